@@ -1,0 +1,31 @@
+"""headstart: measure how to adapt a pre-trained model to a small labelled dataset, then do it.
+
+Public API (imported lazily so ``headstart --help`` stays instant):
+``load_backbone``, ``load_dataset``, ``fit``, ``evaluate``, ``predict``, ``RunSpec``, ``TrainConfig``.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "fit": "headstart.api",
+    "evaluate": "headstart.api",
+    "predict": "headstart.api",
+    "FitResult": "headstart.api",
+    "load_backbone": "headstart.backbones",
+    "load_dataset": "headstart.data",
+    "RunSpec": "headstart.specs",
+    "TrainConfig": "headstart.specs",
+    "HeadstartError": "headstart.errors",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'headstart' has no attribute {name!r}")

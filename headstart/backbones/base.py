@@ -1,0 +1,43 @@
+"""The backbone protocol: what strategies, the engine and the feature cache may rely on.
+
+A backbone is an ``nn.Module`` that turns a collated batch into (B, d) features. It also knows how to
+prepare raw inputs (``encode`` once per example, ``collate`` per batch with dynamic padding), lists its
+``blocks`` input side first so strategies can freeze or decay by depth, and builds ``fresh()`` twins
+(same architecture, random weights) for the from-scratch baseline. Text and image backbones both fit.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+
+@runtime_checkable
+class Backbone(Protocol):
+    name: str
+    modality: str  # "text" | "image"
+    dim: int
+
+    def blocks(self) -> list[nn.Module]:
+        """Ordered layers, input side first (e.g. embeddings, layer 1 … layer L)."""
+
+    def encode(self, inputs: list[Any]) -> list[Any]:
+        """Prepare raw examples once (tokenise / decode); the results are what ``collate`` batches."""
+
+    def collate(self, encoded: list[Any]) -> dict[str, torch.Tensor]:
+        """Batch encoded examples (padding to the longest in the batch)."""
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, dim) pooled features."""
+
+    def fresh(self, seed: int) -> "Backbone":
+        """Same architecture and preprocessing, randomly initialised with ``seed``."""
+
+    def describe(self) -> dict[str, Any]:
+        """Plain-data identity for run keys and cache keys (source, pooling, max length, pretrained?)."""
+
+
+def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

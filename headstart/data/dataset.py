@@ -1,0 +1,95 @@
+"""The in-memory dataset every loader returns: inputs, targets, label names, optional groups."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+TASKS = ("classification", "multilabel", "regression")
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A labelled dataset.
+
+    Attributes:
+        name: registry name or file path it came from.
+        inputs: raw examples (texts), length N.
+        targets: (N,) int64 class ids for classification, (N,) float32 for regression,
+            (N, C) float32 multi-hot for multilabel.
+        task: one of ``TASKS``.
+        label_names: class names in id order (empty for regression).
+        groups: (N,) group ids that must not straddle a split (e.g. the movie a review is about), or None.
+        source: how to load it again: ``{"name": ...}`` or ``{"path": ..., "text_column": ..., ...}``.
+        notes: things the loader did that the user should hear about (rows dropped, columns guessed).
+    """
+
+    name: str
+    inputs: list[str]
+    targets: np.ndarray
+    task: str
+    label_names: tuple[str, ...]
+    groups: np.ndarray | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    modality: str = "text"
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if len(self.inputs) != len(self.targets):
+            raise ValueError(f"{len(self.inputs)} inputs but {len(self.targets)} targets")
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.label_names)
+
+    @property
+    def num_outputs(self) -> int:
+        """Width of the model's head: classes, or 1 for regression."""
+        return 1 if self.task == "regression" else self.num_classes
+
+    @cached_property
+    def hash(self) -> str:
+        """Content hash (inputs, targets, label names, groups): identifies the data in every run key."""
+        h = hashlib.sha256()
+        h.update(json.dumps([self.task, list(self.label_names)]).encode())
+        for text in self.inputs:
+            h.update(text.encode("utf-8", "surrogatepass"))
+            h.update(b"\x00")
+        h.update(np.ascontiguousarray(self.targets).tobytes())
+        if self.groups is not None:
+            h.update(np.ascontiguousarray(self.groups).tobytes())
+        return h.hexdigest()[:16]
+
+    def stratify_labels(self) -> np.ndarray:
+        """(N,) int labels to stratify splits by: the class, the rarest positive label, or a target quantile."""
+        if self.task == "classification":
+            return self.targets.astype(np.int64)
+        if self.task == "multilabel":
+            freq = self.targets.sum(axis=0)
+            rarity = np.where(self.targets > 0, freq[None, :], np.inf)
+            return np.argmin(rarity, axis=1).astype(np.int64)
+        edges = np.quantile(self.targets, [0.2, 0.4, 0.6, 0.8])
+        return np.searchsorted(edges, self.targets, side="right").astype(np.int64)
+
+    def subset(self, index: np.ndarray) -> "Dataset":
+        """The examples at ``index`` (same label names, so class ids keep their meaning)."""
+        return Dataset(
+            name=self.name,
+            inputs=[self.inputs[i] for i in index],
+            targets=self.targets[index],
+            task=self.task,
+            label_names=self.label_names,
+            groups=None if self.groups is None else self.groups[index],
+            source=self.source,
+            modality=self.modality,
+        )

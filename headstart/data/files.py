@@ -1,0 +1,209 @@
+"""User data from CSV / TSV, JSONL / JSON, parquet, or plain text (one example per line).
+
+Columns are given with ``text_column`` / ``label_column`` or guessed when the guess is unambiguous
+(a column named like ``text`` / ``label``, else the only string column). The task follows from the
+labels: lists -> multilabel, many distinct numbers -> regression, anything else -> classification.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from headstart.data.dataset import Dataset
+from headstart.errors import DataError
+
+TEXT_NAMES = ("text", "sentence", "review", "content", "document", "body", "comment", "query", "input")
+LABEL_NAMES = ("label", "labels", "category", "class", "target", "y", "sentiment", "rating", "score")
+SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
+
+
+def read_frame(path: str | Path) -> "pd.DataFrame":  # noqa: F821
+    """Read a table file into a DataFrame with string column names.
+
+    Raises:
+        DataError: missing, empty, unreadable, not UTF-8, or of an unknown format.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data file not found: {str(path)!r}; check the path, or use a built-in dataset (headstart datasets)")
+    if path.is_dir():
+        raise DataError(f"{str(path)!r} is a directory; give a .csv, .tsv, .jsonl or .parquet file")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise DataError(f"cannot read {str(path)!r}: unknown format {suffix or '(none)'!r}; use one of {', '.join(SUFFIXES)}")
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read {str(path)!r}: {e.strerror}; check its permissions") from None
+    if not raw.strip():
+        raise DataError(f"{str(path)!r} is empty; it needs a header row and at least a few labelled rows")
+    if suffix == ".parquet":
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as e:  # pyarrow raises many types for a corrupt file
+            raise DataError(f"cannot read {str(path)!r} as parquet ({type(e).__name__}); check the file") from None
+        frame.columns = [str(c) for c in frame.columns]
+        return frame
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{str(path)!r} is not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); re-save it as UTF-8, "
+            f"e.g. iconv -f latin1 -t utf-8 {path.name} > fixed{suffix}"
+        ) from None
+    try:
+        if suffix in (".csv", ".tsv"):
+            frame = pd.read_csv(io_text(text), sep="\t" if suffix == ".tsv" else _sniff_sep(text), dtype=object, keep_default_na=False, na_values=[""])
+        elif suffix == ".txt":
+            frame = pd.DataFrame({"text": [line for line in text.splitlines() if line.strip()]})
+        elif suffix == ".jsonl" or text.lstrip().startswith("{"):
+            frame = pd.DataFrame([json.loads(line) for line in text.splitlines() if line.strip()])
+        else:
+            frame = pd.DataFrame(json.loads(text))
+    except (ValueError, pd.errors.ParserError) as e:
+        raise DataError(f"cannot parse {str(path)!r}: {str(e).splitlines()[0]}; check the file's format") from None
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def io_text(text: str):
+    import io
+
+    return io.StringIO(text)
+
+
+def _sniff_sep(text: str) -> str:
+    header = text.splitlines()[0]
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def pick_text_column(frame: "pd.DataFrame", requested: str | None, path: str) -> str:  # noqa: F821
+    columns = list(frame.columns)
+    if requested is not None:
+        if requested not in columns:
+            raise DataError(f"text column {requested!r} not found in {path!r} (columns: {', '.join(columns)}); pass --text-column NAME")
+        return requested
+    lowered = {c.lower(): c for c in columns}
+    for name in TEXT_NAMES:
+        if name in lowered:
+            return lowered[name]
+    strings = [c for c in columns if frame[c].map(lambda v: isinstance(v, str)).mean() > 0.9]
+    if len(strings) == 1 or (strings and len(frame.columns) == 1):
+        return strings[0]
+    raise DataError(f"cannot tell which column of {path!r} holds the text (columns: {', '.join(columns)}); pass --text-column NAME")
+
+
+def pick_label_column(frame: "pd.DataFrame", requested: str | None, text_column: str, path: str) -> str:  # noqa: F821
+    columns = list(frame.columns)
+    if requested is not None:
+        if requested not in columns:
+            raise DataError(f"label column {requested!r} not found in {path!r} (columns: {', '.join(columns)}); pass --label-column NAME")
+        return requested
+    lowered = {c.lower(): c for c in columns if c != text_column}
+    for name in LABEL_NAMES:
+        if name in lowered:
+            return lowered[name]
+    others = [c for c in columns if c != text_column]
+    if len(others) == 1:
+        return others[0]
+    raise DataError(f"cannot tell which column of {path!r} holds the label (columns: {', '.join(columns)}); pass --label-column NAME")
+
+
+def infer_task(labels: list[Any]) -> str:
+    if any(isinstance(v, (list, tuple)) for v in labels):
+        return "multilabel"
+    numbers = []
+    for v in labels:
+        try:
+            numbers.append(float(v))
+        except (TypeError, ValueError):
+            return "classification"
+    distinct = set(numbers)
+    if len(distinct) > 20 or any(not x.is_integer() for x in distinct):
+        return "regression"
+    return "classification"
+
+
+def read_table(path: str | Path, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None) -> Dataset:
+    """Load a labelled table file as a Dataset.
+
+    Args:
+        path: .csv, .tsv, .jsonl, .json or .parquet file.
+        text_column: column with the input text (guessed when None).
+        label_column: column with the label (guessed when None); lists of labels make a multilabel task.
+        task: force "classification", "multilabel" or "regression" (inferred when None).
+
+    Raises:
+        DataError: unreadable file, missing column, no usable rows, a single class.
+    """
+    frame = read_frame(path)
+    where = str(path)
+    text_col = pick_text_column(frame, text_column, where)
+    label_col = pick_label_column(frame, label_column, text_col, where)
+    notes = []
+    if text_column is None or label_column is None:
+        notes.append(f"using column {text_col!r} as text and {label_col!r} as label")
+    texts = frame[text_col].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
+    empty = texts == ""
+    missing = frame[label_col].map(lambda v: v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip()))
+    if empty.any():
+        notes.append(f"dropped {int(empty.sum())} rows with empty text")
+    if (missing & ~empty).any():
+        notes.append(f"dropped {int((missing & ~empty).sum())} rows with no label")
+    keep = ~(empty | missing)
+    if keep.sum() == 0:
+        raise DataError(f"{where!r} has no rows with both text ({text_col!r}) and label ({label_col!r})")
+    texts = texts[keep].tolist()
+    labels = frame.loc[keep, label_col].tolist()
+    task = task or infer_task(labels)
+    source = {"path": str(Path(path).resolve()), "text_column": text_col, "label_column": label_col, "task": task}
+    targets, names = encode_labels(labels, task, where, label_col)
+    return Dataset(name=Path(path).name, inputs=texts, targets=targets, task=task, label_names=names, source=source, notes=tuple(notes))
+
+
+def encode_labels(labels: list[Any], task: str, where: str, column: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    if task == "regression":
+        try:
+            return np.asarray([float(v) for v in labels], dtype=np.float32), ()
+        except (TypeError, ValueError):
+            raise DataError(f"label column {column!r} of {where!r} is not numeric, so it cannot be a regression target; drop --task regression") from None
+    if task == "multilabel":
+        sets = [[str(x) for x in (v if isinstance(v, (list, tuple)) else str(v).split("|"))] for v in labels]
+        names = tuple(sorted({x for s in sets for x in s}))
+        index = {n: i for i, n in enumerate(names)}
+        multi_hot = np.zeros((len(sets), len(names)), dtype=np.float32)
+        for row, s in enumerate(sets):
+            multi_hot[row, [index[x] for x in s]] = 1.0
+        return multi_hot, names
+    as_text = [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in labels]
+    names = tuple(sorted(set(as_text), key=_natural))
+    if len(names) < 2:
+        raise DataError(f"label column {column!r} of {where!r} has a single class ({names[0]!r}); classification needs at least two")
+    index = {n: i for i, n in enumerate(names)}
+    return np.asarray([index[v] for v in as_text], dtype=np.int64), names
+
+
+def _natural(name: str) -> tuple:
+    try:
+        return (0, float(name), "")
+    except ValueError:
+        return (1, 0.0, name)
+
+
+def read_inputs(path: str | Path, *, text_column: str | None = None) -> list[str]:
+    """Read raw inputs for prediction: a table (text column required/guessed), a .txt file, or '-' for stdin."""
+    import sys
+
+    if str(path) == "-":
+        return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    frame = read_frame(path)
+    column = pick_text_column(frame, text_column, str(path))
+    return frame[column].fillna("").astype(str).tolist()

@@ -1,0 +1,166 @@
+"""Fixed, seeded, stratified, group-aware splits and nested stratified subsamples.
+
+The split into pool / validation / test is a function of the dataset and a split seed only (never of
+the run seed), so every run on a dataset sees the same test set. Groups (e.g. the movie a review is
+about) are kept whole on one side. Subsamples of the pool are *nested*: for a given seed the first 16
+examples are inside the first 32, so label-efficiency curves are paired across sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from headstart.data.dataset import Dataset
+from headstart.errors import ConfigError, DataError
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """How a dataset is cut into pool / validation / test.
+
+    Defaults: 20% test (about ±1 point of binomial noise at 2,500 examples); 10% validation, capped
+    at ``max_val`` because validation is evaluated after every epoch and a few hundred examples already
+    rank checkpoints reliably.
+    """
+
+    seed: int = 0
+    test_fraction: float = 0.2
+    val_fraction: float = 0.1
+    max_val: int = 500
+
+    def __post_init__(self) -> None:
+        for name in ("test_fraction", "val_fraction"):
+            value = getattr(self, name)
+            if not 0 < value < 0.5:
+                raise ConfigError(f"{name} must be in (0, 0.5), got {value!r}; try 0.2")
+        if self.max_val < 1:
+            raise ConfigError(f"max_val must be >= 1, got {self.max_val!r}")
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Row indices into the dataset for each part (disjoint, sorted)."""
+
+    pool: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    def part(self, name: str) -> np.ndarray:
+        if name not in ("pool", "val", "test"):
+            raise ConfigError(f"unknown split {name!r}; use 'test' or 'val'")
+        return getattr(self, name)
+
+
+def split_dataset(data: Dataset, config: SplitConfig = SplitConfig()) -> Splits:
+    """Split ``data`` into pool / val / test, stratified by label and keeping groups whole.
+
+    Raises:
+        DataError: the dataset has a single class, or a class too small to appear in every part.
+    """
+    strata = data.stratify_labels()
+    if data.task == "classification":
+        _check_classes(data, strata)
+    groups = data.groups if data.groups is not None else np.arange(len(data))
+    group_ids, inverse = np.unique(groups, return_inverse=True)
+    # A group's stratum is its most frequent label: whole groups move together.
+    group_stratum = np.zeros(len(group_ids), dtype=np.int64)
+    for g in range(len(group_ids)):
+        group_stratum[g] = np.bincount(strata[inverse == g]).argmax()
+    group_size = np.bincount(inverse, minlength=len(group_ids))
+    val_total = min(config.val_fraction * len(data), config.max_val)
+
+    rng = np.random.default_rng(config.seed)
+    part_of_group = np.zeros(len(group_ids), dtype=np.int64)  # 0 pool, 1 val, 2 test
+    for stratum in np.unique(group_stratum):
+        members = rng.permutation(np.flatnonzero(group_stratum == stratum))
+        size = group_size[members].sum()
+        want_test = config.test_fraction * size
+        want_val = val_total * size / len(data)
+        filled = np.cumsum(group_size[members])
+        before = filled - group_size[members]
+        # A group goes to test while the test part is below its target, then to val likewise.
+        part_of_group[members[before < want_test]] = 2
+        in_val = (before >= want_test) & (before < want_test + want_val)
+        part_of_group[members[in_val]] = 1
+    part = part_of_group[inverse]
+    splits = Splits(pool=np.flatnonzero(part == 0), val=np.flatnonzero(part == 1), test=np.flatnonzero(part == 2))
+    for name in ("pool", "val", "test"):
+        if len(splits.part(name)) == 0:
+            raise DataError(f"the {name} split of {data.name!r} is empty ({len(data)} examples); use a larger dataset")
+    return splits
+
+
+def _check_classes(data: Dataset, labels: np.ndarray) -> None:
+    counts = np.bincount(labels, minlength=data.num_classes)
+    present = np.flatnonzero(counts)
+    if len(present) < 2:
+        only = data.label_names[present[0]] if len(present) else "none"
+        raise DataError(f"{data.name!r} has a single class ({only!r}); classification needs at least two labels")
+    too_small = [data.label_names[c] for c in present if counts[c] < 3]
+    if too_small:
+        raise DataError(
+            f"classes {too_small} of {data.name!r} have fewer than 3 examples, too few to appear in train, "
+            "validation and test; remove them or merge them into another class"
+        )
+
+
+def subsample_order(strata: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded order of positions ``0..len(strata)-1`` whose every prefix is stratified.
+
+    The first ``C`` positions hold one example of each class (random class order); after that each next
+    position goes to the class furthest below its share of the prefix. ``order[:n]`` is therefore a
+    stratified sample of size n with at least one example per class, and smaller n are nested in larger.
+
+    Args:
+        strata: (M,) int labels of the pool.
+        seed: the run seed.
+
+    Returns:
+        (M,) int64 permutation of pool positions.
+    """
+    rng = np.random.default_rng(seed)
+    classes = np.unique(strata)
+    queues = {c: list(rng.permutation(np.flatnonzero(strata == c))) for c in classes}
+    share = {c: len(queues[c]) / len(strata) for c in classes}
+    taken = {c: 0 for c in classes}
+    order: list[int] = []
+    for c in rng.permutation(classes):
+        order.append(queues[c][0])
+        taken[c] = 1
+    jitter = rng.random(len(classes)) * 1e-9  # breaks exact ties without favouring low class ids
+    while len(order) < len(strata):
+        t = len(order) + 1
+        deficit = [share[c] * t - taken[c] + jitter[i] if taken[c] < len(queues[c]) else -np.inf for i, c in enumerate(classes)]
+        c = classes[int(np.argmax(deficit))]
+        order.append(queues[c][taken[c]])
+        taken[c] += 1
+    return np.asarray(order, dtype=np.int64)
+
+
+def subsample(data: Dataset, pool: np.ndarray, n: int | None, seed: int) -> np.ndarray:
+    """Draw the ``n`` training rows (stratified, nested across n for a seed) from the pool.
+
+    Args:
+        data: the dataset the indices refer to.
+        pool: (M,) pool row indices.
+        n: number of labelled examples, or None for the whole pool.
+        seed: the run seed.
+
+    Returns:
+        (n,) row indices into ``data``.
+
+    Raises:
+        DataError: n larger than the pool, or smaller than the number of classes.
+    """
+    if n is None:
+        return pool
+    if n > len(pool):
+        raise DataError(f"--n {n} is larger than the training pool of {data.name!r} ({len(pool)} examples); use --n {len(pool)} or --n all")
+    if data.task == "classification" and n < data.num_classes:
+        raise DataError(f"--n {n} is smaller than the number of classes ({data.num_classes}); use --n {data.num_classes} or more")
+    if n < 1:
+        raise DataError(f"--n must be >= 1, got {n}")
+    strata = data.stratify_labels()[pool]
+    return pool[subsample_order(strata, seed)[:n]]

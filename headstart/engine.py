@@ -1,0 +1,223 @@
+"""The one training loop. Every strategy's phases run here; nothing else calls ``optimizer.step()``.
+
+Owns what every strategy shares: AdamW (no decay on biases and norms), linear warmup then cosine /
+linear decay per phase, gradient accumulation, clipping, bf16 autocast where measured to pay, early
+stopping on validation with best-weights restore, NaN/inf detection, seeding and progress.
+A phase whose backbone is frozen and still pre-trained trains the head on cached features: the
+backbone never runs per epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from headstart.evaluation import compute_metrics, model_outputs, outputs_to_predictions
+from headstart.metrics import selection_score
+from headstart.strategies.base import Phase
+
+
+@dataclass
+class FitData:
+    """What the loop trains and validates on (all indices are dataset rows).
+
+    Attributes:
+        encoded: every row's encoded input (``backbone.encode``).
+        targets: (N,) or (N, C) tensor of every row's training target (standardised for regression).
+        raw_targets: the same in original units, for metrics.
+        train_rows / val_rows: the labelled subsample and the validation split.
+        features: cached features of the pre-trained backbone by row, or None when unavailable.
+    """
+
+    encoded: list
+    targets: torch.Tensor
+    raw_targets: np.ndarray
+    train_rows: np.ndarray
+    val_rows: np.ndarray
+    features: Callable[[np.ndarray], torch.Tensor] | None = None
+
+
+@dataclass
+class FitReport:
+    status: str  # "done" | "diverged"
+    steps: int = 0
+    best_step: int = 0
+    best_score: float = -math.inf
+    val_metrics: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+    trainable_params: int = 0
+    trained: list[str] = field(default_factory=list)  # names of every parameter that trained in some phase
+
+
+def lr_factor(step: int, total: int, *, warmup: float, schedule: str) -> float:
+    """Multiplier of the base lr at ``step`` (0-based) of ``total``: linear warmup, then decay to 0."""
+    warm = int(round(warmup * total))
+    if step < warm:
+        return (step + 1) / (warm + 1)
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warm) / max(1, total - warm)
+    if schedule == "linear":
+        return max(0.0, 1.0 - progress)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def train_batches(lengths: np.ndarray, batch_size: int, generator: np.random.Generator, *, bucket: bool) -> list[np.ndarray]:
+    """One epoch of batches (positions into the training set), shuffled.
+
+    With ``bucket``, positions are sorted by length inside chunks of 50 batches before batching, so a
+    batch pads to similar lengths; batch order is then shuffled, so the data order stays random.
+    """
+    order = generator.permutation(len(lengths))
+    if bucket:
+        chunk = batch_size * 50
+        order = np.concatenate([c[np.argsort(lengths[c], kind="stable")] for c in np.array_split(order, max(1, math.ceil(len(order) / chunk)))])
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    return [batches[i] for i in generator.permutation(len(batches))] if bucket else batches
+
+
+def optimizer_groups(phase: Phase, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: each ParamGroup split into decayed weights and undecayed biases / norm scales (1-D)."""
+    groups = []
+    for g in phase.groups:
+        decay = [p for p in g.params if p.ndim > 1]
+        no_decay = [p for p in g.params if p.ndim <= 1]
+        groups += [{"params": ps, "lr": g.lr, "weight_decay": wd, "name": g.name} for ps, wd in ((decay, weight_decay), (no_decay, 0.0)) if ps]
+    return groups
+
+
+def set_trainable(model: nn.Module, params: list[nn.Parameter]) -> None:
+    """Exactly ``params`` require grad; modules with nothing trainable inside run in eval mode (no dropout)."""
+    chosen = {id(p) for p in params}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in chosen)
+    model.train()
+    for module in model.modules():
+        if not any(p.requires_grad for p in module.parameters()):
+            module.eval()
+
+
+def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData, cfg: Any, *, seed: int, task: str,
+        label_names: tuple[str, ...], metric: str, autocast: Callable | None = None,
+        progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> FitReport:
+    """Train ``model`` through ``phases``; restore the weights that scored best on validation.
+
+    Args:
+        model: a TaskModel (backbone + head) on its device.
+        phases: from ``strategy.plan``.
+        loss_fn: ``loss_fn(outputs (B, out), targets (B,...)) -> scalar``.
+        data: rows, encodings, targets and the optional feature cache.
+        cfg: resolved TrainConfig (batch_size, accumulate, warmup, schedule, weight_decay, clip,
+            patience, evals_per_phase, eval_batch_size).
+        seed: seeds shuffling and dropout.
+        metric: validation metric that picks the best checkpoint (higher is better after ``selection_score``).
+        autocast: context-manager factory for bf16 autocast, or None for fp32.
+        progress: called after every optimiser step with (step, total_steps, info).
+
+    Returns:
+        FitReport with status "done" or "diverged" (loss not finite: the step and loss are in ``error``).
+    """
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    device = model.head.weight.device
+    report = FitReport(status="done")
+    total_steps = sum(p.steps for p in phases)
+    lengths = np.asarray([len(data.encoded[r]) for r in data.train_rows])
+    targets = data.targets
+    ever_trained: dict[int, nn.Parameter] = {}
+    initial: dict[int, torch.Tensor] = {}
+    best: dict[int, torch.Tensor] | None = None
+    backbone_touched = False
+    step = offset = 0
+
+    def validate() -> tuple[float, dict[str, Any]]:
+        feats = data.features if not backbone_touched else None
+        outputs = model_outputs(model, data.encoded, data.val_rows, batch_size=cfg.eval_batch_size, features=feats, autocast=autocast)
+        predictions = outputs_to_predictions(outputs, task, model)
+        metrics = compute_metrics(task, predictions, data.raw_targets[data.val_rows], label_names)
+        return selection_score(metrics, metric), metrics
+
+    for phase in phases:
+        params = phase.params
+        for p in params:
+            if id(p) not in ever_trained:
+                ever_trained[id(p)] = p
+                initial[id(p)] = p.detach().clone()
+        set_trainable(model, params)
+        backbone_ids = {id(p) for p in model.backbone.parameters()}
+        on_features = data.features is not None and not backbone_touched and not any(id(p) in backbone_ids for p in params)
+        backbone_touched |= any(id(p) in backbone_ids for p in params)
+        report.trainable_params = max(report.trainable_params, sum(p.numel() for p in ever_trained.values()))
+        optimizer = torch.optim.AdamW(optimizer_groups(phase, cfg.weight_decay), foreach=True)
+        base_lrs = [g["lr"] for g in optimizer.param_groups]
+        micro = cfg.batch_size
+        eval_every = max(1, math.ceil(phase.steps / cfg.evals_per_phase))
+        train_features = data.features(data.train_rows) if on_features else None
+        stale, queue = 0, []
+        for phase_step in range(phase.steps):
+            for g, base in zip(optimizer.param_groups, base_lrs):
+                g["lr"] = base * lr_factor(phase_step, phase.steps, warmup=cfg.warmup, schedule=cfg.schedule)
+            micro_batches = []
+            for _ in range(cfg.accumulate):
+                if not queue:
+                    queue = train_batches(lengths, micro, rng, bucket=not on_features)
+                micro_batches.append(queue.pop(0))
+            total = sum(len(b) for b in micro_batches)
+            loss_value = 0.0
+            for positions in micro_batches:
+                rows = data.train_rows[positions]
+                with autocast() if autocast is not None else nullcontext():
+                    if on_features:
+                        outputs = model.head(train_features[torch.as_tensor(positions)].to(device))
+                    else:
+                        batch = {k: v.to(device) for k, v in model.backbone.collate([data.encoded[r] for r in rows]).items()}
+                        outputs = model(batch)
+                    loss = loss_fn(outputs, targets[torch.as_tensor(rows)].to(device))
+                if not torch.isfinite(loss):
+                    report.status = "diverged"
+                    report.error = f"loss became {loss.item()} at step {step + 1} in phase {phase.name!r}; lower the learning rate"
+                    report.steps, report.seconds = step, time.perf_counter() - start
+                    return report
+                (loss * (len(positions) / total)).backward()
+                loss_value += loss.item() * len(positions) / total
+            if cfg.clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, cfg.clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            last = phase_step + 1 == phase.steps
+            if (phase_step + 1) % eval_every == 0 or last:
+                score, metrics = validate()
+                report.history.append({"step": step, "phase": phase.name, "train_loss": loss_value, "val_score": score})
+                if score > report.best_score:
+                    report.best_score, report.best_step, report.val_metrics = score, step, metrics
+                    best = {k: p.detach().clone() for k, p in ever_trained.items()}
+                    stale = 0
+                else:
+                    stale += 1
+                if phase.early_stopping and cfg.patience and stale >= cfg.patience:
+                    break
+            if progress:
+                progress(offset + phase_step + 1, total_steps, {"loss": loss_value, "phase": phase.name})
+        offset += phase.steps
+        if progress:
+            progress(offset, total_steps, {"phase": phase.name})
+    with torch.no_grad():
+        for k, p in ever_trained.items():
+            p.copy_(best[k] if best is not None and k in best else initial[k])
+    set_trainable(model, [])
+    report.trained = [name for name, p in model.named_parameters() if id(p) in ever_trained]
+    report.steps = step
+    report.seconds = time.perf_counter() - start
+    return report

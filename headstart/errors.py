@@ -1,0 +1,44 @@
+"""User-facing errors: one line naming the bad value and the fix.
+
+Every mistake a user can make (a bad path, an unknown name, an out-of-range number) raises a
+``HeadstartError`` subclass. The CLI prints ``error: <message>`` and exits with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class HeadstartError(Exception):
+    """Base class of every error caused by the user's input or environment, not by a bug."""
+
+    exit_code = 2
+
+
+class ConfigError(HeadstartError):
+    """A hyperparameter, option or name is invalid."""
+
+
+class DataError(HeadstartError):
+    """A dataset cannot be read or does not fit the task (missing column, one class, n too large…)."""
+
+
+class BackboneError(HeadstartError):
+    """A backbone cannot be found or loaded."""
+
+
+class StoreError(HeadstartError):
+    """A run directory or results store is missing, unwritable or incompatible."""
+
+
+def closest(name: str, choices: Iterable[str]) -> str:
+    """Return ``"; did you mean 'x'?"`` for the closest choice, or ``""`` when nothing is close."""
+    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def unknown(kind: str, name: str, choices: Iterable[str], *, error: type[HeadstartError] = ConfigError) -> HeadstartError:
+    """Build the standard "unknown <kind>" error listing the valid names and suggesting the closest."""
+    choices = sorted(choices)
+    return error(f"unknown {kind} {name!r}{closest(name, choices)} (available: {', '.join(choices)})")

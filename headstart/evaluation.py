@@ -1,0 +1,55 @@
+"""Forward passes for evaluation and prediction, and metrics from their outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+import torch
+
+from headstart.features import length_sorted_batches
+from headstart.metrics import classification_metrics, multilabel_metrics, regression_metrics
+
+
+@torch.inference_mode()
+def model_outputs(model: torch.nn.Module, encoded: list, rows: np.ndarray, *, batch_size: int,
+                  features: Callable[[np.ndarray], torch.Tensor] | None = None, autocast: Callable | None = None) -> torch.Tensor:
+    """(len(rows), outputs) raw head outputs, in eval mode, batched by length.
+
+    Args:
+        features: when given (a frozen, unchanged backbone), the head runs on these cached features.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        if features is not None:
+            return model.head(features(rows).to(model.head.weight.device)).float().cpu()
+        device = model.head.weight.device
+        items = [encoded[r] for r in rows]
+        out = torch.empty(len(rows), model.head.out_features)
+        for batch in length_sorted_batches([len(x) for x in items], batch_size):
+            collated = {k: v.to(device) for k, v in model.backbone.collate([items[i] for i in batch]).items()}
+            with autocast() if autocast is not None else nullcontext():
+                out[torch.as_tensor(batch)] = model(collated).float().cpu()
+        return out
+    finally:
+        model.train(was_training)
+
+
+def outputs_to_predictions(outputs: torch.Tensor, task: str, model: torch.nn.Module) -> np.ndarray:
+    """Class probabilities (classification / multilabel) or values in target units (regression)."""
+    if task == "classification":
+        return torch.softmax(outputs, dim=-1).numpy()
+    if task == "multilabel":
+        return torch.sigmoid(outputs).numpy()
+    return (outputs.squeeze(-1) * model.target_std + model.target_mean).numpy()
+
+
+def compute_metrics(task: str, predictions: np.ndarray, targets: np.ndarray, label_names: tuple[str, ...]) -> dict[str, Any]:
+    if task == "classification":
+        return classification_metrics(targets.astype(np.int64), predictions, label_names)
+    if task == "multilabel":
+        return multilabel_metrics(targets, predictions, label_names)
+    return regression_metrics(targets.astype(np.float64), predictions.astype(np.float64))

@@ -1,0 +1,119 @@
+"""Frozen computation is computed once: a cache of backbone features per (backbone, dataset).
+
+A linear probe (or the probe phase of LP-FT) never runs the backbone per epoch: the features of every
+row it needs are computed once in eval mode, kept in memory and on disk (safetensors, keyed by the
+backbone's identity, the dataset hash and the preprocessing), and reused by every run and every seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from headstart.precision import cache_dir
+
+_MEMORY: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def feature_key(backbone_identity: dict, data_hash: str) -> str:
+    payload = json.dumps({"backbone": backbone_identity, "data": data_hash}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def length_sorted_batches(lengths: list[int], batch_size: int) -> list[np.ndarray]:
+    """Positions grouped into batches of similar length (minimal padding); covers every position once."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+@torch.inference_mode()
+def embed_rows(backbone: torch.nn.Module, encoded: list, rows: np.ndarray, *, batch_size: int,
+               autocast: Callable | None = None) -> torch.Tensor:
+    """(len(rows), dim) features of ``encoded[rows]``, batched by length, in eval mode."""
+    was_training = backbone.training
+    backbone.eval()
+    out = torch.empty(len(rows), backbone.dim)
+    items = [encoded[r] for r in rows]
+    lengths = [len(x) if hasattr(x, "__len__") else 0 for x in items]
+    for batch in length_sorted_batches(lengths, batch_size):
+        collated = backbone.collate([items[i] for i in batch])
+        collated = {k: v.to(next(backbone.parameters()).device) for k, v in collated.items()}
+        if autocast is not None:
+            with autocast():
+                out[torch.as_tensor(batch)] = backbone(collated).float().cpu()
+        else:
+            out[torch.as_tensor(batch)] = backbone(collated).float().cpu()
+    backbone.train(was_training)
+    return out
+
+
+class FeatureCache:
+    """Features of a frozen, pre-trained backbone for rows of one dataset, computed at most once.
+
+    Args:
+        backbone: the frozen backbone.
+        identity: plain data identifying backbone + preprocessing + precision (default ``backbone.describe()``).
+        encoded: the dataset's encoded inputs, indexed by row.
+        data_hash: the dataset's content hash.
+        batch_size: inference batch size.
+        persist: also keep features on disk under ``$HEADSTART_CACHE/features`` (shared by processes).
+    """
+
+    def __init__(self, backbone: torch.nn.Module, encoded: list, data_hash: str, *, batch_size: int = 128,
+                 persist: bool = True, autocast: Callable | None = None, identity: dict | None = None) -> None:
+        self.backbone = backbone
+        self.encoded = encoded
+        self.batch_size = batch_size
+        self.autocast = autocast
+        self.key = feature_key(identity or backbone.describe(), data_hash)
+        self.path = cache_dir() / "features" / f"{self.key}.safetensors" if persist else None
+        if self.key not in _MEMORY:
+            _MEMORY[self.key] = self._load() or (torch.zeros(len(encoded), backbone.dim), torch.zeros(len(encoded), dtype=torch.bool))
+
+    def _load(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if self.path is None or not self.path.exists():
+            return None
+        from safetensors.torch import load_file
+
+        try:
+            stored = load_file(str(self.path))
+        except Exception:  # a truncated cache file is recomputed, never trusted
+            return None
+        if stored["features"].shape != (len(self.encoded), self.backbone.dim):
+            return None
+        return stored["features"], stored["done"].bool()
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        from safetensors.torch import save_file
+
+        features, done = _MEMORY[self.key]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            save_file({"features": features, "done": done.to(torch.uint8)}, str(tmp))
+            os.replace(tmp, self.path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+
+    def __call__(self, rows: np.ndarray) -> torch.Tensor:
+        """(len(rows), dim) features, computing only the rows never computed before."""
+        features, done = _MEMORY[self.key]
+        rows = np.asarray(rows, dtype=np.int64)
+        missing = np.unique(rows[~done[torch.as_tensor(rows)].numpy()])
+        if len(missing):
+            features[torch.as_tensor(missing)] = embed_rows(self.backbone, self.encoded, missing, batch_size=self.batch_size, autocast=self.autocast)
+            done[torch.as_tensor(missing)] = True
+            self._save()
+        return features[torch.as_tensor(rows)]
+
+
+def clear_memory() -> None:
+    _MEMORY.clear()

@@ -1,0 +1,68 @@
+"""Static learning-curve chart (PNG): metric vs labelled-set size, one line and CI band per strategy.
+
+Uses matplotlib's object API with the Agg canvas (no pyplot, no global backend switch), imported inside
+the function so that importing the report package stays cheap.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from headstart.analysis import format_n, size_key
+
+
+def metric_label(summary: dict[str, Any]) -> str:
+    """Axis label for the compared metric, e.g. ``"test accuracy (%)"`` or ``"test rmse (lower is better)"``."""
+    metric = summary["metric"]
+    if summary["scale"] == 100.0:
+        return f"test {metric.replace('_', ' ')} (%)"
+    return f"test {metric} ({'higher' if summary['higher_is_better'] else 'lower'} is better)"
+
+
+def chart_png(summary: dict[str, Any], *, title: str) -> bytes:
+    """Draw the learning curves of ``summary["curves"]``.
+
+    Args:
+        summary: the output of ``analysis.summarize``.
+        title: chart title (plain text; matplotlib does not interpret HTML).
+
+    Returns:
+        PNG bytes: log-x axis with the requested sizes as tick labels, mean line, shaded 95% CI, legend.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import NullLocator
+
+    k = summary["scale"]
+    fig = Figure(figsize=(8, 5), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    rows = summary["curves"]
+    for strategy in dict.fromkeys(r["strategy"] for r in rows):
+        line = sorted((r for r in rows if r["strategy"] == strategy), key=lambda r: size_key(r["n"]))
+        x = [r["n_actual"] for r in line]
+        (drawn,) = ax.plot(x, [r["mean"] * k for r in line], marker="o", label=_safe(strategy))
+        ax.fill_between(x, [r["ci_low"] * k for r in line], [r["ci_high"] * k for r in line],
+                        color=drawn.get_color(), alpha=0.18, linewidth=0)
+    ticks = {r["n_actual"]: format_n(r["n"], r["n_actual"]) for r in sorted(rows, key=lambda r: size_key(r["n"]))}
+    if ticks:
+        ax.set_xscale("log")
+        ax.set_xticks(list(ticks), [t.replace(" (", "\n(") for t in ticks.values()])
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.legend(title="strategy (band: 95% CI over seeds)", fontsize="small", title_fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no finished runs yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("labelled training examples (log scale)")
+    ax.set_ylabel(metric_label(summary))
+    ax.set_title(_safe(title))
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _safe(text: str) -> str:
+    """Escape ``$`` so user strings are not parsed as mathtext (a stray ``$`` would raise)."""
+    return str(text).replace("$", r"\$")

@@ -1,0 +1,216 @@
+"""Self-contained interactive HTML report: one file, inline SVG + vanilla JS, no network requests.
+
+Safety: every user-supplied string (strategy, dataset and backbone names, the command) travels only inside
+a ``<script type="application/json">`` block with ``<``, ``>`` and ``&`` written as JSON ``\\u`` escapes,
+so no value can close the block; the page script renders it with ``textContent`` / SVG text nodes,
+never ``innerHTML``. A Content-Security-Policy forbids any fetch, so the page stays offline.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from headstart.analysis import format_n, size_key
+from headstart.report.chart import metric_label
+
+_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="__CSP__">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>headstart report</title>
+<style>
+body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:980px;padding:0 1rem;color:#222}
+h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
+table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:right}
+td:first-child,th:first-child{text-align:left}.best{font-weight:600}
+#chart{position:relative}#tip{position:absolute;pointer-events:none;background:#222;color:#fff;padding:.2rem .45rem;
+border-radius:3px;font-size:12px;white-space:nowrap;display:none}
+.legend span{display:inline-block;margin-right:1rem}.swatch{display:inline-block;width:12px;height:12px;
+margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overflow-x:auto;white-space:pre-wrap}
+.note{color:#666;font-size:.9em}svg text{font-size:12px;fill:#333}
+</style></head><body>
+<h1 id="title"></h1>
+<div id="chart"><div id="tip"></div></div>
+<div class="legend" id="legend"></div>
+<h2>At one size</h2>
+<label for="size-slider" id="size-label"></label>
+<input type="range" id="size-slider" min="0" step="1" value="0">
+<table id="at-size"><thead><tr><th>strategy</th><th id="at-metric"></th><th>95% CI</th><th>seeds</th>
+<th>train time</th><th>trainable params</th></tr></thead><tbody></tbody></table>
+<h2>Recommendation</h2><ul id="advice"></ul>
+<p id="head-start"></p><p id="crossover"></p>
+<h2>All results</h2>
+<table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
+<th>seeds</th><th>train time</th><th>trainable params</th></tr></thead><tbody></tbody></table>
+<div id="problems"></div>
+<h2>Produced by</h2><pre id="command"></pre>
+<script type="application/json" id="report-data">__DATA__</script>
+<script>
+"use strict";
+const D = JSON.parse(document.getElementById("report-data").textContent);
+const SVG = "http://www.w3.org/2000/svg";
+const COLORS = ["#1f77b4","#d62728","#2ca02c","#ff7f0e","#9467bd","#8c564b","#e377c2","#7f7f7f","#bcbd22","#17becf"];
+const $ = (id) => document.getElementById(id);
+function el(tag, text, attrs) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  return e;
+}
+function svg(tag, attrs, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = String(text);
+  return e;
+}
+const fmt = (v) => D.scale === 100 ? (v * 100).toFixed(1) : Number(v).toPrecision(3);
+const unit = D.scale === 100 ? " %" : "";
+const half = (r) => (r.ci_high - r.ci_low) / 2;
+const meanText = (r) => fmt(r.mean) + (r.seeds > 1 ? " \\u00b1 " + fmt(half(r)) : "") + unit;
+const ciText = (r) => r.seeds > 1 ? fmt(r.ci_low) + " \\u2013 " + fmt(r.ci_high) : "1 seed: no CI";
+const secs = (t) => (t >= 10 ? t.toFixed(0) : String(Number(t.toPrecision(2)))) + " s";
+const params = (k) => k >= 1e6 ? Number((k / 1e6).toPrecision(3)) + "M" : k >= 1e3 ? Number((k / 1e3).toPrecision(3)) + "k" : String(k);
+const better = (a, b) => D.higher_is_better ? a > b : a < b;
+const color = new Map(D.strategies.map((s, i) => [s, COLORS[i % COLORS.length]]));
+
+document.title = D.title;
+$("title").textContent = D.title;
+$("at-metric").textContent = D.metric_label;
+$("table-metric").textContent = D.metric_label;
+$("command").textContent = D.command || "(not recorded)";
+
+const W = 760, H = 420, M = {l: 60, r: 50, t: 15, b: 55};
+const chart = svg("svg", {width: W, height: H, viewBox: "0 0 " + W + " " + H, role: "img"});
+$("chart").prepend(chart);
+const xs = D.sizes.map((s) => s.x), lows = D.curves.map((r) => r.ci_low), highs = D.curves.map((r) => r.ci_high);
+const lx0 = Math.log(Math.min(...xs)), lx1 = Math.log(Math.max(...xs));
+const ypad = (Math.max(...highs) - Math.min(...lows)) * 0.08 || 0.01;
+const y0 = Math.min(...lows) - ypad, y1 = Math.max(...highs) + ypad;
+const X = (x) => lx1 > lx0 ? M.l + 15 + (Math.log(x) - lx0) / (lx1 - lx0) * (W - M.l - M.r - 30) : (W + M.l - M.r) / 2;
+const Y = (y) => H - M.b - (y - y0) / (y1 - y0) * (H - M.t - M.b);
+if (D.curves.length) {
+  chart.append(svg("line", {x1: M.l, x2: M.l, y1: M.t, y2: H - M.b, stroke: "#999"}));
+  chart.append(svg("line", {x1: M.l, x2: W - M.r, y1: H - M.b, y2: H - M.b, stroke: "#999"}));
+  for (const s of D.sizes) chart.append(svg("text", {x: X(s.x), y: H - M.b + 16, "text-anchor": "middle"}, s.label));
+  const raw = (y1 - y0) / 5, mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw);
+  for (let v = Math.ceil(y0 / step) * step; v <= y1; v += step) {
+    chart.append(svg("line", {x1: M.l, x2: W - M.r, y1: Y(v), y2: Y(v), stroke: "#eee"}));
+    chart.append(svg("text", {x: M.l - 6, y: Y(v) + 4, "text-anchor": "end"}, fmt(v)));
+  }
+  chart.append(svg("text", {x: (W + M.l) / 2, y: H - 12, "text-anchor": "middle"}, "labelled training examples (log scale)"));
+  chart.append(svg("text", {x: 14, y: (H - M.b) / 2, "text-anchor": "middle",
+                            transform: "rotate(-90 14 " + (H - M.b) / 2 + ")"}, D.metric_label));
+} else {
+  chart.append(svg("text", {x: W / 2, y: H / 2, "text-anchor": "middle"}, "no finished runs yet"));
+}
+const marker = svg("line", {y1: M.t, y2: H - M.b, stroke: "#888", "stroke-dasharray": "4 3", id: "size-marker"});
+chart.append(marker);
+const tip = $("tip");
+for (const s of D.strategies) {
+  const rows = D.curves.filter((r) => r.strategy === s);
+  const c = color.get(s);
+  const band = rows.map((r) => X(r.x) + "," + Y(r.ci_high)).concat(rows.slice().reverse().map((r) => X(r.x) + "," + Y(r.ci_low)));
+  chart.append(svg("polygon", {points: band.join(" "), fill: c, "fill-opacity": 0.15}));
+  chart.append(svg("polyline", {points: rows.map((r) => X(r.x) + "," + Y(r.mean)).join(" "), fill: "none", stroke: c, "stroke-width": 2}));
+  for (const r of rows) {
+    const dot = svg("circle", {cx: X(r.x), cy: Y(r.mean), r: 5, fill: c, class: "point"});
+    dot.addEventListener("mouseenter", () => {
+      tip.textContent = r.strategy + " \\u00b7 n = " + r.label + ": " + meanText(r) + " (" + r.seeds + " seeds)";
+      tip.style.left = (X(r.x) + 10) + "px"; tip.style.top = (Y(r.mean) - 30) + "px"; tip.style.display = "block";
+    });
+    dot.addEventListener("mouseleave", () => { tip.style.display = "none"; });
+    chart.append(dot);
+  }
+  const item = el("span");
+  item.append(el("span", null, {class: "swatch", style: "background:" + c}), document.createTextNode(s));
+  $("legend").append(item);
+}
+
+const slider = $("size-slider");
+slider.max = String(Math.max(D.sizes.length - 1, 0));
+function showSize() {
+  const s = D.sizes[Number(slider.value)];
+  const body = $("at-size").tBodies[0];
+  body.replaceChildren();
+  if (!s) { $("size-label").textContent = "no sizes"; return; }
+  $("size-label").textContent = "n = " + s.label;
+  marker.setAttribute("x1", X(s.x)); marker.setAttribute("x2", X(s.x));
+  const rows = D.curves.filter((r) => r.label === s.label);
+  const best = rows.reduce((b, r) => (b === null || better(r.mean, b.mean) ? r : b), null);
+  for (const r of rows) {
+    const tr = el("tr", null, r === best ? {class: "best"} : {});
+    for (const v of [r.strategy, meanText(r), ciText(r), r.seeds, secs(r.train_seconds), params(r.trainable_params)]) tr.append(el("td", v));
+    body.append(tr);
+  }
+}
+slider.addEventListener("input", showSize);
+showSize();
+
+for (const text of D.recommendation) $("advice").append(el("li", text));
+if (!D.recommendation.length) $("advice").append(el("li", "no finished runs yet"));
+$("head-start").textContent = D.head_start ? "Head start: " + D.head_start : "Head start: scratch was not run, so there is no baseline.";
+$("crossover").textContent = "Crossover: " + D.crossover;
+const tbody = $("table").tBodies[0];
+for (const r of D.curves) {
+  const tr = el("tr");
+  for (const v of [r.strategy, r.label, meanText(r), ciText(r), r.seeds, secs(r.train_seconds), params(r.trainable_params)]) tr.append(el("td", v));
+  tbody.append(tr);
+}
+if (D.problems.length) {
+  $("problems").append(el("h2", "Failed and diverged runs"));
+  const t = el("table");
+  const head = el("tr");
+  for (const h of ["strategy", "n", "failed", "diverged", "reasons"]) head.append(el("th", h));
+  t.append(head);
+  for (const p of D.problems) {
+    const tr = el("tr");
+    for (const v of [p.strategy, p.n, p.failed, p.diverged, p.errors.join("; ")]) tr.append(el("td", v));
+    t.append(tr);
+  }
+  $("problems").append(t);
+}
+</script></body></html>
+"""
+
+
+def _payload(summary: dict[str, Any], title: str, command: str | None) -> dict[str, Any]:
+    rows = sorted(summary["curves"], key=lambda r: size_key(r["n"]))
+    sizes = {format_n(r["n"], r["n_actual"]): r["n_actual"] for r in rows}
+    curves = [{**r, "label": format_n(r["n"], r["n_actual"]), "x": r["n_actual"]}
+              for r in sorted(rows, key=lambda r: (r["strategy"], size_key(r["n"])))]
+    return {
+        "title": title, "command": command, "metric": summary["metric"], "metric_label": metric_label(summary),
+        "scale": summary["scale"], "higher_is_better": summary["higher_is_better"],
+        "strategies": list(dict.fromkeys(r["strategy"] for r in curves)),
+        "sizes": [{"label": k, "x": x} for k, x in sizes.items()], "curves": curves,
+        "recommendation": [band["text"] for band in summary["recommendation"]],
+        "head_start": summary["head_start"]["text"] if summary["head_start"] else None,
+        "crossover": summary["crossover"]["text"],
+        "problems": [{**c, "n": str(c["n"])} for c in summary["counts"] if c["failed"] or c["diverged"]],
+    }
+
+
+def script_json(data: Any) -> str:
+    """JSON safe to place inside ``<script type="application/json">``: no ``<``, ``>`` or ``&`` survives."""
+    text = json.dumps(data, allow_nan=False, ensure_ascii=False)
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def report_html(summary: dict[str, Any], *, title: str, command: str | None) -> str:
+    """Render the interactive report.
+
+    Args:
+        summary: the output of ``analysis.summarize``.
+        title: page heading (plain text).
+        command: the command line that produced the store, or None when unknown.
+
+    Returns:
+        The complete HTML document as a string: curves with hover values and CI bands, a size slider
+        showing each strategy's mean ± CI at the chosen size, the recommendation and the results table.
+    """
+    return _TEMPLATE.replace("__CSP__", _CSP).replace("__DATA__", script_json(_payload(summary, title, command)))

@@ -1,0 +1,63 @@
+"""Markdown report: results table, head start, crossover, recommendation and the producing command."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from headstart.analysis import format_n
+from headstart.report.chart import metric_label
+
+
+def md_text(text: Any) -> str:
+    """Escape a user string for a Markdown table cell or paragraph (no HTML, no pipes, no newlines)."""
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = re.sub(r"([\\`*_\[\]|#])", r"\\\1", text)
+    return " ".join(text.split())
+
+
+def _fence(command: str) -> str:
+    longest = max((len(m) for m in re.findall(r"`+", command)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{command}\n{fence}"
+
+
+def _value(summary: dict[str, Any], v: float) -> str:
+    k = summary["scale"]
+    return f"{v * k:.1f}" if k == 100.0 else f"{v:.3g}"
+
+
+def report_markdown(summary: dict[str, Any], *, title: str, command: str | None) -> str:
+    """Render the report as Markdown.
+
+    Args:
+        summary: the output of ``analysis.summarize``.
+        title: heading (plain text; escaped).
+        command: the command line that produced the store, or None.
+
+    Returns:
+        The Markdown document, ending with a newline.
+    """
+    label = metric_label(summary)
+    lines = [f"# {md_text(title)}", "", "![learning curves](chart.png)", "", "## Recommendation", ""]
+    lines += [f"- {md_text(band['text'])}" for band in summary["recommendation"]] or ["- no finished runs yet"]
+    hs = summary["head_start"]
+    lines += ["", f"**Head start:** {md_text(hs['text']) if hs else 'scratch was not run, so there is no baseline.'}",
+              "", f"**Crossover:** {md_text(summary['crossover']['text'])}", "", "## Results", "",
+              f"| strategy | n | {label} | 95% CI | seeds | train time (s) | trainable params |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in summary["curves"]:
+        ci = f"{_value(summary, r['ci_low'])} – {_value(summary, r['ci_high'])}" if r["seeds"] > 1 else "1 seed: no CI"
+        lines.append(f"| {md_text(r['strategy'])} | {format_n(r['n'], r['n_actual'])} | {_value(summary, r['mean'])} | "
+                     f"{ci} | {r['seeds']} | {r['train_seconds']:.3g} | {r['trainable_params']:,} |")
+    problems = [c for c in summary["counts"] if c["failed"] or c["diverged"]]
+    if problems:
+        lines += ["", "## Failed and diverged runs", "", "| strategy | n | failed | diverged | reasons |", "|---|---:|---:|---:|---|"]
+        lines += [f"| {md_text(c['strategy'])} | {c['n']} | {c['failed']} | {c['diverged']} | "
+                  f"{md_text('; '.join(c['errors']))} |" for c in problems]
+    totals = summary["totals"]
+    lines += ["", f"Runs: {totals['done']} done, {totals['failed']} failed, {totals['diverged']} diverged, "
+                  f"{totals['pending'] + totals['running']} not finished. Intervals are {summary['confidence']:.0%} "
+                  "Student-t over seeds; differences are paired by seed.", "", "## Produced by", ""]
+    lines.append(_fence(command) if command else "(command not recorded)")
+    return "\n".join(lines) + "\n"

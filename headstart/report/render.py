@@ -1,0 +1,94 @@
+"""Render the report of a run directory: a pure function of its store.
+
+Reads only ``DIR/runs.sqlite`` and writes ``chart.png``, ``report.html``, ``report.md`` and
+``results.json`` beside it, each atomically (temp file in the same directory, then ``os.replace``), so a
+reader never sees a half-written file and a crash leaves the previous report intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from headstart.analysis import summarize
+from headstart.errors import StoreError
+from headstart.report.chart import chart_png
+from headstart.report.html import report_html
+from headstart.report.markdown import report_markdown
+from headstart.results import RunResult
+from headstart.store import Store
+
+
+def title_for(results: list[RunResult], metric: str) -> str:
+    """``"sst2 · all-MiniLM-L6-v2 — accuracy vs labelled examples"`` from the runs' datasets and backbones."""
+    data = dict.fromkeys(str((r.spec.get("data") or {}).get("name", "?")) for r in results)
+    backbones = dict.fromkeys(str(r.spec.get("backbone", "?")) for r in results)
+    what = " · ".join(", ".join(names) for names in (data, backbones) if names)
+    return f"{what} — {metric} vs labelled examples" if what else f"{metric} vs labelled examples"
+
+
+def default_metric(results: list[RunResult]) -> str:
+    """``accuracy`` when finished runs report it, else ``rmse`` when they report that, else ``accuracy``."""
+    found = {m for r in results if r.status == "done" for m in r.metrics}
+    return next((m for m in ("accuracy", "rmse") if m in found), "accuracy")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``.
+
+    Raises:
+        StoreError: the directory is not writable.
+    """
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise StoreError(f"cannot write the report into {str(path.parent)!r} ({exc.strerror}); check its permissions") from exc
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def render(store_dir: str | Path, *, metric: str | None = None) -> dict[str, Path]:
+    """Write the four report files of a run directory.
+
+    Args:
+        store_dir: the directory holding ``runs.sqlite`` (the sweep's ``--out``).
+        metric: test metric to compare; default ``accuracy``, or ``rmse`` for regression runs.
+
+    Returns:
+        ``{"chart.png": path, "report.html": path, "report.md": path, "results.json": path}``.
+
+    Raises:
+        StoreError: no store in ``store_dir``, an incompatible store, or an unwritable directory.
+        ConfigError: ``metric`` is in no finished run.
+    """
+    directory = Path(store_dir)
+    with Store(directory, create=False) as store:
+        results = store.results()
+        record = store.sweep() or {}
+    metric = metric or default_metric(results)
+    summary = summarize(results, metric)
+    title = title_for(results, metric)
+    command = record.get("command")
+    document: dict[str, Any] = {"title": title, "command": command, "sweep": record.get("sweep"), **summary}
+    files = {
+        "chart.png": chart_png(summary, title=title),
+        "report.html": report_html(summary, title=title, command=command).encode(),
+        "report.md": report_markdown(summary, title=title, command=command).encode(),
+        "results.json": (json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n").encode(),
+    }
+    paths = {}
+    for name, data in files.items():
+        paths[name] = directory / name
+        write_atomic(paths[name], data)
+    return paths

@@ -1,0 +1,62 @@
+"""The boundary between training and everything after it: plain data, no torch.
+
+The engine produces a ``RunResult``; the store saves it; analysis and reports read it back. Keeping it
+plain JSON-able data means the store, the analysis and the report never import torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+STATUSES = ("pending", "running", "done", "failed", "diverged")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Outcome of one training run (one cell of a sweep).
+
+    Attributes:
+        key: stable hash of the run's full spec (see ``specs.RunSpec.key``).
+        spec: the fully resolved spec as plain data. Always has ``strategy`` (str), ``n`` (int, the number
+            of labelled training examples actually used), ``n_requested`` (int or ``"all"``), ``seed`` (int),
+            ``backbone`` (str), ``data`` (dict with ``name`` and ``hash``), ``options`` (dict) and
+            ``train`` (dict of resolved training hyperparameters, e.g. ``lr``, ``head_lr``, ``epochs``).
+        status: ``"done"``, ``"failed"`` or ``"diverged"``.
+        metrics: test-split metrics (classification: ``accuracy``, ``macro_f1``, ``balanced_accuracy``,
+            ``loss``, ``per_class``; regression: ``rmse``, ``mae``, ``r2``, ``loss``). Empty unless done.
+        val_metrics: validation metrics of the restored best weights.
+        train_seconds: wall time of training (excluding test evaluation).
+        eval_seconds: wall time of the test evaluation.
+        trainable_params: parameters updated by the strategy (head included).
+        total_params: all parameters of the model (backbone + head).
+        steps: optimiser steps taken.
+        best_step: the step whose weights were restored (chosen on validation).
+        error: reason for ``failed`` / ``diverged`` (e.g. ``"loss became nan at step 12"``), else None.
+    """
+
+    key: str
+    spec: dict[str, Any]
+    status: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    val_metrics: dict[str, Any] = field(default_factory=dict)
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    trainable_params: int = 0
+    total_params: int = 0
+    steps: int = 0
+    best_step: int = 0
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunResult":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

@@ -1,0 +1,232 @@
+"""One run, top to bottom: setup -> train -> save. Plus loading a saved run to evaluate or predict.
+
+A saved run directory holds ``spec.json`` (the spec as given, the resolved spec, its key, the data
+identity and split), ``weights.safetensors`` (the head, and whatever part of the backbone changed) and
+``metrics.json`` (validation metrics and the training record). Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from headstart.backbones import count_parameters, load_backbone
+from headstart.backbones.registry import REGISTRY as BACKBONES
+from headstart.data import Dataset, SplitConfig, load_dataset, split_dataset, subsample
+from headstart.engine import FitData, FitReport, fit
+from headstart.errors import StoreError
+from headstart.features import FeatureCache
+from headstart.model import TaskModel
+from headstart.objectives import TaskLoss, class_weights
+from headstart.precision import resolve_precision
+from headstart.progress import ProgressFn
+from headstart.specs import RunSpec, TrainConfig, run_key
+from headstart.strategies import Budget, get_strategy
+
+FORMAT_VERSION = 1  # of the run directory layout
+
+
+@dataclass
+class Setup:
+    """Everything a run needs, built from its spec (no training yet)."""
+
+    spec: RunSpec
+    data: Dataset
+    splits: Any
+    train_rows: np.ndarray
+    strategy: Any
+    options: Any
+    cfg: TrainConfig
+    pretrained: torch.nn.Module
+    model: TaskModel
+    encoded: list
+    precision: str
+    device: torch.device
+    split_config: SplitConfig
+
+    def resolved(self) -> dict[str, Any]:
+        """The fully resolved spec: hashed into the run key and stored with every result."""
+        identity = self.pretrained.describe()
+        if identity["name"] in BACKBONES:
+            identity.pop("source")  # a registered backbone is identified by its (pinned) name, not its install path
+        return {
+            "data": {"name": self.data.name, "hash": self.data.hash, "task": self.data.task, "split": dataclasses.asdict(self.split_config)},
+            "backbone": identity,
+            "strategy": self.strategy.name,
+            "options": dataclasses.asdict(self.options),
+            "train": {**dataclasses.asdict(self.cfg), "precision": self.precision},
+            "n": len(self.train_rows),
+            "n_requested": "all" if self.spec.n is None else self.spec.n,
+            "seed": self.spec.seed,
+        }
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast_for(precision: str, device: torch.device):
+    if precision != "bf16":
+        return None
+    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Module | None = None,
+          split_config: SplitConfig = SplitConfig()) -> Setup:
+    """Load data and backbone, draw the subsample, resolve the config, build the model.
+
+    Args:
+        spec: the run.
+        data / pretrained: already loaded dataset / backbone to reuse (a sweep loads them once).
+        split_config: how the dataset is split (fixed per dataset, independent of the run seed).
+    """
+    strategy = get_strategy(spec.strategy)
+    options = strategy.options(spec.options)
+    cfg = spec.train.with_defaults(strategy.defaults)
+    data = data or load_dataset(spec.data, text_column=spec.text_column, label_column=spec.label_column, task=spec.task)
+    splits = split_dataset(data, split_config)
+    train_rows = subsample(data, splits.pool, spec.n, spec.seed)
+    pretrained = pretrained or load_backbone(spec.backbone, max_length=cfg.max_length, pooling=spec.pooling)
+    device = pick_device()
+    precision = resolve_precision(cfg.precision, device)
+    backbone = strategy.backbone(pretrained, seed=spec.seed)
+    mean, std = 0.0, 1.0
+    if data.task == "regression":
+        y = data.targets[train_rows].astype(np.float64)
+        mean, std = float(y.mean()), float(y.std()) or 1.0
+    model = TaskModel(backbone, data.num_outputs, seed=spec.seed, target_mean=mean, target_std=std).to(device)
+    encoded = pretrained.encode(data.inputs)
+    return Setup(spec, data, splits, train_rows, strategy, options, cfg, pretrained, model, encoded, precision, device, split_config)
+
+
+def budget_for(cfg: TrainConfig, n_train: int) -> Budget:
+    per_epoch = max(1, math.ceil(n_train / (cfg.batch_size * cfg.accumulate)))
+    steps = max(cfg.epochs * per_epoch, cfg.min_steps)
+    if cfg.max_steps is not None:
+        steps = min(steps, cfg.max_steps)
+    return Budget(steps=steps, steps_per_epoch=per_epoch)
+
+
+def selection_metric(cfg: TrainConfig, data: Dataset, train_rows: np.ndarray) -> str:
+    if cfg.metric != "auto":
+        return cfg.metric
+    if data.task == "regression":
+        return "rmse"
+    if data.task == "multilabel":
+        return "macro_f1"
+    counts = np.bincount(data.targets[train_rows].astype(np.int64), minlength=data.num_classes)
+    return "macro_f1" if counts.max() > 3 * max(counts.min(), 1) else "accuracy"
+
+
+def feature_cache(s: Setup) -> FeatureCache | None:
+    """Cached features of the pre-trained backbone, when the strategy starts from it."""
+    if not s.strategy.uses_pretrained:
+        return None
+    identity = {**s.pretrained.describe(), "precision": s.precision}
+    return FeatureCache(s.pretrained, s.encoded, s.data.hash, batch_size=s.cfg.eval_batch_size,
+                        autocast=autocast_for(s.precision, s.device), identity=identity)
+
+
+def train(s: Setup, *, progress: ProgressFn | None = None) -> FitReport:
+    """Plan the strategy's phases on the model and run the engine."""
+    budget = budget_for(s.cfg, len(s.train_rows))
+    phases = s.strategy.plan(s.model, s.options, s.cfg, budget)
+    targets = s.data.targets
+    if s.data.task == "regression":
+        targets = (targets - float(s.model.target_mean)) / float(s.model.target_std)
+    weights = class_weights(s.data.targets[s.train_rows], s.data.num_classes, s.cfg.class_weights) if s.data.task == "classification" else None
+    loss_fn = TaskLoss(s.data.task, None if weights is None else weights.to(s.device))
+    fit_data = FitData(encoded=s.encoded, targets=torch.as_tensor(targets), raw_targets=s.data.targets,
+                       train_rows=s.train_rows, val_rows=s.splits.val, features=feature_cache(s))
+    return fit(s.model, phases, loss_fn, fit_data, s.cfg, seed=s.spec.seed, task=s.data.task,
+               label_names=s.data.label_names, metric=selection_metric(s.cfg, s.data, s.train_rows),
+               autocast=autocast_for(s.precision, s.device), progress=progress)
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """Atomic JSON write: a temp file in the same directory, then rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=_plain))
+    os.replace(tmp, path)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def save(s: Setup, report: FitReport, out: str | Path) -> Path:
+    """Write spec.json, weights.safetensors and metrics.json into ``out``.
+
+    Saves the head (+ regression scaling) and, of the backbone, everything when it was trained from
+    scratch, only the parameters that trained otherwise (the rest reloads from the pre-trained source).
+    """
+    from safetensors.torch import save_file
+
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise StoreError(f"cannot write to output directory {str(out)!r} ({e.strerror}); choose another --out") from None
+    state = s.model.state_dict()
+    if s.strategy.uses_pretrained:
+        keep = {k for k in state if not k.startswith("backbone.")} | set(report.trained)
+        backbone_saved = "trained" if any(k.startswith("backbone.") for k in keep) else "none"
+    else:
+        keep, backbone_saved = set(state), "full"
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items() if k in keep}
+    tmp = out / f".weights.{os.getpid()}.tmp"
+    save_file(tensors, str(tmp), metadata={"format": "headstart-run", "version": str(FORMAT_VERSION)})
+    os.replace(tmp, out / "weights.safetensors")
+    resolved = s.resolved()
+    write_json(out / "spec.json", {
+        "format_version": FORMAT_VERSION,
+        "key": run_key(resolved),
+        "spec": s.spec.to_dict(),
+        "resolved": resolved,
+        "data_source": s.data.source,
+        "label_names": list(s.data.label_names),
+        "train_rows": s.train_rows.tolist(),
+        "backbone_saved": backbone_saved,
+    })
+    write_json(out / "metrics.json", {
+        "split": "val",
+        "status": report.status,
+        "error": report.error,
+        "val": report.val_metrics,
+        "steps": report.steps,
+        "best_step": report.best_step,
+        "train_seconds": round(report.seconds, 3),
+        "trainable_params": report.trainable_params,
+        "total_params": count_parameters(s.model),
+        "history": report.history,
+    })
+    return out
+
+
+def run_one(spec: RunSpec, *, out: str | Path | None = None, progress: ProgressFn | None = None,
+            data: Dataset | None = None, pretrained: torch.nn.Module | None = None) -> tuple[Setup, FitReport]:
+    """setup -> train -> (save). Returns the setup (with the trained model) and the fit report."""
+    s = setup(spec, data=data, pretrained=pretrained)
+    report = train(s, progress=progress)
+    if out is not None:
+        save(s, report, out)
+    return s, report

@@ -1,0 +1,133 @@
+"""Load a saved run directory (spec.json + weights.safetensors) to evaluate or predict."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from headstart.backbones import load_backbone
+from headstart.data import SplitConfig, load_dataset, split_dataset
+from headstart.errors import StoreError
+from headstart.evaluation import compute_metrics, model_outputs, outputs_to_predictions
+from headstart.features import FeatureCache
+from headstart.model import TaskModel
+from headstart.run import FORMAT_VERSION, autocast_for, pick_device
+
+
+@dataclass
+class LoadedRun:
+    directory: Path
+    meta: dict[str, Any]
+    model: TaskModel
+    task: str
+    label_names: tuple[str, ...]
+    device: torch.device
+
+    @property
+    def resolved(self) -> dict[str, Any]:
+        return self.meta["resolved"]
+
+
+def read_meta(directory: str | Path) -> dict[str, Any]:
+    directory = Path(directory)
+    path = directory / "spec.json"
+    if not path.exists():
+        raise StoreError(f"{str(directory)!r} is not a headstart run (no spec.json); pass the --out directory of 'headstart train'")
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise StoreError(f"cannot read {str(path)!r} ({type(e).__name__}); the run directory is damaged, train it again") from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise StoreError(f"{str(directory)!r} was written by an incompatible headstart (format {meta.get('format_version')!r}, "
+                         f"this version reads {FORMAT_VERSION}); train it again with this version")
+    return meta
+
+
+def load_run(directory: str | Path) -> LoadedRun:
+    """Rebuild the trained model of a run directory.
+
+    Raises:
+        StoreError: not a run directory, incompatible format, missing or corrupt weights.
+    """
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    meta = read_meta(directory)
+    resolved = meta["resolved"]
+    identity = resolved["backbone"]
+    backbone = load_backbone(meta["spec"]["backbone"], max_length=identity["max_length"], pooling=identity["pooling"])
+    if meta["backbone_saved"] == "full":
+        backbone = backbone.fresh(resolved["seed"])
+    label_names = tuple(meta["label_names"])
+    task = resolved["data"]["task"]
+    model = TaskModel(backbone, 1 if task == "regression" else len(label_names), seed=0)
+    weights = directory / "weights.safetensors"
+    if not weights.exists():
+        raise StoreError(f"{str(weights)!r} is missing; the run did not finish saving, train it again")
+    try:
+        tensors = load_file(str(weights))
+    except Exception as e:  # safetensors raises its own error types on truncated / foreign files
+        raise StoreError(f"cannot read {str(weights)!r} ({type(e).__name__}): the file is corrupt; train the run again") from None
+    missing, unexpected = model.load_state_dict(tensors, strict=False)
+    if unexpected or any(not k.startswith("backbone.") for k in missing):
+        raise StoreError(f"{str(weights)!r} does not match its spec (unexpected {unexpected[:3]}, missing {[k for k in missing if not k.startswith('backbone.')][:3]}); train the run again")
+    device = pick_device()
+    model.to(device).eval()
+    return LoadedRun(directory, meta, model, task, label_names, device)
+
+
+def evaluate_loaded(run: LoadedRun, split: str = "test") -> dict[str, Any]:
+    """Metrics of a loaded run on its dataset's ``split`` ("test" or "val"), re-split exactly as in training.
+
+    Raises:
+        StoreError: the dataset changed since training (its content hash differs).
+    """
+    resolved = run.resolved
+    source = run.meta["data_source"]
+    if "name" in source:
+        data = load_dataset(source["name"])
+    else:
+        data = load_dataset(source["path"], text_column=source["text_column"], label_column=source["label_column"], task=source["task"])
+    if data.hash != resolved["data"]["hash"]:
+        raise StoreError(f"the data {data.name!r} changed since this run was trained (hash {data.hash} != {resolved['data']['hash']}); "
+                         "evaluate on the original file or train again")
+    rows = split_dataset(data, SplitConfig(**resolved["data"]["split"])).part(split)
+    backbone = run.model.backbone
+    encoded = backbone.encode(data.inputs)
+    precision = resolved["train"]["precision"]
+    autocast = autocast_for(precision, run.device)
+    features = None
+    if run.meta["backbone_saved"] == "none":  # backbone unchanged: reuse (or fill) the shared feature cache
+        features = FeatureCache(backbone, encoded, data.hash, batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,
+                                identity={**backbone.describe(), "precision": precision})
+    outputs = model_outputs(run.model, encoded, rows, batch_size=resolved["train"]["eval_batch_size"], features=features, autocast=autocast)
+    predictions = outputs_to_predictions(outputs, run.task, run.model)
+    metrics = compute_metrics(run.task, predictions, data.targets[rows], run.label_names)
+    return {"split": split, **metrics}
+
+
+def predict_loaded(run: LoadedRun, texts: list[str], *, batch_size: int = 128) -> list[dict[str, Any]]:
+    """Predictions for raw inputs: label + class probabilities, labels (multilabel), or a value (regression)."""
+    if not texts:
+        return []
+    backbone = run.model.backbone
+    encoded = backbone.encode(texts)
+    autocast = autocast_for(run.resolved["train"]["precision"], run.device)
+    outputs = model_outputs(run.model, encoded, np.arange(len(texts)), batch_size=batch_size, autocast=autocast)
+    predictions = outputs_to_predictions(outputs, run.task, run.model)
+    rows = []
+    for text, p in zip(texts, predictions):
+        if run.task == "regression":
+            rows.append({"text": text, "prediction": float(p)})
+        elif run.task == "multilabel":
+            rows.append({"text": text, "labels": [n for n, q in zip(run.label_names, p) if q >= 0.5],
+                         "probabilities": {n: float(q) for n, q in zip(run.label_names, p)}})
+        else:
+            rows.append({"text": text, "label": run.label_names[int(p.argmax())],
+                         "probabilities": {n: float(q) for n, q in zip(run.label_names, p)}})
+    return rows

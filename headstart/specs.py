@@ -1,0 +1,153 @@
+"""Run specifications: frozen dataclasses, validated on construction, hashed into stable run keys.
+
+A run is fully described by its ``RunSpec``: data, backbone, strategy (+ its options), labelled-set size,
+seed and ``TrainConfig``. Fields left ``None`` take the strategy's default (``resolve``); the resolved
+spec is what is saved beside the weights and hashed into the key, so an explicit value equal to the
+default gives the same key, and any changed hyperparameter gives a new one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from headstart.errors import ConfigError
+
+# Bump when a change to the code changes results for the same spec: old store rows then stop matching.
+RESULTS_VERSION = 1
+
+SCHEDULES = ("cosine", "linear", "constant")
+PRECISIONS = ("auto", "fp32", "bf16")
+CLASS_WEIGHTS = ("none", "auto", "balanced")
+METRICS = ("auto", "accuracy", "macro_f1", "balanced_accuracy", "rmse", "loss")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters of the training loop. ``None`` means "the strategy's default" (see ``resolve``)."""
+
+    lr: float | None = None  # backbone learning rate
+    head_lr: float | None = None  # the task head learns from scratch, so it gets its own (higher) rate
+    epochs: int | None = None
+    min_steps: int | None = None  # floor on optimiser steps: 16 examples x 3 epochs would be 3 steps
+    max_steps: int | None = None
+    batch_size: int = 16
+    eval_batch_size: int = 128  # no activations are kept for backward, so evaluation batches can be big
+    accumulate: int = 1
+    warmup: float = 0.1  # fraction of each phase's steps spent warming up linearly
+    schedule: str = "cosine"
+    weight_decay: float = 0.01
+    clip: float = 1.0  # max gradient norm; 0 disables clipping
+    patience: int = 3  # validation checks without improvement before stopping a phase
+    evals_per_phase: int = 10  # validation checks spread evenly over each phase
+    metric: str = "auto"  # selection metric on validation; auto: accuracy, macro_f1 if imbalanced, rmse
+    class_weights: str = "none"
+    precision: str = "auto"
+    max_length: int = 128
+
+    def __post_init__(self) -> None:
+        for name, hint in (("lr", "1e-5"), ("head_lr", "1e-3")):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name} must be > 0, got {value!r}; try --{name.replace('_', '-')} {hint}")
+        positive = {"epochs": 3, "batch_size": 16, "eval_batch_size": 128, "accumulate": 1, "max_steps": 1000,
+                    "evals_per_phase": 10, "max_length": 128}
+        for name, example in positive.items():
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}; try --{name.replace('_', '-')} {example}")
+        for name in ("min_steps", "patience"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
+        if not 0 <= self.warmup < 1:
+            raise ConfigError(f"warmup must be a fraction in [0, 1), got {self.warmup!r}; try --warmup 0.1")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay!r}; try --weight-decay 0.01")
+        if self.clip < 0:
+            raise ConfigError(f"clip must be >= 0 (0 disables clipping), got {self.clip!r}; try --clip 1.0")
+        _choice("schedule", self.schedule, SCHEDULES)
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("class_weights", self.class_weights, CLASS_WEIGHTS)
+        _choice("metric", self.metric, METRICS)
+
+    def with_defaults(self, defaults: dict[str, Any]) -> "TrainConfig":
+        """Fill the ``None`` fields from ``defaults`` (a strategy's), then from the global fallbacks."""
+        fallback = {"lr": 1e-5, "head_lr": 1e-3, "epochs": 3, "min_steps": 100}
+        filled = {name: defaults.get(name, fallback[name]) for name in fallback if getattr(self, name) is None}
+        return dataclasses.replace(self, **filled)
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        from headstart.errors import closest
+
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}{closest(value, choices)}")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run: backbone x strategy x objective on data, at labelled-set size n with a seed.
+
+    Attributes:
+        data: built-in dataset name or path to a CSV / JSONL / parquet file.
+        backbone: registry name or local model folder.
+        strategy: registered strategy name (``headstart strategies``).
+        n: labelled training examples drawn from the pool; None uses the whole pool ("all").
+        seed: drives the subsample, head init, shuffling and dropout.
+        options: the strategy's own options (e.g. ``{"freeze": 3}`` for partial-freeze).
+        train: training-loop hyperparameters.
+        text_column / label_column / task: how to read a user file (None: auto-detect).
+        pooling: "mean" / "cls" / None (from the backbone folder).
+    """
+
+    data: str = "rotten-tomatoes"
+    backbone: str = "all-minilm-l6-v2"
+    strategy: str = "linear-probe"
+    n: int | None = None
+    seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    text_column: str | None = None
+    label_column: str | None = None
+    task: str | None = None
+    pooling: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.n is not None and (not isinstance(self.n, int) or self.n < 1):
+            raise ConfigError(f"n must be a positive integer or 'all', got {self.n!r}; try --n 64")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be an integer >= 0, got {self.seed!r}; try --seed 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunSpec":
+        data = dict(data)
+        train = TrainConfig(**data.pop("train", {}))
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(train=train, **{k: v for k, v in data.items() if k in names})
+
+
+def parse_n(value: str | int | None) -> int | None:
+    """``"all"`` / None -> None; ``"64"`` -> 64; anything else is a ConfigError naming the value."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
+        return None
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--n must be a positive integer or 'all', got {value!r}; try --n 64") from None
+    if n < 1:
+        raise ConfigError(f"--n must be a positive integer or 'all', got {value!r}; try --n 64")
+    return n
+
+
+def run_key(resolved: dict[str, Any]) -> str:
+    """Stable 16-hex key of a resolved spec (canonical JSON, plus the results version)."""
+    payload = json.dumps({"spec": resolved, "version": RESULTS_VERSION}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]

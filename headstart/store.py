@@ -1,0 +1,340 @@
+"""SQLite store of runs: the single source of truth for results.
+
+One file, ``DIR/runs.sqlite``, in WAL mode with a busy timeout so that several processes (local workers,
+a Ray driver, a report reader) can share it. Every write is one ``BEGIN IMMEDIATE`` transaction, so a
+crash leaves either the old row or the new one. Rows are keyed by the run key (hash of the full spec), so
+an interrupted sweep resumes: done rows are never overwritten by ``mark`` or ``claim``.
+
+Claims are leases: a worker ``claim``s a cell (status ``running``, ``owner``, ``lease_until``); another
+worker may take it over only once the lease has expired (the first worker died). No torch here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from headstart.errors import StoreError
+from headstart.results import STATUSES, RunResult
+
+SCHEMA_VERSION = 1
+FILENAME = "runs.sqlite"
+BUSY_TIMEOUT_MS = 30_000  # a long sweep's workers write rarely; waiting beats failing
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    key TEXT PRIMARY KEY,
+    strategy TEXT,
+    n INTEGER,
+    n_requested,
+    seed INTEGER,
+    backbone TEXT,
+    data_name TEXT,
+    data_hash TEXT,
+    spec TEXT NOT NULL,
+    status TEXT NOT NULL,
+    metrics TEXT NOT NULL DEFAULT '{}',
+    val_metrics TEXT NOT NULL DEFAULT '{}',
+    train_seconds REAL DEFAULT 0,
+    eval_seconds REAL DEFAULT 0,
+    trainable_params INTEGER DEFAULT 0,
+    total_params INTEGER DEFAULT 0,
+    steps INTEGER DEFAULT 0,
+    best_step INTEGER DEFAULT 0,
+    error TEXT,
+    owner TEXT,
+    lease_until REAL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
+"""
+
+_COLUMNS = (
+    "key", "strategy", "n", "n_requested", "seed", "backbone", "data_name", "data_hash", "spec", "status",
+    "metrics", "val_metrics", "train_seconds", "eval_seconds", "trainable_params", "total_params", "steps",
+    "best_step", "error", "owner", "lease_until", "created_at", "updated_at",
+)
+_RESULT_FIELDS = ("train_seconds", "eval_seconds", "trainable_params", "total_params", "steps", "best_step")
+
+
+def _spec_columns(spec: dict[str, Any]) -> dict[str, Any]:
+    """Columns copied out of the spec so rows can be filtered in SQL; the JSON spec stays authoritative."""
+    data = spec.get("data") or {}
+    return {
+        "strategy": spec.get("strategy"),
+        "n": spec.get("n"),
+        "n_requested": spec.get("n_requested"),
+        "seed": spec.get("seed"),
+        "backbone": spec.get("backbone"),
+        "data_name": data.get("name") if isinstance(data, dict) else None,
+        "data_hash": data.get("hash") if isinstance(data, dict) else None,
+        "spec": json.dumps(spec, sort_keys=True),
+    }
+
+
+class Store:
+    """A directory holding ``runs.sqlite``.
+
+    Use as a context manager (``with Store(path) as store: ...``) or call ``open()`` / ``close()``.
+
+    Args:
+        path: the run directory (created when ``create`` is true).
+        create: create the directory and database when missing; with False a missing store is an error
+            (what readers such as the report want).
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        self.create = create
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def file(self) -> Path:
+        return self.path / FILENAME
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def open(self) -> Store:
+        """Connect, create the schema if needed and check its version.
+
+        Returns:
+            self.
+
+        Raises:
+            StoreError: the store is missing (with ``create=False``), unwritable, not a SQLite file, or was
+                written by an incompatible version of headstart.
+        """
+        if self._conn is not None:
+            return self
+        if not self.file.exists():
+            if not self.create:
+                raise StoreError(f"no results store at {str(self.file)!r}; run `headstart compare --out {self.path}` first")
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create run directory {str(self.path)!r} ({exc.strerror}); choose a writable --out") from exc
+        try:
+            conn = sqlite3.connect(self.file, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open results store {str(self.file)!r} ({exc}); check the path and its permissions") from exc
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            version = _init_schema(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(f"{str(self.file)!r} is not a usable headstart store ({exc}); point --out at a new directory") from exc
+        if version != SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(
+                f"results store {str(self.file)!r} has schema version {version!r}, this headstart reads version "
+                f"{SCHEMA_VERSION}; use the headstart version that wrote it, or write to a new directory with --out"
+            )
+        self._conn = conn
+        return self
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Store:
+        return self.open()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The open connection (opening the store on first use)."""
+        return self._conn if self._conn is not None else self.open()._conn  # type: ignore[return-value]
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self.conn)
+
+    # -- writes ----------------------------------------------------------------------------------------
+
+    def put(self, result: RunResult) -> None:
+        """Insert or replace the row of a finished (or failed / diverged) run and release its lease.
+
+        Args:
+            result: the run's outcome; ``created_at`` of an existing row is kept.
+        """
+        now = time.time()
+        row = {
+            "key": result.key,
+            **_spec_columns(result.spec),
+            "status": result.status,
+            "metrics": json.dumps(result.metrics, sort_keys=True),
+            "val_metrics": json.dumps(result.val_metrics, sort_keys=True),
+            **{name: getattr(result, name) for name in _RESULT_FIELDS},
+            "error": result.error,
+            "owner": None,
+            "lease_until": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self._transaction() as conn:
+            old = conn.execute("SELECT created_at FROM runs WHERE key = ?", (result.key,)).fetchone()
+            if old is not None:
+                row["created_at"] = old["created_at"]
+            conn.execute(
+                f"INSERT OR REPLACE INTO runs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                [row[c] for c in _COLUMNS],
+            )
+
+    def mark(self, key: str, spec: dict[str, Any], status: str, *, error: str | None = None) -> bool:
+        """Record a cell that has no result yet (``pending`` / ``running``) or that failed outside the engine.
+
+        A ``done`` row is never downgraded, so re-marking a finished sweep is harmless.
+
+        Args:
+            key: the run key.
+            spec: the run's full spec as plain data.
+            status: any status but ``done`` (a done run has metrics: use ``put``).
+            error: reason for ``failed`` / ``diverged``.
+
+        Returns:
+            True when the row was written, False when it was already done.
+
+        Raises:
+            ValueError: ``status`` is ``done`` or unknown (a programming error).
+        """
+        if status not in STATUSES or status == "done":
+            raise ValueError(f"mark() takes one of {[s for s in STATUSES if s != 'done']}, got {status!r}; use put() for done runs")
+        now = time.time()
+        cols = _spec_columns(spec)
+        with self._transaction() as conn:
+            old = conn.execute("SELECT status FROM runs WHERE key = ?", (key,)).fetchone()
+            if old is not None and old["status"] == "done":
+                return False
+            if old is None:
+                conn.execute(
+                    "INSERT INTO runs (key, strategy, n, n_requested, seed, backbone, data_name, data_hash, spec,"
+                    " status, error, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (key, *cols.values(), status, error, now, now),
+                )
+            else:
+                conn.execute(
+                    "UPDATE runs SET strategy=?, n=?, n_requested=?, seed=?, backbone=?, data_name=?, data_hash=?,"
+                    " spec=?, status=?, error=?, owner=NULL, lease_until=NULL, updated_at=? WHERE key=?",
+                    (*cols.values(), status, error, now, key),
+                )
+        return True
+
+    def claim(self, key: str, spec: dict[str, Any], owner: str, lease_seconds: float) -> bool:
+        """Atomically take a cell for training.
+
+        The claim succeeds when the cell is not done and not held by another owner whose lease is still
+        live; an expired lease (its worker died) can be re-claimed, and an owner may renew its own lease.
+
+        Args:
+            key: the run key.
+            spec: the run's full spec as plain data.
+            owner: a unique worker id (e.g. ``"host:pid:uuid"``).
+            lease_seconds: how long the claim lasts without renewal; must be > 0.
+
+        Returns:
+            True when this owner now holds the cell (status ``running``), False otherwise.
+        """
+        if not lease_seconds > 0:
+            raise ValueError(f"lease_seconds must be > 0, got {lease_seconds!r}")
+        now = time.time()
+        cols = _spec_columns(spec)
+        with self._transaction() as conn:
+            old = conn.execute("SELECT status, owner, lease_until FROM runs WHERE key = ?", (key,)).fetchone()
+            if old is not None:
+                if old["status"] == "done":
+                    return False
+                held = old["status"] == "running" and old["owner"] not in (None, owner)
+                if held and (old["lease_until"] is None or old["lease_until"] > now):
+                    return False
+                conn.execute(
+                    "UPDATE runs SET status='running', owner=?, lease_until=?, error=NULL, updated_at=? WHERE key=?",
+                    (owner, now + lease_seconds, now, key),
+                )
+            else:
+                conn.execute(
+                    "INSERT INTO runs (key, strategy, n, n_requested, seed, backbone, data_name, data_hash, spec,"
+                    " status, owner, lease_until, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+                    (key, *cols.values(), owner, now + lease_seconds, now, now),
+                )
+        return True
+
+    def set_sweep(self, command: str, sweep: dict[str, Any]) -> None:
+        """Remember the command line and the SweepSpec (as a dict) that produced this store."""
+        value = json.dumps({"command": command, "sweep": sweep}, sort_keys=True)
+        with self._transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('sweep', ?)", (value,))
+
+    # -- reads -----------------------------------------------------------------------------------------
+
+    def sweep(self) -> dict[str, Any] | None:
+        """Return ``{"command": str, "sweep": dict}`` as saved by ``set_sweep``, or None."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'sweep'").fetchone()
+        return None if row is None else json.loads(row["value"])
+
+    def get(self, key: str) -> RunResult | None:
+        """Return the run stored under ``key`` (any status), or None."""
+        row = self.conn.execute("SELECT * FROM runs WHERE key = ?", (key,)).fetchone()
+        return None if row is None else _to_result(row)
+
+    def results(self, status: str | None = None) -> list[RunResult]:
+        """Return all runs, or those with ``status``, oldest first."""
+        if status is None:
+            rows = self.conn.execute("SELECT * FROM runs ORDER BY created_at, key").fetchall()
+        else:
+            rows = self.conn.execute("SELECT * FROM runs WHERE status = ? ORDER BY created_at, key", (status,)).fetchall()
+        return [_to_result(r) for r in rows]
+
+    def done_keys(self) -> set[str]:
+        """Keys of the finished runs: the cells a resumed sweep skips."""
+        return {r["key"] for r in self.conn.execute("SELECT key FROM runs WHERE status = 'done'")}
+
+
+def _init_schema(conn: sqlite3.Connection) -> object:
+    """Create the tables of a new store; return the schema version found (checked before touching runs)."""
+    with _Transaction(conn):
+        conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is not None:
+            value = row["value"]
+            return int(value) if str(value).isdigit() else value
+        conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        for statement in filter(str.strip, _SCHEMA.split(";")):
+            conn.execute(statement)
+    return SCHEMA_VERSION
+
+
+def _to_result(row: sqlite3.Row) -> RunResult:
+    return RunResult(
+        key=row["key"],
+        spec=json.loads(row["spec"]),
+        status=row["status"],
+        metrics=json.loads(row["metrics"] or "{}"),
+        val_metrics=json.loads(row["val_metrics"] or "{}"),
+        **{name: row[name] or 0 for name in _RESULT_FIELDS},
+        error=row["error"],
+    )
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error): takes the write lock up front, so two
+    processes never deadlock upgrading read locks; waits up to the busy timeout for the other writer."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")

@@ -1,0 +1,15 @@
+"""Strategies: what trains and how fast. One file each, one registry (``headstart strategies``)."""
+
+from headstart.strategies import (  # noqa: F401 - importing registers each strategy, in listing order
+    scratch,
+    linear_probe,
+    full_finetune,
+    partial_freeze,
+    llrd,
+    gradual_unfreeze,
+    lp_ft,
+)
+from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy
+from headstart.strategies.registry import STRATEGIES, get_strategy, list_strategies, register
+
+__all__ = ["Budget", "ParamGroup", "Phase", "STRATEGIES", "Strategy", "get_strategy", "list_strategies", "register"]

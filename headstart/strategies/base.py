@@ -1,0 +1,104 @@
+"""What a strategy is: which parameters train, at which learning rates, in which phases.
+
+A strategy answers narrow questions and never writes a loop: ``plan(model, options, cfg, budget)``
+returns ``Phase``s (parameter groups with learning rates and a step budget); the engine trains them.
+It may swap the backbone (``scratch`` uses a fresh twin) or insert modules before returning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from torch import nn
+
+from headstart.errors import ConfigError, closest
+
+
+@dataclass(frozen=True)
+class ParamGroup:
+    """Parameters trained at one learning rate (``name`` shows in logs and tests)."""
+
+    name: str
+    params: list[nn.Parameter]
+    lr: float
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of training with a fixed set of trainable parameter groups.
+
+    Attributes:
+        name: e.g. "probe", "finetune", "unfreeze-3".
+        groups: what trains; every other parameter is frozen (and frozen modules run in eval mode).
+        steps: optimiser steps in this phase.
+        early_stopping: stop the phase when validation stops improving (``patience`` checks).
+    """
+
+    name: str
+    groups: list[ParamGroup]
+    steps: int
+    early_stopping: bool = True
+
+    @property
+    def params(self) -> list[nn.Parameter]:
+        return [p for g in self.groups for p in g.params]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long a run may train, computed by the run from data size and TrainConfig."""
+
+    steps: int  # optimiser steps of a full-length phase
+    steps_per_epoch: int
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """This strategy has no options of its own."""
+
+
+class Strategy:
+    """Base for strategies: a name, a description, an options dataclass, defaults and ``plan``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Options: ClassVar[type] = NoOptions
+    defaults: ClassVar[dict[str, Any]] = {}  # TrainConfig fields this strategy sets differently
+    uses_pretrained: ClassVar[bool] = True
+
+    def options(self, given: dict[str, Any]) -> Any:
+        """Build (and validate) this strategy's options from plain data."""
+        known = {f.name for f in dataclasses.fields(self.Options)}
+        for key in given:
+            if key not in known:
+                hint = f" (its options: {', '.join(sorted(known))})" if known else " (it has no options)"
+                raise ConfigError(f"option {key!r} does not apply to strategy {self.name!r}{closest(key, known)}{hint}")
+        return self.Options(**given)
+
+    def backbone(self, pretrained: nn.Module, *, seed: int) -> nn.Module:
+        """The backbone this strategy starts from (the pre-trained one, unless it trains from scratch)."""
+        return pretrained
+
+    def plan(self, model: nn.Module, options: Any, cfg: Any, budget: Budget) -> list[Phase]:
+        raise NotImplementedError
+
+
+def head_group(model: nn.Module, cfg: Any) -> ParamGroup:
+    return ParamGroup("head", model.head_parameters(), cfg.head_lr)
+
+
+def blocks_group(name: str, blocks: list[nn.Module], lr: float) -> ParamGroup:
+    return ParamGroup(name, [p for b in blocks for p in b.parameters()], lr)
+
+
+def other_backbone_params(model: nn.Module, blocks: list[nn.Module]) -> list[nn.Parameter]:
+    """Backbone parameters that belong to no block (e.g. a final LayerNorm or pooler)."""
+    in_blocks = {id(p) for b in blocks for p in b.parameters()}
+    return [p for p in model.backbone_parameters() if id(p) not in in_blocks]
+
+
+def check_int_range(name: str, value: int, low: int, high: int, what: str) -> None:
+    if not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name} must be an integer in [{low}, {high}] ({what}), got {value!r}; try --{name} {max(low, min(high, (low + high) // 2))}")

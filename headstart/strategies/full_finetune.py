@@ -1,0 +1,18 @@
+"""full-finetune: every weight trains; the fresh head at a higher learning rate than the encoder."""
+
+from __future__ import annotations
+
+from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy, head_group
+from headstart.strategies.registry import register
+
+
+class FullFinetune(Strategy):
+    name = "full-finetune"
+    description = "all weights trained; head lr 1e-3, backbone lr 1e-5 by default"
+    defaults = {"lr": 1e-5, "head_lr": 1e-3}
+
+    def plan(self, model, options, cfg, budget: Budget) -> list[Phase]:
+        return [Phase("finetune", [ParamGroup("backbone", model.backbone_parameters(), cfg.lr), head_group(model, cfg)], budget.steps)]
+
+
+register(FullFinetune())

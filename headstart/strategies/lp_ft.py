@@ -1,0 +1,28 @@
+"""lp-ft: linear probe, then full fine-tune from the probed head (Kumar et al. 2022).
+
+Fine-tuning with a random head distorts pre-trained features while the head is still wrong; probing
+first gives the fine-tune phase a good head, so the encoder moves less. The fine-tune phase trains all
+weights at the (small) backbone learning rate.
+"""
+
+from __future__ import annotations
+
+from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy, head_group
+from headstart.strategies.registry import register
+
+
+class LPFT(Strategy):
+    name = "lp-ft"
+    description = "linear probe on cached features, then full fine-tune from the probed head at the small lr"
+    defaults = {"lr": 1e-5, "head_lr": 1e-3}
+
+    def plan(self, model, options, cfg, budget: Budget) -> list[Phase]:
+        # The probe phase runs on cached features, so it gets the linear probe's generous step count.
+        probe_steps = max(budget.steps, 300)
+        return [
+            Phase("probe", [head_group(model, cfg)], probe_steps),
+            Phase("finetune", [ParamGroup("all", model.backbone_parameters() + model.head_parameters(), cfg.lr)], budget.steps),
+        ]
+
+
+register(LPFT())

@@ -1,0 +1,107 @@
+"""The HTML report in a real headless Chromium: offline, interactive, and immune to injected names.
+
+Needs Debian's chromium (``apt-get install -y chromium``) and ``pip install playwright==1.65.2``; the
+browser bundled by ``playwright install`` is not used.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from headstart.analysis import curves
+from headstart.report import render
+from headstart.results import RunResult
+from headstart.store import Store
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+EVIL = "<script>alert(1)</script>"
+COMMAND = "headstart compare --data \"x</script><img src=x onerror=alert(2)>\""
+
+if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+    pytest.skip(f"chromium is not installed at {CHROMIUM}; install it with `apt-get install -y chromium`",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed; pip install playwright==1.65.2")
+
+
+def results() -> list[RunResult]:
+    means = {"scratch": (0.30, 0.20), "linear-probe": (0.60, 0.08), EVIL: (0.40, 0.10)}
+    out = []
+    for strategy, (start, gain) in means.items():
+        for i, n in enumerate((16, 64, 256, "all")):
+            for seed in range(3):
+                spec = {"strategy": strategy, "n": 900 if n == "all" else n, "n_requested": n, "seed": seed,
+                        "backbone": "tiny<b>", "data": {"name": "toy<i>", "hash": "h"}, "options": {}, "train": {}}
+                value = start + gain * i + 0.01 * ((seed * 5 + i + len(strategy)) % 3)
+                out.append(RunResult(key=f"{strategy}/{n}/{seed}", spec=spec, status="done",
+                                     metrics={"accuracy": value}, train_seconds=1.0 + len(strategy)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    directory = tmp_path_factory.mktemp("report")
+    with Store(directory) as store:
+        for r in results():
+            store.put(r)
+        store.set_sweep(COMMAND, {"seeds": 3})
+    url = render(directory)["report.html"].resolve().as_uri()
+    events: dict[str, list[str]] = {"console": [], "requests": [], "dialogs": [], "errors": []}
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        tab = browser.new_page()
+        tab.on("console", lambda m: events["console"].append(f"{m.type}: {m.text}"))
+        tab.on("pageerror", lambda e: events["errors"].append(str(e)))
+        tab.on("request", lambda r: events["requests"].append(r.url))
+        tab.on("dialog", lambda d: (events["dialogs"].append(d.message), d.dismiss()))
+        tab.goto(url, wait_until="load")
+        yield tab, url, events
+        browser.close()
+
+
+def test_loads_offline_without_errors(page: Any) -> None:
+    tab, url, events = page
+    assert events["requests"] == [url]
+    assert not [m for m in events["console"] if m.startswith(("error", "warning"))]
+    assert events["errors"] == []
+    assert tab.locator("#chart svg circle.point").count() == 12
+
+
+def test_slider_changes_displayed_values(page: Any) -> None:
+    tab, _, events = page
+    slider = tab.locator("#size-slider")
+    slider.fill("0")
+    assert tab.text_content("#size-label") == "n = 16"
+    first = tab.inner_text("#at-size tbody")
+    slider.fill("3")
+    assert tab.text_content("#size-label") == "n = all (900)"
+    last = tab.inner_text("#at-size tbody")
+    assert first != last
+    (lp,) = [r for r in curves(results()) if r["strategy"] == "linear-probe" and r["n"] == "all"]
+    half = (lp["ci_high"] - lp["ci_low"]) / 2 * 100
+    assert f"linear-probe\t{lp['mean'] * 100:.1f} ± {half:.1f} %" in last
+    assert tab.locator("#at-size tbody tr").count() == 3
+    assert events["errors"] == []
+
+
+def test_hover_shows_the_value(page: Any) -> None:
+    tab, _, _ = page
+    tab.locator("#chart circle.point").last.dispatch_event("mouseenter")
+    tip = tab.text_content("#tip")
+    assert "n = all (900)" in tip and "%" in tip and "3 seeds" in tip
+
+
+def test_injected_names_are_text(page: Any) -> None:
+    tab, _, events = page
+    assert events["dialogs"] == []
+    assert tab.evaluate("document.scripts.length") == 2
+    assert tab.locator("img").count() == 0 and tab.locator("b, i").count() == 0
+    assert EVIL in tab.inner_text("#legend")
+    assert EVIL in tab.inner_text("#table")
+    assert tab.text_content("#command") == COMMAND
+    assert tab.title() == "toy<i> · tiny<b> — accuracy vs labelled examples"

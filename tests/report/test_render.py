@@ -1,0 +1,133 @@
+"""Tests of headstart/report/render.py (and the chart, html, markdown parts it writes)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from headstart.errors import StoreError
+from headstart.report import render
+from headstart.report.html import report_html, script_json
+from headstart.report.markdown import md_text
+from headstart.results import RunResult
+from headstart.store import Store
+
+EVIL = "<script>alert(1)</script>"
+COMMAND = "headstart compare --data 'toy</script><img src=x onerror=alert(2)>' --seeds 3"
+
+
+def run(strategy: str, n: int | str, seed: int, value: float, *, seconds: float = 1.0, status: str = "done",
+        metric: str = "accuracy", data: str = "toy") -> RunResult:
+    spec = {"strategy": strategy, "n": 500 if n == "all" else n, "n_requested": n, "seed": seed, "backbone": "tiny",
+            "data": {"name": data, "hash": "h"}, "options": {}, "train": {}}
+    return RunResult(key=f"{strategy}/{n}/{seed}", spec=spec, status=status,
+                     metrics={metric: value} if status == "done" else {}, train_seconds=seconds, trainable_params=1234,
+                     error=None if status == "done" else "loss became nan at step 7")
+
+
+def sweep_results(metric: str = "accuracy") -> list[RunResult]:
+    base = {"scratch": (0.30, 0.10, 20.0), "linear-probe": (0.60, 0.05, 1.0), "full-finetune": (0.45, 0.30, 40.0),
+            EVIL: (0.50, 0.0, 2.0)}
+    out = []
+    for k, (strategy, (start, gain, seconds)) in enumerate(base.items()):
+        for i, n in enumerate((16, 64, 256, "all")):
+            for seed in range(3):
+                noise = 0.01 * ((seed * (k + 2) + i) % 3)
+                out.append(run(strategy, n, seed, start + gain * i / 3 + noise, seconds=seconds, metric=metric))
+    out.append(run("lora", 16, 0, 0.0, status="diverged", metric=metric))
+    return out
+
+
+def make_store(path: Path, results: list[RunResult], command: str | None = COMMAND) -> Path:
+    with Store(path) as store:
+        for r in results:
+            store.put(r)
+        if command is not None:
+            store.set_sweep(command, {"strategies": ["scratch"], "sizes": [16, 64, 256, "all"], "seeds": 3})
+    return path
+
+
+def test_render_writes_four_files(tmp_path: Path) -> None:
+    paths = render(make_store(tmp_path, sweep_results()))
+    assert set(paths) == {"chart.png", "report.html", "report.md", "results.json"}
+    assert all(p.parent == tmp_path and p.stat().st_size > 0 for p in paths.values())
+    assert paths["chart.png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_results_json_shape(tmp_path: Path) -> None:
+    doc = json.loads(render(make_store(tmp_path, sweep_results()))["results.json"].read_text())
+    assert doc["command"] == COMMAND and doc["sweep"]["seeds"] == 3
+    assert {"strategy", "n", "mean", "ci_low", "ci_high", "seeds"} <= set(doc["curves"][0])
+    assert set(doc["head_start"]) >= {"n", "points", "strategy", "ci"}
+    assert doc["head_start"]["strategy"] == "linear-probe" and doc["head_start"]["n"] == 16
+    assert doc["crossover"]["n"] == 256
+    assert doc["recommendation"] and all({"from_n", "to_n", "strategy", "text"} <= set(b) for b in doc["recommendation"])
+    lora = [c for c in doc["counts"] if c["strategy"] == "lora"]
+    assert lora[0]["diverged"] == 1
+
+
+def test_markdown_has_table_advice_command_and_failures(tmp_path: Path) -> None:
+    text = render(make_store(tmp_path, sweep_results()))["report.md"].read_text()
+    assert "| strategy | n | test accuracy (%) |" in text
+    assert "**Head start:**" in text and "**Crossover:**" in text and "## Recommendation" in text
+    assert COMMAND in text  # verbatim inside a code fence
+    assert "## Failed and diverged runs" in text and "loss became nan at step 7" in text
+    assert EVIL not in text.split("## Produced by")[0]
+    assert "all (500)" in text
+
+
+def test_markdown_escapes_user_strings() -> None:
+    assert md_text("a|b<i>*x*") == r"a\|b&lt;i&gt;\*x\*"
+
+
+def test_html_is_self_contained_and_escaped(tmp_path: Path) -> None:
+    html = render(make_store(tmp_path, sweep_results()))["report.html"].read_text()
+    assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", html)
+    assert html.count("<script") == 2 and "<img" not in html  # the data block and the page script only
+    block = html.split('id="report-data">')[1].split("</script>")[0]
+    data = json.loads(block)
+    assert EVIL in data["strategies"] and data["command"] == COMMAND
+    assert "innerHTML" not in html
+
+
+def test_script_json_cannot_close_its_block() -> None:
+    text = script_json({"s": "</script><!-- & >"})
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text) == {"s": "</script><!-- & >"}
+
+
+def test_report_html_without_runs_or_command() -> None:
+    from headstart.analysis import summarize
+
+    html = report_html(summarize([]), title="empty", command=None)
+    assert "report-data" in html
+
+
+def test_regression_store_renders_rmse(tmp_path: Path) -> None:
+    paths = render(make_store(tmp_path, sweep_results("rmse")))
+    doc = json.loads(paths["results.json"].read_text())
+    assert doc["metric"] == "rmse" and doc["higher_is_better"] is False
+    assert "lower is better" in paths["report.md"].read_text()
+
+
+def test_render_reads_only_the_store_and_rerenders_atomically(tmp_path: Path) -> None:
+    make_store(tmp_path, sweep_results()[:6], command=None)
+    first = render(tmp_path)["report.md"].read_text()
+    make_store(tmp_path, sweep_results())
+    second = render(tmp_path)["report.md"].read_text()
+    assert first != second and "(command not recorded)" in first
+
+
+def test_render_of_missing_store(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no results store"):
+        render(tmp_path / "missing")
+
+
+def test_render_with_only_failures(tmp_path: Path) -> None:
+    paths = render(make_store(tmp_path, [run("lora", 16, 0, 0, status="failed")]))
+    assert "no finished runs yet" in paths["report.md"].read_text()
+    assert json.loads(paths["results.json"].read_text())["totals"]["failed"] == 1

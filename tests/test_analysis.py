@@ -1,0 +1,192 @@
+"""Tests of headstart/analysis.py on synthetic RunResult lists, checked against scipy directly."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from headstart import analysis
+from headstart.errors import ConfigError
+from headstart.results import RunResult
+
+SIZES = (16, 64, 256)
+
+
+def run(strategy: str, n: int | str, seed: int, value: float, *, seconds: float = 1.0, metric: str = "accuracy",
+        status: str = "done", n_actual: int | None = None, error: str | None = None) -> RunResult:
+    actual = n_actual if n_actual is not None else (1000 if n == "all" else n)
+    spec = {"strategy": strategy, "n": actual, "n_requested": n, "seed": seed, "backbone": "tiny",
+            "data": {"name": "toy", "hash": "h"}, "options": {}, "train": {}}
+    return RunResult(key=f"{strategy}/{n}/{seed}", spec=spec, status=status,
+                     metrics={metric: value} if status == "done" else {}, train_seconds=seconds,
+                     trainable_params=int(seconds * 1000), error=error)
+
+
+def grid(table: dict[str, dict[int | str, list[float]]], seconds: dict[str, float], metric: str = "accuracy") -> list[RunResult]:
+    return [run(s, n, seed, v, seconds=seconds[s], metric=metric)
+            for s, by_n in table.items() for n, values in by_n.items() for seed, v in enumerate(values)]
+
+
+def test_mean_ci_matches_scipy() -> None:
+    values = [0.61, 0.64, 0.58, 0.66]
+    mean, low, high, std = analysis.mean_ci(values)
+    expected = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
+    assert mean == pytest.approx(np.mean(values))
+    assert (low, high) == pytest.approx(expected)
+    assert std == pytest.approx(np.std(values, ddof=1))
+
+
+def test_one_seed_has_no_interval_and_says_so() -> None:
+    rows = analysis.curves([run("lora", 16, 0, 0.5)])
+    assert rows[0]["ci_low"] == rows[0]["ci_high"] == rows[0]["mean"] == 0.5
+    assert rows[0]["std"] is None and "no confidence interval" in rows[0]["note"]
+
+
+def test_curves_group_by_requested_size_with_all_last() -> None:
+    results = [run("lp", "all", 0, 0.9, n_actual=987), run("lp", 16, 0, 0.5), run("lp", 16, 1, 0.6),
+               run("lp", 16, 2, 0.4, status="diverged"), run("ft", 16, 0, 0.3)]
+    rows = analysis.curves(results)
+    assert [(r["strategy"], r["n"], r["n_actual"], r["seeds"]) for r in rows] == [
+        ("ft", 16, 16, 1), ("lp", 16, 16, 2), ("lp", "all", 987, 1)]
+    assert rows[1]["mean"] == pytest.approx(0.55)
+
+
+def test_paired_differences_match_ttest_rel() -> None:
+    a, b = [0.70, 0.72, 0.69, 0.75], [0.60, 0.66, 0.61, 0.62]
+    results = grid({"a": {16: a}, "b": {16: b + [0.99]}}, {"a": 1, "b": 1})  # b's extra seed has no partner
+    (row,) = analysis.paired_differences(results, "a", "b")
+    diffs = np.subtract(a, b)
+    assert row["pairs"] == 4
+    assert row["mean"] == pytest.approx(diffs.mean())
+    assert row["p_value"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+        stats.t.interval(0.95, 3, loc=diffs.mean(), scale=stats.sem(diffs)))
+    assert row["significant"] is True
+
+
+def test_paired_differences_need_shared_seeds() -> None:
+    results = [run("a", 16, 0, 0.5), run("b", 16, 1, 0.4)]
+    assert analysis.paired_differences(results, "a", "b") == []
+
+
+def test_head_start_is_best_transfer_minus_scratch_at_smallest_n() -> None:
+    results = grid({"scratch": {16: [0.30, 0.32, 0.31], 64: [0.5, 0.5, 0.5]},
+                    "linear-probe": {16: [0.60, 0.63, 0.62], 64: [0.7, 0.7, 0.7]},
+                    "full-finetune": {16: [0.40, 0.45, 0.41], 64: [0.8, 0.8, 0.8]}},
+                   {"scratch": 5, "linear-probe": 1, "full-finetune": 10})
+    hs = analysis.head_start(results)
+    diffs = np.subtract([0.60, 0.63, 0.62], [0.30, 0.32, 0.31]) * 100
+    assert (hs["n"], hs["strategy"]) == (16, "linear-probe")
+    assert hs["points"] == pytest.approx(diffs.mean())
+    assert hs["ci"] == pytest.approx(list(stats.t.interval(0.95, 2, loc=diffs.mean(), scale=stats.sem(diffs))))
+    assert "+30.7" in hs["text"]
+
+
+def test_head_start_is_none_without_scratch() -> None:
+    assert analysis.head_start(grid({"lora": {16: [0.5, 0.6]}}, {"lora": 1})) is None
+
+
+def test_crossover_found_and_tested() -> None:
+    results = grid({"full-finetune": {16: [0.4, 0.42], 64: [0.62, 0.58], 256: [0.8, 0.82], "all": [0.9, 0.91]},
+                    "linear-probe": {16: [0.6, 0.61], 64: [0.65, 0.63], 256: [0.7, 0.71], "all": [0.72, 0.73]}},
+                   {"full-finetune": 10, "linear-probe": 1})
+    out = analysis.crossover(results)
+    assert out["n"] == 256 and out["n_actual"] == 256
+    assert out["significant"] is True and out["points"] == pytest.approx(10.5)
+    assert "from 256" in out["text"] and "significant" in out["text"]
+
+
+def test_crossover_requires_staying_ahead() -> None:
+    results = grid({"full-finetune": {16: [0.7], 64: [0.5], 256: [0.8]},
+                    "linear-probe": {16: [0.6], 64: [0.6], 256: [0.7]}}, {"full-finetune": 10, "linear-probe": 1})
+    assert analysis.crossover(results)["n"] == 256  # ahead at 16, but not at 64: 16 is no crossover
+
+
+def test_crossover_absent() -> None:
+    results = grid({"full-finetune": {16: [0.4], 64: [0.5]}, "linear-probe": {16: [0.6], 64: [0.7]}},
+                   {"full-finetune": 10, "linear-probe": 1})
+    assert analysis.crossover(results) == {"n": None, "a": "full-finetune", "b": "linear-probe",
+                                           "text": "not within the sizes tried"}
+    assert analysis.crossover(results, a="lora")["n"] is None
+
+
+def test_recommend_prefers_cheaper_when_no_significant_difference() -> None:
+    results = grid({"full-finetune": {16: [0.62, 0.58, 0.66], 256: [0.90, 0.91, 0.92]},
+                    "linear-probe": {16: [0.60, 0.61, 0.59], 256: [0.70, 0.72, 0.71]},
+                    "scratch": {16: [0.30, 0.31, 0.29], 256: [0.50, 0.52, 0.51]}},
+                   {"full-finetune": 60, "linear-probe": 2, "scratch": 30})
+    bands = analysis.recommend(results)
+    assert [(b["from_n"], b["to_n"], b["strategy"]) for b in bands] == [(16, 16, "linear-probe"), (256, 256, "full-finetune")]
+    assert bands[0]["evidence"][0]["best"] == "full-finetune"
+    assert "no significant difference between linear-probe and full-finetune" in bands[0]["text"]
+    assert "30× cheaper" in bands[0]["text"]
+    assert bands[1]["text"].startswith("from 256 labelled examples: full-finetune (+20.0 ± ")
+    assert "over linear-probe" in bands[1]["text"] and "over scratch" in bands[1]["text"]
+
+
+def test_recommend_merges_sizes_into_bands() -> None:
+    results = grid({"linear-probe": {n: [0.7, 0.71, 0.72] for n in SIZES},
+                    "scratch": {n: [0.3, 0.35, 0.31] for n in SIZES}}, {"linear-probe": 1, "scratch": 9})
+    (band,) = analysis.recommend(results)
+    assert (band["from_n"], band["to_n"], band["strategy"]) == (16, 256, "linear-probe")
+    assert band["text"].startswith("at every size tried: linear-probe (+39.0 ± ")
+    assert len(band["evidence"]) == 3
+
+
+def test_recommend_one_seed_keeps_the_best() -> None:
+    results = grid({"a": {16: [0.7]}, "b": {16: [0.69]}}, {"a": 10, "b": 1})
+    (band,) = analysis.recommend(results)
+    assert band["strategy"] == "a" and "1 seed, no CI" in band["text"]
+
+
+def test_rmse_lower_is_better() -> None:
+    results = grid({"scratch": {16: [2.0, 2.2, 2.1]}, "lora": {16: [1.0, 1.1, 1.2]}, "linear-probe": {16: [1.5, 1.62, 1.71]}},
+                   {"scratch": 1, "lora": 5, "linear-probe": 1}, metric="rmse")
+    assert analysis.higher_is_better("rmse") is False
+    hs = analysis.head_start(results, "rmse")
+    assert hs["strategy"] == "lora" and hs["points"] == pytest.approx(1.0) and hs["ci"][0] > 0
+    assert "lower rmse" in hs["text"]
+    assert analysis.recommend(results, "rmse")[0]["strategy"] == "lora"
+
+
+def test_counts_failed_and_diverged_per_cell() -> None:
+    results = [run("lora", 16, 0, 0.5), run("lora", 16, 1, 0, status="diverged", error="loss became nan at step 4"),
+               run("lora", 16, 2, 0, status="failed", error="CUDA out of memory"), run("lp", 64, 0, 0, status="pending")]
+    rows = analysis.counts(results)
+    assert rows[0] == {"strategy": "lora", "n": 16, "done": 1, "failed": 1, "diverged": 1, "pending": 0, "running": 0,
+                       "errors": ["loss became nan at step 4", "CUDA out of memory"]}
+    assert rows[1]["pending"] == 1
+
+
+def test_summarize_is_json_and_complete() -> None:
+    results = grid({"scratch": {16: [0.3, 0.31]}, "linear-probe": {16: [0.6, 0.62]}, "full-finetune": {16: [0.5, 0.52]}},
+                   {"scratch": 3, "linear-probe": 1, "full-finetune": 9})
+    results.append(run("lora", 16, 0, 0, status="failed", error="boom"))
+    summary = analysis.summarize(results)
+    json.dumps(summary, allow_nan=False)
+    assert set(summary) >= {"curves", "head_start", "crossover", "recommendation", "counts", "totals"}
+    assert summary["head_start"]["strategy"] == "linear-probe"
+    assert summary["totals"]["failed"] == 1
+    assert summary["crossover"]["n"] is None
+
+
+def test_summarize_rejects_unknown_metric() -> None:
+    with pytest.raises(ConfigError, match="'f1'.*accuracy"):
+        analysis.summarize([run("lp", 16, 0, 0.5)], "f1")
+
+
+def test_summarize_of_nothing() -> None:
+    summary = analysis.summarize([])
+    assert summary["curves"] == [] and summary["head_start"] is None and summary["recommendation"] == []
+
+
+def test_analysis_imports_no_torch() -> None:
+    import subprocess
+
+    code = "import headstart.analysis, headstart.store, headstart.report.render, sys; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

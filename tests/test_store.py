@@ -1,0 +1,163 @@
+"""Tests of headstart/store.py: round-trips, resume semantics, leases, sharing, schema versions."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from headstart.errors import StoreError
+from headstart.results import RunResult
+from headstart.store import FILENAME, SCHEMA_VERSION, Store
+
+
+def spec(strategy: str = "lora", n: int = 64, seed: int = 0) -> dict:
+    return {"strategy": strategy, "n": n, "n_requested": n, "seed": seed, "backbone": "tiny",
+            "data": {"name": "toy", "hash": "abc"}, "options": {}, "train": {"lr": 1e-3}}
+
+
+def done(key: str = "k1", acc: float = 0.75, **kw) -> RunResult:
+    return RunResult(key=key, spec=spec(**kw), status="done", metrics={"accuracy": acc, "per_class": {"a": 0.5}},
+                     val_metrics={"accuracy": 0.7}, train_seconds=1.5, eval_seconds=0.25, trainable_params=10,
+                     total_params=100, steps=30, best_step=20)
+
+
+def test_put_get_round_trip(tmp_path: Path) -> None:
+    with Store(tmp_path / "run") as store:
+        store.put(done())
+        assert store.get("k1") == done()
+        assert store.get("missing") is None
+    assert (tmp_path / "run" / FILENAME).exists()
+
+
+def test_wal_mode_and_busy_timeout(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.conn.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+
+
+def test_put_upserts_and_keeps_created_at(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        store.put(done(acc=0.5))
+        created = store.conn.execute("SELECT created_at FROM runs").fetchone()[0]
+        store.put(done(acc=0.9))
+        rows = store.conn.execute("SELECT created_at, updated_at FROM runs").fetchall()
+        assert len(rows) == 1 and rows[0][0] == created and rows[0][1] >= created
+        assert store.get("k1").metrics["accuracy"] == 0.9
+
+
+def test_results_filter_and_done_keys(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        store.put(done("a"))
+        store.put(RunResult(key="b", spec=spec(seed=1), status="diverged", error="loss became nan at step 3"))
+        store.mark("c", spec(seed=2), "pending")
+        assert store.done_keys() == {"a"}
+        assert [r.key for r in store.results()] == ["a", "b", "c"]
+        assert [r.error for r in store.results("diverged")] == ["loss became nan at step 3"]
+        assert store.get("c").status == "pending" and store.get("c").metrics == {}
+
+
+def test_done_rows_survive_reopen_mark_and_claim(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        store.put(done())
+    with Store(tmp_path) as store:
+        assert store.done_keys() == {"k1"}
+        assert store.mark("k1", spec(), "pending") is False
+        assert store.claim("k1", spec(), "worker-2", 60) is False
+        assert store.get("k1") == done()
+
+
+def test_mark_rejects_done(tmp_path: Path) -> None:
+    with Store(tmp_path) as store, pytest.raises(ValueError, match="put"):
+        store.mark("k", spec(), "done")
+
+
+def test_claim_is_exclusive_until_the_lease_expires(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        assert store.claim("k", spec(), "w1", 60)
+        assert not store.claim("k", spec(), "w2", 60)
+        assert store.claim("k", spec(), "w1", 60)  # the owner renews
+        row = store.conn.execute("SELECT status, owner FROM runs WHERE key='k'").fetchone()
+        assert tuple(row) == ("running", "w1")
+        assert store.claim("short", spec(seed=1), "w1", 0.05)
+        time.sleep(0.1)
+        assert store.claim("short", spec(seed=1), "w2", 60)  # w1 died: its lease expired
+        assert store.conn.execute("SELECT owner FROM runs WHERE key='short'").fetchone()[0] == "w2"
+
+
+def test_failed_cells_can_be_claimed_again(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        store.mark("k", spec(), "failed", error="out of memory")
+        assert store.claim("k", spec(), "w1", 60)
+        assert store.get("k").error is None
+
+
+def test_put_releases_the_lease(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        store.claim("k1", spec(), "w1", 60)
+        store.put(done())
+        assert tuple(store.conn.execute("SELECT owner, lease_until FROM runs").fetchone()) == (None, None)
+
+
+def test_two_connections_see_each_others_writes(tmp_path: Path) -> None:
+    with Store(tmp_path) as one, Store(tmp_path) as two:
+        assert one.claim("k1", spec(), "w1", 60)
+        assert not two.claim("k1", spec(), "w2", 60)
+        one.put(done())
+        assert two.done_keys() == {"k1"}
+        two.put(done("k2", seed=1))
+        assert one.done_keys() == {"k1", "k2"}
+
+
+_CLAIM_SCRIPT = """
+import sys
+from headstart.store import Store
+with Store(sys.argv[1]) as store:
+    won = [k for k in range(40) if store.claim(f"cell{k}", {"strategy": "s", "seed": k}, sys.argv[2], 600)]
+print(",".join(map(str, won)))
+"""
+
+
+def test_two_processes_never_claim_the_same_cell(tmp_path: Path) -> None:
+    Store(tmp_path).open().close()
+    root = str(Path(__file__).resolve().parents[1])
+    procs = [subprocess.Popen([sys.executable, "-c", _CLAIM_SCRIPT, str(tmp_path), f"w{i}"], stdout=subprocess.PIPE,
+                              text=True, cwd=root, env={"PYTHONPATH": root}) for i in range(2)]
+    outs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    won = [set(filter(None, o.split(","))) for o in outs]
+    assert won[0].isdisjoint(won[1]) and len(won[0] | won[1]) == 40
+
+
+def test_sweep_record_round_trips(tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        assert store.sweep() is None
+        store.set_sweep("headstart compare --data toy", {"sizes": [16, "all"], "seeds": 3})
+    with Store(tmp_path, create=False) as store:
+        assert store.sweep() == {"command": "headstart compare --data toy", "sweep": {"sizes": [16, "all"], "seeds": 3}}
+
+
+def test_incompatible_schema_version_is_refused(tmp_path: Path) -> None:
+    Store(tmp_path).open().close()
+    conn = sqlite3.connect(tmp_path / FILENAME)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match=rf"schema version {SCHEMA_VERSION + 1}.*--out"):
+        Store(tmp_path).open()
+
+
+def test_missing_store_is_an_error_for_readers(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="headstart compare"):
+        Store(tmp_path / "nope", create=False).open()
+    assert not (tmp_path / "nope").exists()
+
+
+def test_not_a_database_is_refused(tmp_path: Path) -> None:
+    (tmp_path / FILENAME).write_text("hello, not sqlite" * 100)
+    with pytest.raises(StoreError, match="not a usable headstart store"):
+        Store(tmp_path).open()
