@@ -232,6 +232,119 @@ def datasets(as_json: JsonOpt = False) -> None:
     typer.echo("or: --data my.csv [--text-column T --label-column L]")
 
 
+@app.command()
+def compare(
+    data: Annotated[Optional[str], typer.Option("--data", "-d", help="Built-in dataset or a data file.")] = None,
+    backbone: Annotated[Optional[str], typer.Option("--backbone", "-b", help="Built-in backbone or a local model folder.")] = None,
+    strategies_: Annotated[Optional[str], typer.Option("--strategies", "-s", help="Comma-separated strategies.")] = None,
+    sizes: Annotated[Optional[str], typer.Option(help="Comma-separated labelled-set sizes; 'all' = the whole pool.")] = None,
+    seeds: Annotated[Optional[int], typer.Option(help="Seeds per cell (0 .. seeds-1).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Directory of the store and the report.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Local worker processes (threads are divided between them).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="sweep.toml with the same keys; flags override it.")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Cap on optimiser steps per phase (quick sweeps).")] = None,
+    min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: each strategy's).")] = None,
+    text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
+    label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Sweep strategies x labelled-set sizes x seeds, store every run, write the report and a recommendation.
+
+    Re-running the same command trains nothing already done; adding a size, seed or strategy trains only
+    the new cells.
+
+    Example: headstart compare --strategies scratch,linear-probe,full-finetune --sizes 16,64,256 --seeds 3 --out runs/cmp
+    """
+    import dataclasses as dc
+    import shlex
+
+    from headstart.progress import progress_bar
+    from headstart.report.render import render
+    from headstart.specs import TrainConfig
+    from headstart.sweep import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes, run_sweep
+    from headstart.sweep_config import read_config
+
+    cfg = read_config(config) if config else {}
+    pick = lambda flag, key, default: flag if flag is not None else cfg.get(key, default)  # noqa: E731
+    train_fields = dict(cfg.get("train", {}))
+    for name, value in (("max_steps", max_steps), ("min_steps", min_steps), ("epochs", epochs)):
+        if value is not None:
+            train_fields[name] = value
+    strategies_text = pick(strategies_, "strategies", ",".join(DEFAULT_STRATEGIES))
+    sizes_text = pick(sizes, "sizes", ",".join("all" if n is None else str(n) for n in DEFAULT_SIZES))
+    sweep = SweepSpec(
+        data=pick(data, "data", "rotten-tomatoes"), backbone=pick(backbone, "backbone", "all-minilm-l6-v2"),
+        strategies=parse_list(strategies_text), sizes=parse_sizes(sizes_text), seeds=pick(seeds, "seeds", 5),
+        train=TrainConfig(**train_fields), options=dict(cfg.get("options", {})),
+        text_column=pick(text_column, "text_column", None), label_column=pick(label_column, "label_column", None),
+        task=cfg.get("task"), pooling=cfg.get("pooling"),
+    )
+    out_dir = Path(pick(out, "out", "runs/compare"))
+    command = "headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    with progress_bar("sweep", enabled=not quiet) as update:
+        outcome = run_sweep(sweep, out_dir, workers=pick(workers, "workers", 1), command=command, progress=update)
+    typer.echo(f"{outcome.total} cells: {outcome.skipped} already done, {outcome.trained} trained now "
+               f"({', '.join(f'{v} {k}' for k, v in sorted(outcome.statuses.items())) or 'nothing new'}) in {outcome.seconds:.0f}s")
+    _print_report(render(out_dir), out_dir)
+
+
+def _print_report(paths: dict[str, Path], out_dir: Path) -> None:
+    summary = json.loads(paths["results.json"].read_text())
+    head = summary.get("head_start")
+    if head:
+        lo, hi = head["ci"]
+        typer.echo(f"head-start at n={head['n']}: {head['strategy']} {head['points']:+.1f} points over scratch (95% CI {lo:+.1f} to {hi:+.1f})")
+    cross = summary.get("crossover") or {}
+    if cross.get("text"):
+        typer.echo(f"crossover: {cross['text']}")
+    for band in summary.get("recommendation", []):
+        typer.echo(f"recommendation: {band['text']}")
+    typer.echo(f"report: {paths['report.html']} (also chart.png, report.md, results.json in {out_dir})")
+
+
+@app.command()
+def runs(
+    directory: Annotated[Path, typer.Argument(help="Directory of a compare store.")],
+    status: Annotated[Optional[str], typer.Option(help="Only runs with this status.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the runs in a compare store.
+
+    Example: headstart runs runs/cmp --status done --json
+    """
+    from headstart.store import Store
+
+    with Store(directory, create=False) as store:
+        results = store.results(status)
+    rows = [{"key": r.key, "strategy": r.spec.get("strategy"), "n": r.spec.get("n_requested"), "seed": r.spec.get("seed"),
+             "status": r.status, "accuracy": r.metrics.get("accuracy"), "macro_f1": r.metrics.get("macro_f1"),
+             "rmse": r.metrics.get("rmse"), "train_seconds": r.train_seconds, "trainable_params": r.trainable_params,
+             "error": r.error} for r in results]
+    if as_json:
+        _echo_json(rows)
+        return
+    for r in rows:
+        score = next((f"{k} {r[k]:.4f}" for k in ("accuracy", "rmse") if r[k] is not None), "")
+        typer.echo(f"{r['key']}  {r['status']:<8} {r['strategy']:<16} n={str(r['n']):<5} seed={r['seed']}  {score}  "
+                   f"{r['train_seconds']:.1f}s{'  ' + r['error'] if r['error'] else ''}")
+    typer.echo(f"{len(rows)} runs")
+
+
+@app.command()
+def report(
+    directory: Annotated[Path, typer.Argument(help="Directory of a compare store.")],
+    metric: Annotated[Optional[str], typer.Option(help="Metric to plot (default: accuracy, rmse for regression).")] = None,
+) -> None:
+    """Re-render chart.png, report.html, report.md and results.json from the store alone.
+
+    Example: headstart report runs/cmp
+    """
+    from headstart.report.render import render
+
+    _print_report(render(directory, metric=metric), directory)
+
+
 def main() -> None:
     """Console entry point: user mistakes print one line and exit 2; no tracebacks."""
     try:

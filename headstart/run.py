@@ -7,6 +7,7 @@ identity and split), ``weights.safetensors`` (the head, and whatever part of the
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -56,19 +57,29 @@ class Setup:
 
     def resolved(self) -> dict[str, Any]:
         """The fully resolved spec: hashed into the run key and stored with every result."""
-        identity = self.pretrained.describe()
-        if identity["name"] in BACKBONES:
-            identity.pop("source")  # a registered backbone is identified by its (pinned) name, not its install path
-        return {
-            "data": {"name": self.data.name, "hash": self.data.hash, "task": self.data.task, "split": dataclasses.asdict(self.split_config)},
-            "backbone": identity,
-            "strategy": self.strategy.name,
-            "options": dataclasses.asdict(self.options),
-            "train": {**dataclasses.asdict(self.cfg), "precision": self.precision},
-            "n": len(self.train_rows),
-            "n_requested": "all" if self.spec.n is None else self.spec.n,
-            "seed": self.spec.seed,
-        }
+        return resolve(self.spec, self.data, self.pretrained, split_config=self.split_config, n_train=len(self.train_rows),
+                       precision=self.precision)
+
+
+def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_config: SplitConfig, n_train: int,
+            precision: str) -> dict[str, Any]:
+    """The resolved spec of ``spec`` (strategy defaults filled in) as plain data; cheap, builds no model."""
+    strategy = get_strategy(spec.strategy)
+    cfg = spec.train.with_defaults(strategy.defaults)
+    identity = pretrained.describe()
+    if identity["name"] in BACKBONES:
+        identity.pop("source")  # a registered backbone is identified by its (pinned) name, not its install path
+    return {
+        "data": {"name": data.name, "hash": data.hash, "task": data.task, "split": dataclasses.asdict(split_config)},
+        "backbone": identity.pop("name"),
+        "backbone_config": identity,
+        "strategy": strategy.name,
+        "options": dataclasses.asdict(strategy.options(spec.options)),
+        "train": {**dataclasses.asdict(cfg), "precision": precision},
+        "n": n_train,
+        "n_requested": "all" if spec.n is None else spec.n,
+        "seed": spec.seed,
+    }
 
 
 def pick_device() -> torch.device:
@@ -99,7 +110,9 @@ def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Mo
     pretrained = pretrained or load_backbone(spec.backbone, max_length=cfg.max_length, pooling=spec.pooling)
     device = pick_device()
     precision = resolve_precision(cfg.precision, device)
-    backbone = strategy.backbone(pretrained, seed=spec.seed)
+    # The strategy may train the backbone in place: give it a private copy (the tokenizer is shared, read-only).
+    private = copy.deepcopy(pretrained, memo={id(getattr(pretrained, "tokenizer", None)): getattr(pretrained, "tokenizer", None)})
+    backbone = strategy.backbone(private, seed=spec.seed)
     mean, std = 0.0, 1.0
     if data.task == "regression":
         y = data.targets[train_rows].astype(np.float64)

@@ -59,7 +59,7 @@ def load_run(directory: str | Path) -> LoadedRun:
     directory = Path(directory)
     meta = read_meta(directory)
     resolved = meta["resolved"]
-    identity = resolved["backbone"]
+    identity = resolved["backbone_config"]
     backbone = load_backbone(meta["spec"]["backbone"], max_length=identity["max_length"], pooling=identity["pooling"])
     if meta["backbone_saved"] == "full":
         backbone = backbone.fresh(resolved["seed"])

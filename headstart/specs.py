@@ -43,7 +43,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     clip: float = 1.0  # max gradient norm; 0 disables clipping
     patience: int = 3  # validation checks without improvement before stopping a phase
-    evals_per_phase: int = 10  # validation checks spread evenly over each phase
+    evals_per_phase: int = 5  # validation checks spread evenly over each phase (each costs a val forward pass)
     metric: str = "auto"  # selection metric on validation; auto: accuracy, macro_f1 if imbalanced, rmse
     class_weights: str = "none"
     precision: str = "auto"

@@ -21,14 +21,14 @@ class SplitConfig:
     """How a dataset is cut into pool / validation / test.
 
     Defaults: 20% test (about ±1 point of binomial noise at 2,500 examples); 10% validation, capped
-    at ``max_val`` because validation is evaluated after every epoch and a few hundred examples already
+    at ``max_val`` because validation is evaluated several times per run and ~300 examples already
     rank checkpoints reliably.
     """
 
     seed: int = 0
     test_fraction: float = 0.2
     val_fraction: float = 0.1
-    max_val: int = 500
+    max_val: int = 300
 
     def __post_init__(self) -> None:
         for name in ("test_fraction", "val_fraction"):

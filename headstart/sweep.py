@@ -1,0 +1,343 @@
+"""A label-efficiency sweep: strategies x sizes x seeds, each cell one run, resumable through the store.
+
+The sweep is a visible loop over its product. Each cell's key is the hash of its resolved spec; cells
+already ``done`` in the store are skipped, so re-running a command resumes it and adding a size, seed or
+strategy trains only the new cells. Cells are claimed with a lease the driver renews while they run,
+so a second ``compare`` on the same store skips them, and takes them over only if this driver dies.
+Only the driver writes the store; worker processes return plain ``RunResult`` data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
+from headstart.errors import ConfigError, DataError, HeadstartError
+from headstart.results import RunResult
+from headstart.specs import RunSpec, TrainConfig, parse_n
+
+DEFAULT_STRATEGIES = ("scratch", "linear-probe", "full-finetune")
+DEFAULT_SIZES: tuple[int | None, ...] = (8, 16, 32, 64, 128, 256, None)
+LEASE_SECONDS = 120.0  # renewed every LEASE_SECONDS / 4 while a cell runs; expires two minutes after a crash
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """The product to run: every strategy at every size with every seed (0 .. seeds-1).
+
+    Attributes:
+        sizes: labelled-set sizes; None means the whole pool ("all").
+        options: per-strategy options, e.g. ``{"partial-freeze": {"freeze": 3}}``.
+    """
+
+    data: str = "rotten-tomatoes"
+    backbone: str = DEFAULT_BACKBONE
+    strategies: tuple[str, ...] = DEFAULT_STRATEGIES
+    sizes: tuple[int | None, ...] = DEFAULT_SIZES
+    seeds: int = 5
+    train: TrainConfig = field(default_factory=TrainConfig)
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    text_column: str | None = None
+    label_column: str | None = None
+    task: str | None = None
+    pooling: str | None = None
+
+    def __post_init__(self) -> None:
+        from headstart.strategies import get_strategy
+
+        if not self.strategies:
+            raise ConfigError("--strategies is empty; e.g. --strategies scratch,linear-probe,full-finetune")
+        for name in self.strategies:
+            get_strategy(name)
+        for name in self.options:
+            if name not in self.strategies:
+                raise ConfigError(f"options given for {name!r}, which is not in --strategies ({', '.join(self.strategies)})")
+        if not self.sizes:
+            raise ConfigError("--sizes is empty; e.g. --sizes 8,16,32,64,all")
+        if not isinstance(self.seeds, int) or self.seeds < 1:
+            raise ConfigError(f"--seeds must be a positive integer, got {self.seeds!r}; try --seeds 5")
+
+    def cells(self) -> list[RunSpec]:
+        """Every run of the sweep, seed-major so that the first seed completes whole curves first."""
+        runs = []
+        for seed in range(self.seeds):
+            for n in self.sizes:
+                for strategy in self.strategies:
+                    runs.append(RunSpec(data=self.data, backbone=self.backbone, strategy=strategy, n=n, seed=seed,
+                                        options=dict(self.options.get(strategy, {})), train=self.train,
+                                        text_column=self.text_column, label_column=self.label_column, task=self.task,
+                                        pooling=self.pooling))
+        return runs
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def parse_sizes(text: str) -> tuple[int | None, ...]:
+    """"8,16,all" -> (8, 16, None), sorted, "all" last; a malformed entry is a ConfigError naming it."""
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    if not parts:
+        raise ConfigError(f"--sizes must list sizes like 8,16,32,all; got {text!r}")
+    sizes = []
+    for part in parts:
+        try:
+            sizes.append(parse_n(part))
+        except ConfigError:
+            raise ConfigError(f"--sizes entry {part!r} is not a positive integer or 'all'; e.g. --sizes 8,16,32,all") from None
+    unique = sorted(set(sizes), key=lambda n: float("inf") if n is None else n)
+    return tuple(unique)
+
+
+def parse_list(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in str(text).split(",") if p.strip())
+
+
+# ---- one cell ---------------------------------------------------------------------------------------------
+
+_LOADED: dict[str, Any] = {}
+
+
+def _loaded(spec: RunSpec, max_length: int) -> tuple[Any, Any]:
+    """Dataset and pre-trained backbone, loaded once per process."""
+    from headstart.backbones import load_backbone
+    from headstart.data import load_dataset
+
+    data_key = repr((spec.data, spec.text_column, spec.label_column, spec.task))
+    if data_key not in _LOADED:
+        _LOADED[data_key] = load_dataset(spec.data, text_column=spec.text_column, label_column=spec.label_column, task=spec.task)
+    backbone_key = repr((spec.backbone, max_length, spec.pooling))
+    if backbone_key not in _LOADED:
+        _LOADED[backbone_key] = load_backbone(spec.backbone, max_length=max_length, pooling=spec.pooling)
+    return _LOADED[data_key], _LOADED[backbone_key]
+
+
+def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
+    """Train one cell and evaluate it on the test split. Never raises for a failed run: returns status failed."""
+    import time as _time
+
+    from headstart.evaluation import compute_metrics, model_outputs, outputs_to_predictions
+    from headstart.run import autocast_for, feature_cache, setup, train
+    from headstart.backbones import count_parameters
+    from headstart.specs import run_key
+
+    try:
+        data, pretrained = _loaded(spec, spec.train.max_length)
+        s = setup(spec, data=data, pretrained=pretrained)
+        resolved = s.resolved()
+        key = run_key(resolved)
+        report = train(s, progress=progress)
+        if report.status != "done":
+            return RunResult(key=key, spec=resolved, status=report.status, train_seconds=report.seconds, steps=report.steps,
+                             trainable_params=report.trainable_params, total_params=count_parameters(s.model), error=report.error)
+        start = _time.perf_counter()
+        backbone_trained = any(k.startswith("backbone.") for k in report.trained)
+        features = feature_cache(s) if not backbone_trained else None
+        outputs = model_outputs(s.model, s.encoded, s.splits.test, batch_size=s.cfg.eval_batch_size, features=features,
+                                autocast=autocast_for(s.precision, s.device))
+        metrics = compute_metrics(s.data.task, outputs_to_predictions(outputs, s.data.task, s.model), s.data.targets[s.splits.test], s.data.label_names)
+        return RunResult(key=key, spec=resolved, status="done", metrics=metrics, val_metrics=report.val_metrics,
+                         train_seconds=report.seconds, eval_seconds=_time.perf_counter() - start, trainable_params=report.trainable_params,
+                         total_params=count_parameters(s.model), steps=report.steps, best_step=report.best_step)
+    except HeadstartError as e:
+        return RunResult(key="", spec={}, status="failed", error=str(e))
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _worker_run(spec_dict: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return run_cell(RunSpec.from_dict(spec_dict)).to_dict()
+    except Exception as e:  # a bug in one cell must not take the sweep down; the store records it
+        return RunResult(key="", spec={}, status="failed", error=f"{type(e).__name__}: {e}").to_dict()
+
+
+# ---- the driver -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepOutcome:
+    """What a sweep did: cells in total, skipped (already done), trained now, and their statuses."""
+
+    total: int
+    skipped: int
+    trained: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class _Heartbeat:
+    """Renews the leases of in-flight cells from a background thread (its own store connection)."""
+
+    def __init__(self, store_dir: Path, owner: str) -> None:
+        self.store_dir, self.owner = store_dir, owner
+        self.active: dict[str, dict[str, Any]] = {}
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        from headstart.store import Store
+
+        with Store(self.store_dir) as store:
+            while not self.stop.wait(LEASE_SECONDS / 4):
+                with self.lock:
+                    active = dict(self.active)
+                for key, spec in active.items():
+                    store.claim(key, spec, self.owner, LEASE_SECONDS)
+
+    def __enter__(self) -> "_Heartbeat":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
+    """Every cell with its run key and resolved spec, after checking the sizes against the data.
+
+    Raises:
+        DataError: a size exceeds the training pool or is below the number of classes.
+    """
+    from headstart.data import SplitConfig, split_dataset
+    from headstart.precision import resolve_precision
+    from headstart.run import pick_device, resolve
+    from headstart.specs import run_key
+
+    cells = sweep.cells()
+    data, pretrained = _loaded(cells[0], sweep.train.max_length)
+    split_config = SplitConfig()
+    pool = len(split_dataset(data, split_config).pool)
+    for n in sweep.sizes:
+        if n is not None and n > pool:
+            raise DataError(f"size {n} in --sizes is larger than the training pool of {data.name!r} ({pool}); drop it or use 'all'")
+        if n is not None and data.task == "classification" and n < data.num_classes:
+            raise DataError(f"size {n} in --sizes is below the number of classes ({data.num_classes}); start at {data.num_classes}")
+    precision = resolve_precision(sweep.train.precision, pick_device())
+    planned = []
+    for spec in cells:
+        resolved = resolve(spec, data, pretrained, split_config=split_config, n_train=pool if spec.n is None else spec.n, precision=precision)
+        planned.append((spec, run_key(resolved), resolved))
+    return planned
+
+
+def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: str = "",
+              progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> SweepOutcome:
+    """Run every cell of ``sweep`` not yet done in the store at ``out``; resumable and safe to interrupt.
+
+    Args:
+        sweep: the product to run.
+        out: directory of the store (``runs.sqlite``) and the report.
+        workers: local processes; 1 runs in this process. Threads are divided between workers.
+        command: the command line, recorded for the report.
+        progress: ``update(done, total, info)`` over the cells this call trains.
+    """
+    from headstart.store import Store
+
+    start = time.perf_counter()
+    out = Path(out)
+    if not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"--workers must be a positive integer, got {workers!r}; try --workers 1")
+    planned = plan(sweep)
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    with Store(out) as store:
+        store.set_sweep(command, sweep.to_dict())
+        finished = store.done_keys() | {r.key for r in store.results("diverged")}  # a diverged cell would diverge again
+        todo = [(spec, key, resolved) for spec, key, resolved in planned if key not in finished]
+        outcome = SweepOutcome(total=len(planned), skipped=len(planned) - len(todo))
+        if progress:
+            progress(0, len(todo), {})
+        with _Heartbeat(out, owner) as heartbeat:
+            if workers == 1:
+                _run_inline(todo, store, owner, heartbeat, outcome, progress)
+            else:
+                _run_pool(todo, store, owner, heartbeat, outcome, progress, workers)
+    outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def _record(store: Any, key: str, resolved: dict[str, Any], result: RunResult, outcome: SweepOutcome) -> None:
+    if result.key and result.key != key:
+        raise RuntimeError(f"run key mismatch for {resolved['strategy']} n={resolved['n_requested']}: planned {key}, ran {result.key}")
+    result = dataclasses.replace(result, key=key, spec=result.spec or resolved)
+    store.put(result)
+    outcome.trained += 1
+    outcome.statuses[result.status] = outcome.statuses.get(result.status, 0) + 1
+
+
+def _label(resolved: dict[str, Any]) -> str:
+    return f"{resolved['strategy']} n={resolved['n_requested']} seed={resolved['seed']}"
+
+
+def _run_inline(todo, store, owner, heartbeat, outcome, progress) -> None:
+    for done, (spec, key, resolved) in enumerate(todo):
+        if not store.claim(key, resolved, owner, LEASE_SECONDS):
+            continue  # another compare holds it
+        with heartbeat.lock:
+            heartbeat.active[key] = resolved
+        try:
+            step_progress = None
+            if progress:
+                def step_progress(step, total, info, _done=done, _label=_label(resolved)):
+                    progress(_done + step / max(total, 1), len(todo), {"cell": _label})
+            result = run_cell(spec, progress=step_progress)
+        except BaseException:
+            store.mark(key, resolved, "pending")  # interrupted: release the claim so a re-run retrains it
+            raise
+        finally:
+            with heartbeat.lock:
+                heartbeat.active.pop(key, None)
+        _record(store, key, resolved, result, outcome)
+        if progress:
+            progress(done + 1, len(todo), {"cell": _label(resolved), "last": result.status})
+
+
+def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers) -> None:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")  # fork after torch threads start can deadlock
+    pending: dict[Any, tuple[str, dict[str, Any]]] = {}
+    queue = list(todo)
+    done = 0
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init, initargs=(threads,)) as pool:
+        try:
+            while queue or pending:
+                while queue and len(pending) < workers:
+                    spec, key, resolved = queue.pop(0)
+                    if not store.claim(key, resolved, owner, LEASE_SECONDS):
+                        continue
+                    with heartbeat.lock:
+                        heartbeat.active[key] = resolved
+                    pending[pool.submit(_worker_run, spec.to_dict())] = (key, resolved)
+                if not pending:
+                    break
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    key, resolved = pending.pop(future)
+                    with heartbeat.lock:
+                        heartbeat.active.pop(key, None)
+                    _record(store, key, resolved, RunResult.from_dict(future.result()), outcome)
+                    done += 1
+                    if progress:
+                        progress(done, len(todo), {"cell": _label(resolved)})
+        except BaseException:
+            for key, resolved in pending.values():
+                store.mark(key, resolved, "pending")
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise

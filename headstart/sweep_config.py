@@ -1,0 +1,52 @@
+"""``--config sweep.toml``: the same knobs as the ``compare`` flags, in a file. Flags override it.
+
+Example::
+
+    data = "rotten-tomatoes"
+    strategies = ["linear-probe", "partial-freeze", "full-finetune"]
+    sizes = [16, 64, 256, "all"]
+    seeds = 3
+
+    [train]
+    max_steps = 200
+
+    [options.partial-freeze]
+    freeze = 4
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from headstart.errors import ConfigError
+from headstart.specs import TrainConfig
+
+TOP_KEYS = {"data", "backbone", "strategies", "sizes", "seeds", "workers", "out", "text_column", "label_column", "task",
+            "pooling", "train", "options"}
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """Parse and check a sweep TOML file into plain data (``train`` stays a dict of TrainConfig fields)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file not found: {str(path)!r}; check the path")
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot parse {str(path)!r}: {e}; check the TOML syntax") from None
+    unknown = set(config) - TOP_KEYS
+    if unknown:
+        raise ConfigError(f"unknown key(s) {sorted(unknown)} in {str(path)!r}; allowed: {', '.join(sorted(TOP_KEYS))}")
+    train = config.get("train", {})
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    bad = set(train) - fields
+    if bad:
+        raise ConfigError(f"unknown [train] key(s) {sorted(bad)} in {str(path)!r}; allowed: {', '.join(sorted(fields))}")
+    if "sizes" in config:
+        config["sizes"] = ",".join(str(s) for s in config["sizes"]) if isinstance(config["sizes"], list) else str(config["sizes"])
+    if "strategies" in config and isinstance(config["strategies"], list):
+        config["strategies"] = ",".join(config["strategies"])
+    return config
