@@ -357,5 +357,5 @@ def main() -> None:
         sys.exit(130)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m headstart.cli
     main()

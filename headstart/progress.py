@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
 ProgressFn = Callable[[int, int, dict[str, Any]], None]
+LOG_EVERY = 15.0
+
+
+def _log_lines(description: str) -> ProgressFn:
+    start = time.monotonic()
+    last = [-LOG_EVERY]
+
+    def update(done: float, total: int, info: dict[str, Any]) -> None:
+        now = time.monotonic() - start
+        if now - last[0] < LOG_EVERY and done < total:
+            return
+        last[0] = now
+        eta = f"{(total - done) * now / done:.0f}s" if done > 0 else "?"
+        text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
+        print(f"{description}: {done:.1f}/{total} {text} elapsed {now:.0f}s ETA {eta}", file=sys.stderr, flush=True)
+
+    return update
 
 
 @contextmanager
@@ -25,11 +43,15 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Progress
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
     state: dict[str, Any] = {}
+    console = Console(file=sys.stderr)
+    if not console.is_terminal:  # a log file: a plain line at most every LOG_EVERY seconds, with ETA
+        yield _log_lines(description)
+        return
     with ExitStack() as stack:
 
         def update(done: int, total: int, info: dict[str, Any]) -> None:
             if "bar" not in state:
-                state["bar"] = stack.enter_context(Progress(*columns, console=Console(file=sys.stderr)))
+                state["bar"] = stack.enter_context(Progress(*columns, console=console))
                 state["task"] = state["bar"].add_task(description, total=total, info="")
             text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
             state["bar"].update(state["task"], completed=done, total=total, info=text)

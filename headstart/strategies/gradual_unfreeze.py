@@ -18,7 +18,8 @@ class GradualUnfreeze(Strategy):
 
     def plan(self, model, options, cfg, budget: Budget) -> list[Phase]:
         blocks = model.backbone.blocks()
-        per_phase = max(budget.steps_per_epoch, budget.steps // (len(blocks) + 1))
+        # An epoch per phase, but never more than a full phase's budget (which --max-steps caps).
+        per_phase = min(max(budget.steps_per_epoch, budget.steps // (len(blocks) + 1)), budget.steps)
         phases = []
         for k in range(1, len(blocks) + 1):
             top = blocks[len(blocks) - k :]

@@ -19,6 +19,8 @@ class LPFT(Strategy):
     def plan(self, model, options, cfg, budget: Budget) -> list[Phase]:
         # The probe phase runs on cached features, so it gets the linear probe's generous step count.
         probe_steps = max(budget.steps, 300)
+        if cfg.max_steps is not None:  # --max-steps caps every phase, this one too
+            probe_steps = min(probe_steps, cfg.max_steps)
         return [
             Phase("probe", [head_group(model, cfg)], probe_steps),
             Phase("finetune", [ParamGroup("all", model.backbone_parameters() + model.head_parameters(), cfg.lr)], budget.steps),

@@ -1,0 +1,181 @@
+"""Shared fixtures: a tiny synthetic text backbone, toy datasets, and an isolated HEADSTART_CACHE.
+
+The tiny backbone implements the ``headstart.backbones.Backbone`` protocol (embedding + masked mean +
+3 Linear blocks + a final LayerNorm that belongs to no block), so every strategy, the engine, the
+feature cache and save/load run on it in milliseconds. Toy sentiment data is learnable from single words.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+POSITIVE = ("good", "great", "superb", "lovely", "fine")
+NEGATIVE = ("bad", "awful", "poor", "dull", "weak")
+NEUTRAL = ("okay", "average", "mixed", "middling", "so-so")
+FILLER = ("the", "movie", "film", "plot", "actor", "scene", "it", "was", "a", "very", "and", "story")
+CLASS_WORDS = (NEGATIVE, POSITIVE, NEUTRAL)
+CLASS_NAMES = ("neg", "pos", "neutral")
+VOCAB = ("<pad>", "<unk>") + FILLER + POSITIVE + NEGATIVE + NEUTRAL
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Every test gets its own feature / precision cache; the in-memory feature cache starts empty."""
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path_factory.mktemp("hs-cache")))
+    features = sys.modules.get("headstart.features")
+    if features is not None:
+        features.clear_memory()
+    yield
+    features = sys.modules.get("headstart.features")
+    if features is not None:
+        features.clear_memory()
+
+
+def toy_texts(labels: np.ndarray, seed: int) -> list[str]:
+    """One text per label: a couple of filler words around one or two words of the label's class."""
+    rng = np.random.default_rng(seed)
+    texts = []
+    for y in labels:
+        words = list(rng.choice(FILLER, size=int(rng.integers(2, 7))))
+        for _ in range(int(rng.integers(1, 3))):
+            words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(CLASS_WORDS[int(y)])))
+        texts.append(" ".join(words))
+    return texts
+
+
+def make_toy(n: int = 200, *, classes: int = 2, seed: int = 0, groups: bool = False, weights: tuple[float, ...] | None = None):
+    """A synthetic classification Dataset of ``n`` texts over ``classes`` (<= 3) learnable classes."""
+    from headstart.data.dataset import Dataset
+
+    rng = np.random.default_rng(seed)
+    p = None if weights is None else np.asarray(weights) / np.sum(weights)
+    labels = rng.choice(classes, size=n, p=p).astype(np.int64)
+    return Dataset(
+        name="toy",
+        inputs=toy_texts(labels, seed + 1),
+        targets=labels,
+        task="classification",
+        label_names=CLASS_NAMES[:classes],
+        groups=rng.integers(0, max(2, n // 5), size=n).astype(np.int64) if groups else None,
+        source={},
+    )
+
+
+def _tiny_class():
+    import torch
+    from torch import nn
+
+    class TinyBackbone(nn.Module):
+        """Embedding -> masked mean -> 3 x (Linear, tanh) -> LayerNorm: (B, 16) features.
+
+        ``blocks()`` is [embedding, linear 1, linear 2, linear 3]; the final norm belongs to no block,
+        like a transformer's final LayerNorm or pooler.
+        """
+
+        modality = "text"
+
+        def __init__(self, seed: int = 0, *, pretrained: bool = True, dim: int = 16, max_length: int = 32) -> None:
+            super().__init__()
+            self.name = "tiny"
+            self.dim = dim
+            self.max_length = max_length
+            self.pretrained = pretrained
+            self.seed = seed
+            self.index = {w: i for i, w in enumerate(VOCAB)}
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                self.embed = nn.Embedding(len(VOCAB), dim, padding_idx=0)
+                self.layers = nn.ModuleList([nn.Linear(dim, dim) for _ in range(3)])
+                self.norm = nn.LayerNorm(dim)
+
+        def blocks(self) -> list[nn.Module]:
+            return [self.embed, *self.layers]
+
+        def encode(self, inputs: list[Any]) -> list[list[int]]:
+            return [[self.index.get(w, 1) for w in str(text).lower().split()][: self.max_length] or [1] for text in inputs]
+
+        def collate(self, encoded: list[list[int]]) -> dict[str, torch.Tensor]:
+            width = max(len(ids) for ids in encoded)
+            ids = torch.zeros((len(encoded), width), dtype=torch.long)
+            mask = torch.zeros((len(encoded), width), dtype=torch.long)
+            for row, x in enumerate(encoded):
+                ids[row, : len(x)] = torch.as_tensor(x)
+                mask[row, : len(x)] = 1
+            return {"input_ids": ids, "attention_mask": mask}
+
+        def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            h = (self.embed(batch["input_ids"]) * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+            for layer in self.layers:
+                h = torch.tanh(layer(h))
+            return self.norm(h)
+
+        def fresh(self, seed: int) -> "TinyBackbone":
+            return TinyBackbone(seed + 1000, pretrained=False, dim=self.dim, max_length=self.max_length)
+
+        def describe(self) -> dict[str, Any]:
+            return {"name": self.name, "source": "tests/conftest.py", "pooling": "mean", "max_length": self.max_length,
+                    "pretrained": self.pretrained, "dim": self.dim, "seed": self.seed}
+
+    return TinyBackbone
+
+
+_CLASS: list = []
+
+
+def tiny_backbone(seed: int = 0, **kwargs: Any):
+    """A new TinyBackbone; the same seed always gives the same ("pre-trained") weights."""
+    if not _CLASS:
+        _CLASS.append(_tiny_class())
+    return _CLASS[0](seed, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def make_tiny() -> Callable[..., Any]:
+    return tiny_backbone
+
+
+@pytest.fixture(scope="session")
+def toy() -> Any:
+    """200 two-class toy examples (learnable from single words)."""
+    return make_toy(200)
+
+
+@pytest.fixture(scope="session")
+def toy_factory() -> Callable[..., Any]:
+    return make_toy
+
+
+@pytest.fixture
+def tiny_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``load_backbone("tiny")`` (as run / saved / api call it) return a new TinyBackbone."""
+    import headstart.backbones.registry as registry
+    import headstart.run
+    import headstart.saved
+
+    real = registry.load_backbone
+
+    def load(name_or_path: str = "tiny", *, max_length: int = 128, pooling: str | None = None):
+        if name_or_path == "tiny":
+            return tiny_backbone(0)
+        return real(name_or_path, max_length=max_length, pooling=pooling)
+
+    for module in (headstart.run, headstart.saved):
+        monkeypatch.setattr(module, "load_backbone", load)
+
+
+@pytest.fixture
+def toy_csv(tmp_path: Path) -> Path:
+    """The 200-example toy dataset written as a CSV (text,label): a file-backed dataset that can be reloaded."""
+    import pandas as pd
+
+    data = make_toy(200)
+    path = tmp_path / "toy.csv"
+    pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(path, index=False)
+    return path

@@ -1,0 +1,181 @@
+"""The contract every registered strategy must meet, run on the tiny backbone.
+
+Parametrised over ``headstart.strategies.STRATEGIES``: a new strategy is checked the moment it registers.
+Per-strategy specifics (which blocks, which lrs) live in ``tests/strategies/test_<name>.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from headstart.errors import ConfigError
+from headstart.evaluation import model_outputs
+from headstart.objectives import TaskLoss
+from headstart.run import save, setup, train
+from headstart.saved import load_run, predict_loaded
+from headstart.specs import RunSpec, TrainConfig
+from headstart.strategies import STRATEGIES, Budget, get_strategy
+
+NAMES = sorted(STRATEGIES)
+# Large lrs so that 30 steps move the tiny model visibly; patience 0 keeps every phase full length.
+FAST = TrainConfig(max_steps=30, min_steps=30, batch_size=8, precision="fp32", lr=3e-3, head_lr=3e-2, patience=0)
+
+
+def build(name, data, make_tiny, cfg: TrainConfig = FAST, n: int = 64, seed: int = 0):
+    return setup(RunSpec(data="toy", backbone="tiny", strategy=name, n=n, seed=seed, train=cfg), data=data, pretrained=make_tiny(0))
+
+
+def train_loss(s) -> float:
+    out = model_outputs(s.model, s.encoded, s.train_rows, batch_size=128)
+    return TaskLoss("classification")(out, torch.as_tensor(s.data.targets[s.train_rows])).item()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_registered_with_description(name):
+    strategy = STRATEGIES[name]
+    assert strategy.name == name
+    assert strategy.description.strip() and "\n" not in strategy.description
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_plan_is_well_formed(name, toy, make_tiny):
+    s = build(name, toy, make_tiny)
+    phases = s.strategy.plan(s.model, s.options, s.cfg, Budget(steps=20, steps_per_epoch=4))
+    model_params = {id(p) for p in s.model.parameters()}
+    head = {id(p) for p in s.model.head_parameters()}
+    assert phases
+    for phase in phases:
+        ids = [id(p) for p in phase.params]
+        assert len(ids) == len(set(ids)), f"{phase.name}: a parameter is in two groups"
+        assert set(ids) <= model_params, f"{phase.name}: trains parameters outside the model"
+        assert head <= set(ids), f"{phase.name}: the head must train in every phase"
+        assert phase.steps >= 1
+        for group in phase.groups:
+            assert group.params, f"{phase.name}/{group.name}: empty group"
+            assert math.isfinite(group.lr) and group.lr > 0
+
+
+@dataclasses.dataclass
+class Trained:
+    setup: object
+    planned: set
+    before: dict
+    loss_before: float
+    loss_after: float
+    report: object
+
+
+@pytest.fixture(scope="module", params=NAMES)
+def trained(request, toy, make_tiny, tmp_path_factory) -> Trained:
+    """Each strategy trained once on the toy task (shared by the checks below)."""
+    from headstart.features import clear_memory
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HEADSTART_CACHE", str(tmp_path_factory.mktemp("contract-cache")))
+        clear_memory()
+        s = build(request.param, toy, make_tiny)
+        phases = s.strategy.plan(s.model, s.options, s.cfg, Budget(steps=30, steps_per_epoch=4))
+        planned = {id(p) for phase in phases for p in phase.params}
+        before = {n: p.detach().clone() for n, p in s.model.named_parameters()}
+        loss_before = train_loss(s)
+        report = train(s)
+        clear_memory()
+    return Trained(s, planned, before, loss_before, train_loss(s), report)
+
+
+def test_only_planned_params_change(trained):
+    assert trained.report.status == "done"
+    params = dict(trained.setup.model.named_parameters())
+    for n, p in params.items():
+        if id(p) not in trained.planned:
+            assert torch.equal(p, trained.before[n]), f"{n} is not in any phase but changed"
+    assert set(trained.report.trained) == {n for n, p in params.items() if id(p) in trained.planned}
+    assert not torch.equal(params["head.weight"], trained.before["head.weight"])
+    assert not any(p.requires_grad for p in trained.setup.model.parameters()), "fit must leave the model frozen"
+
+
+def test_loss_goes_down(trained):
+    assert trained.loss_after < 0.9 * trained.loss_before
+
+
+def test_reused_pretrained_backbone_is_not_changed(trained, make_tiny):
+    # A sweep loads the backbone once and passes it to every run: training must work on a copy.
+    reference = make_tiny(0)
+    for (n, p), q in zip(trained.setup.pretrained.named_parameters(), reference.parameters()):
+        assert torch.equal(p, q), n
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_max_steps_caps_every_phase(name, toy, make_tiny):
+    from headstart.run import budget_for
+
+    s = build(name, toy, make_tiny, dataclasses.replace(FAST, max_steps=5, min_steps=0, epochs=3), n=128)
+    budget = budget_for(s.cfg, 128)
+    assert budget.steps_per_epoch > 5  # an epoch is longer than the cap
+    for phase in s.strategy.plan(s.model, s.options, s.cfg, budget):
+        assert phase.steps <= 5, f"{phase.name}: {phase.steps} steps despite max_steps=5"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_save_load_same_predictions(name, toy_csv, make_tiny, tiny_registry, tmp_path):
+    from headstart.data import load_dataset
+
+    data = load_dataset(str(toy_csv))
+    s = build(name, data, make_tiny)
+    report = train(s)
+    save(s, report, tmp_path / "run")
+    texts = ["a good movie", "the plot was awful and dull", "story", ""]
+    s.model.eval()
+    expected = predict_loaded(_loaded_from_memory(s), texts)
+    got = predict_loaded(load_run(tmp_path / "run"), texts)
+    for e, g in zip(expected, got):
+        assert e["label"] == g["label"]
+        assert np.allclose(list(e["probabilities"].values()), list(g["probabilities"].values()), atol=1e-6)
+
+
+def _loaded_from_memory(s):
+    from pathlib import Path
+
+    from headstart.saved import LoadedRun
+
+    meta = {"resolved": s.resolved()}
+    return LoadedRun(Path("."), meta, s.model, s.data.task, s.data.label_names, s.device)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_spec_round_trips(name, toy, make_tiny):
+    spec = RunSpec(data="toy", backbone="tiny", strategy=name, n=32, seed=3,
+                   options={f.name: f.default for f in dataclasses.fields(STRATEGIES[name].Options)},
+                   train=TrainConfig(lr=2e-5, max_steps=7, precision="fp32"))
+    again = RunSpec.from_dict(spec.to_dict())
+    assert again == spec
+    s1, s2 = build(name, toy, make_tiny), build(name, toy, make_tiny)
+    assert s1.resolved() == s2.resolved()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unknown_option_names_the_strategy_and_its_options(name):
+    strategy = get_strategy(name)
+    with pytest.raises(ConfigError) as e:
+        strategy.options({"bogus_option": 1})
+    message = str(e.value)
+    assert "'bogus_option'" in message and repr(name) in message
+    known = [f.name for f in dataclasses.fields(strategy.Options)]
+    if known:
+        assert all(k in message for k in known)
+    else:
+        assert "no options" in message
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_same_weights(name, toy, make_tiny):
+    cfg = dataclasses.replace(FAST, max_steps=10, min_steps=10)
+    a, b = build(name, toy, make_tiny, cfg), build(name, toy, make_tiny, cfg)
+    train(a), train(b)
+    for (n, p), q in zip(a.model.named_parameters(), b.model.parameters()):
+        assert torch.equal(p, q), n

@@ -1,0 +1,147 @@
+"""Sweep: resumable after Ctrl-C and kill -9, no cell trained twice, same final table as an uninterrupted run.
+
+Uses a tiny *real* Hugging Face BERT folder (random weights, the MiniLM tokenizer) on the real
+rotten-tomatoes data, so the whole CLI path (local backbone folder, store, report) runs in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+HEADSTART = [sys.executable, "-m", "headstart.cli"]
+
+
+@pytest.fixture(scope="module")
+def tiny_backbone(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide BERT saved as safetensors with the all-MiniLM-L6-v2 tokenizer."""
+    import shutil
+
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from headstart.backbones.registry import _minilm_dir
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                        max_position_embeddings=128)
+    BertModel(config).save_pretrained(folder, safe_serialization=True)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(_minilm_dir() / name, folder / name)
+    return folder
+
+
+def compare_cmd(out: Path, backbone: Path, *extra: str) -> list[str]:
+    return [*HEADSTART, "compare", "--backbone", str(backbone), "--strategies", "linear-probe,full-finetune",
+            "--sizes", "8,16,32", "--seeds", "2", "--max-steps", "12", "--min-steps", "12", "--out", str(out), "--quiet", *extra]
+
+
+def env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "HEADSTART_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+
+
+def rows(out: Path) -> list[tuple]:
+    with sqlite3.connect(out / "runs.sqlite") as conn:
+        return conn.execute("SELECT key, status, created_at FROM runs ORDER BY key").fetchall()
+
+
+def done_count(out: Path) -> int:
+    try:
+        with sqlite3.connect(out / "runs.sqlite", timeout=5) as conn:
+            return conn.execute("SELECT COUNT(*) FROM runs WHERE status='done'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def curves(out: Path) -> list[dict]:
+    table = json.loads((out / "results.json").read_text())["curves"]
+    return sorted(({k: r[k] for k in ("strategy", "n", "mean", "ci_low", "ci_high", "seeds")} for r in table), key=lambda r: (r["strategy"], str(r["n"])))
+
+
+def interrupt_after(cmd: list[str], out: Path, environ: dict[str, str], cells: int, sig: int) -> int:
+    """Start ``cmd``, send ``sig`` once ``cells`` cells are done, return the exit code."""
+    proc = subprocess.Popen(cmd, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while done_count(out) < cells and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(sig)
+    proc.communicate(timeout=120)
+    return proc.returncode
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_backbone, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("straight") / "store"
+    result = subprocess.run(compare_cmd(out, tiny_backbone), env=env(out.parent), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "12 cells: 0 already done, 12 trained now" in result.stdout
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_interrupted_sweep_resumes_without_retraining(sig, tiny_backbone, uninterrupted, tmp_path):
+    out = tmp_path / "store"
+    code = interrupt_after(compare_cmd(out, tiny_backbone), out, env(tmp_path), cells=5, sig=sig)
+    assert code != 0  # it was interrupted, not finished
+    before = {key: created for key, status, created in rows(out) if status == "done"}
+    assert 5 <= len(before) < 12
+    if sig == signal.SIGINT:  # a clean interrupt releases its claim at once
+        assert all(status in ("done", "pending") for _, status, _ in rows(out))
+    rerun = subprocess.run(compare_cmd(out, tiny_backbone), env=env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    after = rows(out)
+    assert len(after) == 12 and all(status == "done" for _, status, _ in after)
+    # Cells done before the interruption were not trained again: same row, same creation time.
+    assert all(created == before[key] for key, _, created in after if key in before)
+    assert f"{len(before)} already done, {12 - len(before)} trained now" in rerun.stdout
+    assert curves(out) == curves(uninterrupted)
+
+
+@pytest.mark.slow
+def test_rerun_trains_nothing_and_new_size_trains_only_new_cells(tiny_backbone, uninterrupted, tmp_path):
+    import shutil
+
+    out = tmp_path / "store"
+    shutil.copytree(uninterrupted, out)
+    same = subprocess.run(compare_cmd(out, tiny_backbone), env=env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert "12 cells: 12 already done, 0 trained now" in same.stdout, same.stdout + same.stderr
+    cmd = compare_cmd(out, tiny_backbone)
+    cmd[cmd.index("--sizes") + 1] = "8,16,32,64"
+    grown = subprocess.run(cmd, env=env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert "16 cells: 12 already done, 4 trained now" in grown.stdout, grown.stdout + grown.stderr
+    for name in ("chart.png", "report.html", "report.md", "results.json"):
+        assert (out / name).stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_bad_sizes_exit_2_without_touching_the_store(tiny_backbone, uninterrupted, tmp_path):
+    import shutil
+
+    out = tmp_path / "store"
+    shutil.copytree(uninterrupted, out)
+    before = rows(out)
+    for sizes, message in (("8,abc", "'abc'"), ("8,100000", "larger than the training pool")):
+        cmd = compare_cmd(out, tiny_backbone)
+        cmd[cmd.index("--sizes") + 1] = sizes
+        result = subprocess.run(cmd, env=env(tmp_path), capture_output=True, text=True, timeout=300)
+        assert result.returncode == 2
+        assert result.stderr.startswith("error:") and message in result.stderr and "Traceback" not in result.stderr
+    assert rows(out) == before
+
+
+@pytest.mark.slow
+def test_workers_pool_gives_the_same_table(tiny_backbone, uninterrupted, tmp_path):
+    out = tmp_path / "store"
+    result = subprocess.run(compare_cmd(out, tiny_backbone, "--workers", "2"), env=env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert curves(out) == curves(uninterrupted)
