@@ -25,8 +25,7 @@ browser: install
 	$(PIP) install --quiet playwright==1.65.2
 
 demo: install
-	$(HS) train --strategy linear-probe --n 64 --seed 0 --out runs/demo-probe
-	$(HS) evaluate runs/demo-probe
+	$(HS) compare --config examples/demo.toml
 
 test: install browser
 	$(PY) -m pytest -q

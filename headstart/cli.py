@@ -277,6 +277,7 @@ def compare(
         data=pick(data, "data", "rotten-tomatoes"), backbone=pick(backbone, "backbone", "all-minilm-l6-v2"),
         strategies=parse_list(strategies_text), sizes=parse_sizes(sizes_text), seeds=pick(seeds, "seeds", 5),
         train=TrainConfig(**train_fields), options=dict(cfg.get("options", {})),
+        train_by_strategy=dict(cfg.get("train_by_strategy", {})),
         text_column=pick(text_column, "text_column", None), label_column=pick(label_column, "label_column", None),
         task=cfg.get("task"), pooling=cfg.get("pooling"),
     )

@@ -147,6 +147,7 @@ def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData,
     initial: dict[int, torch.Tensor] = {}
     best: dict[int, torch.Tensor] | None = None
     backbone_touched = False
+    best_loss = -math.inf
     step = offset = 0
 
     def validate() -> tuple[float, dict[str, Any]]:
@@ -208,8 +209,10 @@ def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData,
             if (phase_step + 1) % eval_every == 0 or last:
                 score, metrics = validate()
                 report.history.append({"step": step, "phase": phase.name, "train_loss": loss_value, "val_score": score})
-                if score > report.best_score:
+                # Ties on the metric (common on small validation sets) go to the lower validation loss.
+                if (score, -metrics["loss"]) > (report.best_score, best_loss):
                     report.best_score, report.best_step, report.val_metrics = score, step, metrics
+                    best_loss = -metrics["loss"]
                     best = {k: p.detach().clone() for k, p in ever_trained.items()}
                     stale = 0
                 else:

@@ -37,6 +37,7 @@ class SweepSpec:
     Attributes:
         sizes: labelled-set sizes; None means the whole pool ("all").
         options: per-strategy options, e.g. ``{"partial-freeze": {"freeze": 3}}``.
+        train_by_strategy: per-strategy TrainConfig overrides, e.g. ``{"full-finetune": {"min_steps": 30}}``.
     """
 
     data: str = "rotten-tomatoes"
@@ -46,6 +47,7 @@ class SweepSpec:
     seeds: int = 5
     train: TrainConfig = field(default_factory=TrainConfig)
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    train_by_strategy: dict[str, dict[str, Any]] = field(default_factory=dict)  # TrainConfig fields per strategy
     text_column: str | None = None
     label_column: str | None = None
     task: str | None = None
@@ -58,9 +60,12 @@ class SweepSpec:
             raise ConfigError("--strategies is empty; e.g. --strategies scratch,linear-probe,full-finetune")
         for name in self.strategies:
             get_strategy(name)
-        for name in self.options:
-            if name not in self.strategies:
-                raise ConfigError(f"options given for {name!r}, which is not in --strategies ({', '.join(self.strategies)})")
+        for table in (self.options, self.train_by_strategy):
+            for name in table:
+                if name not in self.strategies:
+                    raise ConfigError(f"settings given for {name!r}, which is not in --strategies ({', '.join(self.strategies)})")
+        for overrides in self.train_by_strategy.values():
+            dataclasses.replace(self.train, **overrides)  # validates field names and values now, not mid-sweep
         if not self.sizes:
             raise ConfigError("--sizes is empty; e.g. --sizes 8,16,32,64,all")
         if not isinstance(self.seeds, int) or self.seeds < 1:
@@ -73,7 +78,8 @@ class SweepSpec:
             for n in self.sizes:
                 for strategy in self.strategies:
                     runs.append(RunSpec(data=self.data, backbone=self.backbone, strategy=strategy, n=n, seed=seed,
-                                        options=dict(self.options.get(strategy, {})), train=self.train,
+                                        options=dict(self.options.get(strategy, {})),
+                                        train=dataclasses.replace(self.train, **self.train_by_strategy.get(strategy, {})),
                                         text_column=self.text_column, label_column=self.label_column, task=self.task,
                                         pooling=self.pooling))
         return runs

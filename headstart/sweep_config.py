@@ -12,6 +12,9 @@ Example::
 
     [options.partial-freeze]
     freeze = 4
+
+    [train_by_strategy.full-finetune]   # TrainConfig fields for one strategy only
+    min_steps = 50
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from headstart.errors import ConfigError
 from headstart.specs import TrainConfig
 
 TOP_KEYS = {"data", "backbone", "strategies", "sizes", "seeds", "workers", "out", "text_column", "label_column", "task",
-            "pooling", "train", "options"}
+            "pooling", "train", "options", "train_by_strategy"}
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -45,6 +48,10 @@ def read_config(path: str | Path) -> dict[str, Any]:
     bad = set(train) - fields
     if bad:
         raise ConfigError(f"unknown [train] key(s) {sorted(bad)} in {str(path)!r}; allowed: {', '.join(sorted(fields))}")
+    for strategy, overrides in config.get("train_by_strategy", {}).items():
+        bad = set(overrides) - fields
+        if bad:
+            raise ConfigError(f"unknown [train_by_strategy.{strategy}] key(s) {sorted(bad)} in {str(path)!r}; allowed: {', '.join(sorted(fields))}")
     if "sizes" in config:
         config["sizes"] = ",".join(str(s) for s in config["sizes"]) if isinstance(config["sizes"], list) else str(config["sizes"])
     if "strategies" in config and isinstance(config["strategies"], list):

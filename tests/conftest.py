@@ -24,6 +24,23 @@ CLASS_NAMES = ("neg", "pos", "neutral")
 VOCAB = ("<pad>", "<unk>") + FILLER + POSITIVE + NEGATIVE + NEUTRAL
 
 
+_THREADS: list[int] = []
+
+
+@pytest.fixture(autouse=True)
+def _threads(request: pytest.FixtureRequest):
+    """One intra-op thread for the fast tests: on the tiny model, thread hand-offs cost more than the maths
+    (40x slower with 2 threads on a busy 2-core machine). Slow tests on the real model keep torch's default."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    if not _THREADS:
+        _THREADS.append(torch.get_num_threads())
+    torch.set_num_threads(_THREADS[0] if request.node.get_closest_marker("slow") else 1)
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     """Every test gets its own feature / precision cache; the in-memory feature cache starts empty."""

@@ -1,0 +1,243 @@
+"""User data files: formats, column guessing, task inference, and one-line errors for every bad file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from headstart.data import load_dataset, read_inputs
+from headstart.data.files import infer_task, read_table
+from headstart.errors import DataError
+
+TEXTS = ["a fine film", "dull and slow", "great acting", "weak plot", "lovely story", "awful ending"]
+LABELS = ["pos", "neg", "pos", "neg", "pos", "neg"]
+
+
+def frame(**columns) -> pd.DataFrame:
+    return pd.DataFrame(columns or {"text": TEXTS, "label": LABELS})
+
+
+def check(data, names=("neg", "pos")):
+    assert data.inputs == TEXTS
+    assert data.label_names == names
+    assert data.targets.tolist() == [names.index(v) for v in LABELS]
+    assert data.task == "classification"
+
+
+def test_csv(tmp_path):
+    path = tmp_path / "d.csv"
+    frame().to_csv(path, index=False)
+    data = read_table(path)
+    check(data)
+    assert data.source["text_column"] == "text" and data.source["label_column"] == "label"
+    assert data.source["path"] == str(path.resolve())
+
+
+def test_semicolon_csv(tmp_path):
+    path = tmp_path / "d.csv"
+    frame().to_csv(path, index=False, sep=";")
+    check(read_table(path))
+
+
+def test_tsv(tmp_path):
+    path = tmp_path / "d.tsv"
+    frame().to_csv(path, index=False, sep="\t")
+    check(read_table(path))
+
+
+def test_jsonl(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in zip(TEXTS, LABELS)))
+    check(read_table(path))
+
+
+def test_json_array(tmp_path):
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps([{"text": t, "label": y} for t, y in zip(TEXTS, LABELS)]))
+    check(read_table(path))
+
+
+def test_parquet(tmp_path):
+    path = tmp_path / "d.parquet"
+    frame().to_parquet(path)
+    check(read_table(path))
+
+
+def test_txt_is_read_for_prediction_but_has_no_labels(tmp_path):
+    path = tmp_path / "d.txt"
+    path.write_text("\n".join(TEXTS) + "\n\n")
+    assert read_inputs(path) == TEXTS
+    with pytest.raises(DataError, match="cannot tell which column .* holds the label"):
+        read_table(path)
+
+
+def test_read_inputs_from_a_table_and_stdin(tmp_path, monkeypatch):
+    import io
+
+    path = tmp_path / "d.csv"
+    frame().to_csv(path, index=False)
+    assert read_inputs(path) == TEXTS
+    monkeypatch.setattr("sys.stdin", io.StringIO("one\n\ntwo\n"))
+    assert read_inputs("-") == ["one", "two"]
+
+
+def test_columns_guessed_by_name(tmp_path):
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"id": range(6), "Review": TEXTS, "sentiment": LABELS}).to_csv(path, index=False)
+    data = read_table(path)
+    check(data)
+    assert any("'Review' as text and 'sentiment' as label" in note for note in data.notes)
+
+
+def test_text_guessed_as_the_only_string_column(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps({"blurb": t, "stars": int(y == "pos")}) + "\n" for t, y in zip(TEXTS, LABELS)))
+    data = read_table(path)
+    assert data.inputs == TEXTS and data.label_names == ("0", "1")
+
+
+def test_explicit_columns(tmp_path):
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"a": TEXTS, "b": TEXTS, "c": LABELS}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="cannot tell which column .* holds the text"):
+        read_table(path)
+    check(read_table(path, text_column="b", label_column="c"))
+
+
+@pytest.mark.parametrize("which", ["text_column", "label_column"])
+def test_missing_column_lists_the_columns(tmp_path, which):
+    path = tmp_path / "d.csv"
+    frame().to_csv(path, index=False)
+    with pytest.raises(DataError) as e:
+        read_table(path, **{which: "nope"})
+    message = str(e.value)
+    assert "'nope' not found" in message and "(columns: text, label)" in message and f"--{which.replace('_', '-')}" in message
+
+
+def test_missing_file():
+    with pytest.raises(DataError, match="data file not found: '/no/such/file.csv'"):
+        load_dataset("/no/such/file.csv")
+
+
+def test_unknown_suffix(tmp_path):
+    path = tmp_path / "d.xlsx"
+    path.write_text("x")
+    with pytest.raises(DataError, match="unknown format '.xlsx'"):
+        read_table(path)
+
+
+def test_directory(tmp_path):
+    with pytest.raises(DataError, match="is a directory"):
+        read_table(tmp_path)
+
+
+def test_not_utf8(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_bytes("text,label\ncaf\xe9 cr\xe8me,pos\nbad,neg\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"is not UTF-8 \(byte 0xe9 at offset 14\); re-save it as UTF-8"):
+        read_table(path)
+
+
+@pytest.mark.parametrize("content", ["", "   \n\n"])
+def test_empty_file(tmp_path, content):
+    path = tmp_path / "d.csv"
+    path.write_text(content)
+    with pytest.raises(DataError, match="is empty"):
+        read_table(path)
+
+
+def test_header_only(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\n")
+    with pytest.raises(DataError, match="has no rows with both text"):
+        read_table(path)
+
+
+def test_corrupt_parquet(tmp_path):
+    path = tmp_path / "d.parquet"
+    path.write_bytes(b"not a parquet file at all")
+    with pytest.raises(DataError, match="cannot read .* as parquet"):
+        read_table(path)
+
+
+def test_bad_json(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "a", "label": 1}\n{"text": \n')
+    with pytest.raises(DataError, match="cannot parse"):
+        read_table(path)
+
+
+def test_empty_text_and_missing_labels_dropped_with_notes(tmp_path):
+    path = tmp_path / "d.csv"
+    rows = pd.DataFrame({"text": TEXTS + ["", "   ", "no label here"], "label": LABELS + ["pos", "neg", ""]})
+    rows.to_csv(path, index=False)
+    data = read_table(path, text_column="text", label_column="label")
+    check(data)
+    assert "dropped 2 rows with empty text" in data.notes
+    assert "dropped 1 rows with no label" in data.notes
+
+
+def test_single_class(tmp_path):
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"text": TEXTS, "label": ["pos"] * 6}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="has a single class \\('pos'\\)"):
+        read_table(path)
+
+
+def test_regression_inferred_from_fractional_numbers(tmp_path):
+    path = tmp_path / "d.csv"
+    scores = [0.5, 1.25, 3.0, 4.5, 2.0, 1.0]
+    pd.DataFrame({"text": TEXTS, "score": scores}).to_csv(path, index=False)
+    data = read_table(path)
+    assert data.task == "regression" and data.label_names == () and data.num_outputs == 1
+    assert data.targets.dtype == np.float32 and np.allclose(data.targets, scores)
+
+
+def test_regression_inferred_from_many_integers():
+    assert infer_task(list(range(21))) == "regression"
+    assert infer_task(list(range(20))) == "classification"
+    assert infer_task(["1", "2", "3"]) == "classification"
+    assert infer_task(["a", "b"]) == "classification"
+
+
+def test_forced_regression_on_text_labels(tmp_path):
+    path = tmp_path / "d.csv"
+    frame().to_csv(path, index=False)
+    with pytest.raises(DataError, match="is not numeric"):
+        read_table(path, task="regression")
+
+
+def test_multilabel_inferred_from_lists(tmp_path):
+    path = tmp_path / "d.jsonl"
+    labels = [["action", "drama"], ["comedy"], ["drama"], ["action"], ["comedy", "drama"], ["action"]]
+    path.write_text("".join(json.dumps({"text": t, "labels": y}) + "\n" for t, y in zip(TEXTS, labels)))
+    data = read_table(path)
+    assert data.task == "multilabel" and data.label_names == ("action", "comedy", "drama")
+    assert data.targets.shape == (6, 3)
+    assert data.targets[0].tolist() == [1, 0, 1] and data.targets[1].tolist() == [0, 1, 0]
+
+
+def test_multilabel_from_pipe_separated_csv(tmp_path):
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"text": TEXTS[:3], "label": ["a|b", "b", "c|a"]}).to_csv(path, index=False)
+    data = read_table(path, task="multilabel")
+    assert data.label_names == ("a", "b", "c")
+    assert data.targets.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 1]]
+
+
+def test_numeric_labels_sorted_naturally(tmp_path):
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"text": TEXTS, "label": [10, 2, 1, 10, 2, 1]}).to_csv(path, index=False)
+    assert read_table(path).label_names == ("1", "2", "10")
+
+
+def test_load_dataset_routes_files_and_names(tmp_path):
+    path = tmp_path / "d.csv"
+    frame().to_csv(path, index=False)
+    check(load_dataset(str(path)))
+    with pytest.raises(DataError, match="apply to files, not to the built-in dataset 'rotten-tomatoes'"):
+        load_dataset("rotten-tomatoes", text_column="text")

@@ -1,0 +1,164 @@
+"""Splits (pool / val / test: disjoint, covering, group-aware) and nested stratified subsamples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from headstart.data.dataset import Dataset
+from headstart.data.splits import SplitConfig, split_dataset, subsample, subsample_order
+from headstart.errors import ConfigError, DataError
+
+
+def labelled(counts: list[int], *, groups: np.ndarray | None = None, name: str = "synthetic") -> Dataset:
+    targets = np.concatenate([np.full(c, i, dtype=np.int64) for i, c in enumerate(counts)])
+    return Dataset(name=name, inputs=[f"text {i}" for i in range(len(targets))], targets=targets, task="classification",
+                   label_names=tuple(f"c{i}" for i in range(len(counts))), groups=groups)
+
+
+# ---- subsamples ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n", [3, 10, 16, 32, 50, 100])
+def test_subsample_is_stratified(n):
+    data = labelled([300, 120, 60])  # 62.5% / 25% / 12.5%
+    pool = np.arange(len(data))
+    rows = subsample(data, pool, n, seed=0)
+    counts = np.bincount(data.targets[rows], minlength=3)
+    share = np.bincount(data.targets, minlength=3) / len(data)
+    assert counts.sum() == n and len(set(rows.tolist())) == n
+    assert (counts >= 1).all()
+    assert np.all(np.abs(counts - np.maximum(share * n, 1)) <= 1), (counts, share * n)
+
+
+@given(
+    counts=st.lists(st.integers(1, 60), min_size=2, max_size=6),
+    seed=st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=150, deadline=None)
+def test_subsample_order_invariants(counts, seed):
+    strata = np.concatenate([np.full(c, i) for i, c in enumerate(counts)])
+    order = subsample_order(strata, seed)
+    assert sorted(order.tolist()) == list(range(len(strata)))  # a permutation: every prefix is a sample
+    classes = len(counts)
+    assert sorted(strata[order[:classes]].tolist()) == list(range(classes))  # one of each class first
+    share = np.asarray(counts) / len(strata)
+    for n in range(classes, len(strata) + 1):
+        taken = np.bincount(strata[order[:n]], minlength=classes)
+        if (share * n >= 1).all():  # once every class's share is at least one example, about +-1 of it
+            # Not exactly 1: the one-per-class prefix can push a class to 1.03 below (counts [2,2,18,18,18,18], n=55).
+            assert np.all(np.abs(taken - share * n) < 1.1), (n, taken, share * n)
+
+
+@given(seed=st.integers(0, 10_000), small=st.integers(2, 40), extra=st.integers(0, 80))
+@settings(max_examples=60, deadline=None)
+def test_subsamples_are_nested(seed, small, extra):
+    data = labelled([70, 50, 30])
+    pool = np.arange(0, len(data), 1)
+    n_small = max(3, small)
+    a = subsample(data, pool, n_small, seed)
+    b = subsample(data, pool, min(len(pool), n_small + extra), seed)
+    assert set(a.tolist()) <= set(b.tolist())
+
+
+def test_16_inside_32_on_a_real_pool():
+    data = labelled([90, 60])
+    splits = split_dataset(data)
+    assert set(subsample(data, splits.pool, 16, 5).tolist()) <= set(subsample(data, splits.pool, 32, 5).tolist())
+
+
+def test_seed_changes_the_sample():
+    data = labelled([100, 100])
+    pool = np.arange(len(data))
+    samples = {tuple(sorted(subsample(data, pool, 20, seed).tolist())) for seed in range(5)}
+    assert len(samples) == 5
+    assert np.array_equal(subsample(data, pool, 20, 3), subsample(data, pool, 20, 3))
+
+
+def test_subsample_rows_come_from_the_pool():
+    data = labelled([100, 100])
+    splits = split_dataset(data)
+    assert set(subsample(data, splits.pool, 50, 0).tolist()) <= set(splits.pool.tolist())
+    assert np.array_equal(subsample(data, splits.pool, None, 0), splits.pool)
+
+
+def test_n_larger_than_pool():
+    data = labelled([50, 50])
+    with pytest.raises(DataError, match=r"--n 101 is larger than the training pool .*\(100 examples\); use --n 100"):
+        subsample(data, np.arange(100), 101, 0)
+
+
+def test_n_smaller_than_classes():
+    data = labelled([20, 20, 20])
+    with pytest.raises(DataError, match=r"--n 2 is smaller than the number of classes \(3\)"):
+        subsample(data, np.arange(60), 2, 0)
+
+
+# ---- splits --------------------------------------------------------------------------------------------
+
+def test_split_disjoint_and_covering():
+    data = labelled([400, 250, 100])
+    splits = split_dataset(data)
+    parts = [splits.pool, splits.val, splits.test]
+    joined = np.concatenate(parts)
+    assert len(joined) == len(set(joined.tolist())) == len(data)
+    for part in parts:
+        assert np.all(np.diff(part) > 0)  # sorted
+        assert set(data.targets[part].tolist()) == {0, 1, 2}  # every class in every part
+    assert abs(len(splits.test) - 0.2 * len(data)) <= 3
+    assert abs(len(splits.val) - 0.1 * len(data)) <= 3
+
+
+def test_val_is_capped():
+    data = labelled([3000, 3000])
+    assert abs(len(split_dataset(data, SplitConfig(max_val=100)).val) - 100) <= 2
+
+
+def test_split_is_a_function_of_the_split_seed_only():
+    data = labelled([100, 100])
+    a, b = split_dataset(data), split_dataset(data)
+    assert all(np.array_equal(a.part(p), b.part(p)) for p in ("pool", "val", "test"))
+    c = split_dataset(data, SplitConfig(seed=1))
+    assert not np.array_equal(a.test, c.test)
+
+
+@given(seed=st.integers(0, 1000), groups=st.integers(30, 80))
+@settings(max_examples=30, deadline=None)
+def test_groups_never_straddle(seed, groups):
+    # Groups of ~4-10 rows: small enough that every part can be filled with whole groups.
+    rng = np.random.default_rng(seed)
+    data = labelled([150, 150], groups=rng.integers(0, groups, size=300))
+    splits = split_dataset(data, SplitConfig(seed=seed))
+    sides = [set(data.groups[splits.part(p)].tolist()) for p in ("pool", "val", "test")]
+    assert not sides[0] & sides[1] and not sides[0] & sides[2] and not sides[1] & sides[2]
+
+
+def test_rotten_tomatoes_movies_stay_on_one_side():
+    from headstart.data import load_dataset
+
+    data = load_dataset("rotten-tomatoes")
+    splits = split_dataset(data)
+    movies = [set(data.groups[splits.part(p)].tolist()) for p in ("pool", "val", "test")]
+    assert not movies[0] & movies[1] and not movies[0] & movies[2] and not movies[1] & movies[2]
+    assert sum(len(splits.part(p)) for p in ("pool", "val", "test")) == len(data)
+
+
+def test_single_class_is_an_error():
+    data = Dataset(name="one", inputs=["a"] * 10, targets=np.zeros(10, dtype=np.int64), task="classification", label_names=("x", "y"))
+    with pytest.raises(DataError, match="single class \\('x'\\)"):
+        split_dataset(data)
+
+
+def test_class_too_small_is_an_error():
+    with pytest.raises(DataError, match=r"classes \['c1'\] .* fewer than 3 examples"):
+        split_dataset(labelled([50, 2]))
+
+
+def test_bad_split_config():
+    with pytest.raises(ConfigError, match="test_fraction must be in \\(0, 0.5\\), got 0.7"):
+        SplitConfig(test_fraction=0.7)
+    with pytest.raises(ConfigError, match="max_val must be >= 1, got 0"):
+        SplitConfig(max_val=0)
+    with pytest.raises(ConfigError, match="unknown split 'train'"):
+        split_dataset(labelled([20, 20])).part("train")

@@ -1,0 +1,221 @@
+"""The training loop: best-weights restore, accumulation, schedules, divergence, determinism, batching."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from headstart import engine
+from headstart.engine import FitData, fit, lr_factor, train_batches
+from headstart.model import TaskModel
+from headstart.objectives import TaskLoss, class_weights
+from headstart.specs import TrainConfig
+from headstart.strategies import ParamGroup, Phase
+
+CFG = TrainConfig(precision="fp32", batch_size=8, warmup=0.0, patience=0, evals_per_phase=5).with_defaults({})
+
+
+def setup_fit(toy, make_tiny, n_train: int = 64):
+    model = TaskModel(make_tiny(0), 2, seed=0)
+    data = FitData(encoded=model.backbone.encode(toy.inputs), targets=torch.as_tensor(toy.targets), raw_targets=toy.targets,
+                   train_rows=np.arange(n_train), val_rows=np.arange(150, 200))
+    return model, data
+
+
+def phase(model, steps: int, lr: float = 1e-2, **kw) -> Phase:
+    return Phase("train", [ParamGroup("all", list(model.parameters()), lr)], steps, **kw)
+
+
+def run(model, data, phases, cfg=CFG, loss_fn=TaskLoss("classification"), seed: int = 0):
+    return fit(model, phases, loss_fn, data, cfg, seed=seed, task="classification", label_names=("neg", "pos"), metric="accuracy")
+
+
+def test_early_stopping_restores_the_best_weights(toy, make_tiny, monkeypatch):
+    model, data = setup_fit(toy, make_tiny)
+    scores = iter([0.1, 0.9, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0, 0.0, 0.0])
+    snapshots = []
+    real = engine.compute_metrics
+
+    def spy(*args, **kwargs):
+        snapshots.append({n: p.detach().clone() for n, p in model.named_parameters()})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "compute_metrics", spy)
+    monkeypatch.setattr(engine, "selection_score", lambda metrics, metric: next(scores))
+    cfg = dataclasses.replace(CFG, patience=2, evals_per_phase=10)
+    report = run(model, data, [phase(model, 20)], cfg)
+    # Evaluations every 2 steps; best at the 2nd (step 4); 2 worse checks later (step 8) the phase stops.
+    assert [h["step"] for h in report.history] == [2, 4, 6, 8]
+    assert report.best_step == 4 and report.best_score == 0.9 and report.steps == 8
+    for name, p in model.named_parameters():
+        assert torch.equal(p, snapshots[1][name]), name
+    assert not torch.equal(model.head.weight, snapshots[-1]["head.weight"])
+
+
+def test_without_patience_the_phase_runs_to_the_end_and_still_restores_best(toy, make_tiny, monkeypatch):
+    model, data = setup_fit(toy, make_tiny)
+    scores = iter([0.2, 0.8, 0.1, 0.1, 0.1])
+    monkeypatch.setattr(engine, "selection_score", lambda metrics, metric: next(scores))
+    report = run(model, data, [phase(model, 10)], dataclasses.replace(CFG, patience=0))
+    assert report.steps == 10 and report.best_step == 4
+
+
+def test_params_a_later_phase_trains_are_reset_when_the_best_is_earlier(toy, make_tiny, monkeypatch):
+    model, data = setup_fit(toy, make_tiny)
+    initial = {n: p.detach().clone() for n, p in model.backbone.named_parameters()}
+    scores = iter([0.9, 0.1, 0.1, 0.1])
+    monkeypatch.setattr(engine, "selection_score", lambda metrics, metric: next(scores))
+    phases = [Phase("probe", [ParamGroup("head", list(model.head.parameters()), 1e-2)], 2),
+              Phase("all", [ParamGroup("all", list(model.parameters()), 1e-2)], 6)]
+    report = run(model, data, phases, dataclasses.replace(CFG, evals_per_phase=2))
+    assert report.best_step == 1
+    for n, p in model.backbone.named_parameters():
+        assert torch.equal(p, initial[n]), n
+
+
+def test_gradient_accumulation_equals_one_big_batch(toy, make_tiny):
+    model_a, data = setup_fit(toy, make_tiny, n_train=32)
+    model_b = copy.deepcopy(model_a)
+    big = dataclasses.replace(CFG, batch_size=32, accumulate=1)
+    small = dataclasses.replace(CFG, batch_size=8, accumulate=4)
+    run(model_a, data, [phase(model_a, 1)], big)
+    run(model_b, data, [phase(model_b, 1)], small)
+    moved = False
+    for (n, a), b, before in zip(model_a.named_parameters(), model_b.parameters(), setup_fit(toy, make_tiny, 32)[0].parameters()):
+        assert torch.allclose(a, b, atol=1e-6), n
+        moved |= not torch.equal(a, before)
+    assert moved
+
+
+def test_lr_warmup_rises_linearly():
+    factors = [lr_factor(s, 100, warmup=0.1, schedule="cosine") for s in range(11)]
+    steps = np.diff(factors[:10])
+    assert np.allclose(steps, steps[0]) and steps[0] > 0
+    assert factors[9] < 1 and factors[10] == 1.0
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "linear", "constant"])
+def test_lr_schedules(schedule):
+    total = 50
+    factors = np.asarray([lr_factor(s, total, warmup=0.0, schedule=schedule) for s in range(total + 1)])
+    assert factors[0] == 1.0
+    if schedule == "constant":
+        assert np.all(factors == 1.0)
+        return
+    assert np.all(np.diff(factors) < 0)
+    assert factors[-1] == pytest.approx(0.0, abs=1e-12)  # decays to 0 at the end of the phase
+    if schedule == "linear":
+        assert np.allclose(np.diff(factors), -1 / total)
+    else:
+        assert factors[total // 2] == pytest.approx(0.5)
+        assert np.allclose(factors, 0.5 * (1 + np.cos(np.pi * np.arange(total + 1) / total)))
+
+
+def test_engine_applies_the_schedule(toy, make_tiny, monkeypatch):
+    model, data = setup_fit(toy, make_tiny)
+    seen = []
+    real_step = torch.optim.AdamW.step
+
+    def step(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    run(model, data, [phase(model, 10, lr=1.0)], dataclasses.replace(CFG, warmup=0.2, schedule="linear"))
+    assert seen == pytest.approx([lr_factor(s, 10, warmup=0.2, schedule="linear") for s in range(10)])
+
+
+def test_nan_loss_is_diverged_with_the_step(toy, make_tiny):
+    model, data = setup_fit(toy, make_tiny)
+    calls = []
+
+    def loss_fn(outputs, targets):
+        calls.append(1)
+        loss = TaskLoss("classification")(outputs, targets)
+        return loss * float("nan") if len(calls) == 3 else loss
+
+    report = run(model, data, [phase(model, 10)], loss_fn=loss_fn)
+    assert report.status == "diverged"
+    assert "loss became nan at step 3" in report.error and "lower the learning rate" in report.error
+    assert report.steps == 2
+
+
+def test_inf_loss_is_diverged(toy, make_tiny):
+    model, data = setup_fit(toy, make_tiny)
+    report = run(model, data, [phase(model, 10)], loss_fn=lambda o, t: (o * float("inf")).sum())
+    assert report.status == "diverged" and "step 1" in report.error
+
+
+def test_huge_lr_diverges_on_regression(toy, make_tiny):
+    model, data = setup_fit(toy, make_tiny)
+    model = TaskModel(make_tiny(0), 1, seed=0)
+    data = dataclasses.replace(data, targets=torch.as_tensor(toy.targets, dtype=torch.float32) * 1e3)
+    report = fit(model, [phase(model, 30, lr=1e12)], TaskLoss("regression"), data, dataclasses.replace(CFG, clip=0.0),
+                 seed=0, task="regression", label_names=(), metric="rmse")
+    assert report.status == "diverged" and re_step(report.error) >= 1
+
+
+def re_step(error: str) -> int:
+    import re
+
+    return int(re.search(r"at step (\d+)", error).group(1))
+
+
+def test_same_seed_same_params(toy, make_tiny):
+    a, data = setup_fit(toy, make_tiny)
+    b, _ = setup_fit(toy, make_tiny)
+    c, _ = setup_fit(toy, make_tiny)
+    run(a, data, [phase(a, 8)], seed=1)
+    run(b, data, [phase(b, 8)], seed=1)
+    run(c, data, [phase(c, 8)], seed=2)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))
+
+
+def test_class_weights():
+    balanced = np.array([0] * 10 + [1] * 30)  # ratio exactly 3: not above it
+    assert class_weights(balanced, 2, "auto") is None
+    assert class_weights(balanced, 2, "none") is None
+    weights = class_weights(balanced, 2, "balanced")
+    assert torch.allclose(weights, torch.tensor([40 / (2 * 10), 40 / (2 * 30)]))
+    skewed = np.array([0] * 10 + [1] * 31)
+    assert torch.allclose(class_weights(skewed, 2, "auto"), torch.tensor([41 / 20, 41 / 62]))
+    absent = class_weights(np.array([0] * 2 + [1] * 20), 3, "balanced")
+    assert absent[2] == 0 and absent[0] == pytest.approx(22 / 6)
+
+
+def test_weighted_loss_matches_torch():
+    outputs, targets = torch.randn(6, 2), torch.tensor([0, 1, 1, 1, 1, 1])
+    weights = torch.tensor([3.0, 0.6])
+    expected = torch.nn.functional.cross_entropy(outputs, targets, weight=weights)
+    assert torch.allclose(TaskLoss("classification", weights)(outputs, targets), expected)
+
+
+@pytest.mark.parametrize("bucket", [True, False])
+@pytest.mark.parametrize("n,batch", [(1, 4), (37, 8), (1000, 16), (64, 64)])
+def test_batches_cover_every_example_once(bucket, n, batch):
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 50, size=n)
+    batches = train_batches(lengths, batch, np.random.default_rng(1), bucket=bucket)
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(n))
+    assert all(1 <= len(b) <= batch for b in batches)
+    assert len(batches) == math.ceil(n / batch)
+
+
+def test_bucketing_reduces_padding():
+    lengths = np.random.default_rng(0).integers(1, 200, size=2000)
+    pad = lambda batches: sum(len(b) * lengths[b].max() - lengths[b].sum() for b in batches)  # noqa: E731
+    assert pad(train_batches(lengths, 16, np.random.default_rng(1), bucket=True)) < 0.2 * pad(train_batches(lengths, 16, np.random.default_rng(1), bucket=False))
+
+
+def test_frozen_modules_run_in_eval_mode(make_tiny):
+    model = TaskModel(make_tiny(0), 2, seed=0)
+    engine.set_trainable(model, list(model.head.parameters()))
+    assert model.head.training and not model.backbone.training
+    assert all(p.requires_grad == (n.startswith("head.")) for n, p in model.named_parameters())
