@@ -121,6 +121,20 @@ def detect_pooling(directory: Path) -> str | None:
     return None
 
 
+def transformer_dir(directory: Path) -> Path:
+    """The folder holding the encoder: the root, or a sentence-transformers ``0_Transformer``-style module path."""
+    if (directory / "config.json").exists() or not (directory / "modules.json").exists():
+        return directory
+    try:
+        entries = json.loads((directory / "modules.json").read_text())
+    except (OSError, ValueError):
+        return directory
+    for entry in entries:
+        if entry.get("type", "").endswith("Transformer") and entry.get("path"):
+            return directory / entry["path"]
+    return directory
+
+
 def load_text_backbone(directory: str | Path, *, name: str, pooling: str | None = None, max_length: int = 128) -> TextBackbone:
     """Load an encoder and its tokenizer from a local HF or sentence-transformers directory.
 
@@ -131,6 +145,8 @@ def load_text_backbone(directory: str | Path, *, name: str, pooling: str | None 
     from transformers.utils import logging as hf_logging
 
     directory = Path(directory)
+    pooling = pooling or detect_pooling(directory)
+    directory = transformer_dir(directory)
     if not (directory / "config.json").exists():
         raise BackboneError(f"{str(directory)!r} has no config.json; give a Hugging Face or sentence-transformers model folder")
     weights = list(directory.glob("*.safetensors"))
@@ -151,5 +167,5 @@ def load_text_backbone(directory: str | Path, *, name: str, pooling: str | None 
     finally:
         hf_logging.set_verbosity(verbosity)
     model.eval()
-    chosen = pooling or detect_pooling(directory) or "mean"
+    chosen = pooling or "mean"
     return TextBackbone(model, tokenizer, name=name, source=str(directory.resolve()), pooling=chosen, max_length=max_length)
