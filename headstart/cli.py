@@ -102,8 +102,9 @@ def train(
     typer.echo(f"{result.status}: {strategy} on {data}, n={n}, seed={seed} -> {out}")
     typer.echo(f"trainable params: {result.trainable_params:,} of {result.total_params:,} ({pct:.2f}%); "
                f"{result.steps} steps in {result.train_seconds:.1f}s, best at step {result.best_step}")
-    if result.error:
-        typer.echo(f"warning: {result.error}", err=True)
+    if result.status != "done":
+        typer.echo(f"{result.status}: {result.error}", err=True)
+        raise typer.Exit(1)
     typer.echo("validation: " + _metric_line(result.val_metrics))
     typer.echo(f"next: headstart evaluate {out}")
 
@@ -148,11 +149,11 @@ def predict(
 
     Example: printf 'a joy to watch\\ndull and lifeless\\n' | headstart predict runs/ft64 -
     """
-    from headstart.api import predict as predict_run
     from headstart.data import read_inputs
+    from headstart.saved import load_run, predict_loaded
 
-    texts = read_inputs(inputs, text_column=text_column)
-    rows = predict_run(run, texts)
+    loaded = load_run(run)  # a bad run directory fails before stdin is read
+    rows = predict_loaded(loaded, read_inputs(inputs, text_column=text_column))
     if out is None:
         for row in rows:
             typer.echo(json.dumps(row))

@@ -200,15 +200,19 @@ def save(s: Setup, report: FitReport, out: str | Path) -> Path:
     except OSError as e:
         raise StoreError(f"cannot write to output directory {str(out)!r} ({e.strerror}); choose another --out") from None
     state = s.model.state_dict()
-    if s.strategy.uses_pretrained:
+    if report.status != "done":  # diverged: keep the record (spec, metrics with the reason), never the NaN weights
+        (out / "weights.safetensors").unlink(missing_ok=True)
+        keep, backbone_saved = set(), "none"
+    elif s.strategy.uses_pretrained:
         keep = {k for k in state if not k.startswith("backbone.")} | set(report.trained)
         backbone_saved = "trained" if any(k.startswith("backbone.") for k in keep) else "none"
     else:
         keep, backbone_saved = set(state), "full"
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items() if k in keep}
-    tmp = out / f".weights.{os.getpid()}.tmp"
-    save_file(tensors, str(tmp), metadata={"format": "headstart-run", "version": str(FORMAT_VERSION)})
-    os.replace(tmp, out / "weights.safetensors")
+    if tensors:
+        tmp = out / f".weights.{os.getpid()}.tmp"
+        save_file(tensors, str(tmp), metadata={"format": "headstart-run", "version": str(FORMAT_VERSION)})
+        os.replace(tmp, out / "weights.safetensors")
     resolved = s.resolved()
     write_json(out / "spec.json", {
         "format_version": FORMAT_VERSION,

@@ -48,6 +48,13 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
     return meta
 
 
+def _status(directory: Path) -> str:
+    try:
+        return json.loads((directory / "metrics.json").read_text()).get("status", "done")
+    except (OSError, ValueError):
+        return "done"  # metrics.json is informational; the weights check below decides
+
+
 def load_run(directory: str | Path) -> LoadedRun:
     """Rebuild the trained model of a run directory.
 
@@ -67,6 +74,9 @@ def load_run(directory: str | Path) -> LoadedRun:
     task = resolved["data"]["task"]
     model = TaskModel(backbone, 1 if task == "regression" else len(label_names), seed=0)
     weights = directory / "weights.safetensors"
+    status = _status(directory)
+    if status != "done":
+        raise StoreError(f"{str(directory)!r} holds a {status} run (no usable weights); train it again with a lower learning rate")
     if not weights.exists():
         raise StoreError(f"{str(weights)!r} is missing; the run did not finish saving, train it again")
     try:

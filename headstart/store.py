@@ -12,6 +12,7 @@ worker may take it over only once the lease has expired (the first worker died).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 import sqlite3
 import time
 from pathlib import Path
@@ -267,6 +268,20 @@ class Store:
                     (key, *cols.values(), owner, now + lease_seconds, now, now),
                 )
         return True
+
+    def release_dead(self, is_dead: Callable[[str], bool]) -> int:
+        """Put ``running`` cells whose owner ``is_dead`` back to ``pending`` (their lease need not expire first).
+
+        Returns:
+            How many cells were released.
+        """
+        now = time.time()
+        with self._transaction() as conn:
+            rows = conn.execute("SELECT key, owner FROM runs WHERE status = 'running'").fetchall()
+            dead = [r["key"] for r in rows if r["owner"] and is_dead(r["owner"])]
+            for key in dead:
+                conn.execute("UPDATE runs SET status='pending', owner=NULL, lease_until=NULL, updated_at=? WHERE key=?", (now, key))
+        return len(dead)
 
     def set_sweep(self, command: str, sweep: dict[str, Any]) -> None:
         """Remember the command line and the SweepSpec (as a dict) that produced this store."""

@@ -261,6 +261,7 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
     planned = plan(sweep)
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     with Store(out) as store:
+        store.release_dead(_owner_is_dead)  # a compare killed with -9 on this host: no need to wait for its lease
         store.set_sweep(command, sweep.to_dict())
         finished = store.done_keys() | {r.key for r in store.results("diverged")}  # a diverged cell would diverge again
         todo = [(spec, key, resolved) for spec, key, resolved in planned if key not in finished]
@@ -274,6 +275,21 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
                 _run_pool(todo, store, owner, heartbeat, outcome, progress, workers)
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def _owner_is_dead(owner: str) -> bool:
+    """True when ``owner`` ("host:pid:tag") ran on this host and its process no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.split(":", 1)[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another machine's worker: only its lease can tell
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _record(store: Any, key: str, resolved: dict[str, Any], result: RunResult, outcome: SweepOutcome) -> None:

@@ -152,7 +152,7 @@ def test_inf_loss_is_diverged(toy, make_tiny):
 
 
 def test_huge_lr_diverges_on_regression(toy, make_tiny):
-    model, data = setup_fit(toy, make_tiny)
+    _, data = setup_fit(toy, make_tiny)
     model = TaskModel(make_tiny(0), 1, seed=0)
     data = dataclasses.replace(data, targets=torch.as_tensor(toy.targets, dtype=torch.float32) * 1e3)
     report = fit(model, [phase(model, 30, lr=1e12)], TaskLoss("regression"), data, dataclasses.replace(CFG, clip=0.0),

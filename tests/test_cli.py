@@ -1,0 +1,242 @@
+"""The command line: user mistakes exit 2 with one 'error:' line and no traceback; every --help has an example."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from headstart.cli import app, main
+from headstart.strategies import STRATEGIES
+
+HEADSTART = str(Path(sys.executable).with_name("headstart"))
+runner = CliRunner()
+
+
+def cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
+    """Run ``headstart ARGS`` through the console entry point, in process."""
+    monkeypatch.setattr(sys, "argv", ["headstart", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+def assert_user_error(result: tuple[int, str, str], *fragments: str) -> None:
+    code, out, err = result
+    assert code == 2, (code, out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in out + err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+def write_csv(path: Path, labels: list[str], texts: list[str] | None = None) -> Path:
+    texts = texts or [f"text number {i}" for i in range(len(labels))]
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def three_class(tmp_path) -> Path:
+    return write_csv(tmp_path / "three.csv", ["a", "b", "c"] * 30)
+
+
+TRAIN = ["train", "--quiet", "--precision", "fp32"]
+
+
+def test_missing_file(monkeypatch, capsys, tmp_path):
+    assert_user_error(cli([*TRAIN, "--data", str(tmp_path / "nope.csv")], monkeypatch, capsys), "data file not found", "nope.csv")
+
+
+def test_missing_column_lists_columns(monkeypatch, capsys, three_class):
+    assert_user_error(cli([*TRAIN, "--data", str(three_class), "--label-column", "stars"], monkeypatch, capsys),
+                      "'stars' not found", "(columns: text, label)")
+
+
+def test_one_class(monkeypatch, capsys, tmp_path):
+    path = write_csv(tmp_path / "one.csv", ["a"] * 20)
+    assert_user_error(cli([*TRAIN, "--data", str(path)], monkeypatch, capsys), "single class ('a')")
+
+
+def test_n_larger_than_pool(monkeypatch, capsys, three_class):
+    assert_user_error(cli([*TRAIN, "--data", str(three_class), "--n", "5000"], monkeypatch, capsys),
+                      "--n 5000 is larger than the training pool")
+
+
+def test_n_smaller_than_classes(monkeypatch, capsys, three_class):
+    assert_user_error(cli([*TRAIN, "--data", str(three_class), "--n", "2"], monkeypatch, capsys),
+                      "--n 2 is smaller than the number of classes (3)")
+
+
+@pytest.mark.parametrize("n", ["zero", "0", "-4"])
+def test_bad_n(monkeypatch, capsys, three_class, n):
+    assert_user_error(cli([*TRAIN, "--data", str(three_class), f"--n={n}"], monkeypatch, capsys), repr(n))
+
+
+def test_unknown_strategy(monkeypatch, capsys, three_class):
+    assert_user_error(cli([*TRAIN, "--data", str(three_class), "--strategy", "linear-prob"], monkeypatch, capsys),
+                      "unknown strategy 'linear-prob'", "did you mean 'linear-probe'", "available: ")
+
+
+def test_unknown_backbone(monkeypatch, capsys, three_class):
+    assert_user_error(cli([*TRAIN, "--data", str(three_class), "--backbone", "all-minilm-l6-v3"], monkeypatch, capsys),
+                      "unknown backbone 'all-minilm-l6-v3'", "did you mean 'all-minilm-l6-v2'")
+
+
+def test_unknown_dataset(monkeypatch, capsys):
+    assert_user_error(cli([*TRAIN, "--data", "rotten-tomatos"], monkeypatch, capsys),
+                      "unknown dataset 'rotten-tomatos'", "did you mean 'rotten-tomatoes'")
+
+
+@pytest.mark.parametrize("flag,value", [("--lr", "-1"), ("--head-lr", "0"), ("--lr", "nan")])
+def test_bad_learning_rate(monkeypatch, capsys, three_class, flag, value):
+    assert_user_error(cli([*TRAIN, "--data", str(three_class), f"{flag}={value}"], monkeypatch, capsys),
+                      f"{flag[2:].replace('-', '_')} must be > 0", "got ")
+
+
+@pytest.mark.parametrize("decay", ["0", "1.5", "-0.2"])
+def test_decay_outside_range(monkeypatch, capsys, three_class, decay):
+    assert_user_error(cli([*TRAIN, "--data", str(three_class), "--strategy", "llrd", f"--decay={decay}"], monkeypatch, capsys),
+                      "decay must be in (0, 1]", "try --decay 0.7")
+
+
+def test_freeze_outside_range(monkeypatch, capsys, three_class, tiny_registry):
+    assert_user_error(cli([*TRAIN, "--data", str(three_class), "--backbone", "tiny", "--strategy", "partial-freeze", "--freeze", "9"],
+                          monkeypatch, capsys), "freeze must be an integer in [0, 4]", "got 9")
+
+
+def test_option_for_the_wrong_strategy(monkeypatch, capsys, three_class):
+    assert_user_error(cli([*TRAIN, "--data", str(three_class), "--strategy", "full-finetune", "--freeze", "2"], monkeypatch, capsys),
+                      "option 'freeze' does not apply to strategy 'full-finetune'")
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--schedule", "cosin"], "did you mean 'cosine'"), (["--batch-size", "0"], "batch_size must be a positive integer"),
+    (["--warmup", "1.5"], "warmup must be a fraction"), (["--option", "freeze"], "--option expects KEY=VALUE"),
+])
+def test_other_config_errors(monkeypatch, capsys, three_class, args, fragment):
+    assert_user_error(cli([*TRAIN, "--data", str(three_class), *args], monkeypatch, capsys), fragment)
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["predict"]])
+def test_not_a_run_directory(monkeypatch, capsys, tmp_path, command):
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("some text\n"))
+    extra = ["-"] if command == ["predict"] else []
+    assert_user_error(cli([*command, str(tmp_path), *extra], monkeypatch, capsys), "is not a headstart run")
+
+
+def test_bad_split(monkeypatch, capsys, tmp_path):
+    assert_user_error(cli(["evaluate", str(tmp_path), "--split", "train"], monkeypatch, capsys), "--split must be 'test' or 'val'")
+
+
+def test_train_evaluate_predict_on_the_tiny_backbone(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    out = tmp_path / "run"
+    code, stdout, _ = cli([*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "full-finetune", "--n", "32",
+                           "--max-steps", "10", "--min-steps", "10", "--out", str(out), "--json"], monkeypatch, capsys)
+    summary = json.loads(stdout)
+    assert code == 0 and summary["status"] == "done" and summary["steps"] == 10 and "accuracy" in summary["val"]
+    code, stdout, _ = cli(["evaluate", str(out), "--json"], monkeypatch, capsys)
+    assert code == 0 and json.loads(stdout)["split"] == "test"
+    code, stdout, _ = cli(["predict", str(out), str(toy_csv)], monkeypatch, capsys)
+    rows = [json.loads(line) for line in stdout.splitlines()]
+    assert code == 0 and len(rows) == 200 and all(abs(sum(r["probabilities"].values()) - 1) < 1e-5 for r in rows)
+    code, _, err = cli(["predict", str(out), str(toy_csv), "--out", str(tmp_path / "p.csv")], monkeypatch, capsys)
+    assert code == 0 and "wrote 200 predictions" in err
+    assert list(pd.read_csv(tmp_path / "p.csv").columns) == ["text", "label", "p_neg", "p_pos"]
+
+
+def command_names() -> list[str]:
+    return sorted(typer.main.get_command(app).commands)
+
+
+def test_top_level_help_has_an_example():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0 and "Example" in result.output
+
+
+@pytest.mark.parametrize("command", command_names())
+def test_every_command_help_has_an_example(command):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0 and "Example" in result.output, result.output
+
+
+def test_strategies_json_lists_every_registered_strategy():
+    result = runner.invoke(app, ["strategies", "--json"])
+    rows = json.loads(result.output)
+    assert {r["name"] for r in rows} == set(STRATEGIES)
+    for r in rows:
+        assert r["description"] == STRATEGIES[r["name"]].description and r["description"].strip()
+    assert next(r for r in rows if r["name"] == "llrd")["options"] == {"decay": "0.7"}
+
+
+@pytest.mark.parametrize("command", ["strategies", "backbones", "datasets"])
+def test_listings(command):
+    result = runner.invoke(app, [command])
+    assert result.exit_code == 0 and result.output.strip()
+    assert json.loads(runner.invoke(app, [command, "--json"]).output)
+
+
+def test_console_script_user_error_has_no_traceback(tmp_path):
+    env = {**os.environ, "HEADSTART_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run([HEADSTART, "train", "--quiet", "--data", str(tmp_path / "missing.csv")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"error: data file not found: {str(tmp_path / 'missing.csv')!r}; "
+                                                "check the path, or use a built-in dataset (headstart datasets)"]
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+# ---- real model, real data, fresh processes ------------------------------------------------------------
+
+REAL_ARGS = ["--quiet", "--precision", "fp32", "--max-steps", "20", "--min-steps", "20", "--batch-size", "8", "--n", "32"]
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("real") / "run"
+    env = {**os.environ, "HEADSTART_CACHE": str(tmp_path_factory.mktemp("real-cache"))}
+    proc = subprocess.run([HEADSTART, "train", "--strategy", "linear-probe", *REAL_ARGS, "--out", str(out), "--json"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return out, env
+
+
+@pytest.mark.slow
+def test_evaluate_in_a_fresh_process_matches_in_process(real_run):
+    from headstart.saved import evaluate_loaded, load_run
+
+    out, env = real_run
+    # The validation split (285 reviews) keeps MiniLM's forward passes short; the in-process side uses its own cache.
+    proc = subprocess.run([HEADSTART, "evaluate", str(out), "--split", "val", "--json"], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    fresh = json.loads(proc.stdout)
+    assert fresh["split"] == "val" and fresh["n"] == 285
+    assert fresh == json.loads(json.dumps(evaluate_loaded(load_run(out), "val")))
+    metrics = json.loads((out / "metrics.json").read_text())["val"]
+    assert fresh["accuracy"] == pytest.approx(metrics["accuracy"])
+
+
+@pytest.mark.slow
+def test_predict_from_stdin(real_run):
+    out, env = real_run
+    texts = "a joy to watch, funny and warm\ndull, lifeless and far too long\nthe film opens on friday\n"
+    proc = subprocess.run([HEADSTART, "predict", str(out), "-"], input=texts, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(rows) == 3
+    assert [r["text"] for r in rows] == texts.splitlines()
+    for r in rows:
+        assert r["label"] in ("rotten", "fresh") and set(r["probabilities"]) == {"rotten", "fresh"}
+        assert sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
+        assert r["label"] == max(r["probabilities"], key=r["probabilities"].get)

@@ -1,0 +1,123 @@
+"""The feature cache: a frozen backbone runs once per example, whatever the epochs; on disk across processes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from headstart import features as feats
+from headstart.features import FeatureCache, clear_memory, embed_rows, length_sorted_batches
+from headstart.run import setup, train
+from headstart.specs import RunSpec, TrainConfig
+
+
+def counting(monkeypatch, backbone) -> list[int]:
+    """Record the batch size of every backbone forward call."""
+    seen: list[int] = []
+    original = type(backbone).forward
+    monkeypatch.setattr(type(backbone), "forward", lambda self, batch: seen.append(len(batch["input_ids"])) or original(self, batch))
+    return seen
+
+
+def test_cache_computes_each_row_once_and_matches_the_backbone(toy, make_tiny, monkeypatch):
+    backbone = make_tiny(0)
+    encoded = backbone.encode(toy.inputs)
+    seen = counting(monkeypatch, backbone)
+    cache = FeatureCache(backbone, encoded, toy.hash, batch_size=16)
+    first = cache(np.arange(0, 50))
+    again = cache(np.arange(25, 75))
+    assert sum(seen) == 75
+    assert torch.allclose(first[25:], again[:25])
+    direct = torch.cat([backbone({k: v for k, v in backbone.collate([encoded[i]]).items()}) for i in range(50)]).detach()
+    assert torch.allclose(first, direct, atol=1e-6)  # padding in a batch does not change an example's features
+
+
+def test_cache_persists_on_disk(toy, make_tiny, monkeypatch, tmp_path):
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path))
+    backbone = make_tiny(0)
+    encoded = backbone.encode(toy.inputs)
+    first = FeatureCache(backbone, encoded, toy.hash)(np.arange(40))
+    assert list((tmp_path / "features").glob("*.safetensors"))
+    clear_memory()
+    seen = counting(monkeypatch, backbone)
+    assert torch.equal(FeatureCache(backbone, encoded, toy.hash)(np.arange(40)), first)
+    assert seen == []
+
+
+def test_corrupt_cache_file_is_recomputed(toy, make_tiny, monkeypatch, tmp_path):
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path))
+    backbone = make_tiny(0)
+    encoded = backbone.encode(toy.inputs)
+    cache = FeatureCache(backbone, encoded, toy.hash)
+    expected = cache(np.arange(10))
+    cache.path.write_bytes(b"garbage")
+    clear_memory()
+    assert torch.allclose(FeatureCache(backbone, encoded, toy.hash)(np.arange(10)), expected)
+
+
+def test_key_depends_on_backbone_identity_and_data(toy, make_tiny):
+    backbone = make_tiny(0)
+    a = FeatureCache(backbone, backbone.encode(toy.inputs), toy.hash, persist=False).key
+    b = FeatureCache(backbone, backbone.encode(toy.inputs), toy.hash, persist=False, identity={**backbone.describe(), "precision": "bf16"}).key
+    c = FeatureCache(backbone, backbone.encode(toy.inputs), "otherhash", persist=False).key
+    assert len({a, b, c}) == 3
+
+
+@pytest.mark.parametrize("epochs", [2, 10])
+def test_linear_probe_runs_the_backbone_once_per_example(toy, make_tiny, monkeypatch, epochs):
+    cfg = TrainConfig(epochs=epochs, min_steps=0, batch_size=8, precision="fp32")
+    s = setup(RunSpec(data="toy", backbone="tiny", strategy="linear-probe", n=32, train=cfg), data=toy, pretrained=make_tiny(0))
+    seen = counting(monkeypatch, s.pretrained)
+    report = train(s)
+    assert report.steps == epochs * 4
+    assert sum(seen) == len(s.train_rows) + len(s.splits.val)
+
+
+def test_embed_rows_restores_training_mode(make_tiny):
+    backbone = make_tiny(0)
+    backbone.train()
+    embed_rows(backbone, backbone.encode(["good", "bad film"]), np.arange(2), batch_size=4)
+    assert backbone.training
+
+
+@pytest.mark.parametrize("n,batch", [(0, 4), (1, 4), (10, 3), (100, 32)])
+def test_length_sorted_batches_cover_once(n, batch):
+    lengths = list(np.random.default_rng(n).integers(1, 30, size=n))
+    batches = length_sorted_batches(lengths, batch)
+    flat = np.concatenate(batches) if batches else np.array([], dtype=int)
+    assert sorted(flat.tolist()) == list(range(n))
+    assert all(len(b) <= batch for b in batches)
+    ordered = [lengths[i] for i in flat]
+    assert ordered == sorted(ordered)
+
+
+def test_memory_is_shared_between_instances(toy, make_tiny, monkeypatch):
+    backbone = make_tiny(0)
+    encoded = backbone.encode(toy.inputs)
+    FeatureCache(backbone, encoded, toy.hash, persist=False)(np.arange(20))
+    seen = counting(monkeypatch, backbone)
+    FeatureCache(backbone, encoded, toy.hash, persist=False)(np.arange(20))
+    assert seen == [] and feats._MEMORY
+
+
+@pytest.mark.slow
+def test_real_linear_probe_runs_minilm_once_per_example(monkeypatch, tmp_path):
+    """Multi-epoch probe on rotten-tomatoes: MiniLM sees train + val once each, however many epochs."""
+    from headstart.backbones import load_backbone
+    from headstart.data import load_dataset
+
+    data, backbone = load_dataset("rotten-tomatoes"), load_backbone()
+    seen = counting(monkeypatch, backbone)
+    counts = {}
+    for epochs in (3, 12):
+        monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path / f"cache-{epochs}"))  # nothing on disk yet
+        clear_memory()
+        seen.clear()
+        cfg = TrainConfig(epochs=epochs, min_steps=0, batch_size=8, precision="fp32", eval_batch_size=64)
+        s = setup(RunSpec(strategy="linear-probe", n=32, train=cfg), data=data, pretrained=backbone)
+        report = train(s)
+        assert report.steps == epochs * 4
+        counts[epochs] = sum(seen)
+        assert counts[epochs] == len(s.train_rows) + len(s.splits.val)
+    assert counts[3] == counts[12]

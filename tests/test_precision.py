@@ -1,0 +1,50 @@
+"""--precision auto: measured once per machine, the verdict cached under HEADSTART_CACHE."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from headstart import precision
+
+
+@pytest.mark.parametrize("speedup,verdict", [(2.0, "bf16"), (1.0, "fp32"), (0.01, "fp32"), (1.2, "bf16")])
+def test_auto_measures_once_and_caches(tmp_path, monkeypatch, speedup, verdict):
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(precision, "measure_bf16_speedup", lambda device: calls.append(device) or speedup)
+    cpu = torch.device("cpu")
+    assert precision.resolve_precision("auto", cpu) == verdict
+    assert precision.resolve_precision("auto", cpu) == verdict
+    assert len(calls) == 1
+    cached = json.loads((tmp_path / "precision.json").read_text())
+    (entry,) = cached.values()
+    assert entry == {"bf16_speedup": speedup, "verdict": verdict}
+    assert next(iter(cached)).startswith("cpu|") and torch.__version__ in next(iter(cached))
+
+
+def test_explicit_precision_never_measures(monkeypatch):
+    monkeypatch.setattr(precision, "measure_bf16_speedup", lambda device: pytest.fail("measured"))
+    assert precision.resolve_precision("fp32", torch.device("cpu")) == "fp32"
+    assert precision.resolve_precision("bf16", torch.device("cpu")) == "bf16"
+
+
+def test_corrupt_cache_is_measured_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path))
+    (tmp_path / "precision.json").write_text("{not json")
+    monkeypatch.setattr(precision, "measure_bf16_speedup", lambda device: 3.0)
+    assert precision.resolve_precision("auto", torch.device("cpu")) == "bf16"
+
+
+def test_unwritable_cache_still_answers(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("HEADSTART_CACHE", str(blocker / "sub"))  # a directory under a file cannot be made
+    monkeypatch.setattr(precision, "measure_bf16_speedup", lambda device: 0.5)
+    assert precision.resolve_precision("auto", torch.device("cpu")) == "fp32"
+
+
+def test_measurement_is_a_ratio():
+    assert precision.measure_bf16_speedup(torch.device("cpu")) > 0

@@ -1,0 +1,175 @@
+"""A run end to end (setup -> train -> save -> load -> evaluate / predict), on the tiny backbone; real model when slow."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import headstart
+from headstart.errors import StoreError
+from headstart.run import budget_for, save, selection_metric, setup, train
+from headstart.saved import evaluate_loaded, load_run, predict_loaded, read_meta
+from headstart.specs import RunSpec, TrainConfig
+
+FAST = TrainConfig(max_steps=20, min_steps=20, batch_size=8, precision="fp32", lr=3e-3, head_lr=3e-2)
+
+
+def test_budget():
+    cfg = TrainConfig(epochs=3, min_steps=10, batch_size=8, accumulate=2).with_defaults({})
+    assert budget_for(cfg, 100).steps_per_epoch == 7 and budget_for(cfg, 100).steps == 21
+    assert budget_for(cfg, 8).steps == 10  # the floor for tiny n
+    assert budget_for(TrainConfig(max_steps=5).with_defaults({}), 1000).steps == 5
+
+
+def test_selection_metric(toy_factory):
+    skewed = toy_factory(100, weights=(0.9, 0.1), seed=3)
+    cfg = TrainConfig()
+    assert selection_metric(cfg, skewed, np.arange(100)) == "macro_f1"
+    assert selection_metric(cfg, toy_factory(100), np.arange(100)) == "accuracy"
+    assert selection_metric(TrainConfig(metric="loss"), skewed, np.arange(100)) == "loss"
+
+
+def test_resolved_spec(toy, make_tiny):
+    s = setup(RunSpec(data="toy", backbone="tiny", strategy="llrd", n=16, seed=2, train=FAST), data=toy, pretrained=make_tiny(0))
+    r = s.resolved()
+    assert r["n"] == 16 and r["n_requested"] == 16 and r["seed"] == 2 and r["strategy"] == "llrd"
+    assert r["options"] == {"decay": 0.7} and r["train"]["lr"] == 3e-3 and r["train"]["precision"] == "fp32"
+    assert r["data"]["hash"] == toy.hash and r["backbone"] == "tiny" and r["backbone_config"]["pretrained"] is True
+    s_all = setup(RunSpec(data="toy", backbone="tiny", n=None, train=FAST), data=toy, pretrained=make_tiny(0))
+    assert s_all.resolved()["n_requested"] == "all" and s_all.resolved()["n"] == len(s_all.splits.pool)
+
+
+@pytest.fixture
+def saved_run(toy_csv, tiny_registry, tmp_path):
+    result = headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=64, out=tmp_path / "run", config=FAST)
+    return result, tmp_path / "run"
+
+
+def test_saved_run_layout(saved_run):
+    result, out = saved_run
+    meta = json.loads((out / "spec.json").read_text())
+    assert meta["key"] == result.key and meta["backbone_saved"] == "trained"
+    assert len(meta["train_rows"]) == 64 and meta["label_names"] == ["neg", "pos"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "done" and metrics["val"]["accuracy"] == result.val_metrics["accuracy"]
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*"))
+
+
+def test_evaluate_in_memory_equals_from_disk(saved_run):
+    result, out = saved_run
+    assert headstart.evaluate(result) == headstart.evaluate(out)
+    assert headstart.evaluate(result, "val")["accuracy"] == pytest.approx(result.val_metrics["accuracy"])
+    texts = ["good", "awful plot"]
+    assert headstart.predict(result, texts) == headstart.predict(out, texts)
+
+
+def test_evaluate_refuses_changed_data(saved_run, toy_csv):
+    _, out = saved_run
+    frame = pd.read_csv(toy_csv)
+    frame.loc[0, "text"] = "changed"
+    frame.to_csv(toy_csv, index=False)
+    with pytest.raises(StoreError, match="changed since this run was trained"):
+        headstart.evaluate(out)
+
+
+def test_load_errors(saved_run, tmp_path):
+    _, out = saved_run
+    with pytest.raises(StoreError, match="is not a headstart run"):
+        load_run(tmp_path / "nowhere")
+    meta = json.loads((out / "spec.json").read_text())
+    (out / "spec.json").write_text(json.dumps({**meta, "format_version": 99}))
+    with pytest.raises(StoreError, match="incompatible headstart"):
+        read_meta(out)
+    (out / "spec.json").write_text(json.dumps(meta))
+    (out / "weights.safetensors").write_bytes(b"truncated")
+    with pytest.raises(StoreError, match="is corrupt"):
+        load_run(out)
+    (out / "weights.safetensors").unlink()
+    with pytest.raises(StoreError, match="is missing"):
+        load_run(out)
+    (out / "spec.json").write_text("{")
+    with pytest.raises(StoreError, match="damaged"):
+        load_run(out)
+
+
+def test_unwritable_out(toy, make_tiny, tmp_path):
+    s = setup(RunSpec(data="toy", backbone="tiny", n=16, train=FAST), data=toy, pretrained=make_tiny(0))
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StoreError, match="cannot write to output directory"):
+        save(s, train(s), blocker / "run")
+
+
+def test_linear_probe_saves_no_backbone_weights(toy_csv, tiny_registry, tmp_path):
+    from safetensors.torch import load_file
+
+    headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=32, out=tmp_path / "lp", config=FAST)
+    assert json.loads((tmp_path / "lp" / "spec.json").read_text())["backbone_saved"] == "none"
+    assert set(load_file(str(tmp_path / "lp" / "weights.safetensors"))) == {"head.weight", "head.bias", "target_mean", "target_std"}
+
+
+def test_regression_round_trip_in_target_units(tmp_path, tiny_registry, toy_factory):
+    data = toy_factory(200, seed=4)
+    values = np.where(data.targets == 1, 80.0, 20.0) + np.random.default_rng(0).normal(size=200)
+    path = tmp_path / "reg.csv"
+    pd.DataFrame({"text": data.inputs, "score": values}).to_csv(path, index=False)
+    result = headstart.fit(str(path), "tiny", strategy="full-finetune", n=100, out=tmp_path / "reg", config=FAST)
+    predictions = headstart.predict(tmp_path / "reg", ["good great", "awful bad"])
+    assert predictions == headstart.predict(result, ["good great", "awful bad"])
+    assert predictions[0]["prediction"] > predictions[1]["prediction"]
+    assert 0 < predictions[1]["prediction"] < 100  # in target units, not standardised
+    assert headstart.evaluate(result)["rmse"] < values.std()
+
+
+def test_diverged_run_is_reported(toy, make_tiny):
+    s = setup(RunSpec(data="toy", backbone="tiny", n=16, train=FAST), data=toy, pretrained=make_tiny(0))
+    s.model.head.weight.data.fill_(float("nan"))
+    report = train(s)
+    assert report.status == "diverged" and "at step 1" in report.error
+
+
+# ---- real model, real data ---------------------------------------------------------------------------------
+
+REAL = TrainConfig(max_steps=8, min_steps=8, batch_size=8, eval_batch_size=64, precision="fp32", patience=0, evals_per_phase=1)
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    from headstart.backbones import load_backbone
+
+    return load_backbone()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["full-finetune", "scratch"])
+def test_real_save_load_same_predictions(strategy, tmp_path, minilm):
+    from headstart.data import SplitConfig
+
+    # A small validation split keeps the (fine-tuned, so uncached) validation passes short.
+    s = setup(RunSpec(strategy=strategy, n=16, train=REAL), pretrained=minilm, split_config=SplitConfig(max_val=48))
+    report = train(s)
+    assert report.status == "done" and report.steps == 8
+    save(s, report, tmp_path / strategy)
+    texts = ["a triumph, funny and moving", "a dull, lifeless mess", "it is a film"]
+    from headstart.saved import LoadedRun
+
+    s.model.eval()
+    in_memory = predict_loaded(LoadedRun(tmp_path, {"resolved": s.resolved()}, s.model, "classification", s.data.label_names, s.device), texts)
+    from_disk = predict_loaded(load_run(tmp_path / strategy), texts)
+    for a, b in zip(in_memory, from_disk):
+        assert a["label"] == b["label"]
+        assert np.allclose(list(a["probabilities"].values()), list(b["probabilities"].values()), atol=1e-5)
+    saved = json.loads((tmp_path / strategy / "spec.json").read_text())["backbone_saved"]
+    assert saved == ("full" if strategy == "scratch" else "trained")
+    # The backbone moved: predictions from the untouched pre-trained encoder with this head would differ.
+    assert not all(torch.equal(p, q) for p, q in zip(s.model.backbone.parameters(), minilm.parameters()))
+
+
+@pytest.mark.slow
+def test_real_val_metrics_reproduce_from_disk(tmp_path):
+    result = headstart.fit("rotten-tomatoes", strategy="linear-probe", n=32, out=tmp_path / "lp", config=REAL)
+    assert evaluate_loaded(load_run(tmp_path / "lp"), "val")["accuracy"] == pytest.approx(result.val_metrics["accuracy"])

@@ -1,0 +1,102 @@
+"""Specs: validation names the bad value; run keys change exactly when the resolved spec changes."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from headstart.errors import ConfigError
+from headstart.run import setup
+from headstart.specs import RunSpec, TrainConfig, parse_n, run_key
+
+
+def key(toy, make_tiny, **changes) -> str:
+    spec = RunSpec(data="toy", backbone="tiny", strategy=changes.pop("strategy", "full-finetune"), n=changes.pop("n", 32),
+                   seed=changes.pop("seed", 0), options=changes.pop("options", {}),
+                   train=TrainConfig(precision="fp32", **changes))
+    return run_key(setup(spec, data=toy, pretrained=make_tiny(0)).resolved())
+
+
+def test_unchanged_spec_same_key(toy, make_tiny):
+    assert key(toy, make_tiny) == key(toy, make_tiny)
+
+
+def test_explicit_default_same_key(toy, make_tiny):
+    # full-finetune's default lr is 1e-5: saying so explicitly is the same run.
+    assert key(toy, make_tiny, lr=1e-5, head_lr=1e-3) == key(toy, make_tiny)
+    assert key(toy, make_tiny, strategy="llrd", options={"decay": 0.7}) == key(toy, make_tiny, strategy="llrd")
+
+
+@pytest.mark.parametrize("change", [
+    {"lr": 2e-5}, {"head_lr": 1e-2}, {"epochs": 4}, {"batch_size": 8}, {"accumulate": 2}, {"warmup": 0.2},
+    {"schedule": "linear"}, {"weight_decay": 0.0}, {"clip": 0.5}, {"patience": 1}, {"max_steps": 10},
+    {"metric": "macro_f1"}, {"class_weights": "balanced"}, {"seed": 1}, {"n": 16}, {"strategy": "scratch"},
+    {"strategy": "llrd", "options": {"decay": 0.5}},
+])
+def test_changed_hyperparameter_new_key(toy, make_tiny, change):
+    assert key(toy, make_tiny, **change) != key(toy, make_tiny, **({"strategy": "llrd"} if "options" in change else {}))
+
+
+def test_changed_data_new_key(toy_factory, make_tiny):
+    assert key(toy_factory(200, seed=0), make_tiny) != key(toy_factory(200, seed=1), make_tiny)
+
+
+def test_key_is_canonical():
+    assert run_key({"a": 1, "b": [1, 2]}) == run_key({"b": [1, 2], "a": 1})
+    assert len(run_key({})) == 16
+
+
+@pytest.mark.parametrize("field,value,shown", [
+    ("lr", -1.0, "-1.0"), ("lr", 0.0, "0.0"), ("lr", math.nan, "nan"), ("lr", math.inf, "inf"), ("head_lr", -0.1, "-0.1"),
+    ("epochs", 0, "0"), ("batch_size", -4, "-4"), ("batch_size", 2.5, "2.5"), ("accumulate", 0, "0"), ("max_steps", 0, "0"),
+    ("eval_batch_size", 0, "0"), ("evals_per_phase", 0, "0"), ("max_length", 0, "0"), ("min_steps", -1, "-1"),
+    ("patience", -1, "-1"), ("warmup", 1.0, "1.0"), ("warmup", -0.1, "-0.1"), ("weight_decay", -0.01, "-0.01"),
+    ("clip", -1.0, "-1.0"), ("schedule", "cosin", "'cosin'"), ("precision", "fp16", "'fp16'"),
+    ("class_weights", "yes", "'yes'"), ("metric", "f1", "'f1'"),
+])
+def test_train_config_errors_name_the_value(field, value, shown):
+    with pytest.raises(ConfigError) as e:
+        TrainConfig(**{field: value})
+    message = str(e.value)
+    assert message.startswith(field) and f"got {shown}" in message
+
+
+def test_lr_error_suggests_a_fix():
+    with pytest.raises(ConfigError, match=r"lr must be > 0, got -1; try --lr 1e-5"):
+        TrainConfig(lr=-1)
+
+
+def test_choice_error_suggests_the_closest():
+    with pytest.raises(ConfigError, match="did you mean 'cosine'"):
+        TrainConfig(schedule="cosin")
+
+
+def test_with_defaults_fills_only_none():
+    cfg = TrainConfig(lr=5e-5).with_defaults({"lr": 1e-5, "head_lr": 2e-3, "epochs": 7})
+    assert (cfg.lr, cfg.head_lr, cfg.epochs, cfg.min_steps) == (5e-5, 2e-3, 7, 100)
+
+
+@pytest.mark.parametrize("kwargs,match", [({"n": 0}, "n must be a positive integer or 'all', got 0"),
+                                           ({"n": -5}, "got -5"), ({"seed": -1}, "seed must be an integer >= 0, got -1")])
+def test_run_spec_errors(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        RunSpec(**kwargs)
+
+
+def test_run_spec_round_trip():
+    spec = RunSpec(data="x.csv", strategy="llrd", n=8, seed=2, options={"decay": 0.5}, train=TrainConfig(lr=1e-4), text_column="t")
+    assert RunSpec.from_dict(spec.to_dict()) == spec
+    assert dataclasses.asdict(spec)["train"]["lr"] == 1e-4
+
+
+@pytest.mark.parametrize("value,expected", [("all", None), ("ALL", None), (None, None), ("64", 64), (16, 16)])
+def test_parse_n(value, expected):
+    assert parse_n(value) == expected
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "1.5"])
+def test_parse_n_errors(value):
+    with pytest.raises(ConfigError, match=f"got {value!r}; try --n 64"):
+        parse_n(value)
