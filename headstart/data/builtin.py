@@ -98,6 +98,11 @@ def _drug_reviews() -> "pd.DataFrame":  # noqa: F821 - pandas imported lazily
     return frame[frame["review"] != ""]
 
 
+def _reviews(name: str, frame: "pd.DataFrame", targets: np.ndarray, names: tuple[str, ...]) -> Dataset:  # noqa: F821
+    task = "regression" if targets.dtype.kind == "f" else "classification"
+    return Dataset(name=name, inputs=frame["review"].tolist(), targets=targets, task=task, label_names=names, source={"name": name})
+
+
 DRUG_MIN_CONDITION = 15  # conditions rarer than this cannot be stratified into pool/val/test meaningfully
 
 
@@ -112,14 +117,7 @@ def drug_reviews() -> Dataset:
     counts = frame["condition"].value_counts()
     frame = frame[frame["condition"].isin(counts[counts >= DRUG_MIN_CONDITION].index)]
     names = tuple(sorted(frame["condition"].unique()))
-    return Dataset(
-        name="drug-reviews",
-        inputs=frame["review"].tolist(),
-        targets=_codes(frame["condition"].tolist(), names),
-        task="classification",
-        label_names=names,
-        source={"name": "drug-reviews"},
-    )
+    return _reviews("drug-reviews", frame, _codes(frame["condition"].tolist(), names), names)
 
 
 @register(
@@ -131,14 +129,7 @@ def drug_reviews() -> Dataset:
 def drug_reviews_sentiment() -> Dataset:
     frame = _drug_reviews()
     names = ("negative", "neutral", "positive")
-    return Dataset(
-        name="drug-reviews-sentiment",
-        inputs=frame["review"].tolist(),
-        targets=_codes(frame["rating"].tolist(), names),
-        task="classification",
-        label_names=names,
-        source={"name": "drug-reviews-sentiment"},
-    )
+    return _reviews("drug-reviews-sentiment", frame, _codes(frame["rating"].tolist(), names), names)
 
 
 @register(
@@ -150,11 +141,4 @@ def drug_reviews_sentiment() -> Dataset:
 def drug_reviews_rating() -> Dataset:
     frame = _drug_reviews()
     scale = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
-    return Dataset(
-        name="drug-reviews-rating",
-        inputs=frame["review"].tolist(),
-        targets=frame["rating"].map(scale).to_numpy(np.float32),
-        task="regression",
-        label_names=(),
-        source={"name": "drug-reviews-rating"},
-    )
+    return _reviews("drug-reviews-rating", frame, frame["rating"].map(scale).to_numpy(np.float32), ())
