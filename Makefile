@@ -32,7 +32,9 @@ test: install browser
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
+# The Trainer baseline needs accelerate; only the benchmark does, so it is not a headstart dependency.
 bench: install
+	$(PIP) install --quiet accelerate==1.15.0
 	$(PY) benchmarks/run_all.py
 
 clean:

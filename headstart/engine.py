@@ -172,7 +172,9 @@ def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData,
         base_lrs = [g["lr"] for g in optimizer.param_groups]
         micro = cfg.batch_size
         eval_every = max(1, math.ceil(phase.steps / cfg.evals_per_phase))
-        train_features = data.features(data.train_rows) if on_features else None
+        train_features = None
+        if on_features:  # one pass (and one cache write) for train and validation rows together
+            train_features = data.features(np.concatenate([data.train_rows, data.val_rows]))[: len(data.train_rows)]
         stale, queue = 0, []
         for phase_step in range(phase.steps):
             for g, base in zip(optimizer.param_groups, base_lrs):

@@ -118,8 +118,20 @@ def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Mo
         y = data.targets[train_rows].astype(np.float64)
         mean, std = float(y.mean()), float(y.std()) or 1.0
     model = TaskModel(backbone, data.num_outputs, seed=spec.seed, target_mean=mean, target_std=std).to(device)
-    encoded = pretrained.encode(data.inputs)
+    encoded = encoded_inputs(pretrained, data)
     return Setup(spec, data, splits, train_rows, strategy, options, cfg, pretrained, model, encoded, precision, device, split_config)
+
+
+_ENCODED: dict[str, list] = {}
+
+
+def encoded_inputs(backbone: torch.nn.Module, data: Dataset) -> list:
+    """``backbone.encode(data.inputs)``, memoised per (preprocessing, dataset) so a sweep tokenises once."""
+    key = json.dumps([backbone.describe(), data.hash], sort_keys=True, default=str)
+    if key not in _ENCODED:
+        _ENCODED.clear()  # one dataset at a time is what sweeps do; don't hold old ones
+        _ENCODED[key] = backbone.encode(data.inputs)
+    return _ENCODED[key]
 
 
 def budget_for(cfg: TrainConfig, n_train: int) -> Budget:
