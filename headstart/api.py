@@ -29,14 +29,22 @@ class FitResult:
     error: str | None
     _loaded: Any = None
 
+    def _usable(self) -> None:
+        if self.status != "done":
+            from headstart.errors import StoreError
+
+            raise StoreError(f"this run {self.status} ({self.error}); nothing to evaluate or predict with, train it again")
+
     def evaluate(self, split: str = "test") -> dict[str, Any]:
         from headstart.saved import evaluate_loaded
 
+        self._usable()
         return evaluate_loaded(self._loaded, split)
 
     def predict(self, texts: list[str]) -> list[dict[str, Any]]:
         from headstart.saved import predict_loaded
 
+        self._usable()
         return predict_loaded(self._loaded, list(texts))
 
 

@@ -198,6 +198,17 @@ def strategies(as_json: JsonOpt = False) -> None:
         typer.echo(f"{r['name']:<{width}}  {r['description']}{opts}")
 
 
+def _list(rows: list[dict[str, Any]], *, kind: str, footer: str, as_json: bool) -> None:
+    """Print registry rows (name, kind column, description) as a table, or as JSON."""
+    if as_json:
+        _echo_json(rows)
+        return
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        typer.echo(f"{r['name']:<{width}}  {r[kind]:<14}  {r['description']}")
+    typer.echo(footer)
+
+
 @app.command()
 def backbones(as_json: JsonOpt = False) -> None:
     """List built-in backbones (any local Hugging Face / sentence-transformers folder also works).
@@ -207,12 +218,7 @@ def backbones(as_json: JsonOpt = False) -> None:
     from headstart.backbones.registry import REGISTRY
 
     rows = [{"name": b.name, "modality": b.modality, "description": b.description, "package": b.package} for b in REGISTRY.values()]
-    if as_json:
-        _echo_json(rows)
-        return
-    for r in rows:
-        typer.echo(f"{r['name']}  ({r['modality']})  {r['description']}")
-    typer.echo("or: --backbone /path/to/model-folder (config.json + *.safetensors)")
+    _list(rows, kind="modality", footer="or: --backbone /path/to/model-folder (config.json + *.safetensors)", as_json=as_json)
 
 
 @app.command()
@@ -224,13 +230,7 @@ def datasets(as_json: JsonOpt = False) -> None:
     from headstart.data.builtin import REGISTRY
 
     rows = [{"name": d.name, "task": d.task, "description": d.description, "package": d.package} for d in REGISTRY.values()]
-    if as_json:
-        _echo_json(rows)
-        return
-    width = max(len(r["name"]) for r in rows)
-    for r in rows:
-        typer.echo(f"{r['name']:<{width}}  {r['task']:<14}  {r['description']}")
-    typer.echo("or: --data my.csv [--text-column T --label-column L]")
+    _list(rows, kind="task", footer="or: --data my.csv [--text-column T --label-column L]", as_json=as_json)
 
 
 @app.command()
