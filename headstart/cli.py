@@ -262,6 +262,7 @@ def compare(
 
     from headstart.progress import progress_bar
     from headstart.report.render import render
+    from headstart.data.splits import SplitConfig
     from headstart.specs import TrainConfig
     from headstart.sweep import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes, run_sweep
     from headstart.sweep_config import read_config
@@ -278,7 +279,7 @@ def compare(
         data=pick(data, "data", "rotten-tomatoes"), backbone=pick(backbone, "backbone", "all-minilm-l6-v2"),
         strategies=parse_list(strategies_text), sizes=parse_sizes(sizes_text), seeds=pick(seeds, "seeds", 5),
         train=TrainConfig(**train_fields), options=dict(cfg.get("options", {})),
-        train_by_strategy=dict(cfg.get("train_by_strategy", {})),
+        train_by_strategy=dict(cfg.get("train_by_strategy", {})), split=SplitConfig(**cfg.get("split", {})),
         text_column=pick(text_column, "text_column", None), label_column=pick(label_column, "label_column", None),
         task=cfg.get("task"), pooling=cfg.get("pooling"),
     )

@@ -92,19 +92,18 @@ def autocast_for(precision: str, device: torch.device):
     return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
-def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Module | None = None,
-          split_config: SplitConfig = SplitConfig()) -> Setup:
+def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Module | None = None) -> Setup:
     """Load data and backbone, draw the subsample, resolve the config, build the model.
 
     Args:
         spec: the run.
         data / pretrained: already loaded dataset / backbone to reuse (a sweep loads them once).
-        split_config: how the dataset is split (fixed per dataset, independent of the run seed).
     """
     strategy = get_strategy(spec.strategy)
     options = strategy.options(spec.options)
     cfg = spec.train.with_defaults(strategy.defaults)
     data = data or load_dataset(spec.data, text_column=spec.text_column, label_column=spec.label_column, task=spec.task)
+    split_config = spec.split
     splits = split_dataset(data, split_config)
     train_rows = subsample(data, splits.pool, spec.n, spec.seed)
     pretrained = pretrained or load_backbone(spec.backbone, max_length=cfg.max_length, pooling=spec.pooling)

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from headstart.data.splits import SplitConfig
 from headstart.errors import ConfigError
 
 # Bump when a change to the code changes results for the same spec: old store rows then stop matching.
@@ -103,6 +104,7 @@ class RunSpec:
         train: training-loop hyperparameters.
         text_column / label_column / task: how to read a user file (None: auto-detect).
         pooling: "mean" / "cls" / None (from the backbone folder).
+        split: how the dataset is cut into pool / validation / test (the same for every run on it).
     """
 
     data: str = "rotten-tomatoes"
@@ -116,6 +118,7 @@ class RunSpec:
     label_column: str | None = None
     task: str | None = None
     pooling: str | None = None
+    split: SplitConfig = field(default_factory=SplitConfig)
 
     def __post_init__(self) -> None:
         if self.n is not None and (not isinstance(self.n, int) or self.n < 1):
@@ -130,8 +133,9 @@ class RunSpec:
     def from_dict(cls, data: dict[str, Any]) -> "RunSpec":
         data = dict(data)
         train = TrainConfig(**data.pop("train", {}))
+        split = SplitConfig(**data.pop("split", {}))
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(train=train, **{k: v for k, v in data.items() if k in names})
+        return cls(train=train, split=split, **{k: v for k, v in data.items() if k in names})
 
 
 def parse_n(value: str | int | None) -> int | None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
+from headstart.data.splits import SplitConfig
 from headstart.errors import ConfigError, DataError, HeadstartError
 from headstart.results import RunResult
 from headstart.specs import RunSpec, TrainConfig, parse_n
@@ -38,6 +39,7 @@ class SweepSpec:
         sizes: labelled-set sizes; None means the whole pool ("all").
         options: per-strategy options, e.g. ``{"partial-freeze": {"freeze": 3}}``.
         train_by_strategy: per-strategy TrainConfig overrides, e.g. ``{"full-finetune": {"min_steps": 30}}``.
+        split: the dataset's pool / validation / test split, shared by every cell.
     """
 
     data: str = "rotten-tomatoes"
@@ -52,6 +54,7 @@ class SweepSpec:
     label_column: str | None = None
     task: str | None = None
     pooling: str | None = None
+    split: SplitConfig = field(default_factory=SplitConfig)
 
     def __post_init__(self) -> None:
         from headstart.strategies import get_strategy
@@ -81,7 +84,7 @@ class SweepSpec:
                                         options=dict(self.options.get(strategy, {})),
                                         train=dataclasses.replace(self.train, **self.train_by_strategy.get(strategy, {})),
                                         text_column=self.text_column, label_column=self.label_column, task=self.task,
-                                        pooling=self.pooling))
+                                        pooling=self.pooling, split=self.split))
         return runs
 
     def to_dict(self) -> dict[str, Any]:
@@ -219,14 +222,14 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
     Raises:
         DataError: a size exceeds the training pool or is below the number of classes.
     """
-    from headstart.data import SplitConfig, split_dataset
+    from headstart.data import split_dataset
     from headstart.precision import resolve_precision
     from headstart.run import pick_device, resolve
     from headstart.specs import run_key
 
     cells = sweep.cells()
     data, pretrained = _loaded(cells[0], sweep.train.max_length)
-    split_config = SplitConfig()
+    split_config = sweep.split
     pool = len(split_dataset(data, split_config).pool)
     for n in sweep.sizes:
         if n is not None and n > pool:

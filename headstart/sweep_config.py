@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from headstart.errors import ConfigError
+from headstart.data.splits import SplitConfig
 from headstart.specs import TrainConfig
 
 TOP_KEYS = {"data", "backbone", "strategies", "sizes", "seeds", "workers", "out", "text_column", "label_column", "task",
-            "pooling", "train", "options", "train_by_strategy"}
+            "pooling", "train", "options", "train_by_strategy", "split"}
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -52,6 +53,10 @@ def read_config(path: str | Path) -> dict[str, Any]:
         bad = set(overrides) - fields
         if bad:
             raise ConfigError(f"unknown [train_by_strategy.{strategy}] key(s) {sorted(bad)} in {str(path)!r}; allowed: {', '.join(sorted(fields))}")
+    split_fields = {f.name for f in dataclasses.fields(SplitConfig)}
+    bad = set(config.get("split", {})) - split_fields
+    if bad:
+        raise ConfigError(f"unknown [split] key(s) {sorted(bad)} in {str(path)!r}; allowed: {', '.join(sorted(split_fields))}")
     if "sizes" in config:
         config["sizes"] = ",".join(str(s) for s in config["sizes"]) if isinstance(config["sizes"], list) else str(config["sizes"])
     if "strategies" in config and isinstance(config["strategies"], list):

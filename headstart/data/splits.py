@@ -29,6 +29,7 @@ class SplitConfig:
     test_fraction: float = 0.2
     val_fraction: float = 0.1
     max_val: int = 300
+    max_test: int | None = None  # cap for quick sweeps (the demo): rows over it go to the pool, not to test
 
     def __post_init__(self) -> None:
         for name in ("test_fraction", "val_fraction"):
@@ -37,6 +38,8 @@ class SplitConfig:
                 raise ConfigError(f"{name} must be in (0, 0.5), got {value!r}; try 0.2")
         if self.max_val < 1:
             raise ConfigError(f"max_val must be >= 1, got {self.max_val!r}")
+        if self.max_test is not None and (not isinstance(self.max_test, int) or self.max_test < 1):
+            raise ConfigError(f"max_test must be a positive integer or unset, got {self.max_test!r}; try max_test = 1000")
 
 
 @dataclass(frozen=True)
@@ -70,13 +73,14 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig()) -> Splits:
         group_stratum[g] = np.bincount(strata[inverse == g]).argmax()
     group_size = np.bincount(inverse, minlength=len(group_ids))
     val_total = min(config.val_fraction * len(data), config.max_val)
+    test_total = config.test_fraction * len(data) if config.max_test is None else min(config.test_fraction * len(data), config.max_test)
 
     rng = np.random.default_rng(config.seed)
     part_of_group = np.zeros(len(group_ids), dtype=np.int64)  # 0 pool, 1 val, 2 test
     for stratum in np.unique(group_stratum):
         members = rng.permutation(np.flatnonzero(group_stratum == stratum))
         size = group_size[members].sum()
-        want_test = config.test_fraction * size
+        want_test = test_total * size / len(data)
         want_val = val_total * size / len(data)
         filled = np.cumsum(group_size[members])
         before = filled - group_size[members]

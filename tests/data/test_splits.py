@@ -162,3 +162,16 @@ def test_bad_split_config():
         SplitConfig(max_val=0)
     with pytest.raises(ConfigError, match="unknown split 'train'"):
         split_dataset(labelled([20, 20])).part("train")
+
+
+def test_max_test_caps_the_test_split_and_grows_the_pool():
+    from headstart.data import load_dataset
+
+    data = load_dataset("rotten-tomatoes")
+    full = split_dataset(data, SplitConfig())
+    capped = split_dataset(data, SplitConfig(max_test=1000))
+    assert 950 <= len(capped.test) <= 1050 < len(full.test)
+    assert len(capped.pool) > len(full.pool)
+    assert not set(data.groups[capped.test]) & set(data.groups[capped.pool])  # movies still on one side
+    with pytest.raises(ConfigError, match="max_test"):
+        SplitConfig(max_test=0)
