@@ -150,7 +150,7 @@ def test_real_save_load_same_predictions(strategy, tmp_path, minilm):
     from headstart.data import SplitConfig
 
     # A small validation split keeps the (fine-tuned, so uncached) validation passes short.
-    s = setup(RunSpec(strategy=strategy, n=16, train=REAL), pretrained=minilm, split_config=SplitConfig(max_val=48))
+    s = setup(RunSpec(strategy=strategy, n=16, train=REAL, split=SplitConfig(max_val=48)), pretrained=minilm)
     report = train(s)
     assert report.status == "done" and report.steps == 8
     save(s, report, tmp_path / strategy)
