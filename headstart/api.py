@@ -96,8 +96,10 @@ def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
 
 
 def _meta(s: Any, report: Any) -> dict[str, Any]:
-    backbone_saved = "full" if not s.strategy.uses_pretrained else ("trained" if any(k.startswith("backbone.") for k in report.trained) else "none")
-    return {"resolved": s.resolved(), "data_source": s.data.source, "backbone_saved": backbone_saved, "label_names": list(s.data.label_names)}
+    from headstart.run import backbone_saved
+
+    return {"resolved": s.resolved(), "data_source": s.data.source, "backbone_saved": backbone_saved(s, report),
+            "label_names": list(s.data.label_names)}
 
 
 def evaluate(run: str | Path | FitResult, split: str = "test") -> dict[str, Any]:

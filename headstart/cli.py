@@ -257,7 +257,6 @@ def compare(
 
     Example: headstart compare --strategies scratch,linear-probe,full-finetune --sizes 16,64,256 --seeds 3 --out runs/cmp
     """
-    import dataclasses as dc
     import shlex
 
     from headstart.progress import progress_bar

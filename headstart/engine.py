@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from headstart.evaluation import compute_metrics, model_outputs, outputs_to_predictions
+from headstart.evaluation import score_rows
 from headstart.metrics import selection_score
 from headstart.strategies.base import Phase
 
@@ -151,10 +151,8 @@ def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData,
     step = offset = 0
 
     def validate() -> tuple[float, dict[str, Any]]:
-        feats = data.features if not backbone_touched else None
-        outputs = model_outputs(model, data.encoded, data.val_rows, batch_size=cfg.eval_batch_size, features=feats, autocast=autocast)
-        predictions = outputs_to_predictions(outputs, task, model)
-        metrics = compute_metrics(task, predictions, data.raw_targets[data.val_rows], label_names)
+        metrics = score_rows(model, data.encoded, data.val_rows, data.raw_targets, task=task, label_names=label_names,
+                             batch_size=cfg.eval_batch_size, features=None if backbone_touched else data.features, autocast=autocast)
         return selection_score(metrics, metric), metrics
 
     for phase in phases:

@@ -47,6 +47,14 @@ def outputs_to_predictions(outputs: torch.Tensor, task: str, model: torch.nn.Mod
     return (outputs.squeeze(-1) * model.target_std + model.target_mean).numpy()
 
 
+def score_rows(model: torch.nn.Module, encoded: list, rows: np.ndarray, targets: np.ndarray, *, task: str,
+               label_names: tuple[str, ...], batch_size: int, features: Callable[[np.ndarray], torch.Tensor] | None = None,
+               autocast: Callable | None = None) -> dict[str, Any]:
+    """Metrics of ``model`` on dataset ``rows`` (``targets`` indexed by row): forward, predictions, metrics."""
+    outputs = model_outputs(model, encoded, rows, batch_size=batch_size, features=features, autocast=autocast)
+    return compute_metrics(task, outputs_to_predictions(outputs, task, model), targets[rows], label_names)
+
+
 def compute_metrics(task: str, predictions: np.ndarray, targets: np.ndarray, label_names: tuple[str, ...]) -> dict[str, Any]:
     if task == "classification":
         return classification_metrics(targets.astype(np.int64), predictions, label_names)

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch

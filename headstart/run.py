@@ -12,8 +12,6 @@ import dataclasses
 import json
 import math
 import os
-import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,6 +175,15 @@ def train(s: Setup, *, progress: ProgressFn | None = None) -> FitReport:
                autocast=autocast_for(s.precision, s.device), progress=progress)
 
 
+def backbone_saved(s: Setup, report: FitReport) -> str:
+    """What a run changed in the backbone: "full" (trained from scratch), "trained" (some params), or "none"."""
+    if not s.strategy.uses_pretrained:
+        return "full"
+    if report.status == "done" and any(k.startswith("backbone.") for k in report.trained):
+        return "trained"
+    return "none"
+
+
 def write_json(path: Path, payload: Any) -> None:
     """Atomic JSON write: a temp file in the same directory, then rename."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -211,14 +218,14 @@ def save(s: Setup, report: FitReport, out: str | Path) -> Path:
     except OSError as e:
         raise StoreError(f"cannot write to output directory {str(out)!r} ({e.strerror}); choose another --out") from None
     state = s.model.state_dict()
+    saved = backbone_saved(s, report)
     if report.status != "done":  # diverged: keep the record (spec, metrics with the reason), never the NaN weights
         (out / "weights.safetensors").unlink(missing_ok=True)
-        keep, backbone_saved = set(), "none"
-    elif s.strategy.uses_pretrained:
-        keep = {k for k in state if not k.startswith("backbone.")} | set(report.trained)
-        backbone_saved = "trained" if any(k.startswith("backbone.") for k in keep) else "none"
+        keep = set()
+    elif saved == "full":
+        keep = set(state)
     else:
-        keep, backbone_saved = set(state), "full"
+        keep = {k for k in state if not k.startswith("backbone.")} | set(report.trained)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items() if k in keep}
     if tensors:
         tmp = out / f".weights.{os.getpid()}.tmp"
@@ -233,7 +240,7 @@ def save(s: Setup, report: FitReport, out: str | Path) -> Path:
         "data_source": s.data.source,
         "label_names": list(s.data.label_names),
         "train_rows": s.train_rows.tolist(),
-        "backbone_saved": backbone_saved,
+        "backbone_saved": saved,
     })
     write_json(out / "metrics.json", {
         "split": "val",

@@ -13,7 +13,7 @@ import torch
 from headstart.backbones import load_backbone
 from headstart.data import SplitConfig, load_dataset, split_dataset
 from headstart.errors import StoreError
-from headstart.evaluation import compute_metrics, model_outputs, outputs_to_predictions
+from headstart.evaluation import model_outputs, outputs_to_predictions, score_rows
 from headstart.features import FeatureCache
 from headstart.model import TaskModel
 from headstart.run import FORMAT_VERSION, autocast_for, pick_device
@@ -115,9 +115,8 @@ def evaluate_loaded(run: LoadedRun, split: str = "test") -> dict[str, Any]:
     if run.meta["backbone_saved"] == "none":  # backbone unchanged: reuse (or fill) the shared feature cache
         features = FeatureCache(backbone, encoded, data.hash, batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,
                                 identity={**backbone.describe(), "precision": precision})
-    outputs = model_outputs(run.model, encoded, rows, batch_size=resolved["train"]["eval_batch_size"], features=features, autocast=autocast)
-    predictions = outputs_to_predictions(outputs, run.task, run.model)
-    metrics = compute_metrics(run.task, predictions, data.targets[rows], run.label_names)
+    metrics = score_rows(run.model, encoded, rows, data.targets, task=run.task, label_names=run.label_names,
+                         batch_size=resolved["train"]["eval_batch_size"], features=features, autocast=autocast)
     return {"split": split, **metrics}
 
 

@@ -133,8 +133,8 @@ def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
     """Train one cell and evaluate it on the test split. Never raises for a failed run: returns status failed."""
     import time as _time
 
-    from headstart.evaluation import compute_metrics, model_outputs, outputs_to_predictions
-    from headstart.run import autocast_for, feature_cache, setup, train
+    from headstart.evaluation import score_rows
+    from headstart.run import autocast_for, backbone_saved, feature_cache, setup, train
     from headstart.backbones import count_parameters
     from headstart.specs import run_key
 
@@ -148,11 +148,9 @@ def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
             return RunResult(key=key, spec=resolved, status=report.status, train_seconds=report.seconds, steps=report.steps,
                              trainable_params=report.trainable_params, total_params=count_parameters(s.model), error=report.error)
         start = _time.perf_counter()
-        backbone_trained = any(k.startswith("backbone.") for k in report.trained)
-        features = feature_cache(s) if not backbone_trained else None
-        outputs = model_outputs(s.model, s.encoded, s.splits.test, batch_size=s.cfg.eval_batch_size, features=features,
-                                autocast=autocast_for(s.precision, s.device))
-        metrics = compute_metrics(s.data.task, outputs_to_predictions(outputs, s.data.task, s.model), s.data.targets[s.splits.test], s.data.label_names)
+        features = feature_cache(s) if backbone_saved(s, report) == "none" else None
+        metrics = score_rows(s.model, s.encoded, s.splits.test, s.data.targets, task=s.data.task, label_names=s.data.label_names,
+                             batch_size=s.cfg.eval_batch_size, features=features, autocast=autocast_for(s.precision, s.device))
         return RunResult(key=key, spec=resolved, status="done", metrics=metrics, val_metrics=report.val_metrics,
                          train_seconds=report.seconds, eval_seconds=_time.perf_counter() - start, trainable_params=report.trainable_params,
                          total_params=count_parameters(s.model), steps=report.steps, best_step=report.best_step)
@@ -308,6 +306,13 @@ def _label(resolved: dict[str, Any]) -> str:
     return f"{resolved['strategy']} n={resolved['n_requested']} seed={resolved['seed']}"
 
 
+def _cell_progress(progress: Callable | None, done: int, total: int, label: str) -> Callable | None:
+    """Report a cell's steps as fractional progress of the sweep bar."""
+    if progress is None:
+        return None
+    return lambda step, steps, info: progress(done + step / max(steps, 1), total, {"cell": label})
+
+
 def _run_inline(todo, store, owner, heartbeat, outcome, progress) -> None:
     for done, (spec, key, resolved) in enumerate(todo):
         if not store.claim(key, resolved, owner, LEASE_SECONDS):
@@ -315,11 +320,7 @@ def _run_inline(todo, store, owner, heartbeat, outcome, progress) -> None:
         with heartbeat.lock:
             heartbeat.active[key] = resolved
         try:
-            step_progress = None
-            if progress:
-                def step_progress(step, total, info, _done=done, _label=_label(resolved)):
-                    progress(_done + step / max(total, 1), len(todo), {"cell": _label})
-            result = run_cell(spec, progress=step_progress)
+            result = run_cell(spec, progress=_cell_progress(progress, done, len(todo), _label(resolved)))
         except BaseException:
             store.mark(key, resolved, "pending")  # interrupted: release the claim so a re-run retrains it
             raise

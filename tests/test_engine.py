@@ -39,13 +39,13 @@ def test_early_stopping_restores_the_best_weights(toy, make_tiny, monkeypatch):
     model, data = setup_fit(toy, make_tiny)
     scores = iter([0.1, 0.9, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0, 0.0, 0.0])
     snapshots = []
-    real = engine.compute_metrics
+    real = engine.score_rows
 
     def spy(*args, **kwargs):
         snapshots.append({n: p.detach().clone() for n, p in model.named_parameters()})
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "compute_metrics", spy)
+    monkeypatch.setattr(engine, "score_rows", spy)
     monkeypatch.setattr(engine, "selection_score", lambda metrics, metric: next(scores))
     cfg = dataclasses.replace(CFG, patience=2, evals_per_phase=10)
     report = run(model, data, [phase(model, 20)], cfg)

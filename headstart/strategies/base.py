@@ -8,7 +8,7 @@ It may swap the backbone (``scratch`` uses a fresh twin) or insert modules befor
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from torch import nn
