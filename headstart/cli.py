@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -23,6 +24,7 @@ app = typer.Typer(
 DataOpt = Annotated[str, typer.Option("--data", "-d", help="Built-in dataset (headstart datasets) or a .csv/.tsv/.jsonl/.parquet file.")]
 BackboneOpt = Annotated[str, typer.Option("--backbone", "-b", help="Built-in backbone (headstart backbones) or a local model folder.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+LEAKAGE_WARN = 0.01  # warn when over 1% of the test set duplicates training data: that can move accuracy by a point
 
 
 def _echo_json(payload: Any) -> None:
@@ -65,6 +67,13 @@ def train(
     max_length: Annotated[int, typer.Option(help="Truncate inputs to this many tokens.")] = 128,
     freeze: Annotated[Optional[int], typer.Option(help="partial-freeze: bottom blocks to freeze.")] = None,
     decay: Annotated[Optional[float], typer.Option(help="llrd: per-block lr decay in (0, 1].")] = None,
+    rank: Annotated[Optional[int], typer.Option(help="lora/dora/qlora: rank r of the update (8).")] = None,
+    alpha: Annotated[Optional[float], typer.Option(help="lora/dora/qlora: scale alpha; the update is (alpha/r)BA (16).")] = None,
+    dropout: Annotated[Optional[float], typer.Option(help="lora/dora/qlora: dropout on the adapter input (0.1).")] = None,
+    targets: Annotated[Optional[str], typer.Option(help="lora/dora/qlora/ia3/houlsby: module names to adapt, or all-linear.")] = None,
+    reduction: Annotated[Optional[int], typer.Option(help="houlsby: bottleneck width = hidden size / reduction (16).")] = None,
+    virtual_tokens: Annotated[Optional[int], typer.Option(help="prompt-tuning/prefix-tuning: learned tokens (20).")] = None,
+    optimizer: Annotated[Optional[str], typer.Option(help="adamw | adamw8bit | paged-adamw8bit (CUDA) (default: the strategy's).")] = None,
     option: Annotated[Optional[list[str]], typer.Option("--option", help="Other strategy option KEY=VALUE (repeatable).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
@@ -80,14 +89,15 @@ def train(
     from headstart.api import fit
     from headstart.specs import TrainConfig
 
+    _check_writable(out)  # before training, not after minutes of it
     options = dict(_parse_option(o) for o in option or [])
-    if freeze is not None:
-        options["freeze"] = freeze
-    if decay is not None:
-        options["decay"] = decay
+    flags = {"freeze": freeze, "decay": decay, "rank": rank, "alpha": alpha, "dropout": dropout, "targets": targets,
+             "reduction": reduction, "virtual_tokens": virtual_tokens}
+    options.update({k: v for k, v in flags.items() if v is not None})
     config = TrainConfig(lr=lr, head_lr=head_lr, epochs=epochs, min_steps=min_steps, max_steps=max_steps, batch_size=batch_size,
                          accumulate=accumulate, warmup=warmup, schedule=schedule, weight_decay=weight_decay, clip=clip,
-                         patience=patience, metric=metric, class_weights=class_weights, precision=precision, max_length=max_length)
+                         patience=patience, metric=metric, class_weights=class_weights, precision=precision, max_length=max_length,
+                         optimizer=optimizer)
     result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                  text_column=text_column, label_column=label_column, task=task, pooling=pooling, progress=not quiet)
     summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,
@@ -107,6 +117,18 @@ def train(
         raise typer.Exit(1)
     typer.echo("validation: " + _metric_line(result.val_metrics))
     typer.echo(f"next: headstart evaluate {out}")
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an output directory that cannot be created or written, without creating anything."""
+    import os
+
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    reason = "not a directory" if not existing.is_dir() else "permission denied" if not os.access(existing, os.W_OK | os.X_OK) else ""
+    if reason:
+        raise ConfigError(f"cannot write to output directory {str(out)!r} ({str(existing)!r}: {reason}); choose another --out")
 
 
 def _metric_line(metrics: dict[str, Any]) -> str:
@@ -140,20 +162,37 @@ def evaluate(
 
 @app.command()
 def predict(
-    run: Annotated[Path, typer.Argument(help="Run directory written by 'headstart train'.")],
+    run: Annotated[Path, typer.Argument(help="Run directory written by 'headstart train' (or 'headstart adapters merge').")],
     inputs: Annotated[str, typer.Argument(help="CSV / JSONL / parquet with a text column, a .txt file (one per line), or '-' for stdin.")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write predictions here (.jsonl or .csv); default: stdout as JSONL.")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of the input table.")] = None,
+    adapter_dir: Annotated[Optional[list[str]], typer.Option("--adapter-dir", help="More adapter runs on the same base, [NAME=]DIR (repeatable); loaded once, sharing the base.")] = None,
+    adapter: Annotated[Optional[str], typer.Option(help="Which loaded adapter predicts (default: RUN's; names are directory names unless NAME= is given).")] = None,
 ) -> None:
     """Predict labels and class probabilities for raw texts.
 
+    With --adapter-dir, several adapter runs share one base model in this process and --adapter picks
+    the one that predicts (the Python API, headstart.AdapterSet, switches per call).
+
     Example: printf 'a joy to watch\\ndull and lifeless\\n' | headstart predict runs/ft64 -
+    Example: headstart predict runs/lora-a reviews.csv --adapter-dir b=runs/lora-b --adapter b
     """
     from headstart.data import read_inputs
     from headstart.saved import load_run, predict_loaded
 
-    loaded = load_run(run)  # a bad run directory fails before stdin is read
-    rows = predict_loaded(loaded, read_inputs(inputs, text_column=text_column))
+    if adapter_dir or adapter:
+        from headstart.adapters import AdapterSet
+
+        adapters = AdapterSet()
+        first = adapters.add(run)
+        for entry in adapter_dir or []:
+            name, _, path = entry.rpartition("=")
+            adapters.add(Path(path), name or None)
+        chosen = adapters.use(adapter or first)
+        rows = predict_loaded(chosen, read_inputs(inputs, text_column=text_column))
+    else:
+        loaded = load_run(run)  # a bad run directory fails before stdin is read
+        rows = predict_loaded(loaded, read_inputs(inputs, text_column=text_column))
     if out is None:
         for row in rows:
             typer.echo(json.dumps(row))
@@ -248,6 +287,7 @@ def compare(
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: each strategy's).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
+    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones (see check-leakage).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Sweep strategies x labelled-set sizes x seeds, store every run, write the report and a recommendation.
@@ -263,7 +303,7 @@ def compare(
     from headstart.report.render import render
     from headstart.data.splits import SplitConfig
     from headstart.specs import TrainConfig
-    from headstart.sweep import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes, run_sweep
+    from headstart.sweep import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, leakage_report, parse_list, parse_sizes, run_sweep
     from headstart.sweep_config import read_config
 
     cfg = read_config(config) if config else {}
@@ -274,21 +314,32 @@ def compare(
             train_fields[name] = value
     strategies_text = pick(strategies_, "strategies", ",".join(DEFAULT_STRATEGIES))
     sizes_text = pick(sizes, "sizes", ",".join("all" if n is None else str(n) for n in DEFAULT_SIZES))
+    split_fields = {**cfg.get("split", {}), **({"dedupe": True} if dedupe else {})}
     sweep = SweepSpec(
         data=pick(data, "data", "rotten-tomatoes"), backbone=pick(backbone, "backbone", "all-minilm-l6-v2"),
         strategies=parse_list(strategies_text), sizes=parse_sizes(sizes_text), seeds=pick(seeds, "seeds", 5),
         train=TrainConfig(**train_fields), options=dict(cfg.get("options", {})),
-        train_by_strategy=dict(cfg.get("train_by_strategy", {})), split=SplitConfig(**cfg.get("split", {})),
+        train_by_strategy=dict(cfg.get("train_by_strategy", {})), split=SplitConfig(**split_fields),
         text_column=pick(text_column, "text_column", None), label_column=pick(label_column, "label_column", None),
         task=cfg.get("task"), pooling=cfg.get("pooling"),
     )
     out_dir = Path(pick(out, "out", "runs/compare"))
+    _check_writable(out_dir)
     command = "headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    leakage = leakage_report(sweep)
+    _print_leakage(leakage, dedupe=sweep.split.dedupe)
     with progress_bar("sweep", enabled=not quiet) as update:
-        outcome = run_sweep(sweep, out_dir, workers=pick(workers, "workers", 1), command=command, progress=update)
+        outcome = run_sweep(sweep, out_dir, workers=pick(workers, "workers", 1), command=command, progress=update, leakage=leakage)
     typer.echo(f"{outcome.total} cells: {outcome.skipped} already done, {outcome.trained} trained now "
                f"({', '.join(f'{v} {k}' for k, v in sorted(outcome.statuses.items())) or 'nothing new'}) in {outcome.seconds:.0f}s")
     _print_report(render(out_dir), out_dir)
+
+
+def _print_leakage(report: Any, *, dedupe: bool) -> None:
+    typer.echo(report.summary() + ("; removed from test (--dedupe)" if dedupe and report.exact + report.near else ""))
+    if report.fraction > LEAKAGE_WARN and not dedupe:
+        typer.echo(f"warning: {100 * report.fraction:.1f}% of the test set duplicates training data, so test scores are "
+                   "optimistic; re-run with --dedupe (headstart check-leakage shows the pairs)")
 
 
 def _print_report(paths: dict[str, Path], out_dir: Path) -> None:
@@ -303,6 +354,41 @@ def _print_report(paths: dict[str, Path], out_dir: Path) -> None:
     for band in summary.get("recommendation", []):
         typer.echo(f"recommendation: {band['text']}")
     typer.echo(f"report: {paths['report.html']} (also chart.png, report.md, results.json in {out_dir})")
+
+
+@app.command("check-leakage")
+def check_leakage(
+    data: DataOpt = "rotten-tomatoes",
+    text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
+    label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
+    threshold: Annotated[float, typer.Option(help="Jaccard similarity of word 3-shingles at or above which a pair is a near-duplicate.")] = 0.8,
+    examples: Annotated[int, typer.Option(help="Duplicate pairs to show.")] = 5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Count test examples that duplicate (exactly or nearly) an example of the pool or validation split.
+
+    Example: headstart check-leakage --data reviews.csv --threshold 0.8 --examples 3
+    """
+    from headstart.data import load_dataset, split_dataset
+    from headstart.leakage import check_threshold, find_leakage
+
+    check_threshold(threshold)  # before loading the data
+    dataset = load_dataset(data, text_column=text_column, label_column=label_column)
+    report = find_leakage(dataset, split_dataset(dataset), threshold=threshold, examples=examples)
+    if as_json:
+        _echo_json({"data": dataset.name, **report.to_dict()})
+        return
+    typer.echo(report.summary())
+    for test_text, train_text, similarity in report.examples:
+        typer.echo(f"  {similarity:.2f}  test:  {_clip(test_text)}\n        train: {_clip(train_text)}")
+    if report.fraction > LEAKAGE_WARN:
+        typer.echo(f"warning: {100 * report.fraction:.1f}% of the test set duplicates training data; "
+                   "compare --dedupe drops those test examples")
+
+
+def _clip(text: str, width: int = 100) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @app.command()
@@ -347,8 +433,115 @@ def report(
     _print_report(render(directory, metric=metric), directory)
 
 
+adapters_app = typer.Typer(help="Adapters: list, show, merge into the base (checked), unmerge.\n\n"
+                           "Example: headstart adapters merge runs/lora --out runs/lora-merged", no_args_is_help=True)
+app.add_typer(adapters_app, name="adapters")
+
+
+@adapters_app.command("list")
+def adapters_list(
+    paths: Annotated[list[Path], typer.Argument(help="Adapter / run directories, or folders holding them.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """List adapters: method, base, trainable parameters and size on disk.
+
+    Example: headstart adapters list runs/
+    """
+    from headstart.adapters import find
+
+    infos = find(paths)
+    if as_json:
+        _echo_json([i.to_dict() for i in infos])
+        return
+    for i in infos:
+        params = f"{i.trainable_params:,}" if i.trainable_params is not None else "?"
+        typer.echo(f"{i.directory}  {i.kind:<14} {str(i.method):<14} base={i.base}  trainable={params}  "
+                   f"{i.adapter_bytes / 1e6:.2f} MB")
+    typer.echo(f"{len(infos)} adapters")
+
+
+@adapters_app.command("show")
+def adapters_show(
+    directory: Annotated[Path, typer.Argument(help="An adapter or run directory.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one adapter: its PEFT config, base, labels, size and validation metrics.
+
+    Example: headstart adapters show runs/lora --json
+    """
+    from headstart.adapters import inspect
+
+    info = inspect(directory).to_dict()
+    if as_json:
+        _echo_json(info)
+        return
+    for key, value in info.items():
+        typer.echo(f"{key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+
+
+@adapters_app.command("merge")
+def adapters_merge(
+    directory: Annotated[Path, typer.Argument(help="A LoRA / DoRA / IA3 / QLoRA run directory.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="New run directory for the merged model (must not exist).")],
+    dequantize: Annotated[bool, typer.Option(help="QLoRA: merge into an fp32 copy of the 4-bit base.")] = False,
+    tolerance: Annotated[float, typer.Option(help="Largest accepted |merged - adapter| logit difference.")] = 1e-4,
+    inputs: Annotated[int, typer.Option(help="Validation inputs the outputs are compared on.")] = 64,
+    base: Annotated[Optional[str], typer.Option(help="Plain PEFT adapter only: base model name or folder (default: from adapter_config.json).")] = None,
+) -> None:
+    """Fold an adapter into its base weights; refuse if the merged outputs differ from the adapter's.
+
+    A headstart run becomes a run with full weights (predict/evaluate work on it; the adapter is kept
+    for unmerge). A plain PEFT adapter (no head) becomes a model folder usable as --backbone.
+
+    Example: headstart adapters merge runs/lora --out runs/lora-merged
+    """
+    from headstart.adapters import inspect, merge, merge_base
+
+    if inspect(directory).kind == "peft":
+        folder = merge_base(directory, out, base=base)
+        typer.echo(f"merged the PEFT adapter into its base: {folder} (use it with --backbone {folder})")
+        return
+    report = merge(directory, out, dequantize=dequantize, tolerance=tolerance, inputs=inputs)
+    typer.echo(f"merged {directory} -> {report.out}: max |merged - adapter| = {report.max_abs_diff:.2e} on {report.inputs} "
+               f"validation inputs (tolerance {report.tolerance:g}){'; base dequantized from 4-bit' if report.dequantized else ''}; "
+               f"{report.merged_bytes / 1e6:.1f} MB")
+
+
+@adapters_app.command("unmerge")
+def adapters_unmerge(
+    directory: Annotated[Path, typer.Argument(help="A run directory written by 'headstart adapters merge'.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="New adapter run directory (must not exist).")],
+    tolerance: Annotated[float, typer.Option(help="Largest accepted difference to the pre-trained base.")] = 1e-4,
+) -> None:
+    """Recover the adapter run from a merged one; checks the base weights come back to the pre-trained ones.
+
+    Example: headstart adapters unmerge runs/lora-merged --out runs/lora-again
+    """
+    from headstart.adapters import unmerge
+
+    report = unmerge(directory, out, tolerance=tolerance)
+    typer.echo(f"unmerged {directory} -> {report.out}: base weights within {report.base_max_abs_diff:.2e} of the pre-trained ones, "
+               f"outputs within {report.output_max_abs_diff:.2e} on {report.inputs} validation inputs")
+
+
+class _NoteHandler(logging.Handler):
+    """Prints what the data loaders did (rows dropped) as ``note: ...`` lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(f"note: {record.getMessage()}", err=True)
+
+
+def _show_notes() -> None:
+    logger = logging.getLogger("headstart")
+    if not any(isinstance(h, _NoteHandler) for h in logger.handlers):
+        logger.addHandler(_NoteHandler())
+        logger.setLevel(logging.INFO)  # info, not warning: sweep workers (no handler) then stay quiet
+        logger.propagate = False
+
+
 def main() -> None:
     """Console entry point: user mistakes print one line and exit 2; no tracebacks."""
+    _show_notes()
     try:
         app()
     except HeadstartError as e:

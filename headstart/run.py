@@ -31,6 +31,7 @@ from headstart.precision import resolve_precision
 from headstart.progress import ProgressFn
 from headstart.specs import RunSpec, TrainConfig, run_key
 from headstart.strategies import Budget, get_strategy
+from headstart.strategies.peft_base import ADAPTER, is_peft
 
 FORMAT_VERSION = 1  # of the run directory layout
 
@@ -115,6 +116,7 @@ def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Mo
         y = data.targets[train_rows].astype(np.float64)
         mean, std = float(y.mean()), float(y.std()) or 1.0
     model = TaskModel(backbone, data.num_outputs, seed=spec.seed, target_mean=mean, target_std=std).to(device)
+    strategy.attach(model, options, precision=precision, seed=spec.seed)
     encoded = encoded_inputs(pretrained, data)
     return Setup(spec, data, splits, train_rows, strategy, options, cfg, pretrained, model, encoded, precision, device, split_config)
 
@@ -176,9 +178,12 @@ def train(s: Setup, *, progress: ProgressFn | None = None) -> FitReport:
 
 
 def backbone_saved(s: Setup, report: FitReport) -> str:
-    """What a run changed in the backbone: "full" (trained from scratch), "trained" (some params), or "none"."""
+    """What a run changed in the backbone: "full" (trained from scratch), "adapter" (a PEFT adapter, saved in
+    PEFT's format), "trained" (some params), or "none"."""
     if not s.strategy.uses_pretrained:
         return "full"
+    if is_peft(getattr(s.model.backbone, "model", None)):
+        return "adapter" if report.status == "done" else "none"
     if report.status == "done" and any(k.startswith("backbone.") for k in report.trained):
         return "trained"
     return "none"
@@ -224,6 +229,9 @@ def save(s: Setup, report: FitReport, out: str | Path) -> Path:
         keep = set()
     elif saved == "full":
         keep = set(state)
+    elif saved == "adapter":  # the adapter goes to PEFT's files; weights.safetensors keeps the head
+        save_adapter(s.model.backbone.model, out)
+        keep = {k for k in state if not k.startswith("backbone.")}
     else:
         keep = {k for k in state if not k.startswith("backbone.")} | set(report.trained)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items() if k in keep}
@@ -255,6 +263,26 @@ def save(s: Setup, report: FitReport, out: str | Path) -> Path:
         "history": report.history,
     })
     return out
+
+
+def save_adapter(encoder: torch.nn.Module, out: Path) -> None:
+    """PEFT's ``save_pretrained`` (adapter_config.json + adapter_model.safetensors), written atomically."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=out, prefix=".adapter-") as tmp:
+        encoder.save_pretrained(tmp, selected_adapters=[ADAPTER], safe_serialization=True)
+        source = Path(tmp) if (Path(tmp) / "adapter_config.json").exists() else Path(tmp) / ADAPTER
+        for name in ("adapter_config.json", "adapter_model.safetensors"):
+            os.replace(source / name, out / name)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def saved_bytes(model: torch.nn.Module, report: FitReport, backbone: str) -> int:
+    """Bytes a run's saved weights take: the head plus what trained in the backbone (all of it from scratch)."""
+    trained = set(report.trained)
+    return sum(v.numel() * v.element_size() for k, v in model.state_dict().items()
+               if not k.startswith("backbone.") or k in trained or backbone == "full")
 
 
 def run_one(spec: RunSpec, *, out: str | Path | None = None, progress: ProgressFn | None = None,

@@ -17,6 +17,7 @@ from headstart.evaluation import model_outputs, outputs_to_predictions, score_ro
 from headstart.features import FeatureCache
 from headstart.model import TaskModel
 from headstart.run import FORMAT_VERSION, autocast_for, pick_device
+from headstart.strategies import get_strategy
 
 
 @dataclass
@@ -79,6 +80,16 @@ def load_run(directory: str | Path) -> LoadedRun:
         raise StoreError(f"{str(directory)!r} holds a {status} run (no usable weights); train it again with a lower learning rate")
     if not weights.exists():
         raise StoreError(f"{str(weights)!r} is missing; the run did not finish saving, train it again")
+    if meta["backbone_saved"] != "merged":  # rebuild the strategy's structure (adapters, 4-bit base), then load
+        adapter = meta["backbone_saved"] == "adapter"
+        if adapter and not (directory / "adapter_model.safetensors").exists():
+            raise StoreError(f"{str(directory / 'adapter_model.safetensors')!r} is missing; the run did not finish saving, train it again")
+        strategy = get_strategy(resolved["strategy"])
+        try:
+            strategy.attach(model, strategy.options(resolved["options"]), precision=resolved["train"]["precision"],
+                            directory=directory if adapter else None)
+        except (OSError, ValueError, RuntimeError) as e:
+            raise StoreError(f"cannot load the adapter in {str(directory)!r} ({type(e).__name__}: {str(e).splitlines()[0][:200]}); train the run again") from None
     try:
         tensors = load_file(str(weights))
     except Exception as e:  # safetensors raises its own error types on truncated / foreign files

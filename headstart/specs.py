@@ -19,12 +19,13 @@ from headstart.data.splits import SplitConfig
 from headstart.errors import ConfigError
 
 # Bump when a change to the code changes results for the same spec: old store rows then stop matching.
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2  # 2: dropout stays on inside trained blocks
 
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "fp32", "bf16")
 CLASS_WEIGHTS = ("none", "auto", "balanced")
 METRICS = ("auto", "accuracy", "macro_f1", "balanced_accuracy", "rmse", "loss")
+OPTIMIZERS = ("adamw", "adamw8bit", "paged-adamw8bit")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class TrainConfig:
     class_weights: str = "none"
     precision: str = "auto"
     max_length: int = 128
+    optimizer: str | None = None  # adamw (fused) | adamw8bit | paged-adamw8bit (bitsandbytes; paged on CUDA only)
 
     def __post_init__(self) -> None:
         for name, hint in (("lr", "1e-5"), ("head_lr", "1e-3")):
@@ -75,10 +77,12 @@ class TrainConfig:
         _choice("precision", self.precision, PRECISIONS)
         _choice("class_weights", self.class_weights, CLASS_WEIGHTS)
         _choice("metric", self.metric, METRICS)
+        if self.optimizer is not None:
+            _choice("optimizer", self.optimizer, OPTIMIZERS)
 
     def with_defaults(self, defaults: dict[str, Any]) -> "TrainConfig":
         """Fill the ``None`` fields from ``defaults`` (a strategy's), then from the global fallbacks."""
-        fallback = {"lr": 1e-5, "head_lr": 1e-3, "epochs": 3, "min_steps": 100}
+        fallback = {"lr": 1e-5, "head_lr": 1e-3, "epochs": 3, "min_steps": 100, "optimizer": "adamw"}
         filled = {name: defaults.get(name, fallback[name]) for name in fallback if getattr(self, name) is None}
         return dataclasses.replace(self, **filled)
 

@@ -153,9 +153,40 @@ def tiny_backbone(seed: int = 0, **kwargs: Any):
     return _CLASS[0](seed, **kwargs)
 
 
+_BERT: dict = {}
+
+
+def tiny_bert(seed: int = 0, **kwargs: Any):
+    """A real ``TextBackbone`` over a 2-layer, 32-wide random BERT with the all-MiniLM-L6-v2 tokenizer:
+    what adapter strategies (PEFT, houlsby, qlora) need, in milliseconds. Same seed, same weights."""
+    import copy
+
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from headstart.backbones.registry import _minilm_dir
+    from headstart.backbones.text import TextBackbone
+
+    if seed not in _BERT:
+        if "tokenizer" not in _BERT:
+            _BERT["tokenizer"] = AutoTokenizer.from_pretrained(_minilm_dir())
+        config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                            max_position_embeddings=64)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = BertModel(config, add_pooling_layer=False).eval()
+        _BERT[seed] = TextBackbone(model, _BERT["tokenizer"], name="tiny-bert", source="tests/conftest.py", max_length=32)
+    return copy.deepcopy(_BERT[seed], memo={id(_BERT["tokenizer"]): _BERT["tokenizer"]})
+
+
 @pytest.fixture(scope="session")
 def make_tiny() -> Callable[..., Any]:
     return tiny_backbone
+
+
+@pytest.fixture(scope="session")
+def make_tiny_bert() -> Callable[..., Any]:
+    return tiny_bert
 
 
 @pytest.fixture(scope="session")
@@ -171,7 +202,9 @@ def toy_factory() -> Callable[..., Any]:
 
 @pytest.fixture
 def tiny_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ``load_backbone("tiny")`` (as run / saved / api call it) return a new TinyBackbone."""
+    """Make ``load_backbone("tiny")`` / ``("tiny-bert")`` (as run / saved / api / adapters call it) return a new
+    TinyBackbone / tiny BERT."""
+    import headstart.backbones
     import headstart.backbones.registry as registry
     import headstart.run
     import headstart.saved
@@ -181,9 +214,11 @@ def tiny_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     def load(name_or_path: str = "tiny", *, max_length: int = 128, pooling: str | None = None):
         if name_or_path == "tiny":
             return tiny_backbone(0)
+        if name_or_path == "tiny-bert":
+            return tiny_bert(0)
         return real(name_or_path, max_length=max_length, pooling=pooling)
 
-    for module in (headstart.run, headstart.saved):
+    for module in (headstart.run, headstart.saved, headstart.backbones):
         monkeypatch.setattr(module, "load_backbone", load)
 
 

@@ -40,4 +40,10 @@ class Backbone(Protocol):
 
 
 def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+    """Parameters of ``module``; a 4-bit packed weight counts as the parameters it stands for."""
+    return sum(_numel(p) for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def _numel(p: nn.Parameter) -> int:
+    state = getattr(p, "quant_state", None)
+    return int(torch.Size(state.shape).numel()) if state is not None and getattr(state, "shape", None) is not None else p.numel()

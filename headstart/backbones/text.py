@@ -75,6 +75,7 @@ class TextBackbone(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         hidden = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        hidden = hidden[:, hidden.shape[1] - batch["attention_mask"].shape[1]:]  # drop virtual tokens (prompt tuning)
         if self.pooling == "cls":
             return hidden[:, 0]
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)

@@ -8,6 +8,12 @@ from headstart.strategies import (  # noqa: F401 - importing registers each stra
     llrd,
     gradual_unfreeze,
     lp_ft,
+    bitfit,
+    lora,
+    ia3,
+    houlsby,
+    prompts,
+    qlora,
 )
 from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy
 from headstart.strategies.registry import STRATEGIES, get_strategy, list_strategies, register

@@ -2,7 +2,8 @@
 
 A strategy answers narrow questions and never writes a loop: ``plan(model, options, cfg, budget)``
 returns ``Phase``s (parameter groups with learning rates and a step budget); the engine trains them.
-It may swap the backbone (``scratch`` uses a fresh twin) or insert modules before returning.
+It may swap the backbone (``scratch`` uses a fresh twin) or change its structure in ``attach`` (adapters,
+a 4-bit base), which runs before ``plan`` and again when a saved run is loaded.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class Strategy:
     Options: ClassVar[type] = NoOptions
     defaults: ClassVar[dict[str, Any]] = {}  # TrainConfig fields this strategy sets differently
     uses_pretrained: ClassVar[bool] = True
+    quantized: ClassVar[bool] = False  # trains on a 4-bit base (merging needs --dequantize)
+    needs_encoder: ClassVar[bool] = False  # adapts the layers of a transformers encoder (backbone.model)
 
     def options(self, given: dict[str, Any]) -> Any:
         """Build (and validate) this strategy's options from plain data."""
@@ -80,6 +83,11 @@ class Strategy:
     def backbone(self, pretrained: nn.Module, *, seed: int) -> nn.Module:
         """The backbone this strategy starts from (the pre-trained one, unless it trains from scratch)."""
         return pretrained
+
+    def attach(self, model: nn.Module, options: Any, *, precision: str, seed: int = 0, directory: Any = None) -> None:
+        """Change the model's structure before training (insert adapters, quantize the base; new weights are
+        drawn from ``seed``) or, given the ``directory`` of a saved run, rebuild that structure and load what it
+        saved there. Default: nothing."""
 
     def plan(self, model: nn.Module, options: Any, cfg: Any, budget: Budget) -> list[Phase]:
         raise NotImplementedError

@@ -26,8 +26,16 @@ NAMES = sorted(STRATEGIES)
 FAST = TrainConfig(max_steps=30, min_steps=30, batch_size=8, precision="fp32", lr=3e-3, head_lr=3e-2, patience=0)
 
 
+def backbone_for(name: str):
+    """Adapter strategies need a transformers encoder: they run on a tiny real BERT; the rest on the tiny backbone."""
+    from conftest import tiny_backbone, tiny_bert
+
+    return (tiny_bert, "tiny-bert") if STRATEGIES[name].needs_encoder else (tiny_backbone, "tiny")
+
+
 def build(name, data, make_tiny, cfg: TrainConfig = FAST, n: int = 64, seed: int = 0):
-    return setup(RunSpec(data="toy", backbone="tiny", strategy=name, n=n, seed=seed, train=cfg), data=data, pretrained=make_tiny(0))
+    make, backbone = backbone_for(name)
+    return setup(RunSpec(data="toy", backbone=backbone, strategy=name, n=n, seed=seed, train=cfg), data=data, pretrained=make(0))
 
 
 def train_loss(s) -> float:
@@ -103,9 +111,9 @@ def test_loss_goes_down(trained):
     assert trained.loss_after < 0.9 * trained.loss_before
 
 
-def test_reused_pretrained_backbone_is_not_changed(trained, make_tiny):
+def test_reused_pretrained_backbone_is_not_changed(trained):
     # A sweep loads the backbone once and passes it to every run: training must work on a copy.
-    reference = make_tiny(0)
+    reference = backbone_for(trained.setup.strategy.name)[0](0)
     for (n, p), q in zip(trained.setup.pretrained.named_parameters(), reference.parameters()):
         assert torch.equal(p, q), n
 

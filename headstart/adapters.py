@@ -1,0 +1,405 @@
+"""The adapter lifecycle: list and show adapters, merge one into its base (checked on real inputs), unmerge,
+and serve several adapters on one base in one process.
+
+A headstart adapter run directory is a PEFT adapter directory plus the task head and the run's record:
+``adapter_config.json`` + ``adapter_model.safetensors`` (PEFT's format), ``weights.safetensors`` (head),
+``spec.json`` and ``metrics.json``. A directory with only PEFT's two files (trained with plain PEFT) is a
+"peft" adapter: it can be listed, shown and merged into its base model; it has no head to predict with.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from headstart.errors import ConfigError, StoreError
+
+MERGEABLE = ("LORA", "IA3")  # PEFT types whose update folds into the base weights (prompts add tokens instead)
+TOLERANCE = 1e-4  # max abs difference of logits accepted between a merged model and its adapter
+
+
+@dataclass
+class AdapterInfo:
+    """What ``headstart adapters list/show`` prints about one directory."""
+
+    directory: str
+    kind: str  # "headstart-peft" | "headstart" (bitfit / houlsby: weights.safetensors) | "peft" (no head) | "merged"
+    strategy: str | None
+    method: str | None  # PEFT type (LORA, IA3, PROMPT_TUNING, ...) or the headstart strategy
+    base: str | None
+    labels: list[str] = field(default_factory=list)
+    task: str | None = None
+    trainable_params: int | None = None
+    adapter_bytes: int = 0  # files that hold what trained (adapter + head)
+    config: dict[str, Any] = field(default_factory=dict)
+    val: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise StoreError(f"cannot read {str(path)!r} ({type(e).__name__}); the directory is damaged") from None
+
+
+def inspect(directory: str | Path) -> AdapterInfo:
+    """Describe an adapter / run directory.
+
+    Raises:
+        StoreError: neither a headstart run nor a PEFT adapter directory.
+    """
+    directory = Path(directory)
+    peft_config = directory / "adapter_config.json"
+    if (directory / "spec.json").exists():
+        from headstart.saved import read_meta
+
+        meta = read_meta(directory)
+        resolved = meta["resolved"]
+        metrics = _read_json(directory / "metrics.json") if (directory / "metrics.json").exists() else {}
+        saved = meta.get("backbone_saved")
+        config = _read_json(peft_config) if peft_config.exists() else {}
+        kind = {"adapter": "headstart-peft", "merged": "merged"}.get(saved, "headstart")
+        files = ["adapter_model.safetensors", "weights.safetensors"] if saved == "adapter" else ["weights.safetensors"]
+        return AdapterInfo(str(directory), kind, resolved["strategy"], config.get("peft_type") or resolved["strategy"],
+                           meta["spec"]["backbone"], list(meta.get("label_names", [])), resolved["data"]["task"],
+                           metrics.get("trainable_params"), sum((directory / f).stat().st_size for f in files if (directory / f).exists()),
+                           _summary(config) if config else resolved.get("options", {}),
+                           {k: v for k, v in metrics.get("val", {}).items() if k != "per_class"})
+    if peft_config.exists():
+        config = _read_json(peft_config)
+        weights = directory / "adapter_model.safetensors"
+        if not weights.exists():
+            pickled = [p.name for p in directory.glob("adapter_model.bin")]
+            hint = " (adapter_model.bin is pickle-based and is not loaded; re-save it with safe_serialization=True)" if pickled else ""
+            raise StoreError(f"{str(directory)!r} has adapter_config.json but no adapter_model.safetensors{hint}")
+        from safetensors import safe_open
+
+        with safe_open(str(weights), "pt") as f:
+            count = sum(int(np.prod(f.get_slice(k).get_shape())) for k in f.keys())
+        return AdapterInfo(str(directory), "peft", None, config.get("peft_type"), config.get("base_model_name_or_path"),
+                           trainable_params=count, adapter_bytes=weights.stat().st_size, config=_summary(config))
+    raise StoreError(f"{str(directory)!r} is neither a headstart run (spec.json) nor a PEFT adapter (adapter_config.json)")
+
+
+def _summary(config: dict[str, Any]) -> dict[str, Any]:
+    keys = ("peft_type", "task_type", "r", "lora_alpha", "lora_dropout", "use_dora", "target_modules", "feedforward_modules",
+            "num_virtual_tokens", "modules_to_save", "peft_version")
+    return {k: config[k] for k in keys if config.get(k) is not None}
+
+
+def find(paths: list[str | Path]) -> list[AdapterInfo]:
+    """Adapters among ``paths``: each an adapter / run directory, or a folder of them (one level down)."""
+    found = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            raise ConfigError(f"{str(path)!r} is not a directory; give adapter or run directories (or a folder of them)")
+        if (path / "spec.json").exists() or (path / "adapter_config.json").exists():
+            found.append(inspect(path))
+            continue
+        found += [inspect(p) for p in sorted(path.iterdir()) if p.is_dir() and ((p / "spec.json").exists() or (p / "adapter_config.json").exists())]
+    return found
+
+
+@dataclass
+class MergeReport:
+    out: str
+    max_abs_diff: float
+    inputs: int
+    tolerance: float
+    dequantized: bool
+    merged_bytes: int
+
+
+def _check_texts(run: Any, count: int) -> list[str]:
+    """Real inputs to compare outputs on: the run's own validation texts (never the test split)."""
+    from headstart.data import SplitConfig, load_dataset, split_dataset
+
+    source = run.meta["data_source"]
+    data = load_dataset(source["name"]) if "name" in source else load_dataset(
+        source["path"], text_column=source["text_column"], label_column=source["label_column"], task=source["task"])
+    rows = split_dataset(data, SplitConfig(**run.resolved["data"]["split"])).val[:count]
+    return [data.inputs[r] for r in rows]
+
+
+def _logits(model: torch.nn.Module, texts: list[str]) -> torch.Tensor:
+    from headstart.evaluation import model_outputs
+
+    encoded = model.backbone.encode(texts)
+    return torch.as_tensor(model_outputs(model, encoded, np.arange(len(texts)), batch_size=64))
+
+
+def _write_run(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor], metrics_from: Path, extra: dict[str, Path]) -> None:
+    """Write a run directory atomically: into ``out``.tmp, then renamed over nothing (``out`` must not exist)."""
+    from safetensors.torch import save_file
+
+    from headstart.run import FORMAT_VERSION, write_json
+
+    if out.exists():
+        raise ConfigError(f"{str(out)!r} already exists; choose a new --out (nothing is overwritten)")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "weights.safetensors"),
+                  metadata={"format": "headstart-run", "version": str(FORMAT_VERSION)})
+        write_json(tmp / "spec.json", meta)
+        if (metrics_from / "metrics.json").exists():
+            shutil.copyfile(metrics_from / "metrics.json", tmp / "metrics.json")
+        for name, source in extra.items():
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, tmp / name)
+        os.replace(tmp, out)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise StoreError(f"cannot write {str(out)!r} ({e.strerror}); choose another --out") from None
+
+
+def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, tolerance: float = TOLERANCE,
+          inputs: int = 64) -> MergeReport:
+    """Fold a run's PEFT adapter into its base; check the merged model's outputs equal the adapter's on real inputs.
+
+    Writes ``out`` as a run directory whose ``weights.safetensors`` holds the full merged model (backbone +
+    head); the adapter is kept in ``out/adapter/`` so ``unmerge`` can recover it.
+
+    Raises:
+        ConfigError: the method cannot be merged (prompts, bottleneck adapters), the base is 4-bit and
+            ``dequantize`` is off, or the merged outputs differ by more than ``tolerance`` (nothing written).
+    """
+    from headstart.saved import load_run
+
+    directory, out = Path(directory), Path(out)
+    info = inspect(directory)
+    if info.kind == "peft":
+        raise ConfigError(f"{str(directory)!r} is a plain PEFT adapter without a task head; merge it with "
+                          "'headstart adapters merge-base' or train a head on it")
+    if info.kind != "headstart-peft":
+        why = {"merged": "it is already merged", "houlsby": "bottleneck adapters are nonlinear and do not fold into the base weights",
+               "bitfit": "its trained biases already live in the model's own parameters"}.get(info.kind if info.kind == "merged" else info.strategy,
+                                                                                            "it has no PEFT adapter")
+        raise ConfigError(f"cannot merge {str(directory)!r} ({info.strategy}): {why}")
+    if info.method not in MERGEABLE:
+        raise ConfigError(f"cannot merge {str(directory)!r}: {info.method} adds virtual tokens, it has no weight update to "
+                          "fold into the base; serve it as an adapter (headstart predict)")
+    run = load_run(directory)
+    from headstart.strategies import get_strategy
+
+    quantized = get_strategy(info.strategy).quantized
+    if quantized and not dequantize:
+        raise ConfigError(f"{str(directory)!r} was trained on a 4-bit base: merging into 4-bit weights re-rounds them and "
+                          "changes outputs; pass --dequantize to merge into an fp32 copy of the 4-bit base")
+    texts = _check_texts(run, inputs)
+    reference = _logits(run.model, texts)
+    if quantized:
+        run = _dequantized_copy(run)
+    encoder = run.model.backbone.model
+    run.model.backbone.model = encoder.merge_and_unload(safe_merge=True)
+    merged = _logits(run.model, texts)
+    diff = float((merged - reference).abs().max())
+    if not diff <= tolerance:
+        raise ConfigError(f"merged outputs differ from the adapter's by {diff:.3g} (> --tolerance {tolerance:g}) on {len(texts)} "
+                          f"validation inputs; not writing {str(out)!r}")
+    meta = {**run.meta, "backbone_saved": "merged",
+            "merge": {"from": str(directory), "max_abs_diff": diff, "inputs": len(texts), "tolerance": tolerance, "dequantized": quantized}}
+    _write_run(out, meta, run.model.state_dict(), directory,
+               {"adapter/adapter_config.json": directory / "adapter_config.json",
+                "adapter/adapter_model.safetensors": directory / "adapter_model.safetensors",
+                "adapter/weights.safetensors": directory / "weights.safetensors"})
+    return MergeReport(str(out), diff, len(texts), tolerance, quantized, (out / "weights.safetensors").stat().st_size)
+
+
+def _dequantized_copy(run: Any) -> Any:
+    """The run rebuilt on an fp32 copy of its 4-bit base (the same NF4-rounded values), adapter loaded on top."""
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    from headstart.backbones import load_backbone
+    from headstart.model import TaskModel
+    from headstart.quantize import dequantize_linears, quantize_linears
+    from headstart.strategies.peft_base import ADAPTER
+
+    identity = run.resolved["backbone_config"]
+    backbone = load_backbone(run.meta["spec"]["backbone"], max_length=identity["max_length"], pooling=identity["pooling"])
+    quantize_linears(backbone.model)
+    dequantize_linears(backbone.model)
+    backbone.model = PeftModel.from_pretrained(backbone.model, str(run.directory), adapter_name=ADAPTER)
+    model = TaskModel(backbone, run.model.head.out_features, seed=0)
+    model.load_state_dict(load_file(str(run.directory / "weights.safetensors")), strict=False)
+    run.model = model.to(run.device).eval()
+    return run
+
+
+@dataclass
+class UnmergeReport:
+    out: str
+    base_max_abs_diff: float  # recovered base weights vs the pre-trained ones
+    output_max_abs_diff: float  # the recovered adapter run's outputs vs the merged model's
+    inputs: int
+
+
+def unmerge(directory: str | Path, out: str | Path, *, tolerance: float = TOLERANCE, inputs: int = 64) -> UnmergeReport:
+    """Take a merged run apart again: subtract the adapter's update from the merged weights, check the result
+    equals the pre-trained base, and write ``out`` as the adapter run (PEFT files + head).
+
+    Raises:
+        ConfigError: not a merged run, or the recovered base / outputs differ by more than ``tolerance``.
+    """
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    from headstart.backbones import load_backbone
+    from headstart.quantize import dequantize_linears, quantize_linears
+    from headstart.saved import load_run
+    from headstart.strategies import get_strategy
+    from headstart.strategies.peft_base import ADAPTER
+
+    directory, out = Path(directory), Path(out)
+    merged_run = load_run(directory)
+    if merged_run.meta.get("backbone_saved") != "merged" or not (directory / "adapter" / "adapter_config.json").exists():
+        raise ConfigError(f"{str(directory)!r} is not a merged run (written by 'headstart adapters merge'); nothing to unmerge")
+    texts = _check_texts(merged_run, inputs)
+    merged_logits = _logits(merged_run.model, texts)
+    # Re-attach the adapter to the merged weights, mark it merged, and let PEFT subtract its update.
+    encoder = merged_run.model.backbone.model
+    peft_model = PeftModel.from_pretrained(encoder, str(directory / "adapter"), adapter_name=ADAPTER)
+    for module in peft_model.modules():
+        if hasattr(module, "merged_adapters") and hasattr(module, "unmerge"):
+            module.merged_adapters = [ADAPTER]
+    peft_model.unmerge_adapter()
+    identity = merged_run.resolved["backbone_config"]
+    pristine = load_backbone(merged_run.meta["spec"]["backbone"], max_length=identity["max_length"], pooling=identity["pooling"])
+    quantized = get_strategy(merged_run.resolved["strategy"]).quantized
+    if quantized:  # a --dequantize merge started from the NF4-rounded base
+        quantize_linears(pristine.model)
+        dequantize_linears(pristine.model)
+    recovered = peft_model.get_base_model().state_dict()
+    expected = pristine.model.state_dict()
+    base_diff = max(float((recovered[k].float() - v.float()).abs().max()) for k, v in expected.items() if k in recovered)
+    merged_run.model.backbone.model = peft_model
+    output_diff = float((_logits(merged_run.model, texts) - merged_logits).abs().max())
+    if not (base_diff <= tolerance and output_diff <= tolerance):
+        raise ConfigError(f"unmerged weights differ from the pre-trained base by {base_diff:.3g} and outputs by {output_diff:.3g} "
+                          f"(> --tolerance {tolerance:g}); not writing {str(out)!r}")
+    head = load_file(str(directory / "adapter" / "weights.safetensors"))
+    meta = {k: v for k, v in merged_run.meta.items() if k != "merge"}
+    _write_run(out, {**meta, "backbone_saved": "adapter"}, head, directory,
+               {"adapter_config.json": directory / "adapter" / "adapter_config.json",
+                "adapter_model.safetensors": directory / "adapter" / "adapter_model.safetensors"})
+    return UnmergeReport(str(out), base_diff, output_diff, len(texts))
+
+
+def merge_base(directory: str | Path, out: str | Path, *, base: str | None = None) -> Path:
+    """Merge a plain PEFT adapter (no head) into its base and write a model folder usable as ``--backbone``."""
+    from peft import PeftModel
+
+    from headstart.backbones import load_backbone
+
+    directory, out = Path(directory), Path(out)
+    info = inspect(directory)
+    if info.method not in MERGEABLE:
+        raise ConfigError(f"cannot merge {str(directory)!r}: {info.method} has no weight update to fold into the base")
+    name = base or info.base
+    if not name:
+        raise ConfigError(f"{str(directory)!r} does not name its base model; give --base NAME_OR_FOLDER")
+    backbone = load_backbone(name)
+    try:
+        merged = PeftModel.from_pretrained(backbone.model, str(directory)).merge_and_unload(safe_merge=True)
+    except (ValueError, RuntimeError, KeyError) as e:
+        raise ConfigError(f"the adapter in {str(directory)!r} does not fit base {name!r}: {str(e).splitlines()[0][:200]}; give --base") from None
+    if out.exists():
+        raise ConfigError(f"{str(out)!r} already exists; choose a new --out (nothing is overwritten)")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    merged.save_pretrained(tmp, safe_serialization=True)
+    backbone.tokenizer.save_pretrained(tmp)
+    os.replace(tmp, out)
+    return out
+
+
+class AdapterSet:
+    """Several adapter runs on one base in one process: the base loads once, ``predict(texts, adapter=name)``
+    switches adapter (and head) per call without reloading anything.
+
+    Example:
+        adapters = AdapterSet()
+        adapters.add("runs/lora-sentiment", name="sentiment")
+        adapters.add("runs/lora-topic", name="topic")
+        adapters.predict(["a joy to watch"], adapter="topic")
+    """
+
+    def __init__(self) -> None:
+        self.runs: dict[str, Any] = {}
+        self._base: Any = None  # the first run; its backbone (a PeftModel) holds every adapter
+        self._identity: tuple | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.runs)
+
+    def add(self, directory: str | Path, name: str | None = None) -> str:
+        from safetensors.torch import load_file
+
+        from headstart.model import TaskModel
+        from headstart.saved import load_run
+        from headstart.strategies import get_strategy
+
+        directory = Path(directory)
+        name = name or directory.name
+        if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ConfigError(f"adapter name {name!r} may hold only letters, digits, '-', '_' and '.'; e.g. --adapter-dir sentiment=DIR")
+        if name in self.runs:
+            raise ConfigError(f"an adapter named {name!r} is already loaded; give another name (NAME=DIR)")
+        info = inspect(directory)
+        if info.kind != "headstart-peft":
+            raise ConfigError(f"{str(directory)!r} is not a PEFT adapter run ({info.kind}); only adapter runs share a base")
+        meta = json.loads((directory / "spec.json").read_text())
+        resolved = meta["resolved"]
+        identity = (meta["spec"]["backbone"], json.dumps(resolved["backbone_config"], sort_keys=True),
+                    get_strategy(resolved["strategy"]).quantized)
+        if self._base is None:
+            run = load_run(directory)
+            self._base, self._identity = run, identity
+            self._peft_names = {name: run.model.backbone.model.active_adapter}
+            self.runs[name] = run
+            return name
+        if identity != self._identity:
+            raise ConfigError(f"{str(directory)!r} was trained on a different base ({identity[0]}, 4-bit={identity[2]}) than this "
+                              f"set's ({self._identity[0]}, 4-bit={self._identity[2]}); load it in its own set")
+        backbone = self._base.model.backbone
+        try:
+            backbone.model.load_adapter(str(directory), adapter_name=name)
+        except (ValueError, RuntimeError, KeyError) as e:
+            raise StoreError(f"cannot load the adapter in {str(directory)!r}: {str(e).splitlines()[0][:200]}") from None
+        self._peft_names[name] = name
+        labels = tuple(meta["label_names"])
+        task = resolved["data"]["task"]
+        model = TaskModel(backbone, 1 if task == "regression" else len(labels), seed=0)
+        model.load_state_dict(load_file(str(directory / "weights.safetensors")), strict=False)
+        model.to(self._base.device).eval()
+        from headstart.saved import LoadedRun
+
+        self.runs[name] = LoadedRun(directory, meta, model, task, labels, self._base.device)
+        return name
+
+    def use(self, adapter: str) -> Any:
+        """Activate ``adapter`` on the shared base and return its run (model + labels)."""
+        if adapter not in self.runs:
+            from headstart.errors import unknown
+
+            raise unknown("adapter", adapter, self.runs)
+        self._base.model.backbone.model.set_adapter(self._peft_names[adapter])
+        return self.runs[adapter]
+
+    def predict(self, texts: list[str], *, adapter: str) -> list[dict[str, Any]]:
+        from headstart.saved import predict_loaded
+
+        return predict_loaded(self.use(adapter), list(texts))

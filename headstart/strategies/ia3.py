@@ -1,0 +1,36 @@
+"""ia3: learned per-channel scalings of keys, values and feed-forward activations (Liu et al. 2022), via peft."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from headstart.strategies.peft_base import PeftStrategy, check_targets
+from headstart.strategies.registry import register
+
+
+@dataclass(frozen=True)
+class IA3Options:
+    targets: Any = None  # None: PEFT's default for the architecture (key, value, output.dense for BERT)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "targets", check_targets(self.targets))
+
+
+class IA3(PeftStrategy):
+    name = "ia3"
+    description = "IA3 (peft): rescale keys, values and feed-forward activations; fewest trainable params"
+    Options = IA3Options
+    defaults = {"lr": 3e-3, "head_lr": 1e-3, "min_steps": 100}  # scalings start at 1 and need a large lr to move
+
+    def peft_config(self, options: IA3Options, backbone) -> Any:
+        from peft import IA3Config, TaskType
+
+        targets = options.targets
+        feedforward = None
+        if isinstance(targets, list):  # the feed-forward output projections among the given targets
+            feedforward = [t for t in targets if t.endswith("output.dense") and "attention" not in t] or []
+        return IA3Config(task_type=TaskType.FEATURE_EXTRACTION, target_modules=targets, feedforward_modules=feedforward)
+
+
+register(IA3())

@@ -1,0 +1,54 @@
+"""lora and dora: low-rank updates W = W0 + (alpha/r)·BA on chosen linear layers (Hu et al. 2021), via peft.
+
+``dora`` (Liu et al. 2024) also learns a per-output-row magnitude, decoupling the update's direction from
+its size. The default targets are PEFT's for the architecture (attention query and value for BERT).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from headstart.errors import ConfigError
+from headstart.strategies.peft_base import PeftStrategy, check_targets
+from headstart.strategies.registry import register
+
+
+@dataclass(frozen=True)
+class LoraOptions:
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.1
+    targets: Any = None  # None: query,value for BERT-like encoders; "all-linear"; or "query,key,value,dense"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rank, int) or self.rank < 1:
+            raise ConfigError(f"rank must be a positive integer, got {self.rank!r}; try --rank 8")
+        if not isinstance(self.alpha, (int, float)) or self.alpha <= 0:
+            raise ConfigError(f"alpha must be > 0, got {self.alpha!r}; try --alpha 16")
+        if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}; try --dropout 0.1")
+        object.__setattr__(self, "targets", check_targets(self.targets))
+
+
+class Lora(PeftStrategy):
+    name = "lora"
+    description = "LoRA (peft): rank --rank updates on --targets (default attention query/value), head trained"
+    Options = LoraOptions
+    use_dora = False
+
+    def peft_config(self, options: LoraOptions, backbone) -> Any:
+        from peft import LoraConfig, TaskType
+
+        return LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, r=options.rank, lora_alpha=options.alpha,
+                          lora_dropout=options.dropout, target_modules=options.targets, use_dora=self.use_dora)
+
+
+class Dora(Lora):
+    name = "dora"
+    description = "DoRA (peft): LoRA direction + learned magnitude per output row, head trained"
+    use_dora = True
+
+
+register(Lora())
+register(Dora())

@@ -1,0 +1,82 @@
+"""Adapter strategies on ``peft``: a PEFT method injected into the backbone's encoder; it and the head train.
+
+The encoder (``backbone.model``, a ``transformers`` model) is wrapped with ``peft.get_peft_model``, so a
+saved run directory is also a PEFT adapter directory (``adapter_config.json`` + ``adapter_model.safetensors``):
+``PeftModel.from_pretrained(AutoModel.from_pretrained(base), run_dir)`` loads it, and an adapter trained with
+plain PEFT on the same base loads here. The task head is always saved beside it (``weights.safetensors``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from headstart.errors import BackboneError, ConfigError
+from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy, head_group
+
+ADAPTER = "default"  # PEFT's adapter name inside a run; AdapterSet loads others under their own names
+
+
+def encoder_of(backbone: nn.Module) -> nn.Module:
+    """The module PEFT wraps: a backbone's ``model`` (the transformers encoder)."""
+    encoder = getattr(backbone, "model", None)
+    if encoder is None or not hasattr(encoder, "config"):
+        raise BackboneError(f"backbone {getattr(backbone, 'name', type(backbone).__name__)!r} has no transformers model to "
+                            "attach a PEFT adapter to; use full-finetune, partial-freeze or bitfit")
+    return encoder
+
+
+def is_peft(module: nn.Module) -> bool:
+    from peft import PeftModel
+
+    return isinstance(module, PeftModel)
+
+
+def adapter_parameters(model: nn.Module, name: str = ADAPTER) -> list[nn.Parameter]:
+    """The parameters of PEFT adapter ``name`` in the model's backbone (PEFT puts the name in their path)."""
+    return [p for n, p in model.backbone.named_parameters() if f".{name}." in f".{n}."]
+
+
+class PeftStrategy(Strategy):
+    """Base of the PEFT methods: ``peft_config`` says what to inject; the adapter and the head train together."""
+
+    needs_encoder = True
+
+    defaults = {"lr": 2e-4, "head_lr": 1e-3, "min_steps": 100}
+
+    def peft_config(self, options: Any, backbone: nn.Module) -> Any:
+        raise NotImplementedError
+
+    def attach(self, model: nn.Module, options: Any, *, precision: str, seed: int = 0, directory: Any = None) -> None:
+        import warnings
+
+        from peft import PeftModel, get_peft_model
+
+        encoder = encoder_of(model.backbone)
+        with warnings.catch_warnings():  # transformers' deprecation notices about PEFT's own calls are noise here
+            warnings.simplefilter("ignore", FutureWarning)
+            if directory is not None:
+                model.backbone.model = PeftModel.from_pretrained(encoder, str(directory), adapter_name=ADAPTER)
+                return
+            try:
+                with torch.random.fork_rng(devices=[]):  # adapter init (LoRA's A, prompt embeddings) is seeded
+                    torch.manual_seed(seed)
+                    model.backbone.model = get_peft_model(encoder, self.peft_config(options, model.backbone), adapter_name=ADAPTER)
+            except ValueError as e:  # PEFT: target modules not found in the model, and similar
+                raise ConfigError(f"{self.name}: {str(e).splitlines()[0][:300]}; check --targets against the backbone's module names") from None
+
+    def plan(self, model: nn.Module, options: Any, cfg: Any, budget: Budget) -> list[Phase]:
+        return [Phase("adapter", [ParamGroup("adapter", adapter_parameters(model), cfg.lr), head_group(model, cfg)], budget.steps)]
+
+
+def check_targets(targets: Any) -> list[str] | str | None:
+    """``--targets``: None (PEFT's default for the architecture), "all-linear", or module-name suffixes."""
+    if targets is None or targets == "all-linear":
+        return targets
+    if isinstance(targets, str):
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
+        raise ConfigError(f"targets must be 'all-linear' or comma-separated module names, got {targets!r}; try --targets query,value")
+    return targets

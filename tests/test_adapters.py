@@ -1,0 +1,256 @@
+"""Adapter lifecycle: PEFT-format round trips both ways, merge / unmerge equality, refusals, several adapters on one base.
+
+Runs on a tiny real BERT (``conftest.tiny_bert``) and the toy CSV, so PEFT, bitsandbytes and the file formats
+are the real ones; ``test_real_*`` repeat the key checks on all-MiniLM-L6-v2 and rotten-tomatoes.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from headstart.errors import ConfigError, StoreError
+from headstart.run import save, setup, train
+from headstart.saved import load_run, predict_loaded
+from headstart.specs import RunSpec, TrainConfig
+
+TEXTS = ["a good movie", "the plot was awful and dull", "story", "superb and lovely film"]
+FAST = TrainConfig(max_steps=20, min_steps=20, batch_size=8, precision="fp32", lr=5e-3, head_lr=3e-2, patience=0)
+
+
+def trained_run(toy_csv, out, strategy="lora", seed=0, options=None):
+    spec = RunSpec(data=str(toy_csv), backbone="tiny-bert", strategy=strategy, n=64, seed=seed, options=options or {}, train=FAST)
+    s = setup(spec)
+    report = train(s)
+    assert report.status == "done"
+    save(s, report, out)
+    return s
+
+
+def logits(run, texts=TEXTS):
+    from headstart.adapters import _logits
+
+    return _logits(run.model, texts)
+
+
+@pytest.fixture
+def lora_dir(toy_csv, tiny_registry, tmp_path):
+    trained_run(toy_csv, tmp_path / "lora")
+    return tmp_path / "lora"
+
+
+def test_lora_run_is_a_peft_adapter_directory(lora_dir, make_tiny_bert):
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    config = json.loads((lora_dir / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LORA" and config["r"] == 8 and sorted(config["target_modules"]) == ["query", "value"]
+    # Plain PEFT loads it onto the plain base model; with the saved head it gives headstart's logits.
+    base = make_tiny_bert(0).model
+    peft_model = PeftModel.from_pretrained(base, str(lora_dir)).eval()
+    head = load_file(str(lora_dir / "weights.safetensors"))
+    assert set(head) == {"head.weight", "head.bias", "target_mean", "target_std"}, "weights.safetensors holds the head only"
+    run = load_run(lora_dir)
+    batch = run.model.backbone.collate(run.model.backbone.encode(TEXTS))
+    with torch.no_grad():
+        hidden = peft_model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        plain = ((hidden * mask).sum(1) / mask.sum(1)) @ head["head.weight"].T + head["head.bias"]
+    assert torch.allclose(plain, logits(run), atol=1e-5)
+    # ...and the adapter changed the model: the base alone gives other logits.
+    with torch.no_grad(), peft_model.disable_adapter():
+        hidden = peft_model(**batch).last_hidden_state
+    assert not torch.allclose(((hidden * mask).sum(1) / mask.sum(1)) @ head["head.weight"].T + head["head.bias"], plain, atol=1e-4)
+
+
+def test_adapter_trained_with_plain_peft_loads_and_merges_into_a_backbone(make_tiny_bert, tiny_registry, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    from headstart.adapters import inspect, merge_base
+    from headstart.backbones.text import load_text_backbone
+
+    torch.manual_seed(1)
+    peft_model = get_peft_model(make_tiny_bert(0).model, LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value"],
+                                                                    init_lora_weights=False))  # random B: a visible update
+    peft_model.save_pretrained(tmp_path / "plain")
+    info = inspect(tmp_path / "plain")
+    assert info.kind == "peft" and info.method == "LORA"
+    assert info.trainable_params == sum(p.numel() for n, p in peft_model.named_parameters() if "lora_" in n)
+    folder = merge_base(tmp_path / "plain", tmp_path / "merged-backbone", base="tiny-bert")
+    merged = load_text_backbone(folder, name="merged")
+    batch = merged.collate(merged.encode(TEXTS))
+    with torch.no_grad():
+        expected = peft_model.eval()(**batch).last_hidden_state
+        got = merged.model(**batch).last_hidden_state
+    assert torch.allclose(got, expected, atol=1e-5)
+    with pytest.raises(ConfigError, match="already exists"):
+        merge_base(tmp_path / "plain", folder, base="tiny-bert")
+
+
+def test_merge_gives_the_same_outputs_and_unmerge_gives_back_the_base(lora_dir, tiny_registry, make_tiny_bert, tmp_path):
+    from headstart.adapters import merge, unmerge
+
+    adapter = load_run(lora_dir)
+    report = merge(lora_dir, tmp_path / "merged")
+    assert report.max_abs_diff <= 1e-4 and report.inputs > 0
+    merged = load_run(tmp_path / "merged")
+    assert merged.meta["backbone_saved"] == "merged"
+    assert not any("lora" in n for n, _ in merged.model.named_parameters()), "merged model is a plain model"
+    assert torch.allclose(logits(merged), logits(adapter), atol=1e-4)
+    # The merged weights differ from the base exactly in the adapted layers.
+    base = make_tiny_bert(0).model.state_dict()
+    state = {k.removeprefix("backbone.model."): v for k, v in merged.model.state_dict().items()}
+    changed = {k for k, v in base.items() if not torch.equal(state[k], v)}
+    assert changed and all(k.endswith(("query.weight", "value.weight")) for k in changed)
+
+    back = unmerge(tmp_path / "merged", tmp_path / "unmerged")
+    assert back.base_max_abs_diff <= 1e-5 and back.output_max_abs_diff <= 1e-4
+    again = load_run(tmp_path / "unmerged")
+    assert again.meta["backbone_saved"] == "adapter"
+    assert torch.allclose(logits(again), logits(adapter), atol=1e-5)
+
+
+def test_merge_refuses_when_outputs_change_and_writes_nothing(lora_dir, tiny_registry, tmp_path, monkeypatch):
+    from peft.tuners.lora import LoraModel
+
+    from headstart.adapters import merge
+
+    real = LoraModel.merge_and_unload
+
+    def broken(self, *args, **kwargs):  # a merge bug that silently changes the model
+        model = real(self, *args, **kwargs)
+        with torch.no_grad():
+            weight = model.encoder.layer[0].attention.self.value.weight
+            weight.add_(0.1 * torch.randn(weight.shape, generator=torch.Generator().manual_seed(0)))
+        return model
+
+    monkeypatch.setattr(LoraModel, "merge_and_unload", broken)
+    with pytest.raises(ConfigError, match="differ from the adapter's"):
+        merge(lora_dir, tmp_path / "merged")
+    assert not (tmp_path / "merged").exists()
+
+
+def test_merge_refusals_name_the_reason(toy_csv, tiny_registry, tmp_path, lora_dir):
+    from headstart.adapters import merge
+
+    with pytest.raises(ConfigError, match="already exists"):
+        merge(lora_dir, lora_dir)
+    trained_run(toy_csv, tmp_path / "prompt", "prompt-tuning", options={"virtual_tokens": 4})
+    with pytest.raises(ConfigError, match="virtual tokens"):
+        merge(tmp_path / "prompt", tmp_path / "m1")
+    trained_run(toy_csv, tmp_path / "houlsby", "houlsby")
+    with pytest.raises(ConfigError, match="nonlinear"):
+        merge(tmp_path / "houlsby", tmp_path / "m2")
+    with pytest.raises(StoreError, match="neither a headstart run"):
+        merge(tmp_path, tmp_path / "m3")
+    assert not any((tmp_path / f"m{i}").exists() for i in (1, 2, 3))
+
+
+def test_qlora_merge_needs_dequantize(toy_csv, tiny_registry, tmp_path):
+    from headstart.adapters import merge
+    from headstart.quantize import weight_bytes
+
+    s = trained_run(toy_csv, tmp_path / "qlora", "qlora")
+    import bitsandbytes as bnb
+
+    linears = [m for m in s.model.backbone.model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert len(linears) == 12, "every linear layer of the 2-layer encoder is 4-bit"
+    assert weight_bytes(linears[0]).ratio < 0.2
+    with pytest.raises(ConfigError, match="--dequantize"):
+        merge(tmp_path / "qlora", tmp_path / "merged")
+    report = merge(tmp_path / "qlora", tmp_path / "merged", dequantize=True)
+    assert report.dequantized and report.max_abs_diff <= 1e-4
+    merged = load_run(tmp_path / "merged")
+    assert not any(isinstance(m, bnb.nn.Linear4bit) for m in merged.model.modules())
+    assert torch.allclose(logits(merged), logits(load_run(tmp_path / "qlora")), atol=1e-4)
+
+
+def test_several_adapters_share_one_base_and_switch_per_call(toy_csv, tiny_registry, tmp_path):
+    from headstart.adapters import AdapterSet
+
+    trained_run(toy_csv, tmp_path / "a", seed=0)
+    trained_run(toy_csv, tmp_path / "b", seed=1, options={"rank": 4})
+    alone = {name: predict_loaded(load_run(tmp_path / name), TEXTS) for name in ("a", "b")}
+    assert alone["a"] != alone["b"]
+    adapters = AdapterSet()
+    adapters.add(tmp_path / "a")
+    adapters.add(tmp_path / "b", name="second")
+    assert adapters.names == ["a", "second"]
+    assert adapters.runs["a"].model.backbone is adapters.runs["second"].model.backbone, "one base in memory"
+    for name, expected in (("second", "b"), ("a", "a"), ("second", "b")):  # switch back and forth
+        got = adapters.predict(TEXTS, adapter=name)
+        for g, e in zip(got, alone[expected]):
+            assert g["label"] == e["label"]
+            assert np.allclose(list(g["probabilities"].values()), list(e["probabilities"].values()), atol=1e-5)
+    with pytest.raises(ConfigError, match="already loaded"):
+        adapters.add(tmp_path / "b", name="second")
+    with pytest.raises(ConfigError, match="letters, digits"):
+        adapters.add(tmp_path / "b", name="../escape")
+    with pytest.raises(ConfigError, match="unknown adapter"):
+        adapters.predict(TEXTS, adapter="nope")
+
+
+def test_adapter_set_refuses_a_different_base(toy_csv, tiny_registry, tmp_path):
+    from headstart.adapters import AdapterSet
+
+    trained_run(toy_csv, tmp_path / "a")
+    trained_run(toy_csv, tmp_path / "q", "qlora")
+    adapters = AdapterSet()
+    adapters.add(tmp_path / "a")
+    with pytest.raises(ConfigError, match="different base"):
+        adapters.add(tmp_path / "q")
+
+
+def test_cli_lists_shows_merges_and_predicts_with_a_chosen_adapter(toy_csv, tiny_registry, tmp_path):
+    from typer.testing import CliRunner
+
+    from headstart.cli import app
+
+    trained_run(toy_csv, tmp_path / "runs" / "a", seed=0)
+    trained_run(toy_csv, tmp_path / "runs" / "b", seed=1)
+    runner = CliRunner()
+    listed = runner.invoke(app, ["adapters", "list", str(tmp_path / "runs"), "--json"])
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.output)
+    assert [r["kind"] for r in rows] == ["headstart-peft"] * 2 and all(r["adapter_bytes"] > 0 for r in rows)
+    shown = runner.invoke(app, ["adapters", "show", str(tmp_path / "runs" / "a")])
+    assert shown.exit_code == 0 and "LORA" in shown.output
+    merged = runner.invoke(app, ["adapters", "merge", str(tmp_path / "runs" / "a"), "--out", str(tmp_path / "m")])
+    assert merged.exit_code == 0 and "max |merged - adapter|" in merged.output, merged.output
+    (tmp_path / "in.txt").write_text("\n".join(TEXTS) + "\n")
+    got = runner.invoke(app, ["predict", str(tmp_path / "runs" / "a"), str(tmp_path / "in.txt"),
+                              "--adapter-dir", f"other={tmp_path / 'runs' / 'b'}", "--adapter", "other"])
+    assert got.exit_code == 0, got.output
+    expected = predict_loaded(load_run(tmp_path / "runs" / "b"), TEXTS)
+    assert [json.loads(line)["label"] for line in got.output.splitlines()] == [e["label"] for e in expected]
+
+
+@pytest.mark.slow
+def test_real_lora_round_trips_through_plain_peft_and_merges(tmp_path):
+    """all-MiniLM-L6-v2 on rotten-tomatoes: the saved adapter loads in plain PEFT on the plain AutoModel."""
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModel
+
+    from headstart.adapters import merge
+    from headstart.backbones.registry import _minilm_dir
+
+    spec = RunSpec(strategy="lora", n=32, seed=0, train=TrainConfig(max_steps=6, min_steps=6, evals_per_phase=1))
+    s = setup(spec)
+    report = train(s)
+    save(s, report, tmp_path / "lora")
+    assert (tmp_path / "lora" / "adapter_model.safetensors").stat().st_size < 1_000_000, "adapter-only, not the base"
+    run = load_run(tmp_path / "lora")
+    peft_model = PeftModel.from_pretrained(AutoModel.from_pretrained(_minilm_dir()), str(tmp_path / "lora")).eval()
+    head = load_file(str(tmp_path / "lora" / "weights.safetensors"))
+    batch = run.model.backbone.collate(run.model.backbone.encode(TEXTS))
+    with torch.no_grad():
+        hidden = peft_model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        plain = ((hidden * mask).sum(1) / mask.sum(1)) @ head["head.weight"].T + head["head.bias"]
+    assert torch.allclose(plain, logits(run), atol=1e-5)
+    result = merge(tmp_path / "lora", tmp_path / "merged")
+    assert result.max_abs_diff <= 1e-4
