@@ -105,6 +105,8 @@ class Cell:
     by_seed: dict[int, float]
     train_seconds: float
     trainable_params: int
+    saved_bytes: int = 0
+    seconds_per_step: float = 0.0  # training wall time per optimiser step (validation passes included)
 
     @property
     def values(self) -> list[float]:
@@ -134,6 +136,8 @@ def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str,
             by_seed={s: math.fsum(v) / len(v) for s, v in by_seed.items()},
             train_seconds=math.fsum(r.train_seconds for r in runs) / len(runs),
             trainable_params=max(r.trainable_params for r in runs),
+            saved_bytes=max(r.saved_bytes for r in runs),
+            seconds_per_step=math.fsum(r.train_seconds / max(r.steps, 1) for r in runs) / len(runs),
         )
     return dict(sorted(out.items(), key=lambda kv: (kv[0][0], size_key(kv[0][1]))))
 
@@ -148,7 +152,7 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
 
     Returns:
         Rows ``{strategy, n, n_actual, mean, ci_low, ci_high, std, seeds, train_seconds, trainable_params,
-        note}``, sorted by strategy then size; ``note`` says when one seed leaves no interval.
+        saved_bytes, seconds_per_step, note}``, sorted by strategy then size; ``note`` says when one seed leaves no interval.
     """
     rows = []
     for cell in cells(results, metric).values():
@@ -156,7 +160,7 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
         rows.append({
             "strategy": cell.strategy, "n": cell.n, "n_actual": cell.n_actual, "mean": mean, "ci_low": low,
             "ci_high": high, "std": std, "seeds": len(cell.by_seed), "train_seconds": cell.train_seconds,
-            "trainable_params": cell.trainable_params,
+            "trainable_params": cell.trainable_params, "saved_bytes": cell.saved_bytes, "seconds_per_step": cell.seconds_per_step,
             "note": "1 seed: no confidence interval" if std is None else None,
         })
     return rows

@@ -31,6 +31,7 @@ class RunResult:
         eval_seconds: wall time of the test evaluation.
         trainable_params: parameters updated by the strategy (head included).
         total_params: all parameters of the model (backbone + head).
+        saved_bytes: what the run's weights take when saved: the head plus what trained (an adapter is small).
         steps: optimiser steps taken.
         best_step: the step whose weights were restored (chosen on validation).
         error: reason for ``failed`` / ``diverged`` (e.g. ``"loss became nan at step 12"``), else None.
@@ -45,6 +46,7 @@ class RunResult:
     eval_seconds: float = 0.0
     trainable_params: int = 0
     total_params: int = 0
+    saved_bytes: int = 0
     steps: int = 0
     best_step: int = 0
     error: str | None = None

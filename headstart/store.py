@@ -22,7 +22,7 @@ from typing import Any
 from headstart.errors import StoreError
 from headstart.results import STATUSES, RunResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: saved_bytes (what a run's weights take on disk); v1 stores are migrated
 FILENAME = "runs.sqlite"
 BUSY_TIMEOUT_MS = 30_000  # a long sweep's workers write rarely; waiting beats failing
 
@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS runs (
     eval_seconds REAL DEFAULT 0,
     trainable_params INTEGER DEFAULT 0,
     total_params INTEGER DEFAULT 0,
+    saved_bytes INTEGER DEFAULT 0,
     steps INTEGER DEFAULT 0,
     best_step INTEGER DEFAULT 0,
     error TEXT,
@@ -57,10 +58,10 @@ CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 
 _COLUMNS = (
     "key", "strategy", "n", "n_requested", "seed", "backbone", "data_name", "data_hash", "spec", "status",
-    "metrics", "val_metrics", "train_seconds", "eval_seconds", "trainable_params", "total_params", "steps",
+    "metrics", "val_metrics", "train_seconds", "eval_seconds", "trainable_params", "total_params", "saved_bytes", "steps",
     "best_step", "error", "owner", "lease_until", "created_at", "updated_at",
 )
-_RESULT_FIELDS = ("train_seconds", "eval_seconds", "trainable_params", "total_params", "steps", "best_step")
+_RESULT_FIELDS = ("train_seconds", "eval_seconds", "trainable_params", "total_params", "saved_bytes", "steps", "best_step")
 
 
 def _spec_columns(spec: dict[str, Any]) -> dict[str, Any]:
@@ -321,6 +322,10 @@ def _init_schema(conn: sqlite3.Connection) -> object:
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is not None:
             value = row["value"]
+            if str(value) == "1":  # v1 -> v2: one new column, old rows read as 0 bytes
+                conn.execute("ALTER TABLE runs ADD COLUMN saved_bytes INTEGER DEFAULT 0")
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+                return SCHEMA_VERSION
             return int(value) if str(value).isdigit() else value
         conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         for statement in filter(str.strip, _SCHEMA.split(";")):

@@ -40,12 +40,12 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 <label for="size-slider" id="size-label"></label>
 <input type="range" id="size-slider" min="0" step="1" value="0">
 <table id="at-size"><thead><tr><th>strategy</th><th id="at-metric"></th><th>95% CI</th><th>seeds</th>
-<th>train time</th><th>trainable params</th></tr></thead><tbody></tbody></table>
+<th>train time</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
 <h2>Recommendation</h2><ul id="advice"></ul>
 <p id="head-start"></p><p id="crossover"></p>
 <h2>All results</h2>
 <table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
-<th>seeds</th><th>train time</th><th>trainable params</th></tr></thead><tbody></tbody></table>
+<th>seeds</th><th>train time</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
 <div id="problems"></div>
 <h2>Produced by</h2><pre id="command"></pre>
 <script type="application/json" id="report-data">__DATA__</script>
@@ -73,6 +73,7 @@ const half = (r) => (r.ci_high - r.ci_low) / 2;
 const meanText = (r) => fmt(r.mean) + (r.seeds > 1 ? " \\u00b1 " + fmt(half(r)) : "") + unit;
 const ciText = (r) => r.seeds > 1 ? fmt(r.ci_low) + " \\u2013 " + fmt(r.ci_high) : "1 seed: no CI";
 const secs = (t) => (t >= 10 ? t.toFixed(0) : String(Number(t.toPrecision(2)))) + " s";
+const bytes = (b) => !b ? "–" : b >= 1e6 ? Number((b / 1e6).toPrecision(3)) + " MB" : b >= 1e3 ? Number((b / 1e3).toPrecision(3)) + " kB" : b + " B";
 const params = (k) => k >= 1e6 ? Number((k / 1e6).toPrecision(3)) + "M" : k >= 1e3 ? Number((k / 1e3).toPrecision(3)) + "k" : String(k);
 const better = (a, b) => D.higher_is_better ? a > b : a < b;
 const color = new Map(D.strategies.map((s, i) => [s, COLORS[i % COLORS.length]]));
@@ -144,7 +145,7 @@ function showSize() {
   const best = rows.reduce((b, r) => (b === null || better(r.mean, b.mean) ? r : b), null);
   for (const r of rows) {
     const tr = el("tr", null, r === best ? {class: "best"} : {});
-    for (const v of [r.strategy, meanText(r), ciText(r), r.seeds, secs(r.train_seconds), params(r.trainable_params)]) tr.append(el("td", v));
+    for (const v of [r.strategy, meanText(r), ciText(r), r.seeds, secs(r.train_seconds), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
     body.append(tr);
   }
 }
@@ -158,7 +159,7 @@ $("crossover").textContent = "Crossover: " + D.crossover;
 const tbody = $("table").tBodies[0];
 for (const r of D.curves) {
   const tr = el("tr");
-  for (const v of [r.strategy, r.label, meanText(r), ciText(r), r.seeds, secs(r.train_seconds), params(r.trainable_params)]) tr.append(el("td", v));
+  for (const v of [r.strategy, r.label, meanText(r), ciText(r), r.seeds, secs(r.train_seconds), secs(r.seconds_per_step), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
   tbody.append(tr);
 }
 if (D.problems.length) {

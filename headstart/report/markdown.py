@@ -27,6 +27,16 @@ def _value(summary: dict[str, Any], v: float) -> str:
     return f"{v * k:.1f}" if k == 100.0 else f"{v:.3g}"
 
 
+def size_text(n: int) -> str:
+    """Bytes as B / kB / MB (decimal units, as file browsers show them)."""
+    if not n:
+        return "–"
+    for unit, scale in (("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} B"
+
+
 def report_markdown(summary: dict[str, Any], *, title: str, command: str | None) -> str:
     """Render the report as Markdown.
 
@@ -44,12 +54,13 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
     hs = summary["head_start"]
     lines += ["", f"**Head start:** {md_text(hs['text']) if hs else 'scratch was not run, so there is no baseline.'}",
               "", f"**Crossover:** {md_text(summary['crossover']['text'])}", "", "## Results", "",
-              f"| strategy | n | {label} | 95% CI | seeds | train time (s) | trainable params |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
+              f"| strategy | n | {label} | 95% CI | seeds | train time (s) | s / step | trainable params | saved size |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in summary["curves"]:
         ci = f"{_value(summary, r['ci_low'])} – {_value(summary, r['ci_high'])}" if r["seeds"] > 1 else "1 seed: no CI"
         lines.append(f"| {md_text(r['strategy'])} | {format_n(r['n'], r['n_actual'])} | {_value(summary, r['mean'])} | "
-                     f"{ci} | {r['seeds']} | {r['train_seconds']:.3g} | {r['trainable_params']:,} |")
+                     f"{ci} | {r['seeds']} | {r['train_seconds']:.3g} | {r.get('seconds_per_step', 0):.3g} | {r['trainable_params']:,} | "
+                     f"{size_text(r.get('saved_bytes', 0))} |")
     problems = [c for c in summary["counts"] if c["failed"] or c["diverged"]]
     if problems:
         lines += ["", "## Failed and diverged runs", "", "| strategy | n | failed | diverged | reasons |", "|---|---:|---:|---:|---|"]
