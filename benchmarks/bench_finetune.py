@@ -1,4 +1,7 @@
-"""Full fine-tune step throughput: headstart's engine vs ``transformers.Trainer`` on the same model and rows.
+"""Fine-tune step throughput: headstart's engine vs ``transformers.Trainer`` (+ ``peft`` for LoRA) on the same model and rows.
+
+``strategy="lora"`` wraps Trainer's model with ``peft.get_peft_model`` (LoRA r=8, alpha 16, dropout 0.1 on
+query/value, task type SEQ_CLS so the classifier trains too): the same adapter headstart's ``lora`` trains.
 
 Both train MiniLM-L6 (all weights) for K steps at the same learning rate, batch size and seed, on the
 same labelled rows tokenised by the same tokenizer (max_length 128). Trainer runs with its default
@@ -30,6 +33,7 @@ from headstart.run import setup, train
 from headstart.specs import RunSpec, TrainConfig
 
 LR = 5e-5  # Trainer's default learning rate; headstart trains backbone and head at it too (same lr for both)
+LORA_LR = 2e-4  # headstart's lora default, given to both sides
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ def _headstart_once(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module) -
     return (k - 1) * spec.train.batch_size / (stamps[k - 1] - start), call
 
 
-def _trainer_once(model, rows: list[dict], collator, *, steps: int, batch_size: int, seed: int) -> tuple[float, float]:
+def _trainer_once(model, rows: list[dict], collator, *, steps: int, batch_size: int, seed: int, lr: float) -> tuple[float, float]:
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     stamps: list[float] = []
@@ -70,7 +74,7 @@ def _trainer_once(model, rows: list[dict], collator, *, steps: int, batch_size: 
             stamps.append(time.perf_counter())
 
     with tempfile.TemporaryDirectory(prefix="headstart-bench-trainer-") as out:
-        args = TrainingArguments(output_dir=out, learning_rate=LR, per_device_train_batch_size=batch_size, max_steps=steps,
+        args = TrainingArguments(output_dir=out, learning_rate=lr, per_device_train_batch_size=batch_size, max_steps=steps,
                                  seed=seed, eval_strategy="no", save_strategy="no", report_to="none", disable_tqdm=True)
         trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator, callbacks=[Stamp()])
         start = time.perf_counter()
@@ -81,17 +85,30 @@ def _trainer_once(model, rows: list[dict], collator, *, steps: int, batch_size: 
     return (steps - 1) * batch_size / (stamps[steps - 2] - start), call
 
 
-def run_finetune(data: Dataset, pretrained: torch.nn.Module, *, n: int, steps: int, repeats: int, precision: str, log: Callable[[str], None]) -> FinetuneResult:
-    """Median examples/second of headstart's full fine-tune and of Trainer, alternating per repeat."""
+def _baseline_model(pristine, strategy: str):
+    model = copy.deepcopy(pristine)
+    if strategy == "full-finetune":
+        return model
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    torch.manual_seed(0)
+    return get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=16, lora_dropout=0.1,
+                                            target_modules=["query", "value"]))
+
+
+def run_finetune(data: Dataset, pretrained: torch.nn.Module, *, n: int, steps: int, repeats: int, precision: str, log: Callable[[str], None],
+                 strategy: str = "full-finetune") -> FinetuneResult:
+    """Median examples/second of headstart's ``strategy`` (full-finetune or lora) and of Trainer (+ peft), alternating per repeat."""
     from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding
     from transformers.utils import logging as hf_logging
 
     if steps < 2:
         raise ValueError(f"steps must be >= 2 (throughput is measured over steps 1..K-1), got {steps!r}")
     batch_size = 16
-    cfg = TrainConfig(lr=LR, head_lr=LR, max_steps=steps, min_steps=steps, evals_per_phase=1, batch_size=batch_size,
+    lr = LR if strategy == "full-finetune" else LORA_LR
+    cfg = TrainConfig(lr=lr, head_lr=lr, max_steps=steps, min_steps=steps, evals_per_phase=1, batch_size=batch_size,
                       precision=precision)
-    spec = RunSpec(data=data.name, backbone=pretrained.name, strategy="full-finetune", n=n, seed=0, train=cfg)
+    spec = RunSpec(data=data.name, backbone=pretrained.name, strategy=strategy, n=n, seed=0, train=cfg)
     train_rows = subsample(data, split_dataset(data).pool, n, spec.seed)  # the rows setup() draws for this spec
     tokenizer = pretrained.tokenizer
     texts = [data.inputs[r] for r in train_rows]
@@ -110,11 +127,11 @@ def run_finetune(data: Dataset, pretrained: torch.nn.Module, *, n: int, steps: i
         eps, call = _headstart_once(spec, data, pretrained)
         ours.append(eps)
         our_calls.append(call)
-        log(f"finetune {r + 1}/{repeats}: headstart engine: {eps:.1f} ex/s ({steps} steps; train() call {call:.1f}s incl. 1 val pass)")
-        eps, call = _trainer_once(copy.deepcopy(pristine), rows, collator, steps=steps, batch_size=batch_size, seed=spec.seed)
+        log(f"{strategy} {r + 1}/{repeats}: headstart engine: {eps:.1f} ex/s ({steps} steps; train() call {call:.1f}s incl. 1 val pass)")
+        eps, call = _trainer_once(_baseline_model(pristine, strategy), rows, collator, steps=steps, batch_size=batch_size, seed=spec.seed, lr=lr)
         theirs.append(eps)
         their_calls.append(call)
-        log(f"finetune {r + 1}/{repeats}: transformers.Trainer: {eps:.1f} ex/s ({steps} steps; train() call {call:.1f}s)")
+        log(f"{strategy} {r + 1}/{repeats}: transformers.Trainer{' + peft' if strategy != 'full-finetune' else ''}: {eps:.1f} ex/s ({steps} steps; train() call {call:.1f}s)")
     return FinetuneResult(steps=steps, batch_size=batch_size, headstart_eps=float(np.median(ours)),
                           trainer_eps=float(np.median(theirs)), headstart_call_s=float(np.median(our_calls)),
                           trainer_call_s=float(np.median(their_calls)))

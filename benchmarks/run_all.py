@@ -2,7 +2,9 @@
 
 1. Linear probe on cached features vs a naive probe that runs the frozen backbone on every batch
    (bench_probe.py): seconds, ratio, and test accuracy of both heads on the same test rows.
-2. Full fine-tune step throughput of headstart's engine vs ``transformers.Trainer`` (bench_finetune.py).
+2. Full fine-tune and LoRA step throughput of headstart's engine vs ``transformers.Trainer`` (+ ``peft``)
+   (bench_finetune.py).
+3. QLoRA memory: base-weight bytes (NF4 vs fp32) and peak RSS of a train run, LoRA vs QLoRA (bench_qlora.py).
 
 Every figure is the median of ``repeats`` runs, each baseline run in the same process on the same model,
 data and hyperparameters. ``--quick`` uses tiny step counts and one repeat: it validates the script, and
@@ -24,6 +26,7 @@ import torch
 
 from bench_finetune import FinetuneResult, run_finetune
 from bench_probe import ProbeResult, run_probe
+from bench_qlora import MemoryResult, run_memory
 from headstart.backbones import load_backbone
 from headstart.data import load_dataset
 from headstart.precision import cpu_model, resolve_precision
@@ -40,12 +43,13 @@ class Mode:
     repeats: int
     probe_steps: int | None  # None: the linear-probe strategy's own budget (30 epochs, early stopping)
     finetune_steps: int
+    memory_steps: int
     test_rows: int | None  # None: the whole test split
     command: str
 
 
-FULL = Mode("full", repeats=3, probe_steps=None, finetune_steps=40, test_rows=None, command="make bench")
-QUICK = Mode("quick", repeats=1, probe_steps=20, finetune_steps=4, test_rows=256, command="python benchmarks/run_all.py --quick")
+FULL = Mode("full", repeats=3, probe_steps=None, finetune_steps=40, memory_steps=20, test_rows=None, command="make bench")
+QUICK = Mode("quick", repeats=1, probe_steps=20, finetune_steps=4, memory_steps=3, test_rows=256, command="python benchmarks/run_all.py --quick")
 N = 256  # labelled examples: a typical small-data run
 DATA = "rotten-tomatoes"
 BACKBONE = "all-minilm-l6-v2"
@@ -79,15 +83,20 @@ def main(argv: list[str] | None = None) -> int:
     finetune = run_finetune(data, pretrained, n=N, steps=mode.finetune_steps, repeats=mode.repeats, precision=precision, log=log)
     log(f"finetune: Trainer {finetune.trainer_eps:.1f} ex/s, headstart {finetune.headstart_eps:.1f} ex/s, "
         f"ratio {finetune.headstart_eps / finetune.trainer_eps:.2f}")
-    text = render(mode, machine=machine, precision=precision, probe=probe, finetune=finetune,
+    lora = run_finetune(data, pretrained, n=N, steps=mode.finetune_steps, repeats=mode.repeats, precision=precision, log=log,
+                        strategy="lora")
+    log(f"lora: Trainer + peft {lora.trainer_eps:.1f} ex/s, headstart {lora.headstart_eps:.1f} ex/s, "
+        f"ratio {lora.headstart_eps / lora.trainer_eps:.2f}")
+    memory = run_memory(mode.memory_steps, log=log)
+    text = render(mode, machine=machine, precision=precision, probe=probe, finetune=finetune, lora=lora, memory=memory,
                   minutes=(time.perf_counter() - began) / 60, load=os.getloadavg()[0])
     write_atomic(args.out, text)
     log(f"wrote {args.out}")
     return 0
 
 
-def render(mode: Mode, *, machine: str, precision: str, probe: ProbeResult, finetune: FinetuneResult,
-           minutes: float, load: float) -> str:
+def render(mode: Mode, *, machine: str, precision: str, probe: ProbeResult, finetune: FinetuneResult, lora: FinetuneResult,
+           memory: list[MemoryResult], minutes: float, load: float) -> str:
     """docs/BENCHMARKS.md: one table row per figure, then how it was produced."""
     cmd = f"`{mode.command}`"
     accuracy = f"{probe.naive_acc:.1f}% / {probe.headstart_acc:.1f}%"
@@ -99,7 +108,23 @@ def render(mode: Mode, *, machine: str, precision: str, probe: ProbeResult, fine
         (f"Full fine-tune, {finetune.steps} steps x {finetune.batch_size}", "transformers.Trainer",
          f"{finetune.trainer_eps:.1f} ex/s", f"{finetune.headstart_eps:.1f} ex/s",
          f"{finetune.headstart_eps / finetune.trainer_eps:.2f} (headstart / Trainer)", "not measured"),
+        (f"LoRA r=8 on query/value, {lora.steps} steps x {lora.batch_size}", "transformers.Trainer + peft",
+         f"{lora.trainer_eps:.1f} ex/s", f"{lora.headstart_eps:.1f} ex/s",
+         f"{lora.headstart_eps / lora.trainer_eps:.2f} (headstart / Trainer + peft)", "not measured"),
     ]
+    by = {m.strategy: m for m in memory}
+    if "lora" in by and "qlora" in by:
+        lo, q = by["lora"], by["qlora"]
+        rows += [
+            ("QLoRA base weights (encoder linear layers)", "the same weights in fp32 (lora)", f"{lo.linear_bytes / 1e6:.1f} MB",
+             f"{q.linear_bytes / 1e6:.1f} MB", f"{q.linear_ratio:.3f}x of fp32 (goal <= 0.35x)", "-"),
+            ("QLoRA base weights (whole encoder; embeddings stay fp32)", "the same encoder in fp32 (lora)", f"{lo.model_bytes / 1e6:.1f} MB",
+             f"{q.model_bytes / 1e6:.1f} MB", f"{q.model_ratio:.3f}x of fp32", "-"),
+            (f"Peak RSS of a train run (n=64, {mode.memory_steps} steps, own process)", "lora", f"{lo.peak_rss / 1e6:.0f} MB",
+             f"{q.peak_rss / 1e6:.0f} MB (qlora)", f"{q.peak_rss / lo.peak_rss:.2f}x", f"val {lo.val_accuracy:.1%} / {q.val_accuracy:.1%}"),
+            (f"Time per step (n=64, {mode.memory_steps} steps incl. 1 validation pass)", "lora", f"{lo.seconds_per_step:.2f} s",
+             f"{q.seconds_per_step:.2f} s (qlora)", f"{q.seconds_per_step / lo.seconds_per_step:.2f}x", "-"),
+        ]
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = ["# Benchmarks", ""]
     if mode.name == "quick":
@@ -129,7 +154,14 @@ def render(mode: Mode, *, machine: str, precision: str, probe: ProbeResult, fine
               "  examples of steps 1..K-1 over the time from the train call to the end of step K-1 (includes the first step and",
               "  each library's set-up inside the call; excludes model loading, headstart's validation pass after step K and",
               f"  Trainer's wrap-up). Whole-call medians: headstart {finetune.headstart_call_s:.1f} s (one validation pass included),",
-              f"  Trainer {finetune.trainer_call_s:.1f} s.", ""]
+              f"  Trainer {finetune.trainer_call_s:.1f} s.",
+              f"- LoRA: the same measurement with headstart's `lora` (r 8, alpha 16, dropout 0.1, query/value; lr = head lr = 2e-4)",
+              "  vs Trainer on the same AutoModelForSequenceClassification wrapped by `peft.get_peft_model` with the same LoRA",
+              f"  config (task type SEQ_CLS: the classifier trains too). Whole-call medians: headstart {lora.headstart_call_s:.1f} s,",
+              f"  Trainer + peft {lora.trainer_call_s:.1f} s.",
+              "- QLoRA memory (benchmarks/bench_qlora.py): each of lora / qlora trains in a fresh process (n=64, seed 0); bytes are",
+              "  the encoder's parameters as stored (NF4 packed weights + double-quantised block scales) vs the same parameters",
+              "  in fp32; the peak RSS is the whole process (Python, torch, the tokenised dataset), read from getrusage.", ""]
     return "\n".join(lines)
 
 

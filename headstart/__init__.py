@@ -1,7 +1,8 @@
 """headstart: measure how to adapt a pre-trained model to a small labelled dataset, then do it.
 
 Public API (imported lazily so ``headstart --help`` stays instant):
-``load_backbone``, ``load_dataset``, ``fit``, ``evaluate``, ``predict``, ``RunSpec``, ``TrainConfig``.
+``load_backbone``, ``load_dataset``, ``fit``, ``evaluate``, ``predict``, ``RunSpec``, ``TrainConfig``,
+``AdapterSet`` (and ``headstart.adapters``: ``find``, ``inspect``, ``merge``, ``unmerge``, ``merge_base``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ _LAZY = {
     "RunSpec": "headstart.specs",
     "TrainConfig": "headstart.specs",
     "HeadstartError": "headstart.errors",
+    "AdapterSet": "headstart.adapters",
 }
 
 __all__ = sorted(_LAZY)

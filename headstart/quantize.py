@@ -75,12 +75,21 @@ def dequantize_linears(module: nn.Module) -> int:
     return swapped
 
 
-def weight_bytes(module: nn.Module) -> WeightBytes:
-    """Bytes of the module's frozen base weights as stored (4-bit + scales where quantised) vs fp32."""
+def weight_bytes(module: nn.Module, *, linear_only: bool = False) -> WeightBytes:
+    """Bytes of the module's parameters as stored (4-bit + block scales where quantised) vs the same in fp32.
+
+    Args:
+        linear_only: count only the weights of linear layers (what QLoRA quantises; embeddings and
+            LayerNorms stay in full precision).
+    """
     bnb = _bnb()
     stored = fp32 = quantized = 0
     for m in module.modules():
-        for p in m.parameters(recurse=False):
+        if linear_only and not isinstance(m, (nn.Linear, bnb.nn.Linear4bit)):
+            continue
+        for name, p in m.named_parameters(recurse=False):
+            if linear_only and name != "weight":
+                continue
             if isinstance(p, bnb.nn.Params4bit) and p.quant_state is not None:
                 n = int(torch.Size(p.quant_state.shape).numel())
                 state = p.quant_state

@@ -1,0 +1,148 @@
+"""Parameter-efficient strategies: what each one trains, its options, and its refusals (tiny real BERT)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from headstart.errors import ConfigError
+from headstart.run import setup
+from headstart.specs import RunSpec, TrainConfig
+from headstart.strategies import Budget
+
+CFG = TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32")
+BUDGET = Budget(steps=4, steps_per_epoch=4)
+
+
+def planned(name, toy, make_tiny_bert, options=None, cfg=CFG):
+    s = setup(RunSpec(data="toy", backbone="tiny-bert", strategy=name, n=32, options=options or {}, train=cfg), data=toy,
+              pretrained=make_tiny_bert(0))
+    phases = s.strategy.plan(s.model, s.options, s.cfg, BUDGET)
+    names = {id(p): n for n, p in s.model.named_parameters()}
+    return s, [names[id(p)] for phase in phases for p in phase.params]
+
+
+def test_lora_trains_low_rank_matrices_on_query_and_value(toy, make_tiny_bert):
+    s, trained = planned("lora", toy, make_tiny_bert, {"rank": 4})
+    adapter = [n for n in trained if not n.startswith("head.")]
+    assert adapter and all(".lora_A." in n or ".lora_B." in n for n in adapter)
+    assert {n.split(".lora_")[0].rsplit(".", 1)[-1] for n in adapter} == {"query", "value"}
+    a = dict(s.model.named_parameters())[next(n for n in adapter if ".lora_A." in n)]
+    assert a.shape[0] == 4, "rank 4: A is (4, d)"
+    b = next(p for n, p in s.model.named_parameters() if ".lora_B." in n)
+    assert torch.count_nonzero(b) == 0, "B starts at zero: training starts from the pre-trained function"
+
+
+def test_lora_all_linear_targets_more_layers(toy, make_tiny_bert):
+    _, default = planned("lora", toy, make_tiny_bert)
+    _, everything = planned("lora", toy, make_tiny_bert, {"targets": "all-linear"})
+    assert len(everything) > len(default)
+    assert any(".intermediate.dense." in n for n in everything)
+
+
+def test_dora_adds_a_magnitude_vector(toy, make_tiny_bert):
+    _, trained = planned("dora", toy, make_tiny_bert)
+    assert any("lora_magnitude_vector" in n for n in trained)
+
+
+def test_ia3_trains_scalings_only(toy, make_tiny_bert):
+    _, trained = planned("ia3", toy, make_tiny_bert)
+    adapter = [n for n in trained if not n.startswith("head.")]
+    assert adapter and all(".ia3_l." in n for n in adapter)
+
+
+@pytest.mark.parametrize("name", ["prompt-tuning", "prefix-tuning"])
+def test_virtual_tokens_train_and_pooling_keeps_the_batch_shape(name, toy, make_tiny_bert):
+    s, trained = planned(name, toy, make_tiny_bert, {"virtual_tokens": 5})
+    assert any("prompt_encoder" in n for n in trained)
+    batch = s.model.backbone.collate(s.model.backbone.encode(["a good movie", "bad"]))
+    assert s.model.backbone(batch).shape == (2, 32)
+
+
+def test_bitfit_trains_biases_and_the_head_only(toy, make_tiny_bert):
+    _, trained = planned("bitfit", toy, make_tiny_bert)
+    assert all(n.endswith("bias") or n.startswith("head.") for n in trained)
+    assert "head.weight" in trained
+
+
+def test_houlsby_starts_as_the_identity_and_trains_bottlenecks_and_norms(toy, make_tiny_bert):
+    s, trained = planned("houlsby", toy, make_tiny_bert, {"reduction": 8})
+    assert any(".houlsby.down." in n for n in trained) and any("LayerNorm" in n for n in trained)
+    down = next(p for n, p in s.model.named_parameters() if ".houlsby.down.weight" in n)
+    assert down.shape == (4, 32), "width 32 / reduction 8"
+    # Zero-initialised up-projections: the adapted encoder computes exactly the pre-trained features.
+    batch = s.model.backbone.collate(s.model.backbone.encode(["a good movie", "the plot was awful"]))
+    s.model.eval()
+    with torch.no_grad():
+        assert torch.allclose(s.model.backbone(batch), make_tiny_bert(0).eval()(batch), atol=1e-6)
+
+
+def test_houlsby_names_the_fix_when_no_layer_matches(toy, make_tiny_bert):
+    with pytest.raises(ConfigError, match="--targets"):
+        planned("houlsby", toy, make_tiny_bert, {"targets": "no_such_layer"})
+
+
+def test_qlora_quantises_every_linear_layer_and_uses_8bit_adamw(toy, make_tiny_bert):
+    import bitsandbytes as bnb
+
+    s, trained = planned("qlora", toy, make_tiny_bert)
+    encoder = s.model.backbone.model.get_base_model()
+    plain = [n for n, m in encoder.named_modules() if type(m) is torch.nn.Linear and ".lora_" not in n]
+    assert not plain, f"{plain[:3]} stayed fp32: every base linear layer should be 4-bit"
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in encoder.modules())
+    assert s.cfg.optimizer == "adamw8bit"
+    assert all(".lora_" in n or n.startswith("head.") for n in trained)
+
+
+def test_qlora_computes_in_bf16_when_the_probe_says_so(toy, make_tiny_bert):
+    import bitsandbytes as bnb
+
+    s, _ = planned("qlora", toy, make_tiny_bert, cfg=TrainConfig(max_steps=4, min_steps=4, precision="bf16"))
+    layers = [m for m in s.model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert layers and all(m.compute_dtype == torch.bfloat16 for m in layers)
+
+
+def test_paged_optimizer_is_refused_without_cuda(toy, make_tiny_bert):
+    from headstart.run import train
+
+    if torch.cuda.is_available():
+        pytest.skip("paged optimisers work on CUDA")
+    s, _ = planned("qlora", toy, make_tiny_bert, cfg=TrainConfig(max_steps=4, min_steps=4, precision="fp32", optimizer="paged-adamw8bit"))
+    with pytest.raises(ConfigError, match="needs CUDA.*adamw8bit"):
+        train(s)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"rank": 0}, "rank must be a positive integer"),
+    ({"alpha": -1}, "alpha must be > 0"),
+    ({"dropout": 1.5}, "dropout must be in"),
+    ({"targets": ""}, "targets must be"),
+    ({"targets": "no_such_module"}, "check --targets"),
+])
+def test_lora_option_errors_name_the_value_and_the_fix(options, message, toy, make_tiny_bert):
+    with pytest.raises(ConfigError, match=message):
+        planned("lora", toy, make_tiny_bert, options)
+
+
+def test_adapter_strategy_on_a_backbone_without_an_encoder_says_which_strategies_fit(toy, make_tiny):
+    from headstart.errors import BackboneError
+
+    with pytest.raises(BackboneError, match="full-finetune"):
+        setup(RunSpec(data="toy", backbone="tiny", strategy="lora", n=32, train=CFG), data=toy, pretrained=make_tiny(0))
+
+
+def test_cli_train_passes_adapter_flags(toy_csv, tiny_registry, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from headstart.cli import app
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", "--data", str(toy_csv), "--backbone", "tiny-bert", "--strategy", "lora", "--rank", "2",
+                                      "--alpha", "4", "--targets", "query,key", "--n", "32", "--max-steps", "3", "--min-steps", "3",
+                                      "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "trainable params:" in result.output and "%" in result.output
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["r"] == 2 and config["lora_alpha"] == 4 and sorted(config["target_modules"]) == ["key", "query"]
