@@ -180,13 +180,14 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
     directory, out = Path(directory), Path(out)
     info = inspect(directory)
     if info.kind == "peft":
-        raise ConfigError(f"{str(directory)!r} is a plain PEFT adapter without a task head; merge it with "
-                          "'headstart adapters merge-base' or train a head on it")
+        raise ConfigError(f"{str(directory)!r} is a plain PEFT adapter without a task head; merge it into its base with "
+                          "merge_base() (the CLI's 'headstart adapters merge' does this for plain PEFT adapters)")
+    if info.kind == "merged":
+        raise ConfigError(f"{str(directory)!r} is already merged; 'headstart adapters unmerge' takes it apart again")
     if info.kind != "headstart-peft":
-        why = {"merged": "it is already merged", "houlsby": "bottleneck adapters are nonlinear and do not fold into the base weights",
-               "bitfit": "its trained biases already live in the model's own parameters"}.get(info.kind if info.kind == "merged" else info.strategy,
-                                                                                            "it has no PEFT adapter")
-        raise ConfigError(f"cannot merge {str(directory)!r} ({info.strategy}): {why}")
+        why = {"houlsby": "bottleneck adapters are nonlinear and do not fold into the base weights",
+               "bitfit": "its trained biases already are the model's own parameters; predict with it as it is"}
+        raise ConfigError(f"cannot merge {str(directory)!r} ({info.strategy}): {why.get(info.strategy, 'it has no PEFT adapter')}")
     if info.method not in MERGEABLE:
         raise ConfigError(f"cannot merge {str(directory)!r}: {info.method} adds virtual tokens, it has no weight update to "
                           "fold into the base; serve it as an adapter (headstart predict)")

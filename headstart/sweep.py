@@ -22,7 +22,8 @@ from typing import Any
 
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.data.splits import SplitConfig
-from headstart.errors import ConfigError, DataError, HeadstartError
+from headstart.errors import ConfigError, DataError, HeadstartError, StoreError
+from headstart.leakage import LeakageReport, find_leakage
 from headstart.results import RunResult
 from headstart.specs import RunSpec, TrainConfig, parse_n
 
@@ -115,18 +116,24 @@ def parse_list(text: str) -> tuple[str, ...]:
 _LOADED: dict[str, Any] = {}
 
 
-def _loaded(spec: RunSpec, max_length: int) -> tuple[Any, Any]:
-    """Dataset and pre-trained backbone, loaded once per process."""
-    from headstart.backbones import load_backbone
+def _loaded_data(spec: RunSpec | SweepSpec) -> Any:
+    """The dataset, loaded once per process."""
     from headstart.data import load_dataset
 
     data_key = repr((spec.data, spec.text_column, spec.label_column, spec.task))
     if data_key not in _LOADED:
         _LOADED[data_key] = load_dataset(spec.data, text_column=spec.text_column, label_column=spec.label_column, task=spec.task)
+    return _LOADED[data_key]
+
+
+def _loaded(spec: RunSpec, max_length: int) -> tuple[Any, Any]:
+    """Dataset and pre-trained backbone, loaded once per process."""
+    from headstart.backbones import load_backbone
+
     backbone_key = repr((spec.backbone, max_length, spec.pooling))
     if backbone_key not in _LOADED:
         _LOADED[backbone_key] = load_backbone(spec.backbone, max_length=max_length, pooling=spec.pooling)
-    return _LOADED[data_key], _LOADED[backbone_key]
+    return _loaded_data(spec), _LOADED[backbone_key]
 
 
 def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
@@ -134,7 +141,7 @@ def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
     import time as _time
 
     from headstart.evaluation import score_rows
-    from headstart.run import autocast_for, backbone_saved, feature_cache, setup, train
+    from headstart.run import autocast_for, backbone_saved, feature_cache, saved_bytes, setup, train
     from headstart.backbones import count_parameters
     from headstart.specs import run_key
 
@@ -148,12 +155,14 @@ def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
             return RunResult(key=key, spec=resolved, status=report.status, train_seconds=report.seconds, steps=report.steps,
                              trainable_params=report.trainable_params, total_params=count_parameters(s.model), error=report.error)
         start = _time.perf_counter()
-        features = feature_cache(s) if backbone_saved(s, report) == "none" else None
+        saved = backbone_saved(s, report)
+        features = feature_cache(s) if saved == "none" else None
         metrics = score_rows(s.model, s.encoded, s.splits.test, s.data.targets, task=s.data.task, label_names=s.data.label_names,
                              batch_size=s.cfg.eval_batch_size, features=features, autocast=autocast_for(s.precision, s.device))
         return RunResult(key=key, spec=resolved, status="done", metrics=metrics, val_metrics=report.val_metrics,
                          train_seconds=report.seconds, eval_seconds=_time.perf_counter() - start, trainable_params=report.trainable_params,
-                         total_params=count_parameters(s.model), steps=report.steps, best_step=report.best_step)
+                         total_params=count_parameters(s.model), saved_bytes=saved_bytes(s.model, report, saved), steps=report.steps,
+                         best_step=report.best_step)
     except HeadstartError as e:
         return RunResult(key="", spec={}, status="failed", error=str(e))
 
@@ -242,8 +251,32 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
     return planned
 
 
+def leakage_report(sweep: SweepSpec) -> LeakageReport:
+    """Test examples of the sweep's split duplicated in its pool + validation (``headstart.leakage``).
+
+    Measured on the split without ``dedupe``: with dedupe on, these are the test rows the sweep leaves out.
+    """
+    from headstart.data import split_dataset
+
+    data = _loaded_data(sweep)
+    return find_leakage(data, split_dataset(data, dataclasses.replace(sweep.split, dedupe=False)))
+
+
+def _write_leakage(out: Path, sweep: SweepSpec, report: LeakageReport) -> None:
+    from headstart.run import write_json
+
+    data = _loaded_data(sweep)
+    payload = {"data": data.name, "data_hash": data.hash, "split": dataclasses.asdict(sweep.split), **report.to_dict(),
+               "removed_from_test": report.exact + report.near if sweep.split.dedupe else 0}
+    try:
+        write_json(out / "leakage.json", payload)
+    except OSError as e:
+        raise StoreError(f"cannot write {str(out / 'leakage.json')!r} ({e.strerror}); choose a writable --out") from None
+
+
 def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: str = "",
-              progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> SweepOutcome:
+              progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+              leakage: LeakageReport | None = None) -> SweepOutcome:
     """Run every cell of ``sweep`` not yet done in the store at ``out``; resumable and safe to interrupt.
 
     Args:
@@ -252,6 +285,7 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
         workers: local processes; 1 runs in this process. Threads are divided between workers.
         command: the command line, recorded for the report.
         progress: ``update(done, total, info)`` over the cells this call trains.
+        leakage: the ``leakage_report`` if the caller already has it; written to ``out/leakage.json``.
     """
     from headstart.store import Store
 
@@ -264,6 +298,7 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
     with Store(out) as store:
         store.release_dead(_owner_is_dead)  # a compare killed with -9 on this host: no need to wait for its lease
         store.set_sweep(command, sweep.to_dict())
+        _write_leakage(out, sweep, leakage if leakage is not None else leakage_report(sweep))
         finished = store.done_keys() | {r.key for r in store.results("diverged")}  # a diverged cell would diverge again
         todo = [(spec, key, resolved) for spec, key, resolved in planned if key not in finished]
         outcome = SweepOutcome(total=len(planned), skipped=len(planned) - len(todo))

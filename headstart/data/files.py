@@ -8,6 +8,7 @@ labels: lists -> multilabel, many distinct numbers -> regression, anything else 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,12 @@ from headstart.errors import DataError
 TEXT_NAMES = ("text", "sentence", "review", "content", "document", "body", "comment", "query", "input")
 LABEL_NAMES = ("label", "labels", "category", "class", "target", "y", "sentiment", "rating", "score")
 SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
+# Label cells that are a serialised missing value, not a class (pandas / numpy / SQL / Excel spellings).
+# Not "none" or "na": those can be real class names ("no toxicity", "North America").
+MISSING_LABELS = ("nan", "-nan", "null", "<na>", "#n/a")
+SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+log = logging.getLogger(__name__)  # rows dropped while reading; the CLI prints these as "note: ..." lines
 
 
 def read_frame(path: str | Path) -> "pd.DataFrame":  # noqa: F821
@@ -69,7 +76,17 @@ def read_frame(path: str | Path) -> "pd.DataFrame":  # noqa: F821
     except (ValueError, pd.errors.ParserError) as e:
         raise DataError(f"cannot parse {str(path)!r}: {str(e).splitlines()[0]}; check the file's format") from None
     frame.columns = [str(c) for c in frame.columns]
+    if suffix == ".tsv" and len(frame.columns) == 1:
+        _check_single_column(str(path), frame.columns[0])
     return frame
+
+
+def _check_single_column(path: str, header: str) -> None:
+    """A .tsv read as one column whose name holds another separator was written with that separator."""
+    found = [name for sep, name in SEPARATORS.items() if sep != "\t" and sep in header]
+    if found:
+        raise DataError(f"{path!r} was read as tab-separated but has one column ({header!r}); it looks {found[0]}-separated: "
+                        f"rename it to .csv (the separator of a .csv is detected)")
 
 
 def io_text(text: str):
@@ -153,11 +170,14 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         notes.append(f"using column {text_col!r} as text and {label_col!r} as label")
     texts = frame[text_col].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
     empty = texts == ""
-    missing = frame[label_col].map(lambda v: v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip()))
+    missing = frame[label_col].map(_missing_label)
     if empty.any():
         notes.append(f"dropped {int(empty.sum())} rows with empty text")
     if (missing & ~empty).any():
         notes.append(f"dropped {int((missing & ~empty).sum())} rows with no label")
+    for note in notes:
+        if note.startswith("dropped"):
+            log.info("%s: %s", Path(where).name, note)
     keep = ~(empty | missing)
     if keep.sum() == 0:
         raise DataError(f"{where!r} has no rows with both text ({text_col!r}) and label ({label_col!r})")
@@ -167,6 +187,12 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     source = {"path": str(Path(path).resolve()), "text_column": text_col, "label_column": label_col, "task": task}
     targets, names = encode_labels(labels, task, where, label_col)
     return Dataset(name=Path(path).name, inputs=texts, targets=targets, task=task, label_names=names, source=source, notes=tuple(notes))
+
+
+def _missing_label(value: Any) -> bool:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return True
+    return isinstance(value, str) and value.strip().lower() in ("", *MISSING_LABELS)
 
 
 def encode_labels(labels: list[Any], task: str, where: str, column: str) -> tuple[np.ndarray, tuple[str, ...]]:

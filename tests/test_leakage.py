@@ -1,0 +1,307 @@
+"""Leakage: exact and near duplicates between pool/val and test, dedupe, check-leakage and compare's leakage.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from headstart.cli import app
+from headstart.data.dataset import Dataset
+from headstart.data.splits import SplitConfig, Splits, split_dataset
+from headstart.errors import ConfigError, DataError
+from headstart.leakage import find_leakage, leaked_test_rows, match_rows, normalize
+
+runner = CliRunner()
+
+
+def sentences(n: int, *, words: int = 20, seed: int = 0) -> list[str]:
+    """``n`` unrelated sentences over a 2,000-word vocabulary (pairwise Jaccard ~ 0)."""
+    rng = np.random.default_rng(seed)
+    return [" ".join(f"w{k}" for k in rng.integers(0, 2000, size=words)) for _ in range(n)]
+
+
+def dataset(texts: list[str]) -> Dataset:
+    targets = np.arange(len(texts), dtype=np.int64) % 2
+    return Dataset(name="synthetic", inputs=texts, targets=targets, task="classification", label_names=("a", "b"))
+
+
+def jaccard(a: str, b: str) -> float:
+    def shingles(text: str) -> set[tuple[str, ...]]:
+        w = normalize(text).split()
+        return {tuple(w[i:i + 3]) for i in range(len(w) - 2)} or {tuple(w)}
+
+    sa, sb = shingles(a), shingles(b)
+    return len(sa & sb) / len(sa | sb)
+
+
+@pytest.fixture
+def leaky() -> tuple[Dataset, Splits, dict[int, str]]:
+    """100 train texts, 40 test texts: test 0-4 exact copies (re-cased, re-punctuated), 5-9 near copies, rest fresh."""
+    train = sentences(100, seed=1)
+    test = sentences(40, seed=2)
+    kinds = {}
+    for i in range(5):
+        test[i] = train[10 * i].upper().replace(" ", " ,  ") + "!"
+        kinds[i] = "exact"
+    for i in range(5, 10):
+        test[i] = train[10 * i] + " extra"  # 18 of 19 shingles shared: J = 0.947
+        kinds[i] = "near"
+    data = dataset(train + test)
+    splits = Splits(pool=np.arange(90), val=np.arange(90, 100), test=np.arange(100, 140))
+    return data, splits, kinds
+
+
+def test_exact_and_near_duplicates_are_found(leaky):
+    data, splits, kinds = leaky
+    report = find_leakage(data, splits, examples=20)
+    assert (report.n_test, report.exact, report.near) == (40, 5, 5)
+    assert report.fraction == pytest.approx(10 / 40)
+    assert len(report.examples) == 10 and [e[2] for e in report.examples[5:]] == [1.0] * 5  # near pairs first
+    for test_text, train_text, similarity in report.examples:
+        assert similarity == pytest.approx(jaccard(test_text, train_text))
+    match, similarity, exact = match_rows(data.inputs, np.concatenate([splits.pool, splits.val]), splits.test, 0.8)
+    assert exact.tolist() == [k == "exact" for k in (kinds.get(i) for i in range(40))]
+    assert match[:10].tolist() == [0, 10, 20, 30, 40, 50, 60, 70, 80, 90]  # val rows count as training data too
+    assert (match[10:] == -1).all() and (similarity[10:] == 0).all()
+
+
+def test_unrelated_texts_are_not_flagged():
+    texts = sentences(600, seed=3)
+    data = dataset(texts)
+    report = find_leakage(data, Splits(pool=np.arange(400), val=np.arange(400, 450), test=np.arange(450, 600)), threshold=0.3)
+    assert (report.exact, report.near, report.fraction, report.examples) == (0, 0, 0.0, [])
+
+
+def test_shared_boilerplate_is_not_enough():
+    """Same opening, different reviews: the pair is similar but under the threshold."""
+    opening = "i have been taking this medication for three months now and"
+    train = [f"{opening} {s}" for s in sentences(30, words=12, seed=4)]
+    test = [f"{opening} {s}" for s in sentences(30, words=12, seed=5)]
+    data = dataset(train + test)
+    report = find_leakage(data, Splits(pool=np.arange(30), val=np.arange(0), test=np.arange(30, 60)))
+    assert report.exact + report.near == 0
+
+
+@pytest.mark.parametrize("a, b", [
+    ("Hello,  WORLD!", "hello world"),
+    ("ｆｕｌｌ　ｗｉｄｔｈ text", "full width text"),  # NFKC folds full-width letters and spaces
+    ("  tabs\tand\nnewlines ", "tabs and newlines"),
+    ("don't—stop…", "don t stop"),
+    ("Café ＣＡＦÉ", "café café"),
+])
+def test_normalize(a, b):
+    assert normalize(a) == normalize(b) == b
+
+
+def test_punctuation_only_texts_are_not_duplicates_of_each_other():
+    data = dataset(["!!!", "some real text here", "???", "other real words there"])
+    report = find_leakage(data, Splits(pool=np.array([0, 1]), val=np.array([], dtype=np.int64), test=np.array([2, 3])))
+    assert report.exact + report.near == 0
+
+
+def test_short_texts_compare_as_one_shingle():
+    data = dataset(["great", "great movie", "Great!", "great movie!", "great film"])
+    match, _, exact = match_rows(data.inputs, np.array([0, 1]), np.array([2, 3, 4]), 0.8)
+    assert match.tolist() == [0, 1, -1] and exact.tolist() == [True, True, False]
+
+
+def test_threshold():
+    base = " ".join(f"w{i}" for i in range(12))
+    near = base.rsplit(" ", 1)[0] + " other"  # last word changed: 9 of 11 shingles shared, J = 9/11
+    j = jaccard(base, near)
+    assert j == pytest.approx(9 / 11)
+    data = dataset([base, near])
+    split = Splits(pool=np.array([0]), val=np.array([], dtype=np.int64), test=np.array([1]))
+    for threshold, found in ((0.8, 1), (j, 1), (0.85, 0), (1.0, 0)):
+        report = find_leakage(data, split, threshold=threshold)
+        assert (report.exact, report.near) == (0, found), threshold
+    assert find_leakage(data, split, threshold=0.8).examples[0][2] == pytest.approx(j)
+
+
+@pytest.mark.parametrize("threshold", [0, -0.1, 1.01, float("nan"), "0.8", True])
+def test_bad_threshold(leaky, threshold):
+    data, splits, _ = leaky
+    with pytest.raises(ConfigError, match="threshold must be in"):
+        find_leakage(data, splits, threshold=threshold)
+
+
+def test_best_match_is_reported():
+    base = " ".join(f"w{i}" for i in range(20))
+    farther = " ".join(f"w{i}" for i in range(18)) + " x y"
+    closer = base + " z"
+    data = dataset([farther, closer, base])
+    match, similarity, _ = match_rows(data.inputs, np.array([0, 1]), np.array([2]), 0.7)
+    assert match.tolist() == [1] and similarity[0] == pytest.approx(jaccard(base, closer))
+
+
+def test_hashing_does_not_depend_on_the_process(leaky, tmp_path):
+    """A dedupe split is re-made by evaluate in another process: PYTHONHASHSEED must not change it."""
+    data, splits, _ = leaky
+    texts = tmp_path / "texts.json"
+    texts.write_text(json.dumps(data.inputs))
+    code = ("import json, sys, numpy as np; from headstart.leakage import match_rows; "
+            f"t = json.load(open({str(texts)!r})); m, s, e = match_rows(t, np.arange(100), np.arange(100, 140), 0.5); "
+            "print(json.dumps([m.tolist(), s.tolist()]))")
+    outputs = set()
+    for seed in ("1", "2"):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed})
+        assert proc.returncode == 0, proc.stderr
+        outputs.add(proc.stdout)
+    m, s, _ = match_rows(data.inputs, np.arange(100), np.arange(100, 140), 0.5)
+    assert outputs == {json.dumps([m.tolist(), s.tolist()]) + "\n"}
+
+
+# ---- dedupe in split_dataset ---------------------------------------------------------------------------
+
+def leaky_dataset(n: int = 400, copies: int = 40, seed: int = 0) -> Dataset:
+    """``n`` unique texts plus ``copies`` exact or near copies of some of them, in random places."""
+    rng = np.random.default_rng(seed)
+    texts = sentences(n, seed=seed)
+    for k, i in enumerate(rng.choice(n, size=copies, replace=False)):
+        texts.append(texts[i] + (" again" if k % 2 else ""))
+    order = rng.permutation(len(texts))
+    return dataset([texts[i] for i in order])
+
+
+@pytest.mark.parametrize("config", [SplitConfig(), SplitConfig(seed=3, max_test=60)])
+def test_dedupe_removes_exactly_the_flagged_test_rows(config):
+    data = leaky_dataset()
+    plain = split_dataset(data, config)
+    deduped = split_dataset(data, dataclasses.replace(config, dedupe=True))
+    flagged = leaked_test_rows(data, plain)
+    report = find_leakage(data, plain)
+    assert len(flagged) == report.exact + report.near > 0
+    assert np.array_equal(deduped.pool, plain.pool) and np.array_equal(deduped.val, plain.val)
+    assert np.array_equal(deduped.test, np.setdiff1d(plain.test, flagged))
+    assert find_leakage(data, deduped).fraction == 0.0
+
+
+def test_dedupe_off_is_the_default_and_changes_nothing():
+    data = leaky_dataset()
+    assert SplitConfig().dedupe is False
+    a, b = split_dataset(data), split_dataset(data, SplitConfig(dedupe=False))
+    assert all(np.array_equal(a.part(p), b.part(p)) for p in ("pool", "val", "test"))
+
+
+def test_dedupe_that_empties_the_test_split_is_an_error():
+    texts = ["the same review every time"] * 30
+    data = dataset(texts)
+    with pytest.raises(DataError, match="dedupe leaves no test split"):
+        split_dataset(data, SplitConfig(dedupe=True))
+
+
+def test_dedupe_must_be_a_bool():
+    with pytest.raises(ConfigError, match="dedupe must be true or false"):
+        SplitConfig(dedupe="yes")
+
+
+def test_dedupe_in_a_sweep_toml(tmp_path):
+    from headstart.sweep_config import read_config
+
+    path = tmp_path / "sweep.toml"
+    path.write_text("[split]\ndedupe = true\nmax_test = 100\n")
+    assert SplitConfig(**read_config(path)["split"]) == SplitConfig(dedupe=True, max_test=100)
+
+
+# ---- command line --------------------------------------------------------------------------------------
+
+@pytest.fixture
+def leaky_csv(tmp_path) -> Path:
+    data = leaky_dataset()
+    path = tmp_path / "leaky.csv"
+    pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(path, index=False)
+    return path
+
+
+def test_check_leakage_json(leaky_csv):
+    result = runner.invoke(app, ["check-leakage", "--data", str(leaky_csv), "--json", "--examples", "2"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    data = leaky_dataset()
+    expected = find_leakage(data, split_dataset(data))
+    assert payload["data"] == "leaky.csv" and payload["threshold"] == 0.8
+    assert (payload["n_test"], payload["exact"], payload["near"]) == (expected.n_test, expected.exact, expected.near)
+    assert len(payload["examples"]) == 2 and set(payload["examples"][0]) == {"test", "train", "similarity"}
+
+
+def test_check_leakage_text(leaky_csv):
+    result = runner.invoke(app, ["check-leakage", "--data", str(leaky_csv), "--examples", "1"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("leakage: ") and "exact" in lines[0] and "near" in lines[0]
+    assert lines[1].lstrip().startswith(("0.", "1.00")) and "test:" in lines[1] and "train:" in lines[2]
+    assert lines[-1].startswith("warning: ")  # several percent of this test set are copies
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--threshold", "0"], "threshold must be in (0, 1], got 0.0"),
+    (["--threshold", "2"], "threshold must be in (0, 1], got 2.0"),
+    (["--examples", "-1"], "examples must be an integer >= 0, got -1"),
+    (["--text-column", "body"], "text column 'body' not found"),
+])
+def test_check_leakage_bad_input(leaky_csv, monkeypatch, capsys, args, fragment):
+    from headstart.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["headstart", "check-leakage", "--data", str(leaky_csv), *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.strip().splitlines() == [err.strip()] and err.startswith("error: ")
+    assert fragment in err and "Traceback" not in err
+
+
+def test_compare_writes_leakage_json(leaky_csv, tmp_path, monkeypatch, make_tiny):
+    """compare prints the leakage line and the warning, stores leakage.json, and --dedupe trains on the deduped split."""
+    import headstart.backbones
+    import headstart.sweep
+
+    monkeypatch.setattr(headstart.backbones, "load_backbone", lambda *a, **k: make_tiny(0))
+    monkeypatch.setattr(headstart.sweep, "_LOADED", {})
+    args = ["compare", "--data", str(leaky_csv), "--backbone", "tiny", "--strategies", "linear-probe", "--sizes", "8",
+            "--seeds", "1", "--max-steps", "2", "--min-steps", "2", "--quiet"]
+    plain = runner.invoke(app, [*args, "--out", str(tmp_path / "plain")])
+    assert plain.exit_code == 0, plain.output
+    payload = json.loads((tmp_path / "plain" / "leakage.json").read_text())
+    assert payload["split"]["dedupe"] is False and payload["removed_from_test"] == 0 and payload["fraction"] > 0.01
+    assert "warning: " in plain.stdout and "re-run with --dedupe" in plain.stdout
+    out = tmp_path / "cmp"
+    result = runner.invoke(app, [*args, "--out", str(out), "--dedupe"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "leakage.json").read_text())
+    assert payload["split"]["dedupe"] is True and payload["removed_from_test"] == payload["exact"] + payload["near"] > 0
+    assert "leakage: " in result.stdout and "removed from test (--dedupe)" in result.stdout
+    assert "warning" not in result.output  # nothing left to warn about
+    assert not list(out.glob(".*.tmp"))
+    from headstart.store import Store
+
+    with Store(out, create=False) as store:
+        (row,) = store.results()
+    assert row.metrics["n"] == payload["n_test"] - payload["removed_from_test"]
+
+
+# ---- real data -----------------------------------------------------------------------------------------
+
+def test_rotten_tomatoes():
+    """The default split of the built-in reviews: 35 test reviews are copies of pool/val reviews (the same critic's
+    text filed under two movies), none are near copies; dedupe drops exactly those and moves no other row."""
+    from headstart.data import load_dataset
+
+    data = load_dataset("rotten-tomatoes")
+    plain = split_dataset(data)
+    digest = hashlib.sha256(b"".join(plain.part(p).astype("<i8").tobytes() for p in ("pool", "val", "test"))).hexdigest()[:16]
+    assert digest == "22a3fc2c3e226c4e"  # the split every stored result was made on: dedupe=False must not move it
+    report = find_leakage(data, plain)
+    assert (report.n_test, report.exact, report.near) == (2589, 35, 0)
+    assert all(normalize(t) == normalize(s) for t, s, _ in report.examples)
+    deduped = split_dataset(data, SplitConfig(dedupe=True))
+    assert len(deduped.test) == 2589 - 35 and np.array_equal(deduped.pool, plain.pool)
