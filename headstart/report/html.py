@@ -31,7 +31,7 @@ td:first-child,th:first-child{text-align:left}.best{font-weight:600}
 border-radius:3px;font-size:12px;white-space:nowrap;display:none}
 .legend span{display:inline-block;margin-right:1rem}.swatch{display:inline-block;width:12px;height:12px;
 margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overflow-x:auto;white-space:pre-wrap}
-.note{color:#666;font-size:.9em}svg text{font-size:12px;fill:#333}
+.note{color:#666;font-size:.9em}.warn{color:#9a3b00;font-weight:600}svg text{font-size:12px;fill:#333}
 </style></head><body>
 <h1 id="title"></h1>
 <div id="chart"><div id="tip"></div></div>
@@ -42,10 +42,10 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 <table id="at-size"><thead><tr><th>strategy</th><th id="at-metric"></th><th>95% CI</th><th>seeds</th>
 <th>train time</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
 <h2>Recommendation</h2><ul id="advice"></ul>
-<p id="head-start"></p><p id="crossover"></p>
+<p id="head-start"></p><p id="crossover"></p><p id="leakage"></p>
 <h2>All results</h2>
 <table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
-<th>seeds</th><th>train time</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
+<th>seeds</th><th>train time</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
 <div id="problems"></div>
 <h2>Produced by</h2><pre id="command"></pre>
 <script type="application/json" id="report-data">__DATA__</script>
@@ -156,6 +156,10 @@ for (const text of D.recommendation) $("advice").append(el("li", text));
 if (!D.recommendation.length) $("advice").append(el("li", "no finished runs yet"));
 $("head-start").textContent = D.head_start ? "Head start: " + D.head_start : "Head start: scratch was not run, so there is no baseline.";
 $("crossover").textContent = "Crossover: " + D.crossover;
+if (D.leakage) {
+  $("leakage").textContent = "Test-set leakage: " + D.leakage.text;
+  if (D.leakage.warn) $("leakage").className = "warn";
+}
 const tbody = $("table").tBodies[0];
 for (const r of D.curves) {
   const tr = el("tr");
@@ -192,6 +196,7 @@ def _payload(summary: dict[str, Any], title: str, command: str | None) -> dict[s
         "recommendation": [band["text"] for band in summary["recommendation"]],
         "head_start": summary["head_start"]["text"] if summary["head_start"] else None,
         "crossover": summary["crossover"]["text"],
+        "leakage": summary.get("leakage"),
         "problems": [{**c, "n": str(c["n"])} for c in summary["counts"] if c["failed"] or c["diverged"]],
     }
 

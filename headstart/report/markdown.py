@@ -53,7 +53,11 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
     lines += [f"- {md_text(band['text'])}" for band in summary["recommendation"]] or ["- no finished runs yet"]
     hs = summary["head_start"]
     lines += ["", f"**Head start:** {md_text(hs['text']) if hs else 'scratch was not run, so there is no baseline.'}",
-              "", f"**Crossover:** {md_text(summary['crossover']['text'])}", "", "## Results", "",
+              "", f"**Crossover:** {md_text(summary['crossover']['text'])}", ""]
+    leakage = summary.get("leakage")
+    if leakage:
+        lines += [f"**{'Warning — test-set leakage' if leakage['warn'] else 'Test-set leakage'}:** {md_text(leakage['text'])}", ""]
+    lines += ["## Results", "",
               f"| strategy | n | {label} | 95% CI | seeds | train time (s) | s / step | trainable params | saved size |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in summary["curves"]:

@@ -58,6 +58,29 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+LEAKAGE_WARN = 0.01  # above 1% of test examples duplicated in training data, the report warns
+
+
+def leakage_summary(directory: Path) -> dict[str, Any] | None:
+    """What ``compare`` measured about test-set leakage (``leakage.json``), with a sentence and a warn flag."""
+    path = directory / "leakage.json"
+    if not path.exists():
+        return None
+    try:
+        found = json.loads(path.read_text())
+        leaked, n_test, fraction = found["exact"] + found["near"], found["n_test"], float(found["fraction"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # informational: a damaged file must not stop the report
+    text = (f"{leaked:,} of {n_test:,} test examples ({fraction:.1%}) duplicate pool/validation examples "
+            f"({found['exact']} exact, {found['near']} near, Jaccard >= {found.get('threshold', 0.8)})")
+    if found.get("removed_from_test"):
+        text += f"; {found['removed_from_test']} removed from test by --dedupe"
+    warn = fraction > LEAKAGE_WARN and not found.get("removed_from_test")
+    if warn:
+        text += "; above 1%: test scores are optimistic, re-run compare with --dedupe"
+    return {"text": text, "warn": warn, "fraction": fraction, "exact": found["exact"], "near": found["near"], "n_test": n_test}
+
+
 def render(store_dir: str | Path, *, metric: str | None = None) -> dict[str, Path]:
     """Write the four report files of a run directory.
 
@@ -77,7 +100,7 @@ def render(store_dir: str | Path, *, metric: str | None = None) -> dict[str, Pat
         results = store.results()
         record = store.sweep() or {}
     metric = metric or default_metric(results)
-    summary = summarize(results, metric)
+    summary = {**summarize(results, metric), "leakage": leakage_summary(directory)}
     title = title_for(results, metric)
     command = record.get("command")
     document: dict[str, Any] = {"title": title, "command": command, "sweep": record.get("sweep"), **summary}

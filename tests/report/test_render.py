@@ -131,3 +131,25 @@ def test_render_with_only_failures(tmp_path: Path) -> None:
     paths = render(make_store(tmp_path, [run("lora", 16, 0, 0, status="failed")]))
     assert "no finished runs yet" in paths["report.md"].read_text()
     assert json.loads(paths["results.json"].read_text())["totals"]["failed"] == 1
+
+
+@pytest.mark.parametrize("exact, removed, warned", [(30, 0, True), (5, 0, False), (30, 30, False)])
+def test_report_states_leakage_and_warns_above_one_percent(tmp_path: Path, exact: int, removed: int, warned: bool) -> None:
+    make_store(tmp_path, sweep_results())
+    (tmp_path / "leakage.json").write_text(json.dumps({"n_test": 1000, "exact": exact, "near": 2, "fraction": (exact + 2) / 1000,
+                                                       "threshold": 0.8, "examples": [], "removed_from_test": removed}))
+    paths = render(tmp_path)
+    summary = json.loads(paths["results.json"].read_text())
+    assert summary["leakage"]["warn"] is warned
+    assert f"{exact} exact, 2 near" in summary["leakage"]["text"]
+    markdown = paths["report.md"].read_text()
+    assert ("Warning — test-set leakage" in markdown) is warned
+    assert ("--dedupe" in markdown) is (warned or removed > 0)
+    assert '"leakage"' in paths["report.html"].read_text()
+
+
+def test_report_without_leakage_file_or_with_a_damaged_one(tmp_path: Path) -> None:
+    make_store(tmp_path, sweep_results())
+    assert json.loads(render(tmp_path)["results.json"].read_text())["leakage"] is None
+    (tmp_path / "leakage.json").write_text("{not json")
+    assert json.loads(render(tmp_path)["results.json"].read_text())["leakage"] is None
