@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     memory = run_memory(mode.memory_steps, log=log)
     text = render(mode, machine=machine, precision=precision, probe=probe, finetune=finetune, lora=lora, memory=memory,
                   minutes=(time.perf_counter() - began) / 60, load=os.getloadavg()[0])
-    write_atomic(args.out, text)
+    write_atomic(args.out, splice(args.out.read_text() if args.out.exists() else "", text))
     log(f"wrote {args.out}")
     return 0
 
@@ -163,6 +163,19 @@ def render(mode: Mode, *, machine: str, precision: str, probe: ProbeResult, fine
               "  the encoder's parameters as stored (NF4 packed weights + double-quantised block scales) vs the same parameters",
               "  in fp32; the peak RSS is the whole process (Python, torch, the tokenised dataset), read from getrusage.", ""]
     return "\n".join(lines)
+
+
+BEGIN, END = "<!-- make bench: begin -->", "<!-- make bench: end -->"
+
+
+def splice(existing: str, generated: str) -> str:
+    """``existing`` with the part between the make-bench markers replaced by ``generated``; sections other
+    commands wrote (e.g. the strategy comparisons from ``headstart compare``) stay as they are."""
+    block = f"{BEGIN}\n{generated.rstrip()}\n{END}\n"
+    if BEGIN in existing and END in existing:
+        head, rest = existing.split(BEGIN, 1)
+        return head + block + rest.split(END, 1)[1].lstrip("\n")
+    return block + ("\n" + existing if existing.strip() else "")
 
 
 def write_atomic(path: Path, text: str) -> None:
