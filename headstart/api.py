@@ -27,6 +27,8 @@ class FitResult:
     trainable_params: int
     total_params: int
     error: str | None
+    peak_rss_bytes: int = 0  # the process's peak resident memory after training (getrusage)
+    base_weights: dict[str, int] | None = None  # 4-bit strategies: {"stored": bytes, "fp32": bytes} of the linear weights
     _loaded: Any = None
 
     def _usable(self) -> None:
@@ -88,11 +90,26 @@ def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.backbones import count_parameters
 
     s.model.eval()
+    base_weights = None
+    if s.strategy.quantized:
+        from headstart.quantize import weight_bytes
+
+        counted = weight_bytes(s.model.backbone, linear_only=True)
+        base_weights = {"stored": counted.stored, "fp32": counted.fp32}
     loaded = LoadedRun(Path(out) if out else Path("."), _meta(s, report), s.model, s.data.task, s.data.label_names, s.device)
     return FitResult(key=run_key(s.resolved()), out=Path(out) if out else None, status=report.status,
                      val_metrics=report.val_metrics, steps=report.steps, best_step=report.best_step,
                      train_seconds=report.seconds, trainable_params=report.trainable_params,
-                     total_params=count_parameters(s.model), error=report.error, _loaded=loaded)
+                     total_params=count_parameters(s.model), error=report.error, peak_rss_bytes=_peak_rss(),
+                     base_weights=base_weights, _loaded=loaded)
+
+
+def _peak_rss() -> int:
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports kB
 
 
 def _meta(s: Any, report: Any) -> dict[str, Any]:

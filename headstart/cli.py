@@ -102,7 +102,8 @@ def train(
                  text_column=text_column, label_column=label_column, task=task, pooling=pooling, progress=not quiet)
     summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,
                "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
-               "total_params": result.total_params, "val": {k: v for k, v in result.val_metrics.items() if k != "per_class"}}
+               "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "base_weights": result.base_weights,
+               "val": {k: v for k, v in result.val_metrics.items() if k != "per_class"}}
     if result.error:
         summary["error"] = result.error
     if as_json:
@@ -112,6 +113,11 @@ def train(
     typer.echo(f"{result.status}: {strategy} on {data}, n={n}, seed={seed} -> {out}")
     typer.echo(f"trainable params: {result.trainable_params:,} of {result.total_params:,} ({pct:.2f}%); "
                f"{result.steps} steps in {result.train_seconds:.1f}s, best at step {result.best_step}")
+    memory = f"peak memory {result.peak_rss_bytes / 1e6:.0f} MB (RSS)"
+    if result.base_weights:
+        stored, fp32 = result.base_weights["stored"], result.base_weights["fp32"]
+        memory += f"; 4-bit base linear weights {stored / 1e6:.1f} MB = {stored / fp32:.2f}x of fp32 ({fp32 / 1e6:.1f} MB)"
+    typer.echo(memory)
     if result.status != "done":
         typer.echo(f"{result.status}: {result.error}", err=True)
         raise typer.Exit(1)

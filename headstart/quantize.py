@@ -79,13 +79,13 @@ def weight_bytes(module: nn.Module, *, linear_only: bool = False) -> WeightBytes
     """Bytes of the module's parameters as stored (4-bit + block scales where quantised) vs the same in fp32.
 
     Args:
-        linear_only: count only the weights of linear layers (what QLoRA quantises; embeddings and
-            LayerNorms stay in full precision).
+        linear_only: count only the weights of the base's linear layers (what QLoRA quantises; embeddings,
+            LayerNorms and the LoRA matrices on top stay in full precision).
     """
     bnb = _bnb()
     stored = fp32 = quantized = 0
-    for m in module.modules():
-        if linear_only and not isinstance(m, (nn.Linear, bnb.nn.Linear4bit)):
+    for module_name, m in module.named_modules():
+        if linear_only and (not isinstance(m, (nn.Linear, bnb.nn.Linear4bit)) or ".lora_" in f".{module_name}"):
             continue
         for name, p in m.named_parameters(recurse=False):
             if linear_only and name != "weight":
