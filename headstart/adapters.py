@@ -341,6 +341,7 @@ class AdapterSet:
         self.runs: dict[str, Any] = {}
         self._base: Any = None  # the first run; its backbone (a PeftModel) holds every adapter
         self._identity: tuple | None = None
+        self._peft_names: dict[str, str] = {}  # our name -> the adapter's name inside the PeftModel
 
     @property
     def names(self) -> list[str]:
@@ -376,11 +377,12 @@ class AdapterSet:
             raise ConfigError(f"{str(directory)!r} was trained on a different base ({identity[0]}, 4-bit={identity[2]}) than this "
                               f"set's ({self._identity[0]}, 4-bit={self._identity[2]}); load it in its own set")
         backbone = self._base.model.backbone
+        internal = f"adapter-{len(self.runs)}"  # never clashes with the first run's PEFT name, whatever the user calls it
         try:
-            backbone.model.load_adapter(str(directory), adapter_name=name)
+            backbone.model.load_adapter(str(directory), adapter_name=internal)
         except (ValueError, RuntimeError, KeyError) as e:
             raise StoreError(f"cannot load the adapter in {str(directory)!r}: {str(e).splitlines()[0][:200]}") from None
-        self._peft_names[name] = name
+        self._peft_names[name] = internal
         labels = tuple(meta["label_names"])
         task = resolved["data"]["task"]
         model = TaskModel(backbone, 1 if task == "regression" else len(labels), seed=0)

@@ -177,16 +177,16 @@ def test_several_adapters_share_one_base_and_switch_per_call(toy_csv, tiny_regis
     assert alone["a"] != alone["b"]
     adapters = AdapterSet()
     adapters.add(tmp_path / "a")
-    adapters.add(tmp_path / "b", name="second")
-    assert adapters.names == ["a", "second"]
-    assert adapters.runs["a"].model.backbone is adapters.runs["second"].model.backbone, "one base in memory"
-    for name, expected in (("second", "b"), ("a", "a"), ("second", "b")):  # switch back and forth
+    adapters.add(tmp_path / "b", name="default")  # PEFT's own name for the first adapter: must not clash
+    assert adapters.names == ["a", "default"]
+    assert adapters.runs["a"].model.backbone is adapters.runs["default"].model.backbone, "one base in memory"
+    for name, expected in (("default", "b"), ("a", "a"), ("default", "b")):  # switch back and forth
         got = adapters.predict(TEXTS, adapter=name)
         for g, e in zip(got, alone[expected]):
             assert g["label"] == e["label"]
             assert np.allclose(list(g["probabilities"].values()), list(e["probabilities"].values()), atol=1e-5)
     with pytest.raises(ConfigError, match="already loaded"):
-        adapters.add(tmp_path / "b", name="second")
+        adapters.add(tmp_path / "b", name="default")
     with pytest.raises(ConfigError, match="letters, digits"):
         adapters.add(tmp_path / "b", name="../escape")
     with pytest.raises(ConfigError, match="unknown adapter"):
