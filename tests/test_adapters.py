@@ -228,6 +228,28 @@ def test_cli_lists_shows_merges_and_predicts_with_a_chosen_adapter(toy_csv, tiny
     assert [json.loads(line)["label"] for line in got.output.splitlines()] == [e["label"] for e in expected]
 
 
+def test_plain_peft_adapter_folder_works_as_a_backbone(make_tiny_bert, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    from headstart.backbones import load_backbone
+    from headstart.errors import BackboneError
+
+    base = make_tiny_bert(0)
+    base.model.save_pretrained(tmp_path / "base", safe_serialization=True)
+    base.tokenizer.save_pretrained(tmp_path / "base")
+    torch.manual_seed(2)
+    peft_model = get_peft_model(load_backbone(str(tmp_path / "base")).model,
+                                LoraConfig(r=4, target_modules=["query", "value"], init_lora_weights=False))
+    peft_model.save_pretrained(tmp_path / "adapter")
+    backbone = load_backbone(str(tmp_path / "adapter"))
+    batch = backbone.collate(backbone.encode(TEXTS))
+    with torch.no_grad():
+        assert torch.allclose(backbone.model(**batch).last_hidden_state, peft_model.eval()(**batch).last_hidden_state, atol=1e-5)
+    (tmp_path / "adapter" / "adapter_model.safetensors").unlink()
+    with pytest.raises(BackboneError, match="adapter_model.bin is not loaded"):
+        load_backbone(str(tmp_path / "adapter"))
+
+
 @pytest.mark.slow
 def test_real_lora_round_trips_through_plain_peft_and_merges(tmp_path):
     """all-MiniLM-L6-v2 on rotten-tomatoes: the saved adapter loads in plain PEFT on the plain AutoModel."""
