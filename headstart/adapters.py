@@ -224,12 +224,13 @@ def _dequantized_copy(run: Any) -> Any:
     from safetensors.torch import load_file
 
     from headstart.backbones import load_backbone
+    from headstart.backbones.registry import preprocessing
     from headstart.model import TaskModel
     from headstart.quantize import dequantize_linears, quantize_linears
     from headstart.strategies.peft_base import ADAPTER
 
     identity = run.resolved["backbone_config"]
-    backbone = load_backbone(run.meta["spec"]["backbone"], max_length=identity["max_length"], pooling=identity["pooling"])
+    backbone = load_backbone(run.meta["spec"]["backbone"], **preprocessing(identity))
     quantize_linears(backbone.model)
     dequantize_linears(backbone.model)
     backbone.model = PeftModel.from_pretrained(backbone.model, str(run.directory), adapter_name=ADAPTER)
@@ -258,6 +259,7 @@ def unmerge(directory: str | Path, out: str | Path, *, tolerance: float = TOLERA
     from safetensors.torch import load_file
 
     from headstart.backbones import load_backbone
+    from headstart.backbones.registry import preprocessing
     from headstart.quantize import dequantize_linears, quantize_linears
     from headstart.saved import load_run
     from headstart.strategies import get_strategy
@@ -277,7 +279,7 @@ def unmerge(directory: str | Path, out: str | Path, *, tolerance: float = TOLERA
             module.merged_adapters = [ADAPTER]
     peft_model.unmerge_adapter()
     identity = merged_run.resolved["backbone_config"]
-    pristine = load_backbone(merged_run.meta["spec"]["backbone"], max_length=identity["max_length"], pooling=identity["pooling"])
+    pristine = load_backbone(merged_run.meta["spec"]["backbone"], **preprocessing(identity))
     quantized = get_strategy(merged_run.resolved["strategy"]).quantized
     if quantized:  # a --dequantize merge started from the NF4-rounded base
         quantize_linears(pristine.model)

@@ -21,7 +21,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-DataOpt = Annotated[str, typer.Option("--data", "-d", help="Built-in dataset (headstart datasets) or a .csv/.tsv/.jsonl/.parquet file.")]
+DataOpt = Annotated[str, typer.Option("--data", "-d", help="Built-in dataset (headstart datasets), a .csv/.tsv/.jsonl/.parquet file, "
+                                                           "or a folder of class folders of images.")]
 BackboneOpt = Annotated[str, typer.Option("--backbone", "-b", help="Built-in backbone (headstart backbones) or a local model folder.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 LEAKAGE_WARN = 0.01  # warn when over 1% of the test set duplicates training data: that can move accuracy by a point
@@ -65,6 +66,9 @@ def train(
     class_weights: Annotated[str, typer.Option(help="none | auto (weight classes when imbalance > 3x) | balanced.")] = "none",
     precision: Annotated[str, typer.Option(help="auto (measured) | fp32 | bf16.")] = "auto",
     max_length: Annotated[int, typer.Option(help="Truncate inputs to this many tokens.")] = 128,
+    image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's, 224 / 28).")] = None,
+    augment: Annotated[str, typer.Option(help="Image training batches: none | crop | flip-crop (never at evaluation).")] = "none",
+    bn: Annotated[str, typer.Option(help="Image backbones: train (BatchNorm statistics update in trained blocks) | frozen (never).")] = "train",
     freeze: Annotated[Optional[int], typer.Option(help="partial-freeze: bottom blocks to freeze.")] = None,
     decay: Annotated[Optional[float], typer.Option(help="llrd: per-block lr decay in (0, 1].")] = None,
     rank: Annotated[Optional[int], typer.Option(help="lora/dora/qlora: rank r of the update (8).")] = None,
@@ -97,7 +101,7 @@ def train(
     config = TrainConfig(lr=lr, head_lr=head_lr, epochs=epochs, min_steps=min_steps, max_steps=max_steps, batch_size=batch_size,
                          accumulate=accumulate, warmup=warmup, schedule=schedule, weight_decay=weight_decay, clip=clip,
                          patience=patience, metric=metric, class_weights=class_weights, precision=precision, max_length=max_length,
-                         optimizer=optimizer)
+                         optimizer=optimizer, image_size=image_size, augment=augment, bn=bn)
     result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                  text_column=text_column, label_column=label_column, task=task, pooling=pooling, progress=not quiet)
     summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,
@@ -274,8 +278,10 @@ def datasets(as_json: JsonOpt = False) -> None:
     """
     from headstart.data.builtin import REGISTRY
 
-    rows = [{"name": d.name, "task": d.task, "description": d.description, "package": d.package} for d in REGISTRY.values()]
-    _list(rows, kind="task", footer="or: --data my.csv [--text-column T --label-column L]", as_json=as_json)
+    rows = [{"name": d.name, "task": d.task, "modality": d.modality, "description": d.description, "package": d.package}
+            for d in REGISTRY.values()]
+    _list(rows, kind="task", footer="or: --data my.csv [--text-column T --label-column L], or --data images/ (images/<class>/*.png)",
+          as_json=as_json)
 
 
 @app.command()
@@ -291,6 +297,7 @@ def compare(
     max_steps: Annotated[Optional[int], typer.Option(help="Cap on optimiser steps per phase (quick sweeps).")] = None,
     min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: each strategy's).")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones (see check-leakage).")] = False,
@@ -315,7 +322,7 @@ def compare(
     cfg = read_config(config) if config else {}
     pick = lambda flag, key, default: flag if flag is not None else cfg.get(key, default)  # noqa: E731
     train_fields = dict(cfg.get("train", {}))
-    for name, value in (("max_steps", max_steps), ("min_steps", min_steps), ("epochs", epochs)):
+    for name, value in (("max_steps", max_steps), ("min_steps", min_steps), ("epochs", epochs), ("image_size", image_size)):
         if value is not None:
             train_fields[name] = value
     strategies_text = pick(strategies_, "strategies", ",".join(DEFAULT_STRATEGIES))

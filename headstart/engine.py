@@ -4,7 +4,8 @@ Owns what every strategy shares: AdamW (no decay on biases and norms), linear wa
 linear decay per phase, gradient accumulation, clipping, bf16 autocast where measured to pay, early
 stopping on validation with best-weights restore, NaN/inf detection, seeding and progress.
 A phase whose backbone is frozen and still pre-trained trains the head on cached features: the
-backbone never runs per epoch.
+backbone never runs per epoch. A phase with a closed-form ``solve`` (classical baselines) takes no steps:
+the engine hands it the training rows and a judge of validation outputs (``Problem``), then validates once.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from headstart.evaluation import score_rows
+from headstart.evaluation import compute_metrics, outputs_to_predictions, score_rows
+from headstart.features import length_sorted_batches
 from headstart.metrics import selection_score
-from headstart.strategies.base import Phase
+from headstart.strategies.base import Phase, Problem
 
 
 @dataclass
@@ -35,6 +37,7 @@ class FitData:
         raw_targets: the same in original units, for metrics.
         train_rows / val_rows: the labelled subsample and the validation split.
         features: cached features of the pre-trained backbone by row, or None when unavailable.
+        class_weights: (C,) the loss's class weights or None, for closed-form solvers.
     """
 
     encoded: list
@@ -43,6 +46,7 @@ class FitData:
     train_rows: np.ndarray
     val_rows: np.ndarray
     features: Callable[[np.ndarray], torch.Tensor] | None = None
+    class_weights: torch.Tensor | None = None
 
 
 @dataclass
@@ -57,6 +61,7 @@ class FitReport:
     seconds: float = 0.0
     trainable_params: int = 0
     trained: list[str] = field(default_factory=list)  # names of every parameter that trained in some phase
+    chosen: dict[str, Any] = field(default_factory=dict)  # hyperparameters closed-form phases chose on validation
 
 
 def lr_factor(step: int, total: int, *, warmup: float, schedule: str) -> float:
@@ -171,6 +176,17 @@ def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData,
                              batch_size=cfg.eval_batch_size, features=None if backbone_touched else data.features, autocast=autocast)
         return selection_score(metrics, metric), metrics
 
+    def keep_if_best(score: float, metrics: dict[str, Any]) -> bool:
+        """Snapshot what trained when validation improved. Ties on the metric (common on small validation
+        sets) go to the lower validation loss."""
+        nonlocal best, best_loss
+        if (score, -metrics["loss"]) > (report.best_score, best_loss):
+            report.best_score, report.best_step, report.val_metrics = score, step, metrics
+            best_loss = -metrics["loss"]
+            best = {k: p.detach().clone() for k, p in ever_trained.items()}
+            return True
+        return False
+
     for phase in phases:
         params = phase.params
         for p in params:
@@ -182,6 +198,19 @@ def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData,
         on_features = data.features is not None and not backbone_touched and not any(id(p) in backbone_ids for p in params)
         backbone_touched |= any(id(p) in backbone_ids for p in params)
         report.trainable_params = max(report.trainable_params, sum(p.numel() for p in ever_trained.values()))
+        if phase.solve is not None:
+            problem = solve_problem(model, data, on_features=on_features, task=task, label_names=label_names, metric=metric,
+                                    batch_size=cfg.eval_batch_size, autocast=autocast)
+            with torch.no_grad():
+                chosen = phase.solve(model, problem)
+            report.chosen.update(chosen)
+            report.trainable_params = max(report.trainable_params, sum(p.numel() for p in ever_trained.values()))  # may resize
+            score, metrics = validate()
+            report.history.append({"step": step, "phase": phase.name, "val_score": score, "chosen": chosen})
+            keep_if_best(score, metrics)
+            if progress:
+                progress(offset, total_steps, {"phase": phase.name})
+            continue
         optimizer = make_optimizer(optimizer_groups(phase, cfg.weight_decay), cfg.optimizer, device)
         base_lrs = [g["lr"] for g in optimizer.param_groups]
         micro = cfg.batch_size
@@ -206,7 +235,10 @@ def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData,
                     if on_features:
                         outputs = model.head(train_features[torch.as_tensor(positions)].to(device))
                     else:
-                        batch = {k: v.to(device) for k, v in model.backbone.collate([data.encoded[r] for r in rows]).items()}
+                        batch = model.backbone.collate([data.encoded[r] for r in rows])
+                        if cfg.augment != "none":  # training batches only: validation, features and evaluation never augment
+                            batch = model.backbone.augment(batch, cfg.augment, rng)
+                        batch = {k: v.to(device) for k, v in batch.items()}
                         outputs = model(batch)
                     loss = loss_fn(outputs, targets[torch.as_tensor(rows)].to(device))
                 if not torch.isfinite(loss):
@@ -225,14 +257,7 @@ def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData,
             if (phase_step + 1) % eval_every == 0 or last:
                 score, metrics = validate()
                 report.history.append({"step": step, "phase": phase.name, "train_loss": loss_value, "val_score": score})
-                # Ties on the metric (common on small validation sets) go to the lower validation loss.
-                if (score, -metrics["loss"]) > (report.best_score, best_loss):
-                    report.best_score, report.best_step, report.val_metrics = score, step, metrics
-                    best_loss = -metrics["loss"]
-                    best = {k: p.detach().clone() for k, p in ever_trained.items()}
-                    stale = 0
-                else:
-                    stale += 1
+                stale = 0 if keep_if_best(score, metrics) else stale + 1
                 if phase.early_stopping and cfg.patience and stale >= cfg.patience:
                     break
             if progress:
@@ -248,3 +273,53 @@ def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData,
     report.steps = step
     report.seconds = time.perf_counter() - start
     return report
+
+
+def solve_problem(model: nn.Module, data: FitData, *, on_features: bool, task: str, label_names: tuple[str, ...], metric: str,
+                  batch_size: int, autocast: Callable | None = None) -> Problem:
+    """The ``Problem`` a closed-form phase solves: training rows and targets, lazily computed features of the
+    training and validation rows, and ``rank`` (selection score, -loss) of validation outputs. Test rows are
+    not part of it.
+
+    Args:
+        on_features: read features from ``data.features`` (frozen, pre-trained backbone), else run ``model.backbone``.
+    """
+    memo: dict[str, torch.Tensor] = {}
+
+    def features(which: str) -> torch.Tensor:
+        if which not in memo:
+            if on_features:  # one pass (and one cache write) for train and validation rows together
+                both = data.features(np.concatenate([data.train_rows, data.val_rows]))
+                memo["train"], memo["val"] = both[: len(data.train_rows)], both[len(data.train_rows) :]
+            else:
+                rows = data.train_rows if which == "train" else data.val_rows
+                memo[which] = backbone_features(model, data.encoded, rows, batch_size=batch_size, autocast=autocast)
+        return memo[which]
+
+    def rank(outputs: torch.Tensor) -> tuple[float, float]:
+        predictions = outputs_to_predictions(outputs.float().cpu(), task, model)
+        metrics = compute_metrics(task, predictions, data.raw_targets[data.val_rows], label_names)
+        return selection_score(metrics, metric), -metrics["loss"]
+
+    return Problem(task=task, train_inputs=[data.encoded[r] for r in data.train_rows], train_targets=data.targets[torch.as_tensor(data.train_rows)],
+                   train_features=lambda: features("train"), val_features=lambda: features("val"), rank=rank,
+                   class_weights=data.class_weights)
+
+
+@torch.no_grad()
+def backbone_features(model: nn.Module, encoded: list, rows: np.ndarray, *, batch_size: int, autocast: Callable | None = None) -> torch.Tensor:
+    """(len(rows), dim) features of ``model.backbone`` as it is now, in eval mode, batched by length, on the CPU.
+
+    Unlike the feature cache, it runs on the head's device, so a backbone without parameters (TF-IDF) works too.
+    """
+    backbone, device = model.backbone, model.head.weight.device
+    was_training = backbone.training
+    backbone.eval()
+    items = [encoded[r] for r in rows]
+    out = torch.empty(len(rows), backbone.dim)
+    for batch in length_sorted_batches([len(x) for x in items], batch_size):
+        collated = {k: v.to(device) for k, v in backbone.collate([items[i] for i in batch]).items()}
+        with autocast() if autocast is not None else nullcontext():
+            out[torch.as_tensor(batch)] = backbone(collated).float().cpu()
+    backbone.train(was_training)
+    return out

@@ -21,7 +21,7 @@ def model_outputs(model: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
     Args:
         features: when given (a frozen, unchanged backbone), the head runs on these cached features.
     """
-    was_training = model.training
+    modes = module_modes(model)
     model.eval()
     try:
         if features is not None:
@@ -35,7 +35,19 @@ def model_outputs(model: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
                 out[torch.as_tensor(batch)] = model(collated).float().cpu()
         return out
     finally:
-        model.train(was_training)
+        restore_modes(modes)
+
+
+def module_modes(module: torch.nn.Module) -> list[tuple[torch.nn.Module, bool]]:
+    """Every submodule with its training flag, to put back after an evaluation pass."""
+    return [(m, m.training) for m in module.modules()]
+
+
+def restore_modes(modes: list[tuple[torch.nn.Module, bool]]) -> None:
+    """Put back each module's own flag. ``module.train(True)`` would also switch frozen blocks back to training mode
+    (dropout on, BatchNorm on batch statistics and updating them) in the middle of a run."""
+    for module, training in modes:
+        module.training = training
 
 
 def outputs_to_predictions(outputs: torch.Tensor, task: str, model: torch.nn.Module) -> np.ndarray:

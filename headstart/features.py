@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from headstart.killpoints import kill_point
 from headstart.precision import cache_dir
 
 _MEMORY: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -35,7 +36,9 @@ def length_sorted_batches(lengths: list[int], batch_size: int) -> list[np.ndarra
 def embed_rows(backbone: torch.nn.Module, encoded: list, rows: np.ndarray, *, batch_size: int,
                autocast: Callable | None = None) -> torch.Tensor:
     """(len(rows), dim) features of ``encoded[rows]``, batched by length, in eval mode."""
-    was_training = backbone.training
+    from headstart.evaluation import module_modes, restore_modes
+
+    modes = module_modes(backbone)
     backbone.eval()
     out = torch.empty(len(rows), backbone.dim)
     items = [encoded[r] for r in rows]
@@ -48,7 +51,7 @@ def embed_rows(backbone: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
                 out[torch.as_tensor(batch)] = backbone(collated).float().cpu()
         else:
             out[torch.as_tensor(batch)] = backbone(collated).float().cpu()
-    backbone.train(was_training)
+    restore_modes(modes)
     return out
 
 
@@ -98,6 +101,7 @@ class FeatureCache:
         tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
         try:
             save_file({"features": features, "done": done.to(torch.uint8)}, str(tmp))
+            kill_point("write:features.safetensors")
             os.replace(tmp, self.path)
         except OSError:
             tmp.unlink(missing_ok=True)

@@ -10,6 +10,8 @@ texts: the same review posted under two product names, a retweet, a template). T
   4 rows; a pair with J = 0.8 shares a band with probability 1 - (1 - 0.8⁴)¹⁶ ≈ 0.9998. Every candidate is
   then verified with its exact Jaccard, so a reported pair is never a hashing artefact.
 
+Images are checked for exact copies only (same shape and pixels).
+
 Hashing is a pure function of the texts (words get ids in order of first appearance; fixed hash
 coefficients), so the result does not depend on ``PYTHONHASHSEED`` and ``SplitConfig(dedupe=True)``
 re-splits identically in every process. numpy only: no torch import.
@@ -98,11 +100,12 @@ def find_leakage(data: "Dataset", splits: "Splits", *, threshold: float = DEFAUL
     if isinstance(examples, bool) or not isinstance(examples, int) or examples < 0:
         raise ConfigError(f"examples must be an integer >= 0, got {examples!r}; try --examples 5")
     train = np.concatenate([splits.pool, splits.val])
-    match, similarity, exact = match_rows(data.inputs, train, splits.test, threshold)
+    inputs, threshold = comparable(data, threshold)
+    match, similarity, exact = match_rows(inputs, train, splits.test, threshold)
     near = (match >= 0) & ~exact
     # Near pairs first: exact copies explain themselves, near ones show what the threshold lets through.
     shown = np.concatenate([np.flatnonzero(near), np.flatnonzero(exact)])[:examples]
-    pairs = [(str(data.inputs[splits.test[i]]), str(data.inputs[train[match[i]]]), float(similarity[i])) for i in shown]
+    pairs = [(_shown(data, splits.test[i]), _shown(data, train[match[i]]), float(similarity[i])) for i in shown]
     n_test = len(splits.test)
     n_exact, n_near = int(exact.sum()), int(near.sum())
     return LeakageReport(n_test=n_test, exact=n_exact, near=n_near, fraction=(n_exact + n_near) / max(n_test, 1),
@@ -112,8 +115,29 @@ def find_leakage(data: "Dataset", splits: "Splits", *, threshold: float = DEFAUL
 def leaked_test_rows(data: "Dataset", splits: "Splits", *, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
     """Sorted test rows that duplicate (exactly or nearly) a pool or validation row."""
     train = np.concatenate([splits.pool, splits.val])
-    match, _, _ = match_rows(data.inputs, train, splits.test, check_threshold(threshold))
+    inputs, threshold = comparable(data, check_threshold(threshold))
+    match, _, _ = match_rows(inputs, train, splits.test, threshold)
     return np.sort(splits.test[match >= 0])
+
+
+def comparable(data: "Dataset", threshold: float) -> tuple[list[Any], float]:
+    """What is compared, and at which threshold: the texts; for images a digest of each image's shape and pixels,
+    exact copies only (threshold 1.0: near-duplicate images need a perceptual measure, not word shingles)."""
+    if data.modality != "image":
+        return data.inputs, threshold
+    import hashlib
+
+    digests = []
+    for image in data.inputs:
+        image = np.ascontiguousarray(image)
+        digests.append(hashlib.sha256(f"{image.dtype.str}{image.shape}".encode() + image.tobytes()).hexdigest())
+    return digests, 1.0
+
+
+def _shown(data: "Dataset", row: int) -> str:
+    if data.modality == "image":
+        return f"image row {int(row)} ({'x'.join(str(d) for d in np.shape(data.inputs[row]))})"
+    return str(data.inputs[row])
 
 
 def match_rows(inputs: list[Any], train: np.ndarray, test: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -23,14 +23,17 @@ from headstart.backbones import count_parameters, load_backbone
 from headstart.backbones.registry import REGISTRY as BACKBONES
 from headstart.data import Dataset, SplitConfig, load_dataset, split_dataset, subsample
 from headstart.engine import FitData, FitReport, fit
-from headstart.errors import StoreError
+from headstart.backbones.image import set_bn_mode
+from headstart.errors import ConfigError, StoreError
 from headstart.features import FeatureCache
+from headstart.killpoints import kill_point
 from headstart.model import TaskModel
 from headstart.objectives import TaskLoss, class_weights
 from headstart.precision import resolve_precision
 from headstart.progress import ProgressFn
 from headstart.specs import RunSpec, TrainConfig, run_key
 from headstart.strategies import Budget, get_strategy
+from headstart.strategies.registry import check_applies
 from headstart.strategies.peft_base import ADAPTER, is_peft
 
 FORMAT_VERSION = 1  # of the run directory layout
@@ -65,9 +68,12 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
     """The resolved spec of ``spec`` (strategy defaults filled in) as plain data; cheap, builds no model."""
     strategy = get_strategy(spec.strategy)
     cfg = spec.train.with_defaults(strategy.defaults)
+    check_compatible(strategy, data, pretrained, cfg)
     identity = pretrained.describe()
     if identity["name"] in BACKBONES:
         identity.pop("source")  # a registered backbone is identified by its (pinned) name, not its install path
+    # The input size actually used: an explicit --image-size equal to the network's own gives the same key.
+    cfg = dataclasses.replace(cfg, image_size=identity.get("image_size"))
     return {
         "data": {"name": data.name, "hash": data.hash, "task": data.task, "split": dataclasses.asdict(split_config)},
         "backbone": identity.pop("name"),
@@ -79,6 +85,23 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
         "n_requested": "all" if spec.n is None else spec.n,
         "seed": spec.seed,
     }
+
+
+def check_compatible(strategy: Any, data: Dataset, pretrained: torch.nn.Module, cfg: TrainConfig) -> None:
+    """Data, backbone, strategy and the image-only settings fit together.
+
+    Raises:
+        ConfigError: images with a text backbone (or the reverse), a strategy that cannot adapt this kind of
+            backbone (naming those that can), or --augment / --bn with a text backbone.
+    """
+    modality = getattr(pretrained, "modality", "text")
+    if data.modality != modality:
+        fits = [name for name, entry in BACKBONES.items() if entry.modality == data.modality]
+        raise ConfigError(f"{data.name!r} holds {data.modality}s but backbone {getattr(pretrained, 'name', '?')!r} reads {modality}s; "
+                          f"use --backbone {fits[0]} ({data.modality} backbones: {', '.join(fits)})")
+    check_applies(strategy, modality)
+    if modality != "image" and (cfg.augment != "none" or cfg.bn != "train"):
+        raise ConfigError(f"--augment and --bn apply to image backbones, not to {getattr(pretrained, 'name', '?')!r}; drop them")
 
 
 def pick_device() -> torch.device:
@@ -105,19 +128,24 @@ def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Mo
     split_config = spec.split
     splits = split_dataset(data, split_config)
     train_rows = subsample(data, splits.pool, spec.n, spec.seed)
-    pretrained = pretrained or load_backbone(spec.backbone, max_length=cfg.max_length, pooling=spec.pooling)
+    pretrained = pretrained or load_backbone(spec.backbone, max_length=cfg.max_length, pooling=spec.pooling, image_size=cfg.image_size)
+    check_compatible(strategy, data, pretrained, cfg)
     device = pick_device()
     precision = resolve_precision(cfg.precision, device)
     # The strategy may train the backbone in place: give it a private copy (the tokenizer is shared, read-only).
     private = copy.deepcopy(pretrained, memo={id(getattr(pretrained, "tokenizer", None)): getattr(pretrained, "tokenizer", None)})
     backbone = strategy.backbone(private, seed=spec.seed)
+    if getattr(backbone, "modality", None) == "image":
+        set_bn_mode(backbone, cfg.bn)
     mean, std = 0.0, 1.0
     if data.task == "regression":
         y = data.targets[train_rows].astype(np.float64)
         mean, std = float(y.mean()), float(y.std()) or 1.0
     model = TaskModel(backbone, data.num_outputs, seed=spec.seed, target_mean=mean, target_std=std).to(device)
     strategy.attach(model, options, precision=precision, seed=spec.seed)
-    encoded = encoded_inputs(pretrained, data)
+    # A twin of the pre-trained backbone (scratch) reads inputs as it does; a backbone of another kind
+    # (tfidf-logreg's TF-IDF featuriser) reads them its own way.
+    encoded = encoded_inputs(pretrained if type(backbone) is type(pretrained) else backbone, data)
     return Setup(spec, data, splits, train_rows, strategy, options, cfg, pretrained, model, encoded, precision, device, split_config)
 
 
@@ -128,7 +156,8 @@ def encoded_inputs(backbone: torch.nn.Module, data: Dataset) -> list:
     """``backbone.encode(data.inputs)``, memoised per (preprocessing, dataset) so a sweep tokenises once."""
     key = json.dumps([backbone.describe(), data.hash], sort_keys=True, default=str)
     if key not in _ENCODED:
-        _ENCODED.clear()  # one dataset at a time is what sweeps do; don't hold old ones
+        while len(_ENCODED) >= 2:  # sweeps go one dataset at a time, read by the backbone's encoder and TF-IDF's at most
+            _ENCODED.pop(next(iter(_ENCODED)))
         _ENCODED[key] = backbone.encode(data.inputs)
     return _ENCODED[key]
 
@@ -171,7 +200,7 @@ def train(s: Setup, *, progress: ProgressFn | None = None) -> FitReport:
     weights = class_weights(s.data.targets[s.train_rows], s.data.num_classes, s.cfg.class_weights) if s.data.task == "classification" else None
     loss_fn = TaskLoss(s.data.task, None if weights is None else weights.to(s.device))
     fit_data = FitData(encoded=s.encoded, targets=torch.as_tensor(targets), raw_targets=s.data.targets,
-                       train_rows=s.train_rows, val_rows=s.splits.val, features=feature_cache(s))
+                       train_rows=s.train_rows, val_rows=s.splits.val, features=feature_cache(s), class_weights=weights)
     return fit(s.model, phases, loss_fn, fit_data, s.cfg, seed=s.spec.seed, task=s.data.task,
                label_names=s.data.label_names, metric=selection_metric(s.cfg, s.data, s.train_rows),
                autocast=autocast_for(s.precision, s.device), progress=progress)
@@ -193,6 +222,7 @@ def write_json(path: Path, payload: Any) -> None:
     """Atomic JSON write: a temp file in the same directory, then rename."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(payload, indent=2, default=_plain))
+    kill_point(f"write:{path.name}")
     os.replace(tmp, path)
 
 
@@ -207,10 +237,13 @@ def _plain(value: Any) -> Any:
 
 
 def save(s: Setup, report: FitReport, out: str | Path) -> Path:
-    """Write spec.json, weights.safetensors and metrics.json into ``out``.
+    """Write weights.safetensors, metrics.json and, last, spec.json into ``out``.
 
     Saves the head (+ regression scaling) and, of the backbone, everything when it was trained from
     scratch, only the parameters that trained otherwise (the rest reloads from the pre-trained source).
+    Each file is replaced atomically; spec.json, which makes the directory a run, is removed first and written
+    last, so a crash part-way through an overwrite leaves a directory that is refused, never one that loads the
+    new weights under the old spec.
     """
     from safetensors.torch import save_file
 
@@ -222,6 +255,7 @@ def save(s: Setup, report: FitReport, out: str | Path) -> Path:
         probe.unlink()
     except OSError as e:
         raise StoreError(f"cannot write to output directory {str(out)!r} ({e.strerror}); choose another --out") from None
+    (out / "spec.json").unlink(missing_ok=True)
     state = s.model.state_dict()
     saved = backbone_saved(s, report)
     if report.status != "done":  # diverged: keep the record (spec, metrics with the reason), never the NaN weights
@@ -233,23 +267,13 @@ def save(s: Setup, report: FitReport, out: str | Path) -> Path:
         save_adapter(s.model.backbone.model, out)
         keep = {k for k in state if not k.startswith("backbone.")}
     else:
-        keep = {k for k in state if not k.startswith("backbone.")} | set(report.trained)
+        keep = {k for k in state if not k.startswith("backbone.")} | set(report.trained) | trained_buffers(s.model, report.trained)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items() if k in keep}
     if tensors:
         tmp = out / f".weights.{os.getpid()}.tmp"
         save_file(tensors, str(tmp), metadata={"format": "headstart-run", "version": str(FORMAT_VERSION)})
+        kill_point("write:weights.safetensors")
         os.replace(tmp, out / "weights.safetensors")
-    resolved = s.resolved()
-    write_json(out / "spec.json", {
-        "format_version": FORMAT_VERSION,
-        "key": run_key(resolved),
-        "spec": s.spec.to_dict(),
-        "resolved": resolved,
-        "data_source": s.data.source,
-        "label_names": list(s.data.label_names),
-        "train_rows": s.train_rows.tolist(),
-        "backbone_saved": saved,
-    })
     write_json(out / "metrics.json", {
         "split": "val",
         "status": report.status,
@@ -261,8 +285,31 @@ def save(s: Setup, report: FitReport, out: str | Path) -> Path:
         "trainable_params": report.trainable_params,
         "total_params": count_parameters(s.model),
         "history": report.history,
+        "chosen": report.chosen,
+    })
+    if report.status == "done":
+        s.strategy.save_files(s.model, out)
+    resolved = s.resolved()
+    write_json(out / "spec.json", {
+        "format_version": FORMAT_VERSION,
+        "key": run_key(resolved),
+        "spec": s.spec.to_dict(),
+        "resolved": resolved,
+        "data_source": s.data.source,
+        "label_names": list(s.data.label_names),
+        "train_rows": s.train_rows.tolist(),
+        "backbone_saved": saved,
     })
     return out
+
+
+def trained_buffers(model: torch.nn.Module, trained: list[str]) -> set[str]:
+    """State-dict names of the buffers of every module that owns a trained parameter: BatchNorm running statistics
+    move with their block's weights when it trains in training mode, and must be saved with them."""
+    owners = {name.rpartition(".")[0] for name in trained}
+    return {f"{prefix}.{name}" if prefix else name
+            for prefix, module in model.named_modules() if prefix in owners
+            for name, _ in module.named_buffers(recurse=False)}
 
 
 def save_adapter(encoder: torch.nn.Module, out: Path) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from headstart.backbones import load_backbone
+from headstart.backbones.registry import preprocessing
 from headstart.data import SplitConfig, load_dataset, split_dataset
 from headstart.errors import StoreError
 from headstart.evaluation import model_outputs, outputs_to_predictions, score_rows
@@ -68,9 +69,10 @@ def load_run(directory: str | Path) -> LoadedRun:
     meta = read_meta(directory)
     resolved = meta["resolved"]
     identity = resolved["backbone_config"]
-    backbone = load_backbone(meta["spec"]["backbone"], max_length=identity["max_length"], pooling=identity["pooling"])
-    if meta["backbone_saved"] == "full":
-        backbone = backbone.fresh(resolved["seed"])
+    strategy = get_strategy(resolved["strategy"])
+    backbone = load_backbone(meta["spec"]["backbone"], **preprocessing(identity))
+    if meta["backbone_saved"] == "full":  # not the pre-trained backbone: the strategy's own (scratch's fresh twin, TF-IDF)
+        backbone = strategy.backbone(backbone, seed=resolved["seed"])
     label_names = tuple(meta["label_names"])
     task = resolved["data"]["task"]
     model = TaskModel(backbone, 1 if task == "regression" else len(label_names), seed=0)
@@ -80,14 +82,13 @@ def load_run(directory: str | Path) -> LoadedRun:
         raise StoreError(f"{str(directory)!r} holds a {status} run (no usable weights); train it again with a lower learning rate")
     if not weights.exists():
         raise StoreError(f"{str(weights)!r} is missing; the run did not finish saving, train it again")
-    if meta["backbone_saved"] != "merged":  # rebuild the strategy's structure (adapters, 4-bit base), then load
+    if meta["backbone_saved"] != "merged":  # rebuild the strategy's structure (adapters, 4-bit base, kNN memory), then load
         adapter = meta["backbone_saved"] == "adapter"
         if adapter and not (directory / "adapter_model.safetensors").exists():
             raise StoreError(f"{str(directory / 'adapter_model.safetensors')!r} is missing; the run did not finish saving, train it again")
-        strategy = get_strategy(resolved["strategy"])
         try:
             strategy.attach(model, strategy.options(resolved["options"]), precision=resolved["train"]["precision"],
-                            directory=directory if adapter else None)
+                            directory=directory)
         except (OSError, ValueError, RuntimeError) as e:
             raise StoreError(f"cannot load the adapter in {str(directory)!r} ({type(e).__name__}: {str(e).splitlines()[0][:200]}); train the run again") from None
     try:

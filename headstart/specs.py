@@ -19,13 +19,15 @@ from headstart.data.splits import SplitConfig
 from headstart.errors import ConfigError
 
 # Bump when a change to the code changes results for the same spec: old store rows then stop matching.
-RESULTS_VERSION = 2  # 2: dropout stays on inside trained blocks
+RESULTS_VERSION = 3  # 2: dropout stays on inside trained blocks; 3: frozen blocks stay in eval mode after each validation
 
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "fp32", "bf16")
 CLASS_WEIGHTS = ("none", "auto", "balanced")
 METRICS = ("auto", "accuracy", "macro_f1", "balanced_accuracy", "rmse", "loss")
 OPTIMIZERS = ("adamw", "adamw8bit", "paged-adamw8bit")
+BN_MODES = ("train", "frozen")  # image backbones' BatchNorm during training (headstart.backbones.image)
+AUGMENTS = ("none", "crop", "flip-crop")  # image training batches (headstart.backbones.image.augment_pixels)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,9 @@ class TrainConfig:
     precision: str = "auto"
     max_length: int = 128
     optimizer: str | None = None  # adamw (fused) | adamw8bit | paged-adamw8bit (bitsandbytes; paged on CUDA only)
+    image_size: int | None = None  # image backbones: input side; None: the network's own (224 for efficientnet-lite0)
+    bn: str = "train"  # image backbones: "frozen" keeps every BatchNorm's pre-trained statistics, even in trained blocks
+    augment: str = "none"  # image training batches only: "crop" (pad + random crop) or "flip-crop"; never at evaluation
 
     def __post_init__(self) -> None:
         for name, hint in (("lr", "1e-5"), ("head_lr", "1e-3")):
@@ -79,6 +84,10 @@ class TrainConfig:
         _choice("metric", self.metric, METRICS)
         if self.optimizer is not None:
             _choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.image_size is not None and (not isinstance(self.image_size, int) or self.image_size < 8):
+            raise ConfigError(f"image_size must be an integer >= 8, got {self.image_size!r}; try --image-size 224")
+        _choice("bn", self.bn, BN_MODES)
+        _choice("augment", self.augment, AUGMENTS)
 
     def with_defaults(self, defaults: dict[str, Any]) -> "TrainConfig":
         """Fill the ``None`` fields from ``defaults`` (a strategy's), then from the global fallbacks."""

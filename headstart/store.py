@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from headstart.errors import StoreError
+from headstart.killpoints import kill_point
 from headstart.results import STATUSES, RunResult
 
 SCHEMA_VERSION = 2  # 2: saved_bytes (what a run's weights take on disk); v1 stores are migrated
@@ -127,7 +128,8 @@ class Store:
         conn.row_factory = sqlite3.Row
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _use_wal(conn)
+            kill_point("store.open")
             version = _init_schema(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -315,6 +317,23 @@ class Store:
         return {r["key"] for r in self.conn.execute("SELECT key FROM runs WHERE status = 'done'")}
 
 
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL, retrying while another process holds the lock.
+
+    ``PRAGMA journal_mode = WAL`` does not always wait on the busy handler: when two ``compare`` start on a new store at
+    the same moment, one of them used to fail at once with "database is locked".
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _init_schema(conn: sqlite3.Connection) -> object:
     """Create the tables of a new store; return the schema version found (checked before touching runs)."""
     with _Transaction(conn):
@@ -357,4 +376,6 @@ class _Transaction:
         return self.conn
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if exc_type is None:
+            kill_point("store.commit")
         self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")

@@ -126,13 +126,14 @@ def _loaded_data(spec: RunSpec | SweepSpec) -> Any:
     return _LOADED[data_key]
 
 
-def _loaded(spec: RunSpec, max_length: int) -> tuple[Any, Any]:
-    """Dataset and pre-trained backbone, loaded once per process."""
+def _loaded(spec: RunSpec) -> tuple[Any, Any]:
+    """Dataset and pre-trained backbone (with the cell's preprocessing), loaded once per process."""
     from headstart.backbones import load_backbone
 
-    backbone_key = repr((spec.backbone, max_length, spec.pooling))
+    train = spec.train
+    backbone_key = repr((spec.backbone, train.max_length, spec.pooling, train.image_size))
     if backbone_key not in _LOADED:
-        _LOADED[backbone_key] = load_backbone(spec.backbone, max_length=max_length, pooling=spec.pooling)
+        _LOADED[backbone_key] = load_backbone(spec.backbone, max_length=train.max_length, pooling=spec.pooling, image_size=train.image_size)
     return _loaded_data(spec), _LOADED[backbone_key]
 
 
@@ -146,7 +147,7 @@ def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
     from headstart.specs import run_key
 
     try:
-        data, pretrained = _loaded(spec, spec.train.max_length)
+        data, pretrained = _loaded(spec)
         s = setup(spec, data=data, pretrained=pretrained)
         resolved = s.resolved()
         key = run_key(resolved)
@@ -235,7 +236,7 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
     from headstart.specs import run_key
 
     cells = sweep.cells()
-    data, pretrained = _loaded(cells[0], sweep.train.max_length)
+    data, _ = _loaded(cells[0])
     split_config = sweep.split
     pool = len(split_dataset(data, split_config).pool)
     for n in sweep.sizes:
@@ -245,8 +246,8 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
             raise DataError(f"size {n} in --sizes is below the number of classes ({data.num_classes}); start at {data.num_classes}")
     precision = resolve_precision(sweep.train.precision, pick_device())
     planned = []
-    for spec in cells:
-        resolved = resolve(spec, data, pretrained, split_config=split_config, n_train=pool if spec.n is None else spec.n, precision=precision)
+    for spec in cells:  # a strategy's own [train_by_strategy] may change the preprocessing (--image-size)
+        resolved = resolve(spec, data, _loaded(spec)[1], split_config=split_config, n_train=pool if spec.n is None else spec.n, precision=precision)
         planned.append((spec, run_key(resolved), resolved))
     return planned
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny synthetic text backbone, toy datasets, and an isolated HEADSTART_CACHE.
+"""Shared fixtures: tiny synthetic text and image backbones, toy datasets, and an isolated HEADSTART_CACHE.
 
 The tiny backbone implements the ``headstart.backbones.Backbone`` protocol (embedding + masked mean +
 3 Linear blocks + a final LayerNorm that belongs to no block), so every strategy, the engine, the
@@ -187,6 +187,62 @@ def tiny_bert(seed: int = 0, **kwargs: Any):
     return copy.deepcopy(_BERT[seed], memo={id(_BERT["tokenizer"]): _BERT["tokenizer"]})
 
 
+def tiny_cnn(seed: int = 0, *, image_size: int = 16):
+    """A real ``ImageBackbone`` over a 3-block conv net with BatchNorm, (B, 8) features, in milliseconds.
+
+    Blocks: stem (conv 3x3 stride 2, BN, ReLU), stage (conv 3x3, BN, ReLU), head (conv 1x1, BN, ReLU); then
+    average pooling. RGB input normalised with mean 0.5, std 0.25. Same seed, same weights.
+    """
+    from collections import OrderedDict
+
+    import torch
+    from torch import nn
+
+    from headstart.backbones.image import ImageBackbone
+
+    def build() -> nn.Module:
+        def unit(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+        return nn.Sequential(OrderedDict(stem=unit(3, 8, 3, 2), stage=unit(8, 8, 3), head=unit(8, 8, 1),
+                                         pool=nn.AdaptiveAvgPool2d(1), flat=nn.Flatten()))
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build().eval()
+    return ImageBackbone(model, build, name="tiny-cnn", source="tests/conftest.py", dim=8, image_size=image_size, channels=3,
+                         mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), block_paths=[["stem"], ["stage"], ["head"]],
+                         adapter_targets=["stage.0", "head.0"])
+
+
+def make_toy_images(n: int = 120, *, classes: int = 2, size: int = 12, seed: int = 0):
+    """A synthetic image Dataset: class c is a bright vertical band in the c-th of ``classes`` columns, on noise.
+    Grey uint8 (size, size) images; learnable by any small CNN."""
+    from headstart.data.dataset import Dataset
+
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n, dtype=np.int64) % classes
+    rng.shuffle(labels)
+    width = size // classes
+    images = []
+    for y in labels:
+        image = rng.integers(0, 80, size=(size, size)).astype(np.uint8)
+        image[:, y * width : (y + 1) * width] = rng.integers(170, 256, size=(size, width))
+        images.append(image)
+    return Dataset(name="toy-images", inputs=images, targets=labels, task="classification",
+                   label_names=tuple(f"band{c}" for c in range(classes)), source={}, modality="image")
+
+
+@pytest.fixture(scope="session")
+def make_tiny_cnn() -> Callable[..., Any]:
+    return tiny_cnn
+
+
+@pytest.fixture(scope="session")
+def toy_images_factory() -> Callable[..., Any]:
+    return make_toy_images
+
+
 @pytest.fixture(scope="session")
 def make_tiny() -> Callable[..., Any]:
     return tiny_backbone
@@ -210,8 +266,8 @@ def toy_factory() -> Callable[..., Any]:
 
 @pytest.fixture
 def tiny_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ``load_backbone("tiny")`` / ``("tiny-bert")`` (as run / saved / api / adapters call it) return a new
-    TinyBackbone / tiny BERT."""
+    """Make ``load_backbone("tiny")`` / ``("tiny-bert")`` / ``("tiny-cnn")`` (as run / saved / api / adapters / sweep
+    call it) return a new TinyBackbone / tiny BERT / tiny CNN."""
     import headstart.backbones
     import headstart.backbones.registry as registry
     import headstart.run
@@ -219,12 +275,14 @@ def tiny_registry(monkeypatch: pytest.MonkeyPatch) -> None:
 
     real = registry.load_backbone
 
-    def load(name_or_path: str = "tiny", *, max_length: int = 128, pooling: str | None = None):
+    def load(name_or_path: str = "tiny", *, max_length: int = 128, pooling: str | None = None, image_size: int | None = None):
         if name_or_path == "tiny":
             return tiny_backbone(0)
         if name_or_path == "tiny-bert":
             return tiny_bert(0)
-        return real(name_or_path, max_length=max_length, pooling=pooling)
+        if name_or_path == "tiny-cnn":
+            return tiny_cnn(0, image_size=image_size or 16)
+        return real(name_or_path, max_length=max_length, pooling=pooling, image_size=image_size)
 
     for module in (headstart.run, headstart.saved, headstart.backbones):
         monkeypatch.setattr(module, "load_backbone", load)

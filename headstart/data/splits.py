@@ -76,10 +76,7 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig()) -> Splits:
         _check_classes(data, strata)
     groups = data.groups if data.groups is not None else np.arange(len(data))
     group_ids, inverse = np.unique(groups, return_inverse=True)
-    # A group's stratum is its most frequent label: whole groups move together.
-    group_stratum = np.zeros(len(group_ids), dtype=np.int64)
-    for g in range(len(group_ids)):
-        group_stratum[g] = np.bincount(strata[inverse == g]).argmax()
+    group_stratum = group_majority(inverse, strata, len(group_ids))
     group_size = np.bincount(inverse, minlength=len(group_ids))
     val_total = min(config.val_fraction * len(data), config.max_val)
     test_total = config.test_fraction * len(data) if config.max_test is None else min(config.test_fraction * len(data), config.max_test)
@@ -116,6 +113,25 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig()) -> Splits:
             raise DataError(f"the {name} split of {data.name!r} is empty ({len(data)} examples); use a larger dataset")
     _check_pool_has_every_label(data, splits)
     return splits
+
+
+def group_majority(inverse: np.ndarray, strata: np.ndarray, n_groups: int) -> np.ndarray:
+    """(G,) each group's most frequent stratum (ties: the lowest), so whole groups move together.
+
+    Vectorised: a loop over groups is quadratic, 3 s for 70,000 ungrouped images.
+
+    Args:
+        inverse: (N,) group index of each row, in [0, n_groups).
+        strata: (N,) int >= 0 stratum of each row.
+    """
+    width = int(strata.max()) + 1 if len(strata) else 1
+    pairs, counts = np.unique(inverse.astype(np.int64) * width + strata, return_counts=True)
+    group, stratum = pairs // width, pairs % width
+    order = np.lexsort((stratum, -counts, group))  # by group, then count descending, then stratum ascending
+    first = order[np.r_[True, group[order][1:] != group[order][:-1]]]
+    out = np.zeros(n_groups, dtype=np.int64)
+    out[group[first]] = stratum[first]
+    return out
 
 
 def _check_pool_has_every_label(data: Dataset, splits: Splits) -> None:

@@ -7,14 +7,17 @@ reader never sees a half-written file and a crash leaves the previous report int
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from headstart.analysis import summarize
 from headstart.errors import StoreError
+from headstart.killpoints import kill_point
 from headstart.report.chart import chart_png
 from headstart.report.html import report_html
 from headstart.report.markdown import report_markdown
@@ -52,6 +55,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be shared
+        kill_point(f"write:{path.name}")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -96,9 +100,32 @@ def render(store_dir: str | Path, *, metric: str | None = None) -> dict[str, Pat
         ConfigError: ``metric`` is in no finished run.
     """
     directory = Path(store_dir)
-    with Store(directory, create=False) as store:
+    with Store(directory, create=False) as store, _rendering(directory):
         results = store.results()
         record = store.sweep() or {}
+        return _write_report(directory, results, record, metric)
+
+
+@contextlib.contextmanager
+def _rendering(directory: Path) -> Iterator[None]:
+    """Hold ``DIR/.report.lock`` from reading the store to the last write. Two compares on one store each render
+    when they finish; unserialised, the first (which read the store before the other's last cell was done) could
+    write last and leave a report missing that cell."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: renders are not serialised
+        yield
+        return
+    try:
+        handle = open(directory / ".report.lock", "a")
+    except OSError as exc:
+        raise StoreError(f"cannot write the report into {str(directory)!r} ({exc.strerror}); check its permissions") from exc
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
+def _write_report(directory: Path, results: list[RunResult], record: dict[str, Any], metric: str | None) -> dict[str, Path]:
     metric = metric or default_metric(results)
     summary = {**summarize(results, metric), "leakage": leakage_summary(directory)}
     title = title_for(results, metric)

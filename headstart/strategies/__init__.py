@@ -14,6 +14,9 @@ from headstart.strategies import (  # noqa: F401 - importing registers each stra
     houlsby,
     prompts,
     qlora,
+    embed_logreg,
+    embed_knn,
+    tfidf_logreg,
 )
 from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy
 from headstart.strategies.registry import STRATEGIES, get_strategy, list_strategies, register

@@ -3,15 +3,19 @@
 A strategy answers narrow questions and never writes a loop: ``plan(model, options, cfg, budget)``
 returns ``Phase``s (parameter groups with learning rates and a step budget); the engine trains them.
 It may swap the backbone (``scratch`` uses a fresh twin) or change its structure in ``attach`` (adapters,
-a 4-bit base), which runs before ``plan`` and again when a saved run is loaded.
+a 4-bit base), which runs before ``plan`` and again when a saved run is loaded. A phase may instead be
+solved in closed form (``Phase.solve``: classical baselines); the engine still owns the data and validation.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
+import torch
 from torch import nn
 
 from headstart.errors import ConfigError, closest
@@ -35,16 +39,46 @@ class Phase:
         groups: what trains; every other parameter is frozen (and frozen modules run in eval mode).
         steps: optimiser steps in this phase.
         early_stopping: stop the phase when validation stops improving (``patience`` checks).
+        solve: a closed-form solver run instead of optimiser steps (``steps`` is then 0):
+            ``solve(model, problem) -> chosen`` sets the head (and anything else) in place from a ``Problem``
+            and returns the hyperparameters it chose on validation, e.g. ``{"C": 1.0}``. The engine then
+            validates once, as after any phase.
     """
 
     name: str
     groups: list[ParamGroup]
     steps: int
     early_stopping: bool = True
+    solve: Callable[[nn.Module, "Problem"], dict[str, Any]] | None = None
 
     @property
     def params(self) -> list[nn.Parameter]:
         return [p for g in self.groups for p in g.params]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What a closed-form solver sees: the training rows and a judge of validation outputs, never the test split.
+
+    Attributes:
+        task: "classification", "multilabel" or "regression".
+        train_inputs: encoded inputs of the training rows (``backbone.encode``), for solvers that read raw inputs.
+        train_targets: (N,) class ids, (N, C) multi-hot or (N,) standardised values: what the loss would see.
+        train_features / val_features: ``() -> (N, dim)`` float features of the training / validation rows:
+            from the feature cache when the backbone is frozen and pre-trained, else by running the model's
+            backbone as it is at the call (so a solver may fit the backbone first). Computed once each.
+        rank: ``rank(outputs) -> (score, -loss)`` of head outputs (N_val, outputs) on the validation rows:
+            the run's selection metric, ties going to the lower loss, as when the engine picks a checkpoint.
+        class_weights: (C,) the loss's class weights, or None.
+    """
+
+    task: str
+    train_inputs: list
+    train_targets: torch.Tensor
+    train_features: Callable[[], torch.Tensor]
+    val_features: Callable[[], torch.Tensor]
+    rank: Callable[[torch.Tensor], tuple[float, float]]
+    class_weights: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +104,7 @@ class Strategy:
     uses_pretrained: ClassVar[bool] = True
     quantized: ClassVar[bool] = False  # trains on a 4-bit base (merging needs --dequantize)
     needs_encoder: ClassVar[bool] = False  # adapts the layers of a transformers encoder (backbone.model)
+    modalities: ClassVar[tuple[str, ...]] = ("text", "image")  # backbones it applies to (it uses blocks and parameters only)
 
     def options(self, given: dict[str, Any]) -> Any:
         """Build (and validate) this strategy's options from plain data."""
@@ -88,6 +123,10 @@ class Strategy:
         """Change the model's structure before training (insert adapters, quantize the base; new weights are
         drawn from ``seed``) or, given the ``directory`` of a saved run, rebuild that structure and load what it
         saved there. Default: nothing."""
+
+    def save_files(self, model: nn.Module, out: Path) -> None:
+        """Write what ``attach(directory=out)`` reads back beyond ``weights.safetensors`` (e.g. a vocabulary as
+        JSON); called after a run that finished is saved. Default: nothing."""
 
     def plan(self, model: nn.Module, options: Any, cfg: Any, budget: Budget) -> list[Phase]:
         raise NotImplementedError

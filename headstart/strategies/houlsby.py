@@ -55,6 +55,7 @@ class Houlsby(Strategy):
     description = "Houlsby bottleneck adapters (width d/--reduction) after attention and feed-forward outputs + LayerNorms + head"
     Options = HoulsbyOptions
     needs_encoder = True
+    modalities = ("text",)
     defaults = {"lr": 1e-3, "head_lr": 1e-3}
 
     def attach(self, model, options: HoulsbyOptions, *, precision: str, seed: int = 0, directory: Any = None) -> None:

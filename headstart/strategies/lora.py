@@ -1,7 +1,10 @@
 """lora and dora: low-rank updates W = W0 + (alpha/r)·BA on chosen linear layers (Hu et al. 2021), via peft.
 
 ``dora`` (Liu et al. 2024) also learns a per-output-row magnitude, decoupling the update's direction from
-its size. The default targets are PEFT's for the architecture (attention query and value for BERT).
+its size. The default targets are PEFT's for the architecture (attention query and value for BERT); on an image
+backbone, its ``adapter_targets``: EfficientNet's pointwise (1x1) expand and project convolutions, where a
+conv's W is (out, in, 1, 1) and the update B·A is rank r as for a linear layer; every conv and the hidden
+linear layer of the small MNIST CNN.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class LoraOptions:
 
 class Lora(PeftStrategy):
     name = "lora"
+    modalities = ("text", "image")
     description = "LoRA (peft): rank --rank updates on --targets (default attention query/value), head trained"
     Options = LoraOptions
     use_dora = False
@@ -40,6 +44,9 @@ class Lora(PeftStrategy):
     def peft_config(self, options: LoraOptions, backbone) -> Any:
         from peft import LoraConfig, TaskType
 
+        if backbone.modality == "image":  # a plain torch CNN: PEFT's custom-model path, targets named by the backbone
+            return LoraConfig(r=options.rank, lora_alpha=options.alpha, lora_dropout=options.dropout,
+                              target_modules=options.targets or backbone.adapter_targets, use_dora=self.use_dora)
         return LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, r=options.rank, lora_alpha=options.alpha,
                           lora_dropout=options.dropout, target_modules=options.targets, use_dora=self.use_dora)
 

@@ -1,6 +1,7 @@
 """Adapter strategies on ``peft``: a PEFT method injected into the backbone's encoder; it and the head train.
 
-The encoder (``backbone.model``, a ``transformers`` model) is wrapped with ``peft.get_peft_model``, so a
+The encoder (``backbone.model``, a ``transformers`` model; for ``lora`` also an image backbone's CNN) is wrapped
+with ``peft.get_peft_model``, so a
 saved run directory is also a PEFT adapter directory (``adapter_config.json`` + ``adapter_model.safetensors``):
 ``PeftModel.from_pretrained(AutoModel.from_pretrained(base), run_dir)`` loads it, and an adapter trained with
 plain PEFT on the same base loads here. The task head is always saved beside it (``weights.safetensors``).
@@ -20,9 +21,10 @@ ADAPTER = "default"  # PEFT's adapter name inside a run; AdapterSet loads others
 
 
 def encoder_of(backbone: nn.Module) -> nn.Module:
-    """The module PEFT wraps: a backbone's ``model`` (the transformers encoder)."""
+    """The module PEFT wraps: a backbone's ``model`` (the transformers encoder, or an image backbone's CNN, which PEFT
+    wraps as a custom model with explicit ``target_modules``)."""
     encoder = getattr(backbone, "model", None)
-    if encoder is None or not hasattr(encoder, "config"):
+    if encoder is None or not (hasattr(encoder, "config") or getattr(backbone, "modality", None) == "image"):
         raise BackboneError(f"backbone {getattr(backbone, 'name', type(backbone).__name__)!r} has no transformers model to "
                             "attach a PEFT adapter to; use full-finetune, partial-freeze or bitfit")
     return encoder
@@ -43,6 +45,7 @@ class PeftStrategy(Strategy):
     """Base of the PEFT methods: ``peft_config`` says what to inject; the adapter and the head train together."""
 
     needs_encoder = True
+    modalities = ("text",)  # prompts, IA3 and the default targets are transformer-shaped; lora opts in to images
 
     defaults = {"lr": 2e-4, "head_lr": 1e-3, "min_steps": 100}
 

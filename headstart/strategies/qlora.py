@@ -22,6 +22,7 @@ class QLora(Lora):
     description = "QLoRA: LoRA on a 4-bit NF4 base (bitsandbytes, CPU too), 8-bit AdamW; least memory"
     defaults = {"lr": 2e-4, "head_lr": 1e-3, "min_steps": 100, "optimizer": "adamw8bit"}
     quantized = True
+    modalities = ("text",)  # bitsandbytes quantises linear layers; a CNN is mostly convolutions
 
     def attach(self, model, options, *, precision: str, seed: int = 0, directory: Any = None) -> None:
         quantize_linears(encoder_of(model.backbone), compute_dtype=torch.bfloat16 if precision == "bf16" else torch.float32)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from headstart.errors import unknown
+from headstart.errors import ConfigError, unknown
 from headstart.strategies.base import Strategy
 
 STRATEGIES: dict[str, Strategy] = {}
@@ -20,6 +20,13 @@ def get_strategy(name: str) -> Strategy:
     if name not in STRATEGIES:
         raise unknown("strategy", name, STRATEGIES)
     return STRATEGIES[name]
+
+
+def check_applies(strategy: Strategy, modality: str) -> None:
+    """Raise a ConfigError naming the strategies that do apply when ``strategy`` cannot adapt a ``modality`` backbone."""
+    if modality not in strategy.modalities:
+        fits = [name for name, s in STRATEGIES.items() if modality in s.modalities]
+        raise ConfigError(f"strategy {strategy.name!r} does not apply to {modality} backbones; for {modality}s use one of: {', '.join(fits)}")
 
 
 def list_strategies() -> list[dict[str, str]]:

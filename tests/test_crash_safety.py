@@ -1,0 +1,360 @@
+"""What survives a crash: kill -9 at chosen and random moments of a real ``headstart compare``, two compares on
+one store at once, a run directory killed half-saved, and a source check that every artefact write is atomic.
+
+Kill points come from ``headstart.killpoints`` (``HEADSTART_TEST_KILL_AT=POINT[#K]``): the process SIGKILLs itself
+inside a store transaction before COMMIT, or between an artefact's temp file and its rename. The tiny real BERT
+folder and the helpers come from tests/test_sweep.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import multiprocessing
+import random
+import re
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from test_sweep import HEADSTART, curves, env, tiny_backbone  # noqa: F401  (tiny_backbone is a fixture)
+
+PACKAGE = Path(__file__).resolve().parents[1] / "headstart"
+CELLS = 8  # 2 strategies x 2 sizes x 2 seeds
+
+
+def sweep_cmd(out: Path, backbone: Path) -> list[str]:
+    return [*HEADSTART, "compare", "--backbone", str(backbone), "--strategies", "linear-probe,full-finetune", "--sizes", "8,16",
+            "--seeds", "2", "--max-steps", "12", "--min-steps", "12", "--out", str(out), "--quiet"]
+
+
+def store_rows(out: Path) -> list[tuple]:
+    """(key, status, owner, created_at, updated_at) of every row; [] before the store has its tables."""
+    if not (out / "runs.sqlite").exists():
+        return []
+    with sqlite3.connect(out / "runs.sqlite", timeout=30) as conn:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name='runs'").fetchone():
+            return []
+        return conn.execute("SELECT key, status, owner, created_at, updated_at FROM runs ORDER BY key").fetchall()
+
+
+def assert_nothing_torn(out: Path, cache: Path) -> None:
+    """Every artefact on disk is whole: the store passes SQLite's integrity check, every JSON parses, the PNG
+    ends with its IEND chunk, every cached feature file loads."""
+    from safetensors.torch import load_file
+
+    if (out / "runs.sqlite").exists():
+        with sqlite3.connect(out / "runs.sqlite", timeout=30) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    for name in ("results.json", "leakage.json"):
+        if (out / name).exists():
+            json.loads((out / name).read_text())
+    if (out / "chart.png").exists():
+        png = (out / "chart.png").read_bytes()
+        assert png.startswith(b"\x89PNG") and png.endswith(b"IEND\xaeB`\x82")
+    if (out / "report.md").exists():
+        assert (out / "report.md").read_text().startswith("#")
+    for path in (cache / "features").glob("*.safetensors"):
+        assert set(load_file(str(path))) == {"features", "done"}
+
+
+@pytest.fixture(scope="module")
+def straight(tiny_backbone, tmp_path_factory) -> Path:  # noqa: F811
+    """The sweep run once, uninterrupted: the table every interrupted run must end with."""
+    out = tmp_path_factory.mktemp("straight") / "store"
+    result = subprocess.run(sweep_cmd(out, tiny_backbone), env=env(out.parent), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert f"{CELLS} cells: 0 already done, {CELLS} trained now" in result.stdout
+    return out
+
+
+def done_count(out: Path) -> int:
+    return sum(status == "done" for _, status, *_ in store_rows(out))
+
+
+# (kill point, what is on disk when it fires); an int k instead of a point: a seeded random moment after the
+# sweep has k cells done (somewhere in training, evaluating or writing the next cell).
+TRIALS = [
+    ("store.open", "the store file exists, WAL on, no tables yet: the very first write"),
+    ("write:features.safetensors", "the feature cache's temp file is written, not yet renamed"),
+    ("store.commit#5", "the first cell trained; its result row written inside the transaction, not committed"),
+    (2, "a seeded random moment, 2 cells done"),
+    ("write:leakage.json", "leakage.json's temp file is written, not yet renamed"),
+    (5, "a seeded random moment, 5 cells done"),
+    ("write:results.json", "every cell done, the report half written (chart, html, md new; results.json not)"),
+]
+
+
+def kill_at_random(cmd: list[str], out: Path, environ: dict[str, str], cells: int, rng: random.Random) -> tuple[int, str]:
+    """Start ``cmd``; once ``cells`` cells are done, wait a random 0-3 s and SIGKILL it. Returns (exit code, when)."""
+    proc = subprocess.Popen(cmd, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    delay = round(rng.uniform(0.0, 3.0), 2)
+    deadline = time.time() + 300
+    while done_count(out) < cells and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    return proc.returncode, f"{delay} s after {cells} cells were done"
+
+
+@pytest.mark.slow
+def test_kill_9_at_write_points_and_random_moments_then_rerun(tiny_backbone, straight, tmp_path, capsys):  # noqa: F811
+    """Kill, re-run, kill the re-run...: no kill leaves a torn file or retrains a done cell, and the last run ends
+    with the uninterrupted run's table."""
+    out, environ = tmp_path / "store", env(tmp_path)
+    rng = random.Random(7)
+    table = []
+    for point, what in TRIALS:
+        before = {key: created for key, status, _, created, _ in store_rows(out) if status == "done"}
+        if isinstance(point, int):
+            code, what = kill_at_random(sweep_cmd(out, tiny_backbone), out, environ, point, rng)
+        else:
+            proc = subprocess.run(sweep_cmd(out, tiny_backbone), env={**environ, "HEADSTART_TEST_KILL_AT": point},
+                                  capture_output=True, text=True, timeout=600)
+            code = proc.returncode
+        # A random kill may come after a fast machine finished the sweep; a kill point always fires.
+        assert code == -signal.SIGKILL or (isinstance(point, int) and code == 0), (point, code)
+        assert_nothing_torn(out, tmp_path / "cache")
+        after = store_rows(out)
+        # A cell done before the kill is untouched: same row, never claimed or trained again.
+        assert all(status == "done" and created == before[key] for key, status, _, created, _ in after if key in before)
+        running = sum(status == "running" for _, status, *_ in after)
+        table.append((f"`{point}`" if isinstance(point, str) else "random", what, len(before), done_count(out), running))
+    rerun = subprocess.run(sweep_cmd(out, tiny_backbone), env=environ, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    final = store_rows(out)
+    assert len(final) == CELLS and {key for key, *_ in final} == {key for key, *_ in store_rows(straight)}
+    assert all(status == "done" and owner is None for _, status, owner, *_ in final)
+    assert curves(out) == curves(straight)
+    assert_nothing_torn(out, tmp_path / "cache")
+    summary = next(line for line in rerun.stdout.splitlines() if " cells: " in line)
+    with capsys.disabled():  # the table in docs/RELIABILITY.md
+        print("\n| trial | kill point | cells done before | done after the kill | left `running` |")
+        for i, (point, what, before, done, running) in enumerate(table, 1):
+            print(f"| {i} | {point}: {what} | {before} | {done} | {running} |")
+        print(f"| re-run | none: `{summary}` | {table[-1][3]} | {done_count(out)} | 0 |")
+
+
+@pytest.mark.slow
+def test_two_compares_at_once_train_each_cell_once(tiny_backbone, straight, tmp_path, capsys):  # noqa: F811
+    """The same command started twice at once on one store (--workers 1 each): the store stays whole, each cell
+    is trained by exactly one of them, and the report equals a single run's."""
+    out, environ = tmp_path / "store", env(tmp_path)
+    procs = [subprocess.Popen(sweep_cmd(out, tiny_backbone), env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outputs]
+    trained = [int(re.search(r"(\d+) trained now", stdout).group(1)) for stdout, _ in outputs]
+    assert sum(trained) == CELLS, trained  # a cell trained by both would be counted twice
+    final = store_rows(out)
+    assert len(final) == CELLS and all(status == "done" for _, status, *_ in final)
+    assert_nothing_torn(out, tmp_path / "cache")
+    assert curves(out) == curves(straight)
+    with capsys.disabled():
+        print(f"\ntwo compares at once: trained {trained[0]} + {trained[1]} = {sum(trained)} of {CELLS} cells")
+
+
+# ---- fast: the store and a run directory ------------------------------------------------------------------
+
+
+def _open_store(path: str, barrier, results) -> None:
+    from headstart.store import Store
+
+    barrier.wait()
+    try:
+        with Store(path) as store:
+            store.set_sweep("test", {})
+        results.put("ok")
+    except Exception as e:  # reported to the parent, which asserts on it
+        results.put(f"{type(e).__name__}: {e}")
+
+
+def test_many_processes_create_one_store_at_once(tmp_path):
+    """Two compares starting together on a new --out. Before the fix about 1 trial in 4 (8 processes) failed with
+    "database is locked" from PRAGMA journal_mode=WAL, which does not always wait on the busy timeout."""
+    context = multiprocessing.get_context("fork")
+    for trial in range(15):
+        barrier, results = context.Barrier(8), context.Queue()
+        procs = [context.Process(target=_open_store, args=(str(tmp_path / f"s{trial}"), barrier, results)) for _ in range(8)]
+        for p in procs:
+            p.start()
+        outcome = [results.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join()
+        assert outcome == ["ok"] * 8, outcome
+
+
+
+
+@pytest.mark.parametrize("dies_at", ["weights.safetensors", "metrics.json", "spec.json"])
+def test_a_run_directory_killed_half_saved_is_the_old_run_or_refused(dies_at, toy_csv, tiny_registry, tmp_path, monkeypatch):
+    """Re-training into an existing directory and dying between two of its files never leaves a loadable mix
+    (new weights under the old spec, or a new run under old metrics)."""
+    import safetensors.torch
+
+    import headstart
+    import headstart.run as run_module
+    from headstart.errors import StoreError
+    from headstart.saved import load_run
+    from headstart.specs import RunSpec, TrainConfig
+
+    config = TrainConfig(max_steps=6, min_steps=6, batch_size=8, precision="fp32")
+    out = tmp_path / "run"
+    headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, seed=0, out=out, config=config)
+    texts = ["good great film", "awful dull plot"]
+    old = headstart.predict(out, texts)
+    s, report = run_module.run_one(RunSpec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=32, seed=1, train=config))
+
+    class Died(BaseException):
+        pass
+
+    real_json, real_file = run_module.write_json, safetensors.torch.save_file
+
+    def write_json(path, payload):
+        if path.name == dies_at:
+            raise Died
+        real_json(path, payload)
+
+    def save_file(tensors, path, metadata=None):
+        if dies_at == "weights.safetensors":
+            raise Died
+        real_file(tensors, path, metadata=metadata)
+
+    monkeypatch.setattr(run_module, "write_json", write_json)
+    monkeypatch.setattr(safetensors.torch, "save_file", save_file)
+    with pytest.raises(Died):
+        run_module.save(s, report, out)
+    try:
+        loaded = load_run(out)
+    except StoreError as e:
+        assert "spec.json" in str(e)  # refused: the directory says it is not a (finished) run
+        return
+    assert loaded.resolved["seed"] == 0 and headstart.predict(out, texts) == old  # the old run, whole
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 6
+
+
+# ---- every artefact write goes through a temp file and os.replace ---------------------------------------
+
+WRITES = {"write_text", "write_bytes", "save_file", "to_csv", "to_parquet", "save_pretrained", "savefig", "copyfile", "fdopen"}
+
+
+def _writes(tree: ast.AST) -> list[tuple[ast.FunctionDef, ast.Call, str]]:
+    found = []
+    for func in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
+        for call in (n for n in ast.walk(func) if isinstance(n, ast.Call)):
+            name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+            mode = next((a.value for a in call.args[1:2] if isinstance(a, ast.Constant)), "r")
+            if name in WRITES or (name == "open" and any(c in str(mode) for c in "wax")):
+                found.append((func, call, name))
+    return found
+
+
+def test_every_artefact_write_goes_through_a_temp_file_and_os_replace():
+    """A user-visible file is written only as a temp file that ``os.replace`` then moves into place: a kill
+    leaves the old file or the new one, never half of one. (Matplotlib's ``savefig`` writes to a BytesIO.)"""
+    checked = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for func, call, name in _writes(tree):
+            where = f"{path.relative_to(PACKAGE.parent)}:{call.lineno} {func.name}"
+            if name in ("write_text", "write_bytes"):
+                target = ast.unparse(call.func.value)  # path.write_text(data)
+            else:  # save_file(tensors, path), copyfile(src, path); the others take the path first
+                target = ast.unparse(call.args[1] if name in ("save_file", "copyfile") else call.args[0])
+            if name == "savefig":
+                assert target == "buf", f"{where}: savefig must draw into memory, got {target}"
+                continue
+            if name == "open" and target.endswith("'.report.lock'"):
+                continue  # opened to hold a lock on, never written
+            assert "tmp" in target or name == "fdopen", f"{where}: {name}({target}) does not write a temp file"
+            assert "os.replace" in ast.unparse(func), f"{where}: writes {target} but never os.replace()s it into place"
+            checked.append(where)
+    assert len(checked) >= 10, checked  # the scan found the package's writes (run, features, report, adapters, cli, ...)
+
+
+def test_two_reports_rendered_at_once_end_with_the_newer_store(tmp_path, monkeypatch):
+    """Two compares on one store each render the report when their loop ends. The one that finished first read
+    the store before the other's last cell was done; if its (slower) write landed last, the final report missed
+    that cell. Renders are serialised, so the last to write is the last to read."""
+    import importlib
+    import threading
+
+    from headstart.results import RunResult
+    from headstart.store import Store
+
+    render = importlib.import_module("headstart.report.render")
+
+    def result(seed: int) -> RunResult:
+        spec = {"strategy": "linear-probe", "n": 8, "n_requested": 8, "seed": seed, "backbone": "tiny",
+                "data": {"name": "toy", "hash": "h"}, "options": {}, "train": {}}
+        return RunResult(key=f"cell{seed}", spec=spec, status="done", metrics={"accuracy": 0.5 + seed / 10})
+
+    with Store(tmp_path) as store:
+        store.put(result(0))
+    render.render(tmp_path)  # matplotlib imported: both renders below take their usual time
+    real_chart, drawing = render.chart_png, threading.Event()
+
+    def slow_chart(summary, *, title):
+        png = real_chart(summary, title=title)
+        if not drawing.is_set():
+            drawing.set()
+            time.sleep(2.0)  # the first compare's report takes a while to draw...
+        return png
+
+    monkeypatch.setattr(render, "chart_png", slow_chart)
+    first = threading.Thread(target=render.render, args=(tmp_path,))
+    first.start()
+    assert drawing.wait(30)
+    with Store(tmp_path) as store:  # ...while the other compare finishes the last cell and renders
+        store.put(result(1))
+    render.render(tmp_path)
+    first.join()
+    assert json.loads((tmp_path / "results.json").read_text())["curves"][0]["seeds"] == 2
+
+
+# ---- a cell that diverges does not stop the sweep ---------------------------------------------------------
+
+DIVERGING_SWEEP = """\
+strategies = ["linear-probe", "full-finetune"]
+sizes = [8, 16]
+seeds = 1
+
+[train]
+max_steps = 12
+min_steps = 12
+
+[train_by_strategy.full-finetune]
+lr = 1e4  # lr = 10 stays finite on this tiny BERT (gradient clipping): see docs/RELIABILITY.md
+"""
+
+
+@pytest.mark.slow
+def test_a_diverging_cell_is_recorded_and_the_sweep_goes_on(tiny_backbone, tmp_path):  # noqa: F811
+    (tmp_path / "sweep.toml").write_text(DIVERGING_SWEEP)
+    out = tmp_path / "store"
+    cmd = [*HEADSTART, "compare", "--config", str(tmp_path / "sweep.toml"), "--backbone", str(tiny_backbone), "--out", str(out), "--quiet"]
+    first = subprocess.run(cmd, env=env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    assert "4 cells: 0 already done, 4 trained now (2 diverged, 2 done)" in first.stdout
+    with sqlite3.connect(out / "runs.sqlite") as conn:
+        rows = conn.execute("SELECT strategy, n, status, error, steps, updated_at FROM runs ORDER BY strategy, n").fetchall()
+    assert [(s, n, status) for s, n, status, *_ in rows] == [
+        ("full-finetune", 8, "diverged"), ("full-finetune", 16, "diverged"), ("linear-probe", 8, "done"), ("linear-probe", 16, "done")]
+    for _, _, status, error, steps, _ in rows[:2]:
+        step = int(re.search(r"loss became nan at step (\d+) in phase 'finetune'; lower the learning rate", error).group(1))
+        assert steps == step - 1  # the steps before the one whose loss was not finite
+    report = (out / "report.md").read_text()
+    assert "## Failed and diverged runs" in report and "loss became nan at step" in report
+    counts = {(c["strategy"], c["n"]): c for c in json.loads((out / "results.json").read_text())["counts"]}
+    assert counts[("full-finetune", 8)]["diverged"] == 1 and "loss became nan" in counts[("full-finetune", 8)]["errors"][0]
+    assert counts[("linear-probe", 8)]["done"] == 1
+    # A diverged cell is final: a re-run does not train it again (it would diverge again).
+    again = subprocess.run(cmd, env=env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert "4 cells: 4 already done, 0 trained now" in again.stdout, again.stdout + again.stderr
+    with sqlite3.connect(out / "runs.sqlite") as conn:
+        assert conn.execute("SELECT strategy, n, status, error, steps, updated_at FROM runs ORDER BY strategy, n").fetchall() == rows
