@@ -107,6 +107,7 @@ class Cell:
     trainable_params: int
     saved_bytes: int = 0
     seconds_per_step: float = 0.0  # training wall time per optimiser step (validation passes included)
+    chosen: str = ""  # what validation chose across seeds, e.g. "lr 2e-05 (2), 5e-05 (1)"
 
     @property
     def values(self) -> list[float]:
@@ -137,9 +138,24 @@ def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str,
             train_seconds=math.fsum(r.train_seconds for r in runs) / len(runs),
             trainable_params=max(r.trainable_params for r in runs),
             saved_bytes=max(r.saved_bytes for r in runs),
-            seconds_per_step=math.fsum(r.train_seconds / max(r.steps, 1) for r in runs) / len(runs),
+            seconds_per_step=math.fsum(r.train_seconds / r.steps for r in runs if r.steps) / max(1, sum(1 for r in runs if r.steps)),
+            chosen=chosen_text(runs),
         )
     return dict(sorted(out.items(), key=lambda kv: (kv[0][0], size_key(kv[0][1]))))
+
+
+def chosen_text(runs: list[RunResult]) -> str:
+    """Hyperparameters picked on validation across a cell's runs: ``"lr 2e-05 (2), 5e-05 (1)"``; "" when none."""
+    values: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r in runs:
+        for name, value in (r.chosen or {}).items():
+            if isinstance(value, (int, float, str)) and not isinstance(value, bool) and name != "tune_seconds":
+                values[name][f"{value:g}" if isinstance(value, float) else str(value)] += 1
+    parts = []
+    for name, counts in values.items():
+        ordered = sorted(counts.items(), key=lambda kv: -kv[1])
+        parts.append(f"{name} " + ", ".join(v if len(counts) == 1 and c == len(runs) else f"{v} ({c})" for v, c in ordered))
+    return "; ".join(parts)
 
 
 def sizes(table: dict[tuple[str, int | str], Cell]) -> list[int | str]:
@@ -152,7 +168,7 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
 
     Returns:
         Rows ``{strategy, n, n_actual, mean, ci_low, ci_high, std, seeds, train_seconds, trainable_params,
-        saved_bytes, seconds_per_step, note}``, sorted by strategy then size; ``note`` says when one seed leaves no interval.
+        saved_bytes, seconds_per_step, chosen, note}``, sorted by strategy then size; ``note`` says when one seed leaves no interval.
     """
     rows = []
     for cell in cells(results, metric).values():
@@ -161,6 +177,7 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
             "strategy": cell.strategy, "n": cell.n, "n_actual": cell.n_actual, "mean": mean, "ci_low": low,
             "ci_high": high, "std": std, "seeds": len(cell.by_seed), "train_seconds": cell.train_seconds,
             "trainable_params": cell.trainable_params, "saved_bytes": cell.saved_bytes, "seconds_per_step": cell.seconds_per_step,
+            "chosen": cell.chosen,
             "note": "1 seed: no confidence interval" if std is None else None,
         })
     return rows

@@ -27,6 +27,8 @@ class FitResult:
     trainable_params: int
     total_params: int
     error: str | None
+    chosen: dict[str, Any] | None = None  # hyperparameters picked on validation (--tune lr; C / k of the baselines)
+    tune_seconds: float = 0.0  # wall time of the tuning trials
     peak_rss_bytes: int = 0  # the process's peak resident memory after training (getrusage)
     base_weights: dict[str, int] | None = None  # 4-bit strategies: {"stored": bytes, "fp32": bytes} of the linear weights
     _loaded: Any = None
@@ -53,7 +55,7 @@ class FitResult:
 def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, strategy: str = "linear-probe",
         n: int | str | None = None, seed: int = 0, out: str | Path | None = None, options: dict[str, Any] | None = None,
         config: TrainConfig | None = None, text_column: str | None = None, label_column: str | None = None,
-        task: str | None = None, pooling: str | None = None, progress: bool = False) -> FitResult:
+        task: str | None = None, pooling: str | None = None, tune: str | None = None, progress: bool = False) -> FitResult:
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
 
     Args:
@@ -67,6 +69,7 @@ def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         config: training hyperparameters (defaults: the strategy's).
         text_column / label_column / task: how to read a user file (auto-detected when None).
         pooling: "mean" or "cls" (default: from the backbone folder, else mean).
+        tune: "lr" chooses the strategy's learning rate on validation by successive halving (``headstart.tuning``).
         progress: draw a progress bar with ETA on stderr.
 
     Raises:
@@ -77,14 +80,17 @@ def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         >>> run.evaluate("test")["accuracy"]
     """
     from headstart.progress import progress_bar
-    from headstart.run import run_one, save
+    from headstart.run import save
+    from headstart.tuning import tuned_run
     from headstart.saved import LoadedRun
     from headstart.specs import run_key
 
     spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=dict(options or {}),
-                   train=config or TrainConfig(), text_column=text_column, label_column=label_column, task=task, pooling=pooling)
+                   train=config or TrainConfig(), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
+                   tune=tune)
     with progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}", enabled=progress) as update:
-        s, report = run_one(spec, progress=update)
+        tuned = tuned_run(spec, progress=update)
+    s, report = tuned.setup, tuned.report
     if out is not None:
         save(s, report, out)
     from headstart.backbones import count_parameters
@@ -100,7 +106,8 @@ def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     return FitResult(key=run_key(s.resolved()), out=Path(out) if out else None, status=report.status,
                      val_metrics=report.val_metrics, steps=report.steps, best_step=report.best_step,
                      train_seconds=report.seconds, trainable_params=report.trainable_params,
-                     total_params=count_parameters(s.model), error=report.error, peak_rss_bytes=_peak_rss(),
+                     total_params=count_parameters(s.model), error=report.error, chosen=tuned.chosen, tune_seconds=tuned.seconds,
+                     peak_rss_bytes=_peak_rss(),
                      base_weights=base_weights, _loaded=loaded)
 
 

@@ -78,6 +78,7 @@ def train(
     reduction: Annotated[Optional[int], typer.Option(help="houlsby: bottleneck width = hidden size / reduction (16).")] = None,
     virtual_tokens: Annotated[Optional[int], typer.Option(help="prompt-tuning/prefix-tuning: learned tokens (20).")] = None,
     optimizer: Annotated[Optional[str], typer.Option(help="adamw | adamw8bit | paged-adamw8bit (CUDA) (default: the strategy's).")] = None,
+    tune: Annotated[Optional[str], typer.Option(help="lr: choose the learning rate on validation (successive halving over the strategy's grid).")] = None,
     option: Annotated[Optional[list[str]], typer.Option("--option", help="Other strategy option KEY=VALUE (repeatable).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
@@ -103,10 +104,10 @@ def train(
                          patience=patience, metric=metric, class_weights=class_weights, precision=precision, max_length=max_length,
                          optimizer=optimizer, image_size=image_size, augment=augment, bn=bn)
     result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
-                 text_column=text_column, label_column=label_column, task=task, pooling=pooling, progress=not quiet)
+                 text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, progress=not quiet)
     summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,
                "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
-               "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "base_weights": result.base_weights,
+               "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "base_weights": result.base_weights,
                "val": {k: v for k, v in result.val_metrics.items() if k != "per_class"}}
     if result.error:
         summary["error"] = result.error
@@ -122,6 +123,9 @@ def train(
         stored, fp32 = result.base_weights["stored"], result.base_weights["fp32"]
         memory += f"; 4-bit base linear weights {stored / 1e6:.1f} MB = {stored / fp32:.2f}x of fp32 ({fp32 / 1e6:.1f} MB)"
     typer.echo(memory)
+    if result.chosen:
+        picked = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.chosen.items())
+        typer.echo(f"chosen on validation: {picked}" + (f" (tuning took {result.tune_seconds:.1f}s)" if result.tune_seconds else ""))
     if result.status != "done":
         typer.echo(f"{result.status}: {result.error}", err=True)
         raise typer.Exit(1)
@@ -301,6 +305,7 @@ def compare(
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones (see check-leakage).")] = False,
+    tune: Annotated[Optional[bool], typer.Option("--tune/--no-tune", help="Choose each cell's learning rate on validation (default: on).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Sweep strategies x labelled-set sizes x seeds, store every run, write the report and a recommendation.
@@ -335,6 +340,7 @@ def compare(
         train_by_strategy=dict(cfg.get("train_by_strategy", {})), split=SplitConfig(**split_fields),
         text_column=pick(text_column, "text_column", None), label_column=pick(label_column, "label_column", None),
         task=cfg.get("task"), pooling=cfg.get("pooling"),
+        tune=("lr" if tune else None) if tune is not None else cfg.get("tune", "lr"),
     )
     out_dir = Path(pick(out, "out", "runs/compare"))
     _check_writable(out_dir)

@@ -27,6 +27,7 @@ class RunResult:
         metrics: test-split metrics (classification: ``accuracy``, ``macro_f1``, ``balanced_accuracy``,
             ``loss``, ``per_class``; regression: ``rmse``, ``mae``, ``r2``, ``loss``). Empty unless done.
         val_metrics: validation metrics of the restored best weights.
+        chosen: hyperparameters picked on validation (``{"lr": 2e-5}`` under --tune lr, ``{"C": 1.0}`` for embed-logreg).
         train_seconds: wall time of training (excluding test evaluation).
         eval_seconds: wall time of the test evaluation.
         trainable_params: parameters updated by the strategy (head included).
@@ -42,6 +43,7 @@ class RunResult:
     status: str
     metrics: dict[str, Any] = field(default_factory=dict)
     val_metrics: dict[str, Any] = field(default_factory=dict)
+    chosen: dict[str, Any] = field(default_factory=dict)
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
     trainable_params: int = 0

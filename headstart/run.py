@@ -84,7 +84,16 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
         "n": n_train,
         "n_requested": "all" if spec.n is None else spec.n,
         "seed": spec.seed,
+        **_tuning(spec, strategy),
     }
+
+
+def _tuning(spec: RunSpec, strategy: Any) -> dict[str, Any]:
+    """The tuning part of a resolved spec: absent when not tuning, so untuned run keys stay as they were."""
+    from headstart.tuning import ETA, grid_for
+
+    plan = grid_for(strategy) if spec.tune else None
+    return {"tune": {"param": plan[0], "grid": list(plan[1]), "eta": ETA}} if plan else {}
 
 
 def check_compatible(strategy: Any, data: Dataset, pretrained: torch.nn.Module, cfg: TrainConfig) -> None:

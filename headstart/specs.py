@@ -118,6 +118,7 @@ class RunSpec:
         text_column / label_column / task: how to read a user file (None: auto-detect).
         pooling: "mean" / "cls" / None (from the backbone folder).
         split: how the dataset is cut into pool / validation / test (the same for every run on it).
+        tune: "lr" picks the learning rate on validation by successive halving over the strategy's grid.
     """
 
     data: str = "rotten-tomatoes"
@@ -132,8 +133,11 @@ class RunSpec:
     task: str | None = None
     pooling: str | None = None
     split: SplitConfig = field(default_factory=SplitConfig)
+    tune: str | None = None  # "lr": choose the strategy's learning rate on validation (headstart.tuning)
 
     def __post_init__(self) -> None:
+        if self.tune is not None and self.tune not in ("lr",):
+            raise ConfigError(f"tune must be 'lr' (or nothing), got {self.tune!r}; try --tune lr")
         if self.n is not None and (not isinstance(self.n, int) or self.n < 1):
             raise ConfigError(f"n must be a positive integer or 'all', got {self.n!r}; try --n 64")
         if not isinstance(self.seed, int) or self.seed < 0:

@@ -23,7 +23,8 @@ from headstart.errors import StoreError
 from headstart.killpoints import kill_point
 from headstart.results import STATUSES, RunResult
 
-SCHEMA_VERSION = 2  # 2: saved_bytes (what a run's weights take on disk); v1 stores are migrated
+SCHEMA_VERSION = 3  # 2: saved_bytes (what a run's weights take on disk); 3: chosen (hyperparameters picked on validation)
+_ADDED = {"saved_bytes": "INTEGER DEFAULT 0", "chosen": "TEXT NOT NULL DEFAULT '{}'"}  # columns newer than v1: migrated in place
 FILENAME = "runs.sqlite"
 BUSY_TIMEOUT_MS = 30_000  # a long sweep's workers write rarely; waiting beats failing
 
@@ -41,6 +42,7 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     metrics TEXT NOT NULL DEFAULT '{}',
     val_metrics TEXT NOT NULL DEFAULT '{}',
+    chosen TEXT NOT NULL DEFAULT '{}',
     train_seconds REAL DEFAULT 0,
     eval_seconds REAL DEFAULT 0,
     trainable_params INTEGER DEFAULT 0,
@@ -59,7 +61,7 @@ CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 
 _COLUMNS = (
     "key", "strategy", "n", "n_requested", "seed", "backbone", "data_name", "data_hash", "spec", "status",
-    "metrics", "val_metrics", "train_seconds", "eval_seconds", "trainable_params", "total_params", "saved_bytes", "steps",
+    "metrics", "val_metrics", "chosen", "train_seconds", "eval_seconds", "trainable_params", "total_params", "saved_bytes", "steps",
     "best_step", "error", "owner", "lease_until", "created_at", "updated_at",
 )
 _RESULT_FIELDS = ("train_seconds", "eval_seconds", "trainable_params", "total_params", "saved_bytes", "steps", "best_step")
@@ -177,6 +179,7 @@ class Store:
             "status": result.status,
             "metrics": json.dumps(result.metrics, sort_keys=True),
             "val_metrics": json.dumps(result.val_metrics, sort_keys=True),
+            "chosen": json.dumps(result.chosen, sort_keys=True, default=str),
             **{name: getattr(result, name) for name in _RESULT_FIELDS},
             "error": result.error,
             "owner": None,
@@ -341,8 +344,11 @@ def _init_schema(conn: sqlite3.Connection) -> object:
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is not None:
             value = row["value"]
-            if str(value) == "1":  # v1 -> v2: one new column, old rows read as 0 bytes
-                conn.execute("ALTER TABLE runs ADD COLUMN saved_bytes INTEGER DEFAULT 0")
+            if str(value) in ("1", "2"):  # older stores gain the new columns; their rows read 0 bytes, nothing chosen
+                present = {r["name"] for r in conn.execute("PRAGMA table_info(runs)")}
+                for column, kind in _ADDED.items():
+                    if column not in present:
+                        conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
                 return SCHEMA_VERSION
             return int(value) if str(value).isdigit() else value
@@ -359,6 +365,7 @@ def _to_result(row: sqlite3.Row) -> RunResult:
         status=row["status"],
         metrics=json.loads(row["metrics"] or "{}"),
         val_metrics=json.loads(row["val_metrics"] or "{}"),
+        chosen=json.loads(row["chosen"] or "{}"),
         **{name: row[name] or 0 for name in _RESULT_FIELDS},
         error=row["error"],
     )

@@ -41,6 +41,8 @@ class SweepSpec:
         options: per-strategy options, e.g. ``{"partial-freeze": {"freeze": 3}}``.
         train_by_strategy: per-strategy TrainConfig overrides, e.g. ``{"full-finetune": {"min_steps": 30}}``.
         split: the dataset's pool / validation / test split, shared by every cell.
+        tune: "lr" (the default) chooses every cell's learning rate on validation (``headstart.tuning``); None
+            trains each strategy at its default rate.
     """
 
     data: str = "rotten-tomatoes"
@@ -56,6 +58,7 @@ class SweepSpec:
     task: str | None = None
     pooling: str | None = None
     split: SplitConfig = field(default_factory=SplitConfig)
+    tune: str | None = "lr"
 
     def __post_init__(self) -> None:
         from headstart.strategies import get_strategy
@@ -85,7 +88,7 @@ class SweepSpec:
                                         options=dict(self.options.get(strategy, {})),
                                         train=dataclasses.replace(self.train, **self.train_by_strategy.get(strategy, {})),
                                         text_column=self.text_column, label_column=self.label_column, task=self.task,
-                                        pooling=self.pooling, split=self.split))
+                                        pooling=self.pooling, split=self.split, tune=self.tune))
         return runs
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,26 +145,30 @@ def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
     import time as _time
 
     from headstart.evaluation import score_rows
-    from headstart.run import autocast_for, backbone_saved, feature_cache, saved_bytes, setup, train
+    from headstart.run import autocast_for, backbone_saved, feature_cache, resolve, saved_bytes
     from headstart.backbones import count_parameters
     from headstart.specs import run_key
+    from headstart.tuning import tuned_run
 
     try:
         data, pretrained = _loaded(spec)
-        s = setup(spec, data=data, pretrained=pretrained)
-        resolved = s.resolved()
+        tuned = tuned_run(spec, data=data, pretrained=pretrained, progress=progress)
+        s, report = tuned.setup, tuned.report
+        # The cell's identity is the spec as asked (with --tune, before the learning rate was chosen).
+        resolved = resolve(spec, s.data, s.pretrained, split_config=s.split_config, n_train=len(s.train_rows), precision=s.precision)
         key = run_key(resolved)
-        report = train(s, progress=progress)
         if report.status != "done":
-            return RunResult(key=key, spec=resolved, status=report.status, train_seconds=report.seconds, steps=report.steps,
-                             trainable_params=report.trainable_params, total_params=count_parameters(s.model), error=report.error)
+            return RunResult(key=key, spec=resolved, status=report.status, chosen=tuned.chosen, train_seconds=report.seconds + tuned.seconds,
+                             steps=report.steps, trainable_params=report.trainable_params, total_params=count_parameters(s.model),
+                             error=report.error)
         start = _time.perf_counter()
         saved = backbone_saved(s, report)
         features = feature_cache(s) if saved == "none" else None
         metrics = score_rows(s.model, s.encoded, s.splits.test, s.data.targets, task=s.data.task, label_names=s.data.label_names,
                              batch_size=s.cfg.eval_batch_size, features=features, autocast=autocast_for(s.precision, s.device))
-        return RunResult(key=key, spec=resolved, status="done", metrics=metrics, val_metrics=report.val_metrics,
-                         train_seconds=report.seconds, eval_seconds=_time.perf_counter() - start, trainable_params=report.trainable_params,
+        chosen = {**tuned.chosen, **({"tune_seconds": round(tuned.seconds, 2), "trials": tuned.trials} if tuned.trials else {})}
+        return RunResult(key=key, spec=resolved, status="done", metrics=metrics, val_metrics=report.val_metrics, chosen=chosen,
+                         train_seconds=report.seconds + tuned.seconds, eval_seconds=_time.perf_counter() - start, trainable_params=report.trainable_params,
                          total_params=count_parameters(s.model), saved_bytes=saved_bytes(s.model, report, saved), steps=report.steps,
                          best_step=report.best_step)
     except HeadstartError as e:

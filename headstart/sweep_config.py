@@ -6,6 +6,7 @@ Example::
     strategies = ["linear-probe", "partial-freeze", "full-finetune"]
     sizes = [16, 64, 256, "all"]
     seeds = 3
+    tune = true          # choose each strategy's learning rate on validation (the default); false: its default lr
 
     [train]
     max_steps = 200
@@ -29,7 +30,7 @@ from headstart.data.splits import SplitConfig
 from headstart.specs import TrainConfig
 
 TOP_KEYS = {"data", "backbone", "strategies", "sizes", "seeds", "workers", "out", "text_column", "label_column", "task",
-            "pooling", "train", "options", "train_by_strategy", "split"}
+            "pooling", "train", "options", "train_by_strategy", "split", "tune"}
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -57,6 +58,11 @@ def read_config(path: str | Path) -> dict[str, Any]:
     bad = set(config.get("split", {})) - split_fields
     if bad:
         raise ConfigError(f"unknown [split] key(s) {sorted(bad)} in {str(path)!r}; allowed: {', '.join(sorted(split_fields))}")
+    if "tune" in config:  # true / "lr": choose learning rates on validation; false: the strategies' defaults
+        tune = config["tune"]
+        if tune not in (True, False, "lr"):
+            raise ConfigError(f"tune must be true, false or \"lr\" in {str(path)!r}, got {tune!r}")
+        config["tune"] = "lr" if tune in (True, "lr") else None
     if "sizes" in config:
         config["sizes"] = ",".join(str(s) for s in config["sizes"]) if isinstance(config["sizes"], list) else str(config["sizes"])
     if "strategies" in config and isinstance(config["strategies"], list):

@@ -45,7 +45,7 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 <p id="head-start"></p><p id="crossover"></p><p id="leakage"></p>
 <h2>All results</h2>
 <table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
-<th>seeds</th><th>train time</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
+<th>seeds</th><th>chosen on validation</th><th>train time</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
 <div id="problems"></div>
 <h2>Produced by</h2><pre id="command"></pre>
 <script type="application/json" id="report-data">__DATA__</script>
@@ -163,7 +163,7 @@ if (D.leakage) {
 const tbody = $("table").tBodies[0];
 for (const r of D.curves) {
   const tr = el("tr");
-  for (const v of [r.strategy, r.label, meanText(r), ciText(r), r.seeds, secs(r.train_seconds), secs(r.seconds_per_step), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
+  for (const v of [r.strategy, r.label, meanText(r), ciText(r), r.seeds, r.chosen || "–", secs(r.train_seconds), secs(r.seconds_per_step), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
   tbody.append(tr);
 }
 if (D.problems.length) {

@@ -58,12 +58,13 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
     if leakage:
         lines += [f"**{'Warning — test-set leakage' if leakage['warn'] else 'Test-set leakage'}:** {md_text(leakage['text'])}", ""]
     lines += ["## Results", "",
-              f"| strategy | n | {label} | 95% CI | seeds | train time (s) | s / step | trainable params | saved size |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              f"| strategy | n | {label} | 95% CI | seeds | chosen on validation | train time (s) | s / step | trainable params | saved size |",
+              "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
     for r in summary["curves"]:
         ci = f"{_value(summary, r['ci_low'])} – {_value(summary, r['ci_high'])}" if r["seeds"] > 1 else "1 seed: no CI"
         lines.append(f"| {md_text(r['strategy'])} | {format_n(r['n'], r['n_actual'])} | {_value(summary, r['mean'])} | "
-                     f"{ci} | {r['seeds']} | {r['train_seconds']:.3g} | {r.get('seconds_per_step', 0):.3g} | {r['trainable_params']:,} | "
+                     f"{ci} | {r['seeds']} | {md_text(r.get('chosen') or '–')} | {r['train_seconds']:.3g} | "
+                     f"{r.get('seconds_per_step', 0):.3g} | {r['trainable_params']:,} | "
                      f"{size_text(r.get('saved_bytes', 0))} |")
     problems = [c for c in summary["counts"] if c["failed"] or c["diverged"]]
     if problems:

@@ -104,6 +104,8 @@ class Strategy:
     uses_pretrained: ClassVar[bool] = True
     quantized: ClassVar[bool] = False  # trains on a 4-bit base (merging needs --dequantize)
     needs_encoder: ClassVar[bool] = False  # adapts the layers of a transformers encoder (backbone.model)
+    tune_param: ClassVar[str] = "lr"  # what --tune lr searches: "lr", or "head_lr" for head-only strategies
+    lr_grid: ClassVar[tuple[float, ...]] = ()  # --tune lr candidates (empty: nothing to tune)
     modalities: ClassVar[tuple[str, ...]] = ("text", "image")  # backbones it applies to (it uses blocks and parameters only)
 
     def options(self, given: dict[str, Any]) -> Any:

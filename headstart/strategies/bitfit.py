@@ -10,6 +10,7 @@ class BitFit(Strategy):
     name = "bitfit"
     description = "biases of the backbone + the head trained, every weight matrix frozen (~0.1% of params)"
     defaults = {"lr": 5e-4, "head_lr": 1e-3}
+    lr_grid = (1e-4, 5e-4, 1e-3)  # --tune lr candidates
 
     def plan(self, model, options, cfg, budget: Budget) -> list[Phase]:
         biases = [p for n, p in model.backbone.named_parameters() if n.endswith("bias")]

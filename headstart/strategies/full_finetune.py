@@ -10,6 +10,7 @@ class FullFinetune(Strategy):
     name = "full-finetune"
     description = "all weights trained; head lr 1e-3, backbone lr 1e-5 by default"
     defaults = {"lr": 1e-5, "head_lr": 1e-3}
+    lr_grid = (1e-5, 2e-5, 5e-5)  # --tune lr candidates
 
     def plan(self, model, options, cfg, budget: Budget) -> list[Phase]:
         return [Phase("finetune", [ParamGroup("backbone", model.backbone_parameters(), cfg.lr), head_group(model, cfg)], budget.steps)]

@@ -15,6 +15,7 @@ class GradualUnfreeze(Strategy):
     name = "gradual-unfreeze"
     description = "ULMFiT: head + top block first, one more block unfrozen per epoch, then all"
     defaults = {"lr": 2e-5, "head_lr": 1e-3}
+    lr_grid = (1e-5, 2e-5, 5e-5)  # --tune lr candidates
 
     def plan(self, model, options, cfg, budget: Budget) -> list[Phase]:
         blocks = model.backbone.blocks()

@@ -57,6 +57,7 @@ class Houlsby(Strategy):
     needs_encoder = True
     modalities = ("text",)
     defaults = {"lr": 1e-3, "head_lr": 1e-3}
+    lr_grid = (3e-4, 1e-3, 3e-3)  # --tune lr candidates
 
     def attach(self, model, options: HoulsbyOptions, *, precision: str, seed: int = 0, directory: Any = None) -> None:
         encoder = encoder_of(model.backbone)

@@ -22,6 +22,7 @@ class IA3(PeftStrategy):
     description = "IA3 (peft): learned rescaling of keys, values and feed-forward activations (~0.07% of params)"
     Options = IA3Options
     defaults = {"lr": 3e-3, "head_lr": 1e-3, "min_steps": 100}  # scalings start at 1 and need a large lr to move
+    lr_grid = (1e-3, 3e-3, 1e-2)  # --tune lr candidates
 
     def peft_config(self, options: IA3Options, backbone) -> Any:
         from peft import IA3Config, TaskType

@@ -11,6 +11,8 @@ class LinearProbe(Strategy):
     description = "frozen encoder, linear head trained on features computed once and cached"
     # Steps on cached features cost microseconds, so the probe can afford to converge.
     defaults = {"head_lr": 1e-3, "epochs": 30, "min_steps": 300}
+    tune_param = "head_lr"
+    lr_grid = (1e-3, 3e-3, 1e-2)  # --tune lr candidates
 
     def plan(self, model, options, cfg, budget: Budget) -> list[Phase]:
         return [Phase("probe", [head_group(model, cfg)], budget.steps)]

@@ -32,6 +32,7 @@ class LLRD(Strategy):
     description = "full fine-tune with layer-wise lr decay: block i gets lr * decay^(depth from top), --decay 0.7"
     Options = LLRDOptions
     defaults = {"lr": 3e-5, "head_lr": 1e-3}  # the top block needs more than 1e-5 when lower ones get less
+    lr_grid = (1e-5, 2e-5, 5e-5)  # --tune lr candidates
 
     def plan(self, model, options: LLRDOptions, cfg, budget: Budget) -> list[Phase]:
         blocks = model.backbone.blocks()

@@ -15,6 +15,7 @@ class LPFT(Strategy):
     name = "lp-ft"
     description = "linear probe on cached features, then full fine-tune from the probed head at the small lr"
     defaults = {"lr": 1e-5, "head_lr": 1e-3}
+    lr_grid = (1e-5, 2e-5, 5e-5)  # --tune lr candidates
 
     def plan(self, model, options, cfg, budget: Budget) -> list[Phase]:
         # The probe phase runs on cached features, so it gets the linear probe's generous step count.

@@ -18,6 +18,7 @@ class PartialFreeze(Strategy):
     description = "bottom --freeze K blocks frozen (default: half), the rest and the head fine-tuned"
     Options = PartialFreezeOptions
     defaults = {"lr": 1e-5, "head_lr": 1e-3}
+    lr_grid = (1e-5, 2e-5, 5e-5)  # --tune lr candidates
 
     def plan(self, model, options: PartialFreezeOptions, cfg, budget: Budget) -> list[Phase]:
         blocks = model.backbone.blocks()

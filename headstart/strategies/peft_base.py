@@ -48,6 +48,7 @@ class PeftStrategy(Strategy):
     modalities = ("text",)  # prompts, IA3 and the default targets are transformer-shaped; lora opts in to images
 
     defaults = {"lr": 2e-4, "head_lr": 1e-3, "min_steps": 100}
+    lr_grid = (1e-4, 2e-4, 3e-4)  # --tune lr candidates: the usual LoRA range
 
     def peft_config(self, options: Any, backbone: nn.Module) -> Any:
         raise NotImplementedError

@@ -28,6 +28,7 @@ class PromptTuning(PeftStrategy):
     description = "prompt tuning (peft): --virtual-tokens learned input embeddings, the encoder frozen"
     Options = PromptOptions
     defaults = {"lr": 3e-2, "head_lr": 1e-3, "min_steps": 100}  # soft prompts need a large lr (Lester et al.)
+    lr_grid = (1e-2, 3e-2, 1e-1)  # --tune lr candidates
 
     def peft_config(self, options: PromptOptions, backbone) -> Any:
         from peft import PromptTuningConfig, TaskType
@@ -40,6 +41,7 @@ class PrefixTuning(PeftStrategy):
     description = "prefix tuning (peft): --virtual-tokens learned keys/values in every layer, the encoder frozen"
     Options = PromptOptions
     defaults = {"lr": 1e-2, "head_lr": 1e-3, "min_steps": 100}
+    lr_grid = (3e-3, 1e-2, 3e-2)  # --tune lr candidates
 
     def peft_config(self, options: PromptOptions, backbone) -> Any:
         from peft import PrefixTuningConfig, TaskType

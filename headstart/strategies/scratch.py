@@ -11,6 +11,7 @@ class Scratch(Strategy):
     description = "fresh randomly initialised twin of the backbone, all weights trained (no transfer)"
     # Random weights need far larger steps than pre-trained ones (1e-5 would barely move them).
     defaults = {"lr": 3e-4, "head_lr": 1e-3, "epochs": 3, "min_steps": 100}
+    lr_grid = (1e-4, 3e-4, 1e-3)  # --tune lr candidates
     uses_pretrained = False
 
     def backbone(self, pretrained, *, seed):

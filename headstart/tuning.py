@@ -1,0 +1,97 @@
+"""``--tune lr``: every run picks its learning rate on the validation split, by successive halving over a small grid.
+
+A comparison that gives every strategy one fixed learning rate measures the learning rate, not the strategy.
+Each strategy declares a grid from the ranges practitioners use (``Strategy.lr_grid``: full fine-tuning
+1e-5 to 5e-5, LoRA 1e-4 to 3e-4, heads around 1e-3, scratch higher) and which rate it tunes
+(``Strategy.tune_param``: ``lr``, or ``head_lr`` for head-only strategies).
+
+Successive halving (Jamieson & Talwalkar 2016): every candidate trains a short run of ``steps / ETA^k``
+steps (k rungs to go); the best ``1/ETA`` by validation score (ties: lower validation loss) go on with
+``ETA`` times the budget, until one is left, which trains the full budget, and that run is the result.
+A 3-value grid therefore costs two full runs, not three; probe-type strategies train on cached features,
+so their trials cost little. Only validation is read: the caller scores the test split afterwards, as for
+any run. Strategies that choose their own hyperparameters in closed form (``embed-logreg``'s C) have no grid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from headstart.specs import RunSpec
+
+ETA = 3  # keep the best third at each rung
+TUNABLE = ("lr",)  # what --tune accepts
+
+
+@dataclass
+class Tuned:
+    """The chosen run (its setup and fit report), what was chosen, and every trial on the way."""
+
+    setup: Any
+    report: Any
+    chosen: dict[str, Any]
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0  # wall time of the trials, the final full run excluded
+
+
+def grid_for(strategy: Any) -> tuple[str, tuple[float, ...]] | None:
+    """(parameter, values) a strategy tunes, or None when it has no learning rate to tune."""
+    grid = tuple(getattr(strategy, "lr_grid", ()) or ())
+    return (strategy.tune_param, grid) if len(grid) > 1 else None
+
+
+def _with(spec: RunSpec, param: str, value: float, max_steps: int | None) -> RunSpec:
+    train = dataclasses.replace(spec.train, **{param: value}, max_steps=max_steps)
+    return dataclasses.replace(spec, train=train, tune=None)
+
+
+def _rank(report: Any) -> tuple[float, float]:
+    if report.status != "done":
+        return (-math.inf, -math.inf)
+    return (report.best_score, -float(report.val_metrics.get("loss", math.inf)))
+
+
+def tuned_run(spec: RunSpec, *, data: Any = None, pretrained: Any = None, progress: Any = None) -> Tuned:
+    """Train ``spec`` with its learning rate chosen on validation (``spec.tune == "lr"``), or as given otherwise.
+
+    Returns:
+        ``Tuned`` whose setup/report are the chosen candidate's full-budget run; ``chosen`` holds the value
+        (e.g. ``{"lr": 2e-5}``) plus any closed-form choices of that run.
+    """
+    from headstart.run import budget_for, setup, train
+    from headstart.strategies import get_strategy
+
+    strategy = get_strategy(spec.strategy)
+    plan = grid_for(strategy) if spec.tune else None
+    if plan is None:
+        s = setup(spec, data=data, pretrained=pretrained)
+        report = train(s, progress=progress)
+        return Tuned(s, report, dict(report.chosen))
+    param, grid = plan
+    started = time.perf_counter()
+    first = setup(_with(spec, param, grid[0], spec.train.max_steps), data=data, pretrained=pretrained)
+    full = budget_for(first.cfg, len(first.train_rows)).steps
+    rungs, left = 0, len(grid)
+    while left > 1:  # how many times keeping the best third leaves one
+        left, rungs = math.ceil(left / ETA), rungs + 1
+    alive, trials = list(grid), []
+    for rung in range(rungs):
+        steps = max(1, full // ETA ** (rungs - rung))
+        scored = []
+        for value in alive:
+            s = setup(_with(spec, param, value, steps), data=data, pretrained=pretrained)
+            report = train(s)
+            trials.append({param: value, "steps": steps, "status": report.status, "val_score": report.best_score,
+                           "val_loss": report.val_metrics.get("loss")})
+            scored.append((_rank(report), -grid.index(value), value))
+        scored.sort(reverse=True)  # best score, then lower loss, then the earlier grid value
+        alive = [value for _, _, value in scored[: max(1, math.ceil(len(alive) / ETA))]]
+    seconds = time.perf_counter() - started
+    s = setup(_with(spec, param, alive[0], spec.train.max_steps), data=data, pretrained=pretrained)
+    report = train(s, progress=progress)
+    report.chosen = {param: alive[0], **report.chosen}  # saved with the run (metrics.json)
+    return Tuned(s, report, dict(report.chosen), trials, seconds)

@@ -1,0 +1,117 @@
+"""--tune lr: successive halving over each strategy's grid, chosen on validation only, stored and reported."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from headstart.specs import RunSpec, TrainConfig
+from headstart.strategies import STRATEGIES, get_strategy
+from headstart.tuning import ETA, grid_for, tuned_run
+
+CFG = TrainConfig(max_steps=12, min_steps=12, batch_size=8, precision="fp32", patience=0, evals_per_phase=2)
+
+
+def test_every_gradient_strategy_has_a_grid_in_the_usual_ranges():
+    for name, strategy in STRATEGIES.items():
+        plan = grid_for(strategy)
+        if name in ("embed-logreg", "embed-knn", "tfidf-logreg"):
+            assert plan is None, f"{name} chooses its own hyperparameters in closed form"
+            continue
+        assert plan is not None, f"{name} has no --tune grid"
+        param, grid = plan
+        assert param in ("lr", "head_lr") and len(grid) >= 2 and list(grid) == sorted(grid)
+    assert grid_for(get_strategy("full-finetune"))[1] == (1e-5, 2e-5, 5e-5)  # the seeds' range for full fine-tuning
+    assert grid_for(get_strategy("lora"))[1] == (1e-4, 2e-4, 3e-4)  # ... and for LoRA
+    assert grid_for(get_strategy("linear-probe"))[0] == "head_lr"
+
+
+class Recording(list):
+    """The encoded inputs, remembering every row index read."""
+
+    def __init__(self, items):
+        super().__init__(items)
+        self.read: set[int] = set()
+
+    def __getitem__(self, index):
+        if isinstance(index, (int, np.integer)):
+            self.read.add(int(index))
+        return super().__getitem__(index)
+
+
+def test_tuning_reads_validation_never_test_and_picks_the_validation_best(toy, make_tiny, monkeypatch):
+    import headstart.run as run
+    from headstart.data import split_dataset
+
+    real = run.encoded_inputs
+    recorded: list[Recording] = []
+
+    def recording(backbone, data):
+        recorded.append(Recording(real(backbone, data)))
+        return recorded[-1]
+
+    monkeypatch.setattr(run, "encoded_inputs", recording)
+    spec = RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=64, seed=0, train=CFG, tune="lr")
+    tuned = tuned_run(spec, data=toy, pretrained=make_tiny(0))
+    test_rows = set(split_dataset(toy).test.tolist())
+    assert recorded and all(not (r.read & test_rows) for r in recorded), "tuning read a test row"
+    assert all(r.read for r in recorded[1:]), "the instrumentation saw the rows that were read"
+    grid = grid_for(get_strategy("full-finetune"))[1]
+    assert [t["lr"] for t in tuned.trials] == list(grid) and all(t["steps"] == 12 // ETA for t in tuned.trials)
+    best = max(tuned.trials, key=lambda t: (t["val_score"], -t["val_loss"]))
+    assert tuned.chosen["lr"] == best["lr"]
+    assert tuned.setup.cfg.lr == best["lr"] and tuned.report.steps == 12, "the chosen value trains the full budget"
+    assert tuned.report.chosen["lr"] == best["lr"], "saved with the run"
+
+
+def test_untuned_keys_do_not_change_and_tuned_keys_differ(toy, make_tiny):
+    from headstart.run import setup
+    from headstart.specs import run_key
+
+    plain = setup(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=32, train=CFG), data=toy,
+                  pretrained=make_tiny(0)).resolved()
+    tuned = setup(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=32, train=CFG, tune="lr"), data=toy,
+                  pretrained=make_tiny(0)).resolved()
+    assert "tune" not in plain and tuned["tune"] == {"param": "lr", "grid": [1e-5, 2e-5, 5e-5], "eta": ETA}
+    assert run_key(plain) != run_key(tuned)
+
+
+def test_bad_tune_value_is_refused():
+    from headstart.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="tune must be 'lr'"):
+        RunSpec(tune="momentum")
+
+
+def test_compare_tunes_by_default_stores_and_reports_the_choice(toy_csv, tiny_registry, tmp_path):
+    from headstart.report.render import render
+    from headstart.store import Store
+    from headstart.sweep import SweepSpec, run_sweep
+
+    sweep = SweepSpec(data=str(toy_csv), backbone="tiny", strategies=("linear-probe", "full-finetune"), sizes=(32,), seeds=1,
+                      train=CFG)
+    assert sweep.tune == "lr"
+    run_sweep(sweep, tmp_path)
+    with Store(tmp_path, create=False) as store:
+        results = store.results("done")
+    assert len(results) == 2
+    for r in results:
+        param = "head_lr" if r.spec["strategy"] == "linear-probe" else "lr"
+        assert param in r.chosen and len(r.chosen["trials"]) == 3 and r.chosen["tune_seconds"] >= 0
+    summary = json.loads(render(tmp_path)["results.json"].read_text())
+    assert all(row["chosen"].startswith(("lr ", "head_lr ")) for row in summary["curves"])
+    assert "chosen on validation" in (tmp_path / "report.md").read_text()
+
+
+def test_cli_train_tune_prints_the_choice(toy_csv, tiny_registry, tmp_path):
+    from typer.testing import CliRunner
+
+    from headstart.cli import app
+
+    result = CliRunner().invoke(app, ["train", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "full-finetune", "--n", "32",
+                                      "--max-steps", "6", "--min-steps", "6", "--tune", "lr", "--out", str(tmp_path / "run"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "chosen on validation: lr=" in result.output
+    assert "lr" in json.loads((tmp_path / "run" / "metrics.json").read_text())["chosen"]
