@@ -365,6 +365,9 @@ class AdapterSet:
         info = inspect(directory)
         if info.kind != "headstart-peft":
             raise ConfigError(f"{str(directory)!r} is not a PEFT adapter run ({info.kind}); only adapter runs share a base")
+        if not (directory / "adapter_model.safetensors").exists():  # PEFT would fall back to a pickle (adapter_model.bin)
+            raise StoreError(f"{str(directory / 'adapter_model.safetensors')!r} is missing; the run did not finish saving "
+                             "(pickle-based adapter_model.bin is not loaded); train it again")
         meta = json.loads((directory / "spec.json").read_text())
         resolved = meta["resolved"]
         identity = (meta["spec"]["backbone"], json.dumps(resolved["backbone_config"], sort_keys=True),

@@ -90,9 +90,9 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
 
 def _tuning(spec: RunSpec, strategy: Any) -> dict[str, Any]:
     """The tuning part of a resolved spec: absent when not tuning, so untuned run keys stay as they were."""
-    from headstart.tuning import ETA, grid_for
+    from headstart.tuning import ETA, plan_for
 
-    plan = grid_for(strategy) if spec.tune else None
+    plan = plan_for(spec, strategy)
     return {"tune": {"param": plan[0], "grid": list(plan[1]), "eta": ETA}} if plan else {}
 
 
@@ -109,7 +109,7 @@ def check_compatible(strategy: Any, data: Dataset, pretrained: torch.nn.Module, 
         raise ConfigError(f"{data.name!r} holds {data.modality}s but backbone {getattr(pretrained, 'name', '?')!r} reads {modality}s; "
                           f"use --backbone {fits[0]} ({data.modality} backbones: {', '.join(fits)})")
     check_applies(strategy, modality)
-    if modality != "image" and (cfg.augment != "none" or cfg.bn != "train"):
+    if modality != "image" and (cfg.augment != "none" or cfg.bn == "frozen"):
         raise ConfigError(f"--augment and --bn apply to image backbones, not to {getattr(pretrained, 'name', '?')!r}; drop them")
 
 

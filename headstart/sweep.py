@@ -378,6 +378,7 @@ def _run_inline(todo, store, owner, heartbeat, outcome, progress) -> None:
 def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")  # fork after torch threads start can deadlock
@@ -393,20 +394,31 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers) -> None
                         continue
                     with heartbeat.lock:
                         heartbeat.active[key] = resolved
-                    pending[pool.submit(_worker_run, spec.to_dict())] = (key, resolved)
+                    try:
+                        pending[pool.submit(_worker_run, spec.to_dict())] = (key, resolved)
+                    except BrokenProcessPool:  # a worker died since the last wait: release this claim too
+                        store.mark(key, resolved, "pending")
+                        raise
                 if not pending:
                     break
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    key, resolved = pending.pop(future)
+                    key, resolved = pending[future]
+                    result = RunResult.from_dict(future.result())  # BrokenProcessPool when a worker was killed
+                    del pending[future]
                     with heartbeat.lock:
                         heartbeat.active.pop(key, None)
-                    _record(store, key, resolved, RunResult.from_dict(future.result()), outcome)
+                    _record(store, key, resolved, result, outcome)
                     done += 1
                     if progress:
                         progress(done, len(todo), {"cell": _label(resolved)})
-        except BaseException:
+        except BaseException as e:
             for key, resolved in pending.values():
                 store.mark(key, resolved, "pending")
             pool.shutdown(wait=False, cancel_futures=True)
+            if isinstance(e, BrokenProcessPool):  # the OOM killer or a kill -9 took a worker, and the pool with it
+                cells = ", ".join(_label(resolved) for _, resolved in pending.values()) or "a cell"
+                raise HeadstartError(f"a worker process died (killed, or out of memory?) while training {cells}; the finished "
+                                     "cells are stored: run the same command again to resume (with fewer --workers if "
+                                     "memory is short)") from None
             raise

@@ -44,6 +44,15 @@ def grid_for(strategy: Any) -> tuple[str, tuple[float, ...]] | None:
     return (strategy.tune_param, grid) if len(grid) > 1 else None
 
 
+def plan_for(spec: RunSpec, strategy: Any) -> tuple[str, tuple[float, ...]] | None:
+    """What ``spec`` tunes: nothing without ``--tune``, for a strategy without a grid, or when the user set that
+    learning rate explicitly (a given value is kept, not searched)."""
+    plan = grid_for(strategy) if spec.tune else None
+    if plan is None or getattr(spec.train, plan[0]) is not None:
+        return None
+    return plan
+
+
 def _with(spec: RunSpec, param: str, value: float, max_steps: int | None) -> RunSpec:
     train = dataclasses.replace(spec.train, **{param: value}, max_steps=max_steps)
     return dataclasses.replace(spec, train=train, tune=None)
@@ -66,7 +75,7 @@ def tuned_run(spec: RunSpec, *, data: Any = None, pretrained: Any = None, progre
     from headstart.strategies import get_strategy
 
     strategy = get_strategy(spec.strategy)
-    plan = grid_for(strategy) if spec.tune else None
+    plan = plan_for(spec, strategy)
     if plan is None:
         s = setup(spec, data=data, pretrained=pretrained)
         report = train(s, progress=progress)

@@ -28,8 +28,9 @@ CELLS = 8  # 2 strategies x 2 sizes x 2 seeds
 
 
 def sweep_cmd(out: Path, backbone: Path) -> list[str]:
+    """8 cells of 12 steps; --no-tune: one training per cell keeps the kills and their counts simple."""
     return [*HEADSTART, "compare", "--backbone", str(backbone), "--strategies", "linear-probe,full-finetune", "--sizes", "8,16",
-            "--seeds", "2", "--max-steps", "12", "--min-steps", "12", "--out", str(out), "--quiet"]
+            "--seeds", "2", "--max-steps", "12", "--min-steps", "12", "--no-tune", "--out", str(out), "--quiet"]
 
 
 def store_rows(out: Path) -> list[tuple]:
@@ -158,6 +159,23 @@ def test_two_compares_at_once_train_each_cell_once(tiny_backbone, straight, tmp_
     with capsys.disabled():
         print(f"\ntwo compares at once: trained {trained[0]} + {trained[1]} = {sum(trained)} of {CELLS} cells")
 
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_cell_gives_one_error_line_and_the_rerun_finishes(tiny_backbone, straight, tmp_path):  # noqa: F811
+    """``--workers 2``: a worker process dies (as under the OOM killer) while it computes the feature cache. The
+    driver says so in one line, leaves no cell ``running``, and the re-run ends with the uninterrupted table."""
+    out, environ = tmp_path / "store", env(tmp_path)
+    cmd = [*sweep_cmd(out, tiny_backbone), "--workers", "2"]
+    killed = subprocess.run(cmd, env={**environ, "HEADSTART_TEST_KILL_AT": "write:features.safetensors"}, capture_output=True,
+                            text=True, timeout=600)
+    assert killed.returncode == 2, killed.stderr
+    assert killed.stderr.startswith("error: a worker process died") and "Traceback" not in killed.stderr, killed.stderr
+    assert "running" not in {status for _, status, *_ in store_rows(out)}
+    rerun = subprocess.run(cmd, env=environ, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert all(status == "done" for _, status, *_ in store_rows(out)) and len(store_rows(out)) == CELLS
+    assert curves(out) == curves(straight)
 
 # ---- fast: the store and a run directory ------------------------------------------------------------------
 
@@ -323,6 +341,7 @@ DIVERGING_SWEEP = """\
 strategies = ["linear-probe", "full-finetune"]
 sizes = [8, 16]
 seeds = 1
+tune = false  # the learning rate below, not one chosen from the strategy's grid
 
 [train]
 max_steps = 12

@@ -115,3 +115,14 @@ def test_cli_train_tune_prints_the_choice(toy_csv, tiny_registry, tmp_path):
     assert result.exit_code == 0, result.output
     assert "chosen on validation: lr=" in result.output
     assert "lr" in json.loads((tmp_path / "run" / "metrics.json").read_text())["chosen"]
+
+
+def test_an_explicit_learning_rate_is_kept_not_tuned(toy, make_tiny):
+    import dataclasses
+
+    spec = RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=32, train=dataclasses.replace(CFG, lr=3e-5), tune="lr")
+    tuned = tuned_run(spec, data=toy, pretrained=make_tiny(0))
+    assert tuned.trials == [] and tuned.setup.cfg.lr == 3e-5 and "lr" not in tuned.chosen
+    from headstart.run import setup
+
+    assert "tune" not in setup(spec, data=toy, pretrained=make_tiny(0)).resolved()
