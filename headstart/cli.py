@@ -68,7 +68,8 @@ def train(
     max_length: Annotated[int, typer.Option(help="Truncate inputs to this many tokens.")] = 128,
     image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's, 224 / 28).")] = None,
     augment: Annotated[str, typer.Option(help="Image training batches: none | crop | flip-crop (never at evaluation).")] = "none",
-    bn: Annotated[str, typer.Option(help="Image backbones: train (BatchNorm statistics update in trained blocks) | frozen (never).")] = "train",
+    bn: Annotated[str, typer.Option(help="Image backbones' BatchNorm statistics in trained blocks: auto (frozen if pre-trained, "
+                                         "train from scratch) | train (update) | frozen (never).")] = "auto",
     freeze: Annotated[Optional[int], typer.Option(help="partial-freeze: bottom blocks to freeze.")] = None,
     decay: Annotated[Optional[float], typer.Option(help="llrd: per-block lr decay in (0, 1].")] = None,
     rank: Annotated[Optional[int], typer.Option(help="lora/dora/qlora: rank r of the update (8).")] = None,
@@ -177,13 +178,14 @@ def evaluate(
 @app.command()
 def predict(
     run: Annotated[Path, typer.Argument(help="Run directory written by 'headstart train' (or 'headstart adapters merge').")],
-    inputs: Annotated[str, typer.Argument(help="CSV / JSONL / parquet with a text column, a .txt file (one per line), or '-' for stdin.")],
+    inputs: Annotated[str, typer.Argument(help="CSV / JSONL / parquet with a text column, a .txt file (one per line), or '-' for stdin; "
+                                                "for an image run: an image, a folder of images, or a table naming them.")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write predictions here (.jsonl or .csv); default: stdout as JSONL.")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of the input table.")] = None,
     adapter_dir: Annotated[Optional[list[str]], typer.Option("--adapter-dir", help="More adapter runs on the same base, [NAME=]DIR (repeatable); loaded once, sharing the base.")] = None,
     adapter: Annotated[Optional[str], typer.Option(help="Which loaded adapter predicts (default: RUN's; names are directory names unless NAME= is given).")] = None,
 ) -> None:
-    """Predict labels and class probabilities for raw texts.
+    """Predict labels and class probabilities for raw texts (or images, for a run on an image backbone).
 
     With --adapter-dir, several adapter runs share one base model in this process and --adapter picks
     the one that predicts (the Python API, headstart.AdapterSet, switches per call).
@@ -202,10 +204,15 @@ def predict(
         for entry in adapter_dir or []:
             name, _, path = entry.rpartition("=")
             adapters.add(Path(path), name or None)
-        chosen = adapters.use(adapter or first)
-        rows = predict_loaded(chosen, read_inputs(inputs, text_column=text_column))
+        loaded = adapters.use(adapter or first)
     else:
         loaded = load_run(run)  # a bad run directory fails before stdin is read
+    if getattr(loaded.model.backbone, "modality", "text") == "image":
+        from headstart.data.images import read_image_inputs
+
+        names, images = read_image_inputs(inputs, column=text_column)
+        rows = [{"input": name, **{k: v for k, v in row.items() if k != "text"}} for name, row in zip(names, predict_loaded(loaded, images))]
+    else:
         rows = predict_loaded(loaded, read_inputs(inputs, text_column=text_column))
     if out is None:
         for row in rows:

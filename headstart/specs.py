@@ -26,7 +26,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 CLASS_WEIGHTS = ("none", "auto", "balanced")
 METRICS = ("auto", "accuracy", "macro_f1", "balanced_accuracy", "rmse", "loss")
 OPTIMIZERS = ("adamw", "adamw8bit", "paged-adamw8bit")
-BN_MODES = ("train", "frozen")  # image backbones' BatchNorm during training (headstart.backbones.image)
+BN_MODES = ("auto", "train", "frozen")  # image backbones' BatchNorm during training (headstart.backbones.image)
 AUGMENTS = ("none", "crop", "flip-crop")  # image training batches (headstart.backbones.image.augment_pixels)
 
 
@@ -54,7 +54,7 @@ class TrainConfig:
     max_length: int = 128
     optimizer: str | None = None  # adamw (fused) | adamw8bit | paged-adamw8bit (bitsandbytes; paged on CUDA only)
     image_size: int | None = None  # image backbones: input side; None: the network's own (224 for efficientnet-lite0)
-    bn: str = "train"  # image backbones: "frozen" keeps every BatchNorm's pre-trained statistics, even in trained blocks
+    bn: str = "auto"  # image backbones' BatchNorm statistics in trained blocks: auto = frozen if pre-trained, else train
     augment: str = "none"  # image training batches only: "crop" (pad + random crop) or "flip-crop"; never at evaluation
 
     def __post_init__(self) -> None:

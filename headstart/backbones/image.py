@@ -46,9 +46,9 @@ class ImageBackbone(nn.Module):
         block_paths: module names inside ``model`` per block, input side first; a block of several names is
             returned as an (unregistered) ``nn.ModuleList``.
         adapter_targets: default LoRA targets (PEFT ``target_modules`` suffixes).
-        bn: "train" (BatchNorm layers in trained blocks update their statistics, as in any fine-tune) or "frozen"
-            (every BatchNorm keeps its pre-trained statistics, eval mode even where its scale and shift train: steadier
-            with small batches, Keras' advice for fine-tuning).
+        bn: "train" (BatchNorm layers in trained blocks update their statistics) or "frozen" (every BatchNorm keeps
+            its statistics, eval mode even where its scale and shift train: steadier with small batches, Keras' advice
+            for fine-tuning). Runs choose it with TrainConfig's ``bn`` (``set_bn_mode``).
         pretrained: False for a ``fresh()`` twin.
     """
 
@@ -161,8 +161,8 @@ class ImageBackbone(nn.Module):
 
 
 def check_bn(bn: str) -> str:
-    if bn not in BN_MODES:
-        raise ConfigError(f"bn must be one of {', '.join(BN_MODES)}, got {bn!r}; try --bn frozen")
+    if bn not in ("train", "frozen"):
+        raise ConfigError(f"a backbone's bn must be 'train' or 'frozen', got {bn!r}; try --bn frozen")
     return bn
 
 
@@ -205,15 +205,21 @@ def augment_pixels(pixels: torch.Tensor, kind: str, rng: np.random.Generator) ->
 
 
 def set_bn_mode(backbone: nn.Module, bn: str) -> None:
-    """Apply TrainConfig's ``bn`` to a run's backbone.
+    """Apply TrainConfig's ``bn`` to a run's backbone. "auto" keeps a pre-trained backbone's statistics ("frozen") and
+    lets a fresh one's learn ("train"): its initial statistics (0, 1) describe nothing.
+
+    Measured on Fashion-MNIST, n=40, EfficientNet-Lite0 at 64x64 (one seed): full-finetune 69.6% with frozen
+    statistics, 52.4% with updating ones (batches of 16 at lr 1e-5: the statistics move, the weights hardly do, and
+    the head learns on batch statistics it never sees at evaluation); scratch 37.8% updating, 10.0% frozen.
 
     Raises:
-        ConfigError: "frozen" asked of a backbone without BatchNorm layers.
+        ConfigError: an unknown mode, or "frozen" asked of a backbone without BatchNorm layers.
     """
-    check_bn(bn)
+    if bn not in BN_MODES:
+        raise ConfigError(f"bn must be one of {', '.join(BN_MODES)}, got {bn!r}; try --bn auto")
     if isinstance(backbone, ImageBackbone):
-        backbone.bn = bn
-    elif bn != "train":
+        backbone.bn = ("frozen" if backbone.pretrained else "train") if bn == "auto" else bn
+    elif bn == "frozen":
         raise ConfigError(f"--bn {bn} keeps BatchNorm statistics fixed, but backbone {getattr(backbone, 'name', '?')!r} has no "
                           "BatchNorm layers; drop --bn (image backbones: efficientnet-lite0)")
 
@@ -246,6 +252,12 @@ def efficientnet_lite0(weights: Path, *, image_size: int | None = None, bn: str 
         net = EfficientNet.from_name("efficientnet-lite0", image_size=size)
         net._dropout, net._fc = nn.Identity(), nn.Identity()  # forward now ends at the pooled 1280 features
         _plain_pointwise(net)
+        for module in net.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                # PyTorch's default, not the port's 0.01 (TF's decay 0.99, made for ImageNet's 100k+ steps): after a
+                # 100-step run a third of each statistic would still be its starting value. Scratch at n=40 on
+                # Fashion-MNIST (64x64): 10.0% (every prediction one class) with 0.01, 37.8% with 0.1.
+                module.momentum = 0.1
         return net
 
     net = build()

@@ -129,7 +129,8 @@ def read_image_folder(root: str | Path) -> Dataset:
     root = Path(root)
     classes = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: d.name)
     if not classes:
-        raise DataError(f"{str(root)!r} has no class folders; an image dataset is laid out as {root.name}/<class>/<image>.png")
+        raise DataError(f"{str(root)!r} is a directory without class folders; give a .csv, .tsv, .jsonl or .parquet file, "
+                        f"or a folder of images laid out as {root.name}/<class>/<image>.png")
     files, labels, notes = [], [], []
     for label, folder in enumerate(classes):
         entries = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
@@ -148,9 +149,9 @@ def read_image_folder(root: str | Path) -> Dataset:
 
 
 def looks_like_image_paths(values: list) -> bool:
-    """Most cells are file names with an image suffix (a table of images, not of texts)."""
-    cells = [str(v).strip().lower() for v in values if isinstance(v, str) and str(v).strip()]
-    return bool(cells) and sum(c.endswith(IMAGE_SUFFIXES) for c in cells) >= 0.9 * len(values)
+    """Most non-empty cells are file names with an image suffix (a table of images, not of texts)."""
+    cells = [v.strip().lower() for v in values if isinstance(v, str) and v.strip()]
+    return len(cells) >= 0.5 * len(values) > 0 and sum(c.endswith(IMAGE_SUFFIXES) for c in cells) >= 0.9 * len(cells)
 
 
 def resolve_image_paths(values: list[str], table: Path) -> list[np.ndarray]:
@@ -167,3 +168,28 @@ def resolve_image_paths(values: list[str], table: Path) -> list[np.ndarray]:
             raise DataError(f"image {str(path)!r} named in {str(table)!r} does not exist; paths are read relative to the table's folder")
         out.append(read_image(path))
     return out
+
+
+def read_image_inputs(path: str | Path, *, column: str | None = None) -> tuple[list[str], list[np.ndarray]]:
+    """Images to predict on, with their file names: one image file, a folder of them (searched recursively), or a
+    table whose ``column`` (or only image column) names them.
+
+    Raises:
+        DataError: nothing to read, or an unreadable image.
+    """
+    from headstart.data.files import pick_image_column, read_frame
+
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise DataError(f"{str(path)!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        return [str(p) for p in files], [read_image(p) for p in files]
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return [str(path)], [read_image(path)]
+    frame = read_frame(path)
+    found = pick_image_column(frame, column, str(path))
+    if found is None:
+        raise DataError(f"no column of {str(path)!r} names image files; pass --text-column NAME, or give an image or a folder")
+    names = [str(v) for v in frame[found].tolist()]
+    return names, resolve_image_paths(names, path)

@@ -164,6 +164,20 @@ def test_bn_frozen_keeps_every_statistic_while_weights_train(make_tiny_cnn, toy_
     assert not torch.equal(w0, w1)
 
 
+def test_bn_auto_freezes_pretrained_statistics_only(make_tiny_cnn, toy_images_factory):
+    data = toy_images_factory()
+    for strategy, expected in (("full-finetune", "frozen"), ("scratch", "train")):
+        s = setup(RunSpec(data="toy", backbone="tiny-cnn", strategy=strategy, n=16, train=FAST), data=data, pretrained=make_tiny_cnn(0))
+        assert FAST.bn == "auto" and s.model.backbone.bn == expected, strategy
+    before, after, _, _ = fit_partial_freeze(data, make_tiny_cnn(0), "auto")
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_lite0_batchnorm_momentum_suits_short_runs(lite0):
+    assert {m.momentum for m in bn_layers(lite0).values()} == {0.1}
+    assert {m.momentum for m in bn_layers(lite0.fresh(0)).values()} == {0.1}
+
+
 def test_bn_option_needs_an_image_backbone(toy, make_tiny):
     with pytest.raises(ConfigError, match="image backbones"):
         setup(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=16, train=dataclasses.replace(FAST, bn="frozen")),

@@ -166,7 +166,7 @@ def test_large_user_images_are_shrunk_on_load(tmp_path):
     ("empty", "has no images"),
     ("corrupt", "cannot read image .*re-save it"),
     ("single", "single class folder"),
-    ("flat", "no class folders"),
+    ("flat", "without class folders"),
 ])
 def test_image_folder_errors_are_one_line(folder, breakage, message):
     import shutil
@@ -236,3 +236,7 @@ def test_image_folder_trains_end_to_end(folder, tiny_registry, tmp_path):
     assert 0 <= json.loads(result.output)["accuracy"] <= 1
     spec = json.loads((out / "spec.json").read_text())
     assert spec["resolved"]["train"]["augment"] == "crop" and spec["resolved"]["backbone_config"]["image_size"] == 16
+    result = CliRunner().invoke(app, ["predict", str(out), str(folder / "dog")])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert len(rows) == 12 and rows[0]["input"].endswith("d0.jpg") and rows[0]["label"] in ("cat", "dog")

@@ -1,0 +1,53 @@
+"""EfficientNet-Lite0 input size on a CPU: feature throughput and probe accuracy on Fashion-MNIST per size.
+
+800 images drawn with a fixed seed; features at each size (one thread, batches of 64); logistic regression (C=1)
+trained on n=40 and n=100 of the first 400, scored on the other 400, averaged over 20 training draws. The numbers
+behind the ``--image-size`` default in docs/DESIGN.md ("Images").
+
+Run: python benchmarks/image_sizes.py [--sizes 224,160,128,96] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from headstart.backbones import load_backbone
+from headstart.data import load_dataset
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="224,160,128,96")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    data = load_dataset("fashion-mnist")
+    rows = np.random.default_rng(0).permutation(len(data))[:800]
+    y = data.targets[rows]
+    print(f"load average at start {os.getloadavg()[0]:.1f}; {args.threads} thread(s)", flush=True)
+    for size in (int(s) for s in args.sizes.split(",")):
+        backbone = load_backbone("efficientnet-lite0", image_size=size).eval()
+        encoded = backbone.encode([data.inputs[r] for r in rows])
+        start = time.perf_counter()
+        with torch.inference_mode():
+            features = torch.cat([backbone(backbone.collate(encoded[i : i + 64])) for i in range(0, len(encoded), 64)]).numpy()
+        seconds = time.perf_counter() - start
+        cells = []
+        for n in (40, 100):
+            scores = []
+            for draw in range(20):
+                pick = np.random.default_rng(draw).permutation(400)[:n]
+                scores.append(LogisticRegression(C=1.0, max_iter=3000).fit(features[pick], y[pick]).score(features[400:], y[400:]))
+            cells.append(f"n={n} {np.mean(scores):.3f}±{np.std(scores) / np.sqrt(len(scores)):.3f}")
+        print(f"{size}x{size}: {len(rows) / seconds:.1f} images/s; probe accuracy {', '.join(cells)} "
+              f"(load {os.getloadavg()[0]:.1f})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
