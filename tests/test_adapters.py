@@ -36,6 +36,17 @@ def logits(run, texts=TEXTS):
     return _logits(run.model, texts)
 
 
+def plain_peft_logits(peft_model, run_dir, batch) -> torch.Tensor:
+    """What a plain-PEFT user computes from a headstart adapter run: masked mean pooling, then the saved head."""
+    from safetensors.torch import load_file
+
+    head = load_file(str(run_dir / "weights.safetensors"))
+    with torch.no_grad():
+        hidden = peft_model(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    return ((hidden * mask).sum(1) / mask.sum(1)) @ head["head.weight"].T + head["head.bias"]
+
+
 @pytest.fixture
 def lora_dir(toy_csv, tiny_registry, tmp_path):
     trained_run(toy_csv, tmp_path / "lora")
@@ -55,15 +66,11 @@ def test_lora_run_is_a_peft_adapter_directory(lora_dir, make_tiny_bert):
     assert set(head) == {"head.weight", "head.bias", "target_mean", "target_std"}, "weights.safetensors holds the head only"
     run = load_run(lora_dir)
     batch = run.model.backbone.collate(run.model.backbone.encode(TEXTS))
-    with torch.no_grad():
-        hidden = peft_model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).float()
-        plain = ((hidden * mask).sum(1) / mask.sum(1)) @ head["head.weight"].T + head["head.bias"]
+    plain = plain_peft_logits(peft_model, lora_dir, batch)
     assert torch.allclose(plain, logits(run), atol=1e-5)
     # ...and the adapter changed the model: the base alone gives other logits.
-    with torch.no_grad(), peft_model.disable_adapter():
-        hidden = peft_model(**batch).last_hidden_state
-    assert not torch.allclose(((hidden * mask).sum(1) / mask.sum(1)) @ head["head.weight"].T + head["head.bias"], plain, atol=1e-4)
+    with peft_model.disable_adapter():
+        assert not torch.allclose(plain_peft_logits(peft_model, lora_dir, batch), plain, atol=1e-4)
 
 
 def test_adapter_trained_with_plain_peft_loads_and_merges_into_a_backbone(make_tiny_bert, tiny_registry, tmp_path):
@@ -254,7 +261,6 @@ def test_plain_peft_adapter_folder_works_as_a_backbone(make_tiny_bert, tmp_path)
 def test_real_lora_round_trips_through_plain_peft_and_merges(tmp_path):
     """all-MiniLM-L6-v2 on rotten-tomatoes: the saved adapter loads in plain PEFT on the plain AutoModel."""
     from peft import PeftModel
-    from safetensors.torch import load_file
     from transformers import AutoModel
 
     from headstart.adapters import merge
@@ -267,12 +273,7 @@ def test_real_lora_round_trips_through_plain_peft_and_merges(tmp_path):
     assert (tmp_path / "lora" / "adapter_model.safetensors").stat().st_size < 1_000_000, "adapter-only, not the base"
     run = load_run(tmp_path / "lora")
     peft_model = PeftModel.from_pretrained(AutoModel.from_pretrained(_minilm_dir()), str(tmp_path / "lora")).eval()
-    head = load_file(str(tmp_path / "lora" / "weights.safetensors"))
     batch = run.model.backbone.collate(run.model.backbone.encode(TEXTS))
-    with torch.no_grad():
-        hidden = peft_model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).float()
-        plain = ((hidden * mask).sum(1) / mask.sum(1)) @ head["head.weight"].T + head["head.bias"]
-    assert torch.allclose(plain, logits(run), atol=1e-5)
+    assert torch.allclose(plain_peft_logits(peft_model, tmp_path / "lora", batch), logits(run), atol=1e-5)
     result = merge(tmp_path / "lora", tmp_path / "merged")
     assert result.max_abs_diff <= 1e-4
