@@ -297,3 +297,14 @@ def toy_csv(tmp_path: Path) -> Path:
     path = tmp_path / "toy.csv"
     pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(path, index=False)
     return path
+
+
+def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    """``headstart ARGS`` through the console entry point, in process: (exit code, stdout, stderr)."""
+    from headstart.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["headstart", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err

@@ -12,21 +12,16 @@ import pandas as pd
 import pytest
 import typer
 from typer.testing import CliRunner
+from conftest import run_cli
 
-from headstart.cli import app, main
+from headstart.cli import app
 from headstart.strategies import STRATEGIES
 
 HEADSTART = str(Path(sys.executable).with_name("headstart"))
 runner = CliRunner()
 
 
-def cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
-    """Run ``headstart ARGS`` through the console entry point, in process."""
-    monkeypatch.setattr(sys, "argv", ["headstart", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
+cli = run_cli  # headstart ARGS in process (tests/conftest.py)
 
 
 def assert_user_error(result: tuple[int, str, str], *fragments: str) -> None:

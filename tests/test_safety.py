@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_cli
 
 import headstart
 from headstart.errors import ConfigError, HeadstartError
@@ -50,15 +51,7 @@ def write_exploit(path: Path, marker: Path) -> Path:
     return path
 
 
-def cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
-    """``headstart ARGS`` through the console entry point, in process (as tests/test_cli.py does)."""
-    from headstart.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["headstart", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
+cli = run_cli  # headstart ARGS in process (tests/conftest.py)
 
 
 def assert_refused(result: tuple[int, str, str], *fragments: str) -> None:
