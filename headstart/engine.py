@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from headstart.evaluation import compute_metrics, outputs_to_predictions, score_rows
+from headstart.evaluation import compute_metrics, module_modes, outputs_to_predictions, restore_modes, score_rows
+from headstart.fastdropout import fast_dropout
 from headstart.features import length_sorted_batches
 from headstart.metrics import selection_score
 from headstart.strategies.base import Phase, Problem
@@ -148,7 +149,7 @@ def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData,
         data: rows, encodings, targets and the optional feature cache.
         cfg: resolved TrainConfig (batch_size, accumulate, warmup, schedule, weight_decay, clip,
             patience, evals_per_phase, eval_batch_size).
-        seed: seeds shuffling and dropout.
+        seed: seeds shuffling and dropout (CPU dropout masks come from ``headstart.fastdropout``).
         metric: validation metric that picks the best checkpoint (higher is better after ``selection_score``).
         autocast: context-manager factory for bf16 autocast, or None for fp32.
         progress: called after every optimiser step with (step, total_steps, info).
@@ -156,6 +157,14 @@ def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData,
     Returns:
         FitReport with status "done" or "diverged" (loss not finite: the step and loss are in ``error``).
     """
+    with fast_dropout(model):
+        return _fit(model, phases, loss_fn, data, cfg, seed=seed, task=task, label_names=label_names, metric=metric,
+                    autocast=autocast, progress=progress)
+
+
+def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData, cfg: Any, *, seed: int, task: str,
+         label_names: tuple[str, ...], metric: str, autocast: Callable | None,
+         progress: Callable[[int, int, dict[str, Any]], None] | None) -> FitReport:
     start = time.perf_counter()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -313,13 +322,15 @@ def backbone_features(model: nn.Module, encoded: list, rows: np.ndarray, *, batc
     Unlike the feature cache, it runs on the head's device, so a backbone without parameters (TF-IDF) works too.
     """
     backbone, device = model.backbone, model.head.weight.device
-    was_training = backbone.training
+    modes = module_modes(backbone)  # put back each module's own mode: frozen blocks stay in eval mode
     backbone.eval()
     items = [encoded[r] for r in rows]
     out = torch.empty(len(rows), backbone.dim)
-    for batch in length_sorted_batches([len(x) for x in items], batch_size):
-        collated = {k: v.to(device) for k, v in backbone.collate([items[i] for i in batch]).items()}
-        with autocast() if autocast is not None else nullcontext():
-            out[torch.as_tensor(batch)] = backbone(collated).float().cpu()
-    backbone.train(was_training)
+    try:
+        for batch in length_sorted_batches([len(x) for x in items], batch_size):
+            collated = {k: v.to(device) for k, v in backbone.collate([items[i] for i in batch]).items()}
+            with autocast() if autocast is not None else nullcontext():
+                out[torch.as_tensor(batch)] = backbone(collated).float().cpu()
+    finally:
+        restore_modes(modes)
     return out

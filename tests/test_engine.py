@@ -219,3 +219,19 @@ def test_frozen_modules_run_in_eval_mode(make_tiny):
     engine.set_trainable(model, list(model.head.parameters()))
     assert model.head.training and not model.backbone.training
     assert all(p.requires_grad == (n.startswith("head.")) for n, p in model.named_parameters())
+
+
+def test_backbone_features_put_back_each_modules_own_mode():
+    """A feature pass mid-training (closed-form phases read features of a trained backbone) must not turn frozen
+    blocks' dropout back on: each module gets its own mode back, not the backbone's."""
+    from tests.conftest import tiny_bert
+
+    model = TaskModel(tiny_bert(), 2, seed=0)
+    top = model.backbone.model.encoder.layer[-1]
+    engine.set_trainable(model, list(top.parameters()) + list(model.head.parameters()))
+    before = {name: m.training for name, m in model.named_modules()}
+    assert before["backbone.model.encoder.layer.1.output.dropout"] and not before["backbone.model.encoder.layer.0.output.dropout"]
+    encoded = model.backbone.encode(["a film", "a long and winding film", "no"])
+    features = engine.backbone_features(model, encoded, np.arange(3), batch_size=2)
+    assert features.shape == (3, model.backbone.dim)
+    assert {name: m.training for name, m in model.named_modules()} == before
