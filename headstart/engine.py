@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,6 +162,17 @@ def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData,
                     autocast=autocast, progress=progress)
 
 
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch ops on one intra-op thread inside the block; the previous count is put back."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData, cfg: Any, *, seed: int, task: str,
          label_names: tuple[str, ...], metric: str, autocast: Callable | None,
          progress: Callable[[int, int, dict[str, Any]], None] | None) -> FitReport:
@@ -228,49 +239,52 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
         if on_features:  # one pass (and one cache write) for train and validation rows together
             train_features = data.features(np.concatenate([data.train_rows, data.val_rows]))[: len(data.train_rows)]
         stale, queue = 0, []
-        for phase_step in range(phase.steps):
-            for g, base in zip(optimizer.param_groups, base_lrs):
-                g["lr"] = base * lr_factor(phase_step, phase.steps, warmup=cfg.warmup, schedule=cfg.schedule)
-            micro_batches = []
-            for _ in range(cfg.accumulate):
-                if not queue:
-                    queue = train_batches(lengths, micro, rng, bucket=not on_features)
-                micro_batches.append(queue.pop(0))
-            total = sum(len(b) for b in micro_batches)
-            loss_value = 0.0
-            for positions in micro_batches:
-                rows = data.train_rows[positions]
-                with autocast() if autocast is not None else nullcontext():
-                    if on_features:
-                        outputs = model.head(train_features[torch.as_tensor(positions)].to(device))
-                    else:
-                        batch = model.backbone.collate([data.encoded[r] for r in rows])
-                        if cfg.augment != "none":  # training batches only: validation, features and evaluation never augment
-                            batch = model.backbone.augment(batch, cfg.augment, rng)
-                        batch = {k: v.to(device) for k, v in batch.items()}
-                        outputs = model(batch)
-                    loss = loss_fn(outputs, targets[torch.as_tensor(rows)].to(device))
-                if not torch.isfinite(loss):
-                    report.status = "diverged"
-                    report.error = f"loss became {loss.item()} at step {step + 1} in phase {phase.name!r}; lower the learning rate"
-                    report.steps, report.seconds = step, time.perf_counter() - start
-                    return report
-                (loss * (len(positions) / total)).backward()
-                loss_value += loss.item() * len(positions) / total
-            if cfg.clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, cfg.clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            last = phase_step + 1 == phase.steps
-            if (phase_step + 1) % eval_every == 0 or last:
-                score, metrics = validate()
-                report.history.append({"step": step, "phase": phase.name, "train_loss": loss_value, "val_score": score})
-                stale = 0 if keep_if_best(score, metrics) else stale + 1
-                if phase.early_stopping and cfg.patience and stale >= cfg.patience:
-                    break
-            if progress:
-                progress(offset + phase_step + 1, total_steps, {"loss": loss_value, "phase": phase.name})
+        # A head on cached features is a few tiny ops a step: one thread runs them fastest, and on a busy machine
+        # a second OpenMP thread waiting for a core costs more than the op itself (40x slower measured).
+        with one_thread() if on_features else nullcontext():
+            for phase_step in range(phase.steps):
+                for g, base in zip(optimizer.param_groups, base_lrs):
+                    g["lr"] = base * lr_factor(phase_step, phase.steps, warmup=cfg.warmup, schedule=cfg.schedule)
+                micro_batches = []
+                for _ in range(cfg.accumulate):
+                    if not queue:
+                        queue = train_batches(lengths, micro, rng, bucket=not on_features)
+                    micro_batches.append(queue.pop(0))
+                total = sum(len(b) for b in micro_batches)
+                loss_value = 0.0
+                for positions in micro_batches:
+                    rows = data.train_rows[positions]
+                    with autocast() if autocast is not None else nullcontext():
+                        if on_features:
+                            outputs = model.head(train_features[torch.as_tensor(positions)].to(device))
+                        else:
+                            batch = model.backbone.collate([data.encoded[r] for r in rows])
+                            if cfg.augment != "none":  # training batches only: validation, features and evaluation never augment
+                                batch = model.backbone.augment(batch, cfg.augment, rng)
+                            batch = {k: v.to(device) for k, v in batch.items()}
+                            outputs = model(batch)
+                        loss = loss_fn(outputs, targets[torch.as_tensor(rows)].to(device))
+                    if not torch.isfinite(loss):
+                        report.status = "diverged"
+                        report.error = f"loss became {loss.item()} at step {step + 1} in phase {phase.name!r}; lower the learning rate"
+                        report.steps, report.seconds = step, time.perf_counter() - start
+                        return report
+                    (loss * (len(positions) / total)).backward()
+                    loss_value += loss.item() * len(positions) / total
+                if cfg.clip > 0:
+                    torch.nn.utils.clip_grad_norm_(params, cfg.clip)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                last = phase_step + 1 == phase.steps
+                if (phase_step + 1) % eval_every == 0 or last:
+                    score, metrics = validate()
+                    report.history.append({"step": step, "phase": phase.name, "train_loss": loss_value, "val_score": score})
+                    stale = 0 if keep_if_best(score, metrics) else stale + 1
+                    if phase.early_stopping and cfg.patience and stale >= cfg.patience:
+                        break
+                if progress:
+                    progress(offset + phase_step + 1, total_steps, {"loss": loss_value, "phase": phase.name})
         offset += phase.steps
         if progress:
             progress(offset, total_steps, {"phase": phase.name})
