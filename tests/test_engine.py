@@ -235,3 +235,20 @@ def test_backbone_features_put_back_each_modules_own_mode():
     features = engine.backbone_features(model, encoded, np.arange(3), batch_size=2)
     assert features.shape == (3, model.backbone.dim)
     assert {name: m.training for name, m in model.named_modules()} == before
+
+
+def test_a_head_on_cached_features_trains_on_one_thread_and_puts_the_count_back(toy, make_tiny):
+    model, data = setup_fit(toy, make_tiny)
+    features = engine.backbone_features(model, data.encoded, np.arange(len(data.encoded)), batch_size=32)
+    data = dataclasses.replace(data, features=lambda rows: features[torch.as_tensor(rows)])
+    seen = []
+    head_only = Phase("probe", [ParamGroup("head", list(model.head.parameters()), 1e-2)], 6)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        fit(model, [head_only], TaskLoss("classification"), data, CFG, seed=0, task="classification",
+            label_names=("neg", "pos"), metric="accuracy", progress=lambda *a: seen.append(torch.get_num_threads()))
+        assert set(seen[:-1]) == {1} and seen[-1] == 2  # every step on one thread; the phase-end call after it
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
