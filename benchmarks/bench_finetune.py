@@ -135,3 +135,33 @@ def run_finetune(data: Dataset, pretrained: torch.nn.Module, *, n: int, steps: i
     return FinetuneResult(steps=steps, batch_size=batch_size, headstart_eps=float(np.median(ours)),
                           trainer_eps=float(np.median(theirs)), headstart_call_s=float(np.median(our_calls)),
                           trainer_call_s=float(np.median(their_calls)))
+
+
+def main() -> int:
+    """``python benchmarks/bench_finetune.py --strategy lora --steps 40 --repeats 3``: one row of ``make bench``."""
+    import argparse
+    import os
+    import sys
+
+    from headstart.backbones import load_backbone
+    from headstart.data import load_dataset
+    from headstart.precision import cpu_model
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--strategy", choices=("full-finetune", "lora"), default="full-finetune")
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--n", type=int, default=256)
+    args = parser.parse_args()
+    data, pretrained = load_dataset("rotten-tomatoes"), load_backbone("all-minilm-l6-v2")
+    result = run_finetune(data, pretrained, n=args.n, steps=args.steps, repeats=args.repeats, precision="fp32",
+                          log=lambda line: print(line, file=sys.stderr, flush=True), strategy=args.strategy)
+    baseline = "Trainer" if args.strategy == "full-finetune" else "Trainer + peft"
+    print(f"{args.strategy}, {args.steps} steps x {result.batch_size}, median of {args.repeats} on {cpu_model()}, "
+          f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}: headstart {result.headstart_eps:.1f} ex/s, "
+          f"{baseline} {result.trainer_eps:.1f} ex/s, ratio {result.headstart_eps / result.trainer_eps:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
