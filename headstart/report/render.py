@@ -76,7 +76,7 @@ def leakage_summary(directory: Path) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None  # informational: a damaged file must not stop the report
     text = (f"{leaked:,} of {n_test:,} test examples ({fraction:.1%}) duplicate pool/validation examples "
-            f"({found['exact']} exact, {found['near']} near, Jaccard >= {found.get('threshold', 0.8)})")
+            f"({found['exact']} exact, {found['near']} near, Jaccard ≥ {found.get('threshold', 0.8)})")
     if found.get("removed_from_test"):
         text += f"; {found['removed_from_test']} removed from test by --dedupe"
     warn = fraction > LEAKAGE_WARN and not found.get("removed_from_test")
