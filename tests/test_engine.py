@@ -252,3 +252,39 @@ def test_a_head_on_cached_features_trains_on_one_thread_and_puts_the_count_back(
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("backbone", ["tiny", "tiny-bert"])
+def test_a_probe_on_cached_features_equals_the_naive_probe(toy, make_tiny, make_tiny_bert, monkeypatch, backbone):
+    """The feature-cache fast path trains the same head as running the frozen backbone on every batch."""
+    factory = make_tiny if backbone == "tiny" else make_tiny_bert
+    real_batches = engine.train_batches
+    monkeypatch.setattr(engine, "train_batches", lambda lengths, size, rng, bucket: real_batches(lengths, size, rng, bucket=False))
+    heads = []
+    for cached in (True, False):
+        model = TaskModel(factory(0), 2, seed=0)
+        data = FitData(encoded=model.backbone.encode(toy.inputs), targets=torch.as_tensor(toy.targets), raw_targets=toy.targets,
+                       train_rows=np.arange(64), val_rows=np.arange(150, 200))
+        if cached:
+            features = engine.backbone_features(model, data.encoded, np.arange(len(data.encoded)), batch_size=7)
+            data = dataclasses.replace(data, features=lambda rows: features[torch.as_tensor(rows)])
+        probe = Phase("probe", [ParamGroup("head", list(model.head.parameters()), 5e-2)], 24)
+        report = run(model, data, [probe])
+        heads.append((report, model.head.weight.detach().clone(), model.head.bias.detach().clone()))
+    (fast, w_fast, b_fast), (naive, w_naive, b_naive) = heads
+    assert fast.best_step == naive.best_step and fast.best_score == pytest.approx(naive.best_score)
+    assert torch.allclose(w_fast, w_naive, atol=1e-5) and torch.allclose(b_fast, b_naive, atol=1e-5)
+    assert not torch.allclose(w_fast, TaskModel(factory(0), 2, seed=0).head.weight)  # it did train
+
+
+def test_length_bucketed_batches_do_not_change_predictions(make_tiny_bert):
+    """Evaluation batches sorted by length and padded per batch give each row what it gets alone."""
+    from headstart.evaluation import model_outputs
+
+    model = TaskModel(make_tiny_bert(0), 3, seed=0)
+    texts = ["good", "a very long and rather winding review of a film that goes on", "bad film", "fine", "ok then so"] * 3
+    encoded = model.backbone.encode(texts)
+    rows = np.random.default_rng(0).permutation(len(texts))
+    batched = model_outputs(model, encoded, rows, batch_size=8)
+    alone = model_outputs(model, encoded, rows, batch_size=1)
+    assert torch.allclose(batched, alone, atol=1e-5)
