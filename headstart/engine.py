@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from headstart.activations import PrefixCache
 from headstart.evaluation import compute_metrics, module_modes, outputs_to_predictions, restore_modes, score_rows
 from headstart.fastdropout import fast_dropout
 from headstart.features import length_sorted_batches
@@ -238,6 +239,9 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
         train_features = None
         if on_features:  # one pass (and one cache write) for train and validation rows together
             train_features = data.features(np.concatenate([data.train_rows, data.val_rows]))[: len(data.train_rows)]
+        prefix = None  # frozen bottom blocks computed once for the phase (headstart.activations)
+        if not on_features and cfg.augment == "none":
+            prefix = PrefixCache.build(model.backbone, data.encoded, data.train_rows, batch_size=cfg.eval_batch_size)
         stale, queue = 0, []
         # A head on cached features is a few tiny ops a step: one thread runs them fastest, and on a busy machine
         # a second OpenMP thread waiting for a core costs more than the op itself (40x slower measured).
@@ -262,7 +266,8 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
                             if cfg.augment != "none":  # training batches only: validation, features and evaluation never augment
                                 batch = model.backbone.augment(batch, cfg.augment, rng)
                             batch = {k: v.to(device) for k, v in batch.items()}
-                            outputs = model(batch)
+                            with prefix.skipping(rows) if prefix is not None else nullcontext():
+                                outputs = model(batch)
                         loss = loss_fn(outputs, targets[torch.as_tensor(rows)].to(device))
                     if not torch.isfinite(loss):
                         report.status = "diverged"
