@@ -40,7 +40,7 @@ def kept_fraction(p: float) -> float:
     return 1.0 - round(p * _LEVELS) / _LEVELS
 
 
-def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+def masked_dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     """``nn.functional.dropout`` semantics with the cheaper mask on CPU; PyTorch's own elsewhere."""
     if not training or p <= 0.0:
         return x
@@ -56,7 +56,7 @@ class FastDropout(nn.Dropout):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.inplace:
             return super().forward(x)
-        return dropout(x, self.p, self.training)
+        return masked_dropout(x, self.p, self.training)
 
 
 def _attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -77,7 +77,7 @@ def _attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value:
             weights = weights.masked_fill(~attention_mask, torch.finfo(weights.dtype).min)
         else:
             weights = weights + attention_mask
-    weights = globals()["dropout"](torch.softmax(weights, dim=-1), dropout, True)
+    weights = masked_dropout(torch.softmax(weights, dim=-1), dropout, True)
     return torch.matmul(weights, value).transpose(1, 2).contiguous(), None
 
 

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from headstart import fastdropout
-from headstart.fastdropout import FastDropout, dropout, fast_dropout, keep_mask, kept_fraction
+from headstart.fastdropout import FastDropout, fast_dropout, keep_mask, kept_fraction, masked_dropout
 from tests.conftest import tiny_bert
 
 
@@ -28,7 +28,7 @@ def test_mask_elements_are_independent_of_their_position_in_a_word():
 def test_dropout_scales_kept_elements_and_preserves_the_mean():
     torch.manual_seed(2)
     x = torch.full((500_000,), 3.0, requires_grad=True)
-    y = dropout(x, 0.1)
+    y = masked_dropout(x, 0.1)
     kept = y != 0
     assert torch.allclose(y[kept], torch.tensor(3.0 / kept_fraction(0.1)))
     assert y.mean().item() == pytest.approx(3.0, rel=5e-3)
@@ -40,11 +40,11 @@ def test_dropout_scales_kept_elements_and_preserves_the_mean():
 def test_seeded_and_off_outside_training():
     x = torch.randn(64, 32)
     torch.manual_seed(3)
-    a = dropout(x, 0.2)
+    a = masked_dropout(x, 0.2)
     torch.manual_seed(3)
-    assert torch.equal(a, dropout(x, 0.2))
-    assert dropout(x, 0.2, training=False) is x and dropout(x, 0.0) is x
-    assert torch.equal(dropout(x, 1.0), torch.zeros_like(x))
+    assert torch.equal(a, masked_dropout(x, 0.2))
+    assert masked_dropout(x, 0.2, training=False) is x and masked_dropout(x, 0.0) is x
+    assert torch.equal(masked_dropout(x, 1.0), torch.zeros_like(x))
 
 
 def test_attention_matches_sdpa(monkeypatch):
