@@ -26,6 +26,9 @@ from headstart.results import RunResult
 
 CONFIDENCE = 0.95
 BASELINE = "scratch"  # the from-scratch twin: what every transfer strategy is measured against
+# A cheaper strategy replaces the best only on this many paired seeds: with two, a t-test has one degree of
+# freedom and its interval is so wide (±36 points seen) that "no significant difference" holds for anything.
+MIN_PAIRS = 3
 LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse", "loss", "log_loss"})
 PERCENT_METRICS = frozenset({"accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "weighted_f1", "f1",
                              "precision", "recall", "auc", "roc_auc"})
@@ -305,7 +308,7 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
     best, pick, vs = here[0], here[0], []
     for cheaper in sorted((c for c in here[1:] if c.train_seconds < best.train_seconds), key=lambda c: c.train_seconds):
         diff = _paired(table, best.strategy, cheaper.strategy, n, confidence)
-        if diff is not None and diff["pairs"] >= 2 and not diff["significant"]:
+        if diff is not None and diff["pairs"] >= MIN_PAIRS and not diff["significant"]:
             pick, vs = cheaper, [(best, improvement(diff, metric, better_high))]
             break
     if pick is best:
@@ -346,7 +349,7 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     """Which strategy to use, by labelled-set size, in plain words.
 
     At each size take the best mean; if a cheaper strategy (less train time) is not significantly worse
-    (paired CI overlaps zero, at least two shared seeds), take the cheapest such one instead. Consecutive
+    (paired CI overlaps zero, at least ``MIN_PAIRS`` shared seeds), take the cheapest such one instead. Consecutive
     sizes with the same pick merge into one band; its text quotes the evidence at the band's first size.
 
     Returns:

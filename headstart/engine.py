@@ -22,9 +22,9 @@ import torch
 from torch import nn
 
 from headstart.activations import PrefixCache
-from headstart.evaluation import compute_metrics, module_modes, outputs_to_predictions, restore_modes, score_rows
+from headstart.evaluation import compute_metrics, outputs_to_predictions, score_rows
 from headstart.fastdropout import fast_dropout
-from headstart.features import length_sorted_batches
+from headstart.features import embed_rows
 from headstart.metrics import selection_score
 from headstart.strategies.base import Phase, Problem
 
@@ -334,22 +334,9 @@ def solve_problem(model: nn.Module, data: FitData, *, on_features: bool, task: s
                    class_weights=data.class_weights)
 
 
-@torch.no_grad()
 def backbone_features(model: nn.Module, encoded: list, rows: np.ndarray, *, batch_size: int, autocast: Callable | None = None) -> torch.Tensor:
-    """(len(rows), dim) features of ``model.backbone`` as it is now, in eval mode, batched by length, on the CPU.
+    """(len(rows), dim) features of ``model.backbone`` as it is now (``features.embed_rows``).
 
     Unlike the feature cache, it runs on the head's device, so a backbone without parameters (TF-IDF) works too.
     """
-    backbone, device = model.backbone, model.head.weight.device
-    modes = module_modes(backbone)  # put back each module's own mode: frozen blocks stay in eval mode
-    backbone.eval()
-    items = [encoded[r] for r in rows]
-    out = torch.empty(len(rows), backbone.dim)
-    try:
-        for batch in length_sorted_batches([len(x) for x in items], batch_size):
-            collated = {k: v.to(device) for k, v in backbone.collate([items[i] for i in batch]).items()}
-            with autocast() if autocast is not None else nullcontext():
-                out[torch.as_tensor(batch)] = backbone(collated).float().cpu()
-    finally:
-        restore_modes(modes)
-    return out
+    return embed_rows(model.backbone, encoded, rows, batch_size=batch_size, autocast=autocast, device=model.head.weight.device)

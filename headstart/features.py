@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -32,26 +33,34 @@ def length_sorted_batches(lengths: list[int], batch_size: int) -> list[np.ndarra
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-@torch.inference_mode()
 def embed_rows(backbone: torch.nn.Module, encoded: list, rows: np.ndarray, *, batch_size: int,
-               autocast: Callable | None = None) -> torch.Tensor:
-    """(len(rows), dim) features of ``encoded[rows]``, batched by length, in eval mode."""
+               autocast: Callable | None = None, device: torch.device | None = None) -> torch.Tensor:
+    """(len(rows), dim) features of ``encoded[rows]`` on the CPU, batched by length, in eval mode.
+
+    Each module's own mode is put back afterwards (frozen blocks inside a training model stay in eval mode).
+    The result is an ordinary tensor (not an inference tensor), so a head may train on it.
+
+    Args:
+        device: where the batches go; default the backbone's parameters' device (give it for a backbone
+            without parameters, such as TF-IDF).
+    """
     from headstart.evaluation import module_modes, restore_modes
 
+    if device is None:
+        device = next(backbone.parameters()).device
     modes = module_modes(backbone)
     backbone.eval()
     out = torch.empty(len(rows), backbone.dim)
     items = [encoded[r] for r in rows]
     lengths = [len(x) if hasattr(x, "__len__") else 0 for x in items]
-    for batch in length_sorted_batches(lengths, batch_size):
-        collated = backbone.collate([items[i] for i in batch])
-        collated = {k: v.to(next(backbone.parameters()).device) for k, v in collated.items()}
-        if autocast is not None:
-            with autocast():
-                out[torch.as_tensor(batch)] = backbone(collated).float().cpu()
-        else:
-            out[torch.as_tensor(batch)] = backbone(collated).float().cpu()
-    restore_modes(modes)
+    try:
+        with torch.inference_mode():
+            for batch in length_sorted_batches(lengths, batch_size):
+                collated = {k: v.to(device) for k, v in backbone.collate([items[i] for i in batch]).items()}
+                with autocast() if autocast is not None else nullcontext():
+                    out[torch.as_tensor(batch)] = backbone(collated).float().cpu()
+    finally:
+        restore_modes(modes)
     return out
 
 

@@ -143,6 +143,18 @@ def test_recommend_one_seed_keeps_the_best() -> None:
     assert band["strategy"] == "a" and "1 seed, no CI" in band["text"]
 
 
+def test_recommend_two_seeds_keep_the_best() -> None:
+    """With two paired seeds a t-test has one degree of freedom: "no significant difference" says nothing,
+    so the cheaper strategy does not replace the best one; the third seed lets it."""
+    table = {"full-finetune": {16: [0.75, 0.62]}, "tfidf-logreg": {16: [0.55, 0.58]}}
+    results = grid(table, {"full-finetune": 60, "tfidf-logreg": 0.1})
+    assert not analysis.paired_differences(results, "full-finetune", "tfidf-logreg")[0]["significant"]
+    (band,) = analysis.recommend(results)
+    assert band["strategy"] == "full-finetune"
+    table = {"full-finetune": {16: [0.75, 0.62, 0.60]}, "tfidf-logreg": {16: [0.55, 0.58, 0.61]}}
+    assert analysis.recommend(grid(table, {"full-finetune": 60, "tfidf-logreg": 0.1}))[0]["strategy"] == "tfidf-logreg"
+
+
 def test_rmse_lower_is_better() -> None:
     results = grid({"scratch": {16: [2.0, 2.2, 2.1]}, "lora": {16: [1.0, 1.1, 1.2]}, "linear-probe": {16: [1.5, 1.62, 1.71]}},
                    {"scratch": 1, "lora": 5, "linear-probe": 1}, metric="rmse")
