@@ -269,13 +269,14 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
                             with prefix.skipping(rows) if prefix is not None else nullcontext():
                                 outputs = model(batch)
                         loss = loss_fn(outputs, targets[torch.as_tensor(rows)].to(device))
-                    if not torch.isfinite(loss):
+                    value = loss.item()  # one read of the loss: a head step is a few microsecond ops, a sync is not free
+                    if not math.isfinite(value):
                         report.status = "diverged"
-                        report.error = f"loss became {loss.item()} at step {step + 1} in phase {phase.name!r}; lower the learning rate"
+                        report.error = f"loss became {value} at step {step + 1} in phase {phase.name!r}; lower the learning rate"
                         report.steps, report.seconds = step, time.perf_counter() - start
                         return report
                     (loss * (len(positions) / total)).backward()
-                    loss_value += loss.item() * len(positions) / total
+                    loss_value += value * len(positions) / total
                 if cfg.clip > 0:
                     torch.nn.utils.clip_grad_norm_(params, cfg.clip)
                 optimizer.step()

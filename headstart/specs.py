@@ -47,8 +47,8 @@ class TrainConfig:
     schedule: str = "cosine"
     weight_decay: float = 0.01
     clip: float = 1.0  # max gradient norm; 0 disables clipping
-    patience: int = 3  # validation checks without improvement before stopping a phase
-    evals_per_phase: int = 5  # validation checks spread evenly over each phase (each costs a val forward pass)
+    patience: int | None = None  # validation checks without improvement before stopping a phase (default 3)
+    evals_per_phase: int | None = None  # validation checks spread evenly over each phase (default 5; each costs a val pass)
     metric: str = "auto"  # selection metric on validation; auto: accuracy, macro_f1 if imbalanced, rmse
     class_weights: str = "none"
     precision: str = "auto"
@@ -92,7 +92,7 @@ class TrainConfig:
 
     def with_defaults(self, defaults: dict[str, Any]) -> "TrainConfig":
         """Fill the ``None`` fields from ``defaults`` (a strategy's), then from the global fallbacks."""
-        fallback = {"lr": 1e-5, "head_lr": 1e-3, "epochs": 3, "min_steps": 100, "optimizer": "adamw"}
+        fallback = {"lr": 1e-5, "head_lr": 1e-3, "epochs": 3, "min_steps": 100, "optimizer": "adamw", "patience": 3, "evals_per_phase": 5}
         filled = {name: defaults.get(name, fallback[name]) for name in fallback if getattr(self, name) is None}
         return dataclasses.replace(self, **filled)
 

@@ -1,0 +1,111 @@
+"""Does tuning the learning rate on validation change which strategy wins? Two stores of the same sweep compared.
+
+Reads the store of a sweep run with ``--tune lr`` and the store of the same sweep run with ``--no-tune``
+(examples/tuning.toml) and prints, per labelled-set size:
+
+- each strategy's test accuracy (mean, 95% CI over seeds) without and with tuning, its rank in each, the paired
+  per-seed gain from tuning (same seeds draw the same subsample, so the pairs share their training rows) and
+  the learning rates validation chose;
+- how much the ranking changed: Kendall's tau between the two rankings and whether the best strategy is the same;
+- the recommendation each store gives (``headstart.analysis.recommend``).
+
+Then the tuning overhead in wall time: per strategy, mean training seconds per run with and without tuning
+(tuning's trials included), and the two sweeps' total training time. Nothing is trained here.
+
+Run: python benchmarks/tuning_effect.py --off runs/tune-off --on runs/tune-on
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from scipy import stats
+
+from headstart import analysis
+from headstart.results import RunResult
+from headstart.store import Store
+
+
+def load(directory: str) -> list[RunResult]:
+    if not (Path(directory) / "runs.sqlite").exists():
+        sys.exit(f"error: no store at {directory!r} (runs.sqlite); run the sweep first: see examples/tuning.toml")
+    with Store(directory, create=False) as store:
+        return store.results("done")
+
+
+def ranking(table: dict, n: int | str) -> list[str]:
+    """Strategies at size n, best mean first."""
+    here = [c for (_, m), c in table.items() if m == n]
+    return [c.strategy for c in sorted(here, key=lambda c: -analysis.mean_ci(c.values)[0])]
+
+
+def pct(x: float | None) -> str:
+    return "–" if x is None or not math.isfinite(x) else f"{100 * x:.1f}"
+
+
+def mean_ci_text(cell: analysis.Cell | None) -> str:
+    if cell is None:
+        return "–"
+    mean, low, high, _ = analysis.mean_ci(cell.values)
+    return f"{pct(mean)} ({pct(low)}–{pct(high)})" if len(cell.values) > 1 else pct(mean)
+
+
+def report(off: list[RunResult], on: list[RunResult], metric: str = "accuracy") -> str:
+    t_off, t_on = analysis.cells(off, metric), analysis.cells(on, metric)
+    lines = []
+    taus = []
+    for n in sorted(set(analysis.sizes(t_off)) & set(analysis.sizes(t_on)), key=analysis.size_key):
+        r_off, r_on = ranking(t_off, n), ranking(t_on, n)
+        shared = [s for s in r_on if s in r_off]
+        tau = stats.kendalltau([r_off.index(s) for s in shared], [r_on.index(s) for s in shared]).statistic if len(shared) > 1 else math.nan
+        taus.append(tau)
+        n_actual = max(c.n_actual for (_, m), c in t_on.items() if m == n)
+        lines += [f"### n = {analysis.format_n(n, n_actual)}", "",
+                  f"Kendall's tau between the rankings: {tau:.2f}; best without tuning: {r_off[0]}, with tuning: {r_on[0]}"
+                  f"{' (same)' if r_off[0] == r_on[0] else ' (changed)'}.", "",
+                  "| strategy | no tuning | rank | tuned | rank | tuned − untuned (paired, points) | chosen on validation |",
+                  "|---|---|---|---|---|---|---|"]
+        for s in shared:
+            a, b = t_off[(s, n)], t_on[(s, n)]
+            seeds = sorted(set(a.by_seed) & set(b.by_seed))
+            diff = analysis.paired_test([100 * (b.by_seed[k] - a.by_seed[k]) for k in seeds])
+            gain = (f"{diff['mean']:+.1f} ({diff['ci_low']:+.1f} to {diff['ci_high']:+.1f})" if diff["pairs"] > 1
+                    else f"{diff['mean']:+.1f}" if seeds else "–")
+            lines.append(f"| {s} | {mean_ci_text(a)} | {r_off.index(s) + 1} | {mean_ci_text(b)} | {r_on.index(s) + 1} | {gain} | "
+                         f"{b.chosen.replace('|', '/') or '–'} |")
+        lines.append("")
+    lines += ["### Recommendations", "", "Without tuning:", ""]
+    lines += [f"- {band['text']}" for band in analysis.recommend(off, metric)]
+    lines += ["", "With tuning:", ""]
+    lines += [f"- {band['text']}" for band in analysis.recommend(on, metric)]
+    lines += ["", "### Tuning overhead (training wall time, trials included)", "",
+              "| strategy | mean s / run, no tuning | mean s / run, tuned | ratio |", "|---|---|---|---|"]
+    total_off = total_on = 0.0
+    for s in sorted({r.spec["strategy"] for r in on}):
+        a = [r.train_seconds for r in off if r.spec["strategy"] == s]
+        b = [r.train_seconds for r in on if r.spec["strategy"] == s]
+        total_off, total_on = total_off + sum(a), total_on + sum(b)
+        if a and b:
+            ma, mb = sum(a) / len(a), sum(b) / len(b)
+            lines.append(f"| {s} | {ma:.3g} | {mb:.3g} | {mb / ma:.2f}x |" if ma > 0 else f"| {s} | {ma:.3g} | {mb:.3g} | – |")
+    lines += ["", f"Whole sweep: {total_off:.0f} s of training without tuning, {total_on:.0f} s with "
+              f"({total_on / total_off:.2f}x); mean Kendall's tau over sizes {sum(taus) / len(taus):.2f}." if total_off and taus else ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="example: python benchmarks/tuning_effect.py --off runs/tune-off --on runs/tune-on")
+    parser.add_argument("--off", default="runs/tune-off", help="store of the --no-tune sweep")
+    parser.add_argument("--on", default="runs/tune-on", help="store of the --tune lr sweep")
+    parser.add_argument("--metric", default="accuracy")
+    args = parser.parse_args(argv)
+    print(report(load(args.off), load(args.on), args.metric))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
