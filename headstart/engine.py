@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from headstart.activations import PrefixCache
-from headstart.evaluation import compute_metrics, outputs_to_predictions, score_rows
+from headstart.evaluation import compute_metrics, module_modes, outputs_to_predictions, restore_modes, score_rows
 from headstart.fastdropout import fast_dropout
 from headstart.features import embed_rows
 from headstart.metrics import selection_score
@@ -158,9 +158,13 @@ def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData,
     Returns:
         FitReport with status "done" or "diverged" (loss not finite: the step and loss are in ``error``).
     """
-    with fast_dropout(model):
-        return _fit(model, phases, loss_fn, data, cfg, seed=seed, task=task, label_names=label_names, metric=metric,
-                    autocast=autocast, progress=progress)
+    modes = module_modes(model)  # put back as found: a loaded backbone shared by runs (leaves_backbone) stays as it was
+    try:
+        with fast_dropout(model):
+            return _fit(model, phases, loss_fn, data, cfg, seed=seed, task=task, label_names=label_names, metric=metric,
+                        autocast=autocast, progress=progress)
+    finally:
+        restore_modes(modes)
 
 
 @contextmanager

@@ -141,8 +141,10 @@ def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Mo
     check_compatible(strategy, data, pretrained, cfg)
     device = pick_device()
     precision = resolve_precision(cfg.precision, device)
-    # The strategy may train the backbone in place: give it a private copy (the tokenizer is shared, read-only).
-    private = copy.deepcopy(pretrained, memo={id(getattr(pretrained, "tokenizer", None)): getattr(pretrained, "tokenizer", None)})
+    # The strategy may train the backbone in place: give it a private copy (the tokenizer is shared, read-only),
+    # unless it never changes the backbone it is given.
+    private = pretrained if strategy.leaves_backbone else copy.deepcopy(
+        pretrained, memo={id(getattr(pretrained, "tokenizer", None)): getattr(pretrained, "tokenizer", None)})
     backbone = strategy.backbone(private, seed=spec.seed)
     if getattr(backbone, "modality", None) == "image":
         set_bn_mode(backbone, cfg.bn)

@@ -167,7 +167,7 @@ def _check_classes(data: Dataset, labels: np.ndarray) -> None:
         )
 
 
-def subsample_order(strata: np.ndarray, seed: int) -> np.ndarray:
+def subsample_order(strata: np.ndarray, seed: int, length: int | None = None) -> np.ndarray:
     """A seeded order of positions ``0..len(strata)-1`` whose every prefix is stratified.
 
     The first ``C`` positions hold one example of each class (random class order); after that each next
@@ -177,9 +177,11 @@ def subsample_order(strata: np.ndarray, seed: int) -> np.ndarray:
     Args:
         strata: (M,) int labels of the pool.
         seed: the run seed.
+        length: compute only the first ``length`` positions (each position depends only on those before it,
+            so this is exactly the full order's prefix, at a fraction of the cost for small n).
 
     Returns:
-        (M,) int64 permutation of pool positions.
+        (M,) int64 permutation of pool positions, or its first ``length``.
     """
     rng = np.random.default_rng(seed)
     classes = np.unique(strata)
@@ -191,7 +193,8 @@ def subsample_order(strata: np.ndarray, seed: int) -> np.ndarray:
         order.append(queues[c][0])
         taken[c] = 1
     jitter = rng.random(len(classes)) * 1e-9  # breaks exact ties without favouring low class ids
-    while len(order) < len(strata):
+    stop = len(strata) if length is None else max(len(classes), min(length, len(strata)))
+    while len(order) < stop:
         t = len(order) + 1
         deficit = [share[c] * t - taken[c] + jitter[i] if taken[c] < len(queues[c]) else -np.inf for i, c in enumerate(classes)]
         c = classes[int(np.argmax(deficit))]
@@ -224,4 +227,4 @@ def subsample(data: Dataset, pool: np.ndarray, n: int | None, seed: int) -> np.n
     if n < 1:
         raise DataError(f"--n must be >= 1, got {n}")
     strata = data.stratify_labels()[pool]
-    return pool[subsample_order(strata, seed)[:n]]
+    return pool[subsample_order(strata, seed, n)[:n]]

@@ -103,6 +103,7 @@ def solve(model: nn.Module, problem: Problem, *, options: KnnOptions) -> dict[st
 
 class EmbedKnn(Strategy):
     name = "embed-knn"
+    leaves_backbone = True
     description = "frozen encoder, k nearest neighbours (cosine) on cached features, k chosen on validation"
     Options = KnnOptions
 

@@ -8,6 +8,7 @@ from headstart.strategies.registry import register
 
 class LinearProbe(Strategy):
     name = "linear-probe"
+    leaves_backbone = True
     description = "frozen encoder, linear head trained on features computed once and cached"
     # Steps on cached features cost little, so the probe can afford to converge; validation on cached features
     # costs little too, so it is checked once an epoch (30 checks) and stops after 5 checks without improvement.

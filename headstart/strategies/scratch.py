@@ -8,6 +8,7 @@ from headstart.strategies.registry import register
 
 class Scratch(Strategy):
     name = "scratch"
+    leaves_backbone = True
     description = "fresh randomly initialised twin of the backbone, all weights trained (no transfer)"
     # Random weights need far larger steps than pre-trained ones (1e-5 would barely move them).
     defaults = {"lr": 3e-4, "head_lr": 1e-3, "epochs": 3, "min_steps": 100}

@@ -41,6 +41,8 @@ def test_subsample_order_invariants(counts, seed):
     strata = np.concatenate([np.full(c, i) for i, c in enumerate(counts)])
     order = subsample_order(strata, seed)
     assert sorted(order.tolist()) == list(range(len(strata)))  # a permutation: every prefix is a sample
+    for length in (1, len(counts), len(strata) // 2, len(strata)):  # a short order is exactly the full one's prefix
+        assert subsample_order(strata, seed, length).tolist() == order[: max(length, len(counts))].tolist()
     classes = len(counts)
     assert sorted(strata[order[:classes]].tolist()) == list(range(classes))  # one of each class first
     share = np.asarray(counts) / len(strata)

@@ -194,3 +194,25 @@ def test_same_seed_same_weights(name, toy, make_tiny):
     train(a), train(b)
     for (n, p), q in zip(a.model.named_parameters(), b.model.parameters()):
         assert torch.equal(p, q), n
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if STRATEGIES[n].leaves_backbone])
+def test_a_strategy_that_leaves_the_backbone_shares_it_and_leaves_it_as_it_was(name, toy, make_tiny):
+    """Without a private copy the run must not change the loaded backbone: not its weights, not its buffers, not
+    its modules' modes; a full fine-tune of the same loaded backbone afterwards ends as it does on its own."""
+    make, backbone = backbone_for(name)
+    pretrained = make(0)
+    before = {k: v.clone() for k, v in pretrained.state_dict().items()}
+    modes = {k: m.training for k, m in pretrained.named_modules()}
+    spec = RunSpec(data="toy", backbone=backbone, strategy=name, n=64, seed=0, train=FAST)
+    s = setup(spec, data=toy, pretrained=pretrained)
+    assert s.model.backbone is pretrained or name in ("scratch", "tfidf-logreg")  # no copy was made
+    assert train(s).status == "done"
+    assert all(torch.equal(before[k], v) for k, v in pretrained.state_dict().items())
+    assert {k: m.training for k, m in pretrained.named_modules()} == modes
+    ft = RunSpec(data="toy", backbone=backbone, strategy="full-finetune", n=64, seed=0, train=FAST)
+    after = setup(ft, data=toy, pretrained=pretrained)
+    alone = setup(ft, data=toy, pretrained=make(0))
+    train(after), train(alone)
+    for (k, a), b in zip(after.model.state_dict().items(), alone.model.state_dict().values()):
+        assert torch.equal(a, b), k
