@@ -67,7 +67,7 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
             precision: str) -> dict[str, Any]:
     """The resolved spec of ``spec`` (strategy defaults filled in) as plain data; cheap, builds no model."""
     strategy = get_strategy(spec.strategy)
-    cfg = spec.train.with_defaults(strategy.defaults)
+    cfg = spec.train.with_defaults(strategy.defaults_for(modality_of(pretrained)))
     check_compatible(strategy, data, pretrained, cfg)
     identity = pretrained.describe()
     if identity["name"] in BACKBONES:
@@ -84,15 +84,15 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
         "n": n_train,
         "n_requested": "all" if spec.n is None else spec.n,
         "seed": spec.seed,
-        **_tuning(spec, strategy),
+        **_tuning(spec, strategy, modality_of(pretrained)),
     }
 
 
-def _tuning(spec: RunSpec, strategy: Any) -> dict[str, Any]:
+def _tuning(spec: RunSpec, strategy: Any, modality: str) -> dict[str, Any]:
     """The tuning part of a resolved spec: absent when not tuning, so untuned run keys stay as they were."""
     from headstart.tuning import ETA, plan_for
 
-    plan = plan_for(spec, strategy)
+    plan = plan_for(spec, strategy, modality)
     return {"tune": {"param": plan[0], "grid": list(plan[1]), "eta": ETA}} if plan else {}
 
 
@@ -123,6 +123,16 @@ def autocast_for(precision: str, device: torch.device):
     return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
+def modality_of(backbone: torch.nn.Module | None) -> str:
+    """"text" or "image": what a (pre-trained) backbone reads; strategies' defaults and grids depend on it."""
+    return getattr(backbone, "modality", "text")
+
+
+def load_pretrained(spec: RunSpec) -> torch.nn.Module:
+    """The pre-trained backbone ``spec`` names, with its preprocessing settings (what ``setup`` loads)."""
+    return load_backbone(spec.backbone, max_length=spec.train.max_length, pooling=spec.pooling, image_size=spec.train.image_size)
+
+
 def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Module | None = None) -> Setup:
     """Load data and backbone, draw the subsample, resolve the config, build the model.
 
@@ -132,12 +142,12 @@ def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Mo
     """
     strategy = get_strategy(spec.strategy)
     options = strategy.options(spec.options)
-    cfg = spec.train.with_defaults(strategy.defaults)
     data = data or load_dataset(spec.data, text_column=spec.text_column, label_column=spec.label_column, task=spec.task)
     split_config = spec.split
     splits = split_dataset(data, split_config)
     train_rows = subsample(data, splits.pool, spec.n, spec.seed)
-    pretrained = pretrained or load_backbone(spec.backbone, max_length=cfg.max_length, pooling=spec.pooling, image_size=cfg.image_size)
+    pretrained = pretrained or load_pretrained(spec)
+    cfg = spec.train.with_defaults(strategy.defaults_for(modality_of(pretrained)))
     check_compatible(strategy, data, pretrained, cfg)
     device = pick_device()
     precision = resolve_precision(cfg.precision, device)

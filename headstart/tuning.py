@@ -38,16 +38,16 @@ class Tuned:
     seconds: float = 0.0  # wall time of the trials, the final full run excluded
 
 
-def grid_for(strategy: Any) -> tuple[str, tuple[float, ...]] | None:
-    """(parameter, values) a strategy tunes, or None when it has no learning rate to tune."""
-    grid = tuple(getattr(strategy, "lr_grid", ()) or ())
+def grid_for(strategy: Any, modality: str = "text") -> tuple[str, tuple[float, ...]] | None:
+    """(parameter, values) a strategy tunes on a backbone of ``modality``, or None when it has no learning rate to tune."""
+    grid = tuple(strategy.grid_for(modality) or ())
     return (strategy.tune_param, grid) if len(grid) > 1 else None
 
 
-def plan_for(spec: RunSpec, strategy: Any) -> tuple[str, tuple[float, ...]] | None:
+def plan_for(spec: RunSpec, strategy: Any, modality: str = "text") -> tuple[str, tuple[float, ...]] | None:
     """What ``spec`` tunes: nothing without ``--tune``, for a strategy without a grid, or when the user set that
     learning rate explicitly (a given value is kept, not searched)."""
-    plan = grid_for(strategy) if spec.tune else None
+    plan = grid_for(strategy, modality) if spec.tune else None
     if plan is None or getattr(spec.train, plan[0]) is not None:
         return None
     return plan
@@ -71,11 +71,13 @@ def tuned_run(spec: RunSpec, *, data: Any = None, pretrained: Any = None, progre
         ``Tuned`` whose setup/report are the chosen candidate's full-budget run; ``chosen`` holds the value
         (e.g. ``{"lr": 2e-5}``) plus any closed-form choices of that run.
     """
-    from headstart.run import budget_for, setup, train
+    from headstart.run import budget_for, load_pretrained, modality_of, setup, train
     from headstart.strategies import get_strategy
 
     strategy = get_strategy(spec.strategy)
-    plan = plan_for(spec, strategy)
+    if plan_for(spec, strategy) is not None and pretrained is None:  # the grid depends on the backbone's modality
+        pretrained = load_pretrained(spec)
+    plan = plan_for(spec, strategy, modality_of(pretrained))
     if plan is None:
         s = setup(spec, data=data, pretrained=pretrained)
         report = train(s, progress=progress)

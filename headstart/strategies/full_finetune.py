@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy, head_group
+from headstart.strategies.base import CNN_FINETUNE_GRID, CNN_FINETUNE_LR, Budget, ParamGroup, Phase, Strategy, head_group
 from headstart.strategies.registry import register
 
 
@@ -11,6 +11,8 @@ class FullFinetune(Strategy):
     description = "all weights trained; head lr 1e-3, backbone lr 1e-5 by default"
     defaults = {"lr": 1e-5, "head_lr": 1e-3}
     lr_grid = (1e-5, 2e-5, 5e-5)  # --tune lr candidates
+    image_defaults = {"lr": CNN_FINETUNE_LR}  # a CNN (docs/DESIGN.md, "Images")
+    image_lr_grid = CNN_FINETUNE_GRID
 
     def plan(self, model, options, cfg, budget: Budget) -> list[Phase]:
         return [Phase("finetune", [ParamGroup("backbone", model.backbone_parameters(), cfg.lr), head_group(model, cfg)], budget.steps)]

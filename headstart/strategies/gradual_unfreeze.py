@@ -7,7 +7,7 @@ two (the run's step budget is spread over the L + 1 phases).
 
 from __future__ import annotations
 
-from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy, blocks_group, head_group, other_backbone_params
+from headstart.strategies.base import CNN_FINETUNE_GRID, CNN_FINETUNE_LR, Budget, ParamGroup, Phase, Strategy, blocks_group, head_group, other_backbone_params
 from headstart.strategies.registry import register
 
 
@@ -16,6 +16,8 @@ class GradualUnfreeze(Strategy):
     description = "ULMFiT: head + top block first, one more block unfrozen per epoch, then all"
     defaults = {"lr": 2e-5, "head_lr": 1e-3}
     lr_grid = (1e-5, 2e-5, 5e-5)  # --tune lr candidates
+    image_defaults = {"lr": CNN_FINETUNE_LR}  # a CNN (docs/DESIGN.md, "Images")
+    image_lr_grid = CNN_FINETUNE_GRID
 
     def plan(self, model, options, cfg, budget: Budget) -> list[Phase]:
         blocks = model.backbone.blocks()

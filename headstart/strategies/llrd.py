@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from headstart.errors import ConfigError
-from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy, head_group, other_backbone_params
+from headstart.strategies.base import CNN_FINETUNE_GRID, CNN_FINETUNE_LR, Budget, ParamGroup, Phase, Strategy, head_group, other_backbone_params
 from headstart.strategies.registry import register
 
 
@@ -33,6 +33,8 @@ class LLRD(Strategy):
     Options = LLRDOptions
     defaults = {"lr": 3e-5, "head_lr": 1e-3}  # the top block needs more than 1e-5 when lower ones get less
     lr_grid = (1e-5, 2e-5, 5e-5)  # --tune lr candidates
+    image_defaults = {"lr": CNN_FINETUNE_LR}  # a CNN (docs/DESIGN.md, "Images")
+    image_lr_grid = CNN_FINETUNE_GRID
 
     def plan(self, model, options: LLRDOptions, cfg, budget: Budget) -> list[Phase]:
         blocks = model.backbone.blocks()

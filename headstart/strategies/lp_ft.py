@@ -7,7 +7,7 @@ weights at the (small) backbone learning rate.
 
 from __future__ import annotations
 
-from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy, head_group
+from headstart.strategies.base import CNN_FINETUNE_GRID, CNN_FINETUNE_LR, Budget, ParamGroup, Phase, Strategy, head_group
 from headstart.strategies.registry import register
 
 
@@ -16,6 +16,8 @@ class LPFT(Strategy):
     description = "linear probe on cached features, then full fine-tune from the probed head at the small lr"
     defaults = {"lr": 1e-5, "head_lr": 1e-3}
     lr_grid = (1e-5, 2e-5, 5e-5)  # --tune lr candidates
+    image_defaults = {"lr": CNN_FINETUNE_LR}  # a CNN (docs/DESIGN.md, "Images")
+    image_lr_grid = CNN_FINETUNE_GRID
 
     def plan(self, model, options, cfg, budget: Budget) -> list[Phase]:
         # The probe phase runs on cached features, so it gets the linear probe's generous step count.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy, check_int_range, head_group, other_backbone_params
+from headstart.strategies.base import CNN_FINETUNE_GRID, CNN_FINETUNE_LR, Budget, ParamGroup, Phase, Strategy, check_int_range, head_group, other_backbone_params
 from headstart.strategies.registry import register
 
 
@@ -19,6 +19,8 @@ class PartialFreeze(Strategy):
     Options = PartialFreezeOptions
     defaults = {"lr": 1e-5, "head_lr": 1e-3}
     lr_grid = (1e-5, 2e-5, 5e-5)  # --tune lr candidates
+    image_defaults = {"lr": CNN_FINETUNE_LR}  # a CNN (docs/DESIGN.md, "Images")
+    image_lr_grid = CNN_FINETUNE_GRID
 
     def plan(self, model, options: PartialFreezeOptions, cfg, budget: Budget) -> list[Phase]:
         blocks = model.backbone.blocks()

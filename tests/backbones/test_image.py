@@ -323,3 +323,29 @@ def test_linear_probe_on_fashion_mnist_beats_chance():
     test = score_rows(s.model, s.encoded, s.splits.test, data.targets, task="classification", label_names=data.label_names,
                       batch_size=128, features=feature_cache(s))
     assert report.status == "done" and test["accuracy"] > 0.45, test["accuracy"]
+
+
+def test_image_backbones_get_the_strategies_image_learning_rates_and_grids(lite0, toy_images_factory, toy):
+    """A CNN's best rate spans 1e-5..1e-3, not the transformer 1e-5..5e-5: on an image backbone the resolved spec
+    carries the strategy's image default, and --tune searches its image grid; text keeps the text ones."""
+    from conftest import tiny_backbone
+    from headstart.data import SplitConfig
+    from headstart.run import resolve
+
+    images = toy_images_factory()
+    for name, strategy in STRATEGIES.items():
+        if "image" not in strategy.modalities:
+            continue
+        spec = RunSpec(data="toy", strategy=name, tune="lr")
+        on_image = resolve(spec, images, lite0, split_config=SplitConfig(), n_train=16, precision="fp32")
+        on_text = resolve(spec, toy, tiny_backbone(0), split_config=SplitConfig(), n_train=16, precision="fp32")
+        assert on_image["train"]["lr"] == strategy.defaults_for("image").get("lr", 1e-5)
+        assert on_text["train"]["lr"] == strategy.defaults.get("lr", 1e-5)
+        if strategy.image_lr_grid:
+            assert on_image["tune"]["grid"] == list(strategy.image_lr_grid)
+        if "tune" in on_text:
+            assert on_text["tune"]["grid"] == list(strategy.lr_grid)
+    ft = STRATEGIES["full-finetune"]
+    assert ft.defaults_for("image")["lr"] >= 1e-4 and ft.defaults_for("text")["lr"] == 1e-5
+    assert max(ft.grid_for("image")) >= 1e-3 and ft.grid_for("text") == (1e-5, 2e-5, 5e-5)
+    assert STRATEGIES["scratch"].defaults_for("image")["lr"] > STRATEGIES["scratch"].defaults_for("text")["lr"]
