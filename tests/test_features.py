@@ -114,7 +114,7 @@ def test_real_linear_probe_runs_minilm_once_per_example(monkeypatch, tmp_path):
         monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path / f"cache-{epochs}"))  # nothing on disk yet
         clear_memory()
         seen.clear()
-        cfg = TrainConfig(epochs=epochs, min_steps=0, batch_size=8, precision="fp32", eval_batch_size=64)
+        cfg = TrainConfig(epochs=epochs, min_steps=0, batch_size=8, precision="fp32", eval_batch_size=64, patience=0)
         s = setup(RunSpec(strategy="linear-probe", n=32, train=cfg), data=data, pretrained=backbone)
         report = train(s)
         assert report.steps == epochs * 4
