@@ -75,8 +75,7 @@ def tuned_run(spec: RunSpec, *, data: Any = None, pretrained: Any = None, progre
     from headstart.strategies import get_strategy
 
     strategy = get_strategy(spec.strategy)
-    if plan_for(spec, strategy) is not None and pretrained is None:  # the grid depends on the backbone's modality
-        pretrained = load_pretrained(spec)
+    pretrained = pretrained or load_pretrained(spec)  # loaded once for every trial; the grid depends on its modality
     plan = plan_for(spec, strategy, modality_of(pretrained))
     if plan is None:
         s = setup(spec, data=data, pretrained=pretrained)
