@@ -24,8 +24,8 @@ from torch import nn
 from headstart.activations import PrefixCache
 from headstart.evaluation import compute_metrics, module_modes, outputs_to_predictions, restore_modes, score_rows
 from headstart.fastdropout import fast_dropout
-from headstart.headstep import HeadAdamW, clip_grad_norm
 from headstart.features import embed_rows
+from headstart.headstep import HeadAdamW, clip_grad_norm
 from headstart.metrics import selection_score
 from headstart.strategies.base import Phase, Problem
 

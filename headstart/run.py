@@ -103,7 +103,7 @@ def check_compatible(strategy: Any, data: Dataset, pretrained: torch.nn.Module, 
         ConfigError: images with a text backbone (or the reverse), a strategy that cannot adapt this kind of
             backbone (naming those that can), or --augment / --bn with a text backbone.
     """
-    modality = getattr(pretrained, "modality", "text")
+    modality = modality_of(pretrained)
     if data.modality != modality:
         fits = [name for name, entry in BACKBONES.items() if entry.modality == data.modality]
         raise ConfigError(f"{data.name!r} holds {data.modality}s but backbone {getattr(pretrained, 'name', '?')!r} reads {modality}s; "

@@ -3,7 +3,8 @@
 A comparison that gives every strategy one fixed learning rate measures the learning rate, not the strategy.
 Each strategy declares a grid from the ranges practitioners use (``Strategy.lr_grid``: full fine-tuning
 1e-5 to 5e-5, LoRA 1e-4 to 3e-4, heads around 1e-3, scratch higher) and which rate it tunes
-(``Strategy.tune_param``: ``lr``, or ``head_lr`` for head-only strategies).
+(``Strategy.tune_param``: ``lr``, or ``head_lr`` for head-only strategies). On an image backbone a strategy may
+declare another grid (``Strategy.image_lr_grid``; CNNs fine-tune at 1e-5..1e-3), chosen by ``Strategy.grid_for``.
 
 Successive halving (Jamieson & Talwalkar 2016): every candidate trains a short run of ``steps / ETA^k``
 steps (k rungs to go); the best ``1/ETA`` by validation score (ties: lower validation loss) go on with
