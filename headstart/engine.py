@@ -25,7 +25,7 @@ from headstart.activations import PrefixCache
 from headstart.evaluation import compute_metrics, module_modes, outputs_to_predictions, restore_modes, score_rows
 from headstart.fastdropout import fast_dropout
 from headstart.features import embed_rows
-from headstart.headstep import HeadAdamW, clip_grad_norm
+from headstart.headstep import HeadAdamW, clip_grad_norm, closed_form_applies, linear_head_backward
 from headstart.metrics import selection_score
 from headstart.strategies.base import Phase, Problem
 
@@ -133,10 +133,29 @@ def set_trainable(model: nn.Module, params: list[nn.Parameter]) -> None:
     for p in model.parameters():
         p.requires_grad_(id(p) in chosen)
     model.train()
-    for module in model.modules():
-        own = list(module.parameters())
-        if own and not any(p.requires_grad for p in own):
-            module.eval()
+
+    frozen: dict[nn.Module, bool] = {}  # module -> holds parameters and none trains; one walk of the tree
+
+    def settle(module: nn.Module) -> tuple[bool, bool]:  # (holds parameters, any of them trainable)
+        holds = trains = False
+        for p in module._parameters.values():
+            if p is not None:
+                holds, trains = True, trains or p.requires_grad
+        for child in module.children():
+            child_holds, child_trains = settle(child)
+            holds, trains = holds or child_holds, trains or child_trains
+        frozen[module] = holds and not trains
+        return holds, trains
+
+    def freeze_topmost(module: nn.Module) -> None:
+        if frozen[module]:
+            module.eval()  # and everything below it
+        else:
+            for child in module.children():
+                freeze_topmost(child)
+
+    settle(model)
+    freeze_topmost(model)
 
 
 def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData, cfg: Any, *, seed: int, task: str,
@@ -197,6 +216,12 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
     best_loss = -math.inf
     step = offset = 0
 
+    def diverged(value: float) -> FitReport:
+        report.status = "diverged"
+        report.error = f"loss became {value} at step {step + 1} in phase {phase.name!r}; lower the learning rate"
+        report.steps, report.seconds = step, time.perf_counter() - start
+        return report
+
     def validate() -> tuple[float, dict[str, Any]]:
         metrics = score_rows(model, data.encoded, data.val_rows, data.raw_targets, task=task, label_names=label_names,
                              batch_size=cfg.eval_batch_size, features=None if backbone_touched else data.features, autocast=autocast)
@@ -238,17 +263,20 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
                 progress(offset, total_steps, {"phase": phase.name})
             continue
         # A head on cached features: the same fused AdamW and clipping without torch.optim's per-call overhead
-        # (headstart.headstep; bit-identical updates), which is most of such a step's time.
+        # (headstart.headstep; bit-identical updates), and for a linear head the gradient in closed form instead of
+        # through autograd: per-call overhead is most of such a step's time.
         lean = on_features and cfg.optimizer == "adamw" and HeadAdamW.available(params)
+        closed = lean and closed_form_applies(model.head, params, loss_fn, autocast)
         groups = optimizer_groups(phase, cfg.weight_decay)
         optimizer = HeadAdamW(groups) if lean else make_optimizer(groups, cfg.optimizer, device)
         clip = clip_grad_norm if lean else torch.nn.utils.clip_grad_norm_
         base_lrs = [g["lr"] for g in optimizer.param_groups]
         micro = cfg.batch_size
         eval_every = max(1, math.ceil(phase.steps / cfg.evals_per_phase))
-        train_features = None
+        train_features = train_targets = None
         if on_features:  # one pass (and one cache write) for train and validation rows together
-            train_features = data.features(np.concatenate([data.train_rows, data.val_rows]))[: len(data.train_rows)]
+            train_features = data.features(np.concatenate([data.train_rows, data.val_rows]))[: len(data.train_rows)].to(device)
+            train_targets = targets[torch.as_tensor(data.train_rows)].to(device)  # indexed like train_features
         prefix = None  # frozen bottom blocks computed once for the phase (headstart.activations)
         if not on_features and cfg.augment == "none":
             prefix = PrefixCache.build(model.backbone, data.encoded, data.train_rows, batch_size=cfg.eval_batch_size)
@@ -267,10 +295,20 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
                 total = sum(len(b) for b in micro_batches)
                 loss_value = 0.0
                 for positions in micro_batches:
+                    share = len(positions) / total
+                    if closed:
+                        index = torch.as_tensor(positions)
+                        value = linear_head_backward(model.head, train_features[index], train_targets[index], loss_fn, share)
+                        if not math.isfinite(value):
+                            return diverged(value)
+                        loss_value += value * share
+                        continue
                     rows = data.train_rows[positions]
                     with autocast() if autocast is not None else nullcontext():
                         if on_features:
-                            outputs = model.head(train_features[torch.as_tensor(positions)].to(device))
+                            index = torch.as_tensor(positions)
+                            outputs = model.head(train_features[index])
+                            loss = loss_fn(outputs, train_targets[index])
                         else:
                             batch = model.backbone.collate([data.encoded[r] for r in rows])
                             if cfg.augment != "none":  # training batches only: validation, features and evaluation never augment
@@ -278,15 +316,12 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
                             batch = {k: v.to(device) for k, v in batch.items()}
                             with prefix.skipping(rows) if prefix is not None else nullcontext():
                                 outputs = model(batch)
-                        loss = loss_fn(outputs, targets[torch.as_tensor(rows)].to(device))
+                            loss = loss_fn(outputs, targets[torch.as_tensor(rows)].to(device))
                     value = loss.item()  # one read of the loss: a head step is a few microsecond ops, a sync is not free
                     if not math.isfinite(value):
-                        report.status = "diverged"
-                        report.error = f"loss became {value} at step {step + 1} in phase {phase.name!r}; lower the learning rate"
-                        report.steps, report.seconds = step, time.perf_counter() - start
-                        return report
-                    (loss * (len(positions) / total)).backward()
-                    loss_value += value * len(positions) / total
+                        return diverged(value)
+                    (loss * share).backward()
+                    loss_value += value * share
                 if cfg.clip > 0:
                     clip(params, cfg.clip)
                 optimizer.step()

@@ -21,11 +21,16 @@ def model_outputs(model: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
     Args:
         features: when given (a frozen, unchanged backbone), the head runs on these cached features.
     """
+    if features is not None:  # only the head runs: switch only its modes (a probe validates hundreds of times a sweep)
+        modes = module_modes(model.head)
+        model.head.eval()
+        try:
+            return model.head(features(rows).to(model.head.weight.device)).float().cpu()
+        finally:
+            restore_modes(modes)
     modes = module_modes(model)
     model.eval()
     try:
-        if features is not None:
-            return model.head(features(rows).to(model.head.weight.device)).float().cpu()
         device = model.head.weight.device
         items = [encoded[r] for r in rows]
         out = torch.empty(len(rows), model.head.out_features)

@@ -1,4 +1,4 @@
-"""The optimiser step of a head on cached features, without torch.optim's per-call machinery.
+"""The training step of a head on cached features, without autograd's and torch.optim's per-call machinery.
 
 A linear head on cached features is a few tensors of a few hundred values: a step's arithmetic takes
 microseconds, and ``torch.optim.AdamW.step`` and ``clip_grad_norm_`` spend most of theirs in Python around the
@@ -6,6 +6,10 @@ kernel (hooks, compiler guards, grouping by device and dtype): about half of a p
 (docs/BENCHMARKS.md, "Speed goals"). ``HeadAdamW`` and ``clip_grad_norm`` call the same kernels in the same
 order as ``torch.optim.AdamW(fused=True)`` and ``torch.nn.utils.clip_grad_norm_(foreach=True)``, so the
 updates are bit-identical (tests/test_headstep.py); the engine uses them only for phases on cached features.
+
+``linear_head_backward`` does the forward, the loss and its gradient for a linear head in closed form (a softmax,
+two matrix products) instead of building and walking an autograd graph, which costs several times the arithmetic
+at this size. Its gradients equal autograd's to float rounding (tests/test_headstep.py).
 """
 
 from __future__ import annotations
@@ -13,6 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
+from torch import nn
+
+from headstart.objectives.task import TaskLoss
 
 BETAS = (0.9, 0.999)  # torch.optim.AdamW's defaults, which make_optimizer uses
 EPS = 1e-8
@@ -66,3 +74,51 @@ def clip_grad_norm(params: list[torch.nn.Parameter], max_norm: float) -> None:
         return
     total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)), 2.0)
     torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
+
+
+def closed_form_applies(head: nn.Module, params: list[nn.Parameter], loss_fn: Any, autocast: Any) -> bool:
+    """``linear_head_backward`` can train ``params``: exactly the weight and bias of an fp32 ``nn.Linear`` head,
+    under a task loss, without autocast."""
+    return (type(head) is nn.Linear and head.bias is not None and head.weight.dtype == torch.float32
+            and type(loss_fn) is TaskLoss and autocast is None
+            and sorted(id(p) for p in params) == sorted((id(head.weight), id(head.bias))))
+
+
+@torch.no_grad()
+def linear_head_backward(head: nn.Linear, features: torch.Tensor, targets: torch.Tensor, loss_fn: TaskLoss,
+                         scale: float = 1.0) -> float:
+    """The loss of ``head(features)`` against ``targets``; adds ``scale`` x its gradient to the head's ``.grad``.
+
+    Args:
+        head: the linear head (weight (C, D), bias (C,)).
+        features: (B, D) fp32 cached features of the batch.
+        targets: (B,) class ids, (B, C) multilabel 0/1 floats, or (B,) standardised regression values.
+        loss_fn: the task loss (cross-entropy, optionally class-weighted; BCE with logits; MSE).
+        scale: weight of this micro-batch in the step (its share of the examples under gradient accumulation).
+
+    Returns:
+        The loss value (unscaled), as ``loss_fn(head(features), targets).item()``.
+    """
+    z = torch.addmm(head.bias, features, head.weight.t())
+    if loss_fn.task == "classification":
+        value = F.cross_entropy(z, targets, weight=loss_fn.weights).item()
+        g = torch.softmax(z, dim=1).sub_(F.one_hot(targets, z.shape[1]))
+        if loss_fn.weights is None:
+            g.mul_(scale / z.shape[0])
+        else:  # weighted mean: sum_i w_{y_i} loss_i / sum_i w_{y_i}
+            w = loss_fn.weights[targets]
+            g.mul_((w * (scale / w.sum())).unsqueeze(1))
+    elif loss_fn.task == "multilabel":
+        value = F.binary_cross_entropy_with_logits(z, targets).item()
+        g = torch.sigmoid(z).sub_(targets).mul_(scale / z.numel())
+    else:
+        diff = z.squeeze(-1) - targets
+        value = diff.square().mean().item()
+        g = diff.mul_(2 * scale / diff.numel()).unsqueeze(1)
+    grads = (g.t().mm(features), g.sum(0))
+    for p, grad in zip((head.weight, head.bias), grads):
+        if p.grad is None:
+            p.grad = grad
+        else:
+            p.grad.add_(grad)
+    return value

@@ -221,6 +221,30 @@ def test_frozen_modules_run_in_eval_mode(make_tiny):
     assert all(p.requires_grad == (n.startswith("head.")) for n, p in model.named_parameters())
 
 
+@pytest.mark.parametrize("choice", ["head", "top block", "biases", "everything"])
+def test_set_trainable_puts_exactly_the_frozen_subtrees_in_eval_mode(choice):
+    """A module trains unless it, or a module above it, holds parameters of which none trains."""
+    from tests.conftest import tiny_bert
+
+    model = TaskModel(tiny_bert(), 2, seed=0)
+    params = {"head": list(model.head.parameters()),
+              "top block": list(model.backbone.model.encoder.layer[-1].parameters()) + list(model.head.parameters()),
+              "biases": [p for n, p in model.named_parameters() if n.endswith("bias")],
+              "everything": list(model.parameters())}[choice]
+    model.eval()  # set_trainable decides every mode, whatever it finds
+    engine.set_trainable(model, params)
+    chosen = {id(p) for p in params}
+
+    def frozen(m):
+        own = list(m.parameters())
+        return bool(own) and not any(id(p) in chosen for p in own)
+
+    for name, module in model.named_modules():
+        above = [m for n, m in model.named_modules() if n == "" or name == n or name.startswith(n + ".")]
+        assert module.training == (not any(frozen(m) for m in above)), name
+    assert all(p.requires_grad == (id(p) in chosen) for p in model.parameters())
+
+
 def test_backbone_features_put_back_each_modules_own_mode():
     """A feature pass mid-training (closed-form phases read features of a trained backbone) must not turn frozen
     blocks' dropout back on: each module gets its own mode back, not the backbone's."""
@@ -275,6 +299,46 @@ def test_a_probe_on_cached_features_equals_the_naive_probe(toy, make_tiny, make_
     assert fast.best_step == naive.best_step and fast.best_score == pytest.approx(naive.best_score)
     assert torch.allclose(w_fast, w_naive, atol=1e-5) and torch.allclose(b_fast, b_naive, atol=1e-5)
     assert not torch.allclose(w_fast, TaskModel(factory(0), 2, seed=0).head.weight)  # it did train
+
+
+@pytest.mark.parametrize("task", ["classification", "weighted", "multilabel", "regression"])
+def test_the_closed_form_head_step_trains_the_head_autograd_trains(toy, make_tiny, monkeypatch, task):
+    """A linear head on cached features steps through headstep.linear_head_backward; forcing autograd instead gives
+    the same run (same best step, weights to float rounding), with gradient accumulation on."""
+    model, data = setup_fit(toy, make_tiny)
+    features = engine.backbone_features(model, data.encoded, np.arange(len(data.encoded)), batch_size=32)
+    data = dataclasses.replace(data, features=lambda rows: features[torch.as_tensor(rows)])
+    outputs, loss_fn = 2, TaskLoss("classification")
+    if task == "weighted":
+        loss_fn = TaskLoss("classification", torch.tensor([0.3, 1.7]))
+    elif task == "multilabel":
+        outputs, loss_fn = 3, TaskLoss("multilabel")
+        labels = np.asarray(toy.targets)
+        multi = np.stack([labels, 1 - labels, labels], 1).astype(np.float32)
+        data = dataclasses.replace(data, targets=torch.as_tensor(multi), raw_targets=multi)
+    elif task == "regression":
+        outputs, loss_fn = 1, TaskLoss("regression")
+        values = np.asarray(toy.targets, dtype=np.float32) - 0.5
+        data = dataclasses.replace(data, targets=torch.as_tensor(values), raw_targets=values)
+    cfg = dataclasses.replace(CFG, accumulate=2)
+    calls = []
+    real = engine.linear_head_backward
+    monkeypatch.setattr(engine, "linear_head_backward", lambda *a: calls.append(1) or real(*a))
+    heads = []
+    for closed in (True, False):
+        monkeypatch.setattr(engine, "closed_form_applies", lambda *a, on=closed: on)
+        model = TaskModel(make_tiny(0), outputs, seed=0)
+        probe = Phase("probe", [ParamGroup("head", list(model.head.parameters()), 5e-2)], 20)
+        metric = "loss" if task in ("multilabel", "regression") else "accuracy"
+        report = fit(model, [probe], loss_fn, data, cfg, seed=0, task="classification" if task == "weighted" else task,
+                     label_names=("a", "b", "c")[:outputs], metric=metric)
+        heads.append((report, model.head.weight.detach().clone(), model.head.bias.detach().clone()))
+    assert len(calls) == 20 * 2  # the closed-form run: every micro-batch of every step; the autograd run: none
+    (closed_run, w_closed, b_closed), (autograd_run, w_auto, b_auto) = heads
+    assert closed_run.best_step == autograd_run.best_step
+    assert [h.get("train_loss") for h in closed_run.history] == pytest.approx([h.get("train_loss") for h in autograd_run.history], rel=1e-5)
+    assert torch.allclose(w_closed, w_auto, atol=1e-5) and torch.allclose(b_closed, b_auto, atol=1e-5)
+    assert not torch.allclose(w_closed, TaskModel(make_tiny(0), outputs, seed=0).head.weight)  # it did train
 
 
 def test_length_bucketed_batches_do_not_change_predictions(make_tiny_bert):
