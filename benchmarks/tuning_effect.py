@@ -7,7 +7,9 @@ Reads the store of a sweep run with ``--tune lr`` and the store of the same swee
   per-seed gain from tuning (same seeds draw the same subsample, so the pairs share their training rows) and
   the learning rates validation chose;
 - how much the ranking changed: Kendall's tau between the two rankings and whether the best strategy is the same;
-- the recommendation each store gives (``headstart.analysis.recommend``).
+- the recommendation each store gives (``headstart.analysis.recommend``);
+- ``embed-logreg`` (a convex solver, C chosen on validation) against ``linear-probe`` (AdamW with early
+  stopping on validation) on the same frozen features, paired by seed, in each store.
 
 Then the tuning overhead in wall time: per strategy, mean training seconds per run with and without tuning
 (tuning's trials included), and the two sweeps' total training time. Nothing is trained here.
@@ -81,6 +83,19 @@ def report(off: list[RunResult], on: list[RunResult], metric: str = "accuracy") 
     lines += [f"- {band['text']}" for band in analysis.recommend(off, metric)]
     lines += ["", "With tuning:", ""]
     lines += [f"- {band['text']}" for band in analysis.recommend(on, metric)]
+    lines += ["", "### embed-logreg against linear-probe (same features; paired by seed, points)", "",
+              "| store | n | embed-logreg − linear-probe (95% CI) | p | chosen (embed-logreg / linear-probe) |", "|---|---|---|---|---|"]
+    for name, table in (("no tuning", t_off), ("tuned", t_on)):
+        for n in sorted(analysis.sizes(table), key=analysis.size_key):
+            a, b = table.get(("embed-logreg", n)), table.get(("linear-probe", n))
+            if a is None or b is None:
+                continue
+            seeds = sorted(set(a.by_seed) & set(b.by_seed))
+            diff = analysis.paired_test([100 * (a.by_seed[k] - b.by_seed[k]) for k in seeds])
+            if diff["pairs"] > 1:
+                lines.append(f"| {name} | {analysis.format_n(n, a.n_actual)} | {diff['mean']:+.1f} ({diff['ci_low']:+.1f} to "
+                             f"{diff['ci_high']:+.1f}) | {diff['p_value']:.2f} | {a.chosen.replace('|', '/') or '–'} / "
+                             f"{b.chosen.replace('|', '/') or '–'} |")
     lines += ["", "### Tuning overhead (training wall time, trials included)", "",
               "| strategy | mean s / run, no tuning | mean s / run, tuned | ratio |", "|---|---|---|---|"]
     total_off = total_on = 0.0
