@@ -63,6 +63,7 @@ def train(
     clip: Annotated[float, typer.Option(help="Max gradient norm (0: off).")] = 1.0,
     patience: Annotated[Optional[int], typer.Option(help="Validation checks without improvement before stopping a phase (default: the strategy's, 3; the probe's 5).")] = None,
     evals_per_phase: Annotated[Optional[int], typer.Option(help="Validation checks per phase (default: the strategy's, 5; the probe's 30, one an epoch).")] = None,
+    evals_per_epoch: Annotated[Optional[int], typer.Option(help="At most this many checks an epoch, but at least 5 a phase (default: none; the probe's 1).")] = None,
     metric: Annotated[str, typer.Option(help="Validation metric for early stopping: auto | accuracy | macro_f1 | balanced_accuracy | rmse | loss.")] = "auto",
     class_weights: Annotated[str, typer.Option(help="none | auto (weight classes when imbalance > 3x) | balanced.")] = "none",
     precision: Annotated[str, typer.Option(help="auto (measured) | fp32 | bf16.")] = "auto",
@@ -103,7 +104,7 @@ def train(
     options.update({k: v for k, v in flags.items() if v is not None})
     config = TrainConfig(lr=lr, head_lr=head_lr, epochs=epochs, min_steps=min_steps, max_steps=max_steps, batch_size=batch_size,
                          accumulate=accumulate, warmup=warmup, schedule=schedule, weight_decay=weight_decay, clip=clip,
-                         patience=patience, evals_per_phase=evals_per_phase, metric=metric, class_weights=class_weights, precision=precision, max_length=max_length,
+                         patience=patience, evals_per_phase=evals_per_phase, evals_per_epoch=evals_per_epoch, metric=metric, class_weights=class_weights, precision=precision, max_length=max_length,
                          optimizer=optimizer, image_size=image_size, augment=augment, bn=bn)
     result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                  text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, progress=not quiet)

@@ -29,6 +29,8 @@ from headstart.headstep import HeadAdamW, clip_grad_norm, closed_form_applies, l
 from headstart.metrics import selection_score
 from headstart.strategies.base import Phase, Problem
 
+MIN_EVALS = 5  # evals_per_epoch never thins a phase's validation checks below this (the default evals_per_phase)
+
 
 @dataclass
 class FitData:
@@ -169,7 +171,7 @@ def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData,
         loss_fn: ``loss_fn(outputs (B, out), targets (B,...)) -> scalar``.
         data: rows, encodings, targets and the optional feature cache.
         cfg: resolved TrainConfig (batch_size, accumulate, warmup, schedule, weight_decay, clip,
-            patience, evals_per_phase, eval_batch_size).
+            patience, evals_per_phase, evals_per_epoch, eval_batch_size).
         seed: seeds shuffling and dropout (CPU dropout masks come from ``headstart.fastdropout``).
         metric: validation metric that picks the best checkpoint (higher is better after ``selection_score``).
         autocast: context-manager factory for bf16 autocast, or None for fp32.
@@ -273,6 +275,9 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
         base_lrs = [g["lr"] for g in optimizer.param_groups]
         micro = cfg.batch_size
         eval_every = max(1, math.ceil(phase.steps / cfg.evals_per_phase))
+        if cfg.evals_per_epoch:  # no more checks an epoch than this, unless that leaves fewer than MIN_EVALS in the phase
+            epoch = math.ceil(len(data.train_rows) / (cfg.batch_size * cfg.accumulate))
+            eval_every = max(eval_every, min(math.ceil(epoch / cfg.evals_per_epoch), math.ceil(phase.steps / MIN_EVALS)))
         train_features = train_targets = None
         if on_features:  # one pass (and one cache write) for train and validation rows together
             train_features = data.features(np.concatenate([data.train_rows, data.val_rows]))[: len(data.train_rows)].to(device)

@@ -80,12 +80,21 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
         "backbone_config": identity,
         "strategy": strategy.name,
         "options": dataclasses.asdict(strategy.options(spec.options)),
-        "train": {**dataclasses.asdict(cfg), "precision": precision},
+        "train": _train_identity(cfg, precision),
         "n": n_train,
         "n_requested": "all" if spec.n is None else spec.n,
         "seed": spec.seed,
         **_tuning(spec, strategy, modality_of(pretrained)),
     }
+
+
+def _train_identity(cfg: TrainConfig, precision: str) -> dict[str, Any]:
+    """The resolved TrainConfig in a run key. Fields added after results version 4 are left out while unset, so
+    runs that do not use them keep their keys."""
+    train = {**dataclasses.asdict(cfg), "precision": precision}
+    if train["evals_per_epoch"] is None:
+        del train["evals_per_epoch"]
+    return train
 
 
 def _tuning(spec: RunSpec, strategy: Any, modality: str) -> dict[str, Any]:

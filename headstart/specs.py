@@ -49,6 +49,7 @@ class TrainConfig:
     clip: float = 1.0  # max gradient norm; 0 disables clipping
     patience: int | None = None  # validation checks without improvement before stopping a phase (default 3)
     evals_per_phase: int | None = None  # validation checks spread evenly over each phase (default 5; each costs a val pass)
+    evals_per_epoch: int | None = None  # cap on checks an epoch (None: no cap), never below 5 checks a phase; the probe's: 1
     metric: str = "auto"  # selection metric on validation; auto: accuracy, macro_f1 if imbalanced, rmse
     class_weights: str = "none"
     precision: str = "auto"
@@ -64,7 +65,7 @@ class TrainConfig:
             if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"{name} must be > 0, got {value!r}; try --{name.replace('_', '-')} {hint}")
         positive = {"epochs": 3, "batch_size": 16, "eval_batch_size": 128, "accumulate": 1, "max_steps": 1000,
-                    "evals_per_phase": 10, "max_length": 128}
+                    "evals_per_phase": 10, "evals_per_epoch": 1, "max_length": 128}
         for name, example in positive.items():
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -92,7 +93,8 @@ class TrainConfig:
 
     def with_defaults(self, defaults: dict[str, Any]) -> "TrainConfig":
         """Fill the ``None`` fields from ``defaults`` (a strategy's), then from the global fallbacks."""
-        fallback = {"lr": 1e-5, "head_lr": 1e-3, "epochs": 3, "min_steps": 100, "optimizer": "adamw", "patience": 3, "evals_per_phase": 5}
+        fallback = {"lr": 1e-5, "head_lr": 1e-3, "epochs": 3, "min_steps": 100, "optimizer": "adamw", "patience": 3, "evals_per_phase": 5,
+                    "evals_per_epoch": None}
         filled = {name: defaults.get(name, fallback[name]) for name in fallback if getattr(self, name) is None}
         return dataclasses.replace(self, **filled)
 

@@ -301,6 +301,18 @@ def test_a_probe_on_cached_features_equals_the_naive_probe(toy, make_tiny, make_
     assert not torch.allclose(w_fast, TaskModel(factory(0), 2, seed=0).head.weight)  # it did train
 
 
+@pytest.mark.parametrize("steps, evals_per_epoch, checks", [
+    (100, None, 25),  # every ceil(100 / 30) = 4 steps
+    (100, 1, 13),     # at most one check an epoch: 64 rows in batches of 8, every 8 steps (8, 16, ..., 96, and 100)
+    (10, 1, 5),       # a short phase keeps MIN_EVALS = 5 checks rather than one an epoch
+])
+def test_evals_per_epoch_caps_how_often_a_phase_validates(toy, make_tiny, steps, evals_per_epoch, checks):
+    model, data = setup_fit(toy, make_tiny)
+    cfg = dataclasses.replace(CFG, evals_per_phase=30, evals_per_epoch=evals_per_epoch, patience=0)
+    report = run(model, data, [Phase("probe", [ParamGroup("head", list(model.head.parameters()), 1e-2)], steps)], cfg)
+    assert len(report.history) == checks and report.history[-1]["step"] == steps
+
+
 @pytest.mark.parametrize("task", ["classification", "weighted", "multilabel", "regression"])
 def test_the_closed_form_head_step_trains_the_head_autograd_trains(toy, make_tiny, monkeypatch, task):
     """A linear head on cached features steps through headstep.linear_head_backward; forcing autograd instead gives

@@ -33,10 +33,21 @@ def test_explicit_default_same_key(toy, make_tiny):
     {"lr": 2e-5}, {"head_lr": 1e-2}, {"epochs": 4}, {"batch_size": 8}, {"accumulate": 2}, {"warmup": 0.2},
     {"schedule": "linear"}, {"weight_decay": 0.0}, {"clip": 0.5}, {"patience": 1}, {"max_steps": 10},
     {"metric": "macro_f1"}, {"class_weights": "balanced"}, {"seed": 1}, {"n": 16}, {"strategy": "scratch"},
-    {"strategy": "llrd", "options": {"decay": 0.5}},
+    {"strategy": "llrd", "options": {"decay": 0.5}}, {"evals_per_epoch": 2},
 ])
 def test_changed_hyperparameter_new_key(toy, make_tiny, change):
     assert key(toy, make_tiny, **change) != key(toy, make_tiny, **({"strategy": "llrd"} if "options" in change else {}))
+
+
+def test_a_field_added_after_results_version_4_leaves_old_keys_alone(toy, make_tiny):
+    """evals_per_epoch is absent from the resolved spec while unset, so stores made before it still match."""
+    def resolved(strategy, **train):
+        spec = RunSpec(data="toy", backbone="tiny", strategy=strategy, n=32, train=TrainConfig(precision="fp32", **train))
+        return setup(spec, data=toy, pretrained=make_tiny(0)).resolved()["train"]
+
+    assert "evals_per_epoch" not in resolved("full-finetune")
+    assert resolved("full-finetune", evals_per_epoch=2)["evals_per_epoch"] == 2
+    assert resolved("linear-probe")["evals_per_epoch"] == 1  # the probe's default
 
 
 def test_changed_data_new_key(toy_factory, make_tiny):
@@ -51,7 +62,7 @@ def test_key_is_canonical():
 @pytest.mark.parametrize("field,value,shown", [
     ("lr", -1.0, "-1.0"), ("lr", 0.0, "0.0"), ("lr", math.nan, "nan"), ("lr", math.inf, "inf"), ("head_lr", -0.1, "-0.1"),
     ("epochs", 0, "0"), ("batch_size", -4, "-4"), ("batch_size", 2.5, "2.5"), ("accumulate", 0, "0"), ("max_steps", 0, "0"),
-    ("eval_batch_size", 0, "0"), ("evals_per_phase", 0, "0"), ("max_length", 0, "0"), ("min_steps", -1, "-1"),
+    ("eval_batch_size", 0, "0"), ("evals_per_phase", 0, "0"), ("evals_per_epoch", 0, "0"), ("max_length", 0, "0"), ("min_steps", -1, "-1"),
     ("patience", -1, "-1"), ("warmup", 1.0, "1.0"), ("warmup", -0.1, "-0.1"), ("weight_decay", -0.01, "-0.01"),
     ("clip", -1.0, "-1.0"), ("schedule", "cosin", "'cosin'"), ("precision", "fp16", "'fp16'"),
     ("class_weights", "yes", "'yes'"), ("metric", "f1", "'f1'"),
