@@ -11,7 +11,7 @@ from headstart.sweep_config import read_config
 def test_demo_config_parses_with_split_and_per_strategy_training():
     config = read_config("examples/demo.toml")
     assert config["strategies"] == "scratch,linear-probe,full-finetune"
-    assert config["split"] == {"max_test": 1000}
+    assert config["split"] == {"max_test": 600}
     assert config["train_by_strategy"]["full-finetune"]["min_steps"] == 24
 
 
