@@ -11,8 +11,10 @@ Reads the store of a sweep run with ``--tune lr`` and the store of the same swee
 - ``embed-logreg`` (a convex solver, C chosen on validation) against ``linear-probe`` (AdamW with early
   stopping on validation) on the same frozen features, paired by seed, in each store.
 
-Then the tuning overhead in wall time: per strategy, mean training seconds per run with and without tuning
-(tuning's trials included), and the two sweeps' total training time. Nothing is trained here.
+Then the tuning overhead: per strategy, mean training seconds per run with and without tuning (tuning's trials
+included; the two stores may have been run under different machine load), and, within the tuned store alone, the
+trials' share of each run: wall time (trials + final run) / final run, and the same for step budgets. Nothing is
+trained here.
 
 Run: python benchmarks/tuning_effect.py --off runs/tune-off --on runs/tune-on
 """
@@ -20,6 +22,7 @@ Run: python benchmarks/tuning_effect.py --off runs/tune-off --on runs/tune-on
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -28,14 +31,23 @@ from scipy import stats
 
 from headstart import analysis
 from headstart.results import RunResult
+from headstart.run import budget_for
+from headstart.specs import TrainConfig
 from headstart.store import Store
 
 
 def load(directory: str) -> list[RunResult]:
     if not (Path(directory) / "runs.sqlite").exists():
         sys.exit(f"error: no store at {directory!r} (runs.sqlite); run the sweep first: see examples/tuning.toml")
-    with Store(directory, create=False) as store:
-        return store.results("done")
+    with Store(directory, create=False) as store:  # the newest run of each cell, as the report counts them
+        return [r for r in analysis.current_runs(store.results()) if r.status == "done"]
+
+
+def _final_budget(r: RunResult) -> int:
+    """The step budget of a tuned run's final training (what its trials' budgets are fractions of)."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in r.spec["train"].items() if k in fields and k != "precision"})
+    return budget_for(cfg, int(r.spec["n"])).steps
 
 
 def ranking(table: dict, n: int | str) -> list[str]:
@@ -97,15 +109,21 @@ def report(off: list[RunResult], on: list[RunResult], metric: str = "accuracy") 
                              f"{diff['ci_high']:+.1f}) | {diff['p_value']:.2f} | {a.chosen.replace('|', '/') or '–'} / "
                              f"{b.chosen.replace('|', '/') or '–'} |")
     lines += ["", "### Tuning overhead (training wall time, trials included)", "",
-              "| strategy | mean s / run, no tuning | mean s / run, tuned | ratio |", "|---|---|---|---|"]
+              "| strategy | mean s / run, no tuning | mean s / run, tuned | ratio | tuned store: (trials + final) / final, wall time | same, step budgets |",
+              "|---|---|---|---|---|---|"]
     total_off = total_on = 0.0
     for s in sorted({r.spec["strategy"] for r in on}):
         a = [r.train_seconds for r in off if r.spec["strategy"] == s]
         b = [r.train_seconds for r in on if r.spec["strategy"] == s]
         total_off, total_on = total_off + sum(a), total_on + sum(b)
+        tuned = [r for r in on if r.spec["strategy"] == s and r.chosen.get("trials")]
+        wall = sum(r.train_seconds for r in tuned) / max(1e-9, sum(r.train_seconds - r.chosen.get("tune_seconds", 0) for r in tuned))
+        budget = [(sum(t["steps"] for t in r.chosen["trials"]), _final_budget(r)) for r in tuned]
+        step_ratio = sum(t + f for t, f in budget) / sum(f for _, f in budget) if budget and all(f for _, f in budget) else None
+        share = (f"{wall:.2f}x" if tuned else "– (nothing to tune)") + " | " + (f"{step_ratio:.2f}x" if step_ratio else "–")
         if a and b:
             ma, mb = sum(a) / len(a), sum(b) / len(b)
-            lines.append(f"| {s} | {ma:.3g} | {mb:.3g} | {mb / ma:.2f}x |" if ma > 0 else f"| {s} | {ma:.3g} | {mb:.3g} | – |")
+            lines.append(f"| {s} | {ma:.3g} | {mb:.3g} | {mb / ma:.2f}x | {share} |" if ma > 0 else f"| {s} | {ma:.3g} | {mb:.3g} | – | {share} |")
     lines += ["", f"Whole sweep: {total_off:.0f} s of training without tuning, {total_on:.0f} s with "
               f"({total_on / total_off:.2f}x); mean Kendall's tau over sizes {sum(taus) / len(taus):.2f}." if total_off and taus else ""]
     return "\n".join(lines)

@@ -123,10 +123,24 @@ def requested(spec: dict[str, Any]) -> int | str:
     return "all" if n == "all" else int(n)
 
 
+def current_runs(results: list[RunResult]) -> list[RunResult]:
+    """The newest run of each (strategy, requested size, seed); ``results`` oldest first, as ``Store.results`` gives them.
+
+    A store re-used with other settings (a changed default, another results version, ``--no-tune`` after
+    ``--tune``) keeps its older runs under other keys. Averaging them with the new runs of the same cell would
+    mix two experiments, so every figure uses the newest run of each cell and seed.
+    """
+    def cell(r: RunResult) -> tuple[str, int | str, int]:
+        return str(r.spec.get("strategy")), requested(r.spec), int(r.spec.get("seed", 0))
+
+    newest = {cell(r): r for r in results}
+    return [r for r in results if newest[cell(r)] is r]
+
+
 def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str, int | str], Cell]:
-    """Group done runs with a finite ``metric`` by (strategy, requested size)."""
+    """Group the current (``current_runs``) done runs with a finite ``metric`` by (strategy, requested size)."""
     groups: dict[tuple[str, int | str], list[RunResult]] = defaultdict(list)
-    for r in results:
+    for r in current_runs(results):
         value = r.metrics.get(metric) if r.status == "done" else None
         if isinstance(value, (int, float)) and math.isfinite(value):
             groups[(r.spec["strategy"], requested(r.spec))].append(r)
@@ -378,7 +392,7 @@ def counts(results: list[RunResult]) -> list[dict[str, Any]]:
         distinct failure reasons).
     """
     table: dict[tuple[str, int | str], dict[str, Any]] = {}
-    for r in results:
+    for r in current_runs(results):
         key = (str(r.spec.get("strategy")), requested(r.spec))
         row = table.setdefault(key, {"strategy": key[0], "n": key[1], "done": 0, "failed": 0, "diverged": 0,
                                      "pending": 0, "running": 0, "errors": []})
@@ -411,7 +425,9 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     if done and metric not in available:
         raise ConfigError(f"metric {metric!r} is in no finished run; use one of {', '.join(available)} (e.g. --metric {available[0]})")
     better_high = _resolve(metric, higher_is_better)
-    totals = {s: sum(r.status == s for r in results) for s in ("done", "failed", "diverged", "pending", "running")}
+    current = current_runs(results)
+    totals = {s: sum(r.status == s for r in current) for s in ("done", "failed", "diverged", "pending", "running")}
+    totals["superseded"] = len(results) - len(current)
     return {
         "metric": metric, "higher_is_better": better_high, "scale": scale(metric), "confidence": confidence,
         "curves": curves(results, metric, confidence=confidence),

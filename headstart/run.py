@@ -99,10 +99,10 @@ def _train_identity(cfg: TrainConfig, precision: str) -> dict[str, Any]:
 
 def _tuning(spec: RunSpec, strategy: Any, modality: str) -> dict[str, Any]:
     """The tuning part of a resolved spec: absent when not tuning, so untuned run keys stay as they were."""
-    from headstart.tuning import ETA, plan_for
+    from headstart.tuning import ETA, TRIAL_CHECKS, plan_for
 
     plan = plan_for(spec, strategy, modality)
-    return {"tune": {"param": plan[0], "grid": list(plan[1]), "eta": ETA}} if plan else {}
+    return {"tune": {"param": plan[0], "grid": list(plan[1]), "eta": ETA, "trial_checks": TRIAL_CHECKS}} if plan else {}
 
 
 def check_compatible(strategy: Any, data: Dataset, pretrained: torch.nn.Module, cfg: TrainConfig) -> None:

@@ -7,7 +7,7 @@ Each strategy declares a grid from the ranges practitioners use (``Strategy.lr_g
 declare another grid (``Strategy.image_lr_grid``; CNNs fine-tune at 1e-5..1e-3), chosen by ``Strategy.grid_for``.
 
 Successive halving (Jamieson & Talwalkar 2016): every candidate trains a short run of ``steps / ETA^k``
-steps (k rungs to go); the best ``1/ETA`` by validation score (ties: lower validation loss) go on with
+steps (k rungs to go) with as many validation checks per step as the full run; the best ``1/ETA`` by validation score (ties: lower validation loss) go on with
 ``ETA`` times the budget, until one is left, which trains the full budget, and that run is the result.
 A 3-value grid therefore costs two full runs, not three; probe-type strategies train on cached features,
 so their trials cost little. Only validation is read: the caller scores the test split afterwards, as for
@@ -25,6 +25,7 @@ from typing import Any
 from headstart.specs import RunSpec
 
 ETA = 3  # keep the best third at each rung
+TRIAL_CHECKS = "proportional"  # in run keys: trials validate as often per step as the full run (was: as many times)
 TUNABLE = ("lr",)  # what --tune accepts
 
 
@@ -54,8 +55,10 @@ def plan_for(spec: RunSpec, strategy: Any, modality: str = "text") -> tuple[str,
     return plan
 
 
-def _with(spec: RunSpec, param: str, value: float, max_steps: int | None) -> RunSpec:
+def _with(spec: RunSpec, param: str, value: float, max_steps: int | None, evals: int | None = None) -> RunSpec:
     train = dataclasses.replace(spec.train, **{param: value}, max_steps=max_steps)
+    if evals is not None:
+        train = dataclasses.replace(train, evals_per_phase=evals)
     return dataclasses.replace(spec, train=train, tune=None)
 
 
@@ -92,9 +95,12 @@ def tuned_run(spec: RunSpec, *, data: Any = None, pretrained: Any = None, progre
     alive, trials = list(grid), []
     for rung in range(rungs):
         steps = max(1, full // ETA ** (rungs - rung))
+        # Validation checks in proportion to the trial's share of the budget (the full run's spacing): a third of the
+        # steps with all of the checks made validation most of a short fine-tuning trial's time.
+        evals = max(1, math.ceil(first.cfg.evals_per_phase * steps / full))
         scored = []
         for value in alive:
-            s = setup(_with(spec, param, value, steps), data=data, pretrained=pretrained)
+            s = setup(_with(spec, param, value, steps, evals), data=data, pretrained=pretrained)
             report = train(s)
             trials.append({param: value, "steps": steps, "status": report.status, "val_score": report.best_score,
                            "val_loss": report.val_metrics.get("loss")})

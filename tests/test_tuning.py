@@ -74,8 +74,28 @@ def test_untuned_keys_do_not_change_and_tuned_keys_differ(toy, make_tiny):
                   pretrained=make_tiny(0)).resolved()
     tuned = setup(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=32, train=CFG, tune="lr"), data=toy,
                   pretrained=make_tiny(0)).resolved()
-    assert "tune" not in plain and tuned["tune"] == {"param": "lr", "grid": [1e-5, 2e-5, 5e-5], "eta": ETA}
+    assert "tune" not in plain
+    assert tuned["tune"] == {"param": "lr", "grid": [1e-5, 2e-5, 5e-5], "eta": ETA, "trial_checks": "proportional"}
     assert run_key(plain) != run_key(tuned)
+
+
+@pytest.mark.parametrize("evals, trial_evals", [(2, 1), (5, 2), (30, 10)])
+def test_trials_validate_in_proportion_to_their_budget(toy, make_tiny, monkeypatch, evals, trial_evals):
+    """A trial of a third of the steps gets a third of the checks (rounded up), the final run all of them."""
+    import dataclasses
+
+    import headstart.run as run
+
+    seen = []
+    real = run.setup
+    monkeypatch.setattr(run, "setup", lambda spec, **kw: seen.append(spec.train) or real(spec, **kw))
+    cfg = dataclasses.replace(CFG, max_steps=30, min_steps=30, evals_per_phase=evals)
+    tuned = tuned_run(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=32, train=cfg, tune="lr"),
+                      data=toy, pretrained=make_tiny(0))
+    trials, final = seen[1:-1], seen[-1]
+    assert len(trials) == 3 and all(t.max_steps == 10 and t.evals_per_phase == trial_evals for t in trials)
+    assert final.max_steps == 30 and final.evals_per_phase == evals
+    assert len([h for h in tuned.report.history if "train_loss" in h]) == evals
 
 
 def test_bad_tune_value_is_refused():

@@ -74,6 +74,10 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
     totals = summary["totals"]
     lines += ["", f"Runs: {totals['done']} done, {totals['failed']} failed, {totals['diverged']} diverged, "
                   f"{totals['pending'] + totals['running']} not finished. Intervals are {summary['confidence']:.0%} "
-                  "Student-t over seeds; differences are paired by seed.", "", "## Produced by", ""]
+                  "Student-t over seeds; differences are paired by seed."]
+    if totals.get("superseded"):
+        lines.append(f"{totals['superseded']} older run(s) of the same strategy, size and seed under other settings are "
+                     "in the store and left out of every figure (the newest run of each counts).")
+    lines += ["", "## Produced by", ""]
     lines.append(_fence(command) if command else "(command not recorded)")
     return "\n".join(lines) + "\n"
