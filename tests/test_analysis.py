@@ -186,6 +186,27 @@ def test_summarize_is_json_and_complete() -> None:
     assert summary["crossover"]["n"] is None
 
 
+def test_a_cell_re_run_under_other_settings_counts_only_its_newest_run() -> None:
+    """A store re-used with other settings keeps the old runs under other keys; figures must not average the two."""
+    import dataclasses
+
+    from headstart.report.markdown import report_markdown
+
+    old = [run("linear-probe", 16, seed, 0.30) for seed in range(3)] + [run("linear-probe", 64, 0, 0.9)]
+    new = [dataclasses.replace(run("linear-probe", 16, seed, 0.60 + seed / 100), key=f"new/{seed}") for seed in range(3)]
+    pending = dataclasses.replace(run("linear-probe", 64, 1, 0, status="pending"), key="new/pending")
+    results = old + new + [pending]  # oldest first, as Store.results gives them
+    assert analysis.current_runs(results) == [old[3]] + new + [pending]
+    cell = analysis.cells(results)[("linear-probe", 16)]
+    assert cell.by_seed == {0: 0.60, 1: 0.61, 2: 0.62}
+    summary = analysis.summarize(results)
+    assert summary["totals"]["superseded"] == 3 and summary["totals"]["done"] == 4 and summary["totals"]["pending"] == 1
+    assert analysis.counts(results)[0]["done"] == 3
+    text = report_markdown(summary, title="t", command=None)
+    assert "3 older run(s) of the same strategy, size and seed" in text
+    assert "older run" not in report_markdown(analysis.summarize(new), title="t", command=None)
+
+
 def test_summarize_rejects_unknown_metric() -> None:
     with pytest.raises(ConfigError, match="'f1'.*accuracy"):
         analysis.summarize([run("lp", 16, 0, 0.5)], "f1")
