@@ -68,6 +68,9 @@ def mean_ci_text(cell: analysis.Cell | None) -> str:
 
 
 def report(off: list[RunResult], on: list[RunResult], metric: str = "accuracy") -> str:
+    shared_sizes = {analysis.requested(r.spec) for r in off} & {analysis.requested(r.spec) for r in on}
+    off = [r for r in off if analysis.requested(r.spec) in shared_sizes]  # compare like with like, the overhead too
+    on = [r for r in on if analysis.requested(r.spec) in shared_sizes]
     t_off, t_on = analysis.cells(off, metric), analysis.cells(on, metric)
     lines = []
     taus = []
