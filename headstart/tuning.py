@@ -7,8 +7,9 @@ Each strategy declares a grid from the ranges practitioners use (``Strategy.lr_g
 declare another grid (``Strategy.image_lr_grid``; CNNs fine-tune at 1e-5..1e-3), chosen by ``Strategy.grid_for``.
 
 Successive halving (Jamieson & Talwalkar 2016): every candidate trains a short run of ``steps / ETA^k``
-steps (k rungs to go) with as many validation checks per step as the full run; the best ``1/ETA`` by validation score (ties: lower validation loss) go on with
-``ETA`` times the budget, until one is left, which trains the full budget, and that run is the result.
+steps (k rungs to go), validating as often per step as the full run; the best ``1/ETA`` by validation score
+(ties: lower validation loss) go on with ``ETA`` times the budget, until one is left, which trains the full
+budget, and that run is the result.
 A 3-value grid therefore costs two full runs, not three; probe-type strategies train on cached features,
 so their trials cost little. Only validation is read: the caller scores the test split afterwards, as for
 any run. Strategies that choose their own hyperparameters in closed form (``embed-logreg``'s C) have no grid.
