@@ -13,6 +13,7 @@ from typing import Any
 
 from headstart.analysis import format_n, size_key
 from headstart.report.chart import metric_label
+from headstart.report.markdown import superseded_text
 
 _CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 
@@ -46,7 +47,7 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 <h2>All results</h2>
 <table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
 <th>seeds</th><th>chosen on validation</th><th>train time</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
-<div id="problems"></div>
+<div id="problems"></div><p id="superseded"></p>
 <h2>Produced by</h2><pre id="command"></pre>
 <script type="application/json" id="report-data">__DATA__</script>
 <script>
@@ -166,6 +167,7 @@ for (const r of D.curves) {
   for (const v of [r.strategy, r.label, meanText(r), ciText(r), r.seeds, r.chosen || "–", secs(r.train_seconds), secs(r.seconds_per_step), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
   tbody.append(tr);
 }
+$("superseded").textContent = D.superseded;
 if (D.problems.length) {
   $("problems").append(el("h2", "Failed and diverged runs"));
   const t = el("table");
@@ -197,6 +199,7 @@ def _payload(summary: dict[str, Any], title: str, command: str | None) -> dict[s
         "head_start": summary["head_start"]["text"] if summary["head_start"] else None,
         "crossover": summary["crossover"]["text"],
         "leakage": summary.get("leakage"),
+        "superseded": superseded_text(summary),
         "problems": [{**c, "n": str(c["n"])} for c in summary["counts"] if c["failed"] or c["diverged"]],
     }
 

@@ -37,6 +37,13 @@ def size_text(n: int) -> str:
     return f"{n} B"
 
 
+def superseded_text(summary: dict[str, Any]) -> str:
+    """What the figures leave out (``analysis.current_runs``), or "" when nothing is."""
+    count = summary["totals"].get("superseded", 0)
+    return (f"{count} older run(s) of the same strategy, size and seed under other settings are in the store and left "
+            "out of every figure (the newest run of each counts).") if count else ""
+
+
 def report_markdown(summary: dict[str, Any], *, title: str, command: str | None) -> str:
     """Render the report as Markdown.
 
@@ -75,9 +82,8 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
     lines += ["", f"Runs: {totals['done']} done, {totals['failed']} failed, {totals['diverged']} diverged, "
                   f"{totals['pending'] + totals['running']} not finished. Intervals are {summary['confidence']:.0%} "
                   "Student-t over seeds; differences are paired by seed."]
-    if totals.get("superseded"):
-        lines.append(f"{totals['superseded']} older run(s) of the same strategy, size and seed under other settings are "
-                     "in the store and left out of every figure (the newest run of each counts).")
+    if superseded_text(summary):
+        lines.append(superseded_text(summary))
     lines += ["", "## Produced by", ""]
     lines.append(_fence(command) if command else "(command not recorded)")
     return "\n".join(lines) + "\n"

@@ -46,10 +46,18 @@ def results() -> list[RunResult]:
     return out
 
 
+def superseded() -> RunResult:
+    """An older run of linear-probe n=16 seed 0 under other settings (another key), far off the newer one."""
+    spec = {"strategy": "linear-probe", "n": 16, "n_requested": 16, "seed": 0, "backbone": "tiny<b>",
+            "data": {"name": "toy<i>", "hash": "h"}, "options": {}, "train": {"epochs": 1}}
+    return RunResult(key="older/linear-probe/16/0", spec=spec, status="done", metrics={"accuracy": 0.99}, train_seconds=1.0)
+
+
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory) -> Any:
     directory = tmp_path_factory.mktemp("report")
     with Store(directory) as store:
+        store.put(superseded())  # stored first: the newer linear-probe n=16 seed 0 run replaces it in every figure
         for r in results():
             store.put(r)
         store.set_sweep(COMMAND, {"seeds": 3})
@@ -90,6 +98,14 @@ def test_slider_changes_displayed_values(page: Any) -> None:
     assert f"linear-probe\t{lp['mean'] * 100:.1f} ± {half:.1f} %" in last
     assert tab.locator("#at-size tbody tr").count() == 3
     assert events["errors"] == []
+
+
+def test_an_older_run_of_a_cell_is_left_out_and_said_so(page: Any) -> None:
+    tab, _, _ = page
+    assert tab.text_content("#superseded").startswith("1 older run(s) of the same strategy, size and seed")
+    (lp,) = [r for r in curves(results()) if r["strategy"] == "linear-probe" and r["n"] == 16]
+    row = [line for line in tab.inner_text("#table tbody").splitlines() if line.startswith("linear-probe\t16\t")]
+    assert row and row[0].split("\t")[2].startswith(f"{lp['mean'] * 100:.1f} ± ")  # the newer runs only, not 0.99
 
 
 def test_hover_shows_the_value(page: Any) -> None:
