@@ -27,7 +27,7 @@ from headstart.fastdropout import fast_dropout
 from headstart.features import embed_rows
 from headstart.headstep import HeadAdamW, clip_grad_norm, closed_form_applies, linear_head_backward
 from headstart.metrics import selection_score
-from headstart.strategies.base import Phase, Problem
+from headstart.strategies.base import Phase, Problem, budget_for
 
 MIN_EVALS = 5  # evals_per_epoch never thins a phase's validation checks below this (the default evals_per_phase)
 
@@ -276,7 +276,7 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
         micro = cfg.batch_size
         eval_every = max(1, math.ceil(phase.steps / cfg.evals_per_phase))
         if cfg.evals_per_epoch:  # no more checks an epoch than this, unless that leaves fewer than MIN_EVALS in the phase
-            epoch = math.ceil(len(data.train_rows) / (cfg.batch_size * cfg.accumulate))
+            epoch = budget_for(cfg, len(data.train_rows)).steps_per_epoch
             eval_every = max(eval_every, min(math.ceil(epoch / cfg.evals_per_epoch), math.ceil(phase.steps / MIN_EVALS)))
         train_features = train_targets = None
         if on_features:  # one pass (and one cache write) for train and validation rows together

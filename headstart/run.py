@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,8 @@ from headstart.objectives import TaskLoss, class_weights
 from headstart.precision import resolve_precision
 from headstart.progress import ProgressFn
 from headstart.specs import RunSpec, TrainConfig, run_key
-from headstart.strategies import Budget, get_strategy
+from headstart.strategies import get_strategy
+from headstart.strategies.base import budget_for  # noqa: F401  (run.budget_for: tuning and the benchmarks use it)
 from headstart.strategies.registry import check_applies
 from headstart.strategies.peft_base import ADAPTER, is_peft
 
@@ -191,13 +191,6 @@ def encoded_inputs(backbone: torch.nn.Module, data: Dataset) -> list:
         _ENCODED[key] = backbone.encode(data.inputs)
     return _ENCODED[key]
 
-
-def budget_for(cfg: TrainConfig, n_train: int) -> Budget:
-    per_epoch = max(1, math.ceil(n_train / (cfg.batch_size * cfg.accumulate)))
-    steps = max(cfg.epochs * per_epoch, cfg.min_steps)
-    if cfg.max_steps is not None:
-        steps = min(steps, cfg.max_steps)
-    return Budget(steps=steps, steps_per_epoch=per_epoch)
 
 
 def selection_metric(cfg: TrainConfig, data: Dataset, train_rows: np.ndarray) -> str:

@@ -10,6 +10,7 @@ solved in closed form (``Phase.solve``: classical baselines); the engine still o
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,16 @@ class Budget:
 
     steps: int  # optimiser steps of a full-length phase
     steps_per_epoch: int
+
+
+def budget_for(cfg: Any, n_train: int) -> Budget:
+    """The budget of a run on ``n_train`` rows under a resolved TrainConfig: ``epochs`` epochs, at least
+    ``min_steps`` and at most ``max_steps`` optimiser steps."""
+    per_epoch = max(1, math.ceil(n_train / (cfg.batch_size * cfg.accumulate)))
+    steps = max(cfg.epochs * per_epoch, cfg.min_steps)
+    if cfg.max_steps is not None:
+        steps = min(steps, cfg.max_steps)
+    return Budget(steps=steps, steps_per_epoch=per_epoch)
 
 
 @dataclass(frozen=True)
