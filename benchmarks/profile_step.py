@@ -53,6 +53,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None, help="markdown to write (default docs/profile-<strategy>.md)")
+    parser.add_argument("--shapes", action="store_true",
+                        help="also record input shapes and print the top ops by (op, shapes): which tensor a fill_ or copy_ is")
     args = parser.parse_args()
     cfg = TrainConfig(max_steps=args.steps + args.warmup, min_steps=args.steps + args.warmup, precision="auto")
     s = setup(RunSpec(strategy=args.strategy, n=256, seed=0, train=cfg))
@@ -89,7 +91,7 @@ def main() -> int:
     with fast_dropout(s.model):  # as the engine's fit() trains
         for i in range(args.warmup):
             step(batches[i % len(batches)], timed=False)
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=args.shapes) as prof:
             for i in range(args.steps):
                 step(batches[(args.warmup + i) % len(batches)], timed=True)
     events = [e for e in prof.key_averages() if e.key not in ("collate", "forward", "backward", "optimizer")]
@@ -116,6 +118,12 @@ def main() -> int:
               f"{e.count / args.steps:.0f} |" for e in top]
     text = "\n".join(lines) + "\n"
     print(text)
+    if args.shapes:  # printed only: recording shapes slows the profiled steps a little
+        by_shape = sorted(prof.key_averages(group_by_input_shape=True), key=lambda e: e.self_cpu_time_total, reverse=True)
+        print("Each top op's heaviest input shapes (self CPU ms per step, calls per step):")
+        for op in top:
+            for e in [e for e in by_shape if e.key == op.key][:3]:
+                print(f"  {e.key} {e.input_shapes}: {e.self_cpu_time_total / 1000 / args.steps:.1f} ms, {e.count / args.steps:.0f}")
     out = args.out or DOCS / f"profile-{args.strategy}.md"
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text)
