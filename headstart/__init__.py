@@ -1,7 +1,7 @@
 """headstart: measure how to adapt a pre-trained model to a small labelled dataset, then do it.
 
 Public API (imported lazily so ``headstart --help`` stays instant):
-``load_backbone``, ``load_dataset``, ``fit``, ``evaluate``, ``predict``, ``RunSpec``, ``TrainConfig``,
+``load_backbone``, ``load_dataset``, ``fit``, ``compare``, ``evaluate``, ``predict``, ``RunSpec``, ``TrainConfig``,
 ``AdapterSet`` (and ``headstart.adapters``: ``find``, ``inspect``, ``merge``, ``unmerge``, ``merge_base``).
 """
 
@@ -11,6 +11,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "fit": "headstart.api",
+    "compare": "headstart.api",
+    "CompareResult": "headstart.api",
     "evaluate": "headstart.api",
     "predict": "headstart.api",
     "FitResult": "headstart.api",

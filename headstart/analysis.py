@@ -384,6 +384,47 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
             for i, g in enumerate(groups)]
 
 
+def _suggest(grid: tuple[float, ...], edge: str) -> tuple[float, ...]:
+    """``grid`` moved one step outward past ``edge`` (its end ratio), keeping its length: (1e-5, 2e-5, 5e-5), top ->
+    (2e-5, 5e-5, 1.2e-4)."""
+    if edge == "top":
+        return grid[1:] + (float(f"{grid[-1] * grid[-1] / grid[-2]:.2g}"),)
+    return (float(f"{grid[0] * grid[0] / grid[1]:.2g}"),) + grid[:-1]
+
+
+def grid_edges(results: list[RunResult]) -> list[dict[str, Any]]:
+    """Strategies whose ``--tune`` choice sat at an end of the grid searched in at least half of their tuned runs.
+
+    A value chosen at the end of a grid says the best may lie beyond it: the grid was too narrow for this
+    data and budget, and the strategy's score is a lower bound. Only current (``current_runs``) done runs count.
+
+    Returns:
+        ``{strategy, param, edge ("top" | "bottom"), value, count, runs, sizes, grid, suggested, text}`` per
+        flagged strategy and grid; ``suggested`` is the grid moved one step past that end.
+    """
+    groups: dict[tuple[str, str, tuple[float, ...]], list[RunResult]] = defaultdict(list)
+    for r in current_runs(results):
+        tune = r.spec.get("tune") or {}
+        if r.status == "done" and len(tune.get("grid") or ()) > 1 and tune.get("param") in (r.chosen or {}):
+            groups[(str(r.spec.get("strategy")), tune["param"], tuple(sorted(float(v) for v in tune["grid"])))].append(r)
+    out = []
+    for (strategy, param, grid), runs in sorted(groups.items()):
+        for edge, value in (("top", grid[-1]), ("bottom", grid[0])):
+            hits = [r for r in runs if math.isclose(float(r.chosen[param]), value, rel_tol=1e-9)]
+            if len(hits) < 2 or 2 * len(hits) < len(runs):
+                continue
+            at = sorted({requested(r.spec) for r in hits}, key=size_key)
+            suggested = _suggest(grid, edge)
+            values = ",".join(f"{v:g}" for v in suggested)
+            text = (f"{strategy} chose {param} {value:g}, the {edge} of its grid ({', '.join(f'{v:g}' for v in grid)}), "
+                    f"in {len(hits)} of {len(runs)} tuned runs (n = {', '.join(map(str, at))}): the best {param} may lie "
+                    f"{'above' if edge == 'top' else 'below'} it, so its scores are a lower bound; "
+                    f"try --grid {strategy}={values}")
+            out.append({"strategy": strategy, "param": param, "edge": edge, "value": value, "count": len(hits),
+                        "runs": len(runs), "sizes": at, "grid": list(grid), "suggested": list(suggested), "text": text})
+    return out
+
+
 def counts(results: list[RunResult]) -> list[dict[str, Any]]:
     """Per (strategy, requested size): how many runs are done, failed, diverged, pending or running.
 
@@ -415,7 +456,7 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
 
     Returns:
         ``{metric, higher_is_better, scale, confidence, curves, head_start, crossover, recommendation,
-        counts, totals}``.
+        grid_edges, counts, totals}``.
 
     Raises:
         ConfigError: ``metric`` appears in no finished run while other metrics do.
@@ -434,6 +475,6 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
         "head_start": head_start(results, metric, higher_is_better=better_high, confidence=confidence),
         "crossover": crossover(results, metric, a, b, higher_is_better=better_high, confidence=confidence),
         "recommendation": recommend(results, metric, higher_is_better=better_high, confidence=confidence),
-        "counts": counts(results), "totals": totals,
+        "grid_edges": grid_edges(results), "counts": counts(results), "totals": totals,
     }
 

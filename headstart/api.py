@@ -1,4 +1,4 @@
-"""The Python API; mirrors the CLI: ``fit`` ~ ``headstart train``, ``evaluate``, ``predict``."""
+"""The Python API; mirrors the CLI: ``fit`` ~ ``headstart train``, ``compare``, ``evaluate``, ``predict``."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ class FitResult:
 def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, strategy: str = "linear-probe",
         n: int | str | None = None, seed: int = 0, out: str | Path | None = None, options: dict[str, Any] | None = None,
         config: TrainConfig | None = None, text_column: str | None = None, label_column: str | None = None,
-        task: str | None = None, pooling: str | None = None, tune: str | None = None, progress: bool = False) -> FitResult:
+        task: str | None = None, pooling: str | None = None, tune: str | None = None,
+        grid: str | list[float] | None = None, progress: bool = False) -> FitResult:
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
 
     Args:
@@ -70,6 +71,7 @@ def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         text_column / label_column / task: how to read a user file (auto-detected when None).
         pooling: "mean" or "cls" (default: from the backbone folder, else mean).
         tune: "lr" chooses the strategy's learning rate on validation by successive halving (``headstart.tuning``).
+        grid: with ``tune="lr"``, the values to search instead of the strategy's grid (``[2e-5, 5e-5, 1e-4]``).
         progress: draw a progress bar with ETA on stderr.
 
     Raises:
@@ -87,7 +89,7 @@ def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
 
     spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=dict(options or {}),
                    train=config or TrainConfig(), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
-                   tune=tune)
+                   tune=tune, grid=grid)
     with progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}", enabled=progress) as update:
         tuned = tuned_run(spec, progress=update)
     s, report = tuned.setup, tuned.report
@@ -109,6 +111,96 @@ def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                      total_params=count_parameters(s.model), error=report.error, chosen=tuned.chosen, tune_seconds=tuned.seconds,
                      peak_rss_bytes=_peak_rss(),
                      base_weights=base_weights, _loaded=loaded)
+
+
+@dataclass
+class CompareResult:
+    """What ``compare`` returns: the sweep's counts and the report's content (``results.json``).
+
+    ``summary`` has ``curves``, ``head_start``, ``crossover``, ``recommendation``, ``grid_edges``, ``counts`` and
+    ``totals`` (``analysis.summarize``); ``reports`` maps each written file (report.html, report.md, chart.png,
+    results.json) to its path.
+    """
+
+    out: Path
+    total: int
+    skipped: int
+    trained: int
+    statuses: dict[str, int]
+    seconds: float
+    summary: dict[str, Any]
+    reports: dict[str, Path]
+    leakage: Any = None  # headstart.leakage.LeakageReport of the split
+
+    @property
+    def recommendation(self) -> list[str]:
+        return [band["text"] for band in self.summary.get("recommendation", [])]
+
+
+def compare(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, strategies: str | list[str] | None = None,
+            sizes: str | list[int | str] | None = None, seeds: int = 5, out: str | Path = "runs/compare", workers: int = 1,
+            config: TrainConfig | None = None, options: dict[str, dict[str, Any]] | None = None,
+            train_by_strategy: dict[str, dict[str, Any]] | None = None, split: Any = None, tune: str | None = "lr",
+            grids: dict[str, Any] | None = None, text_column: str | None = None, label_column: str | None = None,
+            task: str | None = None, pooling: str | None = None, progress: bool = False) -> CompareResult:
+    """Sweep ``strategies`` x ``sizes`` x ``seeds``, store every run in ``out/runs.sqlite`` and write the report.
+
+    Re-running with the same arguments trains nothing already done; a new size, seed or strategy trains only
+    the new cells. Mirrors ``headstart compare``.
+
+    Args:
+        strategies: names (list or "a,b,c"); default scratch, linear-probe, full-finetune.
+        sizes: labelled-set sizes (list or "16,64,all"); "all" / None is the whole pool; default 8 .. 256 and all.
+        seeds: seeds per cell (0 .. seeds-1); seed s draws the same labelled rows for every strategy.
+        out: directory of the store and the report.
+        workers: local worker processes (threads are divided between them).
+        config: training hyperparameters shared by every strategy; ``train_by_strategy`` overrides per strategy.
+        options: per-strategy options, e.g. ``{"partial-freeze": {"freeze": 3}}``.
+        split: a ``SplitConfig`` (pool / validation / test cut, ``max_test``, ``dedupe``).
+        tune: "lr" (the default) chooses each cell's learning rate on validation; None uses the defaults.
+        grids: per-strategy values for ``tune`` to search, e.g. ``{"full-finetune": [2e-5, 5e-5, 1e-4]}``.
+        progress: draw a progress bar with ETA on stderr.
+
+    Raises:
+        HeadstartError: any invalid input, with a one-line message naming it and the fix.
+
+    Example:
+        >>> result = headstart.compare(strategies="linear-probe,full-finetune", sizes="16,64", seeds=3, out="runs/cmp")
+        >>> result.recommendation
+    """
+    from headstart.data.splits import SplitConfig
+    from headstart.sweep import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes
+
+    def text(value: Any) -> str:
+        return value if isinstance(value, str) else ",".join("all" if v is None else str(v) for v in value)
+
+    sweep = SweepSpec(data=data, backbone=backbone, strategies=parse_list(text(strategies or DEFAULT_STRATEGIES)),
+                      sizes=parse_sizes(text(sizes or DEFAULT_SIZES)), seeds=seeds, train=config or TrainConfig(),
+                      options=dict(options or {}), train_by_strategy=dict(train_by_strategy or {}),
+                      split=split or SplitConfig(), tune=tune, grids=dict(grids or {}), text_column=text_column,
+                      label_column=label_column, task=task, pooling=pooling)
+    return run_compare(sweep, out, workers=workers, progress=progress)
+
+
+def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str = "", progress: bool = False,
+                announce: Any = None) -> CompareResult:
+    """``compare`` on a built ``SweepSpec``: check the split for leakage (``announce(report)`` before training),
+    run the missing cells, render the report."""
+    import json
+
+    from headstart.progress import progress_bar
+    from headstart.report.render import render
+    from headstart.sweep import leakage_report, run_sweep
+
+    leakage = leakage_report(sweep)
+    if announce is not None:
+        announce(leakage)
+    with progress_bar("sweep", enabled=progress) as update:
+        outcome = run_sweep(sweep, out, workers=workers, command=command, progress=update, leakage=leakage)
+    reports = render(out)
+    return CompareResult(out=Path(out), total=outcome.total, skipped=outcome.skipped, trained=outcome.trained,
+                         statuses=dict(outcome.statuses), seconds=outcome.seconds,
+                         summary=json.loads(reports["results.json"].read_text()), reports=reports, leakage=leakage)
 
 
 def _peak_rss() -> int:

@@ -82,6 +82,7 @@ def train(
     virtual_tokens: Annotated[Optional[int], typer.Option(help="prompt-tuning/prefix-tuning: learned tokens (20).")] = None,
     optimizer: Annotated[Optional[str], typer.Option(help="adamw | adamw8bit | paged-adamw8bit (CUDA) (default: the strategy's).")] = None,
     tune: Annotated[Optional[str], typer.Option(help="lr: choose the learning rate on validation (successive halving over the strategy's grid).")] = None,
+    grid: Annotated[Optional[str], typer.Option(help="With --tune lr: the learning rates to search instead of the strategy's grid, e.g. 2e-5,5e-5,1e-4.")] = None,
     option: Annotated[Optional[list[str]], typer.Option("--option", help="Other strategy option KEY=VALUE (repeatable).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
@@ -107,7 +108,8 @@ def train(
                          patience=patience, evals_per_phase=evals_per_phase, evals_per_epoch=evals_per_epoch, metric=metric, class_weights=class_weights, precision=precision, max_length=max_length,
                          optimizer=optimizer, image_size=image_size, augment=augment, bn=bn)
     result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
-                 text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, progress=not quiet)
+                 text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
+                 progress=not quiet)
     summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,
                "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
                "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "base_weights": result.base_weights,
@@ -315,6 +317,7 @@ def compare(
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones (see check-leakage).")] = False,
     tune: Annotated[Optional[bool], typer.Option("--tune/--no-tune", help="Choose each cell's learning rate on validation (default: on).")] = None,
+    grid: Annotated[Optional[list[str]], typer.Option("--grid", help="STRATEGY=V1,V2,...: the learning rates --tune searches for one strategy instead of its own grid (repeatable).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Sweep strategies x labelled-set sizes x seeds, store every run, write the report and a recommendation.
@@ -326,11 +329,10 @@ def compare(
     """
     import shlex
 
-    from headstart.progress import progress_bar
-    from headstart.report.render import render
+    from headstart.api import run_compare
     from headstart.data.splits import SplitConfig
     from headstart.specs import TrainConfig
-    from headstart.sweep import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, leakage_report, parse_list, parse_sizes, run_sweep
+    from headstart.sweep import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes
     from headstart.sweep_config import read_config
 
     cfg = read_config(config) if config else {}
@@ -350,17 +352,23 @@ def compare(
         text_column=pick(text_column, "text_column", None), label_column=pick(label_column, "label_column", None),
         task=cfg.get("task"), pooling=cfg.get("pooling"),
         tune=("lr" if tune else None) if tune is not None else cfg.get("tune", "lr"),
+        grids={**cfg.get("grid", {}), **dict(_parse_grid_flag(g) for g in grid or [])},
     )
     out_dir = Path(pick(out, "out", "runs/compare"))
     _check_writable(out_dir)
     command = "headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    leakage = leakage_report(sweep)
-    _print_leakage(leakage, dedupe=sweep.split.dedupe)
-    with progress_bar("sweep", enabled=not quiet) as update:
-        outcome = run_sweep(sweep, out_dir, workers=pick(workers, "workers", 1), command=command, progress=update, leakage=leakage)
-    typer.echo(f"{outcome.total} cells: {outcome.skipped} already done, {outcome.trained} trained now "
-               f"({', '.join(f'{v} {k}' for k, v in sorted(outcome.statuses.items())) or 'nothing new'}) in {outcome.seconds:.0f}s")
-    _print_report(render(out_dir), out_dir)
+    result = run_compare(sweep, out_dir, workers=pick(workers, "workers", 1), command=command, progress=not quiet,
+                         announce=lambda report: _print_leakage(report, dedupe=sweep.split.dedupe))
+    typer.echo(f"{result.total} cells: {result.skipped} already done, {result.trained} trained now "
+               f"({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items())) or 'nothing new'}) in {result.seconds:.0f}s")
+    _print_report(result.reports, out_dir)
+
+
+def _parse_grid_flag(text: str) -> tuple[str, str]:
+    name, sep, values = text.partition("=")
+    if not sep or not name.strip():
+        raise ConfigError(f"--grid must be STRATEGY=V1,V2,..., got {text!r}; e.g. --grid full-finetune=2e-5,5e-5,1e-4")
+    return name.strip(), values
 
 
 def _print_leakage(report: Any, *, dedupe: bool) -> None:
@@ -381,6 +389,8 @@ def _print_report(paths: dict[str, Path], out_dir: Path) -> None:
         typer.echo(f"crossover: {cross['text']}")
     for band in summary.get("recommendation", []):
         typer.echo(f"recommendation: {band['text']}")
+    for edge in summary.get("grid_edges", []):
+        typer.echo(f"tuning: {edge['text']}")
     typer.echo(f"report: {paths['report.html']} (also chart.png, report.md, results.json in {out_dir})")
 
 

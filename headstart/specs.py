@@ -122,6 +122,7 @@ class RunSpec:
         pooling: "mean" / "cls" / None (from the backbone folder).
         split: how the dataset is cut into pool / validation / test (the same for every run on it).
         tune: "lr" picks the learning rate on validation by successive halving over the strategy's grid.
+        grid: the values ``tune`` searches instead of the strategy's grid (at least two positive numbers).
     """
 
     data: str = "rotten-tomatoes"
@@ -137,10 +138,15 @@ class RunSpec:
     pooling: str | None = None
     split: SplitConfig = field(default_factory=SplitConfig)
     tune: str | None = None  # "lr": choose the strategy's learning rate on validation (headstart.tuning)
+    grid: tuple[float, ...] | None = None  # what --tune searches; None: the strategy's own grid
 
     def __post_init__(self) -> None:
         if self.tune is not None and self.tune not in ("lr",):
             raise ConfigError(f"tune must be 'lr' (or nothing), got {self.tune!r}; try --tune lr")
+        if self.grid is not None:
+            object.__setattr__(self, "grid", parse_grid(self.grid))
+            if self.tune is None:
+                raise ConfigError("--grid lists the learning rates --tune searches; add --tune lr (or drop --grid)")
         if self.n is not None and (not isinstance(self.n, int) or self.n < 1):
             raise ConfigError(f"n must be a positive integer or 'all', got {self.n!r}; try --n 64")
         if not isinstance(self.seed, int) or self.seed < 0:
@@ -169,6 +175,29 @@ def parse_n(value: str | int | None) -> int | None:
     if n < 1:
         raise ConfigError(f"--n must be a positive integer or 'all', got {value!r}; try --n 64")
     return n
+
+
+def parse_grid(value: Any, *, name: str = "--grid") -> tuple[float, ...]:
+    """``"2e-5,5e-5,1e-4"`` or a list of numbers -> the sorted, distinct tuple --tune searches.
+
+    Raises:
+        ConfigError: fewer than two values, or one that is not a positive finite number, naming it.
+    """
+    parts = [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else list(value)
+    example = f"{name}{'' if name.endswith('=') else ' '}2e-5,5e-5,1e-4"
+    values = []
+    for part in parts:
+        try:
+            number = float(part)
+        except (TypeError, ValueError):
+            number = math.nan
+        if isinstance(part, bool) or not math.isfinite(number) or number <= 0:
+            raise ConfigError(f"{name} entry {part!r} is not a positive number; e.g. {example}")
+        values.append(number)
+    grid = tuple(sorted(set(values)))
+    if len(grid) < 2:
+        raise ConfigError(f"{name} needs at least two distinct values to choose between, got {value!r}; e.g. {example}")
+    return grid
 
 
 def run_key(resolved: dict[str, Any]) -> str:

@@ -43,6 +43,8 @@ class SweepSpec:
         split: the dataset's pool / validation / test split, shared by every cell.
         tune: "lr" (the default) chooses every cell's learning rate on validation (``headstart.tuning``); None
             trains each strategy at its default rate.
+        grids: per-strategy values for ``tune`` to search instead of the strategy's grid, e.g.
+            ``{"full-finetune": (2e-5, 5e-5, 1e-4)}`` (``--grid full-finetune=2e-5,5e-5,1e-4``).
     """
 
     data: str = "rotten-tomatoes"
@@ -59,15 +61,25 @@ class SweepSpec:
     pooling: str | None = None
     split: SplitConfig = field(default_factory=SplitConfig)
     tune: str | None = "lr"
+    grids: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from headstart.specs import parse_grid
         from headstart.strategies import get_strategy
 
         if not self.strategies:
             raise ConfigError("--strategies is empty; e.g. --strategies scratch,linear-probe,full-finetune")
         for name in self.strategies:
             get_strategy(name)
-        for table in (self.options, self.train_by_strategy):
+        if self.grids and self.tune is None:
+            raise ConfigError("--grid lists the learning rates --tune searches, but tuning is off (--no-tune); drop one")
+        for name, grid in self.grids.items():
+            self.grids[name] = parse_grid(grid, name=f"--grid {name}=")
+            strategy = get_strategy(name) if name in self.strategies else None
+            if strategy is not None and not any(len(strategy.grid_for(m)) > 1 for m in ("text", "image")):
+                raise ConfigError(f"{name} has no learning rate to tune (it chooses its own hyperparameters on "
+                                  f"validation); drop --grid {name}=...")
+        for table in (self.options, self.train_by_strategy, self.grids):
             for name in table:
                 if name not in self.strategies:
                     raise ConfigError(f"settings given for {name!r}, which is not in --strategies ({', '.join(self.strategies)})")
@@ -88,7 +100,8 @@ class SweepSpec:
                                         options=dict(self.options.get(strategy, {})),
                                         train=dataclasses.replace(self.train, **self.train_by_strategy.get(strategy, {})),
                                         text_column=self.text_column, label_column=self.label_column, task=self.task,
-                                        pooling=self.pooling, split=self.split, tune=self.tune))
+                                        pooling=self.pooling, split=self.split, tune=self.tune,
+                                        grid=self.grids.get(strategy)))
         return runs
 
     def to_dict(self) -> dict[str, Any]:

@@ -16,6 +16,9 @@ Example::
 
     [train_by_strategy.full-finetune]   # TrainConfig fields for one strategy only
     min_steps = 50
+
+    [grid]                              # what tune searches for a strategy instead of its own grid
+    full-finetune = [2e-5, 5e-5, 1e-4]
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from headstart.data.splits import SplitConfig
 from headstart.specs import TrainConfig
 
 TOP_KEYS = {"data", "backbone", "strategies", "sizes", "seeds", "workers", "out", "text_column", "label_column", "task",
-            "pooling", "train", "options", "train_by_strategy", "split", "tune"}
+            "pooling", "train", "options", "train_by_strategy", "split", "tune", "grid"}
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -63,6 +66,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
         if tune not in (True, False, "lr"):
             raise ConfigError(f"tune must be true, false or \"lr\" in {str(path)!r}, got {tune!r}")
         config["tune"] = "lr" if tune in (True, "lr") else None
+    if not isinstance(config.get("grid", {}), dict):
+        raise ConfigError(f"grid must be a table of strategy = [values] in {str(path)!r}, e.g. [grid] full-finetune = [2e-5, 5e-5, 1e-4]")
     if "sizes" in config:
         config["sizes"] = ",".join(str(s) for s in config["sizes"]) if isinstance(config["sizes"], list) else str(config["sizes"])
     if "strategies" in config and isinstance(config["strategies"], list):

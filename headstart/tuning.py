@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from headstart.errors import ConfigError
 from headstart.specs import RunSpec
 
 ETA = 3  # keep the best third at each rung
@@ -49,8 +50,20 @@ def grid_for(strategy: Any, modality: str = "text") -> tuple[str, tuple[float, .
 
 def plan_for(spec: RunSpec, strategy: Any, modality: str = "text") -> tuple[str, tuple[float, ...]] | None:
     """What ``spec`` tunes: nothing without ``--tune``, for a strategy without a grid, or when the user set that
-    learning rate explicitly (a given value is kept, not searched)."""
+    learning rate explicitly (a given value is kept, not searched); ``spec.grid`` replaces the strategy's values.
+
+    Raises:
+        ConfigError: ``spec.grid`` for a strategy with no learning rate to tune, or beside an explicit one.
+    """
     plan = grid_for(strategy, modality) if spec.tune else None
+    if spec.grid is not None:
+        if plan is None:
+            raise ConfigError(f"{strategy.name} has no learning rate to tune (it chooses its own hyperparameters "
+                              f"on validation); drop --grid for it")
+        if getattr(spec.train, plan[0]) is not None:
+            raise ConfigError(f"--grid and --{plan[0].replace('_', '-')} both set {strategy.name}'s {plan[0]}; "
+                              f"give one of them")
+        return plan[0], spec.grid
     if plan is None or getattr(spec.train, plan[0]) is not None:
         return None
     return plan
@@ -60,7 +73,7 @@ def _with(spec: RunSpec, param: str, value: float, max_steps: int | None, evals:
     train = dataclasses.replace(spec.train, **{param: value}, max_steps=max_steps)
     if evals is not None:
         train = dataclasses.replace(train, evals_per_phase=evals)
-    return dataclasses.replace(spec, train=train, tune=None)
+    return dataclasses.replace(spec, train=train, tune=None, grid=None)
 
 
 def _rank(report: Any) -> tuple[float, float]:

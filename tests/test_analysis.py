@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -223,3 +224,41 @@ def test_analysis_imports_no_torch() -> None:
     code = "import headstart.analysis, headstart.store, headstart.report.render, sys; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def tuned(strategy: str, n: int | str, seed: int, value: float, *, grid: tuple[float, ...] = (1e-5, 2e-5, 5e-5)) -> RunResult:
+    r = run(strategy, n, seed, 0.7)
+    r.spec["tune"] = {"param": "lr", "grid": list(grid), "eta": 3, "trial_checks": "proportional"}
+    return dataclasses.replace(r, chosen={"lr": value, "trials": [], "tune_seconds": 1.0})
+
+
+def test_grid_edges_flag_a_strategy_choosing_an_end_of_its_grid_in_half_its_runs_or_more() -> None:
+    top = [tuned("full-finetune", n, s, 5e-5 if (n, s) != (16, 0) else 1e-5) for n in (16, 64) for s in range(3)]
+    low = [tuned("lora", 64, s, 1e-4, grid=(1e-4, 2e-4, 3e-4)) for s in range(2)] + [tuned("lora", 64, 2, 2e-4, grid=(1e-4, 2e-4, 3e-4))]
+    mixed = [tuned("llrd", 64, s, v) for s, v in enumerate((1e-5, 5e-5, 2e-5))]  # one at each end: no majority
+    (ft, lora) = analysis.grid_edges(top + low + mixed + [run("embed-logreg", 64, 0, 0.7)])
+    assert (ft["strategy"], ft["edge"], ft["value"], ft["count"], ft["runs"], ft["sizes"]) == ("full-finetune", "top", 5e-5, 5, 6, [16, 64])
+    assert ft["suggested"] == [2e-5, 5e-5, 1.2e-4] or ft["suggested"] == [2e-5, 5e-5, 1.3e-4]
+    assert "the best lr may lie above it" in ft["text"] and "try --grid full-finetune=2e-05,5e-05,0.00013" in ft["text"]
+    assert (lora["edge"], lora["count"], lora["runs"], lora["suggested"]) == ("bottom", 2, 3, [5e-5, 1e-4, 2e-4])
+    assert "below it" in lora["text"]
+
+
+def test_grid_edges_count_only_current_done_runs() -> None:
+    old = [tuned("full-finetune", 64, s, 5e-5) for s in range(3)]
+    new = [tuned("full-finetune", 64, s, 2e-5) for s in range(3)]
+    new = [dataclasses.replace(r, key=r.key + "/new") for r in new]
+    assert analysis.grid_edges(old + new) == [], "the newer runs of each cell replace the older ones"
+    assert len(analysis.grid_edges(new + old)) == 1
+    failed = [tuned("full-finetune", 64, s, 5e-5) for s in range(3)]
+    failed[1:] = [dataclasses.replace(r, status="failed") for r in failed[1:]]
+    assert analysis.grid_edges(failed) == [], "one done run is not a pattern"
+
+
+def test_report_markdown_lists_grid_edges() -> None:
+    from headstart.report.markdown import report_markdown
+
+    summary = analysis.summarize([tuned("full-finetune", 64, s, 5e-5) for s in range(3)])
+    assert len(summary["grid_edges"]) == 1
+    text = report_markdown(summary, title="t", command=None)
+    assert "**Tuning at the edge of its grid:**" in text and "- full-finetune chose lr 5e-05, the top of its grid" in text

@@ -145,3 +145,21 @@ def test_workers_pool_gives_the_same_table(tiny_backbone, uninterrupted, tmp_pat
     result = subprocess.run(compare_cmd(out, tiny_backbone, "--workers", "2"), env=env(tmp_path), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert curves(out) == curves(uninterrupted)
+
+
+def test_python_compare_mirrors_the_cli_and_resumes(toy_csv, tiny_registry, tmp_path):
+    import headstart
+    from headstart.specs import TrainConfig
+
+    cfg = TrainConfig(max_steps=6, min_steps=6, batch_size=8, precision="fp32")
+    kwargs = dict(backbone="tiny", strategies="linear-probe,full-finetune", sizes=[16, 32], seeds=2, out=tmp_path,
+                  config=cfg, tune=None)
+    first = headstart.compare(str(toy_csv), **kwargs)
+    assert (first.total, first.skipped, first.trained, first.statuses) == (8, 0, 8, {"done": 8})
+    assert {(r["strategy"], r["n"]) for r in first.summary["curves"]} == {
+        (s, n) for s in ("linear-probe", "full-finetune") for n in (16, 32)}
+    assert first.recommendation and all(path.exists() for path in first.reports.values())
+    assert first.leakage is not None and first.leakage.n_test > 0
+    again = headstart.compare(str(toy_csv), **kwargs)
+    assert (again.skipped, again.trained) == (8, 0), "re-running trains nothing already done"
+    assert again.summary["curves"] == first.summary["curves"]

@@ -21,6 +21,7 @@ def test_demo_config_parses_with_split_and_per_strategy_training():
     ("[split]\ntest = 1\n", r"unknown \[split\] key"),
     ("[train_by_strategy.lora]\nbogus = 1\n", r"train_by_strategy.lora"),
     ("sizes = [1,\n", "cannot parse"),
+    ("grid = [1e-5, 2e-5]\n", r"grid must be a table of strategy = \[values\]"),
 ])
 def test_bad_config_names_the_key(tmp_path, text, message):
     path = tmp_path / "sweep.toml"

@@ -146,3 +146,90 @@ def test_an_explicit_learning_rate_is_kept_not_tuned(toy, make_tiny):
     from headstart.run import setup
 
     assert "tune" not in setup(spec, data=toy, pretrained=make_tiny(0)).resolved()
+
+
+def test_a_given_grid_replaces_the_strategys_and_enters_the_key(toy, make_tiny):
+    from headstart.run import setup
+    from headstart.specs import run_key
+
+    pretrained = make_tiny(0)
+    spec = RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=64, seed=0, train=CFG, tune="lr",
+                   grid=[1e-4, 5e-5, 2e-5])  # any order; searched ascending
+    assert spec.grid == (2e-5, 5e-5, 1e-4)
+    tuned = tuned_run(spec, data=toy, pretrained=pretrained)
+    assert [t["lr"] for t in tuned.trials] == [2e-5, 5e-5, 1e-4]
+    assert tuned.chosen["lr"] in (2e-5, 5e-5, 1e-4)
+    own = setup(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=64, train=CFG, tune="lr"), data=toy,
+                pretrained=pretrained).resolved()
+    given = setup(spec, data=toy, pretrained=pretrained).resolved()
+    assert given["tune"]["grid"] == [2e-5, 5e-5, 1e-4] and own["tune"]["grid"] == [1e-5, 2e-5, 5e-5]
+    assert run_key(given) != run_key(own)
+    same = RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=64, train=CFG, tune="lr", grid="1e-5,2e-5,5e-5")
+    assert run_key(setup(same, data=toy, pretrained=pretrained).resolved()) == run_key(own), \
+        "giving the strategy's own grid is the same run"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"grid": "1e-5,5e-5"}, "add --tune lr"),
+    ({"tune": "lr", "grid": "1e-5"}, "at least two distinct values"),
+    ({"tune": "lr", "grid": "1e-5,1e-5"}, "at least two distinct values"),
+    ({"tune": "lr", "grid": "1e-5,fast"}, "'fast' is not a positive number"),
+    ({"tune": "lr", "grid": "0,1e-5"}, "'0' is not a positive number"),
+    ({"tune": "lr", "grid": [1e-5, float("nan")]}, "nan is not a positive number"),
+])
+def test_a_bad_grid_is_refused_naming_the_value(kwargs, message):
+    from headstart.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        RunSpec(strategy="full-finetune", **kwargs)
+
+
+def test_a_grid_for_a_strategy_without_a_learning_rate_or_beside_an_explicit_one_is_refused(toy, make_tiny):
+    from headstart.errors import ConfigError
+    from headstart.tuning import plan_for
+
+    with pytest.raises(ConfigError, match="embed-logreg has no learning rate to tune"):
+        plan_for(RunSpec(strategy="embed-logreg", tune="lr", grid="1,2"), get_strategy("embed-logreg"))
+    explicit = RunSpec(strategy="full-finetune", tune="lr", grid="1e-5,2e-5", train=TrainConfig(lr=3e-5))
+    with pytest.raises(ConfigError, match="--grid and --lr both set"):
+        plan_for(explicit, get_strategy("full-finetune"))
+
+
+def test_sweep_grids_reach_their_strategys_cells_only_and_are_checked_up_front():
+    from headstart.errors import ConfigError
+    from headstart.sweep import SweepSpec
+
+    sweep = SweepSpec(strategies=("linear-probe", "full-finetune"), sizes=(16,), seeds=1,
+                      grids={"full-finetune": "2e-5,5e-5,1e-4"})
+    by_strategy = {c.strategy: c.grid for c in sweep.cells()}
+    assert by_strategy == {"linear-probe": None, "full-finetune": (2e-5, 5e-5, 1e-4)}
+    with pytest.raises(ConfigError, match="'lora', which is not in --strategies"):
+        SweepSpec(strategies=("full-finetune",), grids={"lora": [1e-4, 3e-4]})
+    with pytest.raises(ConfigError, match="tuning is off"):
+        SweepSpec(strategies=("full-finetune",), tune=None, grids={"full-finetune": [1e-5, 3e-5]})
+    with pytest.raises(ConfigError, match="embed-knn has no learning rate"):
+        SweepSpec(strategies=("embed-knn",), grids={"embed-knn": [1, 3]})
+    with pytest.raises(ConfigError, match="--grid full-finetune= entry 'x'"):
+        SweepSpec(strategies=("full-finetune",), grids={"full-finetune": "1e-5,x"})
+
+
+def test_cli_grid_flags_reach_the_runs_and_bad_ones_exit_2(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    from conftest import run_cli
+
+    from headstart.store import Store
+
+    base = ["--data", str(toy_csv), "--backbone", "tiny", "--max-steps", "6", "--min-steps", "6", "--quiet"]
+    code, out, err = run_cli(["train", *base, "--strategy", "full-finetune", "--n", "32", "--grid", "1e-5,2e-5",
+                              "--out", str(tmp_path / "t")], monkeypatch, capsys)
+    assert code == 2 and "add --tune lr" in err and len(err.strip().splitlines()) == 1, err
+    code, out, err = run_cli(["compare", *base, "--strategies", "full-finetune", "--sizes", "32", "--seeds", "1",
+                              "--grid", "2e-5,5e-5", "--out", str(tmp_path / "c")], monkeypatch, capsys)
+    assert code == 2 and "--grid must be STRATEGY=V1,V2" in err and len(err.strip().splitlines()) == 1, err
+    config = tmp_path / "sweep.toml"
+    config.write_text('strategies = ["linear-probe", "full-finetune"]\n[grid]\nfull-finetune = [1e-5, 3e-5]\n')
+    code, out, err = run_cli(["compare", *base, "--config", str(config), "--sizes", "32", "--seeds", "1",
+                              "--grid", "linear-probe=0.001,0.1", "--out", str(tmp_path / "c")], monkeypatch, capsys)
+    assert code in (0, None), err
+    with Store(tmp_path / "c", create=False) as store:
+        grids = {r.spec["strategy"]: r.spec["tune"]["grid"] for r in store.results("done")}
+    assert grids == {"full-finetune": [1e-5, 3e-5], "linear-probe": [0.001, 0.1]}, "file and flag grids both reach the runs"

@@ -47,7 +47,7 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 <h2>All results</h2>
 <table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
 <th>seeds</th><th>chosen on validation</th><th>train time</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
-<div id="problems"></div><p id="superseded"></p>
+<div id="edges"></div><div id="problems"></div><p id="superseded"></p>
 <h2>Produced by</h2><pre id="command"></pre>
 <script type="application/json" id="report-data">__DATA__</script>
 <script>
@@ -167,6 +167,12 @@ for (const r of D.curves) {
   for (const v of [r.strategy, r.label, meanText(r), ciText(r), r.seeds, r.chosen || "–", secs(r.train_seconds), secs(r.seconds_per_step), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
   tbody.append(tr);
 }
+if (D.grid_edges.length) {
+  $("edges").append(el("p", "Tuning at the edge of its grid:"));
+  const list = el("ul");
+  for (const text of D.grid_edges) list.append(el("li", text));
+  $("edges").append(list);
+}
 $("superseded").textContent = D.superseded;
 if (D.problems.length) {
   $("problems").append(el("h2", "Failed and diverged runs"));
@@ -200,6 +206,7 @@ def _payload(summary: dict[str, Any], title: str, command: str | None) -> dict[s
         "crossover": summary["crossover"]["text"],
         "leakage": summary.get("leakage"),
         "superseded": superseded_text(summary),
+        "grid_edges": [e["text"] for e in summary.get("grid_edges") or []],
         "problems": [{**c, "n": str(c["n"])} for c in summary["counts"] if c["failed"] or c["diverged"]],
     }
 

@@ -73,6 +73,9 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
                      f"{ci} | {r['seeds']} | {md_text(r.get('chosen') or '–')} | {r['train_seconds']:.3g} | "
                      f"{r.get('seconds_per_step', 0):.3g} | {r['trainable_params']:,} | "
                      f"{size_text(r.get('saved_bytes', 0))} |")
+    edges = summary.get("grid_edges") or []
+    if edges:
+        lines += ["", "**Tuning at the edge of its grid:**", ""] + [f"- {md_text(e['text'])}" for e in edges]
     problems = [c for c in summary["counts"] if c["failed"] or c["diverged"]]
     if problems:
         lines += ["", "## Failed and diverged runs", "", "| strategy | n | failed | diverged | reasons |", "|---|---:|---:|---:|---|"]

@@ -41,7 +41,10 @@ def results() -> list[RunResult]:
                 spec = {"strategy": strategy, "n": 900 if n == "all" else n, "n_requested": n, "seed": seed,
                         "backbone": "tiny<b>", "data": {"name": "toy<i>", "hash": "h"}, "options": {}, "train": {}}
                 value = start + gain * i + 0.01 * ((seed * 5 + i + len(strategy)) % 3)
-                out.append(RunResult(key=f"{strategy}/{n}/{seed}", spec=spec, status="done",
+                chosen = {}
+                if strategy == "linear-probe":  # tuned, at the top of its grid every time
+                    spec["tune"], chosen = {"param": "head_lr", "grid": [0.001, 0.003, 0.01]}, {"head_lr": 0.01}
+                out.append(RunResult(key=f"{strategy}/{n}/{seed}", spec=spec, status="done", chosen=chosen,
                                      metrics={"accuracy": value}, train_seconds=1.0 + len(strategy)))
     return out
 
@@ -124,3 +127,11 @@ def test_injected_names_are_text(page: Any) -> None:
     assert EVIL in tab.inner_text("#table")
     assert tab.text_content("#command") == COMMAND
     assert tab.title() == "toy<i> · tiny<b> — accuracy vs labelled examples"
+
+
+def test_a_choice_at_the_edge_of_its_grid_is_flagged(page: Any) -> None:
+    tab, _, _ = page
+    text = tab.inner_text("#edges")
+    assert text.startswith("Tuning at the edge of its grid:")
+    assert "linear-probe chose head_lr 0.01, the top of its grid (0.001, 0.003, 0.01), in 12 of 12 tuned runs" in text
+    assert "try --grid linear-probe=0.003,0.01,0.033" in text
