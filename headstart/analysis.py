@@ -29,6 +29,10 @@ BASELINE = "scratch"  # the from-scratch twin: what every transfer strategy is m
 # A cheaper strategy replaces the best only on this many paired seeds: with two, a t-test has one degree of
 # freedom and its interval is so wide (±36 points seen) that "no significant difference" holds for anything.
 MIN_PAIRS = 3
+# ... and only when its mean trails the best by at most this much: with 3 seeds "not significantly worse" also holds
+# for a strategy 5 points behind (seen: embed-knn vs lora at n = 16), which no one would call as good.
+MARGIN_POINTS = 2.0  # percent-like metrics, in points
+MARGIN_RELATIVE = 0.02  # other metrics (rmse ...): this fraction of the best mean
 LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse", "loss", "log_loss"})
 PERCENT_METRICS = frozenset({"accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "weighted_f1", "f1",
                              "precision", "recall", "auc", "roc_auc"})
@@ -306,6 +310,15 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
                                    f"at {format_n(n, out['n_actual'])}, {verdict})"}
 
 
+def _times(slow: float, fast: float) -> str:
+    ratio = slow / fast if fast > 0 else math.inf
+    return f"{ratio:.0f}×" if 10 <= ratio < math.inf else (f"{ratio:.1f}×" if ratio < math.inf else "much")
+
+
+def _units(metric: str) -> str:
+    return "points" if metric in PERCENT_METRICS else metric
+
+
 def _seconds(t: float) -> str:
     return f"{t:.0f} s" if t >= 10 else f"{t:.2g} s"
 
@@ -314,17 +327,28 @@ def _params(k: int) -> str:
     return next((f"{k / d:.3g}{u}" for d, u in ((1e9, "B"), (1e6, "M"), (1e3, "k")) if k >= d), str(k))
 
 
+def margin(metric: str, best_mean: float) -> float:
+    """How far (display units, ``scale``) a cheaper strategy's mean may trail the best and still replace it."""
+    return MARGIN_POINTS if metric in PERCENT_METRICS else MARGIN_RELATIVE * abs(best_mean) * scale(metric)
+
+
 def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, better_high: bool,
           confidence: float) -> dict[str, Any]:
-    """The strategy to use at size n: the best mean, or a cheaper one not significantly worse."""
+    """The strategy to use at size n: the best mean, or the cheapest one that is not significantly worse (paired, at
+    least ``MIN_PAIRS`` seeds) and trails it by at most ``margin``."""
     sign = 1.0 if better_high else -1.0
     here = sorted((c for (_, m), c in table.items() if m == n), key=lambda c: -sign * mean_ci(c.values)[0])
     best, pick, vs = here[0], here[0], []
+    allowed, undecided = margin(metric, mean_ci(best.values)[0]), None
     for cheaper in sorted((c for c in here[1:] if c.train_seconds < best.train_seconds), key=lambda c: c.train_seconds):
         diff = _paired(table, best.strategy, cheaper.strategy, n, confidence)
-        if diff is not None and diff["pairs"] >= MIN_PAIRS and not diff["significant"]:
-            pick, vs = cheaper, [(best, improvement(diff, metric, better_high))]
+        if diff is None or diff["pairs"] < MIN_PAIRS or diff["significant"]:
+            continue
+        imp = improvement(diff, metric, better_high)
+        if imp["points"] <= allowed + 1e-9:
+            pick, vs = cheaper, [(best, {**imp, "margin": allowed})]
             break
+        undecided = undecided or {"strategy": cheaper.strategy, "train_seconds": cheaper.train_seconds, **imp}
     if pick is best:
         others = [c for c in here[1:2] if c.strategy != BASELINE]
         others += [c for c in here[1:] if c.strategy == BASELINE]
@@ -335,7 +359,8 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
     return {"n": n, "n_actual": best.n_actual, "strategy": pick.strategy, "best": best.strategy,
             "reason": "best" if pick is best else "cheaper", "mean": mean_ci(pick.values)[0],
             "train_seconds": pick.train_seconds, "trainable_params": pick.trainable_params,
-            "versus": [{"strategy": c.strategy, "train_seconds": c.train_seconds, **imp} for c, imp in vs]}
+            "versus": [{"strategy": c.strategy, "train_seconds": c.train_seconds, **imp} for c, imp in vs],
+            "undecided": undecided if pick is best else None}
 
 
 def _band_text(first: dict[str, Any], last: dict[str, Any], only: bool, is_first: bool, is_last: bool,
@@ -348,14 +373,21 @@ def _band_text(first: dict[str, Any], last: dict[str, Any], only: bool, is_first
     cost = f"{_seconds(first['train_seconds'])} to train, {_params(first['trainable_params'])} trainable parameters"
     if first["reason"] == "cheaper":
         rival = first["versus"][0]
-        ratio = rival["train_seconds"] / first["train_seconds"] if first["train_seconds"] > 0 else math.inf
-        times = f"{ratio:.0f}×" if 10 <= ratio < math.inf else (f"{ratio:.1f}×" if ratio < math.inf else "much")
+        times = _times(rival["train_seconds"], first["train_seconds"])
         diff = delta_text(rival, metric, better_high)
-        return (f"{where}: {name} — no significant difference between {name} and {rival['strategy']} "
-                f"({rival['strategy']} {diff}, p = {rival['p_value']:.2g}, at n = {at}); {name} is {times} cheaper ({cost})")
+        return (f"{where}: {name} — within {rival['margin']:.2g} {_units(metric)} of {rival['strategy']} and not "
+                f"significantly worse ({rival['strategy']} {diff}, p = {rival['p_value']:.2g}, at n = {at}); {name} is "
+                f"{times} cheaper ({cost})")
     over = [f"{delta_text(v, metric, better_high)} over {v['strategy']}" for v in first["versus"]]
     evidence = (", ".join(over) + f" at n = {at}; ") if over else ""
-    return f"{where}: {name} ({evidence}{cost})"
+    text = f"{where}: {name} ({evidence}{cost})"
+    other = first.get("undecided")
+    if other:  # not significantly worse, but too far behind for "as good": say so rather than pick it or hide it
+        quoted = any(v["strategy"] == other["strategy"] for v in first["versus"])
+        behind = "" if quoted else f", trailing by {delta_text(other, metric, better_high).lstrip('+')}"
+        text += (f"; {other['strategy']} is {_times(first['train_seconds'], other['train_seconds'])} cheaper and not "
+                 f"significantly worse{behind} (p = {other['p_value']:.2g}): more seeds would tell")
+    return text
 
 
 def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_better: bool | None = None,
@@ -363,7 +395,8 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     """Which strategy to use, by labelled-set size, in plain words.
 
     At each size take the best mean; if a cheaper strategy (less train time) is not significantly worse
-    (paired CI overlaps zero, at least ``MIN_PAIRS`` shared seeds), take the cheapest such one instead. Consecutive
+    (paired CI overlaps zero, at least ``MIN_PAIRS`` shared seeds) and trails by at most ``margin`` (2 points;
+    2% for rmse-like metrics), take the cheapest such one instead. Consecutive
     sizes with the same pick merge into one band; its text quotes the evidence at the band's first size.
 
     Returns:
