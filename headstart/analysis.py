@@ -327,19 +327,23 @@ def _params(k: int) -> str:
     return next((f"{k / d:.3g}{u}" for d, u in ((1e9, "B"), (1e6, "M"), (1e3, "k")) if k >= d), str(k))
 
 
-def margin(metric: str, best_mean: float) -> float:
-    """How far (display units, ``scale``) a cheaper strategy's mean may trail the best and still replace it."""
-    return MARGIN_POINTS if metric in PERCENT_METRICS else MARGIN_RELATIVE * abs(best_mean) * scale(metric)
+def margin(metric: str, best_mean: float, points: float | None = None) -> float:
+    """How far (display units, ``scale``) a cheaper strategy's mean may trail the best and still replace it:
+    ``points`` (default ``MARGIN_POINTS``) for percent-like metrics, ``MARGIN_RELATIVE`` of the best mean otherwise
+    (``points`` / 100 of it when given)."""
+    if metric in PERCENT_METRICS:
+        return MARGIN_POINTS if points is None else points
+    return (MARGIN_RELATIVE if points is None else points / 100) * abs(best_mean) * scale(metric)
 
 
 def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, better_high: bool,
-          confidence: float) -> dict[str, Any]:
+          confidence: float, margin_points: float | None = None) -> dict[str, Any]:
     """The strategy to use at size n: the best mean, or the cheapest one that is not significantly worse (paired, at
     least ``MIN_PAIRS`` seeds) and trails it by at most ``margin``."""
     sign = 1.0 if better_high else -1.0
     here = sorted((c for (_, m), c in table.items() if m == n), key=lambda c: -sign * mean_ci(c.values)[0])
     best, pick, vs = here[0], here[0], []
-    allowed, undecided = margin(metric, mean_ci(best.values)[0]), None
+    allowed, undecided = margin(metric, mean_ci(best.values)[0], margin_points), None
     for cheaper in sorted((c for c in here[1:] if c.train_seconds < best.train_seconds), key=lambda c: c.train_seconds):
         diff = _paired(table, best.strategy, cheaper.strategy, n, confidence)
         if diff is None or diff["pairs"] < MIN_PAIRS or diff["significant"]:
@@ -391,12 +395,12 @@ def _band_text(first: dict[str, Any], last: dict[str, Any], only: bool, is_first
 
 
 def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_better: bool | None = None,
-              confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
+              confidence: float = CONFIDENCE, margin_points: float | None = None) -> list[dict[str, Any]]:
     """Which strategy to use, by labelled-set size, in plain words.
 
     At each size take the best mean; if a cheaper strategy (less train time) is not significantly worse
     (paired CI overlaps zero, at least ``MIN_PAIRS`` shared seeds) and trails by at most ``margin`` (2 points;
-    2% for rmse-like metrics), take the cheapest such one instead. Consecutive
+    2% for rmse-like metrics; ``margin_points`` changes it), take the cheapest such one instead. Consecutive
     sizes with the same pick merge into one band; its text quotes the evidence at the band's first size.
 
     Returns:
@@ -405,7 +409,9 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     """
     better_high = _resolve(metric, higher_is_better)
     table = cells(results, metric)
-    picks = [_pick(table, n, metric, better_high, confidence) for n in sizes(table)]
+    if margin_points is not None and not (isinstance(margin_points, (int, float)) and 0 <= margin_points < math.inf):
+        raise ConfigError(f"--margin must be a number of points >= 0, got {margin_points!r}; e.g. --margin 1")
+    picks = [_pick(table, n, metric, better_high, confidence, margin_points) for n in sizes(table)]
     groups: list[list[dict[str, Any]]] = []
     for p in picks:
         if groups and groups[-1][-1]["strategy"] == p["strategy"]:
@@ -477,7 +483,8 @@ def counts(results: list[RunResult]) -> list[dict[str, Any]]:
 
 
 def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_better: bool | None = None,
-              a: str = "full-finetune", b: str = "linear-probe", confidence: float = CONFIDENCE) -> dict[str, Any]:
+              a: str = "full-finetune", b: str = "linear-probe", confidence: float = CONFIDENCE,
+              margin_points: float | None = None) -> dict[str, Any]:
     """Everything the report shows, as plain JSON-able data (the ``results.json`` shape).
 
     Args:
@@ -486,9 +493,10 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
         higher_is_better: orientation; derived from ``metric`` when None.
         a, b: the pair whose crossover is reported.
         confidence: coverage of every interval.
+        margin_points: how far a cheaper strategy may trail the best and be recommended instead (``recommend``).
 
     Returns:
-        ``{metric, higher_is_better, scale, confidence, curves, head_start, crossover, recommendation,
+        ``{metric, higher_is_better, scale, confidence, margin_points, curves, head_start, crossover, recommendation,
         grid_edges, counts, totals}``.
 
     Raises:
@@ -504,10 +512,12 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     totals["superseded"] = len(results) - len(current)
     return {
         "metric": metric, "higher_is_better": better_high, "scale": scale(metric), "confidence": confidence,
+        "margin_points": MARGIN_POINTS if margin_points is None else margin_points,
         "curves": curves(results, metric, confidence=confidence),
         "head_start": head_start(results, metric, higher_is_better=better_high, confidence=confidence),
         "crossover": crossover(results, metric, a, b, higher_is_better=better_high, confidence=confidence),
-        "recommendation": recommend(results, metric, higher_is_better=better_high, confidence=confidence),
+        "recommendation": recommend(results, metric, higher_is_better=better_high, confidence=confidence,
+                                    margin_points=margin_points),
         "grid_edges": grid_edges(results), "counts": counts(results), "totals": totals,
     }
 

@@ -461,14 +461,17 @@ def runs(
 def report(
     directory: Annotated[Path, typer.Argument(help="Directory of a compare store.")],
     metric: Annotated[Optional[str], typer.Option(help="Metric to plot (default: accuracy, rmse for regression).")] = None,
+    margin: Annotated[Optional[float], typer.Option(help="Points a cheaper strategy may trail the best (if not significantly "
+                                                         "worse) and be recommended instead (default 2; for rmse-like "
+                                                         "metrics, percent of the best).")] = None,
 ) -> None:
     """Re-render chart.png, report.html, report.md and results.json from the store alone.
 
-    Example: headstart report runs/cmp
+    Example: headstart report runs/cmp --margin 1
     """
     from headstart.report.render import render
 
-    _print_report(render(directory, metric=metric), directory)
+    _print_report(render(directory, metric=metric, margin=margin), directory)
 
 
 adapters_app = typer.Typer(help="Adapters: list, show, merge into the base (checked), unmerge.\n\n"

@@ -286,3 +286,13 @@ def test_report_markdown_lists_grid_edges() -> None:
     assert len(summary["grid_edges"]) == 1
     text = report_markdown(summary, title="t", command=None)
     assert "**Tuning at the edge of its grid:**" in text and "- full-finetune chose lr 5e-05, the top of its grid" in text
+
+
+def test_the_margin_can_be_changed_and_a_bad_one_is_refused() -> None:
+    results = grid({"full-finetune": {16: [0.615, 0.575, 0.655]}, "linear-probe": {16: [0.60, 0.61, 0.59]}},
+                   {"full-finetune": 60, "linear-probe": 2})  # the probe trails by 1.5 points, not significantly
+    assert analysis.recommend(results)[0]["strategy"] == "linear-probe"
+    assert analysis.recommend(results, margin_points=1.0)[0]["strategy"] == "full-finetune"
+    assert analysis.summarize(results, margin_points=1.0)["margin_points"] == 1.0
+    with pytest.raises(ConfigError, match="--margin must be a number of points >= 0, got -1"):
+        analysis.recommend(results, margin_points=-1)

@@ -85,12 +85,14 @@ def leakage_summary(directory: Path) -> dict[str, Any] | None:
     return {"text": text, "warn": warn, "fraction": fraction, "exact": found["exact"], "near": found["near"], "n_test": n_test}
 
 
-def render(store_dir: str | Path, *, metric: str | None = None) -> dict[str, Path]:
+def render(store_dir: str | Path, *, metric: str | None = None, margin: float | None = None) -> dict[str, Path]:
     """Write the four report files of a run directory.
 
     Args:
         store_dir: the directory holding ``runs.sqlite`` (the sweep's ``--out``).
         metric: test metric to compare; default ``accuracy``, or ``rmse`` for regression runs.
+        margin: points a cheaper strategy may trail the best and still be recommended (default 2; percent of the
+            best for rmse-like metrics).
 
     Returns:
         ``{"chart.png": path, "report.html": path, "report.md": path, "results.json": path}``.
@@ -103,7 +105,7 @@ def render(store_dir: str | Path, *, metric: str | None = None) -> dict[str, Pat
     with Store(directory, create=False) as store, _rendering(directory):
         results = store.results()
         record = store.sweep() or {}
-        return _write_report(directory, results, record, metric)
+        return _write_report(directory, results, record, metric, margin)
 
 
 @contextlib.contextmanager
@@ -125,9 +127,10 @@ def _rendering(directory: Path) -> Iterator[None]:
         yield
 
 
-def _write_report(directory: Path, results: list[RunResult], record: dict[str, Any], metric: str | None) -> dict[str, Path]:
+def _write_report(directory: Path, results: list[RunResult], record: dict[str, Any], metric: str | None,
+                  margin: float | None = None) -> dict[str, Path]:
     metric = metric or default_metric(results)
-    summary = {**summarize(results, metric), "leakage": leakage_summary(directory)}
+    summary = {**summarize(results, metric, margin_points=margin), "leakage": leakage_summary(directory)}
     title = title_for(results, metric)
     command = record.get("command")
     document: dict[str, Any] = {"title": title, "command": command, "sweep": record.get("sweep"), **summary}

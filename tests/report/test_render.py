@@ -153,3 +153,18 @@ def test_report_without_leakage_file_or_with_a_damaged_one(tmp_path: Path) -> No
     assert json.loads(render(tmp_path)["results.json"].read_text())["leakage"] is None
     (tmp_path / "leakage.json").write_text("{not json")
     assert json.loads(render(tmp_path)["results.json"].read_text())["leakage"] is None
+
+
+def test_cli_report_margin_changes_the_recommendation_and_a_bad_one_exits_2(tmp_path: Path, monkeypatch, capsys) -> None:
+    from conftest import run_cli
+
+    close = [run("full-finetune", 16, s, v, seconds=60.0) for s, v in enumerate((0.615, 0.575, 0.655))]
+    close += [run("linear-probe", 16, s, v, seconds=2.0) for s, v in enumerate((0.60, 0.61, 0.59))]
+    store = make_store(tmp_path, close)
+    code, out, err = run_cli(["report", str(store)], monkeypatch, capsys)
+    assert code in (0, None) and "recommendation: at every size tried: linear-probe — within 2 points of full-finetune" in out
+    code, out, err = run_cli(["report", str(store), "--margin", "1"], monkeypatch, capsys)
+    assert code in (0, None) and "recommendation: at every size tried: full-finetune (+1.5 ± " in out
+    assert json.loads((store / "results.json").read_text())["margin_points"] == 1.0
+    code, out, err = run_cli(["report", str(store), "--margin", "-1"], monkeypatch, capsys)
+    assert code == 2 and err.strip().splitlines() == ["error: --margin must be a number of points >= 0, got -1.0; e.g. --margin 1"]
