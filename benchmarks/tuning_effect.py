@@ -11,6 +11,7 @@ Reads the store of a sweep run with ``--tune lr`` and the store of the same swee
 - ``embed-logreg`` (a convex solver, C chosen on validation) against ``linear-probe`` (AdamW with early
   stopping on validation) on the same frozen features, paired by seed, in each store.
 
+Only the cells (strategy, size, seed) done in both stores count, so a sweep still running compares like with like.
 Then the tuning overhead: per strategy, mean training seconds per run with and without tuning (tuning's trials
 included; the two stores may have been run under different machine load), and, within the tuned store alone, the
 trials' share of each run: wall time (trials + final run) / final run, and the same for step budgets. Nothing is
@@ -68,9 +69,12 @@ def mean_ci_text(cell: analysis.Cell | None) -> str:
 
 
 def report(off: list[RunResult], on: list[RunResult], metric: str = "accuracy") -> str:
-    shared_sizes = {analysis.requested(r.spec) for r in off} & {analysis.requested(r.spec) for r in on}
-    off = [r for r in off if analysis.requested(r.spec) in shared_sizes]  # compare like with like, the overhead too
-    on = [r for r in on if analysis.requested(r.spec) in shared_sizes]
+    def cell(r: RunResult) -> tuple[str, int | str, int]:
+        return r.spec["strategy"], analysis.requested(r.spec), int(r.spec.get("seed", 0))
+
+    shared_cells = {cell(r) for r in off} & {cell(r) for r in on}
+    off = [r for r in off if cell(r) in shared_cells]  # like with like: a cell and seed done in both, the overhead too
+    on = [r for r in on if cell(r) in shared_cells]
     t_off, t_on = analysis.cells(off, metric), analysis.cells(on, metric)
     lines = []
     taus = []
@@ -78,10 +82,11 @@ def report(off: list[RunResult], on: list[RunResult], metric: str = "accuracy") 
         r_off, r_on = ranking(t_off, n), ranking(t_on, n)
         shared = [s for s in r_on if s in r_off]
         tau = stats.kendalltau([r_off.index(s) for s in shared], [r_on.index(s) for s in shared]).statistic if len(shared) > 1 else math.nan
-        taus.append(tau)
+        taus += [tau] if math.isfinite(tau) else []
         n_actual = max(c.n_actual for (_, m), c in t_on.items() if m == n)
+        tau_text = f"{tau:.2f}" if math.isfinite(tau) else "– (one strategy done in both)"
         lines += [f"### n = {analysis.format_n(n, n_actual)}", "",
-                  f"Kendall's tau between the rankings: {tau:.2f}; best without tuning: {r_off[0]}, with tuning: {r_on[0]}"
+                  f"Kendall's tau between the rankings: {tau_text}; best without tuning: {r_off[0]}, with tuning: {r_on[0]}"
                   f"{' (same)' if r_off[0] == r_on[0] else ' (changed)'}.", "",
                   "| strategy | no tuning | rank | tuned | rank | tuned − untuned (paired, points) | chosen on validation |",
                   "|---|---|---|---|---|---|---|"]
@@ -127,8 +132,9 @@ def report(off: list[RunResult], on: list[RunResult], metric: str = "accuracy") 
         if a and b:
             ma, mb = sum(a) / len(a), sum(b) / len(b)
             lines.append(f"| {s} | {ma:.3g} | {mb:.3g} | {mb / ma:.2f}x | {share} |" if ma > 0 else f"| {s} | {ma:.3g} | {mb:.3g} | – | {share} |")
+    tau_text = f"; mean Kendall's tau over sizes {sum(taus) / len(taus):.2f}" if taus else ""
     lines += ["", f"Whole sweep: {total_off:.0f} s of training without tuning, {total_on:.0f} s with "
-              f"({total_on / total_off:.2f}x); mean Kendall's tau over sizes {sum(taus) / len(taus):.2f}." if total_off and taus else ""]
+              f"({total_on / total_off:.2f}x){tau_text}." if total_off else ""]
     return "\n".join(lines)
 
 

@@ -50,3 +50,12 @@ def test_only_sizes_in_both_stores_are_compared():
 def test_a_missing_store_exits_with_a_message(tmp_path):
     with pytest.raises(SystemExit, match="no store"):
         tuning_effect.load(str(tmp_path))
+
+
+def test_only_cells_done_in_both_stores_count():
+    off = [result("full-finetune", n, k, 0.6, seconds=100.0 if n == 64 else 1000.0) for n in (64, 1000) for k in range(3)]
+    on = [result("full-finetune", 64, k, 0.7, tuned=True, seconds=200.0) for k in range(3)]
+    on += [result("embed-logreg", 1000, 0, 0.7, tuned=True)]  # only one strategy at this size, in one store
+    text = tuning_effect.report(off, on)
+    assert "### n = 1000" not in text, "a size with nothing done in both is left out"
+    assert "| full-finetune | 100 | 200 | 2.00x |" in text, "the untuned n = 1000 runs stay out of the overhead"
