@@ -431,16 +431,20 @@ def _suggest(grid: tuple[float, ...], edge: str) -> tuple[float, ...]:
     return (float(f"{grid[0] * grid[0] / grid[1]:.2g}"),) + grid[:-1]
 
 
-def grid_edges(results: list[RunResult]) -> list[dict[str, Any]]:
-    """Strategies whose ``--tune`` choice sat at an end of the grid searched in at least half of their tuned runs.
+def grid_edges(results: list[RunResult], confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
+    """Strategies whose ``--tune`` choice sat at one end of the grid searched more often than chance would put it there.
 
-    A value chosen at the end of a grid says the best may lie beyond it: the grid was too narrow for this
-    data and budget, and the strategy's score is a lower bound. Only current (``current_runs``) done runs count.
+    A value chosen at the end of a grid says the best may lie beyond it: the grid was too narrow for this data and
+    budget, and the strategy's score is a lower bound. With a 3-value grid an end is chosen a third of the time when
+    the values are equally good, so an end is flagged only when a one-sided binomial test against 1 / grid size
+    gives p < 1 - ``confidence`` (3 of 3 runs, 6 of 9). Only current (``current_runs``) done runs count.
 
     Returns:
-        ``{strategy, param, edge ("top" | "bottom"), value, count, runs, sizes, grid, suggested, text}`` per
+        ``{strategy, param, edge ("top" | "bottom"), value, count, runs, p_value, sizes, grid, suggested, text}`` per
         flagged strategy and grid; ``suggested`` is the grid moved one step past that end.
     """
+    from scipy.stats import binomtest
+
     groups: dict[tuple[str, str, tuple[float, ...]], list[RunResult]] = defaultdict(list)
     for r in current_runs(results):
         tune = r.spec.get("tune") or {}
@@ -450,17 +454,19 @@ def grid_edges(results: list[RunResult]) -> list[dict[str, Any]]:
     for (strategy, param, grid), runs in sorted(groups.items()):
         for edge, value in (("top", grid[-1]), ("bottom", grid[0])):
             hits = [r for r in runs if math.isclose(float(r.chosen[param]), value, rel_tol=1e-9)]
-            if len(hits) < 2 or 2 * len(hits) < len(runs):
+            p_value = float(binomtest(len(hits), len(runs), 1 / len(grid), alternative="greater").pvalue)
+            if p_value >= 1 - confidence:
                 continue
             at = sorted({requested(r.spec) for r in hits}, key=size_key)
             suggested = _suggest(grid, edge)
             values = ",".join(f"{v:g}" for v in suggested)
             text = (f"{strategy} chose {param} {value:g}, the {edge} of its grid ({', '.join(f'{v:g}' for v in grid)}), "
-                    f"in {len(hits)} of {len(runs)} tuned runs (n = {', '.join(map(str, at))}): the best {param} may lie "
+                    f"in {len(hits)} of {len(runs)} tuned runs (n = {', '.join(map(str, at))}; chance would give 1 in "
+                    f"{len(grid)}, p = {p_value:.2g}): the best {param} may lie "
                     f"{'above' if edge == 'top' else 'below'} it, so its scores are a lower bound; "
                     f"try --grid {strategy}={values}")
             out.append({"strategy": strategy, "param": param, "edge": edge, "value": value, "count": len(hits),
-                        "runs": len(runs), "sizes": at, "grid": list(grid), "suggested": list(suggested), "text": text})
+                        "runs": len(runs), "p_value": p_value, "sizes": at, "grid": list(grid), "suggested": list(suggested), "text": text})
     return out
 
 

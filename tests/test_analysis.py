@@ -256,15 +256,18 @@ def tuned(strategy: str, n: int | str, seed: int, value: float, *, grid: tuple[f
     return dataclasses.replace(r, chosen={"lr": value, "trials": [], "tune_seconds": 1.0})
 
 
-def test_grid_edges_flag_a_strategy_choosing_an_end_of_its_grid_in_half_its_runs_or_more() -> None:
+def test_grid_edges_flag_a_strategy_choosing_an_end_of_its_grid_more_often_than_chance() -> None:
     top = [tuned("full-finetune", n, s, 5e-5 if (n, s) != (16, 0) else 1e-5) for n in (16, 64) for s in range(3)]
-    low = [tuned("lora", 64, s, 1e-4, grid=(1e-4, 2e-4, 3e-4)) for s in range(2)] + [tuned("lora", 64, 2, 2e-4, grid=(1e-4, 2e-4, 3e-4))]
-    mixed = [tuned("llrd", 64, s, v) for s, v in enumerate((1e-5, 5e-5, 2e-5))]  # one at each end: no majority
-    (ft, lora) = analysis.grid_edges(top + low + mixed + [run("embed-logreg", 64, 0, 0.7)])
+    low = [tuned("lora", 64, s, 1e-4, grid=(1e-4, 2e-4, 3e-4)) for s in range(3)]
+    mixed = [tuned("llrd", 64, s, v) for s, v in enumerate((1e-5, 5e-5, 2e-5))]  # one at each end
+    two_of_three = [tuned("dora", 64, s, v) for s, v in enumerate((5e-5, 5e-5, 2e-5))]  # chance does that a quarter of the time
+    (ft, lora) = analysis.grid_edges(top + low + mixed + two_of_three + [run("embed-logreg", 64, 0, 0.7)])
     assert (ft["strategy"], ft["edge"], ft["value"], ft["count"], ft["runs"], ft["sizes"]) == ("full-finetune", "top", 5e-5, 5, 6, [16, 64])
+    assert ft["p_value"] == pytest.approx(stats.binomtest(5, 6, 1 / 3, alternative="greater").pvalue)
     assert ft["suggested"] == [2e-5, 5e-5, 1.2e-4] or ft["suggested"] == [2e-5, 5e-5, 1.3e-4]
     assert "the best lr may lie above it" in ft["text"] and "try --grid full-finetune=2e-05,5e-05,0.00013" in ft["text"]
-    assert (lora["edge"], lora["count"], lora["runs"], lora["suggested"]) == ("bottom", 2, 3, [5e-5, 1e-4, 2e-4])
+    assert "(n = 16, 64; chance would give 1 in 3, p = 0.018)" in ft["text"]
+    assert (lora["edge"], lora["count"], lora["runs"], lora["suggested"]) == ("bottom", 3, 3, [5e-5, 1e-4, 2e-4])
     assert "below it" in lora["text"]
 
 
