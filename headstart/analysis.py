@@ -424,8 +424,8 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
 
 
 def _suggest(grid: tuple[float, ...], edge: str) -> tuple[float, ...]:
-    """``grid`` moved one step outward past ``edge`` (its end ratio), keeping its length: (1e-5, 2e-5, 5e-5), top ->
-    (2e-5, 5e-5, 1.2e-4)."""
+    """``grid`` moved one step outward past ``edge`` (its end ratio, 2 significant digits), keeping its length:
+    (1e-5, 2e-5, 5e-5), top -> (2e-5, 5e-5, 1.3e-4)."""
     if edge == "top":
         return grid[1:] + (float(f"{grid[-1] * grid[-1] / grid[-2]:.2g}"),)
     return (float(f"{grid[0] * grid[0] / grid[1]:.2g}"),) + grid[:-1]
