@@ -73,8 +73,8 @@ class SweepSpec:
             get_strategy(name)
         if self.grids and self.tune is None:
             raise ConfigError("--grid lists the learning rates --tune searches, but tuning is off (--no-tune); drop one")
-        for name, grid in self.grids.items():
-            self.grids[name] = parse_grid(grid, name=f"--grid {name}=")
+        object.__setattr__(self, "grids", {name: parse_grid(grid, name=f"--grid {name}=") for name, grid in self.grids.items()})
+        for name in self.grids:
             strategy = get_strategy(name) if name in self.strategies else None
             if strategy is not None and not any(len(strategy.grid_for(m)) > 1 for m in ("text", "image")):
                 raise ConfigError(f"{name} has no learning rate to tune (it chooses its own hyperparameters on "
