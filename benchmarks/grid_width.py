@@ -55,7 +55,8 @@ def report(base: list[RunResult], wide: list[RunResult], metric: str = "accuracy
                      f"{cells[0]} | {cells[1]} | {diff['mean']:+.1f} ({diff['ci_low']:+.1f} to {diff['ci_high']:+.1f}) | "
                      f"{diff['p_value']:.2f} | {a.chosen or '–'} / {b.chosen or '–'} |")
     edges = [e["text"] for e in analysis.grid_edges(wide)]
-    lines += ["", "Still at an edge of the wider grid:" if edges else "No strategy's choice sits at an edge of the wider grid."]
+    lines += ["", "Still at an edge of the wider grid more often than chance:" if edges else
+              "No strategy's choice sits at an edge of the wider grid more often than chance (analysis.grid_edges)."]
     lines += [f"- {text}" for text in edges]
     return "\n".join(lines)
 

@@ -435,7 +435,8 @@ def grid_edges(results: list[RunResult], confidence: float = CONFIDENCE) -> list
     """Strategies whose ``--tune`` choice sat at one end of the grid searched more often than chance would put it there.
 
     A value chosen at the end of a grid says the best may lie beyond it: the grid was too narrow for this data and
-    budget, and the strategy's score is a lower bound. With a 3-value grid an end is chosen a third of the time when
+    budget, and the strategy's scores may understate it (on rotten-tomatoes the wider grid moved validation's choice
+    but not test accuracy: docs/BENCHMARKS.md). With a 3-value grid an end is chosen a third of the time when
     the values are equally good, so an end is flagged only when a one-sided binomial test against 1 / grid size
     gives p < 1 - ``confidence`` (3 of 3 runs, 6 of 9). Only current (``current_runs``) done runs count.
 
@@ -463,7 +464,7 @@ def grid_edges(results: list[RunResult], confidence: float = CONFIDENCE) -> list
             text = (f"{strategy} chose {param} {value:g}, the {edge} of its grid ({', '.join(f'{v:g}' for v in grid)}), "
                     f"in {len(hits)} of {len(runs)} tuned runs (n = {', '.join(map(str, at))}; chance would give 1 in "
                     f"{len(grid)}, p = {p_value:.2g}): the best {param} may lie "
-                    f"{'above' if edge == 'top' else 'below'} it, so its scores are a lower bound; "
+                    f"{'above' if edge == 'top' else 'below'} it, so its scores may understate it; "
                     f"try --grid {strategy}={values}")
             out.append({"strategy": strategy, "param": param, "edge": edge, "value": value, "count": len(hits),
                         "runs": len(runs), "p_value": p_value, "sizes": at, "grid": list(grid), "suggested": list(suggested), "text": text})
