@@ -68,7 +68,9 @@ def mean_ci_text(cell: analysis.Cell | None) -> str:
     return f"{pct(mean)} ({pct(low)}–{pct(high)})" if len(cell.values) > 1 else pct(mean)
 
 
-def report(off: list[RunResult], on: list[RunResult], metric: str = "accuracy") -> str:
+def report(off: list[RunResult], on: list[RunResult], metric: str = "accuracy", *, untimed: frozenset[str] = frozenset()) -> str:
+    """The markdown comparison; runs whose key is in ``untimed`` (their wall time is known to be wrong, e.g. the sweep
+    was paused) keep their scores but stay out of the overhead table."""
     def cell(r: RunResult) -> tuple[str, int | str, int]:
         return r.spec["strategy"], analysis.requested(r.spec), int(r.spec.get("seed", 0))
 
@@ -120,11 +122,14 @@ def report(off: list[RunResult], on: list[RunResult], metric: str = "accuracy") 
               "| strategy | mean s / run, no tuning | mean s / run, tuned | ratio | tuned store: (trials + final) / final, wall time | same, step budgets |",
               "|---|---|---|---|---|---|"]
     total_off = total_on = 0.0
-    for s in sorted({r.spec["strategy"] for r in on}):
-        a = [r.train_seconds for r in off if r.spec["strategy"] == s]
-        b = [r.train_seconds for r in on if r.spec["strategy"] == s]
+    timed = {cell(r) for r in off + on if r.key not in untimed}
+    timed -= {cell(r) for r in off + on if r.key in untimed}  # a cell leaves both halves of the comparison
+    off_t, on_t = [r for r in off if cell(r) in timed], [r for r in on if cell(r) in timed]
+    for s in sorted({r.spec["strategy"] for r in on_t}):
+        a = [r.train_seconds for r in off_t if r.spec["strategy"] == s]
+        b = [r.train_seconds for r in on_t if r.spec["strategy"] == s]
         total_off, total_on = total_off + sum(a), total_on + sum(b)
-        tuned = [r for r in on if r.spec["strategy"] == s and r.chosen.get("trials")]
+        tuned = [r for r in on_t if r.spec["strategy"] == s and r.chosen.get("trials")]
         wall = sum(r.train_seconds for r in tuned) / max(1e-9, sum(r.train_seconds - r.chosen.get("tune_seconds", 0) for r in tuned))
         budget = [(sum(t["steps"] for t in r.chosen["trials"]), _final_budget(r)) for r in tuned]
         step_ratio = sum(t + f for t, f in budget) / sum(f for _, f in budget) if budget and all(f for _, f in budget) else None
@@ -144,8 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--off", default="runs/tune-off", help="store of the --no-tune sweep")
     parser.add_argument("--on", default="runs/tune-on", help="store of the --tune lr sweep")
     parser.add_argument("--metric", default="accuracy")
+    parser.add_argument("--untimed", nargs="*", default=[], metavar="KEY",
+                        help="run keys whose wall time is wrong (the sweep was paused): left out of the overhead table")
     args = parser.parse_args(argv)
-    print(report(load(args.off), load(args.on), args.metric))
+    print(report(load(args.off), load(args.on), args.metric, untimed=frozenset(args.untimed)))
     return 0
 
 

@@ -59,3 +59,11 @@ def test_only_cells_done_in_both_stores_count():
     text = tuning_effect.report(off, on)
     assert "### n = 1000" not in text, "a size with nothing done in both is left out"
     assert "| full-finetune | 100 | 200 | 2.00x |" in text, "the untuned n = 1000 runs stay out of the overhead"
+
+
+def test_untimed_runs_keep_their_scores_but_leave_the_overhead():
+    off = [result("full-finetune", 64, k, 0.6, seconds=100.0) for k in range(3)]
+    on = [result("full-finetune", 64, k, 0.7, tuned=True, seconds=200.0 if k else 5000.0) for k in range(3)]
+    text = tuning_effect.report(off, on, untimed=frozenset({on[0].key}))
+    assert "| full-finetune | 61.0" not in text and "| full-finetune | 60.0 (60.0–60.0) | 1 | 70.0 (70.0–70.0)" in text
+    assert "| full-finetune | 100 | 200 | 2.00x | 2.00x |" in text, "the paused seed's 5000 s stays out"
