@@ -66,6 +66,7 @@ class SweepSpec:
     def __post_init__(self) -> None:
         from headstart.specs import parse_grid
         from headstart.strategies import get_strategy
+        from headstart.tuning import grid_for
 
         if not self.strategies:
             raise ConfigError("--strategies is empty; e.g. --strategies scratch,linear-probe,full-finetune")
@@ -76,7 +77,7 @@ class SweepSpec:
         object.__setattr__(self, "grids", {name: parse_grid(grid, name=f"--grid {name}=") for name, grid in self.grids.items()})
         for name in self.grids:
             strategy = get_strategy(name) if name in self.strategies else None
-            if strategy is not None and not any(len(strategy.grid_for(m)) > 1 for m in ("text", "image")):
+            if strategy is not None and not any(grid_for(strategy, m) for m in ("text", "image")):
                 raise ConfigError(f"{name} has no learning rate to tune (it chooses its own hyperparameters on "
                                   f"validation); drop --grid {name}=...")
         for table in (self.options, self.train_by_strategy, self.grids):
