@@ -67,6 +67,7 @@ class FitReport:
     trainable_params: int = 0
     trained: list[str] = field(default_factory=list)  # names of every parameter that trained in some phase
     chosen: dict[str, Any] = field(default_factory=dict)  # hyperparameters closed-form phases chose on validation
+    planned_steps: int = 0  # the phases' step budget; fewer were taken when early stopping ended a phase
 
 
 def lr_factor(step: int, total: int, *, warmup: float, schedule: str) -> float:
@@ -207,11 +208,12 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     device = model.head.weight.device
-    report = FitReport(status="done")
     total_steps = sum(p.steps for p in phases)
+    report = FitReport(status="done", planned_steps=total_steps)
     lengths = np.asarray([len(data.encoded[r]) for r in data.train_rows])
     targets = data.targets
     ever_trained: dict[int, nn.Parameter] = {}
+    kept: dict[int, torch.Tensor] = {}  # trained params + training-mode modules' buffers: best weights need their BatchNorm stats
     initial: dict[int, torch.Tensor] = {}
     best: dict[int, torch.Tensor] | None = None
     backbone_touched = False
@@ -230,23 +232,25 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
         return selection_score(metrics, metric), metrics
 
     def keep_if_best(score: float, metrics: dict[str, Any]) -> bool:
-        """Snapshot what trained when validation improved. Ties on the metric (common on small validation
-        sets) go to the lower validation loss."""
+        """Snapshot what trained (and the buffers that moved with it) when validation improved. Ties on the
+        metric (common on small validation sets) go to the lower validation loss."""
         nonlocal best, best_loss
         if (score, -metrics["loss"]) > (report.best_score, best_loss):
             report.best_score, report.best_step, report.val_metrics = score, step, metrics
             best_loss = -metrics["loss"]
-            best = {k: p.detach().clone() for k, p in ever_trained.items()}
+            best = {k: t.detach().clone() for k, t in kept.items()}
             return True
         return False
 
     for phase in phases:
         params = phase.params
-        for p in params:
-            if id(p) not in ever_trained:
-                ever_trained[id(p)] = p
-                initial[id(p)] = p.detach().clone()
         set_trainable(model, params)
+        moving = [b for m in model.modules() if m.training for b in m.buffers(recurse=False)]
+        for t in [*params, *moving]:
+            if id(t) not in kept:
+                kept[id(t)] = t
+                initial[id(t)] = t.detach().clone()
+        ever_trained.update((id(p), p) for p in params)
         backbone_ids = {id(p) for p in model.backbone.parameters()}
         on_features = data.features is not None and not backbone_touched and not any(id(p) in backbone_ids for p in params)
         backbone_touched |= any(id(p) in backbone_ids for p in params)
@@ -345,8 +349,8 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
         if progress:
             progress(offset, total_steps, {"phase": phase.name})
     with torch.no_grad():
-        for k, p in ever_trained.items():
-            p.copy_(best[k] if best is not None and k in best else initial[k])
+        for k, t in kept.items():
+            t.copy_(best[k] if best is not None and k in best else initial[k])
     set_trainable(model, [])
     report.trained = [name for name, p in model.named_parameters() if id(p) in ever_trained]
     report.steps = step

@@ -57,6 +57,32 @@ def test_early_stopping_restores_the_best_weights(toy, make_tiny, monkeypatch):
     assert not torch.equal(model.head.weight, snapshots[-1]["head.weight"])
 
 
+@pytest.mark.parametrize("affine", [True, False])
+def test_early_stopping_restores_the_best_steps_batchnorm_statistics(toy, make_tiny, monkeypatch, affine):
+    """BatchNorm in training mode moves its running statistics every step: the best step's weights come back with
+    that step's statistics, not the last step's. Without affine parameters the norm owns nothing that trains, but it
+    still runs in training mode inside a trained backbone."""
+    model, data = setup_fit(toy, make_tiny)
+    model.backbone.norm = torch.nn.BatchNorm1d(model.backbone.dim, affine=affine)
+    norm = model.backbone.norm
+    scores = iter([0.1, 0.9, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0, 0.0, 0.0])
+    snapshots = []
+    real = engine.score_rows
+
+    def spy(*args, **kwargs):
+        snapshots.append({n: b.detach().clone() for n, b in norm.named_buffers()})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "score_rows", spy)
+    monkeypatch.setattr(engine, "selection_score", lambda metrics, metric: next(scores))
+    report = run(model, data, [phase(model, 20)], dataclasses.replace(CFG, patience=2, evals_per_phase=10))
+    assert report.best_step == 4 and report.steps == 8
+    assert snapshots[1]["num_batches_tracked"] == 4 and snapshots[-1]["num_batches_tracked"] == 8
+    for name, b in norm.named_buffers():
+        assert torch.equal(b, snapshots[1][name]), f"{name} is {b}, expected the best step's {snapshots[1][name]}"
+    assert not torch.equal(norm.running_mean, snapshots[-1]["running_mean"])
+
+
 def test_without_patience_the_phase_runs_to_the_end_and_still_restores_best(toy, make_tiny, monkeypatch):
     model, data = setup_fit(toy, make_tiny)
     scores = iter([0.2, 0.8, 0.1, 0.1, 0.1])
