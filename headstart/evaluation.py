@@ -78,3 +78,27 @@ def compute_metrics(task: str, predictions: np.ndarray, targets: np.ndarray, lab
     if task == "multilabel":
         return multilabel_metrics(targets, predictions, label_names)
     return regression_metrics(targets.astype(np.float64), predictions.astype(np.float64))
+
+
+def prior_predictions(task: str, pool_targets: np.ndarray, n_rows: int) -> np.ndarray:
+    """Predictions of a model that learned nothing but the training pool's label distribution, for ``n_rows`` rows.
+
+    Classification: the pool's class frequencies (its argmax is the majority class, so accuracy is the majority rate
+    and balanced accuracy is chance, 1 / C); multilabel: each label's frequency; regression: the pool's mean.
+    """
+    if task == "classification":
+        prior = np.bincount(pool_targets.astype(np.int64), minlength=int(pool_targets.max()) + 1) / len(pool_targets)
+        return np.tile(prior, (n_rows, 1))
+    if task == "multilabel":
+        return np.tile(pool_targets.astype(np.float64).mean(0), (n_rows, 1))
+    return np.full(n_rows, float(pool_targets.astype(np.float64).mean()))
+
+
+def reference_metrics(task: str, targets: np.ndarray, pool: np.ndarray, rows: np.ndarray, label_names: tuple[str, ...]) -> dict[str, Any]:
+    """Metrics of ``prior_predictions`` on dataset ``rows``: the majority-class line every report draws."""
+    predictions = prior_predictions(task, targets[pool], len(rows))
+    if task == "classification" and predictions.shape[1] < len(label_names):
+        predictions = np.pad(predictions, ((0, 0), (0, len(label_names) - predictions.shape[1])))
+    metrics = compute_metrics(task, predictions, targets[rows], label_names)
+    metrics.pop("per_class", None)
+    return metrics

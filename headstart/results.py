@@ -36,6 +36,11 @@ class RunResult:
         steps: optimiser steps taken.
         best_step: the step whose weights were restored (chosen on validation).
         error: reason for ``failed`` / ``diverged`` (e.g. ``"loss became nan at step 12"``), else None.
+        record: what the analysis needs beyond the scores (empty for runs stored before store schema 4):
+            ``history`` (the validation checks: ``{step, phase, val_score}``), ``budget`` (``planned_steps``, ``epochs``,
+            ``min_steps``, ``lr``, ``head_lr``, ``tuned``), ``reference`` (``{"val": metrics, "test": metrics}`` of a
+            constant predictor of the training pool's majority class, or its mean for regression) and ``test``
+            (``{"predicted": [...], "target": [...]}`` per test row, class indices, for intervals over test rows).
     """
 
     key: str
@@ -52,6 +57,7 @@ class RunResult:
     steps: int = 0
     best_step: int = 0
     error: str | None = None
+    record: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

@@ -23,8 +23,10 @@ from headstart.errors import StoreError
 from headstart.killpoints import kill_point
 from headstart.results import STATUSES, RunResult
 
-SCHEMA_VERSION = 3  # 2: saved_bytes (what a run's weights take on disk); 3: chosen (hyperparameters picked on validation)
-_ADDED = {"saved_bytes": "INTEGER DEFAULT 0", "chosen": "TEXT NOT NULL DEFAULT '{}'"}  # columns newer than v1: migrated in place
+SCHEMA_VERSION = 4  # 2: saved_bytes (what a run's weights take on disk); 3: chosen (hyperparameters picked on validation);
+# 4: record (the validation history, the budget, the majority-class reference and the test predictions)
+_ADDED = {"saved_bytes": "INTEGER DEFAULT 0", "chosen": "TEXT NOT NULL DEFAULT '{}'",
+          "record": "TEXT NOT NULL DEFAULT '{}'"}  # columns newer than v1: migrated in place
 FILENAME = "runs.sqlite"
 BUSY_TIMEOUT_MS = 30_000  # a long sweep's workers write rarely; waiting beats failing
 
@@ -43,6 +45,7 @@ CREATE TABLE IF NOT EXISTS runs (
     metrics TEXT NOT NULL DEFAULT '{}',
     val_metrics TEXT NOT NULL DEFAULT '{}',
     chosen TEXT NOT NULL DEFAULT '{}',
+    record TEXT NOT NULL DEFAULT '{}',
     train_seconds REAL DEFAULT 0,
     eval_seconds REAL DEFAULT 0,
     trainable_params INTEGER DEFAULT 0,
@@ -61,7 +64,7 @@ CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 
 _COLUMNS = (
     "key", "strategy", "n", "n_requested", "seed", "backbone", "data_name", "data_hash", "spec", "status",
-    "metrics", "val_metrics", "chosen", "train_seconds", "eval_seconds", "trainable_params", "total_params", "saved_bytes", "steps",
+    "metrics", "val_metrics", "chosen", "record", "train_seconds", "eval_seconds", "trainable_params", "total_params", "saved_bytes", "steps",
     "best_step", "error", "owner", "lease_until", "created_at", "updated_at",
 )
 _RESULT_FIELDS = ("train_seconds", "eval_seconds", "trainable_params", "total_params", "saved_bytes", "steps", "best_step")
@@ -180,6 +183,7 @@ class Store:
             "metrics": json.dumps(result.metrics, sort_keys=True),
             "val_metrics": json.dumps(result.val_metrics, sort_keys=True),
             "chosen": json.dumps(result.chosen, sort_keys=True, default=str),
+            "record": json.dumps(result.record, sort_keys=True, default=str),
             **{name: getattr(result, name) for name in _RESULT_FIELDS},
             "error": result.error,
             "owner": None,
@@ -344,7 +348,7 @@ def _init_schema(conn: sqlite3.Connection) -> object:
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is not None:
             value = row["value"]
-            if str(value) in ("1", "2"):  # older stores gain the new columns; their rows read 0 bytes, nothing chosen
+            if str(value) in ("1", "2", "3"):  # older stores gain the new columns; their rows read 0 bytes, nothing chosen, no record
                 present = {r["name"] for r in conn.execute("PRAGMA table_info(runs)")}
                 for column, kind in _ADDED.items():
                     if column not in present:
@@ -366,6 +370,7 @@ def _to_result(row: sqlite3.Row) -> RunResult:
         metrics=json.loads(row["metrics"] or "{}"),
         val_metrics=json.loads(row["val_metrics"] or "{}"),
         chosen=json.loads(row["chosen"] or "{}"),
+        record=json.loads(row["record"] or "{}"),
         **{name: row[name] or 0 for name in _RESULT_FIELDS},
         error=row["error"],
     )

@@ -158,9 +158,8 @@ def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
     """Train one cell and evaluate it on the test split. Never raises for a failed run: returns status failed."""
     import time as _time
 
-    from headstart.evaluation import score_rows
-    from headstart.run import autocast_for, backbone_saved, feature_cache, resolve, saved_bytes
     from headstart.backbones import count_parameters
+    from headstart.run import backbone_saved, resolve, saved_bytes
     from headstart.specs import run_key
     from headstart.tuning import tuned_run
 
@@ -171,22 +170,60 @@ def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
         # The cell's identity is the spec as asked (with --tune, before the learning rate was chosen).
         resolved = resolve(spec, s.data, s.pretrained, split_config=s.split_config, n_train=len(s.train_rows), precision=s.precision)
         key = run_key(resolved)
+        record = run_record(s, report, tuned=bool(tuned.trials))
         if report.status != "done":
             return RunResult(key=key, spec=resolved, status=report.status, chosen=tuned.chosen, train_seconds=report.seconds + tuned.seconds,
                              steps=report.steps, trainable_params=report.trainable_params, total_params=count_parameters(s.model),
-                             error=report.error)
+                             error=report.error, record=record)
         start = _time.perf_counter()
         saved = backbone_saved(s, report)
-        features = feature_cache(s) if saved == "none" else None
-        metrics = score_rows(s.model, s.encoded, s.splits.test, s.data.targets, task=s.data.task, label_names=s.data.label_names,
-                             batch_size=s.cfg.eval_batch_size, features=features, autocast=autocast_for(s.precision, s.device))
+        metrics, record["test"] = score_test(s, features=saved == "none")
         chosen = {**tuned.chosen, **({"tune_seconds": round(tuned.seconds, 2), "trials": tuned.trials} if tuned.trials else {})}
         return RunResult(key=key, spec=resolved, status="done", metrics=metrics, val_metrics=report.val_metrics, chosen=chosen,
                          train_seconds=report.seconds + tuned.seconds, eval_seconds=_time.perf_counter() - start, trainable_params=report.trainable_params,
                          total_params=count_parameters(s.model), saved_bytes=saved_bytes(s.model, report, saved), steps=report.steps,
-                         best_step=report.best_step)
+                         best_step=report.best_step, record=record)
     except HeadstartError as e:
         return RunResult(key="", spec={}, status="failed", error=str(e))
+
+
+def run_record(s: Any, report: Any, *, tuned: bool) -> dict[str, Any]:
+    """What the analysis reads beyond the scores (``RunResult.record``): the validation checks, the budget as run and
+    the majority-class reference on validation and test."""
+    from headstart.evaluation import reference_metrics
+    from headstart.run import selection_metric
+
+    cfg, data = s.cfg, s.data
+    reference = {part: reference_metrics(data.task, data.targets, s.splits.pool, rows, data.label_names)
+                 for part, rows in (("val", s.splits.val), ("test", s.splits.test))}
+    history = [{k: v for k, v in h.items() if k in ("step", "phase", "val_score")} | ({"solved": True} if "chosen" in h else {})
+               for h in report.history]
+    budget = {"planned_steps": report.planned_steps, "steps": report.steps, "epochs": cfg.epochs, "min_steps": cfg.min_steps,
+              "max_steps": cfg.max_steps, "lr": cfg.lr, "head_lr": cfg.head_lr, "tuned": tuned,
+              "metric": selection_metric(cfg, data, s.train_rows)}
+    return {"history": history, "budget": budget, "reference": reference}
+
+
+def score_test(s: Any, *, features: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Test metrics of a trained setup, and its prediction per test row (class index, or value for regression) beside
+    the target, for intervals that resample test rows (``headstart.stats``)."""
+    import numpy as np
+
+    from headstart.evaluation import compute_metrics, model_outputs, outputs_to_predictions
+    from headstart.run import autocast_for, feature_cache
+
+    rows = s.splits.test
+    outputs = model_outputs(s.model, s.encoded, rows, batch_size=s.cfg.eval_batch_size,
+                            features=feature_cache(s) if features else None, autocast=autocast_for(s.precision, s.device))
+    predictions = outputs_to_predictions(outputs, s.data.task, s.model)
+    metrics = compute_metrics(s.data.task, predictions, s.data.targets[rows], s.data.label_names)
+    if s.data.task == "classification":
+        test = {"predicted": predictions.argmax(1).tolist(), "target": s.data.targets[rows].astype(np.int64).tolist()}
+    elif s.data.task == "regression":
+        test = {"predicted": [float(f"{v:.6g}") for v in predictions], "target": [float(v) for v in s.data.targets[rows]]}
+    else:
+        test = {}  # multilabel: intervals over seeds only
+    return metrics, test
 
 
 def _worker_init(threads: int) -> None:

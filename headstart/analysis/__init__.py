@@ -1,12 +1,18 @@
 """From stored runs to the answer: learning curves, paired tests, head start, crossover and advice.
 
 Pure functions over a list of ``RunResult``. Only ``done`` runs enter the statistics; ``failed`` and
-``diverged`` runs are counted per cell (``counts``) so the report can show them.
+``diverged`` runs are counted per cell (``counts``) and named in the recommendation.
 
-Statistics (per strategy and requested size n, over seeds):
-  mean ± t_{0.975, k-1} · s / √k, the Student-t 95% confidence interval over k seeds (one seed: no CI).
-Comparisons are *paired*: seed s draws the same nested labelled subset for every strategy, so the
-difference a − b is taken seed by seed and tested with a paired t-test (``scipy.stats.ttest_rel``).
+Choices on validation, figures on test: which strategy is recommended, which transfer strategy the head start
+quotes and where the crossover lies are decided on the runs' validation scores (``val_metrics``, what early stopping
+and tuning already read); the test scores of what was chosen are then reported. Picking on test means would be
+the winner's curse of a leaderboard (the best of 7 strategies x 3 seeds on one test set looks better than it is).
+
+Statistics (per strategy and requested size n): the mean over seeds with an interval that carries the seed
+variation and the test set's sampling error (``headstart.analysis.stats``). Comparisons are *paired*: seed s draws
+the same nested labelled subset for every strategy, and every strategy is scored on the same test rows, so the
+difference a − b is taken seed by seed and its test-row error is resampled on the same rows for both. A strategy
+whose seeds all gave the same predictions (no random part: a closed-form baseline with every label) is one run.
 
 Units: metric values are stored as they come (fractions in [0, 1] for accuracy-like metrics). ``curves``
 and ``paired_differences`` keep those units; text, ``head_start`` and ``crossover`` give *points*
@@ -16,21 +22,32 @@ also for lower-is-better metrics such as ``rmse``.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from headstart.analysis import flags
+from headstart.analysis.flags import budget_text, requested, run_flags, size_key
+from headstart.analysis.stats import interval, mean_ci, metric_draws, paired_test, row_weights
 from headstart.errors import ConfigError
 from headstart.results import RunResult
+
+__all__ = ["BASELINE", "CONFIDENCE", "MARGIN_POINTS", "MIN_PAIRS", "Cell", "budget_flags", "cells", "counts",
+           "crossover", "current_runs", "curves", "format_n", "grid_edges", "head_start", "higher_is_better",
+           "interval", "mean_ci", "paired_differences", "paired_test", "recommend", "reference", "requested",
+           "run_flags", "scale", "size_key", "sizes", "summarize"]
 
 CONFIDENCE = 0.95
 BASELINE = "scratch"  # the from-scratch twin: what every transfer strategy is measured against
 # A cheaper strategy replaces the best only on this many paired seeds: with two, a t-test has one degree of
 # freedom and its interval is so wide (±36 points seen) that "no significant difference" holds for anything.
 MIN_PAIRS = 3
-# ... and only when its mean trails the best by at most this much: with 3 seeds "not significantly worse" also holds
-# for a strategy 5 points behind (seen: embed-knn vs lora at n = 16), which no one would call as good.
+# ... and only when the whole paired interval of (best − cheaper) on validation lies below this margin: "no
+# significant difference" with 3 seeds also holds for a strategy 5 points behind (seen: embed-knn vs lora at n = 16).
 MARGIN_POINTS = 2.0  # percent-like metrics, in points
 MARGIN_RELATIVE = 0.02  # other metrics (rmse ...): this fraction of the best mean
 LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse", "loss", "log_loss"})
@@ -48,63 +65,19 @@ def scale(metric: str) -> float:
     return 100.0 if metric in PERCENT_METRICS else 1.0
 
 
-def size_key(n: int | str) -> tuple[int, int]:
-    """Sort key for requested sizes: integers ascending, ``"all"`` last."""
-    return (1, 0) if n == "all" else (0, int(n))
-
-
 def format_n(n: int | str, n_actual: int | None = None) -> str:
     """``"64"``, or ``"all (5000)"`` for the full training set."""
     return f"all ({n_actual})" if n == "all" and n_actual is not None else str(n)
 
 
-def mean_ci(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float, float, float | None]:
-    """Mean and Student-t confidence interval.
-
-    Args:
-        values: one value per seed (at least one).
-        confidence: two-sided coverage, default 0.95.
-
-    Returns:
-        ``(mean, ci_low, ci_high, std)``; with one value the interval has no width and ``std`` is None.
-    """
-    from scipy import stats
-
-    k = len(values)
-    mean = math.fsum(values) / k
-    if k < 2:
-        return mean, mean, mean, None
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (k - 1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, k - 1)) * std / math.sqrt(k)
-    return mean, mean - half, mean + half, std
-
-
-def paired_test(diffs: list[float], confidence: float = CONFIDENCE) -> dict[str, Any]:
-    """Paired t-test on per-seed differences a − b.
-
-    Args:
-        diffs: one difference per shared seed.
-        confidence: coverage of the interval; ``significant`` means p < 1 − confidence.
-
-    Returns:
-        ``{mean, ci_low, ci_high, p_value, significant, pairs}``; ``p_value`` is None (not significant)
-        with fewer than two pairs. Identical non-zero differences count as significant (p = 0).
-    """
-    from scipy import stats
-
-    mean, low, high, std = mean_ci(diffs, confidence)
-    if std is None or std == 0.0:
-        p = None if std is None else (1.0 if mean == 0.0 else 0.0)
-    else:
-        t = mean / (std / math.sqrt(len(diffs)))  # the paired t statistic, as scipy.stats.ttest_rel
-        p = float(2 * stats.t.sf(abs(t), len(diffs) - 1))
-    return {"mean": mean, "ci_low": low, "ci_high": high, "p_value": p,
-            "significant": p is not None and p < 1 - confidence, "pairs": len(diffs)}
-
-
 @dataclass(frozen=True)
 class Cell:
-    """Done runs of one strategy at one requested size: values by seed (mean of duplicates) and cost."""
+    """Done runs of one strategy at one requested size: scores by seed (mean of duplicates), cost and test rows.
+
+    ``predicted`` holds each seed's prediction per test row (``RunResult.record["test"]``) when every seed stored
+    them on the same ``target``; ``deterministic`` is true when every seed gave the same predictions (or, without
+    rows, the same score with every label), so the cell counts as one run.
+    """
 
     strategy: str
     n: int | str
@@ -115,16 +88,27 @@ class Cell:
     saved_bytes: int = 0
     seconds_per_step: float = 0.0  # training wall time per optimiser step (validation passes included)
     chosen: str = ""  # what validation chose across seeds, e.g. "lr 2e-05 (2), 5e-05 (1)"
+    val_by_seed: dict[int, float] = field(default_factory=dict)  # the same metric on validation, where stored
+    predicted: dict[int, np.ndarray] = field(default_factory=dict)
+    target: np.ndarray | None = None
+    deterministic: bool = False
+    budget: str = ""  # budget_text of its runs
 
     @property
     def values(self) -> list[float]:
-        return [self.by_seed[s] for s in sorted(self.by_seed)]
+        """Test scores by seed; one value for a deterministic cell."""
+        ordered = [self.by_seed[s] for s in sorted(self.by_seed)]
+        return ordered[:1] if self.deterministic else ordered
 
+    @property
+    def on_validation(self) -> bool:
+        """Every seed has a validation score: choices use it (else they fall back to test, and say so)."""
+        return bool(self.by_seed) and set(self.val_by_seed) >= set(self.by_seed)
 
-def requested(spec: dict[str, Any]) -> int | str:
-    """The requested size of a run (``spec["n_requested"]``; falls back to ``spec["n"]``)."""
-    n = spec.get("n_requested", spec.get("n"))
-    return "all" if n == "all" else int(n)
+    def choice_score(self, sign: float) -> float:
+        """Oriented mean the choices rank by: validation when stored, else test."""
+        values = self.val_by_seed if self.on_validation else self.by_seed
+        return sign * math.fsum(values[s] for s in self.by_seed) / len(self.by_seed)
 
 
 def current_runs(results: list[RunResult]) -> list[RunResult]:
@@ -141,6 +125,17 @@ def current_runs(results: list[RunResult]) -> list[RunResult]:
     return [r for r in results if newest[cell(r)] is r]
 
 
+def _rows(runs: list[RunResult]) -> tuple[dict[int, np.ndarray], np.ndarray | None]:
+    """Per-seed test predictions and the shared target, or ({}, None) unless every run stored them on one target."""
+    tests = [(r.record or {}).get("test") or {} for r in runs]
+    if not runs or not all(t.get("predicted") and t.get("target") for t in tests):
+        return {}, None
+    target = np.asarray(tests[0]["target"])
+    if any(len(t["target"]) != len(target) or np.any(np.asarray(t["target"]) != target) for t in tests):
+        return {}, None
+    return {int(r.spec.get("seed", 0)): np.asarray(t["predicted"]) for r, t in zip(runs, tests)}, target
+
+
 def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str, int | str], Cell]:
     """Group the current (``current_runs``) done runs with a finite ``metric`` by (strategy, requested size)."""
     groups: dict[tuple[str, int | str], list[RunResult]] = defaultdict(list)
@@ -151,8 +146,17 @@ def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str,
     out = {}
     for (strategy, n), runs in groups.items():
         by_seed: dict[int, list[float]] = defaultdict(list)
+        val: dict[int, list[float]] = defaultdict(list)
         for r in runs:
             by_seed[int(r.spec.get("seed", 0))].append(float(r.metrics[metric]))
+            v = (r.val_metrics or {}).get(metric)
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                val[int(r.spec.get("seed", 0))].append(float(v))
+        unique = list({int(r.spec.get("seed", 0)): r for r in runs}.values())  # one run per seed for the rows
+        predicted, target = _rows(unique) if len(unique) == len(by_seed) else ({}, None)
+        values = [v for vs in by_seed.values() for v in vs]
+        same = len(by_seed) > 1 and (all(np.array_equal(p, next(iter(predicted.values()))) for p in predicted.values())
+                                     if predicted else (n == "all" and len(set(values)) == 1))
         out[(strategy, n)] = Cell(
             strategy=strategy, n=n, n_actual=max(int(r.spec.get("n", 0)) for r in runs),
             by_seed={s: math.fsum(v) / len(v) for s, v in by_seed.items()},
@@ -161,6 +165,8 @@ def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str,
             saved_bytes=max(r.saved_bytes for r in runs),
             seconds_per_step=math.fsum(r.train_seconds / r.steps for r in runs if r.steps) / max(1, sum(1 for r in runs if r.steps)),
             chosen=chosen_text(runs),
+            val_by_seed={s: math.fsum(v) / len(v) for s, v in val.items()},
+            predicted=predicted, target=target, deterministic=same, budget=budget_text(runs),
         )
     return dict(sorted(out.items(), key=lambda kv: (kv[0][0], size_key(kv[0][1]))))
 
@@ -184,46 +190,88 @@ def sizes(table: dict[tuple[str, int | str], Cell]) -> list[int | str]:
     return sorted({n for _, n in table}, key=size_key)
 
 
+def _draws(cell: Cell, metric: str, seeds: list[int]) -> np.ndarray | None:
+    """(DRAWS, len(seeds)) the metric of those seeds' predictions on resampled test rows, or None without rows."""
+    if cell.target is None or not set(seeds) <= set(cell.predicted):
+        return None
+    return metric_draws(metric, np.stack([cell.predicted[s] for s in seeds]), cell.target, _weights(len(cell.target)))
+
+
+@functools.lru_cache(maxsize=4)
+def _weights(n_rows: int) -> np.ndarray:
+    return row_weights(n_rows)
+
+
+def cell_interval(cell: Cell, metric: str, confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """``stats.interval`` of a cell's test scores: seeds (one run when deterministic) and test rows."""
+    seeds = sorted(cell.by_seed)[:1] if cell.deterministic else sorted(cell.by_seed)
+    draws = _draws(cell, metric, seeds)
+    return interval(cell.values, None if draws is None else draws.mean(1), confidence)
+
+
 def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
     """Learning curves: one row per (strategy, requested size), in the metric's stored units.
 
     Returns:
-        Rows ``{strategy, n, n_actual, mean, ci_low, ci_high, std, seeds, train_seconds, trainable_params,
-        saved_bytes, seconds_per_step, chosen, note}``, sorted by strategy then size; ``note`` says when one seed leaves no interval.
+        Rows ``{strategy, n, n_actual, mean, ci_low, ci_high, std, seeds, runs, val_mean, interval, train_seconds,
+        trainable_params, saved_bytes, seconds_per_step, chosen, budget, note}``, sorted by strategy then size;
+        ``interval`` says what the interval covers ("seeds and test rows", "test rows", "seeds", "none") and ``note``
+        when a cell is one run.
     """
     rows = []
     for cell in cells(results, metric).values():
-        mean, low, high, std = mean_ci(cell.values, confidence)
+        ci = cell_interval(cell, metric, confidence)
+        _, _, _, std = mean_ci(cell.values)
+        covers = ([["seeds"] if len(cell.values) > 1 else []][0] + (["test rows"] if ci["row_se"] is not None else []))
+        note = ("no random part: every seed gave the same result, counted as one run" if cell.deterministic
+                else "1 seed" if len(cell.by_seed) == 1 else None)
+        if note and ci["row_se"] is None:
+            note += ": no confidence interval"
         rows.append({
-            "strategy": cell.strategy, "n": cell.n, "n_actual": cell.n_actual, "mean": mean, "ci_low": low,
-            "ci_high": high, "std": std, "seeds": len(cell.by_seed), "train_seconds": cell.train_seconds,
+            "strategy": cell.strategy, "n": cell.n, "n_actual": cell.n_actual, "mean": ci["mean"], "ci_low": ci["ci_low"],
+            "ci_high": ci["ci_high"], "std": std, "seeds": len(cell.by_seed), "runs": len(cell.values),
+            "val_mean": (math.fsum(cell.val_by_seed.values()) / len(cell.val_by_seed)) if cell.on_validation else None,
+            "interval": " and ".join(covers) or "none", "train_seconds": cell.train_seconds,
             "trainable_params": cell.trainable_params, "saved_bytes": cell.saved_bytes, "seconds_per_step": cell.seconds_per_step,
-            "chosen": cell.chosen,
-            "note": "1 seed: no confidence interval" if std is None else None,
+            "chosen": cell.chosen, "budget": cell.budget, "note": note,
         })
     return rows
 
 
-def _paired(table: dict[tuple[str, int | str], Cell], a: str, b: str, n: int | str, confidence: float) -> dict[str, Any] | None:
+def _paired(table: dict[tuple[str, int | str], Cell], a: str, b: str, n: int | str, confidence: float, *,
+            split: str = "test", metric: str = "accuracy") -> dict[str, Any] | None:
+    """Paired difference a − b at n over shared seeds: on test with the test rows resampled for both, or on
+    validation (seeds only: validation predictions are not stored)."""
     ca, cb = table.get((a, n)), table.get((b, n))
     if ca is None or cb is None:
         return None
+    if split == "val":
+        shared = sorted(set(ca.val_by_seed) & set(cb.val_by_seed))
+        if not shared:
+            return None
+        return {"n": n, "n_actual": ca.n_actual, **interval([ca.val_by_seed[s] - cb.val_by_seed[s] for s in shared], None, confidence)}
     shared = sorted(set(ca.by_seed) & set(cb.by_seed))
     if not shared:
         return None
-    return {"n": n, "n_actual": ca.n_actual, **paired_test([ca.by_seed[s] - cb.by_seed[s] for s in shared], confidence)}
+    da, db = _draws(ca, metric, shared), _draws(cb, metric, shared)
+    same_rows = ca.target is not None and cb.target is not None and np.array_equal(ca.target, cb.target)
+    draws = (da - db).mean(1) if da is not None and db is not None and same_rows else None
+    diffs = [ca.by_seed[s] - cb.by_seed[s] for s in shared]
+    if ca.deterministic and cb.deterministic:
+        diffs = diffs[:1]
+    return {"n": n, "n_actual": ca.n_actual, **interval(diffs, draws, confidence)}
 
 
 def paired_differences(results: list[RunResult], a: str, b: str, metric: str = "accuracy", *,
                        confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
-    """Per requested size, the paired difference a − b over the seeds both strategies finished.
+    """Per requested size, the paired test difference a − b over the seeds both strategies finished.
 
     Returns:
-        Rows ``{n, n_actual, mean, ci_low, ci_high, p_value, significant, pairs}`` in stored units
+        Rows ``{n, n_actual, mean, ci_low, ci_high, p_value, significant, pairs, seed_se, row_se}`` in stored units
         (not oriented: for rmse a negative mean favours ``a``), for each size where both share a seed.
     """
     table = cells(results, metric)
-    rows = (_paired(table, a, b, n, confidence) for n in sizes(table))
+    rows = (_paired(table, a, b, n, confidence, metric=metric) for n in sizes(table))
     return [r for r in rows if r is not None]
 
 
@@ -232,32 +280,40 @@ def improvement(diff: dict[str, Any], metric: str, better_high: bool) -> dict[st
     sign, k = (1.0 if better_high else -1.0), scale(metric)
     low, high = sorted((sign * diff["ci_low"] * k, sign * diff["ci_high"] * k))
     return {"points": sign * diff["mean"] * k, "ci": [low, high], "p_value": diff["p_value"],
-            "significant": diff["significant"], "pairs": diff["pairs"]}
+            "significant": diff["significant"], "pairs": diff["pairs"], "has_ci": diff["p_value"] is not None}
 
 
 def delta_text(imp: dict[str, Any], metric: str, better_high: bool) -> str:
-    """``"+12.3 ± 3.1 points"`` (percent metrics) or ``"0.12 ± 0.03 lower rmse"``; notes a missing CI."""
-    width, percent = (imp["ci"][1] - imp["ci"][0]) / 2, metric in PERCENT_METRICS
-    half = "" if imp["pairs"] < 2 else (f" ± {width:.1f}" if percent else f" ± {width:.2g}")
+    """``"+12.3 (95% CI +9.2 to +15.4) points"`` or ``"0.12 (0.09 to 0.15) lower rmse"``; notes a missing CI."""
+    percent = metric in PERCENT_METRICS
+    has_ci = imp.get("has_ci", imp["pairs"] >= 2)
+    low, high = imp["ci"]
     if percent:
-        text = f"{imp['points']:+.1f}{half} points"
+        ci = f" (CI {low:+.1f} to {high:+.1f})" if has_ci else ""
+        text = f"{imp['points']:+.1f} points{ci}"
     else:
         word = ("higher" if better_high else "lower") if imp["points"] >= 0 else ("lower" if better_high else "higher")
-        text = f"{abs(imp['points']):.3g}{half} {word} {metric}"
-    return text + (" (1 seed, no CI)" if imp["pairs"] < 2 else "")
+        ci = f" (CI {low:+.2g} to {high:+.2g})" if has_ci else ""
+        text = f"{abs(imp['points']):.3g} {word} {metric}{ci}"
+    return text + ("" if has_ci else " (1 seed, no CI)")
 
 
 def _resolve(metric: str, better_high: bool | None) -> bool:
     return higher_is_better(metric) if better_high is None else better_high
 
 
+def _chosen_on(cells_: list[Cell]) -> str:
+    return "validation" if all(c.on_validation for c in cells_) else "test (no validation scores stored)"
+
+
 def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_better: bool | None = None,
                confidence: float = CONFIDENCE) -> dict[str, Any] | None:
-    """The gain of the best transfer strategy over ``scratch`` at the smallest size where both ran.
+    """The gain over ``scratch`` of the transfer strategy best *on validation*, at the smallest size where both ran,
+    reported on test.
 
     Returns:
-        ``{n, n_actual, strategy, points, ci: [lo, hi], p_value, significant, pairs, text}`` (points and ci
-        oriented, in display units), or None when scratch or every transfer strategy is absent.
+        ``{n, n_actual, strategy, points, ci: [lo, hi], p_value, significant, pairs, chosen_on, text}`` (points and ci
+        oriented, in display units, on test), or None when scratch or every transfer strategy is absent.
     """
     better_high = _resolve(metric, higher_is_better)
     sign = 1.0 if better_high else -1.0
@@ -266,24 +322,26 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
         others = [c for (s, m), c in table.items() if m == n and s != BASELINE]
         if (BASELINE, n) not in table or not others:
             continue
-        best = max(others, key=lambda c: sign * mean_ci(c.values)[0])
-        diff = _paired(table, best.strategy, BASELINE, n, confidence)
+        best = max(others, key=lambda c: c.choice_score(sign))
+        diff = _paired(table, best.strategy, BASELINE, n, confidence, metric=metric)
         if diff is None:
             continue
         imp = improvement(diff, metric, better_high)
-        text = (f"with {format_n(n, best.n_actual)} labelled examples, {best.strategy} vs {BASELINE}: "
-                f"{delta_text(imp, metric, better_high)}")
-        return {"n": n, "n_actual": best.n_actual, "strategy": best.strategy, **imp, "text": text}
+        on = _chosen_on(others)
+        text = (f"with {format_n(n, best.n_actual)} labelled examples, {best.strategy} (best transfer strategy on {on}) "
+                f"vs {BASELINE} on test: {delta_text(imp, metric, better_high)}")
+        return {"n": n, "n_actual": best.n_actual, "strategy": best.strategy, **imp, "chosen_on": on, "text": text}
     return None
 
 
 def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full-finetune", b: str = "linear-probe", *,
               higher_is_better: bool | None = None, confidence: float = CONFIDENCE) -> dict[str, Any]:
-    """The smallest size from which ``a``'s mean stays at least as good as ``b``'s at every larger size.
+    """The smallest size from which ``a``'s validation mean stays at least as good as ``b``'s at every larger size;
+    the test comparison at that size is reported.
 
     Returns:
-        ``{n, n_actual, a, b, points, ci, p_value, significant, text}`` (the paired comparison at n), or
-        ``{n: None, a, b, text}`` when ``a`` never settles ahead or one of them was not run.
+        ``{n, n_actual, a, b, points, ci, p_value, significant, chosen_on, text}`` (the paired test comparison at n),
+        or ``{n: None, a, b, text}`` when ``a`` never settles ahead or one of them was not run.
     """
     better_high = _resolve(metric, higher_is_better)
     sign = 1.0 if better_high else -1.0
@@ -291,23 +349,24 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
     both = [n for n in sizes(table) if (a, n) in table and (b, n) in table]
     if not both:
         return {"n": None, "a": a, "b": b, "text": f"{a} and {b} were not both run at any size"}
-    ahead = [sign * (mean_ci(table[(a, n)].values)[0] - mean_ci(table[(b, n)].values)[0]) >= 0 for n in both]
+    on = _chosen_on([table[(s, n)] for n in both for s in (a, b)])
+    ahead = [table[(a, n)].choice_score(sign) - table[(b, n)].choice_score(sign) >= 0 for n in both]
     if not ahead[-1]:
-        return {"n": None, "a": a, "b": b, "text": "not within the sizes tried"}
+        return {"n": None, "a": a, "b": b, "chosen_on": on, "text": f"not within the sizes tried (on {on})"}
     i = len(ahead)
     while i > 0 and ahead[i - 1]:
         i -= 1
     n = both[i]
-    out: dict[str, Any] = {"n": n, "n_actual": table[(a, n)].n_actual, "a": a, "b": b}
-    diff = _paired(table, a, b, n, confidence)
+    out: dict[str, Any] = {"n": n, "n_actual": table[(a, n)].n_actual, "a": a, "b": b, "chosen_on": on}
+    diff = _paired(table, a, b, n, confidence, metric=metric)
     where = f"from {format_n(n, out['n_actual'])} labelled examples on" if i else f"at every size tried (from {n})"
     if diff is None:
         return {**out, "points": None, "ci": None, "p_value": None, "significant": False,
-                "text": f"{a} matches or beats {b} {where} (no shared seeds to test)"}
+                "text": f"{a} matches or beats {b} on {on} {where} (no shared seeds to test)"}
     imp = improvement(diff, metric, better_high)
     verdict = "significant" if imp["significant"] else "not significant"
-    return {**out, **imp, "text": f"{a} matches or beats {b} {where} ({delta_text(imp, metric, better_high)} "
-                                   f"at {format_n(n, out['n_actual'])}, {verdict})"}
+    return {**out, **imp, "text": f"{a} matches or beats {b} on {on} {where}; on test at {format_n(n, out['n_actual'])}: "
+                                   f"{delta_text(imp, metric, better_high)}, {verdict}"}
 
 
 def _times(slow: float, fast: float) -> str:
@@ -328,7 +387,7 @@ def _params(k: int) -> str:
 
 
 def margin(metric: str, best_mean: float, points: float | None = None) -> float:
-    """How far (display units, ``scale``) a cheaper strategy's mean may trail the best and still replace it:
+    """How far (display units, ``scale``) a cheaper strategy may trail the best and still replace it:
     ``points`` (default ``MARGIN_POINTS``) for percent-like metrics, ``MARGIN_RELATIVE`` of the best mean otherwise
     (``points`` / 100 of it when given)."""
     if metric in PERCENT_METRICS:
@@ -336,139 +395,139 @@ def margin(metric: str, best_mean: float, points: float | None = None) -> float:
     return (MARGIN_RELATIVE if points is None else points / 100) * abs(best_mean) * scale(metric)
 
 
+def _score_text(value: float, ci: dict[str, Any], metric: str) -> str:
+    k = scale(metric)
+    fmt = (lambda v: f"{v * k:.1f}") if k == 100.0 else (lambda v: f"{v:.3g}")
+    unit = "%" if k == 100.0 else ""
+    if ci["p_value"] is None and ci["row_se"] is None:
+        return f"{fmt(value)}{unit}"
+    return f"{fmt(value)}{unit} (CI {fmt(ci['ci_low'])}–{fmt(ci['ci_high'])})"
+
+
 def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, better_high: bool,
           confidence: float, margin_points: float | None = None) -> dict[str, Any]:
-    """The strategy to use at size n: the best mean, or the cheapest one that is not significantly worse (paired, at
-    least ``MIN_PAIRS`` seeds) and trails it by at most ``margin``."""
+    """The strategy to use at size n, decided on validation: the best validation mean, or the cheapest strategy whose
+    paired validation interval of (best − it) lies below the margin (at least ``MIN_PAIRS`` seeds). The test scores
+    of what was picked are attached."""
     sign = 1.0 if better_high else -1.0
-    here = sorted((c for (_, m), c in table.items() if m == n), key=lambda c: -sign * mean_ci(c.values)[0])
-    best, pick, vs = here[0], here[0], []
-    allowed, undecided = margin(metric, mean_ci(best.values)[0], margin_points), None
+    here = sorted((c for (_, m), c in table.items() if m == n), key=lambda c: -c.choice_score(sign))
+    best, pick, versus = here[0], here[0], []
+    allowed = margin(metric, mean_ci(best.values)[0], margin_points)
+    equivalence, undecided = None, None
     for cheaper in sorted((c for c in here[1:] if c.train_seconds < best.train_seconds), key=lambda c: c.train_seconds):
-        diff = _paired(table, best.strategy, cheaper.strategy, n, confidence)
-        if diff is None or diff["pairs"] < MIN_PAIRS or diff["significant"]:
+        diff = _paired(table, best.strategy, cheaper.strategy, n, confidence, split="val")
+        if diff is None or diff["pairs"] < MIN_PAIRS:
             continue
-        imp = improvement(diff, metric, better_high)
-        if imp["points"] <= allowed + 1e-9:
-            pick, vs = cheaper, [(best, {**imp, "margin": allowed})]
+        val = improvement(diff, metric, better_high)
+        if val["ci"][1] <= allowed + 1e-9:
+            pick = cheaper
+            test = _paired(table, best.strategy, cheaper.strategy, n, confidence, metric=metric)
+            equivalence = {"val": val, "test": None if test is None else improvement(test, metric, better_high), "margin": allowed}
             break
-        undecided = undecided or {"strategy": cheaper.strategy, "train_seconds": cheaper.train_seconds, **imp}
+        if undecided is None and val["points"] <= allowed + 1e-9:
+            undecided = {"strategy": cheaper.strategy, "train_seconds": cheaper.train_seconds, "val": val, "margin": allowed}
     if pick is best:
-        others = [c for c in here[1:2] if c.strategy != BASELINE]
-        others += [c for c in here[1:] if c.strategy == BASELINE]
+        others = [c for c in here[1:2] if c.strategy != BASELINE] + [c for c in here[1:] if c.strategy == BASELINE]
         for other in others:
-            diff = _paired(table, best.strategy, other.strategy, n, confidence)
+            diff = _paired(table, best.strategy, other.strategy, n, confidence, metric=metric)
             if diff is not None:
-                vs.append((other, improvement(diff, metric, better_high)))
+                versus.append({"strategy": other.strategy, "train_seconds": other.train_seconds,
+                               **improvement(diff, metric, better_high)})
+    ci = cell_interval(pick, metric, confidence)
     return {"n": n, "n_actual": best.n_actual, "strategy": pick.strategy, "best": best.strategy,
-            "reason": "best" if pick is best else "cheaper", "mean": mean_ci(pick.values)[0],
-            "train_seconds": pick.train_seconds, "trainable_params": pick.trainable_params,
-            "versus": [{"strategy": c.strategy, "train_seconds": c.train_seconds, **imp} for c, imp in vs],
-            "undecided": undecided if pick is best else None}
+            "reason": "best" if pick is best else "cheaper", "mean": ci["mean"], "ci": [ci["ci_low"], ci["ci_high"]],
+            "score_text": _score_text(ci["mean"], ci, metric), "chosen_on": _chosen_on(here),
+            "train_seconds": pick.train_seconds, "best_seconds": best.train_seconds, "trainable_params": pick.trainable_params, "versus": versus,
+            "equivalence": equivalence, "undecided": undecided if pick is best else None}
 
 
-def _band_text(first: dict[str, Any], last: dict[str, Any], only: bool, is_first: bool, is_last: bool,
-               metric: str, better_high: bool) -> str:
+def _where(first: dict[str, Any], last: dict[str, Any], only: bool, is_first: bool, is_last: bool) -> str:
     lo, hi = format_n(first["n"], first["n_actual"]), format_n(last["n"], last["n_actual"])
-    where = ("at every size tried" if only else f"with all {first['n_actual']} labelled examples" if first["n"] == "all"
-             else f"up to {hi} labelled examples" if is_first else f"from {lo} labelled examples" if is_last
-             else f"{lo} to {hi} labelled examples" if lo != hi else f"at {lo} labelled examples")
+    return ("at every size tried" if only else f"with all {first['n_actual']} labelled examples" if first["n"] == "all"
+            else f"up to {hi} labelled examples" if is_first else f"from {lo} labelled examples" if is_last
+            else f"{lo} to {hi} labelled examples" if lo != hi else f"at {lo} labelled examples")
+
+
+def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool) -> str:
     name, at = first["strategy"], format_n(first["n"], first["n_actual"])
     cost = f"{_seconds(first['train_seconds'])} to train, {_params(first['trainable_params'])} trainable parameters"
+    on = first["chosen_on"]
     if first["reason"] == "cheaper":
-        rival = first["versus"][0]
-        times = _times(rival["train_seconds"], first["train_seconds"])
-        diff = delta_text(rival, metric, better_high)
-        return (f"{where}: {name} — within {rival['margin']:.2g} {_units(metric)} of {rival['strategy']} and not "
-                f"significantly worse ({rival['strategy']} {diff}, p = {rival['p_value']:.2g}, at n = {at}); {name} is "
-                f"{times} cheaper ({cost})")
+        eq, best = first["equivalence"], first["best"]
+        units, allowed = _units(metric), eq["margin"]
+        text = (f"{where}: {name} — {_times(first['best_seconds'], first['train_seconds'])} cheaper than {best}, the best "
+                f"on {on}, and no worse by more than {allowed:.2g} {units} there ({best} − {name} on {on}: "
+                f"{delta_text(eq['val'], metric, better_high)}, {eq['val']['pairs']} seeds); {cost}; test {first['score_text']} at n = {at}")
+        test = eq["test"]
+        if test is not None:
+            inside = test.get("has_ci", True) and test["ci"][1] <= allowed + 1e-9
+            text += (f"; on test {best} − {name}: {delta_text(test, metric, better_high)}, "
+                     + ("inside the margin" if inside else f"an interval reaching past the {allowed:.2g}-{units} margin: "
+                        "on test the evidence that it is no worse is inconclusive"))
+        return text
     over = [f"{delta_text(v, metric, better_high)} over {v['strategy']}" for v in first["versus"]]
-    evidence = (", ".join(over) + f" at n = {at}; ") if over else ""
-    text = f"{where}: {name} ({evidence}{cost})"
+    evidence = ("; on test " + ", ".join(over)) if over else ""
+    text = f"{where}: {name} (best on {on}; test {first['score_text']} at n = {at}{evidence}; {cost})"
     other = first.get("undecided")
-    if other:  # not significantly worse, but too far behind for "as good": say so rather than pick it or hide it
-        quoted = any(v["strategy"] == other["strategy"] for v in first["versus"])
-        behind = "" if quoted else f", trailing by {delta_text(other, metric, better_high).lstrip('+')}"
-        text += (f"; {other['strategy']} is {_times(first['train_seconds'], other['train_seconds'])} cheaper and not "
-                 f"significantly worse{behind} (p = {other['p_value']:.2g}): more seeds would tell")
+    if other:  # close on the mean, but the interval does not rule out a real loss: say so rather than pick it or hide it
+        text += (f"; {other['strategy']} is {_times(first['train_seconds'], other['train_seconds'])} cheaper and trails on "
+                 f"{on} by {delta_text(other['val'], metric, better_high).lstrip('+')}: whether it is no worse than "
+                 f"{other['margin']:.2g} {_units(metric)} behind is inconclusive; more seeds would tell")
     return text
+
+
+def _caveats(group: list[dict[str, Any]], lost: list[dict[str, Any]], flagged: list[dict[str, Any]]) -> str:
+    """Lost seeds and budget flags at the band's sizes, named so that no arm wins or loses silently on them."""
+    at = {p["n"] for p in group}
+    parts = []
+    for c in lost:
+        if c["n"] in at:
+            gone = c["failed"] + c["diverged"]
+            kinds = ", ".join(f"{c[k]} {k}" for k in ("diverged", "failed") if c[k])
+            picked = any(p["strategy"] == c["strategy"] and p["n"] == c["n"] for p in group)
+            parts.append(f"{c['strategy']} lost {gone} of {gone + c['done']} seeds at n = {c['n']} ({kinds}"
+                         + (f": {c['errors'][0]}" if c["errors"] else "") + ")"
+                         + ("; it is recommended on the seeds that finished" if picked else ""))
+    for f in flagged:
+        if f["n"] in at:
+            parts.append(f["text"])
+    return "".join(f"; note: {p}" for p in parts)
 
 
 def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_better: bool | None = None,
               confidence: float = CONFIDENCE, margin_points: float | None = None) -> list[dict[str, Any]]:
-    """Which strategy to use, by labelled-set size, in plain words.
+    """Which strategy to use, by labelled-set size, in plain words; decided on validation, figures from test.
 
-    At each size take the best mean; if a cheaper strategy (less train time) is not significantly worse
-    (paired CI overlaps zero, at least ``MIN_PAIRS`` shared seeds) and trails by at most ``margin`` (2 points;
-    2% for rmse-like metrics; ``margin_points`` changes it), take the cheapest such one instead. Consecutive
-    sizes with the same pick merge into one band; its text quotes the evidence at the band's first size.
+    At each size take the best validation mean; if a cheaper strategy (less train time) trails it on validation by
+    less than the margin with the whole paired interval (at least ``MIN_PAIRS`` seeds; 2 points, 2% for rmse-like
+    metrics; ``margin_points`` changes it), take the cheapest such one. The test comparison of the pick is quoted and
+    said to be inconclusive when its interval reaches past the margin. Seeds lost to failure or divergence and the
+    budget flags (``flags.budget_flags``) at the band's sizes are named. Consecutive sizes with the same pick merge
+    into one band; its text quotes the evidence at the band's first size.
 
     Returns:
         Bands ``{from_n, to_n, strategy, text, evidence}``; ``evidence`` holds the per-size picks with the
-        paired comparisons (``versus``) and cost.
+        paired comparisons (``versus``, ``equivalence``) and cost.
     """
     better_high = _resolve(metric, higher_is_better)
     table = cells(results, metric)
     if margin_points is not None and not (isinstance(margin_points, (int, float)) and 0 <= margin_points < math.inf):
         raise ConfigError(f"--margin must be a number of points >= 0, got {margin_points!r}; e.g. --margin 1")
     picks = [_pick(table, n, metric, better_high, confidence, margin_points) for n in sizes(table)]
+    lost = [c for c in counts(results) if c["failed"] or c["diverged"]]
+    flagged = budget_flags(results)
     groups: list[list[dict[str, Any]]] = []
     for p in picks:
         if groups and groups[-1][-1]["strategy"] == p["strategy"]:
             groups[-1].append(p)
         else:
             groups.append([p])
-    return [{"from_n": g[0]["n"], "to_n": g[-1]["n"], "strategy": g[0]["strategy"], "evidence": g,
-             "text": _band_text(g[0], g[-1], len(groups) == 1, i == 0, i == len(groups) - 1, metric, better_high)}
-            for i, g in enumerate(groups)]
-
-
-def _suggest(grid: tuple[float, ...], edge: str) -> tuple[float, ...]:
-    """``grid`` moved one step outward past ``edge`` (its end ratio, 2 significant digits), keeping its length:
-    (1e-5, 2e-5, 5e-5), top -> (2e-5, 5e-5, 1.3e-4)."""
-    if edge == "top":
-        return grid[1:] + (float(f"{grid[-1] * grid[-1] / grid[-2]:.2g}"),)
-    return (float(f"{grid[0] * grid[0] / grid[1]:.2g}"),) + grid[:-1]
-
-
-def grid_edges(results: list[RunResult], confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
-    """Strategies whose ``--tune`` choice sat at one end of the grid searched more often than chance would put it there.
-
-    A value chosen at the end of a grid says the best may lie beyond it: the grid was too narrow for this data and
-    budget, and the strategy's scores may understate it (on rotten-tomatoes the wider grid moved validation's choice
-    but not test accuracy: docs/BENCHMARKS.md). With a 3-value grid an end is chosen a third of the time when
-    the values are equally good, so an end is flagged only when a one-sided binomial test against 1 / grid size
-    gives p < 1 - ``confidence`` (3 of 3 runs, 6 of 9). Only current (``current_runs``) done runs count.
-
-    Returns:
-        ``{strategy, param, edge ("top" | "bottom"), value, count, runs, p_value, sizes, grid, suggested, text}`` per
-        flagged strategy and grid; ``suggested`` is the grid moved one step past that end.
-    """
-    from scipy.stats import binomtest
-
-    groups: dict[tuple[str, str, tuple[float, ...]], list[RunResult]] = defaultdict(list)
-    for r in current_runs(results):
-        tune = r.spec.get("tune") or {}
-        if r.status == "done" and len(tune.get("grid") or ()) > 1 and tune.get("param") in (r.chosen or {}):
-            groups[(str(r.spec.get("strategy")), tune["param"], tuple(sorted(float(v) for v in tune["grid"])))].append(r)
-    out = []
-    for (strategy, param, grid), runs in sorted(groups.items()):
-        for edge, value in (("top", grid[-1]), ("bottom", grid[0])):
-            hits = [r for r in runs if math.isclose(float(r.chosen[param]), value, rel_tol=1e-9)]
-            p_value = float(binomtest(len(hits), len(runs), 1 / len(grid), alternative="greater").pvalue)
-            if p_value >= 1 - confidence:
-                continue
-            at = sorted({requested(r.spec) for r in hits}, key=size_key)
-            suggested = _suggest(grid, edge)
-            values = ",".join(f"{v:g}" for v in suggested)
-            text = (f"{strategy} chose {param} {value:g}, the {edge} of its grid ({', '.join(f'{v:g}' for v in grid)}), "
-                    f"in {len(hits)} of {len(runs)} tuned runs (n = {', '.join(map(str, at))}; chance would give 1 in "
-                    f"{len(grid)}, p = {p_value:.2g}): the best {param} may lie "
-                    f"{'above' if edge == 'top' else 'below'} it, so its scores may understate it; "
-                    f"try --grid {strategy}={values}")
-            out.append({"strategy": strategy, "param": param, "edge": edge, "value": value, "count": len(hits),
-                        "runs": len(runs), "p_value": p_value, "sizes": at, "grid": list(grid), "suggested": list(suggested), "text": text})
-    return out
+    bands = []
+    for i, g in enumerate(groups):
+        where = _where(g[0], g[-1], len(groups) == 1, i == 0, i == len(groups) - 1)
+        text = _band_text(g[0], where, metric, better_high) + _caveats(g, lost, flagged)
+        bands.append({"from_n": g[0]["n"], "to_n": g[-1]["n"], "strategy": g[0]["strategy"], "evidence": g, "text": text})
+    return bands
 
 
 def counts(results: list[RunResult]) -> list[dict[str, Any]]:
@@ -489,6 +548,36 @@ def counts(results: list[RunResult]) -> list[dict[str, Any]]:
     return [table[k] for k in sorted(table, key=lambda k: (k[0], size_key(k[1])))]
 
 
+def grid_edges(results: list[RunResult], confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
+    """``flags.grid_edges`` over the current runs (``current_runs``)."""
+    return flags.grid_edges(current_runs(results), confidence)
+
+
+def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
+    """``flags.budget_flags`` over the current runs (``current_runs``)."""
+    return flags.budget_flags(current_runs(results))
+
+
+def reference(results: list[RunResult], metric: str = "accuracy") -> dict[str, Any] | None:
+    """The score of predicting the training pool's majority class (its mean for regression) on test and validation,
+    from the runs' records: the line below which a strategy learned nothing. None for stores without records.
+
+    Returns:
+        ``{test, val, label}`` in stored units; ``label`` is "majority class" or "predicting the mean".
+    """
+    found: dict[tuple[Any, Any], int] = defaultdict(int)
+    for r in current_runs(results):
+        ref = (r.record or {}).get("reference") or {}
+        test, val = (ref.get("test") or {}).get(metric), (ref.get("val") or {}).get(metric)
+        if isinstance(test, (int, float)):
+            found[(test, val)] += 1
+    if not found:
+        return None
+    test, val = max(found, key=found.get)
+    label = "predicting the mean" if metric in ("rmse", "mae", "r2") else "majority class"
+    return {"test": test, "val": val, "label": label}
+
+
 def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_better: bool | None = None,
               a: str = "full-finetune", b: str = "linear-probe", confidence: float = CONFIDENCE,
               margin_points: float | None = None) -> dict[str, Any]:
@@ -503,8 +592,8 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
         margin_points: how far a cheaper strategy may trail the best and be recommended instead (``recommend``).
 
     Returns:
-        ``{metric, higher_is_better, scale, confidence, margin_points, curves, head_start, crossover, recommendation,
-        grid_edges, counts, totals}``.
+        ``{metric, higher_is_better, scale, confidence, margin_points, reference, curves, head_start, crossover,
+        recommendation, budget_flags, grid_edges, counts, totals}``.
 
     Raises:
         ConfigError: ``metric`` appears in no finished run while other metrics do.
@@ -520,11 +609,11 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     return {
         "metric": metric, "higher_is_better": better_high, "scale": scale(metric), "confidence": confidence,
         "margin_points": MARGIN_POINTS if margin_points is None else margin_points,
+        "reference": reference(results, metric),
         "curves": curves(results, metric, confidence=confidence),
         "head_start": head_start(results, metric, higher_is_better=better_high, confidence=confidence),
         "crossover": crossover(results, metric, a, b, higher_is_better=better_high, confidence=confidence),
         "recommendation": recommend(results, metric, higher_is_better=better_high, confidence=confidence,
                                     margin_points=margin_points),
-        "grid_edges": grid_edges(results), "counts": counts(results), "totals": totals,
+        "budget_flags": budget_flags(results), "grid_edges": grid_edges(results), "counts": counts(results), "totals": totals,
     }
-

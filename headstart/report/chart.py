@@ -45,12 +45,17 @@ def chart_png(summary: dict[str, Any], *, title: str) -> bytes:
         (drawn,) = ax.plot(x, [r["mean"] * k for r in line], marker="o", label=_safe(strategy))
         ax.fill_between(x, [r["ci_low"] * k for r in line], [r["ci_high"] * k for r in line],
                         color=drawn.get_color(), alpha=0.18, linewidth=0)
+    ref = summary.get("reference")
+    if rows and ref:  # below this line a strategy learned nothing
+        unit = "%" if k == 100.0 else ""
+        ax.axhline(ref["test"] * k, color="#444", linestyle="--", linewidth=1.2,
+                   label=f"{ref['label']} ({ref['test'] * k:.1f}{unit})" if k == 100.0 else f"{ref['label']} ({ref['test']:.3g})")
     ticks = {r["n_actual"]: format_n(r["n"], r["n_actual"]) for r in sorted(rows, key=lambda r: size_key(r["n"]))}
     if ticks:
         ax.set_xscale("log")
         ax.set_xticks(list(ticks), [t.replace(" (", "\n(") for t in ticks.values()])
         ax.xaxis.set_minor_locator(NullLocator())
-        ax.legend(title="strategy (band: 95% CI over seeds)", fontsize="small", title_fontsize="small")
+        ax.legend(title="strategy (band: 95% CI)", fontsize="small", title_fontsize="small")
     else:
         ax.text(0.5, 0.5, "no finished runs yet", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("labelled training examples (log scale)")

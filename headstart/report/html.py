@@ -13,7 +13,7 @@ from typing import Any
 
 from headstart.analysis import format_n, size_key
 from headstart.report.chart import metric_label
-from headstart.report.markdown import superseded_text
+from headstart.report.markdown import reference_text, superseded_text
 
 _CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 
@@ -43,11 +43,11 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 <table id="at-size"><thead><tr><th>strategy</th><th id="at-metric"></th><th>95% CI</th><th>seeds</th>
 <th>train time</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
 <h2>Recommendation</h2><ul id="advice"></ul>
-<p id="head-start"></p><p id="crossover"></p><p id="leakage"></p>
+<p id="reference"></p><p id="head-start"></p><p id="crossover"></p><p id="leakage"></p>
 <h2>All results</h2>
 <table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
-<th>seeds</th><th>chosen on validation</th><th>train time</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
-<div id="edges"></div><div id="problems"></div><p id="superseded"></p>
+<th>seeds</th><th>chosen on validation</th><th>budget</th><th>train time</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
+<div id="flags"></div><div id="edges"></div><div id="problems"></div><p id="superseded"></p>
 <h2>Produced by</h2><pre id="command"></pre>
 <script type="application/json" id="report-data">__DATA__</script>
 <script>
@@ -71,8 +71,10 @@ function svg(tag, attrs, text) {
 const fmt = (v) => D.scale === 100 ? (v * 100).toFixed(1) : Number(v).toPrecision(3);
 const unit = D.scale === 100 ? " %" : "";
 const half = (r) => (r.ci_high - r.ci_low) / 2;
-const meanText = (r) => fmt(r.mean) + (r.seeds > 1 ? " \\u00b1 " + fmt(half(r)) : "") + unit;
-const ciText = (r) => r.seeds > 1 ? fmt(r.ci_low) + " \\u2013 " + fmt(r.ci_high) : "1 seed: no CI";
+const hasCI = (r) => r.interval !== "none";
+const meanText = (r) => fmt(r.mean) + (hasCI(r) ? " \\u00b1 " + fmt(half(r)) : "") + unit;
+const ciText = (r) => hasCI(r) ? fmt(r.ci_low) + " \\u2013 " + fmt(r.ci_high) : (r.note || "no CI");
+const seedsText = (r) => r.runs < r.seeds ? r.seeds + " (1 run)" : String(r.seeds);
 const secs = (t) => (t >= 10 ? t.toFixed(0) : String(Number(t.toPrecision(2)))) + " s";
 const bytes = (b) => !b ? "–" : b >= 1e6 ? Number((b / 1e6).toPrecision(3)) + " MB" : b >= 1e3 ? Number((b / 1e3).toPrecision(3)) + " kB" : b + " B";
 const params = (k) => k >= 1e6 ? Number((k / 1e6).toPrecision(3)) + "M" : k >= 1e3 ? Number((k / 1e3).toPrecision(3)) + "k" : String(k);
@@ -88,7 +90,8 @@ $("command").textContent = D.command || "(not recorded)";
 const W = 760, H = 420, M = {l: 60, r: 50, t: 15, b: 55};
 const chart = svg("svg", {width: W, height: H, viewBox: "0 0 " + W + " " + H, role: "img"});
 $("chart").prepend(chart);
-const xs = D.sizes.map((s) => s.x), lows = D.curves.map((r) => r.ci_low), highs = D.curves.map((r) => r.ci_high);
+const REF = D.reference ? [D.reference.test] : [];
+const xs = D.sizes.map((s) => s.x), lows = D.curves.map((r) => r.ci_low).concat(REF), highs = D.curves.map((r) => r.ci_high).concat(REF);
 const lx0 = Math.log(Math.min(...xs)), lx1 = Math.log(Math.max(...xs));
 const ypad = (Math.max(...highs) - Math.min(...lows)) * 0.08 || 0.01;
 const y0 = Math.min(...lows) - ypad, y1 = Math.max(...highs) + ypad;
@@ -109,6 +112,11 @@ if (D.curves.length) {
                             transform: "rotate(-90 14 " + (H - M.b) / 2 + ")"}, D.metric_label));
 } else {
   chart.append(svg("text", {x: W / 2, y: H / 2, "text-anchor": "middle"}, "no finished runs yet"));
+}
+if (D.curves.length && D.reference) {  // below this line a strategy learned nothing
+  const y = Y(D.reference.test);
+  chart.append(svg("line", {x1: M.l, x2: W - M.r, y1: y, y2: y, stroke: "#555", "stroke-dasharray": "7 4", "stroke-width": 1.5, id: "majority-line"}));
+  chart.append(svg("text", {x: W - M.r, y: y - 5, "text-anchor": "end", id: "majority-label"}, D.reference.label + " " + fmt(D.reference.test) + unit));
 }
 const marker = svg("line", {y1: M.t, y2: H - M.b, stroke: "#888", "stroke-dasharray": "4 3", id: "size-marker"});
 chart.append(marker);
@@ -146,7 +154,12 @@ function showSize() {
   const best = rows.reduce((b, r) => (b === null || better(r.mean, b.mean) ? r : b), null);
   for (const r of rows) {
     const tr = el("tr", null, r === best ? {class: "best"} : {});
-    for (const v of [r.strategy, meanText(r), ciText(r), r.seeds, secs(r.train_seconds), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
+    for (const v of [r.strategy, meanText(r), ciText(r), seedsText(r), secs(r.train_seconds), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
+    body.append(tr);
+  }
+  if (D.reference) {
+    const tr = el("tr", null, {class: "note"});
+    for (const v of [D.reference.label, fmt(D.reference.test) + unit, "", "", "", "", ""]) tr.append(el("td", v));
     body.append(tr);
   }
 }
@@ -157,6 +170,7 @@ for (const text of D.recommendation) $("advice").append(el("li", text));
 if (!D.recommendation.length) $("advice").append(el("li", "no finished runs yet"));
 $("head-start").textContent = D.head_start ? "Head start: " + D.head_start : "Head start: scratch was not run, so there is no baseline.";
 $("crossover").textContent = "Crossover: " + D.crossover;
+if (D.reference) $("reference").textContent = "Reference: " + D.reference.text;
 if (D.leakage) {
   $("leakage").textContent = "Test-set leakage: " + D.leakage.text;
   if (D.leakage.warn) $("leakage").className = "warn";
@@ -164,8 +178,14 @@ if (D.leakage) {
 const tbody = $("table").tBodies[0];
 for (const r of D.curves) {
   const tr = el("tr");
-  for (const v of [r.strategy, r.label, meanText(r), ciText(r), r.seeds, r.chosen || "–", secs(r.train_seconds), secs(r.seconds_per_step), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
+  for (const v of [r.strategy, r.label, meanText(r), ciText(r), seedsText(r), r.chosen || "–", r.budget || "–", secs(r.train_seconds), secs(r.seconds_per_step), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
   tbody.append(tr);
+}
+if (D.budget_flags.length) {
+  $("flags").append(el("p", "Scores that may understate an arm:", {class: "warn"}));
+  const list = el("ul", null, {id: "budget-flags"});
+  for (const text of D.budget_flags) list.append(el("li", text));
+  $("flags").append(list);
 }
 if (D.grid_edges.length) {
   $("edges").append(el("p", "Tuning at the edge of its grid:"));
@@ -207,8 +227,18 @@ def _payload(summary: dict[str, Any], title: str, command: str | None) -> dict[s
         "leakage": summary.get("leakage"),
         "superseded": superseded_text(summary),
         "grid_edges": [e["text"] for e in summary.get("grid_edges") or []],
+        "budget_flags": [f["text"] for f in summary.get("budget_flags") or []],
+        "reference": reference_payload(summary),
         "problems": [{**c, "n": str(c["n"])} for c in summary["counts"] if c["failed"] or c["diverged"]],
     }
+
+
+def reference_payload(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """The majority-class line: ``{test, label, text}``, or None when the runs carry no reference."""
+    ref = summary.get("reference")
+    if not ref:
+        return None
+    return {"test": ref["test"], "label": ref["label"], "text": reference_text(summary)}
 
 
 def script_json(data: Any) -> str:

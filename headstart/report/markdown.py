@@ -44,6 +44,30 @@ def superseded_text(summary: dict[str, Any]) -> str:
             "out of every figure (the newest run of each counts).") if count else ""
 
 
+def reference_text(summary: dict[str, Any]) -> str:
+    """``"majority class: 57.0 on test (56.3 on validation): a strategy at or below it learned nothing"``, or ""."""
+    ref = summary.get("reference")
+    if not ref:
+        return ""
+    val = f" ({_value(summary, ref['val'])} on validation)" if isinstance(ref.get("val"), (int, float)) else ""
+    what = ("predicting the training pool's mean" if ref["label"] == "predicting the mean"
+            else "always predicting the training pool's most frequent class")
+    return (f"{ref['label']}: {_value(summary, ref['test'])} on test{val}, what {what} scores; "
+            f"a strategy at or below it learned nothing")
+
+
+def interval_text(summary: dict[str, Any]) -> str:
+    """What the report's intervals cover, from the curves' ``interval`` fields."""
+    covers = {r.get("interval", "seeds") for r in summary["curves"]}
+    if covers <= {"seeds", "none"}:
+        return (f"Intervals are {summary['confidence']:.0%} Student-t over seeds (these runs stored no test predictions, "
+                "so the test set's own sampling error is not in them); differences are paired by seed.")
+    return (f"Intervals are {summary['confidence']:.0%} and carry both the seed variation and the test set's sampling "
+            "error (a bootstrap over test rows); differences are paired by seed and resample the same test rows for both. "
+            "A strategy whose seeds all gave the same predictions is one run. Choices (recommendation, head start, "
+            "crossover) are made on validation scores; the figures quoted are test scores.")
+
+
 def report_markdown(summary: dict[str, Any], *, title: str, command: str | None) -> str:
     """Render the report as Markdown.
 
@@ -59,20 +83,30 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
     lines = [f"# {md_text(title)}", "", "![learning curves](chart.png)", "", "## Recommendation", ""]
     lines += [f"- {md_text(band['text'])}" for band in summary["recommendation"]] or ["- no finished runs yet"]
     hs = summary["head_start"]
+    if reference_text(summary):
+        lines += ["", f"**Reference:** {md_text(reference_text(summary))}"]
     lines += ["", f"**Head start:** {md_text(hs['text']) if hs else 'scratch was not run, so there is no baseline.'}",
               "", f"**Crossover:** {md_text(summary['crossover']['text'])}", ""]
     leakage = summary.get("leakage")
     if leakage:
         lines += [f"**{'Warning — test-set leakage' if leakage['warn'] else 'Test-set leakage'}:** {md_text(leakage['text'])}", ""]
     lines += ["## Results", "",
-              f"| strategy | n | {label} | 95% CI | seeds | chosen on validation | train time (s) | s / step | trainable params | saved size |",
-              "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+              f"| strategy | n | {label} | 95% CI | seeds | chosen on validation | budget | train time (s) | s / step | trainable params | saved size |",
+              "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|"]
     for r in summary["curves"]:
-        ci = f"{_value(summary, r['ci_low'])} – {_value(summary, r['ci_high'])}" if r["seeds"] > 1 else "1 seed: no CI"
+        has_ci = r.get("interval", "seeds" if r["seeds"] > 1 else "none") != "none"
+        ci = f"{_value(summary, r['ci_low'])} – {_value(summary, r['ci_high'])}" if has_ci else md_text(r.get("note") or "no CI")
+        seeds = f"{r['seeds']} (1 run)" if r.get("runs", r["seeds"]) < r["seeds"] else str(r["seeds"])
         lines.append(f"| {md_text(r['strategy'])} | {format_n(r['n'], r['n_actual'])} | {_value(summary, r['mean'])} | "
-                     f"{ci} | {r['seeds']} | {md_text(r.get('chosen') or '–')} | {r['train_seconds']:.3g} | "
+                     f"{ci} | {seeds} | {md_text(r.get('chosen') or '–')} | {md_text(r.get('budget') or '–')} | {r['train_seconds']:.3g} | "
                      f"{r.get('seconds_per_step', 0):.3g} | {r['trainable_params']:,} | "
                      f"{size_text(r.get('saved_bytes', 0))} |")
+    ref = summary.get("reference")
+    if ref:
+        lines.append(f"| {md_text(ref['label'])} | – | {_value(summary, ref['test'])} | | | | | | | | |")
+    flagged = summary.get("budget_flags") or []
+    if flagged:
+        lines += ["", "**Scores that may understate an arm:**", ""] + [f"- {md_text(f['text'])}" for f in flagged]
     edges = summary.get("grid_edges") or []
     if edges:
         lines += ["", "**Tuning at the edge of its grid:**", ""] + [f"- {md_text(e['text'])}" for e in edges]
@@ -83,8 +117,7 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
                   f"{md_text('; '.join(c['errors']))} |" for c in problems]
     totals = summary["totals"]
     lines += ["", f"Runs: {totals['done']} done, {totals['failed']} failed, {totals['diverged']} diverged, "
-                  f"{totals['pending'] + totals['running']} not finished. Intervals are {summary['confidence']:.0%} "
-                  "Student-t over seeds; differences are paired by seed."]
+                  f"{totals['pending'] + totals['running']} not finished. {interval_text(summary)}"]
     if superseded_text(summary):
         lines.append(superseded_text(summary))
     lines += ["", "## Produced by", ""]

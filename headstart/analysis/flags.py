@@ -1,0 +1,168 @@
+"""Where a score may understate an arm: its learning rate chosen at the end of a grid, its budget ending while it was
+still improving, or a model that never beat predicting the majority class.
+
+Pure functions over stored ``RunResult``s. Each flag says where the evidence stops, not that a better setting
+exists; the report names flagged arms beside the recommendation so that no arm loses it silently on such evidence.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+from headstart.results import RunResult
+
+CONFIDENCE = 0.95
+REASONS = {  # per run: why its score may understate what the arm can do
+    "improving": "was still improving at its last validation check when its step budget ran out",
+    "unchecked": "was validated only once, at the end of its step budget, so whether it was still improving is unknown",
+    "majority": "never beat the majority-class rate on validation",
+}
+
+
+def requested(spec: dict[str, Any]) -> int | str:
+    """The requested size of a run (``spec["n_requested"]``; falls back to ``spec["n"]``)."""
+    n = spec.get("n_requested", spec.get("n"))
+    return "all" if n == "all" else int(n)
+
+
+def size_key(n: int | str) -> tuple[int, int]:
+    """Sort key for requested sizes: integers ascending, ``"all"`` last."""
+    return (1, 0) if n == "all" else (0, int(n))
+
+
+def _selection(metrics: dict[str, Any], metric: str) -> float | None:
+    value = metrics.get(metric)
+    if not isinstance(value, (int, float)):
+        return None
+    return -float(value) if metric in ("rmse", "loss") else float(value)
+
+
+def run_flags(result: RunResult) -> list[str]:
+    """Which of ``REASONS`` hold for one run, from its validation history (``RunResult.record``).
+
+    ``improving``: it took every step of its budget (no early stop) and the last check of its final phase scored
+    above every earlier check of that phase. ``unchecked``: it took every step and its final phase was checked once.
+    ``majority``: its best validation score is no better than the majority-class predictor's (``record.reference``).
+    Closed-form phases (no steps) and runs stored without a record are never flagged.
+    """
+    record = result.record or {}
+    history = [h for h in record.get("history") or () if not h.get("solved") and isinstance(h.get("val_score"), (int, float))]
+    budget = record.get("budget") or {}
+    if not history or not budget:
+        return []
+    reasons = []
+    final = [h for h in history if h.get("phase") == history[-1].get("phase")]
+    if budget.get("steps") == budget.get("planned_steps"):
+        if len(final) == 1:
+            reasons.append("unchecked")
+        elif final[-1]["val_score"] > max(h["val_score"] for h in final[:-1]):
+            reasons.append("improving")
+    reference = _selection((record.get("reference") or {}).get("val") or {}, str(budget.get("metric")))
+    if reference is not None and max(h["val_score"] for h in history) <= reference + 1e-12:
+        reasons.append("majority")
+    return reasons
+
+
+def budget_text(runs: list[RunResult]) -> str:
+    """An arm's budget as run: ``"80 steps (1 epoch min.), lr 5e-05, head lr 0.001, untuned"``; "" without records."""
+    budgets = [r.record.get("budget") for r in runs if (r.record or {}).get("budget")]
+    if not budgets:
+        return ""
+    planned = sorted({int(b.get("planned_steps") or 0) for b in budgets})
+    steps = f"{planned[0]}" if len(planned) == 1 else f"{planned[0]}–{planned[-1]}"
+    taken = [int(b.get("steps") or 0) for b in budgets]
+    stopped = sum(t < int(b.get("planned_steps") or 0) for t, b in zip(taken, budgets))
+    parts = [f"{steps} steps" + (f" ({stopped} of {len(budgets)} stopped early)" if stopped else "")]
+    chosen = [(r.chosen or {}).get("lr") for r in runs]
+    lrs = sorted({float(c) for c in chosen if isinstance(c, (int, float))} or
+                 {float(b["lr"]) for b in budgets if isinstance(b.get("lr"), (int, float))})
+    if lrs:
+        parts.append("lr " + "/".join(f"{v:g}" for v in lrs))
+    head = sorted({float(b["head_lr"]) for b in budgets if isinstance(b.get("head_lr"), (int, float))})
+    if head:
+        parts.append("head lr " + "/".join(f"{v:g}" for v in head))
+    parts.append("tuned on validation" if any(b.get("tuned") for b in budgets) else "untuned")
+    return ", ".join(parts)
+
+
+def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
+    """Cells (strategy, size) where at least half of the done seeds share a ``run_flags`` reason.
+
+    Returns:
+        ``{strategy, n, reason, count, runs, steps, text}`` per flagged cell and reason, ``text`` naming the arm,
+        the size, the budget and the fix, e.g. "full-finetune was still improving ... at n = 256 (3 of 3 seeds):
+        its scores may understate it; re-run with a larger budget (min_steps = 160 for it in the config, or --min-steps 160)".
+    """
+    groups: dict[tuple[str, int | str], list[RunResult]] = defaultdict(list)
+    for r in results:
+        if r.status == "done":
+            groups[(str(r.spec.get("strategy")), requested(r.spec))].append(r)
+    out = []
+    for (strategy, n), runs in sorted(groups.items(), key=lambda kv: (kv[0][0], size_key(kv[0][1]))):
+        flags = [run_flags(r) for r in runs]
+        for reason in REASONS:
+            count = sum(reason in f for f in flags)
+            if not count or count * 2 < len(runs):
+                continue
+            planned = max(int(r.record["budget"].get("planned_steps") or 0) for r in runs if (r.record or {}).get("budget"))
+            tuned = any(r.record["budget"].get("tuned") for r in runs if (r.record or {}).get("budget"))
+            more = f"min_steps = {2 * planned} for it in the config ([train_by_strategy.{strategy}]), or --min-steps {2 * planned}"
+            fix = {"improving": f"re-run with a larger budget ({more})",
+                   "unchecked": f"re-run with more validation checks (evals_per_phase = 5) or a larger budget ({more})",
+                   "majority": (f"re-run with a larger budget ({more})" + ("" if tuned else " or --tune lr")
+                                + ", or read it as: this arm learned nothing here")}[reason]
+            text = (f"{strategy} {REASONS[reason]} at n = {n} ({count} of {len(runs)} seeds; budget: {budget_text(runs)}): "
+                    f"its scores may understate it; {fix}")
+            out.append({"strategy": strategy, "n": n, "reason": reason, "count": count, "runs": len(runs),
+                        "steps": planned, "text": text})
+    return out
+
+
+def _suggest(grid: tuple[float, ...], edge: str) -> tuple[float, ...]:
+    """``grid`` moved one step outward past ``edge`` (its end ratio, 2 significant digits), keeping its length:
+    (1e-5, 2e-5, 5e-5), top -> (2e-5, 5e-5, 1.3e-4)."""
+    if edge == "top":
+        return grid[1:] + (float(f"{grid[-1] * grid[-1] / grid[-2]:.2g}"),)
+    return (float(f"{grid[0] * grid[0] / grid[1]:.2g}"),) + grid[:-1]
+
+
+def grid_edges(results: list[RunResult], confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
+    """Strategies whose ``--tune`` choice sat at one end of the grid searched more often than chance would put it there.
+
+    A value chosen at the end of a grid says the best may lie beyond it: the grid was too narrow for this data and
+    budget, and the strategy's scores may understate it (on rotten-tomatoes the wider grid moved validation's choice
+    but not test accuracy: docs/BENCHMARKS.md). With a 3-value grid an end is chosen a third of the time when
+    the values are equally good, so an end is flagged only when a one-sided binomial test against 1 / grid size
+    gives p < 1 - ``confidence`` (3 of 3 runs, 6 of 9). Only done runs of ``results`` count (pass current runs).
+
+    Returns:
+        ``{strategy, param, edge ("top" | "bottom"), value, count, runs, p_value, sizes, grid, suggested, text}`` per
+        flagged strategy and grid; ``suggested`` is the grid moved one step past that end.
+    """
+    from scipy.stats import binomtest
+
+    groups: dict[tuple[str, str, tuple[float, ...]], list[RunResult]] = defaultdict(list)
+    for r in results:
+        tune = r.spec.get("tune") or {}
+        if r.status == "done" and len(tune.get("grid") or ()) > 1 and tune.get("param") in (r.chosen or {}):
+            groups[(str(r.spec.get("strategy")), tune["param"], tuple(sorted(float(v) for v in tune["grid"])))].append(r)
+    out = []
+    for (strategy, param, grid), runs in sorted(groups.items()):
+        for edge, value in (("top", grid[-1]), ("bottom", grid[0])):
+            hits = [r for r in runs if math.isclose(float(r.chosen[param]), value, rel_tol=1e-9)]
+            p_value = float(binomtest(len(hits), len(runs), 1 / len(grid), alternative="greater").pvalue)
+            if p_value >= 1 - confidence:
+                continue
+            at = sorted({requested(r.spec) for r in hits}, key=size_key)
+            suggested = _suggest(grid, edge)
+            values = ",".join(f"{v:g}" for v in suggested)
+            text = (f"{strategy} chose {param} {value:g}, the {edge} of its grid ({', '.join(f'{v:g}' for v in grid)}), "
+                    f"in {len(hits)} of {len(runs)} tuned runs (n = {', '.join(map(str, at))}; chance would give 1 in "
+                    f"{len(grid)}, p = {p_value:.2g}): the best {param} may lie "
+                    f"{'above' if edge == 'top' else 'below'} it, so its scores may understate it; "
+                    f"try --grid {strategy}={values}")
+            out.append({"strategy": strategy, "param": param, "edge": edge, "value": value, "count": len(hits),
+                        "runs": len(runs), "p_value": p_value, "sizes": at, "grid": list(grid), "suggested": list(suggested), "text": text})
+    return out

@@ -1,0 +1,135 @@
+"""Intervals that carry both sources of error a learning curve has: which seed was drawn, and which test rows.
+
+Pure functions of plain numbers and numpy arrays; nothing here knows about runs or stores.
+
+A strategy's score at size n is the mean over k seeds of a metric on one fixed test set of N rows. Two errors:
+  seed variation     s² / k, the spread of the k seeds' scores (Student-t, k - 1 degrees of freedom);
+  test-set sampling  the variance of that mean when the N test rows are resampled with replacement (a bootstrap of
+                     ``DRAWS`` draws, shared by every strategy, so paired differences resample the same rows).
+The seeds share the test set, so its error does not average away over seeds: with 3 seeds on 1,030 reviews the
+seed interval alone can be ±0.4 points where the binomial error of the test set is ±2.4. The two variances add;
+the interval is mean ± t_{0.975, ν} · √(s²/k + v_rows) with ν from Welch–Satterthwaite (the bootstrap part counted
+as known), so with one seed (or a strategy with no random part) it is the test-set interval alone.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+CONFIDENCE = 0.95
+DRAWS = 400  # bootstrap draws of the test rows: the standard error of a bootstrap SD is ~1/sqrt(2 * DRAWS), 3.5%
+ROW_METRICS = frozenset({"accuracy", "balanced_accuracy", "macro_f1", "rmse", "mae"})  # what metric_draws can resample
+
+
+def mean_ci(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float, float, float | None]:
+    """Mean and Student-t confidence interval over seeds alone.
+
+    Args:
+        values: one value per seed (at least one).
+        confidence: two-sided coverage, default 0.95.
+
+    Returns:
+        ``(mean, ci_low, ci_high, std)``; with one value the interval has no width and ``std`` is None.
+    """
+    from scipy import stats
+
+    k = len(values)
+    mean = math.fsum(values) / k
+    if k < 2:
+        return mean, mean, mean, None
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (k - 1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, k - 1)) * std / math.sqrt(k)
+    return mean, mean - half, mean + half, std
+
+
+def paired_test(diffs: list[float], confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """Paired t-test on per-seed differences a − b (seed variation only; ``interval`` adds the test rows).
+
+    Returns:
+        ``{mean, ci_low, ci_high, p_value, significant, pairs}``; ``p_value`` is None (not significant)
+        with fewer than two pairs. Identical non-zero differences count as significant (p = 0).
+    """
+    return interval(diffs, None, confidence)
+
+
+def interval(values: list[float], row_draws: np.ndarray | None, confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """Mean of per-seed ``values`` with an interval over seeds and, when given, over test rows.
+
+    Args:
+        values: one value per seed (a score, or a paired difference a − b).
+        row_draws: (DRAWS,) the seed mean recomputed on resampled test rows (``metric_draws`` averaged over seeds), or
+            None when the rows are unknown (runs stored before the rows were): the interval is over seeds only.
+        confidence: two-sided coverage.
+
+    Returns:
+        ``{mean, ci_low, ci_high, p_value, significant, pairs, seed_se, row_se}``. ``p_value`` tests mean = 0 (for
+        differences); None, and the interval of no width, when there is no error estimate (one seed, no rows).
+    """
+    from scipy import stats
+
+    k = len(values)
+    mean = math.fsum(values) / k
+    seed_var = math.fsum((v - mean) ** 2 for v in values) / (k - 1) / k if k > 1 else 0.0
+    row_var = float(np.var(row_draws, ddof=1)) if row_draws is not None and len(row_draws) > 1 else 0.0
+    out = {"mean": mean, "pairs": k, "seed_se": math.sqrt(seed_var) if k > 1 else None,
+           "row_se": math.sqrt(row_var) if row_draws is not None else None}
+    if k < 2 and row_draws is None:
+        return {**out, "ci_low": mean, "ci_high": mean, "p_value": None, "significant": False}
+    se = math.sqrt(seed_var + row_var)
+    if se == 0.0:
+        p = 1.0 if mean == 0.0 else 0.0
+        return {**out, "ci_low": mean, "ci_high": mean, "p_value": p, "significant": p < 1 - confidence}
+    df = (seed_var + row_var) ** 2 / (seed_var**2 / (k - 1)) if seed_var > 0 else math.inf
+    quantile = float(stats.t.ppf(0.5 + confidence / 2, df)) if math.isfinite(df) else float(stats.norm.ppf(0.5 + confidence / 2))
+    tail = float(2 * (stats.t.sf(abs(mean) / se, df) if math.isfinite(df) else stats.norm.sf(abs(mean) / se)))
+    return {**out, "ci_low": mean - quantile * se, "ci_high": mean + quantile * se, "p_value": tail,
+            "significant": tail < 1 - confidence}
+
+
+def row_weights(n_rows: int, draws: int = DRAWS, seed: int = 0) -> np.ndarray:
+    """(draws, n_rows) bootstrap counts: how often each test row is drawn in each resample (each row sums to n_rows).
+
+    Fixed ``seed``: the same store gives the same report, and every strategy is resampled on the same rows.
+    """
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_rows, np.full(n_rows, 1.0 / n_rows), size=draws).astype(np.float32)
+
+
+def metric_draws(metric: str, predicted: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
+    """``metric`` of each seed's predictions under each resample of the test rows.
+
+    Args:
+        metric: one of ``ROW_METRICS`` (else None is returned).
+        predicted: (k, N) per seed and test row: class index, or value for regression.
+        target: (N,) class index or value.
+        weights: (B, N) from ``row_weights``.
+
+    Returns:
+        (B, k) metric values (fractions, as stored), or None for a metric that cannot be resampled.
+    """
+    if metric not in ROW_METRICS:
+        return None
+    total = weights.sum(1, keepdims=True)
+    if metric in ("rmse", "mae"):
+        err = predicted.astype(np.float64) - target.astype(np.float64)[None, :]
+        per_row = err**2 if metric == "rmse" else np.abs(err)
+        value = (weights.astype(np.float64) @ per_row.T) / total
+        return np.sqrt(value) if metric == "rmse" else value
+    correct = (predicted == target[None, :]).astype(np.float32)  # (k, N)
+    if metric == "accuracy":
+        return (weights @ correct.T) / total
+    classes = np.unique(target)
+    recalls, f1s = [], []
+    for c in classes:
+        is_c = (target == c).astype(np.float32)
+        actual = weights @ is_c  # (B,)
+        tp = weights @ (correct * is_c[None, :]).T  # (B, k)
+        predicted_c = weights @ (predicted == c).astype(np.float32).T
+        with np.errstate(invalid="ignore", divide="ignore"):
+            recalls.append(np.where(actual[:, None] > 0, tp / actual[:, None], np.nan))
+            f1s.append(np.where(actual[:, None] > 0, 2 * tp / (actual[:, None] + predicted_c), np.nan))
+    # a class absent from a resample is left out of that draw's mean, as metrics.classification_metrics does
+    return np.nanmean(np.stack(recalls if metric == "balanced_accuracy" else f1s), axis=0)

@@ -1,0 +1,57 @@
+"""Tests of headstart/analysis/flags.py: budget-bound and majority flags from validation histories."""
+
+from __future__ import annotations
+
+from headstart.analysis import flags
+from headstart.results import RunResult
+
+
+def run(strategy: str, n: int, seed: int, scores: list[float], *, planned: int = 100, steps: int | None = None,
+        majority: float = 0.57, phases: list[str] | None = None, tuned: bool = False) -> RunResult:
+    """A done run whose validation checks scored ``scores``, evenly over its budget."""
+    checks = len(scores)
+    history = [{"step": (i + 1) * planned // checks, "phase": (phases or ["train"] * checks)[i], "val_score": v}
+               for i, v in enumerate(scores)]
+    budget = {"planned_steps": planned, "steps": planned if steps is None else steps, "epochs": 1, "min_steps": planned,
+              "lr": 1e-5, "head_lr": 1e-3, "tuned": tuned, "metric": "accuracy"}
+    record = {"history": history, "budget": budget, "reference": {"val": {"accuracy": majority}, "test": {"accuracy": majority}}}
+    spec = {"strategy": strategy, "n": n, "n_requested": n, "seed": seed}
+    return RunResult(key=f"{strategy}/{n}/{seed}", spec=spec, status="done", metrics={"accuracy": max(scores)},
+                     steps=budget["steps"], record=record)
+
+
+def test_still_improving_at_the_end_of_the_budget() -> None:
+    assert flags.run_flags(run("ft", 256, 0, [0.60, 0.64, 0.66, 0.70])) == ["improving"]
+    assert flags.run_flags(run("ft", 256, 0, [0.60, 0.70, 0.69, 0.70])) == [], "a tie with an earlier check is a plateau"
+    assert flags.run_flags(run("ft", 256, 0, [0.60, 0.64, 0.66, 0.70], steps=60)) == [], "early stopping ended it"
+
+
+def test_one_check_at_the_end_cannot_tell() -> None:
+    assert flags.run_flags(run("ft", 256, 0, [0.70])) == ["unchecked"]
+
+
+def test_never_beating_the_majority_rate_on_validation() -> None:
+    assert flags.run_flags(run("ft", 16, 0, [0.55, 0.57, 0.56])) == ["majority"]
+    assert flags.run_flags(run("ft", 16, 0, [0.55])) == ["unchecked", "majority"]
+
+
+def test_only_the_final_phase_counts_for_improving() -> None:
+    """LP-FT: the probe phase may end on its best check; the fine-tune phase plateaued."""
+    r = run("lp-ft", 64, 0, [0.60, 0.65, 0.70, 0.72, 0.71], phases=["probe", "probe", "finetune", "finetune", "finetune"])
+    assert flags.run_flags(r) == []
+
+
+def test_runs_without_a_record_are_never_flagged() -> None:
+    bare = RunResult(key="k", spec={"strategy": "ft", "n": 16, "seed": 0}, status="done", metrics={"accuracy": 0.5})
+    assert flags.run_flags(bare) == []
+
+
+def test_a_cell_is_flagged_when_at_least_half_its_seeds_are_and_the_text_names_budget_and_fix() -> None:
+    results = [run("full-finetune", 256, 0, [0.60, 0.62, 0.65]), run("full-finetune", 256, 1, [0.60, 0.63, 0.66]),
+               run("full-finetune", 256, 2, [0.60, 0.66, 0.65]), run("full-finetune", 64, 0, [0.60, 0.62, 0.65]),
+               run("full-finetune", 64, 1, [0.60, 0.66, 0.65]), run("full-finetune", 64, 2, [0.60, 0.66, 0.65])]
+    (flag,) = flags.budget_flags(results)
+    assert (flag["strategy"], flag["n"], flag["reason"], flag["count"], flag["runs"]) == ("full-finetune", 256, "improving", 2, 3)
+    assert flag["text"].startswith("full-finetune was still improving at its last validation check when its step budget "
+                                   "ran out at n = 256 (2 of 3 seeds; budget: 100 steps, lr 1e-05, head lr 0.001, untuned): "
+                                   "its scores may understate it; re-run with a larger budget (min_steps = 200")
