@@ -21,6 +21,13 @@ def metric_label(summary: dict[str, Any]) -> str:
 
 
 def chart_png(summary: dict[str, Any], *, title: str) -> bytes:
+    """The learning curves of ``summary["curves"]`` as PNG bytes (``chart_figure``)."""
+    buf = io.BytesIO()
+    chart_figure(summary, title=title).savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def chart_figure(summary: dict[str, Any], *, title: str) -> Any:
     """Draw the learning curves of ``summary["curves"]``.
 
     Args:
@@ -28,7 +35,8 @@ def chart_png(summary: dict[str, Any], *, title: str) -> bytes:
         title: chart title (plain text; matplotlib does not interpret HTML).
 
     Returns:
-        PNG bytes: log-x axis with the requested sizes as tick labels, mean line, shaded 95% CI, legend.
+        A matplotlib Figure: log-x axis with the requested sizes as tick labels, mean line, shaded 95% CI, the
+        majority-class rate as a dashed line, legend.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -63,9 +71,7 @@ def chart_png(summary: dict[str, Any], *, title: str) -> bytes:
     ax.set_title(_safe(title))
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return fig
 
 
 def _safe(text: str) -> str:

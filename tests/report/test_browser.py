@@ -44,8 +44,13 @@ def results() -> list[RunResult]:
                 chosen = {}
                 if strategy == "linear-probe":  # tuned, at the top of its grid every time
                     spec["tune"], chosen = {"param": "head_lr", "grid": [0.001, 0.003, 0.01]}, {"head_lr": 0.01}
+                scores = [0.45, 0.48, 0.5] if strategy == "scratch" else [value - 0.02, value, value]  # scratch: never above 0.5
+                record = {"reference": {"test": {"accuracy": 0.5}, "val": {"accuracy": 0.5}},
+                          "budget": {"planned_steps": 24, "steps": 24, "lr": 3e-4, "tuned": False, "metric": "accuracy"},
+                          "history": [{"step": 8 * (i + 1), "phase": "train", "val_score": v} for i, v in enumerate(scores)]}
                 out.append(RunResult(key=f"{strategy}/{n}/{seed}", spec=spec, status="done", chosen=chosen,
-                                     metrics={"accuracy": value}, train_seconds=1.0 + len(strategy)))
+                                     metrics={"accuracy": value}, val_metrics={"accuracy": value},
+                                     train_seconds=1.0 + len(strategy), record=record))
     return out
 
 
@@ -99,7 +104,8 @@ def test_slider_changes_displayed_values(page: Any) -> None:
     (lp,) = [r for r in curves(results()) if r["strategy"] == "linear-probe" and r["n"] == "all"]
     half = (lp["ci_high"] - lp["ci_low"]) / 2 * 100
     assert f"linear-probe\t{lp['mean'] * 100:.1f} ± {half:.1f} %" in last
-    assert tab.locator("#at-size tbody tr").count() == 3
+    assert tab.locator("#at-size tbody tr").count() == 4  # three strategies and the majority-class row
+    assert tab.locator("#at-size tbody tr.note").inner_text().split("\t")[:2] == ["majority class", "50.0 %"]
     assert events["errors"] == []
 
 
@@ -135,3 +141,18 @@ def test_a_choice_at_the_edge_of_its_grid_is_flagged(page: Any) -> None:
     assert text.startswith("Tuning at the edge of its grid:")
     assert "linear-probe chose head_lr 0.01, the top of its grid (0.001, 0.003, 0.01), in 12 of 12 tuned runs" in text
     assert "try --grid linear-probe=0.003,0.01,0.033" in text
+
+
+def test_the_majority_line_is_drawn_at_its_rate(page: Any) -> None:
+    """A dashed line at the majority-class rate (50% here) with its label; scratch sits on it and is flagged."""
+    tab, _, _ = page
+    line = tab.locator("#majority-line")
+    assert line.count() == 1 and line.get_attribute("stroke-dasharray")
+    assert tab.text_content("#majority-label") == "majority class 50.0 %"
+    ticks = [(float(t.text_content()), float(t.get_attribute("y")) - 4)
+             for t in tab.locator("#chart svg text[text-anchor=end]").all() if t.get_attribute("id") is None]
+    (v0, y0), (v1, y1) = ticks[0], ticks[-1]  # the y axis is linear: place 50.0 between two of its labels
+    assert float(line.get_attribute("y1")) == pytest.approx(y0 + (50.0 - v0) * (y1 - y0) / (v1 - v0), abs=0.01)
+    assert tab.text_content("#reference").startswith("Reference: majority class: 50.0 on test")
+    flags = tab.inner_text("#budget-flags")
+    assert "scratch never beat the majority-class rate on validation at n = 16 (3 of 3 seeds" in flags

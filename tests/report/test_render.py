@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -169,3 +170,18 @@ def test_cli_report_margin_changes_the_recommendation_and_a_bad_one_exits_2(tmp_
     assert json.loads((store / "results.json").read_text())["margin_points"] == 1.0
     code, out, err = run_cli(["report", str(store), "--margin", "-1"], monkeypatch, capsys)
     assert code == 2 and err.strip().splitlines() == ["error: --margin must be a number of points >= 0, got -1.0; e.g. --margin 1"]
+
+
+def test_chart_png_draws_the_majority_line(tmp_path: Path) -> None:
+    from headstart.analysis import summarize
+    from headstart.report.chart import chart_figure
+
+    results = [dataclasses.replace(r, record={"reference": {"test": {"accuracy": 0.57}, "val": {"accuracy": 0.56}}})
+               for r in sweep_results()]
+    (ax,) = chart_figure(summarize(results), title="t").axes
+    (line,) = [line for line in ax.get_lines() if line.get_label().startswith("majority class")]
+    assert line.get_label() == "majority class (57.0%)" and line.get_linestyle() == "--"
+    assert list(line.get_ydata()) == pytest.approx([57.0, 57.0])
+    md = (render(make_store(tmp_path, results))["report.md"]).read_text()
+    assert "**Reference:** majority class: 57.0 on test (56.0 on validation)" in md
+    assert "| majority class | – | 57.0 |" in md
