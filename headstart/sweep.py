@@ -199,7 +199,8 @@ def run_record(s: Any, report: Any, *, tuned: bool) -> dict[str, Any]:
     history = [{k: v for k, v in h.items() if k in ("step", "phase", "val_score")} | ({"solved": True} if "chosen" in h else {})
                for h in report.history]
     budget = {"planned_steps": report.planned_steps, "steps": report.steps, "epochs": cfg.epochs, "min_steps": cfg.min_steps,
-              "max_steps": cfg.max_steps, "lr": cfg.lr, "head_lr": cfg.head_lr, "tuned": tuned,
+              "max_steps": cfg.max_steps, "lr": cfg.lr if any(n.startswith("backbone.") for n in report.trained) else None,
+              "head_lr": cfg.head_lr, "tuned": tuned,
               "metric": selection_metric(cfg, data, s.train_rows)}
     return {"history": history, "budget": budget, "reference": reference}
 
