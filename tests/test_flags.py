@@ -23,6 +23,7 @@ def run(strategy: str, n: int, seed: int, scores: list[float], *, planned: int =
 def test_still_improving_at_the_end_of_the_budget() -> None:
     assert flags.run_flags(run("ft", 256, 0, [0.60, 0.64, 0.66, 0.70])) == ["improving"]
     assert flags.run_flags(run("ft", 256, 0, [0.60, 0.70, 0.69, 0.70])) == [], "a tie with an earlier check is a plateau"
+    assert flags.run_flags(run("ft", 256, 0, [0.60, 0.70, 0.69, 0.703])) == [], "so is a gain of less than half a point"
     assert flags.run_flags(run("ft", 256, 0, [0.60, 0.64, 0.66, 0.70], steps=60)) == [], "early stopping ended it"
 
 

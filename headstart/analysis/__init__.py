@@ -488,9 +488,16 @@ def _caveats(group: list[dict[str, Any]], lost: list[dict[str, Any]], flagged: l
             parts.append(f"{c['strategy']} lost {gone} of {gone + c['done']} seeds at n = {c['n']} ({kinds}"
                          + (f": {c['errors'][0]}" if c["errors"] else "") + ")"
                          + ("; it is recommended on the seeds that finished" if picked else ""))
+    picked = {p["strategy"] for p in group}
+    by_strategy: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
     for f in flagged:
         if f["n"] in at:
-            parts.append(f["text"])
+            by_strategy[f["strategy"]][f["reason"]].append(f["n"])
+    for strategy, reasons in by_strategy.items():
+        what = "; ".join(f"{flags.SHORT[r]} at n = {', '.join(map(str, ns))}" for r, ns in reasons.items())
+        parts.append(f"{strategy} {what}: its scores may understate it"
+                     + ("" if strategy in picked else ", so it may trail here for want of budget, not of merit")
+                     + " (flags below)")
     return "".join(f"; note: {p}" for p in parts)
 
 

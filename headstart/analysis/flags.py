@@ -14,11 +14,17 @@ from typing import Any
 from headstart.results import RunResult
 
 CONFIDENCE = 0.95
+# A last check that beats every earlier one by less than this is a plateau: half a point of accuracy is under two of
+# the demo's 335 validation reviews, the noise of a converged run (for rmse-like metrics: 0.5% of the score).
+IMPROVING_MIN = 0.005
+FRACTION_METRICS = frozenset({"accuracy", "balanced_accuracy", "macro_f1", "micro_f1"})
 REASONS = {  # per run: why its score may understate what the arm can do
     "improving": "was still improving at its last validation check when its step budget ran out",
     "unchecked": "was validated only once, at the end of its step budget, so whether it was still improving is unknown",
     "majority": "never beat the majority-class rate on validation",
 }
+SHORT = {"improving": "was still improving when its budget ran out", "unchecked": "was validated only at the end of its budget",
+         "majority": "never beat the majority-class rate on validation"}
 
 
 def requested(spec: dict[str, Any]) -> int | str:
@@ -43,7 +49,7 @@ def run_flags(result: RunResult) -> list[str]:
     """Which of ``REASONS`` hold for one run, from its validation history (``RunResult.record``).
 
     ``improving``: it took every step of its budget (no early stop) and the last check of its final phase scored
-    above every earlier check of that phase. ``unchecked``: it took every step and its final phase was checked once.
+    above every earlier check of that phase by at least ``IMPROVING_MIN``. ``unchecked``: it took every step and its final phase was checked once.
     ``majority``: its best validation score is no better than the majority-class predictor's (``record.reference``).
     Closed-form phases (no steps) and runs stored without a record are never flagged.
     """
@@ -57,8 +63,11 @@ def run_flags(result: RunResult) -> list[str]:
     if budget.get("steps") == budget.get("planned_steps"):
         if len(final) == 1:
             reasons.append("unchecked")
-        elif final[-1]["val_score"] > max(h["val_score"] for h in final[:-1]):
-            reasons.append("improving")
+        else:
+            before = max(h["val_score"] for h in final[:-1])
+            least = IMPROVING_MIN if budget.get("metric") in FRACTION_METRICS else IMPROVING_MIN * abs(before)
+            if final[-1]["val_score"] >= before + least:
+                reasons.append("improving")
     reference = _selection((record.get("reference") or {}).get("val") or {}, str(budget.get("metric")))
     if reference is not None and max(h["val_score"] for h in history) <= reference + 1e-12:
         reasons.append("majority")
