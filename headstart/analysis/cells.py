@@ -1,0 +1,396 @@
+"""Cells (one strategy at one size), learning curves, paired differences, head start and crossover.
+
+See ``headstart.analysis`` for what is chosen on validation and what is reported on test.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from headstart.analysis import flags
+from headstart.analysis.flags import budget_text, requested, size_key
+from headstart.analysis.stats import interval, mean_ci, metric_draws, row_weights
+from headstart.results import RunResult
+
+CONFIDENCE = 0.95
+BASELINE = "scratch"  # the from-scratch twin: what every transfer strategy is measured against
+# A cheaper strategy replaces the best only on this many paired seeds: with two, a t-test has one degree of
+# freedom and its interval is so wide (±36 points seen) that "no significant difference" holds for anything.
+MIN_PAIRS = 3
+# ... and only when the whole paired interval of (best − cheaper) on validation lies below this margin: "no
+# significant difference" with 3 seeds also holds for a strategy 5 points behind (seen: embed-knn vs lora at n = 16).
+MARGIN_POINTS = 2.0  # percent-like metrics, in points
+MARGIN_RELATIVE = 0.02  # other metrics (rmse ...): this fraction of the best mean
+LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse", "loss", "log_loss"})
+PERCENT_METRICS = frozenset({"accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "weighted_f1", "f1",
+                             "precision", "recall", "auc", "roc_auc"})
+
+
+def higher_is_better(metric: str) -> bool:
+    """True unless ``metric`` is an error measure (rmse, mae, mse, loss)."""
+    return metric not in LOWER_IS_BETTER
+
+
+def scale(metric: str) -> float:
+    """Display multiplier: 100 for fractions shown in percentage points, else 1."""
+    return 100.0 if metric in PERCENT_METRICS else 1.0
+
+
+def format_n(n: int | str, n_actual: int | None = None) -> str:
+    """``"64"``, or ``"all (5000)"`` for the full training set."""
+    return f"all ({n_actual})" if n == "all" and n_actual is not None else str(n)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Done runs of one strategy at one requested size: scores by seed (mean of duplicates), cost and test rows.
+
+    ``predicted`` holds each seed's prediction per test row (``RunResult.record["test"]``) when every seed stored
+    them on the same ``target``; ``deterministic`` is true when every seed gave the same predictions (or, without
+    rows, the same score with every label), so the cell counts as one run.
+    """
+
+    strategy: str
+    n: int | str
+    n_actual: int
+    by_seed: dict[int, float]
+    train_seconds: float
+    trainable_params: int
+    saved_bytes: int = 0
+    seconds_per_step: float = 0.0  # training wall time per optimiser step (validation passes included)
+    chosen: str = ""  # what validation chose across seeds, e.g. "lr 2e-05 (2), 5e-05 (1)"
+    val_by_seed: dict[int, float] = field(default_factory=dict)  # the same metric on validation, where stored
+    predicted: dict[int, np.ndarray] = field(default_factory=dict)
+    target: np.ndarray | None = None
+    deterministic: bool = False
+    budget: str = ""  # budget_text of its runs
+
+    @property
+    def values(self) -> list[float]:
+        """Test scores by seed; one value for a deterministic cell."""
+        ordered = [self.by_seed[s] for s in sorted(self.by_seed)]
+        return ordered[:1] if self.deterministic else ordered
+
+    @property
+    def on_validation(self) -> bool:
+        """Every seed has a validation score: choices use it (else they fall back to test, and say so)."""
+        return bool(self.by_seed) and set(self.val_by_seed) >= set(self.by_seed)
+
+    def choice_score(self, sign: float) -> float:
+        """Oriented mean the choices rank by: validation when stored, else test."""
+        values = self.val_by_seed if self.on_validation else self.by_seed
+        return sign * math.fsum(values[s] for s in self.by_seed) / len(self.by_seed)
+
+
+def current_runs(results: list[RunResult]) -> list[RunResult]:
+    """The newest run of each (strategy, requested size, seed); ``results`` oldest first, as ``Store.results`` gives them.
+
+    A store re-used with other settings (a changed default, another results version, ``--no-tune`` after
+    ``--tune``) keeps its older runs under other keys. Averaging them with the new runs of the same cell would
+    mix two experiments, so every figure uses the newest run of each cell and seed.
+    """
+    def cell(r: RunResult) -> tuple[str, int | str, int]:
+        return str(r.spec.get("strategy")), requested(r.spec), int(r.spec.get("seed", 0))
+
+    newest = {cell(r): r for r in results}
+    return [r for r in results if newest[cell(r)] is r]
+
+
+def _rows(runs: list[RunResult]) -> tuple[dict[int, np.ndarray], np.ndarray | None]:
+    """Per-seed test predictions and the shared target, or ({}, None) unless every run stored them on one target."""
+    tests = [(r.record or {}).get("test") or {} for r in runs]
+    if not runs or not all(t.get("predicted") and t.get("target") for t in tests):
+        return {}, None
+    target = np.asarray(tests[0]["target"])
+    if any(len(t["target"]) != len(target) or np.any(np.asarray(t["target"]) != target) for t in tests):
+        return {}, None
+    return {int(r.spec.get("seed", 0)): np.asarray(t["predicted"]) for r, t in zip(runs, tests)}, target
+
+
+def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str, int | str], Cell]:
+    """Group the current (``current_runs``) done runs with a finite ``metric`` by (strategy, requested size)."""
+    groups: dict[tuple[str, int | str], list[RunResult]] = defaultdict(list)
+    for r in current_runs(results):
+        value = r.metrics.get(metric) if r.status == "done" else None
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            groups[(r.spec["strategy"], requested(r.spec))].append(r)
+    out = {}
+    for (strategy, n), runs in groups.items():
+        by_seed: dict[int, list[float]] = defaultdict(list)
+        val: dict[int, list[float]] = defaultdict(list)
+        for r in runs:
+            by_seed[int(r.spec.get("seed", 0))].append(float(r.metrics[metric]))
+            v = (r.val_metrics or {}).get(metric)
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                val[int(r.spec.get("seed", 0))].append(float(v))
+        unique = list({int(r.spec.get("seed", 0)): r for r in runs}.values())  # one run per seed for the rows
+        predicted, target = _rows(unique) if len(unique) == len(by_seed) else ({}, None)
+        values = [v for vs in by_seed.values() for v in vs]
+        same = len(by_seed) > 1 and (all(np.array_equal(p, next(iter(predicted.values()))) for p in predicted.values())
+                                     if predicted else (n == "all" and len(set(values)) == 1))
+        out[(strategy, n)] = Cell(
+            strategy=strategy, n=n, n_actual=max(int(r.spec.get("n", 0)) for r in runs),
+            by_seed={s: math.fsum(v) / len(v) for s, v in by_seed.items()},
+            train_seconds=math.fsum(r.train_seconds for r in runs) / len(runs),
+            trainable_params=max(r.trainable_params for r in runs),
+            saved_bytes=max(r.saved_bytes for r in runs),
+            seconds_per_step=math.fsum(r.train_seconds / r.steps for r in runs if r.steps) / max(1, sum(1 for r in runs if r.steps)),
+            chosen=chosen_text(runs),
+            val_by_seed={s: math.fsum(v) / len(v) for s, v in val.items()},
+            predicted=predicted, target=target, deterministic=same, budget=budget_text(runs),
+        )
+    return dict(sorted(out.items(), key=lambda kv: (kv[0][0], size_key(kv[0][1]))))
+
+
+def chosen_text(runs: list[RunResult]) -> str:
+    """Hyperparameters picked on validation across a cell's runs: ``"lr 2e-05 (2), 5e-05 (1)"``; "" when none."""
+    values: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r in runs:
+        for name, value in (r.chosen or {}).items():
+            if isinstance(value, (int, float, str)) and not isinstance(value, bool) and name != "tune_seconds":
+                values[name][f"{value:g}" if isinstance(value, float) else str(value)] += 1
+    parts = []
+    for name, counts in values.items():
+        ordered = sorted(counts.items(), key=lambda kv: -kv[1])
+        parts.append(f"{name} " + ", ".join(v if len(counts) == 1 and c == len(runs) else f"{v} ({c})" for v, c in ordered))
+    return "; ".join(parts)
+
+
+def sizes(table: dict[tuple[str, int | str], Cell]) -> list[int | str]:
+    """The requested sizes present, ascending with ``"all"`` last."""
+    return sorted({n for _, n in table}, key=size_key)
+
+
+def _draws(cell: Cell, metric: str, seeds: list[int]) -> np.ndarray | None:
+    """(DRAWS, len(seeds)) the metric of those seeds' predictions on resampled test rows, or None without rows."""
+    if cell.target is None or not set(seeds) <= set(cell.predicted):
+        return None
+    return metric_draws(metric, np.stack([cell.predicted[s] for s in seeds]), cell.target, _weights(len(cell.target)))
+
+
+@functools.lru_cache(maxsize=4)
+def _weights(n_rows: int) -> np.ndarray:
+    return row_weights(n_rows)
+
+
+def cell_interval(cell: Cell, metric: str, confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """``stats.interval`` of a cell's test scores: seeds (one run when deterministic) and test rows."""
+    seeds = sorted(cell.by_seed)[:1] if cell.deterministic else sorted(cell.by_seed)
+    draws = _draws(cell, metric, seeds)
+    return interval(cell.values, None if draws is None else draws.mean(1), confidence)
+
+
+def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
+    """Learning curves: one row per (strategy, requested size), in the metric's stored units.
+
+    Returns:
+        Rows ``{strategy, n, n_actual, mean, ci_low, ci_high, std, seeds, runs, val_mean, interval, train_seconds,
+        trainable_params, saved_bytes, seconds_per_step, chosen, budget, note}``, sorted by strategy then size;
+        ``interval`` says what the interval covers ("seeds and test rows", "test rows", "seeds", "none") and ``note``
+        when a cell is one run.
+    """
+    rows = []
+    for cell in cells(results, metric).values():
+        ci = cell_interval(cell, metric, confidence)
+        _, _, _, std = mean_ci(cell.values)
+        covers = ([["seeds"] if len(cell.values) > 1 else []][0] + (["test rows"] if ci["row_se"] is not None else []))
+        note = ("no random part: every seed gave the same result, counted as one run" if cell.deterministic
+                else "1 seed" if len(cell.by_seed) == 1 else None)
+        if note and ci["row_se"] is None:
+            note += ": no confidence interval"
+        rows.append({
+            "strategy": cell.strategy, "n": cell.n, "n_actual": cell.n_actual, "mean": ci["mean"], "ci_low": ci["ci_low"],
+            "ci_high": ci["ci_high"], "std": std, "seeds": len(cell.by_seed), "runs": len(cell.values),
+            "val_mean": (math.fsum(cell.val_by_seed.values()) / len(cell.val_by_seed)) if cell.on_validation else None,
+            "interval": " and ".join(covers) or "none", "train_seconds": cell.train_seconds,
+            "trainable_params": cell.trainable_params, "saved_bytes": cell.saved_bytes, "seconds_per_step": cell.seconds_per_step,
+            "chosen": cell.chosen, "budget": cell.budget, "note": note,
+        })
+    return rows
+
+
+def _paired(table: dict[tuple[str, int | str], Cell], a: str, b: str, n: int | str, confidence: float, *,
+            split: str = "test", metric: str = "accuracy") -> dict[str, Any] | None:
+    """Paired difference a − b at n over shared seeds: on test with the test rows resampled for both, or on
+    validation (seeds only: validation predictions are not stored)."""
+    ca, cb = table.get((a, n)), table.get((b, n))
+    if ca is None or cb is None:
+        return None
+    if split == "val":
+        shared = sorted(set(ca.val_by_seed) & set(cb.val_by_seed))
+        if not shared:
+            return None
+        return {"n": n, "n_actual": ca.n_actual, **interval([ca.val_by_seed[s] - cb.val_by_seed[s] for s in shared], None, confidence)}
+    shared = sorted(set(ca.by_seed) & set(cb.by_seed))
+    if not shared:
+        return None
+    da, db = _draws(ca, metric, shared), _draws(cb, metric, shared)
+    same_rows = ca.target is not None and cb.target is not None and np.array_equal(ca.target, cb.target)
+    draws = (da - db).mean(1) if da is not None and db is not None and same_rows else None
+    diffs = [ca.by_seed[s] - cb.by_seed[s] for s in shared]
+    if ca.deterministic and cb.deterministic:
+        diffs = diffs[:1]
+    return {"n": n, "n_actual": ca.n_actual, **interval(diffs, draws, confidence)}
+
+
+def paired_differences(results: list[RunResult], a: str, b: str, metric: str = "accuracy", *,
+                       confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
+    """Per requested size, the paired test difference a − b over the seeds both strategies finished.
+
+    Returns:
+        Rows ``{n, n_actual, mean, ci_low, ci_high, p_value, significant, pairs, seed_se, row_se}`` in stored units
+        (not oriented: for rmse a negative mean favours ``a``), for each size where both share a seed.
+    """
+    table = cells(results, metric)
+    rows = (_paired(table, a, b, n, confidence, metric=metric) for n in sizes(table))
+    return [r for r in rows if r is not None]
+
+
+def improvement(diff: dict[str, Any], metric: str, better_high: bool) -> dict[str, Any]:
+    """Orient a paired difference (positive = better) and convert it to display units."""
+    sign, k = (1.0 if better_high else -1.0), scale(metric)
+    low, high = sorted((sign * diff["ci_low"] * k, sign * diff["ci_high"] * k))
+    return {"points": sign * diff["mean"] * k, "ci": [low, high], "p_value": diff["p_value"],
+            "significant": diff["significant"], "pairs": diff["pairs"], "has_ci": diff["p_value"] is not None}
+
+
+def delta_text(imp: dict[str, Any], metric: str, better_high: bool) -> str:
+    """``"+12.3 (95% CI +9.2 to +15.4) points"`` or ``"0.12 (0.09 to 0.15) lower rmse"``; notes a missing CI."""
+    percent = metric in PERCENT_METRICS
+    has_ci = imp.get("has_ci", imp["pairs"] >= 2)
+    low, high = imp["ci"]
+    if percent:
+        ci = f" (CI {low:+.1f} to {high:+.1f})" if has_ci else ""
+        text = f"{imp['points']:+.1f} points{ci}"
+    else:
+        word = ("higher" if better_high else "lower") if imp["points"] >= 0 else ("lower" if better_high else "higher")
+        ci = f" (CI {low:+.2g} to {high:+.2g})" if has_ci else ""
+        text = f"{abs(imp['points']):.3g} {word} {metric}{ci}"
+    return text + ("" if has_ci else " (1 seed, no CI)")
+
+
+def _resolve(metric: str, better_high: bool | None) -> bool:
+    return higher_is_better(metric) if better_high is None else better_high
+
+
+def _chosen_on(cells_: list[Cell]) -> str:
+    return "validation" if all(c.on_validation for c in cells_) else "test (no validation scores stored)"
+
+
+def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_better: bool | None = None,
+               confidence: float = CONFIDENCE) -> dict[str, Any] | None:
+    """The gain over ``scratch`` of the transfer strategy best *on validation*, at the smallest size where both ran,
+    reported on test.
+
+    Returns:
+        ``{n, n_actual, strategy, points, ci: [lo, hi], p_value, significant, pairs, chosen_on, text}`` (points and ci
+        oriented, in display units, on test), or None when scratch or every transfer strategy is absent.
+    """
+    better_high = _resolve(metric, higher_is_better)
+    sign = 1.0 if better_high else -1.0
+    table = cells(results, metric)
+    for n in sizes(table):
+        others = [c for (s, m), c in table.items() if m == n and s != BASELINE]
+        if (BASELINE, n) not in table or not others:
+            continue
+        best = max(others, key=lambda c: c.choice_score(sign))
+        diff = _paired(table, best.strategy, BASELINE, n, confidence, metric=metric)
+        if diff is None:
+            continue
+        imp = improvement(diff, metric, better_high)
+        on = _chosen_on(others)
+        text = (f"with {format_n(n, best.n_actual)} labelled examples, {best.strategy} (best transfer strategy on {on}) "
+                f"vs {BASELINE} on test: {delta_text(imp, metric, better_high)}")
+        return {"n": n, "n_actual": best.n_actual, "strategy": best.strategy, **imp, "chosen_on": on, "text": text}
+    return None
+
+
+def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full-finetune", b: str = "linear-probe", *,
+              higher_is_better: bool | None = None, confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """The smallest size from which ``a``'s validation mean stays at least as good as ``b``'s at every larger size;
+    the test comparison at that size is reported.
+
+    Returns:
+        ``{n, n_actual, a, b, points, ci, p_value, significant, chosen_on, text}`` (the paired test comparison at n),
+        or ``{n: None, a, b, text}`` when ``a`` never settles ahead or one of them was not run.
+    """
+    better_high = _resolve(metric, higher_is_better)
+    sign = 1.0 if better_high else -1.0
+    table = cells(results, metric)
+    both = [n for n in sizes(table) if (a, n) in table and (b, n) in table]
+    if not both:
+        return {"n": None, "a": a, "b": b, "text": f"{a} and {b} were not both run at any size"}
+    on = _chosen_on([table[(s, n)] for n in both for s in (a, b)])
+    ahead = [table[(a, n)].choice_score(sign) - table[(b, n)].choice_score(sign) >= 0 for n in both]
+    if not ahead[-1]:
+        return {"n": None, "a": a, "b": b, "chosen_on": on, "text": f"not within the sizes tried (on {on})"}
+    i = len(ahead)
+    while i > 0 and ahead[i - 1]:
+        i -= 1
+    n = both[i]
+    out: dict[str, Any] = {"n": n, "n_actual": table[(a, n)].n_actual, "a": a, "b": b, "chosen_on": on}
+    diff = _paired(table, a, b, n, confidence, metric=metric)
+    where = f"from {format_n(n, out['n_actual'])} labelled examples on" if i else f"at every size tried (from {n})"
+    if diff is None:
+        return {**out, "points": None, "ci": None, "p_value": None, "significant": False,
+                "text": f"{a} matches or beats {b} on {on} {where} (no shared seeds to test)"}
+    imp = improvement(diff, metric, better_high)
+    verdict = "significant" if imp["significant"] else "not significant"
+    return {**out, **imp, "text": f"{a} matches or beats {b} on {on} {where}; on test at {format_n(n, out['n_actual'])}: "
+                                   f"{delta_text(imp, metric, better_high)}, {verdict}"}
+
+
+def counts(results: list[RunResult]) -> list[dict[str, Any]]:
+    """Per (strategy, requested size): how many runs are done, failed, diverged, pending or running.
+
+    Returns:
+        Rows ``{strategy, n, done, failed, diverged, pending, running, errors}`` (``errors``: up to three
+        distinct failure reasons).
+    """
+    table: dict[tuple[str, int | str], dict[str, Any]] = {}
+    for r in current_runs(results):
+        key = (str(r.spec.get("strategy")), requested(r.spec))
+        row = table.setdefault(key, {"strategy": key[0], "n": key[1], "done": 0, "failed": 0, "diverged": 0,
+                                     "pending": 0, "running": 0, "errors": []})
+        row[r.status] += 1
+        if r.error and r.error not in row["errors"] and len(row["errors"]) < 3:
+            row["errors"].append(r.error)
+    return [table[k] for k in sorted(table, key=lambda k: (k[0], size_key(k[1])))]
+
+
+def grid_edges(results: list[RunResult], confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
+    """``flags.grid_edges`` over the current runs (``current_runs``)."""
+    return flags.grid_edges(current_runs(results), confidence)
+
+
+def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
+    """``flags.budget_flags`` over the current runs (``current_runs``)."""
+    return flags.budget_flags(current_runs(results))
+
+
+def reference(results: list[RunResult], metric: str = "accuracy") -> dict[str, Any] | None:
+    """The score of predicting the training pool's majority class (its mean for regression) on test and validation,
+    from the runs' records: the line below which a strategy learned nothing. None for stores without records.
+
+    Returns:
+        ``{test, val, label}`` in stored units; ``label`` is "majority class" or "predicting the mean".
+    """
+    found: dict[tuple[Any, Any], int] = defaultdict(int)
+    for r in current_runs(results):
+        ref = (r.record or {}).get("reference") or {}
+        test, val = (ref.get("test") or {}).get(metric), (ref.get("val") or {}).get(metric)
+        if isinstance(test, (int, float)):
+            found[(test, val)] += 1
+    if not found:
+        return None
+    test, val = max(found, key=found.get)
+    label = "predicting the mean" if metric in ("rmse", "mae", "r2") else "majority class"
+    return {"test": test, "val": val, "label": label}
+
+

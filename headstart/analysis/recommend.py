@@ -1,0 +1,185 @@
+"""The recommendation: which strategy to use at each labelled-set size, decided on validation, quoted on test."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+from headstart.analysis import flags
+from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MARGIN_RELATIVE, MIN_PAIRS, PERCENT_METRICS, Cell,
+                                      _chosen_on, _paired, _resolve, budget_flags, cell_interval, cells, counts,
+                                      delta_text, format_n, improvement, scale, sizes)
+from headstart.analysis.stats import mean_ci
+from headstart.errors import ConfigError
+from headstart.results import RunResult
+
+
+def _times(slow: float, fast: float) -> str:
+    ratio = slow / fast if fast > 0 else math.inf
+    return f"{ratio:.0f}×" if 10 <= ratio < math.inf else (f"{ratio:.1f}×" if ratio < math.inf else "much")
+
+
+def _units(metric: str) -> str:
+    return "points" if metric in PERCENT_METRICS else metric
+
+
+def _seconds(t: float) -> str:
+    return f"{t:.0f} s" if t >= 10 else f"{t:.2g} s"
+
+
+def _params(k: int) -> str:
+    return next((f"{k / d:.3g}{u}" for d, u in ((1e9, "B"), (1e6, "M"), (1e3, "k")) if k >= d), str(k))
+
+
+def margin(metric: str, best_mean: float, points: float | None = None) -> float:
+    """How far (display units, ``scale``) a cheaper strategy may trail the best and still replace it:
+    ``points`` (default ``MARGIN_POINTS``) for percent-like metrics, ``MARGIN_RELATIVE`` of the best mean otherwise
+    (``points`` / 100 of it when given)."""
+    if metric in PERCENT_METRICS:
+        return MARGIN_POINTS if points is None else points
+    return (MARGIN_RELATIVE if points is None else points / 100) * abs(best_mean) * scale(metric)
+
+
+def _score_text(value: float, ci: dict[str, Any], metric: str) -> str:
+    k = scale(metric)
+    fmt = (lambda v: f"{v * k:.1f}") if k == 100.0 else (lambda v: f"{v:.3g}")
+    unit = "%" if k == 100.0 else ""
+    if ci["p_value"] is None and ci["row_se"] is None:
+        return f"{fmt(value)}{unit}"
+    return f"{fmt(value)}{unit} (CI {fmt(ci['ci_low'])}–{fmt(ci['ci_high'])})"
+
+
+def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, better_high: bool,
+          confidence: float, margin_points: float | None = None) -> dict[str, Any]:
+    """The strategy to use at size n, decided on validation: the best validation mean, or the cheapest strategy whose
+    paired validation interval of (best − it) lies below the margin (at least ``MIN_PAIRS`` seeds). The test scores
+    of what was picked are attached."""
+    sign = 1.0 if better_high else -1.0
+    here = sorted((c for (_, m), c in table.items() if m == n), key=lambda c: -c.choice_score(sign))
+    best, pick, versus = here[0], here[0], []
+    allowed = margin(metric, mean_ci(best.values)[0], margin_points)
+    equivalence, undecided = None, None
+    for cheaper in sorted((c for c in here[1:] if c.train_seconds < best.train_seconds), key=lambda c: c.train_seconds):
+        diff = _paired(table, best.strategy, cheaper.strategy, n, confidence, split="val")
+        if diff is None or diff["pairs"] < MIN_PAIRS:
+            continue
+        val = improvement(diff, metric, better_high)
+        if val["ci"][1] <= allowed + 1e-9:
+            pick = cheaper
+            test = _paired(table, best.strategy, cheaper.strategy, n, confidence, metric=metric)
+            equivalence = {"val": val, "test": None if test is None else improvement(test, metric, better_high), "margin": allowed}
+            break
+        if undecided is None and val["points"] <= allowed + 1e-9:
+            undecided = {"strategy": cheaper.strategy, "train_seconds": cheaper.train_seconds, "val": val, "margin": allowed}
+    if pick is best:
+        others = [c for c in here[1:2] if c.strategy != BASELINE] + [c for c in here[1:] if c.strategy == BASELINE]
+        for other in others:
+            diff = _paired(table, best.strategy, other.strategy, n, confidence, metric=metric)
+            if diff is not None:
+                versus.append({"strategy": other.strategy, "train_seconds": other.train_seconds,
+                               **improvement(diff, metric, better_high)})
+    ci = cell_interval(pick, metric, confidence)
+    return {"n": n, "n_actual": best.n_actual, "strategy": pick.strategy, "best": best.strategy,
+            "reason": "best" if pick is best else "cheaper", "mean": ci["mean"], "ci": [ci["ci_low"], ci["ci_high"]],
+            "score_text": _score_text(ci["mean"], ci, metric), "chosen_on": _chosen_on(here),
+            "train_seconds": pick.train_seconds, "best_seconds": best.train_seconds, "trainable_params": pick.trainable_params, "versus": versus,
+            "equivalence": equivalence, "undecided": undecided if pick is best else None}
+
+
+def _where(first: dict[str, Any], last: dict[str, Any], only: bool, is_first: bool, is_last: bool) -> str:
+    lo, hi = format_n(first["n"], first["n_actual"]), format_n(last["n"], last["n_actual"])
+    return ("at every size tried" if only else f"with all {first['n_actual']} labelled examples" if first["n"] == "all"
+            else f"up to {hi} labelled examples" if is_first else f"from {lo} labelled examples" if is_last
+            else f"{lo} to {hi} labelled examples" if lo != hi else f"at {lo} labelled examples")
+
+
+def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool) -> str:
+    name, at = first["strategy"], format_n(first["n"], first["n_actual"])
+    cost = f"{_seconds(first['train_seconds'])} to train, {_params(first['trainable_params'])} trainable parameters"
+    on = first["chosen_on"]
+    if first["reason"] == "cheaper":
+        eq, best = first["equivalence"], first["best"]
+        units, allowed = _units(metric), eq["margin"]
+        text = (f"{where}: {name} — {_times(first['best_seconds'], first['train_seconds'])} cheaper than {best}, the best "
+                f"on {on}, and no worse by more than {allowed:.2g} {units} there ({best} − {name} on {on}: "
+                f"{delta_text(eq['val'], metric, better_high)}, {eq['val']['pairs']} seeds); {cost}; test {first['score_text']} at n = {at}")
+        test = eq["test"]
+        if test is not None:
+            inside = test.get("has_ci", True) and test["ci"][1] <= allowed + 1e-9
+            text += (f"; on test {best} − {name}: {delta_text(test, metric, better_high)}, "
+                     + ("inside the margin" if inside else f"an interval reaching past the {allowed:.2g}-{units} margin: "
+                        "on test the evidence that it is no worse is inconclusive"))
+        return text
+    over = [f"{delta_text(v, metric, better_high)} over {v['strategy']}" for v in first["versus"]]
+    evidence = ("; on test " + ", ".join(over)) if over else ""
+    text = f"{where}: {name} (best on {on}; test {first['score_text']} at n = {at}{evidence}; {cost})"
+    other = first.get("undecided")
+    if other:  # close on the mean, but the interval does not rule out a real loss: say so rather than pick it or hide it
+        text += (f"; {other['strategy']} is {_times(first['train_seconds'], other['train_seconds'])} cheaper and trails on "
+                 f"{on} by {delta_text(other['val'], metric, better_high).lstrip('+')}: whether it is no worse than "
+                 f"{other['margin']:.2g} {_units(metric)} behind is inconclusive; more seeds would tell")
+    return text
+
+
+def _caveats(group: list[dict[str, Any]], lost: list[dict[str, Any]], flagged: list[dict[str, Any]]) -> str:
+    """Lost seeds and budget flags at the band's sizes, named so that no arm wins or loses silently on them."""
+    at = {p["n"] for p in group}
+    parts = []
+    for c in lost:
+        if c["n"] in at:
+            gone = c["failed"] + c["diverged"]
+            kinds = ", ".join(f"{c[k]} {k}" for k in ("diverged", "failed") if c[k])
+            picked = any(p["strategy"] == c["strategy"] and p["n"] == c["n"] for p in group)
+            parts.append(f"{c['strategy']} lost {gone} of {gone + c['done']} seeds at n = {c['n']} ({kinds}"
+                         + (f": {c['errors'][0]}" if c["errors"] else "") + ")"
+                         + ("; it is recommended on the seeds that finished" if picked else ""))
+    picked = {p["strategy"] for p in group}
+    by_strategy: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    for f in flagged:
+        if f["n"] in at:
+            by_strategy[f["strategy"]][f["reason"]].append(f["n"])
+    for strategy, reasons in by_strategy.items():
+        what = "; ".join(f"{flags.SHORT[r]} at n = {', '.join(map(str, ns))}" for r, ns in reasons.items())
+        parts.append(f"{strategy} {what}: its scores may understate it"
+                     + ("" if strategy in picked else ", so it may trail here for want of budget, not of merit")
+                     + " (flags below)")
+    return "".join(f"; note: {p}" for p in parts)
+
+
+def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_better: bool | None = None,
+              confidence: float = CONFIDENCE, margin_points: float | None = None) -> list[dict[str, Any]]:
+    """Which strategy to use, by labelled-set size, in plain words; decided on validation, figures from test.
+
+    At each size take the best validation mean; if a cheaper strategy (less train time) trails it on validation by
+    less than the margin with the whole paired interval (at least ``MIN_PAIRS`` seeds; 2 points, 2% for rmse-like
+    metrics; ``margin_points`` changes it), take the cheapest such one. The test comparison of the pick is quoted and
+    said to be inconclusive when its interval reaches past the margin. Seeds lost to failure or divergence and the
+    budget flags (``flags.budget_flags``) at the band's sizes are named. Consecutive sizes with the same pick merge
+    into one band; its text quotes the evidence at the band's first size.
+
+    Returns:
+        Bands ``{from_n, to_n, strategy, text, evidence}``; ``evidence`` holds the per-size picks with the
+        paired comparisons (``versus``, ``equivalence``) and cost.
+    """
+    better_high = _resolve(metric, higher_is_better)
+    table = cells(results, metric)
+    if margin_points is not None and not (isinstance(margin_points, (int, float)) and 0 <= margin_points < math.inf):
+        raise ConfigError(f"--margin must be a number of points >= 0, got {margin_points!r}; e.g. --margin 1")
+    picks = [_pick(table, n, metric, better_high, confidence, margin_points) for n in sizes(table)]
+    lost = [c for c in counts(results) if c["failed"] or c["diverged"]]
+    flagged = budget_flags(results)
+    groups: list[list[dict[str, Any]]] = []
+    for p in picks:
+        if groups and groups[-1][-1]["strategy"] == p["strategy"]:
+            groups[-1].append(p)
+        else:
+            groups.append([p])
+    bands = []
+    for i, g in enumerate(groups):
+        where = _where(g[0], g[-1], len(groups) == 1, i == 0, i == len(groups) - 1)
+        text = _band_text(g[0], where, metric, better_high) + _caveats(g, lost, flagged)
+        bands.append({"from_n": g[0]["n"], "to_n": g[-1]["n"], "strategy": g[0]["strategy"], "evidence": g, "text": text})
+    return bands
+
+

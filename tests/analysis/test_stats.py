@@ -1,0 +1,51 @@
+"""Tests of headstart/analysis/stats.py: intervals over seeds and test rows, resampled metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from headstart.analysis import stats
+from headstart.metrics import classification_metrics
+
+
+def test_seeds_alone_is_the_student_t_interval() -> None:
+    values = [0.61, 0.64, 0.70]
+    out = stats.interval(values, None)
+    low, high = scipy_stats.t.interval(0.95, 2, loc=np.mean(values), scale=scipy_stats.sem(values))
+    assert (out["ci_low"], out["ci_high"]) == pytest.approx((low, high))
+
+
+def test_rows_alone_is_a_normal_interval_of_the_bootstrap_spread() -> None:
+    draws = np.random.default_rng(0).normal(0.8, 0.01, 400)
+    out = stats.interval([0.8], draws)
+    assert out["ci_high"] - out["ci_low"] == pytest.approx(2 * 1.959964 * np.std(draws, ddof=1))
+    assert out["seed_se"] is None and out["row_se"] == pytest.approx(np.std(draws, ddof=1))
+
+
+def test_the_two_variances_add() -> None:
+    draws = np.random.default_rng(1).normal(0.0, 0.02, 400)
+    both, seeds = stats.interval([0.60, 0.62, 0.64], draws), stats.interval([0.60, 0.62, 0.64], None)
+    assert both["ci_high"] - both["ci_low"] > seeds["ci_high"] - seeds["ci_low"]
+    assert both["seed_se"] == seeds["seed_se"] and both["row_se"] == pytest.approx(np.std(draws, ddof=1))
+
+
+def test_metric_draws_average_to_the_metric_and_match_its_binomial_error() -> None:
+    rng = np.random.default_rng(2)
+    target = rng.integers(0, 3, 2000)
+    predicted = np.where(rng.random((2, 2000)) < 0.7, target, rng.integers(0, 3, 2000))
+    weights = stats.row_weights(2000)
+    for metric in ("accuracy", "balanced_accuracy", "macro_f1"):
+        draws = stats.metric_draws(metric, predicted, target, weights)
+        exact = [classification_metrics(target, np.eye(3)[p], ("a", "b", "c"))[metric] for p in predicted]
+        assert draws.mean(0) == pytest.approx(exact, abs=0.003)
+    accuracy = (predicted[0] == target).mean()
+    spread = stats.metric_draws("accuracy", predicted[:1], target, weights).std()
+    assert spread == pytest.approx(np.sqrt(accuracy * (1 - accuracy) / 2000), rel=0.15)
+    assert stats.metric_draws("loss", predicted, target, weights) is None
+
+
+def test_row_weights_are_fixed_and_resample_every_row_count() -> None:
+    a, b = stats.row_weights(50, draws=10), stats.row_weights(50, draws=10)
+    assert np.array_equal(a, b) and set(a.sum(1)) == {50.0}
