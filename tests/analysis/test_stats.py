@@ -25,10 +25,15 @@ def test_rows_alone_is_a_normal_interval_of_the_bootstrap_spread() -> None:
 
 
 def test_the_two_variances_add() -> None:
+    """Both standard errors enter; the quantile's degrees of freedom come from Welch–Satterthwaite (the bootstrap part
+    counted as known), so when the test rows dominate it nears the normal quantile rather than t with k − 1 = 2."""
     draws = np.random.default_rng(1).normal(0.0, 0.02, 400)
     both, seeds = stats.interval([0.60, 0.62, 0.64], draws), stats.interval([0.60, 0.62, 0.64], None)
-    assert both["ci_high"] - both["ci_low"] > seeds["ci_high"] - seeds["ci_low"]
     assert both["seed_se"] == seeds["seed_se"] and both["row_se"] == pytest.approx(np.std(draws, ddof=1))
+    se = np.hypot(both["seed_se"], both["row_se"])
+    df = se**4 / (both["seed_se"] ** 4 / 2)
+    assert (both["ci_high"] - both["ci_low"]) / 2 == pytest.approx(scipy_stats.t.ppf(0.975, df) * se)
+    assert (both["ci_high"] - both["ci_low"]) / 2 > 1.96 * se
 
 
 def test_metric_draws_average_to_the_metric_and_match_its_binomial_error() -> None:
