@@ -380,15 +380,20 @@ def _print_leakage(report: Any, *, dedupe: bool) -> None:
 
 def _print_report(paths: dict[str, Path], out_dir: Path) -> None:
     summary = json.loads(paths["results.json"].read_text())
+    from headstart.report.markdown import reference_text
+
+    if reference_text(summary):
+        typer.echo(f"reference: {reference_text(summary)}")
     head = summary.get("head_start")
     if head:
-        lo, hi = head["ci"]
-        typer.echo(f"head-start at n={head['n']}: {head['strategy']} {head['points']:+.1f} points over scratch (95% CI {lo:+.1f} to {hi:+.1f})")
+        typer.echo(f"head-start: {head['text']}")
     cross = summary.get("crossover") or {}
     if cross.get("text"):
         typer.echo(f"crossover: {cross['text']}")
     for band in summary.get("recommendation", []):
         typer.echo(f"recommendation: {band['text']}")
+    for flag in summary.get("budget_flags", []):
+        typer.echo(f"budget: {flag['text']}")
     for edge in summary.get("grid_edges", []):
         typer.echo(f"tuning: {edge['text']}")
     typer.echo(f"report: {paths['report.html']} (also chart.png, report.md, results.json in {out_dir})")

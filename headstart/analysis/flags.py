@@ -75,7 +75,7 @@ def run_flags(result: RunResult) -> list[str]:
 
 
 def budget_text(runs: list[RunResult]) -> str:
-    """An arm's budget as run: ``"80 steps (1 epoch min.), lr 5e-05, head lr 0.001, untuned"``; "" without records."""
+    """An arm's budget as run: ``"80 steps (1 epochs, at least 80 steps), lr 5e-05, head lr 0.001, untuned"``; "" without records."""
     budgets = [r.record.get("budget") for r in runs if (r.record or {}).get("budget")]
     if not budgets:
         return ""
@@ -83,7 +83,9 @@ def budget_text(runs: list[RunResult]) -> str:
     steps = f"{planned[0]}" if len(planned) == 1 else f"{planned[0]}–{planned[-1]}"
     taken = [int(b.get("steps") or 0) for b in budgets]
     stopped = sum(t < int(b.get("planned_steps") or 0) for t, b in zip(taken, budgets))
-    parts = [f"{steps} steps" + (f" ({stopped} of {len(budgets)} stopped early)" if stopped else "")]
+    rule = sorted({(b.get("epochs"), b.get("min_steps")) for b in budgets}, key=str)
+    why = f"{rule[0][0]} epochs, at least {rule[0][1]} steps" if len(rule) == 1 and None not in rule[0] else ""
+    parts = [f"{steps} steps" + (f" ({why})" if why else "") + (f", {stopped} of {len(budgets)} stopped early" if stopped else "")]
     chosen = [(r.chosen or {}).get("lr") for r in runs]
     lrs = sorted({float(c) for c in chosen if isinstance(c, (int, float))} or
                  {float(b["lr"]) for b in budgets if isinstance(b.get("lr"), (int, float))})
