@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -134,19 +135,42 @@ def pick_label_column(frame: "pd.DataFrame", requested: str | None, text_column:
     raise DataError(f"cannot tell which column of {path!r} holds the label (columns: {', '.join(columns)}); pass --label-column NAME")
 
 
+MAX_CLASS_IDS = 20  # more distinct whole-number labels than this are read as a regression target (said in a note)
+
+
+def _as_list(value: Any) -> list | None:
+    """A label that is a collection (list, tuple, or a numpy array as parquet gives lists) as a list, else None."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return None
+
+
 def infer_task(labels: list[Any]) -> str:
-    if any(isinstance(v, (list, tuple)) for v in labels):
+    """``multilabel`` when a label is a collection; ``regression`` for numbers that are not all whole or take more than
+    ``MAX_CLASS_IDS`` values; else ``classification``. The same data gives the same task in every file format."""
+    if any(_as_list(v) is not None for v in labels):
         return "multilabel"
     numbers = []
     for v in labels:
         try:
-            numbers.append(float(v))
+            numbers.append(float(str(v).strip()) if isinstance(v, str) else float(v))
         except (TypeError, ValueError):
             return "classification"
     distinct = set(numbers)
-    if len(distinct) > 20 or any(not x.is_integer() for x in distinct):
+    if len(distinct) > MAX_CLASS_IDS or any(not x.is_integer() for x in distinct):
         return "regression"
     return "classification"
+
+
+def task_note(labels: list[Any], task: str, given: str | None) -> str | None:
+    """The line that says which task the labels were read as, when it was inferred and not obvious."""
+    if given is not None or task != "regression":
+        return None
+    distinct = len({str(v).strip() for v in labels})
+    return (f"labels read as a regression target ({distinct} distinct numeric values); pass --task classification "
+            "to treat them as classes")
 
 
 def read_table(path: str | Path, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None) -> Dataset:
@@ -186,9 +210,13 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         raise DataError(f"{where!r} has no rows with both text ({text_col!r}) and label ({label_col!r})")
     texts = texts[keep].tolist()
     labels = frame.loc[keep, label_col].tolist()
-    task = task or infer_task(labels)
+    given, task = task, task or infer_task(labels)
     source = {"path": str(Path(path).resolve()), "text_column": text_col, "label_column": label_col, "task": task}
-    targets, names = encode_labels(labels, task, where, label_col)
+    targets, names, label_notes = encode_labels(labels, task, where, label_col)
+    notes += [n for n in (task_note(labels, task, given), *label_notes) if n]
+    for note in notes[-1 - len(label_notes):]:
+        if not note.startswith(("dropped", "using column")):
+            log.info("%s: %s", Path(where).name, note)
     return Dataset(name=Path(path).name, inputs=texts, targets=targets, task=task, label_names=names, source=source, notes=tuple(notes))
 
 
@@ -230,8 +258,9 @@ def read_image_table(frame: "pd.DataFrame", path: str | Path, image_col: str, *,
     if keep.sum() == 0:
         raise DataError(f"{where!r} has no rows with both an image ({image_col!r}) and a label ({label_col!r})")
     labels = frame.loc[keep, label_col].tolist()
-    task = task or infer_task(labels)
-    targets, names = encode_labels(labels, task, where, label_col)
+    given, task = task, task or infer_task(labels)
+    targets, names, label_notes = encode_labels(labels, task, where, label_col)
+    notes += [n for n in (task_note(labels, task, given), *label_notes) if n]
     images = resolve_image_paths(frame.loc[keep, image_col].tolist(), Path(path))
     source = {"path": str(Path(path).resolve()), "text_column": image_col, "label_column": label_col, "task": task}
     return Dataset(name=Path(path).name, inputs=images, targets=targets, task=task, label_names=names, source=source,
@@ -244,33 +273,61 @@ def _missing_label(value: Any) -> bool:
     return isinstance(value, str) and value.strip().lower() in ("", *MISSING_LABELS)
 
 
-def encode_labels(labels: list[Any], task: str, where: str, column: str) -> tuple[np.ndarray, tuple[str, ...]]:
+def canonical_label(value: Any) -> str:
+    """A class label's identity, the same in every process and file format: surrounding whitespace stripped, and
+    numbers written one way (``1``, ``1.0``, `` 1`` and ``1.00`` are all ``"1"``; ``0.5`` is ``"0.5"``)."""
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if not math.isfinite(number):
+        return text
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def label_order(name: str) -> tuple:
+    """Total order of class names: numbers by value first, then text; ties (none after ``canonical_label``) by name."""
+    try:
+        return (0, float(name), name)
+    except ValueError:
+        return (1, 0.0, name)
+
+
+def encode_labels(labels: list[Any], task: str, where: str, column: str) -> tuple[np.ndarray, tuple[str, ...], list[str]]:
+    """Targets, class names and notes on what was merged. Class order is a pure function of the labels.
+
+    Raises:
+        DataError: a regression target that is not numeric; a single class.
+    """
     if task == "regression":
         try:
-            return np.asarray([float(v) for v in labels], dtype=np.float32), ()
+            return np.asarray([float(v) for v in labels], dtype=np.float32), (), []
         except (TypeError, ValueError):
             raise DataError(f"label column {column!r} of {where!r} is not numeric, so it cannot be a regression target; drop --task regression") from None
     if task == "multilabel":
-        sets = [[str(x) for x in (v if isinstance(v, (list, tuple)) else str(v).split("|"))] for v in labels]
-        names = tuple(sorted({x for s in sets for x in s}))
+        sets = [[canonical_label(x) for x in (_as_list(v) if _as_list(v) is not None else str(v).split("|"))] for v in labels]
+        names = tuple(sorted({x for s in sets for x in s}, key=label_order))
         index = {n: i for i, n in enumerate(names)}
         multi_hot = np.zeros((len(sets), len(names)), dtype=np.float32)
         for row, s in enumerate(sets):
             multi_hot[row, [index[x] for x in s]] = 1.0
-        return multi_hot, names
-    as_text = [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in labels]
-    names = tuple(sorted(set(as_text), key=_natural))
+        return multi_hot, names, []
+    as_text = [canonical_label(v) for v in labels]
+    raw = [v if isinstance(v, str) else c for v, c in zip(labels, as_text)]  # a float column's 1.0 is how pandas reads 1
+    names = tuple(sorted(set(as_text), key=label_order))
     if len(names) < 2:
         raise DataError(f"label column {column!r} of {where!r} has a single class ({names[0]!r}); classification needs at least two")
+    spellings: dict[str, set[str]] = {}
+    for r, c in zip(raw, as_text):
+        spellings.setdefault(c, set()).add(r)
+    merged = sorted((r, c) for c, rs in spellings.items() if len(rs) > 1 for r in rs if r != c)
+    notes = []
+    if merged:
+        shown = ", ".join(f"{r!r} as {c!r}" for r, c in merged[:3]) + (f" and {len(merged) - 3} more" if len(merged) > 3 else "")
+        notes.append(f"labels written differently were read as one class: {shown}")
     index = {n: i for i, n in enumerate(names)}
-    return np.asarray([index[v] for v in as_text], dtype=np.int64), names
-
-
-def _natural(name: str) -> tuple:
-    try:
-        return (0, float(name), "")
-    except ValueError:
-        return (1, 0.0, name)
+    return np.asarray([index[v] for v in as_text], dtype=np.int64), names, notes
 
 
 def read_inputs(path: str | Path, *, text_column: str | None = None) -> list[str]:

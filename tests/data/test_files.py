@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -241,3 +242,54 @@ def test_load_dataset_routes_files_and_names(tmp_path):
     check(load_dataset(str(path)))
     with pytest.raises(DataError, match="apply to files, not to the built-in dataset 'rotten-tomatoes'"):
         load_dataset("rotten-tomatoes", text_column="text")
+
+
+# ---- issue 25: a label identity that is a pure function of the data ------------------------------------------------
+
+MIXED = ["1", "1.0", " 1", "2", "2.0", "1", "2 ", "10"]
+
+
+def test_labels_written_differently_are_one_class_in_every_process(tmp_path):
+    """"1", "1.0" and " 1" used to tie in the sort and fall back to string hashing: the class order, the data hash and
+    every run key changed from one process to the next."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps({"text": f"review {i}", "label": v}) + "\n" for i, v in enumerate(MIXED)))
+    data = read_table(path)
+    assert data.label_names == ("1", "2", "10") and data.targets.tolist() == [0, 0, 0, 1, 1, 0, 1, 2]
+    assert any("read as one class" in n and "'1.0' as '1'" in n for n in data.notes)
+    code = (f"from headstart.data.files import read_table; d = read_table({str(path)!r}); "
+            "print(d.label_names, d.targets.tolist(), d.hash)")
+    seen = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in (1, 2, 3)}
+    assert len(seen) == 1, seen
+
+
+def test_a_trailing_space_is_the_same_class_and_said_so(tmp_path):
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"text": TEXTS, "label": ["pos", "pos ", "neg", "neg", "pos", "neg"]}).to_csv(path, index=False)
+    data = read_table(path)
+    assert data.label_names == ("neg", "pos")
+    assert "labels written differently were read as one class: 'pos ' as 'pos'" in data.notes
+
+
+def test_many_whole_number_labels_are_a_regression_target_and_said_so(tmp_path):
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"text": [f"t{i}" for i in range(30)], "label": list(range(30))}).to_csv(path, index=False)
+    data = read_table(path)
+    assert data.task == "regression"
+    assert any(n.startswith("labels read as a regression target (30 distinct numeric values); pass --task classification")
+               for n in data.notes)
+    assert read_table(path, task="classification").task == "classification"
+
+
+def test_a_parquet_column_of_lists_is_multilabel_as_in_jsonl(tmp_path):
+    rows = [{"text": t, "label": labels} for t, labels in zip(TEXTS, (["a", "b"], ["b"], ["c", "a"], ["a"], ["b", "c"], ["c"]))]
+    pd.DataFrame(rows).to_parquet(tmp_path / "d.parquet")
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    parquet, jsonl = read_table(tmp_path / "d.parquet"), read_table(tmp_path / "d.jsonl")
+    assert parquet.task == jsonl.task == "multilabel"
+    assert parquet.label_names == jsonl.label_names == ("a", "b", "c")
+    assert parquet.targets.tolist() == jsonl.targets.tolist()
