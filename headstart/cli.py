@@ -118,6 +118,8 @@ def train(
         summary["error"] = result.error
     if as_json:
         _echo_json(summary)
+        if result.status != "done":  # --json changes what is printed, never the exit status
+            raise typer.Exit(1)
         return
     pct = 100 * result.trainable_params / max(result.total_params, 1)
     typer.echo(f"{result.status}: {strategy} on {data}, n={n}, seed={seed} -> {out}")

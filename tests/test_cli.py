@@ -235,3 +235,13 @@ def test_predict_from_stdin(real_run):
         assert r["label"] in ("rotten", "fresh") and set(r["probabilities"]) == {"rotten", "fresh"}
         assert sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
         assert r["label"] == max(r["probabilities"], key=r["probabilities"].get)
+
+
+def test_train_json_keeps_the_exit_status_of_a_diverged_run(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """--json changes what is printed, never the exit status (it used to exit 0 on a diverged run)."""
+    args = [*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "full-finetune", "--n", "32", "--lr", "1e30",
+            "--head-lr", "1e30", "--max-steps", "10", "--min-steps", "10", "--out", str(tmp_path / "run")]
+    code, stdout, _ = cli([*args, "--json"], monkeypatch, capsys)
+    assert json.loads(stdout)["status"] == "diverged" and code == 1
+    code, _, err = cli(args, monkeypatch, capsys)
+    assert code == 1 and "diverged" in err

@@ -302,9 +302,14 @@ def encode_labels(labels: list[Any], task: str, where: str, column: str) -> tupl
     """
     if task == "regression":
         try:
-            return np.asarray([float(v) for v in labels], dtype=np.float32), (), []
+            values = np.asarray([float(v) for v in labels], dtype=np.float64)
         except (TypeError, ValueError):
             raise DataError(f"label column {column!r} of {where!r} is not numeric, so it cannot be a regression target; drop --task regression") from None
+        bad = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > np.finfo(np.float32).max))
+        if len(bad):  # training on it would diverge and blame the learning rate
+            raise DataError(f"label column {column!r} of {where!r} has {len(bad)} non-finite value(s) (first: {labels[bad[0]]!r}, "
+                            f"labelled row {bad[0] + 1}); fix or drop those rows")
+        return values.astype(np.float32), (), []
     if task == "multilabel":
         sets = [[canonical_label(x) for x in (_as_list(v) if _as_list(v) is not None else str(v).split("|"))] for v in labels]
         names = tuple(sorted({x for s in sets for x in s}, key=label_order))

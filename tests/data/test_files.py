@@ -293,3 +293,10 @@ def test_a_parquet_column_of_lists_is_multilabel_as_in_jsonl(tmp_path):
     assert parquet.task == jsonl.task == "multilabel"
     assert parquet.label_names == jsonl.label_names == ("a", "b", "c")
     assert parquet.targets.tolist() == jsonl.targets.tolist()
+
+
+def test_an_infinite_regression_label_is_refused_before_training(tmp_path):
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"text": TEXTS, "label": [1.5, 2.0, "inf", 3.0, 0.5, 2.5]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"has 1 non-finite value\(s\) \(first: 'inf', labelled row 3\); fix or drop those rows"):
+        read_table(path, task="regression")
