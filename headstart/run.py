@@ -1,6 +1,6 @@
 """One run, top to bottom: setup -> train -> save. Plus loading a saved run to evaluate or predict.
 
-A saved run directory holds ``spec.json`` (the spec as given, the resolved spec, its key, the data
+A saved run directory (built whole beside the old one, then swapped in: ``save``) holds ``spec.json`` (the spec as given, the resolved spec, its key, the data
 identity and split), ``weights.safetensors`` (the head, and whatever part of the backbone changed) and
 ``metrics.json`` (validation metrics and the training record). Nothing is pickled.
 """
@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -259,30 +260,63 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+RUN_FILES = ("spec.json", "metrics.json")  # a directory holding either is a run (perhaps half-saved before issue 25)
+
+
 def save(s: Setup, report: FitReport, out: str | Path) -> Path:
-    """Write weights.safetensors, metrics.json and, last, spec.json into ``out``.
+    """Write the run into ``out``: built complete in a sibling staging directory, then swapped in.
+
+    A failure while writing (a full disk, a kill) leaves ``out`` as it was: the previous run there still loads,
+    and the staging directory is removed. ``out`` must be new, empty, or a run directory: a directory holding other
+    files is refused rather than replaced.
+
+    Raises:
+        StoreError: ``out`` cannot be written, or is a non-empty directory that is not a run.
+    """
+    out = Path(out)
+    if out.is_dir() and any(out.iterdir()) and not any((out / name).exists() for name in RUN_FILES):
+        raise StoreError(f"--out {str(out)!r} is a directory holding other files, not a headstart run; "
+                         f"choose a new directory, e.g. {str(out / 'run')!r}")
+    staging = out.parent / f".{out.name}.saving-{os.getpid()}"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+    except OSError as e:
+        raise StoreError(f"cannot write to output directory {str(out)!r} ({e.strerror}); choose another --out") from None
+    try:
+        _write_run(s, report, staging)
+        kill_point("swap:run")
+        _swap_in(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Put the complete ``staging`` directory at ``out``: two renames, the old run removed only after both."""
+    if not out.exists():
+        os.replace(staging, out)
+        return
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(out, old)
+    os.replace(staging, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_run(s: Setup, report: FitReport, out: Path) -> None:
+    """Write weights.safetensors (+ a PEFT adapter, + the strategy's files), metrics.json and spec.json into ``out``.
 
     Saves the head (+ regression scaling) and, of the backbone, everything when it was trained from
     scratch, only the parameters that trained otherwise (the rest reloads from the pre-trained source).
-    Each file is replaced atomically; spec.json, which makes the directory a run, is removed first and written
-    last, so a crash part-way through an overwrite leaves a directory that is refused, never one that loads the
-    new weights under the old spec.
     """
     from safetensors.torch import save_file
 
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
-        probe.touch()
-        probe.unlink()
-    except OSError as e:
-        raise StoreError(f"cannot write to output directory {str(out)!r} ({e.strerror}); choose another --out") from None
-    (out / "spec.json").unlink(missing_ok=True)
     state = s.model.state_dict()
     saved = backbone_saved(s, report)
     if report.status != "done":  # diverged: keep the record (spec, metrics with the reason), never the NaN weights
-        (out / "weights.safetensors").unlink(missing_ok=True)
         keep = set()
     elif saved == "full":
         keep = set(state)
@@ -323,7 +357,6 @@ def save(s: Setup, report: FitReport, out: str | Path) -> Path:
         "train_rows": s.train_rows.tolist(),
         "backbone_saved": saved,
     })
-    return out
 
 
 def trained_buffers(model: torch.nn.Module, trained: list[str]) -> set[str]:

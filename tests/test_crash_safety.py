@@ -210,7 +210,7 @@ def test_many_processes_create_one_store_at_once(tmp_path):
 
 
 @pytest.mark.parametrize("dies_at", ["weights.safetensors", "metrics.json", "spec.json"])
-def test_a_run_directory_killed_half_saved_is_the_old_run_or_refused(dies_at, toy_csv, tiny_registry, tmp_path, monkeypatch):
+def test_a_run_directory_killed_half_saved_is_still_the_old_run(dies_at, toy_csv, tiny_registry, tmp_path, monkeypatch):
     """Re-training into an existing directory and dying between two of its files never leaves a loadable mix
     (new weights under the old spec, or a new run under old metrics)."""
     import safetensors.torch
@@ -247,13 +247,26 @@ def test_a_run_directory_killed_half_saved_is_the_old_run_or_refused(dies_at, to
     monkeypatch.setattr(safetensors.torch, "save_file", save_file)
     with pytest.raises(Died):
         run_module.save(s, report, out)
-    try:
-        loaded = load_run(out)
-    except StoreError as e:
-        assert "spec.json" in str(e)  # refused: the directory says it is not a (finished) run
-        return
+    loaded = load_run(out)  # never refused: the new run was being built beside the old one, which is untouched
     assert loaded.resolved["seed"] == 0 and headstart.predict(out, texts) == old  # the old run, whole
     assert json.loads((out / "metrics.json").read_text())["steps"] == 6
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], "the staging directory is removed"
+    monkeypatch.setattr(run_module, "write_json", real_json)
+    monkeypatch.setattr(safetensors.torch, "save_file", real_file)
+    run_module.save(s, report, out)  # and a save that completes replaces it whole
+    assert load_run(out).resolved["seed"] == 1 and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_directory_of_other_files_is_never_replaced_by_a_run(toy_csv, tiny_registry, tmp_path):
+    import headstart
+    from headstart.errors import StoreError
+    from headstart.specs import TrainConfig
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(StoreError, match="is a directory holding other files, not a headstart run; choose a new directory"):
+        headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=32, out=tmp_path,
+                      config=TrainConfig(max_steps=2, min_steps=2, precision="fp32"))
+    assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
 # ---- every artefact write goes through a temp file and os.replace ---------------------------------------
