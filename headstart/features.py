@@ -7,11 +7,14 @@ backbone's identity, the dataset hash and the preprocessing), and reused by ever
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable
 from contextlib import nullcontext
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -88,7 +91,10 @@ class FeatureCache:
             _MEMORY[self.key] = self._load() or (torch.zeros(len(encoded), backbone.dim), torch.zeros(len(encoded), dtype=torch.bool))
 
     def _load(self) -> tuple[torch.Tensor, torch.Tensor] | None:
-        if self.path is None or not self.path.exists():
+        try:
+            if self.path is None or not self.path.is_file():
+                return None
+        except OSError:
             return None
         from safetensors.torch import load_file
 
@@ -106,14 +112,17 @@ class FeatureCache:
         from safetensors.torch import save_file
 
         features, done = _MEMORY[self.key]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             save_file({"features": features, "done": done.to(torch.uint8)}, str(tmp))
             kill_point("write:features.safetensors")
             os.replace(tmp, self.path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
+        except Exception as exc:  # OSError, or safetensors' own error on a full disk: the cache is optional
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            cache_unusable(self.path.parent, exc)
+            self.path = None  # this run goes on with the features in memory
 
     def __call__(self, rows: np.ndarray) -> torch.Tensor:
         """(len(rows), dim) features, computing only the rows never computed before."""
@@ -125,6 +134,18 @@ class FeatureCache:
             done[torch.as_tensor(missing)] = True
             self._save()
         return features[torch.as_tensor(rows)]
+
+
+_WARNED: set[str] = set()
+
+
+def cache_unusable(where: Path, exc: BaseException) -> None:
+    """Say once per process and place that the on-disk cache is skipped (the run goes on without it)."""
+    if str(where) not in _WARNED:
+        _WARNED.add(str(where))
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        logging.getLogger("headstart").warning("the cache at %s is unusable (%s); going on without it (set HEADSTART_CACHE "
+                                               "to a writable directory to keep features between runs)", where, reason)
 
 
 def clear_memory() -> None:

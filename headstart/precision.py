@@ -6,6 +6,7 @@ measured, never assumed. The verdict is cached per (device, CPU model, torch ver
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -69,11 +70,12 @@ def resolve_precision(requested: str, device: torch.device) -> str:
     if key not in cached:
         speedup = measure_bf16_speedup(device)
         cached[key] = {"bf16_speedup": round(speedup, 3), "verdict": "bf16" if speedup >= SPEEDUP_NEEDED else "fp32"}
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(cached, indent=1))
             os.replace(tmp, path)
-        except OSError:
-            pass  # an unwritable cache only costs re-measuring next time
+        except OSError:  # an unwritable cache only costs re-measuring next time
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
     return cached[key]["verdict"]

@@ -245,9 +245,13 @@ def backbone_saved(s: Setup, report: FitReport) -> str:
 def write_json(path: Path, payload: Any) -> None:
     """Atomic JSON write: a temp file in the same directory, then rename."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=_plain))
-    kill_point(f"write:{path.name}")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(payload, indent=2, default=_plain))
+        kill_point(f"write:{path.name}")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # no temp file survives a handled error
+        raise
 
 
 def _plain(value: Any) -> Any:

@@ -121,3 +121,31 @@ def test_real_linear_probe_runs_minilm_once_per_example(monkeypatch, tmp_path):
         counts[epochs] = sum(seen)
         assert counts[epochs] == len(s.train_rows) + len(s.splits.val)
     assert counts[3] == counts[12]
+
+
+@pytest.mark.parametrize("fault", ["cache is a file", "disk full"])
+def test_an_unusable_cache_is_skipped_with_one_warning_and_no_temp_file(fault, toy, make_tiny, monkeypatch, tmp_path, caplog):
+    """HEADSTART_CACHE on a file, or a full disk mid-write: a one-line warning, the features from memory, no temp file
+    (it used to raise NotADirectoryError / SafetensorError out of train)."""
+    import safetensors.torch
+
+    clear_memory()
+    feats._WARNED.clear()
+    cache_root = tmp_path / "cache"
+    if fault == "cache is a file":
+        cache_root.write_text("not a directory")
+    else:
+        def full(tensors, path, metadata=None):
+            open(path, "wb").write(b"half")  # noqa: SIM115 - a partial temp file, as a full disk leaves it
+            raise safetensors.SafetensorError("No space left on device")
+        monkeypatch.setattr(safetensors.torch, "save_file", full)
+    monkeypatch.setenv("HEADSTART_CACHE", str(cache_root))
+    backbone = make_tiny(0)
+    encoded = backbone.encode(toy.inputs)
+    with caplog.at_level("WARNING", logger="headstart"):
+        first = FeatureCache(backbone, encoded, toy.hash)(np.arange(20))
+        again = FeatureCache(backbone, encoded, toy.hash)(np.arange(30))
+    assert torch.equal(again[:20], first)
+    warnings = [r.getMessage() for r in caplog.records if "unusable" in r.getMessage()]
+    assert len(warnings) == 1 and "going on without it" in warnings[0]
+    assert not list(tmp_path.rglob("*.tmp"))
