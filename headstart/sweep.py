@@ -227,10 +227,25 @@ def score_test(s: Any, *, features: bool) -> tuple[dict[str, Any], dict[str, Any
     return metrics, test
 
 
-def _worker_init(threads: int) -> None:
+PARENT_POLL_SECONDS = 0.5  # how soon a worker notices that its driver is gone
+
+
+def _worker_init(threads: int, parent: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A pool worker's watchdog: when the driver dies (kill -9, SIGTERM) the worker is re-parented, and it exits at
+    once instead of training on for nobody while it holds the user's terminal (``compare ... | tee log`` would hang).
+    A polling thread rather than prctl's parent-death signal, which fires when the *thread* that spawned the worker
+    ends (the executor spawns from its own threads) and exists on Linux only."""
+    while True:
+        if os.getppid() != parent:
+            os._exit(1)
+        time.sleep(PARENT_POLL_SECONDS)
 
 
 def _worker_run(spec_dict: dict[str, Any]) -> dict[str, Any]:
@@ -437,7 +452,8 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers) -> None
     pending: dict[Any, tuple[str, dict[str, Any]]] = {}
     queue = list(todo)
     done = 0
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init, initargs=(threads,)) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
+                             initargs=(threads, os.getpid())) as pool:
         try:
             while queue or pending:
                 while queue and len(pending) < workers:

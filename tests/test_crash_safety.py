@@ -9,7 +9,9 @@ folder and the helpers come from tests/test_sweep.py.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
+import os
 import multiprocessing
 import random
 import re
@@ -390,3 +392,45 @@ def test_a_diverging_cell_is_recorded_and_the_sweep_goes_on(tiny_backbone, tmp_p
     assert "4 cells: 4 already done, 0 trained now" in again.stdout, again.stdout + again.stderr
     with sqlite3.connect(out / "runs.sqlite") as conn:
         assert conn.execute("SELECT strategy, n, status, error, steps, updated_at FROM runs ORDER BY strategy, n").fetchall() == rows
+
+
+def _headstart_processes(root: int) -> list[int]:
+    """Live processes whose command line runs headstart's pool workers or the driver, descended from nothing we know:
+    every process whose environment carries this test's marker."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == root:
+            continue
+        try:
+            environ = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if b"HEADSTART_TEST_MARKER=orphans" in environ:
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killing_a_compare_with_workers_leaves_no_process_behind(sig, tiny_backbone, tmp_path):  # noqa: F811
+    """kill -9 (or SIGTERM) of ``compare --workers 2``: within 5 s no headstart process is left (the workers used to
+    live on with parent 1, holding the terminal)."""
+    out = tmp_path / "store"
+    cmd = [*sweep_cmd(out, tiny_backbone), "--workers", "2", "--max-steps", "400", "--min-steps", "400"]
+    driver = subprocess.Popen(cmd, env={**env(tmp_path), "HEADSTART_TEST_MARKER": "orphans"}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while len(_headstart_processes(0)) < 3 and time.monotonic() < deadline:  # the driver and both workers
+        time.sleep(0.2)
+    while "running" not in {status for _, status, *_ in store_rows(out)} and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(_headstart_processes(0)) >= 3, "the workers never started"
+    driver.send_signal(sig)
+    driver.wait(timeout=30)
+    deadline = time.monotonic() + 5
+    while _headstart_processes(0) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _headstart_processes(0)
+    for pid in left:  # do not leave them to the rest of the suite
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    assert left == [], f"{len(left)} process(es) outlived the driver by 5 s"
