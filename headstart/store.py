@@ -138,6 +138,12 @@ class Store:
             version = _init_schema(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
+            if "full" in str(exc):
+                raise StoreError(f"cannot write the results store {str(self.file)!r}: the disk is full; free space or "
+                                 "choose --out on another disk") from exc
+            if "locked" in str(exc):
+                raise StoreError(f"the results store {str(self.file)!r} was locked by another process for over "
+                                 f"{BUSY_TIMEOUT_MS // 1000} s; run again when it finishes") from exc
             raise StoreError(f"{str(self.file)!r} is not a usable headstart store ({exc}); point --out at a new directory") from exc
         if version != SCHEMA_VERSION:
             conn.close()

@@ -9,7 +9,10 @@ Only the driver writes the store; worker processes return plain ``RunResult`` da
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
+import logging
 import os
 import socket
 import threading
@@ -373,6 +376,7 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
     with Store(out) as store:
         store.release_dead(_owner_is_dead)  # a compare killed with -9 on this host: no need to wait for its lease
         store.set_sweep(command, sweep.to_dict())
+        merge_spool(store)  # results an earlier sweep could not store
         _write_leakage(out, sweep, leakage if leakage is not None else leakage_report(sweep))
         finished = store.done_keys() | {r.key for r in store.results("diverged")}  # a diverged cell would diverge again
         todo = [(spec, key, resolved) for spec, key, resolved in planned if key not in finished]
@@ -403,13 +407,90 @@ def _owner_is_dead(owner: str) -> bool:
     return False
 
 
+PUT_ATTEMPTS = 3  # each waits up to the store's busy timeout (30 s) for another process's write lock
+SPOOL = "spool"  # results the store could not take, one JSON file each, merged by the next sweep on the store
+
+
 def _record(store: Any, key: str, resolved: dict[str, Any], result: RunResult, outcome: SweepOutcome) -> None:
+    """Store a finished cell's result; if the store cannot take it (locked for minutes, a full disk), keep it in
+    ``DIR/spool/`` for the next sweep to merge, release the cell's claim, and say so. A trained result is never lost
+    while any disk will hold it."""
+    import sqlite3
+
     if result.key and result.key != key:
         raise RuntimeError(f"run key mismatch for {resolved['strategy']} n={resolved['n_requested']}: planned {key}, ran {result.key}")
     result = dataclasses.replace(result, key=key, spec=result.spec or resolved)
-    store.put(result)
+    try:
+        _put(store, result)
+    except (sqlite3.Error, StoreError) as exc:
+        where = _spool(Path(store.path), result, exc)
+        logging.getLogger("headstart").warning(
+            "could not write the result of %s to the store (%s); kept it in %s: the next compare on %s merges it",
+            _label(resolved), _reason(exc), where, store.path)
+        with contextlib.suppress(sqlite3.Error, StoreError):
+            store.mark(key, resolved, "pending")
     outcome.trained += 1
     outcome.statuses[result.status] = outcome.statuses.get(result.status, 0) + 1
+
+
+def _put(store: Any, result: RunResult) -> None:
+    import sqlite3
+
+    for attempt in range(PUT_ATTEMPTS):
+        try:
+            store.put(result)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == PUT_ATTEMPTS - 1:
+                raise
+            time.sleep(1 + attempt)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    return ("the disk is full" if "full" in text else "another process held its write lock too long" if "locked" in text
+            else text)
+
+
+def _spool(directory: Path, result: RunResult, cause: BaseException) -> Path:
+    """Write ``result`` to ``directory/spool/KEY.json`` (atomically).
+
+    Raises:
+        StoreError: the spool cannot be written either; the message says what was lost and why.
+    """
+    from headstart.run import write_json
+
+    path = directory / SPOOL / f"{result.key}.json"
+    try:
+        path.parent.mkdir(exist_ok=True)
+        write_json(path, result.to_dict())
+    except OSError as exc:
+        raise StoreError(f"could not store the result of {_label(result.spec)} ({_reason(cause)}) nor keep it in "
+                         f"{str(path.parent)!r} ({exc.strerror}); free disk space and run the same command again to "
+                         "retrain that cell") from None
+    return path
+
+
+def merge_spool(store: Any) -> int:
+    """Put the spooled results of ``store``'s directory into it (oldest first) and delete their files; returns how many.
+
+    A spooled result whose cell is already done in the store is dropped (the store holds it already).
+    """
+    directory = Path(store.path) / SPOOL
+    files = sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime) if directory.is_dir() else []
+    done = store.done_keys()
+    merged = 0
+    for path in files:
+        try:
+            result = RunResult.from_dict(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            logging.getLogger("headstart").warning("skipped the damaged spooled result %s (%s)", path, exc)
+            continue
+        if result.key not in done:
+            store.put(result)
+            merged += 1
+        path.unlink(missing_ok=True)
+    return merged
 
 
 def _label(resolved: dict[str, Any]) -> str:

@@ -163,3 +163,37 @@ def test_python_compare_mirrors_the_cli_and_resumes(toy_csv, tiny_registry, tmp_
     again = headstart.compare(str(toy_csv), **kwargs)
     assert (again.skipped, again.trained) == (8, 0), "re-running trains nothing already done"
     assert again.summary["curves"] == first.summary["curves"]
+
+
+def test_a_result_the_store_cannot_take_is_spooled_and_merged_by_the_next_compare(toy_csv, tiny_registry, tmp_path, monkeypatch, caplog):
+    """A full disk (or a write lock held for minutes) at a result's commit used to crash compare with a traceback,
+    lose the trained result and leave the row 'running'. Now the result waits in DIR/spool/ and the row is released;
+    the next compare merges it without retraining."""
+    import headstart
+    from headstart.specs import TrainConfig
+    from headstart.store import Store
+
+    real_put, failed = Store.put, []
+
+    def put(self, result):
+        if not failed:
+            failed.append(result.key)
+            raise sqlite3.OperationalError("database or disk is full")
+        real_put(self, result)
+
+    monkeypatch.setattr(Store, "put", put)
+    cfg = TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32")
+    kwargs = dict(backbone="tiny", strategies="linear-probe", sizes=[16], seeds=2, out=tmp_path / "store", config=cfg, tune=None)
+    with caplog.at_level("WARNING", logger="headstart"):
+        first = headstart.compare(str(toy_csv), **kwargs)
+    assert first.trained == 2
+    (spooled,) = (tmp_path / "store" / "spool").glob("*.json")
+    assert spooled.stem == failed[0]
+    assert any("the disk is full" in r.getMessage() and "the next compare on" in r.getMessage() for r in caplog.records)
+    with Store(tmp_path / "store") as store:
+        assert {r.key: r.status for r in store.results()}[failed[0]] == "pending"
+    again = headstart.compare(str(toy_csv), **kwargs)
+    assert (again.skipped, again.trained) == (2, 0), "the spooled result counts: nothing is retrained"
+    assert not list((tmp_path / "store" / "spool").glob("*.json"))
+    with Store(tmp_path / "store") as store:
+        assert all(r.status == "done" for r in store.results())
