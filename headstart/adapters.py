@@ -164,6 +164,13 @@ def _write_run(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
         raise StoreError(f"cannot write {str(out)!r} ({e.strerror}); choose another --out") from None
 
 
+def check_inputs(inputs: int) -> None:
+    """Raises ConfigError unless ``inputs`` (validation inputs the merge is checked on) is a positive integer."""
+    if not isinstance(inputs, int) or isinstance(inputs, bool) or inputs < 1:
+        raise ConfigError(f"--inputs must be a positive number of validation inputs to check the merge on, got {inputs!r}; "
+                          "e.g. --inputs 64")
+
+
 def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, tolerance: float = TOLERANCE,
           inputs: int = 64) -> MergeReport:
     """Fold a run's PEFT adapter into its base; check the merged model's outputs equal the adapter's on real inputs.
@@ -178,6 +185,7 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
     from headstart.saved import load_run
 
     directory, out = Path(directory), Path(out)
+    check_inputs(inputs)
     info = inspect(directory)
     if info.kind == "peft":
         raise ConfigError(f"{str(directory)!r} is a plain PEFT adapter without a task head; merge it into its base with "

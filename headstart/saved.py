@@ -44,10 +44,30 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
         meta = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise StoreError(f"cannot read {str(path)!r} ({type(e).__name__}); the run directory is damaged, train it again") from None
+    if not isinstance(meta, dict):
+        raise StoreError(f"{str(path)!r} is damaged (not a JSON object); train the run again")
     if meta.get("format_version") != FORMAT_VERSION:
         raise StoreError(f"{str(directory)!r} was written by an incompatible headstart (format {meta.get('format_version')!r}, "
                          f"this version reads {FORMAT_VERSION}); train it again with this version")
+    _check_meta(meta, path)
     return meta
+
+
+# The fields a run is rebuilt from, with their JSON types: a hand-edited or damaged spec.json is refused by name.
+_META_SHAPE = {"spec": dict, "spec.backbone": str, "resolved": dict, "resolved.strategy": str, "resolved.seed": int,
+               "resolved.backbone_config": dict, "resolved.data": dict, "resolved.data.task": str, "resolved.options": dict,
+               "resolved.train": dict, "resolved.train.precision": str, "label_names": list, "backbone_saved": str}
+
+
+def _check_meta(meta: dict[str, Any], path: Path) -> None:
+    for dotted, kind in _META_SHAPE.items():
+        value: Any = meta
+        for part in dotted.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise StoreError(f"{str(path)!r} is damaged: {dotted} is {value!r}, not a {kind.__name__}; train the run again")
+    if not all(isinstance(name, str) for name in meta["label_names"]):
+        raise StoreError(f"{str(path)!r} is damaged: label_names holds non-text values; train the run again")
 
 
 def _status(directory: Path) -> str:

@@ -61,6 +61,16 @@ class TrainConfig:
     augment: str = "none"  # image training batches only: "crop" (pad + random crop) or "flip-crop"; never at evaluation
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # a config file can give any type: say which field, before comparing it
+            value, kind = getattr(self, f.name), str(f.type)
+            if value is None or (f.default is None and value is None):
+                continue
+            wants = int if kind.startswith("int") else float if kind.startswith("float") else str if kind.startswith("str") else None
+            ok = (isinstance(value, str) if wants is str else isinstance(value, (int, float)) and not isinstance(value, bool)
+                  and (wants is float or isinstance(value, int)))
+            if wants is not None and not ok:
+                raise ConfigError(f"{f.name} must be {'a number' if wants is float else 'an integer' if wants is int else 'a string'}, "
+                                  f"got {value!r}; e.g. {f.name} = {f.default if f.default is not None else 1!r}")
         for name, hint in (("lr", "1e-5"), ("head_lr", "1e-3")):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -150,8 +160,8 @@ class RunSpec:
                 raise ConfigError("--grid lists the learning rates --tune searches; add --tune lr (or drop --grid)")
         if self.n is not None and (not isinstance(self.n, int) or self.n < 1):
             raise ConfigError(f"n must be a positive integer or 'all', got {self.n!r}; try --n 64")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be an integer >= 0, got {self.seed!r}; try --seed 0")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
+            raise ConfigError(f"seed must be an integer from 0 to 2**63 - 1, got {self.seed!r}; try --seed 0")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -11,9 +11,11 @@ worker may take it over only once the lease has expired (the first worker died).
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+import logging
 import sqlite3
+from collections.abc import Callable, Iterator
 import time
 from pathlib import Path
 from types import TracebackType
@@ -136,6 +138,7 @@ class Store:
             _use_wal(conn)
             kill_point("store.open")
             version = _init_schema(conn)
+            conn.execute("SELECT key FROM runs LIMIT 1").fetchall()  # a store whose runs table is gone is damaged
         except sqlite3.DatabaseError as exc:
             conn.close()
             if "full" in str(exc):
@@ -310,24 +313,43 @@ class Store:
     def sweep(self) -> dict[str, Any] | None:
         """Return ``{"command": str, "sweep": dict}`` as saved by ``set_sweep``, or None."""
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'sweep'").fetchone()
-        return None if row is None else json.loads(row["value"])
+        try:
+            value = None if row is None else json.loads(row["value"])
+        except ValueError:  # informational: a damaged record of the command must not stop the report
+            return None
+        return value if isinstance(value, dict) else None
 
     def get(self, key: str) -> RunResult | None:
         """Return the run stored under ``key`` (any status), or None."""
         row = self.conn.execute("SELECT * FROM runs WHERE key = ?", (key,)).fetchone()
-        return None if row is None else _to_result(row)
+        return None if row is None else _to_result(row, self.file)
 
     def results(self, status: str | None = None) -> list[RunResult]:
-        """Return all runs, or those with ``status``, oldest first."""
-        if status is None:
-            rows = self.conn.execute("SELECT * FROM runs ORDER BY created_at, key").fetchall()
-        else:
-            rows = self.conn.execute("SELECT * FROM runs WHERE status = ? ORDER BY created_at, key", (status,)).fetchall()
-        return [_to_result(r) for r in rows]
+        """Return all runs, or those with ``status``, oldest first. A row whose JSON is damaged is left out (its spec)
+        or read with that field empty, and a warning names it.
+
+        Raises:
+            StoreError: the database file itself is damaged.
+        """
+        with self._reading():
+            if status is None:
+                rows = self.conn.execute("SELECT * FROM runs ORDER BY created_at, key").fetchall()
+            else:
+                rows = self.conn.execute("SELECT * FROM runs WHERE status = ? ORDER BY created_at, key", (status,)).fetchall()
+        return [r for r in (_to_result(row, self.file) for row in rows) if r is not None]
 
     def done_keys(self) -> set[str]:
         """Keys of the finished runs: the cells a resumed sweep skips."""
-        return {r["key"] for r in self.conn.execute("SELECT key FROM runs WHERE status = 'done'")}
+        with self._reading():
+            return {r["key"] for r in self.conn.execute("SELECT key FROM runs WHERE status = 'done'")}
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"the results store {str(self.file)!r} is damaged ({exc}); restore it from a copy, or "
+                             "point --out at a new directory (the runs in it would be trained again)") from None
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:
@@ -368,15 +390,29 @@ def _init_schema(conn: sqlite3.Connection) -> object:
     return SCHEMA_VERSION
 
 
-def _to_result(row: sqlite3.Row) -> RunResult:
+def _to_result(row: sqlite3.Row, file: Path | None = None) -> RunResult | None:
+    def field(name: str) -> dict[str, Any] | None:
+        try:
+            value = json.loads(row[name] or "{}")
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            logging.getLogger("headstart").warning("run %s in %s has a damaged %s; it is read without it", row["key"], file, name)
+            return None
+        return value
+
+    spec = field("spec")
+    if spec is None or row["status"] not in STATUSES:
+        logging.getLogger("headstart").warning("run %s in %s is damaged (spec or status); it is left out", row["key"], file)
+        return None
     return RunResult(
         key=row["key"],
-        spec=json.loads(row["spec"]),
+        spec=spec,
         status=row["status"],
-        metrics=json.loads(row["metrics"] or "{}"),
-        val_metrics=json.loads(row["val_metrics"] or "{}"),
-        chosen=json.loads(row["chosen"] or "{}"),
-        record=json.loads(row["record"] or "{}"),
+        metrics=field("metrics") or {},
+        val_metrics=field("val_metrics") or {},
+        chosen=field("chosen") or {},
+        record=field("record") or {},
         **{name: row[name] or 0 for name in _RESULT_FIELDS},
         error=row["error"],
     )

@@ -39,12 +39,22 @@ TOP_KEYS = {"data", "backbone", "strategies", "sizes", "seeds", "workers", "out"
 def read_config(path: str | Path) -> dict[str, Any]:
     """Parse and check a sweep TOML file into plain data (``train`` stays a dict of TrainConfig fields)."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file not found: {str(path)!r}; check the path")
+    if not path.is_file():
+        what = "is a directory, not a file" if path.is_dir() else "not found"
+        raise ConfigError(f"config file {str(path)!r} {what}; give the path of a sweep .toml file")
     try:
         config = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot parse {str(path)!r}: {e}; check the TOML syntax") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read {str(path)!r} ({e.strerror}); check the path and its permissions") from None
+    for table in ("train", "options", "train_by_strategy", "split", "grid"):
+        if table in config and not isinstance(config[table], dict):
+            raise ConfigError(f"{table} must be a table in {str(path)!r} (e.g. [{table}]), got {config[table]!r}")
+    for table in ("options", "train_by_strategy"):
+        for name, value in config.get(table, {}).items():
+            if not isinstance(value, dict):
+                raise ConfigError(f"[{table}] {name} must be a table in {str(path)!r} (e.g. [{table}.{name}]), got {value!r}")
     unknown = set(config) - TOP_KEYS
     if unknown:
         raise ConfigError(f"unknown key(s) {sorted(unknown)} in {str(path)!r}; allowed: {', '.join(sorted(TOP_KEYS))}")

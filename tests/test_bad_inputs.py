@@ -31,7 +31,7 @@ class Case:
     item: str
     args: Callable[["Files"], list[str]]
     expect: tuple[str, ...]  # fragments of the error line (the value it names and the fix)
-    stdin: str = ""
+    stdin: str | bytes = ""
     code: int = 2
     note: str = ""  # a "note:" line expected on stderr before the outcome (rows dropped)
 
@@ -89,6 +89,50 @@ class Files:
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(schema_version),))
         conn.close()  # the last connection checkpoints the WAL into the database file
         return str(self.path(name))
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` pixels: Pillow checks the size on open, before decoding anything."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + chunk(b"IEND", b"")
+
+
+def _image_folder_with_a_bomb(f: "Files") -> str:
+    from PIL import Image
+
+    for label in ("a", "b"):
+        (f.root / "imgs" / label).mkdir(parents=True, exist_ok=True)
+        for i in range(4):
+            Image.new("L", (8, 8), color=40 * i).save(f.root / "imgs" / label / f"{i}.png")
+    (f.root / "imgs" / "a" / "huge.png").write_bytes(_png_header(20000, 20000))
+    return str(f.root / "imgs")
+
+
+def _damaged_store(f: "Files", name: str, damage: str) -> str:
+    """A store holding one run, then damaged: ``table`` drops its runs table, ``page`` zeroes its second page."""
+    from headstart.results import RunResult
+    from headstart.store import FILENAME, Store
+
+    with Store(f.path(name)) as store:
+        store.put(RunResult(key="k", spec={"strategy": "linear-probe", "n": 16, "n_requested": 16, "seed": 0}, status="done",
+                            metrics={"accuracy": 0.7}))
+    path = f.path(name) / FILENAME
+    if damage == "table":
+        conn = sqlite3.connect(path)
+        with conn:
+            conn.execute("DROP TABLE runs")
+        conn.close()
+    else:
+        data = bytearray(path.read_bytes())
+        page = int.from_bytes(data[16:18], "big") or 65536
+        data[page : 2 * page] = bytes(page)
+        path.write_bytes(bytes(data))
+    return str(f.path(name))
 
 
 def _truncate_weights(run: Path) -> None:
@@ -182,6 +226,27 @@ CASES = [
     Case("predict input with a wrong --text-column", lambda f: ["predict", str(f.run()), f.toy("in.csv"), "--text-column", "body"],
          ("text column 'body' not found", "(columns: text, label)")),
     Case("evaluate on an unknown split", lambda f: ["evaluate", str(f.run()), "--split", "train"], ("'train'", "'test' or 'val'")),
+    # issue 25: inputs that gave tracebacks
+    Case("unknown --task", lambda f: [*TRAIN, "--data", f.toy(), "--task", "bogus"], ("'bogus'", "--task classification")),
+    Case("--seed beyond 64 bits", lambda f: [*TRAIN, "--data", f.toy(), "--seed", str(2**70)],
+         ("seed must be an integer from 0 to 2**63 - 1", str(2**70))),
+    Case("non-UTF-8 bytes on predict's stdin", lambda f: ["predict", str(f.run()), "-"], ("standard input is not UTF-8", "0xff", "iconv"),
+         stdin=b"\xff\xfe caf\xe9\n"),
+    Case("JSON nested 200k levels deep", lambda f: [*TRAIN, "--data", f.write("deep.json", "[" * 200_000 + "]" * 200_000)],
+         ("deep.json", "nested too deeply")),
+    Case("an image over Pillow's decompression-bomb limit", lambda f: [*TRAIN, "--data", _image_folder_with_a_bomb(f),
+                                                                      "--backbone", "mnist-cnn"], ("huge.png", "too large to read safely")),
+    Case("--config pointing at a directory", lambda f: ["compare", "--config", str(f.root)], ("is a directory, not a file", ".toml")),
+    Case("TOML table of the wrong type", lambda f: ["compare", "--config", f.write("t.toml", "train = 5\n")],
+         ("train must be a table", "t.toml", "got 5")),
+    Case("TOML value of the wrong type", lambda f: ["compare", "--config", f.write("w.toml", '[train]\nwarmup = "0.1"\n')],
+         ("warmup must be a number", "'0.1'")),
+    Case("hand-edited spec.json", lambda f: ["evaluate", f.damaged_run("edited", lambda d: (d / "spec.json").write_text(
+        json.dumps({**json.loads((d / "spec.json").read_text()), "resolved": 5})))], ("edited", "is damaged", "resolved is 5")),
+    Case("store with a dropped table", lambda f: ["runs", _damaged_store(f, "dropped", "table")], ("dropped", "no such table: runs")),
+    Case("store with a zeroed page", lambda f: ["report", _damaged_store(f, "zeroed", "page")], ("zeroed", "malformed")),
+    Case("adapters merge --inputs 0", lambda f: ["adapters", "merge", str(f.run()), "--out", str(f.path("merged")), "--inputs", "0"],
+         ("--inputs must be a positive number", "got 0", "--inputs 64")),
 ]
 
 
@@ -214,7 +279,8 @@ def run_case(case: Case, files: Files, capsys_readouterr: Callable[[], tuple[str
     before = snapshot(files.root)
     capsys_readouterr()  # drop anything printed while building the files
     old_argv, old_stdin = sys.argv, sys.stdin
-    sys.argv, sys.stdin = ["headstart", *args], io.StringIO(case.stdin)
+    stdin = io.TextIOWrapper(io.BytesIO(case.stdin)) if isinstance(case.stdin, bytes) else io.StringIO(case.stdin)
+    sys.argv, sys.stdin = ["headstart", *args], stdin
     try:
         main()
         code = 0

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from headstart.data.builtin import REGISTRY, load_builtin
-from headstart.data.dataset import Dataset
+from headstart.data.dataset import TASKS, Dataset
 from headstart.data.files import read_inputs, read_table
 from headstart.data.images import read_image_folder
 from headstart.data.splits import SplitConfig, Splits, split_dataset, subsample
+from headstart.errors import ConfigError, DataError
 
 __all__ = ["Dataset", "SplitConfig", "Splits", "load_dataset", "read_inputs", "split_dataset", "subsample", "REGISTRY"]
 
@@ -16,16 +17,14 @@ __all__ = ["Dataset", "SplitConfig", "Splits", "load_dataset", "read_inputs", "s
 def load_dataset(name_or_path: str, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None) -> Dataset:
     """Load a built-in dataset by name, a user file by path, or a folder of class folders of images
     (see ``headstart datasets``)."""
+    if task is not None and task not in TASKS:
+        raise ConfigError(f"--task must be one of {', '.join(TASKS)}, got {task!r}; e.g. --task classification")
     if name_or_path in REGISTRY:
         if text_column or label_column or task:
-            from headstart.errors import DataError
-
             raise DataError(f"--text-column/--label-column/--task apply to files, not to the built-in dataset {name_or_path!r}")
         return load_builtin(name_or_path)
     if Path(name_or_path).is_dir():  # root/<class>/<image>: an image folder
         if text_column or label_column or task not in (None, "classification"):
-            from headstart.errors import DataError
-
             raise DataError(f"{name_or_path!r} is a folder of class folders (images): its labels are the folder names, "
                             "so --text-column/--label-column/--task do not apply")
         return read_image_folder(name_or_path)

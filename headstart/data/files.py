@@ -76,6 +76,10 @@ def read_frame(path: str | Path) -> "pd.DataFrame":  # noqa: F821
             frame = pd.DataFrame(json.loads(text))
     except (ValueError, pd.errors.ParserError) as e:
         raise DataError(f"cannot parse {str(path)!r}: {str(e).splitlines()[0]}; check the file's format") from None
+    except RecursionError:
+        raise DataError(f"cannot parse {str(path)!r}: its JSON is nested too deeply; a table needs one object per row") from None
+    except TypeError as e:  # JSON that is not a list of records (a number, a string)
+        raise DataError(f"cannot read {str(path)!r} as a table ({e}); give a list of objects, or one object per line") from None
     frame.columns = [str(c) for c in frame.columns]
     if suffix == ".tsv" and len(frame.columns) == 1:
         _check_single_column(str(path), frame.columns[0])
@@ -340,7 +344,13 @@ def read_inputs(path: str | Path, *, text_column: str | None = None) -> list[str
     import sys
 
     if str(path) == "-":
-        return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"standard input is not UTF-8 text (byte {raw[e.start]:#04x} at offset {e.start}); "
+                            "convert it first, e.g. iconv -f latin1 -t utf-8") from None
+        return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
     frame = read_frame(path)
     column = pick_text_column(frame, text_column, str(path))
     return frame[column].fillna("").astype(str).tolist()

@@ -116,6 +116,9 @@ def read_image(path: Path, *, max_side: int | None = MAX_SIDE) -> np.ndarray:
             if max_side is not None and max(img.size) > max_side:
                 img.thumbnail((max_side, max_side))
             return np.asarray(img, dtype=np.uint8).copy()
+    except Image.DecompressionBombError as e:  # Pillow's guard against a small file that decodes to gigabytes
+        raise DataError(f"image {str(path)!r} is too large to read safely ({str(e).split(',')[0]}); shrink it "
+                        "below 178 megapixels, or remove it") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise DataError(f"cannot read image {str(path)!r} ({type(e).__name__}: {str(e)[:120]}); re-save it as PNG or JPEG, or remove it") from None
 
