@@ -161,3 +161,23 @@ def test_not_a_database_is_refused(tmp_path: Path) -> None:
     (tmp_path / FILENAME).write_text("hello, not sqlite" * 100)
     with pytest.raises(StoreError, match="not a usable headstart store"):
         Store(tmp_path).open()
+
+
+def test_a_row_with_damaged_json_is_read_without_that_field_and_said_so(tmp_path: Path, caplog) -> None:
+    """A hand-edited or damaged row used to raise JSONDecodeError out of every reader (report, runs, compare)."""
+    import sqlite3
+
+    with Store(tmp_path) as store:
+        for seed in range(3):
+            store.put(RunResult(key=f"k{seed}", spec={"strategy": "lp", "n": 16, "n_requested": 16, "seed": seed},
+                                status="done", metrics={"accuracy": 0.7}))
+    conn = sqlite3.connect(tmp_path / FILENAME)
+    with conn:
+        conn.execute("UPDATE runs SET metrics = '{bad' WHERE key = 'k0'")
+        conn.execute("UPDATE runs SET spec = '[1' WHERE key = 'k1'")
+    conn.close()
+    with caplog.at_level("WARNING", logger="headstart"), Store(tmp_path, create=False) as store:
+        results = {r.key: r for r in store.results()}
+    assert set(results) == {"k0", "k2"} and results["k0"].metrics == {} and results["k2"].metrics == {"accuracy": 0.7}
+    messages = " | ".join(r.getMessage() for r in caplog.records)
+    assert "run k0 in" in messages and "damaged metrics" in messages and "run k1 in" in messages and "left out" in messages
