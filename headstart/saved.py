@@ -13,6 +13,7 @@ import torch
 from headstart.backbones import load_backbone
 from headstart.backbones.registry import preprocessing
 from headstart.data import SplitConfig, load_dataset, split_dataset
+from headstart.data.dataset import TASKS
 from headstart.errors import StoreError
 from headstart.evaluation import model_outputs, outputs_to_predictions, score_rows
 from headstart.features import FeatureCache
@@ -68,6 +69,9 @@ def _check_meta(meta: dict[str, Any], path: Path) -> None:
             raise StoreError(f"{str(path)!r} is damaged: {dotted} is {value!r}, not a {kind.__name__}; train the run again")
     if not all(isinstance(name, str) for name in meta["label_names"]):
         raise StoreError(f"{str(path)!r} is damaged: label_names holds non-text values; train the run again")
+    task = meta["resolved"]["data"]["task"]
+    if task not in TASKS or (task != "regression" and len(meta["label_names"]) < 2):
+        raise StoreError(f"{str(path)!r} is damaged: task {task!r} with {len(meta['label_names'])} label names; train the run again")
 
 
 def _status(directory: Path) -> str:
@@ -115,7 +119,11 @@ def load_run(directory: str | Path) -> LoadedRun:
         tensors = load_file(str(weights))
     except Exception as e:  # safetensors raises its own error types on truncated / foreign files
         raise StoreError(f"cannot read {str(weights)!r} ({type(e).__name__}): the file is corrupt; train the run again") from None
-    missing, unexpected = model.load_state_dict(tensors, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
+    except RuntimeError as e:  # shapes that disagree with spec.json (its label_names edited, say)
+        raise StoreError(f"{str(weights)!r} does not match its spec.json ({str(e).splitlines()[-1].strip()[:160]}); "
+                         "train the run again") from None
     if unexpected or any(not k.startswith("backbone.") for k in missing):
         raise StoreError(f"{str(weights)!r} does not match its spec (unexpected {unexpected[:3]}, missing {[k for k in missing if not k.startswith('backbone.')][:3]}); train the run again")
     device = pick_device()

@@ -413,9 +413,19 @@ def _to_result(row: sqlite3.Row, file: Path | None = None) -> RunResult | None:
         val_metrics=field("val_metrics") or {},
         chosen=field("chosen") or {},
         record=field("record") or {},
-        **{name: row[name] or 0 for name in _RESULT_FIELDS},
-        error=row["error"],
+        **{name: _number(row, name, file) for name in _RESULT_FIELDS},
+        error=row["error"] if isinstance(row["error"], str) or row["error"] is None else str(row["error"]),
     )
+
+
+def _number(row: sqlite3.Row, name: str, file: Path | None) -> int | float:
+    value = row[name]
+    if value is None:
+        return 0
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    logging.getLogger("headstart").warning("run %s in %s has a damaged %s (%r); it is read as 0", row["key"], file, name, value)
+    return 0
 
 
 class _Transaction:

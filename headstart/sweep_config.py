@@ -78,6 +78,10 @@ def read_config(path: str | Path) -> dict[str, Any]:
         config["tune"] = "lr" if tune in (True, "lr") else None
     if not isinstance(config.get("grid", {}), dict):
         raise ConfigError(f"grid must be a table of strategy = [values] in {str(path)!r}, e.g. [grid] full-finetune = [2e-5, 5e-5, 1e-4]")
+    for key, kinds, example in (("strategies", (str,), '["linear-probe", "lora"]'), ("sizes", (int, str), '[16, 64, "all"]')):
+        value = config.get(key)
+        if isinstance(value, list) and not all(isinstance(v, kinds) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"{key} in {str(path)!r} must be a list like {example}, got {value!r}")
     if "sizes" in config:
         config["sizes"] = ",".join(str(s) for s in config["sizes"]) if isinstance(config["sizes"], list) else str(config["sizes"])
     if "strategies" in config and isinstance(config["strategies"], list):

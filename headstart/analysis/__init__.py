@@ -61,7 +61,7 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     """
     done = [r for r in results if r.status == "done"]
     available = sorted({m for r in done for m, v in r.metrics.items() if isinstance(v, (int, float))})
-    if done and metric not in available:
+    if done and available and metric not in available:
         raise ConfigError(f"metric {metric!r} is in no finished run; use one of {', '.join(available)} (e.g. --metric {available[0]})")
     better_high = _resolve(metric, higher_is_better)
     current = current_runs(results)
