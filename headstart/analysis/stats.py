@@ -9,7 +9,9 @@ A strategy's score at size n is the mean over k seeds of a metric on one fixed t
 The seeds share the test set, so its error does not average away over seeds: with 3 seeds on 1,030 reviews the
 seed interval alone can be ±0.4 points where the binomial error of the test set is ±2.4. The two variances add;
 the interval is mean ± t_{0.975, ν} · √(s²/k + v_rows) with ν from Welch–Satterthwaite (the bootstrap part counted
-as known), so with one seed (or a strategy with no random part) it is the test-set interval alone.
+as known), and never narrower than the seed interval alone (t_{0.975, k−1} · s/√k: with 3 seeds a larger ν can shrink
+the quantile more than the added variance widens it). With one seed (or a strategy with no random part) it is the
+test-set interval alone.
 """
 
 from __future__ import annotations
@@ -84,9 +86,12 @@ def interval(values: list[float], row_draws: np.ndarray | None, confidence: floa
         return {**out, "ci_low": mean, "ci_high": mean, "p_value": p, "significant": p < 1 - confidence}
     df = (seed_var + row_var) ** 2 / (seed_var**2 / (k - 1)) if seed_var > 0 else math.inf
     quantile = float(stats.t.ppf(0.5 + confidence / 2, df)) if math.isfinite(df) else float(stats.norm.ppf(0.5 + confidence / 2))
-    tail = float(2 * (stats.t.sf(abs(mean) / se, df) if math.isfinite(df) else stats.norm.sf(abs(mean) / se)))
-    return {**out, "ci_low": mean - quantile * se, "ci_high": mean + quantile * se, "p_value": tail,
-            "significant": tail < 1 - confidence}
+    half = quantile * se
+    if seed_var > 0:  # never narrower than the seed interval alone (a larger df can outweigh the added variance)
+        half = max(half, float(stats.t.ppf(0.5 + confidence / 2, k - 1)) * math.sqrt(seed_var))
+    t = abs(mean) / (half / quantile) if half else math.inf
+    tail = float(2 * (stats.t.sf(t, df) if math.isfinite(df) else stats.norm.sf(t)))
+    return {**out, "ci_low": mean - half, "ci_high": mean + half, "p_value": tail, "significant": tail < 1 - confidence}
 
 
 def row_weights(n_rows: int, draws: int = DRAWS, seed: int = 0) -> np.ndarray:

@@ -32,8 +32,18 @@ def test_the_two_variances_add() -> None:
     assert both["seed_se"] == seeds["seed_se"] and both["row_se"] == pytest.approx(np.std(draws, ddof=1))
     se = np.hypot(both["seed_se"], both["row_se"])
     df = se**4 / (both["seed_se"] ** 4 / 2)
-    assert (both["ci_high"] - both["ci_low"]) / 2 == pytest.approx(scipy_stats.t.ppf(0.975, df) * se)
+    seed_half = scipy_stats.t.ppf(0.975, 2) * both["seed_se"]
+    assert (both["ci_high"] - both["ci_low"]) / 2 == pytest.approx(max(scipy_stats.t.ppf(0.975, df) * se, seed_half))
     assert (both["ci_high"] - both["ci_low"]) / 2 > 1.96 * se
+
+
+def test_never_narrower_than_the_seed_interval_alone() -> None:
+    """Noisy seeds and a small row error: Welch–Satterthwaite's df stays near 2 but its quantile falls below t(2)'s;
+    the interval keeps the seed interval's width rather than shrink as an error source is added."""
+    values = [0.45, 0.60, 0.75]
+    draws = np.random.default_rng(3).normal(0.0, 0.01, 400)
+    both, seeds = stats.interval(values, draws), stats.interval(values, None)
+    assert both["ci_high"] - both["ci_low"] >= seeds["ci_high"] - seeds["ci_low"] - 1e-12
 
 
 def test_metric_draws_average_to_the_metric_and_match_its_binomial_error() -> None:
