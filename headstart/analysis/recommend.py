@@ -141,9 +141,11 @@ def _caveats(group: list[dict[str, Any]], lost: list[dict[str, Any]], flagged: l
             by_strategy[f["strategy"]][f["reason"]].append(f["n"])
     for strategy, reasons in by_strategy.items():
         what = "; ".join(f"{flags.SHORT[r]} at n = {', '.join(map(str, ns))}" for r, ns in reasons.items())
-        parts.append(f"{strategy} {what}: its scores may understate it"
-                     + ("" if strategy in picked else ", so it may trail here for want of budget, not of merit")
-                     + " (flags below)")
+        if set(reasons) == {"majority"}:
+            verdict = "within its budget it learned nothing there"
+        else:
+            verdict = "its scores may understate it" + ("" if strategy in picked else ", so it may trail for want of budget, not of merit")
+        parts.append(f"{strategy} {what}: {verdict} (flags below)")
     return "".join(f"; note: {p}" for p in parts)
 
 
