@@ -54,6 +54,10 @@ def quantize_linears(module: nn.Module, *, compute_dtype: torch.dtype = torch.fl
                                      quant_type="nf4", compress_statistics=True)
         if linear.bias is not None:
             q.bias = nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
+        # bitsandbytes repacks the weight in place for its AVX512-BF16 CPU kernel on the first no-grad eval forward; it
+        # fails for layers narrower than a quantisation block (seen on AMD Zen 4) and would change the weight between
+        # validation and training: keep the one format that trains, evaluates and saves alike.
+        q.support_avx512bf16_for_cpu = False
         setattr(parent, name, q.to(device))  # moving the Params4bit to a device quantises it
         swapped += 1
     return swapped

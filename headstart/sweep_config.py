@@ -48,7 +48,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"cannot parse {str(path)!r}: {e}; check the TOML syntax") from None
     except OSError as e:
         raise ConfigError(f"cannot read {str(path)!r} ({e.strerror}); check the path and its permissions") from None
-    for table in ("train", "options", "train_by_strategy", "split", "grid"):
+    for table in ("train", "options", "train_by_strategy", "split"):
         if table in config and not isinstance(config[table], dict):
             raise ConfigError(f"{table} must be a table in {str(path)!r} (e.g. [{table}]), got {config[table]!r}")
     for table in ("options", "train_by_strategy"):

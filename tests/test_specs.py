@@ -90,7 +90,7 @@ def test_with_defaults_fills_only_none():
 
 
 @pytest.mark.parametrize("kwargs,match", [({"n": 0}, "n must be a positive integer or 'all', got 0"),
-                                           ({"n": -5}, "got -5"), ({"seed": -1}, "seed must be an integer >= 0, got -1")])
+                                           ({"n": -5}, "got -5"), ({"seed": -1}, r"seed must be an integer from 0 to 2\*\*63 - 1, got -1")])
 def test_run_spec_errors(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         RunSpec(**kwargs)

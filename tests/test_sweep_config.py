@@ -12,7 +12,8 @@ def test_demo_config_parses_with_split_and_per_strategy_training():
     config = read_config("examples/demo.toml")
     assert config["strategies"] == "scratch,linear-probe,full-finetune"
     assert config["split"] == {"max_test": 600}
-    assert config["train_by_strategy"]["full-finetune"]["min_steps"] == 24
+    assert config["train_by_strategy"]["full-finetune"] == {"lr": 5e-5, "epochs": 8, "min_steps": 60, "evals_per_phase": 4}
+    assert config["tune"] == "lr"  # only the probe searches: the others are given their rates
 
 
 @pytest.mark.parametrize("text, message", [
