@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import socket
@@ -28,6 +27,7 @@ from headstart.data.splits import SplitConfig
 from headstart.errors import ConfigError, DataError, HeadstartError, StoreError
 from headstart.leakage import LeakageReport, find_leakage
 from headstart.results import RunResult
+from headstart.spool import merge_spool, put_with_retries, reason, spool
 from headstart.specs import RunSpec, TrainConfig, parse_n
 
 DEFAULT_STRATEGIES = ("scratch", "linear-probe", "full-finetune")
@@ -164,6 +164,7 @@ def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
     from headstart.backbones import count_parameters
     from headstart.run import backbone_saved, resolve, saved_bytes
     from headstart.specs import run_key
+    from headstart.record import run_record, score_test
     from headstart.tuning import tuned_run
 
     try:
@@ -188,46 +189,6 @@ def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
                          best_step=report.best_step, record=record)
     except HeadstartError as e:
         return RunResult(key="", spec={}, status="failed", error=str(e))
-
-
-def run_record(s: Any, report: Any, *, tuned: bool) -> dict[str, Any]:
-    """What the analysis reads beyond the scores (``RunResult.record``): the validation checks, the budget as run and
-    the majority-class reference on validation and test."""
-    from headstart.evaluation import reference_metrics
-    from headstart.run import selection_metric
-
-    cfg, data = s.cfg, s.data
-    reference = {part: reference_metrics(data.task, data.targets, s.splits.pool, rows, data.label_names)
-                 for part, rows in (("val", s.splits.val), ("test", s.splits.test))}
-    history = [{k: v for k, v in h.items() if k in ("step", "phase", "val_score")} | ({"solved": True} if "chosen" in h else {})
-               for h in report.history]
-    budget = {"planned_steps": report.planned_steps, "steps": report.steps, "epochs": cfg.epochs, "min_steps": cfg.min_steps,
-              "max_steps": cfg.max_steps, "lr": cfg.lr if any(n.startswith("backbone.") for n in report.trained) else None,
-              "head_lr": cfg.head_lr, "tuned": tuned,
-              "metric": selection_metric(cfg, data, s.train_rows)}
-    return {"history": history, "budget": budget, "reference": reference}
-
-
-def score_test(s: Any, *, features: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Test metrics of a trained setup, and its prediction per test row (class index, or value for regression) beside
-    the target, for intervals that resample test rows (``headstart.stats``)."""
-    import numpy as np
-
-    from headstart.evaluation import compute_metrics, model_outputs, outputs_to_predictions
-    from headstart.run import autocast_for, feature_cache
-
-    rows = s.splits.test
-    outputs = model_outputs(s.model, s.encoded, rows, batch_size=s.cfg.eval_batch_size,
-                            features=feature_cache(s) if features else None, autocast=autocast_for(s.precision, s.device))
-    predictions = outputs_to_predictions(outputs, s.data.task, s.model)
-    metrics = compute_metrics(s.data.task, predictions, s.data.targets[rows], s.data.label_names)
-    if s.data.task == "classification":
-        test = {"predicted": predictions.argmax(1).tolist(), "target": s.data.targets[rows].astype(np.int64).tolist()}
-    elif s.data.task == "regression":
-        test = {"predicted": [float(f"{v:.6g}") for v in predictions], "target": [float(v) for v in s.data.targets[rows]]}
-    else:
-        test = {}  # multilabel: intervals over seeds only
-    return metrics, test
 
 
 PARENT_POLL_SECONDS = 0.5  # how soon a worker notices that its driver is gone
@@ -376,7 +337,7 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
     with Store(out) as store:
         store.release_dead(_owner_is_dead)  # a compare killed with -9 on this host: no need to wait for its lease
         store.set_sweep(command, sweep.to_dict())
-        merge_spool(store)  # results an earlier sweep could not store
+        merge_spool(store)  # results an earlier sweep could not store (headstart.spool)
         _write_leakage(out, sweep, leakage if leakage is not None else leakage_report(sweep))
         finished = store.done_keys() | {r.key for r in store.results("diverged")}  # a diverged cell would diverge again
         todo = [(spec, key, resolved) for spec, key, resolved in planned if key not in finished]
@@ -407,10 +368,6 @@ def _owner_is_dead(owner: str) -> bool:
     return False
 
 
-PUT_ATTEMPTS = 3  # each waits up to the store's busy timeout (30 s) for another process's write lock
-SPOOL = "spool"  # results the store could not take, one JSON file each, merged by the next sweep on the store
-
-
 def _record(store: Any, key: str, resolved: dict[str, Any], result: RunResult, outcome: SweepOutcome) -> None:
     """Store a finished cell's result; if the store cannot take it (locked for minutes, a full disk), keep it in
     ``DIR/spool/`` for the next sweep to merge, release the cell's claim, and say so. A trained result is never lost
@@ -421,76 +378,16 @@ def _record(store: Any, key: str, resolved: dict[str, Any], result: RunResult, o
         raise RuntimeError(f"run key mismatch for {resolved['strategy']} n={resolved['n_requested']}: planned {key}, ran {result.key}")
     result = dataclasses.replace(result, key=key, spec=result.spec or resolved)
     try:
-        _put(store, result)
+        put_with_retries(store, result)
     except (sqlite3.Error, StoreError) as exc:
-        where = _spool(Path(store.path), result, exc)
+        where = spool(Path(store.path), result, exc)
         logging.getLogger("headstart").warning(
             "could not write the result of %s to the store (%s); kept it in %s: the next compare on %s merges it",
-            _label(resolved), _reason(exc), where, store.path)
+            _label(resolved), reason(exc), where, store.path)
         with contextlib.suppress(sqlite3.Error, StoreError):
             store.mark(key, resolved, "pending")
     outcome.trained += 1
     outcome.statuses[result.status] = outcome.statuses.get(result.status, 0) + 1
-
-
-def _put(store: Any, result: RunResult) -> None:
-    import sqlite3
-
-    for attempt in range(PUT_ATTEMPTS):
-        try:
-            store.put(result)
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == PUT_ATTEMPTS - 1:
-                raise
-            time.sleep(1 + attempt)
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc)
-    return ("the disk is full" if "full" in text else "another process held its write lock too long" if "locked" in text
-            else text)
-
-
-def _spool(directory: Path, result: RunResult, cause: BaseException) -> Path:
-    """Write ``result`` to ``directory/spool/KEY.json`` (atomically).
-
-    Raises:
-        StoreError: the spool cannot be written either; the message says what was lost and why.
-    """
-    from headstart.run import write_json
-
-    path = directory / SPOOL / f"{result.key}.json"
-    try:
-        path.parent.mkdir(exist_ok=True)
-        write_json(path, result.to_dict())
-    except OSError as exc:
-        raise StoreError(f"could not store the result of {_label(result.spec)} ({_reason(cause)}) nor keep it in "
-                         f"{str(path.parent)!r} ({exc.strerror}); free disk space and run the same command again to "
-                         "retrain that cell") from None
-    return path
-
-
-def merge_spool(store: Any) -> int:
-    """Put the spooled results of ``store``'s directory into it (oldest first) and delete their files; returns how many.
-
-    A spooled result whose cell is already done in the store is dropped (the store holds it already).
-    """
-    directory = Path(store.path) / SPOOL
-    files = sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime) if directory.is_dir() else []
-    done = store.done_keys()
-    merged = 0
-    for path in files:
-        try:
-            result = RunResult.from_dict(json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError) as exc:
-            logging.getLogger("headstart").warning("skipped the damaged spooled result %s (%s)", path, exc)
-            continue
-        if result.key not in done:
-            store.put(result)
-            merged += 1
-        path.unlink(missing_ok=True)
-    return merged
 
 
 def _label(resolved: dict[str, Any]) -> str:

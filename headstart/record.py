@@ -1,0 +1,50 @@
+"""What a finished run records for the analysis beyond its scores (``RunResult.record``).
+
+The validation checks and the budget as run (for ``analysis.flags``), the majority-class reference on validation and
+test (the line every report draws), and each test row's prediction beside its target (for intervals that resample
+the test rows, ``analysis.stats``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def run_record(s: Any, report: Any, *, tuned: bool) -> dict[str, Any]:
+    """What the analysis reads beyond the scores (``RunResult.record``): the validation checks, the budget as run and
+    the majority-class reference on validation and test."""
+    from headstart.evaluation import reference_metrics
+    from headstart.run import selection_metric
+
+    cfg, data = s.cfg, s.data
+    reference = {part: reference_metrics(data.task, data.targets, s.splits.pool, rows, data.label_names)
+                 for part, rows in (("val", s.splits.val), ("test", s.splits.test))}
+    history = [{k: v for k, v in h.items() if k in ("step", "phase", "val_score")} | ({"solved": True} if "chosen" in h else {})
+               for h in report.history]
+    budget = {"planned_steps": report.planned_steps, "steps": report.steps, "epochs": cfg.epochs, "min_steps": cfg.min_steps,
+              "max_steps": cfg.max_steps, "lr": cfg.lr if any(n.startswith("backbone.") for n in report.trained) else None,
+              "head_lr": cfg.head_lr, "tuned": tuned,
+              "metric": selection_metric(cfg, data, s.train_rows)}
+    return {"history": history, "budget": budget, "reference": reference}
+
+
+def score_test(s: Any, *, features: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Test metrics of a trained setup, and its prediction per test row (class index, or value for regression) beside
+    the target, for intervals that resample test rows (``headstart.stats``)."""
+    import numpy as np
+
+    from headstart.evaluation import compute_metrics, model_outputs, outputs_to_predictions
+    from headstart.run import autocast_for, feature_cache
+
+    rows = s.splits.test
+    outputs = model_outputs(s.model, s.encoded, rows, batch_size=s.cfg.eval_batch_size,
+                            features=feature_cache(s) if features else None, autocast=autocast_for(s.precision, s.device))
+    predictions = outputs_to_predictions(outputs, s.data.task, s.model)
+    metrics = compute_metrics(s.data.task, predictions, s.data.targets[rows], s.data.label_names)
+    if s.data.task == "classification":
+        test = {"predicted": predictions.argmax(1).tolist(), "target": s.data.targets[rows].astype(np.int64).tolist()}
+    elif s.data.task == "regression":
+        test = {"predicted": [float(f"{v:.6g}") for v in predictions], "target": [float(v) for v in s.data.targets[rows]]}
+    else:
+        test = {}  # multilabel: intervals over seeds only
+    return metrics, test
