@@ -21,6 +21,28 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"headstart {version('headstart')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("headstart (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="Print headstart's version and exit.")] = False,
+) -> None:
+    """Measure how to adapt a pre-trained model to your small labelled dataset, then do it.
+
+    Example: headstart train --strategy linear-probe --n 64 --out runs/lp
+    """
+
+
 DataOpt = Annotated[str, typer.Option("--data", "-d", help="Built-in dataset (headstart datasets), a .csv/.tsv/.jsonl/.parquet file, "
                                                            "or a folder of class folders of images.")]
 BackboneOpt = Annotated[str, typer.Option("--backbone", "-b", help="Built-in backbone (headstart backbones) or a local model folder.")]

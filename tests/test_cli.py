@@ -245,3 +245,12 @@ def test_train_json_keeps_the_exit_status_of_a_diverged_run(monkeypatch, capsys,
     assert json.loads(stdout)["status"] == "diverged" and code == 1
     code, _, err = cli(args, monkeypatch, capsys)
     assert code == 1 and "diverged" in err
+
+
+def test_version_and_python_dash_m():
+    from importlib.metadata import version
+
+    expected = f"headstart {version('headstart')}"
+    assert runner.invoke(app, ["--version"]).output.strip() == expected
+    proc = subprocess.run([sys.executable, "-m", "headstart", "--version"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == expected

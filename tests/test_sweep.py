@@ -197,3 +197,29 @@ def test_a_result_the_store_cannot_take_is_spooled_and_merged_by_the_next_compar
     assert not list((tmp_path / "store" / "spool").glob("*.json"))
     with Store(tmp_path / "store") as store:
         assert all(r.status == "done" for r in store.results())
+
+
+def test_a_folder_retrained_in_place_is_another_backbone(tiny_backbone, tmp_path):  # noqa: F811
+    """Run keys and cached features name a local folder by its weights too: retraining a model into the same folder
+    used to leave both unchanged, so compare skipped its cells as done and the probe read stale features."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from headstart.backbones import load_backbone
+    from headstart.features import feature_key
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_backbone, folder)
+    before = load_backbone(str(folder)).describe()
+    (weights,) = folder.glob("*.safetensors")
+    tensors = load_file(str(weights))
+    tensors = {k: v + 0.01 if v.is_floating_point() else v for k, v in tensors.items()}
+    weights.unlink()
+    save_file(tensors, str(weights), metadata={"format": "pt"})
+    after = load_backbone(str(folder)).describe()
+    assert before["source"] == after["source"] and before["weights"] != after["weights"]
+    assert feature_key(before, "data") != feature_key(after, "data")
+    assert load_backbone(str(folder)).describe() == after, "the same bytes give the same identity"
+    assert "weights" not in load_backbone("all-minilm-l6-v2").describe(), "a registered backbone is pinned by its name"

@@ -118,7 +118,7 @@ def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling
     if path.is_dir() and (path / "adapter_config.json").exists() and not (path / "config.json").exists():
         return _peft_adapter(path, max_length=max_length, pooling=pooling)
     if path.is_dir():
-        return load_text_backbone(path, name=str(path), pooling=pooling, max_length=max_length)
+        return load_text_backbone(path, name=str(path), pooling=pooling, max_length=max_length, fingerprint=True)
     if path.exists():
         raise BackboneError(f"--backbone {name_or_path!r} is a file; give the model's folder (with config.json and *.safetensors)")
     if name_or_path.count("/") == 1 and not name_or_path.startswith((".", "/", "~")):
@@ -156,10 +156,11 @@ def _peft_adapter(path: Path, *, max_length: int, pooling: str | None):
     except (ValueError, RuntimeError, KeyError, AttributeError) as e:
         raise BackboneError(f"the PEFT adapter {str(path)!r} does not fit its base {base!r}: {str(e).splitlines()[0][:200]}") from None
     merged.eval()
-    from headstart.backbones.text import TextBackbone
+    from headstart.backbones.text import TextBackbone, weights_fingerprint
 
+    adapter = weights_fingerprint([path / "adapter_model.safetensors"])
     return TextBackbone(merged, backbone.tokenizer, name=str(path), source=str(path.resolve()), pooling=backbone.pooling,
-                        max_length=backbone.max_length)
+                        max_length=backbone.max_length, weights=f"{backbone.weights or backbone.name}+{adapter}")
 
 
 def _from_hub(repo_id: str, *, max_length: int, pooling: str | None):

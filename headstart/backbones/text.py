@@ -35,7 +35,7 @@ class TextBackbone(nn.Module):
     modality = "text"
 
     def __init__(self, model: nn.Module, tokenizer: Any, *, name: str, source: str, pooling: str = "mean",
-                 max_length: int = 128, pretrained: bool = True) -> None:
+                 max_length: int = 128, pretrained: bool = True, weights: str | None = None) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ConfigError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -47,6 +47,7 @@ class TextBackbone(nn.Module):
         self.tokenizer = tokenizer
         self.name = name
         self.source = source
+        self.weights = weights  # fingerprint of a local folder's weight files: retrained in place, a new identity
         self.pooling = pooling
         self.max_length = min(max_length, model_max, max_positions)
         self.pretrained = pretrained
@@ -89,11 +90,12 @@ class TextBackbone(nn.Module):
             torch.manual_seed(seed)
             model = AutoModel.from_config(self.model.config)
         return TextBackbone(model, self.tokenizer, name=self.name, source=self.source, pooling=self.pooling,
-                            max_length=self.max_length, pretrained=False)
+                            max_length=self.max_length, pretrained=False, weights=self.weights)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "source": self.source, "pooling": self.pooling, "max_length": self.max_length,
-                "pretrained": self.pretrained, "dim": self.dim}
+        identity = {"name": self.name, "source": self.source, "pooling": self.pooling, "max_length": self.max_length,
+                    "pretrained": self.pretrained, "dim": self.dim}
+        return identity | ({"weights": self.weights} if self.weights else {})
 
 
 def _transformer_layers(model: nn.Module) -> nn.ModuleList:
@@ -136,8 +138,39 @@ def transformer_dir(directory: Path) -> Path:
     return directory
 
 
-def load_text_backbone(directory: str | Path, *, name: str, pooling: str | None = None, max_length: int = 128) -> TextBackbone:
+_FINGERPRINTS: dict[tuple[str, int, int], str] = {}
+
+
+def weights_fingerprint(files: list[Path]) -> str:
+    """A hash of the bytes of ``files`` (a model's weight files), memoised per (path, size, mtime) in this process.
+
+    A local folder is named by its path; a model retrained into the same folder is another model, so its run keys and
+    cached features must change with its weights (issue 24: they did not, and a re-run skipped cells as done and read
+    stale features). blake2b reads ~1 GB/s: a 90 MB encoder costs about 0.1 s, once per process.
+    """
+    import hashlib
+
+    total = hashlib.blake2b(digest_size=12)
+    for path in sorted(files):
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if key not in _FINGERPRINTS:
+            digest = hashlib.blake2b(digest_size=12)
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 22), b""):
+                    digest.update(chunk)
+            _FINGERPRINTS[key] = digest.hexdigest()
+        total.update(path.name.encode() + b"\0" + _FINGERPRINTS[key].encode())
+    return total.hexdigest()
+
+
+def load_text_backbone(directory: str | Path, *, name: str, pooling: str | None = None, max_length: int = 128,
+                       fingerprint: bool = False) -> TextBackbone:
     """Load an encoder and its tokenizer from a local HF or sentence-transformers directory.
+
+    Args:
+        fingerprint: put a hash of the weight files into the identity (``weights_fingerprint``): for folders the user
+            gives, whose content may change under the same path; registered backbones are pinned by their name.
 
     Raises:
         BackboneError: the folder has no config / weights / tokenizer, or the weights are corrupt.
@@ -169,4 +202,5 @@ def load_text_backbone(directory: str | Path, *, name: str, pooling: str | None 
         hf_logging.set_verbosity(verbosity)
     model.eval()
     chosen = pooling or "mean"
-    return TextBackbone(model, tokenizer, name=name, source=str(directory.resolve()), pooling=chosen, max_length=max_length)
+    return TextBackbone(model, tokenizer, name=name, source=str(directory.resolve()), pooling=chosen, max_length=max_length,
+                        weights=weights_fingerprint(weights) if fingerprint else None)

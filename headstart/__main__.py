@@ -1,0 +1,5 @@
+"""``python -m headstart``: the same command line as ``headstart``."""
+
+from headstart.cli import main
+
+main()
