@@ -214,8 +214,9 @@ def test_summarize_is_json_and_complete() -> None:
     assert summary["crossover"]["n"] is None
 
 
-def test_a_cell_re_run_under_other_settings_counts_only_its_newest_run() -> None:
-    """A store re-used with other settings keeps the old runs under other keys; figures must not average the two."""
+def test_a_cell_stored_again_under_another_key_counts_only_its_newest_run() -> None:
+    """The same arm, size and seed stored again under another key (another results version): figures must not
+    average the two."""
     import dataclasses
 
     from headstart.report.markdown import report_markdown
@@ -224,14 +225,14 @@ def test_a_cell_re_run_under_other_settings_counts_only_its_newest_run() -> None
     new = [dataclasses.replace(run("linear-probe", 16, seed, 0.60 + seed / 100), key=f"new/{seed}") for seed in range(3)]
     pending = dataclasses.replace(run("linear-probe", 64, 1, 0, status="pending"), key="new/pending")
     results = old + new + [pending]  # oldest first, as Store.results gives them
-    assert analysis.current_runs(results) == [old[3]] + new + [pending]
+    assert [r.key for r in analysis.current_runs(results)] == [r.key for r in [old[3]] + new + [pending]]
     cell = analysis.cells(results)[("linear-probe", 16)]
     assert cell.by_seed == {0: 0.60, 1: 0.61, 2: 0.62}
     summary = analysis.summarize(results)
     assert summary["totals"]["superseded"] == 3 and summary["totals"]["done"] == 4 and summary["totals"]["pending"] == 1
     assert analysis.counts(results)[0]["done"] == 3
     text = report_markdown(summary, title="t", command=None)
-    assert "3 older run(s) of the same strategy, size and seed" in text
+    assert "3 older run(s) of the same arm, size and seed" in text
     assert "older run" not in report_markdown(analysis.summarize(new), title="t", command=None)
 
 
@@ -401,3 +402,38 @@ def test_reference_is_the_majority_class_rate_from_the_records() -> None:
     assert analysis.reference(results) == {"test": 0.57, "val": 0.56, "label": "majority class"}
     assert analysis.summarize(results)["reference"]["test"] == 0.57
     assert analysis.reference([run("a", 16, 0, 0.6)]) is None
+
+
+# ---- issue 18: arms and experiments are never mixed ------------------------------------------------------------------
+
+def with_spec(r: RunResult, **changes) -> RunResult:
+    return dataclasses.replace(r, key=r.key + "/" + json.dumps(changes, sort_keys=True), spec={**r.spec, **changes})
+
+
+def test_one_strategy_under_two_settings_is_two_labelled_arms() -> None:
+    """lora rank 4 and rank 16 in one store: two rows, labelled by the option that differs; before, the analysis kept
+    the newest run of each (strategy, size, seed) and silently dropped the other arm."""
+    results = [with_spec(run("lora", 16, s, 0.60 + s / 100), options={"rank": rank}) for rank in (4, 16) for s in range(3)]
+    results += [run("linear-probe", 16, s, 0.55) for s in range(3)]
+    rows = {r["strategy"]: r for r in analysis.curves(results)}
+    assert set(rows) == {"lora[rank=4]", "lora[rank=16]", "linear-probe"}
+    assert rows["lora[rank=4]"]["seeds"] == rows["lora[rank=16]"]["seeds"] == 3
+    assert analysis.summarize(results)["totals"]["superseded"] == 0
+
+
+def test_a_store_reused_with_another_dataset_keeps_the_experiments_apart() -> None:
+    """Runs of two datasets in one store: before, they were grouped by (strategy, size, seed) only, so the recommendation
+    compared full-finetune on one dataset with the probe on the other, paired by seed. Now each experiment is
+    summarised alone, the newest first."""
+    first = [with_spec(run(s, 16, seed, v), data={"name": "sst2", "hash": "a"})
+             for s, v in (("linear-probe", 0.80), ("scratch", 0.50)) for seed in range(3)]
+    second = [with_spec(run("full-finetune", 16, seed, 0.60 + seed / 100), data={"name": "imdb", "hash": "b"}) for seed in range(3)]
+    summary = analysis.summarize(first + second)
+    assert summary["experiment"] == "imdb · tiny"
+    assert {r["strategy"] for r in summary["curves"]} == {"full-finetune"}
+    assert [b["strategy"] for b in summary["recommendation"]] == ["full-finetune"]
+    assert summary["head_start"] is None, "no scratch in this experiment: nothing to pair with"
+    (other,) = summary["other_experiments"]
+    assert other["experiment"] == "sst2 · tiny" and other["runs"] == 6
+    assert {r["strategy"] for r in other["summary"]["curves"]} == {"linear-probe", "scratch"}
+    assert other["summary"]["head_start"]["strategy"] == "linear-probe"

@@ -27,6 +27,7 @@ from typing import Any
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MIN_PAIRS, PERCENT_METRICS, Cell, budget_flags,
                                       cells, counts, crossover, current_runs, curves, format_n, grid_edges, head_start,
                                       higher_is_better, improvement, paired_differences, reference, scale, sizes, _resolve)
+from headstart.analysis.arms import experiments, label_arms, with_arms
 from headstart.analysis.flags import requested, run_flags, size_key
 from headstart.analysis.recommend import margin, recommend
 from headstart.analysis.stats import interval, mean_ci, paired_test
@@ -34,7 +35,7 @@ from headstart.errors import ConfigError
 from headstart.results import RunResult
 
 __all__ = ["BASELINE", "CONFIDENCE", "MARGIN_POINTS", "MIN_PAIRS", "PERCENT_METRICS", "Cell", "budget_flags", "cells",
-           "counts", "crossover", "current_runs", "curves", "format_n", "grid_edges", "head_start", "higher_is_better",
+           "counts", "crossover", "current_runs", "experiments", "label_arms", "with_arms", "curves", "format_n", "grid_edges", "head_start", "higher_is_better",
            "improvement", "interval", "margin", "mean_ci", "paired_differences", "paired_test", "recommend", "reference",
            "requested", "run_flags", "scale", "size_key", "sizes", "summarize"]
 
@@ -42,7 +43,39 @@ __all__ = ["BASELINE", "CONFIDENCE", "MARGIN_POINTS", "MIN_PAIRS", "PERCENT_METR
 def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_better: bool | None = None,
               a: str = "full-finetune", b: str = "linear-probe", confidence: float = CONFIDENCE,
               margin_points: float | None = None) -> dict[str, Any]:
-    """Everything the report shows, as plain JSON-able data (the ``results.json`` shape).
+    """Everything the report shows, as plain JSON-able data (the ``results.json`` shape), for the store's newest
+    experiment (``arms.experiments``: data, split and backbone); each other experiment in the store is summarised
+    apart under ``other_experiments`` — two experiments are never averaged, paired or ranked together.
+
+    Args:
+        results: every stored run (any status).
+        metric: the test metric to compare (``accuracy``; ``rmse`` for regression).
+        higher_is_better: orientation; derived from ``metric`` when None.
+        a, b: the pair whose crossover is reported.
+        confidence: coverage of every interval.
+        margin_points: how far a cheaper strategy may trail the best and be recommended instead (``recommend``).
+
+    Returns:
+        ``{experiment, metric, higher_is_better, scale, confidence, margin_points, reference, curves, head_start,
+        crossover, recommendation, budget_flags, grid_edges, counts, totals, other_experiments}``; each entry of
+        ``other_experiments`` is ``{experiment, runs, summary}``.
+
+    Raises:
+        ConfigError: ``metric`` appears in no finished run while other metrics do.
+    """
+    groups = experiments(results) or [("", [])]
+    kwargs = dict(higher_is_better=higher_is_better, a=a, b=b, confidence=confidence, margin_points=margin_points)
+    (label, main), others = groups[0], groups[1:]
+    summary = {"experiment": label, **_summarize_one(main, metric, **kwargs)}
+    summary["other_experiments"] = [{"experiment": name, "runs": len(runs), "summary": _summarize_one(runs, metric, **kwargs)}
+                                    for name, runs in others if any(r.status == "done" for r in runs)]
+    return summary
+
+
+def _summarize_one(results: list[RunResult], metric: str = "accuracy", *, higher_is_better: bool | None = None,
+              a: str = "full-finetune", b: str = "linear-probe", confidence: float = CONFIDENCE,
+              margin_points: float | None = None) -> dict[str, Any]:
+    """One experiment's summary (``summarize``).
 
     Args:
         results: every stored run (any status).

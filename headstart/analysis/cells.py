@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from headstart.analysis import flags
+from headstart.analysis.arms import arm_name, with_arms
 from headstart.analysis.flags import budget_text, requested, size_key
 from headstart.analysis.stats import interval, mean_ci, metric_draws, row_weights
 from headstart.results import RunResult
@@ -89,17 +90,20 @@ class Cell:
 
 
 def current_runs(results: list[RunResult]) -> list[RunResult]:
-    """The newest run of each (strategy, requested size, seed); ``results`` oldest first, as ``Store.results`` gives them.
+    """The newest run of each (arm, requested size, seed), each labelled with its arm (``arms.with_arms``);
+    ``results`` oldest first, as ``Store.results`` gives them, and of one experiment (``arms.experiments``).
 
-    A store re-used with other settings (a changed default, another results version, ``--no-tune`` after
-    ``--tune``) keeps its older runs under other keys. Averaging them with the new runs of the same cell would
-    mix two experiments, so every figure uses the newest run of each cell and seed.
+    Runs under other settings are other arms, each its own curve (``lora[rank=4]``, ``lora[rank=16]``). What remains
+    superseded is a run of the same arm, size and seed stored again under another key (another results version of
+    headstart): averaging it with the newer run would count one cell twice, so only the newest counts.
     """
-    def cell(r: RunResult) -> tuple[str, int | str, int]:
-        return str(r.spec.get("strategy")), requested(r.spec), int(r.spec.get("seed", 0))
+    labelled = with_arms(results)
 
-    newest = {cell(r): r for r in results}
-    return [r for r in results if newest[cell(r)] is r]
+    def cell(r: RunResult) -> tuple[str, int | str, int]:
+        return arm_name(r), requested(r.spec), int(r.spec.get("seed", 0))
+
+    newest = {cell(r): r for r in labelled}
+    return [r for r in labelled if newest[cell(r)] is r]
 
 
 def _rows(runs: list[RunResult]) -> tuple[dict[int, np.ndarray], np.ndarray | None]:
@@ -119,7 +123,7 @@ def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str,
     for r in current_runs(results):
         value = r.metrics.get(metric) if r.status == "done" else None
         if isinstance(value, (int, float)) and math.isfinite(value):
-            groups[(r.spec["strategy"], requested(r.spec))].append(r)
+            groups[(arm_name(r), requested(r.spec))].append(r)
     out = {}
     for (strategy, n), runs in groups.items():
         by_seed: dict[int, list[float]] = defaultdict(list)
@@ -355,7 +359,7 @@ def counts(results: list[RunResult]) -> list[dict[str, Any]]:
     """
     table: dict[tuple[str, int | str], dict[str, Any]] = {}
     for r in current_runs(results):
-        key = (str(r.spec.get("strategy")), requested(r.spec))
+        key = (arm_name(r), requested(r.spec))
         row = table.setdefault(key, {"strategy": key[0], "n": key[1], "done": 0, "failed": 0, "diverged": 0,
                                      "pending": 0, "running": 0, "errors": []})
         row[r.status] += 1

@@ -11,6 +11,7 @@ import math
 from collections import defaultdict
 from typing import Any
 
+from headstart.analysis.arms import arm_name
 from headstart.results import RunResult
 
 CONFIDENCE = 0.95
@@ -112,7 +113,7 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
     groups: dict[tuple[str, int | str], list[RunResult]] = defaultdict(list)
     for r in results:
         if r.status == "done":
-            groups[(str(r.spec.get("strategy")), requested(r.spec))].append(r)
+            groups[(arm_name(r), requested(r.spec))].append(r)
     out = []
     for (strategy, n), runs in sorted(groups.items(), key=lambda kv: (kv[0][0], size_key(kv[0][1]))):
         flags = [run_flags(r) for r in runs]
@@ -122,7 +123,8 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
                 continue
             planned = max(int(r.record["budget"].get("planned_steps") or 0) for r in runs if (r.record or {}).get("budget"))
             tuned = any(r.record["budget"].get("tuned") for r in runs if (r.record or {}).get("budget"))
-            more = f"min_steps = {2 * planned} for it in the config ([train_by_strategy.{strategy}]), or --min-steps {2 * planned}"
+            name = str(runs[0].spec.get("strategy"))  # the arm's strategy, as the config and flags spell it
+            more = f"min_steps = {2 * planned} for it in the config ([train_by_strategy.{name}]), or --min-steps {2 * planned}"
             fix = {"improving": f"re-run with a larger budget ({more})",
                    "unchecked": f"re-run with more validation checks (evals_per_phase = 5) or a larger budget ({more})",
                    "majority": (f"re-run with a larger budget ({more})" + ("" if tuned else " or --tune lr")
@@ -161,7 +163,7 @@ def grid_edges(results: list[RunResult], confidence: float = CONFIDENCE) -> list
     for r in results:
         tune = r.spec.get("tune") or {}
         if r.status == "done" and len(tune.get("grid") or ()) > 1 and tune.get("param") in (r.chosen or {}):
-            groups[(str(r.spec.get("strategy")), tune["param"], tuple(sorted(float(v) for v in tune["grid"])))].append(r)
+            groups[(arm_name(r), tune["param"], tuple(sorted(float(v) for v in tune["grid"])))].append(r)
     out = []
     for (strategy, param, grid), runs in sorted(groups.items()):
         for edge, value in (("top", grid[-1]), ("bottom", grid[0])):
@@ -176,7 +178,7 @@ def grid_edges(results: list[RunResult], confidence: float = CONFIDENCE) -> list
                     f"in {len(hits)} of {len(runs)} tuned runs (n = {', '.join(map(str, at))}; chance would give 1 in "
                     f"{len(grid)}, p = {p_value:.2g}): the best {param} may lie "
                     f"{'above' if edge == 'top' else 'below'} it, so its scores may understate it; "
-                    f"try --grid {strategy}={values}")
+                    f"try --grid {runs[0].spec.get('strategy')}={values}")
             out.append({"strategy": strategy, "param": param, "edge": edge, "value": value, "count": len(hits),
                         "runs": len(runs), "p_value": p_value, "sizes": at, "grid": list(grid), "suggested": list(suggested), "text": text})
     return out

@@ -47,7 +47,7 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 <h2>All results</h2>
 <table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
 <th>seeds</th><th>chosen on validation</th><th>budget</th><th>train time</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
-<div id="flags"></div><div id="edges"></div><div id="problems"></div><p id="superseded"></p>
+<div id="flags"></div><div id="edges"></div><div id="others"></div><div id="problems"></div><p id="superseded"></p>
 <h2>Produced by</h2><pre id="command"></pre>
 <script type="application/json" id="report-data">__DATA__</script>
 <script>
@@ -194,6 +194,16 @@ if (D.grid_edges.length) {
   $("edges").append(list);
 }
 $("superseded").textContent = D.superseded;
+if (D.others.length) {
+  $("others").append(el("h2", "Other experiments in this store"));
+  $("others").append(el("p", "The figures above are " + D.experiment + ", the newest experiment; these are summarised apart, never compared with it.", {class: "note"}));
+  for (const o of D.others) {
+    $("others").append(el("h3", o.experiment + " (" + o.runs + " runs)"));
+    const list = el("ul");
+    for (const text of o.recommendation) list.append(el("li", text));
+    $("others").append(list);
+  }
+}
 if (D.problems.length) {
   $("problems").append(el("h2", "Failed and diverged runs"));
   const t = el("table");
@@ -229,6 +239,9 @@ def _payload(summary: dict[str, Any], title: str, command: str | None) -> dict[s
         "grid_edges": [e["text"] for e in summary.get("grid_edges") or []],
         "budget_flags": [f["text"] for f in summary.get("budget_flags") or []],
         "reference": reference_payload(summary),
+        "experiment": summary.get("experiment", ""),
+        "others": [{"experiment": o["experiment"], "runs": o["runs"], "recommendation": [b["text"] for b in o["summary"]["recommendation"]]}
+                   for o in summary.get("other_experiments") or []],
         "problems": [{**c, "n": str(c["n"])} for c in summary["counts"] if c["failed"] or c["diverged"]],
     }
 

@@ -40,8 +40,8 @@ def size_text(n: int) -> str:
 def superseded_text(summary: dict[str, Any]) -> str:
     """What the figures leave out (``analysis.current_runs``), or "" when nothing is."""
     count = summary["totals"].get("superseded", 0)
-    return (f"{count} older run(s) of the same strategy, size and seed under other settings are in the store and left "
-            "out of every figure (the newest run of each counts).") if count else ""
+    return (f"{count} older run(s) of the same arm, size and seed (stored under another key, by another version of "
+            "headstart) are in the store and left out of every figure (the newest run of each counts).") if count else ""
 
 
 def reference_text(summary: dict[str, Any]) -> str:
@@ -66,6 +66,25 @@ def interval_text(summary: dict[str, Any]) -> str:
             "error (a bootstrap over test rows); differences are paired by seed and resample the same test rows for both. "
             "A strategy whose seeds all gave the same predictions is one run. Choices (recommendation, head start, "
             "crossover) are made on validation scores; the figures quoted are test scores.")
+
+
+def other_experiments_markdown(summary: dict[str, Any]) -> list[str]:
+    """A section per other experiment in the store (``analysis.summarize``'s ``other_experiments``): its
+    recommendation and curves, never compared with the main one."""
+    others = summary.get("other_experiments") or []
+    if not others:
+        return []
+    lines = ["", "## Other experiments in this store", "",
+             f"The figures above are {md_text(summary.get('experiment', ''))}, the newest experiment. The store also holds "
+             "runs on other data or another backbone; they are summarised apart, never averaged or compared with it."]
+    for other in others:
+        inner = other["summary"]
+        lines += ["", f"### {md_text(other['experiment'])} ({other['runs']} runs)", ""]
+        lines += [f"- {md_text(band['text'])}" for band in inner["recommendation"]] or ["- no finished runs"]
+        lines += ["", f"| strategy | n | {metric_label(inner)} | 95% CI | seeds |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {md_text(r['strategy'])} | {format_n(r['n'], r['n_actual'])} | {_value(inner, r['mean'])} | "
+                  f"{_value(inner, r['ci_low'])} – {_value(inner, r['ci_high'])} | {r['seeds']} |" for r in inner["curves"]]
+    return lines
 
 
 def report_markdown(summary: dict[str, Any], *, title: str, command: str | None) -> str:
@@ -120,6 +139,7 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
                   f"{totals['pending'] + totals['running']} not finished. {interval_text(summary)}"]
     if superseded_text(summary):
         lines.append(superseded_text(summary))
+    lines += other_experiments_markdown(summary)
     lines += ["", "## Produced by", ""]
     lines.append(_fence(command) if command else "(command not recorded)")
     return "\n".join(lines) + "\n"

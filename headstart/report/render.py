@@ -131,7 +131,8 @@ def _write_report(directory: Path, results: list[RunResult], record: dict[str, A
                   margin: float | None = None) -> dict[str, Path]:
     metric = metric or default_metric(results)
     summary = {**summarize(results, metric, margin_points=margin), "leakage": leakage_summary(directory)}
-    title = title_for(results, metric)
+    title = (title_for(results, metric) if not summary["other_experiments"]
+             else f"{summary['experiment']} — {metric} vs labelled examples")
     command = record.get("command")
     document: dict[str, Any] = {"title": title, "command": command, "sweep": record.get("sweep"), **summary}
     files = {

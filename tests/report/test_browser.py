@@ -55,10 +55,10 @@ def results() -> list[RunResult]:
 
 
 def superseded() -> RunResult:
-    """An older run of linear-probe n=16 seed 0 under other settings (another key), far off the newer one."""
-    spec = {"strategy": "linear-probe", "n": 16, "n_requested": 16, "seed": 0, "backbone": "tiny<b>",
-            "data": {"name": "toy<i>", "hash": "h"}, "options": {}, "train": {"epochs": 1}}
-    return RunResult(key="older/linear-probe/16/0", spec=spec, status="done", metrics={"accuracy": 0.99}, train_seconds=1.0)
+    """An older run of linear-probe n=16 seed 0 — the same arm, stored under another key (another version of
+    headstart) — far off the newer one."""
+    (newer,) = [r for r in results() if r.key == "linear-probe/16/0"]
+    return RunResult(key="older/linear-probe/16/0", spec=newer.spec, status="done", metrics={"accuracy": 0.99}, train_seconds=1.0)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_slider_changes_displayed_values(page: Any) -> None:
 
 def test_an_older_run_of_a_cell_is_left_out_and_said_so(page: Any) -> None:
     tab, _, _ = page
-    assert tab.text_content("#superseded").startswith("1 older run(s) of the same strategy, size and seed")
+    assert tab.text_content("#superseded").startswith("1 older run(s) of the same arm, size and seed")
     (lp,) = [r for r in curves(results()) if r["strategy"] == "linear-probe" and r["n"] == 16]
     row = [line for line in tab.inner_text("#table tbody").splitlines() if line.startswith("linear-probe\t16\t")]
     assert row and row[0].split("\t")[2].startswith(f"{lp['mean'] * 100:.1f} ± ")  # the newer runs only, not 0.99

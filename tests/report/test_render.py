@@ -185,3 +185,17 @@ def test_chart_png_draws_the_majority_line(tmp_path: Path) -> None:
     md = (render(make_store(tmp_path, results))["report.md"]).read_text()
     assert "**Reference:** majority class: 57.0 on test (56.0 on validation)" in md
     assert "| majority class | – | 57.0 |" in md
+
+
+def test_a_store_with_two_experiments_reports_the_newest_and_lists_the_other(tmp_path: Path) -> None:
+    first = [dataclasses.replace(r, key="sst2/" + r.key, spec={**r.spec, "data": {"name": "sst2", "hash": "a"}}) for r in sweep_results()]
+    second = [dataclasses.replace(r, key="imdb/" + r.key, spec={**r.spec, "data": {"name": "imdb", "hash": "b"}})
+              for r in sweep_results() if r.spec["strategy"] == "linear-probe"]
+    paths = render(make_store(tmp_path, first + second))
+    md = paths["report.md"].read_text()
+    assert md.startswith("# imdb · tiny — accuracy vs labelled examples")
+    assert "## Other experiments in this store" in md and "### sst2 · tiny (" in md
+    results = json.loads(paths["results.json"].read_text())
+    assert results["experiment"] == "imdb · tiny" and {r["strategy"] for r in results["curves"]} == {"linear-probe"}
+    assert results["other_experiments"][0]["experiment"] == "sst2 · tiny"
+    assert '"others": [{"experiment": "sst2 · tiny"' in paths["report.html"].read_text()

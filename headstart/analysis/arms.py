@@ -1,0 +1,109 @@
+"""Which runs belong together: the experiment (data, split, backbone) and the arm (strategy, options, training
+settings, tuning) of a stored run, from its resolved spec alone.
+
+A run's identity in the analysis is its resolved spec minus the seed and the size: runs of one arm at one size are
+its seeds, two arms are two curves, and two experiments are never averaged or paired. An arm is labelled by its
+strategy, and where one strategy was run under several settings, by the settings that differ:
+``lora[rank=4]``, ``lora[rank=16]``, ``full-finetune[lr=1e-05]``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from headstart.results import RunResult
+
+EXPERIMENT_FIELDS = ("data", "backbone", "backbone_config")  # the task: what is learned, from what
+ARM_FIELDS = ("strategy", "options", "train", "tune")  # how it is learned
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def experiment_key(spec: dict[str, Any]) -> str:
+    """The data (name, hash, task, split) and backbone a run learned on and from."""
+    return _canonical({k: spec.get(k) for k in EXPERIMENT_FIELDS})
+
+
+def arm_key(spec: dict[str, Any]) -> str:
+    return _canonical({k: spec.get(k) for k in ARM_FIELDS})
+
+
+def experiment_label(spec: dict[str, Any]) -> str:
+    """``"rotten-tomatoes · all-minilm-l6-v2"``."""
+    data = spec.get("data") if isinstance(spec.get("data"), dict) else {}
+    return f"{data.get('name', '?')} · {spec.get('backbone', '?')}"
+
+
+def _flat(spec: dict[str, Any]) -> dict[str, Any]:
+    """The arm's settings as ``name: value`` (options and training fields by their own names, tuning as one)."""
+    flat: dict[str, Any] = {}
+    for part in ("options", "train"):
+        for name, value in (spec.get(part) or {}).items():
+            flat[name] = value
+    tune = spec.get("tune")
+    flat["tuned"] = "yes" if tune else "no"
+    if tune:
+        flat["grid"] = ",".join(f"{v:g}" for v in tune.get("grid") or ())
+    return flat
+
+
+def _value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def label_arms(results: list[RunResult]) -> dict[str, str]:
+    """``arm_key -> label`` for every arm in ``results``: the strategy, plus ``[name=value, ...]`` for the settings in
+    which that strategy's arms differ (none when a strategy was run one way)."""
+    by_strategy: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for r in results:
+        by_strategy[str(r.spec.get("strategy"))][arm_key(r.spec)] = _flat(r.spec)
+    labels = {}
+    for strategy, arms in by_strategy.items():
+        if len(arms) == 1:
+            labels.update({key: strategy for key in arms})
+            continue
+        names = sorted({n for flat in arms.values() for n in flat})
+        differing = [n for n in names if len({_canonical(flat.get(n)) for flat in arms.values()}) > 1]
+        for key, flat in arms.items():
+            labels[key] = f"{strategy}[{', '.join(f'{n}={_value(flat[n])}' for n in differing if flat.get(n) is not None)}]"
+    return labels
+
+
+def with_arms(results: list[RunResult]) -> list[RunResult]:
+    """``results`` with ``spec["arm"]`` set to each run's arm label (``label_arms``); other fields untouched."""
+    import dataclasses
+
+    labels = label_arms(results)
+    return [r if r.spec.get("arm") == labels[arm_key(r.spec)] else
+            dataclasses.replace(r, spec={**r.spec, "arm": labels[arm_key(r.spec)]}) for r in results]
+
+
+def arm_name(result: RunResult) -> str:
+    """The arm label set by ``with_arms``, or the strategy."""
+    return str(result.spec.get("arm") or result.spec.get("strategy"))
+
+
+def experiments(results: list[RunResult]) -> list[tuple[str, list[RunResult]]]:
+    """The runs split by experiment, newest experiment first (by its latest run; ``results`` oldest first).
+
+    Returns:
+        ``[(label, runs)]``; labels are made unique by a number when two experiments share data name and backbone
+        (e.g. the same file edited between two compares).
+    """
+    groups: dict[str, list[RunResult]] = {}
+    last: dict[str, int] = {}
+    for i, r in enumerate(results):
+        key = experiment_key(r.spec)
+        groups.setdefault(key, []).append(r)
+        last[key] = i
+    ordered = sorted(groups, key=lambda k: -last[k])
+    out, seen = [], defaultdict(int)
+    for key in ordered:
+        label = experiment_label(groups[key][-1].spec)
+        seen[label] += 1
+        out.append((label if seen[label] == 1 else f"{label} ({seen[label]})", groups[key]))
+    return out
