@@ -56,7 +56,8 @@ def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         n: int | str | None = None, seed: int = 0, out: str | Path | None = None, options: dict[str, Any] | None = None,
         config: TrainConfig | None = None, text_column: str | None = None, label_column: str | None = None,
         task: str | None = None, pooling: str | None = None, tune: str | None = None,
-        grid: str | list[float] | None = None, progress: bool = False) -> FitResult:
+        grid: str | list[float] | None = None, progress: bool = False,
+        terms: dict[str, dict[str, Any]] | None = None) -> FitResult:
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
 
     Args:
@@ -73,6 +74,7 @@ def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         tune: "lr" chooses the strategy's learning rate on validation by successive halving (``headstart.tuning``).
         grid: with ``tune="lr"``, the values to search instead of the strategy's grid (``[2e-5, 5e-5, 1e-4]``).
         progress: draw a progress bar with ETA on stderr.
+        terms: objective terms added to the task loss, e.g. ``{"l2sp": {"weight": 0.01}}`` (``headstart.objectives``).
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -89,7 +91,7 @@ def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
 
     spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=dict(options or {}),
                    train=config or TrainConfig(), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
-                   tune=tune, grid=grid)
+                   tune=tune, grid=grid, terms=dict(terms or {}))
     with progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}", enabled=progress) as update:
         tuned = tuned_run(spec, progress=update)
     s, report = tuned.setup, tuned.report
@@ -142,8 +144,9 @@ def compare(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             config: TrainConfig | None = None, options: dict[str, dict[str, Any]] | None = None,
             train_by_strategy: dict[str, dict[str, Any]] | None = None, split: Any = None, tune: str | None = "lr",
             grids: dict[str, Any] | None = None, text_column: str | None = None, label_column: str | None = None,
-            task: str | None = None, pooling: str | None = None, progress: bool = False) -> CompareResult:
-    """Sweep ``strategies`` x ``sizes`` x ``seeds``, store every run in ``out/runs.sqlite`` and write the report.
+            task: str | None = None, pooling: str | None = None, progress: bool = False,
+            arms: str | list[str] | None = None) -> CompareResult:
+    """Sweep ``strategies`` (or ``arms``) x ``sizes`` x ``seeds``, store every run in ``out/runs.sqlite`` and write the report.
 
     Re-running with the same arguments trains nothing already done; a new size, seed or strategy trains only
     the new cells. Mirrors ``headstart compare``.
@@ -160,6 +163,8 @@ def compare(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         tune: "lr" (the default) chooses each cell's learning rate on validation; None uses the defaults.
         grids: per-strategy values for ``tune`` to search, e.g. ``{"full-finetune": [2e-5, 5e-5, 1e-4]}``.
         progress: draw a progress bar with ETA on stderr.
+        arms: arms to compare instead of ``strategies`` (list or "a,b"), each ``strategy[options]+term[options]``,
+            e.g. ``["lora[rank=4]", "lora[rank=16]", "full-finetune+l2sp[weight=0.01]"]``.
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -178,7 +183,7 @@ def compare(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
                       sizes=parse_sizes(text(sizes or DEFAULT_SIZES)), seeds=seeds, train=config or TrainConfig(),
                       options=dict(options or {}), train_by_strategy=dict(train_by_strategy or {}),
                       split=split or SplitConfig(), tune=tune, grids=dict(grids or {}), text_column=text_column,
-                      label_column=label_column, task=task, pooling=pooling)
+                      label_column=label_column, task=task, pooling=pooling, arms=arms or ())
     return run_compare(sweep, out, workers=workers, progress=progress)
 
 

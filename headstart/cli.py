@@ -104,6 +104,7 @@ def train(
     virtual_tokens: Annotated[Optional[int], typer.Option(help="prompt-tuning/prefix-tuning: learned tokens (20).")] = None,
     optimizer: Annotated[Optional[str], typer.Option(help="adamw | adamw8bit | paged-adamw8bit (CUDA) (default: the strategy's).")] = None,
     tune: Annotated[Optional[str], typer.Option(help="lr: choose the learning rate on validation (successive halving over the strategy's grid).")] = None,
+    terms: Annotated[Optional[str], typer.Option(help="Objective terms added to the task loss, '+'-separated: e.g. l2sp[weight=0.01].")] = None,
     grid: Annotated[Optional[str], typer.Option(help="With --tune lr: the learning rates to search instead of the strategy's grid, e.g. 2e-5,5e-5,1e-4.")] = None,
     option: Annotated[Optional[list[str]], typer.Option("--option", help="Other strategy option KEY=VALUE (repeatable).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
@@ -131,7 +132,7 @@ def train(
                          optimizer=optimizer, image_size=image_size, augment=augment, bn=bn)
     result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                  text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
-                 progress=not quiet)
+                 progress=not quiet, terms=_parse_terms(terms, strategy))
     summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,
                "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
                "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "base_weights": result.base_weights,
@@ -160,6 +161,13 @@ def train(
         raise typer.Exit(1)
     typer.echo("validation: " + _metric_line(result.val_metrics))
     typer.echo(f"next: headstart evaluate {out}")
+
+
+def _parse_terms(text: str | None, strategy: str) -> dict[str, dict[str, Any]]:
+    """``--terms "l2sp[weight=0.01]"`` -> ``{"l2sp": {"weight": 0.01}}``, read as the terms of an arm."""
+    from headstart.specs import parse_arm
+
+    return parse_arm(f"{strategy}+{text}")[3] if text else {}
 
 
 def _check_writable(out: Path) -> None:
@@ -284,6 +292,14 @@ def strategies(as_json: JsonOpt = False) -> None:
     for r in rows:
         opts = f"  [options: {', '.join(f'{k}={v}' for k, v in r['options'].items())}]" if r["options"] else ""
         typer.echo(f"{r['name']:<{width}}  {r['description']}{opts}")
+    import dataclasses
+
+    from headstart.objectives import TERMS
+
+    typer.echo("\nobjective terms (train --terms NAME[options]; compare --arms 'strategy+NAME[options]'):")
+    for name, term in sorted(TERMS.items()):
+        opts = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(term.Options))
+        typer.echo(f"{name:<{width}}  {term.description}  [options: {opts}]")
 
 
 def _list(rows: list[dict[str, Any]], *, kind: str, footer: str, as_json: bool) -> None:
@@ -328,6 +344,8 @@ def compare(
     data: Annotated[Optional[str], typer.Option("--data", "-d", help="Built-in dataset or a data file.")] = None,
     backbone: Annotated[Optional[str], typer.Option("--backbone", "-b", help="Built-in backbone or a local model folder.")] = None,
     strategies_: Annotated[Optional[str], typer.Option("--strategies", "-s", help="Comma-separated strategies.")] = None,
+    arms: Annotated[Optional[str], typer.Option(help="Arms to compare instead of --strategies: strategy[options]+term[options], "
+                                                     "comma-separated, e.g. 'lora[rank=4],lora[rank=16],full-finetune+l2sp[weight=0.01]'.")] = None,
     sizes: Annotated[Optional[str], typer.Option(help="Comma-separated labelled-set sizes; 'all' = the whole pool.")] = None,
     seeds: Annotated[Optional[int], typer.Option(help="Seeds per cell (0 .. seeds-1).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Directory of the store and the report.")] = None,
@@ -377,6 +395,7 @@ def compare(
         task=cfg.get("task"), pooling=cfg.get("pooling"),
         tune=("lr" if tune else None) if tune is not None else cfg.get("tune", "lr"),
         grids={**cfg.get("grid", {}), **dict(_parse_grid_flag(g) for g in grid or [])},
+        arms=pick(arms, "arms", ()),
     )
     out_dir = Path(pick(out, "out", "runs/compare"))
     _check_writable(out_dir)

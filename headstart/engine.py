@@ -163,7 +163,8 @@ def set_trainable(model: nn.Module, params: list[nn.Parameter]) -> None:
 
 def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData, cfg: Any, *, seed: int, task: str,
         label_names: tuple[str, ...], metric: str, autocast: Callable | None = None,
-        progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> FitReport:
+        progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+        penalty: Callable[[], torch.Tensor | None] | None = None) -> FitReport:
     """Train ``model`` through ``phases``; restore the weights that scored best on validation.
 
     Args:
@@ -177,6 +178,8 @@ def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData,
         metric: validation metric that picks the best checkpoint (higher is better after ``selection_score``).
         autocast: context-manager factory for bf16 autocast, or None for fp32.
         progress: called after every optimiser step with (step, total_steps, info).
+        penalty: the objective terms' Σ weight · term on the current weights (``objectives.Objective.penalty``),
+            added to each step's loss; None for the task loss alone.
 
     Returns:
         FitReport with status "done" or "diverged" (loss not finite: the step and loss are in ``error``).
@@ -185,7 +188,7 @@ def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData,
     try:
         with fast_dropout(model):
             return _fit(model, phases, loss_fn, data, cfg, seed=seed, task=task, label_names=label_names, metric=metric,
-                        autocast=autocast, progress=progress)
+                        autocast=autocast, progress=progress, penalty=penalty)
     finally:
         restore_modes(modes)
 
@@ -203,7 +206,8 @@ def one_thread() -> Iterator[None]:
 
 def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData, cfg: Any, *, seed: int, task: str,
          label_names: tuple[str, ...], metric: str, autocast: Callable | None,
-         progress: Callable[[int, int, dict[str, Any]], None] | None) -> FitReport:
+         progress: Callable[[int, int, dict[str, Any]], None] | None,
+         penalty: Callable[[], torch.Tensor | None] | None = None) -> FitReport:
     start = time.perf_counter()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -331,6 +335,14 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
                         return diverged(value)
                     (loss * share).backward()
                     loss_value += value * share
+                if penalty is not None and not closed:  # Σ weight · term on the weights (a head on features has none)
+                    extra = penalty()
+                    if extra is not None:
+                        value = extra.item()
+                        if not math.isfinite(value):
+                            return diverged(value)
+                        extra.backward()
+                        loss_value += value
                 if cfg.clip > 0:
                     clip(params, cfg.clip)
                 optimizer.step()

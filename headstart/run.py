@@ -28,7 +28,7 @@ from headstart.errors import ConfigError, StoreError
 from headstart.features import FeatureCache
 from headstart.killpoints import kill_point
 from headstart.model import TaskModel
-from headstart.objectives import TaskLoss, class_weights
+from headstart.objectives import TaskLoss, build_objective, class_weights
 from headstart.precision import resolve_precision
 from headstart.progress import ProgressFn
 from headstart.specs import RunSpec, TrainConfig, run_key
@@ -86,7 +86,29 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
         "n_requested": "all" if spec.n is None else spec.n,
         "seed": spec.seed,
         **_tuning(spec, strategy, modality_of(pretrained)),
+        **_terms(spec, strategy),
     }
+
+
+def _terms(spec: RunSpec, strategy: Any) -> dict[str, Any]:
+    """The objective terms of a resolved spec, their options filled in; absent without terms, so keys stay as they were.
+
+    Raises:
+        ConfigError: a term that means nothing with ``strategy``, with the reason.
+    """
+    if not spec.terms:
+        return {}
+    from headstart.objectives import get_term
+    from headstart.objectives.terms import term_options
+
+    resolved = {}
+    for name, given in sorted(spec.terms.items()):
+        term = get_term(name)
+        why = term.refuses(strategy)
+        if why:
+            raise ConfigError(f"{name} cannot be used with {strategy.name}: {why}")
+        resolved[name] = dataclasses.asdict(term_options(term, dict(given or {})))
+    return {"terms": resolved}
 
 
 def _train_identity(cfg: TrainConfig, precision: str) -> dict[str, Any]:
@@ -225,9 +247,11 @@ def train(s: Setup, *, progress: ProgressFn | None = None) -> FitReport:
     loss_fn = TaskLoss(s.data.task, None if weights is None else weights.to(s.device))
     fit_data = FitData(encoded=s.encoded, targets=torch.as_tensor(targets), raw_targets=s.data.targets,
                        train_rows=s.train_rows, val_rows=s.splits.val, features=feature_cache(s), class_weights=weights)
+    objective = build_objective(s.model, s.strategy, s.spec.terms) if s.spec.terms else None  # anchors: weights before training
     return fit(s.model, phases, loss_fn, fit_data, s.cfg, seed=s.spec.seed, task=s.data.task,
                label_names=s.data.label_names, metric=selection_metric(s.cfg, s.data, s.train_rows),
-               autocast=autocast_for(s.precision, s.device), progress=progress)
+               autocast=autocast_for(s.precision, s.device), progress=progress,
+               penalty=objective.penalty if objective is not None else None)
 
 
 def backbone_saved(s: Setup, report: FitReport) -> str:

@@ -134,6 +134,8 @@ class RunSpec:
         split: how the dataset is cut into pool / validation / test (the same for every run on it).
         tune: "lr" picks the learning rate on validation by successive halving over the strategy's grid.
         grid: the values ``tune`` searches instead of the strategy's grid (at least two positive numbers).
+        terms: objective terms added to the task loss, ``{name: options}`` (``headstart.objectives``), e.g.
+            ``{"l2sp": {"weight": 0.01}}``.
     """
 
     data: str = "rotten-tomatoes"
@@ -150,8 +152,17 @@ class RunSpec:
     split: SplitConfig = field(default_factory=SplitConfig)
     tune: str | None = None  # "lr": choose the strategy's learning rate on validation (headstart.tuning)
     grid: tuple[float, ...] | None = None  # what --tune searches; None: the strategy's own grid
+    terms: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.terms, dict):
+            raise ConfigError(f"terms must be a table of term = {{options}}, got {self.terms!r}; e.g. --terms l2sp[weight=0.01]")
+        if self.terms:  # imported only when used: the objectives import torch
+            from headstart.objectives import get_term
+            from headstart.objectives.terms import term_options
+
+            for name, given in self.terms.items():
+                term_options(get_term(name), dict(given or {}))  # an unknown term or option fails now, not mid-sweep
         if self.tune is not None and self.tune not in ("lr",):
             raise ConfigError(f"tune must be 'lr' (or nothing), got {self.tune!r}; try --tune lr")
         if self.grid is not None:
@@ -215,3 +226,65 @@ def run_key(resolved: dict[str, Any]) -> str:
     """Stable 16-hex key of a resolved spec (canonical JSON, plus the results version)."""
     payload = json.dumps({"spec": resolved, "version": RESULTS_VERSION}, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _bracket_values(text: str, where: str) -> dict[str, Any]:
+    """``"rank=4, alpha=8"`` -> ``{"rank": 4, "alpha": 8}`` (numbers and booleans as JSON, the rest as text)."""
+    out: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if "=" not in part:
+            raise ConfigError(f"{where}: expected name=value inside [...], got {part!r}; e.g. lora[rank=4]")
+        key, value = (x.strip() for x in part.split("=", 1))
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+ARM_PATTERN = r"^\s*([A-Za-z0-9_.-]+)\s*(?:\[([^\]]*)\])?\s*$"
+
+
+def parse_arm(text: str) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]:
+    """An arm as written on the command line: ``strategy[options]+term[options]+...``.
+
+    ``full-finetune+l2sp[weight=0.01]``, ``lora[rank=4]``, ``llrd[decay=0.8, lr=5e-5]+l2sp``. Inside the strategy's
+    brackets, TrainConfig fields (lr, epochs, min_steps ...) are training overrides and the rest strategy options.
+
+    Returns:
+        ``(strategy, options, train_overrides, terms)``.
+
+    Raises:
+        ConfigError: malformed text, naming it and giving an example.
+    """
+    import re
+
+    parts = [p for p in str(text).split("+")]
+    matches = [re.match(ARM_PATTERN, p) for p in parts]
+    if not parts or any(m is None for m in matches):
+        raise ConfigError(f"cannot read arm {text!r}; write strategy[options]+term[options], e.g. full-finetune+l2sp[weight=0.01]")
+    strategy, given = matches[0].group(1), _bracket_values(matches[0].group(2) or "", f"arm {text!r}")
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    train = {k: v for k, v in given.items() if k in train_fields}
+    options = {k: v for k, v in given.items() if k not in train_fields}
+    terms = {m.group(1): _bracket_values(m.group(2) or "", f"arm {text!r}") for m in matches[1:]}
+    if len(terms) != len(matches) - 1:
+        raise ConfigError(f"arm {text!r} names a term twice; give each term once")
+    return strategy, options, train, terms
+
+
+def split_arms(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """``"lora[rank=4, alpha=8],full-finetune+l2sp"`` -> the two arms: commas inside [...] belong to the arm."""
+    if not isinstance(text, str):
+        return tuple(str(a).strip() for a in text if str(a).strip())
+    arms, depth, current = [], 0, ""
+    for char in text:
+        depth += char == "["
+        depth -= char == "]"
+        if char == "," and depth == 0:
+            arms.append(current)
+            current = ""
+        else:
+            current += char
+    arms.append(current)
+    return tuple(a.strip() for a in arms if a.strip())

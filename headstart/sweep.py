@@ -48,6 +48,10 @@ class SweepSpec:
             trains each strategy at its default rate.
         grids: per-strategy values for ``tune`` to search instead of the strategy's grid, e.g.
             ``{"full-finetune": (2e-5, 5e-5, 1e-4)}`` (``--grid full-finetune=2e-5,5e-5,1e-4``).
+        arms: what to compare instead of ``strategies``, each ``strategy[options]+term[options]``
+            (``specs.parse_arm``): ``("lora[rank=4]", "lora[rank=16]", "full-finetune+l2sp[weight=0.01]")``;
+            ``strategies`` becomes their strategies. ``options`` and ``train_by_strategy`` still apply per strategy,
+            under what an arm sets itself.
     """
 
     data: str = "rotten-tomatoes"
@@ -65,11 +69,19 @@ class SweepSpec:
     split: SplitConfig = field(default_factory=SplitConfig)
     tune: str | None = "lr"
     grids: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    arms: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        from headstart.specs import parse_grid
+        from headstart.specs import parse_arm, parse_grid, split_arms
         from headstart.strategies import get_strategy
         from headstart.tuning import grid_for
+
+        if self.arms:
+            object.__setattr__(self, "arms", split_arms(self.arms))
+            parsed = [parse_arm(a) for a in self.arms]
+            if len(set(self.arms)) != len(self.arms):
+                raise ConfigError(f"--arms lists an arm twice ({', '.join(self.arms)}); give each once")
+            object.__setattr__(self, "strategies", tuple(dict.fromkeys(p[0] for p in parsed)))
 
         if not self.strategies:
             raise ConfigError("--strategies is empty; e.g. --strategies scratch,linear-probe,full-finetune")
@@ -94,18 +106,26 @@ class SweepSpec:
         if not isinstance(self.seeds, int) or self.seeds < 1:
             raise ConfigError(f"--seeds must be a positive integer, got {self.seeds!r}; try --seeds 5")
 
+    def arm_specs(self) -> list[tuple[str, dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]]:
+        """Each arm as ``(strategy, options, train overrides, terms)``: ``arms`` read, or one default arm a strategy."""
+        from headstart.specs import parse_arm
+
+        if not self.arms:
+            return [(strategy, {}, {}, {}) for strategy in self.strategies]
+        return [parse_arm(a) for a in self.arms]
+
     def cells(self) -> list[RunSpec]:
         """Every run of the sweep, seed-major so that the first seed completes whole curves first."""
         runs = []
         for seed in range(self.seeds):
             for n in self.sizes:
-                for strategy in self.strategies:
+                for strategy, options, train, terms in self.arm_specs():
                     runs.append(RunSpec(data=self.data, backbone=self.backbone, strategy=strategy, n=n, seed=seed,
-                                        options=dict(self.options.get(strategy, {})),
-                                        train=dataclasses.replace(self.train, **self.train_by_strategy.get(strategy, {})),
+                                        options={**self.options.get(strategy, {}), **options},
+                                        train=dataclasses.replace(self.train, **{**self.train_by_strategy.get(strategy, {}), **train}),
                                         text_column=self.text_column, label_column=self.label_column, task=self.task,
                                         pooling=self.pooling, split=self.split, tune=self.tune,
-                                        grid=self.grids.get(strategy)))
+                                        grid=self.grids.get(strategy), terms=terms))
         return runs
 
     def to_dict(self) -> dict[str, Any]:

@@ -223,3 +223,20 @@ def test_a_folder_retrained_in_place_is_another_backbone(tiny_backbone, tmp_path
     assert feature_key(before, "data") != feature_key(after, "data")
     assert load_backbone(str(folder)).describe() == after, "the same bytes give the same identity"
     assert "weights" not in load_backbone("all-minilm-l6-v2").describe(), "a registered backbone is pinned by its name"
+
+
+def test_one_sweep_of_arms_reports_each_arm_as_its_own_row(toy_csv, tiny_registry, tmp_path):
+    """partial-freeze at two depths and full fine-tuning with and without L2-SP in one compare: four labelled rows."""
+    import headstart
+    from headstart.specs import TrainConfig
+
+    cfg = TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32")
+    arms = "partial-freeze[freeze=1],partial-freeze[freeze=2],full-finetune,full-finetune+l2sp[weight=0.1]"
+    result = headstart.compare(str(toy_csv), backbone="tiny", arms=arms, sizes=[16], seeds=2, out=tmp_path / "arms",
+                               config=cfg, tune=None)
+    assert (result.total, result.trained) == (8, 8)
+    labels = {r["strategy"] for r in result.summary["curves"]}
+    assert labels == {"partial-freeze[freeze=1]", "partial-freeze[freeze=2]", "full-finetune", "full-finetune+l2sp"}, labels
+    again = headstart.compare(str(toy_csv), backbone="tiny", arms=arms, sizes=[16], seeds=2, out=tmp_path / "arms",
+                              config=cfg, tune=None)
+    assert again.trained == 0

@@ -4,7 +4,7 @@ settings, tuning) of a stored run, from its resolved spec alone.
 A run's identity in the analysis is its resolved spec minus the seed and the size: runs of one arm at one size are
 its seeds, two arms are two curves, and two experiments are never averaged or paired. An arm is labelled by its
 strategy, and where one strategy was run under several settings, by the settings that differ:
-``lora[rank=4]``, ``lora[rank=16]``, ``full-finetune[lr=1e-05]``.
+``lora[rank=4]``, ``lora[rank=16]``, ``full-finetune+l2sp``, ``full-finetune+l2sp[l2sp.weight=0.1]``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from headstart.results import RunResult
 
 EXPERIMENT_FIELDS = ("data", "backbone", "backbone_config")  # the task: what is learned, from what
-ARM_FIELDS = ("strategy", "options", "train", "tune")  # how it is learned
+ARM_FIELDS = ("strategy", "options", "train", "tune", "terms")  # how it is learned
 
 
 def _canonical(value: Any) -> str:
@@ -44,6 +44,9 @@ def _flat(spec: dict[str, Any]) -> dict[str, Any]:
     for part in ("options", "train"):
         for name, value in (spec.get(part) or {}).items():
             flat[name] = value
+    for term, options in (spec.get("terms") or {}).items():
+        for name, value in (options or {}).items():
+            flat[f"{term}.{name}"] = value
     tune = spec.get("tune")
     flat["tuned"] = "yes" if tune else "no"
     if tune:
@@ -56,11 +59,12 @@ def _value(value: Any) -> str:
 
 
 def label_arms(results: list[RunResult]) -> dict[str, str]:
-    """``arm_key -> label`` for every arm in ``results``: the strategy, plus ``[name=value, ...]`` for the settings in
-    which that strategy's arms differ (none when a strategy was run one way)."""
+    """``arm_key -> label`` for every arm in ``results``: the strategy and its terms (``full-finetune+l2sp``), plus
+    ``[name=value, ...]`` for the settings in which arms of that name differ (none when it was run one way)."""
     by_strategy: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for r in results:
-        by_strategy[str(r.spec.get("strategy"))][arm_key(r.spec)] = _flat(r.spec)
+        base = str(r.spec.get("strategy")) + "".join(f"+{t}" for t in sorted(r.spec.get("terms") or {}))
+        by_strategy[base][arm_key(r.spec)] = _flat(r.spec)
     labels = {}
     for strategy, arms in by_strategy.items():
         if len(arms) == 1:

@@ -1,0 +1,62 @@
+"""L2-SP: keep fine-tuned weights near their starting point (Li, Grandvalet & Davoine, ICML 2018, "Explicit
+inductive bias for transfer learning with convolutional networks").
+
+    Ω(w) = (α / 2) · Σ_i ‖w_i − w_i⁰‖²
+
+over every trained parameter outside the task head, w⁰ its value before training: the pre-trained weights for a
+fine-tune, the initial adapter for LoRA (where it shrinks the update BA toward zero). The new head is not anchored
+(it has no pre-trained value; weight decay covers it). The seed's "regularising weights toward initialisation".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from headstart.objectives.terms import Penalty, register
+
+
+def l2sp_penalty(params: list[torch.Tensor], anchors: list[torch.Tensor], alpha: float) -> torch.Tensor:
+    """(α / 2) Σ ‖p − a‖² over matching ``params`` and ``anchors`` (same shapes); a scalar tensor."""
+    return 0.5 * alpha * torch.stack([(p - a).pow(2).sum() for p, a in zip(params, anchors)]).sum()
+
+
+@dataclass(frozen=True)
+class L2SPOptions:
+    weight: float = 0.01  # α; Li et al. use 0.01-0.1 for ImageNet CNNs; it trades fit for staying near w⁰
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.weight, (int, float)) or isinstance(self.weight, bool) or not self.weight > 0:
+            from headstart.errors import ConfigError
+
+            raise ConfigError(f"l2sp weight must be > 0, got {self.weight!r}; e.g. l2sp[weight=0.01]")
+
+
+class L2SP:
+    name = "l2sp"
+    description = "L2-SP: (α/2)·Σ‖w − w⁰‖² pulls every trained non-head weight toward its value before training"
+    Options = L2SPOptions
+
+    def refuses(self, strategy) -> str | None:
+        if not strategy.uses_pretrained:
+            return "it trains a freshly initialised network, so there are no pre-trained weights to stay near"
+        if strategy.leaves_backbone:
+            return "it trains only a new head, which has no pre-trained value to stay near"
+        return None
+
+    def build(self, model: nn.Module, options: L2SPOptions) -> Penalty:
+        head = {id(p) for p in model.head_parameters()}
+        named = [(p, p.detach().clone()) for p in model.parameters() if id(p) not in head and p.is_floating_point()]
+
+        def penalty() -> torch.Tensor | None:
+            trained = [(p, a) for p, a in named if p.requires_grad]  # this phase's trained weights
+            if not trained:
+                return None
+            return l2sp_penalty([p for p, _ in trained], [a for _, a in trained], float(options.weight))
+
+        return penalty
+
+
+register(L2SP())

@@ -1,0 +1,82 @@
+"""Objective terms: what is added to the task loss (``loss = task + Σ weight · term``), one file each behind a registry.
+
+A term answers one narrow question — given the model and the parameters a phase trains, what penalty to add — and
+never touches the loop. ``headstart strategies`` lists the strategies; ``TERMS`` lists the terms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import torch
+from torch import nn
+
+from headstart.errors import ConfigError, closest
+
+Penalty = Callable[[], torch.Tensor | None]  # the term's value on the current weights (None: nothing it applies to)
+
+
+class Term(Protocol):
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Options: ClassVar[type]
+
+    def refuses(self, strategy: Any) -> str | None:
+        """Why the term means nothing with ``strategy`` (e.g. a weight penalty on a head-only strategy), or None."""
+
+    def build(self, model: nn.Module, options: Any) -> Penalty:
+        """Set up on the model before training (anchors, importance) and return its penalty."""
+
+
+TERMS: dict[str, Term] = {}
+
+
+def register(term: Term) -> None:
+    if term.name in TERMS:
+        raise ValueError(f"objective term {term.name!r} is already registered")
+    TERMS[term.name] = term
+
+
+def get_term(name: str) -> Term:
+    if name not in TERMS:
+        raise ConfigError(f"unknown objective term {name!r}{closest(name, tuple(TERMS))} (available: {', '.join(sorted(TERMS))})")
+    return TERMS[name]
+
+
+def term_options(term: Term, given: dict[str, Any]) -> Any:
+    """The term's options dataclass from ``given``, naming an unknown key and the known ones."""
+    names = {f.name for f in dataclasses.fields(term.Options)}
+    unknown = set(given) - names
+    if unknown:
+        raise ConfigError(f"unknown option(s) {sorted(unknown)} for objective term {term.name!r} (options: {', '.join(sorted(names))})")
+    return term.Options(**given)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The terms of a run, built on its model: ``penalty()`` is Σ weight · term (None when no term applies)."""
+
+    penalties: tuple[Penalty, ...] = ()
+
+    def penalty(self) -> torch.Tensor | None:
+        values = [v for v in (p() for p in self.penalties) if v is not None]
+        return torch.stack(values).sum() if values else None
+
+
+def build_objective(model: nn.Module, strategy: Any, terms: dict[str, dict[str, Any]]) -> Objective:
+    """Build every term of ``terms`` (``{name: options}``) on ``model``.
+
+    Raises:
+        ConfigError: an unknown term or option, or a term that means nothing with ``strategy`` (with the reason).
+    """
+    penalties = []
+    for name, given in terms.items():
+        term = get_term(name)
+        why = term.refuses(strategy)
+        if why:
+            raise ConfigError(f"{name} cannot be used with {strategy.name}: {why}")
+        penalties.append(term.build(model, term_options(term, dict(given))))
+    return Objective(tuple(penalties))
