@@ -28,7 +28,7 @@ from headstart.errors import ConfigError, StoreError
 from headstart.features import FeatureCache
 from headstart.killpoints import kill_point
 from headstart.model import TaskModel
-from headstart.objectives import TaskLoss, build_objective, class_weights
+from headstart.objectives import TaskLoss, TermContext, build_objective, class_weights
 from headstart.precision import resolve_precision
 from headstart.progress import ProgressFn
 from headstart.specs import RunSpec, TrainConfig, run_key
@@ -247,11 +247,22 @@ def train(s: Setup, *, progress: ProgressFn | None = None) -> FitReport:
     loss_fn = TaskLoss(s.data.task, None if weights is None else weights.to(s.device))
     fit_data = FitData(encoded=s.encoded, targets=torch.as_tensor(targets), raw_targets=s.data.targets,
                        train_rows=s.train_rows, val_rows=s.splits.val, features=feature_cache(s), class_weights=weights)
-    objective = build_objective(s.model, s.strategy, s.spec.terms) if s.spec.terms else None  # anchors: weights before training
+    objective = build_objective(s.model, s.strategy, s.spec.terms, term_context(s)) if s.spec.terms else None
     return fit(s.model, phases, loss_fn, fit_data, s.cfg, seed=s.spec.seed, task=s.data.task,
                label_names=s.data.label_names, metric=selection_metric(s.cfg, s.data, s.train_rows),
                autocast=autocast_for(s.precision, s.device), progress=progress,
                penalty=objective.penalty if objective is not None else None)
+
+
+def term_context(s: Setup) -> TermContext:
+    """What the objective terms read before training: the task, and reference inputs drawn (with the run's seed) from
+    the training pool — inputs only, their labels are never read."""
+    def reference(rows: int, batch_size: int) -> list[dict[str, torch.Tensor]]:
+        chosen = np.random.default_rng(s.spec.seed).permutation(s.splits.pool)[:rows]
+        return [{k: v.to(s.device) for k, v in s.model.backbone.collate([s.encoded[r] for r in chosen[i : i + batch_size]]).items()}
+                for i in range(0, len(chosen), batch_size)]
+
+    return TermContext(task=s.data.task, reference=reference, seed=s.spec.seed)
 
 
 def backbone_saved(s: Setup, report: FitReport) -> str:

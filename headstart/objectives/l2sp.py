@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from headstart.objectives.terms import Penalty, register
+from headstart.objectives.terms import Penalty, TermContext, register
 
 
 def l2sp_penalty(params: list[torch.Tensor], anchors: list[torch.Tensor], alpha: float) -> torch.Tensor:
@@ -46,7 +46,7 @@ class L2SP:
             return "it trains only a new head, which has no pre-trained value to stay near"
         return None
 
-    def build(self, model: nn.Module, options: L2SPOptions) -> Penalty:
+    def build(self, model: nn.Module, options: L2SPOptions, context: TermContext) -> Penalty:
         head = {id(p) for p in model.head_parameters()}
         named = [(p, p.detach().clone()) for p in model.parameters() if id(p) not in head and p.is_floating_point()]
 

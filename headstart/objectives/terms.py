@@ -19,6 +19,23 @@ from headstart.errors import ConfigError, closest
 Penalty = Callable[[], torch.Tensor | None]  # the term's value on the current weights (None: nothing it applies to)
 
 
+@dataclass(frozen=True)
+class TermContext:
+    """What a term may read when it is built, before training.
+
+    Attributes:
+        task: "classification", "multilabel" or "regression".
+        reference: up to ``limit`` collated input batches (each ``{name: (B, ...) tensor}`` on the model's device) of the
+            reference inputs, drawn with the run's seed; their labels are never read. Default: the task's own training
+            pool, as a reference dataset for what the model must not forget.
+        seed: the run's seed.
+    """
+
+    task: str
+    reference: Callable[[int, int], list[dict[str, torch.Tensor]]]  # (rows, batch size) -> batches
+    seed: int = 0
+
+
 class Term(Protocol):
     name: ClassVar[str]
     description: ClassVar[str]
@@ -27,7 +44,7 @@ class Term(Protocol):
     def refuses(self, strategy: Any) -> str | None:
         """Why the term means nothing with ``strategy`` (e.g. a weight penalty on a head-only strategy), or None."""
 
-    def build(self, model: nn.Module, options: Any) -> Penalty:
+    def build(self, model: nn.Module, options: Any, context: TermContext) -> Penalty:
         """Set up on the model before training (anchors, importance) and return its penalty."""
 
 
@@ -66,7 +83,7 @@ class Objective:
         return torch.stack(values).sum() if values else None
 
 
-def build_objective(model: nn.Module, strategy: Any, terms: dict[str, dict[str, Any]]) -> Objective:
+def build_objective(model: nn.Module, strategy: Any, terms: dict[str, dict[str, Any]], context: TermContext) -> Objective:
     """Build every term of ``terms`` (``{name: options}``) on ``model``.
 
     Raises:
@@ -78,5 +95,5 @@ def build_objective(model: nn.Module, strategy: Any, terms: dict[str, dict[str, 
         why = term.refuses(strategy)
         if why:
             raise ConfigError(f"{name} cannot be used with {strategy.name}: {why}")
-        penalties.append(term.build(model, term_options(term, dict(given))))
+        penalties.append(term.build(model, term_options(term, dict(given)), context))
     return Objective(tuple(penalties))

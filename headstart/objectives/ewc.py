@@ -1,0 +1,122 @@
+"""EWC: elastic weight consolidation (Kirkpatrick et al., PNAS 2017, "Overcoming catastrophic forgetting in neural
+networks"): keep the weights that mattered for what the model did before training near their values, in proportion
+to how much they mattered.
+
+    Ω(θ) = (λ / 2) · Σ_i F_i (θ_i − θ_i*)²,   F_i = E_x E_{y ~ p_θ*(y|x)} [ (∂ log p_θ*(y|x) / ∂θ_i)² ]
+
+θ* the weights before training, F the diagonal of the Fisher information of the model's own predictions (labels
+sampled from the model, never read from the data) on reference inputs — by default the task's training pool
+(``TermContext.reference``). F is normalised to mean 1 over the anchored weights, so λ reads on L2-SP's scale:
+EWC is L2-SP with each weight's pull scaled by its importance. For regression the model's output is taken as the
+mean of a unit-variance Gaussian, whose Fisher is (∂f/∂θ)². The head (new, with no earlier task) is not anchored;
+before training it is the freshly initialised head, so F measures how much each weight moves the features the
+head reads — which weights the encoder's current representation rests on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from headstart.errors import ConfigError
+from headstart.objectives.terms import Penalty, TermContext, register
+
+
+def fisher_diagonal(model: nn.Module, batches: list[dict[str, torch.Tensor]], params: list[torch.Tensor], *, task: str,
+                    generator: torch.Generator) -> list[torch.Tensor]:
+    """The diagonal Fisher of ``model``'s predictive distribution, per example, averaged over ``batches``.
+
+    Args:
+        batches: collated inputs; each example's gradient is taken alone (the diagonal needs per-example squares).
+        params: the weights to estimate it for (each gets a tensor of its shape).
+        generator: draws the labels from the model's own predictions.
+
+    Returns:
+        One tensor per param, F_i >= 0, in the params' shapes.
+    """
+    fisher = [torch.zeros_like(p, dtype=torch.float32) for p in params]
+    count = 0
+    for batch in batches:
+        size = next(iter(batch.values())).shape[0]
+        for i in range(size):
+            one = {k: v[i : i + 1] for k, v in batch.items()}
+            out = model(one).float()
+            if task == "classification":
+                y = torch.multinomial(torch.softmax(out.detach(), -1), 1, generator=generator).squeeze(-1)
+                objective = torch.log_softmax(out, -1)[0, y[0]]
+            elif task == "multilabel":
+                y = torch.bernoulli(torch.sigmoid(out.detach()), generator=generator)
+                objective = -torch.nn.functional.binary_cross_entropy_with_logits(out, y, reduction="sum")
+            else:
+                objective = out.sum()
+            grads = torch.autograd.grad(objective, params, allow_unused=True)
+            for f, g in zip(fisher, grads):
+                if g is not None:
+                    f += g.detach().float() ** 2
+            count += 1
+    return [f / max(count, 1) for f in fisher]
+
+
+def ewc_penalty(params: list[torch.Tensor], anchors: list[torch.Tensor], fisher: list[torch.Tensor], lam: float) -> torch.Tensor:
+    """(λ / 2) Σ F (p − a)² over matching tensors; a scalar."""
+    return 0.5 * lam * torch.stack([(f * (p - a).pow(2)).sum() for p, a, f in zip(params, anchors, fisher)]).sum()
+
+
+@dataclass(frozen=True)
+class EWCOptions:
+    weight: float = 0.01  # λ, on L2-SP's scale (F is normalised to mean 1)
+    samples: int = 64  # reference inputs the Fisher is estimated on (one gradient each: ~0.1 s each for MiniLM on CPU)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.weight, (int, float)) or isinstance(self.weight, bool) or not self.weight > 0:
+            raise ConfigError(f"ewc weight must be > 0, got {self.weight!r}; e.g. ewc[weight=0.01]")
+        if not isinstance(self.samples, int) or isinstance(self.samples, bool) or self.samples < 1:
+            raise ConfigError(f"ewc samples must be a positive integer, got {self.samples!r}; e.g. ewc[samples=64]")
+
+
+class EWC:
+    name = "ewc"
+    description = "EWC: (λ/2)·Σ F·(θ − θ*)², F the Fisher of the model's own predictions on the training pool before training"
+    Options = EWCOptions
+
+    def refuses(self, strategy) -> str | None:
+        if not strategy.uses_pretrained:
+            return "it trains a freshly initialised network, which has learned nothing to keep"
+        if strategy.leaves_backbone:
+            return "it trains only a new head, which has learned nothing before this task"
+        return None
+
+    def build(self, model: nn.Module, options: EWCOptions, context: TermContext) -> Penalty:
+        from headstart.evaluation import module_modes, restore_modes
+
+        head = {id(p) for p in model.head_parameters()}
+        params = [p for p in model.parameters() if id(p) not in head and p.is_floating_point()]
+        anchors = [p.detach().clone() for p in params]
+        modes = module_modes(model)
+        grads = [p.requires_grad for p in params]
+        model.eval()  # the Fisher of the model as it predicts: no dropout
+        try:
+            for p in params:
+                p.requires_grad_(True)
+            generator = torch.Generator().manual_seed(context.seed)
+            fisher = fisher_diagonal(model, context.reference(options.samples, 8), params, task=context.task, generator=generator)
+        finally:
+            for p, g in zip(params, grads):
+                p.requires_grad_(g)
+            restore_modes(modes)
+        mean = torch.cat([f.flatten() for f in fisher]).mean().clamp_min(1e-30)
+        fisher = [f / mean for f in fisher]
+
+        def penalty() -> torch.Tensor | None:
+            trained = [i for i, p in enumerate(params) if p.requires_grad]
+            if not trained:
+                return None
+            return ewc_penalty([params[i] for i in trained], [anchors[i] for i in trained], [fisher[i] for i in trained],
+                               float(options.weight))
+
+        return penalty
+
+
+register(EWC())

@@ -1,0 +1,63 @@
+"""Tests of headstart/objectives/ewc.py: the Fisher diagonal, the penalty, and EWC in a run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from headstart.errors import ConfigError
+from headstart.objectives.ewc import ewc_penalty, fisher_diagonal
+from headstart.run import setup, train
+from headstart.specs import RunSpec, TrainConfig
+
+FAST = TrainConfig(max_steps=30, min_steps=30, batch_size=8, precision="fp32", lr=3e-3, head_lr=3e-2, patience=0)
+
+
+class Linear(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.Linear(2, 3)
+        self.unused = nn.Parameter(torch.ones(4))
+
+    def forward(self, batch):
+        return self.layer(batch["x"])
+
+
+def test_fisher_matches_its_definition_and_ignores_weights_that_do_not_act():
+    """For logits z = Wx + b, ∂ log p(y|x)/∂W = (onehot(y) − p) xᵀ; F is its square averaged over x and y ~ p."""
+    torch.manual_seed(0)
+    model = Linear()
+    x = torch.tensor([[1.0, -2.0]])
+    params = [model.layer.weight, model.unused]
+    draws = 4000
+    fisher = fisher_diagonal(model, [{"x": x.repeat(draws, 1)}], params, task="classification",
+                             generator=torch.Generator().manual_seed(0))
+    p = torch.softmax(model.layer(x), -1)[0].detach()
+    expected = sum(p[y] * (((torch.eye(3)[y] - p)[:, None] * x) ** 2) for y in range(3))
+    assert torch.allclose(fisher[0], expected, rtol=0.1, atol=1e-3)
+    assert torch.equal(fisher[1], torch.zeros(4)), "a weight the output does not depend on has no importance"
+
+
+def test_penalty_weights_each_squared_move_by_its_importance():
+    value = ewc_penalty([torch.tensor([1.0, 1.0])], [torch.tensor([0.0, 0.0])], [torch.tensor([2.0, 0.0])], 0.5)
+    assert value.item() == pytest.approx(0.5 * 0.5 * 2.0)
+
+
+def _drift(toy, make_tiny, terms) -> float:
+    s = setup(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=64, train=FAST, terms=terms), data=toy,
+              pretrained=make_tiny(0))
+    before = {n: p.detach().clone() for n, p in s.model.backbone.named_parameters()}
+    assert train(s).status == "done"
+    return sum((p.detach() - before[n]).pow(2).sum().item() for n, p in s.model.backbone.named_parameters())
+
+
+def test_ewc_keeps_the_backbone_nearer_its_starting_weights(toy, make_tiny):
+    free = _drift(toy, make_tiny, {})
+    held = _drift(toy, make_tiny, {"ewc": {"weight": 10.0, "samples": 16}})
+    assert held < 0.5 * free, (held, free)
+
+
+def test_ewc_options_are_checked():
+    with pytest.raises(ConfigError, match="ewc samples must be a positive integer"):
+        RunSpec(terms={"ewc": {"samples": 0}})
