@@ -75,23 +75,7 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
 def _summarize_one(results: list[RunResult], metric: str = "accuracy", *, higher_is_better: bool | None = None,
               a: str = "full-finetune", b: str = "linear-probe", confidence: float = CONFIDENCE,
               margin_points: float | None = None) -> dict[str, Any]:
-    """One experiment's summary (``summarize``).
-
-    Args:
-        results: every stored run (any status).
-        metric: the test metric to compare (``accuracy``; ``rmse`` for regression).
-        higher_is_better: orientation; derived from ``metric`` when None.
-        a, b: the pair whose crossover is reported.
-        confidence: coverage of every interval.
-        margin_points: how far a cheaper strategy may trail the best and be recommended instead (``recommend``).
-
-    Returns:
-        ``{metric, higher_is_better, scale, confidence, margin_points, reference, curves, head_start, crossover,
-        recommendation, budget_flags, grid_edges, counts, totals}``.
-
-    Raises:
-        ConfigError: ``metric`` appears in no finished run while other metrics do.
-    """
+    """One experiment's summary: ``summarize`` without ``experiment`` and ``other_experiments`` (same arguments)."""
     done = [r for r in results if r.status == "done"]
     available = sorted({m for r in done for m, v in r.metrics.items() if isinstance(v, (int, float))})
     if done and available and metric not in available:
