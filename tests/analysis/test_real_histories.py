@@ -3,7 +3,8 @@
 ``tests/analysis/histories.json`` holds the records (validation history, budget, majority reference) of real runs,
 exported by ``python scripts/export_histories.py STORE...`` from two stores:
   ``old-demo``: the demo as it was before issue 17 (full fine-tuning 24 steps at its default lr 1e-5, one validation
-                check), ``headstart compare --config examples/demo-before-17.toml``;
+                check): the full-finetune and linear-probe cells of
+                ``headstart compare --config examples/demo-before-17.toml`` (run from a copy without the scratch table);
   ``tuned``:    the README's tuned store at n = 16, 64, 256
                 (``headstart compare --config examples/tuning.toml --sizes 16,64,256``).
 The slow test trains one cell of the old demo afresh, so the flag is checked on what the engine records today.
