@@ -344,6 +344,8 @@ def compare(
     data: Annotated[Optional[str], typer.Option("--data", "-d", help="Built-in dataset or a data file.")] = None,
     backbone: Annotated[Optional[str], typer.Option("--backbone", "-b", help="Built-in backbone or a local model folder.")] = None,
     strategies_: Annotated[Optional[str], typer.Option("--strategies", "-s", help="Comma-separated strategies.")] = None,
+    retain: Annotated[Optional[list[str]], typer.Option(help="After training, measure forgetting on this classification dataset "
+                                                            "(repeatable): a probe on the adapted vs the original encoder.")] = None,
     arms: Annotated[Optional[str], typer.Option(help="Arms to compare instead of --strategies: strategy[options]+term[options], "
                                                      "comma-separated, e.g. 'lora[rank=4],lora[rank=16],full-finetune+l2sp[weight=0.01]'.")] = None,
     sizes: Annotated[Optional[str], typer.Option(help="Comma-separated labelled-set sizes; 'all' = the whole pool.")] = None,
@@ -395,7 +397,7 @@ def compare(
         task=cfg.get("task"), pooling=cfg.get("pooling"),
         tune=("lr" if tune else None) if tune is not None else cfg.get("tune", "lr"),
         grids={**cfg.get("grid", {}), **dict(_parse_grid_flag(g) for g in grid or [])},
-        arms=pick(arms, "arms", ()),
+        arms=pick(arms, "arms", ()), retain=tuple(retain or cfg.get("retain", ())),
     )
     out_dir = Path(pick(out, "out", "runs/compare"))
     _check_writable(out_dir)

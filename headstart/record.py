@@ -48,3 +48,14 @@ def score_test(s: Any, *, features: bool) -> tuple[dict[str, Any], dict[str, Any
     else:
         test = {}  # multilabel: intervals over seeds only
     return metrics, test
+
+
+def retained(s: Any) -> list[dict[str, Any]]:
+    """``retention.retention`` of the trained setup on each of ``s.spec.retain`` (the adapted backbone against the
+    pre-trained one it started from; the same object when the strategy leaves the backbone untouched)."""
+    from headstart.retention import retention
+    from headstart.run import autocast_for
+
+    adapted = s.pretrained if s.strategy.leaves_backbone else s.model.backbone
+    return [retention(adapted, s.pretrained, name, seed=s.spec.seed, batch_size=s.cfg.eval_batch_size,
+                      autocast=autocast_for(s.precision, s.device)) for name in s.spec.retain]

@@ -87,6 +87,7 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
         "seed": spec.seed,
         **_tuning(spec, strategy, modality_of(pretrained)),
         **_terms(spec, strategy),
+        **({"retain": list(spec.retain)} if spec.retain else {}),  # measured after training: stored with the run
     }
 
 

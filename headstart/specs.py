@@ -136,6 +136,7 @@ class RunSpec:
         grid: the values ``tune`` searches instead of the strategy's grid (at least two positive numbers).
         terms: objective terms added to the task loss, ``{name: options}`` (``headstart.objectives``), e.g.
             ``{"l2sp": {"weight": 0.01}}``.
+        retain: classification datasets on which forgetting is measured after training (``headstart.retention``).
     """
 
     data: str = "rotten-tomatoes"
@@ -153,8 +154,12 @@ class RunSpec:
     tune: str | None = None  # "lr": choose the strategy's learning rate on validation (headstart.tuning)
     grid: tuple[float, ...] | None = None  # what --tune searches; None: the strategy's own grid
     terms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    retain: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if isinstance(self.retain, str) or not all(isinstance(d, str) and d.strip() for d in self.retain):
+            raise ConfigError(f"retain must be a list of dataset names, got {self.retain!r}; e.g. --retain drug-reviews")
+        object.__setattr__(self, "retain", tuple(dict.fromkeys(d.strip() for d in self.retain)))
         if not isinstance(self.terms, dict):
             raise ConfigError(f"terms must be a table of term = {{options}}, got {self.terms!r}; e.g. --terms l2sp[weight=0.01]")
         if self.terms:  # imported only when used: the objectives import torch

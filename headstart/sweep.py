@@ -48,6 +48,7 @@ class SweepSpec:
             trains each strategy at its default rate.
         grids: per-strategy values for ``tune`` to search instead of the strategy's grid, e.g.
             ``{"full-finetune": (2e-5, 5e-5, 1e-4)}`` (``--grid full-finetune=2e-5,5e-5,1e-4``).
+        retain: classification datasets on which every run's forgetting is measured (``headstart.retention``).
         arms: what to compare instead of ``strategies``, each ``strategy[options]+term[options]``
             (``specs.parse_arm``): ``("lora[rank=4]", "lora[rank=16]", "full-finetune+l2sp[weight=0.01]")``;
             ``strategies`` becomes their strategies. ``options`` and ``train_by_strategy`` still apply per strategy,
@@ -70,6 +71,7 @@ class SweepSpec:
     tune: str | None = "lr"
     grids: dict[str, tuple[float, ...]] = field(default_factory=dict)
     arms: tuple[str, ...] = ()
+    retain: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         from headstart.specs import parse_arm, parse_grid, split_arms
@@ -125,7 +127,7 @@ class SweepSpec:
                                         train=dataclasses.replace(self.train, **{**self.train_by_strategy.get(strategy, {}), **train}),
                                         text_column=self.text_column, label_column=self.label_column, task=self.task,
                                         pooling=self.pooling, split=self.split, tune=self.tune,
-                                        grid=self.grids.get(strategy), terms=terms))
+                                        grid=self.grids.get(strategy), terms=terms, retain=tuple(self.retain)))
         return runs
 
     def to_dict(self) -> dict[str, Any]:
@@ -184,7 +186,7 @@ def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
     from headstart.backbones import count_parameters
     from headstart.run import backbone_saved, resolve, saved_bytes
     from headstart.specs import run_key
-    from headstart.record import run_record, score_test
+    from headstart.record import retained, run_record, score_test
     from headstart.tuning import tuned_run
 
     try:
@@ -202,6 +204,9 @@ def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
         start = _time.perf_counter()
         saved = backbone_saved(s, report)
         metrics, record["test"] = score_test(s, features=saved == "none")
+        if spec.retain:
+            record["retention"] = retained(s)
+            metrics.update({f"retention:{r['data']}": r["retention"] for r in record["retention"]})
         chosen = {**tuned.chosen, **({"tune_seconds": round(tuned.seconds, 2), "trials": tuned.trials} if tuned.trials else {})}
         return RunResult(key=key, spec=resolved, status="done", metrics=metrics, val_metrics=report.val_metrics, chosen=chosen,
                          train_seconds=report.seconds + tuned.seconds, eval_seconds=_time.perf_counter() - start, trainable_params=report.trainable_params,

@@ -26,7 +26,8 @@ from typing import Any
 
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MIN_PAIRS, PERCENT_METRICS, Cell, budget_flags,
                                       cells, counts, crossover, current_runs, curves, format_n, grid_edges, head_start,
-                                      higher_is_better, improvement, paired_differences, reference, scale, sizes, _resolve)
+                                      higher_is_better, improvement, paired_differences, reference, retention_rows, scale, sizes,
+                                      _resolve)
 from headstart.analysis.arms import experiments, label_arms, with_arms
 from headstart.analysis.flags import requested, run_flags, size_key
 from headstart.analysis.recommend import margin, recommend
@@ -93,5 +94,6 @@ def _summarize_one(results: list[RunResult], metric: str = "accuracy", *, higher
         "crossover": crossover(results, metric, a, b, higher_is_better=better_high, confidence=confidence),
         "recommendation": recommend(results, metric, higher_is_better=better_high, confidence=confidence,
                                     margin_points=margin_points),
+        "retention": retention_rows(results, confidence),
         "budget_flags": budget_flags(results), "grid_edges": grid_edges(results), "counts": counts(results), "totals": totals,
     }

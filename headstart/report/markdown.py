@@ -120,9 +120,19 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
                      f"{ci} | {seeds} | {md_text(r.get('chosen') or '–')} | {md_text(r.get('budget') or '–')} | {r['train_seconds']:.3g} | "
                      f"{r.get('seconds_per_step', 0):.3g} | {r['trainable_params']:,} | "
                      f"{size_text(r.get('saved_bytes', 0))} |")
+    retained = summary.get("retention") or []
     ref = summary.get("reference")
     if ref:
         lines.append(f"| {md_text(ref['label'])} | – | {_value(summary, ref['test'])} | | | | | | | | |")
+    if retained:
+        lines += ["", "## Forgetting", "",
+                  "Retention: a linear probe on the adapted encoder's features over one on the original's, fitted on the "
+                  "retained dataset and scored on its test split (1.00: nothing lost); 95% CI over seeds.", "",
+                  "| strategy | n | retained dataset | retention | 95% CI | probe accuracy, original → adapted (%) | seeds |",
+                  "|---|---:|---|---:|---:|---:|---:|"]
+        lines += [f"| {md_text(r['strategy'])} | {r['n']} | {md_text(r['data'])} | {r['retention']:.3f} | "
+                  f"{r['ci_low']:.3f} – {r['ci_high']:.3f} | {100 * r['original']:.1f} → {100 * r['adapted']:.1f} | {r['seeds']} |"
+                  for r in retained]
     flagged = summary.get("budget_flags") or []
     if flagged:
         lines += ["", "**Scores that may understate an arm:**", ""] + [f"- {md_text(f['text'])}" for f in flagged]

@@ -32,3 +32,17 @@ def test_l2sp_and_ewc_hold_the_real_encoder_nearer_its_pretrained_weights(loaded
     free = drift(loaded, {})
     assert drift(loaded, {"l2sp": {"weight": 100.0}}) < 0.7 * free
     assert drift(loaded, {"ewc": {"weight": 100.0, "samples": 32}}) < 0.7 * free
+
+
+def test_retention_of_a_real_fine_tune_on_another_task(loaded):
+    """Full fine-tuning on rotten-tomatoes, then a probe on drug-reviews (11 conditions) with the adapted encoder vs the
+    original: the run records both accuracies and their ratio."""
+    from headstart.record import retained
+
+    data, pretrained = loaded
+    s = setup(RunSpec(strategy="full-finetune", n=64, seed=0, train=BUDGET, retain=("drug-reviews",)), data=data,
+              pretrained=pretrained)
+    assert train(s).status == "done"
+    (found,) = retained(s)
+    assert found["data"] == "drug-reviews" and 0 < found["test_rows"] <= 1000 and 0 < found["train_rows"] <= 2000
+    assert 0.3 < found["original"] < 1 and 0 < found["retention"] == pytest.approx(found["adapted"] / found["original"])

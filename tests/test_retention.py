@@ -1,0 +1,55 @@
+"""Tests of headstart/retention.py: the probe, retention of an untouched encoder, and forgetting in a compare."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import make_toy
+from headstart.errors import ConfigError
+from headstart.retention import probe_accuracy, retention
+
+
+def test_the_probe_separates_separable_features_and_picks_c_on_validation():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    X = torch.tensor(np.eye(3)[y] * 4 + rng.normal(0, 0.3, (300, 3)), dtype=torch.float32)
+    accuracy, C = probe_accuracy((X[:200], y[:200]), (X[200:250], y[200:250]), (X[250:], y[250:]), classes=3)
+    assert accuracy == 1.0 and C in (0.01, 0.1, 1.0, 10.0, 100.0)
+
+
+@pytest.fixture
+def other_csv(tmp_path):
+    """A second task on the tiny backbone's vocabulary: the toy data with another seed."""
+    data = make_toy(300, classes=3, seed=7)
+    path = tmp_path / "other.csv"
+    pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(path, index=False)
+    return path
+
+
+def test_an_untouched_encoder_retains_everything(other_csv, make_tiny):
+    backbone = make_tiny(0)
+    found = retention(backbone, backbone, str(other_csv), seed=0, batch_size=64)
+    assert found["retention"] == 1.0 and found["original"] == found["adapted"] > 0.4
+
+
+def test_retention_is_measured_on_classification_data_only(tmp_path, make_tiny):
+    path = tmp_path / "reg.csv"
+    pd.DataFrame({"text": [f"good {i}" for i in range(60)], "label": [i / 7 for i in range(60)]}).to_csv(path, index=False)
+    with pytest.raises(ConfigError, match="is a regression dataset; retention is measured on a classification task"):
+        retention(make_tiny(0), make_tiny(0), str(path), seed=0, batch_size=64)
+
+
+def test_a_compare_measures_forgetting_per_arm(toy_csv, other_csv, tiny_registry, tmp_path):
+    import headstart
+    from headstart.specs import TrainConfig
+
+    cfg = TrainConfig(max_steps=30, min_steps=30, batch_size=8, precision="fp32", lr=3e-3, head_lr=3e-2)
+    result = headstart.compare(str(toy_csv), backbone="tiny", strategies="linear-probe,full-finetune", sizes=[32], seeds=2,
+                               out=tmp_path / "cmp", config=cfg, tune=None, retain=[str(other_csv)])
+    rows = {r["strategy"]: r for r in result.summary["retention"]}
+    assert rows["linear-probe"]["retention"] == 1.0, "a probe leaves the encoder as it was"
+    assert rows["full-finetune"]["seeds"] == 2 and rows["full-finetune"]["retention"] != 1.0
+    assert "## Forgetting" in result.reports["report.md"].read_text()
