@@ -26,8 +26,8 @@ from typing import Any
 
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MIN_PAIRS, PERCENT_METRICS, Cell, budget_flags,
                                       cells, counts, crossover, current_runs, curves, format_n, grid_edges, head_start,
-                                      higher_is_better, improvement, paired_differences, reference, retention_rows, scale, sizes,
-                                      _resolve)
+                                      higher_is_better, improvement, paired_differences, reference, scale, sizes, _resolve)
+from headstart.analysis.forgetting import retention_rows
 from headstart.analysis.arms import experiments, label_arms, with_arms
 from headstart.analysis.flags import requested, run_flags, size_key
 from headstart.analysis.recommend import margin, recommend
