@@ -21,26 +21,28 @@ GRID = (0.01, 0.1, 1.0, 10.0, 100.0)  # C searched on D's validation split
 
 
 def probe_accuracy(train: tuple[torch.Tensor, np.ndarray], val: tuple[torch.Tensor, np.ndarray],
-                   test: tuple[torch.Tensor, np.ndarray], *, classes: int) -> tuple[float, float]:
+                   test: tuple[torch.Tensor, np.ndarray], *, classes: int) -> tuple[float, float, np.ndarray]:
     """Test accuracy of the logistic regression (C picked on ``val`` accuracy, ties to the smaller C) on features.
 
     Args:
         train / val / test: ``((N, d) features, (N,) class ids)``.
 
     Returns:
-        ``(test accuracy, C)``.
+        ``(test accuracy, C, (N_test,) predicted class ids)``.
     """
     from headstart.strategies.classical import fit_linear
 
+    def predicted(W: np.ndarray, b: np.ndarray, part: tuple[torch.Tensor, np.ndarray]) -> np.ndarray:
+        return (part[0].double().numpy() @ W.T + b).argmax(1)
+
     def accuracy(W: np.ndarray, b: np.ndarray, part: tuple[torch.Tensor, np.ndarray]) -> float:
-        logits = part[0].double().numpy() @ W.T + b
-        return float((logits.argmax(1) == part[1]).mean())
+        return float((predicted(W, b, part) == part[1]).mean())
 
     X, y = train[0].double().numpy(), train[1]
     best = max(((accuracy(*fit_linear("classification", X, y, C=C, outputs=classes, max_iter=1000), val), -C, C)
                 for C in GRID))
     W, b = fit_linear("classification", X, y, C=best[2], outputs=classes, max_iter=1000)
-    return accuracy(W, b, test), best[2]
+    return accuracy(W, b, test), best[2], predicted(W, b, test)
 
 
 def retention(adapted: torch.nn.Module, original: torch.nn.Module, name: str, *, seed: int, batch_size: int,
@@ -48,7 +50,8 @@ def retention(adapted: torch.nn.Module, original: torch.nn.Module, name: str, *,
     """Retention of the classification dataset ``name`` (built-in or a file) by ``adapted`` relative to ``original``.
 
     Returns:
-        ``{data, original, adapted, retention, C_original, C_adapted, train_rows, test_rows}`` (accuracies as fractions).
+        ``{data, original, adapted, retention, C_original, C_adapted, train_rows, test_rows, rows}`` (accuracies as
+        fractions; ``rows``: each test row's target and the two probes' predictions).
 
     Raises:
         ConfigError: ``name`` is not a classification dataset, or holds another kind of input than the backbone reads.
@@ -73,8 +76,10 @@ def retention(adapted: torch.nn.Module, original: torch.nn.Module, name: str, *,
 
     before = parts(cached)
     after = before if adapted is original else parts(lambda r: embed_rows(adapted, encoded, r, batch_size=batch_size, autocast=autocast))
-    acc_before, c_before = probe_accuracy(before["train"], before["val"], before["test"], classes=data.num_classes)
-    acc_after, c_after = probe_accuracy(after["train"], after["val"], after["test"], classes=data.num_classes)
+    acc_before, c_before, pred_before = probe_accuracy(before["train"], before["val"], before["test"], classes=data.num_classes)
+    acc_after, c_after, pred_after = probe_accuracy(after["train"], after["val"], after["test"], classes=data.num_classes)
     return {"data": data.name, "original": acc_before, "adapted": acc_after,
             "retention": acc_after / acc_before if acc_before > 0 else float("nan"), "C_original": c_before,
-            "C_adapted": c_after, "train_rows": len(rows["train"]), "test_rows": len(rows["test"])}
+            "C_adapted": c_after, "train_rows": len(rows["train"]), "test_rows": len(rows["test"]),
+            # per test row, for intervals that resample the retained test set (analysis.forgetting)
+            "rows": {"target": before["test"][1].tolist(), "original": pred_before.tolist(), "adapted": pred_after.tolist()}}

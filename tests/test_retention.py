@@ -16,7 +16,7 @@ def test_the_probe_separates_separable_features_and_picks_c_on_validation():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 300)
     X = torch.tensor(np.eye(3)[y] * 4 + rng.normal(0, 0.3, (300, 3)), dtype=torch.float32)
-    accuracy, C = probe_accuracy((X[:200], y[:200]), (X[200:250], y[200:250]), (X[250:], y[250:]), classes=3)
+    accuracy, C, _ = probe_accuracy((X[:200], y[:200]), (X[200:250], y[200:250]), (X[250:], y[250:]), classes=3)
     assert accuracy == 1.0 and C in (0.01, 0.1, 1.0, 10.0, 100.0)
 
 

@@ -6,19 +6,23 @@ import math
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
+
 from headstart.analysis.arms import arm_name
 from headstart.analysis.cells import CONFIDENCE, current_runs
 from headstart.analysis.flags import requested, size_key
-from headstart.analysis.stats import mean_ci
+from headstart.analysis.stats import interval, metric_draws, row_weights
 from headstart.results import RunResult
 
 
 def retention_rows(results: list[RunResult], confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
     """Forgetting per (arm, requested size, retained dataset): the mean over seeds of retention (adapted / original
-    probe accuracy on the retained dataset's test split, ``headstart.retention``) with a Student-t interval over seeds.
+    probe accuracy on the retained dataset's test split, ``headstart.retention``), with an interval over seeds and —
+    where the runs stored their probes' predictions — over the retained test rows (``stats.interval``: the same
+    bootstrap resamples for both probes of a seed, so the ratio's own noise is what is measured).
 
     Returns:
-        Rows ``{strategy, n, data, retention, ci_low, ci_high, original, adapted, seeds}``, sorted like ``curves``.
+        Rows ``{strategy, n, data, retention, ci_low, ci_high, interval, original, adapted, seeds, test_rows}``.
     """
     groups: dict[tuple[str, int | str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in current_runs(results):
@@ -27,8 +31,27 @@ def retention_rows(results: list[RunResult], confidence: float = CONFIDENCE) -> 
                 groups[(arm_name(r), requested(r.spec), str(found.get("data")))].append(found)
     rows = []
     for (arm, n, data), found in sorted(groups.items(), key=lambda kv: (kv[0][0], size_key(kv[0][1]), kv[0][2])):
-        mean, low, high, _ = mean_ci([float(f["retention"]) for f in found], confidence)
-        rows.append({"strategy": arm, "n": n, "data": data, "retention": mean, "ci_low": low, "ci_high": high,
+        draws = _ratio_draws(found)
+        ci = interval([float(f["retention"]) for f in found], draws, confidence)
+        rows.append({"strategy": arm, "n": n, "data": data, "retention": ci["mean"], "ci_low": ci["ci_low"],
+                     "ci_high": ci["ci_high"], "interval": "seeds and test rows" if draws is not None else "seeds",
                      "original": math.fsum(f["original"] for f in found) / len(found),
-                     "adapted": math.fsum(f["adapted"] for f in found) / len(found), "seeds": len(found)})
+                     "adapted": math.fsum(f["adapted"] for f in found) / len(found), "seeds": len(found),
+                     "test_rows": found[0].get("test_rows")})
     return rows
+
+
+def _ratio_draws(found: list[dict[str, Any]]) -> np.ndarray | None:
+    """(DRAWS,) the seed mean of adapted / original probe accuracy on resampled retained test rows, or None."""
+    rows = [f.get("rows") or {} for f in found]
+    if not all(r.get("target") for r in rows):
+        return None
+    target = np.asarray(rows[0]["target"])
+    if any(len(r["target"]) != len(target) for r in rows):
+        return None
+    weights = row_weights(len(target))
+    ratios = []
+    for r in rows:
+        kept = metric_draws("accuracy", np.stack([np.asarray(r["adapted"]), np.asarray(r["original"])]), np.asarray(r["target"]), weights)
+        ratios.append(kept[:, 0] / np.maximum(kept[:, 1], 1e-12))
+    return np.mean(ratios, axis=0)

@@ -127,12 +127,13 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
     if retained:
         lines += ["", "## Forgetting", "",
                   "Retention: a linear probe on the adapted encoder's features over one on the original's, fitted on the "
-                  "retained dataset and scored on its test split (1.00: nothing lost); 95% CI over seeds.", "",
-                  "| strategy | n | retained dataset | retention | 95% CI | probe accuracy, original → adapted (%) | seeds |",
-                  "|---|---:|---|---:|---:|---:|---:|"]
+                  "retained dataset and scored on its test split (1.00: nothing lost); 95% interval over seeds and, where "
+                  "stored, the retained test rows.", "",
+                  "| strategy | n | retained dataset | retention | 95% CI | probe accuracy, original → adapted (%) | test rows | seeds |",
+                  "|---|---:|---|---:|---:|---:|---:|---:|"]
         lines += [f"| {md_text(r['strategy'])} | {r['n']} | {md_text(r['data'])} | {r['retention']:.3f} | "
-                  f"{r['ci_low']:.3f} – {r['ci_high']:.3f} | {100 * r['original']:.1f} → {100 * r['adapted']:.1f} | {r['seeds']} |"
-                  for r in retained]
+                  f"{r['ci_low']:.3f} – {r['ci_high']:.3f} | {100 * r['original']:.1f} → {100 * r['adapted']:.1f} | "
+                  f"{r.get('test_rows') or '–'} | {r['seeds']} |" for r in retained]
     flagged = summary.get("budget_flags") or []
     if flagged:
         lines += ["", "**Scores that may understate an arm:**", ""] + [f"- {md_text(f['text'])}" for f in flagged]

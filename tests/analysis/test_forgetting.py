@@ -1,0 +1,34 @@
+"""Tests of headstart/analysis/forgetting.py: retention rows with intervals over seeds and retained test rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from headstart.analysis.forgetting import retention_rows
+from headstart.results import RunResult
+
+
+def run(seed: int, original: np.ndarray, adapted: np.ndarray, target: np.ndarray, *, rows: bool = True) -> RunResult:
+    acc_o, acc_a = float((original == target).mean()), float((adapted == target).mean())
+    found = {"data": "drug-reviews", "original": acc_o, "adapted": acc_a, "retention": acc_a / acc_o, "test_rows": len(target)}
+    if rows:
+        found["rows"] = {"target": target.tolist(), "original": original.tolist(), "adapted": adapted.tolist()}
+    spec = {"strategy": "full-finetune", "n": 256, "n_requested": 256, "seed": seed, "data": {"name": "rt"}, "backbone": "b"}
+    return RunResult(key=f"k{seed}", spec=spec, status="done", metrics={"accuracy": 0.7}, record={"retention": [found]})
+
+
+def test_the_retained_test_set_error_enters_the_interval():
+    """Three seeds with the same retention on 105 test rows: over seeds alone the interval has no width; the rows give
+    it the width 105 reviews deserve."""
+    rng = np.random.default_rng(0)
+    target = rng.integers(0, 11, 105)
+    original = np.where(rng.random(105) < 0.82, target, (target + 1) % 11)
+    adapted = original.copy()
+    adapted[np.flatnonzero(original == target)[:3]] = (target[np.flatnonzero(original == target)[:3]] + 1) % 11
+    results = [run(seed, original, adapted, target) for seed in range(3)]
+    (row,) = retention_rows(results)
+    assert row["retention"] == pytest.approx((adapted == target).mean() / (original == target).mean())
+    assert row["interval"] == "seeds and test rows" and row["ci_high"] - row["ci_low"] > 0.02
+    (seeds_only,) = retention_rows([run(seed, original, adapted, target, rows=False) for seed in range(3)])
+    assert seeds_only["interval"] == "seeds" and seeds_only["ci_high"] - seeds_only["ci_low"] == pytest.approx(0.0)
