@@ -7,7 +7,14 @@ Public API (imported lazily so ``headstart --help`` stays instant):
 
 from __future__ import annotations
 
+import logging
+
 __version__ = "0.1.0"
+
+# bitsandbytes looks for an optional CPU kernel on the Hugging Face hub ("kernels-community") the first time a 4-bit
+# op runs, and logs a warning when it cannot get it — always, offline — then uses its own code. It is not the user's
+# concern, and it landed in front of headstart's one-line errors on stderr (a worker's warning before the driver's).
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 _LAZY = {
     "fit": "headstart.api",
