@@ -47,7 +47,7 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 <h2>All results</h2>
 <table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
 <th>seeds</th><th>chosen on validation</th><th>budget</th><th>train time</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
-<div id="flags"></div><div id="edges"></div><div id="others"></div><div id="problems"></div><p id="superseded"></p>
+<div id="forgetting"></div><div id="flags"></div><div id="edges"></div><div id="others"></div><div id="problems"></div><p id="superseded"></p>
 <h2>Produced by</h2><pre id="command"></pre>
 <script type="application/json" id="report-data">__DATA__</script>
 <script>
@@ -181,6 +181,21 @@ for (const r of D.curves) {
   for (const v of [r.strategy, r.label, meanText(r), ciText(r), seedsText(r), r.chosen || "–", r.budget || "–", secs(r.train_seconds), secs(r.seconds_per_step), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
   tbody.append(tr);
 }
+if (D.retention.length) {
+  $("forgetting").append(el("h2", "Forgetting"));
+  $("forgetting").append(el("p", "Retention: a probe on the adapted encoder over one on the original, on the retained dataset's test split (1.00: nothing lost); 95% interval. Chart: forgetting.png beside this file.", {class: "note"}));
+  const t = el("table", null, {id: "retention"});
+  const head = el("tr");
+  for (const h of ["strategy", "n", "retained dataset", "retention", "95% CI", "probe, original \u2192 adapted", "seeds"]) head.append(el("th", h));
+  t.append(head);
+  for (const r of D.retention) {
+    const tr = el("tr");
+    for (const v of [r.strategy, r.n, r.data, r.retention.toFixed(3), r.ci_low.toFixed(3) + " \u2013 " + r.ci_high.toFixed(3),
+                     (100 * r.original).toFixed(1) + " \u2192 " + (100 * r.adapted).toFixed(1) + " %", r.seeds]) tr.append(el("td", v));
+    t.append(tr);
+  }
+  $("forgetting").append(t);
+}
 if (D.budget_flags.length) {
   $("flags").append(el("p", "Scores that may understate an arm:", {class: "warn"}));
   const list = el("ul", null, {id: "budget-flags"});
@@ -240,6 +255,7 @@ def _payload(summary: dict[str, Any], title: str, command: str | None) -> dict[s
         "budget_flags": [f["text"] for f in summary.get("budget_flags") or []],
         "reference": reference_payload(summary),
         "experiment": summary.get("experiment", ""),
+        "retention": [{**r, "n": str(r["n"])} for r in summary.get("retention") or []],
         "others": [{"experiment": o["experiment"], "runs": o["runs"], "recommendation": [b["text"] for b in o["summary"]["recommendation"]]}
                    for o in summary.get("other_experiments") or []],
         "problems": [{**c, "n": str(c["n"])} for c in summary["counts"] if c["failed"] or c["diverged"]],

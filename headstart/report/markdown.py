@@ -134,6 +134,7 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
         lines += [f"| {md_text(r['strategy'])} | {r['n']} | {md_text(r['data'])} | {r['retention']:.3f} | "
                   f"{r['ci_low']:.3f} – {r['ci_high']:.3f} | {100 * r['original']:.1f} → {100 * r['adapted']:.1f} | "
                   f"{r.get('test_rows') or '–'} | {r['seeds']} |" for r in retained]
+        lines += ["", "![target accuracy vs retention](forgetting.png)"]
     flagged = summary.get("budget_flags") or []
     if flagged:
         lines += ["", "**Scores that may understate an arm:**", ""] + [f"- {md_text(f['text'])}" for f in flagged]

@@ -21,6 +21,7 @@ from headstart.killpoints import kill_point
 from headstart.report.chart import chart_png
 from headstart.report.html import report_html
 from headstart.report.markdown import report_markdown
+from headstart.report.pareto import pareto_png
 from headstart.results import RunResult
 from headstart.store import Store
 
@@ -95,7 +96,8 @@ def render(store_dir: str | Path, *, metric: str | None = None, margin: float | 
             best for rmse-like metrics).
 
     Returns:
-        ``{"chart.png": path, "report.html": path, "report.md": path, "results.json": path}``.
+        ``{"chart.png": path, "report.html": path, "report.md": path, "results.json": path}``, plus
+        ``"forgetting.png"`` (target vs retention) when the runs measured retention.
 
     Raises:
         StoreError: no store in ``store_dir``, an incompatible store, or an unwritable directory.
@@ -141,6 +143,9 @@ def _write_report(directory: Path, results: list[RunResult], record: dict[str, A
         "report.md": report_markdown(summary, title=title, command=command).encode(),
         "results.json": (json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n").encode(),
     }
+    forgetting = pareto_png(summary, title=title)
+    if forgetting is not None:
+        files["forgetting.png"] = forgetting
     paths = {}
     for name, data in files.items():
         paths[name] = directory / name

@@ -199,3 +199,15 @@ def test_a_store_with_two_experiments_reports_the_newest_and_lists_the_other(tmp
     assert results["experiment"] == "imdb · tiny" and {r["strategy"] for r in results["curves"]} == {"linear-probe"}
     assert results["other_experiments"][0]["experiment"] == "sst2 · tiny"
     assert '"others": [{"experiment": "sst2 · tiny"' in paths["report.html"].read_text()
+
+
+def test_forgetting_is_charted_and_tabled_only_when_retention_was_measured(tmp_path: Path) -> None:
+    plain = render(make_store(tmp_path / "plain", sweep_results()))
+    assert "forgetting.png" not in plain and "## Forgetting" not in plain["report.md"].read_text()
+    found = {"data": "drug-reviews", "original": 0.8, "adapted": 0.76, "retention": 0.95, "test_rows": 105}
+    results = [dataclasses.replace(r, record={"retention": [found]}) if r.status == "done" else r for r in sweep_results()]
+    paths = render(make_store(tmp_path / "retained", results))
+    assert paths["forgetting.png"].read_bytes().startswith(b"\x89PNG")
+    md = paths["report.md"].read_text()
+    assert "## Forgetting" in md and "![target accuracy vs retention](forgetting.png)" in md
+    assert '"retention": [{' in paths["report.html"].read_text()
