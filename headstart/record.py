@@ -30,7 +30,7 @@ def run_record(s: Any, report: Any, *, tuned: bool) -> dict[str, Any]:
 
 def score_test(s: Any, *, features: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """Test metrics of a trained setup, and its prediction per test row (class index, or value for regression) beside
-    the target, for intervals that resample test rows (``headstart.stats``)."""
+    the target, for intervals that resample test rows (``headstart.analysis.stats``)."""
     import numpy as np
 
     from headstart.evaluation import compute_metrics, model_outputs, outputs_to_predictions

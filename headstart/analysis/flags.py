@@ -12,6 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from headstart.analysis.arms import arm_name
+from headstart.metrics import selection_score
 from headstart.results import RunResult
 
 CONFIDENCE = 0.95
@@ -41,10 +42,8 @@ def size_key(n: int | str) -> tuple[int, int]:
 
 
 def _selection(metrics: dict[str, Any], metric: str) -> float | None:
-    value = metrics.get(metric)
-    if not isinstance(value, (int, float)):
-        return None
-    return -float(value) if metric in ("rmse", "loss") else float(value)
+    """``metrics.selection_score`` (what the engine compared checkpoints by), or None when ``metric`` is absent."""
+    return selection_score(metrics, metric) if isinstance(metrics.get(metric), (int, float)) else None
 
 
 def run_flags(result: RunResult) -> list[str]:
