@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -53,3 +55,25 @@ def test_a_compare_measures_forgetting_per_arm(toy_csv, other_csv, tiny_registry
     assert rows["linear-probe"]["retention"] == 1.0, "a probe leaves the encoder as it was"
     assert rows["full-finetune"]["seeds"] == 2 and rows["full-finetune"]["retention"] != 1.0
     assert "## Forgetting" in result.reports["report.md"].read_text()
+
+
+def test_folds_are_stratified_keep_groups_whole_and_do_not_depend_on_the_run():
+    from headstart.retention import FOLDS, folds
+
+    data = make_toy(300, classes=3, seed=7)
+    data = dataclasses.replace(data, groups=np.arange(300) // 3)  # groups of three rows
+    fold = folds(data)
+    assert set(fold.tolist()) == set(range(FOLDS)) and np.array_equal(fold, folds(data))
+    assert all(len(set(fold[data.groups == g].tolist())) == 1 for g in range(100)), "a group split across folds"
+    for k in range(FOLDS):
+        counts = np.bincount(data.targets[fold == k].astype(int), minlength=3)
+        assert counts.min() >= 0.6 * counts.max(), f"fold {k} is not stratified: {counts}"
+
+
+def test_a_small_retained_dataset_is_cross_fitted_so_every_row_is_a_test_row(other_csv, make_tiny):
+    """300 rows (< SMALL): five folds, each predicted by a probe that never saw it; all 300 rows are scored."""
+    backbone, moved = make_tiny(0), make_tiny(1)
+    found = retention(moved, backbone, str(other_csv), seed=0, batch_size=64)
+    assert found["folds"] == 5 and found["test_rows"] == 300 == len(found["rows"]["target"]) == len(found["rows"]["adapted"])
+    assert found["original"] == pytest.approx(np.mean(np.asarray(found["rows"]["original"]) == found["rows"]["target"]))
+    assert found["retention"] != 1.0
