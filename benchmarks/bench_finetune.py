@@ -29,7 +29,7 @@ import torch
 from headstart.backbones.registry import _minilm_dir
 from headstart.backbones.text import transformer_dir
 from headstart.data import Dataset, split_dataset, subsample
-from headstart.run import setup, train
+from headstart.recipe import setup, train
 from headstart.specs import RunSpec, TrainConfig
 
 LR = 5e-5  # Trainer's default learning rate; headstart trains backbone and head at it too (same lr for both)

@@ -25,7 +25,7 @@ from headstart.backbones import load_backbone
 from headstart.data import load_dataset
 from headstart.features import embed_rows, length_sorted_batches
 from headstart.precision import cpu_model
-from headstart.run import setup
+from headstart.recipe import setup
 from headstart.specs import RunSpec, TrainConfig
 
 

@@ -17,7 +17,7 @@ from headstart.activations import PrefixCache
 from headstart.backbones import load_backbone
 from headstart.data import load_dataset
 from headstart.precision import cpu_model
-from headstart.run import setup, train
+from headstart.recipe import setup, train
 from headstart.specs import RunSpec, TrainConfig
 
 

@@ -24,7 +24,7 @@ from torch import nn
 from headstart.data import Dataset
 from headstart.engine import FitReport, lr_factor
 from headstart.features import clear_memory, embed_rows
-from headstart.run import Setup, autocast_for, setup, train
+from headstart.recipe import Setup, autocast_for, setup, train
 from headstart.specs import RunSpec, TrainConfig
 
 

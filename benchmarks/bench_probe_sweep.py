@@ -35,7 +35,7 @@ from headstart.data import load_dataset  # noqa: E402
 from headstart.features import clear_memory, embed_rows  # noqa: E402
 from headstart.precision import cpu_model  # noqa: E402
 from headstart.report.render import render  # noqa: E402
-from headstart.run import setup  # noqa: E402
+from headstart.recipe import setup  # noqa: E402
 from headstart.specs import RunSpec, SplitConfig, TrainConfig  # noqa: E402
 from headstart.store import Store  # noqa: E402
 from headstart.sweep import SweepSpec, run_sweep  # noqa: E402

@@ -41,7 +41,7 @@ def child(strategy: str, steps: int) -> dict:
     import resource
 
     from headstart.quantize import weight_bytes
-    from headstart.run import setup, train
+    from headstart.recipe import setup, train
     from headstart.specs import RunSpec, TrainConfig
 
     spec = RunSpec(strategy=strategy, n=64, seed=0, train=TrainConfig(max_steps=steps, min_steps=steps, evals_per_phase=1))

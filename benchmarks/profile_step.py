@@ -26,7 +26,7 @@ from headstart.fastdropout import fast_dropout
 from headstart.engine import make_optimizer, optimizer_groups, set_trainable, train_batches
 from headstart.objectives import TaskLoss
 from headstart.precision import cpu_model
-from headstart.run import budget_for, setup
+from headstart.recipe import budget_for, setup
 from headstart.specs import RunSpec, TrainConfig
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

@@ -30,7 +30,7 @@ from bench_qlora import MemoryResult, run_memory
 from headstart.backbones import load_backbone
 from headstart.data import load_dataset
 from headstart.precision import cpu_model, resolve_precision
-from headstart.run import pick_device
+from headstart.recipe import pick_device
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "BENCHMARKS.md"
 

@@ -32,7 +32,7 @@ from scipy import stats
 
 from headstart import analysis
 from headstart.results import RunResult
-from headstart.run import budget_for
+from headstart.recipe import budget_for
 from headstart.specs import TrainConfig
 from headstart.store import Store
 

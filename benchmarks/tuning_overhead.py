@@ -25,16 +25,16 @@ import torch
 from headstart.backbones import load_backbone
 from headstart.data import load_dataset
 from headstart.precision import cpu_model
-from headstart.run import budget_for
+from headstart.recipe import budget_for
 from headstart.specs import RunSpec, SplitConfig, TrainConfig
 from headstart.strategies import get_strategy
-from headstart.tuning import tuned_run
+from headstart.recipe import run
 
 
 def one(spec: RunSpec, data, backbone) -> tuple[float, dict, int]:
     """(wall seconds, chosen, step budget of trials + final) of one run, tuned or not."""
     start = time.perf_counter()
-    result = tuned_run(spec, data=data, pretrained=backbone)
+    result = run(spec, data=data, pretrained=backbone, test=False)
     seconds = time.perf_counter() - start
     trials = sum(t["steps"] for t in result.trials)
     return seconds, result.chosen, trials

@@ -142,7 +142,8 @@ def _write_run(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
     """Write a run directory atomically: into ``out``.tmp, then renamed over nothing (``out`` must not exist)."""
     from safetensors.torch import save_file
 
-    from headstart.run import FORMAT_VERSION, write_json
+    from headstart.atomic import write_json
+    from headstart.saved import FORMAT_VERSION
 
     if out.exists():
         raise ConfigError(f"{str(out)!r} already exists; choose a new --out (nothing is overwritten)")

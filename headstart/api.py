@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ class FitResult:
     tune_seconds: float = 0.0  # wall time of the tuning trials
     peak_rss_bytes: int = 0  # the process's peak resident memory after training (getrusage)
     base_weights: dict[str, int] | None = None  # 4-bit strategies: {"stored": bytes, "fp32": bytes} of the linear weights
+    retention: list[dict[str, Any]] = field(default_factory=list)  # per --retain dataset: headstart.retention's measure
     _loaded: Any = None
 
     def _usable(self) -> None:
@@ -57,7 +58,7 @@ def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         config: TrainConfig | None = None, text_column: str | None = None, label_column: str | None = None,
         task: str | None = None, pooling: str | None = None, tune: str | None = None,
         grid: str | list[float] | None = None, progress: bool = False,
-        terms: dict[str, dict[str, Any]] | None = None) -> FitResult:
+        terms: dict[str, dict[str, Any]] | None = None, retain: list[str] | None = None) -> FitResult:
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
 
     Args:
@@ -75,6 +76,8 @@ def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         grid: with ``tune="lr"``, the values to search instead of the strategy's grid (``[2e-5, 5e-5, 1e-4]``).
         progress: draw a progress bar with ETA on stderr.
         terms: objective terms added to the task loss, e.g. ``{"l2sp": {"weight": 0.01}}`` (``headstart.objectives``).
+        retain: classification datasets on which forgetting is measured after training (``FitResult.retention``:
+            a probe on the adapted vs the original encoder, ``headstart.retention``).
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -83,22 +86,19 @@ def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         >>> run = headstart.fit("rotten-tomatoes", strategy="linear-probe", n=64, seed=0, out="runs/lp")
         >>> run.evaluate("test")["accuracy"]
     """
+    from headstart.backbones import count_parameters
     from headstart.progress import progress_bar
-    from headstart.run import save
-    from headstart.tuning import tuned_run
-    from headstart.saved import LoadedRun
-    from headstart.specs import run_key
+    from headstart.recipe import run
+    from headstart.saved import LoadedRun, backbone_saved, save
 
     spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=dict(options or {}),
                    train=config or TrainConfig(), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
-                   tune=tune, grid=grid, terms=dict(terms or {}))
+                   tune=tune, grid=grid, terms=dict(terms or {}), retain=tuple(retain or ()))
     with progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}", enabled=progress) as update:
-        tuned = tuned_run(spec, progress=update)
-    s, report = tuned.setup, tuned.report
+        outcome = run(spec, progress=update, test=False)
+    s, report = outcome.setup, outcome.report
     if out is not None:
         save(s, report, out)
-    from headstart.backbones import count_parameters
-
     s.model.eval()
     base_weights = None
     if s.strategy.quantized:
@@ -106,13 +106,15 @@ def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
 
         counted = weight_bytes(s.model.backbone, linear_only=True)
         base_weights = {"stored": counted.stored, "fp32": counted.fp32}
-    loaded = LoadedRun(Path(out) if out else Path("."), _meta(s, report), s.model, s.data.task, s.data.label_names, s.device)
-    return FitResult(key=run_key(s.resolved()), out=Path(out) if out else None, status=report.status,
+    meta = {"resolved": s.resolved(), "data_source": s.data.source, "backbone_saved": backbone_saved(s, report),
+            "label_names": list(s.data.label_names)}
+    loaded = LoadedRun(Path(out) if out else Path("."), meta, s.model, s.data.task, s.data.label_names, s.device)
+    return FitResult(key=outcome.result.key, out=Path(out) if out else None, status=report.status,
                      val_metrics=report.val_metrics, steps=report.steps, best_step=report.best_step,
                      train_seconds=report.seconds, trainable_params=report.trainable_params,
-                     total_params=count_parameters(s.model), error=report.error, chosen=tuned.chosen, tune_seconds=tuned.seconds,
-                     peak_rss_bytes=_peak_rss(),
-                     base_weights=base_weights, _loaded=loaded)
+                     total_params=count_parameters(s.model), error=report.error, chosen=outcome.chosen,
+                     tune_seconds=outcome.tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
+                     retention=(outcome.result.record or {}).get("retention") or [], _loaded=loaded)
 
 
 @dataclass
@@ -215,13 +217,6 @@ def _peak_rss() -> int:
     except ImportError:  # not on Windows
         return 0
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports kB
-
-
-def _meta(s: Any, report: Any) -> dict[str, Any]:
-    from headstart.run import backbone_saved
-
-    return {"resolved": s.resolved(), "data_source": s.data.source, "backbone_saved": backbone_saved(s, report),
-            "label_names": list(s.data.label_names)}
 
 
 def evaluate(run: str | Path | FitResult, split: str = "test") -> dict[str, Any]:

@@ -106,6 +106,8 @@ def train(
     tune: Annotated[Optional[str], typer.Option(help="lr: choose the learning rate on validation (successive halving over the strategy's grid).")] = None,
     terms: Annotated[Optional[str], typer.Option(help="Objective terms added to the task loss, '+'-separated: e.g. l2sp[weight=0.01].")] = None,
     grid: Annotated[Optional[str], typer.Option(help="With --tune lr: the learning rates to search instead of the strategy's grid, e.g. 2e-5,5e-5,1e-4.")] = None,
+    retain: Annotated[Optional[list[str]], typer.Option(help="After training, measure forgetting on this classification dataset "
+                                                             "(repeatable): a probe on the adapted vs the original encoder.")] = None,
     option: Annotated[Optional[list[str]], typer.Option("--option", help="Other strategy option KEY=VALUE (repeatable).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
@@ -132,11 +134,12 @@ def train(
                          optimizer=optimizer, image_size=image_size, augment=augment, bn=bn)
     result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                  text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
-                 progress=not quiet, terms=_parse_terms(terms, strategy))
+                 progress=not quiet, terms=_parse_terms(terms, strategy), retain=list(retain or ()))
     summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,
                "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
                "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "base_weights": result.base_weights,
-               "val": {k: v for k, v in result.val_metrics.items() if k != "per_class"}}
+               "val": {k: v for k, v in result.val_metrics.items() if k != "per_class"},
+               **({"retention": [{k: v for k, v in r.items() if k != "rows"} for r in result.retention]} if result.retention else {})}
     if result.error:
         summary["error"] = result.error
     if as_json:
@@ -156,6 +159,9 @@ def train(
     if result.chosen:
         picked = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.chosen.items())
         typer.echo(f"chosen on validation: {picked}" + (f" (tuning took {result.tune_seconds:.1f}s)" if result.tune_seconds else ""))
+    for r in result.retention:
+        typer.echo(f"retention on {r['data']}: {r['retention']:.3f} (probe accuracy {100 * r['adapted']:.1f}% on the adapted "
+                   f"encoder vs {100 * r['original']:.1f}% on the original, {r['test_rows']} test rows)")
     if result.status != "done":
         typer.echo(f"{result.status}: {result.error}", err=True)
         raise typer.Exit(1)

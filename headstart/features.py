@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -150,3 +151,27 @@ def cache_unusable(where: Path, exc: BaseException) -> None:
 
 def clear_memory() -> None:
     _MEMORY.clear()
+
+
+_ENCODED: dict[str, list] = {}
+
+
+def encoded_inputs(backbone: torch.nn.Module, data: Any) -> list:
+    """``backbone.encode(data.inputs)``, memoised per (preprocessing, dataset) so a sweep tokenises once."""
+    key = json.dumps([backbone.describe(), data.hash], sort_keys=True, default=str)
+    if key not in _ENCODED:
+        while len(_ENCODED) >= 2:  # sweeps go one dataset at a time, read by the backbone's encoder and TF-IDF's at most
+            _ENCODED.pop(next(iter(_ENCODED)))
+        _ENCODED[key] = backbone.encode(data.inputs)
+    return _ENCODED[key]
+
+
+def feature_cache(s: Any) -> "FeatureCache | None":
+    """Cached features of a run's pre-trained backbone (``recipe.Setup``), when its strategy starts from it."""
+    from headstart.precision import autocast_for
+
+    if not s.strategy.uses_pretrained:
+        return None
+    identity = {**s.pretrained.describe(), "precision": s.precision}
+    return FeatureCache(s.pretrained, s.encoded, s.data.hash, batch_size=s.cfg.eval_batch_size,
+                        autocast=autocast_for(s.precision, s.device), identity=identity)

@@ -80,3 +80,16 @@ def selection_score(metrics: dict[str, Any], metric: str) -> float:
     if metric in ("rmse", "loss"):
         return -float(metrics[metric])
     return float(metrics[metric])
+
+
+def selection_metric(cfg: Any, data: Any, train_rows: np.ndarray) -> str:
+    """The validation metric a run selects checkpoints and hyperparameters by: ``cfg.metric``, or for "auto" RMSE
+    (regression), macro-F1 (multilabel, or classes more than 3:1 imbalanced among ``train_rows``), else accuracy."""
+    if cfg.metric != "auto":
+        return cfg.metric
+    if data.task == "regression":
+        return "rmse"
+    if data.task == "multilabel":
+        return "macro_f1"
+    counts = np.bincount(data.targets[train_rows].astype(np.int64), minlength=data.num_classes)
+    return "macro_f1" if counts.max() > 3 * max(counts.min(), 1) else "accuracy"

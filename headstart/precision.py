@@ -79,3 +79,14 @@ def resolve_precision(requested: str, device: torch.device) -> str:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
     return cached[key]["verdict"]
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast_for(precision: str, device: torch.device):
+    """A context factory running matmuls in bf16 for ``precision == "bf16"``; None otherwise."""
+    if precision != "bf16":
+        return None
+    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)

@@ -14,7 +14,7 @@ def run_record(s: Any, report: Any, *, tuned: bool) -> dict[str, Any]:
     """What the analysis reads beyond the scores (``RunResult.record``): the validation checks, the budget as run and
     the majority-class reference on validation and test."""
     from headstart.evaluation import reference_metrics
-    from headstart.run import selection_metric
+    from headstart.metrics import selection_metric
 
     cfg, data = s.cfg, s.data
     reference = {part: reference_metrics(data.task, data.targets, s.splits.pool, rows, data.label_names)
@@ -34,7 +34,8 @@ def score_test(s: Any, *, features: bool) -> tuple[dict[str, Any], dict[str, Any
     import numpy as np
 
     from headstart.evaluation import compute_metrics, model_outputs, outputs_to_predictions
-    from headstart.run import autocast_for, feature_cache
+    from headstart.features import feature_cache
+    from headstart.precision import autocast_for
 
     rows = s.splits.test
     outputs = model_outputs(s.model, s.encoded, rows, batch_size=s.cfg.eval_batch_size,
@@ -54,7 +55,7 @@ def retained(s: Any) -> list[dict[str, Any]]:
     """``retention.retention`` of the trained setup on each of ``s.spec.retain`` (the adapted backbone against the
     pre-trained one it started from; the same object when the strategy leaves the backbone untouched)."""
     from headstart.retention import retention
-    from headstart.run import autocast_for
+    from headstart.precision import autocast_for
 
     adapted = s.pretrained if s.strategy.leaves_backbone else s.model.backbone
     return [retention(adapted, s.pretrained, name, seed=s.spec.seed, batch_size=s.cfg.eval_batch_size,

@@ -85,7 +85,8 @@ def retention(adapted: torch.nn.Module, original: torch.nn.Module, name: str, *,
     from headstart.data import SplitConfig, load_dataset, split_dataset, subsample
     from headstart.errors import ConfigError
     from headstart.features import FeatureCache, embed_rows
-    from headstart.run import encoded_inputs, modality_of
+    from headstart.backbones import modality_of
+    from headstart.features import encoded_inputs
 
     data = load_dataset(name)
     if data.task != "classification":

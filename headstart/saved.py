@@ -1,8 +1,17 @@
-"""Load a saved run directory (spec.json + weights.safetensors) to evaluate or predict."""
+"""A run directory, written and read in one place: ``save`` after training, ``load_run`` to evaluate or predict.
+
+A saved run directory (built whole beside the old one, then swapped in: ``save``) holds ``spec.json`` (the spec as
+given, the resolved spec, its key, the data identity and split), ``weights.safetensors`` (the head, and whatever part
+of the backbone changed) and ``metrics.json`` (validation metrics and the training record); a strategy adds its own
+files (a PEFT adapter, a vocabulary: ``Strategy.save_files``) and reads them back in ``Strategy.attach``. Nothing is
+pickled.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,12 +23,146 @@ from headstart.backbones import load_backbone
 from headstart.backbones.registry import preprocessing
 from headstart.data import SplitConfig, load_dataset, split_dataset
 from headstart.data.dataset import TASKS
+from headstart.engine import FitReport
+from headstart.atomic import write_json
+from headstart.backbones import count_parameters
 from headstart.errors import StoreError
 from headstart.evaluation import model_outputs, outputs_to_predictions, score_rows
 from headstart.features import FeatureCache
 from headstart.model import TaskModel
-from headstart.run import FORMAT_VERSION, autocast_for, pick_device
+from headstart.killpoints import kill_point
+from headstart.precision import autocast_for, pick_device
+from headstart.specs import run_key
 from headstart.strategies import get_strategy
+
+FORMAT_VERSION = 1  # of the run directory layout
+
+
+# ---- writing ------------------------------------------------------------------------------------------
+
+
+def backbone_saved(s: Any, report: FitReport) -> str:
+    """What a run saves of the backbone (``Strategy.saved_part``): "full", "adapter", "trained" or "none"; a run that did
+    not finish saves no trained weights, only a backbone of its own ("full") is still described."""
+    part = s.strategy.saved_part(s.model, report.trained)
+    return part if report.status == "done" or part == "full" else "none"
+
+
+RUN_FILES = ("spec.json", "metrics.json")  # a directory holding either is a run (perhaps half-saved before issue 25)
+
+
+def save(s: Any, report: FitReport, out: str | Path) -> Path:
+    """Write the run into ``out``: built complete in a sibling staging directory, then swapped in.
+
+    A failure while writing (a full disk, a kill) leaves ``out`` as it was: the previous run there still loads,
+    and the staging directory is removed. ``out`` must be new, empty, or a run directory: a directory holding other
+    files is refused rather than replaced.
+
+    Raises:
+        StoreError: ``out`` cannot be written, or is a non-empty directory that is not a run.
+    """
+    out = Path(out)
+    if out.is_dir() and any(out.iterdir()) and not any((out / name).exists() for name in RUN_FILES):
+        raise StoreError(f"--out {str(out)!r} is a directory holding other files, not a headstart run; "
+                         f"choose a new directory, e.g. {str(out / 'run')!r}")
+    staging = out.parent / f".{out.name}.saving-{os.getpid()}"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+    except OSError as e:
+        raise StoreError(f"cannot write to output directory {str(out)!r} ({e.strerror}); choose another --out") from None
+    try:
+        _write_run(s, report, staging)
+        kill_point("swap:run")
+        _swap_in(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Put the complete ``staging`` directory at ``out``: two renames, the old run removed only after both."""
+    if not out.exists():
+        os.replace(staging, out)
+        return
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(out, old)
+    os.replace(staging, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_run(s: Any, report: FitReport, out: Path) -> None:
+    """Write weights.safetensors (+ the strategy's files: a PEFT adapter, a vocabulary), metrics.json and spec.json into ``out``.
+
+    Saves the head (+ regression scaling) and, of the backbone, everything when it was trained from
+    scratch, only the parameters that trained otherwise (the rest reloads from the pre-trained source).
+    """
+    from safetensors.torch import save_file
+
+    state = s.model.state_dict()
+    saved = backbone_saved(s, report)
+    if report.status != "done":  # diverged: keep the record (spec, metrics with the reason), never the NaN weights
+        keep = set()
+    elif saved == "full":
+        keep = set(state)
+    elif saved == "adapter":  # the strategy's files hold the adapter (save_files); weights.safetensors keeps the head
+        keep = {k for k in state if not k.startswith("backbone.")}
+    else:
+        keep = {k for k in state if not k.startswith("backbone.")} | set(report.trained) | trained_buffers(s.model, report.trained)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items() if k in keep}
+    if tensors:
+        tmp = out / f".weights.{os.getpid()}.tmp"
+        save_file(tensors, str(tmp), metadata={"format": "headstart-run", "version": str(FORMAT_VERSION)})
+        kill_point("write:weights.safetensors")
+        os.replace(tmp, out / "weights.safetensors")
+    write_json(out / "metrics.json", {
+        "split": "val",
+        "status": report.status,
+        "error": report.error,
+        "val": report.val_metrics,
+        "steps": report.steps,
+        "best_step": report.best_step,
+        "train_seconds": round(report.seconds, 3),
+        "trainable_params": report.trainable_params,
+        "total_params": count_parameters(s.model),
+        "history": report.history,
+        "chosen": report.chosen,
+    })
+    if report.status == "done":
+        s.strategy.save_files(s.model, out)
+    resolved = s.resolved()
+    write_json(out / "spec.json", {
+        "format_version": FORMAT_VERSION,
+        "key": run_key(resolved),
+        "spec": s.spec.to_dict(),
+        "resolved": resolved,
+        "data_source": s.data.source,
+        "label_names": list(s.data.label_names),
+        "train_rows": s.train_rows.tolist(),
+        "backbone_saved": saved,
+    })
+
+
+def trained_buffers(model: torch.nn.Module, trained: list[str]) -> set[str]:
+    """State-dict names of the buffers of every module that owns a trained parameter: BatchNorm running statistics
+    move with their block's weights when it trains in training mode, and must be saved with them."""
+    owners = {name.rpartition(".")[0] for name in trained}
+    return {f"{prefix}.{name}" if prefix else name
+            for prefix, module in model.named_modules() if prefix in owners
+            for name, _ in module.named_buffers(recurse=False)}
+
+
+def saved_bytes(model: torch.nn.Module, report: FitReport, backbone: str) -> int:
+    """Bytes a run's saved weights take: the head plus what trained in the backbone (all of it from scratch)."""
+    trained = set(report.trained)
+    return sum(v.numel() * v.element_size() for k, v in model.state_dict().items()
+               if not k.startswith("backbone.") or k in trained or backbone == "full")
+
+
+# ---- reading ------------------------------------------------------------------------------------------
 
 
 @dataclass

@@ -45,7 +45,7 @@ def spool(directory: Path, result: RunResult, cause: BaseException) -> Path:
     Raises:
         StoreError: the spool cannot be written either; the message says what was lost and why.
     """
-    from headstart.run import write_json
+    from headstart.atomic import write_json
 
     path = directory / SPOOL / f"{result.key}.json"
     try:

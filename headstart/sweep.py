@@ -180,38 +180,13 @@ def _loaded(spec: RunSpec) -> tuple[Any, Any]:
 
 
 def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
-    """Train one cell and evaluate it on the test split. Never raises for a failed run: returns status failed."""
-    import time as _time
-
-    from headstart.backbones import count_parameters
-    from headstart.run import backbone_saved, resolve, saved_bytes
-    from headstart.specs import run_key
-    from headstart.record import retained, run_record, score_test
-    from headstart.tuning import tuned_run
+    """Train one cell and evaluate it on the test split (``recipe.run``). Never raises for a failed run: returns status
+    failed."""
+    from headstart.recipe import run
 
     try:
         data, pretrained = _loaded(spec)
-        tuned = tuned_run(spec, data=data, pretrained=pretrained, progress=progress)
-        s, report = tuned.setup, tuned.report
-        # The cell's identity is the spec as asked (with --tune, before the learning rate was chosen).
-        resolved = resolve(spec, s.data, s.pretrained, split_config=s.split_config, n_train=len(s.train_rows), precision=s.precision)
-        key = run_key(resolved)
-        record = run_record(s, report, tuned=bool(tuned.trials))
-        if report.status != "done":
-            return RunResult(key=key, spec=resolved, status=report.status, chosen=tuned.chosen, train_seconds=report.seconds + tuned.seconds,
-                             steps=report.steps, trainable_params=report.trainable_params, total_params=count_parameters(s.model),
-                             error=report.error, record=record)
-        start = _time.perf_counter()
-        saved = backbone_saved(s, report)
-        metrics, record["test"] = score_test(s, features=saved == "none")
-        if spec.retain:
-            record["retention"] = retained(s)
-            metrics.update({f"retention:{r['data']}": r["retention"] for r in record["retention"]})
-        chosen = {**tuned.chosen, **({"tune_seconds": round(tuned.seconds, 2), "trials": tuned.trials} if tuned.trials else {})}
-        return RunResult(key=key, spec=resolved, status="done", metrics=metrics, val_metrics=report.val_metrics, chosen=chosen,
-                         train_seconds=report.seconds + tuned.seconds, eval_seconds=_time.perf_counter() - start, trainable_params=report.trainable_params,
-                         total_params=count_parameters(s.model), saved_bytes=saved_bytes(s.model, report, saved), steps=report.steps,
-                         best_step=report.best_step, record=record)
+        return run(spec, data=data, pretrained=pretrained, progress=progress).result
     except HeadstartError as e:
         return RunResult(key="", spec={}, status="failed", error=str(e))
 
@@ -295,7 +270,8 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
     """
     from headstart.data import split_dataset
     from headstart.precision import resolve_precision
-    from headstart.run import pick_device, resolve
+    from headstart.precision import pick_device
+    from headstart.recipe import resolve
     from headstart.specs import run_key
 
     cells = sweep.cells()
@@ -327,7 +303,7 @@ def leakage_report(sweep: SweepSpec) -> LeakageReport:
 
 
 def _write_leakage(out: Path, sweep: SweepSpec, report: LeakageReport) -> None:
-    from headstart.run import write_json
+    from headstart.atomic import write_json
 
     data = _loaded_data(sweep)
     payload = {"data": data.name, "data_hash": data.hash, "split": dataclasses.asdict(sweep.split), **report.to_dict(),

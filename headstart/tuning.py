@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from headstart.errors import ConfigError
@@ -29,17 +28,6 @@ from headstart.specs import RunSpec
 ETA = 3  # keep the best third at each rung
 TRIAL_CHECKS = "proportional"  # in run keys: trials validate as often per step as the full run (was: as many times)
 TUNABLE = ("lr",)  # what --tune accepts
-
-
-@dataclass
-class Tuned:
-    """The chosen run (its setup and fit report), what was chosen, and every trial on the way."""
-
-    setup: Any
-    report: Any
-    chosen: dict[str, Any]
-    trials: list[dict[str, Any]] = field(default_factory=list)
-    seconds: float = 0.0  # wall time of the trials, the final full run excluded
 
 
 def grid_for(strategy: Any, modality: str = "text") -> tuple[str, tuple[float, ...]] | None:
@@ -69,7 +57,8 @@ def plan_for(spec: RunSpec, strategy: Any, modality: str = "text") -> tuple[str,
     return plan
 
 
-def _with(spec: RunSpec, param: str, value: float, max_steps: int | None, evals: int | None = None) -> RunSpec:
+def trial_spec(spec: RunSpec, param: str, value: float, max_steps: int | None, evals: int | None = None) -> RunSpec:
+    """``spec`` with ``param`` set to ``value``, at most ``max_steps`` steps (and ``evals`` checks per phase), not tuning."""
     train = dataclasses.replace(spec.train, **{param: value}, max_steps=max_steps)
     if evals is not None:
         train = dataclasses.replace(train, evals_per_phase=evals)
@@ -82,47 +71,30 @@ def _rank(report: Any) -> tuple[float, float]:
     return (report.best_score, -float(report.val_metrics.get("loss", math.inf)))
 
 
-def tuned_run(spec: RunSpec, *, data: Any = None, pretrained: Any = None, progress: Any = None) -> Tuned:
-    """Train ``spec`` with its learning rate chosen on validation (``spec.tune == "lr"``), or as given otherwise.
+def halve(grid: tuple[float, ...], *, param: str, full_steps: int, evals_per_phase: int,
+          trial: Callable[[float, int, int], Any]) -> tuple[float, list[dict[str, Any]]]:
+    """Successive halving over ``grid``: the value whose trials validate best, and every trial on the way.
 
-    Returns:
-        ``Tuned`` whose setup/report are the chosen candidate's full-budget run; ``chosen`` holds the value
-        (e.g. ``{"lr": 2e-5}``) plus any closed-form choices of that run.
+    Args:
+        full_steps / evals_per_phase: the full run's budget and validation checks per phase.
+        trial: ``trial(value, steps, evals) -> FitReport``, a run at ``value`` for ``steps`` steps with ``evals``
+            validation checks per phase (``recipe`` trains one; tests pass a fake).
     """
-    from headstart.run import budget_for, load_pretrained, modality_of, setup, train
-    from headstart.strategies import get_strategy
-
-    strategy = get_strategy(spec.strategy)
-    pretrained = pretrained or load_pretrained(spec)  # loaded once for every trial; the grid depends on its modality
-    plan = plan_for(spec, strategy, modality_of(pretrained))
-    if plan is None:
-        s = setup(spec, data=data, pretrained=pretrained)
-        report = train(s, progress=progress)
-        return Tuned(s, report, dict(report.chosen))
-    param, grid = plan
-    started = time.perf_counter()
-    first = setup(_with(spec, param, grid[0], spec.train.max_steps), data=data, pretrained=pretrained)
-    full = budget_for(first.cfg, len(first.train_rows)).steps
     rungs, left = 0, len(grid)
     while left > 1:  # how many times keeping the best third leaves one
         left, rungs = math.ceil(left / ETA), rungs + 1
     alive, trials = list(grid), []
     for rung in range(rungs):
-        steps = max(1, full // ETA ** (rungs - rung))
+        steps = max(1, full_steps // ETA ** (rungs - rung))
         # Validation checks in proportion to the trial's share of the budget (the full run's spacing): a third of the
         # steps with all of the checks made validation most of a short fine-tuning trial's time.
-        evals = max(1, math.ceil(first.cfg.evals_per_phase * steps / full))
+        evals = max(1, math.ceil(evals_per_phase * steps / full_steps))
         scored = []
         for value in alive:
-            s = setup(_with(spec, param, value, steps, evals), data=data, pretrained=pretrained)
-            report = train(s)
+            report = trial(value, steps, evals)
             trials.append({param: value, "steps": steps, "status": report.status, "val_score": report.best_score,
                            "val_loss": report.val_metrics.get("loss")})
             scored.append((_rank(report), -grid.index(value), value))
         scored.sort(reverse=True)  # best score, then lower loss, then the earlier grid value
         alive = [value for _, _, value in scored[: max(1, math.ceil(len(alive) / ETA))]]
-    seconds = time.perf_counter() - started
-    s = setup(_with(spec, param, alive[0], spec.train.max_steps), data=data, pretrained=pretrained)
-    report = train(s, progress=progress)
-    report.chosen = {param: alive[0], **report.chosen}  # saved with the run (metrics.json)
-    return Tuned(s, report, dict(report.chosen), trials, seconds)
+    return alive[0], trials

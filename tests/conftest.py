@@ -270,7 +270,7 @@ def tiny_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     call it) return a new TinyBackbone / tiny BERT / tiny CNN."""
     import headstart.backbones
     import headstart.backbones.registry as registry
-    import headstart.run
+    import headstart.recipe
     import headstart.saved
 
     real = registry.load_backbone
@@ -284,7 +284,7 @@ def tiny_registry(monkeypatch: pytest.MonkeyPatch) -> None:
             return tiny_cnn(0, image_size=image_size or 16)
         return real(name_or_path, max_length=max_length, pooling=pooling, image_size=image_size)
 
-    for module in (headstart.run, headstart.saved, headstart.backbones):
+    for module in (headstart.recipe, headstart.saved, headstart.backbones):
         monkeypatch.setattr(module, "load_backbone", load)
 
 

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from headstart.errors import ConfigError, StoreError
-from headstart.run import save, setup, train
+from headstart.recipe import setup, train
+from headstart.saved import save
 from headstart.saved import load_run, predict_loaded
 from headstart.specs import RunSpec, TrainConfig
 

@@ -254,7 +254,7 @@ def use_tiny_backbone(setattr: Callable[[object, str, object], None]) -> None:
     """``--backbone tiny`` loads conftest's TinyBackbone in train, evaluate/predict and compare."""
     import headstart.backbones
     import headstart.backbones.registry as registry
-    import headstart.run
+    import headstart.recipe
     import headstart.saved
 
     real = registry.load_backbone
@@ -263,7 +263,7 @@ def use_tiny_backbone(setattr: Callable[[object, str, object], None]) -> None:
         return tiny_backbone(0) if name_or_path == "tiny" else real(name_or_path, max_length=max_length, pooling=pooling,
                                                                     image_size=image_size)
 
-    for module in (headstart.run, headstart.saved, headstart.backbones):
+    for module in (headstart.recipe, headstart.saved, headstart.backbones):
         setattr(module, "load_backbone", load)
 
 

@@ -218,7 +218,8 @@ def test_a_run_directory_killed_half_saved_is_still_the_old_run(dies_at, toy_csv
     import safetensors.torch
 
     import headstart
-    import headstart.run as run_module
+    import headstart.saved as run_module
+    from headstart.recipe import setup, train
     from headstart.errors import StoreError
     from headstart.saved import load_run
     from headstart.specs import RunSpec, TrainConfig
@@ -228,7 +229,8 @@ def test_a_run_directory_killed_half_saved_is_still_the_old_run(dies_at, toy_csv
     headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, seed=0, out=out, config=config)
     texts = ["good great film", "awful dull plot"]
     old = headstart.predict(out, texts)
-    s, report = run_module.run_one(RunSpec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=32, seed=1, train=config))
+    s = setup(RunSpec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=32, seed=1, train=config))
+    report = train(s)
 
     class Died(BaseException):
         pass

@@ -8,7 +8,7 @@ import torch
 
 from headstart import features as feats
 from headstart.features import FeatureCache, clear_memory, embed_rows, length_sorted_batches
-from headstart.run import setup, train
+from headstart.recipe import setup, train
 from headstart.specs import RunSpec, TrainConfig
 
 

@@ -11,7 +11,8 @@ import torch
 
 import headstart
 from headstart.errors import StoreError
-from headstart.run import budget_for, save, selection_metric, setup, train
+from headstart.recipe import budget_for, selection_metric, setup, train
+from headstart.saved import save
 from headstart.saved import evaluate_loaded, load_run, predict_loaded, read_meta
 from headstart.specs import RunSpec, TrainConfig
 

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from headstart.errors import ConfigError
-from headstart.run import setup
+from headstart.recipe import setup
 from headstart.specs import RunSpec, TrainConfig, parse_n, run_key
 
 

@@ -9,10 +9,17 @@ import pytest
 
 from headstart.specs import RunSpec, TrainConfig
 from headstart.strategies import STRATEGIES, get_strategy
-from headstart.tuning import ETA, grid_for, tuned_run
+from headstart.tuning import ETA, grid_for
 
 CFG = TrainConfig(max_steps=12, min_steps=12, batch_size=8, precision="fp32", patience=0, evals_per_phase=2)
 
+
+
+def tuned_run(spec, **kw):
+    """One run through the recipe, its learning rate tuned, the test split left unscored (only validation is read)."""
+    from headstart.recipe import run
+
+    return run(spec, test=False, **kw)
 
 def test_every_gradient_strategy_has_a_grid_in_the_usual_ranges():
     for name, strategy in STRATEGIES.items():
@@ -42,7 +49,7 @@ class Recording(list):
 
 
 def test_tuning_reads_validation_never_test_and_picks_the_validation_best(toy, make_tiny, monkeypatch):
-    import headstart.run as run
+    import headstart.recipe as run
     from headstart.data import split_dataset
 
     real = run.encoded_inputs
@@ -67,7 +74,7 @@ def test_tuning_reads_validation_never_test_and_picks_the_validation_best(toy, m
 
 
 def test_untuned_keys_do_not_change_and_tuned_keys_differ(toy, make_tiny):
-    from headstart.run import setup
+    from headstart.recipe import setup
     from headstart.specs import run_key
 
     plain = setup(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=32, train=CFG), data=toy,
@@ -84,7 +91,7 @@ def test_trials_validate_in_proportion_to_their_budget(toy, make_tiny, monkeypat
     """A trial of a third of the steps gets a third of the checks (rounded up), the final run all of them."""
     import dataclasses
 
-    import headstart.run as run
+    import headstart.recipe as run
 
     seen = []
     real = run.setup
@@ -143,13 +150,13 @@ def test_an_explicit_learning_rate_is_kept_not_tuned(toy, make_tiny):
     spec = RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=32, train=dataclasses.replace(CFG, lr=3e-5), tune="lr")
     tuned = tuned_run(spec, data=toy, pretrained=make_tiny(0))
     assert tuned.trials == [] and tuned.setup.cfg.lr == 3e-5 and "lr" not in tuned.chosen
-    from headstart.run import setup
+    from headstart.recipe import setup
 
     assert "tune" not in setup(spec, data=toy, pretrained=make_tiny(0)).resolved()
 
 
 def test_a_given_grid_replaces_the_strategys_and_enters_the_key(toy, make_tiny):
-    from headstart.run import setup
+    from headstart.recipe import setup
     from headstart.specs import run_key
 
     pretrained = make_tiny(0)

@@ -47,3 +47,8 @@ def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
 def _numel(p: nn.Parameter) -> int:
     state = getattr(p, "quant_state", None)
     return int(torch.Size(state.shape).numel()) if state is not None and getattr(state, "shape", None) is not None else p.numel()
+
+
+def modality_of(backbone: nn.Module | None) -> str:
+    """"text" or "image": what a (pre-trained) backbone reads; strategies' defaults and grids depend on it."""
+    return getattr(backbone, "modality", "text")

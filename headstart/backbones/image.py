@@ -54,6 +54,10 @@ class ImageBackbone(nn.Module):
 
     modality = "image"
 
+    def configure(self, cfg: Any) -> None:
+        """A run's settings for this backbone: TrainConfig's ``bn`` (``set_bn_mode``)."""
+        set_bn_mode(self, cfg.bn)
+
     def __init__(self, model: nn.Module, build: Callable[[], nn.Module], *, name: str, source: str, dim: int, image_size: int,
                  channels: int, mean: tuple[float, ...], std: tuple[float, ...], block_paths: list[list[str]],
                  adapter_targets: list[str], bn: str = "train", pretrained: bool = True) -> None:

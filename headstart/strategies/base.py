@@ -160,6 +160,14 @@ class Strategy:
         drawn from ``seed``) or, given the ``directory`` of a saved run, rebuild that structure and load what it
         saved there. Default: nothing."""
 
+    def saved_part(self, model: nn.Module, trained: list[str]) -> str:
+        """What of the backbone a finished run saves, given the state-dict names that ``trained``: "full" (a backbone
+        of its own, e.g. trained from scratch), "trained" (those parameters; the rest reloads from the pre-trained
+        source), "adapter" (files ``save_files`` writes) or "none" (the pre-trained backbone as it was)."""
+        if not self.uses_pretrained:
+            return "full"
+        return "trained" if any(k.startswith("backbone.") for k in trained) else "none"
+
     def save_files(self, model: nn.Module, out: Path) -> None:
         """Write what ``attach(directory=out)`` reads back beyond ``weights.safetensors`` (e.g. a vocabulary as
         JSON); called after a run that finished is saved. Default: nothing."""

@@ -9,6 +9,7 @@ plain PEFT on the same base loads here. The task head is always saved beside it 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -71,8 +72,29 @@ class PeftStrategy(Strategy):
             except ValueError as e:  # PEFT: target modules not found in the model, and similar
                 raise ConfigError(f"{self.name}: {str(e).splitlines()[0][:300]}; check --targets against the backbone's module names") from None
 
+    def saved_part(self, model: nn.Module, trained: list[str]) -> str:
+        return "adapter"  # PEFT's files (save_files); weights.safetensors keeps the head
+
+    def save_files(self, model: nn.Module, out: Path) -> None:
+        save_adapter(model.backbone.model, out)
+
     def plan(self, model: nn.Module, options: Any, cfg: Any, budget: Budget) -> list[Phase]:
         return [Phase("adapter", [ParamGroup("adapter", adapter_parameters(model), cfg.lr), head_group(model, cfg)], budget.steps)]
+
+
+def save_adapter(encoder: torch.nn.Module, out: Path) -> None:
+    """PEFT's ``save_pretrained`` (adapter_config.json + adapter_model.safetensors), written atomically."""
+    import os
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=out, prefix=".adapter-") as tmp:
+        encoder.save_pretrained(tmp, selected_adapters=[ADAPTER], safe_serialization=True)
+        source = Path(tmp) if (Path(tmp) / "adapter_config.json").exists() else Path(tmp) / ADAPTER
+        for name in ("adapter_config.json", "adapter_model.safetensors"):
+            os.replace(source / name, out / name)
+        shutil.rmtree(tmp, ignore_errors=True)
+
 
 
 def check_targets(targets: Any) -> list[str] | str | None:

@@ -19,7 +19,8 @@ from headstart.backbones.image import augment_pixels, mnist_source_head
 from headstart.backbones.registry import REGISTRY
 from headstart.errors import ConfigError, DataError
 from headstart.evaluation import model_outputs
-from headstart.run import run_one, save, setup, train
+from headstart.recipe import setup, train
+from headstart.saved import save
 from headstart.saved import load_run, predict_loaded
 from headstart.specs import RunSpec, TrainConfig
 from headstart.strategies import STRATEGIES
@@ -37,6 +38,15 @@ def lite0():
 def mnist():
     return load_backbone("mnist-cnn")
 
+
+
+def run_one(spec, *, out=None, **kw):
+    """setup -> train (-> save to ``out``): the run's setup (with the trained model) and its fit report."""
+    s = setup(spec, **kw)
+    report = train(s)
+    if out is not None:
+        save(s, report, out)
+    return s, report
 
 def grey(value: int, size: int = 28) -> np.ndarray:
     return np.full((size, size), value, dtype=np.uint8)
@@ -270,7 +280,7 @@ def test_modalities_must_match(mnist, make_tiny, toy, toy_images_factory):
 
 
 def test_explicit_default_image_size_gives_the_same_key(lite0, toy_images_factory):
-    from headstart.run import resolve
+    from headstart.recipe import resolve
     from headstart.data import SplitConfig
     from headstart.specs import run_key
 
@@ -318,7 +328,7 @@ def test_linear_probe_on_fashion_mnist_beats_chance():
                    split=SplitConfig(max_val=100, max_test=200))
     s, report = run_one(spec, data=data)
     from headstart.evaluation import score_rows
-    from headstart.run import feature_cache
+    from headstart.recipe import feature_cache
 
     test = score_rows(s.model, s.encoded, s.splits.test, data.targets, task="classification", label_names=data.label_names,
                       batch_size=128, features=feature_cache(s))
@@ -330,7 +340,7 @@ def test_image_backbones_get_the_strategies_image_learning_rates_and_grids(lite0
     carries the strategy's image default, and --tune searches its image grid; text keeps the text ones."""
     from conftest import tiny_backbone
     from headstart.data import SplitConfig
-    from headstart.run import resolve
+    from headstart.recipe import resolve
 
     images = toy_images_factory()
     for name, strategy in STRATEGIES.items():

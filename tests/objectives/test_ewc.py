@@ -8,7 +8,7 @@ from torch import nn
 
 from headstart.errors import ConfigError
 from headstart.objectives.ewc import ewc_penalty, fisher_diagonal
-from headstart.run import setup, train
+from headstart.recipe import setup, train
 from headstart.specs import RunSpec, TrainConfig
 
 FAST = TrainConfig(max_steps=30, min_steps=30, batch_size=8, precision="fp32", lr=3e-3, head_lr=3e-2, patience=0)

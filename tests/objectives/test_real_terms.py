@@ -7,7 +7,7 @@ import pytest
 
 from headstart.backbones import load_backbone
 from headstart.data import load_dataset
-from headstart.run import setup, train
+from headstart.recipe import setup, train
 from headstart.specs import RunSpec, TrainConfig
 
 pytestmark = pytest.mark.slow

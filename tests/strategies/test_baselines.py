@@ -17,7 +17,8 @@ from headstart.data.dataset import Dataset
 from headstart.errors import ConfigError
 from headstart.evaluation import compute_metrics, model_outputs, outputs_to_predictions, score_rows
 from headstart.metrics import selection_score
-from headstart.run import feature_cache, save, selection_metric, setup, train
+from headstart.recipe import feature_cache, selection_metric, setup, train
+from headstart.saved import save
 from headstart.saved import evaluate_loaded, load_run
 from headstart.specs import RunSpec, TrainConfig
 from headstart.strategies import get_strategy
@@ -147,7 +148,7 @@ class Recording(list):
 
 @pytest.mark.parametrize("name", BASELINES)
 def test_fitting_and_selection_never_read_a_test_row(name, toy, monkeypatch):
-    import headstart.run as run_module
+    import headstart.recipe as run_module
     from headstart.strategies import classical
 
     read: list[int] = []

@@ -16,7 +16,8 @@ import torch
 from headstart.errors import ConfigError
 from headstart.evaluation import model_outputs
 from headstart.objectives import TaskLoss
-from headstart.run import save, setup, train
+from headstart.recipe import setup, train
+from headstart.saved import save
 from headstart.saved import load_run, predict_loaded
 from headstart.specs import RunSpec, TrainConfig
 from headstart.strategies import STRATEGIES, Budget, get_strategy
@@ -127,7 +128,7 @@ def test_reused_pretrained_backbone_is_not_changed(trained):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_max_steps_caps_every_phase(name, toy, make_tiny):
-    from headstart.run import budget_for
+    from headstart.recipe import budget_for
 
     s = build(name, toy, make_tiny, dataclasses.replace(FAST, max_steps=5, min_steps=0, epochs=3), n=128)
     budget = budget_for(s.cfg, 128)

@@ -30,7 +30,7 @@ def test_max_steps_caps_the_probe(make_tiny):
 def test_probe_runs_on_cached_features_then_finetune_on_the_backbone(toy, make_tiny, monkeypatch):
     """The probe phase never runs the backbone per step; the fine-tune phase does."""
 
-    from headstart.run import setup, train
+    from headstart.recipe import setup, train
     from headstart.specs import RunSpec
 
     cfg = TrainConfig(max_steps=6, min_steps=6, batch_size=8, precision="fp32", patience=0, evals_per_phase=1)

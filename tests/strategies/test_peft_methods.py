@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from headstart.errors import ConfigError
-from headstart.run import setup
+from headstart.recipe import setup
 from headstart.specs import RunSpec, TrainConfig
 from headstart.strategies import Budget
 
@@ -103,7 +103,7 @@ def test_qlora_computes_in_bf16_when_the_probe_says_so(toy, make_tiny_bert):
 
 
 def test_paged_optimizer_is_refused_without_cuda(toy, make_tiny_bert):
-    from headstart.run import train
+    from headstart.recipe import train
 
     if torch.cuda.is_available():
         pytest.skip("paged optimisers work on CUDA")

@@ -1,0 +1,295 @@
+"""The one recipe of a run: setup -> train (its learning rate tuned on validation when asked) -> evaluate -> ``RunResult``.
+
+``headstart.fit``, a sweep's cells and tuning's trials all go through here: ``setup`` builds a run from its spec
+(data, subsample, backbone, strategy, resolved config), ``train`` runs the engine on it, ``run`` does both (by
+successive halving over the strategy's grid with ``--tune lr``, ``headstart.tuning``) and then scores the test split,
+measures forgetting (``--retain``) and returns the ``RunResult`` the store keeps. Saving a run directory is
+``headstart.saved``'s.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from headstart.backbones import count_parameters, load_backbone, modality_of
+from headstart.backbones.registry import REGISTRY as BACKBONES
+from headstart.data import Dataset, SplitConfig, load_dataset, split_dataset, subsample
+from headstart.engine import FitData, FitReport, fit
+from headstart.errors import ConfigError
+from headstart.features import encoded_inputs, feature_cache
+from headstart.metrics import selection_metric
+from headstart.model import TaskModel
+from headstart.objectives import TaskLoss, TermContext, build_objective, class_weights
+from headstart.precision import autocast_for, pick_device, resolve_precision
+from headstart.progress import ProgressFn
+from headstart.results import RunResult
+from headstart.specs import RunSpec, TrainConfig, run_key
+from headstart.strategies import get_strategy
+from headstart.strategies.base import budget_for
+from headstart.strategies.registry import check_applies
+from headstart import tuning
+
+
+@dataclass
+class Setup:
+    """Everything a run needs, built from its spec (no training yet)."""
+
+    spec: RunSpec
+    data: Dataset
+    splits: Any
+    train_rows: np.ndarray
+    strategy: Any
+    options: Any
+    cfg: TrainConfig
+    pretrained: torch.nn.Module
+    model: TaskModel
+    encoded: list
+    precision: str
+    device: torch.device
+    split_config: SplitConfig
+
+    def resolved(self) -> dict[str, Any]:
+        """The fully resolved spec: hashed into the run key and stored with every result."""
+        return resolve(self.spec, self.data, self.pretrained, split_config=self.split_config, n_train=len(self.train_rows),
+                       precision=self.precision)
+
+
+def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_config: SplitConfig, n_train: int,
+            precision: str) -> dict[str, Any]:
+    """The resolved spec of ``spec`` (strategy defaults filled in) as plain data; cheap, builds no model."""
+    strategy = get_strategy(spec.strategy)
+    cfg = spec.train.with_defaults(strategy.defaults_for(modality_of(pretrained)))
+    check_compatible(strategy, data, pretrained, cfg)
+    identity = pretrained.describe()
+    if identity["name"] in BACKBONES:
+        identity.pop("source")  # a registered backbone is identified by its (pinned) name, not its install path
+    # The input size actually used: an explicit --image-size equal to the network's own gives the same key.
+    cfg = dataclasses.replace(cfg, image_size=identity.get("image_size"))
+    return {
+        "data": {"name": data.name, "hash": data.hash, "task": data.task, "split": dataclasses.asdict(split_config)},
+        "backbone": identity.pop("name"),
+        "backbone_config": identity,
+        "strategy": strategy.name,
+        "options": dataclasses.asdict(strategy.options(spec.options)),
+        "train": _train_identity(cfg, precision),
+        "n": n_train,
+        "n_requested": "all" if spec.n is None else spec.n,
+        "seed": spec.seed,
+        **_tuning(spec, strategy, modality_of(pretrained)),
+        **_terms(spec, strategy),
+        **({"retain": list(spec.retain)} if spec.retain else {}),  # measured after training: stored with the run
+    }
+
+
+def _terms(spec: RunSpec, strategy: Any) -> dict[str, Any]:
+    """The objective terms of a resolved spec, their options filled in; absent without terms, so keys stay as they were.
+
+    Raises:
+        ConfigError: a term that means nothing with ``strategy``, with the reason.
+    """
+    if not spec.terms:
+        return {}
+    from headstart.objectives import get_term
+    from headstart.objectives.terms import term_options
+
+    resolved = {}
+    for name, given in sorted(spec.terms.items()):
+        term = get_term(name)
+        why = term.refuses(strategy)
+        if why:
+            raise ConfigError(f"{name} cannot be used with {strategy.name}: {why}")
+        resolved[name] = dataclasses.asdict(term_options(term, dict(given or {})))
+    return {"terms": resolved}
+
+
+def _train_identity(cfg: TrainConfig, precision: str) -> dict[str, Any]:
+    """The resolved TrainConfig in a run key. Fields added after results version 4 are left out while unset, so
+    runs that do not use them keep their keys."""
+    train = {**dataclasses.asdict(cfg), "precision": precision}
+    if train["evals_per_epoch"] is None:
+        del train["evals_per_epoch"]
+    return train
+
+
+def _tuning(spec: RunSpec, strategy: Any, modality: str) -> dict[str, Any]:
+    """The tuning part of a resolved spec: absent when not tuning, so untuned run keys stay as they were."""
+    plan = tuning.plan_for(spec, strategy, modality)
+    return {"tune": {"param": plan[0], "grid": list(plan[1]), "eta": tuning.ETA, "trial_checks": tuning.TRIAL_CHECKS}} if plan else {}
+
+
+def check_compatible(strategy: Any, data: Dataset, pretrained: torch.nn.Module, cfg: TrainConfig) -> None:
+    """Data, backbone, strategy and the image-only settings fit together.
+
+    Raises:
+        ConfigError: images with a text backbone (or the reverse), a strategy that cannot adapt this kind of
+            backbone (naming those that can), or --augment / --bn with a text backbone.
+    """
+    modality = modality_of(pretrained)
+    if data.modality != modality:
+        fits = [name for name, entry in BACKBONES.items() if entry.modality == data.modality]
+        raise ConfigError(f"{data.name!r} holds {data.modality}s but backbone {getattr(pretrained, 'name', '?')!r} reads {modality}s; "
+                          f"use --backbone {fits[0]} ({data.modality} backbones: {', '.join(fits)})")
+    check_applies(strategy, modality)
+    if modality != "image" and (cfg.augment != "none" or cfg.bn == "frozen"):
+        raise ConfigError(f"--augment and --bn apply to image backbones, not to {getattr(pretrained, 'name', '?')!r}; drop them")
+
+
+def load_pretrained(spec: RunSpec) -> torch.nn.Module:
+    """The pre-trained backbone ``spec`` names, with its preprocessing settings (what ``setup`` loads)."""
+    return load_backbone(spec.backbone, max_length=spec.train.max_length, pooling=spec.pooling, image_size=spec.train.image_size)
+
+
+def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Module | None = None) -> Setup:
+    """Load data and backbone, draw the subsample, resolve the config, build the model.
+
+    Args:
+        spec: the run.
+        data / pretrained: already loaded dataset / backbone to reuse (a sweep loads them once).
+    """
+    strategy = get_strategy(spec.strategy)
+    options = strategy.options(spec.options)
+    data = data or load_dataset(spec.data, text_column=spec.text_column, label_column=spec.label_column, task=spec.task)
+    split_config = spec.split
+    splits = split_dataset(data, split_config)
+    train_rows = subsample(data, splits.pool, spec.n, spec.seed)
+    pretrained = pretrained or load_pretrained(spec)
+    cfg = spec.train.with_defaults(strategy.defaults_for(modality_of(pretrained)))
+    check_compatible(strategy, data, pretrained, cfg)
+    device = pick_device()
+    precision = resolve_precision(cfg.precision, device)
+    # The strategy may train the backbone in place: give it a private copy (the tokenizer is shared, read-only),
+    # unless it never changes the backbone it is given.
+    private = pretrained if strategy.leaves_backbone else copy.deepcopy(
+        pretrained, memo={id(getattr(pretrained, "tokenizer", None)): getattr(pretrained, "tokenizer", None)})
+    backbone = strategy.backbone(private, seed=spec.seed)
+    configure = getattr(backbone, "configure", None)  # the backbone's own run settings (an image backbone's BatchNorm mode)
+    if configure is not None:
+        configure(cfg)
+    mean, std = 0.0, 1.0
+    if data.task == "regression":
+        y = data.targets[train_rows].astype(np.float64)
+        mean, std = float(y.mean()), float(y.std()) or 1.0
+    model = TaskModel(backbone, data.num_outputs, seed=spec.seed, target_mean=mean, target_std=std).to(device)
+    strategy.attach(model, options, precision=precision, seed=spec.seed)
+    # A twin of the pre-trained backbone (scratch) reads inputs as it does; a backbone of another kind
+    # (tfidf-logreg's TF-IDF featuriser) reads them its own way.
+    encoded = encoded_inputs(pretrained if type(backbone) is type(pretrained) else backbone, data)
+    return Setup(spec, data, splits, train_rows, strategy, options, cfg, pretrained, model, encoded, precision, device, split_config)
+
+
+def train(s: Setup, *, progress: ProgressFn | None = None) -> FitReport:
+    """Plan the strategy's phases on the model and run the engine."""
+    budget = budget_for(s.cfg, len(s.train_rows))
+    phases = s.strategy.plan(s.model, s.options, s.cfg, budget)
+    targets = s.data.targets
+    if s.data.task == "regression":
+        targets = (targets - float(s.model.target_mean)) / float(s.model.target_std)
+    weights = class_weights(s.data.targets[s.train_rows], s.data.num_classes, s.cfg.class_weights) if s.data.task == "classification" else None
+    loss_fn = TaskLoss(s.data.task, None if weights is None else weights.to(s.device))
+    fit_data = FitData(encoded=s.encoded, targets=torch.as_tensor(targets), raw_targets=s.data.targets,
+                       train_rows=s.train_rows, val_rows=s.splits.val, features=feature_cache(s), class_weights=weights)
+    objective = build_objective(s.model, s.strategy, s.spec.terms, term_context(s)) if s.spec.terms else None
+    return fit(s.model, phases, loss_fn, fit_data, s.cfg, seed=s.spec.seed, task=s.data.task,
+               label_names=s.data.label_names, metric=selection_metric(s.cfg, s.data, s.train_rows),
+               autocast=autocast_for(s.precision, s.device), progress=progress,
+               penalty=objective.penalty if objective is not None else None)
+
+
+def term_context(s: Setup) -> TermContext:
+    """What the objective terms read before training: the task, and reference inputs drawn (with the run's seed) from
+    the training pool — inputs only, their labels are never read."""
+    def reference(rows: int, batch_size: int) -> list[dict[str, torch.Tensor]]:
+        chosen = np.random.default_rng(s.spec.seed).permutation(s.splits.pool)[:rows]
+        return [{k: v.to(s.device) for k, v in s.model.backbone.collate([s.encoded[r] for r in chosen[i : i + batch_size]]).items()}
+                for i in range(0, len(chosen), batch_size)]
+
+    return TermContext(task=s.data.task, reference=reference, seed=s.spec.seed)
+
+
+
+# ---- the whole run -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """A finished run: its setup (with the trained model), the fit report, what tuning chose and tried, and the
+    ``RunResult`` the store keeps (test metrics only when the run was scored on test)."""
+
+    setup: Setup
+    report: FitReport
+    result: RunResult
+    chosen: dict[str, Any] = field(default_factory=dict)
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    tune_seconds: float = 0.0  # wall time of the trials, the final full run excluded
+
+
+def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Module | None = None,
+        progress: ProgressFn | None = None, test: bool = True) -> Outcome:
+    """setup -> train (tuned on validation with ``spec.tune``) -> evaluate, for ``fit``, a sweep's cell and benchmarks.
+
+    Args:
+        data / pretrained: already loaded dataset / backbone to reuse (a sweep loads them once per process).
+        test: score the test split (a sweep's cells); ``fit`` leaves it to ``evaluate``. Forgetting
+            (``spec.retain``) is measured either way: it reads other datasets, never this one's test split.
+
+    Raises:
+        HeadstartError: a spec that cannot run (bad data, options, sizes); a run that diverges is an outcome.
+    """
+    pretrained = pretrained or load_pretrained(spec)  # loaded once for every trial; the grid depends on its modality
+    s, report, trials, seconds = _train_tuned(spec, data, pretrained, progress)
+    chosen = dict(report.chosen)
+    return Outcome(s, report, evaluate(spec, s, report, chosen, trials, seconds, test=test), chosen, trials, seconds)
+
+
+def _train_tuned(spec: RunSpec, data: Dataset | None, pretrained: torch.nn.Module,
+                 progress: ProgressFn | None) -> tuple[Setup, FitReport, list[dict[str, Any]], float]:
+    """The run trained at the learning rate successive halving chose on validation (``tuning.halve``), or as given."""
+    plan = tuning.plan_for(spec, get_strategy(spec.strategy), modality_of(pretrained))
+    if plan is None:
+        s = setup(spec, data=data, pretrained=pretrained)
+        return s, train(s, progress=progress), [], 0.0
+    param, grid = plan
+    started = time.perf_counter()
+    first = setup(tuning.trial_spec(spec, param, grid[0], spec.train.max_steps), data=data, pretrained=pretrained)
+    value, trials = tuning.halve(grid, param=param, full_steps=budget_for(first.cfg, len(first.train_rows)).steps,
+                                 evals_per_phase=first.cfg.evals_per_phase,
+                                 trial=lambda v, steps, evals: train(setup(tuning.trial_spec(spec, param, v, steps, evals), data=data, pretrained=pretrained)))
+    seconds = time.perf_counter() - started
+    s = setup(tuning.trial_spec(spec, param, value, spec.train.max_steps), data=data, pretrained=pretrained)
+    report = train(s, progress=progress)
+    report.chosen = {param: value, **report.chosen}  # saved with the run (metrics.json)
+    return s, report, trials, seconds
+
+
+def evaluate(spec: RunSpec, s: Setup, report: FitReport, chosen: dict[str, Any], trials: list[dict[str, Any]],
+             tune_seconds: float, *, test: bool = True) -> RunResult:
+    """The ``RunResult`` of a trained run: keyed by ``spec`` as asked (with --tune, before the rate was chosen), its
+    record (``headstart.record``), test metrics when ``test``, and retention on ``spec.retain``."""
+    from headstart.record import retained, run_record, score_test
+    from headstart.saved import backbone_saved, saved_bytes
+
+    resolved = resolve(spec, s.data, s.pretrained, split_config=s.split_config, n_train=len(s.train_rows), precision=s.precision)
+    record = run_record(s, report, tuned=bool(trials))
+    common = dict(key=run_key(resolved), spec=resolved, train_seconds=report.seconds + tune_seconds, steps=report.steps,
+                  trainable_params=report.trainable_params, total_params=count_parameters(s.model), record=record)
+    if report.status != "done":
+        return RunResult(status=report.status, chosen=chosen, error=report.error, **common)
+    start = time.perf_counter()
+    saved = backbone_saved(s, report)
+    metrics: dict[str, Any] = {}
+    if test:
+        metrics, record["test"] = score_test(s, features=saved == "none")
+    if spec.retain:
+        record["retention"] = retained(s)
+        metrics.update({f"retention:{r['data']}": r["retention"] for r in record["retention"]})
+    chosen = {**chosen, **({"tune_seconds": round(tune_seconds, 2), "trials": trials} if trials else {})}
+    return RunResult(status="done", metrics=metrics, val_metrics=report.val_metrics, chosen=chosen,
+                     eval_seconds=time.perf_counter() - start, saved_bytes=saved_bytes(s.model, report, saved),
+                     best_step=report.best_step, **common)
