@@ -105,7 +105,8 @@ def _terms(spec: RunSpec, strategy: Any) -> dict[str, Any]:
         why = term.refuses(strategy)
         if why:
             raise ConfigError(f"{name} cannot be used with {strategy.name}: {why}")
-        resolved[name] = dataclasses.asdict(term_options(term, dict(given or {})))
+        # An option left unset (None) stays out of the key, so options added later keep earlier runs' keys.
+        resolved[name] = {k: v for k, v in dataclasses.asdict(term_options(term, dict(given or {}))).items() if v is not None}
     return {"terms": resolved}
 
 
@@ -210,7 +211,22 @@ def term_context(s: Setup) -> TermContext:
         return [{k: v.to(s.device) for k, v in s.model.backbone.collate([s.encoded[r] for r in chosen[i : i + batch_size]]).items()}
                 for i in range(0, len(chosen), batch_size)]
 
-    return TermContext(task=s.data.task, reference=reference, seed=s.spec.seed)
+    def other(name: str, rows: int, batch_size: int) -> tuple[list[dict[str, torch.Tensor]], list[torch.Tensor], int]:
+        data = load_dataset(name)
+        if data.hash == s.data.hash:
+            raise ConfigError(f"{name!r} is this run's own dataset: its labels beyond the n drawn are not the run's to "
+                              "read; name an earlier task, e.g. drug-reviews")
+        if data.task != "classification" or data.modality != s.data.modality:
+            raise ConfigError(f"{name!r} is a {data.modality} {data.task} dataset; an objective term reads a "
+                              f"{s.data.modality} classification dataset here")
+        pool = split_dataset(data, SplitConfig()).pool  # never its test split
+        chosen = subsample(data, pool, min(rows, len(pool)), s.spec.seed)
+        encoded = encoded_inputs(s.pretrained, data)
+        parts = [chosen[i : i + batch_size] for i in range(0, len(chosen), batch_size)]
+        batches = [{k: v.to(s.device) for k, v in s.model.backbone.collate([encoded[r] for r in part]).items()} for part in parts]
+        return batches, [torch.as_tensor(data.targets[part].astype(np.int64)) for part in parts], data.num_classes
+
+    return TermContext(task=s.data.task, reference=reference, seed=s.spec.seed, other=other)
 
 
 

@@ -6,7 +6,7 @@ to how much they mattered.
 
 θ* the weights before training, F the diagonal of the Fisher information of the model's own predictions (labels
 sampled from the model, never read from the data) on reference inputs — by default the task's training pool
-(``TermContext.reference``). F is normalised to mean 1 over the anchored weights, so λ reads on L2-SP's scale:
+(``TermContext.reference``) or an earlier task's inputs (``ewc[data=NAME]``). F is normalised to mean 1 over the anchored weights, so λ reads on L2-SP's scale:
 EWC is L2-SP with each weight's pull scaled by its importance. For regression the model's output is taken as the
 mean of a unit-variance Gaussian, whose Fisher is (∂f/∂θ)². The head (new, with no earlier task) is not anchored;
 before training it is the freshly initialised head, so F measures how much each weight moves the features the
@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from headstart.errors import ConfigError
-from headstart.objectives.terms import Penalty, TermContext, register
+from headstart.objectives.terms import Penalty, TermContext, check_count, check_weight, refuses_without_pretrained_backbone, register
 
 
 def fisher_diagonal(model: nn.Module, batches: list[dict[str, torch.Tensor]], params: list[torch.Tensor], *, task: str,
@@ -68,12 +68,13 @@ def ewc_penalty(params: list[torch.Tensor], anchors: list[torch.Tensor], fisher:
 class EWCOptions:
     weight: float = 0.01  # λ, on L2-SP's scale (F is normalised to mean 1)
     samples: int = 64  # reference inputs the Fisher is estimated on (one gradient each: ~0.1 s each for MiniLM on CPU)
+    data: str | None = None  # the reference inputs' dataset (an earlier task, its pool's inputs); None: the task's own pool
 
     def __post_init__(self) -> None:
-        if not isinstance(self.weight, (int, float)) or isinstance(self.weight, bool) or not self.weight > 0:
-            raise ConfigError(f"ewc weight must be > 0, got {self.weight!r}; e.g. ewc[weight=0.01]")
-        if not isinstance(self.samples, int) or isinstance(self.samples, bool) or self.samples < 1:
-            raise ConfigError(f"ewc samples must be a positive integer, got {self.samples!r}; e.g. ewc[samples=64]")
+        check_weight("ewc", self.weight)
+        check_count("ewc", "samples", self.samples)
+        if self.data is not None and (not isinstance(self.data, str) or not self.data):
+            raise ConfigError(f"ewc data must name a dataset, got {self.data!r}; e.g. ewc[data=drug-reviews]")
 
 
 class EWC:
@@ -82,11 +83,7 @@ class EWC:
     Options = EWCOptions
 
     def refuses(self, strategy) -> str | None:
-        if not strategy.uses_pretrained:
-            return "it trains a freshly initialised network, which has learned nothing to keep"
-        if strategy.leaves_backbone:
-            return "it trains only a new head, which has learned nothing before this task"
-        return None
+        return refuses_without_pretrained_backbone(strategy)
 
     def build(self, model: nn.Module, options: EWCOptions, context: TermContext) -> Penalty:
         from headstart.evaluation import module_modes, restore_modes
@@ -101,7 +98,13 @@ class EWC:
             for p in params:
                 p.requires_grad_(True)
             generator = torch.Generator().manual_seed(context.seed)
-            fisher = fisher_diagonal(model, context.reference(options.samples, 8), params, task=context.task, generator=generator)
+            if options.data:  # an earlier task's inputs (its labels are not read: y is drawn from the model)
+                if context.other is None:
+                    raise ConfigError("ewc[data=...] needs another dataset, which this run cannot load")
+                reference = context.other(options.data, options.samples, 8)[0]
+            else:
+                reference = context.reference(options.samples, 8)
+            fisher = fisher_diagonal(model, reference, params, task=context.task, generator=generator)
         finally:
             for p, g in zip(params, grads):
                 p.requires_grad_(g)

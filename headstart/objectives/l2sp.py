@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from headstart.objectives.terms import Penalty, TermContext, register
+from headstart.objectives.terms import Penalty, TermContext, check_weight, refuses_without_pretrained_backbone, register
 
 
 def l2sp_penalty(params: list[torch.Tensor], anchors: list[torch.Tensor], alpha: float) -> torch.Tensor:
@@ -28,10 +28,7 @@ class L2SPOptions:
     weight: float = 0.01  # α; Li et al. use 0.01-0.1 for ImageNet CNNs; it trades fit for staying near w⁰
 
     def __post_init__(self) -> None:
-        if not isinstance(self.weight, (int, float)) or isinstance(self.weight, bool) or not self.weight > 0:
-            from headstart.errors import ConfigError
-
-            raise ConfigError(f"l2sp weight must be > 0, got {self.weight!r}; e.g. l2sp[weight=0.01]")
+        check_weight("l2sp", self.weight)
 
 
 class L2SP:
@@ -40,11 +37,7 @@ class L2SP:
     Options = L2SPOptions
 
     def refuses(self, strategy) -> str | None:
-        if not strategy.uses_pretrained:
-            return "it trains a freshly initialised network, so there are no pre-trained weights to stay near"
-        if strategy.leaves_backbone:
-            return "it trains only a new head, which has no pre-trained value to stay near"
-        return None
+        return refuses_without_pretrained_backbone(strategy)
 
     def build(self, model: nn.Module, options: L2SPOptions, context: TermContext) -> Penalty:
         head = {id(p) for p in model.head_parameters()}

@@ -29,11 +29,49 @@ class TermContext:
             reference inputs, drawn with the run's seed; their labels are never read. Default: the task's own training
             pool, as a reference dataset for what the model must not forget.
         seed: the run's seed.
+        other: ``other(name, rows, batch_size) -> (batches, targets, classes)``: up to ``rows`` rows of another
+            classification dataset's training pool (built-in name or file; never its test split), collated for the
+            model's backbone and on its device, with their (B,) class ids and the dataset's number of classes — the
+            earlier task a term replays or measures importance on. Refuses the run's own dataset, whose labels beyond
+            the n drawn are not the run's to read.
     """
 
     task: str
     reference: Callable[[int, int], list[dict[str, torch.Tensor]]]  # (rows, batch size) -> batches
     seed: int = 0
+    other: Callable[[str, int, int], tuple[list[dict[str, torch.Tensor]], list[torch.Tensor], int]] | None = None
+
+
+def cycle(batches: list[Any]) -> Callable[[], Any]:
+    """``next()`` over ``batches`` for ever, in order: one batch a training step."""
+    position = [0]
+
+    def take() -> Any:
+        batch = batches[position[0] % len(batches)]
+        position[0] += 1
+        return batch
+
+    return take
+
+
+def check_weight(term: str, value: Any) -> None:
+    """A term's weight is a number > 0; anything else is a ConfigError naming it."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise ConfigError(f"{term} weight must be > 0, got {value!r}; e.g. {term}[weight=1]")
+
+
+def check_count(term: str, name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{term} {name} must be a positive integer, got {value!r}; e.g. {term}[{name}=16]")
+
+
+def refuses_without_pretrained_backbone(strategy: Any) -> str | None:
+    """Why a term about the pre-trained encoder (its weights, its features) means nothing with ``strategy``, or None."""
+    if not strategy.uses_pretrained:
+        return "it trains a freshly initialised network: there are no pre-trained weights or features to keep"
+    if strategy.leaves_backbone:
+        return "it trains only a new head and leaves the encoder as it was, so there is nothing to keep"
+    return None
 
 
 class Term(Protocol):

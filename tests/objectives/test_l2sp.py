@@ -46,7 +46,7 @@ def test_a_term_is_part_of_the_run_key_and_its_absence_changes_nothing(toy, make
 
 
 @pytest.mark.parametrize("strategy, why", [("linear-probe", "trains only a new head"),
-                                           ("scratch", "no pre-trained weights to stay near")])
+                                           ("scratch", "no pre-trained weights or features to keep")])
 def test_a_weight_penalty_is_refused_where_it_means_nothing(strategy, why, toy, make_tiny):
     with pytest.raises(ConfigError, match=f"l2sp cannot be used with {strategy}: .*{why}"):
         setup(RunSpec(data="toy", backbone="tiny", strategy=strategy, n=32, train=FAST, terms={"l2sp": {}}), data=toy,

@@ -46,3 +46,11 @@ def test_retention_of_a_real_fine_tune_on_another_task(loaded):
     (found,) = retained(s)
     assert found["data"] == "drug-reviews" and 0 < found["test_rows"] <= 1000 and 0 < found["train_rows"] <= 2000
     assert 0.3 < found["original"] < 1 and 0 < found["retention"] == pytest.approx(found["adapted"] / found["original"])
+
+
+def test_lwf_holds_the_real_encoder_and_replay_rehearses_drug_reviews(loaded):
+    """LwF (features of the training pool's inputs) holds the encoder nearer; replay of drug-reviews (11 conditions,
+    its pool only) trains through with the earlier task's head fit on the pre-trained features."""
+    free = drift(loaded, {})
+    assert drift(loaded, {"lwf": {"weight": 100.0, "rows": 64}}) < 0.7 * free
+    assert drift(loaded, {"replay": {"data": "drug-reviews", "weight": 1.0, "rows": 128}}) > 0

@@ -1,0 +1,93 @@
+"""Tests of headstart/objectives/lwf.py and replay.py: the feature distance, the replayed loss, and both in a run."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import make_toy
+from headstart.errors import ConfigError
+from headstart.objectives.lwf import feature_distance
+from headstart.recipe import setup, train
+from headstart.specs import RunSpec, TrainConfig
+
+FAST = TrainConfig(max_steps=30, min_steps=30, batch_size=8, precision="fp32", lr=3e-3, head_lr=3e-2, patience=0)
+
+
+def test_feature_distance_is_relative_and_zero_when_unchanged():
+    original = torch.tensor([[3.0, 4.0], [1.0, 0.0]])
+    assert feature_distance(original, original).item() == 0.0
+    assert feature_distance(torch.zeros(2, 2), original).item() == pytest.approx(1.0), "collapsed features cost 1"
+    assert feature_distance(2 * original, original).item() == pytest.approx(1.0)
+
+
+def _drift(toy, make_tiny, terms, **kw) -> float:
+    s = setup(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=64, train=FAST, terms=terms), data=toy,
+              pretrained=make_tiny(0), **kw)
+    before = {n: p.detach().clone() for n, p in s.model.backbone.named_parameters()}
+    assert train(s).status == "done"
+    return sum((p.detach() - before[n]).pow(2).sum().item() for n, p in s.model.backbone.named_parameters())
+
+
+def test_lwf_keeps_the_backbone_nearer_its_starting_weights(toy, make_tiny):
+    free = _drift(toy, make_tiny, {})
+    held = _drift(toy, make_tiny, {"lwf": {"weight": 100.0, "rows": 32}})
+    assert held < 0.5 * free, (held, free)
+
+
+@pytest.fixture
+def earlier_csv(tmp_path):
+    """An earlier task on the tiny backbone's vocabulary: the toy data with another seed."""
+    data = make_toy(300, classes=3, seed=7)
+    path = tmp_path / "earlier.csv"
+    pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(path, index=False)
+    return path
+
+
+def test_replay_keeps_the_earlier_tasks_head_working(toy, make_tiny, earlier_csv, monkeypatch):
+    """Every step replays one batch of the earlier task, and training lowers that task's loss under its fixed head
+    (a strong weight: the replayed loss is what the optimiser mostly sees)."""
+    import headstart.objectives.replay as replay
+
+    losses = []
+    real = replay.cross_entropy
+
+    def recorded(logits, y):
+        loss = real(logits, y)
+        losses.append(loss.item())
+        return loss
+
+    monkeypatch.setattr(replay, "cross_entropy", recorded)
+    assert _drift(toy, make_tiny, {"replay": {"data": str(earlier_csv), "weight": 100.0, "rows": 64, "batch": 16}}) > 0
+    assert len(losses) == 30, "one replayed batch a step"
+    first, last = sum(losses[:4]) / 4, sum(losses[-4:]) / 4  # the buffer of 64 is four batches: the same rows
+    assert last < first, (first, last)
+
+
+def test_replay_refuses_the_runs_own_data_and_needs_a_dataset(toy_csv, make_tiny):
+    from headstart.data import load_dataset
+
+    data = load_dataset(str(toy_csv))
+    with pytest.raises(ConfigError, match="is this run's own dataset"):
+        s = setup(RunSpec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=32, train=FAST,
+                          terms={"replay": {"data": str(toy_csv)}}), data=data, pretrained=make_tiny(0))
+        train(s)
+    with pytest.raises(ConfigError, match=r"replay needs the earlier task to rehearse: e.g. replay\[data=drug-reviews\]"):
+        setup(RunSpec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=32, train=FAST, terms={"replay": {}}),
+              data=data, pretrained=make_tiny(0)).resolved()
+
+
+@pytest.mark.parametrize("term", ["lwf", "replay"])
+def test_a_head_only_strategy_is_refused_with_the_reason(term, toy, make_tiny):
+    with pytest.raises(ConfigError, match=f"{term} cannot be used with linear-probe: it trains only a new head"):
+        setup(RunSpec(data="toy", backbone="tiny", strategy="linear-probe", n=32, train=FAST,
+                      terms={term: {"data": "x"} if term == "replay" else {}}), data=toy, pretrained=make_tiny(0)).resolved()
+
+
+def test_ewc_on_an_earlier_tasks_inputs_and_unset_options_stay_out_of_the_key(toy, make_tiny, earlier_csv):
+    held = _drift(toy, make_tiny, {"ewc": {"weight": 10.0, "samples": 16, "data": str(earlier_csv)}})
+    assert held > 0
+    resolved = setup(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=32, train=FAST, terms={"ewc": {}}),
+                     data=toy, pretrained=make_tiny(0)).resolved()
+    assert resolved["terms"] == {"ewc": {"weight": 0.01, "samples": 64}}, "a new unset option leaves earlier keys as they were"
