@@ -147,7 +147,8 @@ def compare(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             train_by_strategy: dict[str, dict[str, Any]] | None = None, split: Any = None, tune: str | None = "lr",
             grids: dict[str, Any] | None = None, text_column: str | None = None, label_column: str | None = None,
             task: str | None = None, pooling: str | None = None, progress: bool = False,
-            arms: str | list[str] | None = None, retain: list[str] | None = None) -> CompareResult:
+            arms: str | list[str] | None = None, retain: list[str] | None = None,
+            backbones: str | list[str] | None = None) -> CompareResult:
     """Sweep ``strategies`` (or ``arms``) x ``sizes`` x ``seeds``, store every run in ``out/runs.sqlite`` and write the report.
 
     Re-running with the same arguments trains nothing already done; a new size, seed or strategy trains only
@@ -168,6 +169,7 @@ def compare(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         arms: arms to compare instead of ``strategies`` (list or "a,b"), each ``strategy[options]+term[options]``,
             e.g. ``["lora[rank=4]", "lora[rank=16]", "full-finetune+l2sp[weight=0.01]"]``.
         retain: classification datasets on which each run's forgetting is measured (``headstart.retention``).
+        backbones: several backbones (list or "a,b") instead of ``backbone``: every arm on each, reported per backbone.
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -186,7 +188,8 @@ def compare(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
                       sizes=parse_sizes(text(sizes or DEFAULT_SIZES)), seeds=seeds, train=config or TrainConfig(),
                       options=dict(options or {}), train_by_strategy=dict(train_by_strategy or {}),
                       split=split or SplitConfig(), tune=tune, grids=dict(grids or {}), text_column=text_column,
-                      label_column=label_column, task=task, pooling=pooling, arms=arms or (), retain=tuple(retain or ()))
+                      label_column=label_column, task=task, pooling=pooling, arms=arms or (), retain=tuple(retain or ()),
+                      backbones=backbones or ())
     return run_compare(sweep, out, workers=workers, progress=progress)
 
 

@@ -349,6 +349,8 @@ def datasets(as_json: JsonOpt = False) -> None:
 def compare(
     data: Annotated[Optional[str], typer.Option("--data", "-d", help="Built-in dataset or a data file.")] = None,
     backbone: Annotated[Optional[str], typer.Option("--backbone", "-b", help="Built-in backbone or a local model folder.")] = None,
+    backbones: Annotated[Optional[str], typer.Option(help="Several backbones, comma-separated: each its own curves in the report "
+                                                          "(e.g. all-minilm-l6-v2,all-mpnet-base-v2).")] = None,
     strategies_: Annotated[Optional[str], typer.Option("--strategies", "-s", help="Comma-separated strategies.")] = None,
     retain: Annotated[Optional[list[str]], typer.Option(help="After training, measure forgetting on this classification dataset "
                                                             "(repeatable): a probe on the adapted vs the original encoder.")] = None,
@@ -404,6 +406,7 @@ def compare(
         tune=("lr" if tune else None) if tune is not None else cfg.get("tune", "lr"),
         grids={**cfg.get("grid", {}), **dict(_parse_grid_flag(g) for g in grid or [])},
         arms=pick(arms, "arms", ()), retain=tuple(retain or cfg.get("retain", ())),
+        backbones=pick(backbones, "backbones", ()),
     )
     out_dir = Path(pick(out, "out", "runs/compare"))
     _check_writable(out_dir)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import logging
 import os
 import socket
@@ -49,6 +50,8 @@ class SweepSpec:
         grids: per-strategy values for ``tune`` to search instead of the strategy's grid, e.g.
             ``{"full-finetune": (2e-5, 5e-5, 1e-4)}`` (``--grid full-finetune=2e-5,5e-5,1e-4``).
         retain: classification datasets on which every run's forgetting is measured (``headstart.retention``).
+        backbones: several backbones to cross with everything else (``--backbones a,b``): each is its own experiment
+            in the report (``analysis.arms.experiments``), with its own curves; ``backbone`` becomes the first.
         arms: what to compare instead of ``strategies``, each ``strategy[options]+term[options]``
             (``specs.parse_arm``): ``("lora[rank=4]", "lora[rank=16]", "full-finetune+l2sp[weight=0.01]")``;
             ``strategies`` becomes their strategies. ``options`` and ``train_by_strategy`` still apply per strategy,
@@ -72,6 +75,7 @@ class SweepSpec:
     grids: dict[str, tuple[float, ...]] = field(default_factory=dict)
     arms: tuple[str, ...] = ()
     retain: tuple[str, ...] = ()
+    backbones: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         from headstart.specs import parse_arm, parse_grid, split_arms
@@ -85,6 +89,12 @@ class SweepSpec:
                 raise ConfigError(f"--arms lists an arm twice ({', '.join(self.arms)}); give each once")
             object.__setattr__(self, "strategies", tuple(dict.fromkeys(p[0] for p in parsed)))
 
+        if self.backbones:
+            backbones = parse_list(self.backbones) if isinstance(self.backbones, str) else tuple(self.backbones)
+            if len(set(backbones)) != len(backbones):
+                raise ConfigError(f"--backbones lists a backbone twice ({', '.join(backbones)}); give each once")
+            object.__setattr__(self, "backbones", backbones)
+            object.__setattr__(self, "backbone", backbones[0])
         if not self.strategies:
             raise ConfigError("--strategies is empty; e.g. --strategies scratch,linear-probe,full-finetune")
         for name in self.strategies:
@@ -121,8 +131,8 @@ class SweepSpec:
         runs = []
         for seed in range(self.seeds):
             for n in self.sizes:
-                for strategy, options, train, terms in self.arm_specs():
-                    runs.append(RunSpec(data=self.data, backbone=self.backbone, strategy=strategy, n=n, seed=seed,
+                for backbone, (strategy, options, train, terms) in itertools.product(self.backbones or (self.backbone,), self.arm_specs()):
+                    runs.append(RunSpec(data=self.data, backbone=backbone, strategy=strategy, n=n, seed=seed,
                                         options={**self.options.get(strategy, {}), **options},
                                         train=dataclasses.replace(self.train, **{**self.train_by_strategy.get(strategy, {}), **train}),
                                         text_column=self.text_column, label_column=self.label_column, task=self.task,

@@ -240,3 +240,24 @@ def test_one_sweep_of_arms_reports_each_arm_as_its_own_row(toy_csv, tiny_registr
     again = headstart.compare(str(toy_csv), backbone="tiny", arms=arms, sizes=[16], seeds=2, out=tmp_path / "arms",
                               config=cfg, tune=None)
     assert again.trained == 0
+
+
+def test_one_sweep_over_two_backbones_gives_each_its_own_curves(toy_csv, tiny_registry, tmp_path):
+    """--backbones tiny,tiny-bert: every arm on both, two experiments in one report, each with its curves and chart."""
+    import headstart
+    from headstart.specs import TrainConfig
+
+    cfg = TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32")
+    result = headstart.compare(str(toy_csv), backbones="tiny,tiny-bert", strategies="linear-probe,full-finetune", sizes=[16],
+                               seeds=2, out=tmp_path / "two", config=cfg, tune=None)
+    assert (result.total, result.trained) == (8, 8)
+    summaries = {result.summary["experiment"]: result.summary,
+                 **{o["experiment"]: o["summary"] for o in result.summary["other_experiments"]}}
+    assert {name.split(" · ")[1] for name in summaries} == {"tiny", "tiny-bert"}
+    for summary in summaries.values():
+        assert {(r["strategy"], r["seeds"]) for r in summary["curves"]} == {("linear-probe", 2), ("full-finetune", 2)}
+    assert result.reports["chart-2.png"].read_bytes().startswith(b"\x89PNG")
+    from headstart.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--backbones lists a backbone twice"):
+        headstart.compare(str(toy_csv), backbones=["tiny", "tiny"], out=tmp_path / "dup")

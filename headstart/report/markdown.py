@@ -76,11 +76,12 @@ def other_experiments_markdown(summary: dict[str, Any]) -> list[str]:
         return []
     lines = ["", "## Other experiments in this store", "",
              f"The figures above are {md_text(summary.get('experiment', ''))}, the newest experiment. The store also holds "
-             "runs on other data or another backbone; they are summarised apart, never averaged or compared with it."]
-    for other in others:
+             "runs on other data or another backbone; each is summarised apart, never averaged or compared with it."]
+    for i, other in enumerate(others, 2):
         inner = other["summary"]
         lines += ["", f"### {md_text(other['experiment'])} ({other['runs']} runs)", ""]
         lines += [f"- {md_text(band['text'])}" for band in inner["recommendation"]] or ["- no finished runs"]
+        lines += ["", f"![{md_text(other['experiment'])}](chart-{i}.png)"]
         lines += ["", f"| strategy | n | {metric_label(inner)} | 95% CI | seeds |", "|---|---:|---:|---:|---:|"]
         lines += [f"| {md_text(r['strategy'])} | {format_n(r['n'], r['n_actual'])} | {_value(inner, r['mean'])} | "
                   f"{_value(inner, r['ci_low'])} – {_value(inner, r['ci_high'])} | {r['seeds']} |" for r in inner["curves"]]

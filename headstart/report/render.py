@@ -143,6 +143,8 @@ def _write_report(directory: Path, results: list[RunResult], record: dict[str, A
         "report.md": report_markdown(summary, title=title, command=command).encode(),
         "results.json": (json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n").encode(),
     }
+    for i, other in enumerate(summary["other_experiments"], 2):  # each other experiment (another backbone, other data): its own chart
+        files[f"chart-{i}.png"] = chart_png(other["summary"], title=f"{other['experiment']} — {metric} vs labelled examples")
     forgetting = pareto_png(summary, title=title)
     if forgetting is not None:
         files["forgetting.png"] = forgetting

@@ -199,6 +199,7 @@ def test_a_store_with_two_experiments_reports_the_newest_and_lists_the_other(tmp
     assert results["experiment"] == "imdb · tiny" and {r["strategy"] for r in results["curves"]} == {"linear-probe"}
     assert results["other_experiments"][0]["experiment"] == "sst2 · tiny"
     assert '"others": [{"experiment": "sst2 · tiny"' in paths["report.html"].read_text()
+    assert paths["chart-2.png"].read_bytes().startswith(b"\x89PNG") and "![sst2 · tiny](chart-2.png)" in md
 
 
 def test_forgetting_is_charted_and_tabled_only_when_retention_was_measured(tmp_path: Path) -> None:
