@@ -261,3 +261,17 @@ def test_one_sweep_over_two_backbones_gives_each_its_own_curves(toy_csv, tiny_re
 
     with pytest.raises(ConfigError, match="--backbones lists a backbone twice"):
         headstart.compare(str(toy_csv), backbones=["tiny", "tiny"], out=tmp_path / "dup")
+
+
+def test_lora_at_two_ranks_and_lora_with_ewc_are_three_rows(toy_csv, tiny_registry, tmp_path):
+    """The issue's example: lora[rank=4], lora[rank=16] and lora+ewc in one sweep report three labelled rows."""
+    import headstart
+    from headstart.specs import TrainConfig
+
+    cfg = TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32")
+    result = headstart.compare(str(toy_csv), backbone="tiny-bert", arms="lora[rank=4],lora[rank=16],lora+ewc[samples=8]",
+                               sizes=[16], seeds=2, out=tmp_path / "lora", config=cfg, tune=None)
+    assert result.trained == 6 and result.statuses == {"done": 6}
+    rows = {r["strategy"]: r["seeds"] for r in result.summary["curves"]}
+    assert len(rows) == 3 and set(rows.values()) == {2}, rows
+    assert {"lora+ewc"} < set(rows) and any("rank=4" in label for label in rows) and any("rank=16" in label for label in rows), rows
