@@ -32,6 +32,7 @@ class FitResult:
     peak_rss_bytes: int = 0  # the process's peak resident memory after training (getrusage)
     base_weights: dict[str, int] | None = None  # 4-bit strategies: {"stored": bytes, "fp32": bytes} of the linear weights
     retention: list[dict[str, Any]] = field(default_factory=list)  # per --retain dataset: headstart.retention's measure
+    flags: list[dict[str, str]] = field(default_factory=list)  # where the score may understate the strategy: {reason, text, advice}
     _loaded: Any = None
 
     def _usable(self) -> None:
@@ -97,8 +98,10 @@ def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     with progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}", enabled=progress) as update:
         outcome = run(spec, progress=update, test=False)
     s, report = outcome.setup, outcome.report
+    flags = budget_notes(outcome.result)
+    retention = (outcome.result.record or {}).get("retention") or []
     if out is not None:
-        save(s, report, out)
+        save(s, report, out, notes={"flags": flags, **({"retention": retention} if retention else {})})
     s.model.eval()
     base_weights = None
     if s.strategy.quantized:
@@ -114,7 +117,21 @@ def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                      train_seconds=report.seconds, trainable_params=report.trainable_params,
                      total_params=count_parameters(s.model), error=report.error, chosen=outcome.chosen,
                      tune_seconds=outcome.tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
-                     retention=(outcome.result.record or {}).get("retention") or [], _loaded=loaded)
+                     retention=retention, flags=flags, _loaded=loaded)
+
+
+ADVICE = {  # what to try when a single run carries a budget flag (analysis.flags.REASONS)
+    "improving": "give it more steps (--epochs, --min-steps) or a higher learning rate (--tune lr searches one on validation)",
+    "unchecked": "validate more often (--evals-per-phase) to see whether it had converged",
+    "majority": "try --tune lr, a higher --lr or more steps; with very few labels the head may need more of them",
+}
+
+
+def budget_notes(result: Any) -> list[dict[str, str]]:
+    """``analysis.flags.run_flags`` of one run, as ``{reason, text, advice}``: the same evidence the report flags."""
+    from headstart.analysis.flags import REASONS, run_flags
+
+    return [{"reason": reason, "text": REASONS[reason], "advice": ADVICE[reason]} for reason in run_flags(result)]
 
 
 @dataclass

@@ -139,7 +139,8 @@ def train(
                "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
                "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "base_weights": result.base_weights,
                "val": {k: v for k, v in result.val_metrics.items() if k != "per_class"},
-               **({"retention": [{k: v for k, v in r.items() if k != "rows"} for r in result.retention]} if result.retention else {})}
+               **({"retention": [{k: v for k, v in r.items() if k != "rows"} for r in result.retention]} if result.retention else {}),
+               "flags": result.flags}
     if result.error:
         summary["error"] = result.error
     if as_json:
@@ -159,6 +160,8 @@ def train(
     if result.chosen:
         picked = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.chosen.items())
         typer.echo(f"chosen on validation: {picked}" + (f" (tuning took {result.tune_seconds:.1f}s)" if result.tune_seconds else ""))
+    for flag in result.flags:
+        typer.echo(f"note: this run {flag['text']}; {flag['advice']}")
     for r in result.retention:
         typer.echo(f"retention on {r['data']}: {r['retention']:.3f} (probe accuracy {100 * r['adapted']:.1f}% on the adapted "
                    f"encoder vs {100 * r['original']:.1f}% on the original, {r['test_rows']} test rows)")

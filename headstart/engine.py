@@ -25,8 +25,9 @@ from headstart.activations import PrefixCache
 from headstart.evaluation import compute_metrics, module_modes, outputs_to_predictions, restore_modes, score_rows
 from headstart.fastdropout import fast_dropout
 from headstart.features import embed_rows
-from headstart.headstep import HeadAdamW, clip_grad_norm, closed_form_applies, linear_head_backward
+from headstart.headstep import HeadAdamW, clip_grad_norm, closed_form_applies
 from headstart.metrics import selection_score
+from headstart.step import Step
 from headstart.strategies.base import Phase, Problem, budget_for
 
 MIN_EVALS = 5  # evals_per_epoch never thins a phase's validation checks below this (the default evals_per_phase)
@@ -293,6 +294,9 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
         prefix = None  # frozen bottom blocks computed once for the phase (headstart.activations)
         if not on_features and cfg.augment == "none":
             prefix = PrefixCache.build(model.backbone, data.encoded, data.train_rows, batch_size=cfg.eval_batch_size)
+        take_step = Step(model, loss_fn, data, targets, device=device, autocast=autocast, augment=cfg.augment, rng=rng,
+                         closed=closed, on_features=on_features, train_features=train_features, train_targets=train_targets,
+                         prefix=prefix, penalty=penalty)
         stale, queue = 0, []
         # A head on cached features is a few tiny ops a step: one thread runs them fastest, and on a busy machine
         # a second OpenMP thread waiting for a core costs more than the op itself (40x slower measured).
@@ -305,44 +309,9 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
                     if not queue:
                         queue = train_batches(lengths, micro, rng, bucket=not on_features)
                     micro_batches.append(queue.pop(0))
-                total = sum(len(b) for b in micro_batches)
-                loss_value = 0.0
-                for positions in micro_batches:
-                    share = len(positions) / total
-                    if closed:
-                        index = torch.as_tensor(positions)
-                        value = linear_head_backward(model.head, train_features[index], train_targets[index], loss_fn, share)
-                        if not math.isfinite(value):
-                            return diverged(value)
-                        loss_value += value * share
-                        continue
-                    rows = data.train_rows[positions]
-                    with autocast() if autocast is not None else nullcontext():
-                        if on_features:
-                            index = torch.as_tensor(positions)
-                            outputs = model.head(train_features[index])
-                            loss = loss_fn(outputs, train_targets[index])
-                        else:
-                            batch = model.backbone.collate([data.encoded[r] for r in rows])
-                            if cfg.augment != "none":  # training batches only: validation, features and evaluation never augment
-                                batch = model.backbone.augment(batch, cfg.augment, rng)
-                            batch = {k: v.to(device) for k, v in batch.items()}
-                            with prefix.skipping(rows) if prefix is not None else nullcontext():
-                                outputs = model(batch)
-                            loss = loss_fn(outputs, targets[torch.as_tensor(rows)].to(device))
-                    value = loss.item()  # one read of the loss: a head step is a few microsecond ops, a sync is not free
-                    if not math.isfinite(value):
-                        return diverged(value)
-                    (loss * share).backward()
-                    loss_value += value * share
-                if penalty is not None and not closed:  # Σ weight · term on the weights (a head on features has none)
-                    extra = penalty()
-                    if extra is not None:
-                        value = extra.item()
-                        if not math.isfinite(value):
-                            return diverged(value)
-                        extra.backward()
-                        loss_value += value
+                loss_value = take_step(micro_batches)
+                if not math.isfinite(loss_value):
+                    return diverged(loss_value)
                 if cfg.clip > 0:
                     clip(params, cfg.clip)
                 optimizer.step()

@@ -51,8 +51,10 @@ def backbone_saved(s: Any, report: FitReport) -> str:
 RUN_FILES = ("spec.json", "metrics.json")  # a directory holding either is a run (perhaps half-saved before issue 25)
 
 
-def save(s: Any, report: FitReport, out: str | Path) -> Path:
+def save(s: Any, report: FitReport, out: str | Path, *, notes: dict[str, Any] | None = None) -> Path:
     """Write the run into ``out``: built complete in a sibling staging directory, then swapped in.
+
+    ``notes`` (e.g. budget flags, retention) are added to metrics.json.
 
     A failure while writing (a full disk, a kill) leaves ``out`` as it was: the previous run there still loads,
     and the staging directory is removed. ``out`` must be new, empty, or a run directory: a directory holding other
@@ -73,7 +75,7 @@ def save(s: Any, report: FitReport, out: str | Path) -> Path:
     except OSError as e:
         raise StoreError(f"cannot write to output directory {str(out)!r} ({e.strerror}); choose another --out") from None
     try:
-        _write_run(s, report, staging)
+        _write_run(s, report, staging, notes or {})
         kill_point("swap:run")
         _swap_in(staging, out)
     except BaseException:
@@ -94,7 +96,7 @@ def _swap_in(staging: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _write_run(s: Any, report: FitReport, out: Path) -> None:
+def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> None:
     """Write weights.safetensors (+ the strategy's files: a PEFT adapter, a vocabulary), metrics.json and spec.json into ``out``.
 
     Saves the head (+ regression scaling) and, of the backbone, everything when it was trained from
@@ -130,6 +132,7 @@ def _write_run(s: Any, report: FitReport, out: Path) -> None:
         "total_params": count_parameters(s.model),
         "history": report.history,
         "chosen": report.chosen,
+        **notes,
     })
     if report.status == "done":
         s.strategy.save_files(s.model, out)

@@ -273,3 +273,17 @@ def test_train_measures_forgetting_on_a_retained_dataset(monkeypatch, capsys, to
     assert found["retention"] != 1.0, "full fine-tuning moved the encoder"
     code, stdout, _ = cli(args, monkeypatch, capsys)
     assert code == 0 and f"retention on {found['data']}: {found['retention']:.3f}" in stdout, stdout
+
+
+def test_train_says_when_its_budget_may_have_cut_it_short(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """One validation check at the end of the budget: the run cannot tell whether it had converged, and says so in
+    its summary and metrics.json (the report's budget flags, for a single run)."""
+    out = tmp_path / "run"
+    args = [*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "full-finetune", "--n", "32",
+            "--max-steps", "6", "--min-steps", "6", "--evals-per-phase", "1", "--out", str(out)]
+    code, stdout, _ = cli(args, monkeypatch, capsys)
+    assert code == 0 and "note: this run was validated only once, at the end of its step budget" in stdout
+    assert "--evals-per-phase" in stdout
+    assert "unchecked" in [f["reason"] for f in json.loads((out / "metrics.json").read_text())["flags"]]
+    code, stdout, _ = cli([*args[:-2], "--evals-per-phase", "3", "--out", str(tmp_path / "checked"), "--json"], monkeypatch, capsys)
+    assert "unchecked" not in {f["reason"] for f in json.loads(stdout)["flags"]}
