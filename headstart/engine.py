@@ -120,7 +120,7 @@ def make_optimizer(groups: list[dict[str, Any]], kind: str = "adamw", device: to
         try:
             import bitsandbytes as bnb
         except ImportError:
-            raise ConfigError(f"--optimizer {kind} needs bitsandbytes (pip install bitsandbytes==0.50.0); or use --optimizer adamw") from None
+            raise ConfigError(f"--optimizer {kind} needs bitsandbytes, headstart's [qlora] extra: pip install 'headstart[qlora]'; or use --optimizer adamw") from None
         cls = bnb.optim.PagedAdamW8bit if kind.startswith("paged") else bnb.optim.AdamW8bit
         return cls([{k: v for k, v in g.items() if k != "name"} for g in groups])
     try:

@@ -32,7 +32,7 @@ def _bnb():
     try:
         import bitsandbytes as bnb
     except ImportError:
-        raise ConfigError("qlora needs bitsandbytes (pip install bitsandbytes==0.50.0); or use --strategy lora") from None
+        raise ConfigError("qlora needs bitsandbytes, headstart's [qlora] extra: pip install 'headstart[qlora]'; or use --strategy lora") from None
     return bnb
 
 

