@@ -92,10 +92,15 @@ def _terms(spec: RunSpec, strategy: Any) -> dict[str, Any]:
     """The objective terms of a resolved spec, their options filled in; absent without terms, so keys stay as they were.
 
     Raises:
-        ConfigError: a term that means nothing with ``strategy``, with the reason.
+        ConfigError: a term that means nothing with ``strategy``, with the reason; or a dataset both replayed and
+            retained (retention would score rows the run rehearsed).
     """
     if not spec.terms:
         return {}
+    replayed = (spec.terms.get("replay") or {}).get("data")
+    if replayed and replayed in spec.retain:
+        raise ConfigError(f"replay rehearses {replayed!r} while --retain {replayed} measures forgetting on it: the measure "
+                          "would score rows the run trained on; retain another dataset, or drop one of them")
     from headstart.objectives import get_term
     from headstart.objectives.terms import term_options
 

@@ -91,3 +91,10 @@ def test_ewc_on_an_earlier_tasks_inputs_and_unset_options_stay_out_of_the_key(to
     resolved = setup(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=32, train=FAST, terms={"ewc": {}}),
                      data=toy, pretrained=make_tiny(0)).resolved()
     assert resolved["terms"] == {"ewc": {"weight": 0.01, "samples": 64}}, "a new unset option leaves earlier keys as they were"
+
+
+def test_a_dataset_both_replayed_and_retained_is_refused(toy, make_tiny, earlier_csv):
+    spec = RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=32, train=FAST,
+                   terms={"replay": {"data": str(earlier_csv)}}, retain=(str(earlier_csv),))
+    with pytest.raises(ConfigError, match="replay rehearses .* while --retain .* measures forgetting on it"):
+        setup(spec, data=toy, pretrained=make_tiny(0)).resolved()
