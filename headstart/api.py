@@ -54,7 +54,7 @@ class FitResult:
         return predict_loaded(self._loaded, list(texts))
 
 
-def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, strategy: str = "linear-probe",
+def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, strategy: str = "linear-probe",
         n: int | str | None = None, seed: int = 0, out: str | Path | None = None, options: dict[str, Any] | None = None,
         config: TrainConfig | None = None, text_column: str | None = None, label_column: str | None = None,
         task: str | None = None, pooling: str | None = None, tune: str | None = None,
@@ -63,7 +63,8 @@ def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
 
     Args:
-        data: built-in dataset name (``headstart datasets``) or a CSV / JSONL / parquet path.
+        data: built-in dataset name (``headstart datasets``), a CSV / JSONL / parquet path or image folder, or the data
+            itself: a pandas DataFrame, ``(texts, labels)`` or a ``datasets.Dataset`` (``headstart.data.memory``).
         backbone: built-in name (``headstart backbones``) or a local model folder.
         strategy: ``headstart strategies`` name.
         n: labelled examples drawn from the training pool (int, or "all" / None for all of it).
@@ -92,6 +93,9 @@ def fit(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.recipe import run
     from headstart.saved import LoadedRun, backbone_saved, save
 
+    from headstart.data.memory import as_path, is_in_memory
+
+    data = as_path(data) if is_in_memory(data) else str(data)
     spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=dict(options or {}),
                    train=config or TrainConfig(), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
                    tune=tune, grid=grid, terms=dict(terms or {}), retain=tuple(retain or ()))
@@ -158,7 +162,7 @@ class CompareResult:
         return [band["text"] for band in self.summary.get("recommendation", [])]
 
 
-def compare(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, strategies: str | list[str] | None = None,
+def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, strategies: str | list[str] | None = None,
             sizes: str | list[int | str] | None = None, seeds: int = 5, out: str | Path = "runs/compare", workers: int = 1,
             config: TrainConfig | None = None, options: dict[str, dict[str, Any]] | None = None,
             train_by_strategy: dict[str, dict[str, Any]] | None = None, split: Any = None, tune: str | None = "lr",
@@ -201,6 +205,9 @@ def compare(data: str = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
     def text(value: Any) -> str:
         return value if isinstance(value, str) else ",".join("all" if v is None else str(v) for v in value)
 
+    from headstart.data.memory import as_path, is_in_memory
+
+    data = as_path(data) if is_in_memory(data) else str(data)
     sweep = SweepSpec(data=data, backbone=backbone, strategies=parse_list(text(strategies or DEFAULT_STRATEGIES)),
                       sizes=parse_sizes(text(sizes or DEFAULT_SIZES)), seeds=seeds, train=config or TrainConfig(),
                       options=dict(options or {}), train_by_strategy=dict(train_by_strategy or {}),

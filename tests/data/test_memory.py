@@ -1,0 +1,38 @@
+"""Tests of headstart/data/memory.py: a DataFrame or (texts, labels) trains like a file, with a stable identity."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import headstart
+from headstart.data.memory import as_path
+from headstart.errors import ConfigError
+from headstart.specs import TrainConfig
+
+FAST = TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32")
+
+
+def test_a_dataframe_and_texts_labels_train_as_the_same_file_would(toy_csv, tiny_registry, tmp_path):
+    frame = pd.read_csv(toy_csv)
+    from_frame = headstart.fit(frame, "tiny", strategy="full-finetune", n=32, out=tmp_path / "a", config=FAST)
+    from_pairs = headstart.fit((frame["text"].tolist(), frame["label"].tolist()), "tiny", strategy="full-finetune", n=32,
+                               config=FAST)
+    assert from_frame.status == "done" and from_frame.key == from_pairs.key, "the same rows are the same run"
+    assert headstart.evaluate(tmp_path / "a")["accuracy"] > 0  # a saved run reloads its data from the cache
+    changed = frame.assign(label=frame["label"][::-1].to_numpy())
+    assert as_path(changed) != as_path(frame), "other content, another identity"
+
+
+def test_in_memory_data_in_a_compare(toy_csv, tiny_registry, tmp_path):
+    frame = pd.read_csv(toy_csv)
+    result = headstart.compare(frame, backbone="tiny", strategies="linear-probe", sizes=[16], seeds=2, out=tmp_path / "c",
+                               config=FAST, tune=None)
+    assert result.trained == 2 and {r["strategy"] for r in result.summary["curves"]} == {"linear-probe"}
+
+
+@pytest.mark.parametrize("data, message", [((["a", "b"], [1]), "must be the same length"), (42, "got int"),
+                                           (pd.DataFrame({"text": []}), "holds no rows")])
+def test_bad_in_memory_data_is_one_clear_error(data, message):
+    with pytest.raises(ConfigError, match=message):
+        as_path(data)
