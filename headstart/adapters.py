@@ -125,8 +125,9 @@ def _check_texts(run: Any, count: int) -> list[str]:
     from headstart.data import SplitConfig, load_dataset, split_dataset
 
     source = run.meta["data_source"]
-    data = load_dataset(source["name"]) if "name" in source else load_dataset(
-        source["path"], text_column=source["text_column"], label_column=source["label_column"], task=source["task"])
+    from headstart.specs import file_options
+
+    data = load_dataset(source["name"]) if "name" in source else load_dataset(source["path"], **file_options(source))
     rows = split_dataset(data, SplitConfig(**run.resolved["data"]["split"])).val[:count]
     return [data.inputs[r] for r in rows]
 

@@ -59,7 +59,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         config: TrainConfig | None = None, text_column: str | None = None, label_column: str | None = None,
         task: str | None = None, pooling: str | None = None, tune: str | None = None,
         grid: str | list[float] | None = None, progress: bool = False,
-        terms: dict[str, dict[str, Any]] | None = None, retain: list[str] | None = None) -> FitResult:
+        terms: dict[str, dict[str, Any]] | None = None, retain: list[str] | None = None,
+        group_column: str | None = None, split_column: str | None = None) -> FitResult:
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
 
     Args:
@@ -73,6 +74,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         options: the strategy's options, e.g. ``{"freeze": 3}`` or ``{"decay": 0.7}``.
         config: training hyperparameters (defaults: the strategy's).
         text_column / label_column / task: how to read a user file (auto-detected when None).
+        group_column / split_column: a user file's group ids (kept on one side of the split) and its own
+            train / validation / test split (validation cut from train when absent).
         pooling: "mean" or "cls" (default: from the backbone folder, else mean).
         tune: "lr" chooses the strategy's learning rate on validation by successive halving (``headstart.tuning``).
         grid: with ``tune="lr"``, the values to search instead of the strategy's grid (``[2e-5, 5e-5, 1e-4]``).
@@ -98,7 +101,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     data = as_path(data) if is_in_memory(data) else str(data)
     spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=dict(options or {}),
                    train=config or TrainConfig(), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
-                   tune=tune, grid=grid, terms=dict(terms or {}), retain=tuple(retain or ()))
+                   tune=tune, grid=grid, terms=dict(terms or {}), retain=tuple(retain or ()), group_column=group_column,
+                   split_column=split_column)
     with progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}", enabled=progress) as update:
         outcome = run(spec, progress=update, test=False)
     s, report = outcome.setup, outcome.report
@@ -169,7 +173,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             grids: dict[str, Any] | None = None, text_column: str | None = None, label_column: str | None = None,
             task: str | None = None, pooling: str | None = None, progress: bool = False,
             arms: str | list[str] | None = None, retain: list[str] | None = None,
-            backbones: str | list[str] | None = None) -> CompareResult:
+            backbones: str | list[str] | None = None, group_column: str | None = None,
+            split_column: str | None = None) -> CompareResult:
     """Sweep ``strategies`` (or ``arms``) x ``sizes`` x ``seeds``, store every run in ``out/runs.sqlite`` and write the report.
 
     Re-running with the same arguments trains nothing already done; a new size, seed or strategy trains only
@@ -191,6 +196,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             e.g. ``["lora[rank=4]", "lora[rank=16]", "full-finetune+l2sp[weight=0.01]"]``.
         retain: classification datasets on which each run's forgetting is measured (``headstart.retention``).
         backbones: several backbones (list or "a,b") instead of ``backbone``: every arm on each, reported per backbone.
+        group_column / split_column: a user file's group ids and its own train / validation / test split (as ``fit``).
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -213,7 +219,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
                       options=dict(options or {}), train_by_strategy=dict(train_by_strategy or {}),
                       split=split or SplitConfig(), tune=tune, grids=dict(grids or {}), text_column=text_column,
                       label_column=label_column, task=task, pooling=pooling, arms=arms or (), retain=tuple(retain or ()),
-                      backbones=backbones or ())
+                      backbones=backbones or (), group_column=group_column, split_column=split_column)
     return run_compare(sweep, out, workers=workers, progress=progress)
 
 

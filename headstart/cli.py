@@ -112,6 +112,8 @@ def train(
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
     task: Annotated[Optional[str], typer.Option(help="classification | multilabel | regression (default: inferred).")] = None,
+    group_column: Annotated[Optional[str], typer.Option(help="Column of group ids kept on one side of the split (a patient, a movie).")] = None,
+    split_column: Annotated[Optional[str], typer.Option(help="Column holding the file's own split: train / validation / test (validation cut from train if absent).")] = None,
     pooling: Annotated[Optional[str], typer.Option(help="mean | cls (default: from the backbone folder).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonOpt = False,
@@ -134,6 +136,7 @@ def train(
                          optimizer=optimizer, image_size=image_size, augment=augment, bn=bn)
     result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                  text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
+                 group_column=group_column, split_column=split_column,
                  progress=not quiet, terms=_parse_terms(terms, strategy), retain=list(retain or ()))
     summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,
                "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
@@ -370,6 +373,8 @@ def compare(
     image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
+    group_column: Annotated[Optional[str], typer.Option(help="Column of group ids kept on one side of the split (a patient, a movie).")] = None,
+    split_column: Annotated[Optional[str], typer.Option(help="Column holding the file's own split: train / validation / test (validation cut from train if absent).")] = None,
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones (see check-leakage).")] = False,
     tune: Annotated[Optional[bool], typer.Option("--tune/--no-tune", help="Choose each cell's learning rate on validation (default: on).")] = None,
     grid: Annotated[Optional[list[str]], typer.Option("--grid", help="STRATEGY=V1,V2,...: the learning rates --tune searches for one strategy instead of its own grid (repeatable).")] = None,
@@ -410,6 +415,7 @@ def compare(
         grids={**cfg.get("grid", {}), **dict(_parse_grid_flag(g) for g in grid or [])},
         arms=pick(arms, "arms", ()), retain=tuple(retain or cfg.get("retain", ())),
         backbones=pick(backbones, "backbones", ()),
+        group_column=pick(group_column, "group_column", None), split_column=pick(split_column, "split_column", None),
     )
     out_dir = Path(pick(out, "out", "runs/compare"))
     _check_writable(out_dir)
@@ -461,6 +467,8 @@ def check_leakage(
     data: DataOpt = "rotten-tomatoes",
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
+    group_column: Annotated[Optional[str], typer.Option(help="Column of group ids kept on one side of the split (a patient, a movie).")] = None,
+    split_column: Annotated[Optional[str], typer.Option(help="Column holding the file's own split: train / validation / test (validation cut from train if absent).")] = None,
     threshold: Annotated[float, typer.Option(help="Jaccard similarity of word 3-shingles at or above which a pair is a near-duplicate.")] = 0.8,
     examples: Annotated[int, typer.Option(help="Duplicate pairs to show.")] = 5,
     as_json: JsonOpt = False,
@@ -473,7 +481,8 @@ def check_leakage(
     from headstart.leakage import check_threshold, find_leakage
 
     check_threshold(threshold)  # before loading the data
-    dataset = load_dataset(data, text_column=text_column, label_column=label_column)
+    dataset = load_dataset(data, text_column=text_column, label_column=label_column, group_column=group_column,
+                           split_column=split_column)
     report = find_leakage(dataset, split_dataset(dataset), threshold=threshold, examples=examples)
     if as_json:
         _echo_json({"data": dataset.name, **report.to_dict()})

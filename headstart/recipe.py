@@ -30,7 +30,7 @@ from headstart.objectives import TaskLoss, TermContext, build_objective, class_w
 from headstart.precision import autocast_for, pick_device, resolve_precision
 from headstart.progress import ProgressFn
 from headstart.results import RunResult
-from headstart.specs import RunSpec, TrainConfig, run_key
+from headstart.specs import RunSpec, TrainConfig, file_options, run_key
 from headstart.strategies import get_strategy
 from headstart.strategies.base import budget_for
 from headstart.strategies.registry import check_applies
@@ -161,7 +161,7 @@ def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Mo
     """
     strategy = get_strategy(spec.strategy)
     options = strategy.options(spec.options)
-    data = data or load_dataset(spec.data, text_column=spec.text_column, label_column=spec.label_column, task=spec.task)
+    data = data or load_dataset(spec.data, **file_options(spec))
     split_config = spec.split
     splits = split_dataset(data, split_config)
     train_rows = subsample(data, splits.pool, spec.n, spec.seed)

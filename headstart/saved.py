@@ -32,7 +32,7 @@ from headstart.features import FeatureCache
 from headstart.model import TaskModel
 from headstart.killpoints import kill_point
 from headstart.precision import autocast_for, pick_device
-from headstart.specs import run_key
+from headstart.specs import file_options, run_key
 from headstart.strategies import get_strategy
 
 FORMAT_VERSION = 1  # of the run directory layout
@@ -288,7 +288,7 @@ def evaluate_loaded(run: LoadedRun, split: str = "test") -> dict[str, Any]:
     if "name" in source:
         data = load_dataset(source["name"])
     else:
-        data = load_dataset(source["path"], text_column=source["text_column"], label_column=source["label_column"], task=source["task"])
+        data = load_dataset(source["path"], **file_options(source))
     if data.hash != resolved["data"]["hash"]:
         raise StoreError(f"the data {data.name!r} changed since this run was trained (hash {data.hash} != {resolved['data']['hash']}); "
                          "evaluate on the original file or train again")

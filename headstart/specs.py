@@ -130,6 +130,8 @@ class RunSpec:
         options: the strategy's own options (e.g. ``{"freeze": 3}`` for partial-freeze).
         train: training-loop hyperparameters.
         text_column / label_column / task: how to read a user file (None: auto-detect).
+        group_column / split_column: a user file's group ids (kept on one side of the split) and its own
+            train / validation / test split (``data.files.read_table``).
         pooling: "mean" / "cls" / None (from the backbone folder).
         split: how the dataset is cut into pool / validation / test (the same for every run on it).
         tune: "lr" picks the learning rate on validation by successive halving over the strategy's grid.
@@ -155,6 +157,8 @@ class RunSpec:
     grid: tuple[float, ...] | None = None  # what --tune searches; None: the strategy's own grid
     terms: dict[str, dict[str, Any]] = field(default_factory=dict)
     retain: tuple[str, ...] = ()
+    group_column: str | None = None
+    split_column: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.retain, str) or not all(isinstance(d, str) and d.strip() for d in self.retain):
@@ -189,6 +193,15 @@ class RunSpec:
         split = SplitConfig(**data.pop("split", {}))
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(train=train, split=split, **{k: v for k, v in data.items() if k in names})
+
+
+FILE_OPTIONS = ("text_column", "label_column", "task", "group_column", "split_column")  # how a user file is read
+
+
+def file_options(spec: Any) -> dict[str, Any]:
+    """``load_dataset``'s reading options from a RunSpec / SweepSpec (or a run's stored data source): only those set."""
+    get = spec.get if isinstance(spec, dict) else lambda k: getattr(spec, k, None)
+    return {k: get(k) for k in FILE_OPTIONS if get(k) is not None}
 
 
 def parse_n(value: str | int | None) -> int | None:

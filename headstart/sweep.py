@@ -29,7 +29,7 @@ from headstart.errors import ConfigError, DataError, HeadstartError, StoreError
 from headstart.leakage import LeakageReport, find_leakage
 from headstart.results import RunResult
 from headstart.spool import merge_spool, put_with_retries, reason, spool
-from headstart.specs import RunSpec, TrainConfig, parse_n
+from headstart.specs import RunSpec, TrainConfig, file_options, parse_n
 
 DEFAULT_STRATEGIES = ("scratch", "linear-probe", "full-finetune")
 DEFAULT_SIZES: tuple[int | None, ...] = (8, 16, 32, 64, 128, 256, None)
@@ -76,6 +76,8 @@ class SweepSpec:
     arms: tuple[str, ...] = ()
     retain: tuple[str, ...] = ()
     backbones: tuple[str, ...] = ()
+    group_column: str | None = None
+    split_column: str | None = None
 
     def __post_init__(self) -> None:
         from headstart.specs import parse_arm, parse_grid, split_arms
@@ -136,6 +138,7 @@ class SweepSpec:
                                         options={**self.options.get(strategy, {}), **options},
                                         train=dataclasses.replace(self.train, **{**self.train_by_strategy.get(strategy, {}), **train}),
                                         text_column=self.text_column, label_column=self.label_column, task=self.task,
+                                        group_column=self.group_column, split_column=self.split_column,
                                         pooling=self.pooling, split=self.split, tune=self.tune,
                                         grid=self.grids.get(strategy), terms=terms, retain=tuple(self.retain)))
         return runs
@@ -172,9 +175,9 @@ def _loaded_data(spec: RunSpec | SweepSpec) -> Any:
     """The dataset, loaded once per process."""
     from headstart.data import load_dataset
 
-    data_key = repr((spec.data, spec.text_column, spec.label_column, spec.task))
+    data_key = repr((spec.data, sorted(file_options(spec).items())))
     if data_key not in _LOADED:
-        _LOADED[data_key] = load_dataset(spec.data, text_column=spec.text_column, label_column=spec.label_column, task=spec.task)
+        _LOADED[data_key] = load_dataset(spec.data, **file_options(spec))
     return _LOADED[data_key]
 
 

@@ -33,7 +33,8 @@ from headstart.data.splits import SplitConfig
 from headstart.specs import TrainConfig
 
 TOP_KEYS = {"data", "backbone", "strategies", "sizes", "seeds", "workers", "out", "text_column", "label_column", "task",
-            "pooling", "train", "options", "train_by_strategy", "split", "tune", "grid", "arms", "retain", "backbones"}
+            "pooling", "train", "options", "train_by_strategy", "split", "tune", "grid", "arms", "retain", "backbones",
+            "group_column", "split_column"}
 
 
 def read_config(path: str | Path) -> dict[str, Any]:

@@ -14,21 +14,24 @@ from headstart.errors import ConfigError, DataError
 __all__ = ["Dataset", "SplitConfig", "Splits", "load_dataset", "read_inputs", "split_dataset", "subsample", "REGISTRY"]
 
 
-def load_dataset(name_or_path: str, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None) -> Dataset:
+def load_dataset(name_or_path: str, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None,
+                 group_column: str | None = None, split_column: str | None = None) -> Dataset:
     """Load a built-in dataset by name, a user file by path, or a folder of class folders of images
     (see ``headstart datasets``)."""
     if task is not None and task not in TASKS:
         raise ConfigError(f"--task must be one of {', '.join(TASKS)}, got {task!r}; e.g. --task classification")
     if name_or_path in REGISTRY:
-        if text_column or label_column or task:
-            raise DataError(f"--text-column/--label-column/--task apply to files, not to the built-in dataset {name_or_path!r}")
+        if text_column or label_column or task or group_column or split_column:
+            raise DataError(f"--text-column/--label-column/--task/--group-column/--split-column apply to files, not to the "
+                            f"built-in dataset {name_or_path!r}")
         return load_builtin(name_or_path)
     if Path(name_or_path).is_dir():  # root/<class>/<image>: an image folder
-        if text_column or label_column or task not in (None, "classification"):
+        if text_column or label_column or group_column or split_column or task not in (None, "classification"):
             raise DataError(f"{name_or_path!r} is a folder of class folders (images): its labels are the folder names, "
                             "so --text-column/--label-column/--task do not apply")
         return read_image_folder(name_or_path)
     looks_like_file = Path(name_or_path).suffix != "" or "/" in name_or_path or Path(name_or_path).exists()
     if looks_like_file:
-        return read_table(name_or_path, text_column=text_column, label_column=label_column, task=task)
+        return read_table(name_or_path, text_column=text_column, label_column=label_column, task=task,
+                          group_column=group_column, split_column=split_column)
     return load_builtin(name_or_path)  # raises "unknown dataset … did you mean"

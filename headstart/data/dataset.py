@@ -29,6 +29,7 @@ class Dataset:
         source: how to load it again: ``{"name": ...}`` or ``{"path": ..., "text_column": ..., ...}``.
         notes: things the loader did that the user should hear about (rows dropped, columns guessed).
         modality: "text" or "image" (what kind of backbone can read the inputs).
+        given_split: (N,) the user's own split (``--split-column``): 0 train (the pool), 1 validation, 2 test; or None.
     """
 
     name: str
@@ -40,6 +41,7 @@ class Dataset:
     source: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     modality: str = "text"
+    given_split: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -79,6 +81,8 @@ class Dataset:
         h.update(np.ascontiguousarray(self.targets).tobytes())
         if self.groups is not None:
             h.update(np.ascontiguousarray(self.groups).tobytes())
+        if self.given_split is not None:
+            h.update(b"split" + np.ascontiguousarray(self.given_split.astype(np.int64)).tobytes())
         return h.hexdigest()[:16]
 
     def stratify_labels(self) -> np.ndarray:
@@ -101,6 +105,7 @@ class Dataset:
             task=self.task,
             label_names=self.label_names,
             groups=None if self.groups is None else self.groups[index],
+            given_split=None if self.given_split is None else self.given_split[index],
             source=self.source,
             modality=self.modality,
         )

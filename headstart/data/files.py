@@ -7,6 +7,7 @@ labels: lists -> multilabel, many distinct numbers -> regression, anything else 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -177,7 +178,8 @@ def task_note(labels: list[Any], task: str, given: str | None) -> str | None:
             "to treat them as classes")
 
 
-def read_table(path: str | Path, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None) -> Dataset:
+def read_table(path: str | Path, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None,
+               group_column: str | None = None, split_column: str | None = None) -> Dataset:
     """Load a labelled table file as a Dataset.
 
     Args:
@@ -185,12 +187,31 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         text_column: column with the input text (guessed when None).
         label_column: column with the label (guessed when None); lists of labels make a multilabel task.
         task: force "classification", "multilabel" or "regression" (inferred when None).
+        group_column: rows sharing a value stay on one side of every split (the movie of a review, a patient).
+        split_column: the user's own split: train / validation / test per row (``SPLIT_NAMES``); validation is cut from
+            train when absent.
 
     Raises:
-        DataError: unreadable file, missing column, no usable rows, a single class.
+        DataError: unreadable file, missing column, no usable rows, a single class, an unknown split name.
     """
     frame = read_frame(path)
     where = str(path)
+    for flag, column in (("--group-column", group_column), ("--split-column", split_column)):
+        if column is not None and column not in frame.columns:
+            raise DataError(f"{flag} {column!r} is not a column of {where!r}; its columns: {', '.join(map(str, frame.columns))}")
+    if group_column is not None or split_column is not None:
+        dataset = read_table(path, text_column=text_column, label_column=label_column, task=task)
+        if dataset.modality != "text":
+            raise DataError(f"--group-column and --split-column apply to tables of texts; {where!r} lists images")
+        kept = frame.index[_kept_rows(frame, dataset)]
+        groups = given = None
+        if group_column is not None:
+            groups = np.unique(frame.loc[kept, group_column].astype(str).to_numpy(), return_inverse=True)[1].astype(np.int64)
+        if split_column is not None:
+            given = split_parts(frame.loc[kept, split_column].tolist(), split_column, where)
+        source = {**dataset.source, **({"group_column": group_column} if group_column else {}),
+                  **({"split_column": split_column} if split_column else {})}
+        return dataclasses.replace(dataset, groups=groups, given_split=given, source=source)
     image_col = pick_image_column(frame, text_column, where)
     if image_col is not None:
         return read_image_table(frame, path, image_col, label_column=label_column, task=task)
@@ -222,6 +243,34 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         if not note.startswith(("dropped", "using column")):
             log.info("%s: %s", Path(where).name, note)
     return Dataset(name=Path(path).name, inputs=texts, targets=targets, task=task, label_names=names, source=source, notes=tuple(notes))
+
+
+SPLIT_NAMES = {"train": 0, "training": 0, "validation": 1, "valid": 1, "val": 1, "dev": 1, "test": 2, "testing": 2}
+
+
+def split_parts(values: list, column: str, where: str) -> np.ndarray:
+    """(N,) 0 train / 1 validation / 2 test from a split column's values (case and spaces ignored).
+
+    Raises:
+        DataError: a value that names no split, or no train or no test rows.
+    """
+    names = [str(v).strip().lower() for v in values]
+    unknown = sorted(set(names) - set(SPLIT_NAMES))
+    if unknown:
+        raise DataError(f"--split-column {column!r} of {where!r} holds {unknown[:3]}; its values must be train, validation "
+                        "(or val, dev) and test")
+    parts = np.asarray([SPLIT_NAMES[n] for n in names], dtype=np.int64)
+    for part, name in ((0, "train"), (2, "test")):
+        if not (parts == part).any():
+            raise DataError(f"--split-column {column!r} of {where!r} has no {name} rows; it needs train and test (validation is optional)")
+    return parts
+
+
+def _kept_rows(frame: "pd.DataFrame", dataset: Dataset) -> np.ndarray:  # noqa: F821
+    """Which of ``frame``'s rows ``read_table`` kept (it drops rows with empty text or no label), as a boolean mask."""
+    text_col, label_col = dataset.source["text_column"], dataset.source["label_column"]
+    texts = frame[text_col].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
+    return ((texts != "") & ~frame[label_col].map(_missing_label)).to_numpy()
 
 
 def pick_image_column(frame: "pd.DataFrame", requested: str | None, path: str) -> str | None:  # noqa: F821

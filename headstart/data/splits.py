@@ -74,27 +74,12 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig()) -> Splits:
     strata = data.stratify_labels()
     if data.task == "classification":
         _check_classes(data, strata)
-    groups = data.groups if data.groups is not None else np.arange(len(data))
-    group_ids, inverse = np.unique(groups, return_inverse=True)
-    group_stratum = group_majority(inverse, strata, len(group_ids))
-    group_size = np.bincount(inverse, minlength=len(group_ids))
-    val_total = min(config.val_fraction * len(data), config.max_val)
-    test_total = config.test_fraction * len(data) if config.max_test is None else min(config.test_fraction * len(data), config.max_test)
-
-    rng = np.random.default_rng(config.seed)
-    part_of_group = np.zeros(len(group_ids), dtype=np.int64)  # 0 pool, 1 val, 2 test
-    for stratum in np.unique(group_stratum):
-        members = rng.permutation(np.flatnonzero(group_stratum == stratum))
-        size = group_size[members].sum()
-        want_test = test_total * size / len(data)
-        want_val = val_total * size / len(data)
-        filled = np.cumsum(group_size[members])
-        before = filled - group_size[members]
-        # A group goes to test while the test part is below its target, then to val likewise.
-        part_of_group[members[before < want_test]] = 2
-        in_val = (before >= want_test) & (before < want_test + want_val)
-        part_of_group[members[in_val]] = 1
-    part = part_of_group[inverse]
+    if data.given_split is not None:
+        part = _given_parts(data, strata, config)
+    else:
+        val_total = min(config.val_fraction * len(data), config.max_val)
+        test_total = config.test_fraction * len(data) if config.max_test is None else min(config.test_fraction * len(data), config.max_test)
+        part = _parts(np.arange(len(data)), data, strata, config.seed, test_total, val_total)
     splits = Splits(pool=np.flatnonzero(part == 0), val=np.flatnonzero(part == 1), test=np.flatnonzero(part == 2))
     if config.dedupe:
         from headstart.leakage import leaked_test_rows
@@ -113,6 +98,47 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig()) -> Splits:
             raise DataError(f"the {name} split of {data.name!r} is empty ({len(data)} examples); use a larger dataset")
     _check_pool_has_every_label(data, splits)
     return splits
+
+
+def _parts(rows: np.ndarray, data: Dataset, strata: np.ndarray, seed: int, test_total: float, val_total: float) -> np.ndarray:
+    """(len(data),) part of each row — 0 pool, 1 val, 2 test — cutting only ``rows`` (the others stay 0): stratified,
+    whole groups, seeded. A group goes to test while the test part is below its target, then to val likewise."""
+    groups = data.groups[rows] if data.groups is not None else rows
+    group_ids, inverse = np.unique(groups, return_inverse=True)
+    group_stratum = group_majority(inverse, strata[rows], len(group_ids))
+    group_size = np.bincount(inverse, minlength=len(group_ids))
+    rng = np.random.default_rng(seed)
+    part_of_group = np.zeros(len(group_ids), dtype=np.int64)
+    for stratum in np.unique(group_stratum):
+        members = rng.permutation(np.flatnonzero(group_stratum == stratum))
+        size = group_size[members].sum()
+        want_test = test_total * size / len(rows)
+        want_val = val_total * size / len(rows)
+        filled = np.cumsum(group_size[members])
+        before = filled - group_size[members]
+        part_of_group[members[before < want_test]] = 2
+        in_val = (before >= want_test) & (before < want_test + want_val)
+        part_of_group[members[in_val]] = 1
+    part = np.zeros(len(data), dtype=np.int64)
+    part[rows] = part_of_group[inverse]
+    return part
+
+
+def _given_parts(data: Dataset, strata: np.ndarray, config: SplitConfig) -> np.ndarray:
+    """The user's own split (``--split-column``): train rows are the pool, test rows the test split. Without validation
+    rows, validation is cut from the train rows as it would be from a whole dataset (stratified, whole groups,
+    ``val_fraction`` capped at ``max_val``); ``max_test`` keeps a seeded stratified part of a larger test split (the rest
+    is left out, never moved to the pool: those rows were the user's test data)."""
+    part = data.given_split.astype(np.int64).copy()
+    if not (part == 1).any():
+        train = np.flatnonzero(part == 0)
+        carved = _parts(train, data, strata, config.seed, 0.0, min(config.val_fraction * len(train), config.max_val))
+        part[train[carved[train] == 1]] = 1
+    test = np.flatnonzero(part == 2)
+    if config.max_test is not None and len(test) > config.max_test:
+        kept = _parts(test, data, strata, config.seed, float(config.max_test), 0.0)
+        part[test[kept[test] != 2]] = -1  # out of every part
+    return part
 
 
 def group_majority(inverse: np.ndarray, strata: np.ndarray, n_groups: int) -> np.ndarray:
