@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -231,7 +232,9 @@ def term_context(s: Setup) -> TermContext:
         batches = [{k: v.to(s.device) for k, v in s.model.backbone.collate([encoded[r] for r in part]).items()} for part in parts]
         return batches, [torch.as_tensor(data.targets[part].astype(np.int64)) for part in parts], data.num_classes
 
-    return TermContext(task=s.data.task, reference=reference, seed=s.spec.seed, other=other)
+    start = json.dumps([s.data.hash, s.pretrained.describe(), s.spec.strategy, dataclasses.asdict(s.options), s.spec.seed,
+                        s.train_rows.tolist(), s.precision], sort_keys=True, default=str)
+    return TermContext(task=s.data.task, reference=reference, seed=s.spec.seed, other=other, start=start)
 
 
 

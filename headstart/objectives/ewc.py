@@ -86,11 +86,31 @@ class EWC:
         return refuses_without_pretrained_backbone(strategy)
 
     def build(self, model: nn.Module, options: EWCOptions, context: TermContext) -> Penalty:
-        from headstart.evaluation import module_modes, restore_modes
-
         head = {id(p) for p in model.head_parameters()}
         params = [p for p in model.parameters() if id(p) not in head and p.is_floating_point()]
         anchors = [p.detach().clone() for p in params]
+        key = (context.start, repr(options)) if context.start else None
+        if key is not None and key in _FISHER and len(_FISHER[key]) == len(params):
+            fisher = _FISHER[key]  # a tuning trial of the same run: the same model before training, the same estimate
+        else:
+            fisher = self._fisher(model, params, options, context)
+            if key is not None:
+                _FISHER.clear()  # one run at a time
+                _FISHER[key] = fisher
+
+        def penalty() -> torch.Tensor | None:
+            trained = [i for i, p in enumerate(params) if p.requires_grad]
+            if not trained:
+                return None
+            return ewc_penalty([params[i] for i in trained], [anchors[i] for i in trained], [fisher[i] for i in trained],
+                               float(options.weight))
+
+        return penalty
+
+    def _fisher(self, model: nn.Module, params: list[torch.Tensor], options: EWCOptions, context: TermContext) -> list[torch.Tensor]:
+        """The Fisher diagonal of ``params`` on the reference inputs, normalised to mean 1."""
+        from headstart.evaluation import module_modes, restore_modes
+
         modes = module_modes(model)
         grads = [p.requires_grad for p in params]
         model.eval()  # the Fisher of the model as it predicts: no dropout
@@ -110,16 +130,10 @@ class EWC:
                 p.requires_grad_(g)
             restore_modes(modes)
         mean = torch.cat([f.flatten() for f in fisher]).mean().clamp_min(1e-30)
-        fisher = [f / mean for f in fisher]
+        return [f / mean for f in fisher]
 
-        def penalty() -> torch.Tensor | None:
-            trained = [i for i, p in enumerate(params) if p.requires_grad]
-            if not trained:
-                return None
-            return ewc_penalty([params[i] for i in trained], [anchors[i] for i in trained], [fisher[i] for i in trained],
-                               float(options.weight))
 
-        return penalty
+_FISHER: dict[tuple[str, str], list[torch.Tensor]] = {}  # the last run's estimate, reused by its tuning trials
 
 
 register(EWC())

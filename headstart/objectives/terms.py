@@ -29,6 +29,7 @@ class TermContext:
             reference inputs, drawn with the run's seed; their labels are never read. Default: the task's own training
             pool, as a reference dataset for what the model must not forget.
         seed: the run's seed.
+        start: equal for two runs that begin from the same model on the same rows (tuning trials of one run).
         other: ``other(name, rows, batch_size) -> (batches, targets, classes)``: up to ``rows`` rows of another
             classification dataset's training pool (built-in name or file; never its test split), collated for the
             model's backbone and on its device, with their (B,) class ids and the dataset's number of classes — the
@@ -40,6 +41,8 @@ class TermContext:
     reference: Callable[[int, int], list[dict[str, torch.Tensor]]]  # (rows, batch size) -> batches
     seed: int = 0
     other: Callable[[str, int, int], tuple[list[dict[str, torch.Tensor]], list[torch.Tensor], int]] | None = None
+    start: str = ""  # identifies the model a term is built on before training (data, backbone, strategy, options, seed,
+    # n): equal for every tuning trial of a run, so a term may reuse what it estimated on that model (EWC's Fisher)
 
 
 def cycle(batches: list[Any]) -> Callable[[], Any]:

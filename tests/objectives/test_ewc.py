@@ -61,3 +61,24 @@ def test_ewc_keeps_the_backbone_nearer_its_starting_weights(toy, make_tiny):
 def test_ewc_options_are_checked():
     with pytest.raises(ConfigError, match="ewc samples must be a positive integer"):
         RunSpec(terms={"ewc": {"samples": 0}})
+
+
+def test_tuning_trials_of_one_run_estimate_the_fisher_once(toy, make_tiny, monkeypatch):
+    """Trials differ in learning rate and steps only: they start from the same model on the same rows, so the Fisher
+    is estimated once and reused (bit-identical); another seed starts elsewhere and estimates its own."""
+    import dataclasses
+
+    import headstart.objectives.ewc as ewc
+
+    calls = []
+    real = ewc.fisher_diagonal
+    monkeypatch.setattr(ewc, "fisher_diagonal", lambda *a, **k: calls.append(1) or real(*a, **k))
+    pretrained = make_tiny(0)
+    spec = RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=64, train=FAST, terms={"ewc": {"samples": 8}})
+    for lr in (1e-3, 3e-3):
+        s = setup(dataclasses.replace(spec, train=dataclasses.replace(FAST, lr=lr, max_steps=5)), data=toy, pretrained=pretrained)
+        assert train(s).status == "done"
+    assert len(calls) == 1
+    s = setup(dataclasses.replace(spec, seed=1), data=toy, pretrained=pretrained)
+    train(s)
+    assert len(calls) == 2
