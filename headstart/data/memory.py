@@ -10,6 +10,7 @@ the same path, hash and run keys, and nothing is pickled. Columns are found as f
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,9 @@ def as_path(data: Any) -> str:
     frame = as_frame(data)
     if frame.empty:
         raise ConfigError("the data holds no rows; pass a table with a text and a label column")
-    payload = frame.to_parquet(index=False)  # bytes; deterministic for the same table
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)  # into memory: the file is written below, whole, by rename
+    payload = buf.getvalue()  # deterministic for the same table
     digest = hashlib.sha256(payload).hexdigest()[:16]
     folder = cache_dir() / "data"
     path = folder / f"table-{digest}.parquet"
