@@ -38,7 +38,8 @@ from headstart.report.render import render  # noqa: E402
 from headstart.recipe import setup  # noqa: E402
 from headstart.specs import RunSpec, SplitConfig, TrainConfig  # noqa: E402
 from headstart.store import Store  # noqa: E402
-from headstart.sweep import SweepSpec, run_sweep  # noqa: E402
+from headstart.sweep import run_sweep
+from headstart.sweep_spec import SweepSpec  # noqa: E402
 
 SIZES = (8, 16, 32, 64, 128, 256, None)
 

@@ -23,7 +23,8 @@ import time
 from headstart.features import clear_memory
 from headstart.report.render import render
 from headstart.specs import SplitConfig, TrainConfig
-from headstart.sweep import SweepSpec, run_sweep
+from headstart.sweep import run_sweep
+from headstart.sweep_spec import SweepSpec
 
 SIZES = (8, 16, 32, 64, 128, 256, None)
 

@@ -206,7 +206,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         >>> result.recommendation
     """
     from headstart.data.splits import SplitConfig
-    from headstart.sweep import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes
+    from headstart.sweep_spec import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes
 
     def text(value: Any) -> str:
         return value if isinstance(value, str) else ",".join("all" if v is None else str(v) for v in value)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
 import logging
 import os
 import socket
@@ -23,147 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
-from headstart.data.splits import SplitConfig
 from headstart.errors import ConfigError, DataError, HeadstartError, StoreError
 from headstart.leakage import LeakageReport, find_leakage
 from headstart.results import RunResult
+from headstart.sweep_spec import SweepSpec
 from headstart.spool import merge_spool, put_with_retries, reason, spool
-from headstart.specs import RunSpec, TrainConfig, file_options, parse_n
+from headstart.specs import RunSpec, file_options
 
-DEFAULT_STRATEGIES = ("scratch", "linear-probe", "full-finetune")
-DEFAULT_SIZES: tuple[int | None, ...] = (8, 16, 32, 64, 128, 256, None)
 LEASE_SECONDS = 120.0  # renewed every LEASE_SECONDS / 4 while a cell runs; expires two minutes after a crash
-
-
-@dataclass(frozen=True)
-class SweepSpec:
-    """The product to run: every strategy at every size with every seed (0 .. seeds-1).
-
-    Attributes:
-        sizes: labelled-set sizes; None means the whole pool ("all").
-        options: per-strategy options, e.g. ``{"partial-freeze": {"freeze": 3}}``.
-        train_by_strategy: per-strategy TrainConfig overrides, e.g. ``{"full-finetune": {"min_steps": 30}}``.
-        split: the dataset's pool / validation / test split, shared by every cell.
-        tune: "lr" (the default) chooses every cell's learning rate on validation (``headstart.tuning``); None
-            trains each strategy at its default rate.
-        grids: per-strategy values for ``tune`` to search instead of the strategy's grid, e.g.
-            ``{"full-finetune": (2e-5, 5e-5, 1e-4)}`` (``--grid full-finetune=2e-5,5e-5,1e-4``).
-        retain: classification datasets on which every run's forgetting is measured (``headstart.retention``).
-        backbones: several backbones to cross with everything else (``--backbones a,b``): each is its own experiment
-            in the report (``analysis.arms.experiments``), with its own curves; ``backbone`` becomes the first.
-        arms: what to compare instead of ``strategies``, each ``strategy[options]+term[options]``
-            (``specs.parse_arm``): ``("lora[rank=4]", "lora[rank=16]", "full-finetune+l2sp[weight=0.01]")``;
-            ``strategies`` becomes their strategies. ``options`` and ``train_by_strategy`` still apply per strategy,
-            under what an arm sets itself.
-    """
-
-    data: str = "rotten-tomatoes"
-    backbone: str = DEFAULT_BACKBONE
-    strategies: tuple[str, ...] = DEFAULT_STRATEGIES
-    sizes: tuple[int | None, ...] = DEFAULT_SIZES
-    seeds: int = 5
-    train: TrainConfig = field(default_factory=TrainConfig)
-    options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    train_by_strategy: dict[str, dict[str, Any]] = field(default_factory=dict)  # TrainConfig fields per strategy
-    text_column: str | None = None
-    label_column: str | None = None
-    task: str | None = None
-    pooling: str | None = None
-    split: SplitConfig = field(default_factory=SplitConfig)
-    tune: str | None = "lr"
-    grids: dict[str, tuple[float, ...]] = field(default_factory=dict)
-    arms: tuple[str, ...] = ()
-    retain: tuple[str, ...] = ()
-    backbones: tuple[str, ...] = ()
-    group_column: str | None = None
-    split_column: str | None = None
-
-    def __post_init__(self) -> None:
-        from headstart.specs import parse_arm, parse_grid, split_arms
-        from headstart.strategies import get_strategy
-        from headstart.tuning import grid_for
-
-        if self.arms:
-            object.__setattr__(self, "arms", split_arms(self.arms))
-            parsed = [parse_arm(a) for a in self.arms]
-            if len(set(self.arms)) != len(self.arms):
-                raise ConfigError(f"--arms lists an arm twice ({', '.join(self.arms)}); give each once")
-            object.__setattr__(self, "strategies", tuple(dict.fromkeys(p[0] for p in parsed)))
-
-        if self.backbones:
-            backbones = parse_list(self.backbones) if isinstance(self.backbones, str) else tuple(self.backbones)
-            if len(set(backbones)) != len(backbones):
-                raise ConfigError(f"--backbones lists a backbone twice ({', '.join(backbones)}); give each once")
-            object.__setattr__(self, "backbones", backbones)
-            object.__setattr__(self, "backbone", backbones[0])
-        if not self.strategies:
-            raise ConfigError("--strategies is empty; e.g. --strategies scratch,linear-probe,full-finetune")
-        for name in self.strategies:
-            get_strategy(name)
-        if self.grids and self.tune is None:
-            raise ConfigError("--grid lists the learning rates --tune searches, but tuning is off (--no-tune); drop one")
-        object.__setattr__(self, "grids", {name: parse_grid(grid, name=f"--grid {name}=") for name, grid in self.grids.items()})
-        for name in self.grids:
-            strategy = get_strategy(name) if name in self.strategies else None
-            if strategy is not None and not any(grid_for(strategy, m) for m in ("text", "image")):
-                raise ConfigError(f"{name} has no learning rate to tune (it chooses its own hyperparameters on "
-                                  f"validation); drop --grid {name}=...")
-        for table in (self.options, self.train_by_strategy, self.grids):
-            for name in table:
-                if name not in self.strategies:
-                    raise ConfigError(f"settings given for {name!r}, which is not in --strategies ({', '.join(self.strategies)})")
-        for overrides in self.train_by_strategy.values():
-            dataclasses.replace(self.train, **overrides)  # validates field names and values now, not mid-sweep
-        if not self.sizes:
-            raise ConfigError("--sizes is empty; e.g. --sizes 8,16,32,64,all")
-        if not isinstance(self.seeds, int) or self.seeds < 1:
-            raise ConfigError(f"--seeds must be a positive integer, got {self.seeds!r}; try --seeds 5")
-
-    def arm_specs(self) -> list[tuple[str, dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]]:
-        """Each arm as ``(strategy, options, train overrides, terms)``: ``arms`` read, or one default arm a strategy."""
-        from headstart.specs import parse_arm
-
-        if not self.arms:
-            return [(strategy, {}, {}, {}) for strategy in self.strategies]
-        return [parse_arm(a) for a in self.arms]
-
-    def cells(self) -> list[RunSpec]:
-        """Every run of the sweep, seed-major so that the first seed completes whole curves first."""
-        runs = []
-        for seed in range(self.seeds):
-            for n in self.sizes:
-                for backbone, (strategy, options, train, terms) in itertools.product(self.backbones or (self.backbone,), self.arm_specs()):
-                    runs.append(RunSpec(data=self.data, backbone=backbone, strategy=strategy, n=n, seed=seed,
-                                        options={**self.options.get(strategy, {}), **options},
-                                        train=dataclasses.replace(self.train, **{**self.train_by_strategy.get(strategy, {}), **train}),
-                                        text_column=self.text_column, label_column=self.label_column, task=self.task,
-                                        group_column=self.group_column, split_column=self.split_column,
-                                        pooling=self.pooling, split=self.split, tune=self.tune,
-                                        grid=self.grids.get(strategy), terms=terms, retain=tuple(self.retain)))
-        return runs
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def parse_sizes(text: str) -> tuple[int | None, ...]:
-    """"8,16,all" -> (8, 16, None), sorted, "all" last; a malformed entry is a ConfigError naming it."""
-    parts = [p.strip() for p in str(text).split(",") if p.strip()]
-    if not parts:
-        raise ConfigError(f"--sizes must list sizes like 8,16,32,all; got {text!r}")
-    sizes = []
-    for part in parts:
-        try:
-            sizes.append(parse_n(part))
-        except ConfigError:
-            raise ConfigError(f"--sizes entry {part!r} is not a positive integer or 'all'; e.g. --sizes 8,16,32,all") from None
-    unique = sorted(set(sizes), key=lambda n: float("inf") if n is None else n)
-    return tuple(unique)
-
-
-def parse_list(text: str) -> tuple[str, ...]:
-    return tuple(p.strip() for p in str(text).split(",") if p.strip())
 
 
 # ---- one cell ---------------------------------------------------------------------------------------------

@@ -115,7 +115,8 @@ def test_bad_tune_value_is_refused():
 def test_compare_tunes_by_default_stores_and_reports_the_choice(toy_csv, tiny_registry, tmp_path):
     from headstart.report.render import render
     from headstart.store import Store
-    from headstart.sweep import SweepSpec, run_sweep
+    from headstart.sweep import run_sweep
+    from headstart.sweep_spec import SweepSpec
 
     sweep = SweepSpec(data=str(toy_csv), backbone="tiny", strategies=("linear-probe", "full-finetune"), sizes=(32,), seeds=1,
                       train=CFG)
@@ -204,7 +205,7 @@ def test_a_grid_for_a_strategy_without_a_learning_rate_or_beside_an_explicit_one
 
 def test_sweep_grids_reach_their_strategys_cells_only_and_are_checked_up_front():
     from headstart.errors import ConfigError
-    from headstart.sweep import SweepSpec
+    from headstart.sweep_spec import SweepSpec
 
     sweep = SweepSpec(strategies=("linear-probe", "full-finetune"), sizes=(16,), seeds=1,
                       grids={"full-finetune": "2e-5,5e-5,1e-4"})

@@ -1,0 +1,102 @@
+"""``headstart adapters``: list, show, merge, unmerge."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from headstart.cli.common import JsonOpt, _echo_json, app
+
+
+adapters_app = typer.Typer(help="Adapters: list, show, merge into the base (checked), unmerge.\n\n"
+                           "Example: headstart adapters merge runs/lora --out runs/lora-merged", no_args_is_help=True)
+app.add_typer(adapters_app, name="adapters")
+
+
+@adapters_app.command("list")
+def adapters_list(
+    paths: Annotated[list[Path], typer.Argument(help="Adapter / run directories, or folders holding them.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """List adapters: method, base, trainable parameters and size on disk.
+
+    Example: headstart adapters list runs/
+    """
+    from headstart.adapters import find
+
+    infos = find(paths)
+    if as_json:
+        _echo_json([i.to_dict() for i in infos])
+        return
+    for i in infos:
+        params = f"{i.trainable_params:,}" if i.trainable_params is not None else "?"
+        typer.echo(f"{i.directory}  {i.kind:<14} {str(i.method):<14} base={i.base}  trainable={params}  "
+                   f"{i.adapter_bytes / 1e6:.2f} MB")
+    typer.echo(f"{len(infos)} adapters")
+
+
+@adapters_app.command("show")
+def adapters_show(
+    directory: Annotated[Path, typer.Argument(help="An adapter or run directory.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one adapter: its PEFT config, base, labels, size and validation metrics.
+
+    Example: headstart adapters show runs/lora --json
+    """
+    from headstart.adapters import inspect
+
+    info = inspect(directory).to_dict()
+    if as_json:
+        _echo_json(info)
+        return
+    for key, value in info.items():
+        typer.echo(f"{key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+
+
+@adapters_app.command("merge")
+def adapters_merge(
+    directory: Annotated[Path, typer.Argument(help="A LoRA / DoRA / IA3 / QLoRA run directory.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="New run directory for the merged model (must not exist).")],
+    dequantize: Annotated[bool, typer.Option(help="QLoRA: merge into an fp32 copy of the 4-bit base.")] = False,
+    tolerance: Annotated[float, typer.Option(help="Largest accepted |merged - adapter| logit difference.")] = 1e-4,
+    inputs: Annotated[int, typer.Option(help="Validation inputs the outputs are compared on.")] = 64,
+    base: Annotated[Optional[str], typer.Option(help="Plain PEFT adapter only: base model name or folder (default: from adapter_config.json).")] = None,
+) -> None:
+    """Fold an adapter into its base weights; refuse if the merged outputs differ from the adapter's.
+
+    A headstart run becomes a run with full weights (predict/evaluate work on it; the adapter is kept
+    for unmerge). A plain PEFT adapter (no head) becomes a model folder usable as --backbone.
+
+    Example: headstart adapters merge runs/lora --out runs/lora-merged
+    """
+    from headstart.adapters import inspect, merge, merge_base
+
+    if inspect(directory).kind == "peft":
+        folder = merge_base(directory, out, base=base)
+        typer.echo(f"merged the PEFT adapter into its base: {folder} (use it with --backbone {folder})")
+        return
+    report = merge(directory, out, dequantize=dequantize, tolerance=tolerance, inputs=inputs)
+    typer.echo(f"merged {directory} -> {report.out}: max |merged - adapter| = {report.max_abs_diff:.2e} on {report.inputs} "
+               f"validation inputs (tolerance {report.tolerance:g}){'; base dequantized from 4-bit' if report.dequantized else ''}; "
+               f"{report.merged_bytes / 1e6:.1f} MB")
+
+
+@adapters_app.command("unmerge")
+def adapters_unmerge(
+    directory: Annotated[Path, typer.Argument(help="A run directory written by 'headstart adapters merge'.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="New adapter run directory (must not exist).")],
+    tolerance: Annotated[float, typer.Option(help="Largest accepted difference to the pre-trained base.")] = 1e-4,
+) -> None:
+    """Recover the adapter run from a merged one; checks the base weights come back to the pre-trained ones.
+
+    Example: headstart adapters unmerge runs/lora-merged --out runs/lora-again
+    """
+    from headstart.adapters import unmerge
+
+    report = unmerge(directory, out, tolerance=tolerance)
+    typer.echo(f"unmerged {directory} -> {report.out}: base weights within {report.base_max_abs_diff:.2e} of the pre-trained ones, "
+               f"outputs within {report.output_max_abs_diff:.2e} on {report.inputs} validation inputs")

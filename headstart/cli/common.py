@@ -1,0 +1,111 @@
+"""What every command shares: the typer app, common options, small helpers, and the entry point ``main``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from headstart.errors import ConfigError, HeadstartError
+
+app = typer.Typer(
+    name="headstart",
+    help="Measure how to adapt a pre-trained model to your small labelled dataset, then do it.\n\n"
+    "Example: headstart train --strategy linear-probe --n 64 --out runs/lp",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"headstart {version('headstart')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("headstart (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="Print headstart's version and exit.")] = False,
+) -> None:
+    """Measure how to adapt a pre-trained model to your small labelled dataset, then do it.
+
+    Example: headstart train --strategy linear-probe --n 64 --out runs/lp
+    """
+
+
+DataOpt = Annotated[str, typer.Option("--data", "-d", help="Built-in dataset (headstart datasets), a .csv/.tsv/.jsonl/.parquet file, "
+                                                           "or a folder of class folders of images.")]
+BackboneOpt = Annotated[str, typer.Option("--backbone", "-b", help="Built-in backbone (headstart backbones) or a local model folder.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+LEAKAGE_WARN = 0.01  # warn when over 1% of the test set duplicates training data: that can move accuracy by a point
+
+
+def _echo_json(payload: Any) -> None:
+    typer.echo(json.dumps(payload, indent=2, default=str))
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ConfigError(f"--option expects KEY=VALUE, got {text!r}; e.g. --option freeze=3")
+    key, value = text.split("=", 1)
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an output directory that cannot be created or written, without creating anything."""
+    import os
+
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    reason = "not a directory" if not existing.is_dir() else "permission denied" if not os.access(existing, os.W_OK | os.X_OK) else ""
+    if reason:
+        raise ConfigError(f"cannot write to output directory {str(out)!r} ({str(existing)!r}: {reason}); choose another --out")
+
+
+def _metric_line(metrics: dict[str, Any]) -> str:
+    keys = [k for k in ("accuracy", "macro_f1", "balanced_accuracy", "micro_f1", "rmse", "mae", "r2", "loss") if k in metrics]
+    return ", ".join(f"{k} {metrics[k]:.4f}" for k in keys)
+
+
+class _NoteHandler(logging.Handler):
+    """Prints what the data loaders did (rows dropped) as ``note: ...`` lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(f"note: {record.getMessage()}", err=True)
+
+
+def _show_notes() -> None:
+    logger = logging.getLogger("headstart")
+    if not any(isinstance(h, _NoteHandler) for h in logger.handlers):
+        logger.addHandler(_NoteHandler())
+        logger.setLevel(logging.INFO)  # info, not warning: sweep workers (no handler) then stay quiet
+        logger.propagate = False
+
+
+def main() -> None:
+    """Console entry point: user mistakes print one line and exit 2; no tracebacks."""
+    _show_notes()
+    try:
+        app()
+    except HeadstartError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+

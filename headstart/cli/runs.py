@@ -1,0 +1,220 @@
+"""``train``, ``evaluate``, ``predict``: one run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from headstart.cli.common import (BackboneOpt, DataOpt, JsonOpt, _check_writable, _echo_json, _metric_line, _parse_option,
+                                  app)
+from headstart.errors import ConfigError
+
+
+@app.command()
+def train(
+    data: DataOpt = "rotten-tomatoes",
+    backbone: BackboneOpt = "all-minilm-l6-v2",
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help="Strategy (headstart strategies).")] = "linear-probe",
+    n: Annotated[str, typer.Option("--n", help="Labelled training examples drawn from the pool, or 'all'.")] = "all",
+    seed: Annotated[int, typer.Option(help="Seed of the subsample, head init and shuffling.")] = 0,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path("runs/latest"),
+    lr: Annotated[Optional[float], typer.Option(help="Backbone learning rate (default: the strategy's).")] = None,
+    head_lr: Annotated[Optional[float], typer.Option(help="Head learning rate (default: the strategy's, 1e-3).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: the strategy's).")] = None,
+    min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n.")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Cap on optimiser steps per phase.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Examples per micro-batch.")] = 16,
+    accumulate: Annotated[int, typer.Option(help="Micro-batches per optimiser step.")] = 1,
+    warmup: Annotated[float, typer.Option(help="Warmup fraction of each phase.")] = 0.1,
+    schedule: Annotated[str, typer.Option(help="cosine | linear | constant.")] = "cosine",
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
+    clip: Annotated[float, typer.Option(help="Max gradient norm (0: off).")] = 1.0,
+    patience: Annotated[Optional[int], typer.Option(help="Validation checks without improvement before stopping a phase (default: the strategy's, 3; the probe's 5).")] = None,
+    evals_per_phase: Annotated[Optional[int], typer.Option(help="Validation checks per phase (default: the strategy's, 5; the probe's 30, one an epoch).")] = None,
+    evals_per_epoch: Annotated[Optional[int], typer.Option(help="At most this many checks an epoch, but at least 5 a phase (default: none; the probe's 1).")] = None,
+    metric: Annotated[str, typer.Option(help="Validation metric for early stopping: auto | accuracy | macro_f1 | balanced_accuracy | rmse | loss.")] = "auto",
+    class_weights: Annotated[str, typer.Option(help="none | auto (weight classes when imbalance > 3x) | balanced.")] = "none",
+    precision: Annotated[str, typer.Option(help="auto (measured) | fp32 | bf16.")] = "auto",
+    max_length: Annotated[int, typer.Option(help="Truncate inputs to this many tokens.")] = 128,
+    image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's, 224 / 28).")] = None,
+    augment: Annotated[str, typer.Option(help="Image training batches: none | crop | flip-crop (never at evaluation).")] = "none",
+    bn: Annotated[str, typer.Option(help="Image backbones' BatchNorm statistics in trained blocks: auto (frozen if pre-trained, "
+                                         "train from scratch) | train (update) | frozen (never).")] = "auto",
+    freeze: Annotated[Optional[int], typer.Option(help="partial-freeze: bottom blocks to freeze.")] = None,
+    decay: Annotated[Optional[float], typer.Option(help="llrd: per-block lr decay in (0, 1].")] = None,
+    rank: Annotated[Optional[int], typer.Option(help="lora/dora/qlora: rank r of the update (8).")] = None,
+    alpha: Annotated[Optional[float], typer.Option(help="lora/dora/qlora: scale alpha; the update is (alpha/r)BA (16).")] = None,
+    dropout: Annotated[Optional[float], typer.Option(help="lora/dora/qlora: dropout on the adapter input (0.1).")] = None,
+    targets: Annotated[Optional[str], typer.Option(help="lora/dora/qlora/ia3/houlsby: module names to adapt, or all-linear.")] = None,
+    reduction: Annotated[Optional[int], typer.Option(help="houlsby: bottleneck width = hidden size / reduction (16).")] = None,
+    virtual_tokens: Annotated[Optional[int], typer.Option(help="prompt-tuning/prefix-tuning: learned tokens (20).")] = None,
+    optimizer: Annotated[Optional[str], typer.Option(help="adamw | adamw8bit | paged-adamw8bit (CUDA) (default: the strategy's).")] = None,
+    tune: Annotated[Optional[str], typer.Option(help="lr: choose the learning rate on validation (successive halving over the strategy's grid).")] = None,
+    terms: Annotated[Optional[str], typer.Option(help="Objective terms added to the task loss, '+'-separated: e.g. l2sp[weight=0.01].")] = None,
+    grid: Annotated[Optional[str], typer.Option(help="With --tune lr: the learning rates to search instead of the strategy's grid, e.g. 2e-5,5e-5,1e-4.")] = None,
+    retain: Annotated[Optional[list[str]], typer.Option(help="After training, measure forgetting on this classification dataset "
+                                                             "(repeatable): a probe on the adapted vs the original encoder.")] = None,
+    option: Annotated[Optional[list[str]], typer.Option("--option", help="Other strategy option KEY=VALUE (repeatable).")] = None,
+    text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
+    label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
+    task: Annotated[Optional[str], typer.Option(help="classification | multilabel | regression (default: inferred).")] = None,
+    group_column: Annotated[Optional[str], typer.Option(help="Column of group ids kept on one side of the split (a patient, a movie).")] = None,
+    split_column: Annotated[Optional[str], typer.Option(help="Column holding the file's own split: train / validation / test (validation cut from train if absent).")] = None,
+    pooling: Annotated[Optional[str], typer.Option(help="mean | cls (default: from the backbone folder).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train one run and save it (spec.json, weights.safetensors, metrics.json on validation).
+
+    Example: headstart train --data rotten-tomatoes --strategy full-finetune --n 64 --seed 0 --out runs/ft64
+    """
+    from headstart.api import fit
+    from headstart.specs import TrainConfig
+
+    _check_writable(out)  # before training, not after minutes of it
+    options = dict(_parse_option(o) for o in option or [])
+    flags = {"freeze": freeze, "decay": decay, "rank": rank, "alpha": alpha, "dropout": dropout, "targets": targets,
+             "reduction": reduction, "virtual_tokens": virtual_tokens}
+    options.update({k: v for k, v in flags.items() if v is not None})
+    config = TrainConfig(lr=lr, head_lr=head_lr, epochs=epochs, min_steps=min_steps, max_steps=max_steps, batch_size=batch_size,
+                         accumulate=accumulate, warmup=warmup, schedule=schedule, weight_decay=weight_decay, clip=clip,
+                         patience=patience, evals_per_phase=evals_per_phase, evals_per_epoch=evals_per_epoch, metric=metric, class_weights=class_weights, precision=precision, max_length=max_length,
+                         optimizer=optimizer, image_size=image_size, augment=augment, bn=bn)
+    result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
+                 text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
+                 group_column=group_column, split_column=split_column,
+                 progress=not quiet, terms=_parse_terms(terms, strategy), retain=list(retain or ()))
+    summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,
+               "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
+               "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "base_weights": result.base_weights,
+               "val": {k: v for k, v in result.val_metrics.items() if k != "per_class"},
+               **({"retention": [{k: v for k, v in r.items() if k != "rows"} for r in result.retention]} if result.retention else {}),
+               "flags": result.flags}
+    if result.error:
+        summary["error"] = result.error
+    if as_json:
+        _echo_json(summary)
+        if result.status != "done":  # --json changes what is printed, never the exit status
+            raise typer.Exit(1)
+        return
+    pct = 100 * result.trainable_params / max(result.total_params, 1)
+    typer.echo(f"{result.status}: {strategy} on {data}, n={n}, seed={seed} -> {out}")
+    typer.echo(f"trainable params: {result.trainable_params:,} of {result.total_params:,} ({pct:.2f}%); "
+               f"{result.steps} steps in {result.train_seconds:.1f}s, best at step {result.best_step}")
+    memory = f"peak memory {result.peak_rss_bytes / 1e6:.0f} MB (RSS)"
+    if result.base_weights:
+        stored, fp32 = result.base_weights["stored"], result.base_weights["fp32"]
+        memory += f"; 4-bit base linear weights {stored / 1e6:.1f} MB = {stored / fp32:.2f}x of fp32 ({fp32 / 1e6:.1f} MB)"
+    typer.echo(memory)
+    if result.chosen:
+        picked = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.chosen.items())
+        typer.echo(f"chosen on validation: {picked}" + (f" (tuning took {result.tune_seconds:.1f}s)" if result.tune_seconds else ""))
+    for flag in result.flags:
+        typer.echo(f"note: this run {flag['text']}; {flag['advice']}")
+    for r in result.retention:
+        typer.echo(f"retention on {r['data']}: {r['retention']:.3f} (probe accuracy {100 * r['adapted']:.1f}% on the adapted "
+                   f"encoder vs {100 * r['original']:.1f}% on the original, {r['test_rows']} test rows)")
+    if result.status != "done":
+        typer.echo(f"{result.status}: {result.error}", err=True)
+        raise typer.Exit(1)
+    typer.echo("validation: " + _metric_line(result.val_metrics))
+    typer.echo(f"next: headstart evaluate {out}")
+
+
+def _parse_terms(text: str | None, strategy: str) -> dict[str, dict[str, Any]]:
+    """``--terms "l2sp[weight=0.01]"`` -> ``{"l2sp": {"weight": 0.01}}``, read as the terms of an arm."""
+    from headstart.specs import parse_arm
+
+    return parse_arm(f"{strategy}+{text}")[3] if text else {}
+
+
+@app.command()
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="Run directory written by 'headstart train'.")],
+    split: Annotated[str, typer.Option(help="test | val.")] = "test",
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a trained run's metrics on the test (or validation) split.
+
+    Example: headstart evaluate runs/ft64 --split test --json
+    """
+    from headstart.api import evaluate as evaluate_run
+
+    if split not in ("test", "val"):
+        raise ConfigError(f"--split must be 'test' or 'val', got {split!r}")
+    metrics = evaluate_run(run, split)
+    if as_json:
+        _echo_json(metrics)
+        return
+    typer.echo(f"{split} ({metrics['n']} examples): {_metric_line(metrics)}")
+    for name, row in metrics.get("per_class", {}).items():
+        cells = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
+        typer.echo(f"  {name}: {cells}")
+
+
+@app.command()
+def predict(
+    run: Annotated[Path, typer.Argument(help="Run directory written by 'headstart train' (or 'headstart adapters merge').")],
+    inputs: Annotated[str, typer.Argument(help="CSV / JSONL / parquet with a text column, a .txt file (one per line), or '-' for stdin; "
+                                                "for an image run: an image, a folder of images, or a table naming them.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write predictions here (.jsonl or .csv); default: stdout as JSONL.")] = None,
+    text_column: Annotated[Optional[str], typer.Option(help="Text column of the input table.")] = None,
+    adapter_dir: Annotated[Optional[list[str]], typer.Option("--adapter-dir", help="More adapter runs on the same base, [NAME=]DIR (repeatable); loaded once, sharing the base.")] = None,
+    adapter: Annotated[Optional[str], typer.Option(help="Which loaded adapter predicts (default: RUN's; names are directory names unless NAME= is given).")] = None,
+) -> None:
+    """Predict labels and class probabilities for raw texts (or images, for a run on an image backbone).
+
+    With --adapter-dir, several adapter runs share one base model in this process and --adapter picks
+    the one that predicts (the Python API, headstart.AdapterSet, switches per call).
+
+    Example: printf 'a joy to watch\\ndull and lifeless\\n' | headstart predict runs/ft64 -
+    Example: headstart predict runs/lora-a reviews.csv --adapter-dir b=runs/lora-b --adapter b
+    """
+    from headstart.data import read_inputs
+    from headstart.saved import load_run, predict_loaded
+
+    if adapter_dir or adapter:
+        from headstart.adapters import AdapterSet
+
+        adapters = AdapterSet()
+        first = adapters.add(run)
+        for entry in adapter_dir or []:
+            name, _, path = entry.rpartition("=")
+            adapters.add(Path(path), name or None)
+        loaded = adapters.use(adapter or first)
+    else:
+        loaded = load_run(run)  # a bad run directory fails before stdin is read
+    if getattr(loaded.model.backbone, "modality", "text") == "image":
+        from headstart.data.images import read_image_inputs
+
+        names, images = read_image_inputs(inputs, column=text_column)
+        rows = [{"input": name, **{k: v for k, v in row.items() if k != "text"}} for name, row in zip(names, predict_loaded(loaded, images))]
+    else:
+        rows = predict_loaded(loaded, read_inputs(inputs, text_column=text_column))
+    if out is None:
+        for row in rows:
+            typer.echo(json.dumps(row))
+        return
+    _write_predictions(rows, out)
+    typer.echo(f"wrote {len(rows)} predictions to {out}", err=True)
+
+
+def _write_predictions(rows: list[dict[str, Any]], out: Path) -> None:
+    import os
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        if out.suffix.lower() == ".csv":
+            import pandas as pd
+
+            flat = [{**{k: v for k, v in r.items() if k != "probabilities"}, **{f"p_{k}": v for k, v in r.get("probabilities", {}).items()}} for r in rows]
+            pd.DataFrame(flat).to_csv(tmp, index=False)
+        else:
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        os.replace(tmp, out)
+    except OSError as e:
+        raise ConfigError(f"cannot write predictions to {str(out)!r} ({e.strerror}); choose another --out") from None

@@ -1,0 +1,207 @@
+"""``compare``, ``check-leakage``, ``runs``, ``report``: sweeps, their store and their report."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from headstart.cli.common import LEAKAGE_WARN, DataOpt, JsonOpt, _check_writable, _echo_json, app
+from headstart.errors import ConfigError
+
+
+@app.command()
+def compare(
+    data: Annotated[Optional[str], typer.Option("--data", "-d", help="Built-in dataset or a data file.")] = None,
+    backbone: Annotated[Optional[str], typer.Option("--backbone", "-b", help="Built-in backbone or a local model folder.")] = None,
+    backbones: Annotated[Optional[str], typer.Option(help="Several backbones, comma-separated: each its own curves in the report "
+                                                          "(e.g. all-minilm-l6-v2,all-mpnet-base-v2).")] = None,
+    strategies_: Annotated[Optional[str], typer.Option("--strategies", "-s", help="Comma-separated strategies.")] = None,
+    retain: Annotated[Optional[list[str]], typer.Option(help="After training, measure forgetting on this classification dataset "
+                                                            "(repeatable): a probe on the adapted vs the original encoder.")] = None,
+    arms: Annotated[Optional[str], typer.Option(help="Arms to compare instead of --strategies: strategy[options]+term[options], "
+                                                     "comma-separated, e.g. 'lora[rank=4],lora[rank=16],full-finetune+l2sp[weight=0.01]'.")] = None,
+    sizes: Annotated[Optional[str], typer.Option(help="Comma-separated labelled-set sizes; 'all' = the whole pool.")] = None,
+    seeds: Annotated[Optional[int], typer.Option(help="Seeds per cell (0 .. seeds-1).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Directory of the store and the report.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Local worker processes (threads are divided between them).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="sweep.toml with the same keys; flags override it.")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Cap on optimiser steps per phase (quick sweeps).")] = None,
+    min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: each strategy's).")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's).")] = None,
+    text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
+    label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
+    group_column: Annotated[Optional[str], typer.Option(help="Column of group ids kept on one side of the split (a patient, a movie).")] = None,
+    split_column: Annotated[Optional[str], typer.Option(help="Column holding the file's own split: train / validation / test (validation cut from train if absent).")] = None,
+    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones (see check-leakage).")] = False,
+    tune: Annotated[Optional[bool], typer.Option("--tune/--no-tune", help="Choose each cell's learning rate on validation (default: on).")] = None,
+    grid: Annotated[Optional[list[str]], typer.Option("--grid", help="STRATEGY=V1,V2,...: the learning rates --tune searches for one strategy instead of its own grid (repeatable).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Sweep strategies x labelled-set sizes x seeds, store every run, write the report and a recommendation.
+
+    Re-running the same command trains nothing already done; adding a size, seed or strategy trains only
+    the new cells.
+
+    Example: headstart compare --strategies scratch,linear-probe,full-finetune --sizes 16,64,256 --seeds 3 --out runs/cmp
+    """
+    import shlex
+
+    from headstart.api import run_compare
+    from headstart.data.splits import SplitConfig
+    from headstart.specs import TrainConfig
+    from headstart.sweep_spec import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes
+    from headstart.sweep_config import read_config
+
+    cfg = read_config(config) if config else {}
+    pick = lambda flag, key, default: flag if flag is not None else cfg.get(key, default)  # noqa: E731
+    train_fields = dict(cfg.get("train", {}))
+    for name, value in (("max_steps", max_steps), ("min_steps", min_steps), ("epochs", epochs), ("image_size", image_size)):
+        if value is not None:
+            train_fields[name] = value
+    strategies_text = pick(strategies_, "strategies", ",".join(DEFAULT_STRATEGIES))
+    sizes_text = pick(sizes, "sizes", ",".join("all" if n is None else str(n) for n in DEFAULT_SIZES))
+    split_fields = {**cfg.get("split", {}), **({"dedupe": True} if dedupe else {})}
+    sweep = SweepSpec(
+        data=pick(data, "data", "rotten-tomatoes"), backbone=pick(backbone, "backbone", "all-minilm-l6-v2"),
+        strategies=parse_list(strategies_text), sizes=parse_sizes(sizes_text), seeds=pick(seeds, "seeds", 5),
+        train=TrainConfig(**train_fields), options=dict(cfg.get("options", {})),
+        train_by_strategy=dict(cfg.get("train_by_strategy", {})), split=SplitConfig(**split_fields),
+        text_column=pick(text_column, "text_column", None), label_column=pick(label_column, "label_column", None),
+        task=cfg.get("task"), pooling=cfg.get("pooling"),
+        tune=("lr" if tune else None) if tune is not None else cfg.get("tune", "lr"),
+        grids={**cfg.get("grid", {}), **dict(_parse_grid_flag(g) for g in grid or [])},
+        arms=pick(arms, "arms", ()), retain=tuple(retain or cfg.get("retain", ())),
+        backbones=pick(backbones, "backbones", ()),
+        group_column=pick(group_column, "group_column", None), split_column=pick(split_column, "split_column", None),
+    )
+    out_dir = Path(pick(out, "out", "runs/compare"))
+    _check_writable(out_dir)
+    command = "headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    result = run_compare(sweep, out_dir, workers=pick(workers, "workers", 1), command=command, progress=not quiet,
+                         announce=lambda report: _print_leakage(report, dedupe=sweep.split.dedupe))
+    typer.echo(f"{result.total} cells: {result.skipped} already done, {result.trained} trained now "
+               f"({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items())) or 'nothing new'}) in {result.seconds:.0f}s")
+    _print_report(result.reports, out_dir)
+
+
+def _parse_grid_flag(text: str) -> tuple[str, str]:
+    name, sep, values = text.partition("=")
+    if not sep or not name.strip():
+        raise ConfigError(f"--grid must be STRATEGY=V1,V2,..., got {text!r}; e.g. --grid full-finetune=2e-5,5e-5,1e-4")
+    return name.strip(), values
+
+
+def _print_leakage(report: Any, *, dedupe: bool) -> None:
+    typer.echo(report.summary() + ("; removed from test (--dedupe)" if dedupe and report.exact + report.near else ""))
+    if report.fraction > LEAKAGE_WARN and not dedupe:
+        typer.echo(f"warning: {100 * report.fraction:.1f}% of the test set duplicates training data, so test scores are "
+                   "optimistic; re-run with --dedupe (headstart check-leakage shows the pairs)")
+
+
+def _print_report(paths: dict[str, Path], out_dir: Path) -> None:
+    summary = json.loads(paths["results.json"].read_text())
+    from headstart.report.markdown import reference_text
+
+    if reference_text(summary):
+        typer.echo(f"reference: {reference_text(summary)}")
+    head = summary.get("head_start")
+    if head:
+        typer.echo(f"head-start: {head['text']}")
+    cross = summary.get("crossover") or {}
+    if cross.get("text"):
+        typer.echo(f"crossover: {cross['text']}")
+    for band in summary.get("recommendation", []):
+        typer.echo(f"recommendation: {band['text']}")
+    for flag in summary.get("budget_flags", []):
+        typer.echo(f"budget: {flag['text']}")
+    for edge in summary.get("grid_edges", []):
+        typer.echo(f"tuning: {edge['text']}")
+    typer.echo(f"report: {paths['report.html']} (also chart.png, report.md, results.json in {out_dir})")
+
+
+@app.command("check-leakage")
+def check_leakage(
+    data: DataOpt = "rotten-tomatoes",
+    text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
+    label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
+    group_column: Annotated[Optional[str], typer.Option(help="Column of group ids kept on one side of the split (a patient, a movie).")] = None,
+    split_column: Annotated[Optional[str], typer.Option(help="Column holding the file's own split: train / validation / test (validation cut from train if absent).")] = None,
+    threshold: Annotated[float, typer.Option(help="Jaccard similarity of word 3-shingles at or above which a pair is a near-duplicate.")] = 0.8,
+    examples: Annotated[int, typer.Option(help="Duplicate pairs to show.")] = 5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Count test examples that duplicate (exactly or nearly) an example of the pool or validation split.
+
+    Example: headstart check-leakage --data reviews.csv --threshold 0.8 --examples 3
+    """
+    from headstart.data import load_dataset, split_dataset
+    from headstart.leakage import check_threshold, find_leakage
+
+    check_threshold(threshold)  # before loading the data
+    dataset = load_dataset(data, text_column=text_column, label_column=label_column, group_column=group_column,
+                           split_column=split_column)
+    report = find_leakage(dataset, split_dataset(dataset), threshold=threshold, examples=examples)
+    if as_json:
+        _echo_json({"data": dataset.name, **report.to_dict()})
+        return
+    typer.echo(report.summary())
+    for test_text, train_text, similarity in report.examples:
+        typer.echo(f"  {similarity:.2f}  test:  {_clip(test_text)}\n        train: {_clip(train_text)}")
+    if report.fraction > LEAKAGE_WARN:
+        typer.echo(f"warning: {100 * report.fraction:.1f}% of the test set duplicates training data; "
+                   "compare --dedupe drops those test examples")
+
+
+def _clip(text: str, width: int = 100) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@app.command()
+def runs(
+    directory: Annotated[Path, typer.Argument(help="Directory of a compare store.")],
+    status: Annotated[Optional[str], typer.Option(help="Only runs with this status.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the runs in a compare store.
+
+    Example: headstart runs runs/cmp --status done --json
+    """
+    from headstart.store import Store
+
+    with Store(directory, create=False) as store:
+        results = store.results(status)
+    rows = [{"key": r.key, "strategy": r.spec.get("strategy"), "n": r.spec.get("n_requested"), "seed": r.spec.get("seed"),
+             "status": r.status, "accuracy": r.metrics.get("accuracy"), "macro_f1": r.metrics.get("macro_f1"),
+             "rmse": r.metrics.get("rmse"), "train_seconds": r.train_seconds, "trainable_params": r.trainable_params,
+             "error": r.error} for r in results]
+    if as_json:
+        _echo_json(rows)
+        return
+    for r in rows:
+        score = next((f"{k} {r[k]:.4f}" for k in ("accuracy", "rmse") if r[k] is not None), "")
+        typer.echo(f"{r['key']}  {r['status']:<8} {r['strategy']:<16} n={str(r['n']):<5} seed={r['seed']}  {score}  "
+                   f"{r['train_seconds']:.1f}s{'  ' + r['error'] if r['error'] else ''}")
+    typer.echo(f"{len(rows)} runs")
+
+
+@app.command()
+def report(
+    directory: Annotated[Path, typer.Argument(help="Directory of a compare store.")],
+    metric: Annotated[Optional[str], typer.Option(help="Metric to plot (default: accuracy, rmse for regression).")] = None,
+    margin: Annotated[Optional[float], typer.Option(help="Points a cheaper strategy may trail the best (if not significantly "
+                                                         "worse) and be recommended instead (default 2; for rmse-like "
+                                                         "metrics, percent of the best).")] = None,
+) -> None:
+    """Re-render chart.png, report.html, report.md and results.json from the store alone.
+
+    Example: headstart report runs/cmp --margin 1
+    """
+    from headstart.report.render import render
+
+    _print_report(render(directory, metric=metric, margin=margin), directory)
