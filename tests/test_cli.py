@@ -287,3 +287,25 @@ def test_train_says_when_its_budget_may_have_cut_it_short(monkeypatch, capsys, t
     assert "unchecked" in [f["reason"] for f in json.loads((out / "metrics.json").read_text())["flags"]]
     code, stdout, _ = cli([*args[:-2], "--evals-per-phase", "3", "--out", str(tmp_path / "checked"), "--json"], monkeypatch, capsys)
     assert "unchecked" not in {f["reason"] for f in json.loads(stdout)["flags"]}
+
+
+def test_option_reaches_strategy_and_term_options_the_same_way(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """--option KEY=VALUE (the run's strategy) and NAME.KEY=VALUE (a term, added if not in --terms); in compare,
+    STRATEGY.KEY=VALUE. Misplaced ones are one clear line."""
+    base = [*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--n", "32", "--max-steps", "4", "--min-steps", "4"]
+    out = tmp_path / "pf"
+    code, _, _ = cli([*base, "--strategy", "partial-freeze", "--option", "freeze=1", "--option", "ewc.weight=10",
+                      "--option", "ewc.samples=8", "--out", str(out)], monkeypatch, capsys)
+    resolved = json.loads((out / "spec.json").read_text())["resolved"]
+    assert code == 0 and resolved["options"]["freeze"] == 1 and resolved["terms"] == {"ewc": {"weight": 10, "samples": 8}}
+    assert_user_error(cli([*base, "--strategy", "full-finetune", "--option", "lora.rank=4", "--out", str(tmp_path / "x")],
+                          monkeypatch, capsys), "sets an option of strategy 'lora', but this run trains 'full-finetune'")
+    compare = ["compare", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--strategies", "partial-freeze", "--sizes", "16",
+               "--seeds", "1", "--max-steps", "2", "--min-steps", "2", "--no-tune", "--out", str(tmp_path / "cmp")]
+    code, _, _ = cli([*compare, "--option", "partial-freeze.freeze=1"], monkeypatch, capsys)
+    from headstart.store import Store
+
+    with Store(tmp_path / "cmp") as store:
+        assert code == 0 and [r.spec["options"]["freeze"] for r in store.results()] == [1]
+    assert_user_error(cli([*compare, "--option", "freeze=1"], monkeypatch, capsys), "--option in compare names its strategy")
+    assert_user_error(cli([*compare, "--option", "ewc.weight=1"], monkeypatch, capsys), "ewc is an objective term")

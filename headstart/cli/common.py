@@ -54,6 +54,26 @@ def _echo_json(payload: Any) -> None:
     typer.echo(json.dumps(payload, indent=2, default=str))
 
 
+def _scoped_options(texts: list[str] | None) -> dict[str, dict[str, Any]]:
+    """``--option NAME.KEY=VALUE`` (repeatable) -> ``{NAME: {KEY: VALUE}}``; NAME a strategy or an objective term, whose
+    options ``headstart strategies`` lists. A plain ``KEY=VALUE`` is scoped to ``""`` (the run's strategy).
+
+    Raises:
+        ConfigError: malformed text, or NAME neither a strategy nor a term.
+    """
+    from headstart.objectives import TERMS
+    from headstart.strategies import get_strategy
+
+    scoped: dict[str, dict[str, Any]] = {}
+    for text in texts or []:
+        key, value = _parse_option(text)
+        name, _, field_name = key.rpartition(".")
+        if name and name not in TERMS:
+            get_strategy(name)  # raises: unknown strategy, with the names
+        scoped.setdefault(name, {})[field_name] = value
+    return scoped
+
+
 def _parse_option(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ConfigError(f"--option expects KEY=VALUE, got {text!r}; e.g. --option freeze=3")

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from headstart.cli.common import (BackboneOpt, DataOpt, JsonOpt, _check_writable, _echo_json, _metric_line, _parse_option,
+from headstart.cli.common import (BackboneOpt, DataOpt, JsonOpt, _check_writable, _echo_json, _metric_line, _scoped_options,
                                   app)
 from headstart.errors import ConfigError
 
@@ -57,7 +57,8 @@ def train(
     grid: Annotated[Optional[str], typer.Option(help="With --tune lr: the learning rates to search instead of the strategy's grid, e.g. 2e-5,5e-5,1e-4.")] = None,
     retain: Annotated[Optional[list[str]], typer.Option(help="After training, measure forgetting on this classification dataset "
                                                              "(repeatable): a probe on the adapted vs the original encoder.")] = None,
-    option: Annotated[Optional[list[str]], typer.Option("--option", help="Other strategy option KEY=VALUE (repeatable).")] = None,
+    option: Annotated[Optional[list[str]], typer.Option("--option", help="A strategy or term option, KEY=VALUE or NAME.KEY=VALUE "
+                                                                          "(repeatable; e.g. rank=4, ewc.weight=10; listed by headstart strategies).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
     task: Annotated[Optional[str], typer.Option(help="classification | multilabel | regression (default: inferred).")] = None,
@@ -75,7 +76,16 @@ def train(
     from headstart.specs import TrainConfig
 
     _check_writable(out)  # before training, not after minutes of it
-    options = dict(_parse_option(o) for o in option or [])
+    scoped = _scoped_options(option)
+    options = {**scoped.pop("", {}), **scoped.pop(strategy, {})}
+    terms_given = _parse_terms(terms, strategy)
+    for name, values in scoped.items():  # NAME.KEY for another strategy is a mistake; for a term it adds or sets the term
+        from headstart.objectives import TERMS
+
+        if name not in TERMS:
+            raise ConfigError(f"--option {name}.… sets an option of strategy {name!r}, but this run trains {strategy!r}; "
+                              f"use --option KEY=VALUE for {strategy}'s options")
+        terms_given.setdefault(name, {}).update(values)
     flags = {"freeze": freeze, "decay": decay, "rank": rank, "alpha": alpha, "dropout": dropout, "targets": targets,
              "reduction": reduction, "virtual_tokens": virtual_tokens}
     options.update({k: v for k, v in flags.items() if v is not None})
@@ -86,7 +96,7 @@ def train(
     result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                  text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
                  group_column=group_column, split_column=split_column,
-                 progress=not quiet, terms=_parse_terms(terms, strategy), retain=list(retain or ()))
+                 progress=not quiet, terms=terms_given, retain=list(retain or ()))
     summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,
                "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
                "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "base_weights": result.base_weights,

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from headstart.cli.common import LEAKAGE_WARN, DataOpt, JsonOpt, _check_writable, _echo_json, app
+from headstart.cli.common import LEAKAGE_WARN, DataOpt, JsonOpt, _check_writable, _echo_json, _scoped_options, app
 from headstart.errors import ConfigError
 
 
@@ -40,6 +40,8 @@ def compare(
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones (see check-leakage).")] = False,
     tune: Annotated[Optional[bool], typer.Option("--tune/--no-tune", help="Choose each cell's learning rate on validation (default: on).")] = None,
     grid: Annotated[Optional[list[str]], typer.Option("--grid", help="STRATEGY=V1,V2,...: the learning rates --tune searches for one strategy instead of its own grid (repeatable).")] = None,
+    option: Annotated[Optional[list[str]], typer.Option("--option", help="STRATEGY.KEY=VALUE: one strategy's option for every "
+                                                                          "run of it (repeatable; e.g. partial-freeze.freeze=3).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Sweep strategies x labelled-set sizes x seeds, store every run, write the report and a recommendation.
@@ -69,7 +71,7 @@ def compare(
     sweep = SweepSpec(
         data=pick(data, "data", "rotten-tomatoes"), backbone=pick(backbone, "backbone", "all-minilm-l6-v2"),
         strategies=parse_list(strategies_text), sizes=parse_sizes(sizes_text), seeds=pick(seeds, "seeds", 5),
-        train=TrainConfig(**train_fields), options=dict(cfg.get("options", {})),
+        train=TrainConfig(**train_fields), options=_sweep_options(cfg.get("options", {}), option),
         train_by_strategy=dict(cfg.get("train_by_strategy", {})), split=SplitConfig(**split_fields),
         text_column=pick(text_column, "text_column", None), label_column=pick(label_column, "label_column", None),
         task=cfg.get("task"), pooling=cfg.get("pooling"),
@@ -87,6 +89,25 @@ def compare(
     typer.echo(f"{result.total} cells: {result.skipped} already done, {result.trained} trained now "
                f"({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items())) or 'nothing new'}) in {result.seconds:.0f}s")
     _print_report(result.reports, out_dir)
+
+
+def _sweep_options(from_config: dict[str, dict[str, Any]], flags: list[str] | None) -> dict[str, dict[str, Any]]:
+    """``[options.STRATEGY]`` of the TOML, with ``--option STRATEGY.KEY=VALUE`` over it.
+
+    Raises:
+        ConfigError: an option without its strategy, or a term's option (terms belong to arms).
+    """
+    from headstart.objectives import TERMS
+
+    options = {name: dict(values) for name, values in from_config.items()}
+    for name, values in _scoped_options(flags).items():
+        if not name:
+            raise ConfigError(f"--option in compare names its strategy: STRATEGY.KEY=VALUE, e.g. partial-freeze.freeze=3 "
+                              f"(got {', '.join(f'{k}=' for k in values)})")
+        if name in TERMS:
+            raise ConfigError(f"{name} is an objective term: its options go with the arm, e.g. --arms 'full-finetune+{name}[weight=10]'")
+        options.setdefault(name, {}).update(values)
+    return options
 
 
 def _parse_grid_flag(text: str) -> tuple[str, str]:
