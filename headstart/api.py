@@ -95,10 +95,13 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.progress import progress_bar
     from headstart.recipe import run
     from headstart.saved import LoadedRun, backbone_saved, save
+    from headstart.specs import run_key
 
     from headstart.data.memory import as_path, is_in_memory
+    from headstart.specs import file_options
 
-    data = as_path(data) if is_in_memory(data) else str(data)
+    reading = dict(text_column=text_column, label_column=label_column, task=task, group_column=group_column, split_column=split_column)
+    data = as_path(data, **file_options(reading)) if is_in_memory(data) else str(data)
     spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=dict(options or {}),
                    train=config or TrainConfig(), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
                    tune=tune, grid=grid, terms=dict(terms or {}), retain=tuple(retain or ()), group_column=group_column,
@@ -120,7 +123,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     meta = {"resolved": s.resolved(), "data_source": s.data.source, "backbone_saved": backbone_saved(s, report),
             "label_names": list(s.data.label_names)}
     loaded = LoadedRun(Path(out) if out else Path("."), meta, s.model, s.data.task, s.data.label_names, s.device)
-    return FitResult(key=outcome.result.key, out=Path(out) if out else None, status=report.status,
+    return FitResult(key=run_key(s.resolved()), out=Path(out) if out else None, status=report.status,
                      val_metrics=report.val_metrics, steps=report.steps, best_step=report.best_step,
                      train_seconds=report.seconds, trainable_params=report.trainable_params,
                      total_params=count_parameters(s.model), error=report.error, chosen=outcome.chosen,
@@ -212,8 +215,10 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         return value if isinstance(value, str) else ",".join("all" if v is None else str(v) for v in value)
 
     from headstart.data.memory import as_path, is_in_memory
+    from headstart.specs import file_options
 
-    data = as_path(data) if is_in_memory(data) else str(data)
+    reading = dict(text_column=text_column, label_column=label_column, task=task, group_column=group_column, split_column=split_column)
+    data = as_path(data, **file_options(reading)) if is_in_memory(data) else str(data)
     sweep = SweepSpec(data=data, backbone=backbone, strategies=parse_list(text(strategies or DEFAULT_STRATEGIES)),
                       sizes=parse_sizes(text(sizes or DEFAULT_SIZES)), seeds=seeds, train=config or TrainConfig(),
                       options=dict(options or {}), train_by_strategy=dict(train_by_strategy or {}),

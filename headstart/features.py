@@ -160,7 +160,7 @@ def encoded_inputs(backbone: torch.nn.Module, data: Any) -> list:
     """``backbone.encode(data.inputs)``, memoised per (preprocessing, dataset) so a sweep tokenises once."""
     key = json.dumps([backbone.describe(), data.hash], sort_keys=True, default=str)
     if key not in _ENCODED:
-        while len(_ENCODED) >= 2:  # sweeps go one dataset at a time, read by the backbone's encoder and TF-IDF's at most
+        while len(_ENCODED) >= 4:  # a sweep's data read by each backbone (--backbones), TF-IDF, a replayed or retained set
             _ENCODED.pop(next(iter(_ENCODED)))
         _ENCODED[key] = backbone.encode(data.inputs)
     return _ENCODED[key]

@@ -99,7 +99,7 @@ def _terms(spec: RunSpec, strategy: Any) -> dict[str, Any]:
     if not spec.terms:
         return {}
     replayed = (spec.terms.get("replay") or {}).get("data")
-    if replayed and replayed in spec.retain:
+    if replayed and _same_data(replayed, spec.retain):
         raise ConfigError(f"replay rehearses {replayed!r} while --retain {replayed} measures forgetting on it: the measure "
                           "would score rows the run trained on; retain another dataset, or drop one of them")
     from headstart.objectives import get_term
@@ -114,6 +114,17 @@ def _terms(spec: RunSpec, strategy: Any) -> dict[str, Any]:
         # An option left unset (None) stays out of the key, so options added later keep earlier runs' keys.
         resolved[name] = {k: v for k, v in dataclasses.asdict(term_options(term, dict(given or {}))).items() if v is not None}
     return {"terms": resolved}
+
+
+def _same_data(name: str, others: tuple[str, ...]) -> bool:
+    """``name`` is one of ``others``: the same built-in name, or the same file however its path is written."""
+    from pathlib import Path
+
+    def canonical(text: str) -> str:
+        path = Path(text)
+        return str(path.resolve()) if path.exists() else text
+
+    return canonical(name) in {canonical(o) for o in others}
 
 
 def _train_identity(cfg: TrainConfig, precision: str) -> dict[str, Any]:
@@ -266,6 +277,7 @@ def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Modu
     Raises:
         HeadstartError: a spec that cannot run (bad data, options, sizes); a run that diverges is an outcome.
     """
+    _terms(spec, get_strategy(spec.strategy))  # a term that cannot apply is refused before any training, not after it
     pretrained = pretrained or load_pretrained(spec)  # loaded once for every trial; the grid depends on its modality
     s, report, trials, seconds = _train_tuned(spec, data, pretrained, progress)
     chosen = dict(report.chosen)

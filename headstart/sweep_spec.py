@@ -76,6 +76,8 @@ class SweepSpec:
 
         if self.backbones:
             backbones = parse_list(self.backbones) if isinstance(self.backbones, str) else tuple(self.backbones)
+            if not backbones or not all(isinstance(b, str) and b.strip() for b in backbones):
+                raise ConfigError(f"--backbones must name backbones, e.g. all-minilm-l6-v2,path/to/encoder; got {self.backbones!r}")
             if len(set(backbones)) != len(backbones):
                 raise ConfigError(f"--backbones lists a backbone twice ({', '.join(backbones)}); give each once")
             object.__setattr__(self, "backbones", backbones)

@@ -275,3 +275,16 @@ def test_lora_at_two_ranks_and_lora_with_ewc_are_three_rows(toy_csv, tiny_regist
     rows = {r["strategy"]: r["seeds"] for r in result.summary["curves"]}
     assert len(rows) == 3 and set(rows.values()) == {2}, rows
     assert {"lora+ewc"} < set(rows) and any("rank=4" in label for label in rows) and any("rank=16" in label for label in rows), rows
+
+
+def test_backbones_must_name_backbones_and_not_beside_backbone(monkeypatch, capsys, toy_csv, tmp_path):
+    from headstart.errors import ConfigError
+    from headstart.sweep_spec import SweepSpec
+
+    for bad in (",", " , ", ("",)):
+        with pytest.raises(ConfigError, match="--backbones must name backbones"):
+            SweepSpec(data=str(toy_csv), backbones=bad)
+    from test_cli import assert_user_error, cli
+
+    assert_user_error(cli(["compare", "--data", str(toy_csv), "--backbone", "tiny", "--backbones", "tiny,tiny-bert",
+                           "--out", str(tmp_path / "x")], monkeypatch, capsys), "--backbone and --backbones both name the backbone")

@@ -241,3 +241,14 @@ def test_cli_grid_flags_reach_the_runs_and_bad_ones_exit_2(toy_csv, tiny_registr
     with Store(tmp_path / "c", create=False) as store:
         grids = {r.spec["strategy"]: r.spec["tune"]["grid"] for r in store.results("done")}
     assert grids == {"full-finetune": [1e-5, 3e-5], "linear-probe": [0.001, 0.1]}, "file and flag grids both reach the runs"
+
+
+def test_a_tuned_fits_key_is_the_key_of_the_run_it_saved(toy_csv, tiny_registry, tmp_path):
+    import json
+
+    import headstart
+    from headstart.specs import TrainConfig
+
+    run = headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "run", tune="lr",
+                        config=TrainConfig(max_steps=6, min_steps=6, batch_size=8, precision="fp32"))
+    assert run.key == json.loads((tmp_path / "run" / "spec.json").read_text())["key"]

@@ -68,6 +68,8 @@ def compare(
     strategies_text = pick(strategies_, "strategies", ",".join(DEFAULT_STRATEGIES))
     sizes_text = pick(sizes, "sizes", ",".join("all" if n is None else str(n) for n in DEFAULT_SIZES))
     split_fields = {**cfg.get("split", {}), **({"dedupe": True} if dedupe else {})}
+    if backbone is not None and backbones is not None:
+        raise ConfigError("--backbone and --backbones both name the backbone; give the list alone, e.g. --backbones a,b")
     sweep = SweepSpec(
         data=pick(data, "data", "rotten-tomatoes"), backbone=pick(backbone, "backbone", "all-minilm-l6-v2"),
         strategies=parse_list(strategies_text), sizes=parse_sizes(sizes_text), seeds=pick(seeds, "seeds", 5),

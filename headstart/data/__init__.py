@@ -28,7 +28,7 @@ def load_dataset(name_or_path: str, *, text_column: str | None = None, label_col
     if Path(name_or_path).is_dir():  # root/<class>/<image>: an image folder
         if text_column or label_column or group_column or split_column or task not in (None, "classification"):
             raise DataError(f"{name_or_path!r} is a folder of class folders (images): its labels are the folder names, "
-                            "so --text-column/--label-column/--task do not apply")
+                            "so --text-column/--label-column/--task/--group-column/--split-column do not apply")
         return read_image_folder(name_or_path)
     looks_like_file = Path(name_or_path).suffix != "" or "/" in name_or_path or Path(name_or_path).exists()
     if looks_like_file:

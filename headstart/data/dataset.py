@@ -50,6 +50,10 @@ class Dataset:
             raise ValueError(f"modality must be one of {MODALITIES}, got {self.modality!r}")
         if len(self.inputs) != len(self.targets):
             raise ValueError(f"{len(self.inputs)} inputs but {len(self.targets)} targets")
+        for name in ("groups", "given_split"):
+            value = getattr(self, name)
+            if value is not None and len(value) != len(self.inputs):
+                raise ValueError(f"{len(self.inputs)} inputs but {len(value)} {name}")
 
     def __len__(self) -> int:
         return len(self.inputs)

@@ -203,12 +203,23 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         dataset = read_table(path, text_column=text_column, label_column=label_column, task=task)
         if dataset.modality != "text":
             raise DataError(f"--group-column and --split-column apply to tables of texts; {where!r} lists images")
-        kept = frame.index[_kept_rows(frame, dataset)]
+        kept = _kept_rows(frame, dataset)  # by position: a file's index may repeat (concatenated splits)
         groups = given = None
         if group_column is not None:
-            groups = np.unique(frame.loc[kept, group_column].astype(str).to_numpy(), return_inverse=True)[1].astype(np.int64)
+            ids = frame[group_column].to_numpy()[kept]
+            missing = [i for i, v in enumerate(ids) if _missing_label(v)]
+            if missing:
+                raise DataError(f"--group-column {group_column!r} of {where!r} is empty in {len(missing)} rows; give every row a "
+                                "group id (its own value for a row that shares none)")
+            groups = np.unique(np.asarray([str(v) for v in ids]), return_inverse=True)[1].astype(np.int64)
         if split_column is not None:
-            given = split_parts(frame.loc[kept, split_column].tolist(), split_column, where)
+            given = split_parts(frame[split_column].to_numpy()[kept].tolist(), split_column, where)
+        if groups is not None and given is not None:
+            spans = [g for g in np.unique(groups) if len(np.unique(given[groups == g])) > 1]
+            if spans:
+                example = str(frame[group_column].to_numpy()[kept][np.flatnonzero(groups == spans[0])[0]])
+                raise DataError(f"{len(spans)} groups of --group-column {group_column!r} have rows in more than one part of "
+                                f"--split-column {split_column!r} (e.g. {example!r}); a group must stay on one side")
         source = {**dataset.source, **({"group_column": group_column} if group_column else {}),
                   **({"split_column": split_column} if split_column else {})}
         return dataclasses.replace(dataset, groups=groups, given_split=given, source=source)

@@ -1,9 +1,9 @@
 """Data as Python users hold it: a pandas DataFrame, ``(texts, labels)``, or a Hugging Face ``datasets.Dataset``.
 
 Everything downstream reads a dataset by name or path (run keys, worker processes, ``evaluate`` of a saved run), so an
-in-memory table is written once, content-addressed, as parquet under the headstart cache
-(``$HEADSTART_CACHE/data/table-<sha256[:16]>.parquet``) and read back like any user file: the same table always gives
-the same path, hash and run keys, and nothing is pickled. Columns are found as for files (``--text-column`` /
+in-memory table is written once as parquet under the headstart cache and read back like any user file, named by the
+dataset's content hash (``$HEADSTART_CACHE/data/table-<Dataset.hash>.parquet``): the same rows and labels give the same
+path, hash and run keys whatever the column order, dtypes or library versions, and nothing is pickled. Columns are found as for files (``--text-column`` /
 ``--label-column`` when the names are not the usual ones).
 """
 
@@ -47,26 +47,47 @@ def as_frame(data: Any) -> Any:
                       f"(texts, labels); got {type(data).__name__}")
 
 
-def as_path(data: Any) -> str:
-    """``data`` written to the cache as parquet (once per content); the path, for ``load_dataset``."""
+def as_path(data: Any, **reading: Any) -> str:
+    """``data`` written to the cache as parquet, named by its dataset's content hash; the path, for ``load_dataset``.
+
+    Args:
+        reading: how to read the table (``specs.file_options``: text / label / group / split columns, task).
+
+    Raises:
+        ConfigError: a form it does not take, an empty table, or values parquet cannot hold (mixed types in a column).
+    """
+    import pyarrow
+
+    from headstart.data import load_dataset
     from headstart.precision import cache_dir
 
     frame = as_frame(data)
     if frame.empty:
         raise ConfigError("the data holds no rows; pass a table with a text and a label column")
     buf = io.BytesIO()
-    frame.to_parquet(buf, index=False)  # into memory: the file is written below, whole, by rename
-    payload = buf.getvalue()  # deterministic for the same table
-    digest = hashlib.sha256(payload).hexdigest()[:16]
+    try:
+        frame.to_parquet(buf, index=False)  # into memory: the file is written below, whole, by rename
+    except (pyarrow.ArrowException, ValueError, TypeError) as e:
+        raise ConfigError(f"the data cannot be stored as a table ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
+                          "give each column one type (texts as str, labels all str or all numbers)") from None
     folder = cache_dir() / "data"
-    path = folder / f"table-{digest}.parquet"
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_bytes(payload)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+    folder.mkdir(parents=True, exist_ok=True)
+    staged = _write(folder / f".staged-{hashlib.sha256(buf.getvalue()).hexdigest()[:16]}.parquet", buf.getvalue())
+    path = folder / f"table-{load_dataset(str(staged), **reading).hash}.parquet"
+    if path.exists():
+        staged.unlink(missing_ok=True)
+    else:
+        os.replace(staged, path)
     return str(path)
+
+
+def _write(path: Path, payload: bytes) -> Path:
+    """``payload`` at ``path``, written to a temp file then renamed."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

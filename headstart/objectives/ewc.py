@@ -71,7 +71,7 @@ class EWCOptions:
     data: str | None = None  # the reference inputs' dataset (an earlier task, its pool's inputs); None: the task's own pool
 
     def __post_init__(self) -> None:
-        check_weight("ewc", self.weight)
+        check_weight("ewc", self.weight, 0.01)
         check_count("ewc", "samples", self.samples)
         if self.data is not None and (not isinstance(self.data, str) or not self.data):
             raise ConfigError(f"ewc data must name a dataset, got {self.data!r}; e.g. ewc[data=drug-reviews]")

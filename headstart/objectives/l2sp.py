@@ -28,7 +28,7 @@ class L2SPOptions:
     weight: float = 0.01  # α; Li et al. use 0.01-0.1 for ImageNet CNNs; it trades fit for staying near w⁰
 
     def __post_init__(self) -> None:
-        check_weight("l2sp", self.weight)
+        check_weight("l2sp", self.weight, 0.01)
 
 
 class L2SP:

@@ -34,7 +34,7 @@ class LwFOptions:
     rows: int = 256  # reference inputs in all, cycled
 
     def __post_init__(self) -> None:
-        check_weight("lwf", self.weight)
+        check_weight("lwf", self.weight, 1.0)
         check_count("lwf", "batch", self.batch)
         check_count("lwf", "rows", self.rows)
 

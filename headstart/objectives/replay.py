@@ -36,7 +36,7 @@ class ReplayOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.data, str) or not self.data:
             raise ConfigError("replay needs the earlier task to rehearse: e.g. replay[data=drug-reviews]")
-        check_weight("replay", self.weight)
+        check_weight("replay", self.weight, 1.0)
         check_count("replay", "batch", self.batch)
         check_count("replay", "rows", self.rows)
         if not isinstance(self.C, (int, float)) or isinstance(self.C, bool) or not self.C > 0:

@@ -57,10 +57,10 @@ def cycle(batches: list[Any]) -> Callable[[], Any]:
     return take
 
 
-def check_weight(term: str, value: Any) -> None:
-    """A term's weight is a number > 0; anything else is a ConfigError naming it."""
+def check_weight(term: str, value: Any, default: float) -> None:
+    """A term's weight is a number > 0; anything else is a ConfigError naming it (and the term's default)."""
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-        raise ConfigError(f"{term} weight must be > 0, got {value!r}; e.g. {term}[weight=1]")
+        raise ConfigError(f"{term} weight must be > 0, got {value!r}; e.g. {term}[weight={default:g}] (its default)")
 
 
 def check_count(term: str, name: str, value: Any) -> None:

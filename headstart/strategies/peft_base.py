@@ -31,12 +31,6 @@ def encoder_of(backbone: nn.Module) -> nn.Module:
     return encoder
 
 
-def is_peft(module: nn.Module) -> bool:
-    from peft import PeftModel
-
-    return isinstance(module, PeftModel)
-
-
 def adapter_parameters(model: nn.Module, name: str = ADAPTER) -> list[nn.Parameter]:
     """The parameters of PEFT adapter ``name`` in the model's backbone (PEFT puts the name in their path)."""
     return [p for n, p in model.backbone.named_parameters() if f".{name}." in f".{n}."]

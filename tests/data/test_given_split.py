@@ -16,7 +16,7 @@ def table(tmp_path):
     data = make_toy(400, classes=2, seed=3)
     parts = np.array(["train"] * 250 + ["dev"] * 50 + ["test"] * 100)
     frame = pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets], "part": parts,
-                          "who": [f"p{i // 4}" for i in range(400)]})
+                          "who": [f"p{i // 5}" for i in range(400)]})
     path = tmp_path / "given.csv"
     frame.to_csv(path, index=False)
     return path, frame
@@ -40,8 +40,8 @@ def test_without_validation_rows_validation_is_cut_from_train_and_max_test_subsa
     data = load_dataset(str(other), split_column="part", group_column="who")
     splits = split_dataset(data, SplitConfig(max_test=40))
     assert set(splits.val) < set(range(300)) and set(splits.pool) | set(splits.val) == set(range(300))
-    assert 30 <= len(splits.val) <= 40, "val_fraction of the train rows, in whole groups of four"
-    assert 40 <= len(splits.test) <= 48 and set(splits.test) < set(range(300, 400)), "part of the given test split (whole groups)"
+    assert 30 <= len(splits.val) <= 40, "val_fraction of the train rows, in whole groups of five"
+    assert 40 <= len(splits.test) <= 50 and set(splits.test) < set(range(300, 400)), "part of the given test split (whole groups)"
     who = frame["who"].to_numpy()
     assert not set(who[splits.pool]) & set(who[splits.val]), "a group straddles pool and validation"
 
@@ -78,3 +78,26 @@ def test_train_and_evaluate_on_a_given_split(table, tiny_registry, tmp_path):
                         config=TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32"))
     assert run.status == "done"
     assert headstart.evaluate(tmp_path / "run")["accuracy"] >= 0  # the saved run re-reads the file with its split column
+
+
+def test_a_repeated_index_keeps_groups_and_split_aligned_by_position(table, tmp_path):
+    """pd.concat([train, test]) keeps both indexes: rows must still be matched by position, not by index label."""
+    _, frame = table
+    doubled = pd.concat([frame.iloc[:300], frame.iloc[300:].reset_index(drop=True)])  # index 0..299 then 0..99 again
+    path = tmp_path / "concat.parquet"
+    doubled.to_parquet(path)
+    data = load_dataset(str(path), split_column="part", group_column="who")
+    assert len(data.groups) == len(data) == 400
+    assert np.array_equal(split_dataset(data).test, np.arange(300, 400))
+
+
+def test_a_group_across_the_given_split_or_without_an_id_is_refused(table, tmp_path):
+    _, frame = table
+    across = tmp_path / "across.csv"
+    frame.assign(who="same").to_csv(across, index=False)
+    with pytest.raises(DataError, match="groups of --group-column 'who' have rows in more than one part"):
+        load_dataset(str(across), split_column="part", group_column="who")
+    missing = tmp_path / "missing.csv"
+    frame.assign(who=[None] * 10 + frame["who"].tolist()[10:]).to_csv(missing, index=False)
+    with pytest.raises(DataError, match="--group-column 'who' of .* is empty in 10 rows"):
+        load_dataset(str(missing), group_column="who")

@@ -36,3 +36,10 @@ def test_in_memory_data_in_a_compare(toy_csv, tiny_registry, tmp_path):
 def test_bad_in_memory_data_is_one_clear_error(data, message):
     with pytest.raises(ConfigError, match=message):
         as_path(data)
+
+
+def test_the_identity_is_the_datas_not_the_tables_layout():
+    frame = pd.DataFrame({"text": [f"review {i}" for i in range(40)], "label": [i % 2 for i in range(40)]})
+    assert as_path(frame) == as_path(frame[["label", "text"]]) == as_path(frame.astype({"label": "int32"}))
+    with pytest.raises(ConfigError, match="cannot be stored as a table"):
+        as_path(pd.DataFrame({"text": ["a", "b", "c"], "label": [1, "neg", 2.5]}))

@@ -98,3 +98,15 @@ def test_a_dataset_both_replayed_and_retained_is_refused(toy, make_tiny, earlier
                    terms={"replay": {"data": str(earlier_csv)}}, retain=(str(earlier_csv),))
     with pytest.raises(ConfigError, match="replay rehearses .* while --retain .* measures forgetting on it"):
         setup(spec, data=toy, pretrained=make_tiny(0)).resolved()
+
+
+def test_replay_and_retain_of_one_dataset_are_refused_before_any_training(toy_csv, make_tiny, earlier_csv, monkeypatch):
+    import headstart.recipe as recipe
+
+    monkeypatch.setattr(recipe, "train", lambda *a, **k: pytest.fail("trained before refusing"))
+    relative = str(earlier_csv.relative_to(earlier_csv.parent.parent))
+    monkeypatch.chdir(earlier_csv.parent.parent)
+    spec = RunSpec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=32, train=FAST,
+                   terms={"replay": {"data": relative}}, retain=(str(earlier_csv),))  # one file, two spellings
+    with pytest.raises(ConfigError, match="replay rehearses"):
+        recipe.run(spec, pretrained=make_tiny(0))
