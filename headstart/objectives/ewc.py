@@ -44,10 +44,11 @@ def fisher_diagonal(model: nn.Module, batches: list[dict[str, torch.Tensor]], pa
             one = {k: v[i : i + 1] for k, v in batch.items()}
             out = model(one).float()
             if task == "classification":
-                y = torch.multinomial(torch.softmax(out.detach(), -1), 1, generator=generator).squeeze(-1)
+                # drawn on the CPU with the CPU generator (the same draws on any device; a CUDA tensor refuses it)
+                y = torch.multinomial(torch.softmax(out.detach(), -1).cpu(), 1, generator=generator).squeeze(-1).to(out.device)
                 objective = torch.log_softmax(out, -1)[0, y[0]]
             elif task == "multilabel":
-                y = torch.bernoulli(torch.sigmoid(out.detach()), generator=generator)
+                y = torch.bernoulli(torch.sigmoid(out.detach()).cpu(), generator=generator).to(out.device)
                 objective = -torch.nn.functional.binary_cross_entropy_with_logits(out, y, reduction="sum")
             else:
                 objective = out.sum()
