@@ -289,6 +289,18 @@ def tiny_registry(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def other_csv(tmp_path: Path) -> Path:
+    """A second task on the tiny backbone's vocabulary (the toy data with another seed, 3 classes, 300 rows), as a CSV:
+    the earlier task a term replays, or the dataset whose retention is measured."""
+    import pandas as pd
+
+    data = make_toy(300, classes=3, seed=7)
+    path = tmp_path / "other.csv"
+    pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
 def toy_csv(tmp_path: Path) -> Path:
     """The 200-example toy dataset written as a CSV (text,label): a file-backed dataset that can be reloaded."""
     import pandas as pd

@@ -256,15 +256,9 @@ def test_version_and_python_dash_m():
     assert proc.returncode == 0 and proc.stdout.strip() == expected
 
 
-def test_train_measures_forgetting_on_a_retained_dataset(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+def test_train_measures_forgetting_on_a_retained_dataset(monkeypatch, capsys, toy_csv, other_csv, tiny_registry, tmp_path):
     """`train --retain DATA`: the adapted encoder against the original on DATA, in the summary and the JSON."""
-    import pandas as pd
-
-    from conftest import make_toy
-
-    other = make_toy(300, classes=3, seed=7)
-    path = tmp_path / "other.csv"
-    pd.DataFrame({"text": other.inputs, "label": [other.label_names[y] for y in other.targets]}).to_csv(path, index=False)
+    path = other_csv
     args = [*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "full-finetune", "--n", "32", "--lr", "3e-3",
             "--max-steps", "20", "--min-steps", "20", "--out", str(tmp_path / "run"), "--retain", str(path)]
     code, stdout, _ = cli([*args, "--json"], monkeypatch, capsys)

@@ -22,15 +22,6 @@ def test_the_probe_separates_separable_features_and_picks_c_on_validation():
     assert accuracy == 1.0 and C in (0.01, 0.1, 1.0, 10.0, 100.0)
 
 
-@pytest.fixture
-def other_csv(tmp_path):
-    """A second task on the tiny backbone's vocabulary: the toy data with another seed."""
-    data = make_toy(300, classes=3, seed=7)
-    path = tmp_path / "other.csv"
-    pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(path, index=False)
-    return path
-
-
 def test_an_untouched_encoder_retains_everything(other_csv, make_tiny):
     backbone = make_tiny(0)
     found = retention(backbone, backbone, str(other_csv), seed=0, batch_size=64)

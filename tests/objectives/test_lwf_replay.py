@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 import torch
 
-from conftest import make_toy
 from headstart.errors import ConfigError
 from headstart.objectives.lwf import feature_distance
 from headstart.recipe import setup, train
@@ -36,16 +34,7 @@ def test_lwf_keeps_the_backbone_nearer_its_starting_weights(toy, make_tiny):
     assert held < 0.5 * free, (held, free)
 
 
-@pytest.fixture
-def earlier_csv(tmp_path):
-    """An earlier task on the tiny backbone's vocabulary: the toy data with another seed."""
-    data = make_toy(300, classes=3, seed=7)
-    path = tmp_path / "earlier.csv"
-    pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(path, index=False)
-    return path
-
-
-def test_replay_keeps_the_earlier_tasks_head_working(toy, make_tiny, earlier_csv, monkeypatch):
+def test_replay_keeps_the_earlier_tasks_head_working(toy, make_tiny, other_csv, monkeypatch):
     """Every step replays one batch of the earlier task, and training lowers that task's loss under its fixed head
     (a strong weight: the replayed loss is what the optimiser mostly sees)."""
     import headstart.objectives.replay as replay
@@ -59,7 +48,7 @@ def test_replay_keeps_the_earlier_tasks_head_working(toy, make_tiny, earlier_csv
         return loss
 
     monkeypatch.setattr(replay, "cross_entropy", recorded)
-    assert _drift(toy, make_tiny, {"replay": {"data": str(earlier_csv), "weight": 100.0, "rows": 64, "batch": 16}}) > 0
+    assert _drift(toy, make_tiny, {"replay": {"data": str(other_csv), "weight": 100.0, "rows": 64, "batch": 16}}) > 0
     assert len(losses) == 30, "one replayed batch a step"
     first, last = sum(losses[:4]) / 4, sum(losses[-4:]) / 4  # the buffer of 64 is four batches: the same rows
     assert last < first, (first, last)
@@ -85,28 +74,28 @@ def test_a_head_only_strategy_is_refused_with_the_reason(term, toy, make_tiny):
                       terms={term: {"data": "x"} if term == "replay" else {}}), data=toy, pretrained=make_tiny(0)).resolved()
 
 
-def test_ewc_on_an_earlier_tasks_inputs_and_unset_options_stay_out_of_the_key(toy, make_tiny, earlier_csv):
-    held = _drift(toy, make_tiny, {"ewc": {"weight": 10.0, "samples": 16, "data": str(earlier_csv)}})
+def test_ewc_on_an_earlier_tasks_inputs_and_unset_options_stay_out_of_the_key(toy, make_tiny, other_csv):
+    held = _drift(toy, make_tiny, {"ewc": {"weight": 10.0, "samples": 16, "data": str(other_csv)}})
     assert held > 0
     resolved = setup(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=32, train=FAST, terms={"ewc": {}}),
                      data=toy, pretrained=make_tiny(0)).resolved()
     assert resolved["terms"] == {"ewc": {"weight": 0.01, "samples": 64}}, "a new unset option leaves earlier keys as they were"
 
 
-def test_a_dataset_both_replayed_and_retained_is_refused(toy, make_tiny, earlier_csv):
+def test_a_dataset_both_replayed_and_retained_is_refused(toy, make_tiny, other_csv):
     spec = RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=32, train=FAST,
-                   terms={"replay": {"data": str(earlier_csv)}}, retain=(str(earlier_csv),))
+                   terms={"replay": {"data": str(other_csv)}}, retain=(str(other_csv),))
     with pytest.raises(ConfigError, match="replay rehearses .* while --retain .* measures forgetting on it"):
         setup(spec, data=toy, pretrained=make_tiny(0)).resolved()
 
 
-def test_replay_and_retain_of_one_dataset_are_refused_before_any_training(toy_csv, make_tiny, earlier_csv, monkeypatch):
+def test_replay_and_retain_of_one_dataset_are_refused_before_any_training(toy_csv, make_tiny, other_csv, monkeypatch):
     import headstart.recipe as recipe
 
     monkeypatch.setattr(recipe, "train", lambda *a, **k: pytest.fail("trained before refusing"))
-    relative = str(earlier_csv.relative_to(earlier_csv.parent.parent))
-    monkeypatch.chdir(earlier_csv.parent.parent)
+    relative = str(other_csv.relative_to(other_csv.parent.parent))
+    monkeypatch.chdir(other_csv.parent.parent)
     spec = RunSpec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=32, train=FAST,
-                   terms={"replay": {"data": relative}}, retain=(str(earlier_csv),))  # one file, two spellings
+                   terms={"replay": {"data": relative}}, retain=(str(other_csv),))  # one file, two spellings
     with pytest.raises(ConfigError, match="replay rehearses"):
         recipe.run(spec, pretrained=make_tiny(0))
