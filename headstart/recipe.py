@@ -248,7 +248,6 @@ def term_context(s: Setup) -> TermContext:
     return TermContext(task=s.data.task, reference=reference, seed=s.spec.seed, other=other, start=start)
 
 
-
 # ---- the whole run -------------------------------------------------------------------------------------------
 
 
