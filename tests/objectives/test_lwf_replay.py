@@ -8,9 +8,8 @@ import torch
 from headstart.errors import ConfigError
 from headstart.objectives.lwf import feature_distance
 from headstart.recipe import setup, train
-from headstart.specs import RunSpec, TrainConfig
-
-FAST = TrainConfig(max_steps=30, min_steps=30, batch_size=8, precision="fp32", lr=3e-3, head_lr=3e-2, patience=0)
+from headstart.specs import RunSpec
+from test_ewc import FAST, _drift  # the same budget and drift measure as EWC's tests
 
 
 def test_feature_distance_is_relative_and_zero_when_unchanged():
@@ -18,14 +17,6 @@ def test_feature_distance_is_relative_and_zero_when_unchanged():
     assert feature_distance(original, original).item() == 0.0
     assert feature_distance(torch.zeros(2, 2), original).item() == pytest.approx(1.0), "collapsed features cost 1"
     assert feature_distance(2 * original, original).item() == pytest.approx(1.0)
-
-
-def _drift(toy, make_tiny, terms, **kw) -> float:
-    s = setup(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=64, train=FAST, terms=terms), data=toy,
-              pretrained=make_tiny(0), **kw)
-    before = {n: p.detach().clone() for n, p in s.model.backbone.named_parameters()}
-    assert train(s).status == "done"
-    return sum((p.detach() - before[n]).pow(2).sum().item() for n, p in s.model.backbone.named_parameters())
 
 
 def test_lwf_keeps_the_backbone_nearer_its_starting_weights(toy, make_tiny):
