@@ -28,7 +28,7 @@ _LAZY = {
     "RunSpec": "headstart.specs",
     "TrainConfig": "headstart.specs",
     "HeadstartError": "headstart.errors",
-    "AdapterSet": "headstart.adapters",
+    "AdapterSet": "headstart.adapter_set",
 }
 
 __all__ = sorted(_LAZY)

@@ -1,5 +1,5 @@
-"""The adapter lifecycle: list and show adapters, merge one into its base (checked on real inputs), unmerge,
-and serve several adapters on one base in one process.
+"""The adapter lifecycle: list and show adapters, merge one into its base (checked on real inputs), unmerge;
+serving several adapters on one base in one process is ``adapter_set.AdapterSet``.
 
 A headstart adapter run directory is a PEFT adapter directory plus the task head and the run's record:
 ``adapter_config.json`` + ``adapter_model.safetensors`` (PEFT's format), ``weights.safetensors`` (head),
@@ -336,88 +336,3 @@ def merge_base(directory: str | Path, out: str | Path, *, base: str | None = Non
     backbone.tokenizer.save_pretrained(tmp)
     os.replace(tmp, out)
     return out
-
-
-class AdapterSet:
-    """Several adapter runs on one base in one process: the base loads once, ``predict(texts, adapter=name)``
-    switches adapter (and head) per call without reloading anything.
-
-    Example:
-        adapters = AdapterSet()
-        adapters.add("runs/lora-sentiment", name="sentiment")
-        adapters.add("runs/lora-topic", name="topic")
-        adapters.predict(["a joy to watch"], adapter="topic")
-    """
-
-    def __init__(self) -> None:
-        self.runs: dict[str, Any] = {}
-        self._base: Any = None  # the first run; its backbone (a PeftModel) holds every adapter
-        self._identity: tuple | None = None
-        self._peft_names: dict[str, str] = {}  # our name -> the adapter's name inside the PeftModel
-
-    @property
-    def names(self) -> list[str]:
-        return list(self.runs)
-
-    def add(self, directory: str | Path, name: str | None = None) -> str:
-        from safetensors.torch import load_file
-
-        from headstart.model import TaskModel
-        from headstart.saved import load_run
-        from headstart.strategies import get_strategy
-
-        directory = Path(directory)
-        name = name or directory.name
-        if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-            raise ConfigError(f"adapter name {name!r} may hold only letters, digits, '-', '_' and '.'; e.g. --adapter-dir sentiment=DIR")
-        if name in self.runs:
-            raise ConfigError(f"an adapter named {name!r} is already loaded; give another name (NAME=DIR)")
-        info = inspect(directory)
-        if info.kind != "headstart-peft":
-            raise ConfigError(f"{str(directory)!r} is not a PEFT adapter run ({info.kind}); only adapter runs share a base")
-        if not (directory / "adapter_model.safetensors").exists():  # PEFT would fall back to a pickle (adapter_model.bin)
-            raise StoreError(f"{str(directory / 'adapter_model.safetensors')!r} is missing; the run did not finish saving "
-                             "(pickle-based adapter_model.bin is not loaded); train it again")
-        meta = json.loads((directory / "spec.json").read_text())
-        resolved = meta["resolved"]
-        identity = (meta["spec"]["backbone"], json.dumps(resolved["backbone_config"], sort_keys=True),
-                    get_strategy(resolved["strategy"]).quantized)
-        if self._base is None:
-            run = load_run(directory)
-            self._base, self._identity = run, identity
-            self._peft_names = {name: run.model.backbone.model.active_adapter}
-            self.runs[name] = run
-            return name
-        if identity != self._identity:
-            raise ConfigError(f"{str(directory)!r} was trained on a different base ({identity[0]}, 4-bit={identity[2]}) than this "
-                              f"set's ({self._identity[0]}, 4-bit={self._identity[2]}); load it in its own set")
-        backbone = self._base.model.backbone
-        internal = f"adapter-{len(self.runs)}"  # never clashes with the first run's PEFT name, whatever the user calls it
-        try:
-            backbone.model.load_adapter(str(directory), adapter_name=internal)
-        except (ValueError, RuntimeError, KeyError) as e:
-            raise StoreError(f"cannot load the adapter in {str(directory)!r}: {str(e).splitlines()[0][:200]}") from None
-        self._peft_names[name] = internal
-        labels = tuple(meta["label_names"])
-        task = resolved["data"]["task"]
-        model = TaskModel(backbone, 1 if task == "regression" else len(labels), seed=0)
-        model.load_state_dict(load_file(str(directory / "weights.safetensors")), strict=False)
-        model.to(self._base.device).eval()
-        from headstart.saved import LoadedRun
-
-        self.runs[name] = LoadedRun(directory, meta, model, task, labels, self._base.device)
-        return name
-
-    def use(self, adapter: str) -> Any:
-        """Activate ``adapter`` on the shared base and return its run (model + labels)."""
-        if adapter not in self.runs:
-            from headstart.errors import unknown
-
-            raise unknown("adapter", adapter, self.runs)
-        self._base.model.backbone.model.set_adapter(self._peft_names[adapter])
-        return self.runs[adapter]
-
-    def predict(self, texts: list[str], *, adapter: str) -> list[dict[str, Any]]:
-        from headstart.saved import predict_loaded
-
-        return predict_loaded(self.use(adapter), list(texts))

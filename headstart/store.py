@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import sqlite3
 from collections.abc import Callable, Iterator
 import time
@@ -21,70 +20,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from headstart import store_rows as table
 from headstart.errors import StoreError
 from headstart.killpoints import kill_point
 from headstart.results import STATUSES, RunResult
+from headstart.store_rows import BUSY_TIMEOUT_MS, FILENAME, SCHEMA_VERSION
 
-SCHEMA_VERSION = 4  # 2: saved_bytes (what a run's weights take on disk); 3: chosen (hyperparameters picked on validation);
-# 4: record (the validation history, the budget, the majority-class reference and the test predictions)
-_ADDED = {"saved_bytes": "INTEGER DEFAULT 0", "chosen": "TEXT NOT NULL DEFAULT '{}'",
-          "record": "TEXT NOT NULL DEFAULT '{}'"}  # columns newer than v1: migrated in place
-FILENAME = "runs.sqlite"
-BUSY_TIMEOUT_MS = 30_000  # a long sweep's workers write rarely; waiting beats failing
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    key TEXT PRIMARY KEY,
-    strategy TEXT,
-    n INTEGER,
-    n_requested,
-    seed INTEGER,
-    backbone TEXT,
-    data_name TEXT,
-    data_hash TEXT,
-    spec TEXT NOT NULL,
-    status TEXT NOT NULL,
-    metrics TEXT NOT NULL DEFAULT '{}',
-    val_metrics TEXT NOT NULL DEFAULT '{}',
-    chosen TEXT NOT NULL DEFAULT '{}',
-    record TEXT NOT NULL DEFAULT '{}',
-    train_seconds REAL DEFAULT 0,
-    eval_seconds REAL DEFAULT 0,
-    trainable_params INTEGER DEFAULT 0,
-    total_params INTEGER DEFAULT 0,
-    saved_bytes INTEGER DEFAULT 0,
-    steps INTEGER DEFAULT 0,
-    best_step INTEGER DEFAULT 0,
-    error TEXT,
-    owner TEXT,
-    lease_until REAL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
-"""
-
-_COLUMNS = (
-    "key", "strategy", "n", "n_requested", "seed", "backbone", "data_name", "data_hash", "spec", "status",
-    "metrics", "val_metrics", "chosen", "record", "train_seconds", "eval_seconds", "trainable_params", "total_params", "saved_bytes", "steps",
-    "best_step", "error", "owner", "lease_until", "created_at", "updated_at",
-)
-_RESULT_FIELDS = ("train_seconds", "eval_seconds", "trainable_params", "total_params", "saved_bytes", "steps", "best_step")
-
-
-def _spec_columns(spec: dict[str, Any]) -> dict[str, Any]:
-    """Columns copied out of the spec so rows can be filtered in SQL; the JSON spec stays authoritative."""
-    data = spec.get("data") or {}
-    return {
-        "strategy": spec.get("strategy"),
-        "n": spec.get("n"),
-        "n_requested": spec.get("n_requested"),
-        "seed": spec.get("seed"),
-        "backbone": spec.get("backbone"),
-        "data_name": data.get("name") if isinstance(data, dict) else None,
-        "data_hash": data.get("hash") if isinstance(data, dict) else None,
-        "spec": json.dumps(spec, sort_keys=True),
-    }
+__all__ = ["BUSY_TIMEOUT_MS", "FILENAME", "SCHEMA_VERSION", "Store"]
 
 
 class Store:
@@ -135,9 +77,9 @@ class Store:
         conn.row_factory = sqlite3.Row
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            _use_wal(conn)
+            table.use_wal(conn)
             kill_point("store.open")
-            version = _init_schema(conn)
+            version = table.init_schema(conn)
             conn.execute("SELECT key FROM runs LIMIT 1").fetchall()  # a store whose runs table is gone is damaged
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -173,8 +115,8 @@ class Store:
         """The open connection (opening the store on first use)."""
         return self._conn if self._conn is not None else self.open()._conn  # type: ignore[return-value]
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self.conn)
+    def _transaction(self) -> table.Transaction:
+        return table.Transaction(self.conn)
 
     # -- writes ----------------------------------------------------------------------------------------
 
@@ -187,13 +129,13 @@ class Store:
         now = time.time()
         row = {
             "key": result.key,
-            **_spec_columns(result.spec),
+            **table.spec_columns(result.spec),
             "status": result.status,
             "metrics": json.dumps(result.metrics, sort_keys=True),
             "val_metrics": json.dumps(result.val_metrics, sort_keys=True),
             "chosen": json.dumps(result.chosen, sort_keys=True, default=str),
             "record": json.dumps(result.record, sort_keys=True, default=str),
-            **{name: getattr(result, name) for name in _RESULT_FIELDS},
+            **{name: getattr(result, name) for name in table.RESULT_FIELDS},
             "error": result.error,
             "owner": None,
             "lease_until": None,
@@ -205,8 +147,8 @@ class Store:
             if old is not None:
                 row["created_at"] = old["created_at"]
             conn.execute(
-                f"INSERT OR REPLACE INTO runs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-                [row[c] for c in _COLUMNS],
+                f"INSERT OR REPLACE INTO runs ({', '.join(table.COLUMNS)}) VALUES ({', '.join('?' * len(table.COLUMNS))})",
+                [row[c] for c in table.COLUMNS],
             )
 
     def mark(self, key: str, spec: dict[str, Any], status: str, *, error: str | None = None) -> bool:
@@ -229,7 +171,7 @@ class Store:
         if status not in STATUSES or status == "done":
             raise ValueError(f"mark() takes one of {[s for s in STATUSES if s != 'done']}, got {status!r}; use put() for done runs")
         now = time.time()
-        cols = _spec_columns(spec)
+        cols = table.spec_columns(spec)
         with self._transaction() as conn:
             old = conn.execute("SELECT status FROM runs WHERE key = ?", (key,)).fetchone()
             if old is not None and old["status"] == "done":
@@ -266,7 +208,7 @@ class Store:
         if not lease_seconds > 0:
             raise ValueError(f"lease_seconds must be > 0, got {lease_seconds!r}")
         now = time.time()
-        cols = _spec_columns(spec)
+        cols = table.spec_columns(spec)
         with self._transaction() as conn:
             old = conn.execute("SELECT status, owner, lease_until FROM runs WHERE key = ?", (key,)).fetchone()
             if old is not None:
@@ -322,7 +264,7 @@ class Store:
     def get(self, key: str) -> RunResult | None:
         """Return the run stored under ``key`` (any status), or None."""
         row = self.conn.execute("SELECT * FROM runs WHERE key = ?", (key,)).fetchone()
-        return None if row is None else _to_result(row, self.file)
+        return None if row is None else table.to_result(row, self.file)
 
     def results(self, status: str | None = None) -> list[RunResult]:
         """Return all runs, or those with ``status``, oldest first. A row whose JSON is damaged is left out (its spec)
@@ -336,7 +278,7 @@ class Store:
                 rows = self.conn.execute("SELECT * FROM runs ORDER BY created_at, key").fetchall()
             else:
                 rows = self.conn.execute("SELECT * FROM runs WHERE status = ? ORDER BY created_at, key", (status,)).fetchall()
-        return [r for r in (_to_result(row, self.file) for row in rows) if r is not None]
+        return [r for r in (table.to_result(row, self.file) for row in rows) if r is not None]
 
     def done_keys(self) -> set[str]:
         """Keys of the finished runs: the cells a resumed sweep skips."""
@@ -350,96 +292,3 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"the results store {str(self.file)!r} is damaged ({exc}); restore it from a copy, or "
                              "point --out at a new directory (the runs in it would be trained again)") from None
-
-
-def _use_wal(conn: sqlite3.Connection) -> None:
-    """Switch to WAL, retrying while another process holds the lock.
-
-    ``PRAGMA journal_mode = WAL`` does not always wait on the busy handler: when two ``compare`` start on a new store at
-    the same moment, one of them used to fail at once with "database is locked".
-    """
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-
-
-def _init_schema(conn: sqlite3.Connection) -> object:
-    """Create the tables of a new store; return the schema version found (checked before touching runs)."""
-    with _Transaction(conn):
-        conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is not None:
-            value = row["value"]
-            if str(value) in ("1", "2", "3"):  # older stores gain the new columns; their rows read 0 bytes, nothing chosen, no record
-                present = {r["name"] for r in conn.execute("PRAGMA table_info(runs)")}
-                for column, kind in _ADDED.items():
-                    if column not in present:
-                        conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
-                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
-                return SCHEMA_VERSION
-            return int(value) if str(value).isdigit() else value
-        conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        for statement in filter(str.strip, _SCHEMA.split(";")):
-            conn.execute(statement)
-    return SCHEMA_VERSION
-
-
-def _to_result(row: sqlite3.Row, file: Path | None = None) -> RunResult | None:
-    def field(name: str) -> dict[str, Any] | None:
-        try:
-            value = json.loads(row[name] or "{}")
-        except ValueError:
-            value = None
-        if not isinstance(value, dict):
-            logging.getLogger("headstart").warning("run %s in %s has a damaged %s; it is read without it", row["key"], file, name)
-            return None
-        return value
-
-    spec = field("spec")
-    if spec is None or row["status"] not in STATUSES:
-        logging.getLogger("headstart").warning("run %s in %s is damaged (spec or status); it is left out", row["key"], file)
-        return None
-    return RunResult(
-        key=row["key"],
-        spec=spec,
-        status=row["status"],
-        metrics=field("metrics") or {},
-        val_metrics=field("val_metrics") or {},
-        chosen=field("chosen") or {},
-        record=field("record") or {},
-        **{name: _number(row, name, file) for name in _RESULT_FIELDS},
-        error=row["error"] if isinstance(row["error"], str) or row["error"] is None else str(row["error"]),
-    )
-
-
-def _number(row: sqlite3.Row, name: str, file: Path | None) -> int | float:
-    value = row[name]
-    if value is None:
-        return 0
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value
-    logging.getLogger("headstart").warning("run %s in %s has a damaged %s (%r); it is read as 0", row["key"], file, name, value)
-    return 0
-
-
-class _Transaction:
-    """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error): takes the write lock up front, so two
-    processes never deadlock upgrading read locks; waits up to the busy timeout for the other writer."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if exc_type is None:
-            kill_point("store.commit")
-        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")

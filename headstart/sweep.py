@@ -271,7 +271,9 @@ def _record(store: Any, key: str, resolved: dict[str, Any], result: RunResult, o
 
 
 def _label(resolved: dict[str, Any]) -> str:
-    return f"{resolved['strategy']} n={resolved['n_requested']} seed={resolved['seed']}"
+    from headstart.analysis.arms import spec_label
+
+    return f"{spec_label(resolved)} n={resolved['n_requested']} seed={resolved['seed']}"
 
 
 def _cell_progress(progress: Callable | None, done: int, total: int, label: str) -> Callable | None:

@@ -177,7 +177,7 @@ def test_qlora_merge_needs_dequantize(toy_csv, tiny_registry, tmp_path):
 
 
 def test_several_adapters_share_one_base_and_switch_per_call(toy_csv, tiny_registry, tmp_path):
-    from headstart.adapters import AdapterSet
+    from headstart.adapter_set import AdapterSet
 
     trained_run(toy_csv, tmp_path / "a", seed=0)
     trained_run(toy_csv, tmp_path / "b", seed=1, options={"rank": 4})
@@ -202,7 +202,7 @@ def test_several_adapters_share_one_base_and_switch_per_call(toy_csv, tiny_regis
 
 
 def test_adapter_set_refuses_a_different_base(toy_csv, tiny_registry, tmp_path):
-    from headstart.adapters import AdapterSet
+    from headstart.adapter_set import AdapterSet
 
     trained_run(toy_csv, tmp_path / "a")
     trained_run(toy_csv, tmp_path / "q", "qlora")

@@ -242,6 +242,28 @@ def test_one_sweep_of_arms_reports_each_arm_as_its_own_row(toy_csv, tiny_registr
     assert again.trained == 0
 
 
+def test_runs_and_the_progress_line_name_each_run_by_its_arm(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """`headstart runs` labels rows as the report does, and the sweep's progress names the arm, not only its strategy:
+    three full-finetune arms were three identical "full-finetune" lines before."""
+    from headstart.specs import TrainConfig
+    from test_cli import cli
+
+    cfg = TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32")
+    from headstart.sweep import run_sweep
+    from headstart.sweep_spec import SweepSpec
+
+    seen = []
+    sweep = SweepSpec(data=str(toy_csv), backbone="tiny", arms="full-finetune,full-finetune+l2sp[weight=0.1],partial-freeze[freeze=1]",
+                      sizes=(16,), seeds=1, train=cfg, tune=None)
+    run_sweep(sweep, tmp_path / "arms", progress=lambda done, total, info: seen.append(info.get("cell")))
+    assert {"full-finetune n=16 seed=0", "full-finetune+l2sp[weight=0.1] n=16 seed=0", "partial-freeze[freeze=1] n=16 seed=0"} <= set(seen), seen
+    code, listed, _ = cli(["runs", str(tmp_path / "arms")], monkeypatch, capsys)
+    assert code == 0 and {line.split()[2] for line in listed.splitlines()[:3]} == {"full-finetune", "full-finetune+l2sp",
+                                                                                  "partial-freeze"}, listed
+    code, out, _ = cli(["runs", str(tmp_path / "arms"), "--json"], monkeypatch, capsys)
+    assert code == 0 and {r["arm"] for r in json.loads(out)} == {"full-finetune", "full-finetune+l2sp", "partial-freeze"}
+
+
 def test_one_sweep_over_two_backbones_gives_each_its_own_curves(toy_csv, tiny_registry, tmp_path):
     """--backbones tiny,tiny-bert: every arm on both, two experiments in one report, each with its curves and chart."""
     import headstart

@@ -25,11 +25,12 @@ from __future__ import annotations
 from typing import Any
 
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MIN_PAIRS, PERCENT_METRICS, Cell, budget_flags,
-                                      cells, counts, crossover, current_runs, curves, format_n, grid_edges, head_start,
-                                      higher_is_better, improvement, paired_differences, reference, scale, sizes, _resolve)
+                                      cells, counts, current_runs, curves, format_n, grid_edges, higher_is_better, improvement,
+                                      paired_differences, reference, resolve_direction, scale, sizes)
 from headstart.analysis.forgetting import retention_rows
 from headstart.analysis.arms import experiments, label_arms, with_arms
 from headstart.analysis.flags import requested, run_flags, size_key
+from headstart.analysis.readings import crossover, head_start
 from headstart.analysis.recommend import margin, recommend
 from headstart.analysis.stats import interval, mean_ci, paired_test
 from headstart.errors import ConfigError
@@ -81,7 +82,7 @@ def _summarize_one(results: list[RunResult], metric: str = "accuracy", *, higher
     available = sorted({m for r in done for m, v in r.metrics.items() if isinstance(v, (int, float))})
     if done and available and metric not in available:
         raise ConfigError(f"metric {metric!r} is in no finished run; use one of {', '.join(available)} (e.g. --metric {available[0]})")
-    better_high = _resolve(metric, higher_is_better)
+    better_high = resolve_direction(metric, higher_is_better)
     current = current_runs(results)
     totals = {s: sum(r.status == s for r in current) for s in ("done", "failed", "diverged", "pending", "running")}
     totals["superseded"] = len(results) - len(current)

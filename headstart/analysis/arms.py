@@ -58,6 +58,17 @@ def _value(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def spec_label(spec: dict[str, Any]) -> str:
+    """One run's arm as it was asked for, on its own: ``lora[rank=4]``, ``full-finetune+ewc[weight=100]`` (the sweep's
+    progress line; the report's labels, ``label_arms``, name only what differs between the arms it holds)."""
+    def options(values: dict[str, Any] | None) -> str:
+        shown = {k: v for k, v in (values or {}).items() if v is not None}
+        return f"[{', '.join(f'{k}={_value(v)}' for k, v in sorted(shown.items()))}]" if shown else ""
+
+    terms = spec.get("terms") or {}
+    return str(spec.get("strategy")) + options(spec.get("options")) + "".join(f"+{t}{options(terms[t])}" for t in sorted(terms))
+
+
 def label_arms(results: list[RunResult]) -> dict[str, str]:
     """``arm_key -> label`` for every arm in ``results``: the strategy and its terms (``full-finetune+l2sp``), plus
     ``[name=value, ...]`` for the settings in which arms of that name differ (none when it was run one way)."""

@@ -1,4 +1,4 @@
-"""Cells (one strategy at one size), learning curves, paired differences, head start and crossover.
+"""Cells (one strategy at one size), learning curves and paired differences.
 
 See ``headstart.analysis`` for what is chosen on validation and what is reported on test.
 """
@@ -219,7 +219,7 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
     return rows
 
 
-def _paired(table: dict[tuple[str, int | str], Cell], a: str, b: str, n: int | str, confidence: float, *,
+def paired_cell(table: dict[tuple[str, int | str], Cell], a: str, b: str, n: int | str, confidence: float, *,
             split: str = "test", metric: str = "accuracy") -> dict[str, Any] | None:
     """Paired difference a − b at n over shared seeds: on test with the test rows resampled for both, or on
     validation (seeds only: validation predictions are not stored)."""
@@ -252,7 +252,7 @@ def paired_differences(results: list[RunResult], a: str, b: str, metric: str = "
         (not oriented: for rmse a negative mean favours ``a``), for each size where both share a seed.
     """
     table = cells(results, metric)
-    rows = (_paired(table, a, b, n, confidence, metric=metric) for n in sizes(table))
+    rows = (paired_cell(table, a, b, n, confidence, metric=metric) for n in sizes(table))
     return [r for r in rows if r is not None]
 
 
@@ -279,75 +279,12 @@ def delta_text(imp: dict[str, Any], metric: str, better_high: bool) -> str:
     return text + ("" if has_ci else " (1 seed, no CI)")
 
 
-def _resolve(metric: str, better_high: bool | None) -> bool:
+def resolve_direction(metric: str, better_high: bool | None) -> bool:
     return higher_is_better(metric) if better_high is None else better_high
 
 
-def _chosen_on(cells_: list[Cell]) -> str:
+def chosen_on(cells_: list[Cell]) -> str:
     return "validation" if all(c.on_validation for c in cells_) else "test (no validation scores stored)"
-
-
-def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_better: bool | None = None,
-               confidence: float = CONFIDENCE) -> dict[str, Any] | None:
-    """The gain over ``scratch`` of the transfer strategy best *on validation*, at the smallest size where both ran,
-    reported on test.
-
-    Returns:
-        ``{n, n_actual, strategy, points, ci: [lo, hi], p_value, significant, pairs, chosen_on, text}`` (points and ci
-        oriented, in display units, on test), or None when scratch or every transfer strategy is absent.
-    """
-    better_high = _resolve(metric, higher_is_better)
-    sign = 1.0 if better_high else -1.0
-    table = cells(results, metric)
-    for n in sizes(table):
-        others = [c for (s, m), c in table.items() if m == n and s != BASELINE]
-        if (BASELINE, n) not in table or not others:
-            continue
-        best = max(others, key=lambda c: c.choice_score(sign))
-        diff = _paired(table, best.strategy, BASELINE, n, confidence, metric=metric)
-        if diff is None:
-            continue
-        imp = improvement(diff, metric, better_high)
-        on = _chosen_on(others)
-        text = (f"with {format_n(n, best.n_actual)} labelled examples, {best.strategy} (best transfer strategy on {on}) "
-                f"vs {BASELINE} on test: {delta_text(imp, metric, better_high)}")
-        return {"n": n, "n_actual": best.n_actual, "strategy": best.strategy, **imp, "chosen_on": on, "text": text}
-    return None
-
-
-def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full-finetune", b: str = "linear-probe", *,
-              higher_is_better: bool | None = None, confidence: float = CONFIDENCE) -> dict[str, Any]:
-    """The smallest size from which ``a``'s validation mean stays at least as good as ``b``'s at every larger size;
-    the test comparison at that size is reported.
-
-    Returns:
-        ``{n, n_actual, a, b, points, ci, p_value, significant, chosen_on, text}`` (the paired test comparison at n),
-        or ``{n: None, a, b, text}`` when ``a`` never settles ahead or one of them was not run.
-    """
-    better_high = _resolve(metric, higher_is_better)
-    sign = 1.0 if better_high else -1.0
-    table = cells(results, metric)
-    both = [n for n in sizes(table) if (a, n) in table and (b, n) in table]
-    if not both:
-        return {"n": None, "a": a, "b": b, "text": f"{a} and {b} were not both run at any size"}
-    on = _chosen_on([table[(s, n)] for n in both for s in (a, b)])
-    ahead = [table[(a, n)].choice_score(sign) - table[(b, n)].choice_score(sign) >= 0 for n in both]
-    if not ahead[-1]:
-        return {"n": None, "a": a, "b": b, "chosen_on": on, "text": f"not within the sizes tried (on {on})"}
-    i = len(ahead)
-    while i > 0 and ahead[i - 1]:
-        i -= 1
-    n = both[i]
-    out: dict[str, Any] = {"n": n, "n_actual": table[(a, n)].n_actual, "a": a, "b": b, "chosen_on": on}
-    diff = _paired(table, a, b, n, confidence, metric=metric)
-    where = f"from {format_n(n, out['n_actual'])} labelled examples on" if i else f"at every size tried (from {n})"
-    if diff is None:
-        return {**out, "points": None, "ci": None, "p_value": None, "significant": False,
-                "text": f"{a} matches or beats {b} on {on} {where} (no shared seeds to test)"}
-    imp = improvement(diff, metric, better_high)
-    verdict = "significant" if imp["significant"] else "not significant"
-    return {**out, **imp, "text": f"{a} matches or beats {b} on {on} {where}; on test at {format_n(n, out['n_actual'])}: "
-                                   f"{delta_text(imp, metric, better_high)}, {verdict}"}
 
 
 def counts(results: list[RunResult]) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from headstart.analysis import flags
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MARGIN_RELATIVE, MIN_PAIRS, PERCENT_METRICS, Cell,
-                                      _chosen_on, _paired, _resolve, budget_flags, cell_interval, cells, counts,
+                                      chosen_on, paired_cell, resolve_direction, budget_flags, cell_interval, cells, counts,
                                       delta_text, format_n, improvement, scale, sizes)
 from headstart.analysis.stats import mean_ci
 from headstart.errors import ConfigError
@@ -61,13 +61,13 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
     allowed = margin(metric, mean_ci(best.values)[0], margin_points)
     equivalence, undecided = None, None
     for cheaper in sorted((c for c in here[1:] if c.train_seconds < best.train_seconds), key=lambda c: c.train_seconds):
-        diff = _paired(table, best.strategy, cheaper.strategy, n, confidence, split="val")
+        diff = paired_cell(table, best.strategy, cheaper.strategy, n, confidence, split="val")
         if diff is None or diff["pairs"] < MIN_PAIRS:
             continue
         val = improvement(diff, metric, better_high)
         if val["ci"][1] <= allowed + 1e-9:
             pick = cheaper
-            test = _paired(table, best.strategy, cheaper.strategy, n, confidence, metric=metric)
+            test = paired_cell(table, best.strategy, cheaper.strategy, n, confidence, metric=metric)
             equivalence = {"val": val, "test": None if test is None else improvement(test, metric, better_high), "margin": allowed}
             break
         if undecided is None and val["points"] <= allowed + 1e-9:
@@ -75,14 +75,14 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
     if pick is best:
         others = [c for c in here[1:2] if c.strategy != BASELINE] + [c for c in here[1:] if c.strategy == BASELINE]
         for other in others:
-            diff = _paired(table, best.strategy, other.strategy, n, confidence, metric=metric)
+            diff = paired_cell(table, best.strategy, other.strategy, n, confidence, metric=metric)
             if diff is not None:
                 versus.append({"strategy": other.strategy, "train_seconds": other.train_seconds,
                                **improvement(diff, metric, better_high)})
     ci = cell_interval(pick, metric, confidence)
     return {"n": n, "n_actual": best.n_actual, "strategy": pick.strategy, "best": best.strategy,
             "reason": "best" if pick is best else "cheaper", "mean": ci["mean"], "ci": [ci["ci_low"], ci["ci_high"]],
-            "score_text": _score_text(ci["mean"], ci, metric), "chosen_on": _chosen_on(here),
+            "score_text": _score_text(ci["mean"], ci, metric), "chosen_on": chosen_on(here),
             "train_seconds": pick.train_seconds, "best_seconds": best.train_seconds, "trainable_params": pick.trainable_params, "versus": versus,
             "equivalence": equivalence, "undecided": undecided if pick is best else None}
 
@@ -164,7 +164,7 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
         Bands ``{from_n, to_n, strategy, text, evidence}``; ``evidence`` holds the per-size picks with the
         paired comparisons (``versus``, ``equivalence``) and cost.
     """
-    better_high = _resolve(metric, higher_is_better)
+    better_high = resolve_direction(metric, higher_is_better)
     table = cells(results, metric)
     if margin_points is not None and not (isinstance(margin_points, (int, float)) and 0 <= margin_points < math.inf):
         raise ConfigError(f"--margin must be a number of points >= 0, got {margin_points!r}; e.g. --margin 1")

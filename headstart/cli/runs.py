@@ -187,7 +187,7 @@ def predict(
     from headstart.saved import load_run, predict_loaded
 
     if adapter_dir or adapter:
-        from headstart.adapters import AdapterSet
+        from headstart.adapter_set import AdapterSet
 
         adapters = AdapterSet()
         first = adapters.add(run)

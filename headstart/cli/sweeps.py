@@ -197,18 +197,24 @@ def runs(
     """
     from headstart.store import Store
 
+    from headstart.analysis.arms import arm_key, label_arms
+
     with Store(directory, create=False) as store:
-        results = store.results(status)
-    rows = [{"key": r.key, "strategy": r.spec.get("strategy"), "n": r.spec.get("n_requested"), "seed": r.spec.get("seed"),
+        every = store.results()
+    labels = label_arms(every)  # labelled over the whole store, as the report labels them
+    results = [r for r in every if status is None or r.status == status]
+    rows = [{"key": r.key, "arm": labels[arm_key(r.spec)], "strategy": r.spec.get("strategy"), "n": r.spec.get("n_requested"),
+             "seed": r.spec.get("seed"),
              "status": r.status, "accuracy": r.metrics.get("accuracy"), "macro_f1": r.metrics.get("macro_f1"),
              "rmse": r.metrics.get("rmse"), "train_seconds": r.train_seconds, "trainable_params": r.trainable_params,
              "error": r.error} for r in results]
     if as_json:
         _echo_json(rows)
         return
+    width = max([16, *(len(r["arm"]) for r in rows)])
     for r in rows:
         score = next((f"{k} {r[k]:.4f}" for k in ("accuracy", "rmse") if r[k] is not None), "")
-        typer.echo(f"{r['key']}  {r['status']:<8} {r['strategy']:<16} n={str(r['n']):<5} seed={r['seed']}  {score}  "
+        typer.echo(f"{r['key']}  {r['status']:<8} {r['arm']:<{width}} n={str(r['n']):<5} seed={r['seed']}  {score}  "
                    f"{r['train_seconds']:.1f}s{'  ' + r['error'] if r['error'] else ''}")
     typer.echo(f"{len(rows)} runs")
 

@@ -10,21 +10,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from headstart.data.dataset import Dataset
+from headstart.data.labels import encode_labels, infer_task, missing_label, task_note
 from headstart.errors import DataError
 
 TEXT_NAMES = ("text", "sentence", "review", "content", "document", "body", "comment", "query", "input")
 LABEL_NAMES = ("label", "labels", "category", "class", "target", "y", "sentiment", "rating", "score")
 SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
-# Label cells that are a serialised missing value, not a class (pandas / numpy / SQL / Excel spellings).
-# Not "none" or "na": those can be real class names ("no toxicity", "North America").
-MISSING_LABELS = ("nan", "-nan", "null", "<na>", "#n/a")
 SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 log = logging.getLogger(__name__)  # rows dropped while reading; the CLI prints these as "note: ..." lines
@@ -140,44 +136,6 @@ def pick_label_column(frame: "pd.DataFrame", requested: str | None, text_column:
     raise DataError(f"cannot tell which column of {path!r} holds the label (columns: {', '.join(columns)}); pass --label-column NAME")
 
 
-MAX_CLASS_IDS = 20  # more distinct whole-number labels than this are read as a regression target (said in a note)
-
-
-def _as_list(value: Any) -> list | None:
-    """A label that is a collection (list, tuple, or a numpy array as parquet gives lists) as a list, else None."""
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return None
-
-
-def infer_task(labels: list[Any]) -> str:
-    """``multilabel`` when a label is a collection; ``regression`` for numbers that are not all whole or take more than
-    ``MAX_CLASS_IDS`` values; else ``classification``. The same data gives the same task in every file format."""
-    if any(_as_list(v) is not None for v in labels):
-        return "multilabel"
-    numbers = []
-    for v in labels:
-        try:
-            numbers.append(float(str(v).strip()) if isinstance(v, str) else float(v))
-        except (TypeError, ValueError):
-            return "classification"
-    distinct = set(numbers)
-    if len(distinct) > MAX_CLASS_IDS or any(not x.is_integer() for x in distinct):
-        return "regression"
-    return "classification"
-
-
-def task_note(labels: list[Any], task: str, given: str | None) -> str | None:
-    """The line that says which task the labels were read as, when it was inferred and not obvious."""
-    if given is not None or task != "regression":
-        return None
-    distinct = len({str(v).strip() for v in labels})
-    return (f"labels read as a regression target ({distinct} distinct numeric values); pass --task classification "
-            "to treat them as classes")
-
-
 def read_table(path: str | Path, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None,
                group_column: str | None = None, split_column: str | None = None) -> Dataset:
     """Load a labelled table file as a Dataset.
@@ -207,7 +165,7 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         groups = given = None
         if group_column is not None:
             ids = frame[group_column].to_numpy()[kept]
-            missing = [i for i, v in enumerate(ids) if _missing_label(v)]
+            missing = [i for i, v in enumerate(ids) if missing_label(v)]
             if missing:
                 raise DataError(f"--group-column {group_column!r} of {where!r} is empty in {len(missing)} rows; give every row a "
                                 "group id (its own value for a row that shares none)")
@@ -233,7 +191,7 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         notes.append(f"using column {text_col!r} as text and {label_col!r} as label")
     texts = frame[text_col].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
     empty = texts == ""
-    missing = frame[label_col].map(_missing_label)
+    missing = frame[label_col].map(missing_label)
     if empty.any():
         notes.append(f"dropped {int(empty.sum())} rows with empty text")
     if (missing & ~empty).any():
@@ -281,7 +239,7 @@ def _kept_rows(frame: "pd.DataFrame", dataset: Dataset) -> np.ndarray:  # noqa: 
     """Which of ``frame``'s rows ``read_table`` kept (it drops rows with empty text or no label), as a boolean mask."""
     text_col, label_col = dataset.source["text_column"], dataset.source["label_column"]
     texts = frame[text_col].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
-    return ((texts != "") & ~frame[label_col].map(_missing_label)).to_numpy()
+    return ((texts != "") & ~frame[label_col].map(missing_label)).to_numpy()
 
 
 def pick_image_column(frame: "pd.DataFrame", requested: str | None, path: str) -> str | None:  # noqa: F821
@@ -312,7 +270,7 @@ def read_image_table(frame: "pd.DataFrame", path: str | Path, image_col: str, *,
     where = str(path)
     label_col = pick_label_column(frame, label_column, image_col, where)
     empty = frame[image_col].map(lambda v: not isinstance(v, str) or not v.strip())
-    missing = frame[label_col].map(_missing_label)
+    missing = frame[label_col].map(missing_label)
     notes = [f"using column {image_col!r} as images and {label_col!r} as label"] if label_column is None else []
     if empty.any():
         notes.append(f"dropped {int(empty.sum())} rows with no image path")
@@ -329,74 +287,6 @@ def read_image_table(frame: "pd.DataFrame", path: str | Path, image_col: str, *,
     source = {"path": str(Path(path).resolve()), "text_column": image_col, "label_column": label_col, "task": task}
     return Dataset(name=Path(path).name, inputs=images, targets=targets, task=task, label_names=names, source=source,
                    notes=tuple(notes), modality="image")
-
-
-def _missing_label(value: Any) -> bool:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return True
-    return isinstance(value, str) and value.strip().lower() in ("", *MISSING_LABELS)
-
-
-def canonical_label(value: Any) -> str:
-    """A class label's identity, the same in every process and file format: surrounding whitespace stripped, and
-    numbers written one way (``1``, ``1.0``, `` 1`` and ``1.00`` are all ``"1"``; ``0.5`` is ``"0.5"``)."""
-    text = str(value).strip()
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    if not math.isfinite(number):
-        return text
-    return str(int(number)) if number.is_integer() else repr(number)
-
-
-def label_order(name: str) -> tuple:
-    """Total order of class names: numbers by value first, then text; ties (none after ``canonical_label``) by name."""
-    try:
-        return (0, float(name), name)
-    except ValueError:
-        return (1, 0.0, name)
-
-
-def encode_labels(labels: list[Any], task: str, where: str, column: str) -> tuple[np.ndarray, tuple[str, ...], list[str]]:
-    """Targets, class names and notes on what was merged. Class order is a pure function of the labels.
-
-    Raises:
-        DataError: a regression target that is not numeric; a single class.
-    """
-    if task == "regression":
-        try:
-            values = np.asarray([float(v) for v in labels], dtype=np.float64)
-        except (TypeError, ValueError):
-            raise DataError(f"label column {column!r} of {where!r} is not numeric, so it cannot be a regression target; drop --task regression") from None
-        bad = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > np.finfo(np.float32).max))
-        if len(bad):  # training on it would diverge and blame the learning rate
-            raise DataError(f"label column {column!r} of {where!r} has {len(bad)} non-finite value(s) (first: {labels[bad[0]]!r}, "
-                            f"labelled row {bad[0] + 1}); fix or drop those rows")
-        return values.astype(np.float32), (), []
-    if task == "multilabel":
-        sets = [[canonical_label(x) for x in (_as_list(v) if _as_list(v) is not None else str(v).split("|"))] for v in labels]
-        names = tuple(sorted({x for s in sets for x in s}, key=label_order))
-        index = {n: i for i, n in enumerate(names)}
-        multi_hot = np.zeros((len(sets), len(names)), dtype=np.float32)
-        for row, s in enumerate(sets):
-            multi_hot[row, [index[x] for x in s]] = 1.0
-        return multi_hot, names, []
-    as_text = [canonical_label(v) for v in labels]
-    raw = [v if isinstance(v, str) else c for v, c in zip(labels, as_text)]  # a float column's 1.0 is how pandas reads 1
-    names = tuple(sorted(set(as_text), key=label_order))
-    if len(names) < 2:
-        raise DataError(f"label column {column!r} of {where!r} has a single class ({names[0]!r}); classification needs at least two")
-    spellings: dict[str, set[str]] = {}
-    for r, c in zip(raw, as_text):
-        spellings.setdefault(c, set()).add(r)
-    merged = sorted((r, c) for c, rs in spellings.items() if len(rs) > 1 for r in rs if r != c)
-    notes = []
-    if merged:
-        shown = ", ".join(f"{r!r} as {c!r}" for r, c in merged[:3]) + (f" and {len(merged) - 3} more" if len(merged) > 3 else "")
-        notes.append(f"labels written differently were read as one class: {shown}")
-    index = {n: i for i, n in enumerate(names)}
-    return np.asarray([index[v] for v in as_text], dtype=np.int64), names, notes
 
 
 def read_inputs(path: str | Path, *, text_column: str | None = None) -> list[str]:

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from headstart.data import load_dataset, read_inputs
-from headstart.data.files import infer_task, read_table
+from headstart.data.files import read_table
+from headstart.data.labels import infer_task
 from headstart.errors import DataError
 
 TEXTS = ["a fine film", "dull and slow", "great acting", "weak plot", "lovely story", "awful ending"]

@@ -1,0 +1,123 @@
+"""Labels as read from a file: which task they make, and one identity per class whatever its spelling.
+
+A class label is the same in every process and file format (``canonical_label``), classes come in one total order
+(``label_order``), and ``encode_labels`` turns a label column into targets, class names and notes on what was merged.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from headstart.errors import DataError
+
+# Label cells that are a serialised missing value, not a class (pandas / numpy / SQL / Excel spellings).
+# Not "none" or "na": those can be real class names ("no toxicity", "North America").
+MISSING_LABELS = ("nan", "-nan", "null", "<na>", "#n/a")
+
+MAX_CLASS_IDS = 20  # more distinct whole-number labels than this are read as a regression target (said in a note)
+
+
+def as_list(value: Any) -> list | None:
+    """A label that is a collection (list, tuple, or a numpy array as parquet gives lists) as a list, else None."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return None
+
+
+def infer_task(labels: list[Any]) -> str:
+    """``multilabel`` when a label is a collection; ``regression`` for numbers that are not all whole or take more than
+    ``MAX_CLASS_IDS`` values; else ``classification``. The same data gives the same task in every file format."""
+    if any(as_list(v) is not None for v in labels):
+        return "multilabel"
+    numbers = []
+    for v in labels:
+        try:
+            numbers.append(float(str(v).strip()) if isinstance(v, str) else float(v))
+        except (TypeError, ValueError):
+            return "classification"
+    distinct = set(numbers)
+    if len(distinct) > MAX_CLASS_IDS or any(not x.is_integer() for x in distinct):
+        return "regression"
+    return "classification"
+
+
+def task_note(labels: list[Any], task: str, given: str | None) -> str | None:
+    """The line that says which task the labels were read as, when it was inferred and not obvious."""
+    if given is not None or task != "regression":
+        return None
+    distinct = len({str(v).strip() for v in labels})
+    return (f"labels read as a regression target ({distinct} distinct numeric values); pass --task classification "
+            "to treat them as classes")
+
+
+def missing_label(value: Any) -> bool:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return True
+    return isinstance(value, str) and value.strip().lower() in ("", *MISSING_LABELS)
+
+
+def canonical_label(value: Any) -> str:
+    """A class label's identity, the same in every process and file format: surrounding whitespace stripped, and
+    numbers written one way (``1``, ``1.0``, `` 1`` and ``1.00`` are all ``"1"``; ``0.5`` is ``"0.5"``)."""
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if not math.isfinite(number):
+        return text
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def label_order(name: str) -> tuple:
+    """Total order of class names: numbers by value first, then text; ties (none after ``canonical_label``) by name."""
+    try:
+        return (0, float(name), name)
+    except ValueError:
+        return (1, 0.0, name)
+
+
+def encode_labels(labels: list[Any], task: str, where: str, column: str) -> tuple[np.ndarray, tuple[str, ...], list[str]]:
+    """Targets, class names and notes on what was merged. Class order is a pure function of the labels.
+
+    Raises:
+        DataError: a regression target that is not numeric; a single class.
+    """
+    if task == "regression":
+        try:
+            values = np.asarray([float(v) for v in labels], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"label column {column!r} of {where!r} is not numeric, so it cannot be a regression target; drop --task regression") from None
+        bad = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > np.finfo(np.float32).max))
+        if len(bad):  # training on it would diverge and blame the learning rate
+            raise DataError(f"label column {column!r} of {where!r} has {len(bad)} non-finite value(s) (first: {labels[bad[0]]!r}, "
+                            f"labelled row {bad[0] + 1}); fix or drop those rows")
+        return values.astype(np.float32), (), []
+    if task == "multilabel":
+        sets = [[canonical_label(x) for x in (as_list(v) if as_list(v) is not None else str(v).split("|"))] for v in labels]
+        names = tuple(sorted({x for s in sets for x in s}, key=label_order))
+        index = {n: i for i, n in enumerate(names)}
+        multi_hot = np.zeros((len(sets), len(names)), dtype=np.float32)
+        for row, s in enumerate(sets):
+            multi_hot[row, [index[x] for x in s]] = 1.0
+        return multi_hot, names, []
+    as_text = [canonical_label(v) for v in labels]
+    raw = [v if isinstance(v, str) else c for v, c in zip(labels, as_text)]  # a float column's 1.0 is how pandas reads 1
+    names = tuple(sorted(set(as_text), key=label_order))
+    if len(names) < 2:
+        raise DataError(f"label column {column!r} of {where!r} has a single class ({names[0]!r}); classification needs at least two")
+    spellings: dict[str, set[str]] = {}
+    for r, c in zip(raw, as_text):
+        spellings.setdefault(c, set()).add(r)
+    merged = sorted((r, c) for c, rs in spellings.items() if len(rs) > 1 for r in rs if r != c)
+    notes = []
+    if merged:
+        shown = ", ".join(f"{r!r} as {c!r}" for r, c in merged[:3]) + (f" and {len(merged) - 3} more" if len(merged) > 3 else "")
+        notes.append(f"labels written differently were read as one class: {shown}")
+    index = {n: i for i, n in enumerate(names)}
+    return np.asarray([index[v] for v in as_text], dtype=np.int64), names, notes
