@@ -86,7 +86,18 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
         **_tuning(spec, strategy, modality_of(pretrained)),
         **_terms(spec, strategy),
         **({"retain": list(spec.retain)} if spec.retain else {}),  # measured after training: stored with the run
+        **_other_files(spec),
     }
+
+
+def _other_files(spec: RunSpec) -> dict[str, Any]:
+    """``{"other_data": {path: hash}}`` for the user files the run reads beside its data (retained, replayed, EWC's
+    reference); absent when there are none, so runs on built-in datasets keep their keys."""
+    from headstart.data import file_hash
+
+    named = [*spec.retain, *(str(options["data"]) for options in spec.terms.values() if (options or {}).get("data"))]
+    hashes = {name: h for name in dict.fromkeys(named) if (h := file_hash(name)) is not None}
+    return {"other_data": hashes} if hashes else {}
 
 
 def _terms(spec: RunSpec, strategy: Any) -> dict[str, Any]:

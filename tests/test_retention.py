@@ -68,3 +68,27 @@ def test_a_small_retained_dataset_is_cross_fitted_so_every_row_is_a_test_row(oth
     assert found["folds"] == 5 and found["test_rows"] == 300 == len(found["rows"]["target"]) == len(found["rows"]["adapted"])
     assert found["original"] == pytest.approx(np.mean(np.asarray(found["rows"]["original"]) == found["rows"]["target"]))
     assert found["retention"] != 1.0
+
+
+def test_editing_a_retained_or_replayed_file_changes_the_runs_key(toy_csv, other_csv, tiny_registry, tmp_path):
+    """A file read beside the run's data is identified by its content: edited, the run is trained again; a built-in
+    dataset's name is its identity, so specs naming only built-ins keep their keys."""
+    import headstart
+    from headstart.recipe import _other_files
+    from headstart.specs import RunSpec, TrainConfig
+
+    spec = RunSpec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=16, seed=0,
+                   retain=(str(other_csv),), terms={"replay": {"data": str(other_csv)}})
+    before = _other_files(spec)["other_data"]
+    assert list(before) == [str(other_csv)]
+    assert _other_files(dataclasses.replace(spec, retain=("drug-reviews",), terms={})) == {}
+    cfg = TrainConfig(max_steps=2, min_steps=2, batch_size=8, precision="fp32")
+    first = headstart.compare(str(toy_csv), backbone="tiny", strategies="full-finetune", sizes=[16], seeds=1,
+                              out=tmp_path / "cmp", config=cfg, tune=None, retain=[str(other_csv)])
+    frame = pd.read_csv(other_csv)
+    frame.loc[0, "label"] = frame.loc[1, "label"] if frame.loc[0, "label"] != frame.loc[1, "label"] else frame.loc[2, "label"]
+    frame.to_csv(other_csv, index=False)
+    assert _other_files(spec)["other_data"] != before
+    again = headstart.compare(str(toy_csv), backbone="tiny", strategies="full-finetune", sizes=[16], seeds=1,
+                              out=tmp_path / "cmp", config=cfg, tune=None, retain=[str(other_csv)])
+    assert (first.trained, again.trained) == (1, 1)

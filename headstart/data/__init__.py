@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from pathlib import Path
 
 from headstart.data.builtin import REGISTRY, load_builtin
@@ -11,7 +13,7 @@ from headstart.data.images import read_image_folder
 from headstart.data.splits import SplitConfig, Splits, split_dataset, subsample
 from headstart.errors import ConfigError, DataError
 
-__all__ = ["Dataset", "SplitConfig", "Splits", "load_dataset", "read_inputs", "split_dataset", "subsample", "REGISTRY"]
+__all__ = ["Dataset", "file_hash", "SplitConfig", "Splits", "load_dataset", "read_inputs", "split_dataset", "subsample", "REGISTRY"]
 
 
 def load_dataset(name_or_path: str, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None,
@@ -35,3 +37,21 @@ def load_dataset(name_or_path: str, *, text_column: str | None = None, label_col
         return read_table(name_or_path, text_column=text_column, label_column=label_column, task=task,
                           group_column=group_column, split_column=split_column)
     return load_builtin(name_or_path)  # raises "unknown dataset … did you mean"
+
+
+def file_hash(name_or_path: str) -> str | None:
+    """The content hash of a user file or image folder that a run reads beside its own data (``--retain``,
+    ``replay[data=]``, ``ewc[data=]``), so that editing it changes the run's key; None for a built-in dataset (its name
+    and pinned package identify it) and for a path that does not exist (loading it says so)."""
+    if name_or_path in REGISTRY or not Path(name_or_path).exists():
+        return None
+    path = Path(name_or_path).resolve()
+    if path.is_file():  # the bytes: cheap next to training, and right however coarse the file system's clock
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    listing = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(path.rglob("*")) if p.is_file())
+    return _folder_hash(str(path), listing)
+
+
+@functools.lru_cache(maxsize=8)
+def _folder_hash(path: str, listing: tuple) -> str:  # a sweep resolves every cell: decode each image folder once
+    return load_dataset(path).hash
