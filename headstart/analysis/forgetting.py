@@ -15,30 +15,54 @@ from headstart.analysis.stats import interval, metric_draws, row_weights
 from headstart.results import RunResult
 
 
+REFERENCE_ARM = "full-finetune"  # the seed's claim: does plain full fine-tuning forget more than the other arms?
+
+
 def retention_rows(results: list[RunResult], confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
     """Forgetting per (arm, requested size, retained dataset): the mean over seeds of retention (adapted / original
     probe accuracy on the retained dataset's test split, ``headstart.retention``), with an interval over seeds and —
     where the runs stored their probes' predictions — over the retained test rows (``stats.interval``: the same
     bootstrap resamples for both probes of a seed, so the ratio's own noise is what is measured).
 
+    Each other arm is also compared with ``full-finetune`` at the same size on the same retained data, paired by seed
+    (the same labelled subset) and resampling the same retained rows for both: ``vs_full_finetune``.
+
     Returns:
-        Rows ``{strategy, n, data, retention, ci_low, ci_high, interval, original, adapted, seeds, test_rows}``.
+        Rows ``{strategy, n, data, retention, ci_low, ci_high, interval, original, adapted, seeds, test_rows,
+        vs_full_finetune}``; ``vs_full_finetune`` is ``{mean, ci_low, ci_high, p_value, significant, pairs}`` (this
+        arm's retention minus full-finetune's) or None (no full-finetune runs, or this arm is it).
     """
-    groups: dict[tuple[str, int | str, str], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, int | str, str], dict[int, dict[str, Any]]] = defaultdict(dict)
     for r in current_runs(results):
         if r.status == "done":
             for found in (r.record or {}).get("retention") or ():
-                groups[(arm_name(r), requested(r.spec), str(found.get("data")))].append(found)
+                groups[(arm_name(r), requested(r.spec), str(found.get("data")))][int(r.spec.get("seed", 0))] = found
     rows = []
-    for (arm, n, data), found in sorted(groups.items(), key=lambda kv: (kv[0][0], size_key(kv[0][1]), kv[0][2])):
+    for (arm, n, data), by_seed in sorted(groups.items(), key=lambda kv: (kv[0][0], size_key(kv[0][1]), kv[0][2])):
+        found = list(by_seed.values())
         draws = _ratio_draws(found)
         ci = interval([float(f["retention"]) for f in found], draws, confidence)
+        reference = groups.get((REFERENCE_ARM, n, data)) if arm != REFERENCE_ARM else None
         rows.append({"strategy": arm, "n": n, "data": data, "retention": ci["mean"], "ci_low": ci["ci_low"],
                      "ci_high": ci["ci_high"], "interval": "seeds and test rows" if draws is not None else "seeds",
                      "original": math.fsum(f["original"] for f in found) / len(found),
                      "adapted": math.fsum(f["adapted"] for f in found) / len(found), "seeds": len(found),
-                     "test_rows": found[0].get("test_rows")})
+                     "test_rows": found[0].get("test_rows"),
+                     "vs_full_finetune": _paired(by_seed, reference, confidence) if reference else None})
     return rows
+
+
+def _paired(arm: dict[int, dict[str, Any]], reference: dict[int, dict[str, Any]], confidence: float) -> dict[str, Any] | None:
+    """This arm's retention minus the reference arm's over their shared seeds, or None with fewer than two."""
+    seeds = sorted(set(arm) & set(reference))
+    if len(seeds) < 2:
+        return None
+    a, b = [arm[s] for s in seeds], [reference[s] for s in seeds]
+    da, db = _ratio_draws(a), _ratio_draws(b)
+    same_rows = da is not None and db is not None and a[0]["rows"]["target"] == b[0]["rows"]["target"]
+    ci = interval([float(x["retention"]) - float(y["retention"]) for x, y in zip(a, b)], da - db if same_rows else None,
+                  confidence)
+    return {k: ci[k] for k in ("mean", "ci_low", "ci_high", "p_value", "significant", "pairs")}
 
 
 def _ratio_draws(found: list[dict[str, Any]]) -> np.ndarray | None:

@@ -181,17 +181,20 @@ for (const r of D.curves) {
   for (const v of [r.strategy, r.label, meanText(r), ciText(r), seedsText(r), r.chosen || "–", r.budget || "–", secs(r.train_seconds), secs(r.seconds_per_step), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
   tbody.append(tr);
 }
+const signed = x => (x >= 0 ? "+" : "\u2212") + Math.abs(x).toFixed(3);
 if (D.retention.length) {
   $("forgetting").append(el("h2", "Forgetting"));
   $("forgetting").append(el("p", "Retention: a probe on the adapted encoder over one on the original, on the retained dataset's test split (1.00: nothing lost); 95% interval. Chart: forgetting.png beside this file.", {class: "note"}));
   const t = el("table", null, {id: "retention"});
   const head = el("tr");
-  for (const h of ["strategy", "n", "retained dataset", "retention", "95% CI", "probe, original \u2192 adapted", "seeds"]) head.append(el("th", h));
+  for (const h of ["strategy", "n", "retained dataset", "retention", "95% CI", "probe, original \u2192 adapted", "seeds", "\u2212 full-finetune (95% CI)"]) head.append(el("th", h));
   t.append(head);
   for (const r of D.retention) {
     const tr = el("tr");
     for (const v of [r.strategy, r.n, r.data, r.retention.toFixed(3), r.ci_low.toFixed(3) + " \u2013 " + r.ci_high.toFixed(3),
-                     (100 * r.original).toFixed(1) + " \u2192 " + (100 * r.adapted).toFixed(1) + " %", r.seeds]) tr.append(el("td", v));
+                     (100 * r.original).toFixed(1) + " \u2192 " + (100 * r.adapted).toFixed(1) + " %", r.seeds,
+                     r.vs_full_finetune ? signed(r.vs_full_finetune.mean) + " (" + signed(r.vs_full_finetune.ci_low) + " to " +
+                       signed(r.vs_full_finetune.ci_high) + ")" : "\u2013"]) tr.append(el("td", v));
     t.append(tr);
   }
   $("forgetting").append(t);

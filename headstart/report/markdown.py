@@ -129,12 +129,14 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
         lines += ["", "## Forgetting", "",
                   "Retention: a linear probe on the adapted encoder's features over one on the original's, fitted on the "
                   "retained dataset and scored on its test split (1.00: nothing lost); 95% interval over seeds and, where "
-                  "stored, the retained test rows.", "",
-                  "| strategy | n | retained dataset | retention | 95% CI | probe accuracy, original → adapted (%) | test rows | seeds |",
-                  "|---|---:|---|---:|---:|---:|---:|---:|"]
+                  "stored, the retained test rows. The last column compares the arm with full-finetune at the same size, "
+                  "paired by seed on the same retained rows (positive: it keeps more).", "",
+                  "| strategy | n | retained dataset | retention | 95% CI | probe accuracy, original → adapted (%) | test rows | seeds "
+                  "| − full-finetune (95% CI) |",
+                  "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {md_text(r['strategy'])} | {r['n']} | {md_text(r['data'])} | {r['retention']:.3f} | "
                   f"{r['ci_low']:.3f} – {r['ci_high']:.3f} | {100 * r['original']:.1f} → {100 * r['adapted']:.1f} | "
-                  f"{r.get('test_rows') or '–'} | {r['seeds']} |" for r in retained]
+                  f"{r.get('test_rows') or '–'} | {r['seeds']} | {paired_retention_text(r.get('vs_full_finetune'))} |" for r in retained]
         lines += ["", "![target accuracy vs retention](forgetting.png)"]
     flagged = summary.get("budget_flags") or []
     if flagged:
@@ -156,3 +158,10 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
     lines += ["", "## Produced by", ""]
     lines.append(_fence(command) if command else "(command not recorded)")
     return "\n".join(lines) + "\n"
+
+
+def paired_retention_text(diff: dict | None) -> str:
+    """``"+0.012 (−0.004 to +0.028)"``, or ``"–"`` where there is no paired comparison."""
+    if not diff:
+        return "–"
+    return f"{diff['mean']:+.3f} ({diff['ci_low']:+.3f} to {diff['ci_high']:+.3f})"

@@ -5,17 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from headstart.analysis.arms import with_arms
 from headstart.analysis.forgetting import retention_rows
 from headstart.results import RunResult
 
 
-def run(seed: int, original: np.ndarray, adapted: np.ndarray, target: np.ndarray, *, rows: bool = True) -> RunResult:
+def run(seed: int, original: np.ndarray, adapted: np.ndarray, target: np.ndarray, *, rows: bool = True,
+        strategy: str = "full-finetune", terms: dict | None = None) -> RunResult:
     acc_o, acc_a = float((original == target).mean()), float((adapted == target).mean())
     found = {"data": "drug-reviews", "original": acc_o, "adapted": acc_a, "retention": acc_a / acc_o, "test_rows": len(target)}
     if rows:
         found["rows"] = {"target": target.tolist(), "original": original.tolist(), "adapted": adapted.tolist()}
-    spec = {"strategy": "full-finetune", "n": 256, "n_requested": 256, "seed": seed, "data": {"name": "rt"}, "backbone": "b"}
-    return RunResult(key=f"k{seed}", spec=spec, status="done", metrics={"accuracy": 0.7}, record={"retention": [found]})
+    spec = {"strategy": strategy, "n": 256, "n_requested": 256, "seed": seed, "data": {"name": "rt"}, "backbone": "b",
+            **({"terms": terms} if terms else {})}
+    return RunResult(key=f"k{strategy}{terms}{seed}", spec=spec, status="done", metrics={"accuracy": 0.7}, record={"retention": [found]})
 
 
 def test_the_retained_test_set_error_enters_the_interval():
@@ -32,3 +35,24 @@ def test_the_retained_test_set_error_enters_the_interval():
     assert row["interval"] == "seeds and test rows" and row["ci_high"] - row["ci_low"] > 0.02
     (seeds_only,) = retention_rows([run(seed, original, adapted, target, rows=False) for seed in range(3)])
     assert seeds_only["interval"] == "seeds" and seeds_only["ci_high"] - seeds_only["ci_low"] == pytest.approx(0.0)
+
+
+def test_each_arm_is_compared_with_full_finetuning_paired_by_seed_on_the_same_rows():
+    """lora keeps every row full fine-tuning lost (5 right rows per seed): the paired difference is +5/right and excludes
+    0; full-finetune itself and an arm on one shared seed get no comparison."""
+    rng = np.random.default_rng(1)
+    target = rng.integers(0, 11, 105)
+    original = np.where(rng.random(105) < 0.82, target, (target + 1) % 11)
+    right = np.flatnonzero(original == target)
+    results = []
+    for seed in range(3):
+        forgot = original.copy()
+        lost = right[seed * 2:seed * 2 + 5]
+        forgot[lost] = (target[lost] + 1) % 11
+        results += [run(seed, original, forgot, target), run(seed, original, original, target, strategy="lora")]
+    results.append(run(0, original, original, target, strategy="full-finetune", terms={"l2sp": {"weight": 1.0}}))
+    rows = {r["strategy"]: r for r in retention_rows(with_arms(results))}
+    assert rows["full-finetune"]["vs_full_finetune"] is None and rows["full-finetune+l2sp"]["vs_full_finetune"] is None
+    diff = rows["lora"]["vs_full_finetune"]
+    assert diff["pairs"] == 3 and diff["mean"] == pytest.approx(5 / len(right))
+    assert diff["ci_low"] > 0 and diff["significant"]
