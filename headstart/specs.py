@@ -247,9 +247,13 @@ def run_key(resolved: dict[str, Any]) -> str:
 
 
 def _bracket_values(text: str, where: str) -> dict[str, Any]:
-    """``"rank=4, alpha=8"`` -> ``{"rank": 4, "alpha": 8}`` (numbers and booleans as JSON, the rest as text)."""
+    """``"rank=4, alpha=8"`` -> ``{"rank": 4, "alpha": 8}`` (numbers and booleans as JSON, the rest as text; a value
+    may hold commas: ``targets=query,value``)."""
+    import re
+
     out: dict[str, Any] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
+    # A comma starts a new value only before "name=": lora[targets=query,value, rank=4] keeps the list whole.
+    for part in filter(None, (p.strip() for p in re.split(r",(?=\s*[A-Za-z_][A-Za-z0-9_.]*\s*=)", text))):
         if "=" not in part:
             raise ConfigError(f"{where}: expected name=value inside [...], got {part!r}; e.g. lora[rank=4]")
         key, value = (x.strip() for x in part.split("=", 1))
@@ -289,6 +293,42 @@ def parse_arm(text: str) -> tuple[str, dict[str, Any], dict[str, Any], dict[str,
     if len(terms) != len(matches) - 1:
         raise ConfigError(f"arm {text!r} names a term twice; give each term once")
     return strategy, options, train, terms
+
+
+def arm_text(table: dict[str, Any], where: str) -> str:
+    """A sweep TOML ``[[arm]]`` table as the arm it writes: ``strategy`` plus its options and training overrides as
+    keys, objective terms under ``terms``::
+
+        [[arm]]
+        strategy = "lora"
+        rank = 4
+        targets = ["query", "value"]
+        terms = { ewc = { weight = 100 } }
+
+    is ``lora[rank=4, targets=query,value]+ewc[weight=100]``.
+
+    Raises:
+        ConfigError: no strategy, a terms entry that is not a table, or a value the arm syntax cannot hold.
+    """
+    if not isinstance(table, dict) or not isinstance(table.get("strategy"), str) or not table["strategy"].strip():
+        raise ConfigError(f"each [[arm]] in {where} needs strategy = \"NAME\", e.g. [[arm]] strategy = \"lora\" rank = 4; got {table!r}")
+    terms = table.get("terms", {})
+    if not isinstance(terms, dict) or not all(isinstance(v, dict) for v in terms.values()):
+        raise ConfigError(f"terms of [[arm]] {table['strategy']!r} in {where} must be a table of term = {{options}}, "
+                          f"e.g. terms = {{ ewc = {{ weight = 100 }} }}; got {terms!r}")
+
+    def bracket(values: dict[str, Any]) -> str:
+        shown = []
+        for key, value in values.items():
+            text = ",".join(map(str, value)) if isinstance(value, list) else json.dumps(value) if isinstance(value, bool) else str(value)
+            if any(c in text for c in "[]+=") or isinstance(value, dict):
+                raise ConfigError(f"[[arm]] {table['strategy']!r} in {where}: {key} = {value!r} cannot be written in an arm "
+                                  "(no [ ] + = or tables inside a value)")
+            shown.append(f"{key}={text}")
+        return f"[{', '.join(shown)}]" if shown else ""
+
+    own = {k: v for k, v in table.items() if k not in ("strategy", "terms")}
+    return table["strategy"].strip() + bracket(own) + "".join(f"+{name}{bracket(options)}" for name, options in terms.items())
 
 
 def split_arms(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:

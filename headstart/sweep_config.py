@@ -33,7 +33,7 @@ from headstart.data.splits import SplitConfig
 from headstart.specs import TrainConfig
 
 TOP_KEYS = {"data", "backbone", "strategies", "sizes", "seeds", "workers", "out", "text_column", "label_column", "task",
-            "pooling", "train", "options", "train_by_strategy", "split", "tune", "grid", "arms", "retain", "backbones",
+            "pooling", "train", "options", "train_by_strategy", "split", "tune", "grid", "arms", "arm", "retain", "backbones",
             "group_column", "split_column"}
 
 
@@ -85,6 +85,12 @@ def read_config(path: str | Path) -> dict[str, Any]:
         value = config.get(key)
         if isinstance(value, list) and not all(isinstance(v, kinds) and not isinstance(v, bool) for v in value):
             raise ConfigError(f"{key} in {str(path)!r} must be a list like {example}, got {value!r}")
+    if "arm" in config:  # [[arm]] tables: arms whose options are easier to write as TOML than as text
+        from headstart.specs import arm_text, split_arms
+
+        if not isinstance(config["arm"], list):
+            raise ConfigError(f"arm in {str(path)!r} must be [[arm]] tables (one per arm), e.g. [[arm]] strategy = \"lora\" rank = 4")
+        config["arms"] = [*split_arms(config.get("arms") or ()), *(arm_text(t, repr(str(path))) for t in config.pop("arm"))]
     if "sizes" in config:
         config["sizes"] = ",".join(str(s) for s in config["sizes"]) if isinstance(config["sizes"], list) else str(config["sizes"])
     if "strategies" in config and isinstance(config["strategies"], list):

@@ -29,3 +29,30 @@ def test_bad_config_names_the_key(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         read_config(path)
+
+
+def test_arm_tables_are_arms_and_values_may_hold_commas(tmp_path):
+    """[[arm]] tables write the arms the text form writes; a list option (LoRA's targets) survives in both forms."""
+    from headstart.specs import parse_arm
+
+    path = tmp_path / "arms.toml"
+    path.write_text('data = "rotten-tomatoes"\narms = ["linear-probe"]\n\n'
+                    '[[arm]]\nstrategy = "lora"\nrank = 4\ntargets = ["query", "value"]\nlr = 2e-4\n\n'
+                    '[[arm]]\nstrategy = "full-finetune"\nterms = { ewc = { weight = 100 }, l2sp = {} }\n')
+    arms = read_config(path)["arms"]
+    assert arms == ["linear-probe", "lora[rank=4, targets=query,value, lr=0.0002]", "full-finetune+ewc[weight=100]+l2sp"]
+    assert parse_arm(arms[1]) == ("lora", {"rank": 4, "targets": "query,value"}, {"lr": 0.0002}, {})
+    assert parse_arm(arms[2]) == ("full-finetune", {}, {}, {"ewc": {"weight": 100}, "l2sp": {}})
+
+
+@pytest.mark.parametrize("table, message", [
+    ('[[arm]]\nrank = 4\n', 'each \\[\\[arm\\]\\] in .* needs strategy = "NAME"'),
+    ('[[arm]]\nstrategy = "lora"\nterms = { ewc = 1 }\n', "terms of \\[\\[arm\\]\\] 'lora' .* must be a table of term"),
+    ('[[arm]]\nstrategy = "lora"\ntargets = "a]b"\n', "targets = 'a\\]b' cannot be written in an arm"),
+    ('arm = "lora"\n', "arm in .* must be \\[\\[arm\\]\\] tables"),
+])
+def test_a_bad_arm_table_is_named(tmp_path, table, message):
+    path = tmp_path / "bad.toml"
+    path.write_text('data = "rotten-tomatoes"\n' + table)
+    with pytest.raises(ConfigError, match=message):
+        read_config(path)
