@@ -32,6 +32,7 @@ class FitResult:
     peak_rss_bytes: int = 0  # the process's peak resident memory after training (getrusage)
     base_weights: dict[str, int] | None = None  # 4-bit strategies: {"stored": bytes, "fp32": bytes} of the linear weights
     retention: list[dict[str, Any]] = field(default_factory=list)  # per --retain dataset: headstart.retention's measure
+    ood: list[dict[str, Any]] = field(default_factory=list)  # per --eval-data dataset: headstart.ood's scores (rows left out)
     flags: list[dict[str, str]] = field(default_factory=list)  # where the score may understate the strategy: {reason, text, advice}
     _loaded: Any = None
 
@@ -60,7 +61,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         task: str | None = None, pooling: str | None = None, tune: str | None = None,
         grid: str | list[float] | None = None, progress: bool = False,
         terms: dict[str, dict[str, Any]] | None = None, retain: list[str] | None = None,
-        group_column: str | None = None, split_column: str | None = None) -> FitResult:
+        group_column: str | None = None, split_column: str | None = None, eval_data: list[str] | None = None) -> FitResult:
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
 
     Args:
@@ -83,6 +84,9 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         terms: objective terms added to the task loss, e.g. ``{"l2sp": {"weight": 0.01}}`` (``headstart.objectives``).
         retain: classification datasets on which forgetting is measured after training (``FitResult.retention``:
             a probe on the adapted vs the original encoder, ``headstart.retention``).
+        eval_data: datasets with the run's labels on whose test split the trained run is also scored, out of domain
+            (``FitResult.ood``; ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"`` maps labels
+            by name, ``headstart.ood``).
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -105,14 +109,15 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=dict(options or {}),
                    train=config or TrainConfig(), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
                    tune=tune, grid=grid, terms=dict(terms or {}), retain=tuple(retain or ()), group_column=group_column,
-                   split_column=split_column)
+                   split_column=split_column, eval_data=tuple(eval_data or ()))
     with progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}", enabled=progress) as update:
         outcome = run(spec, progress=update, test=False)
     s, report = outcome.setup, outcome.report
     flags = budget_notes(outcome.result)
     retention = (outcome.result.record or {}).get("retention") or []
+    ood = [{k: v for k, v in o.items() if k != "rows"} for o in (outcome.result.record or {}).get("ood") or ()]
     if out is not None:
-        save(s, report, out, notes={"flags": flags, **({"retention": retention} if retention else {})})
+        save(s, report, out, notes={"flags": flags, **({"retention": retention} if retention else {}), **({"ood": ood} if ood else {})})
     s.model.eval()
     base_weights = None
     if s.strategy.quantized:
@@ -128,7 +133,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                      train_seconds=report.seconds, trainable_params=report.trainable_params,
                      total_params=count_parameters(s.model), error=report.error, chosen=outcome.chosen,
                      tune_seconds=outcome.tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
-                     retention=retention, flags=flags, _loaded=loaded)
+                     retention=retention, ood=ood, flags=flags, _loaded=loaded)
 
 
 ADVICE = {  # what to try when a single run carries a budget flag (analysis.flags.REASONS)
@@ -177,7 +182,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             task: str | None = None, pooling: str | None = None, progress: bool = False,
             arms: str | list[str] | None = None, retain: list[str] | None = None,
             backbones: str | list[str] | None = None, group_column: str | None = None,
-            split_column: str | None = None) -> CompareResult:
+            split_column: str | None = None, eval_data: list[str] | None = None) -> CompareResult:
     """Sweep ``strategies`` (or ``arms``) x ``sizes`` x ``seeds``, store every run in ``out/runs.sqlite`` and write the report.
 
     Re-running with the same arguments trains nothing already done; a new size, seed or strategy trains only
@@ -200,6 +205,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         retain: classification datasets on which each run's forgetting is measured (``headstart.retention``).
         backbones: several backbones (list or "a,b") instead of ``backbone``: every arm on each, reported per backbone.
         group_column / split_column: a user file's group ids and its own train / validation / test split (as ``fit``).
+        eval_data: datasets with the task's labels on whose test split every run is also scored, out of domain (as
+            ``fit``); the report sets in-domain and out-of-domain accuracy side by side, with the gap per arm.
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -224,7 +231,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
                       options=dict(options or {}), train_by_strategy=dict(train_by_strategy or {}),
                       split=split or SplitConfig(), tune=tune, grids=dict(grids or {}), text_column=text_column,
                       label_column=label_column, task=task, pooling=pooling, arms=arms or (), retain=tuple(retain or ()),
-                      backbones=backbones or (), group_column=group_column, split_column=split_column)
+                      backbones=backbones or (), group_column=group_column, split_column=split_column,
+                      eval_data=tuple(eval_data or ()))
     return run_compare(sweep, out, workers=workers, progress=progress)
 
 
@@ -257,12 +265,18 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports kB
 
 
-def evaluate(run: str | Path | FitResult, split: str = "test") -> dict[str, Any]:
-    """Metrics of a trained run on ``split`` ("test" or "val"): accuracy, macro_f1, … (rmse, r2 for regression)."""
+def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str | None = None) -> dict[str, Any]:
+    """Metrics of a trained run on ``split`` ("test" or "val"): accuracy, macro_f1, … (rmse, r2 for regression); with
+    ``eval_data``, on that dataset's test split instead, out of domain (``headstart.ood``: labels mapped by name,
+    ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``)."""
+    from headstart.saved import evaluate_loaded, evaluate_ood, load_run
+
+    if eval_data is not None:
+        if isinstance(run, FitResult):
+            run._usable()
+        return evaluate_ood(run._loaded if isinstance(run, FitResult) else load_run(run), eval_data)
     if isinstance(run, FitResult):
         return run.evaluate(split)
-    from headstart.saved import evaluate_loaded, load_run
-
     return evaluate_loaded(load_run(run), split)
 
 

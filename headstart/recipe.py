@@ -86,6 +86,7 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
         **_tuning(spec, strategy, modality_of(pretrained)),
         **_terms(spec, strategy),
         **({"retain": list(spec.retain)} if spec.retain else {}),  # measured after training: stored with the run
+        **({"eval_data": list(spec.eval_data)} if spec.eval_data else {}),  # scored after training, out of domain
         **_other_files(spec),
     }
 
@@ -95,7 +96,10 @@ def _other_files(spec: RunSpec) -> dict[str, Any]:
     reference); absent when there are none, so runs on built-in datasets keep their keys."""
     from headstart.data import file_hash
 
-    named = [*spec.retain, *(str(options["data"]) for options in spec.terms.values() if (options or {}).get("data"))]
+    from headstart.ood import parse_eval_data
+
+    named = [*spec.retain, *(str(options["data"]) for options in spec.terms.values() if (options or {}).get("data")),
+             *(parse_eval_data(d)[0] for d in spec.eval_data)]
     hashes = {name: h for name in dict.fromkeys(named) if (h := file_hash(name)) is not None}
     return {"other_data": hashes} if hashes else {}
 
@@ -282,12 +286,19 @@ def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Modu
     Args:
         data / pretrained: already loaded dataset / backbone to reuse (a sweep loads them once per process).
         test: score the test split (a sweep's cells); ``fit`` leaves it to ``evaluate``. Forgetting
-            (``spec.retain``) is measured either way: it reads other datasets, never this one's test split.
+            (``spec.retain``) and out-of-domain scores (``spec.eval_data``) are measured either way: they read other
+            datasets, never this one's test split.
 
     Raises:
         HeadstartError: a spec that cannot run (bad data, options, sizes); a run that diverges is an outcome.
     """
     _terms(spec, get_strategy(spec.strategy))  # a term that cannot apply is refused before any training, not after it
+    if spec.eval_data:  # so are out-of-domain datasets whose labels do not map
+        from headstart.ood import check_elsewhere
+
+        data = data or load_dataset(spec.data, **file_options(spec))
+        for text in spec.eval_data:
+            check_elsewhere(text, data)
     pretrained = pretrained or load_pretrained(spec)  # loaded once for every trial; the grid depends on its modality
     s, report, trials, seconds = _train_tuned(spec, data, pretrained, progress)
     chosen = dict(report.chosen)
@@ -317,8 +328,9 @@ def _train_tuned(spec: RunSpec, data: Dataset | None, pretrained: torch.nn.Modul
 def evaluate(spec: RunSpec, s: Setup, report: FitReport, chosen: dict[str, Any], trials: list[dict[str, Any]],
              tune_seconds: float, *, test: bool = True) -> RunResult:
     """The ``RunResult`` of a trained run: keyed by ``spec`` as asked (with --tune, before the rate was chosen), its
-    record (``headstart.record``), test metrics when ``test``, and retention on ``spec.retain``."""
-    from headstart.record import retained, run_record, score_test
+    record (``headstart.record``), test metrics when ``test``, retention on ``spec.retain`` and the scores on
+    ``spec.eval_data`` (out of domain: other datasets' test splits, never this one's)."""
+    from headstart.record import retained, run_record, score_test, scored_elsewhere
     from headstart.saved import backbone_saved, saved_bytes
 
     resolved = resolve(spec, s.data, s.pretrained, split_config=s.split_config, n_train=len(s.train_rows), precision=s.precision)
@@ -335,6 +347,9 @@ def evaluate(spec: RunSpec, s: Setup, report: FitReport, chosen: dict[str, Any],
     if spec.retain:
         record["retention"] = retained(s)
         metrics.update({f"retention:{r['data']}": r["retention"] for r in record["retention"]})
+    if spec.eval_data:
+        record["ood"] = scored_elsewhere(s, features=saved == "none")
+        metrics.update({f"ood:{o['data']}:{k}": v for o in record["ood"] for k, v in o["metrics"].items()})
     chosen = {**chosen, **({"tune_seconds": round(tune_seconds, 2), "trials": trials} if trials else {})}
     return RunResult(status="done", metrics=metrics, val_metrics=report.val_metrics, chosen=chosen,
                      eval_seconds=time.perf_counter() - start, saved_bytes=saved_bytes(s.model, report, saved),

@@ -60,3 +60,23 @@ def retained(s: Any) -> list[dict[str, Any]]:
     adapted = s.pretrained if s.strategy.leaves_backbone else s.model.backbone
     return [retention(adapted, s.pretrained, name, seed=s.spec.seed, batch_size=s.cfg.eval_batch_size,
                       autocast=autocast_for(s.precision, s.device)) for name in s.spec.retain]
+
+
+def scored_elsewhere(s: Any, *, features: bool) -> list[dict[str, Any]]:
+    """``ood.evaluate_elsewhere`` of the trained setup on each of ``s.spec.eval_data``: other datasets' test splits,
+    with the run's labels (mapped by name). ``features``: the backbone is unchanged, so the head runs on the
+    pre-trained backbone's cached features of each dataset."""
+    from headstart.features import FeatureCache
+    from headstart.ood import evaluate_elsewhere
+    from headstart.precision import autocast_for
+
+    autocast = autocast_for(s.precision, s.device)
+    encoder = s.pretrained if type(s.model.backbone) is type(s.pretrained) else s.model.backbone  # as setup encoded
+
+    def cached(data: Any, encoded: list) -> Any:
+        return FeatureCache(s.pretrained, encoded, data.hash, batch_size=s.cfg.eval_batch_size, autocast=autocast,
+                            identity={**s.pretrained.describe(), "precision": s.precision})
+
+    return [evaluate_elsewhere(s.model, encoder, text, run_data=s.data, split_config=s.split_config,
+                               batch_size=s.cfg.eval_batch_size, autocast=autocast, features=cached if features else None)
+            for text in s.spec.eval_data]

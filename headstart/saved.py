@@ -306,6 +306,32 @@ def evaluate_loaded(run: LoadedRun, split: str = "test") -> dict[str, Any]:
     return {"split": split, **metrics}
 
 
+def evaluate_ood(run: LoadedRun, text: str) -> dict[str, Any]:
+    """Metrics of a loaded run on another dataset's test split, out of domain (``headstart.ood``; ``text`` may map
+    labels: ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``)."""
+    from types import SimpleNamespace
+
+    from headstart.backbones import modality_of
+    from headstart.ood import evaluate_elsewhere
+
+    resolved = run.resolved
+    backbone = run.model.backbone
+    precision = resolved["train"]["precision"]
+    autocast = autocast_for(precision, run.device)
+    own = SimpleNamespace(hash=resolved["data"]["hash"], task=run.task, label_names=tuple(run.label_names),
+                          modality=modality_of(backbone))
+
+    def cached(data: Any, encoded: list) -> FeatureCache:
+        return FeatureCache(backbone, encoded, data.hash, batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,
+                            identity={**backbone.describe(), "precision": precision})
+
+    found = evaluate_elsewhere(run.model, backbone, text, run_data=own, split_config=SplitConfig(**resolved["data"]["split"]),
+                               batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,
+                               features=cached if run.meta["backbone_saved"] == "none" else None)
+    return {"split": f"test of {found['data']}", "n": found["test_rows"], **found["metrics"],
+            **({"note": found["note"]} if found["note"] else {})}
+
+
 def predict_loaded(run: LoadedRun, texts: list[str], *, batch_size: int = 128) -> list[dict[str, Any]]:
     """Predictions for raw inputs: label + class probabilities, labels (multilabel), or a value (regression)."""
     if not texts:

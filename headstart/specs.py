@@ -139,6 +139,8 @@ class RunSpec:
         terms: objective terms added to the task loss, ``{name: options}`` (``headstart.objectives``), e.g.
             ``{"l2sp": {"weight": 0.01}}``.
         retain: classification datasets on which forgetting is measured after training (``headstart.retention``).
+        eval_data: datasets with the run's labels on whose test split the trained run is also scored, out of domain
+            (``headstart.ood``): ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``.
     """
 
     data: str = "rotten-tomatoes"
@@ -159,11 +161,13 @@ class RunSpec:
     retain: tuple[str, ...] = ()
     group_column: str | None = None
     split_column: str | None = None
+    eval_data: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.retain, str) or not all(isinstance(d, str) and d.strip() for d in self.retain):
             raise ConfigError(f"retain must be a list of dataset names, got {self.retain!r}; e.g. --retain drug-reviews")
         object.__setattr__(self, "retain", tuple(dict.fromkeys(d.strip() for d in self.retain)))
+        object.__setattr__(self, "eval_data", check_eval_data(self.eval_data))
         if not isinstance(self.terms, dict):
             raise ConfigError(f"terms must be a table of term = {{options}}, got {self.terms!r}; e.g. --terms l2sp[weight=0.01]")
         if self.terms:  # imported only when used: the objectives import torch
@@ -293,6 +297,23 @@ def parse_arm(text: str) -> tuple[str, dict[str, Any], dict[str, Any], dict[str,
     if len(terms) != len(matches) - 1:
         raise ConfigError(f"arm {text!r} names a term twice; give each term once")
     return strategy, options, train, terms
+
+
+def check_eval_data(values: Any) -> tuple[str, ...]:
+    """``--eval-data`` values as a tuple, each read (``ood.parse_eval_data``) so a malformed one fails before training.
+
+    Raises:
+        ConfigError: not a list of non-empty names, or a bracket that cannot be read.
+    """
+    from headstart.ood import parse_eval_data
+
+    if isinstance(values, str) or not all(isinstance(d, str) and d.strip() for d in values):
+        raise ConfigError(f"eval_data must be a list of dataset names, got {values!r}; e.g. --eval-data drug-reviews-sentiment")
+    values = tuple(dict.fromkeys(d.strip() for d in values))
+    names = [parse_eval_data(d)[0] for d in values]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--eval-data names a dataset twice ({', '.join(values)}); give each once")
+    return values
 
 
 def arm_text(table: dict[str, Any], where: str) -> str:

@@ -33,6 +33,8 @@ class SweepSpec:
         grids: per-strategy values for ``tune`` to search instead of the strategy's grid, e.g.
             ``{"full-finetune": (2e-5, 5e-5, 1e-4)}`` (``--grid full-finetune=2e-5,5e-5,1e-4``).
         retain: classification datasets on which every run's forgetting is measured (``headstart.retention``).
+        eval_data: datasets with the task's labels on whose test split every run is also scored, out of domain
+            (``headstart.ood``).
         backbones: several backbones to cross with everything else (``--backbones a,b``): each is its own experiment
             in the report (``analysis.arms.experiments``), with its own curves; ``backbone`` becomes the first.
         arms: what to compare instead of ``strategies``, each ``strategy[options]+term[options]``
@@ -61,9 +63,12 @@ class SweepSpec:
     backbones: tuple[str, ...] = ()
     group_column: str | None = None
     split_column: str | None = None
+    eval_data: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        from headstart.specs import parse_arm, parse_grid, split_arms
+        from headstart.specs import check_eval_data, parse_arm, parse_grid, split_arms
+
+        object.__setattr__(self, "eval_data", check_eval_data(self.eval_data))
         from headstart.strategies import get_strategy
         from headstart.tuning import grid_for
 
@@ -125,7 +130,8 @@ class SweepSpec:
                                         text_column=self.text_column, label_column=self.label_column, task=self.task,
                                         group_column=self.group_column, split_column=self.split_column,
                                         pooling=self.pooling, split=self.split, tune=self.tune,
-                                        grid=self.grids.get(strategy), terms=terms, retain=tuple(self.retain)))
+                                        grid=self.grids.get(strategy), terms=terms, retain=tuple(self.retain),
+                                        eval_data=self.eval_data))
         return runs
 
     def to_dict(self) -> dict[str, Any]:

@@ -57,6 +57,8 @@ def train(
     grid: Annotated[Optional[str], typer.Option(help="With --tune lr: the learning rates to search instead of the strategy's grid, e.g. 2e-5,5e-5,1e-4.")] = None,
     retain: Annotated[Optional[list[str]], typer.Option(help="After training, measure forgetting on this classification dataset "
                                                              "(repeatable): a probe on the adapted vs the original encoder.")] = None,
+    eval_data: Annotated[Optional[list[str]], typer.Option(help="After training, also score on this dataset's test split, out of domain "
+                                                               "(repeatable; same labels, mapped by name: 'DATA[their=ours, other=-]').")] = None,
     option: Annotated[Optional[list[str]], typer.Option("--option", help="A strategy or term option, KEY=VALUE or NAME.KEY=VALUE "
                                                                           "(repeatable; e.g. rank=4, ewc.weight=10; listed by headstart strategies).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
@@ -96,12 +98,13 @@ def train(
     result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                  text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
                  group_column=group_column, split_column=split_column,
-                 progress=not quiet, terms=terms_given, retain=list(retain or ()))
+                 progress=not quiet, terms=terms_given, retain=list(retain or ()), eval_data=list(eval_data or ()))
     summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,
                "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
                "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "base_weights": result.base_weights,
                "val": {k: v for k, v in result.val_metrics.items() if k != "per_class"},
                **({"retention": [{k: v for k, v in r.items() if k != "rows"} for r in result.retention]} if result.retention else {}),
+               **({"ood": result.ood} if result.ood else {}),
                "flags": result.flags}
     if result.error:
         summary["error"] = result.error
@@ -131,6 +134,9 @@ def train(
         typer.echo(f"{result.status}: {result.error}", err=True)
         raise typer.Exit(1)
     typer.echo("validation: " + _metric_line(result.val_metrics))
+    for o in result.ood:
+        typer.echo(f"out of domain, {o['data']} test ({o['test_rows']} rows): " + _metric_line(o["metrics"])
+                   + (f"  [{o['note']}]" if o.get("note") else ""))
     typer.echo(f"next: headstart evaluate {out}")
 
 
@@ -145,24 +151,31 @@ def _parse_terms(text: str | None, strategy: str) -> dict[str, dict[str, Any]]:
 def evaluate(
     run: Annotated[Path, typer.Argument(help="Run directory written by 'headstart train'.")],
     split: Annotated[str, typer.Option(help="test | val.")] = "test",
+    eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score on this dataset's test split, out of domain "
+                                                               "(repeatable; same labels, mapped by name: 'DATA[their=ours, other=-]').")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print a trained run's metrics on the test (or validation) split.
+    """Print a trained run's metrics on the test (or validation) split, and out of domain with --eval-data.
 
     Example: headstart evaluate runs/ft64 --split test --json
+    Example: headstart evaluate runs/ft64 --eval-data 'drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]'
     """
     from headstart.api import evaluate as evaluate_run
+    from headstart.specs import check_eval_data
 
     if split not in ("test", "val"):
         raise ConfigError(f"--split must be 'test' or 'val', got {split!r}")
+    others = check_eval_data(tuple(eval_data or ()))
     metrics = evaluate_run(run, split)
+    elsewhere = [evaluate_run(run, eval_data=text) for text in others]
     if as_json:
-        _echo_json(metrics)
+        _echo_json({**metrics, "ood": elsewhere} if elsewhere else metrics)
         return
-    typer.echo(f"{split} ({metrics['n']} examples): {_metric_line(metrics)}")
-    for name, row in metrics.get("per_class", {}).items():
-        cells = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
-        typer.echo(f"  {name}: {cells}")
+    for scored in (metrics, *elsewhere):
+        typer.echo(f"{scored['split']} ({scored['n']} examples): {_metric_line(scored)}" + (f"  [{scored['note']}]" if scored.get("note") else ""))
+        for name, row in scored.get("per_class", {}).items():
+            cells = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
+            typer.echo(f"  {name}: {cells}")
 
 
 @app.command()

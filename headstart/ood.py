@@ -1,0 +1,141 @@
+"""Out-of-domain evaluation: a trained run also scored on another dataset's test split (``--eval-data DATA``).
+
+The other dataset must share the run's label space. Labels are matched by name; where the names differ they are
+mapped in brackets, ``drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]`` (``-``: rows of that label
+are left out), and the built-in pairs carry their mapping (``KNOWN_MAPS``), said in a note. A regression run is scored
+on another regression dataset as is. DATA is split as the run's own data is (the run's ``SplitConfig``), so its pool
+stays free for methods that read unlabelled target inputs; its labels are read only here, after training.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Callable
+
+from headstart.errors import ConfigError
+
+if TYPE_CHECKING:  # parsing and mapping labels stay torch-free: specs reads --eval-data with them
+    import numpy as np
+    import torch
+
+DROP = "-"  # a label mapped to this is left out of the out-of-domain test rows
+# (dataset, the run's class names) -> mapping of the dataset's labels onto the run's; None drops the label's rows.
+KNOWN_MAPS: dict[tuple[str, tuple[str, ...]], dict[str, str | None]] = {
+    ("drug-reviews-sentiment", ("fresh", "rotten")): {"negative": "rotten", "positive": "fresh", "neutral": None},
+}
+
+
+def parse_eval_data(text: str) -> tuple[str, dict[str, str | None]]:
+    """``"drug-reviews-sentiment[negative=rotten, neutral=-]"`` -> ``("drug-reviews-sentiment", {"negative": "rotten",
+    "neutral": None})``; a name without brackets maps nothing."""
+    match = re.match(r"^\s*(.*?)\s*(?:\[([^\]]*)\])?\s*$", str(text))
+    name, inside = (match.group(1), match.group(2)) if match else ("", None)
+    if not name:
+        raise ConfigError(f"--eval-data {text!r} names no dataset; e.g. --eval-data drug-reviews-sentiment")
+    mapping: dict[str, str | None] = {}
+    for part in filter(None, (p.strip() for p in (inside or "").split(","))):
+        if "=" not in part:
+            raise ConfigError(f"--eval-data {text!r}: expected LABEL=RUN_LABEL inside [...], got {part!r}; "
+                              f"e.g. {name}[negative=rotten, neutral=-]")
+        label, target = (x.strip() for x in part.split("=", 1))
+        mapping[label] = None if target == DROP else target
+    return name, mapping
+
+
+def label_map(name: str, labels: tuple[str, ...], run_labels: tuple[str, ...],
+              given: dict[str, str | None]) -> tuple[dict[str, str | None], str | None]:
+    """Each of DATA's labels -> the run's label it stands for (None: left out), and the note that says what was mapped.
+
+    Raises:
+        ConfigError: a label of DATA that matches none of the run's and is not mapped, or a mapping onto a label the
+            run does not have; the message shows the mapping to write.
+    """
+    known = KNOWN_MAPS.get((name, tuple(sorted(run_labels)))) if not given else None
+    mapping = {label: label for label in labels if label in run_labels}
+    mapping.update(known or given)
+    unknown = [label for label in labels if label not in mapping]
+    stray = [label for label in given if label not in labels]
+    wrong = sorted({t for t in mapping.values() if t is not None and t not in run_labels})
+    if unknown or stray or wrong:
+        example = ", ".join(f"{label}={run_labels[min(i, len(run_labels) - 1)]}" for i, label in enumerate(unknown[:2] or labels[:2]))
+        what = (f"its label(s) {unknown} match none of the run's ({', '.join(run_labels)})" if unknown else
+                f"it has no label(s) {stray} (it has {', '.join(labels)})" if stray else
+                f"the run has no label(s) {wrong} (it has {', '.join(run_labels)})")
+        raise ConfigError(f"--eval-data {name}: {what}; map them by name, e.g. --eval-data '{name}[{example}]' "
+                          f"(a label mapped to {DROP} is left out)")
+    moved = {k: mapping[k] for k in labels if mapping[k] != k}  # in the dataset's label order
+    if not moved:
+        return mapping, None
+    shown = ", ".join(f"{k} as {v}" if v is not None else f"{k} left out" for k, v in moved.items())
+    return mapping, f"{name}'s labels read as the run's: {shown}" + (" (built-in pair)" if known else "")
+
+
+def check_elsewhere(text: str, run_data: Any) -> tuple[Any, dict[str, str | None], str | None]:
+    """The dataset ``text`` names, loaded, with its labels mapped onto ``run_data``'s: ``(data, mapping, note)``.
+
+    Raises:
+        ConfigError: it is the run's own data, of another task or input kind, or its labels do not map.
+    """
+    from headstart.data import load_dataset
+
+    name, given = parse_eval_data(text)
+    data = load_dataset(name)
+    if data.hash == run_data.hash:
+        raise ConfigError(f"--eval-data {name!r} is the run's own dataset, whose test split is already its in-domain "
+                          "score; name another dataset with the same labels")
+    if data.modality != run_data.modality or data.task != run_data.task:
+        raise ConfigError(f"--eval-data {name!r} is a {data.modality} {data.task} dataset; this run is a "
+                          f"{run_data.modality} {run_data.task} run, so it cannot be scored there")
+    if data.task == "multilabel":
+        raise ConfigError(f"--eval-data {name!r}: out-of-domain scores are for classification and regression runs")
+    if data.task == "regression":
+        if given:
+            raise ConfigError(f"--eval-data {text!r}: a regression dataset's values are read as they are; drop the [...]")
+        return data, {}, None
+    mapping, note = label_map(name, tuple(data.label_names), tuple(run_data.label_names), given)
+    return data, mapping, note
+
+
+def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: str, *, run_data: Any, split_config: Any,
+                       batch_size: int, autocast: Callable | None = None,
+                       features: Callable[[Any, list], Callable[[np.ndarray], torch.Tensor] | None] | None = None) -> dict[str, Any]:
+    """The run's ``model`` scored on the test split of the dataset ``text`` names (``parse_eval_data``).
+
+    Args:
+        encoder: the backbone whose ``encode`` prepares DATA's inputs for ``model`` (as the run's own were prepared).
+        run_data: the run's dataset: its task, label names, modality; DATA must not be it.
+        features: ``features(data, encoded)`` -> cached features of the unchanged pre-trained backbone (a run that
+            left it untouched), or None to run the whole model.
+
+    Returns:
+        ``{data, metrics, test_rows, note, rows: {target, predicted}}`` (``rows`` in the run's class indices).
+
+    Raises:
+        ConfigError: DATA is the run's own data, of another task or input kind, or its labels do not map.
+    """
+    import numpy as np
+
+    from headstart.data import split_dataset
+    from headstart.evaluation import compute_metrics, model_outputs, outputs_to_predictions
+    from headstart.features import encoded_inputs
+
+    data, mapping, note = check_elsewhere(text, run_data)
+    rows = split_dataset(data, split_config).test
+    targets = data.targets[rows]
+    if data.task == "classification":
+        index = {label: i for i, label in enumerate(run_data.label_names)}
+        to_run = np.array([-1 if mapping[label] is None else index[mapping[label]] for label in data.label_names])
+        mapped = to_run[data.targets[rows]]
+        rows, targets = rows[mapped >= 0], mapped[mapped >= 0]
+    if len(rows) == 0:
+        raise ConfigError(f"--eval-data {data.name!r} has no test rows left after its labels were mapped")
+    encoded = encoded_inputs(encoder, data)
+    outputs = model_outputs(model, encoded, rows, batch_size=batch_size, autocast=autocast,
+                            features=features(data, encoded) if features is not None else None)
+    predictions = outputs_to_predictions(outputs, data.task, model)
+    metrics = compute_metrics(data.task, predictions, targets, run_data.label_names)
+    if data.task == "classification":
+        kept = {"predicted": predictions.argmax(1).tolist(), "target": targets.astype(np.int64).tolist()}
+    else:
+        kept = {"predicted": [float(f"{v:.6g}") for v in predictions], "target": [float(v) for v in targets]}
+    return {"data": parse_eval_data(text)[0], "metrics": metrics, "test_rows": int(len(rows)), "note": note, "rows": kept}

@@ -1,0 +1,74 @@
+"""Tests of headstart/ood.py: out-of-domain scores (--eval-data) in train, evaluate and compare."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from headstart.errors import ConfigError
+from headstart.ood import label_map, parse_eval_data
+
+
+def test_eval_data_is_read_with_its_label_mapping():
+    assert parse_eval_data("drug-reviews-sentiment") == ("drug-reviews-sentiment", {})
+    assert parse_eval_data("data/x.csv[negative=rotten, neutral=-]") == ("data/x.csv", {"negative": "rotten", "neutral": None})
+    with pytest.raises(ConfigError, match="expected LABEL=RUN_LABEL"):
+        parse_eval_data("x.csv[negative]")
+
+
+def test_labels_map_by_name_by_a_known_pair_or_as_given_and_a_mismatch_shows_the_mapping_to_write():
+    assert label_map("a.csv", ("neg", "pos"), ("neg", "pos"), {}) == ({"neg": "neg", "pos": "pos"}, None)
+    mapping, note = label_map("drug-reviews-sentiment", ("negative", "neutral", "positive"), ("rotten", "fresh"), {})
+    assert mapping == {"negative": "rotten", "positive": "fresh", "neutral": None}
+    assert note == "drug-reviews-sentiment's labels read as the run's: negative as rotten, neutral left out, positive as fresh (built-in pair)"
+    mapping, _ = label_map("b.csv", ("bad", "good"), ("neg", "pos"), {"bad": "neg", "good": "pos"})
+    assert mapping == {"bad": "neg", "good": "pos"}
+    with pytest.raises(ConfigError, match=r"--eval-data b.csv: its label\(s\) \['bad', 'good'\] match none of the run's \(neg, pos\); "
+                                          r"map them by name, e.g. --eval-data 'b.csv\[bad=neg, good=pos\]'"):
+        label_map("b.csv", ("bad", "good"), ("neg", "pos"), {})
+    with pytest.raises(ConfigError, match=r"it has no label\(s\) \['meh'\]"):
+        label_map("b.csv", ("neg", "pos"), ("neg", "pos"), {"meh": None})
+    with pytest.raises(ConfigError, match=r"the run has no label\(s\) \['positive'\]"):
+        label_map("b.csv", ("bad", "good"), ("neg", "pos"), {"bad": "neg", "good": "positive"})
+
+
+def copied(path, tmp_path, name):
+    """The same rows under another file name: the same dataset by content."""
+    out = tmp_path / name
+    pd.read_csv(path).to_csv(out, index=False)
+    return out
+
+
+def test_a_trained_run_is_scored_out_of_domain_at_train_time_and_again_after_loading(toy_csv, other_csv, tiny_registry, tmp_path):
+    """fit scores --eval-data on the other dataset's test split (its third label left out); evaluate on the saved run
+    gives the same numbers, for a run that changed its backbone and for a probe scored on cached features."""
+    import headstart
+    from headstart.data import SplitConfig, load_dataset, split_dataset
+    from headstart.specs import TrainConfig
+
+    other = load_dataset(str(other_csv))
+    test = split_dataset(other, SplitConfig()).test
+    kept = int((other.targets[test] != other.label_names.index("neutral")).sum())
+    text = f"{other_csv}[neutral=-]"
+    cfg = TrainConfig(max_steps=8, min_steps=8, batch_size=8, precision="fp32")
+    for strategy in ("full-finetune", "linear-probe"):
+        run = headstart.fit(str(toy_csv), "tiny", strategy=strategy, n=32, out=tmp_path / strategy, config=cfg, eval_data=[text])
+        (found,) = run.ood
+        assert found["test_rows"] == kept and 0 <= found["metrics"]["accuracy"] <= 1 and found["note"] is not None
+        again = headstart.evaluate(tmp_path / strategy, eval_data=text)
+        assert again["n"] == kept and again["accuracy"] == pytest.approx(found["metrics"]["accuracy"])
+        assert headstart.evaluate(run, eval_data=text)["accuracy"] == pytest.approx(found["metrics"]["accuracy"])
+
+
+def test_the_runs_own_data_or_another_task_is_refused_before_training(toy_csv, other_csv, tiny_registry, tmp_path):
+    import headstart
+    from headstart.specs import TrainConfig
+
+    cfg = TrainConfig(max_steps=2, min_steps=2, batch_size=8, precision="fp32")
+    copy = copied(toy_csv, tmp_path, "copy.csv")
+    with pytest.raises(ConfigError, match="is the run's own dataset"):
+        headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=16, config=cfg, eval_data=[str(copy)])
+    with pytest.raises(ConfigError, match=r"match none of the run's \(neg, pos\)"):
+        headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=16, config=cfg, eval_data=[str(other_csv)])
+    with pytest.raises(ConfigError, match="names a dataset twice"):
+        headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=16, config=cfg, eval_data=[str(other_csv), f"{other_csv}[neutral=-]"])
