@@ -72,3 +72,33 @@ def test_the_runs_own_data_or_another_task_is_refused_before_training(toy_csv, o
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=16, config=cfg, eval_data=[str(other_csv)])
     with pytest.raises(ConfigError, match="names a dataset twice"):
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=16, config=cfg, eval_data=[str(other_csv), f"{other_csv}[neutral=-]"])
+
+
+def test_a_compare_sets_each_arm_in_domain_beside_out_of_domain(toy_csv, other_csv, tiny_registry, tmp_path):
+    """compare --eval-data: results.json, report.md, report.html and ood.png carry the out-of-domain rows, with the gap
+    paired by seed; the score each row quotes is the runs' own."""
+    import json
+
+    import headstart
+    from headstart.specs import TrainConfig
+    from headstart.store import Store
+
+    cfg = TrainConfig(max_steps=8, min_steps=8, batch_size=8, precision="fp32")
+    result = headstart.compare(str(toy_csv), backbone="tiny", strategies="linear-probe,full-finetune", sizes=[16, 32], seeds=2,
+                               out=tmp_path / "cmp", config=cfg, tune=None, eval_data=[f"{other_csv}[neutral=-]"])
+    rows = {(r["strategy"], r["n"]): r for r in result.summary["ood"]}
+    assert set(rows) == {(s, n) for s in ("linear-probe", "full-finetune") for n in (16, 32)}
+    with Store(tmp_path / "cmp", create=False) as store:
+        runs = [r for r in store.results() if r.spec["strategy"] == "full-finetune" and r.spec["n_requested"] == 16]
+    ood = [r.record["ood"][0]["metrics"]["accuracy"] for r in runs]
+    inside = [r.metrics["accuracy"] for r in runs]
+    row = rows[("full-finetune", 16)]
+    assert row["mean"] == pytest.approx(sum(ood) / 2) and row["in_domain"] == pytest.approx(sum(inside) / 2)
+    assert row["gap"]["mean"] == pytest.approx(row["in_domain"] - row["mean"]) and row["gap"]["pairs"] == 2
+    assert row["gap"]["ci_low"] < row["gap"]["mean"] < row["gap"]["ci_high"]
+    assert row["seeds"] == 2 and row["note"].endswith("labels read as the run's: neutral left out")
+    md = result.reports["report.md"].read_text()
+    assert "## Out of domain" in md and "![in domain vs out of domain](ood.png)" in md
+    assert result.reports["ood.png"].read_bytes().startswith(b"\x89PNG")
+    assert '"ood": [{' in result.reports["report.html"].read_text()
+    assert json.loads(result.reports["results.json"].read_text())["ood"]

@@ -28,6 +28,7 @@ from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MIN_P
                                       cells, counts, current_runs, curves, format_n, grid_edges, higher_is_better, improvement,
                                       paired_differences, reference, resolve_direction, scale, sizes)
 from headstart.analysis.forgetting import retention_rows
+from headstart.analysis.ood import ood_rows
 from headstart.analysis.arms import experiments, label_arms, with_arms
 from headstart.analysis.flags import requested, run_flags, size_key
 from headstart.analysis.readings import crossover, head_start
@@ -59,7 +60,7 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
 
     Returns:
         ``{experiment, metric, higher_is_better, scale, confidence, margin_points, reference, curves, head_start,
-        crossover, recommendation, budget_flags, grid_edges, counts, totals, other_experiments}``; each entry of
+        crossover, recommendation, retention, ood, budget_flags, grid_edges, counts, totals, other_experiments}``; each entry of
         ``other_experiments`` is ``{experiment, runs, summary}``.
 
     Raises:
@@ -96,5 +97,6 @@ def _summarize_one(results: list[RunResult], metric: str = "accuracy", *, higher
         "recommendation": recommend(results, metric, higher_is_better=better_high, confidence=confidence,
                                     margin_points=margin_points),
         "retention": retention_rows(results, confidence),
+        "ood": ood_rows(results, metric, confidence),
         "budget_flags": budget_flags(results), "grid_edges": grid_edges(results), "counts": counts(results), "totals": totals,
     }

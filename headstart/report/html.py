@@ -47,7 +47,7 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 <h2>All results</h2>
 <table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
 <th>seeds</th><th>chosen on validation</th><th>budget</th><th>train time</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
-<div id="forgetting"></div><div id="flags"></div><div id="edges"></div><div id="others"></div><div id="problems"></div><p id="superseded"></p>
+<div id="forgetting"></div><div id="ood"></div><div id="flags"></div><div id="edges"></div><div id="others"></div><div id="problems"></div><p id="superseded"></p>
 <h2>Produced by</h2><pre id="command"></pre>
 <script type="application/json" id="report-data">__DATA__</script>
 <script>
@@ -199,6 +199,23 @@ if (D.retention.length) {
   }
   $("forgetting").append(t);
 }
+if (D.ood.length) {
+  $("ood").append(el("h2", "Out of domain"));
+  $("ood").append(el("p", "Each run also scored on another dataset's test split (--eval-data), with the task's labels; gap = in domain \u2212 out of domain, paired by seed, 95% interval over seeds and both test sets. Chart: ood.png beside this file.", {class: "note"}));
+  for (const note of [...new Set(D.ood.map(r => r.note).filter(Boolean))]) $("ood").append(el("p", note, {class: "note"}));
+  const t = el("table", null, {id: "ood-table"});
+  const head = el("tr");
+  for (const h of ["strategy", "n", "dataset", "in domain", "out of domain", "95% CI", "gap", "gap 95% CI", "seeds"]) head.append(el("th", h));
+  t.append(head);
+  const num = x => x.toFixed(1);
+  for (const r of D.ood) {
+    const tr = el("tr");
+    for (const v of [r.strategy, r.n, r.data, num(r.in_domain), num(r.mean), num(r.ci_low) + " \u2013 " + num(r.ci_high),
+                     (r.gap >= 0 ? "+" : "\u2212") + num(Math.abs(r.gap)), num(r.gap_low) + " to " + num(r.gap_high), r.seeds]) tr.append(el("td", v));
+    t.append(tr);
+  }
+  $("ood").append(t);
+}
 if (D.budget_flags.length) {
   $("flags").append(el("p", "Scores that may understate an arm:", {class: "warn"}));
   const list = el("ul", null, {id: "budget-flags"});
@@ -259,6 +276,11 @@ def _payload(summary: dict[str, Any], title: str, command: str | None) -> dict[s
         "reference": reference_payload(summary),
         "experiment": summary.get("experiment", ""),
         "retention": [{**r, "n": str(r["n"])} for r in summary.get("retention") or []],
+        "ood": [{"strategy": r["strategy"], "n": str(r["n"]), "data": r["data"], "in_domain": r["in_domain"] * summary["scale"],
+                 "mean": r["mean"] * summary["scale"], "ci_low": r["ci_low"] * summary["scale"], "ci_high": r["ci_high"] * summary["scale"],
+                 "gap": r["gap"]["mean"] * summary["scale"], "gap_low": r["gap"]["ci_low"] * summary["scale"],
+                 "gap_high": r["gap"]["ci_high"] * summary["scale"], "seeds": r["seeds"], "note": r.get("note")}
+                for r in summary.get("ood") or []],
         "others": [{"experiment": o["experiment"], "runs": o["runs"], "recommendation": [b["text"] for b in o["summary"]["recommendation"]]}
                    for o in summary.get("other_experiments") or []],
         "problems": [{**c, "n": str(c["n"])} for c in summary["counts"] if c["failed"] or c["diverged"]],

@@ -138,6 +138,7 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
                   f"{r['ci_low']:.3f} – {r['ci_high']:.3f} | {100 * r['original']:.1f} → {100 * r['adapted']:.1f} | "
                   f"{r.get('test_rows') or '–'} | {r['seeds']} | {paired_retention_text(r.get('vs_full_finetune'))} |" for r in retained]
         lines += ["", "![target accuracy vs retention](forgetting.png)"]
+    lines += _ood_lines(summary)
     flagged = summary.get("budget_flags") or []
     if flagged:
         lines += ["", "**Scores that may understate an arm:**", ""] + [f"- {md_text(f['text'])}" for f in flagged]
@@ -165,3 +166,26 @@ def paired_retention_text(diff: dict | None) -> str:
     if not diff:
         return "–"
     return f"{diff['mean']:+.3f} ({diff['ci_low']:+.3f} to {diff['ci_high']:+.3f})"
+
+
+def _ood_lines(summary: dict) -> list[str]:
+    """The "Out of domain" section: each arm on another dataset's test split beside its in-domain score, and the gap."""
+    rows = summary.get("ood") or []
+    if not rows:
+        return []
+    k = summary["scale"]
+    unit = " (points)" if k == 100.0 else ""
+    lines = ["", "## Out of domain", "",
+             "Each run also scored on another dataset's test split (`--eval-data`), with the task's labels; the gap is "
+             "in-domain minus out-of-domain, paired by seed, its 95% interval carrying both test sets' sampling error.", ""]
+    notes = list(dict.fromkeys(r["note"] for r in rows if r.get("note")))
+    lines += [f"- {md_text(note)}" for note in notes] + ([""] if notes else [])
+    lines += [f"| strategy | n | dataset | in domain | out of domain | 95% CI | gap{unit} | gap 95% CI | test rows | seeds |",
+              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        gap = r["gap"]
+        lines.append(f"| {md_text(r['strategy'])} | {r['n']} | {md_text(r['data'])} | {_value(summary, r['in_domain'])} | "
+                     f"{_value(summary, r['mean'])} | {_value(summary, r['ci_low'])} – {_value(summary, r['ci_high'])} | "
+                     f"{gap['mean'] * k:+.3g} | {gap['ci_low'] * k:+.3g} to {gap['ci_high'] * k:+.3g} | "
+                     f"{r.get('test_rows') or '–'} | {r['seeds']} |")
+    return lines + ["", "![in domain vs out of domain](ood.png)"]

@@ -21,6 +21,7 @@ from headstart.killpoints import kill_point
 from headstart.report.chart import chart_png
 from headstart.report.html import report_html
 from headstart.report.markdown import report_markdown
+from headstart.report.ood_chart import ood_png
 from headstart.report.pareto import pareto_png
 from headstart.results import RunResult
 from headstart.store import Store
@@ -97,7 +98,8 @@ def render(store_dir: str | Path, *, metric: str | None = None, margin: float | 
 
     Returns:
         ``{"chart.png": path, "report.html": path, "report.md": path, "results.json": path}``, plus
-        ``"forgetting.png"`` (target vs retention) when the runs measured retention.
+        ``"forgetting.png"`` (target vs retention) when the runs measured retention, ``"ood.png"`` (in domain vs out
+        of domain) when they were scored on ``--eval-data``.
 
     Raises:
         StoreError: no store in ``store_dir``, an incompatible store, or an unwritable directory.
@@ -145,9 +147,9 @@ def _write_report(directory: Path, results: list[RunResult], record: dict[str, A
     }
     for i, other in enumerate(summary["other_experiments"], 2):  # each other experiment (another backbone, other data): its own chart
         files[f"chart-{i}.png"] = chart_png(other["summary"], title=f"{other['experiment']} — {metric} vs labelled examples")
-    forgetting = pareto_png(summary, title=title)
-    if forgetting is not None:
-        files["forgetting.png"] = forgetting
+    for name, png in (("forgetting.png", pareto_png(summary, title=title)), ("ood.png", ood_png(summary, title=title))):
+        if png is not None:
+            files[name] = png
     paths = {}
     for name, data in files.items():
         paths[name] = directory / name

@@ -47,7 +47,9 @@ def results() -> list[RunResult]:
                 scores = [0.45, 0.48, 0.5] if strategy == "scratch" else [value - 0.02, value, value]  # scratch: never above 0.5
                 record = {"reference": {"test": {"accuracy": 0.5}, "val": {"accuracy": 0.5}},
                           "budget": {"planned_steps": 24, "steps": 24, "lr": 3e-4, "tuned": False, "metric": "accuracy"},
-                          "history": [{"step": 8 * (i + 1), "phase": "train", "val_score": v} for i, v in enumerate(scores)]}
+                          "history": [{"step": 8 * (i + 1), "phase": "train", "val_score": v} for i, v in enumerate(scores)],
+                          "ood": [{"data": "shift<i>", "metrics": {"accuracy": value - 0.1}, "test_rows": 50,
+                                   "note": f"shift's labels read as the run's: {EVIL} as pos"}]}
                 out.append(RunResult(key=f"{strategy}/{n}/{seed}", spec=spec, status="done", chosen=chosen,
                                      metrics={"accuracy": value}, val_metrics={"accuracy": value},
                                      train_seconds=1.0 + len(strategy), record=record))
@@ -156,3 +158,14 @@ def test_the_majority_line_is_drawn_at_its_rate(page: Any) -> None:
     assert tab.text_content("#reference").startswith("Reference: majority class: 50.0 on test")
     flags = tab.inner_text("#budget-flags")
     assert "scratch never beat the majority-class rate on validation at n = 16 (3 of 3 seeds" in flags
+
+
+def test_the_out_of_domain_table_sits_beside_the_in_domain_scores(page: Any) -> None:
+    """--eval-data rows: one per arm and size, in domain beside out of domain and the gap; names and notes are text."""
+    tab, _, events = page
+    table = tab.locator("#ood-table")
+    assert table.locator("tr").count() == 1 + 3 * 4
+    row = table.locator("tr", has_text="linear-probe").first
+    cells = row.locator("td").all_inner_texts()
+    assert cells[:3] == ["linear-probe", "16", "shift<i>"] and cells[6] == "+10.0", cells
+    assert EVIL in tab.locator("#ood").inner_text() and events["dialogs"] == []

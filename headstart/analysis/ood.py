@@ -1,0 +1,60 @@
+"""Out of domain in the summary: each arm's score on another dataset's test split beside its in-domain score, and the
+gap between them (``headstart.ood`` measures it; ``compare --eval-data``)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from headstart.analysis.arms import arm_name
+from headstart.analysis.cells import CONFIDENCE, current_runs
+from headstart.analysis.flags import requested, size_key
+from headstart.analysis.stats import interval, metric_draws, row_weights
+from headstart.results import RunResult
+
+
+def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
+    """Per (arm, requested size, out-of-domain dataset): the in-domain test mean, the out-of-domain mean with an
+    interval over seeds and the out-of-domain test rows, and the gap (in-domain − out-of-domain) paired by seed, its
+    interval carrying both test sets' sampling error (each resampled on its own rows).
+
+    Returns:
+        Rows ``{strategy, n, data, in_domain, mean, ci_low, ci_high, gap: {mean, ci_low, ci_high, p_value,
+        significant, pairs}, seeds, test_rows, note}`` in the metric's stored units; none when no run was scored
+        out of domain or the metric is not among its scores.
+    """
+    groups: dict[tuple[str, int | str, str], dict[int, tuple[RunResult, dict[str, Any]]]] = defaultdict(dict)
+    for r in current_runs(results):
+        if r.status == "done" and metric in r.metrics:
+            for found in (r.record or {}).get("ood") or ():
+                if metric in (found.get("metrics") or {}):
+                    groups[(arm_name(r), requested(r.spec), str(found["data"]))][int(r.spec.get("seed", 0))] = (r, found)
+    rows = []
+    for (arm, n, data), by_seed in sorted(groups.items(), key=lambda kv: (kv[0][2], kv[0][0], size_key(kv[0][1]))):
+        seeds = sorted(by_seed)
+        runs, found = [by_seed[s][0] for s in seeds], [by_seed[s][1] for s in seeds]
+        inside = [float(r.metrics[metric]) for r in runs]
+        outside = [float(f["metrics"][metric]) for f in found]
+        draws_out = _seed_mean_draws(metric, [f.get("rows") or {} for f in found])
+        draws_in = _seed_mean_draws(metric, [(r.record or {}).get("test") or {} for r in runs])
+        ci = interval(outside, draws_out, confidence)
+        gap = interval([a - b for a, b in zip(inside, outside)],
+                       draws_in - draws_out if draws_in is not None and draws_out is not None else None, confidence)
+        rows.append({"strategy": arm, "n": n, "data": data, "in_domain": sum(inside) / len(inside), "mean": ci["mean"],
+                     "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
+                     "gap": {k: gap[k] for k in ("mean", "ci_low", "ci_high", "p_value", "significant", "pairs")},
+                     "seeds": len(seeds), "test_rows": found[0].get("test_rows"), "note": found[0].get("note")})
+    return rows
+
+
+def _seed_mean_draws(metric: str, kept: list[dict[str, Any]]) -> np.ndarray | None:
+    """(DRAWS,) the seed mean of ``metric`` on resampled test rows, or None without rows (or rows that differ)."""
+    if not kept or not all(k.get("target") for k in kept):
+        return None
+    target = np.asarray(kept[0]["target"])
+    if any(len(k["target"]) != len(target) for k in kept):
+        return None
+    draws = metric_draws(metric, np.stack([np.asarray(k["predicted"]) for k in kept]), target, row_weights(len(target)))
+    return None if draws is None else draws.mean(1)

@@ -1,0 +1,53 @@
+"""In domain beside out of domain (``ood.png``): each arm's learning curve on the task's own test split, and on each
+``--eval-data`` dataset's, on one y scale, so the gap and whether an arm's lead survives the shift read at a glance."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from headstart.analysis import format_n, size_key
+from headstart.report.chart import _safe, metric_label
+
+
+def ood_png(summary: dict[str, Any], *, title: str) -> bytes | None:
+    """PNG bytes, or None when no run was scored out of domain (``compare --eval-data``)."""
+    rows = summary.get("ood") or []
+    if not rows:
+        return None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import NullLocator
+
+    k = summary["scale"]
+    datasets = list(dict.fromkeys(r["data"] for r in rows))
+    fig = Figure(figsize=(5 * (1 + len(datasets)), 5), dpi=120)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 1 + len(datasets), sharey=True, squeeze=False)[0]
+    arms = list(dict.fromkeys(r["strategy"] for r in rows))
+    colors = {arm: f"C{i % 10}" for i, arm in enumerate(arms)}
+    n_actual = {(c["strategy"], c["n"]): c["n_actual"] for c in summary["curves"]}
+    panels = [("in domain", [c for c in summary["curves"] if c["strategy"] in colors])]
+    panels += [(f"out of domain: {data}", [r for r in rows if r["data"] == data]) for data in datasets]
+    for ax, (name, panel) in zip(axes, panels):
+        for arm in arms:
+            line = sorted((r for r in panel if r["strategy"] == arm), key=lambda r: size_key(r["n"]))
+            x = [n_actual.get((arm, r["n"]), r["n"]) for r in line]
+            ax.plot(x, [r["mean"] * k for r in line], marker="o", color=colors[arm], label=_safe(arm))
+            ax.fill_between(x, [r["ci_low"] * k for r in line], [r["ci_high"] * k for r in line], color=colors[arm],
+                            alpha=0.18, linewidth=0)
+        ticks = {n_actual.get((r["strategy"], r["n"]), r["n"]): format_n(r["n"]) for r in panel}
+        if ticks and all(isinstance(t, (int, float)) for t in ticks):
+            ax.set_xscale("log")
+            ax.set_xticks(list(ticks), list(ticks.values()))
+            ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_title(_safe(name))
+        ax.set_xlabel("labelled training examples (log scale)")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel(metric_label(summary))
+    axes[0].legend(title="arm (band: 95% CI)", fontsize="small", title_fontsize="small")
+    fig.suptitle(_safe(f"{summary.get('experiment') or title} — in domain vs out of domain"))
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
