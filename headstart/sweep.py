@@ -146,6 +146,7 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
 
     Raises:
         DataError: a size exceeds the training pool or is below the number of classes.
+        ConfigError: an ``--eval-data`` dataset whose labels do not map onto the task's.
     """
     from headstart.data import split_dataset
     from headstart.precision import resolve_precision
@@ -162,6 +163,10 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
             raise DataError(f"size {n} in --sizes is larger than the training pool of {data.name!r} ({pool}); drop it or use 'all'")
         if n is not None and data.task == "classification" and n < data.num_classes:
             raise DataError(f"size {n} in --sizes is below the number of classes ({data.num_classes}); start at {data.num_classes}")
+    for text in sweep.eval_data:  # labels that do not map are refused before any cell trains
+        from headstart.ood import check_elsewhere
+
+        check_elsewhere(text, data)
     precision = resolve_precision(sweep.train.precision, pick_device())
     planned = []
     for spec in cells:  # a strategy's own [train_by_strategy] may change the preprocessing (--image-size)

@@ -102,3 +102,29 @@ def test_a_compare_sets_each_arm_in_domain_beside_out_of_domain(toy_csv, other_c
     assert result.reports["ood.png"].read_bytes().startswith(b"\x89PNG")
     assert '"ood": [{' in result.reports["report.html"].read_text()
     assert json.loads(result.reports["results.json"].read_text())["ood"]
+
+
+def test_the_cli_says_in_one_line_how_to_map_labels_that_do_not_match(toy_csv, other_csv, tiny_registry, tmp_path,
+                                                                      monkeypatch, capsys):
+    from test_cli import assert_user_error, cli
+
+    base = ["--data", str(toy_csv), "--backbone", "tiny", "--out", str(tmp_path / "x")]
+    assert_user_error(cli(["train", "--strategy", "linear-probe", "--n", "16", *base, "--eval-data", str(other_csv)],
+                          monkeypatch, capsys), "match none of the run's (neg, pos)", "[neutral=")
+    assert_user_error(cli(["compare", "--strategies", "linear-probe", "--sizes", "16", "--seeds", "1", *base,
+                           "--eval-data", f"{other_csv}[neutral]"], monkeypatch, capsys), "expected LABEL=RUN_LABEL")
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+def test_a_compare_refuses_unmatched_labels_before_any_cell_trains(toy_csv, other_csv, tiny_registry, tmp_path,
+                                                                    monkeypatch, capsys):
+    from test_cli import assert_user_error, cli
+
+    assert_user_error(cli(["compare", "--data", str(toy_csv), "--backbone", "tiny", "--strategies", "linear-probe,full-finetune",
+                           "--sizes", "16", "--seeds", "2", "--no-tune", "--out", str(tmp_path / "cmp"),
+                           "--eval-data", str(other_csv)], monkeypatch, capsys), "match none of the run's (neg, pos)")
+    from headstart.store import Store
+
+    if (tmp_path / "cmp" / "runs.sqlite").exists():
+        with Store(tmp_path / "cmp", create=False) as store:
+            assert [r.status for r in store.results()] == [], "no cell was trained, failed or left running"
