@@ -258,9 +258,22 @@ def term_context(s: Setup) -> TermContext:
         batches = [{k: v.to(s.device) for k, v in s.model.backbone.collate([encoded[r] for r in part]).items()} for part in parts]
         return batches, [torch.as_tensor(data.targets[part].astype(np.int64)) for part in parts], data.num_classes
 
+    def unlabelled(name: str, rows: int, batch_size: int) -> list[dict[str, torch.Tensor]]:
+        data = load_dataset(name)
+        if data.hash == s.data.hash:
+            raise ConfigError(f"{name!r} is this run's own dataset; the target domain is another dataset's inputs, "
+                              "e.g. drug-reviews-sentiment")
+        if data.modality != s.data.modality:
+            raise ConfigError(f"{name!r} holds {data.modality}s but this run reads {s.data.modality}s")
+        pool = split_dataset(data, s.split_config).pool  # inputs only, never its test split (where it is scored)
+        chosen = np.random.default_rng(s.spec.seed).permutation(pool)[:rows]
+        encoded = encoded_inputs(s.pretrained, data)
+        return [{k: v.to(s.device) for k, v in s.model.backbone.collate([encoded[r] for r in chosen[i : i + batch_size]]).items()}
+                for i in range(0, len(chosen), batch_size)]
+
     start = json.dumps([s.data.hash, s.pretrained.describe(), s.spec.strategy, dataclasses.asdict(s.options), s.spec.seed,
                         s.train_rows.tolist(), s.precision], sort_keys=True, default=str)
-    return TermContext(task=s.data.task, reference=reference, seed=s.spec.seed, other=other, start=start)
+    return TermContext(task=s.data.task, reference=reference, seed=s.spec.seed, other=other, start=start, unlabelled=unlabelled)
 
 
 # ---- the whole run -------------------------------------------------------------------------------------------

@@ -43,6 +43,8 @@ class TermContext:
     other: Callable[[str, int, int], tuple[list[dict[str, torch.Tensor]], list[torch.Tensor], int]] | None = None
     start: str = ""  # identifies the model a term is built on before training (data, backbone, strategy, options, seed,
     # n): equal for every tuning trial of a run, so a term may reuse what it estimated on that model (EWC's Fisher)
+    unlabelled: Callable[[str, int, int], list[dict[str, torch.Tensor]]] | None = None  # (name, rows, batch size) ->
+    # batches of another dataset's pool inputs, labels never read: the target domain a term aligns the features with
 
 
 def cycle(batches: list[Any]) -> Callable[[], Any]:
@@ -66,6 +68,13 @@ def check_weight(term: str, value: Any, default: float) -> None:
 def check_count(term: str, name: str, value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ConfigError(f"{term} {name} must be a positive integer, got {value!r}; e.g. {term}[{name}=16]")
+
+
+def refuses_with_fixed_features(strategy: Any) -> str | None:
+    """Why a term that moves the features (aligning two domains) means nothing with ``strategy``, or None."""
+    if strategy.leaves_backbone:
+        return "it trains only a new head on features that stay as they are, so there is nothing to align"
+    return None
 
 
 def refuses_without_pretrained_backbone(strategy: Any) -> str | None:

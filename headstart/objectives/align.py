@@ -1,0 +1,44 @@
+"""What the feature-alignment terms (``coral``, ``mmd``) share: a source and a target batch a step, through the
+encoder as it is now, and the refusal when there is no target to align with.
+
+Source inputs come from the task's own training pool (``TermContext.reference``: inputs only), target inputs from
+another dataset's pool (``TermContext.unlabelled``: its labels are never read, its test split never touched), both
+drawn with the run's seed and cycled, one batch of each a training step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from headstart.errors import ConfigError
+from headstart.objectives.terms import TermContext, cycle
+
+
+def check_target(term: str, data: object) -> None:
+    if not isinstance(data, str) or not data:
+        raise ConfigError(f"{term} aligns the features with a target domain's unlabelled inputs; name it, e.g. "
+                          f"{term}[data=drug-reviews-sentiment]")
+
+
+def feature_pairs(model: nn.Module, context: TermContext, data: str, *, rows: int, batch: int,
+                  term: str) -> Callable[[], tuple[torch.Tensor, torch.Tensor] | None]:
+    """``next()`` -> the encoder's features of this step's source and target batch, or None in a phase whose encoder
+    is frozen (a probe phase: the features cannot move).
+
+    Raises:
+        ConfigError: no way to read another dataset here (a run without a data context).
+    """
+    if context.unlabelled is None:
+        raise ConfigError(f"{term} needs the target dataset's inputs, which this run cannot load")
+    take = cycle(list(zip(context.reference(rows, batch), context.unlabelled(data, rows, batch))))
+
+    def pair() -> tuple[torch.Tensor, torch.Tensor] | None:
+        if not any(p.requires_grad for p in model.backbone.parameters()):
+            return None
+        source, target = take()
+        return model.backbone(source).float(), model.backbone(target).float()
+
+    return pair
