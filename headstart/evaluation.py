@@ -68,8 +68,24 @@ def score_rows(model: torch.nn.Module, encoded: list, rows: np.ndarray, targets:
                label_names: tuple[str, ...], batch_size: int, features: Callable[[np.ndarray], torch.Tensor] | None = None,
                autocast: Callable | None = None) -> dict[str, Any]:
     """Metrics of ``model`` on dataset ``rows`` (``targets`` indexed by row): forward, predictions, metrics."""
+    return scored_rows(model, encoded, rows, targets[rows], task=task, label_names=label_names, batch_size=batch_size,
+                       features=features, autocast=autocast)[0]
+
+
+def scored_rows(model: torch.nn.Module, encoded: list, rows: np.ndarray, targets: np.ndarray, *, task: str,
+                label_names: tuple[str, ...], batch_size: int, features: Callable[[np.ndarray], torch.Tensor] | None = None,
+                autocast: Callable | None = None) -> tuple[dict[str, Any], dict[str, list]]:
+    """Metrics of ``model`` on ``rows`` (``targets``: one per row, in order), and each row's prediction (class index, or
+    value for regression) beside its target, for intervals that resample the rows (``analysis.stats``); multilabel
+    keeps none (its intervals are over seeds only)."""
     outputs = model_outputs(model, encoded, rows, batch_size=batch_size, features=features, autocast=autocast)
-    return compute_metrics(task, outputs_to_predictions(outputs, task, model), targets[rows], label_names)
+    predictions = outputs_to_predictions(outputs, task, model)
+    metrics = compute_metrics(task, predictions, targets, label_names)
+    if task == "classification":
+        return metrics, {"predicted": predictions.argmax(1).tolist(), "target": targets.astype(np.int64).tolist()}
+    if task == "regression":
+        return metrics, {"predicted": [float(f"{v:.6g}") for v in predictions], "target": [float(v) for v in targets]}
+    return metrics, {}
 
 
 def compute_metrics(task: str, predictions: np.ndarray, targets: np.ndarray, label_names: tuple[str, ...]) -> dict[str, Any]:

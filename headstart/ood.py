@@ -116,7 +116,7 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
     import numpy as np
 
     from headstart.data import split_dataset
-    from headstart.evaluation import compute_metrics, model_outputs, outputs_to_predictions
+    from headstart.evaluation import scored_rows
     from headstart.features import encoded_inputs
 
     data, mapping, note = check_elsewhere(text, run_data)
@@ -130,12 +130,7 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
     if len(rows) == 0:
         raise ConfigError(f"--eval-data {data.name!r} has no test rows left after its labels were mapped")
     encoded = encoded_inputs(encoder, data)
-    outputs = model_outputs(model, encoded, rows, batch_size=batch_size, autocast=autocast,
-                            features=features(data, encoded) if features is not None else None)
-    predictions = outputs_to_predictions(outputs, data.task, model)
-    metrics = compute_metrics(data.task, predictions, targets, run_data.label_names)
-    if data.task == "classification":
-        kept = {"predicted": predictions.argmax(1).tolist(), "target": targets.astype(np.int64).tolist()}
-    else:
-        kept = {"predicted": [float(f"{v:.6g}") for v in predictions], "target": [float(v) for v in targets]}
+    metrics, kept = scored_rows(model, encoded, rows, targets, task=data.task, label_names=run_data.label_names,
+                                batch_size=batch_size, autocast=autocast,
+                                features=features(data, encoded) if features is not None else None)
     return {"data": parse_eval_data(text)[0], "metrics": metrics, "test_rows": int(len(rows)), "note": note, "rows": kept}

@@ -29,26 +29,15 @@ def run_record(s: Any, report: Any, *, tuned: bool) -> dict[str, Any]:
 
 
 def score_test(s: Any, *, features: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Test metrics of a trained setup, and its prediction per test row (class index, or value for regression) beside
-    the target, for intervals that resample test rows (``headstart.analysis.stats``)."""
-    import numpy as np
-
-    from headstart.evaluation import compute_metrics, model_outputs, outputs_to_predictions
+    """Test metrics of a trained setup, and its prediction per test row beside the target (``evaluation.scored_rows``)."""
+    from headstart.evaluation import scored_rows
     from headstart.features import feature_cache
     from headstart.precision import autocast_for
 
     rows = s.splits.test
-    outputs = model_outputs(s.model, s.encoded, rows, batch_size=s.cfg.eval_batch_size,
-                            features=feature_cache(s) if features else None, autocast=autocast_for(s.precision, s.device))
-    predictions = outputs_to_predictions(outputs, s.data.task, s.model)
-    metrics = compute_metrics(s.data.task, predictions, s.data.targets[rows], s.data.label_names)
-    if s.data.task == "classification":
-        test = {"predicted": predictions.argmax(1).tolist(), "target": s.data.targets[rows].astype(np.int64).tolist()}
-    elif s.data.task == "regression":
-        test = {"predicted": [float(f"{v:.6g}") for v in predictions], "target": [float(v) for v in s.data.targets[rows]]}
-    else:
-        test = {}  # multilabel: intervals over seeds only
-    return metrics, test
+    return scored_rows(s.model, s.encoded, rows, s.data.targets[rows], task=s.data.task, label_names=s.data.label_names,
+                       batch_size=s.cfg.eval_batch_size, features=feature_cache(s) if features else None,
+                       autocast=autocast_for(s.precision, s.device))
 
 
 def retained(s: Any) -> list[dict[str, Any]]:
