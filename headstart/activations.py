@@ -56,7 +56,7 @@ class PrefixCache:
     def build(cls, backbone: nn.Module, encoded: list, rows: np.ndarray, *, batch_size: int) -> "PrefixCache | None":
         """Cache the frozen prefix over ``rows`` and check it against the full forward; None when it cannot be used
         (not a text encoder, fewer than one frozen layer above the embeddings, too big, or the check fails)."""
-        from headstart.evaluation import module_modes, restore_modes
+        from headstart.modes import module_modes, restore_modes
         from headstart.features import length_sorted_batches
 
         if getattr(backbone, "modality", None) != "text" or not hasattr(backbone, "blocks"):
@@ -119,7 +119,7 @@ class PrefixCache:
 
     def _agrees(self, encoded: list, rows: np.ndarray) -> bool:
         """Pooled features of ``rows`` with the cache equal those of the full forward (eval mode)."""
-        from headstart.evaluation import module_modes, restore_modes
+        from headstart.modes import module_modes, restore_modes
 
         modes = module_modes(self.backbone)
         self.backbone.eval()

@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from headstart.activations import PrefixCache
-from headstart.evaluation import compute_metrics, module_modes, outputs_to_predictions, restore_modes, score_rows
+from headstart.evaluation import compute_metrics, outputs_to_predictions, score_rows
+from headstart.modes import module_modes, restore_modes
 from headstart.fastdropout import fast_dropout
 from headstart.features import embed_rows
 from headstart.headstep import HeadAdamW, clip_grad_norm, closed_form_applies

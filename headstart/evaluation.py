@@ -11,6 +11,7 @@ import torch
 
 from headstart.features import length_sorted_batches
 from headstart.metrics import classification_metrics, multilabel_metrics, regression_metrics
+from headstart.modes import module_modes, restore_modes
 
 
 @torch.inference_mode()
@@ -41,18 +42,6 @@ def model_outputs(model: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
         return out
     finally:
         restore_modes(modes)
-
-
-def module_modes(module: torch.nn.Module) -> list[tuple[torch.nn.Module, bool]]:
-    """Every submodule with its training flag, to put back after an evaluation pass."""
-    return [(m, m.training) for m in module.modules()]
-
-
-def restore_modes(modes: list[tuple[torch.nn.Module, bool]]) -> None:
-    """Put back each module's own flag. ``module.train(True)`` would also switch frozen blocks back to training mode
-    (dropout on, BatchNorm on batch statistics and updating them) in the middle of a run."""
-    for module, training in modes:
-        module.training = training
 
 
 def outputs_to_predictions(outputs: torch.Tensor, task: str, model: torch.nn.Module) -> np.ndarray:

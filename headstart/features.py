@@ -48,7 +48,7 @@ def embed_rows(backbone: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
         device: where the batches go; default the backbone's parameters' device (give it for a backbone
             without parameters, such as TF-IDF).
     """
-    from headstart.evaluation import module_modes, restore_modes
+    from headstart.modes import module_modes, restore_modes
 
     if device is None:
         device = next(backbone.parameters()).device

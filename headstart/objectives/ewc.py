@@ -110,7 +110,7 @@ class EWC:
 
     def _fisher(self, model: nn.Module, params: list[torch.Tensor], options: EWCOptions, context: TermContext) -> list[torch.Tensor]:
         """The Fisher diagonal of ``params`` on the reference inputs, normalised to mean 1."""
-        from headstart.evaluation import module_modes, restore_modes
+        from headstart.modes import module_modes, restore_modes
 
         modes = module_modes(model)
         grads = [p.requires_grad for p in params]

@@ -48,7 +48,7 @@ class LwF:
         return refuses_without_pretrained_backbone(strategy)
 
     def build(self, model: nn.Module, options: LwFOptions, context: TermContext) -> Penalty:
-        from headstart.evaluation import module_modes, restore_modes
+        from headstart.modes import module_modes, restore_modes
 
         batches = context.reference(options.rows, options.batch)
         modes = module_modes(model)

@@ -52,7 +52,7 @@ class Replay:
         return refuses_without_pretrained_backbone(strategy)
 
     def build(self, model: nn.Module, options: ReplayOptions, context: TermContext) -> Penalty:
-        from headstart.evaluation import module_modes, restore_modes
+        from headstart.modes import module_modes, restore_modes
         from headstart.strategies.classical import fit_linear
 
         if context.other is None:
