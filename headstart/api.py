@@ -61,7 +61,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         task: str | None = None, pooling: str | None = None, tune: str | None = None,
         grid: str | list[float] | None = None, progress: bool = False,
         terms: dict[str, dict[str, Any]] | None = None, retain: list[str] | None = None,
-        group_column: str | None = None, split_column: str | None = None, eval_data: list[str] | None = None) -> FitResult:
+        group_column: str | None = None, split_column: str | None = None, eval_data: list[str] | None = None,
+        tta: list[str] | None = None) -> FitResult:
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
 
     Args:
@@ -87,6 +88,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         eval_data: datasets with the run's labels on whose test split the trained run is also scored, out of domain
             (``FitResult.ood``; ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"`` maps labels
             by name, ``headstart.ood``).
+        tta: test-time adaptations (``"bn-adapt"``, ``"tent"``: ``headstart.tta``) each ``eval_data`` score is also
+            taken after, on a copy of the model adapted to that dataset's unlabelled pool inputs.
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -109,7 +112,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=dict(options or {}),
                    train=config or TrainConfig(), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
                    tune=tune, grid=grid, terms=dict(terms or {}), retain=tuple(retain or ()), group_column=group_column,
-                   split_column=split_column, eval_data=tuple(eval_data or ()))
+                   split_column=split_column, eval_data=tuple(eval_data or ()), tta=tuple(tta or ()))
     with progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}", enabled=progress) as update:
         outcome = run(spec, progress=update, test=False)
     s, report = outcome.setup, outcome.report
@@ -182,7 +185,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             task: str | None = None, pooling: str | None = None, progress: bool = False,
             arms: str | list[str] | None = None, retain: list[str] | None = None,
             backbones: str | list[str] | None = None, group_column: str | None = None,
-            split_column: str | None = None, eval_data: list[str] | None = None) -> CompareResult:
+            split_column: str | None = None, eval_data: list[str] | None = None, tta: list[str] | None = None) -> CompareResult:
     """Sweep ``strategies`` (or ``arms``) x ``sizes`` x ``seeds``, store every run in ``out/runs.sqlite`` and write the report.
 
     Re-running with the same arguments trains nothing already done; a new size, seed or strategy trains only
@@ -207,6 +210,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         group_column / split_column: a user file's group ids and its own train / validation / test split (as ``fit``).
         eval_data: datasets with the task's labels on whose test split every run is also scored, out of domain (as
             ``fit``); the report sets in-domain and out-of-domain accuracy side by side, with the gap per arm.
+        tta: test-time adaptations each out-of-domain score is also taken after (as ``fit``).
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -232,7 +236,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
                       split=split or SplitConfig(), tune=tune, grids=dict(grids or {}), text_column=text_column,
                       label_column=label_column, task=task, pooling=pooling, arms=arms or (), retain=tuple(retain or ()),
                       backbones=backbones or (), group_column=group_column, split_column=split_column,
-                      eval_data=tuple(eval_data or ()))
+                      eval_data=tuple(eval_data or ()), tta=tuple(tta or ()))
     return run_compare(sweep, out, workers=workers, progress=progress)
 
 
@@ -265,16 +269,21 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports kB
 
 
-def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str | None = None) -> dict[str, Any]:
+def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str | None = None,
+             tta: str | None = None) -> dict[str, Any]:
     """Metrics of a trained run on ``split`` ("test" or "val"): accuracy, macro_f1, … (rmse, r2 for regression); with
     ``eval_data``, on that dataset's test split instead, out of domain (``headstart.ood``: labels mapped by name,
-    ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``)."""
+    ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``), after ``tta`` (``headstart.tta``) when given."""
     from headstart.saved import evaluate_loaded, evaluate_ood, load_run
 
     if eval_data is not None:
         if isinstance(run, FitResult):
             run._usable()
-        return evaluate_ood(run._loaded if isinstance(run, FitResult) else load_run(run), eval_data)
+        return evaluate_ood(run._loaded if isinstance(run, FitResult) else load_run(run), eval_data, tta=tta)
+    if tta is not None:
+        from headstart.errors import ConfigError
+
+        raise ConfigError(f"--tta {tta} adapts the model to an --eval-data dataset before scoring it there; add --eval-data DATA")
     if isinstance(run, FitResult):
         return run.evaluate(split)
     return evaluate_loaded(load_run(run), split)

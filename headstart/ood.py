@@ -98,8 +98,10 @@ def check_elsewhere(text: str, run_data: Any) -> tuple[Any, dict[str, str | None
 
 def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: str, *, run_data: Any, split_config: Any,
                        batch_size: int, autocast: Callable | None = None,
-                       features: Callable[[Any, list], Callable[[np.ndarray], torch.Tensor] | None] | None = None) -> dict[str, Any]:
-    """The run's ``model`` scored on the test split of the dataset ``text`` names (``parse_eval_data``).
+                       features: Callable[[Any, list], Callable[[np.ndarray], torch.Tensor] | None] | None = None,
+                       tta: str | None = None, seed: int = 0) -> dict[str, Any]:
+    """The run's ``model`` scored on the test split of the dataset ``text`` names (``parse_eval_data``); with ``tta``, a
+    copy of it adapted first to that dataset's unlabelled pool inputs (``headstart.tta``, drawn with ``seed``).
 
     Args:
         encoder: the backbone whose ``encode`` prepares DATA's inputs for ``model`` (as the run's own were prepared).
@@ -108,7 +110,7 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
             left it untouched), or None to run the whole model.
 
     Returns:
-        ``{data, metrics, test_rows, note, rows: {target, predicted}}`` (``rows`` in the run's class indices).
+        ``{data, tta, metrics, test_rows, note, rows: {target, predicted}}`` (``rows`` in the run's class indices).
 
     Raises:
         ConfigError: DATA is the run's own data, of another task or input kind, or its labels do not map.
@@ -130,7 +132,15 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
     if len(rows) == 0:
         raise ConfigError(f"--eval-data {data.name!r} has no test rows left after its labels were mapped")
     encoded = encoded_inputs(encoder, data)
+    if tta is not None:
+        from headstart.tta import BATCH, ROWS, adapted
+
+        pool = np.random.default_rng(seed).permutation(split_dataset(data, split_config).pool)[:ROWS]
+        device = next(model.parameters()).device
+        batches = [{k: v.to(device) for k, v in model.backbone.collate([encoded[r] for r in pool[i : i + BATCH]]).items()}
+                   for i in range(0, len(pool), BATCH)]
+        model, features = adapted(model, tta, batches, task=data.task), None
     metrics, kept = scored_rows(model, encoded, rows, targets, task=data.task, label_names=run_data.label_names,
                                 batch_size=batch_size, autocast=autocast,
                                 features=features(data, encoded) if features is not None else None)
-    return {"data": parse_eval_data(text)[0], "metrics": metrics, "test_rows": int(len(rows)), "note": note, "rows": kept}
+    return {"data": parse_eval_data(text)[0], "tta": tta, "metrics": metrics, "test_rows": int(len(rows)), "note": note, "rows": kept}

@@ -87,6 +87,7 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
         **_terms(spec, strategy),
         **({"retain": list(spec.retain)} if spec.retain else {}),  # measured after training: stored with the run
         **({"eval_data": list(spec.eval_data)} if spec.eval_data else {}),  # scored after training, out of domain
+        **({"tta": list(spec.tta)} if spec.tta else {}),
         **_other_files(spec),
     }
 
@@ -306,16 +307,28 @@ def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Modu
         HeadstartError: a spec that cannot run (bad data, options, sizes); a run that diverges is an outcome.
     """
     _terms(spec, get_strategy(spec.strategy))  # a term that cannot apply is refused before any training, not after it
-    if spec.eval_data:  # so are out-of-domain datasets whose labels do not map
-        from headstart.ood import check_elsewhere
-
-        data = data or load_dataset(spec.data, **file_options(spec))
-        for text in spec.eval_data:
-            check_elsewhere(text, data)
     pretrained = pretrained or load_pretrained(spec)  # loaded once for every trial; the grid depends on its modality
+    if spec.eval_data:  # so are out-of-domain datasets whose labels do not map, and adaptations that cannot apply
+        data = data or load_dataset(spec.data, **file_options(spec))
+        check_out_of_domain(spec, data, pretrained)
     s, report, trials, seconds = _train_tuned(spec, data, pretrained, progress)
     chosen = dict(report.chosen)
     return Outcome(s, report, evaluate(spec, s, report, chosen, trials, seconds, test=test), chosen, trials, seconds)
+
+
+def check_out_of_domain(spec: RunSpec | Any, data: Dataset, pretrained: torch.nn.Module) -> None:
+    """Refuse ``--eval-data`` whose labels do not map and ``--tta`` that cannot adapt this backbone for this task.
+
+    Raises:
+        ConfigError: naming the dataset or method and the fix.
+    """
+    from headstart.ood import check_elsewhere
+    from headstart.tta import check_applies
+
+    for text in spec.eval_data:
+        check_elsewhere(text, data)
+    for method in spec.tta:  # bn-adapt without BatchNorm, tent on a regression run
+        check_applies(method, pretrained, data.task)
 
 
 def _train_tuned(spec: RunSpec, data: Dataset | None, pretrained: torch.nn.Module,
@@ -362,7 +375,8 @@ def evaluate(spec: RunSpec, s: Setup, report: FitReport, chosen: dict[str, Any],
         metrics.update({f"retention:{r['data']}": r["retention"] for r in record["retention"]})
     if spec.eval_data:
         record["ood"] = scored_elsewhere(s, features=saved == "none")
-        metrics.update({f"ood:{o['data']}:{k}": v for o in record["ood"] for k, v in o["metrics"].items()})
+        metrics.update({f"ood:{o['data']}{'+' + o['tta'] if o['tta'] else ''}:{k}": v for o in record["ood"]
+                        for k, v in o["metrics"].items()})
     chosen = {**chosen, **({"tune_seconds": round(tune_seconds, 2), "trials": trials} if trials else {})}
     return RunResult(status="done", metrics=metrics, val_metrics=report.val_metrics, chosen=chosen,
                      eval_seconds=time.perf_counter() - start, saved_bytes=saved_bytes(s.model, report, saved),

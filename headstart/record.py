@@ -53,7 +53,7 @@ def retained(s: Any) -> list[dict[str, Any]]:
 
 def scored_elsewhere(s: Any, *, features: bool) -> list[dict[str, Any]]:
     """``ood.evaluate_elsewhere`` of the trained setup on each of ``s.spec.eval_data``: other datasets' test splits,
-    with the run's labels (mapped by name). ``features``: the backbone is unchanged, so the head runs on the
+    with the run's labels (mapped by name), as trained and after each of ``s.spec.tta``. ``features``: the backbone is unchanged, so the head runs on the
     pre-trained backbone's cached features of each dataset."""
     from headstart.features import FeatureCache
     from headstart.ood import evaluate_elsewhere
@@ -67,5 +67,6 @@ def scored_elsewhere(s: Any, *, features: bool) -> list[dict[str, Any]]:
                             identity={**s.pretrained.describe(), "precision": s.precision})
 
     return [evaluate_elsewhere(s.model, encoder, text, run_data=s.data, split_config=s.split_config,
-                               batch_size=s.cfg.eval_batch_size, autocast=autocast, features=cached if features else None)
-            for text in s.spec.eval_data]
+                               batch_size=s.cfg.eval_batch_size, autocast=autocast, features=cached if features else None,
+                               tta=tta, seed=s.spec.seed)
+            for text in s.spec.eval_data for tta in (None, *s.spec.tta)]

@@ -306,7 +306,7 @@ def evaluate_loaded(run: LoadedRun, split: str = "test") -> dict[str, Any]:
     return {"split": split, **metrics}
 
 
-def evaluate_ood(run: LoadedRun, text: str) -> dict[str, Any]:
+def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None) -> dict[str, Any]:
     """Metrics of a loaded run on another dataset's test split, out of domain (``headstart.ood``; ``text`` may map
     labels: ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``)."""
     from types import SimpleNamespace
@@ -327,8 +327,9 @@ def evaluate_ood(run: LoadedRun, text: str) -> dict[str, Any]:
 
     found = evaluate_elsewhere(run.model, backbone, text, run_data=own, split_config=SplitConfig(**resolved["data"]["split"]),
                                batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,
-                               features=cached if run.meta["backbone_saved"] == "none" else None)
-    return {"split": f"test of {found['data']}", "n": found["test_rows"], **found["metrics"],
+                               features=cached if run.meta["backbone_saved"] == "none" else None, tta=tta,
+                               seed=int(resolved["seed"]))
+    return {"split": f"test of {found['data']}" + (f" after {tta}" if tta else ""), "n": found["test_rows"], **found["metrics"],
             **({"note": found["note"]} if found["note"] else {})}
 
 

@@ -141,6 +141,7 @@ class RunSpec:
         retain: classification datasets on which forgetting is measured after training (``headstart.retention``).
         eval_data: datasets with the run's labels on whose test split the trained run is also scored, out of domain
             (``headstart.ood``): ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``.
+        tta: test-time adaptations (``headstart.tta``: bn-adapt, tent) each ``eval_data`` score is also taken after.
     """
 
     data: str = "rotten-tomatoes"
@@ -162,12 +163,14 @@ class RunSpec:
     group_column: str | None = None
     split_column: str | None = None
     eval_data: tuple[str, ...] = ()
+    tta: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.retain, str) or not all(isinstance(d, str) and d.strip() for d in self.retain):
             raise ConfigError(f"retain must be a list of dataset names, got {self.retain!r}; e.g. --retain drug-reviews")
         object.__setattr__(self, "retain", tuple(dict.fromkeys(d.strip() for d in self.retain)))
         object.__setattr__(self, "eval_data", check_eval_data(self.eval_data))
+        object.__setattr__(self, "tta", check_tta(self.tta, self.eval_data))
         if not isinstance(self.terms, dict):
             raise ConfigError(f"terms must be a table of term = {{options}}, got {self.terms!r}; e.g. --terms l2sp[weight=0.01]")
         if self.terms:  # imported only when used: the objectives import torch
@@ -314,6 +317,17 @@ def check_eval_data(values: Any) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise ConfigError(f"--eval-data names a dataset twice ({', '.join(values)}); give each once")
     return values
+
+
+def check_tta(values: Any, eval_data: tuple[str, ...]) -> tuple[str, ...]:
+    """``--tta`` methods (``headstart.tta``), which adapt to an ``--eval-data`` dataset and so need one."""
+    from headstart.tta import check_methods
+
+    methods = check_methods(values)
+    if methods and not eval_data:
+        raise ConfigError(f"--tta {methods[0]} adapts the model to an --eval-data dataset before scoring it there; "
+                          "add --eval-data DATA")
+    return methods
 
 
 def arm_text(table: dict[str, Any], where: str) -> str:

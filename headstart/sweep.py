@@ -163,10 +163,11 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
             raise DataError(f"size {n} in --sizes is larger than the training pool of {data.name!r} ({pool}); drop it or use 'all'")
         if n is not None and data.task == "classification" and n < data.num_classes:
             raise DataError(f"size {n} in --sizes is below the number of classes ({data.num_classes}); start at {data.num_classes}")
-    for text in sweep.eval_data:  # labels that do not map are refused before any cell trains
-        from headstart.ood import check_elsewhere
+    if sweep.eval_data:  # labels that do not map, or an adaptation that cannot apply, are refused before any cell trains
+        from headstart.recipe import check_out_of_domain
 
-        check_elsewhere(text, data)
+        for backbone in dict.fromkeys(spec.backbone for spec in cells):
+            check_out_of_domain(sweep, data, _loaded(next(c for c in cells if c.backbone == backbone))[1])
     precision = resolve_precision(sweep.train.precision, pick_device())
     planned = []
     for spec in cells:  # a strategy's own [train_by_strategy] may change the preprocessing (--image-size)

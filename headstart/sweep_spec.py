@@ -35,6 +35,7 @@ class SweepSpec:
         retain: classification datasets on which every run's forgetting is measured (``headstart.retention``).
         eval_data: datasets with the task's labels on whose test split every run is also scored, out of domain
             (``headstart.ood``).
+        tta: test-time adaptations (``headstart.tta``) each out-of-domain score is also taken after.
         backbones: several backbones to cross with everything else (``--backbones a,b``): each is its own experiment
             in the report (``analysis.arms.experiments``), with its own curves; ``backbone`` becomes the first.
         arms: what to compare instead of ``strategies``, each ``strategy[options]+term[options]``
@@ -64,11 +65,13 @@ class SweepSpec:
     group_column: str | None = None
     split_column: str | None = None
     eval_data: tuple[str, ...] = ()
+    tta: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        from headstart.specs import check_eval_data, parse_arm, parse_grid, split_arms
+        from headstart.specs import check_eval_data, check_tta, parse_arm, parse_grid, split_arms
 
         object.__setattr__(self, "eval_data", check_eval_data(self.eval_data))
+        object.__setattr__(self, "tta", check_tta(self.tta, self.eval_data))
         from headstart.strategies import get_strategy
         from headstart.tuning import grid_for
 
@@ -131,7 +134,7 @@ class SweepSpec:
                                         group_column=self.group_column, split_column=self.split_column,
                                         pooling=self.pooling, split=self.split, tune=self.tune,
                                         grid=self.grids.get(strategy), terms=terms, retain=tuple(self.retain),
-                                        eval_data=self.eval_data))
+                                        eval_data=self.eval_data, tta=self.tta))
         return runs
 
     def to_dict(self) -> dict[str, Any]:

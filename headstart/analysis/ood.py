@@ -16,7 +16,8 @@ from headstart.results import RunResult
 
 
 def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
-    """Per (arm, requested size, out-of-domain dataset): the in-domain test mean, the out-of-domain mean with an
+    """Per (arm, requested size, out-of-domain dataset — "DATA after tent" when scored after a test-time adaptation):
+    the in-domain test mean, the out-of-domain mean with an
     interval over seeds and the out-of-domain test rows, and the gap (in-domain − out-of-domain) paired by seed, its
     interval carrying both test sets' sampling error (each resampled on its own rows).
 
@@ -30,7 +31,8 @@ def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: flo
         if r.status == "done" and metric in r.metrics:
             for found in (r.record or {}).get("ood") or ():
                 if metric in (found.get("metrics") or {}):
-                    groups[(arm_name(r), requested(r.spec), str(found["data"]))][int(r.spec.get("seed", 0))] = (r, found)
+                    where = str(found["data"]) + (f" after {found['tta']}" if found.get("tta") else "")
+                    groups[(arm_name(r), requested(r.spec), where)][int(r.spec.get("seed", 0))] = (r, found)
     rows = []
     for (arm, n, data), by_seed in sorted(groups.items(), key=lambda kv: (kv[0][2], kv[0][0], size_key(kv[0][1]))):
         seeds = sorted(by_seed)

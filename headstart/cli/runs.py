@@ -59,6 +59,8 @@ def train(
                                                              "(repeatable): a probe on the adapted vs the original encoder.")] = None,
     eval_data: Annotated[Optional[list[str]], typer.Option(help="After training, also score on this dataset's test split, out of domain "
                                                                "(repeatable; same labels, mapped by name: 'DATA[their=ours, other=-]').")] = None,
+    tta: Annotated[Optional[list[str]], typer.Option(help="Also score each --eval-data after test-time adaptation to its unlabelled "
+                                                         "inputs: bn-adapt | tent (repeatable).")] = None,
     option: Annotated[Optional[list[str]], typer.Option("--option", help="A strategy or term option, KEY=VALUE or NAME.KEY=VALUE "
                                                                           "(repeatable; e.g. rank=4, ewc.weight=10; listed by headstart strategies).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
@@ -98,7 +100,8 @@ def train(
     result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                  text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
                  group_column=group_column, split_column=split_column,
-                 progress=not quiet, terms=terms_given, retain=list(retain or ()), eval_data=list(eval_data or ()))
+                 progress=not quiet, terms=terms_given, retain=list(retain or ()), eval_data=list(eval_data or ()),
+                 tta=list(tta or ()))
     summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,
                "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
                "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "base_weights": result.base_weights,
@@ -135,7 +138,8 @@ def train(
         raise typer.Exit(1)
     typer.echo("validation: " + _metric_line(result.val_metrics))
     for o in result.ood:
-        typer.echo(f"out of domain, {o['data']} test ({o['test_rows']} rows): " + _metric_line(o["metrics"])
+        typer.echo(f"out of domain, {o['data']} test{' after ' + o['tta'] if o.get('tta') else ''} ({o['test_rows']} rows): "
+                   + _metric_line(o["metrics"])
                    + (f"  [{o['note']}]" if o.get("note") else ""))
     typer.echo(f"next: headstart evaluate {out}")
 
@@ -153,6 +157,7 @@ def evaluate(
     split: Annotated[str, typer.Option(help="test | val.")] = "test",
     eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score on this dataset's test split, out of domain "
                                                                "(repeatable; same labels, mapped by name: 'DATA[their=ours, other=-]').")] = None,
+    tta: Annotated[Optional[list[str]], typer.Option(help="With --eval-data: also score after test-time adaptation, bn-adapt | tent (repeatable).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print a trained run's metrics on the test (or validation) split, and out of domain with --eval-data.
@@ -161,13 +166,14 @@ def evaluate(
     Example: headstart evaluate runs/ft64 --eval-data 'drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]'
     """
     from headstart.api import evaluate as evaluate_run
-    from headstart.specs import check_eval_data
+    from headstart.specs import check_eval_data, check_tta
 
     if split not in ("test", "val"):
         raise ConfigError(f"--split must be 'test' or 'val', got {split!r}")
     others = check_eval_data(tuple(eval_data or ()))
+    methods = check_tta(tuple(tta or ()), others)
     metrics = evaluate_run(run, split)
-    elsewhere = [evaluate_run(run, eval_data=text) for text in others]
+    elsewhere = [evaluate_run(run, eval_data=text, tta=method) for text in others for method in (None, *methods)]
     if as_json:
         _echo_json({**metrics, "ood": elsewhere} if elsewhere else metrics)
         return

@@ -25,6 +25,8 @@ def compare(
     eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score every run on this dataset's test split, out of domain "
                                                                "(repeatable; same labels, mapped by name: "
                                                                "'drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]').")] = None,
+    tta: Annotated[Optional[list[str]], typer.Option(help="Also score each --eval-data after test-time adaptation to its unlabelled "
+                                                         "inputs: bn-adapt | tent (repeatable).")] = None,
     arms: Annotated[Optional[str], typer.Option(help="Arms to compare instead of --strategies: strategy[options]+term[options], "
                                                      "comma-separated, e.g. 'lora[rank=4],lora[rank=16],full-finetune+l2sp[weight=0.01]'.")] = None,
     sizes: Annotated[Optional[str], typer.Option(help="Comma-separated labelled-set sizes; 'all' = the whole pool.")] = None,
@@ -83,7 +85,7 @@ def compare(
         tune=("lr" if tune else None) if tune is not None else cfg.get("tune", "lr"),
         grids={**cfg.get("grid", {}), **dict(_parse_grid_flag(g) for g in grid or [])},
         arms=pick(arms, "arms", ()), retain=tuple(retain or cfg.get("retain", ())),
-        eval_data=tuple(eval_data or cfg.get("eval_data", ())), backbones=pick(backbones, "backbones", ()),
+        eval_data=tuple(eval_data or cfg.get("eval_data", ())), tta=tuple(tta or cfg.get("tta", ())), backbones=pick(backbones, "backbones", ()),
         group_column=pick(group_column, "group_column", None), split_column=pick(split_column, "split_column", None),
     )
     out_dir = Path(pick(out, "out", "runs/compare"))

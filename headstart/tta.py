@@ -1,0 +1,125 @@
+"""Test-time adaptation: before a trained run is scored on another domain (``--eval-data``), adapt a copy of it to that
+domain's unlabelled inputs (``--tta``); the run itself is left as trained.
+
+- ``bn-adapt`` (AdaBN: Li et al., 2016; Schneider et al., NeurIPS 2020): every BatchNorm layer's running statistics are
+  re-estimated on the target inputs (a cumulative average over them); no weight changes. Needs BatchNorm (the CNNs);
+  a text encoder's LayerNorm keeps no statistics, so it is refused there with the reason.
+- ``tent`` (Wang et al., ICLR 2021, "Tent: fully test-time adaptation by entropy minimization"): the affine parameters
+  of every normalisation layer (BatchNorm and LayerNorm) are trained to lower the entropy of the model's predictions on
+  the target inputs, one Adam step a batch, online over the batches; BatchNorm normalises with each batch's own
+  statistics, as in the paper. Classification only (entropy of class predictions).
+
+The target inputs are the dataset's pool (never its test split, which is what is scored); their labels are never read.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from headstart.errors import ConfigError
+
+METHODS = ("bn-adapt", "tent")
+TENT_LR = 1e-3  # Adam on the affine parameters, the paper's setting for its batch sizes
+ROWS = 512  # target inputs an adaptation reads
+BATCH = 64
+
+
+def check_methods(values: Any) -> tuple[str, ...]:
+    """``--tta`` values as a tuple of known methods, each once."""
+    if isinstance(values, str) or not all(isinstance(v, str) for v in values):
+        raise ConfigError(f"tta must be a list of methods, got {values!r}; e.g. --tta bn-adapt --tta tent")
+    values = tuple(dict.fromkeys(v.strip() for v in values))
+    unknown = [v for v in values if v not in METHODS]
+    if unknown:
+        raise ConfigError(f"unknown test-time adaptation {unknown[0]!r}; use one of {', '.join(METHODS)}")
+    return values
+
+
+def refuses(method: str, model: nn.Module, task: str) -> str | None:
+    """Why ``method`` cannot adapt ``model`` for ``task``, or None."""
+    norms = [m for m in model.modules() if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm))]
+    if method == "bn-adapt" and not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in norms):
+        return "the model has no BatchNorm layer, so there are no statistics to re-estimate (tent adapts LayerNorm)"
+    if method == "tent":
+        if task != "classification":
+            return f"it lowers the entropy of class predictions, and a {task} run has none"
+        if not any(p is not None for m in norms for p in (m.weight, m.bias)):
+            return "the model has no normalisation layer with affine parameters to adapt"
+    return None
+
+
+def check_applies(method: str, backbone: nn.Module, task: str) -> None:
+    """Refuse before training a method that cannot adapt a run on ``backbone`` for ``task`` (``refuses``)."""
+    why = refuses(method, backbone, task)
+    if why:
+        raise ConfigError(f"--tta {method} cannot adapt this run: {why}")
+
+
+def adapted(model: nn.Module, method: str, batches: list[dict[str, torch.Tensor]], *, task: str) -> nn.Module:
+    """A copy of ``model`` adapted to the target ``batches`` by ``method`` (the model itself is not changed).
+
+    Raises:
+        ConfigError: ``method`` cannot apply to this model or task (``refuses``).
+    """
+    why = refuses(method, model, task)
+    if why:
+        raise ConfigError(f"--tta {method} cannot adapt this run: {why}")
+    copied = copy.deepcopy(model)
+    copied.eval()
+    if method == "bn-adapt":
+        return _bn_adapt(copied, batches)
+    return _tent(copied, batches)
+
+
+def _batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@torch.no_grad()
+def _bn_adapt(model: nn.Module, batches: list[dict[str, torch.Tensor]]) -> nn.Module:
+    for bn in _batchnorms(model):
+        bn.reset_running_stats()
+        bn.momentum = None  # a cumulative average over every target batch
+        bn.train()
+    for batch in batches:
+        model(batch)
+    model.eval()
+    return model
+
+
+def _tent(model: nn.Module, batches: list[dict[str, torch.Tensor]]) -> nn.Module:
+    for p in model.parameters():
+        p.requires_grad_(False)
+    affine = []
+    for m in model.modules():
+        if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm)):
+            affine += [p for p in (m.weight, m.bias) if p is not None]
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):  # normalise with the target batch's own statistics
+            m.track_running_stats, m.running_mean, m.running_var = False, None, None
+    for p in affine:
+        p.requires_grad_(True)
+    optimizer = torch.optim.Adam(affine, lr=TENT_LR)
+    with torch.enable_grad():
+        for batch in batches:
+            probabilities = torch.softmax(model(batch).float(), dim=-1)
+            entropy = -(probabilities * torch.log(probabilities.clamp_min(1e-12))).sum(-1).mean()
+            optimizer.zero_grad(set_to_none=True)
+            entropy.backward()
+            optimizer.step()
+    for p in affine:
+        p.requires_grad_(False)
+    return model
+
+
+def entropy_of(model: nn.Module, batches: list[dict[str, torch.Tensor]]) -> float:
+    """Mean entropy of the model's class predictions over ``batches`` (what tent lowers)."""
+    with torch.no_grad():
+        values = []
+        for batch in batches:
+            p = torch.softmax(model(batch).float(), dim=-1)
+            values.append(-(p * torch.log(p.clamp_min(1e-12))).sum(-1))
+    return float(torch.cat(values).mean())
