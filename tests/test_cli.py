@@ -303,3 +303,10 @@ def test_option_reaches_strategy_and_term_options_the_same_way(monkeypatch, caps
         assert code == 0 and [r.spec["options"]["freeze"] for r in store.results()] == [1]
     assert_user_error(cli([*compare, "--option", "freeze=1"], monkeypatch, capsys), "--option in compare names its strategy")
     assert_user_error(cli([*compare, "--option", "ewc.weight=1"], monkeypatch, capsys), "ewc is an objective term")
+
+
+def test_help_shows_bracketed_examples_as_written():
+    """Help text is plain, not markup: "lora[rank=4]" and "DATA[their=ours]" were eaten as style tags before."""
+    text = " ".join(runner.invoke(app, ["compare", "--help"]).output.split())
+    assert "strategy[options]+term[options]" in text and "lora[rank=4]" in text, text
+    assert "[negative=rotten, positive=fresh, neutral=-]" in text

@@ -12,7 +12,8 @@ from headstart.cli.common import JsonOpt, _echo_json, app
 
 
 adapters_app = typer.Typer(help="Adapters: list, show, merge into the base (checked), unmerge.\n\n"
-                           "Example: headstart adapters merge runs/lora --out runs/lora-merged", no_args_is_help=True)
+                           "Example: headstart adapters merge runs/lora --out runs/lora-merged", no_args_is_help=True,
+                           rich_markup_mode=None)
 app.add_typer(adapters_app, name="adapters")
 
 
@@ -23,6 +24,7 @@ def adapters_list(
 ) -> None:
     """List adapters: method, base, trainable parameters and size on disk.
 
+    \b
     Example: headstart adapters list runs/
     """
     from headstart.adapters import find
@@ -45,6 +47,7 @@ def adapters_show(
 ) -> None:
     """Show one adapter: its PEFT config, base, labels, size and validation metrics.
 
+    \b
     Example: headstart adapters show runs/lora --json
     """
     from headstart.adapters import inspect
@@ -71,6 +74,7 @@ def adapters_merge(
     A headstart run becomes a run with full weights (predict/evaluate work on it; the adapter is kept
     for unmerge). A plain PEFT adapter (no head) becomes a model folder usable as --backbone.
 
+    \b
     Example: headstart adapters merge runs/lora --out runs/lora-merged
     """
     from headstart.adapters import inspect, merge, merge_base
@@ -93,6 +97,7 @@ def adapters_unmerge(
 ) -> None:
     """Recover the adapter run from a merged one; checks the base weights come back to the pre-trained ones.
 
+    \b
     Example: headstart adapters unmerge runs/lora-merged --out runs/lora-again
     """
     from headstart.adapters import unmerge

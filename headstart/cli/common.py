@@ -19,6 +19,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is plain: lora[rank=4] and DATA[their=ours] are examples, not markup
 )
 
 def _version(value: bool) -> None:
@@ -39,6 +40,7 @@ def _root(
 ) -> None:
     """Measure how to adapt a pre-trained model to your small labelled dataset, then do it.
 
+    \b
     Example: headstart train --strategy linear-probe --n 64 --out runs/lp
     """
 

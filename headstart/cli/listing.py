@@ -13,6 +13,7 @@ from headstart.cli.common import JsonOpt, _echo_json, app
 def strategies(as_json: JsonOpt = False) -> None:
     """List the registered strategies with a one-line description.
 
+    \b
     Example: headstart strategies --json
     """
     from headstart.strategies import list_strategies
@@ -50,6 +51,7 @@ def _list(rows: list[dict[str, Any]], *, kind: str, footer: str, as_json: bool) 
 def backbones(as_json: JsonOpt = False) -> None:
     """List built-in backbones (any local Hugging Face / sentence-transformers folder also works).
 
+    \b
     Example: headstart backbones
     """
     from headstart.backbones.registry import REGISTRY
@@ -62,6 +64,7 @@ def backbones(as_json: JsonOpt = False) -> None:
 def datasets(as_json: JsonOpt = False) -> None:
     """List built-in datasets (any CSV / JSONL / parquet file also works).
 
+    \b
     Example: headstart datasets
     """
     from headstart.data.builtin import REGISTRY

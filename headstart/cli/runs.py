@@ -74,6 +74,7 @@ def train(
 ) -> None:
     """Train one run and save it (spec.json, weights.safetensors, metrics.json on validation).
 
+    \b
     Example: headstart train --data rotten-tomatoes --strategy full-finetune --n 64 --seed 0 --out runs/ft64
     """
     from headstart.api import fit
@@ -162,7 +163,10 @@ def evaluate(
 ) -> None:
     """Print a trained run's metrics on the test (or validation) split, and out of domain with --eval-data.
 
+    \b
     Example: headstart evaluate runs/ft64 --split test --json
+
+    \b
     Example: headstart evaluate runs/ft64 --eval-data 'drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]'
     """
     from headstart.api import evaluate as evaluate_run
@@ -199,7 +203,10 @@ def predict(
     With --adapter-dir, several adapter runs share one base model in this process and --adapter picks
     the one that predicts (the Python API, headstart.AdapterSet, switches per call).
 
+    \b
     Example: printf 'a joy to watch\\ndull and lifeless\\n' | headstart predict runs/ft64 -
+
+    \b
     Example: headstart predict runs/lora-a reviews.csv --adapter-dir b=runs/lora-b --adapter b
     """
     from headstart.data import read_inputs

@@ -54,6 +54,7 @@ def compare(
     Re-running the same command trains nothing already done; adding a size, seed or strategy trains only
     the new cells.
 
+    \b
     Example: headstart compare --strategies scratch,linear-probe,full-finetune --sizes 16,64,256 --seeds 3 --out runs/cmp
     """
     import shlex
@@ -165,6 +166,7 @@ def check_leakage(
 ) -> None:
     """Count test examples that duplicate (exactly or nearly) an example of the pool or validation split.
 
+    \b
     Example: headstart check-leakage --data reviews.csv --threshold 0.8 --examples 3
     """
     from headstart.data import load_dataset, split_dataset
@@ -198,6 +200,7 @@ def runs(
 ) -> None:
     """List the runs in a compare store.
 
+    \b
     Example: headstart runs runs/cmp --status done --json
     """
     from headstart.store import Store
@@ -234,6 +237,7 @@ def report(
 ) -> None:
     """Re-render chart.png, report.html, report.md and results.json from the store alone.
 
+    \b
     Example: headstart report runs/cmp --margin 1
     """
     from headstart.report.render import render
