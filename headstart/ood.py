@@ -50,9 +50,9 @@ def label_map(name: str, labels: tuple[str, ...], run_labels: tuple[str, ...],
         ConfigError: a label of DATA that matches none of the run's and is not mapped, or a mapping onto a label the
             run does not have; the message shows the mapping to write.
     """
-    known = KNOWN_MAPS.get((name, tuple(sorted(run_labels)))) if not given else None
+    known = KNOWN_MAPS.get((name, tuple(sorted(run_labels))))
     mapping = {label: label for label in labels if label in run_labels}
-    mapping.update(known or given)
+    mapping.update({**(known or {}), **given})  # what is given overrides the built-in pair, label by label
     unknown = [label for label in labels if label not in mapping]
     stray = [label for label in given if label not in labels]
     wrong = sorted({t for t in mapping.values() if t is not None and t not in run_labels})
@@ -63,11 +63,14 @@ def label_map(name: str, labels: tuple[str, ...], run_labels: tuple[str, ...],
                 f"the run has no label(s) {wrong} (it has {', '.join(run_labels)})")
         raise ConfigError(f"--eval-data {name}: {what}; map them by name, e.g. --eval-data '{name}[{example}]' "
                           f"(a label mapped to {DROP} is left out)")
+    if all(mapping[label] is None for label in labels):
+        raise ConfigError(f"--eval-data {name}: every label is mapped to {DROP}, so no test row would be left; map at "
+                          f"least one onto the run's ({', '.join(run_labels)})")
     moved = {k: mapping[k] for k in labels if mapping[k] != k}  # in the dataset's label order
     if not moved:
         return mapping, None
     shown = ", ".join(f"{k} as {v}" if v is not None else f"{k} left out" for k, v in moved.items())
-    return mapping, f"{name}'s labels read as the run's: {shown}" + (" (built-in pair)" if known else "")
+    return mapping, f"{name}'s labels read as the run's: {shown}" + (" (built-in pair)" if known and not given else "")
 
 
 def check_elsewhere(text: str, run_data: Any) -> tuple[Any, dict[str, str | None], str | None]:
@@ -133,8 +136,9 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
         raise ConfigError(f"--eval-data {data.name!r} has no test rows left after its labels were mapped")
     encoded = encoded_inputs(encoder, data)
     if tta is not None:
-        from headstart.tta import BATCH, ROWS, adapted
+        from headstart.tta import BATCH, ROWS, adapted, check_methods
 
+        check_methods((tta,))
         pool = np.random.default_rng(seed).permutation(split_dataset(data, split_config).pool)[:ROWS]
         device = next(model.parameters()).device
         batches = [{k: v.to(device) for k, v in model.backbone.collate([encoded[r] for r in pool[i : i + BATCH]]).items()}

@@ -327,8 +327,9 @@ def check_out_of_domain(spec: RunSpec | Any, data: Dataset, pretrained: torch.nn
 
     for text in spec.eval_data:
         check_elsewhere(text, data)
-    for method in spec.tta:  # bn-adapt without BatchNorm, tent on a regression run
-        check_applies(method, pretrained, data.task)
+    for method in spec.tta:  # bn-adapt without BatchNorm, tent on a regression run or a k-NN head
+        for strategy in getattr(spec, "strategies", None) or (spec.strategy,):
+            check_applies(method, pretrained, data.task, get_strategy(strategy))
 
 
 def _train_tuned(spec: RunSpec, data: Dataset | None, pretrained: torch.nn.Module,

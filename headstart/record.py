@@ -66,7 +66,17 @@ def scored_elsewhere(s: Any, *, features: bool) -> list[dict[str, Any]]:
         return FeatureCache(s.pretrained, encoded, data.hash, batch_size=s.cfg.eval_batch_size, autocast=autocast,
                             identity={**s.pretrained.describe(), "precision": s.precision})
 
-    return [evaluate_elsewhere(s.model, encoder, text, run_data=s.data, split_config=s.split_config,
-                               batch_size=s.cfg.eval_batch_size, autocast=autocast, features=cached if features else None,
-                               tta=tta, seed=s.spec.seed)
-            for text in s.spec.eval_data for tta in (None, *s.spec.tta)]
+    from headstart.errors import HeadstartError
+
+    found = []
+    for text in s.spec.eval_data:
+        for tta in (None, *s.spec.tta):
+            try:
+                found.append(evaluate_elsewhere(s.model, encoder, text, run_data=s.data, split_config=s.split_config,
+                                                batch_size=s.cfg.eval_batch_size, autocast=autocast,
+                                                features=cached if features else None, tta=tta, seed=s.spec.seed))
+            except (HeadstartError, RuntimeError) as exc:  # an adaptation that could not run: the run and its scores stay
+                if tta is None:
+                    raise
+                found.append({"data": text, "tta": tta, "metrics": {}, "error": str(exc).splitlines()[0][:300]})
+    return found

@@ -310,6 +310,8 @@ def check_eval_data(values: Any) -> tuple[str, ...]:
     """
     from headstart.ood import parse_eval_data
 
+    if values is None:
+        return ()
     if isinstance(values, str) or not all(isinstance(d, str) and d.strip() for d in values):
         raise ConfigError(f"eval_data must be a list of dataset names, got {values!r}; e.g. --eval-data drug-reviews-sentiment")
     values = tuple(dict.fromkeys(d.strip() for d in values))
@@ -321,6 +323,8 @@ def check_eval_data(values: Any) -> tuple[str, ...]:
 
 def check_tta(values: Any, eval_data: tuple[str, ...]) -> tuple[str, ...]:
     """``--tta`` methods (``headstart.tta``), which adapt to an ``--eval-data`` dataset and so need one."""
+    if not values:  # headstart.tta imports torch: only when a method is named
+        return ()
     from headstart.tta import check_methods
 
     methods = check_methods(values)

@@ -91,6 +91,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
         if not isinstance(config["arm"], list):
             raise ConfigError(f"arm in {str(path)!r} must be [[arm]] tables (one per arm), e.g. [[arm]] strategy = \"lora\" rank = 4")
         config["arms"] = [*split_arms(config.get("arms") or ()), *(arm_text(t, repr(str(path))) for t in config.pop("arm"))]
+    for key in ("retain", "eval_data", "tta"):  # a bare string would be read letter by letter
+        if isinstance(config.get(key), str):
+            raise ConfigError(f"{key} in {str(path)!r} must be a list, e.g. {key} = [{config[key]!r}]".replace("'", '"'))
     if "sizes" in config:
         config["sizes"] = ",".join(str(s) for s in config["sizes"]) if isinstance(config["sizes"], list) else str(config["sizes"])
     if "strategies" in config and isinstance(config["strategies"], list):

@@ -30,6 +30,8 @@ BATCH = 64
 
 def check_methods(values: Any) -> tuple[str, ...]:
     """``--tta`` values as a tuple of known methods, each once."""
+    if values is None:
+        return ()
     if isinstance(values, str) or not all(isinstance(v, str) for v in values):
         raise ConfigError(f"tta must be a list of methods, got {values!r}; e.g. --tta bn-adapt --tta tent")
     values = tuple(dict.fromkeys(v.strip() for v in values))
@@ -39,8 +41,14 @@ def check_methods(values: Any) -> tuple[str, ...]:
     return values
 
 
-def refuses(method: str, model: nn.Module, task: str) -> str | None:
-    """Why ``method`` cannot adapt ``model`` for ``task``, or None."""
+def refuses(method: str, model: nn.Module, task: str, strategy: Any = None) -> str | None:
+    """Why ``method`` cannot adapt ``model`` for ``task`` (trained by ``strategy``, when given), or None."""
+    if method not in METHODS:
+        return f"unknown test-time adaptation {method!r}; use one of {', '.join(METHODS)}"
+    if strategy is not None and not strategy.uses_pretrained and strategy.leaves_backbone:
+        return f"{strategy.name} is not a network adapted from the backbone, so there is nothing to adapt"
+    if method == "tent" and strategy is not None and getattr(strategy, "gradient_free_head", False):
+        return f"{strategy.name}'s head has no gradient for tent to follow (its predictions are votes of stored examples)"
     norms = [m for m in model.modules() if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm))]
     if method == "bn-adapt" and not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in norms):
         return "the model has no BatchNorm layer, so there are no statistics to re-estimate (tent adapts LayerNorm)"
@@ -52,9 +60,9 @@ def refuses(method: str, model: nn.Module, task: str) -> str | None:
     return None
 
 
-def check_applies(method: str, backbone: nn.Module, task: str) -> None:
-    """Refuse before training a method that cannot adapt a run on ``backbone`` for ``task`` (``refuses``)."""
-    why = refuses(method, backbone, task)
+def check_applies(method: str, backbone: nn.Module, task: str, strategy: Any = None) -> None:
+    """Refuse before training a method that cannot adapt a run of ``strategy`` on ``backbone`` for ``task``."""
+    why = refuses(method, backbone, task, strategy)
     if why:
         raise ConfigError(f"--tta {method} cannot adapt this run: {why}")
 

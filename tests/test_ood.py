@@ -129,3 +129,19 @@ def test_a_compare_refuses_unmatched_labels_before_any_cell_trains(toy_csv, othe
     if (tmp_path / "cmp" / "runs.sqlite").exists():
         with Store(tmp_path / "cmp", create=False) as store:
             assert [r.status for r in store.results()] == [], "no cell was trained, failed or left running"
+
+
+def test_a_mapping_that_leaves_nothing_a_partial_one_and_a_bare_toml_string(tmp_path):
+    """Every label dropped is refused before training; a partial mapping adds to the built-in pair's; a TOML string
+    where a list belongs is refused (it was read letter by letter)."""
+    from headstart.sweep_config import read_config
+
+    with pytest.raises(ConfigError, match="every label is mapped to -"):
+        label_map("x.csv", ("a", "b"), ("neg", "pos"), {"a": None, "b": None})
+    mapping, note = label_map("drug-reviews-sentiment", ("negative", "neutral", "positive"), ("rotten", "fresh"),
+                              {"neutral": "rotten"})
+    assert mapping == {"negative": "rotten", "positive": "fresh", "neutral": "rotten"} and "built-in" not in note
+    path = tmp_path / "c.toml"
+    path.write_text('data = "rotten-tomatoes"\neval_data = "drug-reviews-sentiment"\n')
+    with pytest.raises(ConfigError, match=r'eval_data in .* must be a list, e.g. eval_data = \["drug-reviews-sentiment"\]'):
+        read_config(path)

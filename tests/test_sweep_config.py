@@ -56,3 +56,14 @@ def test_a_bad_arm_table_is_named(tmp_path, table, message):
     path.write_text('data = "rotten-tomatoes"\n' + table)
     with pytest.raises(ConfigError, match=message):
         read_config(path)
+
+
+def test_an_arm_tables_list_option_reaches_the_strategy_as_a_list(tmp_path):
+    from headstart.specs import parse_arm
+    from headstart.strategies import get_strategy
+
+    path = tmp_path / "knn.toml"
+    path.write_text('data = "rotten-tomatoes"\n\n[[arm]]\nstrategy = "embed-knn"\ngrid = [1, 5, 15]\n')
+    (arm,) = read_config(path)["arms"]
+    strategy, options, _, _ = parse_arm(arm)
+    assert get_strategy(strategy).options(options).grid == (1, 5, 15)

@@ -84,3 +84,17 @@ def test_a_run_is_scored_out_of_domain_as_trained_and_after_tent(toy_csv, other_
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, config=cfg, eval_data=[text], tta=["bn-adapt"])
     with pytest.raises(ConfigError, match="add --eval-data DATA"):
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, config=cfg, tta=["tent"])
+
+
+def test_an_unknown_method_or_a_strategy_with_nothing_to_adapt_is_refused_before_anything_runs():
+    from headstart.strategies import get_strategy
+    from headstart.tta import check_applies
+
+    text_like = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8))
+    with pytest.raises(ConfigError, match="unknown test-time adaptation 'bn_adapt'"):
+        adapted(text_like, "bn_adapt", [], task="classification")
+    with pytest.raises(ConfigError, match="embed-knn's head has no gradient for tent to follow"):
+        check_applies("tent", text_like, "classification", get_strategy("embed-knn"))
+    with pytest.raises(ConfigError, match="tfidf-logreg is not a network adapted from the backbone"):
+        check_applies("tent", text_like, "classification", get_strategy("tfidf-logreg"))
+    check_applies("tent", text_like, "classification", get_strategy("linear-probe"))  # the frozen encoder's LayerNorm

@@ -39,24 +39,26 @@ def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: flo
         runs, found = [by_seed[s][0] for s in seeds], [by_seed[s][1] for s in seeds]
         inside = [float(r.metrics[metric]) for r in runs]
         outside = [float(f["metrics"][metric]) for f in found]
-        draws_out = _seed_mean_draws(metric, [f.get("rows") or {} for f in found])
-        draws_in = _seed_mean_draws(metric, [(r.record or {}).get("test") or {} for r in runs])
+        # Two test sets: resampled independently (another bootstrap seed), whatever their sizes.
+        draws_out = _seed_mean_draws(metric, [f.get("rows") or {} for f in found], seed=1)
+        draws_in = _seed_mean_draws(metric, [(r.record or {}).get("test") or {} for r in runs], seed=0)
         ci = interval(outside, draws_out, confidence)
         gap = interval([a - b for a, b in zip(inside, outside)],
                        draws_in - draws_out if draws_in is not None and draws_out is not None else None, confidence)
         rows.append({"strategy": arm, "n": n, "data": data, "in_domain": sum(inside) / len(inside), "mean": ci["mean"],
+                     "interval": "seeds and test rows" if draws_in is not None and draws_out is not None else "seeds",
                      "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
                      "gap": {k: gap[k] for k in ("mean", "ci_low", "ci_high", "p_value", "significant", "pairs")},
                      "seeds": len(seeds), "test_rows": found[0].get("test_rows"), "note": found[0].get("note")})
     return rows
 
 
-def _seed_mean_draws(metric: str, kept: list[dict[str, Any]]) -> np.ndarray | None:
+def _seed_mean_draws(metric: str, kept: list[dict[str, Any]], *, seed: int) -> np.ndarray | None:
     """(DRAWS,) the seed mean of ``metric`` on resampled test rows, or None without rows (or rows that differ)."""
     if not kept or not all(k.get("target") for k in kept):
         return None
     target = np.asarray(kept[0]["target"])
     if any(len(k["target"]) != len(target) for k in kept):
         return None
-    draws = metric_draws(metric, np.stack([np.asarray(k["predicted"]) for k in kept]), target, row_weights(len(target)))
+    draws = metric_draws(metric, np.stack([np.asarray(k["predicted"]) for k in kept]), target, row_weights(len(target), seed=seed))
     return None if draws is None else draws.mean(1)

@@ -29,6 +29,11 @@ CERTAIN = 1e4
 
 def check_grid(name: str, values: Any, *, integer: bool, example: str) -> tuple:
     """A grid option as a tuple of positive numbers (a single number is a one-value grid: no search)."""
+    if isinstance(values, str):  # "1,5,15": how an [[arm]] table's list reaches an arm
+        try:
+            values = [float(v) for v in values.split(",") if v.strip()]
+        except ValueError:
+            pass
     values = [values] if isinstance(values, (int, float)) else values
     ok = isinstance(values, (list, tuple)) and len(values) > 0 and all(
         isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 and (not integer or float(v).is_integer())
