@@ -104,11 +104,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.saved import LoadedRun, backbone_saved, save
     from headstart.specs import run_key
 
-    from headstart.data.memory import as_path, is_in_memory
-    from headstart.specs import file_options
-
-    reading = dict(text_column=text_column, label_column=label_column, task=task, group_column=group_column, split_column=split_column)
-    data = as_path(data, **file_options(reading)) if is_in_memory(data) else str(data)
+    data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
+                                  group_column=group_column, split_column=split_column)
     spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=dict(options or {}),
                    train=config or TrainConfig(), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
                    tune=tune, grid=grid, terms=dict(terms or {}), retain=tuple(retain or ()), group_column=group_column,
@@ -137,6 +134,26 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                      total_params=count_parameters(s.model), error=report.error, chosen=outcome.chosen,
                      tune_seconds=outcome.tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
                      retention=retention, ood=ood, flags=flags, _loaded=loaded)
+
+
+def _as_data(data: Any, *, split_column: str | None, **reading: Any) -> tuple[str, str | None]:
+    """A dataset name or path as given, or in-memory data written to the cache (``data.memory``); with the split column
+    a DatasetDict's split names went to.
+
+    Raises:
+        ConfigError: a DatasetDict beside --split-column (its splits are the split already).
+    """
+    from headstart.data.memory import SPLIT_COLUMN, as_path, is_in_memory, is_split_dict
+    from headstart.errors import ConfigError
+    from headstart.specs import file_options
+
+    if not is_in_memory(data):
+        return str(data), split_column
+    if is_split_dict(data):
+        if split_column is not None:
+            raise ConfigError(f"a DatasetDict brings its own splits; drop split_column={split_column!r}")
+        split_column = SPLIT_COLUMN
+    return as_path(data, **file_options({**reading, "split_column": split_column})), split_column
 
 
 ADVICE = {  # what to try when a single run carries a budget flag (analysis.flags.REASONS)
@@ -225,11 +242,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
     def text(value: Any) -> str:
         return value if isinstance(value, str) else ",".join("all" if v is None else str(v) for v in value)
 
-    from headstart.data.memory import as_path, is_in_memory
-    from headstart.specs import file_options
-
-    reading = dict(text_column=text_column, label_column=label_column, task=task, group_column=group_column, split_column=split_column)
-    data = as_path(data, **file_options(reading)) if is_in_memory(data) else str(data)
+    data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
+                                  group_column=group_column, split_column=split_column)
     sweep = SweepSpec(data=data, backbone=backbone, strategies=parse_list(text(strategies or DEFAULT_STRATEGIES)),
                       sizes=parse_sizes(text(sizes or DEFAULT_SIZES)), seeds=seeds, train=config or TrainConfig(),
                       options=dict(options or {}), train_by_strategy=dict(train_by_strategy or {}),

@@ -1,4 +1,5 @@
-"""Data as Python users hold it: a pandas DataFrame, ``(texts, labels)``, or a Hugging Face ``datasets.Dataset``.
+"""Data as Python users hold it: a pandas DataFrame, ``(texts, labels)``, or a Hugging Face ``datasets.Dataset`` or
+``DatasetDict`` (its splits kept: ``train`` / ``validation`` / ``test`` become the given split, ``SPLIT_COLUMN``).
 
 Everything downstream reads a dataset by name or path (run keys, worker processes, ``evaluate`` of a saved run), so an
 in-memory table is written once as parquet under the headstart cache and read back like any user file, named by the
@@ -17,6 +18,13 @@ from typing import Any
 
 from headstart.errors import ConfigError
 
+SPLIT_COLUMN = "split"  # the column a DatasetDict's split names are written to (read back as --split-column)
+
+
+def is_split_dict(data: Any) -> bool:
+    """A ``datasets.DatasetDict``: several named splits of one table."""
+    return type(data).__module__.startswith("datasets") and isinstance(getattr(data, "column_names", None), dict)
+
 
 def is_in_memory(data: Any) -> bool:
     """True for the in-memory forms ``as_path`` accepts (a path or a name is a ``str`` / ``Path``)."""
@@ -33,10 +41,9 @@ def as_frame(data: Any) -> Any:
 
     if isinstance(data, pd.DataFrame):
         return data.reset_index(drop=True)
+    if is_split_dict(data):
+        return _splits_frame(data)
     if type(data).__module__.startswith("datasets") and hasattr(data, "to_pandas"):
-        if not hasattr(data, "column_names") or isinstance(data.column_names, dict):
-            raise ConfigError("a DatasetDict holds several splits; pass one split (e.g. data['train']), or concatenate them "
-                              "with a split column")
         return data.to_pandas()
     if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(part, (list, tuple)) or hasattr(part, "__len__") for part in data):
         texts, labels = (list(part) for part in data)
@@ -45,6 +52,31 @@ def as_frame(data: Any) -> Any:
         return pd.DataFrame({"text": texts, "label": labels})
     raise ConfigError(f"data must be a dataset name, a file or folder path, a pandas DataFrame, a datasets.Dataset or "
                       f"(texts, labels); got {type(data).__name__}")
+
+
+def _splits_frame(splits: Any) -> Any:
+    """A DatasetDict's splits as one frame with their names in ``SPLIT_COLUMN`` (``files.SPLIT_NAMES`` reads them).
+
+    Raises:
+        ConfigError: a split name that is not train / validation / test (or a spelling of one), or a table that
+            already has a column of that name.
+    """
+    import pandas as pd
+
+    from headstart.data.files import SPLIT_NAMES
+
+    unknown = [name for name in splits if str(name).strip().lower() not in SPLIT_NAMES]
+    if unknown:
+        raise ConfigError(f"the DatasetDict's split {unknown[0]!r} is not train, validation or test; pass a DatasetDict of "
+                          "those (validation is cut from train when absent), or one split, e.g. data['train']")
+    frames = []
+    for name, part in splits.items():
+        frame = part.to_pandas()
+        if SPLIT_COLUMN in frame.columns:
+            raise ConfigError(f"the DatasetDict's {name!r} split already has a {SPLIT_COLUMN!r} column; rename it, or "
+                              "pass one split with --split-column")
+        frames.append(frame.assign(**{SPLIT_COLUMN: str(name)}))
+    return pd.concat(frames, ignore_index=True)
 
 
 def as_path(data: Any, **reading: Any) -> str:

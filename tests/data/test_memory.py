@@ -43,3 +43,32 @@ def test_the_identity_is_the_datas_not_the_tables_layout():
     assert as_path(frame) == as_path(frame[["label", "text"]]) == as_path(frame.astype({"label": "int32"}))
     with pytest.raises(ConfigError, match="cannot be stored as a table"):
         as_path(pd.DataFrame({"text": ["a", "b", "c"], "label": [1, "neg", 2.5]}))
+
+
+def test_a_datasets_dataset_and_a_dataset_dict_with_its_splits(toy_csv, tiny_registry, tmp_path):
+    """Real Hugging Face objects: a Dataset trains as the same table would; a DatasetDict keeps its train / test
+    split (the test rows are exactly its 'test' split) and refuses a split name it cannot read."""
+    datasets = pytest.importorskip("datasets")
+    import json
+
+    from headstart.data import SplitConfig, load_dataset, split_dataset
+    from headstart.data.memory import SPLIT_COLUMN
+
+    frame = pd.read_csv(toy_csv)
+    as_table = headstart.fit(frame, "tiny", strategy="linear-probe", n=32, config=FAST)
+    as_hf = headstart.fit(datasets.Dataset.from_pandas(frame), "tiny", strategy="linear-probe", n=32, config=FAST)
+    assert as_hf.key == as_table.key, "the same rows are the same run"
+    parts = datasets.DatasetDict({"train": datasets.Dataset.from_pandas(frame.iloc[:150].reset_index(drop=True)),
+                                  "test": datasets.Dataset.from_pandas(frame.iloc[150:].reset_index(drop=True))})
+    run = headstart.fit(parts, "tiny", strategy="linear-probe", n=32, config=FAST, out=tmp_path / "dd")
+    assert run.status == "done"
+    spec = json.loads((tmp_path / "dd" / "spec.json").read_text())["spec"]
+    assert spec["split_column"] == SPLIT_COLUMN
+    data = load_dataset(spec["data"], split_column=SPLIT_COLUMN)
+    test_texts = {data.inputs[i] for i in split_dataset(data, SplitConfig()).test}
+    assert test_texts == set(frame["text"].iloc[150:]), "the test rows are the DatasetDict's test split"
+    assert headstart.evaluate(tmp_path / "dd")["n"] == 50, "evaluate re-reads the same split"
+    with pytest.raises(ConfigError, match="split 'extra' is not train, validation or test"):
+        as_path(datasets.DatasetDict({"train": parts["train"], "extra": parts["test"]}))
+    with pytest.raises(ConfigError, match="a DatasetDict brings its own splits"):
+        headstart.fit(parts, "tiny", strategy="linear-probe", n=32, config=FAST, split_column="split")
