@@ -145,3 +145,47 @@ def test_a_mapping_that_leaves_nothing_a_partial_one_and_a_bare_toml_string(tmp_
     path.write_text('data = "rotten-tomatoes"\neval_data = "drug-reviews-sentiment"\n')
     with pytest.raises(ConfigError, match=r'eval_data in .* must be a list, e.g. eval_data = \["drug-reviews-sentiment"\]'):
         read_config(path)
+
+
+def test_adapt_trains_each_method_on_the_source_and_the_oracle_on_the_target(tiny_registry, tmp_path):
+    """headstart adapt on tiny data: source-only, coral, tent and lp-ft scored on the target's test split, each method's
+    gain over source-only paired by seed, the oracle as the ceiling and the gap it closes; a mapped target cannot have
+    an oracle, and a method it does not know is named."""
+    import json
+
+    import headstart.adapt as adapt_module
+    from conftest import make_toy
+    from headstart.specs import TrainConfig
+
+    def write(data, name):
+        path = tmp_path / name
+        pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(path, index=False)
+        return str(path)
+
+    source, target = write(make_toy(200, seed=0), "source.csv"), write(make_toy(200, seed=11), "target.csv")
+    cfg = TrainConfig(max_steps=8, min_steps=8, batch_size=8, precision="fp32")
+    result = adapt_module.adapt(source, target, backbone="tiny", methods="source-only,coral,tent,lp-ft", sizes="32",
+                                seeds=2, out=tmp_path / "a", tune=None, config=cfg)
+    rows = {r["method"]: r for r in result.rows}
+    assert set(rows) == {"source-only", "coral", "tent", "lp-ft"}
+    assert rows["source-only"]["over_baseline"] is None and rows["coral"]["over_baseline"]["pairs"] == 2
+    assert rows["coral"]["over_baseline"]["mean"] == pytest.approx(rows["coral"]["mean"] - rows["source-only"]["mean"])
+    oracle = rows["source-only"]["oracle"]
+    assert oracle is not None and oracle["seeds"] == 2
+    if oracle["mean"] > rows["source-only"]["mean"]:
+        assert rows["coral"]["gap_closed"] == pytest.approx((rows["coral"]["mean"] - rows["source-only"]["mean"])
+                                                            / (oracle["mean"] - rows["source-only"]["mean"]))
+    assert "| coral | 32 |" in result.reports["adaptation.md"].read_text()
+    assert json.loads(result.reports["adaptation.json"].read_text())["rows"]
+    with pytest.raises(ConfigError, match="add --no-oracle"):
+        adapt_module.adapt(source, f"{target}[neutral=-]", backbone="tiny", sizes="32", seeds=1, out=tmp_path / "b")
+    with pytest.raises(ConfigError, match="unknown adaptation method 'dan'"):
+        adapt_module.adapt(source, target, backbone="tiny", methods="source-only,dan", out=tmp_path / "c")
+
+
+def test_the_adapt_command_names_a_bad_method_in_one_line(toy_csv, other_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    from test_cli import assert_user_error, cli
+
+    assert_user_error(cli(["adapt", "--source", str(toy_csv), "--target", str(other_csv), "--backbone", "tiny",
+                           "--methods", "coral,tent", "--out", str(tmp_path / "a")], monkeypatch, capsys),
+                      "--methods must include source-only")

@@ -26,13 +26,7 @@ def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: flo
         significant, pairs}, seeds, test_rows, note}`` in the metric's stored units; none when no run was scored
         out of domain or the metric is not among its scores.
     """
-    groups: dict[tuple[str, int | str, str], dict[int, tuple[RunResult, dict[str, Any]]]] = defaultdict(dict)
-    for r in current_runs(results):
-        if r.status == "done" and metric in r.metrics:
-            for found in (r.record or {}).get("ood") or ():
-                if metric in (found.get("metrics") or {}):
-                    where = str(found["data"]) + (f" after {found['tta']}" if found.get("tta") else "")
-                    groups[(arm_name(r), requested(r.spec), where)][int(r.spec.get("seed", 0))] = (r, found)
+    groups = ood_groups(results, metric)
     rows = []
     for (arm, n, data), by_seed in sorted(groups.items(), key=lambda kv: (kv[0][2], kv[0][0], size_key(kv[0][1]))):
         seeds = sorted(by_seed)
@@ -40,8 +34,8 @@ def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: flo
         inside = [float(r.metrics[metric]) for r in runs]
         outside = [float(f["metrics"][metric]) for f in found]
         # Two test sets: resampled independently (another bootstrap seed), whatever their sizes.
-        draws_out = _seed_mean_draws(metric, [f.get("rows") or {} for f in found], seed=1)
-        draws_in = _seed_mean_draws(metric, [(r.record or {}).get("test") or {} for r in runs], seed=0)
+        draws_out = seed_mean_draws(metric, [f.get("rows") or {} for f in found], seed=1)
+        draws_in = seed_mean_draws(metric, [(r.record or {}).get("test") or {} for r in runs], seed=0)
         ci = interval(outside, draws_out, confidence)
         gap = interval([a - b for a, b in zip(inside, outside)],
                        draws_in - draws_out if draws_in is not None and draws_out is not None else None, confidence)
@@ -53,7 +47,19 @@ def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: flo
     return rows
 
 
-def _seed_mean_draws(metric: str, kept: list[dict[str, Any]], *, seed: int) -> np.ndarray | None:
+def ood_groups(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str, int | str, str], dict[int, tuple[RunResult, dict[str, Any]]]]:
+    """The finished runs' out-of-domain scores by (arm, requested size, "DATA" or "DATA after TTA") and seed."""
+    groups: dict[tuple[str, int | str, str], dict[int, tuple[RunResult, dict[str, Any]]]] = defaultdict(dict)
+    for r in current_runs(results):
+        if r.status == "done" and metric in r.metrics:
+            for found in (r.record or {}).get("ood") or ():
+                if metric in (found.get("metrics") or {}):
+                    where = str(found["data"]) + (f" after {found['tta']}" if found.get("tta") else "")
+                    groups[(arm_name(r), requested(r.spec), where)][int(r.spec.get("seed", 0))] = (r, found)
+    return groups
+
+
+def seed_mean_draws(metric: str, kept: list[dict[str, Any]], *, seed: int) -> np.ndarray | None:
     """(DRAWS,) the seed mean of ``metric`` on resampled test rows, or None without rows (or rows that differ)."""
     if not kept or not all(k.get("target") for k in kept):
         return None

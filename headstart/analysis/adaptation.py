@@ -1,0 +1,71 @@
+"""Domain adaptation in numbers (``headstart adapt``): each method's accuracy on the target's test split, what it adds
+over the source-only model paired by seed, and the share of the source-only → oracle gap it closes.
+
+Methods are read from the source experiment's out-of-domain scores (``analysis.ood``): an arm trained on the source
+(source-only, an alignment term, another strategy) scored on the target, or the source-only arm scored after a
+test-time adaptation ("TARGET after tent"). The oracle — the same strategy trained on the target's own labels — is the
+ceiling only: its in-domain test score on the target (``curves`` of the oracle experiment). Selection never reads the
+target's test labels: each run chooses on its own (source) validation split.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from headstart.analysis.cells import CONFIDENCE, curves
+from headstart.analysis.ood import ood_groups, seed_mean_draws
+from headstart.analysis.stats import interval
+from headstart.results import RunResult
+
+
+def adaptation_rows(source_runs: list[RunResult], oracle_runs: list[RunResult], *, methods: dict[str, tuple[str, str]],
+                    baseline: str, metric: str = "accuracy", confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
+    """One row per (method, requested size).
+
+    Args:
+        source_runs: the runs trained on the source, scored on the target (``with_arms`` labels set).
+        oracle_runs: the baseline strategy trained on the target's labels (may be empty: no ceiling).
+        methods: ``{method: (arm label, where)}`` — which arm's which out-of-domain score is the method
+            (``where``: the target's name, or "TARGET after tent").
+        baseline: the method every other is compared with (``"source-only"``).
+
+    Returns:
+        Rows ``{method, n, mean, ci_low, ci_high, seeds, over_baseline, gap_closed, oracle}``: ``over_baseline`` is the
+        paired difference ``{mean, ci_low, ci_high, p_value, significant, pairs}`` over seeds and the target's test
+        rows (the same rows for both), None for the baseline; ``gap_closed`` is (method − baseline) / (oracle −
+        baseline) on the means, None without an oracle or when the oracle is no better than the baseline.
+    """
+    groups = ood_groups(source_runs, metric)
+    ceiling = {row["n"]: row for row in curves(oracle_runs, metric, confidence=confidence)} if oracle_runs else {}
+    base_arm, base_where = methods[baseline]
+    sizes = sorted({n for (arm, n, where) in groups if (arm, where) == (base_arm, base_where)}, key=lambda n: (isinstance(n, str), n))
+    rows = []
+    for n in sizes:
+        reference = groups[(base_arm, n, base_where)]
+        for method, (arm, where) in methods.items():
+            by_seed = groups.get((arm, n, where))
+            if not by_seed:
+                continue
+            seeds = sorted(by_seed)
+            found = [by_seed[s][1] for s in seeds]
+            values = [float(f["metrics"][metric]) for f in found]
+            ci = interval(values, seed_mean_draws(metric, [f.get("rows") or {} for f in found], seed=1), confidence)
+            over = None
+            if method != baseline:
+                shared = [s for s in seeds if s in reference]
+                if shared:
+                    mine, theirs = [by_seed[s][1] for s in shared], [reference[s][1] for s in shared]
+                    a = seed_mean_draws(metric, [f.get("rows") or {} for f in mine], seed=1)
+                    b = seed_mean_draws(metric, [f.get("rows") or {} for f in theirs], seed=1)
+                    diff = interval([float(x["metrics"][metric]) - float(y["metrics"][metric]) for x, y in zip(mine, theirs)],
+                                    a - b if a is not None and b is not None else None, confidence)
+                    over = {k: diff[k] for k in ("mean", "ci_low", "ci_high", "p_value", "significant", "pairs")}
+            oracle = ceiling.get(n)
+            base_mean = sum(float(reference[s][1]["metrics"][metric]) for s in reference) / len(reference)
+            gap = None
+            if oracle is not None and oracle["mean"] > base_mean:
+                gap = (ci["mean"] - base_mean) / (oracle["mean"] - base_mean)
+            rows.append({"method": method, "n": n, "mean": ci["mean"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
+                         "seeds": len(seeds), "over_baseline": over, "gap_closed": gap,
+                         "oracle": None if oracle is None else {k: oracle[k] for k in ("mean", "ci_low", "ci_high", "seeds")}})
+    return rows
