@@ -33,7 +33,7 @@ from headstart.progress import ProgressFn
 from headstart.results import RunResult
 from headstart.specs import RunSpec, TrainConfig, file_options, run_key
 from headstart.strategies import get_strategy
-from headstart.strategies.base import budget_for
+from headstart.strategies.base import ParamGroup, budget_for
 from headstart.strategies.registry import check_applies
 from headstart import tuning
 
@@ -229,7 +229,14 @@ def train(s: Setup, *, progress: ProgressFn | None = None) -> FitReport:
     loss_fn = TaskLoss(s.data.task, None if weights is None else weights.to(s.device))
     fit_data = FitData(encoded=s.encoded, targets=torch.as_tensor(targets), raw_targets=s.data.targets,
                        train_rows=s.train_rows, val_rows=s.splits.val, features=feature_cache(s), class_weights=weights)
-    objective = build_objective(s.model, s.strategy, s.spec.terms, term_context(s)) if s.spec.terms else None
+    objective = None
+    if s.spec.terms:
+        objective = build_objective(s.model, s.strategy, s.spec.terms, dataclasses.replace(term_context(s), steps=budget.steps))
+        if objective.parameters:  # a term's own weights train in each phase that trains the backbone
+            backbone = {id(p) for p in s.model.backbone.parameters()}
+            extra = ParamGroup("terms", list(objective.parameters), s.cfg.head_lr)
+            phases = [dataclasses.replace(ph, groups=[*ph.groups, extra]) if any(id(p) in backbone for p in ph.params) else ph
+                      for ph in phases]
     return fit(s.model, phases, loss_fn, fit_data, s.cfg, seed=s.spec.seed, task=s.data.task,
                label_names=s.data.label_names, metric=selection_metric(s.cfg, s.data, s.train_rows),
                autocast=autocast_for(s.precision, s.device), progress=progress,

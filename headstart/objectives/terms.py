@@ -45,6 +45,7 @@ class TermContext:
     # n): equal for every tuning trial of a run, so a term may reuse what it estimated on that model (EWC's Fisher)
     unlabelled: Callable[[str, int, int], list[dict[str, torch.Tensor]]] | None = None  # (name, rows, batch size) ->
     # batches of another dataset's pool inputs, labels never read: the target domain a term aligns the features with
+    steps: int = 0  # the run's planned optimiser steps (a term's schedule over training: DANN's λ)
 
 
 def cycle(batches: list[Any]) -> Callable[[], Any]:
@@ -124,9 +125,14 @@ def term_options(term: Term, given: dict[str, Any]) -> Any:
 
 @dataclass(frozen=True)
 class Objective:
-    """The terms of a run, built on its model: ``penalty()`` is Σ weight · term (None when no term applies)."""
+    """The terms of a run, built on its model: ``penalty()`` is Σ weight · term (None when no term applies).
+
+    ``parameters``: weights a term trains itself (DANN's domain classifier), trained beside the backbone in every phase
+    that trains it, at the head's rate; they are not part of the model and are not saved with it.
+    """
 
     penalties: tuple[Penalty, ...] = ()
+    parameters: tuple[nn.Parameter, ...] = ()
 
     def penalty(self) -> torch.Tensor | None:
         values = [v for v in (p() for p in self.penalties) if v is not None]
@@ -146,4 +152,5 @@ def build_objective(model: nn.Module, strategy: Any, terms: dict[str, dict[str, 
         if why:
             raise ConfigError(f"{name} cannot be used with {strategy.name}: {why}")
         penalties.append(term.build(model, term_options(term, dict(given)), context))
-    return Objective(tuple(penalties))
+    owned = tuple(p for penalty in penalties for p in getattr(penalty, "parameters", ()))
+    return Objective(tuple(penalties), owned)
