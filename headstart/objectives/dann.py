@@ -14,13 +14,11 @@ unlabelled (``dann[data=NAME]``); each step adds one source and one target batch
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from headstart.objectives.align import check_target, feature_pairs
-from headstart.objectives.terms import Penalty, TermContext, check_count, check_weight, refuses_with_fixed_features, register
+from headstart.objectives.align import AlignOptions, feature_pairs
+from headstart.objectives.terms import Penalty, TermContext, refuses_with_fixed_features, register
 
 HIDDEN = 256
 
@@ -46,18 +44,8 @@ def ganin_gamma(progress: float) -> float:
     return 2.0 / (1.0 + math.exp(-10.0 * min(max(progress, 0.0), 1.0))) - 1.0
 
 
-@dataclass(frozen=True)
-class DANNOptions:
-    data: str = ""  # the target domain: a built-in dataset or a file, read for its inputs only
-    weight: float = 1.0  # λ on the domain classifier's loss
-    batch: int = 16  # source and target inputs a step, each
-    rows: int = 512  # of each domain in all, cycled
-
-    def __post_init__(self) -> None:
-        check_target("dann", self.data)
-        check_weight("dann", self.weight, 1.0)
-        check_count("dann", "batch", self.batch)
-        check_count("dann", "rows", self.rows)
+class DANNOptions(AlignOptions):
+    term = "dann"  # weight: λ on the domain classifier's loss
 
 
 class DANN:

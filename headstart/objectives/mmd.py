@@ -10,13 +10,10 @@ encoder (``objectives.align``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
-from torch import nn
 
-from headstart.objectives.align import check_target, feature_pairs
-from headstart.objectives.terms import Penalty, TermContext, check_count, check_weight, refuses_with_fixed_features, register
+from headstart.objectives.align import AlignOptions, DistanceTerm
+from headstart.objectives.terms import register
 
 BANDWIDTHS = (0.25, 0.5, 1.0, 2.0, 4.0)  # multiples of the median squared distance: the kernel family
 
@@ -43,36 +40,15 @@ def mmd_distance(source: torch.Tensor, target: torch.Tensor, *, unbiased: bool =
     return within(kernel[:m, :m], m) + within(kernel[m:, m:], n) - 2 * kernel[:m, m:].mean()
 
 
-@dataclass(frozen=True)
-class MMDOptions:
-    data: str = ""  # the target domain: a built-in dataset or a file, read for its inputs only
-    weight: float = 1.0  # λ
-    batch: int = 16  # source and target inputs a step, each
-    rows: int = 512  # of each domain in all, cycled
-
-    def __post_init__(self) -> None:
-        check_target("mmd", self.data)
-        check_weight("mmd", self.weight, 1.0)
-        check_count("mmd", "batch", self.batch)
-        check_count("mmd", "rows", self.rows)
+class MMDOptions(AlignOptions):
+    term = "mmd"
 
 
-class MMD:
+class MMD(DistanceTerm):
     name = "mmd"
     description = "MMD: λ·Σ_k MMD²_k of the task's and a target domain's features, Gaussian kernels around the median distance (mmd[data=NAME])"
     Options = MMDOptions
-
-    def refuses(self, strategy) -> str | None:
-        return refuses_with_fixed_features(strategy)
-
-    def build(self, model: nn.Module, options: MMDOptions, context: TermContext) -> Penalty:
-        pair = feature_pairs(model, context, options.data, rows=options.rows, batch=options.batch, term=self.name)
-
-        def penalty() -> torch.Tensor | None:
-            features = pair()
-            return None if features is None else float(options.weight) * mmd_distance(*features)
-
-        return penalty
+    distance = staticmethod(mmd_distance)
 
 
 register(MMD())
