@@ -4,7 +4,8 @@ The other dataset must share the run's label space. Labels are matched by name; 
 mapped in brackets, ``drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]`` (``-``: rows of that label
 are left out), and the built-in pairs carry their mapping (``KNOWN_MAPS``), said in a note. A regression run is scored
 on another regression dataset as is. DATA is split as the run's own data is (the run's ``SplitConfig``), so its pool
-stays free for methods that read unlabelled target inputs; its labels are read only here, after training.
+stays free for methods that read unlabelled target inputs; its labels are read only here, after training — not even
+to split it (``split_dataset(by_label=False)``: a seeded random cut).
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
     from headstart.features import encoded_inputs
 
     data, mapping, note = check_elsewhere(text, run_data)
-    rows = split_dataset(data, split_config).test
+    rows = split_dataset(data, split_config, by_label=False).test
     targets = data.targets[rows]
     if data.task == "classification":
         index = {label: i for i, label in enumerate(run_data.label_names)}
@@ -139,7 +140,7 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
         from headstart.tta import BATCH, ROWS, adapted, check_methods
 
         check_methods((tta,))
-        pool = np.random.default_rng(seed).permutation(split_dataset(data, split_config).pool)[:ROWS]
+        pool = np.random.default_rng(seed).permutation(split_dataset(data, split_config, by_label=False).pool)[:ROWS]
         device = next(model.parameters()).device
         batches = [{k: v.to(device) for k, v in model.backbone.collate([encoded[r] for r in pool[i : i + BATCH]]).items()}
                    for i in range(0, len(pool), BATCH)]

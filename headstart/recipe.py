@@ -273,7 +273,8 @@ def term_context(s: Setup) -> TermContext:
                               "e.g. drug-reviews-sentiment")
         if data.modality != s.data.modality:
             raise ConfigError(f"{name!r} holds {data.modality}s but this run reads {s.data.modality}s")
-        pool = split_dataset(data, s.split_config).pool  # inputs only, never its test split (where it is scored)
+        pool = split_dataset(data, s.split_config, by_label=False).pool  # inputs only, cut without its labels; never its
+        # test split (where --eval-data scores it)
         chosen = np.random.default_rng(s.spec.seed).permutation(pool)[:rows]
         encoded = encoded_inputs(s.pretrained, data)
         return [{k: v.to(s.device) for k, v in s.model.backbone.collate([encoded[r] for r in chosen[i : i + batch_size]]).items()}

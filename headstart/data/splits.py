@@ -62,8 +62,12 @@ class Splits:
 _LEAKED: dict[tuple[str, SplitConfig], np.ndarray] = {}  # every run of a sweep re-splits; the check takes ~0.5 s on 13k texts
 
 
-def split_dataset(data: Dataset, config: SplitConfig = SplitConfig()) -> Splits:
+def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_label: bool = True) -> Splits:
     """Split ``data`` into pool / val / test, stratified by label and keeping groups whole.
+
+    ``by_label=False`` reads no label: one stratum (a seeded random cut, groups still whole) — how an out-of-domain
+    dataset is split, so that which of its inputs alignment terms and test-time adaptation read (its pool) cannot
+    depend on its labels.
 
     With ``config.dedupe`` the test rows that exactly or nearly duplicate a pool/validation row are dropped
     (``headstart.leakage``, Jaccard >= 0.8); pool and validation are unchanged.
@@ -71,8 +75,8 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig()) -> Splits:
     Raises:
         DataError: the dataset has a single class, or a class too small to appear in every part.
     """
-    strata = data.stratify_labels()
-    if data.task == "classification":
+    strata = data.stratify_labels() if by_label else np.zeros(len(data), dtype=np.int64)
+    if data.task == "classification" and by_label:
         _check_classes(data, strata)
     if data.given_split is not None:
         part = _given_parts(data, strata, config)
@@ -96,7 +100,8 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig()) -> Splits:
     for name in ("pool", "val", "test"):
         if len(splits.part(name)) == 0:
             raise DataError(f"the {name} split of {data.name!r} is empty ({len(data)} examples); use a larger dataset")
-    _check_pool_has_every_label(data, splits)
+    if by_label:
+        _check_pool_has_every_label(data, splits)
     return splits
 
 
