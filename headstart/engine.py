@@ -45,6 +45,8 @@ class FitData:
         train_rows / val_rows: the labelled subsample and the validation split.
         features: cached features of the pre-trained backbone by row, or None when unavailable.
         class_weights: (C,) the loss's class weights or None, for closed-form solvers.
+        example_weights: (n,) weights of the training rows' losses, indexed like ``train_rows`` (importance
+            weighting), or None.
     """
 
     encoded: list
@@ -54,6 +56,7 @@ class FitData:
     val_rows: np.ndarray
     features: Callable[[np.ndarray], torch.Tensor] | None = None
     class_weights: torch.Tensor | None = None
+    example_weights: torch.Tensor | None = None
 
 
 @dataclass
@@ -278,7 +281,7 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
         # (headstart.headstep; bit-identical updates), and for a linear head the gradient in closed form instead of
         # through autograd: per-call overhead is most of such a step's time.
         lean = on_features and cfg.optimizer == "adamw" and HeadAdamW.available(params)
-        closed = lean and closed_form_applies(model.head, params, loss_fn, autocast)
+        closed = lean and closed_form_applies(model.head, params, loss_fn, autocast) and data.example_weights is None
         groups = optimizer_groups(phase, cfg.weight_decay)
         optimizer = HeadAdamW(groups) if lean else make_optimizer(groups, cfg.optimizer, device)
         clip = clip_grad_norm if lean else torch.nn.utils.clip_grad_norm_

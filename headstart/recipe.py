@@ -227,8 +227,6 @@ def train(s: Setup, *, progress: ProgressFn | None = None) -> FitReport:
         targets = (targets - float(s.model.target_mean)) / float(s.model.target_std)
     weights = class_weights(s.data.targets[s.train_rows], s.data.num_classes, s.cfg.class_weights) if s.data.task == "classification" else None
     loss_fn = TaskLoss(s.data.task, None if weights is None else weights.to(s.device))
-    fit_data = FitData(encoded=s.encoded, targets=torch.as_tensor(targets), raw_targets=s.data.targets,
-                       train_rows=s.train_rows, val_rows=s.splits.val, features=feature_cache(s), class_weights=weights)
     objective = None
     if s.spec.terms:
         objective = build_objective(s.model, s.strategy, s.spec.terms, dataclasses.replace(term_context(s), steps=budget.steps))
@@ -237,10 +235,16 @@ def train(s: Setup, *, progress: ProgressFn | None = None) -> FitReport:
             extra = ParamGroup("terms", list(objective.parameters), s.cfg.head_lr)
             phases = [dataclasses.replace(ph, groups=[*ph.groups, extra]) if any(id(p) in backbone for p in ph.params) else ph
                       for ph in phases]
-    return fit(s.model, phases, loss_fn, fit_data, s.cfg, seed=s.spec.seed, task=s.data.task,
-               label_names=s.data.label_names, metric=selection_metric(s.cfg, s.data, s.train_rows),
-               autocast=autocast_for(s.precision, s.device), progress=progress,
-               penalty=objective.penalty if objective is not None else None)
+    fit_data = FitData(encoded=s.encoded, targets=torch.as_tensor(targets), raw_targets=s.data.targets,
+                       train_rows=s.train_rows, val_rows=s.splits.val, features=feature_cache(s), class_weights=weights,
+                       example_weights=objective.example_weights if objective is not None else None)
+    report = fit(s.model, phases, loss_fn, fit_data, s.cfg, seed=s.spec.seed, task=s.data.task,
+                 label_names=s.data.label_names, metric=selection_metric(s.cfg, s.data, s.train_rows),
+                 autocast=autocast_for(s.precision, s.device), progress=progress,
+                 penalty=objective.penalty if objective is not None else None)
+    if objective is not None and objective.summary:  # what the terms estimated (importance: how far apart the domains are)
+        report.chosen.update(objective.summary)
+    return report
 
 
 def term_context(s: Setup) -> TermContext:
@@ -280,9 +284,15 @@ def term_context(s: Setup) -> TermContext:
         return [{k: v.to(s.device) for k, v in s.model.backbone.collate([encoded[r] for r in chosen[i : i + batch_size]]).items()}
                 for i in range(0, len(chosen), batch_size)]
 
+    def training(batch_size: int) -> list[dict[str, torch.Tensor]]:
+        rows = s.train_rows
+        return [{k: v.to(s.device) for k, v in s.model.backbone.collate([s.encoded[r] for r in rows[i : i + batch_size]]).items()}
+                for i in range(0, len(rows), batch_size)]
+
     start = json.dumps([s.data.hash, s.pretrained.describe(), s.spec.strategy, dataclasses.asdict(s.options), s.spec.seed,
                         s.train_rows.tolist(), s.precision], sort_keys=True, default=str)
-    return TermContext(task=s.data.task, reference=reference, seed=s.spec.seed, other=other, start=start, unlabelled=unlabelled)
+    return TermContext(task=s.data.task, reference=reference, seed=s.spec.seed, other=other, start=start, unlabelled=unlabelled,
+                       training=training)
 
 
 # ---- the whole run -------------------------------------------------------------------------------------------

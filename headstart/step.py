@@ -78,10 +78,11 @@ class Step:
             index = torch.as_tensor(positions)
             return linear_head_backward(self.model.head, self.train_features[index], self.train_targets[index], self.loss_fn, share)
         rows = self.data.train_rows[positions]
+        weighted = {} if self.data.example_weights is None else {"example_weights": self.data.example_weights[torch.as_tensor(positions)]}
         with self.autocast() if self.autocast is not None else nullcontext():
             if self.on_features:
                 index = torch.as_tensor(positions)
-                loss = self.loss_fn(self.model.head(self.train_features[index]), self.train_targets[index])
+                loss = self.loss_fn(self.model.head(self.train_features[index]), self.train_targets[index], **weighted)
             else:
                 batch = self.model.backbone.collate([self.data.encoded[r] for r in rows])
                 if self.augment != "none":  # training batches only: validation, features and evaluation never augment
@@ -89,7 +90,7 @@ class Step:
                 batch = {k: v.to(self.device) for k, v in batch.items()}
                 with self.prefix.skipping(rows) if self.prefix is not None else nullcontext():
                     outputs = self.model(batch)
-                loss = self.loss_fn(outputs, self.targets[torch.as_tensor(rows)].to(self.device))
+                loss = self.loss_fn(outputs, self.targets[torch.as_tensor(rows)].to(self.device), **weighted)
         value = loss.item()  # one read of the loss: a head step is a few microsecond ops, a sync is not free
         if np.isfinite(value):
             (loss * share).backward()

@@ -205,7 +205,8 @@ def test_the_targets_labels_are_never_read_by_training_or_selection(toy_csv, oth
 
     def run(target):
         return headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, config=cfg, tune="lr",
-                             terms={"dann": {"data": str(target), "rows": 32}, "coral": {"data": str(target), "rows": 32}})
+                             terms={"dann": {"data": str(target), "rows": 32}, "coral": {"data": str(target), "rows": 32},
+                                    "importance": {"data": str(target), "rows": 32}})
 
     a, b = run(other_csv), run(shuffled)
     assert a.chosen == b.chosen and a.val_metrics == b.val_metrics

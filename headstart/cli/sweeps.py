@@ -107,7 +107,7 @@ def adapt(
                                              "labels (then add --no-oracle).")],
     backbone: Annotated[str, typer.Option("--backbone", "-b", help="Built-in backbone or a local model folder.")] = "all-minilm-l6-v2",
     strategy: Annotated[str, typer.Option(help="How every method trains on the source (and the oracle on the target).")] = "full-finetune",
-    methods: Annotated[str, typer.Option(help="Comma-separated: source-only (required), dann, coral, mmd, bn-adapt, tent, or "
+    methods: Annotated[str, typer.Option(help="Comma-separated: source-only (required), dann, coral, mmd, importance, bn-adapt, tent, or "
                                               "strategy names such as lp-ft.")] = "source-only,dann,coral,mmd,bn-adapt,tent",
     sizes: Annotated[str, typer.Option(help="Labelled source sizes, comma-separated; 'all' = the whole pool.")] = "256",
     seeds: Annotated[int, typer.Option(help="Seeds per cell.")] = 5,

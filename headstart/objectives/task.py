@@ -41,10 +41,20 @@ class TaskLoss:
     task: str
     weights: torch.Tensor | None = None
 
-    def __call__(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def __call__(self, outputs: torch.Tensor, targets: torch.Tensor, example_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """The loss of a batch; ``example_weights`` (B,) scale each example's term (importance weighting): the mean
+        becomes Σ s_i ℓ_i / B, or Σ s_i w_{y_i} ℓ_i / Σ w_{y_i} with class weights — the unweighted loss when s = 1."""
         outputs = outputs.float()  # losses in fp32 even under bf16 autocast
+        if example_weights is None:
+            if self.task == "classification":
+                return F.cross_entropy(outputs, targets, weight=self.weights)
+            if self.task == "multilabel":
+                return F.binary_cross_entropy_with_logits(outputs, targets)
+            return F.mse_loss(outputs.squeeze(-1), targets)
+        s = example_weights.to(outputs.device)
         if self.task == "classification":
-            return F.cross_entropy(outputs, targets, weight=self.weights)
+            each = F.cross_entropy(outputs, targets, weight=self.weights, reduction="none")
+            return (s * each).sum() / (len(each) if self.weights is None else self.weights[targets].sum())
         if self.task == "multilabel":
-            return F.binary_cross_entropy_with_logits(outputs, targets)
-        return F.mse_loss(outputs.squeeze(-1), targets)
+            return (s * F.binary_cross_entropy_with_logits(outputs, targets, reduction="none").mean(1)).mean()
+        return (s * (outputs.squeeze(-1) - targets).square()).mean()

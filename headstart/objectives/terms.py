@@ -46,6 +46,8 @@ class TermContext:
     unlabelled: Callable[[str, int, int], list[dict[str, torch.Tensor]]] | None = None  # (name, rows, batch size) ->
     # batches of another dataset's pool inputs, labels never read: the target domain a term aligns the features with
     steps: int = 0  # the run's planned optimiser steps (a term's schedule over training: DANN's λ)
+    training: Callable[[int], list[dict[str, torch.Tensor]]] | None = None  # (batch size) -> the run's training rows'
+    # inputs, collated in the order the loss indexes them (a term that weights each example's loss)
 
 
 def cycle(batches: list[Any]) -> Callable[[], Any]:
@@ -129,10 +131,14 @@ class Objective:
 
     ``parameters``: weights a term trains itself (DANN's domain classifier), trained beside the backbone in every phase
     that trains it, at the head's rate; they are not part of the model and are not saved with it.
+    ``example_weights``: (n,) weights of the training rows' task losses, in the order of ``TermContext.training``
+    (importance weighting), or None; ``summary``: what each term estimated before training, by term, for the record.
     """
 
     penalties: tuple[Penalty, ...] = ()
     parameters: tuple[nn.Parameter, ...] = ()
+    example_weights: torch.Tensor | None = None
+    summary: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def penalty(self) -> torch.Tensor | None:
         values = [v for v in (p() for p in self.penalties) if v is not None]
@@ -145,12 +151,17 @@ def build_objective(model: nn.Module, strategy: Any, terms: dict[str, dict[str, 
     Raises:
         ConfigError: an unknown term or option, or a term that means nothing with ``strategy`` (with the reason).
     """
-    penalties = []
+    penalties, summary, weights = [], {}, None
     for name, given in terms.items():
         term = get_term(name)
         why = term.refuses(strategy)
         if why:
             raise ConfigError(f"{name} cannot be used with {strategy.name}: {why}")
-        penalties.append(term.build(model, term_options(term, dict(given)), context))
+        penalty = term.build(model, term_options(term, dict(given)), context)
+        penalties.append(penalty)
+        if getattr(penalty, "summary", None):
+            summary[name] = penalty.summary
+        if getattr(penalty, "example_weights", None) is not None:
+            weights = penalty.example_weights if weights is None else weights * penalty.example_weights
     owned = tuple(p for penalty in penalties for p in getattr(penalty, "parameters", ()))
-    return Objective(tuple(penalties), owned)
+    return Objective(tuple(penalties), owned, weights, summary)

@@ -104,6 +104,7 @@ def solve(model: nn.Module, problem: Problem, *, options: KnnOptions) -> dict[st
 class EmbedKnn(Strategy):
     name = "embed-knn"
     leaves_backbone = True
+    solved = True
     gradient_free_head = True  # predictions are votes of stored neighbours: nothing for tent's gradient to move
     description = "frozen encoder, k nearest neighbours (cosine) on cached features, k chosen on validation"
     Options = KnnOptions

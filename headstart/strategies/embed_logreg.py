@@ -25,6 +25,7 @@ def solve(model: nn.Module, problem: Problem, *, options: LinearOptions) -> dict
 class EmbedLogreg(Strategy):
     name = "embed-logreg"
     leaves_backbone = True
+    solved = True
     description = "frozen encoder, scikit-learn logistic regression (lbfgs) on cached features, C chosen on validation"
     Options = LinearOptions
 

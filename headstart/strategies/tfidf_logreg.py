@@ -124,6 +124,7 @@ def solve(model: nn.Module, problem: Problem, *, options: LinearOptions) -> dict
 class TfidfLogreg(Strategy):
     name = "tfidf-logreg"
     leaves_backbone = True
+    solved = True
     description = "no pre-trained model: TF-IDF of word 1-2 grams + scikit-learn logistic regression, C chosen on validation"
     Options = LinearOptions
     uses_pretrained = False
