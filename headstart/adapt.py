@@ -107,7 +107,8 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     with Store(out, create=False) as store:
         runs = with_arms(store.results())
     mine = [r for r in runs if (r.spec.get("data") or {}).get("hash") == source_hash and r.spec.get("backbone") == sweep.backbone]
-    ceiling = [r for r in runs if (r.spec.get("data") or {}).get("hash") == target_hash and r.spec.get("strategy") == strategy]
+    ceiling = [r for r in runs if (r.spec.get("data") or {}).get("hash") == target_hash and r.spec.get("strategy") == strategy
+               and r.spec.get("backbone") == sweep.backbone]
     result.rows = adaptation_rows(mine, ceiling, methods=where, baseline=BASELINE)
     result.reports = {**render(out), **_write(out, result.rows, source=source, target=target, strategy=strategy)}
     return result

@@ -149,7 +149,7 @@ def test_a_mapping_that_leaves_nothing_a_partial_one_and_a_bare_toml_string(tmp_
 
 
 def test_adapt_trains_each_method_on_the_source_and_the_oracle_on_the_target(tiny_registry, tmp_path):
-    """headstart adapt on tiny data: source-only, coral, tent and lp-ft scored on the target's test split, each method's
+    """headstart adapt on tiny data: source-only, coral, importance, tent and lp-ft scored on the target's test split, each method's
     gain over source-only paired by seed, the oracle as the ceiling and the gap it closes; a mapped target cannot have
     an oracle, and a method it does not know is named."""
     import json
@@ -165,10 +165,11 @@ def test_adapt_trains_each_method_on_the_source_and_the_oracle_on_the_target(tin
 
     source, target = write(make_toy(200, seed=0), "source.csv"), write(make_toy(200, seed=11), "target.csv")
     cfg = TrainConfig(max_steps=8, min_steps=8, batch_size=8, precision="fp32")
-    result = adapt_module.adapt(source, target, backbone="tiny", methods="source-only,coral,tent,lp-ft", sizes="32",
+    result = adapt_module.adapt(source, target, backbone="tiny", methods="source-only,coral,importance,tent,lp-ft", sizes="32",
                                 seeds=2, out=tmp_path / "a", tune=None, config=cfg)
     rows = {r["method"]: r for r in result.rows}
-    assert set(rows) == {"source-only", "coral", "tent", "lp-ft"}
+    assert set(rows) == {"source-only", "coral", "importance", "tent", "lp-ft"}
+    assert 0.0 <= rows["importance"]["estimates"]["importance"]["domain_accuracy"] <= 1.0
     assert rows["source-only"]["over_baseline"] is None and rows["coral"]["over_baseline"]["pairs"] == 2
     assert rows["coral"]["over_baseline"]["mean"] == pytest.approx(rows["coral"]["mean"] - rows["source-only"]["mean"])
     oracle = rows["source-only"]["oracle"]
@@ -176,7 +177,8 @@ def test_adapt_trains_each_method_on_the_source_and_the_oracle_on_the_target(tin
     if oracle["mean"] > rows["source-only"]["mean"]:
         assert rows["coral"]["gap_closed"] == pytest.approx((rows["coral"]["mean"] - rows["source-only"]["mean"])
                                                             / (oracle["mean"] - rows["source-only"]["mean"]))
-    assert "| coral | 32 |" in result.reports["adaptation.md"].read_text()
+    written = result.reports["adaptation.md"].read_text()
+    assert "| coral | 32 |" in written and "- n = 32: held-out accuracy" in written
     assert json.loads(result.reports["adaptation.json"].read_text())["rows"]
     with pytest.raises(ConfigError, match="add --no-oracle"):
         adapt_module.adapt(source, f"{target}[neutral=-]", backbone="tiny", sizes="32", seeds=1, out=tmp_path / "b")

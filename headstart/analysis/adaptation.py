@@ -30,10 +30,11 @@ def adaptation_rows(source_runs: list[RunResult], oracle_runs: list[RunResult], 
         baseline: the method every other is compared with (``"source-only"``).
 
     Returns:
-        Rows ``{method, n, mean, ci_low, ci_high, seeds, over_baseline, gap_closed, oracle}``: ``over_baseline`` is the
+        Rows ``{method, n, mean, ci_low, ci_high, seeds, over_baseline, gap_closed, oracle, estimates}``: ``over_baseline`` is the
         paired difference ``{mean, ci_low, ci_high, p_value, significant, pairs}`` over seeds and the target's test
         rows (the same rows for both), None for the baseline; ``gap_closed`` is (method − baseline) / (oracle −
-        baseline) on the means, None without an oracle or when the oracle is no better than the baseline.
+        baseline) on the means, None without an oracle or when the oracle is no better than the baseline;
+        ``estimates`` what the method's terms estimated before training, mean over seeds (``estimates``).
     """
     groups = ood_groups(source_runs, metric)
     ceiling = {row["n"]: row for row in curves(oracle_runs, metric, confidence=confidence)} if oracle_runs else {}
@@ -67,5 +68,19 @@ def adaptation_rows(source_runs: list[RunResult], oracle_runs: list[RunResult], 
                 gap = (ci["mean"] - base_mean) / (oracle["mean"] - base_mean)
             rows.append({"method": method, "n": n, "mean": ci["mean"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
                          "seeds": len(seeds), "over_baseline": over, "gap_closed": gap,
-                         "oracle": None if oracle is None else {k: oracle[k] for k in ("mean", "ci_low", "ci_high", "seeds")}})
+                         "oracle": None if oracle is None else {k: oracle[k] for k in ("mean", "ci_low", "ci_high", "seeds")},
+                         "estimates": estimates([by_seed[s][0] for s in seeds])})
     return rows
+
+
+def estimates(runs: list[RunResult]) -> dict[str, dict[str, float]]:
+    """What the runs' terms estimated before training (``chosen[term]``, e.g. importance's domain classifier accuracy
+    and effective sample size), averaged over seeds."""
+    found: dict[str, dict[str, list[float]]] = {}
+    for r in runs:
+        for term, values in (r.chosen or {}).items():
+            if isinstance(values, dict):
+                for key, value in values.items():
+                    if isinstance(value, (int, float)) and not isinstance(value, bool):
+                        found.setdefault(term, {}).setdefault(key, []).append(float(value))
+    return {term: {key: sum(v) / len(v) for key, v in values.items()} for term, values in found.items()}

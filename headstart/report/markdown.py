@@ -209,4 +209,13 @@ def adaptation_markdown(rows: list[dict[str, Any]], *, source: str, target: str,
         oracle = "–" if r["oracle"] is None else f"{100 * r['oracle']['mean']:.1f}"
         lines.append(f"| {md_text(r['method'])} | {r['n']} | {100 * r['mean']:.1f} | {100 * r['ci_low']:.1f} – "
                      f"{100 * r['ci_high']:.1f} | {gain} | {gain_ci} | {gap} | {oracle} | {r['seeds']} |")
+    weighted = [r for r in rows if "importance" in (r.get("estimates") or {})]
+    if weighted:
+        lines += ["", "Importance weighting's domain classifier (pre-trained features, source vs target inputs) and what "
+                  "its weights left of the n examples, mean over seeds: an accuracy near 1 means the domains are told "
+                  "apart easily and a few examples carry the loss."]
+        for r in weighted:
+            e = r["estimates"]["importance"]
+            lines.append(f"- n = {r['n']}: held-out accuracy {e.get('domain_accuracy', float('nan')):.2f}, effective "
+                         f"sample size {e.get('ess', float('nan')):.1f} of {r['n']}, clipped {e.get('clipped', 0):.1f}")
     return "\n".join(lines) + "\n"
