@@ -108,7 +108,7 @@ def adapt(
     backbone: Annotated[str, typer.Option("--backbone", "-b", help="Built-in backbone or a local model folder.")] = "all-minilm-l6-v2",
     strategy: Annotated[str, typer.Option(help="How every method trains on the source (and the oracle on the target).")] = "full-finetune",
     methods: Annotated[str, typer.Option(help="Comma-separated: source-only (required), dann, coral, mmd, importance, bn-adapt, tent, or "
-                                              "strategy names such as lp-ft.")] = "source-only,dann,coral,mmd,bn-adapt,tent",
+                                              "strategy names such as lp-ft.")] = "source-only,dann,coral,mmd,importance,bn-adapt,tent",
     sizes: Annotated[str, typer.Option(help="Labelled source sizes, comma-separated; 'all' = the whole pool.")] = "256",
     seeds: Annotated[int, typer.Option(help="Seeds per cell.")] = 5,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the store and the reports.")] = Path("runs/adapt"),
