@@ -2,7 +2,7 @@
 
 Public API (imported lazily so ``headstart --help`` stays instant):
 ``load_backbone``, ``load_dataset``, ``fit``, ``compare``, ``evaluate``, ``predict``, ``RunSpec``, ``TrainConfig``,
-``AdapterSet`` (and ``headstart.adapters``: ``find``, ``inspect``, ``merge``, ``unmerge``, ``merge_base``).
+``continual`` (``headstart.continual(stream, ...)``: the package is callable), ``AdapterSet`` (and ``headstart.adapters``: ``find``, ``inspect``, ``merge``, ``unmerge``, ``merge_base``).
 """
 
 from __future__ import annotations
@@ -30,11 +30,16 @@ _LAZY = {
     "HeadstartError": "headstart.errors",
     "AdapterSet": "headstart.adapter_set",
 }
+_PACKAGES = {"continual"}  # callable subpackages: ``headstart.continual(...)``
 
-__all__ = sorted(_LAZY)
+__all__ = sorted({*_LAZY, *_PACKAGES})
 
 
 def __getattr__(name: str):
+    if name in _PACKAGES:
+        import importlib
+
+        return importlib.import_module(f"headstart.{name}")
     if name in _LAZY:
         import importlib
 

@@ -27,7 +27,7 @@ from headstart.errors import ConfigError
 from headstart.features import encoded_inputs, feature_cache
 from headstart.metrics import selection_metric
 from headstart.model import TaskModel
-from headstart.objectives import TaskLoss, TermContext, build_objective, class_weights
+from headstart.objectives import Objective, TaskLoss, TermContext, build_objective, class_weights
 from headstart.precision import autocast_for, pick_device, resolve_precision
 from headstart.progress import ProgressFn
 from headstart.results import RunResult
@@ -218,8 +218,16 @@ def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Mo
     return Setup(spec, data, splits, train_rows, strategy, options, cfg, pretrained, model, encoded, precision, device, split_config)
 
 
-def train(s: Setup, *, progress: ProgressFn | None = None) -> FitReport:
-    """Plan the strategy's phases on the model and run the engine."""
+def train(s: Setup, *, progress: ProgressFn | None = None, objective: Objective | None = None,
+          features: bool = True) -> FitReport:
+    """Plan the strategy's phases on the model and run the engine.
+
+    Args:
+        objective: the terms to add, built by the caller (a continual method's, which reads earlier tasks); default:
+            built from ``s.spec.terms``.
+        features: a head-only phase may train on the pre-trained backbone's cached features (False when the model's
+            backbone is no longer the pre-trained one: a continual stream's later tasks).
+    """
     budget = budget_for(s.cfg, len(s.train_rows))
     phases = s.strategy.plan(s.model, s.options, s.cfg, budget)
     targets = s.data.targets
@@ -227,17 +235,16 @@ def train(s: Setup, *, progress: ProgressFn | None = None) -> FitReport:
         targets = (targets - float(s.model.target_mean)) / float(s.model.target_std)
     weights = class_weights(s.data.targets[s.train_rows], s.data.num_classes, s.cfg.class_weights) if s.data.task == "classification" else None
     loss_fn = TaskLoss(s.data.task, None if weights is None else weights.to(s.device))
-    objective = None
-    if s.spec.terms:
+    if objective is None and s.spec.terms:
         objective = build_objective(s.model, s.strategy, s.spec.terms, dataclasses.replace(term_context(s), steps=budget.steps))
-        if objective.parameters:  # a term's own weights train in each phase that trains the backbone
-            backbone = {id(p) for p in s.model.backbone.parameters()}
-            extra = ParamGroup("terms", list(objective.parameters), s.cfg.head_lr)
-            phases = [dataclasses.replace(ph, groups=[*ph.groups, extra]) if any(id(p) in backbone for p in ph.params) else ph
-                      for ph in phases]
+    if objective is not None and objective.parameters:  # a term's own weights train in each phase that trains the backbone
+        backbone = {id(p) for p in s.model.backbone.parameters()}
+        extra = ParamGroup("terms", list(objective.parameters), s.cfg.head_lr)
+        phases = [dataclasses.replace(ph, groups=[*ph.groups, extra]) if any(id(p) in backbone for p in ph.params) else ph
+                  for ph in phases]
     fit_data = FitData(encoded=s.encoded, targets=torch.as_tensor(targets), raw_targets=s.data.targets,
-                       train_rows=s.train_rows, val_rows=s.splits.val, features=feature_cache(s), class_weights=weights,
-                       example_weights=objective.example_weights if objective is not None else None)
+                       train_rows=s.train_rows, val_rows=s.splits.val, features=feature_cache(s) if features else None,
+                       class_weights=weights, example_weights=objective.example_weights if objective is not None else None)
     report = fit(s.model, phases, loss_fn, fit_data, s.cfg, seed=s.spec.seed, task=s.data.task,
                  label_names=s.data.label_names, metric=selection_metric(s.cfg, s.data, s.train_rows),
                  autocast=autocast_for(s.precision, s.device), progress=progress,

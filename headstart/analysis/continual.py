@@ -1,0 +1,86 @@
+"""A continual stream in numbers: the accuracy matrix of each arm and what it says (pure: reads stored runs only).
+
+R[i][j] is the accuracy on task j's test split after training task i (j <= i). Per arm and seed, over T tasks:
+
+- average accuracy ACC = mean_j R[T-1][j] (what the model knows at the end);
+- backward transfer BWT = mean_{j<T-1} (R[T-1][j] − R[j][j]) (negative: forgetting; Lopez-Paz & Ranzato 2017);
+- plasticity = mean_j R[j][j] (how well each task is learnt when it arrives);
+- forward transfer FWT = mean_{j>=1} (R[j][j] − A_j), A_j the same strategy trained on task j alone from the
+  pre-trained model (the ``alone`` arm), paired by seed;
+- cost: training seconds over the stream, and the bytes the method keeps between tasks.
+
+Each is a mean over seeds with a 95% interval over seeds. The recommendation is the arm with the highest ACC on the
+tasks' validation splits (the same matrix, scored on validation): test scores are reported, never used to choose.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from headstart.analysis.stats import interval
+from headstart.results import RunResult
+
+REFERENCE = ("alone", "joint")  # arms that are references, not candidates
+
+
+def chains(results: list[RunResult]) -> dict[str, dict[int, dict[int, RunResult]]]:
+    """The finished continual steps by arm label, seed and step."""
+    found: dict[str, dict[int, dict[int, RunResult]]] = defaultdict(lambda: defaultdict(dict))
+    for r in results:
+        c = (r.spec or {}).get("continual")
+        if c and r.status == "done":
+            found[c["arm"]][int(r.spec.get("seed", 0))][int(c["step"])] = r
+    return found
+
+
+def matrix(steps: dict[int, RunResult], part: str = "test") -> list[list[float]] | None:
+    """R (rows: after task i; columns: task j <= i) of one chain, or None while it is unfinished."""
+    if not steps:
+        return None
+    total = next(iter(steps.values())).spec["continual"]["steps"]
+    if len(steps) == 1 and next(iter(steps.values())).spec["continual"]["method"] == "joint":
+        only = next(iter(steps.values()))
+        return [[float("nan")] * total for _ in range(total - 1)] + [list(only.record["continual"][part])]
+    if sorted(steps) != list(range(total)):
+        return None
+    return [list(steps[i].record["continual"][part]) for i in range(total)]
+
+
+def _summary(values: list[float]) -> dict[str, Any]:
+    ci = interval(values, None)
+    return {k: ci[k] for k in ("mean", "ci_low", "ci_high")} | {"seeds": len(values)}
+
+
+def continual_rows(results: list[RunResult]) -> dict[str, Any]:
+    """Per arm: mean R over seeds, ACC / BWT / plasticity / FWT / cost with intervals, and the recommendation."""
+    found = chains(results)
+    alone = {seed: matrix(steps) for seed, steps in found.get("alone", {}).items()}
+    arms = {}
+    for arm, seeds in found.items():
+        mats = {seed: matrix(steps) for seed, steps in seeds.items()}
+        vals = {seed: matrix(steps, "val") for seed, steps in seeds.items()}
+        mats = {s: m for s, m in mats.items() if m is not None}
+        if not mats:
+            continue
+        t = len(next(iter(mats.values())))
+        joint = any(next(iter(seeds[s].values())).spec["continual"]["method"] == "joint" for s in mats)
+        acc = [sum(m[-1]) / t for m in mats.values()]
+        row: dict[str, Any] = {"arm": arm, "method": next(iter(next(iter(seeds.values())).values())).spec["continual"]["method"],
+                               "matrix": [[sum(m[i][j] for m in mats.values()) / len(mats) if j < len(mats[next(iter(mats))][i]) else None
+                                           for j in range(t)] for i in range(t)],
+                               "acc": _summary(acc),
+                               "val_acc": _summary([sum(vals[s][-1]) / t for s in mats if vals.get(s)])}
+        if not joint and t > 1:
+            row["bwt"] = _summary([sum(m[-1][j] - m[j][j] for j in range(t - 1)) / (t - 1) for m in mats.values()])
+            row["plasticity"] = _summary([sum(m[j][j] for j in range(t)) / t for m in mats.values()])
+            paired = [s for s in mats if alone.get(s) is not None]
+            if paired and arm != "alone":
+                row["fwt"] = _summary([sum(mats[s][j][j] - alone[s][j][j] for j in range(1, t)) / (t - 1) for s in paired])
+        steps = [r for s in mats for r in seeds[s].values()]
+        row["train_seconds"] = sum(r.train_seconds for r in steps) / len(mats)
+        row["kept_bytes"] = max(int((r.record.get("continual") or {}).get("kept_bytes", 0)) for r in steps)
+        arms[arm] = row
+    candidates = [a for a, r in arms.items() if r["method"] not in REFERENCE]
+    chosen = max(candidates, key=lambda a: arms[a]["val_acc"]["mean"]) if candidates else None
+    return {"arms": list(arms.values()), "recommended": chosen}

@@ -1,0 +1,54 @@
+"""``headstart continual``: a stream of tasks learnt in order, each method's accuracy matrix and what it forgets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from headstart.cli.common import _check_writable, app
+
+
+@app.command()
+def continual(
+    stream: Annotated[str, typer.Option(help="split-fashion-mnist, permuted-mnist, text, or a TOML file: tasks = [\"a.csv\", \"b\"].")] = "permuted-mnist",
+    scenario: Annotated[str, typer.Option(help="class: one head, no task id at test; task: the task id given.")] = "class",
+    arms: Annotated[str, typer.Option(help="Comma-separated methods: naive, ewc, online-ewc, lwf, replay, lora-per-task (task "
+                                           "scenario), joint; options in brackets (replay[size=500, policy=balanced]); on "
+                                           "another strategy as lora+ewc.")] = "naive,ewc,online-ewc,lwf,replay,joint",
+    strategy: Annotated[str, typer.Option(help="The strategy every method trains with unless its arm names one.")] = "full-finetune",
+    backbone: Annotated[Optional[str], typer.Option("--backbone", "-b", help="Default: mnist-cnn for image streams, "
+                                                                             "all-minilm-l6-v2 for text.")] = None,
+    n: Annotated[str, typer.Option("--n", help="Labelled rows drawn from each task's pool; 'all' = the whole pool.")] = "256",
+    seeds: Annotated[int, typer.Option(help="Seeds (chains) per arm.")] = 3,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the store and the reports.")] = Path("runs/continual"),
+    max_test: Annotated[int, typer.Option(help="Test rows kept per task (each is scored after every later task).")] = 1000,
+    alone: Annotated[bool, typer.Option("--alone/--no-alone", help="Also train each task alone from the pre-trained model "
+                                                                  "(the reference of forward transfer).")] = True,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs over each task's rows (default: the strategy's).")] = None,
+    min_steps: Annotated[Optional[int], typer.Option(help="At least this many optimiser steps a task.")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="At most this many optimiser steps a task.")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+) -> None:
+    """Learn a stream of tasks in order with each method; store every step; report the accuracy matrix, average
+    accuracy, backward and forward transfer, plasticity and cost per method (continual.md, continual.png).
+
+    \b
+    Example: headstart continual --stream split-fashion-mnist --scenario class --arms naive,ewc,replay,joint --seeds 3
+    """
+    from headstart.continual import continual as run_continual
+    from headstart.specs import TrainConfig
+
+    _check_writable(out)
+    given = {k: v for k, v in {"epochs": epochs, "min_steps": min_steps, "max_steps": max_steps, "image_size": image_size}.items()
+             if v is not None}
+    result = run_continual(stream, scenario=scenario, arms=arms, strategy=strategy, backbone=backbone, n=n, seeds=seeds,
+                           out=out, config=TrainConfig(**given), max_test=max_test, alone=alone, progress=not quiet)
+    for row in result.analysis["arms"]:
+        bwt = row.get("bwt")
+        typer.echo(f"{row['arm']}: ACC {100 * row['acc']['mean']:.1f}%" + (f", BWT {100 * bwt['mean']:+.1f} points" if bwt else ""))
+    if result.analysis["recommended"]:
+        typer.echo(f"recommended (highest validation ACC): {result.analysis['recommended']}")
+    typer.echo(f"report: {result.reports['continual.md']} ({result.trained} steps trained now)")

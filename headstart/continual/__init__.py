@@ -1,0 +1,163 @@
+"""``headstart continual``: learn a stream of tasks in order with each method, and measure what each forgets.
+
+Every (arm, seed) chain trains the tasks one after another (``continual.chain``), each step a run stored in the same
+SQLite store as a compare (resumable, kill-safe). The ``alone`` reference (each task from the pre-trained model by
+itself, for forward transfer) runs with the arms unless ``alone=False``. The report (``continual.md`` / ``.json`` /
+``.png``) is a pure function of the store (``analysis.continual``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from headstart.continual.chain import Chain, ContinualArm, Prepared, run_chain
+from headstart.continual.methods import METHODS, get_method, method_options
+from headstart.continual.streams import BUILTIN, SCENARIOS, load_stream
+from headstart.errors import ConfigError
+
+DEFAULT_ARMS = ("naive", "ewc", "online-ewc", "lwf", "replay", "joint")
+MAX_TEST = 1000  # test rows per task (each is scored after every later task)
+
+__all__ = ["BUILTIN", "DEFAULT_ARMS", "METHODS", "SCENARIOS", "ContinualResult", "continual", "parse_continual_arm"]
+
+
+@dataclass
+class ContinualResult:
+    out: Path
+    analysis: dict[str, Any] = field(default_factory=dict)
+    reports: dict[str, Path] = field(default_factory=dict)
+    trained: int = 0
+
+
+def parse_continual_arm(text: str, strategy: str) -> ContinualArm:
+    """``ewc[weight=100]`` (on ``strategy``), ``lora[rank=4]+ewc``, ``lora`` (naive on lora), ``replay[size=500]``.
+
+    Raises:
+        ConfigError: an unknown method or strategy, an option it does not take, or two methods in one arm.
+    """
+    from headstart.specs import parse_arm
+    from headstart.strategies import STRATEGIES
+
+    first, options, train, rest = parse_arm(text.strip())
+    if first in METHODS:
+        if rest:
+            raise ConfigError(f"arm {text!r} names two methods; one method an arm, on a strategy: e.g. lora+ewc")
+        method, given, chosen, strategy_options = first, options, None, {}
+    elif first in STRATEGIES:
+        if len(rest) > 1:
+            raise ConfigError(f"arm {text!r} names {len(rest)} methods; one method an arm, e.g. lora+ewc")
+        method, given = next(iter(rest.items())) if rest else ("naive", {})
+        chosen, strategy_options = first, options
+    else:
+        raise ConfigError(f"unknown continual method or strategy {first!r} in arm {text!r}; methods: {', '.join(METHODS)}; or "
+                          "STRATEGY+METHOD, e.g. lora+ewc")
+    m = get_method(method)
+    if chosen is not None and m.strategy is not None and chosen != m.strategy:
+        raise ConfigError(f"{method} trains {m.strategy}; drop {chosen!r} from arm {text!r}")
+    opts = method_options(m, dict(given))
+    strategy_name = chosen or m.strategy or strategy
+    if getattr(STRATEGIES.get(strategy_name), "solved", False):
+        raise ConfigError(f"{strategy_name} is fitted by a closed-form solver and has no model to carry from task to task; "
+                          "use a trained strategy, e.g. --strategy full-finetune")
+    label = text.strip() if chosen or m.strategy else f"{text.strip()}"
+    return ContinualArm(label=label, method=method, options=dataclasses.asdict(opts), strategy=strategy_name,
+                        strategy_options=dict(strategy_options), train=dict(train))
+
+
+def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: list[str] | str = DEFAULT_ARMS,
+              strategy: str = "full-finetune", backbone: str | None = None, n: int | str | None = 256, seeds: int = 3,
+              out: str | Path = "runs/continual", config: Any = None, max_test: int | None = MAX_TEST, alone: bool = True,
+              progress: bool = False) -> ContinualResult:
+    """Train every arm along ``stream`` for each seed, store each step, write the report. Mirrors ``headstart continual``.
+
+    Args:
+        stream: a built-in stream (``split-fashion-mnist``, ``permuted-mnist``, ``text``) or a TOML file of tasks.
+        scenario: "class" (one head over every class, no task id at test) or "task" (the task id given).
+        arms: methods, each optionally on a strategy (``lora+ewc``); default strategy ``strategy``.
+        backbone: default ``mnist-cnn`` for image streams, ``all-minilm-l6-v2`` for text.
+        n: labelled rows drawn from each task's pool (None or "all": the whole pool).
+        max_test: test rows kept per task (the rest go to its pool); None keeps the split's own.
+
+    Raises:
+        HeadstartError: any invalid input, with a one-line message naming it and the fix.
+    """
+    from headstart.analysis.continual import continual_rows
+    from headstart.atomic import write_json
+    from headstart.backbones import load_backbone
+    from headstart.continual.methods import get_method as method_of
+    from headstart.data.splits import SplitConfig
+    from headstart.report.continual import continual_charts, continual_markdown
+    from headstart.report.render import write_atomic
+    from headstart.specs import TrainConfig, parse_n, split_arms
+    from headstart.store import Store
+
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+        raise ConfigError(f"--seeds must be a positive integer, got {seeds!r}; e.g. --seeds 3")
+    loaded = load_stream(stream, scenario)
+    parsed = [parse_continual_arm(a, strategy) for a in (split_arms(arms) if isinstance(arms, str) else list(arms))]
+    if alone and not any(a.method == "alone" for a in parsed):
+        parsed.append(parse_continual_arm("alone", strategy))
+    for arm in parsed:
+        if scenario not in method_of(arm.method).scenarios:
+            raise ConfigError(f"{arm.method} applies to the {'/'.join(method_of(arm.method).scenarios)}-incremental scenario "
+                              f"only (it needs the task id at test); use --scenario task or drop it")
+    labels = [a.label for a in parsed]
+    if len(set(labels)) < len(labels):
+        raise ConfigError(f"an arm is named twice in {labels}; give each once")
+    image = loaded.tasks[0].data.modality == "image"
+    train = config or TrainConfig()
+    pretrained = load_backbone(backbone or ("mnist-cnn" if image else "all-minilm-l6-v2"), max_length=train.max_length,
+                               image_size=train.image_size)
+    prepared = Prepared.build(loaded, pretrained, SplitConfig(max_test=max_test))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    size = parse_n(n)
+    result = ContinualResult(out=out)
+    total = len(parsed) * seeds
+
+    def said(chain: Chain, step: int) -> None:
+        if progress:
+            print(f"continual: {chain.arm.label} seed {chain.seed} task {step + 1}/{len(loaded.tasks)} done", file=sys.stderr, flush=True)
+
+    with Store(out) as store:
+        for i, arm in enumerate(parsed):
+            for seed in range(seeds):
+                chain = Chain(prepared, arm, get_method(arm.method), get_method(arm.method).Options(**arm.options), seed, size,
+                              train, out)
+                if progress:
+                    print(f"continual: chain {i * seeds + seed + 1}/{total}: {arm.label} seed {seed}", file=sys.stderr, flush=True)
+                result.trained += run_chain(chain, store, progress=said)
+        runs = store.results()
+    mine = [r for r in runs if (r.spec.get("continual") or {}).get("stream") == loaded.identity()]
+    result.analysis = continual_rows(mine)
+    tasks = [t.name for t in loaded.tasks]
+    notes = [f"{pretrained.name}; strategy {strategy} unless an arm names another; n = {size or 'all'} labelled rows per task; "
+             f"at most {max_test} test rows per task." if max_test else ""]
+    notes += ["Checkpoints are chosen on the current task's validation split only (a continual learner has no other); "
+              "methods run at their default weights (ewc 100 on a Fisher normalised to mean 1, replay 200 rows, lwf 1) "
+              "unless an arm sets them: the weights are not tuned."]
+    if scenario == "task":
+        notes.append("Task-incremental: one head over every task's own classes, masked to the task's classes; joint trains "
+                     "them all under one softmax and is scored masked per task.")
+    write_json(out / "continual.json", {"stream": stream, "scenario": scenario, "tasks": tasks, **result.analysis})
+    write_atomic(out / "continual.md", continual_markdown(result.analysis, stream=stream, scenario=scenario, tasks=tasks,
+                                                          notes=[n for n in notes if n]).encode())
+    result.reports = {"continual.json": out / "continual.json", "continual.md": out / "continual.md",
+                      **continual_charts(result.analysis, out, tasks=tasks)}
+    return result
+
+
+class _CallableModule(types.ModuleType):
+    """``headstart.continual(...)`` mirrors ``headstart continual``: the package is also the function (the name cannot
+    be both a subpackage and a function of ``headstart`` otherwise: importing the package would replace the function)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> ContinualResult:
+        return continual(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

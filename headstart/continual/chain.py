@@ -1,0 +1,305 @@
+"""One continual chain: an arm and a seed over a stream's tasks, in order, each step a run through the one recipe.
+
+The stream's tasks are laid end to end in one dataset (``Prepared.data``: their inputs, their labels as the stream's
+label ids), so one ``recipe.Setup`` serves every step: task k's rows are its own split (pool / validation / test, cut
+as any run's data is) moved by its offset. Step k trains the chain's model on task k's n drawn rows with the method's
+penalties (``recipe.train``: the one engine), choosing its checkpoint on task k's validation split, then scores every
+task seen so far on its validation and test split: row k of the accuracy matrix. A step is stored as a run (its key:
+the step's resolved spec with the stream, method and step) after the chain's checkpoint — the model and what the
+method keeps — is written beside the store; a re-run resumes after the last stored step from that checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from headstart.continual.heads import MaskedHead
+from headstart.continual.methods import Method
+from headstart.continual.streams import Stream
+from headstart.data import split_dataset, subsample
+from headstart.data.dataset import Dataset
+from headstart.data.splits import SplitConfig, Splits
+from headstart.evaluation import scored_rows
+from headstart.killpoints import kill_point
+from headstart.objectives import Objective
+from headstart.results import RunResult
+from headstart.specs import RunSpec, TrainConfig, run_key
+
+
+@dataclass
+class Prepared:
+    """A stream laid out as one dataset, with each task's split, for a backbone (shared by every chain)."""
+
+    stream: Stream
+    data: Dataset
+    splits: list[Splits]  # per task, rows of ``data``
+    pretrained: torch.nn.Module
+    split_config: SplitConfig
+
+    @classmethod
+    def build(cls, stream: Stream, pretrained: torch.nn.Module, split_config: SplitConfig) -> "Prepared":
+        inputs: list[Any] = []
+        targets: list[np.ndarray] = []
+        splits = []
+        for task in stream.tasks:
+            offset = len(inputs)
+            local = split_dataset(task.data, split_config)
+            splits.append(Splits(pool=local.pool + offset, val=local.val + offset, test=local.test + offset))
+            inputs += list(task.data.inputs)
+            targets.append(task.classes[task.data.targets])
+        data = Dataset(name=stream.name, inputs=inputs, targets=np.concatenate(targets).astype(np.int64), task="classification",
+                       label_names=stream.labels, source={"name": stream.name}, modality=stream.tasks[0].data.modality)
+        return cls(stream, data, splits, pretrained, split_config)
+
+    def offset(self, k: int) -> int:
+        return sum(len(t.data) for t in self.stream.tasks[:k])
+
+
+@dataclass(frozen=True)
+class ContinualArm:
+    """A method with its options on a strategy: ``ewc[weight=100]``, ``lora[rank=4]+ewc``."""
+
+    label: str
+    method: str
+    options: dict[str, Any]
+    strategy: str
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Chain:
+    """The state of one (arm, seed) chain as it moves along the stream; what a method reads and keeps."""
+
+    prepared: Prepared
+    arm: ContinualArm
+    method: Method
+    options: Any
+    seed: int
+    n: int | None
+    train_config: TrainConfig
+    out: Path
+    setup: Any = None  # recipe.Setup of the chain's model (independent methods: the latest task's)
+    models: dict[int, torch.nn.Module] = field(default_factory=dict)  # independent methods: each task's model
+    memory: dict[str, torch.Tensor] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+    train_rows: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for k, task in enumerate(self.stream.tasks):
+            local = self.prepared.splits[k].pool - self.prepared.offset(k)
+            self.train_rows.append(subsample(task.data, local, self.n, self.seed) + self.prepared.offset(k))
+
+    # ---- what methods read ------------------------------------------------------------------------------
+    @property
+    def stream(self) -> Stream:
+        return self.prepared.stream
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.setup.model
+
+    def allowed(self, step: int) -> torch.Tensor:
+        """(C,) the classes a prediction may choose while task ``step`` trains (or is scored, task-incremental)."""
+        tasks = [step] if self.stream.scenario == "task" else range(step + 1)
+        mask = torch.zeros(len(self.stream.labels), dtype=torch.bool)
+        for k in tasks:
+            mask[torch.as_tensor(self.stream.tasks[k].classes)] = True
+        return mask
+
+    def encoded(self, task: int, row: int) -> Any:
+        return self.setup.encoded[row]
+
+    def label_of(self, task: int, row: int) -> int:
+        return int(self.prepared.data.targets[row])
+
+    def collate(self, items: list[Any]) -> dict[str, torch.Tensor]:
+        return {k: v.to(self.setup.device) for k, v in self.model.backbone.collate(items).items()}
+
+    def batches(self, step: int, rows: np.ndarray, size: int) -> list[dict[str, torch.Tensor]]:
+        return [self.collate([self.setup.encoded[r] for r in rows[i : i + size]]) for i in range(0, len(rows), size)]
+
+    def kept_bytes(self) -> int:
+        """What the method keeps between tasks: its tensors, the replay buffer's inputs, LwF's copy of the model."""
+        total = sum(t.numel() * t.element_size() for t in self.memory.values())
+        for _, row in self.state.get("buffer", []):
+            item = self.setup.encoded[row]
+            total += item.numel() * item.element_size() if isinstance(item, torch.Tensor) else 8 * len(item)
+        if self.method.name == "lwf":
+            total += sum(p.numel() * p.element_size() for p in self.model.parameters())
+        return total
+
+
+def build_setup(chain: Chain, step: int) -> Any:
+    """A ``recipe.Setup`` whose model is fresh from the pre-trained backbone (the arm's strategy attached, the head over
+    the stream's labels, masked), with task ``step``'s rows."""
+    from headstart.recipe import setup
+
+    spec = RunSpec(data=chain.stream.name, backbone=chain.prepared.pretrained.name, strategy=chain.arm.strategy,
+                   options=dict(chain.arm.strategy_options), n=chain.n, seed=chain.seed,
+                   train=dataclasses.replace(chain.train_config, **chain.arm.train), split=chain.prepared.split_config)
+    s = setup(spec, data=chain.prepared.data, pretrained=chain.prepared.pretrained)
+    s.model.head = MaskedHead(s.model.head)
+    return for_step(s, chain, step)
+
+
+def for_step(s: Any, chain: Chain, step: int) -> Any:
+    """``s`` pointed at task ``step``: its pool, validation and test rows, its n drawn rows."""
+    splits = chain.prepared.splits[step]
+    if chain.method.joint:
+        splits = Splits(pool=np.concatenate([p.pool for p in chain.prepared.splits]),
+                        val=np.concatenate([p.val for p in chain.prepared.splits]),
+                        test=np.concatenate([p.test for p in chain.prepared.splits]))
+        rows = np.concatenate(chain.train_rows)
+    else:
+        rows = chain.train_rows[step]
+    return dataclasses.replace(s, splits=splits, train_rows=rows)
+
+
+def step_spec(chain: Chain, s: Any, step: int) -> dict[str, Any]:
+    """The stored spec of step ``step``: the step's resolved run spec, with the stream, the method and the step."""
+    task = chain.stream.tasks[step]
+    return {**s.resolved(), "data": {"name": task.name, "hash": task.data.hash},
+            "continual": {"stream": chain.stream.identity(), "arm": chain.arm.label, "method": chain.arm.method,
+                          "method_options": dataclasses.asdict(chain.options), "step": step, "steps": len(chain.stream.tasks)}}
+
+
+def score_seen(chain: Chain, step: int) -> dict[str, list[float]]:
+    """Validation and test accuracy on every task seen so far (row ``step`` of the accuracy matrix)."""
+    from headstart.precision import autocast_for
+
+    s = chain.setup
+    row: dict[str, list[float]] = {"val": [], "test": []}
+    for k in range(step + 1):
+        model = chain.models.get(k, s.model) if chain.method.independent else s.model
+        own = chain.stream.scenario == "task" or chain.method.independent  # a task's own model: scored as it trained
+        model.head.allow(chain.allowed(k if own else step))
+        for part in ("val", "test"):
+            rows = getattr(chain.prepared.splits[k], part)
+            metrics, _ = scored_rows(model, s.encoded, rows, chain.prepared.data.targets[rows], task="classification",
+                                     label_names=chain.stream.labels, batch_size=s.cfg.eval_batch_size,
+                                     autocast=autocast_for(s.precision, s.device))
+            row[part].append(float(metrics["accuracy"]))
+    return row
+
+
+# ---- checkpoints ------------------------------------------------------------------------------------------------
+
+
+def _checkpoint_dir(chain: Chain, first_key: str) -> Path:
+    return chain.out / "continual" / first_key
+
+
+def save_checkpoint(chain: Chain, folder: Path, step: int) -> None:
+    """The chain after ``step``: every model's weights and the method's tensors (safetensors), its state (JSON)."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {f"memory.{k}": v.detach().contiguous().cpu() for k, v in chain.memory.items()}
+    models = chain.models if chain.method.independent else {-1: chain.model}
+    for k, model in models.items():
+        tensors.update({f"model.{k}.{name}": t.detach().contiguous().cpu() for name, t in model.state_dict().items()})
+    tmp = folder / f"step-{step}.safetensors.tmp"
+    save_file(tensors, str(tmp))
+    kill_point("write:checkpoint")
+    os.replace(tmp, folder / f"step-{step}.safetensors")
+    (folder / f"step-{step}.json.tmp").write_text(json.dumps(chain.state))
+    os.replace(folder / f"step-{step}.json.tmp", folder / f"step-{step}.json")
+
+
+def load_checkpoint(chain: Chain, folder: Path, step: int) -> bool:
+    """Put the chain back as it was after ``step``; False when that checkpoint is not there."""
+    from safetensors.torch import load_file
+
+    path = folder / f"step-{step}.safetensors"
+    if not path.exists() or not (folder / f"step-{step}.json").exists():
+        return False
+    tensors = load_file(str(path), device=str(chain.setup.device))
+    chain.memory = {k[len("memory."):]: v for k, v in tensors.items() if k.startswith("memory.")}
+    chain.state = json.loads((folder / f"step-{step}.json").read_text())
+    if chain.method.independent:
+        for k in range(step + 1):
+            chain.setup = build_setup(chain, k)
+            chain.setup.model.load_state_dict({n[len(f"model.{k}."):]: t for n, t in tensors.items() if n.startswith(f"model.{k}.")})
+            chain.models[k] = chain.setup.model
+    else:
+        chain.model.load_state_dict({n[len("model.-1."):]: t for n, t in tensors.items() if n.startswith("model.-1.")})
+    return True
+
+
+def drop_checkpoint(folder: Path, step: int) -> None:
+    for suffix in (".safetensors", ".json"):
+        (folder / f"step-{step}{suffix}").unlink(missing_ok=True)
+
+
+# ---- the chain ---------------------------------------------------------------------------------------------------
+
+
+def run_chain(chain: Chain, store: Any, *, progress: Any = None) -> int:
+    """Train the chain's remaining steps, storing each; returns how many steps were trained."""
+    from headstart.recipe import train
+
+    steps = 1 if chain.method.joint else len(chain.stream.tasks)
+    last = len(chain.stream.tasks) - 1
+    chain.setup = build_setup(chain, 0)
+    indices = [last] if chain.method.joint else list(range(steps))
+    keys = [run_key(step_spec(chain, for_step(chain.setup, chain, i), i)) for i in indices]
+    done = store.done_keys()
+    finished = 0
+    while finished < len(keys) and keys[finished] in done:
+        finished += 1
+    if finished == len(keys):
+        return 0
+    folder = _checkpoint_dir(chain, keys[0])
+    if finished and not load_checkpoint(chain, folder, indices[finished - 1]):
+        finished = 0  # the checkpoint is gone: the chain starts again (every step is deterministic: the same rows)
+    trained = 0
+    for position in range(finished, len(keys)):
+        step = indices[position]
+        if chain.method.independent:
+            chain.setup = build_setup(chain, step)
+            chain.models[step] = chain.setup.model
+        s = for_step(chain.setup, chain, step)
+        chain.setup = s
+        s.model.head.allow(torch.ones(len(chain.stream.labels), dtype=torch.bool) if chain.method.joint else chain.allowed(step))
+        penalties = chain.method.penalties(chain, step, chain.options)
+        started = time.perf_counter()
+        report = train(s, objective=Objective(tuple(penalties)) if penalties else None,
+                       features=(position == 0 or s.strategy.leaves_backbone or chain.method.independent))
+        if report.status == "done":
+            chain.method.after(chain, step, chain.options)
+        seconds = time.perf_counter() - started
+        row = score_seen(chain, step) if report.status == "done" else {"val": [], "test": []}
+        spec = step_spec(chain, s, step)
+        result = RunResult(key=keys[position], spec=spec, status=report.status,
+                           metrics={"accuracy": row["test"][-1]} if row["test"] else {},
+                           val_metrics={"accuracy": row["val"][-1]} if row["val"] else {},
+                           chosen=dict(report.chosen), train_seconds=seconds, steps=report.steps, best_step=report.best_step,
+                           trainable_params=report.trainable_params, error=report.error,
+                           total_params=sum(p.numel() for p in s.model.parameters()),
+                           record={"continual": {**row, "kept_bytes": chain.kept_bytes()}})
+        if report.status != "done":
+            store.put(result)
+            return trained + 1
+        save_checkpoint(chain, folder, step)
+        store.put(result)
+        if position:
+            drop_checkpoint(folder, indices[position - 1])
+        trained += 1
+        if progress:
+            progress(chain, step)
+    drop_checkpoint(folder, indices[-1])  # the chain is complete: the store has every row
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+    return trained

@@ -1,0 +1,320 @@
+"""Continual-learning methods: what a method adds to the loss while a task trains, and what it keeps after it.
+
+Each method is a small class behind a registry (``METHODS``): ``penalties(chain, step)`` returns the terms added to the
+task loss while task ``step`` trains (``objectives.Objective``: the engine sums them), ``after(chain, step)`` updates
+what it keeps (``chain.memory``: tensors saved with the chain's checkpoint) once the task is learnt.
+
+- ``naive``: fine-tune on each task in turn.
+- ``ewc`` (Kirkpatrick et al. 2017): after task k, the Fisher F_k of the model's own predictions on k's training
+  inputs and the weights θ*_k; later tasks add Σ_k (λ/2) Σ F_k (θ − θ*_k)². F normalised to mean 1 (λ on L2-SP's scale).
+- ``online-ewc`` (Schwarz et al. 2018): one running F ← γ F + F_k and the latest θ*: one penalty, constant memory.
+- ``lwf`` (Li & Hoiem 2016): a copy of the model before the task; on the task's own inputs, λ · T² · KL between the
+  copy's and the model's predictions over the earlier classes (per earlier task when task-incremental), T = 2.
+- ``replay``: a buffer of ``size`` earlier training rows (reservoir over the stream, or class-balanced), never a test
+  or validation row; each step adds λ · cross-entropy on a batch of it.
+- ``lora-per-task``: a LoRA and a head per task on the frozen base (task-incremental only): nothing is shared that
+  training changes, so nothing learnt can be forgotten.
+- ``alone``: each task trained from the pre-trained model by itself — the reference of forward transfer.
+- ``joint``: every task's training rows at once — the ceiling, not a continual method.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from headstart.continual.heads import masked
+from headstart.errors import ConfigError, closest
+from headstart.objectives.ewc import ewc_penalty, fisher_diagonal
+from headstart.objectives.terms import Penalty, check_count, check_weight, cycle
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    pass
+
+
+@dataclass(frozen=True)
+class EWCOptions:
+    weight: float = 100.0  # λ (F normalised to mean 1)
+    samples: int = 200  # training inputs of each task the Fisher is estimated on
+
+    def __post_init__(self) -> None:
+        check_weight("ewc", self.weight, 100.0)
+        check_count("ewc", "samples", self.samples)
+
+
+@dataclass(frozen=True)
+class OnlineEWCOptions(EWCOptions):
+    gamma: float = 1.0  # how much of the running Fisher each new task keeps
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.gamma, (int, float)) or isinstance(self.gamma, bool) or not 0 < self.gamma <= 1:
+            raise ConfigError(f"online-ewc gamma must be in (0, 1], got {self.gamma!r}; e.g. online-ewc[gamma=1]")
+
+
+@dataclass(frozen=True)
+class LwFOptions:
+    weight: float = 1.0  # λ
+    temperature: float = 2.0
+    batch: int = 16
+
+    def __post_init__(self) -> None:
+        check_weight("lwf", self.weight, 1.0)
+        check_weight("lwf temperature", self.temperature, 2.0)
+        check_count("lwf", "batch", self.batch)
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    size: int = 200  # rows the buffer holds, over all earlier tasks
+    policy: str = "reservoir"  # or "balanced": the same number of rows of each class seen
+    weight: float = 1.0  # λ on the buffer batch's cross-entropy
+    batch: int = 16
+
+    def __post_init__(self) -> None:
+        check_count("replay", "size", self.size)
+        check_count("replay", "batch", self.batch)
+        check_weight("replay", self.weight, 1.0)
+        if self.policy not in ("reservoir", "balanced"):
+            raise ConfigError(f"replay policy must be reservoir or balanced, got {self.policy!r}; e.g. replay[policy=balanced]")
+
+
+class Method:
+    """Base: no penalty, nothing kept."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Options: ClassVar[type] = NoOptions
+    scenarios: ClassVar[tuple[str, ...]] = ("class", "task")
+    independent: ClassVar[bool] = False  # a fresh model per task (adapter-per-task)
+    joint: ClassVar[bool] = False  # every task at once (the ceiling)
+    strategy: ClassVar[str | None] = None  # the strategy the method needs, whatever --strategy says
+
+    def penalties(self, chain: Any, step: int, options: Any) -> list[Penalty]:
+        return []
+
+    def after(self, chain: Any, step: int, options: Any) -> None:
+        """Update ``chain.memory`` once task ``step`` is learnt (the model as it ends the task)."""
+
+
+class Naive(Method):
+    name = "naive"
+    description = "fine-tune on each task in turn (the lower bound)"
+
+
+def _shared_params(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    return [(n, p) for n, p in model.named_parameters() if p.is_floating_point()]
+
+
+def task_fisher(chain: Any, step: int, samples: int) -> list[torch.Tensor]:
+    """The Fisher diagonal of every weight on up to ``samples`` of task ``step``'s training inputs, the model as it
+    is (predictions over the classes the task may choose from), normalised to mean 1."""
+    from headstart.modes import module_modes, restore_modes
+
+    model = chain.model
+    params = [p for _, p in _shared_params(model)]
+    grads = [p.requires_grad for p in params]
+    modes = module_modes(model)
+    model.eval()
+    try:
+        for p in params:
+            p.requires_grad_(True)
+        batches = chain.batches(step, chain.train_rows[step][:samples], 8)
+        generator = torch.Generator().manual_seed(chain.seed * 1000 + step)
+        fisher = fisher_diagonal(model, batches, params, task="classification", generator=generator)
+    finally:
+        for p, g in zip(params, grads):
+            p.requires_grad_(g)
+        restore_modes(modes)
+    mean = torch.cat([f.flatten() for f in fisher]).mean().clamp_min(1e-30)
+    return [f / mean for f in fisher]
+
+
+def _trained(params: list[nn.Parameter], anchors: list[torch.Tensor], fisher: list[torch.Tensor], weight: float) -> torch.Tensor | None:
+    live = [i for i, p in enumerate(params) if p.requires_grad]
+    if not live:
+        return None
+    return ewc_penalty([params[i] for i in live], [anchors[i] for i in live], [fisher[i] for i in live], weight)
+
+
+class EWC(Method):
+    name = "ewc"
+    description = "EWC: a Fisher-weighted pull toward the weights each earlier task ended with, one per task"
+    Options = EWCOptions
+
+    def after(self, chain: Any, step: int, options: EWCOptions) -> None:
+        fisher = task_fisher(chain, step, options.samples)
+        for (name, p), f in zip(_shared_params(chain.model), fisher):
+            chain.memory[f"ewc.{step}.anchor.{name}"] = p.detach().clone()
+            chain.memory[f"ewc.{step}.fisher.{name}"] = f
+
+    def penalties(self, chain: Any, step: int, options: EWCOptions) -> list[Penalty]:
+        named = _shared_params(chain.model)
+        params = [p for _, p in named]
+        kept = [([chain.memory[f"ewc.{k}.anchor.{n}"] for n, _ in named], [chain.memory[f"ewc.{k}.fisher.{n}"] for n, _ in named])
+                for k in range(step)]
+
+        def penalty() -> torch.Tensor | None:
+            values = [v for anchors, fisher in kept if (v := _trained(params, anchors, fisher, options.weight)) is not None]
+            return torch.stack(values).sum() if values else None
+
+        return [penalty] if kept else []
+
+
+class OnlineEWC(Method):
+    name = "online-ewc"
+    description = "online EWC: one running Fisher F ← γF + F_k and the latest weights as the anchor"
+    Options = OnlineEWCOptions
+
+    def after(self, chain: Any, step: int, options: OnlineEWCOptions) -> None:
+        fisher = task_fisher(chain, step, options.samples)
+        for (name, p), f in zip(_shared_params(chain.model), fisher):
+            old = chain.memory.get(f"online.fisher.{name}")
+            chain.memory[f"online.fisher.{name}"] = f if old is None else options.gamma * old + f
+            chain.memory[f"online.anchor.{name}"] = p.detach().clone()
+
+    def penalties(self, chain: Any, step: int, options: OnlineEWCOptions) -> list[Penalty]:
+        if step == 0:
+            return []
+        named = _shared_params(chain.model)
+        params = [p for _, p in named]
+        anchors = [chain.memory[f"online.anchor.{n}"] for n, _ in named]
+        fisher = [chain.memory[f"online.fisher.{n}"] for n, _ in named]
+        return [lambda: _trained(params, anchors, fisher, options.weight)]
+
+
+def raw_logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The head's logits over every label of the stream (no mask)."""
+    return model.head.linear(model.backbone(batch)).float()
+
+
+class LwF(Method):
+    name = "lwf"
+    description = "LwF: distil the model as it was before the task (its predictions over earlier classes) on the task's inputs"
+    Options = LwFOptions
+
+    def penalties(self, chain: Any, step: int, options: LwFOptions) -> list[Penalty]:
+        if step == 0:
+            return []
+        old = copy.deepcopy(chain.model).eval()
+        for p in old.parameters():
+            p.requires_grad_(False)
+        rows = np.random.default_rng(chain.seed * 1000 + step).permutation(chain.train_rows[step])
+        take = cycle(chain.batches(step, rows, options.batch))
+        groups = [torch.as_tensor(chain.stream.tasks[k].classes) for k in range(step)]
+        if chain.stream.scenario == "class":  # one distribution over every earlier class
+            groups = [torch.unique(torch.cat(groups))]
+        t = float(options.temperature)
+
+        def penalty() -> torch.Tensor:
+            batch = take()
+            with torch.no_grad():
+                before = raw_logits(old, batch)
+            now = raw_logits(chain.model, batch)
+            total = now.new_zeros(())
+            for classes in groups:
+                target = torch.softmax(before[:, classes] / t, -1)
+                total = total + torch.nn.functional.kl_div(torch.log_softmax(now[:, classes] / t, -1), target, reduction="batchmean")
+            return float(options.weight) * t * t * total
+
+        return [penalty]
+
+
+class Replay(Method):
+    name = "replay"
+    description = "experience replay: a fixed-size buffer of earlier training rows (reservoir or class-balanced), a batch a step"
+    Options = ReplayOptions
+
+    def after(self, chain: Any, step: int, options: ReplayOptions) -> None:
+        buffer = [tuple(x) for x in chain.state.get("buffer", [])]
+        rng = np.random.default_rng(chain.seed * 1000 + step)
+        incoming = [(step, int(r)) for r in rng.permutation(chain.train_rows[step])]
+        if options.policy == "reservoir":  # Vitter's algorithm R over every training row the stream has shown
+            seen = int(chain.state.get("seen", 0))
+            for item in incoming:
+                seen += 1
+                if len(buffer) < options.size:
+                    buffer.append(item)
+                else:
+                    j = int(rng.integers(seen))
+                    if j < options.size:
+                        buffer[j] = item
+            chain.state["seen"] = seen
+        else:  # the same number of rows of each class seen so far (the earliest drawn first)
+            pool = buffer + incoming
+            by_class: dict[int, list[tuple[int, int]]] = {}
+            for item in pool:
+                by_class.setdefault(chain.label_of(*item), []).append(item)
+            quota, extra = divmod(options.size, len(by_class))
+            buffer = []
+            for i, c in enumerate(sorted(by_class)):
+                buffer += by_class[c][: quota + (1 if i < extra else 0)]
+        chain.state["buffer"] = [list(x) for x in buffer]
+
+    def penalties(self, chain: Any, step: int, options: ReplayOptions) -> list[Penalty]:
+        buffer = [tuple(x) for x in chain.state.get("buffer", [])]
+        if not buffer:
+            return []
+        order = np.random.default_rng(chain.seed * 1000 + step).permutation(len(buffer))
+        items = [buffer[i] for i in order]
+        batches = []
+        for i in range(0, len(items), options.batch):
+            part = items[i : i + options.batch]
+            inputs = chain.collate([chain.encoded(task, row) for task, row in part])
+            labels = torch.as_tensor([chain.label_of(task, row) for task, row in part])
+            allowed = torch.stack([chain.allowed(task if chain.stream.scenario == "task" else step) for task, _ in part])
+            batches.append((inputs, labels, allowed))
+        take = cycle(batches)
+
+        def penalty() -> torch.Tensor:
+            inputs, labels, allowed = take()
+            logits = masked(raw_logits(chain.model, inputs), allowed)
+            return float(options.weight) * torch.nn.functional.cross_entropy(logits, labels.to(logits.device))
+
+        return [penalty]
+
+
+class LoraPerTask(Method):
+    name = "lora-per-task"
+    description = "a LoRA and a head per task on the frozen base (task-incremental): cannot forget by construction"
+    scenarios = ("task",)
+    independent = True
+    strategy = "lora"
+
+
+class Alone(Method):
+    name = "alone"
+    description = "each task from the pre-trained model alone (the reference forward transfer is measured against)"
+    independent = True
+
+
+class Joint(Method):
+    name = "joint"
+    description = "every task's training rows at once: the ceiling a continual method is measured against"
+    joint = True
+
+
+METHODS: dict[str, Method] = {m.name: m for m in (Naive(), EWC(), OnlineEWC(), LwF(), Replay(), LoraPerTask(), Alone(), Joint())}
+
+
+def get_method(name: str) -> Method:
+    if name not in METHODS:
+        raise ConfigError(f"unknown continual method {name!r}{closest(name, tuple(METHODS))} (methods: {', '.join(METHODS)})")
+    return METHODS[name]
+
+
+def method_options(method: Method, given: dict[str, Any]) -> Any:
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(method.Options)}
+    unknown = set(given) - names
+    if unknown:
+        raise ConfigError(f"unknown option(s) {sorted(unknown)} for {method.name} (options: {', '.join(sorted(names)) or 'none'})")
+    return method.Options(**given)

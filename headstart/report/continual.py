@@ -1,0 +1,103 @@
+"""The continual report: ``continual.md``, ``continual.json``, the accuracy matrices as heat-maps (``continual.png``)
+and the accuracy over the stream per arm (``continual-stream.png``) — a pure function of the stored runs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from headstart.report.markdown import md_text
+
+
+def _ci(summary: dict[str, Any] | None, scale: float = 100.0, signed: bool = False) -> str:
+    if not summary:
+        return "–"
+    sign = "+" if signed else ""
+    return (f"{scale * summary['mean']:{sign}.1f} ({scale * summary['ci_low']:{sign}.1f} to "
+            f"{scale * summary['ci_high']:{sign}.1f})")
+
+
+def _bytes(count: int) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} B"
+
+
+def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, tasks: list[str], notes: list[str]) -> str:
+    kind = "class-incremental (one head, no task id at test)" if scenario == "class" else "task-incremental (the task id given)"
+    lines = [f"# Continual learning: {md_text(stream)}, {kind}", "",
+             "Tasks in order: " + " → ".join(md_text(t) for t in tasks) + ".", "",
+             "R[i][j] is the accuracy (%) on task j's test split after training task i. ACC: mean of the last row; BWT: "
+             "mean change on earlier tasks from just after learning them to the end (negative = forgetting); plasticity: "
+             "mean R[j][j]; FWT: R[j][j] minus the same strategy trained on task j alone (`alone`), paired by seed. "
+             "Intervals are 95% over seeds. Every checkpoint is chosen on the current task's validation split; the "
+             "recommendation is the highest ACC on the tasks' validation splits (test scores never choose).", "",
+             "| arm | ACC (%) | BWT (points) | plasticity (%) | FWT (points) | seeds | train s / stream | kept between tasks |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in analysis["arms"]:
+        lines.append(f"| {md_text(row['arm'])} | {_ci(row['acc'])} | {_ci(row.get('bwt'), signed=True)} | "
+                     f"{_ci(row.get('plasticity'))} | {_ci(row.get('fwt'), signed=True)} | {row['acc']['seeds']} | "
+                     f"{row['train_seconds']:.0f} | {_bytes(row['kept_bytes'])} |")
+    if analysis["recommended"]:
+        best = next(r for r in analysis["arms"] if r["arm"] == analysis["recommended"])
+        lines += ["", f"**Recommended: {md_text(best['arm'])}** — highest validation ACC "
+                  f"({100 * best['val_acc']['mean']:.1f}%); its test ACC is {_ci(best['acc'])}."]
+    lines += ["", "## Accuracy matrices (mean over seeds, %)"]
+    for row in analysis["arms"]:
+        lines += ["", f"### {md_text(row['arm'])}", "", "| after \\ on | " + " | ".join(str(j) for j in range(len(tasks))) + " |",
+                  "|---|" + "---:|" * len(tasks)]
+        for i, values in enumerate(row["matrix"]):
+            cells = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}" for v in values]
+            lines.append(f"| {i} | " + " | ".join(cells) + " |")
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+def continual_charts(analysis: dict[str, Any], out: Path, *, tasks: list[str]) -> dict[str, Path]:
+    """Heat-maps of every arm's mean R, and mean accuracy over the tasks seen so far after each step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = analysis["arms"]
+    if not rows:
+        return {}
+    paths = {"continual.png": out / "continual.png", "continual-stream.png": out / "continual-stream.png"}
+    cols = min(4, len(rows))
+    fig, axes = plt.subplots(math.ceil(len(rows) / cols), cols, figsize=(3.2 * cols, 3.0 * math.ceil(len(rows) / cols)), squeeze=False)
+    for ax in axes.flat[len(rows):]:
+        ax.axis("off")
+    for ax, row in zip(axes.flat, rows):
+        grid = np.array([[np.nan if v is None else v for v in r] for r in row["matrix"]], dtype=float)
+        ax.imshow(grid, vmin=0, vmax=1, cmap="viridis")
+        for (i, j), v in np.ndenumerate(grid):
+            if not np.isnan(v):
+                ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=7, color="white" if v < 0.6 else "black")
+        ax.set_title(row["arm"], fontsize=9)
+        ax.set_xlabel("on task")
+        ax.set_ylabel("after task")
+        ax.set_xticks(range(len(tasks)))
+        ax.set_yticks(range(len(tasks)))
+    fig.tight_layout()
+    fig.savefig(paths["continual.png"], dpi=110)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for row in rows:
+        if row["method"] == "joint":
+            ax.axhline(100 * row["acc"]["mean"], linestyle="--", color="grey", label=f"{row['arm']} (ceiling)")
+            continue
+        seen = [100 * float(np.nanmean([v for v in r if v is not None])) for r in row["matrix"]]
+        ax.plot(range(1, len(seen) + 1), seen, marker="o", label=row["arm"])
+    ax.set_xlabel("tasks learnt")
+    ax.set_ylabel("mean test accuracy on tasks seen (%)")
+    ax.set_xticks(range(1, len(tasks) + 1))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(paths["continual-stream.png"], dpi=110)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,248 @@
+"""Tests of headstart/continual: streams, the masked head, each method doing what it says on a tiny stream, the
+accuracy matrix and its summary, refusals, and a chain killed mid-stream finishing with the same matrix."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from headstart.errors import ConfigError
+from headstart.specs import TrainConfig
+from test_sweep import HEADSTART, env, tiny_backbone  # noqa: F401  (tiny_backbone: a real tiny BERT folder, a fixture)
+
+FAST = TrainConfig(max_steps=30, min_steps=30, batch_size=8, precision="fp32", lr=3e-3, head_lr=3e-2, patience=0)
+MARKER = "movie movie movie"  # task b's texts carry it: the tasks' inputs can be told apart (class-incremental is learnable)
+
+
+def _write(path: Path, data, prefix: str = "", marker: str = "") -> Path:
+    pd.DataFrame({"text": [f"{t} {marker}".strip() for t in data.inputs],
+                  "label": [prefix + data.label_names[y] for y in data.targets]}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def stream(tmp_path: Path) -> Path:
+    """Two toy tasks: a (neg / pos) and b (b-neg / b-pos, the same words, texts marked), as a TOML stream."""
+    from conftest import make_toy
+
+    _write(tmp_path / "a.csv", make_toy(240, seed=1))
+    _write(tmp_path / "b.csv", make_toy(240, seed=2), prefix="b-", marker=MARKER)
+    path = tmp_path / "stream.toml"
+    path.write_text('tasks = ["a.csv", "b.csv"]\n')
+    return path
+
+
+def _run(stream: Path, tmp_path: Path, arms: str, *, scenario: str = "class", seeds: int = 1, alone: bool = False, name: str = "out",
+         backbone: str = "tiny"):
+    from headstart.continual import continual
+
+    return continual(str(stream), scenario=scenario, arms=arms, backbone=backbone, n=64, seeds=seeds, out=tmp_path / name,
+                     config=FAST, alone=alone)
+
+
+def _rows(result) -> dict:
+    return {row["arm"]: row for row in result.analysis["arms"]}
+
+
+def test_a_stream_shares_labels_by_name_when_class_incremental_and_keeps_each_tasks_own_when_task_incremental(tmp_path):
+    from conftest import make_toy
+    from headstart.continual.streams import load_stream
+
+    _write(tmp_path / "a.csv", make_toy(60, seed=1))
+    _write(tmp_path / "c.csv", make_toy(60, seed=3, classes=3))
+    (tmp_path / "s.toml").write_text('tasks = ["a.csv", "c.csv"]\n')
+    by_class = load_stream(str(tmp_path / "s.toml"), "class")
+    # a file's labels are sorted by name (neg, neutral, pos): the second task's neutral is the stream's new class 2
+    assert by_class.labels == ("neg", "pos", "neutral") and [t.classes.tolist() for t in by_class.tasks] == [[0, 1], [0, 2, 1]]
+    by_task = load_stream(str(tmp_path / "s.toml"), "task")
+    assert [t.classes.tolist() for t in by_task.tasks] == [[0, 1], [2, 3, 4]] and by_task.labels[3] == "task 1: neutral"
+    assert by_class.identity() != by_task.identity()
+    (tmp_path / "twice.toml").write_text('tasks = ["a.csv", "a.csv"]\n')
+    (tmp_path / "one.toml").write_text('tasks = ["a.csv"]\n')
+    for name, message in [("permuted-mnst", "unknown stream 'permuted-mnst'; did you mean 'permuted-mnist'"),
+                          (str(tmp_path / "twice.toml"), "holds the same dataset twice"),
+                          (str(tmp_path / "one.toml"), "two or more datasets")]:
+        with pytest.raises(ConfigError, match=message):
+            load_stream(name)
+    with pytest.raises(ConfigError, match="--scenario must be one of class, task"):
+        load_stream(str(tmp_path / "s.toml"), "domain")
+
+
+def test_a_permutation_moves_every_images_pixels_the_same_way():
+    from conftest import make_toy_images
+    from headstart.continual.streams import permuted
+
+    data = make_toy_images(20, size=6)
+    order = np.random.default_rng(0).permutation(36)
+    moved = permuted(data, order, "p")
+    back = permuted(moved, np.argsort(order), "q")
+    assert all(np.array_equal(a, b) for a, b in zip(back.inputs, data.inputs))
+    assert moved.hash != data.hash and np.array_equal(moved.inputs[3].reshape(-1), data.inputs[3].reshape(-1)[order])
+    assert permuted(data, np.arange(36), "same").hash == data.hash
+
+
+def test_the_masked_head_never_predicts_a_class_it_is_not_allowed():
+    from headstart.continual.heads import MaskedHead
+
+    head = MaskedHead(torch.nn.Linear(4, 5))
+    head.allow(torch.tensor([False, True, False, True, False]))
+    predicted = head(torch.randn(200, 4) * 10).argmax(1)
+    assert set(predicted.tolist()) <= {1, 3}
+    with pytest.raises(ValueError, match="bool mask"):
+        head.allow(torch.tensor([1, 3]))
+
+
+def test_class_incremental_naive_forgets_the_first_task_and_replay_and_joint_keep_it(stream, tmp_path, tiny_registry):
+    result = _run(stream, tmp_path, "naive,replay[size=64],joint", alone=True)
+    rows = _rows(result)
+    rows["replay"] = rows["replay[size=64]"]  # an arm is labelled as written
+    naive, replay, joint = rows["naive"]["matrix"], rows["replay"]["matrix"], rows["joint"]["matrix"]
+    assert naive[0][0] > 0.7, "the first task is learnt"
+    assert naive[1][0] < 0.2, ("class-incremental naive fine-tuning predicts the last task's classes", naive)
+    assert replay[1][0] > naive[1][0] + 0.3 and joint[1][0] > naive[1][0] + 0.3, (replay, joint, naive)
+    assert rows["naive"]["bwt"]["mean"] < -0.5 and rows["replay"]["bwt"]["mean"] > rows["naive"]["bwt"]["mean"]
+    assert rows["replay"]["kept_bytes"] > 0 and rows["naive"]["kept_bytes"] == 0
+    assert "fwt" in rows["naive"] and "bwt" not in rows["joint"]
+    assert result.analysis["recommended"] in {"naive", "replay[size=64]"}  # never a reference arm
+    written = (tmp_path / "out" / "continual.md").read_text()
+    assert "| naive |" in written and "### replay\\[size=64\\]" in written and "Recommended:" in written
+    assert json.loads((tmp_path / "out" / "continual.json").read_text())["arms"]
+    assert (tmp_path / "out" / "continual.png").read_bytes()[:4] == b"\x89PNG"
+    again = _run(stream, tmp_path, "naive,replay[size=64],joint", alone=True)
+    assert again.trained == 0 and _rows(again)["naive"]["matrix"] == naive, "a finished stream is read from the store"
+
+
+def _chain(stream: Path, method: str, options: dict, scenario: str = "class"):
+    from conftest import tiny_backbone
+    from headstart.continual import parse_continual_arm
+    from headstart.continual.chain import Chain, Prepared, build_setup
+    from headstart.continual.methods import get_method, method_options
+    from headstart.continual.streams import load_stream
+    from headstart.data.splits import SplitConfig
+
+    prepared = Prepared.build(load_stream(str(stream), scenario), tiny_backbone(0), SplitConfig(max_test=1000))
+    arm = parse_continual_arm(method, "full-finetune")
+    chain = Chain(prepared, arm, get_method(arm.method), method_options(get_method(arm.method), options), 0, 64, FAST, stream.parent)
+    chain.setup = build_setup(chain, 0)
+    return chain
+
+
+def _train_step(chain, step: int):
+    from headstart.continual.chain import for_step
+    from headstart.objectives import Objective
+    from headstart.recipe import train
+
+    chain.setup = for_step(chain.setup, chain, step)
+    chain.setup.model.head.allow(chain.allowed(step))
+    penalties = chain.method.penalties(chain, step, chain.options)
+    assert train(chain.setup, objective=Objective(tuple(penalties)) if penalties else None, features=step == 0).status == "done"
+    chain.method.after(chain, step, chain.options)
+
+
+def test_ewc_moves_the_weights_less_along_the_directions_the_first_task_rests_on(stream):
+    from headstart.continual.methods import task_fisher
+
+    drift = {}
+    for method in ("naive", "ewc"):
+        chain = _chain(stream, method, {"weight": 1000.0} if method == "ewc" else {})
+        _train_step(chain, 0)
+        fisher = task_fisher(chain, 0, 64)
+        before = [p.detach().clone() for _, p in chain.model.named_parameters()]
+        _train_step(chain, 1)
+        drift[method] = sum(float((f * (p.detach() - b) ** 2).sum()) for f, p, b in zip(fisher, chain.model.parameters(), before))
+    assert drift["ewc"] < 0.3 * drift["naive"], drift
+
+
+def test_online_ewc_accumulates_one_fisher_and_anchors_at_the_latest_weights(stream):
+    chain = _chain(stream, "online-ewc", {"gamma": 0.5})
+    _train_step(chain, 0)
+    first = {k: v.clone() for k, v in chain.memory.items() if k.startswith("online.fisher.")}
+    _train_step(chain, 1)
+    name, weight = next((n, p) for n, p in chain.model.named_parameters())
+    assert torch.equal(chain.memory[f"online.anchor.{name}"], weight.detach())
+    assert len([k for k in chain.memory if k.startswith("online.fisher.")]) == len(first), "one running Fisher, not one a task"
+    assert not torch.equal(chain.memory[f"online.fisher.{name}"], 0.5 * first[f"online.fisher.{name}"])
+
+
+def test_the_replay_buffer_holds_its_size_the_stated_balance_and_never_a_validation_or_test_row(stream):
+    for policy in ("balanced", "reservoir"):
+        chain = _chain(stream, "replay", {"size": 20, "policy": policy})
+        _train_step(chain, 0)
+        _train_step(chain, 1)
+        buffer = [tuple(x) for x in chain.state["buffer"]]
+        assert len(buffer) == 20 and len(set(buffer)) == 20
+        rows = {r for _, r in buffer}
+        held_out = {int(r) for s in chain.prepared.splits for r in np.concatenate([s.val, s.test])}
+        assert not rows & held_out and rows <= {int(r) for t in chain.train_rows for r in t}
+        counts = np.bincount([chain.label_of(t, r) for t, r in buffer], minlength=4)
+        if policy == "balanced":
+            assert counts.tolist() == [5, 5, 5, 5]
+        else:
+            assert {t for t, _ in buffer} == {0, 1}, "a reservoir over the whole stream keeps rows of both tasks"
+
+
+def test_lwf_adds_nothing_before_the_model_moves_and_pulls_toward_the_old_predictions_after(stream):
+    chain = _chain(stream, "lwf", {"weight": 1.0})
+    _train_step(chain, 0)
+    chain.setup.model.head.allow(chain.allowed(1))
+    (penalty,) = chain.method.penalties(chain, 1, chain.options)
+    assert abs(float(penalty())) < 1e-6
+    with torch.no_grad():
+        chain.model.head.linear.weight.add_(torch.randn_like(chain.model.head.linear.weight))
+    assert float(penalty()) > 1e-3
+
+
+def test_lora_per_task_cannot_forget_and_is_refused_without_a_task_id(stream, tmp_path, tiny_registry):
+    result = _run(stream, tmp_path, "naive,lora-per-task", scenario="task", backbone="tiny-bert")  # PEFT needs a transformers model
+    rows = _rows(result)
+    r = rows["lora-per-task"]["matrix"]
+    assert r[1][0] == r[0][0] and rows["lora-per-task"]["bwt"]["mean"] == 0.0, r
+    with pytest.raises(ConfigError, match="lora-per-task applies to the task-incremental scenario only"):
+        _run(stream, tmp_path, "lora-per-task", scenario="class", name="refused")
+
+
+@pytest.mark.parametrize("arms, message", [
+    ("naive,ewcc", "unknown continual method or strategy 'ewcc'"),
+    ("replay[size=0]", "replay size must be a positive integer"),
+    ("ewc[lambda=3]", "unknown option(s) ['lambda'] for ewc"),
+    ("naive,naive", "an arm is named twice"),
+    ("embed-logreg+ewc", "embed-logreg is fitted by a closed-form solver"),
+])
+def test_bad_arms_are_refused_before_any_training(arms, message, stream, tmp_path, tiny_registry):
+    with pytest.raises(ConfigError, match=__import__("re").escape(message)):
+        _run(stream, tmp_path, arms)
+    assert not (tmp_path / "out" / "runs.sqlite").exists() or not _rows_in(tmp_path / "out")
+
+
+def _rows_in(out: Path) -> list:
+    from headstart.store import Store
+
+    with Store(out, create=False) as store:
+        return store.results()
+
+
+@pytest.mark.slow
+def test_a_stream_killed_mid_way_resumes_to_the_same_accuracy_matrix(stream, tmp_path, tiny_backbone):
+    """kill -9 while the second chain writes its checkpoint, run again: the matrices equal an uninterrupted run's."""
+    def command(out: Path) -> list[str]:
+        return [*HEADSTART, "continual", "--stream", str(stream), "--backbone", str(tiny_backbone), "--arms", "naive,replay[size=32]",
+                "--n", "32", "--seeds", "1", "--max-steps", "12", "--min-steps", "12", "--no-alone", "--out", str(out), "--quiet"]
+
+    whole = subprocess.run(command(tmp_path / "whole"), env=env(tmp_path), capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr
+    killed = subprocess.run(command(tmp_path / "killed"), env={**env(tmp_path), "HEADSTART_TEST_KILL_AT": "write:checkpoint#3"},
+                            capture_output=True, text=True)
+    assert killed.returncode == -9
+    assert len(_rows_in(tmp_path / "killed")) == 2, "the first chain's two steps were stored before the kill"
+    resumed = subprocess.run(command(tmp_path / "killed"), env=env(tmp_path), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    matrices = [{row["arm"]: row["matrix"] for row in json.loads((tmp_path / d / "continual.json").read_text())["arms"]}
+                for d in ("whole", "killed")]
+    assert matrices[0] == matrices[1]
+    assert not list((tmp_path / "killed" / "continual").glob("*/*")), "a finished chain leaves no checkpoint behind"
