@@ -14,7 +14,7 @@ import torch
 
 from headstart.errors import ConfigError
 from headstart.specs import TrainConfig
-from test_sweep import HEADSTART, env, tiny_backbone  # noqa: F401  (tiny_backbone: a real tiny BERT folder, a fixture)
+from test_sweep import HEADSTART, env, tiny_backbone  # noqa: F401,F811  (tiny_backbone: a real tiny BERT folder, a fixture)
 
 FAST = TrainConfig(max_steps=30, min_steps=30, batch_size=8, precision="fp32", lr=3e-3, head_lr=3e-2, patience=0)
 MARKER = "movie movie movie"  # task b's texts carry it: the tasks' inputs can be told apart (class-incremental is learnable)
@@ -119,14 +119,14 @@ def test_class_incremental_naive_forgets_the_first_task_and_replay_and_joint_kee
 
 
 def _chain(stream: Path, method: str, options: dict, scenario: str = "class"):
-    from conftest import tiny_backbone
+    import conftest
     from headstart.continual import parse_continual_arm
     from headstart.continual.chain import Chain, Prepared, build_setup
     from headstart.continual.methods import get_method, method_options
     from headstart.continual.streams import load_stream
     from headstart.data.splits import SplitConfig
 
-    prepared = Prepared.build(load_stream(str(stream), scenario), tiny_backbone(0), SplitConfig(max_test=1000))
+    prepared = Prepared.build(load_stream(str(stream), scenario), conftest.tiny_backbone(0), SplitConfig(max_test=1000))
     arm = parse_continual_arm(method, "full-finetune")
     chain = Chain(prepared, arm, get_method(arm.method), method_options(get_method(arm.method), options), 0, 64, FAST, stream.parent)
     chain.setup = build_setup(chain, 0)
