@@ -10,7 +10,9 @@ R[i][j] is the accuracy on task j's test split after training task i (j <= i). P
 - cost: training seconds over the stream, and the bytes the method keeps between tasks.
 
 Each is a mean over seeds with a 95% interval over seeds. The recommendation is the arm with the highest ACC on the
-tasks' validation splits (the same matrix, scored on validation): test scores are reported, never used to choose.
+tasks' validation splits (the same matrix, scored on validation): test scores are reported, never used to choose. Arms
+run over a weight grid (``continual --tune``: one ``family``) keep the weight with the highest validation ACC; the
+others are returned as ``tried``.
 """
 
 from __future__ import annotations
@@ -66,7 +68,9 @@ def continual_rows(results: list[RunResult]) -> dict[str, Any]:
         t = len(next(iter(mats.values())))
         joint = any(next(iter(seeds[s].values())).spec["continual"]["method"] == "joint" for s in mats)
         acc = [sum(m[-1]) / t for m in mats.values()]
-        row: dict[str, Any] = {"arm": arm, "method": next(iter(next(iter(seeds.values())).values())).spec["continual"]["method"],
+        first = next(iter(next(iter(seeds.values())).values())).spec["continual"]
+        row: dict[str, Any] = {"arm": arm, "method": first["method"], "family": first.get("family"),
+                               "weight": first.get("method_options", {}).get("weight"),
                                "matrix": [[sum(m[i][j] for m in mats.values()) / len(mats) if j < len(mats[next(iter(mats))][i]) else None
                                            for j in range(t)] for i in range(t)],
                                "acc": _summary(acc),
@@ -81,6 +85,12 @@ def continual_rows(results: list[RunResult]) -> dict[str, Any]:
         row["train_seconds"] = sum(r.train_seconds for r in steps) / len(mats)
         row["kept_bytes"] = max(int((r.record.get("continual") or {}).get("kept_bytes", 0)) for r in steps)
         arms[arm] = row
+    tried = []
+    for family in dict.fromkeys(r["family"] for r in arms.values() if r["family"]):  # --tune: keep the weight validation picks
+        grid = [a for a, r in arms.items() if r["family"] == family]
+        best = max(grid, key=lambda a: arms[a]["val_acc"]["mean"])
+        arms[best]["tuned"] = {"family": family, "val_acc": {arms[a]["weight"]: arms[a]["val_acc"]["mean"] for a in grid}}
+        tried += [arms.pop(a) for a in grid if a != best]
     candidates = [a for a, r in arms.items() if r["method"] not in REFERENCE]
     chosen = max(candidates, key=lambda a: arms[a]["val_acc"]["mean"]) if candidates else None
-    return {"arms": list(arms.values()), "recommended": chosen}
+    return {"arms": list(arms.values()), "tried": tried, "recommended": chosen}

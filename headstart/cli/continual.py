@@ -14,9 +14,9 @@ from headstart.cli.common import _check_writable, app
 def continual(
     stream: Annotated[str, typer.Option(help="split-fashion-mnist, permuted-mnist, text, or a TOML file: tasks = [\"a.csv\", \"b\"].")] = "permuted-mnist",
     scenario: Annotated[str, typer.Option(help="class: one head, no task id at test; task: the task id given.")] = "class",
-    arms: Annotated[str, typer.Option(help="Comma-separated methods: naive, ewc, online-ewc, lwf, replay, lora-per-task (task "
+    arms: Annotated[str, typer.Option(help="Comma-separated methods: naive, ewc, online-ewc, si, mas, lwf, replay, lora-per-task (task "
                                            "scenario), joint; options in brackets (replay[size=500, policy=balanced]); on "
-                                           "another strategy as lora+ewc.")] = "naive,ewc,online-ewc,lwf,replay,joint",
+                                           "another strategy as lora+ewc.")] = "naive,ewc,online-ewc,si,mas,lwf,replay,joint",
     strategy: Annotated[str, typer.Option(help="The strategy every method trains with unless its arm names one.")] = "full-finetune",
     backbone: Annotated[Optional[str], typer.Option("--backbone", "-b", help="Default: mnist-cnn for image streams, "
                                                                              "all-minilm-l6-v2 for text.")] = None,
@@ -26,6 +26,8 @@ def continual(
     max_test: Annotated[int, typer.Option(help="Test rows kept per task (each is scored after every later task).")] = 1000,
     alone: Annotated[bool, typer.Option("--alone/--no-alone", help="Also train each task alone from the pre-trained model "
                                                                   "(the reference of forward transfer).")] = True,
+    tune: Annotated[bool, typer.Option("--tune/--no-tune", help="Run ewc, online-ewc, si, mas and lwf at each weight of "
+                                                                "their grid; keep the one with the best validation ACC.")] = False,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs over each task's rows (default: the strategy's).")] = None,
     min_steps: Annotated[Optional[int], typer.Option(help="At least this many optimiser steps a task.")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="At most this many optimiser steps a task.")] = None,
@@ -45,7 +47,8 @@ def continual(
     given = {k: v for k, v in {"epochs": epochs, "min_steps": min_steps, "max_steps": max_steps, "image_size": image_size}.items()
              if v is not None}
     result = run_continual(stream, scenario=scenario, arms=arms, strategy=strategy, backbone=backbone, n=n, seeds=seeds,
-                           out=out, config=TrainConfig(**given), max_test=max_test, alone=alone, progress=not quiet)
+                           out=out, config=TrainConfig(**given), max_test=max_test, alone=alone, tune=tune,
+                           progress=not quiet)
     for row in result.analysis["arms"]:
         bwt = row.get("bwt")
         typer.echo(f"{row['arm']}: ACC {100 * row['acc']['mean']:.1f}%" + (f", BWT {100 * bwt['mean']:+.1f} points" if bwt else ""))

@@ -20,7 +20,7 @@ from headstart.continual.methods import METHODS, get_method, method_options
 from headstart.continual.streams import BUILTIN, SCENARIOS, load_stream
 from headstart.errors import ConfigError
 
-DEFAULT_ARMS = ("naive", "ewc", "online-ewc", "lwf", "replay", "joint")
+DEFAULT_ARMS = ("naive", "ewc", "online-ewc", "si", "mas", "lwf", "replay", "joint")
 MAX_TEST = 1000  # test rows per task (each is scored after every later task)
 
 __all__ = ["BUILTIN", "DEFAULT_ARMS", "METHODS", "SCENARIOS", "ContinualResult", "continual", "parse_continual_arm"]
@@ -69,10 +69,19 @@ def parse_continual_arm(text: str, strategy: str) -> ContinualArm:
                         strategy_options=dict(strategy_options), train=dict(train))
 
 
+def grid_arms(arm: ContinualArm) -> list[ContinualArm]:
+    """``arm`` at each weight of its method's grid (``arm`` alone when the method has none or the arm sets a weight)."""
+    method = get_method(arm.method)
+    if not method.grid or "weight" in arm.label.split("+")[-1]:
+        return [arm]
+    return [dataclasses.replace(arm, label=f"{arm.label} (weight {w:g})", options={**arm.options, "weight": float(w)},
+                                family=arm.label) for w in method.grid]
+
+
 def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: list[str] | str = DEFAULT_ARMS,
               strategy: str = "full-finetune", backbone: str | None = None, n: int | str | None = 256, seeds: int = 3,
               out: str | Path = "runs/continual", config: Any = None, max_test: int | None = MAX_TEST, alone: bool = True,
-              progress: bool = False) -> ContinualResult:
+              tune: bool = False, progress: bool = False) -> ContinualResult:
     """Train every arm along ``stream`` for each seed, store each step, write the report. Mirrors ``headstart continual``.
 
     Args:
@@ -82,6 +91,8 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         backbone: default ``mnist-cnn`` for image streams, ``all-minilm-l6-v2`` for text.
         n: labelled rows drawn from each task's pool (None or "all": the whole pool).
         max_test: test rows kept per task (the rest go to its pool); None keeps the split's own.
+        tune: each method with a weight (ewc, online-ewc, si, mas, lwf) is run at every weight of its grid unless its
+            arm sets one; the report keeps the weight with the highest ACC on the tasks' validation splits.
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -100,6 +111,8 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         raise ConfigError(f"--seeds must be a positive integer, got {seeds!r}; e.g. --seeds 3")
     loaded = load_stream(stream, scenario)
     parsed = [parse_continual_arm(a, strategy) for a in (split_arms(arms) if isinstance(arms, str) else list(arms))]
+    if tune:
+        parsed = [tuned for arm in parsed for tuned in grid_arms(arm)]
     if alone and not any(a.method == "alone" for a in parsed):
         parsed.append(parse_continual_arm("alone", strategy))
     for arm in parsed:
@@ -138,9 +151,11 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     tasks = [t.name for t in loaded.tasks]
     notes = [f"{pretrained.name}; strategy {strategy} unless an arm names another; n = {size or 'all'} labelled rows per task; "
              f"at most {max_test} test rows per task." if max_test else ""]
-    notes += ["Checkpoints are chosen on the current task's validation split only (a continual learner has no other); "
-              "methods run at their default weights (ewc 100 on a Fisher normalised to mean 1, replay 200 rows, lwf 1) "
-              "unless an arm sets them: the weights are not tuned."]
+    notes += ["Checkpoints are chosen on the current task's validation split only (a continual learner has no other)."]
+    notes += ["--tune: each method's weight is the one of its grid with the highest ACC on the tasks' validation splits at "
+              "the end of the stream (every task seen by then); the other weights are listed under Tried."
+              if tune else "Methods run at their default weights (ewc, online-ewc 100; si, mas, lwf 1; each importance "
+              "normalised to mean 1; replay 200 rows) unless an arm sets them: the weights are not tuned (--tune tries a grid)."]
     if scenario == "task":
         notes.append("Task-incremental: one head over every task's own classes, masked to the task's classes; joint trains "
                      "them all under one softmax and is scored masked per task.")

@@ -74,6 +74,7 @@ class ContinualArm:
     strategy: str
     strategy_options: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
+    family: str | None = None  # with --tune: the arm as written, whose weight grid this arm is one point of
 
 
 @dataclass
@@ -93,6 +94,7 @@ class Chain:
     memory: dict[str, torch.Tensor] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     train_rows: list[np.ndarray] = field(default_factory=list)
+    scratch: dict[str, Any] = field(default_factory=dict)  # a method's state within one task (SI's path integral)
 
     def __post_init__(self) -> None:
         for k, task in enumerate(self.stream.tasks):
@@ -170,7 +172,8 @@ def step_spec(chain: Chain, s: Any, step: int) -> dict[str, Any]:
     task = chain.stream.tasks[step]
     return {**s.resolved(), "data": {"name": task.name, "hash": task.data.hash},
             "continual": {"stream": chain.stream.identity(), "arm": chain.arm.label, "method": chain.arm.method,
-                          "method_options": dataclasses.asdict(chain.options), "step": step, "steps": len(chain.stream.tasks)}}
+                          "method_options": dataclasses.asdict(chain.options), "step": step, "steps": len(chain.stream.tasks),
+                          **({"family": chain.arm.family} if chain.arm.family else {})}}
 
 
 def score_seen(chain: Chain, step: int) -> dict[str, list[float]]:

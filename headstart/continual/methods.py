@@ -8,6 +8,11 @@ what it keeps (``chain.memory``: tensors saved with the chain's checkpoint) once
 - ``ewc`` (Kirkpatrick et al. 2017): after task k, the Fisher F_k of the model's own predictions on k's training
   inputs and the weights θ*_k; later tasks add Σ_k (λ/2) Σ F_k (θ − θ*_k)². F normalised to mean 1 (λ on L2-SP's scale).
 - ``online-ewc`` (Schwarz et al. 2018): one running F ← γ F + F_k and the latest θ*: one penalty, constant memory.
+- ``si`` (Zenke et al. 2017): while a task trains, each weight's share of the drop in loss along its path
+  ω = −Σ_steps g·Δθ (g the task loss's gradient); after it Ω += ω / (Δ² + ξ), normalised to mean 1; later tasks add
+  c Σ Ω (θ − θ*)², θ* the weights the task ended with.
+- ``mas`` (Aljundi et al. 2018): Ω += mean |∂‖f(x)‖²/∂θ| over the task's inputs (no labels), normalised to mean 1;
+  λ Σ Ω (θ − θ*)².
 - ``lwf`` (Li & Hoiem 2016): a copy of the model before the task; on the task's own inputs, λ · T² · KL between the
   copy's and the model's predictions over the earlier classes (per earlier task when task-incremental), T = 2.
 - ``replay``: a buffer of ``size`` earlier training rows (reservoir over the stream, or class-balanced), never a test
@@ -96,6 +101,7 @@ class Method:
     independent: ClassVar[bool] = False  # a fresh model per task (adapter-per-task)
     joint: ClassVar[bool] = False  # every task at once (the ceiling)
     strategy: ClassVar[str | None] = None  # the strategy the method needs, whatever --strategy says
+    grid: ClassVar[tuple[float, ...]] = ()  # the weights --tune tries (the one with the best validation ACC is kept)
 
     def penalties(self, chain: Any, step: int, options: Any) -> list[Penalty]:
         return []
@@ -148,6 +154,7 @@ class EWC(Method):
     name = "ewc"
     description = "EWC: a Fisher-weighted pull toward the weights each earlier task ended with, one per task"
     Options = EWCOptions
+    grid = (0.1, 1.0, 10.0, 100.0)
 
     def after(self, chain: Any, step: int, options: EWCOptions) -> None:
         fisher = task_fisher(chain, step, options.samples)
@@ -172,6 +179,7 @@ class OnlineEWC(Method):
     name = "online-ewc"
     description = "online EWC: one running Fisher F ← γF + F_k and the latest weights as the anchor"
     Options = OnlineEWCOptions
+    grid = (0.1, 1.0, 10.0, 100.0)
 
     def after(self, chain: Any, step: int, options: OnlineEWCOptions) -> None:
         fisher = task_fisher(chain, step, options.samples)
@@ -190,6 +198,122 @@ class OnlineEWC(Method):
         return [lambda: _trained(params, anchors, fisher, options.weight)]
 
 
+@dataclass(frozen=True)
+class MASOptions:
+    weight: float = 1.0  # λ (Ω normalised to mean 1)
+    samples: int = 200  # training inputs of each task the importance is measured on
+
+    def __post_init__(self) -> None:
+        check_weight("mas", self.weight, 1.0)
+        check_count("mas", "samples", self.samples)
+
+
+class MAS(Method):
+    name = "mas"
+    description = "MAS: importance = mean |∂‖f(x)‖²/∂θ| on each task's inputs (no labels), summed over tasks; a pull toward the last weights"
+    Options = MASOptions
+    grid = (0.1, 1.0, 10.0, 100.0)
+
+    def after(self, chain: Any, step: int, options: MASOptions) -> None:
+        from headstart.modes import module_modes, restore_modes
+
+        model = chain.model
+        named = _shared_params(model)
+        params = [p for _, p in named]
+        grads = [p.requires_grad for p in params]
+        modes = module_modes(model)
+        model.eval()
+        importance = [torch.zeros_like(p, dtype=torch.float32) for p in params]
+        count = 0
+        try:
+            for p in params:
+                p.requires_grad_(True)
+            for batch in chain.batches(step, chain.train_rows[step][: options.samples], 8):
+                size = next(iter(batch.values())).shape[0]
+                for i in range(size):  # per example: the mean of absolute gradients, not the absolute mean gradient
+                    out = model({k: v[i : i + 1] for k, v in batch.items()}).float()
+                    got = torch.autograd.grad(out.pow(2).sum(), params, allow_unused=True)
+                    for acc, g in zip(importance, got):
+                        if g is not None:
+                            acc += g.detach().abs().float()
+                    count += 1
+        finally:
+            for p, g in zip(params, grads):
+                p.requires_grad_(g)
+            restore_modes(modes)
+        mean = torch.cat([f.flatten() for f in importance]).mean().clamp_min(1e-30)
+        for (name, p), omega in zip(named, importance):
+            old = chain.memory.get(f"mas.omega.{name}")
+            chain.memory[f"mas.omega.{name}"] = omega / mean + (0 if old is None else old)
+            chain.memory[f"mas.anchor.{name}"] = p.detach().clone()
+
+    def penalties(self, chain: Any, step: int, options: MASOptions) -> list[Penalty]:
+        if step == 0:
+            return []
+        named = _shared_params(chain.model)
+        params = [p for _, p in named]
+        anchors = [chain.memory[f"mas.anchor.{n}"] for n, _ in named]
+        omega = [chain.memory[f"mas.omega.{n}"] for n, _ in named]
+        return [lambda: _trained(params, anchors, omega, options.weight)]
+
+
+@dataclass(frozen=True)
+class SIOptions:
+    weight: float = 1.0  # c (Ω normalised to mean 1)
+    damping: float = 0.1  # ξ in Ω = Σ ω / (Δ² + ξ)
+
+    def __post_init__(self) -> None:
+        check_weight("si", self.weight, 1.0)
+        check_weight("si damping", self.damping, 0.1)
+
+
+class SI(Method):
+    name = "si"
+    description = "SI: each weight's contribution to the drop in loss along its path while a task trains (−Σ g·Δθ), over Δ² + ξ"
+    Options = SIOptions
+    grid = (0.1, 1.0, 10.0, 100.0)
+
+    def penalties(self, chain: Any, step: int, options: SIOptions) -> list[Penalty]:
+        """The path integral's tracker (every step: −g·Δθ of the step before, g the task loss's gradient, read before
+        any penalty adds to it), and from the second task the penalty on Ω."""
+        named = _shared_params(chain.model)
+        params = [p for _, p in named]
+        start = [p.detach().clone() for p in params]
+        omega = [torch.zeros_like(p, dtype=torch.float32) for p in params]
+        last: dict[str, list[torch.Tensor]] = {}
+
+        def track() -> None:
+            now = [p.detach().clone() for p in params]
+            if "theta" in last:
+                for w, g, a, b in zip(omega, last["grad"], last["theta"], now):
+                    w -= g * (b - a).float()
+            last["theta"] = now
+            last["grad"] = [torch.zeros_like(p, dtype=torch.float32) if p.grad is None else p.grad.detach().float().clone()
+                            for p in params]
+            return None
+
+        chain.scratch["si"] = (params, start, omega, last)
+        out: list[Penalty] = [track]
+        if step > 0:
+            anchors = [chain.memory[f"si.anchor.{n}"] for n, _ in named]
+            big = [chain.memory[f"si.omega.{n}"] for n, _ in named]
+            out.append(lambda: _trained(params, anchors, big, options.weight))
+        return out
+
+    def after(self, chain: Any, step: int, options: SIOptions) -> None:
+        params, start, omega, last = chain.scratch.pop("si")
+        if "theta" in last:  # the last step's update (the weights the run kept may be an earlier checkpoint's: the path ends there)
+            for w, g, a, p in zip(omega, last["grad"], last["theta"], params):
+                w -= g * (p.detach() - a).float()
+        named = _shared_params(chain.model)
+        contribution = [w.clamp_min(0) / ((p.detach() - s).float().pow(2) + options.damping) for w, p, s in zip(omega, params, start)]
+        mean = torch.cat([c.flatten() for c in contribution]).mean().clamp_min(1e-30)
+        for (name, p), c in zip(named, contribution):
+            old = chain.memory.get(f"si.omega.{name}")
+            chain.memory[f"si.omega.{name}"] = c / mean + (0 if old is None else old)
+            chain.memory[f"si.anchor.{name}"] = p.detach().clone()
+
+
 def raw_logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """The head's logits over every label of the stream (no mask)."""
     return model.head.linear(model.backbone(batch)).float()
@@ -199,6 +323,7 @@ class LwF(Method):
     name = "lwf"
     description = "LwF: distil the model as it was before the task (its predictions over earlier classes) on the task's inputs"
     Options = LwFOptions
+    grid = (0.1, 1.0, 10.0)
 
     def penalties(self, chain: Any, step: int, options: LwFOptions) -> list[Penalty]:
         if step == 0:
@@ -301,7 +426,7 @@ class Joint(Method):
     joint = True
 
 
-METHODS: dict[str, Method] = {m.name: m for m in (Naive(), EWC(), OnlineEWC(), LwF(), Replay(), LoraPerTask(), Alone(), Joint())}
+METHODS: dict[str, Method] = {m.name: m for m in (Naive(), EWC(), OnlineEWC(), SI(), MAS(), LwF(), Replay(), LoraPerTask(), Alone(), Joint())}
 
 
 def get_method(name: str) -> Method:

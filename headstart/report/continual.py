@@ -40,6 +40,10 @@ def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, 
         lines.append(f"| {md_text(row['arm'])} | {_ci(row['acc'])} | {_ci(row.get('bwt'), signed=True)} | "
                      f"{_ci(row.get('plasticity'))} | {_ci(row.get('fwt'), signed=True)} | {row['acc']['seeds']} | "
                      f"{row['train_seconds']:.0f} | {_bytes(row['kept_bytes'])} |")
+    if analysis.get("tried"):
+        lines += ["", "Tried (--tune; a weight the validation ACC did not pick): " + "; ".join(
+            f"{md_text(r['arm'])} validation ACC {100 * r['val_acc']['mean']:.1f}%, test {100 * r['acc']['mean']:.1f}%"
+            for r in analysis["tried"]) + "."]
     if analysis["recommended"]:
         best = next(r for r in analysis["arms"] if r["arm"] == analysis["recommended"])
         lines += ["", f"**Recommended: {md_text(best['arm'])}** — highest validation ACC "

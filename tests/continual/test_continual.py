@@ -145,18 +145,23 @@ def _train_step(chain, step: int):
     chain.method.after(chain, step, chain.options)
 
 
-def test_ewc_moves_the_weights_less_along_the_directions_the_first_task_rests_on(stream):
-    from headstart.continual.methods import task_fisher
-
+@pytest.mark.parametrize("method, weight, importance", [("ewc", 1000.0, "ewc.0.fisher."), ("si", 1000.0, "si.omega."),
+                                                         ("mas", 1000.0, "mas.omega.")])
+def test_a_regulariser_moves_the_weights_less_along_the_directions_it_finds_important(stream, method, weight, importance):
+    """Drift Σ Ω (θ_after − θ_before)² over the second task, Ω the method's own importance after the first task: far
+    smaller with the method than with naive fine-tuning from the same first task."""
+    chain = _chain(stream, method, {"weight": weight})
+    _train_step(chain, 0)
+    omega = [chain.memory[importance + n] for n, _ in chain.model.named_parameters()]
+    assert all(float(o.min()) >= 0 for o in omega) and float(torch.cat([o.flatten() for o in omega]).mean()) == pytest.approx(1.0)
     drift = {}
-    for method in ("naive", "ewc"):
-        chain = _chain(stream, method, {"weight": 1000.0} if method == "ewc" else {})
-        _train_step(chain, 0)
-        fisher = task_fisher(chain, 0, 64)
-        before = [p.detach().clone() for _, p in chain.model.named_parameters()]
-        _train_step(chain, 1)
-        drift[method] = sum(float((f * (p.detach() - b) ** 2).sum()) for f, p, b in zip(fisher, chain.model.parameters(), before))
-    assert drift["ewc"] < 0.3 * drift["naive"], drift
+    for name in ("naive", method):
+        other = _chain(stream, name, {"weight": weight} if name == method else {})
+        _train_step(other, 0)
+        before = [p.detach().clone() for p in other.model.parameters()]
+        _train_step(other, 1)
+        drift[name] = sum(float((o * (p.detach() - b) ** 2).sum()) for o, p, b in zip(omega, other.model.parameters(), before))
+    assert drift[method] < 0.3 * drift["naive"], drift
 
 
 def test_online_ewc_accumulates_one_fisher_and_anchors_at_the_latest_weights(stream):
@@ -246,3 +251,19 @@ def test_a_stream_killed_mid_way_resumes_to_the_same_accuracy_matrix(stream, tmp
                 for d in ("whole", "killed")]
     assert matrices[0] == matrices[1]
     assert not list((tmp_path / "killed" / "continual").glob("*/*")), "a finished chain leaves no checkpoint behind"
+
+
+def test_tune_runs_each_weight_of_a_methods_grid_and_keeps_the_one_validation_picks(stream, tmp_path, tiny_registry, monkeypatch):
+    import headstart.continual.methods as methods
+
+    monkeypatch.setattr(methods.EWC, "grid", (0.1, 1000.0))
+    result = __import__("headstart.continual", fromlist=["continual"]).continual(
+        str(stream), arms="ewc,ewc[weight=5]", backbone="tiny", n=64, seeds=1, out=tmp_path / "out", config=FAST, alone=False, tune=True)
+    kept = {row["arm"]: row for row in result.analysis["arms"]}
+    tried = {row["arm"]: row for row in result.analysis["tried"]}
+    assert "ewc[weight=5]" in kept, "an arm that sets its weight is not tuned"
+    (chosen,) = [a for a in kept if a.startswith("ewc (weight")]
+    (other,) = tried
+    assert kept[chosen]["val_acc"]["mean"] >= tried[other]["val_acc"]["mean"]
+    assert set(kept[chosen]["tuned"]["val_acc"]) == {0.1, 1000.0}
+    assert "Tried (--tune" in (tmp_path / "out" / "continual.md").read_text()
