@@ -37,16 +37,21 @@ def chains(results: list[RunResult]) -> dict[str, dict[int, dict[int, RunResult]
 
 
 def matrix(steps: dict[int, RunResult], part: str = "test") -> list[list[float]] | None:
-    """R (rows: after task i; columns: task j <= i) of one chain, or None while it is unfinished."""
+    """R (rows: after task i; columns: task j <= i) of one chain, or None while it is unfinished; joint has only its
+    last row (its others are None)."""
     if not steps:
         return None
     total = next(iter(steps.values())).spec["continual"]["steps"]
     if len(steps) == 1 and next(iter(steps.values())).spec["continual"]["method"] == "joint":
         only = next(iter(steps.values()))
-        return [[float("nan")] * total for _ in range(total - 1)] + [list(only.record["continual"][part])]
+        return [[None] * total for _ in range(total - 1)] + [list(only.record["continual"][part])]
     if sorted(steps) != list(range(total)):
         return None
     return [list(steps[i].record["continual"][part]) for i in range(total)]
+
+
+def _mean(values: list[float | None]) -> float | None:
+    return None if any(v is None for v in values) else sum(values) / len(values)
 
 
 def _summary(values: list[float]) -> dict[str, Any]:
@@ -71,7 +76,7 @@ def continual_rows(results: list[RunResult]) -> dict[str, Any]:
         first = next(iter(next(iter(seeds.values())).values())).spec["continual"]
         row: dict[str, Any] = {"arm": arm, "method": first["method"], "family": first.get("family"),
                                "weight": first.get("method_options", {}).get("weight"),
-                               "matrix": [[sum(m[i][j] for m in mats.values()) / len(mats) if j < len(mats[next(iter(mats))][i]) else None
+                               "matrix": [[_mean([m[i][j] for m in mats.values()]) if j < len(mats[next(iter(mats))][i]) else None
                                            for j in range(t)] for i in range(t)],
                                "acc": _summary(acc),
                                "val_acc": _summary([sum(vals[s][-1]) / t for s in mats if vals.get(s)])}

@@ -103,6 +103,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     from headstart.continual.methods import get_method as method_of
     from headstart.data.splits import SplitConfig
     from headstart.report.continual import continual_charts, continual_markdown
+    from headstart.report.continual_html import continual_html
     from headstart.report.render import write_atomic
     from headstart.specs import TrainConfig, parse_n, split_arms
     from headstart.store import Store
@@ -159,11 +160,15 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     if scenario == "task":
         notes.append("Task-incremental: one head over every task's own classes, masked to the task's classes; joint trains "
                      "them all under one softmax and is scored masked per task.")
+    notes = [n for n in notes if n]
     write_json(out / "continual.json", {"stream": stream, "scenario": scenario, "tasks": tasks, **result.analysis})
     write_atomic(out / "continual.md", continual_markdown(result.analysis, stream=stream, scenario=scenario, tasks=tasks,
-                                                          notes=[n for n in notes if n]).encode())
+                                                          notes=notes).encode())
+    kind = "class-incremental" if scenario == "class" else "task-incremental"
+    write_atomic(out / "continual.html", continual_html(result.analysis, title=f"Continual learning: {stream}, {kind}",
+                                                        tasks=tasks, notes=notes).encode())
     result.reports = {"continual.json": out / "continual.json", "continual.md": out / "continual.md",
-                      **continual_charts(result.analysis, out, tasks=tasks)}
+                      "continual.html": out / "continual.html", **continual_charts(result.analysis, out, tasks=tasks)}
     return result
 
 

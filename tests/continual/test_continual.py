@@ -114,6 +114,7 @@ def test_class_incremental_naive_forgets_the_first_task_and_replay_and_joint_kee
     assert "| naive |" in written and "### replay\\[size=64\\]" in written and "Recommended:" in written
     assert json.loads((tmp_path / "out" / "continual.json").read_text())["arms"]
     assert (tmp_path / "out" / "continual.png").read_bytes()[:4] == b"\x89PNG"
+    assert "report-data" in (tmp_path / "out" / "continual.html").read_text()
     again = _run(stream, tmp_path, "naive,replay[size=64],joint", alone=True)
     assert again.trained == 0 and _rows(again)["naive"]["matrix"] == naive, "a finished stream is read from the store"
 

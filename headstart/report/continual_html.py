@@ -1,0 +1,121 @@
+"""``continual.html``: the continual report as one self-contained interactive page (inline SVG + vanilla JS).
+
+The same safety as ``report/html.py``: every user string travels inside a ``<script type="application/json">`` block
+(``script_json``: no ``<``, ``>`` or ``&`` survives) and is rendered with ``textContent`` / SVG text nodes; a
+Content-Security-Policy forbids any request. A selector picks the arm whose accuracy matrix is drawn (hover a cell for
+its value); the table gives every arm's ACC, BWT, plasticity, FWT and cost with their intervals.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from headstart.report.html import _CSP, script_json
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="__CSP__">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>headstart continual report</title>
+<style>
+body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:980px;padding:0 1rem;color:#222}
+h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
+table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:right}
+td:first-child,th:first-child{text-align:left}.best{font-weight:600}.note{color:#666;font-size:.9em}
+#matrix{position:relative}#tip{position:absolute;pointer-events:none;background:#222;color:#fff;padding:.2rem .45rem;
+border-radius:3px;font-size:12px;white-space:nowrap;display:none}svg text{font-size:12px;fill:#333}
+</style></head><body>
+<h1 id="title"></h1>
+<p id="tasks"></p>
+<h2>Methods</h2>
+<table id="arms"><thead><tr><th>arm</th><th>ACC (%)</th><th>BWT (points)</th><th>plasticity (%)</th><th>FWT (points)</th>
+<th>seeds</th><th>train s / stream</th><th>kept between tasks</th></tr></thead><tbody></tbody></table>
+<p id="recommended"></p>
+<h2>Accuracy matrix</h2>
+<label for="arm-select">arm </label><select id="arm-select"></select>
+<div id="matrix"><div id="tip"></div></div>
+<p class="note">Row i, column j: accuracy (%) on task j's test split after training task i; mean over seeds.</p>
+<h2>Notes</h2><ul id="notes"></ul>
+<script type="application/json" id="report-data">__DATA__</script>
+<script>
+"use strict";
+const D = JSON.parse(document.getElementById("report-data").textContent);
+const SVG = "http://www.w3.org/2000/svg";
+const $ = (id) => document.getElementById(id);
+function el(tag, text, attrs) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  return e;
+}
+function svg(tag, attrs, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = String(text);
+  return e;
+}
+const pct = (v, signed) => (signed && v >= 0 ? "+" : "") + (100 * v).toFixed(1);
+const ci = (s, signed) => s ? pct(s.mean, signed) + " (" + pct(s.ci_low, signed) + " to " + pct(s.ci_high, signed) + ")" : "\\u2013";
+const bytes = (b) => b >= 1e9 ? (b / 1e9).toFixed(1) + " GB" : b >= 1e6 ? (b / 1e6).toFixed(1) + " MB" : b >= 1e3 ? (b / 1e3).toFixed(1) + " kB" : b + " B";
+$("title").textContent = D.title;
+document.title = D.title;
+$("tasks").textContent = "Tasks in order: " + D.tasks.join(" \\u2192 ");
+const body = $("arms").querySelector("tbody");
+for (const r of D.arms) {
+  const tr = el("tr", null, r.arm === D.recommended ? {class: "best"} : {});
+  for (const v of [r.arm, ci(r.acc), ci(r.bwt, true), ci(r.plasticity), ci(r.fwt, true), r.acc.seeds,
+                   Math.round(r.train_seconds), bytes(r.kept_bytes)]) tr.appendChild(el("td", v));
+  body.appendChild(tr);
+}
+$("recommended").textContent = D.recommended ? "Recommended: " + D.recommended + " (highest ACC on the tasks' validation splits; test scores never choose)." : "";
+for (const n of D.notes) $("notes").appendChild(el("li", n));
+const select = $("arm-select");
+D.arms.forEach((r, i) => select.appendChild(el("option", r.arm, {value: i})));
+const tip = $("tip");
+function draw() {
+  const r = D.arms[Number(select.value)];
+  const old = $("matrix").querySelector("svg");
+  if (old) old.remove();
+  const t = D.tasks.length, cell = 56, pad = 70;
+  const s = svg("svg", {width: pad + t * cell + 10, height: pad + t * cell + 10, role: "img"});
+  for (let j = 0; j < t; j++) s.appendChild(svg("text", {x: pad + j * cell + cell / 2, y: pad - 8, "text-anchor": "middle"}, "task " + j));
+  for (let i = 0; i < t; i++) {
+    s.appendChild(svg("text", {x: pad - 8, y: pad + i * cell + cell / 2 + 4, "text-anchor": "end"}, "after " + i));
+    for (let j = 0; j < t; j++) {
+      const v = r.matrix[i][j];
+      if (v === null) continue;
+      const light = Math.round(95 - 60 * v);
+      const rect = svg("rect", {x: pad + j * cell, y: pad + i * cell, width: cell - 2, height: cell - 2,
+                                fill: "hsl(210,60%," + light + "%)", class: "cell"});
+      const label = "after task " + i + " (" + D.tasks[i] + "), on task " + j + " (" + D.tasks[j] + "): " + pct(v) + " %";
+      rect.addEventListener("mouseenter", (e) => { tip.textContent = label; tip.style.display = "block";
+        tip.style.left = (pad + j * cell + cell) + "px"; tip.style.top = (pad + i * cell) + "px"; });
+      rect.addEventListener("mouseleave", () => { tip.style.display = "none"; });
+      s.appendChild(rect);
+      s.appendChild(svg("text", {x: pad + j * cell + cell / 2, y: pad + i * cell + cell / 2 + 4, "text-anchor": "middle",
+                                 "pointer-events": "none", fill: light < 60 ? "#fff" : "#222"}, pct(v)));
+    }
+  }
+  $("matrix").appendChild(s);
+}
+select.addEventListener("change", draw);
+draw();
+</script></body></html>
+"""
+
+
+def continual_html(analysis: dict[str, Any], *, title: str, tasks: list[str], notes: list[str]) -> str:
+    """The page for ``analysis`` (``analysis.continual.continual_rows``); NaN cells (joint's earlier rows) are empty."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    data = {"title": title, "tasks": tasks, "notes": notes, "arms": clean(analysis["arms"]), "recommended": analysis["recommended"]}
+    return _TEMPLATE.replace("__CSP__", _CSP).replace("__DATA__", script_json(data))

@@ -1,0 +1,70 @@
+"""continual.html in a real headless Chromium: offline, the matrix drawn per arm on selection, names kept as text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from test_browser import ARGS, CHROMIUM, EVIL, sync_api  # noqa: F401  (skips the module without chromium / playwright)
+
+from headstart.report.continual_html import continual_html
+
+
+def _summary(mean: float) -> dict[str, float]:
+    return {"mean": mean, "ci_low": mean - 0.02, "ci_high": mean + 0.02, "seeds": 3}
+
+
+def analysis() -> dict[str, Any]:
+    arms = [{"arm": "naive", "method": "naive", "matrix": [[0.9, None, None], [0.3, 0.9, None], [0.1, 0.2, 0.95]],
+             "acc": _summary(0.42), "bwt": _summary(-0.72), "plasticity": _summary(0.92), "train_seconds": 30.0, "kept_bytes": 0},
+            {"arm": EVIL, "method": "replay", "matrix": [[0.9, None, None], [0.8, 0.85, None], [0.7, 0.75, 0.9]],
+             "acc": _summary(0.78), "bwt": _summary(-0.15), "plasticity": _summary(0.88), "fwt": _summary(-0.01),
+             "train_seconds": 41.0, "kept_bytes": 2_400_000},
+            {"arm": "joint", "method": "joint", "matrix": [[None] * 3, [None] * 3, [0.9, 0.9, 0.92]], "acc": _summary(0.91),
+             "train_seconds": 50.0, "kept_bytes": 0}]
+    return {"arms": arms, "tried": [], "recommended": EVIL}
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    path = tmp_path_factory.mktemp("continual") / "continual.html"
+    path.write_text(continual_html(analysis(), title="Continual learning: s<b>", tasks=["a", EVIL, "c"], notes=[EVIL]))
+    events: dict[str, list[str]] = {"requests": [], "errors": [], "dialogs": [], "console": []}
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        tab = browser.new_page()
+        tab.on("console", lambda m: events["console"].append(f"{m.type}: {m.text}"))
+        tab.on("pageerror", lambda e: events["errors"].append(str(e)))
+        tab.on("request", lambda r: events["requests"].append(r.url))
+        tab.on("dialog", lambda d: (events["dialogs"].append(d.message), d.dismiss()))
+        tab.goto(path.resolve().as_uri(), wait_until="load")
+        yield tab, path.resolve().as_uri(), events
+        browser.close()
+
+
+def test_the_page_loads_offline_and_draws_the_first_arms_matrix(page: Any) -> None:
+    tab, url, events = page
+    assert events["requests"] == [url] and events["errors"] == [] and events["dialogs"] == []
+    assert not [m for m in events["console"] if m.startswith(("error", "warning"))]
+    assert tab.locator("#matrix rect.cell").count() == 6, "the lower triangle of a 3-task matrix"
+    assert tab.locator("#arms tbody tr").count() == 3
+    assert tab.locator("#arms tbody tr.best").inner_text().startswith(EVIL)
+    assert "−" not in tab.inner_text("#arms") and "-72.0 (-74.0 to -70.0)" in tab.inner_text("#arms")
+
+
+def test_choosing_an_arm_redraws_its_matrix_and_hover_names_the_cell(page: Any) -> None:
+    tab, _, events = page
+    tab.select_option("#arm-select", "2")
+    assert tab.locator("#matrix rect.cell").count() == 3, "joint has only its last row"
+    tab.select_option("#arm-select", "1")
+    tab.locator("#matrix rect.cell").nth(1).dispatch_event("mouseenter")
+    assert tab.text_content("#tip") == f"after task 1 ({EVIL}), on task 0 (a): 80.0 %"
+    assert events["errors"] == []
+
+
+def test_injected_names_stay_text(page: Any) -> None:
+    tab, _, events = page
+    assert events["dialogs"] == [] and tab.evaluate("document.scripts.length") == 2
+    assert tab.locator("b, img").count() == 0
+    assert EVIL in tab.inner_text("#notes") and EVIL in tab.inner_text("#tasks") and tab.title() == "Continual learning: s<b>"
