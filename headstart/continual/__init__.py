@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,10 +134,18 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     size = parse_n(n)
     result = ContinualResult(out=out)
     total = len(parsed) * seeds
+    steps_total = sum(1 if get_method(a.method).joint else len(loaded.tasks) for a in parsed) * seeds
+    clock = {"start": time.monotonic(), "trained": 0, "left": steps_total}
 
     def said(chain: Chain, step: int) -> None:
+        clock["trained"] += 1
+        clock["left"] -= 1
+        elapsed = time.monotonic() - clock["start"]
+        eta = clock["left"] * elapsed / clock["trained"]
         if progress:
-            print(f"continual: {chain.arm.label} seed {chain.seed} task {step + 1}/{len(loaded.tasks)} done", file=sys.stderr, flush=True)
+            print(f"continual: {chain.arm.label} seed {chain.seed} task {step + 1}/{len(loaded.tasks)} done; "
+                  f"{steps_total - clock['left']}/{steps_total} steps, elapsed {elapsed:.0f}s, ETA {eta:.0f}s",
+                  file=sys.stderr, flush=True)
 
     with Store(out) as store:
         for i, arm in enumerate(parsed):
@@ -145,7 +154,9 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
                               train, out)
                 if progress:
                     print(f"continual: chain {i * seeds + seed + 1}/{total}: {arm.label} seed {seed}", file=sys.stderr, flush=True)
-                result.trained += run_chain(chain, store, progress=said)
+                trained = run_chain(chain, store, progress=said)
+                clock["left"] -= (1 if chain.method.joint else len(loaded.tasks)) - trained  # steps already stored
+                result.trained += trained
         runs = store.results()
     mine = [r for r in runs if (r.spec.get("continual") or {}).get("stream") == loaded.identity()]
     result.analysis = continual_rows(mine)
