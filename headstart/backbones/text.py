@@ -1,13 +1,16 @@
 """Hugging Face text encoders (BERT-like AutoModel or a sentence-transformers folder) as backbones.
 
-Features are the mean of the last hidden states over real tokens (sentence-transformers' "mean"
-pooling) or the first token's state ("cls"); the pooling is read from a sentence-transformers
-``1_Pooling/config.json`` when the folder has one.
+Features pool the last hidden states over real tokens: "mean" (sentence-transformers' default), "cls" (the first
+token), "max", "mean_sqrt_len" (the sum over √length), "weightedmean" (position-weighted) or "lasttoken"; several
+modes joined by "+" are concatenated in sentence-transformers' order. A sentence-transformers folder is read as that
+library reads it (``read_pipeline``): its Pooling modes, then its Dense layers (weights from safetensors), then its
+Normalize; a module of another kind is refused by name rather than skipped.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,62 @@ from torch import nn
 
 from headstart.errors import BackboneError, ConfigError
 
-POOLINGS = ("mean", "cls")
+POOLINGS = ("cls", "max", "mean", "mean_sqrt_len", "weightedmean", "lasttoken")  # sentence-transformers' concatenation order
+ST_POOLING_KEYS = {"pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max", "pooling_mode_mean_tokens": "mean",
+                   "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len", "pooling_mode_weightedmean_tokens": "weightedmean",
+                   "pooling_mode_lasttoken": "lasttoken"}
+ACTIVATIONS = {"Tanh": nn.Tanh, "Identity": nn.Identity, "ReLU": nn.ReLU, "GELU": nn.GELU, "Sigmoid": nn.Sigmoid}
+
+
+def pooling_modes(pooling: str) -> tuple[str, ...]:
+    """``"cls+mean"`` -> ("cls", "mean"), in sentence-transformers' order.
+
+    Raises:
+        ConfigError: an unknown mode, naming the known ones.
+    """
+    modes = [m.strip() for m in str(pooling).split("+") if m.strip()]
+    unknown = [m for m in modes if m not in POOLINGS]
+    if not modes or unknown:
+        raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)} (or several joined by '+'), got {pooling!r}; "
+                          "e.g. --pooling mean")
+    return tuple(m for m in POOLINGS if m in modes)
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, modes: tuple[str, ...]) -> torch.Tensor:
+    """(B, T, d) hidden states and (B, T) attention mask -> (B, len(modes)·d), each mode as sentence-transformers
+    computes it."""
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    counts = m.sum(1).clamp_min(1.0)
+    out = []
+    for mode in modes:
+        if mode == "cls":
+            out.append(hidden[:, 0])
+        elif mode == "max":
+            out.append(hidden.masked_fill(m == 0, torch.finfo(hidden.dtype).min).max(1).values)
+        elif mode == "mean":
+            out.append((hidden * m).sum(1) / counts)
+        elif mode == "mean_sqrt_len":
+            out.append((hidden * m).sum(1) / counts.sqrt())
+        elif mode == "weightedmean":
+            w = m * torch.arange(1, hidden.shape[1] + 1, device=hidden.device, dtype=hidden.dtype).view(1, -1, 1)
+            out.append((hidden * w).sum(1) / w.sum(1).clamp_min(1.0))
+        else:  # lasttoken: the last real token of each row
+            last = (mask.sum(1) - 1).clamp_min(0)
+            out.append(hidden[torch.arange(hidden.shape[0], device=hidden.device), last])
+    return torch.cat(out, -1) if len(out) > 1 else out[0]
+
+
+class Dense(nn.Module):
+    """A sentence-transformers Dense module: ``activation(linear(x))``."""
+
+    def __init__(self, linear: nn.Linear, activation: str) -> None:
+        super().__init__()
+        self.linear = linear
+        self.activation_name = activation
+        self.activation = ACTIVATIONS[activation]()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.linear(x))
 
 
 class TextBackbone(nn.Module):
@@ -35,10 +93,10 @@ class TextBackbone(nn.Module):
     modality = "text"
 
     def __init__(self, model: nn.Module, tokenizer: Any, *, name: str, source: str, pooling: str = "mean",
-                 max_length: int = 128, pretrained: bool = True, weights: str | None = None) -> None:
+                 max_length: int = 128, pretrained: bool = True, weights: str | None = None,
+                 dense: list[Dense] | None = None, normalize: bool = False) -> None:
         super().__init__()
-        if pooling not in POOLINGS:
-            raise ConfigError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.modes = pooling_modes(pooling)
         if max_length < 2:
             raise ConfigError(f"max_length must be >= 2, got {max_length!r}; try --max-length 128")
         model_max = getattr(tokenizer, "model_max_length", None) or 10**9
@@ -48,10 +106,12 @@ class TextBackbone(nn.Module):
         self.name = name
         self.source = source
         self.weights = weights  # fingerprint of a local folder's weight files: retrained in place, a new identity
-        self.pooling = pooling
+        self.pooling = "+".join(self.modes)
         self.max_length = min(max_length, model_max, max_positions)
         self.pretrained = pretrained
-        self.dim = int(model.config.hidden_size)
+        self.dense = nn.ModuleList(dense or [])
+        self.normalize = normalize
+        self.dim = int(self.dense[-1].linear.out_features) if len(self.dense) else int(model.config.hidden_size) * len(self.modes)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
     def blocks(self) -> list[nn.Module]:
@@ -77,10 +137,10 @@ class TextBackbone(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         hidden = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
         hidden = hidden[:, hidden.shape[1] - batch["attention_mask"].shape[1]:]  # drop virtual tokens (prompt tuning)
-        if self.pooling == "cls":
-            return hidden[:, 0]
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+        features = pool(hidden, batch["attention_mask"], self.modes)
+        for layer in self.dense:
+            features = layer(features)
+        return torch.nn.functional.normalize(features, dim=-1) if self.normalize else features
 
     def fresh(self, seed: int) -> "TextBackbone":
         """The same architecture and tokenizer with weights drawn by the model's own initialiser."""
@@ -89,13 +149,17 @@ class TextBackbone(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = AutoModel.from_config(self.model.config)
+            dense = [Dense(nn.Linear(d.linear.in_features, d.linear.out_features, bias=d.linear.bias is not None), d.activation_name)
+                     for d in self.dense]
         return TextBackbone(model, self.tokenizer, name=self.name, source=self.source, pooling=self.pooling,
-                            max_length=self.max_length, pretrained=False, weights=self.weights)
+                            max_length=self.max_length, pretrained=False, weights=self.weights, dense=dense,
+                            normalize=self.normalize)
 
     def describe(self) -> dict[str, Any]:
         identity = {"name": self.name, "source": self.source, "pooling": self.pooling, "max_length": self.max_length,
                     "pretrained": self.pretrained, "dim": self.dim}
-        return identity | ({"weights": self.weights} if self.weights else {})
+        pipeline = {"dense": [[d.linear.in_features, d.linear.out_features, d.activation_name] for d in self.dense]} if len(self.dense) else {}
+        return identity | pipeline | ({"normalize": True} if self.normalize else {}) | ({"weights": self.weights} if self.weights else {})
 
 
 def _transformer_layers(model: nn.Module) -> nn.ModuleList:
@@ -106,22 +170,89 @@ def _transformer_layers(model: nn.Module) -> nn.ModuleList:
     return max(lists, key=len)
 
 
-def detect_pooling(directory: Path) -> str | None:
-    """The pooling a sentence-transformers folder declares, or None for a plain HF folder."""
+@dataclass(frozen=True)
+class Pipeline:
+    """What a sentence-transformers folder puts after its Transformer (``modules.json``)."""
+
+    pooling: str | None = None
+    dense: tuple[Path, ...] = ()  # each Dense module's folder
+    normalize: bool = False
+
+
+def read_pipeline(directory: Path) -> Pipeline:
+    """The modules of a sentence-transformers folder after its Transformer; an empty Pipeline for a plain HF folder.
+
+    Raises:
+        BackboneError: a module headstart cannot read (it reads Transformer, Pooling, Dense, Normalize), named, or a
+            modules.json / Pooling config that cannot be parsed.
+    """
     modules = directory / "modules.json"
     if not modules.exists():
-        return None
+        return Pipeline()
     try:
         entries = json.loads(modules.read_text())
-        pooling_dir = next((directory / e["path"] for e in entries if e.get("type", "").endswith("Pooling")), None)
-        config = json.loads((pooling_dir / "config.json").read_text()) if pooling_dir else {}
-    except (OSError, ValueError, KeyError, StopIteration):
+    except (OSError, ValueError) as e:
+        raise BackboneError(f"cannot read {str(modules)!r}: {e}; fix or remove it") from None
+    pooling, dense, normalize = None, [], False
+    for entry in entries:
+        kind = str(entry.get("type", "")).rsplit(".", 1)[-1]
+        folder = directory / str(entry.get("path", ""))
+        if kind == "Transformer":
+            continue
+        if kind == "Pooling":
+            if not (folder / "config.json").exists():  # sentence-transformers' Pooling defaults to mean
+                continue
+            try:
+                config = json.loads((folder / "config.json").read_text())
+            except (OSError, ValueError) as e:
+                raise BackboneError(f"cannot read the Pooling config {str(folder / 'config.json')!r}: {e}") from None
+            modes = [mode for key, mode in ST_POOLING_KEYS.items() if config.get(key)]
+            pooling = "+".join(modes) if modes else None
+        elif kind == "Dense":
+            dense.append(folder)
+        elif kind == "Normalize":
+            normalize = True
+        else:
+            raise BackboneError(f"{str(directory)!r}: modules.json lists {entry.get('type')!r}, which headstart cannot read "
+                                "(it reads Transformer, Pooling, Dense, Normalize); remove that module or give a plain "
+                                "Hugging Face folder")
+    return Pipeline(pooling, tuple(dense), normalize)
+
+
+def detect_pooling(directory: Path) -> str | None:
+    """The pooling a sentence-transformers folder declares, or None for a plain HF folder (or one whose modules cannot
+    be read: its other modules are not this function's concern)."""
+    try:
+        return read_pipeline(directory).pooling
+    except BackboneError:
         return None
-    if config.get("pooling_mode_cls_token"):
-        return "cls"
-    if config.get("pooling_mode_mean_tokens"):
-        return "mean"
-    return None
+
+
+def load_dense(folder: Path) -> Dense:
+    """A Dense module from its folder: config.json (in/out features, bias, activation) and safetensors weights.
+
+    Raises:
+        BackboneError: no safetensors weights (pickled ones are not loaded), or an activation it does not know.
+    """
+    from safetensors.torch import load_file
+
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise BackboneError(f"cannot read the Dense config {str(folder / 'config.json')!r}: {e}") from None
+    activation = str(config.get("activation_function", "torch.nn.modules.linear.Identity")).rsplit(".", 1)[-1]
+    if activation not in ACTIVATIONS:
+        raise BackboneError(f"the Dense module in {str(folder)!r} uses activation {activation!r}; headstart knows "
+                            f"{', '.join(ACTIVATIONS)}")
+    weights = folder / "model.safetensors"
+    if not weights.exists():
+        pickled = [p.name for p in folder.glob("*.bin")]
+        hint = f" (found {', '.join(pickled)}: pickle-based weights are not loaded; convert them to safetensors)" if pickled else ""
+        raise BackboneError(f"the Dense module in {str(folder)!r} has no model.safetensors{hint}")
+    state = load_file(str(weights))
+    linear = nn.Linear(int(config["in_features"]), int(config["out_features"]), bias=bool(config.get("bias", True)))
+    linear.load_state_dict({k.removeprefix("linear."): v for k, v in state.items()})
+    return Dense(linear, activation)
 
 
 def transformer_dir(directory: Path) -> Path:
@@ -165,10 +296,12 @@ def weights_fingerprint(files: list[Path]) -> str:
 
 
 def load_text_backbone(directory: str | Path, *, name: str, pooling: str | None = None, max_length: int = 128,
-                       fingerprint: bool = False) -> TextBackbone:
+                       fingerprint: bool = False, st_modules: bool = True) -> TextBackbone:
     """Load an encoder and its tokenizer from a local HF or sentence-transformers directory.
 
     Args:
+        st_modules: read a sentence-transformers folder's Dense and Normalize modules (``read_pipeline``); False reads
+            its pooling only (the built-in all-minilm-l6-v2: the features every stored result was measured on).
         fingerprint: put a hash of the weight files into the identity (``weights_fingerprint``): for folders the user
             gives, whose content may change under the same path; registered backbones are pinned by their name.
 
@@ -179,7 +312,9 @@ def load_text_backbone(directory: str | Path, *, name: str, pooling: str | None 
     from transformers.utils import logging as hf_logging
 
     directory = Path(directory)
-    pooling = pooling or detect_pooling(directory)
+    pipeline = read_pipeline(directory) if st_modules else Pipeline(pooling=detect_pooling(directory))
+    pooling = pooling or pipeline.pooling
+    dense = [load_dense(folder) for folder in pipeline.dense]
     directory = transformer_dir(directory)
     if not (directory / "config.json").exists():
         raise BackboneError(f"{str(directory)!r} has no config.json; give a Hugging Face or sentence-transformers model folder")
@@ -202,5 +337,7 @@ def load_text_backbone(directory: str | Path, *, name: str, pooling: str | None 
         hf_logging.set_verbosity(verbosity)
     model.eval()
     chosen = pooling or "mean"
+    files = weights + [folder / "model.safetensors" for folder in pipeline.dense]
     return TextBackbone(model, tokenizer, name=name, source=str(directory.resolve()), pooling=chosen, max_length=max_length,
-                        weights=weights_fingerprint(weights) if fingerprint else None)
+                        weights=weights_fingerprint(files) if fingerprint else None, dense=dense,
+                        normalize=pipeline.normalize)

@@ -68,7 +68,7 @@ def train(
     task: Annotated[Optional[str], typer.Option(help="classification | multilabel | regression (default: inferred).")] = None,
     group_column: Annotated[Optional[str], typer.Option(help="Column of group ids kept on one side of the split (a patient, a movie).")] = None,
     split_column: Annotated[Optional[str], typer.Option(help="Column holding the file's own split: train / validation / test (validation cut from train if absent).")] = None,
-    pooling: Annotated[Optional[str], typer.Option(help="mean | cls (default: from the backbone folder).")] = None,
+    pooling: Annotated[Optional[str], typer.Option(help="mean, cls, max, mean_sqrt_len, weightedmean or lasttoken; several joined by + are concatenated (default: from the backbone folder).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonOpt = False,
 ) -> None:

@@ -83,3 +83,87 @@ def test_hub_id_offline_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     with pytest.raises(BackboneError, match="--backbone /path/to/model"):
         load_backbone("sentence-transformers/not-cached-here")
+
+
+def _pipeline_folder(root: Path, modules: list[tuple[str, str]], pooling: dict) -> Path:
+    """A sentence-transformers folder: MiniLM as 0_Transformer, then ``modules`` ((type, path), after Transformer)."""
+    folder = root
+    _copy_model(folder / "0_Transformer")
+    (folder / "0_Transformer" / "modules.json").unlink()
+    entries = [{"idx": 0, "name": "0", "path": "0_Transformer", "type": "sentence_transformers.models.Transformer"}]
+    for i, (kind, path) in enumerate(modules, start=1):
+        entries.append({"idx": i, "name": str(i), "path": path, "type": f"sentence_transformers.models.{kind}"})
+    (folder / "modules.json").write_text(json.dumps(entries))
+    (folder / "1_Pooling").mkdir(exist_ok=True)
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 384, **pooling}))
+    return folder
+
+
+def _dense(folder: Path, *, in_features: int, out_features: int, activation: str = "torch.nn.modules.activation.Tanh") -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    save_file({"linear.weight": torch.randn(out_features, in_features) * 0.05, "linear.bias": torch.randn(out_features) * 0.05},
+              str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps({"in_features": in_features, "out_features": out_features, "bias": True,
+                                                     "activation_function": activation}))
+
+
+def test_a_sentence_transformers_pipeline_is_read_as_that_library_reads_it(tmp_path):
+    """cls + max pooling concatenated, a Dense with tanh, Normalize: the features equal the same steps written out on
+    the encoder's hidden states; the identity names the pipeline; the built-in stays as every result measured it."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModel
+
+    folder = _pipeline_folder(tmp_path / "st", [("Pooling", "1_Pooling"), ("Dense", "2_Dense"), ("Normalize", "3_Normalize")],
+                              {"pooling_mode_cls_token": True, "pooling_mode_max_tokens": True, "pooling_mode_mean_tokens": False})
+    _dense(folder / "2_Dense", in_features=768, out_features=32)
+    backbone = load_backbone(str(folder))
+    assert backbone.pooling == "cls+max" and backbone.dim == 32 and backbone.normalize
+    assert backbone.describe()["dense"] == [[768, 32, "Tanh"]] and backbone.describe()["normalize"] is True
+    batch = backbone.collate(backbone.encode(["a fine movie", "the plot was very thin and it went on"]))
+    got = backbone(batch)
+    encoder = AutoModel.from_pretrained(folder / "0_Transformer").eval()
+    with torch.no_grad():
+        hidden = encoder(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).bool()
+        pooled = torch.cat([hidden[:, 0], hidden.masked_fill(~mask, -1e9).max(1).values], -1)
+        state = load_file(str(folder / "2_Dense" / "model.safetensors"))
+        want = torch.nn.functional.normalize(torch.tanh(pooled @ state["linear.weight"].T + state["linear.bias"]), dim=-1)
+    assert torch.allclose(got, want, atol=1e-5)
+    assert torch.allclose(got.norm(dim=-1), torch.ones(2), atol=1e-5)
+    builtin = load_backbone("all-minilm-l6-v2")
+    assert not builtin.normalize and "normalize" not in builtin.describe(), "the built-in keeps its stored results' features"
+    assert load_backbone(str(_minilm_dir())).normalize, "its folder by path is read with its Normalize"
+
+
+@pytest.mark.parametrize("mode", ["mean_sqrt_len", "weightedmean", "lasttoken", "max"])
+def test_every_pooling_mode_is_computed(tmp_path, mode):
+    import torch
+
+    folder = _pipeline_folder(tmp_path / mode, [("Pooling", "1_Pooling")], {f"pooling_mode_{mode}_tokens" if mode != "lasttoken"
+                                                                            else "pooling_mode_lasttoken": True})
+    backbone = load_backbone(str(folder))
+    assert backbone.pooling == mode and backbone.dim == 384
+    short, long = backbone.encode(["good"]), backbone.encode(["good film and a very long and winding plot"])
+    with torch.no_grad():
+        alone = backbone(backbone.collate(short))
+        padded = backbone(backbone.collate(short + long))[:1]
+    assert torch.allclose(alone, padded, atol=1e-4), "padding never changes a row's features"
+
+
+def test_an_unknown_module_or_a_pickled_dense_is_refused_by_name(tmp_path):
+    folder = _pipeline_folder(tmp_path / "odd", [("Pooling", "1_Pooling"), ("LayerNorm", "2_LayerNorm")],
+                              {"pooling_mode_mean_tokens": True})
+    with pytest.raises(BackboneError, match="modules.json lists 'sentence_transformers.models.LayerNorm', which headstart cannot read"):
+        load_backbone(str(folder))
+    pickled = _pipeline_folder(tmp_path / "pickled", [("Pooling", "1_Pooling"), ("Dense", "2_Dense")], {"pooling_mode_mean_tokens": True})
+    _dense(pickled / "2_Dense", in_features=384, out_features=8)
+    (pickled / "2_Dense" / "model.safetensors").rename(pickled / "2_Dense" / "pytorch_model.bin")
+    with pytest.raises(BackboneError, match="pickle-based weights are not loaded"):
+        load_backbone(str(pickled))
+    with pytest.raises(Exception, match="pooling must be one of"):
+        load_backbone(str(_minilm_dir()), pooling="median")
