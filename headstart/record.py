@@ -12,7 +12,7 @@ from typing import Any
 
 def run_record(s: Any, report: Any, *, tuned: bool) -> dict[str, Any]:
     """What the analysis reads beyond the scores (``RunResult.record``): the validation checks, the budget as run and
-    the majority-class reference on validation and test."""
+    the majority-class reference on validation and test, and where it ran (``provenance.environment``)."""
     from headstart.evaluation import reference_metrics
     from headstart.metrics import selection_metric
 
@@ -25,7 +25,9 @@ def run_record(s: Any, report: Any, *, tuned: bool) -> dict[str, Any]:
               "max_steps": cfg.max_steps, "lr": cfg.lr if any(n.startswith("backbone.") for n in report.trained) else None,
               "head_lr": cfg.head_lr, "tuned": tuned,
               "metric": selection_metric(cfg, data, s.train_rows)}
-    return {"history": history, "budget": budget, "reference": reference}
+    from headstart.provenance import environment
+
+    return {"history": history, "budget": budget, "reference": reference, "environment": environment()}
 
 
 def score_test(s: Any, *, features: bool) -> tuple[dict[str, Any], dict[str, Any]]:

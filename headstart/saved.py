@@ -104,6 +104,8 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
     """
     from safetensors.torch import save_file
 
+    from headstart.provenance import environment
+
     state = s.model.state_dict()
     saved = backbone_saved(s, report)
     if report.status != "done":  # diverged: keep the record (spec, metrics with the reason), never the NaN weights
@@ -146,6 +148,7 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
         "label_names": list(s.data.label_names),
         "train_rows": s.train_rows.tolist(),
         "backbone_saved": saved,
+        "environment": environment(),
     })
 
 

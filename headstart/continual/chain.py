@@ -249,6 +249,7 @@ def drop_checkpoint(folder: Path, step: int) -> None:
 
 def run_chain(chain: Chain, store: Any, *, progress: Any = None) -> int:
     """Train the chain's remaining steps, storing each; returns how many steps were trained."""
+    from headstart.provenance import environment
     from headstart.recipe import train
 
     steps = 1 if chain.method.joint else len(chain.stream.tasks)
@@ -289,7 +290,7 @@ def run_chain(chain: Chain, store: Any, *, progress: Any = None) -> int:
                            chosen=dict(report.chosen), train_seconds=seconds, steps=report.steps, best_step=report.best_step,
                            trainable_params=report.trainable_params, error=report.error,
                            total_params=sum(p.numel() for p in s.model.parameters()),
-                           record={"continual": {**row, "kept_bytes": chain.kept_bytes()}})
+                           record={"continual": {**row, "kept_bytes": chain.kept_bytes()}, "environment": environment()})
         if report.status != "done":
             store.put(result)
             return trained + 1

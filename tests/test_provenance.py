@@ -1,0 +1,31 @@
+"""Every stored run and saved run directory says what produced it: versions, commit, device, CPU."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from headstart.provenance import environment, git_commit
+
+
+def test_the_environment_names_the_libraries_the_commit_and_the_machine():
+    env = environment()
+    assert env["libraries"]["torch"] == torch.__version__ and env["device"] in ("cpu", "cuda") and env["cpu"]
+    commit = git_commit()
+    assert commit is None or len(commit.split("+")[0]) == 40
+
+
+def test_a_trained_run_records_where_it_ran(toy_csv, tiny_registry, tmp_path):
+    import headstart
+    from headstart.specs import TrainConfig
+
+    result = headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=16, config=TrainConfig(max_steps=4, min_steps=4),
+                           out=tmp_path / "run")
+    spec = json.loads((tmp_path / "run" / "spec.json").read_text())
+    assert spec["environment"]["libraries"]["torch"] == torch.__version__ and result.status == "done"
+    from headstart.recipe import run
+    from headstart.specs import RunSpec
+
+    outcome = run(RunSpec(data=str(toy_csv), backbone="tiny", strategy="linear-probe", n=16, train=TrainConfig(max_steps=4, min_steps=4)))
+    assert outcome.result.record["environment"] == spec["environment"], "the store's record and the run directory agree"
