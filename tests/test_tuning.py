@@ -252,3 +252,22 @@ def test_a_tuned_fits_key_is_the_key_of_the_run_it_saved(toy_csv, tiny_registry,
     run = headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "run", tune="lr",
                         config=TrainConfig(max_steps=6, min_steps=6, batch_size=8, precision="fp32"))
     assert run.key == json.loads((tmp_path / "run" / "spec.json").read_text())["key"]
+
+
+def test_compare_json_prints_the_summary_on_stdout_and_a_sweep_that_all_fails_exits_1(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    import json
+
+    from conftest import run_cli
+
+    base = ["--data", str(toy_csv), "--backbone", "tiny", "--max-steps", "6", "--min-steps", "6", "--quiet", "--no-tune",
+            "--sizes", "32", "--seeds", "1"]
+    code, out, err = run_cli(["compare", *base, "--strategies", "linear-probe", "--json", "--out", str(tmp_path / "j")],
+                             monkeypatch, capsys)
+    assert code in (0, None), err
+    payload = json.loads(out)
+    assert payload["total"] == 1 and payload["statuses"] == {"done": 1} and payload["summary"]["curves"]
+    assert "1 cells" in err and "leakage" in err.lower(), "the counts and notes go to stderr"
+    config = tmp_path / "bad.toml"
+    config.write_text('arms = ["full-finetune[lr=1e9, head_lr=1e9]"]\n')
+    code, out, err = run_cli(["compare", *base, "--config", str(config), "--out", str(tmp_path / "bad")], monkeypatch, capsys)
+    assert code == 1 and "every cell failed (1 diverged)" in err, (code, err)

@@ -48,6 +48,8 @@ def compare(
     option: Annotated[Optional[list[str]], typer.Option("--option", help="STRATEGY.KEY=VALUE: one strategy's option for every "
                                                                           "run of it (repeatable; e.g. partial-freeze.freeze=3).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the sweep's counts and the report's summary (results.json) as "
+                                                          "JSON on stdout; progress and notes go to stderr.")] = False,
 ) -> None:
     """Sweep strategies x labelled-set sizes x seeds, store every run, write the report and a recommendation.
 
@@ -93,10 +95,21 @@ def compare(
     _check_writable(out_dir)
     command = "headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = run_compare(sweep, out_dir, workers=pick(workers, "workers", 1), command=command, progress=not quiet,
-                         announce=lambda report: _print_leakage(report, dedupe=sweep.split.dedupe))
-    typer.echo(f"{result.total} cells: {result.skipped} already done, {result.trained} trained now "
-               f"({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items())) or 'nothing new'}) in {result.seconds:.0f}s")
-    _print_report(result.reports, out_dir)
+                         announce=lambda report: _print_leakage(report, dedupe=sweep.split.dedupe, err=as_json))
+    counts = (f"{result.total} cells: {result.skipped} already done, {result.trained} trained now "
+              f"({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items())) or 'nothing new'}) in {result.seconds:.0f}s")
+    if as_json:
+        typer.echo(counts, err=True)
+        _echo_json({"total": result.total, "skipped": result.skipped, "trained": result.trained, "statuses": result.statuses,
+                    "seconds": round(result.seconds, 1), "reports": {k: str(v) for k, v in result.reports.items()},
+                    "summary": result.summary})
+    else:
+        typer.echo(counts)
+        _print_report(result.reports, out_dir)
+    if result.trained and not result.skipped and not result.statuses.get("done"):
+        typer.echo(f"error: every cell failed ({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items()))}); "
+                   f"headstart runs {out_dir} shows each reason", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -166,11 +179,11 @@ def _parse_grid_flag(text: str) -> tuple[str, str]:
     return name.strip(), values
 
 
-def _print_leakage(report: Any, *, dedupe: bool) -> None:
-    typer.echo(report.summary() + ("; removed from test (--dedupe)" if dedupe and report.exact + report.near else ""))
+def _print_leakage(report: Any, *, dedupe: bool, err: bool = False) -> None:
+    typer.echo(report.summary() + ("; removed from test (--dedupe)" if dedupe and report.exact + report.near else ""), err=err)
     if report.fraction > LEAKAGE_WARN and not dedupe:
         typer.echo(f"warning: {100 * report.fraction:.1f}% of the test set duplicates training data, so test scores are "
-                   "optimistic; re-run with --dedupe (headstart check-leakage shows the pairs)")
+                   "optimistic; re-run with --dedupe (headstart check-leakage shows the pairs)", err=err)
 
 
 def _print_report(paths: dict[str, Path], out_dir: Path) -> None:
