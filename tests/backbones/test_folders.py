@@ -167,3 +167,24 @@ def test_an_unknown_module_or_a_pickled_dense_is_refused_by_name(tmp_path):
         load_backbone(str(pickled))
     with pytest.raises(Exception, match="pooling must be one of"):
         load_backbone(str(_minilm_dir()), pooling="median")
+
+
+@pytest.mark.parametrize("layout", ["minilm", "pipeline"])
+def test_features_equal_the_sentence_transformers_librarys(tmp_path, layout):
+    """The real library on the same folder: MiniLM as shipped (mean, Normalize), and a folder with cls + max pooling,
+    a tanh Dense and Normalize."""
+    import torch
+
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    if layout == "minilm":
+        folder = _minilm_dir()
+    else:
+        folder = _pipeline_folder(tmp_path / "st", [("Pooling", "1_Pooling"), ("Dense", "2_Dense"), ("Normalize", "3_Normalize")],
+                                  {"pooling_mode_cls_token": True, "pooling_mode_max_tokens": True, "pooling_mode_mean_tokens": False})
+        _dense(folder / "2_Dense", in_features=768, out_features=32)
+    texts = ["a fine movie", "the plot was very thin and it went on and on", "x"]
+    theirs = torch.as_tensor(sentence_transformers.SentenceTransformer(str(folder), device="cpu").encode(texts))
+    backbone = load_backbone(str(folder))
+    with torch.no_grad():
+        ours = backbone(backbone.collate(backbone.encode(texts)))
+    assert torch.allclose(ours, theirs, atol=1e-5), (ours - theirs).abs().max()
