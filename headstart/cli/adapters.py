@@ -1,4 +1,4 @@
-"""``headstart adapters``: list, show, merge, unmerge."""
+"""``headstart adapters``: list, show, merge, unmerge; ``headstart export``."""
 
 from __future__ import annotations
 
@@ -105,3 +105,29 @@ def adapters_unmerge(
     report = unmerge(directory, out, tolerance=tolerance)
     typer.echo(f"unmerged {directory} -> {report.out}: base weights within {report.base_max_abs_diff:.2e} of the pre-trained ones, "
                f"outputs within {report.output_max_abs_diff:.2e} on {report.inputs} validation inputs")
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="A run directory (headstart train --out).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="A new folder for the export.")],
+    format: Annotated[str, typer.Option("--format", help="hf: a folder AutoModelForSequenceClassification loads "
+                                                          "(trust_remote_code=True), with a README.md model card.")] = "hf",
+    tolerance: Annotated[float, typer.Option(help="Largest difference allowed between the export's and the run's "
+                                                  "probabilities on the run's validation inputs.")] = 1e-5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export a trained run for other tools; the export is loaded back and checked against the run before it is kept.
+
+    \b
+    Example: headstart export runs/ft64 --format hf --out exported/ft64
+    """
+    from headstart.export import export as run_export
+
+    report = run_export(run, out, format=format, tolerance=tolerance)
+    if as_json:
+        _echo_json(report.__dict__)
+        return
+    typer.echo(f"exported {run} to {report.out}: outputs within {report.max_abs_diff:.2g} of the run's on {report.inputs} "
+               f"validation inputs; load it with AutoModelForSequenceClassification.from_pretrained('{report.out}', "
+               "trust_remote_code=True)")

@@ -1,0 +1,171 @@
+"""``headstart export RUN --format hf --out DIR``: a trained run as a folder transformers loads by itself.
+
+The folder holds ``config.json`` (the encoder's own config inside a ``headstart`` config, the pooling, Dense layers,
+Normalize, labels), ``model.safetensors`` (encoder with any LoRA folded in, Dense layers, classifier), the tokenizer,
+``modeling_headstart.py`` (``headstart/export_modeling.py``: transformers has no class that pools as
+sentence-transformers does) and a README.md model card. ``AutoModelForSequenceClassification.from_pretrained(DIR,
+trust_remote_code=True)`` gives headstart's outputs: the export is checked on the run's own validation inputs before
+it is kept (``tolerance`` on probabilities), and nothing is left behind when the check fails.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from headstart.errors import ConfigError
+
+TOLERANCE = 1e-5
+FORMATS = ("hf",)
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    out: str
+    max_abs_diff: float
+    inputs: int
+    tolerance: float
+
+
+def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str) -> str:
+    """A README.md for a run: data, arm, n, seed, validation (and test, when scored) metrics, environment, and how to load."""
+    resolved = meta.get("resolved", {})
+    data = resolved.get("data", {})
+    env = meta.get("environment") or {}
+    val = (metrics or {}).get("val") or {}
+    lines = ["---", "library_name: transformers", "tags: [headstart, text-classification]", "---", "",
+             f"# {resolved.get('strategy', 'run')} on {data.get('name', '?')}", "",
+             f"Trained by headstart {env.get('headstart', '')} (commit {env.get('git') or 'unknown'}): strategy "
+             f"`{resolved.get('strategy')}` with options `{json.dumps(resolved.get('options', {}))}`"
+             + (f", objective terms `{json.dumps(resolved['terms'])}`" if resolved.get("terms") else "")
+             + f", on {resolved.get('n')} labelled examples of `{data.get('name')}` (data hash {str(data.get('hash', ''))[:12]}), "
+             f"seed {resolved.get('seed')}, backbone `{resolved.get('backbone')}`.", "",
+             "## Metrics", "",
+             "Validation (the split that chose the checkpoint): "
+             + (", ".join(f"{k} {v:.4f}" for k, v in val.items() if isinstance(v, (int, float))) or "not recorded") + ".",
+             "Test metrics with intervals over seeds come from `headstart compare` / `headstart evaluate`; one run has no "
+             "interval of its own.", "",
+             "## Use", "", how, "",
+             "## Environment", "", "```", json.dumps(env, indent=2, sort_keys=True), "```", ""]
+    return "\n".join(lines)
+
+
+def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolerance: float = TOLERANCE, inputs: int = 64) -> ExportReport:
+    """Write run ``directory`` to ``out`` in ``format``; mirrors ``headstart export``.
+
+    Raises:
+        ConfigError: an unknown format, ``out`` already there, a run that cannot be exported (images, prompts,
+            4-bit base, k-NN or TF-IDF heads), or outputs that differ by more than ``tolerance`` (nothing written).
+    """
+    from headstart.adapters import MERGEABLE, _check_texts, check_inputs, inspect
+    from headstart.saved import load_run
+    from headstart.strategies import get_strategy
+
+    if format not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}; e.g. --format hf")
+    directory, out = Path(directory), Path(out)
+    check_inputs(inputs)
+    if out.exists():
+        raise ConfigError(f"{str(out)!r} already exists; give a new folder for the export")
+    run = load_run(directory)
+    backbone = run.model.backbone
+    strategy = get_strategy(run.resolved["strategy"])
+    if getattr(backbone, "modality", "text") != "text" or not hasattr(getattr(backbone, "model", None), "config"):
+        raise ConfigError(f"{str(directory)!r} is not a run on a transformers text encoder; --format hf exports those")
+    if strategy.quantized:
+        raise ConfigError(f"{str(directory)!r} has a 4-bit base; merge it first (headstart adapters merge --dequantize) and "
+                          "export the merged run")
+    if getattr(strategy, "solved", False) and type(run.model.head) is not torch.nn.Linear:
+        raise ConfigError(f"{str(directory)!r} ({strategy.name}) has no linear head to export")
+    if run.meta["backbone_saved"] == "adapter":
+        info = inspect(directory)
+        if info.method not in MERGEABLE:
+            raise ConfigError(f"cannot export {str(directory)!r}: {info.method} is not a weight update that folds into the "
+                              "encoder; serve it with headstart predict")
+    texts = _check_texts(run, inputs)
+    reference = _probabilities(run.model, texts, run.task)
+    encoder = backbone.model
+    if hasattr(encoder, "merge_and_unload"):
+        encoder = encoder.merge_and_unload(safe_merge=True)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _write(run, encoder, tmp)
+        diff = _check(tmp, texts, reference, run.task, max_length=backbone.max_length)
+        if not diff <= tolerance:
+            raise ConfigError(f"the exported model's outputs differ from the run's by {diff:.3g} (> tolerance {tolerance:g}) "
+                              f"on {len(texts)} validation inputs; nothing written")
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return ExportReport(str(out), diff, len(texts), tolerance)
+
+
+def _probabilities(model: torch.nn.Module, texts: list[str], task: str) -> torch.Tensor:
+    from headstart.adapters import _logits
+
+    logits = _logits(model, texts)
+    if task == "classification":
+        return torch.softmax(logits, -1)
+    if task == "multilabel":
+        return torch.sigmoid(logits)
+    return logits.squeeze(-1) * model.target_std + model.target_mean
+
+
+def _write(run: Any, encoder: torch.nn.Module, folder: Path) -> None:
+    from headstart.export_modeling import HeadstartConfig, HeadstartForSequenceClassification
+
+    backbone = run.model.backbone
+    head = run.model.head
+    problem = {"classification": "single_label_classification", "multilabel": "multi_label_classification"}.get(run.task, "regression")
+    labels = list(run.label_names) if run.task != "regression" else ["value"]
+    config = HeadstartConfig(
+        encoder=encoder.config.to_dict(), pooling=list(backbone.modes),
+        dense=[[d.linear.in_features, d.linear.out_features, d.activation_name, d.linear.bias is not None] for d in backbone.dense],
+        normalize=bool(backbone.normalize), encoder_pooler=getattr(encoder, "pooler", None) is not None, target_mean=float(run.model.target_mean), target_std=float(run.model.target_std),
+        num_labels=head.out_features, id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
+        problem_type=problem)
+    config.auto_map = {"AutoConfig": "modeling_headstart.HeadstartConfig",
+                       "AutoModelForSequenceClassification": "modeling_headstart.HeadstartForSequenceClassification"}
+    model = HeadstartForSequenceClassification(config)
+    model.encoder.load_state_dict(encoder.state_dict())
+    model.dense.load_state_dict(backbone.dense.state_dict())
+    model.classifier.load_state_dict(head.state_dict())
+    folder.mkdir(parents=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    backbone.tokenizer.save_pretrained(folder)
+    shutil.copy(Path(__file__).with_name("export_modeling.py"), folder / "modeling_headstart.py")
+    metrics = None
+    if (run.directory / "metrics.json").exists():
+        metrics = json.loads((run.directory / "metrics.json").read_text())
+    how = ("```python\nfrom transformers import AutoModelForSequenceClassification, AutoTokenizer\n"
+           f"model = AutoModelForSequenceClassification.from_pretrained(PATH, trust_remote_code=True)\n"
+           f"tokenizer = AutoTokenizer.from_pretrained(PATH, trust_remote_code=True)\n"
+           f"logits = model(**tokenizer(texts, padding=True, truncation=True, max_length={backbone.max_length}, "
+           "return_tensors='pt')).logits\n```\n\n`trust_remote_code=True` (for the tokenizer too: it reads the same config) loads `modeling_headstart.py` from this folder: "
+           f"transformers has no class that pools as this encoder does ({'+'.join(backbone.modes)}"
+           + (", a Dense layer" if len(backbone.dense) else "") + (", Normalize" if backbone.normalize else "")
+           + "). Read it before you trust it; it imports torch and transformers only.")
+    (folder / "README.md").write_text(model_card(run.meta, metrics, how=how))
+
+
+def _check(folder: Path, texts: list[str], reference: torch.Tensor, task: str, *, max_length: int) -> float:
+    """Load the folder as a user would and compare its outputs with the run's."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+    with torch.no_grad():
+        logits = model(**tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")).logits
+    if task == "classification":
+        got = torch.softmax(logits, -1)
+    elif task == "multilabel":
+        got = torch.sigmoid(logits)
+    else:
+        got = logits.squeeze(-1)
+    return float((got - reference).abs().max())

@@ -1,0 +1,81 @@
+"""headstart export --format hf: the folder loads in a fresh process with transformers alone and gives the run's
+probabilities; a LoRA run is folded in; what cannot be exported is refused in one line; the model card renders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from headstart.errors import ConfigError
+from headstart.specs import TrainConfig
+
+CFG = TrainConfig(max_steps=12, min_steps=12, batch_size=8, precision="fp32", lr=3e-3, head_lr=3e-2)
+PROBE = """
+import json, sys, torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+path, texts = sys.argv[1], json.loads(sys.argv[2])
+model = AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=True).eval()
+tok = AutoTokenizer.from_pretrained(path, trust_remote_code=True)
+with torch.no_grad():
+    logits = model(**tok(texts, padding=True, truncation=True, return_tensors="pt")).logits
+print(json.dumps({"p": torch.softmax(logits, -1).tolist(), "labels": model.config.id2label}))
+"""
+
+
+@pytest.mark.parametrize("strategy", ["full-finetune", "lora"])
+def test_an_exported_run_gives_the_runs_probabilities_in_a_fresh_process(strategy, toy_csv, tiny_registry, tmp_path):
+    import headstart
+    from headstart.export import export
+
+    headstart.fit(str(toy_csv), "tiny-bert", strategy=strategy, n=32, config=CFG, out=tmp_path / "run")
+    report = export(tmp_path / "run", tmp_path / "hf")
+    assert report.max_abs_diff <= 1e-5 and report.inputs > 0
+    texts = ["good great movie", "bad awful the plot", "it was a film"]
+    ours = headstart.predict(tmp_path / "run", texts)
+    done = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path / "hf"), json.dumps(texts)], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    theirs = json.loads(done.stdout.strip().splitlines()[-1])
+    names = [theirs["labels"][str(i)] for i in range(len(theirs["labels"]))]
+    for row, p in zip(ours, theirs["p"]):
+        assert max(abs(row["probabilities"][n] - q) for n, q in zip(names, p)) < 1e-5
+    card = (tmp_path / "hf" / "README.md").read_text()
+    assert f"# {strategy} on" in card and "trust_remote_code=True" in card and '"torch"' in card
+    assert (tmp_path / "hf" / "modeling_headstart.py").exists() and not list(tmp_path.glob("*.tmp"))
+
+
+def test_what_cannot_be_exported_is_refused(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    import headstart
+    from conftest import run_cli
+    from headstart.export import export
+
+    headstart.fit(str(toy_csv), "tiny-bert", strategy="full-finetune", n=32, config=CFG, out=tmp_path / "run")
+    with pytest.raises(ConfigError, match="--format must be one of hf"):
+        export(tmp_path / "run", tmp_path / "x", format="onnx")
+    (tmp_path / "taken").mkdir()
+    code, out, err = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "taken")], monkeypatch, capsys)
+    assert code == 2 and "already exists" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(ConfigError, match="differ from the run's by"):
+        export(tmp_path / "run", tmp_path / "strict", tolerance=-1.0)
+    assert not (tmp_path / "strict").exists() and not (tmp_path / "strict.tmp").exists()
+    headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, config=CFG, out=tmp_path / "toy")
+    with pytest.raises(ConfigError, match="not a run on a transformers text encoder"):
+        export(tmp_path / "toy", tmp_path / "y")
+
+
+@pytest.mark.slow
+def test_a_minilm_lora_run_exports_with_its_adapter_folded_in(tmp_path):
+    """Real data, the real encoder: LoRA on all-MiniLM-L6-v2, 64 rotten-tomatoes reviews, exported and checked."""
+    import headstart
+    from headstart.export import export
+
+    headstart.fit("rotten-tomatoes", "all-minilm-l6-v2", strategy="lora", n=64, config=TrainConfig(max_steps=20, min_steps=20),
+                  out=tmp_path / "run")
+    report = export(tmp_path / "run", tmp_path / "hf")
+    assert report.max_abs_diff <= 1e-5 and report.inputs == 64
+    config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    assert config["pooling"] == ["mean"] and config["id2label"] == {"0": "rotten", "1": "fresh"} and "lora" not in json.dumps(config).lower()
