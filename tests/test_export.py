@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from headstart.errors import ConfigError
 from headstart.specs import TrainConfig
