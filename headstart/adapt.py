@@ -17,7 +17,7 @@ from typing import Any
 
 from headstart.errors import ConfigError
 
-METHODS = ("source-only", "dann", "coral", "mmd", "importance", "bn-adapt", "tent")  # the default set; any strategy name is one more
+METHODS = ("source-only", "dann", "coral", "mmd", "importance", "bn-adapt", "tent", "tent-episodic")  # the default set; any strategy name is one more
 TERMS = ("dann", "coral", "mmd", "importance")  # terms that read the target's unlabelled inputs
 BASELINE = "source-only"
 
@@ -72,7 +72,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     Args:
         target: a dataset with the source's labels; ``"NAME[their=ours, other=-]"`` maps labels by name
             (``headstart.ood``), and then no oracle is trained (its labels are not the source's).
-        methods: source-only (required), dann, coral, mmd, importance, bn-adapt, tent, or strategy names (lp-ft, lora ...).
+        methods: source-only (required), dann, coral, mmd, importance, bn-adapt, tent, tent-episodic, or strategy names (lp-ft, lora ...).
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.

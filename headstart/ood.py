@@ -136,6 +136,18 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
     if len(rows) == 0:
         raise ConfigError(f"--eval-data {data.name!r} has no test rows left after its labels were mapped")
     encoded = encoded_inputs(encoder, data)
+    if tta == "tent-episodic":  # each scored batch adapted alone, on its own inputs
+        from headstart.evaluation import compute_metrics, outputs_to_predictions
+        from headstart.tta import BATCH, episodic_outputs
+
+        device = next(model.parameters()).device
+        batches = [{k: v.to(device) for k, v in model.backbone.collate([encoded[r] for r in rows[i : i + BATCH]]).items()}
+                   for i in range(0, len(rows), BATCH)]
+        predictions = outputs_to_predictions(episodic_outputs(model, batches, task=data.task), data.task, model)
+        metrics = compute_metrics(data.task, predictions, targets, run_data.label_names)
+        kept = {"predicted": predictions.argmax(1).tolist(), "target": targets.astype(np.int64).tolist()}
+        return {"data": parse_eval_data(text)[0], "tta": tta, "metrics": metrics, "test_rows": int(len(rows)), "note": note,
+                "rows": kept}
     if tta is not None:
         from headstart.tta import BATCH, ROWS, adapted, check_methods
 

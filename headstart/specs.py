@@ -141,7 +141,7 @@ class RunSpec:
         retain: classification datasets on which forgetting is measured after training (``headstart.retention``).
         eval_data: datasets with the run's labels on whose test split the trained run is also scored, out of domain
             (``headstart.ood``): ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``.
-        tta: test-time adaptations (``headstart.tta``: bn-adapt, tent) each ``eval_data`` score is also taken after.
+        tta: test-time adaptations (``headstart.tta``: bn-adapt, tent, tent-episodic) each ``eval_data`` score is also taken after.
     """
 
     data: str = "rotten-tomatoes"

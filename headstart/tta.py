@@ -8,8 +8,13 @@ domain's unlabelled inputs (``--tta``); the run itself is left as trained.
   of every normalisation layer (BatchNorm and LayerNorm) are trained to lower the entropy of the model's predictions on
   the target inputs, one Adam step a batch, online over the batches; BatchNorm normalises with each batch's own
   statistics, as in the paper. Classification only (entropy of class predictions).
+- ``tent-episodic``: the paper's episodic variant: every scored batch (64 test inputs) is adapted alone — a fresh copy
+  of the trained model, one tent step on that batch's inputs, then the batch predicted by the adapted copy, which is
+  then dropped — so no batch's adaptation carries over to the next. It reads the scored inputs (never their labels);
+  the other two read the pool.
 
-The target inputs are the dataset's pool (never its test split, which is what is scored); their labels are never read.
+For bn-adapt and tent the target inputs are the dataset's pool (never its test split, which is what is scored); their
+labels are never read.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from torch import nn
 
 from headstart.errors import ConfigError
 
-METHODS = ("bn-adapt", "tent")
+METHODS = ("bn-adapt", "tent", "tent-episodic")
 TENT_LR = 1e-3  # Adam on the affine parameters, the paper's setting for its batch sizes
 ROWS = 512  # target inputs an adaptation reads
 BATCH = 64
@@ -47,12 +52,12 @@ def refuses(method: str, model: nn.Module, task: str, strategy: Any = None) -> s
         return f"unknown test-time adaptation {method!r}; use one of {', '.join(METHODS)}"
     if strategy is not None and not strategy.uses_pretrained and strategy.leaves_backbone:
         return f"{strategy.name} is not a network adapted from the backbone, so there is nothing to adapt"
-    if method == "tent" and strategy is not None and getattr(strategy, "gradient_free_head", False):
+    if method.startswith("tent") and strategy is not None and getattr(strategy, "gradient_free_head", False):
         return f"{strategy.name}'s head has no gradient for tent to follow (its predictions are votes of stored examples)"
     norms = [m for m in model.modules() if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm))]
     if method == "bn-adapt" and not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in norms):
         return "the model has no BatchNorm layer, so there are no statistics to re-estimate (tent adapts LayerNorm)"
-    if method == "tent":
+    if method.startswith("tent"):
         if task != "classification":
             return f"it lowers the entropy of class predictions, and a {task} run has none"
         if not any(p is not None for m in norms for p in (m.weight, m.bias)):
@@ -81,6 +86,24 @@ def adapted(model: nn.Module, method: str, batches: list[dict[str, torch.Tensor]
     if method == "bn-adapt":
         return _bn_adapt(copied, batches)
     return _tent(copied, batches)
+
+
+def episodic_outputs(model: nn.Module, batches: list[dict[str, torch.Tensor]], *, task: str) -> torch.Tensor:
+    """(N, outputs) of the ``batches`` in order, each predicted by its own copy of ``model`` after one tent step on that
+    batch's inputs (``tent-episodic``); ``model`` is not changed.
+
+    Raises:
+        ConfigError: tent cannot apply to this model or task.
+    """
+    why = refuses("tent-episodic", model, task)
+    if why:
+        raise ConfigError(f"--tta tent-episodic cannot adapt this run: {why}")
+    outputs = []
+    for batch in batches:
+        copied = _tent(copy.deepcopy(model).eval(), [batch])
+        with torch.no_grad():
+            outputs.append(copied(batch).float().cpu())
+    return torch.cat(outputs)
 
 
 def _batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:

@@ -56,6 +56,25 @@ def test_tent_lowers_the_entropy_of_the_predictions_on_the_target_by_moving_only
     assert changed and changed <= {"body.1.weight", "body.1.bias", "body.3.weight", "body.3.bias"}, changed
 
 
+def test_episodic_tent_adapts_each_batch_alone_and_leaves_the_run_as_it_was():
+    """Each batch's prediction comes from its own adapted copy: the same whatever the batches around it; BatchNorm
+    normalises with the batch's statistics, so a shifted batch is predicted unlike the run predicts it."""
+    from headstart.tta import episodic_outputs
+
+    net = trained_on_source()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    batches = [{"x": 3 + 2 * torch.randn(64, 4)} for _ in range(3)]
+    together = episodic_outputs(net, batches, task="classification")
+    alone = episodic_outputs(net, batches[2:], task="classification")
+    assert torch.allclose(together[128:], alone, atol=1e-6), "no batch's adaptation carries over to the next"
+    with torch.no_grad():
+        plain = torch.cat([net(b) for b in batches])
+    assert not torch.allclose(together, plain, atol=1e-3)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items()), "the run itself is untouched"
+    with pytest.raises(ConfigError, match="--tta tent-episodic cannot adapt this run: it lowers the entropy of class predictions"):
+        episodic_outputs(net, batches, task="regression")
+
+
 def test_each_method_is_refused_where_it_cannot_apply():
     text_like = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8))
     assert "no BatchNorm layer" in refuses("bn-adapt", text_like, "classification")
@@ -63,7 +82,7 @@ def test_each_method_is_refused_where_it_cannot_apply():
     assert "a regression run has none" in refuses("tent", text_like, "regression")
     with pytest.raises(ConfigError, match="--tta bn-adapt cannot adapt this run: the model has no BatchNorm"):
         adapted(text_like, "bn-adapt", [], task="classification")
-    with pytest.raises(ConfigError, match="unknown test-time adaptation 'tnet'; use one of bn-adapt, tent"):
+    with pytest.raises(ConfigError, match="unknown test-time adaptation 'tnet'; use one of bn-adapt, tent, tent-episodic"):
         check_methods(["tnet"])
 
 
@@ -76,8 +95,9 @@ def test_a_run_is_scored_out_of_domain_as_trained_and_after_tent(toy_csv, other_
     cfg = TrainConfig(max_steps=8, min_steps=8, batch_size=8, precision="fp32")
     text = f"{other_csv}[neutral=-]"
     run = headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "ft", config=cfg,
-                        eval_data=[text], tta=["tent"])
-    assert [o["tta"] for o in run.ood] == [None, "tent"]
+                        eval_data=[text], tta=["tent", "tent-episodic"])
+    assert [o["tta"] for o in run.ood] == [None, "tent", "tent-episodic"]
+    assert run.ood[2]["test_rows"] == run.ood[0]["test_rows"] and run.ood[2]["metrics"]["accuracy"] >= 0
     again = headstart.evaluate(tmp_path / "ft", eval_data=text, tta="tent")
     assert again["accuracy"] == pytest.approx(run.ood[1]["metrics"]["accuracy"])
     with pytest.raises(ConfigError, match="--tta bn-adapt cannot adapt this run: the model has no BatchNorm"):

@@ -60,7 +60,7 @@ def train(
     eval_data: Annotated[Optional[list[str]], typer.Option(help="After training, also score on this dataset's test split, out of domain "
                                                                "(repeatable; same labels, mapped by name: 'DATA[their=ours, other=-]').")] = None,
     tta: Annotated[Optional[list[str]], typer.Option(help="Also score each --eval-data after test-time adaptation to its unlabelled "
-                                                         "inputs: bn-adapt | tent (repeatable).")] = None,
+                                                         "inputs: bn-adapt | tent | tent-episodic (repeatable).")] = None,
     option: Annotated[Optional[list[str]], typer.Option("--option", help="A strategy or term option, KEY=VALUE or NAME.KEY=VALUE "
                                                                           "(repeatable; e.g. rank=4, ewc.weight=10; listed by headstart strategies).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
@@ -158,7 +158,7 @@ def evaluate(
     split: Annotated[str, typer.Option(help="test | val.")] = "test",
     eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score on this dataset's test split, out of domain "
                                                                "(repeatable; same labels, mapped by name: 'DATA[their=ours, other=-]').")] = None,
-    tta: Annotated[Optional[list[str]], typer.Option(help="With --eval-data: also score after test-time adaptation, bn-adapt | tent (repeatable).")] = None,
+    tta: Annotated[Optional[list[str]], typer.Option(help="With --eval-data: also score after test-time adaptation, bn-adapt | tent | tent-episodic (repeatable).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print a trained run's metrics on the test (or validation) split, and out of domain with --eval-data.

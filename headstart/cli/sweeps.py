@@ -26,7 +26,7 @@ def compare(
                                                                "(repeatable; same labels, mapped by name: "
                                                                "'drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]').")] = None,
     tta: Annotated[Optional[list[str]], typer.Option(help="Also score each --eval-data after test-time adaptation to its unlabelled "
-                                                         "inputs: bn-adapt | tent (repeatable).")] = None,
+                                                         "inputs: bn-adapt | tent | tent-episodic (repeatable).")] = None,
     arms: Annotated[Optional[str], typer.Option(help="Arms to compare instead of --strategies: strategy[options]+term[options], "
                                                      "comma-separated, e.g. 'lora[rank=4],lora[rank=16],full-finetune+l2sp[weight=0.01]'.")] = None,
     sizes: Annotated[Optional[str], typer.Option(help="Comma-separated labelled-set sizes; 'all' = the whole pool.")] = None,
@@ -120,8 +120,9 @@ def adapt(
                                              "labels (then add --no-oracle).")],
     backbone: Annotated[str, typer.Option("--backbone", "-b", help="Built-in backbone or a local model folder.")] = "all-minilm-l6-v2",
     strategy: Annotated[str, typer.Option(help="How every method trains on the source (and the oracle on the target).")] = "full-finetune",
-    methods: Annotated[str, typer.Option(help="Comma-separated: source-only (required), dann, coral, mmd, importance, bn-adapt, tent, or "
-                                              "strategy names such as lp-ft.")] = "source-only,dann,coral,mmd,importance,bn-adapt,tent",
+    methods: Annotated[str, typer.Option("--methods", "--arms", help="Comma-separated: source-only (required), dann, coral, mmd, "
+                                              "importance, bn-adapt, tent, tent-episodic, or strategy names such as lp-ft.")
+                       ] = "source-only,dann,coral,mmd,importance,bn-adapt,tent,tent-episodic",
     sizes: Annotated[str, typer.Option(help="Labelled source sizes, comma-separated; 'all' = the whole pool.")] = "256",
     seeds: Annotated[int, typer.Option(help="Seeds per cell.")] = 5,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the store and the reports.")] = Path("runs/adapt"),
