@@ -129,6 +129,8 @@ def adapt(
     oracle: Annotated[bool, typer.Option("--oracle/--no-oracle", help="Also train the strategy on the target's labels: the ceiling.")] = True,
     tune: Annotated[bool, typer.Option("--tune/--no-tune", help="Choose each cell's learning rate on (source) validation.")] = True,
     image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's).")] = None,
+    bn: Annotated[str, typer.Option(help="Image backbones' BatchNorm statistics in trained blocks: auto (frozen if pre-trained), "
+                                         "frozen, or train (bn-adapt assumes the statistics are the source's: train).")] = "auto",
     workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -143,7 +145,7 @@ def adapt(
 
     _check_writable(out)
     result = run_adapt(source, target, backbone=backbone, strategy=strategy, methods=methods, sizes=sizes, seeds=seeds,
-                       out=out, oracle=oracle, tune="lr" if tune else None, config=TrainConfig(image_size=image_size),
+                       out=out, oracle=oracle, tune="lr" if tune else None, config=TrainConfig(image_size=image_size, bn=bn),
                        workers=workers, progress=not quiet)
     for r in result.rows:
         over = r["over_baseline"]
