@@ -117,9 +117,11 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
 def _write(out: Path, rows: list[dict[str, Any]], *, source: str, target: str, strategy: str) -> dict[str, Path]:
     from headstart.atomic import write_json
     from headstart.report.markdown import adaptation_markdown
+    from headstart.report.ood_chart import adaptation_chart
     from headstart.report.render import write_atomic
 
     paths = {"adaptation.json": out / "adaptation.json", "adaptation.md": out / "adaptation.md"}
     write_json(paths["adaptation.json"], {"source": source, "target": target, "strategy": strategy, "rows": rows})
     write_atomic(paths["adaptation.md"], adaptation_markdown(rows, source=source, target=target, strategy=strategy).encode())
-    return paths
+    chart = adaptation_chart(rows, out / "adaptation.png", source=source, target=target)
+    return {**paths, **({"adaptation.png": chart} if chart else {})}

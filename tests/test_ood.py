@@ -180,6 +180,7 @@ def test_adapt_trains_each_method_on_the_source_and_the_oracle_on_the_target(tin
     written = result.reports["adaptation.md"].read_text()
     assert "| coral | 32 |" in written and "- n = 32: held-out accuracy" in written
     assert json.loads(result.reports["adaptation.json"].read_text())["rows"]
+    assert result.reports["adaptation.png"].read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ConfigError, match="add --no-oracle"):
         adapt_module.adapt(source, f"{target}[neutral=-]", backbone="tiny", sizes="32", seeds=1, out=tmp_path / "b")
     with pytest.raises(ConfigError, match="unknown adaptation method 'dan'"):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 from headstart.analysis import format_n, size_key
@@ -51,3 +52,35 @@ def ood_png(summary: dict[str, Any], *, title: str) -> bytes | None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def adaptation_chart(rows: list[dict[str, Any]], path: Path, *, source: str, target: str) -> Path | None:
+    """``adaptation.png``: each method's target accuracy with its 95% interval, per size; source-only and the oracle as
+    lines. None without rows."""
+    from matplotlib.figure import Figure
+
+    sizes = list(dict.fromkeys(r["n"] for r in rows))
+    if not sizes:
+        return None
+    fig = Figure(figsize=(max(5.5, 1.1 * len({r["method"] for r in rows}) + 2) * len(sizes), 4.2))
+    axes = fig.subplots(1, len(sizes), squeeze=False)
+    for ax, n in zip(axes[0], sizes):
+        mine = [r for r in rows if r["n"] == n]
+        xs = range(len(mine))
+        means = [100 * r["mean"] for r in mine]
+        errors = [[100 * (r["mean"] - r["ci_low"]) for r in mine], [100 * (r["ci_high"] - r["mean"]) for r in mine]]
+        ax.bar(xs, means, yerr=errors, capsize=4, color=["#7f7f7f" if r["method"] == "source-only" else "#1f77b4" for r in mine])
+        base = next((r for r in mine if r["method"] == "source-only"), None)
+        if base is not None:
+            ax.axhline(100 * base["mean"], color="#7f7f7f", linestyle=":", label="source-only")
+        oracle = next((r["oracle"] for r in mine if r.get("oracle")), None)
+        if oracle is not None:
+            ax.axhline(100 * oracle["mean"], color="#2ca02c", linestyle="--", label="oracle (target labels)")
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels([r["method"] for r in mine], rotation=30, ha="right")
+        ax.set_ylabel(f"accuracy on {target} test (%)")
+        ax.set_title(f"{source} → {target}, n = {n}", fontsize=10)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
