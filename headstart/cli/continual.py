@@ -32,6 +32,7 @@ def continual(
     min_steps: Annotated[Optional[int], typer.Option(help="At least this many optimiser steps a task.")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="At most this many optimiser steps a task.")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's).")] = None,
+    workers: Annotated[int, typer.Option(help="Chains trained at once, each in its own process.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
 ) -> None:
     """Learn a stream of tasks in order with each method; store every step; report the accuracy matrix, average
@@ -47,7 +48,7 @@ def continual(
     given = {k: v for k, v in {"epochs": epochs, "min_steps": min_steps, "max_steps": max_steps, "image_size": image_size}.items()
              if v is not None}
     result = run_continual(stream, scenario=scenario, arms=arms, strategy=strategy, backbone=backbone, n=n, seeds=seeds,
-                           out=out, config=TrainConfig(**given), max_test=max_test, alone=alone, tune=tune,
+                           out=out, config=TrainConfig(**given), max_test=max_test, alone=alone, tune=tune, workers=workers,
                            progress=not quiet)
     for row in result.analysis["arms"]:
         bwt = row.get("bwt")

@@ -82,7 +82,7 @@ def grid_arms(arm: ContinualArm) -> list[ContinualArm]:
 def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: list[str] | str = DEFAULT_ARMS,
               strategy: str = "full-finetune", backbone: str | None = None, n: int | str | None = 256, seeds: int = 3,
               out: str | Path = "runs/continual", config: Any = None, max_test: int | None = MAX_TEST, alone: bool = True,
-              tune: bool = False, progress: bool = False) -> ContinualResult:
+              tune: bool = False, workers: int = 1, progress: bool = False) -> ContinualResult:
     """Train every arm along ``stream`` for each seed, store each step, write the report. Mirrors ``headstart continual``.
 
     Args:
@@ -92,6 +92,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         backbone: default ``mnist-cnn`` for image streams, ``all-minilm-l6-v2`` for text.
         n: labelled rows drawn from each task's pool (None or "all": the whole pool).
         max_test: test rows kept per task (the rest go to its pool); None keeps the split's own.
+        workers: chains trained at once, each in its own process (threads divided between them); one store.
         tune: each method with a weight (ewc, online-ewc, si, mas, lwf) is run at every weight of its grid unless its
             arm sets one; the report keeps the weight with the highest ACC on the tasks' validation splits.
 
@@ -111,6 +112,8 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
 
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ConfigError(f"--seeds must be a positive integer, got {seeds!r}; e.g. --seeds 3")
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ConfigError(f"--workers must be a positive integer, got {workers!r}; e.g. --workers 2")
     loaded = load_stream(stream, scenario)
     parsed = [parse_continual_arm(a, strategy) for a in (split_arms(arms) if isinstance(arms, str) else list(arms))]
     if tune:
@@ -126,8 +129,8 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         raise ConfigError(f"an arm is named twice in {labels}; give each once")
     image = loaded.tasks[0].data.modality == "image"
     train = config or TrainConfig()
-    pretrained = load_backbone(backbone or ("mnist-cnn" if image else "all-minilm-l6-v2"), max_length=train.max_length,
-                               image_size=train.image_size)
+    pretrained_name = backbone or ("mnist-cnn" if image else "all-minilm-l6-v2")
+    pretrained = load_backbone(pretrained_name, max_length=train.max_length, image_size=train.image_size)
     prepared = Prepared.build(loaded, pretrained, SplitConfig(max_test=max_test))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -147,16 +150,22 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
                   f"{steps_total - clock['left']}/{steps_total} steps, elapsed {elapsed:.0f}s, ETA {eta:.0f}s",
                   file=sys.stderr, flush=True)
 
-    with Store(out) as store:
-        for i, arm in enumerate(parsed):
-            for seed in range(seeds):
+    chains = [(arm, seed) for arm in parsed for seed in range(seeds)]
+    if workers > 1:
+        result.trained = _run_pool(chains, workers=workers, job=dict(stream=stream, scenario=scenario, backbone=pretrained_name,
+                                   train=dataclasses.asdict(train), max_test=max_test, n=size, out=str(out)),
+                                   progress=progress)
+    else:
+        with Store(out) as store:
+            for i, (arm, seed) in enumerate(chains):
                 chain = Chain(prepared, arm, get_method(arm.method), get_method(arm.method).Options(**arm.options), seed, size,
                               train, out)
                 if progress:
-                    print(f"continual: chain {i * seeds + seed + 1}/{total}: {arm.label} seed {seed}", file=sys.stderr, flush=True)
+                    print(f"continual: chain {i + 1}/{total}: {arm.label} seed {seed}", file=sys.stderr, flush=True)
                 trained = run_chain(chain, store, progress=said)
                 clock["left"] -= (1 if chain.method.joint else len(loaded.tasks)) - trained  # steps already stored
                 result.trained += trained
+    with Store(out) as store:
         runs = store.results()
     mine = [r for r in runs if (r.spec.get("continual") or {}).get("stream") == loaded.identity()]
     result.analysis = continual_rows(mine)
@@ -181,6 +190,60 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     result.reports = {"continual.json": out / "continual.json", "continual.md": out / "continual.md",
                       "continual.html": out / "continual.html", **continual_charts(result.analysis, out, tasks=tasks)}
     return result
+
+
+_PREPARED: dict[str, Prepared] = {}  # a worker process's stream and backbone, loaded once for its chains
+
+
+def _chain_job(job: dict[str, Any], arm: dict[str, Any], seed: int, progress: bool) -> int:
+    """One chain in a worker process (``continual(workers=...)``): the stream and backbone loaded once per process."""
+    import json
+
+    from headstart.backbones import load_backbone
+    from headstart.data.splits import SplitConfig
+    from headstart.specs import TrainConfig
+    from headstart.store import Store
+
+    train = TrainConfig(**job["train"])
+    key = json.dumps([job["stream"], job["scenario"], job["backbone"], job["train"], job["max_test"]], sort_keys=True, default=str)
+    if key not in _PREPARED:
+        pretrained = load_backbone(job["backbone"], max_length=train.max_length, image_size=train.image_size)
+        _PREPARED.clear()
+        _PREPARED[key] = Prepared.build(load_stream(job["stream"], job["scenario"]), pretrained, SplitConfig(max_test=job["max_test"]))
+    chosen = ContinualArm(**arm)
+    method = get_method(chosen.method)
+    chain = Chain(_PREPARED[key], chosen, method, method.Options(**chosen.options), seed, job["n"], train, Path(job["out"]))
+
+    def said(chain: Chain, step: int) -> None:
+        if progress:
+            print(f"continual: {chain.arm.label} seed {chain.seed} task {step + 1}/{len(chain.stream.tasks)} done", file=sys.stderr,
+                  flush=True)
+
+    with Store(job["out"]) as store:
+        return run_chain(chain, store, progress=said)
+
+
+def _run_pool(chains: list[tuple[ContinualArm, int]], *, workers: int, job: dict[str, Any], progress: bool) -> int:
+    """The chains on ``workers`` processes (spawned; each exits with its driver); returns the steps trained."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from headstart.sweep import _worker_init
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    started, trained = time.monotonic(), 0
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
+                             initargs=(threads, os.getpid())) as pool:
+        futures = {pool.submit(_chain_job, job, dataclasses.asdict(arm), seed, progress): (arm, seed) for arm, seed in chains}
+        for done, future in enumerate(as_completed(futures), start=1):
+            trained += future.result()
+            if progress:
+                elapsed = time.monotonic() - started
+                arm, seed = futures[future]
+                print(f"continual: chain {done}/{len(chains)} finished ({arm.label} seed {seed}); elapsed {elapsed:.0f}s, "
+                      f"ETA {(len(chains) - done) * elapsed / done:.0f}s", file=sys.stderr, flush=True)
+    return trained
 
 
 class _CallableModule(types.ModuleType):

@@ -268,3 +268,15 @@ def test_tune_runs_each_weight_of_a_methods_grid_and_keeps_the_one_validation_pi
     assert kept[chosen]["val_acc"]["mean"] >= tried[other]["val_acc"]["mean"]
     assert set(kept[chosen]["tuned"]["val_acc"]) == {0.1, 1000.0}
     assert "Tried (--tune" in (tmp_path / "out" / "continual.md").read_text()
+
+
+@pytest.mark.slow
+def test_chains_on_two_worker_processes_give_the_same_matrices_as_one(stream, tmp_path, tiny_backbone):  # noqa: F811
+    from headstart.continual import continual
+
+    def run(workers: int, name: str) -> dict:
+        result = continual(str(stream), arms="naive,replay[size=32]", backbone=str(tiny_backbone), n=32, seeds=2,
+                           out=tmp_path / name, config=TrainConfig(max_steps=12, min_steps=12), alone=False, workers=workers)
+        return {row["arm"]: row["matrix"] for row in result.analysis["arms"]}
+
+    assert run(2, "two") == run(1, "one")
