@@ -28,6 +28,8 @@ def continual(
                                                                   "(the reference of forward transfer).")] = True,
     tune: Annotated[bool, typer.Option("--tune/--no-tune", help="Run ewc, online-ewc, si, mas and lwf at each weight of "
                                                                 "their grid; keep the one with the best validation ACC.")] = False,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate of what trains in the backbone (default: the strategy's).")] = None,
+    head_lr: Annotated[Optional[float], typer.Option(help="Learning rate of the head (default: the strategy's).")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs over each task's rows (default: the strategy's).")] = None,
     min_steps: Annotated[Optional[int], typer.Option(help="At least this many optimiser steps a task.")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="At most this many optimiser steps a task.")] = None,
@@ -45,8 +47,8 @@ def continual(
     from headstart.specs import TrainConfig
 
     _check_writable(out)
-    given = {k: v for k, v in {"epochs": epochs, "min_steps": min_steps, "max_steps": max_steps, "image_size": image_size}.items()
-             if v is not None}
+    given = {k: v for k, v in {"lr": lr, "head_lr": head_lr, "epochs": epochs, "min_steps": min_steps, "max_steps": max_steps,
+                               "image_size": image_size}.items() if v is not None}
     result = run_continual(stream, scenario=scenario, arms=arms, strategy=strategy, backbone=backbone, n=n, seeds=seeds,
                            out=out, config=TrainConfig(**given), max_test=max_test, alone=alone, tune=tune, workers=workers,
                            progress=not quiet)
