@@ -14,8 +14,8 @@ from headstart.cli.common import _check_writable, app
 def continual(
     stream: Annotated[str, typer.Option(help="split-fashion-mnist, permuted-mnist, text, or a TOML file: tasks = [\"a.csv\", \"b\"].")] = "permuted-mnist",
     scenario: Annotated[str, typer.Option(help="class: one head, no task id at test; task: the task id given.")] = "class",
-    arms: Annotated[str, typer.Option(help="Comma-separated methods: naive, ewc, online-ewc, si, mas, lwf, replay, lora-per-task (task "
-                                           "scenario), joint; options in brackets (replay[size=500, policy=balanced]); on "
+    arms: Annotated[str, typer.Option(help="Comma-separated methods: naive, ewc, online-ewc, si, mas, lwf, replay, lora-per-task and "
+                                           "progressive (task scenario; progressive on CNNs), joint; options in brackets (replay[size=500, policy=balanced]); on "
                                            "another strategy as lora+ewc.")] = "naive,ewc,online-ewc,si,mas,lwf,replay,joint",
     strategy: Annotated[str, typer.Option(help="The strategy every method trains with unless its arm names one.")] = "full-finetune",
     backbone: Annotated[Optional[str], typer.Option("--backbone", "-b", help="Default: mnist-cnn for image streams, "

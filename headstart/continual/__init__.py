@@ -124,6 +124,11 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         if scenario not in method_of(arm.method).scenarios:
             raise ConfigError(f"{arm.method} applies to the {'/'.join(method_of(arm.method).scenarios)}-incremental scenario "
                               f"only (it needs the task id at test); use --scenario task or drop it")
+    modality = loaded.tasks[0].data.modality
+    for arm in parsed:
+        if modality not in method_of(arm.method).modalities:
+            raise ConfigError(f"{arm.method} applies to {'/'.join(method_of(arm.method).modalities)} streams (a column per task of "
+                              f"a CNN); {stream!r} holds {modality}s")
     labels = [a.label for a in parsed]
     if len(set(labels)) < len(labels):
         raise ConfigError(f"an arm is named twice in {labels}; give each once")

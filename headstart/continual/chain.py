@@ -138,6 +138,10 @@ class Chain:
             total += item.numel() * item.element_size() if isinstance(item, torch.Tensor) else 8 * len(item)
         if self.method.name == "lwf":
             total += sum(p.numel() * p.element_size() for p in self.model.parameters())
+        for k, model in self.models.items():  # a model per task: what each earlier task keeps of its own
+            if k < max(self.models):
+                own = [p for p in model.parameters() if p.requires_grad] if self.method.strategy == "lora" else list(model.parameters())
+                total += sum(p.numel() * p.element_size() for p in own)
         return total
 
 
@@ -232,6 +236,7 @@ def load_checkpoint(chain: Chain, folder: Path, step: int) -> bool:
     if chain.method.independent:
         for k in range(step + 1):
             chain.setup = build_setup(chain, k)
+            chain.method.prepare(chain, k)
             chain.setup.model.load_state_dict({n[len(f"model.{k}."):]: t for n, t in tensors.items() if n.startswith(f"model.{k}.")})
             chain.models[k] = chain.setup.model
     else:
@@ -271,6 +276,7 @@ def run_chain(chain: Chain, store: Any, *, progress: Any = None) -> int:
         step = indices[position]
         if chain.method.independent:
             chain.setup = build_setup(chain, step)
+            chain.method.prepare(chain, step)
             chain.models[step] = chain.setup.model
         s = for_step(chain.setup, chain, step)
         chain.setup = s

@@ -19,6 +19,8 @@ what it keeps (``chain.memory``: tensors saved with the chain's checkpoint) once
   or validation row; each step adds λ · cross-entropy on a batch of it.
 - ``lora-per-task``: a LoRA and a head per task on the frozen base (task-incremental only): nothing is shared that
   training changes, so nothing learnt can be forgotten.
+- ``progressive`` (Rusu et al. 2016; the CNN backbones, task-incremental): a new column per task with zero-initialised
+  laterals from the frozen earlier columns (``continual.progressive``); nothing learnt can be forgotten.
 - ``alone``: each task trained from the pre-trained model by itself — the reference of forward transfer.
 - ``joint``: every task's training rows at once — the ceiling, not a continual method.
 """
@@ -102,6 +104,10 @@ class Method:
     joint: ClassVar[bool] = False  # every task at once (the ceiling)
     strategy: ClassVar[str | None] = None  # the strategy the method needs, whatever --strategy says
     grid: ClassVar[tuple[float, ...]] = ()  # the weights --tune tries (the one with the best validation ACC is kept)
+    modalities: ClassVar[tuple[str, ...]] = ("text", "image")
+
+    def prepare(self, chain: Any, step: int) -> None:
+        """Change task ``step``'s fresh model before it trains (independent methods: progressive columns)."""
 
     def penalties(self, chain: Any, step: int, options: Any) -> list[Penalty]:
         return []
@@ -414,6 +420,22 @@ class LoraPerTask(Method):
     strategy = "lora"
 
 
+class Progressive(Method):
+    name = "progressive"
+    description = "progressive networks: a new column per task with zero-initialised laterals from the frozen earlier ones (CNNs, task-incremental)"
+    scenarios = ("task",)
+    independent = True
+    modalities = ("image",)
+
+    def prepare(self, chain: Any, step: int) -> None:
+        from headstart.continual.progressive import ProgressiveBackbone
+
+        model = chain.setup.model
+        earlier = [chain.models[j].backbone.column for j in range(step)]
+        device = next(model.parameters()).device
+        model.backbone = ProgressiveBackbone(model.backbone, earlier).to(device)
+
+
 class Alone(Method):
     name = "alone"
     description = "each task from the pre-trained model alone (the reference forward transfer is measured against)"
@@ -426,7 +448,7 @@ class Joint(Method):
     joint = True
 
 
-METHODS: dict[str, Method] = {m.name: m for m in (Naive(), EWC(), OnlineEWC(), SI(), MAS(), LwF(), Replay(), LoraPerTask(), Alone(), Joint())}
+METHODS: dict[str, Method] = {m.name: m for m in (Naive(), EWC(), OnlineEWC(), SI(), MAS(), LwF(), Replay(), LoraPerTask(), Progressive(), Alone(), Joint())}
 
 
 def get_method(name: str) -> Method:

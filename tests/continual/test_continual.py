@@ -280,3 +280,55 @@ def test_chains_on_two_worker_processes_give_the_same_matrices_as_one(stream, tm
         return {row["arm"]: row["matrix"] for row in result.analysis["arms"]}
 
     assert run(2, "two") == run(1, "one")
+
+
+def _image_stream(scenario: str = "task"):
+    from conftest import make_toy_images
+    from headstart.continual.streams import Stream, Task
+    from headstart.data.dataset import Dataset
+
+    tasks, labels = [], {}
+    for k in range(2):
+        data = make_toy_images(160, size=12, seed=k)
+        if k == 1:  # the second task's bands mean the opposite class
+            data = Dataset(name="b", inputs=data.inputs, targets=1 - data.targets, task="classification",
+                           label_names=data.label_names, source={"name": "b"}, modality="image")
+        names = [f"task {k}: {n}" for n in data.label_names]
+        tasks.append(Task(f"task{k}", data, np.asarray([labels.setdefault(n, len(labels)) for n in names])))
+    return Stream("toy-images", scenario, tuple(tasks), tuple(labels))
+
+
+def test_progressive_columns_start_as_the_pretrained_network_and_never_change_an_earlier_tasks_model(tmp_path):
+    import conftest
+    from headstart.continual import parse_continual_arm
+    from headstart.continual.chain import Chain, Prepared, run_chain
+    from headstart.continual.methods import get_method
+    from headstart.continual.progressive import ProgressiveBackbone
+    from headstart.data.splits import SplitConfig
+    from headstart.store import Store
+
+    column = conftest.tiny_cnn(0, image_size=12)
+    earlier = conftest.tiny_cnn(1, image_size=12)
+    wrapped = ProgressiveBackbone(conftest.tiny_cnn(0, image_size=12), [earlier])
+    batch = column.collate([torch.randint(0, 255, (1, 12, 12), dtype=torch.uint8) for _ in range(4)])
+    column.eval(), wrapped.eval()
+    assert torch.allclose(wrapped(batch), column(batch), atol=1e-6), "zero laterals: the new column as pre-trained"
+    assert not any(p.requires_grad for p in earlier.parameters()) and len(list(wrapped.parameters())) > len(list(column.parameters()))
+
+    prepared = Prepared.build(_image_stream(), conftest.tiny_cnn(0, image_size=12), SplitConfig(max_test=1000))
+    arm = parse_continual_arm("progressive", "full-finetune")
+    chain = Chain(prepared, arm, get_method("progressive"), get_method("progressive").Options(), 0, 64,
+                  TrainConfig(max_steps=30, min_steps=30, batch_size=8, precision="fp32", lr=3e-3, head_lr=3e-2), tmp_path)
+    with Store(tmp_path / "out") as store:
+        assert run_chain(chain, store) == 2
+        rows = sorted(store.results(), key=lambda r: r.spec["continual"]["step"])
+    first, second = (r.record["continual"]["test"] for r in rows)
+    assert second[0] == first[0], "task 0 scored by its own frozen column: no forgetting by construction"
+    laterals = chain.models[1].backbone.laterals
+    assert any(float(p.abs().sum()) > 0 for p in laterals.parameters()), "the laterals learnt to use the earlier column"
+    assert chain.models[1].backbone._earlier[0] is chain.models[0].backbone.column
+
+
+def test_progressive_is_refused_on_a_text_stream(stream, tmp_path, tiny_registry):
+    with pytest.raises(ConfigError, match="progressive applies to image streams"):
+        _run(stream, tmp_path, "progressive", scenario="task")
