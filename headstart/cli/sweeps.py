@@ -50,6 +50,8 @@ def compare(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the sweep's counts and the report's summary (results.json) as "
                                                           "JSON on stdout; progress and notes go to stderr.")] = False,
+    report_to: Annotated[Optional[str], typer.Option(help="mlflow: also log the store's runs and report files to MLflow "
+                                                          "(sqlite:///OUT/mlflow.db; headstart[tracking]).")] = None,
 ) -> None:
     """Sweep strategies x labelled-set sizes x seeds, store every run, write the report and a recommendation.
 
@@ -93,6 +95,12 @@ def compare(
     )
     out_dir = Path(pick(out, "out", "runs/compare"))
     _check_writable(out_dir)
+    if report_to not in (None, "mlflow"):
+        raise ConfigError(f"--report-to takes mlflow, got {report_to!r}; e.g. --report-to mlflow")
+    if report_to:
+        from headstart.tracking import _mlflow
+
+        _mlflow()  # a missing extra is named before any cell trains
     command = "headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = run_compare(sweep, out_dir, workers=pick(workers, "workers", 1), command=command, progress=not quiet,
                          announce=lambda report: _print_leakage(report, dedupe=sweep.split.dedupe, err=as_json))
@@ -106,6 +114,12 @@ def compare(
     else:
         typer.echo(counts)
         _print_report(result.reports, out_dir)
+    if report_to:
+        from headstart.tracking import log_store
+
+        counts = log_store(out_dir)
+        typer.echo(f"MLflow: {counts['logged']} runs logged, {counts['skipped']} already there "
+                   f"(sqlite:///{(out_dir / 'mlflow.db').resolve()})", err=as_json)
     if result.trained and not result.skipped and not result.statuses.get("done"):
         typer.echo(f"error: every cell failed ({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items()))}); "
                    f"headstart runs {out_dir} shows each reason", err=True)
@@ -253,14 +267,26 @@ def _clip(text: str, width: int = 100) -> str:
 def runs(
     directory: Annotated[Path, typer.Argument(help="Directory of a compare store.")],
     status: Annotated[Optional[str], typer.Option(help="Only runs with this status.")] = None,
+    to_mlflow: Annotated[bool, typer.Option("--to-mlflow", help="Log the store's finished runs (and report files) to MLflow; "
+                                                                "runs already logged are skipped. Needs headstart[tracking].")] = False,
+    mlflow_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: sqlite:///DIR/mlflow.db).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List the runs in a compare store.
+    """List the runs in a compare store, or log them to MLflow.
 
     \b
     Example: headstart runs runs/cmp --status done --json
+    Example: headstart runs runs/cmp --to-mlflow    (then: mlflow ui --backend-store-uri sqlite:///runs/cmp/mlflow.db)
     """
     from headstart.store import Store
+
+    if to_mlflow:
+        from headstart.tracking import log_store
+
+        counts = log_store(directory, uri=mlflow_uri)
+        where = mlflow_uri or f"sqlite:///{(directory / 'mlflow.db').resolve()}"
+        typer.echo(f"MLflow: {counts['logged']} runs logged, {counts['skipped']} already there ({where})")
+        return
 
     from headstart.analysis.arms import arm_key, label_arms
 

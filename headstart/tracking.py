@@ -1,0 +1,115 @@
+"""Experiment tracking: a store's runs logged to MLflow (``headstart runs DIR --to-mlflow``, ``compare --report-to mlflow``).
+
+Each finished run becomes an MLflow run in the experiment (default: the store folder's name), named by its arm, size
+and seed, with its resolved spec as parameters (flattened: ``train.lr``, ``options.rank``), its test metrics and its
+validation metrics (``val_`` prefix) as metrics, every validation check as the ``val_score`` series over steps, and
+the headstart run key as the tag ``headstart.key`` — a run already logged under that key is skipped, so exporting a
+store again adds only its new runs. The report files (report.html, report.md, results.json, chart.png) are logged on
+one more run, ``report``. The tracking URI defaults to a SQLite database beside the store, ``DIR/mlflow.db`` (artifacts in ``DIR/mlartifacts``;
+MLflow 3 keeps its file store in maintenance mode): ``mlflow ui --backend-store-uri sqlite:///DIR/mlflow.db`` shows it.
+
+MLflow is an extra: ``pip install 'headstart[tracking]'`` (mlflow-skinny, SQLAlchemy, Alembic).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from headstart.errors import ConfigError
+from headstart.results import RunResult
+
+REPORT_FILES = ("report.html", "report.md", "results.json", "chart.png")
+KEY_TAG = "headstart.key"
+
+
+def _mlflow() -> Any:
+    try:
+        import mlflow
+    except ImportError:
+        raise ConfigError("MLflow tracking needs the tracking extra: pip install 'headstart[tracking]' (mlflow-skinny)") from None
+    return mlflow
+
+
+def flat(spec: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"train": {"lr": 1e-4}}`` -> ``{"train.lr": "0.0001"}``; lists as text; MLflow keeps parameters as strings."""
+    out: dict[str, str] = {}
+    for key, value in spec.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flat(value, f"{name}."))
+        else:
+            out[name] = str(value)[:500]
+    return out
+
+
+def _numbers(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    return {f"{prefix}{k}".replace(":", "."): float(v) for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def log_store(directory: str | Path, *, uri: str | None = None, experiment: str | None = None) -> dict[str, int]:
+    """Log the finished runs of the store in ``directory`` (and its report files) to MLflow.
+
+    Returns:
+        ``{"logged": new runs logged, "skipped": runs already there}``.
+
+    Raises:
+        ConfigError: MLflow is not installed (the extra named), or ``directory`` holds no store.
+    """
+    from headstart.analysis.arms import arm_key, label_arms
+    from headstart.store import Store
+
+    mlflow = _mlflow()
+    directory = Path(directory)
+    with Store(directory, create=False) as store:
+        results = store.results("done")
+    client = _client(mlflow, directory, uri)
+    name = experiment or directory.resolve().name
+    found = client.get_experiment_by_name(name)
+    experiment_id = found.experiment_id if found is not None else client.create_experiment(
+        name, artifact_location=(directory / "mlartifacts").resolve().as_uri())
+    have = {r.data.tags.get(KEY_TAG) for r in client.search_runs([experiment_id], max_results=50000)}
+    labels = label_arms(results)
+    logged = 0
+    for r in results:
+        if r.key in have:
+            continue
+        _log_run(client, experiment_id, r, labels[arm_key(r.spec)])
+        logged += 1
+    files = [directory / f for f in REPORT_FILES if (directory / f).exists()]
+    if files and logged:
+        run = client.create_run(experiment_id, run_name="report", tags={"headstart.kind": "report"})
+        for f in files:
+            client.log_artifact(run.info.run_id, str(f))
+        client.set_terminated(run.info.run_id)
+    return {"logged": logged, "skipped": len(results) - logged}
+
+
+def _client(mlflow: Any, directory: Path, uri: str | None) -> Any:
+    import logging
+
+    from mlflow.tracking import MlflowClient
+
+    for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):  # "creating tables": not the user's concern
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return MlflowClient(tracking_uri=uri or f"sqlite:///{(directory / 'mlflow.db').resolve()}")
+
+
+def _log_run(client: Any, experiment_id: str, r: RunResult, label: str) -> None:
+    from mlflow.entities import Metric, Param, RunTag
+
+    spec = {k: v for k, v in r.spec.items() if k not in ("backbone_config",)}
+    run = client.create_run(experiment_id, run_name=f"{label} n={r.spec.get('n_requested')} seed={r.spec.get('seed')}",
+                            tags={KEY_TAG: r.key, "headstart.arm": label, "headstart.status": r.status})
+    run_id = run.info.run_id
+    params = [Param(k, v) for k, v in flat(spec).items()]
+    metrics = {**_numbers(r.metrics), **_numbers(r.val_metrics, "val_"), "train_seconds": r.train_seconds,
+               "trainable_params": float(r.trainable_params)}
+    history = [(int(h["step"]), float(h["val_score"])) for h in (r.record or {}).get("history", [])
+               if h.get("val_score") is not None]
+    entries = [Metric(k, v, 0, 0) for k, v in metrics.items()] + [Metric("val_score", v, 0, step) for step, v in history]
+    for start in range(0, max(len(params), len(entries)), 100):  # MLflow's batch limits
+        client.log_batch(run_id, metrics=entries[start : start + 100], params=params[start : start + 100],
+                         tags=[RunTag("headstart.data", str((r.spec.get("data") or {}).get("name")))] if start == 0 else [])
+    client.set_terminated(run_id)

@@ -1,0 +1,56 @@
+"""MLflow export: a compare's runs read back with the MLflow client — parameters, metrics, the validation series, the
+report files; a second export adds nothing; a missing extra is one line."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("mlflow", reason="the tracking extra: pip install 'headstart[tracking]'")
+
+
+def test_a_compares_runs_appear_in_mlflow_with_their_metrics(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    from mlflow.tracking import MlflowClient
+
+    from conftest import run_cli
+    from headstart.store import Store
+
+    out = tmp_path / "cmp"
+    code, _, err = run_cli(["compare", "--data", str(toy_csv), "--backbone", "tiny", "--strategies", "linear-probe,full-finetune",
+                            "--sizes", "16,32", "--seeds", "1", "--max-steps", "6", "--min-steps", "6", "--no-tune", "--quiet",
+                            "--out", str(out), "--report-to", "mlflow"], monkeypatch, capsys)
+    assert code in (0, None), err
+    with Store(out, create=False) as store:
+        stored = {r.key: r for r in store.results("done")}
+    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("cmp")
+    runs = client.search_runs([experiment.experiment_id])
+    logged = {r.data.tags["headstart.key"]: r for r in runs if "headstart.key" in r.data.tags}
+    assert set(logged) == set(stored) and len(logged) == 4
+    for key, run in logged.items():
+        assert run.data.metrics["accuracy"] == pytest.approx(stored[key].metrics["accuracy"])
+        assert run.data.params["strategy"] == stored[key].spec["strategy"] and "train.lr" in run.data.params
+        series = client.get_metric_history(run.info.run_id, "val_score")
+        assert [m.step for m in series] == [h["step"] for h in stored[key].record["history"] if h.get("val_score") is not None]
+    (report,) = [r for r in runs if r.data.tags.get("headstart.kind") == "report"]
+    assert {a.path for a in client.list_artifacts(report.info.run_id)} >= {"report.html", "report.md", "results.json"}
+    code, out_text, _ = run_cli(["runs", str(out), "--to-mlflow"], monkeypatch, capsys)
+    assert code in (0, None) and "0 runs logged, 4 already there" in out_text
+
+
+def test_a_missing_tracking_extra_is_named_in_one_line(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    import builtins
+
+    from conftest import run_cli
+
+    real = builtins.__import__
+
+    def no_mlflow(name, *args, **kwargs):
+        if name == "mlflow" or name.startswith("mlflow."):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_mlflow)
+    code, _, err = run_cli(["compare", "--data", str(toy_csv), "--backbone", "tiny", "--strategies", "linear-probe", "--sizes", "16",
+                            "--seeds", "1", "--out", str(tmp_path / "c"), "--report-to", "mlflow", "--quiet"], monkeypatch, capsys)
+    assert code == 2 and "pip install 'headstart[tracking]'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "c" / "runs.sqlite").exists(), "refused before any cell trained"
