@@ -38,7 +38,7 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
     data = resolved.get("data", {})
     env = meta.get("environment") or {}
     val = (metrics or {}).get("val") or {}
-    lines = ["---", "library_name: transformers", "tags: [headstart, text-classification]", "---", "",
+    lines = ["---", "library_name: headstart", "tags: [headstart]", "---", "",
              f"# {resolved.get('strategy', 'run')} on {data.get('name', '?')}", "",
              f"Trained by headstart {env.get('headstart', '')} (commit {env.get('git') or 'unknown'}): strategy "
              f"`{resolved.get('strategy')}` with options `{json.dumps(resolved.get('options', {}))}`"

@@ -76,6 +76,7 @@ def save(s: Any, report: FitReport, out: str | Path, *, notes: dict[str, Any] | 
         raise StoreError(f"cannot write to output directory {str(out)!r} ({e.strerror}); choose another --out") from None
     try:
         _write_run(s, report, staging, notes or {})
+        write_model_card(staging, name=str(out))
         kill_point("swap:run")
         _swap_in(staging, out)
     except BaseException:
@@ -150,6 +151,17 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
         "backbone_saved": saved,
         "environment": environment(),
     })
+
+
+def write_model_card(out: Path, *, name: str) -> None:
+    """README.md in a run directory: what trained on what, its validation metrics, where it ran, how to use it."""
+    from headstart.export import model_card
+
+    meta = json.loads((out / "spec.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else None
+    how = (f"```bash\necho 'a review to score' | headstart predict {name} -\nheadstart evaluate {name}   # the test split\n"
+           f"headstart export {name} --format hf --out {name}-hf   # a folder transformers loads\n```")
+    (out / "README.md").write_text(model_card(meta, metrics, how=how))
 
 
 def trained_buffers(model: torch.nn.Module, trained: list[str]) -> set[str]:

@@ -24,6 +24,8 @@ def test_a_trained_run_records_where_it_ran(toy_csv, tiny_registry, tmp_path):
                            out=tmp_path / "run")
     spec = json.loads((tmp_path / "run" / "spec.json").read_text())
     assert spec["environment"]["libraries"]["torch"] == torch.__version__ and result.status == "done"
+    card = (tmp_path / "run" / "README.md").read_text()
+    assert "# linear-probe on" in card and f"headstart predict {tmp_path / 'run'} -" in card and spec["environment"]["cpu"] in card
     from headstart.recipe import run
     from headstart.specs import RunSpec
 
