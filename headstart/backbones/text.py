@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from headstart.data.dataset import PAIR_SEP
 from headstart.errors import BackboneError, ConfigError
 
 POOLINGS = ("cls", "max", "mean", "mean_sqrt_len", "weightedmean", "lasttoken")  # sentence-transformers' concatenation order
@@ -121,21 +122,39 @@ class TextBackbone(nn.Module):
         return ([embeddings] if embeddings is not None else []) + list(layers)
 
     def encode(self, inputs: list[str]) -> list[list[int]]:
-        """Token ids per text, truncated to ``max_length`` (special tokens included), not padded."""
-        return self.tokenizer(list(inputs), truncation=True, max_length=self.max_length, padding=False)["input_ids"]
+        """Token ids per text, truncated to ``max_length`` (special tokens included), not padded. A text pair (two texts
+        joined by ``PAIR_SEP``: ``--text-column premise,hypothesis``) is encoded as the tokenizer encodes pairs
+        ([CLS] a [SEP] b [SEP] for BERT), truncating the longer text first."""
+        texts = list(inputs)
+        pairs = [t.split(PAIR_SEP, 1) if PAIR_SEP in t else None for t in texts]
+        if not any(pairs):
+            return self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False)["input_ids"]
+        out: list[list[int]] = []
+        for text, pair in zip(texts, pairs):
+            args = pair if pair else [text]
+            out.append(self.tokenizer(*args, truncation=True, max_length=self.max_length, padding=False)["input_ids"])
+        return out
 
     def collate(self, encoded: list[list[int]]) -> dict[str, torch.Tensor]:
-        """Pad to the longest sequence in the batch (dynamic padding), with the attention mask."""
+        """Pad to the longest sequence in the batch (dynamic padding), with the attention mask; with segment ids
+        (``token_type_ids``: 1 after the first separator) when a row is a text pair and the model has segments."""
         width = max(len(ids) for ids in encoded)
         input_ids = torch.full((len(encoded), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(encoded), width), dtype=torch.long)
         for row, ids in enumerate(encoded):
             input_ids[row, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
             mask[row, : len(ids)] = 1
-        return {"input_ids": input_ids, "attention_mask": mask}
+        batch = {"input_ids": input_ids, "attention_mask": mask}
+        sep = getattr(self.tokenizer, "sep_token_id", None)
+        if sep is not None and int(getattr(self.model.config, "type_vocab_size", 0) or 0) >= 2:
+            seps = (input_ids == sep) & (mask == 1)
+            if bool((seps.sum(1) >= 2).any()):  # a pair: the second segment starts after the first separator
+                batch["token_type_ids"] = ((seps.long().cumsum(1) - seps.long()) >= 1).long() * mask
+        return batch
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        hidden = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        extra = {"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}
+        hidden = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **extra).last_hidden_state
         hidden = hidden[:, hidden.shape[1] - batch["attention_mask"].shape[1]:]  # drop virtual tokens (prompt tuning)
         features = pool(hidden, batch["attention_mask"], self.modes)
         for layer in self.dense:

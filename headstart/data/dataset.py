@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 TASKS = ("classification", "multilabel", "regression")
+PAIR_SEP = "\x1f"  # between the two texts of a pair input (--text-column premise,hypothesis): ASCII's unit separator
 MODALITIES = ("text", "image")
 
 

@@ -11,10 +11,11 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from headstart.data.dataset import Dataset
+from headstart.data.dataset import PAIR_SEP, Dataset
 from headstart.data.labels import encode_labels, infer_task, missing_label, task_note
 from headstart.errors import DataError
 
@@ -104,8 +105,33 @@ def _sniff_sep(text: str) -> str:
     return best if counts[best] else ","
 
 
+def text_values(frame: "pd.DataFrame", column: str) -> "pd.Series":  # noqa: F821
+    """The input text of every row: one column, or two joined as a pair (``"premise,hypothesis"``: ``PAIR_SEP`` between
+    them, read by the text backbones as a sentence pair); "" where a part is missing."""
+    def clean(v: Any) -> str:
+        return "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip().replace(PAIR_SEP, " ")
+
+    if column in frame.columns:
+        return frame[column].map(clean)
+    first, second = column.split(",")
+    a, b = frame[first.strip()].map(clean), frame[second.strip()].map(clean)
+    return ((a + PAIR_SEP + b).where((a != "") & (b != ""), "")).astype(str)
+
+
 def pick_text_column(frame: "pd.DataFrame", requested: str | None, path: str) -> str:  # noqa: F821
+    """The text column (``requested``, or guessed); ``"a,b"`` names a pair of columns (NLI-style premise, hypothesis).
+
+    Raises:
+        DataError: a named column that is not there, or no column to guess.
+    """
     columns = list(frame.columns)
+    if requested is not None and requested not in columns and requested.count(",") == 1:
+        parts = [p.strip() for p in requested.split(",")]
+        missing = [p for p in parts if p not in columns]
+        if missing or parts[0] == parts[1]:
+            raise DataError(f"text columns {requested!r}: {missing[0] if missing else parts[0]!r} is not a second column of "
+                            f"{path!r} (columns: {', '.join(columns)}); pass --text-column FIRST,SECOND for a pair")
+        return ",".join(parts)
     if requested is not None:
         if requested not in columns:
             raise DataError(f"text column {requested!r} not found in {path!r} (columns: {', '.join(columns)}); pass --text-column NAME")
@@ -126,11 +152,12 @@ def pick_label_column(frame: "pd.DataFrame", requested: str | None, text_column:
         if requested not in columns:
             raise DataError(f"label column {requested!r} not found in {path!r} (columns: {', '.join(columns)}); pass --label-column NAME")
         return requested
-    lowered = {c.lower(): c for c in columns if c != text_column}
+    texts = set(text_column.split(",")) if text_column not in columns else {text_column}
+    lowered = {c.lower(): c for c in columns if c not in texts}
     for name in LABEL_NAMES:
         if name in lowered:
             return lowered[name]
-    others = [c for c in columns if c != text_column]
+    others = [c for c in columns if c not in texts]
     if len(others) == 1:
         return others[0]
     raise DataError(f"cannot tell which column of {path!r} holds the label (columns: {', '.join(columns)}); pass --label-column NAME")
@@ -189,7 +216,7 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     notes = []
     if text_column is None or label_column is None:
         notes.append(f"using column {text_col!r} as text and {label_col!r} as label")
-    texts = frame[text_col].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
+    texts = text_values(frame, text_col)
     empty = texts == ""
     missing = frame[label_col].map(missing_label)
     if empty.any():
@@ -238,8 +265,7 @@ def split_parts(values: list, column: str, where: str) -> np.ndarray:
 def _kept_rows(frame: "pd.DataFrame", dataset: Dataset) -> np.ndarray:  # noqa: F821
     """Which of ``frame``'s rows ``read_table`` kept (it drops rows with empty text or no label), as a boolean mask."""
     text_col, label_col = dataset.source["text_column"], dataset.source["label_column"]
-    texts = frame[text_col].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
-    return ((texts != "") & ~frame[label_col].map(missing_label)).to_numpy()
+    return ((text_values(frame, text_col) != "") & ~frame[label_col].map(missing_label)).to_numpy()
 
 
 def pick_image_column(frame: "pd.DataFrame", requested: str | None, path: str) -> str | None:  # noqa: F821
@@ -303,4 +329,4 @@ def read_inputs(path: str | Path, *, text_column: str | None = None) -> list[str
         return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
     frame = read_frame(path)
     column = pick_text_column(frame, text_column, str(path))
-    return frame[column].fillna("").astype(str).tolist()
+    return text_values(frame, column).tolist()

@@ -1,0 +1,63 @@
+"""Text pairs (--text-column premise,hypothesis): read from a file, encoded as the tokenizer encodes pairs (segment
+ids included), trained and evaluated; a bad pair of columns is one line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from headstart.data import load_dataset
+from headstart.data.dataset import PAIR_SEP
+from headstart.errors import DataError
+
+
+def _nli(path, rows: int = 160):
+    """Premise and hypothesis; entailment when the hypothesis repeats the premise's sentiment word, else contradiction."""
+    rng = np.random.default_rng(0)
+    words = {"good": "great", "bad": "awful"}
+    data = []
+    for i in range(rows):
+        word = rng.choice(list(words))
+        same = bool(rng.integers(2))
+        other = words[word] if same else words["bad" if word == "good" else "good"]
+        data.append({"premise": f"the film was {word}", "hypothesis": f"it was {other} overall", "id": i,
+                     "label": "entailment" if same else "contradiction"})
+    data[3]["hypothesis"] = ""  # a pair without its second text is dropped
+    pd.DataFrame(data).to_csv(path, index=False)
+    return path
+
+
+def test_a_pair_of_columns_is_read_as_one_input_and_a_row_missing_a_part_is_dropped(tmp_path):
+    data = load_dataset(str(_nli(tmp_path / "nli.csv")), text_column="premise,hypothesis", label_column="label")
+    assert len(data) == 159 and all(PAIR_SEP in t for t in data.inputs) and data.label_names == ("contradiction", "entailment")
+    assert data.source["text_column"] == "premise,hypothesis"
+    single = load_dataset(str(tmp_path / "nli.csv"), text_column="premise", label_column="label")
+    assert single.hash != data.hash
+    with pytest.raises(DataError, match="'hypo' is not a second column"):
+        load_dataset(str(tmp_path / "nli.csv"), text_column="premise,hypo", label_column="label")
+
+
+def test_a_pair_is_encoded_as_the_tokenizer_encodes_pairs_with_its_segment_ids():
+    from headstart.backbones import load_backbone
+
+    backbone = load_backbone("all-minilm-l6-v2")
+    pairs = [("the film was good", "it was great overall"), ("a long premise " * 3, "short")]
+    encoded = backbone.encode([a + PAIR_SEP + b for a, b in pairs])
+    theirs = backbone.tokenizer([a for a, _ in pairs], [b for _, b in pairs], padding=True, return_tensors="pt")
+    batch = backbone.collate(encoded)
+    assert torch.equal(batch["input_ids"], theirs["input_ids"]) and torch.equal(batch["token_type_ids"], theirs["token_type_ids"])
+    assert "token_type_ids" not in backbone.collate(backbone.encode(["one text"])), "single texts are as they always were"
+
+
+def test_a_pairs_file_trains_and_evaluates(tmp_path, tiny_registry, monkeypatch, capsys):
+    from conftest import run_cli
+
+    path = str(_nli(tmp_path / "nli.csv"))
+    base = ["--data", path, "--text-column", "premise,hypothesis", "--label-column", "label", "--backbone", "tiny-bert"]
+    code, out, err = run_cli(["train", *base, "--strategy", "full-finetune", "--n", "64", "--max-steps", "8", "--min-steps", "8",
+                              "--out", str(tmp_path / "run"), "--quiet"], monkeypatch, capsys)
+    assert code in (0, None), err
+    code, out, err = run_cli(["evaluate", str(tmp_path / "run")], monkeypatch, capsys)
+    assert code in (0, None) and "accuracy" in out, err
