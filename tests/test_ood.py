@@ -98,7 +98,10 @@ def test_a_compare_sets_each_arm_in_domain_beside_out_of_domain(toy_csv, other_c
     assert row["mean"] == pytest.approx(sum(ood) / 2) and row["in_domain"] == pytest.approx(sum(inside) / 2)
     assert row["gap"]["mean"] == pytest.approx(row["in_domain"] - row["mean"]) and row["gap"]["pairs"] == 2
     assert row["gap"]["ci_low"] < row["gap"]["mean"] < row["gap"]["ci_high"]
-    assert row["seeds"] == 2 and row["note"].endswith("labels read as the run's: neutral left out")
+    assert row["seeds"] == 2 and "labels read as the run's: neutral left out" in row["note"]
+    target = runs[0].record["ood"][0]["rows"]["target"]
+    share = max(target.count(c) for c in set(target)) / len(target)
+    assert f"{100 * share:.1f}% of its {len(target)} test rows are its most frequent class" in row["note"]
     md = result.reports["report.md"].read_text()
     assert "## Out of domain" in md and "![in domain vs out of domain](ood.png)" in md
     assert result.reports["ood.png"].read_bytes().startswith(b"\x89PNG")

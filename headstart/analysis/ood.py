@@ -39,12 +39,24 @@ def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: flo
         ci = interval(outside, draws_out, confidence)
         gap = interval([a - b for a, b in zip(inside, outside)],
                        draws_in - draws_out if draws_in is not None and draws_out is not None else None, confidence)
+        note = " ".join(x for x in (found[0].get("note"), majority_note(data, found[0].get("rows") or {})) if x)
         rows.append({"strategy": arm, "n": n, "data": data, "in_domain": sum(inside) / len(inside), "mean": ci["mean"],
                      "interval": "seeds and test rows" if draws_in is not None and draws_out is not None else "seeds",
                      "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
                      "gap": {k: gap[k] for k in ("mean", "ci_low", "ci_high", "p_value", "significant", "pairs")},
-                     "seeds": len(seeds), "test_rows": found[0].get("test_rows"), "note": found[0].get("note")})
+                     "seeds": len(seeds), "test_rows": found[0].get("test_rows"), "note": note or None})
     return rows
+
+
+def majority_note(data: str, rows: dict[str, Any]) -> str | None:
+    """What always answering the out-of-domain test rows' most frequent class scores (the shifted class balance is
+    part of the shift): a classification arm below it does worse than that constant answer. None without the rows."""
+    target = rows.get("target")
+    if not target or not all(isinstance(t, int) for t in target):
+        return None
+    share = float(np.bincount(np.asarray(target)).max()) / len(target)
+    return (f"{data.split(' after ')[0]}: {100 * share:.1f}% of its {len(target)} test rows are its most frequent class; an arm "
+            "below that scores worse than always answering it.")
 
 
 def ood_groups(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str, int | str, str], dict[int, tuple[RunResult, dict[str, Any]]]]:
