@@ -1,11 +1,13 @@
-"""``headstart export RUN --format hf --out DIR``: a trained run as a folder transformers loads by itself.
+"""``headstart export RUN --format hf|sentence-transformers --out DIR``: a trained run as a folder another library loads.
 
 The folder holds ``config.json`` (the encoder's own config inside a ``headstart`` config, the pooling, Dense layers,
 Normalize, labels), ``model.safetensors`` (encoder with any LoRA folded in, Dense layers, classifier), the tokenizer,
 ``modeling_headstart.py`` (``headstart/export_modeling.py``: transformers has no class that pools as
 sentence-transformers does) and a README.md model card. ``AutoModelForSequenceClassification.from_pretrained(DIR,
-trust_remote_code=True)`` gives headstart's outputs: the export is checked on the run's own validation inputs before
-it is kept (``tolerance`` on probabilities), and nothing is left behind when the check fails.
+trust_remote_code=True)`` gives headstart's outputs. ``--format sentence-transformers`` writes a folder that library
+loads (Transformer, Pooling, the run's Dense and Normalize modules, and the head as a last Dense: ``encode`` returns the
+run's logits). Either export is loaded back and checked on the run's own validation inputs before it is kept
+(``tolerance`` on probabilities, or on logits), and nothing is left behind when the check fails.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ import torch
 from headstart.errors import ConfigError
 
 TOLERANCE = 1e-5
-FORMATS = ("hf",)
+FORMATS = ("hf", "sentence-transformers")
+ST_POOLING_KEYS = {"cls": "pooling_mode_cls_token", "max": "pooling_mode_max_tokens", "mean": "pooling_mode_mean_tokens",
+                   "mean_sqrt_len": "pooling_mode_mean_sqrt_len_tokens", "weightedmean": "pooling_mode_weightedmean_tokens",
+                   "lasttoken": "pooling_mode_lasttoken"}
 
 
 @dataclass(frozen=True)
@@ -95,8 +100,12 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        _write(run, encoder, tmp)
-        diff = _check(tmp, texts, reference, run.task, max_length=backbone.max_length)
+        if format == "hf":
+            _write(run, encoder, tmp)
+            diff = _check(tmp, texts, reference, run.task, max_length=backbone.max_length)
+        else:
+            _write_st(run, encoder, tmp)
+            diff = _check_st(tmp, texts, _logits_of(run, texts))
         if not diff <= tolerance:
             raise ConfigError(f"the exported model's outputs differ from the run's by {diff:.3g} (> tolerance {tolerance:g}) "
                               f"on {len(texts)} validation inputs; nothing written")
@@ -104,6 +113,75 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return ExportReport(str(out), diff, len(texts), tolerance)
+
+
+def _logits_of(run: Any, texts: list[str]) -> torch.Tensor:
+    """The run's head outputs (regression: in the targets' units), as the sentence-transformers export's last Dense gives them."""
+    from headstart.adapters import _logits
+
+    logits = _logits(run.model, texts)
+    if run.task == "regression":
+        return logits * run.model.target_std + run.model.target_mean
+    return logits
+
+
+def _write_st(run: Any, encoder: torch.nn.Module, folder: Path) -> None:
+    """A sentence-transformers folder: Transformer, Pooling, the run's Dense layers and Normalize, and the head as a last
+    Dense (identity activation) whose outputs are the run's logits (softmax them for class probabilities)."""
+    from safetensors.torch import save_file
+
+    backbone, head = run.model.backbone, run.model.head
+    folder.mkdir(parents=True)
+    transformer = folder / "0_Transformer"
+    encoder.save_pretrained(transformer, safe_serialization=True)
+    backbone.tokenizer.save_pretrained(transformer)
+    (transformer / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": backbone.max_length, "do_lower_case": False}))
+    modules = [{"idx": 0, "name": "0", "path": "0_Transformer", "type": "sentence_transformers.models.Transformer"}]
+    pooling = folder / "1_Pooling"
+    pooling.mkdir()
+    hidden = int(encoder.config.hidden_size)
+    (pooling / "config.json").write_text(json.dumps({"word_embedding_dimension": hidden,
+                                                     **{key: mode in backbone.modes for mode, key in ST_POOLING_KEYS.items()}}))
+    modules.append({"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"})
+    layers = [(d.linear, d.activation_name) for d in backbone.dense]
+    extra = ["Normalize"] if backbone.normalize else []
+    for i, (linear, activation) in enumerate(layers + [(head, "Identity")]):
+        if i == len(layers) and extra:  # Normalize comes before the head, as in the run
+            modules.append({"idx": len(modules), "name": str(len(modules)), "path": f"{len(modules)}_Normalize",
+                            "type": "sentence_transformers.models.Normalize"})
+        path = folder / f"{len(modules)}_Dense"
+        path.mkdir()
+        save_file({"linear.weight": linear.weight.detach().contiguous().cpu(),
+                   **({"linear.bias": linear.bias.detach().contiguous().cpu()} if linear.bias is not None else {})},
+                  str(path / "model.safetensors"))
+        (path / "config.json").write_text(json.dumps({"in_features": linear.in_features, "out_features": linear.out_features,
+                                                      "bias": linear.bias is not None,
+                                                      "activation_function": f"torch.nn.modules.{'linear' if activation == 'Identity' else 'activation'}.{activation}"}))
+        modules.append({"idx": len(modules), "name": str(len(modules)), "path": path.name, "type": "sentence_transformers.models.Dense"})
+    (folder / "modules.json").write_text(json.dumps(modules, indent=2))
+    scale = " (in the targets' units)" if run.task == "regression" else ""
+    labels = ", ".join(run.label_names) if run.task != "regression" else "the value"
+    if run.task == "regression":  # the head's outputs are standardised: fold the scaling into the last Dense
+        last = folder / modules[-1]["path"] / "model.safetensors"
+        std, mean = float(run.model.target_std), float(run.model.target_mean)
+        save_file({"linear.weight": (head.weight * std).detach().contiguous().cpu(),
+                   "linear.bias": (head.bias * std + mean).detach().contiguous().cpu()}, str(last))
+    how = ("```python\nfrom sentence_transformers import SentenceTransformer\n"
+           "logits = SentenceTransformer(PATH).encode(texts, convert_to_tensor=True)\n```\n\n"
+           f"The last Dense module is the run's classifier: `encode` returns its outputs{scale}, one per label ({labels}), "
+           "not an embedding; softmax them for class probabilities. The modules before it give the encoder's features.")
+    metrics = json.loads((run.directory / "metrics.json").read_text()) if (run.directory / "metrics.json").exists() else None
+    (folder / "README.md").write_text(model_card(run.meta, metrics, how=how))
+
+
+def _check_st(folder: Path, texts: list[str], reference: torch.Tensor) -> float:
+    """Load the folder with sentence-transformers and compare its outputs with the run's logits."""
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise ConfigError("--format sentence-transformers is checked with the library itself: pip install sentence-transformers") from None
+    got = SentenceTransformer(str(folder), device="cpu").encode(texts, convert_to_tensor=True).float().cpu()
+    return float((got.reshape(reference.shape) - reference).abs().max())
 
 
 def _probabilities(model: torch.nn.Module, texts: list[str], task: str) -> torch.Tensor:

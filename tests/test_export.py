@@ -47,13 +47,33 @@ def test_an_exported_run_gives_the_runs_probabilities_in_a_fresh_process(strateg
     assert (tmp_path / "hf" / "modeling_headstart.py").exists() and not list(tmp_path.glob("*.tmp"))
 
 
+@pytest.mark.parametrize("strategy", ["full-finetune", "lora"])
+def test_a_sentence_transformers_export_gives_the_runs_logits_and_the_probabilities_follow(strategy, toy_csv, tiny_registry, tmp_path):
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    import headstart
+    from headstart.export import export
+
+    headstart.fit(str(toy_csv), "tiny-bert", strategy=strategy, n=32, config=CFG, out=tmp_path / "run")
+    report = export(tmp_path / "run", tmp_path / "st", format="sentence-transformers")
+    assert report.max_abs_diff <= 1e-5
+    texts = ["good great movie", "bad awful the plot"]
+    logits = SentenceTransformer(str(tmp_path / "st"), device="cpu").encode(texts, convert_to_tensor=True)
+    ours = headstart.predict(tmp_path / "run", texts)
+    names = list(ours[0]["probabilities"])
+    for row, p in zip(ours, torch.softmax(logits, -1).tolist()):
+        assert max(abs(row["probabilities"][n] - q) for n, q in zip(names, p)) < 1e-5
+    assert "not an embedding" in (tmp_path / "st" / "README.md").read_text()
+
+
 def test_what_cannot_be_exported_is_refused(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
     import headstart
     from conftest import run_cli
     from headstart.export import export
 
     headstart.fit(str(toy_csv), "tiny-bert", strategy="full-finetune", n=32, config=CFG, out=tmp_path / "run")
-    with pytest.raises(ConfigError, match="--format must be one of hf"):
+    with pytest.raises(ConfigError, match="--format must be one of hf, sentence-transformers"):
         export(tmp_path / "run", tmp_path / "x", format="onnx")
     (tmp_path / "taken").mkdir()
     code, out, err = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "taken")], monkeypatch, capsys)
@@ -78,3 +98,4 @@ def test_a_minilm_lora_run_exports_with_its_adapter_folded_in(tmp_path):
     assert report.max_abs_diff <= 1e-5 and report.inputs == 64
     config = json.loads((tmp_path / "hf" / "config.json").read_text())
     assert config["pooling"] == ["mean"] and config["id2label"] == {"0": "rotten", "1": "fresh"} and "lora" not in json.dumps(config).lower()
+    assert export(tmp_path / "run", tmp_path / "st", format="sentence-transformers").max_abs_diff <= 1e-5

@@ -112,7 +112,9 @@ def export(
     run: Annotated[Path, typer.Argument(help="A run directory (headstart train --out).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="A new folder for the export.")],
     format: Annotated[str, typer.Option("--format", help="hf: a folder AutoModelForSequenceClassification loads "
-                                                          "(trust_remote_code=True), with a README.md model card.")] = "hf",
+                                                          "(trust_remote_code=True); sentence-transformers: a folder that "
+                                                          "library loads, the head as its last Dense (encode gives logits). "
+                                                          "Each with a README.md model card.")] = "hf",
     tolerance: Annotated[float, typer.Option(help="Largest difference allowed between the export's and the run's "
                                                   "probabilities on the run's validation inputs.")] = 1e-5,
     as_json: JsonOpt = False,
@@ -128,6 +130,7 @@ def export(
     if as_json:
         _echo_json(report.__dict__)
         return
+    load = (f"AutoModelForSequenceClassification.from_pretrained('{report.out}', trust_remote_code=True)" if format == "hf"
+            else f"SentenceTransformer('{report.out}')")
     typer.echo(f"exported {run} to {report.out}: outputs within {report.max_abs_diff:.2g} of the run's on {report.inputs} "
-               f"validation inputs; load it with AutoModelForSequenceClassification.from_pretrained('{report.out}', "
-               "trust_remote_code=True)")
+               f"validation inputs; load it with {load}")
