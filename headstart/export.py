@@ -13,6 +13,7 @@ run's logits). Either export is loaded back and checked on the run's own validat
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,18 +102,21 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         if format == "hf":
-            _write(run, encoder, tmp)
-            diff = _check(tmp, texts, reference, run.task, max_length=backbone.max_length)
+            diff = _export_hf(run, encoder, tmp, out, check=lambda d: _check(d, texts, reference, run.task,
+                                                                             max_length=backbone.max_length), tolerance=tolerance)
         else:
-            _write_st(run, encoder, tmp)
-            diff = _check_st(tmp, texts, _logits_of(run, texts))
-        if not diff <= tolerance:
-            raise ConfigError(f"the exported model's outputs differ from the run's by {diff:.3g} (> tolerance {tolerance:g}) "
-                              f"on {len(texts)} validation inputs; nothing written")
-        tmp.rename(out)
+            diff = _export_st(run, encoder, tmp, out, check=lambda d: _check_st(d, texts, _logits_of(run, texts)),
+                              tolerance=tolerance)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return ExportReport(str(out), diff, len(texts), tolerance)
+
+
+def refuse_beyond(diff: float, tolerance: float) -> None:
+    """Raises ConfigError when the export's outputs differ from the run's by more than ``tolerance`` (nothing is kept)."""
+    if not diff <= tolerance:
+        raise ConfigError(f"the exported model's outputs differ from the run's by {diff:.3g} (> tolerance {tolerance:g}) "
+                          "on the run's validation inputs; nothing written")
 
 
 def _logits_of(run: Any, texts: list[str]) -> torch.Tensor:
@@ -125,53 +129,60 @@ def _logits_of(run: Any, texts: list[str]) -> torch.Tensor:
     return logits
 
 
-def _write_st(run: Any, encoder: torch.nn.Module, folder: Path) -> None:
+def _export_st(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, check: Any, tolerance: float) -> float:
     """A sentence-transformers folder: Transformer, Pooling, the run's Dense layers and Normalize, and the head as a last
-    Dense (identity activation) whose outputs are the run's logits (softmax them for class probabilities)."""
+    Dense (identity activation) whose outputs are the run's logits (softmax them for class probabilities); written into
+    ``tmp_dir``, checked (``check(tmp_dir)`` -> largest difference), moved to ``out``. Returns the difference."""
     from safetensors.torch import save_file
 
+    from headstart.report.render import write_atomic
+
     backbone, head = run.model.backbone, run.model.head
-    folder.mkdir(parents=True)
-    transformer = folder / "0_Transformer"
-    encoder.save_pretrained(transformer, safe_serialization=True)
-    backbone.tokenizer.save_pretrained(transformer)
-    (transformer / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": backbone.max_length, "do_lower_case": False}))
+    tmp_dir.mkdir(parents=True)
+    tmp_transformer = tmp_dir / "0_Transformer"
+    encoder.save_pretrained(tmp_transformer, safe_serialization=True)
+    backbone.tokenizer.save_pretrained(tmp_transformer)
+    write_atomic(tmp_transformer / "sentence_bert_config.json",
+                 json.dumps({"max_seq_length": backbone.max_length, "do_lower_case": False}).encode())
     modules = [{"idx": 0, "name": "0", "path": "0_Transformer", "type": "sentence_transformers.models.Transformer"}]
-    pooling = folder / "1_Pooling"
-    pooling.mkdir()
+    (tmp_dir / "1_Pooling").mkdir()
     hidden = int(encoder.config.hidden_size)
-    (pooling / "config.json").write_text(json.dumps({"word_embedding_dimension": hidden,
-                                                     **{key: mode in backbone.modes for mode, key in ST_POOLING_KEYS.items()}}))
+    write_atomic(tmp_dir / "1_Pooling" / "config.json", json.dumps({"word_embedding_dimension": hidden, **{
+        key: mode in backbone.modes for mode, key in ST_POOLING_KEYS.items()}}).encode())
     modules.append({"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"})
     layers = [(d.linear, d.activation_name) for d in backbone.dense]
-    extra = ["Normalize"] if backbone.normalize else []
     for i, (linear, activation) in enumerate(layers + [(head, "Identity")]):
-        if i == len(layers) and extra:  # Normalize comes before the head, as in the run
+        if i == len(layers) and backbone.normalize:  # Normalize comes before the head, as in the run
             modules.append({"idx": len(modules), "name": str(len(modules)), "path": f"{len(modules)}_Normalize",
                             "type": "sentence_transformers.models.Normalize"})
-        path = folder / f"{len(modules)}_Dense"
-        path.mkdir()
-        save_file({"linear.weight": linear.weight.detach().contiguous().cpu(),
-                   **({"linear.bias": linear.bias.detach().contiguous().cpu()} if linear.bias is not None else {})},
-                  str(path / "model.safetensors"))
-        (path / "config.json").write_text(json.dumps({"in_features": linear.in_features, "out_features": linear.out_features,
-                                                      "bias": linear.bias is not None,
-                                                      "activation_function": f"torch.nn.modules.{'linear' if activation == 'Identity' else 'activation'}.{activation}"}))
-        modules.append({"idx": len(modules), "name": str(len(modules)), "path": path.name, "type": "sentence_transformers.models.Dense"})
-    (folder / "modules.json").write_text(json.dumps(modules, indent=2))
+        tmp_dense = tmp_dir / f"{len(modules)}_Dense"
+        tmp_dense.mkdir()
+        weight, bias = linear.weight, linear.bias
+        if linear is head and run.task == "regression":  # the head's outputs are standardised: fold the scaling in
+            std, mean = float(run.model.target_std), float(run.model.target_mean)
+            weight, bias = weight * std, bias * std + mean
+        save_file({"linear.weight": weight.detach().contiguous().cpu(),
+                   **({"linear.bias": bias.detach().contiguous().cpu()} if bias is not None else {})},
+                  str(tmp_dense / "model.safetensors"))
+        kind = "linear" if activation == "Identity" else "activation"
+        write_atomic(tmp_dense / "config.json", json.dumps({
+            "in_features": linear.in_features, "out_features": linear.out_features, "bias": bias is not None,
+            "activation_function": f"torch.nn.modules.{kind}.{activation}"}).encode())
+        modules.append({"idx": len(modules), "name": str(len(modules)), "path": tmp_dense.name,
+                        "type": "sentence_transformers.models.Dense"})
+    write_atomic(tmp_dir / "modules.json", json.dumps(modules, indent=2).encode())
     scale = " (in the targets' units)" if run.task == "regression" else ""
     labels = ", ".join(run.label_names) if run.task != "regression" else "the value"
-    if run.task == "regression":  # the head's outputs are standardised: fold the scaling into the last Dense
-        last = folder / modules[-1]["path"] / "model.safetensors"
-        std, mean = float(run.model.target_std), float(run.model.target_mean)
-        save_file({"linear.weight": (head.weight * std).detach().contiguous().cpu(),
-                   "linear.bias": (head.bias * std + mean).detach().contiguous().cpu()}, str(last))
     how = ("```python\nfrom sentence_transformers import SentenceTransformer\n"
            "logits = SentenceTransformer(PATH).encode(texts, convert_to_tensor=True)\n```\n\n"
            f"The last Dense module is the run's classifier: `encode` returns its outputs{scale}, one per label ({labels}), "
            "not an embedding; softmax them for class probabilities. The modules before it give the encoder's features.")
     metrics = json.loads((run.directory / "metrics.json").read_text()) if (run.directory / "metrics.json").exists() else None
-    (folder / "README.md").write_text(model_card(run.meta, metrics, how=how))
+    write_atomic(tmp_dir / "README.md", model_card(run.meta, metrics, how=how).encode())
+    diff = check(tmp_dir)
+    refuse_beyond(diff, tolerance)
+    os.replace(tmp_dir, out)  # the whole folder, checked, moved into place at once
+    return diff
 
 
 def _check_st(folder: Path, texts: list[str], reference: torch.Tensor) -> float:
@@ -195,8 +206,10 @@ def _probabilities(model: torch.nn.Module, texts: list[str], task: str) -> torch
     return logits.squeeze(-1) * model.target_std + model.target_mean
 
 
-def _write(run: Any, encoder: torch.nn.Module, folder: Path) -> None:
+def _export_hf(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, check: Any, tolerance: float) -> float:
+    """The transformers folder written into ``tmp_dir``, checked (``check(tmp_dir)``), moved to ``out``; the difference."""
     from headstart.export_modeling import HeadstartConfig, HeadstartForSequenceClassification
+    from headstart.report.render import write_atomic
 
     backbone = run.model.backbone
     head = run.model.head
@@ -214,10 +227,10 @@ def _write(run: Any, encoder: torch.nn.Module, folder: Path) -> None:
     model.encoder.load_state_dict(encoder.state_dict())
     model.dense.load_state_dict(backbone.dense.state_dict())
     model.classifier.load_state_dict(head.state_dict())
-    folder.mkdir(parents=True)
-    model.save_pretrained(folder, safe_serialization=True)
-    backbone.tokenizer.save_pretrained(folder)
-    shutil.copy(Path(__file__).with_name("export_modeling.py"), folder / "modeling_headstart.py")
+    tmp_dir.mkdir(parents=True)
+    model.save_pretrained(tmp_dir, safe_serialization=True)
+    backbone.tokenizer.save_pretrained(tmp_dir)
+    write_atomic(tmp_dir / "modeling_headstart.py", Path(__file__).with_name("export_modeling.py").read_bytes())
     metrics = None
     if (run.directory / "metrics.json").exists():
         metrics = json.loads((run.directory / "metrics.json").read_text())
@@ -229,7 +242,11 @@ def _write(run: Any, encoder: torch.nn.Module, folder: Path) -> None:
            f"transformers has no class that pools as this encoder does ({'+'.join(backbone.modes)}"
            + (", a Dense layer" if len(backbone.dense) else "") + (", Normalize" if backbone.normalize else "")
            + "). Read it before you trust it; it imports torch and transformers only.")
-    (folder / "README.md").write_text(model_card(run.meta, metrics, how=how))
+    write_atomic(tmp_dir / "README.md", model_card(run.meta, metrics, how=how).encode())
+    diff = check(tmp_dir)
+    refuse_beyond(diff, tolerance)
+    os.replace(tmp_dir, out)  # the whole folder, checked, moved into place at once
+    return diff
 
 
 def _check(folder: Path, texts: list[str], reference: torch.Tensor, task: str, *, max_length: int) -> float:

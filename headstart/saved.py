@@ -156,12 +156,13 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
 def write_model_card(out: Path, *, name: str) -> None:
     """README.md in a run directory: what trained on what, its validation metrics, where it ran, how to use it."""
     from headstart.export import model_card
+    from headstart.report.render import write_atomic
 
     meta = json.loads((out / "spec.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else None
     how = (f"```bash\necho 'a review to score' | headstart predict {name} -\nheadstart evaluate {name}   # the test split\n"
            f"headstart export {name} --format hf --out {name}-hf   # a folder transformers loads\n```")
-    (out / "README.md").write_text(model_card(meta, metrics, how=how))
+    write_atomic(out / "README.md", model_card(meta, metrics, how=how).encode())
 
 
 def trained_buffers(model: torch.nn.Module, trained: list[str]) -> set[str]:

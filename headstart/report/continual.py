@@ -60,6 +60,17 @@ def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, 
     return "\n".join(lines) + "\n"
 
 
+def _save(fig: Any, path: Path) -> None:
+    """The figure as a PNG, drawn in memory and moved into place whole (``write_atomic``)."""
+    import io
+
+    from headstart.report.render import write_atomic
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    write_atomic(path, buf.getvalue())
+
+
 def continual_charts(analysis: dict[str, Any], out: Path, *, tasks: list[str]) -> dict[str, Path]:
     """Heat-maps of every arm's mean R, and mean accuracy over the tasks seen so far after each step."""
     import matplotlib
@@ -88,7 +99,7 @@ def continual_charts(analysis: dict[str, Any], out: Path, *, tasks: list[str]) -
         ax.set_xticks(range(len(tasks)))
         ax.set_yticks(range(len(tasks)))
     fig.tight_layout()
-    fig.savefig(paths["continual.png"], dpi=110)
+    _save(fig, paths["continual.png"])
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for row in rows:
@@ -102,6 +113,6 @@ def continual_charts(analysis: dict[str, Any], out: Path, *, tasks: list[str]) -
     ax.set_xticks(range(1, len(tasks) + 1))
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(paths["continual-stream.png"], dpi=110)
+    _save(fig, paths["continual-stream.png"])
     plt.close(fig)
     return paths

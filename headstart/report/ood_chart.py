@@ -82,5 +82,9 @@ def adaptation_chart(rows: list[dict[str, Any]], path: Path, *, source: str, tar
         ax.set_title(f"{source} → {target}, n = {n}", fontsize=10)
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    from headstart.report.render import write_atomic
+
+    write_atomic(path, buf.getvalue())
     return path
