@@ -118,7 +118,7 @@ def _write(out: Path, rows: list[dict[str, Any]], *, source: str, target: str, s
     from headstart.atomic import write_json
     from headstart.report.markdown import adaptation_markdown
     from headstart.report.ood_chart import adaptation_chart
-    from headstart.report.render import write_atomic
+    from headstart.atomic import write_atomic
 
     paths = {"adaptation.json": out / "adaptation.json", "adaptation.md": out / "adaptation.md"}
     write_json(paths["adaptation.json"], {"source": source, "target": target, "strategy": strategy, "rows": rows})

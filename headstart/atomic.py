@@ -1,14 +1,16 @@
-"""Atomic JSON files: written to a temporary file in the same directory, then renamed over the target."""
+"""Atomic files (JSON, or any bytes): written to a temporary file in the same directory, then renamed over the target."""
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from headstart.errors import StoreError
 from headstart.killpoints import kill_point
 
 
@@ -34,3 +36,24 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``.
+
+    Raises:
+        StoreError: the directory is not writable.
+    """
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise StoreError(f"cannot write into {str(path.parent)!r} ({exc.strerror}); check its permissions") from exc
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be shared
+        kill_point(f"write:{path.name}")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

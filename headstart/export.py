@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from headstart.errors import ConfigError
+from headstart.model_card import model_card
 
 TOLERANCE = 1e-5
 FORMATS = ("hf", "sentence-transformers")
@@ -36,29 +37,6 @@ class ExportReport:
     max_abs_diff: float
     inputs: int
     tolerance: float
-
-
-def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str) -> str:
-    """A README.md for a run: data, arm, n, seed, validation (and test, when scored) metrics, environment, and how to load."""
-    resolved = meta.get("resolved", {})
-    data = resolved.get("data", {})
-    env = meta.get("environment") or {}
-    val = (metrics or {}).get("val") or {}
-    lines = ["---", "library_name: headstart", "tags: [headstart]", "---", "",
-             f"# {resolved.get('strategy', 'run')} on {data.get('name', '?')}", "",
-             f"Trained by headstart {env.get('headstart', '')} (commit {env.get('git') or 'unknown'}): strategy "
-             f"`{resolved.get('strategy')}` with options `{json.dumps(resolved.get('options', {}))}`"
-             + (f", objective terms `{json.dumps(resolved['terms'])}`" if resolved.get("terms") else "")
-             + f", on {resolved.get('n')} labelled examples of `{data.get('name')}` (data hash {str(data.get('hash', ''))[:12]}), "
-             f"seed {resolved.get('seed')}, backbone `{resolved.get('backbone')}`.", "",
-             "## Metrics", "",
-             "Validation (the split that chose the checkpoint): "
-             + (", ".join(f"{k} {v:.4f}" for k, v in val.items() if isinstance(v, (int, float))) or "not recorded") + ".",
-             "Test metrics with intervals over seeds come from `headstart compare` / `headstart evaluate`; one run has no "
-             "interval of its own.", "",
-             "## Use", "", how, "",
-             "## Environment", "", "```", json.dumps(env, indent=2, sort_keys=True), "```", ""]
-    return "\n".join(lines)
 
 
 def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolerance: float = TOLERANCE, inputs: int = 64) -> ExportReport:
@@ -135,7 +113,7 @@ def _export_st(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, 
     ``tmp_dir``, checked (``check(tmp_dir)`` -> largest difference), moved to ``out``. Returns the difference."""
     from safetensors.torch import save_file
 
-    from headstart.report.render import write_atomic
+    from headstart.atomic import write_atomic
 
     backbone, head = run.model.backbone, run.model.head
     tmp_dir.mkdir(parents=True)
@@ -209,7 +187,7 @@ def _probabilities(model: torch.nn.Module, texts: list[str], task: str) -> torch
 def _export_hf(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, check: Any, tolerance: float) -> float:
     """The transformers folder written into ``tmp_dir``, checked (``check(tmp_dir)``), moved to ``out``; the difference."""
     from headstart.export_modeling import HeadstartConfig, HeadstartForSequenceClassification
-    from headstart.report.render import write_atomic
+    from headstart.atomic import write_atomic
 
     backbone = run.model.backbone
     head = run.model.head

@@ -155,8 +155,8 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
 
 def write_model_card(out: Path, *, name: str) -> None:
     """README.md in a run directory: what trained on what, its validation metrics, where it ran, how to use it."""
-    from headstart.export import model_card
-    from headstart.report.render import write_atomic
+    from headstart.model_card import model_card
+    from headstart.atomic import write_atomic
 
     meta = json.loads((out / "spec.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else None

@@ -106,7 +106,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     from headstart.data.splits import SplitConfig
     from headstart.report.continual import continual_charts, continual_markdown
     from headstart.report.continual_html import continual_html
-    from headstart.report.render import write_atomic
+    from headstart.atomic import write_atomic
     from headstart.specs import TrainConfig, parse_n, split_arms
     from headstart.store import Store
 

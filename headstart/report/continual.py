@@ -64,7 +64,7 @@ def _save(fig: Any, path: Path) -> None:
     """The figure as a PNG, drawn in memory and moved into place whole (``write_atomic``)."""
     import io
 
-    from headstart.report.render import write_atomic
+    from headstart.atomic import write_atomic
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)

@@ -84,7 +84,7 @@ def adaptation_chart(rows: list[dict[str, Any]], path: Path, *, source: str, tar
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
-    from headstart.report.render import write_atomic
+    from headstart.atomic import write_atomic
 
     write_atomic(path, buf.getvalue())
     return path

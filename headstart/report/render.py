@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from headstart.analysis import summarize
+from headstart.atomic import write_atomic  # noqa: F401  (used here and by callers that import it from the report)
 from headstart.errors import StoreError
-from headstart.killpoints import kill_point
 from headstart.report.chart import chart_png
 from headstart.report.html import report_html
 from headstart.report.markdown import report_markdown
@@ -39,29 +37,6 @@ def default_metric(results: list[RunResult]) -> str:
     """``accuracy`` when finished runs report it, else ``rmse`` when they report that, else ``accuracy``."""
     found = {m for r in results if r.status == "done" for m in r.metrics}
     return next((m for m in ("accuracy", "rmse") if m in found), "accuracy")
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``.
-
-    Raises:
-        StoreError: the directory is not writable.
-    """
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise StoreError(f"cannot write the report into {str(path.parent)!r} ({exc.strerror}); check its permissions") from exc
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be shared
-        kill_point(f"write:{path.name}")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 LEAKAGE_WARN = 0.01  # above 1% of test examples duplicated in training data, the report warns

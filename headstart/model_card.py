@@ -1,0 +1,30 @@
+"""The README.md model card of a run directory or an export: what trained on what, its validation metrics, where it
+ran (``provenance.environment``) and how to use it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str) -> str:
+    """A README.md for a run: data, arm, n, seed, validation (and test, when scored) metrics, environment, and how to load."""
+    resolved = meta.get("resolved", {})
+    data = resolved.get("data", {})
+    env = meta.get("environment") or {}
+    val = (metrics or {}).get("val") or {}
+    lines = ["---", "library_name: headstart", "tags: [headstart]", "---", "",
+             f"# {resolved.get('strategy', 'run')} on {data.get('name', '?')}", "",
+             f"Trained by headstart {env.get('headstart', '')} (commit {env.get('git') or 'unknown'}): strategy "
+             f"`{resolved.get('strategy')}` with options `{json.dumps(resolved.get('options', {}))}`"
+             + (f", objective terms `{json.dumps(resolved['terms'])}`" if resolved.get("terms") else "")
+             + f", on {resolved.get('n')} labelled examples of `{data.get('name')}` (data hash {str(data.get('hash', ''))[:12]}), "
+             f"seed {resolved.get('seed')}, backbone `{resolved.get('backbone')}`.", "",
+             "## Metrics", "",
+             "Validation (the split that chose the checkpoint): "
+             + (", ".join(f"{k} {v:.4f}" for k, v in val.items() if isinstance(v, (int, float))) or "not recorded") + ".",
+             "Test metrics with intervals over seeds come from `headstart compare` / `headstart evaluate`; one run has no "
+             "interval of its own.", "",
+             "## Use", "", how, "",
+             "## Environment", "", "```", json.dumps(env, indent=2, sort_keys=True), "```", ""]
+    return "\n".join(lines)
