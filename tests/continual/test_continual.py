@@ -332,3 +332,13 @@ def test_progressive_columns_start_as_the_pretrained_network_and_never_change_an
 def test_progressive_is_refused_on_a_text_stream(stream, tmp_path, tiny_registry):
     with pytest.raises(ConfigError, match="progressive applies to image streams"):
         _run(stream, tmp_path, "progressive", scenario="task")
+
+
+def test_a_method_composes_with_another_strategy(stream, tmp_path, tiny_registry):
+    """lora+ewc: EWC's pull on the LoRA weights and the head; the base stays frozen throughout."""
+    result = _run(stream, tmp_path, "lora+ewc[weight=10],lora", backbone="tiny-bert")
+    rows = _rows(result)
+    assert set(rows) == {"lora+ewc[weight=10]", "lora"} and rows["lora+ewc[weight=10]"]["method"] == "ewc"
+    assert rows["lora+ewc[weight=10]"]["kept_bytes"] > 0 and rows["lora"]["kept_bytes"] == 0
+    with pytest.raises(ConfigError, match="lora-per-task trains lora; drop 'full-finetune'"):
+        _run(stream, tmp_path, "full-finetune+lora-per-task", scenario="task", name="x")
