@@ -78,7 +78,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         text_column / label_column / task: how to read a user file (auto-detected when None).
         group_column / split_column: a user file's group ids (kept on one side of the split) and its own
             train / validation / test split (validation cut from train when absent).
-        pooling: "mean" or "cls" (default: from the backbone folder, else mean).
+        pooling: "mean", "cls", "max", "mean_sqrt_len", "weightedmean", "lasttoken" or several joined by "+" (default:
+            from the backbone folder, else mean).
         tune: "lr" chooses the strategy's learning rate on validation by successive halving (``headstart.tuning``).
         grid: with ``tune="lr"``, the values to search instead of the strategy's grid (``[2e-5, 5e-5, 1e-4]``).
         progress: draw a progress bar with ETA on stderr.

@@ -72,12 +72,16 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
             raise ConfigError(f"cannot export {str(directory)!r}: {info.method} is not a weight update that folds into the "
                               "encoder; serve it with headstart predict")
     texts = _check_texts(run, inputs)
+    from headstart.data.dataset import PAIR_SEP
+
+    if any(PAIR_SEP in t for t in texts):
+        raise ConfigError(f"{str(directory)!r} reads text pairs (--text-column a,b); exporting pair runs is not supported yet: "
+                          "serve it with headstart predict --text-column a,b")
     reference = _probabilities(run.model, texts, run.task)
     encoder = backbone.model
     if hasattr(encoder, "merge_and_unload"):
         encoder = encoder.merge_and_unload(safe_merge=True)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.export.tmp")  # our own name: never a folder of the user's
     try:
         if format == "hf":
             diff = _export_hf(run, encoder, tmp, out, check=lambda d: _check(d, texts, reference, run.task,

@@ -132,7 +132,8 @@ class RunSpec:
         text_column / label_column / task: how to read a user file (None: auto-detect).
         group_column / split_column: a user file's group ids (kept on one side of the split) and its own
             train / validation / test split (``data.files.read_table``).
-        pooling: "mean" / "cls" / None (from the backbone folder).
+        pooling: "mean", "cls", "max", "mean_sqrt_len", "weightedmean", "lasttoken" (or several joined by "+"), or None
+            (from the backbone folder).
         split: how the dataset is cut into pool / validation / test (the same for every run on it).
         tune: "lr" picks the learning rate on validation by successive halving over the strategy's grid.
         grid: the values ``tune`` searches instead of the strategy's grid (at least two positive numbers).

@@ -101,7 +101,7 @@ def _log_run(client: Any, experiment_id: str, r: RunResult, label: str) -> None:
 
     spec = {k: v for k, v in r.spec.items() if k not in ("backbone_config",)}
     run = client.create_run(experiment_id, run_name=f"{label} n={r.spec.get('n_requested')} seed={r.spec.get('seed')}",
-                            tags={KEY_TAG: r.key, "headstart.arm": label, "headstart.status": r.status})
+                            tags={"headstart.arm": label, "headstart.status": r.status})
     run_id = run.info.run_id
     params = [Param(k, v) for k, v in flat(spec).items()]
     metrics = {**_numbers(r.metrics), **_numbers(r.val_metrics, "val_"), "train_seconds": r.train_seconds,
@@ -112,4 +112,5 @@ def _log_run(client: Any, experiment_id: str, r: RunResult, label: str) -> None:
     for start in range(0, max(len(params), len(entries)), 100):  # MLflow's batch limits
         client.log_batch(run_id, metrics=entries[start : start + 100], params=params[start : start + 100],
                          tags=[RunTag("headstart.data", str((r.spec.get("data") or {}).get("name")))] if start == 0 else [])
+    client.set_tag(run_id, KEY_TAG, r.key)  # last: a run that failed half-way is logged again by the next export
     client.set_terminated(run_id)

@@ -259,7 +259,7 @@ def load_dense(folder: Path) -> Dense:
         config = json.loads((folder / "config.json").read_text())
     except (OSError, ValueError) as e:
         raise BackboneError(f"cannot read the Dense config {str(folder / 'config.json')!r}: {e}") from None
-    activation = str(config.get("activation_function", "torch.nn.modules.linear.Identity")).rsplit(".", 1)[-1]
+    activation = str(config.get("activation_function", "torch.nn.modules.activation.Tanh")).rsplit(".", 1)[-1]  # its default
     if activation not in ACTIVATIONS:
         raise BackboneError(f"the Dense module in {str(folder)!r} uses activation {activation!r}; headstart knows "
                             f"{', '.join(ACTIVATIONS)}")

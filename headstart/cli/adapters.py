@@ -115,8 +115,9 @@ def export(
                                                           "(trust_remote_code=True); sentence-transformers: a folder that "
                                                           "library loads, the head as its last Dense (encode gives logits). "
                                                           "Each with a README.md model card.")] = "hf",
-    tolerance: Annotated[float, typer.Option(help="Largest difference allowed between the export's and the run's "
-                                                  "probabilities on the run's validation inputs.")] = 1e-5,
+    tolerance: Annotated[float, typer.Option(help="Largest difference allowed between the export's and the run's outputs "
+                                                  "on the run's validation inputs (probabilities for hf, logits for "
+                                                  "sentence-transformers).")] = 1e-5,
     as_json: JsonOpt = False,
 ) -> None:
     """Export a trained run for other tools; the export is loaded back and checked against the run before it is kept.

@@ -156,8 +156,9 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
                   file=sys.stderr, flush=True)
 
     chains = [(arm, seed) for arm in parsed for seed in range(seeds)]
+    planned: set[str] = set()  # the step keys this invocation asked for: the report reads only these
     if workers > 1:
-        result.trained = _run_pool(chains, workers=workers, job=dict(stream=stream, scenario=scenario, backbone=pretrained_name,
+        result.trained = _run_pool(chains, planned=planned, workers=workers, job=dict(stream=stream, scenario=scenario, backbone=pretrained_name,
                                    train=dataclasses.asdict(train), max_test=max_test, n=size, out=str(out)),
                                    progress=progress)
     else:
@@ -168,11 +169,12 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
                 if progress:
                     print(f"continual: chain {i + 1}/{total}: {arm.label} seed {seed}", file=sys.stderr, flush=True)
                 trained = run_chain(chain, store, progress=said)
+                planned.update(chain.keys)
                 clock["left"] -= (1 if chain.method.joint else len(loaded.tasks)) - trained  # steps already stored
                 result.trained += trained
     with Store(out) as store:
         runs = store.results()
-    mine = [r for r in runs if (r.spec.get("continual") or {}).get("stream") == loaded.identity()]
+    mine = [r for r in runs if r.key in planned]  # never another invocation's settings under the same arm label
     result.analysis = continual_rows(mine)
     tasks = [t.name for t in loaded.tasks]
     notes = [f"{pretrained.name}; strategy {strategy} unless an arm names another; n = {size or 'all'} labelled rows per task; "
@@ -200,7 +202,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
 _PREPARED: dict[str, Prepared] = {}  # a worker process's stream and backbone, loaded once for its chains
 
 
-def _chain_job(job: dict[str, Any], arm: dict[str, Any], seed: int, progress: bool) -> int:
+def _chain_job(job: dict[str, Any], arm: dict[str, Any], seed: int, progress: bool) -> tuple[int, list[str]]:
     """One chain in a worker process (``continual(workers=...)``): the stream and backbone loaded once per process."""
     import json
 
@@ -225,11 +227,13 @@ def _chain_job(job: dict[str, Any], arm: dict[str, Any], seed: int, progress: bo
                   flush=True)
 
     with Store(job["out"]) as store:
-        return run_chain(chain, store, progress=said)
+        return run_chain(chain, store, progress=said), chain.keys
 
 
-def _run_pool(chains: list[tuple[ContinualArm, int]], *, workers: int, job: dict[str, Any], progress: bool) -> int:
-    """The chains on ``workers`` processes (spawned; each exits with its driver); returns the steps trained."""
+def _run_pool(chains: list[tuple[ContinualArm, int]], *, planned: set[str], workers: int, job: dict[str, Any],
+              progress: bool) -> int:
+    """The chains on ``workers`` processes (spawned; each exits with its driver); returns the steps trained and adds the
+    chains' step keys to ``planned``."""
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -242,7 +246,9 @@ def _run_pool(chains: list[tuple[ContinualArm, int]], *, workers: int, job: dict
                              initargs=(threads, os.getpid())) as pool:
         futures = {pool.submit(_chain_job, job, dataclasses.asdict(arm), seed, progress): (arm, seed) for arm, seed in chains}
         for done, future in enumerate(as_completed(futures), start=1):
-            trained += future.result()
+            steps, keys = future.result()
+            trained += steps
+            planned.update(keys)
             if progress:
                 elapsed = time.monotonic() - started
                 arm, seed = futures[future]

@@ -95,6 +95,7 @@ class Chain:
     state: dict[str, Any] = field(default_factory=dict)
     train_rows: list[np.ndarray] = field(default_factory=list)
     scratch: dict[str, Any] = field(default_factory=dict)  # a method's state within one task (SI's path integral)
+    keys: list[str] = field(default_factory=list)  # the run keys of the chain's steps (set by run_chain)
 
     def __post_init__(self) -> None:
         for k, task in enumerate(self.stream.tasks):
@@ -230,9 +231,13 @@ def load_checkpoint(chain: Chain, folder: Path, step: int) -> bool:
     path = folder / f"step-{step}.safetensors"
     if not path.exists() or not (folder / f"step-{step}.json").exists():
         return False
-    tensors = load_file(str(path), device=str(chain.setup.device))
+    try:
+        tensors = load_file(str(path), device=str(chain.setup.device))
+        state = json.loads((folder / f"step-{step}.json").read_text())
+    except Exception:  # a torn file (a power cut before the data reached the disk): start the chain again
+        return False
     chain.memory = {k[len("memory."):]: v for k, v in tensors.items() if k.startswith("memory.")}
-    chain.state = json.loads((folder / f"step-{step}.json").read_text())
+    chain.state = state
     if chain.method.independent:
         for k in range(step + 1):
             chain.setup = build_setup(chain, k)
@@ -266,9 +271,11 @@ def run_chain(chain: Chain, store: Any, *, progress: Any = None) -> int:
     finished = 0
     while finished < len(keys) and keys[finished] in done:
         finished += 1
-    if finished == len(keys):
-        return 0
+    chain.keys = keys
     folder = _checkpoint_dir(chain, keys[0])
+    if finished == len(keys):
+        _drop_folder(folder, indices)  # a run killed after storing its last step may have left its checkpoint
+        return 0
     if finished and not load_checkpoint(chain, folder, indices[finished - 1]):
         finished = 0  # the checkpoint is gone: the chain starts again (every step is deterministic: the same rows)
     trained = 0
@@ -307,9 +314,14 @@ def run_chain(chain: Chain, store: Any, *, progress: Any = None) -> int:
         trained += 1
         if progress:
             progress(chain, step)
-    drop_checkpoint(folder, indices[-1])  # the chain is complete: the store has every row
+    _drop_folder(folder, indices)  # the chain is complete: the store has every row
+    return trained
+
+
+def _drop_folder(folder: Path, indices: list[int]) -> None:
+    for i in indices:
+        drop_checkpoint(folder, i)
     try:
         folder.rmdir()
     except OSError:
         pass
-    return trained

@@ -10,9 +10,9 @@ what it keeps (``chain.memory``: tensors saved with the chain's checkpoint) once
 - ``online-ewc`` (Schwarz et al. 2018): one running F ← γ F + F_k and the latest θ*: one penalty, constant memory.
 - ``si`` (Zenke et al. 2017): while a task trains, each weight's share of the drop in loss along its path
   ω = −Σ_steps g·Δθ (g the task loss's gradient); after it Ω += ω / (Δ² + ξ), normalised to mean 1; later tasks add
-  c Σ Ω (θ − θ*)², θ* the weights the task ended with.
+  (c/2) Σ Ω (θ − θ*)², θ* the weights the task ended with.
 - ``mas`` (Aljundi et al. 2018): Ω += mean |∂‖f(x)‖²/∂θ| over the task's inputs (no labels), normalised to mean 1;
-  λ Σ Ω (θ − θ*)².
+  (λ/2) Σ Ω (θ − θ*)².
 - ``lwf`` (Li & Hoiem 2016): a copy of the model before the task; on the task's own inputs, λ · T² · KL between the
   copy's and the model's predictions over the earlier classes (per earlier task when task-incremental), T = 2.
 - ``replay``: a buffer of ``size`` earlier training rows (reservoir over the stream, or class-balanced), never a test
@@ -74,7 +74,8 @@ class LwFOptions:
 
     def __post_init__(self) -> None:
         check_weight("lwf", self.weight, 1.0)
-        check_weight("lwf temperature", self.temperature, 2.0)
+        if not isinstance(self.temperature, (int, float)) or isinstance(self.temperature, bool) or not self.temperature > 0:
+            raise ConfigError(f"lwf temperature must be > 0, got {self.temperature!r}; e.g. lwf[temperature=2] (its default)")
         check_count("lwf", "batch", self.batch)
 
 
@@ -138,7 +139,8 @@ def task_fisher(chain: Any, step: int, samples: int) -> list[torch.Tensor]:
     try:
         for p in params:
             p.requires_grad_(True)
-        batches = chain.batches(step, chain.train_rows[step][:samples], 8)
+        rows = np.random.default_rng(chain.seed * 1000 + step).permutation(chain.train_rows[step])[:samples]  # every class
+        batches = chain.batches(step, rows, 8)
         generator = torch.Generator().manual_seed(chain.seed * 1000 + step)
         fisher = fisher_diagonal(model, batches, params, task="classification", generator=generator)
     finally:
@@ -234,7 +236,8 @@ class MAS(Method):
         try:
             for p in params:
                 p.requires_grad_(True)
-            for batch in chain.batches(step, chain.train_rows[step][: options.samples], 8):
+            rows = np.random.default_rng(chain.seed * 1000 + step).permutation(chain.train_rows[step])[: options.samples]
+            for batch in chain.batches(step, rows, 8):
                 size = next(iter(batch.values())).shape[0]
                 for i in range(size):  # per example: the mean of absolute gradients, not the absolute mean gradient
                     out = model({k: v[i : i + 1] for k, v in batch.items()}).float()
@@ -270,7 +273,8 @@ class SIOptions:
 
     def __post_init__(self) -> None:
         check_weight("si", self.weight, 1.0)
-        check_weight("si damping", self.damping, 0.1)
+        if not isinstance(self.damping, (int, float)) or isinstance(self.damping, bool) or not self.damping > 0:
+            raise ConfigError(f"si damping must be > 0, got {self.damping!r}; e.g. si[damping=0.1] (its default)")
 
 
 class SI(Method):
@@ -308,9 +312,8 @@ class SI(Method):
 
     def after(self, chain: Any, step: int, options: SIOptions) -> None:
         params, start, omega, last = chain.scratch.pop("si")
-        if "theta" in last:  # the last step's update (the weights the run kept may be an earlier checkpoint's: the path ends there)
-            for w, g, a, p in zip(omega, last["grad"], last["theta"], params):
-                w -= g * (p.detach() - a).float()
+        # The path ends at the last recorded step: the engine may then restore an earlier checkpoint, a jump that is
+        # not a gradient step, so it adds nothing to ω (Δ below is still measured to the weights the task kept).
         named = _shared_params(chain.model)
         contribution = [w.clamp_min(0) / ((p.detach() - s).float().pow(2) + options.damping) for w, p, s in zip(omega, params, start)]
         mean = torch.cat([c.flatten() for c in contribution]).mean().clamp_min(1e-30)

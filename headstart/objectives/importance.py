@@ -43,6 +43,9 @@ class ImportanceOptions:
             raise ConfigError(f"importance clip must be a number > 1 (the largest weight as a multiple of the mean), got "
                               f"{self.clip!r}; e.g. importance[clip=10] (its default)")
         check_count("importance", "rows", self.rows)
+        if self.rows < 3:
+            raise ConfigError(f"importance rows must be at least 3 (its domain classifier is cross-validated in 3 folds), "
+                              f"got {self.rows}; e.g. importance[rows=512] (its default)")
 
 
 def density_ratio_weights(source: np.ndarray, target: np.ndarray, train: np.ndarray, *, clip: float,
@@ -76,12 +79,12 @@ def density_ratio_weights(source: np.ndarray, target: np.ndarray, train: np.ndar
     classifier = LogisticRegression(C=c, max_iter=2000).fit(x, y)
     p = np.clip(classifier.predict_proba((train.astype(np.float64) - mean) / std)[:, 1], 1e-6, 1 - 1e-6)
     weights = p / (1 - p) * len(source) / len(target)
-    clipped = int((weights / weights.mean() > clip).sum())
     weights = weights / weights.mean()  # the scale s with mean(min(s·w, clip)) = 1: at s = 1 the mean is <= 1, at
     low, high = 0.0, float(np.log(clip / weights.min()))  # s = clip / min w it is clip > 1; bisect on log s
     for _ in range(60):
         middle = (low + high) / 2
         low, high = (middle, high) if np.minimum(np.exp(middle) * weights, clip).mean() < 1 else (low, middle)
+    clipped = int((np.exp(high) * weights >= clip).sum())  # rows held at the cap once scaled
     weights = np.minimum(np.exp(high) * weights, clip)
     summary = {"domain_accuracy": round(float(((held > 0.5) == y).mean()), 4),
                "ess": round(float(weights.sum() ** 2 / np.square(weights).sum()), 2), "clipped": clipped}
@@ -115,6 +118,9 @@ class Importance:
             train = _features(model.backbone, context.training(BATCH))
         finally:
             restore_modes(modes)
+        if min(len(source), len(target)) < 3:
+            raise ConfigError(f"importance needs at least 3 inputs of each domain to fit its domain classifier; "
+                              f"{options.data!r} gave {len(target)} and the task's pool {len(source)}")
         weights, summary = density_ratio_weights(source, target, train, clip=float(options.clip), seed=context.seed)
 
         def penalty() -> torch.Tensor | None:

@@ -31,7 +31,7 @@ def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, 
              "Tasks in order: " + " → ".join(md_text(t) for t in tasks) + ".", "",
              "R[i][j] is the accuracy (%) on task j's test split after training task i. ACC: mean of the last row; BWT: "
              "mean change on earlier tasks from just after learning them to the end (negative = forgetting); plasticity: "
-             "mean R[j][j]; FWT: R[j][j] minus the same strategy trained on task j alone (`alone`), paired by seed. "
+             "mean R[j][j]; FWT: R[j][j] minus the default strategy trained on task j alone (`alone`), paired by seed. "
              "Intervals are 95% over seeds. Every checkpoint is chosen on the current task's validation split; the "
              "recommendation is the highest ACC on the tasks' validation splits (test scores never choose).", "",
              "| arm | ACC (%) | BWT (points) | plasticity (%) | FWT (points) | seeds | train s / stream | kept between tasks |",

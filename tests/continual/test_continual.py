@@ -342,3 +342,15 @@ def test_a_method_composes_with_another_strategy(stream, tmp_path, tiny_registry
     assert rows["lora+ewc[weight=10]"]["kept_bytes"] > 0 and rows["lora"]["kept_bytes"] == 0
     with pytest.raises(ConfigError, match="lora-per-task trains lora; drop 'full-finetune'"):
         _run(stream, tmp_path, "full-finetune+lora-per-task", scenario="task", name="x")
+
+
+def test_a_report_reads_only_the_steps_its_own_settings_planned(stream, tmp_path, tiny_registry):
+    """The same arm label run with another n into the same store: each invocation's report holds its own runs only."""
+    from headstart.continual import continual
+
+    def run(n: int, name: str) -> list:
+        result = continual(str(stream), arms="naive", backbone="tiny", n=n, seeds=1, out=tmp_path / name, config=FAST, alone=False)
+        return result.analysis["arms"][0]["matrix"]
+
+    first, second = run(64, "shared"), run(32, "shared")
+    assert second == run(32, "fresh") and first == run(64, "fresh2")

@@ -61,3 +61,16 @@ def test_a_pairs_file_trains_and_evaluates(tmp_path, tiny_registry, monkeypatch,
     assert code in (0, None), err
     code, out, err = run_cli(["evaluate", str(tmp_path / "run")], monkeypatch, capsys)
     assert code in (0, None) and "accuracy" in out, err
+
+
+def test_a_pair_run_is_refused_by_export_in_one_line(tmp_path, tiny_registry):
+    import headstart
+    from headstart.errors import ConfigError
+    from headstart.export import export
+    from headstart.specs import TrainConfig
+
+    path = str(_nli(tmp_path / "nli.csv"))
+    headstart.fit(path, "tiny-bert", strategy="full-finetune", n=32, text_column="premise,hypothesis", label_column="label",
+                  config=TrainConfig(max_steps=4, min_steps=4), out=tmp_path / "run")
+    with pytest.raises(ConfigError, match="reads text pairs"):
+        export(tmp_path / "run", tmp_path / "hf")
