@@ -37,8 +37,8 @@ from torch import nn
 
 from headstart.continual.heads import masked
 from headstart.errors import ConfigError, closest
-from headstart.objectives.ewc import ewc_penalty, fisher_diagonal
-from headstart.objectives.terms import Penalty, check_count, check_weight, cycle
+from headstart.objectives.ewc import differentiable_eval, ewc_penalty, fisher_diagonal, mean_one
+from headstart.objectives.terms import Penalty, check_count, check_weight, cycle, options_from
 
 
 @dataclass(frozen=True)
@@ -126,29 +126,38 @@ def _shared_params(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(n, p) for n, p in model.named_parameters() if p.is_floating_point()]
 
 
+def _sample(chain: Any, step: int, samples: int) -> list[dict[str, torch.Tensor]]:
+    """Up to ``samples`` of task ``step``'s training inputs, drawn across its classes (seeded), in batches of 8."""
+    rows = np.random.default_rng(chain.seed * 1000 + step).permutation(chain.train_rows[step])[:samples]
+    return chain.batches(step, rows, 8)
+
+
 def task_fisher(chain: Any, step: int, samples: int) -> list[torch.Tensor]:
     """The Fisher diagonal of every weight on up to ``samples`` of task ``step``'s training inputs, the model as it
     is (predictions over the classes the task may choose from), normalised to mean 1."""
-    from headstart.modes import module_modes, restore_modes
-
-    model = chain.model
-    params = [p for _, p in _shared_params(model)]
-    grads = [p.requires_grad for p in params]
-    modes = module_modes(model)
-    model.eval()
-    try:
-        for p in params:
-            p.requires_grad_(True)
-        rows = np.random.default_rng(chain.seed * 1000 + step).permutation(chain.train_rows[step])[:samples]  # every class
-        batches = chain.batches(step, rows, 8)
+    params = [p for _, p in _shared_params(chain.model)]
+    with differentiable_eval(chain.model, params):
         generator = torch.Generator().manual_seed(chain.seed * 1000 + step)
-        fisher = fisher_diagonal(model, batches, params, task="classification", generator=generator)
-    finally:
-        for p, g in zip(params, grads):
-            p.requires_grad_(g)
-        restore_modes(modes)
-    mean = torch.cat([f.flatten() for f in fisher]).mean().clamp_min(1e-30)
-    return [f / mean for f in fisher]
+        fisher = fisher_diagonal(chain.model, _sample(chain, step, samples), params, task="classification", generator=generator)
+    return mean_one(fisher)
+
+
+def keep(chain: Any, prefix: str, kind: str, importance: list[torch.Tensor], *, decay: float | None = 1.0) -> None:
+    """Keep the weights as they are (``{prefix}.anchor.NAME``) and ``importance`` (``{prefix}.{kind}.NAME``): added to
+    the kept one times ``decay``, or replacing it when ``decay`` is None."""
+    for (name, p), value in zip(_shared_params(chain.model), importance):
+        old = chain.memory.get(f"{prefix}.{kind}.{name}")
+        chain.memory[f"{prefix}.{kind}.{name}"] = value if old is None or decay is None else decay * old + value
+        chain.memory[f"{prefix}.anchor.{name}"] = p.detach().clone()
+
+
+def pull(chain: Any, prefix: str, kind: str, weight: float) -> Penalty:
+    """(weight/2) Σ Ω (θ − θ*)² over the weights that train, Ω and θ* as ``keep`` kept them under ``prefix``."""
+    named = _shared_params(chain.model)
+    params = [p for _, p in named]
+    anchors = [chain.memory[f"{prefix}.anchor.{n}"] for n, _ in named]
+    importance = [chain.memory[f"{prefix}.{kind}.{n}"] for n, _ in named]
+    return lambda: _trained(params, anchors, importance, weight)
 
 
 def _trained(params: list[nn.Parameter], anchors: list[torch.Tensor], fisher: list[torch.Tensor], weight: float) -> torch.Tensor | None:
@@ -165,22 +174,16 @@ class EWC(Method):
     grid = (0.1, 1.0, 10.0, 100.0)
 
     def after(self, chain: Any, step: int, options: EWCOptions) -> None:
-        fisher = task_fisher(chain, step, options.samples)
-        for (name, p), f in zip(_shared_params(chain.model), fisher):
-            chain.memory[f"ewc.{step}.anchor.{name}"] = p.detach().clone()
-            chain.memory[f"ewc.{step}.fisher.{name}"] = f
+        keep(chain, f"ewc.{step}", "fisher", task_fisher(chain, step, options.samples), decay=None)
 
     def penalties(self, chain: Any, step: int, options: EWCOptions) -> list[Penalty]:
-        named = _shared_params(chain.model)
-        params = [p for _, p in named]
-        kept = [([chain.memory[f"ewc.{k}.anchor.{n}"] for n, _ in named], [chain.memory[f"ewc.{k}.fisher.{n}"] for n, _ in named])
-                for k in range(step)]
+        pulls = [pull(chain, f"ewc.{k}", "fisher", options.weight) for k in range(step)]
 
         def penalty() -> torch.Tensor | None:
-            values = [v for anchors, fisher in kept if (v := _trained(params, anchors, fisher, options.weight)) is not None]
+            values = [v for v in (each() for each in pulls) if v is not None]
             return torch.stack(values).sum() if values else None
 
-        return [penalty] if kept else []
+        return [penalty] if pulls else []
 
 
 class OnlineEWC(Method):
@@ -190,20 +193,10 @@ class OnlineEWC(Method):
     grid = (0.1, 1.0, 10.0, 100.0)
 
     def after(self, chain: Any, step: int, options: OnlineEWCOptions) -> None:
-        fisher = task_fisher(chain, step, options.samples)
-        for (name, p), f in zip(_shared_params(chain.model), fisher):
-            old = chain.memory.get(f"online.fisher.{name}")
-            chain.memory[f"online.fisher.{name}"] = f if old is None else options.gamma * old + f
-            chain.memory[f"online.anchor.{name}"] = p.detach().clone()
+        keep(chain, "online", "fisher", task_fisher(chain, step, options.samples), decay=options.gamma)
 
     def penalties(self, chain: Any, step: int, options: OnlineEWCOptions) -> list[Penalty]:
-        if step == 0:
-            return []
-        named = _shared_params(chain.model)
-        params = [p for _, p in named]
-        anchors = [chain.memory[f"online.anchor.{n}"] for n, _ in named]
-        fisher = [chain.memory[f"online.fisher.{n}"] for n, _ in named]
-        return [lambda: _trained(params, anchors, fisher, options.weight)]
+        return [pull(chain, "online", "fisher", options.weight)] if step else []
 
 
 @dataclass(frozen=True)
@@ -223,21 +216,11 @@ class MAS(Method):
     grid = (0.1, 1.0, 10.0, 100.0)
 
     def after(self, chain: Any, step: int, options: MASOptions) -> None:
-        from headstart.modes import module_modes, restore_modes
-
         model = chain.model
-        named = _shared_params(model)
-        params = [p for _, p in named]
-        grads = [p.requires_grad for p in params]
-        modes = module_modes(model)
-        model.eval()
+        params = [p for _, p in _shared_params(model)]
         importance = [torch.zeros_like(p, dtype=torch.float32) for p in params]
-        count = 0
-        try:
-            for p in params:
-                p.requires_grad_(True)
-            rows = np.random.default_rng(chain.seed * 1000 + step).permutation(chain.train_rows[step])[: options.samples]
-            for batch in chain.batches(step, rows, 8):
+        with differentiable_eval(model, params):
+            for batch in _sample(chain, step, options.samples):
                 size = next(iter(batch.values())).shape[0]
                 for i in range(size):  # per example: the mean of absolute gradients, not the absolute mean gradient
                     out = model({k: v[i : i + 1] for k, v in batch.items()}).float()
@@ -245,25 +228,10 @@ class MAS(Method):
                     for acc, g in zip(importance, got):
                         if g is not None:
                             acc += g.detach().abs().float()
-                    count += 1
-        finally:
-            for p, g in zip(params, grads):
-                p.requires_grad_(g)
-            restore_modes(modes)
-        mean = torch.cat([f.flatten() for f in importance]).mean().clamp_min(1e-30)
-        for (name, p), omega in zip(named, importance):
-            old = chain.memory.get(f"mas.omega.{name}")
-            chain.memory[f"mas.omega.{name}"] = omega / mean + (0 if old is None else old)
-            chain.memory[f"mas.anchor.{name}"] = p.detach().clone()
+        keep(chain, "mas", "omega", mean_one(importance))
 
     def penalties(self, chain: Any, step: int, options: MASOptions) -> list[Penalty]:
-        if step == 0:
-            return []
-        named = _shared_params(chain.model)
-        params = [p for _, p in named]
-        anchors = [chain.memory[f"mas.anchor.{n}"] for n, _ in named]
-        omega = [chain.memory[f"mas.omega.{n}"] for n, _ in named]
-        return [lambda: _trained(params, anchors, omega, options.weight)]
+        return [pull(chain, "mas", "omega", options.weight)] if step else []
 
 
 @dataclass(frozen=True)
@@ -303,24 +271,14 @@ class SI(Method):
             return None
 
         chain.scratch["si"] = (params, start, omega, last)
-        out: list[Penalty] = [track]
-        if step > 0:
-            anchors = [chain.memory[f"si.anchor.{n}"] for n, _ in named]
-            big = [chain.memory[f"si.omega.{n}"] for n, _ in named]
-            out.append(lambda: _trained(params, anchors, big, options.weight))
-        return out
+        return [track, pull(chain, "si", "omega", options.weight)] if step else [track]
 
     def after(self, chain: Any, step: int, options: SIOptions) -> None:
         params, start, omega, last = chain.scratch.pop("si")
         # The path ends at the last recorded step: the engine may then restore an earlier checkpoint, a jump that is
         # not a gradient step, so it adds nothing to ω (Δ below is still measured to the weights the task kept).
-        named = _shared_params(chain.model)
         contribution = [w.clamp_min(0) / ((p.detach() - s).float().pow(2) + options.damping) for w, p, s in zip(omega, params, start)]
-        mean = torch.cat([c.flatten() for c in contribution]).mean().clamp_min(1e-30)
-        for (name, p), c in zip(named, contribution):
-            old = chain.memory.get(f"si.omega.{name}")
-            chain.memory[f"si.omega.{name}"] = c / mean + (0 if old is None else old)
-            chain.memory[f"si.anchor.{name}"] = p.detach().clone()
+        keep(chain, "si", "omega", mean_one(contribution))
 
 
 def raw_logits(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -461,10 +419,5 @@ def get_method(name: str) -> Method:
 
 
 def method_options(method: Method, given: dict[str, Any]) -> Any:
-    import dataclasses
-
-    names = {f.name for f in dataclasses.fields(method.Options)}
-    unknown = set(given) - names
-    if unknown:
-        raise ConfigError(f"unknown option(s) {sorted(unknown)} for {method.name} (options: {', '.join(sorted(names)) or 'none'})")
-    return method.Options(**given)
+    """The method's options dataclass from ``given`` (``objectives.terms.options_from``)."""
+    return options_from(method.Options, given, what=method.name)

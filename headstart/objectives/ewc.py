@@ -15,6 +15,8 @@ head reads — which weights the encoder's current representation rests on.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -58,6 +60,30 @@ def fisher_diagonal(model: nn.Module, batches: list[dict[str, torch.Tensor]], pa
                     f += g.detach().float() ** 2
             count += 1
     return [f / max(count, 1) for f in fisher]
+
+
+@contextmanager
+def differentiable_eval(model: nn.Module, params: list[torch.Tensor]) -> Iterator[None]:
+    """``model`` in eval mode (no dropout) with ``params`` requiring gradients inside the block; both put back after."""
+    from headstart.modes import module_modes, restore_modes
+
+    modes = module_modes(model)
+    grads = [p.requires_grad for p in params]
+    model.eval()
+    try:
+        for p in params:
+            p.requires_grad_(True)
+        yield
+    finally:
+        for p, g in zip(params, grads):
+            p.requires_grad_(g)
+        restore_modes(modes)
+
+
+def mean_one(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """``tensors`` scaled so that their elements average 1 (an importance on L2-SP's scale)."""
+    mean = torch.cat([t.flatten() for t in tensors]).mean().clamp_min(1e-30)
+    return [t / mean for t in tensors]
 
 
 def ewc_penalty(params: list[torch.Tensor], anchors: list[torch.Tensor], fisher: list[torch.Tensor], lam: float) -> torch.Tensor:
@@ -109,15 +135,9 @@ class EWC:
         return penalty
 
     def _fisher(self, model: nn.Module, params: list[torch.Tensor], options: EWCOptions, context: TermContext) -> list[torch.Tensor]:
-        """The Fisher diagonal of ``params`` on the reference inputs, normalised to mean 1."""
-        from headstart.modes import module_modes, restore_modes
-
-        modes = module_modes(model)
-        grads = [p.requires_grad for p in params]
-        model.eval()  # the Fisher of the model as it predicts: no dropout
-        try:
-            for p in params:
-                p.requires_grad_(True)
+        """The Fisher diagonal of ``params`` on the reference inputs (the model as it predicts: no dropout), normalised
+        to mean 1."""
+        with differentiable_eval(model, params):
             generator = torch.Generator().manual_seed(context.seed)
             if options.data:  # an earlier task's inputs (its labels are not read: y is drawn from the model)
                 if context.other is None:
@@ -126,12 +146,7 @@ class EWC:
             else:
                 reference = context.reference(options.samples, 8)
             fisher = fisher_diagonal(model, reference, params, task=context.task, generator=generator)
-        finally:
-            for p, g in zip(params, grads):
-                p.requires_grad_(g)
-            restore_modes(modes)
-        mean = torch.cat([f.flatten() for f in fisher]).mean().clamp_min(1e-30)
-        return [f / mean for f in fisher]
+        return mean_one(fisher)
 
 
 _FISHER: dict[tuple[str, str], list[torch.Tensor]] = {}  # the last run's estimate, reused by its tuning trials

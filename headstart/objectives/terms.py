@@ -116,13 +116,22 @@ def get_term(name: str) -> Term:
     return TERMS[name]
 
 
-def term_options(term: Term, given: dict[str, Any]) -> Any:
-    """The term's options dataclass from ``given``, naming an unknown key and the known ones."""
-    names = {f.name for f in dataclasses.fields(term.Options)}
+def options_from(options: type, given: dict[str, Any], *, what: str) -> Any:
+    """The ``options`` dataclass from ``given``, naming an unknown key, ``what`` it was given to and the known ones.
+
+    Raises:
+        ConfigError: an unknown key (or a value the dataclass's own checks refuse).
+    """
+    names = {f.name for f in dataclasses.fields(options)}
     unknown = set(given) - names
     if unknown:
-        raise ConfigError(f"unknown option(s) {sorted(unknown)} for objective term {term.name!r} (options: {', '.join(sorted(names))})")
-    return term.Options(**given)
+        raise ConfigError(f"unknown option(s) {sorted(unknown)} for {what} (options: {', '.join(sorted(names)) or 'none'})")
+    return options(**given)
+
+
+def term_options(term: Term, given: dict[str, Any]) -> Any:
+    """The term's options dataclass from ``given``, naming an unknown key and the known ones."""
+    return options_from(term.Options, given, what=f"objective term {term.name!r}")
 
 
 @dataclass(frozen=True)

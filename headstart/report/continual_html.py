@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from headstart.report.html import _CSP, script_json
+from headstart.report.html import _CSP, JS_HELPERS, script_json
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -42,21 +42,7 @@ border-radius:3px;font-size:12px;white-space:nowrap;display:none}svg text{font-s
 <script>
 "use strict";
 const D = JSON.parse(document.getElementById("report-data").textContent);
-const SVG = "http://www.w3.org/2000/svg";
-const $ = (id) => document.getElementById(id);
-function el(tag, text, attrs) {
-  const e = document.createElement(tag);
-  if (text !== undefined && text !== null) e.textContent = String(text);
-  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
-  return e;
-}
-function svg(tag, attrs, text) {
-  const e = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
-  if (text !== undefined) e.textContent = String(text);
-  return e;
-}
-const pct = (v, signed) => (signed && v >= 0 ? "+" : "") + (100 * v).toFixed(1);
+__HELPERS__const pct = (v, signed) => (signed && v >= 0 ? "+" : "") + (100 * v).toFixed(1);
 const ci = (s, signed) => s ? pct(s.mean, signed) + " (" + pct(s.ci_low, signed) + " to " + pct(s.ci_high, signed) + ")" : "\\u2013";
 const bytes = (b) => b >= 1e9 ? (b / 1e9).toFixed(1) + " GB" : b >= 1e6 ? (b / 1e6).toFixed(1) + " MB" : b >= 1e3 ? (b / 1e3).toFixed(1) + " kB" : b + " B";
 $("title").textContent = D.title;
@@ -118,4 +104,4 @@ def continual_html(analysis: dict[str, Any], *, title: str, tasks: list[str], no
         return value
 
     data = {"title": title, "tasks": tasks, "notes": notes, "arms": clean(analysis["arms"]), "recommended": analysis["recommended"]}
-    return _TEMPLATE.replace("__CSP__", _CSP).replace("__DATA__", script_json(data))
+    return _TEMPLATE.replace("__CSP__", _CSP).replace("__HELPERS__", JS_HELPERS).replace("__DATA__", script_json(data))

@@ -17,6 +17,23 @@ from headstart.report.markdown import reference_text, superseded_text
 
 _CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 
+# Building text nodes and SVG elements (never innerHTML: user strings stay text); shared with report/continual_html.py.
+JS_HELPERS = """const SVG = "http://www.w3.org/2000/svg";
+const $ = (id) => document.getElementById(id);
+function el(tag, text, attrs) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  return e;
+}
+function svg(tag, attrs, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = String(text);
+  return e;
+}
+"""
+
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="__CSP__">
@@ -53,21 +70,7 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 <script>
 "use strict";
 const D = JSON.parse(document.getElementById("report-data").textContent);
-const SVG = "http://www.w3.org/2000/svg";
-const COLORS = ["#1f77b4","#d62728","#2ca02c","#ff7f0e","#9467bd","#8c564b","#e377c2","#7f7f7f","#bcbd22","#17becf"];
-const $ = (id) => document.getElementById(id);
-function el(tag, text, attrs) {
-  const e = document.createElement(tag);
-  if (text !== undefined && text !== null) e.textContent = String(text);
-  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
-  return e;
-}
-function svg(tag, attrs, text) {
-  const e = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
-  if (text !== undefined) e.textContent = String(text);
-  return e;
-}
+__HELPERS__const COLORS = ["#1f77b4","#d62728","#2ca02c","#ff7f0e","#9467bd","#8c564b","#e377c2","#7f7f7f","#bcbd22","#17becf"];
 const fmt = (v) => D.scale === 100 ? (v * 100).toFixed(1) : Number(v).toPrecision(3);
 const unit = D.scale === 100 ? " %" : "";
 const half = (r) => (r.ci_high - r.ci_low) / 2;
@@ -313,4 +316,5 @@ def report_html(summary: dict[str, Any], *, title: str, command: str | None) -> 
         The complete HTML document as a string: curves with hover values and CI bands, a size slider
         showing each strategy's mean ± CI at the chosen size, the recommendation and the results table.
     """
-    return _TEMPLATE.replace("__CSP__", _CSP).replace("__DATA__", script_json(_payload(summary, title, command)))
+    return (_TEMPLATE.replace("__CSP__", _CSP).replace("__HELPERS__", JS_HELPERS)
+            .replace("__DATA__", script_json(_payload(summary, title, command))))
