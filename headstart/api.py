@@ -62,7 +62,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         grid: str | list[float] | None = None, progress: bool = False,
         terms: dict[str, dict[str, Any]] | None = None, retain: list[str] | None = None,
         group_column: str | None = None, split_column: str | None = None, eval_data: list[str] | None = None,
-        tta: list[str] | None = None) -> FitResult:
+        tta: list[str] | None = None, max_test: int | None = None) -> FitResult:
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
 
     Args:
@@ -91,6 +91,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             by name, ``headstart.ood``).
         tta: test-time adaptations (``"bn-adapt"``, ``"tent"``: ``headstart.tta``) each ``eval_data`` score is also
             taken after, on a copy of the model adapted to that dataset's unlabelled pool inputs.
+        max_test: keep a stratified part of this many rows of a larger test split (the rest join the pool); unset, a
+            test split of over 2,000 images keeps 2,000 (``headstart.data_defaults``; said in ``flags``).
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -100,6 +102,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         >>> run.evaluate("test")["accuracy"]
     """
     from headstart.backbones import count_parameters
+    from headstart.data.splits import SplitConfig
     from headstart.progress import progress_bar
     from headstart.recipe import run
     from headstart.saved import LoadedRun, backbone_saved, save
@@ -110,11 +113,13 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=dict(options or {}),
                    train=config or TrainConfig(), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
                    tune=tune, grid=grid, terms=dict(terms or {}), retain=tuple(retain or ()), group_column=group_column,
-                   split_column=split_column, eval_data=tuple(eval_data or ()), tta=tuple(tta or ()))
+                   split_column=split_column, eval_data=tuple(eval_data or ()), tta=tuple(tta or ()),
+                   split=SplitConfig(max_test=max_test))
+    spec, loaded, defaults = _with_data_defaults(spec)
     with progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}", enabled=progress) as update:
-        outcome = run(spec, progress=update, test=False)
+        outcome = run(spec, data=loaded, progress=update, test=False)
     s, report = outcome.setup, outcome.report
-    flags = budget_notes(outcome.result)
+    flags = defaults + budget_notes(outcome.result)
     retention = (outcome.result.record or {}).get("retention") or []
     ood = [{k: v for k, v in o.items() if k != "rows"} for o in (outcome.result.record or {}).get("ood") or ()]
     if out is not None:
@@ -135,6 +140,22 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                      total_params=count_parameters(s.model), error=report.error, chosen=outcome.chosen,
                      tune_seconds=outcome.tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
                      retention=retention, ood=ood, flags=flags, _loaded=loaded)
+
+
+def _with_data_defaults(spec: RunSpec) -> tuple[RunSpec, Any, list[dict[str, str]]]:
+    """``spec`` with the data's defaults filled in (``headstart.data_defaults``: image runs only), the dataset when it
+    had to be loaded to decide (None otherwise), and a note per default applied."""
+    import dataclasses
+
+    from headstart.data import load_dataset
+    from headstart.data_defaults import fill, input_side
+    from headstart.specs import file_options
+
+    if input_side(spec.backbone) is None:  # a text or user backbone: nothing depends on the data
+        return spec, None, []
+    data = load_dataset(spec.data, **file_options(spec))
+    train, split, notes = fill(data, [spec.backbone], spec.train, spec.split)
+    return dataclasses.replace(spec, train=train, split=split), data, notes
 
 
 def _as_data(data: Any, *, split_column: str | None, **reading: Any) -> tuple[str, str | None]:
@@ -189,6 +210,7 @@ class CompareResult:
     summary: dict[str, Any]
     reports: dict[str, Path]
     leakage: Any = None  # headstart.leakage.LeakageReport of the split
+    notes: list[dict[str, str]] = field(default_factory=list)  # defaults the data decided (headstart.data_defaults)
 
     @property
     def recommendation(self) -> list[str]:
@@ -261,10 +283,18 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     run the missing cells, render the report."""
     import json
 
+    import dataclasses
+
+    from headstart.data_defaults import fill, input_side
     from headstart.progress import progress_bar
     from headstart.report.render import render
-    from headstart.sweep import leakage_report, run_sweep
+    from headstart.sweep import _loaded_data, leakage_report, run_sweep
 
+    backbones = list(sweep.backbones or (sweep.backbone,))
+    notes: list[dict[str, str]] = []
+    if any(input_side(b) is not None for b in backbones):  # image runs: defaults that depend on the data
+        train, split, notes = fill(_loaded_data(sweep), backbones, sweep.train, sweep.split)
+        sweep = dataclasses.replace(sweep, train=train, split=split)
     leakage = leakage_report(sweep)
     if announce is not None:
         announce(leakage)
@@ -273,7 +303,8 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     reports = render(out)
     return CompareResult(out=Path(out), total=outcome.total, skipped=outcome.skipped, trained=outcome.trained,
                          statuses=dict(outcome.statuses), seconds=outcome.seconds,
-                         summary=json.loads(reports["results.json"].read_text()), reports=reports, leakage=leakage)
+                         summary=json.loads(reports["results.json"].read_text()), reports=reports, leakage=leakage,
+                         notes=notes)
 
 
 def _peak_rss() -> int:

@@ -1,4 +1,4 @@
-"""``headstart export RUN --format hf|sentence-transformers --out DIR``: a trained run as a folder another library loads.
+"""``headstart export RUN --format hf|sentence-transformers|onnx --out DIR``: a trained run as a folder another library loads.
 
 The folder holds ``config.json`` (the encoder's own config inside a ``headstart`` config, the pooling, Dense layers,
 Normalize, labels), ``model.safetensors`` (encoder with any LoRA folded in, Dense layers, classifier), the tokenizer,
@@ -6,15 +6,20 @@ Normalize, labels), ``model.safetensors`` (encoder with any LoRA folded in, Dens
 sentence-transformers does) and a README.md model card. ``AutoModelForSequenceClassification.from_pretrained(DIR,
 trust_remote_code=True)`` gives headstart's outputs. ``--format sentence-transformers`` writes a folder that library
 loads (Transformer, Pooling, the run's Dense and Normalize modules, and the head as a last Dense: ``encode`` returns the
-run's logits). Either export is loaded back and checked on the run's own validation inputs before it is kept
-(``tolerance`` on probabilities, or on logits), and nothing is left behind when the check fails.
+run's logits). ``--format onnx`` (the ``onnx`` extra) writes the same model as ``model.onnx`` (torch's dynamo exporter;
+batch and sequence axes dynamic; ``input_ids``, ``attention_mask`` -> ``logits``), the tokenizer, a small
+``config.json`` (labels, max_length, task) and the card. Each export is loaded back and checked on the run's own
+validation inputs before it is kept (``tolerance`` on probabilities, or on logits; ONNX in three batchings, so
+other batch sizes and padded lengths than the traced one), and nothing is left behind when the check fails.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +29,11 @@ import torch
 from headstart.errors import ConfigError
 from headstart.model_card import model_card
 
-TOLERANCE = 1e-5
-FORMATS = ("hf", "sentence-transformers")
+# Default largest difference per format. ONNX Runtime fuses LayerNorm, GELU and attention into kernels that sum in
+# another order than torch: about 1e-7 on probabilities, so 1e-4 still catches a wrong graph (0.1 and more).
+TOLERANCES = {"hf": 1e-5, "sentence-transformers": 1e-5, "onnx": 1e-4}
+FORMATS = tuple(TOLERANCES)
+ONNX_MISSING = "--format onnx needs the onnx extra: pip install 'headstart[onnx]'"
 ST_POOLING_KEYS = {"cls": "pooling_mode_cls_token", "max": "pooling_mode_max_tokens", "mean": "pooling_mode_mean_tokens",
                    "mean_sqrt_len": "pooling_mode_mean_sqrt_len_tokens", "weightedmean": "pooling_mode_weightedmean_tokens",
                    "lasttoken": "pooling_mode_lasttoken"}
@@ -39,12 +47,17 @@ class ExportReport:
     tolerance: float
 
 
-def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolerance: float = TOLERANCE, inputs: int = 64) -> ExportReport:
+def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolerance: float | None = None,
+           inputs: int = 64) -> ExportReport:
     """Write run ``directory`` to ``out`` in ``format``; mirrors ``headstart export``.
+
+    Args:
+        tolerance: largest difference allowed to the run's outputs; None: the format's default (``TOLERANCES``).
 
     Raises:
         ConfigError: an unknown format, ``out`` already there, a run that cannot be exported (images, prompts,
-            4-bit base, k-NN or TF-IDF heads), or outputs that differ by more than ``tolerance`` (nothing written).
+            4-bit base, k-NN or TF-IDF heads), outputs that differ by more than ``tolerance`` (nothing written), or
+            ``--format onnx`` without the onnx extra.
     """
     from headstart.adapters import MERGEABLE, _check_texts, check_inputs, inspect
     from headstart.saved import load_run
@@ -52,6 +65,9 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
 
     if format not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}; e.g. --format hf")
+    if format == "onnx":
+        _require_onnx()
+    tolerance = TOLERANCES[format] if tolerance is None else tolerance
     directory, out = Path(directory), Path(out)
     check_inputs(inputs)
     if out.exists():
@@ -86,9 +102,12 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
         if format == "hf":
             diff = _export_hf(run, encoder, tmp, out, check=lambda d: _check(d, texts, reference, run.task,
                                                                              max_length=backbone.max_length), tolerance=tolerance)
-        else:
+        elif format == "sentence-transformers":
             diff = _export_st(run, encoder, tmp, out, check=lambda d: _check_st(d, texts, _logits_of(run, texts)),
                               tolerance=tolerance)
+        else:
+            diff = _export_onnx(run, encoder, tmp, out, texts=texts, tolerance=tolerance,
+                                check=lambda d: _check_onnx(d, texts, reference, run.task, max_length=backbone.max_length))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return ExportReport(str(out), diff, len(texts), tolerance)
@@ -159,8 +178,7 @@ def _export_st(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, 
            "logits = SentenceTransformer(PATH).encode(texts, convert_to_tensor=True)\n```\n\n"
            f"The last Dense module is the run's classifier: `encode` returns its outputs{scale}, one per label ({labels}), "
            "not an embedding; softmax them for class probabilities. The modules before it give the encoder's features.")
-    metrics = json.loads((run.directory / "metrics.json").read_text()) if (run.directory / "metrics.json").exists() else None
-    write_atomic(tmp_dir / "README.md", model_card(run.meta, metrics, how=how).encode())
+    write_atomic(tmp_dir / "README.md", model_card(run.meta, _metrics(run), how=how).encode())
     diff = check(tmp_dir)
     refuse_beyond(diff, tolerance)
     os.replace(tmp_dir, out)  # the whole folder, checked, moved into place at once
@@ -188,10 +206,10 @@ def _probabilities(model: torch.nn.Module, texts: list[str], task: str) -> torch
     return logits.squeeze(-1) * model.target_std + model.target_mean
 
 
-def _export_hf(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, check: Any, tolerance: float) -> float:
-    """The transformers folder written into ``tmp_dir``, checked (``check(tmp_dir)``), moved to ``out``; the difference."""
+def _hf_model(run: Any, encoder: torch.nn.Module) -> torch.nn.Module:
+    """The run as one ``HeadstartForSequenceClassification`` (encoder → pooling → Dense → Normalize → classifier, the
+    regression scaling folded in), its weights the run's; what both the hf and the onnx export write."""
     from headstart.export_modeling import HeadstartConfig, HeadstartForSequenceClassification
-    from headstart.atomic import write_atomic
 
     backbone = run.model.backbone
     head = run.model.head
@@ -209,13 +227,19 @@ def _export_hf(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, 
     model.encoder.load_state_dict(encoder.state_dict())
     model.dense.load_state_dict(backbone.dense.state_dict())
     model.classifier.load_state_dict(head.state_dict())
+    return model
+
+
+def _export_hf(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, check: Any, tolerance: float) -> float:
+    """The transformers folder written into ``tmp_dir``, checked (``check(tmp_dir)``), moved to ``out``; the difference."""
+    from headstart.atomic import write_atomic
+
+    backbone = run.model.backbone
+    model = _hf_model(run, encoder)
     tmp_dir.mkdir(parents=True)
     model.save_pretrained(tmp_dir, safe_serialization=True)
     backbone.tokenizer.save_pretrained(tmp_dir)
     write_atomic(tmp_dir / "modeling_headstart.py", Path(__file__).with_name("export_modeling.py").read_bytes())
-    metrics = None
-    if (run.directory / "metrics.json").exists():
-        metrics = json.loads((run.directory / "metrics.json").read_text())
     how = ("```python\nfrom transformers import AutoModelForSequenceClassification, AutoTokenizer\n"
            f"model = AutoModelForSequenceClassification.from_pretrained(PATH, trust_remote_code=True)\n"
            f"tokenizer = AutoTokenizer.from_pretrained(PATH, trust_remote_code=True)\n"
@@ -224,11 +248,25 @@ def _export_hf(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, 
            f"transformers has no class that pools as this encoder does ({'+'.join(backbone.modes)}"
            + (", a Dense layer" if len(backbone.dense) else "") + (", Normalize" if backbone.normalize else "")
            + "). Read it before you trust it; it imports torch and transformers only.")
-    write_atomic(tmp_dir / "README.md", model_card(run.meta, metrics, how=how).encode())
+    write_atomic(tmp_dir / "README.md", model_card(run.meta, _metrics(run), how=how).encode())
     diff = check(tmp_dir)
     refuse_beyond(diff, tolerance)
     os.replace(tmp_dir, out)  # the whole folder, checked, moved into place at once
     return diff
+
+
+def _metrics(run: Any) -> dict[str, Any] | None:
+    path = run.directory / "metrics.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _outputs(logits: torch.Tensor, task: str) -> torch.Tensor:
+    """What the run's predictions compare on: softmax (classification), sigmoid (multilabel), the value (regression)."""
+    if task == "classification":
+        return torch.softmax(logits, -1)
+    if task == "multilabel":
+        return torch.sigmoid(logits)
+    return logits.squeeze(-1)
 
 
 def _check(folder: Path, texts: list[str], reference: torch.Tensor, task: str, *, max_length: int) -> float:
@@ -239,10 +277,102 @@ def _check(folder: Path, texts: list[str], reference: torch.Tensor, task: str, *
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
     with torch.no_grad():
         logits = model(**tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")).logits
-    if task == "classification":
-        got = torch.softmax(logits, -1)
-    elif task == "multilabel":
-        got = torch.sigmoid(logits)
-    else:
-        got = logits.squeeze(-1)
-    return float((got - reference).abs().max())
+    return float((_outputs(logits, task) - reference).abs().max())
+
+
+def _require_onnx() -> None:
+    try:
+        import onnx  # noqa: F401  (torch's exporter writes with it)
+        import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401  (torch's dynamo exporter translates with it)
+    except ImportError:
+        raise ConfigError(ONNX_MISSING) from None
+
+
+class _Logits(torch.nn.Module):
+    """input_ids, attention_mask (B, T) -> logits (B, labels): the traced signature, without the output dataclass."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+
+def _export_onnx(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, texts: list[str], check: Any,
+                 tolerance: float) -> float:
+    """``model.onnx`` (the hf export's model; batch and sequence axes dynamic), the tokenizer, ``config.json`` and
+    README.md written into ``tmp_dir``, checked (``check(tmp_dir)``), moved to ``out``; the difference.
+
+    The graph is traced on the two longest validation texts: a batch of 2 and a length above 1, which torch.export
+    would otherwise specialise to constants. Pair runs are refused before, so no ``token_type_ids`` input.
+    """
+    from headstart.atomic import write_atomic
+
+    backbone = run.model.backbone
+    model = _Logits(_hf_model(run, encoder)).eval()
+    tmp_dir.mkdir(parents=True)
+    backbone.tokenizer.save_pretrained(tmp_dir)
+    sample = backbone.tokenizer((sorted(texts, key=len)[-2:] * 2)[:2], padding=True, truncation=True,
+                                max_length=backbone.max_length, return_tensors="pt")
+    axes = {0: "batch", 1: "sequence"}
+    # protobuf caps one file at 2 GB: a larger model keeps its weights in model.onnx.data beside model.onnx
+    large = sum(p.numel() * p.element_size() for p in model.parameters()) > 1_800_000_000
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    try:
+        exporter_log.setLevel(logging.ERROR)  # its notes on torchvision ops and axis names are not the user's concern
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (sample["input_ids"], sample["attention_mask"]), str(tmp_dir / "model.onnx"),
+                              dynamo=True, verbose=False, input_names=["input_ids", "attention_mask"], output_names=["logits"],
+                              dynamic_shapes={"input_ids": axes, "attention_mask": axes}, external_data=large)
+    except Exception as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ConfigError(f"torch.onnx.export could not export {type(encoder).__name__}: {first}; "
+                          "export it with --format hf instead") from error
+    finally:
+        exporter_log.setLevel(level)
+    labels = list(run.label_names) if run.task != "regression" else ["value"]
+    write_atomic(tmp_dir / "config.json", json.dumps({
+        "format": "headstart-onnx", "task": run.task, "inputs": ["input_ids", "attention_mask"], "output": "logits",
+        "id2label": dict(enumerate(labels)), "max_length": backbone.max_length}, indent=2).encode())
+    then = {"classification": "softmax them for class probabilities",
+            "multilabel": "a sigmoid of each gives that label's probability",
+            "regression": "the one column is the value, in the targets' units"}[run.task]
+    how = ("```python\nimport onnxruntime\nfrom transformers import AutoTokenizer\n"
+           "session = onnxruntime.InferenceSession(f'{PATH}/model.onnx', providers=['CPUExecutionProvider'])\n"
+           "tokenizer = AutoTokenizer.from_pretrained(PATH)\n"
+           f"batch = tokenizer(texts, padding=True, truncation=True, max_length={backbone.max_length}, return_tensors='np')\n"
+           "logits = session.run(['logits'], {'input_ids': batch['input_ids'], 'attention_mask': batch['attention_mask']})[0]\n"
+           f"```\n\n`logits` has one column per label ({', '.join(labels)}; `id2label` in config.json): {then}. Any batch "
+           f"size and sequence length up to {backbone.max_length} tokens. The graph is the encoder ({'+'.join(backbone.modes)} "
+           "pooling" + (", Dense" if len(backbone.dense) else "") + (", Normalize" if backbone.normalize else "")
+           + f") and the head; it was checked against the run to {tolerance:g} before this folder was written.")
+    write_atomic(tmp_dir / "README.md", model_card(run.meta, _metrics(run), how=how).encode())
+    diff = check(tmp_dir)
+    refuse_beyond(diff, tolerance)
+    os.replace(tmp_dir, out)  # the whole folder, checked, moved into place at once
+    return diff
+
+
+def _check_onnx(folder: Path, texts: list[str], reference: torch.Tensor, task: str, *, max_length: int) -> float:
+    """Run ``model.onnx`` in onnxruntime (CPU) on the texts, tokenized by the folder's tokenizer, all at once, in batches
+    of 7 and one by one (batch sizes and padded lengths the trace never saw); the largest difference to the run's."""
+    import numpy as np
+    import onnxruntime
+    from transformers import AutoTokenizer
+
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    diff = 0.0
+    for size in (len(texts), 7, 1):
+        logits = []
+        for start in range(0, len(texts), size):
+            batch = tokenizer(texts[start:start + size], padding=True, truncation=True, max_length=max_length, return_tensors="np")
+            logits.append(session.run(["logits"], {name: batch[name].astype(np.int64) for name in names})[0])
+        got = _outputs(torch.from_numpy(np.concatenate(logits)), task)
+        diff = max(diff, float((got - reference).abs().max()))
+    return diff

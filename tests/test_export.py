@@ -74,7 +74,7 @@ def test_what_cannot_be_exported_is_refused(toy_csv, tiny_registry, tmp_path, mo
 
     headstart.fit(str(toy_csv), "tiny-bert", strategy="full-finetune", n=32, config=CFG, out=tmp_path / "run")
     with pytest.raises(ConfigError, match="--format must be one of hf, sentence-transformers"):
-        export(tmp_path / "run", tmp_path / "x", format="onnx")
+        export(tmp_path / "run", tmp_path / "x", format="tflite")
     (tmp_path / "taken").mkdir()
     code, out, err = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "taken")], monkeypatch, capsys)
     assert code == 2 and "already exists" in err and len(err.strip().splitlines()) == 1

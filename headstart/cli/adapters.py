@@ -113,11 +113,14 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="A new folder for the export.")],
     format: Annotated[str, typer.Option("--format", help="hf: a folder AutoModelForSequenceClassification loads "
                                                           "(trust_remote_code=True); sentence-transformers: a folder that "
-                                                          "library loads, the head as its last Dense (encode gives logits). "
+                                                          "library loads, the head as its last Dense (encode gives logits); "
+                                                          "onnx: model.onnx for onnxruntime (input_ids, attention_mask -> "
+                                                          "logits; pip install 'headstart[onnx]') with the tokenizer. "
                                                           "Each with a README.md model card.")] = "hf",
-    tolerance: Annotated[float, typer.Option(help="Largest difference allowed between the export's and the run's outputs "
-                                                  "on the run's validation inputs (probabilities for hf, logits for "
-                                                  "sentence-transformers).")] = 1e-5,
+    tolerance: Annotated[Optional[float], typer.Option(help="Largest difference allowed between the export's and the run's "
+                                                            "outputs on the run's validation inputs (probabilities for hf and "
+                                                            "onnx, logits for sentence-transformers); default 1e-5, onnx "
+                                                            "1e-4.", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Export a trained run for other tools; the export is loaded back and checked against the run before it is kept.
@@ -131,7 +134,8 @@ def export(
     if as_json:
         _echo_json(report.__dict__)
         return
-    load = (f"AutoModelForSequenceClassification.from_pretrained('{report.out}', trust_remote_code=True)" if format == "hf"
-            else f"SentenceTransformer('{report.out}')")
+    load = {"hf": f"AutoModelForSequenceClassification.from_pretrained('{report.out}', trust_remote_code=True)",
+            "onnx": f"onnxruntime.InferenceSession('{report.out}/model.onnx') and its tokenizer (see its README.md)"}.get(
+                format, f"SentenceTransformer('{report.out}')")
     typer.echo(f"exported {run} to {report.out}: outputs within {report.max_abs_diff:.2g} of the run's on {report.inputs} "
                f"validation inputs; load it with {load}")

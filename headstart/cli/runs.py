@@ -39,7 +39,7 @@ def train(
     class_weights: Annotated[str, typer.Option(help="none | auto (weight classes when imbalance > 3x) | balanced.")] = "none",
     precision: Annotated[str, typer.Option(help="auto (measured) | fp32 | bf16.")] = "auto",
     max_length: Annotated[int, typer.Option(help="Truncate inputs to this many tokens.")] = 128,
-    image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's, 224 / 28).")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's, 224 / 28; 128 for images of 32 px or less on a 224 network).")] = None,
     augment: Annotated[str, typer.Option(help="Image training batches: none | crop | flip-crop (never at evaluation).")] = "none",
     bn: Annotated[str, typer.Option(help="Image backbones' BatchNorm statistics in trained blocks: auto (frozen if pre-trained, "
                                          "train from scratch) | train (update) | frozen (never).")] = "auto",
@@ -69,6 +69,8 @@ def train(
     group_column: Annotated[Optional[str], typer.Option(help="Column of group ids kept on one side of the split (a patient, a movie).")] = None,
     split_column: Annotated[Optional[str], typer.Option(help="Column holding the file's own split: train / validation / test (validation cut from train if absent).")] = None,
     pooling: Annotated[Optional[str], typer.Option(help="mean, cls, max, mean_sqrt_len, weightedmean or lasttoken; several joined by + are concatenated (default: from the backbone folder).")] = None,
+    max_test: Annotated[Optional[int], typer.Option(help="Keep a stratified part of this many test rows (the rest join the pool); "
+                                                         "default: all, but 2,000 of a larger image test split.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -100,7 +102,7 @@ def train(
                          optimizer=optimizer, image_size=image_size, augment=augment, bn=bn)
     result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                  text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
-                 group_column=group_column, split_column=split_column,
+                 group_column=group_column, split_column=split_column, max_test=max_test,
                  progress=not quiet, terms=terms_given, retain=list(retain or ()), eval_data=list(eval_data or ()),
                  tta=list(tta or ()))
     summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,

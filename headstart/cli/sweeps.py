@@ -37,7 +37,7 @@ def compare(
     max_steps: Annotated[Optional[int], typer.Option(help="Cap on optimiser steps per phase (quick sweeps).")] = None,
     min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: each strategy's).")] = None,
-    image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's).")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's; 128 for images of 32 px or less on a 224 network).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
     group_column: Annotated[Optional[str], typer.Option(help="Column of group ids kept on one side of the split (a patient, a movie).")] = None,
@@ -106,11 +106,13 @@ def compare(
                          announce=lambda report: _print_leakage(report, dedupe=sweep.split.dedupe, err=as_json))
     counts = (f"{result.total} cells: {result.skipped} already done, {result.trained} trained now "
               f"({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items())) or 'nothing new'}) in {result.seconds:.0f}s")
+    for note in result.notes:
+        typer.echo(f"note: every run {note['text']}; {note['advice']}", err=as_json)
     if as_json:
         typer.echo(counts, err=True)
         _echo_json({"total": result.total, "skipped": result.skipped, "trained": result.trained, "statuses": result.statuses,
                     "seconds": round(result.seconds, 1), "reports": {k: str(v) for k, v in result.reports.items()},
-                    "summary": result.summary})
+                    "summary": result.summary, "notes": result.notes})
     else:
         typer.echo(counts)
         _print_report(result.reports, out_dir)

@@ -1,0 +1,124 @@
+"""Which default learning rate? Validation accuracy of each strategy over a grid, per dataset and labelled-set size.
+
+The defaults of ``train`` (no flags) rest on this: every (dataset, n, strategy, lr, seed) is one full-budget run
+with the strategy's other defaults; the rate chosen is the one with the best mean *validation* accuracy over
+datasets and seeds (test accuracy is printed beside it, never used to choose). Each finished run is appended to
+``--out`` (JSON lines), so a re-run skips what is done and an interrupted sweep resumes.
+
+Run: python benchmarks/defaults_sweep.py [--data rotten-tomatoes=256,2048 --data drug-reviews-sentiment=256,all]
+     [--seeds 2] [--grid full-finetune=2e-5,5e-5,1e-4 --grid lora=1e-4,3e-4,1e-3] [--out runs/defaults-sweep.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+from headstart import api
+from headstart.specs import TrainConfig
+
+DATA = ("rotten-tomatoes=256,2048", "drug-reviews-sentiment=256,all")  # drug-reviews-sentiment's pool: 685 rows
+GRIDS = {"full-finetune": (1e-5, 2e-5, 5e-5, 1e-4), "lora": (1e-4, 3e-4, 1e-3)}
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _done(out: Path) -> dict[tuple, dict]:
+    rows = {}
+    if out.exists():
+        for line in out.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                rows[(r["data"], r["n"], r["strategy"], r["lr"], r["seed"])] = r
+    return rows
+
+
+def _append(out: Path, row: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a") as f:  # one line a run; a kill loses at most the run under way
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown: per strategy, n and lr, mean validation and test accuracy over datasets x seeds; the chosen lr marked."""
+    lines = ["| strategy | data | n | lr | validation % (mean) | test % (mean) | seeds | steps (mean) | train s (mean) | best on validation |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["strategy"], r["data"], r["n"], r["lr"]), []).append(r)
+    best: dict[tuple, tuple[float, float]] = {}  # (strategy, data, n) -> (mean validation accuracy, lr)
+    for (strategy, data, n, lr), rs in groups.items():
+        v = statistics.mean(r["val"] for r in rs)
+        key = (strategy, data, n)
+        if key not in best or v > best[key][0]:
+            best[key] = (v, lr)
+    for (strategy, data, n, lr), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], str(kv[0][2]), kv[0][3])):
+        mark = "yes" if best[(strategy, data, n)][1] == lr else ""
+        lines.append(f"| {strategy} | {data} | {n} | {lr:g} | {100 * statistics.mean(r['val'] for r in rs):.1f} | "
+                     f"{100 * statistics.mean(r['test'] for r in rs):.1f} | {len(rs)} | "
+                     f"{statistics.mean(r['steps'] for r in rs):.0f} | {statistics.mean(r['train_s'] for r in rs):.0f} | {mark} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="example: python benchmarks/defaults_sweep.py --sizes 256 --seeds 1 --grid lora=1e-4,3e-4")
+    parser.add_argument("--data", action="append", default=[],
+                        help="DATASET=SIZES (repeatable; default: rotten-tomatoes=256,2048 and drug-reviews-sentiment=256,all)")
+    parser.add_argument("--backbone", default="all-minilm-l6-v2")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--grid", action="append", default=[], help="STRATEGY=LR1,LR2,... (repeatable; default: both grids)")
+    parser.add_argument("--out", type=Path, default=Path("runs/defaults-sweep.jsonl"))
+    parser.add_argument("--table", action="store_true", help="only print the table of what --out holds")
+    args = parser.parse_args(argv)
+    grids = dict(GRIDS)
+    if args.grid:
+        grids = {}
+        for g in args.grid:
+            name, _, values = g.partition("=")
+            grids[name] = tuple(float(v) for v in values.split(","))
+    done = _done(args.out)
+    if not args.table:
+        print(f"defaults sweep on {_cpu()}; appending to {args.out}", flush=True)
+        plan = [(data, int(n) if n != "all" else "all")
+                for data, _, sizes in (d.partition("=") for d in args.data or DATA) for n in sizes.split(",")]
+        for data, n in plan:
+            for strategy, lrs in grids.items():
+                for lr in lrs:
+                    for seed in range(args.seeds):
+                        key = (data, n, strategy, lr, seed)
+                        if key in done:
+                            continue
+                        start = time.perf_counter()
+                        r = api.fit(data, args.backbone, strategy=strategy, n=n, seed=seed, config=TrainConfig(lr=lr))
+                        if r.status != "done":
+                            print(f"{key}: {r.status} ({r.error})", flush=True)
+                            continue
+                        test = r.evaluate("test")
+                        row = {"data": data, "n": n, "strategy": strategy, "lr": lr, "seed": seed,
+                               "val": r.val_metrics["accuracy"], "test": test["accuracy"], "steps": r.steps,
+                               "best_step": r.best_step, "train_s": r.train_seconds,
+                               "wall_s": time.perf_counter() - start, "flags": [f["reason"] for f in r.flags]}
+                        _append(args.out, row)
+                        done[key] = row
+                        print(f"{data} n={n} {strategy} lr={lr:g} seed={seed}: val {100 * row['val']:.1f} "
+                              f"test {100 * row['test']:.1f} ({row['steps']} steps, {row['train_s']:.0f} s)", flush=True)
+    print(table(list(done.values())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,174 @@
+"""Defaults against defaults: headstart ``train`` with no flags vs ``transformers.Trainer`` (+ ``peft``) with its own.
+
+For full fine-tuning and LoRA, on identical training rows (the rows headstart draws for ``--n N --seed S``) and the
+identical test split of rotten-tomatoes, at each size and seed:
+
+- headstart: ``full-finetune`` / ``lora`` with every default (its validation split chooses the checkpoint);
+- Trainer: ``AutoModelForSequenceClassification`` from the same MiniLM folder, ``TrainingArguments`` defaults
+  (lr 5e-5, batch 8, 3 epochs, linear decay, no warmup, no weight decay, the last step kept), dynamic padding;
+- Trainer + PEFT: the same with ``get_peft_model`` and the seed's LoRA config (r 8, alpha 16, dropout 0.1 on query
+  and value; the classifier trains too, task type SEQ_CLS).
+
+Accuracy on the test split (mean and 95% CI over seeds, and headstart − Trainer paired by seed) and wall time of the
+training call (headstart's includes its validation checks; model loading is outside both). Each finished cell is
+appended to ``--out`` (JSON lines): a re-run skips what is done.
+
+Run: python benchmarks/defaults_vs_trainer.py [--sizes 256,2048,all] [--seeds 3] [--out runs/defaults-vs-trainer.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from headstart.analysis.stats import mean_ci, paired_test
+from headstart.backbones import load_backbone
+from headstart.backbones.registry import _minilm_dir
+from headstart.backbones.text import transformer_dir
+from headstart.data import load_dataset, split_dataset, subsample
+from headstart.data.splits import SplitConfig
+from headstart.precision import cpu_model
+from headstart.recipe import run
+from headstart.specs import RunSpec, TrainConfig, parse_n
+
+METHODS = ("headstart full-finetune", "Trainer", "headstart lora", "Trainer + PEFT")
+PAIRS = (("headstart full-finetune", "Trainer"), ("headstart lora", "Trainer + PEFT"))
+
+
+def _headstart(data, pretrained, strategy: str, n, seed: int) -> dict:
+    spec = RunSpec(data=data.name, backbone=pretrained.name, strategy=strategy, n=n, seed=seed, train=TrainConfig())
+    outcome = run(spec, data=data, pretrained=pretrained, test=True)
+    if outcome.result.status != "done":
+        raise RuntimeError(f"headstart {strategy} n={n} seed={seed}: {outcome.result.status} ({outcome.result.error})")
+    return {"accuracy": outcome.result.metrics["accuracy"], "seconds": outcome.report.seconds, "steps": outcome.report.steps,
+            "rows": len(outcome.setup.train_rows)}
+
+
+def _encode(tokenizer, data, rows) -> list[dict]:
+    encoded = tokenizer([data.inputs[r] for r in rows], truncation=True, max_length=128, padding=False)
+    return [{"input_ids": ids, "attention_mask": mask, "labels": int(data.targets[r])}
+            for ids, mask, r in zip(encoded["input_ids"], encoded["attention_mask"], rows)]
+
+
+def _trainer(pristine, tokenizer, data, train_rows, test_rows, *, lora: bool, seed: int) -> dict:
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    torch.manual_seed(seed)
+    model = copy.deepcopy(pristine)
+    if lora:
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=16, lora_dropout=0.1,
+                                                 target_modules=["query", "value"]))
+    collator = DataCollatorWithPadding(tokenizer)
+    with tempfile.TemporaryDirectory(prefix="headstart-bench-trainer-") as out:
+        args = TrainingArguments(output_dir=out, seed=seed, save_strategy="no", report_to="none", disable_tqdm=True)
+        trainer = Trainer(model=model, args=args, train_dataset=_encode(tokenizer, data, train_rows), data_collator=collator)
+        start = time.perf_counter()
+        state = trainer.train()
+        seconds = time.perf_counter() - start
+        logits = trainer.predict(_encode(tokenizer, data, test_rows)).predictions
+    predicted = np.asarray(logits).argmax(-1)
+    truth = np.asarray([int(data.targets[r]) for r in test_rows])
+    return {"accuracy": float((predicted == truth).mean()), "seconds": seconds, "steps": int(state.global_step),
+            "rows": len(train_rows)}
+
+
+def _done(out: Path) -> dict[tuple, dict]:
+    rows = {}
+    if out.exists():
+        for line in out.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                rows[(str(r["n"]), r["seed"], r["method"])] = r
+    return rows
+
+
+def _append(out: Path, row: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a") as f:  # one line a cell; a kill loses at most the cell under way
+        f.write(json.dumps(row) + "\n")
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown: accuracy (95% CI over seeds) and wall time per size and method; headstart − baseline paired by seed."""
+    lines = ["| n | method | test accuracy % (95% CI) | seeds | train s (mean) | steps | headstart − baseline, points (95% CI) | time ratio |",
+             "|---|---|---|---|---|---|---|---|"]
+    by: dict[tuple, dict[int, dict]] = {}
+    for r in rows:
+        by.setdefault((str(r["n"]), r["method"]), {})[r["seed"]] = r
+    sizes = sorted({k[0] for k in by}, key=lambda n: (n == "all", int(n) if n != "all" else 0))
+    for n in sizes:
+        for ours, theirs in PAIRS:
+            for method in (ours, theirs):
+                cells = by.get((n, method), {})
+                if not cells:
+                    continue
+                mean, lo, hi, _ = mean_ci([100 * c["accuracy"] for c in cells.values()])
+                extra = ["", ""]
+                if method == ours and (n, theirs) in by:
+                    seeds = sorted(set(cells) & set(by[(n, theirs)]))
+                    if seeds:
+                        d = paired_test([100 * (cells[s]["accuracy"] - by[(n, theirs)][s]["accuracy"]) for s in seeds])
+                        ratio = statistics.mean(cells[s]["seconds"] for s in seeds) / statistics.mean(by[(n, theirs)][s]["seconds"] for s in seeds)
+                        extra = [f"{d['mean']:+.1f} ({d['ci_low']:+.1f} to {d['ci_high']:+.1f})", f"{ratio:.2f}x"]
+                lines.append(f"| {n} | {method} | {mean:.1f} ({lo:.1f}–{hi:.1f}) | {len(cells)} | "
+                             f"{statistics.mean(c['seconds'] for c in cells.values()):.0f} | "
+                             f"{statistics.mean(c['steps'] for c in cells.values()):.0f} | {extra[0]} | {extra[1]} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="example: python benchmarks/defaults_vs_trainer.py --sizes 256 --seeds 1")
+    parser.add_argument("--sizes", default="256,2048,all")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--out", type=Path, default=Path("runs/defaults-vs-trainer.jsonl"))
+    parser.add_argument("--table", action="store_true", help="only print the table of what --out holds")
+    args = parser.parse_args(argv)
+    done = _done(args.out)
+    if not args.table:
+        from transformers import AutoModelForSequenceClassification
+        from transformers.utils import logging as hf_logging
+
+        data, pretrained = load_dataset("rotten-tomatoes"), load_backbone("all-minilm-l6-v2")
+        splits = split_dataset(data, SplitConfig())  # what RunSpec's default split cuts: the same pool and test split
+        hf_logging.set_verbosity_error()  # "newly initialized classifier weights" is expected here
+        pristine = AutoModelForSequenceClassification.from_pretrained(transformer_dir(_minilm_dir()), num_labels=data.num_classes)
+        print(f"defaults vs Trainer on {cpu_model()}, {torch.get_num_threads()} threads, load average "
+              f"{os.getloadavg()[0]:.2f}; test split {len(splits.test)} rows; appending to {args.out}", file=sys.stderr, flush=True)
+        for size in args.sizes.split(","):
+            n = parse_n(size)
+            for seed in range(args.seeds):
+                train_rows = subsample(data, splits.pool, n, seed)
+                for method in args.methods.split(","):
+                    if (size, seed, method) in done:
+                        continue
+                    if method.startswith("headstart "):
+                        cell = _headstart(data, pretrained, method.split(" ", 1)[1], n, seed)
+                        if cell["rows"] != len(train_rows):
+                            raise RuntimeError(f"headstart drew {cell['rows']} rows, the baseline {len(train_rows)}")
+                    else:
+                        cell = _trainer(pristine, pretrained.tokenizer, data, train_rows, splits.test, lora=method == "Trainer + PEFT", seed=seed)
+                    row = {"n": size, "seed": seed, "method": method, **cell, "cpu": cpu_model(), "load": os.getloadavg()[0]}
+                    _append(args.out, row)
+                    done[(size, seed, method)] = row
+                    print(f"n={size} seed={seed} {method}: {100 * cell['accuracy']:.1f}% in {cell['seconds']:.0f} s "
+                          f"({cell['steps']} steps)", file=sys.stderr, flush=True)
+    print(table(list(done.values())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,71 @@
+"""Defaults that depend on the data: filled into a run's (or a sweep's) settings before it is keyed, each said in a note.
+
+On a CPU an image network pays per input pixel and per scored image. Two defaults follow from that, and both apply
+only where the user left the setting unset:
+
+- **Input side.** Images no larger than ``SMALL_SIDE`` pixels (Fashion-MNIST, MNIST, the digit sets) are upsampled
+  by a network trained at 224 either way; ``SMALL_INPUT`` (128) costs 3-4x less compute than 224 for ~4 points of
+  probe accuracy on Fashion-MNIST (``benchmarks/image_sizes.py``, docs/DESIGN.md "Images").
+- **Test split.** A test split over ``IMAGE_MAX_TEST`` images keeps a stratified ``IMAGE_MAX_TEST`` (the rest go to
+  the pool): 14,000 Fashion-MNIST test images take ~14 minutes a pass at 128 px here, 2,000 about 2 with a binomial
+  error of ±1.9 points (95%) near 75% accuracy.
+
+Text runs are never changed. ``--image-size`` / ``image_size`` and ``--max-test`` / ``[split] max_test`` override.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+IMAGE_MAX_TEST = 2000
+SMALL_SIDE = 32
+SMALL_INPUT = 128
+
+
+def input_side(backbone: str) -> int | None:
+    """The input side a built-in image backbone was trained at; None for text or unknown backbones."""
+    from headstart.backbones.registry import REGISTRY
+
+    entry = REGISTRY.get(backbone)
+    return entry.input_side if entry is not None and entry.modality == "image" else None
+
+
+def largest_side(data: Any) -> int:
+    """The longest side of any image in ``data`` (its inputs are (H, W) or (H, W, C) arrays)."""
+    return max((max(image.shape[:2]) for image in data.inputs), default=0)
+
+
+def binomial_half_width(rows: int, accuracy: float = 0.75) -> float:
+    """Half-width in points of the 95% binomial interval of an accuracy measured on ``rows`` rows."""
+    return 100 * 1.96 * math.sqrt(accuracy * (1 - accuracy) / rows)
+
+
+def fill(data: Any, backbones: list[str], train: Any, split: Any) -> tuple[Any, Any, list[dict[str, str]]]:
+    """``train`` (TrainConfig) and ``split`` (SplitConfig) with the data's defaults filled in, and a note for each.
+
+    Each note is ``{"reason", "text", "advice"}``, printed as "note: this run {text}; {advice}".
+    """
+    sides = [s for s in (input_side(b) for b in backbones) if s is not None]
+    if getattr(data, "modality", "text") != "image" or not sides:
+        return train, split, []
+    notes = []
+    if train.image_size is None and max(sides) > SMALL_INPUT:
+        side = largest_side(data)
+        if side <= SMALL_SIDE:
+            train = dataclasses.replace(train, image_size=SMALL_INPUT)
+            notes.append({"reason": "image-size",
+                          "text": f"reads {SMALL_INPUT}x{SMALL_INPUT} inputs, not the network's {max(sides)} (the {side}-pixel "
+                                  f"images are upsampled either way; {max(sides)} costs 3-4x the compute for ~4 points of probe "
+                                  "accuracy on fashion-mnist)",
+                          "advice": f"--image-size {max(sides)} for the network's own"})
+    test = round(split.test_fraction * len(data.inputs)) if data.given_split is None else None
+    if split.max_test is None and test is not None and test > IMAGE_MAX_TEST:
+        split = dataclasses.replace(split, max_test=IMAGE_MAX_TEST)
+        notes.append({"reason": "test-cap",
+                      "text": f"is scored on a stratified {IMAGE_MAX_TEST:,} of the {test:,} test images (±"
+                              f"{binomial_half_width(IMAGE_MAX_TEST):.1f} points at 95% near 75% accuracy; the rest join the "
+                              "pool)",
+                      "advice": f"--max-test {test} to score them all"})
+    return train, split, notes

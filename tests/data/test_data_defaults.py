@@ -1,0 +1,85 @@
+"""Defaults the data decides (headstart.data_defaults): a smaller input side for small images on a 224-px network, a
+capped test split for large image sets; each said in a note, each overridden by an explicit setting, text untouched."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from headstart.data import SplitConfig
+from headstart.data_defaults import IMAGE_MAX_TEST, SMALL_INPUT, binomial_half_width, fill
+from headstart.errors import DataError
+from headstart.specs import TrainConfig
+from tests.conftest import make_toy, make_toy_images
+
+
+def test_small_images_on_a_224_network_read_at_128_and_say_so():
+    data = make_toy_images(60, size=28)
+    train, split, notes = fill(data, ["efficientnet-lite0"], TrainConfig(), SplitConfig())
+    assert train.image_size == SMALL_INPUT and split == SplitConfig()  # 12 test images: no cap
+    assert [n["reason"] for n in notes] == ["image-size"]
+    assert "128x128" in notes[0]["text"] and "--image-size 224" in notes[0]["advice"]
+
+
+def test_an_explicit_image_size_and_large_images_keep_theirs():
+    assert fill(make_toy_images(60, size=28), ["efficientnet-lite0"], TrainConfig(image_size=224), SplitConfig())[0].image_size == 224
+    assert fill(make_toy_images(60, size=40), ["efficientnet-lite0"], TrainConfig(), SplitConfig())[0].image_size is None
+
+
+def test_a_network_trained_at_28_pixels_is_left_alone():
+    train, split, notes = fill(make_toy_images(60, size=28), ["mnist-cnn"], TrainConfig(), SplitConfig())
+    assert train.image_size is None and notes == []
+
+
+def test_a_large_image_test_split_is_capped_with_its_binomial_error():
+    data = make_toy_images(12_000, size=8)  # 20% test: 2,400 images
+    train, split, notes = fill(data, ["efficientnet-lite0"], TrainConfig(), SplitConfig())
+    assert split.max_test == IMAGE_MAX_TEST
+    note = next(n for n in notes if n["reason"] == "test-cap")
+    assert "2,000 of the 2,400" in note["text"] and f"±{binomial_half_width(IMAGE_MAX_TEST):.1f}" in note["text"]
+    assert note["advice"] == "--max-test 2400 to score them all"
+    assert 1.8 < binomial_half_width(IMAGE_MAX_TEST) < 2.0  # 1.96 * sqrt(.75 * .25 / 2000) = 1.9 points
+    kept = fill(data, ["efficientnet-lite0"], TrainConfig(), SplitConfig(max_test=5000))[1]
+    assert kept.max_test == 5000  # the user's cap stands
+
+
+def test_text_runs_are_never_changed():
+    data = make_toy(12_000)
+    assert fill(data, ["all-minilm-l6-v2"], TrainConfig(), SplitConfig()) == (TrainConfig(), SplitConfig(), [])
+
+
+def test_a_given_split_is_never_capped():
+    data = dataclasses.replace(make_toy_images(12_000, size=40), given_split=np.repeat([0, 2], 6_000))
+    assert fill(data, ["efficientnet-lite0"], TrainConfig(), SplitConfig())[1].max_test is None
+
+
+@pytest.mark.slow
+def test_train_then_evaluate_on_fashion_mnist_with_defaults_only(tmp_path):
+    """The first thing an image user runs: a linear probe on 40 Fashion-MNIST images with no flags, then evaluate.
+    Both finish in minutes because the input is 128 px and the test split 2,000 images, and the run says so."""
+    from typer.testing import CliRunner
+
+    from headstart.cli import app
+    from headstart.data import load_dataset
+
+    try:
+        load_dataset("fashion-mnist")
+    except DataError as e:
+        pytest.skip(str(e))
+    out = tmp_path / "run"
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", "--data", "fashion-mnist", "--backbone", "efficientnet-lite0", "--strategy",
+                                  "linear-probe", "--n", "40", "--out", str(out), "--quiet"])
+    assert trained.exit_code == 0, trained.output
+    assert "note: this run reads 128x128 inputs" in trained.output
+    assert "note: this run is scored on a stratified 2,000 of the 14,000 test images" in trained.output
+    spec = json.loads((out / "spec.json").read_text())
+    assert spec["backbone_config"]["image_size"] == SMALL_INPUT and spec["data"]["split"]["max_test"] == IMAGE_MAX_TEST
+    scored = runner.invoke(app, ["evaluate", str(out), "--json"])
+    assert scored.exit_code == 0, scored.output
+    result = json.loads(scored.output)
+    assert result["split"] == "test" and result["n"] == IMAGE_MAX_TEST
+    assert result["accuracy"] > 0.45, result  # ten classes, 40 labels: the probe is far above chance (measured ~0.6)
