@@ -1,4 +1,4 @@
-"""full-finetune: every weight trains; head 1e-3, backbone 1e-5 by default."""
+"""full-finetune: every weight trains; head 1e-3, backbone 5e-5 by default."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def test_all_params_train_with_default_lrs(make_tiny):
     assert len(phases) == 1
     assert {id(p) for p in phases[0].params} == {id(p) for p in model.parameters()}
     lrs = {g.name: g.lr for g in phases[0].groups}
-    assert lrs == {"backbone": 1e-5, "head": 1e-3}
+    assert lrs == {"backbone": 5e-5, "head": 1e-3}
     by_group = {g.name: {id(p) for p in g.params} for g in phases[0].groups}
     assert by_group["head"] == {id(p) for p in model.head.parameters()}
 
