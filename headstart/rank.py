@@ -1,0 +1,203 @@
+"""Rank pre-trained backbones for a labelled dataset from frozen features, in seconds, without training any.
+
+For each backbone: the N labelled rows ``train --n N --seed S`` would train on (the same split and stratified
+subsample), their features exactly as linear-probe reads them (``recipe.setup`` of a linear-probe run, then its
+feature cache: same preprocessing, pooling, precision and batching, and the cache those runs share), and three
+transferability scores of those features (``headstart.transferability``): LogME, the shrinkage H-score and the
+k-NN leave-one-out accuracy. The test split is never read. Nothing goes into a sweep store; ``out`` gets a
+``rank.json``. Given a compare store (``measured``), the measured ranking of the same backbones is set beside the
+predicted one with Kendall's tau per score (``analysis.backbone_ranking``).
+
+By default N is the whole pool up to ``MAX_ROWS`` rows: LogME and the H-score cost O(N·D²), k-NN O(N²·D), and the
+features O(N) backbone passes, which dominate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from headstart.transferability import KNN_K
+
+MAX_ROWS = 2000  # default N cap: ~2k rows rank sentence encoders as their probes at "all" do, in seconds per score
+SCORES = ("logme", "h_score", "knn_loo")
+
+
+@dataclass(frozen=True)
+class BackboneScore:
+    """One backbone's scores on the drawn rows (higher is better for each) and where its time went."""
+
+    backbone: str  # as given
+    name: str  # as a compare store records it (``describe()["name"]``)
+    dim: int
+    logme: float
+    h_score: float
+    knn_loo: float
+    load_seconds: float
+    feature_seconds: float  # setup + features of the rows (fast when the feature cache already has them)
+    score_seconds: float
+
+    @property
+    def seconds(self) -> float:
+        return self.load_seconds + self.feature_seconds + self.score_seconds
+
+
+@dataclass
+class RankResult:
+    """What ``rank_backbones`` returns: the rows scored and the backbones, best first by LogME; with ``measured``,
+    the store's measured means (``analysis.backbone_ranking.measured``) and Kendall's tau per score."""
+
+    data: str
+    data_hash: str
+    n: int
+    n_requested: int | str
+    seed: int
+    scores: list[BackboneScore]
+    measured: dict[str, Any] | None = None
+    agreement: dict[str, dict[str, Any]] = field(default_factory=dict)
+    out: Path | None = None
+
+    def measured_mean(self, row: BackboneScore) -> float | None:
+        found = (self.measured or {}).get("backbones", {}).get(row.name)
+        return None if found is None else found["mean"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"data": self.data, "data_hash": self.data_hash, "n": self.n, "n_requested": self.n_requested,
+                "seed": self.seed, "knn_k": KNN_K,
+                "backbones": [{**asdict(s), "seconds": s.seconds, "measured": self.measured_mean(s)} for s in self.scores],
+                "measured": self.measured, "agreement": self.agreement}
+
+
+def rank_backbones(data: Any, backbones: str | list[str], *, n: int | str | None = None, seed: int = 0,
+                   out: str | Path | None = None, measured: str | Path | None = None, arm: str | None = None,
+                   size: int | str | None = None, text_column: str | None = None, label_column: str | None = None,
+                   group_column: str | None = None, split_column: str | None = None) -> RankResult:
+    """Score each backbone's frozen features on ``n`` labelled pool rows; rank them by LogME.
+
+    Args:
+        data: built-in dataset name, a data file, or in-memory data (as ``fit``); classification only.
+        backbones: names or local model folders (list or "a,b,c"), each at most once.
+        n: pool rows to score (int or "all"); default the whole pool up to ``MAX_ROWS``. The rows are those
+            ``train --n n --seed seed`` trains on.
+        seed: the subsample's seed.
+        out: a directory to write ``rank.json`` into (atomically); None writes nothing.
+        measured: a ``compare --backbones`` store (its ``--out``) to set the measured ranking beside the predicted.
+        arm / size: which of the store's arms and requested sizes is measured (default linear-probe, the largest).
+        text_column / label_column / group_column / split_column: how to read a data file (as ``fit``).
+
+    Returns:
+        A ``RankResult``.
+
+    Raises:
+        HeadstartError: an unknown backbone or one that fails to load (naming it and the fix), a regression or
+            multi-label dataset, an ``n`` the pool cannot give, a store that measured other data or lacks the arm/size.
+
+    Example:
+        >>> headstart.rank_backbones("rotten-tomatoes", "all-minilm-l6-v2,path/to/other-encoder").scores[0].backbone
+    """
+    import numpy as np
+
+    from headstart.analysis.backbone_ranking import agreement
+    from headstart.api import _as_data, _with_data_defaults
+    from headstart.data import load_dataset, split_dataset
+    from headstart.errors import ConfigError
+    from headstart.features import feature_cache
+    from headstart.recipe import setup
+    from headstart.specs import RunSpec, file_options, parse_n
+    from headstart.sweep_spec import parse_list
+    from headstart import transferability
+
+    names = list(parse_list(backbones) if isinstance(backbones, str) else backbones)
+    if not names or not all(isinstance(b, str) and b.strip() for b in names):
+        raise ConfigError(f"--backbones must name backbones, e.g. all-minilm-l6-v2,path/to/encoder; got {backbones!r}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--backbones lists a backbone twice ({', '.join(names)}); give each once")
+    data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=None,
+                                  group_column=group_column, split_column=split_column)
+    capped, asked = n is None, None if n is None else parse_n(n)  # unset: the pool up to MAX_ROWS; "all": the pool
+    base = RunSpec(data=data, backbone=names[0], strategy="linear-probe", seed=seed, text_column=text_column,
+                   label_column=label_column, group_column=group_column, split_column=split_column)
+    dataset = load_dataset(base.data, **file_options(base))
+    if dataset.task != "classification":
+        raise ConfigError(f"rank-backbones scores class labels; {dataset.name!r} is a {dataset.task} dataset "
+                          "(compare the backbones on it instead: headstart compare --backbones ...)")
+    table = _measured(Path(measured), data_hash=dataset.hash, arm=arm, size=size) if measured is not None else None
+    pretrained = {name: _load(base, name) for name in names}  # every backbone loads before any is scored
+    scores, rows_n, n_used = [], None, 0
+    for name in names:
+        loaded, load_seconds = pretrained.pop(name)
+        start = time.perf_counter()
+        spec, _, _ = _with_data_defaults(dataclasses.replace(base, backbone=name))
+        pool = split_dataset(dataset, spec.split).pool
+        rows_n = (None if len(pool) <= MAX_ROWS else MAX_ROWS) if capped else asked
+        s = setup(dataclasses.replace(spec, n=rows_n), data=dataset, pretrained=loaded)
+        features = feature_cache(s)(s.train_rows).double().numpy()
+        labels = np.asarray(s.data.targets[s.train_rows], dtype=np.int64)
+        feature_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        values = {"logme": transferability.logme(features, labels), "h_score": transferability.h_score(features, labels),
+                  "knn_loo": transferability.knn_loo(features, labels)}
+        scores.append(BackboneScore(backbone=name, name=str(loaded.describe()["name"]), dim=int(features.shape[1]),
+                                    **values, load_seconds=load_seconds, feature_seconds=feature_seconds,
+                                    score_seconds=time.perf_counter() - start))
+        n_used = len(s.train_rows)
+        del s, loaded  # freed before the next backbone is scored
+    scores.sort(key=lambda row: -row.logme)
+    result = RankResult(data=dataset.name, data_hash=dataset.hash, n=n_used, n_requested="all" if rows_n is None else rows_n,
+                        seed=seed, scores=scores)
+    if table is not None:
+        means = {b: v["mean"] for b, v in table["backbones"].items()}
+        result.measured = table
+        result.agreement = {score: agreement({s.name: getattr(s, score) for s in scores}, means) for score in SCORES}
+    if out is not None:
+        from headstart.atomic import write_json
+        from headstart.errors import StoreError
+
+        result.out = Path(out)
+        try:
+            result.out.mkdir(parents=True, exist_ok=True)
+            write_json(result.out / "rank.json", result.to_json())
+        except OSError as e:
+            raise StoreError(f"cannot write {str(result.out / 'rank.json')!r} ({e.strerror or type(e).__name__}); "
+                             "choose another --out") from None
+    return result
+
+
+def _load(spec: Any, name: str) -> tuple[Any, float]:
+    """The backbone ``name`` as a linear-probe run loads it, and the seconds it took.
+
+    Raises:
+        BackboneError: it cannot be loaded, naming it and the fix (an unknown name lists the built-in ones).
+    """
+    from headstart.errors import BackboneError, HeadstartError
+    from headstart.recipe import load_pretrained
+
+    start = time.perf_counter()
+    try:
+        loaded = load_pretrained(dataclasses.replace(spec, backbone=name))
+    except HeadstartError:
+        raise
+    except (OSError, ValueError, RuntimeError, KeyError) as e:  # a damaged folder: transformers' and safetensors' errors
+        reason = (str(e).splitlines() or [type(e).__name__])[0][:200]
+        raise BackboneError(f"backbone {name!r} failed to load ({reason}); check the folder (config.json + *.safetensors) "
+                            "or drop it from --backbones") from None
+    return loaded, time.perf_counter() - start
+
+
+def _measured(store_dir: Path, *, data_hash: str, arm: str | None, size: int | str | None) -> dict[str, Any]:
+    """What the compare store in ``store_dir`` measured per backbone (``analysis.backbone_ranking.measured``).
+
+    Raises:
+        StoreError: no store there. ConfigError: it measured other data, or lacks the arm or size.
+    """
+    from headstart.analysis.backbone_ranking import measured
+    from headstart.specs import parse_n
+    from headstart.store import Store
+
+    with Store(store_dir, create=False) as store:
+        results = store.results()
+    wanted = None if size is None else ("all" if parse_n(size) is None else parse_n(size))
+    return measured(results, data_hash=data_hash, arm=arm, size=wanted)

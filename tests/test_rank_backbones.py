@@ -1,0 +1,266 @@
+"""rank-backbones: the transferability scores (headstart/transferability.py) against closed forms and hand-computed
+cases, the measured-vs-predicted reading of a compare store (headstart/analysis/backbone_ranking.py), and the command
+and API (headstart/rank.py, headstart/cli/rank.py) on tiny backbones; one slow test on rotten-tomatoes with MiniLM."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from conftest import run_cli
+from scipy.stats import multivariate_normal
+
+from headstart.analysis.backbone_ranking import agreement, measured
+from headstart.errors import ConfigError
+from headstart.results import RunResult
+from headstart.transferability import h_score, knn_loo, logme, logme_evidence
+
+
+def separable(n: int = 120, d: int = 8, classes: int = 3, seed: int = 0, gap: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    centres = rng.normal(size=(classes, d)) * gap
+    return centres[y] + rng.normal(size=(n, d)), y
+
+
+# ---- LogME ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n,d", [(40, 6), (12, 30)])  # N > D, and N < D (where log|A| needs the D − N eigenvalues α)
+def test_logme_evidence_is_the_gaussian_marginal_likelihood_at_its_alpha_beta(n: int, d: int) -> None:
+    f, y = separable(n, d)
+    target = (y == 1).astype(float)
+    e = logme_evidence(f, target)
+    closed = multivariate_normal(np.zeros(n), np.eye(n) / e.beta + f @ f.T / e.alpha).logpdf(target)
+    assert e.evidence * n == pytest.approx(closed, rel=1e-9, abs=1e-9)
+
+
+def test_logme_evidence_is_maximised_over_alpha_and_beta() -> None:
+    f, y = separable(60, 5)
+    target = (y == 0).astype(float)
+    e = logme_evidence(f, target)
+
+    def at(alpha: float, beta: float) -> float:
+        return multivariate_normal(np.zeros(len(target)), np.eye(len(target)) / beta + f @ f.T / alpha).logpdf(target)
+
+    best = at(e.alpha, e.beta)
+    for da, db in [(1.5, 1), (1 / 1.5, 1), (1, 1.5), (1, 1 / 1.5)]:
+        assert at(e.alpha * da, e.beta * db) < best
+
+
+def test_logme_by_hand_one_feature_one_example() -> None:
+    # N = D = 1, f = 1, y = 1: σ = 1 and x = 1, so γ = 1/(1+t), ‖m‖² = 1/(1+t)², ‖fm − y‖² = (t/(1+t))² at t = α/β;
+    # the fixed point iterated here by hand, then the evidence of a one-dimensional Gaussian.
+    alpha, beta = 1.0, 1.0
+    for _ in range(11):
+        t = alpha / beta
+        gamma, m2, res2 = 1 / (1 + t), 1 / (1 + t) ** 2, (t / (1 + t)) ** 2
+        alpha, beta = gamma / (m2 + 1e-5), (1 - gamma) / (res2 + 1e-5)
+        if abs(alpha / beta - t) / t <= 1e-3:
+            break
+    # p(y) = N(1; 0, 1/β + 1/α)
+    variance = 1 / beta + 1 / alpha
+    expected = -0.5 * math.log(2 * math.pi * variance) - 0.5 / variance
+    assert logme_evidence(np.array([[1.0]]), np.array([1.0])).evidence == pytest.approx(expected, rel=1e-12)
+
+
+def test_logme_higher_on_separable_features_than_on_shuffled_labels() -> None:
+    f, y = separable()
+    shuffled = np.random.default_rng(1).permutation(y)
+    assert logme(f, y) > logme(f, shuffled) + 0.1
+
+
+def test_logme_is_the_mean_over_classes() -> None:
+    f, y = separable(classes=3)
+    per_class = [logme_evidence(f, (y == c).astype(float)).evidence for c in range(3)]
+    assert logme(f, y) == pytest.approx(np.mean(per_class))
+
+
+# ---- H-score ----------------------------------------------------------------------------------------------------
+
+
+def test_h_score_by_hand_one_feature() -> None:
+    # f = 0, 1, 2, 3 with labels 0, 0, 1, 1: var f = 1.25, the class means ±1 around 1.5, so var E[f|y] = 1 and H = 0.8
+    # (one feature: Ledoit-Wolf has nothing to shrink).
+    f, y = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1])
+    assert h_score(f, y) == pytest.approx(0.8)
+    assert h_score(f, y, shrinkage=0.0) == pytest.approx(0.8)
+
+
+def test_h_score_without_shrinkage_is_bao_et_al() -> None:
+    f, y = separable(200, 6)
+    g = np.stack([f[y == c].mean(0) for c in y])
+    textbook = np.trace(np.linalg.pinv(np.cov(f, rowvar=False, bias=True)) @ np.cov(g, rowvar=False, bias=True))
+    assert h_score(f, y, shrinkage=0.0) == pytest.approx(textbook, rel=1e-9)
+
+
+def test_h_score_shrinkage_is_ledoit_wolf_and_keeps_n_below_dim_finite() -> None:
+    from sklearn.covariance import ledoit_wolf
+
+    f, y = separable(20, 50)
+    cov, lam = ledoit_wolf(f)
+    centred = f - f.mean(0)
+    means = np.stack([centred[y == c].mean(0) for c in np.unique(y)])
+    weights = np.bincount(y) / len(y)
+    expected = (1 - lam) * sum(w * m @ np.linalg.solve(cov, m) for w, m in zip(weights, means))
+    assert 0 < lam < 1
+    assert h_score(f, y) == pytest.approx(expected, rel=1e-9)
+
+
+def test_h_score_higher_on_separable_features_than_on_shuffled_labels() -> None:
+    f, y = separable()
+    assert h_score(f, y) > h_score(f, np.random.default_rng(1).permutation(y)) + 0.5
+
+
+# ---- kNN leave-one-out ------------------------------------------------------------------------------------------
+
+
+def test_knn_loo_exact_on_a_tiny_set() -> None:
+    # Unit directions at these angles (degrees), scaled (norms do not matter); 48 is class 1 but nearer 20 than 90.
+    angles = np.radians([0, 10, 20, 48, 90, 100])
+    f = np.stack([np.cos(angles), np.sin(angles)], 1) * np.array([[1], [2], [3], [1], [5], [1]])
+    y = np.array([0, 0, 0, 1, 1, 1])
+    # k = 1: 0 <- 10 ✓, 10 <- 0 or 20 ✓ (both class 0), 20 <- 10 ✓, 48 <- 20 ✗, 90 <- 100 ✓, 100 <- 90 ✓.
+    assert knn_loo(f, y, k=1) == pytest.approx(5 / 6)
+    # k = 3: 0 <- {10, 20, 48} 2:1 ✓; 10 <- {0, 20, 48} ✓; 20 <- {10, 0, 48} ✓; 48 <- {20, 10, 90} 2:1 ✗;
+    # 90 <- {100, 48, 20} 2:1 ✓; 100 <- {90, 48, 20} 2:1 ✓.
+    assert knn_loo(f, y, k=3) == pytest.approx(5 / 6)
+    # k = 5: every row's voters are all the others, 3:2 for the other class.
+    assert knn_loo(f, y, k=5) == 0.0
+
+
+def test_knn_loo_higher_on_separable_features_than_on_shuffled_labels() -> None:
+    f, y = separable()
+    assert knn_loo(f, y) > 0.9 > knn_loo(f, np.random.default_rng(1).permutation(y)) + 0.3
+
+
+# ---- measured vs predicted --------------------------------------------------------------------------------------
+
+
+def stored(backbone: str, accuracy: float, *, n: int | str = 64, seed: int = 0, strategy: str = "linear-probe",
+           data_hash: str = "h") -> RunResult:
+    spec = {"strategy": strategy, "n": 64 if n == "all" else n, "n_requested": n, "seed": seed, "backbone": backbone,
+            "backbone_config": {}, "data": {"name": "toy", "hash": data_hash}, "options": {}, "train": {}}
+    return RunResult(key=f"{backbone}-{strategy}-{n}-{seed}", spec=spec, status="done", metrics={"accuracy": accuracy})
+
+
+def test_measured_means_over_seeds_at_the_largest_size_by_default() -> None:
+    runs = [stored("a", 0.6, n=16), stored("a", 0.8, n="all"), stored("a", 0.9, n="all", seed=1),
+            stored("b", 0.7, n="all"), stored("b", 0.5, n=16), stored("c", 0.99, n="all", data_hash="other"),
+            stored("b", 0.1, n="all", strategy="full-finetune")]
+    table = measured(runs, data_hash="h")
+    assert (table["arm"], table["size"]) == ("linear-probe", "all")
+    assert table["backbones"] == {"a": {"mean": pytest.approx(0.85), "seeds": 2}, "b": {"mean": 0.7, "seeds": 1}}
+    assert measured(runs, data_hash="h", size=16)["backbones"]["b"]["mean"] == 0.5
+    assert measured(runs, data_hash="h", arm="full-finetune")["backbones"] == {"b": {"mean": 0.1, "seeds": 1}}
+    with pytest.raises(ConfigError, match="its sizes: 16, all"):
+        measured(runs, data_hash="h", size=32)
+    with pytest.raises(ConfigError, match="its arms: full-finetune, linear-probe"):
+        measured(runs, data_hash="h", arm="lora")
+    with pytest.raises(ConfigError, match="give the --data its compare used"):
+        measured(runs, data_hash="nothing")
+
+
+def test_agreement_is_kendalls_tau_over_shared_backbones() -> None:
+    same = agreement({"a": 3.0, "b": 2.0, "c": 1.0, "x": 9.0}, {"a": 0.9, "b": 0.8, "c": 0.7})
+    assert same["tau"] == pytest.approx(1.0) and same["backbones"] == 3
+    assert agreement({"a": 1.0, "b": 2.0, "c": 3.0}, {"a": 0.9, "b": 0.8, "c": 0.7})["tau"] == pytest.approx(-1.0)
+    assert agreement({"a": 1.0}, {"a": 0.9})["tau"] is None
+
+
+# ---- the command and the API on tiny backbones --------------------------------------------------------------------
+
+
+def test_cli_prints_a_ranking_and_writes_rank_json(tiny_registry, toy_csv, tmp_path, monkeypatch, capsys) -> None:
+    code, out, err = run_cli(["rank-backbones", "--data", str(toy_csv), "--backbones", "tiny,tiny-bert", "--n", "60",
+                              "--out", str(tmp_path / "rank")], monkeypatch, capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "60 pool rows" in lines[0] and "--n 60 --seed 0" in lines[0]
+    assert lines[1].split() == ["backbone", "LogME", "H-score", "kNN-LOO", "seconds"]
+    assert {lines[2].split()[0], lines[3].split()[0]} == {"tiny", "tiny-bert"}
+    written = json.loads((tmp_path / "rank" / "rank.json").read_text())
+    logmes = [b["logme"] for b in written["backbones"]]
+    assert logmes == sorted(logmes, reverse=True) and written["n"] == 60
+
+
+def test_features_are_the_rows_and_features_linear_probe_trains_on(tiny_registry, toy_csv) -> None:
+    import headstart
+    from headstart.features import feature_cache
+    from headstart.recipe import setup
+    from headstart.specs import RunSpec
+
+    result = headstart.rank_backbones(str(toy_csv), ["tiny"], n=50, seed=3)
+    s = setup(RunSpec(data=str(toy_csv), backbone="tiny", strategy="linear-probe", n=50, seed=3))
+    features = feature_cache(s)(s.train_rows).double().numpy()
+    labels = s.data.targets[s.train_rows]
+    assert result.scores[0].logme == pytest.approx(logme(features, labels), rel=1e-12)
+    assert result.scores[0].knn_loo == pytest.approx(knn_loo(features, labels))
+    assert result.n == 50 and result.n_requested == 50
+
+
+def test_default_n_is_the_pool_up_to_the_cap(tiny_registry, toy_csv, monkeypatch) -> None:
+    import headstart
+    import headstart.rank
+
+    everything = headstart.rank_backbones(str(toy_csv), "tiny")
+    assert everything.n_requested == "all" and everything.n > 100
+    monkeypatch.setattr(headstart.rank, "MAX_ROWS", 40)
+    assert headstart.rank_backbones(str(toy_csv), "tiny").n == 40
+
+
+def test_unknown_backbone_exits_2_with_one_line(tiny_registry, toy_csv, monkeypatch, capsys) -> None:
+    code, out, err = run_cli(["rank-backbones", "--data", str(toy_csv), "--backbones", "tiny,no-such-model"], monkeypatch, capsys)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "'no-such-model'" in err and "available:" in err
+
+
+def test_a_folder_that_fails_to_load_names_it(tiny_registry, toy_csv, tmp_path, monkeypatch, capsys) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    code, out, err = run_cli(["rank-backbones", "--data", str(toy_csv), "--backbones", f"tiny,{broken}"], monkeypatch, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and str(broken) in err and "Traceback" not in err
+
+
+def test_regression_data_is_refused(tiny_registry, tmp_path, monkeypatch, capsys) -> None:
+    import pandas as pd
+
+    path = tmp_path / "reg.csv"
+    pd.DataFrame({"text": [f"good bad {i}" for i in range(60)], "score": np.linspace(0, 1, 60)}).to_csv(path, index=False)
+    code, _, err = run_cli(["rank-backbones", "--data", str(path), "--backbones", "tiny", "--label-column", "score"],
+                           monkeypatch, capsys)
+    assert code == 2 and "class labels" in err
+
+
+def test_measured_store_prints_taus(tiny_registry, toy_csv, tmp_path, monkeypatch, capsys) -> None:
+    import headstart
+
+    store = tmp_path / "cmp"
+    headstart.compare(str(toy_csv), backbones=["tiny", "tiny-bert"], strategies="linear-probe", sizes="16,all", seeds=1,
+                      out=store, tune=None, config=headstart.TrainConfig(max_steps=20, min_steps=20))
+    code, out, err = run_cli(["rank-backbones", "--data", str(toy_csv), "--backbones", "tiny,tiny-bert", "--n", "60",
+                              "--measured", str(store), "--json"], monkeypatch, capsys)
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["measured"]["arm"] == "linear-probe" and payload["measured"]["size"] == "all"
+    assert set(payload["agreement"]) == {"logme", "h_score", "knn_loo"}
+    assert all(b["measured"] is not None for b in payload["backbones"])
+    code, out, err = run_cli(["rank-backbones", "--data", str(toy_csv), "--backbones", "tiny,tiny-bert", "--n", "60",
+                              "--measured", str(store), "--size", "16"], monkeypatch, capsys)
+    assert code == 0, err
+    assert "linear-probe test accuracy at n=16" in out and "Kendall's tau" in out and "LogME" in out.splitlines()[-3]
+
+
+# ---- real data ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_rotten_tomatoes_with_minilm(monkeypatch, capsys) -> None:
+    code, out, err = run_cli(["rank-backbones", "--data", "rotten-tomatoes", "--backbones", "all-minilm-l6-v2", "--n", "300",
+                              "--json"], monkeypatch, capsys)
+    assert code == 0, err
+    row = json.loads(out)["backbones"][0]
+    assert row["dim"] == 384 and row["knn_loo"] > 0.6 and row["h_score"] > 0.1 and math.isfinite(row["logme"])
