@@ -1,4 +1,5 @@
-"""Experiment tracking: a store's runs logged to MLflow (``headstart runs DIR --to-mlflow``, ``compare --report-to mlflow``).
+"""Experiment tracking: a store's runs logged to MLflow (``headstart runs DIR --to-mlflow``, ``compare --report-to mlflow``),
+and one saved run (``train --report-to mlflow``, ``log_run_dir``).
 
 Each finished run becomes an MLflow run in the experiment (default: the store folder's name), named by its arm, size
 and seed, with its resolved spec as parameters (flattened: ``train.lr``, ``options.rank``), its test metrics and its
@@ -86,6 +87,41 @@ def log_store(directory: str | Path, *, uri: str | None = None, experiment: str 
     return {"logged": logged, "skipped": len(results) - logged}
 
 
+def log_run_dir(directory: str | Path, *, uri: str | None = None, experiment: str = "headstart-train") -> dict[str, Any]:
+    """Log one saved run (``headstart train --out DIR``) to MLflow: its resolved spec as parameters, its validation
+    metrics (``val_`` prefix), every validation check as the ``val_score`` series, its README.md model card as an
+    artifact. The tracking URI: ``uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<DIR's parent>/mlflow.db``
+    (runs trained side by side share one database). A run already logged under its key is not logged twice.
+
+    Returns:
+        ``{"logged": bool, "uri": the tracking URI, "run_id": MLflow's id or None}``.
+    """
+    import json
+    import os
+
+    mlflow = _mlflow()
+    directory = Path(directory)
+    meta = json.loads((directory / "spec.json").read_text())
+    metrics = json.loads((directory / "metrics.json").read_text())
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(directory.resolve().parent / 'mlflow.db')}"
+    client = _client(mlflow, directory.resolve().parent, uri)
+    found = client.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found is not None else client.create_experiment(
+        experiment, artifact_location=(directory.resolve().parent / "mlartifacts").as_uri())
+    if client.search_runs([experiment_id], filter_string=f"tags.`{KEY_TAG}` = '{meta['key']}'", max_results=1):
+        return {"logged": False, "uri": uri, "run_id": None}
+    resolved = meta["resolved"]
+    result = RunResult(key=meta["key"], spec=resolved, status=metrics.get("status", "done"), metrics={},
+                       val_metrics={k: v for k, v in (metrics.get("val") or {}).items() if k != "per_class"},
+                       train_seconds=float(metrics.get("train_seconds") or 0.0), steps=int(metrics.get("steps") or 0),
+                       trainable_params=int(metrics.get("trainable_params") or 0),
+                       total_params=int(metrics.get("total_params") or 0), record={"history": metrics.get("history") or []})
+    run_id = _log_run(client, experiment_id, result, f"{resolved.get('strategy')} {directory.name}")
+    if (directory / "README.md").exists():
+        client.log_artifact(run_id, str(directory / "README.md"))
+    return {"logged": True, "uri": uri, "run_id": run_id}
+
+
 def _client(mlflow: Any, directory: Path, uri: str | None) -> Any:
     import logging
 
@@ -96,7 +132,7 @@ def _client(mlflow: Any, directory: Path, uri: str | None) -> Any:
     return MlflowClient(tracking_uri=uri or f"sqlite:///{(directory / 'mlflow.db').resolve()}")
 
 
-def _log_run(client: Any, experiment_id: str, r: RunResult, label: str) -> None:
+def _log_run(client: Any, experiment_id: str, r: RunResult, label: str) -> str:
     from mlflow.entities import Metric, Param, RunTag
 
     spec = {k: v for k, v in r.spec.items() if k not in ("backbone_config",)}
@@ -114,3 +150,4 @@ def _log_run(client: Any, experiment_id: str, r: RunResult, label: str) -> None:
                          tags=[RunTag("headstart.data", str((r.spec.get("data") or {}).get("name")))] if start == 0 else [])
     client.set_tag(run_id, KEY_TAG, r.key)  # last: a run that failed half-way is logged again by the next export
     client.set_terminated(run_id)
+    return run_id

@@ -54,3 +54,32 @@ def test_a_missing_tracking_extra_is_named_in_one_line(toy_csv, tiny_registry, t
                             "--seeds", "1", "--out", str(tmp_path / "c"), "--report-to", "mlflow", "--quiet"], monkeypatch, capsys)
     assert code == 2 and "pip install 'headstart[tracking]'" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "c" / "runs.sqlite").exists(), "refused before any cell trained"
+
+
+def test_a_trained_run_appears_in_mlflow_once(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """train --report-to mlflow: the run's parameters, validation metrics and series, its model card; a second log of
+    the same run adds nothing."""
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    from conftest import run_cli
+    from headstart.tracking import log_run_dir
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "ft"
+    code, text, err = run_cli(["train", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "full-finetune", "--n", "32",
+                               "--max-steps", "6", "--min-steps", "6", "--quiet", "--out", str(out), "--report-to", "mlflow"],
+                              monkeypatch, capsys)
+    assert code in (0, None), err
+    assert "MLflow: logged as run" in text
+    metrics = json.loads((out / "metrics.json").read_text())
+    key = json.loads((out / "spec.json").read_text())["key"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("headstart-train").experiment_id])
+    assert run.data.tags["headstart.key"] == key and run.data.params["strategy"] == "full-finetune"
+    assert run.data.metrics["val_accuracy"] == pytest.approx(metrics["val"]["accuracy"])
+    series = client.get_metric_history(run.info.run_id, "val_score")
+    assert [m.step for m in series] == [h["step"] for h in metrics["history"] if h.get("val_score") is not None]
+    assert "README.md" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert log_run_dir(out)["logged"] is False

@@ -71,6 +71,8 @@ def train(
     pooling: Annotated[Optional[str], typer.Option(help="mean, cls, max, mean_sqrt_len, weightedmean or lasttoken; several joined by + are concatenated (default: from the backbone folder).")] = None,
     max_test: Annotated[Optional[int], typer.Option(help="Keep a stratified part of this many test rows (the rest join the pool); "
                                                          "default: all, but 2,000 of a larger image test split.")] = None,
+    report_to: Annotated[Optional[str], typer.Option(help="mlflow: also log the run to MLflow ($MLFLOW_TRACKING_URI, else "
+                                                          "sqlite:///<out's parent>/mlflow.db; headstart[tracking]).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -83,6 +85,12 @@ def train(
     from headstart.specs import TrainConfig
 
     _check_writable(out)  # before training, not after minutes of it
+    if report_to not in (None, "mlflow"):
+        raise ConfigError(f"--report-to takes mlflow, got {report_to!r}; e.g. --report-to mlflow")
+    if report_to:
+        from headstart.tracking import _mlflow
+
+        _mlflow()  # a missing extra is named before training
     scoped = _scoped_options(option)
     options = {**scoped.pop("", {}), **scoped.pop(strategy, {})}
     terms_given = _parse_terms(terms, strategy)
@@ -114,6 +122,10 @@ def train(
                "flags": result.flags}
     if result.error:
         summary["error"] = result.error
+    if report_to and result.status == "done":
+        from headstart.tracking import log_run_dir
+
+        summary["mlflow"] = log_run_dir(out)
     if as_json:
         _echo_json(summary)
         if result.status != "done":  # --json changes what is printed, never the exit status
@@ -140,6 +152,9 @@ def train(
         typer.echo(f"{result.status}: {result.error}", err=True)
         raise typer.Exit(1)
     typer.echo("validation: " + _metric_line(result.val_metrics))
+    if summary.get("mlflow"):
+        logged = summary["mlflow"]
+        typer.echo(f"MLflow: {'logged as run ' + logged['run_id'] if logged['logged'] else 'already logged'} ({logged['uri']})")
     for o in result.ood:
         typer.echo(f"out of domain, {o['data']} test{' after ' + o['tta'] if o.get('tta') else ''} ({o['test_rows']} rows): "
                    + _metric_line(o["metrics"])
