@@ -81,8 +81,38 @@ def resolve_precision(requested: str, device: torch.device) -> str:
     return cached[key]["verdict"]
 
 
+DEVICE_ENV = "HEADSTART_DEVICE"  # set by `headstart --device`; worker processes inherit it
+
+
+def parse_device(text: str) -> torch.device:
+    """``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` as a torch device that exists here.
+
+    Raises:
+        ConfigError: another name, or a device this machine does not have (one line naming the fix).
+    """
+    from headstart.errors import ConfigError
+
+    name = str(text).strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {text!r}; e.g. --device cpu")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: torch sees no CUDA GPU on this machine; use --device cpu (or auto)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s), numbered from 0")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"--device {name}: Apple's MPS is not available here; use --device cpu (or auto)")
+    return device
+
+
 def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The device runs use: ``$HEADSTART_DEVICE`` (``headstart --device``), else a CUDA GPU when there is one, else the CPU."""
+    return parse_device(os.environ.get(DEVICE_ENV, "auto"))
 
 
 def autocast_for(precision: str, device: torch.device):

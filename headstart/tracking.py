@@ -3,7 +3,7 @@ and one saved run (``train --report-to mlflow``, ``log_run_dir``).
 
 Each finished run becomes an MLflow run in the experiment (default: the store folder's name), named by its arm, size
 and seed, with its resolved spec as parameters (flattened: ``train.lr``, ``options.rank``), its test metrics and its
-validation metrics (``val_`` prefix) as metrics, every validation check as the ``val_score`` series over steps, and
+validation metrics (``val_`` prefix) as metrics, every validation check as the ``val_score`` series over steps (and the training loss there as ``train_loss``), and
 the headstart run key as the tag ``headstart.key`` — a run already logged under that key is skipped, so exporting a
 store again adds only its new runs. The report files (report.html, report.md, results.json, chart.png) are logged on
 one more run, ``report``. The tracking URI defaults to a SQLite database beside the store, ``DIR/mlflow.db`` (artifacts in ``DIR/mlartifacts``;
@@ -144,7 +144,10 @@ def _log_run(client: Any, experiment_id: str, r: RunResult, label: str) -> str:
                "trainable_params": float(r.trainable_params)}
     history = [(int(h["step"]), float(h["val_score"])) for h in (r.record or {}).get("history", [])
                if h.get("val_score") is not None]
-    entries = [Metric(k, v, 0, 0) for k, v in metrics.items()] + [Metric("val_score", v, 0, step) for step, v in history]
+    losses = [(int(h["step"]), float(h["train_loss"])) for h in (r.record or {}).get("history", [])
+              if h.get("train_loss") is not None]
+    entries = ([Metric(k, v, 0, 0) for k, v in metrics.items()] + [Metric("val_score", v, 0, step) for step, v in history]
+               + [Metric("train_loss", v, 0, step) for step, v in losses])
     for start in range(0, max(len(params), len(entries)), 100):  # MLflow's batch limits
         client.log_batch(run_id, metrics=entries[start : start + 100], params=params[start : start + 100],
                          tags=[RunTag("headstart.data", str((r.spec.get("data") or {}).get("name")))] if start == 0 else [])

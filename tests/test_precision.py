@@ -48,3 +48,30 @@ def test_unwritable_cache_still_answers(tmp_path, monkeypatch):
 
 def test_measurement_is_a_ratio():
     assert precision.measure_bf16_speedup(torch.device("cpu")) > 0
+
+
+def test_device_is_chosen_by_name_and_a_missing_one_is_one_line(monkeypatch, capsys):
+    """--device cpu|cuda|cuda:N|mps|auto (or $HEADSTART_DEVICE) picks the device every run uses; a device this machine
+    lacks, or a name torch does not know, is refused in one line with exit 2 before anything loads."""
+    import torch
+
+    from conftest import run_cli
+    from headstart.errors import ConfigError
+    from headstart.precision import DEVICE_ENV, parse_device, pick_device
+
+    assert parse_device("CPU") == torch.device("cpu")
+    assert parse_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setenv(DEVICE_ENV, "cpu")
+    assert pick_device() == torch.device("cpu")
+    for bad in ("tpu", "gpu0"):
+        with pytest.raises(ConfigError, match="--device must be auto, cpu, cuda, cuda:N or mps"):
+            parse_device(bad)
+    missing = "cuda:99" if torch.cuda.is_available() else "cuda"
+    code, out, err = run_cli(["--device", missing, "datasets"], monkeypatch, capsys)
+    assert code == 2 and "--device" in err and len(err.strip().splitlines()) == 1 and not out
+    monkeypatch.delenv(DEVICE_ENV)
+    code, out, _ = run_cli(["--device", "cpu", "datasets"], monkeypatch, capsys)
+    assert code in (0, None) and "rotten-tomatoes" in out
+    import os
+
+    assert os.environ[DEVICE_ENV] == "cpu"

@@ -81,5 +81,7 @@ def test_a_trained_run_appears_in_mlflow_once(toy_csv, tiny_registry, tmp_path, 
     assert run.data.metrics["val_accuracy"] == pytest.approx(metrics["val"]["accuracy"])
     series = client.get_metric_history(run.info.run_id, "val_score")
     assert [m.step for m in series] == [h["step"] for h in metrics["history"] if h.get("val_score") is not None]
+    losses = client.get_metric_history(run.info.run_id, "train_loss")
+    assert [m.value for m in losses] == pytest.approx([h["train_loss"] for h in metrics["history"] if h.get("train_loss") is not None])
     assert "README.md" in {a.path for a in client.list_artifacts(run.info.run_id)}
     assert log_run_dir(out)["logged"] is False

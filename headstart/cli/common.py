@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -37,12 +37,22 @@ def _version(value: bool) -> None:
 def _root(
     show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                                help="Print headstart's version and exit.")] = False,
+    device: Annotated[Optional[str], typer.Option(help="auto (a CUDA GPU when there is one, else the CPU) | cpu | cuda | cuda:N "
+                                                       "| mps, for every command after it (or $HEADSTART_DEVICE).")] = None,
 ) -> None:
     """Measure how to adapt a pre-trained model to your small labelled dataset, then do it.
 
     \b
     Example: headstart train --strategy linear-probe --n 64 --out runs/lp
+    Example: headstart --device cpu compare --strategies linear-probe,lora --sizes 16,64
     """
+    if device is not None:
+        import os
+
+        from headstart.precision import DEVICE_ENV, parse_device
+
+        parse_device(device)  # a device this machine lacks is refused here, in one line, before anything loads
+        os.environ[DEVICE_ENV] = device
 
 
 DataOpt = Annotated[str, typer.Option("--data", "-d", help="Built-in dataset (headstart datasets), a .csv/.tsv/.jsonl/.parquet file, "
