@@ -121,7 +121,8 @@ def table(rows: list[dict]) -> str:
                     if seeds:
                         d = paired_test([100 * (cells[s]["accuracy"] - by[(n, theirs)][s]["accuracy"]) for s in seeds])
                         ratio = statistics.mean(cells[s]["seconds"] for s in seeds) / statistics.mean(by[(n, theirs)][s]["seconds"] for s in seeds)
-                        extra = [f"{d['mean']:+.1f} ({d['ci_low']:+.1f} to {d['ci_high']:+.1f})", f"{ratio:.2f}x"]
+                        interval = f" ({d['ci_low']:+.1f} to {d['ci_high']:+.1f})" if len(seeds) > 1 else " (one seed)"
+                        extra = [f"{d['mean']:+.1f}{interval}", f"{ratio:.2f}x"]
                 lines.append(f"| {n} | {method} | {mean:.1f} ({lo:.1f}–{hi:.1f}) | {len(cells)} | "
                              f"{statistics.mean(c['seconds'] for c in cells.values()):.0f} | "
                              f"{statistics.mean(c['steps'] for c in cells.values()):.0f} | {extra[0]} | {extra[1]} |")
