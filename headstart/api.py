@@ -225,7 +225,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             task: str | None = None, pooling: str | None = None, progress: bool = False,
             arms: str | list[str] | None = None, retain: list[str] | None = None,
             backbones: str | list[str] | None = None, group_column: str | None = None,
-            split_column: str | None = None, eval_data: list[str] | None = None, tta: list[str] | None = None) -> CompareResult:
+            split_column: str | None = None, eval_data: list[str] | None = None, tta: list[str] | None = None,
+            backend: str = "local", address: str | None = None) -> CompareResult:
     """Sweep ``strategies`` (or ``arms``) x ``sizes`` x ``seeds``, store every run in ``out/runs.sqlite`` and write the report.
 
     Re-running with the same arguments trains nothing already done; a new size, seed or strategy trains only
@@ -251,6 +252,10 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         eval_data: datasets with the task's labels on whose test split every run is also scored, out of domain (as
             ``fit``); the report sets in-domain and out-of-domain accuracy side by side, with the gap per arm.
         tta: test-time adaptations each out-of-domain score is also taken after (as ``fit``).
+        backend: "local" (this process, or ``workers`` processes) or "ray": each cell a Ray task, this process the
+            store's only writer (needs ``headstart[ray]``; docs/SCALE.md).
+        address: with ``backend="ray"``, the cluster to join: "HOST:PORT" of its head or "auto"; None starts a local
+            Ray (an already connected ``ray.init`` is used as is).
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -274,13 +279,13 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
                       label_column=label_column, task=task, pooling=pooling, arms=arms or (), retain=tuple(retain or ()),
                       backbones=backbones or (), group_column=group_column, split_column=split_column,
                       eval_data=tuple(eval_data or ()), tta=tuple(tta or ()))
-    return run_compare(sweep, out, workers=workers, progress=progress)
+    return run_compare(sweep, out, workers=workers, progress=progress, backend=backend, address=address)
 
 
 def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str = "", progress: bool = False,
-                announce: Any = None) -> CompareResult:
+                announce: Any = None, backend: str = "local", address: str | None = None) -> CompareResult:
     """``compare`` on a built ``SweepSpec``: check the split for leakage (``announce(report)`` before training),
-    run the missing cells, render the report."""
+    run the missing cells (``backend`` / ``address`` as in ``compare``), render the report."""
     import json
 
     import dataclasses
@@ -288,8 +293,9 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     from headstart.data_defaults import fill, input_side
     from headstart.progress import progress_bar
     from headstart.report.render import render
-    from headstart.sweep import _loaded_data, leakage_report, run_sweep
+    from headstart.sweep import _loaded_data, check_backend, leakage_report, run_sweep
 
+    check_backend(backend, address, workers)  # a missing extra is named before the data loads
     backbones = list(sweep.backbones or (sweep.backbone,))
     notes: list[dict[str, str]] = []
     if any(input_side(b) is not None for b in backbones):  # image runs: defaults that depend on the data
@@ -299,7 +305,8 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     if announce is not None:
         announce(leakage)
     with progress_bar("sweep", enabled=progress) as update:
-        outcome = run_sweep(sweep, out, workers=workers, command=command, progress=update, leakage=leakage)
+        outcome = run_sweep(sweep, out, workers=workers, command=command, progress=update, leakage=leakage,
+                            backend=backend, address=address)
     reports = render(out)
     return CompareResult(out=Path(out), total=outcome.total, skipped=outcome.skipped, trained=outcome.trained,
                          statuses=dict(outcome.statuses), seconds=outcome.seconds,

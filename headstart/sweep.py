@@ -4,7 +4,8 @@ The sweep is a visible loop over its product. Each cell's key is the hash of its
 already ``done`` in the store are skipped, so re-running a command resumes it and adding a size, seed or
 strategy trains only the new cells. Cells are claimed with a lease the driver renews while they run,
 so a second ``compare`` on the same store skips them, and takes them over only if this driver dies.
-Only the driver writes the store; worker processes return plain ``RunResult`` data.
+Only the driver writes the store; worker processes return plain ``RunResult`` data. Cells run in this process,
+in a local process pool (``--workers N``) or as Ray tasks (``--backend ray``, ``headstart.ray_backend``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from headstart.spool import merge_spool, put_with_retries, reason, spool
 from headstart.specs import RunSpec, file_options
 
 LEASE_SECONDS = 120.0  # renewed every LEASE_SECONDS / 4 while a cell runs; expires two minutes after a crash
+BACKENDS = ("local", "ray")
 
 
 # ---- one cell ---------------------------------------------------------------------------------------------
@@ -110,6 +112,7 @@ class SweepOutcome:
     trained: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    nodes: dict[str, int] = field(default_factory=dict)  # --backend ray: cells trained per Ray node id
 
 
 class _Heartbeat:
@@ -199,9 +202,32 @@ def _write_leakage(out: Path, sweep: SweepSpec, report: LeakageReport) -> None:
         raise StoreError(f"cannot write {str(out / 'leakage.json')!r} ({e.strerror}); choose a writable --out") from None
 
 
+def check_backend(backend: str, address: str | None, workers: int = 1) -> None:
+    """Refuse a backend this sweep cannot use, before any data is loaded.
+
+    Raises:
+        ConfigError: an unknown backend, ``address`` or ``workers`` > 1 with the wrong backend, or ``ray`` not installed.
+    """
+    from headstart.errors import closest
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend must be local or ray, got {backend!r}{closest(str(backend), BACKENDS)}")
+    if address is not None and backend != "ray":
+        raise ConfigError(f"--address {address} names a Ray cluster; add --backend ray to run there")
+    if backend == "ray":
+        if workers != 1:
+            raise ConfigError(f"--workers {workers} sets local processes; on Ray the cluster's CPUs decide how many cells "
+                              "run at once (one CPU each): drop --workers, or give a local cluster more with "
+                              "`ray start --head --num-cpus N`")
+        from headstart.ray_backend import check_address, import_ray
+
+        import_ray()
+        check_address(address)
+
+
 def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: str = "",
               progress: Callable[[int, int, dict[str, Any]], None] | None = None,
-              leakage: LeakageReport | None = None) -> SweepOutcome:
+              leakage: LeakageReport | None = None, backend: str = "local", address: str | None = None) -> SweepOutcome:
     """Run every cell of ``sweep`` not yet done in the store at ``out``; resumable and safe to interrupt.
 
     Args:
@@ -211,6 +237,13 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
         command: the command line, recorded for the report.
         progress: ``update(done, total, info)`` over the cells this call trains.
         leakage: the ``leakage_report`` if the caller already has it; written to ``out/leakage.json``.
+        backend: "local" (this process or a local pool) or "ray" (each cell a Ray task; this process still writes
+            the store).
+        address: with "ray", the cluster: "HOST:PORT" of its head, "auto" for the one on this machine; None starts a
+            local Ray.
+
+    Raises:
+        ConfigError: a bad ``workers`` / ``backend`` / ``address``, or ``ray`` not installed (``check_backend``).
     """
     from headstart.store import Store
 
@@ -218,6 +251,7 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
     out = Path(out)
     if not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"--workers must be a positive integer, got {workers!r}; try --workers 1")
+    check_backend(backend, address, workers)
     planned = plan(sweep)
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     with Store(out) as store:
@@ -231,7 +265,11 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
         if progress:
             progress(0, len(todo), {})
         with _Heartbeat(out, owner) as heartbeat:
-            if workers == 1:
+            if backend == "ray":
+                from headstart.ray_backend import run_ray
+
+                run_ray(todo, store, owner, heartbeat, outcome, progress, address=address)
+            elif workers == 1:
                 _run_inline(todo, store, owner, heartbeat, outcome, progress)
             else:
                 _run_pool(todo, store, owner, heartbeat, outcome, progress, workers)

@@ -19,6 +19,9 @@ Example::
 
     [grid]                              # what tune searches for a strategy instead of its own grid
     full-finetune = [2e-5, 5e-5, 1e-4]
+
+Where the cells run: ``workers = 4`` (local processes), or ``backend = "ray"`` with ``address = "HOST:PORT"`` (a Ray
+cluster's head; "auto" for the one on this machine; docs/SCALE.md).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from headstart.specs import TrainConfig
 
 TOP_KEYS = {"data", "backbone", "strategies", "sizes", "seeds", "workers", "out", "text_column", "label_column", "task",
             "pooling", "train", "options", "train_by_strategy", "split", "tune", "grid", "arms", "arm", "retain", "eval_data", "tta", "backbones",
-            "group_column", "split_column"}
+            "group_column", "split_column", "backend", "address"}
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -72,6 +75,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
     bad = set(config.get("split", {})) - split_fields
     if bad:
         raise ConfigError(f"unknown [split] key(s) {sorted(bad)} in {str(path)!r}; allowed: {', '.join(sorted(split_fields))}")
+    for key, example in (("backend", '"ray"'), ("address", '"10.0.0.5:6379"')):
+        if key in config and not isinstance(config[key], str):
+            raise ConfigError(f"{key} in {str(path)!r} must be a string like {key} = {example}, got {config[key]!r}")
     if "tune" in config:  # true / "lr": choose learning rates on validation; false: the strategies' defaults
         tune = config["tune"]
         if tune not in (True, False, "lr"):

@@ -33,6 +33,10 @@ def compare(
     seeds: Annotated[Optional[int], typer.Option(help="Seeds per cell (0 .. seeds-1).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Directory of the store and the report.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Local worker processes (threads are divided between them).")] = None,
+    backend: Annotated[Optional[str], typer.Option(help="Where cells run: local (this process or --workers processes; the "
+                                                        "default) or ray (each cell a Ray task; pip install 'headstart[ray]').")] = None,
+    address: Annotated[Optional[str], typer.Option(help="With --backend ray: the cluster's head, HOST:PORT, or auto for the one "
+                                                        "on this machine (default: start a local Ray).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="sweep.toml with the same keys; flags override it.")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Cap on optimiser steps per phase (quick sweeps).")] = None,
     min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n.")] = None,
@@ -103,7 +107,8 @@ def compare(
         _mlflow()  # a missing extra is named before any cell trains
     command = "headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = run_compare(sweep, out_dir, workers=pick(workers, "workers", 1), command=command, progress=not quiet,
-                         announce=lambda report: _print_leakage(report, dedupe=sweep.split.dedupe, err=as_json))
+                         announce=lambda report: _print_leakage(report, dedupe=sweep.split.dedupe, err=as_json),
+                         backend=pick(backend, "backend", "local"), address=pick(address, "address", None))
     counts = (f"{result.total} cells: {result.skipped} already done, {result.trained} trained now "
               f"({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items())) or 'nothing new'}) in {result.seconds:.0f}s")
     for note in result.notes:

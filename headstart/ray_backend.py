@@ -1,0 +1,259 @@
+"""A sweep's cells as Ray tasks: ``compare --backend ray [--address HOST:PORT|auto]`` (docs/SCALE.md).
+
+The driver (``sweep.run_sweep``) plans, leases and records every cell exactly as for the local pool; Ray only
+computes. Each cell is one task declaring ``num_cpus=1`` (and ``num_gpus=1`` when the driver's device is CUDA). A
+worker process keeps the data and backbone it loaded (``sweep._LOADED``) for its next cell, and Ray reuses a job's
+worker processes, so a process loads each once. The cell's ``RunResult`` comes back to the driver as plain data with
+the node, host and process that ran it (``record["worker"]``), and the driver stores it: it stays the store's only
+writer.
+
+At most as many cells are in flight as the cluster has CPUs for, re-read every round, so a node that joins gets
+work and a lost node's share is not left leased: a cell is claimed just before it is submitted.
+
+A worker or node lost mid-cell (``WorkerCrashedError``, ``NodeDiedError``, ``OutOfMemoryError``, ``ObjectLostError``)
+does not end the sweep: the driver, which still holds the cell's lease, submits the cell again. Tasks run with Ray's
+``max_retries=0``, so every retry is the driver's own and is said in a note; after ``MAX_ATTEMPTS`` the cell goes back
+to ``pending`` for the next compare and the sweep ends with an error naming it. A cell's result is a function of its
+spec (seeded; one intra-op thread, as in a local run on one thread), so the re-run gives what an uninterrupted run
+would have.
+
+Ray is an extra (``pip install 'headstart[ray]'``), imported only here, only when ``--backend ray`` is asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import socket
+from collections import Counter
+from typing import Any
+
+from headstart.errors import ConfigError, HeadstartError
+from headstart.results import RunResult
+
+RAY_MISSING = "--backend ray needs the ray extra: pip install 'headstart[ray]'"
+CELL_CPUS = 1  # one intra-op thread a cell: on CPU a sweep gains more from cells side by side than from threads
+MAX_ATTEMPTS = 3  # a cell whose worker dies three times (out of memory wherever it runs?) is left for the next compare
+CONNECT_SECONDS = 10.0  # how long to wait for the head's port to answer
+POLL_SECONDS = 1.0  # how often the driver re-reads the cluster's size while it waits for results
+
+log = logging.getLogger("headstart")
+
+
+def import_ray() -> Any:
+    """The ``ray`` module.
+
+    Raises:
+        ConfigError: ray is not installed (the one-line message names the extra).
+    """
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(RAY_MISSING) from None
+    return ray
+
+
+def connect(address: str | None) -> bool:
+    """Join the cluster at ``address`` ("auto": the one started on this machine; "HOST:PORT": the head's GCS port), or
+    start a private local Ray when None. A process already connected (``ray.init`` called by the caller) is used as is.
+
+    Returns:
+        True when this call connected, so the caller should disconnect (``ray.shutdown``) at the end.
+
+    Raises:
+        ConfigError: no cluster answers at ``address``, or it runs another Ray / Python version.
+    """
+    ray = import_ray()
+    if ray.is_initialized():
+        return False
+    check_address(address)
+    options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
+    if address is None:
+        options["include_dashboard"] = False
+    try:
+        ray.init(address=address, **options)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        causes = [e]
+        while causes[-1].__cause__ is not None or causes[-1].__context__ is not None:
+            causes.append(causes[-1].__cause__ or causes[-1].__context__)
+        if any(isinstance(c, ray.exceptions.AuthenticationError) or "InvalidAuthToken" in str(c) for c in causes):
+            raise ConfigError(f"the Ray cluster at --address {address} wants its token: set RAY_AUTH_MODE=token for this "
+                              "process too, with the head's token in ~/.ray/auth_token or RAY_AUTH_TOKEN") from None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"cannot join a Ray cluster at --address {address} ({first}); start one with "
+                          "`ray start --head --port 6379` and pass --address HOST:6379, or --address auto on its head") from None
+    return True
+
+
+def check_address(address: str | None) -> None:
+    """Fail in seconds where nothing listens at HOST:PORT (``ray.init`` retries a dead address for over ten minutes).
+
+    Raises:
+        ConfigError: ``address`` is not HOST:PORT, or nothing answers there.
+    """
+    if address in (None, "auto"):
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ConfigError(f"--address must be HOST:PORT (the port of `ray start --head --port PORT`) or auto, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as e:
+        raise ConfigError(f"nothing answers at --address {address} ({e.strerror or e}); start the head there with "
+                          f"`ray start --head --port {port}`, or check HOST:PORT") from None
+
+
+def wants_gpu() -> bool:
+    """True when the driver's device (``headstart --device``, else a GPU when there is one) is CUDA: the plan's precision
+    was resolved for it, so each cell asks for a GPU."""
+    from headstart.precision import pick_device
+
+    return pick_device().type == "cuda"
+
+
+def _cell_task(spec_dict: dict[str, Any], threads: int, gpus: int) -> dict[str, Any]:
+    """Runs on a Ray worker: one cell, and where it ran. Never raises for a failed run (``sweep._worker_run``)."""
+    import ray
+    import torch
+
+    from headstart import sweep
+    from headstart.precision import DEVICE_ENV
+
+    # The driver's device decides (headstart --device, which Ray workers do not inherit): a task that asked for no
+    # GPU must not take one (Ray leaves CUDA visible to it); one that did runs on the GPU Ray gave it.
+    os.environ[DEVICE_ENV] = "cuda" if gpus else "cpu"
+
+    torch.set_num_threads(threads)
+    before = len(sweep._LOADED)
+    result = sweep._worker_run(spec_dict)
+    return {"result": result, "node": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(),
+            "pid": os.getpid(), "loads": len(sweep._LOADED) - before}
+
+
+def _retryable(ray: Any) -> tuple[type[BaseException], ...]:
+    e = ray.exceptions
+    return (e.WorkerCrashedError, e.NodeDiedError, e.OutOfMemoryError, e.ObjectLostError)
+
+
+def _capacity(ray: Any, gpus: int) -> int:
+    """Cells the cluster can run at once now (at least one: Ray queues the rest until a node joins)."""
+    resources = ray.cluster_resources()
+    slots = int(resources.get("CPU", 0) // CELL_CPUS)
+    if gpus:
+        slots = min(slots, int(resources.get("GPU", 0) // gpus))
+    return max(1, slots)
+
+
+def _first_sentence(e: BaseException) -> str:
+    """"NodeDiedError: Task failed because the node it was running on is dead or unavailable" (Ray's own run on)."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {text.split('. ')[0].rstrip('.')}" if text else type(e).__name__
+
+
+def _nodes_text(per_node: Counter) -> str:
+    return ",".join(f"{node[:8]}:{count}" for node, count in sorted(per_node.items()))
+
+
+def run_ray(todo: list, store: Any, owner: str, heartbeat: Any, outcome: Any, progress: Any, *, address: str | None) -> None:
+    """Run ``todo`` (``(spec, key, resolved)`` cells, as ``sweep.run_sweep`` plans them) on Ray and record each result.
+
+    Args:
+        todo: the cells to train, in the order to submit them.
+        store: the open store; only this process writes it.
+        owner: the lease owner of this driver; heartbeat: its lease renewer (``sweep._Heartbeat``).
+        outcome: the ``SweepOutcome`` to count into (``nodes``: cells done per node id).
+        progress: ``update(done, total, info)``; info names the cell, the cells running and the cells done per node.
+        address: the cluster to join; None starts a local Ray.
+
+    Raises:
+        HeadstartError: a cell's worker died ``MAX_ATTEMPTS`` times (that cell is back to ``pending``), or a worker
+            could not run the task at all (headstart missing on a node).
+    """
+    ray = import_ray()
+    started = connect(address)
+    try:
+        _schedule(ray, todo, store, owner, heartbeat, outcome, progress)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _schedule(ray: Any, todo: list, store: Any, owner: str, heartbeat: Any, outcome: Any, progress: Any) -> None:
+    from headstart.sweep import LEASE_SECONDS, _label, _record
+
+    gpus = 1 if wants_gpu() else 0
+    if gpus and not ray.cluster_resources().get("GPU"):
+        raise ConfigError("this driver runs on CUDA, so every cell asks for a GPU, but the Ray cluster has none; start "
+                          "the driver on a machine without one, or add GPU nodes (ray start --num-gpus N)")
+    task = ray.remote(_cell_task).options(num_cpus=CELL_CPUS, num_gpus=gpus, max_retries=0)
+    retryable = _retryable(ray)
+    queue = list(todo)
+    attempts: dict[str, int] = {}
+    pending: dict[Any, tuple[Any, str, dict[str, Any]]] = {}
+    held: dict[str, dict[str, Any]] = {}  # cells this driver has claimed and not yet recorded (in flight or queued again)
+    given_up: list[str] = []
+    done = 0
+    per_node: Counter = Counter()
+
+    def release(key: str) -> None:
+        held.pop(key, None)
+        with heartbeat.lock:
+            heartbeat.active.pop(key, None)
+
+    try:
+        while queue or pending:
+            capacity = _capacity(ray, gpus)
+            while queue and len(pending) < capacity:
+                spec, key, resolved = queue.pop(0)
+                if key not in held:  # a first attempt claims; a retry still holds its lease
+                    if not store.claim(key, resolved, owner, LEASE_SECONDS):
+                        continue  # another compare holds it
+                    held[key] = resolved
+                    with heartbeat.lock:
+                        heartbeat.active[key] = resolved
+                attempts[key] = attempts.get(key, 0) + 1
+                pending[task.remote(spec.to_dict(), CELL_CPUS, gpus)] = (spec, key, resolved)
+            if not pending:
+                break
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)
+            for ref in ready:
+                spec, key, resolved = pending.pop(ref)
+                try:
+                    reply = ray.get(ref)
+                except retryable as e:
+                    lost = _first_sentence(e)
+                    if attempts[key] < MAX_ATTEMPTS:
+                        log.warning("lost the worker of %s (%s); running it again (attempt %d of %d)", _label(resolved), lost,
+                                    attempts[key] + 1, MAX_ATTEMPTS)
+                        queue.insert(0, (spec, key, resolved))
+                        continue
+                    store.mark(key, resolved, "pending")
+                    release(key)
+                    given_up.append(f"{_label(resolved)} ({lost})")
+                    continue
+                except ray.exceptions.RayTaskError as e:
+                    cause = e.cause if getattr(e, "cause", None) is not None else e
+                    raise HeadstartError(f"a Ray worker could not run {_label(resolved)} ({type(cause).__name__}: {cause}); "
+                                         "install the same headstart and Ray on every node of the cluster") from None
+                result = RunResult.from_dict(reply["result"])
+                worker = {"backend": "ray", "node": reply["node"], "host": reply["host"], "pid": reply["pid"],
+                          "loads": reply["loads"], "attempt": attempts[key]}
+                release(key)
+                _record(store, key, resolved, dataclasses.replace(result, record={**result.record, "worker": worker}), outcome)
+                done += 1
+                per_node[reply["node"]] += 1
+                outcome.nodes[reply["node"]] = per_node[reply["node"]]
+                if progress:
+                    progress(done, len(todo), {"cell": _label(resolved), "running": len(pending), "nodes": _nodes_text(per_node)})
+    except BaseException:
+        for ref in pending:
+            with contextlib.suppress(Exception):  # best effort: a finished or lost task cannot be cancelled
+                ray.cancel(ref, force=True)
+        for key, resolved in held.items():
+            store.mark(key, resolved, "pending")  # in flight or waiting to run again: a re-run retrains it
+        raise
+    if given_up:
+        raise HeadstartError(f"the worker running {'; '.join(given_up)} died {MAX_ATTEMPTS} times (killed, out of memory, "
+                             "or its node lost?); the other cells are stored: run the same command again to retry")

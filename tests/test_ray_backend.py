@@ -1,0 +1,238 @@
+"""``compare --backend ray``: the same store as the local backend, data and backbone loaded once per worker process,
+a worker or a node lost mid-cell costs a re-run and nothing else, and a missing ray is one line and exit 2.
+
+The tests start their own two-node Ray cluster on this machine (``ray.cluster_utils.Cluster``: a head and a second
+node, one CPU each) and stop it; nothing depends on a cluster outside the test. Cells run the tiny real BERT folder of
+tests/test_sweep.py on the toy data. A worker process setup hook (``worker_process_setup_hook``) wraps each worker's
+``sweep.run_cell`` to die or dawdle on request, through files in a control folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import make_toy
+from test_sweep import tiny_backbone  # noqa: F401  (a fixture)
+
+CONTROL = "HEADSTART_TEST_RAY_CONTROL"  # the folder whose files tell the workers' run_cell to die or to dawdle
+
+
+def _setup_worker() -> None:
+    """Runs in every Ray worker process as it starts: ``control/armed`` makes the next cell (one only) exit the process
+    mid-cell; ``control/slow`` makes each cell take a second longer (time to lose a node while cells run)."""
+    from headstart import sweep
+
+    control, real = Path(os.environ[CONTROL]), sweep.run_cell
+
+    def run_cell(spec, progress=None):
+        try:
+            os.rename(control / "armed", control / "fired")  # atomic: one worker wins
+        except FileNotFoundError:
+            pass
+        else:
+            os._exit(1)
+        if (control / "slow").exists():
+            time.sleep(1.0)
+        return real(spec, progress)
+
+    sweep.run_cell = run_cell
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A head and a second node, one CPU each; this process is the driver. Yields (cluster, control folder)."""
+    ray = pytest.importorskip("ray")
+    from ray import cloudpickle
+    from ray.cluster_utils import Cluster
+
+    control = tmp_path_factory.mktemp("ray-control")
+    fast_death = {"health_check_period_ms": 500, "health_check_failure_threshold": 4}  # a killed node is dead in ~2 s
+    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False, "_system_config": fast_death})
+    nodes.add_node(num_cpus=1)
+    nodes.wait_for_nodes()
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+    ray.init(address=nodes.address, log_to_driver=False, runtime_env={
+        "env_vars": {CONTROL: str(control), "HEADSTART_CACHE": str(tmp_path_factory.mktemp("worker-cache"))},
+        "worker_process_setup_hook": _setup_worker})
+    try:
+        yield nodes, control
+    finally:
+        ray.shutdown()
+        nodes.shutdown()
+
+
+@pytest.fixture(scope="module")
+def toy_file(tmp_path_factory) -> Path:
+    import pandas as pd
+
+    data = make_toy(200)
+    path = tmp_path_factory.mktemp("toy") / "toy.csv"
+    pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(path, index=False)
+    return path
+
+
+def sweep_args(backbone: Path) -> dict:
+    from headstart.specs import TrainConfig
+
+    return dict(backbone=str(backbone), strategies="linear-probe,full-finetune", sizes=[16, 32], seeds=2, tune=None,
+                config=TrainConfig(max_steps=6, min_steps=6, batch_size=8, precision="fp32"))
+
+
+def store(out: Path) -> dict[str, tuple]:
+    """key -> (status, metrics, where it ran) of every row."""
+    with sqlite3.connect(out / "runs.sqlite") as conn:
+        return {key: (status, json.loads(metrics), json.loads(record).get("worker"))
+                for key, status, metrics, record in conn.execute("SELECT key, status, metrics, record FROM runs")}
+
+
+@pytest.fixture(scope="module")
+def local(tiny_backbone, toy_file, tmp_path_factory) -> dict[str, tuple]:  # noqa: F811
+    import headstart
+    import torch
+
+    torch.set_num_threads(1)  # as each Ray cell runs
+    out = tmp_path_factory.mktemp("local") / "store"
+    headstart.compare(str(toy_file), out=out, **sweep_args(tiny_backbone))
+    return store(out)
+
+
+def same_results(ours: dict[str, tuple], local: dict[str, tuple]) -> bool:
+    return ours.keys() == local.keys() and all(ours[k][:2] == local[k][:2] for k in local)
+
+
+@pytest.mark.slow
+def test_ray_gives_the_local_store_on_both_nodes_loading_once_per_process(cluster, local, tiny_backbone, toy_file, tmp_path):  # noqa: F811
+    import headstart
+
+    result = headstart.compare(str(toy_file), out=tmp_path, backend="ray", **sweep_args(tiny_backbone))
+    assert (result.trained, result.statuses) == (8, {"done": 8})
+    rows = store(tmp_path)
+    assert same_results(rows, local), "same keys, same metrics to the last bit"
+    where = [w for _, _, w in rows.values()]
+    assert len({w["node"] for w in where}) == 2 and result.summary["curves"]
+    loads: dict[tuple, int] = {}
+    for w in where:
+        loads[w["node"], w["pid"]] = loads.get((w["node"], w["pid"]), 0) + w["loads"]
+    assert all(n <= 2 for n in loads.values()), f"a process loaded the data or backbone twice: {loads}"
+    assert len(loads) < len(where), "no worker process was reused across cells"
+
+
+@pytest.mark.slow
+def test_a_worker_dead_mid_cell_is_run_again_with_the_same_result(cluster, local, tiny_backbone, toy_file, tmp_path):  # noqa: F811
+    import headstart
+
+    _, control = cluster
+    (control / "armed").touch()
+    result = headstart.compare(str(toy_file), out=tmp_path, backend="ray", **sweep_args(tiny_backbone))
+    assert (control / "fired").exists(), "no worker died: the test tested nothing"
+    (control / "fired").unlink()
+    assert (result.trained, result.statuses) == (8, {"done": 8})
+    rows = store(tmp_path)
+    assert same_results(rows, local)
+    assert sorted(w["attempt"] for _, _, w in rows.values()) == [1] * 7 + [2]
+
+
+@pytest.mark.slow
+def test_a_node_lost_mid_sweep_puts_its_cell_back_and_the_head_finishes(cluster, local, tiny_backbone, toy_file, tmp_path):  # noqa: F811
+    import headstart
+
+    nodes, control = cluster
+    extra = nodes.add_node(num_cpus=1)
+    nodes.wait_for_nodes()
+    (control / "slow").touch()
+
+    def kill_after_two_cells() -> None:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            if (tmp_path / "runs.sqlite").exists():
+                with sqlite3.connect(tmp_path / "runs.sqlite", timeout=30) as conn:
+                    if conn.execute("SELECT COUNT(*) FROM runs WHERE status = 'done'").fetchone()[0] >= 2:
+                        break
+            time.sleep(0.1)
+        nodes.remove_node(extra, allow_graceful=False)  # SIGKILL its raylet and workers
+
+    killer = threading.Thread(target=kill_after_two_cells)
+    killer.start()
+    try:
+        result = headstart.compare(str(toy_file), out=tmp_path, backend="ray", **sweep_args(tiny_backbone))
+    finally:
+        killer.join()
+        (control / "slow").unlink()
+    assert (result.trained, result.statuses) == (8, {"done": 8})
+    rows = store(tmp_path)
+    assert len(rows) == 8 and same_results(rows, local), "every cell once, with the local run's metrics"
+    assert any(w["attempt"] == 2 for _, _, w in rows.values()), "the lost node's cell was run again"
+    assert extra.unique_id not in {w["node"] for _, _, w in rows.values() if w["attempt"] == 2}
+
+
+def test_backend_ray_without_ray_is_one_line_and_exit_2(monkeypatch, capsys, toy_csv, tmp_path):
+    from conftest import run_cli
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    code, out, err = run_cli(["compare", "--data", str(toy_csv), "--backend", "ray", "--out", str(tmp_path / "o"), "--quiet"],
+                             monkeypatch, capsys)
+    assert code == 2
+    assert err == "error: --backend ray needs the ray extra: pip install 'headstart[ray]'\n"
+    assert not (tmp_path / "o" / "runs.sqlite").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--backend", "spark"], "--backend must be local or ray, got 'spark'"),
+    (["--address", "10.0.0.5:6379"], "add --backend ray"),
+    (["--backend", "ray", "--workers", "2"], "the cluster's CPUs decide"),
+])
+def test_bad_backend_options_are_one_line_and_exit_2(args, message, monkeypatch, capsys, toy_csv, tmp_path):
+    from conftest import run_cli
+
+    code, _, err = run_cli(["compare", "--data", str(toy_csv), *args, "--out", str(tmp_path / "o"), "--quiet"], monkeypatch, capsys)
+    assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_backend_and_address_come_from_the_sweep_toml(tmp_path):
+    from headstart.errors import ConfigError
+    from headstart.sweep_config import read_config
+
+    path = tmp_path / "sweep.toml"
+    path.write_text('backend = "ray"\naddress = "10.0.0.5:6379"\n')
+    assert read_config(path) == {"backend": "ray", "address": "10.0.0.5:6379"}
+    path.write_text("address = 6379\n")
+    with pytest.raises(ConfigError, match="address .* must be a string"):
+        read_config(path)
+
+
+def test_the_local_backend_never_imports_ray(toy_csv, tmp_path):
+    """``--backend local`` (the default) runs without Ray installed: a whole compare leaves ``ray`` unimported."""
+    script = ("import sys; from headstart.cli import main; sys.argv = ['headstart', 'compare', '--data', sys.argv[1], "
+              "'--strategies', 'tfidf-logreg', '--sizes', '16', '--seeds', '1', '--out', sys.argv[2], "
+              "'--quiet']\ntry:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\nprint('ray' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script, str(toy_csv), str(tmp_path / "o")], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "HEADSTART_CACHE": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_an_address_where_nothing_listens_fails_in_seconds(toy_csv, tmp_path, monkeypatch, capsys):
+    """``ray.init`` retries a dead address for over ten minutes; compare says so at once."""
+    pytest.importorskip("ray")
+    import socket
+
+    from conftest import run_cli
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.time()
+    code, _, err = run_cli(["compare", "--data", str(toy_csv), "--strategies", "tfidf-logreg", "--sizes", "16", "--seeds", "1",
+                            "--backend", "ray", "--address", f"127.0.0.1:{port}", "--out", str(tmp_path / "o"), "--quiet"],
+                           monkeypatch, capsys)
+    assert code == 2 and f"nothing answers at --address 127.0.0.1:{port}" in err and err.count("\n") == 1
+    assert time.time() - start < 60
