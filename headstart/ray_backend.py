@@ -28,6 +28,8 @@ import logging
 import os
 import socket
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from headstart.errors import ConfigError, HeadstartError
@@ -113,12 +115,22 @@ def wants_gpu() -> bool:
     return pick_device().type == "cuda"
 
 
-def _cell_task(spec_dict: dict[str, Any], threads: int, gpus: int) -> dict[str, Any]:
-    """Runs on a Ray worker: one cell, and where it ran. Never raises for a failed run (``sweep._worker_run``)."""
+@dataclass(frozen=True)
+class SweepHooks:
+    """What ``sweep.run_sweep`` lends the scheduler, passed in so that this module never imports the sweep's."""
+
+    work: Callable[[dict[str, Any]], tuple[dict[str, Any], int]]  # in a worker: spec dict -> (result dict, loads made)
+    record: Callable[..., None]  # (store, key, resolved, RunResult, outcome): the driver stores one result
+    label: Callable[[dict[str, Any]], str]  # a cell's name in progress and messages
+    lease_seconds: float
+
+
+def _cell_task(work: Callable, spec_dict: dict[str, Any], threads: int, gpus: int) -> dict[str, Any]:
+    """Runs on a Ray worker: one cell (``work``, pickled by reference: the worker imports it), and where it ran. Never
+    raises for a failed run."""
     import ray
     import torch
 
-    from headstart import sweep
     from headstart.precision import DEVICE_ENV
 
     # The driver's device decides (headstart --device, which Ray workers do not inherit): a task that asked for no
@@ -126,10 +138,9 @@ def _cell_task(spec_dict: dict[str, Any], threads: int, gpus: int) -> dict[str, 
     os.environ[DEVICE_ENV] = "cuda" if gpus else "cpu"
 
     torch.set_num_threads(threads)
-    before = len(sweep._LOADED)
-    result = sweep._worker_run(spec_dict)
+    result, loads = work(spec_dict)
     return {"result": result, "node": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(),
-            "pid": os.getpid(), "loads": len(sweep._LOADED) - before}
+            "pid": os.getpid(), "loads": loads}
 
 
 def _retryable(ray: Any) -> tuple[type[BaseException], ...]:
@@ -156,7 +167,8 @@ def _nodes_text(per_node: Counter) -> str:
     return ",".join(f"{node[:8]}:{count}" for node, count in sorted(per_node.items()))
 
 
-def run_ray(todo: list, store: Any, owner: str, heartbeat: Any, outcome: Any, progress: Any, *, address: str | None) -> None:
+def run_ray(todo: list, store: Any, owner: str, heartbeat: Any, outcome: Any, progress: Any, *, address: str | None,
+            hooks: SweepHooks) -> None:
     """Run ``todo`` (``(spec, key, resolved)`` cells, as ``sweep.run_sweep`` plans them) on Ray and record each result.
 
     Args:
@@ -166,6 +178,7 @@ def run_ray(todo: list, store: Any, owner: str, heartbeat: Any, outcome: Any, pr
         outcome: the ``SweepOutcome`` to count into (``nodes``: cells done per node id).
         progress: ``update(done, total, info)``; info names the cell, the cells running and the cells done per node.
         address: the cluster to join; None starts a local Ray.
+        hooks: the sweep's cell runner, recorder, labels and lease length.
 
     Raises:
         HeadstartError: a cell's worker died ``MAX_ATTEMPTS`` times (that cell is back to ``pending``), or a worker
@@ -174,14 +187,14 @@ def run_ray(todo: list, store: Any, owner: str, heartbeat: Any, outcome: Any, pr
     ray = import_ray()
     started = connect(address)
     try:
-        _schedule(ray, todo, store, owner, heartbeat, outcome, progress)
+        _schedule(ray, todo, store, owner, heartbeat, outcome, progress, hooks)
     finally:
         if started:
             ray.shutdown()
 
 
-def _schedule(ray: Any, todo: list, store: Any, owner: str, heartbeat: Any, outcome: Any, progress: Any) -> None:
-    from headstart.sweep import LEASE_SECONDS, _label, _record
+def _schedule(ray: Any, todo: list, store: Any, owner: str, heartbeat: Any, outcome: Any, progress: Any,
+              hooks: SweepHooks) -> None:
 
     gpus = 1 if wants_gpu() else 0
     if gpus and not ray.cluster_resources().get("GPU"):
@@ -208,13 +221,13 @@ def _schedule(ray: Any, todo: list, store: Any, owner: str, heartbeat: Any, outc
             while queue and len(pending) < capacity:
                 spec, key, resolved = queue.pop(0)
                 if key not in held:  # a first attempt claims; a retry still holds its lease
-                    if not store.claim(key, resolved, owner, LEASE_SECONDS):
+                    if not store.claim(key, resolved, owner, hooks.lease_seconds):
                         continue  # another compare holds it
                     held[key] = resolved
                     with heartbeat.lock:
                         heartbeat.active[key] = resolved
                 attempts[key] = attempts.get(key, 0) + 1
-                pending[task.remote(spec.to_dict(), CELL_CPUS, gpus)] = (spec, key, resolved)
+                pending[task.remote(hooks.work, spec.to_dict(), CELL_CPUS, gpus)] = (spec, key, resolved)
             if not pending:
                 break
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)
@@ -225,28 +238,28 @@ def _schedule(ray: Any, todo: list, store: Any, owner: str, heartbeat: Any, outc
                 except retryable as e:
                     lost = _first_sentence(e)
                     if attempts[key] < MAX_ATTEMPTS:
-                        log.warning("lost the worker of %s (%s); running it again (attempt %d of %d)", _label(resolved), lost,
+                        log.warning("lost the worker of %s (%s); running it again (attempt %d of %d)", hooks.label(resolved), lost,
                                     attempts[key] + 1, MAX_ATTEMPTS)
                         queue.insert(0, (spec, key, resolved))
                         continue
                     store.mark(key, resolved, "pending")
                     release(key)
-                    given_up.append(f"{_label(resolved)} ({lost})")
+                    given_up.append(f"{hooks.label(resolved)} ({lost})")
                     continue
                 except ray.exceptions.RayTaskError as e:
                     cause = e.cause if getattr(e, "cause", None) is not None else e
-                    raise HeadstartError(f"a Ray worker could not run {_label(resolved)} ({type(cause).__name__}: {cause}); "
+                    raise HeadstartError(f"a Ray worker could not run {hooks.label(resolved)} ({type(cause).__name__}: {cause}); "
                                          "install the same headstart and Ray on every node of the cluster") from None
                 result = RunResult.from_dict(reply["result"])
                 worker = {"backend": "ray", "node": reply["node"], "host": reply["host"], "pid": reply["pid"],
                           "loads": reply["loads"], "attempt": attempts[key]}
                 release(key)
-                _record(store, key, resolved, dataclasses.replace(result, record={**result.record, "worker": worker}), outcome)
+                hooks.record(store, key, resolved, dataclasses.replace(result, record={**result.record, "worker": worker}), outcome)
                 done += 1
                 per_node[reply["node"]] += 1
                 outcome.nodes[reply["node"]] = per_node[reply["node"]]
                 if progress:
-                    progress(done, len(todo), {"cell": _label(resolved), "running": len(pending), "nodes": _nodes_text(per_node)})
+                    progress(done, len(todo), {"cell": hooks.label(resolved), "running": len(pending), "nodes": _nodes_text(per_node)})
     except BaseException:
         for ref in pending:
             with contextlib.suppress(Exception):  # best effort: a finished or lost task cannot be cancelled

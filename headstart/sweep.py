@@ -93,6 +93,13 @@ def _exit_with_parent(parent: int) -> None:
         time.sleep(PARENT_POLL_SECONDS)
 
 
+def worker_cell(spec_dict: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """``_worker_run`` and how many datasets and backbones this process loaded for it (a Ray worker reuses them)."""
+    before = len(_LOADED)
+    result = _worker_run(spec_dict)
+    return result, len(_LOADED) - before
+
+
 def _worker_run(spec_dict: dict[str, Any]) -> dict[str, Any]:
     try:
         return run_cell(RunSpec.from_dict(spec_dict)).to_dict()
@@ -266,9 +273,10 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
             progress(0, len(todo), {})
         with _Heartbeat(out, owner) as heartbeat:
             if backend == "ray":
-                from headstart.ray_backend import run_ray
+                from headstart.ray_backend import SweepHooks, run_ray
 
-                run_ray(todo, store, owner, heartbeat, outcome, progress, address=address)
+                run_ray(todo, store, owner, heartbeat, outcome, progress, address=address,
+                        hooks=SweepHooks(work=worker_cell, record=_record, label=_label, lease_seconds=LEASE_SECONDS))
             elif workers == 1:
                 _run_inline(todo, store, owner, heartbeat, outcome, progress)
             else:
