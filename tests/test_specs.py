@@ -24,8 +24,8 @@ def test_unchanged_spec_same_key(toy, make_tiny):
 
 
 def test_explicit_default_same_key(toy, make_tiny):
-    # full-finetune's default lr is 1e-5: saying so explicitly is the same run.
-    assert key(toy, make_tiny, lr=1e-5, head_lr=1e-3) == key(toy, make_tiny)
+    # full-finetune's default lr is 5e-5: saying so explicitly is the same run.
+    assert key(toy, make_tiny, lr=5e-5, head_lr=1e-3) == key(toy, make_tiny)
     assert key(toy, make_tiny, strategy="llrd", options={"decay": 0.7}) == key(toy, make_tiny, strategy="llrd")
 
 

@@ -45,7 +45,7 @@ def test_a_fresh_old_demo_cell_is_flagged() -> None:
     from headstart.sweep import run_cell
 
     spec = RunSpec(data="rotten-tomatoes", strategy="full-finetune", n=256, seed=0, tune=None,
-                   split=SplitConfig(max_test=600), train=TrainConfig(epochs=1, min_steps=24, evals_per_phase=1))
+                   split=SplitConfig(max_test=600), train=TrainConfig(lr=1e-5, epochs=1, min_steps=24, evals_per_phase=1))  # the old demo's rate
     result = run_cell(spec)
     assert result.status == "done"
     assert "unchecked" in flags.run_flags(result)

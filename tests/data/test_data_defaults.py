@@ -76,8 +76,8 @@ def test_train_then_evaluate_on_fashion_mnist_with_defaults_only(tmp_path):
     assert trained.exit_code == 0, trained.output
     assert "note: this run reads 128x128 inputs" in trained.output
     assert "note: this run is scored on a stratified 2,000 of the 14,000 test images" in trained.output
-    spec = json.loads((out / "spec.json").read_text())
-    assert spec["backbone_config"]["image_size"] == SMALL_INPUT and spec["data"]["split"]["max_test"] == IMAGE_MAX_TEST
+    resolved = json.loads((out / "spec.json").read_text())["resolved"]
+    assert resolved["backbone_config"]["image_size"] == SMALL_INPUT and resolved["data"]["split"]["max_test"] == IMAGE_MAX_TEST
     scored = runner.invoke(app, ["evaluate", str(out), "--json"])
     assert scored.exit_code == 0, scored.output
     result = json.loads(scored.output)
