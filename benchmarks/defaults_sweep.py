@@ -12,44 +12,21 @@ Run: python benchmarks/defaults_sweep.py [--data rotten-tomatoes=256,2048 --data
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import time
 from pathlib import Path
 
 from headstart import api
+from headstart.precision import cpu_model
 from headstart.specs import TrainConfig
+from jsonl_rows import append_row, read_rows
 
 DATA = ("rotten-tomatoes=256,2048", "drug-reviews-sentiment=256,all")  # drug-reviews-sentiment's pool: 685 rows
 GRIDS = {"full-finetune": (1e-5, 2e-5, 5e-5, 1e-4), "lora": (1e-4, 3e-4, 1e-3)}
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def _done(out: Path) -> dict[tuple, dict]:
-    rows = {}
-    if out.exists():
-        for line in out.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                rows[(r["data"], r["n"], r["strategy"], r["lr"], r["seed"])] = r
-    return rows
-
-
-def _append(out: Path, row: dict) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("a") as f:  # one line a run; a kill loses at most the run under way
-        f.write(json.dumps(row) + "\n")
-        f.flush()
+def _key(row: dict) -> tuple:
+    return row["data"], row["n"], row["strategy"], row["lr"], row["seed"]
 
 
 def table(rows: list[dict]) -> str:
@@ -75,7 +52,7 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     epilog="example: python benchmarks/defaults_sweep.py --sizes 256 --seeds 1 --grid lora=1e-4,3e-4")
+                                     epilog="example: python benchmarks/defaults_sweep.py --data rotten-tomatoes=256 --seeds 1 --grid lora=1e-4,3e-4")
     parser.add_argument("--data", action="append", default=[],
                         help="DATASET=SIZES (repeatable; default: rotten-tomatoes=256,2048 and drug-reviews-sentiment=256,all)")
     parser.add_argument("--backbone", default="all-minilm-l6-v2")
@@ -90,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         for g in args.grid:
             name, _, values = g.partition("=")
             grids[name] = tuple(float(v) for v in values.split(","))
-    done = _done(args.out)
+    done = read_rows(args.out, _key)
     if not args.table:
-        print(f"defaults sweep on {_cpu()}; appending to {args.out}", flush=True)
+        print(f"defaults sweep on {cpu_model()}; appending to {args.out}", flush=True)
         plan = [(data, int(n) if n != "all" else "all")
                 for data, _, sizes in (d.partition("=") for d in args.data or DATA) for n in sizes.split(",")]
         for data, n in plan:
@@ -112,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                                "val": r.val_metrics["accuracy"], "test": test["accuracy"], "steps": r.steps,
                                "best_step": r.best_step, "train_s": r.train_seconds,
                                "wall_s": time.perf_counter() - start, "flags": [f["reason"] for f in r.flags]}
-                        _append(args.out, row)
+                        append_row(args.out, row)
                         done[key] = row
                         print(f"{data} n={n} {strategy} lr={lr:g} seed={seed}: val {100 * row['val']:.1f} "
                               f"test {100 * row['test']:.1f} ({row['steps']} steps, {row['train_s']:.0f} s)", flush=True)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import statistics
 import sys
@@ -40,6 +39,7 @@ from headstart.data.splits import SplitConfig
 from headstart.precision import cpu_model
 from headstart.recipe import run
 from headstart.specs import RunSpec, TrainConfig, parse_n
+from jsonl_rows import append_row, read_rows
 
 METHODS = ("headstart full-finetune", "Trainer", "headstart lora", "Trainer + PEFT")
 PAIRS = (("headstart full-finetune", "Trainer"), ("headstart lora", "Trainer + PEFT"))
@@ -84,20 +84,8 @@ def _trainer(pristine, tokenizer, data, train_rows, test_rows, *, lora: bool, se
             "rows": len(train_rows)}
 
 
-def _done(out: Path) -> dict[tuple, dict]:
-    rows = {}
-    if out.exists():
-        for line in out.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                rows[(str(r["n"]), r["seed"], r["method"])] = r
-    return rows
-
-
-def _append(out: Path, row: dict) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("a") as f:  # one line a cell; a kill loses at most the cell under way
-        f.write(json.dumps(row) + "\n")
+def _key(row: dict) -> tuple:
+    return str(row["n"]), row["seed"], row["method"]
 
 
 def table(rows: list[dict]) -> str:
@@ -138,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/defaults-vs-trainer.jsonl"))
     parser.add_argument("--table", action="store_true", help="only print the table of what --out holds")
     args = parser.parse_args(argv)
-    done = _done(args.out)
+    done = read_rows(args.out, _key)
     if not args.table:
         from transformers import AutoModelForSequenceClassification
         from transformers.utils import logging as hf_logging
@@ -163,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                     else:
                         cell = _trainer(pristine, pretrained.tokenizer, data, train_rows, splits.test, lora=method == "Trainer + PEFT", seed=seed)
                     row = {"n": size, "seed": seed, "method": method, **cell, "cpu": cpu_model(), "load": os.getloadavg()[0]}
-                    _append(args.out, row)
+                    append_row(args.out, row)
                     done[(size, seed, method)] = row
                     print(f"n={size} seed={seed} {method}: {100 * cell['accuracy']:.1f}% in {cell['seconds']:.0f} s "
                           f"({cell['steps']} steps)", file=sys.stderr, flush=True)
