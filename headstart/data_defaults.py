@@ -51,7 +51,7 @@ def fill(data: Any, backbones: list[str], train: Any, split: Any) -> tuple[Any, 
     if getattr(data, "modality", "text") != "image" or not sides:
         return train, split, []
     notes = []
-    if train.image_size is None and max(sides) > SMALL_INPUT:
+    if train.image_size is None and min(sides) > SMALL_INPUT:  # never beside a network that reads its own size only
         side = largest_side(data)
         if side <= SMALL_SIDE:
             train = dataclasses.replace(train, image_size=SMALL_INPUT)

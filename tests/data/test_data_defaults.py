@@ -32,6 +32,8 @@ def test_an_explicit_image_size_and_large_images_keep_theirs():
 def test_a_network_trained_at_28_pixels_is_left_alone():
     train, split, notes = fill(make_toy_images(60, size=28), ["mnist-cnn"], TrainConfig(), SplitConfig())
     assert train.image_size is None and notes == []
+    both = fill(make_toy_images(60, size=28), ["efficientnet-lite0", "mnist-cnn"], TrainConfig(), SplitConfig())
+    assert both[0].image_size is None, "a sweep's one input size must suit every backbone (mnist-cnn reads 28 only)"
 
 
 def test_a_large_image_test_split_is_capped_with_its_binomial_error():
