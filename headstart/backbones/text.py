@@ -117,7 +117,7 @@ class TextBackbone(nn.Module):
 
     def blocks(self) -> list[nn.Module]:
         """[embeddings, layer 1, …, layer L]: the input side first."""
-        embeddings = getattr(self.model, "embeddings", None)
+        embeddings = getattr(self.model, "embeddings", None) or getattr(self.model, "embed_tokens", None)  # BERT / decoder LMs
         layers = _transformer_layers(self.model)
         return ([embeddings] if embeddings is not None else []) + list(layers)
 
@@ -355,7 +355,9 @@ def load_text_backbone(directory: str | Path, *, name: str, pooling: str | None 
     finally:
         hf_logging.set_verbosity(verbosity)
     model.eval()
-    chosen = pooling or "mean"
+    from headstart.backbones.causal import is_causal
+
+    chosen = pooling or ("lasttoken" if is_causal(model.config) else "mean")  # a causal LM's last token has read the whole text
     files = weights + [folder / "model.safetensors" for folder in pipeline.dense]
     return TextBackbone(model, tokenizer, name=name, source=str(directory.resolve()), pooling=chosen, max_length=max_length,
                         weights=weights_fingerprint(files) if fingerprint else None, dense=dense,

@@ -1,0 +1,120 @@
+"""Causal language models (decoder-only: SmolLM2, Gemma 3, a local causal-LM folder or GGUF file) as backbones.
+
+A causal LM reads left to right, so the hidden state of a text's last real token is the one that has seen all of
+it: ``lasttoken`` pooling is these backbones' default (as ``LlamaForSequenceClassification`` does; right padding
+keeps the last real token at ``mask.sum() - 1``). The backbone is the LM's trunk (``AutoModel``: the decoder
+without its vocabulary projection); ``lm_head_weight`` gives the projection back to the arms that score words.
+
+GGUF files hold quantised weights; transformers' GGUF reader dequantises them to fp32 on load (~20 s for SmolLM2's
+135M parameters). ``gguf_folder`` does that once per file and caches the result as an ordinary safetensors folder
+under ``$HEADSTART_CACHE/models/<stem>-<hash of the file>``; later loads read that folder in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from headstart.errors import BackboneError
+
+
+def is_causal(config: Any) -> bool:
+    """Whether a transformers config describes a decoder-only LM (its saved architecture is ``*ForCausalLM``)."""
+    return any(str(a).endswith("ForCausalLM") for a in (getattr(config, "architectures", None) or []))
+
+
+def gguf_folder(path: Path) -> Path:
+    """The cached safetensors folder of the GGUF file ``path``, converting it on first use.
+
+    Raises:
+        BackboneError: the ``gguf`` reader is not installed, or transformers cannot read this file's architecture.
+    """
+    from headstart.backbones.text import weights_fingerprint
+    from headstart.precision import cache_dir
+
+    path = Path(path)
+    target = cache_dir() / "models" / f"{path.stem}-{weights_fingerprint([path])}"
+    if (target / "config.json").exists():
+        return target
+    try:
+        import gguf  # noqa: F401  (transformers' GGUF reader needs it)
+    except ImportError:
+        raise BackboneError(f"reading {path.name!r} needs the gguf package; run: pip install 'headstart[llm]' (or make install)") from None
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    print(f"note: converting {path.name} to a safetensors folder once (cached in {target})", flush=True)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+    except (OSError, ValueError, RuntimeError, KeyError) as e:
+        raise BackboneError(f"cannot read the GGUF file {str(path)!r}: {str(e).splitlines()[0][:200]}") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    # The weights are plain fp32 now; transformers refuses to save a model it still marks as GGUF-quantised.
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.hf_quantizer = None
+    model.is_quantized = False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another process converted it meanwhile: theirs is the same file
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def concatenated(parts: list[Path], name: str) -> Path:
+    """Parts of one file shipped in several packages (Gemma-3-270M's GGUF), joined once into the cache.
+
+    Raises:
+        BackboneError: a part is missing.
+    """
+    from headstart.precision import cache_dir
+
+    missing = [str(p) for p in parts if not p.exists()]
+    if missing:
+        raise BackboneError(f"missing model parts: {', '.join(missing)}; run make install")
+    target = cache_dir() / "models" / name
+    if target.exists() and target.stat().st_size == sum(p.stat().st_size for p in parts):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{name}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 22)
+    os.replace(tmp, target)
+    return target
+
+
+def lm_head_weight(backbone: Any) -> torch.Tensor:
+    """(vocabulary, d) the LM's output projection: the input embeddings when tied (SmolLM2, Gemma 3), else the
+    ``lm_head.weight`` in its folder's safetensors.
+
+    Raises:
+        BackboneError: the backbone is not a causal LM, or its folder holds no ``lm_head.weight``.
+    """
+    model = backbone.model
+    if not is_causal(model.config):
+        raise BackboneError(f"{backbone.name!r} is not a causal language model; scoring words needs one, e.g. --backbone smollm2-135m")
+    if getattr(model.config, "tie_word_embeddings", False):
+        return model.get_input_embeddings().weight
+    from safetensors import safe_open
+
+    for file in sorted(Path(backbone.source).glob("*.safetensors")):
+        with safe_open(str(file), "pt") as f:
+            if "lm_head.weight" in f.keys():
+                return f.get_tensor("lm_head.weight").to(model.get_input_embeddings().weight.device)
+    raise BackboneError(f"{backbone.source!r} holds no lm_head.weight; give the causal LM's full folder")
