@@ -34,7 +34,7 @@ from headstart.results import RunResult
 from headstart.specs import RunSpec, TrainConfig, file_options, run_key
 from headstart.strategies import get_strategy
 from headstart.strategies.base import ParamGroup, budget_for
-from headstart.strategies.registry import check_applies
+from headstart.strategies.registry import STRATEGIES, check_applies
 from headstart import tuning
 
 
@@ -68,6 +68,7 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
     strategy = get_strategy(spec.strategy)
     cfg = spec.train.with_defaults(strategy.defaults_for(modality_of(pretrained)))
     check_compatible(strategy, data, pretrained, cfg)
+    check_labelled(strategy, spec.n)
     identity = pretrained.describe()
     if identity["name"] in BACKBONES:
         identity.pop("source")  # a registered backbone is identified by its (pinned) name, not its install path
@@ -78,7 +79,7 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
         "backbone": identity.pop("name"),
         "backbone_config": identity,
         "strategy": strategy.name,
-        "options": dataclasses.asdict(strategy.options(spec.options)),
+        "options": dataclasses.asdict(strategy.for_labels(strategy.options(spec.options), data.label_names, data.task)),
         "train": _train_identity(cfg, precision),
         "n": n_train,
         "n_requested": "all" if spec.n is None else spec.n,
@@ -175,6 +176,21 @@ def check_compatible(strategy: Any, data: Dataset, pretrained: torch.nn.Module, 
         raise ConfigError(f"--augment and --bn apply to image backbones, not to {getattr(pretrained, 'name', '?')!r}; drop them")
 
 
+def check_labelled(strategy: Any, n: int | None) -> None:
+    """A strategy that trains on labels has some (n > 0); a label-free one (zero-shot) reads none (n = 0).
+
+    Raises:
+        ConfigError: naming the strategy and the ``--n`` that fits it.
+    """
+    if strategy.needs_labels and n == 0:
+        free = [name for name, s in STRATEGIES.items() if not s.needs_labels]
+        raise ConfigError(f"strategy {strategy.name!r} trains on labelled examples, but n is 0; give --n 8 or more, or use a "
+                          f"strategy that needs none: {', '.join(free)}")
+    if not strategy.needs_labels and n != 0:
+        raise ConfigError(f"strategy {strategy.name!r} reads no labelled examples (its result is the same at any n), but n is "
+                          f"{'all' if n is None else n}; give --n 0")
+
+
 def load_pretrained(spec: RunSpec) -> torch.nn.Module:
     """The pre-trained backbone ``spec`` names, with its preprocessing settings (what ``setup`` loads)."""
     return load_backbone(spec.backbone, max_length=spec.train.max_length, pooling=spec.pooling, image_size=spec.train.image_size)
@@ -188,8 +204,9 @@ def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Mo
         data / pretrained: already loaded dataset / backbone to reuse (a sweep loads them once).
     """
     strategy = get_strategy(spec.strategy)
-    options = strategy.options(spec.options)
+    check_labelled(strategy, spec.n)
     data = data or load_dataset(spec.data, **file_options(spec))
+    options = strategy.for_labels(strategy.options(spec.options), data.label_names, data.task)
     split_config = spec.split
     splits = split_dataset(data, split_config)
     train_rows = subsample(data, splits.pool, spec.n, spec.seed)

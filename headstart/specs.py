@@ -186,8 +186,8 @@ class RunSpec:
             object.__setattr__(self, "grid", parse_grid(self.grid))
             if self.tune is None:
                 raise ConfigError("--grid lists the learning rates --tune searches; add --tune lr (or drop --grid)")
-        if self.n is not None and (not isinstance(self.n, int) or self.n < 1):
-            raise ConfigError(f"n must be a positive integer or 'all', got {self.n!r}; try --n 64")
+        if self.n is not None and (not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 0):
+            raise ConfigError(f"n must be a non-negative integer or 'all', got {self.n!r}; try --n 64")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
             raise ConfigError(f"seed must be an integer from 0 to 2**63 - 1, got {self.seed!r}; try --seed 0")
 
@@ -213,15 +213,16 @@ def file_options(spec: Any) -> dict[str, Any]:
 
 
 def parse_n(value: str | int | None) -> int | None:
-    """``"all"`` / None -> None; ``"64"`` -> 64; anything else is a ConfigError naming the value."""
+    """``"all"`` / None -> None; ``"64"`` -> 64; ``"0"`` -> 0 (no labelled examples: label-free strategies such as
+    zero-shot); anything else is a ConfigError naming the value."""
     if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
         return None
     try:
         n = int(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"--n must be a positive integer or 'all', got {value!r}; try --n 64") from None
-    if n < 1:
-        raise ConfigError(f"--n must be a positive integer or 'all', got {value!r}; try --n 64")
+        raise ConfigError(f"--n must be a non-negative integer or 'all', got {value!r}; try --n 64") from None
+    if n < 0:
+        raise ConfigError(f"--n must be a non-negative integer or 'all', got {value!r}; try --n 64")
     return n
 
 

@@ -171,7 +171,7 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
     for n in sweep.sizes:
         if n is not None and n > pool:
             raise DataError(f"size {n} in --sizes is larger than the training pool of {data.name!r} ({pool}); drop it or use 'all'")
-        if n is not None and data.task == "classification" and n < data.num_classes:
+        if n is not None and n > 0 and data.task == "classification" and n < data.num_classes:
             raise DataError(f"size {n} in --sizes is below the number of classes ({data.num_classes}); start at {data.num_classes}")
     if sweep.eval_data:  # labels that do not map, or an adaptation that cannot apply, are refused before any cell trains
         from headstart.recipe import check_out_of_domain

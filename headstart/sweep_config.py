@@ -20,6 +20,10 @@ Example::
     [grid]                              # what tune searches for a strategy instead of its own grid
     full-finetune = [2e-5, 5e-5, 1e-4]
 
+    [label_descriptions]                # zero-shot's text per class (default: "This example is {label}.")
+    fresh = "a positive movie review"
+    rotten = "a negative movie review"
+
 Where the cells run: ``workers = 4`` (local processes), or ``backend = "ray"`` with ``address = "HOST:PORT"`` (a Ray
 cluster's head; "auto" for the one on this machine; docs/SCALE.md).
 """
@@ -37,7 +41,7 @@ from headstart.specs import TrainConfig
 
 TOP_KEYS = {"data", "backbone", "strategies", "sizes", "seeds", "workers", "out", "text_column", "label_column", "task",
             "pooling", "train", "options", "train_by_strategy", "split", "tune", "grid", "arms", "arm", "retain", "eval_data", "tta", "backbones",
-            "group_column", "split_column", "backend", "address"}
+            "group_column", "split_column", "backend", "address", "label_descriptions"}
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -100,6 +104,13 @@ def read_config(path: str | Path) -> dict[str, Any]:
     for key in ("retain", "eval_data", "tta"):  # a bare string would be read letter by letter
         if isinstance(config.get(key), str):
             raise ConfigError(f"{key} in {str(path)!r} must be a list, e.g. {key} = [{config[key]!r}]".replace("'", '"'))
+    if "label_descriptions" in config:  # zero-shot's text per class: a table, or a file / LABEL=TEXT text as the flag takes
+        described = config["label_descriptions"]
+        if isinstance(described, dict) and all(isinstance(v, str) for v in described.values()):
+            config["label_descriptions"] = list(described.items())
+        elif not isinstance(described, str):
+            raise ConfigError(f"label_descriptions in {str(path)!r} must be a table of label = text, e.g. "
+                              f"label_descriptions = {{ fresh = \"a positive movie review\" }}, got {described!r}")
     if "sizes" in config:
         config["sizes"] = ",".join(str(s) for s in config["sizes"]) if isinstance(config["sizes"], list) else str(config["sizes"])
     if "strategies" in config and isinstance(config["strategies"], list):

@@ -24,7 +24,7 @@ class SweepSpec:
     """The product to run: every strategy at every size with every seed (0 .. seeds-1).
 
     Attributes:
-        sizes: labelled-set sizes; None means the whole pool ("all").
+        sizes: labelled-set sizes; None means the whole pool ("all"); 0 runs the label-free arms (zero-shot).
         options: per-strategy options, e.g. ``{"partial-freeze": {"freeze": 3}}``.
         train_by_strategy: per-strategy TrainConfig overrides, e.g. ``{"full-finetune": {"min_steps": 30}}``.
         split: the dataset's pool / validation / test split, shared by every cell.
@@ -110,6 +110,13 @@ class SweepSpec:
             dataclasses.replace(self.train, **overrides)  # validates field names and values now, not mid-sweep
         if not self.sizes:
             raise ConfigError("--sizes is empty; e.g. --sizes 8,16,32,64,all")
+        free = [name for name in self.strategies if not get_strategy(name).needs_labels]
+        if free and 0 not in self.sizes:
+            raise ConfigError(f"{', '.join(free)} reads no labelled examples and runs at size 0 only, which --sizes lacks; "
+                              f"add it, e.g. --sizes 0,{','.join('all' if n is None else str(n) for n in self.sizes)}")
+        if 0 in self.sizes and not free:
+            raise ConfigError("size 0 in --sizes runs only strategies that need no labels (zero-shot), and none is in "
+                              "--strategies; add zero-shot or drop 0")
         if not isinstance(self.seeds, int) or self.seeds < 1:
             raise ConfigError(f"--seeds must be a positive integer, got {self.seeds!r}; try --seeds 5")
 
@@ -122,11 +129,17 @@ class SweepSpec:
         return [parse_arm(a) for a in self.arms]
 
     def cells(self) -> list[RunSpec]:
-        """Every run of the sweep, seed-major so that the first seed completes whole curves first."""
+        """Every run of the sweep, seed-major so that the first seed completes whole curves first. Size 0 holds the
+        arms that need no labels (zero-shot) and only them: strategies that train on labels skip it, and a label-free
+        arm would give the same result at every other size."""
+        from headstart.strategies import get_strategy
+
         runs = []
         for seed in range(self.seeds):
             for n in self.sizes:
                 for backbone, (strategy, options, train, terms) in itertools.product(self.backbones or (self.backbone,), self.arm_specs()):
+                    if get_strategy(strategy).needs_labels == (n == 0):
+                        continue
                     runs.append(RunSpec(data=self.data, backbone=backbone, strategy=strategy, n=n, seed=seed,
                                         options={**self.options.get(strategy, {}), **options},
                                         train=dataclasses.replace(self.train, **{**self.train_by_strategy.get(strategy, {}), **train}),
@@ -151,7 +164,7 @@ def parse_sizes(text: str) -> tuple[int | None, ...]:
         try:
             sizes.append(parse_n(part))
         except ConfigError:
-            raise ConfigError(f"--sizes entry {part!r} is not a positive integer or 'all'; e.g. --sizes 8,16,32,all") from None
+            raise ConfigError(f"--sizes entry {part!r} is not a non-negative integer or 'all'; e.g. --sizes 0,8,16,32,all") from None
     unique = sorted(set(sizes), key=lambda n: float("inf") if n is None else n)
     return tuple(unique)
 

@@ -157,8 +157,8 @@ def test_subsamples_are_nested_exact_and_hold_every_class(data, seed, fractions)
 @FAST
 def test_subsample_size_out_of_range_is_a_data_error(data, seed, n):
     pool = np.arange(len(data))
-    assume(n < data.num_classes or n > len(pool))
-    with pytest.raises(DataError, match=rf"--n {n}|--n must be >= 1"):
+    assume(n != 0 and (n < data.num_classes or n > len(pool)))  # n = 0 draws no rows (zero-shot)
+    with pytest.raises(DataError, match=rf"--n {n}|--n must be >= 0"):
         subsample(data, pool, n, seed)
 
 
@@ -196,11 +196,11 @@ def test_parse_n_rejects_text_without_digits(text):
         parse_n(text)
 
 
-@given(n=st.one_of(st.integers(-10**6, 0), st.floats(allow_nan=True, allow_infinity=True).map(str)))
+@given(n=st.one_of(st.integers(-10**6, -1), st.floats(allow_nan=True, allow_infinity=True).map(str)))
 @FAST
-def test_parse_n_rejects_non_positive_and_fractional(n):
+def test_parse_n_rejects_negative_and_fractional(n):
     assume(not (isinstance(n, str) and re.fullmatch(r"\d+", n)))
-    with pytest.raises(ConfigError, match="--n must be a positive integer or 'all'"):
+    with pytest.raises(ConfigError, match="--n must be a non-negative integer or 'all'"):
         parse_n(str(n))
 
 

@@ -90,7 +90,7 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
 def _where(first: dict[str, Any], last: dict[str, Any], only: bool, is_first: bool, is_last: bool) -> str:
     lo, hi = format_n(first["n"], first["n_actual"]), format_n(last["n"], last["n_actual"])
     return ("at every size tried" if only else f"with all {first['n_actual']} labelled examples" if first["n"] == "all"
-            else f"up to {hi} labelled examples" if is_first else f"from {lo} labelled examples" if is_last
+            else "with no labelled examples" if last["n"] == 0 else f"up to {hi} labelled examples" if is_first else f"from {lo} labelled examples" if is_last
             else f"{lo} to {hi} labelled examples" if lo != hi else f"at {lo} labelled examples")
 
 

@@ -18,7 +18,8 @@ def train(
     data: DataOpt = "rotten-tomatoes",
     backbone: BackboneOpt = "all-minilm-l6-v2",
     strategy: Annotated[str, typer.Option("--strategy", "-s", help="Strategy (headstart strategies).")] = "linear-probe",
-    n: Annotated[str, typer.Option("--n", help="Labelled training examples drawn from the pool, or 'all'.")] = "all",
+    n: Annotated[Optional[str], typer.Option("--n", help="Labelled training examples drawn from the pool, or 'all' "
+                                                         "(the default; 0 for zero-shot, which reads none).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the subsample, head init and shuffling.")] = 0,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path("runs/latest"),
     lr: Annotated[Optional[float], typer.Option(help="Backbone learning rate (default: the strategy's).")] = None,
@@ -63,6 +64,8 @@ def train(
                                                          "inputs: bn-adapt | tent | tent-episodic (repeatable).")] = None,
     option: Annotated[Optional[list[str]], typer.Option("--option", help="A strategy or term option, KEY=VALUE or NAME.KEY=VALUE "
                                                                           "(repeatable; e.g. rank=4, ewc.weight=10; listed by headstart strategies).")] = None,
+    label_descriptions: Annotated[Optional[str], typer.Option(help="zero-shot: a text per class, 'fresh=\"a positive movie review\",rotten=...' "
+                                                                  "or a .json / .toml file of label = text (default: 'This example is {label}.').")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
     task: Annotated[Optional[str], typer.Option(help="classification | multilabel | regression (default: inferred).")] = None,
@@ -80,6 +83,7 @@ def train(
 
     \b
     Example: headstart train --data rotten-tomatoes --strategy full-finetune --n 64 --seed 0 --out runs/ft64
+    Example: headstart train --strategy zero-shot --label-descriptions 'fresh="a positive movie review",rotten="a negative movie review"' --out runs/zs
     """
     from headstart.api import fit
     from headstart.specs import TrainConfig
@@ -104,6 +108,14 @@ def train(
     flags = {"freeze": freeze, "decay": decay, "rank": rank, "alpha": alpha, "dropout": dropout, "targets": targets,
              "reduction": reduction, "virtual_tokens": virtual_tokens}
     options.update({k: v for k, v in flags.items() if v is not None})
+    if label_descriptions is not None:
+        from headstart.strategies.zero_shot import read_label_descriptions
+
+        options["descriptions"] = read_label_descriptions(label_descriptions)
+    if n is None:
+        from headstart.strategies import get_strategy
+
+        n = "all" if get_strategy(strategy).needs_labels else "0"
     config = TrainConfig(lr=lr, head_lr=head_lr, epochs=epochs, min_steps=min_steps, max_steps=max_steps, batch_size=batch_size,
                          accumulate=accumulate, warmup=warmup, schedule=schedule, weight_decay=weight_decay, clip=clip,
                          patience=patience, evals_per_phase=evals_per_phase, evals_per_epoch=evals_per_epoch, metric=metric, class_weights=class_weights, precision=precision, max_length=max_length,

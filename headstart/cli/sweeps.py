@@ -51,6 +51,8 @@ def compare(
     grid: Annotated[Optional[list[str]], typer.Option("--grid", help="STRATEGY=V1,V2,...: the learning rates --tune searches for one strategy instead of its own grid (repeatable).")] = None,
     option: Annotated[Optional[list[str]], typer.Option("--option", help="STRATEGY.KEY=VALUE: one strategy's option for every "
                                                                           "run of it (repeatable; e.g. partial-freeze.freeze=3).")] = None,
+    label_descriptions: Annotated[Optional[str], typer.Option(help="zero-shot: a text per class, 'fresh=\"a positive movie review\",rotten=...' "
+                                                                  "or a .json / .toml file of label = text (default: 'This example is {label}.').")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the sweep's counts and the report's summary (results.json) as "
                                                           "JSON on stdout; progress and notes go to stderr.")] = False,
@@ -64,6 +66,7 @@ def compare(
 
     \b
     Example: headstart compare --strategies scratch,linear-probe,full-finetune --sizes 16,64,256 --seeds 3 --out runs/cmp
+    Example: headstart compare --strategies zero-shot,setfit,linear-probe --sizes 0,8,32 --label-descriptions 'fresh="a positive movie review",rotten="a negative movie review"'
     """
     import shlex
 
@@ -97,6 +100,9 @@ def compare(
         eval_data=tuple(eval_data or cfg.get("eval_data", ())), tta=tuple(tta or cfg.get("tta", ())), backbones=pick(backbones, "backbones", ()),
         group_column=pick(group_column, "group_column", None), split_column=pick(split_column, "split_column", None),
     )
+    described = pick(label_descriptions, "label_descriptions", None)
+    if described is not None:
+        sweep = _with_label_descriptions(sweep, described)
     out_dir = Path(pick(out, "out", "runs/compare"))
     _check_writable(out_dir)
     if report_to not in (None, "mlflow"):
@@ -333,3 +339,21 @@ def report(
     from headstart.report.render import render
 
     _print_report(render(directory, metric=metric, margin=margin), directory)
+
+
+def _with_label_descriptions(sweep: Any, described: str | list) -> Any:
+    """``sweep`` with zero-shot's class descriptions (``--label-descriptions`` text or file, or the TOML's table).
+
+    Raises:
+        ConfigError: descriptions for a sweep without a zero-shot arm, or ones that cannot be read.
+    """
+    import dataclasses
+
+    from headstart.strategies.zero_shot import read_label_descriptions
+
+    if "zero-shot" not in sweep.strategies:
+        raise ConfigError(f"--label-descriptions describes the classes for zero-shot, which is not among the arms "
+                          f"({', '.join(sweep.strategies)}); add it, e.g. --strategies zero-shot,{sweep.strategies[0]}")
+    pairs = read_label_descriptions(described) if isinstance(described, str) else described
+    options = {**sweep.options, "zero-shot": {**sweep.options.get("zero-shot", {}), "descriptions": pairs}}
+    return dataclasses.replace(sweep, options=options)

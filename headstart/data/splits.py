@@ -251,11 +251,13 @@ def subsample(data: Dataset, pool: np.ndarray, n: int | None, seed: int) -> np.n
     """
     if n is None:
         return pool
+    if n == 0:  # no labelled examples: a label-free strategy (zero-shot)
+        return pool[:0]
     if n > len(pool):
         raise DataError(f"--n {n} is larger than the training pool of {data.name!r} ({len(pool)} examples); use --n {len(pool)} or --n all")
     if data.task == "classification" and n < data.num_classes:
         raise DataError(f"--n {n} is smaller than the number of classes ({data.num_classes}); use --n {data.num_classes} or more")
-    if n < 1:
-        raise DataError(f"--n must be >= 1, got {n}")
+    if n < 0:
+        raise DataError(f"--n must be >= 0, got {n}")
     strata = data.stratify_labels()[pool]
     return pool[subsample_order(strata, seed, n)[:n]]

@@ -20,6 +20,13 @@ def metric_label(summary: dict[str, Any]) -> str:
     return f"test {metric} ({'higher' if summary['higher_is_better'] else 'lower'} is better)"
 
 
+def log_x(sizes: list[int]) -> dict[int, float]:
+    """Where each labelled-set size sits on the log axis: itself, except n = 0 (zero-shot), which a log axis has no
+    place for: a quarter of the smallest other size (two octaves to its left; 1 when there is none), labelled 0."""
+    positive = [n for n in sizes if n > 0]
+    return {n: float(n) if n > 0 else (min(positive) / 4 if positive else 1.0) for n in sizes}
+
+
 def chart_png(summary: dict[str, Any], *, title: str) -> bytes:
     """The learning curves of ``summary["curves"]`` as PNG bytes (``chart_figure``)."""
     buf = io.BytesIO()
@@ -47,9 +54,10 @@ def chart_figure(summary: dict[str, Any], *, title: str) -> Any:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     rows = summary["curves"]
+    at = log_x([r["n_actual"] for r in rows])
     for strategy in dict.fromkeys(r["strategy"] for r in rows):
         line = sorted((r for r in rows if r["strategy"] == strategy), key=lambda r: size_key(r["n"]))
-        x = [r["n_actual"] for r in line]
+        x = [at[r["n_actual"]] for r in line]
         (drawn,) = ax.plot(x, [r["mean"] * k for r in line], marker="o", label=_safe(strategy))
         ax.fill_between(x, [r["ci_low"] * k for r in line], [r["ci_high"] * k for r in line],
                         color=drawn.get_color(), alpha=0.18, linewidth=0)
@@ -58,7 +66,7 @@ def chart_figure(summary: dict[str, Any], *, title: str) -> Any:
         unit = "%" if k == 100.0 else ""
         ax.axhline(ref["test"] * k, color="#444", linestyle="--", linewidth=1.2,
                    label=f"{ref['label']} ({ref['test'] * k:.1f}{unit})" if k == 100.0 else f"{ref['label']} ({ref['test']:.3g})")
-    ticks = {r["n_actual"]: format_n(r["n"], r["n_actual"]) for r in sorted(rows, key=lambda r: size_key(r["n"]))}
+    ticks = {at[r["n_actual"]]: format_n(r["n"], r["n_actual"]) for r in sorted(rows, key=lambda r: size_key(r["n"]))}
     if ticks:
         ax.set_xscale("log")
         ax.set_xticks(list(ticks), [t.replace(" (", "\n(") for t in ticks.values()])

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from headstart.analysis import format_n, size_key
-from headstart.report.chart import metric_label
+from headstart.report.chart import log_x, metric_label
 from headstart.report.markdown import reference_text, superseded_text
 
 _CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
@@ -261,8 +261,9 @@ if (D.problems.length) {
 
 def _payload(summary: dict[str, Any], title: str, command: str | None) -> dict[str, Any]:
     rows = sorted(summary["curves"], key=lambda r: size_key(r["n"]))
-    sizes = {format_n(r["n"], r["n_actual"]): r["n_actual"] for r in rows}
-    curves = [{**r, "label": format_n(r["n"], r["n_actual"]), "x": r["n_actual"]}
+    at = log_x([r["n_actual"] for r in rows])  # n = 0 (zero-shot) left of the smallest size
+    sizes = {format_n(r["n"], r["n_actual"]): at[r["n_actual"]] for r in rows}
+    curves = [{**r, "label": format_n(r["n"], r["n_actual"]), "x": at[r["n_actual"]]}
               for r in sorted(rows, key=lambda r: (r["strategy"], size_key(r["n"])))]
     return {
         "title": title, "command": command, "metric": summary["metric"], "metric_label": metric_label(summary),

@@ -17,6 +17,7 @@ from headstart.strategies import (  # noqa: F401 - importing registers each stra
     embed_logreg,
     embed_knn,
     tfidf_logreg,
+    zero_shot,
 )
 from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy
 from headstart.strategies.registry import STRATEGIES, get_strategy, list_strategies, register

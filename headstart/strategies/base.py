@@ -134,6 +134,10 @@ class Strategy:
     image_defaults: ClassVar[dict[str, Any]] = {}
     image_lr_grid: ClassVar[tuple[float, ...]] = ()
     modalities: ClassVar[tuple[str, ...]] = ("text", "image")  # backbones it applies to (it uses blocks and parameters only)
+    refused_why: ClassVar[dict[str, str]] = {}  # modality -> why it cannot apply there (said when refused)
+    # Reads labelled training rows. False (zero-shot): the run takes n = 0 and a sweep runs it at size 0 only, while
+    # strategies that need labels skip size 0 (SweepSpec.cells).
+    needs_labels: ClassVar[bool] = True
 
     def defaults_for(self, modality: str) -> dict[str, Any]:
         """The TrainConfig defaults on a backbone of ``modality`` ("text" or "image")."""
@@ -151,6 +155,14 @@ class Strategy:
                 hint = f" (its options: {', '.join(sorted(known))})" if known else " (it has no options)"
                 raise ConfigError(f"option {key!r} does not apply to strategy {self.name!r}{closest(key, known)}{hint}")
         return self.Options(**given)
+
+    def for_labels(self, options: Any, label_names: tuple[str, ...], task: str) -> Any:
+        """The options completed from the data's label names and task (zero-shot: one text per class), so the
+        resolved spec, and the run key, say exactly what the run used. Default: as given.
+
+        Raises:
+            ConfigError: options that do not fit the data (a description of a label the data lacks)."""
+        return options
 
     def backbone(self, pretrained: nn.Module, *, seed: int) -> nn.Module:
         """The backbone this strategy starts from (the pre-trained one, unless it trains from scratch)."""

@@ -25,6 +25,8 @@ def get_strategy(name: str) -> Strategy:
 def check_applies(strategy: Strategy, modality: str) -> None:
     """Raise a ConfigError naming the strategies that do apply when ``strategy`` cannot adapt a ``modality`` backbone."""
     if modality not in strategy.modalities:
+        if modality in strategy.refused_why:
+            raise ConfigError(f"strategy {strategy.name!r} does not apply to {modality} backbones: {strategy.refused_why[modality]}")
         fits = [name for name, s in STRATEGIES.items() if modality in s.modalities]
         raise ConfigError(f"strategy {strategy.name!r} does not apply to {modality} backbones; for {modality}s use one of: {', '.join(fits)}")
 

@@ -34,14 +34,22 @@ def backbone_for(name: str):
     return (tiny_bert, "tiny-bert") if STRATEGIES[name].needs_encoder else (tiny_backbone, "tiny")
 
 
+def size_for(name: str, n: int) -> int:
+    """``n``, or 0 for a strategy that reads no labels (zero-shot runs at n = 0 only)."""
+    return n if STRATEGIES[name].needs_labels else 0
+
+
 def build(name, data, make_tiny, cfg: TrainConfig = FAST, n: int = 64, seed: int = 0):
     make, backbone = backbone_for(name)
-    return setup(RunSpec(data="toy", backbone=backbone, strategy=name, n=n, seed=seed, train=cfg), data=data, pretrained=make(0))
+    return setup(RunSpec(data="toy", backbone=backbone, strategy=name, n=size_for(name, n), seed=seed, train=cfg),
+                 data=data, pretrained=make(0))
 
 
 def train_loss(s) -> float:
-    out = model_outputs(s.model, s.encoded, s.train_rows, batch_size=128)
-    return TaskLoss("classification")(out, torch.as_tensor(s.data.targets[s.train_rows])).item()
+    """Loss on the training rows; on the validation rows for a strategy that has none (zero-shot)."""
+    rows = s.train_rows if len(s.train_rows) else s.splits.val
+    out = model_outputs(s.model, s.encoded, rows, batch_size=128)
+    return TaskLoss("classification")(out, torch.as_tensor(s.data.targets[rows])).item()
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -116,6 +124,10 @@ def test_only_planned_params_change(trained):
 
 
 def test_loss_goes_down(trained):
+    if not trained.setup.strategy.needs_labels:
+        # Exempt: zero-shot minimises no loss; on the tiny backbone the label names are unknown words, so both
+        # descriptions embed alike. tests/strategies/test_zero_shot.py checks it beats chance on separable names.
+        pytest.skip("reads no labels: nothing to minimise")
     assert trained.loss_after < 0.9 * trained.loss_before
 
 
@@ -205,7 +217,7 @@ def test_a_strategy_that_leaves_the_backbone_shares_it_and_leaves_it_as_it_was(n
     pretrained = make(0)
     before = {k: v.clone() for k, v in pretrained.state_dict().items()}
     modes = {k: m.training for k, m in pretrained.named_modules()}
-    spec = RunSpec(data="toy", backbone=backbone, strategy=name, n=64, seed=0, train=FAST)
+    spec = RunSpec(data="toy", backbone=backbone, strategy=name, n=size_for(name, 64), seed=0, train=FAST)
     s = setup(spec, data=toy, pretrained=pretrained)
     assert s.model.backbone is pretrained or name in ("scratch", "tfidf-logreg")  # no copy was made
     assert train(s).status == "done"
