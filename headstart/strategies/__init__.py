@@ -18,6 +18,7 @@ from headstart.strategies import (  # noqa: F401 - importing registers each stra
     embed_knn,
     tfidf_logreg,
     zero_shot,
+    setfit,
 )
 from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy
 from headstart.strategies.registry import STRATEGIES, get_strategy, list_strategies, register

@@ -1,0 +1,151 @@
+"""setfit: contrastive fine-tuning of the sentence encoder on pairs of the n labelled examples, then a logistic head.
+
+Tunstall et al. 2022, "Efficient Few-Shot Learning Without Prompts" (SetFit). Phase 1: R times over the n training
+rows, each row is paired with a random row of its own class (label 1) and a random row of another class (label 0);
+the encoder f minimises CosineSimilarityLoss, mean over pairs of (cos(f(a), f(b)) − label)², with AdamW for one
+epoch over the 2·R·n pairs (batches of ``batch_size`` pairs, linear warmup over the first ``warmup`` fraction then
+linear decay: SetFit's and sentence-transformers' schedule). Phase 2: L2-regularised logistic regression on the
+tuned encoder's embeddings of the same n rows, C chosen on validation as embed-logreg does (SetFit's head is
+scikit-learn's LogisticRegression at C = 1). The test split is never read.
+
+Written here rather than through the ``setfit`` / ``sentence-transformers`` trainers (both install beside our pinned
+transformers): those train a ``SentenceTransformer`` through the Hugging Face Trainer (accelerate, ``datasets``, its own
+seeding, device placement and checkpoint folders), while headstart's backbones are any encoder folder with its own
+pooling; wrapping one would be a second training loop beside the engine for a loss of one line and a pair sampler of
+ten. tests/strategies/test_setfit.py checks the loss against sentence-transformers' ``CosineSimilarityLoss``.
+Both phases run inside the engine's closed-form phase (``Phase.solve``): its run seed (the engine seeds torch before
+any phase) draws the pairs and the dropout masks; validation, best-weights, saving and loading are the engine's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from headstart.errors import ConfigError
+from headstart.strategies.base import Budget, ParamGroup, Phase, Problem, Strategy, head_group
+from headstart.strategies.classical import check_grid, solve_linear, LinearOptions
+from headstart.strategies.registry import register
+
+
+@dataclass(frozen=True)
+class SetFitOptions:
+    """Options of setfit."""
+
+    iterations: int = 20  # R: positive + negative pairs drawn per training row; SetFit's num_iterations default
+    grid: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)  # the head's C tried on validation, as embed-logreg
+    max_iter: int = 1000  # lbfgs iterations of the head
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.iterations, int) or isinstance(self.iterations, bool) or not 1 <= self.iterations <= 1000:
+            raise ConfigError(f"iterations must be an integer in [1, 1000] (pair draws per training row), got {self.iterations!r}; "
+                              "try --option iterations=20")
+        object.__setattr__(self, "grid", check_grid("grid", self.grid, integer=False, example="[0.1,1,10]"))
+        LinearOptions(grid=self.grid, max_iter=self.max_iter)  # the same checks as embed-logreg's
+
+
+def draw_pairs(targets: np.ndarray, iterations: int, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SetFit's pairs: ``iterations`` times over the rows, each row with a random same-class row (label 1) and a
+    random other-class row (label 0); a row whose class has no other member pairs with itself, a class alone in the
+    data gives no negative. Pairs come shuffled.
+
+    Args:
+        targets: (n,) class ids of the training rows.
+        iterations: R.
+        generator: the seeded source of every draw.
+
+    Returns:
+        (a, b, label): (P,) row indices into ``targets`` twice and (P,) float labels 1.0 / 0.0; P <= 2·R·n.
+    """
+    a, b, label = [], [], []
+    by_class = {int(c): np.flatnonzero(targets == c) for c in np.unique(targets)}
+    others = {c: np.flatnonzero(targets != c) for c in by_class}
+
+    def pick(rows: np.ndarray) -> int:
+        return int(rows[int(torch.randint(len(rows), (1,), generator=generator))])
+
+    for _ in range(iterations):
+        for i, c in enumerate(targets.tolist()):
+            same = by_class[int(c)]
+            same = same[same != i] if len(same) > 1 else same
+            a.append(i), b.append(pick(same)), label.append(1.0)
+            if len(others[int(c)]):
+                a.append(i), b.append(pick(others[int(c)])), label.append(0.0)
+    order = torch.randperm(len(a), generator=generator).numpy()
+    return np.asarray(a)[order], np.asarray(b)[order], np.asarray(label, dtype=np.float32)[order]
+
+
+def cosine_pair_loss(u: torch.Tensor, v: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    """CosineSimilarityLoss: mean of (cos(u_i, v_i) − label_i)² over (P, d) embeddings ``u``, ``v`` and (P,) labels."""
+    return F.mse_loss(F.cosine_similarity(u, v, dim=-1), label.float())
+
+
+def tune_encoder(backbone: nn.Module, inputs: list, targets: np.ndarray, *, iterations: int, lr: float, batch_size: int,
+                 weight_decay: float, warmup: float, clip: float, max_steps: int | None, generator: torch.Generator) -> int:
+    """Phase 1 in place: one epoch of CosineSimilarityLoss over the pairs of ``draw_pairs``; returns the steps taken.
+
+    Args:
+        inputs: the training rows as ``backbone.encode`` made them. targets: (n,) their class ids.
+    """
+    a, b, label = draw_pairs(targets, iterations, generator)
+    steps = math.ceil(len(a) / batch_size)
+    if max_steps is not None:
+        steps = min(steps, max_steps)
+    params = [p for p in backbone.parameters() if p.requires_grad]
+    if steps == 0 or not params:
+        return 0
+    device = params[0].device
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    ramp = max(1, math.ceil(warmup * steps))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: (s + 1) / ramp if s < ramp else max(0.0, (steps - s) / max(1, steps - ramp)))
+    with torch.enable_grad():  # the engine solves closed-form phases under no_grad
+        for step in range(steps):
+            part = slice(step * batch_size, (step + 1) * batch_size)
+            left = backbone({k: t.to(device) for k, t in backbone.collate([inputs[i] for i in a[part]]).items()})
+            right = backbone({k: t.to(device) for k, t in backbone.collate([inputs[i] for i in b[part]]).items()})
+            loss = cosine_pair_loss(left.float(), right.float(), torch.as_tensor(label[part], device=device))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"setfit's pair loss became {loss.item()} at step {step + 1}; lower the learning rate (--lr)")
+            loss.backward()
+            if clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, clip)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+    return steps
+
+
+def solve(model: nn.Module, problem: Problem, *, options: SetFitOptions, cfg: Any) -> dict[str, Any]:
+    """Tune the encoder on the training pairs, then fit the logistic head on its new embeddings (C on validation)."""
+    if problem.task != "classification":
+        raise ConfigError(f"setfit pairs rows by class; this is a {problem.task} dataset; use full-finetune or embed-logreg")
+    generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,))))  # from the run seed the engine set
+    steps = tune_encoder(model.backbone, problem.train_inputs, problem.train_targets.numpy(), iterations=options.iterations,
+                         lr=cfg.lr, batch_size=cfg.batch_size, weight_decay=cfg.weight_decay, warmup=cfg.warmup, clip=cfg.clip,
+                         max_steps=cfg.max_steps, generator=generator)
+    linear = LinearOptions(grid=options.grid, max_iter=options.max_iter)
+    return {"pair_steps": steps, **solve_linear(model, problem, problem.train_features().double().numpy(), linear)}
+
+
+class SetFit(Strategy):
+    name = "setfit"
+    description = "SetFit: the encoder tuned contrastively on same/different-class pairs of the n rows, then logistic regression"
+    Options = SetFitOptions
+    solved = True
+    # SetFit's defaults: body learning rate 2e-5, batches of 16 pairs (TrainConfig's batch_size), warmup 10%.
+    defaults = {"lr": 2e-5}
+    modalities = ("text",)  # a sentence-encoder method; image pairs would need augmentation SetFit does not define
+
+    def plan(self, model, options: SetFitOptions, cfg, budget: Budget) -> list[Phase]:
+        backbone = ParamGroup("backbone", model.backbone_parameters(), cfg.lr)
+        return [Phase("setfit", [backbone, head_group(model, cfg)], 0, solve=partial(solve, options=options, cfg=cfg))]
+
+
+register(SetFit())
