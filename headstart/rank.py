@@ -118,6 +118,8 @@ def rank_backbones(data: Any, backbones: str | list[str], *, n: int | str | None
     data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=None,
                                   group_column=group_column, split_column=split_column)
     capped, asked = n is None, None if n is None else parse_n(n)  # unset: the pool up to MAX_ROWS; "all": the pool
+    if asked == 0:
+        raise ConfigError("rank-backbones scores features against labels and --n 0 draws none; try --n 256, or leave --n out")
     base = RunSpec(data=data, backbone=names[0], strategy="linear-probe", seed=seed, text_column=text_column,
                    label_column=label_column, group_column=group_column, split_column=split_column)
     dataset = load_dataset(base.data, **file_options(base))

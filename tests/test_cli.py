@@ -72,9 +72,14 @@ def test_n_smaller_than_classes(monkeypatch, capsys, three_class):
                       "--n 2 is smaller than the number of classes (3)")
 
 
-@pytest.mark.parametrize("n", ["zero", "0", "-4"])
+@pytest.mark.parametrize("n", ["zero", "-4"])
 def test_bad_n(monkeypatch, capsys, three_class, n):
     assert_user_error(cli([*TRAIN, "--data", str(three_class), f"--n={n}"], monkeypatch, capsys), repr(n))
+
+
+def test_n_0_is_for_strategies_that_need_no_labels(monkeypatch, capsys, three_class):
+    assert_user_error(cli([*TRAIN, "--data", str(three_class), "--n=0"], monkeypatch, capsys),
+                      "trains on labelled examples, but n is 0", "zero-shot")
 
 
 def test_unknown_strategy(monkeypatch, capsys, three_class):

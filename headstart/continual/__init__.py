@@ -114,6 +114,8 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         raise ConfigError(f"--seeds must be a positive integer, got {seeds!r}; e.g. --seeds 3")
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"--workers must be a positive integer, got {workers!r}; e.g. --workers 2")
+    if parse_n(n) == 0:
+        raise ConfigError("--n 0 gives each task no labelled rows, and every continual method trains on some; try --n 64")
     loaded = load_stream(stream, scenario)
     parsed = [parse_continual_arm(a, strategy) for a in (split_arms(arms) if isinstance(arms, str) else list(arms))]
     if tune:

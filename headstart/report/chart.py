@@ -61,6 +61,10 @@ def chart_figure(summary: dict[str, Any], *, title: str) -> Any:
         (drawn,) = ax.plot(x, [r["mean"] * k for r in line], marker="o", label=_safe(strategy))
         ax.fill_between(x, [r["ci_low"] * k for r in line], [r["ci_high"] * k for r in line],
                         color=drawn.get_color(), alpha=0.18, linewidth=0)
+        if len(line) == 1:  # a band of one point is invisible (zero-shot at n = 0 alone): its interval as a bar
+            r = line[0]
+            ax.errorbar(x, [r["mean"] * k], yerr=[[(r["mean"] - r["ci_low"]) * k], [(r["ci_high"] - r["mean"]) * k]],
+                        color=drawn.get_color(), capsize=4, linewidth=1.2)
     ref = summary.get("reference")
     if rows and ref:  # below this line a strategy learned nothing
         unit = "%" if k == 100.0 else ""

@@ -155,3 +155,14 @@ def test_an_image_backbone_is_refused_with_the_reason(tmp_path, tiny_registry, m
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1, err
     assert "does not apply to image backbones: it needs an image-text model" in lines[0]
+
+
+def test_commands_that_need_labelled_rows_refuse_n_0(toy_csv, tmp_path):
+    """--n now parses 0; rank-backbones and continual, which score or train on labels, say why not before loading."""
+    from headstart.continual import continual
+    from headstart.rank import rank_backbones
+
+    with pytest.raises(ConfigError, match="rank-backbones scores features against labels and --n 0 draws none"):
+        rank_backbones(str(toy_csv), "tiny", n=0)
+    with pytest.raises(ConfigError, match="--n 0 gives each task no labelled rows"):
+        continual(n=0, out=tmp_path / "c")
