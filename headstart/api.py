@@ -62,7 +62,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         grid: str | list[float] | None = None, progress: bool = False,
         terms: dict[str, dict[str, Any]] | None = None, retain: list[str] | None = None,
         group_column: str | None = None, split_column: str | None = None, eval_data: list[str] | None = None,
-        tta: list[str] | None = None, max_test: int | None = None) -> FitResult:
+        tta: list[str] | None = None, max_test: int | None = None, nproc: int = 1) -> FitResult:
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
 
     Args:
@@ -93,21 +93,28 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             taken after, on a copy of the model adapted to that dataset's unlabelled pool inputs.
         max_test: keep a stratified part of this many rows of a larger test split (the rest join the pool); unset, a
             test split of over 2,000 images keeps 2,000 (``headstart.data_defaults``; said in ``flags``).
+        nproc: spread training over this many processes (``headstart.distributed``: one CPU or GPU each, gradients
+            summed over each global batch of ``batch_size`` × ``accumulate`` rows, rank 0 validates and writes); the
+            result equals one process's up to float rounding. Head-only strategies train in one process.
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
 
     Example:
         >>> run = headstart.fit("rotten-tomatoes", strategy="linear-probe", n=64, seed=0, out="runs/lp")
+        >>> run = headstart.fit("rotten-tomatoes", strategy="full-finetune", n=256, nproc=2, out="runs/ft")
         >>> run.evaluate("test")["accuracy"]
     """
     from headstart.backbones import count_parameters
     from headstart.data.splits import SplitConfig
+    from headstart.distributed import check_nproc
+    from headstart.precision import pick_device
     from headstart.progress import progress_bar
     from headstart.recipe import run
     from headstart.saved import LoadedRun, backbone_saved, save
     from headstart.specs import run_key
 
+    check_nproc(nproc, pick_device())  # before any data loads
     data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
                                   group_column=group_column, split_column=split_column)
     spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=dict(options or {}),
@@ -117,7 +124,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                    split=SplitConfig(max_test=max_test))
     spec, loaded, defaults = _with_data_defaults(spec)
     with progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}", enabled=progress) as update:
-        outcome = run(spec, data=loaded, progress=update, test=False)
+        outcome = run(spec, data=loaded, progress=update, test=False, nproc=nproc)
     s, report = outcome.setup, outcome.report
     flags = defaults + budget_notes(outcome.result)
     retention = (outcome.result.record or {}).get("retention") or []

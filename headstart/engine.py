@@ -169,7 +169,7 @@ def set_trainable(model: nn.Module, params: list[nn.Parameter]) -> None:
 def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData, cfg: Any, *, seed: int, task: str,
         label_names: tuple[str, ...], metric: str, autocast: Callable | None = None,
         progress: Callable[[int, int, dict[str, Any]], None] | None = None,
-        penalty: Callable[[], torch.Tensor | None] | None = None) -> FitReport:
+        penalty: Callable[[], torch.Tensor | None] | None = None, group: Any = None) -> FitReport:
     """Train ``model`` through ``phases``; restore the weights that scored best on validation.
 
     Args:
@@ -185,6 +185,9 @@ def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData,
         progress: called after every optimiser step with (step, total_steps, info).
         penalty: the objective terms' Σ weight · term on the current weights (``objectives.Objective.penalty``),
             added to each step's loss; None for the task loss alone.
+        group: this process's ``distributed.Group`` in a run across processes (``--nproc``), or None: phases that
+            step through the backbone are shared (each rank a part of every micro-batch, gradients summed), the
+            others and all validation run on rank 0, whose report alone means anything.
 
     Returns:
         FitReport with status "done" or "diverged" (loss not finite: the step and loss are in ``error``).
@@ -193,7 +196,7 @@ def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData,
     try:
         with fast_dropout(model):
             return _fit(model, phases, loss_fn, data, cfg, seed=seed, task=task, label_names=label_names, metric=metric,
-                        autocast=autocast, progress=progress, penalty=penalty)
+                        autocast=autocast, progress=progress, penalty=penalty, group=group)
     finally:
         restore_modes(modes)
 
@@ -212,7 +215,7 @@ def one_thread() -> Iterator[None]:
 def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData, cfg: Any, *, seed: int, task: str,
          label_names: tuple[str, ...], metric: str, autocast: Callable | None,
          progress: Callable[[int, int, dict[str, Any]], None] | None,
-         penalty: Callable[[], torch.Tensor | None] | None = None) -> FitReport:
+         penalty: Callable[[], torch.Tensor | None] | None = None, group: Any = None) -> FitReport:
     start = time.perf_counter()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -251,7 +254,7 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
             return True
         return False
 
-    for phase in phases:
+    for number, phase in enumerate(phases):
         params = phase.params
         set_trainable(model, params)
         moving = [b for m in model.modules() if m.training for b in m.buffers(recurse=False)]
@@ -263,6 +266,11 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
         backbone_ids = {id(p) for p in model.backbone.parameters()}
         on_features = data.features is not None and not backbone_touched and not any(id(p) in backbone_ids for p in params)
         backbone_touched |= any(id(p) in backbone_ids for p in params)
+        shared = group is not None and group.decide(phase.solve is None and not on_features)  # rank 0 knows on_features
+        if group is not None and not shared and not group.leads:
+            continue  # a phase of seconds: rank 0 trains it alone, the next shared phase starts from its weights
+        if shared:
+            group.share_state(model, rng, number)
         report.trainable_params = max(report.trainable_params, sum(p.numel() for p in ever_trained.values()))
         if phase.solve is not None:
             problem = solve_problem(model, data, on_features=on_features, task=task, label_names=label_names, metric=metric,
@@ -300,7 +308,7 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
             prefix = PrefixCache.build(model.backbone, data.encoded, data.train_rows, batch_size=cfg.eval_batch_size)
         take_step = Step(model, loss_fn, data, targets, device=device, autocast=autocast, augment=cfg.augment, rng=rng,
                          closed=closed, on_features=on_features, train_features=train_features, train_targets=train_targets,
-                         prefix=prefix, penalty=penalty)
+                         prefix=prefix, penalty=penalty, group=group if shared else None)
         stale, queue = 0, []
         # A head on cached features is a few tiny ops a step: one thread runs them fastest, and on a busy machine
         # a second OpenMP thread waiting for a core costs more than the op itself (40x slower measured).
@@ -314,6 +322,8 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
                         queue = train_batches(lengths, micro, rng, bucket=not on_features)
                     micro_batches.append(queue.pop(0))
                 loss_value = take_step(micro_batches)
+                if shared:
+                    loss_value = group.reduce(params, loss_value)
                 if not math.isfinite(loss_value):
                     return diverged(loss_value)
                 if cfg.clip > 0:
@@ -323,10 +333,12 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
                 step += 1
                 last = phase_step + 1 == phase.steps
                 if (phase_step + 1) % eval_every == 0 or last:
-                    score, metrics = validate()
-                    report.history.append({"step": step, "phase": phase.name, "train_loss": loss_value, "val_score": score})
-                    stale = 0 if keep_if_best(score, metrics) else stale + 1
-                    if phase.early_stopping and cfg.patience and stale >= cfg.patience:
+                    if group is None or group.leads:
+                        score, metrics = validate()
+                        report.history.append({"step": step, "phase": phase.name, "train_loss": loss_value, "val_score": score})
+                        stale = 0 if keep_if_best(score, metrics) else stale + 1
+                    stop = bool(phase.early_stopping and cfg.patience and stale >= cfg.patience)
+                    if stop if not shared else group.decide(stop):
                         break
                 if progress:
                     progress(offset + phase_step + 1, total_steps, {"loss": loss_value, "phase": phase.name})

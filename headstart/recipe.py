@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -236,7 +237,7 @@ def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Mo
 
 
 def train(s: Setup, *, progress: ProgressFn | None = None, objective: Objective | None = None,
-          features: bool = True) -> FitReport:
+          features: bool = True, nproc: int = 1, group: Any = None) -> FitReport:
     """Plan the strategy's phases on the model and run the engine.
 
     Args:
@@ -244,6 +245,8 @@ def train(s: Setup, *, progress: ProgressFn | None = None, objective: Objective 
             built from ``s.spec.terms``.
         features: a head-only phase may train on the pre-trained backbone's cached features (False when the model's
             backbone is no longer the pre-trained one: a continual stream's later tasks).
+        nproc: train across this many processes (``headstart.distributed``) when a phase steps through the backbone.
+        group: this process's place in such a run, when it is one of the ranks ``distributed.launch`` started.
     """
     budget = budget_for(s.cfg, len(s.train_rows))
     phases = s.strategy.plan(s.model, s.options, s.cfg, budget)
@@ -262,10 +265,22 @@ def train(s: Setup, *, progress: ProgressFn | None = None, objective: Objective 
     fit_data = FitData(encoded=s.encoded, targets=torch.as_tensor(targets), raw_targets=s.data.targets,
                        train_rows=s.train_rows, val_rows=s.splits.val, features=feature_cache(s) if features else None,
                        class_weights=weights, example_weights=objective.example_weights if objective is not None else None)
-    report = fit(s.model, phases, loss_fn, fit_data, s.cfg, seed=s.spec.seed, task=s.data.task,
-                 label_names=s.data.label_names, metric=selection_metric(s.cfg, s.data, s.train_rows),
-                 autocast=autocast_for(s.precision, s.device), progress=progress,
-                 penalty=objective.penalty if objective is not None else None)
+    def fit_as(group: Any) -> FitReport:
+        return fit(s.model, phases, loss_fn, fit_data, s.cfg, seed=s.spec.seed, task=s.data.task,
+                   label_names=s.data.label_names, metric=selection_metric(s.cfg, s.data, s.train_rows),
+                   autocast=autocast_for(s.precision, s.device), progress=progress,
+                   penalty=objective.penalty if objective is not None else None, group=group)
+
+    from headstart import distributed
+
+    if group is not None or nproc == 1 or not distributed.trains_backbone(s.model, phases):
+        if nproc > 1:
+            logging.getLogger("headstart").info("%s takes no gradient steps through the backbone (it trains in seconds); "
+                                                "--nproc %d ignored, one process trains it", s.strategy.name, nproc)
+        report = fit_as(group)
+    else:
+        with distributed.launch(s, nproc) as rank0:
+            report = fit_as(rank0)
     if objective is not None and objective.summary:  # what the terms estimated (importance: how far apart the domains are)
         report.chosen.update(objective.summary)
     return report
@@ -336,7 +351,7 @@ class Outcome:
 
 
 def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Module | None = None,
-        progress: ProgressFn | None = None, test: bool = True) -> Outcome:
+        progress: ProgressFn | None = None, test: bool = True, nproc: int = 1) -> Outcome:
     """setup -> train (tuned on validation with ``spec.tune``) -> evaluate, for ``fit``, a sweep's cell and benchmarks.
 
     Args:
@@ -344,6 +359,7 @@ def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Modu
         test: score the test split (a sweep's cells); ``fit`` leaves it to ``evaluate``. Forgetting
             (``spec.retain``) and out-of-domain scores (``spec.eval_data``) are measured either way: they read other
             datasets, never this one's test split.
+        nproc: processes the (final) training run is spread over (``headstart.distributed``); tuning trials use one.
 
     Raises:
         HeadstartError: a spec that cannot run (bad data, options, sizes); a run that diverges is an outcome.
@@ -353,7 +369,7 @@ def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Modu
     if spec.eval_data:  # so are out-of-domain datasets whose labels do not map, and adaptations that cannot apply
         data = data or load_dataset(spec.data, **file_options(spec))
         check_out_of_domain(spec, data, pretrained)
-    s, report, trials, seconds = _train_tuned(spec, data, pretrained, progress)
+    s, report, trials, seconds = _train_tuned(spec, data, pretrained, progress, nproc)
     chosen = dict(report.chosen)
     return Outcome(s, report, evaluate(spec, s, report, chosen, trials, seconds, test=test), chosen, trials, seconds)
 
@@ -374,13 +390,13 @@ def check_out_of_domain(spec: RunSpec | Any, data: Dataset, pretrained: torch.nn
             check_applies(method, pretrained, data.task, get_strategy(strategy))
 
 
-def _train_tuned(spec: RunSpec, data: Dataset | None, pretrained: torch.nn.Module,
-                 progress: ProgressFn | None) -> tuple[Setup, FitReport, list[dict[str, Any]], float]:
+def _train_tuned(spec: RunSpec, data: Dataset | None, pretrained: torch.nn.Module, progress: ProgressFn | None,
+                 nproc: int = 1) -> tuple[Setup, FitReport, list[dict[str, Any]], float]:
     """The run trained at the learning rate successive halving chose on validation (``tuning.halve``), or as given."""
     plan = tuning.plan_for(spec, get_strategy(spec.strategy), modality_of(pretrained))
     if plan is None:
         s = setup(spec, data=data, pretrained=pretrained)
-        return s, train(s, progress=progress), [], 0.0
+        return s, train(s, progress=progress, nproc=nproc), [], 0.0
     param, grid = plan
     started = time.perf_counter()
     first = setup(tuning.trial_spec(spec, param, grid[0], spec.train.max_steps), data=data, pretrained=pretrained)
@@ -389,7 +405,7 @@ def _train_tuned(spec: RunSpec, data: Dataset | None, pretrained: torch.nn.Modul
                                  trial=lambda v, steps, evals: train(setup(tuning.trial_spec(spec, param, v, steps, evals), data=data, pretrained=pretrained)))
     seconds = time.perf_counter() - started
     s = setup(tuning.trial_spec(spec, param, value, spec.train.max_steps), data=data, pretrained=pretrained)
-    report = train(s, progress=progress)
+    report = train(s, progress=progress, nproc=nproc)
     report.chosen = {param: value, **report.chosen}  # saved with the run (metrics.json)
     return s, report, trials, seconds
 

@@ -33,6 +33,8 @@ class Step:
         prefix: frozen bottom blocks' activations for the training rows (``activations.PrefixCache``), or None.
         penalty: Σ weight · term on the current weights (``objectives.Objective.penalty``), or None.
         rng: draws the augmentations of image batches (``augment`` other than "none").
+        group: in a run across processes (``distributed.Group``), this rank computes its part of each micro-batch
+            and rank 0 alone the penalty; the loop sums gradients and losses over ranks. None: the whole step here.
     """
 
     model: nn.Module
@@ -49,6 +51,7 @@ class Step:
     train_targets: torch.Tensor | None = None
     prefix: Any = None
     penalty: Callable[[], torch.Tensor | None] | None = None
+    group: Any = None
 
     def __call__(self, micro_batches: list[np.ndarray]) -> float:
         """Backpropagate the step's loss over ``micro_batches`` (positions into the training rows), each weighted by
@@ -58,11 +61,15 @@ class Step:
         loss_value = 0.0
         for positions in micro_batches:
             share = len(positions) / total
+            if self.group is not None:
+                positions, share = self.group.part(positions, share, self.normaliser(positions))
+                if not len(positions):
+                    continue
             value = self.task_loss(positions, share)
             if not np.isfinite(value):
                 return value
             loss_value += value * share
-        if self.penalty is not None and not self.closed:
+        if self.penalty is not None and not self.closed and (self.group is None or self.group.leads):
             extra = self.penalty()
             if extra is not None:
                 value = extra.item()
@@ -71,6 +78,14 @@ class Step:
                 extra.backward()
                 loss_value += value
         return loss_value
+
+    def normaliser(self, positions: np.ndarray) -> np.ndarray | None:
+        """(B,) each row's weight in its batch's loss normaliser: its label's class weight (``TaskLoss`` divides by their
+        sum); None when the loss is a plain mean, each row counting 1."""
+        weights = getattr(self.loss_fn, "weights", None)
+        if weights is None:
+            return None
+        return weights.cpu().numpy()[self.targets[torch.as_tensor(self.data.train_rows[positions])].numpy()]
 
     def task_loss(self, positions: np.ndarray, share: float) -> float:
         """Backpropagate ``share`` × the task loss of one micro-batch; returns the (unscaled) loss."""

@@ -76,6 +76,9 @@ def train(
                                                          "default: all, but 2,000 of a larger image test split.")] = None,
     report_to: Annotated[Optional[str], typer.Option(help="mlflow: also log the run to MLflow ($MLFLOW_TRACKING_URI, else "
                                                           "sqlite:///<out's parent>/mlflow.db; headstart[tracking]).")] = None,
+    nproc: Annotated[int, typer.Option(help="Train across this many processes (torch.distributed: gloo on the CPU, nccl on "
+                                            "GPUs), gradients summed over each global batch of batch-size x accumulate rows; "
+                                            "rank 0 validates and writes. Head-only strategies use one.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -83,12 +86,17 @@ def train(
 
     \b
     Example: headstart train --data rotten-tomatoes --strategy full-finetune --n 64 --seed 0 --out runs/ft64
+    Example: headstart train --strategy full-finetune --n 256 --nproc 2 --out runs/ft256
     Example: headstart train --strategy zero-shot --label-descriptions 'fresh="a positive movie review",rotten="a negative movie review"' --out runs/zs
     """
     from headstart.api import fit
     from headstart.specs import TrainConfig
 
     _check_writable(out)  # before training, not after minutes of it
+    from headstart.distributed import check_nproc
+    from headstart.precision import pick_device
+
+    check_nproc(nproc, pick_device())  # one line and exit 2, before anything loads
     if report_to not in (None, "mlflow"):
         raise ConfigError(f"--report-to takes mlflow, got {report_to!r}; e.g. --report-to mlflow")
     if report_to:
@@ -124,7 +132,7 @@ def train(
                  text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
                  group_column=group_column, split_column=split_column, max_test=max_test,
                  progress=not quiet, terms=terms_given, retain=list(retain or ()), eval_data=list(eval_data or ()),
-                 tta=list(tta or ()))
+                 tta=list(tta or ()), nproc=nproc)
     summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,
                "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
                "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "base_weights": result.base_weights,
