@@ -187,6 +187,34 @@ def tiny_bert(seed: int = 0, **kwargs: Any):
     return copy.deepcopy(_BERT[seed], memo={id(_BERT["tokenizer"]): _BERT["tokenizer"]})
 
 
+_LLAMA: dict = {}
+
+
+def tiny_llama(seed: int = 0, **kwargs: Any):
+    """A real causal-LM ``TextBackbone``: a 2-layer, 32-wide random Llama (tied embeddings) with the all-MiniLM-L6-v2
+    tokenizer, last-token pooling: what the prompt arms (zero-shot-prompt, icl) need. Same seed, same weights."""
+    import copy
+
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaModel
+
+    from headstart.backbones.registry import _minilm_dir
+    from headstart.backbones.text import TextBackbone
+
+    if seed not in _LLAMA:
+        if "tokenizer" not in _LLAMA:
+            _LLAMA["tokenizer"] = AutoTokenizer.from_pretrained(_minilm_dir())
+        config = LlamaConfig(vocab_size=30522, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                             num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True,
+                             architectures=["LlamaForCausalLM"], pad_token_id=0)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = LlamaModel(config).eval()
+        _LLAMA[seed] = TextBackbone(model, _LLAMA["tokenizer"], name="tiny-llama", source="tests/conftest.py", max_length=32,
+                                    pooling="lasttoken")
+    return copy.deepcopy(_LLAMA[seed], memo={id(_LLAMA["tokenizer"]): _LLAMA["tokenizer"]})
+
+
 def tiny_cnn(seed: int = 0, *, image_size: int = 16):
     """A real ``ImageBackbone`` over a 3-block conv net with BatchNorm, (B, 8) features, in milliseconds.
 
@@ -266,7 +294,7 @@ def toy_factory() -> Callable[..., Any]:
 
 @pytest.fixture
 def tiny_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ``load_backbone("tiny")`` / ``("tiny-bert")`` / ``("tiny-cnn")`` (as run / saved / api / adapters / sweep
+    """Make ``load_backbone("tiny")`` / ``("tiny-bert")`` / ``("tiny-llama")`` / ``("tiny-cnn")`` (as run / saved / api / adapters / sweep
     call it) return a new TinyBackbone / tiny BERT / tiny CNN."""
     import headstart.backbones
     import headstart.backbones.registry as registry
@@ -280,6 +308,8 @@ def tiny_registry(monkeypatch: pytest.MonkeyPatch) -> None:
             return tiny_backbone(0)
         if name_or_path == "tiny-bert":
             return tiny_bert(0)
+        if name_or_path == "tiny-llama":
+            return tiny_llama(0)
         if name_or_path == "tiny-cnn":
             return tiny_cnn(0, image_size=image_size or 16)
         return real(name_or_path, max_length=max_length, pooling=pooling, image_size=image_size)

@@ -64,8 +64,9 @@ def train(
                                                          "inputs: bn-adapt | tent | tent-episodic (repeatable).")] = None,
     option: Annotated[Optional[list[str]], typer.Option("--option", help="A strategy or term option, KEY=VALUE or NAME.KEY=VALUE "
                                                                           "(repeatable; e.g. rank=4, ewc.weight=10; listed by headstart strategies).")] = None,
-    label_descriptions: Annotated[Optional[str], typer.Option(help="zero-shot: a text per class, 'fresh=\"a positive movie review\",rotten=...' "
-                                                                  "or a .json / .toml file of label = text (default: 'This example is {label}.').")] = None,
+    label_descriptions: Annotated[Optional[str], typer.Option(help="A text per class, 'fresh=\"a positive movie review\",rotten=...' "
+                                                                  "or a .json / .toml file of label = text: zero-shot's descriptions (default: 'This example is {label}.'), "
+                                                                  "zero-shot-prompt's and icl's answer words (default: the label name), e.g. 'fresh=positive,rotten=negative'.")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
     task: Annotated[Optional[str], typer.Option(help="classification | multilabel | regression (default: inferred).")] = None,

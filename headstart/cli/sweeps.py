@@ -51,8 +51,9 @@ def compare(
     grid: Annotated[Optional[list[str]], typer.Option("--grid", help="STRATEGY=V1,V2,...: the learning rates --tune searches for one strategy instead of its own grid (repeatable).")] = None,
     option: Annotated[Optional[list[str]], typer.Option("--option", help="STRATEGY.KEY=VALUE: one strategy's option for every "
                                                                           "run of it (repeatable; e.g. partial-freeze.freeze=3).")] = None,
-    label_descriptions: Annotated[Optional[str], typer.Option(help="zero-shot: a text per class, 'fresh=\"a positive movie review\",rotten=...' "
-                                                                  "or a .json / .toml file of label = text (default: 'This example is {label}.').")] = None,
+    label_descriptions: Annotated[Optional[str], typer.Option(help="A text per class, 'fresh=\"a positive movie review\",rotten=...' "
+                                                                  "or a .json / .toml file of label = text: zero-shot's descriptions (default: 'This example is {label}.'), "
+                                                                  "zero-shot-prompt's and icl's answer words (default: the label name), e.g. 'fresh=positive,rotten=negative'.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the sweep's counts and the report's summary (results.json) as "
                                                           "JSON on stdout; progress and notes go to stderr.")] = False,
@@ -342,18 +343,22 @@ def report(
 
 
 def _with_label_descriptions(sweep: Any, described: str | list) -> Any:
-    """``sweep`` with zero-shot's class descriptions (``--label-descriptions`` text or file, or the TOML's table).
+    """``sweep`` with the classes' texts (``--label-descriptions`` text or file, or the TOML's table) given to every arm
+    that reads them: zero-shot's descriptions, the prompt arms' answer words.
 
     Raises:
-        ConfigError: descriptions for a sweep without a zero-shot arm, or ones that cannot be read.
+        ConfigError: descriptions for a sweep without such an arm, or ones that cannot be read.
     """
     import dataclasses
 
+    from headstart.strategies import get_strategy
     from headstart.strategies.zero_shot import read_label_descriptions
 
-    if "zero-shot" not in sweep.strategies:
-        raise ConfigError(f"--label-descriptions describes the classes for zero-shot, which is not among the arms "
-                          f"({', '.join(sweep.strategies)}); add it, e.g. --strategies zero-shot,{sweep.strategies[0]}")
+    readers = [name for name in sweep.strategies
+               if "descriptions" in {f.name for f in dataclasses.fields(get_strategy(name).Options)}]
+    if not readers:
+        raise ConfigError(f"--label-descriptions gives the classes' texts to zero-shot, zero-shot-prompt or icl, none of which "
+                          f"is among the arms ({', '.join(sweep.strategies)}); add one, e.g. --strategies zero-shot,{sweep.strategies[0]}")
     pairs = read_label_descriptions(described) if isinstance(described, str) else described
-    options = {**sweep.options, "zero-shot": {**sweep.options.get("zero-shot", {}), "descriptions": pairs}}
+    options = {**sweep.options, **{name: {**sweep.options.get(name, {}), "descriptions": pairs} for name in readers}}
     return dataclasses.replace(sweep, options=options)

@@ -19,6 +19,8 @@ from headstart.strategies import (  # noqa: F401 - importing registers each stra
     tfidf_logreg,
     zero_shot,
     setfit,
+    zero_shot_prompt,
+    icl,
 )
 from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy
 from headstart.strategies.registry import STRATEGIES, get_strategy, list_strategies, register

@@ -28,9 +28,14 @@ FAST = TrainConfig(max_steps=30, min_steps=30, batch_size=8, precision="fp32", l
 
 
 def backbone_for(name: str):
-    """Adapter strategies need a transformers encoder: they run on a tiny real BERT; the rest on the tiny backbone."""
-    from conftest import tiny_backbone, tiny_bert
+    """Adapter strategies need a transformers encoder: they run on a tiny real BERT; the prompt arms on a tiny causal
+    LM; the rest on the tiny backbone."""
+    from conftest import tiny_backbone, tiny_bert, tiny_llama
 
+    from headstart.strategies.zero_shot_prompt import PromptStrategy
+
+    if isinstance(STRATEGIES[name], PromptStrategy):
+        return tiny_llama, "tiny-llama"
     return (tiny_bert, "tiny-bert") if STRATEGIES[name].needs_encoder else (tiny_backbone, "tiny")
 
 
@@ -124,6 +129,13 @@ def test_only_planned_params_change(trained):
 
 
 def test_loss_goes_down(trained):
+    from headstart.strategies.zero_shot_prompt import PromptStrategy
+
+    if isinstance(trained.setup.strategy, PromptStrategy):
+        # Exempt: the prompt arms take no gradient step (the LM answers in words; icl shows it examples). What each
+        # does is checked in tests/strategies/test_prompting.py (demonstrations change the scores; the cached prefix
+        # scores as the whole prompt does; calibration evens out content-free inputs).
+        pytest.skip("asks an LM in words: nothing is minimised")
     if not trained.setup.strategy.needs_labels:
         # Exempt: zero-shot minimises no loss; on the tiny backbone the label names are unknown words, so both
         # descriptions embed alike. tests/strategies/test_zero_shot.py checks it beats chance on separable names.
@@ -219,7 +231,8 @@ def test_a_strategy_that_leaves_the_backbone_shares_it_and_leaves_it_as_it_was(n
     modes = {k: m.training for k, m in pretrained.named_modules()}
     spec = RunSpec(data="toy", backbone=backbone, strategy=name, n=size_for(name, 64), seed=0, train=FAST)
     s = setup(spec, data=toy, pretrained=pretrained)
-    assert s.model.backbone is pretrained or name in ("scratch", "tfidf-logreg")  # no copy was made
+    # No copy was made: the model holds the loaded backbone itself (a prompt arm's scorer reads it, not a copy).
+    assert getattr(s.model.backbone, "lm", s.model.backbone) is pretrained or name in ("scratch", "tfidf-logreg")
     assert train(s).status == "done"
     assert all(torch.equal(before[k], v) for k, v in pretrained.state_dict().items())
     assert {k: m.training for k, m in pretrained.named_modules()} == modes

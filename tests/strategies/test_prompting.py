@@ -1,0 +1,174 @@
+"""The prompt arms (zero-shot-prompt, icl) and their scorer, on a tiny random causal LM (the real SmolLM2 when slow)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from headstart.backbones.verbalizer import PromptScorer, calibration
+from headstart.errors import ConfigError
+from headstart.recipe import setup, train
+from headstart.specs import RunSpec, TrainConfig
+from headstart.strategies.icl import pick_demonstrations
+
+CFG = TrainConfig(precision="fp32", eval_batch_size=16)
+
+
+def full_prompt_scores(scorer: PromptScorer, encoded: list[list[int]]) -> torch.Tensor:
+    """The same scores without the cached prefix: each prompt + answer run whole through the LM."""
+    from headstart.backbones.causal import lm_head_weight
+
+    out = []
+    for x in encoded:
+        body = scorer._prefix + list(x) + scorer._tail
+        row = []
+        for answer in scorer._answers:
+            ids = torch.as_tensor([body + answer])
+            hidden = scorer.lm.model(input_ids=ids).last_hidden_state[0]
+            logp = (hidden @ lm_head_weight(scorer.lm).T).log_softmax(-1)
+            row.append(sum(logp[len(body) - 1 + j, t] for j, t in enumerate(answer)))
+        out.append(torch.stack(row).log_softmax(-1))
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("words", [("bad", "good"), ("not at all good", "very good indeed")])
+def test_the_cached_prefix_scores_as_the_whole_prompt_does(words):
+    from conftest import tiny_llama
+
+    scorer = PromptScorer(tiny_llama(0), seed=0)
+    texts = ["a fine film", "the worst thing i have seen in years, long and loud", "ok"]
+    encoded = scorer.encode(texts)
+    scorer.set_prompt(words, instruction="Answer good or bad.", chat=False, demos=[(encoded[0], 1), (encoded[1], 0)])
+    with torch.no_grad():
+        cached = scorer(scorer.collate(encoded))
+        whole = full_prompt_scores(scorer, encoded)
+    assert cached.shape == (3, 2)
+    assert torch.allclose(cached, whole, atol=1e-5), "one answer token or several, in a batch or alone"
+
+
+def test_demonstrations_change_the_scores():
+    from conftest import tiny_llama
+
+    scorer = PromptScorer(tiny_llama(0), seed=0)
+    encoded = scorer.encode(["a fine film", "a dull one"])
+    scorer.set_prompt(("bad", "good"), instruction="", chat=False)
+    with torch.no_grad():
+        alone = scorer(scorer.collate(encoded))
+        scorer.set_prompt(demos=[(encoded[0], 1), (encoded[1], 0)])
+        shown = scorer(scorer.collate(encoded))
+    assert scorer.prompt_tokens() > 0 and not torch.allclose(alone, shown)
+
+
+def test_calibration_makes_content_free_inputs_uniform():
+    from conftest import tiny_llama
+
+    scorer = PromptScorer(tiny_llama(0), seed=0)
+    scorer.set_prompt(("bad", "good", "fine"), instruction="Rate it.", chat=False)
+    bias = calibration(scorer, device=torch.device("cpu"))
+    with torch.no_grad():
+        p = (scorer(scorer.collate(scorer.encode(["N/A", "", "[MASK]"]))) + bias).softmax(-1).mean(0)
+    before = scorer(scorer.collate(scorer.encode(["N/A", "", "[MASK]"]))).exp().mean(0)
+    assert before.max() - before.min() > 1e-3, "the tiny LM leans to some answer before calibration"
+    assert torch.allclose(p, torch.full((3,), 1 / 3), atol=0.02)
+
+
+def test_demonstrations_are_class_balanced_seeded_and_shuffled():
+    targets = np.array([0] * 20 + [1] * 5 + [2] * 1)
+    picked = pick_demonstrations(targets, 7, seed=3)
+    counts = np.bincount(targets[picked], minlength=3)
+    assert len(set(picked)) == 7 and counts.tolist() == [3, 3, 1], "in turn while a class has rows"
+    assert picked == pick_demonstrations(targets, 7, seed=3)
+    assert picked != pick_demonstrations(targets, 7, seed=4)
+    assert len(pick_demonstrations(targets, 40, seed=0)) == 26, "never more than the rows"
+
+
+def test_icl_keeps_the_prompt_under_its_token_budget(toy):
+    from conftest import tiny_llama
+
+    s = setup(RunSpec(data="toy", backbone="tiny-llama", strategy="icl", n=32, options={"k": 8, "max_prompt_tokens": 60},
+                      train=CFG), data=toy, pretrained=tiny_llama(0))
+    report = train(s)
+    assert report.status == "done"
+    k = report.chosen["k"]
+    assert 0 < k < 8 and s.model.backbone.prompt_tokens() <= 60 == s.options.max_prompt_tokens
+    assert len(s.model.backbone.demos) == k
+    assert torch.equal(s.model.head.weight, torch.eye(2)), "the head is the identity on the classes' log-probabilities"
+
+
+def test_icl_saves_its_demonstrations_and_predicts_the_same_after_loading(toy_csv, tiny_registry, tmp_path):
+    from headstart.api import fit, predict
+
+    out = tmp_path / "run"
+    result = fit(str(toy_csv), "tiny-llama", strategy="icl", n=16, out=out, options={"k": 4, "calibrate": True}, config=CFG)
+    assert (out / "demonstrations.json").exists()
+    texts = ["a good movie", "a bad movie, long and loud"]
+    for a, b in zip(result.predict(texts), predict(out, texts)):
+        assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-5)
+
+
+def test_zero_shot_prompt_runs_at_n_0_and_icl_needs_labels(toy, tiny_registry):
+    from conftest import tiny_llama
+
+    s = setup(RunSpec(data="toy", backbone="tiny-llama", strategy="zero-shot-prompt", n=0, train=CFG), data=toy,
+              pretrained=tiny_llama(0))
+    assert train(s).status == "done" and s.model.backbone.demos == []
+    with pytest.raises(ConfigError, match="n is 0"):
+        setup(RunSpec(data="toy", backbone="tiny-llama", strategy="icl", n=0, train=CFG), data=toy, pretrained=tiny_llama(0))
+
+
+def test_answer_words_come_from_the_descriptions_else_the_label_names(toy):
+    from conftest import tiny_llama
+
+    s = setup(RunSpec(data="toy", backbone="tiny-llama", strategy="zero-shot-prompt", n=0,
+                      options={"descriptions": {toy.label_names[0]: "awful"}}, train=CFG), data=toy, pretrained=tiny_llama(0))
+    assert s.model.backbone.words == ("awful", toy.label_names[1])
+    with pytest.raises(ConfigError, match="not a label of the data"):
+        setup(RunSpec(data="toy", backbone="tiny-llama", strategy="icl", n=8, options={"descriptions": {"nope": "x"}}, train=CFG),
+              data=toy, pretrained=tiny_llama(0))
+
+
+def test_an_encoder_is_refused_in_one_line(toy, make_tiny_bert):
+    with pytest.raises(ConfigError, match="causal language model.*smollm2-135m"):
+        setup(RunSpec(data="toy", backbone="tiny-bert", strategy="zero-shot-prompt", n=0, train=CFG), data=toy,
+              pretrained=make_tiny_bert(0))
+
+
+def test_compare_puts_the_prompt_arms_on_one_curve_with_the_trained_ones(tiny_registry, toy_csv, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from headstart.cli import app
+
+    out = tmp_path / "sweep"
+    result = CliRunner().invoke(app, ["compare", "--data", str(toy_csv), "--backbone", "tiny-llama", "--arms",
+                                      "zero-shot-prompt,icl[k=2],linear-probe", "--sizes", "0,8", "--seeds", "1",
+                                      "--label-descriptions", "neg=bad,pos=good", "--max-steps", "2", "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    cells = {(r["strategy"], r["n"]) for r in json.loads((out / "results.json").read_text())["curves"]}
+    assert cells == {("zero-shot-prompt", 0), ("icl", 8), ("linear-probe", 8)}
+
+
+@pytest.mark.slow
+def test_smollm2_in_context_learns_an_arbitrary_label_mapping():
+    """What icl does that zero-shot cannot: answer words with no meaning of their own ("alpha" for positive) move
+    toward the mapping the demonstrations show (the real SmolLM2-135M). A 135M model moves them by over half a nat of
+    separation between the classes, not always enough to flip its label bias: that is measured, not asserted."""
+    from headstart.backbones.registry import load_backbone
+
+    scorer = PromptScorer(load_backbone("smollm2-135m"), seed=0)
+    good = ["I loved it, a wonderful film.", "Brilliant, moving and funny.", "A delight from start to end.", "Superb acting, great story."]
+    bad = ["I hated it, an awful film.", "Boring, dull and far too long.", "A mess from start to end.", "Terrible acting, weak story."]
+    queries = ["A wonderful, brilliant film.", "An awful, boring film.", "Great fun, I loved it.", "Dull and terrible."]
+    truth = np.array([1, 0, 1, 0])
+    scorer.set_prompt(("beta", "alpha"), instruction="", chat=False)
+    encoded = scorer.encode(good + bad + queries)
+    with torch.no_grad():
+        before = scorer(scorer.collate(encoded[8:]))
+        demos = [(encoded[i], 1) for i in range(4)] + [(encoded[4 + i], 0) for i in range(4)]
+        order = np.random.default_rng(0).permutation(8)
+        scorer.set_prompt(demos=[demos[i] for i in order])
+        after = scorer(scorer.collate(encoded[8:]))
+    margin = lambda f: float((f[:, 1] - f[:, 0])[truth == 1].mean() - (f[:, 1] - f[:, 0])[truth == 0].mean())  # noqa: E731
+    assert margin(after) > margin(before) + 0.5, (margin(before), margin(after))
