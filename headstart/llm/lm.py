@@ -1,0 +1,151 @@
+"""A causal LM with its LM head (``AutoModelForCausalLM``), and the ways it trains: LoRA, QLoRA or every weight.
+
+The backbone registry's causal LMs (``smollm2-135m``, ``gemma3-270m``), a causal-LM folder or a GGUF file resolve to
+one safetensors folder (``lm_folder``); ``load_lm`` reads the model from it in fp32 with its tokenizer. ``prepare``
+makes the chosen parameters trainable: LoRA through PEFT (x ↦ W0x + (α/r)BAx on ``targets``, PEFT's default for the
+architecture — q_proj, v_proj on Llama), QLoRA the same on a base whose decoder linears are NF4
+(``headstart.quantize.quantize_linears``; the LM head stays full precision, tied to the embeddings), or all weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from headstart.errors import BackboneError, ConfigError
+
+STRATEGIES = ("lora", "qlora", "full-finetune")
+
+
+def lm_folder(name_or_path: str) -> Path:
+    """The safetensors folder of a causal LM given by registry name, folder or ``.gguf`` file.
+
+    Raises:
+        BackboneError: unknown name, unreadable folder, or a model that is not a causal LM.
+    """
+    from headstart.backbones.causal import gguf_folder, is_causal
+    from headstart.backbones.registry import REGISTRY
+
+    entry = REGISTRY.get(name_or_path)
+    path = Path(name_or_path).expanduser()
+    if entry is not None and entry.modality == "text":
+        folder = entry.locate()
+    elif entry is None and path.is_dir():
+        folder = path
+    elif entry is None and path.is_file() and path.suffix == ".gguf":
+        folder = gguf_folder(path)
+    else:
+        raise BackboneError(f"--backbone {name_or_path!r} is not a causal language model; use smollm2-135m, gemma3-270m, "
+                            "a causal-LM folder (config.json + *.safetensors) or a .gguf file")
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(folder)
+    except (OSError, ValueError) as e:
+        raise BackboneError(f"cannot read a model config in {str(folder)!r} ({str(e).splitlines()[0][:120]}); "
+                            "give the causal LM's folder") from None
+    if not is_causal(config):
+        raise BackboneError(f"--backbone {name_or_path!r} is not a causal language model ({', '.join(config.architectures or ['no architecture'])}); "
+                            "sft and prefer generate text: use smollm2-135m, gemma3-270m or a causal-LM folder")
+    return Path(folder)
+
+
+def load_lm(folder: Path, *, device: torch.device) -> tuple[nn.Module, Any]:
+    """(model, tokenizer) of a causal-LM folder: ``AutoModelForCausalLM`` in fp32 on ``device``, in eval mode.
+
+    The tokenizer gets a pad token (its end-of-sequence token) where it has none.
+
+    Raises:
+        BackboneError: transformers cannot load the folder.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    except (OSError, ValueError, RuntimeError, KeyError) as e:
+        raise BackboneError(f"cannot load the causal LM in {str(folder)!r}: {str(e).splitlines()[0][:200]}") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token if tokenizer.eos_token is not None else tokenizer.convert_ids_to_tokens(0)
+    return model.to(device).eval(), tokenizer
+
+
+def eos_id(model: nn.Module, tokenizer: Any) -> int | None:
+    """The token that ends a response: the tokenizer's end of sequence, else the model config's."""
+    if tokenizer.eos_token_id is not None:
+        return int(tokenizer.eos_token_id)
+    eos = getattr(getattr(model, "config", None), "eos_token_id", None)
+    if isinstance(eos, list):
+        eos = eos[0] if eos else None
+    return None if eos is None else int(eos)
+
+
+def check_strategy(strategy: str) -> None:
+    """Raises ConfigError for a strategy ``sft`` does not train, naming the ones it does."""
+    if strategy not in STRATEGIES:
+        from headstart.errors import closest
+
+        raise ConfigError(f"--strategy {strategy!r} is not one sft trains{closest(strategy, STRATEGIES)} "
+                          f"(available: {', '.join(STRATEGIES)})")
+
+
+def prepare(model: nn.Module, strategy: str, *, rank: int = 8, alpha: float = 16.0, dropout: float = 0.05,
+            targets: list[str] | str | None = None) -> tuple[nn.Module, list[nn.Parameter]]:
+    """Make ``model`` trainable the way ``strategy`` says.
+
+    Args:
+        model: an ``AutoModelForCausalLM``.
+        strategy: "lora", "qlora" (NF4 base, LoRA on top) or "full-finetune".
+        rank, alpha, dropout: the LoRA update (α/r)·BA and the dropout on its input.
+        targets: module names to adapt ("q_proj,v_proj", a list, "all-linear") or None for PEFT's default.
+
+    Returns:
+        (the model to train — a ``PeftModel`` for lora / qlora —, its trainable parameters).
+
+    Raises:
+        ConfigError: unknown strategy, or targets that match no module.
+    """
+    check_strategy(strategy)
+    if strategy == "full-finetune":
+        params = list(model.parameters())
+        for p in params:
+            p.requires_grad_(True)
+        return model, params
+    if strategy == "qlora":
+        from headstart.quantize import quantize_linears
+
+        quantize_linears(model.model)  # the decoder; lm_head stays fp32 (tied to the input embeddings on SmolLM2)
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    if isinstance(targets, str) and targets != "all-linear":
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets)
+    try:
+        peft_model = get_peft_model(model, config)
+    except ValueError as e:
+        raise ConfigError(f"--targets {targets!r} do not fit this model: {str(e).splitlines()[0][:160]}; "
+                          "e.g. --targets q_proj,v_proj") from None
+    return peft_model, [p for p in peft_model.parameters() if p.requires_grad]
+
+
+def load_adapter(model: nn.Module, directory: Path, *, trainable: bool) -> nn.Module:
+    """A saved PEFT adapter folder applied to ``model`` (its base, already quantised for a qlora run).
+
+    Raises:
+        BackboneError: the adapter does not fit the base.
+    """
+    from peft import PeftModel
+
+    try:
+        return PeftModel.from_pretrained(model, str(directory), is_trainable=trainable)
+    except (ValueError, RuntimeError, KeyError) as e:
+        raise BackboneError(f"the adapter in {str(directory)!r} does not fit its base: {str(e).splitlines()[0][:200]}") from None

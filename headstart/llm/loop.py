@@ -1,0 +1,134 @@
+"""The small loop ``sft`` and ``prefer`` share: AdamW, warmup + decay, clipping, validation loss, best-weights restore.
+
+It is not ``headstart.engine.fit``: that loop trains a ``TaskModel`` (backbone + head) on row-indexed targets and picks
+checkpoints by classification / regression metrics; a causal LM's batches are token sequences with per-token labels
+(sft) or pairs of them (DPO), and the checkpoint is chosen on a validation loss. The shared pieces are the engine's
+own: ``make_optimizer`` (fused AdamW), ``lr_factor`` (warmup, cosine / linear decay) and ``set_trainable``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from headstart.engine import lr_factor, make_optimizer, set_trainable
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """How the loop steps.
+
+    Attributes:
+        steps: optimiser steps in all.
+        lr: peak learning rate.
+        warmup: fraction of the steps warming up linearly.
+        schedule: "cosine" | "linear" | "constant" after warmup.
+        weight_decay: AdamW decay on matrices (none on biases and norm scales).
+        clip: max global gradient norm (0: off).
+        evals: validation checks over the run (the last step always checks).
+        patience: checks without improvement before stopping (0: never stop early).
+    """
+
+    steps: int
+    lr: float
+    warmup: float = 0.1
+    schedule: str = "cosine"
+    weight_decay: float = 0.0  # LoRA's B starts at 0: decaying it pulls the update back toward nothing
+    clip: float = 1.0
+    evals: int = 5
+    patience: int = 3
+
+
+@dataclass
+class LoopReport:
+    """What a run of the loop did: status "done" or "diverged", steps taken, the checkpoint kept and its history."""
+
+    status: str = "done"
+    steps: int = 0
+    best_step: int = 0
+    best_val: float = math.inf
+    first_val: float = math.nan
+    history: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def train(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any], loss: Callable[[Any], torch.Tensor],
+          validate: Callable[[], float], cfg: LoopConfig, *,
+          progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> LoopReport:
+    """Train ``params`` of ``model`` for ``cfg.steps`` steps, keeping the weights with the lowest validation loss.
+
+    Args:
+        model: the model (train mode is set here; frozen modules run in eval mode, as the engine does).
+        params: the parameters that train.
+        batches: an endless iterator of training batches.
+        loss: batch -> scalar loss with a graph to ``params``.
+        validate: () -> validation loss (lower is better), run without gradients; called before the first step too,
+            so a run that never improves keeps the starting weights.
+        cfg: the loop's settings.
+        progress: called after each step with (step, steps, {"loss": …, "val": …}).
+
+    Returns:
+        LoopReport; on "diverged" the weights are those of the best check before it.
+    """
+    start = time.perf_counter()
+    set_trainable(model, params)
+    groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay, "lr": cfg.lr},
+              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "lr": cfg.lr}]
+    optimizer = make_optimizer([g for g in groups if g["params"]], "adamw", params[0].device)
+    report = LoopReport()
+    best = [p.detach().clone() for p in params]
+    report.first_val = report.best_val = _checked(model, validate)
+    report.history.append({"step": 0, "val_loss": report.best_val})
+    every = max(1, math.ceil(cfg.steps / max(1, cfg.evals)))
+    stale = 0
+    last_val = report.best_val
+    model.train()
+    set_trainable(model, params)
+    for step in range(cfg.steps):
+        for g in optimizer.param_groups:
+            g["lr"] = cfg.lr * lr_factor(step, cfg.steps, warmup=cfg.warmup, schedule=cfg.schedule)
+        value = loss(next(batches))
+        if not torch.isfinite(value):
+            report.status, report.error = "diverged", f"loss became {value.item()} at step {step + 1}; lower --lr"
+            break
+        value.backward()
+        if cfg.clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, cfg.clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        report.steps = step + 1
+        train_loss = float(value.detach())
+        if report.steps % every == 0 or report.steps == cfg.steps:
+            last_val = _checked(model, validate)
+            report.history.append({"step": report.steps, "train_loss": train_loss, "val_loss": last_val})
+            if last_val < report.best_val:
+                report.best_val, report.best_step, stale = last_val, report.steps, 0
+                best = [p.detach().clone() for p in params]
+            else:
+                stale += 1
+            model.train()
+            set_trainable(model, params)
+        if progress:
+            progress(report.steps, cfg.steps, {"loss": train_loss, "val": last_val})
+        if cfg.patience and stale >= cfg.patience:
+            break
+    with torch.no_grad():
+        for p, b in zip(params, best):
+            p.copy_(b)
+    set_trainable(model, [])
+    model.eval()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _checked(model: nn.Module, validate: Callable[[], float]) -> float:
+    model.eval()
+    with torch.no_grad():
+        return float(validate())

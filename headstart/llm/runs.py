@@ -1,0 +1,176 @@
+"""An sft / prefer run directory: written whole or not at all, loaded back, and generating text.
+
+A run directory holds ``spec.json`` (the resolved config), ``metrics.json`` and the weights: for lora / qlora a PEFT
+adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``; ``PeftModel.from_pretrained`` on the base
+folder named in it loads it with plain PEFT), for full-finetune the whole model as a transformers folder
+(``config.json`` + ``model.safetensors`` + tokenizer), itself usable as ``--backbone``. It is built in a sibling
+temp directory and renamed into place, so a kill leaves the old run or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from headstart.atomic import write_json
+from headstart.errors import ConfigError, StoreError
+
+KINDS = ("sft", "prefer")
+
+
+def save_run(out: Path, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any], metrics: dict[str, Any]) -> Path:
+    """Write the run into ``out`` (new, empty, or an earlier sft / prefer run, which it replaces).
+
+    Raises:
+        StoreError: ``out`` holds other files, or cannot be written.
+    """
+    out = Path(out)
+    if out.is_dir() and any(out.iterdir()) and not (out / "spec.json").exists():
+        raise StoreError(f"--out {str(out)!r} is a directory holding other files, not a run; choose a new one, e.g. {str(out / 'run')!r}")
+    tmp = out.parent / f".{out.name}.saving-{os.getpid()}.tmp"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+    except OSError as e:
+        raise StoreError(f"cannot write to output directory {str(out)!r} ({e.strerror}); choose another --out") from None
+    try:
+        model.save_pretrained(tmp)  # a PeftModel writes its adapter only; a plain model all of its weights (safetensors)
+        if spec["strategy"] == "full-finetune":
+            tokenizer.save_pretrained(tmp)
+        write_json(tmp / "spec.json", spec)
+        write_json(tmp / "metrics.json", metrics)
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        if out.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def read_spec(directory: str | Path) -> dict[str, Any]:
+    """The ``spec.json`` of an sft / prefer run.
+
+    Raises:
+        StoreError: no such run, or a run of another kind (a ``headstart train`` classifier).
+    """
+    path = Path(directory) / "spec.json"
+    try:
+        spec = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise StoreError(f"{str(directory)!r} is not an sft / prefer run (no readable spec.json); give a run folder "
+                         "written by headstart sft or headstart prefer") from None
+    if spec.get("kind") not in KINDS:
+        raise StoreError(f"{str(directory)!r} is a {spec.get('kind', 'headstart train')!r} run, not an sft / prefer run; "
+                         "generate reads runs written by headstart sft or headstart prefer")
+    return spec
+
+
+@dataclass
+class LoadedLM:
+    """A run's model (eval mode), tokenizer and spec; ``metrics`` and ``directory`` where known (a run just trained
+    and not saved has no directory).
+    """
+
+    model: nn.Module
+    tokenizer: Any
+    spec: dict[str, Any]
+    directory: Path | None = None
+    metrics: dict[str, Any] | None = None
+
+    def generate(self, prompts: list[str], **options: Any) -> list[str]:
+        """``generate`` with this run's model (options: max_new_tokens, temperature, seed, batch_size)."""
+        return generate(self.model, self.tokenizer, list(prompts), **options)
+
+
+def load_run(directory: str | Path, *, trainable: bool = False, device: torch.device | None = None) -> LoadedLM:
+    """Rebuild a run's model: its base (quantised again for qlora: NF4 rounding is deterministic) + its adapter, or its
+    full weights.
+
+    Raises:
+        StoreError / BackboneError: not a run, or its base cannot be found.
+    """
+    from headstart.llm.lm import lm_folder, load_adapter, load_lm
+    from headstart.precision import pick_device
+
+    directory = Path(directory)
+    spec = read_spec(directory)
+    device = device or pick_device()
+    if spec["strategy"] == "full-finetune":
+        model, tokenizer = load_lm(directory, device=device)
+        for p in model.parameters():
+            p.requires_grad_(trainable)
+        return LoadedLM(model, tokenizer, spec, directory, _metrics(directory))
+    model, tokenizer = load_lm(lm_folder(spec["backbone"]), device=device)
+    if spec["strategy"] == "qlora":
+        from headstart.quantize import quantize_linears
+
+        quantize_linears(model.model)
+    model = load_adapter(model, directory, trainable=trainable)
+    return LoadedLM(model.eval(), tokenizer, spec, directory, _metrics(directory))
+
+
+def _metrics(directory: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((directory / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def generate(model: nn.Module, tokenizer: Any, prompts: list[str], *, max_new_tokens: int = 64, temperature: float = 0.0,
+             seed: int = 0, batch_size: int = 16) -> list[str]:
+    """Each prompt's response: greedy (``temperature`` 0) or sampled at ``temperature``, up to the end-of-turn token.
+
+    Prompts are formatted as in training (``format.prompt_ids``) and left-padded into batches. Sampling draws from
+    torch's global generator, seeded with ``seed`` before each batch (transformers' ``generate`` takes no generator).
+
+    Raises:
+        ConfigError: ``max_new_tokens`` < 1 or ``temperature`` < 0.
+    """
+    from transformers import GenerationConfig
+
+    from headstart.llm.format import prompt_ids
+    from headstart.llm.lm import eos_id
+
+    if max_new_tokens < 1:
+        raise ConfigError(f"--max-new-tokens must be >= 1, got {max_new_tokens!r}; e.g. --max-new-tokens 64")
+    if temperature < 0:
+        raise ConfigError(f"--temperature must be >= 0 (0: greedy), got {temperature!r}; e.g. --temperature 0.7")
+    eos, pad = eos_id(model, tokenizer), tokenizer.pad_token_id
+    sample = temperature > 0
+    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=sample, eos_token_id=eos, pad_token_id=pad,
+                              **({"temperature": temperature, "top_k": None, "top_p": None} if sample else {}))
+    device = next(model.parameters()).device
+    texts: list[str] = []
+    model.eval()
+    for start in range(0, len(prompts), batch_size):
+        encoded = [prompt_ids(tokenizer, p) for p in prompts[start : start + batch_size]]
+        width = max(len(x) for x in encoded)
+        ids = torch.full((len(encoded), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(encoded), width), dtype=torch.long)
+        for i, x in enumerate(encoded):
+            ids[i, width - len(x):] = torch.as_tensor(x)
+            mask[i, width - len(x):] = 1
+        torch.manual_seed(seed + start)
+        with torch.no_grad():
+            generated = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=config)
+        texts += [tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in generated.cpu()]
+    return texts
+
+
+def exact_match(predictions: list[str], references: list[str]) -> float:
+    """Fraction of predictions equal to their reference after stripping whitespace."""
+    if not references:
+        return float("nan")
+    return sum(p.strip() == r.strip() for p, r in zip(predictions, references)) / len(references)

@@ -1,0 +1,191 @@
+"""Supervised fine-tuning of a causal LM on prompt → response pairs, the loss on response tokens only.
+
+The recipe reads top to bottom: ``setup`` (table, splits, LM, trainable parameters) → ``train`` (``llm.loop``: the
+checkpoint with the lowest validation loss) → ``evaluate`` (exact match of greedy generations on test responses) →
+``save`` (``llm.runs``). The objective is the mean over response tokens of −log p(y_t | x, y_<t) (Ouyang et al. 2022's
+SFT step; prompt tokens carry label -100, so only the response is learned).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from headstart.errors import ConfigError, DataError
+from headstart.llm.lm import STRATEGIES
+from headstart.llm.runs import LoadedLM
+
+LRS = {"lora": 2e-4, "qlora": 2e-4, "full-finetune": 2e-5}  # the usual LoRA / full SFT rates (QLoRA paper: 2e-4 at small scale)
+
+
+@dataclass(frozen=True)
+class SftConfig:
+    """An sft run's settings (saved in spec.json).
+
+    Attributes (defaults in brackets):
+        backbone: causal LM by registry name, folder or .gguf file [smollm2-135m].
+        strategy: lora | qlora | full-finetune [lora].
+        n: training examples drawn (seeded) from the train split; None for all.
+        lr: peak rate; None for the strategy's (LRS).
+        epochs / max_steps: steps = max_steps, else ceil(epochs · train rows / batch_size).
+        packing: concatenate examples into rows of max_length tokens.
+        val_rows / eval_rows: validation examples whose loss picks the checkpoint; test examples generated for exact match.
+    """
+
+    backbone: str = "smollm2-135m"
+    strategy: str = "lora"
+    n: int | None = None
+    seed: int = 0
+    lr: float | None = None
+    epochs: float = 1.0
+    max_steps: int | None = None
+    batch_size: int = 8
+    packing: bool = False
+    max_length: int = 256  # rotten-tomatoes prompt + review is ~60 tokens; a long response is truncated, not dropped
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.05  # QLoRA's for small models; LoRA's 0.1 over-regularises a few hundred steps
+    targets: str | None = None  # None: PEFT's default for the architecture (q_proj,v_proj on Llama)
+    warmup: float = 0.1
+    evals: int = 5
+    patience: int = 3
+    val_rows: int = 64  # a fixed slice: validation loss every check stays cheap next to the steps
+    eval_rows: int = 32  # greedy generation is the slow part of evaluating on a CPU
+    max_new_tokens: int = 64
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            from headstart.llm.lm import check_strategy
+
+            check_strategy(self.strategy)
+        positive = {"batch_size": self.batch_size, "max_length": self.max_length, "rank": self.rank, "evals": self.evals,
+                    "max_new_tokens": self.max_new_tokens}
+        for name, value in positive.items():
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}; e.g. --{name.replace('_', '-')} 8")
+        if self.lr is not None and not self.lr > 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr!r}; try --lr {LRS[self.strategy]:g}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"max_steps must be >= 1, got {self.max_steps!r}; e.g. --max-steps 50")
+        if not self.epochs > 0:
+            raise ConfigError(f"epochs must be > 0, got {self.epochs!r}; e.g. --epochs 1")
+        if self.n is not None and self.n < 1:
+            raise ConfigError(f"n must be >= 1 (or all), got {self.n!r}; e.g. --n 256")
+        if not 0 <= self.dropout < 1 or not self.alpha > 0 or not 0 <= self.warmup < 1:
+            raise ConfigError(f"need 0 <= dropout < 1, alpha > 0, 0 <= warmup < 1; got {self.dropout!r}, {self.alpha!r}, {self.warmup!r}")
+        if self.val_rows < 1 or self.eval_rows < 0 or self.patience < 0:
+            raise ConfigError(f"need val_rows >= 1, eval_rows >= 0, patience >= 0; got {self.val_rows}, {self.eval_rows}, {self.patience}")
+
+    @property
+    def rate(self) -> float:
+        return self.lr if self.lr is not None else LRS[self.strategy]
+
+
+def draw(rows: np.ndarray, n: int | None, seed: int) -> np.ndarray:
+    """``n`` of ``rows`` drawn with ``seed`` (all of them, in table order, for None).
+
+    Raises:
+        DataError: ``n`` above the number of rows.
+    """
+    if n is None:
+        return rows
+    if n > len(rows):
+        raise DataError(f"--n {n} is more than the {len(rows)} training rows; use --n {len(rows)} or fewer (or all)")
+    return np.sort(np.random.default_rng(seed).choice(rows, size=n, replace=False))
+
+
+def epochs_of(items: list[Any], batch_size: int, seed: int) -> Iterator[list[Any]]:
+    """Endless batches of ``items``, reshuffled each epoch with one generator seeded by ``seed``."""
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(len(items))
+        for i in range(0, len(order), batch_size):
+            yield [items[j] for j in order[i : i + batch_size]]
+
+
+def mean_loss(model: torch.nn.Module, rows: list[tuple[list[int], list[int]]], *, pad_id: int, batch_size: int) -> float:
+    """Response-token negative log-likelihood over ``rows``, each token weighted once."""
+    from headstart.llm.format import collate, token_logps
+
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    for i in range(0, len(rows), batch_size):
+        batch = {k: v.to(device) for k, v in collate(rows[i : i + batch_size], pad_id=pad_id).items()}
+        logps, counted = token_logps(model, batch)
+        total, count = total - float(logps.sum()), count + int(counted.sum())
+    return total / max(count, 1)
+
+
+def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", response_column: str = "response",
+            out: str | Path | None = None, progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> LoadedLM:
+    """Fine-tune ``cfg.backbone`` on ``data``'s prompt → response rows and save the run to ``out``.
+
+    Args:
+        data: a built-in table (``rotten-tomatoes-sft``) or a .csv/.jsonl/.parquet file.
+        cfg: the run's settings.
+        prompt_column / response_column: the file's columns.
+        out: run directory, or None to keep nothing on disk.
+        progress: called after each step with (step, steps, info).
+
+    Returns:
+        The trained model in memory, its spec and its metrics (also metrics.json): train / val losses, steps, history,
+        exact match on test, status.
+
+    Raises:
+        ConfigError / DataError / BackboneError: a bad setting, data or backbone (one line each).
+    """
+    from headstart.llm.data import load_table
+    from headstart.llm.format import collate, example, has_chat_template, pack, response_loss
+    from headstart.llm.lm import eos_id, lm_folder, load_lm, prepare
+    from headstart.llm.loop import LoopConfig, train
+    from headstart.llm.runs import exact_match, generate, save_run
+    from headstart.precision import pick_device
+
+    # setup
+    table = load_table(data, {"prompt": prompt_column, "response": response_column})
+    train_rows = draw(table.rows("train"), cfg.n, cfg.seed)
+    val_rows, test_rows = table.rows("validation")[: cfg.val_rows], table.rows("test")[: cfg.eval_rows]
+    if len(train_rows) == 0 or len(val_rows) == 0:
+        raise DataError(f"{data!r} has {len(train_rows)} training and {len(val_rows)} validation rows; it needs both")
+    folder = lm_folder(cfg.backbone)
+    torch.manual_seed(cfg.seed)  # LoRA's A matrices
+    model, tokenizer = load_lm(folder, device=pick_device())
+    model, params = prepare(model, cfg.strategy, rank=cfg.rank, alpha=cfg.alpha, dropout=cfg.dropout, targets=cfg.targets)
+    eos, pad = eos_id(model, tokenizer), tokenizer.pad_token_id
+    prompts, responses = table.columns["prompt"], table.columns["response"]
+    encode = lambda rows: [example(tokenizer, prompts[r], responses[r], eos=eos, max_length=cfg.max_length) for r in rows]  # noqa: E731
+    train_items = encode(train_rows)
+    if cfg.packing:
+        train_items = pack(train_items, cfg.max_length)
+    val_items = encode(val_rows)
+    steps = cfg.max_steps or math.ceil(cfg.epochs * len(train_items) / cfg.batch_size)
+    device = next(model.parameters()).device
+    # train
+    report = train(model, params, epochs_of(train_items, cfg.batch_size, cfg.seed),
+                   lambda rows: response_loss(model, {k: v.to(device) for k, v in collate(rows, pad_id=pad).items()}),
+                   lambda: mean_loss(model, val_items, pad_id=pad, batch_size=cfg.batch_size),
+                   LoopConfig(steps=steps, lr=cfg.rate, warmup=cfg.warmup, evals=cfg.evals, patience=cfg.patience),
+                   progress=progress)
+    # evaluate
+    metrics: dict[str, Any] = {"status": report.status, "error": report.error, "steps": report.steps, "best_step": report.best_step,
+                               "val_loss": report.best_val, "val_loss_before": report.first_val,
+                               "train_loss": next((h["train_loss"] for h in reversed(report.history) if "train_loss" in h), None),
+                               "history": report.history, "train_seconds": round(report.seconds, 2),
+                               "train_rows": len(train_rows), "train_sequences": len(train_items)}
+    if len(test_rows):
+        generated = generate(model, tokenizer, [prompts[r] for r in test_rows], max_new_tokens=cfg.max_new_tokens)
+        metrics["test"] = {"rows": len(test_rows), "exact_match": exact_match(generated, [responses[r] for r in test_rows]),
+                           "samples": [{"prompt": prompts[r], "generated": g, "reference": responses[r]}
+                                       for r, g in list(zip(test_rows, generated))[:3]]}
+    # save
+    spec = {"kind": "sft", **asdict(cfg), "lr": cfg.rate, "steps": steps, "base": str(folder), "format": "chat" if has_chat_template(tokenizer) else "plain",
+            "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "response_column": response_column}}
+    if out is not None and report.status == "done":
+        save_run(Path(out), model, tokenizer, spec=spec, metrics=metrics)
+    return LoadedLM(model, tokenizer, spec, Path(out) if out is not None and report.status == "done" else None, metrics)

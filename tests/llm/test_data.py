@@ -1,0 +1,46 @@
+"""The rotten-tomatoes generation tables: prompts by sentiment, chosen / rejected of the same movie, movie-disjoint splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from headstart.errors import DataError
+from headstart.llm.data import load_table, split_groups
+
+
+def movies(table, split: str) -> set[str]:
+    return {table.columns["prompt"][r].split(" review of ", 1)[1] for r in table.rows(split)}
+
+
+@pytest.mark.parametrize("name,columns", [("rotten-tomatoes-sft", ("prompt", "response")),
+                                          ("rotten-tomatoes-preferences", ("prompt", "chosen", "rejected"))])
+def test_the_built_in_tables_split_by_movie(name, columns):
+    table = load_table(name, {c: c for c in columns})
+    train, val, test = (movies(table, s) for s in ("train", "validation", "test"))
+    assert train and val and test and not (train & val) and not (train & test) and not (val & test)
+    assert {p.split(" review of ")[0] for p in table.columns["prompt"]} == {"Write a positive", "Write a negative"}
+
+
+def test_preferences_pair_a_fresh_and_a_rotten_review_of_the_same_movie():
+    from headstart.llm.data import _reviews
+
+    reviews = _reviews()
+    kind = dict(zip(zip(reviews["movie"], reviews["text"]), reviews["category"]))
+    table = load_table("rotten-tomatoes-preferences", {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"})
+    for r in np.random.default_rng(0).choice(len(table.split), 50, replace=False):
+        movie = table.columns["prompt"][r].split(" review of ", 1)[1][:-1]
+        want = ("fresh", "rotten") if table.columns["sentiment"][r] == "positive" else ("rotten", "fresh")
+        assert (kind[(movie, table.columns["chosen"][r])], kind[(movie, table.columns["rejected"][r])]) == want
+
+
+def test_a_file_splits_by_its_group_column_and_names_a_missing_one(tmp_path):
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"q": [f"q{i}" for i in range(40)], "a": ["x"] * 40, "g": [i // 4 for i in range(40)]}).to_csv(path, index=False)
+    table = load_table(str(path), {"prompt": "q", "response": "a"}, group_column="g")
+    groups = np.asarray([i // 4 for i in range(40)])
+    assert all(len(set(table.split[groups == g])) == 1 for g in range(10)) and set(table.split) == {"train", "validation", "test"}
+    with pytest.raises(DataError, match="column 'answer' not in"):
+        load_table(str(path), {"prompt": "q", "response": "answer"})
+    assert list(split_groups(np.arange(10))) == list(split_groups(np.arange(10))), "fixed, not drawn per run"

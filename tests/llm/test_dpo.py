@@ -1,0 +1,90 @@
+"""prefer (DPO): the loss against a hand-computed value, the reference is the SFT policy, a step widens the margin."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import run_cli
+from lm_fixtures import pref_csv, sft_csv, tiny_lm  # noqa: F401  (fixtures)
+
+from headstart.llm.dpo import PreferConfig, dpo_loss, sequence_logps
+from headstart.llm.format import example
+
+
+def test_the_dpo_loss_equals_a_hand_computed_value():
+    # pair 1: margin = 0.1 * ((-5 + 6) - (-7 + 6)) = 0.2, loss = log(1 + e^-0.2) = 0.5981388693
+    # pair 2: margin = 0.1 * ((-4 + 4) - (-3 + 4)) = -0.1, loss = log(1 + e^0.1) = 0.7443966600
+    loss, margin = dpo_loss(torch.tensor([-5.0, -4.0]), torch.tensor([-7.0, -3.0]), torch.tensor([-6.0, -4.0]),
+                            torch.tensor([-6.0, -4.0]), beta=0.1)
+    assert torch.allclose(margin, torch.tensor([0.2, -0.1]))
+    assert loss.item() == pytest.approx((0.5981388693 + 0.7443966600) / 2, abs=1e-7)
+    assert dpo_loss(torch.zeros(1), torch.zeros(1), torch.zeros(1), torch.zeros(1))[0].item() == pytest.approx(0.6931471806), "log 2 at the start"
+
+
+def test_sequence_log_probabilities_sum_the_response_tokens_only(tiny_lm):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok, model = AutoTokenizer.from_pretrained(tiny_lm), AutoModelForCausalLM.from_pretrained(tiny_lm).eval()
+    ids, labels = example(tok, "review the film", "a great film", eos=102, max_length=64)
+    start = labels.count(-100)
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0], -1)
+        by_hand = sum(logp[t - 1, ids[t]] for t in range(start, len(ids)))
+        padded = sequence_logps(model, [(ids, labels), (ids[:3], [-100] * 3)], pad_id=0)
+    assert padded[0].item() == pytest.approx(by_hand.item(), abs=1e-4) and padded[1].item() == 0.0
+
+
+def sft_run(tiny_lm: Path, csv: Path, out: Path) -> Path:
+    from headstart.api import sft
+    from headstart.llm.sft import SftConfig
+
+    sft(str(csv), out=out, config=SftConfig(backbone=str(tiny_lm), max_steps=3, batch_size=6, lr=1e-2, rank=4, eval_rows=0))
+    return out
+
+
+def test_dpo_starts_at_the_sft_policy_and_its_steps_widen_the_margin(tiny_lm, sft_csv, pref_csv, tmp_path):
+    from headstart.api import generate, prefer
+
+    start = sft_run(tiny_lm, sft_csv, tmp_path / "sft")
+    out = tmp_path / "dpo"
+    run = prefer(str(pref_csv), out=out, config=PreferConfig(sft=str(start), max_steps=4, batch_size=4, lr=1e-2, evals=2, patience=0))
+    before, after = run.metrics["val_before"], run.metrics["val"]
+    assert abs(before["margin"]) < 1e-4 and before["loss"] == pytest.approx(0.6931, abs=1e-3), "π = π_ref = the SFT policy at the start"
+    assert after["margin"] > before["margin"] + 0.01 and after["loss"] < before["loss"], run.metrics["history"]
+    spec = json.loads((out / "spec.json").read_text())
+    assert spec["kind"] == "prefer" and spec["sft"] == str(start.resolve()) and spec["beta"] == 0.1 and spec["strategy"] == "lora"
+    assert (out / "adapter_model.safetensors").exists()
+    assert generate(run, ["review the film"], max_new_tokens=4) == generate(out, ["review the film"], max_new_tokens=4)
+
+
+def test_a_dpo_step_without_an_sft_run_trains_a_fresh_lora_against_the_base(tiny_lm, pref_csv):
+    from headstart.api import prefer
+
+    run = prefer(str(pref_csv), config=PreferConfig(backbone=str(tiny_lm), max_steps=3, lr=1e-2, evals=1, patience=0))
+    assert run.metrics["val"]["margin"] > run.metrics["val_before"]["margin"]
+
+
+def user_error(result: tuple[int, str, str], *fragments: str) -> None:
+    code, out, err = result
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (code, out, err)
+    assert "Traceback" not in out + err and all(f in lines[0] for f in fragments), lines[0]
+
+
+def test_prefer_refuses_a_folder_that_is_not_an_sft_run(pref_csv, tmp_path, monkeypatch, capsys):
+    user_error(run_cli(["prefer", "--data", str(pref_csv), "--sft", str(tmp_path), "--out", str(tmp_path / "o"), "-q"],
+                       monkeypatch, capsys), "is not an sft / prefer run")
+
+
+def test_prefer_names_a_missing_column(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    user_error(run_cli(["prefer", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--out", str(tmp_path / "o"), "-q"],
+                       monkeypatch, capsys), "column 'chosen' not in", "--chosen-column")
+
+
+@pytest.mark.parametrize("beta", ["0", "-1"])
+def test_prefer_refuses_a_beta_that_is_not_positive(pref_csv, tmp_path, monkeypatch, capsys, beta):
+    user_error(run_cli(["prefer", "--data", str(pref_csv), f"--beta={beta}", "--out", str(tmp_path / "o"), "-q"], monkeypatch, capsys),
+               "beta must be > 0", "--beta 0.1")

@@ -1,0 +1,189 @@
+"""sft: the response-only loss mask, packing, a memorisable set learned, adapters saved and reloaded, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import run_cli
+from lm_fixtures import sft_csv, tiny_lm  # noqa: F401  (fixtures)
+
+from headstart.llm.format import IGNORE, collate, example, pack, prompt_ids, response_ids
+
+
+def tokenizer_of(folder: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def test_prompt_tokens_are_ignored_and_response_tokens_labelled(tiny_lm):
+    tok = tokenizer_of(tiny_lm)
+    ids, labels = example(tok, "say hello", "hello there", eos=102, max_length=64)
+    prompt = prompt_ids(tok, "say hello")
+    assert ids[: len(prompt)] == prompt
+    assert labels[: len(prompt)] == [IGNORE] * len(prompt), "no loss on the prompt"
+    assert labels[len(prompt):] == ids[len(prompt):], "the loss reads every response token"
+    assert tok.decode(labels[len(prompt):-1]) == "hello there" and labels[-1] == 102, "the response ends with EOS"
+
+
+def test_a_chat_template_masks_the_whole_rendered_prompt(tiny_lm):
+    tok = tokenizer_of(tiny_lm)
+    tok.chat_template = ("{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} [SEP] {% endfor %}"
+                         "{% if add_generation_prompt %}<assistant> {% endif %}")
+    prompt = prompt_ids(tok, "say hello")
+    assert tok.decode(prompt) == "< user > say hello [SEP] < assistant >"
+    ids, labels = example(tok, "say hello", "hello there", eos=None, max_length=64)
+    assert labels.count(IGNORE) == len(prompt)
+    assert tok.decode(response_ids(tok, "say hello", "hello there", eos=None)) == "hello there [SEP]", "the template's end of turn"
+
+
+def test_truncation_keeps_a_response_token():
+    class Chars:  # one token per character, no template
+        chat_template = None
+        bos_token_id = None
+
+        def __call__(self, text, add_special_tokens=False):
+            return {"input_ids": [ord(c) for c in text]}
+
+    ids, labels = example(Chars(), "x" * 45 + "tail", "abc", eos=0, max_length=10)
+    assert ids == [ord(c) for c in "xtail\n"] + [97, 98, 99, 0], "the prompt's left is cut, the response kept"
+    assert labels == [IGNORE] * 6 + [97, 98, 99, 0]
+    ids, labels = example(Chars(), "hi", "a very long response", eos=0, max_length=10)
+    assert ids[:3] == [104, 105, 10] and labels == [IGNORE] * 3 + [ord(c) for c in "a very "], "a long response loses its end"
+
+
+def test_packing_concatenates_whole_examples_and_keeps_their_labels():
+    examples = [([1, 2, 3], [IGNORE, 2, 3]), ([4, 5], [IGNORE, 5]), ([6, 7, 8, 9], [IGNORE, IGNORE, 8, 9])]
+    rows = pack(examples, max_length=6)
+    assert rows == [([1, 2, 3, 4, 5], [IGNORE, 2, 3, IGNORE, 5]), ([6, 7, 8, 9], [IGNORE, IGNORE, 8, 9])]
+    batch = collate(rows, pad_id=0)
+    assert batch["labels"][1].tolist() == [IGNORE, IGNORE, 8, 9, IGNORE], "padding is ignored too"
+    assert batch["attention_mask"].tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]]
+
+
+def config(tiny_lm: Path, **overrides):
+    from headstart.llm.sft import SftConfig
+
+    base = dict(backbone=str(tiny_lm), strategy="lora", max_steps=30, batch_size=6, lr=3e-2, evals=3, patience=0,
+                eval_rows=1, max_new_tokens=4, rank=4)
+    return SftConfig(**{**base, **overrides})
+
+
+def train_loss(run, csv: Path) -> float:
+    from headstart.llm.data import load_table
+    from headstart.llm.lm import eos_id
+    from headstart.llm.sft import mean_loss
+
+    table = load_table(str(csv), {"prompt": "prompt", "response": "response"})
+    rows = [example(run.tokenizer, table.columns["prompt"][r], table.columns["response"][r], eos=eos_id(run.model, run.tokenizer),
+                    max_length=64) for r in table.rows("train")]
+    return mean_loss(run.model, rows, pad_id=run.tokenizer.pad_token_id, batch_size=8)
+
+
+@pytest.mark.parametrize("strategy", ["lora", "full-finetune"])
+def test_sft_lowers_the_loss_on_a_memorisable_set(tiny_lm, sft_csv, strategy):
+    from headstart.api import sft
+
+    lr, factor = (3e-2, 0.75) if strategy == "lora" else (3e-3, 0.5)  # rank-4 q,v updates move a 32-wide model less
+    run = sft(str(sft_csv), config=config(tiny_lm, strategy=strategy, lr=lr))
+    assert run.metrics["status"] == "done"
+    assert run.metrics["val_loss"] < factor * run.metrics["val_loss_before"], run.metrics["history"]
+    assert train_loss(run, sft_csv) < factor * run.metrics["val_loss_before"]
+    assert run.metrics["test"]["rows"] == 1 and 0 <= run.metrics["test"]["exact_match"] <= 1
+
+
+def test_a_lora_adapter_saves_in_peft_format_and_reloads_with_the_same_generations(tiny_lm, sft_csv, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from headstart.api import generate, sft
+
+    out = tmp_path / "run"
+    run = sft(str(sft_csv), out=out, config=config(tiny_lm, max_steps=10))
+    assert {"adapter_model.safetensors", "adapter_config.json", "spec.json", "metrics.json"} <= {p.name for p in out.iterdir()}
+    adapter = json.loads((out / "adapter_config.json").read_text())
+    assert sorted(adapter["target_modules"]) == ["q_proj", "v_proj"] and adapter["task_type"] == "CAUSAL_LM"
+    prompts = ["say hello", "count to three"]
+    assert generate(run, prompts, max_new_tokens=6) == generate(out, prompts, max_new_tokens=6)
+    plain = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(adapter["base_model_name_or_path"]), str(out)).eval()
+    ids = torch.tensor([prompt_ids(run.tokenizer, "say hello")])
+    with torch.no_grad():
+        assert torch.allclose(plain(input_ids=ids).logits, run.model(input_ids=ids).logits, atol=1e-5), "plain PEFT loads it"
+    spec = json.loads((out / "spec.json").read_text())
+    assert spec["kind"] == "sft" and spec["strategy"] == "lora" and spec["format"] == "plain" and spec["steps"] == 10
+
+
+def test_full_finetune_saves_a_transformers_folder_of_safetensors(tiny_lm, sft_csv, tmp_path):
+    from headstart.api import generate, sft
+
+    out = tmp_path / "full"
+    run = sft(str(sft_csv), out=out, config=config(tiny_lm, strategy="full-finetune", lr=1e-3, max_steps=3))
+    assert (out / "model.safetensors").exists() and (out / "config.json").exists() and not list(out.glob("*.bin"))
+    assert generate(run, ["say hello"], max_new_tokens=5) == generate(out, ["say hello"], max_new_tokens=5)
+
+
+def test_qlora_trains_lora_on_an_nf4_base_and_reloads(tiny_lm, sft_csv, tmp_path):
+    pytest.importorskip("bitsandbytes")
+    import bitsandbytes as bnb
+
+    from headstart.api import generate, sft
+
+    out = tmp_path / "q"
+    run = sft(str(sft_csv), out=out, config=config(tiny_lm, strategy="qlora", max_steps=3, lr=1e-3))
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in run.model.modules())
+    assert generate(run, ["say hello"], max_new_tokens=5) == generate(out, ["say hello"], max_new_tokens=5)
+
+
+def test_sampling_is_seeded(tiny_lm, sft_csv):
+    from headstart.api import generate, sft
+
+    run = sft(str(sft_csv), config=config(tiny_lm, max_steps=2, eval_rows=0))
+    a = generate(run, ["say hello"] * 3, max_new_tokens=6, temperature=1.0, seed=3)
+    assert a == generate(run, ["say hello"] * 3, max_new_tokens=6, temperature=1.0, seed=3)
+
+
+# ---- the command line --------------------------------------------------------------------------------------------
+
+
+def user_error(result: tuple[int, str, str], *fragments: str) -> None:
+    code, out, err = result
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (code, out, err)
+    assert "Traceback" not in out + err and all(f in lines[0] for f in fragments), lines[0]
+
+
+def test_a_missing_column_is_one_line_naming_the_columns(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    user_error(run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--response-column", "answer",
+                        "--out", str(tmp_path / "o"), "-q"], monkeypatch, capsys),
+               "column 'answer' not in", "prompt, response, split", "--response-column")
+
+
+def test_a_backbone_that_is_not_a_causal_lm_is_one_line(sft_csv, tmp_path, monkeypatch, capsys):
+    user_error(run_cli(["sft", "--data", str(sft_csv), "--backbone", "all-minilm-l6-v2", "--out", str(tmp_path / "o"), "-q"],
+                       monkeypatch, capsys), "'all-minilm-l6-v2' is not a causal language model", "smollm2-135m")
+    user_error(run_cli(["sft", "--data", str(sft_csv), "--backbone", "no-such-lm", "--out", str(tmp_path / "o"), "-q"],
+                       monkeypatch, capsys), "'no-such-lm' is not a causal language model")
+
+
+@pytest.mark.parametrize("args,fragment", [(["--strategy", "lor"], "did you mean 'lora'"), (["--lr", "0"], "lr must be > 0"),
+                                           (["--batch-size", "0"], "batch_size must be a positive integer")])
+def test_bad_settings_are_one_line(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys, args, fragment):
+    user_error(run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--out", str(tmp_path / "o"), "-q", *args],
+                       monkeypatch, capsys), fragment)
+
+
+def test_generate_refuses_what_is_not_an_sft_run(tmp_path, monkeypatch, capsys):
+    user_error(run_cli(["generate", str(tmp_path), "--prompt", "hi"], monkeypatch, capsys), "is not an sft / prefer run")
+
+
+def test_sft_then_generate_on_the_command_line(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "cli-run"
+    code, stdout, _ = run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--max-steps", "2", "--packing",
+                               "--eval-rows", "1", "--out", str(out), "-q", "--json"], monkeypatch, capsys)
+    assert code in (0, None) and json.loads(stdout)["steps"] == 2
+    code, stdout, _ = run_cli(["generate", str(out), "--prompt", "say hello", "--max-new-tokens", "3", "--json"], monkeypatch, capsys)
+    assert code in (0, None) and json.loads(stdout)[0]["prompt"] == "say hello"
