@@ -170,7 +170,7 @@ def feature_cache(s: Any) -> "FeatureCache | None":
     """Cached features of a run's pre-trained backbone (``recipe.Setup``), when its strategy starts from it."""
     from headstart.precision import autocast_for
 
-    if not s.strategy.uses_pretrained:
+    if not s.strategy.uses_pretrained or s.strategy.quantized:  # a 4-bit base's features are not the fp32 backbone's
         return None
     identity = {**s.pretrained.describe(), "precision": s.precision}
     return FeatureCache(s.pretrained, s.encoded, s.data.hash, batch_size=s.cfg.eval_batch_size,

@@ -7,7 +7,9 @@ deterministic, so quantising the same pre-trained weights again rebuilds the bas
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -45,7 +47,8 @@ def quantize_linears(module: nn.Module, *, compute_dtype: torch.dtype = torch.fl
     bnb = _bnb()
     swapped = 0
     for parent, name, linear in _children(module, nn.Linear):
-        if isinstance(linear, bnb.nn.Linear4bit):
+        if isinstance(linear, bnb.nn.Linear4bit):  # loaded in 4 bits (load_quantized): the run's precision still applies
+            linear.compute_dtype = compute_dtype
             continue
         device = linear.weight.device
         q = bnb.nn.Linear4bit(linear.in_features, linear.out_features, bias=linear.bias is not None,
@@ -107,3 +110,104 @@ def weight_bytes(module: nn.Module, *, linear_only: bool = False) -> WeightBytes
                 stored += p.numel() * p.element_size()
                 fp32 += 4 * p.numel()
     return WeightBytes(stored=stored, fp32=fp32, quantized_params=quantized)
+
+
+@contextmanager
+def _parameters_on_meta():
+    """Build modules whose parameters live on the meta device (no memory, no initialisation cost); buffers stay real
+    (rotary frequencies and position ids are computed in ``__init__``). What accelerate's ``init_empty_weights`` does."""
+    register = nn.Module.register_parameter
+
+    def on_meta(module: nn.Module, name: str, param: nn.Parameter | None) -> None:
+        register(module, name, param)
+        if param is not None:
+            module._parameters[name] = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+
+    nn.Module.register_parameter = on_meta
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = register
+
+
+def load_quantized(directory: Path, *, compute_dtype: torch.dtype = torch.float32) -> nn.Module:
+    """A transformers ``AutoModel`` from ``directory`` with every ``nn.Linear`` loaded straight into NF4.
+
+    The model is built with its parameters on the meta device, then filled tensor by tensor from the folder's
+    safetensors: a linear layer's fp32 weight is read, quantised and dropped before the next is read, so the fp32
+    base is never held whole (peak ≈ the 4-bit base + the full-precision embeddings and norms + one layer). The result
+    equals loading in fp32 and then ``quantize_linears`` (NF4 rounding is deterministic).
+
+    Raises:
+        ConfigError: bitsandbytes is missing.
+        BackboneError: a parameter the architecture needs is not in the folder's weights.
+    """
+    from safetensors import safe_open
+    from transformers import AutoConfig, AutoModel
+
+    from headstart.errors import BackboneError
+
+    bnb = _bnb()
+    config = AutoConfig.from_pretrained(directory)
+    with _parameters_on_meta():
+        model = AutoModel.from_config(config)
+    files = sorted(Path(directory).glob("*.safetensors"))
+    where = {}
+    for file in files:
+        with safe_open(str(file), "pt") as f:
+            where.update({key: file for key in f.keys()})
+    prefixes = ("", f"{model.base_model_prefix}.")
+
+    def read(name: str) -> torch.Tensor:
+        key = next((p + name for p in prefixes if p + name in where), None)
+        if key is None:
+            raise BackboneError(f"{str(directory)!r} has no weight {name!r}; give the model's complete folder")
+        with safe_open(str(where[key]), "pt") as f:
+            return f.get_tensor(key).to(torch.float32)
+
+    linears = {id(m) for _, _, m in _children(model, nn.Linear)}
+    for module_name, module in list(model.named_modules()):
+        prefix = f"{module_name}." if module_name else ""
+        if id(module) in linears:
+            parent_name, _, child = module_name.rpartition(".")
+            parent = model.get_submodule(parent_name)
+            q = bnb.nn.Linear4bit(module.in_features, module.out_features, bias=module.bias is not None,
+                                  compute_dtype=compute_dtype, quant_type="nf4", compress_statistics=True, device="meta")
+            q.weight = bnb.nn.Params4bit(read(prefix + "weight").contiguous(), requires_grad=False, quant_type="nf4",
+                                         compress_statistics=True)
+            if module.bias is not None:
+                q.bias = nn.Parameter(read(prefix + "bias"), requires_grad=False)
+            q.support_avx512bf16_for_cpu = False  # as in quantize_linears: one format that trains, evaluates and saves
+            setattr(parent, child, q.to("cpu"))  # moving the Params4bit quantises it; the fp32 weight is dropped
+            _give_back_freed_memory()
+            continue
+        for name, param in list(module._parameters.items()):
+            if param is not None and param.is_meta:
+                module._parameters[name] = nn.Parameter(read(prefix + name), requires_grad=param.requires_grad)
+        for name, buffer in list(module._buffers.items()):
+            key = prefix + name
+            if buffer is not None and name not in module._non_persistent_buffers_set and any(p + key in where for p in prefixes):
+                module._buffers[name] = read(key).to(buffer.dtype)
+    if hasattr(model, "tie_weights"):
+        model.tie_weights()
+    return model.eval()
+
+
+def _give_back_freed_memory() -> None:
+    """Return the freed fp32 layer to the OS (glibc's ``malloc_trim``): glibc otherwise keeps freed blocks of these
+    sizes in its heap, and the process's peak memory grows layer by layer as if the fp32 base were held (measured on
+    SmolLM2: 867 MB peak without, 509 MB with). A no-op where the C library has no ``malloc_trim``."""
+    import ctypes
+    import ctypes.util
+
+    global _TRIM
+    if _TRIM is None:
+        try:
+            _TRIM = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)
+
+
+_TRIM = None

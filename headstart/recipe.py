@@ -192,9 +192,11 @@ def check_labelled(strategy: Any, n: int | None) -> None:
                           f"{'all' if n is None else n}; give --n 0")
 
 
-def load_pretrained(spec: RunSpec) -> torch.nn.Module:
-    """The pre-trained backbone ``spec`` names, with its preprocessing settings (what ``setup`` loads)."""
-    return load_backbone(spec.backbone, max_length=spec.train.max_length, pooling=spec.pooling, image_size=spec.train.image_size)
+def load_pretrained(spec: RunSpec, *, quantize: bool = False) -> torch.nn.Module:
+    """The pre-trained backbone ``spec`` names, with its preprocessing settings (what ``setup`` loads); ``quantize``
+    loads a text backbone's linear layers straight into NF4 (``quantize.load_quantized``)."""
+    return load_backbone(spec.backbone, max_length=spec.train.max_length, pooling=spec.pooling, image_size=spec.train.image_size,
+                         quantize=quantize)
 
 
 def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Module | None = None) -> Setup:
@@ -211,14 +213,17 @@ def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Mo
     split_config = spec.split
     splits = split_dataset(data, split_config)
     train_rows = subsample(data, splits.pool, spec.n, spec.seed)
-    pretrained = pretrained or load_pretrained(spec)
+    # A 4-bit strategy that loads its own backbone loads it straight into NF4 and trains it without a copy: the fp32
+    # base is never held (peak memory is the point of QLoRA). One given by a sweep is copied, then quantised.
+    quantized_here = pretrained is None and strategy.quantized
+    pretrained = pretrained or load_pretrained(spec, quantize=quantized_here)
     cfg = spec.train.with_defaults(strategy.defaults_for(modality_of(pretrained)))
     check_compatible(strategy, data, pretrained, cfg)
     device = pick_device()
     precision = resolve_precision(cfg.precision, device)
     # The strategy may train the backbone in place: give it a private copy (the tokenizer is shared, read-only),
     # unless it never changes the backbone it is given.
-    private = pretrained if strategy.leaves_backbone else copy.deepcopy(
+    private = pretrained if strategy.leaves_backbone or quantized_here else copy.deepcopy(
         pretrained, memo={id(getattr(pretrained, "tokenizer", None)): getattr(pretrained, "tokenizer", None)})
     backbone = strategy.backbone(private, seed=spec.seed)
     configure = getattr(backbone, "configure", None)  # the backbone's own run settings (an image backbone's BatchNorm mode)

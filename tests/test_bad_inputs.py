@@ -189,7 +189,7 @@ CASES = [
          ("--n 2 is smaller than the number of classes (3)", "--n 3")),
     Case("malformed --n", lambda f: [*TRAIN, "--data", f.toy(), "--n", "sixty"], ("'sixty'", "try --n 64")),
     Case("malformed --sizes", lambda f: ["compare", "--data", f.toy(), "--sizes", "8,abc", "--out", str(f.path("cmp"))],
-         ("'abc'", "--sizes 8,16,32,all")),
+         ("'abc'", "--sizes 0,8,16,32,all")),
     Case("size in --sizes larger than the pool", lambda f: ["compare", "--data", f.toy(), "--backbone", "tiny", "--sizes", "8,5000",
                                                             "--out", str(f.path("cmp"))], ("size 5000", "larger than the training pool")),
     Case("unknown strategy", lambda f: [*TRAIN, "--data", f.toy(), "--strategy", "lora-x"], ("'lora-x'", "did you mean 'lora'", "available:")),
@@ -259,9 +259,10 @@ def use_tiny_backbone(setattr: Callable[[object, str, object], None]) -> None:
 
     real = registry.load_backbone
 
-    def load(name_or_path: str, *, max_length: int = 128, pooling: str | None = None, image_size: int | None = None):
+    def load(name_or_path: str, *, max_length: int = 128, pooling: str | None = None, image_size: int | None = None,
+             quantize: bool = False):
         return tiny_backbone(0) if name_or_path == "tiny" else real(name_or_path, max_length=max_length, pooling=pooling,
-                                                                    image_size=image_size)
+                                                                    image_size=image_size, quantize=quantize)
 
     for module in (headstart.recipe, headstart.saved, headstart.backbones):
         setattr(module, "load_backbone", load)

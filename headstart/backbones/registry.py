@@ -127,17 +127,21 @@ register(BuiltinBackbone(
 ))
 
 
-def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling: str | None = None, image_size: int | None = None):
+def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling: str | None = None, image_size: int | None = None,
+                  quantize: bool = False):
     """Load a backbone by registry name, local model directory, or hub id (offline: from the HF cache only).
 
     Args:
-        name_or_path: ``headstart backbones`` name, a folder holding config.json + safetensors, a PEFT adapter
+        name_or_path: ``headstart backbones`` name, a folder holding config.json + safetensors, a saved image
+            backbone (``headstart-image.json`` + model.safetensors, ``image_folder.py``), a PEFT adapter
             folder trained with plain PEFT (its base, named in adapter_config.json, with the adapter merged in),
             or ``org/model``.
         max_length: truncate inputs to this many tokens (text).
         pooling: "mean", "cls", "max", "mean_sqrt_len", "weightedmean", "lasttoken" or several joined by "+"; None
             reads it from a sentence-transformers folder, else "mean" (text).
         image_size: side of the square input of an image backbone; None: the network's own (224, 28).
+        quantize: load a text backbone's linear layers straight into 4-bit NF4 (qlora), never holding the fp32 base; a
+            PEFT adapter folder is merged in fp32 first. Image backbones ignore it (qlora refuses them).
 
     Raises:
         BackboneError: unknown name, or the folder / hub id cannot be loaded.
@@ -148,6 +152,10 @@ def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling
     entry = REGISTRY.get(name_or_path)
     if entry is not None and entry.modality == "image":
         return entry.build(entry.locate(), image_size=image_size, bn="train")
+    from headstart.backbones.image_folder import is_image_folder, load_image_backbone
+
+    if entry is None and is_image_folder(Path(name_or_path).expanduser()):  # a saved image backbone (meta-train --out)
+        return load_image_backbone(Path(name_or_path).expanduser(), image_size=image_size)
     if image_size is not None:
         images = ", ".join(n for n, e in REGISTRY.items() if e.modality == "image")
         raise ConfigError(f"--image-size applies to image backbones ({images}), not to {name_or_path!r}; drop it")
@@ -155,16 +163,18 @@ def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling
         # The built-in reads its folder's pooling only: its sentence-transformers Normalize is not applied, so its
         # features are those every stored result and benchmark was measured on (docs/BENCHMARKS.md measured the
         # difference for a probe: within a point). A path to the same folder reads it as sentence-transformers does.
-        return load_text_backbone(entry.locate(), name=entry.name, pooling=pooling, max_length=max_length, st_modules=False)
+        return load_text_backbone(entry.locate(), name=entry.name, pooling=pooling, max_length=max_length, st_modules=False,
+                                  quantize=quantize)
     path = Path(name_or_path).expanduser()
     if path.is_dir() and (path / "adapter_config.json").exists() and not (path / "config.json").exists():
         return _peft_adapter(path, max_length=max_length, pooling=pooling)
     if path.is_dir():
-        return load_text_backbone(path, name=str(path), pooling=pooling, max_length=max_length, fingerprint=True)
+        return load_text_backbone(path, name=str(path), pooling=pooling, max_length=max_length, fingerprint=True, quantize=quantize)
     if path.is_file() and path.suffix == ".gguf":  # a causal LM's GGUF file: converted once to a cached folder
         from headstart.backbones.causal import gguf_folder
 
-        return load_text_backbone(gguf_folder(path), name=str(path), pooling=pooling, max_length=max_length, fingerprint=True)
+        return load_text_backbone(gguf_folder(path), name=str(path), pooling=pooling, max_length=max_length, fingerprint=True,
+                                  quantize=quantize)
     if path.exists():
         raise BackboneError(f"--backbone {name_or_path!r} is a file; give the model's folder (with config.json and *.safetensors) or a .gguf file")
     if name_or_path.count("/") == 1 and not name_or_path.startswith((".", "/", "~")):

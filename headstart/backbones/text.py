@@ -315,12 +315,13 @@ def weights_fingerprint(files: list[Path]) -> str:
 
 
 def load_text_backbone(directory: str | Path, *, name: str, pooling: str | None = None, max_length: int = 128,
-                       fingerprint: bool = False, st_modules: bool = True) -> TextBackbone:
+                       fingerprint: bool = False, st_modules: bool = True, quantize: bool = False) -> TextBackbone:
     """Load an encoder and its tokenizer from a local HF or sentence-transformers directory.
 
     Args:
         st_modules: read a sentence-transformers folder's Dense and Normalize modules (``read_pipeline``); False reads
             its pooling only (the built-in all-minilm-l6-v2: the features every stored result was measured on).
+        quantize: every linear layer loaded straight into NF4 (``quantize.load_quantized``: the fp32 base never held).
         fingerprint: put a hash of the weight files into the identity (``weights_fingerprint``): for folders the user
             gives, whose content may change under the same path; registered backbones are pinned by their name.
 
@@ -347,7 +348,12 @@ def load_text_backbone(directory: str | Path, *, name: str, pooling: str | None 
     hf_logging.disable_progress_bar()  # a bar for loading 100 tensors from local disk is noise too
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory)
-        model = AutoModel.from_pretrained(directory, use_safetensors=True, dtype=torch.float32)
+        if quantize:
+            from headstart.quantize import load_quantized
+
+            model = load_quantized(directory)
+        else:
+            model = AutoModel.from_pretrained(directory, use_safetensors=True, dtype=torch.float32)
     except (OSError, ValueError, RuntimeError) as e:
         raise BackboneError(f"cannot load the model in {str(directory)!r}: {str(e).splitlines()[0][:200]}; check its files") from None
     except Exception as e:  # safetensors raises its own error type on truncated files

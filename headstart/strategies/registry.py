@@ -25,10 +25,9 @@ def get_strategy(name: str) -> Strategy:
 def check_applies(strategy: Strategy, modality: str) -> None:
     """Raise a ConfigError naming the strategies that do apply when ``strategy`` cannot adapt a ``modality`` backbone."""
     if modality not in strategy.modalities:
-        if modality in strategy.refused_why:
-            raise ConfigError(f"strategy {strategy.name!r} does not apply to {modality} backbones: {strategy.refused_why[modality]}")
+        why = f" ({strategy.refused_why[modality]})" if modality in strategy.refused_why else ""
         fits = [name for name, s in STRATEGIES.items() if modality in s.modalities]
-        raise ConfigError(f"strategy {strategy.name!r} does not apply to {modality} backbones; for {modality}s use one of: {', '.join(fits)}")
+        raise ConfigError(f"strategy {strategy.name!r} does not apply to {modality} backbones{why}; for {modality}s use one of: {', '.join(fits)}")
 
 
 def list_strategies() -> list[dict[str, str]]:

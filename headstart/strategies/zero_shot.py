@@ -138,8 +138,7 @@ class ZeroShot(Strategy):
     solved = True
     needs_labels = False
     modalities = ("text",)
-    refused_why = {"image": "it needs an image-text model (CLIP-like) to embed the label names, and none ships offline; "
-                            "use linear-probe or embed-logreg with a few labels"}
+    refused_why = {"image": "it needs an image-text model (CLIP-like) to embed the label names, and none ships offline"}
 
     def for_labels(self, options: ZeroShotOptions, label_names: tuple[str, ...], task: str) -> ZeroShotOptions:
         """One description per class in class order: the given one, else the template over the label name.

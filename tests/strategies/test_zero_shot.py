@@ -154,7 +154,7 @@ def test_an_image_backbone_is_refused_with_the_reason(tmp_path, tiny_registry, m
                               "--out", str(tmp_path / "run")], monkeypatch, capsys)
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1, err
-    assert "does not apply to image backbones: it needs an image-text model" in lines[0]
+    assert "does not apply to image backbones (it needs an image-text model" in lines[0]
 
 
 def test_commands_that_need_labelled_rows_refuse_n_0(toy_csv, tmp_path):
