@@ -1,0 +1,59 @@
+"""Issue 22's table: a causal LM asked in words (zero-shot-prompt, icl on SmolLM2) beside the encoder trained on the
+same labels (MiniLM probe and full fine-tune), test accuracy with 95% CIs by labelled-set size.
+
+Reads the stores that ``headstart compare --config examples/llm-prompting.toml`` and
+``--config examples/llm-encoder-reference.toml`` write (re-rendering each one's results.json from its store, so a
+sweep still running or cut short shows the cells it has), and prints one markdown table.
+Run: python benchmarks/llm_table.py [--stores runs/llm-prompting runs/llm-encoder-reference]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+STORES = ("runs/llm-prompting", "runs/llm-encoder-reference")
+
+
+def curves(store: Path) -> list[dict]:
+    """The store's curves (one row per arm and size), from a fresh ``headstart report``."""
+    headstart = Path(sys.executable).with_name("headstart")
+    subprocess.run([str(headstart), "report", str(store)], check=True, capture_output=True)
+    results = json.loads((store / "results.json").read_text())
+    backbone = results["sweep"].get("backbone") or "?"
+    return [{**row, "backbone": backbone} for row in results["curves"]]
+
+
+def table(rows: list[dict]) -> str:
+    arms = list(dict.fromkeys(f"{r['strategy']} ({r['backbone']})" for r in rows))
+    sizes = sorted({r["n"] for r in rows})
+    cell = {(f"{r['strategy']} ({r['backbone']})", r["n"]): r for r in rows}
+    lines = ["| n | " + " | ".join(arms) + " |", "|---|" + "---|" * len(arms)]
+    for n in sizes:
+        out = []
+        for arm in arms:
+            r = cell.get((arm, n))
+            out.append("" if r is None else f"{100 * r['mean']:.1f} ({100 * r['ci_low']:.1f}–{100 * r['ci_high']:.1f}), {r['seeds']} seeds")
+        lines.append(f"| {n} | " + " | ".join(out) + " |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stores", nargs="+", default=list(STORES))
+    args = parser.parse_args()
+    rows = [row for store in args.stores if (Path(store) / "runs.sqlite").exists() for row in curves(Path(store))]
+    if not rows:
+        print("no stores yet: run the two compare configs first (see this file's docstring)", file=sys.stderr)
+        return 2
+    for row in rows:  # a prompt arm's options (calibrate) tell two zero-shot-prompt curves apart
+        row["strategy"] = row.get("arm") or row["strategy"]
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
