@@ -47,6 +47,13 @@ def usable_cpus() -> int:
 def check_nproc(nproc: Any, device: torch.device | None = None) -> int:
     """``nproc`` as an int from 1 to this machine's CPUs (its GPUs on CUDA).
 
+    Args:
+        nproc: processes asked for (``--nproc``).
+        device: where the run trains (``precision.pick_device``); None checks against the CPUs.
+
+    Returns:
+        ``nproc``, checked.
+
     Raises:
         ConfigError: anything else, naming the value and the range.
     """
@@ -62,7 +69,15 @@ def check_nproc(nproc: Any, device: torch.device | None = None) -> int:
 
 
 def trains_backbone(model: nn.Module, phases: list[Any]) -> bool:
-    """Some phase takes gradient steps on backbone weights (the phases worth spreading over processes)."""
+    """Some phase takes gradient steps on backbone weights (the phases worth spreading over processes).
+
+    Args:
+        model: a TaskModel (``model.backbone``).
+        phases: the strategy's plan (``strategies.base.Phase``).
+
+    Returns:
+        True when a phase without a closed-form ``solve`` trains a backbone parameter.
+    """
     backbone = {id(p) for p in model.backbone.parameters()}
     return any(phase.solve is None and any(id(p) in backbone for p in phase.params) for phase in phases)
 
@@ -169,6 +184,14 @@ def _rank_device(device: torch.device, rank: int) -> torch.device:
 def launch(s: Any, nproc: int) -> Iterator[Group]:
     """Start ranks 1..``nproc``-1 training ``s`` (a ``recipe.Setup``) beside this process, which is rank 0.
 
+    Args:
+        s: the run as rank 0 built it; the others get its spec (with the precision rank 0 resolved), data and
+            pre-trained backbone.
+        nproc: processes in all, this one included.
+
+    Yields:
+        This process's ``Group`` (rank 0).
+
     Inside, this process trains as rank 0 (``engine.fit(..., group=...)``); on exit the others are joined, and an
     error one of them raised is raised here (a ``HeadstartError`` as it was, anything else as a RuntimeError). A rank
     that dies (killed, out of memory) breaks the others' next collective within a second, and that is raised here too.
@@ -189,8 +212,8 @@ def launch(s: Any, nproc: int) -> Iterator[Group]:
     try:
         for rank in range(1, nproc):  # small arguments: start() returns at once, whatever the worker then does
             mine, theirs = context.Pipe()
-            process = context.Process(target=_worker, args=(rank, nproc, port, str(_rank_device(s.device, rank)), threads, theirs),
-                                      daemon=True)
+            device = str(_rank_device(s.device, rank))
+            process = context.Process(target=_worker, args=(rank, nproc, port, device, threads, theirs), daemon=True)
             process.start()
             theirs.close()
             workers.append(process)
@@ -284,19 +307,25 @@ def _worker(rank: int, world: int, port: int, device: str, threads: int, pipe: A
 
 
 def forbid_writes(rank: int) -> None:
-    """From now on this process may open no file for writing, nor rename, delete or create one (Python-level calls):
-    only rank 0 writes the run, the store and the caches."""
+    """From now on this process may open no file for writing, nor rename, delete or create one (Python-level calls;
+    device files under /dev and /proc excepted): only rank 0 writes the run, the store and the caches.
+
+    Raises (later, at the offending call):
+        PermissionError: naming the rank and the path.
+    """
     mutating = {"os.rename", "os.replace", "os.remove", "os.rmdir", "os.mkdir", "os.unlink", "shutil.rmtree", "os.truncate"}
 
     def refuse(event: str, args: tuple) -> None:
-        path = None
         if event == "open" and len(args) >= 3 and isinstance(args[0], (str, bytes, os.PathLike)):
             mode, flags = args[1], args[2]
-            writes = any(c in mode for c in "wax+") if isinstance(mode, str) else bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
+            if isinstance(mode, str):
+                writes = any(c in mode for c in "wax+")
+            else:
+                writes = bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
             path = args[0] if writes else None
-        elif event in mutating:
-            path = args[0]
-        if path is not None and not str(os.fsdecode(path) if not isinstance(path, int) else path).startswith(("/dev/", "/proc/")):
-            raise PermissionError(f"rank {rank} tried to write {path!r}; only rank 0 writes")
+        else:
+            path = args[0] if event in mutating and isinstance(args[0], (str, bytes, os.PathLike)) else None
+        if path is not None and not os.fsdecode(path).startswith(("/dev/", "/proc/")):
+            raise PermissionError(f"rank {rank} tried to write {os.fsdecode(path)!r}; only rank 0 writes")
 
     sys.addaudithook(refuse)

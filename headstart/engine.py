@@ -306,7 +306,10 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
         prefix = None  # frozen bottom blocks computed once for the phase (headstart.activations)
         if not on_features and cfg.augment == "none":
             prefix = PrefixCache.build(model.backbone, data.encoded, data.train_rows, batch_size=cfg.eval_batch_size)
-        take_step = Step(model, loss_fn, data, targets, device=device, autocast=autocast, augment=cfg.augment, rng=rng,
+        # Across processes each rank augments its own rows from a stream of its own: drawn from the batch stream, the
+        # ranks' batch orders would drift apart.
+        augment_rng = np.random.default_rng([seed, group.rank, number]) if shared else rng
+        take_step = Step(model, loss_fn, data, targets, device=device, autocast=autocast, augment=cfg.augment, rng=augment_rng,
                          closed=closed, on_features=on_features, train_features=train_features, train_targets=train_targets,
                          prefix=prefix, penalty=penalty, group=group if shared else None)
         stale, queue = 0, []
