@@ -35,6 +35,9 @@ def continual(
     max_steps: Annotated[Optional[int], typer.Option(help="At most this many optimiser steps a task.")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's).")] = None,
     workers: Annotated[int, typer.Option(help="Chains trained at once, each in its own process.")] = 1,
+    backend: Annotated[str, typer.Option(help="local (this machine: --workers processes) or ray (each chain a Ray task; "
+                                              "docs/SCALE.md).")] = "local",
+    address: Annotated[Optional[str], typer.Option(help="--backend ray: the cluster, HOST:PORT or auto (default: a local Ray).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
 ) -> None:
     """Learn a stream of tasks in order with each method; store every step; report the accuracy matrix, average
@@ -42,6 +45,7 @@ def continual(
 
     \b
     Example: headstart continual --stream split-fashion-mnist --scenario class --arms naive,ewc,replay,joint --seeds 3
+    On a Ray cluster: headstart continual --stream permuted-mnist --backend ray --address auto
     """
     from headstart.continual import continual as run_continual
     from headstart.specs import TrainConfig
@@ -51,7 +55,7 @@ def continual(
                                "image_size": image_size}.items() if v is not None}
     result = run_continual(stream, scenario=scenario, arms=arms, strategy=strategy, backbone=backbone, n=n, seeds=seeds,
                            out=out, config=TrainConfig(**given), max_test=max_test, alone=alone, tune=tune, workers=workers,
-                           progress=not quiet)
+                           backend=backend, address=address, progress=not quiet)
     for row in result.analysis["arms"]:
         bwt = row.get("bwt")
         typer.echo(f"{row['arm']}: ACC {100 * row['acc']['mean']:.1f}%" + (f", BWT {100 * bwt['mean']:+.1f} points" if bwt else ""))

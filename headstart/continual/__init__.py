@@ -82,7 +82,8 @@ def grid_arms(arm: ContinualArm) -> list[ContinualArm]:
 def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: list[str] | str = DEFAULT_ARMS,
               strategy: str = "full-finetune", backbone: str | None = None, n: int | str | None = 256, seeds: int = 3,
               out: str | Path = "runs/continual", config: Any = None, max_test: int | None = MAX_TEST, alone: bool = True,
-              tune: bool = False, workers: int = 1, progress: bool = False) -> ContinualResult:
+              tune: bool = False, workers: int = 1, backend: str = "local", address: str | None = None,
+              progress: bool = False) -> ContinualResult:
     """Train every arm along ``stream`` for each seed, store each step, write the report. Mirrors ``headstart continual``.
 
     Args:
@@ -93,6 +94,9 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         n: labelled rows drawn from each task's pool (None or "all": the whole pool).
         max_test: test rows kept per task (the rest go to its pool); None keeps the split's own.
         workers: chains trained at once, each in its own process (threads divided between them); one store.
+        backend: "local" (this process, or ``workers`` processes) or "ray": each chain a Ray task
+            (``continual/ray_chains.py``), this process the store's only writer; ``address`` names the cluster
+            (HOST:PORT or "auto"; None starts a local Ray).
         tune: each method with a weight (ewc, online-ewc, si, mas, lwf) is run at every weight of its grid unless its
             arm sets one; the report keeps the weight with the highest ACC on the tasks' validation splits.
 
@@ -114,6 +118,9 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         raise ConfigError(f"--seeds must be a positive integer, got {seeds!r}; e.g. --seeds 3")
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"--workers must be a positive integer, got {workers!r}; e.g. --workers 2")
+    from headstart.sweep import check_backend
+
+    check_backend(backend, address, workers)  # a missing extra or a dead address is named before the stream loads
     if parse_n(n) == 0:
         raise ConfigError("--n 0 gives each task no labelled rows, and every continual method trains on some; try --n 64")
     loaded = load_stream(stream, scenario)
@@ -159,10 +166,14 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
 
     chains = [(arm, seed) for arm in parsed for seed in range(seeds)]
     planned: set[str] = set()  # the step keys this invocation asked for: the report reads only these
-    if workers > 1:
-        result.trained = _run_pool(chains, planned=planned, workers=workers, job=dict(stream=stream, scenario=scenario, backbone=pretrained_name,
-                                   train=dataclasses.asdict(train), max_test=max_test, n=size, out=str(out)),
-                                   progress=progress)
+    job = dict(stream=stream, scenario=scenario, backbone=pretrained_name, train=dataclasses.asdict(train), max_test=max_test,
+               n=size, out=str(out))
+    if backend == "ray":
+        from headstart.continual.ray_chains import run_chains
+
+        result.trained = run_chains(chains, planned=planned, job=job, address=address, progress=progress)
+    elif workers > 1:
+        result.trained = _run_pool(chains, planned=planned, workers=workers, job=job, progress=progress)
     else:
         with Store(out) as store:
             for i, (arm, seed) in enumerate(chains):
@@ -204,8 +215,9 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
 _PREPARED: dict[str, Prepared] = {}  # a worker process's stream and backbone, loaded once for its chains
 
 
-def _chain_job(job: dict[str, Any], arm: dict[str, Any], seed: int, progress: bool) -> tuple[int, list[str]]:
-    """One chain in a worker process (``continual(workers=...)``): the stream and backbone loaded once per process."""
+def _chain_job(job: dict[str, Any], arm: dict[str, Any], seed: int, progress: bool, *, store: Any = None) -> tuple[int, list[str]]:
+    """One chain in a worker process (``continual(workers=...)``, or a Ray task): the stream and backbone loaded once
+    per process; its steps go to ``job["out"]``'s store, or to ``store`` (a Ray worker's ``CollectingStore``)."""
     import json
 
     from headstart.backbones import load_backbone
@@ -228,8 +240,10 @@ def _chain_job(job: dict[str, Any], arm: dict[str, Any], seed: int, progress: bo
             print(f"continual: {chain.arm.label} seed {chain.seed} task {step + 1}/{len(chain.stream.tasks)} done", file=sys.stderr,
                   flush=True)
 
-    with Store(job["out"]) as store:
+    if store is not None:
         return run_chain(chain, store, progress=said), chain.keys
+    with Store(job["out"]) as opened:
+        return run_chain(chain, opened, progress=said), chain.keys
 
 
 def _run_pool(chains: list[tuple[ContinualArm, int]], *, planned: set[str], workers: int, job: dict[str, Any],
