@@ -75,10 +75,40 @@ def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
 PARENT_POLL_SECONDS = 0.5  # how soon a worker notices that its driver is gone
 
 
-def _worker_init(threads: int, parent: int) -> None:
+def worker_devices(workers: int, device: str, gpus: int) -> list[str]:
+    """The device each of ``workers`` pool processes runs on, given the driver's ``device`` ("cpu", "cuda", "cuda:N",
+    "mps") and the machine's GPU count: on "cuda" (every GPU, the default where there are GPUs) worker i owns GPU
+    i mod ``gpus``, so with as many workers as GPUs each owns one; a named GPU or another device is shared by all."""
+    if device == "cuda" and gpus > 0:
+        return [f"cuda:{i % gpus}" for i in range(workers)]
+    return [device] * workers
+
+
+def pool_devices(workers: int) -> list[str]:
+    """``worker_devices`` for this driver: ``--device cuda`` (or auto on a GPU machine) spreads the workers over every
+    GPU; ``--device cuda:1`` pins them all to that one; otherwise the driver's device."""
     import torch
 
+    from headstart.precision import DEVICE_ENV, pick_device
+
+    device = pick_device()
+    spread = device.type == "cuda" and os.environ.get(DEVICE_ENV, "auto").strip().lower() in ("auto", "cuda")
+    return worker_devices(workers, "cuda" if spread else str(device), torch.cuda.device_count() if spread else 0)
+
+
+def _worker_init(threads: int, parent: int, devices: list[str] | None = None, counter: Any = None) -> None:
+    """A pool worker starts: its threads, its watchdog, and its device (``devices[i]`` for the i-th worker to start,
+    counted in ``counter``, a shared integer; it goes to ``$HEADSTART_DEVICE``, which ``pick_device`` reads)."""
+    import torch
+
+    from headstart.precision import DEVICE_ENV
+
     torch.set_num_threads(threads)
+    if devices and counter is not None:
+        with counter.get_lock():
+            index = counter.value
+            counter.value += 1
+        os.environ[DEVICE_ENV] = devices[index % len(devices)]
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
@@ -365,7 +395,7 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers) -> None
     queue = list(todo)
     done = 0
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
-                             initargs=(threads, os.getpid())) as pool:
+                             initargs=(threads, os.getpid(), pool_devices(workers), context.Value("i", 0))) as pool:
         try:
             while queue or pending:
                 while queue and len(pending) < workers:

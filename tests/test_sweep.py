@@ -310,3 +310,28 @@ def test_backbones_must_name_backbones_and_not_beside_backbone(monkeypatch, caps
 
     assert_user_error(cli(["compare", "--data", str(toy_csv), "--backbone", "tiny", "--backbones", "tiny,tiny-bert",
                            "--out", str(tmp_path / "x")], monkeypatch, capsys), "--backbone and --backbones both name the backbone")
+
+
+def test_pool_workers_own_a_gpu_each_when_the_driver_may_use_every_gpu():
+    from headstart.sweep import worker_devices
+
+    assert worker_devices(4, "cuda", 4) == ["cuda:0", "cuda:1", "cuda:2", "cuda:3"]
+    assert worker_devices(3, "cuda", 2) == ["cuda:0", "cuda:1", "cuda:0"], "more workers than GPUs: round robin"
+    assert worker_devices(2, "cuda:1", 4) == ["cuda:1", "cuda:1"], "--device cuda:1 pins every worker"
+    assert worker_devices(2, "cpu", 0) == ["cpu", "cpu"]
+
+
+def test_a_pool_worker_takes_the_next_device_as_it_starts(monkeypatch):
+    import multiprocessing
+    import os
+
+    from headstart.precision import DEVICE_ENV
+    from headstart.sweep import _worker_init
+
+    monkeypatch.setenv(DEVICE_ENV, "auto")
+    counter = multiprocessing.get_context("spawn").Value("i", 0)
+    seen = []
+    for _ in range(3):
+        _worker_init(1, os.getppid(), ["cuda:0", "cuda:1"], counter)
+        seen.append(os.environ[DEVICE_ENV])
+    assert seen == ["cuda:0", "cuda:1", "cuda:0"] and counter.value == 3
