@@ -132,7 +132,8 @@ def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling
     """Load a backbone by registry name, local model directory, or hub id (offline: from the HF cache only).
 
     Args:
-        name_or_path: ``headstart backbones`` name, a folder holding config.json + safetensors, a PEFT adapter
+        name_or_path: ``headstart backbones`` name, a folder holding config.json + safetensors, a saved image
+            backbone (``headstart-image.json`` + model.safetensors, ``image_folder.py``), a PEFT adapter
             folder trained with plain PEFT (its base, named in adapter_config.json, with the adapter merged in),
             or ``org/model``.
         max_length: truncate inputs to this many tokens (text).
@@ -151,6 +152,10 @@ def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling
     entry = REGISTRY.get(name_or_path)
     if entry is not None and entry.modality == "image":
         return entry.build(entry.locate(), image_size=image_size, bn="train")
+    from headstart.backbones.image_folder import is_image_folder, load_image_backbone
+
+    if entry is None and is_image_folder(Path(name_or_path).expanduser()):  # a saved image backbone (meta-train --out)
+        return load_image_backbone(Path(name_or_path).expanduser(), image_size=image_size)
     if image_size is not None:
         images = ", ".join(n for n, e in REGISTRY.items() if e.modality == "image")
         raise ConfigError(f"--image-size applies to image backbones ({images}), not to {name_or_path!r}; drop it")

@@ -1,0 +1,84 @@
+"""``MetaConfig``: every setting of a ``headstart meta-train`` run, saved with its results (no torch here)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from headstart.errors import ConfigError
+
+DEFAULT_ARMS = ("protonet", "maml", "fomaml", "reptile")
+SETTINGS = {  # --setting NAME: (base dataset, novel datasets)
+    "cross-domain": ("fashion-mnist", ("mnist-5k", "opencv-digits")),  # clothes -> digits
+    "fashion-split": ("fashion-mnist", ("fashion-mnist",)),  # a dataset named as base and novel splits its classes
+}
+INNER = ("head", "all")
+
+
+@dataclass(frozen=True)
+class MetaConfig:
+    arms: tuple[str, ...] = DEFAULT_ARMS
+    backbone: str = "mnist-cnn"
+    base: str = "fashion-mnist"
+    novel: tuple[str, ...] = SETTINGS["cross-domain"][1]
+    ways: int = 5
+    shots: tuple[int, ...] = (1, 5)
+    queries: int = 15  # per class, Snell et al.'s and Finn et al.'s test episodes
+    train_shots: int = 5  # one network per arm serves every test shot count (half the cost of one per count)
+    episodes: int = 600  # test episodes per (novel dataset, shots): the field's convention for a 95% CI
+    meta_steps: int = 300
+    meta_batch: int = 4  # tasks per meta-step: Finn et al.'s mini-ImageNet 1-shot setting
+    meta_lr: float = 1e-4  # Adam on θ; Snell's and Finn's 1e-3 trains from scratch, and on the pre-trained MNIST CNN it
+    # moved the features off digits: ProtoNets 5-way 1-shot on opencv-digits after 60 steps 85.1% at 1e-4, 82.4% at 3e-4
+    inner: str = "head"  # MAML / FOMAML inner loop: "head" (ANIL: features once per task) or "all" (the whole network)
+    inner_lr: float = 0.01  # α, Finn et al.
+    inner_steps: int = 5  # inner SGD steps in meta-training (Finn et al.: 5)
+    test_inner_steps: int = 10  # ... and at test time (Finn et al.: 10)
+    reptile_step: float = 1.0  # ε, linearly annealed to 0 (Nichol et al.)
+    finetune_steps: int = 10  # the plain backbone's fine-tuning baseline: SGD steps on the support set ...
+    finetune_lr: float = 0.01  # ... at this lr, the same rule as Reptile's and MAML's test-time adaptation
+    probe_c: float = 1.0  # logistic regression's inverse regularisation on L2-normalised features (scikit-learn's default, Tian et al.)
+    per_class: int = 600  # rows kept per class, a seeded draw: mini-ImageNet's 600
+    image_size: int | None = None  # None: the backbone's own
+    seed: int = 0
+    threads: int = 1  # torch and BLAS threads: an episode's maths is small, and hand-offs cost more (2 threads: 3-5x slower on a busy 2-core CPU)
+    extra: dict[str, Any] = field(default_factory=dict)  # nothing yet; keeps saved specs forward-compatible
+
+    def __post_init__(self) -> None:
+        if not self.arms:
+            raise ConfigError(f"--arms is empty; try --arms {','.join(DEFAULT_ARMS)}")
+        if self.ways < 2:
+            raise ConfigError(f"--ways must be >= 2 (an episode tells classes apart), got {self.ways!r}; try --ways 5")
+        if not self.shots or min(self.shots) < 1 or self.train_shots < 1:
+            bad = self.train_shots if self.train_shots < 1 else (min(self.shots) if self.shots else "none")
+            raise ConfigError(f"--shots must be >= 1 (each class needs a labelled example), got {bad!r}; try --shots 1,5")
+        for name in ("queries", "episodes", "meta_batch", "per_class", "threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("meta_steps", "inner_steps", "test_inner_steps", "finetune_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("meta_lr", "inner_lr", "finetune_lr", "probe_c"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)!r}; try the default")
+        if not 0 < self.reptile_step <= 1:
+            raise ConfigError(f"--reptile-step must be in (0, 1], got {self.reptile_step!r}; try 1.0")
+        if self.inner not in INNER:
+            raise ConfigError(f"--inner must be one of {', '.join(INNER)}, got {self.inner!r}; try --inner head")
+        if not self.novel:
+            raise ConfigError("--novel is empty; try --novel mnist-5k,opencv-digits")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_ints(text: str, option: str) -> tuple[int, ...]:
+    """``"1,5"`` -> (1, 5).
+
+    Raises:
+        ConfigError: a part that is not an integer.
+    """
+    try:
+        return tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise ConfigError(f"{option} expects integers separated by commas, got {text!r}; e.g. {option} 1,5") from None

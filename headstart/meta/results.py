@@ -1,0 +1,52 @@
+"""``MetaResult``: what a ``meta-train`` run measured, as plain data (no torch), and its table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PLAIN = ("linear-probe", "fine-tune", "prototypes")  # the plain backbone's baselines, in table order
+
+
+@dataclass
+class MetaResult:
+    """Attributes:
+        config: ``MetaConfig.to_json()``.
+        training: one dict per arm: arm, meta_steps, seconds, first_loss / last_loss (mean of the first / last tenth
+            of the steps), saved (the backbone folder).
+        rows: one dict per (novel, shots, method): novel, shots, method, kind ("meta" or "plain"), mean, ci95,
+            episodes (accuracy on the query sets; ci95 the half-width 1.96 · sd / √episodes).
+        seconds: wall time of the whole run.
+    """
+
+    config: dict[str, Any]
+    training: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"config": self.config, "training": self.training, "rows": self.rows, "seconds": self.seconds, "notes": self.notes}
+
+    def table(self) -> list[str]:
+        """Markdown lines: one row per method, one column per (novel dataset, shots), "mean ± ci95" in percent."""
+        columns = sorted({(r["novel"], r["shots"]) for r in self.rows}, key=lambda c: (self.config["novel"].index(c[0]), c[1]))
+        methods = list(dict.fromkeys(r["method"] for r in self.rows))
+        cell = {(r["method"], r["novel"], r["shots"]): r for r in self.rows}
+        ways = self.config["ways"]
+        lines = ["| method | " + " | ".join(f"{novel} {ways}-way {shots}-shot" for novel, shots in columns) + " |",
+                 "|---|" + "---:|" * len(columns)]
+        for method in methods:
+            values = []
+            for novel, shots in columns:
+                r = cell.get((method, novel, shots))
+                values.append("" if r is None else f"{100 * r['mean']:.1f} ± {100 * r['ci95']:.1f}")
+            lines.append(f"| {method} | " + " | ".join(values) + " |")
+        episodes = {r["episodes"] for r in self.rows}
+        lines.append("")
+        lines.append(f"Query accuracy (%), mean ± 95% CI half-width (1.96·sd/√n) over {', '.join(map(str, sorted(episodes)))} "
+                     f"episodes of {self.config['queries']} queries per class, the same seeded episodes for every method; "
+                     f"meta-trained on {self.config['base']} with {self.config['backbone']} "
+                     f"({self.config['meta_steps']} meta-steps of {self.config['meta_batch']} {ways}-way "
+                     f"{self.config['train_shots']}-shot tasks); plain = the pre-trained backbone.")
+        return lines

@@ -1,0 +1,212 @@
+"""``headstart meta-train`` as a recipe: setup → meta-train each arm → evaluate on novel episodes → result.
+
+Setup loads the plain backbone and the datasets, keeps ``per_class`` rows of each class (base and novel) and
+encodes them once. Each arm starts from the plain backbone's weights and sees the same seeded sequence of base
+episodes; its network (and, for MAML / FOMAML / Reptile, its head initialisation) trains in eval mode (BatchNorm
+statistics stay the pre-trained ones, as ``--bn frozen`` keeps them for a pre-trained backbone; dropout is off).
+Evaluation draws ``episodes`` seeded episodes per (novel dataset, shots) and scores every meta-trained arm with its
+own adaptation and the plain backbone with the baselines (``baselines.py``) on the very same episodes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from headstart.errors import ConfigError, DataError
+from headstart.meta.base import ARMS, Task, get_arm, zero_head
+from headstart.meta.config import MetaConfig
+from headstart.meta.episodes import Episode, check_episode_shape, ci95, episodes, rows_by_class, sample_episode
+from headstart.meta.results import MetaResult
+
+TRAIN_STREAM = 7919  # the base episodes' seed is [seed, TRAIN_STREAM]: never the test episodes' stream
+
+
+@dataclass
+class Pool:
+    """The rows of one dataset's chosen classes, encoded once: ``by_class`` class -> rows, ``encoded`` row -> uint8 image."""
+
+    name: str
+    classes: list[int]
+    by_class: dict[int, np.ndarray]
+    encoded: dict[int, torch.Tensor]
+
+    def task(self, episode: Episode, backbone: Any) -> Task:
+        def pixels(rows: np.ndarray) -> torch.Tensor:
+            return backbone.collate([self.encoded[int(r)] for r in rows])["pixel_values"]
+
+        return Task(pixels(episode.support), torch.as_tensor(episode.support_y), pixels(episode.query),
+                    torch.as_tensor(episode.query_y), len(episode.classes))
+
+
+def class_split(base: str, novel: str, classes: int) -> tuple[list[int], list[int]]:
+    """Base and novel classes: all of each dataset's, or, when one dataset is both, its first half and the rest."""
+    if base == novel:
+        return list(range(classes // 2)), list(range(classes // 2, classes))
+    return list(range(classes)), list(range(classes))
+
+
+def make_pool(dataset: Any, classes: list[int], backbone: Any, *, cfg: MetaConfig, where: str) -> Pool:
+    by_class = rows_by_class(dataset.targets, classes, per_class=cfg.per_class, seed=cfg.seed)
+    check_episode_shape(by_class, ways=cfg.ways, shots=max(cfg.shots + (cfg.train_shots,)), queries=cfg.queries, where=where)
+    rows = np.concatenate(list(by_class.values()))
+    encoded = dict(zip(rows.tolist(), backbone.encode([dataset.inputs[int(r)] for r in rows])))
+    return Pool(dataset.name, classes, by_class, encoded)
+
+
+def setup(cfg: MetaConfig) -> tuple[Any, Pool, list[Pool], list[str]]:
+    """The plain backbone, the base pool, one novel pool per novel dataset, and notes on the class split.
+
+    Raises:
+        ConfigError: a text backbone or dataset, or too many ways for a class set.
+    """
+    from headstart.backbones.registry import load_backbone
+    from headstart.data import load_dataset
+
+    plain = load_backbone(cfg.backbone, image_size=cfg.image_size)
+    if getattr(plain, "modality", "text") != "image":
+        raise ConfigError(f"meta-train reads images; --backbone {cfg.backbone!r} is a text backbone; try --backbone mnist-cnn")
+    plain.eval()
+    datasets = {name: load_dataset(name) for name in dict.fromkeys((cfg.base, *cfg.novel))}
+    for name, data in datasets.items():
+        if data.modality != "image" or data.task != "classification":
+            raise DataError(f"meta-train needs image classification data; {name!r} is {data.modality} {data.task}; try fashion-mnist")
+    base_data = datasets[cfg.base]
+    notes, novel_pools, base_classes = [], [], None
+    for name in cfg.novel:
+        data = datasets[name]
+        base_c, novel_c = class_split(cfg.base, name, len(data.label_names))
+        if name == cfg.base:
+            base_classes = base_c
+            notes.append(f"{name}: base classes {base_c[0]}-{base_c[-1]} ({', '.join(data.label_names[c] for c in base_c)}), "
+                         f"novel classes {novel_c[0]}-{novel_c[-1]} ({', '.join(data.label_names[c] for c in novel_c)})")
+        novel_pools.append(make_pool(data, novel_c, plain, cfg=cfg, where=f"the novel classes of {name!r}"))
+    if base_classes is None:
+        base_classes = list(range(len(base_data.label_names)))
+    base_pool = make_pool(base_data, base_classes, plain, cfg=cfg, where=f"the base classes of {cfg.base!r}")
+    return plain, base_pool, novel_pools, notes
+
+
+def meta_train(arm_name: str, plain: Any, base: Pool, cfg: MetaConfig, *, progress: bool = True) -> tuple[Any, dict[str, torch.Tensor], dict[str, Any]]:
+    """One arm meta-trained from a copy of the plain backbone; returns (backbone, head init, summary)."""
+    import copy
+
+    from headstart.progress import progress_bar
+
+    arm = get_arm(arm_name)
+    backbone = copy.deepcopy(plain)
+    net = backbone.network().eval()
+    for p in net.parameters():
+        p.requires_grad_(True)
+    head = {k: nn.Parameter(v) for k, v in zero_head(cfg.ways, backbone.dim).items()}
+    trained = [*net.parameters(), *(head.values() if arm.learns_head else ())]
+    optimizer = torch.optim.Adam(trained, lr=cfg.meta_lr) if arm.uses_optimizer else None
+    rng = np.random.default_rng([cfg.seed, TRAIN_STREAM])  # every arm sees the same base episodes
+    generator = torch.Generator().manual_seed(cfg.seed)
+    losses, start = [], time.monotonic()
+    with progress_bar(f"meta-train {arm_name}", enabled=progress) as update:
+        for step in range(cfg.meta_steps):
+            tasks = [base.task(sample_episode(base.by_class, ways=cfg.ways, shots=cfg.train_shots, queries=cfg.queries, rng=rng), backbone)
+                     for _ in range(cfg.meta_batch)]
+            losses.append(arm.step(net, head, tasks, optimizer, cfg, step / max(cfg.meta_steps, 1), generator))
+            if not np.isfinite(losses[-1]):
+                raise ConfigError(f"{arm_name} diverged at meta-step {step + 1} (loss {losses[-1]}); lower --meta-lr or --inner-lr")
+            if update is not None:
+                update(step + 1, cfg.meta_steps, {"loss": float(np.mean(losses[-20:]))})
+    tenth = max(1, len(losses) // 10)
+    summary = {"arm": arm_name, "meta_steps": cfg.meta_steps, "seconds": round(time.monotonic() - start, 1),
+               "first_loss": float(np.mean(losses[:tenth])) if losses else None,
+               "last_loss": float(np.mean(losses[-tenth:])) if losses else None}
+    return backbone, {k: v.detach() for k, v in head.items()}, summary
+
+
+def evaluate(models: dict[str, tuple[Any, dict[str, torch.Tensor]]], plain: Any, pools: list[Pool], cfg: MetaConfig, *,
+             progress: bool = True) -> list[dict[str, Any]]:
+    """Accuracy rows for every arm in ``models`` and the plain baselines, on the same seeded episodes per (pool, shots)."""
+    from headstart.meta.baselines import evaluate_plain
+    from headstart.progress import progress_bar
+
+    rows = []
+    total, done = len(pools) * len(cfg.shots) * cfg.episodes, 0
+    with progress_bar("evaluate", enabled=progress) as update:
+        for pool in pools:
+            for shots in cfg.shots:
+                accuracy: dict[str, list[float]] = defaultdict(list)
+                for episode in episodes(pool.by_class, ways=cfg.ways, shots=shots, queries=cfg.queries, count=cfg.episodes, seed=cfg.seed):
+                    task = pool.task(episode, plain)
+                    scores = {f"plain {k}": v for k, v in evaluate_plain(plain.network(), task, finetune_steps=cfg.finetune_steps,
+                                                                         finetune_lr=cfg.finetune_lr, probe_c=cfg.probe_c).items()}
+                    for name, (backbone, head) in models.items():
+                        scores[name] = ARMS[name].predict(backbone.network(), head, task, cfg).numpy()
+                    for name, s in scores.items():
+                        accuracy[name].append(float(np.mean(np.argmax(s, axis=1) == episode.query_y)))
+                    done += 1
+                    if update is not None:
+                        update(done, total, {"data": pool.name, "shots": shots})
+                for name, values in accuracy.items():
+                    mean, half = ci95(values)
+                    rows.append({"novel": pool.name, "shots": shots, "method": name, "kind": "plain" if name.startswith("plain ") else "meta",
+                                 "mean": mean, "ci95": half, "episodes": len(values)})
+    order = [*cfg.arms, *(f"plain {k}" for k in ("linear-probe", "fine-tune", "prototypes"))]
+    return sorted(rows, key=lambda r: (cfg.novel.index(r["novel"]), r["shots"], order.index(r["method"])))
+
+
+def architecture_of(backbone: str) -> str:
+    """The registered architecture a backbone name or saved folder is an instance of."""
+    import json
+
+    from headstart.backbones.image_folder import MANIFEST, is_image_folder
+
+    path = Path(backbone).expanduser()
+    return json.loads((path / MANIFEST).read_text())["architecture"] if is_image_folder(path) else backbone
+
+
+def run_meta(cfg: MetaConfig, out: Path, *, progress: bool = True) -> MetaResult:
+    """Meta-train every arm, save each backbone to ``out/<arm>/``, evaluate, write ``out/meta.json`` and ``out/meta.md``."""
+    from headstart.atomic import write_atomic, write_json
+    from headstart.backbones.image_folder import save_image_backbone
+
+    from threadpoolctl import threadpool_limits
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        with threadpool_limits(cfg.threads):
+            return _run(cfg, out, progress=progress)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run(cfg: MetaConfig, out: Path, *, progress: bool) -> MetaResult:
+    from headstart.atomic import write_atomic, write_json
+    from headstart.backbones.image_folder import save_image_backbone
+
+    start = time.monotonic()
+    for name in cfg.arms:
+        get_arm(name)
+    plain, base, novel, notes = setup(cfg)
+    result = MetaResult(config=cfg.to_json(), notes=notes)
+    models = {}
+    out.mkdir(parents=True, exist_ok=True)
+    for name in cfg.arms:
+        backbone, head, summary = meta_train(name, plain, base, cfg, progress=progress)
+        trained_by = {"command": "meta-train", "arm": name, **{k: v for k, v in cfg.to_json().items() if k != "arms"}}
+        folder = save_image_backbone(backbone, out / name, architecture=architecture_of(cfg.backbone), trained_by=trained_by)
+        if get_arm(name).learns_head:
+            from safetensors.torch import save
+
+            write_atomic(folder / "meta-head.safetensors", save({k: v.contiguous() for k, v in head.items()}))
+        models[name] = (backbone, head)
+        result.training.append({**summary, "saved": str(folder)})
+    result.rows = evaluate(models, plain, novel, cfg, progress=progress)
+    result.seconds = round(time.monotonic() - start, 1)
+    write_json(out / "meta.json", result.to_json())
+    write_atomic(out / "meta.md", ("\n".join(["# headstart meta-train", "", *result.table(), *(f"- {n}" for n in notes)]) + "\n").encode())
+    return result
