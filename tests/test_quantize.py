@@ -79,3 +79,20 @@ def test_a_missing_weight_is_named(tmp_path):
     save_file({k: v for k, v in tensors.items() if k != dropped}, str(weights))
     with pytest.raises(BackboneError, match="query.weight"):
         load_quantized(folder)
+
+
+def test_qlora_recomputes_activations_and_trains_as_without(toy, make_tiny_bert):
+    from headstart.recipe import setup, train
+    from headstart.specs import RunSpec, TrainConfig
+
+    cfg = TrainConfig(max_steps=3, min_steps=3, batch_size=8, precision="fp32", optimizer="adamw")
+
+    def trained(checkpointing: bool):
+        s = setup(RunSpec(data="toy", backbone="tiny-bert", strategy="qlora", n=16, options={"checkpointing": checkpointing},
+                          train=cfg), data=toy, pretrained=make_tiny_bert(0))
+        assert s.model.backbone.model.get_base_model().is_gradient_checkpointing == checkpointing
+        assert train(s).status == "done"
+        return {k: v for k, v in s.model.state_dict().items() if "lora_" in k or k.startswith("head.")}
+
+    on, off = trained(True), trained(False)
+    assert on.keys() == off.keys() and all(torch.allclose(on[k], off[k], atol=1e-5) for k in on), "the same steps, less memory"

@@ -2,30 +2,49 @@
 
 Every linear layer of the encoder is quantised to NF4 (bitsandbytes) and frozen; LoRA adapters train on
 top in the precision the probe chose (bf16 where it pays, else fp32). Embeddings and LayerNorms stay in
-full precision. The optimiser defaults to bitsandbytes' 8-bit AdamW (paged on CUDA only).
+full precision. The optimiser defaults to bitsandbytes' 8-bit AdamW (paged on CUDA only). As in the paper's recipe,
+the encoder's layers recompute their activations in the backward pass (gradient checkpointing, ``checkpointing``):
+with a 4-bit base the activations are most of a step's memory (SmolLM2, batch 16: 0.73x LoRA's peak without it).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from headstart.errors import ConfigError
 from headstart.quantize import quantize_linears
-from headstart.strategies.lora import Lora
+from headstart.strategies.lora import Lora, LoraOptions
 from headstart.strategies.peft_base import encoder_of
 from headstart.strategies.registry import register
 
 
+@dataclass(frozen=True)
+class QLoraOptions(LoraOptions):
+    checkpointing: bool = True  # recompute each layer's activations in backward: ~1/3 more compute for far less memory
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.checkpointing, bool):
+            raise ConfigError(f"checkpointing must be true or false, got {self.checkpointing!r}; e.g. --option checkpointing=false")
+
+
 class QLora(Lora):
     name = "qlora"
-    description = "QLoRA: LoRA on a 4-bit NF4 base (bitsandbytes, CPU too), 8-bit AdamW; least memory"
+    description = "QLoRA: LoRA on a 4-bit NF4 base (bitsandbytes, CPU too), 8-bit AdamW, gradient checkpointing; least memory"
+    Options = QLoraOptions
     defaults = {"lr": 2e-4, "head_lr": 1e-3, "min_steps": 100, "optimizer": "adamw8bit"}
     quantized = True
     modalities = ("text",)  # bitsandbytes quantises linear layers; a CNN is mostly convolutions
 
     def attach(self, model, options, *, precision: str, seed: int = 0, directory: Any = None) -> None:
-        quantize_linears(encoder_of(model.backbone), compute_dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
+        encoder = encoder_of(model.backbone)
+        quantize_linears(encoder, compute_dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
+        if options.checkpointing and getattr(encoder, "supports_gradient_checkpointing", False):
+            # Non-reentrant: the frozen embeddings' outputs need no grad for the adapters inside to get theirs.
+            encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         super().attach(model, options, precision=precision, seed=seed, directory=directory)
 
 
