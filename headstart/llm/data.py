@@ -48,6 +48,12 @@ class TextTable:
         """Row indices of ``split``, in table order."""
         return np.flatnonzero(self.split == split)
 
+    def spread(self, split: str, count: int) -> np.ndarray:
+        """``count`` rows of ``split`` drawn with a fixed seed (the same for every run), in table order: a slice that
+        covers many groups (movies), where the first rows would be a few."""
+        rows = self.rows(split)
+        return np.sort(np.random.default_rng(SPLIT_SEED).permutation(rows)[:count])
+
 
 def _hash(columns: dict[str, list[str]], split: np.ndarray) -> str:
     h = hashlib.sha256()
@@ -160,7 +166,10 @@ def rotten_tomatoes_preferences() -> TextTable:
 
 
 BUILTINS = {"rotten-tomatoes-sft": rotten_tomatoes_sft, "rotten-tomatoes-preferences": rotten_tomatoes_preferences}
-BUILTIN_COLUMNS = {"rotten-tomatoes-sft": ("prompt", "response"), "rotten-tomatoes-preferences": ("prompt", "chosen", "rejected")}
+DESCRIPTIONS = {  # listed by headstart datasets beside the classification sets
+    "rotten-tomatoes-sft": "sft: 'Write a positive / negative review of <Movie>.' -> a fresh / rotten critic review (12,396; split by movie)",
+    "rotten-tomatoes-preferences": "prefer: the same prompts, chosen = a review of the asked sentiment, rejected = the other, same movie (6,452 pairs)",
+}
 
 
 def load_table(name_or_path: str, columns: dict[str, str], *, group_column: str | None = None) -> TextTable:

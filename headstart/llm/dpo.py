@@ -133,7 +133,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
 
     table = load_table(data, {"prompt": prompt_column, "chosen": chosen_column, "rejected": rejected_column})
     train_rows = draw(table.rows("train"), cfg.n, cfg.seed)
-    val_rows = table.rows("validation")[: cfg.val_rows]
+    val_rows = table.spread("validation", cfg.val_rows)
     if len(train_rows) == 0 or len(val_rows) == 0:
         raise DataError(f"{data!r} has {len(train_rows)} training and {len(val_rows)} validation pairs; it needs both")
     policy, params, start = _start(cfg)

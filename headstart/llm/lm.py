@@ -9,6 +9,7 @@ architecture — q_proj, v_proj on Llama), QLoRA the same on a base whose decode
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,9 @@ def prepare(model: nn.Module, strategy: str, *, rank: int = 8, alpha: float = 16
         targets = [t.strip() for t in targets.split(",") if t.strip()]
     config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets)
     try:
-        peft_model = get_peft_model(model, config)
+        with warnings.catch_warnings():  # transformers' deprecation notice inside PEFT: not the user's concern
+            warnings.simplefilter("ignore", FutureWarning)
+            peft_model = get_peft_model(model, config)
     except ValueError as e:
         raise ConfigError(f"--targets {targets!r} do not fit this model: {str(e).splitlines()[0][:160]}; "
                           "e.g. --targets q_proj,v_proj") from None
@@ -146,6 +149,8 @@ def load_adapter(model: nn.Module, directory: Path, *, trainable: bool) -> nn.Mo
     from peft import PeftModel
 
     try:
-        return PeftModel.from_pretrained(model, str(directory), is_trainable=trainable)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return PeftModel.from_pretrained(model, str(directory), is_trainable=trainable)
     except (ValueError, RuntimeError, KeyError) as e:
         raise BackboneError(f"the adapter in {str(directory)!r} does not fit its base: {str(e).splitlines()[0][:200]}") from None

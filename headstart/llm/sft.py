@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from headstart.errors import ConfigError, DataError
-from headstart.llm.lm import STRATEGIES
+from headstart.llm.lm import check_strategy
 from headstart.llm.runs import LoadedLM
 
 LRS = {"lora": 2e-4, "qlora": 2e-4, "full-finetune": 2e-5}  # the usual LoRA / full SFT rates (QLoRA paper: 2e-4 at small scale)
@@ -55,15 +55,12 @@ class SftConfig:
     warmup: float = 0.1
     evals: int = 5
     patience: int = 3
-    val_rows: int = 64  # a fixed slice: validation loss every check stays cheap next to the steps
+    val_rows: int = 64  # a fixed draw: validation loss at every check stays cheap next to the steps
     eval_rows: int = 32  # greedy generation is the slow part of evaluating on a CPU
     max_new_tokens: int = 64
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            from headstart.llm.lm import check_strategy
-
-            check_strategy(self.strategy)
+        check_strategy(self.strategy)
         positive = {"batch_size": self.batch_size, "max_length": self.max_length, "rank": self.rank, "evals": self.evals,
                     "max_new_tokens": self.max_new_tokens}
         for name, value in positive.items():
@@ -84,6 +81,7 @@ class SftConfig:
 
     @property
     def rate(self) -> float:
+        """The peak learning rate: ``lr``, else the strategy's default."""
         return self.lr if self.lr is not None else LRS[self.strategy]
 
 
@@ -150,7 +148,7 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
     # setup
     table = load_table(data, {"prompt": prompt_column, "response": response_column})
     train_rows = draw(table.rows("train"), cfg.n, cfg.seed)
-    val_rows, test_rows = table.rows("validation")[: cfg.val_rows], table.rows("test")[: cfg.eval_rows]
+    val_rows, test_rows = table.spread("validation", cfg.val_rows), table.spread("test", cfg.eval_rows)
     if len(train_rows) == 0 or len(val_rows) == 0:
         raise DataError(f"{data!r} has {len(train_rows)} training and {len(val_rows)} validation rows; it needs both")
     folder = lm_folder(cfg.backbone)

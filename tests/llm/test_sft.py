@@ -187,3 +187,18 @@ def test_sft_then_generate_on_the_command_line(tiny_lm, sft_csv, tmp_path, monke
     assert code in (0, None) and json.loads(stdout)["steps"] == 2
     code, stdout, _ = run_cli(["generate", str(out), "--prompt", "say hello", "--max-new-tokens", "3", "--json"], monkeypatch, capsys)
     assert code in (0, None) and json.loads(stdout)[0]["prompt"] == "say hello"
+
+
+@pytest.mark.slow
+def test_a_few_sft_steps_on_the_real_smollm2_then_generate(tmp_path):
+    from headstart.api import generate, sft
+    from headstart.llm.sft import SftConfig
+
+    out = tmp_path / "smol"
+    cfg = SftConfig(backbone="smollm2-135m", n=16, max_steps=3, batch_size=4, max_length=64, val_rows=4, eval_rows=2,
+                    max_new_tokens=16)
+    run = sft("rotten-tomatoes-sft", out=out, config=cfg)
+    assert run.metrics["status"] == "done" and run.spec["format"] == "chat", "SmolLM2-Instruct has a chat template"
+    assert run.metrics["val_loss"] <= run.metrics["val_loss_before"] and run.metrics["val_loss"] < 6
+    text = generate(out, ["Write a positive review of Heat."], max_new_tokens=16)[0]
+    assert text and text == generate(run, ["Write a positive review of Heat."], max_new_tokens=16)[0]

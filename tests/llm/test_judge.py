@@ -1,0 +1,29 @@
+"""The on-target rate: hits read from a classifier's labels, an interval over seeds and prompts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from headstart.errors import ConfigError
+from headstart.llm.judge import hits, on_target_rate
+
+
+def test_a_hit_is_the_label_the_asked_sentiment_maps_to(monkeypatch):
+    def predict(run, texts):
+        return [{"label": "fresh" if "good" in t else "rotten", "probabilities": {"fresh": 0.5, "rotten": 0.5}} for t in texts]
+
+    monkeypatch.setattr("headstart.api.predict", predict)
+    got = hits("clf", ["good film", "bad film", "good film", ""], ["positive", "positive", "negative", "negative"])
+    assert got.tolist() == [True, False, False, True]
+    with pytest.raises(ConfigError, match="no classifier label for the asked sentiment 'neutral'"):
+        hits("clf", ["x"], ["neutral"])
+
+
+def test_the_rate_is_the_mean_hit_with_an_interval_over_seeds_and_prompts():
+    table = np.array([[1, 1, 0, 1], [1, 0, 0, 1], [1, 1, 1, 1]])
+    summary = on_target_rate(table)
+    assert summary["rate"] == pytest.approx(9 / 12) and summary["per_seed"] == pytest.approx([0.75, 0.5, 1.0])
+    assert summary["ci_low"] < 0.75 < summary["ci_high"] and summary["seeds"] == 3 and summary["prompts"] == 4
+    same = on_target_rate(np.array([[1, 0, 1, 0]] * 3))
+    assert same["ci_low"] < 0.5 < same["ci_high"], "identical seeds still leave the prompts' error"
