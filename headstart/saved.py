@@ -209,6 +209,9 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
         raise StoreError(f"cannot read {str(path)!r} ({type(e).__name__}); the run directory is damaged, train it again") from None
     if not isinstance(meta, dict):
         raise StoreError(f"{str(path)!r} is damaged (not a JSON object); train the run again")
+    if meta.get("kind") in ("sft", "prefer"):  # a causal LM's run (headstart.llm): generated from, not scored as a classifier
+        raise StoreError(f"{str(directory)!r} is a headstart {meta['kind']} run; ask it with: headstart generate {directory} "
+                         "--prompt TEXT (its test exact match is in metrics.json)")
     if meta.get("format_version") != FORMAT_VERSION:
         raise StoreError(f"{str(directory)!r} was written by an incompatible headstart (format {meta.get('format_version')!r}, "
                          f"this version reads {FORMAT_VERSION}); train it again with this version")

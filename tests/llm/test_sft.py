@@ -202,3 +202,11 @@ def test_a_few_sft_steps_on_the_real_smollm2_then_generate(tmp_path):
     assert run.metrics["val_loss"] <= run.metrics["val_loss_before"] and run.metrics["val_loss"] < 6
     text = generate(out, ["Write a positive review of Heat."], max_new_tokens=16)[0]
     assert text and text == generate(run, ["Write a positive review of Heat."], max_new_tokens=16)[0]
+
+
+def test_evaluate_points_an_sft_run_to_generate(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    from headstart.api import sft
+
+    out = tmp_path / "run"
+    sft(str(sft_csv), out=out, config=config(tiny_lm, max_steps=1, eval_rows=0))
+    user_error(run_cli(["evaluate", str(out)], monkeypatch, capsys), "is a headstart sft run", "headstart generate")
