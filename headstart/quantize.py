@@ -130,8 +130,10 @@ def _parameters_on_meta():
         nn.Module.register_parameter = register
 
 
-def load_quantized(directory: Path, *, compute_dtype: torch.dtype = torch.float32) -> nn.Module:
-    """A transformers ``AutoModel`` from ``directory`` with every ``nn.Linear`` loaded straight into NF4.
+def load_quantized(directory: Path, *, compute_dtype: torch.dtype = torch.float32, causal_lm: bool = False) -> nn.Module:
+    """A transformers ``AutoModel`` (``AutoModelForCausalLM`` with ``causal_lm``) from ``directory`` with every
+    ``nn.Linear`` loaded straight into NF4 — but a causal LM's output projection, which stays full precision (tied to
+    the input embeddings where the model ties them).
 
     The model is built with its parameters on the meta device, then filled tensor by tensor from the folder's
     safetensors: a linear layer's fp32 weight is read, quantised and dropped before the next is read, so the fp32
@@ -143,14 +145,16 @@ def load_quantized(directory: Path, *, compute_dtype: torch.dtype = torch.float3
         BackboneError: a parameter the architecture needs is not in the folder's weights.
     """
     from safetensors import safe_open
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
     from headstart.errors import BackboneError
 
     bnb = _bnb()
     config = AutoConfig.from_pretrained(directory)
     with _parameters_on_meta():
-        model = AutoModel.from_config(config)
+        model = (AutoModelForCausalLM if causal_lm else AutoModel).from_config(config)
+    head = model.get_output_embeddings() if causal_lm else None
+    tied = head is not None and bool(getattr(config, "tie_word_embeddings", False))
     files = sorted(Path(directory).glob("*.safetensors"))
     where = {}
     for file in files:
@@ -165,9 +169,11 @@ def load_quantized(directory: Path, *, compute_dtype: torch.dtype = torch.float3
         with safe_open(str(where[key]), "pt") as f:
             return f.get_tensor(key).to(torch.float32)
 
-    linears = {id(m) for _, _, m in _children(model, nn.Linear)}
+    linears = {id(m) for _, _, m in _children(model, nn.Linear)} - {id(head)}
     for module_name, module in list(model.named_modules()):
         prefix = f"{module_name}." if module_name else ""
+        if module is head and tied:
+            continue  # its weight is the input embeddings' (tie_weights below)
         if id(module) in linears:
             parent_name, _, child = module_name.rpartition(".")
             parent = model.get_submodule(parent_name)
@@ -188,8 +194,8 @@ def load_quantized(directory: Path, *, compute_dtype: torch.dtype = torch.float3
             key = prefix + name
             if buffer is not None and name not in module._non_persistent_buffers_set and any(p + key in where for p in prefixes):
                 module._buffers[name] = read(key).to(buffer.dtype)
-    if hasattr(model, "tie_weights"):
-        model.tie_weights()
+    if tied:
+        head.weight = model.get_input_embeddings().weight
     return model.eval()
 
 

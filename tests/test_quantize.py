@@ -96,3 +96,21 @@ def test_qlora_recomputes_activations_and_trains_as_without(toy, make_tiny_bert)
 
     on, off = trained(True), trained(False)
     assert on.keys() == off.keys() and all(torch.allclose(on[k], off[k], atol=1e-5) for k in on), "the same steps, less memory"
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_a_causal_lm_loads_in_4_bits_with_its_output_projection_in_full_precision(tmp_path, tied):
+    from transformers import AutoModelForCausalLM
+
+    import bitsandbytes as bnb
+    from backbones.test_causal import tiny_llama_folder
+
+    folder = tiny_llama_folder(tmp_path / "llama", tied=tied)
+    direct = load_quantized(folder, causal_lm=True)
+    reference = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    quantize_linears(reference.model)
+    assert type(direct.lm_head) is torch.nn.Linear and not isinstance(direct.lm_head, bnb.nn.Linear4bit)
+    assert (direct.lm_head.weight is direct.model.embed_tokens.weight) == tied
+    ids = torch.tensor([[5, 17, 99, 2034, 7]])
+    with torch.no_grad():
+        assert torch.equal(direct(input_ids=ids).logits, reference(input_ids=ids).logits)

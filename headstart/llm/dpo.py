@@ -109,7 +109,7 @@ def _start(cfg: PreferConfig) -> tuple[LoadedLM, list[torch.nn.Parameter], dict[
                                "strategy": start.spec["strategy"], "base": start.spec["base"]}
     folder = lm_folder(cfg.backbone)
     torch.manual_seed(cfg.seed)
-    model, tokenizer = load_lm(folder, device=pick_device())
+    model, tokenizer = load_lm(folder, device=pick_device(), quantize=cfg.strategy == "qlora")
     model, params = prepare(model, cfg.strategy)
     return LoadedLM(model, tokenizer, {}), params, {"sft": None, "backbone": cfg.backbone, "strategy": cfg.strategy, "base": str(folder)}
 

@@ -54,8 +54,10 @@ def lm_folder(name_or_path: str) -> Path:
     return Path(folder)
 
 
-def load_lm(folder: Path, *, device: torch.device) -> tuple[nn.Module, Any]:
-    """(model, tokenizer) of a causal-LM folder: ``AutoModelForCausalLM`` in fp32 on ``device``, in eval mode.
+def load_lm(folder: Path, *, device: torch.device, quantize: bool = False) -> tuple[nn.Module, Any]:
+    """(model, tokenizer) of a causal-LM folder: ``AutoModelForCausalLM`` in fp32 on ``device``, in eval mode; with
+    ``quantize`` (qlora) its decoder's linear layers are read straight into NF4 (``quantize.load_quantized``: the fp32
+    base is never held), the output projection kept in full precision.
 
     The tokenizer gets a pad token (its end-of-sequence token) where it has none.
 
@@ -70,7 +72,12 @@ def load_lm(folder: Path, *, device: torch.device) -> tuple[nn.Module, Any]:
     hf_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+        if quantize:
+            from headstart.quantize import load_quantized
+
+            model = load_quantized(folder, causal_lm=True)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     except (OSError, ValueError, RuntimeError, KeyError) as e:
         raise BackboneError(f"cannot load the causal LM in {str(folder)!r}: {str(e).splitlines()[0][:200]}") from None
     finally:

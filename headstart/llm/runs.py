@@ -112,7 +112,7 @@ def load_run(directory: str | Path, *, trainable: bool = False, device: torch.de
         for p in model.parameters():
             p.requires_grad_(trainable)
         return LoadedLM(model, tokenizer, spec, directory, _metrics(directory))
-    model, tokenizer = load_lm(lm_folder(spec["backbone"]), device=device)
+    model, tokenizer = load_lm(lm_folder(spec["backbone"]), device=device, quantize=spec["strategy"] == "qlora")
     if spec["strategy"] == "qlora":
         from headstart.quantize import quantize_linears
 

@@ -153,7 +153,7 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
         raise DataError(f"{data!r} has {len(train_rows)} training and {len(val_rows)} validation rows; it needs both")
     folder = lm_folder(cfg.backbone)
     torch.manual_seed(cfg.seed)  # LoRA's A matrices
-    model, tokenizer = load_lm(folder, device=pick_device())
+    model, tokenizer = load_lm(folder, device=pick_device(), quantize=cfg.strategy == "qlora")
     model, params = prepare(model, cfg.strategy, rank=cfg.rank, alpha=cfg.alpha, dropout=cfg.dropout, targets=cfg.targets)
     eos, pad = eos_id(model, tokenizer), tokenizer.pad_token_id
     prompts, responses = table.columns["prompt"], table.columns["response"]
