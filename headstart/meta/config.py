@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from headstart.errors import ConfigError
@@ -42,7 +42,6 @@ class MetaConfig:
     image_size: int | None = None  # None: the backbone's own
     seed: int = 0
     threads: int = 1  # torch and BLAS threads: an episode's maths is small, and hand-offs cost more (2 threads: 3-5x slower on a busy 2-core CPU)
-    extra: dict[str, Any] = field(default_factory=dict)  # nothing yet; keeps saved specs forward-compatible
 
     def __post_init__(self) -> None:
         if not self.arms:

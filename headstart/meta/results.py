@@ -15,7 +15,8 @@ class MetaResult:
         training: one dict per arm: arm, meta_steps, seconds, first_loss / last_loss (mean of the first / last tenth
             of the steps), saved (the backbone folder).
         rows: one dict per (novel, shots, method): novel, shots, method, kind ("meta" or "plain"), mean, ci95,
-            episodes (accuracy on the query sets; ci95 the half-width 1.96 · sd / √episodes).
+            episodes, accuracies (accuracy on the query sets, their mean, its 95% half-width 1.96 · sd / √episodes, and
+            each episode's, in the same episode order for every method: paired differences need them).
         seconds: wall time of the whole run.
     """
 

@@ -153,7 +153,8 @@ def evaluate(models: dict[str, tuple[Any, dict[str, torch.Tensor]]], plain: Any,
                 for name, values in accuracy.items():
                     mean, half = ci95(values)
                     rows.append({"novel": pool.name, "shots": shots, "method": name, "kind": "plain" if name.startswith("plain ") else "meta",
-                                 "mean": mean, "ci95": half, "episodes": len(values)})
+                                 "mean": mean, "ci95": half, "episodes": len(values),
+                                 "accuracies": [round(v, 4) for v in values]})  # per episode, in episode order: for paired differences
     order = [*cfg.arms, *(f"plain {k}" for k in ("linear-probe", "fine-tune", "prototypes"))]
     return sorted(rows, key=lambda r: (cfg.novel.index(r["novel"]), r["shots"], order.index(r["method"])))
 

@@ -66,7 +66,7 @@ def test_meta_steps_lower_the_query_loss_after_adaptation(arm):
 
     def query_loss() -> float:
         logits, _ = adapted_query_logits(net, head, task, inner="head", steps=3, lr=0.05, create_graph=False)
-        return float(F.cross_entropy(logits, task.query_y))
+        return float(F.cross_entropy(logits, task.query_y).detach())
 
     before = query_loss()
     optimizer = torch.optim.Adam([*net.parameters(), *head.values()], lr=1e-2)

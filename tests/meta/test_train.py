@@ -84,7 +84,7 @@ def test_cli_end_to_end_saves_backbones_that_load(tmp_path, monkeypatch, capsys)
     assert "| protonet |" in stdout and "plain linear-probe" in stdout
     result = json.loads((out / "meta.json").read_text())
     assert {r["method"] for r in result["rows"]} >= {"protonet", "reptile", "plain linear-probe", "plain fine-tune"}
-    assert all(r["novel"] == "fashion-mnist" and r["episodes"] == 3 for r in result["rows"])
+    assert all(r["novel"] == "fashion-mnist" and r["episodes"] == len(r["accuracies"]) == 3 for r in result["rows"])
     loaded = load_backbone(str(out / "reptile"))
     assert loaded.modality == "image" and loaded.dim == 128 and (out / "reptile" / "meta-head.safetensors").exists()
     images = [np.random.default_rng(0).integers(0, 255, (28, 28), dtype=np.uint8)]
