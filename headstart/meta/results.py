@@ -16,7 +16,8 @@ class MetaResult:
             of the steps), saved (the backbone folder).
         rows: one dict per (novel, shots, method): novel, shots, method, kind ("meta" or "plain"), mean, ci95,
             episodes, accuracies (accuracy on the query sets, their mean, its 95% half-width 1.96 · sd / √episodes, and
-            each episode's, in the same episode order for every method: paired differences need them).
+            each episode's, in the same episode order for every method), vs_linear_probe (mean and 95% half-width
+            of the per-episode difference from the plain linear probe on the same episodes; None on its own row).
         seconds: wall time of the whole run.
     """
 
@@ -43,6 +44,12 @@ class MetaResult:
                 r = cell.get((method, novel, shots))
                 values.append("" if r is None else f"{100 * r['mean']:.1f} ± {100 * r['ci95']:.1f}")
             lines.append(f"| {method} | " + " | ".join(values) + " |")
+        lines += ["", "Paired difference from plain linear-probe on the same episodes (points, mean ± 95% half-width):", "",
+                  lines[0], lines[1]]
+        for method in methods:
+            pairs = [cell.get((method, novel, shots), {}).get("vs_linear_probe") for novel, shots in columns]
+            if any(p is not None for p in pairs):
+                lines.append(f"| {method} | " + " | ".join("" if p is None else f"{100 * p[0]:+.1f} ± {100 * p[1]:.1f}" for p in pairs) + " |")
         episodes = {r["episodes"] for r in self.rows}
         lines.append("")
         lines.append(f"Query accuracy (%), mean ± 95% CI half-width (1.96·sd/√n) over {', '.join(map(str, sorted(episodes)))} "

@@ -26,6 +26,7 @@ from headstart.meta.config import MetaConfig
 from headstart.meta.episodes import Episode, check_episode_shape, ci95, episodes, rows_by_class, sample_episode
 from headstart.meta.results import MetaResult
 
+PROBE = "plain linear-probe"  # the reference of the paired differences (Tian et al.'s baseline)
 TRAIN_STREAM = 7919  # the base episodes' seed is [seed, TRAIN_STREAM]: never the test episodes' stream
 
 
@@ -53,9 +54,10 @@ def class_split(base: str, novel: str, classes: int) -> tuple[list[int], list[in
     return list(range(classes)), list(range(classes))
 
 
-def make_pool(dataset: Any, classes: list[int], backbone: Any, *, cfg: MetaConfig, where: str) -> Pool:
+def make_pool(dataset: Any, classes: list[int], backbone: Any, *, cfg: MetaConfig, shots: int, where: str) -> Pool:
+    """``per_class`` seeded rows of each of ``classes``, checked to fill ``shots``-shot episodes, encoded once."""
     by_class = rows_by_class(dataset.targets, classes, per_class=cfg.per_class, seed=cfg.seed)
-    check_episode_shape(by_class, ways=cfg.ways, shots=max(cfg.shots + (cfg.train_shots,)), queries=cfg.queries, where=where)
+    check_episode_shape(by_class, ways=cfg.ways, shots=shots, queries=cfg.queries, where=where)
     rows = np.concatenate(list(by_class.values()))
     encoded = dict(zip(rows.tolist(), backbone.encode([dataset.inputs[int(r)] for r in rows])))
     return Pool(dataset.name, classes, by_class, encoded)
@@ -87,10 +89,10 @@ def setup(cfg: MetaConfig) -> tuple[Any, Pool, list[Pool], list[str]]:
             base_classes = base_c
             notes.append(f"{name}: base classes {base_c[0]}-{base_c[-1]} ({', '.join(data.label_names[c] for c in base_c)}), "
                          f"novel classes {novel_c[0]}-{novel_c[-1]} ({', '.join(data.label_names[c] for c in novel_c)})")
-        novel_pools.append(make_pool(data, novel_c, plain, cfg=cfg, where=f"the novel classes of {name!r}"))
+        novel_pools.append(make_pool(data, novel_c, plain, cfg=cfg, shots=max(cfg.shots), where=f"the novel classes of {name!r}"))
     if base_classes is None:
         base_classes = list(range(len(base_data.label_names)))
-    base_pool = make_pool(base_data, base_classes, plain, cfg=cfg, where=f"the base classes of {cfg.base!r}")
+    base_pool = make_pool(base_data, base_classes, plain, cfg=cfg, shots=cfg.train_shots, where=f"the base classes of {cfg.base!r}")
     return plain, base_pool, novel_pools, notes
 
 
@@ -150,11 +152,14 @@ def evaluate(models: dict[str, tuple[Any, dict[str, torch.Tensor]]], plain: Any,
                     done += 1
                     if update is not None:
                         update(done, total, {"data": pool.name, "shots": shots})
+                probe = np.asarray(accuracy[PROBE])
                 for name, values in accuracy.items():
                     mean, half = ci95(values)
+                    paired = ci95(np.asarray(values) - probe) if name != PROBE else None
                     rows.append({"novel": pool.name, "shots": shots, "method": name, "kind": "plain" if name.startswith("plain ") else "meta",
                                  "mean": mean, "ci95": half, "episodes": len(values),
-                                 "accuracies": [round(v, 4) for v in values]})  # per episode, in episode order: for paired differences
+                                 "vs_linear_probe": paired,  # (mean, half-width) of the per-episode difference
+                                 "accuracies": [round(v, 4) for v in values]})  # per episode, in episode order
     order = [*cfg.arms, *(f"plain {k}" for k in ("linear-probe", "fine-tune", "prototypes"))]
     return sorted(rows, key=lambda r: (cfg.novel.index(r["novel"]), r["shots"], order.index(r["method"])))
 

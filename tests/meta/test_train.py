@@ -15,7 +15,7 @@ from meta_fixtures import band_images, flat_cnn
 
 def pools(cfg: MetaConfig):
     backbone, data = flat_cnn(0), band_images(classes=6)
-    pool = make_pool(data, list(range(6)), backbone, cfg=cfg, where="bands")
+    pool = make_pool(data, list(range(6)), backbone, cfg=cfg, shots=max(cfg.shots + (cfg.train_shots,)), where="bands")
     return backbone, pool
 
 
@@ -44,6 +44,12 @@ def test_every_method_meets_the_same_episodes():
         # the un-meta-trained ProtoNet is the plain backbone's nearest prototype: equal only on the same episodes
         assert by["protonet"]["mean"] == by["plain prototypes"]["mean"] and by["protonet"]["episodes"] == 25
     assert {r["method"] for r in rows} == {"protonet", "plain linear-probe", "plain fine-tune", "plain prototypes"}
+    for r in rows:  # the paired difference is the mean of the per-episode differences from the probe
+        probe = next(p for p in rows if p["method"] == "plain linear-probe" and p["shots"] == r["shots"])
+        if r is probe:
+            assert r["vs_linear_probe"] is None
+        else:
+            assert r["vs_linear_probe"][0] == pytest.approx(r["mean"] - probe["mean"])
 
 
 @pytest.mark.parametrize("args, text", [
@@ -81,7 +87,7 @@ def test_cli_end_to_end_saves_backbones_that_load(tmp_path, monkeypatch, capsys)
                                  "--episodes", "3", "--per-class", "20", "--queries", "3", "--shots", "1", "--train-shots", "1",
                                  "--out", str(out), "-q"], monkeypatch, capsys)
     assert code == 0, err
-    assert "| protonet |" in stdout and "plain linear-probe" in stdout
+    assert "| protonet |" in stdout and "plain linear-probe" in stdout and "Paired difference from plain linear-probe" in stdout
     result = json.loads((out / "meta.json").read_text())
     assert {r["method"] for r in result["rows"]} >= {"protonet", "reptile", "plain linear-probe", "plain fine-tune"}
     assert all(r["novel"] == "fashion-mnist" and r["episodes"] == len(r["accuracies"]) == 3 for r in result["rows"])
