@@ -216,6 +216,10 @@ def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Mo
     # A 4-bit strategy that loads its own backbone loads it straight into NF4 and trains it without a copy: the fp32
     # base is never held (peak memory is the point of QLoRA). One given by a sweep is copied, then quantised.
     quantized_here = pretrained is None and strategy.quantized
+    if quantized_here:
+        from headstart.quantize import lean_allocator
+
+        lean_allocator()  # before the load, whose freed fp32 layers would otherwise stay in glibc's heap
     pretrained = pretrained or load_pretrained(spec, quantize=quantized_here)
     cfg = spec.train.with_defaults(strategy.defaults_for(modality_of(pretrained)))
     check_compatible(strategy, data, pretrained, cfg)

@@ -73,8 +73,9 @@ def load_lm(folder: Path, *, device: torch.device, quantize: bool = False) -> tu
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         if quantize:
-            from headstart.quantize import load_quantized
+            from headstart.quantize import lean_allocator, load_quantized
 
+            lean_allocator()
             model = load_quantized(folder, causal_lm=True)
         else:
             model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
