@@ -21,7 +21,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -181,13 +181,15 @@ def _rank_device(device: torch.device, rank: int) -> torch.device:
 
 
 @contextmanager
-def launch(s: Any, nproc: int) -> Iterator[Group]:
+def launch(s: Any, nproc: int, *, rank_run: Callable[..., Any]) -> Iterator[Group]:
     """Start ranks 1..``nproc``-1 training ``s`` (a ``recipe.Setup``) beside this process, which is rank 0.
 
     Args:
         s: the run as rank 0 built it; the others get its spec (with the precision rank 0 resolved), data and
             pre-trained backbone.
         nproc: processes in all, this one included.
+        rank_run: ``rank_run(spec, data, pretrained, group)`` builds and trains the run in another rank (the recipe's;
+            a module-level function, so a spawned process finds it by name).
 
     Yields:
         This process's ``Group`` (rank 0).
@@ -213,7 +215,7 @@ def launch(s: Any, nproc: int) -> Iterator[Group]:
         for rank in range(1, nproc):  # small arguments: start() returns at once, whatever the worker then does
             mine, theirs = context.Pipe()
             device = str(_rank_device(s.device, rank))
-            process = context.Process(target=_worker, args=(rank, nproc, port, device, threads, theirs), daemon=True)
+            process = context.Process(target=_worker, args=(rank, nproc, port, device, threads, theirs, rank_run), daemon=True)
             process.start()
             theirs.close()
             workers.append(process)
@@ -275,12 +277,11 @@ def _collect(workers: list[Any], pipes: list[Any], *, wait: float) -> list[BaseE
     return errors
 
 
-def _worker(rank: int, world: int, port: int, device: str, threads: int, pipe: Any) -> None:
+def _worker(rank: int, world: int, port: int, device: str, threads: int, pipe: Any, rank_run: Callable[..., Any]) -> None:
     """Rank ``rank``'s life: join the group, receive the run (spec, data, pre-trained backbone), build it as rank 0
-    did, train, exit; an error goes back up ``pipe``."""
+    did and train it (``rank_run``), exit; an error goes back up ``pipe``."""
     from headstart.errors import HeadstartError
     from headstart.precision import DEVICE_ENV
-    from headstart.recipe import setup, train
 
     sys.dont_write_bytecode = True
     forbid_writes(rank)
@@ -293,7 +294,7 @@ def _worker(rank: int, world: int, port: int, device: str, threads: int, pipe: A
         try:
             spec, data, pretrained = pipe.recv()
             group.seed = spec.seed
-            train(setup(spec, data=data, pretrained=pretrained), features=False, group=group)
+            rank_run(spec, data, pretrained, group)
         finally:
             torch.distributed.destroy_process_group()
     except HeadstartError as exc:

@@ -288,11 +288,16 @@ def train(s: Setup, *, progress: ProgressFn | None = None, objective: Objective 
                                                 "--nproc %d ignored, one process trains it", s.strategy.name, nproc)
         report = fit_as(group)
     else:
-        with distributed.launch(s, nproc) as rank0:
+        with distributed.launch(s, nproc, rank_run=_rank_run) as rank0:
             report = fit_as(rank0)
     if objective is not None and objective.summary:  # what the terms estimated (importance: how far apart the domains are)
         report.chosen.update(objective.summary)
     return report
+
+
+def _rank_run(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, group: Any) -> None:
+    """What a rank other than 0 of ``train --nproc`` does (``distributed.launch``): build the run as rank 0 did, train."""
+    train(setup(spec, data=data, pretrained=pretrained), features=False, group=group)
 
 
 def term_context(s: Setup) -> TermContext:

@@ -22,11 +22,6 @@ import torch
 from headstart.errors import BackboneError
 
 
-def is_causal(config: Any) -> bool:
-    """Whether a transformers config describes a decoder-only LM (its saved architecture is ``*ForCausalLM``)."""
-    return any(str(a).endswith("ForCausalLM") for a in (getattr(config, "architectures", None) or []))
-
-
 def gguf_folder(path: Path) -> Path:
     """The cached safetensors folder of the GGUF file ``path``, converting it on first use.
 
@@ -106,6 +101,8 @@ def lm_head_weight(backbone: Any) -> torch.Tensor:
     Raises:
         BackboneError: the backbone is not a causal LM, or its folder holds no ``lm_head.weight``.
     """
+    from headstart.backbones.text import is_causal
+
     model = backbone.model
     if not is_causal(model.config):
         raise BackboneError(f"{backbone.name!r} is not a causal language model; scoring words needs one, e.g. --backbone smollm2-135m")

@@ -43,10 +43,11 @@ def save_image_backbone(backbone: Any, out: Path, *, architecture: str, trained_
     return out
 
 
-def load_image_backbone(path: Path, *, image_size: int | None = None):
+def load_image_backbone(path: Path, *, registry: dict[str, Any], image_size: int | None = None):
     """The ``ImageBackbone`` saved in ``path``.
 
     Args:
+        registry: the built-in backbones by name (``registry.REGISTRY``): the manifest's architecture is one of them.
         image_size: input side; None: the size it was saved at.
 
     Raises:
@@ -54,7 +55,6 @@ def load_image_backbone(path: Path, *, image_size: int | None = None):
     """
     from safetensors.torch import load_file
 
-    from headstart.backbones.registry import REGISTRY
     from headstart.backbones.text import weights_fingerprint
 
     try:
@@ -62,9 +62,9 @@ def load_image_backbone(path: Path, *, image_size: int | None = None):
         architecture = manifest["architecture"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise BackboneError(f"cannot read {str(path / MANIFEST)!r} ({type(e).__name__}); save the backbone again") from None
-    entry = REGISTRY.get(architecture)
+    entry = registry.get(architecture)
     if entry is None or entry.modality != "image":
-        images = ", ".join(n for n, e in REGISTRY.items() if e.modality == "image")
+        images = ", ".join(n for n, e in registry.items() if e.modality == "image")
         raise BackboneError(f"{str(path)!r} names architecture {architecture!r}, not a built-in image backbone ({images})")
     if not (path / WEIGHTS).is_file():
         raise BackboneError(f"{str(path / WEIGHTS)!r} is missing; the folder was not saved completely, save it again")

@@ -155,7 +155,7 @@ def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling
     from headstart.backbones.image_folder import is_image_folder, load_image_backbone
 
     if entry is None and is_image_folder(Path(name_or_path).expanduser()):  # a saved image backbone (meta-train --out)
-        return load_image_backbone(Path(name_or_path).expanduser(), image_size=image_size)
+        return load_image_backbone(Path(name_or_path).expanduser(), registry=REGISTRY, image_size=image_size)
     if image_size is not None:
         images = ", ".join(n for n, e in REGISTRY.items() if e.modality == "image")
         raise ConfigError(f"--image-size applies to image backbones ({images}), not to {name_or_path!r}; drop it")

@@ -27,6 +27,11 @@ ST_POOLING_KEYS = {"pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "
 ACTIVATIONS = {"Tanh": nn.Tanh, "Identity": nn.Identity, "ReLU": nn.ReLU, "GELU": nn.GELU, "Sigmoid": nn.Sigmoid}
 
 
+def is_causal(config: Any) -> bool:
+    """Whether a transformers config describes a decoder-only LM (its saved architecture is ``*ForCausalLM``)."""
+    return any(str(a).endswith("ForCausalLM") for a in (getattr(config, "architectures", None) or []))
+
+
 def pooling_modes(pooling: str) -> tuple[str, ...]:
     """``"cls+mean"`` -> ("cls", "mean"), in sentence-transformers' order.
 
@@ -361,8 +366,6 @@ def load_text_backbone(directory: str | Path, *, name: str, pooling: str | None 
     finally:
         hf_logging.set_verbosity(verbosity)
     model.eval()
-    from headstart.backbones.causal import is_causal
-
     chosen = pooling or ("lasttoken" if is_causal(model.config) else "mean")  # a causal LM's last token has read the whole text
     files = weights + [folder / "model.safetensors" for folder in pipeline.dense]
     return TextBackbone(model, tokenizer, name=name, source=str(directory.resolve()), pooling=chosen, max_length=max_length,

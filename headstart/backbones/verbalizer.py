@@ -47,7 +47,7 @@ class PromptScorer(nn.Module):
 
     def __init__(self, lm: nn.Module, *, seed: int = 0) -> None:
         super().__init__()
-        from headstart.backbones.causal import is_causal
+        from headstart.backbones.text import is_causal
 
         if not is_causal(getattr(getattr(lm, "model", None), "config", None)):
             raise ConfigError(f"prompting scores answer words with a causal language model; {getattr(lm, 'name', lm)!r} is not one; "

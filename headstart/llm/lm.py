@@ -27,7 +27,8 @@ def lm_folder(name_or_path: str) -> Path:
     Raises:
         BackboneError: unknown name, unreadable folder, or a model that is not a causal LM.
     """
-    from headstart.backbones.causal import gguf_folder, is_causal
+    from headstart.backbones.causal import gguf_folder
+    from headstart.backbones.text import is_causal
     from headstart.backbones.registry import REGISTRY
 
     entry = REGISTRY.get(name_or_path)

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from headstart.backbones.causal import is_causal, lm_head_weight
+from headstart.backbones.causal import lm_head_weight
 from headstart.backbones.registry import load_backbone
+from headstart.backbones.text import is_causal
 from headstart.errors import BackboneError
 
 
