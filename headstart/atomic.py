@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +59,44 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_directory(out: Path, fill: Callable[[Path], None], *, is_replaceable: Callable[[Path], bool], what: str) -> Path:
+    """Build a directory whole, then put it at ``out``: ``fill(staging)`` writes into a sibling staging directory, which
+    two renames swap in (the old ``out`` removed only after both). A failure or a kill while filling leaves ``out`` as
+    it was, and the staging directory is removed.
+
+    Args:
+        fill: writes the directory's files into the path it is given.
+        is_replaceable: whether an existing, non-empty ``out`` may be replaced (it holds an earlier ``what``).
+        what: what such a directory is, for the refusal, e.g. "headstart run".
+
+    Raises:
+        StoreError: ``out`` is a non-empty directory that is not a ``what``, or cannot be written.
+    """
+    out = Path(out)
+    if out.is_dir() and any(out.iterdir()) and not is_replaceable(out):
+        raise StoreError(f"--out {str(out)!r} is a directory holding other files, not a {what}; "
+                         f"choose a new directory, e.g. {str(out / 'run')!r}")
+    staging = out.parent / f".{out.name}.saving-{os.getpid()}"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+    except OSError as e:
+        raise StoreError(f"cannot write to output directory {str(out)!r} ({e.strerror}); choose another --out") from None
+    try:
+        fill(staging)
+        kill_point("swap:run")
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out, old)
+            os.replace(staging, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out

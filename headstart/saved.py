@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,38 +62,14 @@ def save(s: Any, report: FitReport, out: str | Path, *, notes: dict[str, Any] | 
     Raises:
         StoreError: ``out`` cannot be written, or is a non-empty directory that is not a run.
     """
-    out = Path(out)
-    if out.is_dir() and any(out.iterdir()) and not any((out / name).exists() for name in RUN_FILES):
-        raise StoreError(f"--out {str(out)!r} is a directory holding other files, not a headstart run; "
-                         f"choose a new directory, e.g. {str(out / 'run')!r}")
-    staging = out.parent / f".{out.name}.saving-{os.getpid()}"
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-    except OSError as e:
-        raise StoreError(f"cannot write to output directory {str(out)!r} ({e.strerror}); choose another --out") from None
-    try:
+    from headstart.atomic import write_directory
+
+    def fill(staging: Path) -> None:
         _write_run(s, report, staging, notes or {})
         write_model_card(staging, name=str(out))
-        kill_point("swap:run")
-        _swap_in(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out
 
-
-def _swap_in(staging: Path, out: Path) -> None:
-    """Put the complete ``staging`` directory at ``out``: two renames, the old run removed only after both."""
-    if not out.exists():
-        os.replace(staging, out)
-        return
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(out, old)
-    os.replace(staging, out)
-    shutil.rmtree(old, ignore_errors=True)
+    return write_directory(Path(out), fill, is_replaceable=lambda d: any((d / name).exists() for name in RUN_FILES),
+                           what="headstart run")
 
 
 def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> None:

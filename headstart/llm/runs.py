@@ -10,8 +10,6 @@ temp directory and renamed into place, so a kill leaves the old run or the new o
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from headstart.atomic import write_json
+from headstart.atomic import write_directory, write_json
 from headstart.errors import ConfigError, StoreError
 
 KINDS = ("sft", "prefer")
@@ -31,32 +29,14 @@ def save_run(out: Path, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any
     Raises:
         StoreError: ``out`` holds other files, or cannot be written.
     """
-    out = Path(out)
-    if out.is_dir() and any(out.iterdir()) and not (out / "spec.json").exists():
-        raise StoreError(f"--out {str(out)!r} is a directory holding other files, not a run; choose a new one, e.g. {str(out / 'run')!r}")
-    tmp = out.parent / f".{out.name}.saving-{os.getpid()}.tmp"
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-    except OSError as e:
-        raise StoreError(f"cannot write to output directory {str(out)!r} ({e.strerror}); choose another --out") from None
-    try:
+    def fill(tmp: Path) -> None:  # the staging directory, swapped in whole
         model.save_pretrained(tmp)  # a PeftModel writes its adapter only; a plain model all of its weights (safetensors)
         if spec["strategy"] == "full-finetune":
             tokenizer.save_pretrained(tmp)
         write_json(tmp / "spec.json", spec)
         write_json(tmp / "metrics.json", metrics)
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        if out.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+
+    return write_directory(Path(out), fill, is_replaceable=lambda d: (d / "spec.json").exists(), what="run")
 
 
 def read_spec(directory: str | Path) -> dict[str, Any]:
