@@ -47,6 +47,12 @@ class FitData:
         class_weights: (C,) the loss's class weights or None, for closed-form solvers.
         example_weights: (n,) weights of the training rows' losses, indexed like ``train_rows`` (importance
             weighting), or None.
+        batches: ``batches(rng) -> [positions]``, one epoch of micro-batches (positions into ``train_rows``) drawn from
+            ``rng``; None: ``train_batches`` (shuffled, bucketed by length). A multi-task run draws a batch of every
+            task for each step (``multitask.model.task_batches``).
+        validate: ``validate(model) -> (score, metrics)``, the validation check of a model whose outputs are not one
+            task's (a head per task: ``multitask``); ``metrics`` holds ``loss`` for ties. None: ``score_rows`` on
+            ``val_rows`` by the run's metric.
     """
 
     encoded: list
@@ -57,6 +63,8 @@ class FitData:
     features: Callable[[np.ndarray], torch.Tensor] | None = None
     class_weights: torch.Tensor | None = None
     example_weights: torch.Tensor | None = None
+    batches: Callable[[np.random.Generator], list[np.ndarray]] | None = None
+    validate: Callable[[nn.Module], tuple[float, dict[str, Any]]] | None = None
 
 
 @dataclass
@@ -73,6 +81,7 @@ class FitReport:
     trained: list[str] = field(default_factory=list)  # names of every parameter that trained in some phase
     chosen: dict[str, Any] = field(default_factory=dict)  # hyperparameters closed-form phases chose on validation
     planned_steps: int = 0  # the phases' step budget; fewer were taken when early stopping ended a phase
+    processes: int = 1  # processes its gradient steps were spread over (``train --nproc``)
 
 
 def lr_factor(step: int, total: int, *, warmup: float, schedule: str) -> float:
@@ -239,6 +248,8 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
         return report
 
     def validate() -> tuple[float, dict[str, Any]]:
+        if data.validate is not None:
+            return data.validate(model)
         metrics = score_rows(model, data.encoded, data.val_rows, data.raw_targets, task=task, label_names=label_names,
                              batch_size=cfg.eval_batch_size, features=None if backbone_touched else data.features, autocast=autocast)
         return selection_score(metrics, metric), metrics
@@ -322,7 +333,8 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
                 micro_batches = []
                 for _ in range(cfg.accumulate):
                     if not queue:
-                        queue = train_batches(lengths, micro, rng, bucket=not on_features)
+                        queue = (data.batches(rng) if data.batches is not None
+                                 else train_batches(lengths, micro, rng, bucket=not on_features))
                     micro_batches.append(queue.pop(0))
                 loss_value = take_step(micro_batches)
                 if shared:
@@ -330,7 +342,7 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
                 if not math.isfinite(loss_value):
                     return diverged(loss_value)
                 if cfg.clip > 0:
-                    clip(params, cfg.clip)
+                    clip([p for g in phase.groups if g.clip for p in g.params], cfg.clip)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1

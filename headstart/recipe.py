@@ -290,6 +290,7 @@ def train(s: Setup, *, progress: ProgressFn | None = None, objective: Objective 
     else:
         with distributed.launch(s, nproc, rank_run=_rank_run) as rank0:
             report = fit_as(rank0)
+        report.processes = nproc
     if objective is not None and objective.summary:  # what the terms estimated (importance: how far apart the domains are)
         report.chosen.update(objective.summary)
     return report

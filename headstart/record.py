@@ -23,7 +23,7 @@ def run_record(s: Any, report: Any, *, tuned: bool) -> dict[str, Any]:
                for h in report.history]
     budget = {"planned_steps": report.planned_steps, "steps": report.steps, "epochs": cfg.epochs, "min_steps": cfg.min_steps,
               "max_steps": cfg.max_steps, "lr": cfg.lr if any(n.startswith("backbone.") for n in report.trained) else None,
-              "head_lr": cfg.head_lr, "tuned": tuned,
+              "head_lr": cfg.head_lr, "tuned": tuned, "processes": report.processes,
               "metric": selection_metric(cfg, data, s.train_rows)}
     from headstart.provenance import environment
 

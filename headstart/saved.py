@@ -106,6 +106,7 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
         "steps": report.steps,
         "best_step": report.best_step,
         "train_seconds": round(report.seconds, 3),
+        "processes": report.processes,
         "trainable_params": report.trainable_params,
         "total_params": count_parameters(s.model),
         "history": report.history,

@@ -3,6 +3,7 @@ same global batch, rank 0 alone writes, bad --nproc is one line and exit 2."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 
@@ -146,6 +147,7 @@ def test_only_rank_0_writes_the_run(toy_csv, tiny_registry, tmp_path):
     assert result.status == "done" and result.steps == 4
     assert set(os.listdir(tmp_path)) - before == {"run"}
     assert {"spec.json", "metrics.json"} <= set(os.listdir(tmp_path / "run"))
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["processes"] == 2  # the run says how it ran
     assert result.evaluate("test")["accuracy"] >= 0
 
 
@@ -155,6 +157,7 @@ def test_head_only_strategy_trains_in_one_process(toy, make_tiny, caplog):
     with caplog.at_level("INFO", logger="headstart"):
         report = train(s, nproc=2)
     assert report.status == "done" and "--nproc 2 ignored" in caplog.text
+    assert report.processes == 1
 
 
 @needs_two

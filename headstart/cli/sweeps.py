@@ -46,6 +46,8 @@ def compare(
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
     group_column: Annotated[Optional[str], typer.Option(help="Column of group ids kept on one side of the split (a patient, a movie).")] = None,
     split_column: Annotated[Optional[str], typer.Option(help="Column holding the file's own split: train / validation / test (validation cut from train if absent).")] = None,
+    max_test: Annotated[Optional[int], typer.Option(help="Keep a stratified part of this many test rows (the rest join the pool); "
+                                                         "default: all, but 2,000 of a larger image test split ([split] max_test).")] = None,
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones (see check-leakage).")] = False,
     tune: Annotated[Optional[bool], typer.Option("--tune/--no-tune", help="Choose each cell's learning rate on validation (default: on).")] = None,
     grid: Annotated[Optional[list[str]], typer.Option("--grid", help="STRATEGY=V1,V2,...: the learning rates --tune searches for one strategy instead of its own grid (repeatable).")] = None,
@@ -85,7 +87,8 @@ def compare(
             train_fields[name] = value
     strategies_text = pick(strategies_, "strategies", ",".join(DEFAULT_STRATEGIES))
     sizes_text = pick(sizes, "sizes", ",".join("all" if n is None else str(n) for n in DEFAULT_SIZES))
-    split_fields = {**cfg.get("split", {}), **({"dedupe": True} if dedupe else {})}
+    split_fields = {**cfg.get("split", {}), **({"dedupe": True} if dedupe else {}),
+                    **({"max_test": max_test} if max_test is not None else {})}
     if backbone is not None and backbones is not None:
         raise ConfigError("--backbone and --backbones both name the backbone; give the list alone, e.g. --backbones a,b")
     sweep = SweepSpec(
