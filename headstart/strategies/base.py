@@ -29,6 +29,8 @@ class ParamGroup:
     name: str
     params: list[nn.Parameter]
     lr: float
+    clip: bool = True  # False: left out of the gradient-norm clip (a multi-task loss weighting's own weights, whose
+    # gradient is not the model's and would otherwise shrink the model's step)
 
 
 @dataclass(frozen=True)
