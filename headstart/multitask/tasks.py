@@ -1,0 +1,208 @@
+"""The tasks of a multi-task run, one split they agree on, and the rows every run trains and is scored on.
+
+``--tasks`` lists tasks separated by commas; each is a built-in dataset (``drug-reviews``), a data file (its label
+column guessed), or ``FILE:COLUMN`` — one label column of a file, so ``reviews.csv:condition,reviews.csv:rating`` is
+two tasks on the same texts. A task is classification or regression, scored by accuracy or RMSE.
+
+Tasks may share inputs (drug-reviews, -sentiment and -rating are the same drugs.com reviews), so each task's own
+split could put a review in one task's test split and another's training pool. The split here is cut once over the
+union of the tasks' inputs, by input identity (a text's characters, an image's pixels), keeping each task's groups
+whole: 20% of the distinct inputs (whole groups, seeded, ``SplitConfig``'s fractions) are test, the next 10%
+validation, the rest the pool, for every task alike. Each task then keeps at most ``max_test`` of its test rows and
+``max_val`` of its validation rows (a seeded draw); the rows over a cap are left out of that task, never moved to its
+pool, where they would be another task's test or validation input. The cut reads no label, so it is not stratified.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from headstart.data import load_dataset, split_dataset, subsample
+from headstart.data.builtin import REGISTRY as BUILTIN
+from headstart.data.dataset import Dataset
+from headstart.data.splits import SplitConfig, Splits
+from headstart.errors import ConfigError, DataError
+
+KINDS = ("classification", "regression")
+METRIC = {"classification": "accuracy", "regression": "rmse"}  # each task's test metric (the report's)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task: its name as written in ``--tasks`` and its own dataset."""
+
+    name: str
+    data: Dataset
+
+    @property
+    def kind(self) -> str:
+        return self.data.task
+
+    @property
+    def metric(self) -> str:
+        return METRIC[self.data.task]
+
+    def identity(self) -> list[str]:
+        return [self.name, self.data.hash]
+
+
+def split_tasks(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """``"a,b.csv:label"`` -> ``("a", "b.csv:label")``."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    return tuple(str(t).strip() for t in items if str(t).strip())
+
+
+def load_task(item: str, *, text_column: str | None = None) -> Task:
+    """The task ``item`` names: a built-in dataset, a file, or ``FILE:COLUMN``.
+
+    Raises:
+        HeadstartError: an unknown dataset or missing file or column (the loaders' messages), or a multilabel task.
+    """
+    if item not in BUILTIN and ":" in item and not Path(item).exists():
+        path, _, column = item.rpartition(":")
+        if not Path(path).is_file():
+            raise DataError(f"task {item!r}: no file {path!r}; a task is a built-in dataset, a file, or FILE:COLUMN "
+                            "(one label column of a file), e.g. reviews.csv:rating")
+        if not column:
+            raise ConfigError(f"task {item!r} names no column after ':'; write FILE:COLUMN, e.g. {path}:label")
+        data = load_dataset(path, label_column=column, text_column=text_column)
+    else:
+        data = load_dataset(item, text_column=None if item in BUILTIN else text_column)
+    if data.task not in KINDS:
+        raise ConfigError(f"task {item!r} is a {data.task} dataset; a multi-task run takes classification and regression "
+                          "tasks (one label column each)")
+    return Task(item, dataclasses.replace(data, name=item))  # messages about its rows name the task
+
+
+def load_tasks(text: str | list[str] | tuple[str, ...], *, text_column: str | None = None) -> tuple[Task, ...]:
+    """Every task of ``--tasks``.
+
+    Raises:
+        ConfigError: fewer than two tasks, a task named twice, or tasks that mix texts and images.
+    """
+    items = split_tasks(text)
+    if len(items) < 2:
+        raise ConfigError(f"--tasks needs two or more tasks, got {len(items)} ({','.join(items) or 'none'}); e.g. --tasks "
+                          "drug-reviews,drug-reviews-sentiment,drug-reviews-rating")
+    twice = sorted({t for t in items if items.count(t) > 1})
+    if twice:
+        raise ConfigError(f"--tasks names {twice[0]!r} twice; list each task once")
+    tasks = tuple(load_task(item, text_column=text_column) for item in items)
+    modalities = {t.data.modality for t in tasks}
+    if len(modalities) > 1:
+        raise ConfigError(f"--tasks mixes {' and '.join(sorted(modalities))} tasks; one backbone reads one kind of input")
+    return tasks
+
+
+def _identity(x: object) -> str:
+    if isinstance(x, str):
+        return "t" + x
+    array = np.ascontiguousarray(x)
+    return "i" + hashlib.sha256(f"{array.dtype.str}{array.shape}".encode() + array.tobytes()).hexdigest()
+
+
+def shared_splits(tasks: tuple[Task, ...], config: SplitConfig) -> list[Splits]:
+    """Each task's pool / validation / test rows (of its own data), cut once over the tasks' distinct inputs (module
+    docstring): an input is on the same side for every task that has it.
+
+    Raises:
+        DataError: a task left with an empty part, or with a class in validation or test that its pool lacks.
+    """
+    index: dict[str, int] = {}
+    ids = [np.asarray([index.setdefault(_identity(x), len(index)) for x in t.data.inputs], dtype=np.int64) for t in tasks]
+    parent = np.arange(len(index))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for task, own in zip(tasks, ids):  # a task's group (a movie, a patient) stays whole, whichever task names it
+        if task.data.groups is not None:
+            first: dict[int, int] = {}
+            for g, i in zip(task.data.groups.tolist(), own.tolist()):
+                parent[root(i)] = root(first.setdefault(g, i))
+    groups = np.asarray([root(i) for i in range(len(index))], dtype=np.int64)
+    union = Dataset(name="+".join(t.name for t in tasks), inputs=[""] * len(index), targets=np.zeros(len(index), np.float32),
+                    task="regression", label_names=(), groups=groups)
+    uncapped = SplitConfig(seed=config.seed, test_fraction=config.test_fraction, val_fraction=config.val_fraction,
+                           max_val=max(1, len(index)), max_test=None)
+    cut = split_dataset(union, uncapped, by_label=False)
+    side = np.zeros(len(index), dtype=np.int64)
+    side[cut.val], side[cut.test] = 1, 2
+    rank = np.random.default_rng(config.seed).permutation(len(index))  # which rows a cap keeps: a seeded draw
+    out = []
+    for task, own in zip(tasks, ids):
+        parts = []
+        for part, cap in ((0, None), (1, config.max_val), (2, config.max_test)):
+            rows = np.flatnonzero(side[own] == part)
+            if cap is not None and len(rows) > cap:
+                rows = np.sort(rows[np.argsort(rank[own[rows]], kind="stable")[:cap]])
+            parts.append(rows)
+        splits = Splits(pool=parts[0], val=parts[1], test=parts[2])
+        _check(task, splits)
+        out.append(splits)
+    return out
+
+
+def _check(task: Task, splits: Splits) -> None:
+    for name in ("pool", "val", "test"):
+        if len(splits.part(name)) == 0:
+            raise DataError(f"the {name} split of task {task.name!r} is empty ({len(task.data)} rows); use a larger dataset")
+    if task.kind == "classification":
+        missing = sorted(set(np.unique(task.data.targets[np.concatenate([splits.val, splits.test])]).tolist())
+                         - set(np.unique(task.data.targets[splits.pool]).tolist()))
+        if missing:
+            raise DataError(f"labels {[task.data.label_names[c] for c in missing]} of task {task.name!r} are in its test or "
+                            "validation split but not in its training pool, so no model can learn them; remove them or add "
+                            "examples (at least 3 each)")
+
+
+@dataclass
+class Layout:
+    """The tasks' rows that runs read, laid end to end in one dataset (``data``: inputs, each row's task index as its
+    target), so one ``recipe.Setup`` encodes them once.
+
+    Attributes:
+        splits: per task, its pool / validation / test rows of its own data.
+        train: ``train[t][seed]``, task t's n training rows of its own data for that seed (the same rows whether it
+            trains alone or with the others).
+        own: per task, the own rows in ``data`` (sorted); task t's rows of ``data`` are ``offsets[t] + arange(len(own[t]))``.
+    """
+
+    tasks: tuple[Task, ...]
+    splits: list[Splits]
+    train: list[dict[int, np.ndarray]]
+    data: Dataset
+    own: list[np.ndarray]
+    offsets: list[int]
+    split_config: SplitConfig
+    n: int | None
+
+    @classmethod
+    def build(cls, tasks: tuple[Task, ...], config: SplitConfig, *, n: int | None, seeds: range) -> "Layout":
+        splits = shared_splits(tasks, config)
+        train = [{seed: subsample(t.data, s.pool, n, seed) for seed in seeds} for t, s in zip(tasks, splits)]
+        own = [np.unique(np.concatenate([*rows.values(), s.val, s.test])) for rows, s in zip(train, splits)]
+        offsets = np.concatenate([[0], np.cumsum([len(o) for o in own])]).tolist()
+        data = Dataset(name="+".join(t.name for t in tasks),
+                       inputs=[t.data.inputs[r] for t, o in zip(tasks, own) for r in o],
+                       targets=np.concatenate([np.full(len(o), i, dtype=np.int64) for i, o in enumerate(own)]),
+                       task="classification", label_names=tuple(t.name for t in tasks), source={"name": "multitask"},
+                       modality=tasks[0].data.modality)
+        return cls(tasks, splits, train, data, own, offsets[:-1], config, n)
+
+    def rows(self, t: int, own_rows: np.ndarray) -> np.ndarray:
+        """Task ``t``'s own rows as rows of ``data``."""
+        return self.offsets[t] + np.searchsorted(self.own[t], own_rows)
+
+    def identity(self) -> dict:
+        """What identifies the tasks and their split in a run key (not which seeds were asked for)."""
+        return {"tasks": [t.identity() for t in self.tasks], "split": {k: getattr(self.split_config, k) for k in
+                ("seed", "test_fraction", "val_fraction", "max_val", "max_test")}, "split_rule": "shared-inputs"}
