@@ -2,7 +2,8 @@
 
 Public API (imported lazily so ``headstart --help`` stays instant):
 ``load_backbone``, ``load_dataset``, ``fit``, ``compare``, ``evaluate``, ``predict``, ``RunSpec``, ``TrainConfig``,
-``rank_backbones``, ``continual`` (``headstart.continual(stream, ...)``: the package is callable), ``AdapterSet`` (and ``headstart.adapters``: ``find``, ``inspect``, ``merge``, ``unmerge``, ``merge_base``).
+``rank_backbones``, ``continual`` (``headstart.continual(stream, ...)``: the package is callable), ``multitask``
+(``headstart.multitask(tasks, ...)``, callable likewise), ``AdapterSet`` (and ``headstart.adapters``: ``find``, ``inspect``, ``merge``, ``unmerge``, ``merge_base``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ _LAZY = {
     "HeadstartError": "headstart.errors",
     "AdapterSet": "headstart.adapter_set",
 }
-_PACKAGES = {"continual"}  # callable subpackages: ``headstart.continual(...)``
+_PACKAGES = {"continual", "multitask"}  # callable subpackages: ``headstart.continual(...)``, ``headstart.multitask(...)``
 
 __all__ = sorted({*_LAZY, *_PACKAGES})
 

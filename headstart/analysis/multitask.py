@@ -1,0 +1,130 @@
+"""Multi-task vs single-task, per task: pure functions of the stored runs (``headstart multitask``'s report).
+
+Each task's score under each weighting and alone is the mean over seeds with a 95% interval over seeds and test rows
+(``stats.interval``: the test rows are the same for every run of a task, so they are resampled alike); the paired
+difference multi − single is taken seed by seed (the same rows, head initialisation and seed in both) with its own
+interval. ``gain`` orients it: multi − single for accuracy, single − multi for RMSE (lower is better), so a gain whose
+interval lies below 0 is negative transfer whatever the metric.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from headstart.analysis.stats import interval, metric_draws, row_weights
+from headstart.results import RunResult
+
+SINGLE = "single-task"
+LOWER_IS_BETTER = frozenset({"rmse", "mae"})
+
+
+def _label(run: RunResult) -> str:
+    return run.spec["multitask"]["weighting"] or SINGLE
+
+
+def _scores(runs: list[RunResult]) -> dict[tuple[str, str], dict[int, dict[str, Any]]]:
+    """``{(label, task): {seed: {"value", "predicted", "target", "metric"}}}`` of the finished runs."""
+    out: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
+    for run in runs:
+        if run.status != "done":
+            continue
+        for task, rec in run.record.get("multitask", {}).get("tasks", {}).items():
+            out.setdefault((_label(run), task), {})[int(run.spec["seed"])] = {
+                "value": float(run.metrics[f"{task}:{rec['metric']}"]), "metric": rec["metric"],
+                "predicted": rec["test"]["predicted"], "target": rec["test"]["target"]}
+    return out
+
+
+def _draws(cells: dict[int, dict[str, Any]], seeds: list[int], weights: np.ndarray | None) -> np.ndarray | None:
+    """(DRAWS,) the seed mean of the metric on each resample of the test rows, or None when it cannot be resampled."""
+    if weights is None:
+        return None
+    metric = cells[seeds[0]]["metric"]
+    predicted = np.asarray([cells[s]["predicted"] for s in seeds], dtype=np.float64)
+    target = np.asarray(cells[seeds[0]]["target"], dtype=np.float64)
+    draws = metric_draws(metric, predicted, target, weights)
+    return None if draws is None else draws.mean(axis=1)
+
+
+def _reading(gain: dict[str, Any]) -> str:
+    if gain["pairs"] < 2 and gain.get("row_se") is None:
+        return "one seed: no interval"
+    if gain["ci_low"] > 0:
+        return "multi-task helps"
+    if gain["ci_high"] < 0:
+        return "negative transfer"
+    return "no difference shown"
+
+
+def multitask_rows(runs: list[RunResult], tasks: list[str], weightings: list[str]) -> dict[str, Any]:
+    """Per task: the single-task score, each weighting's, and each paired difference from single-task.
+
+    Args:
+        runs: the runs of one multitask call (its planned keys only).
+        tasks: the task names, in ``--tasks`` order.
+        weightings: the weightings, in ``--weighting`` order.
+
+    Returns:
+        ``{"tasks": [{task, metric, lower_is_better, single, multi: {w: interval}, difference: {w: interval + gain,
+        reading}}], "weights": {w: {task: mean weight}}, "seconds": {label: mean train seconds}}``; an interval is
+        ``stats.interval``'s dict with ``seeds``; a missing cell is absent.
+    """
+    scores = _scores(runs)
+    rows = []
+    for task in tasks:
+        single = scores.get((SINGLE, task), {})
+        metric = next((c["metric"] for (label, t), cells in scores.items() if t == task for c in cells.values()), None)
+        if metric is None:
+            continue
+        n_rows = len(next(c for (label, t), cells in scores.items() if t == task for c in cells.values())["target"])
+        weights = row_weights(n_rows) if n_rows > 1 else None
+        row: dict[str, Any] = {"task": task, "metric": metric, "lower_is_better": metric in LOWER_IS_BETTER, "test_rows": n_rows,
+                               "multi": {}, "difference": {}}
+        if single:
+            seeds = sorted(single)
+            row["single"] = {**interval([single[s]["value"] for s in seeds], _draws(single, seeds, weights)), "seeds": seeds}
+        for w in weightings:
+            multi = scores.get((w, task), {})
+            if not multi:
+                continue
+            seeds = sorted(multi)
+            row["multi"][w] = {**interval([multi[s]["value"] for s in seeds], _draws(multi, seeds, weights)), "seeds": seeds}
+            common = sorted(set(multi) & set(single))
+            if not common:
+                continue
+            a, b = _draws(multi, common, weights), _draws(single, common, weights)
+            diff = interval([multi[s]["value"] - single[s]["value"] for s in common], None if a is None or b is None else a - b)
+            sign = -1.0 if row["lower_is_better"] else 1.0
+            gain = {**diff, "mean": sign * diff["mean"], "ci_low": sign * (diff["ci_high"] if sign < 0 else diff["ci_low"]),
+                    "ci_high": sign * (diff["ci_low"] if sign < 0 else diff["ci_high"])}
+            row["difference"][w] = {**diff, "seeds": common, "gain": {k: gain[k] for k in ("mean", "ci_low", "ci_high")},
+                                    "reading": _reading(gain)}
+        rows.append(row)
+    return {"tasks": rows, "weights": _weights(runs, weightings), "seconds": _seconds(runs)}
+
+
+def _weights(runs: list[RunResult], weightings: list[str]) -> dict[str, dict[str, Any]]:
+    """Each weighting's weight on each task's loss at the chosen checkpoint, mean over seeds (and uncertainty's
+    log-variances)."""
+    out: dict[str, dict[str, Any]] = {}
+    for w in weightings:
+        done = [r for r in runs if r.status == "done" and _label(r) == w]
+        if not done:
+            continue
+        states = [r.record["multitask"]["weighting"] for r in done]
+        names = done[0].spec["multitask"]["members"]
+        mean = np.mean([s["weights"] for s in states], axis=0).tolist()
+        out[w] = {"weights": dict(zip(names, mean)), "runs": len(states)}
+        if "log_vars" in states[0]:
+            out[w]["log_vars"] = dict(zip(names, np.mean([s["log_vars"] for s in states], axis=0).tolist()))
+    return out
+
+
+def _seconds(runs: list[RunResult]) -> dict[str, float]:
+    by: dict[str, list[float]] = {}
+    for r in runs:
+        if r.status == "done":
+            by.setdefault(_label(r), []).append(r.train_seconds)
+    return {label: float(np.mean(v)) for label, v in by.items()}

@@ -1,0 +1,77 @@
+"""``headstart multitask``: tasks on one shared trunk with a head each, against each task alone (``headstart.multitask``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from headstart.cli.common import JsonOpt, _check_writable, _echo_json, _scoped_options, app
+
+
+@app.command()
+def multitask(
+    tasks: Annotated[str, typer.Option(help="Comma-separated tasks: built-in datasets, files, or FILE:COLUMN (one label column of a "
+                                            "file: reviews.csv:condition,reviews.csv:rating).")]
+    = "drug-reviews,drug-reviews-sentiment,drug-reviews-rating",
+    weighting: Annotated[str, typer.Option(help="Comma-separated loss weightings: equal, uncertainty (Kendall et al. 2018), "
+                                                "gradnorm (Chen et al. 2018).")] = "equal,uncertainty,gradnorm",
+    backbone: Annotated[str, typer.Option("--backbone", "-b", help="The shared trunk: a built-in backbone or a model folder.")]
+    = "all-minilm-l6-v2",
+    strategy: Annotated[str, typer.Option(help="What trains in the trunk: full-finetune, lora, ... (not a head-only one).")] = "full-finetune",
+    option: Annotated[Optional[list[str]], typer.Option("--option", help="A strategy option KEY=VALUE (repeatable), e.g. rank=4 "
+                                                                          "for lora.")] = None,
+    n: Annotated[str, typer.Option("--n", help="Labelled rows per task and seed; 'all' = each task's whole pool.")] = "256",
+    seeds: Annotated[int, typer.Option(help="Seeds; each trains every task alone and all together under each weighting.")] = 3,
+    max_test: Annotated[int, typer.Option(help="Test rows kept per task.")] = 1000,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the store, report.md and results.json.")] = Path("runs/multitask"),
+    alpha: Annotated[float, typer.Option(help="GradNorm's asymmetry α (0: equal gradient norms).")] = 1.5,
+    weight_lr: Annotated[float, typer.Option(help="Learning rate of the weightings' own parameters (log-variances, task "
+                                                  "weights).")] = 0.025,
+    text_column: Annotated[Optional[str], typer.Option(help="Text column of file tasks (default: guessed).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate of the trunk (default: the strategy's).")] = None,
+    head_lr: Annotated[Optional[float], typer.Option(help="Learning rate of the heads (default: the strategy's).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs over each task's rows (default: the strategy's).")] = None,
+    min_steps: Annotated[Optional[int], typer.Option(help="At least this many optimiser steps a run.")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="At most this many optimiser steps a run.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Rows of each task in a step (default 16).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train several tasks on one shared trunk with a head each, under each loss weighting, and each task alone with the
+    same trunk, rows, seeds and budget; report each task's score multi-task vs single-task with paired 95% intervals
+    (report.md, results.json). Finished runs are stored in --out: a re-run skips them.
+
+    \b
+    Example: headstart multitask --tasks drug-reviews,drug-reviews-sentiment,drug-reviews-rating --weighting equal,uncertainty,gradnorm --n 256 --seeds 3 --out runs/multitask-drug
+    Example: headstart multitask --tasks reviews.csv:condition,reviews.csv:rating --strategy lora --option rank=4
+    """
+    from headstart.multitask import multitask as run_multitask
+    from headstart.specs import TrainConfig
+
+    _check_writable(out)
+    scoped = _scoped_options(option)
+    extra = sorted(name for name in scoped if name and name != strategy)
+    if extra:
+        from headstart.errors import ConfigError
+
+        raise ConfigError(f"--option {extra[0]}.KEY applies to {extra[0]!r}, not to this run's strategy {strategy!r}; "
+                          "write --option KEY=VALUE")
+    given = {k: v for k, v in {"lr": lr, "head_lr": head_lr, "epochs": epochs, "min_steps": min_steps, "max_steps": max_steps,
+                               "batch_size": batch_size}.items() if v is not None}
+    result = run_multitask(tasks, weighting=weighting, backbone=backbone, strategy=strategy,
+                           strategy_options={**scoped.get("", {}), **scoped.get(strategy, {})}, n=n, seeds=seeds,
+                           max_test=max_test, out=out, config=TrainConfig(**given), alpha=alpha, weight_lr=weight_lr,
+                           text_column=text_column, progress=not quiet)
+    if as_json:
+        _echo_json({"tasks": result.analysis["tasks"], "weights": result.analysis["weights"], "notes": result.notes})
+        return
+    for row in result.analysis["tasks"]:
+        scale, unit = (100, " points") if row["metric"] == "accuracy" else (1, "")
+        single = row.get("single")
+        parts = [f"single-task {scale * single['mean']:.{1 if scale == 100 else 3}f}" if single else "single-task –"]
+        for w, diff in row["difference"].items():
+            parts.append(f"{w} {scale * diff['mean']:+.{1 if scale == 100 else 3}f}{unit} ({diff['reading']})")
+        typer.echo(f"{row['task']} ({row['metric']}): " + ", ".join(parts))
+    typer.echo(f"report: {result.reports['report.md']} ({result.trained} runs trained now)")

@@ -1,0 +1,158 @@
+"""``headstart multitask``: several tasks on one shared trunk with a head each, against each task trained alone.
+
+For every seed, each task trains alone (the single-task baseline) and all tasks train together under each weighting
+(``multitask.weighting``: equal, uncertainty, gradnorm) — the same trunk, strategy, rows, head initialisation and
+budget (``multitask.run``). The tasks' split is cut once over their shared inputs (``multitask.tasks``), so no
+task's test input is another's training input. Each finished run is stored in the SQLite store in ``out`` (keyed by
+its resolved spec), so a re-run skips what is done and a killed run loses at most the run in progress. The report
+(``report.md``, ``results.json``) is a pure function of the store (``analysis.multitask``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from headstart.errors import ConfigError
+from headstart.multitask.weighting import WEIGHTINGS, WeightingOptions, parse_weightings
+
+DEFAULT_WEIGHTINGS = ("equal", "uncertainty", "gradnorm")
+MAX_TEST = 1000  # test rows kept per task
+
+__all__ = ["DEFAULT_WEIGHTINGS", "WEIGHTINGS", "MultitaskResult", "multitask"]
+
+
+@dataclass
+class MultitaskResult:
+    out: Path
+    analysis: dict[str, Any] = field(default_factory=dict)
+    reports: dict[str, Path] = field(default_factory=dict)
+    trained: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _check_strategy(name: str) -> None:
+    from headstart.strategies import get_strategy
+
+    strategy = get_strategy(name)  # unknown: the names and the closest
+    if strategy.solved or strategy.leaves_backbone or not strategy.needs_labels:
+        raise ConfigError(f"strategy {name!r} trains no shared trunk (it {'is solved in closed form' if strategy.solved else 'trains heads only'}), "
+                          "so its tasks would not share anything they learn; use --strategy full-finetune or lora")
+
+
+def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug-reviews-rating", *,
+              weighting: str | list[str] = DEFAULT_WEIGHTINGS, backbone: str = "all-minilm-l6-v2",
+              strategy: str = "full-finetune", strategy_options: dict[str, Any] | None = None, n: int | str | None = 256,
+              seeds: int = 3, max_test: int | None = MAX_TEST, out: str | Path = "runs/multitask", config: Any = None,
+              alpha: float = 1.5, weight_lr: float = 0.025, text_column: str | None = None,
+              progress: bool = False) -> MultitaskResult:
+    """Train the tasks alone and together under each weighting for each seed; store each run; write the report.
+    Mirrors ``headstart multitask``.
+
+    Args:
+        tasks: comma-separated (or a list): built-in datasets, files, or ``FILE:COLUMN`` (one label column of a file).
+        weighting: equal, uncertainty, gradnorm (comma-separated or a list).
+        strategy: what trains in the shared trunk (full-finetune, lora, ...; not a head-only or solved one).
+        n: labelled rows per task and seed (None or "all": each task's whole pool).
+        max_test: test rows kept per task (None: all of them).
+        config: a ``TrainConfig`` (its budget is per task: a multi-task step draws ``batch_size`` rows of each task).
+        alpha: gradnorm's asymmetry α. weight_lr: the learning rate of the weightings' own parameters.
+        text_column: the text column of file tasks (None: guessed).
+
+    Raises:
+        HeadstartError: any invalid input, with a one-line message naming it and the fix.
+    """
+    from headstart.analysis.multitask import multitask_rows
+    from headstart.atomic import write_atomic, write_json
+    from headstart.backbones import load_backbone
+    from headstart.data.splits import SplitConfig
+    from headstart.multitask.run import Job, Plan, plan_key, run
+    from headstart.multitask.tasks import Layout, load_tasks
+    from headstart.progress import progress_bar
+    from headstart.report.multitask import multitask_markdown
+    from headstart.specs import TrainConfig, parse_n
+    from headstart.store import Store
+
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError(f"--seeds must be a positive integer, got {seeds!r}; e.g. --seeds 3")
+    if max_test is not None and (isinstance(max_test, bool) or not isinstance(max_test, int) or max_test < 1):
+        raise ConfigError(f"--max-test must be a positive integer, got {max_test!r}; e.g. --max-test 1000")
+    size = parse_n(n)
+    if size == 0:
+        raise ConfigError("--n 0 gives each task no labelled rows; multi-task learning trains on some: try --n 256")
+    weightings = parse_weightings(weighting)
+    options = WeightingOptions(alpha=alpha, lr=weight_lr)
+    _check_strategy(strategy)
+    loaded = load_tasks(tasks, text_column=text_column)
+    train = config or TrainConfig()
+    layout = Layout.build(loaded, SplitConfig(max_test=max_test), n=size, seeds=range(seeds))
+    pretrained = load_backbone(backbone, max_length=train.max_length, image_size=train.image_size)
+    job = Job(layout, pretrained, strategy, dict(strategy_options or {}), train, options)
+    members = tuple(range(len(loaded)))
+    plans = [Plan((t,), "equal", seed) for seed in range(seeds) for t in members]
+    plans += [Plan(members, w, seed) for seed in range(seeds) for w in weightings]
+    plans.sort(key=lambda p: p.seed)  # seed by seed: an interrupted call leaves whole pairs
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = MultitaskResult(out=out)
+    keyed = [(plan, *plan_key(job, plan)) for plan in plans]
+    with Store(out) as store:
+        done = store.done_keys()
+        todo = [(plan, key, spec) for plan, key, spec in keyed if key not in done]
+        cost = {id(p): len(p.members) for p, _, _ in todo}  # a run's time grows with the tasks it trains
+        left, spent, started = sum(cost.values()), 0, time.monotonic()
+        if progress and len(todo) < len(keyed):
+            print(f"multitask: {len(keyed) - len(todo)} of {len(keyed)} runs already stored in {out}; training the other "
+                  f"{len(todo)}", file=sys.stderr, flush=True)
+        for i, (plan, key, spec) in enumerate(todo):
+            what = f"{plan.label} ({'+'.join(loaded[t].name for t in plan.members)}) seed {plan.seed}"
+            with progress_bar(f"multitask {i + 1}/{len(todo)}: {what}", enabled=progress) as bar:
+                stored = run(job, plan, key, spec, progress=bar)
+            store.put(stored)
+            result.trained += 1
+            spent += cost[id(plan)]
+            if progress:
+                elapsed = time.monotonic() - started
+                print(f"multitask: run {i + 1}/{len(todo)} {stored.status} ({what}); elapsed {elapsed:.0f}s, "
+                      f"ETA {(left - spent) * elapsed / spent:.0f}s", file=sys.stderr, flush=True)
+        planned = {key for _, key, _ in keyed}
+        runs = [r for r in store.results() if r.key in planned]  # only this call's settings
+    names = [t.name for t in loaded]
+    result.analysis = multitask_rows(runs, names, list(weightings))
+    failed = [r for r in runs if r.status != "done"]
+    counts = ", ".join(f"{t.name} {len(layout.train[i][0])} train / {len(layout.splits[i].val)} validation / "
+                       f"{len(layout.splits[i].test)} test" for i, t in enumerate(loaded))
+    result.notes = [
+        f"{pretrained.name}, strategy {strategy}; {seeds} seed(s); rows per task: {counts}.",
+        "One split over the tasks' shared inputs (a review is on the same side for every task that has it), not stratified; "
+        f"at most {max_test} test rows per task." if max_test else "One split over the tasks' shared inputs, not stratified.",
+        "Each step draws a batch of every task it trains; a run's budget is the strategy's for one task's n rows, so each "
+        "task sees its rows as often alone as with the others.",
+        "Checkpoints are chosen on validation only (the mean of the tasks' selection scores: accuracy, or macro-F1 when "
+        "imbalanced; R² for a regression); test rows are scored once, after training.",
+        f"gradnorm α = {alpha:g}; the weightings' own parameters train at lr {weight_lr:g}.",
+        *([f"{len(failed)} run(s) did not finish: " + "; ".join(f"{r.spec['multitask']['weighting'] or 'single-task'} seed "
+                                                                  f"{r.spec['seed']}: {r.error}" for r in failed)] if failed else []),
+    ]
+    payload = {"config": {"tasks": names, "weightings": list(weightings), "backbone": pretrained.name, "strategy": strategy,
+                          "strategy_options": dict(strategy_options or {}), "n": size, "seeds": seeds, "max_test": max_test,
+                          "alpha": alpha, "weight_lr": weight_lr}, "notes": result.notes, **result.analysis}
+    write_json(out / "results.json", payload)
+    write_atomic(out / "report.md", multitask_markdown(result.analysis, tasks=names, weightings=list(weightings),
+                                                       notes=result.notes).encode())
+    result.reports = {"results.json": out / "results.json", "report.md": out / "report.md"}
+    return result
+
+
+class _CallableModule(types.ModuleType):
+    """``headstart.multitask(...)`` mirrors ``headstart multitask``: the package is also the function."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> MultitaskResult:
+        return multitask(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

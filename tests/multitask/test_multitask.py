@@ -1,0 +1,112 @@
+"""``headstart multitask`` end to end: the report and results.json, a re-run that skips what is stored, a kill that
+loses only the run in progress, bad input as one line and exit 2, and (slow) the real drug-reviews tasks on MiniLM."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from headstart.specs import TrainConfig
+from mt_fixtures import FAST, tasks_of, write_tasks
+from test_sweep import HEADSTART, done_count, env, tiny_backbone  # noqa: F401  (tiny_backbone: a real tiny BERT folder, a fixture)
+
+
+def _multitask(path: Path, out: Path, **kwargs):
+    from headstart.multitask import multitask
+
+    return multitask(tasks_of(path), backbone="tiny", n=64, out=out, config=FAST, **kwargs)
+
+
+def test_the_report_gives_each_task_alone_and_under_each_weighting_and_a_re_run_trains_only_what_is_missing(tmp_path, tiny_registry):
+    import headstart
+
+    path = write_tasks(tmp_path / "tasks.csv")
+    first = _multitask(path, tmp_path / "out", seeds=1)
+    assert first.trained == 6, "three tasks alone, three weightings together"
+    more = headstart.multitask(tasks_of(path), backbone="tiny", n=64, seeds=2, out=tmp_path / "out", config=FAST)
+    assert more.trained == 6, "only the second seed's runs"
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## Multi-task − single-task, paired by seed" in report and "## In words" in report and "| gradnorm |" in report
+    again = _multitask(path, tmp_path / "out", seeds=2, weighting="equal")
+    assert again.trained == 0
+    assert [row["task"] for row in again.analysis["tasks"]] == [f"{path}:{c}" for c in ("label", "score", "noisy")]
+    assert all(set(row["multi"]) == {"equal"} for row in again.analysis["tasks"]), "only this call's runs are reported"
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["config"]["tasks"] == [f"{path}:{c}" for c in ("label", "score", "noisy")] and results["config"]["seeds"] == 2
+    label, score, _ = results["tasks"]
+    assert label["metric"] == "accuracy" and score["metric"] == "rmse" and score["lower_is_better"]
+    for row in more.analysis["tasks"]:
+        assert row["single"]["seeds"] == [0, 1] and set(row["multi"]) == {"equal", "uncertainty", "gradnorm"}
+        for w, diff in row["difference"].items():
+            assert diff["seeds"] == [0, 1] and diff["reading"] in {"negative transfer", "multi-task helps", "no difference shown"}
+            assert diff["mean"] == pytest.approx(row["multi"][w]["mean"] - row["single"]["mean"])
+    assert more.analysis["weights"]["uncertainty"]["log_vars"] and more.analysis["weights"]["equal"]["weights"][f"{path}:label"] == 1.0
+
+
+@pytest.mark.slow
+def test_a_run_killed_before_it_is_stored_is_trained_again_and_the_table_is_the_same(tmp_path, tiny_backbone):  # noqa: F811
+    path = write_tasks(tmp_path / "tasks.csv", n=150)
+
+    def command(out: Path) -> list[str]:
+        return [*HEADSTART, "multitask", "--tasks", tasks_of(path, "label", "score"), "--weighting", "equal,gradnorm",
+                "--backbone", str(tiny_backbone), "--n", "32", "--seeds", "1", "--max-steps", "6", "--min-steps", "6",
+                "--out", str(out), "--quiet"]
+
+    whole = subprocess.run(command(tmp_path / "whole"), env=env(tmp_path), capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr
+    killed = subprocess.run(command(tmp_path / "killed"), env={**env(tmp_path), "HEADSTART_TEST_KILL_AT": "store.commit#3"},
+                            capture_output=True, text=True)
+    assert killed.returncode == -9 and not (tmp_path / "killed" / "report.md").exists()
+    stored = done_count(tmp_path / "killed")
+    assert stored >= 1, "the runs finished before the kill are in the store"
+    resumed = subprocess.run(command(tmp_path / "killed"), env=env(tmp_path), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"({4 - stored} runs trained now)" in resumed.stdout, "only the run being stored at the kill, and those after it"
+    tables = [json.loads((tmp_path / d / "results.json").read_text())["tasks"] for d in ("whole", "killed")]
+    assert [[r["single"]["mean"], {w: c["mean"] for w, c in r["multi"].items()}] for r in tables[0]] == \
+           [[r["single"]["mean"], {w: c["mean"] for w, c in r["multi"].items()}] for r in tables[1]]
+
+
+def test_bad_input_is_one_line_naming_the_value_and_exit_2(tmp_path, tiny_registry, monkeypatch, capsys):
+    path = write_tasks(tmp_path / "tasks.csv", n=60)
+    good = ["multitask", "--tasks", tasks_of(path, "label", "score"), "--backbone", "tiny", "--n", "16", "--out",
+            str(tmp_path / "out"), "-q"]
+    cases = [
+        (["--tasks", "drug-reviews"], "--tasks needs two or more tasks, got 1"),
+        (["--weighting", "equal,gradnrom"], "unknown weighting 'gradnrom'; did you mean 'gradnorm'"),
+        (["--n", "0"], "--n 0 gives each task no labelled rows"),
+        (["--n", "many"], "--n must be a non-negative integer or 'all', got 'many'"),
+        (["--seeds", "0"], "--seeds must be a positive integer, got 0"),
+        (["--max-test", "0"], "--max-test must be a positive integer, got 0"),
+        (["--strategy", "linear-probe"], "strategy 'linear-probe' trains no shared trunk"),
+        (["--strategy", "lorra"], "did you mean 'lora'"),
+        (["--alpha", "-1"], "--alpha must be a number in [0, 10], got -1.0"),
+        (["--tasks", f"{path}:label,{path}:nope"], "nope"),
+        (["--tasks", f"{path}:label,{tmp_path}/gone.csv:label"], "no file"),
+        (["--option", "rank=4"], "option 'rank' does not apply to strategy 'full-finetune'"),
+        (["--n", "5000"], f"--n 5000 is larger than the training pool of '{path}:label'"),
+    ]
+    for extra, message in cases:
+        code, out, err = run_cli(good + extra, monkeypatch, capsys)
+        lines = [line for line in err.splitlines() if line.strip() and not line.startswith("note:")]
+        assert code == 2, (extra, err)
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], (extra, err)
+        assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_drug_reviews_condition_sentiment_and_rating_on_minilm_a_few_steps(tmp_path):
+    from headstart.multitask import multitask
+
+    result = multitask("drug-reviews,drug-reviews-sentiment,drug-reviews-rating", weighting="uncertainty,gradnorm", n=16, seeds=1,
+                       max_test=40, out=tmp_path / "out", config=TrainConfig(max_steps=3, min_steps=3, evals_per_phase=1))
+    assert result.trained == 5
+    rows = {row["task"]: row for row in result.analysis["tasks"]}
+    assert [rows[t]["metric"] for t in ("drug-reviews", "drug-reviews-sentiment", "drug-reviews-rating")] == ["accuracy", "accuracy", "rmse"]
+    assert all(set(row["difference"]) == {"uncertainty", "gradnorm"} and row["test_rows"] <= 40 for row in rows.values())
+    assert sum(result.analysis["weights"]["gradnorm"]["weights"].values()) == pytest.approx(3.0)
+    assert "drug-reviews-rating" in (tmp_path / "out" / "report.md").read_text()

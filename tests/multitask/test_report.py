@@ -1,0 +1,64 @@
+"""The multi-task analysis and report (``analysis/multitask.py``, ``report/multitask.py``): scores with intervals over
+seeds and test rows, paired differences oriented so that negative transfer reads the same for accuracy and RMSE, and
+negative transfer called out in words."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from headstart.analysis.multitask import multitask_rows
+from headstart.report.multitask import multitask_markdown
+from headstart.results import RunResult
+
+TARGET_CLASS = [0, 1] * 50
+TARGET_VALUE = list(np.linspace(-1, 1, 100))
+
+
+def _run(label: str, seed: int, *, correct: int, error: float) -> RunResult:
+    """A stored run: ``correct`` of 100 class rows right (task ``cls``), predictions off by ``error`` (task ``reg``)."""
+    members = ["cls"] if label == "single-cls" else ["reg"] if label == "single-reg" else ["cls", "reg"]
+    tasks, metrics = {}, {}
+    if "cls" in members:
+        predicted = [t if i < correct else 1 - t for i, t in enumerate(TARGET_CLASS)]
+        tasks["cls"] = {"metric": "accuracy", "test": {"predicted": predicted, "target": TARGET_CLASS}}
+        metrics["cls:accuracy"] = correct / 100
+    if "reg" in members:
+        tasks["reg"] = {"metric": "rmse", "test": {"predicted": [v + error * (1 if i % 2 else -1) for i, v in enumerate(TARGET_VALUE)],
+                                                   "target": TARGET_VALUE}}
+        metrics["reg:rmse"] = error
+    weighting = None if label.startswith("single") else label
+    return RunResult(key=f"{label}-{seed}", spec={"seed": seed, "multitask": {"members": members, "weighting": weighting}},
+                     status="done", metrics=metrics, train_seconds=1.0,
+                     record={"multitask": {"tasks": tasks, "weighting": {"weights": [1.0, 1.0]}}})
+
+
+def test_a_multi_task_run_worse_on_both_tasks_is_negative_transfer_in_either_metrics_direction():
+    runs = []
+    for seed in range(3):
+        runs += [_run("single-cls", seed, correct=90 + seed, error=0.0), _run("single-reg", seed, correct=0, error=0.2 + 0.01 * seed),
+                 _run("equal", seed, correct=70 + seed, error=0.5 + 0.01 * seed), _run("gradnorm", seed, correct=90 + seed, error=0.2 + 0.01 * seed)]
+    analysis = multitask_rows(runs, ["cls", "reg"], ["equal", "gradnorm"])
+    cls, reg = analysis["tasks"]
+    assert cls["single"]["mean"] == pytest.approx(0.91) and cls["single"]["ci_low"] < 0.91 < cls["single"]["ci_high"]
+    assert cls["difference"]["equal"]["mean"] == pytest.approx(-0.2) and cls["difference"]["equal"]["reading"] == "negative transfer"
+    assert reg["difference"]["equal"]["mean"] > 0.29, "multi − single in RMSE's own units"
+    assert reg["difference"]["equal"]["gain"]["mean"] < -0.29 and reg["difference"]["equal"]["reading"] == "negative transfer"
+    assert cls["difference"]["gradnorm"]["reading"] == "no difference shown"
+    assert reg["lower_is_better"] and not cls["lower_is_better"]
+    text = multitask_markdown(analysis, tasks=["cls", "reg"], weightings=["equal", "gradnorm"], notes=["a note"])
+    assert "**Negative transfer**: cls under equal: 20.0 points lower accuracy than trained alone" in text
+    assert "**Negative transfer**: reg under equal: RMSE 0.300 higher than trained alone" in text
+    assert "| cls (accuracy, %; 100 test rows) | 91.0 (" in text and "-20.0 (" in text
+    assert "No difference shown (the interval spans 0): cls under gradnorm, reg under gradnorm." in text
+
+
+def test_one_seed_has_no_seed_interval_but_keeps_the_test_rows_interval_and_a_missing_cell_is_a_dash():
+    runs = [_run("single-cls", 0, correct=80, error=0.0), _run("equal", 0, correct=95, error=0.1)]
+    analysis = multitask_rows(runs, ["cls", "reg"], ["equal", "uncertainty"])
+    cls, reg = analysis["tasks"]
+    assert cls["single"]["ci_low"] < 0.8 < cls["single"]["ci_high"], "test-row resampling alone"
+    assert cls["difference"]["equal"]["reading"] == "multi-task helps"
+    assert "single" not in reg and "equal" in reg["multi"] and not reg["difference"]
+    text = multitask_markdown(analysis, tasks=["cls", "reg"], weightings=["equal", "uncertainty"], notes=[])
+    assert "Multi-task helps cls under equal" in text and "| – |" in text
