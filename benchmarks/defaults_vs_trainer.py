@@ -9,8 +9,10 @@ identical test split of rotten-tomatoes, at each size and seed:
 - Trainer + PEFT: the same with ``get_peft_model`` and the seed's LoRA config (r 8, alpha 16, dropout 0.1 on query
   and value; the classifier trains too, task type SEQ_CLS).
 
-Accuracy on the test split (mean and 95% CI over seeds, and headstart − Trainer paired by seed) and wall time of the
-training call (headstart's includes its validation checks; model loading is outside both). Each finished cell is
+Accuracy on the test split (mean and 95% CI over seeds, and headstart − Trainer paired by seed), wall time of the
+training call (headstart's includes its validation checks; model loading is outside both) and this process's CPU
+seconds for training + scoring the test split (all threads; other processes on a shared machine inflate it far less
+than the wall time, so on a busy machine its ratio is the one to read). Each finished cell is
 appended to ``--out`` (JSON lines): a re-run skips what is done.
 
 Run: python benchmarks/defaults_vs_trainer.py [--sizes 256,2048,all] [--seeds 3] [--out runs/defaults-vs-trainer.jsonl]
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -45,12 +48,22 @@ METHODS = ("headstart full-finetune", "Trainer", "headstart lora", "Trainer + PE
 PAIRS = (("headstart full-finetune", "Trainer"), ("headstart lora", "Trainer + PEFT"))
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds this process has used, every thread's (user + system): the work done, which other processes on a
+    shared machine slow down far less than they slow the wall clock."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _headstart(data, pretrained, strategy: str, n, seed: int) -> dict:
     spec = RunSpec(data=data.name, backbone=pretrained.name, strategy=strategy, n=n, seed=seed, train=TrainConfig())
+    cpu = _cpu_seconds()
     outcome = run(spec, data=data, pretrained=pretrained, test=True)
+    cpu = _cpu_seconds() - cpu  # training + scoring the test split (the wall time below is the training alone)
     if outcome.result.status != "done":
         raise RuntimeError(f"headstart {strategy} n={n} seed={seed}: {outcome.result.status} ({outcome.result.error})")
-    return {"accuracy": outcome.result.metrics["accuracy"], "seconds": outcome.report.seconds, "steps": outcome.report.steps,
+    return {"accuracy": outcome.result.metrics["accuracy"], "seconds": outcome.report.seconds, "cpu_seconds": cpu,
+            "steps": outcome.report.steps,
             "rows": len(outcome.setup.train_rows)}
 
 
@@ -74,13 +87,14 @@ def _trainer(pristine, tokenizer, data, train_rows, test_rows, *, lora: bool, se
     with tempfile.TemporaryDirectory(prefix="headstart-bench-trainer-") as out:
         args = TrainingArguments(output_dir=out, seed=seed, save_strategy="no", report_to="none", disable_tqdm=True)
         trainer = Trainer(model=model, args=args, train_dataset=_encode(tokenizer, data, train_rows), data_collator=collator)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu_seconds()
         state = trainer.train()
         seconds = time.perf_counter() - start
         logits = trainer.predict(_encode(tokenizer, data, test_rows)).predictions
+        cpu = _cpu_seconds() - cpu
     predicted = np.asarray(logits).argmax(-1)
     truth = np.asarray([int(data.targets[r]) for r in test_rows])
-    return {"accuracy": float((predicted == truth).mean()), "seconds": seconds, "steps": int(state.global_step),
+    return {"accuracy": float((predicted == truth).mean()), "seconds": seconds, "cpu_seconds": cpu, "steps": int(state.global_step),
             "rows": len(train_rows)}
 
 
@@ -90,8 +104,8 @@ def _key(row: dict) -> tuple:
 
 def table(rows: list[dict]) -> str:
     """Markdown: accuracy (95% CI over seeds) and wall time per size and method; headstart − baseline paired by seed."""
-    lines = ["| n | method | test accuracy % (95% CI) | seeds | train s (mean) | steps | headstart − baseline, points (95% CI) | time ratio |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| n | method | test accuracy % (95% CI) | seeds | train s (mean) | steps | headstart − baseline, points (95% CI) | time ratio | CPU-time ratio |",
+             "|---|---|---|---|---|---|---|---|---|"]
     by: dict[tuple, dict[int, dict]] = {}
     for r in rows:
         by.setdefault((str(r["n"]), r["method"]), {})[r["seed"]] = r
@@ -103,17 +117,20 @@ def table(rows: list[dict]) -> str:
                 if not cells:
                     continue
                 mean, lo, hi, _ = mean_ci([100 * c["accuracy"] for c in cells.values()])
-                extra = ["", ""]
+                extra = ["", "", ""]
                 if method == ours and (n, theirs) in by:
                     seeds = sorted(set(cells) & set(by[(n, theirs)]))
                     if seeds:
                         d = paired_test([100 * (cells[s]["accuracy"] - by[(n, theirs)][s]["accuracy"]) for s in seeds])
                         ratio = statistics.mean(cells[s]["seconds"] for s in seeds) / statistics.mean(by[(n, theirs)][s]["seconds"] for s in seeds)
                         interval = f" ({d['ci_low']:+.1f} to {d['ci_high']:+.1f})" if len(seeds) > 1 else " (one seed)"
-                        extra = [f"{d['mean']:+.1f}{interval}", f"{ratio:.2f}x"]
+                        timed = [s for s in seeds if "cpu_seconds" in cells[s] and "cpu_seconds" in by[(n, theirs)][s]]
+                        cpu = (f"{statistics.mean(cells[s]['cpu_seconds'] for s in timed) / statistics.mean(by[(n, theirs)][s]['cpu_seconds'] for s in timed):.2f}x"
+                               if timed else "")
+                        extra = [f"{d['mean']:+.1f}{interval}", f"{ratio:.2f}x", cpu]
                 lines.append(f"| {n} | {method} | {mean:.1f} ({lo:.1f}–{hi:.1f}) | {len(cells)} | "
                              f"{statistics.mean(c['seconds'] for c in cells.values()):.0f} | "
-                             f"{statistics.mean(c['steps'] for c in cells.values()):.0f} | {extra[0]} | {extra[1]} |")
+                             f"{statistics.mean(c['steps'] for c in cells.values()):.0f} | {extra[0]} | {extra[1]} | {extra[2]} |")
     return "\n".join(lines)
 
 
