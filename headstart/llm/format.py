@@ -6,9 +6,15 @@ the prompt is ``[BOS] prompt "\\n"`` and the response ``response [EOS]``. Prompt
 the boundary is exact and generation reads the very prompt tokens training saw. Labels are the input ids on response
 tokens and -100 (ignored by the cross-entropy) on prompt tokens and padding.
 
-Packing (``pack``) concatenates whole examples into rows of at most ``max_length`` tokens, first fit in order; a
-packed example attends to the ones before it in its row (plain causal attention, as TRL's packing without flash
-attention), its labels still cover its response only.
+Packing keeps examples apart, as HF's ``DataCollatorWithFlattening`` and TRL's ``padding_free`` do: ``pack`` puts whole
+examples into rows of at most ``max_length`` tokens, in order, and ``collate_packed`` lays a row out with position ids
+that restart at 0 with every example and no attention mask. ``token_logps`` runs such a batch without a KV cache, and
+transformers (5.x, ``masking_utils.find_packed_sequence_indices``) reads each restart as a boundary and builds a
+block-diagonal causal mask (tested on sdpa and eager), Gemma-3's sliding-window layers keeping their window: a packed
+example attends only to its own tokens, at its own positions, and scores as it does alone.
+Transformers skips that when a cache exists (``use_cache`` defaults to on) or a 2D mask is given; a 4D mask of our own
+is no substitute either: eager attention adds a boolean one as 0/1 (no masking), and Gemma-3 would lose its sliding
+window (the one mask goes to every layer). ``check_packing`` refuses a model whose packed examples still see each other.
 """
 
 from __future__ import annotations
@@ -17,7 +23,10 @@ from typing import Any
 
 import torch
 
+from headstart.errors import ConfigError
+
 IGNORE = -100  # torch's cross_entropy ignore_index: no loss on this position
+Example = tuple[list[int], list[int]]  # (input ids, labels) of one prompt + response
 
 
 def has_chat_template(tokenizer: Any) -> bool:
@@ -62,19 +71,17 @@ def example(tokenizer: Any, prompt: str, response: str, *, eos: int | None, max_
     return p + r, [IGNORE] * len(p) + list(r)
 
 
-def pack(examples: list[tuple[list[int], list[int]]], max_length: int) -> list[tuple[list[int], list[int]]]:
-    """Whole examples concatenated into rows of at most ``max_length`` tokens, in order (an example starts a new row
-    when it does not fit in the current one)."""
-    rows: list[tuple[list[int], list[int]]] = []
-    ids: list[int] = []
-    labels: list[int] = []
+def pack(examples: list[Example], max_length: int) -> list[list[Example]]:
+    """Whole examples grouped into rows of at most ``max_length`` tokens, in order (an example starts a new row when it
+    does not fit in the current one); ``collate_packed`` batches the rows."""
+    rows: list[list[Example]] = []
+    size = 0
     for x, y in examples:
-        if ids and len(ids) + len(x) > max_length:
-            rows.append((ids, labels))
-            ids, labels = [], []
-        ids, labels = ids + list(x), labels + list(y)
-    if ids:
-        rows.append((ids, labels))
+        if not rows or size + len(x) > max_length:
+            rows.append([])
+            size = 0
+        rows[-1].append((list(x), list(y)))
+        size += len(x)
     return rows
 
 
@@ -91,12 +98,40 @@ def collate(rows: list[tuple[list[int], list[int]]], *, pad_id: int) -> dict[str
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+def collate_packed(rows: list[list[Example]], *, pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded ``input_ids``, ``position_ids`` and ``labels`` (-100 on padding), each (B, T), of packed rows.
+
+    Position ids restart at 0 with every example and again on the padding, which is what keeps the examples apart (see
+    the module docstring), so there is no ``attention_mask``. Each example's first label is -100: the position before it
+    belongs to the previous example, and alone nothing scores an example's first token either.
+    """
+    width = max(sum(len(x) for x, _ in row) for row in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    positions = torch.zeros((len(rows), width), dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    for i, row in enumerate(rows):
+        start = 0
+        for x, y in row:
+            ids[i, start : start + len(x)] = torch.as_tensor(x, dtype=torch.long)
+            positions[i, start : start + len(x)] = torch.arange(len(x))
+            labels[i, start + 1 : start + len(y)] = torch.as_tensor(y[1:], dtype=torch.long)
+            start += len(x)
+        positions[i, start:] = torch.arange(width - start)
+    return {"input_ids": ids, "position_ids": positions, "labels": labels}
+
+
 def token_logps(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, T-1) log-probability of each next token and (B, T-1) mask of the positions that count (labels != -100).
 
-    Position t scores token t+1 from the logits at t (the shift every causal-LM loss makes).
+    Position t scores token t+1 from the logits at t (the shift every causal-LM loss makes). A batch of ``collate`` runs
+    with its attention mask; one of ``collate_packed`` with its position ids and no cache, so that each packed example
+    attends only to itself.
     """
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float()
+    if "position_ids" in batch:
+        out = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False)
+    else:
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    logits = out.logits[:, :-1].float()
     targets = batch["labels"][:, 1:]
     counted = targets != IGNORE
     logps = torch.log_softmax(logits, dim=-1).gather(-1, targets.clamp_min(0).unsqueeze(-1)).squeeze(-1)
@@ -107,3 +142,30 @@ def response_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tor
     """Mean negative log-likelihood over the batch's response tokens."""
     logps, counted = token_logps(model, batch)
     return -logps.sum() / counted.sum().clamp_min(1)
+
+
+def check_packing(model: torch.nn.Module, *, tolerance: float = 1e-2) -> None:
+    """Refuse a model whose packed examples attend to each other: of two made-up examples packed into one row, the
+    second must score as it does alone (each log-probability within ``tolerance``; cross-attention moves them by
+    far more, fp32 rounding by ~1e-6).
+
+    Raises:
+        ConfigError: the packed example scored differently; names the model, its attention and the fix.
+    """
+    first, second = ([1, 2, 3, 4], [IGNORE, 2, 3, 4]), ([5, 6, 7, 8], [IGNORE, 6, 7, 8])
+    device = next(model.parameters()).device
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            packed, _ = token_logps(model, {k: v.to(device) for k, v in collate_packed([[first, second]], pad_id=0).items()})
+            alone, _ = token_logps(model, {k: v.to(device) for k, v in collate([second], pad_id=0).items()})
+    finally:
+        model.train(training)
+    moved = float((packed[0, len(first[0]):] - alone[0]).abs().max())
+    if not moved <= tolerance:
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT's wrapper
+        attention = getattr(getattr(base, "config", None), "_attn_implementation", "its own")
+        raise ConfigError(f"--packing needs a model that keeps packed examples apart by their position ids, but in "
+                          f"{type(base).__name__} ({attention} attention) a packed example sees the one before it (its "
+                          f"log-probs moved by {moved:.2g}); train without --packing")

@@ -34,7 +34,7 @@ class SftConfig:
         n: training examples drawn (seeded) from the train split; None for all.
         lr: peak rate; None for the strategy's (LRS).
         epochs / max_steps: steps = max_steps, else ceil(epochs · train rows / batch_size).
-        packing: concatenate examples into rows of max_length tokens.
+        packing: pack whole examples into rows of max_length tokens, each attending only to itself (``format.pack``).
         val_rows / eval_rows: validation examples whose loss picks the checkpoint; test examples generated for exact match.
     """
 
@@ -139,7 +139,7 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
         ConfigError / DataError / BackboneError: a bad setting, data or backbone (one line each).
     """
     from headstart.llm.data import load_table
-    from headstart.llm.format import collate, example, has_chat_template, pack, response_loss
+    from headstart.llm.format import check_packing, collate, collate_packed, example, has_chat_template, pack, response_loss
     from headstart.llm.lm import eos_id, lm_folder, load_lm, prepare
     from headstart.llm.loop import LoopConfig, train
     from headstart.llm.runs import exact_match, generate, save_run
@@ -158,15 +158,17 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
     eos, pad = eos_id(model, tokenizer), tokenizer.pad_token_id
     prompts, responses = table.columns["prompt"], table.columns["response"]
     encode = lambda rows: [example(tokenizer, prompts[r], responses[r], eos=eos, max_length=cfg.max_length) for r in rows]  # noqa: E731
-    train_items = encode(train_rows)
+    train_items: list[Any] = encode(train_rows)
     if cfg.packing:
+        check_packing(model)
         train_items = pack(train_items, cfg.max_length)
+    batch_of = collate_packed if cfg.packing else collate
     val_items = encode(val_rows)
     steps = cfg.max_steps or math.ceil(cfg.epochs * len(train_items) / cfg.batch_size)
     device = next(model.parameters()).device
     # train
     report = train(model, params, epochs_of(train_items, cfg.batch_size, cfg.seed),
-                   lambda rows: response_loss(model, {k: v.to(device) for k, v in collate(rows, pad_id=pad).items()}),
+                   lambda rows: response_loss(model, {k: v.to(device) for k, v in batch_of(rows, pad_id=pad).items()}),
                    lambda: mean_loss(model, val_items, pad_id=pad, batch_size=cfg.batch_size),
                    LoopConfig(steps=steps, lr=cfg.rate, warmup=cfg.warmup, evals=cfg.evals, patience=cfg.patience),
                    progress=progress)

@@ -1,4 +1,4 @@
-"""sft: the response-only loss mask, packing, a memorisable set learned, adapters saved and reloaded, the CLI."""
+"""sft: the response-only loss mask, a memorisable set learned, adapters saved and reloaded, the CLI."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from conftest import run_cli
 from lm_fixtures import sft_csv, tiny_lm  # noqa: F401  (fixtures)
 
-from headstart.llm.format import IGNORE, collate, example, pack, prompt_ids, response_ids
+from headstart.llm.format import IGNORE, example, prompt_ids, response_ids
 
 
 def tokenizer_of(folder: Path):
@@ -54,15 +54,6 @@ def test_truncation_keeps_a_response_token():
     assert labels == [IGNORE] * 6 + [97, 98, 99, 0]
     ids, labels = example(Chars(), "hi", "a very long response", eos=0, max_length=10)
     assert ids[:3] == [104, 105, 10] and labels == [IGNORE] * 3 + [ord(c) for c in "a very "], "a long response loses its end"
-
-
-def test_packing_concatenates_whole_examples_and_keeps_their_labels():
-    examples = [([1, 2, 3], [IGNORE, 2, 3]), ([4, 5], [IGNORE, 5]), ([6, 7, 8, 9], [IGNORE, IGNORE, 8, 9])]
-    rows = pack(examples, max_length=6)
-    assert rows == [([1, 2, 3, 4, 5], [IGNORE, 2, 3, IGNORE, 5]), ([6, 7, 8, 9], [IGNORE, IGNORE, 8, 9])]
-    batch = collate(rows, pad_id=0)
-    assert batch["labels"][1].tolist() == [IGNORE, IGNORE, 8, 9, IGNORE], "padding is ignored too"
-    assert batch["attention_mask"].tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]]
 
 
 def config(tiny_lm: Path, **overrides):
@@ -187,6 +178,18 @@ def test_sft_then_generate_on_the_command_line(tiny_lm, sft_csv, tmp_path, monke
     assert code in (0, None) and json.loads(stdout)["steps"] == 2
     code, stdout, _ = run_cli(["generate", str(out), "--prompt", "say hello", "--max-new-tokens", "3", "--json"], monkeypatch, capsys)
     assert code in (0, None) and json.loads(stdout)[0]["prompt"] == "say hello"
+
+
+def test_sft_with_packing_on_the_command_line(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "packed"
+    code, stdout, _ = run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--packing", "--max-length", "24",
+                               "--batch-size", "2", "--max-steps", "4", "--lr", "3e-2", "--eval-rows", "1", "--out", str(out),
+                               "-q", "--json"], monkeypatch, capsys)
+    metrics = json.loads(stdout)
+    assert code in (0, None) and metrics["status"] == "done" and metrics["steps"] == 4
+    assert 1 < metrics["train_sequences"] < metrics["train_rows"] == 6, "the six examples packed into fewer rows"
+    assert metrics["val_loss"] < metrics["val_loss_before"], metrics
+    assert json.loads((out / "spec.json").read_text())["packing"] is True
 
 
 @pytest.mark.slow
