@@ -41,7 +41,7 @@ def sft(
     epochs: Annotated[float, typer.Option(help="Passes over the training rows (unless --max-steps).")] = 1.0,
     max_steps: Annotated[Optional[int], typer.Option(help="Optimiser steps (overrides --epochs).")] = None,
     batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 8,
-    packing: Annotated[bool, typer.Option("--packing", help="Concatenate examples into rows of --max-length tokens.")] = False,
+    packing: Annotated[bool, typer.Option("--packing", help="Concatenate examples into rows of --max-length tokens, each attending only to itself (position ids restart per example).")] = False,
     max_length: Annotated[int, typer.Option(help="Tokens per example (prompt + response), or per packed row.")] = 256,
     rank: Annotated[int, typer.Option(help="lora/qlora: rank r of the update (α/r)BA.")] = 8,
     alpha: Annotated[float, typer.Option(help="lora/qlora: scale α.")] = 16.0,
