@@ -118,3 +118,18 @@ def test_weightings_are_named_and_bad_names_or_options_are_refused():
     with pytest.raises(ConfigError, match="--weight-lr must be > 0"):
         WeightingOptions(lr=0)
     assert build_weighting("uncertainty", ("classification",), WeightingOptions()).effective() == [1.0]
+
+
+def test_a_lora_trunk_is_shared_too_gradnorm_reads_its_last_adapters(tmp_path):
+    import dataclasses
+
+    import conftest
+    from headstart.multitask.run import Plan, prepare, train
+
+    job = dataclasses.replace(job_for(write_tasks(tmp_path / "tasks.csv"), ("label", "score"), steps=20), strategy="lora",
+                              strategy_options={"rank": 4}, pretrained=conftest.tiny_bert(0))
+    p = prepare(job, Plan((0, 1), "gradnorm", 0))
+    shared = p.loss.shared()
+    assert shared and all("lora" in n for n, q in p.model.backbone.named_parameters() if any(q is s for s in shared))
+    assert train(p).status == "done"
+    assert all(g > 0 for g in p.loss.weighting.norms) and p.loss.weighting.effective() != [1.0, 1.0]
