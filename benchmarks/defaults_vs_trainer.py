@@ -4,7 +4,8 @@ For full fine-tuning and LoRA, on identical training rows (the rows headstart dr
 identical test split of rotten-tomatoes, at each size and seed:
 
 - headstart: ``full-finetune`` / ``lora`` with every default (its validation split chooses the checkpoint);
-- Trainer: ``AutoModelForSequenceClassification`` from the same MiniLM folder, ``TrainingArguments`` defaults
+- Trainer: ``AutoModelForSequenceClassification`` from the same MiniLM folder loaded after ``set_seed(seed)`` (so the
+  new classifier starts from the seed), ``TrainingArguments`` defaults
   (lr 5e-5, batch 8, 3 epochs, linear decay, no warmup, no weight decay, the last step kept), dynamic padding;
 - Trainer + PEFT: the same with ``get_peft_model`` and the seed's LoRA config (r 8, alpha 16, dropout 0.1 on query
   and value; the classifier trains too, task type SEQ_CLS).
@@ -21,7 +22,6 @@ Run: python benchmarks/defaults_vs_trainer.py [--sizes 256,2048,all] [--seeds 3]
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import resource
 import statistics
@@ -73,11 +73,13 @@ def _encode(tokenizer, data, rows) -> list[dict]:
             for ids, mask, r in zip(encoded["input_ids"], encoded["attention_mask"], rows)]
 
 
-def _trainer(pristine, tokenizer, data, train_rows, test_rows, *, lora: bool, seed: int) -> dict:
+def _trainer(tokenizer, data, train_rows, test_rows, *, lora: bool, seed: int) -> dict:
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
-    torch.manual_seed(seed)
-    model = copy.deepcopy(pristine)
+    from transformers import AutoModelForSequenceClassification, set_seed
+
+    set_seed(seed)  # as a Trainer user does before loading: the new classifier's initial weights follow the seed
+    model = AutoModelForSequenceClassification.from_pretrained(transformer_dir(_minilm_dir()), num_labels=data.num_classes)
     if lora:
         from peft import LoraConfig, TaskType, get_peft_model
 
@@ -145,13 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     done = read_rows(args.out, _key)
     if not args.table:
-        from transformers import AutoModelForSequenceClassification
         from transformers.utils import logging as hf_logging
 
         data, pretrained = load_dataset("rotten-tomatoes"), load_backbone("all-minilm-l6-v2")
         splits = split_dataset(data, SplitConfig())  # what RunSpec's default split cuts: the same pool and test split
         hf_logging.set_verbosity_error()  # "newly initialized classifier weights" is expected here
-        pristine = AutoModelForSequenceClassification.from_pretrained(transformer_dir(_minilm_dir()), num_labels=data.num_classes)
         print(f"defaults vs Trainer on {cpu_model()}, {torch.get_num_threads()} threads, load average "
               f"{os.getloadavg()[0]:.2f}; test split {len(splits.test)} rows; appending to {args.out}", file=sys.stderr, flush=True)
         for size in args.sizes.split(","):
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                         if cell["rows"] != len(train_rows):
                             raise RuntimeError(f"headstart drew {cell['rows']} rows, the baseline {len(train_rows)}")
                     else:
-                        cell = _trainer(pristine, pretrained.tokenizer, data, train_rows, splits.test, lora=method == "Trainer + PEFT", seed=seed)
+                        cell = _trainer(pretrained.tokenizer, data, train_rows, splits.test, lora=method == "Trainer + PEFT", seed=seed)
                     row = {"n": size, "seed": seed, "method": method, **cell, "cpu": cpu_model(), "load": os.getloadavg()[0]}
                     append_row(args.out, row)
                     done[(size, seed, method)] = row
