@@ -58,17 +58,19 @@ def _reading(gain: dict[str, Any]) -> str:
     return "no difference shown"
 
 
-def multitask_rows(runs: list[RunResult], tasks: list[str], weightings: list[str]) -> dict[str, Any]:
+def multitask_rows(runs: list[RunResult], tasks: list[str], weightings: list[str],
+                   reference: dict[str, float] | None = None) -> dict[str, Any]:
     """Per task: the single-task score, each weighting's, and each paired difference from single-task.
 
     Args:
         runs: the runs of one multitask call (its planned keys only).
         tasks: the task names, in ``--tasks`` order.
         weightings: the weightings, in ``--weighting`` order.
+        reference: each task's test metric of a constant predictor (the pool's majority class, or its mean), or None.
 
     Returns:
-        ``{"tasks": [{task, metric, lower_is_better, single, multi: {w: interval}, difference: {w: interval + gain,
-        reading}}], "weights": {w: {task: mean weight}}, "seconds": {label: mean train seconds}}``; an interval is
+        ``{"tasks": [{task, metric, lower_is_better, test_rows, reference, single, multi: {w: interval}, difference: {w:
+        interval + gain, reading}}], "weights": {w: {task: mean weight}}, "seconds": {label: mean train seconds}}``; an interval is
         ``stats.interval``'s dict with ``seeds``; a missing cell is absent.
     """
     scores = _scores(runs)
@@ -82,6 +84,8 @@ def multitask_rows(runs: list[RunResult], tasks: list[str], weightings: list[str
         weights = row_weights(n_rows) if n_rows > 1 else None
         row: dict[str, Any] = {"task": task, "metric": metric, "lower_is_better": metric in LOWER_IS_BETTER, "test_rows": n_rows,
                                "multi": {}, "difference": {}}
+        if reference and task in reference:
+            row["reference"] = reference[task]
         if single:
             seeds = sorted(single)
             row["single"] = {**interval([single[s]["value"] for s in seeds], _draws(single, seeds, weights)), "seeds": seeds}

@@ -70,6 +70,7 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     from headstart.atomic import write_atomic, write_json
     from headstart.backbones import load_backbone
     from headstart.data.splits import SplitConfig
+    from headstart.evaluation import reference_metrics
     from headstart.multitask.run import Job, Plan, plan_key, run
     from headstart.multitask.tasks import Layout, load_tasks
     from headstart.progress import progress_bar
@@ -122,7 +123,9 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
         planned = {key for _, key, _ in keyed}
         runs = [r for r in store.results() if r.key in planned]  # only this call's settings
     names = [t.name for t in loaded]
-    result.analysis = multitask_rows(runs, names, list(weightings))
+    reference = {t.name: float(reference_metrics(t.kind, t.data.targets, s.pool, s.test, t.data.label_names)[t.metric])
+                 for t, s in zip(loaded, layout.splits)}  # a constant predictor of each task's pool: the line to beat
+    result.analysis = multitask_rows(runs, names, list(weightings), reference)
     failed = [r for r in runs if r.status != "done"]
     counts = ", ".join(f"{t.name} {len(layout.train[i][0])} train / {len(layout.splits[i].val)} validation / "
                        f"{len(layout.splits[i].test)} test" for i, t in enumerate(loaded))

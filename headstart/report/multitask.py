@@ -44,11 +44,13 @@ def multitask_markdown(analysis: dict[str, Any], *, tasks: list[str], weightings
     lines = [f"# Multi-task learning: {', '.join(tasks)}", ""]
     lines += [f"- {note}" for note in notes] + [""]
     lines += ["## Each task's test score", "",
-              "Mean over seeds, 95% interval over seeds and test rows in brackets.", "",
-              "| task (metric) | " + " | ".join([SINGLE, *weightings]) + " |", "|---" * (2 + len(weightings)) + "|"]
+              "Mean over seeds, 95% interval over seeds and test rows in brackets; the reference is a constant predictor of "
+              "the task's training pool (its majority class, or its mean for a regression).", "",
+              "| task (metric) | reference | " + " | ".join([SINGLE, *weightings]) + " |", "|---" * (3 + len(weightings)) + "|"]
     for row in analysis["tasks"]:
         metric = row["metric"]
-        cells = [_cell(metric, row.get("single")), *(_cell(metric, row["multi"].get(w)) for w in weightings)]
+        reference = _value(metric, row["reference"]) if "reference" in row else "–"
+        cells = [reference, _cell(metric, row.get("single")), *(_cell(metric, row["multi"].get(w)) for w in weightings)]
         lines.append(f"| {_escape(row['task'])} ({_unit(metric)}; {row['test_rows']} test rows) | " + " | ".join(cells) + " |")
     lines += ["", "## Multi-task − single-task, paired by seed", "",
               "The same seeds, training rows, head initialisation and budget in both; accuracy in points, RMSE in its "
@@ -98,4 +100,13 @@ def _words(analysis: dict[str, Any], weightings: list[str]) -> list[str]:
     lines += helped
     if none:
         lines.append(f"- No difference shown (the interval spans 0): {', '.join(none)}.")
+    for row in analysis["tasks"]:
+        single, reference, metric = row.get("single"), row.get("reference"), row["metric"]
+        if single is None or reference is None:
+            continue
+        beaten = single["mean"] < reference if row["lower_is_better"] else single["mean"] > reference
+        if not beaten:
+            lines.append(f"- {row['task']} trained alone ({_value(metric, single['mean'])}) does not beat the constant reference "
+                         f"({_value(metric, reference)}) on {metric}: at this budget it learned nothing a constant does not "
+                         "know, so its differences say little about transfer.")
     return lines

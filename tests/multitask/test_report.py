@@ -38,7 +38,7 @@ def test_a_multi_task_run_worse_on_both_tasks_is_negative_transfer_in_either_met
     for seed in range(3):
         runs += [_run("single-cls", seed, correct=90 + seed, error=0.0), _run("single-reg", seed, correct=0, error=0.2 + 0.01 * seed),
                  _run("equal", seed, correct=70 + seed, error=0.5 + 0.01 * seed), _run("gradnorm", seed, correct=90 + seed, error=0.2 + 0.01 * seed)]
-    analysis = multitask_rows(runs, ["cls", "reg"], ["equal", "gradnorm"])
+    analysis = multitask_rows(runs, ["cls", "reg"], ["equal", "gradnorm"], {"cls": 0.5, "reg": 0.1})
     cls, reg = analysis["tasks"]
     assert cls["single"]["mean"] == pytest.approx(0.91) and cls["single"]["ci_low"] < 0.91 < cls["single"]["ci_high"]
     assert cls["difference"]["equal"]["mean"] == pytest.approx(-0.2) and cls["difference"]["equal"]["reading"] == "negative transfer"
@@ -49,7 +49,9 @@ def test_a_multi_task_run_worse_on_both_tasks_is_negative_transfer_in_either_met
     text = multitask_markdown(analysis, tasks=["cls", "reg"], weightings=["equal", "gradnorm"], notes=["a note"])
     assert "**Negative transfer**: cls under equal: 20.0 points lower accuracy than trained alone" in text
     assert "**Negative transfer**: reg under equal: RMSE 0.300 higher than trained alone" in text
-    assert "| cls (accuracy, %; 100 test rows) | 91.0 (" in text and "-20.0 (" in text
+    assert "| cls (accuracy, %; 100 test rows) | 50.0 | 91.0 (" in text and "-20.0 (" in text
+    assert "reg trained alone (0.210) does not beat the constant reference (0.100) on rmse" in text
+    assert "cls trained alone" not in text
     assert "No difference shown (the interval spans 0): cls under gradnorm, reg under gradnorm." in text
 
 
