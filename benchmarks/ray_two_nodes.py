@@ -83,7 +83,7 @@ def _start_cluster(root: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", type=Path, help="keep both output folders here")
+    parser.add_argument("--keep", type=Path, help="keep the three output folders (serial, one, ray) here")
     args = parser.parse_args()
     print(f"# {datetime.date.today()} · {cpu_model()} · {os.cpu_count()} CPUs", flush=True)
     root = Path(tempfile.mkdtemp(prefix="ray-two-nodes-"))
@@ -104,7 +104,7 @@ def main() -> None:
     print(json.dumps({"serial_s": round(serial_s, 1), "one_cpu_s": round(one_s, 1), "ray_s": round(ray_s, 1),
                       "ray_over_serial": round(ray_s / serial_s, 3), "ray_over_one_cpu": round(ray_s / one_s, 3),
                       "ray_equals_one_cpu": curves["ray"] == curves["one"],
-                      "ray_vs_serial_max_abs_diff": max(abs(a - b) for a, b in zip(curves["ray"].values(), curves["serial"].values()))}))
+                      "ray_vs_serial_max_abs_diff": max(abs(curves["ray"][c] - curves["serial"][c]) for c in curves["ray"])}))
     for cell in curves["ray"]:
         print(cell, *(f"{name} {curves[name][cell]:.4f}" for name in curves))
     if args.keep:
