@@ -14,7 +14,7 @@ from typing import Any
 
 from headstart.analysis.cells import CONFIDENCE, curves
 from headstart.analysis.ood import ood_groups, seed_mean_draws
-from headstart.analysis.stats import interval
+from headstart.analysis.stats import interval, metric_range
 from headstart.results import RunResult
 
 
@@ -50,7 +50,8 @@ def adaptation_rows(source_runs: list[RunResult], oracle_runs: list[RunResult], 
             seeds = sorted(by_seed)
             found = [by_seed[s][1] for s in seeds]
             values = [float(f["metrics"][metric]) for f in found]
-            ci = interval(values, seed_mean_draws(metric, [f.get("rows") or {} for f in found], seed=1), confidence)
+            ci = interval(values, seed_mean_draws(metric, [f.get("rows") or {} for f in found], seed=1), confidence,
+                          bounds=metric_range(metric))
             over = None
             if method != baseline:
                 shared = [s for s in seeds if s in reference]

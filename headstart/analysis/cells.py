@@ -16,7 +16,7 @@ import numpy as np
 from headstart.analysis import flags
 from headstart.analysis.arms import arm_name, with_arms
 from headstart.analysis.flags import budget_text, requested, size_key
-from headstart.analysis.stats import interval, mean_ci, metric_draws, row_weights
+from headstart.analysis.stats import interval, mean_ci, metric_draws, metric_range, row_weights
 from headstart.results import RunResult
 
 CONFIDENCE = 0.95
@@ -187,7 +187,7 @@ def cell_interval(cell: Cell, metric: str, confidence: float = CONFIDENCE) -> di
     """``stats.interval`` of a cell's test scores: seeds (one run when deterministic) and test rows."""
     seeds = sorted(cell.by_seed)[:1] if cell.deterministic else sorted(cell.by_seed)
     draws = _draws(cell, metric, seeds)
-    return interval(cell.values, None if draws is None else draws.mean(1), confidence)
+    return interval(cell.values, None if draws is None else draws.mean(1), confidence, bounds=metric_range(metric))
 
 
 def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: float = CONFIDENCE) -> list[dict[str, Any]]:

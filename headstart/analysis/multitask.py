@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from headstart.analysis.stats import interval, metric_draws, row_weights
+from headstart.analysis.stats import interval, metric_draws, metric_range, row_weights
 from headstart.results import RunResult
 
 SINGLE = "single-task"
@@ -88,13 +88,15 @@ def multitask_rows(runs: list[RunResult], tasks: list[str], weightings: list[str
             row["reference"] = reference[task]
         if single:
             seeds = sorted(single)
-            row["single"] = {**interval([single[s]["value"] for s in seeds], _draws(single, seeds, weights)), "seeds": seeds}
+            row["single"] = {**interval([single[s]["value"] for s in seeds], _draws(single, seeds, weights),
+                                        bounds=metric_range(metric)), "seeds": seeds}
         for w in weightings:
             multi = scores.get((w, task), {})
             if not multi:
                 continue
             seeds = sorted(multi)
-            row["multi"][w] = {**interval([multi[s]["value"] for s in seeds], _draws(multi, seeds, weights)), "seeds": seeds}
+            row["multi"][w] = {**interval([multi[s]["value"] for s in seeds], _draws(multi, seeds, weights),
+                                          bounds=metric_range(metric)), "seeds": seeds}
             common = sorted(set(multi) & set(single))
             if not common:
                 continue

@@ -11,7 +11,7 @@ import numpy as np
 from headstart.analysis.arms import arm_name
 from headstart.analysis.cells import CONFIDENCE, current_runs
 from headstart.analysis.flags import requested, size_key
-from headstart.analysis.stats import interval, metric_draws, row_weights
+from headstart.analysis.stats import interval, metric_draws, metric_range, row_weights
 from headstart.results import RunResult
 
 
@@ -36,7 +36,7 @@ def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: flo
         # Two test sets: resampled independently (another bootstrap seed), whatever their sizes.
         draws_out = seed_mean_draws(metric, [f.get("rows") or {} for f in found], seed=1)
         draws_in = seed_mean_draws(metric, [(r.record or {}).get("test") or {} for r in runs], seed=0)
-        ci = interval(outside, draws_out, confidence)
+        ci = interval(outside, draws_out, confidence, bounds=metric_range(metric))
         gap = interval([a - b for a, b in zip(inside, outside)],
                        draws_in - draws_out if draws_in is not None and draws_out is not None else None, confidence)
         note = " ".join(x for x in (found[0].get("note"), majority_note(data, found[0].get("rows") or {})) if x)

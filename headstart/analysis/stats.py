@@ -24,6 +24,18 @@ import numpy as np
 CONFIDENCE = 0.95
 DRAWS = 400  # bootstrap draws of the test rows: the standard error of a bootstrap SD is ~1/sqrt(2 * DRAWS), 3.5%
 ROW_METRICS = frozenset({"accuracy", "balanced_accuracy", "macro_f1", "rmse", "mae"})  # what metric_draws can resample
+UNIT_METRICS = frozenset({"accuracy", "balanced_accuracy", "macro_f1", "f1", "precision", "recall", "exact_match"})
+NONNEGATIVE_METRICS = frozenset({"rmse", "mae", "mse", "loss", "log_loss"})
+
+
+def metric_range(metric: str) -> tuple[float, float] | None:
+    """The values ``metric`` can take, for clipping an interval of its score (not of a difference): a normal interval
+    of an accuracy near 100% over two seeds would otherwise reach past it."""
+    if metric in UNIT_METRICS:
+        return 0.0, 1.0
+    if metric in NONNEGATIVE_METRICS:
+        return 0.0, math.inf
+    return None
 
 
 def mean_ci(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float, float, float | None]:
@@ -57,7 +69,8 @@ def paired_test(diffs: list[float], confidence: float = CONFIDENCE) -> dict[str,
     return interval(diffs, None, confidence)
 
 
-def interval(values: list[float], row_draws: np.ndarray | None, confidence: float = CONFIDENCE) -> dict[str, Any]:
+def interval(values: list[float], row_draws: np.ndarray | None, confidence: float = CONFIDENCE,
+             bounds: tuple[float, float] | None = None) -> dict[str, Any]:
     """Mean of per-seed ``values`` with an interval over seeds and, when given, over test rows.
 
     Args:
@@ -65,6 +78,7 @@ def interval(values: list[float], row_draws: np.ndarray | None, confidence: floa
         row_draws: (DRAWS,) the seed mean recomputed on resampled test rows (``metric_draws`` averaged over seeds), or
             None when the rows are unknown (runs stored before the rows were): the interval is over seeds only.
         confidence: two-sided coverage.
+        bounds: the values a score can take (``metric_range``): the interval is clipped to them.
 
     Returns:
         ``{mean, ci_low, ci_high, p_value, significant, pairs, seed_se, row_se}``. ``p_value`` tests mean = 0 (for
@@ -91,7 +105,10 @@ def interval(values: list[float], row_draws: np.ndarray | None, confidence: floa
         half = max(half, float(stats.t.ppf(0.5 + confidence / 2, k - 1)) * math.sqrt(seed_var))
     t = abs(mean) / (half / quantile) if half else math.inf
     tail = float(2 * (stats.t.sf(t, df) if math.isfinite(df) else stats.norm.sf(t)))
-    return {**out, "ci_low": mean - half, "ci_high": mean + half, "p_value": tail, "significant": tail < 1 - confidence}
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return {**out, "ci_low": low, "ci_high": high, "p_value": tail, "significant": tail < 1 - confidence}
 
 
 def row_weights(n_rows: int, draws: int = DRAWS, seed: int = 0) -> np.ndarray:

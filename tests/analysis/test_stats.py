@@ -46,6 +46,18 @@ def test_never_narrower_than_the_seed_interval_alone() -> None:
     assert both["ci_high"] - both["ci_low"] >= seeds["ci_high"] - seeds["ci_low"] - 1e-12
 
 
+def test_a_score_interval_stays_inside_the_metrics_range_and_a_difference_is_not_clipped() -> None:
+    """Two seeds near 100%: the t interval (1 df) reaches far past 1; an accuracy's interval stops at 1, its mean and
+    p-value unchanged; a difference of accuracies (no bounds) keeps its full width."""
+    values = [0.97, 0.995]
+    free, clipped = stats.interval(values, None), stats.interval(values, None, bounds=stats.metric_range("accuracy"))
+    assert free["ci_high"] > 1 and clipped["ci_high"] == 1.0 and clipped["ci_low"] == free["ci_low"]
+    assert clipped["mean"] == free["mean"] and clipped["p_value"] == free["p_value"]
+    rmse = stats.interval([0.01, 0.2], None, bounds=stats.metric_range("rmse"))
+    assert rmse["ci_low"] == 0.0 and rmse["ci_high"] == stats.interval([0.01, 0.2], None)["ci_high"]
+    assert stats.metric_range("some_custom_score") is None
+
+
 def test_metric_draws_average_to_the_metric_and_match_its_binomial_error() -> None:
     rng = np.random.default_rng(2)
     target = rng.integers(0, 3, 2000)
