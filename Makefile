@@ -48,11 +48,16 @@ browser:
 demo: install
 	$(HS) compare --config examples/demo.toml
 
+# The suite runs on TEST_JOBS processes (pytest-xdist), a test file to a process (module fixtures load a real model
+# once); tests/conftest.py gives each process its share of the cores. TEST_JOBS=1 runs it in one process.
+TEST_JOBS ?= $(shell python3 -c "import os; print(min(4, len(os.sched_getaffinity(0))))" 2>/dev/null || echo 1)
+PYTEST = $(PY) -m pytest -q $(if $(filter-out 1,$(TEST_JOBS)),-n $(TEST_JOBS) --dist loadfile)
+
 test: install browser
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # The Trainer baseline needs accelerate; only the benchmark does, so it is not a headstart dependency.
 bench: install

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.errors import ConfigError, DataError, HeadstartError, StoreError
+from headstart.killpoints import kill_point
 from headstart.leakage import LeakageReport, find_leakage
 from headstart.results import RunResult
 from headstart.sweep_spec import SweepSpec
@@ -350,6 +351,7 @@ def _record(store: Any, key: str, resolved: dict[str, Any], result: RunResult, o
             store.mark(key, resolved, "pending")
     outcome.trained += 1
     outcome.statuses[result.status] = outcome.statuses.get(result.status, 0) + 1
+    kill_point("sweep.recorded")
 
 
 def _label(resolved: dict[str, Any]) -> str:

