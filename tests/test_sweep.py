@@ -53,6 +53,14 @@ def rows(out: Path) -> list[tuple]:
         return conn.execute("SELECT key, status, created_at FROM runs ORDER BY key").fetchall()
 
 
+def done_count(out: Path) -> int:
+    try:
+        with sqlite3.connect(out / "runs.sqlite", timeout=5) as conn:
+            return conn.execute("SELECT COUNT(*) FROM runs WHERE status='done'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
 def curves(out: Path) -> list[dict]:
     table = json.loads((out / "results.json").read_text())["curves"]
     return sorted(({k: r[k] for k in ("strategy", "n", "mean", "ci_low", "ci_high", "seeds")} for r in table), key=lambda r: (r["strategy"], str(r["n"])))
@@ -64,7 +72,14 @@ def interrupt_after(cmd: list[str], out: Path, environ: dict[str, str], cells: i
     a loaded machine may finish between two looks); return the exit code."""
     environ = {**environ, "HEADSTART_TEST_KILL_AT": f"sweep.recorded#{cells}",
                "HEADSTART_TEST_KILL_SIGNAL": "INT" if sig == signal.SIGINT else "KILL"}
-    return subprocess.run(cmd, env=environ, capture_output=True, timeout=300).returncode
+    # An ignored or blocked SIGINT is inherited across exec, and in the full suite on two processes something earlier in
+    # the test process (not pinned down) left the child deaf to it (exit 0): give the child the default disposition and
+    # an unblocked SIGINT, so that its Python turns a ctrl-c into KeyboardInterrupt as it does in a terminal.
+    def hear_ctrl_c() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+    return subprocess.run(cmd, env=environ, capture_output=True, timeout=300, preexec_fn=hear_ctrl_c).returncode
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ class QLora(Lora):
     name = "qlora"
     description = "QLoRA: LoRA on a 4-bit NF4 base (bitsandbytes, CPU too), 8-bit AdamW, gradient checkpointing; least memory"
     Options = QLoraOptions
-    defaults = {"lr": 2e-4, "head_lr": 1e-3, "min_steps": 100, "optimizer": "adamw8bit"}
+    defaults = {**Lora.defaults, "optimizer": "adamw8bit"}  # LoRA's rate: the two compare at the same settings
     quantized = True
     modalities = ("text",)  # bitsandbytes quantises linear layers; a CNN is mostly convolutions
 
