@@ -66,10 +66,10 @@ def curves(out: Path) -> list[dict]:
     return sorted(({k: r[k] for k in ("strategy", "n", "mean", "ci_low", "ci_high", "seeds")} for r in table), key=lambda r: (r["strategy"], str(r["n"])))
 
 
-def interrupt_after(cmd: list[str], out: Path, environ: dict[str, str], cells: int, sig: int) -> int:
+def interrupt_after(cmd: list[str], out: Path, environ: dict[str, str], cells: int, sig: int) -> tuple[int, str]:
     """Run ``cmd``, which receives ``sig`` (SIGINT: a ctrl-c; SIGKILL) just after it stores its ``cells``-th cell
     (``headstart.killpoints``: a signal sent from outside once the store shows ``cells`` done races the sweep, which on
-    a loaded machine may finish between two looks); return the exit code."""
+    a loaded machine may finish between two looks); return the exit code and what it wrote to stderr."""
     environ = {**environ, "HEADSTART_TEST_KILL_AT": f"sweep.recorded#{cells}",
                "HEADSTART_TEST_KILL_SIGNAL": "INT" if sig == signal.SIGINT else "KILL"}
     # An ignored or blocked SIGINT is inherited across exec, and in the full suite on two processes something earlier in
@@ -79,7 +79,8 @@ def interrupt_after(cmd: list[str], out: Path, environ: dict[str, str], cells: i
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
-    return subprocess.run(cmd, env=environ, capture_output=True, timeout=300, preexec_fn=hear_ctrl_c).returncode
+    done = subprocess.run(cmd, env=environ, capture_output=True, text=True, timeout=300, preexec_fn=hear_ctrl_c)
+    return done.returncode, done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +96,8 @@ def uninterrupted(tiny_backbone, tmp_path_factory) -> Path:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 def test_interrupted_sweep_resumes_without_retraining(sig, tiny_backbone, uninterrupted, tmp_path):
     out = tmp_path / "store"
-    code = interrupt_after(compare_cmd(out, tiny_backbone), out, env(tmp_path), cells=5, sig=sig)
-    assert code != 0  # it was interrupted, not finished
+    code, stderr = interrupt_after(compare_cmd(out, tiny_backbone), out, env(tmp_path), cells=5, sig=sig)
+    assert code != 0, f"it ran to the end after the signal; its stderr: {stderr[-2000:]}"  # interrupted, not finished
     before = {key: created for key, status, created in rows(out) if status == "done"}
     assert 5 <= len(before) < 12
     if sig == signal.SIGINT:  # a clean interrupt releases its claim at once
