@@ -398,7 +398,7 @@ def solve_problem(model: nn.Module, data: FitData, *, on_features: bool, task: s
 
     return Problem(task=task, train_inputs=[data.encoded[r] for r in data.train_rows], train_targets=data.targets[torch.as_tensor(data.train_rows)],
                    train_features=lambda: features("train"), val_features=lambda: features("val"), rank=rank,
-                   class_weights=data.class_weights)
+                   class_weights=data.class_weights, autocast=autocast)
 
 
 def backbone_features(model: nn.Module, encoded: list, rows: np.ndarray, *, batch_size: int, autocast: Callable | None = None) -> torch.Tensor:

@@ -73,6 +73,8 @@ class Problem:
         rank: ``rank(outputs) -> (score, -loss)`` of head outputs (N_val, outputs) on the validation rows:
             the run's selection metric, ties going to the lower loss, as when the engine picks a checkpoint.
         class_weights: (C,) the loss's class weights, or None.
+        autocast: the run's bf16 autocast factory (``precision.autocast_for``), or None for fp32: a solver that runs
+            the backbone itself runs it under this, as the engine's own steps do.
     """
 
     task: str
@@ -82,6 +84,7 @@ class Problem:
     val_features: Callable[[], torch.Tensor]
     rank: Callable[[torch.Tensor], tuple[float, float]]
     class_weights: torch.Tensor | None = None
+    autocast: Callable[[], Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ any phase) draws the pairs and the dropout masks; validation, best-weights, savi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -88,11 +90,17 @@ def cosine_pair_loss(u: torch.Tensor, v: torch.Tensor, label: torch.Tensor) -> t
 
 
 def tune_encoder(backbone: nn.Module, inputs: list, targets: np.ndarray, *, iterations: int, lr: float, batch_size: int,
-                 weight_decay: float, warmup: float, clip: float, max_steps: int | None, generator: torch.Generator) -> int:
+                 weight_decay: float, warmup: float, clip: float, max_steps: int | None, generator: torch.Generator,
+                 autocast: Callable[[], Any] | None = None) -> int:
     """Phase 1 in place: one epoch of CosineSimilarityLoss over the pairs of ``draw_pairs``; returns the steps taken.
+
+    Both sides of a batch of pairs go through the encoder as one batch (padded together; pooling reads the attention
+    mask, so each embedding is what it would be alone), under the run's bf16 autocast where the run measured it pays;
+    the loss is computed in fp32.
 
     Args:
         inputs: the training rows as ``backbone.encode`` made them. targets: (n,) their class ids.
+        autocast: context-manager factory for bf16 autocast, or None for fp32.
     """
     a, b, label = draw_pairs(targets, iterations, generator)
     steps = math.ceil(len(a) / batch_size)
@@ -108,9 +116,11 @@ def tune_encoder(backbone: nn.Module, inputs: list, targets: np.ndarray, *, iter
     with torch.enable_grad():  # the engine solves closed-form phases under no_grad
         for step in range(steps):
             part = slice(step * batch_size, (step + 1) * batch_size)
-            left = backbone({k: t.to(device) for k, t in backbone.collate([inputs[i] for i in a[part]]).items()})
-            right = backbone({k: t.to(device) for k, t in backbone.collate([inputs[i] for i in b[part]]).items()})
-            loss = cosine_pair_loss(left.float(), right.float(), torch.as_tensor(label[part], device=device))
+            sides = [inputs[i] for i in a[part]] + [inputs[i] for i in b[part]]
+            with autocast() if autocast is not None else nullcontext():
+                both = backbone({k: t.to(device) for k, t in backbone.collate(sides).items()})
+            left, right = both.float().split(len(a[part]))
+            loss = cosine_pair_loss(left, right, torch.as_tensor(label[part], device=device))
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"setfit's pair loss became {loss.item()} at step {step + 1}; lower the learning rate (--lr)")
             loss.backward()
@@ -129,7 +139,7 @@ def solve(model: nn.Module, problem: Problem, *, options: SetFitOptions, cfg: An
     generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,))))  # from the run seed the engine set
     steps = tune_encoder(model.backbone, problem.train_inputs, problem.train_targets.numpy(), iterations=options.iterations,
                          lr=cfg.lr, batch_size=cfg.batch_size, weight_decay=cfg.weight_decay, warmup=cfg.warmup, clip=cfg.clip,
-                         max_steps=cfg.max_steps, generator=generator)
+                         max_steps=cfg.max_steps, generator=generator, autocast=problem.autocast)
     linear = LinearOptions(grid=options.grid, max_iter=options.max_iter)
     return {"pair_steps": steps, **solve_linear(model, problem, problem.train_features().double().numpy(), linear)}
 

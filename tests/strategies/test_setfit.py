@@ -72,6 +72,26 @@ def test_contrastive_phase_raises_same_class_over_different_class_cosine(toy):
     assert after > before + 0.5, (before, after)  # measured 0.01 -> 0.81
 
 
+def test_pair_step_runs_both_sides_as_one_batch_under_the_runs_autocast(toy):
+    """One forward per step (entered under the autocast it is given), and a row's embedding in the joint, jointly
+    padded batch is its embedding alone: joining the sides changes the cost, not the loss."""
+    backbone = tiny_backbone(0).eval()
+    encoded = backbone.encode([toy.inputs[r] for r in range(32)])
+    alone = torch.cat([backbone(backbone.collate([row])) for row in encoded[:8]])
+    joint = backbone(backbone.collate(encoded[:8]))
+    assert torch.allclose(alone, joint, atol=1e-5)
+    entered = []
+
+    def autocast():
+        entered.append(1)
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
+    backbone.train()
+    steps = tune_encoder(backbone, encoded, toy.targets[:32], iterations=2, lr=1e-3, batch_size=16, weight_decay=0.0, warmup=0.1,
+                         clip=1.0, max_steps=None, generator=torch.Generator().manual_seed(0), autocast=autocast)
+    assert steps == 2 * 2 * 32 // 16 and len(entered) == steps
+
+
 def test_setfit_run_tunes_the_encoder_and_fits_the_head_on_its_new_features(toy):
     s = setup(RunSpec(data="toy", backbone="tiny", strategy="setfit", n=32, train=CFG, options={"iterations": 5, "grid": [1.0]}),
               data=toy, pretrained=tiny_backbone(0))
