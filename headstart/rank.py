@@ -20,10 +20,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from headstart.analysis.backbone_ranking import SCORES
 from headstart.transferability import KNN_K
 
 MAX_ROWS = 2000  # default N cap: ~2k rows rank sentence encoders as their probes at "all" do, in seconds per score
-SCORES = ("logme", "h_score", "knn_loo")
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class RankResult:
     measured: dict[str, Any] | None = None
     agreement: dict[str, dict[str, Any]] = field(default_factory=dict)
     out: Path | None = None
+    report: Path | None = None  # out's report.md, re-rendered with the ranking when out holds a compare store
 
     def measured_mean(self, row: BackboneScore) -> float | None:
         found = (self.measured or {}).get("backbones", {}).get(row.name)
@@ -83,7 +84,8 @@ def rank_backbones(data: Any, backbones: str | list[str], *, n: int | str | None
         n: pool rows to score (int or "all"); default the whole pool up to ``MAX_ROWS``. The rows are those
             ``train --n n --seed seed`` trains on.
         seed: the subsample's seed.
-        out: a directory to write ``rank.json`` into (atomically); None writes nothing.
+        out: a directory to write ``rank.json`` into (atomically); None writes nothing. When it holds a compare store
+            (``runs.sqlite``), its report is re-rendered: report.md / .html gain "Backbones ranked before training".
         measured: a ``compare --backbones`` store (its ``--out``) to set the measured ranking beside the predicted.
         arm / size: which of the store's arms and requested sizes is measured (default linear-probe, the largest).
         text_column / label_column / group_column / split_column: how to read a data file (as ``fit``).
@@ -165,6 +167,10 @@ def rank_backbones(data: Any, backbones: str | list[str], *, n: int | str | None
         except OSError as e:
             raise StoreError(f"cannot write {str(result.out / 'rank.json')!r} ({e.strerror or type(e).__name__}); "
                              "choose another --out") from None
+        if (result.out / "runs.sqlite").exists():  # a compare store: its report gains the ranking beside what it measured
+            from headstart.report.render import render
+
+            result.report = render(result.out)["report.md"]
     return result
 
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import run_cli
 from scipy.stats import multivariate_normal
 
-from headstart.analysis.backbone_ranking import agreement, measured
+from headstart.analysis.backbone_ranking import agreement, measured, ranked_beside_measured
 from headstart.errors import ConfigError
 from headstart.results import RunResult
 from headstart.transferability import h_score, knn_loo, logme, logme_evidence
@@ -170,6 +170,28 @@ def test_agreement_is_kendalls_tau_over_shared_backbones() -> None:
     assert agreement({"a": 1.0}, {"a": 0.9})["tau"] is None
 
 
+def ranking_file(**scores: tuple[float, float, float]) -> dict:
+    return {"data": "toy", "data_hash": "h", "n": 64, "n_requested": 64, "seed": 0,
+            "backbones": [{"name": b, "logme": v[0], "h_score": v[1], "knn_loo": v[2]} for b, v in scores.items()]}
+
+
+def test_report_section_sets_the_ranking_beside_what_the_store_measures_now() -> None:
+    runs = [stored("a", 0.9, n="all"), stored("a", 0.8, n="all", seed=1), stored("b", 0.7, n="all"), stored("c", 0.6, n="all")]
+    section = ranked_beside_measured(ranking_file(a=(3.0, 1.0, 0.9), b=(2.0, 3.0, 0.8), c=(1.0, 2.0, 0.7)), runs)
+    assert [r["measured"] for r in section["rows"]] == [pytest.approx(0.85), 0.7, 0.6]
+    assert section["agreement"]["logme"]["tau"] == pytest.approx(1.0) and section["agreement"]["knn_loo"]["tau"] == pytest.approx(1.0)
+    assert section["agreement"]["h_score"]["tau"] == pytest.approx(-1 / 3)
+    assert "linear-probe test accuracy at n = all" in section["text"] and "over 3 backbones" in section["text"]
+    assert "LogME +1.00" in section["text"] and "H-score -0.33" in section["text"]
+    # measured now, not when ranked: a later run of c moves the measured side
+    later = ranked_beside_measured(ranking_file(a=(3.0, 1.0, 0.9), c=(1.0, 2.0, 0.7)), runs + [stored("c", 1.0, n="all", seed=1)])
+    assert later["rows"][1]["measured"] == pytest.approx(0.8)
+    nothing = ranked_beside_measured({**ranking_file(a=(1.0, 1.0, 1.0)), "data_hash": "other"}, runs)
+    assert nothing["measured"] is None and "Nothing to set it beside" in nothing["text"]
+    assert ranked_beside_measured({"backbones": "garbage"}, runs) is None
+    assert ranked_beside_measured(ranking_file(a=(float("nan"), 1.0, 1.0)), runs) is None
+
+
 # ---- the command and the API on tiny backbones --------------------------------------------------------------------
 
 
@@ -252,6 +274,27 @@ def test_measured_store_prints_taus(tiny_registry, toy_csv, tmp_path, monkeypatc
                               "--measured", str(store), "--size", "16"], monkeypatch, capsys)
     assert code == 0, err
     assert "linear-probe test accuracy at n=16" in out and "Kendall's tau" in out and "LogME" in out.splitlines()[-3]
+    assert "report:" not in out  # no --out: the store's report is left as it was
+
+
+def test_rank_into_a_compare_store_puts_the_ranking_in_its_report(tiny_registry, toy_csv, tmp_path, monkeypatch, capsys) -> None:
+    import headstart
+
+    store = tmp_path / "cmp"
+    headstart.compare(str(toy_csv), backbones=["tiny", "tiny-bert"], strategies="linear-probe", sizes="all", seeds=1,
+                      out=store, tune=None, config=headstart.TrainConfig(max_steps=20, min_steps=20))
+    assert "Backbones ranked before training" not in (store / "report.md").read_text()
+    code, out, err = run_cli(["rank-backbones", "--data", str(toy_csv), "--backbones", "tiny,tiny-bert", "--n", "60",
+                              "--measured", str(store), "--out", str(store)], monkeypatch, capsys)
+    assert code == 0, err
+    assert f"report: {store / 'report.md'}" in out
+    report = (store / "report.md").read_text()
+    section = report.split("## Backbones ranked before training", 1)[1]
+    assert "60 pool rows of" in section and "Kendall's tau" in section and "over 2 backbones" in section
+    rows = [line for line in section.splitlines() if line.startswith("| tiny")]
+    assert len(rows) == 2 and all(not row.rstrip(" |").endswith("–") for row in rows)  # each with its measured score
+    assert json.loads((store / "results.json").read_text())["backbone_ranking"]["agreement"]["logme"]["backbones"] == 2
+    assert '"ranking": {' in (store / "report.html").read_text()
 
 
 # ---- real data ----------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Pure functions over stored ``RunResult``s (no torch): ``measured`` reads a compare store's mean test score per
 backbone for one arm at one labelled-set size; ``agreement`` sets a transferability score's ranking
-(``headstart.rank``) against it with Kendall's tau.
+(``headstart.rank``) against it with Kendall's tau; ``ranked_beside_measured`` is the report's section of both.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from headstart.errors import ConfigError
 from headstart.results import RunResult
 
 PREFERRED_ARM = "linear-probe"  # trains on exactly the features the scores read
+SCORES = ("logme", "h_score", "knn_loo")  # as headstart.rank computes them, higher is better for each
 
 
 def measured(results: list[RunResult], *, data_hash: str, metric: str = "accuracy", arm: str | None = None,
@@ -79,3 +80,50 @@ def agreement(predicted: dict[str, float], measured_means: dict[str, float]) -> 
     result = kendalltau([predicted[b] for b in shared], [measured_means[b] for b in shared])
     tau, p = float(result.statistic), float(result.pvalue)
     return {"tau": None if math.isnan(tau) else tau, "p_value": None if math.isnan(p) else p, "backbones": len(shared)}
+
+
+SCORE_LABELS = {"logme": "LogME", "h_score": "H-score", "knn_loo": "kNN-LOO"}
+
+
+def ranked_beside_measured(ranked: dict[str, Any], results: list[RunResult]) -> dict[str, Any] | None:
+    """The report's "Backbones ranked before training": a ``rank.json`` (``headstart rank-backbones --out``) beside
+    what the store measures now, with Kendall's tau per score.
+
+    The measured side is recomputed from ``results`` (the ranking may be older than the store's last runs), for the arm
+    and size the ranking was checked against when it was, else linear-probe at the largest size.
+
+    Args:
+        ranked: the parsed ``rank.json``.
+        results: the store's runs.
+
+    Returns:
+        ``{"data", "n", "seed", "rows", "measured", "agreement", "text"}`` (rows best first by LogME, each with its
+        measured mean or None; ``measured`` None when the store has no matching runs, with the reason in ``text``),
+        or None when ``ranked`` is not a ranking (a damaged file must not stop the report).
+    """
+    try:
+        rows = [{"name": str(b["name"]), **{score: float(b[score]) for score in SCORES}} for b in ranked["backbones"]]
+        data, data_hash, n, seed = str(ranked["data"]), str(ranked["data_hash"]), int(ranked["n"]), int(ranked["seed"])
+        checked = ranked.get("measured") or {}
+        arm, size = checked.get("arm"), checked.get("size")
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    if not rows or not all(math.isfinite(r[score]) for r in rows for score in SCORES):
+        return None
+    drawn = (f"Before training, headstart rank-backbones scored {n:,} pool rows of {data} (the rows train --n {n} "
+             f"--seed {seed} draws) by each backbone's frozen features; the test split was not read.")
+    try:
+        table = measured(results, data_hash=data_hash, arm=arm, size=size)
+    except ConfigError as e:
+        return {"data": data, "n": n, "seed": seed, "rows": [{**r, "measured": None} for r in rows], "measured": None,
+                "agreement": {}, "text": f"{drawn} Nothing to set it beside: {e}"}
+    means = {b: v["mean"] for b, v in table["backbones"].items()}
+    taus = {score: agreement({r["name"]: r[score] for r in rows}, means) for score in SCORES}
+    said = [f"{SCORE_LABELS[s]} {t['tau']:+.2f} (p = {t['p_value']:.2f})" for s, t in taus.items() if t["tau"] is not None]
+    shared = max(t["backbones"] for t in taus.values())
+    seeds = sorted({v["seeds"] for v in table["backbones"].values()})
+    text = (f"{drawn} Measured: {table['arm']} test {table['metric']} at n = {table['size']}, mean over "
+            f"{'/'.join(map(str, seeds))} seed(s). Kendall's tau between each predicted ranking and the measured one, over "
+            f"{shared} backbones: " + ("; ".join(said) if said else "none (fewer than two backbones measured)") + ".")
+    return {"data": data, "n": n, "seed": seed, "rows": [{**r, "measured": means.get(r["name"])} for r in rows],
+            "measured": table, "agreement": taus, "text": text}

@@ -9,7 +9,7 @@ import typer
 
 from headstart.cli.common import JsonOpt, _check_writable, _echo_json, app
 
-LABELS = {"logme": "LogME", "h_score": "H-score", "knn_loo": "kNN-LOO"}
+from headstart.analysis.backbone_ranking import SCORE_LABELS as LABELS
 
 
 @app.command("rank-backbones")
@@ -18,7 +18,8 @@ def rank_backbones(
     data: Annotated[str, typer.Option("--data", "-d", help="Built-in dataset (headstart datasets) or a data file; classification.")] = "rotten-tomatoes",
     n: Annotated[Optional[str], typer.Option(help="Pool rows to score (the rows train --n N draws), or 'all'; default all up to 2000.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the rows drawn (as train --seed).")] = 0,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write OUT/rank.json.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write OUT/rank.json; a compare store's directory also "
+                                                                   "gets its report re-rendered with the ranking in it.")] = None,
     measured: Annotated[Optional[Path], typer.Option(help="A compare --backbones store (its --out): print its measured ranking and "
                                                           "Kendall's tau per score.")] = None,
     arm: Annotated[Optional[str], typer.Option(help="With --measured: the arm whose accuracy is measured (default linear-probe).")] = None,
@@ -33,6 +34,7 @@ def rank_backbones(
 
     \b
     Example: headstart rank-backbones --data rotten-tomatoes --backbones all-minilm-l6-v2,path/to/encoder
+    Example: headstart rank-backbones --backbones all-minilm-l6-v2,path/to/encoder --measured runs/two --out runs/two
     """
     from headstart.errors import ConfigError
     from headstart.rank import rank_backbones as rank
@@ -50,6 +52,8 @@ def rank_backbones(
         typer.echo(line)
     if result.out is not None:
         typer.echo(f"wrote {result.out / 'rank.json'}")
+    if result.report is not None:
+        typer.echo(f"report: {result.report} (section: Backbones ranked before training)")
 
 
 def table(result: Any) -> list[str]:

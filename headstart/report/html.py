@@ -64,7 +64,7 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 <h2>All results</h2>
 <table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
 <th>seeds</th><th>chosen on validation</th><th>budget</th><th>train time</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
-<div id="forgetting"></div><div id="ood"></div><div id="flags"></div><div id="edges"></div><div id="others"></div><div id="problems"></div><p id="superseded"></p>
+<div id="forgetting"></div><div id="ood"></div><div id="flags"></div><div id="edges"></div><div id="others"></div><div id="ranking"></div><div id="problems"></div><p id="superseded"></p>
 <h2>Produced by</h2><pre id="command"></pre>
 <script type="application/json" id="report-data">__DATA__</script>
 <script>
@@ -242,6 +242,21 @@ if (D.others.length) {
     $("others").append(list);
   }
 }
+if (D.ranking) {
+  $("ranking").append(el("h2", "Backbones ranked before training"));
+  $("ranking").append(el("p", D.ranking.text));
+  const t = el("table", null, {id: "ranking-table"});
+  const head = el("tr");
+  for (const h of ["backbone", "LogME", "H-score", "kNN-LOO", "measured"]) head.append(el("th", h));
+  t.append(head);
+  for (const r of D.ranking.rows) {
+    const tr = el("tr");
+    for (const v of [r.name, r.logme.toPrecision(4), r.h_score.toPrecision(4), r.knn_loo.toFixed(3),
+                     r.measured === null ? "\u2013" : (100 * r.measured).toFixed(1)]) tr.append(el("td", v));
+    t.append(tr);
+  }
+  $("ranking").append(t);
+}
 if (D.problems.length) {
   $("problems").append(el("h2", "Failed and diverged runs"));
   const t = el("table");
@@ -288,6 +303,7 @@ def _payload(summary: dict[str, Any], title: str, command: str | None) -> dict[s
         "others": [{"experiment": o["experiment"], "runs": o["runs"], "recommendation": [b["text"] for b in o["summary"]["recommendation"]]}
                    for o in summary.get("other_experiments") or []],
         "problems": [{**c, "n": str(c["n"])} for c in summary["counts"] if c["failed"] or c["diverged"]],
+        "ranking": summary.get("backbone_ranking"),
     }
 
 

@@ -156,9 +156,24 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
     if superseded_text(summary):
         lines.append(superseded_text(summary))
     lines += other_experiments_markdown(summary)
+    lines += ranking_markdown(summary.get("backbone_ranking"))
     lines += ["", "## Produced by", ""]
     lines.append(_fence(command) if command else "(command not recorded)")
     return "\n".join(lines) + "\n"
+
+
+def ranking_markdown(ranking: dict[str, Any] | None) -> list[str]:
+    """The "Backbones ranked before training" section (``analysis.backbone_ranking.ranked_beside_measured``)."""
+    if not ranking:
+        return []
+    measured = ranking["measured"]
+    what = f"measured {measured['metric']} (%)" if measured else "measured"
+    lines = ["", "## Backbones ranked before training", "", md_text(ranking["text"]), "",
+             f"| backbone | LogME | H-score | kNN-LOO | {what} |", "|---|---:|---:|---:|---:|"]
+    for r in ranking["rows"]:
+        score = "–" if r["measured"] is None else f"{100 * r['measured']:.1f}"
+        lines.append(f"| {md_text(r['name'])} | {r['logme']:.4g} | {r['h_score']:.4g} | {r['knn_loo']:.3f} | {score} |")
+    return lines
 
 
 def paired_retention_text(diff: dict | None) -> str:

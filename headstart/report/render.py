@@ -1,6 +1,7 @@
 """Render the report of a run directory: a pure function of its store.
 
-Reads only ``DIR/runs.sqlite`` and writes ``chart.png``, ``report.html``, ``report.md`` and
+Reads ``DIR/runs.sqlite`` (and, where present, ``leakage.json`` from compare and ``rank.json`` from
+rank-backbones) and writes ``chart.png``, ``report.html``, ``report.md`` and
 ``results.json`` beside it, each atomically (temp file in the same directory, then ``os.replace``), so a
 reader never sees a half-written file and a crash leaves the previous report intact.
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.analysis import summarize
+from headstart.analysis.backbone_ranking import ranked_beside_measured
 from headstart.atomic import write_atomic  # noqa: F401  (used here and by callers that import it from the report)
 from headstart.errors import StoreError
 from headstart.report.chart import chart_png
@@ -60,6 +62,19 @@ def leakage_summary(directory: Path) -> dict[str, Any] | None:
     if warn:
         text += "; above 1%: test scores are optimistic, re-run compare with --dedupe"
     return {"text": text, "warn": warn, "fraction": fraction, "exact": found["exact"], "near": found["near"], "n_test": n_test}
+
+
+def ranking_summary(directory: Path, results: list[RunResult]) -> dict[str, Any] | None:
+    """``DIR/rank.json`` (``headstart rank-backbones --out DIR``) beside what the store measured
+    (``analysis.backbone_ranking.ranked_beside_measured``), or None without one."""
+    path = directory / "rank.json"
+    if not path.exists():
+        return None
+    try:
+        ranked = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # informational: a damaged file must not stop the report
+    return ranked_beside_measured(ranked, results) if isinstance(ranked, dict) else None
 
 
 def render(store_dir: str | Path, *, metric: str | None = None, margin: float | None = None) -> dict[str, Path]:
@@ -109,7 +124,8 @@ def _rendering(directory: Path) -> Iterator[None]:
 def _write_report(directory: Path, results: list[RunResult], record: dict[str, Any], metric: str | None,
                   margin: float | None = None) -> dict[str, Path]:
     metric = metric or default_metric(results)
-    summary = {**summarize(results, metric, margin_points=margin), "leakage": leakage_summary(directory)}
+    summary = {**summarize(results, metric, margin_points=margin), "leakage": leakage_summary(directory),
+               "backbone_ranking": ranking_summary(directory, results)}
     title = (title_for(results, metric) if not summary["other_experiments"]
              else f"{summary['experiment']} — {metric} vs labelled examples")
     command = record.get("command")
