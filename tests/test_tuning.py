@@ -30,10 +30,24 @@ def test_every_gradient_strategy_has_a_grid_in_the_usual_ranges():
         assert plan is not None, f"{name} has no --tune grid"
         param, grid = plan
         assert param in ("lr", "head_lr") and len(grid) >= 2 and list(grid) == sorted(grid)
-    assert grid_for(get_strategy("full-finetune"))[1] == (1e-5, 2e-5, 5e-5)  # the seeds' range for full fine-tuning
-    assert grid_for(get_strategy("lora"))[1] == (1e-4, 2e-4, 3e-4)  # ... and for LoRA
+    assert grid_for(get_strategy("full-finetune"))[1] == (2e-5, 5e-5, 1e-4)  # around the measured default (issue 26)
+    assert grid_for(get_strategy("lora"))[1] == (3e-4, 1e-3, 3e-3)  # ... and LoRA's
+    assert grid_for(get_strategy("lora"), "image")[1] == (1e-4, 2e-4, 3e-4)  # images keep PEFT's usual range
     assert grid_for(get_strategy("linear-probe"))[0] == "head_lr"
     assert {n for n, s in STRATEGIES.items() if s.solved} >= {"embed-logreg", "embed-knn", "tfidf-logreg", "zero-shot", "icl"}
+
+
+@pytest.mark.parametrize("modality", ["text", "image"])
+def test_every_grid_spans_its_strategys_default(modality):
+    """Tuning searches around what train does untuned: a default outside the grid would make --tune unable to keep it
+    (LoRA's default moved to 1e-3 while its grid stayed at 1e-4..3e-4, and tuning could only pick worse rates)."""
+    for name, strategy in STRATEGIES.items():
+        plan = grid_for(strategy, modality) if modality in strategy.modalities else None
+        if plan is None:
+            continue
+        param, grid = plan
+        default = getattr(TrainConfig().with_defaults(strategy.defaults_for(modality)), param)
+        assert grid[0] <= default <= grid[-1], (name, modality, default, grid)
 
 
 class Recording(list):
@@ -83,7 +97,7 @@ def test_untuned_keys_do_not_change_and_tuned_keys_differ(toy, make_tiny):
     tuned = setup(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=32, train=CFG, tune="lr"), data=toy,
                   pretrained=make_tiny(0)).resolved()
     assert "tune" not in plain
-    assert tuned["tune"] == {"param": "lr", "grid": [1e-5, 2e-5, 5e-5], "eta": ETA, "trial_checks": "proportional"}
+    assert tuned["tune"] == {"param": "lr", "grid": [2e-5, 5e-5, 1e-4], "eta": ETA, "trial_checks": "proportional"}
     assert run_key(plain) != run_key(tuned)
 
 
@@ -163,17 +177,17 @@ def test_a_given_grid_replaces_the_strategys_and_enters_the_key(toy, make_tiny):
 
     pretrained = make_tiny(0)
     spec = RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=64, seed=0, train=CFG, tune="lr",
-                   grid=[1e-4, 5e-5, 2e-5])  # any order; searched ascending
-    assert spec.grid == (2e-5, 5e-5, 1e-4)
+                   grid=[1e-4, 3e-5, 1e-5])  # any order; searched ascending
+    assert spec.grid == (1e-5, 3e-5, 1e-4)
     tuned = tuned_run(spec, data=toy, pretrained=pretrained)
-    assert [t["lr"] for t in tuned.trials] == [2e-5, 5e-5, 1e-4]
-    assert tuned.chosen["lr"] in (2e-5, 5e-5, 1e-4)
+    assert [t["lr"] for t in tuned.trials] == [1e-5, 3e-5, 1e-4]
+    assert tuned.chosen["lr"] in (1e-5, 3e-5, 1e-4)
     own = setup(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=64, train=CFG, tune="lr"), data=toy,
                 pretrained=pretrained).resolved()
     given = setup(spec, data=toy, pretrained=pretrained).resolved()
-    assert given["tune"]["grid"] == [2e-5, 5e-5, 1e-4] and own["tune"]["grid"] == [1e-5, 2e-5, 5e-5]
+    assert given["tune"]["grid"] == [1e-5, 3e-5, 1e-4] and own["tune"]["grid"] == [2e-5, 5e-5, 1e-4]
     assert run_key(given) != run_key(own)
-    same = RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=64, train=CFG, tune="lr", grid="1e-5,2e-5,5e-5")
+    same = RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=64, train=CFG, tune="lr", grid="2e-5,5e-5,1e-4")
     assert run_key(setup(same, data=toy, pretrained=pretrained).resolved()) == run_key(own), \
         "giving the strategy's own grid is the same run"
 

@@ -45,7 +45,9 @@ class Lora(PeftStrategy):
     # (`python benchmarks/defaults_sweep.py --grid lora=...`, docs/BENCHMARKS.md "The defaults and what chose them").
     # The B matrices start at zero: 100 steps at 2e-4 barely move them. Images keep 2e-4 (not measured there).
     defaults = {"lr": 1e-3, "head_lr": 1e-3, "min_steps": 100}
+    lr_grid = (3e-4, 1e-3, 3e-3)  # --tune lr candidates, centred on the default (the old 1e-4..3e-4 lay wholly below it)
     image_defaults = {"lr": 2e-4}
+    image_lr_grid = PeftStrategy.lr_grid  # 1e-4..3e-4 around the image default
 
     def peft_config(self, options: LoraOptions, backbone) -> Any:
         from peft import LoraConfig, TaskType
