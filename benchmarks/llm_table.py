@@ -1,10 +1,10 @@
-"""Issue 22's table: a causal LM asked in words (zero-shot-prompt, icl on SmolLM2) beside the encoder trained on the
-same labels (MiniLM probe and full fine-tune), test accuracy with 95% CIs by labelled-set size.
+"""Issue 22's table: a causal LM asked in words (zero-shot-prompt, icl on SmolLM2) or LoRA-tuned, beside the encoder
+trained on the same labels (MiniLM zero-shot, setfit, probe, full fine-tune), test accuracy with 95% CIs by labelled-set size.
 
-Reads the stores that ``headstart compare --config examples/llm-prompting.toml`` and
-``--config examples/llm-encoder-reference.toml`` write (re-rendering each one's results.json from its store, so a
+Reads the stores that ``headstart compare --config examples/llm-prompting.toml``,
+``--config examples/llm-encoder-reference.toml`` and ``--config examples/llm-lora.toml`` write (re-rendering each one's results.json from its store, so a
 sweep still running or cut short shows the cells it has), and prints one markdown table.
-Run: python benchmarks/llm_table.py [--stores runs/llm-prompting runs/llm-encoder-reference]
+Run: python benchmarks/llm_table.py [--stores runs/llm-prompting runs/llm-encoder-reference runs/llm-lora]
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-STORES = ("runs/llm-prompting", "runs/llm-encoder-reference")
+STORES = ("runs/llm-prompting", "runs/llm-encoder-reference", "runs/llm-lora")
 
 
 def curves(store: Path) -> list[dict]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from headstart.errors import ConfigError
@@ -67,3 +69,12 @@ def test_an_arm_tables_list_option_reaches_the_strategy_as_a_list(tmp_path):
     (arm,) = read_config(path)["arms"]
     strategy, options, _, _ = parse_arm(arm)
     assert get_strategy(strategy).options(options).grid == (1, 5, 15)
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "examples").glob("*.toml")), ids=lambda p: p.name)
+def test_every_example_config_parses(path):
+    """The configs that docs/BENCHMARKS.md and README cite stay readable as the config format moves."""
+    config = read_config(path)
+    assert config.get("data") and (config.get("strategies") or config.get("arms"))
+    for strategy, values in config.get("grid", {}).items():
+        assert isinstance(values, list) and values == sorted(values), (path.name, strategy)
