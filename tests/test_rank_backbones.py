@@ -182,6 +182,9 @@ def test_report_section_sets_the_ranking_beside_what_the_store_measures_now() ->
     assert section["agreement"]["logme"]["tau"] == pytest.approx(1.0) and section["agreement"]["knn_loo"]["tau"] == pytest.approx(1.0)
     assert section["agreement"]["h_score"]["tau"] == pytest.approx(-1 / 3)
     assert "linear-probe test accuracy at n = all" in section["text"] and "over 3 backbones" in section["text"]
+    assert "64 pool rows of toy (the rows train --n 64 --seed 0 draws)" in section["text"]
+    every = ranked_beside_measured({**ranking_file(a=(1.0, 1.0, 1.0)), "n_requested": "all"}, runs)
+    assert "64 pool rows of toy (the rows train --n all --seed 0 draws)" in every["text"]
     assert "LogME +1.00" in section["text"] and "H-score -0.33" in section["text"]
     # measured now, not when ranked: a later run of c moves the measured side
     later = ranked_beside_measured(ranking_file(a=(3.0, 1.0, 0.9), c=(1.0, 2.0, 0.7)), runs + [stored("c", 1.0, n="all", seed=1)])
@@ -290,7 +293,7 @@ def test_rank_into_a_compare_store_puts_the_ranking_in_its_report(tiny_registry,
     assert f"report: {store / 'report.md'}" in out
     report = (store / "report.md").read_text()
     section = report.split("## Backbones ranked before training", 1)[1]
-    assert "60 pool rows of" in section and "Kendall's tau" in section and "over 2 backbones" in section
+    assert "60 pool rows of" in section and "train --n 60 --seed 0" in section and "Kendall's tau" in section and "over 2 backbones" in section
     rows = [line for line in section.splitlines() if line.startswith("| tiny")]
     assert len(rows) == 2 and all(not row.rstrip(" |").endswith("–") for row in rows)  # each with its measured score
     assert json.loads((store / "results.json").read_text())["backbone_ranking"]["agreement"]["logme"]["backbones"] == 2

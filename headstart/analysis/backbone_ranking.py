@@ -104,13 +104,14 @@ def ranked_beside_measured(ranked: dict[str, Any], results: list[RunResult]) -> 
     try:
         rows = [{"name": str(b["name"]), **{score: float(b[score]) for score in SCORES}} for b in ranked["backbones"]]
         data, data_hash, n, seed = str(ranked["data"]), str(ranked["data_hash"]), int(ranked["n"]), int(ranked["seed"])
+        asked = ranked.get("n_requested", n)
         checked = ranked.get("measured") or {}
         arm, size = checked.get("arm"), checked.get("size")
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
     if not rows or not all(math.isfinite(r[score]) for r in rows for score in SCORES):
         return None
-    drawn = (f"Before training, headstart rank-backbones scored {n:,} pool rows of {data} (the rows train --n {n} "
+    drawn = (f"Before training, headstart rank-backbones scored {n:,} pool rows of {data} (the rows train --n {asked} "
              f"--seed {seed} draws) by each backbone's frozen features; the test split was not read.")
     try:
         table = measured(results, data_hash=data_hash, arm=arm, size=size)
