@@ -60,6 +60,7 @@ class RankResult:
     agreement: dict[str, dict[str, Any]] = field(default_factory=dict)
     out: Path | None = None
     report: Path | None = None  # out's report.md, re-rendered with the ranking when out holds a compare store
+    report_error: str | None = None  # why that re-render failed (rank.json is written all the same)
 
     def measured_mean(self, row: BackboneScore) -> float | None:
         found = (self.measured or {}).get("backbones", {}).get(row.name)
@@ -69,7 +70,8 @@ class RankResult:
         return {"data": self.data, "data_hash": self.data_hash, "n": self.n, "n_requested": self.n_requested,
                 "seed": self.seed, "knn_k": KNN_K,
                 "backbones": [{**asdict(s), "seconds": s.seconds, "measured": self.measured_mean(s)} for s in self.scores],
-                "measured": self.measured, "agreement": self.agreement}
+                "measured": self.measured, "agreement": self.agreement,
+                "report": None if self.report is None else str(self.report)}
 
 
 def rank_backbones(data: Any, backbones: str | list[str], *, n: int | str | None = None, seed: int = 0,
@@ -168,9 +170,13 @@ def rank_backbones(data: Any, backbones: str | list[str], *, n: int | str | None
             raise StoreError(f"cannot write {str(result.out / 'rank.json')!r} ({e.strerror or type(e).__name__}); "
                              "choose another --out") from None
         if (result.out / "runs.sqlite").exists():  # a compare store: its report gains the ranking beside what it measured
+            from headstart.errors import HeadstartError
             from headstart.report.render import render
 
-            result.report = render(result.out)["report.md"]
+            try:
+                result.report = render(result.out)["report.md"]
+            except HeadstartError as e:  # the ranking is computed and written: say what failed, do not lose it
+                result.report_error = str(e)
     return result
 
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import run_cli
 from scipy.stats import multivariate_normal
 
-from headstart.analysis.backbone_ranking import agreement, measured, ranked_beside_measured
+from headstart.analysis.backbone_ranking import agreement, measured, ranked_beside_measured, tau_text
 from headstart.errors import ConfigError
 from headstart.results import RunResult
 from headstart.transferability import h_score, knn_loo, logme, logme_evidence
@@ -168,6 +168,15 @@ def test_agreement_is_kendalls_tau_over_shared_backbones() -> None:
     assert same["tau"] == pytest.approx(1.0) and same["backbones"] == 3
     assert agreement({"a": 1.0, "b": 2.0, "c": 3.0}, {"a": 0.9, "b": 0.8, "c": 0.7})["tau"] == pytest.approx(-1.0)
     assert agreement({"a": 1.0}, {"a": 0.9})["tau"] is None
+    assert tau_text(agreement({"a": 1.0}, {"a": 0.9})) == "n/a: fewer than 2 backbones measured"
+    assert tau_text(agreement({"a": 1.0, "b": 1.0}, {"a": 0.9, "b": 0.8})) == "n/a: a constant ranking"
+    assert tau_text(same) == "+1.00 (p = 0.33, 3 backbones)"
+
+
+def test_a_measured_score_that_is_not_finite_is_left_out() -> None:
+    """A NaN accuracy would make the mean NaN, and the report's JSON (allow_nan=False) refuse it."""
+    table = measured([stored("a", 0.8), stored("a", float("nan"), seed=1), stored("b", float("nan"))], data_hash="h")
+    assert table["backbones"] == {"a": {"mean": 0.8, "seeds": 1}}
 
 
 def ranking_file(**scores: tuple[float, float, float]) -> dict:
@@ -181,11 +190,13 @@ def test_report_section_sets_the_ranking_beside_what_the_store_measures_now() ->
     assert [r["measured"] for r in section["rows"]] == [pytest.approx(0.85), 0.7, 0.6]
     assert section["agreement"]["logme"]["tau"] == pytest.approx(1.0) and section["agreement"]["knn_loo"]["tau"] == pytest.approx(1.0)
     assert section["agreement"]["h_score"]["tau"] == pytest.approx(-1 / 3)
-    assert "linear-probe test accuracy at n = all" in section["text"] and "over 3 backbones" in section["text"]
+    assert "linear-probe test accuracy at n = all" in section["text"] and "mean over 1/2 seed(s)" in section["text"]
     assert "64 pool rows of toy (the rows train --n 64 --seed 0 draws)" in section["text"]
     every = ranked_beside_measured({**ranking_file(a=(1.0, 1.0, 1.0)), "n_requested": "all"}, runs)
     assert "64 pool rows of toy (the rows train --n all --seed 0 draws)" in every["text"]
-    assert "LogME +1.00" in section["text"] and "H-score -0.33" in section["text"]
+    assert "LogME +1.00 (p = 0.33, 3 backbones)" in section["text"] and "H-score -0.33" in section["text"]
+    unsorted = ranked_beside_measured(ranking_file(c=(1.0, 2.0, 0.7), a=(3.0, 1.0, 0.9)), runs)
+    assert [r["name"] for r in unsorted["rows"]] == ["a", "c"]  # best first by LogME, whatever the file's order
     # measured now, not when ranked: a later run of c moves the measured side
     later = ranked_beside_measured(ranking_file(a=(3.0, 1.0, 0.9), c=(1.0, 2.0, 0.7)), runs + [stored("c", 1.0, n="all", seed=1)])
     assert later["rows"][1]["measured"] == pytest.approx(0.8)
@@ -293,11 +304,32 @@ def test_rank_into_a_compare_store_puts_the_ranking_in_its_report(tiny_registry,
     assert f"report: {store / 'report.md'}" in out
     report = (store / "report.md").read_text()
     section = report.split("## Backbones ranked before training", 1)[1]
-    assert "60 pool rows of" in section and "train --n 60 --seed 0" in section and "Kendall's tau" in section and "over 2 backbones" in section
+    assert "60 pool rows of" in section and "train --n 60 --seed 0" in section and "Kendall's tau" in section and "2 backbones)" in section
     rows = [line for line in section.splitlines() if line.startswith("| tiny")]
     assert len(rows) == 2 and all(not row.rstrip(" |").endswith("–") for row in rows)  # each with its measured score
     assert json.loads((store / "results.json").read_text())["backbone_ranking"]["agreement"]["logme"]["backbones"] == 2
     assert '"ranking": {' in (store / "report.html").read_text()
+
+
+def test_a_report_that_cannot_be_rendered_keeps_the_ranking(tiny_registry, toy_csv, tmp_path, monkeypatch, capsys) -> None:
+    import importlib
+
+    from headstart.errors import StoreError
+
+    store = tmp_path / "cmp"
+    store.mkdir()
+    (store / "runs.sqlite").write_bytes(b"")
+
+    def refuse(directory, **_):
+        raise StoreError(f"{directory} is not a headstart store")
+
+    monkeypatch.setattr(importlib.import_module("headstart.report.render"), "render", refuse)  # the module, not the
+    # function headstart.report re-exports under the same name
+    code, out, err = run_cli(["rank-backbones", "--data", str(toy_csv), "--backbones", "tiny", "--n", "60", "--out", str(store)],
+                             monkeypatch, capsys)
+    assert code == 0, err
+    assert "tiny" in out and (store / "rank.json").exists()
+    assert "rank.json is written but the store's report was not re-rendered" in err and "is not a headstart store" in err
 
 
 # ---- real data ----------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from headstart.results import RunResult
 
 PREFERRED_ARM = "linear-probe"  # trains on exactly the features the scores read
 SCORES = ("logme", "h_score", "knn_loo")  # as headstart.rank computes them, higher is better for each
+SCORE_LABELS = {"logme": "LogME", "h_score": "H-score", "knn_loo": "kNN-LOO"}
 
 
 def measured(results: list[RunResult], *, data_hash: str, metric: str = "accuracy", arm: str | None = None,
@@ -39,7 +40,8 @@ def measured(results: list[RunResult], *, data_hash: str, metric: str = "accurac
     """
     runs = []
     for _, group in experiments([r for r in results if (r.spec.get("data") or {}).get("hash") == data_hash]):
-        runs += [r for r in current_runs(group) if r.status == "done" and isinstance(r.metrics.get(metric), (int, float))]
+        runs += [r for r in current_runs(group) if r.status == "done" and isinstance(r.metrics.get(metric), (int, float))
+                 and math.isfinite(r.metrics[metric])]
     if not runs:
         names = sorted({str((r.spec.get("data") or {}).get("name")) for r in results if r.status == "done"})
         raise ConfigError(f"the store holds no finished run with test {metric} on this data (its runs are on "
@@ -82,7 +84,12 @@ def agreement(predicted: dict[str, float], measured_means: dict[str, float]) -> 
     return {"tau": None if math.isnan(tau) else tau, "p_value": None if math.isnan(p) else p, "backbones": len(shared)}
 
 
-SCORE_LABELS = {"logme": "LogME", "h_score": "H-score", "knn_loo": "kNN-LOO"}
+def tau_text(agree: dict[str, Any]) -> str:
+    """``"+0.33 (p = 0.75, 4 backbones)"``, or why there is no tau: fewer than two backbones measured, or one side
+    constant (every backbone tied)."""
+    if agree["tau"] is None:
+        return "n/a: " + ("fewer than 2 backbones measured" if agree["backbones"] < 2 else "a constant ranking")
+    return f"{agree['tau']:+.2f} (p = {agree['p_value']:.2f}, {agree['backbones']} backbones)"
 
 
 def ranked_beside_measured(ranked: dict[str, Any], results: list[RunResult]) -> dict[str, Any] | None:
@@ -97,7 +104,7 @@ def ranked_beside_measured(ranked: dict[str, Any], results: list[RunResult]) -> 
         results: the store's runs.
 
     Returns:
-        ``{"data", "n", "seed", "rows", "measured", "agreement", "text"}`` (rows best first by LogME, each with its
+        ``{"data", "n", "seed", "rows", "measured", "agreement", "text", "labels"}`` (rows best first by LogME, each with its
         measured mean or None; ``measured`` None when the store has no matching runs, with the reason in ``text``),
         or None when ``ranked`` is not a ranking (a damaged file must not stop the report).
     """
@@ -111,20 +118,19 @@ def ranked_beside_measured(ranked: dict[str, Any], results: list[RunResult]) -> 
         return None
     if not rows or not all(math.isfinite(r[score]) for r in rows for score in SCORES):
         return None
+    rows.sort(key=lambda r: -r["logme"])
     drawn = (f"Before training, headstart rank-backbones scored {n:,} pool rows of {data} (the rows train --n {asked} "
              f"--seed {seed} draws) by each backbone's frozen features; the test split was not read.")
     try:
         table = measured(results, data_hash=data_hash, arm=arm, size=size)
     except ConfigError as e:
         return {"data": data, "n": n, "seed": seed, "rows": [{**r, "measured": None} for r in rows], "measured": None,
-                "agreement": {}, "text": f"{drawn} Nothing to set it beside: {e}"}
+                "agreement": {}, "text": f"{drawn} Nothing to set it beside: {e}", "labels": [SCORE_LABELS[s] for s in SCORES]}
     means = {b: v["mean"] for b, v in table["backbones"].items()}
     taus = {score: agreement({r["name"]: r[score] for r in rows}, means) for score in SCORES}
-    said = [f"{SCORE_LABELS[s]} {t['tau']:+.2f} (p = {t['p_value']:.2f})" for s, t in taus.items() if t["tau"] is not None]
-    shared = max(t["backbones"] for t in taus.values())
-    seeds = sorted({v["seeds"] for v in table["backbones"].values()})
+    seeds = sorted({table["backbones"][r["name"]]["seeds"] for r in rows if r["name"] in means})
     text = (f"{drawn} Measured: {table['arm']} test {table['metric']} at n = {table['size']}, mean over "
-            f"{'/'.join(map(str, seeds))} seed(s). Kendall's tau between each predicted ranking and the measured one, over "
-            f"{shared} backbones: " + ("; ".join(said) if said else "none (fewer than two backbones measured)") + ".")
+            f"{'/'.join(map(str, seeds)) or 0} seed(s). Kendall's tau between each predicted ranking and the measured one: "
+            + "; ".join(f"{SCORE_LABELS[s]} {tau_text(t)}" for s, t in taus.items()) + ".")
     return {"data": data, "n": n, "seed": seed, "rows": [{**r, "measured": means.get(r["name"])} for r in rows],
-            "measured": table, "agreement": taus, "text": text}
+            "measured": table, "agreement": taus, "text": text, "labels": [SCORE_LABELS[s] for s in SCORES]}

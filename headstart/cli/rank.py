@@ -7,9 +7,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from headstart.analysis.backbone_ranking import SCORE_LABELS, tau_text
 from headstart.cli.common import JsonOpt, _check_writable, _echo_json, app
-
-from headstart.analysis.backbone_ranking import SCORE_LABELS as LABELS
 
 
 @app.command("rank-backbones")
@@ -54,6 +53,9 @@ def rank_backbones(
         typer.echo(f"wrote {result.out / 'rank.json'}")
     if result.report is not None:
         typer.echo(f"report: {result.report} (section: Backbones ranked before training)")
+    elif result.report_error:
+        typer.echo(f"warning: rank.json is written but the store's report was not re-rendered ({result.report_error}); "
+                   f"headstart report {result.out} retries", err=True)
 
 
 def table(result: Any) -> list[str]:
@@ -78,10 +80,5 @@ def table(result: Any) -> list[str]:
     if table_ is not None:
         lines.append(f"measured: {table_['arm']} test {table_['metric']} at n={table_['size']}, mean over seeds; "
                      "Kendall's tau of each score's ranking with it:")
-        for score, agree in result.agreement.items():
-            if agree["tau"] is not None:
-                tau = f"{agree['tau']:+.2f} (p={agree['p_value']:.2f}, {agree['backbones']} backbones)"
-            else:
-                tau = "n/a: " + ("fewer than 2 backbones measured" if agree["backbones"] < 2 else "a constant ranking")
-            lines.append(f"  {LABELS[score]:<8} {tau}")
+        lines += [f"  {SCORE_LABELS[score]:<8} {tau_text(agree)}" for score, agree in result.agreement.items()]
     return lines

@@ -247,7 +247,8 @@ if (D.ranking) {
   $("ranking").append(el("p", D.ranking.text));
   const t = el("table", null, {id: "ranking-table"});
   const head = el("tr");
-  for (const h of ["backbone", "LogME", "H-score", "kNN-LOO", "measured"]) head.append(el("th", h));
+  const measured = D.ranking.measured ? "measured " + D.ranking.measured.metric + " (%)" : "measured";
+  for (const h of ["backbone", ...D.ranking.labels, measured]) head.append(el("th", h));
   t.append(head);
   for (const r of D.ranking.rows) {
     const tr = el("tr");

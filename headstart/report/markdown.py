@@ -169,7 +169,7 @@ def ranking_markdown(ranking: dict[str, Any] | None) -> list[str]:
     measured = ranking["measured"]
     what = f"measured {measured['metric']} (%)" if measured else "measured"
     lines = ["", "## Backbones ranked before training", "", md_text(ranking["text"]), "",
-             f"| backbone | LogME | H-score | kNN-LOO | {what} |", "|---|---:|---:|---:|---:|"]
+             "| " + " | ".join(["backbone", *ranking["labels"], what]) + " |", "|---|---:|---:|---:|---:|"]
     for r in ranking["rows"]:
         score = "–" if r["measured"] is None else f"{100 * r['measured']:.1f}"
         lines.append(f"| {md_text(r['name'])} | {r['logme']:.4g} | {r['h_score']:.4g} | {r['knn_loo']:.3f} | {score} |")

@@ -6,6 +6,7 @@ browser bundled by ``playwright install`` is not used.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -71,6 +72,10 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Any:
         for r in results():
             store.put(r)
         store.set_sweep(COMMAND, {"seeds": 3})
+    ranking = {"data": "toy<i>", "data_hash": "h", "n": 64, "n_requested": 64, "seed": 0,
+               "backbones": [{"name": EVIL, "logme": -0.4, "h_score": 1.2, "knn_loo": 0.7},
+                             {"name": "tiny<b>", "logme": -0.5, "h_score": 0.9, "knn_loo": 0.6}]}
+    (directory / "rank.json").write_text(json.dumps(ranking))  # rank-backbones --out DIR: the section below the results
     url = render(directory)["report.html"].resolve().as_uri()
     events: dict[str, list[str]] = {"console": [], "requests": [], "dialogs": [], "errors": []}
     with sync_api.sync_playwright() as pw:
@@ -169,3 +174,16 @@ def test_the_out_of_domain_table_sits_beside_the_in_domain_scores(page: Any) -> 
     cells = row.locator("td").all_inner_texts()
     assert cells[:3] == ["linear-probe", "16", "shift<i>"] and cells[6] == "+10.0", cells
     assert EVIL in tab.locator("#ood").inner_text() and events["dialogs"] == []
+
+
+def test_the_backbone_ranking_sits_beside_what_the_store_measured(page: Any) -> None:
+    """rank.json's scores in a table, the measured mean beside the backbone the store ran, "–" beside one it did not;
+    names are text."""
+    tab, _, events = page
+    table = tab.locator("#ranking-table")
+    assert table.locator("tr").first.locator("th").all_inner_texts() == ["backbone", "LogME", "H-score", "kNN-LOO",
+                                                                          "measured accuracy (%)"]
+    rows = [row.locator("td").all_inner_texts() for row in table.locator("tr").all()[1:]]
+    (lp,) = [r for r in curves(results()) if r["strategy"] == "linear-probe" and r["n"] == "all"]
+    assert rows == [[EVIL, "-0.4000", "1.200", "0.700", "\u2013"], ["tiny<b>", "-0.5000", "0.9000", "0.600", f"{100 * lp['mean']:.1f}"]]
+    assert "64 pool rows of toy<i>" in tab.inner_text("#ranking") and events["dialogs"] == [] and events["errors"] == []

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import tiny_backbone
+from conftest import tiny_backbone, tiny_bert, tiny_llama
 
 from headstart.errors import ConfigError
 from headstart.features import embed_rows
@@ -72,24 +72,33 @@ def test_contrastive_phase_raises_same_class_over_different_class_cosine(toy):
     assert after > before + 0.5, (before, after)  # measured 0.01 -> 0.81
 
 
-def test_pair_step_runs_both_sides_as_one_batch_under_the_runs_autocast(toy):
-    """One forward per step (entered under the autocast it is given), and a row's embedding in the joint, jointly
-    padded batch is its embedding alone: joining the sides changes the cost, not the loss."""
-    backbone = tiny_backbone(0).eval()
-    encoded = backbone.encode([toy.inputs[r] for r in range(32)])
-    alone = torch.cat([backbone(backbone.collate([row])) for row in encoded[:8]])
-    joint = backbone(backbone.collate(encoded[:8]))
+@pytest.mark.parametrize("make", [tiny_bert, tiny_llama], ids=["bert-mean", "llama-lasttoken"])
+def test_a_row_embeds_the_same_alone_and_in_a_jointly_padded_batch(toy, make):
+    """Joining a pair batch's two sides pads every row to the longest of both: attention masks and pooling must make
+    each row's embedding what it is alone (right padding, real tokens keep their positions)."""
+    backbone = make(0).eval()
+    encoded = backbone.encode([toy.inputs[r] for r in range(12)])
+    assert len({len(row) for row in encoded}) > 1  # the batch really pads
+    with torch.no_grad():
+        alone = torch.cat([backbone(backbone.collate([row])) for row in encoded])
+        joint = backbone(backbone.collate(encoded))
     assert torch.allclose(alone, joint, atol=1e-5)
-    entered = []
+
+
+def test_a_pair_step_is_one_forward_under_the_runs_autocast(toy):
+    backbone = tiny_bert(0)
+    encoded = backbone.encode([toy.inputs[r] for r in range(32)])
+    forwards, inside = [], []
+    backbone.register_forward_pre_hook(lambda module, args: forwards.append(torch.is_autocast_enabled("cpu")))
 
     def autocast():
-        entered.append(1)
+        inside.append(1)
         return torch.autocast("cpu", dtype=torch.bfloat16)
 
     backbone.train()
     steps = tune_encoder(backbone, encoded, toy.targets[:32], iterations=2, lr=1e-3, batch_size=16, weight_decay=0.0, warmup=0.1,
                          clip=1.0, max_steps=None, generator=torch.Generator().manual_seed(0), autocast=autocast)
-    assert steps == 2 * 2 * 32 // 16 and len(entered) == steps
+    assert steps == 2 * 2 * 32 // 16 and len(forwards) == steps and all(forwards) and len(inside) == steps
 
 
 def test_setfit_run_tunes_the_encoder_and_fits_the_head_on_its_new_features(toy):
