@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -12,6 +11,7 @@ import torch
 from headstart.features import length_sorted_batches
 from headstart.metrics import classification_metrics, multilabel_metrics, regression_metrics
 from headstart.modes import module_modes, restore_modes
+from headstart.precision import under
 
 
 @torch.inference_mode()
@@ -37,7 +37,7 @@ def model_outputs(model: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
         out = torch.empty(len(rows), model.head.out_features)
         for batch in length_sorted_batches([len(x) for x in items], batch_size):
             collated = {k: v.to(device) for k, v in model.backbone.collate([items[i] for i in batch]).items()}
-            with autocast() if autocast is not None else nullcontext():
+            with under(autocast):
                 out[torch.as_tensor(batch)] = model(collated).float().cpu()
         return out
     finally:

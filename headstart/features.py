@@ -13,7 +13,6 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 
 from headstart.killpoints import kill_point
-from headstart.precision import cache_dir
+from headstart.precision import cache_dir, under
 
 _MEMORY: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -61,7 +60,7 @@ def embed_rows(backbone: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
         with torch.inference_mode():
             for batch in length_sorted_batches(lengths, batch_size):
                 collated = {k: v.to(device) for k, v in backbone.collate([items[i] for i in batch]).items()}
-                with autocast() if autocast is not None else nullcontext():
+                with under(autocast):
                     out[torch.as_tensor(batch)] = backbone(collated).float().cpu()
     finally:
         restore_modes(modes)

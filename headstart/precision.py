@@ -120,3 +120,8 @@ def autocast_for(precision: str, device: torch.device):
     if precision != "bf16":
         return None
     return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def under(autocast):
+    """The context ``autocast`` (a factory from :func:`autocast_for`) makes, or no context where it is None."""
+    return autocast() if autocast is not None else contextlib.nullcontext()

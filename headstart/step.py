@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from headstart.headstep import linear_head_backward
+from headstart.precision import under
 
 
 @dataclass
@@ -94,7 +95,7 @@ class Step:
             return linear_head_backward(self.model.head, self.train_features[index], self.train_targets[index], self.loss_fn, share)
         rows = self.data.train_rows[positions]
         weighted = {} if self.data.example_weights is None else {"example_weights": self.data.example_weights[torch.as_tensor(positions)]}
-        with self.autocast() if self.autocast is not None else nullcontext():
+        with under(self.autocast):
             if self.on_features:
                 index = torch.as_tensor(positions)
                 loss = self.loss_fn(self.model.head(self.train_features[index]), self.train_targets[index], **weighted)

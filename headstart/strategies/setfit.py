@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -32,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from headstart.errors import ConfigError
+from headstart.precision import under
 from headstart.strategies.base import Budget, ParamGroup, Phase, Problem, Strategy, head_group
 from headstart.strategies.classical import check_grid, solve_linear, LinearOptions
 from headstart.strategies.registry import register
@@ -117,7 +117,7 @@ def tune_encoder(backbone: nn.Module, inputs: list, targets: np.ndarray, *, iter
         for step in range(steps):
             part = slice(step * batch_size, (step + 1) * batch_size)
             sides = [inputs[i] for i in a[part]] + [inputs[i] for i in b[part]]
-            with autocast() if autocast is not None else nullcontext():
+            with under(autocast):
                 both = backbone({k: t.to(device) for k, t in backbone.collate(sides).items()})
             left, right = both.float().split(len(a[part]))
             loss = cosine_pair_loss(left, right, torch.as_tensor(label[part], device=device))
