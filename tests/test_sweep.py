@@ -333,10 +333,30 @@ def test_a_pool_worker_takes_the_next_device_as_it_starts(monkeypatch):
     from headstart.precision import DEVICE_ENV
     from headstart.sweep import _worker_init
 
+    import torch
+
+    import headstart.sweep
+
+    class Watchdog:  # recorded, not started: this test process is no pool worker and must not exit with its parent
+        started: list = []
+
+        def __init__(self, target, args, daemon):
+            self.args = args
+
+        def start(self):
+            Watchdog.started.append(self.args)
+
+    monkeypatch.setattr(headstart.sweep.threading, "Thread", Watchdog)
     monkeypatch.setenv(DEVICE_ENV, "auto")
+    threads = torch.get_num_threads()
     counter = multiprocessing.get_context("spawn").Value("i", 0)
     seen = []
-    for _ in range(3):
-        _worker_init(1, os.getppid(), ["cuda:0", "cuda:1"], counter)
-        seen.append(os.environ[DEVICE_ENV])
+    try:
+        for _ in range(3):
+            _worker_init(1, os.getppid(), ["cuda:0", "cuda:1"], counter)
+            seen.append(os.environ[DEVICE_ENV])
+            assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)  # the rest of this test process keeps its share of the cores
     assert seen == ["cuda:0", "cuda:1", "cuda:0"] and counter.value == 3
+    assert Watchdog.started == [(os.getppid(),)] * 3
