@@ -171,10 +171,10 @@ def rank_backbones(data: Any, backbones: str | list[str], *, n: int | str | None
                              "choose another --out") from None
         if (result.out / "runs.sqlite").exists():  # a compare store: its report gains the ranking beside what it measured
             from headstart.errors import HeadstartError
-            from headstart.report.render import render
+            from headstart.report.render import rerender
 
             try:
-                result.report = render(result.out)["report.md"]
+                result.report = rerender(result.out)["report.md"]
             except HeadstartError as e:  # the ranking is computed and written: say what failed, do not lose it
                 result.report_error = str(e)
     return result

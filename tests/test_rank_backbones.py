@@ -298,6 +298,8 @@ def test_rank_into_a_compare_store_puts_the_ranking_in_its_report(tiny_registry,
     headstart.compare(str(toy_csv), backbones=["tiny", "tiny-bert"], strategies="linear-probe", sizes="all", seeds=1,
                       out=store, tune=None, config=headstart.TrainConfig(max_steps=20, min_steps=20))
     assert "Backbones ranked before training" not in (store / "report.md").read_text()
+    code, _, err = run_cli(["report", str(store), "--margin", "5"], monkeypatch, capsys)  # the user's own margin ...
+    assert code == 0, err
     code, out, err = run_cli(["rank-backbones", "--data", str(toy_csv), "--backbones", "tiny,tiny-bert", "--n", "60",
                               "--measured", str(store), "--out", str(store)], monkeypatch, capsys)
     assert code == 0, err
@@ -307,7 +309,9 @@ def test_rank_into_a_compare_store_puts_the_ranking_in_its_report(tiny_registry,
     assert "60 pool rows of" in section and "train --n 60 --seed 0" in section and "Kendall's tau" in section and "2 backbones)" in section
     rows = [line for line in section.splitlines() if line.startswith("| tiny")]
     assert len(rows) == 2 and all(not row.rstrip(" |").endswith("–") for row in rows)  # each with its measured score
-    assert json.loads((store / "results.json").read_text())["backbone_ranking"]["agreement"]["logme"]["backbones"] == 2
+    rendered = json.loads((store / "results.json").read_text())
+    assert rendered["backbone_ranking"]["agreement"]["logme"]["backbones"] == 2
+    assert rendered["margin_points"] == 5 and rendered["metric"] == "accuracy"  # ... survives the ranking's re-render
     assert '"ranking": {' in (store / "report.html").read_text()
 
 

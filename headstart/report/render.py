@@ -102,6 +102,21 @@ def render(store_dir: str | Path, *, metric: str | None = None, margin: float | 
         return _write_report(directory, results, record, metric, margin)
 
 
+def rerender(store_dir: str | Path) -> dict[str, Path]:
+    """:func:`render` again with the metric and margin the store's last report was rendered with (its
+    results.json), so that a re-render for a new section (``rank-backbones --out``) does not quietly undo a user's
+    ``report --metric/--margin``; the defaults where there is no readable results.json."""
+    try:
+        last = json.loads((Path(store_dir) / "results.json").read_text())
+    except (OSError, ValueError):
+        last = {}
+    if not isinstance(last, dict):
+        last = {}
+    margin = last.get("margin_points")
+    return render(store_dir, metric=last.get("metric") if isinstance(last.get("metric"), str) else None,
+                  margin=float(margin) if isinstance(margin, (int, float)) and not isinstance(margin, bool) else None)
+
+
 @contextlib.contextmanager
 def _rendering(directory: Path) -> Iterator[None]:
     """Hold ``DIR/.report.lock`` from reading the store to the last write. Two compares on one store each render
