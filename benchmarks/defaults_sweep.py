@@ -7,7 +7,7 @@ datasets and seeds (test accuracy is printed beside it, never used to choose). E
 
 Run: python benchmarks/defaults_sweep.py [--data rotten-tomatoes=256,2048 --data drug-reviews-sentiment=256,all]
      [--seeds 2] [--grid full-finetune=2e-5,5e-5,1e-4 --grid lora=1e-4,3e-4,1e-3] [--min-steps 48,100] [--epochs 2,3]
-     [--out runs/defaults-sweep.jsonl]
+     [--batch-sizes 8,16] [--out runs/defaults-sweep.jsonl]
 """
 
 from __future__ import annotations
@@ -28,25 +28,26 @@ GRIDS = {"full-finetune": (1e-5, 2e-5, 5e-5, 1e-4), "lora": (1e-4, 3e-4, 1e-3)}
 
 
 def _key(row: dict) -> tuple:
-    return row["data"], row["n"], row["strategy"], row["lr"], row.get("min_steps"), row.get("epochs"), row["seed"]
+    return row["data"], row["n"], row["strategy"], row["lr"], row.get("min_steps"), row.get("epochs"), row.get("batch_size"), row["seed"]
 
 
 def table(rows: list[dict]) -> str:
     """Markdown: per strategy, n and lr, mean validation and test accuracy over datasets x seeds; the chosen lr marked."""
-    lines = ["| strategy | data | n | lr | step floor | epochs | validation % (mean) | test % (mean) | seeds | steps (mean) | train s (mean) | best on validation |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| strategy | data | n | lr | step floor | epochs | batch | validation % (mean) | test % (mean) | seeds | steps (mean) | train s (mean) | best on validation |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["strategy"], r["data"], r["n"], r["lr"], r.get("min_steps"), r.get("epochs")), []).append(r)
-    best: dict[tuple, tuple[float, tuple]] = {}  # (strategy, data, n) -> (mean validation accuracy, (lr, floor, epochs))
-    for (strategy, data, n, lr, floor, epochs), rs in groups.items():
+        groups.setdefault((r["strategy"], r["data"], r["n"], r["lr"], r.get("min_steps"), r.get("epochs"), r.get("batch_size")), []).append(r)
+    best: dict[tuple, tuple[float, tuple]] = {}  # (strategy, data, n) -> (mean validation accuracy, (lr, floor, epochs, batch))
+    for (strategy, data, n, lr, floor, epochs, batch), rs in groups.items():
         v = statistics.mean(r["val"] for r in rs)
         key = (strategy, data, n)
         if key not in best or v > best[key][0]:
-            best[key] = (v, (lr, floor, epochs))
-    for (strategy, data, n, lr, floor, epochs), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], str(kv[0][2]), kv[0][3], kv[0][4] or 0, kv[0][5] or 0)):
-        mark = "yes" if best[(strategy, data, n)][1] == (lr, floor, epochs) else ""
-        lines.append(f"| {strategy} | {data} | {n} | {lr:g} | {floor or 'default'} | {epochs or 'default'} | {100 * statistics.mean(r['val'] for r in rs):.1f} | "
+            best[key] = (v, (lr, floor, epochs, batch))
+    for (strategy, data, n, lr, floor, epochs, batch), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], str(kv[0][2]), kv[0][3], kv[0][4] or 0, kv[0][5] or 0, kv[0][6] or 0)):
+        mark = "yes" if best[(strategy, data, n)][1] == (lr, floor, epochs, batch) else ""
+        lines.append(f"| {strategy} | {data} | {n} | {lr:g} | {floor or 'default'} | {epochs or 'default'} | {batch or 'default'} | "
+                     f"{100 * statistics.mean(r['val'] for r in rs):.1f} | "
                      f"{100 * statistics.mean(r['test'] for r in rs):.1f} | {len(rs)} | "
                      f"{statistics.mean(r['steps'] for r in rs):.0f} | {statistics.mean(r['train_s'] for r in rs):.0f} | {mark} |")
     return "\n".join(lines)
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid", action="append", default=[], help="STRATEGY=LR1,LR2,... (repeatable; default: both grids)")
     parser.add_argument("--min-steps", default="", help="step floors to try, comma-separated (default: the strategy's own)")
     parser.add_argument("--epochs", default="", help="epoch counts to try, comma-separated (default: the strategy's own)")
+    parser.add_argument("--batch-sizes", default="", help="batch sizes to try, comma-separated (default: the strategy's own)")
     parser.add_argument("--out", type=Path, default=Path("runs/defaults-sweep.jsonl"))
     parser.add_argument("--table", action="store_true", help="only print the table of what --out holds")
     args = parser.parse_args(argv)
@@ -73,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             grids[name] = tuple(float(v) for v in values.split(","))
     floors = [int(f) for f in args.min_steps.split(",") if f] or [None]
     epoch_counts = [int(e) for e in args.epochs.split(",") if e] or [None]
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b] or [None]
     done = read_rows(args.out, _key)
     if not args.table:
         print(f"defaults sweep on {cpu_model()}; appending to {args.out}", flush=True)
@@ -80,24 +83,25 @@ def main(argv: list[str] | None = None) -> int:
                 for data, _, sizes in (d.partition("=") for d in args.data or DATA) for n in sizes.split(",")]
         for data, n in plan:
             for strategy, lrs in grids.items():
-                for lr, floor, epochs in ((lr, floor, e) for lr in lrs for floor in floors for e in epoch_counts):
+                for lr, floor, epochs, batch in ((lr, f, e, b) for lr in lrs for f in floors for e in epoch_counts for b in batch_sizes):
                     for seed in range(args.seeds):
-                        key = (data, n, strategy, lr, floor, epochs, seed)
+                        key = (data, n, strategy, lr, floor, epochs, batch, seed)
                         if key in done:
                             continue
                         start = time.perf_counter()
-                        r = api.fit(data, args.backbone, strategy=strategy, n=n, seed=seed, config=TrainConfig(lr=lr, min_steps=floor, epochs=epochs))
+                        config = TrainConfig(lr=lr, min_steps=floor, epochs=epochs, **({} if batch is None else {"batch_size": batch}))
+                        r = api.fit(data, args.backbone, strategy=strategy, n=n, seed=seed, config=config)
                         if r.status != "done":
                             print(f"{key}: {r.status} ({r.error})", flush=True)
                             continue
                         test = r.evaluate("test")
-                        row = {"data": data, "n": n, "strategy": strategy, "lr": lr, "min_steps": floor, "epochs": epochs, "seed": seed,
+                        row = {"data": data, "n": n, "strategy": strategy, "lr": lr, "min_steps": floor, "epochs": epochs, "batch_size": batch, "seed": seed,
                                "val": r.val_metrics["accuracy"], "test": test["accuracy"], "steps": r.steps,
                                "best_step": r.best_step, "train_s": r.train_seconds,
                                "wall_s": time.perf_counter() - start, "load": os.getloadavg()[0], "flags": [f["reason"] for f in r.flags]}
                         append_row(args.out, row)
                         done[key] = row
-                        print(f"{data} n={n} {strategy} lr={lr:g} floor={floor} epochs={epochs} seed={seed}: val {100 * row['val']:.1f} "
+                        print(f"{data} n={n} {strategy} lr={lr:g} floor={floor} epochs={epochs} batch={batch} seed={seed}: val {100 * row['val']:.1f} "
                               f"test {100 * row['test']:.1f} ({row['steps']} steps, {row['train_s']:.0f} s)", flush=True)
     print(table(list(done.values())))
     return 0
