@@ -34,7 +34,7 @@ def test_lrs_and_budget(make_tiny):
     _, phases = plan(make_tiny)
     for phase in phases:
         assert {g.name: g.lr for g in phase.groups}["head"] == 1e-3
-        assert all(g.lr == 2e-5 for g in phase.groups if g.name != "head")
+        assert all(g.lr == 1e-4 for g in phase.groups if g.name != "head")
     assert sum(p.steps for p in phases) == 40  # the run's budget, spread over the phases
 
 

@@ -43,7 +43,7 @@ def test_defaults():
     strategy = get_strategy("llrd")
     assert strategy.options({}).decay == 0.7
     cfg = TrainConfig().with_defaults(strategy.defaults)
-    assert (cfg.lr, cfg.head_lr) == (3e-5, 1e-3)
+    assert (cfg.lr, cfg.head_lr) == (1e-4, 1e-3)
 
 
 @pytest.mark.parametrize("decay", [0, 0.0, -0.5, 1.01, 2, float("nan"), "0.5"])

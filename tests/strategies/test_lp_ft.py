@@ -18,7 +18,7 @@ def test_probe_then_all(make_tiny):
     assert {id(p) for p in probe.params} == {id(p) for p in model.head.parameters()}
     assert [g.lr for g in probe.groups] == [1e-3]
     assert {id(p) for p in finetune.params} == {id(p) for p in model.parameters()}
-    assert {g.lr for g in finetune.groups} == {1e-5}
+    assert {g.lr for g in finetune.groups} == {1e-4}
     assert probe.steps == 300 and finetune.steps == 40
 
 

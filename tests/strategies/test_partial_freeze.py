@@ -40,7 +40,7 @@ def test_default_freezes_half(make_tiny):
 
 def test_lrs(make_tiny):
     _, phases = plan(make_tiny, freeze=2)
-    assert sorted(g.lr for g in phases[0].groups) == [1e-5, 1e-3]
+    assert sorted(g.lr for g in phases[0].groups) == [5e-5, 1e-3]
 
 
 @pytest.mark.parametrize("k", [-1, 5, 100, 1.5, "2"])
