@@ -47,7 +47,10 @@ class QLora(Lora):
         quantize_linears(encoder, compute_dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
         if options.checkpointing and getattr(encoder, "supports_gradient_checkpointing", False):
             # Non-reentrant: the frozen embeddings' outputs need no grad for the adapters inside to get theirs.
-            encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            if hasattr(encoder, "activation_checkpointing_enable"):  # the newer name; the old one warns of its removal in v6
+                encoder.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         super().attach(model, options, precision=precision, seed=seed, directory=directory)
 
 
