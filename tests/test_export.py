@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from headstart.backbones.text import POOLINGS
 from headstart.errors import ConfigError
 from headstart.specs import TrainConfig
 
@@ -99,3 +100,19 @@ def test_a_minilm_lora_run_exports_with_its_adapter_folded_in(tmp_path):
     config = json.loads((tmp_path / "hf" / "config.json").read_text())
     assert config["pooling"] == ["mean"] and config["id2label"] == {"0": "rotten", "1": "fresh"} and "lora" not in json.dumps(config).lower()
     assert export(tmp_path / "run", tmp_path / "st", format="sentence-transformers").max_abs_diff <= 1e-5
+
+
+@pytest.mark.parametrize("mode", POOLINGS)
+def test_the_exported_files_pooling_is_the_backbones(mode):
+    """export_modeling.py is copied beside the weights and may not import headstart, so it carries its own ``pool``:
+    it must pool as the run did, mode by mode, padding included."""
+    import torch
+
+    from headstart.backbones.text import pool
+    from headstart.export_modeling import pool as exported_pool
+
+    generator = torch.Generator().manual_seed(0)
+    hidden = torch.randn(3, 5, 4, generator=generator)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]])
+    assert torch.equal(exported_pool(hidden, mask, [mode]), pool(hidden, mask, (mode,)))
+    assert torch.equal(exported_pool(hidden, mask, ["mean", mode]), pool(hidden, mask, ("mean", mode)))
