@@ -5,6 +5,7 @@ Reads the stores that ``headstart compare --config examples/llm-prompting.toml``
 ``--config examples/llm-encoder-reference.toml`` and ``--config examples/llm-lora.toml`` write (re-rendering each one's results.json from its store, so a
 sweep still running or cut short shows the cells it has), and prints one markdown table.
 Run: python benchmarks/llm_table.py [--stores runs/llm-prompting runs/llm-encoder-reference runs/llm-lora]
+     [--paired lora,qlora]   (also: A − B per size in one store, paired by seed on the same test rows)
 """
 
 from __future__ import annotations
@@ -27,6 +28,19 @@ def curves(store: Path) -> list[dict]:
     return [{**row, "backbone": backbone} for row in results["curves"]]
 
 
+def paired(store: Path, a: str, b: str) -> str:
+    """``a`` − ``b`` in points per size where both ran, paired by seed on the same test rows (the report's statistics)."""
+    from headstart.analysis.cells import paired_differences
+    from headstart.store import Store
+
+    with Store(store, create=False) as s:
+        rows = paired_differences(s.results("done"), a, b)
+    lines = [f"{store}: {a} − {b}, paired by seed (points, 95% CI over seeds and test rows)"]
+    lines += [f"  n = {r['n']}: {100 * r['mean']:+.1f} ({100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f}), "
+              f"{r['pairs']} pairs, p = {r['p_value']:.3g}" for r in rows if r["p_value"] is not None]
+    return "\n".join(lines)
+
+
 def table(rows: list[dict]) -> str:
     arms = list(dict.fromkeys(f"{r['strategy']} ({r['backbone']})" for r in rows))
     sizes = sorted({r["n"] for r in rows})
@@ -44,6 +58,7 @@ def table(rows: list[dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stores", nargs="+", default=list(STORES))
+    parser.add_argument("--paired", default="", help="A,B: also print A − B per size in each store holding both, paired by seed")
     args = parser.parse_args()
     rows = [row for store in args.stores if (Path(store) / "runs.sqlite").exists() for row in curves(Path(store))]
     if not rows:
@@ -52,6 +67,11 @@ def main() -> int:
     for row in rows:  # a prompt arm's options (calibrate) tell two zero-shot-prompt curves apart
         row["strategy"] = row.get("arm") or row["strategy"]
     print(table(rows))
+    if args.paired:
+        a, b = args.paired.split(",")
+        for store in args.stores:
+            if (Path(store) / "runs.sqlite").exists():
+                print(paired(Path(store), a, b))
     return 0
 
 

@@ -2,7 +2,7 @@
 
 Fine-tuning with a random head distorts pre-trained features while the head is still wrong; probing
 first gives the fine-tune phase a good head, so the encoder moves less. The fine-tune phase trains all
-weights at the (small) backbone learning rate.
+weights at the backbone learning rate (``lr``).
 """
 
 from __future__ import annotations
