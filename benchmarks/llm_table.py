@@ -58,7 +58,7 @@ def table(rows: list[dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stores", nargs="+", default=list(STORES))
-    parser.add_argument("--paired", default="", help="A,B: also print A − B per size in each store holding both, paired by seed")
+    parser.add_argument("--paired", default="", help="A,B (arm labels as the report shows them, e.g. lora,qlora): also print A − B per size in each store holding both, paired by seed")
     args = parser.parse_args()
     rows = [row for store in args.stores if (Path(store) / "runs.sqlite").exists() for row in curves(Path(store))]
     if not rows:
@@ -68,7 +68,13 @@ def main() -> int:
         row["strategy"] = row.get("arm") or row["strategy"]
     print(table(rows))
     if args.paired:
-        a, b = args.paired.split(",")
+        from headstart.specs import split_arms
+
+        pair = split_arms(args.paired)  # commas inside an arm's [...] belong to it
+        if len(pair) != 2:
+            print(f"--paired takes two arms, A,B (e.g. lora,qlora); got {args.paired!r}", file=sys.stderr)
+            return 2
+        a, b = pair
         for store in args.stores:
             if (Path(store) / "runs.sqlite").exists():
                 print(paired(Path(store), a, b))

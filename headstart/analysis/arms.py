@@ -71,7 +71,9 @@ def spec_label(spec: dict[str, Any]) -> str:
 
 def label_arms(results: list[RunResult]) -> dict[str, str]:
     """``arm_key -> label`` for every arm in ``results``: the strategy and its terms (``full-finetune+l2sp``), plus
-    ``[name=value, ...]`` for the settings in which arms of that name differ (none when it was run one way)."""
+    ``[name=value, ...]`` for the settings in which arms of that name differ (none when it was run one way). A setting
+    left unset (its default) is not shown, so ``lora`` beside ``lora[targets=all-linear]``; labels stay distinct, as
+    two arms differ in a setting that at least one of them sets."""
     by_strategy: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for r in results:
         base = str(r.spec.get("strategy")) + "".join(f"+{t}" for t in sorted(r.spec.get("terms") or {}))
@@ -84,7 +86,8 @@ def label_arms(results: list[RunResult]) -> dict[str, str]:
         names = sorted({n for flat in arms.values() for n in flat})
         differing = [n for n in names if len({_canonical(flat.get(n)) for flat in arms.values()}) > 1]
         for key, flat in arms.items():
-            labels[key] = f"{strategy}[{', '.join(f'{n}={_value(flat[n])}' for n in differing if flat.get(n) is not None)}]"
+            shown = [f"{n}={_value(flat[n])}" for n in differing if flat.get(n) is not None]
+            labels[key] = f"{strategy}[{', '.join(shown)}]" if shown else strategy  # unset where the others set it
     return labels
 
 

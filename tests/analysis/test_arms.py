@@ -1,0 +1,29 @@
+"""Arm labels: the strategy, plus the settings in which arms of one strategy differ."""
+
+from __future__ import annotations
+
+from headstart.analysis.arms import arm_key, label_arms
+from headstart.results import RunResult
+
+
+def _run(key: str, strategy: str = "lora", **options) -> RunResult:
+    return RunResult(key, {"strategy": strategy, "options": {"rank": 8, **options}, "train": {}}, "done")
+
+
+def test_one_way_is_the_strategy_alone():
+    runs = [_run("a", targets=None), _run("b", "qlora", targets=None)]
+    assert sorted(label_arms(runs).values()) == ["lora", "qlora"]
+
+
+def test_an_unset_setting_beside_a_set_one_reads_as_the_strategy():
+    """``lora`` (default targets) beside ``lora[targets=all-linear]``: not ``lora[]``."""
+    default, every = _run("a", targets=None), _run("b", targets="all-linear")
+    labels = label_arms([default, every])
+    assert labels[arm_key(default.spec)] == "lora"
+    assert labels[arm_key(every.spec)] == "lora[targets=all-linear]"
+
+
+def test_labels_stay_distinct_when_each_arm_sets_a_different_setting():
+    runs = [_run("a", targets=None, alpha=32), _run("b", targets="all-linear", alpha=None), _run("c", targets=None, alpha=None)]
+    labels = label_arms(runs)
+    assert sorted(labels.values()) == ["lora", "lora[alpha=32]", "lora[targets=all-linear]"]
