@@ -1,8 +1,9 @@
 """Which default learning rate? Validation accuracy of each strategy over a grid, per dataset and labelled-set size.
 
 The defaults of ``train`` (no flags) rest on this: every (dataset, n, strategy, lr, seed) is one full-budget run
-with the strategy's other defaults; the rate chosen is the one with the best mean *validation* accuracy over
-datasets and seeds (test accuracy is printed beside it, never used to choose). Each finished run is appended to
+with the strategy's other defaults; per dataset and size, the setting chosen is the one with the best mean
+*validation* accuracy over the seeds every setting of that strategy ran (paired: a setting run on more seeds does not
+win on its extra ones); test accuracy is printed beside it, never used to choose. Each finished run is appended to
 ``--out`` (JSON lines), so a re-run skips what is done and an interrupted sweep resumes.
 
 Run: python benchmarks/defaults_sweep.py [--data rotten-tomatoes=256,2048 --data drug-reviews-sentiment=256,all]
@@ -32,20 +33,32 @@ def _key(row: dict) -> tuple:
 
 
 def table(rows: list[dict]) -> str:
-    """Markdown: per strategy, n and lr, mean validation and test accuracy over datasets x seeds; the chosen lr marked."""
+    """Markdown: per strategy, data, n and setting, mean validation and test accuracy over its seeds; the setting chosen
+    on validation over the seeds all of that (strategy, data, n)'s settings share marked (with those seeds)."""
     lines = ["| strategy | data | n | lr | step floor | epochs | batch | validation % (mean) | test % (mean) | seeds | steps (mean) | train s (mean) | best on validation |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["strategy"], r["data"], r["n"], r["lr"], r.get("min_steps"), r.get("epochs"), r.get("batch_size")), []).append(r)
+    shared: dict[tuple, set[int]] = {}  # (strategy, data, n) -> the seeds every setting of it ran
+    for (strategy, data, n, *_), rs in groups.items():
+        seeds = {r["seed"] for r in rs}
+        shared[(strategy, data, n)] = shared.get((strategy, data, n), seeds) & seeds
     best: dict[tuple, tuple[float, tuple]] = {}  # (strategy, data, n) -> (mean validation accuracy, (lr, floor, epochs, batch))
     for (strategy, data, n, lr, floor, epochs, batch), rs in groups.items():
-        v = statistics.mean(r["val"] for r in rs)
         key = (strategy, data, n)
+        paired = [r["val"] for r in rs if r["seed"] in shared[key]]
+        if not paired:
+            continue
+        v = statistics.mean(paired)
         if key not in best or v > best[key][0]:
             best[key] = (v, (lr, floor, epochs, batch))
     for (strategy, data, n, lr, floor, epochs, batch), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], str(kv[0][2]), kv[0][3], kv[0][4] or 0, kv[0][5] or 0, kv[0][6] or 0)):
-        mark = "yes" if best[(strategy, data, n)][1] == (lr, floor, epochs, batch) else ""
+        key = (strategy, data, n)
+        chosen = key in best and best[key][1] == (lr, floor, epochs, batch)
+        common = shared[key]
+        mark = ("yes" + ("" if common == {r["seed"] for r in rs} else f" (on seeds {', '.join(map(str, sorted(common)))}: "
+                                                                      f"{100 * best[key][0]:.1f})")) if chosen else ""
         lines.append(f"| {strategy} | {data} | {n} | {lr:g} | {floor or 'default'} | {epochs or 'default'} | {batch or 'default'} | "
                      f"{100 * statistics.mean(r['val'] for r in rs):.1f} | "
                      f"{100 * statistics.mean(r['test'] for r in rs):.1f} | {len(rs)} | "

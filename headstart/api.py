@@ -360,21 +360,23 @@ def predict(run: str | Path | FitResult, texts: list[str]) -> list[dict[str, Any
 
 
 def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, prompt_column: str = "prompt",
-        response_column: str = "response", config: Any = None, progress: Any = None) -> Any:
+        response_column: str = "response", group_column: str | None = None, config: Any = None, progress: Any = None) -> Any:
     """``headstart sft``: fine-tune a causal LM on prompt → response rows (``headstart.llm.sft.SftConfig``); returns the
     in-memory run (``.generate(prompts)``, ``.metrics``), saved to ``out`` when given."""
     from headstart.llm.sft import SftConfig, run_sft
 
-    return run_sft(data, config or SftConfig(), prompt_column=prompt_column, response_column=response_column, out=out, progress=progress)
+    return run_sft(data, config or SftConfig(), prompt_column=prompt_column, response_column=response_column,
+                   group_column=group_column, out=out, progress=progress)
 
 
 def prefer(data: str = "rotten-tomatoes-preferences", *, out: str | Path | None = None, prompt_column: str = "prompt",
-           chosen_column: str = "chosen", rejected_column: str = "rejected", config: Any = None, progress: Any = None) -> Any:
+           chosen_column: str = "chosen", rejected_column: str = "rejected", group_column: str | None = None,
+           config: Any = None, progress: Any = None) -> Any:
     """``headstart prefer``: DPO on prompt / chosen / rejected rows on top of an sft run (``headstart.llm.dpo.PreferConfig``)."""
     from headstart.llm.dpo import PreferConfig, run_prefer
 
     return run_prefer(data, config or PreferConfig(), prompt_column=prompt_column, chosen_column=chosen_column,
-                      rejected_column=rejected_column, out=out, progress=progress)
+                      rejected_column=rejected_column, group_column=group_column, out=out, progress=progress)
 
 
 def generate(run: Any, prompts: list[str], *, max_new_tokens: int = 64, temperature: float = 0.0, seed: int = 0) -> list[str]:

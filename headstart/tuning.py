@@ -1,8 +1,9 @@
 """``--tune lr``: every run picks its learning rate on the validation split, by successive halving over a small grid.
 
 A comparison that gives every strategy one fixed learning rate measures the learning rate, not the strategy.
-Each strategy declares a grid from the ranges practitioners use (``Strategy.lr_grid``: full fine-tuning
-1e-5 to 5e-5, LoRA 1e-4 to 3e-4, heads around 1e-3, scratch higher) and which rate it tunes
+Each strategy declares a grid centred on its measured default (``Strategy.lr_grid``: on text, full fine-tuning
+2e-5 to 1e-4, LoRA 3e-4 to 3e-3, heads around 1e-3, scratch higher; docs/BENCHMARKS.md "The defaults and what chose
+them") and which rate it tunes
 (``Strategy.tune_param``: ``lr``, or ``head_lr`` for head-only strategies). On an image backbone a strategy may
 declare another grid (``Strategy.image_lr_grid``; CNNs fine-tune at 1e-5..1e-3), chosen by ``Strategy.grid_for``.
 

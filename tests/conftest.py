@@ -358,3 +358,15 @@ def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.Cap
         main()
     captured = capsys.readouterr()
     return exit_info.value.code, captured.out, captured.err
+
+
+def assert_user_error(result: tuple[int, str, str], *fragments: str) -> None:
+    """``run_cli``'s result is a user mistake as the project answers one: exit 2, one ``error:`` line naming each of
+    ``fragments``, no traceback."""
+    code, out, err = result
+    assert code == 2, (code, out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in out + err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])

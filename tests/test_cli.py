@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import typer
 from typer.testing import CliRunner
-from conftest import run_cli
+from conftest import assert_user_error, run_cli  # noqa: F401  (assert_user_error: other test files import it from here)
 
 from headstart.cli import app
 from headstart.strategies import STRATEGIES
@@ -22,16 +22,6 @@ runner = CliRunner()
 
 
 cli = run_cli  # headstart ARGS in process (tests/conftest.py)
-
-
-def assert_user_error(result: tuple[int, str, str], *fragments: str) -> None:
-    code, out, err = result
-    assert code == 2, (code, out, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in out + err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
 
 
 def write_csv(path: Path, labels: list[str], texts: list[str] | None = None) -> Path:
@@ -347,3 +337,20 @@ def test_compare_max_test_keeps_that_many_test_rows(monkeypatch, capsys, toy_csv
     assert code == 0 and result.spec["data"]["split"]["max_test"] == 12
     assert 12 <= len(result.record["test"]["target"]) <= 14  # whole groups per class: a row over per class at most
     assert_user_error(cli([*compare, "--max-test", "0", "--out", str(tmp_path / "bad")], monkeypatch, capsys), "max_test must be")
+
+
+def test_evaluate_says_what_a_test_cap_traded(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """A run trained with --max-test is scored on fewer test rows than its split holds: evaluate says how many of how
+    many, the binomial error that leaves, and the flag that scores them all; uncapped, it says nothing."""
+    train = ["train", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "16",
+             "--max-steps", "2", "--min-steps", "2"]
+    assert cli([*train, "--max-test", "12", "--out", str(tmp_path / "capped")], monkeypatch, capsys)[0] == 0
+    code, out, _ = cli(["evaluate", str(tmp_path / "capped")], monkeypatch, capsys)
+    import re
+
+    said = re.search(r"a stratified (\d+) of the (\d+) test rows: ±[\d.]+ points at 95%.*--max-test (\d+) to score them all", out)
+    assert code == 0 and said, out
+    assert 12 <= int(said[1]) <= 14 and int(said[2]) > int(said[1]) and said[3] == said[2], out
+    assert cli([*train, "--out", str(tmp_path / "whole")], monkeypatch, capsys)[0] == 0
+    code, out, _ = cli(["evaluate", str(tmp_path / "whole"), "--json"], monkeypatch, capsys)
+    assert code == 0 and "note" not in json.loads(out)

@@ -14,12 +14,15 @@ from headstart.cli.common import JsonOpt, _check_writable, _echo_json, app
 LmOpt = Annotated[str, typer.Option("--backbone", "-b", help="Causal LM: smollm2-135m, gemma3-270m, a causal-LM folder or a .gguf file.")]
 NOpt = Annotated[Optional[str], typer.Option("--n", help="Training rows drawn (seeded) from the train split, or 'all' (the default).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+GroupOpt = Annotated[Optional[str], typer.Option(help="A file's column of ids kept on one side of the split (default: the prompt text); without it a file's own 'split' column, where there is one, decides.")]
 
 
 def _summary(run, out: Path, as_json: bool) -> None:
     metrics = {k: v for k, v in run.metrics.items() if k != "history"}
-    if as_json:
-        _echo_json({"out": str(out), **metrics})
+    if as_json:  # "out" only where this run was saved there: a failed one leaves OUT as it was (maybe an older run)
+        _echo_json({"out": str(out) if metrics["status"] == "done" else None, **metrics})
+        if metrics["status"] != "done":  # --json changes what is printed, never the exit status
+            raise typer.Exit(1)
         return
     if metrics["status"] != "done":
         typer.echo(f"error: {metrics['error']}", err=True)
@@ -33,6 +36,7 @@ def sft(
     data: Annotated[str, typer.Option("--data", "-d", help="rotten-tomatoes-sft (built in) or a .csv/.tsv/.jsonl/.parquet file.")] = "rotten-tomatoes-sft",
     prompt_column: Annotated[str, typer.Option(help="Column of prompts.")] = "prompt",
     response_column: Annotated[str, typer.Option(help="Column of responses (the only tokens the loss reads).")] = "response",
+    group_column: GroupOpt = None,
     backbone: LmOpt = "smollm2-135m",
     strategy: Annotated[str, typer.Option("--strategy", "-s", help="lora | qlora (NF4 base) | full-finetune.")] = "lora",
     n: NOpt = None,
@@ -46,7 +50,7 @@ def sft(
     rank: Annotated[int, typer.Option(help="lora/qlora: rank r of the update (α/r)BA.")] = 8,
     alpha: Annotated[float, typer.Option(help="lora/qlora: scale α.")] = 16.0,
     targets: Annotated[Optional[str], typer.Option(help="lora/qlora: modules to adapt (default: PEFT's, q_proj,v_proj on Llama), or all-linear.")] = None,
-    val_rows: Annotated[int, typer.Option(help="Validation rows whose loss picks the checkpoint (the first ones, fixed).")] = 64,
+    val_rows: Annotated[int, typer.Option(help="Validation rows whose loss picks the checkpoint (a fixed sample spread over the validation split, the same for every run).")] = 64,
     eval_rows: Annotated[int, typer.Option(help="Test rows generated (greedy) for exact match after training (0: none).")] = 32,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path("runs/sft"),
     quiet: QuietOpt = False,
@@ -70,7 +74,8 @@ def sft(
                     batch_size=batch_size, packing=packing, max_length=max_length, rank=rank, alpha=alpha, targets=targets,
                     val_rows=val_rows, eval_rows=eval_rows)
     with progress_bar("sft", enabled=not quiet) as progress:
-        run = run_sft(data, out=out, prompt_column=prompt_column, response_column=response_column, config=cfg, progress=progress)
+        run = run_sft(data, out=out, prompt_column=prompt_column, response_column=response_column, group_column=group_column,
+                      config=cfg, progress=progress)
     _summary(run, out, as_json)
 
 
@@ -81,7 +86,9 @@ def prefer(
     prompt_column: Annotated[str, typer.Option(help="Column of prompts.")] = "prompt",
     chosen_column: Annotated[str, typer.Option(help="Column of preferred responses.")] = "chosen",
     rejected_column: Annotated[str, typer.Option(help="Column of dispreferred responses.")] = "rejected",
+    group_column: GroupOpt = None,
     backbone: LmOpt = "smollm2-135m",
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help="Without --sft: lora | qlora (NF4 base) | full-finetune on --backbone; with --sft, the sft run's.")] = "lora",
     beta: Annotated[float, typer.Option(help="DPO's β: how far the policy may move from the reference.")] = 0.1,
     n: NOpt = None,
     seed: Annotated[int, typer.Option(help="Seed of the subsample and shuffling.")] = 0,
@@ -107,7 +114,7 @@ def prefer(
     from headstart.specs import parse_n
 
     _check_writable(out)
-    cfg = PreferConfig(sft=None if sft is None else str(sft), backbone=backbone, beta=beta, n=parse_n(n), seed=seed, lr=lr,
+    cfg = PreferConfig(sft=None if sft is None else str(sft), backbone=backbone, strategy=strategy, beta=beta, n=parse_n(n), seed=seed, lr=lr,
                        epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length, val_rows=val_rows)
     if sft is not None:
         from headstart.llm.runs import read_spec
@@ -115,7 +122,7 @@ def prefer(
         read_spec(sft)  # not a run: one line before the data loads
     with progress_bar("prefer", enabled=not quiet) as progress:
         run = run_prefer(data, out=out, prompt_column=prompt_column, chosen_column=chosen_column,
-                         rejected_column=rejected_column, config=cfg, progress=progress)
+                         rejected_column=rejected_column, group_column=group_column, config=cfg, progress=progress)
     _summary(run, out, as_json)
 
 

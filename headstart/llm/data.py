@@ -1,8 +1,9 @@
 """Text tables for generation: prompt/response rows (sft) and prompt/chosen/rejected rows (prefer), with fixed splits.
 
-A user file (.csv/.tsv/.jsonl/.parquet) names its columns; its rows split train / validation / test by a seeded
-permutation (10% / 10% of the rows for validation and test; by whole groups with ``group_column``, or as a
-``split`` column says). Two built-ins come from the rotten-tomatoes corpus (critic reviews with movie names, fresh or
+A user file (.csv/.tsv/.jsonl/.parquet) names its columns; its rows split train / validation / test as its ``split``
+column says (unless ``group_column`` is given), else by a seeded permutation of whole groups (10% / 10% of them for validation and test): the values of
+``group_column``, by default the prompt text, so that a prompt answered several times never has an answer on each
+side (a file with fewer than three distinct prompts splits by row). Two built-ins come from the rotten-tomatoes corpus (critic reviews with movie names, fresh or
 rotten), split by movie so that train, validation and test movies are disjoint:
 
 - ``rotten-tomatoes-sft``: "Write a positive review of <Movie>." → a fresh review of it, and "Write a negative review
@@ -89,10 +90,19 @@ def read_table(path: str, columns: dict[str, str], *, group_column: str | None =
         if bad:
             raise DataError(f"the split column of {str(path)!r} holds {bad[0]!r}; use train, validation or test")
     else:
-        groups = frame[group_column].astype(str).to_numpy() if group_column else np.arange(len(frame)).astype(str)
-        split = split_groups(groups)
+        split = split_groups(_groups(frame, table, group_column))
     split = np.asarray(split, dtype=str)
     return TextTable(str(path), table, split, _hash(table, split))
+
+
+def _groups(frame: "pd.DataFrame", table: dict[str, list[str]], group_column: str | None) -> np.ndarray:  # noqa: F821
+    """What keeps rows on one side of the split: ``group_column``'s values, else the prompt text, else each row alone."""
+    if group_column:
+        return frame[group_column].astype(str).to_numpy()
+    prompts = np.asarray(table.get("prompt", ()), dtype=object)
+    if len(set(prompts.tolist())) >= 3:
+        return prompts.astype(str)
+    return np.arange(len(frame)).astype(str)
 
 
 def _flag(columns: dict[str, str], column: str) -> str:

@@ -81,6 +81,9 @@ class PreferConfig:
     val_rows: int = 64
 
     def __post_init__(self) -> None:
+        from headstart.llm.lm import check_strategy
+
+        check_strategy(self.strategy)  # also with --sft (which sets the strategy): a typo is named, not ignored
         if not isinstance(self.beta, (int, float)) or not self.beta > 0 or not math.isfinite(self.beta):
             raise ConfigError(f"beta must be > 0, got {self.beta!r}; try --beta 0.1")
         if self.lr is not None and not self.lr > 0:
@@ -93,17 +96,25 @@ class PreferConfig:
             raise ConfigError(f"max_steps must be >= 1, got {self.max_steps!r}; e.g. --max-steps 50")
         if not self.epochs > 0:
             raise ConfigError(f"epochs must be > 0, got {self.epochs!r}; e.g. --epochs 1")
+        if self.n is not None and (not isinstance(self.n, int) or self.n < 1):
+            raise ConfigError(f"n must be >= 1 (or all), got {self.n!r}; e.g. --n 256")
+        if not isinstance(self.patience, int) or self.patience < 0:
+            raise ConfigError(f"patience must be >= 0 (0: never stop early), got {self.patience!r}")
+        if self.max_length < 2:
+            raise ConfigError(f"max_length must be >= 2 (a prompt token and a response token), got {self.max_length}; e.g. --max-length 256")
 
 
 def _start(cfg: PreferConfig) -> tuple[LoadedLM, list[torch.nn.Parameter], dict[str, Any]]:
     """The policy at its start: the sft run with its weights trainable, or the base LM with a fresh LoRA (then π_ref is
     the base). Returns (model, trainable parameters, what the spec records of the start)."""
-    from headstart.llm.lm import lm_folder, load_lm, prepare
+    from headstart.llm.lm import lm_folder, lm_reference, load_lm, prepare, recompute_activations
     from headstart.llm.runs import load_run
     from headstart.precision import pick_device
 
     if cfg.sft is not None:
         start = load_run(cfg.sft, trainable=True)
+        if start.spec["strategy"] == "qlora":
+            recompute_activations(start.model)
         params = [p for p in start.model.parameters() if p.requires_grad]
         return start, params, {"sft": str(Path(cfg.sft).resolve()), "backbone": start.spec["backbone"],
                                "strategy": start.spec["strategy"], "base": start.spec["base"]}
@@ -111,12 +122,15 @@ def _start(cfg: PreferConfig) -> tuple[LoadedLM, list[torch.nn.Parameter], dict[
     torch.manual_seed(cfg.seed)
     model, tokenizer = load_lm(folder, device=pick_device(), quantize=cfg.strategy == "qlora")
     model, params = prepare(model, cfg.strategy)
-    return LoadedLM(model, tokenizer, {}), params, {"sft": None, "backbone": cfg.backbone, "strategy": cfg.strategy, "base": str(folder)}
+    return LoadedLM(model, tokenizer, {}), params, {"sft": None, "backbone": lm_reference(cfg.backbone), "strategy": cfg.strategy,
+                                                    "base": str(folder)}
 
 
 def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", chosen_column: str = "chosen",
-               rejected_column: str = "rejected", out: str | Path | None = None, progress: Any = None) -> LoadedLM:
-    """DPO on ``data``'s prompt / chosen / rejected rows, starting from (and referenced to) ``cfg.sft``.
+               rejected_column: str = "rejected", group_column: str | None = None, out: str | Path | None = None,
+               progress: Any = None) -> LoadedLM:
+    """DPO on ``data``'s prompt / chosen / rejected rows, starting from (and referenced to) ``cfg.sft``; a file's rows
+    split by ``group_column`` (default: the prompt text, ``llm.data``).
 
     Returns:
         The tuned model in memory with its spec and metrics (val DPO loss, reward accuracy and margin before / after).
@@ -126,12 +140,13 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     """
     from headstart.llm.data import load_table
     from headstart.llm.format import example
-    from headstart.llm.lm import eos_id
+    from headstart.llm.lm import OPTIMIZERS, eos_id
     from headstart.llm.loop import LoopConfig, train
     from headstart.llm.runs import save_run
     from headstart.llm.sft import draw, epochs_of
 
-    table = load_table(data, {"prompt": prompt_column, "chosen": chosen_column, "rejected": rejected_column})
+    table = load_table(data, {"prompt": prompt_column, "chosen": chosen_column, "rejected": rejected_column},
+                       group_column=group_column)
     train_rows = draw(table.rows("train"), cfg.n, cfg.seed)
     val_rows = table.spread("validation", cfg.val_rows)
     if len(train_rows) == 0 or len(val_rows) == 0:
@@ -184,13 +199,14 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
         model.eval()
         before = judge()
     report = train(model, params, iter(schedule), loss, lambda: judge()["loss"],
-                   LoopConfig(steps=steps, lr=rate, warmup=cfg.warmup, evals=cfg.evals, patience=cfg.patience), progress=progress)
+                   LoopConfig(steps=steps, lr=rate, warmup=cfg.warmup, evals=cfg.evals, patience=cfg.patience,
+                              optimizer=OPTIMIZERS[start["strategy"]]), progress=progress)
     with torch.no_grad():
         after = judge()
     metrics = {"status": report.status, "error": report.error, "steps": report.steps, "best_step": report.best_step,
                "val_before": before, "val": after, "history": report.history, "train_seconds": round(report.seconds, 2),
                "train_pairs": len(train_rows)}
-    spec = {"kind": "prefer", **asdict(cfg), **start, "lr": rate, "steps": steps,
+    spec = {"kind": "prefer", **asdict(cfg), **start, "lr": rate, "optimizer": OPTIMIZERS[start["strategy"]], "steps": steps,
             "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "chosen_column": chosen_column,
                      "rejected_column": rejected_column}}
     saved = out is not None and report.status == "done"

@@ -3,8 +3,9 @@
 The backbone registry's causal LMs (``smollm2-135m``, ``gemma3-270m``), a causal-LM folder or a GGUF file resolve to
 one safetensors folder (``lm_folder``); ``load_lm`` reads the model from it in fp32 with its tokenizer. ``prepare``
 makes the chosen parameters trainable: LoRA through PEFT (x ↦ W0x + (α/r)BAx on ``targets``, PEFT's default for the
-architecture — q_proj, v_proj on Llama), QLoRA the same on a base whose decoder linears are NF4
-(``headstart.quantize.quantize_linears``; the LM head stays full precision, tied to the embeddings), or all weights.
+architecture — q_proj, v_proj on Llama), QLoRA the same on a base whose decoder linears ``load_lm`` read straight
+into NF4 (``headstart.quantize.load_quantized``; the LM head stays full precision, tied to the embeddings), or all
+weights.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch import nn
 from headstart.errors import BackboneError, ConfigError
 
 STRATEGIES = ("lora", "qlora", "full-finetune")
+OPTIMIZERS = {"lora": "adamw", "qlora": "adamw8bit", "full-finetune": "adamw"}  # qlora as `train --strategy qlora` trains
 
 
 def lm_folder(name_or_path: str) -> Path:
@@ -36,9 +38,9 @@ def lm_folder(name_or_path: str) -> Path:
     if entry is not None and entry.modality == "text":
         folder = entry.locate()
     elif entry is None and path.is_dir():
-        folder = path
+        folder = path.resolve()  # stored in a run's spec and adapter config: it must load from any directory
     elif entry is None and path.is_file() and path.suffix == ".gguf":
-        folder = gguf_folder(path)
+        folder = gguf_folder(path.resolve())
     else:
         raise BackboneError(f"--backbone {name_or_path!r} is not a causal language model; use smollm2-135m, gemma3-270m, "
                             "a causal-LM folder (config.json + *.safetensors) or a .gguf file")
@@ -53,6 +55,14 @@ def lm_folder(name_or_path: str) -> Path:
         raise BackboneError(f"--backbone {name_or_path!r} is not a causal language model ({', '.join(config.architectures or ['no architecture'])}); "
                             "sft and prefer generate text: use smollm2-135m, gemma3-270m or a causal-LM folder")
     return Path(folder)
+
+
+def lm_reference(name_or_path: str) -> str:
+    """How a run's spec names its backbone: a registry name as given, a folder or file as its absolute path (a
+    relative one would not load from another directory)."""
+    from headstart.backbones.registry import REGISTRY
+
+    return name_or_path if name_or_path in REGISTRY else str(Path(name_or_path).expanduser().resolve())
 
 
 def load_lm(folder: Path, *, device: torch.device, quantize: bool = False) -> tuple[nn.Module, Any]:
@@ -114,7 +124,8 @@ def prepare(model: nn.Module, strategy: str, *, rank: int = 8, alpha: float = 16
 
     Args:
         model: an ``AutoModelForCausalLM``.
-        strategy: "lora", "qlora" (NF4 base, LoRA on top) or "full-finetune".
+        strategy: "lora", "qlora" (NF4 base from ``load_lm(quantize=True)``, LoRA on top, gradient checkpointing;
+            train it with ``OPTIMIZERS["qlora"]``, 8-bit AdamW) or "full-finetune".
         rank, alpha, dropout: the LoRA update (α/r)·BA and the dropout on its input.
         targets: module names to adapt ("q_proj,v_proj", a list, "all-linear") or None for PEFT's default.
 
@@ -130,10 +141,11 @@ def prepare(model: nn.Module, strategy: str, *, rank: int = 8, alpha: float = 16
         for p in params:
             p.requires_grad_(True)
         return model, params
-    if strategy == "qlora":
-        from headstart.quantize import quantize_linears
-
-        quantize_linears(model.model)  # the decoder; lm_head stays fp32 (tied to the input embeddings on SmolLM2)
+    if strategy == "qlora":  # the base must come from load_lm(quantize=True): quantising an fp32 copy here would hold both
+        unquantised = [name for name, m in model.model.named_modules() if type(m) is nn.Linear]
+        if unquantised:
+            raise ValueError(f"qlora needs a base loaded in 4 bits (load_lm(..., quantize=True)); {unquantised[0]} is fp32")
+        recompute_activations(model)
     from peft import LoraConfig, TaskType, get_peft_model
 
     if isinstance(targets, str) and targets != "all-linear":
@@ -147,6 +159,17 @@ def prepare(model: nn.Module, strategy: str, *, rank: int = 8, alpha: float = 16
         raise ConfigError(f"--targets {targets!r} do not fit this model: {str(e).splitlines()[0][:160]}; "
                           "e.g. --targets q_proj,v_proj") from None
     return peft_model, [p for p in peft_model.parameters() if p.requires_grad]
+
+
+def recompute_activations(model: nn.Module) -> None:
+    """Gradient checkpointing, as the qlora strategy trains: each layer recomputes its activations in backward
+    (non-reentrant, so the frozen embeddings' outputs need no grad for the adapters inside to get theirs); with a
+    4-bit base the activations are most of a step's memory."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # the newer name; the old one warns of its removal in v6
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def load_adapter(model: nn.Module, directory: Path, *, trainable: bool) -> nn.Module:

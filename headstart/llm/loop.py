@@ -33,6 +33,7 @@ class LoopConfig:
         clip: max global gradient norm (0: off).
         evals: validation checks over the run (the last step always checks).
         patience: checks without improvement before stopping (0: never stop early).
+        optimizer: "adamw" (fused) or "adamw8bit" (bitsandbytes; ``engine.make_optimizer``).
     """
 
     steps: int
@@ -43,6 +44,7 @@ class LoopConfig:
     clip: float = 1.0
     evals: int = 5
     patience: int = 3
+    optimizer: str = "adamw"
 
 
 @dataclass
@@ -81,7 +83,7 @@ def train(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any], 
     set_trainable(model, params)
     groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay, "lr": cfg.lr},
               {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "lr": cfg.lr}]
-    optimizer = make_optimizer([g for g in groups if g["params"]], "adamw", params[0].device)
+    optimizer = make_optimizer([g for g in groups if g["params"]], cfg.optimizer, params[0].device)
     report = LoopReport()
     best = [p.detach().clone() for p in params]
     report.first_val = report.best_val = _checked(model, validate)

@@ -22,8 +22,9 @@ from headstart.llm.data import load_table
 def reward_frame(name_or_path: str, *, prompt_column: str = "prompt", chosen_column: str = "chosen",
                  rejected_column: str = "rejected", group_column: str | None = None) -> "pd.DataFrame":  # noqa: F821
     """A preference file (or built-in) as a reward model's training table: columns ``prompt``, ``response``, ``label``
-    (chosen / rejected), ``group`` and ``split`` (test = the file's test pairs, else train), two rows a pair. Write it
-    out and train on it like any file::
+    (chosen / rejected), ``group`` and ``split`` (test = the file's test pairs, else train), two rows a pair; a pair
+    outside the test split that shares a text with a test pair is not written (``reward_dataset`` leaves it out of
+    every part). Write it out and train on it like any file::
 
         headstart train --data rewards.csv --text-column prompt,response --group-column group --split-column split
     """
@@ -33,9 +34,10 @@ def reward_frame(name_or_path: str, *, prompt_column: str = "prompt", chosen_col
                        group_column=group_column)
     data = reward_dataset(table.columns["prompt"], table.columns["chosen"], table.columns["rejected"], table.split == "test",
                           name=str(name_or_path))
-    prompts, responses = zip(*(text.split(PAIR_SEP, 1) for text in data.inputs))
-    return pd.DataFrame({"prompt": prompts, "response": responses, "label": [REWARD_LABELS[t] for t in data.targets],
-                         "group": data.groups, "split": np.where(data.given_split == 2, "test", "train")})
+    kept = np.flatnonzero(data.given_split >= 0)  # not the pairs left out of every part: they share a text with a test pair
+    prompts, responses = zip(*(data.inputs[r].split(PAIR_SEP, 1) for r in kept))
+    return pd.DataFrame({"prompt": prompts, "response": responses, "label": [REWARD_LABELS[t] for t in data.targets[kept]],
+                         "group": data.groups[kept], "split": np.where(data.given_split[kept] == 2, "test", "train")})
 
 
 def rewards(predictions: list[dict[str, Any]]) -> np.ndarray:

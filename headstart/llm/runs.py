@@ -93,10 +93,6 @@ def load_run(directory: str | Path, *, trainable: bool = False, device: torch.de
             p.requires_grad_(trainable)
         return LoadedLM(model, tokenizer, spec, directory, _metrics(directory))
     model, tokenizer = load_lm(lm_folder(spec["backbone"]), device=device, quantize=spec["strategy"] == "qlora")
-    if spec["strategy"] == "qlora":
-        from headstart.quantize import quantize_linears
-
-        quantize_linears(model.model)
     model = load_adapter(model, directory, trainable=trainable)
     return LoadedLM(model.eval(), tokenizer, spec, directory, _metrics(directory))
 

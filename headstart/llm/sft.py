@@ -72,6 +72,8 @@ class SftConfig:
             raise ConfigError(f"max_steps must be >= 1, got {self.max_steps!r}; e.g. --max-steps 50")
         if not self.epochs > 0:
             raise ConfigError(f"epochs must be > 0, got {self.epochs!r}; e.g. --epochs 1")
+        if self.max_length < 2:
+            raise ConfigError(f"max_length must be >= 2 (a prompt token and a response token), got {self.max_length}; e.g. --max-length 256")
         if self.n is not None and self.n < 1:
             raise ConfigError(f"n must be >= 1 (or all), got {self.n!r}; e.g. --n 256")
         if not 0 <= self.dropout < 1 or not self.alpha > 0 or not 0 <= self.warmup < 1:
@@ -121,13 +123,14 @@ def mean_loss(model: torch.nn.Module, rows: list[tuple[list[int], list[int]]], *
 
 
 def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", response_column: str = "response",
-            out: str | Path | None = None, progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> LoadedLM:
+            group_column: str | None = None, out: str | Path | None = None, progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> LoadedLM:
     """Fine-tune ``cfg.backbone`` on ``data``'s prompt → response rows and save the run to ``out``.
 
     Args:
         data: a built-in table (``rotten-tomatoes-sft``) or a .csv/.jsonl/.parquet file.
         cfg: the run's settings.
         prompt_column / response_column: the file's columns.
+        group_column: a file's column of ids kept on one side of the split (default: the prompt text).
         out: run directory, or None to keep nothing on disk.
         progress: called after each step with (step, steps, info).
 
@@ -140,13 +143,13 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
     """
     from headstart.llm.data import load_table
     from headstart.llm.format import check_packing, collate, collate_packed, example, has_chat_template, pack, response_loss
-    from headstart.llm.lm import eos_id, lm_folder, load_lm, prepare
+    from headstart.llm.lm import OPTIMIZERS, eos_id, lm_folder, lm_reference, load_lm, prepare
     from headstart.llm.loop import LoopConfig, train
     from headstart.llm.runs import exact_match, generate, save_run
     from headstart.precision import pick_device
 
     # setup
-    table = load_table(data, {"prompt": prompt_column, "response": response_column})
+    table = load_table(data, {"prompt": prompt_column, "response": response_column}, group_column=group_column)
     train_rows = draw(table.rows("train"), cfg.n, cfg.seed)
     val_rows, test_rows = table.spread("validation", cfg.val_rows), table.spread("test", cfg.eval_rows)
     if len(train_rows) == 0 or len(val_rows) == 0:
@@ -170,7 +173,8 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
     report = train(model, params, epochs_of(train_items, cfg.batch_size, cfg.seed),
                    lambda rows: response_loss(model, {k: v.to(device) for k, v in batch_of(rows, pad_id=pad).items()}),
                    lambda: mean_loss(model, val_items, pad_id=pad, batch_size=cfg.batch_size),
-                   LoopConfig(steps=steps, lr=cfg.rate, warmup=cfg.warmup, evals=cfg.evals, patience=cfg.patience),
+                   LoopConfig(steps=steps, lr=cfg.rate, warmup=cfg.warmup, evals=cfg.evals, patience=cfg.patience,
+                              optimizer=OPTIMIZERS[cfg.strategy]),
                    progress=progress)
     # evaluate
     metrics: dict[str, Any] = {"status": report.status, "error": report.error, "steps": report.steps, "best_step": report.best_step,
@@ -184,7 +188,8 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
                            "samples": [{"prompt": prompts[r], "generated": g, "reference": responses[r]}
                                        for r, g in list(zip(test_rows, generated))[:3]]}
     # save
-    spec = {"kind": "sft", **asdict(cfg), "lr": cfg.rate, "steps": steps, "base": str(folder), "format": "chat" if has_chat_template(tokenizer) else "plain",
+    spec = {"kind": "sft", **asdict(cfg), "backbone": lm_reference(cfg.backbone), "lr": cfg.rate,
+            "optimizer": OPTIMIZERS[cfg.strategy], "steps": steps, "base": str(folder), "format": "chat" if has_chat_template(tokenizer) else "plain",
             "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "response_column": response_column}}
     if out is not None and report.status == "done":
         save_run(Path(out), model, tokenizer, spec=spec, metrics=metrics)

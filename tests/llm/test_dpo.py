@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import assert_user_error, run_cli
 from lm_fixtures import pref_csv, sft_csv, tiny_lm  # noqa: F401  (fixtures)
 
 from headstart.llm.dpo import PreferConfig, dpo_loss, sequence_logps
@@ -67,24 +67,32 @@ def test_a_dpo_step_without_an_sft_run_trains_a_fresh_lora_against_the_base(tiny
     assert run.metrics["val"]["margin"] > run.metrics["val_before"]["margin"]
 
 
-def user_error(result: tuple[int, str, str], *fragments: str) -> None:
-    code, out, err = result
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (code, out, err)
-    assert "Traceback" not in out + err and all(f in lines[0] for f in fragments), lines[0]
-
-
 def test_prefer_refuses_a_folder_that_is_not_an_sft_run(pref_csv, tmp_path, monkeypatch, capsys):
-    user_error(run_cli(["prefer", "--data", str(pref_csv), "--sft", str(tmp_path), "--out", str(tmp_path / "o"), "-q"],
+    assert_user_error(run_cli(["prefer", "--data", str(pref_csv), "--sft", str(tmp_path), "--out", str(tmp_path / "o"), "-q"],
                        monkeypatch, capsys), "is not an sft / prefer run")
 
 
 def test_prefer_names_a_missing_column(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
-    user_error(run_cli(["prefer", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--out", str(tmp_path / "o"), "-q"],
+    assert_user_error(run_cli(["prefer", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--out", str(tmp_path / "o"), "-q"],
                        monkeypatch, capsys), "column 'chosen' not in", "--chosen-column")
 
 
 @pytest.mark.parametrize("beta", ["0", "-1"])
 def test_prefer_refuses_a_beta_that_is_not_positive(pref_csv, tmp_path, monkeypatch, capsys, beta):
-    user_error(run_cli(["prefer", "--data", str(pref_csv), f"--beta={beta}", "--out", str(tmp_path / "o"), "-q"], monkeypatch, capsys),
+    assert_user_error(run_cli(["prefer", "--data", str(pref_csv), f"--beta={beta}", "--out", str(tmp_path / "o"), "-q"], monkeypatch, capsys),
                "beta must be > 0", "--beta 0.1")
+
+
+@pytest.mark.parametrize("flag,fragment", [("--n=0", "n must be >= 1"), ("--strategy=lroa", "is not one sft trains"),
+                                           ("--max-length=1", "max_length must be >= 2")])
+def test_prefer_refuses_a_bad_setting_before_reading_data(tmp_path, monkeypatch, capsys, flag, fragment):
+    """Refused in one line before any data or model is read (the data file here does not even exist)."""
+    assert_user_error(run_cli(["prefer", "--data", str(tmp_path / "absent.csv"), flag, "--out", str(tmp_path / "o"), "-q"],
+                              monkeypatch, capsys), fragment)
+
+
+def test_a_prefer_config_refuses_negative_patience():
+    from headstart.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="patience must be >= 0"):
+        PreferConfig(patience=-1)

@@ -51,6 +51,17 @@ def test_a_training_pair_sharing_a_text_with_a_test_pair_is_left_out() -> None:
     assert list(data.given_split) == [2, 2, -1, -1, 0, 0]
 
 
+def test_the_reward_file_leaves_out_a_training_pair_sharing_a_text_with_a_test_pair(tmp_path) -> None:
+    """``reward_frame`` writes what ``train --split-column`` trusts: the left-out pair must not come back as training."""
+    path = tmp_path / "prefs.csv"
+    pd.DataFrame({"prompt": ["p0", "p1", "p2"], "chosen": ["a", "a", "c"], "rejected": ["b", "d", "e"],
+                  "split": ["test", "train", "train"]}).to_csv(path, index=False)
+    frame = reward_frame(str(path))
+    assert list(frame["prompt"]) == ["p0", "p0", "p2", "p2"]
+    assert list(frame["split"]) == ["test", "test", "train", "train"]
+    assert list(frame["response"]) == ["a", "b", "c", "e"] and list(frame["label"]) == ["chosen", "rejected"] * 2
+
+
 def test_pairwise_accuracy_counts_pairs_whose_chosen_row_scores_higher() -> None:
     assert list(pairwise_accuracy(np.asarray([2.0, 1.0, 0.0, 3.0, 1.0, 1.0]))) == [1.0, 0.0, 0.5]
     reward = rewards([{"probabilities": {"chosen": 0.8, "rejected": 0.2}}, {"probabilities": {"chosen": 0.5, "rejected": 0.5}}])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import assert_user_error, run_cli
 from lm_fixtures import sft_csv, tiny_lm  # noqa: F401  (fixtures)
 
 from headstart.llm.format import IGNORE, example, prompt_ids, response_ids
@@ -117,16 +117,36 @@ def test_full_finetune_saves_a_transformers_folder_of_safetensors(tiny_lm, sft_c
     assert generate(run, ["say hello"], max_new_tokens=5) == generate(out, ["say hello"], max_new_tokens=5)
 
 
-def test_qlora_trains_lora_on_an_nf4_base_and_reloads(tiny_lm, sft_csv, tmp_path):
+def test_qlora_trains_lora_on_an_nf4_base_and_reloads(tiny_lm, sft_csv, tmp_path, monkeypatch):
+    """The base is read straight into NF4 (never loaded in fp32 first: that is the memory qlora exists to save), for
+    training and for reloading the run."""
     pytest.importorskip("bitsandbytes")
     import bitsandbytes as bnb
+    from transformers import AutoModelForCausalLM
 
     from headstart.api import generate, sft
 
+    def no_fp32_base(*args, **kwargs):
+        raise AssertionError("qlora loaded the fp32 base")
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", no_fp32_base)
     out = tmp_path / "q"
     run = sft(str(sft_csv), out=out, config=config(tiny_lm, strategy="qlora", max_steps=3, lr=1e-3))
     assert any(isinstance(m, bnb.nn.Linear4bit) for m in run.model.modules())
+    base = run.model.base_model.model
+    recomputes = base.is_activation_checkpointing if hasattr(type(base), "is_activation_checkpointing") else base.is_gradient_checkpointing
+    assert run.spec["optimizer"] == "adamw8bit" and recomputes  # as train's qlora
+    decoder = run.model.base_model.model.model.named_modules()
+    assert not [n for n, m in decoder if type(m) is torch.nn.Linear and "lora_" not in n], "an fp32 linear left in the base"
     assert generate(run, ["say hello"], max_new_tokens=5) == generate(out, ["say hello"], max_new_tokens=5)
+
+
+def test_qlora_refuses_an_fp32_base(tiny_lm):
+    from headstart.llm.lm import load_lm, prepare
+
+    model, _ = load_lm(tiny_lm, device=torch.device("cpu"))
+    with pytest.raises(ValueError, match="qlora needs a base loaded in 4 bits"):
+        prepare(model, "qlora")
 
 
 def test_sampling_is_seeded(tiny_lm, sft_csv):
@@ -135,40 +155,35 @@ def test_sampling_is_seeded(tiny_lm, sft_csv):
     run = sft(str(sft_csv), config=config(tiny_lm, max_steps=2, eval_rows=0))
     a = generate(run, ["say hello"] * 3, max_new_tokens=6, temperature=1.0, seed=3)
     assert a == generate(run, ["say hello"] * 3, max_new_tokens=6, temperature=1.0, seed=3)
+    others = [generate(run, ["say hello"] * 3, max_new_tokens=6, temperature=1.0, seed=s) for s in (4, 5, 6)]
+    assert any(o != a for o in others), "sampling ignores the seed (or the temperature)"
 
 
 # ---- the command line --------------------------------------------------------------------------------------------
 
 
-def user_error(result: tuple[int, str, str], *fragments: str) -> None:
-    code, out, err = result
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (code, out, err)
-    assert "Traceback" not in out + err and all(f in lines[0] for f in fragments), lines[0]
-
-
 def test_a_missing_column_is_one_line_naming_the_columns(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
-    user_error(run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--response-column", "answer",
+    assert_user_error(run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--response-column", "answer",
                         "--out", str(tmp_path / "o"), "-q"], monkeypatch, capsys),
                "column 'answer' not in", "prompt, response, split", "--response-column")
 
 
 def test_a_backbone_that_is_not_a_causal_lm_is_one_line(sft_csv, tmp_path, monkeypatch, capsys):
-    user_error(run_cli(["sft", "--data", str(sft_csv), "--backbone", "all-minilm-l6-v2", "--out", str(tmp_path / "o"), "-q"],
+    assert_user_error(run_cli(["sft", "--data", str(sft_csv), "--backbone", "all-minilm-l6-v2", "--out", str(tmp_path / "o"), "-q"],
                        monkeypatch, capsys), "'all-minilm-l6-v2' is not a causal language model", "smollm2-135m")
-    user_error(run_cli(["sft", "--data", str(sft_csv), "--backbone", "no-such-lm", "--out", str(tmp_path / "o"), "-q"],
+    assert_user_error(run_cli(["sft", "--data", str(sft_csv), "--backbone", "no-such-lm", "--out", str(tmp_path / "o"), "-q"],
                        monkeypatch, capsys), "'no-such-lm' is not a causal language model")
 
 
 @pytest.mark.parametrize("args,fragment", [(["--strategy", "lor"], "did you mean 'lora'"), (["--lr", "0"], "lr must be > 0"),
                                            (["--batch-size", "0"], "batch_size must be a positive integer")])
 def test_bad_settings_are_one_line(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys, args, fragment):
-    user_error(run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--out", str(tmp_path / "o"), "-q", *args],
+    assert_user_error(run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--out", str(tmp_path / "o"), "-q", *args],
                        monkeypatch, capsys), fragment)
 
 
 def test_generate_refuses_what_is_not_an_sft_run(tmp_path, monkeypatch, capsys):
-    user_error(run_cli(["generate", str(tmp_path), "--prompt", "hi"], monkeypatch, capsys), "is not an sft / prefer run")
+    assert_user_error(run_cli(["generate", str(tmp_path), "--prompt", "hi"], monkeypatch, capsys), "is not an sft / prefer run")
 
 
 def test_sft_then_generate_on_the_command_line(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
@@ -213,4 +228,4 @@ def test_evaluate_points_an_sft_run_to_generate(tiny_lm, sft_csv, tmp_path, monk
 
     out = tmp_path / "run"
     sft(str(sft_csv), out=out, config=config(tiny_lm, max_steps=1, eval_rows=0))
-    user_error(run_cli(["evaluate", str(out)], monkeypatch, capsys), "is a headstart sft run", "headstart generate")
+    assert_user_error(run_cli(["evaluate", str(out)], monkeypatch, capsys), "is a headstart sft run", "headstart generate")
