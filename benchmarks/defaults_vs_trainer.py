@@ -64,7 +64,7 @@ def _headstart(data, pretrained, strategy: str, n, seed: int) -> dict:
         raise RuntimeError(f"headstart {strategy} n={n} seed={seed}: {outcome.result.status} ({outcome.result.error})")
     return {"accuracy": outcome.result.metrics["accuracy"], "seconds": outcome.report.seconds, "cpu_seconds": cpu,
             "steps": outcome.report.steps,
-            "rows": len(outcome.setup.train_rows)}
+            "rows": len(outcome.setup.train_rows), "train_rows": outcome.setup.train_rows, "test_rows": outcome.setup.splits.test}
 
 
 def _encode(tokenizer, data, rows) -> list[dict]:
@@ -163,8 +163,9 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     if method.startswith("headstart "):
                         cell = _headstart(data, pretrained, method.split(" ", 1)[1], n, seed)
-                        if cell["rows"] != len(train_rows):
-                            raise RuntimeError(f"headstart drew {cell['rows']} rows, the baseline {len(train_rows)}")
+                        drawn, scored = cell.pop("train_rows"), cell.pop("test_rows")
+                        if not np.array_equal(np.sort(drawn), np.sort(train_rows)) or not np.array_equal(np.sort(scored), np.sort(splits.test)):
+                            raise RuntimeError(f"headstart trained on or scored other rows than the baseline (n={size}, seed={seed})")
                     else:
                         cell = _trainer(pretrained.tokenizer, data, train_rows, splits.test, lora=method == "Trainer + PEFT", seed=seed)
                     row = {"n": size, "seed": seed, "method": method, **cell, "cpu": cpu_model(), "load": os.getloadavg()[0]}

@@ -189,6 +189,7 @@ def _as_data(data: Any, *, split_column: str | None, **reading: Any) -> tuple[st
 ADVICE = {  # what to try when a single run carries a budget flag (analysis.flags.REASONS)
     "improving": "give it more steps (--epochs, --min-steps) or a higher learning rate (--tune lr searches one on validation)",
     "unchecked": "validate more often (--evals-per-phase) to see whether it had converged",
+    "slow": "try a higher learning rate (--tune lr searches one on validation, or --lr) or more steps",
     "majority": "try --tune lr, a higher --lr or more steps; with very few labels the head may need more of them",
 }
 

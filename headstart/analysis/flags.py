@@ -1,5 +1,6 @@
 """Where a score may understate an arm: its learning rate chosen at the end of a grid, its budget ending while it was
-still improving, or a model that never beat predicting the majority class.
+still improving, a learning rate too small for its budget (the validation score barely moved in the first half of the
+steps), or a model that never beat predicting the majority class.
 
 Pure functions over stored ``RunResult``s. Each flag says where the evidence stops, not that a better setting
 exists; the report names flagged arms beside the recommendation so that no arm loses it silently on such evidence.
@@ -20,13 +21,21 @@ CONFIDENCE = 0.95
 # validation reviews, about one standard error of the difference between two checkpoints that disagree on 5% of them
 # (for rmse-like metrics: 1% of the score). At half a point the flag fired on converged runs (docs/BENCHMARKS.md).
 IMPROVING_MIN = 0.01
+# A run that made less than this share of its validation gain in the first half of its steps started learning late: at
+# a rate too small for the budget, the warmup and the first half move the weights too little to change a prediction.
+# Measured (docs/BENCHMARKS.md "A learning rate too small, seen in one run"): drug-reviews full-finetune and
+# partial-freeze at 1e-5 made 0-13% of their gain by half-way, at 5e-5 33-82%.
+SLOW_SHARE = 0.2
 FRACTION_METRICS = frozenset({"accuracy", "balanced_accuracy", "macro_f1", "micro_f1"})
 REASONS = {  # per run: why its score may understate what the arm can do
     "improving": "was still improving at its last validation check when its step budget ran out",
     "unchecked": "was validated only once, at the end of its step budget, so whether it was still improving is unknown",
+    "slow": "made less than a fifth of its validation gain in the first half of its steps, the mark of a learning rate "
+            "too small for its budget",
     "majority": "never beat the majority-class rate on validation",
 }
 SHORT = {"improving": "was still improving when its budget ran out", "unchecked": "was validated only at the end of its budget",
+         "slow": "learned late, as at a learning rate too small",
          "majority": "never beat the majority-class rate on validation"}
 
 
@@ -51,6 +60,8 @@ def run_flags(result: RunResult) -> list[str]:
 
     ``improving``: it took every step of its budget (no early stop) and the last check of its final phase scored
     above every earlier check of that phase by at least ``IMPROVING_MIN``. ``unchecked``: it took every step and its final phase was checked once.
+    ``slow``: its final phase, checked at least four times, gained at least ``IMPROVING_MIN`` from its lowest check to
+    its best, and its checks in the phase's first half reached less than ``SLOW_SHARE`` of that gain.
     ``majority``: its best validation score is no better than the majority-class predictor's (``record.reference``).
     Closed-form phases (no steps) and runs stored without a record are never flagged.
     """
@@ -69,10 +80,27 @@ def run_flags(result: RunResult) -> list[str]:
             least = IMPROVING_MIN if budget.get("metric") in FRACTION_METRICS else IMPROVING_MIN * abs(before)
             if final[-1]["val_score"] >= before + least:
                 reasons.append("improving")
+    if _slow(final, budget):
+        reasons.append("slow")
     reference = _selection((record.get("reference") or {}).get("val") or {}, str(budget.get("metric")))
     if reference is not None and max(h["val_score"] for h in history) <= reference + 1e-12:
         reasons.append("majority")
     return reasons
+
+
+def _slow(final: list[dict[str, Any]], budget: dict[str, Any]) -> bool:
+    """``run_flags``' "slow": the phase's first half (checks up to half of its steps) made under ``SLOW_SHARE`` of its gain."""
+    if len(final) < 4:
+        return False
+    scores = [h["val_score"] for h in final]
+    low, best = min(scores), max(scores)
+    least = IMPROVING_MIN if budget.get("metric") in FRACTION_METRICS else IMPROVING_MIN * abs(best)
+    if best - low < least:
+        return False
+    start = final[0]["step"] - (final[1]["step"] - final[0]["step"])  # the phase's first step, checks evenly spaced
+    half = start + (final[-1]["step"] - start) / 2
+    early = [h["val_score"] for h in final if h["step"] <= half]
+    return bool(early) and max(early) - low < SLOW_SHARE * (best - low)
 
 
 def budget_text(runs: list[RunResult]) -> str:
@@ -126,6 +154,7 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             more = f"min_steps = {2 * planned} for it in the config ([train_by_strategy.{name}]), or --min-steps {2 * planned}"
             fix = {"improving": f"re-run with a larger budget ({more})",
                    "unchecked": f"re-run with more validation checks (evals_per_phase = 5) or a larger budget ({more})",
+                   "slow": "re-run with a higher learning rate (--tune lr searches one on validation; or --lr)",
                    "majority": (f"re-run with a larger budget ({more})" + ("" if tuned else " or --tune lr")
                                 + ", or read it as: this arm learned nothing here")}[reason]
             text = (f"{strategy} {REASONS[reason]} at n = {n} ({count} of {len(runs)} seeds; budget: {budget_text(runs)}): "

@@ -61,3 +61,26 @@ def test_a_cell_is_flagged_when_at_least_half_its_seeds_are_and_the_text_names_b
 def test_a_closed_form_budget_says_so() -> None:
     r = run("embed-logreg", 16, 0, [0.6], planned=0, steps=0)
     assert flags.budget_text([r]) == "closed form (no optimiser steps)"
+
+
+def test_a_run_that_learned_late_is_flagged_slow() -> None:
+    """drug-reviews full fine-tuning at 1e-5 (measured, macro-F1): nothing by half-way, then a late climb; at 5e-5 the
+    first half already made a third of the gain. Flat runs, runs with under four checks and smooth climbs are not slow."""
+    assert flags.run_flags(run("ft", 256, 0, [0.075, 0.052, 0.211, 0.261, 0.261], majority=0.05)) == ["slow"]
+    assert flags.run_flags(run("ft", 256, 0, [0.051, 0.295, 0.782, 0.713, 0.664], majority=0.05)) == []
+    assert flags.run_flags(run("ft", 256, 0, [0.60, 0.605, 0.60, 0.604, 0.603], majority=0.57)) == [], "flat: no gain to share"
+    assert "slow" not in flags.run_flags(run("ft", 256, 0, [0.60, 0.60, 0.70], majority=0.57)), "three checks show no first half"
+    assert flags.run_flags(run("ft", 256, 0, [0.60, 0.64, 0.66, 0.68, 0.69], majority=0.57)) == []
+
+
+def test_slow_is_read_in_the_final_phase_only() -> None:
+    """LP-FT: a probe phase that climbed from the start, then a fine-tuning phase that learned only at its end."""
+    scores = [0.60, 0.70, 0.72, 0.73, 0.73, 0.731, 0.732, 0.733, 0.76, 0.78]
+    assert "slow" in flags.run_flags(run("lp-ft", 256, 0, scores, phases=["probe"] * 5 + ["finetune"] * 5))
+    assert "slow" not in flags.run_flags(run("lp-ft", 256, 0, scores[:5] * 2, phases=["probe"] * 5 + ["finetune"] * 5))
+
+
+def test_a_slow_cell_names_the_fix() -> None:
+    runs = [run("ft", 256, s, [0.051, 0.051, 0.25, 0.33, 0.33], majority=0.05) for s in range(2)]
+    (flag,) = flags.budget_flags(runs)
+    assert flag["reason"] == "slow" and flag["count"] == 2 and "higher learning rate" in flag["text"]
