@@ -9,6 +9,10 @@ identical test split of rotten-tomatoes, at each size and seed:
   (lr 5e-5, batch 8, 3 epochs, linear decay, no warmup, no weight decay, the last step kept), dynamic padding;
 - Trainer + PEFT: the same with ``get_peft_model`` and the seed's LoRA config (r 8, alpha 16, dropout 0.1 on query
   and value; the classifier trains too, task type SEQ_CLS).
+- "Trainer (validated)" / "Trainer + PEFT (validated)" (not run unless named in ``--methods``): the same, but reading
+  what headstart's default reads besides the training rows — the same validation split, scored five times over the
+  run, the best checkpoint by validation accuracy kept (``load_best_model_at_end``) — so that the two differ in
+  recipe only, not in the labels they see. They pair with headstart's rows like the plain ones.
 
 Accuracy on the test split (mean and 95% CI over seeds, and headstart − Trainer paired by seed), wall time of the
 training call (headstart's includes its validation checks; model loading is outside both) and this process's CPU
@@ -17,6 +21,7 @@ than the wall time, so on a busy machine its ratio is the one to read). Each fin
 appended to ``--out`` (JSON lines): a re-run skips what is done.
 
 Run: python benchmarks/defaults_vs_trainer.py [--sizes 256,2048,all] [--seeds 3] [--out runs/defaults-vs-trainer.jsonl]
+     [--methods "headstart full-finetune,Trainer (validated)"]
 """
 
 from __future__ import annotations
@@ -45,7 +50,9 @@ from headstart.specs import RunSpec, TrainConfig, parse_n
 from jsonl_rows import append_row, read_rows
 
 METHODS = ("headstart full-finetune", "Trainer", "headstart lora", "Trainer + PEFT")
-PAIRS = (("headstart full-finetune", "Trainer"), ("headstart lora", "Trainer + PEFT"))
+VALIDATED = ("Trainer (validated)", "Trainer + PEFT (validated)")  # run when --methods names them
+PAIRS = (("headstart full-finetune", "Trainer"), ("headstart lora", "Trainer + PEFT"),
+         ("headstart full-finetune", "Trainer (validated)"), ("headstart lora", "Trainer + PEFT (validated)"))
 
 
 def _cpu_seconds() -> float:
@@ -73,7 +80,8 @@ def _encode(tokenizer, data, rows) -> list[dict]:
             for ids, mask, r in zip(encoded["input_ids"], encoded["attention_mask"], rows)]
 
 
-def _trainer(tokenizer, data, train_rows, test_rows, *, lora: bool, seed: int) -> dict:
+def _trainer(tokenizer, data, train_rows, test_rows, *, lora: bool, seed: int, val_rows=None) -> dict:
+    """One Trainer run with its defaults; with ``val_rows``, also validated five times and its best checkpoint kept."""
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
     from transformers import AutoModelForSequenceClassification, set_seed
@@ -87,8 +95,19 @@ def _trainer(tokenizer, data, train_rows, test_rows, *, lora: bool, seed: int) -
                                                  target_modules=["query", "value"]))
     collator = DataCollatorWithPadding(tokenizer)
     with tempfile.TemporaryDirectory(prefix="headstart-bench-trainer-") as out:
-        args = TrainingArguments(output_dir=out, seed=seed, save_strategy="no", report_to="none", disable_tqdm=True)
-        trainer = Trainer(model=model, args=args, train_dataset=_encode(tokenizer, data, train_rows), data_collator=collator)
+        extra, validation = {}, {}
+        if val_rows is not None:
+            steps = 3 * -(-len(train_rows) // 8)  # Trainer's own: 3 epochs of batch 8
+            every = max(1, -(-steps // 5))
+            extra = {"eval_strategy": "steps", "eval_steps": every, "save_strategy": "steps", "save_steps": every,
+                     "load_best_model_at_end": True, "metric_for_best_model": "accuracy", "save_total_limit": 2,
+                     "save_only_model": True}
+            validation = {"eval_dataset": _encode(tokenizer, data, val_rows),
+                          "compute_metrics": lambda p: {"accuracy": float((np.asarray(p.predictions).argmax(-1) == p.label_ids).mean())}}
+        args = TrainingArguments(output_dir=out, seed=seed, report_to="none", disable_tqdm=True,
+                                 **({"save_strategy": "no"} | extra))
+        trainer = Trainer(model=model, args=args, train_dataset=_encode(tokenizer, data, train_rows), data_collator=collator,
+                          **validation)
         start, cpu = time.perf_counter(), _cpu_seconds()
         state = trainer.train()
         seconds = time.perf_counter() - start
@@ -167,7 +186,10 @@ def main(argv: list[str] | None = None) -> int:
                         if not np.array_equal(np.sort(drawn), np.sort(train_rows)) or not np.array_equal(np.sort(scored), np.sort(splits.test)):
                             raise RuntimeError(f"headstart trained on or scored other rows than the baseline (n={size}, seed={seed})")
                     else:
-                        cell = _trainer(pretrained.tokenizer, data, train_rows, splits.test, lora=method == "Trainer + PEFT", seed=seed)
+                        if method not in METHODS + VALIDATED:
+                            raise SystemExit(f"unknown method {method!r}; one of: {', '.join(METHODS + VALIDATED)}")
+                        cell = _trainer(pretrained.tokenizer, data, train_rows, splits.test, lora=method.startswith("Trainer + PEFT"),
+                                        seed=seed, val_rows=splits.val if method in VALIDATED else None)
                     row = {"n": size, "seed": seed, "method": method, **cell, "cpu": cpu_model(), "load": os.getloadavg()[0]}
                     append_row(args.out, row)
                     done[(size, seed, method)] = row
