@@ -33,7 +33,7 @@ class SftConfig:
         strategy: lora | qlora | full-finetune [lora].
         n: training examples drawn (seeded) from the train split; None for all.
         lr: peak rate; None for the strategy's (LRS).
-        epochs / max_steps: steps = max_steps, else ceil(epochs · train rows / batch_size).
+        epochs / max_steps: steps = max_steps, else ceil(epochs · train rows / batch_size) (with packing, packed rows).
         packing: pack whole examples into rows of max_length tokens, each attending only to itself (``format.pack``).
         val_rows / eval_rows: validation examples whose loss picks the checkpoint; test examples generated for exact match.
     """
