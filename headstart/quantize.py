@@ -51,19 +51,27 @@ def quantize_linears(module: nn.Module, *, compute_dtype: torch.dtype = torch.fl
             linear.compute_dtype = compute_dtype
             continue
         device = linear.weight.device
-        q = bnb.nn.Linear4bit(linear.in_features, linear.out_features, bias=linear.bias is not None,
-                              compute_dtype=compute_dtype, quant_type="nf4", compress_statistics=True, device="meta")
-        q.weight = bnb.nn.Params4bit(linear.weight.detach().to("cpu", torch.float32).contiguous(), requires_grad=False,
-                                     quant_type="nf4", compress_statistics=True)
-        if linear.bias is not None:
-            q.bias = nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
-        # bitsandbytes repacks the weight in place for its AVX512-BF16 CPU kernel on the first no-grad eval forward; it
-        # fails for layers narrower than a quantisation block (seen on AMD Zen 4) and would change the weight between
-        # validation and training: keep the one format that trains, evaluates and saves alike.
-        q.support_avx512bf16_for_cpu = False
-        setattr(parent, name, q.to(device))  # moving the Params4bit to a device quantises it
+        bias = linear.bias.detach().clone() if linear.bias is not None else None
+        setattr(parent, name, _nf4(linear, linear.weight.detach().to("cpu", torch.float32), bias, compute_dtype).to(device))
         swapped += 1
     return swapped
+
+
+def _nf4(linear: nn.Linear, weight: torch.Tensor, bias: torch.Tensor | None, compute_dtype: torch.dtype) -> nn.Module:
+    """A frozen NF4 ``Linear4bit`` shaped as ``linear``, holding the fp32 ``weight`` until moved to a device (which
+    quantises it, blocks of 64 with double quantisation); ``quantize_linears`` and ``load_quantized`` build every one
+    here, so the two give the same layers."""
+    bnb = _bnb()
+    q = bnb.nn.Linear4bit(linear.in_features, linear.out_features, bias=bias is not None, compute_dtype=compute_dtype,
+                          quant_type="nf4", compress_statistics=True, device="meta")
+    q.weight = bnb.nn.Params4bit(weight.contiguous(), requires_grad=False, quant_type="nf4", compress_statistics=True)
+    if bias is not None:
+        q.bias = nn.Parameter(bias, requires_grad=False)
+    # bitsandbytes repacks the weight in place for its AVX512-BF16 CPU kernel on the first no-grad eval forward; it
+    # fails for layers narrower than a quantisation block (seen on AMD Zen 4) and would change the weight between
+    # validation and training: keep the one format that trains, evaluates and saves alike.
+    q.support_avx512bf16_for_cpu = False
+    return q
 
 
 def dequantize_linears(module: nn.Module) -> int:
@@ -149,7 +157,7 @@ def load_quantized(directory: Path, *, compute_dtype: torch.dtype = torch.float3
 
     from headstart.errors import BackboneError
 
-    bnb = _bnb()
+    _bnb()  # bitsandbytes missing: the ConfigError before any model is built
     config = AutoConfig.from_pretrained(directory)
     with _parameters_on_meta():
         model = (AutoModelForCausalLM if causal_lm else AutoModel).from_config(config)
@@ -177,14 +185,8 @@ def load_quantized(directory: Path, *, compute_dtype: torch.dtype = torch.float3
         if id(module) in linears:
             parent_name, _, child = module_name.rpartition(".")
             parent = model.get_submodule(parent_name)
-            q = bnb.nn.Linear4bit(module.in_features, module.out_features, bias=module.bias is not None,
-                                  compute_dtype=compute_dtype, quant_type="nf4", compress_statistics=True, device="meta")
-            q.weight = bnb.nn.Params4bit(read(prefix + "weight").contiguous(), requires_grad=False, quant_type="nf4",
-                                         compress_statistics=True)
-            if module.bias is not None:
-                q.bias = nn.Parameter(read(prefix + "bias"), requires_grad=False)
-            q.support_avx512bf16_for_cpu = False  # as in quantize_linears: one format that trains, evaluates and saves
-            setattr(parent, child, q.to("cpu"))  # moving the Params4bit quantises it; the fp32 weight is dropped
+            bias = read(prefix + "bias") if module.bias is not None else None
+            setattr(parent, child, _nf4(module, read(prefix + "weight"), bias, compute_dtype).to("cpu"))  # quantised; fp32 dropped
             _give_back_freed_memory()
             continue
         for name, param in list(module._parameters.items()):
