@@ -132,11 +132,10 @@ def table(rows: list[dict]) -> str:
         by.setdefault((str(r["n"]), r["method"]), {})[r["seed"]] = r
     sizes = sorted({k[0] for k in by}, key=lambda n: (n == "all", int(n) if n != "all" else 0))
     for n in sizes:
-        shown = set()
         for ours, theirs in PAIRS:
-            if (n, theirs) not in by and ours in shown:
-                continue  # a baseline not run at this size: its headstart row is already in the table
-            shown.add(ours)
+            baselines = [t for o, t in PAIRS if o == ours and (n, t) in by]
+            if (n, theirs) not in by and (baselines or theirs != next(t for o, t in PAIRS if o == ours)):
+                continue  # its baseline did not run here: the headstart row shows beside one that did (or once, alone)
             for method in (ours, theirs):
                 cells = by.get((n, method), {})
                 if not cells:
@@ -169,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", action="store_true", help="only print the table of what --out holds")
     args = parser.parse_args(argv)
     done = read_rows(args.out, _key)
+    methods = args.methods.split(",")
+    unknown = [m for m in methods if m not in METHODS + VALIDATED]
+    if unknown:
+        parser.error(f"unknown method {unknown[0]!r}; one of: {', '.join(METHODS + VALIDATED)}")
     if not args.table:
         from transformers.utils import logging as hf_logging
 
@@ -181,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             n = parse_n(size)
             for seed in range(args.seeds):
                 train_rows = subsample(data, splits.pool, n, seed)
-                for method in args.methods.split(","):
+                for method in methods:
                     if (size, seed, method) in done:
                         continue
                     if method.startswith("headstart "):
@@ -190,8 +193,6 @@ def main(argv: list[str] | None = None) -> int:
                         if not np.array_equal(np.sort(drawn), np.sort(train_rows)) or not np.array_equal(np.sort(scored), np.sort(splits.test)):
                             raise RuntimeError(f"headstart trained on or scored other rows than the baseline (n={size}, seed={seed})")
                     else:
-                        if method not in METHODS + VALIDATED:
-                            raise SystemExit(f"unknown method {method!r}; one of: {', '.join(METHODS + VALIDATED)}")
                         cell = _trainer(pretrained.tokenizer, data, train_rows, splits.test, lora=method.startswith("Trainer + PEFT"),
                                         seed=seed, val_rows=splits.val if method in VALIDATED else None)
                     row = {"n": size, "seed": seed, "method": method, **cell, "cpu": cpu_model(), "load": os.getloadavg()[0]}

@@ -299,11 +299,11 @@ def evaluate_loaded(run: LoadedRun, split: str = "test") -> dict[str, Any]:
                                 identity={**backbone.describe(), "precision": precision})
     metrics = score_rows(run.model, encoded, rows, data.targets, task=run.task, label_names=run.label_names,
                          batch_size=resolved["train"]["eval_batch_size"], features=features, autocast=autocast)
-    note = _capped_test(data, split_config, len(rows)) if split == "test" else None
+    note = _capped_test(data, split_config, len(rows), run.task) if split == "test" else None
     return {"split": split, **metrics, **({"note": note} if note else {})}
 
 
-def _capped_test(data: Any, split: SplitConfig, scored: int) -> str | None:
+def _capped_test(data: Any, split: SplitConfig, scored: int, task: str) -> str | None:
     """What a ``max_test`` cap traded, when it cut this test split: the rows scored of the split's full size, the
     binomial error that leaves, and the flag that scores them all."""
     if split.max_test is None:
@@ -315,8 +315,8 @@ def _capped_test(data: Any, split: SplitConfig, scored: int) -> str | None:
     full = len(split_dataset(data, dataclasses.replace(split, max_test=None)).test)
     if full <= scored:
         return None
-    return (f"a stratified {scored:,} of the {full:,} test rows: ±{binomial_half_width(scored):.1f} points at 95% near 75% "
-            f"accuracy; train with --max-test {full} to score them all")
+    error = f": ±{binomial_half_width(scored):.1f} points at 95% near 75% accuracy" if task == "classification" else ""
+    return f"a stratified {scored:,} of the {full:,} test rows{error}; train with --max-test {full} to score them all"
 
 
 def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None) -> dict[str, Any]:

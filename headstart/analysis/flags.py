@@ -60,7 +60,7 @@ def run_flags(result: RunResult) -> list[str]:
 
     ``improving``: it took every step of its budget (no early stop) and the last check of its final phase scored
     above every earlier check of that phase by at least ``IMPROVING_MIN``. ``unchecked``: it took every step and its final phase was checked once.
-    ``slow``: its final phase, checked at least four times, gained at least ``IMPROVING_MIN`` from its lowest check to
+    ``slow``: it took every step, and its final phase, checked at least four times, gained at least ``IMPROVING_MIN`` from its lowest check to
     its best, and its checks in the phase's first half reached less than ``SLOW_SHARE`` of that gain.
     ``majority``: its best validation score is no better than the majority-class predictor's (``record.reference``).
     Closed-form phases (no steps) and runs stored without a record are never flagged.
@@ -80,7 +80,7 @@ def run_flags(result: RunResult) -> list[str]:
             least = IMPROVING_MIN if budget.get("metric") in FRACTION_METRICS else IMPROVING_MIN * abs(before)
             if final[-1]["val_score"] >= before + least:
                 reasons.append("improving")
-    if _slow(final, budget):
+    if budget.get("steps") == budget.get("planned_steps") and _slow(final, budget):  # an early stop plateaued
         reasons.append("slow")
     reference = _selection((record.get("reference") or {}).get("val") or {}, str(budget.get("metric")))
     if reference is not None and max(h["val_score"] for h in history) <= reference + 1e-12:
@@ -154,7 +154,8 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             more = f"min_steps = {2 * planned} for it in the config ([train_by_strategy.{name}]), or --min-steps {2 * planned}"
             fix = {"improving": f"re-run with a larger budget ({more})",
                    "unchecked": f"re-run with more validation checks (evals_per_phase = 5) or a larger budget ({more})",
-                   "slow": "re-run with a higher learning rate (--tune lr searches one on validation; or --lr)",
+                   "slow": (f"re-run on a higher grid (--grid {name}=…, above the rates tried)" if tuned else
+                            "re-run with a higher learning rate (--tune lr searches one on validation; or --lr)"),
                    "majority": (f"re-run with a larger budget ({more})" + ("" if tuned else " or --tune lr")
                                 + ", or read it as: this arm learned nothing here")}[reason]
             text = (f"{strategy} {REASONS[reason]} at n = {n} ({count} of {len(runs)} seeds; budget: {budget_text(runs)}): "

@@ -2,8 +2,9 @@
 
 A user file (.csv/.tsv/.jsonl/.parquet) names its columns; its rows split train / validation / test as its ``split``
 column says (unless ``group_column`` is given), else by a seeded permutation of whole groups (10% / 10% of them for validation and test): the values of
-``group_column``, by default the prompt text, so that a prompt answered several times never has an answer on each
-side (a file with fewer than three distinct prompts splits by row). Two built-ins come from the rotten-tomatoes corpus (critic reviews with movie names, fresh or
+``group_column``, by default the prompt text where prompts repeat, so that a prompt answered several times never
+has an answer on each side (a file whose prompts never repeat, or that has fewer than ``PROMPT_GROUPS`` distinct
+ones, templates, splits by row). Two built-ins come from the rotten-tomatoes corpus (critic reviews with movie names, fresh or
 rotten), split by movie so that train, validation and test movies are disjoint:
 
 - ``rotten-tomatoes-sft``: "Write a positive review of <Movie>." → a fresh review of it, and "Write a negative review
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from headstart.data.preferences import SENTIMENTS, SPLIT_SEED, preference_columns, review_prompt, split_groups
-from headstart.errors import DataError, closest
+from headstart.errors import ConfigError, DataError, closest
 
 SPLITS = ("train", "validation", "test")
 
@@ -95,12 +96,17 @@ def read_table(path: str, columns: dict[str, str], *, group_column: str | None =
     return TextTable(str(path), table, split, _hash(table, split))
 
 
+PROMPT_GROUPS = 20  # fewer distinct prompts are templates ("Write a positive review."): holding one out would keep it
+# from training altogether, so such a file splits by row
+
+
 def _groups(frame: "pd.DataFrame", table: dict[str, list[str]], group_column: str | None) -> np.ndarray:  # noqa: F821
     """What keeps rows on one side of the split: ``group_column``'s values, else the prompt text, else each row alone."""
     if group_column:
         return frame[group_column].astype(str).to_numpy()
     prompts = np.asarray(table.get("prompt", ()), dtype=object)
-    if len(set(prompts.tolist())) >= 3:
+    distinct = len(set(prompts.tolist()))
+    if PROMPT_GROUPS <= distinct < len(prompts):  # prompts that repeat, and enough of them to hold some out
         return prompts.astype(str)
     return np.arange(len(frame)).astype(str)
 
@@ -147,6 +153,8 @@ def load_table(name_or_path: str, columns: dict[str, str], *, group_column: str 
         DataError: an unknown name that is no file, a built-in asked for columns it lacks, or the file's errors.
     """
     if name_or_path in BUILTINS:
+        if group_column:
+            raise ConfigError(f"{name_or_path} has its own split (by movie); --group-column is for a file")
         table = BUILTINS[name_or_path]()
         missing = [c for c in columns.values() if c not in table.columns]
         if missing:

@@ -114,7 +114,7 @@ def check_strategy(strategy: str) -> None:
     if strategy not in STRATEGIES:
         from headstart.errors import closest
 
-        raise ConfigError(f"--strategy {strategy!r} is not one sft trains{closest(strategy, STRATEGIES)} "
+        raise ConfigError(f"--strategy {strategy!r} is not one sft / prefer trains{closest(strategy, STRATEGIES)} "
                           f"(available: {', '.join(STRATEGIES)})")
 
 

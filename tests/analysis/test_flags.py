@@ -71,6 +71,10 @@ def test_a_run_that_learned_late_is_flagged_slow() -> None:
     assert flags.run_flags(run("ft", 256, 0, [0.60, 0.605, 0.60, 0.604, 0.603], majority=0.57)) == [], "flat: no gain to share"
     assert "slow" not in flags.run_flags(run("ft", 256, 0, [0.60, 0.60, 0.70], majority=0.57)), "three checks show no first half"
     assert flags.run_flags(run("ft", 256, 0, [0.60, 0.64, 0.66, 0.68, 0.69], majority=0.57)) == []
+    stopped = run("ft", 256, 0, [0.5, 0.5, 0.5, 0.7, 0.69, 0.68, 0.67], planned=100, majority=0.4)  # 7 of 10 checks
+    stopped.record["history"] = [{**h, "step": 10 * (i + 1)} for i, h in enumerate(stopped.record["history"])]
+    stopped.record["budget"]["steps"] = 70
+    assert flags.run_flags(stopped) == [], "it learned by 40% of its budget and stopped early on a plateau"
 
 
 def test_slow_is_read_in_the_final_phase_only() -> None:
@@ -84,3 +88,6 @@ def test_a_slow_cell_names_the_fix() -> None:
     runs = [run("ft", 256, s, [0.051, 0.051, 0.25, 0.33, 0.33], majority=0.05) for s in range(2)]
     (flag,) = flags.budget_flags(runs)
     assert flag["reason"] == "slow" and flag["count"] == 2 and "higher learning rate" in flag["text"]
+    tuned = [run("ft", 256, s, [0.051, 0.051, 0.25, 0.33, 0.33], majority=0.05, tuned=True) for s in range(2)]
+    (flag,) = flags.budget_flags(tuned)
+    assert "higher grid (--grid ft=" in flag["text"], flag["text"]

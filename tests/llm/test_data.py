@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from headstart.errors import DataError
+from headstart.errors import ConfigError, DataError
 from headstart.llm.data import load_table, split_groups
 
 
@@ -48,15 +48,19 @@ def test_a_file_splits_by_its_group_column_and_names_a_missing_one(tmp_path):
 
 def test_a_file_without_groups_keeps_each_prompt_on_one_side(tmp_path):
     """Several answers to one prompt: by default every answer of a prompt lands in one part (a prompt with an answer in
-    training and another in test would score exact match on a seen prompt); fewer than three prompts split by row."""
+    training and another in test would score exact match on a seen prompt); a few template prompts split by row."""
     path = tmp_path / "t.csv"
-    prompts = [f"question {i % 12}" for i in range(60)]  # 12 prompts, 5 answers each, interleaved
-    pd.DataFrame({"q": prompts, "a": [f"answer {i}" for i in range(60)]}).to_csv(path, index=False)
+    prompts = [f"question {i % 30}" for i in range(120)]  # 30 prompts, 4 answers each, interleaved
+    pd.DataFrame({"q": prompts, "a": [f"answer {i}" for i in range(120)]}).to_csv(path, index=False)
     table = load_table(str(path), {"prompt": "q", "response": "a"})
     side = {}
     for prompt, part in zip(table.columns["prompt"], table.split):
         assert side.setdefault(prompt, part) == part, f"{prompt!r} is in {side[prompt]} and {part}"
     assert set(table.split) == {"train", "validation", "test"}
-    few = tmp_path / "few.csv"
-    pd.DataFrame({"q": ["same"] * 30, "a": [f"a{i}" for i in range(30)]}).to_csv(few, index=False)
-    assert set(load_table(str(few), {"prompt": "q", "response": "a"}).split) == {"train", "validation", "test"}
+    templates = tmp_path / "templates.csv"  # a few instructions answered many times: split by row, each trains
+    pd.DataFrame({"q": [f"template {i % 3}" for i in range(60)], "a": [f"a{i}" for i in range(60)]}).to_csv(templates, index=False)
+    table = load_table(str(templates), {"prompt": "q", "response": "a"})
+    assert set(table.split) == {"train", "validation", "test"}
+    assert {table.columns["prompt"][r] for r in table.rows("train")} == {"template 0", "template 1", "template 2"}
+    with pytest.raises(ConfigError, match="has its own split"):
+        load_table("rotten-tomatoes-sft", {"prompt": "prompt", "response": "response"}, group_column="movie")
