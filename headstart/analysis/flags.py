@@ -59,9 +59,10 @@ def run_flags(result: RunResult) -> list[str]:
     """Which of ``REASONS`` hold for one run, from its validation history (``RunResult.record``).
 
     ``improving``: it took every step of its budget (no early stop) and the last check of its final phase scored
-    above every earlier check of that phase by at least ``IMPROVING_MIN``. ``unchecked``: it took every step and its final phase was checked once.
-    ``slow``: it took every step, and its final phase, checked at least four times, gained at least ``IMPROVING_MIN`` from its lowest check to
-    its best, and its checks in the phase's first half reached less than ``SLOW_SHARE`` of that gain.
+    above every earlier check of that phase by at least ``IMPROVING_MIN``. ``unchecked``: it took every step and its
+    final phase was checked once. ``slow``: it took every step, and its final phase, checked at least four times,
+    gained at least ``IMPROVING_MIN`` from its lowest check to its best, of which its checks in the phase's first half
+    reached less than ``SLOW_SHARE``.
     ``majority``: its best validation score is no better than the majority-class predictor's (``record.reference``).
     Closed-form phases (no steps) and runs stored without a record are never flagged.
     """
