@@ -132,11 +132,10 @@ def table(rows: list[dict]) -> str:
         by.setdefault((str(r["n"]), r["method"]), {})[r["seed"]] = r
     sizes = sorted({k[0] for k in by}, key=lambda n: (n == "all", int(n) if n != "all" else 0))
     for n in sizes:
-        for ours, theirs in PAIRS:
-            baselines = [t for o, t in PAIRS if o == ours and (n, t) in by]
-            if (n, theirs) not in by and (baselines or theirs != next(t for o, t in PAIRS if o == ours)):
-                continue  # its baseline did not run here: the headstart row shows beside one that did (or once, alone)
-            for method in (ours, theirs):
+        ran = [(o, t) for o, t in PAIRS if (n, t) in by]  # a headstart row beside each baseline that ran, else once
+        alone = [(o, None) for o in dict.fromkeys(o for o, _ in PAIRS) if all(o != ours for ours, _ in ran)]
+        for ours, theirs in ran + alone:
+            for method in (ours, theirs) if theirs else (ours,):
                 cells = by.get((n, method), {})
                 if not cells:
                     continue

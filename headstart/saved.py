@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -308,11 +308,9 @@ def _capped_test(data: Any, split: SplitConfig, scored: int, task: str) -> str |
     binomial error that leaves, and the flag that scores them all."""
     if split.max_test is None:
         return None
-    import dataclasses
-
     from headstart.data_defaults import binomial_half_width
 
-    full = len(split_dataset(data, dataclasses.replace(split, max_test=None)).test)
+    full = len(split_dataset(data, replace(split, max_test=None)).test)
     if full <= scored:
         return None
     error = f": ±{binomial_half_width(scored):.1f} points at 95% near 75% accuracy" if task == "classification" else ""
