@@ -32,6 +32,7 @@ from headstart.errors import ConfigError, DataError
 from headstart.llm.runs import LoadedLM
 
 LRS = {"lora": 5e-5, "qlora": 5e-5, "full-finetune": 1e-6}  # DPO moves a policy much less than SFT (TRL: 1e-6 full)
+REFERENCE_SHARE = 3  # reference batches per training step's time: a no-grad forward of a batch, against forward + backward
 
 
 def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor, ref_rejected: torch.Tensor,
@@ -172,11 +173,16 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     model.eval()
     reference: dict[int, tuple[float, float]] = {}
     needed = sorted({r for batch in schedule for r in batch} | {int(r) for r in val_rows})
+    reference_batches = math.ceil(len(needed) / cfg.batch_size)
+    head = reference_batches / REFERENCE_SHARE  # the reference pass, counted in training steps for one bar and its ETA
     with torch.no_grad():
         for i in range(0, len(needed), cfg.batch_size):
             rows = needed[i : i + cfg.batch_size]
             chosen, rejected = logps(rows)
             reference.update((r, (float(c), float(j))) for r, c, j in zip(rows, chosen, rejected))
+            if progress:
+                done = i // cfg.batch_size + 1
+                progress(done / REFERENCE_SHARE, head + steps, {"π_ref": f"{done}/{reference_batches}"})
 
     def loss(rows: list[int], *, margins: bool = False) -> Any:
         chosen, rejected = logps(rows)
@@ -194,13 +200,17 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
         return {"loss": sum(values) / len(val_rows), "reward_accuracy": float(np.mean(np.asarray(margins) > 0)),
                 "margin": float(np.mean(margins))}
 
+    def after_reference(step: int, total: int, info: dict[str, Any]) -> None:
+        if progress:
+            progress(head + step, head + total, info)
+
     rate = cfg.lr if cfg.lr is not None else LRS[start["strategy"]]
     with torch.no_grad():
         model.eval()
         before = judge()
     report = train(model, params, iter(schedule), loss, lambda: judge()["loss"],
                    LoopConfig(steps=steps, lr=rate, warmup=cfg.warmup, evals=cfg.evals, patience=cfg.patience,
-                              optimizer=OPTIMIZERS[start["strategy"]]), progress=progress)
+                              optimizer=OPTIMIZERS[start["strategy"]]), progress=after_reference)
     with torch.no_grad():
         after = judge()
     metrics = {"status": report.status, "error": report.error, "steps": report.steps, "best_step": report.best_step,

@@ -96,3 +96,19 @@ def test_a_prefer_config_refuses_negative_patience():
 
     with pytest.raises(ConfigError, match="patience must be >= 0"):
         PreferConfig(patience=-1)
+
+
+def test_prefer_shows_the_reference_pass_on_the_same_bar_before_its_steps(tiny_lm, pref_csv):
+    from headstart.api import prefer
+    from headstart.llm.dpo import REFERENCE_SHARE
+
+    calls = []
+    prefer(str(pref_csv), config=PreferConfig(backbone=str(tiny_lm), max_steps=3, batch_size=2, lr=1e-2, evals=1, patience=0),
+           progress=lambda done, total, info: calls.append((done, total, dict(info))))
+    reference = [c for c in calls if "π_ref" in c[2]]
+    steps = [c for c in calls if "π_ref" not in c[2]]
+    assert reference and calls[: len(reference)] == reference, "the reference pass reports first"
+    batches = int(reference[-1][2]["π_ref"].split("/")[1])
+    head = batches / REFERENCE_SHARE
+    assert {c[1] for c in calls} == {head + 3}, "one total for the whole run, so the ETA counts the reference pass"
+    assert [c[0] for c in calls] == sorted(c[0] for c in calls) and steps[-1][0] == head + 3
