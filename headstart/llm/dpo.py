@@ -174,7 +174,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     reference: dict[int, tuple[float, float]] = {}
     needed = sorted({r for batch in schedule for r in batch} | {int(r) for r in val_rows})
     reference_batches = math.ceil(len(needed) / cfg.batch_size)
-    head = reference_batches / REFERENCE_SHARE  # the reference pass, counted in training steps for one bar and its ETA
+    head = math.ceil(reference_batches / REFERENCE_SHARE)  # the reference pass counted in training steps: one bar, one ETA
     with torch.no_grad():
         for i in range(0, len(needed), cfg.batch_size):
             rows = needed[i : i + cfg.batch_size]
@@ -182,7 +182,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
             reference.update((r, (float(c), float(j))) for r, c, j in zip(rows, chosen, rejected))
             if progress:
                 done = i // cfg.batch_size + 1
-                progress(done / REFERENCE_SHARE, head + steps, {"π_ref": f"{done}/{reference_batches}"})
+                progress(head * done / reference_batches, head + steps, {"π_ref": f"{done}/{reference_batches}"})
 
     def loss(rows: list[int], *, margins: bool = False) -> Any:
         chosen, rejected = logps(rows)

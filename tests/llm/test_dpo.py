@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,7 @@ def test_prefer_shows_the_reference_pass_on_the_same_bar_before_its_steps(tiny_l
     steps = [c for c in calls if "π_ref" not in c[2]]
     assert reference and calls[: len(reference)] == reference, "the reference pass reports first"
     batches = int(reference[-1][2]["π_ref"].split("/")[1])
-    head = batches / REFERENCE_SHARE
+    head = math.ceil(batches / REFERENCE_SHARE)
     assert {c[1] for c in calls} == {head + 3}, "one total for the whole run, so the ETA counts the reference pass"
+    assert all(isinstance(c[1], int) for c in calls) and reference[-1][0] == head, "a whole total, for the log line"
     assert [c[0] for c in calls] == sorted(c[0] for c in calls) and steps[-1][0] == head + 3
