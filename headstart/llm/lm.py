@@ -20,7 +20,7 @@ from torch import nn
 from headstart.errors import BackboneError, ConfigError
 
 STRATEGIES = ("lora", "qlora", "full-finetune")
-OPTIMIZERS = {"lora": "adamw", "qlora": "adamw8bit", "full-finetune": "adamw"}  # qlora as `train --strategy qlora` trains
+OPTIMIZERS = {"lora": "adamw", "qlora": "adamw", "full-finetune": "adamw"}  # qlora as `train --strategy qlora` trains
 
 
 def lm_folder(name_or_path: str) -> Path:
@@ -125,7 +125,7 @@ def prepare(model: nn.Module, strategy: str, *, rank: int = 8, alpha: float = 16
     Args:
         model: an ``AutoModelForCausalLM``.
         strategy: "lora", "qlora" (NF4 base from ``load_lm(quantize=True)``, LoRA on top, gradient checkpointing;
-            train it with ``OPTIMIZERS["qlora"]``, 8-bit AdamW) or "full-finetune".
+            train it with ``OPTIMIZERS["qlora"]``, 32-bit AdamW) or "full-finetune".
         rank, alpha, dropout: the LoRA update (α/r)·BA and the dropout on its input.
         targets: module names to adapt ("q_proj,v_proj", a list, "all-linear") or None for PEFT's default.
 
