@@ -10,7 +10,7 @@ examples/llm-qlora.toml), so that the paired differences say which change costs 
 - ``qlora with 32-bit AdamW``: ``optimizer=adamw`` (fused torch AdamW, as ``lora``): qlora's default now;
 - ``lora on an NF4-rounded base``: ``lora`` on a copy of the backbone whose linear layers hold their NF4 round trip
   (quantised, then dequantised to fp32), with LoRA's optimiser and no recomputation: the rounding alone;
-- ``qlora with 8-bit AdamW, no recomputation``: the first with ``checkpointing=false``.
+- ``qlora with 8-bit AdamW and no recomputation``: the first with ``checkpointing=false``.
 
 Each finished cell is appended to ``--out`` (JSON lines; a re-run skips what is done); the table pairs each arm with
 ``lora`` and with the 8-bit qlora by seed (95% CI over seeds).
@@ -46,7 +46,7 @@ ARMS = {  # name: (strategy, its options, TrainConfig fields, NF4-rounded base)
     "qlora with 8-bit AdamW": ("qlora", {}, {"optimizer": "adamw8bit"}, False),
     "qlora with 32-bit AdamW": ("qlora", {}, {"optimizer": "adamw"}, False),
     "lora on an NF4-rounded base": ("lora", {}, {}, True),
-    "qlora with 8-bit AdamW, no recomputation": ("qlora", {"checkpointing": False}, {"optimizer": "adamw8bit"}, False),
+    "qlora with 8-bit AdamW and no recomputation": ("qlora", {"checkpointing": False}, {"optimizer": "adamw8bit"}, False),
 }
 EIGHT_BIT = "qlora with 8-bit AdamW"
 

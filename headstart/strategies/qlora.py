@@ -3,9 +3,9 @@
 Every linear layer of the encoder is quantised to NF4 (bitsandbytes) and frozen; LoRA adapters train on
 top in the precision the probe chose (bf16 where it pays, else fp32). Embeddings and LayerNorms stay in
 full precision. The adapters train with LoRA's own 32-bit AdamW, as the paper's scripts train them
-(``paged_adamw_32bit``): bitsandbytes' 8-bit AdamW (``--optimizer adamw8bit``; paged on CUDA only) would save ~3 MB of
-optimiser state on SmolLM2's 462k adapter weights, its CPU step is ~10x slower, and on SmolLM2 it scored 1.4 points
-lower (benchmarks/qlora_gap.py, docs/BENCHMARKS.md). As in the paper's recipe,
+(``paged_adamw_32bit``): bitsandbytes' 8-bit AdamW (``--optimizer adamw8bit``; paged on CUDA only) saves 2.3 MB of
+optimiser state on SmolLM2's 462k adapter weights, its CPU step is ~37x slower (benchmarks/optimizer_step.py), and on
+SmolLM2 it scored 0.8 points lower over five seeds, within noise (benchmarks/qlora_gap.py). As in the paper's recipe,
 the encoder's layers recompute their activations in the backward pass (gradient checkpointing, ``checkpointing``):
 with a 4-bit base the activations are most of a step's memory (SmolLM2, batch 16: 0.73x LoRA's peak without it).
 glibc is told to return freed blocks to the OS (``quantize.lean_allocator``): it otherwise keeps them and the peak grows
