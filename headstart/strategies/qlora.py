@@ -40,7 +40,7 @@ class QLora(Lora):
     name = "qlora"
     description = "QLoRA: LoRA on a 4-bit NF4 base (bitsandbytes, CPU too), gradient checkpointing; least memory"
     Options = QLoraOptions
-    defaults = Lora.defaults  # LoRA's rate and optimiser: the two compare at the same settings
+    defaults = {**Lora.defaults}  # LoRA's rate and optimiser: the two compare at the same settings
     quantized = True
     modalities = ("text",)  # bitsandbytes quantises linear layers; a CNN is mostly convolutions
 
