@@ -28,6 +28,8 @@ from headstart.fastdropout import fast_dropout
 from headstart.features import embed_rows
 from headstart.headstep import HeadAdamW, clip_grad_norm, closed_form_applies
 from headstart.metrics import selection_score
+from headstart.objectives import TaskLoss
+from headstart.rowgrad import RowGradients, row_gradients
 from headstart.step import Step
 from headstart.strategies.base import Phase, Problem, budget_for
 
@@ -203,9 +205,11 @@ def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData,
     """
     modes = module_modes(model)  # put back as found: a loaded backbone shared by runs (leaves_backbone) stays as it was
     try:
-        with fast_dropout(model):
+        # Sparse embedding backwards (headstart.rowgrad) only under the plain task loss: another may take gradients itself
+        plain = type(loss_fn) is TaskLoss
+        with fast_dropout(model), row_gradients(model) if plain else nullcontext() as row_grads:
             return _fit(model, phases, loss_fn, data, cfg, seed=seed, task=task, label_names=label_names, metric=metric,
-                        autocast=autocast, progress=progress, penalty=penalty, group=group)
+                        autocast=autocast, progress=progress, penalty=penalty, group=group, row_grads=row_grads)
     finally:
         restore_modes(modes)
 
@@ -224,7 +228,8 @@ def one_thread() -> Iterator[None]:
 def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData, cfg: Any, *, seed: int, task: str,
          label_names: tuple[str, ...], metric: str, autocast: Callable | None,
          progress: Callable[[int, int, dict[str, Any]], None] | None,
-         penalty: Callable[[], torch.Tensor | None] | None = None, group: Any = None) -> FitReport:
+         penalty: Callable[[], torch.Tensor | None] | None = None, group: Any = None,
+         row_grads: RowGradients | None = None) -> FitReport:
     start = time.perf_counter()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -296,14 +301,13 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
             if progress:
                 progress(offset, total_steps, {"phase": phase.name})
             continue
-        # A head on cached features: the same fused AdamW and clipping without torch.optim's per-call overhead
+        # A head on cached features: the same fused AdamW without torch.optim's per-call overhead
         # (headstart.headstep; bit-identical updates), and for a linear head the gradient in closed form instead of
         # through autograd: per-call overhead is most of such a step's time.
         lean = on_features and cfg.optimizer == "adamw" and HeadAdamW.available(params)
         closed = lean and closed_form_applies(model.head, params, loss_fn, autocast) and data.example_weights is None
         groups = optimizer_groups(phase, cfg.weight_decay)
         optimizer = HeadAdamW(groups) if lean else make_optimizer(groups, cfg.optimizer, device)
-        clip = clip_grad_norm if lean else torch.nn.utils.clip_grad_norm_
         base_lrs = [g["lr"] for g in optimizer.param_groups]
         micro = cfg.batch_size
         eval_every = max(1, math.ceil(phase.steps / cfg.evals_per_phase))
@@ -322,7 +326,8 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
         augment_rng = np.random.default_rng([seed, group.rank, number]) if shared else rng
         take_step = Step(model, loss_fn, data, targets, device=device, autocast=autocast, augment=cfg.augment, rng=augment_rng,
                          closed=closed, on_features=on_features, train_features=train_features, train_targets=train_targets,
-                         prefix=prefix, penalty=penalty, group=group if shared else None)
+                         prefix=prefix, penalty=penalty, group=group if shared else None,
+                         row_grads=row_grads)
         stale, queue = 0, []
         # A head on cached features is a few tiny ops a step: one thread runs them fastest, and on a busy machine
         # a second OpenMP thread waiting for a core costs more than the op itself (40x slower measured).
@@ -342,7 +347,7 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
                 if not math.isfinite(loss_value):
                     return diverged(loss_value)
                 if cfg.clip > 0:
-                    clip([p for g in phase.groups if g.clip for p in g.params], cfg.clip)
+                    clip_grad_norm([p for g in phase.groups if g.clip for p in g.params], cfg.clip)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1

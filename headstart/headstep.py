@@ -5,7 +5,9 @@ microseconds, and ``torch.optim.AdamW.step`` and ``clip_grad_norm_`` spend most 
 kernel (hooks, compiler guards, grouping by device and dtype): about half of a probe step on a CPU
 (docs/BENCHMARKS.md, "Speed goals"). ``HeadAdamW`` and ``clip_grad_norm`` call the same kernels in the same
 order as ``torch.optim.AdamW(fused=True)`` and ``torch.nn.utils.clip_grad_norm_(foreach=True)``, so the
-updates are bit-identical (tests/test_headstep.py); the engine uses them only for phases on cached features.
+updates are bit-identical (tests/test_headstep.py). The engine steps ``HeadAdamW`` only for phases on cached
+features, and clips every phase with ``clip_grad_norm``: one foreach pass for the norms instead of one call per
+tensor (``clip_grad_norm_`` loops on a CPU), and on a CPU no scaling pass when the norm is under the limit.
 
 ``linear_head_backward`` does the forward, the loss and its gradient for a linear head in closed form (a softmax,
 two matrix products) instead of building and walking an autograd graph, which costs several times the arithmetic
@@ -73,7 +75,10 @@ def clip_grad_norm(params: list[torch.nn.Parameter], max_norm: float) -> None:
     if not grads:
         return
     total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)), 2.0)
-    torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
+    coefficient = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    if grads[0].device.type == "cpu" and coefficient.item() == 1.0:
+        return  # x 1.0 changes nothing: skip a read and write of every gradient (a device would have to sync to know)
+    torch._foreach_mul_(grads, coefficient)
 
 
 def closed_form_applies(head: nn.Module, params: list[nn.Parameter], loss_fn: Any, autocast: Any) -> bool:

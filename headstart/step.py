@@ -36,6 +36,8 @@ class Step:
         rng: draws the augmentations of image batches (``augment`` other than "none").
         group: in a run across processes (``distributed.Group``), this rank computes its part of each micro-batch
             and rank 0 alone the penalty; the loop sums gradients and losses over ranks. None: the whole step here.
+        row_grads: the fit's embedding-gradient buffers (``rowgrad.RowGradients``): the task loss's forward and
+            backward run under its ``sparse()``. None: PyTorch's dense embedding backward.
     """
 
     model: nn.Module
@@ -53,6 +55,7 @@ class Step:
     prefix: Any = None
     penalty: Callable[[], torch.Tensor | None] | None = None
     group: Any = None
+    row_grads: Any = None
 
     def __call__(self, micro_batches: list[np.ndarray]) -> float:
         """Backpropagate the step's loss over ``micro_batches`` (positions into the training rows), each weighted by
@@ -95,19 +98,22 @@ class Step:
             return linear_head_backward(self.model.head, self.train_features[index], self.train_targets[index], self.loss_fn, share)
         rows = self.data.train_rows[positions]
         weighted = {} if self.data.example_weights is None else {"example_weights": self.data.example_weights[torch.as_tensor(positions)]}
-        with under(self.autocast):
-            if self.on_features:
-                index = torch.as_tensor(positions)
-                loss = self.loss_fn(self.model.head(self.train_features[index]), self.train_targets[index], **weighted)
-            else:
-                batch = self.model.backbone.collate([self.data.encoded[r] for r in rows])
-                if self.augment != "none":  # training batches only: validation, features and evaluation never augment
-                    batch = self.model.backbone.augment(batch, self.augment, self.rng)
-                batch = {k: v.to(self.device) for k, v in batch.items()}
-                with self.prefix.skipping(rows) if self.prefix is not None else nullcontext():
-                    outputs = self.model(batch)
-                loss = self.loss_fn(outputs, self.targets[torch.as_tensor(rows)].to(self.device), **weighted)
-        value = loss.item()  # one read of the loss: a head step is a few microsecond ops, a sync is not free
-        if np.isfinite(value):
-            (loss * share).backward()
+        # The embeddings' backward is sparse only for this forward and its backward (rowgrad's module docstring)
+        sparse = self.row_grads.sparse() if self.row_grads is not None and not self.on_features else nullcontext()
+        with sparse:
+            with under(self.autocast):
+                if self.on_features:
+                    index = torch.as_tensor(positions)
+                    loss = self.loss_fn(self.model.head(self.train_features[index]), self.train_targets[index], **weighted)
+                else:
+                    batch = self.model.backbone.collate([self.data.encoded[r] for r in rows])
+                    if self.augment != "none":  # training batches only: validation, features and evaluation never augment
+                        batch = self.model.backbone.augment(batch, self.augment, self.rng)
+                    batch = {k: v.to(self.device) for k, v in batch.items()}
+                    with self.prefix.skipping(rows) if self.prefix is not None else nullcontext():
+                        outputs = self.model(batch)
+                    loss = self.loss_fn(outputs, self.targets[torch.as_tensor(rows)].to(self.device), **weighted)
+            value = loss.item()  # one read of the loss: a head step is a few microsecond ops, a sync is not free
+            if np.isfinite(value):
+                (loss * share).backward()
         return value
