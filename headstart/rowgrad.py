@@ -6,8 +6,9 @@ mmap threshold (32 MB), so each step maps fresh pages and faults them in (~9 ms 
 on the 2-core EPYC, docs/PROFILE.md). Here the lookup's backward is sparse (``nn.Embedding(sparse=True)``: the touched
 rows only), and a hook run after each accumulation (``register_post_accumulate_grad_hook``) adds those rows into one
 dense buffer kept for the whole fit, zeroed in place at each step's first gradient. The optimiser, clipping and
-everything after see the same dense gradient as before (zeros in the untouched rows), up to the order in which
-repeated tokens' rows are summed.
+everything after see the same dense gradient as before (zeros in the untouched rows): bit for bit with one
+micro-batch a step (the rows are added in the order the dense backward adds them), to float rounding when
+micro-batches accumulate (tests/test_rowgrad.py).
 
 The engine trains in ``row_gradients(model)`` (beside ``fastdropout.fast_dropout``), and a step's forward and
 backward of the task loss run under its ``sparse()``: only there are the backwards sparse, so gradients taken anywhere

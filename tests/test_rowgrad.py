@@ -63,6 +63,15 @@ def test_same_gradients_as_dense_backward_over_steps_and_micro_batches():
             assert float(got[0][0][0].abs().sum()) == 0.0
 
 
+def test_one_micro_batch_a_step_gives_the_dense_gradients_bit_for_bit():
+    steps = [_batches(s, 1) for s in range(4)]
+    torch.manual_seed(0)
+    dense, ours = Tiny(), Tiny()
+    ours.load_state_dict(dense.state_dict())
+    for step_expected, step_got in zip(_train(dense, steps, rows=False), _train(ours, steps, rows=True)):
+        assert all(torch.equal(e, g) for e, g in zip(step_expected, step_got))
+
+
 def test_sparse_only_inside_and_hooks_removed_on_exit():
     model = Tiny()
     with row_gradients(model) as row_grads:
