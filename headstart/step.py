@@ -21,6 +21,7 @@ from torch import nn
 
 from headstart.headstep import linear_head_backward
 from headstart.precision import under
+from headstart.rowgrad import RowGradients
 
 
 @dataclass
@@ -55,7 +56,7 @@ class Step:
     prefix: Any = None
     penalty: Callable[[], torch.Tensor | None] | None = None
     group: Any = None
-    row_grads: Any = None
+    row_grads: RowGradients | None = None
 
     def __call__(self, micro_batches: list[np.ndarray]) -> float:
         """Backpropagate the step's loss over ``micro_batches`` (positions into the training rows), each weighted by
