@@ -1,8 +1,9 @@
 """Where a fine-tuning step's time goes: torch.profiler over the engine's step for full-finetune (or lora).
 
 Builds the run exactly as ``headstart train`` does (setup, the strategy's plan), then times the engine's own
-pieces for ``--steps`` steps after ``--warmup``: length-bucketed batch, collate, forward, loss, backward, clip,
-fused AdamW step. Prints the top ops by self CPU time and a breakdown by kind, and writes
+pieces for ``--steps`` steps after ``--warmup``: length-bucketed batch, collate, forward and loss under the run's
+precision (bf16 autocast where the probe picks it), backward (the embeddings' rows gathered as ``headstart.rowgrad``
+does), clip, fused AdamW step. Prints the top ops by self CPU time and a breakdown by kind, and writes
 docs/profile-<strategy>.md (docs/PROFILE.md reads them).
 
 Run: python benchmarks/profile_step.py [--strategy full-finetune|lora] [--steps 10]
@@ -23,10 +24,12 @@ import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
 from headstart.fastdropout import fast_dropout
+from headstart.headstep import clip_grad_norm
 from headstart.engine import make_optimizer, optimizer_groups, set_trainable, train_batches
 from headstart.objectives import TaskLoss
-from headstart.precision import cpu_model
+from headstart.precision import autocast_for, cpu_model, under
 from headstart.recipe import budget_for, setup
+from headstart.rowgrad import row_gradients
 from headstart.specs import RunSpec, TrainConfig
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -73,14 +76,15 @@ def main() -> int:
         with record_function("collate"):
             batch = s.model.backbone.collate([s.encoded[r] for r in rows])
         marks.append(time.perf_counter())
-        with record_function("forward"):
-            loss = loss_fn(s.model(batch), targets[torch.as_tensor(rows)])
-        marks.append(time.perf_counter())
-        with record_function("backward"):
-            loss.backward()
+        with row_grads.sparse():  # as the engine's Step: sparse embedding backwards into kept buffers
+            with record_function("forward"), under(autocast):
+                loss = loss_fn(s.model(batch), targets[torch.as_tensor(rows)])
+            marks.append(time.perf_counter())
+            with record_function("backward"):
+                loss.backward()
         marks.append(time.perf_counter())
         with record_function("optimizer"):
-            torch.nn.utils.clip_grad_norm_(phase.params, s.cfg.clip)
+            clip_grad_norm(phase.params, s.cfg.clip)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
         marks.append(time.perf_counter())
@@ -88,7 +92,8 @@ def main() -> int:
             for name, a, b in zip(("collate", "forward", "backward", "clip + optimizer"), marks, marks[1:]):
                 pieces[name].append(b - a)
 
-    with fast_dropout(s.model):  # as the engine's fit() trains
+    autocast = autocast_for(s.precision, s.device)
+    with fast_dropout(s.model), row_gradients(s.model) as row_grads:  # as the engine's fit() trains
         for i in range(args.warmup):
             step(batches[i % len(batches)], timed=False)
         with profile(activities=[ProfilerActivity.CPU], record_shapes=args.shapes) as prof:
