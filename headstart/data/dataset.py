@@ -1,4 +1,5 @@
-"""The in-memory dataset every loader returns: inputs (texts or images), targets, label names, optional groups."""
+"""The in-memory dataset every loader returns (inputs, texts or images; targets, label names, optional groups), and
+the row indices of its pool / validation / test parts."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+
+from headstart.errors import ConfigError
 
 TASKS = ("classification", "multilabel", "regression")
 PAIR_SEP = "\x1f"  # between the two texts of a pair input (--text-column premise,hypothesis): ASCII's unit separator
@@ -114,3 +117,17 @@ class Dataset:
             source=self.source,
             modality=self.modality,
         )
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Row indices into the dataset for each part (disjoint, sorted)."""
+
+    pool: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    def part(self, name: str) -> np.ndarray:
+        if name not in ("pool", "val", "test"):
+            raise ConfigError(f"unknown split {name!r}; use 'test' or 'val'")
+        return getattr(self, name)

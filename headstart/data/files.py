@@ -330,3 +330,28 @@ def read_inputs(path: str | Path, *, text_column: str | None = None) -> list[str
     frame = read_frame(path)
     column = pick_text_column(frame, text_column, str(path))
     return text_values(frame, column).tolist()
+
+
+def read_image_inputs(path: str | Path, *, column: str | None = None) -> tuple[list[str], list[np.ndarray]]:
+    """Images to predict on, with their file names: one image file, a folder of them (searched recursively), or a
+    table whose ``column`` (or only image column) names them.
+
+    Raises:
+        DataError: nothing to read, or an unreadable image.
+    """
+    from headstart.data.images import IMAGE_SUFFIXES, read_image, resolve_image_paths
+
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise DataError(f"{str(path)!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        return [str(p) for p in files], [read_image(p) for p in files]
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return [str(path)], [read_image(path)]
+    frame = read_frame(path)
+    found = pick_image_column(frame, column, str(path))
+    if found is None:
+        raise DataError(f"no column of {str(path)!r} names image files; pass --text-column NAME, or give an image or a folder")
+    names = [str(v) for v in frame[found].tolist()]
+    return names, resolve_image_paths(names, path)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from headstart.data.dataset import Dataset
+from headstart.data.dataset import Dataset, Splits
 from headstart.errors import ConfigError, DataError
 
 
@@ -43,20 +43,6 @@ class SplitConfig:
             raise ConfigError(f"max_test must be a positive integer or unset, got {self.max_test!r}; try max_test = 1000")
         if not isinstance(self.dedupe, bool):
             raise ConfigError(f"dedupe must be true or false, got {self.dedupe!r}; try dedupe = true")
-
-
-@dataclass(frozen=True)
-class Splits:
-    """Row indices into the dataset for each part (disjoint, sorted)."""
-
-    pool: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-
-    def part(self, name: str) -> np.ndarray:
-        if name not in ("pool", "val", "test"):
-            raise ConfigError(f"unknown split {name!r}; use 'test' or 'val'")
-        return getattr(self, name)
 
 
 _LEAKED: dict[tuple[str, SplitConfig], np.ndarray] = {}  # every run of a sweep re-splits; the check takes ~0.5 s on 13k texts

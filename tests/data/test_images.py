@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from headstart.data import load_dataset, split_dataset, subsample
-from headstart.data import images as image_data
+from headstart.data import builtin
 from headstart.data.dataset import Dataset
+from headstart.data.images import MAX_SIDE
 from headstart.data.splits import group_majority
 from headstart.errors import DataError
 
@@ -51,10 +52,10 @@ def test_fashion_mnist_labels_are_the_clothing_names():
 
 
 def test_missing_debian_datasets_say_how_to_install(tmp_path, monkeypatch):
-    monkeypatch.setattr(image_data, "FASHION_DIR", tmp_path / "none")
+    monkeypatch.setattr(builtin, "FASHION_DIR", tmp_path / "none")
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist .*make install"):
         load_dataset("fashion-mnist")
-    monkeypatch.setattr(image_data, "OPENCV_DOC_DIGITS", tmp_path / "none.png")
+    monkeypatch.setattr(builtin, "OPENCV_DOC_DIGITS", tmp_path / "none.png")
     monkeypatch.setenv("HEADSTART_DATA", str(tmp_path))
     with pytest.raises(DataError, match="make opencv-digits"):
         load_dataset("opencv-digits")
@@ -64,7 +65,7 @@ def test_opencv_digits_are_cut_from_the_sheet(tmp_path, monkeypatch):
     sheet = np.zeros((1000, 2000), np.uint8)
     sheet[20:40, 0:20] = 7  # row 1 of the sheet, column 0: the 101st digit, a 0 (100 per sheet row, 500 per class)
     png(tmp_path / "opencv-digits.png", sheet)
-    monkeypatch.setattr(image_data, "OPENCV_DOC_DIGITS", tmp_path / "none.png")
+    monkeypatch.setattr(builtin, "OPENCV_DOC_DIGITS", tmp_path / "none.png")
     monkeypatch.setenv("HEADSTART_DATA", str(tmp_path))
     data = load_dataset("opencv-digits")
     assert (data.inputs[100] == 7).all() and data.targets[100] == 0 and data.targets[4999] == 9
@@ -159,7 +160,7 @@ def test_image_folder(folder):
 def test_large_user_images_are_shrunk_on_load(tmp_path):
     png(tmp_path / "big" / "a" / "x.png", np.zeros((2000, 1000), np.uint8))
     png(tmp_path / "big" / "b" / "y.png", np.zeros((10, 10), np.uint8))
-    assert load_dataset(str(tmp_path / "big")).inputs[0].shape == (image_data.MAX_SIDE, image_data.MAX_SIDE // 2)
+    assert load_dataset(str(tmp_path / "big")).inputs[0].shape == (MAX_SIDE, MAX_SIDE // 2)
 
 
 @pytest.mark.parametrize("breakage, message", [
