@@ -268,6 +268,27 @@ def make_toy_images(n: int = 120, *, classes: int = 2, size: int = 12, seed: int
                    label_names=tuple(f"band{c}" for c in range(classes)), source={}, modality="image")
 
 
+DEBIAN_DATASETS = ("fashion-mnist", "opencv-digits")  # from apt (make image-data): a machine without apt or root lacks them
+
+
+@pytest.fixture(scope="session")
+def builtin_dataset() -> Callable[[str], Any]:
+    """Load a built-in dataset; skip only when a Debian-packaged one is not installed. Any other error fails the
+    test: the pip-packaged datasets are installed with headstart, and a dropped registration is a regression."""
+    from headstart.data import load_dataset
+    from headstart.errors import DataError
+
+    def load(name: str) -> Any:
+        try:
+            return load_dataset(name)
+        except DataError as e:
+            if name in DEBIAN_DATASETS and "not installed" in str(e):
+                pytest.skip(f"{name} is not installed here: {e}")
+            raise
+
+    return load
+
+
 @pytest.fixture(scope="session")
 def make_tiny_cnn() -> Callable[..., Any]:
     return tiny_cnn

@@ -30,11 +30,13 @@ def test_dropout_scales_kept_elements_and_preserves_the_mean():
     x = torch.full((500_000,), 3.0, requires_grad=True)
     y = masked_dropout(x, 0.1)
     kept = y != 0
-    assert torch.allclose(y[kept], torch.tensor(3.0 / kept_fraction(0.1)))
+    scale = 1.0 / kept_fraction(0.1)  # the exact keep probability's inverse, not 1 / (1 - p): they differ by ~7e-6
+    assert torch.equal(y[kept], torch.full_like(y[kept], 3.0) * scale)
+    assert not torch.equal(y[kept], torch.full_like(y[kept], 3.0) * (1.0 / 0.9))
     assert y.mean().item() == pytest.approx(3.0, rel=5e-3)
     y.sum().backward()
     assert torch.equal(x.grad != 0, kept)  # gradient flows through kept elements only, with the same scale
-    assert torch.allclose(x.grad[kept], torch.tensor(1.0 / kept_fraction(0.1)))
+    assert torch.equal(x.grad[kept], torch.full_like(x.grad[kept], scale))
 
 
 def test_seeded_and_off_outside_training():
@@ -60,10 +62,10 @@ def test_attention_matches_sdpa(monkeypatch):
     expected, _ = sdpa_attention_forward(module, q, k, v, mask, dropout=0.0)
     monkeypatch.setattr(fastdropout, "keep_mask", lambda shape, p: torch.ones(shape, dtype=torch.bool))
     got, _ = fastdropout._attention(module, q, k, v, mask, dropout=0.1)
-    assert torch.allclose(got, expected / kept_fraction(0.1), atol=1e-5)
+    assert torch.allclose(got, expected / kept_fraction(0.1), rtol=0, atol=1e-6)  # 1 / (1 - p) would be ~7e-6 off
     boolean = mask == 0  # a boolean mask (True = attend) gives the same
     got, _ = fastdropout._attention(module, q, k, v, boolean, dropout=0.1)
-    assert torch.allclose(got, expected / kept_fraction(0.1), atol=1e-5)
+    assert torch.allclose(got, expected / kept_fraction(0.1), rtol=0, atol=1e-6)
 
 
 def test_context_swaps_and_restores_everything():
@@ -98,14 +100,30 @@ def test_model_outputs_unchanged_in_eval_and_without_dropout():
         assert torch.allclose(model(input_ids=ids, attention_mask=attention).last_hidden_state, plain, atol=1e-5)
 
 
-def test_training_mode_drops_through_the_context():
+def test_training_mode_drops_through_the_context(monkeypatch):
+    """Inside the context a training forward draws every mask from ``keep_mask``: one per hidden dropout site (the
+    embeddings, and two a layer) and one a layer for the attention probabilities; outside it, none."""
     model = tiny_bert().model.train()
     ids = torch.randint(1000, 2000, (2, 6))
+    draws = []
+    original = fastdropout.keep_mask
+
+    def counted(shape, p):
+        draws.append(tuple(shape))
+        return original(shape, p)
+
+    monkeypatch.setattr(fastdropout, "keep_mask", counted)
+    layers = len(model.encoder.layer)
     with fast_dropout(model):
         torch.manual_seed(5)
         a = model(input_ids=ids).last_hidden_state
+        assert len(draws) == 1 + 3 * layers
+        assert sum(len(d) == 4 for d in draws) == layers  # (batch, heads, query, key): the attention probabilities
         torch.manual_seed(5)
         b = model(input_ids=ids).last_hidden_state
         torch.manual_seed(6)
         c = model(input_ids=ids).last_hidden_state
     assert torch.equal(a, b) and not torch.allclose(a, c)
+    draws.clear()
+    model(input_ids=ids)
+    assert draws == []  # nn.Dropout and transformers' sdpa again

@@ -165,20 +165,31 @@ def test_hashing_does_not_depend_on_the_process(leaky, tmp_path):
 
 def leaky_dataset(n: int = 400, copies: int = 40, seed: int = 0) -> Dataset:
     """``n`` unique texts plus ``copies`` exact or near copies of some of them, in random places."""
+    return planted_leaks(n, copies, seed)[0]
+
+
+def planted_leaks(n: int, copies: int, seed: int) -> tuple[Dataset, list[tuple[int, int]]]:
+    """``leaky_dataset`` and the rows of each planted (original, copy) pair, known without the detector."""
     rng = np.random.default_rng(seed)
     texts = sentences(n, seed=seed)
+    pairs = []
     for k, i in enumerate(rng.choice(n, size=copies, replace=False)):
+        pairs.append((int(i), len(texts)))
         texts.append(texts[i] + (" again" if k % 2 else ""))
     order = rng.permutation(len(texts))
-    return dataset([texts[i] for i in order])
+    row = np.argsort(order)  # where each text lands
+    return dataset([texts[i] for i in order]), [(int(row[a]), int(row[b])) for a, b in pairs]
 
 
 @pytest.mark.parametrize("config", [SplitConfig(), SplitConfig(seed=3, max_test=60)])
 def test_dedupe_removes_exactly_the_flagged_test_rows(config):
-    data = leaky_dataset()
+    data, pairs = planted_leaks(400, 40, 0)
     plain = split_dataset(data, config)
     deduped = split_dataset(data, dataclasses.replace(config, dedupe=True))
     flagged = leaked_test_rows(data, plain)
+    train, test = set(plain.pool) | set(plain.val), set(plain.test)
+    planted = sorted({a for a, b in pairs if a in test and b in train} | {b for a, b in pairs if b in test and a in train})
+    assert flagged.tolist() == planted and planted  # the planted copies that straddle the split, no more
     report = find_leakage(data, plain)
     assert len(flagged) == report.exact + report.near > 0
     assert np.array_equal(deduped.pool, plain.pool) and np.array_equal(deduped.val, plain.val)

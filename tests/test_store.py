@@ -114,10 +114,14 @@ def test_two_connections_see_each_others_writes(tmp_path: Path) -> None:
 
 
 _CLAIM_SCRIPT = """
-import sys
+import sys, time
+from pathlib import Path
 from headstart.store import Store
 with Store(sys.argv[1]) as store:
-    won = [k for k in range(40) if store.claim(f"cell{k}", {"strategy": "s", "seed": k}, sys.argv[2], 600)]
+    Path(sys.argv[1], "ready-" + sys.argv[2]).touch()
+    while not Path(sys.argv[1], "go").exists():  # both processes open the store first, then race from one moment
+        time.sleep(0.001)
+    won = [k for k in range(200) if store.claim(f"cell{k}", {"strategy": "s", "seed": k}, sys.argv[2], 600)]
 print(",".join(map(str, won)))
 """
 
@@ -127,10 +131,15 @@ def test_two_processes_never_claim_the_same_cell(tmp_path: Path) -> None:
     root = str(Path(__file__).resolve().parents[1])
     procs = [subprocess.Popen([sys.executable, "-c", _CLAIM_SCRIPT, str(tmp_path), f"w{i}"], stdout=subprocess.PIPE,
                               text=True, cwd=root, env={"PYTHONPATH": root}) for i in range(2)]
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"ready-w{i}").exists() for i in range(2)):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "a claiming process did not start"
+        time.sleep(0.01)
+    (tmp_path / "go").touch()
     outs = [p.communicate(timeout=60)[0].strip() for p in procs]
     assert all(p.returncode == 0 for p in procs)
     won = [set(filter(None, o.split(","))) for o in outs]
-    assert won[0].isdisjoint(won[1]) and len(won[0] | won[1]) == 40
+    assert won[0].isdisjoint(won[1]) and len(won[0] | won[1]) == 200
 
 
 def test_sweep_record_round_trips(tmp_path: Path) -> None:

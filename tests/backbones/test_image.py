@@ -301,7 +301,7 @@ def digits_accuracy(backbone, head, data) -> float:
     return float((logits.argmax(-1).numpy() == data.targets).mean())
 
 
-def test_mnist_cnn_source_only_on_mnist_and_opencv_digits(mnist):
+def test_mnist_cnn_source_only_on_mnist_and_opencv_digits(mnist, builtin_dataset):
     """The MNIST model with its own classifier, digits resized to 28x28: near-perfect on MNIST (the subset may be
     part of its training set), still high on OpenCV's digits, far lower on scikit-learn's 8x8 digits."""
     from headstart.data import load_dataset
@@ -309,22 +309,15 @@ def test_mnist_cnn_source_only_on_mnist_and_opencv_digits(mnist):
     head = mnist_source_head(REGISTRY["mnist-cnn"].locate())
     assert digits_accuracy(mnist, head, load_dataset("mnist-5k")) > 0.99  # measured 0.9986
     assert 0.3 < digits_accuracy(mnist, head, load_dataset("sklearn-digits")) < 0.8  # measured 0.437
-    try:
-        opencv = load_dataset("opencv-digits")
-    except DataError as e:
-        pytest.skip(f"opencv-digits is not installed here ({e}); run: make opencv-digits")
-    assert digits_accuracy(mnist, head, opencv) > 0.95  # measured 0.9928
+    assert digits_accuracy(mnist, head, builtin_dataset("opencv-digits")) > 0.95  # measured 0.9928
 
 
 @pytest.mark.slow
-def test_linear_probe_on_fashion_mnist_beats_chance():
+def test_linear_probe_on_fashion_mnist_beats_chance(builtin_dataset):
     """EfficientNet-Lite0 features at its default 224x224, a linear probe on 40 labelled images: well above 10%."""
-    from headstart.data import SplitConfig, load_dataset
+    from headstart.data import SplitConfig
 
-    try:
-        data = load_dataset("fashion-mnist")
-    except DataError as e:
-        pytest.skip(str(e))
+    data = builtin_dataset("fashion-mnist")
     spec = RunSpec(data="fashion-mnist", backbone="efficientnet-lite0", strategy="linear-probe", n=40,
                    split=SplitConfig(max_val=100, max_test=200))
     s, report = run_one(spec, data=data)

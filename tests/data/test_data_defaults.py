@@ -11,7 +11,6 @@ import pytest
 
 from headstart.data import SplitConfig
 from headstart.data_defaults import IMAGE_MAX_TEST, SMALL_INPUT, binomial_half_width, fill
-from headstart.errors import DataError
 from headstart.specs import TrainConfig
 from tests.conftest import make_toy, make_toy_images
 
@@ -59,18 +58,14 @@ def test_a_given_split_is_never_capped():
 
 
 @pytest.mark.slow
-def test_train_then_evaluate_on_fashion_mnist_with_defaults_only(tmp_path):
+def test_train_then_evaluate_on_fashion_mnist_with_defaults_only(tmp_path, builtin_dataset):
     """The first thing an image user runs: a linear probe on 40 Fashion-MNIST images with no flags, then evaluate.
     Both finish in minutes because the input is 128 px and the test split 2,000 images, and the run says so."""
     from typer.testing import CliRunner
 
     from headstart.cli import app
-    from headstart.data import load_dataset
 
-    try:
-        load_dataset("fashion-mnist")
-    except DataError as e:
-        pytest.skip(str(e))
+    builtin_dataset("fashion-mnist")
     out = tmp_path / "run"
     runner = CliRunner()
     trained = runner.invoke(app, ["train", "--data", "fashion-mnist", "--backbone", "efficientnet-lite0", "--strategy",

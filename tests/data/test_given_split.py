@@ -73,11 +73,14 @@ def test_train_and_evaluate_on_a_given_split(table, tiny_registry, tmp_path):
     import headstart
     from headstart.specs import TrainConfig
 
-    path, _ = table
+    path, frame = table
     run = headstart.fit(str(path), "tiny", strategy="full-finetune", n=32, out=tmp_path / "run", split_column="part",
                         config=TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32"))
     assert run.status == "done"
-    assert headstart.evaluate(tmp_path / "run")["accuracy"] >= 0  # the saved run re-reads the file with its split column
+    scored = headstart.evaluate(tmp_path / "run")  # the saved run re-reads the file with its split column:
+    assert scored["n"] == 100  # the file's 100 test rows, not a fresh 20% cut of its 400
+    given = frame.loc[frame["part"] == "test", "label"].value_counts().to_dict()
+    assert {name: c["support"] for name, c in scored["per_class"].items()} == given
 
 
 def test_a_repeated_index_keeps_groups_and_split_aligned_by_position(table, tmp_path):

@@ -23,20 +23,13 @@ def png(path, array: np.ndarray) -> None:
     Image.fromarray(array).save(path)
 
 
-def builtin_or_skip(name: str) -> Dataset:
-    try:
-        return load_dataset(name)
-    except DataError as e:
-        pytest.skip(f"{name} is not installed here: {e}")
-
-
 # --- built-ins ----------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name, n, shape", [("fashion-mnist", 70_000, (28, 28)), ("mnist-5k", 5_000, (28, 28)),
                                             ("opencv-digits", 5_000, (20, 20)), ("sklearn-digits", 1_797, (8, 8))])
-def test_builtin_image_datasets(name, n, shape):
-    data = builtin_or_skip(name)
+def test_builtin_image_datasets(name, n, shape, builtin_dataset):
+    data = builtin_dataset(name)
     assert data.modality == "image" and data.task == "classification" and data.groups is None
     assert len(data) == n and data.num_classes == 10
     assert all(x.shape == shape and x.dtype == np.uint8 for x in data.inputs[:: max(1, n // 50)])
@@ -46,8 +39,8 @@ def test_builtin_image_datasets(name, n, shape):
     assert data.source == {"name": name}
 
 
-def test_fashion_mnist_labels_are_the_clothing_names():
-    data = builtin_or_skip("fashion-mnist")
+def test_fashion_mnist_labels_are_the_clothing_names(builtin_dataset):
+    data = builtin_dataset("fashion-mnist")
     assert data.label_names[0] == "T-shirt/top" and data.label_names[9] == "Ankle boot"
 
 
