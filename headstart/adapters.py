@@ -173,6 +173,13 @@ def check_inputs(inputs: int) -> None:
                           "e.g. --inputs 64")
 
 
+def check_tolerance(tolerance: float) -> None:
+    """Raises ConfigError unless ``tolerance`` (the largest output difference a check accepts) is a number >= 0."""
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance >= 0:
+        raise ConfigError(f"--tolerance is the largest output difference accepted, a number >= 0; got {tolerance!r}; "
+                          "e.g. --tolerance 1e-4")
+
+
 def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, tolerance: float = TOLERANCE,
           inputs: int = 64) -> MergeReport:
     """Fold a run's PEFT adapter into its base; check the merged model's outputs equal the adapter's on real inputs.
@@ -188,6 +195,7 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
 
     directory, out = Path(directory), Path(out)
     check_inputs(inputs)
+    check_tolerance(tolerance)
     info = inspect(directory)
     if info.kind == "peft":
         raise ConfigError(f"{str(directory)!r} is a plain PEFT adapter without a task head; merge it into its base with "
@@ -265,6 +273,7 @@ def unmerge(directory: str | Path, out: str | Path, *, tolerance: float = TOLERA
     Raises:
         ConfigError: not a merged run, or the recovered base / outputs differ by more than ``tolerance``.
     """
+    check_tolerance(tolerance)
     from peft import PeftModel
     from safetensors.torch import load_file
 

@@ -59,7 +59,7 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
             4-bit base, k-NN or TF-IDF heads), outputs that differ by more than ``tolerance`` (nothing written), or
             ``--format onnx`` without the onnx extra.
     """
-    from headstart.adapters import MERGEABLE, _check_texts, check_inputs, inspect
+    from headstart.adapters import MERGEABLE, _check_texts, check_inputs, check_tolerance, inspect
     from headstart.saved import load_run
     from headstart.strategies import get_strategy
 
@@ -68,6 +68,7 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     if format == "onnx":
         _require_onnx()
     tolerance = TOLERANCES[format] if tolerance is None else tolerance
+    check_tolerance(tolerance)
     directory, out = Path(directory), Path(out)
     check_inputs(inputs)
     if out.exists():

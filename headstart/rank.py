@@ -213,5 +213,5 @@ def _measured(store_dir: Path, *, data_hash: str, arm: str | None, size: int | s
 
     with Store(store_dir, create=False) as store:
         results = store.results()
-    wanted = None if size is None else ("all" if parse_n(size) is None else parse_n(size))
+    wanted = None if size is None else ("all" if parse_n(size, flag="--size") is None else parse_n(size, flag="--size"))
     return measured(results, data_hash=data_hash, arm=arm, size=wanted)

@@ -212,17 +212,17 @@ def file_options(spec: Any) -> dict[str, Any]:
     return {k: get(k) for k in FILE_OPTIONS if get(k) is not None}
 
 
-def parse_n(value: str | int | None) -> int | None:
+def parse_n(value: str | int | None, *, flag: str = "--n") -> int | None:
     """``"all"`` / None -> None; ``"64"`` -> 64; ``"0"`` -> 0 (no labelled examples: label-free strategies such as
-    zero-shot); anything else is a ConfigError naming the value."""
+    zero-shot); anything else is a ConfigError naming the value and ``flag``, the option it came from."""
     if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
         return None
     try:
         n = int(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"--n must be a non-negative integer or 'all', got {value!r}; try --n 64") from None
+        n = -1
     if n < 0:
-        raise ConfigError(f"--n must be a non-negative integer or 'all', got {value!r}; try --n 64")
+        raise ConfigError(f"{flag} must be a non-negative integer or 'all', got {value!r}; try {flag} 64")
     return n
 
 

@@ -79,8 +79,13 @@ def test_what_cannot_be_exported_is_refused(toy_csv, tiny_registry, tmp_path, mo
     (tmp_path / "taken").mkdir()
     code, out, err = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "taken")], monkeypatch, capsys)
     assert code == 2 and "already exists" in err and len(err.strip().splitlines()) == 1
-    with pytest.raises(ConfigError, match="differ from the run's by"):
+    with pytest.raises(ConfigError, match="--tolerance is the largest output difference accepted, a number >= 0; got -1.0"):
         export(tmp_path / "run", tmp_path / "strict", tolerance=-1.0)
+    from headstart import export as export_module
+
+    monkeypatch.setattr(export_module, "_check", lambda *args, **kwargs: 0.5)  # an export whose outputs moved
+    with pytest.raises(ConfigError, match="differ from the run's by 0.5"):
+        export(tmp_path / "run", tmp_path / "strict")
     assert not (tmp_path / "strict").exists() and not (tmp_path / "strict.tmp").exists()
     headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, config=CFG, out=tmp_path / "toy")
     with pytest.raises(ConfigError, match="not a run on a transformers text encoder"):

@@ -129,15 +129,32 @@ def _show_notes() -> None:
 
 
 def main() -> None:
-    """Console entry point: user mistakes print one line and exit 2; no tracebacks."""
+    """Console entry point: user mistakes print one line and exit 2; no tracebacks. A mistake the parser catches (a
+    word where a number goes, an unknown option or command) is one line too, naming the command's --help."""
+    try:  # typer >= 0.20 parses with its own copy of click
+        from typer._click import exceptions as parser
+    except ImportError:
+        from click import exceptions as parser
+
     _show_notes()
     try:
-        app()
+        code = app(standalone_mode=False, prog_name="headstart")
+    except getattr(parser, "NoArgsIsHelpError", ()) as e:  # a bare command group: its help, as the parser shows it
+        e.show()
+        sys.exit(e.exit_code)
+    except parser.UsageError as e:
+        where = e.ctx.command_path if e.ctx is not None else "headstart"
+        typer.echo(f"error: {e.format_message()} (see {where} --help)", err=True)
+        sys.exit(2)
+    except parser.ClickException as e:
+        typer.echo(f"error: {e.format_message()}", err=True)
+        sys.exit(e.exit_code)
     except HeadstartError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)  # a command's typer.Exit(code), else success
 
 

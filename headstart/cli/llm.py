@@ -47,8 +47,8 @@ def sft(
     batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 8,
     packing: Annotated[bool, typer.Option("--packing", help="Concatenate examples into rows of --max-length tokens, each attending only to itself (position ids restart per example).")] = False,
     max_length: Annotated[int, typer.Option(help="Tokens per example (prompt + response), or per packed row.")] = 256,
-    rank: Annotated[int, typer.Option(help="lora/qlora: rank r of the update (α/r)BA.")] = 8,
-    alpha: Annotated[float, typer.Option(help="lora/qlora: scale α.")] = 16.0,
+    rank: Annotated[Optional[int], typer.Option(help="lora/qlora: rank r of the update (α/r)BA (default 8).")] = None,
+    alpha: Annotated[Optional[float], typer.Option(help="lora/qlora: scale α (default 16).")] = None,
     targets: Annotated[Optional[str], typer.Option(help="lora/qlora: modules to adapt (default: PEFT's, q_proj,v_proj on Llama), or all-linear.")] = None,
     val_rows: Annotated[int, typer.Option(help="Validation rows whose loss picks the checkpoint (a fixed sample spread over the validation split, the same for every run).")] = 64,
     eval_rows: Annotated[int, typer.Option(help="Test rows generated (greedy) for exact match after training (0: none).")] = 32,
@@ -67,12 +67,18 @@ def sft(
     from headstart.api import sft as run_sft
     from headstart.llm.sft import SftConfig
     from headstart.progress import progress_bar
+    from headstart.errors import ConfigError
     from headstart.specs import parse_n
 
     _check_writable(out)
+    adapter = {"rank": rank, "alpha": alpha, "targets": targets}
+    given = [f"--{k}" for k, v in adapter.items() if v is not None]
+    if strategy == "full-finetune" and given:
+        raise ConfigError(f"{', '.join(given)} {'shapes' if len(given) == 1 else 'shape'} a lora/qlora adapter, and full-finetune "
+                          "trains every weight instead; drop them, or use --strategy lora")
     cfg = SftConfig(backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, lr=lr, epochs=epochs, max_steps=max_steps,
-                    batch_size=batch_size, packing=packing, max_length=max_length, rank=rank, alpha=alpha, targets=targets,
-                    val_rows=val_rows, eval_rows=eval_rows)
+                    batch_size=batch_size, packing=packing, max_length=max_length, val_rows=val_rows, eval_rows=eval_rows,
+                    **{k: v for k, v in adapter.items() if v is not None})
     with progress_bar("sft", enabled=not quiet) as progress:
         run = run_sft(data, out=out, prompt_column=prompt_column, response_column=response_column, group_column=group_column,
                       config=cfg, progress=progress)
@@ -143,8 +149,9 @@ def generate(
     """
     from headstart.api import generate as run_generate
     from headstart.errors import ConfigError
-    from headstart.llm.runs import read_spec
+    from headstart.llm.runs import check_generation, read_spec
 
+    check_generation(max_new_tokens, temperature)
     prompts = [line.rstrip("\n") for p in prompt or [] for line in (sys.stdin if p == "-" else [p])]
     prompts = [p for p in prompts if p.strip()]
     if not prompts:

@@ -250,6 +250,8 @@ def predict(
     from headstart.data import read_inputs
     from headstart.saved import load_run, predict_loaded
 
+    if out is not None and out.suffix.lower() not in (".jsonl", ".csv"):
+        raise ConfigError(f"--out {str(out)!r}: predictions are written as .jsonl or .csv; e.g. --out {out.with_suffix('.jsonl')}")
     if adapter_dir or adapter:
         from headstart.adapter_set import AdapterSet
 

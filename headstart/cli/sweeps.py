@@ -91,6 +91,9 @@ def compare(
                     **({"max_test": max_test} if max_test is not None else {})}
     if backbone is not None and backbones is not None:
         raise ConfigError("--backbone and --backbones both name the backbone; give the list alone, e.g. --backbones a,b")
+    if (strategies_ is not None or "strategies" in cfg) and (arms is not None or cfg.get("arms")):
+        raise ConfigError("--strategies and --arms both say what to compare; give one: --arms takes plain strategies too, "
+                          "e.g. --arms linear-probe,lora")
     sweep = SweepSpec(
         data=pick(data, "data", "rotten-tomatoes"), backbone=pick(backbone, "backbone", "all-minilm-l6-v2"),
         strategies=parse_list(strategies_text), sizes=parse_sizes(sizes_text), seeds=pick(seeds, "seeds", 5),
@@ -109,6 +112,9 @@ def compare(
         sweep = _with_label_descriptions(sweep, described)
     out_dir = Path(pick(out, "out", "runs/compare"))
     _check_writable(out_dir)
+    if (out_dir / "spec.json").exists() or (out_dir / "metrics.json").exists():
+        raise ConfigError(f"--out {str(out_dir)!r} holds a run of headstart train; a comparison writes a store and its report, "
+                          "so choose another --out")
     if report_to not in (None, "mlflow"):
         raise ConfigError(f"--report-to takes mlflow, got {report_to!r}; e.g. --report-to mlflow")
     if report_to:
@@ -295,8 +301,13 @@ def runs(
     Example: headstart runs runs/cmp --status done --json
     Example: headstart runs runs/cmp --to-mlflow    (then: mlflow ui --backend-store-uri sqlite:///runs/cmp/mlflow.db)
     """
+    from headstart.results import STATUSES
     from headstart.store import Store
 
+    if status is not None and status not in STATUSES:
+        raise ConfigError(f"--status must be one of {', '.join(STATUSES)}, got {status!r}; e.g. --status done")
+    if mlflow_uri is not None and not to_mlflow:
+        raise ConfigError(f"--mlflow-uri {mlflow_uri!r} names where --to-mlflow logs; add --to-mlflow, or drop --mlflow-uri")
     if to_mlflow:
         from headstart.tracking import log_store
 

@@ -53,7 +53,7 @@ def read_spec(directory: str | Path) -> dict[str, Any]:
                          "written by headstart sft or headstart prefer") from None
     if spec.get("kind") not in KINDS:
         raise StoreError(f"{str(directory)!r} is a {spec.get('kind', 'headstart train')!r} run, not an sft / prefer run; "
-                         "generate reads runs written by headstart sft or headstart prefer")
+                         "give a run folder written by headstart sft or headstart prefer")
     return spec
 
 
@@ -104,6 +104,14 @@ def _metrics(directory: Path) -> dict[str, Any] | None:
         return None
 
 
+def check_generation(max_new_tokens: int, temperature: float) -> None:
+    """Refuse ``max_new_tokens`` < 1 or ``temperature`` < 0 (ConfigError), before a model is loaded for them."""
+    if max_new_tokens < 1:
+        raise ConfigError(f"--max-new-tokens must be >= 1, got {max_new_tokens!r}; e.g. --max-new-tokens 64")
+    if temperature < 0:
+        raise ConfigError(f"--temperature must be >= 0 (0: greedy), got {temperature!r}; e.g. --temperature 0.7")
+
+
 def generate(model: nn.Module, tokenizer: Any, prompts: list[str], *, max_new_tokens: int = 64, temperature: float = 0.0,
              seed: int = 0, batch_size: int = 16) -> list[str]:
     """Each prompt's response: greedy (``temperature`` 0) or sampled at ``temperature``, up to the end-of-turn token.
@@ -119,10 +127,7 @@ def generate(model: nn.Module, tokenizer: Any, prompts: list[str], *, max_new_to
     from headstart.llm.format import prompt_ids
     from headstart.llm.lm import eos_id
 
-    if max_new_tokens < 1:
-        raise ConfigError(f"--max-new-tokens must be >= 1, got {max_new_tokens!r}; e.g. --max-new-tokens 64")
-    if temperature < 0:
-        raise ConfigError(f"--temperature must be >= 0 (0: greedy), got {temperature!r}; e.g. --temperature 0.7")
+    check_generation(max_new_tokens, temperature)
     eos, pad = eos_id(model, tokenizer), tokenizer.pad_token_id
     sample = temperature > 0
     config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=sample, eos_token_id=eos, pad_token_id=pad,
