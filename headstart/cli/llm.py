@@ -65,9 +65,9 @@ def sft(
     Example: headstart sft --data pairs.csv --prompt-column question --response-column answer --strategy qlora --out runs/qa
     """
     from headstart.api import sft as run_sft
+    from headstart.errors import ConfigError
     from headstart.llm.sft import SftConfig
     from headstart.progress import progress_bar
-    from headstart.errors import ConfigError
     from headstart.specs import parse_n
 
     _check_writable(out)
