@@ -192,6 +192,7 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
             ``dequantize`` is off, or the merged outputs differ by more than ``tolerance`` (nothing written).
     """
     from headstart.saved import load_run
+    from headstart.strategies.peft_base import saved_adapter
 
     directory, out = Path(directory), Path(out)
     check_inputs(inputs)
@@ -206,6 +207,7 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
         why = {"houlsby": "bottleneck adapters are nonlinear and do not fold into the base weights",
                "bitfit": "its trained biases already are the model's own parameters; predict with it as it is"}
         raise ConfigError(f"cannot merge {str(directory)!r} ({info.strategy}): {why.get(info.strategy, 'it has no PEFT adapter')}")
+    saved_adapter(directory)  # its adapter files are there: a damaged run is named as such, not as the wrong method
     if info.method not in MERGEABLE:
         raise ConfigError(f"cannot merge {str(directory)!r}: {info.method} adds virtual tokens, it has no weight update to "
                           "fold into the base; serve it as an adapter (headstart predict)")
@@ -245,13 +247,13 @@ def _dequantized_copy(run: Any) -> Any:
     from headstart.backbones.registry import preprocessing
     from headstart.model import TaskModel
     from headstart.quantize import dequantize_linears, quantize_linears
-    from headstart.strategies.peft_base import ADAPTER
+    from headstart.strategies.peft_base import ADAPTER, saved_adapter
 
     identity = run.resolved["backbone_config"]
     backbone = load_backbone(run.meta["spec"]["backbone"], **preprocessing(identity))
     quantize_linears(backbone.model)
     dequantize_linears(backbone.model)
-    backbone.model = PeftModel.from_pretrained(backbone.model, str(run.directory), adapter_name=ADAPTER)
+    backbone.model = PeftModel.from_pretrained(backbone.model, saved_adapter(run.directory), adapter_name=ADAPTER)
     model = TaskModel(backbone, run.model.head.out_features, seed=0)
     model.load_state_dict(load_file(str(run.directory / "weights.safetensors")), strict=False)
     run.model = model.to(run.device).eval()
@@ -282,7 +284,7 @@ def unmerge(directory: str | Path, out: str | Path, *, tolerance: float = TOLERA
     from headstart.quantize import dequantize_linears, quantize_linears
     from headstart.saved import load_run
     from headstart.strategies import get_strategy
-    from headstart.strategies.peft_base import ADAPTER
+    from headstart.strategies.peft_base import ADAPTER, saved_adapter
 
     directory, out = Path(directory), Path(out)
     merged_run = load_run(directory)
@@ -292,7 +294,7 @@ def unmerge(directory: str | Path, out: str | Path, *, tolerance: float = TOLERA
     merged_logits = _logits(merged_run.model, texts)
     # Re-attach the adapter to the merged weights, mark it merged, and let PEFT subtract its update.
     encoder = merged_run.model.backbone.model
-    peft_model = PeftModel.from_pretrained(encoder, str(directory / "adapter"), adapter_name=ADAPTER)
+    peft_model = PeftModel.from_pretrained(encoder, saved_adapter(directory / "adapter"), adapter_name=ADAPTER)
     for module in peft_model.modules():
         if hasattr(module, "merged_adapters") and hasattr(module, "unmerge"):
             module.merged_adapters = [ADAPTER]
@@ -324,6 +326,7 @@ def merge_base(directory: str | Path, out: str | Path, *, base: str | None = Non
     from peft import PeftModel
 
     from headstart.backbones import load_backbone
+    from headstart.strategies.peft_base import saved_adapter
 
     directory, out = Path(directory), Path(out)
     info = inspect(directory)
@@ -334,7 +337,7 @@ def merge_base(directory: str | Path, out: str | Path, *, base: str | None = Non
         raise ConfigError(f"{str(directory)!r} does not name its base model; give --base NAME_OR_FOLDER")
     backbone = load_backbone(name)
     try:
-        merged = PeftModel.from_pretrained(backbone.model, str(directory)).merge_and_unload(safe_merge=True)
+        merged = PeftModel.from_pretrained(backbone.model, saved_adapter(directory)).merge_and_unload(safe_merge=True)
     except (ValueError, RuntimeError, KeyError) as e:
         raise ConfigError(f"the adapter in {str(directory)!r} does not fit base {name!r}: {str(e).splitlines()[0][:200]}; give --base") from None
     if out.exists():

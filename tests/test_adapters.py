@@ -157,6 +157,22 @@ def test_merge_refusals_name_the_reason(toy_csv, tiny_registry, tmp_path, lora_d
     assert not any((tmp_path / f"m{i}").exists() for i in (1, 2, 3))
 
 
+def test_a_run_missing_its_adapter_config_is_named_at_once(lora_dir, tiny_registry, tmp_path):
+    """Without adapter_config.json PEFT would take the folder for a hub id and retry a download for ~30 s."""
+    import shutil
+
+    import headstart
+    from headstart.adapters import merge
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(lora_dir, damaged)
+    (damaged / "adapter_config.json").unlink()
+    for attempt in (lambda: headstart.evaluate(damaged), lambda: merge(damaged, tmp_path / "m")):
+        with pytest.raises(StoreError, match="has no adapter_config.json: its PEFT adapter is missing or incomplete"):
+            attempt()
+    assert not (tmp_path / "m").exists()
+
+
 def test_qlora_merge_needs_dequantize(toy_csv, tiny_registry, tmp_path):
     from headstart.adapters import merge
     from headstart.quantize import weight_bytes

@@ -180,9 +180,11 @@ def load_adapter(model: nn.Module, directory: Path, *, trainable: bool) -> nn.Mo
     """
     from peft import PeftModel
 
+    from headstart.strategies.peft_base import saved_adapter
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            return PeftModel.from_pretrained(model, str(directory), is_trainable=trainable)
+            return PeftModel.from_pretrained(model, saved_adapter(directory), is_trainable=trainable)
     except (ValueError, RuntimeError, KeyError) as e:
         raise BackboneError(f"the adapter in {str(directory)!r} does not fit its base: {str(e).splitlines()[0][:200]}") from None

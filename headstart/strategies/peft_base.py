@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from headstart.errors import BackboneError, ConfigError
+from headstart.errors import BackboneError, ConfigError, StoreError
 from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy, head_group
 
 ADAPTER = "default"  # PEFT's adapter name inside a run; AdapterSet loads others under their own names
@@ -57,7 +57,7 @@ class PeftStrategy(Strategy):
         with warnings.catch_warnings():  # transformers' deprecation notices about PEFT's own calls are noise here
             warnings.simplefilter("ignore", FutureWarning)
             if directory is not None:
-                model.backbone.model = PeftModel.from_pretrained(encoder, str(directory), adapter_name=ADAPTER)
+                model.backbone.model = PeftModel.from_pretrained(encoder, saved_adapter(directory), adapter_name=ADAPTER)
                 return
             try:
                 with torch.random.fork_rng(devices=[]):  # adapter init (LoRA's A, prompt embeddings) is seeded
@@ -74,6 +74,19 @@ class PeftStrategy(Strategy):
 
     def plan(self, model: nn.Module, options: Any, cfg: Any, budget: Budget) -> list[Phase]:
         return [Phase("adapter", [ParamGroup("adapter", adapter_parameters(model), cfg.lr), head_group(model, cfg)], budget.steps)]
+
+
+def saved_adapter(directory: Any) -> str:
+    """``directory`` as PEFT should read it: a local folder holding ``adapter_config.json``. Without that file PEFT takes
+    the path for a hub repository id and retries a download for ~30 s; here it is a damaged run, said at once.
+
+    Raises:
+        StoreError: the folder has no ``adapter_config.json``.
+    """
+    if not (Path(directory) / "adapter_config.json").is_file():
+        raise StoreError(f"{str(directory)!r} has no adapter_config.json: its PEFT adapter is missing or incomplete; "
+                         "train the run again (or copy the whole run folder)")
+    return str(directory)
 
 
 def save_adapter(encoder: torch.nn.Module, out: Path) -> None:
