@@ -302,7 +302,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     from headstart.data_defaults import fill, input_side
     from headstart.progress import progress_bar
     from headstart.report.render import render
-    from headstart.sweep import _loaded_data, check_backend, leakage_report, run_sweep
+    from headstart.sweep import _loaded_data, check_backend, leakage_report, plan, run_sweep
 
     check_backend(backend, address, workers)  # a missing extra is named before the data loads
     backbones = list(sweep.backbones or (sweep.backbone,))
@@ -310,6 +310,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     if any(input_side(b) is not None for b in backbones):  # image runs: defaults that depend on the data
         train, split, notes = fill(_loaded_data(sweep), backbones, sweep.train, sweep.split)
         sweep = dataclasses.replace(sweep, train=train, split=split)
+    plan(sweep)  # sizes, options, --eval-data: a mistake is refused before the leakage line and before any cell
     leakage = leakage_report(sweep)
     if announce is not None:
         announce(leakage)

@@ -244,10 +244,13 @@ def check_backend(backend: str, address: str | None, workers: int = 1) -> None:
     """Refuse a backend this sweep cannot use, before any data is loaded.
 
     Raises:
-        ConfigError: an unknown backend, ``address`` or ``workers`` > 1 with the wrong backend, or ``ray`` not installed.
+        ConfigError: an unknown backend, ``workers`` not a positive integer, ``address`` or ``workers`` > 1 with the wrong
+            backend, or ``ray`` not installed.
     """
     from headstart.errors import closest
 
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"--workers must be a positive integer, got {workers!r}; try --workers 1")
     if backend not in BACKENDS:
         raise ConfigError(f"--backend must be local or ray, got {backend!r}{closest(str(backend), BACKENDS)}")
     if address is not None and backend != "ray":
@@ -287,8 +290,6 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
 
     start = time.perf_counter()
     out = Path(out)
-    if not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"--workers must be a positive integer, got {workers!r}; try --workers 1")
     check_backend(backend, address, workers)
     planned = plan(sweep)
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
