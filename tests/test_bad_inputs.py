@@ -255,6 +255,11 @@ CASES = [
          "linear-probe", "--sizes", "1000", "--out", str(f.path("cmp"))], ("size 1000 in --sizes is larger than the training pool",)),
     Case("compare --workers 0", lambda f: ["compare", "--data", f.toy(), "--workers", "0", "--out", str(f.path("cmp"))],
          ("--workers must be a positive integer, got 0", "--workers 1")),
+    Case("multitask FILE:COLUMN naming no column", lambda f: ["multitask", "--tasks", f"{f.toy()}:nocol,{f.toy('b.csv')}", "--out",
+                                                                 str(f.path("mt"))], ("label column 'nocol' not found", ":COLUMN")),
+    Case("multitask option its strategy lacks", lambda f: ["multitask", "--tasks", f"{f.toy()},{f.toy('b.csv')}", "--backbone", "tiny",
+                                                          "--n", "8", "--option", "rank=4", "--out", str(f.path("mt"))],
+         ("option 'rank' does not apply to strategy 'full-finetune'",)),
     Case("compare into a train run", lambda f: ["compare", "--data", f.toy(), "--out", str(f.run())],
          ("holds a run of headstart train", "choose another --out")),
     Case("runs --status misspelled", lambda f: ["runs", f.store("store", SCHEMA_VERSION), "--status", "dne"],
@@ -293,8 +298,9 @@ def use_tiny_backbone(setattr: Callable[[object, str, object], None]) -> None:
         setattr(module, "load_backbone", load)
 
 
-def snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every file's bytes and every folder (None) under ``root``: a refused command leaves not even an empty folder."""
+    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else None for p in sorted(root.rglob("*"))}
 
 
 def run_case(case: Case, files: Files, capsys_readouterr: Callable[[], tuple[str, str]]) -> tuple[list[str], int, str, str, dict[str, bytes]]:

@@ -97,10 +97,10 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     plans = [Plan((t,), "equal", seed) for seed in range(seeds) for t in members]
     plans += [Plan(members, w, seed) for seed in range(seeds) for w in weightings]
     plans.sort(key=lambda p: p.seed)  # seed by seed: an interrupted call leaves whole pairs
+    keyed = [(plan, *plan_key(job, plan)) for plan in plans]  # resolves every run: a bad option is refused here
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     result = MultitaskResult(out=out)
-    keyed = [(plan, *plan_key(job, plan)) for plan in plans]
     with Store(out) as store:
         done = store.done_keys()
         todo = [(plan, key, spec) for plan, key, spec in keyed if key not in done]
