@@ -27,8 +27,9 @@ SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 log = logging.getLogger(__name__)  # rows dropped while reading; the CLI prints these as "note: ..." lines
 
 
-def read_frame(path: str | Path) -> "pd.DataFrame":  # noqa: F821
-    """Read a table file into a DataFrame with string column names.
+def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  # noqa: F821
+    """Read a table file into a DataFrame with string column names; ``labelled``: a training table (the messages say
+    what one needs), else inputs to predict on.
 
     Raises:
         DataError: missing, empty, unreadable, not UTF-8, or of an unknown format.
@@ -37,7 +38,8 @@ def read_frame(path: str | Path) -> "pd.DataFrame":  # noqa: F821
 
     path = Path(path)
     if not path.exists():
-        raise DataError(f"data file not found: {str(path)!r}; check the path, or use a built-in dataset (headstart datasets)")
+        raise DataError(f"data file not found: {str(path)!r}; check the path"
+                        + (", or use a built-in dataset (headstart datasets)" if labelled else ""))
     if path.is_dir():
         raise DataError(f"{str(path)!r} is a directory; give a .csv, .tsv, .jsonl or .parquet file")
     suffix = path.suffix.lower()
@@ -48,7 +50,8 @@ def read_frame(path: str | Path) -> "pd.DataFrame":  # noqa: F821
     except OSError as e:
         raise DataError(f"cannot read {str(path)!r}: {e.strerror}; check its permissions") from None
     if not raw.strip():
-        raise DataError(f"{str(path)!r} is empty; it needs a header row and at least a few labelled rows")
+        raise DataError(f"{str(path)!r} is empty; it needs a header row and "
+                        + ("at least a few labelled rows" if labelled else "a row for each input to predict on"))
     if suffix == ".parquet":
         try:
             frame = pd.read_parquet(path)
@@ -326,10 +329,16 @@ def read_inputs(path: str | Path, *, text_column: str | None = None) -> list[str
         except UnicodeDecodeError as e:
             raise DataError(f"standard input is not UTF-8 text (byte {raw[e.start]:#04x} at offset {e.start}); "
                             "convert it first, e.g. iconv -f latin1 -t utf-8") from None
-        return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
-    frame = read_frame(path)
+        lines = [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+        if not lines:
+            raise DataError("standard input holds no text to predict on; give one input per line")
+        return lines
+    frame = read_frame(path, labelled=False)
     column = pick_text_column(frame, text_column, str(path))
-    return text_values(frame, column).tolist()
+    texts = text_values(frame, column).tolist()
+    if not texts:
+        raise DataError(f"{str(path)!r} has no rows to predict on (only its header); add one input per row")
+    return texts
 
 
 def read_image_inputs(path: str | Path, *, column: str | None = None) -> tuple[list[str], list[np.ndarray]]:
@@ -349,7 +358,7 @@ def read_image_inputs(path: str | Path, *, column: str | None = None) -> tuple[l
         return [str(p) for p in files], [read_image(p) for p in files]
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return [str(path)], [read_image(path)]
-    frame = read_frame(path)
+    frame = read_frame(path, labelled=False)
     found = pick_image_column(frame, column, str(path))
     if found is None:
         raise DataError(f"no column of {str(path)!r} names image files; pass --text-column NAME, or give an image or a folder")
