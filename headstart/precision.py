@@ -112,7 +112,13 @@ def parse_device(text: str) -> torch.device:
 
 def pick_device() -> torch.device:
     """The device runs use: ``$HEADSTART_DEVICE`` (``headstart --device``), else a CUDA GPU when there is one, else the CPU."""
-    return parse_device(os.environ.get(DEVICE_ENV, "auto"))
+    from headstart.errors import ConfigError
+
+    text = os.environ.get(DEVICE_ENV, "auto")
+    try:
+        return parse_device(text)
+    except ConfigError as e:  # --device was checked when given: this value came from the environment
+        raise ConfigError(f"${DEVICE_ENV} is {text!r}: {e}") from None
 
 
 def autocast_for(precision: str, device: torch.device):

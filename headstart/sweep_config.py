@@ -82,6 +82,10 @@ def read_config(path: str | Path) -> dict[str, Any]:
     for key, example in (("backend", '"ray"'), ("address", '"10.0.0.5:6379"')):
         if key in config and not isinstance(config[key], str):
             raise ConfigError(f"{key} in {str(path)!r} must be a string like {key} = {example}, got {config[key]!r}")
+    for key in ("seeds", "workers"):  # counts: named here as the file's keys, not as the flags they stand in for
+        value = config.get(key)
+        if key in config and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{key} in {str(path)!r} must be a positive integer like {key} = 3, got {value!r}")
     if "tune" in config:  # true / "lr": choose learning rates on validation; false: the strategies' defaults
         tune = config["tune"]
         if tune not in (True, False, "lr"):

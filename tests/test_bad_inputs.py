@@ -265,6 +265,8 @@ CASES = [
     Case("predict on a header-only table", lambda f: ["predict", str(f.run()), f.write("header.csv", "text\n")],
          ("has no rows to predict on", "add one input per row")),
     Case("predict on empty standard input", lambda f: ["predict", str(f.run()), "-"], ("standard input holds no text",)),
+    Case("TOML count of the wrong type", lambda f: ["compare", "--config", f.write("seeds.toml", 'seeds = "three"\n')],
+         ("seeds in", "seeds.toml", "must be a positive integer like seeds = 3", "'three'")),
     Case("compare into a train run", lambda f: ["compare", "--data", f.toy(), "--out", str(f.run())],
          ("holds a run of headstart train", "choose another --out")),
     Case("runs --status misspelled", lambda f: ["runs", f.store("store", SCHEMA_VERSION), "--status", "dne"],

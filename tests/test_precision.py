@@ -75,3 +75,15 @@ def test_device_is_chosen_by_name_and_a_missing_one_is_one_line(monkeypatch, cap
     import os
 
     assert os.environ[DEVICE_ENV] == "cpu"
+
+
+def test_a_bad_device_in_the_environment_is_named_as_such(monkeypatch):
+    """``--device`` is checked where it is given; a value set in the environment by hand is named as coming from there."""
+    from headstart.errors import ConfigError
+    from headstart.precision import DEVICE_ENV, pick_device
+
+    monkeypatch.setenv(DEVICE_ENV, "gpu")
+    with pytest.raises(ConfigError, match=r"^\$HEADSTART_DEVICE is 'gpu': --device must be auto, cpu"):
+        pick_device()
+    monkeypatch.setenv(DEVICE_ENV, "cpu")
+    assert pick_device().type == "cpu"
