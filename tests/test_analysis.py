@@ -239,6 +239,10 @@ def test_a_cell_stored_again_under_another_key_counts_only_its_newest_run() -> N
 def test_summarize_rejects_unknown_metric() -> None:
     with pytest.raises(ConfigError, match="'f1'.*accuracy"):
         analysis.summarize([run("lp", 16, 0, 0.5)], "f1")
+    counted = run("lp", 16, 0, 0.5)
+    counted = dataclasses.replace(counted, metrics={**counted.metrics, "n": 600})  # rows scored: a count, not a metric
+    with pytest.raises(ConfigError, match=r"use one of accuracy \(e.g. --metric accuracy\)"):
+        analysis.summarize([counted], "f1")
 
 
 def test_summarize_of_nothing() -> None:

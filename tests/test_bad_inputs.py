@@ -267,6 +267,8 @@ CASES = [
     Case("predict on empty standard input", lambda f: ["predict", str(f.run()), "-"], ("standard input holds no text",)),
     Case("TOML count of the wrong type", lambda f: ["compare", "--config", f.write("seeds.toml", 'seeds = "three"\n')],
          ("seeds in", "seeds.toml", "must be a positive integer like seeds = 3", "'three'")),
+    Case("meta-train --episodes 0", lambda f: ["meta-train", "--episodes", "0", "--out", str(f.path("meta"))],
+         ("--episodes must be >= 1, got 0", "--episodes 600 (the default)")),
     Case("compare into a train run", lambda f: ["compare", "--data", f.toy(), "--out", str(f.run())],
          ("holds a run of headstart train", "choose another --out")),
     Case("runs --status misspelled", lambda f: ["runs", f.store("store", SCHEMA_VERSION), "--status", "dne"],

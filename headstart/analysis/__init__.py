@@ -80,7 +80,7 @@ def _summarize_one(results: list[RunResult], metric: str = "accuracy", *, higher
               margin_points: float | None = None) -> dict[str, Any]:
     """One experiment's summary: ``summarize`` without ``experiment`` and ``other_experiments`` (same arguments)."""
     done = [r for r in results if r.status == "done"]
-    available = sorted({m for r in done for m, v in r.metrics.items() if isinstance(v, (int, float))})
+    available = sorted({m for r in done for m, v in r.metrics.items() if isinstance(v, (int, float)) and m != "n"})  # n: a count
     if done and available and metric not in available:
         raise ConfigError(f"metric {metric!r} is in no finished run; use one of {', '.join(available)} (e.g. --metric {available[0]})")
     better_high = resolve_direction(metric, higher_is_better)

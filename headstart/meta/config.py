@@ -51,15 +51,17 @@ class MetaConfig:
         if not self.shots or min(self.shots) < 1 or self.train_shots < 1:
             bad = self.train_shots if self.train_shots < 1 else (min(self.shots) if self.shots else "none")
             raise ConfigError(f"--shots must be >= 1 (each class needs a labelled example), got {bad!r}; try --shots 1,5")
-        for name in ("queries", "episodes", "meta_batch", "per_class", "threads"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)!r}")
-        for name in ("meta_steps", "inner_steps", "test_inner_steps", "finetune_steps"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)!r}")
+        for names, low, bound in ((("queries", "episodes", "meta_batch", "per_class", "threads"), 1, ">= 1"),
+                                  (("meta_steps", "inner_steps", "test_inner_steps", "finetune_steps"), 0, ">= 0")):
+            for name in names:
+                if getattr(self, name) < low:
+                    flag = f"--{name.replace('_', '-')}"
+                    raise ConfigError(f"{flag} must be {bound}, got {getattr(self, name)!r}; e.g. {flag} {getattr(MetaConfig, name)} "
+                                      "(the default)")
         for name in ("meta_lr", "inner_lr", "finetune_lr", "probe_c"):
             if not getattr(self, name) > 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)!r}; try the default")
+                flag = f"--{name.replace('_', '-')}"
+                raise ConfigError(f"{flag} must be > 0, got {getattr(self, name)!r}; e.g. {flag} {getattr(MetaConfig, name):g} (the default)")
         if not 0 < self.reptile_step <= 1:
             raise ConfigError(f"--reptile-step must be in (0, 1], got {self.reptile_step!r}; try 1.0")
         if self.inner not in INNER:
