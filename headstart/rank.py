@@ -111,6 +111,7 @@ def rank_backbones(data: Any, backbones: str | list[str], *, n: int | str | None
     from headstart.features import feature_cache
     from headstart.recipe import setup
     from headstart.specs import RunSpec, file_options, parse_n
+    from headstart.backbones.base import modality_of
     from headstart.sweep_spec import parse_list
     from headstart import transferability
 
@@ -132,6 +133,11 @@ def rank_backbones(data: Any, backbones: str | list[str], *, n: int | str | None
                           "(compare the backbones on it instead: headstart compare --backbones ...)")
     table = _measured(Path(measured), data_hash=dataset.hash, arm=arm, size=size) if measured is not None else None
     pretrained = {name: _load(base, name) for name in names}  # every backbone loads before any is scored
+    misfits = [name for name, (loaded, _) in pretrained.items() if modality_of(loaded) != dataset.modality]
+    if misfits:
+        raise ConfigError(f"{dataset.name!r} holds {dataset.modality}s but --backbones {', '.join(misfits)} "
+                          f"read{'s' if len(misfits) == 1 else ''} other inputs; rank backbones of the data's kind "
+                          f"(headstart backbones lists them)")
     scores, rows_n, n_used = [], None, 0
     for name in names:
         loaded, load_seconds = pretrained.pop(name)

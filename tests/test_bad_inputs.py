@@ -269,6 +269,8 @@ CASES = [
          ("seeds in", "seeds.toml", "must be a positive integer like seeds = 3", "'three'")),
     Case("meta-train --episodes 0", lambda f: ["meta-train", "--episodes", "0", "--out", str(f.path("meta"))],
          ("--episodes must be >= 1, got 0", "--episodes 600 (the default)")),
+    Case("rank-backbones of another modality", lambda f: ["rank-backbones", "--backbones", "tiny,mnist-cnn", "--data", f.toy()],
+         ("holds texts but --backbones mnist-cnn reads other inputs",)),
     Case("compare into a train run", lambda f: ["compare", "--data", f.toy(), "--out", str(f.run())],
          ("holds a run of headstart train", "choose another --out")),
     Case("runs --status misspelled", lambda f: ["runs", f.store("store", SCHEMA_VERSION), "--status", "dne"],
