@@ -70,15 +70,12 @@ def load_task(item: str, *, text_column: str | None = None) -> Task:
                             "(one label column of a file), e.g. reviews.csv:rating")
         if not column:
             raise ConfigError(f"task {item!r} names no column after ':'; write FILE:COLUMN, e.g. {path}:label")
-        try:
-            data = load_dataset(path, label_column=column, text_column=text_column)
-        except DataError as e:  # the loader's fix names --label-column; here a column is named after the file
-            raise DataError(str(e).replace("pass --label-column NAME", f"name it in --tasks as {path}:COLUMN")) from None
     else:
-        try:
-            data = load_dataset(item, text_column=None if item in BUILTIN else text_column)
-        except DataError as e:
-            raise DataError(str(e).replace("pass --label-column NAME", f"name it in --tasks as {item}:COLUMN")) from None
+        path, column = item, None
+    try:
+        data = load_dataset(path, label_column=column, text_column=None if path in BUILTIN else text_column)
+    except DataError as e:  # the loader's fix names --label-column; a task names its column after the file
+        raise DataError(str(e).replace("pass --label-column NAME", f"name it in --tasks as {path}:COLUMN")) from None
     if data.task not in KINDS:
         raise ConfigError(f"task {item!r} is a {data.task} dataset; a multi-task run takes classification and regression "
                           "tasks (one label column each)")
