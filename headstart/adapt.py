@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, DataError
 
 METHODS = ("source-only", "dann", "coral", "mmd", "importance", "bn-adapt", "tent", "tent-episodic")  # the default set; any strategy name is one more
 TERMS = ("dann", "coral", "mmd", "importance")  # terms that read the target's unlabelled inputs
@@ -97,13 +97,18 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     if oracle and mapping:
         raise ConfigError(f"the oracle trains on {name}'s own labels, which this mapping changes; add --no-oracle, or "
                           "give a target with the source's labels")
+    try:  # both load before anything trains; adapt has no column options, so a file's columns go by their names
+        source_hash, target_hash = load_dataset(source).hash, load_dataset(name).hash
+    except DataError as e:
+        why = " (adapt reads files by their column names)"
+        raise DataError(str(e).replace("pass --label-column NAME", "name that column label" + why)
+                        .replace("pass --text-column NAME", "name that column text" + why)) from None
     out = Path(out)
     result = AdaptResult(out=out)
     if oracle:  # first: the report's main experiment is the newest, the source's
         result.trained += run_compare(dataclasses.replace(sweep, data=name, arms=(strategy,), eval_data=(), tta=()), out,
                                       workers=workers, progress=progress).trained
     result.trained += run_compare(sweep, out, workers=workers, progress=progress).trained
-    source_hash, target_hash = load_dataset(source).hash, load_dataset(name).hash
     with Store(out, create=False) as store:
         runs = with_arms(store.results())
     mine = [r for r in runs if (r.spec.get("data") or {}).get("hash") == source_hash and r.spec.get("backbone") == sweep.backbone]
