@@ -354,3 +354,14 @@ def test_evaluate_says_what_a_test_cap_traded(monkeypatch, capsys, toy_csv, tiny
     assert cli([*train, "--out", str(tmp_path / "whole")], monkeypatch, capsys)[0] == 0
     code, out, _ = cli(["evaluate", str(tmp_path / "whole"), "--json"], monkeypatch, capsys)
     assert code == 0 and "note" not in json.loads(out)
+
+
+def test_training_into_an_existing_run_says_it_replaces_it(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    out = tmp_path / "run"
+    args = [*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "16", "--out", str(out)]
+    code, _, err = cli(args, monkeypatch, capsys)
+    assert code == 0 and "holds a run" not in err
+    first = (out / "spec.json").read_text()
+    code, _, err = cli([*args, "--seed", "1"], monkeypatch, capsys)
+    assert code == 0 and f"note: '{out}' holds a run; this one replaces it when it is saved" in err
+    assert (out / "spec.json").read_text() != first  # the seed-1 run is the one there now

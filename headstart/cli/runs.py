@@ -129,6 +129,8 @@ def train(
                          accumulate=accumulate, warmup=warmup, schedule=schedule, weight_decay=weight_decay, clip=clip,
                          patience=patience, evals_per_phase=evals_per_phase, evals_per_epoch=evals_per_epoch, metric=metric, class_weights=class_weights, precision=precision, max_length=max_length,
                          optimizer=optimizer, image_size=image_size, augment=augment, bn=bn)
+    if (out / "spec.json").is_file():  # a run is replaced only once this one is saved: a failure leaves it as it was
+        typer.echo(f"note: {str(out)!r} holds a run; this one replaces it when it is saved", err=True)
     result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                  text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
                  group_column=group_column, split_column=split_column, max_test=max_test,
