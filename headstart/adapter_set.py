@@ -37,6 +37,7 @@ class AdapterSet:
         from headstart.model import TaskModel
         from headstart.saved import load_run
         from headstart.strategies import get_strategy
+        from headstart.strategies.peft_base import saved_adapter
 
         directory = Path(directory)
         name = name or directory.name
@@ -66,7 +67,7 @@ class AdapterSet:
         backbone = self._base.model.backbone
         internal = f"adapter-{len(self.runs)}"  # never clashes with the first run's PEFT name, whatever the user calls it
         try:
-            backbone.model.load_adapter(str(directory), adapter_name=internal)
+            backbone.model.load_adapter(saved_adapter(directory), adapter_name=internal)
         except (ValueError, RuntimeError, KeyError) as e:
             raise StoreError(f"cannot load the adapter in {str(directory)!r}: {str(e).splitlines()[0][:200]}") from None
         self._peft_names[name] = internal

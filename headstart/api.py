@@ -310,13 +310,13 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     if any(input_side(b) is not None for b in backbones):  # image runs: defaults that depend on the data
         train, split, notes = fill(_loaded_data(sweep), backbones, sweep.train, sweep.split)
         sweep = dataclasses.replace(sweep, train=train, split=split)
-    plan(sweep)  # sizes, options, --eval-data: a mistake is refused before the leakage line and before any cell
+    planned = plan(sweep)  # sizes, options, --eval-data: a mistake is refused before the leakage line and any cell
     leakage = leakage_report(sweep)
     if announce is not None:
         announce(leakage)
     with progress_bar("sweep", enabled=progress) as update:
         outcome = run_sweep(sweep, out, workers=workers, command=command, progress=update, leakage=leakage,
-                            backend=backend, address=address)
+                            backend=backend, address=address, planned=planned)
     reports = render(out)
     return CompareResult(out=Path(out), total=outcome.total, skipped=outcome.skipped, trained=outcome.trained,
                          statuses=dict(outcome.statuses), seconds=outcome.seconds,

@@ -268,7 +268,8 @@ def check_backend(backend: str, address: str | None, workers: int = 1) -> None:
 
 def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: str = "",
               progress: Callable[[int, int, dict[str, Any]], None] | None = None,
-              leakage: LeakageReport | None = None, backend: str = "local", address: str | None = None) -> SweepOutcome:
+              leakage: LeakageReport | None = None, backend: str = "local", address: str | None = None,
+              planned: list[tuple[RunSpec, str, dict[str, Any]]] | None = None) -> SweepOutcome:
     """Run every cell of ``sweep`` not yet done in the store at ``out``; resumable and safe to interrupt.
 
     Args:
@@ -278,6 +279,7 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
         command: the command line, recorded for the report.
         progress: ``update(done, total, info)`` over the cells this call trains.
         leakage: the ``leakage_report`` if the caller already has it; written to ``out/leakage.json``.
+        planned: ``plan(sweep)`` if the caller already has it.
         backend: "local" (this process or a local pool) or "ray" (each cell a Ray task; this process still writes
             the store).
         address: with "ray", the cluster: "HOST:PORT" of its head, "auto" for the one on this machine; None starts a
@@ -291,7 +293,7 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
     start = time.perf_counter()
     out = Path(out)
     check_backend(backend, address, workers)
-    planned = plan(sweep)
+    planned = plan(sweep) if planned is None else planned
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     with Store(out) as store:
         store.release_dead(_owner_is_dead)  # a compare killed with -9 on this host: no need to wait for its lease

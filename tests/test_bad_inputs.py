@@ -275,7 +275,7 @@ CASES = [
                                                            "--out", str(f.path("ad"))],
          ("cannot tell which column", "holds the label", "name that column label (adapt reads files by their column names)")),
     Case("compare into a train run", lambda f: ["compare", "--data", f.toy(), "--out", str(f.run())],
-         ("holds a run of headstart train", "choose another --out")),
+         ("holds a run (spec.json)", "choose another --out")),
     Case("runs --status misspelled", lambda f: ["runs", f.store("store", SCHEMA_VERSION), "--status", "dne"],
          ("--status must be one of pending, running, done, failed, diverged", "'dne'", "--status done")),
     Case("runs --mlflow-uri without --to-mlflow", lambda f: ["runs", f.store("store", SCHEMA_VERSION), "--mlflow-uri", "sqlite:///x.db"],
@@ -357,6 +357,7 @@ def test_bad_input(case, files, capsys):
     lines = err.strip().splitlines()
     assert code == case.code, (args, code, out, err)
     assert "Traceback" not in out + err
+    assert out == "", out  # nothing on stdout either: no summary, no leakage line before the refusal
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1 and lines[-1] == errors[0], err  # one error line, last; only notes may come before it
     assert all(line.startswith("note: ") for line in lines[:-1]), err

@@ -356,12 +356,34 @@ def test_evaluate_says_what_a_test_cap_traded(monkeypatch, capsys, toy_csv, tiny
     assert code == 0 and "note" not in json.loads(out)
 
 
-def test_training_into_an_existing_run_says_it_replaces_it(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+def test_training_into_an_existing_run_says_it_replaced_it(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
     out = tmp_path / "run"
     args = [*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "16", "--out", str(out)]
     code, _, err = cli(args, monkeypatch, capsys)
-    assert code == 0 and "holds a run" not in err
+    assert code == 0 and "replaced" not in err
     first = (out / "spec.json").read_text()
+    assert_user_error(cli([*args, "--n", "100000"], monkeypatch, capsys), "larger than the training pool")  # no note: nothing replaced
+    assert (out / "spec.json").read_text() == first
     code, _, err = cli([*args, "--seed", "1"], monkeypatch, capsys)
-    assert code == 0 and f"note: '{out}' holds a run; this one replaces it when it is saved" in err
+    assert code == 0 and f"note: this run replaced the one that was in '{out}'" in err
     assert (out / "spec.json").read_text() != first  # the seed-1 run is the one there now
+
+
+def test_compare_flags_override_the_configs_strategies_or_arms(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """A flag replaces what the config says about what to compare, whichever of strategies / arms each names; the
+    config alone naming both is refused."""
+    from headstart.store import Store
+
+    config = tmp_path / "both.toml"
+    common = ["compare", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--sizes", "16", "--seeds", "1",
+              "--max-steps", "2", "--min-steps", "2", "--no-tune"]
+    for key, flag, given in (("strategies", "--arms", "linear-probe"), ("arms", "--strategies", "linear-probe")):
+        config.write_text(f'{key} = ["full-finetune"]\n')
+        out = tmp_path / f"cmp-{key}"
+        code, _, err = cli([*common, "--config", str(config), flag, given, "--out", str(out)], monkeypatch, capsys)
+        assert code == 0, err
+        with Store(out) as store:
+            assert [r.spec["strategy"] for r in store.results()] == ["linear-probe"]
+    config.write_text('strategies = ["linear-probe"]\narms = ["full-finetune"]\n')
+    assert_user_error(cli([*common, "--config", str(config), "--out", str(tmp_path / "bad")], monkeypatch, capsys),
+                      "strategies and arms in", "both say what to compare")

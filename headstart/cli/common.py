@@ -131,10 +131,7 @@ def _show_notes() -> None:
 def main() -> None:
     """Console entry point: user mistakes print one line and exit 2; no tracebacks. A mistake the parser catches (a
     word where a number goes, an unknown option or command) is one line too, naming the command's --help."""
-    try:  # typer >= 0.20 parses with its own copy of click
-        from typer._click import exceptions as parser
-    except ImportError:
-        from click import exceptions as parser
+    parser = sys.modules[typer.BadParameter.__module__]  # click's exceptions, or typer's own copy of them (typer >= 0.26)
 
     _show_notes()
     try:
@@ -152,9 +149,13 @@ def main() -> None:
     except HeadstartError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
-    except (KeyboardInterrupt, typer.Abort):
+    except typer.Abort:  # end of input at a prompt
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        code = 130
+    if code == 130:  # Ctrl-C: the parser turns it into exit code 130
         typer.echo("interrupted", err=True)
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)  # a command's typer.Exit(code), else success
+    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)  # a command's typer.Exit(code), else 0
 
 

@@ -75,7 +75,7 @@ def sft(
     given = [f"--{k}" for k, v in adapter.items() if v is not None]
     if strategy == "full-finetune" and given:
         raise ConfigError(f"{', '.join(given)} {'shapes' if len(given) == 1 else 'shape'} a lora/qlora adapter, and full-finetune "
-                          "trains every weight instead; drop them, or use --strategy lora")
+                          f"trains every weight instead; drop {'it' if len(given) == 1 else 'them'}, or use --strategy lora")
     cfg = SftConfig(backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, lr=lr, epochs=epochs, max_steps=max_steps,
                     batch_size=batch_size, packing=packing, max_length=max_length, val_rows=val_rows, eval_rows=eval_rows,
                     **{k: v for k, v in adapter.items() if v is not None})

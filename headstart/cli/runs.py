@@ -129,8 +129,7 @@ def train(
                          accumulate=accumulate, warmup=warmup, schedule=schedule, weight_decay=weight_decay, clip=clip,
                          patience=patience, evals_per_phase=evals_per_phase, evals_per_epoch=evals_per_epoch, metric=metric, class_weights=class_weights, precision=precision, max_length=max_length,
                          optimizer=optimizer, image_size=image_size, augment=augment, bn=bn)
-    if (out / "spec.json").is_file():  # a run is replaced only once this one is saved: a failure leaves it as it was
-        typer.echo(f"note: {str(out)!r} holds a run; this one replaces it when it is saved", err=True)
+    replacing = (out / "spec.json").is_file()  # replaced only once this run is saved: a failure leaves it as it was
     result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                  text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
                  group_column=group_column, split_column=split_column, max_test=max_test,
@@ -145,6 +144,8 @@ def train(
                "flags": result.flags}
     if result.error:
         summary["error"] = result.error
+    if replacing:
+        typer.echo(f"note: this run replaced the one that was in {str(out)!r}", err=True)
     if report_to and result.status == "done":
         from headstart.tracking import log_run_dir
 
@@ -253,7 +254,8 @@ def predict(
     from headstart.saved import load_run, predict_loaded
 
     if out is not None and out.suffix.lower() not in (".jsonl", ".csv"):
-        raise ConfigError(f"--out {str(out)!r}: predictions are written as .jsonl or .csv; e.g. --out {out.with_suffix('.jsonl')}")
+        example = out / "predictions.jsonl" if not out.name or out.is_dir() else out.with_suffix(".jsonl")
+        raise ConfigError(f"--out {str(out)!r}: predictions are written as .jsonl or .csv; e.g. --out {example}")
     if adapter_dir or adapter:
         from headstart.adapter_set import AdapterSet
 

@@ -91,9 +91,14 @@ def compare(
                     **({"max_test": max_test} if max_test is not None else {})}
     if backbone is not None and backbones is not None:
         raise ConfigError("--backbone and --backbones both name the backbone; give the list alone, e.g. --backbones a,b")
-    if (strategies_ is not None or "strategies" in cfg) and (arms is not None or cfg.get("arms")):
+    if strategies_ is not None and arms is not None:
         raise ConfigError("--strategies and --arms both say what to compare; give one: --arms takes plain strategies too, "
                           "e.g. --arms linear-probe,lora")
+    if strategies_ is None and arms is None and "strategies" in cfg and cfg.get("arms"):
+        raise ConfigError(f"strategies and arms in {str(config)!r} both say what to compare; keep one (arms take plain "
+                          "strategies too)")
+    if strategies_ is not None:  # flags override the file: its arms would otherwise take the place of --strategies
+        cfg = {k: v for k, v in cfg.items() if k != "arms"}
     sweep = SweepSpec(
         data=pick(data, "data", "rotten-tomatoes"), backbone=pick(backbone, "backbone", "all-minilm-l6-v2"),
         strategies=parse_list(strategies_text), sizes=parse_sizes(sizes_text), seeds=pick(seeds, "seeds", 5),
@@ -113,7 +118,7 @@ def compare(
     out_dir = Path(pick(out, "out", "runs/compare"))
     _check_writable(out_dir)
     if (out_dir / "spec.json").exists() or (out_dir / "metrics.json").exists():
-        raise ConfigError(f"--out {str(out_dir)!r} holds a run of headstart train; a comparison writes a store and its report, "
+        raise ConfigError(f"--out {str(out_dir)!r} holds a run (spec.json); a comparison writes a store and its report, "
                           "so choose another --out")
     if report_to not in (None, "mlflow"):
         raise ConfigError(f"--report-to takes mlflow, got {report_to!r}; e.g. --report-to mlflow")
