@@ -24,7 +24,7 @@ from headstart.backbones import load_backbone  # noqa: E402
 from headstart.data import load_dataset, split_dataset, subsample  # noqa: E402
 from headstart.features import FeatureCache, encoded_inputs  # noqa: E402
 from headstart.precision import device_name  # noqa: E402
-from headstart.strategies.classical import fit_linear  # noqa: E402
+from headstart.linear_fit import fit_linear  # noqa: E402
 from headstart.sweep_spec import parse_sizes  # noqa: E402
 
 GRID = (0.01, 0.1, 1.0, 10.0, 100.0)

@@ -218,7 +218,7 @@ class CompareResult:
     seconds: float
     summary: dict[str, Any]
     reports: dict[str, Path]
-    leakage: Any = None  # headstart.leakage.LeakageReport of the split
+    leakage: Any = None  # headstart.data.leakage.LeakageReport of the split
     notes: list[dict[str, str]] = field(default_factory=list)  # defaults the data decided (headstart.data_defaults)
 
     @property

@@ -37,7 +37,7 @@ def probe_accuracy(train: tuple[torch.Tensor, np.ndarray], val: tuple[torch.Tens
     Returns:
         ``(test accuracy, C, (N_test,) predicted class ids)``.
     """
-    from headstart.strategies.classical import fit_linear
+    from headstart.linear_fit import fit_linear
 
     def predicted(W: np.ndarray, b: np.ndarray, part: tuple[torch.Tensor, np.ndarray]) -> np.ndarray:
         return (part[0].double().numpy() @ W.T + b).argmax(1)

@@ -25,7 +25,7 @@ from typing import Any
 
 from headstart.errors import ConfigError, DataError, HeadstartError, StoreError
 from headstart.killpoints import kill_point
-from headstart.leakage import LeakageReport, find_leakage
+from headstart.data.leakage import LeakageReport, find_leakage
 from headstart.results import RunResult
 from headstart.sweep_spec import SweepSpec
 from headstart.spool import merge_spool, put_with_retries, reason, spool
@@ -218,7 +218,7 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
 
 
 def leakage_report(sweep: SweepSpec) -> LeakageReport:
-    """Test examples of the sweep's split duplicated in its pool + validation (``headstart.leakage``).
+    """Test examples of the sweep's split duplicated in its pool + validation (``headstart.data.leakage``).
 
     Measured on the split without ``dedupe``: with dedupe on, these are the test rows the sweep leaves out.
     """

@@ -19,7 +19,7 @@ from headstart.cli import app
 from headstart.data.dataset import Dataset
 from headstart.data.splits import SplitConfig, Splits, split_dataset
 from headstart.errors import ConfigError, DataError
-from headstart.leakage import find_leakage, leaked_test_rows, match_rows, normalize
+from headstart.data.leakage import find_leakage, leaked_test_rows, match_rows, normalize
 
 runner = CliRunner()
 
@@ -149,7 +149,7 @@ def test_hashing_does_not_depend_on_the_process(leaky, tmp_path):
     data, splits, _ = leaky
     texts = tmp_path / "texts.json"
     texts.write_text(json.dumps(data.inputs))
-    code = ("import json, sys, numpy as np; from headstart.leakage import match_rows; "
+    code = ("import json, sys, numpy as np; from headstart.data.leakage import match_rows; "
             f"t = json.load(open({str(texts)!r})); m, s, e = match_rows(t, np.arange(100), np.arange(100, 140), 0.5); "
             "print(json.dumps([m.tolist(), s.tolist()]))")
     outputs = set()

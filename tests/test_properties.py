@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from headstart.data.dataset import Dataset
 from headstart.data.splits import SplitConfig, split_dataset, subsample
 from headstart.errors import ConfigError, DataError
-from headstart.leakage import leaked_test_rows
+from headstart.data.leakage import leaked_test_rows
 from headstart.specs import parse_n
 from headstart.sweep_spec import parse_sizes
 

@@ -269,7 +269,7 @@ def check_leakage(
     Example: headstart check-leakage --data reviews.csv --threshold 0.8 --examples 3
     """
     from headstart.data import load_dataset, split_dataset
-    from headstart.leakage import check_threshold, find_leakage
+    from headstart.data.leakage import check_threshold, find_leakage
 
     check_threshold(threshold)  # before loading the data
     dataset = load_dataset(data, text_column=text_column, label_column=label_column, group_column=group_column,

@@ -30,7 +30,7 @@ class SplitConfig:
     val_fraction: float = 0.1
     max_val: int = 300
     max_test: int | None = None  # cap for quick sweeps (the demo): rows over it go to the pool, not to test
-    dedupe: bool = False  # drop test rows that duplicate pool/val rows (headstart.leakage); off: existing splits stay as they were
+    dedupe: bool = False  # drop test rows that duplicate pool/val rows (headstart.data.leakage); off: existing splits stay as they were
 
     def __post_init__(self) -> None:
         for name in ("test_fraction", "val_fraction"):
@@ -56,7 +56,7 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_labe
     depend on its labels.
 
     With ``config.dedupe`` the test rows that exactly or nearly duplicate a pool/validation row are dropped
-    (``headstart.leakage``, Jaccard >= 0.8); pool and validation are unchanged.
+    (``headstart.data.leakage``, Jaccard >= 0.8); pool and validation are unchanged.
 
     Raises:
         DataError: the dataset has a single class, or a class too small to appear in every part.
@@ -72,7 +72,7 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_labe
         part = _parts(np.arange(len(data)), data, strata, config.seed, test_total, val_total)
     splits = Splits(pool=np.flatnonzero(part == 0), val=np.flatnonzero(part == 1), test=np.flatnonzero(part == 2))
     if config.dedupe:
-        from headstart.leakage import leaked_test_rows
+        from headstart.data.leakage import leaked_test_rows
 
         key = (data.hash, config)
         if key not in _LEAKED:

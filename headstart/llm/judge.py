@@ -41,13 +41,13 @@ def hits(classifier: str | Path, texts: list[str], asked: list[str], *, labels: 
     Raises:
         ConfigError: an asked sentiment with no label, or a label the classifier does not have.
     """
-    from headstart.api import predict
+    from headstart.saved import load_run, predict_loaded
 
     labels = labels or LABELS
     missing = sorted({a for a in asked if a not in labels})
     if missing:
         raise ConfigError(f"no classifier label for the asked sentiment {missing[0]!r}; map it, e.g. {{'{missing[0]}': 'fresh'}}")
-    predictions = predict(classifier, [t if t.strip() else "." for t in texts])  # an empty generation still gets read
+    predictions = predict_loaded(load_run(classifier), [t if t.strip() else "." for t in texts])  # an empty generation still gets read
     names = set(predictions[0]["probabilities"]) if predictions else set()
     unknown = sorted(set(labels[a] for a in asked) - names)
     if unknown:

@@ -53,7 +53,7 @@ class Replay:
 
     def build(self, model: nn.Module, options: ReplayOptions, context: TermContext) -> Penalty:
         from headstart.modes import module_modes, restore_modes
-        from headstart.strategies.classical import fit_linear
+        from headstart.linear_fit import fit_linear
 
         if context.other is None:
             raise ConfigError("replay needs another dataset, which this run cannot load")

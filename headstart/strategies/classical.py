@@ -20,12 +20,8 @@ import torch
 from torch import nn
 
 from headstart.errors import ConfigError
+from headstart.linear_fit import fit_linear
 from headstart.strategies.base import Problem
-
-# |logit| of an outcome training never contradicts (a class absent from the training rows, a label that is always
-# on or off): probability 0 or 1, as scikit-learn gives, which never predicts a class it did not see.
-CERTAIN = 1e4
-
 
 def check_grid(name: str, values: Any, *, integer: bool, example: str) -> tuple:
     """A grid option as a tuple of positive numbers (a single number is a one-value grid: no search)."""
@@ -70,58 +66,6 @@ def pick(values: Iterable[Any], rank: Callable[[Any], tuple[float, float]]) -> A
 def head_outputs(model: nn.Module, features: torch.Tensor) -> torch.Tensor:
     """(N, outputs) head outputs for (N, dim) features, on the CPU in fp32."""
     return model.head(features.to(model.head.weight.device)).float().cpu()
-
-
-def fit_linear(task: str, X: Any, y: np.ndarray, *, C: float, outputs: int, max_iter: int,
-               class_weights: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """An L2-regularised linear model on features, as the weight (outputs, d) and bias (outputs,) of a linear head.
-
-    Classification: logistic regression (lbfgs; multinomial above two classes). A binary model's (w, b) becomes
-    rows (-w/2, w/2) and biases (-b/2, b/2), so the head's softmax equals scikit-learn's sigmoid(w·x + b).
-    Multilabel: one logistic regression per label (one-vs-rest). Regression: Ridge with alpha = 1/C on the
-    standardised targets.
-
-    Args:
-        X: (N, d) features, dense float64 or scipy sparse.
-        y: (N,) class ids, (N, C) multi-hot, or (N,) standardised values.
-        class_weights: (C,) per-class weights of the loss (classification), or None.
-    """
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression, Ridge
-
-    W, b = np.zeros((outputs, X.shape[1])), np.zeros(outputs)
-    if task == "regression":
-        ridge = Ridge(alpha=1.0 / C).fit(X, y)
-        W[0], b[0] = ridge.coef_.ravel(), float(ridge.intercept_)
-        return W, b
-    # Weak penalties (large C) on separable data may stop at max_iter; validation decides whether they are kept.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        if task == "multilabel":
-            for j in range(outputs):
-                on = y[:, j] >= 0.5
-                if on.all() or not on.any():
-                    b[j] = CERTAIN if on.all() else -CERTAIN
-                    continue
-                model = LogisticRegression(C=C, max_iter=max_iter).fit(X, on.astype(np.int64))
-                W[j], b[j] = model.coef_[0], model.intercept_[0]
-            return W, b
-        present = np.unique(y)
-        b[:] = -CERTAIN
-        if len(present) == 1:
-            b[present[0]] = 0.0
-            return W, b
-        weight = None if class_weights is None else {int(c): float(class_weights[int(c)]) for c in present}
-        model = LogisticRegression(C=C, max_iter=max_iter, class_weight=weight).fit(X, y)
-    if len(present) == 2:
-        low, high = model.classes_
-        W[low], W[high] = -model.coef_[0] / 2, model.coef_[0] / 2
-        b[low], b[high] = -model.intercept_[0] / 2, model.intercept_[0] / 2
-    else:
-        W[model.classes_], b[model.classes_] = model.coef_, model.intercept_
-    return W, b
 
 
 def solve_linear(model: nn.Module, problem: Problem, X: Any, options: LinearOptions) -> dict[str, Any]:

@@ -112,7 +112,7 @@ def test_group_majority_matches_the_per_group_loop():
 
 
 def test_leakage_finds_copied_images():
-    from headstart.leakage import find_leakage
+    from headstart.data.leakage import find_leakage
 
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (6, 6), dtype=np.uint8) for _ in range(60)]

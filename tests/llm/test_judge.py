@@ -11,9 +11,11 @@ from headstart.llm.judge import hits, on_target_rate
 
 def test_a_hit_is_the_label_the_asked_sentiment_maps_to(monkeypatch):
     def predict(run, texts):
+        assert run == "loaded clf"
         return [{"label": "fresh" if "good" in t else "rotten", "probabilities": {"fresh": 0.5, "rotten": 0.5}} for t in texts]
 
-    monkeypatch.setattr("headstart.api.predict", predict)
+    monkeypatch.setattr("headstart.saved.load_run", lambda directory: f"loaded {directory}")
+    monkeypatch.setattr("headstart.saved.predict_loaded", predict)
     got = hits("clf", ["good film", "bad film", "good film", ""], ["positive", "positive", "negative", "negative"])
     assert got.tolist() == [True, False, False, True]
     with pytest.raises(ConfigError, match="no classifier label for the asked sentiment 'neutral'"):
