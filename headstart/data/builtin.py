@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from headstart.data import images, preferences
+from headstart.data import preferences
 from headstart.data.dataset import Dataset
+from headstart.data.images import read_image
 from headstart.errors import DataError, unknown
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -215,7 +216,7 @@ def opencv_digits_path() -> Path:
 
 def opencv_digits() -> Dataset:
     """OpenCV's 5,000 handwritten digits, 20x20 grey (500 per class): a shifted domain for an MNIST model."""
-    sheet = images.read_image(opencv_digits_path(), max_side=None)
+    sheet = read_image(opencv_digits_path(), max_side=None)
     if sheet.shape != (1000, 2000):
         raise DataError(f"{str(opencv_digits_path())!r} is {sheet.shape}, not the 1000x2000 sheet of 20x20 digits; reinstall it")
     cells = sheet.reshape(50, 20, 100, 20).transpose(0, 2, 1, 3).reshape(-1, 20, 20)
