@@ -104,6 +104,12 @@ def _slow(final: list[dict[str, Any]], budget: dict[str, Any]) -> bool:
     return bool(early) and max(early) - low < SLOW_SHARE * (best - low)
 
 
+def _stopped_early(result: RunResult) -> bool:
+    """Whether the run took fewer steps than its budget planned (early stopping on validation ended it)."""
+    budget = (result.record or {}).get("budget") or {}
+    return int(budget.get("steps") or 0) < int(budget.get("planned_steps") or 0)
+
+
 def budget_text(runs: list[RunResult]) -> str:
     """An arm's budget as run: ``"80 steps (1 epochs, at least 80 steps), lr 5e-05, head lr 0.001, untuned"``; "" without records."""
     budgets = [r.record.get("budget") for r in runs if (r.record or {}).get("budget")]
@@ -113,8 +119,7 @@ def budget_text(runs: list[RunResult]) -> str:
         return "closed form (no optimiser steps)"
     planned = sorted({int(b.get("planned_steps") or 0) for b in budgets})
     steps = f"{planned[0]}" if len(planned) == 1 else f"{planned[0]}–{planned[-1]}"
-    taken = [int(b.get("steps") or 0) for b in budgets]
-    stopped = sum(t < int(b.get("planned_steps") or 0) for t, b in zip(taken, budgets))
+    stopped = sum(_stopped_early(r) for r in runs)
     rule = sorted({(b.get("epochs"), b.get("min_steps")) for b in budgets}, key=str)
     why = f"{rule[0][0]} epochs, at least {rule[0][1]} steps" if len(rule) == 1 and None not in rule[0] else ""
     parts = [f"{steps} steps" + (f" ({why})" if why else "") + (f", {stopped} of {len(budgets)} stopped early" if stopped else "")]
@@ -153,12 +158,18 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             tuned = any(r.record["budget"].get("tuned") for r in runs if (r.record or {}).get("budget"))
             name = str(runs[0].spec.get("strategy"))  # the arm's strategy, as the config and flags spell it
             more = f"min_steps = {2 * planned} for it in the config ([train_by_strategy.{name}]), or --min-steps {2 * planned}"
+            # Runs that stopped early on a validation plateau would leave a larger budget unused: not the fix to offer.
+            stopped = sum(_stopped_early(r) for r, f in zip(runs, flags) if reason in f)
+            plateau = stopped * 2 >= count
             fix = {"improving": f"re-run with a larger budget ({more})",
                    "unchecked": f"re-run with more validation checks (evals_per_phase = 5) or a larger budget ({more})",
                    "slow": (f"re-run on a higher grid (--grid {name}=…, above the rates tried)" if tuned else
                             "re-run with a higher learning rate (--tune lr searches one on validation; or --lr)"),
-                   "majority": (f"re-run with a larger budget ({more})" + ("" if tuned else " or --tune lr")
-                                + ", or read it as: this arm learned nothing here")}[reason]
+                   "majority": ((f"validation stopped improving before the budget ended in {stopped} of these {count} seeds, so more "
+                                 "steps would go unused; " + ("" if tuned else "re-run with --tune lr, or ")
+                                 + "read it as: this arm learned nothing here") if plateau else
+                                (f"re-run with a larger budget ({more})" + ("" if tuned else " or --tune lr")
+                                 + ", or read it as: this arm learned nothing here"))}[reason]
             text = (f"{strategy} {REASONS[reason]} at n = {n} ({count} of {len(runs)} seeds; budget: {budget_text(runs)}): "
                     f"its scores may understate it; {fix}")
             out.append({"strategy": strategy, "n": n, "reason": reason, "count": count, "runs": len(runs),

@@ -91,3 +91,18 @@ def test_a_slow_cell_names_the_fix() -> None:
     tuned = [run("ft", 256, s, [0.051, 0.051, 0.25, 0.33, 0.33], majority=0.05, tuned=True) for s in range(2)]
     (flag,) = flags.budget_flags(tuned)
     assert "higher grid (--grid ft=" in flag["text"], flag["text"]
+
+
+def test_a_majority_cell_that_stopped_early_is_not_told_to_take_more_steps() -> None:
+    """Early stopping on a validation plateau ended most seeds: a larger budget would go unused, so it is not the fix."""
+    stopped = [run("probe", 16, s, [0.55, 0.56, 0.55, 0.54], planned=300, steps=120, tuned=True) for s in range(3)]
+    (flag,) = flags.budget_flags(stopped)
+    assert flag["reason"] == "majority" and "3 of 3 stopped early" in flag["text"], flag["text"]
+    assert "larger budget" not in flag["text"] and "--min-steps" not in flag["text"], flag["text"]
+    assert "stopped improving before the budget ended in 3 of these 3 seeds" in flag["text"], flag["text"]
+    assert "--tune lr" not in flag["text"], "already tuned"
+    untuned = [run("probe", 16, s, [0.55, 0.56, 0.55, 0.54], planned=300, steps=120) for s in range(3)]
+    assert "re-run with --tune lr, or read it as" in flags.budget_flags(untuned)[0]["text"]
+    full = [run("probe", 16, s, [0.55, 0.56, 0.55, 0.54], planned=300, steps=300 if s else 120) for s in range(3)]
+    (flag,) = flags.budget_flags(full)
+    assert "re-run with a larger budget (min_steps = 600" in flag["text"], "two of three took the whole budget"
