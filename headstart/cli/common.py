@@ -128,6 +128,37 @@ def _show_notes() -> None:
         logger.propagate = False
 
 
+def _given(error: Exception, argv: list[str]) -> str | None:
+    """What the command line gave the option a parser error names (``--seeds x`` or ``--seeds=x``), for the message:
+    None for an argument, or an option given more than once (which of them failed is not known)."""
+    param = getattr(error, "param", None)
+    names = set(getattr(param, "opts", ())) | set(getattr(param, "secondary_opts", ()))
+    if getattr(param, "param_type_name", "") != "option" or not names:
+        return None
+    values = []
+    for i, token in enumerate(argv):
+        if token == "--":
+            break
+        if token in names and i + 1 < len(argv):
+            values.append(argv[i + 1])
+        elif "=" in token and token.split("=", 1)[0] in names:
+            values.append(token.split("=", 1)[1])
+    return values[0] if len(values) == 1 else None
+
+
+def _command_path(argv: list[str]) -> str:
+    """``headstart`` and the (sub)command names that lead ``argv``: whose --help to point at when the parser's error
+    carries no context (an option at the end of the line, missing its value)."""
+    command, path = typer.main.get_command(app), ["headstart"]
+    for token in argv:
+        commands = getattr(command, "commands", None)
+        if not commands or token not in commands:
+            break
+        command = commands[token]
+        path.append(token)
+    return " ".join(path)
+
+
 def main() -> None:
     """Console entry point: user mistakes print one line and exit 2; no tracebacks. A mistake the parser catches (a
     word where a number goes, an unknown option or command) is one line too, naming the command's --help."""
@@ -140,7 +171,10 @@ def main() -> None:
         e.show()
         sys.exit(e.exit_code)
     except parser.UsageError as e:
-        where = e.ctx.command_path if e.ctx is not None else "headstart"
+        where = e.ctx.command_path if e.ctx is not None else _command_path(sys.argv[1:])
+        given = _given(e, sys.argv[1:]) if isinstance(e, parser.BadParameter) else None
+        if given is not None:  # "Invalid value for '--seeds': got 'x'; input should be a valid integer, ..."
+            e.message = f"got {given!r}; {e.message[:1].lower()}{e.message[1:]}"
         typer.echo(f"error: {e.format_message()} (see {where} --help)", err=True)
         sys.exit(2)
     except parser.ClickException as e:
