@@ -441,3 +441,27 @@ def test_a_store_reused_with_another_dataset_keeps_the_experiments_apart() -> No
     assert other["experiment"] == "sst2 · tiny" and other["runs"] == 6
     assert {r["strategy"] for r in other["summary"]["curves"]} == {"linear-probe", "scratch"}
     assert other["summary"]["head_start"]["strategy"] == "linear-probe"
+
+
+def test_an_arm_that_reads_no_labels_stays_a_candidate_at_every_size() -> None:
+    """zero-shot runs only at n = 0; with 8 or 32 labels a user can still use it, so the advice there weighs it."""
+    results = grid({"zero-shot": {0: [0.66, 0.66, 0.66]}, "setfit": {8: [0.61, 0.60, 0.62], 32: [0.70, 0.72, 0.71]}},
+                   {"zero-shot": 0.5, "setfit": 30})
+    first, second = analysis.recommend(results)
+    assert (first["from_n"], first["to_n"], first["strategy"]) == (0, 8, "zero-shot"), first["text"]
+    carried = first["evidence"][1]
+    assert carried["n"] == 8 and carried["label_free"] and carried["n_actual"] == 8
+    assert (second["from_n"], second["to_n"], second["strategy"]) == (32, 32, "setfit"), second["text"]
+    assert "over zero-shot" in second["text"], "setfit at 32 is compared with zero-shot's n = 0 runs"
+    only_at_8 = grid({"zero-shot": {0: [0.66, 0.66, 0.66]}, "setfit": {8: [0.61, 0.60, 0.62]}}, {"zero-shot": 0.5, "setfit": 30})
+    at_8 = analysis.recommend(only_at_8)[0]["evidence"][1]
+    assert at_8["label_free"] and at_8["strategy"] == "zero-shot"
+    bands = analysis.recommend(grid({"zero-shot": {0: [0.5] * 3}, "setfit": {8: [0.61, 0.60, 0.62]}}, {"zero-shot": 0.5, "setfit": 30}))
+    assert [b["strategy"] for b in bands] == ["zero-shot", "setfit"] and "over zero-shot" in bands[1]["text"]
+    arm_at_every_size = grid({"a": {0: [0.9] * 3, 8: [0.5] * 3}, "b": {8: [0.6, 0.61, 0.62]}}, {"a": 1, "b": 2})
+    assert analysis.recommend(arm_at_every_size)[-1]["strategy"] == "b", "an arm that ran at 8 stands on its own runs there"
+    later = grid({"zero-shot": {0: [0.66] * 3}, "setfit": {8: [0.70, 0.71, 0.72], 32: [0.60, 0.61, 0.62]}}, {"zero-shot": 0.5, "setfit": 30})
+    band = analysis.recommend(later)[-1]
+    assert band["strategy"] == "zero-shot" and band["from_n"] == 32, band
+    assert band["text"].startswith("from 32 labelled examples: zero-shot (best on validation; it reads none of the labels: "
+                                   "its n = 0 runs; test 66.0%"), band["text"]

@@ -71,6 +71,7 @@ class Cell:
     target: np.ndarray | None = None
     deterministic: bool = False
     budget: str = ""  # budget_text of its runs
+    label_free: bool = False  # an arm that reads no labels, its size-0 runs standing at this size (recommend.label_free)
 
     @property
     def values(self) -> list[float]:

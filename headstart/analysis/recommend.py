@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from typing import Any
@@ -83,8 +84,21 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
     return {"n": n, "n_actual": best.n_actual, "strategy": pick.strategy, "best": best.strategy,
             "reason": "best" if pick is best else "cheaper", "mean": ci["mean"], "ci": [ci["ci_low"], ci["ci_high"]],
             "score_text": _score_text(ci["mean"], ci, metric), "chosen_on": chosen_on(here),
+            "label_free": pick.label_free,
             "train_seconds": pick.train_seconds, "best_seconds": best.train_seconds, "trainable_params": pick.trainable_params, "versus": versus,
             "equivalence": equivalence, "undecided": undecided if pick is best else None}
+
+
+def label_free(table: dict[tuple[str, int | str], Cell]) -> dict[tuple[str, int | str], Cell]:
+    """``table`` with each arm that ran only at size 0 (zero-shot, a prompted LM: it reads no labels) also standing at
+    every larger size, as its size-0 runs: a user who holds n labels can still use it, so the advice at n weighs it."""
+    free = [c for (s, n), c in table.items() if n == 0 and all(m == 0 for t, m in table if t == s)]
+    out = dict(table)
+    for n in sizes(table):
+        held = [c.n_actual for (_, m), c in table.items() if m == n]
+        for c in free if n != 0 else ():
+            out[(c.strategy, n)] = dataclasses.replace(c, n=n, n_actual=max(held), label_free=True)
+    return out
 
 
 def _where(first: dict[str, Any], last: dict[str, Any], only: bool, is_first: bool, is_last: bool) -> str:
@@ -98,12 +112,13 @@ def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool
     name, at = first["strategy"], format_n(first["n"], first["n_actual"])
     cost = f"{_seconds(first['train_seconds'])} to train, {_params(first['trainable_params'])} trainable parameters"
     on = first["chosen_on"]
+    reads = "; it reads none of the labels: its n = 0 runs" if first.get("label_free") else ""
     if first["reason"] == "cheaper":
         eq, best = first["equivalence"], first["best"]
         units, allowed = _units(metric), eq["margin"]
         text = (f"{where}: {name} — {_times(first['best_seconds'], first['train_seconds'])} cheaper than {best}, the best "
                 f"on {on}, and no worse by more than {allowed:.2g} {units} there ({best} − {name} on {on}: "
-                f"{delta_text(eq['val'], metric, better_high)}, {eq['val']['pairs']} seeds); {cost}; test {first['score_text']} at n = {at}")
+                f"{delta_text(eq['val'], metric, better_high)}, {eq['val']['pairs']} seeds){reads}; {cost}; test {first['score_text']} at n = {at}")
         test = eq["test"]
         if test is not None:
             inside = test.get("has_ci", True) and test["ci"][1] <= allowed + 1e-9
@@ -113,7 +128,7 @@ def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool
         return text
     over = [f"{delta_text(v, metric, better_high)} over {v['strategy']}" for v in first["versus"]]
     evidence = ("; on test " + ", ".join(over)) if over else ""
-    text = f"{where}: {name} (best on {on}; test {first['score_text']} at n = {at}{evidence}; {cost})"
+    text = f"{where}: {name} (best on {on}{reads}; test {first['score_text']} at n = {at}{evidence}; {cost})"
     other = first.get("undecided")
     if other:  # close on the mean, but the interval does not rule out a real loss: say so rather than pick it or hide it
         text += (f"; {other['strategy']} is {_times(first['train_seconds'], other['train_seconds'])} cheaper and trails on "
@@ -165,7 +180,7 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
         paired comparisons (``versus``, ``equivalence``) and cost.
     """
     better_high = resolve_direction(metric, higher_is_better)
-    table = cells(results, metric)
+    table = label_free(cells(results, metric))
     if margin_points is not None and not (isinstance(margin_points, (int, float)) and 0 <= margin_points < math.inf):
         raise ConfigError(f"--margin must be a number of points >= 0, got {margin_points!r}; e.g. --margin 1")
     picks = [_pick(table, n, metric, better_high, confidence, margin_points) for n in sizes(table)]
