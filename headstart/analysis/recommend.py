@@ -150,14 +150,19 @@ def _caveats(group: list[dict[str, Any]], lost: list[dict[str, Any]], flagged: l
                          + (f": {c['errors'][0]}" if c["errors"] else "") + ")"
                          + ("; it is recommended on the seeds that finished" if picked else ""))
     picked = {p["strategy"] for p in group}
-    by_strategy: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    by_strategy: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for f in flagged:
         if f["n"] in at:
-            by_strategy[f["strategy"]][f["reason"]].append(f["n"])
+            by_strategy[f["strategy"]][f["reason"]].append(f)
     for strategy, reasons in by_strategy.items():
-        what = "; ".join(f"{flags.SHORT[r]} at n = {', '.join(map(str, ns))}" for r, ns in reasons.items())
+        # "at n = 16, 64" when every seed agrees; a size where only some do says how many: "at n = 32 (1 of 2 seeds)"
+        what = "; ".join(f"{flags.SHORT[r]} at n = " + ", ".join(
+            str(f["n"]) + ("" if f["count"] == f["runs"] else f" ({f['count']} of {f['runs']} seeds)") for f in fs)
+            for r, fs in reasons.items())
         if set(reasons) == {"majority"}:
-            verdict = "within its budget it learned nothing there"
+            every = all(f["count"] == f["runs"] for f in reasons["majority"])
+            verdict = ("within its budget it learned nothing there" if every else
+                       "in those seeds it learned nothing within its budget")
         else:
             verdict = "its scores may understate it" + ("" if strategy in picked else ", so it may trail for want of budget, not of merit")
         parts.append(f"{strategy} {what}: {verdict} (flags below)")

@@ -106,3 +106,19 @@ def test_a_majority_cell_that_stopped_early_is_not_told_to_take_more_steps() -> 
     full = [run("probe", 16, s, [0.55, 0.56, 0.55, 0.54], planned=300, steps=300 if s else 120) for s in range(3)]
     (flag,) = flags.budget_flags(full)
     assert "re-run with a larger budget (min_steps = 600" in flag["text"], "two of three took the whole budget"
+
+
+def test_the_recommendation_says_in_how_many_seeds_an_arm_learned_nothing() -> None:
+    """A majority flag fires when half the seeds agree; the recommendation's note gives the count where not all do."""
+    from headstart.analysis.recommend import recommend
+
+    def seeds(strategy: str, n: int, per_seed: list[list[float]]) -> list[RunResult]:
+        return [run(strategy, n, s, scores, majority=0.60) for s, scores in enumerate(per_seed)]
+
+    every = seeds("ft", 16, [[0.59, 0.58, 0.55]] * 2) + seeds("probe", 16, [[0.7, 0.7, 0.7]] * 2)
+    (band,) = recommend(every)
+    assert "ft never beat the majority-class rate on validation at n = 16: within its budget it learned nothing there" in band["text"]
+    some = seeds("ft", 32, [[0.59, 0.58, 0.55], [0.66, 0.65, 0.62]]) + seeds("probe", 32, [[0.7, 0.7, 0.7]] * 2)
+    (band,) = recommend(some)
+    assert ("ft never beat the majority-class rate on validation at n = 32 (1 of 2 seeds): in those seeds it learned "
+            "nothing within its budget") in band["text"], band["text"]
