@@ -45,6 +45,7 @@ class ExportReport:
     max_abs_diff: float
     inputs: int
     tolerance: float
+    at_precision: Any = None  # adapters.PrecisionGap: the run at its own precision (what predict gives) vs fp32, where not fp32
 
 
 def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolerance: float | None = None,
@@ -59,7 +60,7 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
             4-bit base, k-NN or TF-IDF heads), outputs that differ by more than ``tolerance`` (nothing written), or
             ``--format onnx`` without the onnx extra.
     """
-    from headstart.adapters import MERGEABLE, _check_texts, check_inputs, check_tolerance, inspect
+    from headstart.adapters import MERGEABLE, _check_texts, check_inputs, check_tolerance, inspect, precision_gap, run_autocast
     from headstart.saved import load_run
     from headstart.strategies import get_strategy
 
@@ -95,6 +96,9 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
         raise ConfigError(f"{str(directory)!r} reads text pairs (--text-column a,b); exporting pair runs is not supported yet: "
                           "serve it with headstart predict --text-column a,b")
     reference = _probabilities(run.model, texts, run.task)
+    precision, autocast = run_autocast(run)  # the export runs in fp32: how far the run's own predictions are from that
+    at_precision = None if autocast is None else precision_gap(_probabilities(run.model, texts, run.task, autocast), reference,
+                                                               precision, run.task)
     encoder = backbone.model
     if hasattr(encoder, "merge_and_unload"):
         encoder = encoder.merge_and_unload(safe_merge=True)
@@ -111,7 +115,7 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
                                 check=lambda d: _check_onnx(d, texts, reference, run.task, max_length=backbone.max_length))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return ExportReport(str(out), diff, len(texts), tolerance)
+    return ExportReport(str(out), diff, len(texts), tolerance, at_precision)
 
 
 def refuse_beyond(diff: float, tolerance: float) -> None:
@@ -196,10 +200,10 @@ def _check_st(folder: Path, texts: list[str], reference: torch.Tensor) -> float:
     return float((got.reshape(reference.shape) - reference).abs().max())
 
 
-def _probabilities(model: torch.nn.Module, texts: list[str], task: str) -> torch.Tensor:
+def _probabilities(model: torch.nn.Module, texts: list[str], task: str, autocast: Any = None) -> torch.Tensor:
     from headstart.adapters import _logits
 
-    logits = _logits(model, texts)
+    logits = _logits(model, texts, autocast)
     if task == "classification":
         return torch.softmax(logits, -1)
     if task == "multilabel":

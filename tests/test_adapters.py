@@ -104,6 +104,7 @@ def test_merge_gives_the_same_outputs_and_unmerge_gives_back_the_base(lora_dir, 
     adapter = load_run(lora_dir)
     report = merge(lora_dir, tmp_path / "merged")
     assert report.max_abs_diff <= 1e-4 and report.inputs > 0
+    assert report.at_precision is None, "an fp32 run: the fp32 check is what predict gives"
     merged = load_run(tmp_path / "merged")
     assert merged.meta["backbone_saved"] == "merged"
     assert not any("lora" in n for n, _ in merged.model.named_parameters()), "merged model is a plain model"
@@ -119,6 +120,43 @@ def test_merge_gives_the_same_outputs_and_unmerge_gives_back_the_base(lora_dir, 
     again = load_run(tmp_path / "unmerged")
     assert again.meta["backbone_saved"] == "adapter"
     assert torch.allclose(logits(again), logits(adapter), atol=1e-5)
+
+
+def test_a_bf16_run_is_merged_and_checked_in_fp32_and_its_own_precisions_gap_is_measured(toy_csv, tiny_registry, tmp_path, capsys):
+    """The merge's arithmetic is checked in fp32; at bf16 (what predict runs) merged and adapter outputs differ by
+    rounding, so that gap is measured on the same inputs and said."""
+    import dataclasses
+    import sys
+
+    from headstart.adapters import _check_texts, _logits, merge
+    from headstart.cli import main
+    from headstart.precision import autocast_for
+
+    spec = RunSpec(data=str(toy_csv), backbone="tiny-bert", strategy="lora", n=64, seed=0,
+                   train=dataclasses.replace(FAST, precision="bf16"))
+    s = setup(spec)
+    save(s, train(s), tmp_path / "bf16")
+    report = merge(tmp_path / "bf16", tmp_path / "merged")
+    assert report.max_abs_diff <= 1e-4
+    gap = report.at_precision
+    assert gap is not None and gap.precision == "bf16" and gap.inputs == report.inputs
+    adapter, merged = load_run(tmp_path / "bf16"), load_run(tmp_path / "merged")
+    texts, bf16 = _check_texts(adapter, report.inputs), autocast_for("bf16", torch.device("cpu"))
+    theirs, ours = _logits(merged.model, texts, bf16), _logits(adapter.model, texts, bf16)
+    assert gap.max_abs_diff == pytest.approx(float((theirs - ours).abs().max()))
+    assert gap.same_class == int((theirs.argmax(-1) == ours.argmax(-1)).sum())
+    assert merged.meta["merge"]["at_precision"]["max_abs_diff"] == gap.max_abs_diff
+    argv = sys.argv
+    sys.argv = ["headstart", "adapters", "merge", str(tmp_path / "bf16"), "--out", str(tmp_path / "merged-cli")]
+    capsys.readouterr()
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+    finally:
+        sys.argv = argv
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 0 and "in fp32 on" in out
+    assert err.startswith("note: at the run's own precision (bf16, as predict and evaluate run it) merged and adapter logits differ by up to "), err
 
 
 def test_merge_refuses_when_outputs_change_and_writes_nothing(lora_dir, tiny_registry, tmp_path, monkeypatch):

@@ -48,6 +48,27 @@ def test_an_exported_run_gives_the_runs_probabilities_in_a_fresh_process(strateg
     assert (tmp_path / "hf" / "modeling_headstart.py").exists() and not list(tmp_path.glob("*.tmp"))
 
 
+def test_a_bf16_runs_export_is_checked_in_fp32_and_says_how_far_predict_is_from_it(toy_csv, tiny_registry, tmp_path):
+    """The export computes in fp32, the run predicts at bf16: the check is against fp32, and the gap to what
+    ``headstart predict`` gives is measured on the same inputs and reported."""
+    import dataclasses
+
+    import headstart
+    from headstart.export import export
+
+    headstart.fit(str(toy_csv), "tiny-bert", strategy="full-finetune", n=32, config=dataclasses.replace(CFG, precision="bf16"),
+                  out=tmp_path / "run")
+    report = export(tmp_path / "run", tmp_path / "hf")
+    assert report.max_abs_diff <= 1e-5
+    gap = report.at_precision
+    assert gap is not None and gap.precision == "bf16" and gap.inputs == report.inputs and 0 <= gap.same_class <= gap.inputs
+    assert 0 < gap.max_abs_diff < 0.5, "bf16 rounding moves probabilities, a little"
+    again = export(tmp_path / "run", tmp_path / "hf2")  # the same run again: the same gap, measured the same way
+    assert again.at_precision == gap
+    headstart.fit(str(toy_csv), "tiny-bert", strategy="full-finetune", n=32, config=CFG, out=tmp_path / "fp32")
+    assert export(tmp_path / "fp32", tmp_path / "hf3").at_precision is None
+
+
 @pytest.mark.parametrize("strategy", ["full-finetune", "lora"])
 def test_a_sentence_transformers_export_gives_the_runs_logits_and_the_probabilities_follow(strategy, toy_csv, tiny_registry, tmp_path):
     import torch

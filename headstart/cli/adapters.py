@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated, Optional
@@ -65,7 +66,7 @@ def adapters_merge(
     directory: Annotated[Path, typer.Argument(help="A LoRA / DoRA / IA3 / QLoRA run directory.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="New run directory for the merged model (must not exist).")],
     dequantize: Annotated[bool, typer.Option(help="QLoRA: merge into an fp32 copy of the 4-bit base.")] = False,
-    tolerance: Annotated[float, typer.Option(help="Largest accepted |merged - adapter| logit difference.")] = 1e-4,
+    tolerance: Annotated[float, typer.Option(help="Largest accepted |merged - adapter| logit difference, in fp32.")] = 1e-4,
     inputs: Annotated[int, typer.Option(help="Validation inputs the outputs are compared on.")] = 64,
     base: Annotated[Optional[str], typer.Option(help="Plain PEFT adapter only: base model name or folder (default: from adapter_config.json).")] = None,
 ) -> None:
@@ -84,9 +85,13 @@ def adapters_merge(
         typer.echo(f"merged the PEFT adapter into its base: {folder} (use it with --backbone {folder})")
         return
     report = merge(directory, out, dequantize=dequantize, tolerance=tolerance, inputs=inputs)
-    typer.echo(f"merged {directory} -> {report.out}: max |merged - adapter| = {report.max_abs_diff:.2e} on {report.inputs} "
+    typer.echo(f"merged {directory} -> {report.out}: max |merged - adapter| = {report.max_abs_diff:.2e} in fp32 on {report.inputs} "
                f"validation inputs (tolerance {report.tolerance:g}){'; base dequantized from 4-bit' if report.dequantized else ''}; "
                f"{report.merged_bytes / 1e6:.1f} MB")
+    if report.at_precision is not None:
+        gap = report.at_precision
+        typer.echo(f"note: at the run's own precision ({gap.precision}, as predict and evaluate run it) merged and adapter logits "
+                   f"differ {gap.text()}: {gap.precision} rounds the merged weight as one matrix, the adapter its parts", err=True)
 
 
 @adapters_app.command("unmerge")
@@ -132,10 +137,14 @@ def export(
 
     report = run_export(run, out, format=format, tolerance=tolerance)
     if as_json:
-        _echo_json(report.__dict__)
+        _echo_json(dataclasses.asdict(report))
         return
     load = {"hf": f"AutoModelForSequenceClassification.from_pretrained('{report.out}', trust_remote_code=True)",
             "onnx": f"onnxruntime.InferenceSession('{report.out}/model.onnx') and its tokenizer (see its README.md)"}.get(
                 format, f"SentenceTransformer('{report.out}')")
-    typer.echo(f"exported {run} to {report.out}: outputs within {report.max_abs_diff:.2g} of the run's on {report.inputs} "
+    typer.echo(f"exported {run} to {report.out}: outputs within {report.max_abs_diff:.2g} of the run's in fp32 on {report.inputs} "
                f"validation inputs; load it with {load}")
+    if report.at_precision is not None:
+        gap = report.at_precision
+        typer.echo(f"note: the export computes in fp32; headstart predict runs this run at its own precision ({gap.precision}), "
+                   f"whose outputs differ from fp32 {gap.text()}", err=True)
