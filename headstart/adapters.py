@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from headstart.atomic import publish
 from headstart.errors import ConfigError, StoreError
 
 MERGEABLE = ("LORA", "IA3")  # PEFT types whose update folds into the base weights (prompts add tokens instead)
@@ -193,7 +194,7 @@ def _write_run(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
         for name, source in extra.items():
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, tmp / name)
-        os.replace(tmp, out)
+        publish(tmp, out)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise StoreError(f"cannot write {str(out)!r} ({e.strerror}); choose another --out") from None
@@ -386,5 +387,5 @@ def merge_base(directory: str | Path, out: str | Path, *, base: str | None = Non
     shutil.rmtree(tmp, ignore_errors=True)
     merged.save_pretrained(tmp, safe_serialization=True)
     backbone.tokenizer.save_pretrained(tmp)
-    os.replace(tmp, out)
+    publish(tmp, out)
     return out

@@ -38,6 +38,28 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _file_mode() -> int:
+    """The mode an ordinary new file gets here: 0o666 less the umask (0o644 under the usual 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def share_files(path: Path) -> None:
+    """Give ``path`` (a file, or every file under a folder) the mode an ordinary new file gets (``_file_mode``).
+    Writers that go through a temporary file (``tempfile.mkstemp``, safetensors' ``save_file``) make them owner-only,
+    0600, where the JSON beside them is readable as any file the user makes."""
+    mode = _file_mode()
+    for file in [path] if path.is_file() else (p for p in path.rglob("*") if p.is_file() and not p.is_symlink()):
+        os.chmod(file, mode)
+
+
+def publish(tmp: Path, out: Path) -> None:
+    """Move a folder written whole at ``tmp`` into place at ``out`` (one rename), its files readable as ``share_files`` makes them."""
+    share_files(tmp)
+    os.replace(tmp, out)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``.
 
@@ -53,7 +75,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be shared
+        os.chmod(tmp, _file_mode())  # mkstemp makes 0600; a report is meant to be shared, as any file the user makes
         kill_point(f"write:{path.name}")
         os.replace(tmp, path)
     except BaseException:
@@ -87,6 +109,7 @@ def write_directory(out: Path, fill: Callable[[Path], None], *, is_replaceable: 
         raise StoreError(f"cannot write to output directory {str(out)!r} ({e.strerror}); choose another --out") from None
     try:
         fill(staging)
+        share_files(staging)
         kill_point("swap:run")
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"

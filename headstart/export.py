@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from headstart.atomic import publish
 from headstart.errors import ConfigError
 from headstart.model_card import model_card
 
@@ -186,7 +187,7 @@ def _export_st(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, 
     write_atomic(tmp_dir / "README.md", model_card(run.meta, _metrics(run), how=how).encode())
     diff = check(tmp_dir)
     refuse_beyond(diff, tolerance)
-    os.replace(tmp_dir, out)  # the whole folder, checked, moved into place at once
+    publish(tmp_dir, out)  # the whole folder, checked, moved into place at once
     return diff
 
 
@@ -256,7 +257,7 @@ def _export_hf(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, 
     write_atomic(tmp_dir / "README.md", model_card(run.meta, _metrics(run), how=how).encode())
     diff = check(tmp_dir)
     refuse_beyond(diff, tolerance)
-    os.replace(tmp_dir, out)  # the whole folder, checked, moved into place at once
+    publish(tmp_dir, out)  # the whole folder, checked, moved into place at once
     return diff
 
 
@@ -358,7 +359,7 @@ def _export_onnx(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *
     write_atomic(tmp_dir / "README.md", model_card(run.meta, _metrics(run), how=how).encode())
     diff = check(tmp_dir)
     refuse_beyond(diff, tolerance)
-    os.replace(tmp_dir, out)  # the whole folder, checked, moved into place at once
+    publish(tmp_dir, out)  # the whole folder, checked, moved into place at once
     return diff
 
 

@@ -297,9 +297,9 @@ def test_every_artefact_write_goes_through_a_temp_file_and_os_replace():
         tree = ast.parse(path.read_text())
         writes = _writes(tree)
         # atomic.write_directory fills a staging directory and swaps it in with os.replace: a write inside a function
-        # passed to it (nested in the function that calls it) lands atomically too.
+        # passed to it (nested in the function that calls it) lands atomically too; atomic.publish os.replace()s a folder.
         swapping = {id(call) for func, call, _ in writes
-                    if "os.replace" in ast.unparse(func) or "write_directory(" in ast.unparse(func)}
+                    if any(move in ast.unparse(func) for move in ("os.replace", "write_directory(", "publish("))}
         for func, call, name in writes:
             where = f"{path.relative_to(PACKAGE.parent)}:{call.lineno} {func.name}"
             if name in ("write_text", "write_bytes"):
@@ -443,3 +443,26 @@ def test_killing_a_compare_with_workers_leaves_no_process_behind(sig, tiny_backb
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
     assert left == [], f"{len(left)} process(es) outlived the driver by 5 s"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_a_runs_files_get_the_mode_any_new_file_gets(umask, toy_csv, tiny_registry, tmp_path):
+    """safetensors and mkstemp write owner-only (0600) temp files; once in place, a run's, a merge's and an export's
+    files have the mode an ordinary new file gets under the user's umask, like the JSON beside them."""
+    import headstart
+    from headstart.adapters import merge
+    from headstart.export import export
+    from headstart.specs import TrainConfig
+
+    old = os.umask(umask)
+    try:
+        config = TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32")
+        headstart.fit(str(toy_csv), "tiny-bert", strategy="lora", n=32, seed=0, out=tmp_path / "lora", config=config)
+        merge(tmp_path / "lora", tmp_path / "merged")
+        export(tmp_path / "lora", tmp_path / "hf")
+    finally:
+        os.umask(old)
+    files = [p for folder in ("lora", "merged", "hf") for p in (tmp_path / folder).rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"weights.safetensors", "adapter_model.safetensors", "model.safetensors", "spec.json"}
+    modes = {str(p.relative_to(tmp_path)): oct(p.stat().st_mode & 0o777) for p in files}
+    assert set(modes.values()) == {oct(0o666 & ~umask)}, modes

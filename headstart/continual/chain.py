@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from headstart.atomic import share_files
 from headstart.continual.heads import MaskedHead
 from headstart.continual.methods import Method
 from headstart.continual.streams import Stream
@@ -218,6 +219,7 @@ def save_checkpoint(chain: Chain, folder: Path, step: int) -> None:
         tensors.update({f"model.{k}.{name}": t.detach().contiguous().cpu() for name, t in model.state_dict().items()})
     tmp = folder / f"step-{step}.safetensors.tmp"
     save_file(tensors, str(tmp))
+    share_files(tmp)
     kill_point("write:checkpoint")
     os.replace(tmp, folder / f"step-{step}.safetensors")
     (folder / f"step-{step}.json.tmp").write_text(json.dumps(chain.state))
