@@ -13,17 +13,25 @@ LOG_EVERY = 15.0
 
 
 def _log_lines(description: str) -> ProgressFn:
+    """Plain progress lines for a log file. The ETA is the rate since the first update (setup before it, loading a
+    model or caching features, would otherwise count as the first step's time), "?" until a second update has come."""
     start = time.monotonic()
     last = [-LOG_EVERY]
+    first: list[tuple[float, float]] = []  # (time, done) at the first update
 
     def update(done: float, total: int, info: dict[str, Any]) -> None:
         now = time.monotonic() - start
+        if not first:
+            first.append((now, done))
         if now - last[0] < LOG_EVERY and done < total:
             return
         last[0] = now
-        eta = f"{(total - done) * now / done:.0f}s" if done > 0 else "?"
+        since, done_then = first[0]
+        rate = (done - done_then) / (now - since) if done > done_then and now > since else 0.0
+        eta = f"{(total - done) / rate:.0f}s" if rate > 0 else "0s" if done >= total else "?"
         text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
-        print(f"{description}: {done:.1f}/{total} {text} elapsed {now:.0f}s ETA {eta}", file=sys.stderr, flush=True)
+        print(" ".join(part for part in (f"{description}: {done:g}/{total}", text, f"elapsed {now:.0f}s ETA {eta}") if part),
+              file=sys.stderr, flush=True)
 
     return update
 

@@ -1,0 +1,18 @@
+"""Tests of headstart/progress.py: the plain progress lines a log file gets."""
+
+from __future__ import annotations
+
+import headstart.progress as progress
+
+
+def test_the_eta_counts_from_the_first_step_not_from_setup(monkeypatch, capsys):
+    """4 s of setup, then 1 s a step: the first line cannot know the rate ("?"), later ones use the steps' own rate."""
+    clock = iter([0.0, 4.0, 5.0, 20.0, 304.0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    update = progress._log_lines("lp")  # created at t = 0, before setup
+    update(1.0, 300, {"loss": 0.7})  # t = 4: the first step
+    update(2.0, 300, {})  # t = 5: inside LOG_EVERY, no line
+    update(17.0, 300, {})  # t = 20: 16 steps in 16 s since the first
+    update(300.0, 300, {})  # t = 304: the last
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["lp: 1/300 loss 0.7 elapsed 4s ETA ?", "lp: 17/300 elapsed 20s ETA 283s", "lp: 300/300 elapsed 304s ETA 0s"]
