@@ -122,6 +122,9 @@ def budget_text(runs: list[RunResult]) -> str:
     stopped = sum(_stopped_early(r) for r in runs)
     rule = sorted({(b.get("epochs"), b.get("min_steps")) for b in budgets}, key=str)
     why = f"{rule[0][0]} epochs, at least {rule[0][1]} steps" if len(rule) == 1 and None not in rule[0] else ""
+    caps = {int(b["max_steps"]) for b in budgets if isinstance(b.get("max_steps"), int) and int(b.get("planned_steps") or 0) == b["max_steps"]}
+    if why and len(caps) == 1 and len(planned) == 1 and planned[0] in caps:  # the rule asked for more: say what cut it
+        why += f", capped at {planned[0]} by max_steps"
     parts = [f"{steps} steps" + (f" ({why})" if why else "") + (f", {stopped} of {len(budgets)} stopped early" if stopped else "")]
     chosen = [(r.chosen or {}).get("lr") for r in runs]
     lrs = sorted({float(c) for c in chosen if isinstance(c, (int, float))} or
@@ -157,7 +160,9 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             planned = max(int(r.record["budget"].get("planned_steps") or 0) for r in runs if (r.record or {}).get("budget"))
             tuned = any(r.record["budget"].get("tuned") for r in runs if (r.record or {}).get("budget"))
             name = str(runs[0].spec.get("strategy"))  # the arm's strategy, as the config and flags spell it
-            more = f"min_steps = {2 * planned} for it in the config ([train_by_strategy.{name}]), or --min-steps {2 * planned}"
+            capped = all((r.record or {}).get("budget", {}).get("max_steps") == planned for r in runs)  # max_steps cut it
+            key = "max_steps" if capped else "min_steps"
+            more = f"{key} = {2 * planned} for it in the config ([train_by_strategy.{name}]), or --{key.replace('_', '-')} {2 * planned}"
             # Runs that stopped early on a validation plateau would leave a larger budget unused: not the fix to offer.
             stopped = sum(_stopped_early(r) for r, f in zip(runs, flags) if reason in f)
             plateau = stopped * 2 >= count

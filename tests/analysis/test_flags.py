@@ -122,3 +122,17 @@ def test_the_recommendation_says_in_how_many_seeds_an_arm_learned_nothing() -> N
     (band,) = recommend(some)
     assert ("ft never beat the majority-class rate on validation at n = 32 (1 of 2 seeds): in those seeds it learned "
             "nothing within its budget") in band["text"], band["text"]
+
+
+def test_the_budget_says_when_max_steps_cut_it() -> None:
+    capped = run("ft", 16, 0, [0.6, 0.7], planned=40)
+    capped.record["budget"].update(epochs=3, min_steps=100, max_steps=40)
+    assert flags.budget_text([capped]).startswith("40 steps (3 epochs, at least 100 steps, capped at 40 by max_steps)")
+    free = run("ft", 16, 0, [0.6, 0.7], planned=100)
+    free.record["budget"].update(epochs=3, min_steps=100, max_steps=1000)
+    assert flags.budget_text([free]).startswith("100 steps (3 epochs, at least 100 steps), ")
+    improving = [run("ft", 16, s, [0.60, 0.64, 0.66, 0.70], planned=40) for s in range(2)]
+    for r in improving:
+        r.record["budget"].update(epochs=3, min_steps=100, max_steps=40)
+    (flag,) = flags.budget_flags(improving)
+    assert flag["reason"] == "improving" and "max_steps = 80 for it in the config" in flag["text"] and "--max-steps 80" in flag["text"]
