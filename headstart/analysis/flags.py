@@ -116,6 +116,11 @@ def budget_text(runs: list[RunResult]) -> str:
     if not budgets:
         return ""
     if not any(int(b.get("planned_steps") or 0) for b in budgets):
+        # A solved phase may take steps of its own (SetFit's contrastive pairs on the encoder), recorded in what it chose
+        inner = sorted({int(c["pair_steps"]) for c in (r.chosen or {} for r in runs) if isinstance(c.get("pair_steps"), int)})
+        if inner:
+            steps = f"{inner[0]}" if len(inner) == 1 else f"{inner[0]}–{inner[-1]}"
+            return f"{steps} encoder steps on sentence pairs, then a closed-form head"
         return "closed form (no optimiser steps)"
     planned = sorted({int(b.get("planned_steps") or 0) for b in budgets})
     steps = f"{planned[0]}" if len(planned) == 1 else f"{planned[0]}–{planned[-1]}"

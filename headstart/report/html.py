@@ -181,7 +181,7 @@ if (D.leakage) {
 const tbody = $("table").tBodies[0];
 for (const r of D.curves) {
   const tr = el("tr");
-  for (const v of [r.strategy, r.label, meanText(r), ciText(r), seedsText(r), r.chosen || "–", r.budget || "–", secs(r.train_seconds), secs(r.seconds_per_step), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
+  for (const v of [r.strategy, r.label, meanText(r), ciText(r), seedsText(r), r.chosen || "–", r.budget || "–", secs(r.train_seconds), (r.seconds_per_step ? secs(r.seconds_per_step) : "–"), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
   tbody.append(tr);
 }
 const signed = x => (x >= 0 ? "+" : "\u2212") + Math.abs(x).toFixed(3);

@@ -119,7 +119,7 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
         seeds = f"{r['seeds']} (1 run)" if r.get("runs", r["seeds"]) < r["seeds"] else str(r["seeds"])
         lines.append(f"| {md_text(r['strategy'])} | {format_n(r['n'], r['n_actual'])} | {_value(summary, r['mean'])} | "
                      f"{ci} | {seeds} | {md_text(r.get('chosen') or '–')} | {md_text(r.get('budget') or '–')} | {r['train_seconds']:.3g} | "
-                     f"{r.get('seconds_per_step', 0):.3g} | {r['trainable_params']:,} | "
+                     f"{_per_step(r.get('seconds_per_step'))} | {r['trainable_params']:,} | "
                      f"{size_text(r.get('saved_bytes', 0))} |")
     retained = summary.get("retention") or []
     ref = summary.get("reference")
@@ -234,3 +234,8 @@ def adaptation_markdown(rows: list[dict[str, Any]], *, source: str, target: str,
             lines.append(f"- n = {r['n']}: held-out accuracy {e.get('domain_accuracy', float('nan')):.2f}, effective "
                          f"sample size {e.get('ess', float('nan')):.1f} of {r['n']}, clipped {e.get('clipped', 0):.1f}")
     return "\n".join(lines) + "\n"
+
+
+def _per_step(seconds: float | None) -> str:
+    """Seconds per optimiser step, or "–" for a cell that took none (a closed-form head)."""
+    return f"{seconds:.3g}" if seconds else "–"

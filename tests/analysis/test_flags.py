@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from headstart.analysis import flags
 from headstart.results import RunResult
 
@@ -136,3 +138,14 @@ def test_the_budget_says_when_max_steps_cut_it() -> None:
         r.record["budget"].update(epochs=3, min_steps=100, max_steps=40)
     (flag,) = flags.budget_flags(improving)
     assert flag["reason"] == "improving" and "max_steps = 80 for it in the config" in flag["text"] and "--max-steps 80" in flag["text"]
+
+
+def test_a_solved_phase_with_steps_of_its_own_says_them() -> None:
+    setfit = run("setfit", 8, 0, [0.6], planned=0)
+    setfit.record["budget"].update(planned_steps=0, steps=0)
+    assert flags.budget_text([setfit]) == "closed form (no optimiser steps)"
+    other = run("setfit", 8, 1, [0.6], planned=0)
+    other.record["budget"].update(planned_steps=0, steps=0)
+    setfit, other = (dataclasses.replace(setfit, chosen={"pair_steps": 20, "C": 1.0}),
+                     dataclasses.replace(other, chosen={"pair_steps": 80}))
+    assert flags.budget_text([setfit, other]) == "20–80 encoder steps on sentence pairs, then a closed-form head"
