@@ -265,8 +265,10 @@ def test_runs_and_the_progress_line_name_each_run_by_its_arm(toy_csv, tiny_regis
     code, listed, _ = cli(["runs", str(tmp_path / "arms")], monkeypatch, capsys)
     assert code == 0 and {line.split()[2] for line in listed.splitlines()[:3]} == {"full-finetune", "full-finetune+l2sp",
                                                                                   "partial-freeze"}, listed
+    assert all(" test accuracy 0." in line for line in listed.splitlines()[:3]), "the score is the test split's, and says so"
     code, out, _ = cli(["runs", str(tmp_path / "arms"), "--json"], monkeypatch, capsys)
     assert code == 0 and {r["arm"] for r in json.loads(out)} == {"full-finetune", "full-finetune+l2sp", "partial-freeze"}
+    assert {r["split"] for r in json.loads(out)} == {"test"}
 
 
 def test_one_sweep_over_two_backbones_gives_each_its_own_curves(toy_csv, tiny_registry, tmp_path):

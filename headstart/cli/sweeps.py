@@ -300,7 +300,7 @@ def runs(
     mlflow_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: sqlite:///DIR/mlflow.db).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List the runs in a compare store, or log them to MLflow.
+    """List the runs in a compare store (each run's test score), or log them to MLflow.
 
     \b
     Example: headstart runs runs/cmp --status done --json
@@ -329,7 +329,7 @@ def runs(
     results = [r for r in every if status is None or r.status == status]
     rows = [{"key": r.key, "arm": labels[arm_key(r.spec)], "strategy": r.spec.get("strategy"), "n": r.spec.get("n_requested"),
              "seed": r.spec.get("seed"),
-             "status": r.status, "accuracy": r.metrics.get("accuracy"), "macro_f1": r.metrics.get("macro_f1"),
+             "status": r.status, "split": "test", "accuracy": r.metrics.get("accuracy"), "macro_f1": r.metrics.get("macro_f1"),
              "rmse": r.metrics.get("rmse"), "train_seconds": r.train_seconds, "trainable_params": r.trainable_params,
              "error": r.error} for r in results]
     if as_json:
@@ -337,7 +337,7 @@ def runs(
         return
     width = max([16, *(len(r["arm"]) for r in rows)])
     for r in rows:
-        score = next((f"{k} {r[k]:.4f}" for k in ("accuracy", "rmse") if r[k] is not None), "")
+        score = next((f"test {k} {r[k]:.4f}" for k in ("accuracy", "rmse") if r[k] is not None), "")
         typer.echo(f"{r['key']}  {r['status']:<8} {r['arm']:<{width}} n={str(r['n']):<5} seed={r['seed']}  {score}  "
                    f"{r['train_seconds']:.1f}s{'  ' + r['error'] if r['error'] else ''}")
     typer.echo(f"{len(rows)} runs")
