@@ -21,8 +21,9 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              + f", on {resolved.get('n')} labelled examples of `{data.get('name')}` (data hash {str(data.get('hash', ''))[:12]}), "
              f"seed {resolved.get('seed')}, backbone `{resolved.get('backbone')}`.", "",
              "## Metrics", "",
-             "Validation (the split that chose the checkpoint): "
-             + (", ".join(f"{k} {v:.4f}" for k, v in val.items() if isinstance(v, (int, float))) or "not recorded") + ".",
+             "Validation (the split that chose the checkpoint"
+             + (f", {val['n']:g} examples" if isinstance(val.get("n"), (int, float)) else "") + "): "
+             + (", ".join(f"{k} {v:.4f}" for k, v in val.items() if isinstance(v, (int, float)) and k != "n") or "not recorded") + ".",
              "Test metrics with intervals over seeds come from `headstart compare` / `headstart evaluate`; one run has no "
              "interval of its own.", "",
              "## Use", "", how, "",

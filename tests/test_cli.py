@@ -144,6 +144,11 @@ def test_train_evaluate_predict_on_the_tiny_backbone(monkeypatch, capsys, toy_cs
     code, _, err = cli(["predict", str(out), str(toy_csv), "--out", str(tmp_path / "p.csv")], monkeypatch, capsys)
     assert code == 0 and "wrote 200 predictions" in err
     assert list(pd.read_csv(tmp_path / "p.csv").columns) == ["text", "label", "p_neg", "p_pos"]
+    code, stdout, _ = cli([*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "32",
+                           "--out", str(tmp_path / "lp")], monkeypatch, capsys)
+    rows = int(json.loads((tmp_path / "lp" / "metrics.json").read_text())["val"]["n"])
+    assert code == 0 and f"\nvalidation ({rows} examples): accuracy " in stdout, stdout
+    assert f"Validation (the split that chose the checkpoint, {rows} examples): accuracy " in (tmp_path / "lp" / "README.md").read_text()
 
 
 def command_names() -> list[str]:

@@ -175,7 +175,8 @@ def train(
     if result.status != "done":
         typer.echo(f"{result.status}: {result.error}", err=True)
         raise typer.Exit(1)
-    typer.echo("validation: " + _metric_line(result.val_metrics))
+    rows = result.val_metrics.get("n")
+    typer.echo(f"validation{f' ({rows:g} examples)' if isinstance(rows, (int, float)) else ''}: " + _metric_line(result.val_metrics))
     if summary.get("mlflow"):
         logged = summary["mlflow"]
         typer.echo(f"MLflow: {'logged as run ' + logged['run_id'] if logged['logged'] else 'already logged'} ({logged['uri']})")
