@@ -278,6 +278,12 @@ def test_cli_lists_shows_merges_and_predicts_with_a_chosen_adapter(toy_csv, tiny
     assert listed.exit_code == 0, listed.output
     rows = json.loads(listed.output)
     assert [r["kind"] for r in rows] == ["headstart-peft"] * 2 and all(r["adapter_bytes"] > 0 for r in rows)
+    (tmp_path / "runs" / "ft").mkdir()
+    trained_run(toy_csv, tmp_path / "runs" / "ft", "bitfit")
+    text = runner.invoke(app, ["adapters", "list", str(tmp_path / "runs")]).output.splitlines()
+    assert text[-1] == "3 listed (1 headstart, 2 headstart-peft)", text
+    assert len({line.index(" headstart") for line in text[:-1]}) == 1, "the columns line up"
+    assert all(line.endswith(" kB") for line in text[:-1]), text
     shown = runner.invoke(app, ["adapters", "show", str(tmp_path / "runs" / "a")])
     assert shown.exit_code == 0 and "LORA" in shown.output
     merged = runner.invoke(app, ["adapters", "merge", str(tmp_path / "runs" / "a"), "--out", str(tmp_path / "m")])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -23,7 +24,7 @@ def adapters_list(
     paths: Annotated[list[Path], typer.Argument(help="Adapter / run directories, or folders holding them.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """List adapters: method, base, trainable parameters and size on disk.
+    """List adapters and runs: kind, method, base, trainable parameters and the size of what trained, on disk.
 
     \b
     Example: headstart adapters list runs/
@@ -34,11 +35,20 @@ def adapters_list(
     if as_json:
         _echo_json([i.to_dict() for i in infos])
         return
+    width = max((len(i.directory) for i in infos), default=0)
     for i in infos:
         params = f"{i.trainable_params:,}" if i.trainable_params is not None else "?"
-        typer.echo(f"{i.directory}  {i.kind:<14} {str(i.method):<14} base={i.base}  trainable={params}  "
-                   f"{i.adapter_bytes / 1e6:.2f} MB")
-    typer.echo(f"{len(infos)} adapters")
+        typer.echo(f"{i.directory:<{width}}  {i.kind:<14} {str(i.method):<14} base={i.base}  trainable={params}  "
+                   f"{_size(i.adapter_bytes)}")
+    # kinds: headstart-peft and peft hold adapters; merged, a full model; headstart, the run's trained weights (BitFit or
+    # Houlsby adapters, or a whole fine-tuned model or probe head): counted apart rather than all called adapters
+    kinds = Counter(i.kind for i in infos)
+    typer.echo(f"{len(infos)} listed" + (f" ({', '.join(f'{n} {kind}' for kind, n in sorted(kinds.items()))})" if infos else ""))
+
+
+def _size(n: int) -> str:
+    """Bytes as a reader takes them in: 3.4 kB, 298 kB, 90.9 MB."""
+    return next((f"{n / d:.3g} {u}" for d, u in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")) if n >= d), f"{n} B")
 
 
 @adapters_app.command("show")
