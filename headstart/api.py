@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,6 +277,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
     from headstart.data.splits import SplitConfig
     from headstart.sweep_spec import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes
 
+    command = call_text("headstart.compare", compare, locals())  # the report's "Produced by", as the CLI's argv is
+
     def text(value: Any) -> str:
         return value if isinstance(value, str) else ",".join("all" if v is None else str(v) for v in value)
 
@@ -288,7 +291,33 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
                       label_column=label_column, task=task, pooling=pooling, arms=arms or (), retain=tuple(retain or ()),
                       backbones=backbones or (), group_column=group_column, split_column=split_column,
                       eval_data=tuple(eval_data or ()), tta=tuple(tta or ()))
-    return run_compare(sweep, out, workers=workers, progress=progress, backend=backend, address=address)
+    return run_compare(sweep, out, workers=workers, command=command, progress=progress, backend=backend, address=address)
+
+
+def call_text(name: str, function: Any, arguments: dict[str, Any]) -> str:
+    """``name(...)`` with the arguments that differ from ``function``'s defaults, as Python would read them back:
+    ``headstart.compare(strategies='lora', seeds=3, config=TrainConfig(max_steps=20))``. An object given for data (a
+    Dataset, a DataFrame) is named by its type, its contents being no literal."""
+    import inspect
+
+    parts = [f"{p.name}={_literal(arguments[p.name])}" for p in inspect.signature(function).parameters.values()
+             if p.name in arguments and not (_is_literal(arguments[p.name]) and arguments[p.name] == p.default)]
+    return f"{name}({', '.join(parts)})"
+
+
+def _is_literal(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool, Path)) or (
+        isinstance(value, (list, tuple, dict)) and all(_is_literal(v) for v in (value.values() if isinstance(value, dict) else value)))
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, Path):
+        return repr(str(value))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # only the fields set away from their defaults
+        fields = [f"{f.name}={_literal(getattr(value, f.name))}" for f in dataclasses.fields(value)
+                  if f.default is not dataclasses.MISSING and getattr(value, f.name) != f.default]
+        return f"{type(value).__name__}({', '.join(fields)})"
+    return repr(value) if _is_literal(value) else f"<{type(value).__name__}>"
 
 
 def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str = "", progress: bool = False,

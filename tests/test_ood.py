@@ -88,6 +88,10 @@ def test_a_compare_sets_each_arm_in_domain_beside_out_of_domain(toy_csv, other_c
     result = headstart.compare(str(toy_csv), backbone="tiny", strategies="linear-probe,full-finetune", sizes=[16, 32], seeds=2,
                                out=tmp_path / "cmp", config=cfg, tune=None, eval_data=[f"{other_csv}[neutral=-]"], tta=["tent"])
     assert {r["data"] for r in result.summary["ood"]} == {str(other_csv), f"{other_csv} after tent"}
+    produced = (tmp_path / "cmp" / "report.md").read_text()  # the Python call, as the CLI records its command line
+    assert (f"headstart.compare(data={str(toy_csv)!r}, backbone='tiny', strategies='linear-probe,full-finetune', sizes=[16, 32], "
+            f"seeds=2, out={str(tmp_path / 'cmp')!r}, config=TrainConfig(min_steps=8, max_steps=8, batch_size=8, precision='fp32'), "
+            f"tune=None, eval_data=['{other_csv}[neutral=-]'], tta=['tent'])") in produced, produced[-600:]
     rows = {(r["strategy"], r["n"]): r for r in result.summary["ood"] if r["data"] == str(other_csv)}
     assert set(rows) == {(s, n) for s in ("linear-probe", "full-finetune") for n in (16, 32)}
     with Store(tmp_path / "cmp", create=False) as store:
