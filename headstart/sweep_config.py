@@ -95,7 +95,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"grid must be a table of strategy = [values] in {str(path)!r}, e.g. [grid] full-finetune = [2e-5, 5e-5, 1e-4]")
     for key, kinds, example in (("strategies", (str,), '["linear-probe", "lora"]'), ("sizes", (int, str), '[16, 64, "all"]'),
                                 ("arms", (str,), '["lora[rank=4]", "full-finetune+l2sp[weight=0.01]"]'),
-                                ("retain", (str,), '["drug-reviews"]'), ("eval_data", (str,), '["drug-reviews-sentiment"]'), ("tta", (str,), '["bn-adapt", "tent"]'), ("backbones", (str,), '["all-minilm-l6-v2", "all-mpnet-base-v2"]')):
+                                ("retain", (str,), '["drug-reviews"]'), ("eval_data", (str,), '["drug-reviews-sentiment"]'), ("tta", (str,), '["bn-adapt", "tent"]'), ("backbones", (str,), '["all-minilm-l6-v2", "path/to/other-encoder"]')):
         value = config.get(key)
         if isinstance(value, list) and not all(isinstance(v, kinds) and not isinstance(v, bool) for v in value):
             raise ConfigError(f"{key} in {str(path)!r} must be a list like {example}, got {value!r}")

@@ -392,3 +392,18 @@ def test_compare_flags_override_the_configs_strategies_or_arms(monkeypatch, caps
     config.write_text('strategies = ["linear-probe"]\narms = ["full-finetune"]\n')
     assert_user_error(cli([*common, "--config", str(config), "--out", str(tmp_path / "bad")], monkeypatch, capsys),
                       "strategies and arms in", "both say what to compare")
+
+
+def test_compares_defaults_in_its_help_are_the_ones_it_runs():
+    """The CLI quotes its defaults as literals (so --help loads no torch); they are the library's."""
+    import inspect
+
+    import headstart.api
+    from headstart.backbones import DEFAULT
+    from headstart.cli.sweeps import COMPARE_DEFAULTS
+    from headstart.sweep_spec import DEFAULT_SIZES, DEFAULT_STRATEGIES
+
+    api = inspect.signature(headstart.api.compare).parameters
+    assert COMPARE_DEFAULTS == {"data": api["data"].default, "backbone": DEFAULT, "strategies": ",".join(DEFAULT_STRATEGIES),
+                                "sizes": ",".join("all" if n is None else str(n) for n in DEFAULT_SIZES),
+                                "seeds": api["seeds"].default, "out": api["out"].default}

@@ -12,14 +12,20 @@ import typer
 from headstart.cli.common import LEAKAGE_WARN, DataOpt, JsonOpt, _check_writable, _echo_json, _scoped_options, app
 from headstart.errors import ConfigError
 
+# What compare runs where neither a flag nor --config says (the help texts quote them). Literals, so that --help imports
+# no torch: tests/test_cli.py checks them against sweep_spec's DEFAULT_STRATEGIES / DEFAULT_SIZES and api.compare's.
+COMPARE_DEFAULTS: dict[str, Any] = {"data": "rotten-tomatoes", "backbone": "all-minilm-l6-v2",
+                                    "strategies": "scratch,linear-probe,full-finetune", "sizes": "8,16,32,64,128,256,all",
+                                    "seeds": 5, "out": "runs/compare"}
+
 
 @app.command()
 def compare(
-    data: Annotated[Optional[str], typer.Option("--data", "-d", help="Built-in dataset or a data file.")] = None,
-    backbone: Annotated[Optional[str], typer.Option("--backbone", "-b", help="Built-in backbone or a local model folder.")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", "-d", help=f"Built-in dataset or a data file (default: {COMPARE_DEFAULTS['data']}).")] = None,
+    backbone: Annotated[Optional[str], typer.Option("--backbone", "-b", help=f"Built-in backbone or a local model folder (default: {COMPARE_DEFAULTS['backbone']}).")] = None,
     backbones: Annotated[Optional[str], typer.Option(help="Several backbones, comma-separated: each its own curves in the report "
-                                                          "(e.g. all-minilm-l6-v2,all-mpnet-base-v2).")] = None,
-    strategies_: Annotated[Optional[str], typer.Option("--strategies", "-s", help="Comma-separated strategies.")] = None,
+                                                          "(e.g. all-minilm-l6-v2,path/to/other-encoder).")] = None,
+    strategies_: Annotated[Optional[str], typer.Option("--strategies", "-s", help=f"Comma-separated strategies (default: {COMPARE_DEFAULTS['strategies']}).")] = None,
     retain: Annotated[Optional[list[str]], typer.Option(help="After training, measure forgetting on this classification dataset "
                                                             "(repeatable): a probe on the adapted vs the original encoder.")] = None,
     eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score every run on this dataset's test split, out of domain "
@@ -29,9 +35,9 @@ def compare(
                                                          "inputs: bn-adapt | tent | tent-episodic (repeatable).")] = None,
     arms: Annotated[Optional[str], typer.Option(help="Arms to compare instead of --strategies: strategy[options]+term[options], "
                                                      "comma-separated, e.g. 'lora[rank=4],lora[rank=16],full-finetune+l2sp[weight=0.01]'.")] = None,
-    sizes: Annotated[Optional[str], typer.Option(help="Comma-separated labelled-set sizes; 'all' = the whole pool.")] = None,
-    seeds: Annotated[Optional[int], typer.Option(help="Seeds per cell (0 .. seeds-1).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Directory of the store and the report.")] = None,
+    sizes: Annotated[Optional[str], typer.Option(help=f"Comma-separated labelled-set sizes; 'all' = the whole pool (default: {COMPARE_DEFAULTS['sizes']}).")] = None,
+    seeds: Annotated[Optional[int], typer.Option(help=f"Seeds per cell, 0 .. seeds-1 (default: {COMPARE_DEFAULTS['seeds']}).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help=f"Directory of the store and the report (default: {COMPARE_DEFAULTS['out']}).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Local worker processes (threads are divided between them).")] = None,
     backend: Annotated[Optional[str], typer.Option(help="Where cells run: local (this process or --workers processes; the "
                                                         "default) or ray (each cell a Ray task; pip install 'headstart[ray]').")] = None,
@@ -76,7 +82,7 @@ def compare(
     from headstart.api import run_compare
     from headstart.data.splits import SplitConfig
     from headstart.specs import TrainConfig
-    from headstart.sweep_spec import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes
+    from headstart.sweep_spec import SweepSpec, parse_list, parse_sizes
     from headstart.sweep_config import read_config
 
     cfg = read_config(config) if config else {}
@@ -85,8 +91,8 @@ def compare(
     for name, value in (("max_steps", max_steps), ("min_steps", min_steps), ("epochs", epochs), ("image_size", image_size)):
         if value is not None:
             train_fields[name] = value
-    strategies_text = pick(strategies_, "strategies", ",".join(DEFAULT_STRATEGIES))
-    sizes_text = pick(sizes, "sizes", ",".join("all" if n is None else str(n) for n in DEFAULT_SIZES))
+    strategies_text = pick(strategies_, "strategies", COMPARE_DEFAULTS["strategies"])
+    sizes_text = pick(sizes, "sizes", COMPARE_DEFAULTS["sizes"])
     split_fields = {**cfg.get("split", {}), **({"dedupe": True} if dedupe else {}),
                     **({"max_test": max_test} if max_test is not None else {})}
     if backbone is not None and backbones is not None:
@@ -100,8 +106,8 @@ def compare(
     if strategies_ is not None:  # flags override the file: its arms would otherwise take the place of --strategies
         cfg = {k: v for k, v in cfg.items() if k != "arms"}
     sweep = SweepSpec(
-        data=pick(data, "data", "rotten-tomatoes"), backbone=pick(backbone, "backbone", "all-minilm-l6-v2"),
-        strategies=parse_list(strategies_text), sizes=parse_sizes(sizes_text), seeds=pick(seeds, "seeds", 5),
+        data=pick(data, "data", COMPARE_DEFAULTS["data"]), backbone=pick(backbone, "backbone", COMPARE_DEFAULTS["backbone"]),
+        strategies=parse_list(strategies_text), sizes=parse_sizes(sizes_text), seeds=pick(seeds, "seeds", COMPARE_DEFAULTS["seeds"]),
         train=TrainConfig(**train_fields), options=_sweep_options(cfg.get("options", {}), option),
         train_by_strategy=dict(cfg.get("train_by_strategy", {})), split=SplitConfig(**split_fields),
         text_column=pick(text_column, "text_column", None), label_column=pick(label_column, "label_column", None),
@@ -115,7 +121,7 @@ def compare(
     described = pick(label_descriptions, "label_descriptions", None)
     if described is not None:
         sweep = _with_label_descriptions(sweep, described)
-    out_dir = Path(pick(out, "out", "runs/compare"))
+    out_dir = Path(pick(out, "out", COMPARE_DEFAULTS["out"]))
     _check_writable(out_dir)
     if (out_dir / "spec.json").exists() or (out_dir / "metrics.json").exists():
         raise ConfigError(f"--out {str(out_dir)!r} holds a run (spec.json); a comparison writes a store and its report, "
