@@ -466,3 +466,11 @@ def test_an_arm_that_reads_no_labels_stays_a_candidate_at_every_size() -> None:
     assert band["strategy"] == "zero-shot" and band["from_n"] == 32, band
     assert band["text"].startswith("from 32 labelled examples: zero-shot (best on validation; it reads none of the labels: "
                                    "its n = 0 runs; test 66.0%"), band["text"]
+
+
+def test_a_difference_that_rounds_to_zero_prints_without_a_sign() -> None:
+    from headstart.analysis.cells import delta_text
+
+    assert delta_text({"points": -0.04, "ci": [-1.26, 1.18], "pairs": 3}, "accuracy", True) == "0.0 points (CI -1.3 to +1.2)"
+    assert delta_text({"points": 0.04, "ci": [-0.04, 0.02], "pairs": 3}, "accuracy", True) == "0.0 points (CI 0.0 to 0.0)"
+    assert delta_text({"points": -0.06, "ci": [-1.0, 1.0], "pairs": 3}, "accuracy", True) == "-0.1 points (CI -1.0 to +1.0)"

@@ -271,13 +271,19 @@ def delta_text(imp: dict[str, Any], metric: str, better_high: bool) -> str:
     has_ci = imp.get("has_ci", imp["pairs"] >= 2)
     low, high = imp["ci"]
     if percent:
-        ci = f" (CI {low:+.1f} to {high:+.1f})" if has_ci else ""
-        text = f"{imp['points']:+.1f} points{ci}"
+        ci = f" (CI {_signed(low)} to {_signed(high)})" if has_ci else ""
+        text = f"{_signed(imp['points'])} points{ci}"
     else:
         word = ("higher" if better_high else "lower") if imp["points"] >= 0 else ("lower" if better_high else "higher")
         ci = f" (CI {low:+.2g} to {high:+.2g})" if has_ci else ""
         text = f"{abs(imp['points']):.3g} {word} {metric}{ci}"
     return text + ("" if has_ci else " (1 seed, no CI)")
+
+
+def _signed(points: float) -> str:
+    """``+1.2`` / ``-0.3``, and ``0.0`` for what rounds to zero either way (never ``-0.0``)."""
+    text = f"{points:+.1f}"
+    return "0.0" if text in ("+0.0", "-0.0") else text
 
 
 def resolve_direction(metric: str, better_high: bool | None) -> bool:
