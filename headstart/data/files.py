@@ -338,6 +338,10 @@ def read_inputs(path: str | Path, *, text_column: str | None = None) -> list[str
     texts = text_values(frame, column).tolist()
     if not texts:
         raise DataError(f"{str(path)!r} has no rows to predict on (only its header); add one input per row")
+    labels = [c for c in frame.columns if c != column and str(c).lower() in LABEL_NAMES]
+    if labels:  # prediction reads the text only: say so where the file also holds answers, and what scores them
+        log.info("%s: its column %r is not read (predictions hold the text, the predicted label and probabilities); to "
+                 "score the run on these labels: headstart evaluate RUN --eval-data %s", Path(path).name, labels[0], path)
     return texts
 
 
