@@ -146,8 +146,10 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
         predictions = outputs_to_predictions(episodic_outputs(model, batches, task=data.task), data.task, model)
         metrics = compute_metrics(data.task, predictions, targets, run_data.label_names)
         kept = {"predicted": predictions.argmax(1).tolist(), "target": targets.astype(np.int64).tolist()}
-        return {"data": parse_eval_data(text)[0], "tta": tta, "metrics": metrics, "test_rows": int(len(rows)), "note": note,
-                "rows": kept}
+        from headstart.tta import caveat
+
+        return {"data": parse_eval_data(text)[0], "tta": tta, "metrics": metrics, "test_rows": int(len(rows)),
+                "note": "; ".join(n for n in (note, caveat(tta, model)) if n), "rows": kept, "majority": _majority_share(targets, data.task)}
     if tta is not None:
         from headstart.tta import BATCH, ROWS, adapted, check_methods
 
@@ -156,8 +158,21 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
         device = next(model.parameters()).device
         batches = [{k: v.to(device) for k, v in model.backbone.collate([encoded[r] for r in pool[i : i + BATCH]]).items()}
                    for i in range(0, len(pool), BATCH)]
+        from headstart.tta import caveat
+
+        note = "; ".join(n for n in (note, caveat(tta, model)) if n)
         model, features = adapted(model, tta, batches, task=data.task), None
     metrics, kept = scored_rows(model, encoded, rows, targets, task=data.task, label_names=run_data.label_names,
                                 batch_size=batch_size, autocast=autocast,
                                 features=features(data, encoded) if features is not None else None)
-    return {"data": parse_eval_data(text)[0], "tta": tta, "metrics": metrics, "test_rows": int(len(rows)), "note": note, "rows": kept}
+    return {"data": parse_eval_data(text)[0], "tta": tta, "metrics": metrics, "test_rows": int(len(rows)), "note": note, "rows": kept,
+            "majority": _majority_share(targets, data.task)}
+
+
+def _majority_share(targets: Any, task: str) -> float | None:
+    """The share of the scored rows in their most frequent class (classification): the accuracy of answering it alone."""
+    import numpy as np
+
+    if task != "classification" or len(targets) == 0:
+        return None
+    return float(np.bincount(np.asarray(targets, dtype=np.int64)).max() / len(targets))

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from headstart.errors import ConfigError
-from headstart.tta import adapted, check_methods, entropy_of, refuses
+from headstart.tta import adapted, caveat, check_methods, entropy_of, refuses
 
 
 class Net(nn.Module):
@@ -120,3 +120,15 @@ def test_an_unknown_method_or_a_strategy_with_nothing_to_adapt_is_refused_before
     with pytest.raises(ConfigError, match="tfidf-logreg is not a network adapted from the backbone"):
         check_applies("tent", text_like, "classification", get_strategy("tfidf-logreg"))
     check_applies("tent", text_like, "classification", get_strategy("linear-probe"))  # the frozen encoder's LayerNorm
+
+
+def test_bn_methods_on_a_run_that_kept_the_pre_trained_statistics_say_what_that_means():
+    """AdaBN and tent assume source statistics; a run trained with --bn frozen normalised its source with ImageNet's."""
+    model = nn.Module()
+    model.backbone = nn.Module()
+    model.backbone.bn = "frozen"
+    for method in ("bn-adapt", "tent", "tent-episodic"):
+        assert "--bn train" in caveat(method, model) and caveat(method, model).startswith(method)
+    assert caveat(None, model) is None
+    model.backbone.bn = "train"
+    assert caveat("bn-adapt", model) is None

@@ -183,6 +183,7 @@ def train(
     for o in result.ood:
         typer.echo(f"out of domain, {o['data']} test{' after ' + o['tta'] if o.get('tta') else ''} ({o['test_rows']} rows): "
                    + _metric_line(o["metrics"])
+                   + (f"; its most frequent class is {100 * o['majority']:.1f}% of these rows" if o.get("majority") is not None else "")
                    + (f"  [{o['note']}]" if o.get("note") else ""))
     typer.echo(f"next: headstart evaluate {out}")
 
