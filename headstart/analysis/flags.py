@@ -64,13 +64,18 @@ def run_flags(result: RunResult) -> list[str]:
     gained at least ``IMPROVING_MIN`` from its lowest check to its best, of which its checks in the phase's first half
     reached less than ``SLOW_SHARE``.
     ``majority``: its best validation score is no better than the majority-class predictor's (``record.reference``).
-    Closed-form phases (no steps) and runs stored without a record are never flagged.
+    A run of closed-form phases only (no steps) can be flagged "majority" alone, by its recorded validation score; runs
+    stored without a record are never flagged.
     """
     record = result.record or {}
     history = [h for h in record.get("history") or () if not h.get("solved") and isinstance(h.get("val_score"), (int, float))]
     budget = record.get("budget") or {}
-    if not history or not budget:
+    if not budget:
         return []
+    if not history:  # closed form (a zero-shot head, a solved probe): no budget to judge, but it may still learn nothing
+        best = _selection(result.val_metrics or {}, str(budget.get("metric")))
+        reference = _selection((record.get("reference") or {}).get("val") or {}, str(budget.get("metric")))
+        return ["majority"] if best is not None and reference is not None and best <= reference + 1e-12 else []
     reasons = []
     final = [h for h in history if h.get("phase") == history[-1].get("phase")]
     if budget.get("steps") == budget.get("planned_steps"):
@@ -171,15 +176,20 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             # Runs that stopped early on a validation plateau would leave a larger budget unused: not the fix to offer.
             stopped = sum(_stopped_early(r) for r, f in zip(runs, flags) if reason in f)
             plateau = stopped * 2 >= count
+            if planned == 0:  # closed form: no budget would change it
+                nothing = "it takes no optimiser steps, so no budget would change it: read it as: this arm learned nothing here"
+            elif plateau:
+                nothing = (f"validation stopped improving before the budget ended in {stopped} of these {count} seeds, so "
+                           "more steps would go unused; " + ("" if tuned else "re-run with --tune lr, or ")
+                           + "read it as: this arm learned nothing here")
+            else:
+                nothing = (f"re-run with a larger budget ({more})" + ("" if tuned else " or --tune lr")
+                           + ", or read it as: this arm learned nothing here")
             fix = {"improving": f"re-run with a larger budget ({more})",
                    "unchecked": f"re-run with more validation checks (evals_per_phase = 5) or a larger budget ({more})",
                    "slow": (f"re-run on a higher grid (--grid {name}=…, above the rates tried)" if tuned else
                             "re-run with a higher learning rate (--tune lr searches one on validation; or --lr)"),
-                   "majority": ((f"validation stopped improving before the budget ended in {stopped} of these {count} seeds, so more "
-                                 "steps would go unused; " + ("" if tuned else "re-run with --tune lr, or ")
-                                 + "read it as: this arm learned nothing here") if plateau else
-                                (f"re-run with a larger budget ({more})" + ("" if tuned else " or --tune lr")
-                                 + ", or read it as: this arm learned nothing here"))}[reason]
+                   "majority": nothing}[reason]
             text = (f"{strategy} {REASONS[reason]} at n = {n} ({count} of {len(runs)} seeds; budget: {budget_text(runs)}): "
                     f"its scores may understate it; {fix}")
             out.append({"strategy": strategy, "n": n, "reason": reason, "count": count, "runs": len(runs),

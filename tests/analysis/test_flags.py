@@ -65,6 +65,19 @@ def test_a_closed_form_budget_says_so() -> None:
     assert flags.budget_text([r]) == "closed form (no optimiser steps)"
 
 
+def test_a_closed_form_arm_at_the_majority_rate_is_flagged_and_not_told_to_train_longer() -> None:
+    """A zero-shot head that answers one class (validation 0.55 against a majority rate of 0.55) learned nothing."""
+    def solved(seed: int, val: float) -> RunResult:
+        r = run("zero-shot-prompt", 0, seed, [val], planned=0, steps=0, majority=0.55)
+        r.record["history"] = [{"step": 0, "phase": "solve", "val_score": val, "solved": True}]
+        return dataclasses.replace(r, val_metrics={"accuracy": val})
+
+    assert flags.run_flags(solved(0, 0.55)) == ["majority"] and flags.run_flags(solved(0, 0.66)) == []
+    (flag,) = flags.budget_flags([solved(0, 0.55), solved(1, 0.55)])
+    assert flag["reason"] == "majority" and "no optimiser steps, so no budget would change it" in flag["text"], flag["text"]
+    assert "--min-steps" not in flag["text"]
+
+
 def test_a_run_that_learned_late_is_flagged_slow() -> None:
     """drug-reviews full fine-tuning at 1e-5 (measured, macro-F1): nothing by half-way, then a late climb; at 5e-5 the
     first half already made a third of the gain. Flat runs, runs with under four checks and smooth climbs are not slow."""
