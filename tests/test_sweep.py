@@ -286,6 +286,18 @@ def test_one_sweep_over_two_backbones_gives_each_its_own_curves(toy_csv, tiny_re
     for summary in summaries.values():
         assert {(r["strategy"], r["seeds"]) for r in summary["curves"]} == {("linear-probe", 2), ("full-finetune", 2)}
     assert result.reports["chart-2.png"].read_bytes().startswith(b"\x89PNG")
+    import contextlib
+    import io
+
+    from headstart.cli.sweeps import _print_report
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        _print_report(result.reports, tmp_path / "two")
+    lines = printed.getvalue().splitlines()
+    named = [line.removeprefix("experiment: ") for line in lines if line.startswith("experiment: ")]
+    assert set(named) == set(summaries), "each backbone's experiment is printed, named"
+    assert sum(line.startswith("recommendation: ") for line in lines) >= 2 and "never averaged or ranked together" in lines[-2]
     from headstart.errors import ConfigError
 
     with pytest.raises(ConfigError, match="--backbones lists a backbone twice"):

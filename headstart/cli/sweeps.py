@@ -241,20 +241,28 @@ def _print_report(paths: dict[str, Path], out_dir: Path) -> None:
     summary = json.loads(paths["results.json"].read_text())
     from headstart.report.markdown import reference_text
 
-    if reference_text(summary):
-        typer.echo(f"reference: {reference_text(summary)}")
-    head = summary.get("head_start")
-    if head:
-        typer.echo(f"head-start: {head['text']}")
-    cross = summary.get("crossover") or {}
-    if cross.get("text"):
-        typer.echo(f"crossover: {cross['text']}")
-    for band in summary.get("recommendation", []):
-        typer.echo(f"recommendation: {band['text']}")
-    for flag in summary.get("budget_flags", []):
-        typer.echo(f"budget: {flag['text']}")
-    for edge in summary.get("grid_edges", []):
-        typer.echo(f"tuning: {edge['text']}")
+    others = summary.get("other_experiments") or []
+    # Several experiments in one store (--backbones a,b): each its own block, named, never ranked together
+    for name, one in [(summary.get("experiment", ""), summary), *((o["experiment"], o["summary"]) for o in others)]:
+        if others:
+            typer.echo(f"experiment: {name}")
+        if reference_text(one):
+            typer.echo(f"reference: {reference_text(one)}")
+        head = one.get("head_start")
+        if head:
+            typer.echo(f"head-start: {head['text']}")
+        cross = one.get("crossover") or {}
+        if cross.get("text"):
+            typer.echo(f"crossover: {cross['text']}")
+        for band in one.get("recommendation", []):
+            typer.echo(f"recommendation: {band['text']}")
+        for flag in one.get("budget_flags", []):
+            typer.echo(f"budget: {flag['text']}")
+        for edge in one.get("grid_edges", []):
+            typer.echo(f"tuning: {edge['text']}")
+    if others:
+        typer.echo(f"note: {1 + len(others)} experiments (data · backbone) are reported apart, never averaged or ranked together; "
+                   "headstart rank-backbones --measured compares backbones")
     typer.echo(f"report: {paths['report.html']} (also chart.png, report.md, results.json in {out_dir})")
 
 
