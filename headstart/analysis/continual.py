@@ -82,7 +82,8 @@ def continual_rows(results: list[RunResult]) -> dict[str, Any]:
                                "acc": _summary(acc),
                                "val_acc": _summary([sum(vals[s][-1]) / t for s in mats if vals.get(s)])}
         if not joint and t > 1:
-            row["bwt"] = _summary([sum(m[-1][j] - m[j][j] for j in range(t - 1)) / (t - 1) for m in mats.values()])
+            if arm != "alone":  # a model per task forgets nothing by construction: its 0 is no measurement
+                row["bwt"] = _summary([sum(m[-1][j] - m[j][j] for j in range(t - 1)) / (t - 1) for m in mats.values()])
             row["plasticity"] = _summary([sum(m[j][j] for j in range(t)) / t for m in mats.values()])
             paired = [s for s in mats if alone.get(s) is not None]
             if paired and arm != "alone":

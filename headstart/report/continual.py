@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from headstart.analysis.continual import REFERENCE
 from headstart.report.markdown import md_text
 
 
@@ -37,7 +38,8 @@ def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, 
              "| arm | ACC (%) | BWT (points) | plasticity (%) | FWT (points) | seeds | train s / stream | kept between tasks |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in analysis["arms"]:
-        lines.append(f"| {md_text(row['arm'])} | {_ci(row['acc'])} | {_ci(row.get('bwt'), signed=True)} | "
+        reference = " (reference)" if row.get("method") in REFERENCE else ""  # not candidates: never recommended
+        lines.append(f"| {md_text(row['arm'])}{reference} | {_ci(row['acc'])} | {_ci(row.get('bwt'), signed=True)} | "
                      f"{_ci(row.get('plasticity'))} | {_ci(row.get('fwt'), signed=True)} | {row['acc']['seeds']} | "
                      f"{row['train_seconds']:.0f} | {_bytes(row['kept_bytes'])} |")
     if analysis.get("tried"):

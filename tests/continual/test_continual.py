@@ -108,10 +108,11 @@ def test_class_incremental_naive_forgets_the_first_task_and_replay_and_joint_kee
     assert replay[1][0] > naive[1][0] + 0.3 and joint[1][0] > naive[1][0] + 0.3, (replay, joint, naive)
     assert rows["naive"]["bwt"]["mean"] < -0.5 and rows["replay"]["bwt"]["mean"] > rows["naive"]["bwt"]["mean"]
     assert rows["replay"]["kept_bytes"] > 0 and rows["naive"]["kept_bytes"] == 0
-    assert "fwt" in rows["naive"] and "bwt" not in rows["joint"]
+    assert "fwt" in rows["naive"] and "bwt" not in rows["joint"] and "bwt" not in rows["alone"], "references have no BWT to measure"
     assert result.analysis["recommended"] in {"naive", "replay[size=64]"}  # never a reference arm
     written = (tmp_path / "out" / "continual.md").read_text()
     assert "| naive |" in written and "### replay\\[size=64\\]" in written and "Recommended:" in written
+    assert "| alone (reference) |" in written and "| joint (reference) |" in written
     assert json.loads((tmp_path / "out" / "continual.json").read_text())["arms"]
     assert (tmp_path / "out" / "continual.png").read_bytes()[:4] == b"\x89PNG"
     assert "report-data" in (tmp_path / "out" / "continual.html").read_text()
