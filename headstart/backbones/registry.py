@@ -24,6 +24,7 @@ class BuiltinBackbone:
     locate: Callable[[], Path]  # the model folder (text) or weights file (image)
     build: Callable[..., Any] | None = None  # image backbones: ``build(weights, image_size=, bn=)``
     input_side: int | None = None  # image backbones: the input side the network was trained at
+    seen: tuple[str, ...] = ()  # built-in datasets whose classes its pre-training already taught it (meta-train says so)
 
 
 REGISTRY: dict[str, BuiltinBackbone] = {}
@@ -124,6 +125,7 @@ register(BuiltinBackbone(
     locate=_mnist_cnn_weights,
     build=_image("mnist_cnn"),
     input_side=28,
+    seen=("mnist-5k", "opencv-digits", "sklearn-digits"),  # MNIST's digits: the same ten classes
 ))
 
 

@@ -181,7 +181,8 @@ def train(
         logged = summary["mlflow"]
         typer.echo(f"MLflow: {'logged as run ' + logged['run_id'] if logged['logged'] else 'already logged'} ({logged['uri']})")
     for o in result.ood:
-        typer.echo(f"out of domain, {o['data']} test{' after ' + o['tta'] if o.get('tta') else ''} ({o['test_rows']} rows): "
+        typer.echo(f"out of domain, {o['data']} test{' after ' + o['tta'] if o.get('tta') else ''} ({o['test_rows']} rows, "
+                   "split without reading its labels): "
                    + _metric_line(o["metrics"])
                    + (f"; its most frequent class is {100 * o['majority']:.1f}% of these rows" if o.get("majority") is not None else "")
                    + (f"  [{o['note']}]" if o.get("note") else ""))

@@ -69,7 +69,7 @@ def setup(cfg: MetaConfig) -> tuple[Any, Pool, list[Pool], list[str]]:
     Raises:
         ConfigError: a text backbone or dataset, or too many ways for a class set.
     """
-    from headstart.backbones.registry import load_backbone
+    from headstart.backbones.registry import REGISTRY, load_backbone
     from headstart.data import load_dataset
 
     plain = load_backbone(cfg.backbone, image_size=cfg.image_size)
@@ -89,6 +89,9 @@ def setup(cfg: MetaConfig) -> tuple[Any, Pool, list[Pool], list[str]]:
             base_classes = base_c
             notes.append(f"{name}: base classes {base_c[0]}-{base_c[-1]} ({', '.join(data.label_names[c] for c in base_c)}), "
                          f"novel classes {novel_c[0]}-{novel_c[-1]} ({', '.join(data.label_names[c] for c in novel_c)})")
+        if name in getattr(REGISTRY.get(cfg.backbone), "seen", ()):  # "novel" to the episodes, not to the backbone
+            notes.append(f"{name}: its classes are not novel to {cfg.backbone}, whose pre-training taught it the same "
+                         "classes; the plain backbone's probe starts with that advantage over the meta-trained arms")
         novel_pools.append(make_pool(data, novel_c, plain, cfg=cfg, shots=max(cfg.shots), where=f"the novel classes of {name!r}"))
     if base_classes is None:
         base_classes = list(range(len(base_data.label_names)))

@@ -97,3 +97,14 @@ def test_cli_end_to_end_saves_backbones_that_load(tmp_path, monkeypatch, capsys)
     with torch.no_grad():
         assert not torch.equal(loaded(loaded.collate(loaded.encode(images))),
                                load_backbone("mnist-cnn")(loaded.collate(loaded.encode(images))))
+
+
+def test_novel_classes_the_backbone_was_pre_trained_on_are_named_in_the_notes():
+    """mnist-cnn learnt MNIST's digits: digits are the episodes' novel classes, not the backbone's; the notes say so."""
+    from headstart.meta.train import setup
+
+    cfg = MetaConfig(arms=("protonet",), backbone="mnist-cnn", base="sklearn-digits", novel=("mnist-5k",), shots=(1,),
+                     per_class=8, queries=2)
+    notes = setup(cfg)[3]
+    assert any(n.startswith("mnist-5k: its classes are not novel to mnist-cnn") for n in notes), notes
+    assert not any("sklearn-digits: its classes" in n for n in notes), "only the novel datasets are named"
