@@ -199,7 +199,18 @@ def budget_notes(result: Any) -> list[dict[str, str]]:
     """``analysis.flags.run_flags`` of one run, as ``{reason, text, advice}``: the same evidence the report flags."""
     from headstart.analysis.flags import REASONS, run_flags
 
-    return [{"reason": reason, "text": REASONS[reason], "advice": ADVICE[reason]} for reason in run_flags(result)]
+    budget = (result.record or {}).get("budget") or {}
+    capped = bool(budget.get("planned_steps")) and budget.get("max_steps") == budget.get("planned_steps")
+    closed = not budget.get("planned_steps")
+
+    def advice(reason: str) -> str:
+        if closed and reason == "majority":  # no steps to add: the arm itself is the question
+            return "it takes no optimiser steps; with these labels it learned nothing: try another strategy"
+        if capped and reason in ("improving", "slow", "majority"):  # the user's own --max-steps set the budget
+            return ADVICE[reason] + f" (--max-steps {budget['max_steps']} capped this run: raise it first)"
+        return ADVICE[reason]
+
+    return [{"reason": reason, "text": REASONS[reason], "advice": advice(reason)} for reason in run_flags(result)]
 
 
 @dataclass

@@ -78,8 +78,12 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     run = load_run(directory)
     backbone = run.model.backbone
     strategy = get_strategy(run.resolved["strategy"])
-    if getattr(backbone, "modality", "text") != "text" or not hasattr(getattr(backbone, "model", None), "config"):
-        raise ConfigError(f"{str(directory)!r} is not a run on a transformers text encoder; --format hf exports those")
+    if getattr(backbone, "modality", "text") == "image":
+        raise ConfigError(f"{str(directory)!r} is a run on an image backbone; export writes text encoders only (every "
+                          "--format); serve it with headstart predict")
+    if not hasattr(getattr(backbone, "model", None), "config"):
+        raise ConfigError(f"{str(directory)!r} is not a run on a transformers text encoder, which every --format of export "
+                          "writes; serve it with headstart predict")
     if strategy.quantized:
         raise ConfigError(f"{str(directory)!r} has a 4-bit base; merge it first (headstart adapters merge --dequantize) and "
                           "export the merged run")

@@ -162,3 +162,19 @@ def test_a_solved_phase_with_steps_of_its_own_says_them() -> None:
     setfit, other = (dataclasses.replace(setfit, chosen={"pair_steps": 20, "C": 1.0}),
                      dataclasses.replace(other, chosen={"pair_steps": 80}))
     assert flags.budget_text([setfit, other]) == "20–80 encoder steps on sentence pairs, then a closed-form head"
+
+
+def test_a_single_runs_advice_names_the_cap_the_user_set_and_has_none_for_steps_it_never_takes() -> None:
+    from headstart.api import budget_notes
+
+    capped = run("ft", 32, 0, [0.60, 0.64, 0.66, 0.70], planned=40)
+    capped.record["budget"].update(max_steps=40)
+    (note,) = budget_notes(capped)
+    assert note["reason"] == "improving" and note["advice"].endswith("(--max-steps 40 capped this run: raise it first)")
+    free = run("ft", 32, 0, [0.60, 0.64, 0.66, 0.70], planned=100)
+    free.record["budget"].update(max_steps=1000)
+    assert "--max-steps" not in budget_notes(free)[0]["advice"]
+    solved = dataclasses.replace(run("zero-shot", 0, 0, [0.5], planned=0, steps=0, majority=0.55), val_metrics={"accuracy": 0.5})
+    solved.record["history"] = [{"step": 0, "phase": "solve", "val_score": 0.5, "solved": True}]
+    (note,) = budget_notes(solved)
+    assert note["reason"] == "majority" and note["advice"].startswith("it takes no optimiser steps")

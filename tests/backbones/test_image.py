@@ -201,6 +201,14 @@ def test_trained_bn_statistics_are_saved(make_tiny_cnn, toy_images_factory, tiny
     loaded = load_run(tmp_path / "run")
     for name, m in bn_layers(s.model).items():
         assert torch.equal(m.running_var, dict(bn_layers(loaded.model))[name].running_var), name
+    from headstart.errors import ConfigError
+    from headstart.export import export
+
+    for format in ("hf", "onnx", "sentence-transformers"):  # an image run is named as one, whichever format was asked
+        if format == "onnx":
+            pytest.importorskip("onnx")
+        with pytest.raises(ConfigError, match="is a run on an image backbone; export writes text encoders only"):
+            export(tmp_path / "run", tmp_path / f"export-{format}", format=format)
 
 
 # --- augmentation ------------------------------------------------------------------------------------------------
