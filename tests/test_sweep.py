@@ -271,7 +271,7 @@ def test_runs_and_the_progress_line_name_each_run_by_its_arm(toy_csv, tiny_regis
     assert {r["split"] for r in json.loads(out)} == {"test"}
 
 
-def test_one_sweep_over_two_backbones_gives_each_its_own_curves(toy_csv, tiny_registry, tmp_path):
+def test_one_sweep_over_two_backbones_gives_each_its_own_curves(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
     """--backbones tiny,tiny-bert: every arm on both, two experiments in one report, each with its curves and chart."""
     import headstart
     from headstart.specs import TrainConfig
@@ -298,6 +298,8 @@ def test_one_sweep_over_two_backbones_gives_each_its_own_curves(toy_csv, tiny_re
     named = [line.removeprefix("experiment: ") for line in lines if line.startswith("experiment: ")]
     assert set(named) == set(summaries), "each backbone's experiment is printed, named"
     assert sum(line.startswith("recommendation: ") for line in lines) >= 2 and "never averaged or ranked together" in lines[-2]
+    code, listed, _ = cli(["runs", str(tmp_path / "two")], monkeypatch, capsys)
+    assert code == 0 and {line.split()[2] for line in listed.splitlines()[:-1]} == {"tiny", "tiny-bert"}, listed
     from headstart.errors import ConfigError
 
     with pytest.raises(ConfigError, match="--backbones lists a backbone twice"):

@@ -341,7 +341,8 @@ def runs(
         every = store.results()
     labels = label_arms(every)  # labelled over the whole store, as the report labels them
     results = [r for r in every if status is None or r.status == status]
-    rows = [{"key": r.key, "arm": labels[arm_key(r.spec)], "strategy": r.spec.get("strategy"), "n": r.spec.get("n_requested"),
+    rows = [{"key": r.key, "arm": labels[arm_key(r.spec)], "strategy": r.spec.get("strategy"), "backbone": r.spec.get("backbone"),
+             "data": (r.spec.get("data") or {}).get("name"), "n": r.spec.get("n_requested"),
              "seed": r.spec.get("seed"),
              "status": r.status, "split": "test", "accuracy": r.metrics.get("accuracy"), "macro_f1": r.metrics.get("macro_f1"),
              "rmse": r.metrics.get("rmse"), "train_seconds": r.train_seconds, "trainable_params": r.trainable_params,
@@ -350,9 +351,14 @@ def runs(
         _echo_json(rows)
         return
     width = max([16, *(len(r["arm"]) for r in rows)])
+    # a store of several experiments (--backbones, continual's tasks, adapt's source and oracle): say whose run each is
+    where = {k: len({str(r[k]) for r in rows}) > 1 for k in ("data", "backbone")}
+    places = {id(r): " · ".join(str(r[k]) for k in ("data", "backbone") if where[k]) for r in rows}
+    place_width = max([0, *(len(p) for p in places.values())])
     for r in rows:
         score = next((f"test {k} {r[k]:.4f}" for k in ("accuracy", "rmse") if r[k] is not None), "")
-        typer.echo(f"{r['key']}  {r['status']:<8} {r['arm']:<{width}} n={str(r['n']):<5} seed={r['seed']}  {score}  "
+        place = f"{places[id(r)]:<{place_width}}  " if place_width else ""
+        typer.echo(f"{r['key']}  {r['status']:<8} {place}{r['arm']:<{width}} n={str(r['n']):<5} seed={r['seed']}  {score}  "
                    f"{r['train_seconds']:.1f}s{'  ' + r['error'] if r['error'] else ''}")
     typer.echo(f"{len(rows)} runs")
 
