@@ -290,6 +290,7 @@ def test_one_sweep_over_two_backbones_gives_each_its_own_curves(toy_csv, tiny_re
     import io
 
     from headstart.cli.sweeps import _print_report
+    from test_cli import cli
 
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
