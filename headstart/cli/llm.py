@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -27,8 +26,27 @@ def _summary(run, out: Path, as_json: bool) -> None:
     if metrics["status"] != "done":
         typer.echo(f"error: {metrics['error']}", err=True)
         raise typer.Exit(1)
-    typer.echo(json.dumps(metrics, indent=2, default=str))
+    for key, value in metrics.items():  # a table of the scalars; nested parts below (all of it: --json)
+        if not isinstance(value, (dict, list)) and value is not None and key not in ("status", "error"):
+            typer.echo(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
+    test = metrics.get("test") or {}
+    samples = test.get("samples") or []
+    scored = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in test.items()
+                       if not isinstance(v, (dict, list)) and k != "rows")
+    if test:
+        typer.echo(f"test ({test.get('rows', '?')} held-out prompts): {scored}"
+                   + ("; exact_match counts responses identical to the reference, rare for free text: read the samples"
+                      if "exact_match" in test else ""))
+    for sample in samples:
+        typer.echo(f"> {sample.get('prompt')}\n  generated: {_short(sample.get('generated'))}\n  reference: {_short(sample.get('reference'))}")
+    if samples:
+        typer.echo(f"({len(samples)} of the {test.get('rows', '?')} test prompts shown; all in --json)")
     typer.echo(f"saved to {out}")
+
+
+def _short(text: Any, limit: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @app.command()

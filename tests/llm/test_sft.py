@@ -193,6 +193,12 @@ def test_sft_then_generate_on_the_command_line(tiny_lm, sft_csv, tmp_path, monke
     assert code in (0, None) and json.loads(stdout)["steps"] == 2
     code, stdout, _ = run_cli(["generate", str(out), "--prompt", "say hello", "--max-new-tokens", "3", "--json"], monkeypatch, capsys)
     assert code in (0, None) and json.loads(stdout)[0]["prompt"] == "say hello"
+    code, table, _ = run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--max-steps", "2", "--packing",
+                              "--eval-rows", "1", "--out", str(tmp_path / "table-run"), "-q"], monkeypatch, capsys)
+    lines = table.splitlines()
+    assert code in (0, None) and "steps: 2" in lines and not table.lstrip().startswith("{"), "a table without --json"
+    assert any(line.startswith("test (1 held-out prompts): exact_match ") for line in lines), table
+    assert lines[-1] == f"saved to {tmp_path / 'table-run'}"
 
 
 def test_sft_with_packing_on_the_command_line(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
