@@ -66,7 +66,7 @@ def plan_methods(methods: list[str], *, strategy: str, target: str) -> tuple[lis
 def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strategy: str = "full-finetune",
           methods: list[str] | str = METHODS, sizes: str | list[int | str] = "256", seeds: int = 5,
           out: str | Path = "runs/adapt", oracle: bool = True, tune: str | None = "lr", config: Any = None,
-          workers: int = 1, progress: bool = False) -> AdaptResult:
+          workers: int = 1, progress: bool = False, command: str | None = None) -> AdaptResult:
     """Train every method on ``source``, score it on ``target``'s test split, and the oracle on ``target``; write
     ``adaptation.md`` / ``adaptation.json`` and the usual report into ``out``. Mirrors ``headstart adapt``.
 
@@ -88,6 +88,10 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.store import Store
     from headstart.sweep_spec import SweepSpec, parse_list, parse_sizes
 
+    if command is None:  # the report's "Produced by": the CLI passes its command line, Python gets its call
+        from headstart.api import call_text
+
+        command = call_text("headstart.adapt", adapt, locals())
     name, mapping = parse_eval_data(target)
     chosen = parse_list(methods) if isinstance(methods, str) else list(methods)
     arms, tta, where = plan_methods(chosen, strategy=strategy, target=name)
@@ -112,8 +116,8 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     result = AdaptResult(out=out)
     if oracle:  # first: the report's main experiment is the newest, the source's
         result.trained += run_compare(dataclasses.replace(sweep, data=name, arms=(strategy,), eval_data=(), tta=()), out,
-                                      workers=workers, progress=progress).trained
-    result.trained += run_compare(sweep, out, workers=workers, progress=progress).trained
+                                      workers=workers, progress=progress, command=command).trained
+    result.trained += run_compare(sweep, out, workers=workers, progress=progress, command=command).trained
     with Store(out, create=False) as store:
         runs = with_arms(store.results())
     mine = [r for r in runs if (r.spec.get("data") or {}).get("hash") == source_hash and r.spec.get("backbone") == sweep.backbone]

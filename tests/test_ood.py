@@ -188,6 +188,7 @@ def test_adapt_trains_each_method_on_the_source_and_the_oracle_on_the_target(tin
                                                             / (oracle["mean"] - rows["source-only"]["mean"]))
     else:  # an oracle not clearly above the baseline leaves no gap to speak of
         assert rows["coral"]["gap_closed"] is None
+    assert "headstart.adapt(source=" in result.reports["report.md"].read_text(), "its report records the call"
     written = result.reports["adaptation.md"].read_text()
     assert "| coral | 32 |" in written and "- n = 32: held-out accuracy" in written
     assert json.loads(result.reports["adaptation.json"].read_text())["rows"]
@@ -204,6 +205,15 @@ def test_the_adapt_command_names_a_bad_method_in_one_line(toy_csv, other_csv, ti
     assert_user_error(cli(["adapt", "--source", str(toy_csv), "--target", str(other_csv), "--backbone", "tiny",
                            "--methods", "coral,tent", "--out", str(tmp_path / "a")], monkeypatch, capsys),
                       "--methods must include source-only")
+    code, _, _ = cli(["adapt", "--source", str(toy_csv), "--target", f"{other_csv}[neutral=-]", "--backbone", "tiny", "--no-oracle",
+                      "--methods", "source-only,coral", "--sizes", "16", "--seeds", "1", "--no-tune", "--max-steps", "4",
+                      "--min-steps", "4", "--out", str(tmp_path / "b"), "-q"], monkeypatch, capsys)
+    from headstart.store import Store
+
+    with Store(tmp_path / "b", create=False) as store:
+        steps = {r.steps for r in store.results()}
+    assert code in (0, None) and steps == {4}, "the budget flags' advice (--min-steps, --max-steps) is adapt's to take"
+    assert "headstart adapt --source" in (tmp_path / "b" / "report.md").read_text()
 
 
 def test_the_targets_labels_are_never_read_by_training_or_selection(toy_csv, other_csv, tiny_registry, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -77,7 +78,6 @@ def compare(
     Example: headstart compare --strategies scratch,linear-probe,full-finetune --sizes 16,64,256 --seeds 3 --out runs/cmp
     Example: headstart compare --strategies zero-shot,setfit,linear-probe --sizes 0,8,32 --label-descriptions 'fresh="a positive movie review",rotten="a negative movie review"'
     """
-    import shlex
 
     from headstart.api import run_compare
     from headstart.data.splits import SplitConfig
@@ -179,6 +179,9 @@ def adapt(
     image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's).")] = None,
     bn: Annotated[str, typer.Option(help="Image backbones' BatchNorm statistics in trained blocks: auto (frozen if pre-trained), "
                                          "frozen, or train (bn-adapt assumes the statistics are the source's: train).")] = "auto",
+    max_steps: Annotated[Optional[int], typer.Option(help="Cap on optimiser steps per phase (quick runs).")] = None,
+    min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: the strategy's).")] = None,
     workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -193,8 +196,9 @@ def adapt(
 
     _check_writable(out)
     result = run_adapt(source, target, backbone=backbone, strategy=strategy, methods=methods, sizes=sizes, seeds=seeds,
-                       out=out, oracle=oracle, tune="lr" if tune else None, config=TrainConfig(image_size=image_size, bn=bn),
-                       workers=workers, progress=not quiet)
+                       out=out, oracle=oracle, tune="lr" if tune else None,
+                       config=TrainConfig(image_size=image_size, bn=bn, max_steps=max_steps, min_steps=min_steps, epochs=epochs),
+                       workers=workers, progress=not quiet, command="headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     for r in result.rows:
         over = r["over_baseline"]
         gain = "" if over is None else (f"; {100 * over['mean']:+.1f} points over source-only "
