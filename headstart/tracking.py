@@ -45,7 +45,9 @@ def flat(spec: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def _numbers(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    return {f"{prefix}{k}".replace(":", "."): float(v) for k, v in metrics.items()
+    """The numeric metrics as MLflow names them; ``n`` (the rows scored) becomes ``rows``, since the parameter ``n`` is
+    the training size."""
+    return {f"{prefix}{'rows' if k == 'n' else k}".replace(":", "."): float(v) for k, v in metrics.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 

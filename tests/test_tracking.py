@@ -28,6 +28,7 @@ def test_a_compares_runs_appear_in_mlflow_with_their_metrics(toy_csv, tiny_regis
     assert set(logged) == set(stored) and len(logged) == 4
     for key, run in logged.items():
         assert run.data.metrics["accuracy"] == pytest.approx(stored[key].metrics["accuracy"])
+        assert run.data.metrics["rows"] == stored[key].metrics["n"] and "n" not in run.data.metrics, "n is the training size"
         assert run.data.params["strategy"] == stored[key].spec["strategy"] and "train.lr" in run.data.params
         series = client.get_metric_history(run.info.run_id, "val_score")
         assert [m.step for m in series] == [h["step"] for h in stored[key].record["history"] if h.get("val_score") is not None]

@@ -161,7 +161,8 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         eta = clock["left"] * elapsed / clock["trained"]
         if progress:
             print(f"continual: {chain.arm.label} seed {chain.seed} task {step + 1}/{len(loaded.tasks)} done; "
-                  f"{steps_total - clock['left']}/{steps_total} steps, elapsed {elapsed:.0f}s, ETA {eta:.0f}s",
+                  f"{steps_total - clock['left']}/{steps_total} tasks trained (over every arm and seed), elapsed {elapsed:.0f}s, "
+                  f"ETA {eta:.0f}s",
                   file=sys.stderr, flush=True)
 
     chains = [(arm, seed) for arm in parsed for seed in range(seeds)]
