@@ -349,7 +349,11 @@ def runs(
              "data": (r.spec.get("data") or {}).get("name"), "n": r.spec.get("n_requested"),
              "seed": r.spec.get("seed"),
              "status": r.status, "split": "test", "accuracy": r.metrics.get("accuracy"), "macro_f1": r.metrics.get("macro_f1"),
-             "rmse": r.metrics.get("rmse"), "train_seconds": r.train_seconds, "trainable_params": r.trainable_params,
+             "rmse": r.metrics.get("rmse"),
+             # a multitask run scores each of its tasks: "test drug-reviews-sentiment:accuracy 0.5561, ..."
+             "per_task": ", ".join(f"{'test ' if i == 0 else ''}{k} {v:.4f}" for i, (k, v) in enumerate(
+                 (k, v) for k, v in r.metrics.items() if k.endswith((":accuracy", ":rmse")) and isinstance(v, (int, float)))),
+             "train_seconds": r.train_seconds, "trainable_params": r.trainable_params,
              "error": r.error} for r in results]
     if as_json:
         _echo_json(rows)
@@ -360,7 +364,7 @@ def runs(
     places = {id(r): " · ".join(str(r[k]) for k in ("data", "backbone") if where[k]) for r in rows}
     place_width = max([0, *(len(p) for p in places.values())])
     for r in rows:
-        score = next((f"test {k} {r[k]:.4f}" for k in ("accuracy", "rmse") if r[k] is not None), "")
+        score = next((f"test {k} {r[k]:.4f}" for k in ("accuracy", "rmse") if r[k] is not None), "") or r["per_task"]
         place = f"{places[id(r)]:<{place_width}}  " if place_width else ""
         typer.echo(f"{r['key']}  {r['status']:<8} {place}{r['arm']:<{width}} n={str(r['n']):<5} seed={r['seed']}  {score}  "
                    f"{r['train_seconds']:.1f}s{'  ' + r['error'] if r['error'] else ''}")

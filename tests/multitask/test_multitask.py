@@ -21,7 +21,8 @@ def _multitask(path: Path, out: Path, **kwargs):
     return multitask(tasks_of(path), backbone="tiny", n=64, out=out, config=FAST, **kwargs)
 
 
-def test_the_report_gives_each_task_alone_and_under_each_weighting_and_a_re_run_trains_only_what_is_missing(tmp_path, tiny_registry):
+def test_the_report_gives_each_task_alone_and_under_each_weighting_and_a_re_run_trains_only_what_is_missing(tmp_path, tiny_registry,
+                                                                                                            monkeypatch, capsys):
     import headstart
 
     path = write_tasks(tmp_path / "tasks.csv")
@@ -45,6 +46,12 @@ def test_the_report_gives_each_task_alone_and_under_each_weighting_and_a_re_run_
             assert diff["seeds"] == [0, 1] and diff["reading"] in {"negative transfer", "multi-task helps", "no difference shown"}
             assert diff["mean"] == pytest.approx(row["multi"][w]["mean"] - row["single"]["mean"])
     assert more.analysis["weights"]["uncertainty"]["log_vars"] and more.analysis["weights"]["equal"]["weights"][f"{path}:label"] == 1.0
+    from test_cli import cli
+
+    code, listed, _ = cli(["runs", str(tmp_path / "out")], monkeypatch, capsys)
+    scores = [line.split("  test ", 1)[1] for line in listed.splitlines()[:-1]]
+    assert code == 0 and all(scores), "every run shows its tasks' test scores"
+    assert sum(s.count(", ") == 2 for s in scores) == 6, "three weightings x two seeds score all three tasks"
 
 
 @pytest.mark.slow
