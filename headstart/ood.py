@@ -125,7 +125,10 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
     from headstart.evaluation import scored_rows
     from headstart.features import encoded_inputs
 
+    from headstart.tta import caveat
+
     data, mapping, note = check_elsewhere(text, run_data)
+    note = "; ".join(n for n in (note, caveat(tta, model)) if n) or note  # what the user should know before reading the score
     rows = split_dataset(data, split_config, by_label=False).test
     targets = data.targets[rows]
     if data.task == "classification":
@@ -146,10 +149,8 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
         predictions = outputs_to_predictions(episodic_outputs(model, batches, task=data.task), data.task, model)
         metrics = compute_metrics(data.task, predictions, targets, run_data.label_names)
         kept = {"predicted": predictions.argmax(1).tolist(), "target": targets.astype(np.int64).tolist()}
-        from headstart.tta import caveat
-
-        return {"data": parse_eval_data(text)[0], "tta": tta, "metrics": metrics, "test_rows": int(len(rows)),
-                "note": "; ".join(n for n in (note, caveat(tta, model)) if n), "rows": kept, "majority": _majority_share(targets, data.task)}
+        return {"data": parse_eval_data(text)[0], "tta": tta, "metrics": metrics, "test_rows": int(len(rows)), "note": note,
+                "rows": kept, "majority": _majority_share(targets, data.task)}
     if tta is not None:
         from headstart.tta import BATCH, ROWS, adapted, check_methods
 
@@ -158,9 +159,6 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
         device = next(model.parameters()).device
         batches = [{k: v.to(device) for k, v in model.backbone.collate([encoded[r] for r in pool[i : i + BATCH]]).items()}
                    for i in range(0, len(pool), BATCH)]
-        from headstart.tta import caveat
-
-        note = "; ".join(n for n in (note, caveat(tta, model)) if n)
         model, features = adapted(model, tta, batches, task=data.task), None
     metrics, kept = scored_rows(model, encoded, rows, targets, task=data.task, label_names=run_data.label_names,
                                 batch_size=batch_size, autocast=autocast,

@@ -40,7 +40,8 @@ def caveat(method: str | None, model: nn.Module) -> str | None:
     away from anything its head saw (measured: opencv-digits from mnist-5k, 69.6% source-only, 11.7% after bn-adapt)."""
     if method in METHODS and getattr(getattr(model, "backbone", None), "bn", None) == "frozen":
         return (f"{method} assumes BatchNorm statistics estimated on the source data, but this run kept the backbone's "
-                "pre-trained ones (--bn auto: frozen), so its score can fall to chance; train with --bn train to test it")
+                "pre-trained ones (--bn frozen, what auto picks for a pre-trained network), so its score can fall to chance; "
+                "train with --bn train to test it")
     return None
 
 

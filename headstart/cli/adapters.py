@@ -30,6 +30,7 @@ def adapters_list(
     Example: headstart adapters list runs/
     """
     from headstart.adapters import find
+    from headstart.report.markdown import bytes_text
 
     infos = find(paths)
     if as_json:
@@ -39,16 +40,11 @@ def adapters_list(
     for i in infos:
         params = f"{i.trainable_params:,}" if i.trainable_params is not None else "?"
         typer.echo(f"{i.directory:<{width}}  {i.kind:<14} {str(i.method):<14} base={i.base}  trainable={params}  "
-                   f"{_size(i.adapter_bytes)}")
+                   f"{bytes_text(i.adapter_bytes)}")
     # kinds: headstart-peft and peft hold adapters; merged, a full model; headstart, the run's trained weights (BitFit or
     # Houlsby adapters, or a whole fine-tuned model or probe head): counted apart rather than all called adapters
     kinds = Counter(i.kind for i in infos)
     typer.echo(f"{len(infos)} listed" + (f" ({', '.join(f'{n} {kind}' for kind, n in sorted(kinds.items()))})" if infos else ""))
-
-
-def _size(n: int) -> str:
-    """Bytes as a reader takes them in: 3.4 kB, 298 kB, 90.9 MB."""
-    return next((f"{n / d:.3g} {u}" for d, u in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")) if n >= d), f"{n} B")
 
 
 @adapters_app.command("show")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.analysis.continual import REFERENCE
-from headstart.report.markdown import md_text
+from headstart.report.markdown import bytes_text, md_text
 
 
 def _ci(summary: dict[str, Any] | None, scale: float = 100.0, signed: bool = False) -> str:
@@ -17,13 +17,6 @@ def _ci(summary: dict[str, Any] | None, scale: float = 100.0, signed: bool = Fal
     sign = "+" if signed else ""
     return (f"{scale * summary['mean']:{sign}.1f} ({scale * summary['ci_low']:{sign}.1f} to "
             f"{scale * summary['ci_high']:{sign}.1f})")
-
-
-def _bytes(count: int) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if count >= size:
-            return f"{count / size:.1f} {unit}"
-    return f"{count} B"
 
 
 def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, tasks: list[str], notes: list[str]) -> str:
@@ -41,7 +34,7 @@ def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, 
         reference = " (reference)" if row.get("method") in REFERENCE else ""  # not candidates: never recommended
         lines.append(f"| {md_text(row['arm'])}{reference} | {_ci(row['acc'])} | {_ci(row.get('bwt'), signed=True)} | "
                      f"{_ci(row.get('plasticity'))} | {_ci(row.get('fwt'), signed=True)} | {row['acc']['seeds']} | "
-                     f"{row['train_seconds']:.0f} | {_bytes(row['kept_bytes'])} |")
+                     f"{row['train_seconds']:.0f} | {bytes_text(row['kept_bytes'])} |")
     if analysis.get("tried"):
         lines += ["", "Tried (--tune; a weight the validation ACC did not pick): " + "; ".join(
             f"{md_text(r['arm'])} validation ACC {100 * r['val_acc']['mean']:.1f}%, test {100 * r['acc']['mean']:.1f}%"

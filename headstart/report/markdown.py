@@ -16,6 +16,14 @@ def md_text(text: Any) -> str:
     return " ".join(text.split())
 
 
+def bytes_text(count: int) -> str:
+    """A size on disk as a reader takes it in: 3.4 kB, 301.9 kB, 90.9 MB."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} B"
+
+
 def _fence(command: str) -> str:
     longest = max((len(m) for m in re.findall(r"`+", command)), default=0)
     fence = "`" * max(3, longest + 1)
