@@ -143,8 +143,11 @@ def test_train_evaluate_predict_on_the_tiny_backbone(monkeypatch, capsys, toy_cs
     assert code == 0 and len(rows) == 200 and all(abs(sum(r["probabilities"].values()) - 1) < 1e-5 for r in rows)
     code, _, err = cli(["predict", str(out), str(toy_csv), "--out", str(tmp_path / "p.csv")], monkeypatch, capsys)
     assert code == 0 and "wrote 200 predictions" in err
-    assert f"note: toy.csv: its column 'label' is not read" in err and f"headstart evaluate RUN --eval-data {toy_csv}" in err, err
-    assert list(pd.read_csv(tmp_path / "p.csv").columns) == ["text", "label", "p_neg", "p_pos"]
+    assert f"note: toy.csv: its column 'label' is carried into the output but not read" in err, err
+    assert f"headstart evaluate RUN --eval-data {toy_csv}" in err, err
+    written, given = pd.read_csv(tmp_path / "p.csv"), pd.read_csv(toy_csv)
+    assert list(written.columns) == ["text", "input_label", "label", "p_neg", "p_pos"]  # the table's answers beside the predictions
+    assert written["input_label"].tolist() == given["label"].tolist() and written["text"].tolist() == given["text"].tolist()
     code, stdout, _ = cli([*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "32",
                            "--out", str(tmp_path / "lp")], monkeypatch, capsys)
     rows = int(json.loads((tmp_path / "lp" / "metrics.json").read_text())["val"]["n"])

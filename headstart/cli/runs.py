@@ -244,6 +244,9 @@ def predict(
 ) -> None:
     """Predict labels and class probabilities for raw texts (or images, for a run on an image backbone).
 
+    A table's other columns come with each prediction, in the table's order; one named like a key of the prediction
+    (a labelled table's label) as input_<name>.
+
     With --adapter-dir, several adapter runs share one base model in this process and --adapter picks
     the one that predicts (the Python API, headstart.AdapterSet, switches per call).
 
@@ -253,7 +256,7 @@ def predict(
     \b
     Example: headstart predict runs/lora-a reviews.csv --adapter-dir b=runs/lora-b --adapter b
     """
-    from headstart.data import read_inputs
+    from headstart.data.files import read_input_rows
     from headstart.saved import load_run, predict_loaded
 
     if out is not None and out.suffix.lower() not in (".jsonl", ".csv"):
@@ -273,16 +276,33 @@ def predict(
     if getattr(loaded.model.backbone, "modality", "text") == "image":
         from headstart.data.files import read_image_inputs
 
-        names, images = read_image_inputs(inputs, column=text_column)
+        names, images, carried = read_image_inputs(inputs, column=text_column)
         rows = [{"input": name, **{k: v for k, v in row.items() if k != "text"}} for name, row in zip(names, predict_loaded(loaded, images))]
     else:
-        rows = predict_loaded(loaded, read_inputs(inputs, text_column=text_column))
+        texts, carried = read_input_rows(inputs, text_column=text_column)
+        rows = predict_loaded(loaded, texts)
+    rows = [_carry(row, extra) for row, extra in zip(rows, carried)]
     if out is None:
         for row in rows:
-            typer.echo(json.dumps(row))
+            typer.echo(json.dumps(row, default=str))
         return
     _write_predictions(rows, out)
     typer.echo(f"wrote {len(rows)} predictions to {out}", err=True)
+
+
+def _carry(row: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """A prediction row with its input's other columns after the input: a column named like one of the prediction's
+    keys (``label`` in a labelled table, or a CSV's ``p_<class>``) comes as ``input_<name>``."""
+    if not extra:
+        return row
+    taken = {*row, *(f"p_{k}" for k in row.get("probabilities", {}))}
+    carried = {}
+    for name, value in extra.items():
+        while name in taken or name in carried:
+            name = f"input_{name}"
+        carried[name] = value
+    lead = {k: v for k, v in row.items() if k in ("text", "input")}
+    return {**lead, **carried, **{k: v for k, v in row.items() if k not in lead}}
 
 
 def _write_predictions(rows: list[dict[str, Any]], out: Path) -> None:
@@ -297,7 +317,7 @@ def _write_predictions(rows: list[dict[str, Any]], out: Path) -> None:
             flat = [{**{k: v for k, v in r.items() if k != "probabilities"}, **{f"p_{k}": v for k, v in r.get("probabilities", {}).items()}} for r in rows]
             pd.DataFrame(flat).to_csv(tmp, index=False)
         else:
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+            tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
         os.replace(tmp, out)
     except OSError as e:
         raise ConfigError(f"cannot write predictions to {str(out)!r} ({e.strerror}); choose another --out") from None

@@ -320,6 +320,12 @@ def read_image_table(frame: "pd.DataFrame", path: str | Path, image_col: str, *,
 
 def read_inputs(path: str | Path, *, text_column: str | None = None) -> list[str]:
     """Read raw inputs for prediction: a table (text column required/guessed), a .txt file, or '-' for stdin."""
+    return read_input_rows(path, text_column=text_column)[0]
+
+
+def read_input_rows(path: str | Path, *, text_column: str | None = None) -> tuple[list[str], list[dict[str, Any]]]:
+    """The inputs to predict on (as ``read_inputs``) and each one's other columns, which prediction does not read but
+    carries into its output (an id, a date, the answers): JSON-ready, a missing value as None; none for stdin or .txt."""
     import sys
 
     if str(path) == "-":
@@ -332,22 +338,45 @@ def read_inputs(path: str | Path, *, text_column: str | None = None) -> list[str
         lines = [line.rstrip("\r") for line in text.split("\n") if line.strip()]
         if not lines:
             raise DataError("standard input holds no text to predict on; give one input per line")
-        return lines
+        return lines, [{} for _ in lines]
     frame = read_frame(path, labelled=False)
     column = pick_text_column(frame, text_column, str(path))
     texts = text_values(frame, column).tolist()
     if not texts:
         raise DataError(f"{str(path)!r} has no rows to predict on (only its header); add one input per row")
-    labels = [c for c in frame.columns if c != column and str(c).lower() in LABEL_NAMES]
+    used = {column} if column in frame.columns else {part.strip() for part in column.split(",")}
+    labels = [c for c in frame.columns if c not in used and str(c).lower() in LABEL_NAMES]
     if labels:  # prediction reads the text only: say so where the file also holds answers, and what scores them
-        log.info("%s: its column %r is not read (predictions hold the text, the predicted label and probabilities); to "
-                 "score the run on these labels: headstart evaluate RUN --eval-data %s", Path(path).name, labels[0], path)
-    return texts
+        log.info("%s: its column %r is carried into the output but not read; to score the run on these labels: headstart "
+                 "evaluate RUN --eval-data %s", Path(path).name, labels[0], path)
+    return texts, other_columns(frame, used)
 
 
-def read_image_inputs(path: str | Path, *, column: str | None = None) -> tuple[list[str], list[np.ndarray]]:
-    """Images to predict on, with their file names: one image file, a folder of them (searched recursively), or a
-    table whose ``column`` (or only image column) names them.
+def other_columns(frame: "pd.DataFrame", used: set[str]) -> list[dict[str, Any]]:  # noqa: F821
+    """Each row's columns outside ``used``, in the table's order, as JSON-ready values (NaN / NaT as None, dates as
+    ISO text, numpy scalars as Python's)."""
+    import pandas as pd
+
+    rest = [c for c in frame.columns if c not in used]
+    if not rest:
+        return [{} for _ in range(len(frame))]
+
+    def plain(v: Any) -> Any:
+        if v is None or (not isinstance(v, (list, dict, np.ndarray)) and bool(pd.isna(v))):
+            return None
+        if isinstance(v, np.generic):
+            return v.item()
+        if isinstance(v, np.ndarray):
+            return v.tolist()
+        return v if isinstance(v, (str, int, float, bool, list, dict)) else str(v)
+
+    return [{c: plain(v) for c, v in zip(rest, values)} for values in frame[rest].itertuples(index=False, name=None)]
+
+
+def read_image_inputs(path: str | Path, *, column: str | None = None) -> tuple[list[str], list[np.ndarray], list[dict[str, Any]]]:
+    """Images to predict on, with their file names and each one's other columns (as ``read_input_rows``; none for a
+    file or folder): one image file, a folder of them (searched recursively), or a table whose ``column`` (or only
+    image column) names them.
 
     Raises:
         DataError: nothing to read, or an unreadable image.
@@ -359,12 +388,12 @@ def read_image_inputs(path: str | Path, *, column: str | None = None) -> tuple[l
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise DataError(f"{str(path)!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        return [str(p) for p in files], [read_image(p) for p in files]
+        return [str(p) for p in files], [read_image(p) for p in files], [{} for _ in files]
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        return [str(path)], [read_image(path)]
+        return [str(path)], [read_image(path)], [{}]
     frame = read_frame(path, labelled=False)
     found = pick_image_column(frame, column, str(path))
     if found is None:
         raise DataError(f"no column of {str(path)!r} names image files; pass --text-column NAME, or give an image or a folder")
     names = [str(v) for v in frame[found].tolist()]
-    return names, resolve_image_paths(names, path)
+    return names, resolve_image_paths(names, path), other_columns(frame, {found})

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from headstart.data import load_dataset, read_inputs
+from headstart.data.files import read_input_rows
 from headstart.data.files import read_table
 from headstart.data.labels import infer_task
 from headstart.errors import DataError
@@ -85,6 +86,24 @@ def test_read_inputs_from_a_table_and_stdin(tmp_path, monkeypatch):
     assert read_inputs(path) == TEXTS
     monkeypatch.setattr("sys.stdin", io.StringIO("one\n\ntwo\n"))
     assert read_inputs("-") == ["one", "two"]
+
+
+def test_prediction_inputs_carry_their_other_columns_json_ready(tmp_path, monkeypatch):
+    import io
+
+    path = tmp_path / "d.parquet"
+    when = pd.to_datetime(["2024-01-0%d" % (i + 1) for i in range(6)])
+    pd.DataFrame({"id": range(6), "review": TEXTS, "score": [1.5, None, 2, 3, 4, 5], "when": when}).to_parquet(path)
+    texts, carried = read_input_rows(path)
+    assert texts == TEXTS and [c["id"] for c in carried] == list(range(6))
+    assert carried[1]["score"] is None and carried[0]["score"] == 1.5 and type(carried[0]["id"]) is int  # no NaN, no numpy
+    assert list(carried[0]) == ["id", "score", "when"] and carried[0]["when"].startswith("2024-01-01")
+    json.dumps(carried)  # every value is plain JSON
+    pair = tmp_path / "pair.csv"
+    pd.DataFrame({"premise": TEXTS, "hypothesis": TEXTS, "tag": list("abcdef")}).to_csv(pair, index=False)
+    assert read_input_rows(pair, text_column="premise,hypothesis")[1][2] == {"tag": "c"}  # both parts read, neither carried
+    monkeypatch.setattr("sys.stdin", io.StringIO("one\ntwo\n"))
+    assert read_input_rows("-") == (["one", "two"], [{}, {}])
 
 
 def test_columns_guessed_by_name(tmp_path):

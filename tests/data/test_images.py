@@ -6,6 +6,7 @@ import hashlib
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from headstart.data import load_dataset, split_dataset, subsample
@@ -185,7 +186,6 @@ def test_folder_refuses_column_options(folder):
 
 
 def test_csv_of_image_paths(folder):
-    import pandas as pd
 
     table = folder / "labels.csv"
     rows = [("cat/c0.png", "x"), ("cat/c1.png", "x"), ("dog/d0.jpg", "y"), ("dog/d1.jpg", "y"), ("", "y"), ("dog/d2.jpg", "")]
@@ -199,7 +199,6 @@ def test_csv_of_image_paths(folder):
 
 
 def test_csv_naming_a_missing_image(folder):
-    import pandas as pd
 
     table = folder / "labels.csv"
     pd.DataFrame({"path": ["cat/c0.png", "cat/nope.png"], "label": ["a", "b"]}).to_csv(table, index=False)
@@ -234,3 +233,9 @@ def test_image_folder_trains_end_to_end(folder, tiny_registry, tmp_path):
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.output.splitlines()]
     assert len(rows) == 12 and rows[0]["input"].endswith("d0.jpg") and rows[0]["label"] in ("cat", "dog")
+    table = tmp_path / "to-predict.csv"  # a table naming images carries its other columns beside each prediction
+    pd.DataFrame({"id": ["x7", "x8"], "file": [str(folder / "cat" / "c4.png"), str(folder / "dog" / "d5.jpg")]}).to_csv(table, index=False)
+    result = CliRunner().invoke(app, ["predict", str(out), str(table)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [list(r)[:3] for r in rows] == [["input", "id", "label"]] * 2 and [r["id"] for r in rows] == ["x7", "x8"]
