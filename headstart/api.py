@@ -204,6 +204,9 @@ def budget_notes(result: Any) -> list[dict[str, str]]:
     closed = not budget.get("planned_steps")
 
     def advice(reason: str) -> str:
+        if closed and reason == "majority" and not result.spec.get("n"):  # reads no label: its descriptions are all it has
+            return ("it reads no labels and takes no optimiser steps: describe the classes better (--label-descriptions) "
+                    "or train a strategy on labels")
         if closed and reason == "majority":  # no steps to add: the arm itself is the question
             return "it takes no optimiser steps; with these labels it learned nothing: try another strategy"
         if capped and reason in ("improving", "slow", "majority"):  # the user's own --max-steps set the budget

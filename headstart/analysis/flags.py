@@ -176,7 +176,10 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             # Runs that stopped early on a validation plateau would leave a larger budget unused: not the fix to offer.
             stopped = sum(_stopped_early(r) for r, f in zip(runs, flags) if reason in f)
             plateau = stopped * 2 >= count
-            if planned == 0:  # closed form: no budget would change it
+            if planned == 0 and n == 0:  # reads no label: its class descriptions are all it has
+                nothing = ("it reads no labels and takes no optimiser steps: describe the classes better "
+                           "(--label-descriptions), or read it as: its descriptions do not separate these classes")
+            elif planned == 0:  # closed form: no budget would change it
                 nothing = "it takes no optimiser steps, so no budget would change it: read it as: this arm learned nothing here"
             elif plateau:
                 nothing = (f"validation stopped improving before the budget ended in {stopped} of these {count} seeds, so "

@@ -74,8 +74,11 @@ def test_a_closed_form_arm_at_the_majority_rate_is_flagged_and_not_told_to_train
 
     assert flags.run_flags(solved(0, 0.55)) == ["majority"] and flags.run_flags(solved(0, 0.66)) == []
     (flag,) = flags.budget_flags([solved(0, 0.55), solved(1, 0.55)])
-    assert flag["reason"] == "majority" and "no optimiser steps, so no budget would change it" in flag["text"], flag["text"]
-    assert "--min-steps" not in flag["text"]
+    assert flag["reason"] == "majority" and "reads no labels and takes no optimiser steps" in flag["text"], flag["text"]
+    assert "--min-steps" not in flag["text"] and "--label-descriptions" in flag["text"], "n = 0: no label was read"
+    labelled = [dataclasses.replace(solved(s, 0.55), spec={**solved(s, 0.55).spec, "n": 8, "n_requested": 8}) for s in range(2)]
+    (flag,) = flags.budget_flags(labelled)  # icl's k examples: closed form, but it read labels
+    assert "no budget would change it" in flag["text"] and "--label-descriptions" not in flag["text"], flag["text"]
 
 
 def test_a_run_that_learned_late_is_flagged_slow() -> None:
@@ -177,4 +180,7 @@ def test_a_single_runs_advice_names_the_cap_the_user_set_and_has_none_for_steps_
     solved = dataclasses.replace(run("zero-shot", 0, 0, [0.5], planned=0, steps=0, majority=0.55), val_metrics={"accuracy": 0.5})
     solved.record["history"] = [{"step": 0, "phase": "solve", "val_score": 0.5, "solved": True}]
     (note,) = budget_notes(solved)
-    assert note["reason"] == "majority" and note["advice"].startswith("it takes no optimiser steps")
+    assert note["reason"] == "majority" and note["advice"].startswith("it reads no labels and takes no optimiser steps")
+    solved.spec.update(n=8, n_requested=8)  # icl's k examples: it read labels
+    (note,) = budget_notes(solved)
+    assert note["advice"].startswith("it takes no optimiser steps; with these labels it learned nothing")

@@ -131,10 +131,12 @@ def test_train_zero_shot_defaults_to_n_0_saves_and_predicts_the_same(toy_csv, ti
     from headstart.saved import load_run, predict_loaded
 
     out = tmp_path / "zs"
-    code, _, err = run_cli(["train", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "zero-shot", "--precision", "fp32",
-                            "--label-descriptions", f'neg="{SEPARABLE["neg"]}",pos="{SEPARABLE["pos"]}"', "--out", str(out), "-q"],
-                           monkeypatch, capsys)
+    code, stdout, err = run_cli(["train", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "zero-shot", "--precision", "fp32",
+                                 "--label-descriptions", f'neg="{SEPARABLE["neg"]}",pos="{SEPARABLE["pos"]}"', "--out", str(out), "-q"],
+                                monkeypatch, capsys)
     assert code == 0, err
+    assert "parameters set in closed form: " in stdout and "no optimiser step" in stdout and "no label read (n = 0)" in stdout, stdout
+    assert "best at step" not in stdout  # nothing was stepped
     loaded = load_run(out)
     assert loaded.meta["resolved"]["n"] == 0
     table = pd.read_csv(toy_csv)
