@@ -11,7 +11,6 @@ over source-only paired by seed, and the share of the gap to the oracle it close
 from __future__ import annotations
 
 import dataclasses
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,10 +98,6 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     train = config or TrainConfig()
     common = dict(backbone=backbone, sizes=size_list, seeds=seeds, train=train, tune=tune)
     sweep = SweepSpec(data=source, arms=tuple(arms), eval_data=(target,), tta=tuple(tta), **common)
-    if tta and train.bn != "train":  # said before hours of training, not only beside each score (ood: tta.caveat)
-        logging.getLogger(__name__).info(
-            "%s assume BatchNorm statistics estimated on the source; with --bn %s a pre-trained CNN keeps ImageNet's, and "
-            "their scores can fall to chance (add --bn train to test them as their papers do)", ", ".join(tta), train.bn)
     if oracle and mapping:
         raise ConfigError(f"the oracle trains on {name}'s own labels, which this mapping changes; add --no-oracle, or "
                           "give a target with the source's labels")

@@ -139,32 +139,58 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
     if len(rows) == 0:
         raise ConfigError(f"--eval-data {data.name!r} has no test rows left after its labels were mapped")
     encoded = encoded_inputs(encoder, data)
+    source = _source_batches(model, encoder, run_data, split_config, seed) if tta is not None else None
+    # tent normalises BatchNorm inputs with each scored batch's own statistics, so a batch's make-up moves its predictions:
+    # the rows are scored in a random order (a split lists them by class: one-class batches), their results put back
+    order = np.random.default_rng(seed).permutation(len(rows)) if tta in ("tent", "tent-episodic") else np.arange(len(rows))
+    back = np.argsort(order)
     if tta == "tent-episodic":  # each scored batch adapted alone, on its own inputs
         from headstart.evaluation import compute_metrics, outputs_to_predictions
-        from headstart.tta import BATCH, episodic_outputs
+        from headstart.tta import episodic_outputs
 
-        device = next(model.parameters()).device
-        batches = [{k: v.to(device) for k, v in model.backbone.collate([encoded[r] for r in rows[i : i + BATCH]]).items()}
-                   for i in range(0, len(rows), BATCH)]
-        predictions = outputs_to_predictions(episodic_outputs(model, batches, task=data.task), data.task, model)
+        outputs = episodic_outputs(model, _batches(model, encoded, rows[order]), task=data.task, source=source)[back]
+        predictions = outputs_to_predictions(outputs, data.task, model)
         metrics = compute_metrics(data.task, predictions, targets, run_data.label_names)
         kept = {"predicted": predictions.argmax(1).tolist(), "target": targets.astype(np.int64).tolist()}
         return {"data": parse_eval_data(text)[0], "tta": tta, "metrics": metrics, "test_rows": int(len(rows)), "note": note,
                 "rows": kept, "majority": _majority_share(targets, data.task)}
     if tta is not None:
-        from headstart.tta import BATCH, ROWS, adapted, check_methods
+        from headstart.tta import ROWS, adapted, check_methods
 
         check_methods((tta,))
         pool = np.random.default_rng(seed).permutation(split_dataset(data, split_config, by_label=False).pool)[:ROWS]
-        device = next(model.parameters()).device
-        batches = [{k: v.to(device) for k, v in model.backbone.collate([encoded[r] for r in pool[i : i + BATCH]]).items()}
-                   for i in range(0, len(pool), BATCH)]
-        model, features = adapted(model, tta, batches, task=data.task), None
-    metrics, kept = scored_rows(model, encoded, rows, targets, task=data.task, label_names=run_data.label_names,
+        model, features = adapted(model, tta, _batches(model, encoded, pool), task=data.task, source=source), None
+    metrics, kept = scored_rows(model, encoded, rows[order], targets[order], task=data.task, label_names=run_data.label_names,
                                 batch_size=batch_size, autocast=autocast,
                                 features=features(data, encoded) if features is not None else None)
+    kept = {key: [values[i] for i in back] for key, values in kept.items()}
     return {"data": parse_eval_data(text)[0], "tta": tta, "metrics": metrics, "test_rows": int(len(rows)), "note": note, "rows": kept,
             "majority": _majority_share(targets, data.task)}
+
+
+def _batches(model: torch.nn.Module, encoded: list, rows: Any) -> list[dict[str, torch.Tensor]]:
+    """The encoded ``rows`` collated in test-time adaptation's batches, on the model's device."""
+    from headstart.tta import BATCH
+
+    device = next(model.parameters()).device
+    return [{k: v.to(device) for k, v in model.backbone.collate([encoded[r] for r in rows[i : i + BATCH]]).items()}
+            for i in range(0, len(rows), BATCH)]
+
+
+def _source_batches(model: torch.nn.Module, encoder: torch.nn.Module, run_data: Any, split_config: Any,
+                    seed: int) -> list[dict[str, torch.Tensor]] | None:
+    """Batches of the run's own pool inputs (``tta.ROWS`` of them, drawn with ``seed``; labels unread) where test-time
+    adaptation maps BatchNorm statistics through the source's (``tta.frozen_statistics``); else None."""
+    import numpy as np
+
+    from headstart.data import split_dataset
+    from headstart.tta import ROWS, frozen_statistics
+
+    if not frozen_statistics(model):
+        return None
+    pool = np.random.default_rng(seed).permutation(split_dataset(run_data, split_config, by_label=False).pool)[:ROWS]
+    encoded = encoder.encode([run_data.inputs[r] for r in pool])
+    return _batches(model, encoded, np.arange(len(pool)))
 
 
 def _majority_share(targets: Any, task: str) -> float | None:

@@ -4,22 +4,29 @@ domain's unlabelled inputs (``--tta``); the run itself is left as trained.
 - ``bn-adapt`` (AdaBN: Li et al., 2016; Schneider et al., NeurIPS 2020): every BatchNorm layer's running statistics are
   re-estimated on the target inputs (a cumulative average over them); no weight changes. Needs BatchNorm (the CNNs);
   a text encoder's LayerNorm keeps no statistics, so it is refused there with the reason.
+  AdaBN takes the running statistics to be the source data's. A run that kept the backbone's pre-trained ones
+  (``--bn frozen``, what ``auto`` picks for a pre-trained CNN) normalised its source with them instead, so replacing
+  them with the target's moves every feature away from what the head saw. There each layer's statistics are mapped
+  instead (``given_source``): chosen so the target's normalised inputs have, per channel, the mean and spread the
+  source pool's had under the frozen statistics — what AdaBN does when the running statistics are the source's.
 - ``tent`` (Wang et al., ICLR 2021, "Tent: fully test-time adaptation by entropy minimization"): the affine parameters
   of every normalisation layer (BatchNorm and LayerNorm) are trained to lower the entropy of the model's predictions on
   the target inputs, one Adam step a batch, online over the batches; BatchNorm normalises with each batch's own
-  statistics, as in the paper. Classification only (entropy of class predictions).
+  statistics, as in the paper (on a ``--bn frozen`` run, each batch's statistics mapped as bn-adapt maps them).
+  Classification only (entropy of class predictions).
 - ``tent-episodic``: the paper's episodic variant: every scored batch (64 test inputs) is adapted alone — a fresh copy
   of the trained model, one tent step on that batch's inputs, then the batch predicted by the adapted copy, which is
   then dropped — so no batch's adaptation carries over to the next. It reads the scored inputs (never their labels);
   the other two read the pool.
 
 For bn-adapt and tent the target inputs are the dataset's pool (never its test split, which is what is scored); their
-labels are never read.
+labels are never read. The mapping of a ``--bn frozen`` run reads the inputs of the run's own pool (``ROWS`` of them).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -33,15 +40,19 @@ ROWS = 512  # target inputs an adaptation reads
 BATCH = 64
 
 
+def frozen_statistics(model: nn.Module) -> bool:
+    """Whether ``model`` normalised its training data with the backbone's pre-trained BatchNorm statistics (``--bn
+    frozen``), so that bn-adapt and tent map the target's statistics through the source's (``given_source``)."""
+    return getattr(getattr(model, "backbone", None), "bn", None) == "frozen"
+
+
 def caveat(method: str | None, model: nn.Module) -> str | None:
-    """What a user should know before reading ``method``'s score on ``model``, or None: AdaBN and tent take the BatchNorm
-    statistics to be the source data's, but a run that kept the backbone's pre-trained ones (``--bn frozen``, what
-    ``auto`` picks for a pre-trained CNN) normalised its source with ImageNet's, so target statistics move its features
-    away from anything its head saw (measured: opencv-digits from mnist-5k, 69.6% source-only, 11.7% after bn-adapt)."""
-    if method in METHODS and getattr(getattr(model, "backbone", None), "bn", None) == "frozen":
-        return (f"{method} assumes BatchNorm statistics estimated on the source data, but this run kept the backbone's "
-                "pre-trained ones (--bn frozen, what auto picks for a pre-trained network), so its score can fall to chance; "
-                "train with --bn train to test it")
+    """What a user should know before reading ``method``'s score on ``model``, or None: on a ``--bn frozen`` run the
+    BatchNorm statistics were mapped through the source pool's, not replaced."""
+    if method in METHODS and frozen_statistics(model):
+        return ("this run kept the backbone's pre-trained BatchNorm statistics (--bn frozen), so the target's were "
+                f"mapped onto what the source's looked like under them ({ROWS} source pool inputs read), not put in their "
+                "place as after --bn train")
     return None
 
 
@@ -86,8 +97,13 @@ def check_applies(method: str, backbone: nn.Module, task: str, strategy: Any = N
         raise ConfigError(f"--tta {method} cannot adapt this run: {why}")
 
 
-def adapted(model: nn.Module, method: str, batches: list[dict[str, torch.Tensor]], *, task: str) -> nn.Module:
+def adapted(model: nn.Module, method: str, batches: list[dict[str, torch.Tensor]], *, task: str,
+            source: list[dict[str, torch.Tensor]] | None = None) -> nn.Module:
     """A copy of ``model`` adapted to the target ``batches`` by ``method`` (the model itself is not changed).
+
+    Args:
+        source: batches of the run's own pool inputs; required where ``frozen_statistics(model)``, whose BatchNorm
+            statistics are mapped through them (``given_source``).
 
     Raises:
         ConfigError: ``method`` cannot apply to this model or task (``refuses``).
@@ -97,14 +113,16 @@ def adapted(model: nn.Module, method: str, batches: list[dict[str, torch.Tensor]
         raise ConfigError(f"--tta {method} cannot adapt this run: {why}")
     copied = copy.deepcopy(model)
     copied.eval()
+    moments = _source_moments(copied, source)
     if method == "bn-adapt":
-        return _bn_adapt(copied, batches)
-    return _tent(copied, batches)
+        return _bn_adapt(copied, batches, moments)
+    return _tent(copied, batches, moments)
 
 
-def episodic_outputs(model: nn.Module, batches: list[dict[str, torch.Tensor]], *, task: str) -> torch.Tensor:
+def episodic_outputs(model: nn.Module, batches: list[dict[str, torch.Tensor]], *, task: str,
+                     source: list[dict[str, torch.Tensor]] | None = None) -> torch.Tensor:
     """(N, outputs) of the ``batches`` in order, each predicted by its own copy of ``model`` after one tent step on that
-    batch's inputs (``tent-episodic``); ``model`` is not changed.
+    batch's inputs (``tent-episodic``); ``model`` is not changed. ``source`` as for ``adapted``.
 
     Raises:
         ConfigError: tent cannot apply to this model or task.
@@ -112,9 +130,10 @@ def episodic_outputs(model: nn.Module, batches: list[dict[str, torch.Tensor]], *
     why = refuses("tent-episodic", model, task)
     if why:
         raise ConfigError(f"--tta tent-episodic cannot adapt this run: {why}")
+    moments = _source_moments(copy.deepcopy(model).eval(), source)
     outputs = []
     for batch in batches:
-        copied = _tent(copy.deepcopy(model).eval(), [batch])
+        copied = _tent(copy.deepcopy(model).eval(), [batch], moments)
         with torch.no_grad():
             outputs.append(copied(batch).float().cpu())
     return torch.cat(outputs)
@@ -124,8 +143,111 @@ def _batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
+Moments = dict[str, tuple[torch.Tensor, torch.Tensor]]  # a BatchNorm's name -> its input's per-channel mean, variance
+
+
+def _source_moments(model: nn.Module, source: list[dict[str, torch.Tensor]] | None) -> Moments | None:
+    """Where ``frozen_statistics(model)``: each BatchNorm's input moments over the ``source`` batches, the model in eval
+    mode (as it trained: the frozen statistics normalise); else None, and AdaBN and tent run as published."""
+    if not frozen_statistics(model):
+        return None
+    if not source:
+        raise ConfigError("this run kept the backbone's pre-trained BatchNorm statistics (--bn frozen): test-time "
+                          "adaptation maps the target's through the source's and needs the run's own pool inputs")
+    totals: dict[str, list] = {}
+
+    def record(name: str) -> Callable:
+        def hook(module: nn.Module, args: tuple) -> None:
+            _accumulate(totals, name, *_batch_moments(args[0]))
+        return hook
+
+    handles = [m.register_forward_pre_hook(record(name)) for name, m in _named_batchnorms(model)]
+    try:
+        with torch.no_grad():
+            for batch in source:
+                model(batch)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: _moments_of(total) for name, total in totals.items()}
+
+
+def _batch_moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Per-channel mean and (biased) variance of a BatchNorm input (N, C, ...), in fp32, and the count per channel."""
+    x = x.detach().float()
+    dims = [0, *range(2, x.dim())]
+    var, mean = torch.var_mean(x, dim=dims, correction=0)
+    return mean, var, x.numel() // x.shape[1]
+
+
+def given_source(frozen: tuple[torch.Tensor, torch.Tensor], source: tuple[torch.Tensor, torch.Tensor],
+                 target: tuple[torch.Tensor, torch.Tensor], eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Running (mean, variance) for a BatchNorm under which inputs with the ``target`` moments come out with the
+    per-channel mean and spread that inputs with the ``source`` moments have under its ``frozen`` statistics. Where
+    those are the source's own (``--bn train``), this is the target's moments: AdaBN."""
+    (mean_r, var_r), (mean_s, var_s), (mean_t, var_t) = frozen, source, target
+    scale = torch.sqrt(var_r.float() + eps)
+    spread = torch.where(var_s > 1e-10, torch.sqrt(var_t / var_s.clamp_min(1e-10)), torch.ones_like(var_s))
+    new_scale = scale * spread
+    mean = mean_t - new_scale * (mean_s - mean_r.float()) / scale
+    return mean, (new_scale * new_scale - eps).clamp_min(0)
+
+
+def _named_batchnorms(model: nn.Module) -> list[tuple[str, nn.modules.batchnorm._BatchNorm]]:
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def _batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for _, m in _named_batchnorms(model)]
+
+
+def _accumulate(totals: dict[str, list], name: str, mean: torch.Tensor, var: torch.Tensor, count: int) -> None:
+    total = totals.setdefault(name, [0, 0.0, 0.0])
+    total[0] += count
+    total[1] = total[1] + mean * count
+    total[2] = total[2] + (var + mean * mean) * count
+
+
+def _moments_of(total: list) -> tuple[torch.Tensor, torch.Tensor]:
+    n, s1, s2 = total
+    return s1 / n, (s2 / n - (s1 / n) ** 2).clamp_min(0)
+
+
+def _map_each_batch(model: nn.Module, moments: Moments, totals: dict[str, list] | None = None) -> tuple[dict, list]:
+    """Hooks that set every BatchNorm's statistics, before each forward, to its batch's moments mapped by
+    ``given_source`` from the statistics it holds now (the model in eval mode normalises with them); ``totals``
+    gathers the batches' moments. Returns (each layer's statistics before, the hooks' handles)."""
+    frozen = {name: (bn.running_mean.clone(), bn.running_var.clone()) for name, bn in _named_batchnorms(model)}
+
+    def mapper(name: str) -> Callable:
+        def hook(bn: nn.Module, args: tuple) -> None:
+            mean, var, count = _batch_moments(args[0])
+            if totals is not None:
+                _accumulate(totals, name, mean, var, count)
+            mapped_mean, mapped_var = given_source(frozen[name], moments[name], (mean, var), bn.eps)
+            bn.running_mean.copy_(mapped_mean)
+            bn.running_var.copy_(mapped_var)
+        return hook
+
+    return frozen, [bn.register_forward_pre_hook(mapper(name)) for name, bn in _named_batchnorms(model)]
+
+
 @torch.no_grad()
-def _bn_adapt(model: nn.Module, batches: list[dict[str, torch.Tensor]]) -> nn.Module:
+def _bn_adapt(model: nn.Module, batches: list[dict[str, torch.Tensor]], moments: Moments | None = None) -> nn.Module:
+    if moments is not None:  # a --bn frozen run: the target's moments mapped through the source's
+        totals: dict[str, list] = {}
+        frozen, handles = _map_each_batch(model, moments, totals)
+        try:
+            for batch in batches:
+                model(batch)
+        finally:
+            for handle in handles:
+                handle.remove()
+        for name, bn in _named_batchnorms(model):
+            mean, var = given_source(frozen[name], moments[name], _moments_of(totals[name]), bn.eps)
+            bn.running_mean.copy_(mean)
+            bn.running_var.copy_(var)
+        return model
     for bn in _batchnorms(model):
         bn.reset_running_stats()
         bn.momentum = None  # a cumulative average over every target batch
@@ -136,15 +258,17 @@ def _bn_adapt(model: nn.Module, batches: list[dict[str, torch.Tensor]]) -> nn.Mo
     return model
 
 
-def _tent(model: nn.Module, batches: list[dict[str, torch.Tensor]]) -> nn.Module:
+def _tent(model: nn.Module, batches: list[dict[str, torch.Tensor]], moments: Moments | None = None) -> nn.Module:
     for p in model.parameters():
         p.requires_grad_(False)
     affine = []
     for m in model.modules():
         if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm)):
             affine += [p for p in (m.weight, m.bias) if p is not None]
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):  # normalise with the target batch's own statistics
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and moments is None:  # normalise with the batch's own statistics
             m.track_running_stats, m.running_mean, m.running_var = False, None, None
+    if moments is not None:  # a --bn frozen run: each batch's statistics mapped through the source's, here and when scored
+        _map_each_batch(model, moments)
     for p in affine:
         p.requires_grad_(True)
     optimizer = torch.optim.Adam(affine, lr=TENT_LR)

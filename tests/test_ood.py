@@ -199,6 +199,16 @@ def test_adapt_trains_each_method_on_the_source_and_the_oracle_on_the_target(tin
         adapt_module.adapt(source, target, backbone="tiny", methods="source-only,dan", out=tmp_path / "c")
 
 
+def test_adaptation_md_carries_each_scores_note_once():
+    from headstart.report.markdown import adaptation_markdown
+
+    row = {"method": "bn-adapt", "n": 256, "mean": 0.9, "ci_low": 0.88, "ci_high": 0.92, "seeds": 3, "over_baseline": None,
+           "gap_closed": None, "oracle": None, "estimates": {}, "notes": ["bn-adapt: this run kept the backbone's BatchNorm"]}
+    written = adaptation_markdown([row, {**row, "method": "source-only", "notes": []}], source="a", target="b", strategy="ft")
+    assert written.count("- bn-adapt, n = 256: bn-adapt: this run kept the backbone's BatchNorm") == 1, written
+    assert "Notes on the scores" not in adaptation_markdown([{**row, "notes": []}], source="a", target="b", strategy="ft")
+
+
 def test_the_adapt_command_names_a_bad_method_in_one_line(toy_csv, other_csv, tiny_registry, tmp_path, monkeypatch, capsys):
     from test_cli import assert_user_error, cli
 

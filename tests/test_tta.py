@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from headstart.errors import ConfigError
-from headstart.tta import adapted, caveat, check_methods, entropy_of, refuses
+from headstart.tta import adapted, caveat, check_methods, entropy_of, episodic_outputs, given_source, refuses
 
 
 class Net(nn.Module):
@@ -108,6 +108,52 @@ def test_a_run_is_scored_out_of_domain_as_trained_and_after_tent(toy_csv, other_
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, config=cfg, tta=["tent"])
 
 
+def test_tent_scores_the_rows_in_a_random_order_and_puts_each_result_back_in_its_place(toy_csv, other_csv, tiny_registry,
+                                                                                         tmp_path, monkeypatch):
+    """A split lists its rows by class, and tent normalises BatchNorm inputs with each scored batch's statistics: in
+    that order every batch would be one class. The tent methods score a seeded shuffle; the rows' results come back in
+    the split's order (paired with source-only's by position)."""
+    import numpy as np
+
+    import headstart
+    import headstart.evaluation
+    import headstart.ood
+    from headstart.specs import TrainConfig
+
+    seen: list[np.ndarray] = []
+    real_scored, real_batches = headstart.evaluation.scored_rows, headstart.ood._batches
+
+    def scored(model, encoded, rows, *args, **kwargs):
+        seen.append(np.asarray(rows).copy())
+        return real_scored(model, encoded, rows, *args, **kwargs)
+
+    def batches(model, encoded, rows):
+        seen.append(np.asarray(rows).copy())
+        return real_batches(model, encoded, rows)
+
+    results: list[dict] = []
+    real_elsewhere = headstart.ood.evaluate_elsewhere
+
+    def elsewhere(*args, **kwargs):
+        results.append(real_elsewhere(*args, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(headstart.evaluation, "scored_rows", scored)
+    monkeypatch.setattr(headstart.ood, "_batches", batches)
+    monkeypatch.setattr(headstart.ood, "evaluate_elsewhere", elsewhere)
+    cfg = TrainConfig(max_steps=8, min_steps=8, batch_size=8, precision="fp32")
+    run = headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "ft", config=cfg,
+                        eval_data=[f"{other_csv}[neutral=-]"], tta=["tent", "tent-episodic"])
+    test = next(rows for rows in seen if len(rows) == run.ood[0]["test_rows"])  # source-only: the split's own order
+    assert np.array_equal(test, np.sort(test))
+    same = [rows for rows in seen if len(rows) == len(test) and set(rows) == set(test)]
+    assert sum(not np.array_equal(rows, test) for rows in same) == 2, "tent and tent-episodic score a shuffle"
+    plain, tent, episodic = (o["rows"] for o in results)
+    assert tent["target"] == plain["target"] and episodic["target"] == plain["target"]
+    agree = np.mean(np.asarray(tent["predicted"]) == np.asarray(plain["predicted"]))
+    assert agree > 0.9, f"8 small steps change few predictions, in place: {agree:.2f}"
+
+
 def test_an_unknown_method_or_a_strategy_with_nothing_to_adapt_is_refused_before_anything_runs():
     from headstart.strategies import get_strategy
     from headstart.tta import check_applies
@@ -122,13 +168,80 @@ def test_an_unknown_method_or_a_strategy_with_nothing_to_adapt_is_refused_before
     check_applies("tent", text_like, "classification", get_strategy("linear-probe"))  # the frozen encoder's LayerNorm
 
 
-def test_bn_methods_on_a_run_that_kept_the_pre_trained_statistics_say_what_that_means():
-    """AdaBN and tent assume source statistics; a run trained with --bn frozen normalised its source with ImageNet's."""
+def test_bn_methods_on_a_run_that_kept_the_pre_trained_statistics_say_what_they_did():
+    """AdaBN and tent assume source statistics; a run trained with --bn frozen normalised its source with ImageNet's, so
+    there the target's are mapped through the source's, and the score's note says so."""
     model = nn.Module()
     model.backbone = nn.Module()
     model.backbone.bn = "frozen"
     for method in ("bn-adapt", "tent", "tent-episodic"):
-        assert "--bn train" in caveat(method, model) and caveat(method, model).startswith(method)
+        assert "--bn frozen" in caveat(method, model) and "mapped" in caveat(method, model)
     assert caveat(None, model) is None
     model.backbone.bn = "train"
     assert caveat("bn-adapt", model) is None
+
+
+def test_the_mapping_is_adabn_where_the_running_statistics_are_the_sources():
+    torch.manual_seed(0)
+    source = (torch.randn(8), torch.rand(8) + 0.5)
+    target = (torch.randn(8) + 2, torch.rand(8) * 3 + 0.1)
+    mean, var = given_source(source, source, target, eps=1e-5)
+    assert torch.allclose(mean, target[0], atol=1e-6) and torch.allclose(var, target[1], rtol=1e-4)
+
+
+class FrozenNet(nn.Module):
+    """Net whose BatchNorm keeps statistics that are not its source data's (mean 0, var 1 where the source's inputs to
+    it have mean ~2, var ~4), as a --bn frozen run keeps ImageNet's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.backbone = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 8), nn.BatchNorm1d(8))
+        self.backbone.bn = "frozen"
+        self.head = nn.Linear(8, 3)
+        self.eval()
+
+    def forward(self, batch):
+        return self.head(self.backbone(batch["x"]))
+
+
+def normalised(model: FrozenNet, batches) -> torch.Tensor:
+    """The first BatchNorm's outputs over ``batches`` (eval mode: its running statistics normalise)."""
+    with torch.no_grad():
+        return torch.cat([model.backbone[1](model.backbone[0](b["x"])) for b in batches])
+
+
+def test_on_a_frozen_statistics_run_bn_adapt_gives_the_target_the_normalised_moments_the_source_had():
+    model = FrozenNet()
+    source = [{"x": 0.5 + torch.randn(64, 4)} for _ in range(8)]
+    target = [{"x": -2 + 3 * torch.randn(64, 4)} for _ in range(8)]
+    want = normalised(model, source)  # what the head saw while training, per channel
+    before = normalised(model, target)
+    assert (before.mean(0) - want.mean(0)).abs().max() > 0.5, "the shift is there to begin with"
+    with pytest.raises(ConfigError, match="needs the run's own pool inputs"):
+        adapted(model, "bn-adapt", target, task="classification")
+    copy = adapted(model, "bn-adapt", target, task="classification", source=source)
+    got = normalised(copy, target)
+    assert torch.allclose(got.mean(0), want.mean(0), atol=1e-3) and torch.allclose(got.std(0), want.std(0), rtol=1e-2)
+    deeper = lambda m, bs: torch.cat([m.backbone(b["x"]) for b in bs])  # noqa: E731: the second layer's, given the first's
+    with torch.no_grad():
+        assert torch.allclose(deeper(copy, target).mean(0), deeper(model, source).mean(0), atol=0.05)
+    plain = adapted(FrozenNet(), "bn-adapt", target, task="classification", source=source)
+    assert all(not m._forward_pre_hooks for m in plain.modules()), "bn-adapt leaves no hook behind"
+    assert torch.equal(model.backbone[1].running_mean, torch.zeros(8)), "the run itself is untouched"
+
+
+def test_on_a_frozen_statistics_run_tent_normalises_each_batch_through_the_sources_moments():
+    model = FrozenNet()
+    source = [{"x": 0.5 + torch.randn(64, 4)} for _ in range(8)]
+    target = [{"x": -2 + 3 * torch.randn(64, 4)} for _ in range(100)]
+    copy = adapted(model, "tent", target, task="classification", source=source)
+    mapped_only = adapted(model, "bn-adapt", target, task="classification", source=source)
+    assert entropy_of(copy, target) < entropy_of(mapped_only, target) - 0.005, "its steps lowered the entropy, on top of the mapping"
+    with torch.no_grad():  # scoring a batch maps that batch's statistics: the normalised mean is the source's
+        scored = copy.backbone[1](copy.backbone[0](target[0]["x"]))
+    want = normalised(model, source).mean(0)
+    weight, bias = copy.backbone[1].weight, copy.backbone[1].bias
+    assert torch.allclose((scored.mean(0) - bias) / weight, (want - model.backbone[1].bias) / model.backbone[1].weight, atol=1e-3)
+    outputs = episodic_outputs(model, target[:2], task="classification", source=source)
+    assert outputs.shape == (128, 3) and torch.isfinite(outputs).all()

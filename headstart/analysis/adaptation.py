@@ -30,11 +30,12 @@ def adaptation_rows(source_runs: list[RunResult], oracle_runs: list[RunResult], 
         baseline: the method every other is compared with (``"source-only"``).
 
     Returns:
-        Rows ``{method, n, mean, ci_low, ci_high, seeds, over_baseline, gap_closed, oracle, estimates}``: ``over_baseline`` is the
+        Rows ``{method, n, mean, ci_low, ci_high, seeds, over_baseline, gap_closed, oracle, estimates, notes}``: ``over_baseline`` is the
         paired difference ``{mean, ci_low, ci_high, p_value, significant, pairs}`` over seeds and the target's test
         rows (the same rows for both), None for the baseline; ``gap_closed`` is (method − baseline) / (oracle −
         baseline) on the means, None without an oracle or when the oracle's interval reaches down to the baseline's mean;
-        ``estimates`` what the method's terms estimated before training, mean over seeds (``estimates``).
+        ``estimates`` what the method's terms estimated before training, mean over seeds (``estimates``); ``notes``
+        the scores' own notes, each once (a label mapping, how a test-time adaptation treated BatchNorm).
     """
     groups = ood_groups(source_runs, metric)
     ceiling = {row["n"]: row for row in curves(oracle_runs, metric, confidence=confidence)} if oracle_runs else {}
@@ -73,7 +74,8 @@ def adaptation_rows(source_runs: list[RunResult], oracle_runs: list[RunResult], 
             rows.append({"method": method, "n": n, "mean": ci["mean"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
                          "seeds": len(seeds), "over_baseline": over, "gap_closed": gap,
                          "oracle": None if oracle is None else {k: oracle[k] for k in ("mean", "ci_low", "ci_high", "seeds")},
-                         "estimates": estimates([by_seed[s][0] for s in seeds])})
+                         "estimates": estimates([by_seed[s][0] for s in seeds]),
+                         "notes": list(dict.fromkeys(f["note"] for f in found if f.get("note")))})
     return rows
 
 

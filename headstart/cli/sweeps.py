@@ -189,7 +189,7 @@ def adapt(
     report its gain over source-only and the share of the gap to the oracle it closes (adaptation.md).
 
     \b
-    Example: headstart adapt --source mnist-5k --target opencv-digits --backbone efficientnet-lite0 --image-size 64 --bn train --seeds 5
+    Example: headstart adapt --source mnist-5k --target opencv-digits --backbone efficientnet-lite0 --image-size 64 --seeds 5
     """
     from headstart.adapt import adapt as run_adapt
     from headstart.specs import TrainConfig

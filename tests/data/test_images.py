@@ -206,6 +206,33 @@ def test_csv_naming_a_missing_image(folder):
         load_dataset(str(table))
 
 
+def test_a_frozen_statistics_run_is_adapted_to_another_image_folder_through_its_own_pool(folder, tiny_registry, tmp_path):
+    """--bn frozen with --tta: the target's BatchNorm statistics are mapped through the run's own pool inputs'
+    (headstart.tta), each score says so, and none of them failed."""
+    from typer.testing import CliRunner
+
+    from headstart.cli import app
+
+    other = tmp_path / "pets-dark"
+    for i in range(4, 12):
+        png(folder / "cat" / f"c{i}.png", np.full((10, 12), 10 * i, np.uint8))
+        png(folder / "dog" / f"d{i}.jpg", np.full((30, 20, 3), 255 - 10 * i, np.uint8))
+    for i in range(12):  # the same two classes, darker and with less contrast
+        png(other / "cat" / f"c{i}.png", np.full((10, 12), 4 * i, np.uint8))
+        png(other / "dog" / f"d{i}.png", np.full((10, 12), 100 - 4 * i, np.uint8))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", "--data", str(folder), "--backbone", "tiny-cnn", "--strategy", "full-finetune",
+                                      "--n", "8", "--max-steps", "3", "--min-steps", "3", "--bn", "frozen", "--image-size", "16",
+                                      "--eval-data", str(other), "--tta", "bn-adapt", "--tta", "tent", "--tta", "tent-episodic",
+                                      "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads((out / "metrics.json").read_text())["ood"]
+    assert [s["tta"] for s in scores] == [None, "bn-adapt", "tent", "tent-episodic"]
+    for adapted in scores[1:]:
+        assert "error" not in adapted and 0 <= adapted["metrics"]["accuracy"] <= 1, adapted
+        assert "--bn frozen" in adapted["note"] and "mapped" in adapted["note"], adapted["note"]
+
+
 def test_text_csv_is_still_text(toy_csv):
     assert load_dataset(str(toy_csv)).modality == "text"
 
