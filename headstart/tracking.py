@@ -74,11 +74,12 @@ def log_store(directory: str | Path, *, uri: str | None = None, experiment: str 
         name, artifact_location=(directory / "mlartifacts").resolve().as_uri())
     have = {r.data.tags.get(KEY_TAG) for r in client.search_runs([experiment_id], max_results=50000)}
     labels = label_arms(results)
+    several = len({str(r.spec.get("backbone")) for r in results}) > 1  # then a run's name says which backbone it ran on
     logged = 0
     for r in results:
         if r.key in have:
             continue
-        _log_run(client, experiment_id, r, labels[arm_key(r.spec)])
+        _log_run(client, experiment_id, r, labels[arm_key(r.spec)], on=str(r.spec.get("backbone")) if several else None)
         logged += 1
     files = [directory / f for f in REPORT_FILES if (directory / f).exists()]
     if files and logged:
@@ -134,11 +135,14 @@ def _client(mlflow: Any, directory: Path, uri: str | None) -> Any:
     return MlflowClient(tracking_uri=uri or f"sqlite:///{(directory / 'mlflow.db').resolve()}")
 
 
-def _log_run(client: Any, experiment_id: str, r: RunResult, label: str) -> str:
+def _log_run(client: Any, experiment_id: str, r: RunResult, label: str, *, on: str | None = None) -> str:
+    """Log one run as an MLflow run named by its arm ``label`` (and backbone ``on``, where a store holds several), size
+    and seed."""
     from mlflow.entities import Metric, Param, RunTag
 
     spec = {k: v for k, v in r.spec.items() if k not in ("backbone_config",)}
-    run = client.create_run(experiment_id, run_name=f"{label} n={r.spec.get('n_requested')} seed={r.spec.get('seed')}",
+    where = f" on {on}" if on else ""
+    run = client.create_run(experiment_id, run_name=f"{label}{where} n={r.spec.get('n_requested')} seed={r.spec.get('seed')}",
                             tags={"headstart.arm": label, "headstart.status": r.status})
     run_id = run.info.run_id
     params = [Param(k, v) for k, v in flat(spec).items()]

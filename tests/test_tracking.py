@@ -38,6 +38,23 @@ def test_a_compares_runs_appear_in_mlflow_with_their_metrics(toy_csv, tiny_regis
     assert code in (0, None) and "0 runs logged, 4 already there" in out_text
 
 
+def test_runs_on_several_backbones_are_named_by_theirs(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    from mlflow.tracking import MlflowClient
+
+    from conftest import run_cli
+
+    out = tmp_path / "two"
+    code, _, err = run_cli(["compare", "--data", str(toy_csv), "--backbones", "tiny,tiny-bert", "--strategies", "linear-probe",
+                            "--sizes", "16", "--seeds", "1", "--no-tune", "--quiet", "--out", str(out), "--report-to", "mlflow"],
+                           monkeypatch, capsys)
+    assert code in (0, None), err
+    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("two").experiment_id])
+    names = sorted(r.info.run_name for r in runs if "headstart.key" in r.data.tags)
+    assert names == ["linear-probe on tiny n=16 seed=0", "linear-probe on tiny-bert n=16 seed=0"], names
+    assert {r.data.tags["headstart.arm"] for r in runs if "headstart.key" in r.data.tags} == {"linear-probe"}
+
+
 def test_a_missing_tracking_extra_is_named_in_one_line(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
     import builtins
 
