@@ -119,7 +119,8 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     ceiling = [r for r in runs if (r.spec.get("data") or {}).get("hash") == target_hash and r.spec.get("strategy") == strategy
                and r.spec.get("backbone") == sweep.backbone]
     result.rows = adaptation_rows(mine, ceiling, methods=where, baseline=BASELINE)
-    result.reports = {**render(out), **_write(out, result.rows, source=source, target=target, strategy=strategy)}
+    adaptation = _write(out, result.rows, source=source, target=target, strategy=strategy)  # first: the report points to it
+    result.reports = {**render(out), **adaptation}
     return result
 
 

@@ -188,7 +188,10 @@ def test_adapt_trains_each_method_on_the_source_and_the_oracle_on_the_target(tin
                                                             / (oracle["mean"] - rows["source-only"]["mean"]))
     else:  # an oracle not clearly above the baseline leaves no gap to speak of
         assert rows["coral"]["gap_closed"] is None
-    assert "headstart.adapt(source=" in result.reports["report.md"].read_text(), "its report records the call"
+    report = result.reports["report.md"].read_text()
+    assert "headstart.adapt(source=" in report, "its report records the call"
+    assert "*This store was written by headstart adapt: adaptation.md compares the methods on the target" in report
+    assert "This store was written by headstart adapt" in result.reports["report.html"].read_text()
     written = result.reports["adaptation.md"].read_text()
     assert "| coral | 32 |" in written and "- n = 32: held-out accuracy" in written
     assert json.loads(result.reports["adaptation.json"].read_text())["rows"]

@@ -52,6 +52,7 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 .note{color:#666;font-size:.9em}.warn{color:#9a3b00;font-weight:600}svg text{font-size:12px;fill:#333}
 </style></head><body>
 <h1 id="title"></h1>
+<p class="note" id="preface"></p>
 <div id="chart"><div id="tip"></div></div>
 <div class="legend" id="legend"></div>
 <h2>At one size</h2>
@@ -86,6 +87,7 @@ const color = new Map(D.strategies.map((s, i) => [s, COLORS[i % COLORS.length]])
 
 document.title = D.title;
 $("title").textContent = D.title;
+if (D.preface) $("preface").textContent = D.preface; else $("preface").remove();
 $("at-metric").textContent = D.metric_label;
 $("table-metric").textContent = D.metric_label;
 $("command").textContent = D.command || "(not recorded)";
@@ -282,7 +284,7 @@ def _payload(summary: dict[str, Any], title: str, command: str | None) -> dict[s
     curves = [{**r, "label": format_n(r["n"], r["n_actual"]), "x": at[r["n_actual"]]}
               for r in sorted(rows, key=lambda r: (r["strategy"], size_key(r["n"])))]
     return {
-        "title": title, "command": command, "metric": summary["metric"], "metric_label": metric_label(summary),
+        "title": title, "preface": summary.get("preface"), "command": command, "metric": summary["metric"], "metric_label": metric_label(summary),
         "scale": summary["scale"], "higher_is_better": summary["higher_is_better"],
         "strategies": list(dict.fromkeys(r["strategy"] for r in curves)),
         "sizes": [{"label": k, "x": x} for k, x in sizes.items()], "curves": curves,

@@ -108,7 +108,10 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
         The Markdown document, ending with a newline.
     """
     label = metric_label(summary)
-    lines = [f"# {md_text(title)}", "", "![learning curves](chart.png)", "", "## Recommendation", ""]
+    lines = [f"# {md_text(title)}", ""]
+    if summary.get("preface"):
+        lines += [f"*{md_text(summary['preface'])}*", ""]
+    lines += ["![learning curves](chart.png)", "", "## Recommendation", ""]
     lines += [f"- {md_text(band['text'])}" for band in summary["recommendation"]] or ["- no finished runs yet"]
     hs = summary["head_start"]
     if reference_text(summary):

@@ -136,11 +136,21 @@ def _rendering(directory: Path) -> Iterator[None]:
         yield
 
 
+def preface(directory: Path) -> str | None:
+    """A line for the top of the report where the store's own comparison lies elsewhere: ``headstart adapt`` writes
+    adaptation.md beside it, and this report's recommendation is then the source experiment's, chosen on the source."""
+    if (directory / "adaptation.md").exists():
+        return ("This store was written by headstart adapt: adaptation.md compares the methods on the target domain. "
+                "This report is the source experiment's: its recommendation is chosen on the source's validation split "
+                "and says nothing about the target.")
+    return None
+
+
 def _write_report(directory: Path, results: list[RunResult], record: dict[str, Any], metric: str | None,
                   margin: float | None = None) -> dict[str, Path]:
     metric = metric or default_metric(results)
     summary = {**summarize(results, metric, margin_points=margin), "leakage": leakage_summary(directory),
-               "backbone_ranking": ranking_summary(directory, results)}
+               "backbone_ranking": ranking_summary(directory, results), "preface": preface(directory)}
     title = (title_for(results, metric) if not summary["other_experiments"]
              else f"{summary['experiment']} — {metric} vs labelled examples")
     command = record.get("command")

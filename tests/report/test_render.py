@@ -80,6 +80,7 @@ def test_markdown_has_table_advice_command_and_failures(tmp_path: Path) -> None:
     assert "## Failed and diverged runs" in text and "loss became nan at step 7" in text
     assert EVIL not in text.split("## Produced by")[0]
     assert "all (500)" in text
+    assert "headstart adapt" not in text, "a compare's report has no adapt preface"
 
 
 def test_markdown_escapes_user_strings() -> None:
