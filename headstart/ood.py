@@ -179,8 +179,8 @@ def _batches(model: torch.nn.Module, encoded: list, rows: Any) -> list[dict[str,
 
 def _source_batches(model: torch.nn.Module, encoder: torch.nn.Module, run_data: Any, split_config: Any,
                     seed: int) -> list[dict[str, torch.Tensor]] | None:
-    """Batches of the run's own pool inputs (``tta.ROWS`` of them, drawn with ``seed``; labels unread) where test-time
-    adaptation maps BatchNorm statistics through the source's (``tta.frozen_statistics``); else None."""
+    """Batches of the run's own pool inputs (up to ``tta.ROWS`` of them, drawn with ``seed``; labels unread) where
+    test-time adaptation maps BatchNorm statistics through the source's (``tta.frozen_statistics``); else None."""
     import numpy as np
 
     from headstart.data import split_dataset
@@ -188,7 +188,7 @@ def _source_batches(model: torch.nn.Module, encoder: torch.nn.Module, run_data: 
 
     if not frozen_statistics(model):
         return None
-    pool = np.random.default_rng(seed).permutation(split_dataset(run_data, split_config, by_label=False).pool)[:ROWS]
+    pool = np.random.default_rng(seed).permutation(split_dataset(run_data, split_config).pool)[:ROWS]  # as the run split it
     encoded = encoder.encode([run_data.inputs[r] for r in pool])
     return _batches(model, encoded, np.arange(len(pool)))
 

@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -238,6 +239,9 @@ def load_run(directory: str | Path) -> LoadedRun:
     backbone = load_backbone(meta["spec"]["backbone"], **preprocessing(identity))
     if meta["backbone_saved"] == "full":  # not the pre-trained backbone: the strategy's own (scratch's fresh twin, TF-IDF)
         backbone = strategy.backbone(backbone, seed=resolved["seed"])
+    configure = getattr(backbone, "configure", None)  # the run's own backbone settings (an image backbone's BatchNorm mode)
+    if configure is not None:
+        configure(SimpleNamespace(**{"bn": "auto", **resolved["train"]}))
     label_names = tuple(meta["label_names"])
     task = resolved["data"]["task"]
     model = TaskModel(backbone, 1 if task == "regression" else len(label_names), seed=0)
@@ -279,14 +283,7 @@ def evaluate_loaded(run: LoadedRun, split: str = "test") -> dict[str, Any]:
         StoreError: the dataset changed since training (its content hash differs).
     """
     resolved = run.resolved
-    source = run.meta["data_source"]
-    if "name" in source:
-        data = load_dataset(source["name"])
-    else:
-        data = load_dataset(source["path"], **file_options(source))
-    if data.hash != resolved["data"]["hash"]:
-        raise StoreError(f"the data {data.name!r} changed since this run was trained (hash {data.hash} != {resolved['data']['hash']}); "
-                         "evaluate on the original file or train again")
+    data = run_data(run)
     split_config = SplitConfig(**resolved["data"]["split"])
     rows = split_dataset(data, split_config).part(split)
     backbone = run.model.backbone
@@ -301,6 +298,23 @@ def evaluate_loaded(run: LoadedRun, split: str = "test") -> dict[str, Any]:
                          batch_size=resolved["train"]["eval_batch_size"], features=features, autocast=autocast)
     note = _capped_test(data, split_config, len(rows), run.task) if split == "test" else None
     return {"split": split, **metrics, **({"note": note} if note else {})}
+
+
+def run_data(run: LoadedRun) -> Any:
+    """The dataset a loaded run trained on, read again from where it came from.
+
+    Raises:
+        StoreError: the dataset changed since training (its content hash differs).
+    """
+    source = run.meta["data_source"]
+    if "name" in source:
+        data = load_dataset(source["name"])
+    else:
+        data = load_dataset(source["path"], **file_options(source))
+    if data.hash != run.resolved["data"]["hash"]:
+        raise StoreError(f"the data {data.name!r} changed since this run was trained (hash {data.hash} != "
+                         f"{run.resolved['data']['hash']}); evaluate on the original file or train again")
+    return data
 
 
 def _capped_test(data: Any, split: SplitConfig, scored: int, task: str) -> str | None:
@@ -320,17 +334,19 @@ def _capped_test(data: Any, split: SplitConfig, scored: int, task: str) -> str |
 def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None) -> dict[str, Any]:
     """Metrics of a loaded run on another dataset's test split, out of domain (``headstart.ood``; ``text`` may map
     labels: ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``)."""
-    from types import SimpleNamespace
-
     from headstart.backbones import modality_of
     from headstart.ood import evaluate_elsewhere
+    from headstart.tta import frozen_statistics
 
     resolved = run.resolved
     backbone = run.model.backbone
     precision = resolved["train"]["precision"]
     autocast = autocast_for(precision, run.device)
-    own = SimpleNamespace(hash=resolved["data"]["hash"], task=run.task, label_names=tuple(run.label_names),
-                          modality=modality_of(backbone))
+    if tta and frozen_statistics(run.model):  # the target's statistics are mapped through the run's own pool inputs
+        own = run_data(run)
+    else:
+        own = SimpleNamespace(hash=resolved["data"]["hash"], task=run.task, label_names=tuple(run.label_names),
+                              modality=modality_of(backbone))
 
     def cached(data: Any, encoded: list) -> FeatureCache:
         return FeatureCache(backbone, encoded, data.hash, batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,

@@ -51,8 +51,8 @@ def caveat(method: str | None, model: nn.Module) -> str | None:
     BatchNorm statistics were mapped through the source pool's, not replaced."""
     if method in METHODS and frozen_statistics(model):
         return ("this run kept the backbone's pre-trained BatchNorm statistics (--bn frozen), so the target's were "
-                f"mapped onto what the source's looked like under them ({ROWS} source pool inputs read), not put in their "
-                "place as after --bn train")
+                f"mapped onto what the source's looked like under them (up to {ROWS} of the run's pool inputs read), not "
+                "put in their place as after --bn train")
     return None
 
 
@@ -139,10 +139,6 @@ def episodic_outputs(model: nn.Module, batches: list[dict[str, torch.Tensor]], *
     return torch.cat(outputs)
 
 
-def _batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
-
 Moments = dict[str, tuple[torch.Tensor, torch.Tensor]]  # a BatchNorm's name -> its input's per-channel mean, variance
 
 
@@ -183,34 +179,41 @@ def _batch_moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
 def given_source(frozen: tuple[torch.Tensor, torch.Tensor], source: tuple[torch.Tensor, torch.Tensor],
                  target: tuple[torch.Tensor, torch.Tensor], eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Running (mean, variance) for a BatchNorm under which inputs with the ``target`` moments come out with the
-    per-channel mean and spread that inputs with the ``source`` moments have under its ``frozen`` statistics. Where
-    those are the source's own (``--bn train``), this is the target's moments: AdaBN."""
+    per-channel mean and spread that inputs with the ``source`` moments have under its ``frozen`` statistics (spreads
+    taken with the layer's ``eps``, as it divides by them). Where ``frozen`` is the source's own moments (``--bn
+    train``), this is the target's moments: AdaBN."""
     (mean_r, var_r), (mean_s, var_s), (mean_t, var_t) = frozen, source, target
     scale = torch.sqrt(var_r.float() + eps)
-    spread = torch.where(var_s > 1e-10, torch.sqrt(var_t / var_s.clamp_min(1e-10)), torch.ones_like(var_s))
-    new_scale = scale * spread
+    new_scale = scale * torch.sqrt((var_t + eps) / (var_s + eps))
     mean = mean_t - new_scale * (mean_s - mean_r.float()) / scale
     return mean, (new_scale * new_scale - eps).clamp_min(0)
 
 
-def _named_batchnorms(model: nn.Module) -> list[tuple[str, nn.modules.batchnorm._BatchNorm]]:
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
-
 def _batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    return [m for _, m in _named_batchnorms(model)]
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def _named_batchnorms(model: nn.Module) -> list[tuple[str, nn.modules.batchnorm._BatchNorm]]:
+    """The BatchNorm layers that keep running statistics (the ones a mapping sets), by name."""
+    return [(name, m) for name, m in model.named_modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None]
 
 
 def _accumulate(totals: dict[str, list], name: str, mean: torch.Tensor, var: torch.Tensor, count: int) -> None:
-    total = totals.setdefault(name, [0, 0.0, 0.0])
-    total[0] += count
-    total[1] = total[1] + mean * count
-    total[2] = total[2] + (var + mean * mean) * count
+    """Fold a batch's per-channel moments into ``totals[name]`` = [count, mean, sum of squared deviations] (Chan et
+    al.'s pairwise update: no loss of precision where the mean is large against the spread)."""
+    if name not in totals:
+        totals[name] = [count, mean, var * count]
+        return
+    n, m, m2 = totals[name]
+    delta = mean - m
+    total = n + count
+    totals[name] = [total, m + delta * count / total, m2 + var * count + delta * delta * n * count / total]
 
 
 def _moments_of(total: list) -> tuple[torch.Tensor, torch.Tensor]:
-    n, s1, s2 = total
-    return s1 / n, (s2 / n - (s1 / n) ** 2).clamp_min(0)
+    n, mean, m2 = total
+    return mean, m2 / n
 
 
 def _map_each_batch(model: nn.Module, moments: Moments, totals: dict[str, list] | None = None) -> tuple[dict, list]:
@@ -221,6 +224,8 @@ def _map_each_batch(model: nn.Module, moments: Moments, totals: dict[str, list] 
 
     def mapper(name: str) -> Callable:
         def hook(bn: nn.Module, args: tuple) -> None:
+            if name not in moments:  # a layer the source inputs never reached keeps its statistics
+                return
             mean, var, count = _batch_moments(args[0])
             if totals is not None:
                 _accumulate(totals, name, mean, var, count)
@@ -244,6 +249,8 @@ def _bn_adapt(model: nn.Module, batches: list[dict[str, torch.Tensor]], moments:
             for handle in handles:
                 handle.remove()
         for name, bn in _named_batchnorms(model):
+            if name not in totals:  # never reached by the source or the target inputs: left as it was
+                continue
             mean, var = given_source(frozen[name], moments[name], _moments_of(totals[name]), bn.eps)
             bn.running_mean.copy_(mean)
             bn.running_var.copy_(var)

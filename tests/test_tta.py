@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from headstart.data.splits import SplitConfig
 from headstart.errors import ConfigError
 from headstart.tta import adapted, caveat, check_methods, entropy_of, episodic_outputs, given_source, refuses
 
@@ -111,47 +112,51 @@ def test_a_run_is_scored_out_of_domain_as_trained_and_after_tent(toy_csv, other_
 def test_tent_scores_the_rows_in_a_random_order_and_puts_each_result_back_in_its_place(toy_csv, other_csv, tiny_registry,
                                                                                          tmp_path, monkeypatch):
     """A split lists its rows by class, and tent normalises BatchNorm inputs with each scored batch's statistics: in
-    that order every batch would be one class. The tent methods score a seeded shuffle; the rows' results come back in
-    the split's order (paired with source-only's by position)."""
+    that order every batch would be one class. The tent methods score a seeded shuffle; each row's result comes back
+    in the split's order (paired with source-only's by position). Scoring is stubbed so that a row's prediction is
+    its own index (tent) or its index's parity (tent-episodic): a result out of place shows."""
     import numpy as np
 
     import headstart
     import headstart.evaluation
     import headstart.ood
+    import headstart.tta
     from headstart.specs import TrainConfig
 
-    seen: list[np.ndarray] = []
-    real_scored, real_batches = headstart.evaluation.scored_rows, headstart.ood._batches
+    cfg = TrainConfig(max_steps=8, min_steps=8, batch_size=8, precision="fp32")
+    text = f"{other_csv}[neutral=-]"
+    run = headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, config=cfg)
+    model, encoder, data = run._loaded.model, run._loaded.model.backbone, headstart.data.load_dataset(str(toy_csv))
+    given: list[np.ndarray] = []
 
-    def scored(model, encoded, rows, *args, **kwargs):
-        seen.append(np.asarray(rows).copy())
-        return real_scored(model, encoded, rows, *args, **kwargs)
+    def scored(model, encoded, rows, targets, **kwargs):  # each row "predicted" as its own index
+        given.append(np.asarray(rows).copy())
+        return {"accuracy": 0.0}, {"predicted": [int(r) for r in rows], "target": [int(t) for t in targets]}
 
-    def batches(model, encoded, rows):
-        seen.append(np.asarray(rows).copy())
-        return real_batches(model, encoded, rows)
-
-    results: list[dict] = []
-    real_elsewhere = headstart.ood.evaluate_elsewhere
-
-    def elsewhere(*args, **kwargs):
-        results.append(real_elsewhere(*args, **kwargs))
-        return results[-1]
+    def parity(model, batches, **kwargs):  # "batches" are the rows themselves (below): class = the row's parity
+        rows = np.concatenate(batches)
+        given.append(rows.copy())
+        return torch.nn.functional.one_hot(torch.as_tensor(rows % 2), 2).float()
 
     monkeypatch.setattr(headstart.evaluation, "scored_rows", scored)
-    monkeypatch.setattr(headstart.ood, "_batches", batches)
-    monkeypatch.setattr(headstart.ood, "evaluate_elsewhere", elsewhere)
-    cfg = TrainConfig(max_steps=8, min_steps=8, batch_size=8, precision="fp32")
-    run = headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "ft", config=cfg,
-                        eval_data=[f"{other_csv}[neutral=-]"], tta=["tent", "tent-episodic"])
-    test = next(rows for rows in seen if len(rows) == run.ood[0]["test_rows"])  # source-only: the split's own order
-    assert np.array_equal(test, np.sort(test))
-    same = [rows for rows in seen if len(rows) == len(test) and set(rows) == set(test)]
-    assert sum(not np.array_equal(rows, test) for rows in same) == 2, "tent and tent-episodic score a shuffle"
-    plain, tent, episodic = (o["rows"] for o in results)
-    assert tent["target"] == plain["target"] and episodic["target"] == plain["target"]
-    agree = np.mean(np.asarray(tent["predicted"]) == np.asarray(plain["predicted"]))
-    assert agree > 0.9, f"8 small steps change few predictions, in place: {agree:.2f}"
+    monkeypatch.setattr(headstart.ood, "_batches", lambda model, encoded, rows: [np.asarray(rows)])
+    monkeypatch.setattr(headstart.tta, "episodic_outputs", parity)
+    monkeypatch.setattr(headstart.tta, "adapted", lambda model, *args, **kwargs: model)
+    split = SplitConfig()
+
+    def elsewhere(tta):
+        return headstart.ood.evaluate_elsewhere(model, encoder, text, run_data=data, split_config=split, batch_size=8,
+                                                tta=tta, seed=0)
+
+    plain = elsewhere(None)
+    test = given[-1]
+    assert plain["rows"]["predicted"] == test.tolist()
+    tent = elsewhere("tent")
+    assert not np.array_equal(given[-1], test) and sorted(given[-1]) == sorted(test), "scored in a shuffled order"
+    assert tent["rows"] == plain["rows"], "each row's result back in its place"
+    episodic = elsewhere("tent-episodic")
+    assert not np.array_equal(given[-1], test), "batched in a shuffled order"
+    assert episodic["rows"]["predicted"] == [int(r) % 2 for r in test] and episodic["rows"]["target"] == plain["rows"]["target"]
 
 
 def test_an_unknown_method_or_a_strategy_with_nothing_to_adapt_is_refused_before_anything_runs():
@@ -183,10 +188,25 @@ def test_bn_methods_on_a_run_that_kept_the_pre_trained_statistics_say_what_they_
 
 def test_the_mapping_is_adabn_where_the_running_statistics_are_the_sources():
     torch.manual_seed(0)
-    source = (torch.randn(8), torch.rand(8) + 0.5)
-    target = (torch.randn(8) + 2, torch.rand(8) * 3 + 0.1)
-    mean, var = given_source(source, source, target, eps=1e-5)
-    assert torch.allclose(mean, target[0], atol=1e-6) and torch.allclose(var, target[1], rtol=1e-4)
+    for low in (1.0, 1e-4):  # tiny variances too, where eps is not negligible
+        source = (torch.randn(8), low * (torch.rand(8) + 0.5))
+        target = (torch.randn(8) + 2, low * (torch.rand(8) * 3 + 0.1))
+        mean, var = given_source(source, source, target, eps=1e-5)
+        assert torch.allclose(mean, target[0], atol=1e-5) and torch.allclose(var, target[1], rtol=1e-4), low
+
+
+def test_moments_gathered_over_batches_keep_their_precision_under_a_large_mean():
+    from headstart.tta import _accumulate, _batch_moments, _moments_of
+
+    torch.manual_seed(0)
+    batches = [1e4 + 0.01 * torch.randn(64, 3, 5, 5) for _ in range(6)]
+    totals: dict = {}
+    for b in batches:
+        _accumulate(totals, "bn", *_batch_moments(b))
+    mean, var = _moments_of(totals["bn"])
+    every = torch.cat(batches).double()
+    want_var, want_mean = torch.var_mean(every, dim=[0, 2, 3], correction=0)
+    assert torch.allclose(mean.double(), want_mean, rtol=1e-6) and torch.allclose(var.double(), want_var, rtol=0.02), (var, want_var)
 
 
 class FrozenNet(nn.Module):
@@ -229,6 +249,8 @@ def test_on_a_frozen_statistics_run_bn_adapt_gives_the_target_the_normalised_mom
     plain = adapted(FrozenNet(), "bn-adapt", target, task="classification", source=source)
     assert all(not m._forward_pre_hooks for m in plain.modules()), "bn-adapt leaves no hook behind"
     assert torch.equal(model.backbone[1].running_mean, torch.zeros(8)), "the run itself is untouched"
+    with pytest.raises(ConfigError, match="needs the run's own pool inputs"):
+        episodic_outputs(model, target[:1], task="classification")
 
 
 def test_on_a_frozen_statistics_run_tent_normalises_each_batch_through_the_sources_moments():
@@ -245,3 +267,6 @@ def test_on_a_frozen_statistics_run_tent_normalises_each_batch_through_the_sourc
     assert torch.allclose((scored.mean(0) - bias) / weight, (want - model.backbone[1].bias) / model.backbone[1].weight, atol=1e-3)
     outputs = episodic_outputs(model, target[:2], task="classification", source=source)
     assert outputs.shape == (128, 3) and torch.isfinite(outputs).all()
+    fresh = FrozenNet()
+    assert all(torch.equal(p, q) for p, q in zip(model.state_dict().values(), fresh.state_dict().values())), "the run is untouched"
+    assert all(not m._forward_pre_hooks for m in model.modules())

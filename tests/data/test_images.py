@@ -231,6 +231,13 @@ def test_a_frozen_statistics_run_is_adapted_to_another_image_folder_through_its_
     for adapted in scores[1:]:
         assert "error" not in adapted and 0 <= adapted["metrics"]["accuracy"] <= 1, adapted
         assert "--bn frozen" in adapted["note"] and "mapped" in adapted["note"], adapted["note"]
+    from headstart.saved import evaluate_ood, load_run
+
+    loaded = load_run(out)
+    assert loaded.model.backbone.bn == "frozen", "a reloaded run keeps the BatchNorm mode it trained with"
+    for method, at_training in zip(("bn-adapt", "tent"), scores[1:3]):  # evaluate maps it again through the run's pool
+        again = evaluate_ood(loaded, str(other), tta=method)
+        assert again["accuracy"] == pytest.approx(at_training["metrics"]["accuracy"]) and "mapped" in again["note"], again
 
 
 def test_text_csv_is_still_text(toy_csv):
