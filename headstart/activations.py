@@ -57,14 +57,14 @@ class PrefixCache:
         """Cache the frozen prefix over ``rows`` and check it against the full forward; None when it cannot be used
         (not a text encoder, fewer than one frozen layer above the embeddings, too big, or the check fails)."""
         from headstart.modes import module_modes, restore_modes
-        from headstart.features import length_sorted_batches
+        from headstart.features import length_sorted_batches, padded_length
 
         if getattr(backbone, "modality", None) != "text" or not hasattr(backbone, "blocks"):
             return None
         k = frozen_prefix(backbone)
         if k < 2:  # the embeddings alone are a lookup: nothing worth caching
             return None
-        lengths = [len(encoded[r]) for r in rows]
+        lengths = [padded_length(encoded[r]) for r in rows]
         if sum(lengths) * backbone.dim * 4 > MAX_BYTES:
             return None
         last = backbone.blocks()[k - 1]

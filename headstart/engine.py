@@ -25,7 +25,7 @@ from headstart.activations import PrefixCache
 from headstart.evaluation import compute_metrics, outputs_to_predictions, score_rows
 from headstart.modes import module_modes, restore_modes
 from headstart.fastdropout import fast_dropout
-from headstart.features import embed_rows
+from headstart.features import embed_rows, padded_length
 from headstart.headstep import HeadAdamW, clip_grad_norm, closed_form_applies
 from headstart.metrics import selection_score
 from headstart.objectives import TaskLoss
@@ -236,7 +236,7 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
     device = model.head.weight.device
     total_steps = sum(p.steps for p in phases)
     report = FitReport(status="done", planned_steps=total_steps)
-    lengths = np.asarray([len(data.encoded[r]) for r in data.train_rows])
+    lengths = np.asarray([padded_length(data.encoded[r]) for r in data.train_rows])
     targets = data.targets
     ever_trained: dict[int, nn.Parameter] = {}
     kept: dict[int, torch.Tensor] = {}  # trained params + training-mode modules' buffers: best weights need their BatchNorm stats

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from headstart.features import length_sorted_batches
+from headstart.features import length_sorted_batches, padded_length
 from headstart.metrics import classification_metrics, multilabel_metrics, regression_metrics
 from headstart.modes import module_modes, restore_modes
 from headstart.precision import under
@@ -35,7 +35,7 @@ def model_outputs(model: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
         device = model.head.weight.device
         items = [encoded[r] for r in rows]
         out = torch.empty(len(rows), model.head.out_features)
-        for batch in length_sorted_batches([len(x) for x in items], batch_size):
+        for batch in length_sorted_batches([padded_length(x) for x in items], batch_size):
             collated = {k: v.to(device) for k, v in model.backbone.collate([items[i] for i in batch]).items()}
             with under(autocast):
                 out[torch.as_tensor(batch)] = model(collated).float().cpu()

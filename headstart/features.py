@@ -30,6 +30,14 @@ def feature_key(backbone_identity: dict, data_hash: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
+def padded_length(item: Any) -> int:
+    """The length a batch pads ``item`` to: a text row's tokens. 0 for an image ((C, h, w): collate sizes every image
+    alike), so that images are not grouped by their channel count (a folder's grey and colour photos)."""
+    if getattr(item, "ndim", 1) != 1:
+        return 0
+    return len(item) if hasattr(item, "__len__") else 0
+
+
 def length_sorted_batches(lengths: list[int], batch_size: int) -> list[np.ndarray]:
     """Positions grouped into batches of similar length (minimal padding); covers every position once."""
     order = np.argsort(np.asarray(lengths), kind="stable")
@@ -55,7 +63,7 @@ def embed_rows(backbone: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
     backbone.eval()
     out = torch.empty(len(rows), backbone.dim)
     items = [encoded[r] for r in rows]
-    lengths = [len(x) if hasattr(x, "__len__") else 0 for x in items]
+    lengths = [padded_length(x) for x in items]
     try:
         with torch.inference_mode():
             for batch in length_sorted_batches(lengths, batch_size):

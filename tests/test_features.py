@@ -149,3 +149,15 @@ def test_an_unusable_cache_is_skipped_with_one_warning_and_no_temp_file(fault, t
     warnings = [r.getMessage() for r in caplog.records if "unusable" in r.getMessage()]
     assert len(warnings) == 1 and "going on without it" in warnings[0]
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_images_are_not_grouped_by_their_channel_count():
+    """Batches sort by padded length: a text row's tokens; every image is 0, so a folder's grey and colour photos keep
+    the order they were given in (a shuffled test split stays shuffled for tent)."""
+    import torch
+
+    from headstart.features import length_sorted_batches, padded_length
+
+    assert [padded_length(x) for x in ([5, 6, 7], [1], "abcd")] == [3, 1, 4]
+    images = [torch.zeros(c, 8, 8, dtype=torch.uint8) for c in (3, 1, 3, 1, 1, 3)]
+    assert [b.tolist() for b in length_sorted_batches([padded_length(x) for x in images], 2)] == [[0, 1], [2, 3], [4, 5]]

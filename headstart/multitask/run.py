@@ -100,6 +100,7 @@ def prepare(job: Job, plan: Plan) -> Prepared:
     """setup: the model from the pre-trained backbone (the strategy attached, a head per task), the task rows of the
     plan's seed, the weighted loss, the strategy's phases with the weighting's own parameters as a group of their own."""
     from headstart.engine import FitData
+    from headstart.features import padded_length
     from headstart.metrics import selection_metric
     from headstart.objectives import TaskLoss, class_weights
     from headstart.precision import autocast_for
@@ -143,7 +144,7 @@ def prepare(job: Job, plan: Plan) -> Prepared:
     offsets = np.concatenate([[0], np.cumsum([len(rows) for rows in train_rows])[:-1]]).astype(int).tolist()
     data = FitData(encoded=s.encoded, targets=targets, raw_targets=layout.data.targets, train_rows=np.concatenate(train_rows),
                    val_rows=np.concatenate([layout.rows(t, rows) for t, rows in zip(members, val)]),
-                   batches=task_batches([np.asarray([len(s.encoded[r]) for r in rows]) for rows in train_rows], offsets,
+                   batches=task_batches([np.asarray([padded_length(s.encoded[r]) for r in rows]) for rows in train_rows], offsets,
                                         s.cfg.batch_size), validate=validate)
     return Prepared(plan, s, tasks, loss, phases, data, autocast)
 
