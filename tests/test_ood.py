@@ -208,8 +208,11 @@ def test_adaptation_md_carries_each_scores_note_once():
     row = {"method": "bn-adapt", "n": 256, "mean": 0.9, "ci_low": 0.88, "ci_high": 0.92, "seeds": 3, "over_baseline": None,
            "gap_closed": None, "oracle": None, "estimates": {}, "notes": ["bn-adapt: this run kept the backbone's BatchNorm"]}
     written = adaptation_markdown([row, {**row, "method": "source-only", "notes": []}], source="a", target="b", strategy="ft")
-    assert written.count("- bn-adapt, n = 256: bn-adapt: this run kept the backbone's BatchNorm") == 1, written
+    assert written.count("- bn-adapt (n = 256): bn-adapt: this run kept the backbone's BatchNorm") == 1, written
     assert "Notes on the scores" not in adaptation_markdown([{**row, "notes": []}], source="a", target="b", strategy="ft")
+    mapped = {**row, "notes": ["labels read as the run's"]}  # a note on every score is said once for all
+    written = adaptation_markdown([mapped, {**mapped, "method": "tent"}], source="a", target="b", strategy="ft")
+    assert written.count("labels read as the run's") == 1 and "- every method: labels read as the run's" in written, written
 
 
 def test_the_adapt_command_names_a_bad_method_in_one_line(toy_csv, other_csv, tiny_registry, tmp_path, monkeypatch, capsys):

@@ -235,9 +235,14 @@ def adaptation_markdown(rows: list[dict[str, Any]], *, source: str, target: str,
         oracle = "–" if r["oracle"] is None else f"{100 * r['oracle']['mean']:.1f}"
         lines.append(f"| {md_text(r['method'])} | {r['n']} | {100 * r['mean']:.1f} | {100 * r['ci_low']:.1f} – "
                      f"{100 * r['ci_high']:.1f} | {gain} | {gain_ci} | {gap} | {oracle} | {r['seeds']} |")
-    noted = [(r, note) for r in rows for note in r.get("notes") or ()]
+    noted: dict[str, list[str]] = {}  # a note -> the scores it is about, each note once
+    for r in rows:
+        for note in r.get("notes") or ():
+            noted.setdefault(note, []).append(f"{r['method']} (n = {r['n']})")
     if noted:
-        lines += ["", "Notes on the scores:"] + [f"- {md_text(r['method'])}, n = {r['n']}: {md_text(note)}" for r, note in noted]
+        lines += ["", "Notes on the scores:"] + [
+            f"- {'every method' if len(about) == len(rows) else md_text(', '.join(about))}: {md_text(note)}"
+            for note, about in noted.items()]
     weighted = [r for r in rows if "importance" in (r.get("estimates") or {})]
     if weighted:
         lines += ["", "Importance weighting's domain classifier (pre-trained features, source vs target inputs) and what "
