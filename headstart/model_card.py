@@ -13,6 +13,9 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
     data = resolved.get("data", {})
     env = meta.get("environment") or {}
     val = (metrics or {}).get("val") or {}
+    chose = "the split that chose the checkpoint"
+    if (metrics or {}).get("steps") == 0:  # closed form: validation chose a setting (embed-logreg's C) or nothing
+        chose = "the split that chose " + ", ".join(metrics["chosen"]) if metrics.get("chosen") else "scored only: nothing was chosen on it"
     lines = ["---", "library_name: headstart", "tags: [headstart]", "---", "",
              f"# {resolved.get('strategy', 'run')} on {data.get('name', '?')}", "",
              f"Trained by headstart {env.get('headstart', '')} (commit {env.get('git') or 'unknown'}): strategy "
@@ -21,7 +24,7 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              + f", on {resolved.get('n')} labelled examples of `{data.get('name')}` (data hash {str(data.get('hash', ''))[:12]}), "
              f"seed {resolved.get('seed')}, backbone `{resolved.get('backbone')}`.", "",
              "## Metrics", "",
-             "Validation (the split that chose the checkpoint"
+             f"Validation ({chose}"
              + (f", {val['n']:g} examples" if isinstance(val.get("n"), (int, float)) else "") + "): "
              + (", ".join(f"{k} {v:.4f}" for k, v in val.items() if isinstance(v, (int, float)) and k != "n") or "not recorded") + ".",
              "Test metrics with intervals over seeds come from `headstart compare` / `headstart evaluate`; one run has no "

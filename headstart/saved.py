@@ -357,6 +357,7 @@ def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None) -> dict[s
                                features=cached if run.meta["backbone_saved"] == "none" else None, tta=tta,
                                seed=int(resolved["seed"]))
     return {"split": f"test of {found['data']}" + (f" after {tta}" if tta else ""), "n": found["test_rows"], **found["metrics"],
+            **({"majority": found["majority"]} if found.get("majority") is not None else {}),
             **({"note": found["note"]} if found["note"] else {})}
 
 

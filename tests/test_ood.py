@@ -60,6 +60,7 @@ def test_a_trained_run_is_scored_out_of_domain_at_train_time_and_again_after_loa
         assert found["majority"] == pytest.approx(max(mapped.count(v) for v in set(mapped)) / kept), "what one answer scores"
         again = headstart.evaluate(tmp_path / strategy, eval_data=text)
         assert again["n"] == kept and again["accuracy"] == pytest.approx(found["metrics"]["accuracy"])
+        assert again["majority"] == pytest.approx(found["majority"]), "evaluate gives the same reference as train"
         assert headstart.evaluate(run, eval_data=text)["accuracy"] == pytest.approx(found["metrics"]["accuracy"])
 
 

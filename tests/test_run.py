@@ -174,3 +174,15 @@ def test_real_save_load_same_predictions(strategy, tmp_path, minilm):
 def test_real_val_metrics_reproduce_from_disk(tmp_path):
     result = headstart.fit("rotten-tomatoes", strategy="linear-probe", n=32, out=tmp_path / "lp", config=REAL)
     assert evaluate_loaded(load_run(tmp_path / "lp"), "val")["accuracy"] == pytest.approx(result.val_metrics["accuracy"])
+
+
+def test_the_model_card_says_what_validation_chose():
+    """A stepped run's checkpoint, a closed-form run's setting (embed-logreg's C), or nothing (zero-shot)."""
+    from headstart.model_card import model_card
+
+    def line(metrics):
+        return next(x for x in model_card({}, metrics, how="").splitlines() if x.startswith("Validation"))
+
+    assert line({"steps": 40, "val": {"n": 12}}).startswith("Validation (the split that chose the checkpoint, 12 examples)")
+    assert line({"steps": 0, "chosen": {"C": 1.0}, "val": {"n": 12}}).startswith("Validation (the split that chose C, 12 examples)")
+    assert line({"steps": 0, "chosen": {}, "val": {"n": 12}}).startswith("Validation (scored only: nothing was chosen on it")

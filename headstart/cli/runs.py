@@ -230,7 +230,9 @@ def evaluate(
         _echo_json({**metrics, "ood": elsewhere} if elsewhere else metrics)
         return
     for scored in (metrics, *elsewhere):
-        typer.echo(f"{scored['split']} ({scored['n']} examples): {_metric_line(scored)}" + (f"  [{scored['note']}]" if scored.get("note") else ""))
+        typer.echo(f"{scored['split']} ({scored['n']} examples): {_metric_line(scored)}"
+                   + (f"; its most frequent class is {100 * scored['majority']:.1f}% of these rows" if scored.get("majority") is not None else "")
+                   + (f"  [{scored['note']}]" if scored.get("note") else ""))
         for name, row in scored.get("per_class", {}).items():
             cells = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
             typer.echo(f"  {name}: {cells}")

@@ -137,6 +137,7 @@ def test_train_zero_shot_defaults_to_n_0_saves_and_predicts_the_same(toy_csv, ti
     assert code == 0, err
     assert "parameters set in closed form: " in stdout and "no optimiser step" in stdout and "no label read (n = 0)" in stdout, stdout
     assert "best at step" not in stdout  # nothing was stepped
+    assert "Validation (scored only: nothing was chosen on it, " in (out / "README.md").read_text()
     loaded = load_run(out)
     assert loaded.meta["resolved"]["n"] == 0
     table = pd.read_csv(toy_csv)
