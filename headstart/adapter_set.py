@@ -27,6 +27,9 @@ class AdapterSet:
         self._identity: tuple | None = None
         self._peft_names: dict[str, str] = {}  # our name -> the adapter's name inside the PeftModel
 
+    def __repr__(self) -> str:
+        return f"AdapterSet({', '.join(f'{name}={str(run.directory)!r}' for name, run in self.runs.items()) or 'empty'})"
+
     @property
     def names(self) -> list[str]:
         return list(self.runs)
@@ -93,4 +96,4 @@ class AdapterSet:
     def predict(self, texts: list[str], *, adapter: str) -> list[dict[str, Any]]:
         from headstart.saved import predict_loaded
 
-        return predict_loaded(self.use(adapter), list(texts))
+        return predict_loaded(self.use(adapter), texts)

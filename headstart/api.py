@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
-from headstart.specs import RunSpec, TrainConfig, parse_n
+from headstart.specs import RunSpec, TrainConfig, parse_n, terms_of
 
 
 @dataclass
@@ -36,7 +36,7 @@ class FitResult:
     retention: list[dict[str, Any]] = field(default_factory=list)  # per --retain dataset: headstart.retention's measure
     ood: list[dict[str, Any]] = field(default_factory=list)  # per --eval-data dataset: headstart.ood's scores (rows left out)
     flags: list[dict[str, str]] = field(default_factory=list)  # where the score may understate the strategy: {reason, text, advice}
-    _loaded: Any = None
+    _loaded: Any = field(default=None, repr=False)  # the model in memory: a module's repr is pages long
 
     def _usable(self) -> None:
         if self.status != "done":
@@ -54,7 +54,7 @@ class FitResult:
         from headstart.saved import predict_loaded
 
         self._usable()
-        return predict_loaded(self._loaded, list(texts))
+        return predict_loaded(self._loaded, texts)
 
 
 def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, strategy: str = "linear-probe",
@@ -62,7 +62,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         config: TrainConfig | None = None, text_column: str | None = None, label_column: str | None = None,
         task: str | None = None, pooling: str | None = None, tune: str | None = None,
         grid: str | list[float] | None = None, progress: bool = False,
-        terms: dict[str, dict[str, Any]] | None = None, retain: list[str] | None = None,
+        terms: dict[str, dict[str, Any]] | str | None = None, retain: list[str] | None = None,
         group_column: str | None = None, split_column: str | None = None, eval_data: list[str] | None = None,
         tta: list[str] | None = None, max_test: int | None = None, nproc: int = 1) -> FitResult:
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
@@ -85,7 +85,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         tune: "lr" chooses the strategy's learning rate on validation by successive halving (``headstart.tuning``).
         grid: with ``tune="lr"``, the values to search instead of the strategy's grid (``[2e-5, 5e-5, 1e-4]``).
         progress: draw a progress bar with ETA on stderr.
-        terms: objective terms added to the task loss, e.g. ``{"l2sp": {"weight": 0.01}}`` (``headstart.objectives``).
+        terms: objective terms added to the task loss, e.g. ``{"l2sp": {"weight": 0.01}}`` or the CLI's text
+            ``"l2sp[weight=0.01]"`` (``headstart.objectives``).
         retain: classification datasets on which forgetting is measured after training (``FitResult.retention``:
             a probe on the adapted vs the original encoder, ``headstart.retention``).
         eval_data: datasets with the run's labels on whose test split the trained run is also scored, out of domain
@@ -121,7 +122,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                                   group_column=group_column, split_column=split_column)
     spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=dict(options or {}),
                    train=config or TrainConfig(), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
-                   tune=tune, grid=grid, terms=dict(terms or {}), retain=tuple(retain or ()), group_column=group_column,
+                   tune=tune, grid=grid, terms=terms_of(terms, strategy), retain=tuple(retain or ()), group_column=group_column,
                    split_column=split_column, eval_data=tuple(eval_data or ()), tta=tuple(tta or ()),
                    split=SplitConfig(max_test=max_test))
     spec, loaded, defaults = _with_data_defaults(spec)
@@ -231,7 +232,7 @@ class CompareResult:
     trained: int
     statuses: dict[str, int]
     seconds: float
-    summary: dict[str, Any]
+    summary: dict[str, Any] = field(repr=False)  # results.json's content: see ``recommendation`` and ``reports``
     reports: dict[str, Path]
     leakage: Any = None  # headstart.data.leakage.LeakageReport of the split
     notes: list[dict[str, str]] = field(default_factory=list)  # defaults the data decided (headstart.data_defaults)
@@ -375,17 +376,22 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports kB
 
 
-def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str | None = None,
-             tta: str | None = None) -> dict[str, Any]:
+def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str | list[str] | None = None,
+             tta: str | None = None) -> dict[str, Any] | list[dict[str, Any]]:
     """Metrics of a trained run on ``split`` ("test" or "val"): accuracy, macro_f1, … (rmse, r2 for regression); with
     ``eval_data``, on that dataset's test split instead, out of domain (``headstart.ood``: labels mapped by name,
-    ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``), after ``tta`` (``headstart.tta``) when given."""
+    ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``), after ``tta`` (``headstart.tta``) when
+    given; a list of datasets gives a list of those, one per dataset in order. The results carry ``majority``, the
+    share of the scored rows in their most frequent class."""
     from headstart.saved import evaluate_loaded, evaluate_ood, load_run
 
     if eval_data is not None:
         if isinstance(run, FitResult):
             run._usable()
-        return evaluate_ood(run._loaded if isinstance(run, FitResult) else load_run(run), eval_data, tta=tta)
+        loaded = run._loaded if isinstance(run, FitResult) else load_run(run)
+        if isinstance(eval_data, (list, tuple)):
+            return [evaluate_ood(loaded, text, tta=tta) for text in eval_data]
+        return evaluate_ood(loaded, eval_data, tta=tta)
     if tta is not None:
         from headstart.errors import ConfigError
 
@@ -401,7 +407,7 @@ def predict(run: str | Path | FitResult, texts: list[str]) -> list[dict[str, Any
         return run.predict(texts)
     from headstart.saved import load_run, predict_loaded
 
-    return predict_loaded(load_run(run), list(texts))
+    return predict_loaded(load_run(run), texts)
 
 
 def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, prompt_column: str = "prompt",

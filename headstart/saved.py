@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -26,7 +26,7 @@ from headstart.data.dataset import TASKS
 from headstart.engine import FitReport
 from headstart.atomic import write_json
 from headstart.backbones import count_parameters
-from headstart.errors import StoreError
+from headstart.errors import ConfigError, StoreError
 from headstart.evaluation import model_outputs, outputs_to_predictions, score_rows
 from headstart.features import FeatureCache
 from headstart.model import TaskModel
@@ -164,8 +164,8 @@ def saved_bytes(model: torch.nn.Module, report: FitReport, backbone: str) -> int
 @dataclass
 class LoadedRun:
     directory: Path
-    meta: dict[str, Any]
-    model: TaskModel
+    meta: dict[str, Any] = field(repr=False)
+    model: TaskModel = field(repr=False)
     task: str
     label_names: tuple[str, ...]
     device: torch.device
@@ -362,7 +362,16 @@ def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None) -> dict[s
 
 
 def predict_loaded(run: LoadedRun, texts: list[str], *, batch_size: int = 128) -> list[dict[str, Any]]:
-    """Predictions for raw inputs: label + class probabilities, labels (multilabel), or a value (regression)."""
+    """Predictions for raw inputs: label + class probabilities, labels (multilabel), or a value (regression).
+
+    Raises:
+        ConfigError: ``texts`` is one string (or path) rather than a list of inputs.
+    """
+    if isinstance(texts, (str, bytes, Path)):  # a string is a sequence too: it would be read as its characters
+        shown = str(texts) if len(str(texts)) <= 40 else str(texts)[:37] + "..."
+        raise ConfigError(f"predict takes a list of inputs, got one string {shown!r}: wrap it in a list ([{shown!r}]), or "
+                          "read a table's inputs first: headstart.data.read_inputs(PATH)")
+    texts = list(texts)
     if not texts:
         return []
     backbone = run.model.backbone

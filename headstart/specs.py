@@ -257,6 +257,21 @@ def run_key(resolved: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def terms_of(terms: dict[str, dict[str, Any]] | str | None, strategy: str) -> dict[str, dict[str, Any]]:
+    """Objective terms as a dict: given as one, or as ``--terms`` text (``"l2sp[weight=0.01]+ewc"``), read as the terms
+    of an arm of ``strategy``.
+
+    Raises:
+        ConfigError: neither a dict nor text, or text that is not a known term with valid options.
+    """
+    if isinstance(terms, str):
+        return parse_arm(f"{strategy}+{terms}")[3] if terms.strip() else {}
+    if terms is not None and not isinstance(terms, dict):
+        raise ConfigError(f"terms must be a dict such as {{'l2sp': {{'weight': 0.01}}}} or text such as "
+                          f"'l2sp[weight=0.01]', got {terms!r}")
+    return dict(terms or {})
+
+
 def _bracket_values(text: str, where: str) -> dict[str, Any]:
     """``"rank=4, alpha=8"`` -> ``{"rank": 4, "alpha": 8}`` (numbers and booleans as JSON, the rest as text; a value
     may hold commas: ``targets=query,value``)."""

@@ -62,6 +62,8 @@ def test_a_trained_run_is_scored_out_of_domain_at_train_time_and_again_after_loa
         assert again["n"] == kept and again["accuracy"] == pytest.approx(found["metrics"]["accuracy"])
         assert again["majority"] == pytest.approx(found["majority"]), "evaluate gives the same reference as train"
         assert headstart.evaluate(run, eval_data=text)["accuracy"] == pytest.approx(found["metrics"]["accuracy"])
+        (listed,) = headstart.evaluate(run, eval_data=[text])  # a list, as fit and compare take: one result each
+        assert listed["accuracy"] == pytest.approx(found["metrics"]["accuracy"])
 
 
 def test_the_runs_own_data_or_another_task_is_refused_before_training(toy_csv, other_csv, tiny_registry, tmp_path):

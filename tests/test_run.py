@@ -186,3 +186,28 @@ def test_the_model_card_says_what_validation_chose():
     assert line({"steps": 40, "val": {"n": 12}}).startswith("Validation (the split that chose the checkpoint, 12 examples)")
     assert line({"steps": 0, "chosen": {"C": 1.0}, "val": {"n": 12}}).startswith("Validation (the split that chose C, 12 examples)")
     assert line({"steps": 0, "chosen": {}, "val": {"n": 12}}).startswith("Validation (scored only: nothing was chosen on it")
+
+
+def test_the_python_api_refuses_a_bare_string_and_keeps_its_reprs_short(toy_csv, tiny_registry, tmp_path):
+    """predict("text") would read one string as its characters; a FitResult's repr would print the model, a
+    Dataset's its every input; terms take the CLI's text too."""
+    import headstart
+    from headstart.adapter_set import AdapterSet
+    from headstart.data import load_dataset
+    from headstart.errors import ConfigError
+    from headstart.specs import TrainConfig
+
+    cfg = TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32")
+    run = headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=16, out=tmp_path / "ft", config=cfg,
+                        terms="l2sp[weight=0.01]")
+    assert json.loads((tmp_path / "ft" / "spec.json").read_text())["resolved"]["terms"] == {"l2sp": {"weight": 0.01}}
+    for predict in (run.predict, lambda texts: headstart.predict(tmp_path / "ft", texts)):
+        with pytest.raises(ConfigError, match=r"predict takes a list of inputs, got one string 'a joy to watch': wrap it in a list"):
+            predict("a joy to watch")
+        assert len(predict(["a joy to watch"])) == 1
+    with pytest.raises(ConfigError, match="terms must be a dict"):
+        headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=16, config=cfg, terms=["l2sp"])
+    assert len(repr(run)) < 1500 and "BertModel" not in repr(run), repr(run)
+    data = load_dataset(str(toy_csv))
+    assert repr(data) == f"Dataset({data.name!r}: 200 text examples, classification, 2 classes, hash {data.hash})"
+    assert repr(AdapterSet()) == "AdapterSet(empty)"

@@ -91,7 +91,7 @@ def train(
     Example: headstart train --strategy zero-shot --label-descriptions 'fresh="a positive movie review",rotten="a negative movie review"' --out runs/zs
     """
     from headstart.api import fit
-    from headstart.specs import TrainConfig
+    from headstart.specs import TrainConfig, terms_of
 
     _check_writable(out)  # before training, not after minutes of it
     from headstart.distributed import check_nproc
@@ -106,7 +106,7 @@ def train(
         _mlflow()  # a missing extra is named before training
     scoped = _scoped_options(option)
     options = {**scoped.pop("", {}), **scoped.pop(strategy, {})}
-    terms_given = _parse_terms(terms, strategy)
+    terms_given = terms_of(terms, strategy)
     for name, values in scoped.items():  # NAME.KEY for another strategy is a mistake; for a term it adds or sets the term
         from headstart.objectives import TERMS
 
@@ -191,13 +191,6 @@ def train(
                    + (f"; its most frequent class is {100 * o['majority']:.1f}% of these rows" if o.get("majority") is not None else "")
                    + (f"  [{o['note']}]" if o.get("note") else ""))
     typer.echo(f"next: headstart evaluate {out}")
-
-
-def _parse_terms(text: str | None, strategy: str) -> dict[str, dict[str, Any]]:
-    """``--terms "l2sp[weight=0.01]"`` -> ``{"l2sp": {"weight": 0.01}}``, read as the terms of an arm."""
-    from headstart.specs import parse_arm
-
-    return parse_arm(f"{strategy}+{text}")[3] if text else {}
 
 
 @app.command()

@@ -62,6 +62,10 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.inputs)
 
+    def __repr__(self) -> str:  # the inputs themselves would be megabytes of text in a notebook
+        kinds = f"{len(self.label_names)} classes" if self.label_names else self.task
+        return f"Dataset({self.name!r}: {len(self):,} {self.modality} examples, {self.task}, {kinds}, hash {self.hash})"
+
     @property
     def num_classes(self) -> int:
         return len(self.label_names)
