@@ -48,6 +48,13 @@ def _draws(cells: dict[int, dict[str, Any]], seeds: list[int], weights: np.ndarr
     return None if draws is None else draws.mean(axis=1)
 
 
+BELOW = "both below the constant reference"  # the reading where neither score beats a constant predictor
+
+
+def _beats(value: float, reference: float, lower_is_better: bool) -> bool:
+    return value < reference if lower_is_better else value > reference
+
+
 def _reading(gain: dict[str, Any]) -> str:
     if gain["pairs"] < 2 and gain.get("row_se") is None:
         return "one seed: no interval"
@@ -105,8 +112,12 @@ def multitask_rows(runs: list[RunResult], tasks: list[str], weightings: list[str
             sign = -1.0 if row["lower_is_better"] else 1.0
             gain = {**diff, "mean": sign * diff["mean"], "ci_low": sign * (diff["ci_high"] if sign < 0 else diff["ci_low"]),
                     "ci_high": sign * (diff["ci_low"] if sign < 0 else diff["ci_high"])}
+            reading = _reading(gain)
+            if "reference" in row and "single" in row and not any(
+                    _beats(cell["mean"], row["reference"], row["lower_is_better"]) for cell in (row["single"], row["multi"][w])):
+                reading = BELOW  # a difference between two scores that learned nothing a constant does not know
             row["difference"][w] = {**diff, "seeds": common, "gain": {k: gain[k] for k in ("mean", "ci_low", "ci_high")},
-                                    "reading": _reading(gain)}
+                                    "reading": reading}
         rows.append(row)
     return {"tasks": rows, "weights": _weights(runs, weightings), "seconds": _seconds(runs)}
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from headstart.analysis.multitask import BELOW
+
 SINGLE = "single-task"
 
 
@@ -93,6 +95,9 @@ def _words(analysis: dict[str, Any], weightings: list[str]) -> list[str]:
                                 f"(difference {_difference(metric, cell).split(':')[0]}).")
             elif cell["reading"] == "multi-task helps":
                 helped.append(f"- Multi-task helps {where}: {amount} than trained alone.")
+            elif cell["reading"] == BELOW:
+                helped.append(f"- {where}: {amount} than trained alone, but neither beats the constant reference: "
+                              "no transfer to read at this budget.")
             else:
                 none.append(where)
     lines = negative or ["- No negative transfer shown: no task's multi-task score is below its single-task score with the "
