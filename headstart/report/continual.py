@@ -15,6 +15,8 @@ def _ci(summary: dict[str, Any] | None, scale: float = 100.0, signed: bool = Fal
     if not summary:
         return "–"
     sign = "+" if signed else ""
+    if summary.get("seeds", 2) < 2:  # the interval is over seeds: one seed has none (not one of no width)
+        return f"{scale * summary['mean']:{sign}.1f} (one seed: no interval)"
     return (f"{scale * summary['mean']:{sign}.1f} ({scale * summary['ci_low']:{sign}.1f} to "
             f"{scale * summary['ci_high']:{sign}.1f})")
 

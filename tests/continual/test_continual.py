@@ -355,3 +355,10 @@ def test_a_report_reads_only_the_steps_its_own_settings_planned(stream, tmp_path
 
     first, second = run(64, "shared"), run(32, "shared")
     assert second == run(32, "fresh") and first == run(64, "fresh2")
+
+
+def test_one_seed_is_shown_without_an_interval_not_one_of_no_width():
+    from headstart.report.continual import _ci
+
+    assert _ci({"mean": 0.449, "ci_low": 0.449, "ci_high": 0.449, "seeds": 1}) == "44.9 (one seed: no interval)"
+    assert _ci({"mean": 0.449, "ci_low": 0.40, "ci_high": 0.50, "seeds": 3}) == "44.9 (40.0 to 50.0)"
