@@ -190,8 +190,9 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
                            + ", or read it as: this arm learned nothing here")
             fix = {"improving": f"re-run with a larger budget ({more})",
                    "unchecked": f"re-run with more validation checks (evals_per_phase = 5) or a larger budget ({more})",
-                   "slow": (f"re-run on a higher grid (--grid {name}=…, above the rates tried)" if tuned else
-                            "re-run with a higher learning rate (--tune lr searches one on validation; or --lr)"),
+                   "slow": (f"max_steps = {planned} capped these runs: raise it first ({more}); " if capped else "")
+                           + (f"re-run on a higher grid (--grid {name}=…, above the rates tried)" if tuned else
+                              "re-run with a higher learning rate (--tune lr searches one on validation; or --lr)"),
                    "majority": nothing}[reason]
             text = (f"{strategy} {REASONS[reason]} at n = {n} ({count} of {len(runs)} seeds; budget: {budget_text(runs)}): "
                     f"its scores may understate it; {fix}")

@@ -109,6 +109,12 @@ def test_a_slow_cell_names_the_fix() -> None:
     tuned = [run("ft", 256, s, [0.051, 0.051, 0.25, 0.33, 0.33], majority=0.05, tuned=True) for s in range(2)]
     (flag,) = flags.budget_flags(tuned)
     assert "higher grid (--grid ft=" in flag["text"], flag["text"]
+    assert "capped" not in flag["text"]
+    capped = [run("ft", 256, s, [0.051, 0.051, 0.25, 0.33, 0.33], majority=0.05, planned=30) for s in range(2)]
+    for r in capped:
+        r.record["budget"]["max_steps"] = 30  # the user's --max-steps cut the budget: the first thing to raise
+    (flag,) = flags.budget_flags(capped)
+    assert "max_steps = 30 capped these runs: raise it first (max_steps = 60" in flag["text"], flag["text"]
 
 
 def test_a_majority_cell_that_stopped_early_is_not_told_to_take_more_steps() -> None:
