@@ -2,7 +2,7 @@
 
 Public API (imported lazily so ``headstart --help`` stays instant):
 ``load_backbone``, ``load_dataset``, ``fit``, ``compare``, ``evaluate``, ``predict``, ``RunSpec``, ``TrainConfig``,
-``rank_backbones``, ``continual`` (``headstart.continual(stream, ...)``: the package is callable), ``multitask``
+``SplitConfig``, ``rank_backbones``, ``continual`` (``headstart.continual(stream, ...)``: the package is callable), ``multitask``
 (``headstart.multitask(tasks, ...)``, callable likewise), ``AdapterSet`` (and ``headstart.adapters``: ``find``, ``inspect``, ``merge``, ``unmerge``, ``merge_base``).
 """
 
@@ -30,6 +30,7 @@ _LAZY = {
     "load_dataset": "headstart.data",
     "RunSpec": "headstart.specs",
     "TrainConfig": "headstart.specs",
+    "SplitConfig": "headstart.data.splits",
     "HeadstartError": "headstart.errors",
     "AdapterSet": "headstart.adapter_set",
 }

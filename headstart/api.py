@@ -64,7 +64,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         grid: str | list[float] | None = None, progress: bool = False,
         terms: dict[str, dict[str, Any]] | str | None = None, retain: list[str] | None = None,
         group_column: str | None = None, split_column: str | None = None, eval_data: list[str] | None = None,
-        tta: list[str] | None = None, max_test: int | None = None, nproc: int = 1) -> FitResult:
+        tta: list[str] | None = None, max_test: int | None = None, nproc: int = 1,
+        label_descriptions: str | dict[str, str] | None = None) -> FitResult:
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
 
     Args:
@@ -72,7 +73,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             itself: a pandas DataFrame, ``(texts, labels)`` or a ``datasets.Dataset`` (``headstart.data.memory``).
         backbone: built-in name (``headstart backbones``) or a local model folder.
         strategy: ``headstart strategies`` name.
-        n: labelled examples drawn from the training pool (int, or "all" / None for all of it).
+        n: labelled examples drawn from the training pool (int, or "all" for all of it); None: all of it, or 0 for a
+            strategy that reads no labels (zero-shot), as ``headstart train`` without ``--n``.
         seed: subsample, initialisation and shuffling seed.
         out: run directory to write (spec.json, weights.safetensors, metrics.json); None keeps it in memory.
         options: the strategy's options, e.g. ``{"freeze": 3}`` or ``{"decay": 0.7}``.
@@ -99,6 +101,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         nproc: spread training over this many processes (``headstart.distributed``: one CPU or GPU each, gradients
             summed over each global batch of ``batch_size`` × ``accumulate`` rows, rank 0 validates and writes); the
             result equals one process's up to float rounding. Head-only strategies train in one process.
+        label_descriptions: a text per class for the strategies that read them (zero-shot, zero-shot-prompt, icl):
+            ``{"fresh": "a positive movie review", "rotten": "a negative movie review"}``, or the CLI's text or file.
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -120,7 +124,14 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     check_nproc(nproc, pick_device())  # before any data loads
     data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
                                   group_column=group_column, split_column=split_column)
-    spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=dict(options or {}),
+    if n is None:  # train without --n: every label, or none for a strategy that reads none
+        from headstart.strategies import get_strategy
+
+        n = "all" if get_strategy(strategy).needs_labels else 0
+    options = dict(options or {})
+    if label_descriptions is not None:  # --label-descriptions: the strategy's descriptions option
+        options["descriptions"] = label_texts(label_descriptions)
+    spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=options,
                    train=config or TrainConfig(), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
                    tune=tune, grid=grid, terms=terms_of(terms, strategy), retain=tuple(retain or ()), group_column=group_column,
                    split_column=split_column, eval_data=tuple(eval_data or ()), tta=tuple(tta or ()),
@@ -251,7 +262,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             arms: str | list[str] | None = None, retain: list[str] | None = None,
             backbones: str | list[str] | None = None, group_column: str | None = None,
             split_column: str | None = None, eval_data: list[str] | None = None, tta: list[str] | None = None,
-            backend: str = "local", address: str | None = None) -> CompareResult:
+            backend: str = "local", address: str | None = None, label_descriptions: str | dict[str, str] | None = None,
+            max_test: int | None = None, dedupe: bool = False) -> CompareResult:
     """Sweep ``strategies`` (or ``arms``) x ``sizes`` x ``seeds``, store every run in ``out/runs.sqlite`` and write the report.
 
     Re-running with the same arguments trains nothing already done; a new size, seed or strategy trains only
@@ -265,7 +277,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         workers: local worker processes (threads are divided between them).
         config: training hyperparameters shared by every strategy; ``train_by_strategy`` overrides per strategy.
         options: per-strategy options, e.g. ``{"partial-freeze": {"freeze": 3}}``.
-        split: a ``SplitConfig`` (pool / validation / test cut, ``max_test``, ``dedupe``).
+        split: a ``SplitConfig`` (pool / validation / test cut, ``max_test``, ``dedupe``); ``max_test`` and ``dedupe``
+            also stand alone, as the CLI's flags.
         tune: "lr" (the default) chooses each cell's learning rate on validation; None uses the defaults.
         grids: per-strategy values for ``tune`` to search, e.g. ``{"full-finetune": [2e-5, 5e-5, 1e-4]}``.
         progress: draw a progress bar with ETA on stderr.
@@ -281,6 +294,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             store's only writer (needs ``headstart[ray]``; docs/SCALE.md).
         address: with ``backend="ray"``, the cluster to join: "HOST:PORT" of its head or "auto"; None starts a local
             Ray (an already connected ``ray.init`` is used as is).
+        label_descriptions: a text per class, ``{"fresh": "a positive movie review", ...}`` (or the CLI's text or a
+            .json / .toml file), given to every arm that reads them (zero-shot, zero-shot-prompt, icl).
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -302,11 +317,43 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
     sweep = SweepSpec(data=data, backbone=backbone, strategies=parse_list(text(strategies or DEFAULT_STRATEGIES)),
                       sizes=parse_sizes(text(sizes or DEFAULT_SIZES)), seeds=seeds, train=config or TrainConfig(),
                       options=dict(options or {}), train_by_strategy=dict(train_by_strategy or {}),
-                      split=split or SplitConfig(), tune=tune, grids=dict(grids or {}), text_column=text_column,
+                      split=dataclasses.replace(split or SplitConfig(), **({"max_test": max_test} if max_test is not None else {}),
+                                                **({"dedupe": True} if dedupe else {})), tune=tune, grids=dict(grids or {}), text_column=text_column,
                       label_column=label_column, task=task, pooling=pooling, arms=arms or (), retain=tuple(retain or ()),
                       backbones=backbones or (), group_column=group_column, split_column=split_column,
                       eval_data=tuple(eval_data or ()), tta=tuple(tta or ()))
+    if label_descriptions is not None:
+        sweep = with_label_descriptions(sweep, label_descriptions)
     return run_compare(sweep, out, workers=workers, command=command, progress=progress, backend=backend, address=address)
+
+
+def with_label_descriptions(sweep: Any, described: str | dict[str, str] | list) -> Any:
+    """``sweep`` with the classes' texts (``--label-descriptions`` text or file, a ``{label: text}`` dict, or the TOML's
+    table as pairs) given to every arm that reads them: zero-shot's descriptions, the prompt arms' answer words.
+
+    Raises:
+        ConfigError: descriptions for a sweep without such an arm, or ones that cannot be read.
+    """
+    from headstart.errors import ConfigError
+    from headstart.strategies import get_strategy
+
+    readers = [name for name in sweep.strategies
+               if "descriptions" in {f.name for f in dataclasses.fields(get_strategy(name).Options)}]
+    if not readers:
+        raise ConfigError(f"--label-descriptions gives the classes' texts to zero-shot, zero-shot-prompt or icl, none of which "
+                          f"is among the arms ({', '.join(sweep.strategies)}); add one, e.g. --strategies zero-shot,{sweep.strategies[0]}")
+    pairs = label_texts(described)
+    options = {**sweep.options, **{name: {**sweep.options.get(name, {}), "descriptions": pairs} for name in readers}}
+    return dataclasses.replace(sweep, options=options)
+
+
+def label_texts(described: str | dict[str, str] | list) -> list[tuple[str, str]]:
+    """The classes' texts as (label, text) pairs: the CLI's ``LABEL=TEXT,...`` or a .json / .toml file, a dict, or pairs."""
+    from headstart.strategies.zero_shot import read_label_descriptions
+
+    if isinstance(described, str):
+        return read_label_descriptions(described)
+    return list(described.items()) if isinstance(described, dict) else [tuple(p) for p in described]
 
 
 def call_text(name: str, function: Any, arguments: dict[str, Any]) -> str:

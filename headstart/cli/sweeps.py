@@ -120,7 +120,9 @@ def compare(
     )
     described = pick(label_descriptions, "label_descriptions", None)
     if described is not None:
-        sweep = _with_label_descriptions(sweep, described)
+        from headstart.api import with_label_descriptions
+
+        sweep = with_label_descriptions(sweep, described)
     out_dir = Path(pick(out, "out", COMPARE_DEFAULTS["out"]))
     _check_writable(out_dir)
     if (out_dir / "spec.json").exists() or (out_dir / "metrics.json").exists():
@@ -387,25 +389,3 @@ def report(
     from headstart.report.render import render
 
     _print_report(render(directory, metric=metric, margin=margin), directory)
-
-
-def _with_label_descriptions(sweep: Any, described: str | list) -> Any:
-    """``sweep`` with the classes' texts (``--label-descriptions`` text or file, or the TOML's table) given to every arm
-    that reads them: zero-shot's descriptions, the prompt arms' answer words.
-
-    Raises:
-        ConfigError: descriptions for a sweep without such an arm, or ones that cannot be read.
-    """
-    import dataclasses
-
-    from headstart.strategies import get_strategy
-    from headstart.strategies.zero_shot import read_label_descriptions
-
-    readers = [name for name in sweep.strategies
-               if "descriptions" in {f.name for f in dataclasses.fields(get_strategy(name).Options)}]
-    if not readers:
-        raise ConfigError(f"--label-descriptions gives the classes' texts to zero-shot, zero-shot-prompt or icl, none of which "
-                          f"is among the arms ({', '.join(sweep.strategies)}); add one, e.g. --strategies zero-shot,{sweep.strategies[0]}")
-    pairs = read_label_descriptions(described) if isinstance(described, str) else described
-    options = {**sweep.options, **{name: {**sweep.options.get(name, {}), "descriptions": pairs} for name in readers}}
-    return dataclasses.replace(sweep, options=options)

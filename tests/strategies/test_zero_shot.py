@@ -169,3 +169,21 @@ def test_commands_that_need_labelled_rows_refuse_n_0(toy_csv, tmp_path):
         rank_backbones(str(toy_csv), "tiny", n=0)
     with pytest.raises(ConfigError, match="--n 0 gives each task no labelled rows"):
         continual(n=0, out=tmp_path / "c")
+
+
+def test_the_python_api_takes_label_descriptions_as_the_cli_does(toy_csv, tiny_registry, tmp_path):
+    """fit and compare take ``label_descriptions`` (a dict, or the CLI's text), and compare ``max_test`` / ``dedupe`` as
+    the CLI's flags: the Python API mirrors the CLI."""
+    import json
+
+    import headstart
+
+    texts = {"neg": SEPARABLE["neg"], "pos": SEPARABLE["pos"]}
+    run = headstart.fit(str(toy_csv), "tiny", strategy="zero-shot", out=tmp_path / "zs", label_descriptions=texts)
+    given = json.loads((tmp_path / "zs" / "spec.json").read_text())["resolved"]["options"]["descriptions"]
+    assert [tuple(p) for p in given] == list(texts.items()) and run.status == "done"
+    result = headstart.compare(str(toy_csv), "tiny", strategies="zero-shot", sizes="0", seeds=1, out=tmp_path / "cmp",
+                               label_descriptions=f'neg="{texts["neg"]}",pos="{texts["pos"]}"', max_test=40, dedupe=True)
+    sweep = json.loads((tmp_path / "cmp" / "results.json").read_text())["sweep"]
+    assert sweep["split"]["max_test"] == 40 and sweep["split"]["dedupe"] is True, sweep["split"]
+    assert [tuple(p) for p in sweep["options"]["zero-shot"]["descriptions"]] == list(texts.items()) and result.total == 1
