@@ -20,7 +20,7 @@ domain's unlabelled inputs (``--tta``); the run itself is left as trained.
   the other two read the pool.
 
 For bn-adapt and tent the target inputs are the dataset's pool (never its test split, which is what is scored); their
-labels are never read. The mapping of a ``--bn frozen`` run reads the inputs of the run's own pool (``ROWS`` of them).
+labels are never read. The mapping of a ``--bn frozen`` run reads the inputs of the run's own pool (up to ``ROWS``).
 """
 
 from __future__ import annotations

@@ -162,7 +162,7 @@ def train(
                    f"{result.steps} steps in {result.train_seconds:.1f}s, best at step {result.best_step}")
     else:  # closed form (a solve, a lookup, a prompt): nothing was stepped, so no step was best
         typer.echo(f"parameters set in closed form: {result.trainable_params:,} of {result.total_params:,} ({pct:.2f}%), "
-                   f"no optimiser step, {result.train_seconds:.1f}s" + ("; no label read (n = 0)" if str(n) == "0" else ""))
+                   f"no optimiser step, {result.train_seconds:.1f}s" + ("; no label read (n = 0)" if n == "0" else ""))
     memory = f"peak memory {result.peak_rss_bytes / 1e6:.0f} MB (RSS)"
     if result.base_weights:
         stored, fp32 = result.base_weights["stored"], result.base_weights["fp32"]
