@@ -1,9 +1,13 @@
 """headstart: measure how to adapt a pre-trained model to a small labelled dataset, then do it.
 
-Public API (imported lazily so ``headstart --help`` stays instant):
-``load_backbone``, ``load_dataset``, ``fit``, ``compare``, ``evaluate``, ``predict``, ``RunSpec``, ``TrainConfig``,
-``SplitConfig``, ``rank_backbones``, ``continual`` (``headstart.continual(stream, ...)``: the package is callable), ``multitask``
-(``headstart.multitask(tasks, ...)``, callable likewise), ``AdapterSet`` (and ``headstart.adapters``: ``find``, ``inspect``, ``merge``, ``unmerge``, ``merge_base``).
+Public API (imported lazily so ``headstart --help`` stays instant), one function per CLI command:
+``fit`` (``headstart train``), ``evaluate``, ``predict``, ``compare``, ``adapt``, ``check_leakage``, ``runs``, ``report``,
+``continual``, ``multitask``, ``export``, ``rank_backbones``, ``sft``, ``prefer``, ``generate``, ``meta_train``,
+``strategies``, ``backbones``, ``datasets``; ``AdapterSet`` and ``headstart.adapters`` (``find``, ``inspect``, ``merge``,
+``unmerge``, ``merge_base``) for ``headstart adapters``. Settings: ``RunSpec``, ``TrainConfig``, ``SplitConfig``,
+``MetaConfig``; data and models: ``load_dataset``, ``load_backbone``. ``adapt``, ``backbones``, ``continual``, ``export``,
+``multitask``, ``report`` and ``strategies`` are also submodules: the module is callable (``headstart.adapt(source,
+target)``) and its other names stay importable (``headstart.adapt.AdaptResult``).
 """
 
 from __future__ import annotations
@@ -33,8 +37,17 @@ _LAZY = {
     "SplitConfig": "headstart.data.splits",
     "HeadstartError": "headstart.errors",
     "AdapterSet": "headstart.adapter_set",
+    "check_leakage": "headstart.data.leakage",
+    "datasets": "headstart.listings",
+    "runs": "headstart.listings",
+    "meta_train": "headstart.meta.train",
+    "MetaConfig": "headstart.meta.config",
+    "sft": "headstart.api",
+    "prefer": "headstart.api",
+    "generate": "headstart.api",
 }
-_PACKAGES = {"continual", "multitask"}  # callable subpackages: ``headstart.continual(...)``, ``headstart.multitask(...)``
+# Callable submodules (headstart.callable_module): ``headstart.adapt(...)`` calls the function, ``headstart.adapt.X`` imports
+_PACKAGES = {"adapt", "backbones", "continual", "export", "multitask", "report", "strategies"}
 
 __all__ = sorted({*_LAZY, *_PACKAGES})
 

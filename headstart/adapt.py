@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from headstart.callable_module import make_callable
 from headstart.errors import ConfigError, DataError
 
 METHODS = ("source-only", "dann", "coral", "mmd", "importance", "bn-adapt", "tent", "tent-episodic")  # the default set; any strategy name is one more
@@ -135,3 +136,6 @@ def _write(out: Path, rows: list[dict[str, Any]], *, source: str, target: str, s
     write_atomic(paths["adaptation.md"], adaptation_markdown(rows, source=source, target=target, strategy=strategy).encode())
     chart = adaptation_chart(rows, out / "adaptation.png", source=source, target=target)
     return {**paths, **({"adaptation.png": chart} if chart else {})}
+
+
+make_callable(__name__, adapt)  # headstart.adapt(...) mirrors headstart adapt; the module stays importable

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from headstart.atomic import publish
+from headstart.callable_module import make_callable
 from headstart.errors import ConfigError
 from headstart.model_card import model_card
 
@@ -386,3 +387,6 @@ def _check_onnx(folder: Path, texts: list[str], reference: torch.Tensor, task: s
         got = _outputs(torch.from_numpy(np.concatenate(logits)), task)
         diff = max(diff, float((got - reference).abs().max()))
     return diff
+
+
+make_callable(__name__, export)  # headstart.export(...) mirrors headstart export; the module stays importable

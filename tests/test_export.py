@@ -29,10 +29,9 @@ print(json.dumps({"p": torch.softmax(logits, -1).tolist(), "labels": model.confi
 @pytest.mark.parametrize("strategy", ["full-finetune", "lora"])
 def test_an_exported_run_gives_the_runs_probabilities_in_a_fresh_process(strategy, toy_csv, tiny_registry, tmp_path):
     import headstart
-    from headstart.export import export
 
     headstart.fit(str(toy_csv), "tiny-bert", strategy=strategy, n=32, config=CFG, out=tmp_path / "run")
-    report = export(tmp_path / "run", tmp_path / "hf")
+    report = headstart.export(tmp_path / "run", tmp_path / "hf")  # the module is the function too (headstart.callable_module)
     assert report.max_abs_diff <= 1e-5 and report.inputs > 0
     texts = ["good great movie", "bad awful the plot", "it was a film"]
     ours = headstart.predict(tmp_path / "run", texts)

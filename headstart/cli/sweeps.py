@@ -288,15 +288,12 @@ def check_leakage(
     \b
     Example: headstart check-leakage --data reviews.csv --threshold 0.8 --examples 3
     """
-    from headstart.data import load_dataset, split_dataset
-    from headstart.data.leakage import check_threshold, find_leakage
+    from headstart.data.leakage import check_leakage as find_duplicates
 
-    check_threshold(threshold)  # before loading the data
-    dataset = load_dataset(data, text_column=text_column, label_column=label_column, group_column=group_column,
-                           split_column=split_column)
-    report = find_leakage(dataset, split_dataset(dataset), threshold=threshold, examples=examples)
+    report = find_duplicates(data, text_column=text_column, label_column=label_column, group_column=group_column,
+                             split_column=split_column, threshold=threshold, examples=examples)
     if as_json:
-        _echo_json({"data": dataset.name, **report.to_dict()})
+        _echo_json(report.to_dict())
         return
     typer.echo(report.summary())
     for test_text, train_text, similarity in report.examples:
@@ -326,37 +323,20 @@ def runs(
     Example: headstart runs runs/cmp --status done --json
     Example: headstart runs runs/cmp --to-mlflow    (then: mlflow ui --backend-store-uri sqlite:///runs/cmp/mlflow.db)
     """
-    from headstart.results import STATUSES
-    from headstart.store import Store
+    from headstart.listings import runs as store_runs
 
-    if status is not None and status not in STATUSES:
-        raise ConfigError(f"--status must be one of {', '.join(STATUSES)}, got {status!r}; e.g. --status done")
     if mlflow_uri is not None and not to_mlflow:
         raise ConfigError(f"--mlflow-uri {mlflow_uri!r} names where --to-mlflow logs; add --to-mlflow, or drop --mlflow-uri")
     if to_mlflow:
+        if status is not None:
+            raise ConfigError(f"--status {status} filters the listing; --to-mlflow logs every finished run: drop one of them")
         from headstart.tracking import log_store
 
         counts = log_store(directory, uri=mlflow_uri)
         where = mlflow_uri or f"sqlite:///{(directory / 'mlflow.db').resolve()}"
         typer.echo(f"MLflow: {counts['logged']} runs logged, {counts['skipped']} already there ({where})")
         return
-
-    from headstart.analysis.arms import arm_key, label_arms
-
-    with Store(directory, create=False) as store:
-        every = store.results()
-    labels = label_arms(every)  # labelled over the whole store, as the report labels them
-    results = [r for r in every if status is None or r.status == status]
-    rows = [{"key": r.key, "arm": labels[arm_key(r.spec)], "strategy": r.spec.get("strategy"), "backbone": r.spec.get("backbone"),
-             "data": (r.spec.get("data") or {}).get("name"), "n": r.spec.get("n_requested"),
-             "seed": r.spec.get("seed"),
-             "status": r.status, "split": "test", "accuracy": r.metrics.get("accuracy"), "macro_f1": r.metrics.get("macro_f1"),
-             "rmse": r.metrics.get("rmse"),
-             # a multitask run scores each of its tasks: "test drug-reviews-sentiment:accuracy 0.5561, ..."
-             "per_task": ", ".join(f"{'test ' if i == 0 else ''}{k} {v:.4f}" for i, (k, v) in enumerate(
-                 (k, v) for k, v in r.metrics.items() if k.endswith((":accuracy", ":rmse")) and isinstance(v, (int, float)))),
-             "train_seconds": r.train_seconds, "trainable_params": r.trainable_params,
-             "error": r.error} for r in results]
+    rows = store_runs(directory, status=status)
     if as_json:
         _echo_json(rows)
         return

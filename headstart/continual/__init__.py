@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from headstart.continual.chain import Chain, ContinualArm, Prepared, run_chain
 from headstart.continual.methods import METHODS, get_method, method_options
 from headstart.continual.streams import BUILTIN, SCENARIOS, load_stream
+from headstart.callable_module import make_callable
 from headstart.errors import ConfigError
 
 DEFAULT_ARMS = ("naive", "ewc", "online-ewc", "si", "mas", "lwf", "replay", "joint")
@@ -275,12 +275,4 @@ def _run_pool(chains: list[tuple[ContinualArm, int]], *, planned: set[str], work
     return trained
 
 
-class _CallableModule(types.ModuleType):
-    """``headstart.continual(...)`` mirrors ``headstart continual``: the package is also the function (the name cannot
-    be both a subpackage and a function of ``headstart`` otherwise: importing the package would replace the function)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> ContinualResult:
-        return continual(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__, continual)  # headstart.continual(...) mirrors headstart continual; the package stays importable

@@ -48,6 +48,7 @@ class LeakageReport:
         fraction: (exact + near) / n_test.
         examples: up to ``examples`` pairs (test text, train text, Jaccard similarity), exact ones at 1.0.
         threshold: the Jaccard threshold used for ``near``.
+        data: the dataset's name.
     """
 
     n_test: int
@@ -56,6 +57,7 @@ class LeakageReport:
     fraction: float
     examples: list[tuple[str, str, float]] = field(default_factory=list)
     threshold: float = DEFAULT_THRESHOLD
+    data: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -108,7 +110,29 @@ def find_leakage(data: "Dataset", splits: "Splits", *, threshold: float = DEFAUL
     n_test = len(splits.test)
     n_exact, n_near = int(exact.sum()), int(near.sum())
     return LeakageReport(n_test=n_test, exact=n_exact, near=n_near, fraction=(n_exact + n_near) / max(n_test, 1),
-                         examples=pairs, threshold=threshold)
+                         examples=pairs, threshold=threshold, data=data.name)
+
+
+def check_leakage(data: str = "rotten-tomatoes", *, text_column: str | None = None, label_column: str | None = None,
+                  group_column: str | None = None, split_column: str | None = None, threshold: float = DEFAULT_THRESHOLD,
+                  examples: int = 5) -> LeakageReport:
+    """Mirrors ``headstart check-leakage``: count the test examples of ``data``'s split (as ``fit`` and ``compare`` split
+    it) that duplicate, exactly or nearly, an example of the pool or validation split.
+
+    Args:
+        data: a built-in dataset or a data file; the column options read a file as ``load_dataset`` does.
+        threshold: word-3-shingle Jaccard similarity at or above which a pair is a near-duplicate, in (0, 1].
+        examples: duplicate pairs to keep in the report.
+
+    Raises:
+        HeadstartError: a bad threshold (checked before the data loads), unreadable data, or a bad column.
+    """
+    from headstart.data import load_dataset, split_dataset
+
+    check_threshold(threshold)
+    dataset = load_dataset(data, text_column=text_column, label_column=label_column, group_column=group_column,
+                           split_column=split_column)
+    return find_leakage(dataset, split_dataset(dataset), threshold=threshold, examples=examples)
 
 
 def leaked_test_rows(data: "Dataset", splits: "Splits", *, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:

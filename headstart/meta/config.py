@@ -73,6 +73,23 @@ class MetaConfig:
         return asdict(self)
 
 
+def setting_datasets(setting: str, *, base: str | None = None, novel: str | None = None) -> tuple[str, tuple[str, ...]]:
+    """(base dataset, novel datasets) of ``--setting NAME``, with ``--base`` / ``--novel`` (comma-separated) over it.
+
+    Raises:
+        ConfigError: an unknown setting, or a novel dataset named twice.
+    """
+    from headstart.errors import unknown
+
+    if setting not in SETTINGS:
+        raise unknown("setting", setting, SETTINGS)
+    default_base, default_novel = SETTINGS[setting]
+    novel_names = tuple(n.strip() for n in novel.split(",") if n.strip()) if novel is not None else default_novel
+    if len(set(novel_names)) < len(novel_names):
+        raise ConfigError(f"--novel {novel!r} names a dataset twice; list each once")
+    return base or default_base, novel_names
+
+
 def parse_ints(text: str, option: str) -> tuple[int, ...]:
     """``"1,5"`` -> (1, 5).
 

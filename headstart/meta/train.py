@@ -10,6 +10,7 @@ own adaptation and the plain backbone with the baselines (``baselines.py``) on t
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -21,8 +22,8 @@ import torch
 from torch import nn
 
 from headstart.errors import ConfigError, DataError
-from headstart.meta.base import ARMS, Task, get_arm, zero_head
-from headstart.meta.config import MetaConfig
+from headstart.meta.base import ARMS, Task, get_arm, parse_arms, zero_head
+from headstart.meta.config import MetaConfig, setting_datasets
 from headstart.meta.episodes import Episode, check_episode_shape, ci95, episodes, rows_by_class, sample_episode
 from headstart.meta.results import MetaResult
 
@@ -99,7 +100,7 @@ def setup(cfg: MetaConfig) -> tuple[Any, Pool, list[Pool], list[str]]:
     return plain, base_pool, novel_pools, notes
 
 
-def meta_train(arm_name: str, plain: Any, base: Pool, cfg: MetaConfig, *, progress: bool = True) -> tuple[Any, dict[str, torch.Tensor], dict[str, Any]]:
+def train_arm(arm_name: str, plain: Any, base: Pool, cfg: MetaConfig, *, progress: bool = True) -> tuple[Any, dict[str, torch.Tensor], dict[str, Any]]:
     """One arm meta-trained from a copy of the plain backbone; returns (backbone, head init, summary)."""
     import copy
 
@@ -177,6 +178,28 @@ def architecture_of(backbone: str) -> str:
     return json.loads((path / MANIFEST).read_text())["architecture"] if is_image_folder(path) else backbone
 
 
+def meta_train(out: str | Path, config: MetaConfig | None = None, *, setting: str | None = None,
+               progress: bool = False) -> MetaResult:
+    """Mirrors ``headstart meta-train``: meta-train every arm of ``config`` on base-class episodes, save each arm's
+    backbone to ``out/<arm>/`` (it loads wherever a backbone does), score every arm and the plain backbone's baselines on
+    the same novel-class episodes; write ``out/meta.json`` and ``out/meta.md``.
+
+    Args:
+        config: every setting (``MetaConfig``: arms, backbone, base, novel, ways, shots, ...); default ``MetaConfig()``.
+        setting: a named base / novel pair (``SETTINGS``: cross-domain, fashion-split) that replaces ``config``'s.
+
+    Raises:
+        HeadstartError: any invalid input, with a one-line message naming it and the fix.
+    """
+    cfg = config or MetaConfig()
+    # before anything loads: each arm known, none twice; "protonet,maml" as the CLI writes it works too
+    cfg = dataclasses.replace(cfg, arms=tuple(parse_arms(cfg.arms if isinstance(cfg.arms, str) else ",".join(cfg.arms))))
+    if setting is not None:
+        base, novel = setting_datasets(setting)
+        cfg = dataclasses.replace(cfg, base=base, novel=novel)
+    return run_meta(cfg, Path(out), progress=progress)
+
+
 def run_meta(cfg: MetaConfig, out: Path, *, progress: bool = True) -> MetaResult:
     """Meta-train every arm, save each backbone to ``out/<arm>/``, evaluate, write ``out/meta.json`` and ``out/meta.md``."""
     from headstart.atomic import write_atomic, write_json
@@ -205,7 +228,7 @@ def _run(cfg: MetaConfig, out: Path, *, progress: bool) -> MetaResult:
     models = {}
     out.mkdir(parents=True, exist_ok=True)
     for name in cfg.arms:
-        backbone, head, summary = meta_train(name, plain, base, cfg, progress=progress)
+        backbone, head, summary = train_arm(name, plain, base, cfg, progress=progress)
         trained_by = {"command": "meta-train", "arm": name, **{k: v for k, v in cfg.to_json().items() if k != "arms"}}
         folder = save_image_backbone(backbone, out / name, architecture=architecture_of(cfg.backbone), trained_by=trained_by)
         if get_arm(name).learns_head:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import sys
 import time
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from headstart.callable_module import make_callable
 from headstart.errors import ConfigError
 from headstart.multitask.weighting import WEIGHTINGS, WeightingOptions, parse_weightings
 
@@ -151,11 +151,4 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     return result
 
 
-class _CallableModule(types.ModuleType):
-    """``headstart.multitask(...)`` mirrors ``headstart multitask``: the package is also the function."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> MultitaskResult:
-        return multitask(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__, multitask)  # headstart.multitask(...) mirrors headstart multitask; the package stays importable

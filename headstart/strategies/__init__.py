@@ -23,6 +23,9 @@ from headstart.strategies import (  # noqa: F401 - importing registers each stra
     icl,
 )
 from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy
+from headstart.callable_module import make_callable
 from headstart.strategies.registry import STRATEGIES, get_strategy, list_strategies, register
 
 __all__ = ["Budget", "ParamGroup", "Phase", "STRATEGIES", "Strategy", "get_strategy", "list_strategies", "register"]
+
+make_callable(__name__, list_strategies)  # headstart.strategies() mirrors headstart strategies

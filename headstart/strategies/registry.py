@@ -31,6 +31,7 @@ def check_applies(strategy: Strategy, modality: str) -> None:
 
 
 def list_strategies() -> list[dict[str, str]]:
+    """The registered strategies in listing order: name, description and options with their defaults (``headstart strategies``)."""
     return [{"name": s.name, "description": s.description, "options": _options(s)} for s in STRATEGIES.values()]
 
 

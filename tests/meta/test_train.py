@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from headstart.meta.config import MetaConfig
-from headstart.meta.train import evaluate, make_pool, meta_train
+from headstart.meta.train import evaluate, make_pool, train_arm
 from meta_fixtures import band_images, flat_cnn
 
 
@@ -28,7 +28,7 @@ def test_meta_training_raises_episode_accuracy():
                      meta_steps=30, meta_lr=1e-2, per_class=40, finetune_steps=1)
     plain, pool = pools(cfg)
     before = accuracy(evaluate({"protonet": (plain, None)}, plain, [pool], cfg, progress=False), "protonet")
-    trained, head, summary = meta_train("protonet", plain, pool, cfg, progress=False)
+    trained, head, summary = train_arm("protonet", plain, pool, cfg, progress=False)
     after = accuracy(evaluate({"protonet": (trained, head)}, plain, [pool], cfg, progress=False), "protonet")
     assert summary["last_loss"] < summary["first_loss"]
     assert after > before + 0.05, (before, after)
@@ -97,6 +97,21 @@ def test_cli_end_to_end_saves_backbones_that_load(tmp_path, monkeypatch, capsys)
     with torch.no_grad():
         assert not torch.equal(loaded(loaded.collate(loaded.encode(images))),
                                load_backbone("mnist-cnn")(loaded.collate(loaded.encode(images))))
+
+
+def test_the_python_call_mirrors_the_command(tmp_path):
+    """headstart.meta_train(out, MetaConfig(...), setting=...): the arms as the CLI writes them, the setting's datasets."""
+    import headstart
+
+    cfg = MetaConfig(arms="reptile, protonet", meta_steps=1, episodes=2, per_class=20, queries=2, shots=(1,), train_shots=1)
+    result = headstart.meta_train(tmp_path / "meta", cfg, setting="fashion-split")
+    assert tuple(result.config["arms"]) == ("reptile", "protonet") and tuple(result.config["novel"]) == ("fashion-mnist",)
+    assert {r["method"] for r in result.rows} >= {"reptile", "protonet", "plain linear-probe"}
+    assert json.loads((tmp_path / "meta" / "meta.json").read_text())["rows"] == json.loads(json.dumps(result.rows))
+    assert (tmp_path / "meta" / "protonet").is_dir()
+    with pytest.raises(headstart.HeadstartError, match="unknown meta-learning arm 'protonett'"):
+        headstart.meta_train(tmp_path / "other", MetaConfig(arms=("protonett",)))
+    assert not (tmp_path / "other").exists(), "refused before anything loads or is written"
 
 
 def test_novel_classes_the_backbone_was_pre_trained_on_are_named_in_the_notes():

@@ -1,0 +1,30 @@
+"""Modules that are also a function: ``headstart.adapt(...)`` mirrors ``headstart adapt`` while ``headstart.adapt.AdaptResult``
+stays importable.
+
+A name of ``headstart`` cannot otherwise be both a submodule and a function: importing the submodule sets the package's
+attribute to the module, replacing a function of that name. So the module itself answers the call.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import types
+from typing import Any, Callable
+
+
+def make_callable(name: str, function: Callable[..., Any]) -> None:
+    """Make the imported module ``name`` callable as ``function``; ``inspect.signature`` and ``help`` show the function's.
+
+    Args:
+        name: the module's ``__name__`` (call it at the end of the module).
+        function: what ``module(...)`` calls.
+    """
+    module = sys.modules[name]
+
+    def call(self: types.ModuleType, *args: Any, **kwargs: Any) -> Any:
+        return function(*args, **kwargs)
+
+    call.__doc__ = function.__doc__
+    module.__class__ = type(f"Callable_{function.__name__}", (types.ModuleType,), {"__call__": call})
+    module.__signature__ = inspect.signature(function)

@@ -1,0 +1,88 @@
+"""The Python API mirrors the CLI: every command has a ``headstart.<name>`` function, and the listing functions give the
+rows the commands print with --json."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import pytest
+
+import headstart
+
+# the CLI command -> its Python counterpart where the names differ
+RENAMED = {"train": "fit", "adapters": "AdapterSet"}
+
+
+def cli_commands() -> list[str]:
+    from headstart.cli import app
+
+    return sorted([c.name or c.callback.__name__ for c in app.registered_commands] + [g.name for g in app.registered_groups])
+
+
+def test_every_cli_command_has_a_documented_python_function():
+    commands = cli_commands()
+    assert {"train", "compare", "adapt", "meta-train", "export", "strategies", "adapters"} <= set(commands), commands
+    for command in commands:
+        name = RENAMED.get(command, command.replace("-", "_"))
+        function = getattr(headstart, name)
+        assert callable(function) and (function.__doc__ or "").strip(), command
+        assert name in headstart.__all__ and f"``{name}``" in headstart.__doc__, name
+
+
+def test_a_callable_module_keeps_its_names_and_shows_its_functions_signature():
+    from headstart.adapt import AdaptResult, adapt
+
+    assert headstart.adapt.AdaptResult is AdaptResult
+    assert inspect.signature(headstart.adapt) == inspect.signature(adapt)
+    assert "Mirrors ``headstart adapt``" in type(headstart.adapt).__call__.__doc__
+    with pytest.raises(headstart.HeadstartError, match="unknown adaptation method 'tentt'"):
+        headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", methods="source-only,tentt")
+
+
+@pytest.mark.parametrize("name", ["strategies", "backbones", "datasets"])
+def test_the_listings_are_the_rows_the_commands_print(name, monkeypatch, capsys):
+    from conftest import run_cli
+
+    code, out, err = run_cli([name, "--json"], monkeypatch, capsys)
+    assert code == 0, err
+    rows = getattr(headstart, name)()
+    assert rows == json.loads(out) and len(rows) >= 3 and {"name", "description"} <= set(rows[0])
+
+
+def test_runs_and_report_of_a_store(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    from conftest import run_cli
+
+    from headstart.specs import TrainConfig
+
+    out = tmp_path / "store"
+    headstart.compare(str(toy_csv), backbone="tiny", strategies="linear-probe,full-finetune", sizes=[16], seeds=1, out=out,
+                      config=TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32"), tune=None)
+    rows = headstart.runs(out)
+    code, printed, err = run_cli(["runs", str(out), "--json"], monkeypatch, capsys)
+    assert code == 0 and rows == json.loads(printed), err
+    assert {r["arm"] for r in rows} == {"linear-probe", "full-finetune"} and all(0 <= r["accuracy"] <= 1 for r in rows)
+    assert headstart.runs(out, status="failed") == []
+    with pytest.raises(headstart.HeadstartError, match="--status must be one of"):
+        headstart.runs(out, status="finished")
+
+    (out / "report.md").unlink()
+    paths = headstart.report(out, margin=1)
+    assert set(paths) >= {"report.md", "report.html", "results.json"} and paths["report.md"].exists()
+    assert json.loads(paths["results.json"].read_text())["margin_points"] == 1
+
+
+def test_check_leakage_counts_a_copied_review_as_the_command_does(toy_csv, tmp_path, monkeypatch, capsys):
+    import pandas as pd
+
+    from conftest import run_cli
+
+    table = pd.read_csv(toy_csv)
+    copied = pd.concat([table, table.iloc[:40]], ignore_index=True)  # 40 rows twice: some copies land across the split
+    path = tmp_path / "copied.csv"
+    copied.to_csv(path, index=False)
+    report = headstart.check_leakage(str(path), examples=2)
+    assert report.exact > headstart.check_leakage(str(toy_csv)).exact + 5 and report.data == "copied.csv"
+    assert len(report.examples) == 2
+    code, printed, err = run_cli(["check-leakage", "--data", str(path), "--examples", "2", "--json"], monkeypatch, capsys)
+    assert code == 0 and json.loads(printed) == report.to_dict(), err
