@@ -28,7 +28,8 @@ CONTROL = "HEADSTART_TEST_RAY_CONTROL"  # the folder whose files tell the worker
 
 def _setup_worker() -> None:
     """Runs in every Ray worker process as it starts: ``control/armed`` makes the next cell (one only) exit the process
-    mid-cell; ``control/slow`` makes each cell take a second longer (time to lose a node while cells run)."""
+    mid-cell; ``control/slow`` makes each cell take a second longer (time to lose a node while cells run), first
+    touching ``control/running-<node id>`` so that the driver knows a cell is in flight there."""
     from headstart import sweep
 
     control, real = Path(os.environ[CONTROL]), sweep.run_cell
@@ -41,6 +42,9 @@ def _setup_worker() -> None:
         else:
             os._exit(1)
         if (control / "slow").exists():
+            import ray
+
+            (control / f"running-{ray.get_runtime_context().get_node_id()}").touch()
             time.sleep(1.0)
         return real(spec, progress)
 
@@ -150,17 +154,24 @@ def test_a_node_lost_mid_sweep_puts_its_cell_back_and_the_head_finishes(cluster,
     nodes.wait_for_nodes()
     (control / "slow").touch()
 
-    def kill_after_two_cells() -> None:
-        deadline = time.time() + 300
+    def kill_mid_cell() -> None:
+        """Kill the extra node while a cell runs there: after the store holds a finished cell (the sweep is under way)
+        and once a cell has started on that node (its second of sleep leaves ample time to kill it mid-cell). Killed
+        between two cells instead, it would lose nothing, and the test would test nothing (it was flaky so)."""
+        deadline, started = time.time() + 300, control / f"running-{extra.node_id}"
+        started.unlink(missing_ok=True)
         while time.time() < deadline:
             if (tmp_path / "runs.sqlite").exists():
                 with sqlite3.connect(tmp_path / "runs.sqlite", timeout=30) as conn:
-                    if conn.execute("SELECT COUNT(*) FROM runs WHERE status = 'done'").fetchone()[0] >= 2:
+                    if conn.execute("SELECT COUNT(*) FROM runs WHERE status = 'done'").fetchone()[0] >= 1:
                         break
-            time.sleep(0.1)
+            time.sleep(0.05)
+        started.unlink(missing_ok=True)  # a cell that starts from now on is one the kill catches
+        while time.time() < deadline and not started.exists():
+            time.sleep(0.05)
         nodes.remove_node(extra, allow_graceful=False)  # SIGKILL its raylet and workers
 
-    killer = threading.Thread(target=kill_after_two_cells)
+    killer = threading.Thread(target=kill_mid_cell)
     killer.start()
     try:
         result = headstart.compare(str(toy_file), out=tmp_path, backend="ray", **sweep_args(tiny_backbone))
@@ -171,7 +182,7 @@ def test_a_node_lost_mid_sweep_puts_its_cell_back_and_the_head_finishes(cluster,
     rows = store(tmp_path)
     assert len(rows) == 8 and same_results(rows, local), "every cell once, with the local run's metrics"
     assert any(w["attempt"] == 2 for _, _, w in rows.values()), "the lost node's cell was run again"
-    assert extra.unique_id not in {w["node"] for _, _, w in rows.values() if w["attempt"] == 2}
+    assert extra.node_id not in {w["node"] for _, _, w in rows.values() if w["attempt"] == 2}
 
 
 def test_backend_ray_without_ray_is_one_line_and_exit_2(monkeypatch, capsys, toy_csv, tmp_path):
