@@ -13,6 +13,10 @@ identical test split of rotten-tomatoes, at each size and seed:
   what headstart's default reads besides the training rows — the same validation split, scored five times over the
   run, the best checkpoint by validation accuracy kept (``load_best_model_at_end``) — so that the two differ in
   recipe only, not in the labels they see. They pair with headstart's rows like the plain ones.
+- "headstart full-finetune (Trainer's budget)" / "headstart lora (Trainer's budget)" (not run unless named): every
+  default but the 100-step floor (``min_steps=0``), so the run trains Trainer's 3 epochs — the same examples Trainer
+  trains, in batches of 16 — with its validation checks as always. They differ from the defaults only where 3 epochs
+  are under 100 steps (n = 256: 48 steps); they pair with the plain and the validated baselines.
 
 Accuracy on the test split (mean and 95% CI over seeds, and headstart − Trainer paired by seed), wall time of the
 training call (headstart's includes its validation checks; model loading is outside both) and this process's CPU
@@ -22,6 +26,7 @@ appended to ``--out`` (JSON lines): a re-run skips what is done.
 
 Run: python benchmarks/defaults_vs_trainer.py [--sizes 256,2048,all] [--seeds 3] [--out runs/defaults-vs-trainer.jsonl]
      [--methods "headstart full-finetune,Trainer (validated)"]
+     [--methods "headstart full-finetune (Trainer's budget),Trainer,headstart lora (Trainer's budget),Trainer + PEFT"]
 """
 
 from __future__ import annotations
@@ -51,8 +56,11 @@ from jsonl_rows import append_row, read_rows
 
 METHODS = ("headstart full-finetune", "Trainer", "headstart lora", "Trainer + PEFT")
 VALIDATED = ("Trainer (validated)", "Trainer + PEFT (validated)")  # run when --methods names them
-PAIRS = (("headstart full-finetune", "Trainer"), ("headstart lora", "Trainer + PEFT"),
-         ("headstart full-finetune", "Trainer (validated)"), ("headstart lora", "Trainer + PEFT (validated)"))
+BUDGET = " (Trainer's budget)"  # a headstart method with this suffix trains 3 epochs, no step floor (run when named)
+AT_BUDGET = tuple(m + BUDGET for m in METHODS if m.startswith("headstart "))
+PAIRS = tuple((ours, theirs) for full, lora in (("headstart full-finetune", "headstart lora"), tuple(AT_BUDGET))
+              for ours, theirs in ((full, "Trainer"), (lora, "Trainer + PEFT"),
+                                   (full, "Trainer (validated)"), (lora, "Trainer + PEFT (validated)")))
 
 
 def _cpu_seconds() -> float:
@@ -62,8 +70,10 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _headstart(data, pretrained, strategy: str, n, seed: int) -> dict:
-    spec = RunSpec(data=data.name, backbone=pretrained.name, strategy=strategy, n=n, seed=seed, train=TrainConfig())
+def _headstart(data, pretrained, strategy: str, n, seed: int, *, floor: bool = True) -> dict:
+    """One headstart run with every default; ``floor=False`` drops the 100-step floor (Trainer's 3 epochs)."""
+    config = TrainConfig() if floor else TrainConfig(min_steps=0)
+    spec = RunSpec(data=data.name, backbone=pretrained.name, strategy=strategy, n=n, seed=seed, train=config)
     cpu = _cpu_seconds()
     outcome = run(spec, data=data, pretrained=pretrained, test=True)
     cpu = _cpu_seconds() - cpu  # training + scoring the test split (the wall time below is the training alone)
@@ -132,8 +142,9 @@ def table(rows: list[dict]) -> str:
         by.setdefault((str(r["n"]), r["method"]), {})[r["seed"]] = r
     sizes = sorted({k[0] for k in by}, key=lambda n: (n == "all", int(n) if n != "all" else 0))
     for n in sizes:
-        ran = [(o, t) for o, t in PAIRS if (n, t) in by]  # a headstart row beside each baseline that ran, else once
-        alone = [(o, None) for o in dict.fromkeys(o for o, _ in PAIRS) if all(o != ours for ours, _ in ran)]
+        ran = [(o, t) for o, t in PAIRS if (n, o) in by and (n, t) in by]  # a headstart row beside each baseline
+        paired = {m for pair in ran for m in pair}
+        alone = [(m, None) for m in METHODS + VALIDATED + AT_BUDGET if (n, m) in by and m not in paired]  # else once
         for ours, theirs in ran + alone:
             for method in (ours, theirs) if theirs else (ours,):
                 cells = by.get((n, method), {})
@@ -168,9 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     done = read_rows(args.out, _key)
     methods = args.methods.split(",")
-    unknown = [m for m in methods if m not in METHODS + VALIDATED]
+    known = METHODS + VALIDATED + AT_BUDGET
+    unknown = [m for m in methods if m not in known]
     if unknown:
-        parser.error(f"unknown method {unknown[0]!r}; one of: {', '.join(METHODS + VALIDATED)}")
+        parser.error(f"unknown method {unknown[0]!r}; one of: {', '.join(known)}")
     if not args.table:
         from transformers.utils import logging as hf_logging
 
@@ -187,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
                     if (size, seed, method) in done:
                         continue
                     if method.startswith("headstart "):
-                        cell = _headstart(data, pretrained, method.split(" ", 1)[1], n, seed)
+                        cell = _headstart(data, pretrained, method.removesuffix(BUDGET).split(" ", 1)[1], n, seed,
+                                          floor=not method.endswith(BUDGET))
                         drawn, scored = cell.pop("train_rows"), cell.pop("test_rows")
                         if not np.array_equal(np.sort(drawn), np.sort(train_rows)) or not np.array_equal(np.sort(scored), np.sort(splits.test)):
                             raise RuntimeError(f"headstart trained on or scored other rows than the baseline (n={size}, seed={seed})")
