@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.callable_module import make_callable
-from headstart.errors import ConfigError, DataError
+from headstart.errors import ColumnError, ConfigError, DataError
 
 METHODS = ("source-only", "dann", "coral", "mmd", "importance", "bn-adapt", "tent", "tent-episodic")  # the default set; any strategy name is one more
 TERMS = ("dann", "coral", "mmd", "importance")  # terms that read the target's unlabelled inputs
@@ -104,10 +104,8 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
                           "give a target with the source's labels")
     try:  # both load before anything trains; adapt has no column options, so a file's columns go by their names
         source_hash, target_hash = load_dataset(source).hash, load_dataset(name).hash
-    except DataError as e:
-        why = " (adapt reads files by their column names)"
-        raise DataError(str(e).replace("pass --label-column NAME", "name that column label" + why)
-                        .replace("pass --text-column NAME", "name that column text" + why)) from None
+    except ColumnError as e:
+        raise DataError(f"{e.problem}; name that column {e.kind} (adapt reads files by their column names)") from None
     out = Path(out)
     result = AdaptResult(out=out)
     if oracle:  # first: the report's main experiment is the newest, the source's

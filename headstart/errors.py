@@ -24,6 +24,16 @@ class DataError(HeadstartError):
     """A dataset cannot be read or does not fit the task (missing column, one class, n too large…)."""
 
 
+class ColumnError(DataError):
+    """A file's text or label column is missing or cannot be told apart. ``problem`` says what is wrong and ``kind``
+    which column ("text" or "label"); the message adds the CLI's fix, and a command that names columns another way
+    (``multitask``'s FILE:COLUMN, ``adapt``'s column names) gives its own fix after ``problem`` instead."""
+
+    def __init__(self, problem: str, kind: str) -> None:
+        self.problem, self.kind = problem, kind
+        super().__init__(f"{problem}; pass --{kind}-column NAME")
+
+
 class BackboneError(HeadstartError):
     """A backbone cannot be found or loaded."""
 

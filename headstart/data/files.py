@@ -17,7 +17,7 @@ import numpy as np
 
 from headstart.data.dataset import PAIR_SEP, Dataset
 from headstart.data.labels import encode_labels, infer_task, missing_label, task_note
-from headstart.errors import DataError
+from headstart.errors import ColumnError, DataError
 
 TEXT_NAMES = ("text", "sentence", "review", "content", "document", "body", "comment", "query", "input")
 LABEL_NAMES = ("label", "labels", "category", "class", "target", "y", "sentiment", "rating", "score")
@@ -137,7 +137,7 @@ def pick_text_column(frame: "pd.DataFrame", requested: str | None, path: str) ->
         return ",".join(parts)
     if requested is not None:
         if requested not in columns:
-            raise DataError(f"text column {requested!r} not found in {path!r} (columns: {', '.join(columns)}); pass --text-column NAME")
+            raise ColumnError(f"text column {requested!r} not found in {path!r} (columns: {', '.join(columns)})", "text")
         return requested
     lowered = {c.lower(): c for c in columns}
     for name in TEXT_NAMES:
@@ -146,14 +146,14 @@ def pick_text_column(frame: "pd.DataFrame", requested: str | None, path: str) ->
     strings = [c for c in columns if frame[c].map(lambda v: isinstance(v, str)).mean() > 0.9]
     if len(strings) == 1 or (strings and len(frame.columns) == 1):
         return strings[0]
-    raise DataError(f"cannot tell which column of {path!r} holds the text (columns: {', '.join(columns)}); pass --text-column NAME")
+    raise ColumnError(f"cannot tell which column of {path!r} holds the text (columns: {', '.join(columns)})", "text")
 
 
 def pick_label_column(frame: "pd.DataFrame", requested: str | None, text_column: str, path: str) -> str:  # noqa: F821
     columns = list(frame.columns)
     if requested is not None:
         if requested not in columns:
-            raise DataError(f"label column {requested!r} not found in {path!r} (columns: {', '.join(columns)}); pass --label-column NAME")
+            raise ColumnError(f"label column {requested!r} not found in {path!r} (columns: {', '.join(columns)})", "label")
         return requested
     texts = set(text_column.split(",")) if text_column not in columns else {text_column}
     lowered = {c.lower(): c for c in columns if c not in texts}
@@ -163,7 +163,7 @@ def pick_label_column(frame: "pd.DataFrame", requested: str | None, text_column:
     others = [c for c in columns if c not in texts]
     if len(others) == 1:
         return others[0]
-    raise DataError(f"cannot tell which column of {path!r} holds the label (columns: {', '.join(columns)}); pass --label-column NAME")
+    raise ColumnError(f"cannot tell which column of {path!r} holds the label (columns: {', '.join(columns)})", "label")
 
 
 def read_table(path: str | Path, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None,

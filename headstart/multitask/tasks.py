@@ -26,7 +26,7 @@ from headstart.data import load_dataset, split_dataset, subsample
 from headstart.data.builtin import REGISTRY as BUILTIN
 from headstart.data.dataset import Dataset
 from headstart.data.splits import SplitConfig, Splits
-from headstart.errors import ConfigError, DataError
+from headstart.errors import ColumnError, ConfigError, DataError
 
 KINDS = ("classification", "regression")
 METRIC = {"classification": "accuracy", "regression": "rmse"}  # each task's test metric (the report's)
@@ -74,8 +74,9 @@ def load_task(item: str, *, text_column: str | None = None) -> Task:
         path, column = item, None
     try:
         data = load_dataset(path, label_column=column, text_column=None if path in BUILTIN else text_column)
-    except DataError as e:  # the loader's fix names --label-column; a task names its column after the file
-        raise DataError(str(e).replace("pass --label-column NAME", f"name it in --tasks as {path}:COLUMN")) from None
+    except ColumnError as e:  # a task names its label column after the file, not with --label-column
+        fix = f"name it in --tasks as {path}:COLUMN" if e.kind == "label" else "pass --text-column NAME"
+        raise DataError(f"{e.problem}; {fix}") from None
     if data.task not in KINDS:
         raise ConfigError(f"task {item!r} is a {data.task} dataset; a multi-task run takes classification and regression "
                           "tasks (one label column each)")

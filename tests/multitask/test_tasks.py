@@ -97,12 +97,15 @@ def test_a_file_column_is_a_task_and_bad_task_lists_are_refused(tmp_path):
     tasks = load_tasks(tasks_of(path, "label", "score"))
     assert [t.kind for t in tasks] == ["classification", "regression"] and [t.metric for t in tasks] == ["accuracy", "rmse"]
     assert tasks[0].data.inputs == tasks[1].data.inputs
+    unnamed = tmp_path / "unnamed.csv"  # two columns beside the text, neither named like a label
+    unnamed.write_text("text,stars,votes\n" + "".join(f"review {i},{i % 5},{i % 3}\n" for i in range(40)))
     for text, error, message in [
         (str(path) + ":label", ConfigError, "--tasks needs two or more tasks, got 1"),
         (f"{path}:label,{path}:label", ConfigError, "names .*tasks.csv:label' twice"),
         (f"{path}:label,{tmp_path}/missing.csv:label", DataError, "no file '.*missing.csv'; a task is a built-in dataset, a file, or FILE:COLUMN"),
         (f"{path}:label,{path}:", ConfigError, "names no column after ':'; write FILE:COLUMN"),
-        (f"{path}:label,{path}:nope", DataError, "nope"),
+        (f"{path}:label,{path}:nope", DataError, r"label column 'nope' not found in .*; name it in --tasks as .*tasks.csv:COLUMN$"),
+        (f"{path}:label,{unnamed}", DataError, r"cannot tell which column .* holds the label .*; name it in --tasks as .*unnamed.csv:COLUMN$"),
         ("drug-reviws,drug-reviews-sentiment", DataError, "did you mean 'drug-reviews'"),
     ]:
         with pytest.raises(error, match=message):
