@@ -33,6 +33,9 @@ class ColumnError(DataError):
         self.problem, self.kind = problem, kind
         super().__init__(f"{problem}; pass --{kind}-column NAME")
 
+    def __reduce__(self):  # re-raised from a worker process as itself, not as a TypeError
+        return type(self), (self.problem, self.kind)
+
 
 class BackboneError(HeadstartError):
     """A backbone cannot be found or loaded."""

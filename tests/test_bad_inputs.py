@@ -403,3 +403,14 @@ def test_a_class_only_in_test_groups_is_refused():
     with pytest.raises(DataError, match=r"labels \['c'\] of 'grouped' are in the test or validation split but not in the "
                                         r"training pool.*in more than one group"):
         split_dataset(data)
+
+
+def test_a_column_error_crosses_a_process_boundary_as_itself():
+    """A sweep worker's loader error reaches the parent pickled: it must come back with its message and fields."""
+    import pickle
+
+    from headstart.errors import ColumnError
+
+    back = pickle.loads(pickle.dumps(ColumnError("label column 'x' not found in 'a.csv'", "label")))
+    assert isinstance(back, ColumnError) and (back.problem, back.kind) == ("label column 'x' not found in 'a.csv'", "label")
+    assert str(back) == "label column 'x' not found in 'a.csv'; pass --label-column NAME"
