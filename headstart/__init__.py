@@ -5,7 +5,7 @@ Public API (imported lazily so ``headstart --help`` stays instant), one function
 ``continual``, ``multitask``, ``export``, ``rank_backbones``, ``sft``, ``prefer``, ``generate``, ``meta_train``,
 ``strategies``, ``backbones``, ``datasets``; ``AdapterSet`` and ``headstart.adapters`` (``find``, ``inspect``, ``merge``,
 ``unmerge``, ``merge_base``) for ``headstart adapters``. Settings: ``RunSpec``, ``TrainConfig``, ``SplitConfig``,
-``MetaConfig``; data and models: ``load_dataset``, ``load_backbone``. ``adapt``, ``backbones``, ``continual``, ``export``,
+``MetaConfig``, ``SftConfig``, ``PreferConfig`` (each also taken as a dict of its fields); data and models: ``load_dataset``, ``load_backbone``. ``adapt``, ``backbones``, ``continual``, ``export``,
 ``multitask``, ``report`` and ``strategies`` are also submodules: the module is callable (``headstart.adapt(source,
 target)``) and its other names stay importable (``headstart.adapt.AdaptResult``).
 """
@@ -42,18 +42,25 @@ _LAZY = {
     "runs": "headstart.listings",
     "meta_train": "headstart.meta.train",
     "MetaConfig": "headstart.meta.config",
+    "SftConfig": "headstart.llm.sft",
+    "PreferConfig": "headstart.llm.dpo",
     "sft": "headstart.api",
     "prefer": "headstart.api",
     "generate": "headstart.api",
 }
 # Callable submodules (headstart.callable_module): ``headstart.adapt(...)`` calls the function, ``headstart.adapt.X`` imports
 _PACKAGES = {"adapt", "backbones", "continual", "export", "multitask", "report", "strategies"}
+_MODULES = {"adapters", "data"}  # plain submodules the docs name as ``headstart.adapters.merge``, ``headstart.data.read_inputs``
 
-__all__ = sorted({*_LAZY, *_PACKAGES})
+__all__ = sorted({*_LAZY, *_PACKAGES, *_MODULES})
+
+
+def __dir__() -> list[str]:  # dir(), help() and tab completion show the lazy names too
+    return sorted({*globals(), *__all__})
 
 
 def __getattr__(name: str):
-    if name in _PACKAGES:
+    if name in _PACKAGES or name in _MODULES:
         import importlib
 
         return importlib.import_module(f"headstart.{name}")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.callable_module import make_callable
-from headstart.errors import ColumnError, ConfigError, DataError
+from headstart.errors import ColumnError, ConfigError, DataError, closest
 
 METHODS = ("source-only", "dann", "coral", "mmd", "importance", "bn-adapt", "tent", "tent-episodic")  # the default set; any strategy name is one more
 TERMS = ("dann", "coral", "mmd", "importance")  # terms that read the target's unlabelled inputs
@@ -40,6 +40,10 @@ def plan_methods(methods: list[str], *, strategy: str, target: str) -> tuple[lis
     from headstart.strategies import STRATEGIES
     from headstart.tta import METHODS as TTA
 
+    unknown = [m for m in methods if m not in (*METHODS, *TERMS, *TTA) and m not in STRATEGIES]
+    if unknown:  # before the baseline check: a misspelt name is the first thing to fix
+        raise ConfigError(f"unknown adaptation method {unknown[0]!r}{closest(unknown[0], METHODS)} (methods: "
+                          f"{', '.join(METHODS)}, or a strategy name such as lp-ft)")
     if BASELINE not in methods:
         raise ConfigError(f"--methods must include {BASELINE} (what every method is compared with); e.g. --methods "
                           f"{','.join(METHODS)}")
@@ -84,7 +88,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.data import load_dataset
     from headstart.ood import parse_eval_data
     from headstart.report.render import render
-    from headstart.specs import TrainConfig
+    from headstart.specs import TrainConfig, as_config
     from headstart.store import Store
     from headstart.sweep_spec import SweepSpec, parse_list, parse_sizes
 
@@ -96,7 +100,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     chosen = parse_list(methods) if isinstance(methods, str) else list(methods)
     arms, tta, where = plan_methods(chosen, strategy=strategy, target=name)
     size_list = parse_sizes(sizes if isinstance(sizes, str) else ",".join(str(s) for s in sizes))
-    train = config or TrainConfig()
+    train = as_config(config, TrainConfig)
     common = dict(backbone=backbone, sizes=size_list, seeds=seeds, train=train, tune=tune)
     sweep = SweepSpec(data=source, arms=tuple(arms), eval_data=(target,), tta=tuple(tta), **common)
     if oracle and mapping:

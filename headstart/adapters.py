@@ -98,17 +98,28 @@ def _summary(config: dict[str, Any]) -> dict[str, Any]:
     return {k: config[k] for k in keys if config.get(k) is not None}
 
 
-def find(paths: list[str | Path]) -> list[AdapterInfo]:
-    """Adapters among ``paths``: each an adapter / run directory, or a folder of them (one level down)."""
+def find(paths: str | Path | list[str | Path]) -> list[AdapterInfo]:
+    """Adapters among ``paths`` (one path or a list): each an adapter / run directory, or a folder of them (one level
+    down)."""
     found = []
-    for path in map(Path, paths):
+    for path in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
         if not path.is_dir():
             raise ConfigError(f"{str(path)!r} is not a directory; give adapter or run directories (or a folder of them)")
         if (path / "spec.json").exists() or (path / "adapter_config.json").exists():
             found.append(inspect(path))
             continue
-        found += [inspect(p) for p in sorted(path.iterdir()) if p.is_dir() and ((p / "spec.json").exists() or (p / "adapter_config.json").exists())]
+        found += [inspect(p) for p in sorted(path.iterdir()) if p.is_dir() and not _causal_lm_run(p)
+                  and ((p / "spec.json").exists() or (p / "adapter_config.json").exists())]
     return found
+
+
+def _causal_lm_run(directory: Path) -> bool:
+    """An sft / prefer run (``headstart.llm``): a causal LM generated from, not a classifier's adapter; a folder's
+    listing passes over it (named on its own, ``inspect`` says what to do with it)."""
+    try:
+        return json.loads((directory / "spec.json").read_text()).get("kind") in ("sft", "prefer")
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 @dataclass

@@ -6,10 +6,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
+from headstart.errors import ConfigError
 from headstart.specs import RunSpec, TrainConfig, parse_n, terms_of
+
+if TYPE_CHECKING:  # the LLM modules import torch and transformers: only for the annotations
+    from headstart.llm.dpo import PreferConfig
+    from headstart.llm.runs import LoadedLM
+    from headstart.llm.sft import SftConfig
 
 
 @dataclass
@@ -37,6 +43,13 @@ class FitResult:
     ood: list[dict[str, Any]] = field(default_factory=list)  # per --eval-data dataset: headstart.ood's scores (rows left out)
     flags: list[dict[str, str]] = field(default_factory=list)  # where the score may understate the strategy: {reason, text, advice}
     _loaded: Any = field(default=None, repr=False)  # the model in memory: a module's repr is pages long
+
+    def __repr__(self) -> str:  # one line: the fields hold the rest (val_metrics, flags, ood ...)
+        scores = {k: v for k, v in self.val_metrics.items() if isinstance(v, (int, float)) and k in ("accuracy", "macro_f1", "rmse", "r2", "loss")}
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
+        return (f"FitResult({self.status}, val {shown or '-'}; best step {self.best_step} of {self.steps}, "
+                f"{self.train_seconds:.1f} s; out={str(self.out) if self.out else None}"
+                + (f"; {len(self.flags)} flag(s)" if self.flags else "") + (f"; error {self.error}" if self.error else "") + ")")
 
     def _usable(self) -> None:
         if self.status != "done":
@@ -119,7 +132,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.progress import progress_bar
     from headstart.recipe import run
     from headstart.saved import LoadedRun, backbone_saved, save
-    from headstart.specs import run_key
+    from headstart.specs import as_config, as_items, run_key
 
     check_nproc(nproc, pick_device())  # before any data loads
     data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
@@ -132,9 +145,9 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     if label_descriptions is not None:  # --label-descriptions: the strategy's descriptions option
         options["descriptions"] = label_texts(label_descriptions)
     spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=options,
-                   train=config or TrainConfig(), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
-                   tune=tune, grid=grid, terms=terms_of(terms, strategy), retain=tuple(retain or ()), group_column=group_column,
-                   split_column=split_column, eval_data=tuple(eval_data or ()), tta=tuple(tta or ()),
+                   train=as_config(config, TrainConfig), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
+                   tune=tune, grid=grid, terms=terms_of(terms, strategy), retain=as_items(retain, name="retain"), group_column=group_column,
+                   split_column=split_column, eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta),
                    split=SplitConfig(max_test=max_test))
     spec, loaded, defaults = _with_data_defaults(spec)
     with progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}", enabled=progress) as update:
@@ -187,7 +200,6 @@ def _as_data(data: Any, *, split_column: str | None, **reading: Any) -> tuple[st
         ConfigError: a DatasetDict beside --split-column (its splits are the split already).
     """
     from headstart.data.memory import SPLIT_COLUMN, as_path, is_in_memory, is_split_dict
-    from headstart.errors import ConfigError
     from headstart.specs import file_options
 
     if not is_in_memory(data):
@@ -305,26 +317,39 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         >>> result.recommendation
     """
     from headstart.data.splits import SplitConfig
+    from headstart.specs import as_config, as_items
     from headstart.sweep_spec import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes
 
     command = call_text("headstart.compare", compare, locals())  # the report's "Produced by", as the CLI's argv is
 
     def text(value: Any) -> str:
-        return value if isinstance(value, str) else ",".join("all" if v is None else str(v) for v in value)
+        if isinstance(value, (str, int)):
+            return str(value)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"expected a name, a number or a list of them, got {value!r:.60}; e.g. sizes=[16, 64, 'all']")
+        return ",".join("all" if v is None else str(v) for v in value)
 
     data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
                                   group_column=group_column, split_column=split_column)
     sweep = SweepSpec(data=data, backbone=backbone, strategies=parse_list(text(strategies or DEFAULT_STRATEGIES)),
-                      sizes=parse_sizes(text(sizes or DEFAULT_SIZES)), seeds=seeds, train=config or TrainConfig(),
+                      sizes=parse_sizes(text(sizes or DEFAULT_SIZES)), seeds=seeds, train=as_config(config, TrainConfig),
                       options=dict(options or {}), train_by_strategy=dict(train_by_strategy or {}),
                       split=dataclasses.replace(split or SplitConfig(), **({"max_test": max_test} if max_test is not None else {}),
                                                 **({"dedupe": True} if dedupe else {})), tune=tune, grids=dict(grids or {}), text_column=text_column,
-                      label_column=label_column, task=task, pooling=pooling, arms=arms or (), retain=tuple(retain or ()),
+                      label_column=label_column, task=task, pooling=pooling, arms=arms or (), retain=as_items(retain, name="retain"),
                       backbones=backbones or (), group_column=group_column, split_column=split_column,
-                      eval_data=tuple(eval_data or ()), tta=tuple(tta or ()))
+                      eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta))
     if label_descriptions is not None:
         sweep = with_label_descriptions(sweep, label_descriptions)
     return run_compare(sweep, out, workers=workers, command=command, progress=progress, backend=backend, address=address)
+
+
+def _methods(tta: Any) -> tuple[str, ...]:
+    """``tta`` as methods: a list, or a string of one or more comma-separated names (``"bn-adapt,tent"``)."""
+    from headstart.specs import as_items
+    from headstart.sweep_spec import parse_list
+
+    return parse_list(tta) if isinstance(tta, str) else as_items(tta, name="tta")
 
 
 def with_label_descriptions(sweep: Any, described: str | dict[str, str] | list) -> Any:
@@ -334,7 +359,6 @@ def with_label_descriptions(sweep: Any, described: str | dict[str, str] | list) 
     Raises:
         ConfigError: descriptions for a sweep without such an arm, or ones that cannot be read.
     """
-    from headstart.errors import ConfigError
     from headstart.strategies import get_strategy
 
     readers = [name for name in sweep.strategies
@@ -424,7 +448,7 @@ def _peak_rss() -> int:
 
 
 def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str | list[str] | None = None,
-             tta: str | None = None) -> dict[str, Any] | list[dict[str, Any]]:
+             tta: str | list[str] | None = None) -> dict[str, Any] | list[dict[str, Any]]:
     """Metrics of a trained run on ``split`` ("test" or "val"): accuracy, macro_f1, … (rmse, r2 for regression); with
     ``eval_data``, on that dataset's test split instead, out of domain (``headstart.ood``: labels mapped by name,
     ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``), after ``tta`` (``headstart.tta``) when
@@ -436,12 +460,15 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
         if isinstance(run, FitResult):
             run._usable()
         loaded = run._loaded if isinstance(run, FitResult) else load_run(run)
+        methods = _methods(tta)
+        if len(methods) > 1:
+            raise ConfigError(f"evaluate adapts with one test-time method at a time, got {list(methods)}; call it once per "
+                              "method, or compare them in one run with fit(..., eval_data=..., tta=[...])")
+        method = methods[0] if methods else None
         if isinstance(eval_data, (list, tuple)):
-            return [evaluate_ood(loaded, text, tta=tta) for text in eval_data]
-        return evaluate_ood(loaded, eval_data, tta=tta)
+            return [evaluate_ood(loaded, text, tta=method) for text in eval_data]
+        return evaluate_ood(loaded, eval_data, tta=method)
     if tta is not None:
-        from headstart.errors import ConfigError
-
         raise ConfigError(f"--tta {tta} adapts the model to an --eval-data dataset before scoring it there; add --eval-data DATA")
     if isinstance(run, FitResult):
         return run.evaluate(split)
@@ -458,29 +485,34 @@ def predict(run: str | Path | FitResult, texts: list[str]) -> list[dict[str, Any
 
 
 def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, prompt_column: str = "prompt",
-        response_column: str = "response", group_column: str | None = None, config: Any = None, progress: Any = None) -> Any:
+        response_column: str = "response", group_column: str | None = None, config: SftConfig | dict | None = None,
+        progress: Any = None) -> LoadedLM:
     """``headstart sft``: fine-tune a causal LM on prompt → response rows (``headstart.llm.sft.SftConfig``); returns the
     in-memory run (``.generate(prompts)``, ``.metrics``), saved to ``out`` when given."""
     from headstart.llm.sft import SftConfig, run_sft
+    from headstart.specs import as_config
 
-    return run_sft(data, config or SftConfig(), prompt_column=prompt_column, response_column=response_column,
+    return run_sft(data, as_config(config, SftConfig), prompt_column=prompt_column, response_column=response_column,
                    group_column=group_column, out=out, progress=progress)
 
 
 def prefer(data: str = "rotten-tomatoes-preferences", *, out: str | Path | None = None, prompt_column: str = "prompt",
            chosen_column: str = "chosen", rejected_column: str = "rejected", group_column: str | None = None,
-           config: Any = None, progress: Any = None) -> Any:
+           config: PreferConfig | dict | None = None, progress: Any = None) -> LoadedLM:
     """``headstart prefer``: DPO on prompt / chosen / rejected rows on top of an sft run (``headstart.llm.dpo.PreferConfig``)."""
     from headstart.llm.dpo import PreferConfig, run_prefer
+    from headstart.specs import as_config
 
-    return run_prefer(data, config or PreferConfig(), prompt_column=prompt_column, chosen_column=chosen_column,
+    return run_prefer(data, as_config(config, PreferConfig), prompt_column=prompt_column, chosen_column=chosen_column,
                       rejected_column=rejected_column, group_column=group_column, out=out, progress=progress)
 
 
-def generate(run: Any, prompts: list[str], *, max_new_tokens: int = 64, temperature: float = 0.0, seed: int = 0) -> list[str]:
+def generate(run: str | Path | LoadedLM, prompts: list[str], *, max_new_tokens: int = 64, temperature: float = 0.0, seed: int = 0) -> list[str]:
     """``headstart generate``: each prompt's response from an sft / prefer run (a folder or what ``sft`` returned);
     greedy unless ``temperature`` > 0."""
     from headstart.llm.runs import LoadedLM, load_run
 
+    if isinstance(prompts, (str, bytes, Path)):  # a string is a sequence too: it would be read as its characters
+        raise ConfigError(f"generate takes a list of prompts, got one string {str(prompts)[:40]!r}: wrap it in a list")
     loaded = run if isinstance(run, LoadedLM) else load_run(run)
     return loaded.generate(list(prompts), max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)

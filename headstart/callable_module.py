@@ -25,6 +25,12 @@ def make_callable(name: str, function: Callable[..., Any]) -> None:
     def call(self: types.ModuleType, *args: Any, **kwargs: Any) -> Any:
         return function(*args, **kwargs)
 
+    def shown(self: types.ModuleType) -> str:  # says it is callable, and how
+        plain = inspect.signature(function)
+        head = str(plain.replace(parameters=[q.replace(annotation=q.empty) for q in plain.parameters.values()],
+                                 return_annotation=plain.empty))
+        return f"<{name}: call {name}{head[:60] + '...' if len(head) > 60 else head}; a module too>"
+
     call.__doc__ = function.__doc__
-    module.__class__ = type(f"Callable_{function.__name__}", (types.ModuleType,), {"__call__": call})
+    module.__class__ = type(f"Callable_{function.__name__}", (types.ModuleType,), {"__call__": call, "__repr__": shown})
     module.__signature__ = inspect.signature(function)

@@ -12,11 +12,12 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from headstart.data.splits import SplitConfig
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, closest
 
 # Bump when a change to the code changes results for the same spec: old store rows then stop matching.
 RESULTS_VERSION = 6  # 2: dropout stays on inside trained blocks; 3: frozen blocks stay in eval mode after each validation;
@@ -319,6 +320,43 @@ def parse_arm(text: str) -> tuple[str, dict[str, Any], dict[str, Any], dict[str,
     if len(terms) != len(matches) - 1:
         raise ConfigError(f"arm {text!r} names a term twice; give each term once")
     return strategy, options, train, terms
+
+
+def as_config(value: Any, kind: type, *, name: str = "config") -> Any:
+    """A settings argument of the Python API as a ``kind`` instance: None gives the defaults, a dict its fields.
+
+    Raises:
+        ConfigError: a dict naming a field ``kind`` lacks, or anything else (a TOML path, a number).
+    """
+    if value is None:
+        return kind()
+    if isinstance(value, kind):
+        return value
+    fields = [f.name for f in dataclasses.fields(kind)]
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in fields]
+        if unknown:
+            raise ConfigError(f"{name} has no setting {unknown[0]!r}{closest(str(unknown[0]), fields)} ({kind.__name__} "
+                              f"fields: {', '.join(fields)})")
+        return kind(**value)
+    toml = " (a settings TOML file is read by the CLI's --config)" if isinstance(value, (str, os.PathLike)) else ""
+    raise ConfigError(f"{name} must be a headstart {kind.__name__} or a dict of its fields, got {type(value).__name__} "
+                      f"{value!r:.60}{toml}; e.g. {name}={kind.__name__}({fields[0]}=...) or {name}={{{fields[0]!r}: ...}}")
+
+
+def as_items(value: Any, *, name: str) -> tuple[str, ...]:
+    """A Python argument that names one thing or several: a string (or path) is one, a list or tuple its items.
+
+    Raises:
+        ConfigError: anything else, or an item that is not a string.
+    """
+    if value is None:
+        return ()
+    if isinstance(value, (str, os.PathLike)):
+        return (str(value),)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, os.PathLike)) for v in value):
+        return tuple(str(v) for v in value)
+    raise ConfigError(f"{name} must be a name or a list of names, got {value!r:.80}")
 
 
 def check_eval_data(values: Any) -> tuple[str, ...]:

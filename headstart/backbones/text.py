@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from headstart.data.dataset import PAIR_SEP
-from headstart.errors import BackboneError, ConfigError
+from headstart.errors import BackboneError, ConfigError, DataError
 
 POOLINGS = ("cls", "max", "mean", "mean_sqrt_len", "weightedmean", "lasttoken")  # sentence-transformers' concatenation order
 ST_POOLING_KEYS = {"pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max", "pooling_mode_mean_tokens": "mean",
@@ -131,6 +131,10 @@ class TextBackbone(nn.Module):
         joined by ``PAIR_SEP``: ``--text-column premise,hypothesis``) is encoded as the tokenizer encodes pairs
         ([CLS] a [SEP] b [SEP] for BERT), truncating the longer text first."""
         texts = list(inputs)
+        odd = next((t for t in texts if not isinstance(t, str)), None)
+        if odd is not None:
+            raise DataError(f"a text model reads strings, got {type(odd).__name__} {odd!r:.40} among the inputs; pass texts "
+                            "(str), e.g. [str(x) for x in inputs]")
         pairs = [t.split(PAIR_SEP, 1) if PAIR_SEP in t else None for t in texts]
         if not any(pairs):
             return self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False)["input_ids"]

@@ -111,7 +111,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     from headstart.report.continual import continual_charts, continual_markdown
     from headstart.report.continual_html import continual_html
     from headstart.atomic import write_atomic
-    from headstart.specs import TrainConfig, parse_n, split_arms
+    from headstart.specs import TrainConfig, as_config, parse_n, split_arms
     from headstart.store import Store
 
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
@@ -142,7 +142,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     if len(set(labels)) < len(labels):
         raise ConfigError(f"an arm is named twice in {labels}; give each once")
     image = loaded.tasks[0].data.modality == "image"
-    train = config or TrainConfig()
+    train = as_config(config, TrainConfig)
     pretrained_name = backbone or ("mnist-cnn" if image else "all-minilm-l6-v2")
     pretrained = load_backbone(pretrained_name, max_length=train.max_length, image_size=train.image_size)
     prepared = Prepared.build(loaded, pretrained, SplitConfig(max_test=max_test))

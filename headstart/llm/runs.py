@@ -69,6 +69,10 @@ class LoadedLM:
     directory: Path | None = None
     metrics: dict[str, Any] | None = None
 
+    def __repr__(self) -> str:  # the model's module tree is pages long
+        kind, backbone = self.spec.get("kind", "sft"), self.spec.get("backbone", "?")
+        return f"LoadedLM({kind} run of {backbone}, directory={str(self.directory) if self.directory else None}, metrics={self.metrics})"
+
     def generate(self, prompts: list[str], **options: Any) -> list[str]:
         """``generate`` with this run's model (options: max_new_tokens, temperature, seed, batch_size)."""
         return generate(self.model, self.tokenizer, list(prompts), **options)

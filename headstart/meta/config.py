@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from headstart.errors import ConfigError
@@ -44,6 +44,13 @@ class MetaConfig:
     threads: int = 1  # torch and BLAS threads: an episode's maths is small, and hand-offs cost more (2 threads: 3-5x slower on a busy 2-core CPU)
 
     def __post_init__(self) -> None:
+        for f in fields(self):  # numbers first: the checks below compare them
+            value, kind = getattr(self, f.name), {"int": int, "float": (int, float)}.get(str(f.type))
+            if kind is not None and (isinstance(value, bool) or not isinstance(value, kind)):
+                flag = f"--{f.name.replace('_', '-')}"
+                raise ConfigError(f"{flag} must be a number, got {value!r}; e.g. {flag} {f.default} (the default)")
+        if isinstance(self.shots, (int, str)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in self.shots):
+            raise ConfigError(f"--shots must be whole numbers, got {self.shots!r}; e.g. shots=(1, 5)")
         if not self.arms:
             raise ConfigError(f"--arms is empty; try --arms {','.join(DEFAULT_ARMS)}")
         if self.ways < 2:

@@ -26,6 +26,7 @@ from headstart.meta.base import ARMS, Task, get_arm, parse_arms, zero_head
 from headstart.meta.config import MetaConfig, setting_datasets
 from headstart.meta.episodes import Episode, check_episode_shape, ci95, episodes, rows_by_class, sample_episode
 from headstart.meta.results import MetaResult
+from headstart.specs import as_config
 
 PROBE = "plain linear-probe"  # the reference of the paired differences (Tian et al.'s baseline)
 TRAIN_STREAM = 7919  # the base episodes' seed is [seed, TRAIN_STREAM]: never the test episodes' stream
@@ -191,7 +192,7 @@ def meta_train(out: str | Path, config: MetaConfig | None = None, *, setting: st
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
     """
-    cfg = config or MetaConfig()
+    cfg = as_config(config, MetaConfig)
     # before anything loads: each arm known, none twice; "protonet,maml" as the CLI writes it works too
     cfg = dataclasses.replace(cfg, arms=tuple(parse_arms(cfg.arms if isinstance(cfg.arms, str) else ",".join(cfg.arms))))
     if setting is not None:

@@ -75,7 +75,7 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     from headstart.multitask.tasks import Layout, load_tasks
     from headstart.progress import progress_bar
     from headstart.report.multitask import multitask_markdown
-    from headstart.specs import TrainConfig, parse_n
+    from headstart.specs import TrainConfig, as_config, parse_n
     from headstart.store import Store
 
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
@@ -89,7 +89,7 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     options = WeightingOptions(alpha=alpha, lr=weight_lr)
     _check_strategy(strategy)
     loaded = load_tasks(tasks, text_column=text_column)
-    train = config or TrainConfig()
+    train = as_config(config, TrainConfig)
     layout = Layout.build(loaded, SplitConfig(max_test=max_test), n=size, seeds=range(seeds))
     pretrained = load_backbone(backbone, max_length=train.max_length, image_size=train.image_size)
     job = Job(layout, pretrained, strategy, dict(strategy_options or {}), train, options)

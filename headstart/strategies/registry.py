@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from headstart.errors import ConfigError, unknown
 from headstart.strategies.base import Strategy
 
@@ -30,7 +32,7 @@ def check_applies(strategy: Strategy, modality: str) -> None:
         raise ConfigError(f"strategy {strategy.name!r} does not apply to {modality} backbones{why}; for {modality}s use one of: {', '.join(fits)}")
 
 
-def list_strategies() -> list[dict[str, str]]:
+def list_strategies() -> list[dict[str, Any]]:
     """The registered strategies in listing order: name, description and options with their defaults (``headstart strategies``)."""
     return [{"name": s.name, "description": s.description, "options": _options(s)} for s in STRATEGIES.values()]
 

@@ -1,0 +1,93 @@
+"""The Python API takes what a Python user passes: a string where one thing is named, a list where several are, a
+dict where a settings object is, and refuses anything else in one HeadstartError before any data or model loads."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import headstart
+from headstart.errors import ConfigError, DataError, HeadstartError
+from headstart.specs import TrainConfig, as_config, as_items
+
+
+def test_a_settings_dict_is_its_dataclass_and_a_wrong_one_is_named():
+    assert as_config(None, TrainConfig) == TrainConfig()
+    assert as_config({"max_steps": 5, "lr": 1e-4}, TrainConfig) == TrainConfig(max_steps=5, lr=1e-4)
+    given = TrainConfig(epochs=2)
+    assert as_config(given, TrainConfig) is given
+    with pytest.raises(ConfigError, match=r"config has no setting 'max_stepz'; did you mean 'max_steps'\?"):
+        as_config({"max_stepz": 5}, TrainConfig)
+    with pytest.raises(ConfigError, match=r"got str 'sweep.toml' \(a settings TOML file is read by the CLI's --config\)"):
+        as_config("sweep.toml", TrainConfig)
+
+
+def test_one_name_is_one_item_never_its_letters():
+    assert as_items("drug-reviews-sentiment[negative=rotten, positive=fresh]", name="eval_data") == (
+        "drug-reviews-sentiment[negative=rotten, positive=fresh]",)
+    assert as_items(["a", "b"], name="eval_data") == ("a", "b") and as_items(None, name="x") == ()
+    with pytest.raises(ConfigError, match="eval_data must be a name or a list of names, got 5"):
+        as_items(5, name="eval_data")
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: headstart.fit(n=8, eval_data="drug-reviws"), DataError, "unknown dataset 'drug-reviws'; did you mean"),
+    (lambda: headstart.fit(n=8, eval_data="drug-reviews-sentiment", tta="bn-adapt,tentt"), ConfigError,
+     "unknown test-time adaptation 'tentt'"),
+    (lambda: headstart.fit(n=8, config={"max_stepz": 1}), ConfigError, "no setting 'max_stepz'"),
+    (lambda: headstart.compare(config="examples/demo.toml", out="unused"), ConfigError, "a settings TOML file is read by the CLI"),
+    (lambda: headstart.compare(sizes={16}, out="unused"), ConfigError, r"got \{16\}; e.g. sizes=\[16, 64, 'all'\]"),
+    (lambda: headstart.sft(config={"rows": 8}), ConfigError, "config has no setting 'rows'"),
+    (lambda: headstart.generate("no-such-run", "Hi"), ConfigError, "generate takes a list of prompts, got one string 'Hi'"),
+    (lambda: headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", methods=["tentt"], out="unused"), ConfigError,
+     r"unknown adaptation method 'tentt'; did you mean 'tent'\? \(methods: "),
+    (lambda: headstart.MetaConfig(ways="five"), ConfigError, "--ways must be a number, got 'five'"),
+    (lambda: headstart.MetaConfig(shots=5), ConfigError, "--shots must be whole numbers, got 5"),
+])
+def test_python_mistakes_are_one_headstart_error(call, error, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path.parent)  # "unused" out folders are never made: the call fails first
+    with pytest.raises(error, match=message):
+        call()
+    assert not (tmp_path.parent / "unused").exists()
+
+
+def test_a_text_model_refuses_inputs_that_are_not_strings():
+    from headstart.backbones import load_backbone
+
+    with pytest.raises(DataError, match="a text model reads strings, got int 1 among the inputs"):
+        load_backbone("all-minilm-l6-v2").encode(["fine", 1])
+
+
+def test_adapters_find_takes_one_folder_and_passes_over_causal_lm_runs(tmp_path):
+    sft = tmp_path / "sft"
+    sft.mkdir()
+    (sft / "spec.json").write_text(json.dumps({"kind": "sft"}))
+    (sft / "adapter_config.json").write_text("{}")
+    assert headstart.adapters.find(str(tmp_path)) == []  # before: stopped at the sft run; a str was read letter by letter
+    with pytest.raises(HeadstartError, match="is a headstart sft run"):
+        headstart.adapters.find(sft)  # named on its own, it is still told what to do with it
+
+
+def test_dir_shows_the_lazy_api():
+    names = dir(headstart)
+    assert {"fit", "compare", "evaluate", "adapters", "SftConfig", "PreferConfig", "meta_train"} <= set(names)
+    import subprocess
+    import sys
+
+    fresh = subprocess.run([sys.executable, "-c", "import headstart; print(headstart.adapters.find.__name__)"],
+                           capture_output=True, text=True, check=True)  # a fresh process: reachable without importing it
+    assert fresh.stdout == "find\n"
+
+
+def test_results_print_in_one_line():
+    from headstart.api import FitResult
+    from headstart.llm.runs import LoadedLM
+
+    fitted = FitResult(key="k", out=None, status="done", val_metrics={"accuracy": 0.7123, "loss": 0.55, "per_class": {"a": {}}},
+                       steps=100, best_step=80, train_seconds=12.34, trainable_params=1, total_params=2, error=None,
+                       flags=[{"reason": "slow", "text": "t", "advice": "a"}], _loaded=object())
+    assert repr(fitted) == "FitResult(done, val accuracy 0.7123, loss 0.55; best step 80 of 100, 12.3 s; out=None; 1 flag(s))"
+    lm = LoadedLM(model=object(), tokenizer=None, spec={"kind": "sft", "backbone": "smollm2-135m"}, metrics={"exact_match": 0.1})
+    assert repr(lm) == "LoadedLM(sft run of smollm2-135m, directory=None, metrics={'exact_match': 0.1})"
+    assert repr(headstart.adapt).startswith("<headstart.adapt: call headstart.adapt(source, target, *, backbone=")
