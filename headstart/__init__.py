@@ -3,11 +3,14 @@
 Public API (imported lazily so ``headstart --help`` stays instant), one function per CLI command:
 ``fit`` (``headstart train``), ``evaluate``, ``predict``, ``compare``, ``adapt``, ``check_leakage``, ``runs``, ``report``,
 ``continual``, ``multitask``, ``export``, ``rank_backbones``, ``sft``, ``prefer``, ``generate``, ``meta_train``,
-``strategies``, ``backbones``, ``datasets``; ``AdapterSet`` and ``headstart.adapters`` (``find``, ``inspect``, ``merge``,
-``unmerge``, ``merge_base``) for ``headstart adapters``. Settings: ``RunSpec``, ``TrainConfig``, ``SplitConfig``,
-``MetaConfig``, ``SftConfig``, ``PreferConfig`` (each also taken as a dict of its fields); data and models: ``load_dataset``, ``load_backbone``. ``adapt``, ``backbones``, ``continual``, ``export``,
-``multitask``, ``report`` and ``strategies`` are also submodules: the module is callable (``headstart.adapt(source,
-target)``) and its other names stay importable (``headstart.adapt.AdaptResult``).
+``strategies``, ``backbones``, ``datasets`` (``install_datasets`` for ``datasets --install``); ``AdapterSet`` and
+``headstart.adapters`` (``find``, ``inspect``, ``merge``, ``unmerge``, ``merge_base``) for ``headstart adapters``;
+MLflow (``--report-to mlflow``, ``runs --to-mlflow``): ``headstart.tracking.log_run_dir(RUN)`` and ``log_store(DIR)``.
+Settings: ``RunSpec``, ``TrainConfig``, ``SplitConfig``, ``MetaConfig``, ``SftConfig``, ``PreferConfig`` (each also taken
+as a dict of its fields); data and models: ``load_dataset``, ``load_backbone``, ``headstart.data.read_inputs``.
+``adapt``, ``backbones``, ``continual``, ``export``, ``multitask``, ``report`` and ``strategies`` are also submodules:
+the module is callable (``headstart.adapt(source, target)``) and its other names stay importable
+(``headstart.adapt.AdaptResult``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ _LAZY = {
     "AdapterSet": "headstart.adapter_set",
     "check_leakage": "headstart.data.leakage",
     "datasets": "headstart.listings",
+    "install_datasets": "headstart.listings",
     "runs": "headstart.listings",
     "meta_train": "headstart.meta.train",
     "MetaConfig": "headstart.meta.config",

