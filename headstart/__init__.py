@@ -6,8 +6,8 @@ Public API (imported lazily so ``headstart --help`` stays instant), one function
 ``strategies``, ``backbones``, ``datasets`` (``install_datasets`` for ``datasets --install``); ``AdapterSet`` and
 ``headstart.adapters`` (``find``, ``inspect``, ``merge``, ``unmerge``, ``merge_base``) for ``headstart adapters``;
 MLflow (``--report-to mlflow``, ``runs --to-mlflow``): ``headstart.tracking.log_run_dir(RUN)`` and ``log_store(DIR)``.
-Settings: ``RunSpec``, ``TrainConfig``, ``SplitConfig``, ``MetaConfig``, ``SftConfig``, ``PreferConfig`` (each also taken
-as a dict of its fields); data and models: ``load_dataset``, ``load_backbone``, ``headstart.data.read_inputs``.
+Settings: ``RunSpec``, ``TrainConfig``, ``SplitConfig``, ``MetaConfig``, ``SftConfig``, ``PreferConfig`` (a function's
+``config`` also takes a dict of its fields); data and models: ``load_dataset``, ``load_backbone``, ``headstart.data.read_inputs``.
 ``adapt``, ``backbones``, ``continual``, ``export``, ``multitask``, ``report`` and ``strategies`` are also submodules:
 the module is callable (``headstart.adapt(source, target)``) and its other names stay importable
 (``headstart.adapt.AdaptResult``).
