@@ -5,7 +5,8 @@ Public API (imported lazily so ``headstart --help`` stays instant), one function
 ``continual``, ``multitask``, ``export``, ``rank_backbones``, ``sft``, ``prefer``, ``generate``, ``meta_train``,
 ``strategies``, ``backbones``, ``datasets`` (``install_datasets`` for ``datasets --install``); ``AdapterSet`` and
 ``headstart.adapters`` (``find``, ``inspect``, ``merge``, ``unmerge``, ``merge_base``) for ``headstart adapters``;
-MLflow (``--report-to mlflow``, ``runs --to-mlflow``): ``headstart.tracking.log_run_dir(RUN)`` and ``log_store(DIR)``.
+MLflow: ``fit`` / ``compare(..., report_to="mlflow")`` (``--report-to mlflow``); ``runs --to-mlflow`` is
+``headstart.tracking.log_store(DIR)``, and ``log_run_dir(RUN)`` logs a saved run.
 Settings: ``RunSpec``, ``TrainConfig``, ``SplitConfig``, ``MetaConfig``, ``SftConfig``, ``PreferConfig`` (a function's
 ``config`` also takes a dict of its fields); data and models: ``load_dataset``, ``load_backbone``, ``headstart.data.read_inputs``.
 ``adapt``, ``backbones``, ``continual``, ``export``, ``multitask``, ``report`` and ``strategies`` are also submodules:

@@ -42,6 +42,7 @@ class FitResult:
     retention: list[dict[str, Any]] = field(default_factory=list)  # per --retain dataset: headstart.retention's measure
     ood: list[dict[str, Any]] = field(default_factory=list)  # per --eval-data dataset: headstart.ood's scores (rows left out)
     flags: list[dict[str, str]] = field(default_factory=list)  # where the score may understate the strategy: {reason, text, advice}
+    mlflow: dict[str, Any] | None = None  # with report_to="mlflow": tracking.log_run_dir's {logged, uri, run_id}
     _loaded: Any = field(default=None, repr=False)  # the model in memory: a module's repr is pages long
 
     def __repr__(self) -> str:  # one line: the fields hold the rest (val_metrics, flags, ood ...)
@@ -78,7 +79,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         terms: dict[str, dict[str, Any]] | str | None = None, retain: list[str] | None = None,
         group_column: str | None = None, split_column: str | None = None, eval_data: list[str] | None = None,
         tta: list[str] | None = None, max_test: int | None = None, nproc: int = 1,
-        label_descriptions: str | dict[str, str] | None = None) -> FitResult:
+        label_descriptions: str | dict[str, str] | None = None, report_to: str | None = None) -> FitResult:
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
 
     Args:
@@ -116,6 +117,9 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             result equals one process's up to float rounding. Head-only strategies train in one process.
         label_descriptions: a text per class for the strategies that read them (zero-shot, zero-shot-prompt, icl):
             ``{"fresh": "a positive movie review", "rotten": "a negative movie review"}``, or the CLI's text or file.
+        report_to: "mlflow" also logs the saved run to MLflow once it is done (``tracking.log_run_dir``: the tracking
+            URI is ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<out's parent>/mlflow.db``); ``FitResult.mlflow`` says
+            where. Needs ``out``.
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -135,6 +139,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.specs import as_config, as_items, run_key
 
     check_nproc(nproc, pick_device())  # before any data loads
+    check_report_to(report_to, out)
     data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
                                   group_column=group_column, split_column=split_column)
     if n is None:  # train without --n: every label, or none for a strategy that reads none
@@ -168,12 +173,35 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     meta = {"resolved": s.resolved(), "data_source": s.data.source, "backbone_saved": backbone_saved(s, report),
             "label_names": list(s.data.label_names)}
     loaded = LoadedRun(Path(out) if out else Path("."), meta, s.model, s.data.task, s.data.label_names, s.device)
+    logged = None
+    if report_to and report.status == "done":
+        from headstart.tracking import log_run_dir
+
+        logged = log_run_dir(out)
     return FitResult(key=run_key(s.resolved()), out=Path(out) if out else None, status=report.status,
                      val_metrics=report.val_metrics, steps=report.steps, best_step=report.best_step,
                      train_seconds=report.seconds, trainable_params=report.trainable_params,
                      total_params=count_parameters(s.model), error=report.error, chosen=outcome.chosen,
                      tune_seconds=outcome.tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
-                     retention=retention, ood=ood, flags=flags, _loaded=loaded)
+                     retention=retention, ood=ood, flags=flags, mlflow=logged, _loaded=loaded)
+
+
+def check_report_to(report_to: str | None, out: Any = "") -> None:
+    """Refuse a ``report_to`` other than "mlflow", or one with nothing saved to log; name a missing tracking extra
+    before anything trains.
+
+    Raises:
+        ConfigError: an unknown destination, ``out`` None (a run kept in memory), or MLflow not installed.
+    """
+    if report_to is None:
+        return
+    if report_to != "mlflow":
+        raise ConfigError(f"report_to takes 'mlflow', got {report_to!r}; e.g. --report-to mlflow (report_to='mlflow' in Python)")
+    if out is None:
+        raise ConfigError("report_to='mlflow' logs the saved run, but out is None (kept in memory); give out='runs/NAME'")
+    from headstart.tracking import _mlflow
+
+    _mlflow()
 
 
 def _with_data_defaults(spec: RunSpec) -> tuple[RunSpec, Any, list[dict[str, str]]]:
@@ -259,6 +287,7 @@ class CompareResult:
     reports: dict[str, Path]
     leakage: Any = None  # headstart.data.leakage.LeakageReport of the split
     notes: list[dict[str, str]] = field(default_factory=list)  # defaults the data decided (headstart.data_defaults)
+    mlflow: dict[str, int] | None = None  # with report_to="mlflow": tracking.log_store's {logged, skipped}
 
     @property
     def recommendation(self) -> list[str]:
@@ -275,7 +304,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             backbones: str | list[str] | None = None, group_column: str | None = None,
             split_column: str | None = None, eval_data: list[str] | None = None, tta: list[str] | None = None,
             backend: str = "local", address: str | None = None, label_descriptions: str | dict[str, str] | None = None,
-            max_test: int | None = None, dedupe: bool = False) -> CompareResult:
+            max_test: int | None = None, dedupe: bool = False, report_to: str | None = None) -> CompareResult:
     """Sweep ``strategies`` (or ``arms``) x ``sizes`` x ``seeds``, store every run in ``out/runs.sqlite`` and write the report.
 
     Re-running with the same arguments trains nothing already done; a new size, seed or strategy trains only
@@ -289,8 +318,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         workers: local worker processes (threads are divided between them).
         config: training hyperparameters shared by every strategy; ``train_by_strategy`` overrides per strategy.
         options: per-strategy options, e.g. ``{"partial-freeze": {"freeze": 3}}``.
-        split: a ``SplitConfig`` (pool / validation / test cut, ``max_test``, ``dedupe``); ``max_test`` and ``dedupe``
-            also stand alone, as the CLI's flags.
+        split: a ``SplitConfig`` or a dict of its fields (pool / validation / test cut, ``max_test``, ``dedupe``);
+            ``max_test`` and ``dedupe`` also stand alone, as the CLI's flags.
         tune: "lr" (the default) chooses each cell's learning rate on validation; None uses the defaults.
         grids: per-strategy values for ``tune`` to search, e.g. ``{"full-finetune": [2e-5, 5e-5, 1e-4]}``.
         progress: draw a progress bar with ETA on stderr.
@@ -308,6 +337,9 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             Ray (an already connected ``ray.init`` is used as is).
         label_descriptions: a text per class, ``{"fresh": "a positive movie review", ...}`` (or the CLI's text or a
             .json / .toml file), given to every arm that reads them (zero-shot, zero-shot-prompt, icl).
+        report_to: "mlflow" also logs the store's finished runs and the report files to MLflow
+            (``tracking.log_store``: ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<out>/mlflow.db``); ``CompareResult.mlflow``
+            counts them.
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -334,14 +366,15 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
     sweep = SweepSpec(data=data, backbone=backbone, strategies=parse_list(text(strategies or DEFAULT_STRATEGIES)),
                       sizes=parse_sizes(text(sizes or DEFAULT_SIZES)), seeds=seeds, train=as_config(config, TrainConfig),
                       options=dict(options or {}), train_by_strategy=dict(train_by_strategy or {}),
-                      split=dataclasses.replace(split or SplitConfig(), **({"max_test": max_test} if max_test is not None else {}),
+                      split=dataclasses.replace(as_config(split, SplitConfig, name="split"), **({"max_test": max_test} if max_test is not None else {}),
                                                 **({"dedupe": True} if dedupe else {})), tune=tune, grids=dict(grids or {}), text_column=text_column,
                       label_column=label_column, task=task, pooling=pooling, arms=arms or (), retain=as_items(retain, name="retain"),
                       backbones=backbones or (), group_column=group_column, split_column=split_column,
                       eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta))
     if label_descriptions is not None:
         sweep = with_label_descriptions(sweep, label_descriptions)
-    return run_compare(sweep, out, workers=workers, command=command, progress=progress, backend=backend, address=address)
+    return run_compare(sweep, out, workers=workers, command=command, progress=progress, backend=backend, address=address,
+                       report_to=report_to)
 
 
 def _methods(tta: Any) -> tuple[str, ...]:
@@ -407,9 +440,10 @@ def _literal(value: Any) -> str:
 
 
 def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str = "", progress: bool = False,
-                announce: Any = None, backend: str = "local", address: str | None = None) -> CompareResult:
+                announce: Any = None, backend: str = "local", address: str | None = None,
+                report_to: str | None = None) -> CompareResult:
     """``compare`` on a built ``SweepSpec``: check the split for leakage (``announce(report)`` before training),
-    run the missing cells (``backend`` / ``address`` as in ``compare``), render the report."""
+    run the missing cells (``backend`` / ``address`` as in ``compare``), render the report, log to ``report_to``."""
     import json
 
     import dataclasses
@@ -420,6 +454,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     from headstart.sweep import _loaded_data, check_backend, leakage_report, plan, run_sweep
 
     check_backend(backend, address, workers)  # a missing extra is named before the data loads
+    check_report_to(report_to)
     backbones = list(sweep.backbones or (sweep.backbone,))
     notes: list[dict[str, str]] = []
     if any(input_side(b) is not None for b in backbones):  # image runs: defaults that depend on the data
@@ -433,10 +468,15 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
         outcome = run_sweep(sweep, out, workers=workers, command=command, progress=update, leakage=leakage,
                             backend=backend, address=address, planned=planned)
     reports = render(out)
+    logged = None
+    if report_to:
+        from headstart.tracking import log_store
+
+        logged = log_store(out)
     return CompareResult(out=Path(out), total=outcome.total, skipped=outcome.skipped, trained=outcome.trained,
                          statuses=dict(outcome.statuses), seconds=outcome.seconds,
                          summary=json.loads(reports["results.json"].read_text()), reports=reports, leakage=leakage,
-                         notes=notes)
+                         notes=notes, mlflow=logged)
 
 
 def _peak_rss() -> int:

@@ -52,10 +52,11 @@ def _numbers(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
 
 
 def log_store(directory: str | Path, *, uri: str | None = None, experiment: str | None = None) -> dict[str, int]:
-    """Log the finished runs of the store in ``directory`` (and its report files) to MLflow.
+    """Log the finished runs of the store in ``directory`` (and its report files) to MLflow. The tracking URI: ``uri``,
+    else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<directory>/mlflow.db``.
 
     Returns:
-        ``{"logged": new runs logged, "skipped": runs already there}``.
+        ``{"logged": new runs logged, "skipped": runs already there, "uri": the tracking URI}``.
 
     Raises:
         ConfigError: MLflow is not installed (the extra named), or ``directory`` holds no store.
@@ -63,10 +64,13 @@ def log_store(directory: str | Path, *, uri: str | None = None, experiment: str 
     from headstart.analysis.arms import arm_key, label_arms
     from headstart.store import Store
 
+    import os
+
     mlflow = _mlflow()
     directory = Path(directory)
     with Store(directory, create=False) as store:
         results = store.results("done")
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(directory / 'mlflow.db').resolve()}"
     client = _client(mlflow, directory, uri)
     name = experiment or directory.resolve().name
     found = client.get_experiment_by_name(name)
@@ -87,7 +91,7 @@ def log_store(directory: str | Path, *, uri: str | None = None, experiment: str 
         for f in files:
             client.log_artifact(run.info.run_id, str(f))
         client.set_terminated(run.info.run_id)
-    return {"logged": logged, "skipped": len(results) - logged}
+    return {"logged": logged, "skipped": len(results) - logged, "uri": uri}
 
 
 def log_run_dir(directory: str | Path, *, uri: str | None = None, experiment: str = "headstart-train") -> dict[str, Any]:

@@ -14,6 +14,7 @@ def test_a_compares_runs_appear_in_mlflow_with_their_metrics(toy_csv, tiny_regis
     from conftest import run_cli
     from headstart.store import Store
 
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     out = tmp_path / "cmp"
     code, _, err = run_cli(["compare", "--data", str(toy_csv), "--backbone", "tiny", "--strategies", "linear-probe,full-finetune",
                             "--sizes", "16,32", "--seeds", "1", "--max-steps", "6", "--min-steps", "6", "--no-tune", "--quiet",
@@ -43,6 +44,7 @@ def test_runs_on_several_backbones_are_named_by_theirs(toy_csv, tiny_registry, t
 
     from conftest import run_cli
 
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     out = tmp_path / "two"
     code, _, err = run_cli(["compare", "--data", str(toy_csv), "--backbones", "tiny,tiny-bert", "--strategies", "linear-probe",
                             "--sizes", "16", "--seeds", "1", "--no-tune", "--quiet", "--out", str(out), "--report-to", "mlflow"],
@@ -103,3 +105,30 @@ def test_a_trained_run_appears_in_mlflow_once(toy_csv, tiny_registry, tmp_path, 
     assert [m.value for m in losses] == pytest.approx([h["train_loss"] for h in metrics["history"] if h.get("train_loss") is not None])
     assert "README.md" in {a.path for a in client.list_artifacts(run.info.run_id)}
     assert log_run_dir(out)["logged"] is False
+
+
+def test_the_python_api_reports_to_mlflow_as_the_cli_does(toy_csv, tiny_registry, tmp_path, monkeypatch):
+    """fit / compare take report_to as train / compare take --report-to; $MLFLOW_TRACKING_URI is honoured by both; a
+    destination other than mlflow, or a run kept in memory, is refused before anything trains."""
+    from mlflow.tracking import MlflowClient
+
+    import headstart
+    from headstart.errors import ConfigError
+
+    uri = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    budget = {"max_steps": 4, "min_steps": 4}
+    run = headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=16, config=budget, out=tmp_path / "ft",
+                        report_to="mlflow")
+    assert run.mlflow["logged"] is True and run.mlflow["uri"] == uri
+    result = headstart.compare(str(toy_csv), "tiny", strategies="linear-probe", sizes=16, seeds=1, tune=None,
+                               out=tmp_path / "cmp", report_to="mlflow", split={"dedupe": False})
+    assert result.mlflow == {"logged": 1, "skipped": 0, "uri": uri}
+    client = MlflowClient(tracking_uri=uri)
+    assert {e.name for e in client.search_experiments()} >= {"headstart-train", "cmp"}
+    assert not (tmp_path / "cmp" / "mlflow.db").exists(), "the environment's URI, not the store's own database"
+    with pytest.raises(ConfigError, match="report_to takes 'mlflow', got 'wandb'"):
+        headstart.compare(str(toy_csv), "tiny", strategies="linear-probe", sizes=16, seeds=1, out=tmp_path / "w", report_to="wandb")
+    with pytest.raises(ConfigError, match="out is None"):
+        headstart.fit(str(toy_csv), "tiny", n=16, report_to="mlflow")
+    assert not (tmp_path / "w").exists()

@@ -98,12 +98,9 @@ def train(
     from headstart.precision import pick_device
 
     check_nproc(nproc, pick_device())  # one line and exit 2, before anything loads
-    if report_to not in (None, "mlflow"):
-        raise ConfigError(f"--report-to takes mlflow, got {report_to!r}; e.g. --report-to mlflow")
-    if report_to:
-        from headstart.tracking import _mlflow
+    from headstart.api import check_report_to
 
-        _mlflow()  # a missing extra is named before training
+    check_report_to(report_to, out)  # an unknown destination or a missing extra is named before training
     scoped = _scoped_options(option)
     options = {**scoped.pop("", {}), **scoped.pop(strategy, {})}
     terms_given = terms_of(terms, strategy)
@@ -134,7 +131,7 @@ def train(
                  text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
                  group_column=group_column, split_column=split_column, max_test=max_test,
                  progress=not quiet, terms=terms_given, retain=list(retain or ()), eval_data=list(eval_data or ()),
-                 tta=list(tta or ()), nproc=nproc)
+                 tta=list(tta or ()), nproc=nproc, report_to=report_to)
     summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,
                "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
                "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "base_weights": result.base_weights,
@@ -146,10 +143,8 @@ def train(
         summary["error"] = result.error
     if replacing:
         typer.echo(f"note: this run replaced the one that was in {str(out)!r}", err=True)
-    if report_to and result.status == "done":
-        from headstart.tracking import log_run_dir
-
-        summary["mlflow"] = log_run_dir(out)
+    if result.mlflow is not None:
+        summary["mlflow"] = result.mlflow
     if as_json:
         _echo_json(summary)
         if result.status != "done":  # --json changes what is printed, never the exit status

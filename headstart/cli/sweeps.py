@@ -67,7 +67,7 @@ def compare(
     as_json: Annotated[bool, typer.Option("--json", help="Print the sweep's counts and the report's summary (results.json) as "
                                                           "JSON on stdout; progress and notes go to stderr.")] = False,
     report_to: Annotated[Optional[str], typer.Option(help="mlflow: also log the store's runs and report files to MLflow "
-                                                          "(sqlite:///OUT/mlflow.db; headstart[tracking]).")] = None,
+                                                          "($MLFLOW_TRACKING_URI, else sqlite:///OUT/mlflow.db; headstart[tracking]).")] = None,
 ) -> None:
     """Sweep strategies x labelled-set sizes x seeds, store every run, write the report and a recommendation.
 
@@ -128,16 +128,14 @@ def compare(
     if (out_dir / "spec.json").exists() or (out_dir / "metrics.json").exists():
         raise ConfigError(f"--out {str(out_dir)!r} holds a run (spec.json); a comparison writes a store and its report, "
                           "so choose another --out")
-    if report_to not in (None, "mlflow"):
-        raise ConfigError(f"--report-to takes mlflow, got {report_to!r}; e.g. --report-to mlflow")
-    if report_to:
-        from headstart.tracking import _mlflow
+    from headstart.api import check_report_to
 
-        _mlflow()  # a missing extra is named before any cell trains
+    check_report_to(report_to)  # an unknown destination or a missing extra is named before any cell trains
     command = "headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = run_compare(sweep, out_dir, workers=pick(workers, "workers", 1), command=command, progress=not quiet,
                          announce=lambda report: _print_leakage(report, dedupe=sweep.split.dedupe, err=as_json),
-                         backend=pick(backend, "backend", "local"), address=pick(address, "address", None))
+                         backend=pick(backend, "backend", "local"), address=pick(address, "address", None),
+                         report_to=report_to)
     counts = (f"{result.total} cells: {result.skipped} already done, {result.trained} trained now "
               f"({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items())) or 'nothing new'}) in {result.seconds:.0f}s")
     for note in result.notes:
@@ -150,12 +148,9 @@ def compare(
     else:
         typer.echo(counts)
         _print_report(result.reports, out_dir)
-    if report_to:
-        from headstart.tracking import log_store
-
-        counts = log_store(out_dir)
-        typer.echo(f"MLflow: {counts['logged']} runs logged, {counts['skipped']} already there "
-                   f"(sqlite:///{(out_dir / 'mlflow.db').resolve()})", err=as_json)
+    if result.mlflow is not None:
+        logged = result.mlflow
+        typer.echo(f"MLflow: {logged['logged']} runs logged, {logged['skipped']} already there ({logged['uri']})", err=as_json)
     if result.trained and not result.skipped and not result.statuses.get("done"):
         typer.echo(f"error: every cell failed ({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items()))}); "
                    f"headstart runs {out_dir} shows each reason", err=True)
@@ -314,7 +309,7 @@ def runs(
     status: Annotated[Optional[str], typer.Option(help="Only runs with this status.")] = None,
     to_mlflow: Annotated[bool, typer.Option("--to-mlflow", help="Log the store's finished runs (and report files) to MLflow; "
                                                                 "runs already logged are skipped. Needs headstart[tracking].")] = False,
-    mlflow_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: sqlite:///DIR/mlflow.db).")] = None,
+    mlflow_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///DIR/mlflow.db).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List the runs in a compare store (each run's test score), or log them to MLflow.
@@ -333,8 +328,7 @@ def runs(
         from headstart.tracking import log_store
 
         counts = log_store(directory, uri=mlflow_uri)
-        where = mlflow_uri or f"sqlite:///{(directory / 'mlflow.db').resolve()}"
-        typer.echo(f"MLflow: {counts['logged']} runs logged, {counts['skipped']} already there ({where})")
+        typer.echo(f"MLflow: {counts['logged']} runs logged, {counts['skipped']} already there ({counts['uri']})")
         return
     rows = store_runs(directory, status=status)
     if as_json:
