@@ -61,6 +61,8 @@ def continual(
         what = {"alone": " (reference: a model per task, what FWT compares with; not one continual learner)",
                 "joint": " (reference: every task's data at once, the usual upper bound)"}.get(row["method"], "")
         typer.echo(f"{row['arm']}{what}: ACC {100 * row['acc']['mean']:.1f}%" + (f", BWT {100 * bwt['mean']:+.1f} points" if bwt else ""))
+    for flag in result.flags:
+        typer.echo(f"note: {flag}")
     if result.analysis["recommended"]:
         typer.echo(f"recommended (highest validation ACC): {result.analysis['recommended']}")
     typer.echo(f"report: {result.reports['continual.md']} ({result.trained} steps trained now)")

@@ -9,11 +9,14 @@ itself, for forward transfer) runs with the arms unless ``alone=False``. The rep
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from headstart.continual.chain import Chain, ContinualArm, Prepared, run_chain
 from headstart.continual.methods import METHODS, get_method, method_options
@@ -33,6 +36,7 @@ class ContinualResult:
     analysis: dict[str, Any] = field(default_factory=dict)
     reports: dict[str, Path] = field(default_factory=dict)
     trained: int = 0
+    flags: list[str] = field(default_factory=list)  # arms that learnt a task no better than its majority class
 
 
 def parse_continual_arm(text: str, strategy: str) -> ContinualArm:
@@ -201,8 +205,12 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     if scenario == "task":
         notes.append("Task-incremental: one head over every task's own classes, masked to the task's classes; joint trains "
                      "them all under one softmax and is scored masked per task.")
+    majority = [float(np.bincount(prepared.data.targets[split.test]).max() / max(len(split.test), 1)) for split in prepared.splits]
+    result.flags = below_majority(result.analysis, majority, tasks)
+    notes += result.flags
     notes = [n for n in notes if n]
-    write_json(out / "continual.json", {"stream": stream, "scenario": scenario, "tasks": tasks, **result.analysis})
+    write_json(out / "continual.json", {"stream": stream, "scenario": scenario, "tasks": tasks, "majority": majority,
+                                        **result.analysis})
     write_atomic(out / "continual.md", continual_markdown(result.analysis, stream=stream, scenario=scenario, tasks=tasks,
                                                           notes=notes).encode())
     kind = "class-incremental" if scenario == "class" else "task-incremental"
@@ -211,6 +219,21 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     result.reports = {"continual.json": out / "continual.json", "continual.md": out / "continual.md",
                       "continual.html": out / "continual.html", **continual_charts(result.analysis, out, tasks=tasks)}
     return result
+
+
+def below_majority(analysis: dict[str, Any], majority: list[float], tasks: list[str]) -> list[str]:
+    """A note per arm that learnt a task no better than always answering its test split's majority class (R[j][j], the
+    mean over seeds, at or below it): its scores on that task say nothing about the method."""
+    notes = []
+    for row in analysis["arms"]:
+        low = [j for j, values in enumerate(row["matrix"]) if j < len(values) and values[j] is not None
+               and not math.isnan(values[j]) and values[j] <= majority[j] + 1e-9]
+        if low:
+            where = ", ".join(f"task {j} ({tasks[j]}) {100 * row['matrix'][j][j]:.1f}% against {100 * majority[j]:.1f}%" for j in low)
+            notes.append(f"{row['arm']} learnt no better than the majority class on {where}, just after training it: "
+                         "too few steps (--max-steps, --min-steps) or too low a rate for these rows; those tasks' scores "
+                         "say nothing about the method.")
+    return notes
 
 
 _PREPARED: dict[str, Prepared] = {}  # a worker process's stream and backbone, loaded once for its chains

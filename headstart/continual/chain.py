@@ -112,9 +112,10 @@ class Chain:
     def model(self) -> torch.nn.Module:
         return self.setup.model
 
-    def allowed(self, step: int) -> torch.Tensor:
-        """(C,) the classes a prediction may choose while task ``step`` trains (or is scored, task-incremental)."""
-        tasks = [step] if self.stream.scenario == "task" else range(step + 1)
+    def allowed(self, step: int, *, own: bool = False) -> torch.Tensor:
+        """(C,) the classes a prediction may choose while task ``step`` trains (or is scored, task-incremental): the
+        task's own classes in the task scenario or with ``own``, else every class seen so far."""
+        tasks = [step] if own or self.stream.scenario == "task" else range(step + 1)
         mask = torch.zeros(len(self.stream.labels), dtype=torch.bool)
         for k in tasks:
             mask[torch.as_tensor(self.stream.tasks[k].classes)] = True
@@ -179,6 +180,7 @@ def step_spec(chain: Chain, s: Any, step: int) -> dict[str, Any]:
     return {**s.resolved(), "data": {"name": task.name, "hash": task.data.hash},
             "continual": {"stream": chain.stream.identity(), "arm": chain.arm.label, "method": chain.arm.method,
                           "method_options": dataclasses.asdict(chain.options), "step": step, "steps": len(chain.stream.tasks),
+                          **({"classes": "own"} if chain.method.independent and chain.stream.scenario == "class" else {}),
                           **({"family": chain.arm.family} if chain.arm.family else {})}}
 
 
@@ -191,7 +193,7 @@ def score_seen(chain: Chain, step: int) -> dict[str, list[float]]:
     for k in range(step + 1):
         model = chain.models.get(k, s.model) if chain.method.independent else s.model
         own = chain.stream.scenario == "task" or chain.method.independent  # a task's own model: scored as it trained
-        model.head.allow(chain.allowed(k if own else step))
+        model.head.allow(chain.allowed(k, own=chain.method.independent) if own else chain.allowed(step))
         for part in ("val", "test"):
             rows = getattr(chain.prepared.splits[k], part)
             metrics, _ = scored_rows(model, s.encoded, rows, chain.prepared.data.targets[rows], task="classification",
@@ -289,7 +291,10 @@ def run_chain(chain: Chain, store: Any, *, progress: Any = None) -> int:
             chain.models[step] = chain.setup.model
         s = for_step(chain.setup, chain, step)
         chain.setup = s
-        s.model.head.allow(torch.ones(len(chain.stream.labels), dtype=torch.bool) if chain.method.joint else chain.allowed(step))
+        # a model per task (alone) learns its task's classes only: the classes of earlier tasks it never saw would be
+        # its head's untrained rows, and in the class scenario their random logits decided what a few steps scored
+        s.model.head.allow(torch.ones(len(chain.stream.labels), dtype=torch.bool) if chain.method.joint
+                           else chain.allowed(step, own=chain.method.independent))
         penalties = chain.method.penalties(chain, step, chain.options)
         started = time.perf_counter()
         report = train(s, objective=Objective(tuple(penalties)) if penalties else None,

@@ -15,8 +15,8 @@ def _ci(summary: dict[str, Any] | None, scale: float = 100.0, signed: bool = Fal
     if not summary:
         return "–"
     sign = "+" if signed else ""
-    if summary.get("seeds", 2) < 2:  # the interval is over seeds: one seed has none (not one of no width)
-        return f"{scale * summary['mean']:{sign}.1f} (one seed: no interval)"
+    if summary.get("seeds", 2) < 2:  # the interval is over seeds: one seed has none (not one of no width; said under the table)
+        return f"{scale * summary['mean']:{sign}.1f}"
     return (f"{scale * summary['mean']:{sign}.1f} ({scale * summary['ci_low']:{sign}.1f} to "
             f"{scale * summary['ci_high']:{sign}.1f})")
 
@@ -27,7 +27,9 @@ def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, 
              "Tasks in order: " + " → ".join(md_text(t) for t in tasks) + ".", "",
              "R[i][j] is the accuracy (%) on task j's test split after training task i. ACC: mean of the last row; BWT: "
              "mean change on earlier tasks from just after learning them to the end (negative = forgetting); plasticity: "
-             "mean R[j][j]; FWT: R[j][j] minus the default strategy trained on task j alone (`alone`), paired by seed. "
+             "mean R[j][j]; FWT: R[j][j] minus the default strategy trained on task j alone (`alone`), paired by seed"
+             + ("; `alone` learns and is scored over task j's own classes only, so in this scenario FWT also counts the "
+                "cost of telling them from the earlier tasks' classes. " if scenario == "class" else ". ") +
              "Intervals are 95% over seeds. Every checkpoint is chosen on the current task's validation split; the "
              "recommendation is the highest ACC on the tasks' validation splits (test scores never choose).", "",
              "| arm | ACC (%) | BWT (points) | plasticity (%) | FWT (points) | seeds | train s / stream | kept between tasks |",
@@ -37,6 +39,9 @@ def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, 
         lines.append(f"| {md_text(row['arm'])}{reference} | {_ci(row['acc'])} | {_ci(row.get('bwt'), signed=True)} | "
                      f"{_ci(row.get('plasticity'))} | {_ci(row.get('fwt'), signed=True)} | {row['acc']['seeds']} | "
                      f"{row['train_seconds']:.0f} | {bytes_text(row['kept_bytes'])} |")
+    single = [md_text(row["arm"]) for row in analysis["arms"] if row["acc"]["seeds"] < 2]
+    if single:  # said once here, not in every cell: an interval over seeds needs two of them
+        lines += ["", f"{', '.join(single)}: one seed, so no interval (it is over seeds); --seeds 3 gives one."]
     if analysis.get("tried"):
         lines += ["", "Tried (--tune; a weight the validation ACC did not pick): " + "; ".join(
             f"{md_text(r['arm'])} validation ACC {100 * r['val_acc']['mean']:.1f}%, test {100 * r['acc']['mean']:.1f}%"

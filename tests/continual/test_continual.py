@@ -120,6 +120,29 @@ def test_class_incremental_naive_forgets_the_first_task_and_replay_and_joint_kee
     assert again.trained == 0 and _rows(again)["naive"]["matrix"] == naive, "a finished stream is read from the store"
 
 
+def test_alone_in_the_class_scenario_learns_and_is_scored_over_its_own_tasks_classes(stream, tmp_path):
+    """A model of task 1 alone never saw task 0's classes: their head rows are untrained, and opening them let their
+    random logits take its predictions (fashion-mnist's last task scored 0% after 5 steps). It trains and is scored over
+    task 1's classes, and its stored spec says so (a run of the earlier rule is not read back as this one)."""
+    from headstart.continual.chain import run_chain, score_seen
+    from headstart.store import Store
+
+    chain = _chain(stream, "alone", {})
+    with Store(tmp_path / "store") as store:
+        assert run_chain(chain, store) == 2
+        specs = [r.spec["continual"] for r in store.results("done")]
+    assert {c.get("classes") for c in specs} == {"own"}
+    own = chain.allowed(1, own=True)
+    assert own.tolist() == [False, False, True, True] and chain.allowed(1).all(), "class scenario: every seen class"
+    model = chain.models[1]
+    model.eval()
+    rows = chain.prepared.splits[1].test
+    with torch.no_grad():
+        logits = model(chain.collate([chain.setup.encoded[r] for r in rows]))
+    assert set(logits.argmax(-1).tolist()) <= {2, 3}, "task 1's own classes only"
+    assert score_seen(chain, 1)["test"][1] > 0.5
+
+
 def _chain(stream: Path, method: str, options: dict, scenario: str = "class"):
     import conftest
     from headstart.continual import parse_continual_arm
@@ -360,5 +383,15 @@ def test_a_report_reads_only_the_steps_its_own_settings_planned(stream, tmp_path
 def test_one_seed_is_shown_without_an_interval_not_one_of_no_width():
     from headstart.report.continual import _ci
 
-    assert _ci({"mean": 0.449, "ci_low": 0.449, "ci_high": 0.449, "seeds": 1}) == "44.9 (one seed: no interval)"
+    assert _ci({"mean": 0.449, "ci_low": 0.449, "ci_high": 0.449, "seeds": 1}) == "44.9"
     assert _ci({"mean": 0.449, "ci_low": 0.40, "ci_high": 0.50, "seeds": 3}) == "44.9 (40.0 to 50.0)"
+
+
+def test_an_arm_that_learnt_a_task_no_better_than_its_majority_class_is_named_with_the_task():
+    from headstart.continual import below_majority
+
+    analysis = {"arms": [{"arm": "naive", "matrix": [[0.9], [0.1, 0.5], [0.0, 0.2, 0.8]]},
+                         {"arm": "replay", "matrix": [[0.9], [0.6, 0.7], [0.5, 0.6, 0.8]]}]}
+    (note,) = below_majority(analysis, [0.5, 0.5, 0.6], ["a", "b", "c"])
+    assert note.startswith("naive learnt no better than the majority class on task 1 (b) 50.0% against 50.0%")
+    assert "task 0" not in note and "task 2" not in note
