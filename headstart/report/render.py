@@ -92,12 +92,17 @@ def render(store_dir: str | Path, *, metric: str | None = None, margin: float | 
         of domain) when they were scored on ``--eval-data``.
 
     Raises:
-        StoreError: no store in ``store_dir``, an incompatible store, or an unwritable directory.
+        StoreError: no store in ``store_dir``, an incompatible store, an unwritable directory, or the store of a
+            ``continual`` or ``multitask`` run (each writes its own report).
         ConfigError: ``metric`` is in no finished run.
     """
     directory = Path(store_dir)
     with Store(directory, create=False) as store, _rendering(directory):
         results = store.results()
+        owner = next((kind for kind in ("continual", "multitask") if any(kind in (r.spec or {}) for r in results)), None)
+        if owner is not None:  # its own report (continual.md, the multitask report.md) is not a compare's: never overwritten
+            raise StoreError(f"{str(directory)!r} is a {owner} store: its report is written by 'headstart {owner}'; run it "
+                             "again with the same arguments to re-render (it trains nothing already stored)")
         record = store.sweep() or {}
         return _write_report(directory, results, record, metric, margin)
 

@@ -213,3 +213,15 @@ def test_forgetting_is_charted_and_tabled_only_when_retention_was_measured(tmp_p
     md = paths["report.md"].read_text()
     assert "## Forgetting" in md and "![target accuracy vs retention](forgetting.png)" in md
     assert '"retention": [{' in paths["report.html"].read_text()
+
+
+@pytest.mark.parametrize("kind", ["continual", "multitask"])
+def test_a_continual_or_multitask_store_is_refused_and_its_own_report_kept(tmp_path: Path, kind: str) -> None:
+    """report on a store whose report another command writes: one line naming that command, the report untouched
+    (it overwrote the multitask report.md with a compare report that chose on test)."""
+    stepped = dataclasses.replace(run("full-finetune", 16, 0, 0.8), spec={**run("full-finetune", 16, 0, 0.8).spec, kind: {}})
+    make_store(tmp_path, [stepped], command=None)
+    (tmp_path / "report.md").write_text("its own report")
+    with pytest.raises(StoreError, match=f"is a {kind} store: its report is written by 'headstart {kind}'"):
+        render(tmp_path)
+    assert (tmp_path / "report.md").read_text() == "its own report" and not (tmp_path / "results.json").exists()
