@@ -29,6 +29,12 @@ def _summary(run, out: Path, as_json: bool) -> None:
     for key, value in metrics.items():  # a table of the scalars; nested parts below (all of it: --json)
         if not isinstance(value, (dict, list)) and value is not None and key not in ("status", "error"):
             typer.echo(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
+    for key, what in (("val_before", "validation before training"), ("val", "validation after training")):
+        if isinstance(metrics.get(key), dict):  # prefer: the DPO loss, reward accuracy and margin on the held-out pairs
+            typer.echo(f"{what}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics[key].items() if isinstance(v, (int, float))))
+    if metrics.get("steps") and metrics.get("best_step") == 0:
+        typer.echo("note: no step improved the validation loss, so the saved weights are the starting point's, unchanged; "
+                   "try more steps (--max-steps), more pairs (--n) or another --lr / --beta")
     test = metrics.get("test") or {}
     samples = test.get("samples") or []
     scored = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in test.items()

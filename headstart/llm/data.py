@@ -158,8 +158,10 @@ def load_table(name_or_path: str, columns: dict[str, str], *, group_column: str 
         table = BUILTINS[name_or_path]()
         missing = [c for c in columns.values() if c not in table.columns]
         if missing:
-            raise DataError(f"the built-in {name_or_path!r} has columns {', '.join(table.columns)}, not {missing[0]!r}; "
-                            "drop the --*-column options for it")
+            renamed = any(role != column for role, column in columns.items())  # the user named columns (--*-column)
+            fix = ("drop the --*-column options for it" if renamed else
+                   f"this command reads {', '.join(columns)}: use {' or '.join(b for b in BUILTINS if b != name_or_path)}, or a file with those columns")
+            raise DataError(f"the built-in {name_or_path!r} has columns {', '.join(table.columns)}, not {missing[0]!r}; {fix}")
         return TextTable(table.name, table.columns | {role: table.columns[c] for role, c in columns.items()}, table.split, table.hash)
     if not Path(name_or_path).exists() and "." not in Path(name_or_path).name:
         raise DataError(f"unknown dataset {name_or_path!r}{closest(name_or_path, BUILTINS)} (built-in: {', '.join(BUILTINS)}; "

@@ -182,7 +182,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
             reference.update((r, (float(c), float(j))) for r, c, j in zip(rows, chosen, rejected))
             if progress:
                 done = i // cfg.batch_size + 1
-                progress(head * done / reference_batches, head + steps, {"π_ref": f"{done}/{reference_batches}"})
+                progress(head * done // reference_batches, head + steps, {"π_ref": f"{done}/{reference_batches} batches"})
 
     def loss(rows: list[int], *, margins: bool = False) -> Any:
         chosen, rejected = logps(rows)
@@ -201,8 +201,8 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
                 "margin": float(np.mean(margins))}
 
     def after_reference(step: int, total: int, info: dict[str, Any]) -> None:
-        if progress:
-            progress(head + step, head + total, info)
+        if progress:  # the bar counts the reference pass as ``head`` steps: the optimiser's own count said beside it
+            progress(head + step, head + total, {"step": f"{step}/{total}", **info})
 
     rate = cfg.lr if cfg.lr is not None else LRS[start["strategy"]]
     with torch.no_grad():

@@ -64,3 +64,15 @@ def test_a_file_without_groups_keeps_each_prompt_on_one_side(tmp_path):
     assert {table.columns["prompt"][r] for r in table.rows("train")} == {"template 0", "template 1", "template 2"}
     with pytest.raises(ConfigError, match="has its own split"):
         load_table("rotten-tomatoes-sft", {"prompt": "prompt", "response": "response"}, group_column="movie")
+
+
+def test_a_built_in_table_for_the_other_command_names_that_commands_table():
+    """prefer on the sft table (the user named no column): the fix is the preferences table, not "drop the
+    --*-column options" the user never gave; with a column named, that is the fix."""
+    from headstart.errors import DataError
+    from headstart.llm.data import load_table
+
+    with pytest.raises(DataError, match="not 'chosen'; this command reads prompt, chosen, rejected: use rotten-tomatoes-preferences"):
+        load_table("rotten-tomatoes-sft", {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"})
+    with pytest.raises(DataError, match="not 'p'; drop the --\\*-column options for it"):
+        load_table("rotten-tomatoes-sft", {"prompt": "p", "response": "response"})

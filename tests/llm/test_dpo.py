@@ -109,8 +109,25 @@ def test_prefer_shows_the_reference_pass_on_the_same_bar_before_its_steps(tiny_l
     reference = [c for c in calls if "π_ref" in c[2]]
     steps = [c for c in calls if "π_ref" not in c[2]]
     assert reference and calls[: len(reference)] == reference, "the reference pass reports first"
-    batches = int(reference[-1][2]["π_ref"].split("/")[1])
+    batches = int(reference[-1][2]["π_ref"].split("/")[1].split()[0])
     head = math.ceil(batches / REFERENCE_SHARE)
     assert {c[1] for c in calls} == {head + 3}, "one total for the whole run, so the ETA counts the reference pass"
     assert all(isinstance(c[1], int) for c in calls) and reference[-1][0] == head, "a whole total, for the log line"
     assert [c[0] for c in calls] == sorted(c[0] for c in calls) and steps[-1][0] == head + 3
+    assert all(isinstance(c[0], int) for c in calls), "a whole count on the bar (it showed 0.428571/6)"
+    assert steps[-1][2]["step"] == "3/3", "the optimiser's own steps said beside the bar's count"
+
+
+def test_the_summary_shows_validation_before_and_after_and_says_when_no_step_improved_it(capsys, tmp_path):
+    from types import SimpleNamespace
+
+    from headstart.cli.llm import _summary
+
+    metrics = {"status": "done", "error": None, "steps": 3, "best_step": 0, "history": [],
+               "val_before": {"loss": 0.6931, "reward_accuracy": 0.0, "margin": 0.0},
+               "val": {"loss": 0.6931, "reward_accuracy": 0.0, "margin": 0.0}}
+    _summary(SimpleNamespace(metrics=metrics), tmp_path, False)
+    out = capsys.readouterr().out
+    assert "validation before training: loss 0.6931, reward_accuracy 0, margin 0" in out
+    assert "validation after training: loss 0.6931" in out
+    assert "note: no step improved the validation loss, so the saved weights are the starting point's" in out
