@@ -113,6 +113,13 @@ def find(paths: str | Path | list[str | Path]) -> list[AdapterInfo]:
     return found
 
 
+def passed_over(paths: str | Path | list[str | Path]) -> list[Path]:
+    """The sft / prefer runs that ``find`` passes over in the folders among ``paths`` (said beside a listing)."""
+    folders = [p for p in map(Path, [paths] if isinstance(paths, (str, Path)) else paths)
+               if p.is_dir() and not (p / "spec.json").exists() and not (p / "adapter_config.json").exists()]
+    return [p for folder in folders for p in sorted(folder.iterdir()) if p.is_dir() and _causal_lm_run(p)]
+
+
 def _causal_lm_run(directory: Path) -> bool:
     """An sft / prefer run (``headstart.llm``): a causal LM generated from, not a classifier's adapter; a folder's
     listing passes over it (named on its own, ``inspect`` says what to do with it)."""

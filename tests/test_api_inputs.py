@@ -67,6 +67,18 @@ def test_adapters_find_takes_one_folder_and_passes_over_causal_lm_runs(tmp_path)
     assert headstart.adapters.find(str(tmp_path)) == []  # before: stopped at the sft run; a str was read letter by letter
     with pytest.raises(HeadstartError, match="is a headstart sft run"):
         headstart.adapters.find(sft)  # named on its own, it is still told what to do with it
+    assert headstart.adapters.passed_over(tmp_path) == [sft] and headstart.adapters.passed_over(sft) == []
+
+
+def test_adapters_list_says_which_sft_runs_it_passed_over(tmp_path, monkeypatch, capsys):
+    from conftest import run_cli
+
+    sft = tmp_path / "sft"
+    sft.mkdir()
+    (sft / "spec.json").write_text(json.dumps({"kind": "prefer"}))
+    code, out, _ = run_cli(["adapters", "list", str(tmp_path)], monkeypatch, capsys)
+    assert code in (0, None) and "0 listed" in out
+    assert f"not listed: 1 sft / prefer run(s), causal LMs generated from rather than adapters of a classifier ({sft})" in out
 
 
 def test_dir_shows_the_lazy_api():

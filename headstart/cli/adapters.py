@@ -29,7 +29,7 @@ def adapters_list(
     \b
     Example: headstart adapters list runs/
     """
-    from headstart.adapters import find
+    from headstart.adapters import find, passed_over
     from headstart.report.markdown import bytes_text
 
     infos = find(paths)
@@ -45,6 +45,11 @@ def adapters_list(
     # Houlsby adapters, or a whole fine-tuned model or probe head): counted apart rather than all called adapters
     kinds = Counter(i.kind for i in infos)
     typer.echo(f"{len(infos)} listed" + (f" ({', '.join(f'{n} {kind}' for kind, n in sorted(kinds.items()))})" if infos else ""))
+    skipped = passed_over(paths)
+    if skipped:
+        typer.echo(f"not listed: {len(skipped)} sft / prefer run(s), causal LMs generated from rather than adapters of a "
+                   f"classifier ({', '.join(str(p) for p in skipped[:3])}{', …' if len(skipped) > 3 else ''}); "
+                   "headstart generate RUN --prompt TEXT")
 
 
 @adapters_app.command("show")
