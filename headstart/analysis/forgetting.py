@@ -47,7 +47,7 @@ def retention_rows(results: list[RunResult], confidence: float = CONFIDENCE) -> 
                      "ci_high": ci["ci_high"], "interval": "seeds and test rows" if draws is not None else "seeds",
                      "original": math.fsum(f["original"] for f in found) / len(found),
                      "adapted": math.fsum(f["adapted"] for f in found) / len(found), "seeds": len(found),
-                     "test_rows": found[0].get("test_rows"),
+                     "test_rows": found[0].get("test_rows"), "folds": found[0].get("folds"),
                      "vs_full_finetune": _paired(by_seed, reference, confidence) if reference else None})
     return rows
 

@@ -139,15 +139,18 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
     if retained:
         lines += ["", "## Forgetting", "",
                   "Retention: a linear probe on the adapted encoder's features over one on the original's, fitted on the "
-                  "retained dataset and scored on its test split (1.00: nothing lost); 95% interval over seeds and, where "
-                  "stored, the retained test rows. The last column compares the arm with full-finetune at the same size, "
-                  "paired by seed on the same retained rows (positive: it keeps more).", "",
+                  "retained dataset and scored on its test split (1.00: nothing lost) — or, for a dataset too small for "
+                  "both (`folds` in the test rows column), cross-fitted: every row scored once by a probe fit on other folds; "
+                  "95% interval over seeds and, where stored, the retained test rows. The last column compares the arm with "
+                  "full-finetune at the same size, paired by seed on the same retained rows (positive: it keeps more); it "
+                  "needs two seeds or more (– otherwise).", "",
                   "| strategy | n | retained dataset | retention | 95% CI | probe accuracy, original → adapted (%) | test rows | seeds "
                   "| − full-finetune (95% CI) |",
                   "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {md_text(r['strategy'])} | {r['n']} | {md_text(r['data'])} | {r['retention']:.3f} | "
                   f"{r['ci_low']:.3f} – {r['ci_high']:.3f} | {100 * r['original']:.1f} → {100 * r['adapted']:.1f} | "
-                  f"{r.get('test_rows') or '–'} | {r['seeds']} | {paired_retention_text(r.get('vs_full_finetune'))} |" for r in retained]
+                  f"{r.get('test_rows') or '–'}{f' ({folds} folds)' if (folds := r.get('folds') or 0) > 1 else ''} | {r['seeds']} | "
+                  f"{paired_retention_text(r.get('vs_full_finetune'))} |" for r in retained]
         lines += ["", "![target accuracy vs retention](forgetting.png)"]
     lines += _ood_lines(summary)
     flagged = summary.get("budget_flags") or []

@@ -206,12 +206,13 @@ def test_a_store_with_two_experiments_reports_the_newest_and_lists_the_other(tmp
 def test_forgetting_is_charted_and_tabled_only_when_retention_was_measured(tmp_path: Path) -> None:
     plain = render(make_store(tmp_path / "plain", sweep_results()))
     assert "forgetting.png" not in plain and "## Forgetting" not in plain["report.md"].read_text()
-    found = {"data": "drug-reviews", "original": 0.8, "adapted": 0.76, "retention": 0.95, "test_rows": 105}
+    found = {"data": "drug-reviews", "original": 0.8, "adapted": 0.76, "retention": 0.95, "test_rows": 495, "folds": 5}
     results = [dataclasses.replace(r, record={"retention": [found]}) if r.status == "done" else r for r in sweep_results()]
     paths = render(make_store(tmp_path / "retained", results))
     assert paths["forgetting.png"].read_bytes().startswith(b"\x89PNG")
     md = paths["report.md"].read_text()
     assert "## Forgetting" in md and "![target accuracy vs retention](forgetting.png)" in md
+    assert "| 495 (5 folds) |" in md and "cross-fitted" in md, "a cross-fitted dataset's rows are all scored: said so"
     assert '"retention": [{' in paths["report.html"].read_text()
 
 
