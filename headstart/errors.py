@@ -45,6 +45,11 @@ class StoreError(HeadstartError):
     """A run directory or results store is missing, unwritable or incompatible."""
 
 
+def with_article(words: str) -> str:
+    """``words`` after its indefinite article: "an image classification", "a text regression"."""
+    return f"{'an' if words[:1].lower() in 'aeiou' else 'a'} {words}"
+
+
 def closest(name: str, choices: Iterable[str]) -> str:
     """Return ``"; did you mean 'x'?"`` for the closest choice, or ``""`` when nothing is close."""
     match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)

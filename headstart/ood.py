@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Callable
 
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, with_article
 
 if TYPE_CHECKING:  # parsing and mapping labels stay torch-free: specs reads --eval-data with them
     import numpy as np
@@ -88,8 +88,8 @@ def check_elsewhere(text: str, run_data: Any) -> tuple[Any, dict[str, str | None
         raise ConfigError(f"--eval-data {name!r} is the run's own dataset, whose test split is already its in-domain "
                           "score; name another dataset with the same labels")
     if data.modality != run_data.modality or data.task != run_data.task:
-        raise ConfigError(f"--eval-data {name!r} is a {data.modality} {data.task} dataset; this run is a "
-                          f"{run_data.modality} {run_data.task} run, so it cannot be scored there")
+        raise ConfigError(f"--eval-data {name!r} is {with_article(data.modality)} {data.task} dataset; this run is "
+                          f"{with_article(run_data.modality)} {run_data.task} run, so it cannot be scored there")
     if data.task == "multilabel":
         raise ConfigError(f"--eval-data {name!r}: out-of-domain scores are for classification and regression runs")
     if data.task == "regression":

@@ -24,7 +24,7 @@ from headstart.backbones import count_parameters, load_backbone, modality_of
 from headstart.backbones.registry import REGISTRY as BACKBONES
 from headstart.data import Dataset, SplitConfig, load_dataset, split_dataset, subsample
 from headstart.engine import FitData, FitReport, fit
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, with_article
 from headstart.features import encoded_inputs, feature_cache
 from headstart.metrics import selection_metric
 from headstart.model import TaskModel
@@ -315,8 +315,8 @@ def term_context(s: Setup) -> TermContext:
             raise ConfigError(f"{name!r} is this run's own dataset: its labels beyond the n drawn are not the run's to "
                               "read; name an earlier task, e.g. drug-reviews")
         if data.task != "classification" or data.modality != s.data.modality:
-            raise ConfigError(f"{name!r} is a {data.modality} {data.task} dataset; an objective term reads a "
-                              f"{s.data.modality} classification dataset here")
+            raise ConfigError(f"{name!r} is {with_article(data.modality)} {data.task} dataset; an objective term reads "
+                              f"{with_article(s.data.modality)} classification dataset here")
         pool = split_dataset(data, SplitConfig()).pool  # never its test split
         chosen = subsample(data, pool, min(rows, len(pool)), s.spec.seed)
         encoded = encoded_inputs(s.pretrained, data)

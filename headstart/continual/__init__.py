@@ -22,7 +22,7 @@ from headstart.continual.chain import Chain, ContinualArm, Prepared, run_chain
 from headstart.continual.methods import METHODS, get_method, method_options
 from headstart.continual.streams import BUILTIN, SCENARIOS, load_stream
 from headstart.callable_module import make_callable
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, closest
 
 DEFAULT_ARMS = ("naive", "ewc", "online-ewc", "si", "mas", "lwf", "replay", "joint")
 MAX_TEST = 1000  # test rows per task (each is scored after every later task)
@@ -59,8 +59,8 @@ def parse_continual_arm(text: str, strategy: str) -> ContinualArm:
         method, given = next(iter(rest.items())) if rest else ("naive", {})
         chosen, strategy_options = first, options
     else:
-        raise ConfigError(f"unknown continual method or strategy {first!r} in arm {text!r}; methods: {', '.join(METHODS)}; or "
-                          "STRATEGY+METHOD, e.g. lora+ewc")
+        raise ConfigError(f"unknown continual method or strategy {first!r} in arm {text!r}{closest(first, [*METHODS, *STRATEGIES])} "
+                          f"(methods: {', '.join(METHODS)}; or STRATEGY+METHOD, e.g. lora+ewc)")
     m = get_method(method)
     if chosen is not None and m.strategy is not None and chosen != m.strategy:
         raise ConfigError(f"{method} trains {m.strategy}; drop {chosen!r} from arm {text!r}")

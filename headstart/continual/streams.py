@@ -135,8 +135,8 @@ def load_stream(name: str, scenario: str = "class") -> Stream:
     elif Path(name).suffix == ".toml" or Path(name).is_file():
         datasets = _from_file(Path(name))
     else:
-        raise ConfigError(f"unknown stream {name!r}{closest(name, tuple(BUILTIN))}; use one of {', '.join(BUILTIN)} or a TOML "
-                          "file with tasks = [\"data-a\", \"data-b.csv\"]")
+        raise ConfigError(f"unknown stream {name!r}{closest(name, tuple(BUILTIN))} (built-in: {', '.join(BUILTIN)}; or a TOML "
+                          "file with tasks = [\"data-a\", \"data-b.csv\"])")
     for d in datasets:
         if d.task != "classification":
             raise ConfigError(f"task {d.name!r} is a {d.task} dataset; a stream's tasks are classification datasets")

@@ -49,7 +49,7 @@ class MetaResult:
         for method in methods:
             pairs = [cell.get((method, novel, shots), {}).get("vs_linear_probe") for novel, shots in columns]
             if any(p is not None for p in pairs):
-                lines.append(f"| {method} | " + " | ".join("" if p is None else f"{100 * p[0]:+.1f} ± {100 * p[1]:.1f}" for p in pairs) + " |")
+                lines.append(f"| {method} | " + " | ".join("" if p is None else f"{round(100 * p[0], 1) + 0.0:+.1f} ± {100 * p[1]:.1f}" for p in pairs) + " |")
         episodes = {r["episodes"] for r in self.rows}
         lines.append("")
         lines.append(f"Query accuracy (%), mean ± 95% CI half-width (1.96·sd/√n) over {', '.join(map(str, sorted(episodes)))} "
