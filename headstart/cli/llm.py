@@ -16,8 +16,10 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar."
 GroupOpt = Annotated[Optional[str], typer.Option(help="A file's column of ids kept on one side of the split (default: the prompt text); without it a file's own 'split' column, where there is one, decides.")]
 
 
-def _summary(run, out: Path, as_json: bool) -> None:
+def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
     metrics = {k: v for k, v in run.metrics.items() if k != "history"}
+    if replacing and metrics["status"] == "done":
+        typer.echo(f"note: this run replaced the one that was in {str(out)!r}", err=True)
     if as_json:  # "out" only where this run was saved there: a failed one leaves OUT as it was (maybe an older run)
         _echo_json({"out": str(out) if metrics["status"] == "done" else None, **metrics})
         if metrics["status"] != "done":  # --json changes what is printed, never the exit status
@@ -95,6 +97,7 @@ def sft(
     from headstart.specs import parse_n
 
     _check_writable(out)
+    replacing = (out / "spec.json").is_file()  # said once this run is saved: a failure leaves it as it was
     adapter = {"rank": rank, "alpha": alpha, "targets": targets}
     given = [f"--{k}" for k, v in adapter.items() if v is not None]
     if strategy == "full-finetune" and given:
@@ -106,7 +109,7 @@ def sft(
     with progress_bar("sft", enabled=not quiet) as progress:
         run = run_sft(data, out=out, prompt_column=prompt_column, response_column=response_column, group_column=group_column,
                       config=cfg, progress=progress)
-    _summary(run, out, as_json)
+    _summary(run, out, as_json, replacing=replacing)
 
 
 @app.command()
@@ -144,6 +147,7 @@ def prefer(
     from headstart.specs import parse_n
 
     _check_writable(out)
+    replacing = (out / "spec.json").is_file()  # said once this run is saved: a failure leaves it as it was
     cfg = PreferConfig(sft=None if sft is None else str(sft), backbone=backbone, strategy=strategy, beta=beta, n=parse_n(n), seed=seed, lr=lr,
                        epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length, val_rows=val_rows)
     if sft is not None:
@@ -153,7 +157,7 @@ def prefer(
     with progress_bar("prefer", enabled=not quiet) as progress:
         run = run_prefer(data, out=out, prompt_column=prompt_column, chosen_column=chosen_column,
                          rejected_column=rejected_column, group_column=group_column, config=cfg, progress=progress)
-    _summary(run, out, as_json)
+    _summary(run, out, as_json, replacing=replacing)
 
 
 @app.command()

@@ -35,8 +35,26 @@ def save_run(out: Path, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any
             tokenizer.save_pretrained(tmp)
         write_json(tmp / "spec.json", spec)
         write_json(tmp / "metrics.json", metrics)
+        (tmp / "README.md").write_text(model_card(spec, metrics))  # in place of PEFT's empty template
 
     return write_directory(Path(out), fill, is_replaceable=lambda d: (d / "spec.json").exists(), what="run")
+
+
+def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
+    """The run's README.md: what trained on what, its held-out numbers, and how to generate with it."""
+    data = (spec.get("data") or {}).get("name", "?")
+    scores = {**{f"validation {k}": v for k, v in (metrics.get("val") or {}).items() if isinstance(v, (int, float))},
+              **({"validation loss": metrics["val_loss"]} if isinstance(metrics.get("val_loss"), (int, float)) else {}),
+              **{f"test {k}": v for k, v in (metrics.get("test") or {}).items() if isinstance(v, (int, float)) and k != "rows"}}
+    lines = [f"# headstart {spec['kind']} run", "",
+             f"- base model: {spec.get('backbone')}" + (f" (started from the sft run {spec['sft']})" if spec.get("sft") else ""),
+             f"- strategy: {spec.get('strategy')}, lr {spec.get('lr')}, {metrics.get('steps')} steps "
+             f"(best on validation: step {metrics.get('best_step')})",
+             f"- data: {data}, n = {spec.get('n') if spec.get('n') is not None else 'all'}, seed {spec.get('seed')}"]
+    lines += [f"- {k}: {v:.4g}" for k, v in scores.items()]
+    lines += ["", "Generate with it: `headstart generate DIR --prompt TEXT` (Python: `headstart.generate(DIR, [TEXT])`).",
+              "spec.json holds every setting and metrics.json every number (validation history included)."]
+    return "\n".join(lines) + "\n"
 
 
 def read_spec(directory: str | Path) -> dict[str, Any]:

@@ -106,6 +106,9 @@ def test_a_lora_adapter_saves_in_peft_format_and_reloads_with_the_same_generatio
         assert torch.allclose(plain(input_ids=ids).logits, run.model(input_ids=ids).logits, atol=1e-5), "plain PEFT loads it"
     spec = json.loads((out / "spec.json").read_text())
     assert spec["kind"] == "sft" and spec["strategy"] == "lora" and spec["format"] == "plain" and spec["steps"] == 10
+    card = (out / "README.md").read_text()  # headstart's card, not PEFT's empty template naming a cache path
+    assert card.startswith("# headstart sft run") and "strategy: lora" in card and "10 steps" in card
+    assert "headstart generate DIR --prompt TEXT" in card and "[More Information Needed]" not in card
 
 
 def test_full_finetune_saves_a_transformers_folder_of_safetensors(tiny_lm, sft_csv, tmp_path):
@@ -235,3 +238,15 @@ def test_evaluate_points_an_sft_run_to_generate(tiny_lm, sft_csv, tmp_path, monk
     out = tmp_path / "run"
     sft(str(sft_csv), out=out, config=config(tiny_lm, max_steps=1, eval_rows=0))
     assert_user_error(run_cli(["evaluate", str(out)], monkeypatch, capsys), "is a headstart sft run", "headstart generate")
+
+
+def test_a_second_sft_into_the_same_folder_says_it_replaced_the_first(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    from conftest import run_cli
+
+    command = ["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--max-steps", "1", "--eval-rows", "0",
+               "--out", str(tmp_path / "run"), "-q"]
+    code, _, err = run_cli(command, monkeypatch, capsys)
+    assert code in (0, None) and "replaced" not in err
+    code, out, err = run_cli(command, monkeypatch, capsys)
+    assert code in (0, None) and f"note: this run replaced the one that was in {str(tmp_path / 'run')!r}" in err
+    assert (tmp_path / "run" / "README.md").read_text().startswith("# headstart sft run")
