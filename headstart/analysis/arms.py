@@ -4,7 +4,7 @@ settings, tuning) of a stored run, from its resolved spec alone.
 A run's identity in the analysis is its resolved spec minus the seed and the size: runs of one arm at one size are
 its seeds, two arms are two curves, and two experiments are never averaged or paired. An arm is labelled by its
 strategy, and where one strategy was run under several settings, by the settings that differ:
-``lora[rank=4]``, ``lora[rank=16]``, ``full-finetune+l2sp``, ``full-finetune+l2sp[l2sp.weight=0.1]``.
+``lora[rank=4]``, ``lora[rank=16]``, ``full-finetune+l2sp``, ``full-finetune+l2sp[weight=0.1]``.
 """
 
 from __future__ import annotations
@@ -71,23 +71,24 @@ def spec_label(spec: dict[str, Any]) -> str:
 
 def label_arms(results: list[RunResult]) -> dict[str, str]:
     """``arm_key -> label`` for every arm in ``results``: the strategy and its terms (``full-finetune+l2sp``), plus
-    ``[name=value, ...]`` for the settings in which arms of that name differ (none when it was run one way). A setting
-    left unset (its default) is not shown, so ``lora`` beside ``lora[targets=all-linear]``; labels stay distinct, as
-    two arms differ in a setting that at least one of them sets."""
-    by_strategy: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    ``[name=value, ...]`` for the settings in which arms of that name differ (none when it was run one way), each
+    after what it sets, as an arm is written: ``lora[rank=4]``, ``full-finetune+l2sp[weight=0.1]``. A setting left
+    unset (its default) is not shown, so ``lora`` beside ``lora[targets=all-linear]``; labels stay distinct, as two
+    arms differ in a setting that at least one of them sets."""
+    by_name: dict[tuple[str, tuple[str, ...]], dict[str, dict[str, Any]]] = defaultdict(dict)
     for r in results:
-        base = str(r.spec.get("strategy")) + "".join(f"+{t}" for t in sorted(r.spec.get("terms") or {}))
-        by_strategy[base][arm_key(r.spec)] = _flat(r.spec)
+        by_name[(str(r.spec.get("strategy")), tuple(sorted(r.spec.get("terms") or {})))][arm_key(r.spec)] = _flat(r.spec)
     labels = {}
-    for strategy, arms in by_strategy.items():
-        if len(arms) == 1:
-            labels.update({key: strategy for key in arms})
-            continue
+    for (strategy, terms), arms in by_name.items():
         names = sorted({n for flat in arms.values() for n in flat})
         differing = [n for n in names if len({_canonical(flat.get(n)) for flat in arms.values()}) > 1]
         for key, flat in arms.items():
-            shown = [f"{n}={_value(flat[n])}" for n in differing if flat.get(n) is not None]
-            labels[key] = f"{strategy}[{', '.join(shown)}]" if shown else strategy  # unset where the others set it
+            def shown(prefix: str) -> str:  # the differing settings of the strategy ("") or of one term ("l2sp.")
+                values = [f"{n[len(prefix):]}={_value(flat[n])}" for n in differing if flat.get(n) is not None
+                          and (n.startswith(prefix) if prefix else not any(n.startswith(f"{t}.") for t in terms))]
+                return f"[{', '.join(values)}]" if values else ""
+
+            labels[key] = strategy + shown("") + "".join(f"+{t}{shown(f'{t}.')}" for t in terms)
     return labels
 
 

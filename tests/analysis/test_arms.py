@@ -27,3 +27,16 @@ def test_labels_stay_distinct_when_each_arm_sets_a_different_setting():
     runs = [_run("a", targets=None, alpha=32), _run("b", targets="all-linear", alpha=None), _run("c", targets=None, alpha=None)]
     labels = label_arms(runs)
     assert sorted(labels.values()) == ["lora", "lora[alpha=32]", "lora[targets=all-linear]"]
+
+
+def test_a_terms_setting_is_shown_after_the_term_as_the_arm_is_written():
+    """``full-finetune+l2sp[weight=0.1]``, as typed, not ``full-finetune+l2sp[l2sp.weight=0.1]``; a strategy setting
+    stays after the strategy."""
+    def run(key: str, lr: float, **terms) -> RunResult:
+        return RunResult(key, {"strategy": "full-finetune", "options": {}, "train": {"lr": lr}, "terms": terms}, "done")
+
+    runs = [run("a", 5e-5, l2sp={"weight": 0.1}, ewc={"weight": 100.0}), run("b", 5e-5, l2sp={"weight": 1.0}, ewc={"weight": 100.0}),
+            run("c", 1e-4, l2sp={"weight": 1.0}, ewc={"weight": 100.0}), run("d", 5e-5)]
+    labels = [label_arms(runs)[arm_key(r.spec)] for r in runs]
+    assert labels == ["full-finetune[lr=5e-05]+ewc+l2sp[weight=0.1]", "full-finetune[lr=5e-05]+ewc+l2sp[weight=1]",
+                      "full-finetune[lr=0.0001]+ewc+l2sp[weight=1]", "full-finetune"]
