@@ -5,7 +5,11 @@ with ``eval_data`` = the target; alignment terms read the target's pool inputs, 
 them), and the oracle — the same strategy trained on the target's own labels — as the ceiling. The target's labels
 are read only to score (and, for the oracle, to train the ceiling); every choice is made on the source's validation
 split. ``adaptation.md`` / ``adaptation.json`` beside the usual report give each method's target accuracy, its gain
-over source-only paired by seed, and the share of the gap to the oracle it closes.
+over source-only paired by seed, the share of the gap to the oracle it closes, and the target's majority-class rate,
+with a flag on any method at or below it or answering one class for every target row.
+
+A method that cannot apply to the backbone or the strategy (bn-adapt without BatchNorm, tent on a regression, an
+alignment term on fixed features) is refused before anything trains; the default set leaves such methods out and says so.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 from headstart.callable_module import make_callable
 from headstart.errors import ColumnError, ConfigError, DataError, closest
 
-METHODS = ("source-only", "dann", "coral", "mmd", "importance", "bn-adapt", "tent", "tent-episodic")  # the default set; any strategy name is one more
+METHODS = ("source-only", "dann", "coral", "mmd", "importance", "bn-adapt", "tent", "tent-episodic")  # the default: those that apply
 TERMS = ("dann", "coral", "mmd", "importance")  # terms that read the target's unlabelled inputs
 BASELINE = "source-only"
 
@@ -29,6 +33,7 @@ class AdaptResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
     reports: dict[str, Path] = field(default_factory=dict)
     trained: int = 0
+    notes: list[str] = field(default_factory=list)  # what the run decided for the user: default methods left out
 
 
 def plan_methods(methods: list[str], *, strategy: str, target: str) -> tuple[list[str], list[str], dict[str, tuple[str, str]]]:
@@ -67,8 +72,33 @@ def plan_methods(methods: list[str], *, strategy: str, target: str) -> tuple[lis
     return arms, tta, where
 
 
+def refusals(methods: list[str], *, model: Any, task: str, strategy: str, strategies: tuple[str, ...]) -> dict[str, str]:
+    """Why each of ``methods`` that cannot apply cannot: ``{method: reason}``.
+
+    Args:
+        model: the loaded backbone; a test-time adaptation reads its modules (bn-adapt needs BatchNorm).
+        strategy: the strategy an alignment term is added to.
+        strategies: every arm's strategy, each of which a test-time adaptation adapts (as the sweep does).
+    """
+    from headstart.objectives import get_term
+    from headstart.strategies import get_strategy
+    from headstart.tta import METHODS as TTA, refuses
+
+    found = {}
+    for method in dict.fromkeys(methods):
+        if method in TTA:
+            why = next(filter(None, (refuses(method, model, task, get_strategy(s)) for s in strategies)), None)
+        elif method in TERMS:
+            why = get_term(method).refuses(get_strategy(strategy))
+        else:
+            continue
+        if why:
+            found[method] = why
+    return found
+
+
 def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strategy: str = "full-finetune",
-          methods: list[str] | str = METHODS, sizes: str | list[int | str] = "256", seeds: int = 5,
+          methods: list[str] | str | None = None, sizes: str | list[int | str] = "256", seeds: int = 5,
           out: str | Path = "runs/adapt", oracle: bool = True, tune: str | None = "lr", config: Any = None,
           workers: int = 1, progress: bool = False, command: str | None = None) -> AdaptResult:
     """Train every method on ``source``, score it on ``target``'s test split, and the oracle on ``target``; write
@@ -78,6 +108,8 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
         target: a dataset with the source's labels; ``"NAME[their=ours, other=-]"`` maps labels by name
             (``headstart.ood``), and then no oracle is trained (its labels are not the source's).
         methods: source-only (required), dann, coral, mmd, importance, bn-adapt, tent, tent-episodic, or strategy names (lp-ft, lora ...).
+            None: every method of ``METHODS`` that applies to the backbone and strategy (a note names those left out);
+            a method given that cannot apply is refused before anything trains.
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -87,9 +119,11 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.api import run_compare
     from headstart.data import load_dataset
     from headstart.ood import parse_eval_data
+    from headstart.recipe import check_out_of_domain
     from headstart.report.render import render
     from headstart.specs import TrainConfig, as_config
     from headstart.store import Store
+    from headstart.sweep import _loaded, _loaded_data
     from headstart.sweep_spec import SweepSpec, parse_list, parse_sizes
 
     if command is None:  # the report's "Produced by": the CLI passes its command line, Python gets its call
@@ -97,7 +131,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
 
         command = call_text("headstart.adapt", adapt, locals())
     name, mapping = parse_eval_data(target)
-    chosen = parse_list(methods) if isinstance(methods, str) else list(methods)
+    chosen = list(METHODS) if methods is None else parse_list(methods) if isinstance(methods, str) else list(methods)
     arms, tta, where = plan_methods(chosen, strategy=strategy, target=name)
     size_list = parse_sizes(sizes if isinstance(sizes, str) else ",".join(str(s) for s in sizes))
     train = as_config(config, TrainConfig)
@@ -107,35 +141,73 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
         raise ConfigError(f"the oracle trains on {name}'s own labels, which this mapping changes; add --no-oracle, or "
                           "give a target with the source's labels")
     try:  # both load before anything trains; adapt has no column options, so a file's columns go by their names
-        source_hash, target_hash = load_dataset(source).hash, load_dataset(name).hash
+        source_data, target_hash = _loaded_data(sweep), load_dataset(name).hash
     except ColumnError as e:
         raise DataError(f"{e.problem}; name that column {e.kind} (adapt reads files by their column names)") from None
+    _, model = _loaded(sweep.cells()[0])  # what the sweep loads (once per process): its modules say what can apply
     out = Path(out)
     result = AdaptResult(out=out)
+    refused = refusals(chosen, model=model, task=source_data.task, strategy=strategy, strategies=sweep.strategies)
+    if refused:  # before the oracle trains: a refusal after it left a store holding the ceiling alone
+        kept = [m for m in chosen if m not in refused]
+        if methods is not None:
+            (method, why), *rest = refused.items()
+            nor = f" (nor can {', '.join(m for m, _ in rest)})" if rest else ""
+            raise ConfigError(f"--methods {method} cannot apply to {strategy} on {backbone}: {why}{nor}; drop it, e.g. "
+                              f"--methods {','.join(kept)}")
+        result.notes.append(f"left out of the default methods, as they cannot apply to {strategy} on {backbone}: "
+                            + "; ".join(f"{method} ({why})" for method, why in refused.items()))
+        arms, tta, where = plan_methods(kept, strategy=strategy, target=name)
+        sweep = SweepSpec(data=source, arms=tuple(arms), eval_data=(target,), tta=tuple(tta), **common)
+    check_out_of_domain(sweep, source_data, model)  # the target's labels map: also refused before the oracle trains
     if oracle:  # first: the report's main experiment is the newest, the source's
         result.trained += run_compare(dataclasses.replace(sweep, data=name, arms=(strategy,), eval_data=(), tta=()), out,
                                       workers=workers, progress=progress, command=command).trained
     result.trained += run_compare(sweep, out, workers=workers, progress=progress, command=command).trained
     with Store(out, create=False) as store:
         runs = with_arms(store.results())
-    mine = [r for r in runs if (r.spec.get("data") or {}).get("hash") == source_hash and r.spec.get("backbone") == sweep.backbone]
+    mine = [r for r in runs if (r.spec.get("data") or {}).get("hash") == source_data.hash and r.spec.get("backbone") == sweep.backbone]
     ceiling = [r for r in runs if (r.spec.get("data") or {}).get("hash") == target_hash and r.spec.get("strategy") == strategy
                and r.spec.get("backbone") == sweep.backbone]
     result.rows = adaptation_rows(mine, ceiling, methods=where, baseline=BASELINE)
-    adaptation = _write(out, result.rows, source=source, target=target, strategy=strategy)  # first: the report points to it
+    adaptation = _write(out, result, source=source, target=target, strategy=strategy)  # first: the report points to it
     result.reports = {**render(out), **adaptation}
     return result
 
 
-def _write(out: Path, rows: list[dict[str, Any]], *, source: str, target: str, strategy: str) -> dict[str, Path]:
+def summary_lines(result: AdaptResult) -> list[str]:
+    """What ``headstart adapt`` prints: its notes, then per size the target's majority-class rate (the floor) and each
+    method's target score, gain over source-only and share of the gap closed, and the flags' sentences."""
+    from headstart.analysis.adaptation import FLAGS, flag_text
+
+    lines = [f"note: {note}" for note in result.notes]
+    floors_said = set()
+    for r in result.rows:
+        if r.get("majority") is not None and r["n"] not in floors_said:
+            floors_said.add(r["n"])
+            lines.append(f"majority class n={r['n']}: {100 * r['majority']:.1f}% on the target (always answering its most "
+                         "frequent class; a method at or below it does no better)")
+        over = r["over_baseline"]
+        gain = "" if over is None else (f"; {100 * over['mean']:+.1f} points over source-only "
+                                        f"(CI {100 * over['ci_low']:+.1f} to {100 * over['ci_high']:+.1f})")
+        gap = "" if r["gap_closed"] is None else f"; closes {100 * r['gap_closed']:.0f}% of the gap to the oracle"
+        flagged = f" [flagged: {'; '.join(FLAGS[f] for f in r['flags'])}]" if r.get("flags") else ""
+        lines.append(f"{r['method']} n={r['n']}: {100 * r['mean']:.1f}% on the target{gain}{gap}{flagged}")
+    return lines + [f"flag: {text}" for text in map(flag_text, result.rows) if text]
+
+
+def _write(out: Path, result: AdaptResult, *, source: str, target: str, strategy: str) -> dict[str, Path]:
     from headstart.atomic import write_json
     from headstart.report.markdown import adaptation_markdown
     from headstart.report.ood_chart import adaptation_chart
     from headstart.atomic import write_atomic
 
+    rows = result.rows
     paths = {"adaptation.json": out / "adaptation.json", "adaptation.md": out / "adaptation.md"}
-    write_json(paths["adaptation.json"], {"source": source, "target": target, "strategy": strategy, "rows": rows})
-    write_atomic(paths["adaptation.md"], adaptation_markdown(rows, source=source, target=target, strategy=strategy).encode())
+    write_json(paths["adaptation.json"], {"source": source, "target": target, "strategy": strategy, "notes": result.notes,
+                                          "rows": rows})
+    write_atomic(paths["adaptation.md"], adaptation_markdown(rows, source=source, target=target, strategy=strategy,
+                                                             notes=result.notes).encode())
     chart = adaptation_chart(rows, out / "adaptation.png", source=source, target=target)
     return {**paths, **({"adaptation.png": chart} if chart else {})}
 

@@ -6,6 +6,11 @@ Methods are read from the source experiment's out-of-domain scores (``analysis.o
 test-time adaptation ("TARGET after tent"). The oracle — the same strategy trained on the target's own labels — is the
 ceiling only: its in-domain test score on the target (``curves`` of the oracle experiment). Selection never reads the
 target's test labels: each run chooses on its own (source) validation split.
+
+Every row carries the floor too: the share of the target's test rows in their most frequent class (what always
+answering it scores). A method at or below it, or one that answered a single class for every target row (tent's
+entropy minimum is one confident class), is flagged: its gain over source-only is then the class balance, not
+adaptation.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from headstart.analysis.cells import CONFIDENCE, curves
 from headstart.analysis.ood import ood_groups, seed_mean_draws
 from headstart.analysis.stats import interval, metric_range
 from headstart.results import RunResult
+
+FLAGS = {"majority": "at or below the majority-class rate",  # a row's flag codes, as the summary names them
+         "one-class": "one class answered for every target row"}
 
 
 def adaptation_rows(source_runs: list[RunResult], oracle_runs: list[RunResult], *, methods: dict[str, tuple[str, str]],
@@ -30,10 +38,14 @@ def adaptation_rows(source_runs: list[RunResult], oracle_runs: list[RunResult], 
         baseline: the method every other is compared with (``"source-only"``).
 
     Returns:
-        Rows ``{method, n, mean, ci_low, ci_high, seeds, over_baseline, gap_closed, oracle, estimates, notes}``: ``over_baseline`` is the
+        Rows ``{method, n, mean, ci_low, ci_high, seeds, over_baseline, gap_closed, oracle, majority, one_class, flags,
+        estimates, notes}``: ``over_baseline`` is the
         paired difference ``{mean, ci_low, ci_high, p_value, significant, pairs}`` over seeds and the target's test
         rows (the same rows for both), None for the baseline; ``gap_closed`` is (method − baseline) / (oracle −
         baseline) on the means, None without an oracle or when the oracle's interval reaches down to the baseline's mean;
+        ``majority`` the share of the target's test rows in their most frequent class (None where the scores do not
+        say: regression, another metric); ``one_class`` how many seeds answered one class for every target test row;
+        ``flags`` the codes of ``FLAGS`` that apply (``flag_text`` words them);
         ``estimates`` what the method's terms estimated before training, mean over seeds (``estimates``); ``notes``
         the scores' own notes, each once (a label mapping, how a test-time adaptation treated BatchNorm).
     """
@@ -71,12 +83,56 @@ def adaptation_rows(source_runs: list[RunResult], oracle_runs: list[RunResult], 
             above = oracle is not None and (oracle["ci_low"] if oracle.get("ci_low") is not None else oracle["mean"]) > base_mean
             if above:
                 gap = (ci["mean"] - base_mean) / (oracle["mean"] - base_mean)
+            majority = majority_share(found) if metric == "accuracy" else None
+            one_class = sum(_one_class(f.get("rows") or {}) for f in found)
+            flags = [code for code, on in (("majority", majority is not None and ci["mean"] <= majority + 1e-9),
+                                           ("one-class", one_class > 0)) if on]
             rows.append({"method": method, "n": n, "mean": ci["mean"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
                          "seeds": len(seeds), "over_baseline": over, "gap_closed": gap,
                          "oracle": None if oracle is None else {k: oracle[k] for k in ("mean", "ci_low", "ci_high", "seeds")},
+                         "majority": majority, "one_class": one_class, "flags": flags,
                          "estimates": estimates([by_seed[s][0] for s in seeds]),
                          "notes": list(dict.fromkeys(f["note"] for f in found if f.get("note")))})
     return rows
+
+
+def majority_share(found: list[dict[str, Any]]) -> float | None:
+    """The share of the target's test rows in their most frequent class, as the scores recorded it (``majority``; the
+    same rows for every seed), or None where none recorded it (a regression, a store written before it was kept)."""
+    shares = [float(f["majority"]) for f in found if isinstance(f.get("majority"), (int, float))]
+    return sum(shares) / len(shares) if shares else None
+
+
+def _one_class(rows: dict[str, Any]) -> bool:
+    """Whether a score's predictions (``rows["predicted"]``, class indices) are one class for every row."""
+    predicted = rows.get("predicted")
+    return bool(predicted) and all(isinstance(p, int) for p in predicted) and len(set(predicted)) == 1
+
+
+def flag_text(row: dict[str, Any]) -> str | None:
+    """What the flags on an ``adaptation_rows`` row mean for reading its score, and what to try, in one sentence; None
+    without flags."""
+    flags = row.get("flags") or ()
+    found = []
+    if "majority" in flags:
+        found.append(f"{100 * row['mean']:.1f}% on the target, at or below the {100 * row['majority']:.1f}% that always "
+                     "answering the target's most frequent class scores")
+    if "one-class" in flags:
+        found.append(f"one class answered for every target test row in {row['one_class']} of {row['seeds']} seed(s)")
+    if not found:
+        return None
+    if "majority" in flags:
+        verdict = "no better on the target than that constant answer" + (
+            ", whatever its gain over source-only" if row.get("over_baseline") else "")
+    else:
+        verdict = "a score there is that class's share, not adaptation"
+    if row["method"].startswith("tent") and "one-class" in flags:  # an entropy minimum is one confident class
+        advice = ("entropy minimisation rewards confident answers, and one class for every row is the most confident; "
+                  + ("compare tent-episodic (each batch adapted alone), or " if row["method"] == "tent" else "")
+                  + "give the source model more labelled examples (--sizes)")
+    else:
+        advice = "try more labelled source examples (--sizes), more steps (--max-steps) or --tune"
+    return f"{row['method']} (n = {row['n']}): {' and '.join(found)}; {verdict}; {advice}"
 
 
 def estimates(runs: list[RunResult]) -> dict[str, dict[str, float]]:

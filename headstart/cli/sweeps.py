@@ -165,9 +165,10 @@ def adapt(
                                              "labels (then add --no-oracle).")],
     backbone: Annotated[str, typer.Option("--backbone", "-b", help="Built-in backbone or a local model folder.")] = "all-minilm-l6-v2",
     strategy: Annotated[str, typer.Option(help="How every method trains on the source (and the oracle on the target).")] = "full-finetune",
-    methods: Annotated[str, typer.Option("--methods", "--arms", help="Comma-separated: source-only (required), dann, coral, mmd, "
-                                              "importance, bn-adapt, tent, tent-episodic, or strategy names such as lp-ft.")
-                       ] = "source-only,dann,coral,mmd,importance,bn-adapt,tent,tent-episodic",
+    methods: Annotated[Optional[str], typer.Option("--methods", "--arms", help="Comma-separated: source-only (required), dann, "
+                                                        "coral, mmd, importance, bn-adapt, tent, tent-episodic, or strategy names "
+                                                        "such as lp-ft. Default: all of those eight that apply to the backbone "
+                                                        "(no bn-adapt without BatchNorm).")] = None,
     sizes: Annotated[str, typer.Option(help="Labelled source sizes, comma-separated; 'all' = the whole pool.")] = "256",
     seeds: Annotated[int, typer.Option(help="Seeds per cell.")] = 5,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the store and the reports.")] = Path("runs/adapt"),
@@ -188,7 +189,7 @@ def adapt(
     \b
     Example: headstart adapt --source mnist-5k --target opencv-digits --backbone efficientnet-lite0 --image-size 64 --seeds 5
     """
-    from headstart.adapt import adapt as run_adapt
+    from headstart.adapt import adapt as run_adapt, summary_lines
     from headstart.specs import TrainConfig
 
     _check_writable(out)
@@ -196,12 +197,8 @@ def adapt(
                        out=out, oracle=oracle, tune="lr" if tune else None,
                        config=TrainConfig(image_size=image_size, bn=bn, max_steps=max_steps, min_steps=min_steps, epochs=epochs),
                        workers=workers, progress=not quiet, command="headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
-    for r in result.rows:
-        over = r["over_baseline"]
-        gain = "" if over is None else (f"; {100 * over['mean']:+.1f} points over source-only "
-                                        f"(CI {100 * over['ci_low']:+.1f} to {100 * over['ci_high']:+.1f})")
-        gap = "" if r["gap_closed"] is None else f"; closes {100 * r['gap_closed']:.0f}% of the gap to the oracle"
-        typer.echo(f"{r['method']} n={r['n']}: {100 * r['mean']:.1f}% on the target{gain}{gap}")
+    for line in summary_lines(result):
+        typer.echo(line)
     typer.echo(f"report: {result.reports['adaptation.md']} (and report.html, results.json in {out})")
 
 

@@ -220,24 +220,46 @@ def _ood_lines(summary: dict) -> list[str]:
     return lines + ["", "![in domain vs out of domain](ood.png)"]
 
 
-def adaptation_markdown(rows: list[dict[str, Any]], *, source: str, target: str, strategy: str) -> str:
+def adaptation_markdown(rows: list[dict[str, Any]], *, source: str, target: str, strategy: str,
+                        notes: list[str] | tuple[str, ...] = ()) -> str:
     """``adaptation.md``: per method and size, accuracy on the target's test split, the gain over source-only (paired
-    by seed, the same target rows), and the share of the source-only → oracle gap closed."""
-    lines = [f"# Domain adaptation: {md_text(source)} → {md_text(target)} ({md_text(strategy)})", "",
+    by seed, the same target rows), and the share of the source-only → oracle gap closed; per size the target's
+    majority-class rate as a reference row, and a flag (⚠) on a method at or below it or answering one class for every
+    target row. ``target`` may carry a label mapping (``NAME[their=ours]``): the prose names the dataset alone, the
+    scores' notes say how its labels were read. ``notes``: what the run decided (default methods left out)."""
+    from headstart.analysis.adaptation import flag_text
+    from headstart.ood import parse_eval_data
+
+    name = parse_eval_data(target)[0]
+    ceiling = any(r.get("oracle") for r in rows)
+    oracle = (f"The oracle ({md_text(strategy)} trained on {md_text(name)}'s own labels) is the ceiling only."
+              if ceiling else f"No oracle ({md_text(strategy)} trained on {md_text(name)}'s own labels) is in this store, "
+              "so there is no ceiling and no gap closed.")
+    majority = {r["n"]: r["majority"] for r in rows if r.get("majority") is not None}
+    lines = [f"# Domain adaptation: {md_text(source)} → {md_text(name)} ({md_text(strategy)})", "",
              f"Every method is trained on {md_text(source)}'s labels and chooses on its validation split; it is scored "
-             f"on {md_text(target)}'s test split, whose labels nothing else reads. The oracle ({md_text(strategy)} "
-             f"trained on {md_text(target)}'s own labels) is the ceiling only. Intervals are 95%, over seeds and the "
-             "target's test rows.", "",
-             "| method | n | target accuracy (%) | 95% CI | − source-only (points) | 95% CI | gap closed | oracle (%) | seeds |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             f"on {md_text(name)}'s test split, whose labels nothing else reads. {oracle} Intervals are 95%, over seeds "
+             "and the target's test rows.", ""]
+    lines += [f"- {md_text(note)}" for note in notes] + ([""] if notes else [])
+    if majority:
+        lines += ["The majority class row is what always answering the target's most frequent class scores: a method "
+                  "at or below it, or answering one class for every target row, is flagged ⚠ (see Flags).", ""]
+    lines += ["| method | n | target accuracy (%) | 95% CI | − source-only (points) | 95% CI | gap closed | oracle (%) | seeds |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
+        if r["n"] in majority:
+            lines.append(f"| majority class | {r['n']} | {100 * majority.pop(r['n']):.1f} | – | – | – | – | – | – |")
         over = r["over_baseline"]
         gain = "–" if over is None else f"{100 * over['mean']:+.1f}"
         gain_ci = "–" if over is None else f"{100 * over['ci_low']:+.1f} to {100 * over['ci_high']:+.1f}"
         gap = "–" if r["gap_closed"] is None else f"{100 * r['gap_closed']:.0f}%"
         oracle = "–" if r["oracle"] is None else f"{100 * r['oracle']['mean']:.1f}"
-        lines.append(f"| {md_text(r['method'])} | {r['n']} | {100 * r['mean']:.1f} | {100 * r['ci_low']:.1f} – "
+        flag = " ⚠" if r.get("flags") else ""
+        lines.append(f"| {md_text(r['method'])}{flag} | {r['n']} | {100 * r['mean']:.1f} | {100 * r['ci_low']:.1f} – "
                      f"{100 * r['ci_high']:.1f} | {gain} | {gain_ci} | {gap} | {oracle} | {r['seeds']} |")
+    flagged = [text for text in map(flag_text, rows) if text]
+    if flagged:
+        lines += ["", "Flags:"] + [f"- ⚠ {md_text(text)}" for text in flagged]
     noted: dict[str, list[str]] = {}  # a note -> the scores it is about, each note once
     for r in rows:
         for note in r.get("notes") or ():

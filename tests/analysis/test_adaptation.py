@@ -1,0 +1,70 @@
+"""Tests of headstart/analysis/adaptation.py: adapt's rows, the majority-class floor and the flags, and adaptation.md."""
+
+from __future__ import annotations
+
+import pytest
+
+from headstart.analysis.adaptation import adaptation_rows, flag_text
+from headstart.report.markdown import adaptation_markdown
+from headstart.results import RunResult
+
+TARGET = [0] * 7 + [1] * 3  # the target's test rows: 70% in class 0
+
+
+def run(seed: int, *, source: list[int], tent: list[int]) -> RunResult:
+    """A source-only run scored on the target as trained (``source``: its predictions) and after tent (``tent``)."""
+    def score(predicted: list[int], tta: str | None) -> dict:
+        accuracy = sum(p == t for p, t in zip(predicted, TARGET)) / len(TARGET)
+        return {"data": "target.csv", "tta": tta, "metrics": {"accuracy": accuracy}, "test_rows": len(TARGET),
+                "note": None, "rows": {"predicted": predicted, "target": TARGET}, "majority": 0.7}
+
+    spec = {"strategy": "full-finetune", "n": 16, "n_requested": 16, "seed": seed, "backbone": "tiny",
+            "data": {"name": "source.csv", "hash": "s"}, "options": {}, "train": {}}
+    return RunResult(key=f"ft/{seed}", spec=spec, status="done", metrics={"accuracy": 0.9},
+                     record={"ood": [score(source, None), score(tent, "tent")]})
+
+
+def rows() -> list[dict]:
+    runs = [run(0, source=[0] * 6 + [1] * 4, tent=[0] * 10),  # source-only 90%; tent answers class 0 for every row
+            run(1, source=[0] * 7 + [1, 1, 0], tent=[0] * 10)]
+    return adaptation_rows(runs, [], methods={"source-only": ("full-finetune", "target.csv"),
+                                              "tent": ("full-finetune", "target.csv after tent")}, baseline="source-only")
+
+
+def test_each_row_carries_the_majority_rate_and_a_method_at_it_or_answering_one_class_is_flagged():
+    found = {r["method"]: r for r in rows()}
+    assert found["source-only"]["majority"] == pytest.approx(0.7) and found["source-only"]["flags"] == []
+    tent = found["tent"]
+    assert tent["mean"] == pytest.approx(0.7) and tent["over_baseline"]["mean"] < 0
+    assert tent["flags"] == ["majority", "one-class"] and tent["one_class"] == 2, "at the floor counts: it is no better"
+    assert flag_text(found["source-only"]) is None
+    text = flag_text(tent)
+    assert text.startswith("tent (n = 16): 70.0% on the target, at or below the 70.0% that always answering the "
+                           "target's most frequent class scores and one class answered for every target test row in 2 of "
+                           "2 seed(s); no better on the target than that constant answer, whatever its gain over source-only")
+    assert "compare tent-episodic" in text, "the advice fits the method"
+    below = {**found["source-only"], "mean": 0.6, "flags": ["majority"]}
+    assert flag_text(below) == ("source-only (n = 16): 60.0% on the target, at or below the 70.0% that always answering "
+                                "the target's most frequent class scores; no better on the target than that constant "
+                                "answer; try more labelled source examples (--sizes), more steps (--max-steps) or --tune")
+
+
+def test_adaptation_md_shows_the_majority_row_and_flags_and_names_the_oracle_only_when_one_ran():
+    found = rows()
+    written = adaptation_markdown(found, source="rotten-tomatoes", strategy="full-finetune",
+                                  target="drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]")
+    table = written.splitlines()
+    assert table.index("| majority class | 16 | 70.0 | – | – | – | – | – | – |") < table.index(
+        next(line for line in table if line.startswith("| source-only | 16 |"))), "the floor heads its size's rows"
+    assert "| tent ⚠ | 16 | 70.0 |" in written and "| source-only | 16 |" in written
+    assert "- ⚠ tent (n = 16): 70.0% on the target, at or below" in written
+    assert "ceiling only" not in written, "no oracle ran: no sentence about one"
+    assert "No oracle (full-finetune trained on drug-reviews-sentiment's own labels) is in this store" in written
+    assert "\\[negative" not in written, "the dataset is named, not its mapping escaped into the prose"
+    with_oracle = [{**r, "oracle": {"mean": 0.95, "ci_low": 0.9, "ci_high": 1.0, "seeds": 2}} for r in found]
+    written = adaptation_markdown(with_oracle, source="a.csv", target="b.csv", strategy="full-finetune")
+    assert "The oracle (full-finetune trained on b.csv's own labels) is the ceiling only." in written
+    written = adaptation_markdown(found, source="a", target="b", strategy="ft", notes=["bn-adapt left out"])
+    assert "- bn-adapt left out" in written
+    bare = [{**r, "majority": None, "flags": []} for r in found]  # a regression, or a store from before "majority"
+    assert "majority class" not in adaptation_markdown(bare, source="a", target="b", strategy="ft")

@@ -1,0 +1,64 @@
+"""Tests of headstart/adapt.py: which methods can apply, refused or left out before anything trains; what adapt
+prints. (Training every method and the oracle on tiny data: tests/test_ood.py.)"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import assert_user_error, run_cli, tiny_backbone, tiny_cnn
+
+from headstart.adapt import refusals
+
+
+def test_a_method_applies_by_the_models_modules_the_task_and_the_strategy():
+    """bn-adapt needs BatchNorm (the tiny text encoder has LayerNorm only, the tiny CNN has BatchNorm), tent a
+    classification run, an alignment term features that train."""
+    everything = ["source-only", "coral", "bn-adapt", "tent", "tent-episodic", "lp-ft"]
+    text = refusals(everything, model=tiny_backbone(0), task="classification", strategy="full-finetune",
+                    strategies=("full-finetune", "lp-ft"))
+    assert list(text) == ["bn-adapt"] and "no BatchNorm layer" in text["bn-adapt"]
+    assert refusals(everything, model=tiny_cnn(0), task="classification", strategy="full-finetune",
+                    strategies=("full-finetune",)) == {}
+    regression = refusals(everything, model=tiny_cnn(0), task="regression", strategy="full-finetune", strategies=("full-finetune",))
+    assert list(regression) == ["tent", "tent-episodic"]
+    fixed = refusals(["coral", "mmd", "importance"], model=tiny_backbone(0), task="classification", strategy="linear-probe",
+                     strategies=("linear-probe",))
+    assert set(fixed) == {"coral", "mmd"}, fixed
+
+
+def test_a_method_given_that_cannot_apply_is_refused_before_the_oracle_trains(toy_csv, other_csv, tiny_registry, tmp_path,
+                                                                              monkeypatch, capsys):
+    out = tmp_path / "a"
+    assert_user_error(run_cli(["adapt", "--source", str(toy_csv), "--target", str(other_csv), "--backbone", "tiny",
+                               "--methods", "source-only,bn-adapt,coral", "--sizes", "16", "--seeds", "1", "--out", str(out)],
+                              monkeypatch, capsys),
+                      "--methods bn-adapt cannot apply to full-finetune on tiny: the model has no BatchNorm layer",
+                      "drop it, e.g. --methods source-only,coral")
+    assert not (out / "runs.sqlite").exists(), "nothing trained: no oracle left alone in a store"
+
+
+def test_the_default_methods_leave_out_what_cannot_apply_and_the_summary_shows_the_floor_and_no_oracle(
+        toy_csv, other_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "b"
+    code, printed, err = run_cli(["adapt", "--source", str(toy_csv), "--target", f"{other_csv}[neutral=-]", "--backbone", "tiny",
+                                  "--no-oracle", "--sizes", "16", "--seeds", "1", "--no-tune", "--max-steps", "2",
+                                  "--min-steps", "2", "--out", str(out), "-q"], monkeypatch, capsys)
+    assert code in (0, None), err
+    lines = printed.splitlines()
+    assert lines[0].startswith("note: left out of the default methods, as they cannot apply to full-finetune on tiny: "
+                               "bn-adapt (the model has no BatchNorm layer"), printed
+    assert sum(line.startswith("note: ") for line in lines) == 1
+    (floor,) = [line for line in lines if line.startswith("majority class n=16: ")]
+    assert lines.index(floor) < next(i for i, line in enumerate(lines) if line.startswith("source-only n=16: "))
+    saved = json.loads((out / "adaptation.json").read_text())
+    methods = [r["method"] for r in saved["rows"]]
+    assert methods == ["source-only", "dann", "coral", "mmd", "importance", "tent", "tent-episodic"]
+    assert all(r["majority"] == saved["rows"][0]["majority"] for r in saved["rows"])
+    for r in saved["rows"]:  # each flagged row says so on its line, and a sentence on it follows
+        line = next(x for x in lines if x.startswith(f"{r['method']} n=16: "))
+        assert ("[flagged: " in line) == bool(r["flags"]), line
+        assert any(x.startswith(f"flag: {r['method']} (n = 16): ") for x in lines) == bool(r["flags"])
+    written = (out / "adaptation.md").read_text()
+    assert "| majority class | 16 |" in written and "- left out of the default methods" in written
+    assert "ceiling only" not in written and "No oracle" in written
