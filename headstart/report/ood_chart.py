@@ -55,8 +55,8 @@ def ood_png(summary: dict[str, Any], *, title: str) -> bytes | None:
 
 
 def adaptation_chart(rows: list[dict[str, Any]], path: Path, *, source: str, target: str) -> Path | None:
-    """``adaptation.png``: each method's target accuracy with its 95% interval, per size; source-only and the oracle as
-    lines. None without rows."""
+    """``adaptation.png``: each method's target accuracy with its 95% interval, per size; source-only, the oracle and the
+    target's majority class as lines. None without rows."""
     from matplotlib.figure import Figure
 
     sizes = list(dict.fromkeys(r["n"] for r in rows))
@@ -76,6 +76,9 @@ def adaptation_chart(rows: list[dict[str, Any]], path: Path, *, source: str, tar
         oracle = next((r["oracle"] for r in mine if r.get("oracle")), None)
         if oracle is not None:
             ax.axhline(100 * oracle["mean"], color="#2ca02c", linestyle="--", label="oracle (target labels)")
+        majority = next((r["majority"] for r in mine if r.get("majority") is not None), None)
+        if majority is not None:  # the floor: always answering the target's most frequent class
+            ax.axhline(100 * majority, color="#d62728", linestyle="-.", label="majority class")
         ax.set_xticks(list(xs))
         ax.set_xticklabels([r["method"] for r in mine], rotation=30, ha="right")
         ax.set_ylabel(f"accuracy on {target} test (%)")
