@@ -73,7 +73,7 @@ def _installed(requirement: str) -> bool:
 
 def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, Any]]:
     """The runs of a compare store (compare, adapt, continual, multitask write one), in the store's order: key, arm (labelled as
-    the report labels it), strategy, backbone, data, n, seed, status, the test score (accuracy, macro_f1, rmse; a
+    the report labels it; a continual step as ``ARM task K/T``), strategy, backbone, data, n, seed, status, the test score (accuracy, macro_f1, rmse; a
     multi-task run's per task in ``per_task``), train_seconds, trainable_params and error.
 
     Args:
@@ -92,7 +92,12 @@ def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, 
     with Store(Path(directory), create=False) as store:
         every = store.results()
     labels = label_arms(every)  # labelled over the whole store, as the report labels them
-    return [{"key": r.key, "arm": labels[arm_key(r.spec)], "strategy": r.spec.get("strategy"), "backbone": r.spec.get("backbone"),
+
+    def arm(r: Any) -> str:  # a continual step: its arm as continual.md names it, and where in the stream it is
+        c = r.spec.get("continual")
+        return f"{c['arm']} task {int(c['step']) + 1}/{c['steps']}" if isinstance(c, dict) and "arm" in c else labels[arm_key(r.spec)]
+
+    return [{"key": r.key, "arm": arm(r), "strategy": r.spec.get("strategy"), "backbone": r.spec.get("backbone"),
              "data": (r.spec.get("data") or {}).get("name"), "n": r.spec.get("n_requested"), "seed": r.spec.get("seed"),
              "status": r.status, "split": "test", "accuracy": r.metrics.get("accuracy"), "macro_f1": r.metrics.get("macro_f1"),
              "rmse": r.metrics.get("rmse"),

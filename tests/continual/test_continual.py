@@ -395,3 +395,15 @@ def test_an_arm_that_learnt_a_task_no_better_than_its_majority_class_is_named_wi
     (note,) = below_majority(analysis, [0.5, 0.5, 0.6], ["a", "b", "c"])
     assert note.startswith("naive learnt no better than the majority class on task 1 (b) 50.0% against 50.0%")
     assert "task 0" not in note and "task 2" not in note
+
+
+def test_runs_lists_a_continual_step_by_its_arm_and_place_in_the_stream(tmp_path):
+    from headstart.listings import runs
+    from headstart.results import RunResult
+    from headstart.store import Store
+
+    spec = {"strategy": "full-finetune", "options": {}, "train": {}, "seed": 0, "data": {"name": "a"},
+            "continual": {"arm": "ewc[weight=5]", "method": "ewc", "step": 1, "steps": 3}}
+    with Store(tmp_path) as store:
+        store.put(RunResult("k", spec, "done", metrics={"accuracy": 0.5}))
+    assert runs(tmp_path)[0]["arm"] == "ewc[weight=5] task 2/3"
