@@ -101,10 +101,34 @@ def _other_files(spec: RunSpec) -> dict[str, Any]:
 
     from headstart.ood import parse_eval_data
 
-    named = [*spec.retain, *(str(options["data"]) for options in spec.terms.values() if (options or {}).get("data")),
-             *(parse_eval_data(d)[0] for d in spec.eval_data)]
+    named = [*spec.retain, *_term_data(spec), *(parse_eval_data(d)[0] for d in spec.eval_data)]
     hashes = {name: h for name in dict.fromkeys(named) if (h := file_hash(name)) is not None}
     return {"other_data": hashes} if hashes else {}
+
+
+def _term_data(spec: RunSpec) -> list[str]:
+    """The datasets ``spec``'s objective terms read beside its own (``replay[data=]``, ``ewc[data=]``, ``dann[data=]``)."""
+    return [str(options["data"]) for options in spec.terms.values() if (options or {}).get("data")]
+
+
+def check_other_data(specs: list[RunSpec], modality: str) -> None:
+    """Refuse, before any run of ``specs`` trains, a dataset they read beside their own that cannot be read: a
+    ``--retain`` dataset (``retention.retained_data``) or a term's ``data=``, each loaded once. Without this, a
+    misspelt name is found only after training (retention) or when the term is built, in every cell of a sweep.
+
+    Args:
+        modality: what the backbone reads ("text" or "image"); a retained dataset must hold the same.
+
+    Raises:
+        HeadstartError: an unknown name or an unreadable file (the loader's message, with "did you mean"), or a
+            retained dataset that is not a classification dataset of ``modality``.
+    """
+    from headstart.retention import retained_data
+
+    for name in dict.fromkeys(name for spec in specs for name in spec.retain):
+        retained_data(name, modality)
+    for name in dict.fromkeys(name for spec in specs for name in _term_data(spec)):
+        load_dataset(name)
 
 
 def _terms(spec: RunSpec, strategy: Any) -> dict[str, Any]:
@@ -381,6 +405,7 @@ def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Modu
     """
     _terms(spec, get_strategy(spec.strategy))  # a term that cannot apply is refused before any training, not after it
     pretrained = pretrained or load_pretrained(spec)  # loaded once for every trial; the grid depends on its modality
+    check_other_data([spec], modality_of(pretrained))  # a misspelt --retain or term data= dataset too, before training
     if spec.eval_data:  # so are out-of-domain datasets whose labels do not map, and adaptations that cannot apply
         data = data or load_dataset(spec.data, **file_options(spec))
         check_out_of_domain(spec, data, pretrained)

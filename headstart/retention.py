@@ -70,6 +70,25 @@ def folds(data: Any, k: int = FOLDS, seed: int = 0) -> np.ndarray:
     return fold_of_group[inverse]
 
 
+def retained_data(name: str, modality: str) -> Any:
+    """The dataset ``name`` (built-in or a file) loaded to measure retention on, for a backbone that reads ``modality``
+    ("text" or "image"); a run checks its ``--retain`` datasets with it before it trains.
+
+    Raises:
+        HeadstartError: an unknown name or an unreadable file (the loader's message, with "did you mean").
+        ConfigError: ``name`` is not a classification dataset, or holds another kind of input than ``modality``.
+    """
+    from headstart.data import load_dataset
+    from headstart.errors import ConfigError
+
+    data = load_dataset(name)
+    if data.task != "classification":
+        raise ConfigError(f"--retain {name!r} is a {data.task} dataset; retention is measured on a classification task")
+    if data.modality != modality:
+        raise ConfigError(f"--retain {name!r} holds {data.modality}s but the backbone reads {modality}s")
+    return data
+
+
 def retention(adapted: torch.nn.Module, original: torch.nn.Module, name: str, *, seed: int, batch_size: int,
               autocast: Callable | None = None) -> dict[str, Any]:
     """Retention of the classification dataset ``name`` (built-in or a file) by ``adapted`` relative to ``original``.
@@ -82,17 +101,12 @@ def retention(adapted: torch.nn.Module, original: torch.nn.Module, name: str, *,
     Raises:
         ConfigError: ``name`` is not a classification dataset, or holds another kind of input than the backbone reads.
     """
-    from headstart.data import SplitConfig, load_dataset, split_dataset, subsample
-    from headstart.errors import ConfigError
+    from headstart.data import SplitConfig, split_dataset, subsample
     from headstart.features import FeatureCache, embed_rows
     from headstart.backbones import modality_of
     from headstart.features import encoded_inputs
 
-    data = load_dataset(name)
-    if data.task != "classification":
-        raise ConfigError(f"--retain {name!r} is a {data.task} dataset; retention is measured on a classification task")
-    if data.modality != modality_of(original):
-        raise ConfigError(f"--retain {name!r} holds {data.modality}s but the backbone reads {modality_of(original)}s")
+    data = retained_data(name, modality_of(original))
     if len(data) < SMALL:
         fold = folds(data)
         parts = [{"train": np.flatnonzero((fold != k) & (fold != (k + 1) % FOLDS)), "val": np.flatnonzero(fold == (k + 1) % FOLDS),

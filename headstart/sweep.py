@@ -188,11 +188,13 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
     Raises:
         DataError: a size exceeds the training pool or is below the number of classes.
         ConfigError: an ``--eval-data`` dataset whose labels do not map onto the task's.
+        HeadstartError: a ``--retain`` dataset or an arm's term ``data=`` that cannot be read (an unknown name: "did
+            you mean"), as ``train`` refuses it (``recipe.check_other_data``).
     """
     from headstart.data import split_dataset
     from headstart.precision import resolve_precision
     from headstart.precision import pick_device
-    from headstart.recipe import resolve
+    from headstart.recipe import check_other_data, resolve
     from headstart.specs import run_key
 
     cells = sweep.cells()
@@ -214,6 +216,7 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
     for spec in cells:  # a strategy's own [train_by_strategy] may change the preprocessing (--image-size)
         resolved = resolve(spec, data, _loaded(spec)[1], split_config=split_config, n_train=pool if spec.n is None else spec.n, precision=precision)
         planned.append((spec, run_key(resolved), resolved))
+    check_other_data(cells, data.modality)  # every backbone reads it: resolve checked each against the data
     return planned
 
 

@@ -260,6 +260,16 @@ CASES = [
          ("--strategies and --arms both say what to compare", "--arms linear-probe,lora")),
     Case("compare --sizes beyond the pool, before the leakage line", lambda f: ["compare", "--data", f.toy(), "--strategies",
          "linear-probe", "--sizes", "1000", "--out", str(f.path("cmp"))], ("size 1000 in --sizes is larger than the training pool",)),
+    Case("compare --retain an unknown dataset, before the leakage line", lambda f: [
+        "compare", "--data", f.toy(), "--backbone", "tiny", "--arms", "full-finetune", "--retain", "drug-review", "--sizes", "16",
+        "--seeds", "1", "--max-steps", "2", "--no-tune", "--out", str(f.path("cmp"))],
+         ("unknown dataset 'drug-review'", "did you mean 'drug-reviews'?")),
+    Case("compare arm whose replay[data=] names an unknown dataset", lambda f: [
+        "compare", "--data", f.toy(), "--backbone", "tiny", "--arms", "full-finetune+replay[data=nope]", "--sizes", "16",
+        "--seeds", "1", "--max-steps", "2", "--no-tune", "--out", str(f.path("cmp"))], ("unknown dataset 'nope'", "available:")),
+    Case("train --retain an unknown dataset, before training", lambda f: [*TRAIN, "--data", f.toy(), "--backbone", "tiny",
+         "--strategy", "full-finetune", "--n", "16", "--max-steps", "2", "--retain", "drug-review", "--out", str(f.path("run"))],
+         ("unknown dataset 'drug-review'", "did you mean 'drug-reviews'?")),
     Case("compare --workers 0", lambda f: ["compare", "--data", f.toy(), "--workers", "0", "--out", str(f.path("cmp"))],
          ("--workers must be a positive integer, got 0", "--workers 1")),
     Case("multitask FILE:COLUMN naming no column", lambda f: ["multitask", "--tasks", f"{f.toy()}:nocol,{f.toy('b.csv')}", "--out",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from conftest import make_toy
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, HeadstartError
 from headstart.retention import probe_accuracy, retention
 
 
@@ -92,3 +93,37 @@ def test_editing_a_retained_or_replayed_file_changes_the_runs_key(toy_csv, other
     again = headstart.compare(str(toy_csv), backbone="tiny", strategies="full-finetune", sizes=[16], seeds=1,
                               out=tmp_path / "cmp", config=cfg, tune=None, retain=[str(other_csv)])
     assert (first.trained, again.trained) == (1, 1)
+
+
+@pytest.mark.parametrize("retain, message", [
+    ("drug-review", "unknown dataset 'drug-review'; did you mean 'drug-reviews'?"),
+    ("regression", "is a regression dataset; retention is measured on a classification task"),
+])
+def test_a_compare_refuses_a_retained_dataset_it_cannot_measure_before_any_cell_trains(retain, message, toy_csv, tiny_registry,
+                                                                                       tmp_path, monkeypatch):
+    """Found only after each cell trained, a bad --retain dataset failed every cell and left them in the store; now
+    the sweep's plan refuses it as train does (``recipe.check_other_data``), and the store is never opened."""
+    import headstart
+    import headstart.sweep as sweep
+    from headstart.specs import TrainConfig
+
+    if retain == "regression":
+        retain = str(tmp_path / "reg.csv")
+        pd.DataFrame({"text": [f"good {i}" for i in range(60)], "label": [i / 7 for i in range(60)]}).to_csv(retain, index=False)
+    monkeypatch.setattr(sweep, "run_cell", lambda *a, **k: pytest.fail("a cell trained before the refusal"))
+    with pytest.raises(HeadstartError, match=re.escape(message)):
+        headstart.compare(str(toy_csv), backbone="tiny", strategies="full-finetune", sizes=[16], seeds=1, out=tmp_path / "cmp",
+                          config=TrainConfig(max_steps=2, min_steps=2, precision="fp32"), tune=None, retain=[retain])
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_train_refuses_an_unknown_retained_dataset_before_it_trains(toy_csv, make_tiny, monkeypatch):
+    import headstart.recipe as recipe
+    from headstart.errors import DataError
+    from headstart.specs import RunSpec, TrainConfig
+
+    monkeypatch.setattr(recipe, "train", lambda *a, **k: pytest.fail("trained before refusing"))
+    spec = RunSpec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=16, train=TrainConfig(max_steps=2),
+                   retain=("drug-review",))
+    with pytest.raises(DataError, match=re.escape("unknown dataset 'drug-review'; did you mean 'drug-reviews'?")):
+        recipe.run(spec, pretrained=make_tiny(0))

@@ -90,3 +90,22 @@ def test_replay_and_retain_of_one_dataset_are_refused_before_any_training(toy_cs
                    terms={"replay": {"data": relative}}, retain=(str(other_csv),))  # one file, two spellings
     with pytest.raises(ConfigError, match="replay rehearses"):
         recipe.run(spec, pretrained=make_tiny(0))
+
+
+@pytest.mark.parametrize("term", ["replay", "ewc"])
+def test_a_terms_unknown_dataset_is_refused_before_any_training(term, toy_csv, make_tiny, tiny_registry, monkeypatch):
+    """As train refuses it, so does a compare's plan: before the leakage line, with no cell in the store."""
+    import headstart
+    import headstart.recipe as recipe
+    import headstart.sweep as sweep
+    from headstart.errors import DataError
+
+    monkeypatch.setattr(recipe, "train", lambda *a, **k: pytest.fail("trained before refusing"))
+    spec = RunSpec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=32, train=FAST, terms={term: {"data": "nope"}})
+    with pytest.raises(DataError, match="unknown dataset 'nope'"):
+        recipe.run(spec, pretrained=make_tiny(0))
+    monkeypatch.setattr(sweep, "run_sweep", lambda *a, **k: pytest.fail("the sweep ran before refusing"))
+    with pytest.raises(DataError, match="unknown dataset 'nope'"):
+        headstart.compare(str(toy_csv), backbone="tiny", arms=f"full-finetune+{term}[data=nope]", sizes=[16], seeds=1,
+                          out=str(toy_csv.parent / "cmp"), config=FAST, tune=None)
+    assert not (toy_csv.parent / "cmp").exists()
