@@ -117,6 +117,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.analysis.adaptation import adaptation_rows
     from headstart.analysis.arms import with_arms
     from headstart.api import run_compare
+    from headstart.outdir import claim
     from headstart.data import load_dataset
     from headstart.ood import parse_eval_data
     from headstart.recipe import check_out_of_domain
@@ -126,6 +127,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.sweep import _loaded, _loaded_data
     from headstart.sweep_spec import SweepSpec, parse_list, parse_sizes
 
+    claim(out, "compare")  # adapt writes a compare store: before anything loads
     if command is None:  # the report's "Produced by": the CLI passes its command line, Python gets its call
         from headstart.api import call_text
 

@@ -21,6 +21,7 @@ import torch
 
 from headstart.atomic import publish
 from headstart.errors import ConfigError, StoreError
+from headstart.outdir import check_new
 
 MERGEABLE = ("LORA", "IA3")  # PEFT types whose update folds into the base weights (prompts add tokens instead)
 TOLERANCE = 1e-4  # max abs difference of logits accepted between a merged model and its adapter
@@ -251,6 +252,7 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
     directory, out = Path(directory), Path(out)
     check_inputs(inputs)
     check_tolerance(tolerance)
+    check_new(out, "the merged run")
     info = inspect(directory)
     if info.kind == "peft":
         raise ConfigError(f"{str(directory)!r} is a plain PEFT adapter without a task head; merge it into its base with "
@@ -348,6 +350,8 @@ def unmerge(directory: str | Path, out: str | Path, *, tolerance: float = TOLERA
     from headstart.strategies.peft_base import ADAPTER, saved_adapter
 
     directory, out = Path(directory), Path(out)
+    check_inputs(inputs)
+    check_new(out, "the adapter run")
     merged_run = load_run(directory)
     if merged_run.meta.get("backbone_saved") != "merged" or not (directory / "adapter" / "adapter_config.json").exists():
         raise ConfigError(f"{str(directory)!r} is not a merged run (written by 'headstart adapters merge'); nothing to unmerge")
@@ -390,6 +394,7 @@ def merge_base(directory: str | Path, out: str | Path, *, base: str | None = Non
     from headstart.strategies.peft_base import saved_adapter
 
     directory, out = Path(directory), Path(out)
+    check_new(out, "the merged model")
     info = inspect(directory)
     if info.method not in MERGEABLE:
         raise ConfigError(f"cannot merge {str(directory)!r}: {info.method} has no weight update to fold into the base")

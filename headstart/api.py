@@ -138,6 +138,10 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.saved import LoadedRun, backbone_saved, save
     from headstart.specs import as_config, as_items, run_key
 
+    if out is not None:  # before anything trains: a store or a folder of other files is refused, never replaced
+        from headstart.outdir import claim
+
+        claim(out, "run")
     check_nproc(nproc, pick_device())  # before any data loads
     check_report_to(report_to, out)
     data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
@@ -453,6 +457,9 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     from headstart.report.render import render
     from headstart.sweep import _loaded_data, check_backend, leakage_report, plan, run_sweep
 
+    from headstart.outdir import claim
+
+    claim(out, "compare")  # before the data loads: a folder of something else is refused, never written into
     check_backend(backend, address, workers)  # a missing extra is named before the data loads
     check_report_to(report_to)
     backbones = list(sweep.backbones or (sweep.backbone,))

@@ -63,6 +63,7 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
             ``--format onnx`` without the onnx extra.
     """
     from headstart.adapters import MERGEABLE, _check_texts, check_inputs, check_tolerance, inspect, precision_gap, run_autocast
+    from headstart.outdir import check_new
     from headstart.saved import load_run
     from headstart.strategies import get_strategy
 
@@ -74,8 +75,7 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     check_tolerance(tolerance)
     directory, out = Path(directory), Path(out)
     check_inputs(inputs)
-    if out.exists():
-        raise ConfigError(f"{str(out)!r} already exists; give a new folder for the export")
+    check_new(out, "the export")
     run = load_run(directory)
     backbone = run.model.backbone
     strategy = get_strategy(run.resolved["strategy"])

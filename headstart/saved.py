@@ -48,9 +48,6 @@ def backbone_saved(s: Any, report: FitReport) -> str:
     return part if report.status == "done" or part == "full" else "none"
 
 
-RUN_FILES = ("spec.json", "metrics.json")  # a directory holding either is a run (perhaps half-saved before issue 25)
-
-
 def save(s: Any, report: FitReport, out: str | Path, *, notes: dict[str, Any] | None = None) -> Path:
     """Write the run into ``out``: built complete in a sibling staging directory, then swapped in.
 
@@ -69,7 +66,9 @@ def save(s: Any, report: FitReport, out: str | Path, *, notes: dict[str, Any] | 
         _write_run(s, report, staging, notes or {})
         write_model_card(staging, name=str(out))
 
-    return write_directory(Path(out), fill, is_replaceable=lambda d: any((d / name).exists() for name in RUN_FILES),
+    from headstart.outdir import held
+
+    return write_directory(Path(out), fill, is_replaceable=lambda d: held(d) == "run",
                            what="headstart run")
 
 

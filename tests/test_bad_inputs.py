@@ -135,6 +135,32 @@ def _damaged_store(f: "Files", name: str, damage: str) -> str:
     return str(f.path(name))
 
 
+def _kind_store(f: "Files", name: str, kind: str) -> str:
+    """A store holding one run whose spec says ``kind`` ("continual", "multitask"; "compare" for neither)."""
+    from headstart.results import RunResult
+    from headstart.store import Store
+
+    with Store(f.path(name)) as store:
+        store.put(RunResult(key="k", spec={"strategy": "linear-probe", "n": 16, "seed": 0, **({kind: {}} if kind != "compare" else {})},
+                            status="done", metrics={"accuracy": 0.7}))
+    return str(f.path(name))
+
+
+def _user_folder(f: "Files") -> str:
+    (f.root / "mine").mkdir(exist_ok=True)
+    f.write("mine/notes.txt", "the user's own file\n")
+    return str(f.path("mine"))
+
+
+def _meta_out(f: "Files") -> str:
+    """The output of an earlier meta-train with 3 ways (its meta.json)."""
+    from headstart.meta.config import MetaConfig
+
+    (f.root / "meta").mkdir(exist_ok=True)
+    f.write("meta/meta.json", json.dumps({"config": json.loads(json.dumps(MetaConfig(ways=3).to_json())), "rows": []}))
+    return str(f.path("meta"))
+
+
 def _truncate_weights(run: Path) -> None:
     (run / "weights.safetensors").write_bytes(b"not safetensors")
 
@@ -292,7 +318,7 @@ CASES = [
                                                            "--out", str(f.path("ad"))],
          ("cannot tell which column", "holds the label", "name that column label (adapt reads files by their column names)")),
     Case("compare into a train run", lambda f: ["compare", "--data", f.toy(), "--out", str(f.run())],
-         ("holds a run (spec.json)", "choose another --out")),
+         ("holds a saved run", "not a compare store", "choose a new or empty folder")),
     Case("runs --status misspelled", lambda f: ["runs", f.store("store", SCHEMA_VERSION), "--status", "dne"],
          ("--status must be one of pending, running, done, failed, diverged", "'dne'", "--status done")),
     Case("runs --mlflow-uri without --to-mlflow", lambda f: ["runs", f.store("store", SCHEMA_VERSION), "--mlflow-uri", "sqlite:///x.db"],
@@ -308,6 +334,30 @@ CASES = [
     Case("rank-backbones --size not a number", lambda f: ["rank-backbones", "--backbones", "tiny", "--data", f.toy(), "--measured",
                                                           f.store("store", SCHEMA_VERSION), "--size", "x"],
          ("--size must be a non-negative integer or 'all'", "'x'", "--size 64")),
+    Case("compare --out on a folder of other files", lambda f: ["compare", "--data", f.toy(), "--backbone", "tiny", "--out",
+                                                               _user_folder(f)], ("holds files headstart did not write", "new or empty")),
+    Case("compare --out on a continual store", lambda f: ["compare", "--data", f.toy(), "--backbone", "tiny", "--out",
+                                                         _kind_store(f, "cs", "continual")], ("holds a continual store",)),
+    Case("train --out on a compare store (would replace it)", lambda f: [*TRAIN, "--data", f.toy(), "--backbone", "tiny", "--out",
+                                                                         _kind_store(f, "store", "compare")],
+         ("holds a compare store", "not a saved run")),
+    Case("train --out on a folder of other files (before training)", lambda f: [*TRAIN, "--data", f.toy(), "--backbone", "tiny",
+                                                                                "--out", _user_folder(f)],
+         ("holds files headstart did not write",)),
+    Case("train --out is a file", lambda f: [*TRAIN, "--data", f.toy(), "--backbone", "tiny", "--out", f.write("run.txt", "x")],
+         ("is a file, not a folder",)),
+    Case("adapt --out on a saved run", lambda f: ["adapt", "--source", "rotten-tomatoes", "--target", "drug-reviews-sentiment",
+                                                  "--out", str(f.run())], ("holds a saved run",)),
+    Case("continual --out on a compare store", lambda f: ["continual", "--out", _kind_store(f, "store", "compare")],
+         ("holds a compare store", "not a continual store")),
+    Case("multitask --out on a continual store", lambda f: ["multitask", "--out", _kind_store(f, "cs", "continual")],
+         ("holds a continual store", "not a multitask store")),
+    Case("meta-train --out on another meta-train", lambda f: ["meta-train", "--out", _meta_out(f), "--ways", "5"],
+         ("holds another meta-train", "ways 3, not 5")),
+    Case("meta-train --out on a folder of other files", lambda f: ["meta-train", "--out", _user_folder(f)],
+         ("holds files headstart did not write",)),
+    Case("export --out that cannot be created", lambda f: ["export", str(f.run()), "--out", _blocker(f)],
+         ("cannot write to output directory", "not a directory")),
 ]
 
 

@@ -263,11 +263,11 @@ def test_a_run_directory_killed_half_saved_is_still_the_old_run(dies_at, toy_csv
 
 def test_a_directory_of_other_files_is_never_replaced_by_a_run(toy_csv, tiny_registry, tmp_path):
     import headstart
-    from headstart.errors import StoreError
+    from headstart.errors import ConfigError
     from headstart.specs import TrainConfig
 
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(StoreError, match="is a directory holding other files, not a headstart run; choose a new directory"):
+    with pytest.raises(ConfigError, match="holds files headstart did not write, not a saved run .*; nothing was written there"):
         headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=32, out=tmp_path,
                       config=TrainConfig(max_steps=2, min_steps=2, precision="fp32"))
     assert (tmp_path / "notes.txt").read_text() == "mine"

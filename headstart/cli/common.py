@@ -96,18 +96,6 @@ def _parse_option(text: str) -> tuple[str, Any]:
         return key.strip(), value
 
 
-def _check_writable(out: Path) -> None:
-    """Refuse an output directory that cannot be created or written, without creating anything."""
-    import os
-
-    existing = out
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    reason = "not a directory" if not existing.is_dir() else "permission denied" if not os.access(existing, os.W_OK | os.X_OK) else ""
-    if reason:
-        raise ConfigError(f"cannot write to output directory {str(out)!r} ({str(existing)!r}: {reason}); choose another --out")
-
-
 def _metric_line(metrics: dict[str, Any]) -> str:
     keys = [k for k in ("accuracy", "macro_f1", "balanced_accuracy", "micro_f1", "rmse", "mae", "r2", "loss") if k in metrics]
     return ", ".join(f"{k} {metrics[k]:.4f}" for k in keys)

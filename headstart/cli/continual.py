@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from headstart.cli.common import _check_writable, app
+from headstart.cli.common import app
 
 
 @app.command()
@@ -50,7 +50,6 @@ def continual(
     from headstart.continual import continual as run_continual
     from headstart.specs import TrainConfig
 
-    _check_writable(out)
     given = {k: v for k, v in {"lr": lr, "head_lr": head_lr, "epochs": epochs, "min_steps": min_steps, "max_steps": max_steps,
                                "image_size": image_size}.items() if v is not None}
     result = run_continual(stream, scenario=scenario, arms=arms, strategy=strategy, backbone=backbone, n=n, seeds=seeds,

@@ -8,7 +8,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from headstart.cli.common import JsonOpt, _check_writable, _echo_json, app
+from headstart.cli.common import JsonOpt, _echo_json, app
+from headstart.outdir import claim
 
 LmOpt = Annotated[str, typer.Option("--backbone", "-b", help="Causal LM: smollm2-135m, gemma3-270m, a causal-LM folder or a .gguf file.")]
 NOpt = Annotated[Optional[str], typer.Option("--n", help="Training rows drawn (seeded) from the train split, or 'all' (the default).")]
@@ -96,7 +97,7 @@ def sft(
     from headstart.progress import progress_bar
     from headstart.specs import parse_n
 
-    _check_writable(out)
+    claim(out, "run")
     replacing = (out / "spec.json").is_file()  # said once this run is saved: a failure leaves it as it was
     adapter = {"rank": rank, "alpha": alpha, "targets": targets}
     given = [f"--{k}" for k, v in adapter.items() if v is not None]
@@ -146,7 +147,7 @@ def prefer(
     from headstart.progress import progress_bar
     from headstart.specs import parse_n
 
-    _check_writable(out)
+    claim(out, "run")
     replacing = (out / "spec.json").is_file()  # said once this run is saved: a failure leaves it as it was
     cfg = PreferConfig(sft=None if sft is None else str(sft), backbone=backbone, strategy=strategy, beta=beta, n=parse_n(n), seed=seed, lr=lr,
                        epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length, val_rows=val_rows)

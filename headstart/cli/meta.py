@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from headstart.cli.common import JsonOpt, _check_writable, _echo_json, app
+from headstart.cli.common import JsonOpt, _echo_json, app
 
 
 @app.command("meta-train")
@@ -63,7 +63,6 @@ def meta_train(
                      inner_steps=inner_steps, test_inner_steps=test_inner_steps, reptile_step=reptile_step,
                      finetune_steps=finetune_steps, finetune_lr=finetune_lr, per_class=per_class, image_size=image_size, seed=seed,
                      threads=threads)
-    _check_writable(out)
     result = run_meta_train(out, cfg, progress=not quiet)
     if as_json:
         _echo_json(result.to_json())

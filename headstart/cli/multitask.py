@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from headstart.cli.common import JsonOpt, _check_writable, _echo_json, _scoped_options, app
+from headstart.cli.common import JsonOpt, _echo_json, _scoped_options, app
 
 
 @app.command()
@@ -50,7 +50,6 @@ def multitask(
     from headstart.multitask import multitask as run_multitask
     from headstart.specs import TrainConfig
 
-    _check_writable(out)
     scoped = _scoped_options(option)
     extra = sorted(name for name in scoped if name and name != strategy)
     if extra:

@@ -8,7 +8,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from headstart.analysis.backbone_ranking import SCORE_LABELS, tau_text
-from headstart.cli.common import JsonOpt, _check_writable, _echo_json, app
+from headstart.cli.common import JsonOpt, _echo_json, app
+from headstart.outdir import check_writable
 
 
 @app.command("rank-backbones")
@@ -41,7 +42,7 @@ def rank_backbones(
     if measured is None and (arm is not None or size is not None):
         raise ConfigError("--arm and --size choose what --measured reads; add --measured DIR (a compare store)")
     if out is not None:
-        _check_writable(out)
+        check_writable(out)
     result = rank(data, backbones, n=n, seed=seed, out=out, measured=measured, arm=arm, size=size,
                   text_column=text_column, label_column=label_column)
     if as_json:

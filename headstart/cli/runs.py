@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from headstart.cli.common import (BackboneOpt, DataOpt, JsonOpt, _check_writable, _echo_json, _metric_line, _scoped_options,
+from headstart.cli.common import (BackboneOpt, DataOpt, JsonOpt, _echo_json, _metric_line, _scoped_options,
                                   app)
 from headstart.errors import ConfigError
 
@@ -93,7 +93,6 @@ def train(
     from headstart.api import fit
     from headstart.specs import TrainConfig, terms_of
 
-    _check_writable(out)  # before training, not after minutes of it
     from headstart.distributed import check_nproc
     from headstart.precision import pick_device
 

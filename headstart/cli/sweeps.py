@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from headstart.cli.common import LEAKAGE_WARN, DataOpt, JsonOpt, _check_writable, _echo_json, _scoped_options, app
+from headstart.cli.common import LEAKAGE_WARN, DataOpt, JsonOpt, _echo_json, _scoped_options, app
 from headstart.errors import ConfigError
 
 # What compare runs where neither a flag nor --config says (the help texts quote them). Literals, so that --help imports
@@ -124,10 +124,9 @@ def compare(
 
         sweep = with_label_descriptions(sweep, described)
     out_dir = Path(pick(out, "out", COMPARE_DEFAULTS["out"]))
-    _check_writable(out_dir)
-    if (out_dir / "spec.json").exists() or (out_dir / "metrics.json").exists():
-        raise ConfigError(f"--out {str(out_dir)!r} holds a run (spec.json); a comparison writes a store and its report, "
-                          "so choose another --out")
+    from headstart.outdir import claim
+
+    claim(out_dir, "compare")  # before the report destination and the data: run_compare claims it again, cheaply
     from headstart.api import check_report_to
 
     check_report_to(report_to)  # an unknown destination or a missing extra is named before any cell trains
@@ -192,7 +191,6 @@ def adapt(
     from headstart.adapt import adapt as run_adapt, summary_lines
     from headstart.specs import TrainConfig
 
-    _check_writable(out)
     result = run_adapt(source, target, backbone=backbone, strategy=strategy, methods=methods, sizes=sizes, seeds=seeds,
                        out=out, oracle=oracle, tune="lr" if tune else None,
                        config=TrainConfig(image_size=image_size, bn=bn, max_steps=max_steps, min_steps=min_steps, epochs=epochs),

@@ -122,8 +122,10 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         raise ConfigError(f"--seeds must be a positive integer, got {seeds!r}; e.g. --seeds 3")
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"--workers must be a positive integer, got {workers!r}; e.g. --workers 2")
+    from headstart.outdir import claim
     from headstart.sweep import check_backend
 
+    claim(out, "continual")  # before the stream loads: a folder of something else is refused, never written into
     check_backend(backend, address, workers)  # a missing extra or a dead address is named before the stream loads
     if parse_n(n) == 0:
         raise ConfigError("--n 0 gives each task no labelled rows, and every continual method trains on some; try --n 64")

@@ -37,7 +37,9 @@ def save_run(out: Path, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any
         write_json(tmp / "metrics.json", metrics)
         (tmp / "README.md").write_text(model_card(spec, metrics))  # in place of PEFT's empty template
 
-    return write_directory(Path(out), fill, is_replaceable=lambda d: (d / "spec.json").exists(), what="run")
+    from headstart.outdir import held
+
+    return write_directory(Path(out), fill, is_replaceable=lambda d: held(d) == "run", what="run")
 
 
 def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:

@@ -198,7 +198,36 @@ def meta_train(out: str | Path, config: MetaConfig | None = None, *, setting: st
     if setting is not None:
         base, novel = setting_datasets(setting)
         cfg = dataclasses.replace(cfg, base=base, novel=novel)
+    check_out(Path(out), cfg)
     return run_meta(cfg, Path(out), progress=progress)
+
+
+def check_out(out: Path, cfg: MetaConfig) -> None:
+    """Refuse an ``out`` holding anything but an earlier meta-train of these same settings (which this one replaces).
+
+    Raises:
+        ConfigError: ``out`` holds other files, another meta-train's output (the setting that differs named), or
+            cannot be written.
+    """
+    import json
+
+    from headstart.outdir import claim, held
+
+    claim(out, "meta")
+    if held(out) != "meta" or not (out / "meta.json").exists():  # new, empty, or arms saved before a stop
+        return
+    try:
+        before = json.loads((out / "meta.json").read_text()).get("config") or {}
+    except (OSError, ValueError, AttributeError):
+        before = None
+    if not isinstance(before, dict):
+        raise ConfigError(f"--out {str(out)!r} holds a damaged meta.json; choose a new folder, e.g. {str(out / 'meta')!r}")
+    now = json.loads(json.dumps(cfg.to_json()))
+    differ = [k for k in now if k != "threads" and before.get(k) != now[k]]
+    if differ:
+        k = differ[0]
+        raise ConfigError(f"--out {str(out)!r} holds another meta-train ({k} {before.get(k)!r}, not {now[k]!r}); "
+                          f"nothing was written there; choose a new folder, e.g. {str(out.parent / (out.name + '-2'))!r}")
 
 
 def run_meta(cfg: MetaConfig, out: Path, *, progress: bool = True) -> MetaResult:

@@ -76,10 +76,12 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     from headstart.progress import progress_bar
     from headstart.report.multitask import multitask_markdown
     from headstart.specs import TrainConfig, as_config, parse_n
+    from headstart.outdir import claim
     from headstart.store import Store
 
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"--seeds must be a positive integer, got {seeds!r}; e.g. --seeds 3")
+    claim(out, "multitask")  # before the tasks load: a folder of something else is refused, never written into
     if max_test is not None and (isinstance(max_test, bool) or not isinstance(max_test, int) or max_test < 1):
         raise ConfigError(f"--max-test must be a positive integer, got {max_test!r}; e.g. --max-test 1000")
     size = parse_n(n)

@@ -1,0 +1,138 @@
+"""What an output folder already holds, and whether a command may write there.
+
+Every command that writes a folder (``compare``, ``adapt``, ``continual``, ``multitask``, ``meta-train``, ``train``,
+``export``) claims its ``--out`` first, before anything loads or trains: a new or empty folder, or one holding the
+same kind of output (a store to resume, a run to replace), is taken; anything else — a user's own files, a store of
+another kind, a saved run under a store command — is refused with one line, and nothing there is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+from headstart.errors import ConfigError
+
+__all__ = ["KINDS", "check_new", "check_writable", "claim", "held"]
+
+# what each kind of output is called in a refusal, and the command that writes it
+KINDS = {
+    "compare": "a compare store (runs.sqlite)",
+    "continual": "a continual store",
+    "multitask": "a multitask store",
+    "run": "a saved run (spec.json, metrics.json)",
+    "meta": "a meta-train output (meta.json)",
+    "file": "a file",
+    "other": "files headstart did not write",
+}
+STORE_FILE = "runs.sqlite"
+RUN_MARKERS = ("spec.json", "metrics.json")  # either one: a run, perhaps half-saved before issue 25
+
+
+def held(folder: str | Path) -> str | None:
+    """The kind of output ``folder`` holds (a key of ``KINDS``), or None when it does not exist or is empty.
+
+    A store's kind comes from its rows: a continual step's or a multitask run's spec says so; an empty store, or
+    one whose rows cannot be read, is taken as a compare store (its command then says what is wrong with it).
+    Hidden entries (a staging folder, ``.DS_Store``) do not count.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        return None
+    if not folder.is_dir():
+        return "file"
+    if not any(not p.name.startswith(".") for p in folder.iterdir()):
+        return None
+    if (folder / STORE_FILE).is_file():
+        return _store_kind(folder / STORE_FILE)
+    if any((folder / name).is_file() for name in RUN_MARKERS):
+        return "run"
+    if (folder / "meta.json").is_file() or _meta_arms_only(folder):
+        return "meta"
+    return "other"
+
+
+def _meta_arms_only(folder: Path) -> bool:
+    """A meta-train stopped before meta.json: only arm folders, each a backbone it saved (headstart-image.json)."""
+    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    return all(p.is_dir() and _meta_trained(p / "headstart-image.json") for p in entries)
+
+
+def _meta_trained(manifest: Path) -> bool:
+    try:
+        return json.loads(manifest.read_text()).get("trained_by", {}).get("command") == "meta-train"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _store_kind(file: Path) -> str:
+    try:
+        conn = sqlite3.connect(file.resolve().as_uri() + "?mode=ro&immutable=1", uri=True)  # writes nothing, not even -wal/-shm
+    except sqlite3.Error:
+        return "compare"
+    try:
+        specs = [row[0] for row in conn.execute("SELECT spec FROM runs LIMIT 20")]
+    except sqlite3.Error:  # empty, damaged or not SQLite: the store's own open says which
+        return "compare"
+    finally:
+        conn.close()
+    for text in specs:
+        try:
+            spec = json.loads(text)
+        except (TypeError, ValueError):
+            continue
+        for kind in ("continual", "multitask"):
+            if isinstance(spec, dict) and kind in spec:
+                return kind
+    return "compare"
+
+
+def check_writable(out: str | Path, flag: str = "--out") -> None:
+    """Refuse an output folder that cannot be created or written, without creating anything.
+
+    Raises:
+        ConfigError: a file stands on the path, or its nearest existing folder is not writable.
+    """
+    out = Path(out)
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    reason = ("not a directory" if not existing.is_dir()
+              else "permission denied" if not os.access(existing, os.W_OK | os.X_OK) else "")
+    if reason:
+        raise ConfigError(f"cannot write to output directory {str(out)!r} ({str(existing)!r}: {reason}); choose another {flag}")
+
+
+def claim(out: str | Path, kind: str, *, flag: str = "--out", also: tuple[str, ...] = ()) -> None:
+    """Refuse ``out`` unless it is new, empty, or holds ``kind`` (or one of ``also``); then check it can be written.
+
+    Args:
+        kind: the kind this command writes, a key of ``KINDS``.
+        also: other kinds this command may add to (``adapt`` writes into a compare store).
+
+    Raises:
+        ConfigError: ``out`` holds something else (named), or cannot be written.
+    """
+    out = Path(out)
+    found = held(out)
+    if found is not None and found != kind and found not in also:
+        if found == "file":
+            folder = out.with_suffix("") if out.suffix else out.parent / f"{out.name}-{kind}"
+            raise ConfigError(f"{flag} {str(out)!r} is a file, not a folder; choose a folder, e.g. {str(folder)!r}")
+        raise ConfigError(f"{flag} {str(out)!r} holds {KINDS[found]}, not {KINDS[kind]}; nothing was written there; "
+                          f"choose a new or empty folder, e.g. {str(out / kind)!r}")
+    check_writable(out, flag)
+
+
+def check_new(out: str | Path, what: str, flag: str = "--out") -> None:
+    """Refuse an ``out`` that exists (nothing is overwritten) or cannot be created; ``what`` it is for, e.g. "the export".
+
+    Raises:
+        ConfigError: ``out`` exists, or cannot be created.
+    """
+    out = Path(out)
+    if out.exists() or out.is_symlink():
+        raise ConfigError(f"{flag} {str(out)!r} already exists; give a new folder for {what} (nothing is overwritten)")
+    check_writable(out, flag)

@@ -1,0 +1,136 @@
+"""``headstart.outdir``: what an output folder holds, and which command may write there (the refusals through the CLI
+are cases of tests/test_bad_inputs.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from headstart.errors import ConfigError, HeadstartError
+from headstart.outdir import check_new, claim, held
+from headstart.results import RunResult
+from headstart.store import Store
+
+
+def _store(folder, spec_extra=None):
+    with Store(folder) as store:
+        store.put(RunResult(key="k", spec={"strategy": "linear-probe", "n": 8, "seed": 0, **(spec_extra or {})}, status="done",
+                            metrics={"accuracy": 0.5}))
+    return folder
+
+
+def test_held_names_each_kind(tmp_path):
+    assert held(tmp_path / "new") is None
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / ".DS_Store").write_text("")  # hidden entries do not count
+    assert held(tmp_path / "empty") is None
+    assert held(_store(tmp_path / "c")) == "compare"
+    assert held(_store(tmp_path / "cl", {"continual": {"arm": "naive"}})) == "continual"
+    assert held(_store(tmp_path / "mt", {"multitask": {"members": ["a"]}})) == "multitask"
+    Store(tmp_path / "blank").open().close()
+    assert held(tmp_path / "blank") == "compare"  # an empty store: any store command may fill it
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.json").write_text("{}")
+    assert held(tmp_path / "run") == "run"
+    (tmp_path / "f.txt").write_text("x")
+    assert held(tmp_path / "f.txt") == "file"
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "a.csv").write_text("x")
+    assert held(tmp_path / "mine") == "other"
+
+
+def test_held_reads_a_store_without_writing_to_it(tmp_path):
+    folder = _store(tmp_path / "c", {"continual": {}})
+    before = sorted(p.name for p in folder.iterdir())
+    assert held(folder) == "continual"
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_a_store_that_is_not_sqlite_is_left_to_the_store_to_name(tmp_path):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "runs.sqlite").write_bytes(b"")  # 0 bytes: Store.open says what is wrong
+    assert held(tmp_path / "s") == "compare"
+
+
+def test_claim_takes_new_empty_and_same_kind_and_refuses_the_rest(tmp_path):
+    claim(tmp_path / "new" / "deeper", "compare")
+    assert not (tmp_path / "new").exists()  # claiming creates nothing
+    claim(_store(tmp_path / "c"), "compare")
+    claim(_store(tmp_path / "cl", {"continual": {}}), "continual")
+    with pytest.raises(ConfigError, match=r"holds a continual store, not a compare store \(runs.sqlite\); nothing was written"):
+        claim(tmp_path / "cl", "compare")
+    with pytest.raises(ConfigError, match="holds a compare store"):
+        claim(tmp_path / "c", "run")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ConfigError, match=r"is a file, not a folder; choose a folder, e.g. '.*f-run'"):
+        claim(tmp_path / "f", "run")
+    with pytest.raises(ConfigError, match="cannot write to output directory"):
+        claim(tmp_path / "f" / "below", "run")
+
+
+def test_check_new_refuses_what_exists_and_what_cannot_be_made(tmp_path):
+    check_new(tmp_path / "ex", "the export")
+    with pytest.raises(ConfigError, match="already exists; give a new folder for the export"):
+        check_new(tmp_path, "the export")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ConfigError, match="not a directory"):
+        check_new(tmp_path / "f" / "ex", "the export")
+
+
+def test_a_meta_train_stopped_before_its_summary_is_its_own(tmp_path):
+    """Arm folders saved, meta.json not yet: a re-run may write there; a folder of another backbone may not."""
+    arm = tmp_path / "meta" / "protonet"
+    arm.mkdir(parents=True)
+    (arm / "headstart-image.json").write_text(json.dumps({"trained_by": {"command": "meta-train"}}))
+    assert held(tmp_path / "meta") == "meta"
+    (arm / "headstart-image.json").write_text(json.dumps({"trained_by": {"command": "something-else"}}))
+    assert held(tmp_path / "meta") == "other"
+
+
+def test_meta_train_refuses_another_experiments_folder_and_takes_its_own(tmp_path):
+    from headstart.meta.config import MetaConfig
+    from headstart.meta.train import check_out
+
+    out = tmp_path / "meta"
+    out.mkdir()
+    cfg = MetaConfig(ways=3)
+    (out / "meta.json").write_text(json.dumps({"config": json.loads(json.dumps(cfg.to_json()))}))
+    check_out(out, cfg)  # the same experiment: a re-run replaces it
+    check_out(out, MetaConfig(ways=3, threads=1))  # threads change the speed, not the experiment
+    with pytest.raises(ConfigError, match="holds another meta-train \\(ways 3, not 5\\)"):
+        check_out(out, MetaConfig(ways=5))
+    (out / "meta.json").write_text("{oops")
+    with pytest.raises(ConfigError, match="damaged meta.json"):
+        check_out(out, cfg)
+
+
+def test_the_python_api_refuses_with_a_headstart_error(tmp_path):
+    """multitask and meta_train refuse a folder of other files before loading anything, as the CLI does."""
+    import headstart
+    from headstart.meta.train import meta_train
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(HeadstartError, match="holds files headstart did not write"):
+        headstart.multitask(out=tmp_path)
+    with pytest.raises(HeadstartError, match="holds files headstart did not write"):
+        meta_train(tmp_path)
+    with pytest.raises(HeadstartError, match="holds files headstart did not write"):
+        headstart.continual(out=tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_train_never_replaces_a_store(tmp_path, toy_csv, tiny_registry):
+    """The store's folder stays whole: the refusal comes before training, and the swap would refuse it too."""
+    import headstart
+    from headstart.atomic import write_directory
+    from headstart.errors import StoreError
+    from headstart.outdir import held as kind_of
+
+    folder = _store(tmp_path / "store")
+    with pytest.raises(ConfigError, match="holds a compare store"):
+        headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=8, out=folder)
+    with pytest.raises(StoreError, match="not a headstart run"):
+        write_directory(folder, lambda d: None, is_replaceable=lambda d: kind_of(d) == "run", what="headstart run")
+    with Store(folder, create=False) as store:
+        assert [r.key for r in store.results()] == ["k"]
