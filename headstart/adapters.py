@@ -72,6 +72,9 @@ def inspect(directory: str | Path) -> AdapterInfo:
         config = _read_json(peft_config) if peft_config.exists() else {}
         kind = {"adapter": "headstart-peft", "merged": "merged"}.get(saved, "headstart")
         files = ["adapter_model.safetensors", "weights.safetensors"] if saved == "adapter" else ["weights.safetensors"]
+        for name in files:  # "fine" only when the files load: a damaged one is named here, not at predict
+            if (directory / name).exists():
+                _parameters(directory / name)
         return AdapterInfo(str(directory), kind, resolved["strategy"], config.get("peft_type") or resolved["strategy"],
                            meta["spec"]["backbone"], list(meta.get("label_names", [])), resolved["data"]["task"],
                            metrics.get("trainable_params"), sum((directory / f).stat().st_size for f in files if (directory / f).exists()),
@@ -84,13 +87,24 @@ def inspect(directory: str | Path) -> AdapterInfo:
             pickled = [p.name for p in directory.glob("adapter_model.bin")]
             hint = " (adapter_model.bin is pickle-based and is not loaded; re-save it with safe_serialization=True)" if pickled else ""
             raise StoreError(f"{str(directory)!r} has adapter_config.json but no adapter_model.safetensors{hint}")
-        from safetensors import safe_open
-
-        with safe_open(str(weights), "pt") as f:
-            count = sum(int(np.prod(f.get_slice(k).get_shape())) for k in f.keys())
         return AdapterInfo(str(directory), "peft", None, config.get("peft_type"), config.get("base_model_name_or_path"),
-                           trainable_params=count, adapter_bytes=weights.stat().st_size, config=_summary(config))
+                           trainable_params=_parameters(weights), adapter_bytes=weights.stat().st_size, config=_summary(config))
     raise StoreError(f"{str(directory)!r} is neither a headstart run (spec.json) nor a PEFT adapter (adapter_config.json)")
+
+
+def _parameters(path: Path) -> int:
+    """How many numbers a safetensors file holds, read from its header.
+
+    Raises:
+        StoreError: the file is not readable safetensors (truncated, overwritten).
+    """
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            return sum(int(np.prod(f.get_slice(k).get_shape())) for k in f.keys())
+    except (SafetensorError, OSError, ValueError) as e:
+        raise StoreError(f"cannot read {str(path)!r} ({type(e).__name__}): the file is corrupt; train the run again") from None
 
 
 def _summary(config: dict[str, Any]) -> dict[str, Any]:

@@ -222,12 +222,37 @@ def _status(directory: Path) -> str:
         return "done"  # metrics.json is informational; the weights check below decides
 
 
+def weights_of(identity: dict[str, Any]) -> str | None:
+    """The weight files' fingerprint a backbone identity records: a text folder's ``weights``, an image folder's
+    ``source`` after its '#'; None for a built-in backbone (its package pins the weights)."""
+    if identity.get("weights"):
+        return str(identity["weights"])
+    source = str(identity.get("source") or "")
+    return source.rpartition("#")[2] if "#" in source else None
+
+
+def check_same_weights(directory: Path, recorded: dict[str, Any], current: dict[str, Any]) -> None:
+    """Refuse a run whose backbone folder holds other weights than when it trained: its head and any adapter were
+    fitted to the old ones, so its predictions would be silently wrong.
+
+    Raises:
+        StoreError: the fingerprints differ.
+    """
+    before, now = weights_of(recorded), weights_of(current)
+    if before and now and before != now:
+        source = str(recorded.get("source") or recorded.get("name")).partition("#")[0]
+        raise StoreError(f"the backbone {source!r} holds other weights than when {str(directory)!r} trained (fingerprint "
+                         f"{before[:12]} then, {now[:12]} now), and the run's head was fitted to the old ones; put those "
+                         "weights back, or train the run again on the new ones")
+
+
 def load_run(directory: str | Path) -> LoadedRun:
     """Rebuild the trained model of a run directory.
 
     Raises:
         StoreError: not a run directory, incompatible format, missing or corrupt weights.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     directory = Path(directory)
@@ -257,7 +282,7 @@ def load_run(directory: str | Path) -> LoadedRun:
         try:
             strategy.attach(model, strategy.options(resolved["options"]), precision=resolved["train"]["precision"],
                             directory=directory)
-        except (OSError, ValueError, RuntimeError) as e:
+        except (OSError, ValueError, RuntimeError, SafetensorError) as e:  # a damaged adapter_model.safetensors, say
             raise StoreError(f"cannot load the adapter in {str(directory)!r} ({type(e).__name__}: {str(e).splitlines()[0][:200]}); train the run again") from None
     try:
         tensors = load_file(str(weights))
@@ -270,6 +295,8 @@ def load_run(directory: str | Path) -> LoadedRun:
                          "train the run again") from None
     if unexpected or any(not k.startswith("backbone.") for k in missing):
         raise StoreError(f"{str(weights)!r} does not match its spec (unexpected {unexpected[:3]}, missing {[k for k in missing if not k.startswith('backbone.')][:3]}); train the run again")
+    if missing and meta["backbone_saved"] != "full":  # some weights come from the backbone folder: as they were then?
+        check_same_weights(directory, identity, backbone.describe())
     device = pick_device()
     model.to(device).eval()
     return LoadedRun(directory, meta, model, task, label_names, device)

@@ -338,3 +338,38 @@ def test_real_lora_round_trips_through_plain_peft_and_merges(tmp_path):
     assert torch.allclose(plain_peft_logits(peft_model, tmp_path / "lora", batch), logits(run), atol=1e-5)
     result = merge(tmp_path / "lora", tmp_path / "merged")
     assert result.max_abs_diff <= 1e-4
+
+
+def test_a_damaged_adapter_file_is_named_by_show_and_by_loading(lora_dir, tiny_registry, tmp_path):
+    """adapter_model.safetensors overwritten: `adapters show` and evaluate both say the file is corrupt, no traceback."""
+    import shutil
+
+    import headstart
+    from headstart.adapters import inspect
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(lora_dir, damaged)
+    (damaged / "adapter_model.safetensors").write_bytes(b"\x00" * 40)
+    with pytest.raises(StoreError, match="adapter_model.safetensors.*the file is corrupt; train the run again"):
+        inspect(damaged)
+    with pytest.raises(StoreError, match="cannot load the adapter in .*damaged.*train the run again"):
+        headstart.evaluate(damaged)
+
+
+def test_a_run_on_a_backbone_folder_whose_weights_changed_is_refused(make_tiny_bert, toy_csv, tmp_path):
+    """A head fitted on one set of weights is wrong on another: loading says so, naming both fingerprints."""
+    import headstart
+
+    base = make_tiny_bert(0)
+    folder = tmp_path / "encoder"
+    base.model.save_pretrained(folder, safe_serialization=True)
+    base.tokenizer.save_pretrained(folder)
+    headstart.fit(str(toy_csv), str(folder), strategy="linear-probe", n=32, out=tmp_path / "lp",
+                  config=TrainConfig(precision="fp32"))
+    headstart.fit(str(toy_csv), str(folder), strategy="full-finetune", n=32, out=tmp_path / "ft",
+                  config=TrainConfig(max_steps=2, min_steps=2, precision="fp32"))
+    assert headstart.evaluate(tmp_path / "lp")["accuracy"] >= 0
+    make_tiny_bert(1).model.save_pretrained(folder, safe_serialization=True)  # other weights under the same path
+    with pytest.raises(StoreError, match=r"holds other weights than when .*lp.* trained \(fingerprint \w+ then, \w+ now\)"):
+        headstart.evaluate(tmp_path / "lp")
+    assert headstart.evaluate(tmp_path / "ft")["accuracy"] >= 0  # a run holding every backbone weight does not need them
