@@ -76,7 +76,7 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
     # The input size actually used: an explicit --image-size equal to the network's own gives the same key.
     cfg = dataclasses.replace(cfg, image_size=identity.get("image_size"))
     return {
-        "data": {"name": data.name, "hash": data.hash, "task": data.task, "split": dataclasses.asdict(split_config)},
+        "data": {"name": data.name, "hash": data.hash, "task": data.task, "split": split_config.identity()},
         "backbone": identity.pop("name"),
         "backbone_config": identity,
         "strategy": strategy.name,

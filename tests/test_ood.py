@@ -186,6 +186,21 @@ def test_adapt_trains_each_method_on_the_source_and_the_oracle_on_the_target(tin
     assert rows["coral"]["over_baseline"]["mean"] == pytest.approx(rows["coral"]["mean"] - rows["source-only"]["mean"])
     oracle = rows["source-only"]["oracle"]
     assert oracle is not None and oracle["seeds"] == 2
+    from headstart.data import SplitConfig, load_dataset, split_dataset
+    from headstart.store import Store
+
+    with Store(tmp_path / "a", create=False) as store:
+        runs = [r for r in store.results() if r.status == "done"]
+    ceiling = [r for r in runs if r.spec["data"]["name"] != runs[0].spec["data"]["name"] or not r.record.get("ood")]
+    scored = [o for r in runs for o in r.record.get("ood") or () if o["tta"] is None]
+    assert ceiling and scored
+    target_data = load_dataset(target)
+    oracle_split = split_dataset(target_data, SplitConfig(**ceiling[0].spec["data"]["split"]))
+    methods_split = split_dataset(target_data, SplitConfig(**scored_split), by_label=False) if (
+        scored_split := next(r for r in runs if r.record.get("ood")).spec["data"]["split"]) else None
+    # the ceiling is scored on the methods' target test rows, and never trains on one of them
+    assert list(oracle_split.test) == list(methods_split.test) and scored[0]["test_rows"] == len(oracle_split.test)
+    assert not set(oracle_split.pool) & set(methods_split.test)
     if oracle["ci_low"] > rows["source-only"]["mean"]:
         assert rows["coral"]["gap_closed"] == pytest.approx((rows["coral"]["mean"] - rows["source-only"]["mean"])
                                                             / (oracle["mean"] - rows["source-only"]["mean"]))

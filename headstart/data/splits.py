@@ -8,7 +8,9 @@ examples are inside the first 32, so label-efficiency curves are paired across s
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +33,7 @@ class SplitConfig:
     max_val: int = 300
     max_test: int | None = None  # cap for quick sweeps (the demo): rows over it go to the pool, not to test
     dedupe: bool = False  # drop test rows that duplicate pool/val rows (headstart.data.leakage); off: existing splits stay as they were
+    stratify: bool = True  # False: one stratum, a seeded random cut that reads no label (how an out-of-domain target is cut)
 
     def __post_init__(self) -> None:
         for name in ("test_fraction", "val_fraction"):
@@ -43,15 +46,24 @@ class SplitConfig:
             raise ConfigError(f"max_test must be a positive integer or unset, got {self.max_test!r}; try max_test = 1000")
         if not isinstance(self.dedupe, bool):
             raise ConfigError(f"dedupe must be true or false, got {self.dedupe!r}; try dedupe = true")
+        if not isinstance(self.stratify, bool):
+            raise ConfigError(f"stratify must be true or false, got {self.stratify!r}; try stratify = true")
+
+    def identity(self) -> dict[str, Any]:
+        """The fields as stored in a run's spec; ``stratify`` only when off, so runs split the usual way keep their keys."""
+        fields = dataclasses.asdict(self)
+        if fields["stratify"]:
+            del fields["stratify"]
+        return fields
 
 
 _LEAKED: dict[tuple[str, SplitConfig], np.ndarray] = {}  # every run of a sweep re-splits; the check takes ~0.5 s on 13k texts
 
 
-def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_label: bool = True) -> Splits:
+def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_label: bool | None = None) -> Splits:
     """Split ``data`` into pool / val / test, stratified by label and keeping groups whole.
 
-    ``by_label=False`` reads no label: one stratum (a seeded random cut, groups still whole) — how an out-of-domain
+    ``by_label=False`` (default: ``config.stratify``) reads no label: one stratum (a seeded random cut, groups still whole) — how an out-of-domain
     dataset is split, so that which of its inputs alignment terms and test-time adaptation read (its pool) cannot
     depend on its labels.
 
@@ -61,6 +73,7 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_labe
     Raises:
         DataError: the dataset has a single class, or a class too small to appear in every part.
     """
+    by_label = config.stratify if by_label is None else by_label
     strata = data.stratify_labels() if by_label else np.zeros(len(data), dtype=np.int64)
     if data.task == "classification" and by_label:
         _check_classes(data, strata)

@@ -232,7 +232,8 @@ def adaptation_markdown(rows: list[dict[str, Any]], *, source: str, target: str,
 
     name = parse_eval_data(target)[0]
     ceiling = any(r.get("oracle") for r in rows)
-    oracle = (f"The oracle ({md_text(strategy)} trained on {md_text(name)}'s own labels) is the ceiling only."
+    oracle = (f"The oracle ({md_text(strategy)} trained on {md_text(name)}'s own labels, from its pool, and scored on the "
+              "same target test rows as every method) is the ceiling only."
               if ceiling else f"No oracle ({md_text(strategy)} trained on {md_text(name)}'s own labels) is in this store, "
               "so there is no ceiling and no gap closed.")
     majority = {r["n"]: r["majority"] for r in rows if r.get("majority") is not None}

@@ -63,7 +63,7 @@ def test_adaptation_md_shows_the_majority_row_and_flags_and_names_the_oracle_onl
     assert "\\[negative" not in written, "the dataset is named, not its mapping escaped into the prose"
     with_oracle = [{**r, "oracle": {"mean": 0.95, "ci_low": 0.9, "ci_high": 1.0, "seeds": 2}} for r in found]
     written = adaptation_markdown(with_oracle, source="a.csv", target="b.csv", strategy="full-finetune")
-    assert "The oracle (full-finetune trained on b.csv's own labels) is the ceiling only." in written
+    assert "The oracle (full-finetune trained on b.csv's own labels, from its pool, and scored on the same target test rows as every method) is the ceiling only." in written
     written = adaptation_markdown(found, source="a", target="b", strategy="ft", notes=["bn-adapt left out"])
     assert "- bn-adapt left out" in written
     bare = [{**r, "majority": None, "flags": []} for r in found]  # a regression, or a store from before "majority"
