@@ -67,7 +67,10 @@ def resolve_precision(requested: str, device: torch.device) -> str:
         cached = json.loads(path.read_text())
     except (OSError, ValueError):
         cached = {}
-    if key not in cached:
+    if not isinstance(cached, dict):  # a damaged cache is no cache: measure again and write a good one
+        cached = {}
+    entry = cached.get(key)
+    if not (isinstance(entry, dict) and entry.get("verdict") in ("bf16", "fp32")):  # absent, or not a verdict we give
         speedup = measure_bf16_speedup(device)
         cached[key] = {"bf16_speedup": round(speedup, 3), "verdict": "bf16" if speedup >= SPEEDUP_NEEDED else "fp32"}
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

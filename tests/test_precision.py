@@ -38,6 +38,17 @@ def test_corrupt_cache_is_measured_again(tmp_path, monkeypatch):
     assert precision.resolve_precision("auto", torch.device("cpu")) == "bf16"
 
 
+@pytest.mark.parametrize("content", ["[1, 2]", '"fp32"', "null", '{"KEY": "bf16"}', '{"KEY": {"verdict": "fp16"}}', '{"KEY": {}}'])
+def test_a_cache_of_the_wrong_shape_or_verdict_is_measured_again(tmp_path, monkeypatch, content):
+    """Valid JSON that is not our record (a list, a bare verdict, an unknown "fp16"): measured again, and rewritten."""
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path))
+    key = f"cpu|{precision.device_name(torch.device('cpu'))}|torch {torch.__version__}"
+    (tmp_path / "precision.json").write_text(content.replace("KEY", key.replace('"', '\\"')))
+    monkeypatch.setattr(precision, "measure_bf16_speedup", lambda device: 0.5)
+    assert precision.resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert json.loads((tmp_path / "precision.json").read_text())[key]["verdict"] == "fp32"
+
+
 def test_unwritable_cache_still_answers(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("")
