@@ -210,16 +210,16 @@ class Store:
         now = time.time()
         cols = table.spec_columns(spec)
         with self._transaction() as conn:
-            old = conn.execute("SELECT status, owner, lease_until FROM runs WHERE key = ?", (key,)).fetchone()
+            old = conn.execute("SELECT status, owner, lease_until, spec, metrics FROM runs WHERE key = ?", (key,)).fetchone()
             if old is not None:
-                if old["status"] == "done":
+                if table.finished(old):
                     return False
                 held = old["status"] == "running" and old["owner"] not in (None, owner)
                 if held and (old["lease_until"] is None or old["lease_until"] > now):
                     return False
-                conn.execute(
-                    "UPDATE runs SET status='running', owner=?, lease_until=?, error=NULL, updated_at=? WHERE key=?",
-                    (owner, now + lease_seconds, now, key),
+                conn.execute(  # the spec too: a damaged done row taken again gets its spec back before it trains
+                    "UPDATE runs SET status='running', spec=?, owner=?, lease_until=?, error=NULL, updated_at=? WHERE key=?",
+                    (cols["spec"], owner, now + lease_seconds, now, key),
                 )
             else:
                 conn.execute(
@@ -281,9 +281,11 @@ class Store:
         return [r for r in (table.to_result(row, self.file) for row in rows) if r is not None]
 
     def done_keys(self) -> set[str]:
-        """Keys of the finished runs: the cells a resumed sweep skips."""
+        """Keys of the finished runs: the cells a resumed sweep skips (``store_rows.finished``: a done row whose spec or
+        scores are damaged is not among them, so it trains again)."""
         with self._reading():
-            return {r["key"] for r in self.conn.execute("SELECT key FROM runs WHERE status = 'done'")}
+            return {r["key"] for r in self.conn.execute("SELECT key, status, spec, metrics FROM runs WHERE status = 'done'")
+                    if table.finished(r)}
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[None]:

@@ -144,6 +144,18 @@ def to_result(row: sqlite3.Row, file: Path | None = None) -> RunResult | None:
     )
 
 
+def finished(row: sqlite3.Row) -> bool:
+    """A done row whose spec and scores read back (a JSON object each, the scores not empty): a resumed sweep skips it.
+    A damaged one is not finished: it trains again, and its new row replaces it."""
+    if row["status"] != "done":
+        return False
+    try:
+        spec, metrics = json.loads(row["spec"] or ""), json.loads(row["metrics"] or "")
+    except (TypeError, ValueError):
+        return False
+    return isinstance(spec, dict) and isinstance(metrics, dict) and bool(metrics)
+
+
 def _number(row: sqlite3.Row, name: str, file: Path | None) -> int | float:
     value = row[name]
     if value is None:

@@ -341,6 +341,27 @@ def test_choices_fall_back_to_test_and_say_so_without_validation_scores() -> Non
     assert analysis.head_start(results)["chosen_on"] == "test (no validation scores stored)"
 
 
+def test_a_cell_without_validation_scores_is_left_out_never_compared_on_test() -> None:
+    """lora's validation scores were lost (an old row) and its test scores are the highest: the choice still reads
+    validation only, leaves lora out and says so; nothing compares one cell's test with another's validation."""
+    results = [run(s, n, seed, test, val=val, seconds=sec)
+               for s, sec, by_n in (("lora", 20, {16: (0.95, 0.60)}), ("full-finetune", 60, {16: (0.66, 0.70)}),
+                                    ("linear-probe", 1, {16: (0.60, 0.55)}), ("scratch", 30, {16: (0.50, 0.50)}))
+               for n, (test, val) in by_n.items() for seed in range(3)]
+    results = [dataclasses.replace(r, val_metrics={}) if r.spec["strategy"] == "lora" else r for r in results]
+    band = analysis.recommend(results)[0]
+    assert band["strategy"] == "full-finetune", band["text"]
+    assert band["evidence"][0]["chosen_on"] == "validation (lora n=16 left out: no validation score stored)"
+    assert "best on validation (lora n=16 left out: no validation score stored)" in band["text"]
+    hs = analysis.head_start(results)
+    assert hs["strategy"] == "full-finetune" and hs["chosen_on"].startswith("validation (lora n=16 left out")
+    cross = analysis.crossover(results, a="lora", b="linear-probe")
+    assert cross["n"] is None and "no size where both have a validation score" in cross["text"]
+    partial = [dataclasses.replace(r, val_metrics={}) if r.spec["strategy"] == "linear-probe" and r.spec["seed"] == 0 else r
+               for r in results if r.spec["strategy"] != "lora"]
+    assert analysis.recommend(partial)[0]["evidence"][0]["chosen_on"] == "validation"  # the seeds that have one are read
+
+
 def test_intervals_carry_the_test_sets_sampling_error() -> None:
     """Three seeds within 0.3 points of each other on 1,030 test rows: the seed interval alone is ±0.4 points, the
     binomial error of the test set ±2.3; the interval now covers both."""

@@ -190,3 +190,10 @@ def test_a_row_with_damaged_json_is_read_without_that_field_and_said_so(tmp_path
     assert set(results) == {"k0", "k2"} and results["k0"].metrics == {} and results["k2"].metrics == {"accuracy": 0.7}
     messages = " | ".join(r.getMessage() for r in caplog.records)
     assert "run k0 in" in messages and "damaged metrics" in messages and "run k1 in" in messages and "left out" in messages
+    with Store(tmp_path, create=False) as store:  # and neither damaged row counts as done: a resumed sweep trains both again
+        assert store.done_keys() == {"k2"}
+        assert store.claim("k0", spec(seed=0), "me", 60) and store.claim("k1", spec(seed=1), "me", 60)
+        assert not store.claim("k2", spec(seed=2), "me", 60)
+        assert store.get("k1").spec == spec(seed=1)  # its spec is whole again while it trains
+        store.put(done("k1", seed=1))
+        assert store.done_keys() == {"k1", "k2"}

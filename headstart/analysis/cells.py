@@ -80,14 +80,15 @@ class Cell:
         return ordered[:1] if self.deterministic else ordered
 
     @property
-    def on_validation(self) -> bool:
-        """Every seed has a validation score: choices use it (else they fall back to test, and say so)."""
-        return bool(self.by_seed) and set(self.val_by_seed) >= set(self.by_seed)
+    def has_validation(self) -> bool:
+        """Some seed has a validation score."""
+        return bool(self.val_by_seed)
 
-    def choice_score(self, sign: float) -> float:
-        """Oriented mean the choices rank by: validation when stored, else test."""
-        values = self.val_by_seed if self.on_validation else self.by_seed
-        return sign * math.fsum(values[s] for s in self.by_seed) / len(self.by_seed)
+    def choice_score(self, sign: float, basis: str) -> float:
+        """Oriented mean the choices rank by, over the seeds that have a score on ``basis`` ("validation" or "test":
+        ``choice_basis`` of the cells compared, never one basis for one cell and the other for the next)."""
+        values = self.val_by_seed if basis == "validation" else self.by_seed
+        return sign * math.fsum(values.values()) / len(values)
 
 
 def current_runs(results: list[RunResult]) -> list[RunResult]:
@@ -212,7 +213,7 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
         rows.append({
             "strategy": cell.strategy, "n": cell.n, "n_actual": cell.n_actual, "mean": ci["mean"], "ci_low": ci["ci_low"],
             "ci_high": ci["ci_high"], "std": std, "seeds": len(cell.by_seed), "runs": len(cell.values),
-            "val_mean": (math.fsum(cell.val_by_seed.values()) / len(cell.val_by_seed)) if cell.on_validation else None,
+            "val_mean": (math.fsum(cell.val_by_seed.values()) / len(cell.val_by_seed)) if cell.has_validation else None,
             "interval": " and ".join(covers) or "none", "train_seconds": cell.train_seconds,
             "trainable_params": cell.trainable_params, "saved_bytes": cell.saved_bytes, "seconds_per_step": cell.seconds_per_step,
             "chosen": cell.chosen, "budget": cell.budget, "note": note,
@@ -290,8 +291,25 @@ def resolve_direction(metric: str, better_high: bool | None) -> bool:
     return higher_is_better(metric) if better_high is None else better_high
 
 
+def choice_basis(cells_: list[Cell]) -> str:
+    """What a choice among ``cells_`` reads: "validation" when any of them has validation scores (then a cell without
+    any is left out of the choice: ``choosable``), "test" only when none has (a store older than validation scores)."""
+    return "validation" if any(c.has_validation for c in cells_) else "test"
+
+
+def choosable(cells_: list[Cell]) -> list[Cell]:
+    """The cells a choice may pick: those with a score on ``choice_basis(cells_)``."""
+    basis = choice_basis(cells_)
+    return [c for c in cells_ if basis == "test" or c.has_validation]
+
+
 def chosen_on(cells_: list[Cell]) -> str:
-    return "validation" if all(c.on_validation for c in cells_) else "test (no validation scores stored)"
+    """What the choice read, said in the report: "validation" (naming any cell left out for having none), or "test
+    (no validation scores stored)"."""
+    if choice_basis(cells_) == "test":
+        return "test (no validation scores stored)"
+    left = sorted({f"{c.strategy} n={c.n}" for c in cells_ if not c.has_validation})
+    return "validation" + (f" ({', '.join(left)} left out: no validation score stored)" if left else "")
 
 
 def counts(results: list[RunResult]) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from headstart.analysis.cells import (BASELINE, CONFIDENCE, cells, chosen_on, delta_text, format_n, improvement, paired_cell,
+from headstart.analysis.cells import (BASELINE, CONFIDENCE, cells, choice_basis, choosable, chosen_on, delta_text, format_n, improvement, paired_cell,
                                       resolve_direction, sizes)
 from headstart.results import RunResult
 
@@ -28,7 +28,8 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
         others = [c for (s, m), c in table.items() if m == n and s != BASELINE]
         if (BASELINE, n) not in table or not others:
             continue
-        best = max(others, key=lambda c: c.choice_score(sign))
+        basis = choice_basis(others)
+        best = max(choosable(others), key=lambda c: c.choice_score(sign, basis))
         diff = paired_cell(table, best.strategy, BASELINE, n, confidence, metric=metric)
         if diff is None:
             continue
@@ -55,8 +56,12 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
     both = [n for n in sizes(table) if (a, n) in table and (b, n) in table]
     if not both:
         return {"n": None, "a": a, "b": b, "text": f"{a} and {b} were not both run at any size"}
-    on = chosen_on([table[(s, n)] for n in both for s in (a, b)])
-    ahead = [table[(a, n)].choice_score(sign) - table[(b, n)].choice_score(sign) >= 0 for n in both]
+    compared = [table[(s, n)] for n in both for s in (a, b)]
+    on, basis = chosen_on(compared), choice_basis(compared)
+    both = [n for n in both if basis == "test" or (table[(a, n)].has_validation and table[(b, n)].has_validation)]
+    if not both:
+        return {"n": None, "a": a, "b": b, "chosen_on": on, "text": f"{a} and {b} have no size where both have a validation score"}
+    ahead = [table[(a, n)].choice_score(sign, basis) - table[(b, n)].choice_score(sign, basis) >= 0 for n in both]
     if not ahead[-1]:
         return {"n": None, "a": a, "b": b, "chosen_on": on, "text": f"not within the sizes tried (on {on})"}
     i = len(ahead)

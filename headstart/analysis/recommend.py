@@ -9,7 +9,7 @@ from typing import Any
 
 from headstart.analysis import flags
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MARGIN_RELATIVE, MIN_PAIRS, PERCENT_METRICS, Cell,
-                                      chosen_on, paired_cell, resolve_direction, budget_flags, cell_interval, cells, counts,
+                                      choice_basis, choosable, chosen_on, paired_cell, resolve_direction, budget_flags, cell_interval, cells, counts,
                                       delta_text, format_n, improvement, scale, sizes)
 from headstart.analysis.stats import mean_ci
 from headstart.errors import ConfigError
@@ -57,7 +57,9 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
     paired validation interval of (best − it) lies below the margin (at least ``MIN_PAIRS`` seeds). The test scores
     of what was picked are attached."""
     sign = 1.0 if better_high else -1.0
-    here = sorted((c for (_, m), c in table.items() if m == n), key=lambda c: -c.choice_score(sign))
+    at_n = [c for (_, m), c in table.items() if m == n]
+    basis = choice_basis(at_n)
+    here = sorted(choosable(at_n), key=lambda c: -c.choice_score(sign, basis))
     best, pick, versus = here[0], here[0], []
     allowed = margin(metric, mean_ci(best.values)[0], margin_points)
     equivalence, undecided = None, None
@@ -83,7 +85,7 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
     ci = cell_interval(pick, metric, confidence)
     return {"n": n, "n_actual": best.n_actual, "strategy": pick.strategy, "best": best.strategy,
             "reason": "best" if pick is best else "cheaper", "mean": ci["mean"], "ci": [ci["ci_low"], ci["ci_high"]],
-            "score_text": _score_text(ci["mean"], ci, metric), "chosen_on": chosen_on(here),
+            "score_text": _score_text(ci["mean"], ci, metric), "chosen_on": chosen_on(at_n),
             "label_free": pick.label_free,
             "train_seconds": pick.train_seconds, "best_seconds": best.train_seconds, "trainable_params": pick.trainable_params, "versus": versus,
             "equivalence": equivalence, "undecided": undecided if pick is best else None}
