@@ -146,6 +146,12 @@ def _kind_store(f: "Files", name: str, kind: str) -> str:
     return str(f.path(name))
 
 
+def _empty_store(f: "Files") -> str:
+    (f.root / "zero").mkdir(exist_ok=True)
+    f.write("zero/runs.sqlite", b"")
+    return str(f.path("zero"))
+
+
 def _user_folder(f: "Files") -> str:
     (f.root / "mine").mkdir(exist_ok=True)
     f.write("mine/notes.txt", "the user's own file\n")
@@ -356,6 +362,8 @@ CASES = [
          ("holds another meta-train", "ways 3, not 5")),
     Case("meta-train --out on a folder of other files", lambda f: ["meta-train", "--out", _user_folder(f)],
          ("holds files headstart did not write",)),
+    Case("runs on a 0-byte runs.sqlite", lambda f: ["runs", _empty_store(f)], ("holds no headstart runs", "empty or foreign")),
+    Case("report on a 0-byte runs.sqlite", lambda f: ["report", _empty_store(f)], ("holds no headstart runs",)),
     Case("export --out that cannot be created", lambda f: ["export", str(f.run()), "--out", _blocker(f)],
          ("cannot write to output directory", "not a directory")),
 ]

@@ -48,14 +48,15 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
 
     Returns:
         ``{n, n_actual, a, b, points, ci, p_value, significant, chosen_on, text}`` (the paired test comparison at n),
-        or ``{n: None, a, b, text}`` when ``a`` never settles ahead or one of them was not run.
+        or ``{n: None, a, b, text}`` when ``a`` never settles ahead, with ``measured: False`` when one of them was not
+        run (the reports then leave the line out: it would name strategies the store does not hold).
     """
     better_high = resolve_direction(metric, higher_is_better)
     sign = 1.0 if better_high else -1.0
     table = cells(results, metric)
     both = [n for n in sizes(table) if (a, n) in table and (b, n) in table]
     if not both:
-        return {"n": None, "a": a, "b": b, "text": f"{a} and {b} were not both run at any size"}
+        return {"n": None, "a": a, "b": b, "text": f"{a} and {b} were not both run at any size", "measured": False}
     compared = [table[(s, n)] for n in both for s in (a, b)]
     on, basis = chosen_on(compared), choice_basis(compared)
     both = [n for n in both if basis == "test" or (table[(a, n)].has_validation and table[(b, n)].has_validation)]

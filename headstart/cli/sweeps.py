@@ -248,7 +248,7 @@ def _print_report(paths: dict[str, Path], out_dir: Path) -> None:
         if head:
             typer.echo(f"head-start: {head['text']}")
         cross = one.get("crossover") or {}
-        if cross.get("text"):
+        if cross.get("text") and cross.get("measured", True):
             typer.echo(f"crossover: {cross['text']}")
         for band in one.get("recommendation", []):
             typer.echo(f"recommendation: {band['text']}")

@@ -174,7 +174,7 @@ showSize();
 for (const text of D.recommendation) $("advice").append(el("li", text));
 if (!D.recommendation.length) $("advice").append(el("li", "no finished runs yet"));
 $("head-start").textContent = D.head_start ? "Head start: " + D.head_start : "Head start: scratch was not run, so there is no baseline.";
-$("crossover").textContent = "Crossover: " + D.crossover;
+if (D.crossover) $("crossover").textContent = "Crossover: " + D.crossover;
 if (D.reference) $("reference").textContent = "Reference: " + D.reference.text;
 if (D.leakage) {
   $("leakage").textContent = "Test-set leakage: " + D.leakage.text;
@@ -290,7 +290,7 @@ def _payload(summary: dict[str, Any], title: str, command: str | None) -> dict[s
         "sizes": [{"label": k, "x": x} for k, x in sizes.items()], "curves": curves,
         "recommendation": [band["text"] for band in summary["recommendation"]],
         "head_start": summary["head_start"]["text"] if summary["head_start"] else None,
-        "crossover": summary["crossover"]["text"],
+        "crossover": summary["crossover"]["text"] if summary["crossover"].get("measured", True) else None,
         "leakage": summary.get("leakage"),
         "superseded": superseded_text(summary),
         "grid_edges": [e["text"] for e in summary.get("grid_edges") or []],

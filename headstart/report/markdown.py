@@ -116,8 +116,9 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
     hs = summary["head_start"]
     if reference_text(summary):
         lines += ["", f"**Reference:** {md_text(reference_text(summary))}"]
-    lines += ["", f"**Head start:** {md_text(hs['text']) if hs else 'scratch was not run, so there is no baseline.'}",
-              "", f"**Crossover:** {md_text(summary['crossover']['text'])}", ""]
+    lines += ["", f"**Head start:** {md_text(hs['text']) if hs else 'scratch was not run, so there is no baseline.'}", ""]
+    if summary["crossover"].get("measured", True):
+        lines += [f"**Crossover:** {md_text(summary['crossover']['text'])}", ""]
     leakage = summary.get("leakage")
     if leakage:
         lines += [f"**{'Warning — test-set leakage' if leakage['warn'] else 'Test-set leakage'}:** {md_text(leakage['text'])}", ""]

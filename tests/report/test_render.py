@@ -83,6 +83,13 @@ def test_markdown_has_table_advice_command_and_failures(tmp_path: Path) -> None:
     assert "headstart adapt" not in text, "a compare's report has no adapt preface"
 
 
+def test_no_crossover_line_names_strategies_the_store_does_not_hold(tmp_path: Path) -> None:
+    results = [r for r in sweep_results() if r.spec["strategy"] in ("scratch", "linear-probe")]
+    paths = render(make_store(tmp_path, results))
+    assert "Crossover" not in paths["report.md"].read_text() and "full-finetune" not in paths["report.md"].read_text()
+    assert '"crossover": null' in paths["report.html"].read_text()
+
+
 def test_markdown_escapes_user_strings() -> None:
     assert md_text("a|b<i>*x*") == r"a\|b&lt;i&gt;\*x\*"
 
