@@ -253,13 +253,17 @@ ADVICE = {  # what to try when a single run carries a budget flag (analysis.flag
 
 def budget_notes(result: Any) -> list[dict[str, str]]:
     """``analysis.flags.run_flags`` of one run, as ``{reason, text, advice}``: the same evidence the report flags."""
-    from headstart.analysis.flags import REASONS, run_flags
+    from headstart.analysis.flags import REASONS, run_flags, solver_steps
 
     budget = (result.record or {}).get("budget") or {}
-    capped = bool(budget.get("planned_steps")) and budget.get("max_steps") == budget.get("planned_steps")
-    closed = not budget.get("planned_steps")
+    solved = solver_steps(result)  # setfit: the steps its solve took, outside the engine's budget
+    planned = budget.get("planned_steps") or solved
+    capped = bool(planned) and budget.get("max_steps") == planned
+    closed = not planned
 
     def advice(reason: str) -> str:
+        if solved and not budget.get("planned_steps") and reason == "majority" and not capped:
+            return "draw more pairs (--option iterations=…) or try --tune lr; with these labels it learned nothing so far"
         if closed and reason == "majority" and not result.spec.get("n"):  # reads no label: its descriptions are all it has
             return ("it reads no labels and takes no optimiser steps: describe the classes better (--label-descriptions) "
                     "or train a strategy on labels")

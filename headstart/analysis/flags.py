@@ -148,6 +148,12 @@ def budget_text(runs: list[RunResult]) -> str:
     return ", ".join(parts)
 
 
+def solver_steps(r: RunResult) -> int:
+    """Optimiser steps a strategy's solve took outside the engine's budget (setfit's pair steps; 0 for a closed form)."""
+    value = (r.chosen or {}).get("pair_steps")
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
 def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
     """Cells (strategy, size) where at least half of the done seeds share a ``run_flags`` reason.
 
@@ -179,6 +185,13 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             if planned == 0 and n == 0:  # reads no label: its class descriptions are all it has
                 nothing = ("it reads no labels and takes no optimiser steps: describe the classes better "
                            "(--label-descriptions), or read it as: its descriptions do not separate these classes")
+            elif planned == 0 and any(solver_steps(r) for r in runs):  # setfit: its solve tunes the encoder on pairs
+                steps = max(solver_steps(r) for r in runs)
+                nothing = (f"--max-steps {steps} capped its pair steps: raise it first, or read it as: this arm learned "
+                           "nothing here" if all(solver_steps(r) == (r.record or {}).get("budget", {}).get("max_steps")
+                                                 for r in runs)
+                           else f"its encoder took {steps} pair steps: draw more pairs (--option iterations=…)"
+                           + ("" if tuned else " or --tune lr") + ", or read it as: this arm learned nothing here")
             elif planned == 0:  # closed form: no budget would change it
                 nothing = "it takes no optimiser steps, so no budget would change it: read it as: this arm learned nothing here"
             elif plateau:

@@ -190,3 +190,24 @@ def test_a_single_runs_advice_names_the_cap_the_user_set_and_has_none_for_steps_
     solved.spec.update(n=8, n_requested=8)  # icl's k examples: it read labels
     (note,) = budget_notes(solved)
     assert note["advice"].startswith("it takes no optimiser steps; with these labels it learned nothing")
+
+
+def test_setfit_at_the_majority_rate_is_told_about_its_pair_steps_not_that_it_takes_none() -> None:
+    """setfit's encoder steps happen in its solve (chosen["pair_steps"]); the engine plans none. Its advice names the
+    --max-steps that capped those steps, or more pairs, never 'takes no optimiser steps'."""
+    from headstart.api import budget_notes
+
+    def setfit(seed: int, cap: int | None) -> RunResult:
+        r = run("setfit", 16, seed, [0.55], planned=0, steps=0, majority=0.55)
+        r.record["history"] = [{"step": 0, "phase": "setfit", "val_score": 0.55, "solved": True}]
+        r.record["budget"].update(max_steps=cap)
+        return dataclasses.replace(r, val_metrics={"accuracy": 0.55}, chosen={"pair_steps": 8 if cap == 8 else 40, "C": 1.0})
+
+    (flag,) = flags.budget_flags([setfit(0, 8), setfit(1, 8)])
+    assert "--max-steps 8 capped its pair steps: raise it first" in flag["text"] and "no optimiser steps" not in flag["text"]
+    (flag,) = flags.budget_flags([setfit(0, None), setfit(1, None)])
+    assert "its encoder took 40 pair steps: draw more pairs (--option iterations=…)" in flag["text"], flag["text"]
+    (note,) = budget_notes(setfit(0, 8))
+    assert note["advice"].endswith("(--max-steps 8 capped this run: raise it first)"), note["advice"]
+    (note,) = budget_notes(setfit(0, None))
+    assert note["advice"].startswith("draw more pairs (--option iterations=…)") and "no optimiser steps" not in note["advice"]
