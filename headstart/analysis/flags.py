@@ -59,7 +59,8 @@ def run_flags(result: RunResult) -> list[str]:
     """Which of ``REASONS`` hold for one run, from its validation history (``RunResult.record``).
 
     ``improving``: it took every step of its budget (no early stop) and the last check of its final phase scored
-    above every earlier check of that phase by at least ``IMPROVING_MIN``. ``unchecked``: it took every step and its
+    above every earlier check of that phase by at least ``IMPROVING_MIN``, or tied the check before it and both
+    scored above every check before them by that much (a rise whose last two checks score alike). ``unchecked``: it took every step and its
     final phase was checked once. ``slow``: it took every step, and its final phase, checked at least four times,
     gained at least ``IMPROVING_MIN`` from its lowest check to its best, of which its checks in the phase's first half
     reached less than ``SLOW_SHARE``.
@@ -82,9 +83,13 @@ def run_flags(result: RunResult) -> list[str]:
         if len(final) == 1:
             reasons.append("unchecked")
         else:
+            # the last check beats every earlier one by the margin; or it ties the one before (validation scores move
+            # in steps of one row: two checks on a rise can score alike) and both beat every check before them by it
+            last = final[-1]["val_score"]
             before = max(h["val_score"] for h in final[:-1])
             least = IMPROVING_MIN if budget.get("metric") in FRACTION_METRICS else IMPROVING_MIN * abs(before)
-            if final[-1]["val_score"] >= before + least:
+            tie = len(final) > 2 and abs(last - final[-2]["val_score"]) <= 1e-12
+            if last >= before + least or (tie and last >= before and last >= max(h["val_score"] for h in final[:-2]) + least):
                 reasons.append("improving")
     if budget.get("steps") == budget.get("planned_steps") and _slow(final, budget):  # an early stop plateaued
         reasons.append("slow")
