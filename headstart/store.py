@@ -77,8 +77,8 @@ class Store:
         conn.row_factory = sqlite3.Row
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            if not self.create and conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
-                                                ).fetchone() is None:  # a reader never writes a schema into a file
+            if not self.create and conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+                                                ).fetchone() is None:  # a reader never writes a schema into another file
                 conn.close()
                 raise StoreError(f"{str(self.file)!r} holds no headstart runs (an empty or foreign SQLite file); point at "
                                  f"the folder a compare, adapt, continual or multitask run wrote")
