@@ -19,6 +19,7 @@ __all__ = ["KINDS", "check_new", "check_writable", "claim", "held"]
 
 # what each kind of output is called in a refusal, and the command that writes it
 KINDS = {
+    "store": "an empty store (runs.sqlite, no run yet)",
     "compare": "a compare store (runs.sqlite)",
     "continual": "a continual store",
     "multitask": "a multitask store",
@@ -28,14 +29,16 @@ KINDS = {
     "other": "files headstart did not write",
 }
 STORE_FILE = "runs.sqlite"
+STORES = ("compare", "continual", "multitask")  # the kinds kept in a runs.sqlite
 RUN_MARKERS = ("spec.json", "metrics.json")  # either one: a run, perhaps half-saved before issue 25
 
 
 def held(folder: str | Path) -> str | None:
     """The kind of output ``folder`` holds (a key of ``KINDS``), or None when it does not exist or is empty.
 
-    A store's kind comes from its rows: a continual step's or a multitask run's spec says so; an empty store, or
-    one whose rows cannot be read, is taken as a compare store (its command then says what is wrong with it).
+    A store's kind comes from its rows: a continual step's or a multitask run's spec says so; a store with no row yet
+    is "store" (any store command may fill it); one whose rows cannot be read is taken as a compare store (its
+    command then says what is wrong with it).
     Hidden entries (a staging folder, ``.DS_Store``) do not count.
     """
     folder = Path(folder)
@@ -68,8 +71,10 @@ def _meta_trained(manifest: Path) -> bool:
 
 
 def _store_kind(file: Path) -> str:
-    try:
-        conn = sqlite3.connect(file.resolve().as_uri() + "?mode=ro&immutable=1", uri=True)  # writes nothing, not even -wal/-shm
+    wal = file.with_name(file.name + "-wal")  # rows a killed writer left in the log: read them through it
+    logged = wal.exists() and wal.stat().st_size > 0
+    try:  # read-only; immutable when there is no log, so that not even -wal/-shm files are created
+        conn = sqlite3.connect(file.resolve().as_uri() + ("?mode=ro" if logged else "?mode=ro&immutable=1"), uri=True)
     except sqlite3.Error:
         return "compare"
     try:
@@ -78,6 +83,8 @@ def _store_kind(file: Path) -> str:
         return "compare"
     finally:
         conn.close()
+    if not specs:
+        return "store"  # no run yet (a first call stopped early): any store command may fill it
     for text in specs:
         try:
             spec = json.loads(text)
@@ -117,6 +124,8 @@ def claim(out: str | Path, kind: str, *, flag: str = "--out", also: tuple[str, .
     """
     out = Path(out)
     found = held(out)
+    if found == "store" and kind in STORES:
+        found = kind
     if found is not None and found != kind and found not in also:
         if found == "file":
             folder = out.with_suffix("") if out.suffix else out.parent / f"{out.name}-{kind}"

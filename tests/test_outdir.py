@@ -29,7 +29,11 @@ def test_held_names_each_kind(tmp_path):
     assert held(_store(tmp_path / "cl", {"continual": {"arm": "naive"}})) == "continual"
     assert held(_store(tmp_path / "mt", {"multitask": {"members": ["a"]}})) == "multitask"
     Store(tmp_path / "blank").open().close()
-    assert held(tmp_path / "blank") == "compare"  # an empty store: any store command may fill it
+    assert held(tmp_path / "blank") == "store"  # no run yet: any store command may fill it
+    for kind in ("compare", "continual", "multitask"):
+        claim(tmp_path / "blank", kind)
+    with pytest.raises(ConfigError, match="holds an empty store"):
+        claim(tmp_path / "blank", "run")
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "metrics.json").write_text("{}")
     assert held(tmp_path / "run") == "run"
@@ -134,3 +138,18 @@ def test_train_never_replaces_a_store(tmp_path, toy_csv, tiny_registry):
         write_directory(folder, lambda d: None, is_replaceable=lambda d: kind_of(d) == "run", what="headstart run")
     with Store(folder, create=False) as store:
         assert [r.key for r in store.results()] == ["k"]
+
+
+def test_rows_a_killed_writer_left_in_the_log_are_read(tmp_path):
+    """A continual step stored just before a kill -9 sits in runs.sqlite-wal: the folder is still a continual store."""
+    import os
+    import subprocess
+    import sys
+
+    script = (f"from headstart.store import Store; from headstart.results import RunResult; import os\n"
+              f"s = Store({str(tmp_path / 's')!r}).open()\n"
+              "s.put(RunResult(key='k', spec={'strategy': 'lp', 'n': 8, 'seed': 0, 'continual': {}}, status='done', metrics={'a': 1}))\n"
+              "os._exit(0)\n")  # no close: the row stays in the log
+    subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ})
+    assert (tmp_path / "s" / "runs.sqlite-wal").stat().st_size > 0
+    assert held(tmp_path / "s") == "continual"

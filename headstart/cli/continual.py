@@ -63,5 +63,6 @@ def continual(
     for flag in result.flags:
         typer.echo(f"note: {flag}")
     if result.analysis["recommended"]:
-        typer.echo(f"recommended (highest validation ACC): {result.analysis['recommended']}")
+        caveat = result.analysis.get("recommended_caveat")
+        typer.echo(f"recommended (highest validation ACC): {result.analysis['recommended']}" + (f"; caveat: {caveat}" if caveat else ""))
     typer.echo(f"report: {result.reports['continual.md']} ({result.trained} steps trained now)")

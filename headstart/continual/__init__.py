@@ -209,6 +209,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
                      "them all under one softmax and is scored masked per task.")
     majority = [float(np.bincount(prepared.data.targets[split.test]).max() / max(len(split.test), 1)) for split in prepared.splits]
     result.flags = below_majority(result.analysis, majority, tasks)
+    result.analysis["recommended_caveat"] = recommended_caveat(result.analysis, majority)
     notes += result.flags
     notes = [n for n in notes if n]
     write_json(out / "continual.json", {"stream": stream, "scenario": scenario, "tasks": tasks, "majority": majority,
@@ -223,13 +224,30 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     return result
 
 
+def _low_tasks(row: dict[str, Any], majority: list[float]) -> list[int]:
+    """The tasks an arm learnt no better than their test split's majority class, just after training them."""
+    return [j for j, values in enumerate(row["matrix"]) if j < len(values) and values[j] is not None
+            and not math.isnan(values[j]) and values[j] <= majority[j] + 1e-9]
+
+
+def recommended_caveat(analysis: dict[str, Any], majority: list[float]) -> str | None:
+    """What qualifies the recommendation when the arm validation chose learnt some tasks no better than the majority
+    class (the choice itself never reads test scores; this caveat reads them only to warn)."""
+    row = next((r for r in analysis["arms"] if r["arm"] == analysis.get("recommended")), None)
+    low = [] if row is None else _low_tasks(row, majority)
+    if not low:
+        return None
+    return (f"it learnt {len(low)} of {len(row['matrix'])} tasks no better than the majority class just after training them, "
+            "so its lead may be a budget artefact rather than the method: re-run with more steps (--min-steps) or --tune "
+            "before relying on it")
+
+
 def below_majority(analysis: dict[str, Any], majority: list[float], tasks: list[str]) -> list[str]:
     """A note per arm that learnt a task no better than always answering its test split's majority class (R[j][j], the
     mean over seeds, at or below it): its scores on that task say nothing about the method."""
     notes = []
     for row in analysis["arms"]:
-        low = [j for j, values in enumerate(row["matrix"]) if j < len(values) and values[j] is not None
-               and not math.isnan(values[j]) and values[j] <= majority[j] + 1e-9]
+        low = _low_tasks(row, majority)
         if low:
             where = ", ".join(f"task {j} ({tasks[j]}) {100 * row['matrix'][j][j]:.1f}% against {100 * majority[j]:.1f}%" for j in low)
             notes.append(f"{row['arm']} learnt no better than the majority class on {where}, just after training it: "

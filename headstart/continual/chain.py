@@ -217,10 +217,18 @@ def save_checkpoint(chain: Chain, folder: Path, step: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {f"memory.{k}": v.detach().contiguous().cpu() for k, v in chain.memory.items()}
     models = chain.models if chain.method.independent else {-1: chain.model}
+    aliases: dict[str, str] = {}  # a tensor shared by several models (a frozen backbone per task) is written once
+    first: dict[tuple[int, int, tuple[int, ...]], str] = {}
     for k, model in models.items():
-        tensors.update({f"model.{k}.{name}": t.detach().contiguous().cpu() for name, t in model.state_dict().items()})
+        for name, t in model.state_dict().items():
+            key, where = f"model.{k}.{name}", (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
+            if where in first:
+                aliases[key] = first[where]
+                continue
+            first[where] = key
+            tensors[key] = t.detach().contiguous().cpu()
     tmp = folder / f"step-{step}.safetensors.tmp"
-    save_file(tensors, str(tmp))
+    save_file(tensors, str(tmp), metadata={"aliases": json.dumps(aliases)})
     share_files(tmp)
     kill_point("write:checkpoint")
     os.replace(tmp, folder / f"step-{step}.safetensors")
@@ -238,6 +246,7 @@ def load_checkpoint(chain: Chain, folder: Path, step: int) -> bool:
     try:
         tensors = load_file(str(path), device=str(chain.setup.device))
         state = json.loads((folder / f"step-{step}.json").read_text())
+        tensors.update({alias: tensors[key] for alias, key in _aliases(path).items()})
     except Exception:  # a torn file (a power cut before the data reached the disk): start the chain again
         return False
     chain.memory = {k[len("memory."):]: v for k, v in tensors.items() if k.startswith("memory.")}
@@ -251,6 +260,14 @@ def load_checkpoint(chain: Chain, folder: Path, step: int) -> bool:
     else:
         chain.model.load_state_dict({n[len("model.-1."):]: t for n, t in tensors.items() if n.startswith("model.-1.")})
     return True
+
+
+def _aliases(path: Path) -> dict[str, str]:
+    """The names ``save_checkpoint`` wrote once for several models: alias -> the name the tensor is stored under."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return json.loads((f.metadata() or {}).get("aliases") or "{}")
 
 
 def drop_checkpoint(folder: Path, step: int) -> None:

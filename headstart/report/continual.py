@@ -48,8 +48,10 @@ def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, 
             for r in analysis["tried"]) + "."]
     if analysis["recommended"]:
         best = next(r for r in analysis["arms"] if r["arm"] == analysis["recommended"])
+        caveat = analysis.get("recommended_caveat")
         lines += ["", f"**Recommended: {md_text(best['arm'])}** — highest validation ACC "
-                  f"({100 * best['val_acc']['mean']:.1f}%); its test ACC is {_ci(best['acc'])}."]
+                  f"({100 * best['val_acc']['mean']:.1f}%); its test ACC is {_ci(best['acc'])}."
+                  + (f" **Caveat:** {md_text(caveat)}." if caveat else "")]
     lines += ["", "## Accuracy matrices (mean over seeds, %)"]
     for row in analysis["arms"]:
         lines += ["", f"### {md_text(row['arm'])}", "", "| after \\ on | " + " | ".join(str(j) for j in range(len(tasks))) + " |",

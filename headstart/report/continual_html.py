@@ -56,7 +56,7 @@ for (const r of D.arms) {
                    Math.round(r.train_seconds), bytes(r.kept_bytes)]) tr.appendChild(el("td", v));
   body.appendChild(tr);
 }
-$("recommended").textContent = D.recommended ? "Recommended: " + D.recommended + " (highest ACC on the tasks' validation splits; test scores never choose)." : "";
+$("recommended").textContent = D.recommended ? "Recommended: " + D.recommended + " (highest ACC on the tasks' validation splits; test scores never choose)." + (D.caveat ? " Caveat: " + D.caveat + "." : "") : "";
 for (const n of D.notes) $("notes").appendChild(el("li", n));
 const select = $("arm-select");
 D.arms.forEach((r, i) => select.appendChild(el("option", r.arm, {value: i})));
@@ -104,5 +104,6 @@ def continual_html(analysis: dict[str, Any], *, title: str, tasks: list[str], no
             return [clean(v) for v in value]
         return value
 
-    data = {"title": title, "tasks": tasks, "notes": notes, "arms": clean(analysis["arms"]), "recommended": analysis["recommended"]}
+    data = {"title": title, "tasks": tasks, "notes": notes, "arms": clean(analysis["arms"]), "recommended": analysis["recommended"],
+            "caveat": analysis.get("recommended_caveat")}
     return _TEMPLATE.replace("__CSP__", _CSP).replace("__HELPERS__", JS_HELPERS).replace("__DATA__", script_json(data))

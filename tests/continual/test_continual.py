@@ -397,6 +397,24 @@ def test_an_arm_that_learnt_a_task_no_better_than_its_majority_class_is_named_wi
     assert "task 0" not in note and "task 2" not in note
 
 
+def test_a_recommendation_of_an_arm_that_learnt_tasks_no_better_than_the_majority_carries_a_caveat():
+    """Validation chose naive; its test matrix shows it learnt task 1 no better than the majority: the choice stands
+    (test never chooses) and the caveat says why to distrust it, in the markdown too."""
+    from headstart.continual import recommended_caveat
+    from headstart.report.continual import continual_markdown
+
+    arms = [{"arm": "naive", "method": "naive", "matrix": [[0.9], [0.1, 0.5]], "acc": {"mean": 0.5, "ci_low": 0.5, "ci_high": 0.5, "seeds": 1},
+             "val_acc": {"mean": 0.7}, "train_seconds": 1.0, "kept_bytes": 0},
+            {"arm": "replay", "method": "replay", "matrix": [[0.9], [0.6, 0.7]], "acc": {"mean": 0.65, "ci_low": 0.65, "ci_high": 0.65, "seeds": 1},
+             "val_acc": {"mean": 0.6}, "train_seconds": 1.0, "kept_bytes": 0}]
+    analysis = {"arms": arms, "tried": [], "recommended": "naive"}
+    caveat = recommended_caveat(analysis, [0.5, 0.5])
+    assert caveat.startswith("it learnt 1 of 2 tasks no better than the majority class")
+    assert recommended_caveat({**analysis, "recommended": "replay"}, [0.5, 0.5]) is None
+    text = continual_markdown({**analysis, "recommended_caveat": caveat}, stream="s", scenario="class", tasks=["a", "b"], notes=[])
+    assert "**Recommended: naive**" in text and "**Caveat:** it learnt 1 of 2 tasks" in text
+
+
 def test_runs_lists_a_continual_step_by_its_arm_and_place_in_the_stream(tmp_path):
     from headstart.listings import runs
     from headstart.results import RunResult
@@ -407,3 +425,54 @@ def test_runs_lists_a_continual_step_by_its_arm_and_place_in_the_stream(tmp_path
     with Store(tmp_path) as store:
         store.put(RunResult("k", spec, "done", metrics={"accuracy": 0.5}))
     assert runs(tmp_path)[0]["arm"] == "ewc[weight=5] task 2/3"
+
+
+def test_a_model_per_task_on_a_frozen_backbone_checkpoints_the_shared_weights_once(stream, tmp_path, tiny_registry):
+    """alone with linear-probe: every task's model holds the same frozen backbone tensors. The checkpoint writes them
+    once (safetensors refuses shared memory: this was a traceback) and names the others as aliases."""
+    from safetensors import safe_open
+
+    from headstart.continual import chain as chain_module
+    from headstart.continual import continual
+
+    saved = {}
+    real_drop = chain_module.drop_checkpoint
+
+    def keep(folder, step):  # the last checkpoint, every task's model in it, copied before it is dropped
+        path = folder / f"step-{step}.safetensors"
+        if path.exists():
+            saved["bytes"] = path.read_bytes()
+        real_drop(folder, step)
+
+    chain_module.drop_checkpoint = keep
+    try:
+        result = continual(str(stream), arms="alone", strategy="linear-probe", backbone="tiny", n=64, seeds=1,
+                           out=tmp_path / "out", config=FAST, alone=False)
+    finally:
+        chain_module.drop_checkpoint = real_drop
+    assert _rows(result)["alone"]["acc"]["mean"] > 0
+    path = tmp_path / "last.safetensors"
+    path.write_bytes(saved["bytes"])
+    aliases = chain_module._aliases(path)
+    with safe_open(str(path), "pt") as f:
+        stored = set(f.keys())
+    assert aliases and all(target in stored and alias not in stored for alias, target in aliases.items())
+
+
+@pytest.mark.slow
+def test_a_model_per_task_on_a_frozen_backbone_resumes_from_its_checkpoint(stream, tmp_path, tiny_backbone):
+    """kill -9 while alone (linear-probe) writes its third checkpoint, run again: the matrix equals an uninterrupted run's."""
+    def command(out: Path) -> list[str]:
+        return [*HEADSTART, "continual", "--stream", str(stream), "--backbone", str(tiny_backbone), "--arms", "alone",
+                "--strategy", "linear-probe", "--n", "32", "--seeds", "1", "--no-alone", "--out", str(out), "--quiet"]
+
+    whole = subprocess.run(command(tmp_path / "whole"), env=env(tmp_path), capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr
+    killed = subprocess.run(command(tmp_path / "killed"), env={**env(tmp_path), "HEADSTART_TEST_KILL_AT": "write:checkpoint#2"},
+                            capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    resumed = subprocess.run(command(tmp_path / "killed"), env=env(tmp_path), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    matrices = [{row["arm"]: row["matrix"] for row in json.loads((tmp_path / d / "continual.json").read_text())["arms"]}
+                for d in ("whole", "killed")]
+    assert matrices[0] == matrices[1]
