@@ -158,6 +158,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                    tune=tune, grid=grid, terms=terms_of(terms, strategy), retain=as_items(retain, name="retain"), group_column=group_column,
                    split_column=split_column, eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta),
                    split=SplitConfig(max_test=max_test))
+    check_tune_and_rate(spec)
     spec, loaded, defaults = _with_data_defaults(spec)
     with progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}", enabled=progress) as update:
         outcome = run(spec, data=loaded, progress=update, test=False, nproc=nproc)
@@ -249,6 +250,26 @@ ADVICE = {  # what to try when a single run carries a budget flag (analysis.flag
     "slow": "try a higher learning rate (--tune lr searches one on validation, or --lr) or more steps",
     "majority": "try --tune lr, a higher --lr or more steps; with very few labels the head may need more of them",
 }
+
+
+def check_tune_and_rate(spec: RunSpec) -> None:
+    """One run cannot both search its learning rate and fix it: ``--tune lr`` with ``--lr`` (``--head-lr`` for a head-only
+    strategy) is refused, not silently left untuned. (A compare keeps a rate the user set for every arm, and tunes the
+    arms whose rate it does not set.)
+
+    Raises:
+        ConfigError: both given.
+    """
+    from headstart.strategies import get_strategy
+    from headstart.tuning import grid_for
+
+    if not spec.tune or spec.grid is not None:  # --grid beside the rate: tuning.plan_for names that conflict
+        return
+    plan = grid_for(get_strategy(spec.strategy))
+    if plan is not None and getattr(spec.train, plan[0]) is not None:
+        flag = "--" + plan[0].replace("_", "-")
+        raise ConfigError(f"--tune lr searches {spec.strategy}'s {plan[0]} on validation, and {flag} "
+                          f"{getattr(spec.train, plan[0]):g} fixes it; give one of them (drop {flag}, or --tune)")
 
 
 def budget_notes(result: Any) -> list[dict[str, str]]:
