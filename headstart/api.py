@@ -547,8 +547,9 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     return evaluate_loaded(load_run(run), split)
 
 
-def predict(run: str | Path | FitResult, texts: list[str]) -> list[dict[str, Any]]:
-    """Label and class probabilities (or a value, for regression) for each raw text."""
+def predict(run: str | Path | FitResult, texts: list[Any]) -> list[dict[str, Any]]:
+    """Label and class probabilities (or a value, for regression) for each raw text; for a run on an image backbone,
+    each image: a file path (the row's ``input``, as ``headstart predict`` writes it) or a pixel array."""
     if isinstance(run, FitResult):
         return run.predict(texts)
     from headstart.saved import load_run, predict_loaded

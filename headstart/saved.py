@@ -401,6 +401,12 @@ def predict_loaded(run: LoadedRun, texts: list[str], *, batch_size: int = 128) -
     if not texts:
         return []
     backbone = run.model.backbone
+    image = getattr(backbone, "modality", "text") == "image"
+    names = [str(t) if isinstance(t, (str, Path)) else None for t in texts]
+    if image:  # image paths are read here (arrays pass as they are); a row names its path, not the pixels
+        from headstart.data.images import read_image
+
+        texts = [read_image(Path(t)) if isinstance(t, (str, Path)) else t for t in texts]
     encoded = backbone.encode(texts)
     autocast = autocast_for(run.resolved["train"]["precision"], run.device)
     outputs = model_outputs(run.model, encoded, np.arange(len(texts)), batch_size=batch_size, autocast=autocast)
@@ -415,4 +421,7 @@ def predict_loaded(run: LoadedRun, texts: list[str], *, batch_size: int = 128) -
         else:
             rows.append({"text": text, "label": run.label_names[int(p.argmax())],
                          "probabilities": {n: float(q) for n, q in zip(run.label_names, p)}})
+    if image:
+        rows = [{**({"input": name} if name is not None else {}), **{k: v for k, v in row.items() if k != "text"}}
+                for name, row in zip(names, rows)]
     return rows

@@ -375,15 +375,25 @@ def other_columns(frame: "pd.DataFrame", used: set[str]) -> list[dict[str, Any]]
 
 def read_image_inputs(path: str | Path, *, column: str | None = None) -> tuple[list[str], list[np.ndarray], list[dict[str, Any]]]:
     """Images to predict on, with their file names and each one's other columns (as ``read_input_rows``; none for a
-    file or folder): one image file, a folder of them (searched recursively), or a table whose ``column`` (or only
-    image column) names them.
+    file or folder): one image file, a folder of them (searched recursively), a table whose ``column`` (or only
+    image column) names them, or ``-``: one path per line on stdin.
 
     Raises:
         DataError: nothing to read, or an unreadable image.
     """
     from headstart.data.images import IMAGE_SUFFIXES, read_image, resolve_image_paths
 
+    if str(path) == "-":  # stdin: one image path per line
+        import sys
+
+        names = [line.strip() for line in sys.stdin if line.strip()]
+        if not names:
+            raise DataError("no image paths on stdin; give one path per line, or an image, a folder or a table of them")
+        return names, [read_image(Path(n)) for n in names], [{} for _ in names]
     path = Path(path)
+    if not path.exists():
+        raise DataError(f"{str(path)!r} not found; give an image, a folder of images, a table naming them, or - for "
+                        "paths on stdin")
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:

@@ -37,6 +37,11 @@ def read_image(path: Path, *, max_side: int | None = MAX_SIDE) -> np.ndarray:
             if max_side is not None and max(img.size) > max_side:
                 img.thumbnail((max_side, max_side))
             return np.asarray(img, dtype=np.uint8).copy()
+    except FileNotFoundError:
+        raise DataError(f"image file not found: {str(path)!r}; check the path") from None
+    except IsADirectoryError:
+        raise DataError(f"{str(path)!r} is a folder, not an image file; give an image, or the folder itself where a "
+                        "folder of images is read") from None
     except Image.DecompressionBombError as e:  # Pillow's guard against a small file that decodes to gigabytes
         raise DataError(f"image {str(path)!r} is too large to read safely ({str(e).split(',')[0]}); shrink it "
                         "below 178 megapixels, or remove it") from None

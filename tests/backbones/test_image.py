@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -361,3 +362,37 @@ def test_image_backbones_get_the_strategies_image_learning_rates_and_grids(lite0
     assert ft.defaults_for("image")["lr"] >= 1e-4 and ft.defaults_for("text")["lr"] == 5e-5
     assert max(ft.grid_for("image")) >= 1e-3 and ft.grid_for("text") == (2e-5, 5e-5, 1e-4)
     assert STRATEGIES["scratch"].defaults_for("image")["lr"] > STRATEGIES["scratch"].defaults_for("text")["lr"]
+
+
+def test_predict_reads_image_paths_as_the_cli_does(mnist, toy_images_factory, tmp_path, monkeypatch, capsys):
+    """headstart.predict(run, [paths]) on an image run: each file read, the row naming its path; the same probabilities
+    as the arrays; a missing file and '-' (paths on stdin) through the CLI."""
+    import io
+    import sys
+
+    from PIL import Image
+
+    import headstart
+    from headstart.cli import main
+    from headstart.errors import DataError
+
+    data = toy_images_factory(size=28)
+    run_one(RunSpec(data="toy", backbone="mnist-cnn", strategy="linear-probe", n=32, train=FAST), data=data, pretrained=mnist,
+            out=tmp_path / "run")
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(np.asarray(data.inputs[i], dtype=np.uint8)).save(paths[-1])
+    by_path = headstart.predict(tmp_path / "run", [str(p) for p in paths])
+    by_array = headstart.predict(tmp_path / "run", [np.asarray(Image.open(p)) for p in paths])
+    assert [r["input"] for r in by_path] == [str(p) for p in paths] and "text" not in by_path[0]
+    assert all(np.allclose(list(a["probabilities"].values()), list(b["probabilities"].values())) for a, b in zip(by_path, by_array))
+    with pytest.raises(DataError, match="image file not found: '.*nope.png'; check the path"):
+        headstart.predict(tmp_path / "run", [str(tmp_path / "nope.png")])
+    monkeypatch.setattr(sys, "argv", ["headstart", "predict", str(tmp_path / "run"), "-"])
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(str(p) for p in paths) + "\n"))
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code in (0, None)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [json.loads(line)["input"] for line in lines] == [str(p) for p in paths]
