@@ -47,7 +47,7 @@ def plan_methods(methods: list[str], *, strategy: str, target: str) -> tuple[lis
 
     unknown = [m for m in methods if m not in (*METHODS, *TERMS, *TTA) and m not in STRATEGIES]
     if unknown:  # before the baseline check: a misspelt name is the first thing to fix
-        raise ConfigError(f"unknown adaptation method {unknown[0]!r}{closest(unknown[0], METHODS)} (methods: "
+        raise ConfigError(f"unknown adaptation method {unknown[0]!r}{closest(unknown[0], (*METHODS, *STRATEGIES))} (methods: "
                           f"{', '.join(METHODS)}, or a strategy name such as lp-ft)")
     if BASELINE not in methods:
         raise ConfigError(f"--methods must include {BASELINE} (what every method is compared with); e.g. --methods "
@@ -133,10 +133,14 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
         from headstart.api import call_text
 
         command = call_text("headstart.adapt", adapt, locals())
-    name, mapping = parse_eval_data(target)
+    name, mapping = parse_eval_data(target, "--target")
     chosen = list(METHODS) if methods is None else parse_list(methods) if isinstance(methods, str) else list(methods)
     arms, tta, where = plan_methods(chosen, strategy=strategy, target=name)
     size_list = parse_sizes(sizes if isinstance(sizes, str) else ",".join(str(s) for s in sizes))
+    if 0 in size_list:
+        kept = ",".join("all" if s is None else str(s) for s in size_list if s != 0) or "256"
+        raise ConfigError(f"--sizes holds 0, but every adaptation method trains on the source's labels; drop it, e.g. "
+                          f"--sizes {kept}")
     train = as_config(config, TrainConfig)
     common = dict(backbone=backbone, sizes=size_list, seeds=seeds, train=train, tune=tune)
     sweep = SweepSpec(data=source, arms=tuple(arms), eval_data=(target,), tta=tuple(tta), **common)
@@ -162,7 +166,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
                             + "; ".join(f"{method} ({why})" for method, why in refused.items()))
         arms, tta, where = plan_methods(kept, strategy=strategy, target=name)
         sweep = SweepSpec(data=source, arms=tuple(arms), eval_data=(target,), tta=tuple(tta), **common)
-    check_out_of_domain(sweep, source_data, model)  # the target's labels map: also refused before the oracle trains
+    check_out_of_domain(sweep, source_data, model, "--target")  # the target's labels map: refused before the oracle trains
     if oracle:  # first: the report's main experiment is the newest, the source's
         # the target cut as the methods' scores cut it (no label read, the methods' input size and test cap): the
         # ceiling is scored on the very rows the methods are, and never trains on one of them

@@ -26,17 +26,17 @@ KNOWN_MAPS: dict[tuple[str, tuple[str, ...]], dict[str, str | None]] = {
 }
 
 
-def parse_eval_data(text: str) -> tuple[str, dict[str, str | None]]:
+def parse_eval_data(text: str, flag: str = "--eval-data") -> tuple[str, dict[str, str | None]]:
     """``"drug-reviews-sentiment[negative=rotten, neutral=-]"`` -> ``("drug-reviews-sentiment", {"negative": "rotten",
-    "neutral": None})``; a name without brackets maps nothing."""
+    "neutral": None})``; a name without brackets maps nothing. ``flag``: the option the text came from, for errors."""
     match = re.match(r"^\s*(.*?)\s*(?:\[([^\]]*)\])?\s*$", str(text))
     name, inside = (match.group(1), match.group(2)) if match else ("", None)
     if not name:
-        raise ConfigError(f"--eval-data {text!r} names no dataset; e.g. --eval-data drug-reviews-sentiment")
+        raise ConfigError(f"{flag} {text!r} names no dataset; e.g. {flag} drug-reviews-sentiment")
     mapping: dict[str, str | None] = {}
     for part in filter(None, (p.strip() for p in (inside or "").split(","))):
         if "=" not in part:
-            raise ConfigError(f"--eval-data {text!r}: expected LABEL=RUN_LABEL inside [...], got {part!r}; "
+            raise ConfigError(f"{flag} {text!r}: expected LABEL=RUN_LABEL inside [...], got {part!r}; "
                               f"e.g. {name}[negative=rotten, neutral=-]")
         label, target = (x.strip() for x in part.split("=", 1))
         mapping[label] = None if target == DROP else target
@@ -44,7 +44,7 @@ def parse_eval_data(text: str) -> tuple[str, dict[str, str | None]]:
 
 
 def label_map(name: str, labels: tuple[str, ...], run_labels: tuple[str, ...],
-              given: dict[str, str | None]) -> tuple[dict[str, str | None], str | None]:
+              given: dict[str, str | None], flag: str = "--eval-data") -> tuple[dict[str, str | None], str | None]:
     """Each of DATA's labels -> the run's label it stands for (None: left out), and the note that says what was mapped.
 
     Raises:
@@ -62,10 +62,10 @@ def label_map(name: str, labels: tuple[str, ...], run_labels: tuple[str, ...],
         what = (f"its label(s) {unknown} match none of the run's ({', '.join(run_labels)})" if unknown else
                 f"it has no label(s) {stray} (it has {', '.join(labels)})" if stray else
                 f"the run has no label(s) {wrong} (it has {', '.join(run_labels)})")
-        raise ConfigError(f"--eval-data {name}: {what}; map them by name, e.g. --eval-data '{name}[{example}]' "
+        raise ConfigError(f"{flag} {name}: {what}; map them by name, e.g. {flag} '{name}[{example}]' "
                           f"(a label mapped to {DROP} is left out)")
     if all(mapping[label] is None for label in labels):
-        raise ConfigError(f"--eval-data {name}: every label is mapped to {DROP}, so no test row would be left; map at "
+        raise ConfigError(f"{flag} {name}: every label is mapped to {DROP}, so no test row would be left; map at "
                           f"least one onto the run's ({', '.join(run_labels)})")
     moved = {k: mapping[k] for k in labels if mapping[k] != k}  # in the dataset's label order
     if not moved:
@@ -74,7 +74,7 @@ def label_map(name: str, labels: tuple[str, ...], run_labels: tuple[str, ...],
     return mapping, f"{name}'s labels read as the run's: {shown}" + (" (built-in pair)" if known and not given else "")
 
 
-def check_elsewhere(text: str, run_data: Any) -> tuple[Any, dict[str, str | None], str | None]:
+def check_elsewhere(text: str, run_data: Any, flag: str = "--eval-data") -> tuple[Any, dict[str, str | None], str | None]:
     """The dataset ``text`` names, loaded, with its labels mapped onto ``run_data``'s: ``(data, mapping, note)``.
 
     Raises:
@@ -82,21 +82,21 @@ def check_elsewhere(text: str, run_data: Any) -> tuple[Any, dict[str, str | None
     """
     from headstart.data import load_dataset
 
-    name, given = parse_eval_data(text)
+    name, given = parse_eval_data(text, flag)
     data = load_dataset(name)
     if data.hash == run_data.hash:
-        raise ConfigError(f"--eval-data {name!r} is the run's own dataset, whose test split is already its in-domain "
+        raise ConfigError(f"{flag} {name!r} is the run's own dataset, whose test split is already its in-domain "
                           "score; name another dataset with the same labels")
     if data.modality != run_data.modality or data.task != run_data.task:
-        raise ConfigError(f"--eval-data {name!r} is {with_article(data.modality)} {data.task} dataset; this run is "
+        raise ConfigError(f"{flag} {name!r} is {with_article(data.modality)} {data.task} dataset; this run is "
                           f"{with_article(run_data.modality)} {run_data.task} run, so it cannot be scored there")
     if data.task == "multilabel":
-        raise ConfigError(f"--eval-data {name!r}: out-of-domain scores are for classification and regression runs")
+        raise ConfigError(f"{flag} {name!r}: out-of-domain scores are for classification and regression runs")
     if data.task == "regression":
         if given:
-            raise ConfigError(f"--eval-data {text!r}: a regression dataset's values are read as they are; drop the [...]")
+            raise ConfigError(f"{flag} {text!r}: a regression dataset's values are read as they are; drop the [...]")
         return data, {}, None
-    mapping, note = label_map(name, tuple(data.label_names), tuple(run_data.label_names), given)
+    mapping, note = label_map(name, tuple(data.label_names), tuple(run_data.label_names), given, flag)
     return data, mapping, note
 
 

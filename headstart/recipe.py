@@ -414,8 +414,9 @@ def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Modu
     return Outcome(s, report, evaluate(spec, s, report, chosen, trials, seconds, test=test), chosen, trials, seconds)
 
 
-def check_out_of_domain(spec: RunSpec | Any, data: Dataset, pretrained: torch.nn.Module) -> None:
-    """Refuse ``--eval-data`` whose labels do not map and ``--tta`` that cannot adapt this backbone for this task.
+def check_out_of_domain(spec: RunSpec | Any, data: Dataset, pretrained: torch.nn.Module, flag: str = "--eval-data") -> None:
+    """Refuse ``--eval-data`` whose labels do not map and ``--tta`` that cannot adapt this backbone for this task
+    (``flag``: the option the datasets came from, for errors: ``adapt`` says ``--target``).
 
     Raises:
         ConfigError: naming the dataset or method and the fix.
@@ -424,7 +425,7 @@ def check_out_of_domain(spec: RunSpec | Any, data: Dataset, pretrained: torch.nn
     from headstart.tta import check_applies
 
     for text in spec.eval_data:
-        check_elsewhere(text, data)
+        check_elsewhere(text, data, flag)
     for method in spec.tta:  # bn-adapt without BatchNorm, tent on a regression run or a k-NN head
         for strategy in getattr(spec, "strategies", None) or (spec.strategy,):
             check_applies(method, pretrained, data.task, get_strategy(strategy))
