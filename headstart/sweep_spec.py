@@ -96,12 +96,14 @@ class SweepSpec:
             get_strategy(name)
         if self.grids and self.tune is None:
             raise ConfigError("--grid lists the learning rates --tune searches, but tuning is off (--no-tune); drop one")
+        for name in self.grids:  # before the values: a misspelt name is the first thing to fix
+            if name not in self.strategies:
+                raise ConfigError(f"--grid {name}=: {name!r} is not in --strategies ({', '.join(self.strategies)}); "
+                                  f"name one of them, e.g. --grid {self.strategies[0]}=2e-5,5e-5,1e-4")
+            strategy = get_strategy(name)
+            if not any(grid_for(strategy, m) for m in ("text", "image")):
+                raise ConfigError(f"{name} has no learning rate to tune ({strategy.untuned_why}); drop --grid {name}=...")
         object.__setattr__(self, "grids", {name: parse_grid(grid, name=f"--grid {name}=") for name, grid in self.grids.items()})
-        for name in self.grids:
-            strategy = get_strategy(name) if name in self.strategies else None
-            if strategy is not None and not any(grid_for(strategy, m) for m in ("text", "image")):
-                raise ConfigError(f"{name} has no learning rate to tune (it chooses its own hyperparameters on "
-                                  f"validation); drop --grid {name}=...")
         for table in (self.options, self.train_by_strategy, self.grids):
             for name in table:
                 if name not in self.strategies:

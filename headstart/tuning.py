@@ -47,8 +47,7 @@ def plan_for(spec: RunSpec, strategy: Any, modality: str = "text") -> tuple[str,
     plan = grid_for(strategy, modality) if spec.tune else None
     if spec.grid is not None:
         if plan is None:
-            raise ConfigError(f"{strategy.name} has no learning rate to tune (it chooses its own hyperparameters "
-                              f"on validation); drop --grid for it")
+            raise ConfigError(f"{strategy.name} has no learning rate to tune ({strategy.untuned_why}); drop --grid for it")
         if getattr(spec.train, plan[0]) is not None:
             raise ConfigError(f"--grid and --{plan[0].replace('_', '-')} both set {strategy.name}'s {plan[0]}; "
                               f"give one of them")

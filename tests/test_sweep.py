@@ -157,7 +157,7 @@ def test_python_compare_mirrors_the_cli_and_resumes(toy_csv, tiny_registry, tmp_
     from headstart.specs import TrainConfig
 
     cfg = TrainConfig(max_steps=6, min_steps=6, batch_size=8, precision="fp32")
-    kwargs = dict(backbone="tiny", strategies="linear-probe,full-finetune", sizes=[16, 32], seeds=2, out=tmp_path,
+    kwargs = dict(backbone="tiny", strategies="linear-probe,full-finetune", sizes=[16, 32], seeds=2, out=tmp_path / "cmp",
                   config=cfg, tune=None)
     first = headstart.compare(str(toy_csv), **kwargs)
     assert (first.total, first.skipped, first.trained, first.statuses) == (8, 0, 8, {"done": 8})

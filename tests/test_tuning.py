@@ -226,7 +226,7 @@ def test_sweep_grids_reach_their_strategys_cells_only_and_are_checked_up_front()
                       grids={"full-finetune": "2e-5,5e-5,1e-4"})
     by_strategy = {c.strategy: c.grid for c in sweep.cells()}
     assert by_strategy == {"linear-probe": None, "full-finetune": (2e-5, 5e-5, 1e-4)}
-    with pytest.raises(ConfigError, match="'lora', which is not in --strategies"):
+    with pytest.raises(ConfigError, match="--grid lora=: 'lora' is not in --strategies"):
         SweepSpec(strategies=("full-finetune",), grids={"lora": [1e-4, 3e-4]})
     with pytest.raises(ConfigError, match="tuning is off"):
         SweepSpec(strategies=("full-finetune",), tune=None, grids={"full-finetune": [1e-5, 3e-5]})

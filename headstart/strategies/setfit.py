@@ -151,6 +151,8 @@ class SetFit(Strategy):
     solved = True
     # SetFit's defaults: body learning rate 2e-5, batches of 16 pairs (TrainConfig's batch_size), warmup 10%.
     defaults = {"lr": 2e-5}
+    untuned_why = ("its encoder trains on pairs at one rate, SetFit's 2e-5, which --lr changes; its head's C is chosen "
+                   "on validation")
     modalities = ("text",)  # a sentence-encoder method; image pairs would need augmentation SetFit does not define
 
     def plan(self, model, options: SetFitOptions, cfg, budget: Budget) -> list[Phase]:
