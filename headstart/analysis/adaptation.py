@@ -23,7 +23,9 @@ from headstart.analysis.stats import interval, metric_range
 from headstart.results import RunResult
 
 FLAGS = {"majority": "at or below the majority-class rate",  # a row's flag codes, as the summary names them
-         "one-class": "one class answered for every target row"}
+         "one-class": "one class answered for every target row",
+         "budget": "under-trained on the source"}
+UNDER = ("improving", "slow", "unchecked")  # analysis.flags reasons that say a run's budget or rate held it back
 
 
 def adaptation_rows(source_runs: list[RunResult], oracle_runs: list[RunResult], *, methods: dict[str, tuple[str, str]],
@@ -85,15 +87,27 @@ def adaptation_rows(source_runs: list[RunResult], oracle_runs: list[RunResult], 
                 gap = (ci["mean"] - base_mean) / (oracle["mean"] - base_mean)
             majority = majority_share(found) if metric == "accuracy" else None
             one_class = sum(_one_class(f.get("rows") or {}) for f in found)
+            under = under_trained([by_seed[s][0] for s in seeds])
             flags = [code for code, on in (("majority", majority is not None and ci["mean"] <= majority + 1e-9),
-                                           ("one-class", one_class > 0)) if on]
+                                           ("one-class", one_class > 0), ("budget", bool(under))) if on]
             rows.append({"method": method, "n": n, "mean": ci["mean"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
                          "seeds": len(seeds), "over_baseline": over, "gap_closed": gap,
                          "oracle": None if oracle is None else {k: oracle[k] for k in ("mean", "ci_low", "ci_high", "seeds")},
-                         "majority": majority, "one_class": one_class, "flags": flags,
+                         "majority": majority, "one_class": one_class, "flags": flags, "under_trained": under,
                          "estimates": estimates([by_seed[s][0] for s in seeds]),
                          "notes": list(dict.fromkeys(f["note"] for f in found if f.get("note")))})
     return rows
+
+
+def under_trained(runs: list[RunResult]) -> dict[str, int] | None:
+    """``{reason: seeds}`` when at least half of the seeds' source runs carry a budget flag (``analysis.flags``: still
+    improving, learned late, validated once), as the compare report counts a cell; else None."""
+    from headstart.analysis.flags import run_flags
+
+    reasons = [set(run_flags(r)) & set(UNDER) for r in runs]
+    if not runs or sum(bool(r) for r in reasons) * 2 < len(runs):
+        return None
+    return {reason: sum(reason in r for r in reasons) for reason in UNDER if any(reason in r for r in reasons)}
 
 
 def majority_share(found: list[dict[str, Any]]) -> float | None:
@@ -119,6 +133,12 @@ def flag_text(row: dict[str, Any]) -> str | None:
                      "answering the target's most frequent class scores")
     if "one-class" in flags:
         found.append(f"one class answered for every target test row in {row['one_class']} of {row['seeds']} seed(s)")
+    if "budget" in flags and not found:  # trained too little on the source: the score may understate the method
+        from headstart.analysis.flags import SHORT
+
+        said = "; ".join(f"{SHORT[reason]} in {count} of {row['seeds']} seed(s)" for reason, count in row["under_trained"].items())
+        return (f"{row['method']} (n = {row['n']}): on the source it {said}, so its target score may understate it; re-run "
+                "with more steps (--min-steps, --max-steps) or --tune")
     if not found:
         return None
     if "majority" in flags:
@@ -132,6 +152,8 @@ def flag_text(row: dict[str, Any]) -> str | None:
                   + "give the source model more labelled examples (--sizes)")
     else:
         advice = "try more labelled source examples (--sizes), more steps (--max-steps) or --tune"
+    if "budget" in flags:
+        advice += " (its source runs were under-trained: " + ", ".join(row["under_trained"]) + ")"
     return f"{row['method']} (n = {row['n']}): {' and '.join(found)}; {verdict}; {advice}"
 
 

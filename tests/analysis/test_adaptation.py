@@ -68,3 +68,22 @@ def test_adaptation_md_shows_the_majority_row_and_flags_and_names_the_oracle_onl
     assert "- bn-adapt left out" in written
     bare = [{**r, "majority": None, "flags": []} for r in found]  # a regression, or a store from before "majority"
     assert "majority class" not in adaptation_markdown(bare, source="a", target="b", strategy="ft")
+
+
+def test_a_method_under_trained_on_the_source_is_flagged_in_its_row_and_in_adaptation_md():
+    """Half or more of a method's source runs still improving when their budget ran out: flagged "budget", with the
+    reason and the fix, in the summary's words and in adaptation.md — as the compare report flags such a cell."""
+    runs = [run(0, source=[0] * 6 + [1] * 4, tent=[0] * 7 + [1] * 3), run(1, source=[0] * 7 + [1, 1, 0], tent=[0] * 7 + [1] * 3)]
+    for r in runs:
+        r.record.update(budget={"planned_steps": 100, "steps": 100, "metric": "accuracy"},
+                        history=[{"step": 50, "phase": "train", "val_score": 0.60}, {"step": 100, "phase": "train", "val_score": 0.70}],
+                        reference={"val": {"accuracy": 0.5}})
+    found = {r["method"]: r for r in adaptation_rows(runs, [], methods={"source-only": ("full-finetune", "target.csv")},
+                                                     baseline="source-only")}
+    row = found["source-only"]
+    assert row["flags"] == ["budget"] and row["under_trained"] == {"improving": 2}
+    assert flag_text(row) == ("source-only (n = 16): on the source it was still improving when its budget ran out in 2 of "
+                              "2 seed(s), so its target score may understate it; re-run with more steps (--min-steps, "
+                              "--max-steps) or --tune")
+    written = adaptation_markdown(list(found.values()), source="s", strategy="full-finetune", target="t")
+    assert "| source-only ⚠ | 16 |" in written and "- ⚠ source-only (n = 16): on the source it was still improving" in written
