@@ -153,7 +153,8 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
         metrics = compute_metrics(data.task, predictions, targets, run_data.label_names)
         kept = {"predicted": predictions.argmax(1).tolist(), "target": targets.astype(np.int64).tolist()}
         return {"data": parse_eval_data(text)[0], "tta": tta, "metrics": metrics, "test_rows": int(len(rows)), "note": note,
-                "rows": kept, "majority": _majority_share(targets, data.task)}
+                "rows": kept, "majority": _majority_share(targets, data.task),
+                "one_class": one_class(kept.get("predicted") or [], run_data.label_names)}
     if tta is not None:
         from headstart.tta import ROWS, adapted, check_methods
 
@@ -165,7 +166,26 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
                                 features=features(data, encoded) if features is not None else None)
     kept = {key: [values[i] for i in back] for key, values in kept.items()}
     return {"data": parse_eval_data(text)[0], "tta": tta, "metrics": metrics, "test_rows": int(len(rows)), "note": note, "rows": kept,
-            "majority": _majority_share(targets, data.task)}
+            "majority": _majority_share(targets, data.task),
+            "one_class": one_class(kept.get("predicted") or [], run_data.label_names) if data.task == "classification" else None}
+
+
+def one_class(predicted: list[Any], label_names: tuple[str, ...] | list[str] | None = None) -> str | None:
+    """The class a model answered for every one of two or more rows (its name, else its index), or None: such a score
+    is that class's share of the rows, not what the model learned (tent's entropy minimum is one confident class)."""
+    if len(predicted) < 2 or not all(isinstance(p, int) and not isinstance(p, bool) for p in predicted) or len(set(predicted)) > 1:
+        return None
+    index = predicted[0]
+    return str(label_names[index]) if label_names is not None and 0 <= index < len(label_names) else str(index)
+
+
+def one_class_text(found: dict[str, Any]) -> str:
+    """What an out-of-domain score's line adds when it answered one class for every row ("" otherwise)."""
+    if not found.get("one_class"):
+        return ""
+    fix = " (tent's entropy minimum is one confident class: compare tent-episodic)" if found.get("tta") == "tent" else ""
+    return (f"; WARNING: it answered {found['one_class']!r} for every row, so this score is that class's share, not what "
+            f"it learned{fix}")
 
 
 def _batches(model: torch.nn.Module, encoded: list, rows: Any) -> list[dict[str, torch.Tensor]]:

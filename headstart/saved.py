@@ -384,6 +384,7 @@ def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None) -> dict[s
                                seed=int(resolved["seed"]))
     return {"split": f"test of {found['data']}" + (f" after {tta}" if tta else ""), "n": found["test_rows"], **found["metrics"],
             **({"majority": found["majority"]} if found.get("majority") is not None else {}),
+            **({"one_class": found["one_class"]} if found.get("one_class") else {}), **({"tta": tta} if tta else {}),
             **({"note": found["note"]} if found["note"] else {})}
 
 

@@ -271,3 +271,14 @@ def test_the_targets_labels_are_never_read_by_training_or_selection(toy_csv, oth
     assert a.chosen == b.chosen and a.val_metrics == b.val_metrics
     weights_a, weights_b = a._loaded.model.state_dict(), b._loaded.model.state_dict()
     assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a), "the target's labels moved no weight"
+
+
+def test_a_score_that_answered_one_class_for_every_row_is_named_in_train_and_evaluate():
+    """train/evaluate print a WARNING on an out-of-domain line whose predictions were one class (as adapt flags it)."""
+    from headstart.ood import one_class, one_class_text
+
+    assert one_class([1, 1, 1], ("neg", "pos")) == "pos" and one_class([0, 1, 1], ("neg", "pos")) is None
+    assert one_class([1]) is None, "one row says nothing"
+    line = one_class_text({"one_class": "pos", "tta": "tent"})
+    assert line.startswith("; WARNING: it answered 'pos' for every row, so this score is that class's share")
+    assert "compare tent-episodic" in line and one_class_text({"one_class": None}) == ""

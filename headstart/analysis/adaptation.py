@@ -119,8 +119,9 @@ def majority_share(found: list[dict[str, Any]]) -> float | None:
 
 def _one_class(rows: dict[str, Any]) -> bool:
     """Whether a score's predictions (``rows["predicted"]``, class indices) are one class for every row."""
-    predicted = rows.get("predicted")
-    return bool(predicted) and all(isinstance(p, int) for p in predicted) and len(set(predicted)) == 1
+    from headstart.ood import one_class
+
+    return one_class(rows.get("predicted") or []) is not None
 
 
 def flag_text(row: dict[str, Any]) -> str | None:

@@ -11,6 +11,7 @@ import typer
 from headstart.cli.common import (BackboneOpt, DataOpt, JsonOpt, _echo_json, _metric_line, _scoped_options,
                                   app)
 from headstart.errors import ConfigError
+from headstart.ood import one_class_text
 
 
 @app.command()
@@ -183,6 +184,7 @@ def train(
                    "split without reading its labels): "
                    + _metric_line(o["metrics"])
                    + (f"; its most frequent class is {100 * o['majority']:.1f}% of these rows" if o.get("majority") is not None else "")
+                   + one_class_text(o)
                    + (f"  [{o['note']}]" if o.get("note") else ""))
     typer.echo(f"next: headstart evaluate {out}")
 
@@ -219,6 +221,7 @@ def evaluate(
     for scored in (metrics, *elsewhere):
         typer.echo(f"{scored['split']} ({scored['n']} examples): {_metric_line(scored)}"
                    + (f"; its most frequent class is {100 * scored['majority']:.1f}% of these rows" if scored.get("majority") is not None else "")
+                   + one_class_text(scored)
                    + (f"  [{scored['note']}]" if scored.get("note") else ""))
         for name, row in scored.get("per_class", {}).items():
             cells = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
