@@ -110,8 +110,11 @@ def test_a_compare_sets_each_arm_in_domain_beside_out_of_domain(toy_csv, other_c
     assert row["seeds"] == 2 and "labels read as the run's: neutral left out" in row["note"]
     target = runs[0].record["ood"][0]["rows"]["target"]
     share = max(target.count(c) for c in set(target)) / len(target)
-    assert f"{100 * share:.1f}% of its {len(target)} test rows are its most frequent class" in row["note"]
+    assert f"{100 * share:.1f}% of its {len(target)} test rows are its most frequent class" in row["majority_note"]
     md = result.reports["report.md"].read_text()
+    majority = [line for line in md.splitlines() if "test rows are its most frequent class" in line]
+    assert len(majority) == len({r["data"].split(" after ")[0] for r in rows.values()}), "each dataset's share said once"
+    assert any(line.startswith("- ") and "neutral left out." in line for line in md.splitlines()), "a sentence of its own" 
     assert "## Out of domain" in md and "![in domain vs out of domain](ood.png)" in md
     assert result.reports["ood.png"].read_bytes().startswith(b"\x89PNG")
     assert '"ood": [{' in result.reports["report.html"].read_text()

@@ -23,7 +23,8 @@ def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: flo
 
     Returns:
         Rows ``{strategy, n, data, in_domain, mean, ci_low, ci_high, gap: {mean, ci_low, ci_high, p_value,
-        significant, pairs}, seeds, test_rows, note}`` in the metric's stored units; none when no run was scored
+        significant, pairs}, seeds, test_rows, note, majority_note}`` in the metric's stored units (``note``: how the
+        score was taken, e.g. a label mapping; ``majority_note``: what the dataset's most frequent class scores); none when no run was scored
         out of domain or the metric is not among its scores.
     """
     groups = ood_groups(results, metric)
@@ -39,12 +40,13 @@ def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: flo
         ci = interval(outside, draws_out, confidence, bounds=metric_range(metric))
         gap = interval([a - b for a, b in zip(inside, outside)],
                        draws_in - draws_out if draws_in is not None and draws_out is not None else None, confidence)
-        note = " ".join(x for x in (found[0].get("note"), majority_note(data, found[0].get("rows") or {})) if x)
+        note = found[0].get("note")
         rows.append({"strategy": arm, "n": n, "data": data, "in_domain": sum(inside) / len(inside), "mean": ci["mean"],
                      "interval": "seeds and test rows" if draws_in is not None and draws_out is not None else "seeds",
                      "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
                      "gap": {k: gap[k] for k in ("mean", "ci_low", "ci_high", "p_value", "significant", "pairs")},
-                     "seeds": len(seeds), "test_rows": found[0].get("test_rows"), "note": note or None})
+                     "seeds": len(seeds), "test_rows": found[0].get("test_rows"), "note": note or None,
+                     "majority_note": majority_note(data, found[0].get("rows") or {})})
     return rows
 
 

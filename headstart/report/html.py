@@ -207,7 +207,7 @@ if (D.retention.length) {
 if (D.ood.length) {
   $("ood").append(el("h2", "Out of domain"));
   $("ood").append(el("p", "Each run also scored on another dataset's test split (--eval-data), with the task's labels; gap = in domain \u2212 out of domain, paired by seed, 95% interval over seeds and both test sets. Chart: ood.png beside this file.", {class: "note"}));
-  for (const note of [...new Set(D.ood.map(r => r.note).filter(Boolean))]) $("ood").append(el("p", note, {class: "note"}));
+  for (const note of [...new Set(D.ood.flatMap(r => [r.note, r.majority_note]).filter(Boolean))]) $("ood").append(el("p", note, {class: "note"}));
   const t = el("table", null, {id: "ood-table"});
   const head = el("tr");
   for (const h of ["strategy", "n", "dataset", "in domain", "out of domain", "95% CI", "gap", "gap 95% CI", "seeds"]) head.append(el("th", h));
@@ -301,7 +301,8 @@ def _payload(summary: dict[str, Any], title: str, command: str | None) -> dict[s
         "ood": [{"strategy": r["strategy"], "n": str(r["n"]), "data": r["data"], "in_domain": r["in_domain"] * summary["scale"],
                  "mean": r["mean"] * summary["scale"], "ci_low": r["ci_low"] * summary["scale"], "ci_high": r["ci_high"] * summary["scale"],
                  "gap": r["gap"]["mean"] * summary["scale"], "gap_low": r["gap"]["ci_low"] * summary["scale"],
-                 "gap_high": r["gap"]["ci_high"] * summary["scale"], "seeds": r["seeds"], "note": r.get("note")}
+                 "gap_high": r["gap"]["ci_high"] * summary["scale"], "seeds": r["seeds"], "note": r.get("note"),
+                 "majority_note": r.get("majority_note")}
                 for r in summary.get("ood") or []],
         "others": [{"experiment": o["experiment"], "runs": o["runs"], "recommendation": [b["text"] for b in o["summary"]["recommendation"]]}
                    for o in summary.get("other_experiments") or []],

@@ -208,8 +208,9 @@ def _ood_lines(summary: dict) -> list[str]:
     lines = ["", "## Out of domain", "",
              "Each run also scored on another dataset's test split (`--eval-data`), with the task's labels; the gap is "
              "in-domain minus out-of-domain, paired by seed, its 95% interval carrying both test sets' sampling error.", ""]
-    notes = list(dict.fromkeys(r["note"] for r in rows if r.get("note")))
-    lines += [f"- {md_text(note)}" for note in notes] + ([""] if notes else [])
+    # each sentence once: a dataset's majority share is the same for every arm and test-time adaptation scored on it
+    notes = list(dict.fromkeys(n for r in rows for n in (r.get("note"), r.get("majority_note")) if n))
+    lines += [f"- {md_text(note if note.endswith('.') else note + '.')}" for note in notes] + ([""] if notes else [])
     lines += [f"| strategy | n | dataset | in domain | out of domain | 95% CI | gap{unit} | gap 95% CI | test rows | seeds |",
               "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
