@@ -378,6 +378,9 @@ CASES = [
     Case("compare --grid setfit=", lambda f: ["compare", "--data", f.toy(), "--strategies", "setfit,linear-probe", "--grid",
                                               "setfit=1e-5,2e-5", "--out", str(f.path("cg"))],
          ("setfit has no learning rate to tune", "which --lr changes")),
+    Case("setfit on a regression dataset, before anything trains", lambda f: [
+        "compare", "--data", "drug-reviews-rating", "--backbone", "tiny", "--strategies", "linear-probe,setfit", "--sizes", "16",
+        "--seeds", "1", "--no-tune", "--out", str(f.path("cs"))], ("setfit pairs rows by class; this is a regression dataset",)),
     Case("runs on a 0-byte runs.sqlite", lambda f: ["runs", _empty_store(f)], ("holds no headstart runs", "empty or foreign")),
     Case("report on a 0-byte runs.sqlite", lambda f: ["report", _empty_store(f)], ("holds no headstart runs",)),
     Case("export --out that cannot be created", lambda f: ["export", str(f.run()), "--out", _blocker(f)],

@@ -155,6 +155,12 @@ class SetFit(Strategy):
                    "on validation")
     modalities = ("text",)  # a sentence-encoder method; image pairs would need augmentation SetFit does not define
 
+    def for_labels(self, options: SetFitOptions, label_names: tuple[str, ...], task: str) -> SetFitOptions:
+        """Refused before anything loads or trains on a task it cannot pair (resolving every run of a sweep calls this)."""
+        if task != "classification":
+            raise ConfigError(f"setfit pairs rows by class; this is a {task} dataset; use full-finetune or embed-logreg")
+        return options
+
     def plan(self, model, options: SetFitOptions, cfg, budget: Budget) -> list[Phase]:
         backbone = ParamGroup("backbone", model.backbone_parameters(), cfg.lr)
         return [Phase("setfit", [backbone, head_group(model, cfg)], 0, solve=partial(solve, options=options, cfg=cfg))]
