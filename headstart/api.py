@@ -152,6 +152,11 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         n = "all" if get_strategy(strategy).needs_labels else 0
     options = dict(options or {})
     if label_descriptions is not None:  # --label-descriptions: the strategy's descriptions option
+        from headstart.strategies import get_strategy
+
+        if "descriptions" not in {f.name for f in dataclasses.fields(get_strategy(strategy).Options)}:
+            raise ConfigError(f"--label-descriptions gives the classes' texts to zero-shot, zero-shot-prompt or icl; {strategy} "
+                              "reads labelled rows, not descriptions: drop it, or use --strategy zero-shot")
         options["descriptions"] = label_texts(label_descriptions)
     spec = RunSpec(data=data, backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, options=options,
                    train=as_config(config, TrainConfig), text_column=text_column, label_column=label_column, task=task, pooling=pooling,

@@ -381,6 +381,9 @@ CASES = [
     Case("setfit on a regression dataset, before anything trains", lambda f: [
         "compare", "--data", "drug-reviews-rating", "--backbone", "tiny", "--strategies", "linear-probe,setfit", "--sizes", "16",
         "--seeds", "1", "--no-tune", "--out", str(f.path("cs"))], ("setfit pairs rows by class; this is a regression dataset",)),
+    Case("train --label-descriptions with a strategy that reads none", lambda f: [
+        *TRAIN, "--data", f.toy(), "--backbone", "tiny", "--strategy", "full-finetune", "--label-descriptions", "a=good,b=bad"],
+         ("--label-descriptions gives the classes' texts to zero-shot", "full-finetune reads labelled rows", "--strategy zero-shot")),
     Case("runs on a 0-byte runs.sqlite", lambda f: ["runs", _empty_store(f)], ("holds no headstart runs", "empty or foreign")),
     Case("report on a 0-byte runs.sqlite", lambda f: ["report", _empty_store(f)], ("holds no headstart runs",)),
     Case("export --out that cannot be created", lambda f: ["export", str(f.run()), "--out", _blocker(f)],
