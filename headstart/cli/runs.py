@@ -114,10 +114,6 @@ def train(
     flags = {"freeze": freeze, "decay": decay, "rank": rank, "alpha": alpha, "dropout": dropout, "targets": targets,
              "reduction": reduction, "virtual_tokens": virtual_tokens}
     options.update({k: v for k, v in flags.items() if v is not None})
-    if label_descriptions is not None:
-        from headstart.strategies.zero_shot import read_label_descriptions
-
-        options["descriptions"] = read_label_descriptions(label_descriptions)
     if n is None:
         from headstart.strategies import get_strategy
 
@@ -131,7 +127,7 @@ def train(
                  text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
                  group_column=group_column, split_column=split_column, max_test=max_test,
                  progress=not quiet, terms=terms_given, retain=list(retain or ()), eval_data=list(eval_data or ()),
-                 tta=list(tta or ()), nproc=nproc, report_to=report_to)
+                 tta=list(tta or ()), nproc=nproc, report_to=report_to, label_descriptions=label_descriptions)
     summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,
                "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
                "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "base_weights": result.base_weights,
