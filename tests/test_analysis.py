@@ -495,3 +495,12 @@ def test_a_difference_that_rounds_to_zero_prints_without_a_sign() -> None:
     assert delta_text({"points": -0.04, "ci": [-1.26, 1.18], "pairs": 3}, "accuracy", True) == "0.0 points (CI -1.3 to +1.2)"
     assert delta_text({"points": 0.04, "ci": [-0.04, 0.02], "pairs": 3}, "accuracy", True) == "0.0 points (CI 0.0 to 0.0)"
     assert delta_text({"points": -0.06, "ci": [-1.0, 1.0], "pairs": 3}, "accuracy", True) == "-0.1 points (CI -1.0 to +1.0)"
+
+
+def test_a_difference_interval_stays_within_what_a_difference_can_be() -> None:
+    """Two seeds, far apart: the paired t-interval of an accuracy gain is clipped to ±1 (±100 points), not past it."""
+    from headstart.analysis.stats import difference_range, interval
+
+    assert difference_range("accuracy") == (-1.0, 1.0) and difference_range("rmse") is None
+    wide = interval([0.9, -0.6], None, bounds=difference_range("accuracy"))
+    assert wide["ci_low"] == -1.0 and wide["ci_high"] == 1.0 and wide["p_value"] is not None

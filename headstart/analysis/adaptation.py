@@ -19,7 +19,7 @@ from typing import Any
 
 from headstart.analysis.cells import CONFIDENCE, curves
 from headstart.analysis.ood import ood_groups, seed_mean_draws
-from headstart.analysis.stats import interval, metric_range
+from headstart.analysis.stats import difference_range, interval, metric_range
 from headstart.results import RunResult
 
 FLAGS = {"majority": "at or below the majority-class rate",  # a row's flag codes, as the summary names them
@@ -75,7 +75,8 @@ def adaptation_rows(source_runs: list[RunResult], oracle_runs: list[RunResult], 
                     a = seed_mean_draws(metric, [f.get("rows") or {} for f in mine], seed=1)
                     b = seed_mean_draws(metric, [f.get("rows") or {} for f in theirs], seed=1)
                     diff = interval([float(x["metrics"][metric]) - float(y["metrics"][metric]) for x, y in zip(mine, theirs)],
-                                    a - b if a is not None and b is not None else None, confidence)
+                                    a - b if a is not None and b is not None else None, confidence,
+                                    bounds=difference_range(metric))
                     over = {k: diff[k] for k in ("mean", "ci_low", "ci_high", "p_value", "significant", "pairs")}
             oracle = ceiling.get(n)
             base_mean = sum(float(reference[s][1]["metrics"][metric]) for s in reference) / len(reference)

@@ -16,7 +16,7 @@ import numpy as np
 from headstart.analysis import flags
 from headstart.analysis.arms import arm_name, with_arms
 from headstart.analysis.flags import budget_text, requested, size_key
-from headstart.analysis.stats import interval, mean_ci, metric_draws, metric_range, row_weights
+from headstart.analysis.stats import difference_range, interval, mean_ci, metric_draws, metric_range, row_weights
 from headstart.results import RunResult
 
 CONFIDENCE = 0.95
@@ -242,7 +242,7 @@ def paired_cell(table: dict[tuple[str, int | str], Cell], a: str, b: str, n: int
     diffs = [ca.by_seed[s] - cb.by_seed[s] for s in shared]
     if ca.deterministic and cb.deterministic:
         diffs = diffs[:1]
-    return {"n": n, "n_actual": ca.n_actual, **interval(diffs, draws, confidence)}
+    return {"n": n, "n_actual": ca.n_actual, **interval(diffs, draws, confidence, bounds=difference_range(metric))}
 
 
 def paired_differences(results: list[RunResult], a: str, b: str, metric: str = "accuracy", *,

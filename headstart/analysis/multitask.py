@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from headstart.analysis.stats import interval, metric_draws, metric_range, row_weights
+from headstart.analysis.stats import difference_range, interval, metric_draws, metric_range, row_weights
 from headstart.results import RunResult
 
 SINGLE = "single-task"
@@ -108,7 +108,8 @@ def multitask_rows(runs: list[RunResult], tasks: list[str], weightings: list[str
             if not common:
                 continue
             a, b = _draws(multi, common, weights), _draws(single, common, weights)
-            diff = interval([multi[s]["value"] - single[s]["value"] for s in common], None if a is None or b is None else a - b)
+            diff = interval([multi[s]["value"] - single[s]["value"] for s in common], None if a is None or b is None else a - b,
+                            bounds=difference_range(metric))
             sign = -1.0 if row["lower_is_better"] else 1.0
             gain = {**diff, "mean": sign * diff["mean"], "ci_low": sign * (diff["ci_high"] if sign < 0 else diff["ci_low"]),
                     "ci_high": sign * (diff["ci_low"] if sign < 0 else diff["ci_high"])}

@@ -11,7 +11,7 @@ import numpy as np
 from headstart.analysis.arms import arm_name
 from headstart.analysis.cells import CONFIDENCE, current_runs
 from headstart.analysis.flags import requested, size_key
-from headstart.analysis.stats import interval, metric_draws, metric_range, row_weights
+from headstart.analysis.stats import difference_range, interval, metric_draws, metric_range, row_weights
 from headstart.results import RunResult
 
 
@@ -39,7 +39,8 @@ def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: flo
         draws_in = seed_mean_draws(metric, [(r.record or {}).get("test") or {} for r in runs], seed=0)
         ci = interval(outside, draws_out, confidence, bounds=metric_range(metric))
         gap = interval([a - b for a, b in zip(inside, outside)],
-                       draws_in - draws_out if draws_in is not None and draws_out is not None else None, confidence)
+                       draws_in - draws_out if draws_in is not None and draws_out is not None else None, confidence,
+                       bounds=difference_range(metric))
         note = found[0].get("note")
         rows.append({"strategy": arm, "n": n, "data": data, "in_domain": sum(inside) / len(inside), "mean": ci["mean"],
                      "interval": "seeds and test rows" if draws_in is not None and draws_out is not None else "seeds",

@@ -38,6 +38,15 @@ def metric_range(metric: str) -> tuple[float, float] | None:
     return None
 
 
+def difference_range(metric: str) -> tuple[float, float] | None:
+    """The values a difference of two ``metric`` scores can take (±1 for a fraction), for clipping its interval: two
+    seeds' t-interval of a gain in accuracy otherwise reaches past ±100 points. None when unbounded."""
+    bounds = metric_range(metric)
+    if bounds is None or not all(math.isfinite(b) for b in bounds):
+        return None
+    return bounds[0] - bounds[1], bounds[1] - bounds[0]
+
+
 def mean_ci(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float, float, float | None]:
     """Mean and Student-t confidence interval over seeds alone.
 
