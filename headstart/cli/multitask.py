@@ -13,7 +13,8 @@ from headstart.cli.common import JsonOpt, _echo_json, _scoped_options, app
 @app.command()
 def multitask(
     tasks: Annotated[str, typer.Option(help="Comma-separated tasks: built-in datasets, files, or FILE:COLUMN (one label column of a "
-                                            "file: reviews.csv:condition,reviews.csv:rating).")]
+                                            "file: reviews.csv:condition,reviews.csv:rating; :classification after one reads "
+                                            "its numbers as classes).")]
     = "drug-reviews,drug-reviews-sentiment,drug-reviews-rating",
     weighting: Annotated[str, typer.Option(help="Comma-separated loss weightings: equal, uncertainty (Kendall et al. 2018), "
                                                 "gradnorm (Chen et al. 2018).")] = "equal,uncertainty,gradnorm",

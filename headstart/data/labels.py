@@ -46,13 +46,15 @@ def infer_task(labels: list[Any]) -> str:
     return "classification"
 
 
+AS_CLASSES = "pass --task classification"  # task_note's fix; multitask writes its own (a task's :classification)
+
+
 def task_note(labels: list[Any], task: str, given: str | None) -> str | None:
     """The line that says which task the labels were read as, when it was inferred and not obvious."""
     if given is not None or task != "regression":
         return None
     distinct = len({str(v).strip() for v in labels})
-    return (f"labels read as a regression target ({distinct} distinct numeric values); pass --task classification "
-            "to treat them as classes")
+    return f"labels read as a regression target ({distinct} distinct numeric values); {AS_CLASSES} to treat them as classes"
 
 
 def missing_label(value: Any) -> bool:

@@ -25,6 +25,7 @@ import numpy as np
 from headstart.data import load_dataset, split_dataset, subsample
 from headstart.data.builtin import REGISTRY as BUILTIN
 from headstart.data.dataset import Dataset
+from headstart.data.labels import AS_CLASSES
 from headstart.data.splits import SplitConfig, Splits
 from headstart.errors import ColumnError, ConfigError, DataError
 
@@ -58,11 +59,16 @@ def split_tasks(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
 
 
 def load_task(item: str, *, text_column: str | None = None) -> Task:
-    """The task ``item`` names: a built-in dataset, a file, or ``FILE:COLUMN``.
+    """The task ``item`` names: a built-in dataset, a file, or ``FILE:COLUMN``; a ``:classification`` or
+    ``:regression`` after it says how to read the labels (numbers are read as a regression target otherwise).
 
     Raises:
         HeadstartError: an unknown dataset or missing file or column (the loaders' messages), or a multilabel task.
     """
+    task = None
+    head, _, tail = item.rpartition(":")
+    if head and tail in KINDS and item not in BUILTIN and not Path(item).exists():  # FILE:COLUMN:classification
+        item, task = head, tail
     if item not in BUILTIN and ":" in item and not Path(item).exists():
         path, _, column = item.rpartition(":")
         if not Path(path).is_file():
@@ -73,14 +79,16 @@ def load_task(item: str, *, text_column: str | None = None) -> Task:
     else:
         path, column = item, None
     try:
-        data = load_dataset(path, label_column=column, text_column=None if path in BUILTIN else text_column)
+        data = load_dataset(path, label_column=column, text_column=None if path in BUILTIN else text_column, task=task)
     except ColumnError as e:  # a task names its label column after the file, not with --label-column
         fix = f"name it in --tasks as {path}:COLUMN" if e.kind == "label" else "pass --text-column NAME"
         raise DataError(f"{e.problem}; {fix}") from None
     if data.task not in KINDS:
         raise ConfigError(f"task {item!r} is a {data.task} dataset; a multi-task run takes classification and regression "
                           "tasks (one label column each)")
-    return Task(item, dataclasses.replace(data, name=item))  # messages about its rows name the task
+    fix = f"write {path}:{column or 'COLUMN'}:classification in --tasks"  # multitask has no --task: the task says it
+    notes = tuple(n.replace(AS_CLASSES, fix) for n in data.notes)
+    return Task(item, dataclasses.replace(data, name=item, notes=notes))  # messages about its rows name the task
 
 
 def load_tasks(text: str | list[str] | tuple[str, ...], *, text_column: str | None = None) -> tuple[Task, ...]:

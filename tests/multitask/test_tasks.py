@@ -122,3 +122,17 @@ def test_the_layout_encodes_only_the_rows_runs_read(tmp_path):
         back = [layout.data.inputs[i] for i in layout.rows(t, needed)]
         assert back == [task.data.inputs[r] for r in needed] and set(layout.data.targets[layout.rows(t, needed)]) == {t}
     assert len(layout.data) < sum(len(t.data) for t in tasks)
+
+
+def test_a_numeric_column_is_read_as_classes_when_its_task_says_so_and_the_note_says_how(tmp_path):
+    """Scores in quarter steps are numbers: read as a regression target, with a note naming the multitask way to read them as
+    classes (FILE:COLUMN:classification, not a --task flag multitask does not have); written so, they are classes."""
+    path = tmp_path / "stars.csv"
+    path.write_text("text,stars,label\n" + "".join(f"review {i} {'good' if i % 2 else 'bad'},{1 + (i % 30) / 4},{'pos' if i % 2 else 'neg'}\n"
+                                                    for i in range(60)))
+    tasks = load_tasks(f"{path}:label,{path}:stars")
+    assert tasks[1].kind == "regression"
+    (note,) = [n for n in tasks[1].data.notes if "regression target" in n]
+    assert f"write {path}:stars:classification in --tasks" in note and "--task classification" not in note
+    tasks = load_tasks(f"{path}:label,{path}:stars:classification")
+    assert tasks[1].kind == "classification" and tasks[1].name == f"{path}:stars"
