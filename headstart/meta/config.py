@@ -44,6 +44,8 @@ class MetaConfig:
     threads: int = 1  # torch and BLAS threads: an episode's maths is small, and hand-offs cost more (2 threads: 3-5x slower on a busy 2-core CPU)
 
     def __post_init__(self) -> None:
+        if isinstance(self.shots, str) or (isinstance(self.shots, int) and not isinstance(self.shots, bool)):
+            object.__setattr__(self, "shots", parse_ints(str(self.shots), "--shots"))  # "1,5" or 5, as --shots takes them
         for f in fields(self):  # numbers first: the checks below compare them
             value, kind = getattr(self, f.name), {"int": int, "float": (int, float)}.get(str(f.type))
             if kind is not None and (isinstance(value, bool) or not isinstance(value, kind)):

@@ -46,7 +46,8 @@ def rows_by_class(targets: np.ndarray, classes: list[int], *, per_class: int | N
     return out
 
 
-def check_episode_shape(by_class: dict[int, np.ndarray], *, ways: int, shots: int, queries: int, where: str) -> None:
+def check_episode_shape(by_class: dict[int, np.ndarray], *, ways: int, shots: int, queries: int, where: str,
+                        per_class: int | None = None) -> None:
     """Refuse an episode shape the classes cannot fill.
 
     Raises:
@@ -64,7 +65,10 @@ def check_episode_shape(by_class: dict[int, np.ndarray], *, ways: int, shots: in
     short = {c: len(rows) for c, rows in by_class.items() if len(rows) < shots + queries}
     if short:
         c, n = next(iter(short.items()))
-        raise DataError(f"class {c} of {where} has {n} rows, fewer than shots + queries = {shots + queries}; lower --shots or --queries")
+        capped = per_class is not None and n >= per_class  # the draw kept fewer rows than the class holds
+        raise DataError(f"class {c} of {where} has {n} rows{' kept (--per-class)' if capped else ''}, fewer than shots + queries "
+                        f"= {shots + queries}; lower --shots or --queries"
+                        + (f", or raise --per-class to {shots + queries} or more" if capped else ""))
 
 
 def sample_episode(by_class: dict[int, np.ndarray], *, ways: int, shots: int, queries: int, rng: np.random.Generator) -> Episode:

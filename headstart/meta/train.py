@@ -59,7 +59,7 @@ def class_split(base: str, novel: str, classes: int) -> tuple[list[int], list[in
 def make_pool(dataset: Any, classes: list[int], backbone: Any, *, cfg: MetaConfig, shots: int, where: str) -> Pool:
     """``per_class`` seeded rows of each of ``classes``, checked to fill ``shots``-shot episodes, encoded once."""
     by_class = rows_by_class(dataset.targets, classes, per_class=cfg.per_class, seed=cfg.seed)
-    check_episode_shape(by_class, ways=cfg.ways, shots=shots, queries=cfg.queries, where=where)
+    check_episode_shape(by_class, ways=cfg.ways, shots=shots, queries=cfg.queries, where=where, per_class=cfg.per_class)
     rows = np.concatenate(list(by_class.values()))
     encoded = dict(zip(rows.tolist(), backbone.encode([dataset.inputs[int(r)] for r in rows])))
     return Pool(dataset.name, classes, by_class, encoded)
@@ -91,9 +91,11 @@ def setup(cfg: MetaConfig) -> tuple[Any, Pool, list[Pool], list[str]]:
             base_classes = base_c
             notes.append(f"{name}: base classes {base_c[0]}-{base_c[-1]} ({', '.join(data.label_names[c] for c in base_c)}), "
                          f"novel classes {novel_c[0]}-{novel_c[-1]} ({', '.join(data.label_names[c] for c in novel_c)})")
-        if name in getattr(REGISTRY.get(cfg.backbone), "seen", ()):  # "novel" to the episodes, not to the backbone
-            notes.append(f"{name}: its classes are not novel to {cfg.backbone}, whose pre-training taught it the same "
-                         "classes; the plain backbone's probe starts with that advantage over the meta-trained arms")
+        seen, origin = seen_by(cfg.backbone)
+        if name in seen:  # "novel" to the episodes, not to the backbone
+            since = "" if origin == cfg.backbone else f" (it was trained from {origin})"
+            notes.append(f"{name}: its classes are not novel to {cfg.backbone}{since}, whose pre-training taught it the "
+                         "same classes; the plain backbone's probe starts with that advantage over the meta-trained arms")
         novel_pools.append(make_pool(data, novel_c, plain, cfg=cfg, shots=max(cfg.shots), where=f"the novel classes of {name!r}"))
     if base_classes is None:
         base_classes = list(range(len(base_data.label_names)))
@@ -177,6 +179,29 @@ def architecture_of(backbone: str) -> str:
 
     path = Path(backbone).expanduser()
     return json.loads((path / MANIFEST).read_text())["architecture"] if is_image_folder(path) else backbone
+
+
+def seen_by(backbone: str) -> tuple[tuple[str, ...], str]:
+    """The datasets whose classes ``backbone`` was pre-trained on, and the built-in backbone that says so: a saved
+    folder (a meta-train's ``OUT/<arm>``) is followed back through its manifest's ``trained_by`` to the backbone it
+    started from, so its caveat is not lost."""
+    import json
+
+    from headstart.backbones.registry import REGISTRY
+
+    name = backbone
+    for _ in range(8):  # a chain of saved folders, each naming the one it was trained from
+        if name in REGISTRY:
+            return tuple(getattr(REGISTRY[name], "seen", ())), name
+        try:
+            manifest = json.loads((Path(name) / "headstart-image.json").read_text())
+        except (OSError, ValueError):
+            break
+        origin = (manifest.get("trained_by") or {}).get("backbone") if isinstance(manifest, dict) else None
+        if not isinstance(origin, str) or origin == name:
+            break
+        name = origin
+    return (), backbone
 
 
 def meta_train(out: str | Path, config: MetaConfig | None = None, *, setting: str | None = None,

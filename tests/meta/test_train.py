@@ -123,3 +123,27 @@ def test_novel_classes_the_backbone_was_pre_trained_on_are_named_in_the_notes():
     notes = setup(cfg)[3]
     assert any(n.startswith("mnist-5k: its classes are not novel to mnist-cnn") for n in notes), notes
     assert not any("sklearn-digits: its classes" in n for n in notes), "only the novel datasets are named"
+
+
+def test_a_backbone_meta_trained_from_mnist_cnn_keeps_its_caveat(tmp_path):
+    """A saved arm (OUT/<arm>, whose manifest names mnist-cnn as where it started) used as --backbone: the digits are
+    still not novel to it, and the note says it was trained from mnist-cnn."""
+    from headstart.meta.train import seen_by
+
+    (tmp_path / "protonet").mkdir()
+    (tmp_path / "protonet" / "headstart-image.json").write_text(json.dumps({"trained_by": {"command": "meta-train",
+                                                                                          "backbone": "mnist-cnn"}}))
+    seen, origin = seen_by(str(tmp_path / "protonet"))
+    assert origin == "mnist-cnn" and "mnist-5k" in seen
+    assert seen_by("efficientnet-lite0")[0] == () and seen_by(str(tmp_path / "nothing")) == ((), str(tmp_path / "nothing"))
+
+
+def test_shots_as_the_command_line_writes_them_and_per_class_named_when_it_limits_episodes():
+    from headstart.errors import DataError
+    from headstart.meta.episodes import check_episode_shape, rows_by_class
+
+    assert MetaConfig(shots="1,5").shots == (1, 5) and MetaConfig(shots=5).shots == (5,)
+    by_class = rows_by_class(np.repeat(np.arange(5), 30), list(range(5)), per_class=8)
+    with pytest.raises(DataError, match=r"has 8 rows kept \(--per-class\), fewer than shots \+ queries = 10; lower --shots or "
+                                         r"--queries, or raise --per-class to 10 or more"):
+        check_episode_shape(by_class, ways=5, shots=5, queries=5, where="the toy classes", per_class=8)
