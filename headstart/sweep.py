@@ -400,6 +400,7 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers) -> None
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")  # fork after torch threads start can deadlock
     pending: dict[Any, tuple[str, dict[str, Any]]] = {}
+    held: dict[str, dict[str, Any]] = {}  # every cell claimed and not yet recorded: a Ctrl-C anywhere releases them all
     queue = list(todo)
     done = 0
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
@@ -410,13 +411,10 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers) -> None
                     spec, key, resolved = queue.pop(0)
                     if not store.claim(key, resolved, owner, LEASE_SECONDS):
                         continue
+                    held[key] = resolved
                     with heartbeat.lock:
                         heartbeat.active[key] = resolved
-                    try:
-                        pending[pool.submit(_worker_run, spec.to_dict())] = (key, resolved)
-                    except BrokenProcessPool:  # a worker died since the last wait: release this claim too
-                        store.mark(key, resolved, "pending")
-                        raise
+                    pending[pool.submit(_worker_run, spec.to_dict())] = (key, resolved)
                 if not pending:
                     break
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -427,11 +425,12 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers) -> None
                     with heartbeat.lock:
                         heartbeat.active.pop(key, None)
                     _record(store, key, resolved, result, outcome)
+                    held.pop(key, None)
                     done += 1
                     if progress:
                         progress(done, len(todo), {"cell": _label(resolved)})
         except BaseException as e:
-            for key, resolved in pending.values():
+            for key, resolved in held.items():  # claimed, submitted or not, and not recorded: a re-run trains them
                 store.mark(key, resolved, "pending")
             pool.shutdown(wait=False, cancel_futures=True)
             if isinstance(e, BrokenProcessPool):  # the OOM killer or a kill -9 took a worker, and the pool with it

@@ -100,8 +100,9 @@ def test_interrupted_sweep_resumes_without_retraining(sig, tiny_backbone, uninte
     assert code != 0, f"it ran to the end after the signal; its stderr: {stderr[-2000:]}"  # interrupted, not finished
     before = {key: created for key, status, created in rows(out) if status == "done"}
     assert 5 <= len(before) < 12
-    if sig == signal.SIGINT:  # a clean interrupt releases its claim at once
+    if sig == signal.SIGINT:  # a clean interrupt releases its claim at once, and says a re-run resumes
         assert all(status in ("done", "pending") for _, status, _ in rows(out))
+        assert "interrupted; what finished is stored in its --out: run the same command again to resume" in stderr, stderr[-500:]
     rerun = subprocess.run(compare_cmd(out, tiny_backbone), env=env(tmp_path), capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     after = rows(out)
@@ -142,6 +143,16 @@ def test_bad_sizes_exit_2_without_touching_the_store(tiny_backbone, uninterrupte
         assert result.returncode == 2
         assert result.stderr.startswith("error:") and message in result.stderr and "Traceback" not in result.stderr
     assert rows(out) == before
+
+
+@pytest.mark.slow
+def test_ctrl_c_with_workers_leaves_no_cell_running(tiny_backbone, uninterrupted, tmp_path):
+    """Ctrl-C while two workers train: every claimed cell, submitted or about to be, goes back to pending."""
+    out = tmp_path / "store"
+    code, stderr = interrupt_after(compare_cmd(out, tiny_backbone, "--workers", "2"), out, env(tmp_path), cells=3, sig=signal.SIGINT)
+    assert code != 0, stderr[-2000:]
+    assert all(status in ("done", "pending") for _, status, _ in rows(out)), rows(out)
+    assert "run the same command again to resume" in stderr, stderr[-500:]
 
 
 @pytest.mark.slow

@@ -134,6 +134,23 @@ def _given(error: Exception, argv: list[str]) -> str | None:
     return values[0] if len(values) == 1 else None
 
 
+RESUMABLE = ("compare", "adapt", "continual", "multitask")  # commands whose store a re-run resumes
+
+
+def _without_device(argv: list[str]) -> list[str]:
+    """``argv`` without the global ``--device VALUE`` that may come before the command's name."""
+    out, skip = [], False
+    for token in argv:
+        if skip or token.startswith("--device="):
+            skip = False
+            continue
+        if token == "--device":
+            skip = True
+            continue
+        out.append(token)
+    return out
+
+
 def _command_path(argv: list[str]) -> str:
     """``headstart`` and the (sub)command names that lead ``argv``: whose --help to point at when the parser's error
     carries no context (an option at the end of the line, missing its value)."""
@@ -177,7 +194,9 @@ def main() -> None:
     except KeyboardInterrupt:
         code = 130
     if code == 130:  # Ctrl-C: the parser turns it into exit code 130
-        typer.echo("interrupted", err=True)
+        command = _command_path(_without_device(sys.argv[1:])).rpartition(" ")[2]
+        typer.echo("interrupted" + ("; what finished is stored in its --out: run the same command again to resume (finished "
+                                    "runs are skipped)" if command in RESUMABLE else ""), err=True)
     sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)  # a command's typer.Exit(code), else 0
 
 
