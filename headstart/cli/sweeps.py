@@ -355,6 +355,13 @@ def report(
     \b
     Example: headstart report runs/cmp --margin 1
     """
+    from headstart.analysis.cells import MIN_PAIRS
     from headstart.report.render import render
 
-    _print_report(render(directory, metric=metric, margin=margin), directory)
+    paths = render(directory, metric=metric, margin=margin)
+    seeds = [r.get("seeds") or 0 for r in json.loads(paths["results.json"].read_text()).get("curves") or []]
+    if margin is not None and seeds and max(seeds) < MIN_PAIRS:  # otherwise the flag changes nothing, silently
+        typer.echo(f"note: --margin weighs a cheaper strategy only where it and the best share {MIN_PAIRS} or more seeds; "
+                   f"this store has at most {max(seeds)} per cell, so the recommendation is the best on validation (a "
+                   f"compare with --seeds {MIN_PAIRS} or more into the same --out adds them)", err=True)
+    _print_report(paths, directory)

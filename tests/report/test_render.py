@@ -178,6 +178,11 @@ def test_cli_report_margin_changes_the_recommendation_and_a_bad_one_exits_2(tmp_
     assert json.loads((store / "results.json").read_text())["margin_points"] == 1.0
     code, out, err = run_cli(["report", str(store), "--margin", "-1"], monkeypatch, capsys)
     assert code == 2 and err.strip().splitlines() == ["error: --margin must be a number of points >= 0, got -1.0; e.g. --margin 1"]
+    assert "note: --margin" not in err
+    two = make_store(tmp_path / "two", [r for r in close if r.spec["seed"] < 2])
+    code, out, err = run_cli(["report", str(two), "--margin", "1"], monkeypatch, capsys)
+    assert code in (0, None) and "note: --margin weighs a cheaper strategy only where it and the best share 3 or more seeds; " \
+                                 "this store has at most 2 per cell" in err
 
 
 def test_chart_png_draws_the_majority_line(tmp_path: Path) -> None:
