@@ -29,6 +29,22 @@ from headstart.store_rows import BUSY_TIMEOUT_MS, FILENAME, SCHEMA_VERSION
 __all__ = ["BUSY_TIMEOUT_MS", "FILENAME", "SCHEMA_VERSION", "Store"]
 
 
+def missing_store(path: Path) -> str:
+    """Why ``path`` has no store, and what to do: give the folder, not the file; read a saved run with evaluate; or
+    write a store with compare."""
+    from headstart.outdir import held
+
+    if path.name == FILENAME and path.is_file():
+        return f"{str(path)!r} is the store's file; give the folder that holds it: {str(path.parent)!r}"
+    found = held(path)
+    if found == "run":
+        return (f"{str(path)!r} is a saved run (headstart train), not a results store; headstart evaluate {path} scores it, "
+                "headstart runs lists a store's runs")
+    if found == "meta":
+        return f"{str(path)!r} is a meta-train output, not a results store; its results are in {str(path / 'meta.md')!r}"
+    return f"no results store at {str(path / FILENAME)!r}; run `headstart compare --out {path}` first"
+
+
 class Store:
     """A directory holding ``runs.sqlite``.
 
@@ -65,7 +81,7 @@ class Store:
             return self
         if not self.file.exists():
             if not self.create:
-                raise StoreError(f"no results store at {str(self.file)!r}; run `headstart compare --out {self.path}` first")
+                raise StoreError(missing_store(self.path))
             try:
                 self.path.mkdir(parents=True, exist_ok=True)
             except OSError as exc:

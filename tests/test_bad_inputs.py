@@ -384,6 +384,10 @@ CASES = [
     Case("train --label-descriptions with a strategy that reads none", lambda f: [
         *TRAIN, "--data", f.toy(), "--backbone", "tiny", "--strategy", "full-finetune", "--label-descriptions", "a=good,b=bad"],
          ("--label-descriptions gives the classes' texts to zero-shot", "full-finetune reads labelled rows", "--strategy zero-shot")),
+    Case("runs on a saved run", lambda f: ["runs", str(f.run())], ("is a saved run (headstart train), not a results store",
+                                                                   "headstart evaluate")),
+    Case("runs on the store's file", lambda f: ["runs", f.store("store", SCHEMA_VERSION) + "/runs.sqlite"],
+         ("is the store's file; give the folder that holds it",)),
     Case("runs on a 0-byte runs.sqlite", lambda f: ["runs", _empty_store(f)], ("holds no headstart runs", "empty or foreign")),
     Case("report on a 0-byte runs.sqlite", lambda f: ["report", _empty_store(f)], ("holds no headstart runs",)),
     Case("export --out that cannot be created", lambda f: ["export", str(f.run()), "--out", _blocker(f)],
