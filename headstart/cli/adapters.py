@@ -110,6 +110,7 @@ def adapters_unmerge(
     directory: Annotated[Path, typer.Argument(help="A run directory written by 'headstart adapters merge'.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="New adapter run directory (must not exist).")],
     tolerance: Annotated[float, typer.Option(help="Largest accepted difference to the pre-trained base.")] = 1e-4,
+    inputs: Annotated[int, typer.Option(help="Validation inputs the outputs are compared on.")] = 64,
 ) -> None:
     """Recover the adapter run from a merged one; checks the base weights come back to the pre-trained ones.
 
@@ -118,7 +119,7 @@ def adapters_unmerge(
     """
     from headstart.adapters import unmerge
 
-    report = unmerge(directory, out, tolerance=tolerance)
+    report = unmerge(directory, out, tolerance=tolerance, inputs=inputs)
     typer.echo(f"unmerged {directory} -> {report.out}: base weights within {report.base_max_abs_diff:.2e} of the pre-trained ones, "
                f"outputs within {report.output_max_abs_diff:.2e} on {report.inputs} validation inputs")
 

@@ -254,6 +254,9 @@ def predict(
     if out is not None and out.suffix.lower() not in (".jsonl", ".csv"):
         example = out / "predictions.jsonl" if not out.name or out.is_dir() else out.with_suffix(".jsonl")
         raise ConfigError(f"--out {str(out)!r}: predictions are written as .jsonl or .csv; e.g. --out {example}")
+    if out is not None and inputs != "-" and Path(inputs).exists() and out.resolve() == Path(inputs).resolve():
+        raise ConfigError(f"--out {str(out)!r} is the input file; predictions would overwrite it: choose another, e.g. "
+                          f"--out {out.with_name(out.stem + '-predictions' + out.suffix)}")
     if adapter_dir or adapter:
         from headstart.adapter_set import AdapterSet
 
