@@ -490,6 +490,10 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     from headstart.outdir import claim
 
     claim(out, "compare")  # before the data loads: a folder of something else is refused, never written into
+    if (Path(out) / "runs.sqlite").exists():  # a damaged or too-new store is named now, not after the leakage check
+        from headstart.store import Store
+
+        Store(out, create=False).open().close()
     check_backend(backend, address, workers)  # a missing extra is named before the data loads
     check_report_to(report_to)
     backbones = list(sweep.backbones or (sweep.backbone,))

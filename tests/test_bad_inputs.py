@@ -390,6 +390,8 @@ CASES = [
          ("is the store's file; give the folder that holds it",)),
     Case("predict --out the input file", lambda f: ["predict", str(f.run()), f.write("in.jsonl", '{"text": "a review"}\n'), "--out",
                                                     str(f.path("in.jsonl"))], ("is the input file", "in-predictions.jsonl")),
+    Case("compare into a damaged store, before the data loads", lambda f: [
+        "compare", "--data", f.toy(), "--backbone", "tiny", "--out", _damaged_store(f, "zeroed", "page")], ("zeroed", "malformed")),
     Case("runs on a 0-byte runs.sqlite", lambda f: ["runs", _empty_store(f)], ("holds no headstart runs", "empty or foreign")),
     Case("report on a 0-byte runs.sqlite", lambda f: ["report", _empty_store(f)], ("holds no headstart runs",)),
     Case("export --out that cannot be created", lambda f: ["export", str(f.run()), "--out", _blocker(f)],
