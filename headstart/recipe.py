@@ -351,8 +351,8 @@ def term_context(s: Setup) -> TermContext:
     def unlabelled(name: str, rows: int, batch_size: int) -> list[dict[str, torch.Tensor]]:
         data = load_dataset(name)
         if data.hash == s.data.hash:
-            raise ConfigError(f"{name!r} is this run's own dataset; the target domain is another dataset's inputs, "
-                              "e.g. drug-reviews-sentiment")
+            raise ConfigError(f"{name!r} is this run's own dataset; the target domain is another dataset's inputs, e.g. "
+                              + ("opencv-digits" if s.data.modality == "image" else "drug-reviews-sentiment"))
         if data.modality != s.data.modality:
             raise ConfigError(f"{name!r} holds {data.modality}s but this run reads {s.data.modality}s")
         pool = split_dataset(data, s.split_config, by_label=False).pool  # inputs only, cut without its labels; never its

@@ -22,7 +22,7 @@ from headstart.objectives.terms import Penalty, TermContext, check_count, check_
 def check_target(term: str, data: object) -> None:
     if not isinstance(data, str) or not data:
         raise ConfigError(f"{term} aligns the features with a target domain's unlabelled inputs; name it, e.g. "
-                          f"{term}[data=drug-reviews-sentiment]")
+                          f"{term}[data=drug-reviews-sentiment] on text, {term}[data=opencv-digits] on images")
 
 
 def feature_pairs(model: nn.Module, context: TermContext, data: str, *, rows: int, batch: int,

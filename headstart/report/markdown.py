@@ -260,6 +260,11 @@ def adaptation_markdown(rows: list[dict[str, Any]], *, source: str, target: str,
         flag = " ⚠" if r.get("flags") else ""
         lines.append(f"| {md_text(r['method'])}{flag} | {r['n']} | {100 * r['mean']:.1f} | {100 * r['ci_low']:.1f} – "
                      f"{100 * r['ci_high']:.1f} | {gain} | {gain_ci} | {gap} | {oracle} | {r['seeds']} |")
+    unshared = sorted({r["n"] for r in rows if r["oracle"] is not None and r["gap_closed"] is None and r["over_baseline"]},
+                      key=lambda n: (isinstance(n, str), n))
+    if unshared:  # a dash in "gap closed" beside an oracle: say why, not leave it to be read as missing
+        lines += ["", f"Gap closed is left out (–) at n = {', '.join(map(str, unshared))}: the oracle's interval reaches down "
+                  "to source-only's mean there, so there is no gap to share out."]
     flagged = [text for text in map(flag_text, rows) if text]
     if flagged:
         lines += ["", "Flags:"] + [f"- ⚠ {md_text(text)}" for text in flagged]

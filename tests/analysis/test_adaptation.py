@@ -87,3 +87,13 @@ def test_a_method_under_trained_on_the_source_is_flagged_in_its_row_and_in_adapt
                               "--max-steps) or --tune")
     written = adaptation_markdown(list(found.values()), source="s", strategy="full-finetune", target="t")
     assert "| source-only ⚠ | 16 |" in written and "- ⚠ source-only (n = 16): on the source it was still improving" in written
+
+
+def test_a_dash_in_gap_closed_beside_an_oracle_is_explained():
+    row = {"method": "coral", "n": 16, "mean": 0.8, "ci_low": 0.7, "ci_high": 0.9, "seeds": 2, "flags": [],
+           "over_baseline": {"mean": 0.01, "ci_low": -0.02, "ci_high": 0.04}, "gap_closed": None,
+           "oracle": {"mean": 0.8, "ci_low": 0.7, "ci_high": 0.9, "seeds": 2}, "majority": None, "notes": []}
+    base = {**row, "method": "source-only", "over_baseline": None}
+    written = adaptation_markdown([base, row], source="s", strategy="full-finetune", target="t")
+    assert "Gap closed is left out (–) at n = 16: the oracle's interval reaches down to source-only's mean" in written
+    assert "Gap closed is left out" not in adaptation_markdown([base], source="s", strategy="full-finetune", target="t")
