@@ -189,7 +189,7 @@ def train(
 def evaluate(
     run: Annotated[Path, typer.Argument(help="Run directory written by 'headstart train'.")],
     split: Annotated[str, typer.Option(help="test | val.")] = "test",
-    eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score on this dataset's test split, out of domain "
+    eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score on this dataset's test split (a seeded fifth of a file's rows), out of domain "
                                                                "(repeatable; same labels, mapped by name: 'DATA[their=ours, other=-]').")] = None,
     tta: Annotated[Optional[list[str]], typer.Option(help="With --eval-data: also score after test-time adaptation, bn-adapt | tent | tent-episodic (repeatable).")] = None,
     as_json: JsonOpt = False,

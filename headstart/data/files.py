@@ -348,7 +348,8 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None) -> tupl
     labels = [c for c in frame.columns if c not in used and str(c).lower() in LABEL_NAMES]
     if labels:  # prediction reads the text only: say so where the file also holds answers, and what scores them
         log.info("%s: its column %r is carried into the output but not read; to score the run on these labels: headstart "
-                 "evaluate RUN --eval-data %s", Path(path).name, labels[0], path)
+                 "evaluate RUN --eval-data %s (it scores a seeded test split of the file, a fifth of its rows by default, "
+                 "as every --eval-data dataset is cut)", Path(path).name, labels[0], path)
     return texts, other_columns(frame, used)
 
 
