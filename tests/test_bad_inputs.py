@@ -392,6 +392,9 @@ CASES = [
                                                     str(f.path("in.jsonl"))], ("is the input file", "in-predictions.jsonl")),
     Case("compare into a damaged store, before the data loads", lambda f: [
         "compare", "--data", f.toy(), "--backbone", "tiny", "--out", _damaged_store(f, "zeroed", "page")], ("zeroed", "malformed")),
+    Case("continual with a strategy the backbone cannot take, nothing left behind", lambda f: [
+        "continual", "--stream", "permuted-mnist", "--arms", "naive", "--strategy", "prompt-tuning", "--n", "16", "--seeds", "1",
+        "--out", str(f.path("cl"))], ("strategy 'prompt-tuning' does not apply to image backbones",)),
     Case("runs on a 0-byte runs.sqlite", lambda f: ["runs", _empty_store(f)], ("holds no headstart runs", "empty or foreign")),
     Case("report on a 0-byte runs.sqlite", lambda f: ["report", _empty_store(f)], ("holds no headstart runs",)),
     Case("export --out that cannot be created", lambda f: ["export", str(f.run()), "--out", _blocker(f)],

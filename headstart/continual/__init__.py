@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from headstart.continual.chain import Chain, ContinualArm, Prepared, run_chain
+from headstart.continual.chain import Chain, ContinualArm, Prepared, check_arm, run_chain
 from headstart.continual.methods import METHODS, get_method, method_options
 from headstart.continual.streams import BUILTIN, SCENARIOS, load_stream
 from headstart.callable_module import make_callable
@@ -152,9 +152,11 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     pretrained_name = backbone or ("mnist-cnn" if image else "all-minilm-l6-v2")
     pretrained = load_backbone(pretrained_name, max_length=train.max_length, image_size=train.image_size)
     prepared = Prepared.build(loaded, pretrained, SplitConfig(max_test=max_test))
+    size = parse_n(n)
+    for arm in parsed:  # before the store exists: a strategy that cannot apply leaves nothing behind
+        check_arm(prepared, arm, size, train)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    size = parse_n(n)
     result = ContinualResult(out=out)
     total = len(parsed) * seeds
     steps_total = sum(1 if get_method(a.method).joint else len(loaded.tasks) for a in parsed) * seeds

@@ -161,6 +161,21 @@ def build_setup(chain: Chain, step: int) -> Any:
     return for_step(s, chain, step)
 
 
+def check_arm(prepared: Any, arm: Any, n: int | None, train_config: Any) -> None:
+    """Resolve ``arm``'s run spec as every step will (no model built): a strategy that cannot apply to this backbone or
+    data, or options it does not take, is refused before the store or any chain exists.
+
+    Raises:
+        ConfigError: as ``recipe.resolve`` words it.
+    """
+    from headstart.recipe import resolve
+
+    spec = RunSpec(data=prepared.data.name, backbone=prepared.pretrained.name, strategy=arm.strategy,
+                   options=dict(arm.strategy_options), n=n, seed=0,
+                   train=dataclasses.replace(train_config, **arm.train), split=prepared.split_config)
+    resolve(spec, prepared.data, prepared.pretrained, split_config=prepared.split_config, n_train=n or 0, precision="fp32")
+
+
 def for_step(s: Any, chain: Chain, step: int) -> Any:
     """``s`` pointed at task ``step``: its pool, validation and test rows, its n drawn rows."""
     splits = chain.prepared.splits[step]
