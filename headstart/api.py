@@ -485,9 +485,8 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     from headstart.data_defaults import fill, input_side
     from headstart.progress import progress_bar
     from headstart.report.render import render
-    from headstart.sweep import _loaded_data, check_backend, leakage_report, plan, run_sweep
-
     from headstart.outdir import claim
+    from headstart.sweep import _loaded_data, check_backend, leakage_report, plan, run_sweep
 
     claim(out, "compare")  # before the data loads: a folder of something else is refused, never written into
     if (Path(out) / "runs.sqlite").exists():  # a damaged or too-new store is named now, not after the leakage check

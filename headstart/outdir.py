@@ -14,6 +14,7 @@ import sqlite3
 from pathlib import Path
 
 from headstart.errors import ConfigError
+from headstart.store_rows import FILENAME
 
 __all__ = ["KINDS", "check_new", "check_writable", "claim", "held"]
 
@@ -28,7 +29,6 @@ KINDS = {
     "file": "a file",
     "other": "files headstart did not write",
 }
-STORE_FILE = "runs.sqlite"
 STORES = ("compare", "continual", "multitask")  # the kinds kept in a runs.sqlite
 RUN_MARKERS = ("spec.json", "metrics.json")  # either one: a run, perhaps half-saved before issue 25
 
@@ -48,8 +48,8 @@ def held(folder: str | Path) -> str | None:
         return "file"
     if not any(not p.name.startswith(".") for p in folder.iterdir()):
         return None
-    if (folder / STORE_FILE).is_file():
-        return _store_kind(folder / STORE_FILE)
+    if (folder / FILENAME).is_file():
+        return _store_kind(folder / FILENAME)
     if any((folder / name).is_file() for name in RUN_MARKERS):
         return "run"
     if (folder / "meta.json").is_file() or _meta_arms_only(folder):
@@ -112,12 +112,12 @@ def check_writable(out: str | Path, flag: str = "--out") -> None:
         raise ConfigError(f"cannot write to output directory {str(out)!r} ({str(existing)!r}: {reason}); choose another {flag}")
 
 
-def claim(out: str | Path, kind: str, *, flag: str = "--out", also: tuple[str, ...] = ()) -> None:
-    """Refuse ``out`` unless it is new, empty, or holds ``kind`` (or one of ``also``); then check it can be written.
+def claim(out: str | Path, kind: str, *, flag: str = "--out") -> None:
+    """Refuse ``out`` unless it is new, empty, or holds ``kind`` (a store with no run yet: any store kind); then check
+    it can be written.
 
     Args:
-        kind: the kind this command writes, a key of ``KINDS``.
-        also: other kinds this command may add to (``adapt`` writes into a compare store).
+        kind: the kind this command writes, a key of ``KINDS`` (``adapt`` writes a compare store).
 
     Raises:
         ConfigError: ``out`` holds something else (named), or cannot be written.
@@ -126,7 +126,7 @@ def claim(out: str | Path, kind: str, *, flag: str = "--out", also: tuple[str, .
     found = held(out)
     if found == "store" and kind in STORES:
         found = kind
-    if found is not None and found != kind and found not in also:
+    if found is not None and found != kind:
         if found == "file":
             folder = out.with_suffix("") if out.suffix else out.parent / f"{out.name}-{kind}"
             raise ConfigError(f"{flag} {str(out)!r} is a file, not a folder; choose a folder, e.g. {str(folder)!r}")
