@@ -492,7 +492,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     if (Path(out) / "runs.sqlite").exists():  # a damaged or too-new store is named now, not after the leakage check
         from headstart.store import Store
 
-        Store(out, create=False).open().close()
+        Store(out).open().close()  # as the writer it is: a store killed at its first write gets its tables
     check_backend(backend, address, workers)  # a missing extra is named before the data loads
     check_report_to(report_to)
     backbones = list(sweep.backbones or (sweep.backbone,))

@@ -43,7 +43,7 @@ def test_one_name_is_one_item_never_its_letters():
     (lambda: headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", methods=["tentt"], out="unused"), ConfigError,
      r"unknown adaptation method 'tentt'; did you mean 'tent'\? \(methods: "),
     (lambda: headstart.MetaConfig(ways="five"), ConfigError, "--ways must be a number, got 'five'"),
-    (lambda: headstart.MetaConfig(shots=5), ConfigError, "--shots must be whole numbers, got 5"),
+    (lambda: headstart.MetaConfig(shots=(1.5,)), ConfigError, r"--shots must be whole numbers, got \(1.5,\)"),
 ])
 def test_python_mistakes_are_one_headstart_error(call, error, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path.parent)  # "unused" out folders are never made: the call fails first
