@@ -307,7 +307,8 @@ class CompareResult:
     """What ``compare`` returns: the sweep's counts and the report's content (``results.json``).
 
     ``summary`` has ``curves``, ``head_start``, ``crossover``, ``recommendation``, ``grid_edges``, ``counts`` and
-    ``totals`` (``analysis.summarize``); ``reports`` maps each written file (report.html, report.md, chart.png,
+    ``totals`` (``analysis.summarize``; ``curves`` in the metric's own units, fractions for accuracy, while
+    ``head_start`` and ``crossover`` are in points, as ``headstart.analysis`` says); ``reports`` maps each written file (report.html, report.md, chart.png,
     results.json) to its path.
     """
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from headstart.analysis.cells import CONFIDENCE, curves
+from headstart.analysis.flags import SHORT
 from headstart.analysis.ood import ood_groups, seed_mean_draws
 from headstart.analysis.stats import difference_range, interval, metric_range
 from headstart.results import RunResult
@@ -135,10 +136,9 @@ def flag_text(row: dict[str, Any]) -> str | None:
                      "answering the target's most frequent class scores")
     if "one-class" in flags:
         found.append(f"one class answered for every target test row in {row['one_class']} of {row['seeds']} seed(s)")
+    said = "; ".join(f"{SHORT[reason]} in {count} of {row['seeds']} seed(s)"
+                     for reason, count in (row.get("under_trained") or {}).items())
     if "budget" in flags and not found:  # trained too little on the source: the score may understate the method
-        from headstart.analysis.flags import SHORT
-
-        said = "; ".join(f"{SHORT[reason]} in {count} of {row['seeds']} seed(s)" for reason, count in row["under_trained"].items())
         return (f"{row['method']} (n = {row['n']}): on the source it {said}, so its target score may understate it; re-run "
                 "with more steps (--min-steps, --max-steps) or --tune")
     if not found:
@@ -155,7 +155,7 @@ def flag_text(row: dict[str, Any]) -> str | None:
     else:
         advice = "try more labelled source examples (--sizes), more steps (--max-steps) or --tune"
     if "budget" in flags:
-        advice += " (its source runs were under-trained: " + ", ".join(row["under_trained"]) + ")"
+        advice += f" (on the source it {said})"
     return f"{row['method']} (n = {row['n']}): {' and '.join(found)}; {verdict}; {advice}"
 
 

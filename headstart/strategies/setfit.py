@@ -132,10 +132,15 @@ def tune_encoder(backbone: nn.Module, inputs: list, targets: np.ndarray, *, iter
     return steps
 
 
+def check_task(task: str) -> None:
+    """SetFit pairs rows by class: a regression dataset is refused."""
+    if task != "classification":
+        raise ConfigError(f"setfit pairs rows by class; this is a {task} dataset; use full-finetune or embed-logreg")
+
+
 def solve(model: nn.Module, problem: Problem, *, options: SetFitOptions, cfg: Any) -> dict[str, Any]:
     """Tune the encoder on the training pairs, then fit the logistic head on its new embeddings (C on validation)."""
-    if problem.task != "classification":
-        raise ConfigError(f"setfit pairs rows by class; this is a {problem.task} dataset; use full-finetune or embed-logreg")
+    check_task(problem.task)  # for_labels refused it already where a run resolves; a direct call lands here
     generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,))))  # from the run seed the engine set
     steps = tune_encoder(model.backbone, problem.train_inputs, problem.train_targets.numpy(), iterations=options.iterations,
                          lr=cfg.lr, batch_size=cfg.batch_size, weight_decay=cfg.weight_decay, warmup=cfg.warmup, clip=cfg.clip,
@@ -157,8 +162,7 @@ class SetFit(Strategy):
 
     def for_labels(self, options: SetFitOptions, label_names: tuple[str, ...], task: str) -> SetFitOptions:
         """Refused before anything loads or trains on a task it cannot pair (resolving every run of a sweep calls this)."""
-        if task != "classification":
-            raise ConfigError(f"setfit pairs rows by class; this is a {task} dataset; use full-finetune or embed-logreg")
+        check_task(task)
         return options
 
     def plan(self, model, options: SetFitOptions, cfg, budget: Budget) -> list[Phase]:

@@ -85,6 +85,8 @@ def test_a_method_under_trained_on_the_source_is_flagged_in_its_row_and_in_adapt
     assert flag_text(row) == ("source-only (n = 16): on the source it was still improving when its budget ran out in 2 of "
                               "2 seed(s), so its target score may understate it; re-run with more steps (--min-steps, "
                               "--max-steps) or --tune")
+    both = {**row, "flags": ["majority", "budget"], "majority": 0.9}  # with another flag, the same words, no raw codes
+    assert flag_text(both).endswith("(on the source it was still improving when its budget ran out in 2 of 2 seed(s))")
     written = adaptation_markdown(list(found.values()), source="s", strategy="full-finetune", target="t")
     assert "| source-only ⚠ | 16 |" in written and "- ⚠ source-only (n = 16): on the source it was still improving" in written
 
