@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from pathlib import Path
 
 from headstart.errors import ConfigError
 from headstart.store_rows import FILENAME
 
-__all__ = ["KINDS", "check_new", "check_writable", "claim", "held"]
+__all__ = ["KINDS", "check_new", "check_writable", "claim", "foreign", "held"]
 
 # what each kind of output is called in a refusal, and the command that writes it
 KINDS = {
@@ -30,7 +31,16 @@ KINDS = {
     "other": "files headstart did not write",
 }
 STORES = ("compare", "continual", "multitask")  # the kinds kept in a runs.sqlite
-RUN_MARKERS = ("spec.json", "metrics.json")  # either one: a run, perhaps half-saved before issue 25
+# what a saved run holds (train, sft, prefer, merge): its own files, PEFT's, a tokenizer's, a model's; an entry of
+# any other kind is a user's, and a folder holding one is not replaced (a replace removes the old folder whole)
+RUN_FILES = frozenset({
+    "spec.json", "metrics.json", "README.md", "weights.safetensors", "tfidf.json", "demonstrations.json",  # headstart's
+    "adapter_config.json", "adapter_model.safetensors",  # PEFT's
+    "config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",  # a model's
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json",
+    "merges.txt", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "chat_template.jinja", "chat_template.json"})
+RUN_FOLDERS = ("adapter",)  # a merged run's adapter
+SHARD = re.compile(r"model-\d+-of-\d+\.safetensors")
 
 
 def held(folder: str | Path) -> str | None:
@@ -50,11 +60,28 @@ def held(folder: str | Path) -> str | None:
         return None
     if (folder / FILENAME).is_file():
         return _store_kind(folder / FILENAME)
-    if any((folder / name).is_file() for name in RUN_MARKERS):
+    if _is_run(folder):
         return "run"
     if (folder / "meta.json").is_file() or _meta_arms_only(folder):
         return "meta"
     return "other"
+
+
+def _is_run(folder: Path) -> bool:
+    """A saved run: spec.json as headstart writes it (a train run's key and resolved settings, or an sft / prefer
+    run's kind), and no entry a run does not write (``foreign``)."""
+    try:
+        spec = json.loads((folder / "spec.json").read_text())
+    except (OSError, ValueError):
+        return False
+    ours = isinstance(spec, dict) and (("key" in spec and "resolved" in spec) or spec.get("kind") in ("sft", "prefer"))
+    return ours and not foreign(folder)
+
+
+def foreign(folder: str | Path) -> list[str]:
+    """The entries of ``folder`` (hidden ones aside) that no saved run writes, by name, sorted."""
+    return sorted(p.name for p in Path(folder).iterdir() if not p.name.startswith(".")
+                  and not (p.name in RUN_FOLDERS if p.is_dir() else p.name in RUN_FILES or SHARD.fullmatch(p.name)))
 
 
 def _meta_arms_only(folder: Path) -> bool:
@@ -130,7 +157,9 @@ def claim(out: str | Path, kind: str, *, flag: str = "--out") -> None:
         if found == "file":
             folder = out.with_suffix("") if out.suffix else out.parent / f"{out.name}-{kind}"
             raise ConfigError(f"{flag} {str(out)!r} is a file, not a folder; choose a folder, e.g. {str(folder)!r}")
-        raise ConfigError(f"{flag} {str(out)!r} holds {KINDS[found]}, not {KINDS[kind]}; nothing was written there; "
+        names = foreign(out) if found == "other" else []
+        what = KINDS[found] + (f" ({', '.join(names[:3])}{', …' if len(names) > 3 else ''})" if names else "")
+        raise ConfigError(f"{flag} {str(out)!r} holds {what}, not {KINDS[kind]}; nothing was written there; "
                           f"choose a new or empty folder, e.g. {str(out / kind)!r}")
     check_writable(out, flag)
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from headstart.errors import ConfigError, HeadstartError
-from headstart.outdir import check_new, claim, held
+from headstart.outdir import check_new, claim, foreign, held
 from headstart.results import RunResult
 from headstart.store import Store
 
@@ -36,6 +36,10 @@ def test_held_names_each_kind(tmp_path):
         claim(tmp_path / "blank", "run")
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "metrics.json").write_text("{}")
+    assert held(tmp_path / "run") == "other", "a metrics.json alone is anyone's file"
+    (tmp_path / "run" / "spec.json").write_text(json.dumps({"key": "k", "resolved": {}}))
+    assert held(tmp_path / "run") == "run"
+    (tmp_path / "run" / "spec.json").write_text(json.dumps({"kind": "sft"}))
     assert held(tmp_path / "run") == "run"
     (tmp_path / "f.txt").write_text("x")
     assert held(tmp_path / "f.txt") == "file"
@@ -153,3 +157,30 @@ def test_rows_a_killed_writer_left_in_the_log_are_read(tmp_path):
     subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ})
     assert (tmp_path / "s" / "runs.sqlite-wal").stat().st_size > 0
     assert held(tmp_path / "s") == "continual"
+
+
+def test_a_run_folder_holding_a_users_files_is_not_replaced(tmp_path):
+    """Replacing a run removes its folder whole: a spec.json and metrics.json beside a user's own files (or a run the
+    user added files to) are refused, naming those files, and the save refuses too; nothing there is touched."""
+    from headstart.atomic import write_directory
+    from headstart.errors import StoreError
+
+    folder = tmp_path / "project"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "a.csv").write_text("x")
+    (folder / "thesis.tex").write_text("x")
+    (folder / "metrics.json").write_text("{}")
+    (folder / "spec.json").write_text(json.dumps({"key": "k", "resolved": {}}))
+    assert held(folder) == "other" and foreign(folder) == ["data", "thesis.tex"]
+    with pytest.raises(ConfigError, match=r"holds files headstart did not write \(data, thesis.tex\), not a saved run"):
+        claim(folder, "run")
+    with pytest.raises(StoreError, match="holding other files"):
+        write_directory(folder, lambda d: (d / "spec.json").write_text("{}"), is_replaceable=lambda d: held(d) == "run",
+                        what="headstart run")
+    assert sorted(p.name for p in folder.iterdir()) == ["data", "metrics.json", "spec.json", "thesis.tex"]
+    (folder / "thesis.tex").unlink()
+    (folder / "data" / "a.csv").unlink()
+    (folder / "data").rmdir()
+    (folder / "weights.safetensors").write_bytes(b"")
+    (folder / "adapter").mkdir()
+    assert held(folder) == "run" and foreign(folder) == []  # what runs write (a merged run's adapter folder too)
