@@ -181,6 +181,12 @@ def test_recommend_margin_for_other_metrics_is_relative() -> None:
     assert analysis.recommend(grid(table, {"lora": 5, "linear-probe": 1}, metric="rmse"), "rmse")[0]["strategy"] == "linear-probe"
     table = {"lora": {16: [1.00, 1.10, 1.20]}, "linear-probe": {16: [1.05, 1.12, 1.26]}}  # 3.7% worse: outside the margin
     assert analysis.recommend(grid(table, {"lora": 5, "linear-probe": 1}, metric="rmse"), "rmse")[0]["strategy"] == "lora"
+    # the margin is 2% of the best's *validation* mean: test scores that differ from validation change nothing
+    val = {"lora": [1.00, 1.10, 1.20], "linear-probe": [1.015, 1.115, 1.215]}  # 1.4% worse: inside 2% of 1.1, not of 0.55
+    for test_scale in (1.0, 0.5):
+        results = [run(s, 16, seed, v * (test_scale if s == "lora" else 1.0), seconds={"lora": 5, "linear-probe": 1}[s],
+                       metric="rmse", val=v) for s, values in val.items() for seed, v in enumerate(values)]
+        assert analysis.recommend(results, "rmse")[0]["strategy"] == "linear-probe", test_scale
 
 
 def test_rmse_lower_is_better() -> None:

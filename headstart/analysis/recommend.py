@@ -11,7 +11,6 @@ from headstart.analysis import flags
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MARGIN_RELATIVE, MIN_PAIRS, PERCENT_METRICS, Cell,
                                       choice_basis, choosable, chosen_on, paired_cell, resolve_direction, budget_flags, cell_interval, cells, counts,
                                       delta_text, format_n, improvement, scale, sizes)
-from headstart.analysis.stats import mean_ci
 from headstart.errors import ConfigError
 from headstart.results import RunResult
 
@@ -61,7 +60,7 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
     basis = choice_basis(at_n)
     here = sorted(choosable(at_n), key=lambda c: -c.choice_score(sign, basis))
     best, pick, versus = here[0], here[0], []
-    allowed = margin(metric, mean_ci(best.values)[0], margin_points)
+    allowed = margin(metric, best.choice_score(sign, basis) * sign, margin_points)  # on the choice's basis, never test
     equivalence, undecided = None, None
     for cheaper in sorted((c for c in here[1:] if c.train_seconds < best.train_seconds), key=lambda c: c.train_seconds):
         diff = paired_cell(table, best.strategy, cheaper.strategy, n, confidence, split="val")
