@@ -60,6 +60,7 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 <input type="range" id="size-slider" min="0" step="1" value="0">
 <table id="at-size"><thead><tr><th>strategy</th><th id="at-metric"></th><th>95% CI</th><th>seeds</th>
 <th>train time</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
+<p class="note" id="pick-note"></p>
 <h2>Recommendation</h2><ul id="advice"></ul>
 <p id="reference"></p><p id="head-start"></p><p id="crossover"></p><p id="leakage"></p>
 <h2>All results</h2>
@@ -82,7 +83,6 @@ const seedsText = (r) => r.runs < r.seeds ? r.seeds + " (1 run)" : String(r.seed
 const secs = (t) => (t >= 10 ? t.toFixed(0) : String(Number(t.toPrecision(2)))) + " s";
 const bytes = (b) => !b ? "–" : b >= 1e6 ? Number((b / 1e6).toPrecision(3)) + " MB" : b >= 1e3 ? Number((b / 1e3).toPrecision(3)) + " kB" : b + " B";
 const params = (k) => k >= 1e6 ? Number((k / 1e6).toPrecision(3)) + "M" : k >= 1e3 ? Number((k / 1e3).toPrecision(3)) + "k" : String(k);
-const better = (a, b) => D.higher_is_better ? a > b : a < b;
 const color = new Map(D.strategies.map((s, i) => [s, COLORS[i % COLORS.length]]));
 
 document.title = D.title;
@@ -156,9 +156,11 @@ function showSize() {
   $("size-label").textContent = "n = " + s.label;
   marker.setAttribute("x1", X(s.x)); marker.setAttribute("x2", X(s.x));
   const rows = D.curves.filter((r) => r.label === s.label);
-  const best = rows.reduce((b, r) => (b === null || better(r.mean, b.mean) ? r : b), null);
+  const pick = D.picks[s.label];  // the recommendation's strategy here, chosen on validation (never the test mean)
+  $("pick-note").textContent = rows.some((r) => r.strategy === pick)
+    ? "In bold: " + pick + ", the recommendation at this size (chosen on validation; the test scores here chose nothing)." : "";
   for (const r of rows) {
-    const tr = el("tr", null, r === best ? {class: "best"} : {});
+    const tr = el("tr", null, r.strategy === pick ? {class: "best"} : {});
     for (const v of [r.strategy, meanText(r), ciText(r), seedsText(r), secs(r.train_seconds), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
     body.append(tr);
   }
@@ -289,6 +291,7 @@ def _payload(summary: dict[str, Any], title: str, command: str | None) -> dict[s
         "strategies": list(dict.fromkeys(r["strategy"] for r in curves)),
         "sizes": [{"label": k, "x": x} for k, x in sizes.items()], "curves": curves,
         "recommendation": [band["text"] for band in summary["recommendation"]],
+        "picks": {format_n(e["n"], e["n_actual"]): e["strategy"] for band in summary["recommendation"] for e in band["evidence"]},
         "head_start": summary["head_start"]["text"] if summary["head_start"] else None,
         "crossover": summary["crossover"]["text"] if summary["crossover"].get("measured", True) else None,
         "leakage": summary.get("leakage"),

@@ -113,6 +113,8 @@ def test_slider_changes_displayed_values(page: Any) -> None:
     assert f"linear-probe\t{lp['mean'] * 100:.1f} ± {half:.1f} %" in last
     assert tab.locator("#at-size tbody tr").count() == 4  # three strategies and the majority-class row
     assert tab.locator("#at-size tbody tr.note").inner_text().split("\t")[:2] == ["majority class", "50.0 %"]
+    assert tab.locator("#at-size tbody tr.best").inner_text().startswith("scratch\t")  # the recommendation's pick
+    assert tab.text_content("#pick-note").startswith("In bold: scratch, the recommendation at this size (chosen on validation")
     assert events["errors"] == []
 
 

@@ -104,6 +104,24 @@ def test_html_is_self_contained_and_escaped(tmp_path: Path) -> None:
     assert "innerHTML" not in html
 
 
+def test_the_html_table_bolds_the_recommendation_not_the_best_test_mean() -> None:
+    """At one size the bold row is the strategy the recommendation chose on validation, even where another strategy
+    has the higher test mean (the winner's curse the choice avoids)."""
+    from headstart.analysis import summarize
+
+    runs = []
+    for strategy, val, test in (("lora", 0.80, 0.70), ("linear-probe", 0.70, 0.75)):
+        for seed in range(3):
+            spec = {"strategy": strategy, "n": 16, "n_requested": 16, "seed": seed, "backbone": "tiny",
+                    "data": {"name": "toy", "hash": "h"}, "options": {}, "train": {}}
+            runs.append(RunResult(key=f"{strategy}/{seed}", spec=spec, status="done", train_seconds=1.0,
+                                  metrics={"accuracy": test + 0.01 * seed}, val_metrics={"accuracy": val + 0.01 * seed}))
+    html = report_html(summarize(runs), title="t", command=None)
+    data = json.loads(html.split('id="report-data">')[1].split("</script>")[0])
+    assert data["picks"] == {"16": "lora"}
+    assert 'r.strategy === pick ? {class: "best"}' in html and "better(r.mean" not in html
+
+
 def test_script_json_cannot_close_its_block() -> None:
     text = script_json({"s": "</script><!-- & >"})
     assert "<" not in text and ">" not in text and "&" not in text
