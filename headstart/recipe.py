@@ -123,12 +123,50 @@ def check_other_data(specs: list[RunSpec], modality: str) -> None:
         HeadstartError: an unknown name or an unreadable file (the loader's message, with "did you mean"), or a
             retained dataset that is not a classification dataset of ``modality``.
     """
+    from headstart.ood import parse_eval_data
     from headstart.retention import retained_data
 
     for name in dict.fromkeys(name for spec in specs for name in spec.retain):
         retained_data(name, modality)
     for name in dict.fromkeys(name for spec in specs for name in _term_data(spec)):
         load_dataset(name)
+    uses = {(term, str(options["data"]), spec.retain, tuple(parse_eval_data(d)[0] for d in spec.eval_data))
+            for spec in specs for term, options in spec.terms.items() if (options or {}).get("data")}
+    for use in sorted(uses):
+        _check_rows_apart(*use)
+
+
+STRATIFIED_CUT = ("replay", "ewc")  # TermContext.other: an earlier task's pool, cut by its labels (SplitConfig())
+
+
+def _check_rows_apart(term: str, name: str, retained: tuple[str, ...], scored: tuple[str, ...]) -> None:
+    """Refuse a term that reads dataset ``name`` beside a score on ``name`` whose test rows may be among those it reads.
+
+    replay and ewc read ``name``'s pool under its own stratified cut: the test rows ``--eval-data`` scores (cut without
+    labels) are partly in it, and retention cross-fits a small dataset over every row (a large one's stratified test
+    rows lie outside that pool; replay with ``--retain`` of its own data is refused in ``_terms``). The alignment terms
+    read ``name``'s inputs under the label-free cut whose test rows ``--eval-data`` scores, apart from them, but
+    retention's test rows are cut another way and lie partly in that pool.
+
+    Raises:
+        ConfigError: the term and the score would share rows (which, and what to do instead).
+    """
+    from headstart.retention import SMALL
+
+    if term in STRATIFIED_CUT:
+        read = "rows and labels" if term == "replay" else "inputs"
+        if _same_data(name, scored):
+            raise ConfigError(f"{term}[data={name}] reads {read} of the pool of {name!r}, cut by its labels, and --eval-data "
+                              f"{name} scores a test split cut without them: the two share rows; score another dataset out "
+                              "of domain, or drop one of them")
+        rows = len(load_dataset(name))
+        if _same_data(name, retained) and rows < SMALL:
+            raise ConfigError(f"{term}[data={name}] reads {read} of {name!r}, and --retain {name} cross-fits a dataset "
+                              f"this small ({rows} rows, under {SMALL}) over every row, those too; retain another dataset"
+                              + (", or let ewc read the task's own inputs (ewc without data=)" if term == "ewc" else ""))
+    elif _same_data(name, retained):
+        raise ConfigError(f"{term}[data={name}] reads inputs of {name!r}, and --retain {name} scores rows cut another way, "
+                          "some of them among those: retain another dataset, or drop one of them")
 
 
 def _terms(spec: RunSpec, strategy: Any) -> dict[str, Any]:

@@ -302,6 +302,18 @@ CASES = [
     Case("train --retain an unknown dataset, before training", lambda f: [*TRAIN, "--data", f.toy(), "--backbone", "tiny",
          "--strategy", "full-finetune", "--n", "16", "--max-steps", "2", "--retain", "drug-review", "--out", str(f.path("run"))],
          ("unknown dataset 'drug-review'", "did you mean 'drug-reviews'?")),
+    Case("train: a term reads the dataset --eval-data scores", lambda f: [
+        *TRAIN, "--data", "rotten-tomatoes", "--strategy", "full-finetune", "--n", "16", "--max-steps", "2", "--terms",
+        "replay[data=drug-reviews-sentiment]", "--eval-data", "drug-reviews-sentiment", "--out", str(f.path("run"))],
+         ("replay[data=drug-reviews-sentiment] reads rows and labels of the pool", "the two share rows", "score another dataset")),
+    Case("train: ewc reads a small dataset --retain cross-fits", lambda f: [
+        *TRAIN, "--data", "rotten-tomatoes", "--strategy", "full-finetune", "--n", "16", "--max-steps", "2", "--terms",
+        "ewc[data=drug-reviews]", "--retain", "drug-reviews", "--out", str(f.path("run"))],
+         ("ewc[data=drug-reviews] reads inputs of 'drug-reviews'", "495 rows, under 3000", "ewc without data=")),
+    Case("compare: an alignment term reads the dataset --retain scores", lambda f: [
+        "compare", "--data", "rotten-tomatoes", "--arms", "full-finetune+mmd[data=drug-reviews-sentiment]", "--retain",
+        "drug-reviews-sentiment", "--sizes", "16", "--seeds", "1", "--max-steps", "2", "--no-tune", "--out", str(f.path("cmp"))],
+         ("mmd[data=drug-reviews-sentiment] reads inputs of 'drug-reviews-sentiment'", "retain another dataset")),
     Case("compare --workers 0", lambda f: ["compare", "--data", f.toy(), "--workers", "0", "--out", str(f.path("cmp"))],
          ("--workers must be a positive integer, got 0", "--workers 1")),
     Case("multitask FILE:COLUMN naming no column", lambda f: ["multitask", "--tasks", f"{f.toy()}:nocol,{f.toy('b.csv')}", "--out",

@@ -239,8 +239,8 @@ def recommended_caveat(analysis: dict[str, Any], majority: list[float]) -> str |
     low = [] if row is None else _low_tasks(row, majority)
     if not low:
         return None
-    return (f"it learnt {len(low)} of {len(row['matrix'])} tasks no better than the majority class just after training them, "
-            "so its lead may be a budget artefact rather than the method: re-run with more steps (--min-steps) or --tune "
+    return (f"it learnt {len(low)} of {len(row['matrix'])} tasks no better than the majority class just after training them "
+            "(on their test splits, read only for this warning: validation chose it), so its lead may be a budget artefact rather than the method: re-run with more steps (--min-steps) or --tune "
             "before relying on it")
 
 
@@ -252,7 +252,8 @@ def below_majority(analysis: dict[str, Any], majority: list[float], tasks: list[
         low = _low_tasks(row, majority)
         if low:
             where = ", ".join(f"task {j} ({tasks[j]}) {100 * row['matrix'][j][j]:.1f}% against {100 * majority[j]:.1f}%" for j in low)
-            notes.append(f"{row['arm']} learnt no better than the majority class on {where}, just after training it: "
+            notes.append(f"{row['arm']} learnt no better than the majority class on {where} (test split, read only for "
+                         "this warning), just after training it: "
                          "too few steps (--max-steps, --min-steps) or too low a rate for these rows; those tasks' scores "
                          "say nothing about the method.")
     return notes

@@ -395,6 +395,7 @@ def test_an_arm_that_learnt_a_task_no_better_than_its_majority_class_is_named_wi
     (note,) = below_majority(analysis, [0.5, 0.5, 0.6], ["a", "b", "c"])
     assert note.startswith("naive learnt no better than the majority class on task 1 (b) 50.0% against 50.0%")
     assert "task 0" not in note and "task 2" not in note
+    assert "(test split, read only for this warning)" in note
 
 
 def test_a_recommendation_of_an_arm_that_learnt_tasks_no_better_than_the_majority_carries_a_caveat():
@@ -410,6 +411,7 @@ def test_a_recommendation_of_an_arm_that_learnt_tasks_no_better_than_the_majorit
     analysis = {"arms": arms, "tried": [], "recommended": "naive"}
     caveat = recommended_caveat(analysis, [0.5, 0.5])
     assert caveat.startswith("it learnt 1 of 2 tasks no better than the majority class")
+    assert "(on their test splits, read only for this warning: validation chose it)" in caveat
     assert recommended_caveat({**analysis, "recommended": "replay"}, [0.5, 0.5]) is None
     text = continual_markdown({**analysis, "recommended_caveat": caveat}, stream="s", scenario="class", tasks=["a", "b"], notes=[])
     assert "**Recommended: naive**" in text and "**Caveat:** it learnt 1 of 2 tasks" in text
