@@ -22,7 +22,7 @@ import torch
 from conftest import run_cli
 
 import headstart
-from headstart.errors import ConfigError, HeadstartError
+from headstart.errors import ConfigError, HeadstartError, StoreError
 from headstart.specs import TrainConfig
 from test_sweep import tiny_backbone  # noqa: F401  (a fixture: a tiny real BERT folder)
 
@@ -105,7 +105,7 @@ def test_run_whose_adapter_was_swapped_for_a_pickle_is_refused(toy_csv, tiny_reg
     assert_refused(cli(["predict", str(tmp_path / "b"), str(tmp_path / "in.txt")], monkeypatch, capsys), "adapter_model.safetensors")
     adapters = headstart.AdapterSet()
     adapters.add(tmp_path / "a")
-    with pytest.raises(Exception):  # PEFT falls back to the .bin through torch.load(weights_only=True), which refuses it
+    with pytest.raises(StoreError, match="adapter_model.safetensors"):  # refused by name before PEFT could fall back to the .bin
         adapters.add(tmp_path / "b")
     assert not marker.exists()
 

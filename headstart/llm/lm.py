@@ -89,7 +89,7 @@ def load_lm(folder: Path, *, device: torch.device, quantize: bool = False) -> tu
             lean_allocator()
             model = load_quantized(folder, causal_lm=True)
         else:
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, use_safetensors=True)  # never a pickle
     except (OSError, ValueError, RuntimeError, KeyError) as e:
         raise BackboneError(f"cannot load the causal LM in {str(folder)!r}: {str(e).splitlines()[0][:200]}") from None
     finally:

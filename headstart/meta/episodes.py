@@ -96,10 +96,14 @@ def episodes(by_class: dict[int, np.ndarray], *, ways: int, shots: int, queries:
     return [sample_episode(by_class, ways=ways, shots=shots, queries=queries, rng=rng) for _ in range(count)]
 
 
-def ci95(accuracies: list[float] | np.ndarray) -> tuple[float, float]:
-    """Mean and the half-width of its 95% interval, 1.96 · sd / √episodes (sample sd): the field's convention
-    since Snell et al. 2017 / Finn et al. 2017 (600 or more test episodes)."""
+def ci95(accuracies: list[float] | np.ndarray) -> tuple[float, float | None]:
+    """Mean and the half-width of its 95% interval over episodes, t(0.975, n − 1) · sd / √n (sample sd): the field's
+    1.96 · sd / √n (Snell et al. 2017, Finn et al. 2017: 600 or more test episodes) where episodes are many, wider
+    where they are few. None for the half-width under two episodes: one episode has no interval. It carries the
+    episodes' sampling only, not the meta-training seed's."""
+    from scipy import stats
+
     values = np.asarray(accuracies, dtype=np.float64)
     if len(values) < 2:
-        return float(values.mean()) if len(values) else float("nan"), float("nan")
-    return float(values.mean()), float(1.96 * values.std(ddof=1) / np.sqrt(len(values)))
+        return float(values.mean()) if len(values) else float("nan"), None
+    return float(values.mean()), float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))

@@ -15,7 +15,7 @@ class MetaResult:
         training: one dict per arm: arm, meta_steps, seconds, first_loss / last_loss (mean of the first / last tenth
             of the steps), saved (the backbone folder).
         rows: one dict per (novel, shots, method): novel, shots, method, kind ("meta" or "plain"), mean, ci95,
-            episodes, accuracies (accuracy on the query sets, their mean, its 95% half-width 1.96 · sd / √episodes, and
+            episodes, accuracies (accuracy on the query sets, their mean, its 95% half-width t · sd / √episodes, and
             each episode's, in the same episode order for every method), vs_linear_probe (mean and 95% half-width
             of the per-episode difference from the plain linear probe on the same episodes; None on its own row).
         seconds: wall time of the whole run.
@@ -42,18 +42,18 @@ class MetaResult:
             values = []
             for novel, shots in columns:
                 r = cell.get((method, novel, shots))
-                values.append("" if r is None else f"{100 * r['mean']:.1f} ± {100 * r['ci95']:.1f}")
+                values.append("" if r is None else f"{100 * r['mean']:.1f}" + ("" if r["ci95"] is None else f" ± {100 * r['ci95']:.1f}"))
             lines.append(f"| {method} | " + " | ".join(values) + " |")
         lines += ["", "Paired difference from plain linear-probe on the same episodes (points, mean ± 95% half-width):", "",
                   lines[0], lines[1]]
         for method in methods:
             pairs = [cell.get((method, novel, shots), {}).get("vs_linear_probe") for novel, shots in columns]
             if any(p is not None for p in pairs):
-                lines.append(f"| {method} | " + " | ".join("" if p is None else f"{round(100 * p[0], 1) + 0.0:+.1f} ± {100 * p[1]:.1f}" for p in pairs) + " |")
+                lines.append(f"| {method} | " + " | ".join("" if p is None else f"{round(100 * p[0], 1) + 0.0:+.1f}" + ("" if p[1] is None else f" ± {100 * p[1]:.1f}") for p in pairs) + " |")
         episodes = {r["episodes"] for r in self.rows}
         lines.append("")
-        lines.append(f"Query accuracy (%), mean ± 95% CI half-width (1.96·sd/√n) over {', '.join(map(str, sorted(episodes)))} "
-                     f"episodes of {self.config['queries']} queries per class, the same seeded episodes for every method; "
+        lines.append(f"Query accuracy (%), mean ± 95% CI half-width (t·sd/√n, the episodes' sampling only; none for one "
+                     f"episode) over {', '.join(map(str, sorted(episodes)))} episodes of {self.config['queries']} queries per class, the same seeded episodes for every method; "
                      f"meta-trained on {self.config['base']} with {self.config['backbone']} "
                      f"({self.config['meta_steps']} meta-steps of {self.config['meta_batch']} {ways}-way "
                      f"{self.config['train_shots']}-shot tasks); plain = the pre-trained backbone.")

@@ -57,8 +57,11 @@ def test_impossible_episode_shapes_are_refused(ways, shots, queries, error, text
         check_episode_shape(by_class, ways=ways, shots=shots, queries=queries, where="the toy classes")
 
 
-def test_ci95_is_the_fields_convention():
+def test_ci95_is_the_fields_convention_where_episodes_are_many_and_wider_where_few():
     values = np.array([0.2, 0.4, 0.6, 0.8])
     mean, half = ci95(values)
     assert mean == pytest.approx(0.5)
-    assert half == pytest.approx(1.96 * values.std(ddof=1) / 2)
+    assert half == pytest.approx(3.182 * values.std(ddof=1) / 2, rel=1e-3), "t with 3 degrees of freedom, not 1.96"
+    many = np.random.default_rng(0).random(600)
+    assert ci95(many)[1] == pytest.approx(1.96 * many.std(ddof=1) / np.sqrt(600), rel=0.01), "the field's 1.96 at 600"
+    assert ci95([0.4]) == (0.4, None), "one episode: no interval"
