@@ -1,4 +1,5 @@
-"""The one training loop. Every strategy's phases run here; nothing else calls ``optimizer.step()``.
+"""The one training loop. Every strategy's phases run here; nothing else steps a run's phases (the loops that are not
+phases keep their own: SetFit's pair tuning inside its ``solve``, test-time adaptation, the causal-LM loop, meta-training).
 
 Owns what every strategy shares: AdamW (no decay on biases and norms), linear warmup then cosine /
 linear decay per phase, gradient accumulation, clipping, bf16 autocast where measured to pay, early
