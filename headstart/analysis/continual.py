@@ -56,8 +56,9 @@ def _mean(values: list[float | None]) -> float | None:
     return None if any(v is None for v in values) else sum(values) / len(values)
 
 
-def _summary(values: list[float]) -> dict[str, Any]:
-    ci = interval(values, None)
+def _summary(values: list[float], bounds: tuple[float, float] = (0.0, 1.0)) -> dict[str, Any]:
+    """Mean and interval over seeds, clipped to ``bounds``: accuracies in [0, 1], differences (BWT, FWT) in [-1, 1]."""
+    ci = interval(values, None, bounds=bounds)
     return {k: ci[k] for k in ("mean", "ci_low", "ci_high")} | {"seeds": len(values)}
 
 
@@ -84,11 +85,11 @@ def continual_rows(results: list[RunResult]) -> dict[str, Any]:
                                "val_acc": _summary([sum(vals[s][-1]) / t for s in mats if vals.get(s)])}
         if not joint and t > 1:
             if arm != "alone":  # a model per task forgets nothing by construction: its 0 is no measurement
-                row["bwt"] = _summary([sum(m[-1][j] - m[j][j] for j in range(t - 1)) / (t - 1) for m in mats.values()])
+                row["bwt"] = _summary([sum(m[-1][j] - m[j][j] for j in range(t - 1)) / (t - 1) for m in mats.values()], (-1.0, 1.0))
             row["plasticity"] = _summary([sum(m[j][j] for j in range(t)) / t for m in mats.values()])
             paired = [s for s in mats if alone.get(s) is not None]
             if paired and arm != "alone":
-                row["fwt"] = _summary([sum(mats[s][j][j] - alone[s][j][j] for j in range(1, t)) / (t - 1) for s in paired])
+                row["fwt"] = _summary([sum(mats[s][j][j] - alone[s][j][j] for j in range(1, t)) / (t - 1) for s in paired], (-1.0, 1.0))
         steps = [r for s in mats for r in seeds[s].values()]
         row["train_seconds"] = sum(r.train_seconds for r in steps) / len(mats)
         row["kept_bytes"] = max(int((r.record.get("continual") or {}).get("kept_bytes", 0)) for r in steps)
