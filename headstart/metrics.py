@@ -93,3 +93,12 @@ def selection_metric(cfg: Any, data: Any, train_rows: np.ndarray) -> str:
         return "macro_f1"
     counts = np.bincount(data.targets[train_rows].astype(np.int64), minlength=data.num_classes)
     return "macro_f1" if counts.max() > 3 * max(counts.min(), 1) else "accuracy"
+
+
+def one_class(predicted: list[Any], label_names: tuple[str, ...] | list[str] | None = None) -> str | None:
+    """The class a model answered for every one of two or more rows (its name, else its index), or None: such a score
+    is that class's share of the rows, not what the model learned (tent's entropy minimum is one confident class)."""
+    if len(predicted) < 2 or not all(isinstance(p, int) and not isinstance(p, bool) for p in predicted) or len(set(predicted)) > 1:
+        return None
+    index = predicted[0]
+    return str(label_names[index]) if label_names is not None and 0 <= index < len(label_names) else str(index)

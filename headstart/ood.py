@@ -14,6 +14,7 @@ import re
 from typing import TYPE_CHECKING, Any, Callable
 
 from headstart.errors import ConfigError, with_article
+from headstart.metrics import one_class
 
 if TYPE_CHECKING:  # parsing and mapping labels stay torch-free: specs reads --eval-data with them
     import numpy as np
@@ -168,15 +169,6 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
     return {"data": parse_eval_data(text)[0], "tta": tta, "metrics": metrics, "test_rows": int(len(rows)), "note": note, "rows": kept,
             "majority": _majority_share(targets, data.task),
             "one_class": one_class(kept.get("predicted") or [], run_data.label_names) if data.task == "classification" else None}
-
-
-def one_class(predicted: list[Any], label_names: tuple[str, ...] | list[str] | None = None) -> str | None:
-    """The class a model answered for every one of two or more rows (its name, else its index), or None: such a score
-    is that class's share of the rows, not what the model learned (tent's entropy minimum is one confident class)."""
-    if len(predicted) < 2 or not all(isinstance(p, int) and not isinstance(p, bool) for p in predicted) or len(set(predicted)) > 1:
-        return None
-    index = predicted[0]
-    return str(label_names[index]) if label_names is not None and 0 <= index < len(label_names) else str(index)
 
 
 def one_class_text(found: dict[str, Any]) -> str:

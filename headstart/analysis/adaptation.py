@@ -21,6 +21,7 @@ from headstart.analysis.cells import CONFIDENCE, curves
 from headstart.analysis.flags import SHORT
 from headstart.analysis.ood import ood_groups, seed_mean_draws
 from headstart.analysis.stats import difference_range, interval, metric_range
+from headstart.metrics import one_class
 from headstart.results import RunResult
 
 FLAGS = {"majority": "at or below the majority-class rate",  # a row's flag codes, as the summary names them
@@ -121,8 +122,6 @@ def majority_share(found: list[dict[str, Any]]) -> float | None:
 
 def _one_class(rows: dict[str, Any]) -> bool:
     """Whether a score's predictions (``rows["predicted"]``, class indices) are one class for every row."""
-    from headstart.ood import one_class
-
     return one_class(rows.get("predicted") or []) is not None
 
 

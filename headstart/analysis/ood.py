@@ -12,6 +12,7 @@ from headstart.analysis.arms import arm_name
 from headstart.analysis.cells import CONFIDENCE, current_runs
 from headstart.analysis.flags import requested, size_key
 from headstart.analysis.stats import difference_range, interval, metric_draws, metric_range, row_weights
+from headstart.metrics import one_class
 from headstart.results import RunResult
 
 
@@ -23,8 +24,10 @@ def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: flo
 
     Returns:
         Rows ``{strategy, n, data, in_domain, mean, ci_low, ci_high, gap: {mean, ci_low, ci_high, p_value,
-        significant, pairs}, seeds, test_rows, note, majority_note}`` in the metric's stored units (``note``: how the
-        score was taken, e.g. a label mapping; ``majority_note``: what the dataset's most frequent class scores); none when no run was scored
+        significant, pairs}, seeds, test_rows, note, majority_note, one_class, one_class_note}`` in the metric's stored
+        units (``note``: how the score was taken, e.g. a label mapping; ``majority_note``: what the dataset's most
+        frequent class scores; ``one_class``: the seeds that answered one class for every row, ``one_class_note`` the
+        warning that says so, None when none did); none when no run was scored
         out of domain or the metric is not among its scores.
     """
     groups = ood_groups(results, metric)
@@ -42,13 +45,29 @@ def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: flo
                        draws_in - draws_out if draws_in is not None and draws_out is not None else None, confidence,
                        bounds=difference_range(metric))
         note = found[0].get("note")
+        single = [f.get("one_class") or one_class((f.get("rows") or {}).get("predicted") or []) for f in found]
         rows.append({"strategy": arm, "n": n, "data": data, "in_domain": sum(inside) / len(inside), "mean": ci["mean"],
                      "interval": "seeds and test rows" if draws_in is not None and draws_out is not None else "seeds",
                      "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
                      "gap": {k: gap[k] for k in ("mean", "ci_low", "ci_high", "p_value", "significant", "pairs")},
                      "seeds": len(seeds), "test_rows": found[0].get("test_rows"), "note": note or None,
-                     "majority_note": majority_note(data, found[0].get("rows") or {})})
+                     "majority_note": majority_note(data, found[0].get("rows") or {}),
+                     "one_class": sum(bool(c) for c in single),
+                     "one_class_note": one_class_note(arm, n, data, [c for c in single if c], len(seeds))})
     return rows
+
+
+def one_class_note(arm: str, n: int | str, data: str, answered: list[str], seeds: int) -> str | None:
+    """The warning on an out-of-domain score where the model answered one class for every test row in some seed
+    (``answered``: the class of each such seed): that score is the class's share, not what the arm learnt. None when
+    no seed did."""
+    if not answered:
+        return None
+    which = ", ".join(f"'{c}'" for c in dict.fromkeys(answered))
+    tent = (" (tent's entropy minimum is one confident class: compare tent-episodic)"
+            if data.endswith(" after tent") else "")
+    return (f"{arm} (n = {n}) on {data} answered {which} for every test row in {len(answered)} of {seeds} seed(s): its "
+            f"score there is that class's share, not what it learnt{tent}.")
 
 
 def majority_note(data: str, rows: dict[str, Any]) -> str | None:

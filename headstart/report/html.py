@@ -210,6 +210,7 @@ if (D.ood.length) {
   $("ood").append(el("h2", "Out of domain"));
   $("ood").append(el("p", "Each run also scored on another dataset's test split (--eval-data), with the task's labels; gap = in domain \u2212 out of domain, paired by seed, 95% interval over seeds and both test sets. Chart: ood.png beside this file.", {class: "note"}));
   for (const note of [...new Set(D.ood.flatMap(r => [r.note, r.majority_note]).filter(Boolean))]) $("ood").append(el("p", note, {class: "note"}));
+  for (const r of D.ood.filter(r => r.one_class_note)) $("ood").append(el("p", "\u26a0 " + r.one_class_note, {class: "warn"}));
   const t = el("table", null, {id: "ood-table"});
   const head = el("tr");
   for (const h of ["strategy", "n", "dataset", "in domain", "out of domain", "95% CI", "gap", "gap 95% CI", "seeds"]) head.append(el("th", h));
@@ -217,7 +218,7 @@ if (D.ood.length) {
   const num = x => x.toFixed(1);
   for (const r of D.ood) {
     const tr = el("tr");
-    for (const v of [r.strategy, r.n, r.data, num(r.in_domain), num(r.mean), num(r.ci_low) + " \u2013 " + num(r.ci_high),
+    for (const v of [r.strategy + (r.one_class_note ? " \u26a0" : ""), r.n, r.data, num(r.in_domain), num(r.mean), num(r.ci_low) + " \u2013 " + num(r.ci_high),
                      (r.gap >= 0 ? "+" : "\u2212") + num(Math.abs(r.gap)), num(r.gap_low) + " to " + num(r.gap_high), r.seeds]) tr.append(el("td", v));
     t.append(tr);
   }
@@ -305,7 +306,7 @@ def _payload(summary: dict[str, Any], title: str, command: str | None) -> dict[s
                  "mean": r["mean"] * summary["scale"], "ci_low": r["ci_low"] * summary["scale"], "ci_high": r["ci_high"] * summary["scale"],
                  "gap": r["gap"]["mean"] * summary["scale"], "gap_low": r["gap"]["ci_low"] * summary["scale"],
                  "gap_high": r["gap"]["ci_high"] * summary["scale"], "seeds": r["seeds"], "note": r.get("note"),
-                 "majority_note": r.get("majority_note")}
+                 "majority_note": r.get("majority_note"), "one_class_note": r.get("one_class_note")}
                 for r in summary.get("ood") or []],
         "others": [{"experiment": o["experiment"], "runs": o["runs"], "recommendation": [b["text"] for b in o["summary"]["recommendation"]]}
                    for o in summary.get("other_experiments") or []],

@@ -211,11 +211,14 @@ def _ood_lines(summary: dict) -> list[str]:
     # each sentence once: a dataset's majority share is the same for every arm and test-time adaptation scored on it
     notes = list(dict.fromkeys(n for r in rows for n in (r.get("note"), r.get("majority_note")) if n))
     lines += [f"- {md_text(note if note.endswith('.') else note + '.')}" for note in notes] + ([""] if notes else [])
+    warned = [r["one_class_note"] for r in rows if r.get("one_class_note")]
+    lines += [f"- ⚠ {md_text(note)}" for note in warned] + ([""] if warned else [])
     lines += [f"| strategy | n | dataset | in domain | out of domain | 95% CI | gap{unit} | gap 95% CI | test rows | seeds |",
               "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         gap = r["gap"]
-        lines.append(f"| {md_text(r['strategy'])} | {r['n']} | {md_text(r['data'])} | {_value(summary, r['in_domain'])} | "
+        mark = " ⚠" if r.get("one_class_note") else ""
+        lines.append(f"| {md_text(r['strategy'])}{mark} | {r['n']} | {md_text(r['data'])} | {_value(summary, r['in_domain'])} | "
                      f"{_value(summary, r['mean'])} | {_value(summary, r['ci_low'])} – {_value(summary, r['ci_high'])} | "
                      f"{gap['mean'] * k:+.3g} | {gap['ci_low'] * k:+.3g} to {gap['ci_high'] * k:+.3g} | "
                      f"{r.get('test_rows') or '–'} | {r['seeds']} |")

@@ -1,0 +1,36 @@
+"""``analysis.ood``: out-of-domain rows warn where a model answered one class for every test row (tent's collapse)."""
+
+from __future__ import annotations
+
+from headstart.analysis import summarize
+from headstart.analysis.ood import ood_rows
+from headstart.report.html import report_html
+from headstart.report.markdown import report_markdown
+from headstart.results import RunResult
+
+TARGET = [0, 1, 1, 0, 1, 1]
+
+
+def _run(seed: int, predicted: list[int]) -> RunResult:
+    spec = {"strategy": "full-finetune", "n": 16, "n_requested": 16, "seed": seed, "backbone": "tiny",
+            "data": {"name": "toy", "hash": "h"}, "options": {}, "train": {}}
+    accuracy = sum(p == t for p, t in zip(predicted, TARGET)) / len(TARGET)
+    found = {"data": "shift", "tta": "tent", "metrics": {"accuracy": accuracy}, "test_rows": len(TARGET),
+             "rows": {"target": TARGET, "predicted": predicted}}
+    return RunResult(key=f"ft/{seed}", spec=spec, status="done", metrics={"accuracy": 0.8}, val_metrics={"accuracy": 0.8},
+                     train_seconds=1.0, record={"ood": [found]})
+
+
+def test_a_score_that_is_one_class_for_every_row_is_flagged_with_its_seeds_and_said_in_the_report():
+    runs = [_run(0, [1] * 6), _run(1, [0, 1, 1, 0, 0, 1])]
+    (row,) = ood_rows(runs)
+    assert row["one_class"] == 1
+    assert row["one_class_note"] == ("full-finetune (n = 16) on shift after tent answered '1' for every test row in 1 of 2 "
+                                     "seed(s): its score there is that class's share, not what it learnt (tent's entropy "
+                                     "minimum is one confident class: compare tent-episodic).")
+    summary = summarize(runs)
+    md = report_markdown(summary, title="t", command=None)
+    assert "- ⚠ full-finetune (n = 16) on shift after tent answered '1'" in md and "| full-finetune ⚠ | 16 | shift after tent |" in md
+    assert '"one_class_note": "full-finetune (n = 16) on shift after tent' in report_html(summary, title="t", command=None)
+    (clean,) = ood_rows([_run(0, [0, 1, 1, 0, 0, 1]), _run(1, [0, 1, 1, 0, 1, 0])])
+    assert clean["one_class"] == 0 and clean["one_class_note"] is None
