@@ -35,6 +35,16 @@ LRS = {"lora": 5e-5, "qlora": 5e-5, "full-finetune": 1e-6}  # DPO moves a policy
 REFERENCE_SHARE = 3  # reference batches per training step's time: a no-grad forward of a batch, against forward + backward
 
 
+TIE = 1e-6  # a margin this small is the policy still equal to the reference on that pair
+
+
+def reward_accuracy(margins: list[float]) -> float:
+    """The share of pairs whose implicit reward ranks chosen above rejected, a tie (``|margin| <= TIE``) counting half:
+    before training the policy is the reference, every margin 0, and the score is chance (0.5), not "always wrong"."""
+    m = np.asarray(margins, dtype=np.float64)
+    return float(np.mean(np.where(np.abs(m) <= TIE, 0.5, m > 0)))
+
+
 def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor, ref_rejected: torch.Tensor,
              *, beta: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
     """The DPO loss and each pair's reward margin.
@@ -197,7 +207,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
             value, margin = loss(rows, margins=True)
             values.append(float(value) * len(rows))
             margins += margin.tolist()
-        return {"loss": sum(values) / len(val_rows), "reward_accuracy": float(np.mean(np.asarray(margins) > 0)),
+        return {"loss": sum(values) / len(val_rows), "reward_accuracy": reward_accuracy(margins),
                 "margin": float(np.mean(margins))}
 
     def after_reference(step: int, total: int, info: dict[str, Any]) -> None:

@@ -131,3 +131,11 @@ def test_the_summary_shows_validation_before_and_after_and_says_when_no_step_imp
     assert "validation before training: loss 0.6931, reward_accuracy 0, margin 0" in out
     assert "validation after training: loss 0.6931" in out
     assert "note: no step improved the validation loss, so the saved weights are the starting point's" in out
+
+
+def test_reward_accuracy_counts_a_tie_as_half():
+    """Before training every margin is 0 (the policy is the reference): chance, not "always wrong"."""
+    from headstart.llm.dpo import reward_accuracy
+
+    assert reward_accuracy([0.0, 0.0, 0.0]) == 0.5
+    assert reward_accuracy([0.3, -0.2, 1e-9, 0.1]) == (1 + 0 + 0.5 + 1) / 4
