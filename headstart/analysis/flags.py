@@ -187,6 +187,7 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             # Runs that stopped early on a validation plateau would leave a larger budget unused: not the fix to offer.
             stopped = sum(_stopped_early(r) for r, f in zip(runs, flags) if reason in f)
             plateau = stopped * 2 >= count
+            closed = False
             if planned == 0 and n == 0:  # reads no label: its class descriptions are all it has
                 nothing = ("it reads no labels and takes no optimiser steps: describe the classes better "
                            "(--label-descriptions), or read it as: its descriptions do not separate these classes")
@@ -199,6 +200,7 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
                            + ("" if tuned else " or --tune lr") + ", or read it as: this arm learned nothing here")
             elif planned == 0:  # closed form: no budget would change it
                 nothing = "it takes no optimiser steps, so no budget would change it: read it as: this arm learned nothing here"
+                closed = True
             elif plateau:
                 nothing = (f"validation stopped improving before the budget ended in {stopped} of these {count} seeds, so "
                            "more steps would go unused; " + ("" if tuned else "re-run with --tune lr, or ")
@@ -209,14 +211,24 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             fix = {"improving": f"re-run with a larger budget ({more})",
                    "unchecked": f"re-run with more validation checks (evals_per_phase = 5) or a larger budget ({more})",
                    "slow": (f"max_steps = {planned} capped these runs: raise it first ({more}); " if capped else "")
-                           + (f"re-run on a higher grid (--grid {name}=…, above the rates tried)" if tuned else
+                           + (f"re-run on a higher grid ({_higher_grid(runs, name)}, above the rates tried)" if tuned else
                               "re-run with a higher learning rate (--tune lr searches one on validation; or --lr)"),
                    "majority": nothing}[reason]
+            lead = "" if reason == "majority" and closed else "its scores may understate it; "  # a closed form: nothing to raise
             text = (f"{strategy} {REASONS[reason]} at n = {n} ({count} of {len(runs)} seeds; budget: {budget_text(runs)}): "
-                    f"its scores may understate it; {fix}")
+                    f"{lead}{fix}")
             out.append({"strategy": strategy, "n": n, "reason": reason, "count": count, "runs": len(runs),
                         "steps": planned, "text": text})
     return out
+
+
+def _higher_grid(runs: list[RunResult], name: str) -> str:
+    """The ``--grid`` flag of the runs' tuning grid moved one step up (``_suggest``), e.g. "--grid lora=0.001,0.003,0.009";
+    "--grid NAME=RATES" when the runs do not record their grid."""
+    grid = ((runs[0].spec or {}).get("tune") or {}).get("grid")
+    if not grid or not all(isinstance(v, (int, float)) and v > 0 for v in grid) or len(grid) < 2:
+        return f"--grid {name}=RATES"
+    return f"--grid {name}=" + ",".join(f"{v:g}" for v in _suggest(tuple(float(v) for v in grid), "top"))
 
 
 def _suggest(grid: tuple[float, ...], edge: str) -> tuple[float, ...]:
