@@ -329,7 +329,7 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
                          closed=closed, on_features=on_features, train_features=train_features, train_targets=train_targets,
                          prefix=prefix, penalty=penalty, group=group if shared else None,
                          row_grads=row_grads)
-        stale, queue = 0, []
+        stale, queue, stopped = 0, [], None
         # A head on cached features is a few tiny ops a step: one thread runs them fastest, and on a busy machine
         # a second OpenMP thread waiting for a core costs more than the op itself (40x slower measured).
         with one_thread() if on_features else nullcontext():
@@ -360,12 +360,14 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
                         stale = 0 if keep_if_best(score, metrics) else stale + 1
                     stop = bool(phase.early_stopping and cfg.patience and stale >= cfg.patience)
                     if stop if not shared else group.decide(stop):
+                        stopped = phase_step + 1
                         break
                 if progress:
                     progress(offset + phase_step + 1, total_steps, {"loss": loss_value, "phase": phase.name})
         offset += phase.steps
-        if progress:
-            progress(offset, total_steps, {"phase": phase.name})
+        if progress:  # the bar ends the phase; an early stop says where it stopped, so the count shown is not read as steps
+            progress(offset, total_steps, {"phase": phase.name,
+                                           **({"stopped early": f"at step {stopped} of {phase.steps}"} if stopped else {})})
     with torch.no_grad():
         for k, t in kept.items():
             t.copy_(best[k] if best is not None and k in best else initial[k])

@@ -48,9 +48,12 @@ def test_early_stopping_restores_the_best_weights(toy, make_tiny, monkeypatch):
     monkeypatch.setattr(engine, "score_rows", spy)
     monkeypatch.setattr(engine, "selection_score", lambda metrics, metric: next(scores))
     cfg = dataclasses.replace(CFG, patience=2, evals_per_phase=10)
-    report = run(model, data, [phase(model, 20)], cfg)
+    shown = []
+    report = fit(model, [phase(model, 20)], TaskLoss("classification"), data, cfg, seed=0, task="classification",
+                 label_names=("neg", "pos"), metric="accuracy", progress=lambda done, total, info: shown.append((done, total, info)))
     # Evaluations every 2 steps; best at the 2nd (step 4); 2 worse checks later (step 8) the phase stops.
     assert [h["step"] for h in report.history] == [2, 4, 6, 8]
+    assert shown[-1] == (20, 20, {"phase": "train", "stopped early": "at step 8 of 20"}), "the bar's end says where it stopped"
     assert report.best_step == 4 and report.best_score == 0.9 and report.steps == 8
     for name, p in model.named_parameters():
         assert torch.equal(p, snapshots[1][name]), name

@@ -48,7 +48,7 @@ def _draws(cells: dict[int, dict[str, Any]], seeds: list[int], weights: np.ndarr
     return None if draws is None else draws.mean(axis=1)
 
 
-BELOW = "both below the constant reference"  # the reading where neither score beats a constant predictor
+BELOW = "neither better than the constant reference"  # the reading where neither score beats a constant predictor (a tie included)
 
 
 def _beats(value: float, reference: float, lower_is_better: bool) -> bool:

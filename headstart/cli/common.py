@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -169,6 +170,9 @@ def main() -> None:
     word where a number goes, an unknown option or command) is one line too, naming the command's --help."""
     parser = sys.modules[typer.BadParameter.__module__]  # click's exceptions, or typer's own copy of them (typer >= 0.26)
 
+    # PEFT 0.21 reads transformers 5's renamed property on every PeftModel: a library's notice to its maintainers,
+    # not the user's (their own code that reads it still warns: only the CLI's output is kept quiet)
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     _show_notes()
     try:
         code = app(standalone_mode=False, prog_name="headstart")

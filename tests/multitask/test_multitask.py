@@ -44,7 +44,7 @@ def test_the_report_gives_each_task_alone_and_under_each_weighting_and_a_re_run_
         assert row["single"]["seeds"] == [0, 1] and set(row["multi"]) == {"equal", "uncertainty", "gradnorm"}
         for w, diff in row["difference"].items():
             assert diff["seeds"] == [0, 1] and diff["reading"] in {"negative transfer", "multi-task helps", "no difference shown",
-                                                                   "both below the constant reference"}
+                                                                   "neither better than the constant reference"}
             assert diff["mean"] == pytest.approx(row["multi"][w]["mean"] - row["single"]["mean"])
     assert more.analysis["weights"]["uncertainty"]["log_vars"] and more.analysis["weights"]["equal"]["weights"][f"{path}:label"] == 1.0
     from test_cli import cli

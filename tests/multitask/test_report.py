@@ -45,7 +45,7 @@ def test_a_multi_task_run_worse_on_both_tasks_is_negative_transfer_in_either_met
     assert reg["difference"]["equal"]["mean"] > 0.29, "multi − single in RMSE's own units"
     assert reg["difference"]["equal"]["gain"]["mean"] < -0.29
     # reg's constant reference (0.1) beats both reg scores: no difference between them says anything about transfer
-    assert reg["difference"]["equal"]["reading"] == reg["difference"]["gradnorm"]["reading"] == "both below the constant reference"
+    assert reg["difference"]["equal"]["reading"] == reg["difference"]["gradnorm"]["reading"] == "neither better than the constant reference"
     assert cls["difference"]["gradnorm"]["reading"] == "no difference shown"
     assert reg["lower_is_better"] and not cls["lower_is_better"]
     text = multitask_markdown(analysis, tasks=["cls", "reg"], weightings=["equal", "gradnorm"], notes=["a note"])
