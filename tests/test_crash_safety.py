@@ -267,7 +267,7 @@ def test_a_directory_of_other_files_is_never_replaced_by_a_run(toy_csv, tiny_reg
     from headstart.specs import TrainConfig
 
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(ConfigError, match="holds files headstart did not write, not a saved run .*; nothing was written there"):
+    with pytest.raises(ConfigError, match="holds files headstart did not write \\(notes.txt, toy.csv\\), not a saved run .*; nothing was written there"):
         headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=32, out=tmp_path,
                       config=TrainConfig(max_steps=2, min_steps=2, precision="fp32"))
     assert (tmp_path / "notes.txt").read_text() == "mine"
