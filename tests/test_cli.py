@@ -417,3 +417,28 @@ def test_compares_defaults_in_its_help_are_the_ones_it_runs():
     assert COMPARE_DEFAULTS == {"data": api["data"].default, "backbone": DEFAULT, "strategies": ",".join(DEFAULT_STRATEGIES),
                                 "sizes": ",".join("all" if n is None else str(n) for n in DEFAULT_SIZES),
                                 "seeds": api["seeds"].default, "out": api["out"].default}
+
+
+def test_compare_prints_forgetting_and_out_of_domain_beside_the_recommendation(tmp_path, capsys):
+    """What report.md says of forgetting and out-of-domain scores shows on compare's own output too, one line per
+    dataset and size, with a warning where a seed answered one class for every out-of-domain row."""
+    from headstart.cli.sweeps import _print_report
+    from headstart.report import render
+    from headstart.results import RunResult
+    from headstart.store import Store
+
+    target = [0, 1, 1, 0, 1, 1]
+    with Store(tmp_path) as store:
+        for seed, (predicted, kept) in enumerate([([1] * 6, 0.9), ([0, 1, 1, 0, 0, 1], 0.8)]):
+            spec = {"strategy": "full-finetune", "n": 16, "n_requested": 16, "seed": seed, "backbone": "tiny",
+                    "data": {"name": "toy", "hash": "h"}, "options": {}, "train": {}}
+            ood = {"data": "shift", "tta": "tent", "metrics": {"accuracy": sum(p == t for p, t in zip(predicted, target)) / 6},
+                   "test_rows": 6, "rows": {"target": target, "predicted": predicted}}
+            retention = {"data": "other", "retention": kept, "original": 0.8, "adapted": 0.8 * kept, "test_rows": 100}
+            store.put(RunResult(key=f"ft/{seed}", spec=spec, status="done", metrics={"accuracy": 0.8},
+                                val_metrics={"accuracy": 0.8}, train_seconds=1.0, record={"ood": [ood], "retention": [retention]}))
+    _print_report(render(tmp_path), tmp_path)
+    out = capsys.readouterr().out
+    assert "retention on other at n = 16: full-finetune 0.850 (" in out and "(1.000: nothing lost" in out
+    assert "out of domain on shift after tent at n = 16: full-finetune 75.0% (gap +5.0 points)" in out, out
+    assert "warning: full-finetune (n = 16) on shift after tent answered '1' for every test row in 1 of 2 seed(s)" in out

@@ -256,10 +256,38 @@ def _print_report(paths: dict[str, Path], out_dir: Path) -> None:
             typer.echo(f"budget: {flag['text']}")
         for edge in one.get("grid_edges", []):
             typer.echo(f"tuning: {edge['text']}")
+        for line in _forgetting_lines(one.get("retention") or []) + _ood_lines(one.get("ood") or [], one.get("scale", 1.0)):
+            typer.echo(line)
     if others:
         typer.echo(f"note: {1 + len(others)} experiments (data · backbone) are reported apart, never averaged or ranked together; "
                    "headstart rank-backbones --measured compares backbones")
     typer.echo(f"report: {paths['report.html']} (also chart.png, report.md, results.json in {out_dir})")
+
+
+def _forgetting_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """A line per retained dataset and size: each arm's retention (adapted over original probe accuracy)."""
+    grouped: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+    for r in rows:
+        grouped.setdefault((r["data"], r["n"]), []).append(r)
+    return [f"retention on {data} at n = {n}: " + ", ".join(
+                f"{r['strategy']} {r['retention']:.3f}" + (f" ({r['ci_low']:.3f}–{r['ci_high']:.3f})" if r["seeds"] > 1 else "")
+                for r in found) + " (1.000: nothing lost; report.md has the paired differences)"
+            for (data, n), found in grouped.items()]
+
+
+def _ood_lines(rows: list[dict[str, Any]], scale: float) -> list[str]:
+    """A line per out-of-domain dataset and size (each arm's score there and its gap to in-domain), then the warnings."""
+    grouped: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+    for r in rows:
+        grouped.setdefault((r["data"], r["n"]), []).append(r)
+    def shown(value: float, sign: str = "") -> str:
+        return f"{value * scale:{sign}.1f}" + ("%" if sign == "" else "") if scale == 100.0 else f"{value:{sign}.3g}"
+
+    lines = [f"out of domain on {data} at n = {n}: " + ", ".join(
+                 f"{r['strategy']} {shown(r['mean'])} (gap {shown(r['gap']['mean'], '+')}{' points' if scale == 100.0 else ''})"
+                 for r in found)
+             for (data, n), found in grouped.items()]
+    return lines + [f"warning: {r['one_class_note']}" for r in rows if r.get("one_class_note")]
 
 
 @app.command("check-leakage")
