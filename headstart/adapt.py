@@ -151,6 +151,13 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
         source_data, target_hash = _loaded_data(sweep), load_dataset(name).hash
     except ColumnError as e:
         raise DataError(f"{e.problem}; name that column {e.kind} (adapt reads files by their column names)") from None
+    if oracle:  # a built-in pair maps the labels too (drug-reviews-sentiment: neutral left out): then so must the oracle
+        _, read_as, said = check_elsewhere(target, source_data, "--target")
+        if any(read_as[label] != label for label in read_as):
+            how = said.split(": ", 1)[-1].removesuffix(" (built-in pair)")
+            raise ConfigError(f"the oracle trains on {name}'s own labels, but the methods' scores read them otherwise "
+                              f"({how}): another task, on other rows; add --no-oracle, or give a target with the "
+                              "source's labels")
     _, model = _loaded(sweep.cells()[0])  # what the sweep loads (once per process): its modules say what can apply
     out = Path(out)
     result = AdaptResult(out=out)
@@ -167,12 +174,6 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
         arms, tta, where = plan_methods(kept, strategy=strategy, target=name)
         sweep = SweepSpec(data=source, arms=tuple(arms), eval_data=(target,), tta=tuple(tta), **common)
     check_out_of_domain(sweep, source_data, model, "--target")  # the target's labels map: refused before the oracle trains
-    if oracle:  # a built-in pair maps the labels too (drug-reviews-sentiment: neutral left out): then so must the oracle
-        _, read_as, said = check_elsewhere(target, source_data, "--target")
-        if any(read_as[label] != label for label in read_as):
-            raise ConfigError(f"the oracle trains on {name}'s own labels, but the methods' scores read them otherwise "
-                              f"({said.split(': ', 1)[-1].removesuffix(' (built-in pair)')}): another task, on other rows; add --no-oracle, or give a "
-                              "target with the source's labels")
     if oracle:  # first: the report's main experiment is the newest, the source's
         # the target cut as the methods' scores cut it (no label read, the methods' input size and test cap): the
         # ceiling is scored on the very rows the methods are, and never trains on one of them

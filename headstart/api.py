@@ -574,6 +574,10 @@ def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, pro
     from headstart.llm.sft import SftConfig, run_sft
     from headstart.specs import as_config
 
+    if out is not None:  # refused before anything loads or trains, as the CLI refuses it
+        from headstart.outdir import claim
+
+        claim(out, "run")
     return run_sft(data, as_config(config, SftConfig), prompt_column=prompt_column, response_column=response_column,
                    group_column=group_column, out=out, progress=progress)
 
@@ -585,6 +589,10 @@ def prefer(data: str = "rotten-tomatoes-preferences", *, out: str | Path | None 
     from headstart.llm.dpo import PreferConfig, run_prefer
     from headstart.specs import as_config
 
+    if out is not None:
+        from headstart.outdir import claim
+
+        claim(out, "run")
     return run_prefer(data, as_config(config, PreferConfig), prompt_column=prompt_column, chosen_column=chosen_column,
                       rejected_column=rejected_column, group_column=group_column, out=out, progress=progress)
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from headstart.errors import StoreError
 from headstart.killpoints import kill_point
+from headstart.outdir import foreign
 
 
 def write_json(path: Path, payload: Any) -> None:
@@ -98,7 +99,9 @@ def write_directory(out: Path, fill: Callable[[Path], None], *, is_replaceable: 
     """
     out = Path(out)
     if out.is_dir() and any(out.iterdir()) and not is_replaceable(out):
-        raise StoreError(f"--out {str(out)!r} is a directory holding other files, not a {what}; "
+        names = foreign(out)
+        held = f" ({', '.join(names[:3])}{', …' if len(names) > 3 else ''})" if names else ""
+        raise StoreError(f"--out {str(out)!r} is a directory holding other files{held}, not a {what}; "
                          f"choose a new directory, e.g. {str(out / 'run')!r}")
     staging = out.parent / f".{out.name}.saving-{os.getpid()}"
     try:

@@ -49,14 +49,14 @@ def held(folder: str | Path) -> str | None:
     A store's kind comes from its rows: a continual step's or a multitask run's spec says so; a store with no row yet
     is "store" (any store command may fill it); one whose rows cannot be read is taken as a compare store (its
     command then says what is wrong with it).
-    Hidden entries (a staging folder, ``.DS_Store``) do not count.
+    Entries that say nothing of whose the folder is do not count (``ignored``).
     """
     folder = Path(folder)
     if not folder.exists():
         return None
     if not folder.is_dir():
         return "file"
-    if not any(not p.name.startswith(".") for p in folder.iterdir()):
+    if all(ignored(p.name) for p in folder.iterdir()):
         return None
     if (folder / FILENAME).is_file():
         return _store_kind(folder / FILENAME)
@@ -65,6 +65,13 @@ def held(folder: str | Path) -> str | None:
     if (folder / "meta.json").is_file() or _meta_arms_only(folder):
         return "meta"
     return "other"
+
+
+def ignored(name: str) -> bool:
+    """An entry that says nothing of whose a folder is: a file manager's ``.DS_Store``, a report's ``.report.lock``, or
+    one of headstart's own temp files (``.NAME.….tmp``) a kill left behind. Any other hidden entry (``.git``, ``.env``)
+    is a user's: a folder holding one is not empty, and a run holding one is not replaced (the replace removes it)."""
+    return name in (".DS_Store", ".report.lock") or (name.startswith(".") and name.endswith(".tmp"))
 
 
 def _is_run(folder: Path) -> bool:
@@ -79,14 +86,14 @@ def _is_run(folder: Path) -> bool:
 
 
 def foreign(folder: str | Path) -> list[str]:
-    """The entries of ``folder`` (hidden ones aside) that no saved run writes, by name, sorted."""
-    return sorted(p.name for p in Path(folder).iterdir() if not p.name.startswith(".")
+    """The entries of ``folder`` (``ignored`` ones aside) that no saved run writes, by name, sorted."""
+    return sorted(p.name for p in Path(folder).iterdir() if not ignored(p.name)
                   and not (p.name in RUN_FOLDERS if p.is_dir() else p.name in RUN_FILES or SHARD.fullmatch(p.name)))
 
 
 def _meta_arms_only(folder: Path) -> bool:
     """A meta-train stopped before meta.json: only arm folders, each a backbone it saved (headstart-image.json)."""
-    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    entries = [p for p in folder.iterdir() if not ignored(p.name)]
     return all(p.is_dir() and _meta_trained(p / "headstart-image.json") for p in entries)
 
 
@@ -158,7 +165,9 @@ def claim(out: str | Path, kind: str, *, flag: str = "--out") -> None:
             folder = out.with_suffix("") if out.suffix else out.parent / f"{out.name}-{kind}"
             raise ConfigError(f"{flag} {str(out)!r} is a file, not a folder; choose a folder, e.g. {str(folder)!r}")
         names = foreign(out) if found == "other" else []
-        what = KINDS[found] + (f" ({', '.join(names[:3])}{', …' if len(names) > 3 else ''})" if names else "")
+        what = KINDS[found] + (f" ({', '.join(names[:3])}{', …' if len(names) > 3 else ''})" if names else
+                               " (its spec.json is not a headstart run's)" if found == "other" and (out / "spec.json").is_file()
+                               else "")
         raise ConfigError(f"{flag} {str(out)!r} holds {what}, not {KINDS[kind]}; nothing was written there; "
                           f"choose a new or empty folder, e.g. {str(out / kind)!r}")
     check_writable(out, flag)

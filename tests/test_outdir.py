@@ -174,7 +174,7 @@ def test_a_run_folder_holding_a_users_files_is_not_replaced(tmp_path):
     assert held(folder) == "other" and foreign(folder) == ["data", "thesis.tex"]
     with pytest.raises(ConfigError, match=r"holds files headstart did not write \(data, thesis.tex\), not a saved run"):
         claim(folder, "run")
-    with pytest.raises(StoreError, match="holding other files"):
+    with pytest.raises(StoreError, match=r"holding other files \(data, thesis.tex\), not a headstart run"):
         write_directory(folder, lambda d: (d / "spec.json").write_text("{}"), is_replaceable=lambda d: held(d) == "run",
                         what="headstart run")
     assert sorted(p.name for p in folder.iterdir()) == ["data", "metrics.json", "spec.json", "thesis.tex"]
@@ -184,3 +184,14 @@ def test_a_run_folder_holding_a_users_files_is_not_replaced(tmp_path):
     (folder / "weights.safetensors").write_bytes(b"")
     (folder / "adapter").mkdir()
     assert held(folder) == "run" and foreign(folder) == []  # what runs write (a merged run's adapter folder too)
+    (folder / ".weights.123.tmp").write_bytes(b"")  # headstart's own temp file, left by a kill: still a run
+    assert held(folder) == "run"
+    (folder / ".git").mkdir()  # a user's hidden entry: the replace would remove it
+    assert held(folder) == "other" and foreign(folder) == [".git"]
+    (folder / ".git").rmdir()
+    (folder / "spec.json").write_text(json.dumps({"name": "my experiment"}))  # a spec.json, but not headstart's
+    with pytest.raises(ConfigError, match=r"holds files headstart did not write \(its spec.json is not a headstart run's\)"):
+        claim(folder, "run")
+    (tmp_path / "hidden-only").mkdir()
+    (tmp_path / "hidden-only" / ".env").write_text("TOKEN=x")
+    assert held(tmp_path / "hidden-only") == "other", "not empty: .env is the user's"

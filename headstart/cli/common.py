@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -171,8 +172,12 @@ def main() -> None:
     parser = sys.modules[typer.BadParameter.__module__]  # click's exceptions, or typer's own copy of them (typer >= 0.26)
 
     # PEFT 0.21 reads transformers 5's renamed property on every PeftModel: a library's notice to its maintainers,
-    # not the user's (their own code that reads it still warns: only the CLI's output is kept quiet)
-    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+    # not the user's. Kept out of the CLI's output, and of the worker processes it spawns (they read PYTHONWARNINGS).
+    notice = "`is_gradient_checkpointing` is deprecated"
+    warnings.filterwarnings("ignore", message=notice, category=FutureWarning)
+    entry, given = f"ignore:{notice}:FutureWarning", os.environ.get("PYTHONWARNINGS", "")
+    if entry not in given:
+        os.environ["PYTHONWARNINGS"] = f"{given},{entry}" if given else entry
     _show_notes()
     try:
         code = app(standalone_mode=False, prog_name="headstart")

@@ -253,3 +253,23 @@ def test_a_second_sft_into_the_same_folder_says_it_replaced_the_first(tiny_lm, s
     code, out, err = run_cli(command, monkeypatch, capsys)
     assert code in (0, None) and f"note: this run replaced the one that was in {str(tmp_path / 'run')!r}" in err
     assert (tmp_path / "run" / "README.md").read_text().startswith("# headstart sft run")
+
+
+def test_python_sft_and_prefer_refuse_a_folder_of_the_users_files_before_training(tmp_path, monkeypatch):
+    """As the CLI does: the refusal names the user's files, and nothing loads or trains first."""
+    import headstart.llm.dpo
+    import headstart.llm.sft
+    from headstart.api import prefer, sft
+    from headstart.errors import ConfigError
+
+    def never(*args, **kwargs):
+        raise AssertionError("trained before the refusal")
+
+    monkeypatch.setattr(headstart.llm.sft, "run_sft", never)
+    monkeypatch.setattr(headstart.llm.dpo, "run_prefer", never)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("x")
+    for call in (sft, prefer):
+        with pytest.raises(ConfigError, match=r"holds files headstart did not write \(thesis.tex\)"):
+            call(out=tmp_path / "mine")
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "x"
