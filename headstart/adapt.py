@@ -152,7 +152,10 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     except ColumnError as e:
         raise DataError(f"{e.problem}; name that column {e.kind} (adapt reads files by their column names)") from None
     if oracle:  # a built-in pair maps the labels too (drug-reviews-sentiment: neutral left out): then so must the oracle
-        _, read_as, said = check_elsewhere(target, source_data, "--target")
+        try:
+            _, read_as, said = check_elsewhere(target, source_data, "--target")
+        except ConfigError:  # labels that do not map: said below, after the methods' own refusals, as before
+            read_as = {}
         if any(read_as[label] != label for label in read_as):
             how = said.split(": ", 1)[-1].removesuffix(" (built-in pair)")
             raise ConfigError(f"the oracle trains on {name}'s own labels, but the methods' scores read them otherwise "
