@@ -113,6 +113,27 @@ class TrainConfig:
         return dataclasses.replace(self, **filled)
 
 
+def check_seed(seed: Any) -> None:
+    """Refuse a seed numpy and torch cannot take: an integer from 0 to 2**63 - 1 (no bool, no float)."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+        raise ConfigError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}; try --seed 0")
+
+
+def check_count(name: str, value: Any, *, example: int) -> int | None:
+    """A count a config takes as a whole number >= 1, or None (``"all"`` for ``n`` reads as None, as ``--n all``).
+
+    Raises:
+        ConfigError: a float, bool, string or number below 1, naming the field and an example.
+    """
+    if value is None or (name == "n" and value == "all"):
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        flag = f"--{name.replace('_', '-')}"
+        raise ConfigError(f"{name} must be a whole number >= 1{' or all' if name == 'n' else ''}, got {value!r}; "
+                          f"e.g. {flag} {example}")
+    return value
+
+
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         from headstart.errors import closest
@@ -191,8 +212,7 @@ class RunSpec:
                 raise ConfigError("--grid lists the learning rates --tune searches; add --tune lr (or drop --grid)")
         if self.n is not None and (not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 0):
             raise ConfigError(f"n must be a non-negative integer or 'all', got {self.n!r}; try --n 64")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
-            raise ConfigError(f"seed must be an integer from 0 to 2**63 - 1, got {self.seed!r}; try --seed 0")
+        check_seed(self.seed)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

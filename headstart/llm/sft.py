@@ -19,6 +19,7 @@ import torch
 
 from headstart.errors import ConfigError, DataError
 from headstart.llm.lm import check_strategy
+from headstart.specs import check_count, check_seed
 from headstart.llm.runs import LoadedLM
 
 LRS = {"lora": 2e-4, "qlora": 2e-4, "full-finetune": 2e-5}  # the usual LoRA / full SFT rates (QLoRA paper: 2e-4 at small scale)
@@ -68,14 +69,13 @@ class SftConfig:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}; e.g. --{name.replace('_', '-')} 8")
         if self.lr is not None and not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr!r}; try --lr {LRS[self.strategy]:g}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ConfigError(f"max_steps must be >= 1, got {self.max_steps!r}; e.g. --max-steps 50")
-        if not self.epochs > 0:
+        check_count("max_steps", self.max_steps, example=50)
+        object.__setattr__(self, "n", check_count("n", self.n, example=256))
+        check_seed(self.seed)
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, (int, float)) or not self.epochs > 0:
             raise ConfigError(f"epochs must be > 0, got {self.epochs!r}; e.g. --epochs 1")
         if self.max_length < 2:
             raise ConfigError(f"max_length must be >= 2 (a prompt token and a response token), got {self.max_length}; e.g. --max-length 256")
-        if self.n is not None and self.n < 1:
-            raise ConfigError(f"n must be >= 1 (or all), got {self.n!r}; e.g. --n 256")
         if not 0 <= self.dropout < 1 or not self.alpha > 0 or not 0 <= self.warmup < 1:
             raise ConfigError(f"need 0 <= dropout < 1, alpha > 0, 0 <= warmup < 1; got {self.dropout!r}, {self.alpha!r}, {self.warmup!r}")
         if self.val_rows < 1 or self.eval_rows < 0 or self.patience < 0:

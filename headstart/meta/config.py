@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from headstart.errors import ConfigError
+from headstart.specs import check_seed
 
 DEFAULT_ARMS = ("protonet", "maml", "fomaml", "reptile")
 SETTINGS = {  # --setting NAME: (base dataset, novel datasets)
@@ -55,6 +56,7 @@ class MetaConfig:
             raise ConfigError(f"--shots must be whole numbers, got {self.shots!r}; e.g. shots=(1, 5)")
         if not self.arms:
             raise ConfigError(f"--arms is empty; try --arms {','.join(DEFAULT_ARMS)}")
+        check_seed(self.seed)
         if self.ways < 2:
             raise ConfigError(f"--ways must be >= 2 (an episode tells classes apart), got {self.ways!r}; try --ways 5")
         if not self.shots or min(self.shots) < 1 or self.train_shots < 1:

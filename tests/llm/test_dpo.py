@@ -84,7 +84,7 @@ def test_prefer_refuses_a_beta_that_is_not_positive(pref_csv, tmp_path, monkeypa
                "beta must be > 0", "--beta 0.1")
 
 
-@pytest.mark.parametrize("flag,fragment", [("--n=0", "n must be >= 1"), ("--strategy=lroa", "is not one sft / prefer trains"),
+@pytest.mark.parametrize("flag,fragment", [("--n=0", "n must be a whole number >= 1"), ("--strategy=lroa", "is not one sft / prefer trains"),
                                            ("--max-length=1", "max_length must be >= 2")])
 def test_prefer_refuses_a_bad_setting_before_reading_data(tmp_path, monkeypatch, capsys, flag, fragment):
     """Refused in one line before any data or model is read (the data file here does not even exist)."""
