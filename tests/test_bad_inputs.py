@@ -320,6 +320,8 @@ CASES = [
          ("seed must be an integer from 0 to 2**63 - 1, got -1", "--seed 0")),
     Case("meta-train --seed below 0", lambda f: ["meta-train", "--seed", "-1", "--out", str(f.path("meta"))],
          ("seed must be an integer from 0 to 2**63 - 1, got -1", "--seed 0")),
+    Case("continual --arms empty", lambda f: ["continual", "--arms", "", "--out", str(f.path("ct"))],
+         ("--arms is empty", "try --arms naive,ewc")),
     Case("compare --workers 0", lambda f: ["compare", "--data", f.toy(), "--workers", "0", "--out", str(f.path("cmp"))],
          ("--workers must be a positive integer, got 0", "--workers 1")),
     Case("multitask FILE:COLUMN naming no column", lambda f: ["multitask", "--tasks", f"{f.toy()}:nocol,{f.toy('b.csv')}", "--out",

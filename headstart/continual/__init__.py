@@ -129,8 +129,15 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     check_backend(backend, address, workers)  # a missing extra or a dead address is named before the stream loads
     if parse_n(n) == 0:
         raise ConfigError("--n 0 gives each task no labelled rows, and every continual method trains on some; try --n 64")
+    given = split_arms(arms) if isinstance(arms, str) else list(arms) if isinstance(arms, (list, tuple)) else None
+    if given is None:
+        raise ConfigError(f"--arms must be a list of methods or a comma-separated string, got {arms!r}; "
+                          f"e.g. --arms {','.join(DEFAULT_ARMS[:3])}")
+    if not given or (alone and all(str(a).strip() == "alone" for a in given)):  # the reference alone compares nothing
+        raise ConfigError(f"--arms is empty{' but for the reference alone' if given else ''}; "
+                          f"try --arms {','.join(DEFAULT_ARMS)}")
     loaded = load_stream(stream, scenario)
-    parsed = [parse_continual_arm(a, strategy) for a in (split_arms(arms) if isinstance(arms, str) else list(arms))]
+    parsed = [parse_continual_arm(a, strategy) for a in given]
     if tune:
         parsed = [tuned for arm in parsed for tuned in grid_arms(arm)]
     if alone and not any(a.method == "alone" for a in parsed):
