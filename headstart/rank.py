@@ -15,6 +15,7 @@ features O(N) backbone passes, which dominate.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -74,6 +75,38 @@ class RankResult:
                 "report": None if self.report is None else str(self.report)}
 
 
+def check_out(out: str | Path) -> None:
+    """Refuse an ``--out`` that would overwrite a user's files: it must be new or empty, a compare store (its report
+    gains the ranking), or an earlier ranking's folder (a rank.json that headstart wrote, and nothing else).
+
+    Raises:
+        ConfigError: ``out`` holds something else (named), or cannot be written.
+    """
+    from headstart.errors import ConfigError
+    from headstart.outdir import check_writable, held, ignored
+
+    out = Path(out)
+    found = held(out)
+    if found == "file":
+        raise ConfigError(f"--out {str(out)!r} is a file, not a folder; choose a folder, e.g. {str(out.with_suffix(''))!r}")
+    if found not in (None, "compare", "store"):
+        entries = sorted(p.name for p in out.iterdir() if not ignored(p.name))
+        if not (entries == ["rank.json"] and _is_ranking(out / "rank.json")):
+            raise ConfigError(f"--out {str(out)!r} holds {', '.join(entries[:3])}{', …' if len(entries) > 3 else ''}, "
+                              "not a compare store or an earlier ranking; nothing was written there; choose a new or empty "
+                              f"folder, e.g. {str(out / 'rank')!r}")
+    check_writable(out)
+
+
+def _is_ranking(path: Path) -> bool:
+    """Whether ``path`` is a rank.json that ``rank_backbones`` wrote (``RankResult.to_json``), not a file of the user's."""
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(payload, dict) and isinstance(payload.get("backbones"), list) and "data_hash" in payload
+
+
 def rank_backbones(data: Any, backbones: str | list[str], *, n: int | str | None = None, seed: int = 0,
                    out: str | Path | None = None, measured: str | Path | None = None, arm: str | None = None,
                    size: int | str | None = None, text_column: str | None = None, label_column: str | None = None,
@@ -115,6 +148,10 @@ def rank_backbones(data: Any, backbones: str | list[str], *, n: int | str | None
     from headstart.sweep_spec import parse_list
     from headstart import transferability
 
+    if measured is None and (arm is not None or size is not None):
+        raise ConfigError("--arm and --size choose what --measured reads; add --measured DIR (a compare store)")
+    if out is not None:
+        check_out(out)
     names = list(parse_list(backbones) if isinstance(backbones, str) else backbones)
     if not names or not all(isinstance(b, str) and b.strip() for b in names):
         raise ConfigError(f"--backbones must name backbones, e.g. all-minilm-l6-v2,path/to/encoder; got {backbones!r}")

@@ -346,3 +346,20 @@ def test_rotten_tomatoes_with_minilm(monkeypatch, capsys) -> None:
     assert code == 0, err
     row = json.loads(out)["backbones"][0]
     assert row["dim"] == 384 and row["knn_loo"] > 0.6 and row["h_score"] > 0.1 and math.isfinite(row["logme"])
+
+
+def test_out_takes_a_new_folder_a_store_or_an_earlier_ranking_and_refuses_a_users_files(tmp_path):
+    import json
+
+    from headstart.errors import ConfigError
+    from headstart.rank import check_out
+
+    check_out(tmp_path / "new")
+    (tmp_path / "earlier").mkdir()
+    (tmp_path / "earlier" / "rank.json").write_text(json.dumps({"data_hash": "h", "backbones": []}))
+    check_out(tmp_path / "earlier")  # rank.json as rank_backbones writes it: replaced by the new ranking
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "rank.json").write_text(json.dumps({"mine": True}))
+    with pytest.raises(ConfigError, match="holds rank.json, not a compare store or an earlier ranking"):
+        check_out(tmp_path / "mine")
+    assert json.loads((tmp_path / "mine" / "rank.json").read_text()) == {"mine": True}

@@ -9,7 +9,6 @@ import typer
 
 from headstart.analysis.backbone_ranking import SCORE_LABELS, tau_text
 from headstart.cli.common import JsonOpt, _echo_json, app
-from headstart.outdir import check_writable
 
 
 @app.command("rank-backbones")
@@ -36,13 +35,8 @@ def rank_backbones(
     Example: headstart rank-backbones --data rotten-tomatoes --backbones all-minilm-l6-v2,path/to/encoder
     Example: headstart rank-backbones --backbones all-minilm-l6-v2,path/to/encoder --measured runs/two --out runs/two
     """
-    from headstart.errors import ConfigError
     from headstart.rank import rank_backbones as rank
 
-    if measured is None and (arm is not None or size is not None):
-        raise ConfigError("--arm and --size choose what --measured reads; add --measured DIR (a compare store)")
-    if out is not None:
-        check_writable(out)
     result = rank(data, backbones, n=n, seed=seed, out=out, measured=measured, arm=arm, size=size,
                   text_column=text_column, label_column=label_column)
     if as_json:
