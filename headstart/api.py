@@ -396,10 +396,17 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             raise ConfigError(f"expected a name, a number or a list of them, got {value!r:.60}; e.g. sizes=[16, 64, 'all']")
         return ",".join("all" if v is None else str(v) for v in value)
 
+    if strategies is not None and arms is not None:  # as the CLI refuses --strategies with --arms
+        raise ConfigError("strategies and arms both say what to compare; give one: arms take plain strategies too, "
+                          "e.g. arms='linear-probe,lora'")
+    if backbones is not None and backbone != DEFAULT_BACKBONE:
+        raise ConfigError(f"backbone={backbone!r} and backbones both name the backbone; give the list alone, e.g. "
+                          f"backbones=[{backbone!r}, 'all-minilm-l6-v2']")
     data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
                                   group_column=group_column, split_column=split_column)
-    sweep = SweepSpec(data=data, backbone=backbone, strategies=parse_list(text(strategies or DEFAULT_STRATEGIES)),
-                      sizes=parse_sizes(text(sizes or DEFAULT_SIZES)), seeds=seeds, train=as_config(config, TrainConfig),
+    sweep = SweepSpec(data=data, backbone=backbone,  # an empty list is refused by name, never read as the defaults
+                      strategies=parse_list(text(DEFAULT_STRATEGIES if strategies is None else strategies)),
+                      sizes=parse_sizes(text(DEFAULT_SIZES if sizes is None else sizes)), seeds=seeds, train=as_config(config, TrainConfig),
                       options=dict(options or {}), train_by_strategy=dict(train_by_strategy or {}),
                       split=dataclasses.replace(as_config(split, SplitConfig, name="split"), **({"max_test": max_test} if max_test is not None else {}),
                                                 **({"dedupe": True} if dedupe else {})), tune=tune, grids=dict(grids or {}), text_column=text_column,

@@ -44,6 +44,17 @@ def test_one_name_is_one_item_never_its_letters():
      r"unknown adaptation method 'tentt'; did you mean 'tent'\? \(methods: "),
     (lambda: headstart.MetaConfig(ways="five"), ConfigError, "--ways must be a number, got 'five'"),
     (lambda: headstart.MetaConfig(shots=(1.5,)), ConfigError, r"--shots must be whole numbers, got \(1.5,\)"),
+    (lambda: headstart.compare(strategies="linear-probe", arms="lora", out="unused"), ConfigError,
+     "strategies and arms both say what to compare"),  # the strategies were dropped, as the CLI refuses it
+    (lambda: headstart.compare(backbone="tiny", backbones=["all-minilm-l6-v2"], out="unused"), ConfigError,
+     "backbone='tiny' and backbones both name the backbone"),
+    (lambda: headstart.compare(strategies=[], out="unused"), ConfigError, "strategies is empty"),  # never the defaults
+    (lambda: headstart.compare(sizes=[], out="unused"), ConfigError, "must list sizes"),
+    (lambda: headstart.rank_backbones("rotten-tomatoes", "all-minilm-l6-v2", arm="lora"), ConfigError,
+     "--arm and --size choose what --measured reads"),
+    (lambda: headstart.continual(arms=[], out="unused"), ConfigError, "--arms is empty"),
+    (lambda: headstart.SftConfig(seed=-1), ConfigError, r"seed must be an integer from 0 to 2\*\*63 - 1, got -1"),
+    (lambda: headstart.sft(config={"n": "16"}, out="unused"), ConfigError, "n must be a whole number >= 1 or all, got '16'"),
 ])
 def test_python_mistakes_are_one_headstart_error(call, error, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path.parent)  # "unused" out folders are never made: the call fails first
