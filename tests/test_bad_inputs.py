@@ -212,6 +212,9 @@ CASES = [
     Case("a single class", lambda f: [*TRAIN, "--data", f.csv("one.csv", ["a"] * 30)], ("single class ('a')", "at least two")),
     Case("a class too small to stratify", lambda f: [*TRAIN, "--data", f.csv("small.csv", ["a", "b"] * 30 + ["c", "c"])],
          ("['c']", "fewer than 3 examples", "remove them or merge")),
+    Case("--label-column naming a column of free text", lambda f: [*TRAIN, "--data", f.write("texts.csv", "text,label\n" + "".join(
+        f"review {i} is here,pos\n" for i in range(40))), "--label-column", "text"],
+         ("has 40 classes in 40 rows", "and 35 more", "the label column looks like free text", "--label-column")),
     Case("labels in test absent from train", lambda f: [*TRAIN, "--data", f.write("multi.jsonl", "".join(
         json.dumps({"text": t, "label": ["rare"] if i == 0 else [["x"], ["y"]][i % 2]}) + "\n"
         for i, t in enumerate(make_toy(60).inputs)))], ("'rare'", "not in the training pool", "at least 3")),

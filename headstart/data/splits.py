@@ -191,10 +191,12 @@ def _check_classes(data: Dataset, labels: np.ndarray) -> None:
         raise DataError(f"{data.name!r} has a single class ({only!r}); classification needs at least two labels")
     too_small = [data.label_names[c] for c in present if counts[c] < 3]
     if too_small:
-        raise DataError(
-            f"classes {too_small} of {data.name!r} have fewer than 3 examples, too few to appear in train, "
-            "validation and test; remove them or merge them into another class"
-        )
+        shown = str([str(c)[:40] for c in too_small[:5]]) + (f" and {len(too_small) - 5} more" if len(too_small) > 5 else "")
+        if len(present) > len(labels) / 2:  # most rows a class of their own: a column of free text, not of labels
+            raise DataError(f"{data.name!r} has {len(present)} classes in {len(labels)} rows, {shown}: the label column "
+                            "looks like free text; name the column of labels (--label-column)")
+        raise DataError(f"classes {shown} of {data.name!r} have fewer than 3 examples, too few to appear in train, "
+                        "validation and test; remove them or merge them into another class")
 
 
 def subsample_order(strata: np.ndarray, seed: int, length: int | None = None) -> np.ndarray:
