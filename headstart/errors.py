@@ -51,7 +51,9 @@ def with_article(words: str) -> str:
 
 
 def closest(name: str, choices: Iterable[str]) -> str:
-    """Return ``"; did you mean 'x'?"`` for the closest choice, or ``""`` when nothing is close."""
+    """Return ``"; did you mean 'x'?"`` for the closest choice, or ``""`` when nothing is close (or ``name`` is no text)."""
+    if not isinstance(name, str):
+        return ""
     match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return f"; did you mean {match[0]!r}?" if match else ""
 

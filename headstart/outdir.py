@@ -13,6 +13,7 @@ import os
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from headstart.errors import ConfigError
 from headstart.store_rows import FILENAME
@@ -130,13 +131,20 @@ def _store_kind(file: Path) -> str:
     return "compare"
 
 
+def as_folder(out: Any, flag: str = "--out") -> Path:
+    """``out`` as a Path; a value that names no path (a number, None, a list) is a ConfigError, not a TypeError."""
+    if not isinstance(out, (str, os.PathLike)) or not str(out).strip():
+        raise ConfigError(f"{flag} must name a folder, got {out!r}; give a path such as 'runs/mine'")
+    return Path(out)
+
+
 def check_writable(out: str | Path, flag: str = "--out") -> None:
     """Refuse an output folder that cannot be created or written, without creating anything.
 
     Raises:
         ConfigError: a file stands on the path, or its nearest existing folder is not writable.
     """
-    out = Path(out)
+    out = as_folder(out, flag)
     existing = out
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -156,7 +164,7 @@ def claim(out: str | Path, kind: str, *, flag: str = "--out") -> None:
     Raises:
         ConfigError: ``out`` holds something else (named), or cannot be written.
     """
-    out = Path(out)
+    out = as_folder(out, flag)
     found = held(out)
     if found == "store" and kind in STORES:
         found = kind
@@ -179,7 +187,7 @@ def check_new(out: str | Path, what: str, flag: str = "--out") -> None:
     Raises:
         ConfigError: ``out`` exists, or cannot be created.
     """
-    out = Path(out)
+    out = as_folder(out, flag)
     if out.exists() or out.is_symlink():
         raise ConfigError(f"{flag} {str(out)!r} already exists; give a new folder for {what} (nothing is overwritten)")
     check_writable(out, flag)

@@ -55,6 +55,10 @@ def test_one_name_is_one_item_never_its_letters():
     (lambda: headstart.continual(arms=[], out="unused"), ConfigError, "--arms is empty"),
     (lambda: headstart.SftConfig(seed=-1), ConfigError, r"seed must be an integer from 0 to 2\*\*63 - 1, got -1"),
     (lambda: headstart.sft(config={"n": "16"}, out="unused"), ConfigError, "n must be a whole number >= 1 or all, got '16'"),
+    (lambda: headstart.fit(strategy=None), ConfigError, r"unknown strategy None \(available: "),
+    (lambda: headstart.fit(strategy=["lora"]), ConfigError, r"unknown strategy \['lora'\]"),
+    (lambda: headstart.compare(out=5), ConfigError, "--out must name a folder, got 5"),
+    (lambda: headstart.fit(out=5), ConfigError, "--out must name a folder, got 5"),
 ])
 def test_python_mistakes_are_one_headstart_error(call, error, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path.parent)  # "unused" out folders are never made: the call fails first
