@@ -13,7 +13,7 @@ from typing import Any
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.data.splits import SplitConfig
 from headstart.errors import ConfigError
-from headstart.specs import RunSpec, TrainConfig, parse_n
+from headstart.specs import RunSpec, TrainConfig, as_config, parse_n
 
 DEFAULT_STRATEGIES = ("scratch", "linear-probe", "full-finetune")
 DEFAULT_SIZES: tuple[int | None, ...] = (8, 16, 32, 64, 128, 256, None)
@@ -92,6 +92,8 @@ class SweepSpec:
             object.__setattr__(self, "backbone", backbones[0])
         if not self.strategies:
             raise ConfigError("--strategies is empty; e.g. --strategies scratch,linear-probe,full-finetune")
+        for name, given in self.train_by_strategy.items():  # each a table of TrainConfig's fields, named when one is not
+            as_config(given, TrainConfig, name=f"train_by_strategy[{name!r}]")
         for name in self.strategies:
             get_strategy(name)
         if self.grids and self.tune is None:
