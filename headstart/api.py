@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.errors import ConfigError
-from headstart.specs import RunSpec, TrainConfig, parse_n, terms_of
+from headstart.specs import RunSpec, TrainConfig, as_table, parse_n, terms_of
 
 if TYPE_CHECKING:  # the LLM modules import torch and transformers: only for the annotations
     from headstart.llm.dpo import PreferConfig
@@ -150,7 +150,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         from headstart.strategies import get_strategy
 
         n = "all" if get_strategy(strategy).needs_labels else 0
-    options = dict(options or {})
+    options = as_table(options, name="options", example="{'rank': 4}")
     if label_descriptions is not None:  # --label-descriptions: the strategy's descriptions option
         from headstart.strategies import get_strategy
 
@@ -407,7 +407,9 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
     sweep = SweepSpec(data=data, backbone=backbone,  # an empty list is refused by name, never read as the defaults
                       strategies=parse_list(text(DEFAULT_STRATEGIES if strategies is None else strategies)),
                       sizes=parse_sizes(text(DEFAULT_SIZES if sizes is None else sizes)), seeds=seeds, train=as_config(config, TrainConfig),
-                      options=dict(options or {}), train_by_strategy=dict(train_by_strategy or {}),
+                      options=as_table(options, name="options", example="{'lora': {'rank': 4}}"),
+                      train_by_strategy=as_table(train_by_strategy, name="train_by_strategy",
+                                                 example="{'lora': {'lr': 1e-3}}"),
                       split=dataclasses.replace(as_config(split, SplitConfig, name="split"), **({"max_test": max_test} if max_test is not None else {}),
                                                 **({"dedupe": True} if dedupe else {})), tune=tune, grids=dict(grids or {}), text_column=text_column,
                       label_column=label_column, task=task, pooling=pooling, arms=arms or (), retain=as_items(retain, name="retain"),

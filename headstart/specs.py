@@ -364,6 +364,15 @@ def as_config(value: Any, kind: type, *, name: str = "config") -> Any:
                       f"{value!r:.60}{toml}; e.g. {name}={kind.__name__}({fields[0]}=...) or {name}={{{fields[0]!r}: ...}}")
 
 
+def as_table(value: Any, *, name: str, example: str) -> dict[str, Any]:
+    """A dict argument of the Python API (``options``, ``grids``) as a dict; None gives {}, anything else is named."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a dict, got {type(value).__name__} {value!r:.60}; e.g. {name}={example}")
+    return dict(value)
+
+
 def as_items(value: Any, *, name: str) -> tuple[str, ...]:
     """A Python argument that names one thing or several: a string (or path) is one, a list or tuple its items.
 
@@ -449,6 +458,9 @@ def arm_text(table: dict[str, Any], where: str) -> str:
 
 def split_arms(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """``"lora[rank=4, alpha=8],full-finetune+l2sp"`` -> the two arms: commas inside [...] belong to the arm."""
+    if not isinstance(text, (str, list, tuple)):
+        raise ConfigError(f"arms must be a list of arms or a comma-separated string, got {text!r}; "
+                          "e.g. arms='linear-probe,lora[rank=4]'")
     if not isinstance(text, str):
         return tuple(str(a).strip() for a in text if str(a).strip())
     arms, depth, current = [], 0, ""

@@ -61,6 +61,8 @@ def test_one_name_is_one_item_never_its_letters():
     (lambda: headstart.fit(out=5), ConfigError, "--out must name a folder, got 5"),
     (lambda: headstart.compare(train_by_strategy={"linear-probe": {"max_stepz": 2}}, out="unused"), ConfigError,
      r"train_by_strategy\['linear-probe'\] has no setting 'max_stepz'; did you mean 'max_steps'\?"),
+    (lambda: headstart.fit(options=["freeze"]), ConfigError, r"options must be a dict, got list \['freeze'\]"),
+    (lambda: headstart.compare(arms=5, out="unused"), ConfigError, "arms must be a list of arms or a comma-separated string"),
 ])
 def test_python_mistakes_are_one_headstart_error(call, error, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path.parent)  # "unused" out folders are never made: the call fails first
