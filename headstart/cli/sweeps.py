@@ -264,29 +264,30 @@ def _print_report(paths: dict[str, Path], out_dir: Path) -> None:
     typer.echo(f"report: {paths['report.html']} (also chart.png, report.md, results.json in {out_dir})")
 
 
-def _forgetting_lines(rows: list[dict[str, Any]]) -> list[str]:
-    """A line per retained dataset and size: each arm's retention (adapted over original probe accuracy)."""
+def _by_data_and_size(rows: list[dict[str, Any]]) -> dict[tuple[str, Any], list[dict[str, Any]]]:
+    """Summary rows (retention, out of domain) grouped by (dataset, size), in the order they come."""
     grouped: dict[tuple[str, Any], list[dict[str, Any]]] = {}
     for r in rows:
         grouped.setdefault((r["data"], r["n"]), []).append(r)
+    return grouped
+
+
+def _forgetting_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """A line per retained dataset and size: each arm's retention (adapted over original probe accuracy)."""
     return [f"retention on {data} at n = {n}: " + ", ".join(
                 f"{r['strategy']} {r['retention']:.3f}" + (f" ({r['ci_low']:.3f}–{r['ci_high']:.3f})" if r["seeds"] > 1 else "")
                 for r in found) + " (1.000: nothing lost; report.md has the paired differences)"
-            for (data, n), found in grouped.items()]
+            for (data, n), found in _by_data_and_size(rows).items()]
 
 
 def _ood_lines(rows: list[dict[str, Any]], scale: float) -> list[str]:
     """A line per out-of-domain dataset and size (each arm's score there and its gap to in-domain), then the warnings."""
-    grouped: dict[tuple[str, Any], list[dict[str, Any]]] = {}
-    for r in rows:
-        grouped.setdefault((r["data"], r["n"]), []).append(r)
-    def shown(value: float, sign: str = "") -> str:
-        return f"{value * scale:{sign}.1f}" + ("%" if sign == "" else "") if scale == 100.0 else f"{value:{sign}.3g}"
-
+    points = scale == 100.0
     lines = [f"out of domain on {data} at n = {n}: " + ", ".join(
-                 f"{r['strategy']} {shown(r['mean'])} (gap {shown(r['gap']['mean'], '+')}{' points' if scale == 100.0 else ''})"
+                 f"{r['strategy']} " + (f"{100 * r['mean']:.1f}% (gap {100 * r['gap']['mean']:+.1f} points)" if points
+                                        else f"{r['mean']:.3g} (gap {r['gap']['mean']:+.3g})")
                  for r in found)
-             for (data, n), found in grouped.items()]
+             for (data, n), found in _by_data_and_size(rows).items()]
     return lines + [f"warning: {r['one_class_note']}" for r in rows if r.get("one_class_note")]
 
 
