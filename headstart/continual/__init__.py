@@ -247,7 +247,8 @@ def recommended_caveat(analysis: dict[str, Any], majority: list[float]) -> str |
     if not low:
         return None
     return (f"it learnt {len(low)} of {len(row['matrix'])} tasks no better than the majority class just after training them "
-            "(on their test splits, read only for this warning: validation chose it), so its lead may be a budget artefact rather than the method: re-run with more steps (--min-steps) or --tune "
+            "(on their test splits, read only for this warning: validation chose it), so its lead may be a budget "
+            "artefact rather than the method: re-run with more steps (--min-steps) or --tune "
             "before relying on it")
 
 
