@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from headstart.errors import ConfigError, DataError
 from headstart.llm.runs import LoadedLM
-from headstart.specs import check_count, check_seed
+from headstart.llm.sft import check_draw
 
 LRS = {"lora": 5e-5, "qlora": 5e-5, "full-finetune": 1e-6}  # DPO moves a policy much less than SFT (TRL: 1e-6 full)
 REFERENCE_SHARE = 3  # reference batches per training step's time: a no-grad forward of a batch, against forward + backward
@@ -104,11 +104,7 @@ class PreferConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}; e.g. --{name.replace('_', '-')} 4")
-        check_count("max_steps", self.max_steps, example=50)
-        object.__setattr__(self, "n", check_count("n", self.n, example=256))
-        check_seed(self.seed)
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, (int, float)) or not self.epochs > 0:
-            raise ConfigError(f"epochs must be > 0, got {self.epochs!r}; e.g. --epochs 1")
+        check_draw(self)
         if not isinstance(self.patience, int) or self.patience < 0:
             raise ConfigError(f"patience must be >= 0 (0: never stop early), got {self.patience!r}")
         if self.max_length < 2:

@@ -25,6 +25,16 @@ from headstart.llm.runs import LoadedLM
 LRS = {"lora": 2e-4, "qlora": 2e-4, "full-finetune": 2e-5}  # the usual LoRA / full SFT rates (QLoRA paper: 2e-4 at small scale)
 
 
+def check_draw(cfg: Any) -> None:
+    """What an sft or prefer config draws and how long it trains, checked alike: ``max_steps`` and ``n`` whole numbers
+    >= 1 or None (``n="all"`` read as None), ``seed`` one numpy and torch take, ``epochs`` > 0."""
+    check_count("max_steps", cfg.max_steps, example=50)
+    object.__setattr__(cfg, "n", check_count("n", cfg.n, example=256))
+    check_seed(cfg.seed)
+    if isinstance(cfg.epochs, bool) or not isinstance(cfg.epochs, (int, float)) or not cfg.epochs > 0:
+        raise ConfigError(f"epochs must be > 0, got {cfg.epochs!r}; e.g. --epochs 1")
+
+
 @dataclass(frozen=True)
 class SftConfig:
     """An sft run's settings (saved in spec.json).
@@ -69,11 +79,7 @@ class SftConfig:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}; e.g. --{name.replace('_', '-')} 8")
         if self.lr is not None and not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr!r}; try --lr {LRS[self.strategy]:g}")
-        check_count("max_steps", self.max_steps, example=50)
-        object.__setattr__(self, "n", check_count("n", self.n, example=256))
-        check_seed(self.seed)
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, (int, float)) or not self.epochs > 0:
-            raise ConfigError(f"epochs must be > 0, got {self.epochs!r}; e.g. --epochs 1")
+        check_draw(self)
         if self.max_length < 2:
             raise ConfigError(f"max_length must be >= 2 (a prompt token and a response token), got {self.max_length}; e.g. --max-length 256")
         if not 0 <= self.dropout < 1 or not self.alpha > 0 or not 0 <= self.warmup < 1:

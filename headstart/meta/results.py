@@ -42,19 +42,26 @@ class MetaResult:
             values = []
             for novel, shots in columns:
                 r = cell.get((method, novel, shots))
-                values.append("" if r is None else f"{100 * r['mean']:.1f}" + ("" if r["ci95"] is None else f" ± {100 * r['ci95']:.1f}"))
+                values.append("" if r is None else _with_half(f"{100 * r['mean']:.1f}", r["ci95"]))
             lines.append(f"| {method} | " + " | ".join(values) + " |")
         lines += ["", "Paired difference from plain linear-probe on the same episodes (points, mean ± 95% half-width):", "",
                   lines[0], lines[1]]
         for method in methods:
             pairs = [cell.get((method, novel, shots), {}).get("vs_linear_probe") for novel, shots in columns]
             if any(p is not None for p in pairs):
-                lines.append(f"| {method} | " + " | ".join("" if p is None else f"{round(100 * p[0], 1) + 0.0:+.1f}" + ("" if p[1] is None else f" ± {100 * p[1]:.1f}") for p in pairs) + " |")
+                lines.append(f"| {method} | " + " | ".join("" if p is None else _with_half(f"{round(100 * p[0], 1) + 0.0:+.1f}", p[1])
+                                                           for p in pairs) + " |")
         episodes = {r["episodes"] for r in self.rows}
         lines.append("")
         lines.append(f"Query accuracy (%), mean ± 95% CI half-width (t·sd/√n, the episodes' sampling only; none for one "
-                     f"episode) over {', '.join(map(str, sorted(episodes)))} episodes of {self.config['queries']} queries per class, the same seeded episodes for every method; "
+                     f"episode) over {', '.join(map(str, sorted(episodes)))} episodes of {self.config['queries']} queries "
+                     "per class, the same seeded episodes for every method; "
                      f"meta-trained on {self.config['base']} with {self.config['backbone']} "
                      f"({self.config['meta_steps']} meta-steps of {self.config['meta_batch']} {ways}-way "
                      f"{self.config['train_shots']}-shot tasks); plain = the pre-trained backbone.")
         return lines
+
+
+def _with_half(shown: str, half: float | None) -> str:
+    """A value as shown, with "± half" (in points) beside it where there is an interval (two episodes or more)."""
+    return shown + ("" if half is None else f" ± {100 * half:.1f}")
