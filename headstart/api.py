@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, flags_checked
 from headstart.specs import RunSpec, TrainConfig, as_table, parse_n, terms_of
 
 if TYPE_CHECKING:  # the LLM modules import torch and transformers: only for the annotations
@@ -71,6 +71,7 @@ class FitResult:
         return predict_loaded(self._loaded, texts)
 
 
+@flags_checked
 def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, strategy: str = "linear-probe",
         n: int | str | None = None, seed: int = 0, out: str | Path | None = None, options: dict[str, Any] | None = None,
         config: TrainConfig | None = None, text_column: str | None = None, label_column: str | None = None,
@@ -329,6 +330,7 @@ class CompareResult:
         return [band["text"] for band in self.summary.get("recommendation", [])]
 
 
+@flags_checked
 def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, strategies: str | list[str] | None = None,
             sizes: str | list[int | str] | None = None, seeds: int = 5, out: str | Path = "runs/compare", workers: int = 1,
             config: TrainConfig | None = None, options: dict[str, dict[str, Any]] | None = None,
@@ -580,14 +582,17 @@ def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, pro
         progress: Any = None) -> LoadedLM:
     """``headstart sft``: fine-tune a causal LM on prompt → response rows (``headstart.llm.sft.SftConfig``); returns the
     in-memory run (``.generate(prompts)``, ``.metrics``), saved to ``out`` when given."""
-    from headstart.llm.sft import SftConfig, run_sft
+    from headstart.llm.sft import ADAPTER_SETTINGS, SftConfig, check_adapter_given, run_sft
     from headstart.specs import as_config
 
+    settings = as_config(config, SftConfig)
+    if isinstance(config, dict):  # an SftConfig cannot tell a given rank from its default; a dict can
+        check_adapter_given(settings.strategy, [k for k in ADAPTER_SETTINGS if k in config], flag=False)
     if out is not None:  # refused before anything loads or trains, as the CLI refuses it
         from headstart.outdir import claim
 
         claim(out, "run")
-    return run_sft(data, as_config(config, SftConfig), prompt_column=prompt_column, response_column=response_column,
+    return run_sft(data, settings, prompt_column=prompt_column, response_column=response_column,
                    group_column=group_column, out=out, progress=progress)
 
 

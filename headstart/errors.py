@@ -7,7 +7,10 @@ Every mistake a user can make (a bad path, an unknown name, an out-of-range numb
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any
 
 
 class HeadstartError(Exception):
@@ -62,3 +65,26 @@ def unknown(kind: str, name: str, choices: Iterable[str], *, error: type[Headsta
     """Build the standard "unknown <kind>" error listing the valid names and suggesting the closest."""
     choices = sorted(choices)
     return error(f"unknown {kind} {name!r}{closest(name, choices)} (available: {', '.join(choices)})")
+
+
+def flags_checked(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` refusing a non-bool for each parameter whose default is a bool (``dedupe="no"`` would read as true).
+
+    The CLI's flags are bools already; this guards the Python API's mirror of them. A ConfigError names the value.
+    """
+    signature = inspect.signature(function)
+    flags = [p.name for p in signature.parameters.values() if isinstance(p.default, bool)]
+
+    @functools.wraps(function)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            bound = signature.bind_partial(*args, **kwargs).arguments
+        except TypeError:  # a wrong call: Python's own message says which argument
+            return function(*args, **kwargs)
+        for name in flags:
+            if name in bound and not isinstance(bound[name], bool):
+                raise ConfigError(f"{name} must be True or False, got {type(bound[name]).__name__} {bound[name]!r:.40}; "
+                                  f"e.g. {name}={not signature.parameters[name].default}")
+        return function(*args, **kwargs)
+
+    return checked

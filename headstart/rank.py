@@ -143,7 +143,7 @@ def rank_backbones(data: Any, backbones: str | list[str], *, n: int | str | None
     from headstart.errors import ConfigError
     from headstart.features import feature_cache
     from headstart.recipe import setup
-    from headstart.specs import RunSpec, file_options, parse_n
+    from headstart.specs import RunSpec, check_once, file_options, parse_n
     from headstart.backbones.base import modality_of
     from headstart.sweep_spec import parse_list
     from headstart import transferability
@@ -155,8 +155,7 @@ def rank_backbones(data: Any, backbones: str | list[str], *, n: int | str | None
     names = list(parse_list(backbones) if isinstance(backbones, str) else backbones)
     if not names or not all(isinstance(b, str) and b.strip() for b in names):
         raise ConfigError(f"--backbones must name backbones, e.g. all-minilm-l6-v2,path/to/encoder; got {backbones!r}")
-    if len(set(names)) != len(names):
-        raise ConfigError(f"--backbones lists a backbone twice ({', '.join(names)}); give each once")
+    check_once("--backbones", names, "backbone")
     data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=None,
                                   group_column=group_column, split_column=split_column)
     capped, asked = n is None, None if n is None else parse_n(n)  # unset: the pool up to MAX_ROWS; "all": the pool

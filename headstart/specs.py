@@ -119,6 +119,19 @@ def check_seed(seed: Any) -> None:
         raise ConfigError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}; try --seed 0")
 
 
+def check_once(flag: str, values: Any, noun: str) -> None:
+    """Refuse a list that names one of its ``values`` twice, e.g. ``--sizes 16,16`` (likely a typo for another value).
+
+    Raises:
+        ConfigError: a repeated value, naming ``flag`` and the list.
+    """
+    values = list(values)
+    if len(set(values)) != len(values):
+        shown = ", ".join("all" if v is None else str(v) for v in values)
+        article = "an" if noun[0] in "aeiou" else "a"
+        raise ConfigError(f"{flag} lists {article} {noun} twice ({shown}); give each once")
+
+
 def check_count(name: str, value: Any, *, example: int) -> int | None:
     """A count a config takes as a whole number >= 1, or None (``"all"`` for ``n`` reads as None, as ``--n all``).
 
@@ -240,9 +253,9 @@ def parse_n(value: str | int | None, *, flag: str = "--n") -> int | None:
     zero-shot); anything else is a ConfigError naming the value and ``flag``, the option it came from."""
     if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
         return None
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
+    try:  # a bool or a fraction (20.5) is no count: int() would read them as 1 or 20
+        n = -1 if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()) else int(value)
+    except (TypeError, ValueError, OverflowError):
         n = -1
     if n < 0:
         raise ConfigError(f"{flag} must be a non-negative integer or 'all', got {value!r}; try {flag} 64")
@@ -401,9 +414,7 @@ def check_eval_data(values: Any) -> tuple[str, ...]:
     if isinstance(values, str) or not all(isinstance(d, str) and d.strip() for d in values):
         raise ConfigError(f"eval_data must be a list of dataset names, got {values!r}; e.g. --eval-data drug-reviews-sentiment")
     values = tuple(dict.fromkeys(d.strip() for d in values))
-    names = [parse_eval_data(d)[0] for d in values]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"--eval-data names a dataset twice ({', '.join(values)}); give each once")
+    check_once("--eval-data", [parse_eval_data(d)[0] for d in values], "dataset")
     return values
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.data.splits import SplitConfig
 from headstart.errors import ConfigError
-from headstart.specs import RunSpec, TrainConfig, as_config, parse_n
+from headstart.specs import RunSpec, TrainConfig, as_config, check_once, parse_n
 
 DEFAULT_STRATEGIES = ("scratch", "linear-probe", "full-finetune")
 DEFAULT_SIZES: tuple[int | None, ...] = (8, 16, 32, 64, 128, 256, None)
@@ -78,16 +78,14 @@ class SweepSpec:
         if self.arms:
             object.__setattr__(self, "arms", split_arms(self.arms))
             parsed = [parse_arm(a) for a in self.arms]
-            if len(set(self.arms)) != len(self.arms):
-                raise ConfigError(f"--arms lists an arm twice ({', '.join(self.arms)}); give each once")
+            check_once("--arms", self.arms, "arm")
             object.__setattr__(self, "strategies", tuple(dict.fromkeys(p[0] for p in parsed)))
 
         if self.backbones:
             backbones = parse_list(self.backbones) if isinstance(self.backbones, str) else tuple(self.backbones)
             if not backbones or not all(isinstance(b, str) and b.strip() for b in backbones):
                 raise ConfigError(f"--backbones must name backbones, e.g. all-minilm-l6-v2,path/to/encoder; got {self.backbones!r}")
-            if len(set(backbones)) != len(backbones):
-                raise ConfigError(f"--backbones lists a backbone twice ({', '.join(backbones)}); give each once")
+            check_once("--backbones", backbones, "backbone")
             object.__setattr__(self, "backbones", backbones)
             object.__setattr__(self, "backbone", backbones[0])
         if not self.strategies:
@@ -96,6 +94,8 @@ class SweepSpec:
             as_config(given, TrainConfig, name=f"train_by_strategy[{name!r}]")
         for name in self.strategies:
             get_strategy(name)
+        if not self.arms:  # arms of one strategy (lora[rank=4], lora[rank=16]) share it
+            check_once("--strategies", self.strategies, "strategy")
         if self.grids and self.tune is None:
             raise ConfigError("--grid lists the learning rates --tune searches, but tuning is off (--no-tune); drop one")
         for name in self.grids:  # before the values: a misspelt name is the first thing to fix
@@ -121,7 +121,7 @@ class SweepSpec:
         if 0 in self.sizes and not free:
             raise ConfigError("size 0 in --sizes runs only strategies that need no labels (zero-shot), and none is in "
                               "--strategies; add zero-shot or drop 0")
-        if not isinstance(self.seeds, int) or self.seeds < 1:
+        if not isinstance(self.seeds, int) or isinstance(self.seeds, bool) or self.seeds < 1:
             raise ConfigError(f"--seeds must be a positive integer, got {self.seeds!r}; try --seeds 5")
 
     def arm_specs(self) -> list[tuple[str, dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]]:
@@ -169,8 +169,8 @@ def parse_sizes(text: str) -> tuple[int | None, ...]:
             sizes.append(parse_n(part))
         except ConfigError:
             raise ConfigError(f"--sizes entry {part!r} is not a non-negative integer or 'all'; e.g. --sizes 0,8,16,32,all") from None
-    unique = sorted(set(sizes), key=lambda n: float("inf") if n is None else n)
-    return tuple(unique)
+    check_once("--sizes", sizes, "size")
+    return tuple(sorted(sizes, key=lambda n: float("inf") if n is None else n))
 
 
 def parse_list(text: str) -> tuple[str, ...]:

@@ -39,6 +39,8 @@ def test_one_name_is_one_item_never_its_letters():
     (lambda: headstart.compare(config="examples/demo.toml", out="unused"), ConfigError, "a settings TOML file is read by the CLI"),
     (lambda: headstart.compare(sizes={16}, out="unused"), ConfigError, r"got \{16\}; e.g. sizes=\[16, 64, 'all'\]"),
     (lambda: headstart.sft(config={"rows": 8}), ConfigError, "config has no setting 'rows'"),
+    (lambda: headstart.sft(config={"strategy": "full-finetune", "rank": 4}, out="unused"), ConfigError,
+     "'rank' shapes a lora/qlora adapter, and full-finetune trains every weight instead"),  # was quietly ignored
     (lambda: headstart.generate("no-such-run", "Hi"), ConfigError, "generate takes a list of prompts, got one string 'Hi'"),
     (lambda: headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", methods=["tentt"], out="unused"), ConfigError,
      r"unknown adaptation method 'tentt'; did you mean 'tent'\? \(methods: "),
@@ -63,6 +65,13 @@ def test_one_name_is_one_item_never_its_letters():
      r"train_by_strategy\['linear-probe'\] has no setting 'max_stepz'; did you mean 'max_steps'\?"),
     (lambda: headstart.fit(options=["freeze"]), ConfigError, r"options must be a dict, got list \['freeze'\]"),
     (lambda: headstart.compare(arms=5, out="unused"), ConfigError, "arms must be a list of arms or a comma-separated string"),
+    (lambda: headstart.fit(n=20.5), ConfigError, "--n must be a non-negative integer or 'all', got 20.5"),  # was read as 20
+    (lambda: headstart.fit(n=True), ConfigError, "got True"),
+    (lambda: headstart.compare(seeds=True, out="unused"), ConfigError, "--seeds must be a positive integer, got True"),
+    (lambda: headstart.compare(dedupe="no", out="unused"), ConfigError, "dedupe must be True or False, got str 'no'"),
+    (lambda: headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", oracle="no", out="unused"), ConfigError,
+     "oracle must be True or False, got str 'no'; e.g. oracle=False"),  # through the callable module
+    (lambda: headstart.compare(sizes=[16, 16], out="unused"), ConfigError, r"--sizes lists a size twice \(16, 16\)"),
 ])
 def test_python_mistakes_are_one_headstart_error(call, error, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path.parent)  # "unused" out folders are never made: the call fails first

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from headstart.errors import BackboneError, ConfigError, unknown
+from headstart.errors import BackboneError, ConfigError, flags_checked, unknown
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,7 @@ register(BuiltinBackbone(
 ))
 
 
+@flags_checked
 def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling: str | None = None, image_size: int | None = None,
                   quantize: bool = False):
     """Load a backbone by registry name, local model directory, or hub id (offline: from the HF cache only).

@@ -92,18 +92,14 @@ def sft(
     Example: headstart sft --data pairs.csv --prompt-column question --response-column answer --strategy qlora --out runs/qa
     """
     from headstart.api import sft as run_sft
-    from headstart.errors import ConfigError
-    from headstart.llm.sft import SftConfig
+    from headstart.llm.sft import SftConfig, check_adapter_given
     from headstart.progress import progress_bar
     from headstart.specs import parse_n
 
     claim(out, "run")
     replacing = (out / "spec.json").is_file()  # said once this run is saved: a failure leaves it as it was
     adapter = {"rank": rank, "alpha": alpha, "targets": targets}
-    given = [f"--{k}" for k, v in adapter.items() if v is not None]
-    if strategy == "full-finetune" and given:
-        raise ConfigError(f"{', '.join(given)} {'shapes' if len(given) == 1 else 'shape'} a lora/qlora adapter, and full-finetune "
-                          f"trains every weight instead; drop {'it' if len(given) == 1 else 'them'}, or use --strategy lora")
+    check_adapter_given(strategy, [k for k, v in adapter.items() if v is not None])
     cfg = SftConfig(backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, lr=lr, epochs=epochs, max_steps=max_steps,
                     batch_size=batch_size, packing=packing, max_length=max_length, val_rows=val_rows, eval_rows=eval_rows,
                     **{k: v for k, v in adapter.items() if v is not None})

@@ -93,6 +93,23 @@ class SftConfig:
         return self.lr if self.lr is not None else LRS[self.strategy]
 
 
+ADAPTER_SETTINGS = ("rank", "alpha", "targets")  # shape a lora/qlora adapter; full-finetune has none
+
+
+def check_adapter_given(strategy: str, given: list[str], *, flag: bool = True) -> None:
+    """Refuse adapter settings (``ADAPTER_SETTINGS``) given for full-finetune, which would quietly ignore them.
+
+    Raises:
+        ConfigError: ``given`` is not empty and ``strategy`` is full-finetune.
+    """
+    if strategy != "full-finetune" or not given:
+        return
+    named = [f"--{k}" if flag else repr(k) for k in given]
+    raise ConfigError(f"{', '.join(named)} {'shapes' if len(named) == 1 else 'shape'} a lora/qlora adapter, and full-finetune "
+                      f"trains every weight instead; drop {'it' if len(named) == 1 else 'them'}, or use "
+                      f"{'--strategy lora' if flag else 'strategy=' + repr('lora')}")
+
+
 def draw(rows: np.ndarray, n: int | None, seed: int) -> np.ndarray:
     """``n`` of ``rows`` drawn with ``seed`` (all of them, in table order, for None).
 

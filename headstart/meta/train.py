@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from headstart.errors import ConfigError, DataError
+from headstart.errors import ConfigError, DataError, flags_checked
 from headstart.meta.base import ARMS, Task, get_arm, parse_arms, zero_head
 from headstart.meta.config import MetaConfig, setting_datasets
 from headstart.meta.episodes import Episode, check_episode_shape, ci95, episodes, rows_by_class, sample_episode
@@ -204,6 +204,7 @@ def seen_by(backbone: str) -> tuple[tuple[str, ...], str]:
     return (), backbone
 
 
+@flags_checked
 def meta_train(out: str | Path, config: MetaConfig | None = None, *, setting: str | None = None,
                progress: bool = False) -> MetaResult:
     """Mirrors ``headstart meta-train``: meta-train every arm of ``config`` on base-class episodes, save each arm's
