@@ -477,6 +477,8 @@ def test_an_arm_that_reads_no_labels_stays_a_candidate_at_every_size() -> None:
                    {"zero-shot": 0.5, "setfit": 30})
     first, second = analysis.recommend(results)
     assert (first["from_n"], first["to_n"], first["strategy"]) == (0, 8, "zero-shot"), first["text"]
+    assert "to set up, no weight learned from labels" in first["text"] and "trainable parameters" not in first["text"]
+    assert "30 s to train, " in second["text"]
     carried = first["evidence"][1]
     assert carried["n"] == 8 and carried["label_free"] and carried["n_actual"] == 8
     assert (second["from_n"], second["to_n"], second["strategy"]) == (32, 32, "setfit"), second["text"]

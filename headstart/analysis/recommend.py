@@ -111,7 +111,10 @@ def _where(first: dict[str, Any], last: dict[str, Any], only: bool, is_first: bo
 
 def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool) -> str:
     name, at = first["strategy"], format_n(first["n"], first["n_actual"])
-    cost = f"{_seconds(first['train_seconds'])} to train, {_params(first['trainable_params'])} trainable parameters"
+    if first.get("label_free") or first["n"] == 0:  # a head set from descriptions, or an LM asked in words: nothing learned
+        cost = f"{_seconds(first['train_seconds'])} to set up, no weight learned from labels"
+    else:
+        cost = f"{_seconds(first['train_seconds'])} to train, {_params(first['trainable_params'])} trainable parameters"
     on = first["chosen_on"]
     reads = "; it reads none of the labels: its n = 0 runs" if first.get("label_free") else ""
     if first["reason"] == "cheaper":
