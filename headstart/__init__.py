@@ -52,6 +52,7 @@ _LAZY = {
     "sft": "headstart.api",
     "prefer": "headstart.api",
     "generate": "headstart.api",
+    "use_device": "headstart.precision",
 }
 # Callable submodules (headstart.callable_module): ``headstart.adapt(...)`` calls the function, ``headstart.adapt.X`` imports
 _PACKAGES = {"adapt", "backbones", "continual", "export", "multitask", "report", "strategies"}

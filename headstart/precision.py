@@ -113,6 +113,22 @@ def parse_device(text: str) -> torch.device:
     return device
 
 
+def use_device(name: str) -> torch.device:
+    """Run everything after this on ``name`` (auto, cpu, cuda, cuda:N, mps): ``headstart --device`` in Python.
+
+    Sets ``$HEADSTART_DEVICE``, which ``pick_device`` reads and worker processes inherit.
+
+    Raises:
+        ConfigError: a name torch does not know or a device this machine lacks (``parse_device``).
+
+    Example:
+        >>> headstart.use_device("cpu")
+    """
+    device = parse_device(name)  # refused here, before anything loads
+    os.environ[DEVICE_ENV] = str(name).strip().lower()
+    return device
+
+
 def pick_device() -> torch.device:
     """The device runs use: ``$HEADSTART_DEVICE`` (``headstart --device``), else a CUDA GPU when there is one, else the CPU."""
     from headstart.errors import ConfigError

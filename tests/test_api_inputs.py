@@ -4,6 +4,7 @@ dict where a settings object is, and refuses anything else in one HeadstartError
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -131,3 +132,13 @@ def test_results_print_in_one_line():
     lm = LoadedLM(model=object(), tokenizer=None, spec={"kind": "sft", "backbone": "smollm2-135m"}, metrics={"exact_match": 0.1})
     assert repr(lm) == "LoadedLM(sft run of smollm2-135m, directory=None, metrics={'exact_match': 0.1})"
     assert repr(headstart.adapt).startswith("<headstart.adapt: call headstart.adapt(source, target, *, backbone=")
+
+
+def test_use_device_is_the_global_device_flag_in_python(monkeypatch):
+    from headstart.precision import DEVICE_ENV, pick_device
+
+    monkeypatch.delenv(DEVICE_ENV, raising=False)
+    assert str(headstart.use_device(" CPU ")) == "cpu" and pick_device().type == "cpu"
+    with pytest.raises(ConfigError, match="--device must be auto, cpu, cuda, cuda:N or mps, got 'tpu'"):
+        headstart.use_device("tpu")
+    assert os.environ[DEVICE_ENV] == "cpu", "a refused name leaves the device as it was"

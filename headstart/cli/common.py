@@ -49,12 +49,9 @@ def _root(
     Example: headstart --device cpu compare --strategies linear-probe,lora --sizes 16,64
     """
     if device is not None:
-        import os
+        from headstart.precision import use_device
 
-        from headstart.precision import DEVICE_ENV, parse_device
-
-        parse_device(device)  # a device this machine lacks is refused here, in one line, before anything loads
-        os.environ[DEVICE_ENV] = device
+        use_device(device)  # a device this machine lacks is refused here, in one line, before anything loads
 
 
 DataOpt = Annotated[str, typer.Option("--data", "-d", help="Built-in dataset (headstart datasets), a .csv/.tsv/.jsonl/.parquet file, "
