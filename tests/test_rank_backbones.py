@@ -222,6 +222,32 @@ def test_cli_prints_a_ranking_and_writes_rank_json(tiny_registry, toy_csv, tmp_p
     assert logmes == sorted(logmes, reverse=True) and written["n"] == 60
 
 
+def test_cli_reads_a_files_own_split_and_groups_as_the_api_does(tiny_registry, toy_csv, tmp_path, monkeypatch, capsys) -> None:
+    import pandas as pd
+
+    import headstart
+
+    frame = pd.read_csv(toy_csv)
+    frame["split"] = ["train"] * 120 + ["validation"] * 40 + ["test"] * 40
+    frame["movie"] = [i // 4 for i in range(len(frame))]
+    path = tmp_path / "own-split.csv"
+    frame.to_csv(path, index=False)
+    code, out, err = run_cli(["rank-backbones", "--data", str(path), "--backbones", "tiny", "--split-column", "split",
+                              "--json"], monkeypatch, capsys)
+    assert code == 0, err
+    ranked = json.loads(out)
+    assert ranked["n"] == 120, "the pool is the file's own 120 train rows"
+    assert ranked["backbones"][0]["logme"] == pytest.approx(
+        headstart.rank_backbones(str(path), "tiny", split_column="split").scores[0].logme, rel=1e-12)
+    code, out, err = run_cli(["rank-backbones", "--data", str(path), "--backbones", "tiny", "--group-column", "movie",
+                              "--json"], monkeypatch, capsys)
+    assert code == 0, err
+    grouped = json.loads(out)["backbones"][0]["logme"]
+    assert grouped == pytest.approx(headstart.rank_backbones(str(path), "tiny", group_column="movie").scores[0].logme, rel=1e-12)
+    assert grouped != pytest.approx(headstart.rank_backbones(str(path), "tiny").scores[0].logme, rel=1e-6), \
+        "whole movies on one side of the split draw other pool rows"
+
+
 def test_features_are_the_rows_and_features_linear_probe_trains_on(tiny_registry, toy_csv) -> None:
     import headstart
     from headstart.features import feature_cache

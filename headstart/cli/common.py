@@ -58,6 +58,9 @@ DataOpt = Annotated[str, typer.Option("--data", "-d", help="Built-in dataset (he
                                                            "or a folder of class folders of images.")]
 BackboneOpt = Annotated[str, typer.Option("--backbone", "-b", help="Built-in backbone (headstart backbones) or a local model folder.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+GroupColumnOpt = Annotated[Optional[str], typer.Option(help="Column of group ids kept on one side of the split (a patient, a movie).")]
+SplitColumnOpt = Annotated[Optional[str], typer.Option(help="Column holding the file's own split: train / validation / test "
+                                                            "(validation cut from train if absent).")]
 LEAKAGE_WARN = 0.01  # warn when over 1% of the test set duplicates training data: that can move accuracy by a point
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from headstart.analysis.backbone_ranking import SCORE_LABELS, tau_text
-from headstart.cli.common import JsonOpt, _echo_json, app
+from headstart.cli.common import GroupColumnOpt, JsonOpt, SplitColumnOpt, _echo_json, app
 
 
 @app.command("rank-backbones")
@@ -25,6 +25,8 @@ def rank_backbones(
     size: Annotated[Optional[str], typer.Option(help="With --measured: the labelled-set size read (default the store's largest).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
+    group_column: GroupColumnOpt = None,
+    split_column: SplitColumnOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rank backbones for a labelled dataset in seconds, from frozen features: LogME, H-score, k-NN leave-one-out.
@@ -38,7 +40,7 @@ def rank_backbones(
     from headstart.rank import rank_backbones as rank
 
     result = rank(data, backbones, n=n, seed=seed, out=out, measured=measured, arm=arm, size=size,
-                  text_column=text_column, label_column=label_column)
+                  text_column=text_column, label_column=label_column, group_column=group_column, split_column=split_column)
     if as_json:
         _echo_json(result.to_json())
         return

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from headstart.cli.common import LEAKAGE_WARN, DataOpt, JsonOpt, _echo_json, _scoped_options, app
+from headstart.cli.common import LEAKAGE_WARN, DataOpt, GroupColumnOpt, JsonOpt, SplitColumnOpt, _echo_json, _scoped_options, app
 from headstart.errors import ConfigError
 
 # What compare runs where neither a flag nor --config says (the help texts quote them). Literals, so that --help imports
@@ -51,8 +51,8 @@ def compare(
     image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's; 128 for images of 32 px or less on a 224 network).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
-    group_column: Annotated[Optional[str], typer.Option(help="Column of group ids kept on one side of the split (a patient, a movie).")] = None,
-    split_column: Annotated[Optional[str], typer.Option(help="Column holding the file's own split: train / validation / test (validation cut from train if absent).")] = None,
+    group_column: GroupColumnOpt = None,
+    split_column: SplitColumnOpt = None,
     max_test: Annotated[Optional[int], typer.Option(help="Keep a stratified part of about this many test rows (the rest join the pool); "
                                                          "default: all, but 2,000 of a larger image test split ([split] max_test).")] = None,
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones (see check-leakage).")] = False,
@@ -296,8 +296,8 @@ def check_leakage(
     data: DataOpt = "rotten-tomatoes",
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
-    group_column: Annotated[Optional[str], typer.Option(help="Column of group ids kept on one side of the split (a patient, a movie).")] = None,
-    split_column: Annotated[Optional[str], typer.Option(help="Column holding the file's own split: train / validation / test (validation cut from train if absent).")] = None,
+    group_column: GroupColumnOpt = None,
+    split_column: SplitColumnOpt = None,
     threshold: Annotated[float, typer.Option(help="Jaccard similarity of word 3-shingles at or above which a pair is a near-duplicate.")] = 0.8,
     examples: Annotated[int, typer.Option(help="Duplicate pairs to show.")] = 5,
     as_json: JsonOpt = False,
