@@ -442,3 +442,25 @@ def test_compare_prints_forgetting_and_out_of_domain_beside_the_recommendation(t
     assert "retention on other at n = 16: full-finetune 0.850 (" in out and "(1.000: nothing lost" in out
     assert "out of domain on shift after tent at n = 16: full-finetune 75.0% (gap +5.0 points)" in out, out
     assert "warning: full-finetune (n = 16) on shift after tent answered '1' for every test row in 1 of 2 seed(s)" in out
+
+
+def test_compare_takes_task_and_pooling_as_train_does(monkeypatch, capsys, toy_csv, tmp_path):
+    """--task and --pooling were TOML-only for compare; as flags they reach every cell's spec, and override the TOML."""
+    import headstart.api
+
+    from headstart.errors import ConfigError
+
+    sweeps = []
+
+    def captured(sweep, out, **kwargs):  # the sweep as the command built it; nothing trains
+        sweeps.append(sweep)
+        raise ConfigError("captured")
+
+    monkeypatch.setattr(headstart.api, "run_compare", captured)
+    config = tmp_path / "sweep.toml"
+    config.write_text('task = "multilabel"\npooling = "mean"\n')
+    common = ["compare", "--quiet", "--data", str(toy_csv), "--strategies", "linear-probe", "--sizes", "16", "--seeds", "1",
+              "--out", str(tmp_path / "cmp")]
+    cli([*common, "--task", "classification", "--pooling", "cls+max"], monkeypatch, capsys)
+    cli([*common, "--config", str(config), "--pooling", "max"], monkeypatch, capsys)
+    assert [(c.task, c.pooling) for sweep in sweeps for c in sweep.cells()] == [("classification", "cls+max"), ("multilabel", "max")]

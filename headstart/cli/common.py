@@ -58,6 +58,9 @@ DataOpt = Annotated[str, typer.Option("--data", "-d", help="Built-in dataset (he
                                                            "or a folder of class folders of images.")]
 BackboneOpt = Annotated[str, typer.Option("--backbone", "-b", help="Built-in backbone (headstart backbones) or a local model folder.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+TaskOpt = Annotated[Optional[str], typer.Option(help="classification | multilabel | regression (default: inferred).")]
+PoolingOpt = Annotated[Optional[str], typer.Option(help="mean, cls, max, mean_sqrt_len, weightedmean or lasttoken; several joined "
+                                                        "by + are concatenated (default: from the backbone folder).")]
 GroupColumnOpt = Annotated[Optional[str], typer.Option(help="Column of group ids kept on one side of the split (a patient, a movie).")]
 SplitColumnOpt = Annotated[Optional[str], typer.Option(help="Column holding the file's own split: train / validation / test "
                                                             "(validation cut from train if absent).")]

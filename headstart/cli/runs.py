@@ -8,8 +8,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from headstart.cli.common import (BackboneOpt, DataOpt, GroupColumnOpt, JsonOpt, SplitColumnOpt, _echo_json, _metric_line,
-                                  _scoped_options, app)
+from headstart.cli.common import (BackboneOpt, DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
+                                  _metric_line, _scoped_options, app)
 from headstart.errors import ConfigError
 from headstart.ood import one_class_text
 
@@ -70,10 +70,10 @@ def train(
                                                                   "zero-shot-prompt's and icl's answer words (default: the label name), e.g. 'fresh=positive,rotten=negative'.")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
-    task: Annotated[Optional[str], typer.Option(help="classification | multilabel | regression (default: inferred).")] = None,
+    task: TaskOpt = None,
     group_column: GroupColumnOpt = None,
     split_column: SplitColumnOpt = None,
-    pooling: Annotated[Optional[str], typer.Option(help="mean, cls, max, mean_sqrt_len, weightedmean or lasttoken; several joined by + are concatenated (default: from the backbone folder).")] = None,
+    pooling: PoolingOpt = None,
     max_test: Annotated[Optional[int], typer.Option(help="Keep a stratified part of about this many test rows (the rest join the pool); "
                                                          "default: all, but 2,000 of a larger image test split.")] = None,
     report_to: Annotated[Optional[str], typer.Option(help="mlflow: also log the run to MLflow ($MLFLOW_TRACKING_URI, else "

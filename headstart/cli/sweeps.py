@@ -10,7 +10,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from headstart.cli.common import LEAKAGE_WARN, DataOpt, GroupColumnOpt, JsonOpt, SplitColumnOpt, _echo_json, _scoped_options, app
+from headstart.cli.common import (LEAKAGE_WARN, DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
+                                  _scoped_options, app)
 from headstart.errors import ConfigError
 
 # What compare runs where neither a flag nor --config says (the help texts quote them). Literals, so that --help imports
@@ -51,6 +52,8 @@ def compare(
     image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's; 128 for images of 32 px or less on a 224 network).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
+    task: TaskOpt = None,
+    pooling: PoolingOpt = None,
     group_column: GroupColumnOpt = None,
     split_column: SplitColumnOpt = None,
     max_test: Annotated[Optional[int], typer.Option(help="Keep a stratified part of about this many test rows (the rest join the pool); "
@@ -111,7 +114,7 @@ def compare(
         train=TrainConfig(**train_fields), options=_sweep_options(cfg.get("options", {}), option),
         train_by_strategy=dict(cfg.get("train_by_strategy", {})), split=SplitConfig(**split_fields),
         text_column=pick(text_column, "text_column", None), label_column=pick(label_column, "label_column", None),
-        task=cfg.get("task"), pooling=cfg.get("pooling"),
+        task=pick(task, "task", None), pooling=pick(pooling, "pooling", None),
         tune=("lr" if tune else None) if tune is not None else cfg.get("tune", "lr"),
         grids={**cfg.get("grid", {}), **dict(_parse_grid_flag(g) for g in grid or [])},
         arms=pick(arms, "arms", ()), retain=tuple(retain or cfg.get("retain", ())),
