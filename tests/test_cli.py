@@ -141,6 +141,7 @@ def test_train_evaluate_predict_on_the_tiny_backbone(monkeypatch, capsys, toy_cs
     code, stdout, _ = cli(["predict", str(out), str(toy_csv)], monkeypatch, capsys)
     rows = [json.loads(line) for line in stdout.splitlines()]
     assert code == 0 and len(rows) == 200 and all(abs(sum(r["probabilities"].values()) - 1) < 1e-5 for r in rows)
+    assert all(r["label"] == max(r["probabilities"], key=r["probabilities"].get) for r in rows), "the answer is the likeliest class"
     code, _, err = cli(["predict", str(out), str(toy_csv), "--out", str(tmp_path / "p.csv")], monkeypatch, capsys)
     assert code == 0 and "wrote 200 predictions" in err
     assert f"note: toy.csv: its column 'label' is carried into the output but not read" in err, err

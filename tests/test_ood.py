@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -58,6 +59,10 @@ def test_a_trained_run_is_scored_out_of_domain_at_train_time_and_again_after_loa
         assert found["test_rows"] == kept and 0 <= found["metrics"]["accuracy"] <= 1 and found["note"] is not None
         mapped = [other.label_names[t] for t in other.targets[test] if other.label_names[t] != "neutral"]
         assert found["majority"] == pytest.approx(max(mapped.count(v) for v in set(mapped)) / kept), "what one answer scores"
+        scored = [i for i in test if other.label_names[other.targets[i]] != "neutral"]  # by name, as a user would
+        said = [p["label"] for p in run.predict([other.inputs[i] for i in scored])]
+        assert found["metrics"]["accuracy"] == pytest.approx(np.mean([
+            label == other.label_names[other.targets[i]] for label, i in zip(said, scored)])), "each row against its own label"
         again = headstart.evaluate(tmp_path / strategy, eval_data=text)
         assert again["n"] == kept and again["accuracy"] == pytest.approx(found["metrics"]["accuracy"])
         assert again["majority"] == pytest.approx(found["majority"]), "evaluate gives the same reference as train"

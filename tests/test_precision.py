@@ -57,8 +57,11 @@ def test_unwritable_cache_still_answers(tmp_path, monkeypatch):
     assert precision.resolve_precision("auto", torch.device("cpu")) == "fp32"
 
 
-def test_measurement_is_a_ratio():
-    assert precision.measure_bf16_speedup(torch.device("cpu")) > 0
+def test_measurement_is_fp32_time_over_bf16_time(monkeypatch):
+    assert precision.measure_bf16_speedup(torch.device("cpu")) > 0  # the real probe runs
+    seconds = {torch.float32: 2.0, torch.bfloat16: 0.5}
+    monkeypatch.setattr(precision, "_time_matmul", lambda dtype, device: seconds[dtype])
+    assert precision.measure_bf16_speedup(torch.device("cpu")) == 4.0, "bf16 four times faster reads 4, not 0.25"
 
 
 def test_device_is_chosen_by_name_and_a_missing_one_is_one_line(monkeypatch, capsys):

@@ -12,8 +12,25 @@ from headstart.provenance import environment, git_commit
 def test_the_environment_names_the_libraries_the_commit_and_the_machine():
     env = environment()
     assert env["libraries"]["torch"] == torch.__version__ and env["device"] in ("cpu", "cuda") and env["cpu"]
-    commit = git_commit()
-    assert commit is None or len(commit.split("+")[0]) == 40
+    assert env["git"] == git_commit()
+
+
+def test_the_commit_is_the_checkouts_and_says_when_files_differ(tmp_path):
+    import subprocess
+
+    assert git_commit(tmp_path) is None, "no checkout, no commit"
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (tmp_path / "a.py").write_text("x = 1\n")
+    subprocess.run([*git, "add", "a.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "a"], check=True)
+    sha = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert git_commit(tmp_path) == sha and len(sha) == 40
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert git_commit(tmp_path) == sha + "+dirty"
+    (tmp_path / "new.py").write_text("")  # untracked files are not the checkout's
+    (tmp_path / "a.py").write_text("x = 1\n")
+    assert git_commit(tmp_path) == sha
 
 
 def test_a_trained_run_records_where_it_ran(toy_csv, tiny_registry, tmp_path):

@@ -20,7 +20,21 @@ def test_the_probe_separates_separable_features_and_picks_c_on_validation():
     y = rng.integers(0, 3, 300)
     X = torch.tensor(np.eye(3)[y] * 4 + rng.normal(0, 0.3, (300, 3)), dtype=torch.float32)
     accuracy, C, _ = probe_accuracy((X[:200], y[:200]), (X[200:250], y[200:250]), (X[250:], y[250:]), classes=3)
-    assert accuracy == 1.0 and C in (0.01, 0.1, 1.0, 10.0, 100.0)
+    assert accuracy == 1.0 and C == 0.01, "every C separates them: the tie goes to the smallest"
+
+
+def test_the_probe_takes_the_c_best_on_validation(monkeypatch):
+    """A fit that is right only at C = 10 (else it answers class 0): validation picks 10, and the test score is its."""
+    import headstart.linear_fit
+
+    def fit(task, X, y, *, C, outputs, max_iter):
+        return (np.eye(outputs) if C == 10.0 else np.zeros((outputs, X.shape[1]))), np.zeros(outputs)
+
+    monkeypatch.setattr(headstart.linear_fit, "fit_linear", fit)
+    y = np.array([0, 1, 2] * 10)
+    X = torch.tensor(np.eye(3)[y], dtype=torch.float32)
+    accuracy, C, predicted = probe_accuracy((X, y), (X, y), (X, y), classes=3)
+    assert (accuracy, C) == (1.0, 10.0) and (predicted == y).all()
 
 
 def test_an_untouched_encoder_retains_everything(other_csv, make_tiny):

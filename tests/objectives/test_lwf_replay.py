@@ -65,9 +65,23 @@ def test_a_head_only_strategy_is_refused_with_the_reason(term, toy, make_tiny):
                       terms={term: {"data": "x"} if term == "replay" else {}}), data=toy, pretrained=make_tiny(0)).resolved()
 
 
-def test_ewc_on_an_earlier_tasks_inputs_and_unset_options_stay_out_of_the_key(toy, make_tiny, other_csv):
+def test_ewc_on_an_earlier_tasks_inputs_and_unset_options_stay_out_of_the_key(toy, make_tiny, other_csv, monkeypatch):
+    import headstart.objectives.ewc as ewc
+
+    estimates = []
+    real = ewc.fisher_diagonal
+
+    def recorded(model, reference, *args, **kwargs):
+        estimates.append(real(model, reference, *args, **kwargs))
+        return estimates[-1]
+
+    monkeypatch.setattr(ewc, "fisher_diagonal", recorded)
     held = _drift(toy, make_tiny, {"ewc": {"weight": 10.0, "samples": 16, "data": str(other_csv)}})
     assert held > 0
+    ewc._FISHER.clear()
+    _drift(toy, make_tiny, {"ewc": {"weight": 10.0, "samples": 16}})
+    (other, own) = estimates
+    assert not all(torch.allclose(a, b) for a, b in zip(other, own)), "the Fisher is taken on the other dataset's inputs"
     resolved = setup(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=32, train=FAST, terms={"ewc": {}}),
                      data=toy, pretrained=make_tiny(0)).resolved()
     assert resolved["terms"] == {"ewc": {"weight": 0.01, "samples": 64}}, "a new unset option leaves earlier keys as they were"
