@@ -465,3 +465,24 @@ def test_compare_takes_task_and_pooling_as_train_does(monkeypatch, capsys, toy_c
     cli([*common, "--task", "classification", "--pooling", "cls+max"], monkeypatch, capsys)
     cli([*common, "--config", str(config), "--pooling", "max"], monkeypatch, capsys)
     assert [(c.task, c.pooling) for sweep in sweeps for c in sweep.cells()] == [("classification", "cls+max"), ("multilabel", "max")]
+
+
+def test_every_train_setting_has_its_flag(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """--eval-batch-size reaches the saved spec as the other TrainConfig fields do; meta-train --probe-c its config."""
+    import headstart.meta.train
+    from headstart.errors import ConfigError
+
+    out = tmp_path / "run"
+    code, _, err = cli([*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "16",
+                        "--max-steps", "2", "--min-steps", "2", "--eval-batch-size", "7", "--out", str(out)], monkeypatch, capsys)
+    assert code == 0, err
+    assert json.loads((out / "spec.json").read_text())["resolved"]["train"]["eval_batch_size"] == 7
+    configs = []
+
+    def captured(out, config, **kwargs):
+        configs.append(config)
+        raise ConfigError("captured")
+
+    monkeypatch.setattr(headstart.meta.train, "meta_train", captured)
+    cli(["meta-train", "--arms", "protonet", "--probe-c", "0.5", "--out", str(tmp_path / "meta")], monkeypatch, capsys)
+    assert [c.probe_c for c in configs] == [0.5]

@@ -35,6 +35,8 @@ def meta_train(
     reptile_step: Annotated[float, typer.Option(help="Reptile's outer step size, linearly annealed to 0.")] = 1.0,
     finetune_steps: Annotated[int, typer.Option(help="SGD steps of the plain backbone's fine-tuning baseline.")] = 10,
     finetune_lr: Annotated[float, typer.Option(help="Learning rate of that fine-tuning.")] = 0.01,
+    probe_c: Annotated[float, typer.Option(help="Inverse L2 regularisation of the linear-probe baseline's logistic regression "
+                                                "on L2-normalised features.")] = 1.0,
     per_class: Annotated[int, typer.Option(help="Rows kept per class (a seeded draw).")] = 600,
     image_size: Annotated[Optional[int], typer.Option(help="Input side; default the backbone's own.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the training and test episodes.")] = 0,
@@ -46,7 +48,7 @@ def meta_train(
 
     Each arm's backbone is saved to OUT/<arm>/ and loads wherever a backbone does (train --backbone OUT/protonet).
     Evaluation: the same seeded episodes for every arm and for the plain backbone's linear probe, fine-tuning and
-    nearest prototype; accuracy with a 95% interval (1.96 sd / sqrt(episodes)).
+    nearest prototype; accuracy with a 95% interval over episodes (t · sd / sqrt(episodes), about 1.96 at 600).
 
     \b
     Example: headstart meta-train --arms protonet,maml,reptile --shots 1,5 --episodes 600 --out runs/meta
@@ -61,7 +63,7 @@ def meta_train(
                      shots=parse_ints(shots, "--shots"), queries=queries, train_shots=train_shots, episodes=episodes,
                      meta_steps=meta_steps, meta_batch=meta_batch, meta_lr=meta_lr, inner=inner, inner_lr=inner_lr,
                      inner_steps=inner_steps, test_inner_steps=test_inner_steps, reptile_step=reptile_step,
-                     finetune_steps=finetune_steps, finetune_lr=finetune_lr, per_class=per_class, image_size=image_size, seed=seed,
+                     finetune_steps=finetune_steps, finetune_lr=finetune_lr, probe_c=probe_c, per_class=per_class, image_size=image_size, seed=seed,
                      threads=threads)
     result = run_meta_train(out, cfg, progress=not quiet)
     if as_json:

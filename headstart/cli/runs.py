@@ -29,6 +29,8 @@ def train(
     min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n.")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Cap on optimiser steps per phase.")] = None,
     batch_size: Annotated[int, typer.Option(help="Examples per micro-batch.")] = 16,
+    eval_batch_size: Annotated[int, typer.Option(help="Examples per batch when scoring validation (no activations kept: "
+                                                      "larger is faster until memory runs short).")] = 128,
     accumulate: Annotated[int, typer.Option(help="Micro-batches per optimiser step.")] = 1,
     warmup: Annotated[float, typer.Option(help="Warmup fraction of each phase.")] = 0.1,
     schedule: Annotated[str, typer.Option(help="cosine | linear | constant.")] = "cosine",
@@ -119,7 +121,7 @@ def train(
 
         n = "all" if get_strategy(strategy).needs_labels else "0"
     config = TrainConfig(lr=lr, head_lr=head_lr, epochs=epochs, min_steps=min_steps, max_steps=max_steps, batch_size=batch_size,
-                         accumulate=accumulate, warmup=warmup, schedule=schedule, weight_decay=weight_decay, clip=clip,
+                         eval_batch_size=eval_batch_size, accumulate=accumulate, warmup=warmup, schedule=schedule, weight_decay=weight_decay, clip=clip,
                          patience=patience, evals_per_phase=evals_per_phase, evals_per_epoch=evals_per_epoch, metric=metric, class_weights=class_weights, precision=precision, max_length=max_length,
                          optimizer=optimizer, image_size=image_size, augment=augment, bn=bn)
     replacing = (out / "spec.json").is_file()  # replaced only once this run is saved: a failure leaves it as it was
