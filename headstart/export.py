@@ -154,6 +154,7 @@ def _export_st(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, 
     tmp_transformer = tmp_dir / "0_Transformer"
     encoder.save_pretrained(tmp_transformer, safe_serialization=True)
     backbone.tokenizer.save_pretrained(tmp_transformer)
+    plain_tokenizer(tmp_transformer, type(backbone.tokenizer).__name__)
     write_atomic(tmp_transformer / "sentence_bert_config.json",
                  json.dumps({"max_seq_length": backbone.max_length, "do_lower_case": False}).encode())
     modules = [{"idx": 0, "name": "0", "path": "0_Transformer", "type": "sentence_transformers.models.Transformer"}]
@@ -250,12 +251,14 @@ def _export_hf(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, 
     tmp_dir.mkdir(parents=True)
     model.save_pretrained(tmp_dir, safe_serialization=True)
     backbone.tokenizer.save_pretrained(tmp_dir)
+    tokenizer = plain_tokenizer(tmp_dir, type(backbone.tokenizer).__name__)
     write_atomic(tmp_dir / "modeling_headstart.py", Path(__file__).with_name("export_modeling.py").read_bytes())
-    how = ("```python\nfrom transformers import AutoModelForSequenceClassification, AutoTokenizer\n"
+    how = (f"```python\nfrom transformers import AutoModelForSequenceClassification, {tokenizer}\n"
            f"model = AutoModelForSequenceClassification.from_pretrained(PATH, trust_remote_code=True)\n"
-           f"tokenizer = AutoTokenizer.from_pretrained(PATH, trust_remote_code=True)\n"
+           f"tokenizer = {tokenizer}.from_pretrained(PATH)\n"
            f"logits = model(**tokenizer(texts, padding=True, truncation=True, max_length={backbone.max_length}, "
-           "return_tensors='pt')).logits\n```\n\n`trust_remote_code=True` (for the tokenizer too: it reads the same config) loads `modeling_headstart.py` from this folder: "
+           "return_tensors='pt')).logits\n```\n\n`trust_remote_code=True` (the model only: the tokenizer is transformers' own "
+           "class) loads `modeling_headstart.py` from this folder: "
            f"transformers has no class that pools as this encoder does ({'+'.join(backbone.modes)}"
            + (", a Dense layer" if len(backbone.dense) else "") + (", Normalize" if backbone.normalize else "")
            + "). Read it before you trust it; it imports torch and transformers only.")
@@ -264,6 +267,27 @@ def _export_hf(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, 
     refuse_beyond(diff, tolerance)
     publish(tmp_dir, out)  # the whole folder, checked, moved into place at once
     return diff
+
+
+def plain_tokenizer(folder: Path, name: str) -> str:
+    """Make ``folder``'s tokenizer transformers' own class ``name`` with no ``auto_map``; returns ``name``.
+
+    A backbone folder's tokenizer_config.json may map AutoTokenizer to code of its own (or a Hub repo's), which
+    ``save_pretrained`` copies. The export's check and its card load the tokenizer by its class, never through the
+    folder's code (AutoTokenizer would also read config.json, whose auto_map is headstart's model code).
+    """
+    import transformers
+
+    from headstart.atomic import write_atomic
+
+    if not isinstance(getattr(transformers, name, None), type):
+        raise ConfigError(f"the run's tokenizer is a {name}, not a transformers class; export needs one transformers loads")
+    path = folder / "tokenizer_config.json"
+    settings = json.loads(path.read_text()) if path.exists() else {}
+    settings.pop("auto_map", None)
+    settings["tokenizer_class"] = name
+    write_atomic(path, json.dumps(settings, indent=2, ensure_ascii=False).encode())
+    return name
 
 
 def _metrics(run: Any) -> dict[str, Any] | None:
@@ -282,10 +306,13 @@ def _outputs(logits: torch.Tensor, task: str) -> torch.Tensor:
 
 def _check(folder: Path, texts: list[str], reference: torch.Tensor, task: str, *, max_length: int) -> float:
     """Load the folder as a user would and compare its outputs with the run's."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
-    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+    import transformers
+
+    name = json.loads((folder / "tokenizer_config.json").read_text())["tokenizer_class"]  # plain_tokenizer's: never the folder's code
+    tokenizer = getattr(transformers, name).from_pretrained(folder)
     with torch.no_grad():
         logits = model(**tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")).logits
     return float((_outputs(logits, task) - reference).abs().max())
@@ -325,6 +352,7 @@ def _export_onnx(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *
     model = _Logits(_hf_model(run, encoder)).eval()
     tmp_dir.mkdir(parents=True)
     backbone.tokenizer.save_pretrained(tmp_dir)
+    plain_tokenizer(tmp_dir, type(backbone.tokenizer).__name__)
     sample = backbone.tokenizer((sorted(texts, key=len)[-2:] * 2)[:2], padding=True, truncation=True,
                                 max_length=backbone.max_length, return_tensors="pt")
     axes = {0: "batch", 1: "sequence"}

@@ -16,10 +16,13 @@ from headstart.specs import TrainConfig
 CFG = TrainConfig(max_steps=12, min_steps=12, batch_size=8, precision="fp32", lr=3e-3, head_lr=3e-2)
 PROBE = """
 import json, sys, torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+import transformers
+from transformers import AutoModelForSequenceClassification
 path, texts = sys.argv[1], json.loads(sys.argv[2])
 model = AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=True).eval()
-tok = AutoTokenizer.from_pretrained(path, trust_remote_code=True)
+settings = json.load(open(path + "/tokenizer_config.json"))
+assert "auto_map" not in settings  # the tokenizer loads by its transformers class, never through code in the folder
+tok = getattr(transformers, settings["tokenizer_class"]).from_pretrained(path)
 with torch.no_grad():
     logits = model(**tok(texts, padding=True, truncation=True, return_tensors="pt")).logits
 print(json.dumps({"p": torch.softmax(logits, -1).tolist(), "labels": model.config.id2label}))
@@ -141,3 +144,33 @@ def test_the_exported_files_pooling_is_the_backbones(mode):
     mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]])
     assert torch.equal(exported_pool(hidden, mask, [mode]), pool(hidden, mask, (mode,)))
     assert torch.equal(exported_pool(hidden, mask, ["mean", mode]), pool(hidden, mask, ("mean", mode)))
+
+
+def test_a_backbone_folders_tokenizer_code_never_runs_and_is_not_exported(toy_csv, tmp_path, monkeypatch):
+    """A folder whose tokenizer_config.json maps AutoTokenizer to its own code: training never ran it, and export's
+    check (which loads the exported folder) ran it with trust_remote_code=True. Now the export names transformers'
+    class and drops the auto_map, in every format."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    import headstart
+    from headstart.backbones.registry import _minilm_dir
+
+    folder = tmp_path / "bb"
+    AutoTokenizer.from_pretrained(_minilm_dir()).save_pretrained(folder)
+    BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                         max_position_embeddings=64)).save_pretrained(folder, safe_serialization=True)
+    marker = tmp_path / "ran"
+    (folder / "evil.py").write_text(f"import pathlib\npathlib.Path({str(marker)!r}).write_text('x')\n"
+                                    "from transformers import BertTokenizer as EvilTok\n")
+    settings = json.loads((folder / "tokenizer_config.json").read_text())
+    settings["auto_map"] = {"AutoTokenizer": ["evil.EvilTok", None]}
+    (folder / "tokenizer_config.json").write_text(json.dumps(settings))
+    headstart.fit(str(toy_csv), str(folder), strategy="linear-probe", n=16, config=CFG, out=tmp_path / "run")
+    for form in ("hf", "sentence-transformers"):
+        headstart.export(tmp_path / "run", tmp_path / form, format=form)
+    assert not marker.exists(), "the folder's tokenizer code ran"
+    for path in (tmp_path / "hf" / "tokenizer_config.json", tmp_path / "sentence-transformers" / "0_Transformer" / "tokenizer_config.json"):
+        written = json.loads(path.read_text())
+        assert "auto_map" not in written and written["tokenizer_class"] == "BertTokenizer", path
+    card = (tmp_path / "hf" / "README.md").read_text()
+    assert "tokenizer = BertTokenizer.from_pretrained(PATH)" in card and "AutoTokenizer" not in card
