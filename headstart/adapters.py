@@ -327,7 +327,7 @@ def _dequantized_copy(run: Any) -> Any:
     from headstart.strategies.peft_base import ADAPTER, saved_adapter
 
     identity = run.resolved["backbone_config"]
-    backbone = load_backbone(run.meta["spec"]["backbone"], **preprocessing(identity))
+    backbone = load_backbone(run.meta["spec"]["backbone"], **preprocessing(identity), download=False)
     quantize_linears(backbone.model)
     dequantize_linears(backbone.model)
     backbone.model = PeftModel.from_pretrained(backbone.model, saved_adapter(run.directory), adapter_name=ADAPTER)
@@ -379,7 +379,7 @@ def unmerge(directory: str | Path, out: str | Path, *, tolerance: float = TOLERA
             module.merged_adapters = [ADAPTER]
     peft_model.unmerge_adapter()
     identity = merged_run.resolved["backbone_config"]
-    pristine = load_backbone(merged_run.meta["spec"]["backbone"], **preprocessing(identity))
+    pristine = load_backbone(merged_run.meta["spec"]["backbone"], **preprocessing(identity), download=False)
     quantized = get_strategy(merged_run.resolved["strategy"]).quantized
     if quantized:  # a --dequantize merge started from the NF4-rounded base
         quantize_linears(pristine.model)
@@ -415,7 +415,7 @@ def merge_base(directory: str | Path, out: str | Path, *, base: str | None = Non
     name = base or info.base
     if not name:
         raise ConfigError(f"{str(directory)!r} does not name its base model; give --base NAME_OR_FOLDER")
-    backbone = load_backbone(name)
+    backbone = load_backbone(name, download=base is not None)  # a base named only in adapter_config.json is never fetched
     try:
         merged = PeftModel.from_pretrained(backbone.model, saved_adapter(directory)).merge_and_unload(safe_merge=True)
     except (ValueError, RuntimeError, KeyError) as e:

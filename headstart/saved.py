@@ -260,7 +260,7 @@ def load_run(directory: str | Path) -> LoadedRun:
     resolved = meta["resolved"]
     identity = resolved["backbone_config"]
     strategy = get_strategy(resolved["strategy"])
-    backbone = load_backbone(meta["spec"]["backbone"], **preprocessing(identity))
+    backbone = load_backbone(meta["spec"]["backbone"], **preprocessing(identity), download=False)
     if meta["backbone_saved"] == "full":  # not the pre-trained backbone: the strategy's own (scratch's fresh twin, TF-IDF)
         backbone = strategy.backbone(backbone, seed=resolved["seed"])
     configure = getattr(backbone, "configure", None)  # the run's own backbone settings (an image backbone's BatchNorm mode)

@@ -332,7 +332,7 @@ def tiny_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     real = registry.load_backbone
 
     def load(name_or_path: str = "tiny", *, max_length: int = 128, pooling: str | None = None, image_size: int | None = None,
-             quantize: bool = False):
+             quantize: bool = False, download: bool = True):
         if name_or_path == "tiny":
             return tiny_backbone(0)
         if name_or_path == "tiny-bert":
@@ -341,7 +341,7 @@ def tiny_registry(monkeypatch: pytest.MonkeyPatch) -> None:
             return tiny_llama(0)
         if name_or_path == "tiny-cnn":
             return tiny_cnn(0, image_size=image_size or 16)
-        return real(name_or_path, max_length=max_length, pooling=pooling, image_size=image_size, quantize=quantize)
+        return real(name_or_path, max_length=max_length, pooling=pooling, image_size=image_size, quantize=quantize, download=download)
 
     for module in (headstart.recipe, headstart.saved, headstart.backbones):
         monkeypatch.setattr(module, "load_backbone", load)

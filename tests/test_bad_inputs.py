@@ -446,9 +446,9 @@ def use_tiny_backbone(setattr: Callable[[object, str, object], None]) -> None:
     real = registry.load_backbone
 
     def load(name_or_path: str, *, max_length: int = 128, pooling: str | None = None, image_size: int | None = None,
-             quantize: bool = False):
+             quantize: bool = False, download: bool = True):
         return tiny_backbone(0) if name_or_path == "tiny" else real(name_or_path, max_length=max_length, pooling=pooling,
-                                                                    image_size=image_size, quantize=quantize)
+                                                                    image_size=image_size, quantize=quantize, download=download)
 
     for module in (headstart.recipe, headstart.saved, headstart.backbones):
         setattr(module, "load_backbone", load)

@@ -136,7 +136,7 @@ register(BuiltinBackbone(
 
 @flags_checked
 def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling: str | None = None, image_size: int | None = None,
-                  quantize: bool = False):
+                  quantize: bool = False, download: bool = True):
     """Load a backbone by registry name, local model directory, or hub id (offline: from the HF cache only).
 
     Args:
@@ -150,6 +150,8 @@ def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling
         image_size: side of the square input of an image backbone; None: the network's own (224, 28).
         quantize: load a text backbone's linear layers straight into 4-bit NF4 (qlora), never holding the fp32 base; a
             PEFT adapter folder is merged in fp32 first. Image backbones ignore it (qlora refuses them).
+        download: a hub id missing from the local cache may be fetched. False where the name comes from a file
+            (a saved run's spec.json, an adapter's base): reading a file never reaches the network.
 
     Raises:
         BackboneError: unknown name, or the folder / hub id cannot be loaded.
@@ -175,7 +177,7 @@ def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling
                                   quantize=quantize)
     path = Path(name_or_path).expanduser()
     if path.is_dir() and (path / "adapter_config.json").exists() and not (path / "config.json").exists():
-        return _peft_adapter(path, max_length=max_length, pooling=pooling)
+        return _peft_adapter(path, max_length=max_length, pooling=pooling)  # its base: named by a file, so never fetched
     if path.is_dir():
         return load_text_backbone(path, name=str(path), pooling=pooling, max_length=max_length, fingerprint=True, quantize=quantize)
     if path.is_file() and path.suffix == ".gguf":  # a causal LM's GGUF file: converted once to a cached folder
@@ -186,7 +188,7 @@ def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling
     if path.exists():
         raise BackboneError(f"--backbone {name_or_path!r} is a file; give the model's folder (with config.json and *.safetensors) or a .gguf file")
     if name_or_path.count("/") == 1 and not name_or_path.startswith((".", "/", "~")):
-        return _from_hub(name_or_path, max_length=max_length, pooling=pooling)
+        return _from_hub(name_or_path, max_length=max_length, pooling=pooling, download=download)
     raise unknown("backbone", name_or_path, REGISTRY, error=BackboneError)
 
 
@@ -212,7 +214,7 @@ def _peft_adapter(path: Path, *, max_length: int, pooling: str | None):
                             "headstart adapters merge DIR --base BASE --out FOLDER")
     if not (path / "adapter_model.safetensors").exists():
         raise BackboneError(f"{str(path)!r} has no adapter_model.safetensors (pickle-based adapter_model.bin is not loaded)")
-    backbone = load_backbone(base, max_length=max_length, pooling=pooling)
+    backbone = load_backbone(base, max_length=max_length, pooling=pooling, download=False)
     from peft import PeftModel
 
     try:
@@ -228,15 +230,20 @@ def _peft_adapter(path: Path, *, max_length: int, pooling: str | None):
                         dense=list(backbone.dense), normalize=backbone.normalize)
 
 
-def _from_hub(repo_id: str, *, max_length: int, pooling: str | None):
-    """Resolve a hub id through huggingface_hub's cache (downloads only where a hub is reachable)."""
+def _from_hub(repo_id: str, *, max_length: int, pooling: str | None, download: bool = True):
+    """Resolve a hub id through huggingface_hub's cache (downloads only where a hub is reachable and ``download``)."""
     from headstart.backbones.text import load_text_backbone
 
     try:
         from huggingface_hub import snapshot_download
 
-        folder = snapshot_download(repo_id, allow_patterns=["*.json", "*.safetensors", "*.txt", "1_Pooling/*"])
+        folder = snapshot_download(repo_id, allow_patterns=["*.json", "*.safetensors", "*.txt", "1_Pooling/*"],
+                                   local_files_only=not download)
     except Exception as e:  # offline, unknown repo, auth: all mean "not available here"
+        if not download:
+            raise BackboneError(
+                f"backbone {repo_id!r}, named in a saved file, is not in the local Hugging Face cache, and a saved file never "
+                f"starts a download; fetch it yourself (headstart train --backbone {repo_id} ...) or pass its folder") from None
         raise BackboneError(
             f"cannot fetch backbone {repo_id!r} from the Hugging Face hub ({type(e).__name__}); on an offline machine "
             f"download it elsewhere and pass its folder: --backbone /path/to/model (built-in: {', '.join(REGISTRY)})"

@@ -188,3 +188,29 @@ def test_features_equal_the_sentence_transformers_librarys(tmp_path, layout):
     with torch.no_grad():
         ours = backbone(backbone.collate(backbone.encode(texts)))
     assert torch.allclose(ours, theirs, atol=1e-5), (ours - theirs).abs().max()
+
+
+def test_a_backbone_named_by_a_file_never_starts_a_download(monkeypatch, toy_csv, tiny_registry, tmp_path):
+    """A hub id typed by the user may be fetched; one read from a saved run's spec.json (which anyone may have edited)
+    is looked up in the local cache only."""
+    import huggingface_hub
+
+    import headstart
+    from headstart.specs import TrainConfig
+
+    asked = []
+
+    def snapshot_download(repo_id, **options):
+        asked.append((repo_id, options["local_files_only"]))
+        raise OSError("not here")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    with pytest.raises(BackboneError, match="--backbone /path/to/model"):
+        load_backbone("someone/model")
+    headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=16, config=TrainConfig(max_steps=2, min_steps=2), out=tmp_path / "run")
+    spec = json.loads((tmp_path / "run" / "spec.json").read_text())
+    spec["spec"]["backbone"] = "someone/else"
+    (tmp_path / "run" / "spec.json").write_text(json.dumps(spec))
+    with pytest.raises(BackboneError, match="'someone/else', named in a saved file, is not in the local Hugging Face cache"):
+        headstart.predict(tmp_path / "run", ["fine"])
+    assert asked == [("someone/model", False), ("someone/else", True)]
