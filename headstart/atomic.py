@@ -18,15 +18,8 @@ from headstart.outdir import foreign
 
 
 def write_json(path: Path, payload: Any) -> None:
-    """Atomic JSON write: a temp file in the same directory, then rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(payload, indent=2, default=_plain))
-        kill_point(f"write:{path.name}")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # no temp file survives a handled error
-        raise
+    """Atomic JSON write (``write_atomic``): a new temp file in the same directory, then rename."""
+    write_atomic(path, json.dumps(payload, indent=2, default=_plain).encode())
 
 
 def _plain(value: Any) -> Any:

@@ -303,18 +303,19 @@ def _carry(row: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_predictions(rows: list[dict[str, Any]], out: Path) -> None:
-    import os
+    from headstart.atomic import write_atomic
+    from headstart.errors import StoreError
 
+    if out.suffix.lower() == ".csv":
+        import pandas as pd
+
+        flat = [{**{k: v for k, v in r.items() if k != "probabilities"}, **{f"p_{k}": v for k, v in r.get("probabilities", {}).items()}} for r in rows]
+        text = pd.DataFrame(flat).to_csv(index=False)
+    else:
+        text = "".join(json.dumps(r, default=str) + "\n" for r in rows)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        if out.suffix.lower() == ".csv":
-            import pandas as pd
-
-            flat = [{**{k: v for k, v in r.items() if k != "probabilities"}, **{f"p_{k}": v for k, v in r.get("probabilities", {}).items()}} for r in rows]
-            pd.DataFrame(flat).to_csv(tmp, index=False)
-        else:
-            tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
-        os.replace(tmp, out)
-    except OSError as e:
-        raise ConfigError(f"cannot write predictions to {str(out)!r} ({e.strerror}); choose another --out") from None
+        write_atomic(out, text.encode())
+    except (OSError, StoreError) as e:
+        reason = e.strerror if isinstance(e, OSError) else str(e)
+        raise ConfigError(f"cannot write predictions to {str(out)!r} ({reason}); choose another --out") from None

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from headstart.atomic import share_files
+from headstart.atomic import write_atomic
 from headstart.continual.heads import MaskedHead
 from headstart.continual.methods import Method
 from headstart.continual.streams import Stream
@@ -227,7 +226,7 @@ def _checkpoint_dir(chain: Chain, first_key: str) -> Path:
 
 def save_checkpoint(chain: Chain, folder: Path, step: int) -> None:
     """The chain after ``step``: every model's weights and the method's tensors (safetensors), its state (JSON)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {f"memory.{k}": v.detach().contiguous().cpu() for k, v in chain.memory.items()}
@@ -242,13 +241,10 @@ def save_checkpoint(chain: Chain, folder: Path, step: int) -> None:
                 continue
             first[where] = key
             tensors[key] = t.detach().contiguous().cpu()
-    tmp = folder / f"step-{step}.safetensors.tmp"
-    save_file(tensors, str(tmp), metadata={"aliases": json.dumps(aliases)})
-    share_files(tmp)
+    data = save(tensors, metadata={"aliases": json.dumps(aliases)})
     kill_point("write:checkpoint")
-    os.replace(tmp, folder / f"step-{step}.safetensors")
-    (folder / f"step-{step}.json.tmp").write_text(json.dumps(chain.state))
-    os.replace(folder / f"step-{step}.json.tmp", folder / f"step-{step}.json")
+    write_atomic(folder / f"step-{step}.safetensors", data)  # new temp files, never a planted one followed
+    write_atomic(folder / f"step-{step}.json", json.dumps(chain.state).encode())
 
 
 def load_checkpoint(chain: Chain, folder: Path, step: int) -> bool:
