@@ -35,10 +35,8 @@ class AdapterSet:
         return list(self.runs)
 
     def add(self, directory: str | Path, name: str | None = None) -> str:
-        from safetensors.torch import load_file
-
         from headstart.model import TaskModel
-        from headstart.saved import load_run
+        from headstart.saved import check_usable, load_run, load_weights, read_meta
         from headstart.strategies import get_strategy
         from headstart.strategies.peft_base import saved_adapter
 
@@ -54,7 +52,7 @@ class AdapterSet:
         if not (directory / "adapter_model.safetensors").exists():  # PEFT would fall back to a pickle (adapter_model.bin)
             raise StoreError(f"{str(directory / 'adapter_model.safetensors')!r} is missing; the run did not finish saving "
                              "(pickle-based adapter_model.bin is not loaded); train it again")
-        meta = json.loads((directory / "spec.json").read_text())
+        meta = read_meta(directory)
         resolved = meta["resolved"]
         identity = (meta["spec"]["backbone"], json.dumps(resolved["backbone_config"], sort_keys=True),
                     get_strategy(resolved["strategy"]).quantized)
@@ -67,6 +65,7 @@ class AdapterSet:
         if identity != self._identity:
             raise ConfigError(f"{str(directory)!r} was trained on a different base ({identity[0]}, 4-bit={identity[2]}) than this "
                               f"set's ({self._identity[0]}, 4-bit={self._identity[2]}); load it in its own set")
+        check_usable(directory)  # as load_run checks the first: a failed run, a missing or foreign weights file is named
         backbone = self._base.model.backbone
         internal = f"adapter-{len(self.runs)}"  # never clashes with the first run's PEFT name, whatever the user calls it
         try:
@@ -77,7 +76,11 @@ class AdapterSet:
         labels = tuple(meta["label_names"])
         task = resolved["data"]["task"]
         model = TaskModel(backbone, 1 if task == "regression" else len(labels), seed=0)
-        model.load_state_dict(load_file(str(directory / "weights.safetensors")), strict=False)
+        try:
+            load_weights(directory, model)
+        except StoreError:
+            backbone.model.delete_adapter(internal)  # the set stays as it was
+            raise
         model.to(self._base.device).eval()
         from headstart.saved import LoadedRun
 

@@ -6,9 +6,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from headstart.report.markdown import md_code, md_fence, md_text
+
 
 def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str) -> str:
-    """A README.md for a run: data, arm, n, seed, validation (and test, when scored) metrics, environment, and how to load."""
+    """A README.md for a run: data, arm, n, seed, validation (and test, when scored) metrics, environment, and how to load.
+
+    Args:
+        how: the "Use" section as Markdown, written by the caller: a command in it shows paths ``shlex.quote``d inside
+            an ``md_fence`` block. Every string from ``meta`` is escaped here.
+    """
     resolved = meta.get("resolved", {})
     data = resolved.get("data", {})
     env = meta.get("environment") or {}
@@ -17,12 +24,12 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
     if (metrics or {}).get("steps") == 0:  # closed form: validation chose a setting (embed-logreg's C) or nothing
         chose = "the split that chose " + ", ".join(metrics["chosen"]) if metrics.get("chosen") else "scored only: nothing was chosen on it"
     lines = ["---", "library_name: headstart", "tags: [headstart]", "---", "",
-             f"# {resolved.get('strategy', 'run')} on {data.get('name', '?')}", "",
+             f"# {md_text(resolved.get('strategy', 'run'))} on {md_text(data.get('name', '?'))}", "",
              f"Trained by headstart {env.get('headstart', '')} (commit {env.get('git') or 'unknown'}): strategy "
-             f"`{resolved.get('strategy')}` with options `{json.dumps(resolved.get('options', {}))}`"
-             + (f", objective terms `{json.dumps(resolved['terms'])}`" if resolved.get("terms") else "")
-             + f", on {resolved.get('n')} labelled examples of `{data.get('name')}` (data hash {str(data.get('hash', ''))[:12]}), "
-             f"seed {resolved.get('seed')}, backbone `{resolved.get('backbone')}`.", "",
+             f"{md_code(resolved.get('strategy'))} with options {md_code(json.dumps(resolved.get('options', {})))}"
+             + (f", objective terms {md_code(json.dumps(resolved['terms']))}" if resolved.get("terms") else "")
+             + f", on {resolved.get('n')} labelled examples of {md_code(data.get('name'))} (data hash {str(data.get('hash', ''))[:12]}), "
+             f"seed {resolved.get('seed')}, backbone {md_code(resolved.get('backbone'))}.", "",
              "## Metrics", "",
              f"Validation ({chose}"
              + (f", {val['n']:g} examples" if isinstance(val.get("n"), (int, float)) else "") + "): "
@@ -30,5 +37,5 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              "Test metrics with intervals over seeds come from `headstart compare` / `headstart evaluate`; one run has no "
              "interval of its own.", "",
              "## Use", "", how, "",
-             "## Environment", "", "```", json.dumps(env, indent=2, sort_keys=True), "```", ""]
+             "## Environment", "", md_fence(json.dumps(env, indent=2, sort_keys=True)), ""]
     return "\n".join(lines)

@@ -131,13 +131,17 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
 
 def write_model_card(out: Path, *, name: str) -> None:
     """README.md in a run directory: what trained on what, its validation metrics, where it ran, how to use it."""
-    from headstart.model_card import model_card
+    import shlex
+
     from headstart.atomic import write_atomic
+    from headstart.model_card import model_card
+    from headstart.report.markdown import md_fence
 
     meta = json.loads((out / "spec.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else None
-    how = (f"```bash\necho 'a review to score' | headstart predict {name} -\nheadstart evaluate {name}   # the test split\n"
-           f"headstart export {name} --format hf --out {name}-hf   # a folder transformers loads\n```")
+    run, hf = shlex.quote(name), shlex.quote(f"{name}-hf")  # the commands run on the path as written, spaces and all
+    how = md_fence(f"echo 'a review to score' | headstart predict {run} -\nheadstart evaluate {run}   # the test split\n"
+                   f"headstart export {run} --format hf --out {hf}   # a folder transformers loads", "bash")
     write_atomic(out / "README.md", model_card(meta, metrics, how=how).encode())
 
 
@@ -246,6 +250,43 @@ def check_same_weights(directory: Path, recorded: dict[str, Any], current: dict[
                          "weights back, or train the run again on the new ones")
 
 
+def check_usable(directory: Path) -> None:
+    """Refuse a run that diverged or failed, or whose weights.safetensors is missing.
+
+    Raises:
+        StoreError: naming the run and what to do.
+    """
+    status = _status(directory)
+    if status != "done":
+        raise StoreError(f"{str(directory)!r} holds a {status} run (no usable weights); train it again with a lower learning rate")
+    if not (directory / "weights.safetensors").exists():
+        raise StoreError(f"{str(directory / 'weights.safetensors')!r} is missing; the run did not finish saving, train it again")
+
+
+def load_weights(directory: Path, model: TaskModel) -> list[str]:
+    """Load ``directory``'s weights.safetensors into ``model``: every head key, nothing foreign; the backbone keys it
+    lacks (the pre-trained weights, which the file does not repeat) are returned.
+
+    Raises:
+        StoreError: the file is corrupt, or its keys or shapes do not match the model its spec.json describes.
+    """
+    from safetensors.torch import load_file
+
+    weights = directory / "weights.safetensors"
+    try:
+        tensors = load_file(str(weights))
+    except Exception as e:  # safetensors raises its own error types on truncated / foreign files
+        raise StoreError(f"cannot read {str(weights)!r} ({type(e).__name__}): the file is corrupt; train the run again") from None
+    try:
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
+    except RuntimeError as e:  # shapes that disagree with spec.json (its label_names edited, say)
+        raise StoreError(f"{str(weights)!r} does not match its spec.json ({str(e).splitlines()[-1].strip()[:160]}); "
+                         "train the run again") from None
+    if unexpected or any(not k.startswith("backbone.") for k in missing):
+        raise StoreError(f"{str(weights)!r} does not match its spec (unexpected {unexpected[:3]}, missing {[k for k in missing if not k.startswith('backbone.')][:3]}); train the run again")
+    return missing
+
+
 def load_run(directory: str | Path) -> LoadedRun:
     """Rebuild the trained model of a run directory.
 
@@ -253,7 +294,6 @@ def load_run(directory: str | Path) -> LoadedRun:
         StoreError: not a run directory, incompatible format, missing or corrupt weights.
     """
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
     directory = Path(directory)
     meta = read_meta(directory)
@@ -269,12 +309,7 @@ def load_run(directory: str | Path) -> LoadedRun:
     label_names = tuple(meta["label_names"])
     task = resolved["data"]["task"]
     model = TaskModel(backbone, 1 if task == "regression" else len(label_names), seed=0)
-    weights = directory / "weights.safetensors"
-    status = _status(directory)
-    if status != "done":
-        raise StoreError(f"{str(directory)!r} holds a {status} run (no usable weights); train it again with a lower learning rate")
-    if not weights.exists():
-        raise StoreError(f"{str(weights)!r} is missing; the run did not finish saving, train it again")
+    check_usable(directory)
     if meta["backbone_saved"] != "merged":  # rebuild the strategy's structure (adapters, 4-bit base, kNN memory), then load
         adapter = meta["backbone_saved"] == "adapter"
         if adapter and not (directory / "adapter_model.safetensors").exists():
@@ -284,17 +319,7 @@ def load_run(directory: str | Path) -> LoadedRun:
                             directory=directory)
         except (OSError, ValueError, RuntimeError, SafetensorError) as e:  # a damaged adapter_model.safetensors, say
             raise StoreError(f"cannot load the adapter in {str(directory)!r} ({type(e).__name__}: {str(e).splitlines()[0][:200]}); train the run again") from None
-    try:
-        tensors = load_file(str(weights))
-    except Exception as e:  # safetensors raises its own error types on truncated / foreign files
-        raise StoreError(f"cannot read {str(weights)!r} ({type(e).__name__}): the file is corrupt; train the run again") from None
-    try:
-        missing, unexpected = model.load_state_dict(tensors, strict=False)
-    except RuntimeError as e:  # shapes that disagree with spec.json (its label_names edited, say)
-        raise StoreError(f"{str(weights)!r} does not match its spec.json ({str(e).splitlines()[-1].strip()[:160]}); "
-                         "train the run again") from None
-    if unexpected or any(not k.startswith("backbone.") for k in missing):
-        raise StoreError(f"{str(weights)!r} does not match its spec (unexpected {unexpected[:3]}, missing {[k for k in missing if not k.startswith('backbone.')][:3]}); train the run again")
+    missing = load_weights(directory, model)
     if missing and meta["backbone_saved"] != "full":  # some weights come from the backbone folder: as they were then?
         check_same_weights(directory, identity, backbone.describe())
     device = pick_device()

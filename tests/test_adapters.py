@@ -255,6 +255,32 @@ def test_several_adapters_share_one_base_and_switch_per_call(toy_csv, tiny_regis
         adapters.predict(TEXTS, adapter="nope")
 
 
+def test_adapter_set_checks_every_run_as_loading_one_does(toy_csv, tiny_registry, tmp_path):
+    """The runs after the first skipped load_run's checks: a head file with foreign keys gave a random head's answers."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from headstart.adapter_set import AdapterSet
+    from headstart.errors import StoreError
+
+    trained_run(toy_csv, tmp_path / "a", seed=0)
+    for name in ("renamed", "gone"):
+        shutil.copytree(tmp_path / "a", tmp_path / name)
+    weights = tmp_path / "renamed" / "weights.safetensors"
+    save_file({f"x.{k}": v for k, v in load_file(str(weights)).items()}, str(weights))
+    (tmp_path / "gone" / "weights.safetensors").unlink()
+    adapters = AdapterSet()
+    adapters.add(tmp_path / "a")
+    with pytest.raises(StoreError, match=r"weights.safetensors' does not match its spec \(unexpected \['x\."):
+        adapters.add(tmp_path / "renamed")
+    with pytest.raises(StoreError, match=r"weights.safetensors' is missing; the run did not finish saving"):
+        adapters.add(tmp_path / "gone")
+    assert adapters.names == ["a"] and list(adapters.runs["a"].model.backbone.model.peft_config) == ["default"], "nothing half-added"
+    adapters.add(tmp_path / "a", name="again")  # the set still takes a good run
+    assert adapters.predict(TEXTS, adapter="again") == adapters.predict(TEXTS, adapter="a")
+
+
 def test_adapter_set_refuses_a_different_base(toy_csv, tiny_registry, tmp_path):
     from headstart.adapter_set import AdapterSet
 

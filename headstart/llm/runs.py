@@ -19,6 +19,7 @@ from torch import nn
 
 from headstart.atomic import write_directory, write_json
 from headstart.errors import ConfigError, StoreError
+from headstart.report.markdown import md_text
 
 KINDS = ("sft", "prefer")
 
@@ -49,10 +50,10 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
               **({"validation loss": metrics["val_loss"]} if isinstance(metrics.get("val_loss"), (int, float)) else {}),
               **{f"test {k}": v for k, v in (metrics.get("test") or {}).items() if isinstance(v, (int, float)) and k != "rows"}}
     lines = [f"# headstart {spec['kind']} run", "",
-             f"- base model: {spec.get('backbone')}" + (f" (started from the sft run {spec['sft']})" if spec.get("sft") else ""),
-             f"- strategy: {spec.get('strategy')}, lr {spec.get('lr')}, {metrics.get('steps')} steps "
+             f"- base model: {md_text(spec.get('backbone'))}" + (f" (started from the sft run {md_text(spec['sft'])})" if spec.get("sft") else ""),
+             f"- strategy: {md_text(spec.get('strategy'))}, lr {spec.get('lr')}, {metrics.get('steps')} steps "
              f"(best on validation: step {metrics.get('best_step')})",
-             f"- data: {data}, n = {spec.get('n') if spec.get('n') is not None else 'all'}, seed {spec.get('seed')}"]
+             f"- data: {md_text(data)}, n = {spec.get('n') if spec.get('n') is not None else 'all'}, seed {spec.get('seed')}"]
     lines += [f"- {k}: {v:.4g}" for k, v in scores.items()]
     lines += ["", "Generate with it: `headstart generate DIR --prompt TEXT` (Python: `headstart.generate(DIR, [TEXT])`).",
               "spec.json holds every setting and metrics.json every number (validation history included)."]
@@ -71,6 +72,9 @@ def read_spec(directory: str | Path) -> dict[str, Any]:
     except (OSError, ValueError):
         raise StoreError(f"{str(directory)!r} is not an sft / prefer run (no readable spec.json); give a run folder "
                          "written by headstart sft or headstart prefer") from None
+    if not isinstance(spec, dict):
+        raise StoreError(f"{str(path)!r} is not a JSON object, as an sft / prefer run's spec.json is; "
+                         "give a run folder written by headstart sft or headstart prefer")
     if spec.get("kind") not in KINDS:
         raise StoreError(f"{str(directory)!r} is a {spec.get('kind', 'headstart train')!r} run, not an sft / prefer run; "
                          "give a run folder written by headstart sft or headstart prefer")

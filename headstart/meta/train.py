@@ -26,6 +26,7 @@ from headstart.meta.base import ARMS, Task, get_arm, parse_arms, zero_head
 from headstart.meta.config import MetaConfig, setting_datasets
 from headstart.meta.episodes import Episode, check_episode_shape, ci95, episodes, rows_by_class, sample_episode
 from headstart.meta.results import MetaResult
+from headstart.report.markdown import md_text
 from headstart.specs import as_config
 
 PROBE = "plain linear-probe"  # the reference of the paired differences (Tian et al.'s baseline)
@@ -296,5 +297,10 @@ def _run(cfg: MetaConfig, out: Path, *, progress: bool) -> MetaResult:
     result.rows = evaluate(models, plain, novel, cfg, progress=progress)
     result.seconds = round(time.monotonic() - start, 1)
     write_json(out / "meta.json", result.to_json())
-    write_atomic(out / "meta.md", ("\n".join(["# headstart meta-train", "", *result.table(), *(f"- {n}" for n in notes)]) + "\n").encode())
+    write_atomic(out / "meta.md", meta_markdown(result).encode())
     return result
+
+
+def meta_markdown(result: MetaResult) -> str:
+    """``meta.md``: the results table, then the notes (escaped: they name datasets and their labels)."""
+    return "\n".join(["# headstart meta-train", "", *result.table(), *(f"- {md_text(n)}" for n in result.notes)]) + "\n"

@@ -60,7 +60,7 @@ def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, 
             cells = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}" for v in values]
             lines.append(f"| {i} | " + " | ".join(cells) + " |")
     if notes:
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+        lines += ["", "## Notes", ""] + [f"- {md_text(n)}" for n in notes]
     return "\n".join(lines) + "\n"
 
 

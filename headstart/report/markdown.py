@@ -24,10 +24,24 @@ def bytes_text(count: int) -> str:
     return f"{count} B"
 
 
-def _fence(command: str) -> str:
-    longest = max((len(m) for m in re.findall(r"`+", command)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}\n{command}\n{fence}"
+def _backtick_run(text: str) -> int:
+    return max((len(m) for m in re.findall(r"`+", text)), default=0)
+
+
+def md_code(text: Any) -> str:
+    """A user string as an inline code span, shown as is: on one line (a newline could start a heading or end the
+    paragraph), between backtick fences longer than any backtick run in it. Not for table cells (a pipe splits them)."""
+    text = " ".join(str(text).splitlines())
+    fence = "`" * (_backtick_run(text) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""  # CommonMark strips one space each side
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def md_fence(text: str, info: str = "") -> str:
+    """A fenced code block showing ``text`` as is: its fence is longer than any backtick run in it, so no line of it
+    closes the block; ``info`` names the language (``"bash"``)."""
+    fence = "`" * max(3, _backtick_run(text) + 1)
+    return f"{fence}{info}\n{text}\n{fence}"
 
 
 def _value(summary: dict[str, Any], v: float) -> str:
@@ -173,7 +187,7 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
     lines += other_experiments_markdown(summary)
     lines += ranking_markdown(summary.get("backbone_ranking"))
     lines += ["", "## Produced by", ""]
-    lines.append(_fence(command) if command else "(command not recorded)")
+    lines.append(md_fence(command) if command else "(command not recorded)")
     return "\n".join(lines) + "\n"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from headstart.analysis.multitask import BELOW
+from headstart.report.markdown import md_text
 
 SINGLE = "single-task"
 
@@ -37,14 +38,10 @@ def _difference(metric: str, cell: dict[str, Any] | None) -> str:
     return f"{_signed(metric, cell['mean'])}{span}: {cell['reading']}"
 
 
-def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
-
-
 def multitask_markdown(analysis: dict[str, Any], *, tasks: list[str], weightings: list[str], notes: list[str]) -> str:
     """The report as markdown."""
-    lines = [f"# Multi-task learning: {', '.join(tasks)}", ""]
-    lines += [f"- {note}" for note in notes] + [""]
+    lines = [f"# Multi-task learning: {', '.join(md_text(t) for t in tasks)}", ""]
+    lines += [f"- {md_text(note)}" for note in notes] + [""]
     lines += ["## Each task's test score", "",
               "Mean over seeds, 95% interval over seeds and test rows in brackets; the reference is a constant predictor of "
               "the task's training pool (its majority class, or its mean for a regression).", "",
@@ -53,21 +50,21 @@ def multitask_markdown(analysis: dict[str, Any], *, tasks: list[str], weightings
         metric = row["metric"]
         reference = _value(metric, row["reference"]) if "reference" in row else "–"
         cells = [reference, _cell(metric, row.get("single")), *(_cell(metric, row["multi"].get(w)) for w in weightings)]
-        lines.append(f"| {_escape(row['task'])} ({_unit(metric)}; {row['test_rows']} test rows) | " + " | ".join(cells) + " |")
+        lines.append(f"| {md_text(row['task'])} ({_unit(metric)}; {row['test_rows']} test rows) | " + " | ".join(cells) + " |")
     lines += ["", "## Multi-task − single-task, paired by seed", "",
               "The same seeds, training rows, head initialisation and budget in both; accuracy in points, RMSE in its "
               "units (a negative RMSE difference is multi-task doing better). 95% interval over seeds and test rows.", "",
               "| task (metric) | " + " | ".join(weightings) + " |", "|---" * (1 + len(weightings)) + "|"]
     for row in analysis["tasks"]:
         metric = row["metric"]
-        lines.append(f"| {_escape(row['task'])} ({metric}) | " + " | ".join(_difference(metric, row["difference"].get(w))
+        lines.append(f"| {md_text(row['task'])} ({metric}) | " + " | ".join(_difference(metric, row["difference"].get(w))
                                                                           for w in weightings) + " |")
     lines += ["", "## In words", ""] + _words(analysis, weightings)
     if analysis.get("weights"):
         lines += ["", "## Learned weights", "",
                   "Each task's weight on its loss at the chosen checkpoint, mean over seeds (equal: 1 each; uncertainty: "
                   "c·exp(−s), c = ½ for a regression; gradnorm: w, summing to the number of tasks).", "",
-                  "| weighting | " + " | ".join(_escape(t) for t in tasks) + " |", "|---" * (1 + len(tasks)) + "|"]
+                  "| weighting | " + " | ".join(md_text(t) for t in tasks) + " |", "|---" * (1 + len(tasks)) + "|"]
         for w, entry in analysis["weights"].items():
             lines.append(f"| {w} | " + " | ".join(f"{entry['weights'].get(t, float('nan')):.3f}" for t in tasks) + " |")
             if "log_vars" in entry:
@@ -89,7 +86,7 @@ def _words(analysis: dict[str, Any], weightings: list[str]) -> list[str]:
             gain = cell["gain"]
             amount = (f"{abs(100 * gain['mean']):.1f} points {'lower' if gain['mean'] < 0 else 'higher'} accuracy" if metric == "accuracy"
                       else f"RMSE {abs(gain['mean']):.3f} {'higher' if gain['mean'] < 0 else 'lower'}")
-            where = f"{row['task']} under {w}"
+            where = f"{md_text(row['task'])} under {w}"
             if cell["reading"] == "negative transfer":
                 negative.append(f"- **Negative transfer**: {where}: {amount} than trained alone "
                                 f"(difference {_difference(metric, cell).split(':')[0]}).")
@@ -111,7 +108,7 @@ def _words(analysis: dict[str, Any], weightings: list[str]) -> list[str]:
             continue
         beaten = single["mean"] < reference if row["lower_is_better"] else single["mean"] > reference
         if not beaten:
-            lines.append(f"- {row['task']} trained alone ({_value(metric, single['mean'])}) does not beat the constant reference "
+            lines.append(f"- {md_text(row['task'])} trained alone ({_value(metric, single['mean'])}) does not beat the constant reference "
                          f"({_value(metric, reference)}) on {metric}: at this budget it learned nothing a constant does not "
                          "know, so its differences say little about transfer.")
     return lines
