@@ -30,6 +30,7 @@ from headstart.atomic import publish
 from headstart.callable_module import make_callable
 from headstart.errors import ConfigError
 from headstart.model_card import model_card
+from headstart.report.markdown import md_text
 
 # Default largest difference per format. ONNX Runtime fuses LayerNorm, GELU and attention into kernels that sum in
 # another order than torch: about 1e-7 on probabilities, so 1e-4 still catches a wrong graph (0.1 and more).
@@ -185,7 +186,7 @@ def _export_st(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, 
                         "type": "sentence_transformers.models.Dense"})
     write_atomic(tmp_dir / "modules.json", json.dumps(modules, indent=2).encode())
     scale = " (in the targets' units)" if run.task == "regression" else ""
-    labels = ", ".join(run.label_names) if run.task != "regression" else "the value"
+    labels = ", ".join(md_text(n) for n in run.label_names) if run.task != "regression" else "the value"
     how = ("```python\nfrom sentence_transformers import SentenceTransformer\n"
            "logits = SentenceTransformer(PATH).encode(texts, convert_to_tensor=True)\n```\n\n"
            f"The last Dense module is the run's classifier: `encode` returns its outputs{scale}, one per label ({labels}), "
@@ -385,7 +386,7 @@ def _export_onnx(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *
            "tokenizer = AutoTokenizer.from_pretrained(PATH)\n"
            f"batch = tokenizer(texts, padding=True, truncation=True, max_length={backbone.max_length}, return_tensors='np')\n"
            "logits = session.run(['logits'], {'input_ids': batch['input_ids'], 'attention_mask': batch['attention_mask']})[0]\n"
-           f"```\n\n`logits` has one column per label ({', '.join(labels)}; `id2label` in config.json): {then}. Any batch "
+           f"```\n\n`logits` has one column per label ({', '.join(md_text(n) for n in labels)}; `id2label` in config.json): {then}. Any batch "
            f"size and sequence length up to {backbone.max_length} tokens. The graph is the encoder ({'+'.join(backbone.modes)} "
            "pooling" + (", Dense" if len(backbone.dense) else "") + (", Normalize" if backbone.normalize else "")
            + f") and the head; it was checked against the run to {tolerance:g} before this folder was written.")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from headstart.report.markdown import md_text
+
 PLAIN = ("linear-probe", "fine-tune", "prototypes")  # the plain backbone's baselines, in table order
 
 
@@ -36,7 +38,7 @@ class MetaResult:
         methods = list(dict.fromkeys(r["method"] for r in self.rows))
         cell = {(r["method"], r["novel"], r["shots"]): r for r in self.rows}
         ways = self.config["ways"]
-        lines = ["| method | " + " | ".join(f"{novel} {ways}-way {shots}-shot" for novel, shots in columns) + " |",
+        lines = ["| method | " + " | ".join(f"{md_text(novel)} {ways}-way {shots}-shot" for novel, shots in columns) + " |",
                  "|---|" + "---:|" * len(columns)]
         for method in methods:
             values = []
@@ -56,7 +58,7 @@ class MetaResult:
         lines.append(f"Query accuracy (%), mean ± 95% CI half-width (t·sd/√n, the episodes' sampling only; none for one "
                      f"episode) over {', '.join(map(str, sorted(episodes)))} episodes of {self.config['queries']} queries "
                      "per class, the same seeded episodes for every method; "
-                     f"meta-trained on {self.config['base']} with {self.config['backbone']} "
+                     f"meta-trained on {md_text(self.config['base'])} with {md_text(self.config['backbone'])} "
                      f"({self.config['meta_steps']} meta-steps of {self.config['meta_batch']} {ways}-way "
                      f"{self.config['train_shots']}-shot tasks); plain = the pre-trained backbone.")
         return lines
