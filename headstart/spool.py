@@ -70,13 +70,28 @@ def merge_spool(store: Any) -> int:
     done = store.done_keys()
     merged = 0
     for path in files:
-        try:
-            result = RunResult.from_dict(json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError) as exc:
-            logging.getLogger("headstart").warning("skipped the damaged spooled result %s (%s)", path, exc)
+        result = _read_spooled(path)
+        if result is None:
             continue
         if result.key not in done:
             store.put(result)
             merged += 1
         path.unlink(missing_ok=True)
     return merged
+
+
+def _read_spooled(path: Path) -> RunResult | None:
+    """The result spooled in ``path``, or None (with a warning; the file is kept) when it is damaged: unreadable, not
+    JSON, or not a result object (``spool`` writes one, whose key is a string and whose spec is an object)."""
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError(f"it holds {json.dumps(data)[:80]}, not a result object")
+        result = RunResult.from_dict(data)
+        if not isinstance(result.key, str) or not isinstance(result.spec, dict):
+            raise ValueError("its key must be a string and its spec an object")
+    except (OSError, ValueError, TypeError) as exc:
+        logging.getLogger("headstart").warning("skipped the damaged spooled result %s (%s); move it aside or delete it",
+                                               path, exc)
+        return None
+    return result

@@ -62,13 +62,20 @@ def load_image_backbone(path: Path, *, registry: dict[str, Any], image_size: int
         architecture = manifest["architecture"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise BackboneError(f"cannot read {str(path / MANIFEST)!r} ({type(e).__name__}); save the backbone again") from None
+    saved_size = manifest.get("image_size")
+    if not isinstance(architecture, str):
+        raise BackboneError(f"{str(path / MANIFEST)!r} must hold the architecture's name as a string (such as "
+                            f"'mnist-cnn'), got {json.dumps(architecture)[:80]}; save the backbone again")
+    if saved_size is not None and (isinstance(saved_size, bool) or not isinstance(saved_size, int) or saved_size < 1):
+        raise BackboneError(f"{str(path / MANIFEST)!r} must hold image_size as a positive integer (the side it was "
+                            f"saved at), got {json.dumps(saved_size)[:80]}; save the backbone again")
     entry = registry.get(architecture)
     if entry is None or entry.modality != "image":
         images = ", ".join(n for n, e in registry.items() if e.modality == "image")
         raise BackboneError(f"{str(path)!r} names architecture {architecture!r}, not a built-in image backbone ({images})")
     if not (path / WEIGHTS).is_file():
         raise BackboneError(f"{str(path / WEIGHTS)!r} is missing; the folder was not saved completely, save it again")
-    backbone = entry.build(entry.locate(), image_size=image_size or manifest.get("image_size"), bn="train")
+    backbone = entry.build(entry.locate(), image_size=image_size or saved_size, bn="train")
     try:
         backbone.network().load_state_dict(load_file(str(path / WEIGHTS)))
     except (RuntimeError, OSError) as e:

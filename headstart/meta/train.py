@@ -198,7 +198,8 @@ def seen_by(backbone: str) -> tuple[tuple[str, ...], str]:
             manifest = json.loads((Path(name) / "headstart-image.json").read_text())
         except (OSError, ValueError):
             break
-        origin = (manifest.get("trained_by") or {}).get("backbone") if isinstance(manifest, dict) else None
+        trained_by = manifest.get("trained_by") if isinstance(manifest, dict) else None
+        origin = trained_by.get("backbone") if isinstance(trained_by, dict) else None  # a damaged manifest: no known origin
         if not isinstance(origin, str) or origin == name:
             break
         name = origin
