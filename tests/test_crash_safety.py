@@ -284,6 +284,8 @@ def _writes(tree: ast.AST) -> list[tuple[ast.FunctionDef, ast.Call, str]]:
         for call in (n for n in ast.walk(func) if isinstance(n, ast.Call)):
             name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
             mode = next((a.value for a in call.args[1:2] if isinstance(a, ast.Constant)), "r")
+            if name == "to_csv" and not call.args and not any(k.arg == "path_or_buf" for k in call.keywords):
+                continue  # DataFrame.to_csv() with no path returns the text, which write_atomic then writes
             if name in WRITES or (name == "open" and any(c in str(mode) for c in "wax")):
                 found.append((func, call, name))
     return found

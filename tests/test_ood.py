@@ -81,7 +81,7 @@ def test_the_runs_own_data_or_another_task_is_refused_before_training(toy_csv, o
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=16, config=cfg, eval_data=[str(copy)])
     with pytest.raises(ConfigError, match=r"match none of the run's \(neg, pos\)"):
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=16, config=cfg, eval_data=[str(other_csv)])
-    with pytest.raises(ConfigError, match="names a dataset twice"):
+    with pytest.raises(ConfigError, match="lists a dataset twice"):
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=16, config=cfg, eval_data=[str(other_csv), f"{other_csv}[neutral=-]"])
 
 
