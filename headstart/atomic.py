@@ -54,8 +54,9 @@ def publish(tmp: Path, out: Path) -> None:
     os.replace(tmp, out)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``.
+def write_atomic(path: Path, data: bytes, *, point: str | None = None) -> None:
+    """Write ``data`` to ``path`` via a new temp file in the same directory and ``os.replace``; ``point`` names the kill
+    point between the two (default ``write:<file name>``, ``headstart.killpoints``).
 
     Raises:
         StoreError: the directory is not writable.
@@ -70,7 +71,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _file_mode())  # mkstemp makes 0600; a report is meant to be shared, as any file the user makes
-        kill_point(f"write:{path.name}")
+        kill_point(point or f"write:{path.name}")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

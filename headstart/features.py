@@ -7,11 +7,9 @@ backbone's identity, the dataset hash and the preprocessing), and reused by ever
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from headstart.killpoints import kill_point
 from headstart.precision import cache_dir, under
 
 _MEMORY: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -117,18 +114,15 @@ class FeatureCache:
     def _save(self) -> None:
         if self.path is None:
             return
-        from safetensors.torch import save_file
+        from safetensors.torch import save
+
+        from headstart.atomic import write_atomic
 
         features, done = _MEMORY[self.key]
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            save_file({"features": features, "done": done.to(torch.uint8)}, str(tmp))
-            kill_point("write:features.safetensors")
-            os.replace(tmp, self.path)
-        except Exception as exc:  # OSError, or safetensors' own error on a full disk: the cache is optional
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
+            write_atomic(self.path, save({"features": features, "done": done.to(torch.uint8)}), point="write:features.safetensors")
+        except Exception as exc:  # OSError, StoreError, or safetensors' own error: the cache is optional
             cache_unusable(self.path.parent, exc)
             self.path = None  # this run goes on with the features in memory
 

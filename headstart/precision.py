@@ -73,14 +73,14 @@ def resolve_precision(requested: str, device: torch.device) -> str:
     if not (isinstance(entry, dict) and entry.get("verdict") in ("bf16", "fp32")):  # absent, or not a verdict we give
         speedup = measure_bf16_speedup(device)
         cached[key] = {"bf16_speedup": round(speedup, 3), "verdict": "bf16" if speedup >= SPEEDUP_NEEDED else "fp32"}
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        from headstart.atomic import write_atomic
+        from headstart.errors import StoreError
+
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(cached, indent=1))
-            os.replace(tmp, path)
-        except OSError:  # an unwritable cache only costs re-measuring next time
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
+            write_atomic(path, json.dumps(cached, indent=1).encode())
+        except (OSError, StoreError):  # an unwritable cache only costs re-measuring next time
+            pass
     return cached[key]["verdict"]
 
 

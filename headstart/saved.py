@@ -10,7 +10,6 @@ pickled.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,13 +23,12 @@ from headstart.backbones.registry import preprocessing
 from headstart.data import SplitConfig, load_dataset, split_dataset
 from headstart.data.dataset import TASKS
 from headstart.engine import FitReport
-from headstart.atomic import write_json
+from headstart.atomic import write_atomic, write_json
 from headstart.backbones import count_parameters
 from headstart.errors import ConfigError, StoreError
 from headstart.evaluation import model_outputs, outputs_to_predictions, score_rows
 from headstart.features import FeatureCache
 from headstart.model import TaskModel
-from headstart.killpoints import kill_point
 from headstart.precision import autocast_for, pick_device
 from headstart.specs import file_options, run_key
 from headstart.strategies import get_strategy
@@ -78,7 +76,7 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
     Saves the head (+ regression scaling) and, of the backbone, everything when it was trained from
     scratch, only the parameters that trained otherwise (the rest reloads from the pre-trained source).
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     from headstart.provenance import environment
 
@@ -94,10 +92,7 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
         keep = {k for k in state if not k.startswith("backbone.")} | set(report.trained) | trained_buffers(s.model, report.trained)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items() if k in keep}
     if tensors:
-        tmp = out / f".weights.{os.getpid()}.tmp"
-        save_file(tensors, str(tmp), metadata={"format": "headstart-run", "version": str(FORMAT_VERSION)})
-        kill_point("write:weights.safetensors")
-        os.replace(tmp, out / "weights.safetensors")
+        write_atomic(out / "weights.safetensors", save(tensors, metadata={"format": "headstart-run", "version": str(FORMAT_VERSION)}))
     write_json(out / "metrics.json", {
         "split": "val",
         "status": report.status,
@@ -133,7 +128,6 @@ def write_model_card(out: Path, *, name: str) -> None:
     """README.md in a run directory: what trained on what, its validation metrics, where it ran, how to use it."""
     import shlex
 
-    from headstart.atomic import write_atomic
     from headstart.model_card import model_card
     from headstart.report.markdown import md_fence
 

@@ -215,8 +215,6 @@ def test_many_processes_create_one_store_at_once(tmp_path):
 def test_a_run_directory_killed_half_saved_is_still_the_old_run(dies_at, toy_csv, tiny_registry, tmp_path, monkeypatch):
     """Re-training into an existing directory and dying between two of its files never leaves a loadable mix
     (new weights under the old spec, or a new run under old metrics)."""
-    import safetensors.torch
-
     import headstart
     import headstart.saved as run_module
     from headstart.recipe import setup, train
@@ -235,20 +233,20 @@ def test_a_run_directory_killed_half_saved_is_still_the_old_run(dies_at, toy_csv
     class Died(BaseException):
         pass
 
-    real_json, real_file = run_module.write_json, safetensors.torch.save_file
+    real_json, real_atomic = run_module.write_json, run_module.write_atomic
 
     def write_json(path, payload):
         if path.name == dies_at:
             raise Died
         real_json(path, payload)
 
-    def save_file(tensors, path, metadata=None):
-        if dies_at == "weights.safetensors":
+    def write_atomic(path, data, **kwargs):
+        if path.name == dies_at:
             raise Died
-        real_file(tensors, path, metadata=metadata)
+        real_atomic(path, data, **kwargs)
 
     monkeypatch.setattr(run_module, "write_json", write_json)
-    monkeypatch.setattr(safetensors.torch, "save_file", save_file)
+    monkeypatch.setattr(run_module, "write_atomic", write_atomic)
     with pytest.raises(Died):
         run_module.save(s, report, out)
     loaded = load_run(out)  # never refused: the new run was being built beside the old one, which is untouched
@@ -256,7 +254,7 @@ def test_a_run_directory_killed_half_saved_is_still_the_old_run(dies_at, toy_csv
     assert json.loads((out / "metrics.json").read_text())["steps"] == 6
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], "the staging directory is removed"
     monkeypatch.setattr(run_module, "write_json", real_json)
-    monkeypatch.setattr(safetensors.torch, "save_file", real_file)
+    monkeypatch.setattr(run_module, "write_atomic", real_atomic)
     run_module.save(s, report, out)  # and a save that completes replaces it whole
     assert load_run(out).resolved["seed"] == 1 and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 

@@ -127,7 +127,8 @@ def test_real_linear_probe_runs_minilm_once_per_example(monkeypatch, tmp_path):
 def test_an_unusable_cache_is_skipped_with_one_warning_and_no_temp_file(fault, toy, make_tiny, monkeypatch, tmp_path, caplog):
     """HEADSTART_CACHE on a file, or a full disk mid-write: a one-line warning, the features from memory, no temp file
     (it used to raise NotADirectoryError / SafetensorError out of train)."""
-    import safetensors.torch
+    import errno
+    import os
 
     clear_memory()
     feats._WARNED.clear()
@@ -135,10 +136,9 @@ def test_an_unusable_cache_is_skipped_with_one_warning_and_no_temp_file(fault, t
     if fault == "cache is a file":
         cache_root.write_text("not a directory")
     else:
-        def full(tensors, path, metadata=None):
-            open(path, "wb").write(b"half")  # noqa: SIM115 - a partial temp file, as a full disk leaves it
-            raise safetensors.SafetensorError("No space left on device")
-        monkeypatch.setattr(safetensors.torch, "save_file", full)
+        def full(fd):  # the temp file is written; flushing it to disk finds no space
+            raise OSError(errno.ENOSPC, "No space left on device")
+        monkeypatch.setattr(os, "fsync", full)
     monkeypatch.setenv("HEADSTART_CACHE", str(cache_root))
     backbone = make_tiny(0)
     encoded = backbone.encode(toy.inputs)

@@ -29,7 +29,6 @@ from headstart.data import split_dataset, subsample
 from headstart.data.dataset import Dataset
 from headstart.data.splits import SplitConfig, Splits
 from headstart.evaluation import scored_rows
-from headstart.killpoints import kill_point
 from headstart.objectives import Objective
 from headstart.results import RunResult
 from headstart.specs import RunSpec, TrainConfig, run_key
@@ -242,8 +241,7 @@ def save_checkpoint(chain: Chain, folder: Path, step: int) -> None:
             first[where] = key
             tensors[key] = t.detach().contiguous().cpu()
     data = save(tensors, metadata={"aliases": json.dumps(aliases)})
-    kill_point("write:checkpoint")
-    write_atomic(folder / f"step-{step}.safetensors", data)  # new temp files, never a planted one followed
+    write_atomic(folder / f"step-{step}.safetensors", data, point="write:checkpoint")  # a new temp file, never a planted one
     write_atomic(folder / f"step-{step}.json", json.dumps(chain.state).encode())
 
 

@@ -114,12 +114,8 @@ def as_path(data: Any, **reading: Any) -> str:
 
 
 def _write(path: Path, payload: bytes) -> Path:
-    """``payload`` at ``path``, written to a temp file then renamed."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """``payload`` at ``path``, written to a new temp file then renamed (``atomic.write_atomic``)."""
+    from headstart.atomic import write_atomic
+
+    write_atomic(path, payload)
     return path

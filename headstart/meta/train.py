@@ -72,7 +72,7 @@ def setup(cfg: MetaConfig) -> tuple[Any, Pool, list[Pool], list[str]]:
     Raises:
         ConfigError: a text backbone or dataset, or too many ways for a class set.
     """
-    from headstart.backbones.registry import REGISTRY, load_backbone
+    from headstart.backbones.registry import load_backbone
     from headstart.data import load_dataset
 
     plain = load_backbone(cfg.backbone, image_size=cfg.image_size)
@@ -260,9 +260,6 @@ def check_out(out: Path, cfg: MetaConfig) -> None:
 
 def run_meta(cfg: MetaConfig, out: Path, *, progress: bool = True) -> MetaResult:
     """Meta-train every arm, save each backbone to ``out/<arm>/``, evaluate, write ``out/meta.json`` and ``out/meta.md``."""
-    from headstart.atomic import write_atomic, write_json
-    from headstart.backbones.image_folder import save_image_backbone
-
     from threadpoolctl import threadpool_limits
 
     previous = torch.get_num_threads()

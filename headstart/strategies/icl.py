@@ -12,7 +12,6 @@ The run saves its demonstrations (token ids and classes, JSON) beside its head.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from headstart.atomic import write_atomic
 from headstart.errors import ConfigError, StoreError
 from headstart.strategies.base import Budget, Phase, Problem, head_group
 from headstart.strategies.registry import register
@@ -89,9 +89,7 @@ class Icl(PromptStrategy):
 
     def save_files(self, model: nn.Module, out: Path) -> None:
         payload = {"format": "headstart-icl", "demonstrations": [{"input_ids": x, "class": y} for x, y in model.backbone.demos]}
-        tmp = out / f".{DEMOS_FILE}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(payload), encoding="utf-8")
-        os.replace(tmp, out / DEMOS_FILE)
+        write_atomic(out / DEMOS_FILE, json.dumps(payload).encode("utf-8"))
 
     def saved_demos(self, directory: Path) -> list[tuple[list[int], int]]:
         path = directory / DEMOS_FILE

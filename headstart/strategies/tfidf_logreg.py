@@ -18,7 +18,6 @@ tf = 1 + ln(count), idf = ln((1 + n) / (1 + df)) + 1, each row L2-normalised; un
 from __future__ import annotations
 
 import json
-import os
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from headstart.atomic import write_atomic
 from headstart.errors import ConfigError, StoreError
 from headstart.strategies.base import Budget, Phase, Problem, Strategy, head_group
 from headstart.strategies.classical import LinearOptions, solve_linear
@@ -148,9 +148,7 @@ class TfidfLogreg(Strategy):
     def save_files(self, model, out: Path) -> None:
         payload = {"format": "headstart-tfidf", "ngram_range": list(NGRAMS), "sublinear_tf": True,
                    "vocabulary": model.backbone.vocabulary}
-        tmp = out / f".{VOCABULARY_FILE}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, out / VOCABULARY_FILE)
+        write_atomic(out / VOCABULARY_FILE, json.dumps(payload, ensure_ascii=False).encode("utf-8"))
 
     def plan(self, model, options: LinearOptions, cfg, budget: Budget) -> list[Phase]:
         return [Phase("tfidf-logreg", [head_group(model, cfg)], 0, solve=partial(solve, options=options))]
