@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +60,7 @@ def gguf_folder(path: Path) -> Path:
     model.hf_quantizer = None
     model.is_quantized = False
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))  # new: no planted link followed
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     try:
@@ -85,12 +85,16 @@ def concatenated(parts: list[Path], name: str) -> Path:
     if target.exists() and target.stat().st_size == sum(p.stat().st_size for p in parts):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{name}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as out:
-        for part in parts:
-            with open(part, "rb") as f:
-                shutil.copyfileobj(f, out, 1 << 22)
-    os.replace(tmp, target)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 22)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return target
 
 
