@@ -82,10 +82,28 @@ def selection_score(metrics: dict[str, Any], metric: str) -> float:
     return float(metrics[metric])
 
 
+TASK_METRICS = {"classification": ("accuracy", "macro_f1", "balanced_accuracy", "loss"),
+                "multilabel": ("accuracy", "macro_f1", "loss"), "regression": ("rmse", "loss")}  # what --metric may name
+
+
+def check_metric(metric: str, task: str) -> None:
+    """Refuse a ``--metric`` the task's validation scores do not hold (rmse of a classifier, accuracy of a regression).
+
+    Raises:
+        ConfigError: naming the metric, the task and the ones it has.
+    """
+    from headstart.errors import ConfigError
+
+    allowed = TASK_METRICS.get(task, ())
+    if metric != "auto" and allowed and metric not in allowed:
+        raise ConfigError(f"--metric {metric} is not scored on a {task} task; use one of auto, {', '.join(allowed)}")
+
+
 def selection_metric(cfg: Any, data: Any, train_rows: np.ndarray) -> str:
     """The validation metric a run selects checkpoints and hyperparameters by: ``cfg.metric``, or for "auto" RMSE
     (regression), macro-F1 (multilabel, or classes more than 3:1 imbalanced among ``train_rows``), else accuracy."""
     if cfg.metric != "auto":
+        check_metric(cfg.metric, data.task)
         return cfg.metric
     if data.task == "regression":
         return "rmse"

@@ -26,7 +26,7 @@ from headstart.data import Dataset, SplitConfig, load_dataset, split_dataset, su
 from headstart.engine import FitData, FitReport, fit
 from headstart.errors import ConfigError, with_article
 from headstart.features import encoded_inputs, feature_cache
-from headstart.metrics import selection_metric
+from headstart.metrics import check_metric, selection_metric
 from headstart.model import TaskModel
 from headstart.objectives import Objective, TaskLoss, TermContext, build_objective, class_weights
 from headstart.precision import autocast_for, pick_device, resolve_precision
@@ -271,6 +271,7 @@ def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Mo
     strategy = get_strategy(spec.strategy)
     check_labelled(strategy, spec.n)
     data = data or load_dataset(spec.data, **file_options(spec))
+    check_metric(spec.train.metric, data.task)  # before a backbone loads
     options = strategy.for_labels(strategy.options(spec.options), data.label_names, data.task)
     split_config = spec.split
     splits = split_dataset(data, split_config)

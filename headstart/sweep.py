@@ -187,7 +187,7 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
 
     Raises:
         DataError: a size exceeds the training pool or is below the number of classes.
-        ConfigError: an ``--eval-data`` dataset whose labels do not map onto the task's.
+        ConfigError: an ``--eval-data`` dataset whose labels do not map onto the task's, or a ``metric`` the task lacks.
         HeadstartError: a ``--retain`` dataset or an arm's term ``data=`` that cannot be read (an unknown name: "did
             you mean"), as ``train`` refuses it (``recipe.check_other_data``).
     """
@@ -201,6 +201,10 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
     data, _ = _loaded(cells[0])
     split_config = sweep.split
     pool = len(split_dataset(data, split_config).pool)
+    from headstart.metrics import check_metric
+
+    for spec in cells:  # a strategy's own [train_by_strategy] may name it
+        check_metric(spec.train.metric, data.task)
     for n in sweep.sizes:
         if n is not None and n > pool:
             raise DataError(f"size {n} in --sizes is larger than the training pool of {data.name!r} ({pool}); drop it or use 'all'")

@@ -225,6 +225,8 @@ CASES = [
     Case("malformed --n", lambda f: [*TRAIN, "--data", f.toy(), "--n", "sixty"], ("'sixty'", "try --n 64")),
     Case("malformed --sizes", lambda f: ["compare", "--data", f.toy(), "--sizes", "8,abc", "--out", str(f.path("cmp"))],
          ("'abc'", "--sizes 0,8,16,32,all")),
+    Case("--metric the task does not score", lambda f: [*TRAIN, "--data", f.toy(), "--backbone", "tiny", "--metric", "rmse"],
+         ("--metric rmse is not scored on a classification task", "accuracy, macro_f1")),
     Case("a size named twice in --sizes", lambda f: ["compare", "--data", f.toy(), "--sizes", "16,16", "--out", str(f.path("cmp"))],
          ("--sizes lists a size twice (16, 16)", "give each once")),
     Case("a strategy named twice in --strategies", lambda f: ["compare", "--data", f.toy(), "--strategies", "lora,lora",

@@ -388,3 +388,14 @@ def test_a_pool_worker_takes_the_next_device_as_it_starts(monkeypatch):
         torch.set_num_threads(threads)  # the rest of this test process keeps its share of the cores
     assert seen == ["cuda:0", "cuda:1", "cuda:0"] and counter.value == 3
     assert Watchdog.started == [(os.getppid(),)] * 3
+
+
+def test_compare_refuses_a_metric_the_task_lacks_before_any_cell(toy_csv, tiny_registry, tmp_path):
+    """--metric rmse on a classification task was a KeyError at the first validation, after training had started."""
+    import headstart
+    from headstart.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--metric rmse is not scored on a classification task"):
+        headstart.compare(str(toy_csv), "tiny", strategies="linear-probe", sizes="16", seeds=1, config={"metric": "rmse"},
+                          out=tmp_path / "cmp", tune=None)
+    assert not (tmp_path / "cmp" / "runs.sqlite").exists()
