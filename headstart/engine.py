@@ -360,12 +360,14 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
                         stale = 0 if keep_if_best(score, metrics) else stale + 1
                     stop = bool(phase.early_stopping and cfg.patience and stale >= cfg.patience)
                     if stop if not shared else group.decide(stop):
-                        stopped = phase_step + 1
+                        stopped = phase_step + 1 if not last else 0  # patience spent at the last check is no early stop
                         break
                 if progress:
                     progress(offset + phase_step + 1, total_steps, {"loss": loss_value, "phase": phase.name})
-        offset += phase.steps
-        if progress:  # the bar ends the phase; an early stop says where it stopped, so the count shown is not read as steps
+        if stopped:  # the steps not taken leave the bar's total: it ends at the steps run (90/90), not at a 300/300 not run
+            total_steps -= phase.steps - stopped
+        offset += stopped or phase.steps
+        if progress:
             progress(offset, total_steps, {"phase": phase.name,
                                            **({"stopped early": f"at step {stopped} of {phase.steps}"} if stopped else {})})
     with torch.no_grad():

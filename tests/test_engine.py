@@ -35,6 +35,18 @@ def run(model, data, phases, cfg=CFG, loss_fn=TaskLoss("classification"), seed: 
     return fit(model, phases, loss_fn, data, cfg, seed=seed, task="classification", label_names=("neg", "pos"), metric="accuracy")
 
 
+def test_patience_spent_at_the_last_check_is_not_an_early_stop(toy, make_tiny, monkeypatch):
+    """The bar said "100/100 stopped early at step 100 of 100" when the last check used up the patience."""
+    model, data = setup_fit(toy, make_tiny)
+    scores = iter([0.1, 0.2, 0.3, 0.9, 0.5])
+    monkeypatch.setattr(engine, "selection_score", lambda metrics, metric: next(scores))
+    shown = []
+    report = fit(model, [phase(model, 10)], TaskLoss("classification"), data, dataclasses.replace(CFG, patience=1), seed=0,
+                 task="classification", label_names=("neg", "pos"), metric="accuracy",
+                 progress=lambda done, total, info: shown.append((done, total, info)))
+    assert report.steps == 10 and shown[-1] == (10, 10, {"phase": "train"})
+
+
 def test_early_stopping_restores_the_best_weights(toy, make_tiny, monkeypatch):
     model, data = setup_fit(toy, make_tiny)
     scores = iter([0.1, 0.9, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0, 0.0, 0.0])
@@ -53,7 +65,7 @@ def test_early_stopping_restores_the_best_weights(toy, make_tiny, monkeypatch):
                  label_names=("neg", "pos"), metric="accuracy", progress=lambda done, total, info: shown.append((done, total, info)))
     # Evaluations every 2 steps; best at the 2nd (step 4); 2 worse checks later (step 8) the phase stops.
     assert [h["step"] for h in report.history] == [2, 4, 6, 8]
-    assert shown[-1] == (20, 20, {"phase": "train", "stopped early": "at step 8 of 20"}), "the bar's end says where it stopped"
+    assert shown[-1] == (8, 8, {"phase": "train", "stopped early": "at step 8 of 20"}), "the bar ends at the steps run, and says why"
     assert report.best_step == 4 and report.best_score == 0.9 and report.steps == 8
     for name, p in model.named_parameters():
         assert torch.equal(p, snapshots[1][name]), name
