@@ -290,8 +290,14 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
             group.share_state(model, rng, number)
         report.trainable_params = max(report.trainable_params, sum(p.numel() for p in ever_trained.values()))
         if phase.solve is not None:
+            looped_at: list[tuple[int, int]] = []  # what a looping solver last drew: the bar then stays there
+
+            def looped(done: int, total: int, name: str = phase.name) -> None:
+                looped_at[:] = [(done, total)]
+                progress(done, total, {"phase": name})
+
             problem = solve_problem(model, data, on_features=on_features, task=task, label_names=label_names, metric=metric,
-                                    batch_size=cfg.eval_batch_size, autocast=autocast)
+                                    batch_size=cfg.eval_batch_size, autocast=autocast, progress=looped if progress else None)
             with torch.no_grad():
                 chosen = phase.solve(model, problem)
             report.chosen.update(chosen)
@@ -300,7 +306,7 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
             report.history.append({"step": step, "phase": phase.name, "val_score": score, "chosen": chosen})
             keep_if_best(score, metrics)
             if progress:
-                progress(offset, total_steps, {"phase": phase.name})
+                progress(*(looped_at[0] if looped_at else (offset, total_steps)), {"phase": phase.name})
             continue
         # A head on cached features: the same fused AdamW without torch.optim's per-call overhead
         # (headstart.headstep; bit-identical updates), and for a linear head the gradient in closed form instead of
@@ -381,7 +387,7 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
 
 
 def solve_problem(model: nn.Module, data: FitData, *, on_features: bool, task: str, label_names: tuple[str, ...], metric: str,
-                  batch_size: int, autocast: Callable | None = None) -> Problem:
+                  batch_size: int, autocast: Callable | None = None, progress: Callable[[int, int], None] | None = None) -> Problem:
     """The ``Problem`` a closed-form phase solves: training rows and targets, lazily computed features of the
     training and validation rows, and ``rank`` (selection score, -loss) of validation outputs. Test rows are
     not part of it.
@@ -408,7 +414,7 @@ def solve_problem(model: nn.Module, data: FitData, *, on_features: bool, task: s
 
     return Problem(task=task, train_inputs=[data.encoded[r] for r in data.train_rows], train_targets=data.targets[torch.as_tensor(data.train_rows)],
                    train_features=lambda: features("train"), val_features=lambda: features("val"), rank=rank,
-                   class_weights=data.class_weights, autocast=autocast)
+                   class_weights=data.class_weights, autocast=autocast, progress=progress)
 
 
 def backbone_features(model: nn.Module, encoded: list, rows: np.ndarray, *, batch_size: int, autocast: Callable | None = None) -> torch.Tensor:

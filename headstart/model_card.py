@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from headstart.report.markdown import md_code, md_fence, md_text
+from headstart.results import chosen_on_validation
 
 
 def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str) -> str:
@@ -22,7 +23,8 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
     val = (metrics or {}).get("val") or {}
     chose = "the split that chose the checkpoint"
     if (metrics or {}).get("steps") == 0:  # closed form: validation chose a setting (embed-logreg's C) or nothing
-        chose = "the split that chose " + ", ".join(metrics["chosen"]) if metrics.get("chosen") else "scored only: nothing was chosen on it"
+        picked = chosen_on_validation(metrics.get("chosen"))
+        chose = "the split that chose " + ", ".join(picked) if picked else "scored only: nothing was chosen on it"
     lines = ["---", "library_name: headstart", "tags: [headstart]", "---", "",
              f"# {md_text(resolved.get('strategy', 'run'))} on {md_text(data.get('name', '?'))}", "",
              f"Trained by headstart {env.get('headstart', '')} (commit {env.get('git') or 'unknown'}): strategy "

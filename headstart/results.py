@@ -11,6 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STATUSES = ("pending", "running", "done", "failed", "diverged")
+# Keys of a run's ``chosen`` that record what a closed-form phase did rather than what validation chose: setfit's pair
+# steps on the encoder, a prompted LM's prompt length and chat template.
+RECORDED = ("pair_steps", "prompt_tokens", "chat")
+
+
+def chosen_on_validation(chosen: dict[str, Any] | None) -> dict[str, Any]:
+    """``chosen`` without the ``RECORDED`` facts: the hyperparameters validation picked (lr, C, k ...)."""
+    return {k: v for k, v in (chosen or {}).items() if k not in RECORDED}
 
 
 @dataclass(frozen=True)

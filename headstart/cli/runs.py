@@ -12,6 +12,7 @@ from headstart.cli.common import (BackboneOpt, DataOpt, GroupColumnOpt, JsonOpt,
                                   _metric_line, _scoped_options, app)
 from headstart.errors import ConfigError
 from headstart.ood import one_class_text
+from headstart.results import chosen_on_validation
 
 
 @app.command()
@@ -153,6 +154,9 @@ def train(
     if result.steps:
         typer.echo(f"trainable params: {result.trainable_params:,} of {result.total_params:,} ({pct:.2f}%); "
                    f"{result.steps} steps in {result.train_seconds:.1f}s, best at step {result.best_step}")
+    elif (result.chosen or {}).get("pair_steps"):  # setfit: its own loop tunes the encoder, then the head is solved
+        typer.echo(f"trainable params: {result.trainable_params:,} of {result.total_params:,} ({pct:.2f}%); the encoder tuned in "
+                   f"{result.chosen['pair_steps']} pair steps, then the head in closed form, {result.train_seconds:.1f}s")
     else:  # closed form (a solve, a lookup, a prompt): nothing was stepped, so no step was best
         typer.echo(f"parameters set in closed form: {result.trainable_params:,} of {result.total_params:,} ({pct:.2f}%), "
                    f"no optimiser step, {result.train_seconds:.1f}s" + ("; no label read (n = 0)" if n == "0" else ""))
@@ -161,8 +165,9 @@ def train(
         stored, fp32 = result.base_weights["stored"], result.base_weights["fp32"]
         memory += f"; 4-bit base linear weights {stored / 1e6:.1f} MB = {stored / fp32:.2f}x of fp32 ({fp32 / 1e6:.1f} MB)"
     typer.echo(memory)
-    if result.chosen:
-        picked = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.chosen.items())
+    chosen = chosen_on_validation(result.chosen)
+    if chosen:
+        picked = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in chosen.items())
         typer.echo(f"chosen on validation: {picked}" + (f" (tuning took {result.tune_seconds:.1f}s)" if result.tune_seconds else ""))
     for flag in result.flags:
         typer.echo(f"note: this run {flag['text']}; {flag['advice']}")

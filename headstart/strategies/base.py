@@ -75,6 +75,8 @@ class Problem:
         class_weights: (C,) the loss's class weights, or None.
         autocast: the run's bf16 autocast factory (``precision.autocast_for``), or None for fp32: a solver that runs
             the backbone itself runs it under this, as the engine's own steps do.
+        progress: ``progress(done, total)`` for a solver that loops (setfit's pair steps), drawn on the run's bar; None
+            when the run shows none.
     """
 
     task: str
@@ -85,6 +87,7 @@ class Problem:
     rank: Callable[[torch.Tensor], tuple[float, float]]
     class_weights: torch.Tensor | None = None
     autocast: Callable[[], Any] | None = None
+    progress: Callable[[int, int], None] | None = None
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ def cosine_pair_loss(u: torch.Tensor, v: torch.Tensor, label: torch.Tensor) -> t
 
 def tune_encoder(backbone: nn.Module, inputs: list, targets: np.ndarray, *, iterations: int, lr: float, batch_size: int,
                  weight_decay: float, warmup: float, clip: float, max_steps: int | None, generator: torch.Generator,
-                 autocast: Callable[[], Any] | None = None) -> int:
+                 autocast: Callable[[], Any] | None = None, progress: Callable[[int, int], None] | None = None) -> int:
     """Phase 1 in place: one epoch of CosineSimilarityLoss over the pairs of ``draw_pairs``; returns the steps taken.
 
     Both sides of a batch of pairs go through the encoder as one batch (padded together; pooling reads the attention
@@ -101,6 +101,7 @@ def tune_encoder(backbone: nn.Module, inputs: list, targets: np.ndarray, *, iter
     Args:
         inputs: the training rows as ``backbone.encode`` made them. targets: (n,) their class ids.
         autocast: context-manager factory for bf16 autocast, or None for fp32.
+        progress: called with (steps done, steps) after each step.
     """
     a, b, label = draw_pairs(targets, iterations, generator)
     steps = math.ceil(len(a) / batch_size)
@@ -129,6 +130,8 @@ def tune_encoder(backbone: nn.Module, inputs: list, targets: np.ndarray, *, iter
             optimizer.step()
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
+            if progress:
+                progress(step + 1, steps)
     return steps
 
 
@@ -144,7 +147,7 @@ def solve(model: nn.Module, problem: Problem, *, options: SetFitOptions, cfg: An
     generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,))))  # from the run seed the engine set
     steps = tune_encoder(model.backbone, problem.train_inputs, problem.train_targets.numpy(), iterations=options.iterations,
                          lr=cfg.lr, batch_size=cfg.batch_size, weight_decay=cfg.weight_decay, warmup=cfg.warmup, clip=cfg.clip,
-                         max_steps=cfg.max_steps, generator=generator, autocast=problem.autocast)
+                         max_steps=cfg.max_steps, generator=generator, autocast=problem.autocast, progress=problem.progress)
     linear = LinearOptions(grid=options.grid, max_iter=options.max_iter)
     return {"pair_steps": steps, **solve_linear(model, problem, problem.train_features().double().numpy(), linear)}
 

@@ -125,3 +125,20 @@ def test_max_steps_caps_the_pair_steps(toy):
 def test_bad_options_name_the_value_and_the_fix(given, match):
     with pytest.raises(ConfigError, match=match):
         SetFitOptions(**given)
+
+
+def test_its_pair_steps_draw_on_the_progress_bar_and_the_summary_says_it_trained(toy, toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """The bar read '0/0' for minutes of pair training, and the summary said 'parameters set in closed form ... no
+    optimiser step' with 'chosen on validation: pair_steps=80'."""
+    from conftest import run_cli
+
+    s = setup(RunSpec(data="toy", backbone="tiny", strategy="setfit", n=32, train=dataclasses.replace(CFG, max_steps=3)),
+              data=toy, pretrained=tiny_backbone(0))
+    shown = []
+    train(s, progress=lambda done, total, info: shown.append((done, total, info.get("phase"))))
+    assert shown == [(1, 3, "setfit"), (2, 3, "setfit"), (3, 3, "setfit"), (3, 3, "setfit")]
+    code, out, err = run_cli(["train", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "setfit", "--n", "32",
+                              "--max-steps", "2", "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert code in (0, None), err
+    assert "the encoder tuned in 2 pair steps, then the head in closed form" in out and "no optimiser step" not in out
+    assert "chosen on validation: C=" in out and "pair_steps=" not in out
