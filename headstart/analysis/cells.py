@@ -64,7 +64,7 @@ class Cell:
     train_seconds: float
     trainable_params: int
     saved_bytes: int = 0
-    seconds_per_step: float = 0.0  # training wall time per optimiser step (validation passes included)
+    seconds_per_step: float = 0.0  # the final run's wall time per optimiser step (validation passes in, tuning trials out)
     chosen: str = ""  # what validation chose across seeds, e.g. "lr 2e-05 (2), 5e-05 (1)"
     val_by_seed: dict[int, float] = field(default_factory=dict)  # the same metric on validation, where stored
     predicted: dict[int, np.ndarray] = field(default_factory=dict)
@@ -119,6 +119,13 @@ def _rows(runs: list[RunResult]) -> tuple[dict[int, np.ndarray], np.ndarray | No
     return {int(r.spec.get("seed", 0)): np.asarray(t["predicted"]) for r, t in zip(runs, tests)}, target
 
 
+def step_seconds(result: RunResult) -> float:
+    """Seconds per optimiser step of the run itself: ``train_seconds`` less its learning-rate trials (``tune_seconds``,
+    which ran other steps), over its steps."""
+    tuning = (result.chosen or {}).get("tune_seconds") or 0.0
+    return max(result.train_seconds - float(tuning), 0.0) / result.steps
+
+
 def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str, int | str], Cell]:
     """Group the current (``current_runs``) done runs with a finite ``metric`` by (strategy, requested size)."""
     groups: dict[tuple[str, int | str], list[RunResult]] = defaultdict(list)
@@ -146,7 +153,7 @@ def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str,
             train_seconds=math.fsum(r.train_seconds for r in runs) / len(runs),
             trainable_params=max(r.trainable_params for r in runs),
             saved_bytes=max(r.saved_bytes for r in runs),
-            seconds_per_step=math.fsum(r.train_seconds / r.steps for r in runs if r.steps) / max(1, sum(1 for r in runs if r.steps)),
+            seconds_per_step=math.fsum(step_seconds(r) for r in runs if r.steps) / max(1, sum(1 for r in runs if r.steps)),
             chosen=chosen_text(runs),
             val_by_seed={s: math.fsum(v) / len(v) for s, v in val.items()},
             predicted=predicted, target=target, deterministic=same, budget=budget_text(runs),

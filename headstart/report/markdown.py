@@ -151,6 +151,9 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
     ref = summary.get("reference")
     if ref:
         lines.append(f"| {md_text(ref['label'])} | – | {_value(summary, ref['test'])} | | | | | | | | |")
+    if any(r.get("chosen") for r in summary["curves"]):
+        lines += ["", "Train time holds a tuned run's learning-rate trials (what the result cost); s / step is the final "
+                  "run's own, its validation checks included."]
     if retained:
         lines += ["", "## Forgetting", "",
                   "Retention: a linear probe on the adapted encoder's features over one on the original's, fitted on the "
