@@ -165,6 +165,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                    split_column=split_column, eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta),
                    split=SplitConfig(max_test=max_test))
     check_tune_and_rate(spec)
+    check_settings_used(spec)
     spec, loaded, defaults = _with_data_defaults(spec)
     with progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}", enabled=progress) as update:
         outcome = run(spec, data=loaded, progress=update, test=False, nproc=nproc)
@@ -276,6 +277,33 @@ def check_tune_and_rate(spec: RunSpec) -> None:
         flag = "--" + plan[0].replace("_", "-")
         raise ConfigError(f"--tune lr searches {spec.strategy}'s {plan[0]} on validation, and {flag} "
                           f"{getattr(spec.train, plan[0]):g} fixes it; give one of them (drop {flag}, or --tune)")
+
+
+def check_settings_used(spec: RunSpec) -> None:
+    """Refuse a setting ``train`` would silently ignore for its one strategy: ``--lr`` where nothing but the head trains
+    (linear-probe: its rate is ``--head-lr``), a rate or step budget for a strategy fitted in closed form (embed-logreg,
+    zero-shot ...), ``--tune lr`` for one with no learning rate to search. (A compare shares its settings across arms,
+    each taking those it reads.)
+
+    Raises:
+        ConfigError: naming the setting, why it does nothing, and what to give instead.
+    """
+    from headstart.strategies import get_strategy
+    from headstart.tuning import grid_for
+
+    strategy = get_strategy(spec.strategy)
+    closed = strategy.solved and "lr" not in strategy.defaults  # no backbone rate, no steps: a solve, a lookup, a prompt
+    if closed:
+        given = [f for f in ("lr", "head_lr", "epochs", "min_steps", "max_steps") if getattr(spec.train, f) is not None]
+        if given:
+            flags = ", ".join("--" + f.replace("_", "-") for f in given)
+            raise ConfigError(f"{flags}: {spec.strategy} is fitted in closed form, with no learning rate and no steps; drop "
+                              f"{'it' if len(given) == 1 else 'them'}")
+    elif spec.train.lr is not None and "lr" not in strategy.defaults:
+        raise ConfigError(f"--lr sets the backbone's rate, and {spec.strategy} trains only its head; its rate is --head-lr "
+                          f"(e.g. --head-lr {spec.train.lr:g})")
+    if spec.tune and spec.grid is None and grid_for(strategy) is None:
+        raise ConfigError(f"--tune lr: {spec.strategy} has no learning rate to search ({strategy.untuned_why}); drop --tune")
 
 
 def budget_notes(result: Any) -> list[dict[str, str]]:

@@ -165,7 +165,7 @@ def test_a_backbone_folders_tokenizer_code_never_runs_and_is_not_exported(toy_cs
     settings = json.loads((folder / "tokenizer_config.json").read_text())
     settings["auto_map"] = {"AutoTokenizer": ["evil.EvilTok", None]}
     (folder / "tokenizer_config.json").write_text(json.dumps(settings))
-    headstart.fit(str(toy_csv), str(folder), strategy="linear-probe", n=16, config=CFG, out=tmp_path / "run")
+    headstart.fit(str(toy_csv), str(folder), strategy="linear-probe", n=16, config=TrainConfig(max_steps=4, min_steps=4), out=tmp_path / "run")
     for form in ("hf", "sentence-transformers"):
         headstart.export(tmp_path / "run", tmp_path / form, format=form)
     assert not marker.exists(), "the folder's tokenizer code ran"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -108,7 +109,7 @@ def test_unwritable_out(toy, make_tiny, tmp_path):
 def test_linear_probe_saves_no_backbone_weights(toy_csv, tiny_registry, tmp_path):
     from safetensors.torch import load_file
 
-    headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=32, out=tmp_path / "lp", config=FAST)
+    headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=32, out=tmp_path / "lp", config=dataclasses.replace(FAST, lr=None))
     assert json.loads((tmp_path / "lp" / "spec.json").read_text())["backbone_saved"] == "none"
     assert set(load_file(str(tmp_path / "lp" / "weights.safetensors"))) == {"head.weight", "head.bias", "target_mean", "target_std"}
 
