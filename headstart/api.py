@@ -308,12 +308,12 @@ def check_settings_used(spec: RunSpec) -> None:
 
 def budget_notes(result: Any) -> list[dict[str, str]]:
     """``analysis.flags.run_flags`` of one run, as ``{reason, text, advice}``: the same evidence the report flags."""
-    from headstart.analysis.flags import REASONS, run_flags, solver_steps
+    from headstart.analysis.flags import REASONS, run_flags, solver_steps, was_capped
 
     budget = (result.record or {}).get("budget") or {}
     solved = solver_steps(result)  # setfit: the steps its solve took, outside the engine's budget
     planned = budget.get("planned_steps") or solved
-    capped = bool(planned) and budget.get("max_steps") == planned
+    capped = bool(planned) and (was_capped(budget) if budget.get("planned_steps") else budget.get("max_steps") == solved)
     closed = not planned
 
     def advice(reason: str) -> str:

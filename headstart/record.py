@@ -7,6 +7,8 @@ the test rows, ``analysis.stats``).
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any
 
 
@@ -21,8 +23,11 @@ def run_record(s: Any, report: Any, *, tuned: bool) -> dict[str, Any]:
                  for part, rows in (("val", s.splits.val), ("test", s.splits.test))}
     history = [{k: v for k, v in h.items() if k in ("step", "phase", "val_score")} | ({"solved": True} if "chosen" in h else {})
                for h in report.history]
+    from headstart.strategies.base import budget_for
+
+    asked = budget_for(dataclasses.replace(cfg, max_steps=None), len(s.train_rows)).steps  # what epochs / min_steps wanted
     budget = {"planned_steps": report.planned_steps, "steps": report.steps, "epochs": cfg.epochs, "min_steps": cfg.min_steps,
-              "max_steps": cfg.max_steps, "lr": cfg.lr if any(n.startswith("backbone.") for n in report.trained) else None,
+              "max_steps": cfg.max_steps, "capped": cfg.max_steps is not None and asked > cfg.max_steps, "lr": cfg.lr if any(n.startswith("backbone.") for n in report.trained) else None,
               "head_lr": cfg.head_lr, "tuned": tuned, "processes": report.processes,
               "metric": selection_metric(cfg, data, s.train_rows)}
     from headstart.provenance import environment

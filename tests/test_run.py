@@ -212,3 +212,17 @@ def test_the_python_api_refuses_a_bare_string_and_keeps_its_reprs_short(toy_csv,
     data = load_dataset(str(toy_csv))
     assert repr(data) == f"Dataset({data.name!r}: 200 text examples, classification, 2 classes, hash {data.hash})"
     assert repr(AdapterSet()) == "AdapterSet(empty)"
+
+
+def test_the_record_says_when_max_steps_cut_the_budget(toy_csv, tiny_registry):
+    """lp-ft's two phases are each capped: planned steps (6) never equal max_steps (3), so the record says it."""
+    from headstart.recipe import run
+    from headstart.specs import RunSpec, TrainConfig
+
+    def budget(**train):
+        spec = RunSpec(data=str(toy_csv), backbone="tiny", strategy="lp-ft", n=32, train=TrainConfig(precision="fp32", **train))
+        return run(spec, test=False).result.record["budget"]
+
+    capped = budget(max_steps=3)
+    assert capped["capped"] and capped["planned_steps"] == 6
+    assert not budget(max_steps=1000, min_steps=4, epochs=1)["capped"]

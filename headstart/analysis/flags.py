@@ -120,6 +120,14 @@ def _stopped_early(result: RunResult) -> bool:
     return int(budget.get("steps") or 0) < int(budget.get("planned_steps") or 0)
 
 
+def was_capped(budget: dict[str, Any]) -> bool:
+    """Whether the run's ``max_steps`` cut what its epochs / min_steps asked for (any phase: lp-ft's two phases are each
+    capped). Runs stored before the record said so: their planned steps equal to ``max_steps``."""
+    if "capped" in budget:
+        return bool(budget["capped"])
+    return budget.get("max_steps") is not None and budget.get("max_steps") == budget.get("planned_steps")
+
+
 def budget_text(runs: list[RunResult]) -> str:
     """An arm's budget as run: ``"80 steps (1 epochs, at least 80 steps), lr 5e-05, head lr 0.001, untuned"``; "" without records."""
     budgets = [r.record.get("budget") for r in runs if (r.record or {}).get("budget")]
@@ -137,9 +145,10 @@ def budget_text(runs: list[RunResult]) -> str:
     stopped = sum(_stopped_early(r) for r in runs)
     rule = sorted({(b.get("epochs"), b.get("min_steps")) for b in budgets}, key=str)
     why = f"{rule[0][0]} epochs, at least {rule[0][1]} steps" if len(rule) == 1 and None not in rule[0] else ""
-    caps = {int(b["max_steps"]) for b in budgets if isinstance(b.get("max_steps"), int) and int(b.get("planned_steps") or 0) == b["max_steps"]}
-    if why and len(caps) == 1 and len(planned) == 1 and planned[0] in caps:  # the rule asked for more: say what cut it
-        why += f", capped at {planned[0]} by max_steps"
+    caps = {int(b["max_steps"]) for b in budgets if isinstance(b.get("max_steps"), int) and was_capped(b)}
+    if why and len(caps) == 1 and len(planned) == 1:  # the rule asked for more: say what cut it
+        cap = next(iter(caps))
+        why += f", capped at {cap} by max_steps" + ("" if planned[0] == cap else " in each phase")
     parts = [f"{steps} steps" + (f" ({why})" if why else "") + (f", {stopped} of {len(budgets)} stopped early" if stopped else "")]
     chosen = [(r.chosen or {}).get("lr") for r in runs]
     lrs = sorted({float(c) for c in chosen if isinstance(c, (int, float))} or
@@ -181,9 +190,10 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             planned = max(int(r.record["budget"].get("planned_steps") or 0) for r in runs if (r.record or {}).get("budget"))
             tuned = any(r.record["budget"].get("tuned") for r in runs if (r.record or {}).get("budget"))
             name = str(runs[0].spec.get("strategy"))  # the arm's strategy, as the config and flags spell it
-            capped = all((r.record or {}).get("budget", {}).get("max_steps") == planned for r in runs)  # max_steps cut it
+            capped = all(was_capped((r.record or {}).get("budget") or {}) for r in runs)  # max_steps cut it
             key = "max_steps" if capped else "min_steps"
-            more = f"{key} = {2 * planned} for it in the config ([train_by_strategy.{name}]), or --{key.replace('_', '-')} {2 * planned}"
+            cap = max(int((r.record or {}).get("budget", {}).get("max_steps") or 0) for r in runs) if capped else planned
+            more = f"{key} = {2 * cap} for it in the config ([train_by_strategy.{name}]), or --{key.replace('_', '-')} {2 * cap}"
             # Runs that stopped early on a validation plateau would leave a larger budget unused: not the fix to offer.
             stopped = sum(_stopped_early(r) for r, f in zip(runs, flags) if reason in f)
             plateau = stopped * 2 >= count
@@ -210,7 +220,7 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
                            + ", or read it as: this arm learned nothing here")
             fix = {"improving": f"re-run with a larger budget ({more})",
                    "unchecked": f"re-run with more validation checks (evals_per_phase = 5) or a larger budget ({more})",
-                   "slow": (f"max_steps = {planned} capped these runs: raise it first ({more}); " if capped else "")
+                   "slow": (f"max_steps = {cap} capped these runs: raise it first ({more}); " if capped else "")
                            + (f"re-run on a higher grid ({_higher_grid(runs, name)}, above the rates tried)" if tuned else
                               "re-run with a higher learning rate (--tune lr searches one on validation; or --lr)"),
                    "majority": nothing}[reason]

@@ -198,6 +198,22 @@ def test_a_single_runs_advice_names_the_cap_the_user_set_and_has_none_for_steps_
     assert note["advice"].startswith("it takes no optimiser steps; with these labels it learned nothing")
 
 
+def test_a_cap_on_each_phase_of_a_two_phase_arm_is_named_too() -> None:
+    """lp-ft with --max-steps 30 plans 60 steps (a probe phase and a fine-tuning phase, each capped at 30): the record
+    says max_steps cut it, so the advice names the cap where it used to offer only --epochs / --min-steps."""
+    from headstart.api import budget_notes
+
+    lpft = run("lp-ft", 32, 0, [0.60, 0.64, 0.66, 0.70], planned=60)
+    lpft.record["budget"].update(max_steps=30, capped=True, epochs=3, min_steps=100)
+    (note,) = budget_notes(lpft)
+    assert note["advice"].endswith("(--max-steps 30 capped this run: raise it first)"), note["advice"]
+    assert "60 steps (3 epochs, at least 100 steps, capped at 30 by max_steps in each phase)" in flags.budget_text([lpft])
+    (flag,) = flags.budget_flags([lpft, dataclasses.replace(lpft, key="b", spec={**lpft.spec, "seed": 1})])
+    assert "max_steps = 60 for it in the config" in flag["text"], "twice the cap, per phase, not twice the 60 planned"
+    lpft.record["budget"].update(capped=False)
+    assert "--max-steps" not in budget_notes(lpft)[0]["advice"]
+
+
 def test_setfit_at_the_majority_rate_is_told_about_its_pair_steps_not_that_it_takes_none() -> None:
     """setfit's encoder steps happen in its solve (chosen["pair_steps"]); the engine plans none. Its advice names the
     --max-steps that capped those steps, or more pairs, never 'takes no optimiser steps'."""
