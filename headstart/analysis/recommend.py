@@ -201,11 +201,31 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
             groups[-1].append(p)
         else:
             groups.append([p])
+    # A pick that never beat the majority-class rate on validation in any seed: the best arm learned nothing, so none did
+    nothing = {(f["strategy"], f["n"]) for f in flagged if f["reason"] == "majority" and f["count"] == f["runs"]}
     bands = []
     for i, g in enumerate(groups):
         where = _where(g[0], g[-1], len(groups) == 1, i == 0, i == len(groups) - 1)
-        text = _band_text(g[0], where, metric, better_high) + _caveats(g, lost, flagged)
-        bands.append({"from_n": g[0]["n"], "to_n": g[-1]["n"], "strategy": g[0]["strategy"], "evidence": g, "text": text})
+        text = _band_text(g[0], where, metric, better_high) + _later_sizes(g, metric, better_high) + _caveats(g, lost, flagged)
+        empty = all((p["strategy"], p["n"]) in nothing for p in g)
+        if empty:
+            text = (f"{where}: no arm to recommend — the best on validation, {g[0]['strategy']}, never beat the majority-class "
+                    "rate there in any seed, so none learned the task within its budget; add labels, seeds or budget "
+                    f"before choosing. Its figures: {text[len(where) + 2:]}")
+        bands.append({"from_n": g[0]["n"], "to_n": g[-1]["n"], "strategy": g[0]["strategy"], "evidence": g, "text": text,
+                      **({"learned_nothing": True} if empty else {})})
     return bands
+
+
+def _later_sizes(group: list[dict[str, Any]], metric: str, better_high: bool) -> str:
+    """Where, at a band's later sizes, the pick trails an arm on test (the band's text quotes its first size only)."""
+    def gap(v: dict[str, Any]) -> str:  # the pick's shortfall, positive
+        low, high, form = -v["ci"][1], -v["ci"][0], ".1f" if metric in PERCENT_METRICS else ".2g"
+        ci = f" (CI {low:+{form}} to {high:+{form}})" if v.get("has_ci", v["pairs"] >= 2) else " (1 seed, no CI)"
+        return f"{-v['points']:{form}} {_units(metric)}{ci}"
+
+    parts = [f"at n = {format_n(p['n'], p['n_actual'])} it trails {v['strategy']} on test by {gap(v)}"
+             for p in group[1:] for v in p["versus"] if v["points"] < 0]
+    return "".join(f"; {part}" for part in parts)
 
 

@@ -292,7 +292,8 @@ def _payload(summary: dict[str, Any], title: str, command: str | None) -> dict[s
         "strategies": list(dict.fromkeys(r["strategy"] for r in curves)),
         "sizes": [{"label": k, "x": x} for k, x in sizes.items()], "curves": curves,
         "recommendation": [band["text"] for band in summary["recommendation"]],
-        "picks": {format_n(e["n"], e["n_actual"]): e["strategy"] for band in summary["recommendation"] for e in band["evidence"]},
+        "picks": {format_n(e["n"], e["n_actual"]): e["strategy"] for band in summary["recommendation"] for e in band["evidence"]
+                  if not band.get("learned_nothing")},  # no arm learned there: nothing is shown as the pick
         "head_start": summary["head_start"]["text"] if summary["head_start"] else None,
         "crossover": summary["crossover"]["text"] if summary["crossover"].get("measured", True) else None,
         "leakage": summary.get("leakage"),

@@ -241,3 +241,28 @@ def test_a_rise_whose_last_two_checks_tie_is_still_improving() -> None:
     assert flags.run_flags(run("ft", 64, 0, [0.50, 0.60, 0.70, 0.70])) == ["improving"]
     assert flags.run_flags(run("ft", 64, 0, [0.60, 0.70, 0.70, 0.70])) == []
     assert flags.run_flags(run("ft", 64, 0, [0.60, 0.66, 0.65])) == []
+
+
+def test_a_best_arm_that_learned_nothing_is_not_recommended_as_a_choice() -> None:
+    """Every seed of the best arm on validation stayed at the majority-class rate: the band says no arm is to be
+    recommended, and still quotes its figures."""
+    from headstart.analysis.recommend import recommend
+
+    results = [run(s, 16, seed, [0.59, 0.58, 0.60], majority=0.60) for s in ("ft", "probe") for seed in range(2)]
+    (band,) = recommend(results)
+    assert band["text"].startswith("at every size tried: no arm to recommend — the best on validation, ") and band["learned_nothing"]
+    assert "Its figures: " in band["text"] and "never beat the majority-class rate on validation" in band["text"]
+
+
+def test_a_band_says_where_at_a_later_size_its_pick_trails_on_test() -> None:
+    """lora best on validation at 16 and 64; at 64 it is 2 points below the probe on test: the band quoted only 16."""
+    from headstart.analysis.recommend import recommend
+
+    def arm(strategy: str, n: int, val: float, test: list[float]) -> list[RunResult]:
+        return [dataclasses.replace(run(strategy, n, seed, [val]), metrics={"accuracy": t}, val_metrics={"accuracy": val})
+                for seed, t in enumerate(test)]
+
+    results = (arm("lora", 16, 0.80, [0.70, 0.72, 0.71]) + arm("probe", 16, 0.60, [0.60, 0.61, 0.62])
+               + arm("lora", 64, 0.85, [0.70, 0.71, 0.72]) + arm("probe", 64, 0.70, [0.72, 0.73, 0.74]))
+    (band,) = recommend(results)
+    assert band["strategy"] == "lora" and "; at n = 64 it trails probe on test by 2.0 points (CI " in band["text"], band["text"]
