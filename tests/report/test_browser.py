@@ -113,8 +113,11 @@ def test_slider_changes_displayed_values(page: Any) -> None:
     assert f"linear-probe\t{lp['mean'] * 100:.1f} ± {half:.1f} %" in last
     assert tab.locator("#at-size tbody tr").count() == 4  # three strategies and the majority-class row
     assert tab.locator("#at-size tbody tr.note").inner_text().split("\t")[:2] == ["majority class", "50.0 %"]
-    assert tab.locator("#at-size tbody tr.best").inner_text().startswith("scratch\t")  # the recommendation's pick
-    assert tab.text_content("#pick-note").startswith("In bold: scratch, the recommendation at this size (chosen on validation")
+    # scratch is best on validation here but never above the majority class: no arm is recommended, none is bold
+    assert tab.locator("#at-size tbody tr.best").count() == 0 and tab.text_content("#pick-note") == ""
+    slider.fill("0")
+    assert tab.locator("#at-size tbody tr.best").inner_text().startswith("linear-probe\t")  # the recommendation's pick
+    assert tab.text_content("#pick-note").startswith("In bold: linear-probe, the recommendation at this size (chosen on validation")
     assert events["errors"] == []
 
 
