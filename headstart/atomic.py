@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from headstart.errors import StoreError
+from headstart.errors import StoreError, WriteError
 from headstart.killpoints import kill_point
 from headstart.outdir import foreign
 
@@ -59,12 +59,12 @@ def write_atomic(path: Path, data: bytes, *, point: str | None = None) -> None:
     point between the two (default ``write:<file name>``, ``headstart.killpoints``).
 
     Raises:
-        StoreError: the directory is not writable.
+        WriteError: no temp file can be made there (a StoreError and an OSError: full disk, permissions).
     """
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise StoreError(f"cannot write into {str(path.parent)!r} ({exc.strerror}); check its permissions") from exc
+    except OSError as exc:  # an OSError still, for callers that catch one; one line for the CLI
+        raise WriteError(str(path.parent), exc.errno, exc.strerror) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -48,6 +48,23 @@ class StoreError(HeadstartError):
     """A run directory or results store is missing, unwritable or incompatible."""
 
 
+class WriteError(StoreError, OSError):
+    """A file headstart writes could not be made: one line for the CLI (a StoreError), and an OSError with the errno and
+    strerror for a caller that says what the failure costs (a spooled result, a ranking)."""
+
+    def __init__(self, folder: str, errno: int | None, strerror: str | None) -> None:
+        OSError.__init__(self, errno, strerror, folder)
+        hint = {28: "free disk space", 30: "the file system is read-only: choose another folder",
+                13: "check its permissions", 1: "check its permissions"}.get(errno or 0, "check the folder")
+        self.message = f"cannot write into {folder!r} ({strerror}); {hint}"
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):  # re-raised from a worker process as itself
+        return type(self), (self.filename, self.errno, self.strerror)
+
+
 def with_article(words: str) -> str:
     """``words`` after its indefinite article: "an image classification", "a text regression"."""
     return f"{'an' if words[:1].lower() in 'aeiou' else 'a'} {words}"

@@ -74,12 +74,11 @@ def resolve_precision(requested: str, device: torch.device) -> str:
         speedup = measure_bf16_speedup(device)
         cached[key] = {"bf16_speedup": round(speedup, 3), "verdict": "bf16" if speedup >= SPEEDUP_NEEDED else "fp32"}
         from headstart.atomic import write_atomic
-        from headstart.errors import StoreError
 
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(path, json.dumps(cached, indent=1).encode())
-        except (OSError, StoreError):  # an unwritable cache only costs re-measuring next time
+        except OSError:  # an unwritable cache (a WriteError too) only costs re-measuring next time
             pass
     return cached[key]["verdict"]
 

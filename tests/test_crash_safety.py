@@ -466,3 +466,27 @@ def test_a_runs_files_get_the_mode_any_new_file_gets(umask, toy_csv, tiny_regist
     assert {p.name for p in files} >= {"weights.safetensors", "adapter_model.safetensors", "model.safetensors", "spec.json"}
     modes = {str(p.relative_to(tmp_path)): oct(p.stat().st_mode & 0o777) for p in files}
     assert set(modes.values()) == {oct(0o666 & ~umask)}, modes
+
+
+def test_a_write_that_cannot_start_is_one_line_that_callers_still_read_as_an_oserror(tmp_path, monkeypatch):
+    """write_atomic's failure to make its temp file is a StoreError (one line for the CLI) and an OSError, so the
+    spool's own message — which result was lost, how to recover — still reaches the user."""
+    import errno
+    import tempfile
+
+    from headstart.errors import StoreError, WriteError
+    from headstart.results import RunResult
+    from headstart.spool import spool
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    result = RunResult(key="k", spec={"strategy": "lora", "n_requested": 16, "seed": 0}, status="done")
+    with pytest.raises(StoreError, match=r"could not store the result of lora n=16 seed=0 .*No space left on device.*free disk space"):
+        spool(tmp_path, result, RuntimeError("database is locked"))
+    from headstart.atomic import write_atomic
+
+    with pytest.raises(WriteError, match=r"\(No space left on device\); free disk space$") as caught:
+        write_atomic(tmp_path / "x.json", b"{}")
+    assert isinstance(caught.value, OSError) and caught.value.errno == errno.ENOSPC

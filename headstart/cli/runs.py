@@ -309,7 +309,6 @@ def _carry(row: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 def _write_predictions(rows: list[dict[str, Any]], out: Path) -> None:
     from headstart.atomic import write_atomic
-    from headstart.errors import StoreError
 
     if out.suffix.lower() == ".csv":
         import pandas as pd
@@ -321,6 +320,5 @@ def _write_predictions(rows: list[dict[str, Any]], out: Path) -> None:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(out, text.encode())
-    except (OSError, StoreError) as e:
-        reason = e.strerror if isinstance(e, OSError) else str(e)
-        raise ConfigError(f"cannot write predictions to {str(out)!r} ({reason}); choose another --out") from None
+    except OSError as e:  # a WriteError too
+        raise ConfigError(f"cannot write predictions to {str(out)!r} ({e.strerror}); choose another --out") from None
