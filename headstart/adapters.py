@@ -415,7 +415,7 @@ def merge_base(directory: str | Path, out: str | Path, *, base: str | None = Non
     name = base or info.base
     if not name:
         raise ConfigError(f"{str(directory)!r} does not name its base model; give --base NAME_OR_FOLDER")
-    backbone = load_backbone(name, download=base is not None)  # a base named only in adapter_config.json is never fetched
+    backbone = load_backbone(name, download=base is not None)  # a base named only by the run's files is never fetched
     try:
         merged = PeftModel.from_pretrained(backbone.model, saved_adapter(directory)).merge_and_unload(safe_merge=True)
     except (ValueError, RuntimeError, KeyError) as e:

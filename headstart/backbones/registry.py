@@ -150,8 +150,9 @@ def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling
         image_size: side of the square input of an image backbone; None: the network's own (224, 28).
         quantize: load a text backbone's linear layers straight into 4-bit NF4 (qlora), never holding the fp32 base; a
             PEFT adapter folder is merged in fp32 first. Image backbones ignore it (qlora refuses them).
-        download: a hub id missing from the local cache may be fetched. False where the name comes from a file
-            (a saved run's spec.json, an adapter's base): reading a file never reaches the network.
+        download: a hub id missing from the local cache may be fetched: a name the user typed, or the base of a PEFT
+            adapter folder the user typed. False where the name comes from a saved run (its spec.json), which
+            anyone may have edited: reading a run never reaches the network.
 
     Raises:
         BackboneError: unknown name, or the folder / hub id cannot be loaded.
@@ -177,7 +178,7 @@ def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling
                                   quantize=quantize)
     path = Path(name_or_path).expanduser()
     if path.is_dir() and (path / "adapter_config.json").exists() and not (path / "config.json").exists():
-        return _peft_adapter(path, max_length=max_length, pooling=pooling)  # its base: named by a file, so never fetched
+        return _peft_adapter(path, max_length=max_length, pooling=pooling, download=download)
     if path.is_dir():
         return load_text_backbone(path, name=str(path), pooling=pooling, max_length=max_length, fingerprint=True, quantize=quantize)
     if path.is_file() and path.suffix == ".gguf":  # a causal LM's GGUF file: converted once to a cached folder
@@ -200,7 +201,7 @@ def preprocessing(identity: dict[str, Any]) -> dict[str, Any]:
     return {"max_length": identity["max_length"], "pooling": identity["pooling"]}
 
 
-def _peft_adapter(path: Path, *, max_length: int, pooling: str | None):
+def _peft_adapter(path: Path, *, max_length: int, pooling: str | None, download: bool = True):
     """A plain PEFT adapter folder as a backbone: its base (``base_model_name_or_path``) with the adapter merged in."""
     import json
 
@@ -214,7 +215,7 @@ def _peft_adapter(path: Path, *, max_length: int, pooling: str | None):
                             "headstart adapters merge DIR --base BASE --out FOLDER")
     if not (path / "adapter_model.safetensors").exists():
         raise BackboneError(f"{str(path)!r} has no adapter_model.safetensors (pickle-based adapter_model.bin is not loaded)")
-    backbone = load_backbone(base, max_length=max_length, pooling=pooling, download=False)
+    backbone = load_backbone(base, max_length=max_length, pooling=pooling, download=download)
     from peft import PeftModel
 
     try:
@@ -242,8 +243,8 @@ def _from_hub(repo_id: str, *, max_length: int, pooling: str | None, download: b
     except Exception as e:  # offline, unknown repo, auth: all mean "not available here"
         if not download:
             raise BackboneError(
-                f"backbone {repo_id!r}, named in a saved file, is not in the local Hugging Face cache, and a saved file never "
-                f"starts a download; fetch it yourself (headstart train --backbone {repo_id} ...) or pass its folder") from None
+                f"backbone {repo_id!r}, named in a saved run, is not in the local Hugging Face cache, and reading a run never "
+                f"starts a download; fetch it yourself (hf download {repo_id}) or put its folder where the run names it") from None
         raise BackboneError(
             f"cannot fetch backbone {repo_id!r} from the Hugging Face hub ({type(e).__name__}); on an offline machine "
             f"download it elsewhere and pass its folder: --backbone /path/to/model (built-in: {', '.join(REGISTRY)})"

@@ -211,6 +211,13 @@ def test_a_backbone_named_by_a_file_never_starts_a_download(monkeypatch, toy_csv
     spec = json.loads((tmp_path / "run" / "spec.json").read_text())
     spec["spec"]["backbone"] = "someone/else"
     (tmp_path / "run" / "spec.json").write_text(json.dumps(spec))
-    with pytest.raises(BackboneError, match="'someone/else', named in a saved file, is not in the local Hugging Face cache"):
+    with pytest.raises(BackboneError, match="'someone/else', named in a saved run, is not in the local Hugging Face cache"):
         headstart.predict(tmp_path / "run", ["fine"])
     assert asked == [("someone/model", False), ("someone/else", True)]
+    adapter = tmp_path / "plain-peft"  # a plain PEFT adapter folder the user types: its base may be fetched
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "someone/base"}))
+    (adapter / "adapter_model.safetensors").write_bytes(b"")
+    with pytest.raises(BackboneError, match="cannot fetch backbone 'someone/base'"):
+        load_backbone(str(adapter))
+    assert asked[-1] == ("someone/base", False)
