@@ -165,10 +165,23 @@ def test_a_backbone_folders_tokenizer_code_never_runs_and_is_not_exported(toy_cs
     settings = json.loads((folder / "tokenizer_config.json").read_text())
     settings["auto_map"] = {"AutoTokenizer": ["evil.EvilTok", None]}
     (folder / "tokenizer_config.json").write_text(json.dumps(settings))
+    import sys
+
+    import transformers.dynamic_module_utils as dynamic
+    import transformers.models.auto.tokenization_auto  # noqa: F401  (the modules that call it, loaded before patching)
+
+    fetched = []  # every class transformers would load from a folder's (or a Hub repo's) code
+    real = dynamic.get_class_from_dynamic_module
+    for module in [m for name, m in list(sys.modules.items()) if name.startswith("transformers") and m is not None]:
+        if getattr(module, "get_class_from_dynamic_module", None) is real:
+            monkeypatch.setattr(module, "get_class_from_dynamic_module",
+                                lambda reference, *a, **k: fetched.append(reference) or real(reference, *a, **k))
     headstart.fit(str(toy_csv), str(folder), strategy="linear-probe", n=16, config=TrainConfig(max_steps=4, min_steps=4), out=tmp_path / "run")
     for form in ("hf", "sentence-transformers"):
         headstart.export(tmp_path / "run", tmp_path / form, format=form)
     assert not marker.exists(), "the folder's tokenizer code ran"
+    assert all("Tok" not in str(r) for r in fetched), f"transformers loaded tokenizer code: {fetched}"
+    assert any("modeling_headstart" in str(r) for r in fetched), "the hook sees the model class headstart itself wrote"
     for path in (tmp_path / "hf" / "tokenizer_config.json", tmp_path / "sentence-transformers" / "0_Transformer" / "tokenizer_config.json"):
         written = json.loads(path.read_text())
         assert "auto_map" not in written and written["tokenizer_class"] == "BertTokenizer", path
