@@ -95,13 +95,17 @@ def flags_checked(function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)
     def checked(*args: Any, **kwargs: Any) -> Any:
         try:
-            bound = signature.bind_partial(*args, **kwargs).arguments
+            bound = signature.bind_partial(*args, **kwargs)
         except TypeError:  # a wrong call: Python's own message says which argument
             return function(*args, **kwargs)
         for name in flags:
-            if name in bound and not isinstance(bound[name], bool):
-                raise ConfigError(f"{name} must be True or False, got {type(bound[name]).__name__} {bound[name]!r:.40}; "
+            value = bound.arguments.get(name, False)
+            if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):
+                bound.arguments[name] = bool(value)  # numpy's True is a bool for any caller's purpose
+            elif not isinstance(value, bool):
+                kind = f"{type(value).__module__}.{type(value).__name__}" if type(value).__module__ != "builtins" else type(value).__name__
+                raise ConfigError(f"{name} must be True or False, got {kind} {value!r:.40}; "
                                   f"e.g. {name}={not signature.parameters[name].default}")
-        return function(*args, **kwargs)
+        return function(*bound.args, **bound.kwargs)
 
     return checked

@@ -142,3 +142,19 @@ def test_use_device_is_the_global_device_flag_in_python(monkeypatch):
     with pytest.raises(ConfigError, match="--device must be auto, cpu, cuda, cuda:N or mps, got 'tpu'"):
         headstart.use_device("tpu")
     assert os.environ[DEVICE_ENV] == "cpu", "a refused name leaves the device as it was"
+
+
+def test_a_flag_takes_a_bool_numpys_included():
+    import numpy as np
+
+    from headstart.errors import flags_checked
+
+    @flags_checked
+    def call(a, *, x: bool = False):
+        return a, x, type(x)
+
+    assert call(1, x=np.True_) == (1, True, bool) and call(2) == (2, False, bool)
+    with pytest.raises(ConfigError, match=r"x must be True or False, got numpy.int64"):
+        call(1, x=np.int64(1))
+    with pytest.raises(ConfigError, match="packing must be True or False, got str 'no'"):
+        headstart.SftConfig(packing="no")

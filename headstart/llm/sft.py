@@ -80,6 +80,8 @@ class SftConfig:
         if self.lr is not None and not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr!r}; try --lr {LRS[self.strategy]:g}")
         check_draw(self)
+        if not isinstance(self.packing, bool):  # "no" would read as true
+            raise ConfigError(f"packing must be True or False, got {type(self.packing).__name__} {self.packing!r:.40}; e.g. --packing")
         if self.max_length < 2:
             raise ConfigError(f"max_length must be >= 2 (a prompt token and a response token), got {self.max_length}; e.g. --max-length 256")
         if not 0 <= self.dropout < 1 or not self.alpha > 0 or not 0 <= self.warmup < 1:
