@@ -54,9 +54,10 @@ def publish(tmp: Path, out: Path) -> None:
     os.replace(tmp, out)
 
 
-def write_atomic(path: Path, data: bytes, *, point: str | None = None) -> None:
-    """Write ``data`` to ``path`` via a new temp file in the same directory and ``os.replace``; ``point`` names the kill
-    point between the two (default ``write:<file name>``, ``headstart.killpoints``).
+def write_atomic(path: Path, data: bytes | Callable[[Path], None], *, point: str | None = None) -> None:
+    """Write ``path`` via a new temp file in the same directory and ``os.replace``: ``data`` is the bytes, or a writer
+    given the temp file's path (``safetensors.torch.save_file``: a large file streamed, never held twice in memory).
+    ``point`` names the kill point between the two (default ``write:<file name>``, ``headstart.killpoints``).
 
     Raises:
         WriteError: no temp file can be made there (a StoreError and an OSError: full disk, permissions).
@@ -67,7 +68,10 @@ def write_atomic(path: Path, data: bytes, *, point: str | None = None) -> None:
         raise WriteError(str(path.parent), exc.errno, exc.strerror) from exc
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if isinstance(data, bytes):
+                f.write(data)
+            else:
+                data(Path(tmp))  # into the file mkstemp made (O_EXCL): a fresh file, never a planted link
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _file_mode())  # mkstemp makes 0600; a report is meant to be shared, as any file the user makes

@@ -114,14 +114,15 @@ class FeatureCache:
     def _save(self) -> None:
         if self.path is None:
             return
-        from safetensors.torch import save
+        from safetensors.torch import save_file
 
         from headstart.atomic import write_atomic
 
         features, done = _MEMORY[self.key]
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.path, save({"features": features, "done": done.to(torch.uint8)}), point="write:features.safetensors")
+            write_atomic(self.path, lambda tmp: save_file({"features": features, "done": done.to(torch.uint8)}, str(tmp)),
+                         point="write:features.safetensors")
         except Exception as exc:  # OSError, StoreError, or safetensors' own error: the cache is optional
             cache_unusable(self.path.parent, exc)
             self.path = None  # this run goes on with the features in memory

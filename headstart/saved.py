@@ -76,7 +76,7 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
     Saves the head (+ regression scaling) and, of the backbone, everything when it was trained from
     scratch, only the parameters that trained otherwise (the rest reloads from the pre-trained source).
     """
-    from safetensors.torch import save
+    from safetensors.torch import save_file
 
     from headstart.provenance import environment
 
@@ -92,7 +92,8 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
         keep = {k for k in state if not k.startswith("backbone.")} | set(report.trained) | trained_buffers(s.model, report.trained)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items() if k in keep}
     if tensors:
-        write_atomic(out / "weights.safetensors", save(tensors, metadata={"format": "headstart-run", "version": str(FORMAT_VERSION)}))
+        metadata = {"format": "headstart-run", "version": str(FORMAT_VERSION)}
+        write_atomic(out / "weights.safetensors", lambda tmp: save_file(tensors, str(tmp), metadata=metadata))  # streamed
     write_json(out / "metrics.json", {
         "split": "val",
         "status": report.status,

@@ -297,9 +297,10 @@ def test_every_artefact_write_goes_through_a_temp_file_and_os_replace():
         tree = ast.parse(path.read_text())
         writes = _writes(tree)
         # atomic.write_directory fills a staging directory and swaps it in with os.replace: a write inside a function
-        # passed to it (nested in the function that calls it) lands atomically too; atomic.publish os.replace()s a folder.
+        # passed to it (nested in the function that calls it) lands atomically too; atomic.publish os.replace()s a folder;
+        # atomic.write_atomic hands a writer its new temp file's path (save_file streams a large file into it).
         swapping = {id(call) for func, call, _ in writes
-                    if any(move in ast.unparse(func) for move in ("os.replace", "write_directory(", "publish("))}
+                    if any(move in ast.unparse(func) for move in ("os.replace", "write_directory(", "publish(", "write_atomic("))}
         for func, call, name in writes:
             where = f"{path.relative_to(PACKAGE.parent)}:{call.lineno} {func.name}"
             if name in ("write_text", "write_bytes"):

@@ -225,7 +225,7 @@ def _checkpoint_dir(chain: Chain, first_key: str) -> Path:
 
 def save_checkpoint(chain: Chain, folder: Path, step: int) -> None:
     """The chain after ``step``: every model's weights and the method's tensors (safetensors), its state (JSON)."""
-    from safetensors.torch import save
+    from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {f"memory.{k}": v.detach().contiguous().cpu() for k, v in chain.memory.items()}
@@ -240,8 +240,8 @@ def save_checkpoint(chain: Chain, folder: Path, step: int) -> None:
                 continue
             first[where] = key
             tensors[key] = t.detach().contiguous().cpu()
-    data = save(tensors, metadata={"aliases": json.dumps(aliases)})
-    write_atomic(folder / f"step-{step}.safetensors", data, point="write:checkpoint")  # a new temp file, never a planted one
+    write_atomic(folder / f"step-{step}.safetensors", lambda tmp: save_file(tensors, str(tmp), metadata={"aliases": json.dumps(aliases)}),
+                 point="write:checkpoint")
     write_atomic(folder / f"step-{step}.json", json.dumps(chain.state).encode())
 
 
