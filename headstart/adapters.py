@@ -10,7 +10,6 @@ A headstart adapter run directory is a PEFT adapter directory plus the task head
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from headstart.atomic import publish
+from headstart.atomic import fresh_folder, publish
 from headstart.errors import ConfigError, StoreError
 from headstart.outdir import check_new
 
@@ -217,10 +216,8 @@ def _write_run(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
 
     if out.exists():
         raise ConfigError(f"{str(out)!r} already exists; choose a new --out (nothing is overwritten)")
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = fresh_folder(out, "tmp")
     try:
-        tmp.mkdir(parents=True)
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "weights.safetensors"),
                   metadata={"format": "headstart-run", "version": str(FORMAT_VERSION)})
         write_json(tmp / "spec.json", meta)
@@ -422,9 +419,12 @@ def merge_base(directory: str | Path, out: str | Path, *, base: str | None = Non
         raise ConfigError(f"the adapter in {str(directory)!r} does not fit base {name!r}: {str(e).splitlines()[0][:200]}; give --base") from None
     if out.exists():
         raise ConfigError(f"{str(out)!r} already exists; choose a new --out (nothing is overwritten)")
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    merged.save_pretrained(tmp, safe_serialization=True)
-    backbone.tokenizer.save_pretrained(tmp)
-    publish(tmp, out)
+    tmp = fresh_folder(out, "tmp")
+    try:
+        merged.save_pretrained(tmp, safe_serialization=True)
+        backbone.tokenizer.save_pretrained(tmp)
+        publish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return out

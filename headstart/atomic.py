@@ -32,11 +32,15 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _file_mode() -> int:
-    """The mode an ordinary new file gets here: 0o666 less the umask (0o644 under the usual 022)."""
+def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
+
+
+def _file_mode() -> int:
+    """The mode an ordinary new file gets here: 0o666 less the umask (0o644 under the usual 022)."""
+    return 0o666 & ~_umask()
 
 
 def share_files(path: Path) -> None:
@@ -82,6 +86,22 @@ def write_atomic(path: Path, data: bytes | Callable[[Path], None], *, point: str
         raise
 
 
+def fresh_folder(out: Path, tag: str) -> Path:
+    """A new, empty, hidden folder beside ``out`` (``.NAME.<random>.TAG``, made by ``tempfile.mkdtemp``): where a folder
+    is built before it is moved into place. Its name is never guessable, so no planted link can stand in for it.
+
+    Raises:
+        WriteError: it cannot be made there (a StoreError and an OSError).
+    """
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=f".{tag}"))
+        os.chmod(folder, 0o777 & ~_umask())  # mkdtemp makes 0700; the folder it becomes is shared as any the user makes
+        return folder
+    except OSError as exc:
+        raise WriteError(str(out.parent), exc.errno, exc.strerror) from exc
+
+
 def write_directory(out: Path, fill: Callable[[Path], None], *, is_replaceable: Callable[[Path], bool], what: str) -> Path:
     """Build a directory whole, then put it at ``out``: ``fill(staging)`` writes into a sibling staging directory, which
     two renames swap in (the old ``out`` removed only after both). A failure or a kill while filling leaves ``out`` as
@@ -101,11 +121,8 @@ def write_directory(out: Path, fill: Callable[[Path], None], *, is_replaceable: 
         held = f" ({', '.join(names[:3])}{', …' if len(names) > 3 else ''})" if names else ""
         raise StoreError(f"--out {str(out)!r} is a directory holding other files{held}, not a {what}; "
                          f"choose a new directory, e.g. {str(out / 'run')!r}")
-    staging = out.parent / f".{out.name}.saving-{os.getpid()}"
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
+        staging = fresh_folder(out, "saving")
     except OSError as e:
         raise StoreError(f"cannot write to output directory {str(out)!r} ({e.strerror}); choose another --out") from None
     try:
@@ -113,8 +130,7 @@ def write_directory(out: Path, fill: Callable[[Path], None], *, is_replaceable: 
         share_files(staging)
         kill_point("swap:run")
         if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            shutil.rmtree(old, ignore_errors=True)
+            old = fresh_folder(out, "old")  # empty: the rename below replaces it
             os.replace(out, old)
             os.replace(staging, out)
             shutil.rmtree(old, ignore_errors=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import warnings
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import Any
 
 import torch
 
-from headstart.atomic import publish
+from headstart.atomic import fresh_folder, publish
 from headstart.callable_module import make_callable
 from headstart.errors import ConfigError
 from headstart.model_card import model_card
@@ -109,7 +108,7 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     encoder = backbone.model
     if hasattr(encoder, "merge_and_unload"):
         encoder = encoder.merge_and_unload(safe_merge=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.export.tmp")  # our own name: never a folder of the user's
+    tmp = fresh_folder(out, "export.tmp")  # our own new folder: never one of the user's, never a planted link
     try:
         if format == "hf":
             diff = _export_hf(run, encoder, tmp, out, check=lambda d: _check(d, texts, reference, run.task,
@@ -151,7 +150,7 @@ def _export_st(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, 
     from headstart.atomic import write_atomic
 
     backbone, head = run.model.backbone, run.model.head
-    tmp_dir.mkdir(parents=True)
+    tmp_dir.mkdir(parents=True, exist_ok=True)  # fresh_folder made it
     tmp_transformer = tmp_dir / "0_Transformer"
     encoder.save_pretrained(tmp_transformer, safe_serialization=True)
     backbone.tokenizer.save_pretrained(tmp_transformer)
@@ -249,7 +248,7 @@ def _export_hf(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, 
 
     backbone = run.model.backbone
     model = _hf_model(run, encoder)
-    tmp_dir.mkdir(parents=True)
+    tmp_dir.mkdir(parents=True, exist_ok=True)  # fresh_folder made it
     model.save_pretrained(tmp_dir, safe_serialization=True)
     backbone.tokenizer.save_pretrained(tmp_dir)
     tokenizer = plain_tokenizer(tmp_dir, type(backbone.tokenizer).__name__)
@@ -351,7 +350,7 @@ def _export_onnx(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *
 
     backbone = run.model.backbone
     model = _Logits(_hf_model(run, encoder)).eval()
-    tmp_dir.mkdir(parents=True)
+    tmp_dir.mkdir(parents=True, exist_ok=True)  # fresh_folder made it
     backbone.tokenizer.save_pretrained(tmp_dir)
     plain_tokenizer(tmp_dir, type(backbone.tokenizer).__name__)
     sample = backbone.tokenizer((sorted(texts, key=len)[-2:] * 2)[:2], padding=True, truncation=True,

@@ -491,3 +491,19 @@ def test_a_write_that_cannot_start_is_one_line_that_callers_still_read_as_an_ose
     with pytest.raises(WriteError, match=r"\(No space left on device\); free disk space$") as caught:
         write_atomic(tmp_path / "x.json", b"{}")
     assert isinstance(caught.value, OSError) and caught.value.errno == errno.ENOSPC
+
+
+def test_folders_built_beside_their_place_are_new_and_shared_as_any_folder(tmp_path):
+    """fresh_folder's names are never guessable (mkdtemp) and the folder a run becomes keeps the usual mode, not 0700."""
+    import os
+    import stat
+
+    from headstart.atomic import fresh_folder, write_directory
+
+    umask = os.umask(0)
+    os.umask(umask)
+    first, second = fresh_folder(tmp_path / "run", "tmp"), fresh_folder(tmp_path / "run", "tmp")
+    assert first != second and first.name.startswith(".run.") and not any(first.iterdir())
+    out = write_directory(tmp_path / "out", lambda d: (d / "spec.json").write_text("{}"), is_replaceable=lambda p: True, what="run")
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask
+    assert stat.S_IMODE((out / "spec.json").stat().st_mode) == 0o666 & ~umask

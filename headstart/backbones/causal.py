@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from headstart.atomic import fresh_folder, share_files, write_atomic
 from headstart.errors import BackboneError
 
 
@@ -59,10 +59,14 @@ def gguf_folder(path: Path) -> Path:
         del model.config.quantization_config
     model.hf_quantizer = None
     model.is_quantized = False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))  # new: no planted link followed
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
+    tmp = fresh_folder(target, "tmp")  # new: no planted link followed
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        share_files(tmp)  # readable as any file the user makes
+    except BaseException:  # a failed conversion leaves no half folder (0.5 GB) behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     try:
         os.replace(tmp, target)
     except OSError:  # another process converted it meanwhile: theirs is the same file
@@ -85,16 +89,14 @@ def concatenated(parts: list[Path], name: str) -> Path:
     if target.exists() and target.stat().st_size == sum(p.stat().st_size for p in parts):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
+
+    def join(tmp: Path) -> None:
+        with open(tmp, "r+b") as out:  # the file write_atomic made
             for part in parts:
                 with open(part, "rb") as f:
                     shutil.copyfileobj(f, out, 1 << 22)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    write_atomic(target, join)
     return target
 
 
