@@ -436,7 +436,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
                                   group_column=group_column, split_column=split_column)
     sweep = SweepSpec(data=data, backbone=backbone,  # an empty list is refused by name, never read as the defaults
                       strategies=parse_list(text(DEFAULT_STRATEGIES if strategies is None else strategies)),
-                      sizes=parse_sizes(text(DEFAULT_SIZES if sizes is None else sizes)), seeds=seeds, train=as_config(config, TrainConfig),
+                      sizes=parse_sizes(text(DEFAULT_SIZES if sizes is None else sizes), name="sizes"), seeds=seeds, train=as_config(config, TrainConfig),
                       options=as_table(options, name="options", example="{'lora': {'rank': 4}}"),
                       train_by_strategy=as_table(train_by_strategy, name="train_by_strategy",
                                                  example="{'lora': {'lr': 1e-3}}"),

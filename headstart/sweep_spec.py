@@ -158,18 +158,19 @@ class SweepSpec:
         return dataclasses.asdict(self)
 
 
-def parse_sizes(text: str) -> tuple[int | None, ...]:
-    """"8,16,all" -> (8, 16, None), sorted, "all" last; a malformed entry is a ConfigError naming it."""
+def parse_sizes(text: str, *, name: str = "--sizes") -> tuple[int | None, ...]:
+    """"8,16,all" -> (8, 16, None), sorted, "all" last; a malformed or repeated entry is a ConfigError naming it and
+    ``name``, where the sizes came from (``--sizes``, ``sizes in sweep.toml``)."""
     parts = [p.strip() for p in str(text).split(",") if p.strip()]
     if not parts:
-        raise ConfigError(f"--sizes must list sizes like 8,16,32,all; got {text!r}")
+        raise ConfigError(f"{name} must list sizes like 8,16,32,all; got {text!r}")
     sizes = []
     for part in parts:
         try:
             sizes.append(parse_n(part))
         except ConfigError:
-            raise ConfigError(f"--sizes entry {part!r} is not a non-negative integer or 'all'; e.g. --sizes 0,8,16,32,all") from None
-    check_once("--sizes", sizes, "size")
+            raise ConfigError(f"{name} entry {part!r} is not a non-negative integer or 'all'; e.g. --sizes 0,8,16,32,all") from None
+    check_once(name, sizes, "size")
     return tuple(sorted(sizes, key=lambda n: float("inf") if n is None else n))
 
 

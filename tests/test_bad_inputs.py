@@ -235,6 +235,8 @@ CASES = [
          ("--metric rmse is not scored on a classification task", "accuracy, macro_f1")),
     Case("a size named twice in --sizes", lambda f: ["compare", "--data", f.toy(), "--sizes", "16,16", "--out", str(f.path("cmp"))],
          ("--sizes lists a size twice (16, 16)", "give each once")),
+    Case("a size named twice in a config's sizes", lambda f: ["compare", "--data", f.toy(), "--config", f.write("dup.toml", "sizes = [16, 16]\n"),
+         "--out", str(f.path("cmp"))], ("sizes in ", "dup.toml' lists a size twice (16, 16)", "give each once")),
     Case("a strategy named twice in --strategies", lambda f: ["compare", "--data", f.toy(), "--strategies", "lora,lora",
          "--out", str(f.path("cmp"))], ("--strategies lists a strategy twice (lora, lora)", "give each once")),
     Case("size in --sizes larger than the pool", lambda f: ["compare", "--data", f.toy(), "--backbone", "tiny", "--sizes", "8,5000",

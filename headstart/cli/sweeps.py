@@ -110,7 +110,8 @@ def compare(
         cfg = {k: v for k, v in cfg.items() if k != "arms"}
     sweep = SweepSpec(
         data=pick(data, "data", COMPARE_DEFAULTS["data"]), backbone=pick(backbone, "backbone", COMPARE_DEFAULTS["backbone"]),
-        strategies=parse_list(strategies_text), sizes=parse_sizes(sizes_text), seeds=pick(seeds, "seeds", COMPARE_DEFAULTS["seeds"]),
+        strategies=parse_list(strategies_text),
+        sizes=parse_sizes(sizes_text, name="--sizes" if sizes is not None or "sizes" not in cfg else f"sizes in {str(config)!r}"), seeds=pick(seeds, "seeds", COMPARE_DEFAULTS["seeds"]),
         train=TrainConfig(**train_fields), options=_sweep_options(cfg.get("options", {}), option),
         train_by_strategy=dict(cfg.get("train_by_strategy", {})), split=SplitConfig(**split_fields),
         text_column=pick(text_column, "text_column", None), label_column=pick(label_column, "label_column", None),
