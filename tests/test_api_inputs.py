@@ -158,3 +158,8 @@ def test_a_flag_takes_a_bool_numpys_included():
         call(1, x=np.int64(1))
     with pytest.raises(ConfigError, match="packing must be True or False, got str 'no'"):
         headstart.SftConfig(packing="no")
+
+
+def test_meta_train_refuses_a_shot_count_given_twice():
+    with pytest.raises(ConfigError, match=r"--shots lists a shot count twice \(5, 5\)"):
+        headstart.MetaConfig(shots=(5, 5))

@@ -23,6 +23,7 @@ from headstart.continual.methods import METHODS, get_method, method_options
 from headstart.continual.streams import BUILTIN, SCENARIOS, load_stream
 from headstart.callable_module import make_callable
 from headstart.errors import ConfigError, closest
+from headstart.specs import check_once
 
 DEFAULT_ARMS = ("naive", "ewc", "online-ewc", "si", "mas", "lwf", "replay", "joint")
 MAX_TEST = 1000  # test rows per task (each is scored after every later task)
@@ -151,9 +152,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         if modality not in method_of(arm.method).modalities:
             raise ConfigError(f"{arm.method} applies to {'/'.join(method_of(arm.method).modalities)} streams (a column per task of "
                               f"a CNN); {stream!r} holds {modality}s")
-    labels = [a.label for a in parsed]
-    if len(set(labels)) < len(labels):
-        raise ConfigError(f"an arm is named twice in {labels}; give each once")
+    check_once("--arms", [a.label for a in parsed], "arm")
     image = loaded.tasks[0].data.modality == "image"
     train = as_config(config, TrainConfig)
     pretrained_name = backbone or ("mnist-cnn" if image else "all-minilm-l6-v2")

@@ -16,6 +16,7 @@ from torch import nn
 from torch.func import functional_call
 
 from headstart.errors import ConfigError, unknown
+from headstart.specs import check_once
 
 Params = dict[str, torch.Tensor]
 
@@ -78,8 +79,7 @@ def parse_arms(text: str) -> list[str]:
         raise ConfigError(f"--arms is empty; try --arms {','.join(ARMS)}")
     for name in names:
         get_arm(name)
-    if len(set(names)) < len(names):
-        raise ConfigError(f"--arms {text!r} names an arm twice; list each once")
+    check_once("--arms", names, "arm")
     return names
 
 

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from headstart.errors import ConfigError
-from headstart.specs import check_seed
+from headstart.specs import check_once, check_seed
 
 DEFAULT_ARMS = ("protonet", "maml", "fomaml", "reptile")
 SETTINGS = {  # --setting NAME: (base dataset, novel datasets)
@@ -59,6 +59,7 @@ class MetaConfig:
         check_seed(self.seed)
         if self.ways < 2:
             raise ConfigError(f"--ways must be >= 2 (an episode tells classes apart), got {self.ways!r}; try --ways 5")
+        check_once("--shots", self.shots, "shot count")
         if not self.shots or min(self.shots) < 1 or self.train_shots < 1:
             bad = self.train_shots if self.train_shots < 1 else (min(self.shots) if self.shots else "none")
             raise ConfigError(f"--shots must be >= 1 (each class needs a labelled example), got {bad!r}; try --shots 1,5")
@@ -96,8 +97,7 @@ def setting_datasets(setting: str, *, base: str | None = None, novel: str | None
         raise unknown("setting", setting, SETTINGS)
     default_base, default_novel = SETTINGS[setting]
     novel_names = tuple(n.strip() for n in novel.split(",") if n.strip()) if novel is not None else default_novel
-    if len(set(novel_names)) < len(novel_names):
-        raise ConfigError(f"--novel {novel!r} names a dataset twice; list each once")
+    check_once("--novel", novel_names, "dataset")
     return base or default_base, novel_names
 
 

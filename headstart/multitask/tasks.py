@@ -28,6 +28,7 @@ from headstart.data.dataset import Dataset
 from headstart.data.labels import AS_CLASSES
 from headstart.data.splits import SplitConfig, Splits
 from headstart.errors import ColumnError, ConfigError, DataError
+from headstart.specs import check_once
 
 KINDS = ("classification", "regression")
 METRIC = {"classification": "accuracy", "regression": "rmse"}  # each task's test metric (the report's)
@@ -101,9 +102,7 @@ def load_tasks(text: str | list[str] | tuple[str, ...], *, text_column: str | No
     if len(items) < 2:
         raise ConfigError(f"--tasks needs two or more tasks, got {len(items)} ({','.join(items) or 'none'}); e.g. --tasks "
                           "drug-reviews,drug-reviews-sentiment,drug-reviews-rating")
-    twice = sorted({t for t in items if items.count(t) > 1})
-    if twice:
-        raise ConfigError(f"--tasks names {twice[0]!r} twice; list each task once")
+    check_once("--tasks", items, "task")
     tasks = tuple(load_task(item, text_column=text_column) for item in items)
     modalities = {t.data.modality for t in tasks}
     if len(modalities) > 1:

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from headstart.errors import ConfigError, unknown
+from headstart.specs import check_once
 
 
 @dataclass(frozen=True)
@@ -193,8 +194,7 @@ def parse_weightings(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]
     for name in names:
         if name not in WEIGHTINGS:
             raise unknown("weighting", name, WEIGHTINGS)
-    if len(set(names)) < len(names):
-        raise ConfigError(f"--weighting {','.join(names)!r} names a weighting twice; list each once")
+    check_once("--weighting", names, "weighting")
     return tuple(names)
 
 

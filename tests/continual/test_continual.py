@@ -241,7 +241,7 @@ def test_lora_per_task_cannot_forget_and_is_refused_without_a_task_id(stream, tm
     ("naive,ewcc", "unknown continual method or strategy 'ewcc'"),
     ("replay[size=0]", "replay size must be a positive integer"),
     ("ewc[lambda=3]", "unknown option(s) ['lambda'] for ewc"),
-    ("naive,naive", "an arm is named twice"),
+    ("naive,naive", "--arms lists an arm twice"),
     ("embed-logreg+ewc", "embed-logreg is fitted by a closed-form solver"),
 ])
 def test_bad_arms_are_refused_before_any_training(arms, message, stream, tmp_path, tiny_registry):

@@ -101,7 +101,7 @@ def test_a_file_column_is_a_task_and_bad_task_lists_are_refused(tmp_path):
     unnamed.write_text("text,stars,votes\n" + "".join(f"review {i},{i % 5},{i % 3}\n" for i in range(40)))
     for text, error, message in [
         (str(path) + ":label", ConfigError, "--tasks needs two or more tasks, got 1"),
-        (f"{path}:label,{path}:label", ConfigError, "names .*tasks.csv:label' twice"),
+        (f"{path}:label,{path}:label", ConfigError, r"--tasks lists a task twice \(.*tasks.csv:label, "),
         (f"{path}:label,{tmp_path}/missing.csv:label", DataError, "no file '.*missing.csv'; a task is a built-in dataset, a file, or FILE:COLUMN"),
         (f"{path}:label,{path}:", ConfigError, "names no column after ':'; write FILE:COLUMN"),
         (f"{path}:label,{path}:nope", DataError, r"label column 'nope' not found in .*; name it in --tasks as .*tasks.csv:COLUMN$"),

@@ -111,7 +111,7 @@ def test_weightings_are_named_and_bad_names_or_options_are_refused():
     assert parse_weightings("equal, gradnorm") == ("equal", "gradnorm")
     with pytest.raises(ConfigError, match="unknown weighting 'gradnrom'; did you mean 'gradnorm'"):
         parse_weightings("equal,gradnrom")
-    with pytest.raises(ConfigError, match="names a weighting twice"):
+    with pytest.raises(ConfigError, match="--weighting lists a weighting twice"):
         parse_weightings("equal,equal")
     with pytest.raises(ConfigError, match="--alpha must be a number in"):
         WeightingOptions(alpha=-1)
