@@ -281,7 +281,8 @@ def plain_tokenizer(folder: Path, name: str) -> str:
     from headstart.atomic import write_atomic
 
     if not isinstance(getattr(transformers, name, None), type):
-        raise ConfigError(f"the run's tokenizer is a {name}, not a transformers class; export needs one transformers loads")
+        raise ConfigError(f"the run's tokenizer is a {name}, not a transformers class, so no folder could load it without "
+                          "running code; train the run on a backbone folder whose tokenizer transformers has, then export")
     path = folder / "tokenizer_config.json"
     settings = json.loads(path.read_text()) if path.exists() else {}
     settings.pop("auto_map", None)
@@ -306,11 +307,10 @@ def _outputs(logits: torch.Tensor, task: str) -> torch.Tensor:
 
 def _check(folder: Path, texts: list[str], reference: torch.Tensor, task: str, *, max_length: int) -> float:
     """Load the folder as a user would and compare its outputs with the run's."""
+    import transformers
     from transformers import AutoModelForSequenceClassification
 
-    model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
-    import transformers
-
+    model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()  # headstart's own class
     name = json.loads((folder / "tokenizer_config.json").read_text())["tokenizer_class"]  # plain_tokenizer's: never the folder's code
     tokenizer = getattr(transformers, name).from_pretrained(folder)
     with torch.no_grad():

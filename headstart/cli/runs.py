@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -189,7 +190,7 @@ def train(
                    + (f"; its most frequent class is {100 * o['majority']:.1f}% of these rows" if o.get("majority") is not None else "")
                    + one_class_text(o)
                    + (f"  [{o['note']}]" if o.get("note") else ""))
-    typer.echo(f"next: headstart evaluate {out}")
+    typer.echo(f"next: headstart evaluate {shlex.quote(str(out))}")
 
 
 @app.command()
