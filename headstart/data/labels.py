@@ -121,5 +121,13 @@ def encode_labels(labels: list[Any], task: str, where: str, column: str) -> tupl
     if merged:
         shown = ", ".join(f"{r!r} as {c!r}" for r, c in merged[:3]) + (f" and {len(merged) - 3} more" if len(merged) > 3 else "")
         notes.append(f"labels written differently were read as one class: {shown}")
+    by_case: dict[str, list[str]] = {}
+    for name in names:
+        by_case.setdefault(name.casefold(), []).append(name)
+    cased = [group for group in by_case.values() if len(group) > 1]
+    if cased:  # NEG and neg: most likely one class, but a file may mean two; said, not guessed
+        shown = ", ".join(" / ".join(repr(n) for n in group) for group in cased[:3]) + (f" and {len(cased) - 3} more" if len(cased) > 3 else "")
+        notes.append(f"labels that differ only in case are read as different classes: {shown}; if each is one class, write "
+                     "it one way in the file")
     index = {n: i for i, n in enumerate(names)}
     return np.asarray([index[v] for v in as_text], dtype=np.int64), names, notes
