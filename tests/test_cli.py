@@ -486,3 +486,17 @@ def test_every_train_setting_has_its_flag(monkeypatch, capsys, toy_csv, tiny_reg
     monkeypatch.setattr(headstart.meta.train, "meta_train", captured)
     cli(["meta-train", "--arms", "protonet", "--probe-c", "0.5", "--out", str(tmp_path / "meta")], monkeypatch, capsys)
     assert [c.probe_c for c in configs] == [0.5]
+
+
+def test_predict_says_which_column_it_read_and_keeps_the_order_its_help_gives(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    out = tmp_path / "run"
+    assert cli([*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "16",
+                "--max-steps", "2", "--min-steps", "2", "--out", str(out)], monkeypatch, capsys)[0] == 0
+    table = tmp_path / "in.csv"
+    pd.DataFrame({"id": [1, 2], "title": ["A", "B"], "body": ["good great film", "awful dull plot"]}).to_csv(table, index=False)
+    code, stdout, err = cli(["predict", str(out), str(table)], monkeypatch, capsys)
+    assert code == 0 and "note: in.csv: reading column 'body' as the text to predict on (--text-column NAME picks another)" in err, err
+    first = json.loads(stdout.splitlines()[0])
+    assert list(first)[:4] == ["text", "id", "title", "label"] and first["text"] == "good great film"
+    code, _, err = cli(["predict", str(out), str(table), "--text-column", "body"], monkeypatch, capsys)
+    assert code == 0 and "reading column" not in err

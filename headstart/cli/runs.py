@@ -244,8 +244,9 @@ def predict(
 ) -> None:
     """Predict labels and class probabilities for raw texts (or images, for a run on an image backbone).
 
-    A table's other columns come with each prediction, in the table's order; one named like a key of the prediction
-    (a labelled table's label) as input_<name>.
+    Each row gives its input first (as text, or input for an image), then the table's other columns in the table's
+    order, then the prediction; a column named like a key of the prediction (a labelled table's label) comes as
+    input_<name>.
 
     With --adapter-dir, several adapter runs share one base model in this process and --adapter picks
     the one that predicts (the Python API, headstart.AdapterSet, switches per call).

@@ -341,6 +341,8 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None) -> tupl
         return lines, [{} for _ in lines]
     frame = read_frame(path, labelled=False)
     column = pick_text_column(frame, text_column, str(path))
+    if text_column is None and column != "text" and len(frame.columns) > 1:  # a guess among several columns: said
+        log.info("%s: reading column %r as the text to predict on (--text-column NAME picks another)", Path(path).name, column)
     texts = text_values(frame, column).tolist()
     if not texts:
         raise DataError(f"{str(path)!r} has no rows to predict on (only its header); add one input per row")
