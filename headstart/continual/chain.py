@@ -354,6 +354,8 @@ def run_chain(chain: Chain, store: Any, *, progress: Any = None) -> int:
 def _drop_folder(folder: Path, indices: list[int]) -> None:
     for i in indices:
         drop_checkpoint(folder, i)
+    for stray in folder.glob(".step-*.tmp"):  # a write_atomic temp file a kill left: the chain it was for is complete
+        stray.unlink(missing_ok=True)
     try:
         folder.rmdir()
     except OSError:
