@@ -7,6 +7,7 @@ Every mistake a user can make (a bad path, an unknown name, an out-of-range numb
 from __future__ import annotations
 
 import difflib
+import errno
 import functools
 import inspect
 from collections.abc import Callable, Iterable
@@ -52,10 +53,10 @@ class WriteError(StoreError, OSError):
     """A file headstart writes could not be made: one line for the CLI (a StoreError), and an OSError with the errno and
     strerror for a caller that says what the failure costs (a spooled result, a ranking)."""
 
-    def __init__(self, folder: str, errno: int | None, strerror: str | None) -> None:
-        OSError.__init__(self, errno, strerror, folder)
-        hint = {28: "free disk space", 30: "the file system is read-only: choose another folder",
-                13: "check its permissions", 1: "check its permissions"}.get(errno or 0, "check the folder")
+    def __init__(self, folder: str, code: int | None, strerror: str | None) -> None:
+        OSError.__init__(self, code, strerror, folder)
+        hint = {errno.ENOSPC: "free disk space", errno.EROFS: "the file system is read-only: choose another folder",
+                errno.EACCES: "check its permissions", errno.EPERM: "check its permissions"}.get(code or 0, "check the folder")
         self.message = f"cannot write into {folder!r} ({strerror}); {hint}"
 
     def __str__(self) -> str:
