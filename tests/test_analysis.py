@@ -523,3 +523,12 @@ def test_seconds_per_step_leave_out_the_learning_rate_trials() -> None:
     (row,) = analysis.curves([tuned, plain])
     assert row["seconds_per_step"] == pytest.approx((2.0 / 20 + 4.0 / 20) / 2)
     assert row["train_seconds"] == pytest.approx(7.0), "the train time column keeps what tuning cost"
+
+
+def test_a_pick_on_two_seeds_says_its_intervals_decide_little() -> None:
+    """The trial's 2-seed compare quoted 'CI -75.7 to +74.7' with no word on why: t with one degree of freedom."""
+    two = grid({"lora": {16: [0.70, 0.72]}, "probe": {16: [0.60, 0.61]}}, {"lora": 2, "probe": 1})
+    (band,) = analysis.recommend(two)
+    assert "note: on 2 seeds an interval spans 12.7 standard errors" in band["text"] and "--seeds 3 or more" in band["text"]
+    three = grid({"lora": {16: [0.70, 0.72, 0.71]}, "probe": {16: [0.60, 0.61, 0.62]}}, {"lora": 2, "probe": 1})
+    assert "12.7 standard errors" not in analysis.recommend(three)[0]["text"]

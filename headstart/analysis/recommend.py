@@ -193,7 +193,9 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     if margin_points is not None and not (isinstance(margin_points, (int, float)) and 0 <= margin_points < math.inf):
         raise ConfigError(f"--margin must be a number of points >= 0, got {margin_points!r}; e.g. --margin 1")
     picks = [_pick(table, n, metric, better_high, confidence, margin_points) for n in sizes(table)]
-    lost = [c for c in counts(results) if c["failed"] or c["diverged"]]
+    tally = counts(results)
+    lost = [c for c in tally if c["failed"] or c["diverged"]]
+    done = {(c["strategy"], c["n"]): c["done"] for c in tally}
     flagged = budget_flags(results)
     groups: list[list[dict[str, Any]]] = []
     for p in picks:
@@ -206,7 +208,8 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     bands = []
     for i, g in enumerate(groups):
         where = _where(g[0], g[-1], len(groups) == 1, i == 0, i == len(groups) - 1)
-        text = _band_text(g[0], where, metric, better_high) + _later_sizes(g, metric, better_high) + _caveats(g, lost, flagged)
+        text = (_band_text(g[0], where, metric, better_high) + _later_sizes(g, metric, better_high) + _few_seeds(g, done)
+                + _caveats(g, lost, flagged))
         empty = all((p["strategy"], p["n"]) in nothing for p in g)
         if empty:
             text = (f"{where}: no arm to recommend — the best on validation, {g[0]['strategy']}, never beat the majority-class "
@@ -215,6 +218,15 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
         bands.append({"from_n": g[0]["n"], "to_n": g[-1]["n"], "strategy": g[0]["strategy"], "evidence": g, "text": text,
                       **({"learned_nothing": True} if empty else {})})
     return bands
+
+
+def _few_seeds(group: list[dict[str, Any]], done: dict[tuple[str, int | str], int]) -> str:
+    """Where the band's pick stands on two seeds: its intervals span t(1) = 12.7 standard errors, so they decide little."""
+    two = [p for p in group if done.get((p["strategy"], p["n"])) == 2 and not p.get("label_free")]
+    if not two:
+        return ""
+    return ("; note: on 2 seeds an interval spans 12.7 standard errors (t with 1 degree of freedom), so these "
+            "differences decide little: --seeds 3 or more")
 
 
 def _later_sizes(group: list[dict[str, Any]], metric: str, better_high: bool) -> str:
