@@ -310,6 +310,7 @@ def test_cli_lists_shows_merges_and_predicts_with_a_chosen_adapter(toy_csv, tiny
     assert text[-1] == "3 listed (1 headstart, 2 headstart-peft)", text
     assert len({line.index(" headstart") for line in text[:-1]}) == 1, "the columns line up"
     assert all(line.endswith(" kB") for line in text[:-1]), text
+    assert [line.split()[2] for line in text[:-1]] == ["lora", "lora", "bitfit"], "strategy names, one case, as headstart spells them"
     shown = runner.invoke(app, ["adapters", "show", str(tmp_path / "runs" / "a")])
     assert shown.exit_code == 0 and "LORA" in shown.output
     merged = runner.invoke(app, ["adapters", "merge", str(tmp_path / "runs" / "a"), "--out", str(tmp_path / "m")])

@@ -39,7 +39,8 @@ def adapters_list(
     width = max((len(i.directory) for i in infos), default=0)
     for i in infos:
         params = f"{i.trainable_params:,}" if i.trainable_params is not None else "?"
-        typer.echo(f"{i.directory:<{width}}  {i.kind:<14} {str(i.method):<14} base={i.base}  trainable={params}  "
+        method = i.strategy or str(i.method).lower()  # a run's strategy (lora, dora, bitfit); a plain PEFT folder's type
+        typer.echo(f"{i.directory:<{width}}  {i.kind:<14} {method:<14} base={i.base}  trainable={params}  "
                    f"{bytes_text(i.adapter_bytes)}")
     # kinds: headstart-peft and peft hold adapters; merged, a full model; headstart, the run's trained weights (BitFit or
     # Houlsby adapters, or a whole fine-tuned model or probe head): counted apart rather than all called adapters
