@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headstart.data.splits import SplitConfig
-from headstart.errors import ConfigError, closest
+from headstart.errors import ConfigError, closest, with_article
 
 # Bump when a change to the code changes results for the same spec: old store rows then stop matching.
 RESULTS_VERSION = 6  # 2: dropout stays on inside trained blocks; 3: frozen blocks stay in eval mode after each validation;
@@ -128,8 +128,7 @@ def check_once(flag: str, values: Any, noun: str) -> None:
     values = list(values)
     if len(set(values)) != len(values):
         shown = ", ".join("all" if v is None else str(v) for v in values)
-        article = "an" if noun[0] in "aeiou" else "a"
-        raise ConfigError(f"{flag} lists {article} {noun} twice ({shown}); give each once")
+        raise ConfigError(f"{flag} lists {with_article(noun)} twice ({shown}); give each once")
 
 
 def check_count(name: str, value: Any, *, example: int) -> int | None:

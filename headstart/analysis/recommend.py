@@ -208,7 +208,7 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     bands = []
     for i, g in enumerate(groups):
         where = _where(g[0], g[-1], len(groups) == 1, i == 0, i == len(groups) - 1)
-        text = (_band_text(g[0], where, metric, better_high) + _later_sizes(g, metric, better_high) + _few_seeds(g, done)
+        text = (_band_text(g[0], where, metric, better_high) + _later_sizes(g, metric) + _few_seeds(g, done)
                 + _caveats(g, lost, flagged))
         empty = all((p["strategy"], p["n"]) in nothing for p in g)
         if empty:
@@ -222,14 +222,13 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
 
 def _few_seeds(group: list[dict[str, Any]], done: dict[tuple[str, int | str], int]) -> str:
     """Where the band's pick stands on two seeds: its intervals span t(1) = 12.7 standard errors, so they decide little."""
-    two = [p for p in group if done.get((p["strategy"], p["n"])) == 2 and not p.get("label_free")]
-    if not two:
+    if not any(done.get((p["strategy"], p["n"])) == 2 for p in group):  # a label-free pick stands on its n = 0 runs: absent
         return ""
     return ("; note: on 2 seeds an interval spans 12.7 standard errors (t with 1 degree of freedom), so these "
             "differences decide little: --seeds 3 or more")
 
 
-def _later_sizes(group: list[dict[str, Any]], metric: str, better_high: bool) -> str:
+def _later_sizes(group: list[dict[str, Any]], metric: str) -> str:
     """Where, at a band's later sizes, the pick trails an arm on test (the band's text quotes its first size only)."""
     def gap(v: dict[str, Any]) -> str:  # the pick's shortfall, positive
         low, high, form = -v["ci"][1], -v["ci"][0], ".1f" if metric in PERCENT_METRICS else ".2g"
