@@ -251,7 +251,9 @@ def test_check_leakage_text(leaky_csv):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("leakage: ") and "exact" in lines[0] and "near" in lines[0]
     assert lines[1].lstrip().startswith(("0.", "1.00")) and "test:" in lines[1] and "train:" in lines[2]
-    assert lines[-1].startswith("warning: ")  # several percent of this test set are copies
+    warning = next(i for i, line in enumerate(lines) if line.startswith("warning: "))  # several percent are copies
+    # the copies carry random labels, so some contradict their originals: that line and its examples come last
+    assert lines[warning + 1].startswith("label conflicts: ") and " / " in lines[warning + 2]
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -291,13 +293,66 @@ def test_compare_writes_leakage_json(leaky_csv, tmp_path, monkeypatch, make_tiny
     payload = json.loads((out / "leakage.json").read_text())
     assert payload["split"]["dedupe"] is True and payload["removed_from_test"] == payload["exact"] + payload["near"] > 0
     assert "leakage: " in result.stdout and "removed from test (--dedupe)" in result.stdout
-    assert "warning" not in result.output  # nothing left to warn about
+    # nothing left to warn about but the copies' random labels, which contradict their originals
+    assert [line for line in result.output.splitlines() if "warning" in line] == [
+        f"warning: label conflicts: {payload['conflicts']} inputs carry two or more different labels "
+        f"({payload['conflict_rows']} rows); no model can be right on all of them, so fix or drop them in the data "
+        "(headstart check-leakage shows them)"]
     assert not list(out.glob(".*.tmp"))
     from headstart.store import Store
 
     with Store(out, create=False) as store:
         (row,) = store.results()
     assert row.metrics["n"] == payload["n_test"] - payload["removed_from_test"]
+
+
+def conflicting() -> Dataset:
+    """Six rows: 'Great film!' twice as pos and once (re-cased) as neg; 'dull' as neg twice; 'fine' pos, 'FINE.' neg."""
+    texts = ["Great film!", "great film", "GREAT FILM", "dull", "dull", "fine", "FINE."]
+    labels = np.array([1, 1, 0, 0, 0, 1, 0])
+    return Dataset(name="conflicts", inputs=texts, targets=labels, task="classification", label_names=("neg", "pos"))
+
+
+def test_label_conflicts_are_counted_over_every_row():
+    data = conflicting()
+    report = find_leakage(data, Splits(pool=np.arange(3), val=np.arange(3, 5), test=np.arange(5, 7)), examples=5)
+    assert (report.conflicts, report.conflict_rows) == (2, 5)  # 'dull' agrees with itself
+    assert [labels for _, labels in report.conflict_examples] == [["neg", "pos"], ["neg", "pos"]]
+    assert report.conflict_examples[0][0] == "Great film!"
+    assert report.conflicts_summary().startswith("label conflicts: 2 inputs carry two or more different labels (5 rows)")
+    assert report.to_dict()["conflict_examples"][1] == {"text": "fine", "labels": ["neg", "pos"]}
+
+
+def test_conflicts_count_only_disagreeing_copies_and_never_regression(leaky):
+    data, splits, _ = leaky
+    # exact copies: test row 100 + i of train row 10 i (i < 5); labels are row % 2, so rows 101 and 103 disagree
+    assert (find_leakage(data, splits).conflicts, find_leakage(data, splits).conflict_rows) == (2, 4)
+    agreeing = dataclasses.replace(data, targets=np.zeros(len(data.targets), dtype=np.int64))
+    assert find_leakage(agreeing, splits).conflicts == 0
+    regression = dataclasses.replace(conflicting(), task="regression", label_names=(),
+                                     targets=np.array([1.0, 2.0, 3.0, 1.0, 1.0, 0.5, 0.0], dtype=np.float32))
+    report = find_leakage(regression, Splits(pool=np.arange(3), val=np.arange(3, 5), test=np.arange(5, 7)))
+    assert (report.conflicts, report.conflict_rows, report.conflicts_summary()) == (0, 0, "")
+
+
+def test_multilabel_conflicts_compare_label_sets():
+    targets = np.array([[1, 0, 1], [1, 0, 1], [0, 1, 0], [0, 1, 1]], dtype=np.float32)
+    data = Dataset(name="ml", inputs=["a b", "A B", "c", "c!"], targets=targets, task="multilabel", label_names=("x", "y", "z"))
+    report = find_leakage(data, Splits(pool=np.arange(2), val=np.arange(2, 3), test=np.arange(3, 4)))
+    assert (report.conflicts, report.conflict_rows) == (1, 2)
+    assert report.conflict_examples == [("c", ["{y, z}", "{y}"])]
+
+
+def test_check_leakage_shows_label_conflicts(tmp_path):
+    data = conflicting()
+    path = tmp_path / "c.csv"
+    pd.DataFrame({"text": data.inputs * 4, "label": [data.label_names[y] for y in data.targets] * 4}).to_csv(path, index=False)
+    result = runner.invoke(app, ["check-leakage", "--data", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("label conflicts: 2 inputs"))
+    assert "(20 rows)" in lines[at]
+    assert lines[at + 1].strip() == "neg / pos:  Great film!" and lines[at + 2].strip() == "neg / pos:  fine"
 
 
 # ---- real data -----------------------------------------------------------------------------------------

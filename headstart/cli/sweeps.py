@@ -232,6 +232,8 @@ def _parse_grid_flag(text: str) -> tuple[str, str]:
 
 def _print_leakage(report: Any, *, dedupe: bool, err: bool = False) -> None:
     typer.echo(report.summary() + ("; removed from test (--dedupe)" if dedupe and report.exact + report.near else ""), err=err)
+    if report.conflicts:
+        typer.echo(f"warning: {report.conflicts_summary()} (headstart check-leakage shows them)", err=err)
     if report.fraction > LEAKAGE_WARN and not dedupe:
         typer.echo(f"warning: {100 * report.fraction:.1f}% of the test set duplicates training data, so test scores are "
                    "optimistic; re-run with --dedupe (headstart check-leakage shows the pairs)", err=err)
@@ -324,6 +326,10 @@ def check_leakage(
     if report.fraction > LEAKAGE_WARN:
         typer.echo(f"warning: {100 * report.fraction:.1f}% of the test set duplicates training data; "
                    "compare --dedupe drops those test examples")
+    if report.conflicts:
+        typer.echo(report.conflicts_summary())
+        for text, labels in report.conflict_examples:
+            typer.echo(f"  {' / '.join(labels)}:  {_clip(text)}")
 
 
 def _clip(text: str, width: int = 100) -> str:

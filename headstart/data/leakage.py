@@ -12,6 +12,10 @@ texts: the same review posted under two product names, a retweet, a template). T
 
 Images are checked for exact copies only (same shape and pixels).
 
+The same pass counts label conflicts: inputs that occur (exactly, after normalisation) in two or more rows of the
+whole dataset with different labels. Every such text caps the accuracy any model can reach on it, and a conflict
+between a training row and a test row scores the model against the opposite of what it was taught.
+
 Hashing is a pure function of the texts (words get ids in order of first appearance; fixed hash
 coefficients), so the result does not depend on ``PYTHONHASHSEED`` and ``SplitConfig(dedupe=True)``
 re-splits identically in every process. numpy only: no torch import.
@@ -49,6 +53,10 @@ class LeakageReport:
         examples: up to ``examples`` pairs (test text, train text, Jaccard similarity), exact ones at 1.0.
         threshold: the Jaccard threshold used for ``near``.
         data: the dataset's name.
+        conflicts: inputs (after normalisation) that carry two or more different labels, over every row of the data;
+            0 for regression, where equal texts with different values are not a contradiction.
+        conflict_rows: the rows holding those inputs.
+        conflict_examples: up to ``examples`` of them, each (text, the labels it carries by name).
     """
 
     n_test: int
@@ -58,16 +66,33 @@ class LeakageReport:
     examples: list[tuple[str, str, float]] = field(default_factory=list)
     threshold: float = DEFAULT_THRESHOLD
     data: str = ""
+    conflicts: int = 0
+    conflict_rows: int = 0
+    conflict_examples: list[tuple[str, list[str]]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["examples"] = [{"test": t, "train": s, "similarity": round(sim, 4)} for t, s, sim in self.examples]
+        out["conflict_examples"] = [{"text": t, "labels": list(labels)} for t, labels in self.conflict_examples]
         return out
 
     def summary(self) -> str:
         """One line: ``leakage: 12 of 2,561 test examples (0.47%) duplicate pool/validation examples (3 exact, 9 near, ...)``."""
         return (f"leakage: {self.exact + self.near:,} of {self.n_test:,} test examples ({100 * self.fraction:.2f}%) duplicate "
                 f"pool/validation examples ({self.exact:,} exact, {self.near:,} near, Jaccard >= {self.threshold:g})")
+
+    def conflicts_summary(self) -> str:
+        """One line on label conflicts, or "" when there are none."""
+        return conflict_sentence(self.conflicts, self.conflict_rows)
+
+
+def conflict_sentence(conflicts: int, rows: int) -> str:
+    """``label conflicts: 3 inputs carry two or more labels (7 rows) ...``, or "" for none."""
+    if not conflicts:
+        return ""
+    which = "1 input carries" if conflicts == 1 else f"{conflicts:,} inputs carry"
+    return (f"label conflicts: {which} two or more different labels ({rows:,} rows); no model can be right on all of them, "
+            "so fix or drop them in the data")
 
 
 def normalize(text: str) -> str:
@@ -109,8 +134,49 @@ def find_leakage(data: "Dataset", splits: "Splits", *, threshold: float = DEFAUL
     pairs = [(_shown(data, splits.test[i]), _shown(data, train[match[i]]), float(similarity[i])) for i in shown]
     n_test = len(splits.test)
     n_exact, n_near = int(exact.sum()), int(near.sum())
+    conflicts, conflict_rows, conflict_examples = label_conflicts(data, inputs, examples)
     return LeakageReport(n_test=n_test, exact=n_exact, near=n_near, fraction=(n_exact + n_near) / max(n_test, 1),
-                         examples=pairs, threshold=threshold, data=data.name)
+                         examples=pairs, threshold=threshold, data=data.name, conflicts=conflicts,
+                         conflict_rows=conflict_rows, conflict_examples=conflict_examples)
+
+
+def label_conflicts(data: "Dataset", inputs: list[Any], examples: int) -> tuple[int, int, list[tuple[str, list[str]]]]:
+    """Inputs equal after ``normalize`` (images: equal digests) that carry different labels, over every row.
+
+    Args:
+        data: the dataset (its targets and label names).
+        inputs: what ``comparable`` compares for it, one per row.
+        examples: how many conflicting inputs to return for display.
+
+    Returns:
+        (inputs in conflict, rows holding them, up to ``examples`` of (shown input, its labels by name, sorted)).
+        Regression data has none: equal texts with different values are noise, not a contradiction.
+    """
+    if data.task == "regression" or len(inputs) == 0:
+        return 0, 0, []
+    normal = [normalize(x) for x in inputs] if data.modality != "image" else list(inputs)
+    unique: dict[str, int] = {}
+    doc = np.fromiter((unique.setdefault(t, len(unique)) for t in normal), dtype=np.int64, count=len(normal))
+    targets = np.asarray(data.targets)
+    label = (np.unique(targets.reshape(len(targets), -1), axis=0, return_inverse=True)[1].reshape(-1)
+             if targets.ndim > 1 else targets.astype(np.int64))  # multilabel: one id per distinct label set
+    pairs = np.unique(np.stack([doc, label], axis=1), axis=0)
+    docs, counts = np.unique(pairs[:, 0], return_counts=True)
+    texts = list(unique)
+    clashing = docs[(counts > 1) & np.asarray([texts[d] != "" for d in docs], dtype=bool)]
+    in_conflict = np.isin(doc, clashing)
+    shown = []
+    for d in clashing[:examples]:
+        rows = np.flatnonzero(doc == d)
+        shown.append((_shown(data, rows[0]), sorted({_label_name(data, r) for r in rows})))
+    return len(clashing), int(in_conflict.sum()), shown
+
+
+def _label_name(data: "Dataset", row: int) -> str:
+    target = np.asarray(data.targets[row])
+    if target.ndim:  # multilabel
+        return "{" + ", ".join(data.label_names[i] for i in np.flatnonzero(target > 0.5)) + "}"
+    return data.label_names[int(target)] if data.label_names else str(target)
 
 
 def check_leakage(data: str = "rotten-tomatoes", *, text_column: str | None = None, label_column: str | None = None,

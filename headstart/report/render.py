@@ -16,6 +16,7 @@ from typing import Any
 
 from headstart.analysis import summarize
 from headstart.analysis.backbone_ranking import ranked_beside_measured
+from headstart.data.leakage import conflict_sentence
 from headstart.atomic import write_atomic  # noqa: F401  (used here and by callers that import it from the report)
 from headstart.errors import StoreError
 from headstart.report.chart import chart_png
@@ -61,6 +62,9 @@ def leakage_summary(directory: Path) -> dict[str, Any] | None:
     warn = fraction > LEAKAGE_WARN and not found.get("removed_from_test")
     if warn:
         text += "; above 1%: test scores are optimistic, re-run compare with --dedupe"
+    conflicts = conflict_sentence(int(found.get("conflicts") or 0), int(found.get("conflict_rows") or 0))
+    if conflicts:
+        text += f". {conflicts[0].upper()}{conflicts[1:]}"
     return {"text": text, "warn": warn, "fraction": fraction, "exact": found["exact"], "near": found["near"], "n_test": n_test}
 
 

@@ -176,6 +176,17 @@ def test_report_states_leakage_and_warns_above_one_percent(tmp_path: Path, exact
     assert '"leakage"' in paths["report.html"].read_text()
 
 
+def test_report_names_label_conflicts(tmp_path: Path) -> None:
+    make_store(tmp_path, sweep_results())
+    found = {"n_test": 1000, "exact": 1, "near": 0, "fraction": 0.001, "threshold": 0.8, "examples": [], "removed_from_test": 0}
+    (tmp_path / "leakage.json").write_text(json.dumps({**found, "conflicts": 3, "conflict_rows": 7}))
+    text = json.loads(render(tmp_path)["results.json"].read_text())["leakage"]["text"]
+    assert text.endswith(". Label conflicts: 3 inputs carry two or more different labels (7 rows); no model can be right "
+                         "on all of them, so fix or drop them in the data")
+    (tmp_path / "leakage.json").write_text(json.dumps(found))  # written before the count existed
+    assert "conflicts" not in json.loads(render(tmp_path)["results.json"].read_text())["leakage"]["text"]
+
+
 def test_report_without_leakage_file_or_with_a_damaged_one(tmp_path: Path) -> None:
     make_store(tmp_path, sweep_results())
     assert json.loads(render(tmp_path)["results.json"].read_text())["leakage"] is None
