@@ -32,6 +32,7 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              + (f", objective terms {md_code(json.dumps(resolved['terms']))}" if resolved.get("terms") else "")
              + f", on {resolved.get('n')} labelled examples of {md_code(data.get('name'))} (data hash {str(data.get('hash', ''))[:12]}), "
              f"seed {resolved.get('seed')}, backbone {md_code(resolved.get('backbone'))}.", "",
+             *_merged(meta.get("merge")),
              "## Metrics", "",
              f"Validation ({chose}"
              + (f", {val['n']:g} examples" if isinstance(val.get("n"), (int, float)) else "") + "): "
@@ -41,3 +42,15 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              "## Use", "", how, "",
              "## Environment", "", md_fence(json.dumps(env, indent=2, sort_keys=True)), ""]
     return "\n".join(lines)
+
+
+def _merged(merge: Any) -> list[str]:
+    """A merged run's paragraph (``headstart adapters merge``): where the adapter came from and how the merge was checked."""
+    if not isinstance(merge, dict):
+        return []
+    diff, inputs = merge.get("max_abs_diff"), merge.get("inputs")
+    checked = (f"; its outputs match the adapter's to {diff:.2g} (largest difference) on {inputs} validation inputs"
+               if isinstance(diff, (int, float)) and isinstance(inputs, int) else "")
+    return [f"The adapter of {md_code(merge.get('from'))} is merged into the base weights"
+            + (", dequantized from the 4-bit base" if merge.get("dequantized") is True else "") + checked
+            + "; `headstart adapters unmerge` takes it apart again.", ""]

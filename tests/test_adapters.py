@@ -114,8 +114,12 @@ def test_merge_gives_the_same_outputs_and_unmerge_gives_back_the_base(lora_dir, 
     state = {k.removeprefix("backbone.model."): v for k, v in merged.model.state_dict().items()}
     changed = {k for k, v in base.items() if not torch.equal(state[k], v)}
     assert changed and all(k.endswith(("query.weight", "value.weight")) for k in changed)
+    card = (tmp_path / "merged" / "README.md").read_text()
+    assert f"The adapter of `{lora_dir}` is merged into the base weights; its outputs match" in card
+    assert f"headstart predict {tmp_path / 'merged'} -" in card
 
     back = unmerge(tmp_path / "merged", tmp_path / "unmerged")
+    assert "is merged into" not in (tmp_path / "unmerged" / "README.md").read_text()
     assert back.base_max_abs_diff <= 1e-5 and back.output_max_abs_diff <= 1e-4
     again = load_run(tmp_path / "unmerged")
     assert again.meta["backbone_saved"] == "adapter"
