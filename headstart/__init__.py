@@ -3,7 +3,8 @@
 Public API (imported lazily so ``headstart --help`` stays instant), one function per CLI command:
 ``fit`` (``headstart train``), ``evaluate``, ``predict``, ``compare``, ``adapt``, ``check_leakage``, ``runs``, ``report``,
 ``continual``, ``multitask``, ``export``, ``rank_backbones``, ``sft``, ``prefer``, ``generate``, ``meta_train``,
-``strategies``, ``backbones``, ``datasets`` (``install_datasets`` for ``datasets --install``); ``AdapterSet`` and
+``strategies``, ``backbones``, ``datasets`` (``install_datasets`` for ``datasets --install``), ``cache_info``
+(``headstart cache``) and ``clear_cache`` (``cache --clear``); ``AdapterSet`` and
 ``headstart.adapters`` (``find``, ``inspect``, ``merge``, ``unmerge``, ``merge_base``) for ``headstart adapters``;
 MLflow: ``fit`` / ``compare(..., report_to="mlflow")`` (``--report-to mlflow``); ``runs --to-mlflow`` is
 ``headstart.tracking.log_store(DIR)``, and ``log_run_dir(RUN)`` logs a saved run.
@@ -53,6 +54,8 @@ _LAZY = {
     "prefer": "headstart.api",
     "generate": "headstart.api",
     "use_device": "headstart.precision",
+    "cache_info": "headstart.cache",
+    "clear_cache": "headstart.cache",
 }
 # Callable submodules (headstart.callable_module): ``headstart.adapt(...)`` calls the function, ``headstart.adapt.X`` imports
 _PACKAGES = {"adapt", "backbones", "continual", "export", "multitask", "report", "strategies"}

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from headstart.precision import cache_dir, under
+from headstart.cache import cache_dir
+from headstart.precision import under
 
 _MEMORY: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 

@@ -15,11 +15,9 @@ from pathlib import Path
 
 import torch
 
+from headstart.cache import cache_dir
+
 SPEEDUP_NEEDED = 1.2  # bf16 costs accuracy headroom; take it only for a clear win
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("HEADSTART_CACHE", Path.home() / ".cache" / "headstart"))
 
 
 def device_name(device: torch.device) -> str:

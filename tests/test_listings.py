@@ -11,7 +11,7 @@ import pytest
 import headstart
 
 # the CLI command -> its Python counterpart where the names differ
-RENAMED = {"train": "fit", "adapters": "AdapterSet"}
+RENAMED = {"train": "fit", "adapters": "AdapterSet", "cache": "cache_info"}
 
 
 def cli_commands() -> list[str]:

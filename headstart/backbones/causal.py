@@ -30,7 +30,7 @@ def gguf_folder(path: Path) -> Path:
         BackboneError: the ``gguf`` reader is not installed, or transformers cannot read this file's architecture.
     """
     from headstart.backbones.text import weights_fingerprint
-    from headstart.precision import cache_dir
+    from headstart.cache import cache_dir
 
     path = Path(path)
     target = cache_dir() / "models" / f"{path.stem}-{weights_fingerprint([path])}"
@@ -80,7 +80,7 @@ def concatenated(parts: list[Path], name: str) -> Path:
     Raises:
         BackboneError: a part is missing.
     """
-    from headstart.precision import cache_dir
+    from headstart.cache import cache_dir
 
     missing = [str(p) for p in parts if not p.exists()]
     if missing:

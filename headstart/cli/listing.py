@@ -1,4 +1,4 @@
-"""``strategies``, ``backbones``, ``datasets``: what there is to choose from."""
+"""``strategies``, ``backbones``, ``datasets``: what there is to choose from; ``cache``: what is kept between runs."""
 
 from __future__ import annotations
 
@@ -86,3 +86,40 @@ def datasets(
           as_json=as_json)
 
 
+
+
+@app.command()
+def cache(
+    clear: Annotated[Optional[str], typer.Option(help="Remove one part: features, data, models, precision, temp (left-overs "
+                                                      "of killed writes older than an hour), or all.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show what headstart keeps in $HEADSTART_CACHE (default ~/.cache/headstart) and its size, or clear a part of it.
+
+    Everything there is rebuilt when needed: clearing costs only the time to rebuild it (features are encoded again,
+    a GGUF model converted again).
+
+    \b
+    Example: headstart cache
+    Example: headstart cache --clear temp
+    """
+    from headstart.cache import cache_info, check_kind, clear_cache, human_bytes
+
+    report = clear_cache(check_kind(clear)) if clear is not None else cache_info()
+    if as_json:
+        _echo_json(report.to_dict())
+        return
+    if clear is not None:
+        for part in report.parts:
+            typer.echo(f"removed {part.name}: {_files(part.files)}, {human_bytes(part.bytes)}")
+        return
+    typer.echo(f"cache: {report.where} ({human_bytes(report.bytes)})")
+    about = {"features": "frozen-backbone features", "data": "tables given as rows or a DataFrame",
+             "models": "causal LMs converted from GGUF", "precision": "the measured bf16 / fp32 verdict",
+             "temp": "left-overs of killed writes, over an hour old"}
+    for part in report.parts:
+        typer.echo(f"  {part.name:<10} {_files(part.files):>12}  {human_bytes(part.bytes):>9}  {about[part.name]}")
+
+
+def _files(n: int) -> str:
+    return f"{n:,} file" + ("" if n == 1 else "s")

@@ -91,7 +91,7 @@ def as_path(data: Any, **reading: Any) -> str:
     import pyarrow
 
     from headstart.data import load_dataset
-    from headstart.precision import cache_dir
+    from headstart.cache import cache_dir
 
     frame = as_frame(data)
     if frame.empty:

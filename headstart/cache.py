@@ -1,0 +1,175 @@
+"""``$HEADSTART_CACHE`` (default ``~/.cache/headstart``): what headstart keeps between runs, its size, and clearing it.
+
+Parts:
+- ``features/``: frozen-backbone features, one safetensors file per (backbone, preprocessing, data) key.
+- ``data/``: tables given as a DataFrame or a list of rows, stored as parquet under their content hash.
+- ``models/``: causal LMs converted from their GGUF files (hundreds of MB each).
+- ``precision.json``: the measured bf16-or-fp32 verdict per device and CPU model.
+- left-overs: the temporary files and folders of a write that was killed (``.NAME.<random>.tmp``, a staged table).
+
+Everything in it is rebuilt on demand, so clearing loses only the time to rebuild it. A temporary file younger
+than ``STALE_SECONDS`` may belong to a write in progress and is left alone. No torch import.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from headstart.errors import ConfigError, StoreError
+
+PARTS = ("features", "data", "models", "precision")
+KINDS = (*PARTS, "temp", "all")
+STALE_SECONDS = 3600  # a write takes seconds to minutes; an hour-old temp file is left from a killed one
+
+
+def cache_dir() -> Path:
+    """``$HEADSTART_CACHE``, else ``~/.cache/headstart``."""
+    return Path(os.environ.get("HEADSTART_CACHE", Path.home() / ".cache" / "headstart"))
+
+
+@dataclass
+class CachePart:
+    """One part of the cache: its name, the files it holds and their bytes."""
+
+    name: str
+    files: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class CacheReport:
+    """What ``cache_info`` found, or what ``clear_cache`` removed.
+
+    Attributes:
+        where: the cache folder.
+        parts: ``features``, ``data``, ``models``, ``precision`` and ``temp`` (left-overs of killed writes older than
+            ``STALE_SECONDS``), each with its file count and bytes.
+    """
+
+    where: str
+    parts: list[CachePart] = field(default_factory=list)
+
+    @property
+    def bytes(self) -> int:
+        return sum(p.bytes for p in self.parts)
+
+    def to_dict(self) -> dict:
+        return {"where": self.where, "bytes": self.bytes,
+                "parts": {p.name: {"files": p.files, "bytes": p.bytes} for p in self.parts}}
+
+
+def is_temporary(path: Path) -> bool:
+    """A left-over of a write: ``atomic.write_atomic``'s ``.NAME.<random>.tmp`` file, ``fresh_folder``'s
+    ``.NAME.<random>.tmp`` folder (a converted model), or a staged data table (``.staged-*.parquet``)."""
+    return path.name.startswith(".") and (path.name.endswith(".tmp") or path.name.startswith(".staged-"))
+
+
+def _walk(root: Path) -> tuple[list[Path], list[Path]]:
+    """(kept entries, temporary entries) under ``root``: files, and a temporary folder as one entry."""
+    kept: list[Path] = []
+    temporary: list[Path] = []
+    if not root.is_dir():
+        return ([root] if root.is_file() else []), []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        for name in list(dirnames):
+            if is_temporary(here / name):
+                temporary.append(here / name)
+                dirnames.remove(name)
+        for name in filenames:
+            (temporary if is_temporary(here / name) else kept).append(here / name)
+    return kept, temporary
+
+
+def _size(path: Path) -> int:
+    if path.is_symlink() or not path.is_dir():
+        try:
+            return path.lstat().st_size
+        except OSError:
+            return 0
+    return sum(_size(p) for p in path.iterdir())
+
+
+def _stale(path: Path, now: float) -> bool:
+    try:
+        return now - path.lstat().st_mtime >= STALE_SECONDS
+    except OSError:
+        return False
+
+
+def _part_root(where: Path, part: str) -> Path:
+    return where / ("precision.json" if part == "precision" else part)
+
+
+def _survey(where: Path) -> dict[str, list[Path]]:
+    """Entries of each part; ``temp`` gathers the stale temporary entries of every part and of the top folder."""
+    now = time.time()
+    found: dict[str, list[Path]] = {"temp": []}
+    for part in PARTS:
+        kept, temporary = _walk(_part_root(where, part))
+        found[part] = kept
+        found["temp"] += [p for p in temporary if _stale(p, now)]
+    if where.is_dir():
+        found["temp"] += [p for p in where.iterdir() if is_temporary(p) and _stale(p, now)]
+    return found
+
+
+def cache_info() -> CacheReport:
+    """Mirrors ``headstart cache``: the cache folder and the files and bytes of each part."""
+    where = cache_dir()
+    found = _survey(where)
+    return CacheReport(str(where), [CachePart(name, len(paths), sum(_size(p) for p in paths)) for name, paths in found.items()
+                                    if name != "temp"] + [CachePart("temp", len(found["temp"]), sum(_size(p) for p in found["temp"]))])
+
+
+def check_kind(what: str) -> str:
+    if what not in KINDS:
+        raise ConfigError(f"unknown cache part {what!r}; choose one of {', '.join(KINDS)} (e.g. --clear temp)")
+    return what
+
+
+def clear_cache(what: str = "temp") -> CacheReport:
+    """Mirrors ``headstart cache --clear WHAT``: remove one part of the cache (``features``, ``data``, ``models``,
+    ``precision``), the stale left-overs of killed writes (``temp``, the default), or ``all`` of them.
+
+    A part in use by a running job is rebuilt by it as needed; only temporary files older than an hour are removed.
+
+    Returns:
+        A ``CacheReport`` of what was removed.
+
+    Raises:
+        ConfigError: an unknown part.
+        StoreError: a file could not be removed (the report names it and why).
+    """
+    check_kind(what)
+    where = cache_dir()
+    found = _survey(where)
+    chosen = [*PARTS, "temp"] if what == "all" else [what]
+    removed = []
+    for name in chosen:
+        part = CachePart(name)
+        for path in found[name]:
+            size = _size(path)
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
+            except OSError as e:
+                raise StoreError(f"cannot remove {str(path)!r} ({e.strerror}); check its permissions, or remove it by hand") from None
+            part.files += 1
+            part.bytes += size
+        removed.append(part)
+    return CacheReport(str(where), removed)
+
+
+def human_bytes(n: int) -> str:
+    """``1.5 GB``, ``12.0 MB``, ``980 B``: decimal units, as ``du --si``."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
