@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -55,7 +56,7 @@ def main() -> int:
             lines = [shown(line) for line in err.strip().splitlines()]
             ok = code == case.code and lines and lines[-1].startswith("error: ") and all(f in err for f in case.expect)
             failures += not ok
-            command = "headstart " + " ".join(shown(a) for a in args)
+            command = "headstart " + shlex.join(shown(a) for a in args)  # an empty argument shows as '', as typed
             rows.append(f"| {cell(case.item)} | `{cell(command)}` | {cell(chr(10).join(lines))} | {code}{'' if ok else ' (unexpected)'} |")
     print("| Bad input | Command | What headstart prints (stderr) | Exit |")
     print("|---|---|---|---|")
