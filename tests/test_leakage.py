@@ -197,6 +197,22 @@ def test_dedupe_removes_exactly_the_flagged_test_rows(config):
     assert find_leakage(data, deduped).fraction == 0.0
 
 
+def test_dedupe_of_the_unstratified_cut_is_its_own_after_the_stratified_one(monkeypatch):
+    """The out-of-domain cut (by_label=False) has other test rows than the stratified one: its dedupe must drop its
+    own leaked rows, not those remembered from the stratified cut of the same data and config."""
+    from headstart.data import splits as splits_module
+
+    data = leaky_dataset(n=400, copies=100)
+    config = SplitConfig(dedupe=True)
+    split_dataset(data, config)  # the stratified cut first, as a sweep's own data is
+    after = split_dataset(data, config, by_label=False)
+    monkeypatch.setattr(splits_module, "_LEAKED", {})
+    fresh = split_dataset(data, config, by_label=False)
+    assert np.array_equal(after.test, fresh.test)
+    plain = split_dataset(data, SplitConfig(), by_label=False)
+    assert np.array_equal(fresh.test, np.setdiff1d(plain.test, leaked_test_rows(data, plain)))
+
+
 def test_dedupe_off_is_the_default_and_changes_nothing():
     data = leaky_dataset()
     assert SplitConfig().dedupe is False

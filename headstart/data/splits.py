@@ -57,7 +57,7 @@ class SplitConfig:
         return fields
 
 
-_LEAKED: dict[tuple[str, SplitConfig], np.ndarray] = {}  # every run of a sweep re-splits; the check takes ~0.5 s on 13k texts
+_LEAKED: dict[tuple[str, SplitConfig, bool], np.ndarray] = {}  # every run of a sweep re-splits; the check takes ~0.5 s on 13k texts
 
 
 def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_label: bool | None = None) -> Splits:
@@ -87,9 +87,10 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_labe
     if config.dedupe:
         from headstart.data.leakage import leaked_test_rows
 
-        key = (data.hash, config)
+        key = (data.hash, config, by_label)  # the unstratified cut (out of domain) has other test rows than the stratified one
         if key not in _LEAKED:
-            _LEAKED.clear()  # one dataset at a time is the common case; keep memory flat
+            if len(_LEAKED) >= 4:  # a dataset or two at a time, each cut both ways, is the common case; keep memory flat
+                _LEAKED.clear()
             _LEAKED[key] = leaked_test_rows(data, splits)
         test = np.setdiff1d(splits.test, _LEAKED[key])
         if len(test) == 0:
