@@ -532,3 +532,47 @@ def test_a_pick_on_two_seeds_says_its_intervals_decide_little() -> None:
     assert "note: on 2 seeds an interval spans 12.7 standard errors" in band["text"] and "--seeds 3 or more" in band["text"]
     three = grid({"lora": {16: [0.70, 0.72, 0.71]}, "probe": {16: [0.60, 0.61, 0.62]}}, {"lora": 2, "probe": 1})
     assert "12.7 standard errors" not in analysis.recommend(three)[0]["text"]
+
+
+def shifted(strategy: str, seed: int, *, val: float, target: float, retention: float) -> RunResult:
+    """A run scored in domain (validation ``val``, test ``val``), on a target's test split (``target``) and for
+    retention; the runs store validation scores of the in-domain metric only, as the engine does."""
+    spec = {"strategy": strategy, "n": 64, "n_requested": 64, "seed": seed, "backbone": "tiny",
+            "data": {"name": "src", "hash": "h"}, "options": {}, "train": {}}
+    return RunResult(key=f"{strategy}/{seed}", spec=spec, status="done", train_seconds=10.0 if strategy == "full-finetune" else 5.0,
+                     metrics={"accuracy": val, "ood:tgt:accuracy": target, "ood:tgt:rmse": 1 - target, "retention:other": retention},
+                     val_metrics={"accuracy": val}, trainable_params=1000)
+
+
+def shifted_runs() -> list[RunResult]:
+    """lora is best on the source's validation in every seed, full-finetune on the target's test and on retention."""
+    return [r for seed in range(3) for r in (
+        shifted("lora", seed, val=0.80 + 0.01 * seed, target=0.60 + 0.01 * seed, retention=0.90),
+        shifted("full-finetune", seed, val=0.70 + 0.01 * seed, target=0.75 + 0.01 * seed, retention=0.99),
+        shifted("linear-probe", seed, val=0.60 + 0.01 * seed, target=0.55 + 0.01 * seed, retention=1.0),
+        shifted("scratch", seed, val=0.50 + 0.01 * seed, target=0.50, retention=0.5))]
+
+
+def test_an_out_of_domain_metric_is_chosen_on_in_domain_validation_never_on_the_targets_test() -> None:
+    summary = analysis.summarize(shifted_runs(), metric="ood:tgt:accuracy")
+    (band,) = summary["recommendation"]
+    assert band["strategy"] == "lora", "full-finetune is best on the target's test, which must choose nothing"
+    assert "best on in-domain validation accuracy" in band["text"] and summary["scale"] == 100.0
+    assert summary["head_start"]["strategy"] == "lora" and summary["head_start"]["chosen_on"] == "in-domain validation accuracy"
+    assert summary["crossover"]["chosen_on"] == "in-domain validation accuracy"
+    assert analysis.higher_is_better("ood:tgt:rmse") is False and analysis.higher_is_better("ood:tgt:accuracy") is True
+
+
+def test_retention_chooses_nothing_for_no_validation_score_measures_it() -> None:
+    summary = analysis.summarize(shifted_runs(), metric="retention:other")
+    (band,) = summary["recommendation"]
+    assert band["strategy"] is None and band["nothing_chosen"] is True and band["evidence"] == []
+    assert band["text"].startswith("nothing chosen on retention:other: no validation score measures it")
+    assert summary["head_start"] is None
+    assert summary["crossover"]["n"] is None and summary["crossover"]["text"].startswith("not read on retention:other")
+
+
+def test_a_store_without_any_validation_score_still_chooses_on_test_and_says_so() -> None:
+    runs = [dataclasses.replace(r, val_metrics={}) for r in shifted_runs()]
+    (band,) = analysis.summarize(runs, metric="ood:tgt:accuracy")["recommendation"]
+    assert band["strategy"] == "full-finetune" and "best on test (no validation scores stored)" in band["text"]

@@ -33,14 +33,31 @@ PERCENT_METRICS = frozenset({"accuracy", "balanced_accuracy", "macro_f1", "micro
                              "precision", "recall", "auc", "roc_auc"})
 
 
+def base_metric(metric: str) -> str:
+    """What ``metric`` measures: ``M`` of an out-of-domain score ``ood:DATA[+TTA]:M``, else ``metric`` itself."""
+    return metric.rsplit(":", 1)[1] if metric.startswith("ood:") else metric
+
+
+def validation_metric(metric: str) -> str | None:
+    """The validation score a choice on ``metric`` reads: the metric itself; for an out-of-domain score the same
+    measure on the run's own (in-domain) validation split, all a practitioner holds before scoring the target; none
+    for ``retention:DATA``, which no validation score measures (a choice on it would read test)."""
+    return None if metric.startswith("retention:") else base_metric(metric)
+
+
+def is_percent(metric: str) -> bool:
+    """A fraction shown in percentage points (accuracy, f1 ..., out of domain too)."""
+    return base_metric(metric) in PERCENT_METRICS
+
+
 def higher_is_better(metric: str) -> bool:
-    """True unless ``metric`` is an error measure (rmse, mae, mse, loss)."""
-    return metric not in LOWER_IS_BETTER
+    """True unless ``metric`` is an error measure (rmse, mae, mse, loss), in domain or out of it."""
+    return base_metric(metric) not in LOWER_IS_BETTER
 
 
 def scale(metric: str) -> float:
     """Display multiplier: 100 for fractions shown in percentage points, else 1."""
-    return 100.0 if metric in PERCENT_METRICS else 1.0
+    return 100.0 if is_percent(metric) else 1.0
 
 
 def format_n(n: int | str, n_actual: int | None = None) -> str:
@@ -72,6 +89,8 @@ class Cell:
     deterministic: bool = False
     budget: str = ""  # budget_text of its runs
     label_free: bool = False  # an arm that reads no labels, its size-0 runs standing at this size (recommend.label_free)
+    validated: bool = False  # some run stored validation scores (of any metric): a store newer than validation scores
+    val_source: str = "validation"  # what ``val_by_seed`` holds, said where a choice is: "in-domain validation accuracy"
 
     @property
     def values(self) -> list[float]:
@@ -129,6 +148,8 @@ def step_seconds(result: RunResult) -> float:
 def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str, int | str], Cell]:
     """Group the current (``current_runs``) done runs with a finite ``metric`` by (strategy, requested size)."""
     groups: dict[tuple[str, int | str], list[RunResult]] = defaultdict(list)
+    on = validation_metric(metric)
+    source = "validation" if on == metric or on is None else f"in-domain validation {on}"
     for r in current_runs(results):
         value = r.metrics.get(metric) if r.status == "done" else None
         if isinstance(value, (int, float)) and math.isfinite(value):
@@ -139,7 +160,7 @@ def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str,
         val: dict[int, list[float]] = defaultdict(list)
         for r in runs:
             by_seed[int(r.spec.get("seed", 0))].append(float(r.metrics[metric]))
-            v = (r.val_metrics or {}).get(metric)
+            v = (r.val_metrics or {}).get(on) if on else None
             if isinstance(v, (int, float)) and math.isfinite(v):
                 val[int(r.spec.get("seed", 0))].append(float(v))
         unique = list({int(r.spec.get("seed", 0)): r for r in runs}.values())  # one run per seed for the rows
@@ -157,6 +178,7 @@ def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str,
             chosen=chosen_text(runs),
             val_by_seed={s: math.fsum(v) / len(v) for s, v in val.items()},
             predicted=predicted, target=target, deterministic=same, budget=budget_text(runs),
+            validated=any(r.val_metrics for r in runs), val_source=source,
         )
     return dict(sorted(out.items(), key=lambda kv: (kv[0][0], size_key(kv[0][1]))))
 
@@ -275,7 +297,7 @@ def improvement(diff: dict[str, Any], metric: str, better_high: bool) -> dict[st
 
 def delta_text(imp: dict[str, Any], metric: str, better_high: bool) -> str:
     """``"+12.3 (95% CI +9.2 to +15.4) points"`` or ``"0.12 (0.09 to 0.15) lower rmse"``; notes a missing CI."""
-    percent = metric in PERCENT_METRICS
+    percent = is_percent(metric)
     has_ci = imp.get("has_ci", imp["pairs"] >= 2)
     low, high = imp["ci"]
     if percent:
@@ -299,24 +321,33 @@ def resolve_direction(metric: str, better_high: bool | None) -> bool:
 
 
 def choice_basis(cells_: list[Cell]) -> str:
-    """What a choice among ``cells_`` reads: "validation" when any of them has validation scores (then a cell without
-    any is left out of the choice: ``choosable``), "test" only when none has (a store older than validation scores)."""
-    return "validation" if any(c.has_validation for c in cells_) else "test"
+    """What a choice among ``cells_`` reads: "validation" when any of them has validation scores of the metric (then a
+    cell without any is left out of the choice: ``choosable``); "none" when the runs stored validation scores but none
+    measures this metric (``retention:DATA``): nothing is chosen, for a choice would read test; "test" only when no
+    run stored any validation score (a store older than validation scores)."""
+    if any(c.has_validation for c in cells_):
+        return "validation"
+    return "none" if any(c.validated for c in cells_) else "test"
 
 
 def choosable(cells_: list[Cell]) -> list[Cell]:
-    """The cells a choice may pick: those with a score on ``choice_basis(cells_)``."""
+    """The cells a choice may pick: those with a score on ``choice_basis(cells_)``; none where that is "none"."""
     basis = choice_basis(cells_)
     return [c for c in cells_ if basis == "test" or c.has_validation]
 
 
 def chosen_on(cells_: list[Cell]) -> str:
-    """What the choice read, said in the report: "validation" (naming any cell left out for having none), or "test
-    (no validation scores stored)"."""
-    if choice_basis(cells_) == "test":
+    """What the choice read, said in the report: "validation" or, for an out-of-domain metric, "in-domain validation
+    accuracy" (naming any cell left out for having none); "test (no validation scores stored)"; or, where no
+    validation score measures the metric, that nothing was chosen."""
+    basis = choice_basis(cells_)
+    if basis == "test":
         return "test (no validation scores stored)"
+    if basis == "none":
+        return "nothing: no validation score measures this metric, and a choice on test would not be honest"
     left = sorted({f"{c.strategy} n={c.n}" for c in cells_ if not c.has_validation})
-    return "validation" + (f" ({', '.join(left)} left out: no validation score stored)" if left else "")
+    source = next(c.val_source for c in cells_ if c.has_validation)
+    return source + (f" ({', '.join(left)} left out: no validation score stored)" if left else "")
 
 
 def counts(results: list[RunResult]) -> list[dict[str, Any]]:

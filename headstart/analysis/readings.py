@@ -29,6 +29,8 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
         if (BASELINE, n) not in table or not others:
             continue
         basis = choice_basis(others)
+        if not choosable(others):  # no validation score measures the metric: nothing to choose the strategy by
+            return None
         best = max(choosable(others), key=lambda c: c.choice_score(sign, basis))
         diff = paired_cell(table, best.strategy, BASELINE, n, confidence, metric=metric)
         if diff is None:
@@ -59,6 +61,9 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
         return {"n": None, "a": a, "b": b, "text": f"{a} and {b} were not both run at any size", "measured": False}
     compared = [table[(s, n)] for n in both for s in (a, b)]
     on, basis = chosen_on(compared), choice_basis(compared)
+    if basis == "none":
+        return {"n": None, "a": a, "b": b, "chosen_on": on,
+                "text": f"not read on {metric}: no validation score measures it, and reading the crossover on test would choose on test"}
     both = [n for n in both if basis == "test" or (table[(a, n)].has_validation and table[(b, n)].has_validation)]
     if not both:
         return {"n": None, "a": a, "b": b, "chosen_on": on, "text": f"{a} and {b} have no size where both have a validation score"}

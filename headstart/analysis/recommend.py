@@ -8,8 +8,8 @@ from collections import defaultdict
 from typing import Any
 
 from headstart.analysis import flags
-from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MARGIN_RELATIVE, MIN_PAIRS, PERCENT_METRICS, Cell,
-                                      choice_basis, choosable, chosen_on, paired_cell, resolve_direction, budget_flags, cell_interval, cells, counts,
+from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MARGIN_RELATIVE, MIN_PAIRS, Cell,
+                                      choice_basis, choosable, chosen_on, is_percent, paired_cell, resolve_direction, budget_flags, cell_interval, cells, counts,
                                       delta_text, format_n, improvement, scale, sizes)
 from headstart.errors import ConfigError
 from headstart.results import RunResult
@@ -21,7 +21,7 @@ def _times(slow: float, fast: float) -> str:
 
 
 def _units(metric: str) -> str:
-    return "points" if metric in PERCENT_METRICS else metric
+    return "points" if is_percent(metric) else metric
 
 
 def _seconds(t: float) -> str:
@@ -36,7 +36,7 @@ def margin(metric: str, best_mean: float, points: float | None = None) -> float:
     """How far (display units, ``scale``) a cheaper strategy may trail the best and still replace it:
     ``points`` (default ``MARGIN_POINTS``) for percent-like metrics, ``MARGIN_RELATIVE`` of the best mean otherwise
     (``points`` / 100 of it when given)."""
-    if metric in PERCENT_METRICS:
+    if is_percent(metric):
         return MARGIN_POINTS if points is None else points
     return (MARGIN_RELATIVE if points is None else points / 100) * abs(best_mean) * scale(metric)
 
@@ -51,14 +51,16 @@ def _score_text(value: float, ci: dict[str, Any], metric: str) -> str:
 
 
 def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, better_high: bool,
-          confidence: float, margin_points: float | None = None) -> dict[str, Any]:
+          confidence: float, margin_points: float | None = None) -> dict[str, Any] | None:
     """The strategy to use at size n, decided on validation: the best validation mean, or the cheapest strategy whose
     paired validation interval of (best − it) lies below the margin (at least ``MIN_PAIRS`` seeds). The test scores
-    of what was picked are attached."""
+    of what was picked are attached. None where nothing may be chosen (``choice_basis`` "none")."""
     sign = 1.0 if better_high else -1.0
     at_n = [c for (_, m), c in table.items() if m == n]
     basis = choice_basis(at_n)
     here = sorted(choosable(at_n), key=lambda c: -c.choice_score(sign, basis))
+    if not here:
+        return None
     best, pick, versus = here[0], here[0], []
     allowed = margin(metric, best.choice_score(sign, basis) * sign, margin_points)  # on the choice's basis, never test
     equivalence, undecided = None, None
@@ -192,7 +194,12 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     table = label_free(cells(results, metric))
     if margin_points is not None and not (isinstance(margin_points, (int, float)) and 0 <= margin_points < math.inf):
         raise ConfigError(f"--margin must be a number of points >= 0, got {margin_points!r}; e.g. --margin 1")
-    picks = [_pick(table, n, metric, better_high, confidence, margin_points) for n in sizes(table)]
+    picks = [p for n in sizes(table) if (p := _pick(table, n, metric, better_high, confidence, margin_points)) is not None]
+    if table and not picks:  # the runs hold validation scores, none of this metric: a choice would read test
+        return [{"from_n": None, "to_n": None, "strategy": None, "evidence": [], "nothing_chosen": True,
+                 "text": f"nothing chosen on {metric}: no validation score measures it, and choosing on its test scores "
+                         "would not be honest; its figures stand in the table and curves, and the recommendation on the "
+                         "task's own metric (the report without --metric) is the one chosen on validation"}]
     tally = counts(results)
     lost = [c for c in tally if c["failed"] or c["diverged"]]
     done = {(c["strategy"], c["n"]): c["done"] for c in tally}
@@ -231,7 +238,7 @@ def _few_seeds(group: list[dict[str, Any]], done: dict[tuple[str, int | str], in
 def _later_sizes(group: list[dict[str, Any]], metric: str) -> str:
     """Where, at a band's later sizes, the pick trails an arm on test (the band's text quotes its first size only)."""
     def gap(v: dict[str, Any]) -> str:  # the pick's shortfall, positive
-        low, high, form = -v["ci"][1], -v["ci"][0], ".1f" if metric in PERCENT_METRICS else ".2g"
+        low, high, form = -v["ci"][1], -v["ci"][0], ".1f" if is_percent(metric) else ".2g"
         ci = f" (CI {low:+{form}} to {high:+{form}})" if v.get("has_ci", v["pairs"] >= 2) else " (1 seed, no CI)"
         return f"{-v['points']:{form}} {_units(metric)}{ci}"
 
