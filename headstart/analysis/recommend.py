@@ -10,7 +10,7 @@ from typing import Any
 from headstart.analysis import flags
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MARGIN_RELATIVE, MIN_PAIRS, Cell,
                                       choice_basis, choosable, chosen_on, is_percent, paired_cell, resolve_direction, budget_flags, cell_interval, cells, counts,
-                                      delta_text, format_n, improvement, scale, sizes)
+                                      delta_text, format_n, improvement, reference, scale, sizes, validation_metric)
 from headstart.errors import ConfigError
 from headstart.results import RunResult
 
@@ -84,7 +84,8 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
                 versus.append({"strategy": other.strategy, "train_seconds": other.train_seconds,
                                **improvement(diff, metric, better_high)})
     ci = cell_interval(pick, metric, confidence)
-    return {"n": n, "n_actual": best.n_actual, "strategy": pick.strategy, "best": best.strategy,
+    val_mean = math.fsum(pick.val_by_seed.values()) / len(pick.val_by_seed) if pick.has_validation else None
+    return {"n": n, "n_actual": best.n_actual, "strategy": pick.strategy, "best": best.strategy, "val_mean": val_mean,
             "reason": "best" if pick is best else "cheaper", "mean": ci["mean"], "ci": [ci["ci_low"], ci["ci_high"]],
             "score_text": _score_text(ci["mean"], ci, metric), "chosen_on": chosen_on(at_n),
             "label_free": pick.label_free,
@@ -210,17 +211,31 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
             groups[-1].append(p)
         else:
             groups.append([p])
-    # A pick that never beat the majority-class rate on validation in any seed: the best arm learned nothing, so none did
+    # A pick that never beat the majority-class rate on validation in any seed, or does not beat it on average: the
+    # best arm learned nothing, so none did. A label-free arm stands at every size on its n = 0 runs, flagged there.
     nothing = {(f["strategy"], f["n"]) for f in flagged if f["reason"] == "majority" and f["count"] == f["runs"]}
+    floor = (reference(results, validation_metric(metric) or metric) or {}).get("val")
+    sign = 1.0 if better_high else -1.0
+
+    def learned_nothing(p: dict[str, Any]) -> str:
+        if (p["strategy"], 0 if p["label_free"] else p["n"]) in nothing:
+            return "never beat the majority-class rate there in any seed"
+        if isinstance(floor, (int, float)) and p["val_mean"] is not None and sign * (p["val_mean"] - floor) <= 1e-12:
+            k = scale(validation_metric(metric) or metric)
+            return (f"scores {p['val_mean'] * k:.3g} on validation on average, at or below the majority-class rate "
+                    f"({floor * k:.3g})")
+        return ""
+
     bands = []
     for i, g in enumerate(groups):
         where = _where(g[0], g[-1], len(groups) == 1, i == 0, i == len(groups) - 1)
         text = (_band_text(g[0], where, metric, better_high) + _later_sizes(g, metric) + _few_seeds(g, done)
                 + _caveats(g, lost, flagged))
-        empty = all((p["strategy"], p["n"]) in nothing for p in g)
+        why = [learned_nothing(p) for p in g]
+        empty = all(why)
         if empty:
-            text = (f"{where}: no arm to recommend — the best on validation, {g[0]['strategy']}, never beat the majority-class "
-                    "rate there in any seed, so none learned the task within its budget; add labels, seeds or budget "
+            text = (f"{where}: no arm to recommend — the best on validation, {g[0]['strategy']}, {why[0]}, so none learned "
+                    "the task within its budget; add labels, seeds or budget "
                     f"before choosing. Its figures: {text[len(where) + 2:]}")
         bands.append({"from_n": g[0]["n"], "to_n": g[-1]["n"], "strategy": g[0]["strategy"], "evidence": g, "text": text,
                       **({"learned_nothing": True} if empty else {})})

@@ -266,3 +266,33 @@ def test_a_band_says_where_at_a_later_size_its_pick_trails_on_test() -> None:
                + arm("lora", 64, 0.85, [0.70, 0.71, 0.72]) + arm("probe", 64, 0.70, [0.72, 0.73, 0.74]))
     (band,) = recommend(results)
     assert band["strategy"] == "lora" and "; at n = 64 it trails probe on test by 2.0 points (CI " in band["text"], band["text"]
+
+
+def test_a_pick_at_or_below_the_majority_rate_on_average_is_not_recommended() -> None:
+    """lora beat the majority rate (0.50) on validation in one seed of three but not on average (0.483): the band
+    withholds it as it withholds an arm that never beat the rate."""
+    from headstart.analysis.recommend import recommend
+
+    def arm(strategy: str, vals: list[float]) -> list[RunResult]:
+        return [dataclasses.replace(run(strategy, 64, seed, [v, v], majority=0.50), val_metrics={"accuracy": v},
+                                    metrics={"accuracy": v}) for seed, v in enumerate(vals)]
+
+    (band,) = recommend(arm("lora", [0.46, 0.47, 0.52]) + arm("probe", [0.45, 0.46, 0.47]))
+    assert band["learned_nothing"] and band["text"].startswith(
+        "at every size tried: no arm to recommend — the best on validation, lora, scores 48.3 on validation on average, "
+        "at or below the majority-class rate (50)")
+    (band,) = recommend(arm("lora", [0.46, 0.47, 0.60]) + arm("probe", [0.45, 0.46, 0.47]))
+    assert "learned_nothing" not in band and band["strategy"] == "lora", "0.51 on average: above the rate"
+
+
+def test_a_label_free_pick_that_learned_nothing_is_not_recommended_at_the_sizes_it_stands_at() -> None:
+    """zero-shot ran at n = 0 only and stands at every size; at 0.49 on validation (majority 0.50) it is withheld at
+    n = 16 too, where the flag keyed at its own size, 0, used to miss it."""
+    from headstart.analysis.recommend import recommend
+
+    zero = [dataclasses.replace(run("zero-shot", 0, seed, [0.49], majority=0.50), val_metrics={"accuracy": 0.49},
+                                metrics={"accuracy": 0.49}, steps=0) for seed in range(3)]
+    probe = [dataclasses.replace(run("probe", 16, seed, [0.45, 0.45], majority=0.50), val_metrics={"accuracy": 0.45},
+                                 metrics={"accuracy": 0.45}) for seed in range(3)]
+    bands = recommend(zero + probe)
+    assert bands and all(b.get("learned_nothing") for b in bands), [b["text"] for b in bands]
