@@ -27,7 +27,7 @@ from headstart.continual.methods import Method
 from headstart.continual.streams import Stream
 from headstart.data import split_dataset, subsample
 from headstart.data.dataset import Dataset
-from headstart.data.splits import SplitConfig, Splits
+from headstart.data.splits import SplitConfig, Splits, joint_splits
 from headstart.evaluation import scored_rows
 from headstart.objectives import Objective
 from headstart.results import RunResult
@@ -49,9 +49,8 @@ class Prepared:
         inputs: list[Any] = []
         targets: list[np.ndarray] = []
         splits = []
-        for task in stream.tasks:
+        for task, local in zip(stream.tasks, stream_splits(stream, split_config)):
             offset = len(inputs)
-            local = split_dataset(task.data, split_config)
             splits.append(Splits(pool=local.pool + offset, val=local.val + offset, test=local.test + offset))
             inputs += list(task.data.inputs)
             targets.append(task.classes[task.data.targets])
@@ -61,6 +60,20 @@ class Prepared:
 
     def offset(self, k: int) -> int:
         return sum(len(t.data) for t in self.stream.tasks[:k])
+
+
+def stream_splits(stream: Stream, config: SplitConfig) -> list[Splits]:
+    """Each task's pool / validation / test rows of its own data. A task that shares no input with another is cut on
+    its own (stratified, ``split_dataset``); tasks that share inputs (drug-reviews and drug-reviews-sentiment are the
+    same reviews) are cut together (``joint_splits``), so a review in one task's test or validation split is never
+    another task's training row, a replay buffer's row or a text the stream trains on before scoring it."""
+    out: dict[int, Splits] = {}
+    for members in stream.linked():
+        if len(members) == 1:
+            out[members[0]] = split_dataset(stream.tasks[members[0]].data, config)
+            continue
+        out.update(zip(members, joint_splits([(stream.tasks[k].name, stream.tasks[k].data) for k in members], config)))
+    return [out[k] for k in range(len(stream.tasks))]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +58,29 @@ class Stream:
     labels: tuple[str, ...]
 
     def identity(self) -> dict:
-        """What identifies the stream in a run key: its name, scenario and each task's data hash."""
-        return {"name": self.name, "scenario": self.scenario, "tasks": [[t.name, t.data.hash] for t in self.tasks]}
+        """What identifies the stream in a run key: its name, scenario and each task's data hash; and, where tasks share
+        inputs, which are split together (``linked``: runs made when each task was cut alone stop matching)."""
+        linked = [group for group in self.linked() if len(group) > 1]
+        return {"name": self.name, "scenario": self.scenario, "tasks": [[t.name, t.data.hash] for t in self.tasks],
+                **({"cut_together": linked} if linked else {})}
+
+    @cached_property
+    def _linked(self) -> tuple[tuple[int, ...], ...]:
+        from headstart.data.splits import input_identity
+
+        ids = [{input_identity(x) for x in task.data.inputs} for task in self.tasks]
+        component = list(range(len(ids)))  # tasks linked by a shared input, transitively
+        for i in range(len(ids)):
+            for j in range(i):
+                if component[i] != component[j] and not ids[i].isdisjoint(ids[j]):
+                    old, new = component[i], component[j]
+                    component = [new if c == old else c for c in component]
+        return tuple(tuple(k for k in range(len(ids)) if component[k] == c) for c in sorted(set(component)))
+
+    def linked(self) -> list[list[int]]:
+        """The task indices in groups of tasks that share inputs (transitively), each task in one group; a task that
+        shares no input with another stands alone (drug-reviews and drug-reviews-sentiment are the same reviews)."""
+        return [list(group) for group in self._linked]
 
 
 def _subset(data: Dataset, rows: np.ndarray, labels: list[int], name: str) -> Dataset:

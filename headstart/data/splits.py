@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -263,3 +264,76 @@ def subsample(data: Dataset, pool: np.ndarray, n: int | None, seed: int) -> np.n
         raise DataError(f"--n must be >= 0, got {n}")
     strata = data.stratify_labels()[pool]
     return pool[subsample_order(strata, seed, n)[:n]]
+
+
+def input_identity(x: object) -> str:
+    """A text's characters, or an image's dtype, shape and pixels, as one string: what makes two rows the same input."""
+    if isinstance(x, str):
+        return "t" + x
+    import hashlib
+
+    array = np.ascontiguousarray(x)
+    return "i" + hashlib.sha256(f"{array.dtype.str}{array.shape}".encode() + array.tobytes()).hexdigest()
+
+
+def joint_splits(tasks: Sequence[tuple[str, Dataset]], config: SplitConfig) -> list[Splits]:
+    """Each (name, dataset)'s pool / validation / test rows, cut once over the datasets' distinct inputs, so an input
+    is on the same side for every dataset that holds it (tasks that share texts: a multi-task run, a continual stream).
+
+    20% of the distinct inputs (whole groups of every dataset, seeded, ``config``'s fractions) are test, the next 10%
+    validation, the rest the pool; each dataset then keeps at most ``max_test`` / ``max_val`` of its rows there (a
+    seeded draw), the rest left out of it, never moved to its pool, where they would be another dataset's test or
+    validation input. The cut reads no label, so it is not stratified.
+
+    Raises:
+        DataError: a dataset left with an empty part, or with a class in validation or test that its pool lacks.
+    """
+    index: dict[str, int] = {}
+    ids = [np.asarray([index.setdefault(input_identity(x), len(index)) for x in data.inputs], dtype=np.int64) for _, data in tasks]
+    parent = np.arange(len(index))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for (_, data), own in zip(tasks, ids):  # a dataset's group (a movie, a patient) stays whole, whichever names it
+        if data.groups is not None:
+            first: dict[int, int] = {}
+            for g, i in zip(data.groups.tolist(), own.tolist()):
+                parent[root(i)] = root(first.setdefault(g, i))
+    groups = np.asarray([root(i) for i in range(len(index))], dtype=np.int64)
+    union = Dataset(name="+".join(name for name, _ in tasks), inputs=[""] * len(index), targets=np.zeros(len(index), np.float32),
+                    task="regression", label_names=(), groups=groups)
+    uncapped = SplitConfig(seed=config.seed, test_fraction=config.test_fraction, val_fraction=config.val_fraction,
+                           max_val=max(1, len(index)), max_test=None)
+    cut = split_dataset(union, uncapped, by_label=False)
+    side = np.zeros(len(index), dtype=np.int64)
+    side[cut.val], side[cut.test] = 1, 2
+    rank = np.random.default_rng(config.seed).permutation(len(index))  # which rows a cap keeps: a seeded draw
+    out = []
+    for (name, data), own in zip(tasks, ids):
+        parts = []
+        for part, cap in ((0, None), (1, config.max_val), (2, config.max_test)):
+            rows = np.flatnonzero(side[own] == part)
+            if cap is not None and len(rows) > cap:
+                rows = np.sort(rows[np.argsort(rank[own[rows]], kind="stable")[:cap]])
+            parts.append(rows)
+        splits = Splits(pool=parts[0], val=parts[1], test=parts[2])
+        _check_task_parts(name, data, splits)
+        out.append(splits)
+    return out
+
+
+def _check_task_parts(name: str, data: Dataset, splits: Splits) -> None:
+    for part in ("pool", "val", "test"):
+        if len(splits.part(part)) == 0:
+            raise DataError(f"the {part} split of task {name!r} is empty ({len(data)} rows); use a larger dataset")
+    if data.task == "classification":
+        missing = sorted(set(np.unique(data.targets[np.concatenate([splits.val, splits.test])]).tolist())
+                         - set(np.unique(data.targets[splits.pool]).tolist()))
+        if missing:
+            raise DataError(f"labels {[data.label_names[c] for c in missing]} of task {name!r} are in its test or "
+                            "validation split but not in its training pool, so no model can learn them; remove them or add "
+                            "examples (at least 3 each)")

@@ -16,17 +16,16 @@ pool, where they would be another task's test or validation input. The cut reads
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from headstart.data import load_dataset, split_dataset, subsample
+from headstart.data import load_dataset, subsample
 from headstart.data.builtin import REGISTRY as BUILTIN
 from headstart.data.dataset import Dataset
 from headstart.data.labels import AS_CLASSES
-from headstart.data.splits import SplitConfig, Splits
+from headstart.data.splits import SplitConfig, Splits, joint_splits
 from headstart.errors import ColumnError, ConfigError, DataError
 from headstart.specs import check_once
 
@@ -110,69 +109,10 @@ def load_tasks(text: str | list[str] | tuple[str, ...], *, text_column: str | No
     return tasks
 
 
-def _identity(x: object) -> str:
-    if isinstance(x, str):
-        return "t" + x
-    array = np.ascontiguousarray(x)
-    return "i" + hashlib.sha256(f"{array.dtype.str}{array.shape}".encode() + array.tobytes()).hexdigest()
-
-
 def shared_splits(tasks: tuple[Task, ...], config: SplitConfig) -> list[Splits]:
     """Each task's pool / validation / test rows (of its own data), cut once over the tasks' distinct inputs (module
-    docstring): an input is on the same side for every task that has it.
-
-    Raises:
-        DataError: a task left with an empty part, or with a class in validation or test that its pool lacks.
-    """
-    index: dict[str, int] = {}
-    ids = [np.asarray([index.setdefault(_identity(x), len(index)) for x in t.data.inputs], dtype=np.int64) for t in tasks]
-    parent = np.arange(len(index))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for task, own in zip(tasks, ids):  # a task's group (a movie, a patient) stays whole, whichever task names it
-        if task.data.groups is not None:
-            first: dict[int, int] = {}
-            for g, i in zip(task.data.groups.tolist(), own.tolist()):
-                parent[root(i)] = root(first.setdefault(g, i))
-    groups = np.asarray([root(i) for i in range(len(index))], dtype=np.int64)
-    union = Dataset(name="+".join(t.name for t in tasks), inputs=[""] * len(index), targets=np.zeros(len(index), np.float32),
-                    task="regression", label_names=(), groups=groups)
-    uncapped = SplitConfig(seed=config.seed, test_fraction=config.test_fraction, val_fraction=config.val_fraction,
-                           max_val=max(1, len(index)), max_test=None)
-    cut = split_dataset(union, uncapped, by_label=False)
-    side = np.zeros(len(index), dtype=np.int64)
-    side[cut.val], side[cut.test] = 1, 2
-    rank = np.random.default_rng(config.seed).permutation(len(index))  # which rows a cap keeps: a seeded draw
-    out = []
-    for task, own in zip(tasks, ids):
-        parts = []
-        for part, cap in ((0, None), (1, config.max_val), (2, config.max_test)):
-            rows = np.flatnonzero(side[own] == part)
-            if cap is not None and len(rows) > cap:
-                rows = np.sort(rows[np.argsort(rank[own[rows]], kind="stable")[:cap]])
-            parts.append(rows)
-        splits = Splits(pool=parts[0], val=parts[1], test=parts[2])
-        _check(task, splits)
-        out.append(splits)
-    return out
-
-
-def _check(task: Task, splits: Splits) -> None:
-    for name in ("pool", "val", "test"):
-        if len(splits.part(name)) == 0:
-            raise DataError(f"the {name} split of task {task.name!r} is empty ({len(task.data)} rows); use a larger dataset")
-    if task.kind == "classification":
-        missing = sorted(set(np.unique(task.data.targets[np.concatenate([splits.val, splits.test])]).tolist())
-                         - set(np.unique(task.data.targets[splits.pool]).tolist()))
-        if missing:
-            raise DataError(f"labels {[task.data.label_names[c] for c in missing]} of task {task.name!r} are in its test or "
-                            "validation split but not in its training pool, so no model can learn them; remove them or add "
-                            "examples (at least 3 each)")
+    docstring, ``data.splits.joint_splits``): an input is on the same side for every task that has it."""
+    return joint_splits([(t.name, t.data) for t in tasks], config)
 
 
 @dataclass

@@ -74,6 +74,46 @@ def test_a_stream_shares_labels_by_name_when_class_incremental_and_keeps_each_ta
         load_stream(str(tmp_path / "s.toml"), "domain")
 
 
+def test_tasks_that_share_inputs_are_cut_together_and_others_on_their_own(tmp_path):
+    """b relabels half of a's texts (the same reviews, another label column, as drug-reviews and -sentiment): a text in
+    one task's test or validation split is never the other's training row. c shares no text and keeps its own
+    stratified cut, as every stream of distinct inputs keeps the split it always had."""
+    from conftest import make_toy
+    from headstart.continual.chain import stream_splits
+    from headstart.continual.streams import load_stream
+    from headstart.data import split_dataset
+    from headstart.data.splits import SplitConfig
+
+    a = make_toy(240, seed=1)
+    _write(tmp_path / "a.csv", a)
+    half = pd.DataFrame({"text": a.inputs[:120], "label": ["x" if y else "y" for y in a.targets[:120]]})
+    half.to_csv(tmp_path / "b.csv", index=False)
+    _write(tmp_path / "c.csv", make_toy(240, seed=3), marker=MARKER)
+    (tmp_path / "s.toml").write_text('tasks = ["a.csv", "b.csv", "c.csv"]\n')
+    stream = load_stream(str(tmp_path / "s.toml"), "task")
+    config = SplitConfig()
+    splits = stream_splits(stream, config)
+    a_task, b_task, c_task = stream.tasks
+    side = {}
+    for task, split in zip((a_task, b_task), splits):
+        for part in ("pool", "val", "test"):
+            for row in split.part(part):
+                assert side.setdefault(task.data.inputs[row], part) == part, task.data.inputs[row]
+    own = split_dataset(a_task.data, config)
+    assert any(not np.array_equal(own.part(p), splits[0].part(p)) for p in ("pool", "val", "test")), "a is cut with b"
+    own_c = split_dataset(c_task.data, config)
+    assert all(np.array_equal(own_c.part(p), splits[2].part(p)) for p in ("pool", "val", "test"))
+    assert stream.linked() == [[0, 1], [2]] and stream.identity()["cut_together"] == [[0, 1]]
+    alone = load_stream(str(_write_stream(tmp_path, ["a.csv", "c.csv"])), "task")
+    assert alone.linked() == [[0], [1]] and "cut_together" not in alone.identity(), "keys of streams of distinct inputs stay"
+
+
+def _write_stream(tmp_path: Path, tasks: list[str]) -> Path:
+    path = tmp_path / "stream2.toml"
+    path.write_text("tasks = [" + ", ".join(f'"{t}"' for t in tasks) + "]\n")
+    return path
+
+
 def test_a_permutation_moves_every_images_pixels_the_same_way():
     from conftest import make_toy_images
     from headstart.continual.streams import permuted
