@@ -82,7 +82,9 @@ def continual_rows(results: list[RunResult]) -> dict[str, Any]:
                                "matrix": [[_mean([m[i][j] for m in mats.values()]) if j < len(mats[next(iter(mats))][i]) else None
                                            for j in range(t)] for i in range(t)],
                                "acc": _summary(acc),
-                               "val_acc": _summary([sum(vals[s][-1]) / t for s in mats if vals.get(s)])}
+                               "val_acc": _summary([sum(vals[s][-1]) / t for s in mats if vals.get(s)]),
+                               "acc_by_seed": {s: sum(m[-1]) / t for s, m in mats.items()},
+                               "val_by_seed": {s: sum(vals[s][-1]) / t for s in mats if vals.get(s)}}
         if not joint and t > 1:
             if arm != "alone":  # a model per task forgets nothing by construction: its 0 is no measurement
                 row["bwt"] = _summary([sum(m[-1][j] - m[j][j] for j in range(t - 1)) / (t - 1) for m in mats.values()], (-1.0, 1.0))
@@ -100,6 +102,58 @@ def continual_rows(results: list[RunResult]) -> dict[str, Any]:
         best = max(grid, key=lambda a: arms[a]["val_acc"]["mean"])
         arms[best]["tuned"] = {"family": family, "val_acc": {arms[a]["weight"]: arms[a]["val_acc"]["mean"] for a in grid}}
         tried += [arms.pop(a) for a in grid if a != best]
-    candidates = [a for a, r in arms.items() if r["method"] not in REFERENCE]
-    chosen = max(candidates, key=lambda a: arms[a]["val_acc"]["mean"]) if candidates else None
-    return {"arms": list(arms.values()), "tried": tried, "recommended": chosen}
+    candidates = sorted((a for a, r in arms.items() if r["method"] not in REFERENCE), key=lambda a: -arms[a]["val_acc"]["mean"])
+    chosen = candidates[0] if candidates else None
+    return {"arms": list(arms.values()), "tried": tried, "recommended": chosen,
+            "versus": versus(arms[chosen], arms[candidates[1]]) if len(candidates) > 1 else None}
+
+
+def versus(best: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """The recommended arm against the runner-up on validation, paired by seed: ACC differences (best − other) on
+    validation and on test with their intervals over the shared seeds (one seed: no interval, said as such)."""
+    seeds = sorted(set(best["val_by_seed"]) & set(other["val_by_seed"]))
+    out: dict[str, Any] = {"arm": other["arm"], "pairs": len(seeds)}
+    for part, key in (("val", "val_by_seed"), ("test", "acc_by_seed")):
+        diffs = [best[key][s] - other[key][s] for s in seeds if s in best[key] and s in other[key]]
+        out[part] = _summary(diffs, (-1.0, 1.0)) if diffs else None
+    return out
+
+
+def withhold_below_majority(analysis: dict[str, Any], val_majority: list[float]) -> None:
+    """Withhold the recommendation when the arm validation chose does not beat always answering each task's
+    majority class on the tasks' validation splits (its mean over the tasks): it learnt the stream no better than a
+    constant, so nothing is recommended and ``withheld`` says why."""
+    chosen = analysis.get("recommended")
+    row = next((r for r in analysis["arms"] if r["arm"] == chosen), None)
+    if row is None or not val_majority or row["val_acc"]["seeds"] == 0:
+        return
+    floor = sum(val_majority) / len(val_majority)
+    if row["val_acc"]["mean"] <= floor + 1e-12:
+        analysis["recommended"] = None
+        analysis["withheld"] = {"arm": chosen, "val_acc": row["val_acc"]["mean"], "majority": floor}
+
+
+def versus_text(v: dict[str, Any] | None) -> str:
+    """``against the runner-up lwf, paired over 3 seeds: validation ACC +1.2 points (CI −0.8 to +3.2), test ...``."""
+    if not v or not v.get("val"):
+        return ""
+
+    def diff(d: dict[str, Any] | None) -> str:
+        if d is None:
+            return "not scored"
+        if v["pairs"] < 2:
+            return f"{100 * d['mean']:+.1f} points"
+        return f"{100 * d['mean']:+.1f} points (CI {100 * d['ci_low']:+.1f} to {100 * d['ci_high']:+.1f})"
+
+    if v["pairs"] < 2:
+        return (f"against the runner-up {v['arm']} on one seed: validation ACC {diff(v['val'])}, test {diff(v['test'])}; "
+                "one seed has no interval, so the choice decides little (--seeds 3 or more)")
+    undecided = v["val"]["ci_low"] <= 0 <= v["val"]["ci_high"]
+    return (f"against the runner-up {v['arm']}, paired over {v['pairs']} seeds: validation ACC {diff(v['val'])}, test "
+            f"{diff(v['test'])}" + ("; validation does not tell the two apart" if undecided else ""))
+
+
+def withheld_text(w: dict[str, Any]) -> str:
+    return (f"no arm to recommend: the best on validation, {w['arm']}, scores {100 * w['val_acc']:.1f}% ACC there, at or "
+            f"below always answering each task's majority class ({100 * w['majority']:.1f}%), so no arm learnt the stream; "
+            "add labels (--n), budget (--min-steps) or --tune before choosing")

@@ -108,7 +108,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
     """
-    from headstart.analysis.continual import continual_rows
+    from headstart.analysis.continual import continual_rows, withhold_below_majority
     from headstart.atomic import write_json
     from headstart.backbones import load_backbone
     from headstart.continual.methods import get_method as method_of
@@ -216,6 +216,8 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         notes.append("Task-incremental: one head over every task's own classes, masked to the task's classes; joint trains "
                      "them all under one softmax and is scored masked per task.")
     majority = [float(np.bincount(prepared.data.targets[split.test]).max() / max(len(split.test), 1)) for split in prepared.splits]
+    withhold_below_majority(result.analysis, [float(np.bincount(prepared.data.targets[split.val]).max() / max(len(split.val), 1))
+                                              for split in prepared.splits])
     result.flags = below_majority(result.analysis, majority, tasks)
     result.analysis["recommended_caveat"] = recommended_caveat(result.analysis, majority)
     notes += result.flags

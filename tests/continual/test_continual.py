@@ -518,3 +518,48 @@ def test_a_model_per_task_on_a_frozen_backbone_resumes_from_its_checkpoint(strea
     matrices = [{row["arm"]: row["matrix"] for row in json.loads((tmp_path / d / "continual.json").read_text())["arms"]}
                 for d in ("whole", "killed")]
     assert matrices[0] == matrices[1]
+
+
+def _chain_runs(arm: str, method: str, val: list[float], test: list[float]) -> list:
+    """Finished two-task chains of ``arm``, one per seed: the last row of R scores ``val[s]`` / ``test[s]`` on each task."""
+    from headstart.results import RunResult
+
+    runs = []
+    for seed, (v, t) in enumerate(zip(val, test)):
+        for step in range(2):
+            spec = {"strategy": "full-finetune", "options": {}, "train": {}, "seed": seed, "data": {"name": "s"},
+                    "continual": {"arm": arm, "method": method, "step": step, "steps": 2}}
+            record = {"continual": {"test": [t] * (step + 1), "val": [v] * (step + 1)}}
+            runs.append(RunResult(f"{arm}/{seed}/{step}", spec, "done", record=record, train_seconds=1.0))
+    return runs
+
+
+def test_the_recommendation_quotes_the_runner_up_paired_by_seed_on_validation_and_test():
+    from headstart.analysis.continual import continual_rows, versus_text
+
+    analysis = continual_rows(_chain_runs("replay", "replay", [0.80, 0.82, 0.84], [0.70, 0.71, 0.75])
+                              + _chain_runs("naive", "naive", [0.70, 0.73, 0.74], [0.72, 0.70, 0.71]))
+    assert analysis["recommended"] == "replay"
+    v = analysis["versus"]
+    assert v["arm"] == "naive" and v["pairs"] == 3
+    assert v["val"]["mean"] == pytest.approx(0.0967, abs=1e-4) and v["test"]["mean"] == pytest.approx(0.01, abs=1e-9)
+    text = versus_text(v)
+    assert text.startswith("against the runner-up naive, paired over 3 seeds: validation ACC +9.7 points (CI ")
+    assert "test +1.0 points (CI" in text and "does not tell" not in text
+    one = continual_rows(_chain_runs("replay", "replay", [0.80], [0.7]) + _chain_runs("naive", "naive", [0.79], [0.72]))
+    assert "on one seed: validation ACC +1.0 points, test -2.0 points; one seed has no interval" in versus_text(one["versus"])
+
+
+def test_an_arm_at_or_below_the_majority_rate_on_validation_is_not_recommended(tmp_path):
+    from headstart.analysis.continual import continual_rows, withhold_below_majority
+    from headstart.report.continual import continual_markdown
+
+    analysis = continual_rows(_chain_runs("replay", "replay", [0.50, 0.52, 0.51], [0.5, 0.5, 0.5])
+                              + _chain_runs("naive", "naive", [0.45, 0.46, 0.47], [0.5, 0.5, 0.5]))
+    kept = dict(analysis)
+    withhold_below_majority(kept, [0.50, 0.54])  # the tasks' validation majority rates: 0.52 on average
+    assert kept["recommended"] is None and kept["withheld"] == {"arm": "replay", "val_acc": pytest.approx(0.51), "majority": 0.52}
+    text = continual_markdown(kept, stream="s", scenario="task", tasks=["a", "b"], notes=[])
+    assert "**Recommendation withheld:** no arm to recommend: the best on validation, replay, scores 51.0% ACC there" in text
+    withhold_below_majority(analysis, [0.50, 0.50])
+    assert analysis["recommended"] == "replay" and "withheld" not in analysis
