@@ -136,6 +136,38 @@ def check_other_data(specs: list[RunSpec], modality: str) -> None:
         _check_rows_apart(*use)
 
 
+def check_retained_apart(retain: tuple[str, ...], data: Dataset, split_config: SplitConfig) -> None:
+    """Refuse a ``--retain`` dataset that is the run's own data, or whose inputs are, beyond ``RETAIN_SHARED`` of its
+    rows, inputs of the run data's pool or validation split (drug-reviews and drug-reviews-sentiment are the same
+    reviews): its probe would be fit and scored on texts the encoder was tuned on, which measures no forgetting.
+
+    Raises:
+        ConfigError: which dataset, how many rows it shares, and what to do instead.
+    """
+    if not retain:
+        return
+    from headstart.data.leakage import comparable, normalize
+    from headstart.retention import retained_data
+
+    splits = split_dataset(data, split_config)
+    read, _ = comparable(data, 1.0)
+    seen = {normalize(read[i]) if data.modality != "image" else read[i] for i in np.concatenate([splits.pool, splits.val])}
+    for name in retain:
+        other = retained_data(name, data.modality)
+        if other.hash == data.hash:
+            raise ConfigError(f"--retain {name} is the run's own data ({data.name!r}): retention measures what the run "
+                              "forgets of another task; retain another dataset")
+        theirs, _ = comparable(other, 1.0)
+        shared = sum((normalize(x) if other.modality != "image" else x) in seen for x in theirs)
+        if shared > RETAIN_SHARED * len(theirs):
+            raise ConfigError(f"--retain {name}: {shared:,} of its {len(theirs):,} inputs are inputs of the "
+                              f"training pool or validation split of {data.name!r}, so its probe would be fit and scored on texts this run "
+                              "trains on; retain a dataset of other inputs")
+
+
+RETAIN_SHARED = 0.01  # shared inputs a retained dataset may hold (natural duplicates), as a fraction of its rows
+
+
 STRATIFIED_CUT = ("replay", "ewc")  # TermContext.other: an earlier task's pool, cut by its labels (SplitConfig())
 
 
@@ -445,6 +477,9 @@ def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Modu
     _terms(spec, get_strategy(spec.strategy))  # a term that cannot apply is refused before any training, not after it
     pretrained = pretrained or load_pretrained(spec)  # loaded once for every trial; the grid depends on its modality
     check_other_data([spec], modality_of(pretrained))  # a misspelt --retain or term data= dataset too, before training
+    if spec.retain:  # nor may a retained dataset be this run's own data, or share its training texts
+        data = data or load_dataset(spec.data, **file_options(spec))
+        check_retained_apart(spec.retain, data, spec.split)
     if spec.eval_data:  # so are out-of-domain datasets whose labels do not map, and adaptations that cannot apply
         data = data or load_dataset(spec.data, **file_options(spec))
         check_out_of_domain(spec, data, pretrained)

@@ -194,7 +194,7 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
     from headstart.data import split_dataset
     from headstart.precision import resolve_precision
     from headstart.precision import pick_device
-    from headstart.recipe import check_other_data, resolve
+    from headstart.recipe import check_other_data, check_retained_apart, resolve
     from headstart.specs import run_key
 
     cells = sweep.cells()
@@ -221,6 +221,7 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
         resolved = resolve(spec, data, _loaded(spec)[1], split_config=split_config, n_train=pool if spec.n is None else spec.n, precision=precision)
         planned.append((spec, run_key(resolved), resolved))
     check_other_data(cells, data.modality)  # every backbone reads it: resolve checked each against the data
+    check_retained_apart(sweep.retain, data, split_config)
     return planned
 
 
