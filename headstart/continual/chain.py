@@ -164,12 +164,28 @@ def build_setup(chain: Chain, step: int) -> Any:
     the stream's labels, masked), with task ``step``'s rows."""
     from headstart.recipe import setup
 
+    train = dataclasses.replace(chain.train_config, **chain.arm.train)
+    if chain.method.joint:
+        train = joint_budget(train, chain.arm.strategy, chain.prepared.pretrained, len(chain.stream.tasks))
     spec = RunSpec(data=chain.stream.name, backbone=chain.prepared.pretrained.name, strategy=chain.arm.strategy,
                    options=dict(chain.arm.strategy_options), n=chain.n, seed=chain.seed,
-                   train=dataclasses.replace(chain.train_config, **chain.arm.train), split=chain.prepared.split_config)
+                   train=train, split=chain.prepared.split_config)
     s = setup(spec, data=chain.prepared.data, pretrained=chain.prepared.pretrained)
     s.model.head = MaskedHead(s.model.head)
     return for_step(s, chain, step)
+
+
+def joint_budget(train: TrainConfig, strategy: str, pretrained: torch.nn.Module, tasks: int) -> TrainConfig:
+    """``train`` for the joint reference, which learns every task in one run: ``tasks`` times one task's step floor
+    (``min_steps``) and cap (``max_steps``), the budget a sequential chain spends over the stream. Its epochs already
+    cover every task's rows. Without this a floor-bound budget (100 steps) gave joint one task's share of the steps
+    every other arm takes over the stream, and the "ceiling" fell below the arms it bounds."""
+    from headstart.backbones import modality_of
+    from headstart.strategies import get_strategy
+
+    own = train.with_defaults(get_strategy(strategy).defaults_for(modality_of(pretrained)))
+    return dataclasses.replace(train, min_steps=tasks * own.min_steps,
+                               max_steps=None if own.max_steps is None else tasks * own.max_steps)
 
 
 def check_arm(prepared: Any, arm: Any, n: int | None, train_config: Any) -> None:

@@ -158,6 +158,14 @@ def test_class_incremental_naive_forgets_the_first_task_and_replay_and_joint_kee
     assert "report-data" in (tmp_path / "out" / "continual.html").read_text()
     again = _run(stream, tmp_path, "naive,replay[size=64],joint", alone=True)
     assert again.trained == 0 and _rows(again)["naive"]["matrix"] == naive, "a finished stream is read from the store"
+    from headstart.store import Store
+
+    with Store(tmp_path / "out", create=False) as store:
+        steps = {(r.spec["continual"]["arm"], r.spec["continual"]["step"]): r for r in store.results()}
+    # joint learns both tasks in one run on the steps the sequential arms spend over the stream: twice one task's
+    # floor and cap (FAST: 30), not one task's
+    assert steps[("joint", 1)].steps == 60 and steps[("naive", 0)].steps == steps[("naive", 1)].steps == 30
+    assert steps[("joint", 1)].spec["train"]["min_steps"] == 60 and steps[("joint", 1)].spec["train"]["max_steps"] == 60
 
 
 def test_alone_in_the_class_scenario_learns_and_is_scored_over_its_own_tasks_classes(stream, tmp_path):
