@@ -119,15 +119,14 @@ def versus(best: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def withhold_below_majority(analysis: dict[str, Any], val_majority: list[float]) -> None:
-    """Withhold the recommendation when the arm validation chose does not beat always answering each task's
-    majority class on the tasks' validation splits (its mean over the tasks): it learnt the stream no better than a
-    constant, so nothing is recommended and ``withheld`` says why."""
+def withhold_below_majority(analysis: dict[str, Any], floor: float) -> None:
+    """Withhold the recommendation when the arm validation chose does not beat ``floor``, the validation ACC of the
+    best answer that ignores its input (``continual.constant_acc``): it learnt the stream no better than a constant,
+    so nothing is recommended and ``withheld`` says why."""
     chosen = analysis.get("recommended")
     row = next((r for r in analysis["arms"] if r["arm"] == chosen), None)
-    if row is None or not val_majority or row["val_acc"]["seeds"] == 0:
+    if row is None or row["val_acc"]["seeds"] == 0:
         return
-    floor = sum(val_majority) / len(val_majority)
     if row["val_acc"]["mean"] <= floor + 1e-12:
         analysis["recommended"] = None
         analysis["withheld"] = {"arm": chosen, "val_acc": row["val_acc"]["mean"], "majority": floor}
@@ -155,5 +154,5 @@ def versus_text(v: dict[str, Any] | None) -> str:
 
 def withheld_text(w: dict[str, Any]) -> str:
     return (f"no arm to recommend: the best on validation, {w['arm']}, scores {100 * w['val_acc']:.1f}% ACC there, at or "
-            f"below always answering each task's majority class ({100 * w['majority']:.1f}%), so no arm learnt the stream; "
+            f"below an answer that ignores its input ({100 * w['majority']:.1f}%: the majority class), so no arm learnt the stream; "
             "add labels (--n), budget (--min-steps) or --tune before choosing")

@@ -565,9 +565,26 @@ def test_an_arm_at_or_below_the_majority_rate_on_validation_is_not_recommended(t
     analysis = continual_rows(_chain_runs("replay", "replay", [0.50, 0.52, 0.51], [0.5, 0.5, 0.5])
                               + _chain_runs("naive", "naive", [0.45, 0.46, 0.47], [0.5, 0.5, 0.5]))
     kept = dict(analysis)
-    withhold_below_majority(kept, [0.50, 0.54])  # the tasks' validation majority rates: 0.52 on average
+    withhold_below_majority(kept, 0.52)  # the validation ACC of the best constant answer
     assert kept["recommended"] is None and kept["withheld"] == {"arm": "replay", "val_acc": pytest.approx(0.51), "majority": 0.52}
     text = continual_markdown(kept, stream="s", scenario="task", tasks=["a", "b"], notes=[])
     assert "**Recommendation withheld:** no arm to recommend: the best on validation, replay, scores 51.0% ACC there" in text
-    withhold_below_majority(analysis, [0.50, 0.50])
+    assert "at or below an answer that ignores its input (52.0%: the majority class)" in text
+    withhold_below_majority(analysis, 0.50)
     assert analysis["recommended"] == "replay" and "withheld" not in analysis
+
+
+def test_the_constant_answers_acc_is_a_tasks_majority_with_the_task_id_and_one_class_over_the_stream_without():
+    """Two tasks of 2 classes each (stream classes 0, 1 | 2, 3), each 75% its first class on validation: with the task
+    id a constant per task scores 75%; without it one class for every task scores 75% on one task, 0 on the other."""
+    from types import SimpleNamespace
+
+    from headstart.continual import constant_acc
+    from headstart.data.splits import Splits
+
+    targets = np.array([0, 0, 0, 1, 2, 2, 2, 3])
+    splits = [Splits(pool=np.array([], int), val=np.arange(4), test=np.arange(4)),
+              Splits(pool=np.array([], int), val=np.arange(4, 8), test=np.arange(4, 8))]
+    prepared = SimpleNamespace(splits=splits, data=SimpleNamespace(targets=targets), stream=SimpleNamespace(labels=("a", "b", "c", "d")))
+    assert constant_acc(prepared, "task") == pytest.approx(0.75)
+    assert constant_acc(prepared, "class") == pytest.approx(0.375)
