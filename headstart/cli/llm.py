@@ -117,8 +117,8 @@ def prefer(
     chosen_column: Annotated[str, typer.Option(help="Column of preferred responses.")] = "chosen",
     rejected_column: Annotated[str, typer.Option(help="Column of dispreferred responses.")] = "rejected",
     group_column: GroupOpt = None,
-    backbone: LmOpt = "smollm2-135m",
-    strategy: Annotated[str, typer.Option("--strategy", "-s", help="Without --sft: lora | qlora (NF4 base) | full-finetune on --backbone; with --sft, the sft run's.")] = "lora",
+    backbone: Annotated[Optional[str], typer.Option("--backbone", "-b", help="Without --sft: the causal LM (default smollm2-135m, or gemma3-270m, a causal-LM folder or a .gguf file); with --sft, the sft run's.")] = None,
+    strategy: Annotated[Optional[str], typer.Option("--strategy", "-s", help="Without --sft: lora (default) | qlora (NF4 base) | full-finetune on --backbone; with --sft, the sft run's.")] = None,
     beta: Annotated[float, typer.Option(help="DPO's β: how far the policy may move from the reference.")] = 0.1,
     n: NOpt = None,
     seed: Annotated[int, typer.Option(help="Seed of the subsample and shuffling.")] = 0,
@@ -147,10 +147,9 @@ def prefer(
     replacing = (out / "spec.json").is_file()  # said once this run is saved: a failure leaves it as it was
     cfg = PreferConfig(sft=None if sft is None else str(sft), backbone=backbone, strategy=strategy, beta=beta, n=parse_n(n), seed=seed, lr=lr,
                        epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length, val_rows=val_rows)
-    if sft is not None:
-        from headstart.llm.runs import read_spec
+    from headstart.llm.dpo import check_start
 
-        read_spec(sft)  # not a run: one line before the data loads
+    check_start(cfg)  # not a run, or a --backbone / --strategy that is not its: one line before the data loads
     with progress_bar("prefer", enabled=not quiet) as progress:
         run = run_prefer(data, out=out, prompt_column=prompt_column, chosen_column=chosen_column,
                          rejected_column=rejected_column, group_column=group_column, config=cfg, progress=progress)

@@ -74,11 +74,12 @@ def sequence_logps(model: torch.nn.Module, rows: list[tuple[list[int], list[int]
 
 @dataclass(frozen=True)
 class PreferConfig:
-    """A prefer run's settings (saved in spec.json); ``strategy`` and ``backbone`` apply without an sft run only."""
+    """A prefer run's settings (saved in spec.json). ``backbone`` and ``strategy`` (default smollm2-135m, lora) apply
+    without an sft run; with one they are the run's, and a different value given is refused (``check_start``)."""
 
     sft: str | None = None
-    backbone: str = "smollm2-135m"
-    strategy: str = "lora"
+    backbone: str | None = None
+    strategy: str | None = None
     beta: float = 0.1  # Rafailov et al.'s default; larger keeps the policy nearer the SFT model
     n: int | None = None
     seed: int = 0
@@ -95,7 +96,11 @@ class PreferConfig:
     def __post_init__(self) -> None:
         from headstart.llm.lm import check_strategy
 
-        check_strategy(self.strategy)  # also with --sft (which sets the strategy): a typo is named, not ignored
+        if self.strategy is not None:
+            check_strategy(self.strategy)  # also with --sft (which sets the strategy): a typo is named, not ignored
+        if self.backbone is not None and (not isinstance(self.backbone, str) or not self.backbone.strip()):
+            raise ConfigError(f"backbone must be a causal LM's name, folder or .gguf file, got {self.backbone!r}; "
+                              f"e.g. --backbone {DEFAULT_BACKBONE}")
         if not isinstance(self.beta, (int, float)) or not self.beta > 0 or not math.isfinite(self.beta):
             raise ConfigError(f"beta must be > 0, got {self.beta!r}; try --beta 0.1")
         if self.lr is not None and not self.lr > 0:
@@ -109,6 +114,33 @@ class PreferConfig:
             raise ConfigError(f"patience must be >= 0 (0: never stop early), got {self.patience!r}")
         if self.max_length < 2:
             raise ConfigError(f"max_length must be >= 2 (a prompt token and a response token), got {self.max_length}; e.g. --max-length 256")
+
+
+DEFAULT_BACKBONE, DEFAULT_STRATEGY = "smollm2-135m", "lora"  # without --sft
+
+
+def check_start(cfg: PreferConfig) -> dict[str, Any] | None:
+    """The sft run's spec (None without one), after refusing a ``backbone`` or ``strategy`` given beside it that is not
+    the run's: a prefer run continues its sft run's weights, so neither can change, and a silent override would save
+    a run that says it did what it did not.
+
+    Raises:
+        StoreError: ``cfg.sft`` is not an sft / prefer run.
+        ConfigError: a given backbone or strategy differs from the sft run's.
+    """
+    if cfg.sft is None:
+        return None
+    from headstart.llm.lm import lm_reference
+    from headstart.llm.runs import read_spec
+
+    spec = read_spec(cfg.sft)
+    if cfg.strategy is not None and cfg.strategy != spec.get("strategy"):
+        raise ConfigError(f"--strategy {cfg.strategy} differs from the sft run's ({spec.get('strategy')}): prefer continues "
+                          f"{str(cfg.sft)!r} as it was trained; drop --strategy, or give no --sft to start a {cfg.strategy} run")
+    if cfg.backbone is not None and lm_reference(cfg.backbone) != spec.get("backbone") and cfg.backbone != spec.get("backbone"):
+        raise ConfigError(f"--backbone {cfg.backbone} differs from the sft run's ({spec.get('backbone')}): prefer continues "
+                          f"{str(cfg.sft)!r} on its own base; drop --backbone, or give no --sft to start on {cfg.backbone}")
+    return spec
 
 
 def _start(cfg: PreferConfig) -> tuple[LoadedLM, list[torch.nn.Parameter], dict[str, Any]]:
@@ -125,11 +157,12 @@ def _start(cfg: PreferConfig) -> tuple[LoadedLM, list[torch.nn.Parameter], dict[
         params = [p for p in start.model.parameters() if p.requires_grad]
         return start, params, {"sft": str(Path(cfg.sft).resolve()), "backbone": start.spec["backbone"],
                                "strategy": start.spec["strategy"], "base": start.spec["base"]}
-    folder = lm_folder(cfg.backbone)
+    backbone, strategy = cfg.backbone or DEFAULT_BACKBONE, cfg.strategy or DEFAULT_STRATEGY
+    folder = lm_folder(backbone)
     torch.manual_seed(cfg.seed)
-    model, tokenizer = load_lm(folder, device=pick_device(), quantize=cfg.strategy == "qlora")
-    model, params = prepare(model, cfg.strategy)
-    return LoadedLM(model, tokenizer, {}), params, {"sft": None, "backbone": lm_reference(cfg.backbone), "strategy": cfg.strategy,
+    model, tokenizer = load_lm(folder, device=pick_device(), quantize=strategy == "qlora")
+    model, params = prepare(model, strategy)
+    return LoadedLM(model, tokenizer, {}), params, {"sft": None, "backbone": lm_reference(backbone), "strategy": strategy,
                                                     "base": str(folder)}
 
 
@@ -152,6 +185,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     from headstart.llm.runs import save_run
     from headstart.llm.sft import draw, epochs_of
 
+    check_start(cfg)  # before the data loads
     table = load_table(data, {"prompt": prompt_column, "chosen": chosen_column, "rejected": rejected_column},
                        group_column=group_column)
     train_rows = draw(table.rows("train"), cfg.n, cfg.seed)

@@ -61,6 +61,27 @@ def test_dpo_starts_at_the_sft_policy_and_its_steps_widen_the_margin(tiny_lm, sf
     assert generate(run, ["review the film"], max_new_tokens=4) == generate(out, ["review the film"], max_new_tokens=4)
 
 
+def test_a_strategy_or_backbone_other_than_the_sft_runs_is_refused_before_the_data_loads(tiny_lm, sft_csv, tmp_path,
+                                                                                        monkeypatch, capsys):
+    """prefer continues its sft run: a --strategy or --backbone that is not the run's would be ignored and the saved
+    run would name what it did not do. The run's own values, or none, are taken."""
+    from headstart.errors import ConfigError
+    from headstart.llm.dpo import check_start
+
+    start = sft_run(tiny_lm, sft_csv, tmp_path / "sft")
+    absent = str(tmp_path / "absent.csv")
+    assert_user_error(run_cli(["prefer", "--data", absent, "--sft", str(start), "--strategy", "full-finetune", "--out",
+                               str(tmp_path / "o"), "-q"], monkeypatch, capsys),
+                      "--strategy full-finetune differs from the sft run's (lora)", "drop --strategy")
+    assert_user_error(run_cli(["prefer", "--data", absent, "--sft", str(start), "--backbone", "gemma3-270m", "--out",
+                               str(tmp_path / "o"), "-q"], monkeypatch, capsys),
+                      "--backbone gemma3-270m differs from the sft run's", "drop --backbone")
+    with pytest.raises(ConfigError, match="differs from the sft run's"):
+        check_start(PreferConfig(sft=str(start), strategy="qlora"))
+    assert check_start(PreferConfig(sft=str(start), strategy="lora", backbone=str(tiny_lm)))["strategy"] == "lora"
+    assert check_start(PreferConfig(sft=str(start)))["backbone"] == str(tiny_lm.resolve())
+
+
 def test_a_dpo_step_without_an_sft_run_trains_a_fresh_lora_against_the_base(tiny_lm, pref_csv):
     from headstart.api import prefer
 
