@@ -18,6 +18,8 @@ GroupOpt = Annotated[Optional[str], typer.Option(help="A file's column of ids ke
 
 
 def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
+    from headstart.llm.format import truncation_note
+
     metrics = {k: v for k, v in run.metrics.items() if k != "history"}
     if replacing and metrics["status"] == "done":
         typer.echo(f"note: this run replaced the one that was in {str(out)!r}", err=True)
@@ -35,6 +37,9 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
     for key, what in (("val_before", "validation before training"), ("val", "validation after training")):
         if isinstance(metrics.get(key), dict):  # prefer: the DPO loss, reward accuracy and margin on the held-out pairs
             typer.echo(f"{what}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics[key].items() if isinstance(v, (int, float))))
+    cut = truncation_note(metrics.get("truncated"), "sequences" if "train_pairs" in metrics else "examples")
+    if cut:
+        typer.echo(f"note: {cut}")
     if metrics.get("steps") and metrics.get("best_step") == 0:
         typer.echo("note: no step improved the validation loss, so the saved weights are the starting point's, unchanged; "
                    "try more steps (--max-steps), more pairs (--n) or another --lr / --beta")

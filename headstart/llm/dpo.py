@@ -20,6 +20,7 @@ is these few lines, checked against a hand-computed value in tests/llm/test_dpo.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -179,7 +180,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
         ConfigError / DataError / BackboneError / StoreError: bad settings, data, backbone or sft run (one line each).
     """
     from headstart.llm.data import load_table
-    from headstart.llm.format import example
+    from headstart.llm.format import example, truncation
     from headstart.llm.lm import OPTIMIZERS, eos_id
     from headstart.llm.loop import LoopConfig, train
     from headstart.llm.runs import save_run
@@ -197,9 +198,11 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     eos, pad = eos_id(model, tokenizer), tokenizer.pad_token_id
     col = table.columns
 
+    cuts: Counter = Counter()
+
     def pair(r: int) -> tuple[tuple[list[int], list[int]], tuple[list[int], list[int]]]:
-        return (example(tokenizer, col["prompt"][r], col["chosen"][r], eos=eos, max_length=cfg.max_length),
-                example(tokenizer, col["prompt"][r], col["rejected"][r], eos=eos, max_length=cfg.max_length))
+        return (example(tokenizer, col["prompt"][r], col["chosen"][r], eos=eos, max_length=cfg.max_length, cuts=cuts),
+                example(tokenizer, col["prompt"][r], col["rejected"][r], eos=eos, max_length=cfg.max_length, cuts=cuts))
 
     pairs = {int(r): pair(int(r)) for r in np.concatenate([train_rows, val_rows])}
     steps = cfg.max_steps or math.ceil(cfg.epochs * len(train_rows) / cfg.batch_size)
@@ -255,7 +258,8 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
         after = judge()
     metrics = {"status": report.status, "error": report.error, "steps": report.steps, "best_step": report.best_step,
                "val_before": before, "val": after, "history": report.history, "train_seconds": round(report.seconds, 2),
-               "train_pairs": len(train_rows)}
+               "train_pairs": len(train_rows),
+               **({"truncated": cut} if (cut := truncation(cuts, 2 * len(pairs), cfg.max_length)) else {})}
     spec = {"kind": "prefer", **asdict(cfg), **start, "lr": rate, "optimizer": OPTIMIZERS[start["strategy"]], "steps": steps,
             "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "chosen_column": chosen_column,
                      "rejected_column": rejected_column}}

@@ -19,6 +19,7 @@ window (the one mask goes to every layer). ``check_packing`` refuses a model who
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import torch
@@ -59,16 +60,38 @@ def response_ids(tokenizer: Any, prompt: str, response: str, *, eos: int | None)
     return _ids(tokenizer, response) + ([] if eos is None else [eos])
 
 
-def example(tokenizer: Any, prompt: str, response: str, *, eos: int | None, max_length: int) -> tuple[list[int], list[int]]:
+def example(tokenizer: Any, prompt: str, response: str, *, eos: int | None, max_length: int,
+            cuts: Counter | None = None) -> tuple[list[int], list[int]]:
     """(input ids, labels) of one example, labels -100 on the prompt, at most ``max_length`` tokens: where both do not
-    fit, a long prompt loses its left down to half the length, then the response loses its end."""
+    fit, a long prompt loses its left down to half the length, then the response loses its end. ``cuts`` counts what
+    was cut ("examples", "prompt", "response"), so the run can say so (``truncation_note``)."""
     p = prompt_ids(tokenizer, prompt)
     r = response_ids(tokenizer, prompt, response, eos=eos)
     if len(p) + len(r) > max_length:
         keep = max(1, min(len(p), max(max_length - len(r), max_length // 2), max_length - 1))
+        cut_prompt, cut_response = keep < len(p), keep + len(r) > max_length
         p = p[len(p) - keep:]
         r = r[: max_length - len(p)]
+        if cuts is not None:
+            cuts.update({"examples": 1, "prompt": int(cut_prompt), "response": int(cut_response)})
     return p + r, [IGNORE] * len(p) + list(r)
+
+
+def truncation(cuts: Counter, total: int, max_length: int) -> dict[str, int] | None:
+    """What ``example`` cut, for metrics.json: ``{examples, of, prompt, response, max_length}``, or None when nothing."""
+    if not cuts.get("examples"):
+        return None
+    return {"examples": cuts["examples"], "of": total, "prompt": cuts["prompt"], "response": cuts["response"],
+            "max_length": max_length}
+
+
+def truncation_note(found: dict[str, int] | None, what: str = "examples") -> str | None:
+    """``4 of 6 training and validation examples were cut to --max-length 8 tokens: ...``, or None."""
+    if not found:
+        return None
+    return (f"{found['examples']} of {found['of']} training and validation {what} were cut to --max-length "
+            f"{found['max_length']} tokens ({found['prompt']} lost the start of their prompt, {found['response']} the end "
+            "of their response, which the model then never learns to finish); raise --max-length")
 
 
 def pack(examples: list[Example], max_length: int) -> list[list[Example]]:

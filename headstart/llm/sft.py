@@ -9,6 +9,7 @@ SFT step; prompt tokens carry label -100, so only the response is learned).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -167,7 +168,8 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
         ConfigError / DataError / BackboneError: a bad setting, data or backbone (one line each).
     """
     from headstart.llm.data import load_table
-    from headstart.llm.format import check_packing, collate, collate_packed, example, has_chat_template, pack, response_loss
+    from headstart.llm.format import (check_packing, collate, collate_packed, example, has_chat_template, pack, response_loss,
+                                      truncation)
     from headstart.llm.lm import OPTIMIZERS, eos_id, lm_folder, lm_reference, load_lm, prepare
     from headstart.llm.loop import LoopConfig, train
     from headstart.llm.runs import exact_match, generate, save_run
@@ -185,7 +187,9 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
     model, params = prepare(model, cfg.strategy, rank=cfg.rank, alpha=cfg.alpha, dropout=cfg.dropout, targets=cfg.targets)
     eos, pad = eos_id(model, tokenizer), tokenizer.pad_token_id
     prompts, responses = table.columns["prompt"], table.columns["response"]
-    encode = lambda rows: [example(tokenizer, prompts[r], responses[r], eos=eos, max_length=cfg.max_length) for r in rows]  # noqa: E731
+    cuts: Counter = Counter()
+    encode = lambda rows: [example(tokenizer, prompts[r], responses[r], eos=eos, max_length=cfg.max_length, cuts=cuts)  # noqa: E731
+                           for r in rows]
     train_items: list[Any] = encode(train_rows)
     if cfg.packing:
         check_packing(model)
@@ -206,7 +210,8 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
                                "val_loss": report.best_val, "val_loss_before": report.first_val,
                                "train_loss": next((h["train_loss"] for h in reversed(report.history) if "train_loss" in h), None),
                                "history": report.history, "train_seconds": round(report.seconds, 2),
-                               "train_rows": len(train_rows), "train_sequences": len(train_items)}
+                               "train_rows": len(train_rows), "train_sequences": len(train_items),
+                               **({"truncated": cut} if (cut := truncation(cuts, len(train_rows) + len(val_rows), cfg.max_length)) else {})}
     if len(test_rows):
         generated = generate(model, tokenizer, [prompts[r] for r in test_rows], max_new_tokens=cfg.max_new_tokens)
         metrics["test"] = {"rows": len(test_rows), "exact_match": exact_match(generated, [responses[r] for r in test_rows]),

@@ -207,6 +207,29 @@ def test_sft_then_generate_on_the_command_line(tiny_lm, sft_csv, tmp_path, monke
     assert lines[-1] == f"saved to {tmp_path / 'table-run'}"
 
 
+def test_examples_cut_to_max_length_are_counted_and_said(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    """At --max-length 4 the examples do not fit: the run says how many were cut and where, in metrics.json and as a
+    note; at a length they fit in, nothing is said."""
+    from collections import Counter
+
+    from headstart.llm.format import example
+
+    code, table, _ = run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--max-steps", "1", "--max-length", "4",
+                              "--eval-rows", "0", "--val-rows", "2", "--out", str(tmp_path / "cut"), "-q"], monkeypatch, capsys)
+    assert code in (0, None)
+    found = json.loads((tmp_path / "cut" / "metrics.json").read_text())["truncated"]
+    # every example is [CLS] prompt "\n" + response [SEP]: 5 tokens or more, so all 6 training and 2 validation rows
+    assert found == {"examples": 8, "of": 8, "prompt": found["prompt"], "response": found["response"], "max_length": 4}
+    assert 0 < found["prompt"] <= 8 and 0 < found["response"] <= 8
+    assert f"note: {found['examples']} of {found['of']} training and validation examples were cut to --max-length 4 tokens" in table
+    cuts: Counter = Counter()
+    example(tokenizer_of(tiny_lm), "a prompt", "a reply", eos=None, max_length=10_000, cuts=cuts)
+    assert not cuts
+    code, table, _ = run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--max-steps", "1", "--eval-rows", "0",
+                              "--val-rows", "2", "--out", str(tmp_path / "whole"), "-q"], monkeypatch, capsys)
+    assert "were cut" not in table and "truncated" not in json.loads((tmp_path / "whole" / "metrics.json").read_text())
+
+
 def test_sft_with_packing_on_the_command_line(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
     out = tmp_path / "packed"
     code, stdout, _ = run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--packing", "--max-length", "24",
