@@ -37,7 +37,7 @@ class ContinualResult:
     analysis: dict[str, Any] = field(default_factory=dict)
     reports: dict[str, Path] = field(default_factory=dict)
     trained: int = 0
-    flags: list[str] = field(default_factory=list)  # arms that learnt a task no better than its majority class
+    flags: list[str] = field(default_factory=list)  # arms that learnt a task no better than its majority class; other settings in the store
 
 
 def parse_continual_arm(text: str, strategy: str) -> ContinualArm:
@@ -208,6 +208,10 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     notes = [f"{pretrained.name}; strategy {strategy} unless an arm names another; n = {size or 'all'} labelled rows per task; "
              f"at most {max_test} test rows per task." if max_test else ""]
     notes += ["Checkpoints are chosen on the current task's validation split only (a continual learner has no other)."]
+    others = len(runs) - len(mine)
+    elsewhere = ([f"this store also holds {others} step{'s' if others != 1 else ''} of other settings (another stream, "
+                  "scenario, n, seed count or arm options) that this report leaves out; re-run continual with those "
+                  "settings to see them, and give each setting its own --out"] if others else [])
     notes += ["--tune: each method's weight is the one of its grid with the highest ACC on the tasks' validation splits at "
               "the end of the stream (every task seen by then); the other weights are listed under Tried."
               if tune else "Methods run at their default weights (ewc, online-ewc 100; si, mas, lwf 1; each importance "
@@ -217,7 +221,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
                      "them all under one softmax and is scored masked per task.")
     majority = [float(np.bincount(prepared.data.targets[split.test]).max() / max(len(split.test), 1)) for split in prepared.splits]
     withhold_below_majority(result.analysis, constant_acc(prepared, scenario))
-    result.flags = below_majority(result.analysis, majority, tasks)
+    result.flags = below_majority(result.analysis, majority, tasks) + elsewhere
     result.analysis["recommended_caveat"] = recommended_caveat(result.analysis, majority)
     notes += result.flags
     notes = [n for n in notes if n]

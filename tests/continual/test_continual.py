@@ -588,3 +588,16 @@ def test_the_constant_answers_acc_is_a_tasks_majority_with_the_task_id_and_one_c
     prepared = SimpleNamespace(splits=splits, data=SimpleNamespace(targets=targets), stream=SimpleNamespace(labels=("a", "b", "c", "d")))
     assert constant_acc(prepared, "task") == pytest.approx(0.75)
     assert constant_acc(prepared, "class") == pytest.approx(0.375)
+
+
+def test_a_store_holding_another_settings_steps_says_so(stream, tmp_path, tiny_registry):
+    """The same --out with another n: the report reads this invocation's steps only, and says the others are there."""
+    from headstart.continual import continual
+
+    first = _run(stream, tmp_path, "naive", name="shared")
+    assert not any("other settings" in f for f in first.flags)
+    again = continual(str(stream), scenario="class", arms="naive", backbone="tiny", n=32, seeds=1, out=tmp_path / "shared",
+                      config=FAST, alone=False)
+    (note,) = [f for f in again.flags if "other settings" in f]
+    assert note.startswith("this store also holds 2 steps of other settings")
+    assert "this store also holds 2 steps" in (tmp_path / "shared" / "continual.md").read_text()
