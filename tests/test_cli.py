@@ -441,7 +441,9 @@ def test_compare_prints_forgetting_and_out_of_domain_beside_the_recommendation(t
     _print_report(render(tmp_path), tmp_path)
     out = capsys.readouterr().out
     assert "retention on other at n = 16: full-finetune 0.850 (" in out and "(1.000: nothing lost" in out
-    assert "out of domain on shift after tent at n = 16: full-finetune 75.0% (gap +5.0 points)" in out, out
+    assert ("out of domain on shift after tent at n = 16: full-finetune 75.0% (in domain − out: +5.0 points); its most "
+            "frequent class alone: 66.7%") in out, out
+    assert "no transfer to read there" not in out
     assert "warning: full-finetune (n = 16) on shift after tent answered '1' for every test row in 1 of 2 seed(s)" in out
 
 
@@ -500,3 +502,18 @@ def test_predict_says_which_column_it_read_and_keeps_the_order_its_help_gives(mo
     assert list(first)[:4] == ["text", "id", "title", "label"] and first["text"] == "good great film"
     code, _, err = cli(["predict", str(out), str(table), "--text-column", "body"], monkeypatch, capsys)
     assert code == 0 and "reading column" not in err
+
+
+def test_out_of_domain_lines_warn_where_arms_score_at_or_below_the_targets_majority_class():
+    from headstart.cli.sweeps import _ood_lines
+
+    def row(arm: str, mean: float) -> dict:
+        return {"strategy": arm, "n": 16, "data": "drug-reviews-sentiment", "mean": mean, "majority": 0.663,
+                "gap": {"mean": -0.08}}
+
+    lines = _ood_lines([row("full-finetune", 0.646), row("lora", 0.70), row("probe", 0.60)], 100.0)
+    assert lines[0].endswith("; its most frequent class alone: 66.3%") and "full-finetune 64.6% (in domain − out: -8.0 points)" in lines[0]
+    assert lines[1] == ("warning: on drug-reviews-sentiment at n = 16, full-finetune, probe score at or below always "
+                        "answering its most frequent class: no transfer to read there")
+    every = _ood_lines([row("full-finetune", 0.646)], 100.0)
+    assert every[1].startswith("warning: on drug-reviews-sentiment at n = 16, every arm scores at or below")

@@ -52,6 +52,7 @@ def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: flo
                      "gap": {k: gap[k] for k in ("mean", "ci_low", "ci_high", "p_value", "significant", "pairs")},
                      "seeds": len(seeds), "test_rows": found[0].get("test_rows"), "note": note or None,
                      "majority_note": majority_note(data, found[0].get("rows") or {}),
+                     "majority": majority_share(found[0].get("rows") or {}),
                      "one_class": sum(bool(c) for c in single),
                      "one_class_note": one_class_note(arm, n, data, [c for c in single if c], len(seeds))})
     return rows
@@ -70,14 +71,21 @@ def one_class_note(arm: str, n: int | str, data: str, answered: list[str], seeds
             f"score there is that class's share, not what it learnt{tent}.")
 
 
-def majority_note(data: str, rows: dict[str, Any]) -> str | None:
-    """What always answering the out-of-domain test rows' most frequent class scores (the shifted class balance is
-    part of the shift): a classification arm below it does worse than that constant answer. None without the rows."""
+def majority_share(rows: dict[str, Any]) -> float | None:
+    """The share of the out-of-domain test rows' most frequent class, or None without integer targets."""
     target = rows.get("target")
     if not target or not all(isinstance(t, int) for t in target):
         return None
-    share = float(np.bincount(np.asarray(target)).max()) / len(target)
-    return (f"{data.split(' after ')[0]}: {100 * share:.1f}% of its {len(target)} test rows are its most frequent class; an arm "
+    return float(np.bincount(np.asarray(target)).max()) / len(target)
+
+
+def majority_note(data: str, rows: dict[str, Any]) -> str | None:
+    """What always answering the out-of-domain test rows' most frequent class scores (the shifted class balance is
+    part of the shift): a classification arm below it does worse than that constant answer. None without the rows."""
+    share = majority_share(rows)
+    if share is None:
+        return None
+    return (f"{data.split(' after ')[0]}: {100 * share:.1f}% of its {len(rows['target'])} test rows are its most frequent class; an arm "
             "below that scores worse than always answering it.")
 
 

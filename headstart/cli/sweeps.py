@@ -289,11 +289,18 @@ def _forgetting_lines(rows: list[dict[str, Any]]) -> list[str]:
 def _ood_lines(rows: list[dict[str, Any]], scale: float) -> list[str]:
     """A line per out-of-domain dataset and size (each arm's score there and its gap to in-domain), then the warnings."""
     points = scale == 100.0
-    lines = [f"out of domain on {data} at n = {n}: " + ", ".join(
-                 f"{r['strategy']} " + (f"{100 * r['mean']:.1f}% (gap {100 * r['gap']['mean']:+.1f} points)" if points
-                                        else f"{r['mean']:.3g} (gap {r['gap']['mean']:+.3g})")
-                 for r in found)
-             for (data, n), found in _by_data_and_size(rows).items()]
+    lines = []
+    for (data, n), found in _by_data_and_size(rows).items():
+        majority = found[0].get("majority") if points else None
+        lines.append(f"out of domain on {data} at n = {n}: " + ", ".join(
+            f"{r['strategy']} " + (f"{100 * r['mean']:.1f}% (in domain − out: {100 * r['gap']['mean']:+.1f} points)" if points
+                                   else f"{r['mean']:.3g} (in domain − out: {r['gap']['mean']:+.3g})")
+            for r in found) + (f"; its most frequent class alone: {100 * majority:.1f}%" if majority is not None else ""))
+        below = [r["strategy"] for r in found if majority is not None and r["mean"] <= majority + 1e-12]
+        if below:
+            lines.append(f"warning: on {data} at n = {n}, " + ("every arm scores" if len(below) == len(found) else
+                         ", ".join(below) + (" scores" if len(below) == 1 else " score"))
+                         + " at or below always answering its most frequent class: no transfer to read there")
     return lines + [f"warning: {r['one_class_note']}" for r in rows if r.get("one_class_note")]
 
 
