@@ -214,4 +214,4 @@ def other_backbone_params(model: nn.Module, blocks: list[nn.Module]) -> list[nn.
 
 def check_int_range(name: str, value: int, low: int, high: int, what: str) -> None:
     if not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{name} must be an integer in [{low}, {high}] ({what}), got {value!r}; try --{name} {max(low, min(high, (low + high) // 2))}")
+        raise ConfigError(f"{name} must be an integer in [{low}, {high}] ({what}), got {value!r}; try {name.replace('-', '_')}={max(low, min(high, (low + high) // 2))}")

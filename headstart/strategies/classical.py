@@ -36,7 +36,7 @@ def check_grid(name: str, values: Any, *, integer: bool, example: str) -> tuple:
         for v in values)
     if not ok:
         kind = "positive integers" if integer else "positive numbers"
-        raise ConfigError(f"{name} must be one or more {kind}, got {values!r}; try --option {name}={example}")
+        raise ConfigError(f"{name} must be one or more {kind}, got {values!r}; try {name}={example}")
     return tuple(int(v) if integer else float(v) for v in values)
 
 
@@ -50,7 +50,7 @@ class LinearOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "grid", check_grid("grid", self.grid, integer=False, example="[0.1,1,10]"))
         if not isinstance(self.max_iter, int) or isinstance(self.max_iter, bool) or self.max_iter < 1:
-            raise ConfigError(f"max_iter must be a positive integer, got {self.max_iter!r}; try --option max_iter=1000")
+            raise ConfigError(f"max_iter must be a positive integer, got {self.max_iter!r}; try max_iter=1000")
 
 
 def pick(values: Iterable[Any], rank: Callable[[Any], tuple[float, float]]) -> Any:

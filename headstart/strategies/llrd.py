@@ -19,7 +19,7 @@ class LLRDOptions:
 
     def __post_init__(self) -> None:
         if not isinstance(self.decay, (int, float)) or not 0 < self.decay <= 1:
-            raise ConfigError(f"decay must be in (0, 1], got {self.decay!r}; try --decay 0.7")
+            raise ConfigError(f"decay must be in (0, 1], got {self.decay!r}; try decay=0.7")
 
 
 def layer_decay_lrs(num_blocks: int, lr: float, decay: float) -> list[float]:

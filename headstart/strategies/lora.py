@@ -26,11 +26,11 @@ class LoraOptions:
 
     def __post_init__(self) -> None:
         if not isinstance(self.rank, int) or self.rank < 1:
-            raise ConfigError(f"rank must be a positive integer, got {self.rank!r}; try --rank 8")
+            raise ConfigError(f"rank must be a positive integer, got {self.rank!r}; try rank=8")
         if not isinstance(self.alpha, (int, float)) or self.alpha <= 0:
-            raise ConfigError(f"alpha must be > 0, got {self.alpha!r}; try --alpha 16")
+            raise ConfigError(f"alpha must be > 0, got {self.alpha!r}; try alpha=16")
         if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}; try --dropout 0.1")
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}; try dropout=0.1")
         object.__setattr__(self, "targets", check_targets(self.targets))
 
 

@@ -111,5 +111,5 @@ def check_targets(targets: Any) -> list[str] | str | None:
     if isinstance(targets, str):
         targets = [t.strip() for t in targets.split(",") if t.strip()]
     if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
-        raise ConfigError(f"targets must be 'all-linear' or comma-separated module names, got {targets!r}; try --targets query,value")
+        raise ConfigError(f"targets must be 'all-linear' or comma-separated module names, got {targets!r}; try targets=query,value")
     return targets

@@ -33,7 +33,7 @@ class QLoraOptions(LoraOptions):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not isinstance(self.checkpointing, bool):
-            raise ConfigError(f"checkpointing must be true or false, got {self.checkpointing!r}; e.g. --option checkpointing=false")
+            raise ConfigError(f"checkpointing must be true or false, got {self.checkpointing!r}; e.g. checkpointing=false")
 
 
 class QLora(Lora):

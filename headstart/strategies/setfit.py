@@ -48,7 +48,7 @@ class SetFitOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.iterations, int) or isinstance(self.iterations, bool) or not 1 <= self.iterations <= 1000:
             raise ConfigError(f"iterations must be an integer in [1, 1000] (pair draws per training row), got {self.iterations!r}; "
-                              "try --option iterations=20")
+                              "try iterations=20")
         object.__setattr__(self, "grid", check_grid("grid", self.grid, integer=False, example="[0.1,1,10]"))
         LinearOptions(grid=self.grid, max_iter=self.max_iter)  # the same checks as embed-logreg's
 

@@ -49,7 +49,7 @@ class ZeroShotOptions:
         object.__setattr__(self, "descriptions", parse_descriptions(self.descriptions))
         if not isinstance(self.template, str) or "{label}" not in self.template:
             raise ConfigError(f"template must be a text containing {{label}}, got {self.template!r}; "
-                              "try --option 'template=A review that is {label}.'")
+                              "try 'template=A review that is {label}.'")
 
 
 def parse_descriptions(value: Any) -> tuple[tuple[str, str], ...]:

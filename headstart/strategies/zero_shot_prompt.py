@@ -47,7 +47,7 @@ class PromptOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "descriptions", parse_descriptions(self.descriptions))
         if not isinstance(self.instruction, str):
-            raise ConfigError(f"instruction must be a text, got {self.instruction!r}; e.g. --option 'instruction=Is this review positive or negative?'")
+            raise ConfigError(f"instruction must be a text, got {self.instruction!r}; e.g. 'instruction=Is this review positive or negative?'")
         if self.chat not in (None, True, False):
             raise ConfigError(f"chat must be true or false (or left out: the model's own), got {self.chat!r}")
         if not isinstance(self.calibrate, bool):
