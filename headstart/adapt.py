@@ -100,7 +100,7 @@ def refusals(methods: list[str], *, model: Any, task: str, strategy: str, strate
 def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strategy: str = "full-finetune",
           methods: list[str] | str | None = None, sizes: str | list[int | str] = "256", seeds: int = 5,
           out: str | Path = "runs/adapt", oracle: bool = True, tune: str | None = "lr", config: Any = None,
-          workers: int = 1, progress: bool = False, command: str | None = None) -> AdaptResult:
+          workers: int = 1, progress: bool = False, command: str | None = None, max_test: int | None = None) -> AdaptResult:
     """Train every method on ``source``, score it on ``target``'s test split, and the oracle on ``target``; write
     ``adaptation.md`` / ``adaptation.json`` and the usual report into ``out``. Mirrors ``headstart adapt``.
 
@@ -110,6 +110,8 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
         methods: source-only (required), dann, coral, mmd, importance, bn-adapt, tent, tent-episodic, or strategy names (lp-ft, lora ...).
             None: every method of ``METHODS`` that applies to the backbone and strategy (a note names those left out);
             a method given that cannot apply is refused before anything trains.
+        max_test: at most this many test rows of the source and of the target (a seeded cut, as ``compare``'s; the
+            oracle is scored on the same target rows as the methods).
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -142,7 +144,10 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
         raise ConfigError(f"--sizes holds 0, but every adaptation method trains on the source's labels; drop it, e.g. "
                           f"--sizes {kept}")
     train = as_config(config, TrainConfig)
-    common = dict(backbone=backbone, sizes=size_list, seeds=seeds, train=train, tune=tune)
+    from headstart.data.splits import SplitConfig
+
+    common = dict(backbone=backbone, sizes=size_list, seeds=seeds, train=train, tune=tune,
+                  **({"split": SplitConfig(max_test=max_test)} if max_test is not None else {}))
     sweep = SweepSpec(data=source, arms=tuple(arms), eval_data=(target,), tta=tuple(tta), **common)
     if oracle and mapping:
         raise ConfigError(f"the oracle trains on {name}'s own labels, which this mapping changes; add --no-oracle, or "
@@ -204,10 +209,17 @@ def summary_lines(result: AdaptResult) -> list[str]:
     lines = [f"note: {note}" for note in result.notes]
     floors_said = set()
     for r in result.rows:
-        if r.get("majority") is not None and r["n"] not in floors_said:
+        if r["n"] not in floors_said:
             floors_said.add(r["n"])
-            lines.append(f"majority class n={r['n']}: {100 * r['majority']:.1f}% on the target (always answering its most "
-                         "frequent class; a method at or below it does no better)")
+            if r.get("majority") is not None:
+                lines.append(f"majority class n={r['n']}: {100 * r['majority']:.1f}% on the target (always answering its most "
+                             "frequent class; a method at or below it does no better)")
+            oracle = r.get("oracle")
+            if oracle is not None:
+                ci = (f" (CI {100 * oracle['ci_low']:.1f} to {100 * oracle['ci_high']:.1f})"
+                      if oracle.get("ci_low") is not None and oracle.get("seeds", 0) > 1 else "")
+                lines.append(f"oracle n={r['n']}: {100 * oracle['mean']:.1f}% on the target{ci} (the strategy trained on the "
+                             "target's own labels: the ceiling the gaps below are shares of)")
         over = r["over_baseline"]
         gain = "" if over is None else (f"; {100 * over['mean']:+.1f} points over source-only "
                                         f"(CI {100 * over['ci_low']:+.1f} to {100 * over['ci_high']:+.1f})")

@@ -62,3 +62,45 @@ def test_the_default_methods_leave_out_what_cannot_apply_and_the_summary_shows_t
     written = (out / "adaptation.md").read_text()
     assert "| majority class | 16 |" in written and "- left out of the default methods" in written
     assert "ceiling only" not in written and "No oracle" in written
+
+
+def test_the_summary_prints_the_oracle_once_a_size_beside_the_floor():
+    from pathlib import Path
+
+    from headstart.adapt import AdaptResult, summary_lines
+
+    oracle = {"mean": 0.379, "ci_low": 0.35, "ci_high": 0.41, "seeds": 2}
+    rows = [{"method": m, "n": 64, "mean": v, "ci_low": v, "ci_high": v, "seeds": 2, "over_baseline": None, "gap_closed": None,
+             "oracle": oracle, "majority": 0.1, "one_class": 0, "flags": [], "under_trained": None} for m, v in
+            (("source-only", 0.3), ("tent", 0.32))]
+    lines = summary_lines(AdaptResult(Path("."), rows=rows))
+    assert lines[:2] == ["majority class n=64: 10.0% on the target (always answering its most frequent class; a method at "
+                         "or below it does no better)",
+                         "oracle n=64: 37.9% on the target (CI 35.0 to 41.0) (the strategy trained on the target's own "
+                         "labels: the ceiling the gaps below are shares of)"]
+    assert sum(line.startswith("oracle ") for line in lines) == 1
+
+
+def test_max_test_caps_the_source_and_the_target_test_rows_the_oracle_included(toy_csv, tiny_registry, tmp_path,
+                                                                                monkeypatch, capsys):
+    import pandas as pd
+    from conftest import make_toy
+
+    from headstart.store import Store
+
+    data = make_toy(300, seed=7)  # the source's two labels: the oracle trains on them
+    target = tmp_path / "target.csv"
+    pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(target, index=False)
+    out = tmp_path / "capped"
+    code, printed, err = run_cli(["adapt", "--source", str(toy_csv), "--target", str(target), "--backbone", "tiny",
+                                  "--methods", "source-only", "--sizes", "16", "--seeds", "1", "--no-tune", "--max-steps", "2",
+                                  "--min-steps", "2", "--max-test", "12", "--out", str(out), "-q"], monkeypatch, capsys)
+    assert code in (0, None), err
+    with Store(out, create=False) as store:
+        runs = store.results()
+    assert runs and all(r.spec["data"]["split"]["max_test"] == 12 for r in runs)
+    # uncapped the test splits are 20%: 40 and 60 rows; a stratified cut may pass the cap by a row a class
+    assert all(r.metrics["n"] <= 12 + 2 for r in runs if "n" in r.metrics)
+    scored = [o["test_rows"] for r in runs for o in (r.record or {}).get("ood") or ()]
+    assert scored and all(n <= 12 for n in scored)
+    assert any(line.startswith("oracle n=16: ") for line in printed.splitlines()), printed

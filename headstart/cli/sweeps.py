@@ -184,6 +184,8 @@ def adapt(
     min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: the strategy's).")] = None,
     workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
+    max_test: Annotated[Optional[int], typer.Option(help="At most this many test rows of the source and of the target "
+                                                         "(a seeded cut; quick runs; each score's interval says so).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Labelled source, unlabelled target: train each method on the source, score it on the target's test split, and
@@ -198,7 +200,8 @@ def adapt(
     result = run_adapt(source, target, backbone=backbone, strategy=strategy, methods=methods, sizes=sizes, seeds=seeds,
                        out=out, oracle=oracle, tune="lr" if tune else None,
                        config=TrainConfig(image_size=image_size, bn=bn, max_steps=max_steps, min_steps=min_steps, epochs=epochs),
-                       workers=workers, progress=not quiet, command="headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+                       workers=workers, progress=not quiet, command="headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                       max_test=max_test)
     for line in summary_lines(result):
         typer.echo(line)
     typer.echo(f"report: {result.reports['adaptation.md']} (and report.html, results.json in {out})")
