@@ -138,7 +138,11 @@ def budget_text(runs: list[RunResult]) -> str:
         inner = sorted({int(c["pair_steps"]) for c in (r.chosen or {} for r in runs) if isinstance(c.get("pair_steps"), int)})
         if inner:
             steps = f"{inner[0]}" if len(inner) == 1 else f"{inner[0]}–{inner[-1]}"
-            return f"{steps} encoder steps on sentence pairs, then a closed-form head"
+            asked = sorted({int(c["pair_steps_planned"]) for c in (r.chosen or {} for r in runs)
+                            if isinstance(c.get("pair_steps_planned"), int)})
+            cut = (f" (capped by max_steps: one epoch of its pairs is {asked[0]}" + (f"–{asked[-1]}" if len(asked) > 1 else "")
+                   + " steps)") if asked else ""
+            return f"{steps} encoder steps on sentence pairs{cut}, then a closed-form head"
         return "closed form (no optimiser steps)"
     planned = sorted({int(b.get("planned_steps") or 0) for b in budgets})
     steps = f"{planned[0]}" if len(planned) == 1 else f"{planned[0]}–{planned[-1]}"

@@ -91,8 +91,9 @@ def cosine_pair_loss(u: torch.Tensor, v: torch.Tensor, label: torch.Tensor) -> t
 
 def tune_encoder(backbone: nn.Module, inputs: list, targets: np.ndarray, *, iterations: int, lr: float, batch_size: int,
                  weight_decay: float, warmup: float, clip: float, max_steps: int | None, generator: torch.Generator,
-                 autocast: Callable[[], Any] | None = None, progress: Callable[[int, int], None] | None = None) -> int:
-    """Phase 1 in place: one epoch of CosineSimilarityLoss over the pairs of ``draw_pairs``; returns the steps taken.
+                 autocast: Callable[[], Any] | None = None, progress: Callable[[int, int], None] | None = None) -> tuple[int, int]:
+    """Phase 1 in place: one epoch of CosineSimilarityLoss over the pairs of ``draw_pairs``; returns the steps taken and
+    the steps that epoch asked for (more where ``max_steps`` cut it).
 
     Both sides of a batch of pairs go through the encoder as one batch (padded together; pooling reads the attention
     mask, so each embedding is what it would be alone), under the run's bf16 autocast where the run measured it pays;
@@ -104,12 +105,12 @@ def tune_encoder(backbone: nn.Module, inputs: list, targets: np.ndarray, *, iter
         progress: called with (steps done, steps) after each step.
     """
     a, b, label = draw_pairs(targets, iterations, generator)
-    steps = math.ceil(len(a) / batch_size)
+    planned = steps = math.ceil(len(a) / batch_size)
     if max_steps is not None:
         steps = min(steps, max_steps)
     params = [p for p in backbone.parameters() if p.requires_grad]
     if steps == 0 or not params:
-        return 0
+        return 0, planned
     device = params[0].device
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     ramp = max(1, math.ceil(warmup * steps))
@@ -132,7 +133,7 @@ def tune_encoder(backbone: nn.Module, inputs: list, targets: np.ndarray, *, iter
             optimizer.zero_grad(set_to_none=True)
             if progress:
                 progress(step + 1, steps)
-    return steps
+    return steps, planned
 
 
 def check_task(task: str) -> None:
@@ -145,11 +146,12 @@ def solve(model: nn.Module, problem: Problem, *, options: SetFitOptions, cfg: An
     """Tune the encoder on the training pairs, then fit the logistic head on its new embeddings (C on validation)."""
     check_task(problem.task)  # for_labels refused it already where a run resolves; a direct call lands here
     generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,))))  # from the run seed the engine set
-    steps = tune_encoder(model.backbone, problem.train_inputs, problem.train_targets.numpy(), iterations=options.iterations,
+    steps, planned = tune_encoder(model.backbone, problem.train_inputs, problem.train_targets.numpy(), iterations=options.iterations,
                          lr=cfg.lr, batch_size=cfg.batch_size, weight_decay=cfg.weight_decay, warmup=cfg.warmup, clip=cfg.clip,
                          max_steps=cfg.max_steps, generator=generator, autocast=problem.autocast, progress=problem.progress)
     linear = LinearOptions(grid=options.grid, max_iter=options.max_iter)
-    return {"pair_steps": steps, **solve_linear(model, problem, problem.train_features().double().numpy(), linear)}
+    return {"pair_steps": steps, **({"pair_steps_planned": planned} if planned > steps else {}),
+            **solve_linear(model, problem, problem.train_features().double().numpy(), linear)}
 
 
 class SetFit(Strategy):

@@ -65,10 +65,10 @@ def test_contrastive_phase_raises_same_class_over_different_class_cosine(toy):
     targets = toy.targets[rows]
     before = margin(backbone, encoded, np.arange(32), targets)
     backbone.train()
-    steps = tune_encoder(backbone, encoded, targets, iterations=10, lr=1e-2, batch_size=16, weight_decay=0.01, warmup=0.1,
-                         clip=1.0, max_steps=None, generator=torch.Generator().manual_seed(0))
+    steps, planned = tune_encoder(backbone, encoded, targets, iterations=10, lr=1e-2, batch_size=16, weight_decay=0.01,
+                                  warmup=0.1, clip=1.0, max_steps=None, generator=torch.Generator().manual_seed(0))
     after = margin(backbone, encoded, np.arange(32), targets)
-    assert steps == 2 * 10 * 32 // 16
+    assert steps == planned == 2 * 10 * 32 // 16
     assert after > before + 0.5, (before, after)  # measured 0.01 -> 0.81
 
 
@@ -96,8 +96,8 @@ def test_a_pair_step_is_one_forward_under_the_runs_autocast(toy):
         return torch.autocast("cpu", dtype=torch.bfloat16)
 
     backbone.train()
-    steps = tune_encoder(backbone, encoded, toy.targets[:32], iterations=2, lr=1e-3, batch_size=16, weight_decay=0.0, warmup=0.1,
-                         clip=1.0, max_steps=None, generator=torch.Generator().manual_seed(0), autocast=autocast)
+    steps, _ = tune_encoder(backbone, encoded, toy.targets[:32], iterations=2, lr=1e-3, batch_size=16, weight_decay=0.0,
+                            warmup=0.1, clip=1.0, max_steps=None, generator=torch.Generator().manual_seed(0), autocast=autocast)
     assert steps == 2 * 2 * 32 // 16 and len(forwards) == steps and all(forwards) and len(inside) == steps
 
 
@@ -107,6 +107,7 @@ def test_setfit_run_tunes_the_encoder_and_fits_the_head_on_its_new_features(toy)
     before = margin(s.model.backbone, s.encoded, s.train_rows, toy.targets[s.train_rows])
     report = train(s)
     assert report.status == "done" and report.chosen["pair_steps"] == 2 * 5 * 32 // 16 and report.chosen["C"] == 1.0
+    assert "pair_steps_planned" not in report.chosen, "nothing cut it"
     assert any(name.startswith("backbone.") for name in report.trained)  # saved as a tuned encoder, not the pre-trained one
     assert margin(s.model.backbone, s.encoded, s.train_rows, toy.targets[s.train_rows]) > before
     untouched = tiny_backbone(0)
@@ -142,3 +143,17 @@ def test_its_pair_steps_draw_on_the_progress_bar_and_the_summary_says_it_trained
     assert code in (0, None), err
     assert "the encoder tuned in 2 pair steps, then the head in closed form" in out and "no optimiser step" not in out
     assert "chosen on validation: C=" in out and "pair_steps=" not in out
+
+
+def test_a_pair_epoch_cut_by_max_steps_is_recorded_and_said(toy):
+    from headstart.analysis.flags import budget_text
+    from headstart.results import RunResult
+
+    cfg = dataclasses.replace(CFG, max_steps=4)
+    s = setup(RunSpec(data="toy", backbone="tiny", strategy="setfit", n=32, train=cfg, options={"iterations": 5, "grid": [1.0]}),
+              data=toy, pretrained=tiny_backbone(0))
+    report = train(s)
+    assert report.chosen["pair_steps"] == 4 and report.chosen["pair_steps_planned"] == 2 * 5 * 32 // 16
+    run = RunResult("k", {"strategy": "setfit"}, "done", chosen=report.chosen, record={"budget": {"planned_steps": 0}})
+    assert budget_text([run]) == ("4 encoder steps on sentence pairs (capped by max_steps: one epoch of its pairs is 20 "
+                                  "steps), then a closed-form head")
