@@ -7,13 +7,16 @@ Parts:
 - ``precision.json``: the measured bf16-or-fp32 verdict per device and CPU model.
 - left-overs: the temporary files and folders of a write that was killed (``.NAME.<random>.tmp``, a staged table).
 
-Everything in it is rebuilt on demand, so clearing loses only the time to rebuild it. A temporary file younger
-than ``STALE_SECONDS`` may belong to a write in progress and is left alone. No torch import.
+Everything in it is rebuilt on demand, so clearing loses only the time to rebuild it. Only what headstart writes is
+counted and removed (``OWN``: a misdirected ``$HEADSTART_CACHE`` never costs another tool's files), and a temporary
+file younger than ``STALE_SECONDS`` may belong to a write in progress and is left alone. No torch import.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -68,21 +71,41 @@ def is_temporary(path: Path) -> bool:
     return path.name.startswith(".") and (path.name.endswith(".tmp") or path.name.startswith(".staged-"))
 
 
+OWN = {  # what headstart itself writes in each part; anything else there is left alone, never counted or removed
+    "features": re.compile(r"[0-9a-f]{20}\.safetensors"),  # features.feature_key
+    "data": re.compile(r"table-[0-9a-f]+\.parquet"),  # data.memory: a table under its content hash
+    "models": re.compile(r".+-[0-9a-f]{24}|.+\.gguf"),  # backbones.causal: a converted folder, a joined GGUF file
+}
+
+
 def _walk(root: Path) -> tuple[list[Path], list[Path]]:
-    """(kept entries, temporary entries) under ``root``: files, and a temporary folder as one entry."""
-    kept: list[Path] = []
-    temporary: list[Path] = []
+    """(headstart's own entries, temporary entries) directly under ``root`` (a model folder is one entry); ``root``
+    itself where it is a file headstart writes (precision.json). Other entries are not headstart's: left out."""
     if not root.is_dir():
-        return ([root] if root.is_file() else []), []
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        for name in list(dirnames):
-            if is_temporary(here / name):
-                temporary.append(here / name)
-                dirnames.remove(name)
-        for name in filenames:
-            (temporary if is_temporary(here / name) else kept).append(here / name)
-    return kept, temporary
+        return ([root] if root.is_file() and root.name == "precision.json" else []), []
+    own, temporary = [], []
+    pattern = OWN[root.name]
+    for entry in root.iterdir():
+        if is_temporary(entry):
+            if _temporary_of(entry.name, pattern):
+                temporary.append(entry)
+        elif pattern.fullmatch(entry.name):
+            own.append(entry)
+    return own, temporary
+
+
+def _temporary_of(name: str, pattern: re.Pattern) -> bool:
+    """Whether the temporary entry ``name`` was on its way to becoming one of ``pattern``'s (``.NAME.<random>.tmp``),
+    or is a staged table."""
+    if name.startswith(".staged-"):
+        return True
+    return pattern.fullmatch(name[1:-len(".tmp")].rsplit(".", 1)[0]) is not None
+
+
+def _files(path: Path) -> int:
+    if path.is_symlink() or not path.is_dir():
+        return 1
+    return sum(_files(p) for p in path.iterdir())
 
 
 def _size(path: Path) -> int:
@@ -114,7 +137,7 @@ def _survey(where: Path) -> dict[str, list[Path]]:
         found[part] = kept
         found["temp"] += [p for p in temporary if _stale(p, now)]
     if where.is_dir():
-        found["temp"] += [p for p in where.iterdir() if is_temporary(p) and _stale(p, now)]
+        found["temp"] += [p for p in where.iterdir() if p.name.startswith(".precision.json.") and is_temporary(p) and _stale(p, now)]
     return found
 
 
@@ -122,8 +145,9 @@ def cache_info() -> CacheReport:
     """Mirrors ``headstart cache``: the cache folder and the files and bytes of each part."""
     where = cache_dir()
     found = _survey(where)
-    return CacheReport(str(where), [CachePart(name, len(paths), sum(_size(p) for p in paths)) for name, paths in found.items()
-                                    if name != "temp"] + [CachePart("temp", len(found["temp"]), sum(_size(p) for p in found["temp"]))])
+    return CacheReport(str(where), [CachePart(name, sum(_files(p) for p in paths), sum(_size(p) for p in paths))
+                                    for name, paths in found.items() if name != "temp"]
+                       + [CachePart("temp", sum(_files(p) for p in found["temp"]), sum(_size(p) for p in found["temp"]))])
 
 
 def check_kind(what: str) -> str:
@@ -153,7 +177,7 @@ def clear_cache(what: str = "temp") -> CacheReport:
     for name in chosen:
         part = CachePart(name)
         for path in found[name]:
-            size = _size(path)
+            size, files = _size(path), _files(path)
             try:
                 if path.is_dir() and not path.is_symlink():
                     shutil.rmtree(path)
@@ -161,9 +185,12 @@ def clear_cache(what: str = "temp") -> CacheReport:
                     path.unlink(missing_ok=True)
             except OSError as e:
                 raise StoreError(f"cannot remove {str(path)!r} ({e.strerror}); check its permissions, or remove it by hand") from None
-            part.files += 1
+            part.files += files
             part.bytes += size
         removed.append(part)
+    for name in ("features", "data", "models"):  # a part folder left empty goes too; one holding other files stays
+        with contextlib.suppress(OSError):
+            (where / name).rmdir()
     return CacheReport(str(where), removed)
 
 

@@ -13,6 +13,11 @@ import headstart
 from conftest import assert_user_error, run_cli
 
 
+HEX24 = "356a08c1f5ba084de6ebd38d"
+FEATURE_A, FEATURE_B, FEATURE_C = (f"{c * 20}.safetensors" for c in "abc")
+MODEL = f"SmolLM2-135M-Instruct.Q4_1-{HEX24}"
+
+
 @pytest.fixture
 def cache(tmp_path, monkeypatch) -> Path:
     """A cache with two feature files, a table, a converted model folder, the precision verdict, and left-overs of
@@ -20,19 +25,19 @@ def cache(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "cache"
     monkeypatch.setenv("HEADSTART_CACHE", str(root))
     (root / "features").mkdir(parents=True)
-    (root / "features" / "a.safetensors").write_bytes(b"x" * 1000)
-    (root / "features" / "b.safetensors").write_bytes(b"x" * 500)
+    (root / "features" / FEATURE_A).write_bytes(b"x" * 1000)
+    (root / "features" / FEATURE_B).write_bytes(b"x" * 500)
     (root / "data").mkdir()
     (root / "data" / "table-abc.parquet").write_bytes(b"x" * 200)
-    model = root / "models" / "SmolLM2-135M-Instruct.Q4_1-356a"
+    model = root / "models" / MODEL
     model.mkdir(parents=True)
     (model / "model.safetensors").write_bytes(b"x" * 3000)
     (model / "config.json").write_text("{}")
     (root / "precision.json").write_text('{"v": 1}')
     old = time.time() - 2 * 3600
-    stale_file = root / "features" / ".c.safetensors.k3j2h1.tmp"
+    stale_file = root / "features" / f".{FEATURE_C}.k3j2h1.tmp"
     stale_file.write_bytes(b"x" * 700)
-    stale_folder = root / "models" / ".gemma.x8s7.tmp"
+    stale_folder = root / "models" / f".gemma-{HEX24}.x8s7.tmp"
     stale_folder.mkdir()
     (stale_folder / "model.safetensors").write_bytes(b"x" * 900)
     for path in (stale_file, stale_folder):
@@ -52,14 +57,14 @@ def test_cache_info_counts_each_part_and_only_stale_left_overs(cache):
 def test_clear_temp_removes_only_stale_left_overs(cache):
     removed = headstart.clear_cache()  # temp is the default
     assert [(p.name, p.files, p.bytes) for p in removed.parts] == [("temp", 2, 1600)]
-    assert not (cache / "features" / ".c.safetensors.k3j2h1.tmp").exists() and not (cache / "models" / ".gemma.x8s7.tmp").exists()
+    assert not (cache / "features" / f".{FEATURE_C}.k3j2h1.tmp").exists() and not (cache / "models" / f".gemma-{HEX24}.x8s7.tmp").exists()
     assert (cache / "data" / ".staged-0123.parquet").exists(), "a write in progress is left alone"
-    assert (cache / "features" / "a.safetensors").exists() and (cache / "models" / "SmolLM2-135M-Instruct.Q4_1-356a").is_dir()
+    assert (cache / "features" / FEATURE_A).exists() and (cache / "models" / MODEL).is_dir()
 
 
 def test_clear_one_part_and_all(cache):
     assert headstart.clear_cache("features").parts[0].files == 2
-    assert not (cache / "features" / "a.safetensors").exists() and (cache / "features" / ".c.safetensors.k3j2h1.tmp").exists()
+    assert not (cache / "features" / FEATURE_A).exists() and (cache / "features" / f".{FEATURE_C}.k3j2h1.tmp").exists()
     assert (cache / "data" / "table-abc.parquet").exists()
     removed = {p.name: p.files for p in headstart.clear_cache("all").parts}
     assert removed == {"features": 0, "data": 1, "models": 2, "precision": 1, "temp": 2}
@@ -83,7 +88,7 @@ def test_cli_lists_clears_and_refuses_an_unknown_part(cache, monkeypatch, capsys
     code, out, err = run_cli(["cache", "--clear", "temp"], monkeypatch, capsys)
     assert code == 0 and out == "removed temp: 2 files, 1.6 kB\n"
     assert_user_error(run_cli(["cache", "--clear", "feature"], monkeypatch, capsys), "unknown cache part 'feature'", "--clear temp")
-    assert (cache / "features" / "a.safetensors").exists()
+    assert (cache / "features" / FEATURE_A).exists()
 
 
 def test_a_write_killed_before_its_rename_leaves_what_clear_temp_removes(tmp_path, monkeypatch):
@@ -95,13 +100,29 @@ def test_a_write_killed_before_its_rename_leaves_what_clear_temp_removes(tmp_pat
     env = {**os.environ, "HEADSTART_CACHE": str(tmp_path), "HEADSTART_TEST_KILL_AT": "write:features.safetensors"}
     code = ("from pathlib import Path; from headstart.atomic import write_atomic; from headstart.cache import cache_dir\n"
             "folder = cache_dir() / 'features'; folder.mkdir(parents=True)\n"
-            "write_atomic(folder / 'k.safetensors', b'x' * 100, point='write:features.safetensors')")
+            "write_atomic(folder / '0123456789abcdef0123.safetensors', b'x' * 100, point='write:features.safetensors')")
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == -9
     (left,) = (tmp_path / "features").iterdir()
-    assert left.name.startswith(".k.safetensors.") and left.name.endswith(".tmp")
+    assert left.name.startswith(".0123456789abcdef0123.safetensors.") and left.name.endswith(".tmp")
     old = time.time() - 2 * 3600
     os.utime(left, (old, old))
     monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path))
     assert [(p.name, p.files) for p in headstart.cache_info().parts if p.files] == [("temp", 1)]
     headstart.clear_cache("temp")
     assert not left.exists()
+
+
+def test_files_headstart_did_not_write_are_neither_counted_nor_removed(cache):
+    """A misdirected $HEADSTART_CACHE (a shared folder) must never cost another tool's files."""
+    (cache / "models" / "other-tool").mkdir()
+    (cache / "models" / "other-tool" / "weights.bin").write_bytes(b"y" * 9)
+    (cache / "data" / "notes.txt").write_text("mine")
+    (cache / "features" / ".hidden.tmp").write_text("not ours")
+    old = time.time() - 2 * 3600
+    os.utime(cache / "features" / ".hidden.tmp", (old, old))
+    before = {p.name: (p.files, p.bytes) for p in headstart.cache_info().parts}
+    assert before["models"] == (2, 3002) and before["data"] == (1, 200) and before["temp"] == (2, 1600)
+    headstart.clear_cache("all")
+    assert (cache / "models" / "other-tool" / "weights.bin").exists() and (cache / "data" / "notes.txt").exists()
+    assert (cache / "features" / ".hidden.tmp").exists()
+    assert not (cache / "models" / MODEL).exists() and not (cache / "precision.json").exists()
