@@ -517,3 +517,5 @@ def test_out_of_domain_lines_warn_where_arms_score_at_or_below_the_targets_major
                         "answering its most frequent class: no transfer to read there")
     every = _ood_lines([row("full-finetune", 0.646)], 100.0)
     assert every[1].startswith("warning: on drug-reviews-sentiment at n = 16, every arm scores at or below")
+    f1 = _ood_lines([{**row("full-finetune", 0.45), "majority": None}], 100.0)  # macro_f1: no accuracy floor to compare
+    assert f1 == ["out of domain on drug-reviews-sentiment at n = 16: full-finetune 45.0% (in domain − out: -8.0 points)"]

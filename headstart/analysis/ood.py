@@ -52,7 +52,8 @@ def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: flo
                      "gap": {k: gap[k] for k in ("mean", "ci_low", "ci_high", "p_value", "significant", "pairs")},
                      "seeds": len(seeds), "test_rows": found[0].get("test_rows"), "note": note or None,
                      "majority_note": majority_note(data, found[0].get("rows") or {}),
-                     "majority": majority_share(found[0].get("rows") or {}),
+                     # the constant answer's accuracy: a floor for accuracy only (its macro-F1 or AUC is another number)
+                     "majority": majority_share(found[0].get("rows") or {}) if metric == "accuracy" else None,
                      "one_class": sum(bool(c) for c in single),
                      "one_class_note": one_class_note(arm, n, data, [c for c in single if c], len(seeds))})
     return rows

@@ -62,7 +62,8 @@ def leakage_summary(directory: Path) -> dict[str, Any] | None:
     warn = fraction > LEAKAGE_WARN and not found.get("removed_from_test")
     if warn:
         text += "; above 1%: test scores are optimistic, re-run compare with --dedupe"
-    conflicts = conflict_sentence(int(found.get("conflicts") or 0), int(found.get("conflict_rows") or 0))
+    counts = [found.get(k) for k in ("conflicts", "conflict_rows")]  # informational: a damaged count is left out
+    conflicts = conflict_sentence(*counts) if all(isinstance(c, int) and not isinstance(c, bool) for c in counts) else ""
     if conflicts:
         text += f". {conflicts[0].upper()}{conflicts[1:]}"
     return {"text": text, "warn": warn, "fraction": fraction, "exact": found["exact"], "near": found["near"], "n_test": n_test}

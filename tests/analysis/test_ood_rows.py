@@ -34,3 +34,17 @@ def test_a_score_that_is_one_class_for_every_row_is_flagged_with_its_seeds_and_s
     assert '"one_class_note": "full-finetune (n = 16) on shift after tent' in report_html(summary, title="t", command=None)
     (clean,) = ood_rows([_run(0, [0, 1, 1, 0, 0, 1]), _run(1, [0, 1, 1, 0, 1, 0])])
     assert clean["one_class"] == 0 and clean["one_class_note"] is None
+
+
+def test_the_majority_floor_is_given_for_accuracy_only():
+    """Always answering the most frequent class scores its share in accuracy (4 of 6 here); its macro-F1 is another
+    number, so a macro-F1 row carries no such floor to be compared with."""
+    import dataclasses
+
+    runs = [_run(0, [0, 1, 1, 0, 0, 1]), _run(1, [0, 1, 1, 0, 1, 0])]
+    (row,) = ood_rows(runs)
+    assert row["majority"] == 4 / 6
+    f1 = [dataclasses.replace(r, metrics={"macro_f1": 0.8}, record={"ood": [{**r.record["ood"][0], "metrics": {"macro_f1": 0.5}}]})
+          for r in runs]
+    (row,) = ood_rows(f1, "macro_f1")
+    assert row["majority"] is None

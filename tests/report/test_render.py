@@ -185,6 +185,8 @@ def test_report_names_label_conflicts(tmp_path: Path) -> None:
                          "on all of them, so fix or drop them in the data")
     (tmp_path / "leakage.json").write_text(json.dumps(found))  # written before the count existed
     assert "conflicts" not in json.loads(render(tmp_path)["results.json"].read_text())["leakage"]["text"]
+    (tmp_path / "leakage.json").write_text(json.dumps({**found, "conflicts": "three", "conflict_rows": 7}))  # damaged
+    assert "conflicts" not in json.loads(render(tmp_path)["results.json"].read_text())["leakage"]["text"]
 
 
 def test_report_without_leakage_file_or_with_a_damaged_one(tmp_path: Path) -> None:
