@@ -50,11 +50,16 @@ def _score_text(value: float, ci: dict[str, Any], metric: str) -> str:
     return f"{fmt(value)}{unit} (CI {fmt(ci['ci_low'])}–{fmt(ci['ci_high'])})"
 
 
+def _val_mean(cell: Cell) -> float | None:
+    return math.fsum(cell.val_by_seed.values()) / len(cell.val_by_seed) if cell.has_validation else None
+
+
 def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, better_high: bool,
-          confidence: float, margin_points: float | None = None) -> dict[str, Any] | None:
+          confidence: float, margin_points: float | None = None, floor: float | None = None) -> dict[str, Any] | None:
     """The strategy to use at size n, decided on validation: the best validation mean, or the cheapest strategy whose
-    paired validation interval of (best − it) lies below the margin (at least ``MIN_PAIRS`` seeds). The test scores
-    of what was picked are attached. None where nothing may be chosen (``choice_basis`` "none")."""
+    paired validation interval of (best − it) lies below the margin (at least ``MIN_PAIRS`` seeds) and that beats
+    ``floor`` (the majority class's validation score) on its validation mean. The test scores of what was picked are
+    attached. None where nothing may be chosen (``choice_basis`` "none")."""
     sign = 1.0 if better_high else -1.0
     at_n = [c for (_, m), c in table.items() if m == n]
     basis = choice_basis(at_n)
@@ -64,7 +69,12 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
     best, pick, versus = here[0], here[0], []
     allowed = margin(metric, best.choice_score(sign, basis) * sign, margin_points)  # on the choice's basis, never test
     equivalence, undecided = None, None
-    for cheaper in sorted((c for c in here[1:] if c.train_seconds < best.train_seconds), key=lambda c: c.train_seconds):
+    def beats_floor(cell: Cell) -> bool:
+        mean = _val_mean(cell)
+        return floor is None or mean is None or sign * (mean - floor) > 1e-12
+
+    for cheaper in sorted((c for c in here[1:] if c.train_seconds < best.train_seconds and beats_floor(c)),
+                          key=lambda c: c.train_seconds):
         diff = paired_cell(table, best.strategy, cheaper.strategy, n, confidence, split="val")
         if diff is None or diff["pairs"] < MIN_PAIRS:
             continue
@@ -84,8 +94,8 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
                 versus.append({"strategy": other.strategy, "train_seconds": other.train_seconds,
                                **improvement(diff, metric, better_high)})
     ci = cell_interval(pick, metric, confidence)
-    val_mean = math.fsum(pick.val_by_seed.values()) / len(pick.val_by_seed) if pick.has_validation else None
-    return {"n": n, "n_actual": best.n_actual, "strategy": pick.strategy, "best": best.strategy, "val_mean": val_mean,
+    return {"n": n, "n_actual": best.n_actual, "strategy": pick.strategy, "best": best.strategy,
+            "best_val_mean": _val_mean(best), "best_label_free": best.label_free,
             "reason": "best" if pick is best else "cheaper", "mean": ci["mean"], "ci": [ci["ci_low"], ci["ci_high"]],
             "score_text": _score_text(ci["mean"], ci, metric), "chosen_on": chosen_on(at_n),
             "label_free": pick.label_free,
@@ -195,7 +205,10 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     table = label_free(cells(results, metric))
     if margin_points is not None and not (isinstance(margin_points, (int, float)) and 0 <= margin_points < math.inf):
         raise ConfigError(f"--margin must be a number of points >= 0, got {margin_points!r}; e.g. --margin 1")
-    picks = [p for n in sizes(table) if (p := _pick(table, n, metric, better_high, confidence, margin_points)) is not None]
+    ref = reference(results, validation_metric(metric) or metric) or {}
+    floor, floor_label = ref.get("val"), ref.get("label", "majority class")
+    picks = [p for n in sizes(table)
+             if (p := _pick(table, n, metric, better_high, confidence, margin_points, floor)) is not None]
     if table and not picks:  # the runs hold validation scores, none of this metric: a choice would read test
         return [{"from_n": None, "to_n": None, "strategy": None, "evidence": [], "nothing_chosen": True,
                  "text": f"nothing chosen on {metric}: no validation score measures it, and choosing on its test scores "
@@ -211,19 +224,20 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
             groups[-1].append(p)
         else:
             groups.append([p])
-    # A pick that never beat the majority-class rate on validation in any seed, or does not beat it on average: the
-    # best arm learned nothing, so none did. A label-free arm stands at every size on its n = 0 runs, flagged there.
+    # The best arm on validation never beat the majority class (or the mean, for an error) in any seed, or does not
+    # beat it on average: it learned nothing, so none did. A label-free arm stands at every size on its n = 0 runs,
+    # flagged there. (A cheaper pick never sits at or below that line: ``_pick`` passes over such arms.)
     nothing = {(f["strategy"], f["n"]) for f in flagged if f["reason"] == "majority" and f["count"] == f["runs"]}
-    floor = (reference(results, validation_metric(metric) or metric) or {}).get("val")
     sign = 1.0 if better_high else -1.0
+    line = "the majority-class rate" if floor_label == "majority class" else "predicting the mean"
 
     def learned_nothing(p: dict[str, Any]) -> str:
-        if (p["strategy"], 0 if p["label_free"] else p["n"]) in nothing:
-            return "never beat the majority-class rate there in any seed"
-        if isinstance(floor, (int, float)) and p["val_mean"] is not None and sign * (p["val_mean"] - floor) <= 1e-12:
+        if (p["best"], 0 if p["best_label_free"] else p["n"]) in nothing:
+            return f"never beat {line} there in any seed"
+        mean = p["best_val_mean"]
+        if isinstance(floor, (int, float)) and mean is not None and sign * (mean - floor) <= 1e-12:
             k = scale(validation_metric(metric) or metric)
-            return (f"scores {p['val_mean'] * k:.3g} on validation on average, at or below the majority-class rate "
-                    f"({floor * k:.3g})")
+            return (f"scores {mean * k:.3g} on validation on average, no better than {line} ({floor * k:.3g})")
         return ""
 
     bands = []
@@ -234,7 +248,7 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
         why = [learned_nothing(p) for p in g]
         empty = all(why)
         if empty:
-            text = (f"{where}: no arm to recommend — the best on validation, {g[0]['strategy']}, {why[0]}, so none learned "
+            text = (f"{where}: no arm to recommend — the best on validation, {g[0]['best']}, {why[0]}, so none learned "
                     "the task within its budget; add labels, seeds or budget "
                     f"before choosing. Its figures: {text[len(where) + 2:]}")
         bands.append({"from_n": g[0]["n"], "to_n": g[-1]["n"], "strategy": g[0]["strategy"], "evidence": g, "text": text,

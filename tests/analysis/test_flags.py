@@ -280,7 +280,7 @@ def test_a_pick_at_or_below_the_majority_rate_on_average_is_not_recommended() ->
     (band,) = recommend(arm("lora", [0.46, 0.47, 0.52]) + arm("probe", [0.45, 0.46, 0.47]))
     assert band["learned_nothing"] and band["text"].startswith(
         "at every size tried: no arm to recommend — the best on validation, lora, scores 48.3 on validation on average, "
-        "at or below the majority-class rate (50)")
+        "no better than the majority-class rate (50)")
     (band,) = recommend(arm("lora", [0.46, 0.47, 0.60]) + arm("probe", [0.45, 0.46, 0.47]))
     assert "learned_nothing" not in band and band["strategy"] == "lora", "0.51 on average: above the rate"
 
@@ -296,3 +296,33 @@ def test_a_label_free_pick_that_learned_nothing_is_not_recommended_at_the_sizes_
                                  metrics={"accuracy": 0.45}) for seed in range(3)]
     bands = recommend(zero + probe)
     assert bands and all(b.get("learned_nothing") for b in bands), [b["text"] for b in bands]
+
+
+def test_a_cheaper_arm_at_the_majority_rate_is_passed_over_and_the_best_that_beat_it_recommended() -> None:
+    """full-finetune beat the rate (51.5% against 50%); the probe is cheaper and within the margin on validation but
+    at the rate itself: the band recommends full-finetune, not "no arm", and never the probe."""
+    from headstart.analysis.recommend import recommend
+
+    def arm(strategy: str, vals: list[float], seconds: float) -> list[RunResult]:
+        return [dataclasses.replace(run(strategy, 64, seed, [v, v], majority=0.50), val_metrics={"accuracy": v},
+                                    metrics={"accuracy": v}, train_seconds=seconds) for seed, v in enumerate(vals)]
+
+    (band,) = recommend(arm("full-finetune", [0.51, 0.515, 0.52], 100.0) + arm("probe", [0.495, 0.50, 0.505], 5.0))
+    assert band["strategy"] == "full-finetune" and "learned_nothing" not in band, band["text"]
+
+
+def test_an_error_metric_is_withheld_at_or_above_predicting_the_mean() -> None:
+    from headstart.analysis.recommend import recommend
+
+    def arm(strategy: str, vals: list[float]) -> list[RunResult]:
+        out = []
+        for seed, v in enumerate(vals):
+            r = run(strategy, 64, seed, [v, v])
+            record = {**r.record, "reference": {"val": {"rmse": 0.30}, "test": {"rmse": 0.30}}}
+            out.append(dataclasses.replace(r, val_metrics={"rmse": v}, metrics={"rmse": v}, record=record))
+        return out
+
+    (band,) = recommend(arm("lora", [0.31, 0.311, 0.312]) + arm("probe", [0.33, 0.33, 0.34]), "rmse")
+    assert band["learned_nothing"] and "scores 0.311 on validation on average, no better than predicting the mean (0.3)" in band["text"]
+    (band,) = recommend(arm("lora", [0.25, 0.26, 0.27]) + arm("probe", [0.33, 0.33, 0.34]), "rmse")
+    assert "learned_nothing" not in band and band["strategy"] == "lora"
