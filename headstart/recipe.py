@@ -144,7 +144,8 @@ def check_retained_apart(retain: tuple[str, ...], data: Dataset, split_config: S
     Raises:
         ConfigError: which dataset, how many rows it shares, and what to do instead.
     """
-    if not retain:
+    key = (data.hash, split_config, tuple(retain))
+    if not retain or key in _RETAIN_CHECKED:  # a sweep's plan checked it; its runs need not again
         return
     from headstart.data.leakage import comparable, normalize
     from headstart.retention import retained_data
@@ -161,8 +162,12 @@ def check_retained_apart(retain: tuple[str, ...], data: Dataset, split_config: S
         shared = sum((normalize(x) if other.modality != "image" else x) in seen for x in theirs)
         if shared > RETAIN_SHARED * len(theirs):
             raise ConfigError(f"--retain {name}: {shared:,} of its {len(theirs):,} inputs are inputs of the "
-                              f"training pool or validation split of {data.name!r}, so its probe would be fit and scored on texts this run "
-                              "trains on; retain a dataset of other inputs")
+                              f"training pool or validation split of {data.name!r}, so its probe would be fit and scored on "
+                              "inputs this run trains on; retain a dataset of other inputs")
+    _RETAIN_CHECKED.add(key)
+
+
+_RETAIN_CHECKED: set[tuple[str, SplitConfig, tuple[str, ...]]] = set()  # per process: what check_retained_apart passed
 
 
 RETAIN_SHARED = 0.01  # shared inputs a retained dataset may hold (natural duplicates), as a fraction of its rows

@@ -210,8 +210,9 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     notes += ["Checkpoints are chosen on the current task's validation split only (a continual learner has no other)."]
     others = len(runs) - len(mine)
     elsewhere = ([f"this store also holds {others} step{'s' if others != 1 else ''} of other settings (another stream, "
-                  "scenario, n, seed count or arm options) that this report leaves out; re-run continual with those "
-                  "settings to see them, and give each setting its own --out"] if others else [])
+                  "scenario, n, seed count or arm options, or an earlier headstart version's runs, whose keys have since "
+                  "changed) that this report leaves out; re-run continual with those settings to see them, and give each "
+                  "setting its own --out"] if others else [])
     notes += ["--tune: each method's weight is the one of its grid with the highest ACC on the tasks' validation splits at "
               "the end of the stream (every task seen by then); the other weights are listed under Tried."
               if tune else "Methods run at their default weights (ewc, online-ewc 100; si, mas, lwf 1; each importance "

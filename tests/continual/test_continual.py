@@ -601,3 +601,17 @@ def test_a_store_holding_another_settings_steps_says_so(stream, tmp_path, tiny_r
     (note,) = [f for f in again.flags if "other settings" in f]
     assert note.startswith("this store also holds 2 steps of other settings")
     assert "this store also holds 2 steps" in (tmp_path / "shared" / "continual.md").read_text()
+
+
+def test_a_stray_duplicate_does_not_cut_two_tasks_together(tmp_path):
+    """One text shared by two 240-row tasks (0.4%, under SHARED) leaves each task its own stratified cut and key."""
+    from conftest import make_toy
+    from headstart.continual.streams import load_stream
+
+    a, c = make_toy(240, seed=1), make_toy(240, seed=3)
+    _write(tmp_path / "a.csv", a)
+    texts = [f"{t} {MARKER}" for t in c.inputs]
+    texts[0] = a.inputs[0]
+    pd.DataFrame({"text": texts, "label": [c.label_names[y] for y in c.targets]}).to_csv(tmp_path / "c.csv", index=False)
+    stream = load_stream(str(_write_stream(tmp_path, ["a.csv", "c.csv"])), "task")
+    assert stream.linked() == [[0], [1]] and "cut_together" not in stream.identity()
