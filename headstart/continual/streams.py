@@ -67,7 +67,7 @@ class Stream:
 
     @cached_property
     def _linked(self) -> tuple[tuple[int, ...], ...]:
-        from headstart.data.splits import input_identity
+        from headstart.data.dataset import input_identity
 
         ids = [{input_identity(x) for x in task.data.inputs} for task in self.tasks]
         component = list(range(len(ids)))  # tasks linked by a shared input, transitively

@@ -135,3 +135,12 @@ class Splits:
         if name not in ("pool", "val", "test"):
             raise ConfigError(f"unknown split {name!r}; use 'test' or 'val'")
         return getattr(self, name)
+
+
+def input_identity(x: object) -> str:
+    """A text's characters, or an image's dtype, shape and pixels, as one string: what makes two rows the same input
+    (tasks that share inputs: ``splits.joint_splits``; exact image copies: ``leakage``)."""
+    if isinstance(x, str):
+        return "t" + x
+    array = np.ascontiguousarray(x)
+    return "i" + hashlib.sha256(f"{array.dtype.str}{array.shape}".encode() + array.tobytes()).hexdigest()

@@ -214,7 +214,7 @@ def comparable(data: "Dataset", threshold: float) -> tuple[list[Any], float]:
     exact copies only (threshold 1.0: near-duplicate images need a perceptual measure, not word shingles)."""
     if data.modality != "image":
         return data.inputs, threshold
-    from headstart.data.splits import input_identity
+    from headstart.data.dataset import input_identity
 
     return [input_identity(image) for image in data.inputs], 1.0
 

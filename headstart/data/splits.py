@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from headstart.data.dataset import Dataset, Splits
+from headstart.data.dataset import Dataset, Splits, input_identity
 from headstart.errors import ConfigError, DataError
 
 
@@ -264,16 +264,6 @@ def subsample(data: Dataset, pool: np.ndarray, n: int | None, seed: int) -> np.n
         raise DataError(f"--n must be >= 0, got {n}")
     strata = data.stratify_labels()[pool]
     return pool[subsample_order(strata, seed, n)[:n]]
-
-
-def input_identity(x: object) -> str:
-    """A text's characters, or an image's dtype, shape and pixels, as one string: what makes two rows the same input."""
-    if isinstance(x, str):
-        return "t" + x
-    import hashlib
-
-    array = np.ascontiguousarray(x)
-    return "i" + hashlib.sha256(f"{array.dtype.str}{array.shape}".encode() + array.tobytes()).hexdigest()
 
 
 def joint_splits(tasks: Sequence[tuple[str, Dataset]], config: SplitConfig) -> list[Splits]:
