@@ -131,10 +131,9 @@ def _part_root(where: Path, part: str) -> Path:
 def _survey(where: Path) -> dict[str, list[Path]]:
     """Entries of each part; ``temp`` gathers the stale temporary entries of every part and of the top folder."""
     now = time.time()
-    found: dict[str, list[Path]] = {"temp": []}
+    found: dict[str, list[Path]] = {part: [] for part in (*PARTS, "temp")}  # temp last, as the report lists it
     for part in PARTS:
-        kept, temporary = _walk(_part_root(where, part))
-        found[part] = kept
+        found[part], temporary = _walk(_part_root(where, part))
         found["temp"] += [p for p in temporary if _stale(p, now)]
     if where.is_dir():
         found["temp"] += [p for p in where.iterdir() if p.name.startswith(".precision.json.") and is_temporary(p) and _stale(p, now)]
@@ -146,8 +145,7 @@ def cache_info() -> CacheReport:
     where = cache_dir()
     found = _survey(where)
     return CacheReport(str(where), [CachePart(name, sum(_files(p) for p in paths), sum(_size(p) for p in paths))
-                                    for name, paths in found.items() if name != "temp"]
-                       + [CachePart("temp", sum(_files(p) for p in found["temp"]), sum(_size(p) for p in found["temp"]))])
+                                    for name, paths in found.items()])
 
 
 def check_kind(what: str) -> str:
