@@ -38,6 +38,12 @@ def meta_train(
     probe_c: Annotated[float, typer.Option(help="Inverse L2 regularisation of the linear-probe baseline's logistic regression "
                                                 "on L2-normalised features.")] = 1.0,
     per_class: Annotated[int, typer.Option(help="Rows kept per class (a seeded draw).")] = 600,
+    val_episodes: Annotated[int, typer.Option(help="Validation episodes per shot count, on held-out rows of the base classes "
+                                                   "(0: none).")] = 200,
+    val_per_class: Annotated[int, typer.Option(help="Held-out base rows per class those episodes draw from (never a "
+                                                    "meta-training row).")] = 150,
+    tune: Annotated[Optional[str], typer.Option(help="meta-lr: train each Adam arm at 3e-5, 1e-4 and 3e-4 and keep the best "
+                                                     "on validation (3x the meta-training time).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Input side; default the backbone's own.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the training and test episodes.")] = 0,
     threads: Annotated[int, typer.Option(help="torch / BLAS threads (episodes are small: 1 is fastest on a busy CPU).")] = 1,
@@ -49,10 +55,13 @@ def meta_train(
     Each arm's backbone is saved to OUT/<arm>/ and loads wherever a backbone does (train --backbone OUT/protonet).
     Evaluation: the same seeded episodes for every arm and for the plain backbone's linear probe, fine-tuning and
     nearest prototype; accuracy with a 95% interval over episodes (t · sd / sqrt(episodes), about 1.96 at 600).
+    Validation episodes come from held-out rows of the base classes; --tune meta-lr chooses on them, never on a
+    novel dataset.
 
     \b
     Example: headstart meta-train --arms protonet,maml,reptile --shots 1,5 --episodes 600 --out runs/meta
     Example: headstart meta-train --setting fashion-split --arms protonet --meta-steps 100 --out runs/meta-split
+    Example: headstart meta-train --arms protonet,maml --tune meta-lr --out runs/meta-tuned
     """
     from headstart.meta.base import parse_arms
     from headstart.meta.config import MetaConfig, parse_ints, setting_datasets
@@ -63,8 +72,8 @@ def meta_train(
                      shots=parse_ints(shots, "--shots"), queries=queries, train_shots=train_shots, episodes=episodes,
                      meta_steps=meta_steps, meta_batch=meta_batch, meta_lr=meta_lr, inner=inner, inner_lr=inner_lr,
                      inner_steps=inner_steps, test_inner_steps=test_inner_steps, reptile_step=reptile_step,
-                     finetune_steps=finetune_steps, finetune_lr=finetune_lr, probe_c=probe_c, per_class=per_class, image_size=image_size, seed=seed,
-                     threads=threads)
+                     finetune_steps=finetune_steps, finetune_lr=finetune_lr, probe_c=probe_c, per_class=per_class, val_episodes=val_episodes,
+                     val_per_class=val_per_class, tune=tune or (), image_size=image_size, seed=seed, threads=threads)
     result = run_meta_train(out, cfg, progress=not quiet)
     if as_json:
         _echo_json(result.to_json())

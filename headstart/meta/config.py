@@ -14,6 +14,8 @@ SETTINGS = {  # --setting NAME: (base dataset, novel datasets)
     "fashion-split": ("fashion-mnist", ("fashion-mnist",)),  # a dataset named as base and novel splits its classes
 }
 INNER = ("head", "all")
+TUNABLE = ("meta-lr",)  # what --tune takes
+META_LR_GRID = (3e-5, 1e-4, 3e-4)  # --tune meta-lr: the default and a half-decade either side
 
 
 @dataclass(frozen=True)
@@ -40,11 +42,16 @@ class MetaConfig:
     finetune_lr: float = 0.01  # ... at this lr, the same rule as Reptile's and MAML's test-time adaptation
     probe_c: float = 1.0  # logistic regression's inverse regularisation on L2-normalised features (scikit-learn's default, Tian et al.)
     per_class: int = 600  # rows kept per class, a seeded draw: mini-ImageNet's 600
+    val_episodes: int = 200  # validation episodes per shot count, on held-out rows of the base classes (0: none)
+    val_per_class: int = 150  # held-out base rows per class those episodes draw from: never a meta-training row
+    tune: tuple[str, ...] = ()  # ("meta-lr",): each Adam-trained arm at every rate of META_LR_GRID, the best on validation kept
     image_size: int | None = None  # None: the backbone's own
     seed: int = 0
     threads: int = 1  # torch and BLAS threads: an episode's maths is small, and hand-offs cost more (2 threads: 3-5x slower on a busy 2-core CPU)
 
     def __post_init__(self) -> None:
+        if isinstance(self.tune, str):  # "meta-lr" as --tune writes it
+            object.__setattr__(self, "tune", tuple(t.strip() for t in self.tune.split(",") if t.strip()))
         if isinstance(self.shots, str) or (isinstance(self.shots, int) and not isinstance(self.shots, bool)):
             object.__setattr__(self, "shots", parse_ints(str(self.shots), "--shots"))  # "1,5" or 5, as --shots takes them
         for f in fields(self):  # numbers first: the checks below compare them
@@ -63,8 +70,8 @@ class MetaConfig:
         if not self.shots or min(self.shots) < 1 or self.train_shots < 1:
             bad = self.train_shots if self.train_shots < 1 else (min(self.shots) if self.shots else "none")
             raise ConfigError(f"--shots must be >= 1 (each class needs a labelled example), got {bad!r}; try --shots 1,5")
-        for names, low, bound in ((("queries", "episodes", "meta_batch", "per_class", "threads"), 1, ">= 1"),
-                                  (("meta_steps", "inner_steps", "test_inner_steps", "finetune_steps"), 0, ">= 0")):
+        for names, low, bound in ((("queries", "episodes", "meta_batch", "per_class", "val_per_class", "threads"), 1, ">= 1"),
+                                  (("meta_steps", "inner_steps", "test_inner_steps", "finetune_steps", "val_episodes"), 0, ">= 0")):
             for name in names:
                 if getattr(self, name) < low:
                     flag = f"--{name.replace('_', '-')}"
@@ -80,6 +87,15 @@ class MetaConfig:
             raise ConfigError(f"--inner must be one of {', '.join(INNER)}, got {self.inner!r}; try --inner head")
         if not self.novel:
             raise ConfigError("--novel is empty; try --novel mnist-5k,opencv-digits")
+        for name in self.tune:
+            if name not in TUNABLE:
+                from headstart.errors import unknown
+
+                raise unknown("--tune setting", name, TUNABLE)
+        check_once("--tune", self.tune, "setting")
+        if self.tune and self.val_episodes == 0:
+            raise ConfigError(f"--tune {','.join(self.tune)} chooses on validation episodes, and --val-episodes 0 asks for none; "
+                              f"try --val-episodes {MetaConfig.val_episodes}")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -46,6 +46,17 @@ def rows_by_class(targets: np.ndarray, classes: list[int], *, per_class: int | N
     return out
 
 
+def held_out_rows(targets: np.ndarray, taken: dict[int, np.ndarray], *, per_class: int, seed: int) -> dict[int, np.ndarray]:
+    """Row indices of each class of ``taken`` that ``taken`` does not hold: at most ``per_class`` of them, a seeded
+    draw on its own stream (validation rows beside ``rows_by_class``'s training rows, never one of them)."""
+    rng = np.random.default_rng([seed, 1])
+    out = {}
+    for c, rows in taken.items():
+        rest = np.setdiff1d(np.flatnonzero(np.asarray(targets) == c), rows)
+        out[int(c)] = np.sort(rng.choice(rest, size=per_class, replace=False)) if len(rest) > per_class else rest
+    return out
+
+
 def check_episode_shape(by_class: dict[int, np.ndarray], *, ways: int, shots: int, queries: int, where: str,
                         per_class: int | None = None) -> None:
     """Refuse an episode shape the classes cannot fill.
@@ -90,9 +101,11 @@ def sample_episode(by_class: dict[int, np.ndarray], *, ways: int, shots: int, qu
                    support_y=np.repeat(labels, shots), query_y=np.repeat(labels, queries))
 
 
-def episodes(by_class: dict[int, np.ndarray], *, ways: int, shots: int, queries: int, count: int, seed: int) -> list[Episode]:
-    """``count`` episodes, the same list for the same arguments: every arm is evaluated on these."""
-    rng = np.random.default_rng([seed, ways, shots, queries])
+def episodes(by_class: dict[int, np.ndarray], *, ways: int, shots: int, queries: int, count: int, seed: int,
+             stream: int = 0) -> list[Episode]:
+    """``count`` episodes, the same list for the same arguments: every arm is evaluated on these. ``stream`` > 0 draws
+    another seeded sequence (validation's), not test's."""
+    rng = np.random.default_rng([seed, ways, shots, queries, *([stream] if stream else [])])
     return [sample_episode(by_class, ways=ways, shots=shots, queries=queries, rng=rng) for _ in range(count)]
 
 

@@ -15,7 +15,9 @@ class MetaResult:
     """Attributes:
         config: ``MetaConfig.to_json()``.
         training: one dict per arm: arm, meta_steps, seconds, first_loss / last_loss (mean of the first / last tenth
-            of the steps), saved (the backbone folder).
+            of the steps), saved (the backbone folder), meta_lr (the Adam rate kept; None for Reptile), validation
+            (per shot count: shots, mean, ci95, episodes on held-out rows of the base classes; empty without
+            validation) and, with ``--tune meta-lr``, tried (each rate with its validation mean, or diverged).
         rows: one dict per (novel, shots, method): novel, shots, method, kind ("meta" or "plain"), mean, ci95,
             episodes, accuracies (accuracy on the query sets, their mean, its 95% half-width t · sd / √episodes, and
             each episode's, in the same episode order for every method), vs_linear_probe (mean and 95% half-width
@@ -61,6 +63,29 @@ class MetaResult:
                      f"meta-trained on {md_text(self.config['base'])} with {md_text(self.config['backbone'])} "
                      f"({self.config['meta_steps']} meta-steps of {self.config['meta_batch']} {ways}-way "
                      f"{self.config['train_shots']}-shot tasks); plain = the pre-trained backbone.")
+        return lines + self.validation_table()
+
+    def validation_table(self) -> list[str]:
+        """Markdown lines: each arm's accuracy on the validation episodes (held-out base rows) and the rate kept; none
+        without validation."""
+        scored = [t for t in self.training if t.get("validation")]
+        if not scored:
+            return []
+        shots = [v["shots"] for v in scored[0]["validation"]]
+        tuned = any("tried" in t for t in scored)
+        lines = ["", f"Validation: {self.config['val_episodes']} episodes per shot count on held-out rows of the base classes "
+                 f"({md_text(self.config['base'])}; never a meta-training row, never a novel dataset)"
+                 + (", where --tune meta-lr chose each arm's Adam rate (best mean over shot counts)" if tuned else "")
+                 + ". They measure the meta-training task, not the novel classes. Query accuracy (%), mean ± 95% half-width:", "",
+                 "| method | " + " | ".join(f"base {self.config['ways']}-way {k}-shot" for k in shots) + " | meta-lr |",
+                 "|---|" + "---:|" * len(shots) + "---|"]
+        for t in scored:
+            cells = [_with_half(f"{100 * v['mean']:.1f}", v["ci95"]) for v in t["validation"]]
+            rate = "–" if t.get("meta_lr") is None else f"{t['meta_lr']:g}"
+            if "tried" in t:
+                rate += " (" + ", ".join(f"{r['meta_lr']:g}: " + ("diverged" if r["validation"] is None else f"{100 * r['validation']:.1f}")
+                                         for r in t["tried"]) + ")"
+            lines.append(f"| {t['arm']} | " + " | ".join(cells) + f" | {rate} |")
         return lines
 
 

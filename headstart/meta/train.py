@@ -4,8 +4,11 @@ Setup loads the plain backbone and the datasets, keeps ``per_class`` rows of eac
 encodes them once. Each arm starts from the plain backbone's weights and sees the same seeded sequence of base
 episodes; its network (and, for MAML / FOMAML / Reptile, its head initialisation) trains in eval mode (BatchNorm
 statistics stay the pre-trained ones, as ``--bn frozen`` keeps them for a pre-trained backbone; dropout is off).
-Evaluation draws ``episodes`` seeded episodes per (novel dataset, shots) and scores every meta-trained arm with its
-own adaptation and the plain backbone with the baselines (``baselines.py``) on the very same episodes.
+Validation draws ``val_episodes`` seeded episodes per shot count from held-out rows of the base classes (never a
+meta-training row, never a novel dataset); ``--tune meta-lr`` trains an arm at each rate of ``META_LR_GRID`` and keeps
+the one with the best mean validation accuracy. Evaluation draws ``episodes`` seeded episodes per (novel dataset,
+shots) and scores every meta-trained arm with its own adaptation and the plain backbone with the baselines
+(``baselines.py``) on the very same episodes.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -23,14 +26,19 @@ from torch import nn
 
 from headstart.errors import ConfigError, DataError, flags_checked
 from headstart.meta.base import ARMS, Task, get_arm, parse_arms, zero_head
-from headstart.meta.config import MetaConfig, setting_datasets
-from headstart.meta.episodes import Episode, check_episode_shape, ci95, episodes, rows_by_class, sample_episode
+from headstart.meta.config import META_LR_GRID, MetaConfig, setting_datasets
+from headstart.meta.episodes import Episode, check_episode_shape, ci95, episodes, held_out_rows, rows_by_class, sample_episode
 from headstart.meta.results import MetaResult
 from headstart.report.markdown import md_text
 from headstart.specs import as_config
 
 PROBE = "plain linear-probe"  # the reference of the paired differences (Tian et al.'s baseline)
 TRAIN_STREAM = 7919  # the base episodes' seed is [seed, TRAIN_STREAM]: never the test episodes' stream
+VAL_STREAM = 7927  # the validation episodes' stream (``episodes(..., stream=)``): neither training's nor test's
+
+
+class Diverged(ConfigError):
+    """A meta-step's loss was not finite."""
 
 
 @dataclass
@@ -61,13 +69,43 @@ def make_pool(dataset: Any, classes: list[int], backbone: Any, *, cfg: MetaConfi
     """``per_class`` seeded rows of each of ``classes``, checked to fill ``shots``-shot episodes, encoded once."""
     by_class = rows_by_class(dataset.targets, classes, per_class=cfg.per_class, seed=cfg.seed)
     check_episode_shape(by_class, ways=cfg.ways, shots=shots, queries=cfg.queries, where=where, per_class=cfg.per_class)
+    return encode_pool(dataset, classes, by_class, backbone)
+
+
+def encode_pool(dataset: Any, classes: list[int], by_class: dict[int, np.ndarray], backbone: Any) -> Pool:
     rows = np.concatenate(list(by_class.values()))
     encoded = dict(zip(rows.tolist(), backbone.encode([dataset.inputs[int(r)] for r in rows])))
     return Pool(dataset.name, classes, by_class, encoded)
 
 
-def setup(cfg: MetaConfig) -> tuple[Any, Pool, list[Pool], list[str]]:
-    """The plain backbone, the base pool, one novel pool per novel dataset, and notes on the class split.
+def validation_pool(dataset: Any, base: Pool, backbone: Any, cfg: MetaConfig) -> Pool:
+    """``val_per_class`` seeded rows of each base class that meta-training never draws, encoded once.
+
+    Raises:
+        DataError: a base class with too few rows left to fill a validation episode of the largest shot count.
+    """
+    by_class = held_out_rows(dataset.targets, base.by_class, per_class=cfg.val_per_class, seed=cfg.seed)
+    need = max(cfg.shots) + cfg.queries
+    short = {c: len(rows) for c, rows in by_class.items() if len(rows) < need}
+    if short:
+        c, n = next(iter(short.items()))
+        raise DataError(f"class {c} of the base dataset {base.name!r} has {n} rows beside the {len(base.by_class[c])} meta-training "
+                        f"draws (--per-class), fewer than the {need} a validation episode needs (shots + queries); lower "
+                        "--per-class, or turn validation off with --val-episodes 0")
+    return encode_pool(dataset, base.classes, by_class, backbone)
+
+
+class Setup(NamedTuple):
+    plain: Any
+    base: Pool
+    novel: list[Pool]
+    notes: list[str]
+    validation: Pool | None  # held-out base rows; None with --val-episodes 0
+
+
+def setup(cfg: MetaConfig) -> Setup:
+    """The plain backbone, the base pool, one novel pool per novel dataset, notes on the class split, and the
+    validation pool (held-out rows of the base classes).
 
     Raises:
         ConfigError: a text backbone or dataset, or too many ways for a class set.
@@ -101,7 +139,8 @@ def setup(cfg: MetaConfig) -> tuple[Any, Pool, list[Pool], list[str]]:
     if base_classes is None:
         base_classes = list(range(len(base_data.label_names)))
     base_pool = make_pool(base_data, base_classes, plain, cfg=cfg, shots=cfg.train_shots, where=f"the base classes of {cfg.base!r}")
-    return plain, base_pool, novel_pools, notes
+    validation = validation_pool(base_data, base_pool, plain, cfg) if cfg.val_episodes else None
+    return Setup(plain, base_pool, novel_pools, notes, validation)
 
 
 def train_arm(arm_name: str, plain: Any, base: Pool, cfg: MetaConfig, *, progress: bool = True) -> tuple[Any, dict[str, torch.Tensor], dict[str, Any]]:
@@ -127,7 +166,7 @@ def train_arm(arm_name: str, plain: Any, base: Pool, cfg: MetaConfig, *, progres
                      for _ in range(cfg.meta_batch)]
             losses.append(arm.step(net, head, tasks, optimizer, cfg, step / max(cfg.meta_steps, 1), generator))
             if not np.isfinite(losses[-1]):
-                raise ConfigError(f"{arm_name} diverged at meta-step {step + 1} (loss {losses[-1]}); lower --meta-lr or --inner-lr")
+                raise Diverged(f"{arm_name} diverged at meta-step {step + 1} (loss {losses[-1]}); lower --meta-lr or --inner-lr")
             if update is not None:
                 update(step + 1, cfg.meta_steps, {"loss": float(np.mean(losses[-20:]))})
     tenth = max(1, len(losses) // 10)
@@ -135,6 +174,60 @@ def train_arm(arm_name: str, plain: Any, base: Pool, cfg: MetaConfig, *, progres
                "first_loss": float(np.mean(losses[:tenth])) if losses else None,
                "last_loss": float(np.mean(losses[-tenth:])) if losses else None}
     return backbone, {k: v.detach() for k, v in head.items()}, summary
+
+
+def validate(arm_name: str, backbone: Any, head: dict[str, torch.Tensor], pool: Pool, cfg: MetaConfig, *,
+             progress: bool = True) -> list[dict[str, Any]]:
+    """The arm's query accuracy on ``val_episodes`` seeded episodes of ``pool`` per shot count: one dict per shot count
+    with shots, mean, ci95 (half-width), episodes. The episodes are the same for every arm and every rate."""
+    from headstart.progress import progress_bar
+
+    rows, total = [], len(cfg.shots) * cfg.val_episodes
+    with progress_bar(f"validate {arm_name}", enabled=progress) as update:
+        for shots in cfg.shots:
+            accuracy = []
+            for episode in episodes(pool.by_class, ways=cfg.ways, shots=shots, queries=cfg.queries, count=cfg.val_episodes,
+                                    seed=cfg.seed, stream=VAL_STREAM):
+                logits = ARMS[arm_name].predict(backbone.network(), head, pool.task(episode, backbone), cfg)
+                accuracy.append(float(np.mean(np.argmax(logits.numpy(), axis=1) == episode.query_y)))
+                if update is not None:
+                    update(len(rows) * cfg.val_episodes + len(accuracy), total, {"shots": shots})
+            mean, half = ci95(accuracy)
+            rows.append({"shots": shots, "mean": mean, "ci95": half, "episodes": len(accuracy)})
+    return rows
+
+
+def train_chosen(arm_name: str, plain: Any, base: Pool, validation: Pool | None, cfg: MetaConfig, *,
+                 progress: bool = True) -> tuple[Any, dict[str, torch.Tensor], dict[str, Any]]:
+    """One arm meta-trained and scored on the validation episodes; with ``--tune meta-lr`` (an arm that trains with
+    Adam) once per rate of ``META_LR_GRID``, keeping the best mean validation accuracy over shot counts (ties: the first,
+    the lower rate) — the novel datasets are never read. The summary adds meta_lr (None for Reptile, which has
+    none), validation (``validate``'s rows) and, when tuned, tried: each rate with its validation mean or why it failed.
+
+    Raises:
+        Diverged: the only rate tried, or every rate of the grid, diverged.
+    """
+    tuned = "meta-lr" in cfg.tune and get_arm(arm_name).uses_optimizer
+    best, tried = None, []
+    for rate in META_LR_GRID if tuned else (cfg.meta_lr,):
+        run_cfg = dataclasses.replace(cfg, meta_lr=rate)
+        try:
+            backbone, head, summary = train_arm(arm_name, plain, base, run_cfg, progress=progress)
+        except Diverged as error:
+            if not tuned:
+                raise
+            tried.append({"meta_lr": rate, "validation": None, "diverged": str(error)})
+            continue
+        scores = validate(arm_name, backbone, head, validation, run_cfg, progress=progress) if validation is not None else []
+        mean = float(np.mean([r["mean"] for r in scores])) if scores else None
+        tried.append({"meta_lr": rate, "validation": mean})
+        if best is None or (mean is not None and mean > best[3]):
+            summary = {**summary, "meta_lr": rate if get_arm(arm_name).uses_optimizer else None, "validation": scores}
+            best = (backbone, head, summary, mean)
+    if best is None:
+        raise Diverged(f"{arm_name} diverged at every --meta-lr of the grid ({', '.join(f'{r:g}' for r in META_LR_GRID)}); "
+                       "lower --inner-lr, or set --meta-lr without --tune")
+    return best[0], best[1], {**best[2], **({"tried": tried} if tuned else {})}
 
 
 def evaluate(models: dict[str, tuple[Any, dict[str, torch.Tensor]]], plain: Any, pools: list[Pool], cfg: MetaConfig, *,
@@ -278,13 +371,14 @@ def _run(cfg: MetaConfig, out: Path, *, progress: bool) -> MetaResult:
     start = time.monotonic()
     for name in cfg.arms:
         get_arm(name)
-    plain, base, novel, notes = setup(cfg)
+    plain, base, novel, notes, validation = setup(cfg)
     result = MetaResult(config=cfg.to_json(), notes=notes)
     models = {}
     out.mkdir(parents=True, exist_ok=True)
     for name in cfg.arms:
-        backbone, head, summary = train_arm(name, plain, base, cfg, progress=progress)
-        trained_by = {"command": "meta-train", "arm": name, **{k: v for k, v in cfg.to_json().items() if k != "arms"}}
+        backbone, head, summary = train_chosen(name, plain, base, validation, cfg, progress=progress)
+        trained_by = {"command": "meta-train", "arm": name, **{k: v for k, v in cfg.to_json().items() if k not in ("arms", "tune")},
+                      "meta_lr": summary["meta_lr"] if summary["meta_lr"] is not None else cfg.meta_lr}
         folder = save_image_backbone(backbone, out / name, architecture=architecture_of(cfg.backbone), trained_by=trained_by)
         if get_arm(name).learns_head:
             from safetensors.torch import save

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -85,12 +87,15 @@ def test_cli_end_to_end_saves_backbones_that_load(tmp_path, monkeypatch, capsys)
     out = tmp_path / "meta"
     code, stdout, err = run_cli(["meta-train", "--setting", "fashion-split", "--arms", "protonet,reptile", "--meta-steps", "2",
                                  "--episodes", "3", "--per-class", "20", "--queries", "3", "--shots", "1", "--train-shots", "1",
-                                 "--out", str(out), "-q"], monkeypatch, capsys)
+                                 "--val-episodes", "4", "--out", str(out), "-q"], monkeypatch, capsys)
     assert code == 0, err
     assert "| protonet |" in stdout and "plain linear-probe" in stdout and "Paired difference from plain linear-probe" in stdout
     result = json.loads((out / "meta.json").read_text())
     assert {r["method"] for r in result["rows"]} >= {"protonet", "reptile", "plain linear-probe", "plain fine-tune"}
     assert all(r["novel"] == "fashion-mnist" and r["episodes"] == len(r["accuracies"]) == 3 for r in result["rows"])
+    assert "Validation: 4 episodes per shot count on held-out rows of the base classes" in stdout
+    assert [(t["arm"], t["meta_lr"], t["validation"][0]["episodes"]) for t in result["training"]] == [("protonet", 1e-4, 4),
+                                                                                                       ("reptile", None, 4)]
     loaded = load_backbone(str(out / "reptile"))
     assert loaded.modality == "image" and loaded.dim == 128 and (out / "reptile" / "meta-head.safetensors").exists()
     images = [np.random.default_rng(0).integers(0, 255, (28, 28), dtype=np.uint8)]
@@ -103,7 +108,8 @@ def test_the_python_call_mirrors_the_command(tmp_path):
     """headstart.meta_train(out, MetaConfig(...), setting=...): the arms as the CLI writes them, the setting's datasets."""
     import headstart
 
-    cfg = MetaConfig(arms="reptile, protonet", meta_steps=1, episodes=2, per_class=20, queries=2, shots=(1,), train_shots=1)
+    cfg = MetaConfig(arms="reptile, protonet", meta_steps=1, episodes=2, per_class=20, queries=2, shots=(1,), train_shots=1,
+                     val_episodes=2)
     result = headstart.meta_train(tmp_path / "meta", cfg, setting="fashion-split")
     assert tuple(result.config["arms"]) == ("reptile", "protonet") and tuple(result.config["novel"]) == ("fashion-mnist",)
     assert {r["method"] for r in result.rows} >= {"reptile", "protonet", "plain linear-probe"}
@@ -147,3 +153,55 @@ def test_shots_as_the_command_line_writes_them_and_per_class_named_when_it_limit
     with pytest.raises(DataError, match=r"has 8 rows kept \(--per-class\), fewer than shots \+ queries = 10; lower --shots or "
                                          r"--queries, or raise --per-class to 10 or more"):
         check_episode_shape(by_class, ways=5, shots=5, queries=5, where="the toy classes", per_class=8)
+
+
+def test_validation_rows_are_held_out_base_rows_and_tuning_keeps_the_best_rate(monkeypatch):
+    """Validation episodes draw only base rows that meta-training never draws; --tune meta-lr trains at every rate of
+    the grid (a diverging one recorded and skipped), keeps the best mean validation accuracy and returns that network."""
+    import headstart.meta.train as train
+    from headstart.meta.train import train_chosen, validate, validation_pool
+
+    cfg = MetaConfig(arms=("protonet",), novel=("bands",), ways=5, shots=(1, 2), train_shots=1, queries=3, episodes=5,
+                     meta_steps=6, per_class=20, val_per_class=15, val_episodes=12, tune="meta-lr")
+    assert cfg.tune == ("meta-lr",)
+    backbone, data = flat_cnn(0), band_images(n=360, classes=6)
+    base = make_pool(data, list(range(6)), backbone, cfg=cfg, shots=1, where="bands")
+    validation = validation_pool(data, base, backbone, cfg)
+    for c in range(6):
+        assert len(validation.by_class[c]) == 15 and not set(validation.by_class[c]) & set(base.by_class[c])
+        assert set(validation.by_class[c]) <= set(np.flatnonzero(data.targets == c))
+    monkeypatch.setattr(train, "META_LR_GRID", (1e-3, 3e-2, 1e30))  # the last rate's loss is not finite
+    chosen, head, summary = train_chosen("protonet", backbone, base, validation, cfg, progress=False)
+    tried = {r["meta_lr"]: r["validation"] for r in summary["tried"]}
+    assert list(tried) == [1e-3, 3e-2, 1e30] and tried[1e30] is None and "diverged" in summary["tried"][2]
+    assert summary["meta_lr"] == max((1e-3, 3e-2), key=lambda r: tried[r])
+    assert [r["shots"] for r in summary["validation"]] == [1, 2] and all(r["episodes"] == 12 for r in summary["validation"])
+    again = validate("protonet", chosen, head, validation, dataclasses.replace(cfg, meta_lr=summary["meta_lr"]), progress=False)
+    assert again == summary["validation"], "the network returned is the one the kept score belongs to"
+    assert np.mean([r["mean"] for r in again]) == pytest.approx(tried[summary["meta_lr"]])
+
+
+def test_too_few_held_out_rows_for_validation_is_one_clear_error():
+    from headstart.errors import DataError
+    from headstart.meta.train import validation_pool
+
+    cfg = MetaConfig(novel=("bands",), ways=5, shots=(1,), train_shots=1, queries=3, per_class=40)
+    backbone, data = flat_cnn(0), band_images(classes=6)  # 40 rows a class: meta-training draws all of them
+    base = make_pool(data, list(range(6)), backbone, cfg=cfg, shots=1, where="bands")
+    with pytest.raises(DataError, match=r"class 0 of the base dataset 'bands' has 0 rows beside the 40 meta-training draws "
+                                         r"\(--per-class\), fewer than the 4 a validation episode needs .*--val-episodes 0"):
+        validation_pool(data, base, backbone, cfg)
+    assert MetaConfig(val_episodes=0).val_episodes == 0  # validation off is a setting, not an error
+
+
+@pytest.mark.parametrize("changes, text", [
+    ({"tune": "lr"}, "unknown --tune setting 'lr'"),
+    ({"tune": "meta-lr", "val_episodes": 0}, "--tune meta-lr chooses on validation episodes, and --val-episodes 0 asks for none"),
+    ({"val_episodes": -1}, "--val-episodes must be >= 0"),
+    ({"val_per_class": 0}, "--val-per-class must be >= 1"),
+])
+def test_validation_settings_are_checked(changes, text):
+    from headstart.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(text)):
+        MetaConfig(**changes)
