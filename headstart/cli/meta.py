@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from headstart.cli.common import JsonOpt, _echo_json, app
+from headstart.meta.config import META_LR_GRID
 
 
 @app.command("meta-train")
@@ -42,8 +43,8 @@ def meta_train(
                                                    "(0: none).")] = 200,
     val_per_class: Annotated[int, typer.Option(help="Held-out base rows per class those episodes draw from (never a "
                                                     "meta-training row).")] = 150,
-    tune: Annotated[Optional[str], typer.Option(help="meta-lr: train each Adam arm at 3e-5, 1e-4 and 3e-4 and keep the best "
-                                                     "on validation (3x the meta-training time).")] = None,
+    tune: Annotated[Optional[str], typer.Option(help=f"meta-lr: train each Adam arm at {', '.join(f'{r:.0e}'.replace('e-0', 'e-') for r in META_LR_GRID)} "
+                                                     "and keep the best on validation (3x the meta-training time).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Input side; default the backbone's own.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the training and test episodes.")] = 0,
     threads: Annotated[int, typer.Option(help="torch / BLAS threads (episodes are small: 1 is fastest on a busy CPU).")] = 1,
