@@ -286,6 +286,9 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
     if quantized and not dequantize:
         raise ConfigError(f"{str(directory)!r} was trained on a 4-bit base: merging into 4-bit weights re-rounds them and "
                           "changes outputs; pass --dequantize to merge into an fp32 copy of the 4-bit base")
+    if dequantize and not quantized:
+        raise ConfigError(f"--dequantize is for a run trained on a 4-bit base (qlora); {str(directory)!r} ({info.strategy}) "
+                          "was not: drop --dequantize")
     texts = _check_texts(run, inputs)
     reference = _logits(run.model, texts)
     precision, autocast = run_autocast(run)

@@ -619,7 +619,7 @@ def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, pro
     if out is not None:  # refused before anything loads or trains, as the CLI refuses it
         from headstart.outdir import claim
 
-        claim(out, "run")
+        claim(out, "lm-run")
     return run_sft(data, settings, prompt_column=prompt_column, response_column=response_column,
                    group_column=group_column, out=out, progress=progress)
 
@@ -631,11 +631,14 @@ def prefer(data: str = "rotten-tomatoes-preferences", *, out: str | Path | None 
     from headstart.llm.dpo import PreferConfig, run_prefer
     from headstart.specs import as_config
 
-    if out is not None:
+    settings = as_config(config, PreferConfig)
+    if out is not None:  # refused before anything loads or trains, as the CLI refuses it
+        from headstart.llm.dpo import check_out
         from headstart.outdir import claim
 
-        claim(out, "run")
-    return run_prefer(data, as_config(config, PreferConfig), prompt_column=prompt_column, chosen_column=chosen_column,
+        check_out(out, settings)
+        claim(out, "lm-run")
+    return run_prefer(data, settings, prompt_column=prompt_column, chosen_column=chosen_column,
                       rejected_column=rejected_column, group_column=group_column, out=out, progress=progress)
 
 

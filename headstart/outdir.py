@@ -27,6 +27,7 @@ KINDS = {
     "continual": "a continual store",
     "multitask": "a multitask store",
     "run": "a saved run (spec.json, metrics.json)",
+    "lm-run": "a saved sft / prefer run (spec.json, adapter or model)",
     "meta": "a meta-train output (meta.json)",
     "file": "a file",
     "other": "files headstart did not write",
@@ -61,8 +62,9 @@ def held(folder: str | Path) -> str | None:
         return None
     if (folder / FILENAME).is_file():
         return _store_kind(folder / FILENAME)
-    if _is_run(folder):
-        return "run"
+    run = _run_kind(folder)
+    if run is not None:
+        return run
     if (folder / "meta.json").is_file() or _meta_arms_only(folder):
         return "meta"
     return "other"
@@ -75,15 +77,20 @@ def ignored(name: str) -> bool:
     return name in (".DS_Store", ".report.lock") or (name.startswith(".") and name.endswith(".tmp"))
 
 
-def _is_run(folder: Path) -> bool:
-    """A saved run: spec.json as headstart writes it (a train run's key and resolved settings, or an sft / prefer
-    run's kind), and no entry a run does not write (``foreign``)."""
+def _run_kind(folder: Path) -> str | None:
+    """"run" for a saved train / merge run (spec.json with its key and resolved settings), "lm-run" for an sft / prefer
+    run (spec.json naming its kind), None for anything else — a spec.json headstart did not write, or an entry no run
+    writes (``foreign``). The two kinds never replace each other: a classifier written over a LoRA'd causal LM would
+    lose the adapter, and the other way round."""
     try:
         spec = json.loads((folder / "spec.json").read_text())
     except (OSError, ValueError):
-        return False
-    ours = isinstance(spec, dict) and (("key" in spec and "resolved" in spec) or spec.get("kind") in ("sft", "prefer"))
-    return ours and not foreign(folder)
+        return None
+    if not isinstance(spec, dict) or foreign(folder):
+        return None
+    if spec.get("kind") in ("sft", "prefer"):
+        return "lm-run"
+    return "run" if "key" in spec and "resolved" in spec else None
 
 
 def foreign(folder: str | Path) -> list[str]:
@@ -177,7 +184,7 @@ def claim(out: str | Path, kind: str, *, flag: str = "--out") -> None:
                                " (its spec.json is not a headstart run's)" if found == "other" and (out / "spec.json").is_file()
                                else "")
         raise ConfigError(f"{flag} {str(out)!r} holds {what}, not {KINDS[kind]}; nothing was written there; "
-                          f"choose a new or empty folder, e.g. {str(out / kind)!r}")
+                          f"choose a new or empty folder, e.g. {str(out.parent / (out.name + '-' + kind))!r}")
     check_writable(out, flag)
 
 

@@ -40,6 +40,9 @@ def missing_store(path: Path) -> str:
     if found == "run":
         return (f"{str(path)!r} is a saved run (headstart train), not a results store; headstart evaluate {path} scores it, "
                 "headstart runs lists a store's runs")
+    if found == "lm-run":
+        return (f"{str(path)!r} is a saved sft / prefer run, not a results store; its scores are in "
+                f"{str(path / 'metrics.json')!r}, and headstart generate {path} answers prompts with it")
     if found == "meta":
         return f"{str(path)!r} is a meta-train output, not a results store; its results are in {str(path / 'meta.md')!r}"
     return f"no results store at {str(path / FILENAME)!r}; run `headstart compare --out {path}` first"

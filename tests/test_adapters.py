@@ -404,3 +404,27 @@ def test_a_run_on_a_backbone_folder_whose_weights_changed_is_refused(make_tiny_b
     with pytest.raises(StoreError, match=r"holds other weights than when .*lp.* trained \(fingerprint \w+ then, \w+ now\)"):
         headstart.evaluate(tmp_path / "lp")
     assert headstart.evaluate(tmp_path / "ft")["accuracy"] >= 0  # a run holding every backbone weight does not need them
+
+
+def test_merge_refuses_options_that_do_not_apply_instead_of_ignoring_them(lora_dir, make_tiny_bert, tiny_registry, tmp_path,
+                                                                            monkeypatch, capsys):
+    """--base on a headstart run, --tolerance / --inputs / --dequantize on a plain PEFT adapter, --dequantize on a run
+    without a 4-bit base: each was dropped silently, and the merge reported success."""
+    from peft import LoraConfig, get_peft_model
+
+    from conftest import run_cli
+    from headstart.adapters import merge
+
+    get_peft_model(make_tiny_bert(0).model, LoraConfig(r=4, target_modules=["query", "value"])).save_pretrained(tmp_path / "plain")
+    cases = [([str(lora_dir), "--base", "tiny-bert"], "--base is for a plain PEFT adapter"),
+             ([str(tmp_path / "plain"), "--tolerance", "1e-3"], "--tolerance applies to a headstart run's merge"),
+             ([str(tmp_path / "plain"), "--inputs", "8", "--dequantize"], "--dequantize, --inputs apply to a headstart run's merge"),
+             ([str(lora_dir), "--dequantize"], "--dequantize is for a run trained on a 4-bit base (qlora)")]
+    for args, text in cases:
+        code, out, err = run_cli(["adapters", "merge", *args, "--out", str(tmp_path / "merged")], monkeypatch, capsys)
+        assert code == 2 and text in err and len(err.strip().splitlines()) == 1, (args, err)
+        assert not (tmp_path / "merged").exists()
+    with pytest.raises(ConfigError, match="drop --dequantize"):
+        merge(lora_dir, tmp_path / "merged", dequantize=True)
+    code, out, err = run_cli(["adapters", "merge", str(lora_dir), "--inputs", "8", "--out", str(tmp_path / "merged")], monkeypatch, capsys)
+    assert code == 0 and "on 8 validation inputs" in out, err

@@ -152,6 +152,15 @@ def _empty_store(f: "Files") -> str:
     return str(f.path("zero"))
 
 
+def _sft_folder(f: Files) -> str:
+    """A folder as sft saves it: its spec.json names the kind; the adapter beside it."""
+    folder = f.path("sft-run")
+    folder.mkdir(exist_ok=True)
+    (folder / "spec.json").write_text('{"kind": "sft", "strategy": "lora"}')
+    (folder / "adapter_model.safetensors").write_bytes(b"weights")
+    return str(folder)
+
+
 def _user_folder(f: "Files") -> str:
     (f.root / "mine").mkdir(exist_ok=True)
     f.write("mine/notes.txt", "the user's own file\n")
@@ -344,6 +353,10 @@ CASES = [
          ("seed must be an integer from 0 to 2**63 - 1, got -1", "--seed 0")),
     Case("prefer --seed below 0", lambda f: ["prefer", "--seed", "-1", "--out", str(f.path("pref"))],
          ("seed must be an integer from 0 to 2**63 - 1, got -1", "--seed 0")),
+    Case("prefer --out the --sft run it starts from", lambda f: ["prefer", "--sft", str(f.run()), "--out", str(f.run())],
+         ("is the --sft run this one starts from, and writing there would replace it", "-dpo'")),
+    Case("train --out an sft run", lambda f: [*TRAIN, "--data", f.toy(), "--backbone", "tiny", "--out", _sft_folder(f)],
+         ("holds a saved sft / prefer run", "not a saved run", "nothing was written there")),
     Case("meta-train --seed below 0", lambda f: ["meta-train", "--seed", "-1", "--out", str(f.path("meta"))],
          ("seed must be an integer from 0 to 2**63 - 1, got -1", "--seed 0")),
     Case("continual --arms empty", lambda f: ["continual", "--arms", "", "--out", str(f.path("ct"))],

@@ -40,7 +40,7 @@ def test_held_names_each_kind(tmp_path):
     (tmp_path / "run" / "spec.json").write_text(json.dumps({"key": "k", "resolved": {}}))
     assert held(tmp_path / "run") == "run"
     (tmp_path / "run" / "spec.json").write_text(json.dumps({"kind": "sft"}))
-    assert held(tmp_path / "run") == "run"
+    assert held(tmp_path / "run") == "lm-run", "an sft / prefer run is not a train run: neither replaces the other"
     (tmp_path / "f.txt").write_text("x")
     assert held(tmp_path / "f.txt") == "file"
     (tmp_path / "mine").mkdir()
@@ -68,8 +68,8 @@ def test_claim_takes_new_empty_and_same_kind_and_refuses_the_rest(tmp_path):
     claim(_store(tmp_path / "cl", {"continual": {}}), "continual")
     with pytest.raises(ConfigError, match=r"holds a continual store, not a compare store \(runs.sqlite\); nothing was written"):
         claim(tmp_path / "cl", "compare")
-    with pytest.raises(ConfigError, match="holds a compare store"):
-        claim(tmp_path / "c", "run")
+    with pytest.raises(ConfigError, match=r"holds a compare store .*; choose a new or empty folder, e.g. '.*/c-run'$"):
+        claim(tmp_path / "c", "run")  # a sibling: a folder inside the store would make the store "other" files
     (tmp_path / "f").write_text("x")
     with pytest.raises(ConfigError, match=r"is a file, not a folder; choose a folder, e.g. '.*f-run'"):
         claim(tmp_path / "f", "run")
@@ -195,3 +195,29 @@ def test_a_run_folder_holding_a_users_files_is_not_replaced(tmp_path):
     (tmp_path / "hidden-only").mkdir()
     (tmp_path / "hidden-only" / ".env").write_text("TOKEN=x")
     assert held(tmp_path / "hidden-only") == "other", "not empty: .env is the user's"
+
+
+def test_a_train_run_and_an_sft_run_never_replace_each_other(tmp_path):
+    """train --out on an sft run would delete its adapter for a classifier (and sft over a train run the other way)."""
+    (tmp_path / "sft").mkdir()
+    (tmp_path / "sft" / "spec.json").write_text(json.dumps({"kind": "sft"}))
+    (tmp_path / "sft" / "adapter_model.safetensors").write_bytes(b"x")
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "spec.json").write_text(json.dumps({"key": "k", "resolved": {}}))
+    claim(tmp_path / "sft", "lm-run")
+    claim(tmp_path / "train", "run")
+    with pytest.raises(ConfigError, match=r"holds a saved sft / prefer run .*, not a saved run \(spec.json, metrics.json\)"):
+        claim(tmp_path / "sft", "run")
+    with pytest.raises(ConfigError, match=r"holds a saved run \(spec.json, metrics.json\), not a saved sft / prefer run"):
+        claim(tmp_path / "train", "lm-run")
+
+
+def test_prefer_refuses_to_write_over_the_sft_run_it_starts_from(tmp_path):
+    from headstart.llm.dpo import PreferConfig, check_out
+
+    run = tmp_path / "sft"
+    run.mkdir()
+    with pytest.raises(ConfigError, match=r"--out '.*sft' is the --sft run this one starts from, .*e.g. '.*sft-dpo'"):
+        check_out(tmp_path / "x" / ".." / "sft", PreferConfig(sft=str(run)))
+    check_out(tmp_path / "dpo", PreferConfig(sft=str(run)))
+    check_out(run, PreferConfig())  # no sft run: nothing to protect

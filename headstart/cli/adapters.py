@@ -78,8 +78,10 @@ def adapters_merge(
     directory: Annotated[Path, typer.Argument(help="A LoRA / DoRA / IA3 / QLoRA run directory.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="New run directory for the merged model (must not exist).")],
     dequantize: Annotated[bool, typer.Option(help="QLoRA: merge into an fp32 copy of the 4-bit base.")] = False,
-    tolerance: Annotated[float, typer.Option(help="Largest accepted |merged - adapter| logit difference, in fp32.")] = 1e-4,
-    inputs: Annotated[int, typer.Option(help="Validation inputs the outputs are compared on.")] = 64,
+    tolerance: Annotated[Optional[float], typer.Option(help="Largest accepted |merged - adapter| logit difference, in fp32 "
+                                                            "(a headstart run; default 1e-4).")] = None,
+    inputs: Annotated[Optional[int], typer.Option(help="Validation inputs the outputs are compared on (a headstart run; "
+                                                       "default 64).")] = None,
     base: Annotated[Optional[str], typer.Option(help="Plain PEFT adapter only: base model name or folder (default: from adapter_config.json).")] = None,
 ) -> None:
     """Fold an adapter into its base weights; refuse if the merged outputs differ from the adapter's.
@@ -92,11 +94,23 @@ def adapters_merge(
     """
     from headstart.adapters import inspect, merge, merge_base
 
+    from headstart.errors import ConfigError
+
+    given = {"--dequantize": dequantize, "--tolerance": tolerance is not None, "--inputs": inputs is not None}
     if inspect(directory).kind == "peft":
+        if any(given.values()):
+            flags = [k for k, v in given.items() if v]
+            raise ConfigError(f"{', '.join(flags)} {'applies' if len(flags) == 1 else 'apply'} to a headstart run's merge, which is "
+                              f"checked on its validation inputs; {str(directory)!r} is a plain PEFT adapter (no head, no "
+                              f"validation split): drop {'it' if len(flags) == 1 else 'them'}")
         folder = merge_base(directory, out, base=base)
         typer.echo(f"merged the PEFT adapter into its base: {folder} (use it with --backbone {folder})")
         return
-    report = merge(directory, out, dequantize=dequantize, tolerance=tolerance, inputs=inputs)
+    if base is not None:
+        raise ConfigError(f"--base is for a plain PEFT adapter; {str(directory)!r} is a headstart run, which merges into the "
+                          "base it was trained on: drop --base")
+    report = merge(directory, out, dequantize=dequantize, **({"tolerance": tolerance} if tolerance is not None else {}),
+                   **({"inputs": inputs} if inputs is not None else {}))
     typer.echo(f"merged {directory} -> {report.out}: max |merged - adapter| = {report.max_abs_diff:.2e} in fp32 on {report.inputs} "
                f"validation inputs (tolerance {report.tolerance:g}){'; base dequantized from 4-bit' if report.dequantized else ''}; "
                f"{report.merged_bytes / 1e6:.1f} MB")

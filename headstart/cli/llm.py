@@ -101,7 +101,7 @@ def sft(
     from headstart.progress import progress_bar
     from headstart.specs import parse_n
 
-    claim(out, "run")
+    claim(out, "lm-run")
     replacing = (out / "spec.json").is_file()  # said once this run is saved: a failure leaves it as it was
     adapter = {"rank": rank, "alpha": alpha, "targets": targets}
     check_adapter_given(strategy, [k for k, v in adapter.items() if v is not None])
@@ -148,12 +148,13 @@ def prefer(
     from headstart.progress import progress_bar
     from headstart.specs import parse_n
 
-    claim(out, "run")
     replacing = (out / "spec.json").is_file()  # said once this run is saved: a failure leaves it as it was
     cfg = PreferConfig(sft=None if sft is None else str(sft), backbone=backbone, strategy=strategy, beta=beta, n=parse_n(n), seed=seed, lr=lr,
                        epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length, val_rows=val_rows)
-    from headstart.llm.dpo import check_start
+    from headstart.llm.dpo import check_out, check_start
 
+    check_out(out, cfg)
+    claim(out, "lm-run")
     check_start(cfg)  # not a run, or a --backbone / --strategy that is not its: one line before the data loads
     with progress_bar("prefer", enabled=not quiet) as progress:
         run = run_prefer(data, out=out, prompt_column=prompt_column, chosen_column=chosen_column,

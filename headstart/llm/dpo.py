@@ -144,6 +144,18 @@ def check_start(cfg: PreferConfig) -> dict[str, Any] | None:
     return spec
 
 
+def check_out(out: str | Path, cfg: PreferConfig) -> None:
+    """Refuse an ``out`` that is the sft run this one starts from: writing there would replace the reference policy
+    before it is read, and the new run would name itself as its start.
+
+    Raises:
+        ConfigError: ``out`` and ``cfg.sft`` are the same folder.
+    """
+    if cfg.sft is not None and Path(out).expanduser().resolve() == Path(cfg.sft).expanduser().resolve():
+        raise ConfigError(f"--out {str(out)!r} is the --sft run this one starts from, and writing there would replace it; "
+                          f"choose another folder, e.g. {str(Path(out).parent / (Path(out).name + '-dpo'))!r}")
+
+
 def _start(cfg: PreferConfig) -> tuple[LoadedLM, list[torch.nn.Parameter], dict[str, Any]]:
     """The policy at its start: the sft run with its weights trainable, or the base LM with a fresh LoRA (then π_ref is
     the base). Returns (model, trainable parameters, what the spec records of the start)."""

@@ -40,7 +40,7 @@ def save_run(out: Path, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any
 
     from headstart.outdir import held
 
-    return write_directory(Path(out), fill, is_replaceable=lambda d: held(d) == "run", what="run")
+    return write_directory(Path(out), fill, is_replaceable=lambda d: held(d) == "lm-run", what="run")
 
 
 def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
