@@ -106,7 +106,8 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
 
     Args:
         target: a dataset with the source's labels; ``"NAME[their=ours, other=-]"`` maps labels by name
-            (``headstart.ood``), and then no oracle is trained (its labels are not the source's).
+            (``headstart.ood``); with a mapping, pass ``oracle=False`` (the oracle would train on the target's own
+            labels, not the source's).
         methods: source-only (required), dann, coral, mmd, importance, bn-adapt, tent, tent-episodic, or strategy names (lp-ft, lora ...).
             None: every method of ``METHODS`` that applies to the backbone and strategy (a note names those left out);
             a method given that cannot apply is refused before anything trains.

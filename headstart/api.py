@@ -572,22 +572,19 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     """Metrics of a trained run on ``split`` ("test" or "val"): accuracy, macro_f1, … (rmse, r2 for regression); with
     ``eval_data``, on that dataset's test split instead, out of domain (``headstart.ood``: labels mapped by name,
     ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``), after ``tta`` (``headstart.tta``) when
-    given; a list of datasets gives a list of those, one per dataset in order. The results carry ``majority``, the
-    share of the scored rows in their most frequent class."""
+    given; a list of datasets, or several ``tta`` methods, gives a list of those, one per (dataset, method) in order.
+    The results carry ``majority``, the share of the scored rows in their most frequent class, and ``tta``."""
     from headstart.saved import evaluate_loaded, evaluate_ood, load_run
 
     if eval_data is not None:
         if isinstance(run, FitResult):
             run._usable()
         loaded = run._loaded if isinstance(run, FitResult) else load_run(run)
-        methods = _methods(tta)
-        if len(methods) > 1:
-            raise ConfigError(f"evaluate adapts with one test-time method at a time, got {list(methods)}; call it once per "
-                              "method, or compare them in one run with fit(..., eval_data=..., tta=[...])")
-        method = methods[0] if methods else None
-        if isinstance(eval_data, (list, tuple)):
-            return [evaluate_ood(loaded, text, tta=method) for text in eval_data]
-        return evaluate_ood(loaded, eval_data, tta=method)
+        methods = list(_methods(tta)) or [None]
+        if isinstance(eval_data, (list, tuple)) or len(methods) > 1:
+            datasets = eval_data if isinstance(eval_data, (list, tuple)) else [eval_data]
+            return [evaluate_ood(loaded, text, tta=method) for text in datasets for method in methods]
+        return evaluate_ood(loaded, eval_data, tta=methods[0])
     if tta is not None:
         raise ConfigError(f"--tta {tta} adapts the model to an --eval-data dataset before scoring it there; add --eval-data DATA")
     if isinstance(run, FitResult):

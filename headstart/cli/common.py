@@ -16,8 +16,6 @@ from headstart.errors import ConfigError, HeadstartError
 
 app = typer.Typer(
     name="headstart",
-    help="Measure how to adapt a pre-trained model to your small labelled dataset, then do it.\n\n"
-    "Example: headstart train --strategy linear-probe --n 64 --out runs/lp",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -44,7 +44,7 @@ class SplitConfig:
         if self.max_val < 1:
             raise ConfigError(f"max_val must be >= 1, got {self.max_val!r}")
         if self.max_test is not None and (not isinstance(self.max_test, int) or self.max_test < 1):
-            raise ConfigError(f"max_test must be a positive integer or unset, got {self.max_test!r}; try max_test = 1000")
+            raise ConfigError(f"max_test must be a positive integer or unset, got {self.max_test!r}; try --max-test 1000 (max_test = 1000 in a TOML's [split])")
         if not isinstance(self.dedupe, bool):
             raise ConfigError(f"dedupe must be true or false, got {self.dedupe!r}; try dedupe = true")
         if not isinstance(self.stratify, bool):

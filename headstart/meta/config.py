@@ -50,6 +50,8 @@ class MetaConfig:
     threads: int = 1  # torch and BLAS threads: an episode's maths is small, and hand-offs cost more (2 threads: 3-5x slower on a busy 2-core CPU)
 
     def __post_init__(self) -> None:
+        if isinstance(self.novel, str):  # "mnist-5k,opencv-digits" as --novel writes it, not its letters
+            object.__setattr__(self, "novel", tuple(n.strip() for n in self.novel.split(",") if n.strip()))
         if isinstance(self.tune, str):  # "meta-lr" as --tune writes it
             object.__setattr__(self, "tune", tuple(t.strip() for t in self.tune.split(",") if t.strip()))
         if isinstance(self.shots, str) or (isinstance(self.shots, int) and not isinstance(self.shots, bool)):

@@ -149,6 +149,7 @@ def test_shots_as_the_command_line_writes_them_and_per_class_named_when_it_limit
     from headstart.meta.episodes import check_episode_shape, rows_by_class
 
     assert MetaConfig(shots="1,5").shots == (1, 5) and MetaConfig(shots=5).shots == (5,)
+    assert MetaConfig(novel="mnist-5k, opencv-digits").novel == ("mnist-5k", "opencv-digits"), "names, not letters"
     by_class = rows_by_class(np.repeat(np.arange(5), 30), list(range(5)), per_class=8)
     with pytest.raises(DataError, match=r"has 8 rows kept \(--per-class\), fewer than shots \+ queries = 10; lower --shots or "
                                          r"--queries, or raise --per-class to 10 or more"):
