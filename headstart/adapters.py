@@ -233,10 +233,10 @@ def _write_run(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
         raise StoreError(f"cannot write {str(out)!r} ({e.strerror}); choose another --out") from None
 
 
-def check_inputs(inputs: int) -> None:
-    """Raises ConfigError unless ``inputs`` (validation inputs the merge is checked on) is a positive integer."""
+def check_inputs(inputs: int, what: str = "the merge") -> None:
+    """Raises ConfigError unless ``inputs`` (validation inputs ``what`` is checked on) is a positive integer."""
     if not isinstance(inputs, int) or isinstance(inputs, bool) or inputs < 1:
-        raise ConfigError(f"--inputs must be a positive number of validation inputs to check the merge on, got {inputs!r}; "
+        raise ConfigError(f"--inputs must be a positive number of validation inputs to check {what} on, got {inputs!r}; "
                           "e.g. --inputs 64")
 
 
@@ -365,7 +365,7 @@ def unmerge(directory: str | Path, out: str | Path, *, tolerance: float = TOLERA
     from headstart.strategies.peft_base import ADAPTER, saved_adapter
 
     directory, out = Path(directory), Path(out)
-    check_inputs(inputs)
+    check_inputs(inputs, "the unmerge")
     check_new(out, "the adapter run")
     merged_run = load_run(directory)
     if merged_run.meta.get("backbone_saved") != "merged" or not (directory / "adapter" / "adapter_config.json").exists():

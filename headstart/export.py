@@ -74,7 +74,7 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     tolerance = TOLERANCES[format] if tolerance is None else tolerance
     check_tolerance(tolerance)
     directory, out = Path(directory), Path(out)
-    check_inputs(inputs)
+    check_inputs(inputs, "the export")
     check_new(out, "the export")
     run = load_run(directory)
     backbone = run.model.backbone

@@ -75,6 +75,8 @@ def test_without_the_onnx_extra_export_says_which_extra_in_one_line(toy_csv, tin
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "--format onnx needs the onnx extra: pip install 'headstart[onnx]'" in err and "Traceback" not in err
     assert not (tmp_path / "onnx").exists()
+    code, out, err = run_cli(["export", str(tmp_path / "run"), "--inputs", "5", "--out", str(tmp_path / "hf")], monkeypatch, capsys)
+    assert code == 0 and "on 5 validation inputs" in out, err  # --inputs reaches the check, as export(inputs=) does
 
 
 def test_an_onnx_export_onto_an_existing_folder_or_beyond_the_tolerance_is_refused(toy_csv, tiny_registry, tmp_path,

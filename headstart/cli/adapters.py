@@ -153,6 +153,7 @@ def export(
                                                             "outputs on the run's validation inputs (probabilities for hf and "
                                                             "onnx, logits for sentence-transformers); default 1e-5, onnx "
                                                             "1e-4.", show_default=False)] = None,
+    inputs: Annotated[int, typer.Option(help="Validation inputs the export's outputs are compared on.")] = 64,
     as_json: JsonOpt = False,
 ) -> None:
     """Export a trained run for other tools; the export is loaded back and checked against the run before it is kept.
@@ -162,7 +163,7 @@ def export(
     """
     from headstart.export import export as run_export
 
-    report = run_export(run, out, format=format, tolerance=tolerance)
+    report = run_export(run, out, format=format, tolerance=tolerance, inputs=inputs)
     if as_json:
         _echo_json(dataclasses.asdict(report))
         return

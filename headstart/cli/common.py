@@ -210,3 +210,14 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)  # a command's typer.Exit(code), else 0
 
 
+
+
+def parse_max_test(text: str) -> int | None:
+    """``--max-test N`` or ``all`` (None: every test row); anything else is left to the command's own check, which
+    names the value (``"0"`` -> 0, refused there)."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"--max-test must be a positive integer or all, got {text!r}; e.g. --max-test 1000") from None

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from headstart.cli.common import app
+from headstart.cli.common import app, parse_max_test
 
 
 @app.command()
@@ -23,7 +23,7 @@ def continual(
     n: Annotated[str, typer.Option("--n", help="Labelled rows drawn from each task's pool; 'all' = the whole pool.")] = "256",
     seeds: Annotated[int, typer.Option(help="Seeds (chains) per arm.")] = 3,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the store and the reports.")] = Path("runs/continual"),
-    max_test: Annotated[int, typer.Option(help="Test rows kept per task (each is scored after every later task).")] = 1000,
+    max_test: Annotated[str, typer.Option(help="Test rows kept per task (each is scored after every later task), or all.")] = "1000",
     alone: Annotated[bool, typer.Option("--alone/--no-alone", help="Also train each task alone from the pre-trained model "
                                                                   "(the reference of forward transfer).")] = True,
     tune: Annotated[bool, typer.Option("--tune/--no-tune", help="Run ewc, online-ewc, si, mas and lwf at each weight of "
@@ -54,7 +54,7 @@ def continual(
     given = {k: v for k, v in {"lr": lr, "head_lr": head_lr, "epochs": epochs, "min_steps": min_steps, "max_steps": max_steps,
                                "image_size": image_size}.items() if v is not None}
     result = run_continual(stream, scenario=scenario, arms=arms, strategy=strategy, backbone=backbone, n=n, seeds=seeds,
-                           out=out, config=TrainConfig(**given), max_test=max_test, alone=alone, tune=tune, workers=workers,
+                           out=out, config=TrainConfig(**given), max_test=parse_max_test(max_test), alone=alone, tune=tune, workers=workers,
                            backend=backend, address=address, progress=not quiet)
     for row in result.analysis["arms"]:
         bwt = row.get("bwt")

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from headstart.cli.common import JsonOpt, _echo_json, _scoped_options, app
+from headstart.cli.common import JsonOpt, _echo_json, _scoped_options, app, parse_max_test
 
 
 @app.command()
@@ -25,7 +25,7 @@ def multitask(
                                                                           "for lora.")] = None,
     n: Annotated[str, typer.Option("--n", help="Labelled rows per task and seed; 'all' = each task's whole pool.")] = "256",
     seeds: Annotated[int, typer.Option(help="Seeds; each trains every task alone and all together under each weighting.")] = 3,
-    max_test: Annotated[int, typer.Option(help="Test rows kept per task.")] = 1000,
+    max_test: Annotated[str, typer.Option(help="Test rows kept per task, or all.")] = "1000",
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the store, report.md and results.json.")] = Path("runs/multitask"),
     alpha: Annotated[float, typer.Option(help="GradNorm's asymmetry α (0: equal gradient norms).")] = 1.5,
     weight_lr: Annotated[float, typer.Option(help="Learning rate of the weightings' own parameters (log-variances, task "
@@ -62,7 +62,7 @@ def multitask(
                                "batch_size": batch_size}.items() if v is not None}
     result = run_multitask(tasks, weighting=weighting, backbone=backbone, strategy=strategy,
                            strategy_options={**scoped.get("", {}), **scoped.get(strategy, {})}, n=n, seeds=seeds,
-                           max_test=max_test, out=out, config=TrainConfig(**given), alpha=alpha, weight_lr=weight_lr,
+                           max_test=parse_max_test(max_test), out=out, config=TrainConfig(**given), alpha=alpha, weight_lr=weight_lr,
                            text_column=text_column, progress=not quiet)
     if as_json:
         _echo_json({"tasks": result.analysis["tasks"], "weights": result.analysis["weights"], "notes": result.notes})
