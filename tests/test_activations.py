@@ -94,6 +94,9 @@ def test_a_partial_freeze_phase_trains_the_same_with_and_without_the_cache(toy, 
         built.append(cache)
         return cache
 
+    entered = []
+    real_skipping = PrefixCache.skipping
+    monkeypatch.setattr(PrefixCache, "skipping", lambda self, rows: entered.append(len(rows)) or real_skipping(self, rows))
     for cached in (True, False):
         monkeypatch.setattr(engine.PrefixCache, "build", spy if cached else (lambda *a, **kw: None))
         model = TaskModel(tiny_bert(), 2, seed=0)
@@ -105,7 +108,8 @@ def test_a_partial_freeze_phase_trains_the_same_with_and_without_the_cache(toy, 
         report = fit(model, [phase], TaskLoss("classification"), data, cfg, seed=3, task="classification",
                      label_names=("neg", "pos"), metric="accuracy")
         results.append((report, {n: p.detach().clone() for n, p in model.named_parameters()}))
-    assert built and built[0] is not None and built[0].k == k  # the cached run did use the cache
+    assert built and built[0] is not None and built[0].k == k  # the cached run built the cache
+    assert len(entered) >= 12, entered  # ... and every training step went through it
     (fast, fast_params), (full, full_params) = results
     assert fast.best_step == full.best_step and fast.best_score == pytest.approx(full.best_score)
     for name in full_params:

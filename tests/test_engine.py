@@ -47,6 +47,29 @@ def test_patience_spent_at_the_last_check_is_not_an_early_stop(toy, make_tiny, m
     assert report.steps == 10 and shown[-1] == (10, 10, {"phase": "train"})
 
 
+def test_clip_bounds_the_gradient_each_step_and_zero_turns_it_off(toy, make_tiny, monkeypatch):
+    """--clip C: every optimiser step sees the clipped groups' gradient norm at most C (a lr of 10 makes them large);
+    --clip 0 clips nothing."""
+    norms = []
+    real_step = torch.optim.AdamW.step
+
+    def step(self, *args, **kwargs):
+        grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
+        norms.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(x) for x in grads]))))
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    for clip in (0.05, 0.0):
+        model, data = setup_fit(toy, make_tiny)
+        norms.clear()
+        run(model, data, [phase(model, 6, lr=10.0)], dataclasses.replace(CFG, clip=clip))
+        assert len(norms) == 6, norms
+        if clip:
+            assert max(norms) <= clip * 1.001, norms
+        else:
+            assert max(norms) > 0.05, "unclipped, the same steps' gradients are larger than the clip above"
+
+
 def test_early_stopping_restores_the_best_weights(toy, make_tiny, monkeypatch):
     model, data = setup_fit(toy, make_tiny)
     scores = iter([0.1, 0.9, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0, 0.0, 0.0])
@@ -228,6 +251,23 @@ def test_class_weights():
     assert torch.allclose(class_weights(skewed, 2, "auto"), torch.tensor([41 / 20, 41 / 62]))
     absent = class_weights(np.array([0] * 2 + [1] * 20), 3, "balanced")
     assert absent[2] == 0 and absent[0] == pytest.approx(22 / 6)
+
+
+def test_class_weights_reach_a_gradient_trained_run(make_tiny):
+    """--class-weights balanced on skewed rows trains another model than none: the recipe hands the weights to the loss."""
+    from conftest import make_toy
+    from headstart.recipe import setup, train
+    from headstart.specs import RunSpec
+
+    data = make_toy(200, weights=(0.8, 0.2), seed=5)
+    cfg = TrainConfig(max_steps=6, min_steps=6, batch_size=8, precision="fp32", patience=0)
+    heads = []
+    for weighting in ("none", "balanced"):
+        s = setup(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=64,
+                          train=dataclasses.replace(cfg, class_weights=weighting)), data=data, pretrained=make_tiny(0))
+        train(s)
+        heads.append(s.model.head.weight.detach().clone())
+    assert not torch.equal(*heads)
 
 
 def test_weighted_loss_matches_torch():

@@ -76,13 +76,18 @@ def test_same_gradients_as_dense_backward_over_steps_and_micro_batches(monkeypat
             assert float(got[0][0][0].abs().sum()) == 0.0
 
 
-def test_one_micro_batch_a_step_gives_the_dense_gradients_bit_for_bit():
+def test_one_micro_batch_a_step_gives_the_dense_gradients_bit_for_bit(monkeypatch):
+    sparse_at_hook: list[bool] = []
+    original = rowgrad._DenseRows.__call__
+    monkeypatch.setattr(rowgrad._DenseRows, "__call__", lambda self, weight: sparse_at_hook.append(weight.grad.is_sparse)
+                        or original(self, weight))
     steps = [_batches(s, 1) for s in range(4)]
     torch.manual_seed(0)
     dense, ours = Tiny(), Tiny()
     ours.load_state_dict(dense.state_dict())
     for step_expected, step_got in zip(_train(dense, steps, rows=False), _train(ours, steps, rows=True)):
         assert all(torch.equal(e, g) for e, g in zip(step_expected, step_got))
+    assert sparse_at_hook == [True, True] * 4, "both embeddings' backwards were sparse, every step: the path compared"
 
 
 def test_sparse_only_inside_and_hooks_removed_on_exit():

@@ -87,23 +87,30 @@ def test_each_method_is_refused_where_it_cannot_apply():
         check_methods(["tnet"])
 
 
-def test_a_run_is_scored_out_of_domain_as_trained_and_after_tent(toy_csv, other_csv, tiny_registry, tmp_path):
+def test_a_run_is_scored_out_of_domain_as_trained_and_after_tent(toy_csv, other_csv, tiny_registry, tmp_path, monkeypatch):
     """train --eval-data D --tta tent: two out-of-domain scores; bn-adapt on the tiny text model is refused before
     training; evaluate gives the same tent score from the saved run."""
     import headstart
+    import headstart.tta
     from headstart.specs import TrainConfig
 
     cfg = TrainConfig(max_steps=8, min_steps=8, batch_size=8, precision="fp32")
     text = f"{other_csv}[neutral=-]"
+    methods, real_adapted = [], headstart.tta.adapted  # the scores below compare fit with evaluate: both must adapt
+    monkeypatch.setattr(headstart.tta, "adapted", lambda model, method, *a, **k: methods.append(method) or real_adapted(model, method, *a, **k))
+    real_episodic = headstart.tta.episodic_outputs
+    monkeypatch.setattr(headstart.tta, "episodic_outputs", lambda *a, **k: methods.append("tent-episodic") or real_episodic(*a, **k))
     run = headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "ft", config=cfg,
                         eval_data=[text], tta=["tent", "tent-episodic"])
     assert [o["tta"] for o in run.ood] == [None, "tent", "tent-episodic"]
+    assert methods == ["tent", "tent-episodic"], "each tta score is of an adapted copy; the plain one adapts nothing"
     assert run.ood[2]["test_rows"] == run.ood[0]["test_rows"]
     episodic = headstart.evaluate(tmp_path / "ft", eval_data=text, tta="tent-episodic")
     assert episodic["accuracy"] == pytest.approx(run.ood[2]["metrics"]["accuracy"])
     again = headstart.evaluate(tmp_path / "ft", eval_data=text, tta="tent")
     assert again["accuracy"] == pytest.approx(run.ood[1]["metrics"]["accuracy"])
     both = headstart.evaluate(tmp_path / "ft", eval_data=text, tta=["tent", "tent-episodic"])  # as --tta twice
+    assert methods[2:] == ["tent-episodic", "tent", "tent", "tent-episodic"]
     assert [b["tta"] for b in both] == ["tent", "tent-episodic"]
     assert [b["accuracy"] for b in both] == pytest.approx([o["metrics"]["accuracy"] for o in run.ood[1:]])
     with pytest.raises(ConfigError, match="--tta bn-adapt cannot adapt this run: the model has no BatchNorm"):

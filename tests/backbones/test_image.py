@@ -234,11 +234,14 @@ def test_augmentation_touches_training_batches_only(make_tiny_cnn, toy_images_fa
     data = toy_images_factory()
     cfg = dataclasses.replace(FAST, augment="flip-crop", accumulate=2)
     s = setup(RunSpec(data="toy", backbone="tiny-cnn", strategy="full-finetune", n=32, train=cfg), data=data, pretrained=make_tiny_cnn(0))
-    calls = []
+    calls, made, seen = [], [], []
     real = type(s.model.backbone).augment
-    monkeypatch.setattr(type(s.model.backbone), "augment", lambda self, batch, kind, rng: calls.append(kind) or real(self, batch, kind, rng))
+    monkeypatch.setattr(type(s.model.backbone), "augment", lambda self, batch, kind, rng: calls.append(kind) or made.append(real(self, batch, kind, rng)) or made[-1])
+    real_forward = type(s.model.backbone).forward
+    monkeypatch.setattr(type(s.model.backbone), "forward", lambda self, batch: seen.append(batch["pixel_values"]) or real_forward(self, batch))
     report = train(s)  # validates twice inside
     assert calls == ["flip-crop"] * report.steps * 2  # every training micro-batch, and nothing else
+    assert all(any(torch.equal(m["pixel_values"], x) for x in seen) for m in made), "the model trains on the augmented pixels"
     before = model_outputs(s.model, s.encoded, s.splits.val, batch_size=64)
     score_rows(s.model, s.encoded, s.splits.val, data.targets, task="classification", label_names=data.label_names, batch_size=64)
     assert len(calls) == report.steps * 2

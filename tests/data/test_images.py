@@ -206,12 +206,19 @@ def test_csv_naming_a_missing_image(folder):
         load_dataset(str(table))
 
 
-def test_a_frozen_statistics_run_is_adapted_to_another_image_folder_through_its_own_pool(folder, tiny_registry, tmp_path):
+def test_a_frozen_statistics_run_is_adapted_to_another_image_folder_through_its_own_pool(folder, tiny_registry, tmp_path,
+                                                                                           monkeypatch):
     """--bn frozen with --tta: the target's BatchNorm statistics are mapped through the run's own pool inputs'
     (headstart.tta), each score says so, and none of them failed."""
     from typer.testing import CliRunner
 
+    import headstart.tta
     from headstart.cli import app
+
+    methods, real_adapted = [], headstart.tta.adapted  # train's and evaluate's scores agree: both must adapt, each once
+    monkeypatch.setattr(headstart.tta, "adapted", lambda model, method, *a, **k: methods.append(method) or real_adapted(model, method, *a, **k))
+    real_episodic = headstart.tta.episodic_outputs
+    monkeypatch.setattr(headstart.tta, "episodic_outputs", lambda *a, **k: methods.append("tent-episodic") or real_episodic(*a, **k))
 
     other = tmp_path / "pets-dark"
     for i in range(4, 12):
@@ -228,6 +235,7 @@ def test_a_frozen_statistics_run_is_adapted_to_another_image_folder_through_its_
     assert result.exit_code == 0, result.output
     scores = json.loads((out / "metrics.json").read_text())["ood"]
     assert [s["tta"] for s in scores] == [None, "bn-adapt", "tent", "tent-episodic"]
+    assert methods == ["bn-adapt", "tent", "tent-episodic"]
     for adapted in scores[1:]:
         assert "error" not in adapted and 0 <= adapted["metrics"]["accuracy"] <= 1, adapted
         assert "--bn frozen" in adapted["note"] and "mapped" in adapted["note"], adapted["note"]
@@ -238,6 +246,7 @@ def test_a_frozen_statistics_run_is_adapted_to_another_image_folder_through_its_
     for method, at_training in zip(("bn-adapt", "tent"), scores[1:3]):  # evaluate maps it again through the run's pool
         again = evaluate_ood(loaded, str(other), tta=method)
         assert again["accuracy"] == pytest.approx(at_training["metrics"]["accuracy"]) and "mapped" in again["note"], again
+    assert methods[3:] == ["bn-adapt", "tent"]
 
 
 def test_text_csv_is_still_text(toy_csv):

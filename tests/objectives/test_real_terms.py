@@ -55,10 +55,16 @@ def test_retention_of_a_real_fine_tune_on_another_task(loaded):
     assert 0.3 < found["original"] < 1 and 0 < found["retention"] == pytest.approx(found["adapted"] / found["original"])
 
 
-def test_lwf_holds_the_real_encoder_and_replay_rehearses_drug_reviews(loaded, free):
+def test_lwf_holds_the_real_encoder_and_replay_rehearses_drug_reviews(loaded, free, monkeypatch):
     """LwF (features of the training pool's inputs) holds the encoder nearer; replay of drug-reviews (11 conditions,
-    its pool only) trains through with the earlier task's head fit on the pre-trained features."""
+    its pool only) rehearses a batch of it every step under the earlier task's head fit on the pre-trained features."""
+    import headstart.objectives.replay as replay
+
     assert drift(loaded, {"lwf": {"weight": 100.0, "rows": 64}}) < 0.7 * free
-    # replay only has to train through: 5 steps, as its drug-reviews batches (up to 128 tokens) cost ~4x a step here
+    rehearsed, real = [], replay.cross_entropy
+    monkeypatch.setattr(replay, "cross_entropy", lambda logits, y: rehearsed.append((logits.shape, int(y.max()))) or real(logits, y))
+    # 5 steps, as its drug-reviews batches (up to 128 tokens) cost ~4x a step here
     assert drift(loaded, {"replay": {"data": "drug-reviews", "weight": 1.0, "rows": 128}},
                  dataclasses.replace(BUDGET, max_steps=5, min_steps=5)) > 0
+    assert len(rehearsed) == 5, "one replayed batch a step"
+    assert all(shape[1] == 11 for shape, _ in rehearsed), "scored by drug-reviews' own 11-condition head"
