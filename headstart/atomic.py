@@ -14,7 +14,7 @@ import numpy as np
 
 from headstart.errors import StoreError, WriteError
 from headstart.killpoints import kill_point
-from headstart.outdir import foreign
+from headstart.outdir import foreign, sibling
 
 
 def write_json(path: Path, payload: Any) -> None:
@@ -120,7 +120,7 @@ def write_directory(out: Path, fill: Callable[[Path], None], *, is_replaceable: 
         names = foreign(out)
         held = f" ({', '.join(names[:3])}{', …' if len(names) > 3 else ''})" if names else ""
         raise StoreError(f"--out {str(out)!r} is a directory holding other files{held}, not a {what}; "
-                         f"choose a new directory, e.g. {str(out / 'run')!r}")
+                         f"choose a new directory, e.g. {str(sibling(out, 'run'))!r}")
     try:
         staging = fresh_folder(out, "saving")
     except OSError as e:

@@ -18,7 +18,7 @@ from typing import Any
 from headstart.errors import ConfigError
 from headstart.store_rows import FILENAME
 
-__all__ = ["KINDS", "check_new", "check_writable", "claim", "foreign", "held"]
+__all__ = ["KINDS", "check_new", "check_writable", "claim", "foreign", "held", "sibling"]
 
 # what each kind of output is called in a refusal, and the command that writes it
 KINDS = {
@@ -138,6 +138,15 @@ def _store_kind(file: Path) -> str:
     return "compare"
 
 
+def sibling(out: str | Path, suffix: str) -> Path:
+    """A folder beside ``out`` to suggest in a refusal (``runs/x`` -> ``runs/x-suffix``): never one inside it, which
+    would make ``out`` hold files of two kinds; ``.`` and ``..`` are named by what they resolve to."""
+    out = Path(out)
+    if out.name in ("", ".", ".."):
+        out = out.expanduser().resolve()
+    return out.parent / f"{out.name}-{suffix}"
+
+
 def as_folder(out: Any, flag: str = "--out") -> Path:
     """``out`` as a Path; a value that names no path (a number, None, a list) is a ConfigError, not a TypeError."""
     if not isinstance(out, (str, os.PathLike)) or not str(out).strip():
@@ -176,15 +185,16 @@ def claim(out: str | Path, kind: str, *, flag: str = "--out") -> None:
     if found == "store" and kind in STORES:
         found = kind
     if found is not None and found != kind:
+        suffix = "sft" if kind == "lm-run" else kind
         if found == "file":
-            folder = out.with_suffix("") if out.suffix else out.parent / f"{out.name}-{kind}"
+            folder = out.with_suffix("") if out.suffix else sibling(out, suffix)
             raise ConfigError(f"{flag} {str(out)!r} is a file, not a folder; choose a folder, e.g. {str(folder)!r}")
         names = foreign(out) if found == "other" else []
         what = KINDS[found] + (f" ({', '.join(names[:3])}{', …' if len(names) > 3 else ''})" if names else
                                " (its spec.json is not a headstart run's)" if found == "other" and (out / "spec.json").is_file()
                                else "")
         raise ConfigError(f"{flag} {str(out)!r} holds {what}, not {KINDS[kind]}; nothing was written there; "
-                          f"choose a new or empty folder, e.g. {str(out.parent / (out.name + '-' + kind))!r}")
+                          f"choose a new or empty folder, e.g. {str(sibling(out, suffix))!r}")
     check_writable(out, flag)
 
 

@@ -83,7 +83,7 @@ def check_out(out: str | Path) -> None:
         ConfigError: ``out`` holds something else (named), or cannot be written.
     """
     from headstart.errors import ConfigError
-    from headstart.outdir import check_writable, held, ignored
+    from headstart.outdir import check_writable, held, ignored, sibling
 
     out = Path(out)
     found = held(out)
@@ -94,7 +94,7 @@ def check_out(out: str | Path) -> None:
         if not (entries == ["rank.json"] and _is_ranking(out / "rank.json")):
             raise ConfigError(f"--out {str(out)!r} holds {', '.join(entries[:3])}{', …' if len(entries) > 3 else ''}, "
                               "not a compare store or an earlier ranking; nothing was written there; choose a new or empty "
-                              f"folder, e.g. {str(out / 'rank')!r}")
+                              f"folder, e.g. {str(sibling(out, 'rank'))!r}")
     check_writable(out)
 
 

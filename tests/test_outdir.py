@@ -106,7 +106,7 @@ def test_meta_train_refuses_another_experiments_folder_and_takes_its_own(tmp_pat
     (out / "meta.json").write_text(json.dumps({"config": json.loads(json.dumps(cfg.to_json()))}))
     check_out(out, cfg)  # the same experiment: a re-run replaces it
     check_out(out, MetaConfig(ways=3, threads=1))  # threads change the speed, not the experiment
-    with pytest.raises(ConfigError, match="holds another meta-train \\(ways 3, not 5\\)"):
+    with pytest.raises(ConfigError, match="holds another meta-train \\(--ways 3, not 5\\)"):
         check_out(out, MetaConfig(ways=5))
     (out / "meta.json").write_text("{oops")
     with pytest.raises(ConfigError, match="damaged meta.json"):
@@ -221,3 +221,13 @@ def test_prefer_refuses_to_write_over_the_sft_run_it_starts_from(tmp_path):
         check_out(tmp_path / "x" / ".." / "sft", PreferConfig(sft=str(run)))
     check_out(tmp_path / "dpo", PreferConfig(sft=str(run)))
     check_out(run, PreferConfig())  # no sft run: nothing to protect
+
+
+def test_a_refusal_suggests_a_folder_beside_out_even_for_the_current_one(tmp_path, monkeypatch):
+    from headstart.outdir import sibling
+
+    store = _store(tmp_path / "c")
+    monkeypatch.chdir(store)
+    with pytest.raises(ConfigError, match=r"choose a new or empty folder, e.g. '.*/c-sft'$"):
+        claim(".", "lm-run")  # named by what "." is, and by what the command writes, not by an internal kind
+    assert str(sibling("runs/x", "2")) == "runs/x-2" and sibling("..", "meta").name == f"{tmp_path.name}-meta"

@@ -213,11 +213,17 @@ def main() -> None:
 
 
 def parse_max_test(text: str) -> int | None:
-    """``--max-test N`` or ``all`` (None: every test row); anything else is left to the command's own check, which
-    names the value (``"0"`` -> 0, refused there)."""
+    """``--max-test N`` (N >= 1) or ``all`` (None: every test row).
+
+    Raises:
+        ConfigError: anything else, named.
+    """
     if text.strip().lower() == "all":
         return None
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
-        raise ConfigError(f"--max-test must be a positive integer or all, got {text!r}; e.g. --max-test 1000") from None
+        value = 0
+    if value < 1:
+        raise ConfigError(f"--max-test must be a positive integer or all, got {text!r}; e.g. --max-test 1000")
+    return value

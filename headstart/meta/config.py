@@ -95,6 +95,10 @@ class MetaConfig:
 
                 raise unknown("--tune setting", name, TUNABLE)
         check_once("--tune", self.tune, "setting")
+        if self.val_episodes and self.val_per_class < max(self.shots) + self.queries:
+            raise ConfigError(f"--val-per-class {self.val_per_class} cannot fill a validation episode, which needs shots + "
+                              f"queries = {max(self.shots) + self.queries} rows a class; try --val-per-class "
+                              f"{MetaConfig.val_per_class}, or --val-episodes 0 for none")
         if self.tune and self.val_episodes == 0:
             raise ConfigError(f"--tune {','.join(self.tune)} chooses on validation episodes, and --val-episodes 0 asks for none; "
                               f"try --val-episodes {MetaConfig.val_episodes}")

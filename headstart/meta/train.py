@@ -89,9 +89,12 @@ def validation_pool(dataset: Any, base: Pool, backbone: Any, cfg: MetaConfig) ->
     short = {c: len(rows) for c, rows in by_class.items() if len(rows) < need}
     if short:
         c, n = next(iter(short.items()))
-        raise DataError(f"class {c} of the base dataset {base.name!r} has {n} rows beside the {len(base.by_class[c])} meta-training "
-                        f"draws (--per-class), fewer than the {need} a validation episode needs (shots + queries); lower "
-                        "--per-class, or turn validation off with --val-episodes 0")
+        total = n + len(base.by_class[c])
+        fix = (f"--per-class {total - need} leaves {need}" if total - need >= cfg.train_shots + cfg.queries else
+               "lower --shots or --queries")
+        raise DataError(f"class {c} of the base dataset {base.name!r} has {total} rows, {len(base.by_class[c])} of them drawn "
+                        f"for meta-training (--per-class), leaving {n}, fewer than the {need} a validation episode needs "
+                        f"(shots + queries); {fix}, or --val-episodes 0 turns validation off")
     return encode_pool(dataset, base.classes, by_class, backbone)
 
 
@@ -316,6 +319,9 @@ def meta_train(out: str | Path, config: MetaConfig | None = None, *, setting: st
     cfg = as_config(config, MetaConfig)
     # before anything loads: each arm known, none twice; "protonet,maml" as the CLI writes it works too
     cfg = dataclasses.replace(cfg, arms=tuple(parse_arms(cfg.arms if isinstance(cfg.arms, str) else ",".join(cfg.arms))))
+    if "meta-lr" in cfg.tune and not any(get_arm(a).uses_optimizer for a in cfg.arms):
+        raise ConfigError(f"--tune meta-lr tunes the Adam rate of protonet, maml and fomaml; {', '.join(cfg.arms)} "
+                          "trains without one (reptile's outer step is --reptile-step): drop --tune, or add such an arm")
     if setting is not None:
         base, novel = setting_datasets(setting)
         cfg = dataclasses.replace(cfg, base=base, novel=novel)
@@ -332,7 +338,7 @@ def check_out(out: Path, cfg: MetaConfig) -> None:
     """
     import json
 
-    from headstart.outdir import claim, held
+    from headstart.outdir import claim, held, sibling
 
     claim(out, "meta")
     if held(out) != "meta" or not (out / "meta.json").exists():  # new, empty, or arms saved before a stop
@@ -342,13 +348,22 @@ def check_out(out: Path, cfg: MetaConfig) -> None:
     except (OSError, ValueError, AttributeError):
         before = None
     if not isinstance(before, dict):
-        raise ConfigError(f"--out {str(out)!r} holds a damaged meta.json; choose a new folder, e.g. {str(out / 'meta')!r}")
+        raise ConfigError(f"--out {str(out)!r} holds a damaged meta.json; choose a new folder, e.g. {str(sibling(out, 'meta'))!r}")
     now = json.loads(json.dumps(cfg.to_json()))
-    differ = [k for k in now if k != "threads" and before.get(k) != now[k]]
+    # a setting an earlier version did not record (validation, tuning) is not a difference: the re-run adds it
+    differ = [k for k in now if k != "threads" and k in before and before[k] != now[k]]
     if differ:
         k = differ[0]
-        raise ConfigError(f"--out {str(out)!r} holds another meta-train ({k} {before.get(k)!r}, not {now[k]!r}); "
-                          f"nothing was written there; choose a new folder, e.g. {str(out.parent / (out.name + '-2'))!r}")
+        raise ConfigError(f"--out {str(out)!r} holds another meta-train (--{k.replace('_', '-')} {_shown(before[k])}, not "
+                          f"{_shown(now[k])}); "
+                          f"nothing was written there; choose a new folder, e.g. {str(sibling(out, '2'))!r}")
+
+
+def _shown(value: Any) -> str:
+    """A config value as its flag takes it: (1, 5) -> 1,5; [] -> none."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value)) or "none"
+    return str(value)
 
 
 def run_meta(cfg: MetaConfig, out: Path, *, progress: bool = True) -> MetaResult:

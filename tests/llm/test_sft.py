@@ -97,7 +97,7 @@ def test_a_lora_adapter_saves_in_peft_format_and_reloads_with_the_same_generatio
     out = tmp_path / "run"
     run = sft(str(sft_csv), out=out, config=config(tiny_lm, max_steps=10))
     assert {"adapter_model.safetensors", "adapter_config.json", "spec.json", "metrics.json"} <= {p.name for p in out.iterdir()}
-    assert held(out) == "run", "every file it wrote is a run's: a second sft may replace it"
+    assert held(out) == "lm-run", "every file it wrote is a run's: a second sft may replace it"
     adapter = json.loads((out / "adapter_config.json").read_text())
     assert sorted(adapter["target_modules"]) == ["q_proj", "v_proj"] and adapter["task_type"] == "CAUSAL_LM"
     prompts = ["say hello", "count to three"]
@@ -119,7 +119,7 @@ def test_full_finetune_saves_a_transformers_folder_of_safetensors(tiny_lm, sft_c
     out = tmp_path / "full"
     run = sft(str(sft_csv), out=out, config=config(tiny_lm, strategy="full-finetune", lr=1e-3, max_steps=3))
     assert (out / "model.safetensors").exists() and (out / "config.json").exists() and not list(out.glob("*.bin"))
-    assert held(out) == "run", f"every file it wrote is a run's, not {foreign(out)}"
+    assert held(out) == "lm-run", f"every file it wrote is a run's, not {foreign(out)}"
     assert generate(run, ["say hello"], max_new_tokens=5) == generate(out, ["say hello"], max_new_tokens=5)
 
 
