@@ -81,12 +81,18 @@ class MetaResult:
                  "|---|" + "---:|" * len(shots) + "---|"]
         for t in scored:
             cells = [_with_half(f"{100 * v['mean']:.1f}", v["ci95"]) for v in t["validation"]]
-            rate = "–" if t.get("meta_lr") is None else f"{t['meta_lr']:g}"
+            rate = "–" if t.get("meta_lr") is None else rate_text(t["meta_lr"])
             if "tried" in t:
-                rate += " (" + ", ".join(f"{r['meta_lr']:g}: " + ("diverged" if r["validation"] is None else f"{100 * r['validation']:.1f}")
+                rate += " (" + ", ".join(f"{rate_text(r['meta_lr'])}: " + ("diverged" if r["validation"] is None else f"{100 * r['validation']:.1f}")
                                          for r in t["tried"]) + ")"
             lines.append(f"| {t['arm']} | " + " | ".join(cells) + f" | {rate} |")
         return lines
+
+
+def rate_text(rate: float) -> str:
+    """A learning rate as a flag takes it: 0.0001 -> 1e-4, 3e-05 -> 3e-5, 0.00025 -> 2.5e-4."""
+    mantissa, exponent = f"{rate:e}".split("e")
+    return f"{float(mantissa):g}e{int(exponent)}"
 
 
 def _with_half(shown: str, half: float | None) -> str:

@@ -220,3 +220,20 @@ def test_validation_settings_are_checked(changes, text):
 
     with pytest.raises(ConfigError, match=re.escape(text)):
         MetaConfig(**changes)
+
+
+def test_the_validation_table_names_the_rate_kept_and_every_rate_tried():
+    from headstart.meta.results import MetaResult
+
+    cfg = MetaConfig(tune="meta-lr", val_episodes=200).to_json()
+    scores = [{"shots": 1, "mean": 0.5, "ci95": 0.014, "episodes": 200}, {"shots": 5, "mean": 0.7, "ci95": 0.012, "episodes": 200}]
+    result = MetaResult(config=cfg, training=[
+        {"arm": "maml", "meta_lr": 3e-4, "validation": scores,
+         "tried": [{"meta_lr": 3e-5, "validation": 0.634}, {"meta_lr": 1e-4, "validation": None, "diverged": "x"},
+                   {"meta_lr": 3e-4, "validation": 0.718}]},
+        {"arm": "reptile", "meta_lr": None, "validation": scores}])
+    lines = result.validation_table()
+    assert "| base 5-way 1-shot | base 5-way 5-shot | meta-lr |" in lines[3]
+    assert lines[-2] == "| maml | 50.0 ± 1.4 | 70.0 ± 1.2 | 3e-4 (3e-5: 63.4, 1e-4: diverged, 3e-4: 71.8) |"
+    assert lines[-1] == "| reptile | 50.0 ± 1.4 | 70.0 ± 1.2 | – |"
+    assert MetaResult(config=cfg, training=[{"arm": "maml", "validation": []}]).validation_table() == []
