@@ -8,8 +8,6 @@ from typing import Annotated, Optional
 import typer
 
 from headstart.cli.common import JsonOpt, _echo_json, app
-from headstart.meta.config import META_LR_GRID
-from headstart.meta.results import rate_text
 
 
 @app.command("meta-train")
@@ -44,7 +42,7 @@ def meta_train(
                                                    "(0: none).")] = 200,
     val_per_class: Annotated[int, typer.Option(help="Held-out base rows per class those episodes draw from (never a "
                                                     "meta-training row).")] = 150,
-    tune: Annotated[Optional[str], typer.Option(help=f"meta-lr: train each Adam arm at {', '.join(map(rate_text, META_LR_GRID))} "
+    tune: Annotated[Optional[str], typer.Option(help="meta-lr: train each Adam arm at 3e-5, 1e-4, 3e-4 "
                                                      "and keep the best on validation (3x the meta-training time).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Input side; default the backbone's own.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the training and test episodes.")] = 0,

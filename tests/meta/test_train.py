@@ -74,8 +74,13 @@ def test_help_shows_an_example(monkeypatch, capsys):
 
     from headstart.cli import app
 
+    from headstart.meta.config import META_LR_GRID
+    from headstart.meta.results import rate_text
+
     result = CliRunner().invoke(app, ["meta-train", "--help"])
     assert result.exit_code == 0 and "Example: headstart meta-train" in result.output
+    grid = ", ".join(map(rate_text, META_LR_GRID))  # the help's words (the CLI imports no torch, so not the constant)
+    assert grid in " ".join(result.output.split()), grid
 
 
 def test_cli_end_to_end_saves_backbones_that_load(tmp_path, monkeypatch, capsys):

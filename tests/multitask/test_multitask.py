@@ -89,7 +89,7 @@ def test_bad_input_is_one_line_naming_the_value_and_exit_2(tmp_path, tiny_regist
         (["--n", "0"], "--n 0 gives each task no labelled rows"),
         (["--n", "many"], "--n must be a non-negative integer or 'all', got 'many'"),
         (["--seeds", "0"], "--seeds must be a positive integer, got 0"),
-        (["--max-test", "0"], "--max-test must be a positive integer, got 0"),
+        (["--max-test", "0"], "--max-test must be a positive integer or all, got '0'"),
         (["--strategy", "linear-probe"], "strategy 'linear-probe' trains no shared trunk"),
         (["--strategy", "lorra"], "did you mean 'lora'"),
         (["--alpha", "-1"], "--alpha must be a number in [0, 10], got -1.0"),
