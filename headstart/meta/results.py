@@ -17,7 +17,8 @@ class MetaResult:
         training: one dict per arm: arm, meta_steps, seconds, first_loss / last_loss (mean of the first / last tenth
             of the steps), saved (the backbone folder), meta_lr (the Adam rate kept; None for Reptile), validation
             (per shot count: shots, mean, ci95, episodes on held-out rows of the base classes; empty without
-            validation) and, with ``--tune meta-lr``, tried (each rate with its validation mean, or diverged).
+            validation) and, with ``--tune meta-lr``, tried (each rate with its validation mean and training seconds,
+            or diverged); seconds is the kept rate's meta-training.
         rows: one dict per (novel, shots, method): novel, shots, method, kind ("meta" or "plain"), mean, ci95,
             episodes, accuracies (accuracy on the query sets, their mean, its 95% half-width t · sd / √episodes, and
             each episode's, in the same episode order for every method), vs_linear_probe (mean and 95% half-width

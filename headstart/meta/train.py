@@ -28,7 +28,7 @@ from headstart.errors import ConfigError, DataError, flags_checked
 from headstart.meta.base import ARMS, Task, get_arm, parse_arms, zero_head
 from headstart.meta.config import META_LR_GRID, MetaConfig, setting_datasets
 from headstart.meta.episodes import Episode, check_episode_shape, ci95, episodes, held_out_rows, rows_by_class, sample_episode
-from headstart.meta.results import MetaResult
+from headstart.meta.results import MetaResult, rate_text
 from headstart.report.markdown import md_text
 from headstart.specs import as_config
 
@@ -205,7 +205,8 @@ def train_chosen(arm_name: str, plain: Any, base: Pool, validation: Pool | None,
     """One arm meta-trained and scored on the validation episodes; with ``--tune meta-lr`` (an arm that trains with
     Adam) once per rate of ``META_LR_GRID``, keeping the best mean validation accuracy over shot counts (ties: the first,
     the lower rate) — the novel datasets are never read. The summary adds meta_lr (None for Reptile, which has
-    none), validation (``validate``'s rows) and, when tuned, tried: each rate with its validation mean or why it failed.
+    none), validation (``validate``'s rows) and, when tuned, tried: each rate with its validation mean and training
+    seconds, or why it diverged.
 
     Raises:
         Diverged: the only rate tried, or every rate of the grid, diverged.
@@ -223,12 +224,12 @@ def train_chosen(arm_name: str, plain: Any, base: Pool, validation: Pool | None,
             continue
         scores = validate(arm_name, backbone, head, validation, run_cfg, progress=progress) if validation is not None else []
         mean = float(np.mean([r["mean"] for r in scores])) if scores else None
-        tried.append({"meta_lr": rate, "validation": mean})
+        tried.append({"meta_lr": rate, "validation": mean, "seconds": summary["seconds"]})
         if best is None or (mean is not None and mean > best[3]):
             summary = {**summary, "meta_lr": rate if get_arm(arm_name).uses_optimizer else None, "validation": scores}
             best = (backbone, head, summary, mean)
     if best is None:
-        raise Diverged(f"{arm_name} diverged at every --meta-lr of the grid ({', '.join(f'{r:g}' for r in META_LR_GRID)}); "
+        raise Diverged(f"{arm_name} diverged at every --meta-lr of the grid ({', '.join(map(rate_text, META_LR_GRID))}); "
                        "lower --inner-lr, or set --meta-lr without --tune")
     return best[0], best[1], {**best[2], **({"tried": tried} if tuned else {})}
 

@@ -190,6 +190,7 @@ def test_validation_rows_are_held_out_base_rows_and_tuning_keeps_the_best_rate(m
     monkeypatch.setattr(train, "META_LR_GRID", (1e-3, 3e-2, 3e-3, 1e30))  # the last rate's loss is not finite
     chosen, _, summary = train_chosen("protonet", backbone, base, validation, cfg, progress=False)
     assert [(r["meta_lr"], r["validation"]) for r in summary["tried"]] == [(1e-3, 0.5), (3e-2, 0.7), (3e-3, 0.6), (1e30, None)]
+    assert all(r["seconds"] >= 0 for r in summary["tried"][:3]), "what each rate cost"
     assert "diverged" in summary["tried"][3] and summary["meta_lr"] == 3e-2
     fresh = train_arm("protonet", backbone, base, dataclasses.replace(cfg, meta_lr=3e-2), progress=False)[0]
     kept, again = chosen.network().state_dict(), fresh.network().state_dict()
