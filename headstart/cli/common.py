@@ -210,8 +210,6 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)  # a command's typer.Exit(code), else 0
 
 
-
-
 def parse_max_test(text: str) -> int | None:
     """``--max-test N`` (N >= 1) or ``all`` (None: every test row).
 
