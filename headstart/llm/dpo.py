@@ -151,9 +151,11 @@ def check_out(out: str | Path, cfg: PreferConfig) -> None:
     Raises:
         ConfigError: ``out`` and ``cfg.sft`` are the same folder.
     """
+    from headstart.outdir import sibling
+
     if cfg.sft is not None and Path(out).expanduser().resolve() == Path(cfg.sft).expanduser().resolve():
         raise ConfigError(f"--out {str(out)!r} is the --sft run this one starts from, and writing there would replace it; "
-                          f"choose another folder, e.g. {str(Path(out).parent / (Path(out).name + '-dpo'))!r}")
+                          f"choose another folder, e.g. {str(sibling(out, 'dpo'))!r}")
 
 
 def _start(cfg: PreferConfig) -> tuple[LoadedLM, list[torch.nn.Parameter], dict[str, Any]]:
