@@ -200,7 +200,8 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
     if table is not None:
         means = {b: v["mean"] for b, v in table["backbones"].items()}
         result.measured = table
-        result.agreement = {score: agreement({s.name: getattr(s, score) for s in scores}, means) for score in SCORES}
+        per_seed = {b: v.get("values") or [] for b, v in table["backbones"].items()}
+        result.agreement = {score: agreement({s.name: getattr(s, score) for s in scores}, means, per_seed) for score in SCORES}
     if out is not None:
         from headstart.atomic import write_json
         from headstart.errors import StoreError

@@ -152,9 +152,10 @@ def test_measured_means_over_seeds_at_the_largest_size_by_default() -> None:
             stored("b", 0.1, n="all", strategy="full-finetune")]
     table = measured(runs, data_hash="h")
     assert (table["arm"], table["size"]) == ("linear-probe", "all")
-    assert table["backbones"] == {"a": {"mean": pytest.approx(0.85), "seeds": 2}, "b": {"mean": 0.7, "seeds": 1}}
+    assert table["backbones"] == {"a": {"mean": pytest.approx(0.85), "seeds": 2, "values": [0.8, 0.9]},
+                                  "b": {"mean": 0.7, "seeds": 1, "values": [0.7]}}
     assert measured(runs, data_hash="h", size=16)["backbones"]["b"]["mean"] == 0.5
-    assert measured(runs, data_hash="h", arm="full-finetune")["backbones"] == {"b": {"mean": 0.1, "seeds": 1}}
+    assert measured(runs, data_hash="h", arm="full-finetune")["backbones"] == {"b": {"mean": 0.1, "seeds": 1, "values": [0.1]}}
     with pytest.raises(ConfigError, match="its sizes: 16, all"):
         measured(runs, data_hash="h", size=32)
     with pytest.raises(ConfigError, match="its arms: full-finetune, linear-probe"):
@@ -173,10 +174,36 @@ def test_agreement_is_kendalls_tau_over_shared_backbones() -> None:
     assert tau_text(same) == "+1.00 (p = 0.33, 3 backbones)"
 
 
+def test_the_tau_interval_resamples_each_backbones_seeds() -> None:
+    predicted = {"a": 3.0, "b": 2.0, "c": 1.0}
+    apart = {"a": [0.90, 0.91, 0.89], "b": [0.80, 0.81, 0.79], "c": [0.70, 0.71, 0.69]}  # seeds never overlap
+    mean = lambda v: sum(v) / len(v)  # noqa: E731
+    clear = agreement(predicted, {b: mean(v) for b, v in apart.items()}, apart)
+    assert clear["tau"] == pytest.approx(1.0) and clear["interval"] == [pytest.approx(1.0), pytest.approx(1.0)]
+    overlapping = {"a": [0.90, 0.70, 0.80], "b": [0.85, 0.75, 0.78], "c": [0.60, 0.95, 0.70]}
+    loose = agreement(predicted, {b: mean(v) for b, v in overlapping.items()}, overlapping)
+    low, high = loose["interval"]
+    assert low <= -1 / 3 and high == pytest.approx(1.0)  # the seeds let the measured order flip either way
+    assert "95% CI over resampled seeds" in tau_text(loose) and f"{low:+.2f} to +1.00" in tau_text(loose)
+    assert agreement(predicted, {b: v[0] for b, v in apart.items()}, {b: v[:1] for b, v in apart.items()})["interval"] is None
+    assert agreement(predicted, {b: mean(v) for b, v in apart.items()})["interval"] is None  # no seeds given
+    assert tau_text(agreement(predicted, {b: mean(v) for b, v in apart.items()})) == "+1.00 (p = 0.33, 3 backbones)"
+
+
+def test_the_resampled_tau_is_scipys_tau_b_with_ties() -> None:
+    from scipy.stats import kendalltau
+
+    from headstart.analysis.backbone_ranking import _seed_interval
+
+    predicted, scores = [3.0, 3.0, 1.0, 2.0], [[0.9, 0.9], [0.7, 0.7], [0.7, 0.7], [0.8, 0.8]]  # ties on both sides
+    expected = float(kendalltau(predicted, [v[0] for v in scores]).statistic)
+    assert _seed_interval(predicted, scores) == [pytest.approx(expected), pytest.approx(expected)]
+
+
 def test_a_measured_score_that_is_not_finite_is_left_out() -> None:
     """A NaN accuracy would make the mean NaN, and the report's JSON (allow_nan=False) refuse it."""
     table = measured([stored("a", 0.8), stored("a", float("nan"), seed=1), stored("b", float("nan"))], data_hash="h")
-    assert table["backbones"] == {"a": {"mean": 0.8, "seeds": 1}}
+    assert table["backbones"] == {"a": {"mean": 0.8, "seeds": 1, "values": [0.8]}}
 
 
 def ranking_file(**scores: tuple[float, float, float]) -> dict:
@@ -194,7 +221,8 @@ def test_report_section_sets_the_ranking_beside_what_the_store_measures_now() ->
     assert "64 pool rows of toy (the rows train --n 64 --seed 0 draws)" in section["text"]
     every = ranked_beside_measured({**ranking_file(a=(1.0, 1.0, 1.0)), "n_requested": "all"}, runs)
     assert "64 pool rows of toy (the rows train --n all --seed 0 draws)" in every["text"]
-    assert "LogME +1.00 (p = 0.33, 3 backbones)" in section["text"] and "H-score -0.33" in section["text"]
+    assert "LogME +1.00 (95% CI over resampled seeds +1.00 to +1.00; p = 0.33, 3 backbones)" in section["text"]
+    assert "H-score -0.33" in section["text"]  # a's seeds (0.9, 0.8) both rank above b and c: resampling moves nothing
     unsorted = ranked_beside_measured(ranking_file(c=(1.0, 2.0, 0.7), a=(3.0, 1.0, 0.9)), runs)
     assert [r["name"] for r in unsorted["rows"]] == ["a", "c"]  # best first by LogME, whatever the file's order
     # measured now, not when ranked: a later run of c moves the measured side

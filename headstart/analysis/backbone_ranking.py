@@ -33,7 +33,8 @@ def measured(results: list[RunResult], *, data_hash: str, metric: str = "accurac
         size: the requested size (an int or "all"); default the largest stored for that arm.
 
     Returns:
-        ``{"arm", "size", "metric", "backbones": {backbone: {"mean", "seeds"}}}``, backbones by stored name.
+        ``{"arm", "size", "metric", "backbones": {backbone: {"mean", "seeds", "values"}}}``, backbones by stored name;
+        ``values`` are the per-seed scores (what ``agreement``'s interval resamples).
 
     Raises:
         ConfigError: no finished run on this data, an arm or size not in the store (naming those that are).
@@ -64,32 +65,68 @@ def measured(results: list[RunResult], *, data_hash: str, metric: str = "accurac
         if requested(r.spec) == size:
             by_backbone.setdefault(str(r.spec.get("backbone")), []).append(float(r.metrics[metric]))
     return {"arm": arm, "size": size, "metric": metric,
-            "backbones": {b: {"mean": math.fsum(v) / len(v), "seeds": len(v)} for b, v in sorted(by_backbone.items())}}
+            "backbones": {b: {"mean": math.fsum(v) / len(v), "seeds": len(v), "values": v} for b, v in sorted(by_backbone.items())}}
 
 
-def agreement(predicted: dict[str, float], measured_means: dict[str, float]) -> dict[str, Any]:
-    """Kendall's tau-b between a predicted score and the measured means, over the backbones both have.
+def agreement(predicted: dict[str, float], measured_means: dict[str, float],
+              per_seed: dict[str, list[float]] | None = None) -> dict[str, Any]:
+    """Kendall's tau-b between a predicted score and the measured means, over the backbones both have, and how far the
+    measured ranking's own seed variation moves it.
+
+    Args:
+        per_seed: each backbone's per-seed scores (``measured``'s ``values``): the interval resamples each backbone's
+            seeds with replacement (``BOOTSTRAP`` times, seeded) and takes the 2.5th and 97.5th percentiles of tau.
 
     Returns:
-        ``{"tau", "p_value", "backbones"}``; tau and p_value are None with fewer than two shared backbones or a
-        constant side (no ranking to compare).
+        ``{"tau", "p_value", "backbones", "interval"}``; tau and p_value are None with fewer than two shared backbones or
+        a constant side (no ranking to compare); interval (``[low, high]``) is None without per-seed scores, with one
+        seed per backbone (nothing to resample), or when under half the resamples rank anything.
     """
     shared = [b for b in predicted if b in measured_means]
     if len(shared) < 2:
-        return {"tau": None, "p_value": None, "backbones": len(shared)}
+        return {"tau": None, "p_value": None, "backbones": len(shared), "interval": None}
     from scipy.stats import kendalltau
 
     result = kendalltau([predicted[b] for b in shared], [measured_means[b] for b in shared])
     tau, p = float(result.statistic), float(result.pvalue)
-    return {"tau": None if math.isnan(tau) else tau, "p_value": None if math.isnan(p) else p, "backbones": len(shared)}
+    interval = None
+    if not math.isnan(tau) and per_seed and all(per_seed.get(b) for b in shared) and max(len(per_seed[b]) for b in shared) > 1:
+        interval = _seed_interval([predicted[b] for b in shared], [per_seed[b] for b in shared])
+    return {"tau": None if math.isnan(tau) else tau, "p_value": None if math.isnan(p) else p, "backbones": len(shared),
+            "interval": interval}
+
+
+BOOTSTRAP = 2000
+
+
+def _seed_interval(predicted: list[float], per_seed: list[list[float]]) -> list[float] | None:
+    """95% percentile interval of tau-b when each backbone's mean is recomputed from its seeds drawn with replacement."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    means = np.stack([rng.choice(np.asarray(v, dtype=float), size=(BOOTSTRAP, len(v))).mean(1) for v in per_seed], axis=1)
+    i, j = np.triu_indices(len(predicted), k=1)
+    p = np.asarray(predicted, dtype=float)
+    dp = np.sign(p[i] - p[j])  # (pairs,)
+    dm = np.sign(means[:, i] - means[:, j])  # (resamples, pairs)
+    untied = np.count_nonzero(dp) * np.count_nonzero(dm, axis=1)
+    ranked = untied > 0
+    if ranked.sum() < BOOTSTRAP / 2:
+        return None
+    taus = (dm[ranked] * dp).sum(1) / np.sqrt(untied[ranked])
+    low, high = np.percentile(taus, [2.5, 97.5])
+    return [float(low), float(high)]
 
 
 def tau_text(agree: dict[str, Any]) -> str:
-    """``"+0.33 (p = 0.75, 4 backbones)"``, or why there is no tau: fewer than two backbones measured, or one side
+    """``"+0.33 (p = 0.75, 4 backbones)"`` with the seed interval when there is one (``"+0.33 (95% CI over resampled seeds
+    -0.33 to +1.00; p = 0.75, 4 backbones)"``), or why there is no tau: fewer than two backbones measured, or one side
     constant (every backbone tied)."""
     if agree["tau"] is None:
         return "n/a: " + ("fewer than 2 backbones measured" if agree["backbones"] < 2 else "a constant ranking")
-    return f"{agree['tau']:+.2f} (p = {agree['p_value']:.2f}, {agree['backbones']} backbones)"
+    interval = agree.get("interval")
+    spread = f"95% CI over resampled seeds {interval[0]:+.2f} to {interval[1]:+.2f}; " if interval else ""
+    return f"{agree['tau']:+.2f} ({spread}p = {agree['p_value']:.2f}, {agree['backbones']} backbones)"
 
 
 def ranked_beside_measured(ranked: dict[str, Any], results: list[RunResult]) -> dict[str, Any] | None:
@@ -127,7 +164,8 @@ def ranked_beside_measured(ranked: dict[str, Any], results: list[RunResult]) -> 
         return {"data": data, "n": n, "seed": seed, "rows": [{**r, "measured": None} for r in rows], "measured": None,
                 "agreement": {}, "text": f"{drawn} Nothing to set it beside: {e}", "labels": [SCORE_LABELS[s] for s in SCORES]}
     means = {b: v["mean"] for b, v in table["backbones"].items()}
-    taus = {score: agreement({r["name"]: r[score] for r in rows}, means) for score in SCORES}
+    per_seed = {b: v.get("values") or [] for b, v in table["backbones"].items()}
+    taus = {score: agreement({r["name"]: r[score] for r in rows}, means, per_seed) for score in SCORES}
     seeds = sorted({table["backbones"][r["name"]]["seeds"] for r in rows if r["name"] in means})
     text = (f"{drawn} Measured: {table['arm']} test {table['metric']} at n = {table['size']}, mean over "
             f"{'/'.join(map(str, seeds)) or 0} seed(s). Kendall's tau between each predicted ranking and the measured one: "
