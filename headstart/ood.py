@@ -131,43 +131,59 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
     data, mapping, note = check_elsewhere(text, run_data)
     note = "; ".join(n for n in (note, caveat(tta, model)) if n) or note  # what the user should know before reading the score
     rows = split_dataset(data, split_config, by_label=False).test
+    keep = np.ones(len(rows), dtype=bool)  # the rows scored: those whose label maps into the run's
     targets = data.targets[rows]
     if data.task == "classification":
         index = {label: i for i, label in enumerate(run_data.label_names)}
         to_run = np.array([-1 if mapping[label] is None else index[mapping[label]] for label in data.label_names])
         mapped = to_run[data.targets[rows]]
-        rows, targets = rows[mapped >= 0], mapped[mapped >= 0]
-    if len(rows) == 0:
+        keep, targets = mapped >= 0, mapped[mapped >= 0]
+    if not keep.any():
         raise ConfigError(f"--eval-data {data.name!r} has no test rows left after its labels were mapped")
     encoded = encoded_inputs(encoder, data)
     source = _source_batches(model, encoder, run_data, split_config, seed) if tta is not None else None
-    # tent normalises BatchNorm inputs with each scored batch's own statistics, so a batch's make-up moves its predictions:
-    # the rows are scored in a random order (a split lists them by class: one-class batches), their results put back
-    order = np.random.default_rng(seed).permutation(len(rows)) if tta in ("tent", "tent-episodic") else np.arange(len(rows))
-    back = np.argsort(order)
-    if tta == "tent-episodic":  # each scored batch adapted alone, on its own inputs
-        from headstart.evaluation import compute_metrics, outputs_to_predictions
-        from headstart.tta import episodic_outputs
+    common = {"data": parse_eval_data(text)[0], "tta": tta, "test_rows": int(keep.sum()), "note": note,
+              "majority": _majority_share(targets, data.task)}
+    if tta in ("tent", "tent-episodic"):
+        # tent normalises BatchNorm inputs with each scored batch's own statistics (tent-episodic also adapts on it), so
+        # a batch's make-up moves its predictions: every test input is scored, unmapped labels too — which inputs the
+        # adaptation sees must not depend on test labels — in a random order (a split lists them by class: one-class
+        # batches); the metrics read the mapped rows only
+        from headstart.evaluation import compute_metrics, model_outputs, outputs_to_predictions
 
-        outputs = episodic_outputs(model, _batches(model, encoded, rows[order]), task=data.task, source=source)[back]
-        predictions = outputs_to_predictions(outputs, data.task, model)
+        order = np.random.default_rng(seed).permutation(len(rows))
+        back = np.argsort(order)
+        if tta == "tent-episodic":  # each scored batch adapted alone, on its own inputs
+            from headstart.tta import episodic_outputs
+
+            outputs = episodic_outputs(model, _batches(model, encoded, rows[order]), task=data.task, source=source)
+        else:
+            from headstart.tta import ROWS, adapted, check_methods
+
+            check_methods((tta,))
+            pool = np.random.default_rng(seed).permutation(split_dataset(data, split_config, by_label=False).pool)[:ROWS]
+            tuned = adapted(model, tta, _batches(model, encoded, pool), task=data.task, source=source)
+            outputs = model_outputs(tuned, encoded, rows[order], batch_size=batch_size, autocast=autocast)
+        predictions = outputs_to_predictions(outputs[back][keep], data.task, model)
         metrics = compute_metrics(data.task, predictions, targets, run_data.label_names)
-        kept = {"predicted": predictions.argmax(1).tolist(), "target": targets.astype(np.int64).tolist()}
-        return {"data": parse_eval_data(text)[0], "tta": tta, "metrics": metrics, "test_rows": int(len(rows)), "note": note,
-                "rows": kept, "majority": _majority_share(targets, data.task),
-                "one_class": one_class(kept.get("predicted") or [], run_data.label_names)}
+        if data.task == "classification":
+            kept = {"predicted": predictions.argmax(1).tolist(), "target": targets.astype(np.int64).tolist()}
+        elif data.task == "regression":
+            kept = {"predicted": [float(f"{v:.6g}") for v in predictions], "target": [float(v) for v in targets]}
+        else:
+            kept = {}
+        return {**common, "metrics": metrics, "rows": kept,
+                "one_class": one_class(kept.get("predicted") or [], run_data.label_names) if data.task == "classification" else None}
     if tta is not None:
         from headstart.tta import ROWS, adapted, check_methods
 
         check_methods((tta,))
         pool = np.random.default_rng(seed).permutation(split_dataset(data, split_config, by_label=False).pool)[:ROWS]
         model, features = adapted(model, tta, _batches(model, encoded, pool), task=data.task, source=source), None
-    metrics, kept = scored_rows(model, encoded, rows[order], targets[order], task=data.task, label_names=run_data.label_names,
+    metrics, kept = scored_rows(model, encoded, rows[keep], targets, task=data.task, label_names=run_data.label_names,
                                 batch_size=batch_size, autocast=autocast,
                                 features=features(data, encoded) if features is not None else None)
-    kept = {key: [values[i] for i in back] for key, values in kept.items()}
-    return {"data": parse_eval_data(text)[0], "tta": tta, "metrics": metrics, "test_rows": int(len(rows)), "note": note, "rows": kept,
-            "majority": _majority_share(targets, data.task),
+    return {**common, "metrics": metrics, "rows": kept,
             "one_class": one_class(kept.get("predicted") or [], run_data.label_names) if data.task == "classification" else None}
 
 

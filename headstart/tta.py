@@ -19,8 +19,10 @@ domain's unlabelled inputs (``--tta``); the run itself is left as trained.
   then dropped — so no batch's adaptation carries over to the next. It reads the scored inputs (never their labels);
   the other two read the pool.
 
-For bn-adapt and tent the target inputs are the dataset's pool (never its test split, which is what is scored); their
-labels are never read. The mapping of a ``--bn frozen`` run reads the inputs of the run's own pool (up to ``ROWS``).
+bn-adapt and tent adapt on the dataset's pool (never its test split, which is what is scored); tent then scores with
+each test batch's own BatchNorm statistics, and tent-episodic adapts on each test batch: so both score every test input,
+those whose label maps to nothing too (``ood.evaluate_elsewhere``), and which inputs a batch holds never depends on a
+label. No method reads a label. The mapping of a ``--bn frozen`` run reads the inputs of the run's own pool (up to ``ROWS``).
 """
 
 from __future__ import annotations

@@ -119,18 +119,20 @@ def test_a_run_is_scored_out_of_domain_as_trained_and_after_tent(toy_csv, other_
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, config=cfg, tta=["tent"])
 
 
-def test_tent_scores_the_rows_in_a_random_order_and_puts_each_result_back_in_its_place(toy_csv, other_csv, tiny_registry,
-                                                                                         tmp_path, monkeypatch):
+def test_tent_scores_every_test_input_in_a_random_order_and_puts_each_result_back_in_its_place(toy_csv, other_csv, tiny_registry,
+                                                                                              tmp_path, monkeypatch):
     """A split lists its rows by class, and tent normalises BatchNorm inputs with each scored batch's statistics: in
     that order every batch would be one class. The tent methods score a seeded shuffle; each row's result comes back
-    in the split's order (paired with source-only's by position). Scoring is stubbed so that a row's prediction is
-    its own index (tent) or its index's parity (tent-episodic): a result out of place shows."""
+    in the split's order (paired with source-only's by position). Which inputs they see must not depend on test labels:
+    the rows whose label maps to nothing ("neutral=-") are scored beside the others and only left out of the metrics.
+    Scoring is stubbed so that a row's prediction is its index's parity: a result out of place shows."""
     import numpy as np
 
     import headstart
     import headstart.evaluation
     import headstart.ood
     import headstart.tta
+    from headstart.data.splits import split_dataset
     from headstart.specs import TrainConfig
 
     cfg = TrainConfig(max_steps=8, min_steps=8, batch_size=8, precision="fp32")
@@ -139,9 +141,9 @@ def test_tent_scores_the_rows_in_a_random_order_and_puts_each_result_back_in_its
     model, encoder, data = run._loaded.model, run._loaded.model.backbone, headstart.data.load_dataset(str(toy_csv))
     given: list[np.ndarray] = []
 
-    def scored(model, encoded, rows, targets, **kwargs):  # each row "predicted" as its own index
+    def scored(model, encoded, rows, targets, **kwargs):  # each row "predicted" as its index's parity
         given.append(np.asarray(rows).copy())
-        return {"accuracy": 0.0}, {"predicted": [int(r) for r in rows], "target": [int(t) for t in targets]}
+        return {"accuracy": 0.0}, {"predicted": [int(r) % 2 for r in rows], "target": [int(t) for t in targets]}
 
     def parity(model, batches, **kwargs):  # "batches" are the rows themselves (below): class = the row's parity
         rows = np.concatenate(batches)
@@ -149,24 +151,29 @@ def test_tent_scores_the_rows_in_a_random_order_and_puts_each_result_back_in_its
         return torch.nn.functional.one_hot(torch.as_tensor(rows % 2), 2).float()
 
     monkeypatch.setattr(headstart.evaluation, "scored_rows", scored)
+    monkeypatch.setattr(headstart.evaluation, "model_outputs", lambda model, encoded, rows, **kwargs: parity(model, [rows]))
     monkeypatch.setattr(headstart.ood, "_batches", lambda model, encoded, rows: [np.asarray(rows)])
     monkeypatch.setattr(headstart.tta, "episodic_outputs", parity)
     monkeypatch.setattr(headstart.tta, "adapted", lambda model, *args, **kwargs: model)
     split = SplitConfig()
+    other = headstart.data.load_dataset(str(other_csv))
+    every = split_dataset(other, split, by_label=False).test
+    neutral = np.asarray(other.label_names)[other.targets[every]] == "neutral"
+    assert 0 < neutral.sum() < len(every)
 
     def elsewhere(tta):
         return headstart.ood.evaluate_elsewhere(model, encoder, text, run_data=data, split_config=split, batch_size=8,
                                                 tta=tta, seed=0)
 
     plain = elsewhere(None)
-    test = given[-1]
-    assert plain["rows"]["predicted"] == test.tolist()
-    tent = elsewhere("tent")
-    assert not np.array_equal(given[-1], test) and sorted(given[-1]) == sorted(test), "scored in a shuffled order"
-    assert tent["rows"] == plain["rows"], "each row's result back in its place"
-    episodic = elsewhere("tent-episodic")
-    assert not np.array_equal(given[-1], test), "batched in a shuffled order"
-    assert episodic["rows"]["predicted"] == [int(r) % 2 for r in test] and episodic["rows"]["target"] == plain["rows"]["target"]
+    scored_test = given[-1]
+    assert scored_test.tolist() == every[~neutral].tolist() and plain["test_rows"] == len(scored_test)
+    for method in ("tent", "tent-episodic"):
+        found = elsewhere(method)
+        assert sorted(given[-1]) == sorted(every), f"{method} sees every test input, unmapped labels too"
+        assert not np.array_equal(given[-1], every), f"{method} scores them in a shuffled order"
+        assert found["rows"] == plain["rows"], f"{method}: each mapped row's result back in its place"
+        assert found["test_rows"] == plain["test_rows"]
 
 
 def test_an_unknown_method_or_a_strategy_with_nothing_to_adapt_is_refused_before_anything_runs():
