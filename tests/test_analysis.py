@@ -341,10 +341,14 @@ def test_choices_are_made_on_validation_and_reported_on_test() -> None:
     assert cross["n"] == 16, "ahead of lora on validation at every size, though behind it on test at 16"
 
 
-def test_choices_fall_back_to_test_and_say_so_without_validation_scores() -> None:
+def test_nothing_is_chosen_on_test_when_no_run_stored_validation_scores() -> None:
     results = [dataclasses.replace(r, val_metrics={}) for r in grid({"a": {16: [0.7, 0.71]}, "scratch": {16: [0.5, 0.52]}},
                                                                      {"a": 1, "scratch": 1})]
-    assert analysis.head_start(results)["chosen_on"] == "test (no validation scores stored)"
+    assert analysis.head_start(results) is None
+    (band,) = analysis.recommend(results)
+    assert band["strategy"] is None and band["nothing_chosen"] and "these runs stored no validation scores" in band["text"]
+    cross = analysis.crossover(results, a="a", b="scratch")
+    assert cross["n"] is None and "these runs stored no validation scores" in cross["text"]
 
 
 def test_a_cell_without_validation_scores_is_left_out_never_compared_on_test() -> None:
@@ -572,7 +576,7 @@ def test_retention_chooses_nothing_for_no_validation_score_measures_it() -> None
     assert summary["crossover"]["n"] is None and summary["crossover"]["text"].startswith("not read on retention:other")
 
 
-def test_a_store_without_any_validation_score_still_chooses_on_test_and_says_so() -> None:
+def test_a_store_without_any_validation_score_chooses_nothing_on_test() -> None:
     runs = [dataclasses.replace(r, val_metrics={}) for r in shifted_runs()]
     (band,) = analysis.summarize(runs, metric="ood:tgt:accuracy")["recommendation"]
-    assert band["strategy"] == "full-finetune" and "best on test (no validation scores stored)" in band["text"]
+    assert band["strategy"] is None and "stored no validation scores" in band["text"]

@@ -322,28 +322,25 @@ def resolve_direction(metric: str, better_high: bool | None) -> bool:
 
 def choice_basis(cells_: list[Cell]) -> str:
     """What a choice among ``cells_`` reads: "validation" when any of them has validation scores of the metric (then a
-    cell without any is left out of the choice: ``choosable``); "none" when the runs stored validation scores but none
-    measures this metric (``retention:DATA``): nothing is chosen, for a choice would read test; "test" only when no
-    run stored any validation score (a store older than validation scores)."""
-    if any(c.has_validation for c in cells_):
-        return "validation"
-    return "none" if any(c.validated for c in cells_) else "test"
+    cell without any is left out of the choice: ``choosable``); else "none": nothing is chosen, for a choice would read
+    test — the runs stored validation scores but none measures this metric (``retention:DATA``), or no run stored any
+    (a store written before they were kept)."""
+    return "validation" if any(c.has_validation for c in cells_) else "none"
 
 
 def choosable(cells_: list[Cell]) -> list[Cell]:
-    """The cells a choice may pick: those with a score on ``choice_basis(cells_)``; none where that is "none"."""
-    basis = choice_basis(cells_)
-    return [c for c in cells_ if basis == "test" or c.has_validation]
+    """The cells a choice may pick: those with a validation score of the metric (none where ``choice_basis`` is "none")."""
+    return [c for c in cells_ if c.has_validation]
 
 
 def chosen_on(cells_: list[Cell]) -> str:
     """What the choice read, said in the report: "validation" or, for an out-of-domain metric, "in-domain validation
-    accuracy" (naming any cell left out for having none); "test (no validation scores stored)"; or, where no
-    validation score measures the metric, that nothing was chosen."""
-    basis = choice_basis(cells_)
-    if basis == "test":
-        return "test (no validation scores stored)"
-    if basis == "none":
+    accuracy" (naming any cell left out for having none); or, where no validation score measures the metric, that
+    nothing was chosen, and why."""
+    if choice_basis(cells_) == "none":
+        if not any(c.validated for c in cells_):
+            return ("nothing: these runs stored no validation scores (a store written before they were kept), and a choice "
+                    "on test would not be honest; run the sweep into a new --out to choose")
         return "nothing: no validation score measures this metric, and a choice on test would not be honest"
     left = sorted({f"{c.strategy} n={c.n}" for c in cells_ if not c.has_validation})
     source = next(c.val_source for c in cells_ if c.has_validation)

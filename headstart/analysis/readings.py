@@ -63,8 +63,8 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
     on, basis = chosen_on(compared), choice_basis(compared)
     if basis == "none":
         return {"n": None, "a": a, "b": b, "chosen_on": on,
-                "text": f"not read on {metric}: no validation score measures it, and reading the crossover on test would choose on test"}
-    both = [n for n in both if basis == "test" or (table[(a, n)].has_validation and table[(b, n)].has_validation)]
+                "text": f"not read on {metric}: {on.removeprefix('nothing: ')}"}
+    both = [n for n in both if table[(a, n)].has_validation and table[(b, n)].has_validation]
     if not both:
         return {"n": None, "a": a, "b": b, "chosen_on": on, "text": f"{a} and {b} have no size where both have a validation score"}
     ahead = [table[(a, n)].choice_score(sign, basis) - table[(b, n)].choice_score(sign, basis) >= 0 for n in both]

@@ -209,11 +209,16 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     floor, floor_label = ref.get("val"), ref.get("label", "majority class")
     picks = [p for n in sizes(table)
              if (p := _pick(table, n, metric, better_high, confidence, margin_points, floor)) is not None]
-    if table and not picks:  # the runs hold validation scores, none of this metric: a choice would read test
-        return [{"from_n": None, "to_n": None, "strategy": None, "evidence": [], "nothing_chosen": True,
-                 "text": f"nothing chosen on {metric}: no validation score measures it, and choosing on its test scores "
-                         "would not be honest; its figures stand in the table and curves, and the recommendation on the "
-                         "task's own metric (the report without --metric) is the one chosen on validation"}]
+    if table and not picks:  # no validation score of this metric: a choice would read test
+        if not any(c.validated for c in table.values()):
+            text = ("nothing chosen: these runs stored no validation scores (a store written before they were kept), and "
+                    "choosing on test scores would not be honest; their figures stand in the table and curves; run the "
+                    "sweep into a new --out for a recommendation")
+        else:
+            text = (f"nothing chosen on {metric}: no validation score measures it, and choosing on its test scores "
+                    "would not be honest; its figures stand in the table and curves, and the recommendation on the "
+                    "task's own metric (the report without --metric) is the one chosen on validation")
+        return [{"from_n": None, "to_n": None, "strategy": None, "evidence": [], "nothing_chosen": True, "text": text}]
     tally = counts(results)
     lost = [c for c in tally if c["failed"] or c["diverged"]]
     done = {(c["strategy"], c["n"]): c["done"] for c in tally}

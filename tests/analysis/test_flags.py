@@ -19,7 +19,7 @@ def run(strategy: str, n: int, seed: int, scores: list[float], *, planned: int =
     record = {"history": history, "budget": budget, "reference": {"val": {"accuracy": majority}, "test": {"accuracy": majority}}}
     spec = {"strategy": strategy, "n": n, "n_requested": n, "seed": seed}
     return RunResult(key=f"{strategy}/{n}/{seed}", spec=spec, status="done", metrics={"accuracy": max(scores)},
-                     steps=budget["steps"], record=record)
+                     val_metrics={"accuracy": max(scores)}, steps=budget["steps"], record=record)
 
 
 def test_still_improving_at_the_end_of_the_budget() -> None:
