@@ -409,6 +409,20 @@ def test_paired_differences_resample_the_same_test_rows_for_both() -> None:
     assert own["ci_high"] - own["ci_low"] > 0.04
 
 
+def test_two_arms_with_no_random_part_are_one_pair_on_validation_too() -> None:
+    """Three identical seeds of two deterministic arms are one pair, on validation as on test: not three pairs with a
+    zero-width interval that lets the cheaper arm be recommended as "not worse" on three seeds."""
+    results = [run("tfidf-logreg", "all", seed, 0.776, val=0.790, seconds=30.0) for seed in range(3)]
+    results += [run("embed-logreg", "all", seed, 0.766, val=0.775, seconds=1.0) for seed in range(3)]
+    table = analysis.cells(results, "accuracy")
+    assert table[("tfidf-logreg", "all")].deterministic and table[("embed-logreg", "all")].deterministic
+    from headstart.analysis.cells import paired_cell
+
+    assert paired_cell(table, "tfidf-logreg", "embed-logreg", "all", 0.95, split="val")["pairs"] == 1
+    (band,) = analysis.recommend(results)
+    assert band["strategy"] == "tfidf-logreg", band["text"]
+
+
 def test_a_strategy_with_no_random_part_is_one_run() -> None:
     """embed-logreg with every label gives the same predictions for every seed: one run, said so, and its interval is
     the test set's alone (not three seeds with zero spread)."""
