@@ -546,3 +546,25 @@ def test_max_test_all_reaches_the_python_call_as_none(command, module, function,
         code, _, err = run_cli([*args, "--max-test", value], monkeypatch, capsys)
         assert code == 2 and "stopped after the call was made" in err, err
         assert seen[-1] == expected
+
+
+def test_multitask_prints_each_difference_with_its_interval(monkeypatch, capsys):
+    """A paired multi-task − single-task difference is printed with its interval over seeds (and says so where one
+    seed gives none), not as a bare mean beside its reading."""
+    import types
+
+    import headstart.multitask
+
+    def diff(mean, low, high, reading):
+        return {"mean": mean, "ci_low": low, "ci_high": high, "reading": reading}
+
+    analysis = {"tasks": [{"task": "a", "metric": "accuracy", "single": {"mean": 0.7},
+                           "difference": {"equal": diff(0.021, -0.004, 0.046, "no difference shown"),
+                                          "gradnorm": diff(-0.05, -0.05, -0.05, "negative transfer")}}],
+                "weights": {}}
+    result = types.SimpleNamespace(analysis=analysis, notes=[], reports={"report.md": "out/report.md"}, trained=2)
+    monkeypatch.setattr(headstart.multitask, "multitask", lambda *args, **kwargs: result)
+    code, out, _ = run_cli(["multitask", "--tasks", "a.csv,b.csv", "--out", "unused"], monkeypatch, capsys)
+    assert code == 0
+    assert "equal +2.1 points (CI -0.4 to +4.6: no difference shown)" in out
+    assert "gradnorm -5.0 points (one seed, no CI: negative transfer)" in out

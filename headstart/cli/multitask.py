@@ -71,7 +71,10 @@ def multitask(
         scale, unit = (100, " points") if row["metric"] == "accuracy" else (1, "")
         single = row.get("single")
         parts = [f"single-task {scale * single['mean']:.{1 if scale == 100 else 3}f}" if single else "single-task –"]
+        digits = 1 if scale == 100 else 3
         for w, diff in row["difference"].items():
-            parts.append(f"{w} {scale * diff['mean']:+.{1 if scale == 100 else 3}f}{unit} ({diff['reading']})")
+            span = ("one seed, no CI" if diff["ci_low"] == diff["ci_high"] else
+                    f"CI {scale * diff['ci_low']:+.{digits}f} to {scale * diff['ci_high']:+.{digits}f}")
+            parts.append(f"{w} {scale * diff['mean']:+.{digits}f}{unit} ({span}: {diff['reading']})")
         typer.echo(f"{row['task']} ({row['metric']}): " + ", ".join(parts))
     typer.echo(f"report: {result.reports['report.md']} ({result.trained} runs trained now)")

@@ -91,7 +91,8 @@ def _words(analysis: dict[str, Any], weightings: list[str]) -> list[str]:
                 negative.append(f"- **Negative transfer**: {where}: {amount} than trained alone "
                                 f"(difference {_difference(metric, cell).split(':')[0]}).")
             elif cell["reading"] == "multi-task helps":
-                helped.append(f"- Multi-task helps {where}: {amount} than trained alone.")
+                helped.append(f"- Multi-task helps {where}: {amount} than trained alone "
+                              f"(difference {_difference(metric, cell).split(':')[0]}).")
             elif cell["reading"] == BELOW:
                 helped.append(f"- {where}: {amount} than trained alone, but neither beats the constant reference: "
                               "no transfer to read at this budget.")

@@ -66,3 +66,4 @@ def test_one_seed_has_no_seed_interval_but_keeps_the_test_rows_interval_and_a_mi
     assert "single" not in reg and "equal" in reg["multi"] and not reg["difference"]
     text = multitask_markdown(analysis, tasks=["cls", "reg"], weightings=["equal", "uncertainty"], notes=[])
     assert "Multi-task helps cls under equal" in text and "| – |" in text
+    assert "than trained alone (difference +15.0 (" in text, "the gain's interval is said beside it"
