@@ -19,7 +19,7 @@ from headstart.cli import app
 from headstart.data.dataset import Dataset
 from headstart.data.splits import SplitConfig, Splits, split_dataset
 from headstart.errors import ConfigError, DataError
-from headstart.data.leakage import find_leakage, leaked_test_rows, match_rows, normalize
+from headstart.data.leakage import find_leakage, leaked_test_rows, leaked_val_rows, match_rows, normalize
 
 runner = CliRunner()
 
@@ -192,9 +192,25 @@ def test_dedupe_removes_exactly_the_flagged_test_rows(config):
     assert flagged.tolist() == planted and planted  # the planted copies that straddle the split, no more
     report = find_leakage(data, plain)
     assert len(flagged) == report.exact + report.near > 0
-    assert np.array_equal(deduped.pool, plain.pool) and np.array_equal(deduped.val, plain.val)
+    assert np.array_equal(deduped.pool, plain.pool)
     assert np.array_equal(deduped.test, np.setdiff1d(plain.test, flagged))
     assert find_leakage(data, deduped).fraction == 0.0
+    pool, val = set(plain.pool), set(plain.val)
+    in_val = sorted({a for a, b in pairs if a in val and b in pool} | {b for a, b in pairs if b in val and a in pool})
+    assert leaked_val_rows(data, plain).tolist() == in_val  # validation copies of pool rows, no more
+    assert np.array_equal(deduped.val, np.setdiff1d(plain.val, in_val))
+
+
+def test_dedupe_drops_the_validation_rows_that_copy_pool_rows():
+    """What chooses (checkpoints, --tune, the recommendation) must not reward memorising what a deduplicated test no
+    longer rewards: under dedupe, validation keeps no copy of a pool row."""
+    data, pairs = planted_leaks(400, 120, 1)
+    plain = split_dataset(data, SplitConfig())
+    deduped = split_dataset(data, SplitConfig(dedupe=True))
+    pool = set(plain.pool)
+    copies = {b for a, b in pairs if a in pool and b in set(plain.val)} | {a for a, b in pairs if b in pool and a in set(plain.val)}
+    assert copies and copies <= set(plain.val) and not copies & set(deduped.val)
+    assert len(deduped.val) == len(plain.val) - len(copies)
 
 
 def test_dedupe_of_the_unstratified_cut_is_its_own_after_the_stratified_one(monkeypatch):

@@ -209,6 +209,14 @@ def leaked_test_rows(data: "Dataset", splits: "Splits", *, threshold: float = DE
     return np.sort(splits.test[match >= 0])
 
 
+def leaked_val_rows(data: "Dataset", splits: "Splits", *, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
+    """Sorted validation rows that duplicate (exactly or nearly) a pool row: with them a checkpoint, a tuned rate or
+    the recommendation would reward memorising what a deduplicated test split no longer rewards."""
+    inputs, threshold = comparable(data, check_threshold(threshold))
+    match, _, _ = match_rows(inputs, splits.pool, splits.val, threshold)
+    return np.sort(splits.val[match >= 0])
+
+
 def comparable(data: "Dataset", threshold: float) -> tuple[list[Any], float]:
     """What is compared, and at which threshold: the texts; for images a digest of each image's shape and pixels,
     exact copies only (threshold 1.0: near-duplicate images need a perceptual measure, not word shingles)."""

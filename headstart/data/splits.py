@@ -33,7 +33,7 @@ class SplitConfig:
     val_fraction: float = 0.1
     max_val: int = 300
     max_test: int | None = None  # cap for quick sweeps (the demo): rows over it go to the pool, not to test
-    dedupe: bool = False  # drop test rows that duplicate pool/val rows (headstart.data.leakage); off: existing splits stay as they were
+    dedupe: bool = False  # drop test rows that duplicate pool/val rows and val rows that duplicate pool rows (headstart.data.leakage); off: existing splits stay as they were
     stratify: bool = True  # False: one stratum, a seeded random cut that reads no label (how an out-of-domain target is cut)
 
     def __post_init__(self) -> None:
@@ -69,7 +69,8 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_labe
     depend on its labels.
 
     With ``config.dedupe`` the test rows that exactly or nearly duplicate a pool/validation row are dropped
-    (``headstart.data.leakage``, Jaccard >= 0.8); pool and validation are unchanged.
+    (``headstart.data.leakage``, Jaccard >= 0.8), and so are the validation rows that duplicate a pool row (what
+    chooses must not reward the memorising that a deduplicated test no longer rewards); the pool is unchanged.
 
     Raises:
         DataError: the dataset has a single class, or a class too small to appear in every part.
@@ -86,18 +87,20 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_labe
         part = _parts(np.arange(len(data)), data, strata, config.seed, test_total, val_total)
     splits = Splits(pool=np.flatnonzero(part == 0), val=np.flatnonzero(part == 1), test=np.flatnonzero(part == 2))
     if config.dedupe:
-        from headstart.data.leakage import leaked_test_rows
+        from headstart.data.leakage import leaked_test_rows, leaked_val_rows
 
         key = (data.hash, config, by_label)  # the unstratified cut (out of domain) has other test rows than the stratified one
         if key not in _LEAKED:
             if len(_LEAKED) >= 4:  # a dataset or two at a time, each cut both ways, is the common case; keep memory flat
                 _LEAKED.clear()
-            _LEAKED[key] = leaked_test_rows(data, splits)
-        test = np.setdiff1d(splits.test, _LEAKED[key])
-        if len(test) == 0:
-            raise DataError(f"every test example of {data.name!r} duplicates a training example, so dedupe leaves no test split; "
-                            "remove the duplicates from the data or turn dedupe off")
-        splits = Splits(pool=splits.pool, val=splits.val, test=test)
+            _LEAKED[key] = (leaked_test_rows(data, splits), leaked_val_rows(data, splits))
+        leaked_test, leaked_val = _LEAKED[key]
+        test, val = np.setdiff1d(splits.test, leaked_test), np.setdiff1d(splits.val, leaked_val)
+        for name, rows in (("test", test), ("validation", val)):
+            if len(rows) == 0:
+                raise DataError(f"every {name} example of {data.name!r} duplicates a training example, so dedupe leaves no "
+                                f"{name} split; remove the duplicates from the data or turn dedupe off")
+        splits = Splits(pool=splits.pool, val=val, test=test)
     for name in ("pool", "val", "test"):
         if len(splits.part(name)) == 0:
             raise DataError(f"the {name} split of {data.name!r} is empty ({len(data)} examples); use a larger dataset")
