@@ -32,6 +32,23 @@ def input_side(backbone: str) -> int | None:
     return entry.input_side if entry is not None and entry.modality == "image" else None
 
 
+def seen_classes(backbone: str) -> tuple[str, ...]:
+    """The built-in datasets whose classes a built-in backbone's pre-training already taught it (its ``seen``)."""
+    from headstart.backbones.registry import REGISTRY
+
+    return tuple(getattr(REGISTRY.get(backbone), "seen", ()) or ())
+
+
+def _seen_note(backbone: str, data: str) -> dict[str, str]:
+    """The note of a run whose backbone was pre-trained on the data's own classes: not transfer to a new task."""
+    return {"reason": "seen-classes",
+            "text": f"reads {data} with {backbone}, whose pre-training already taught it these classes (MNIST's digits"
+                    + ("; mnist-5k's images are probably among its training images: its own classifier scores 99.9% "
+                       "on them" if data == "mnist-5k" else "") + "), so its scores say how far that knowledge carries, "
+                    "not how well it transfers to a new task",
+            "advice": "use fashion-mnist, or a backbone that never saw these classes (efficientnet-lite0), to measure transfer"}
+
+
 def largest_side(data: Any) -> int:
     """The longest side of any image in ``data`` (its inputs are (H, W) or (H, W, C) arrays)."""
     return max((max(image.shape[:2]) for image in data.inputs), default=0)
@@ -50,7 +67,7 @@ def fill(data: Any, backbones: list[str], train: Any, split: Any) -> tuple[Any, 
     sides = [s for s in (input_side(b) for b in backbones) if s is not None]
     if getattr(data, "modality", "text") != "image" or not sides:
         return train, split, []
-    notes = []
+    notes = [_seen_note(b, data.name) for b in backbones if data.name in seen_classes(b)]
     if train.image_size is None and min(sides) > SMALL_INPUT:  # never beside a network that reads its own size only
         side = largest_side(data)
         if side <= SMALL_SIDE:

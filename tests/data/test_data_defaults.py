@@ -35,6 +35,20 @@ def test_a_network_trained_at_28_pixels_is_left_alone():
     assert both[0].image_size is None, "a sweep's one input size must suit every backbone (mnist-cnn reads 28 only)"
 
 
+def test_a_backbone_pre_trained_on_the_datas_own_classes_says_its_scores_are_not_transfer():
+    """mnist-cnn learned MNIST's digits: on mnist-5k (probably its very training images) or another digit set its
+    scores say how far that knowledge carries, not how it transfers to a new task — said in a note."""
+    images = make_toy_images(60, size=28)
+    on = lambda name, backbone: fill(dataclasses.replace(images, name=name), [backbone], TrainConfig(), SplitConfig())[2]  # noqa: E731
+    (note,) = on("mnist-5k", "mnist-cnn")
+    assert note["reason"] == "seen-classes" and "probably among its training images" in note["text"]
+    assert "not how well it transfers to a new task" in note["text"] and "fashion-mnist" in note["advice"]
+    (digits,) = on("opencv-digits", "mnist-cnn")
+    assert digits["reason"] == "seen-classes" and "training images" not in digits["text"]
+    assert on("fashion-mnist", "mnist-cnn") == []
+    assert "seen-classes" not in [n["reason"] for n in on("mnist-5k", "efficientnet-lite0")]
+
+
 def test_a_large_image_test_split_is_capped_with_its_binomial_error():
     data = make_toy_images(12_000, size=8)  # 20% test: 2,400 images
     train, split, notes = fill(data, ["efficientnet-lite0"], TrainConfig(), SplitConfig())
