@@ -568,9 +568,10 @@ def _peak_rss() -> int:
 
 
 def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str | list[str] | None = None,
-             tta: str | list[str] | None = None) -> dict[str, Any] | list[dict[str, Any]]:
+             tta: str | list[str] | None = None, eval_rows: str = "test") -> dict[str, Any] | list[dict[str, Any]]:
     """Metrics of a trained run on ``split`` ("test" or "val"): accuracy, macro_f1, … (rmse, r2 for regression); with
-    ``eval_data``, on that dataset's test split instead, out of domain (``headstart.ood``: labels mapped by name,
+    ``eval_data``, on that dataset's test split instead (a seeded fifth of a file's rows; ``eval_rows="all"``: every row,
+    for a labelled file kept apart as a test set), out of domain (``headstart.ood``: labels mapped by name,
     ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``), after ``tta`` (``headstart.tta``) when
     given; a list of datasets, or several ``tta`` methods, gives a list of those, one per (dataset, method) in order.
     The results carry ``majority``, the share of the scored rows in their most frequent class, and ``tta``."""
@@ -583,8 +584,10 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
         methods = list(_methods(tta)) or [None]
         if isinstance(eval_data, (list, tuple)) or len(methods) > 1:
             datasets = eval_data if isinstance(eval_data, (list, tuple)) else [eval_data]
-            return [evaluate_ood(loaded, text, tta=method) for text in datasets for method in methods]
-        return evaluate_ood(loaded, eval_data, tta=methods[0])
+            return [evaluate_ood(loaded, text, tta=method, rows=eval_rows) for text in datasets for method in methods]
+        return evaluate_ood(loaded, eval_data, tta=methods[0], rows=eval_rows)
+    if eval_rows != "test":
+        raise ConfigError(f"--eval-rows {eval_rows} says which rows of an --eval-data dataset are scored; add --eval-data DATA")
     if tta is not None:
         raise ConfigError(f"--tta {tta} adapts the model to an --eval-data dataset before scoring it there; add --eval-data DATA")
     if isinstance(run, FitResult):

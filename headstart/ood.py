@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Callable
 
-from headstart.errors import ConfigError, with_article
+from headstart.errors import ConfigError, DataError, with_article
 from headstart.metrics import one_class
 
 if TYPE_CHECKING:  # parsing and mapping labels stay torch-free: specs reads --eval-data with them
@@ -104,9 +104,10 @@ def check_elsewhere(text: str, run_data: Any, flag: str = "--eval-data") -> tupl
 def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: str, *, run_data: Any, split_config: Any,
                        batch_size: int, autocast: Callable | None = None,
                        features: Callable[[Any, list], Callable[[np.ndarray], torch.Tensor] | None] | None = None,
-                       tta: str | None = None, seed: int = 0) -> dict[str, Any]:
+                       tta: str | None = None, seed: int = 0, rows: str = "test") -> dict[str, Any]:
     """The run's ``model`` scored on the test split of the dataset ``text`` names (``parse_eval_data``); with ``tta``, a
     copy of it adapted first to that dataset's unlabelled pool inputs (``headstart.tta``, drawn with ``seed``).
+    ``rows="all"`` scores every row of it instead (a file kept apart as a test set: nothing of it is a pool).
 
     Args:
         encoder: the backbone whose ``encode`` prepares DATA's inputs for ``model`` (as the run's own were prepared).
@@ -118,7 +119,9 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
         ``{data, tta, metrics, test_rows, note, rows: {target, predicted}}`` (``rows`` in the run's class indices).
 
     Raises:
-        ConfigError: DATA is the run's own data, of another task or input kind, or its labels do not map.
+        ConfigError: DATA is the run's own data, of another task or input kind, or its labels do not map; ``rows`` is
+            neither "test" nor "all", or "all" with a ``tta`` that adapts on the pool.
+        DataError: DATA is too small to split (its message says to score every row).
     """
     import numpy as np
 
@@ -130,7 +133,18 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
 
     data, mapping, note = check_elsewhere(text, run_data)
     note = "; ".join(n for n in (note, caveat(tta, model)) if n) or note  # what the user should know before reading the score
-    rows = split_dataset(data, split_config, by_label=False).test
+    if rows not in ("test", "all"):
+        raise ConfigError(f"--eval-rows must be test or all, got {rows!r}; e.g. --eval-rows all")
+    if rows == "all" and tta in ("bn-adapt", "tent"):
+        raise ConfigError(f"--tta {tta} adapts on the dataset's pool, and --eval-rows all scores every row, leaving none; "
+                          "use --eval-rows test, or --tta tent-episodic (it adapts on each scored batch)")
+    if rows == "all":
+        rows = np.arange(len(data.targets))
+    else:
+        try:
+            rows = split_dataset(data, split_config, by_label=False).test
+        except DataError as e:
+            raise DataError(f"{e}; to score every row of {data.name!r}, pass --eval-rows all") from None
     keep = np.ones(len(rows), dtype=bool)  # the rows scored: those whose label maps into the run's
     targets = data.targets[rows]
     if data.task == "classification":

@@ -377,9 +377,9 @@ def _capped_test(data: Any, split: SplitConfig, scored: int, task: str) -> str |
     return f"a stratified {scored:,} of the {full:,} test rows{error}; train with --max-test {full} to score them all"
 
 
-def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None) -> dict[str, Any]:
-    """Metrics of a loaded run on another dataset's test split, out of domain (``headstart.ood``; ``text`` may map
-    labels: ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``)."""
+def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None, rows: str = "test") -> dict[str, Any]:
+    """Metrics of a loaded run on another dataset's test split (``rows="all"``: on every row of it), out of domain
+    (``headstart.ood``; ``text`` may map labels: ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``)."""
     from headstart.backbones import modality_of
     from headstart.ood import evaluate_elsewhere
     from headstart.tta import frozen_statistics
@@ -401,8 +401,9 @@ def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None) -> dict[s
     found = evaluate_elsewhere(run.model, backbone, text, run_data=own, split_config=SplitConfig(**resolved["data"]["split"]),
                                batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,
                                features=cached if run.meta["backbone_saved"] == "none" else None, tta=tta,
-                               seed=int(resolved["seed"]))
-    return {"split": f"test of {found['data']}" + (f" after {tta}" if tta else ""), "n": found["test_rows"], **found["metrics"],
+                               seed=int(resolved["seed"]), rows=rows)
+    part = "every row" if rows == "all" else "test"
+    return {"split": f"{part} of {found['data']}" + (f" after {tta}" if tta else ""), "n": found["test_rows"], **found["metrics"],
             **({"majority": found["majority"]} if found.get("majority") is not None else {}),
             **({"one_class": found["one_class"]} if found.get("one_class") else {}), **({"tta": tta} if tta else {}),
             **({"note": found["note"]} if found["note"] else {})}

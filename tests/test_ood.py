@@ -290,3 +290,40 @@ def test_a_score_that_answered_one_class_for_every_row_is_named_in_train_and_eva
     line = one_class_text({"one_class": "pos", "tta": "tent"})
     assert line.startswith("; WARNING: it answered 'pos' for every row, so this score is that class's share")
     assert "compare tent-episodic" in line and one_class_text({"one_class": None}) == ""
+
+
+def test_evaluate_scores_every_row_of_a_file_kept_apart_as_a_test_set(toy_csv, other_csv, tiny_registry, tmp_path,
+                                                                       monkeypatch, capsys):
+    """--eval-data scores a seeded fifth of a file (the rest its pool, for --tta); --eval-rows all scores every row of
+    it — a labelled file the user kept apart — each against its own label. A file too small to split says so and names
+    --eval-rows all; the --tta methods that adapt on the pool are refused with it (nothing would be left to adapt on)."""
+    import pandas as pd
+
+    from test_cli import cli
+
+    import headstart
+    from headstart.data import load_dataset
+    from headstart.errors import DataError
+    from headstart.specs import TrainConfig
+
+    cfg = TrainConfig(max_steps=8, min_steps=8, batch_size=8, precision="fp32")
+    run = headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "ft", config=cfg)
+    other = load_dataset(str(other_csv))
+    text = f"{other_csv}[neutral=-]"
+    kept = [i for i in range(len(other.targets)) if other.label_names[other.targets[i]] != "neutral"]
+    every = headstart.evaluate(tmp_path / "ft", eval_data=text, eval_rows="all")
+    said = [p["label"] for p in run.predict([other.inputs[i] for i in kept])]
+    assert every["n"] == len(kept) and every["split"] == f"every row of {other_csv}"
+    assert every["accuracy"] == pytest.approx(np.mean([s == other.label_names[other.targets[i]] for s, i in zip(said, kept)]))
+    assert headstart.evaluate(tmp_path / "ft", eval_data=text)["n"] < len(kept) / 3  # the default: its test fifth
+    tiny = tmp_path / "two.csv"
+    pd.DataFrame({"text": other.inputs[:2], "label": ["neg", "pos"]}).to_csv(tiny, index=False)
+    with pytest.raises(DataError, match="pass --eval-rows all"):
+        headstart.evaluate(tmp_path / "ft", eval_data=str(tiny))
+    assert headstart.evaluate(tmp_path / "ft", eval_data=str(tiny), eval_rows="all")["n"] == 2
+    with pytest.raises(ConfigError, match="--tta tent adapts on the dataset's pool"):
+        headstart.evaluate(tmp_path / "ft", eval_data=text, eval_rows="all", tta="tent")
+    with pytest.raises(ConfigError, match="--eval-rows must be test or all, got 'every'"):
+        headstart.evaluate(tmp_path / "ft", eval_data=text, eval_rows="every")
+    code, out, _ = cli(["evaluate", str(tmp_path / "ft"), "--eval-data", str(tiny), "--eval-rows", "all"], monkeypatch, capsys)
+    assert code == 0 and "every row of" in out and "(2 examples)" in out

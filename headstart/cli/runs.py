@@ -200,6 +200,8 @@ def evaluate(
     eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score on this dataset's test split (a seeded fifth of a file's rows), out of domain "
                                                                "(repeatable; same labels, mapped by name: 'DATA[their=ours, other=-]').")] = None,
     tta: Annotated[Optional[list[str]], typer.Option(help="With --eval-data: also score after test-time adaptation, bn-adapt | tent | tent-episodic (repeatable).")] = None,
+    eval_rows: Annotated[str, typer.Option(help="Which rows of each --eval-data dataset are scored: test (its seeded test fifth; the "
+                                                "rest is the pool --tta adapts on) or all (every row: a labelled file kept apart as a test set).")] = "test",
     as_json: JsonOpt = False,
 ) -> None:
     """Print a trained run's metrics on the test (or validation) split, and out of domain with --eval-data.
@@ -209,6 +211,9 @@ def evaluate(
 
     \b
     Example: headstart evaluate runs/ft64 --eval-data 'drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]'
+
+    \b
+    Example: headstart evaluate runs/ft64 --eval-data held-out.csv --eval-rows all
     """
     from headstart.api import evaluate as evaluate_run
     from headstart.specs import check_eval_data, check_tta
@@ -217,8 +222,12 @@ def evaluate(
         raise ConfigError(f"--split must be 'test' or 'val', got {split!r}")
     others = check_eval_data(tuple(eval_data or ()))
     methods = check_tta(tuple(tta or ()), others)
+    if eval_rows not in ("test", "all"):
+        raise ConfigError(f"--eval-rows must be test or all, got {eval_rows!r}; e.g. --eval-rows all")
+    if eval_rows == "all" and not others:
+        raise ConfigError("--eval-rows all says which rows of an --eval-data dataset are scored; add --eval-data DATA")
     metrics = evaluate_run(run, split)
-    elsewhere = [evaluate_run(run, eval_data=text, tta=method) for text in others for method in (None, *methods)]
+    elsewhere = [evaluate_run(run, eval_data=text, tta=method, eval_rows=eval_rows) for text in others for method in (None, *methods)]
     if as_json:
         _echo_json({**metrics, "ood": elsewhere} if elsewhere else metrics)
         return
