@@ -67,14 +67,15 @@ def superseded_text(summary: dict[str, Any]) -> str:
 
 
 def reference_text(summary: dict[str, Any]) -> str:
-    """``"majority class: 57.0 on test (56.3 on validation): a strategy at or below it learned nothing"``, or ""."""
+    """``"majority class: 57.0% on test (56.3% on validation): a strategy at or below it learned nothing"``, or ""."""
     ref = summary.get("reference")
     if not ref:
         return ""
-    val = f" ({_value(summary, ref['val'])} on validation)" if isinstance(ref.get("val"), (int, float)) else ""
+    unit = "%" if summary["scale"] == 100.0 else ""
+    val = f" ({_value(summary, ref['val'])}{unit} on validation)" if isinstance(ref.get("val"), (int, float)) else ""
     what = ("predicting the training pool's mean" if ref["label"] == "predicting the mean"
             else "always predicting the training pool's most frequent class")
-    return (f"{ref['label']}: {_value(summary, ref['test'])} on test{val}, what {what} scores; "
+    return (f"{ref['label']}: {_value(summary, ref['test'])}{unit} on test{val}, what {what} scores; "
             f"a strategy at or below it learned nothing")
 
 

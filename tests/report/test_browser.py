@@ -165,7 +165,7 @@ def test_the_majority_line_is_drawn_at_its_rate(page: Any) -> None:
              for t in tab.locator("#chart svg text[text-anchor=end]").all() if t.get_attribute("id") is None]
     (v0, y0), (v1, y1) = ticks[0], ticks[-1]  # the y axis is linear: place 50.0 between two of its labels
     assert float(line.get_attribute("y1")) == pytest.approx(y0 + (50.0 - v0) * (y1 - y0) / (v1 - v0), abs=0.01)
-    assert tab.text_content("#reference").startswith("Reference: majority class: 50.0 on test")
+    assert tab.text_content("#reference").startswith("Reference: majority class: 50.0% on test")
     flags = tab.inner_text("#budget-flags")
     assert "scratch never beat the majority-class rate on validation at n = 16 (3 of 3 seeds" in flags
 

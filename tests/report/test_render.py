@@ -227,7 +227,7 @@ def test_chart_png_draws_the_majority_line(tmp_path: Path) -> None:
     assert line.get_label() == "majority class (57.0%)" and line.get_linestyle() == "--"
     assert list(line.get_ydata()) == pytest.approx([57.0, 57.0])
     md = (render(make_store(tmp_path, results))["report.md"]).read_text()
-    assert "**Reference:** majority class: 57.0 on test (56.0 on validation)" in md
+    assert "**Reference:** majority class: 57.0% on test (56.0% on validation)" in md
     assert "| majority class | – | 57.0 |" in md
 
 
