@@ -6,10 +6,14 @@ Every mistake a user can make (a bad path, an unknown name, an out-of-range numb
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
 import difflib
 import errno
 import functools
 import inspect
+import os
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -85,6 +89,112 @@ def unknown(kind: str, name: str, choices: Iterable[str], *, error: type[Headsta
     return error(f"unknown {kind} {name!r}{closest(name, choices)} (available: {', '.join(choices)})")
 
 
+# Messages name the CLI's flags ("try --n 64"). Called from Python, a public function's error names its parameters
+# instead ("try n=64"): the CLI marks its calls (``cli_surface``), and ``python_named`` rewrites at the API boundary.
+_SURFACE: contextvars.ContextVar[str] = contextvars.ContextVar("headstart_surface", default="python")
+SURFACE_ENV = "HEADSTART_SURFACE"
+_FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?: (\S+?))?(?=\s|;|,\s|,$|\)|\.\s|\.$|$)")
+_ASKS = {"try", "e.g.", "pass", "use", "add", "give", "set", "or", "write"}  # a value follows: "try --n 64"
+_PROSE = {"is", "are", "was", "were", "be", "must", "and", "or", "to", "a", "an", "the", "takes", "needs", "both", "also",
+          "only", "alone", "choose", "chooses", "says", "say", "gives", "reads", "has", "have", "does", "do", "can",
+          "cannot", "would", "will", "applies", "apply", "searches", "changes", "tries", "writes", "for", "of", "on", "in"}
+_PLACEHOLDER = re.compile(r"[A-Z][A-Z0-9_]*|…|\.\.\.")
+_RENAMED = {"option": "options"}  # the CLI's flag -> the Python parameter, where they differ
+
+
+def cli_surface() -> tuple[contextvars.Token, str | None]:
+    """Mark what runs from here on as called by the CLI: its errors keep naming flags — in this process and in the
+    worker processes it starts (``$HEADSTART_SURFACE``). Returns what ``reset_surface`` restores."""
+    before = os.environ.get(SURFACE_ENV)
+    os.environ[SURFACE_ENV] = "cli"
+    return _SURFACE.set("cli"), before
+
+
+def reset_surface(marked: tuple[contextvars.Token, str | None]) -> None:
+    token, before = marked
+    _SURFACE.reset(token)
+    if before is None:
+        os.environ.pop(SURFACE_ENV, None)
+    else:
+        os.environ[SURFACE_ENV] = before
+
+
+def on_cli() -> bool:
+    return _SURFACE.get() == "cli" or os.environ.get(SURFACE_ENV) == "cli"
+
+
+def config_fields() -> set[str]:
+    """The fields of the settings objects a public function's ``config`` takes (TrainConfig, SplitConfig, …)."""
+    import importlib
+
+    names = set()
+    for module, cls in (("headstart.specs", "TrainConfig"), ("headstart.data.splits", "SplitConfig"),
+                        ("headstart.meta.config", "MetaConfig"), ("headstart.llm.sft", "SftConfig"),
+                        ("headstart.llm.dpo", "PreferConfig")):
+        try:
+            names |= {f.name for f in dataclasses.fields(getattr(importlib.import_module(module), cls))}
+        except (ImportError, AttributeError):  # a module a light install lacks: its names stay as flags
+            continue
+    return names
+
+
+def python_names(message: str, names: set[str]) -> str:
+    """``message`` with each ``--flag [VALUE]`` whose parameter is in ``names`` written as Python: ``n=64``,
+    ``arms='naive,ewc'``, a bare ``arms`` where no value follows (``--arms is empty`` -> ``arms is empty``)."""
+    def renamed(match: re.Match) -> str:
+        flag, value = match.group(1), match.group(2)
+        name = _RENAMED.get(flag, flag.replace("-", "_"))
+        if name not in names:
+            return match.group(0)
+        before = message[:match.start()].split()
+        asked = bool(before) and before[-1].lower() in _ASKS
+        if name == "options" and value is not None and "=" in value:  # --option KEY=VALUE -> options={'KEY': VALUE}
+            key, _, given = value.partition("=")
+            return f"options={{{key!r}: {given}}}"
+        if value is not None and value.lower() in _PROSE:  # "--arms is empty": a sentence goes on, no value
+            return f"{name} {value}"
+        if value is None or not (asked or re.fullmatch(r"[-+]?[\d.]+(e[-+]?\d+)?|'.*'|\".*\"", value)):
+            return name + ("" if value is None else f" {value}")
+        if re.fullmatch(r"[-+]?[\d.]+(e[-+]?\d+)?|'.*'|\".*\"", value) or _PLACEHOLDER.fullmatch(value):
+            return f"{name}={value}"
+        return f"{name}={value!r}"
+
+    return _FLAG.sub(renamed, message)
+
+
+def python_named(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` whose HeadstartError names its parameters (and its ``config``'s fields) the Python way when called
+    from Python; from the CLI (``cli_surface``) the message is left naming flags."""
+    if getattr(function, "__python_named__", False):
+        return function
+    names = set(inspect.signature(function).parameters)
+
+    @functools.wraps(function)
+    def named(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except HeadstartError as e:
+            if not on_cli() and not getattr(e, "__python_named__", False):
+                _rename(e, names | config_fields())
+            raise
+
+    named.__python_named__ = True  # type: ignore[attr-defined]
+    return named
+
+
+def _rename(error: HeadstartError, names: set[str]) -> None:
+    text = str(error)
+    renamed = python_names(text, names)
+    error.__python_named__ = True  # type: ignore[attr-defined]  # an outer public function leaves it as it is
+    if renamed == text:
+        return
+    if isinstance(getattr(error, "message", None), str):  # WriteError's own __str__
+        error.message = renamed
+    error.args = (renamed,)
+    if isinstance(error, ColumnError):  # its __str__ is Exception's; __reduce__ rebuilds from problem and kind
+        error.problem = renamed
+
+
 def flags_checked(function: Callable[..., Any]) -> Callable[..., Any]:
     """``function`` refusing a non-bool for each parameter whose default is a bool (``dedupe="no"`` would read as true).
 
@@ -109,4 +219,4 @@ def flags_checked(function: Callable[..., Any]) -> Callable[..., Any]:
                                   f"e.g. {name}={not signature.parameters[name].default}")
         return function(*bound.args, **bound.kwargs)
 
-    return checked
+    return python_named(checked)

@@ -35,6 +35,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                                help="Print headstart's version and exit.")] = False,
     device: Annotated[Optional[str], typer.Option(help="auto (a CUDA GPU when there is one, else the CPU) | cpu | cuda | cuda:N "
@@ -46,6 +47,10 @@ def _root(
     Example: headstart train --strategy linear-probe --n 64 --out runs/lp
     Example: headstart --device cpu compare --strategies linear-probe,lora --sizes 16,64
     """
+    from headstart.errors import cli_surface, reset_surface
+
+    marked = cli_surface()  # errors name the flags the user typed, not the Python parameters behind them
+    ctx.call_on_close(lambda: reset_surface(marked))
     if device is not None:
         from headstart.precision import use_device
 

@@ -1,0 +1,68 @@
+"""A mistake's message names what the user typed: the CLI's flags from the CLI ("try --n 64"), the function's
+parameters from Python ("try n=64"), rewritten at the public function's boundary (``headstart.errors.python_named``)."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+
+import headstart
+from headstart.errors import SURFACE_ENV, ConfigError, HeadstartError, python_names
+
+NAMES = {"n", "arms", "max_test", "tune", "lr", "ways", "text_column", "options", "strategies", "data", "measured"}
+
+
+@pytest.mark.parametrize("message, python", [
+    ("--n 0 gives each task no labelled rows; try --n 64", "n=0 gives each task no labelled rows; try n=64"),
+    ("--arms is empty; try --arms naive,ewc", "arms is empty; try arms='naive,ewc'"),
+    ("got 'x'; e.g. --max-test 1000", "got 'x'; e.g. max_test=1000"),
+    ("try --tune lr, a higher --lr or more steps", "try tune='lr', a higher lr or more steps"),
+    ("no text column; pass --text-column NAME", "no text column; pass text_column=NAME"),
+    ("draw more pairs (--option iterations=…) or try --tune lr", "draw more pairs (options={'iterations': …}) or try tune='lr'"),
+    ("use --n 9934 or --n all", "use n=9934 or n='all'"),
+    ("--arm and --size choose what --measured reads", "--arm and --size choose what measured reads"),  # not parameters here
+    ("lr must be > 0, got -1; try --lr 5e-5.", "lr must be > 0, got -1; try lr=5e-5."),
+    ("use --data a.csv instead", "use data='a.csv' instead"),
+])
+def test_flags_become_parameters_values_stay_values_and_prose_stays_prose(message, python):
+    assert python_names(message, NAMES) == python
+
+
+def test_python_names_parameters_the_cli_names_flags_and_the_cli_leaves_no_mark(monkeypatch, capsys, tmp_path):
+    from tests.conftest import run_cli
+
+    with pytest.raises(ConfigError) as python:
+        headstart.fit(n=-5, out=tmp_path / "x")
+    assert "try n=64" in str(python.value) and "--n" not in str(python.value)
+    code, _, err = run_cli(["train", "--n", "-5", "--out", str(tmp_path / "x")], monkeypatch, capsys)
+    assert code == 2 and "try --n 64" in err
+    assert SURFACE_ENV not in os.environ  # reset when the command closed: the next Python call is Python again
+    with pytest.raises(ConfigError, match="try n=64"):
+        headstart.fit(n=-5, out=tmp_path / "x")
+
+
+def test_the_cli_marks_the_worker_processes_it_starts(monkeypatch, capsys):
+    """Workers raise the errors the CLI prints: they inherit the mark, so a worker's load_backbone names --flags."""
+    import headstart.api
+
+    seen = []
+
+    def fit(*args, **kwargs):
+        seen.append(os.environ.get(SURFACE_ENV))
+        raise ConfigError("stopped")
+
+    monkeypatch.setattr(headstart.api, "fit", fit)
+    from tests.conftest import run_cli
+
+    run_cli(["train", "--out", "unused"], monkeypatch, capsys)
+    assert seen == ["cli"]
+
+
+def test_a_column_error_from_python_names_the_parameter(tmp_path):
+    path = tmp_path / "odd.csv"
+    pd.DataFrame({"a": ["x y", "y z"] * 20, "b": ["p", "q"] * 20, "c": ["u v", "w t"] * 20}).to_csv(path, index=False)
+    with pytest.raises(HeadstartError) as caught:
+        headstart.fit(str(path), out=tmp_path / "run")
+    assert "text_column=" in str(caught.value) and "--text-column" not in str(caught.value)
