@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +63,7 @@ class FitResult:
     def evaluate(self, split: str = "test") -> dict[str, Any]:
         from headstart.saved import evaluate_loaded
 
+        split = split_name(split)
         self._usable()
         return evaluate_loaded(self._loaded, split)
 
@@ -259,6 +262,9 @@ ADVICE = {  # what to try when a single run carries a budget flag (analysis.flag
 }
 
 
+MEAN_REFERENCE = "never beat predicting the training pool's mean on validation"  # regression's "majority" flag
+
+
 def check_tune_and_rate(spec: RunSpec) -> None:
     """One run cannot both search its learning rate and fix it: ``--tune lr`` with ``--lr`` (``--head-lr`` for a head-only
     strategy) is refused, not silently left untuned. (A compare keeps a rate the user set for every arm, and tunes the
@@ -328,7 +334,13 @@ def budget_notes(result: Any) -> list[dict[str, str]]:
             return ADVICE[reason] + f" (--max-steps {budget['max_steps']} capped this run: raise it first)"
         return ADVICE[reason]
 
-    return [{"reason": reason, "text": REASONS[reason], "advice": advice(reason)} for reason in run_flags(result)]
+    def text(reason: str) -> str:
+        data = result.spec.get("data")
+        if reason == "majority" and isinstance(data, dict) and data.get("task") == "regression":
+            return MEAN_REFERENCE  # evaluation.prior_predictions: the reference predicts the pool's mean, not a class
+        return REASONS[reason]
+
+    return [{"reason": reason, "text": text(reason), "advice": advice(reason)} for reason in run_flags(result)]
 
 
 @dataclass
@@ -545,8 +557,8 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     if announce is not None:
         announce(leakage)
     with progress_bar("sweep", enabled=progress) as update:
-        outcome = run_sweep(sweep, out, workers=workers, command=command, progress=update, leakage=leakage,
-                            backend=backend, address=address, planned=planned)
+        outcome = run_sweep(sweep, out, workers=workers, command=command, progress=_saying_plan(update, sweep, len(planned)),
+                            leakage=leakage, backend=backend, address=address, planned=planned)
     reports = render(out)
     logged = None
     if report_to:
@@ -559,6 +571,34 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
                          notes=notes, mlflow=logged)
 
 
+def plan_text(sweep: Any, cells: int, to_train: int) -> str:
+    """The line a compare says before it trains, e.g. ``plan: 105 runs (3 strategies x 7 sizes x 5 seeds): 0 already
+    stored, 105 to train``. ``cells``: every cell of ``sweep``; ``to_train``: those the store does not hold yet."""
+    counts = [(len(sweep.backbones), "backbone")] if len(sweep.backbones) > 1 else []
+    counts += [(len(sweep.arm_specs()), "arm" if sweep.arms else "strategy"), (len(sweep.sizes), "size"), (sweep.seeds, "seed")]
+    plural = {"strategy": "strategies"}
+    factors = " x ".join(f"{n} {word if n == 1 else plural.get(word, word + 's')}" for n, word in counts)
+    if math.prod(n for n, _ in counts) != cells:  # sweep_spec.cells: size 0 holds the label-free arms, and only them
+        factors += "; label-free arms at size 0 only, the others at every other size"
+    return f"plan: {cells} run{'s' if cells != 1 else ''} ({factors}): {cells - to_train} already stored, {to_train} to train"
+
+
+def _saying_plan(update: Any, sweep: Any, cells: int) -> Any:
+    """``update`` (None: None), printing ``plan_text`` on stderr first: ``run_sweep`` calls ``update(0, cells to
+    train, {})`` once it has read which cells the store already holds, before any cell trains."""
+    if update is None:
+        return None
+    said: list[bool] = []
+
+    def first_says_plan(done: float, total: int, info: dict[str, Any]) -> None:
+        if not said:
+            said.append(True)
+            print(plan_text(sweep, cells, total), file=sys.stderr, flush=True)
+        update(done, total, info)
+
+    return first_says_plan
+
+
 def _peak_rss() -> int:
     try:
         import resource
@@ -569,9 +609,9 @@ def _peak_rss() -> int:
 
 def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str | list[str] | None = None,
              tta: str | list[str] | None = None, eval_rows: str = "test") -> dict[str, Any] | list[dict[str, Any]]:
-    """Metrics of a trained run on ``split`` ("test" or "val"): accuracy, macro_f1, … (rmse, r2 for regression); with
-    ``eval_data``, on that dataset's test split instead (a seeded fifth of a file's rows; ``eval_rows="all"``: every row,
-    for a labelled file kept apart as a test set), out of domain (``headstart.ood``: labels mapped by name,
+    """Metrics of a trained run on ``split`` ("test", or "val" alias "validation"): accuracy, macro_f1, … (rmse, r2 for
+    regression); with ``eval_data``, on that dataset's test split instead (a seeded fifth of a file's rows;
+    ``eval_rows="all"``: every row, for a labelled file kept apart as a test set), out of domain (``headstart.ood``: labels mapped by name,
     ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``), after ``tta`` (``headstart.tta``) when
     given; a list of datasets, or several ``tta`` methods, gives a list of those, one per (dataset, method) in order.
     The results carry ``majority``, the share of the scored rows in their most frequent class, and ``tta``."""
@@ -590,9 +630,23 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
         raise ConfigError(f"--eval-rows {eval_rows} says which rows of an --eval-data dataset are scored; add --eval-data DATA")
     if tta is not None:
         raise ConfigError(f"--tta {tta} adapts the model to an --eval-data dataset before scoring it there; add --eval-data DATA")
+    split = split_name(split)
     if isinstance(run, FitResult):
         return run.evaluate(split)
     return evaluate_loaded(load_run(run), split)
+
+
+def split_name(split: str) -> str:
+    """The part of a run's data that ``split`` names: "test", or "val" (also "validation", as ``train`` prints it).
+
+    Raises:
+        ConfigError: any other value (named as the CLI's ``--split``; ``errors.python_named`` rewrites it for Python).
+    """
+    if split == "validation":
+        return "val"
+    if split not in ("test", "val"):
+        raise ConfigError(f"--split must be 'test' or 'val' ('validation' too), got {split!r}; e.g. --split val")
+    return split
 
 
 def predict(run: str | Path | FitResult, texts: list[Any]) -> list[dict[str, Any]]:

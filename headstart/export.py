@@ -48,6 +48,7 @@ class ExportReport:
     inputs: int
     tolerance: float
     at_precision: Any = None  # adapters.PrecisionGap: the run at its own precision (what predict gives) vs fp32, where not fp32
+    tokenizer: str = ""  # transformers' class the folder's tokenizer loads with (plain_tokenizer), no code of the folder's
 
 
 def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolerance: float | None = None,
@@ -121,7 +122,7 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
                                 check=lambda d: _check_onnx(d, texts, reference, run.task, max_length=backbone.max_length))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return ExportReport(str(out), diff, len(texts), tolerance, at_precision)
+    return ExportReport(str(out), diff, len(texts), tolerance, at_precision, tokenizer=type(backbone.tokenizer).__name__)
 
 
 def refuse_beyond(diff: float, tolerance: float) -> None:

@@ -14,7 +14,11 @@ LOG_EVERY = 15.0
 
 def _log_lines(description: str) -> ProgressFn:
     """Plain progress lines for a log file. The ETA is the rate since the first update (setup before it, loading a
-    model or caching features, would otherwise count as the first step's time), "?" until a second update has come."""
+    model or caching features, would otherwise count as the first step's time), "?" until a second update has come.
+
+    ``done`` may be fractional (a sweep reports a cell's steps as a share of that cell); the line shows the whole units
+    done, as the terminal bar does (rich's ``MofNCompleteColumn``), while the ETA uses the fraction: a sweep's ETA
+    then counts every cell as costing the same."""
     start = time.monotonic()
     last = [-LOG_EVERY]
     first: list[tuple[float, float]] = []  # (time, done) at the first update
@@ -30,7 +34,7 @@ def _log_lines(description: str) -> ProgressFn:
         rate = (done - done_then) / (now - since) if done > done_then and now > since else 0.0
         eta = f"{(total - done) / rate:.0f}s" if rate > 0 else "0s" if done >= total else "?"
         text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
-        print(" ".join(part for part in (f"{description}: {done:g}/{total}", text, f"elapsed {now:.0f}s ETA {eta}") if part),
+        print(" ".join(part for part in (f"{description}: {int(done)}/{total}", text, f"elapsed {now:.0f}s ETA {eta}") if part),
               file=sys.stderr, flush=True)
 
     return update

@@ -568,3 +568,56 @@ def test_multitask_prints_each_difference_with_its_interval(monkeypatch, capsys)
     assert code == 0
     assert "equal +2.1 points (CI -0.4 to +4.6: no difference shown)" in out
     assert "gradnorm -5.0 points (one seed, no CI: negative transfer)" in out
+
+
+def test_compare_says_its_plan_before_it_trains(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """One line on stderr (never in --json's stdout) before any cell: how many runs, the product they come from, and how
+    many the store already holds; --quiet says nothing."""
+    compare = ["compare", "--data", str(toy_csv), "--backbone", "tiny", "--strategies", "linear-probe,full-finetune",
+               "--sizes", "16", "--seeds", "1", "--max-steps", "2", "--min-steps", "2", "--no-tune", "--out", str(tmp_path / "cmp")]
+    code, out, err = cli([*compare, "--json"], monkeypatch, capsys)
+    assert code == 0 and json.loads(out)["trained"] == 2
+    assert "plan: 2 runs (2 strategies x 1 size x 1 seed): 0 already stored, 2 to train\n" in err, err
+    assert err.index("plan: ") < err.index("sweep: "), "the plan comes before the first cell's progress"
+    code, out, err = cli([*compare[:-1], str(tmp_path / "cmp"), "--seeds", "2"], monkeypatch, capsys)
+    assert code == 0 and "plan: 4 runs (2 strategies x 1 size x 2 seeds): 2 already stored, 2 to train\n" in err, err
+    code, out, err = cli([*compare, "--quiet"], monkeypatch, capsys)
+    assert code == 0 and "plan:" not in err + out
+
+
+def option_help(command: str, name: str) -> str:
+    (option,) = [p for p in typer.main.get_command(app).commands[command].params if p.name == name]
+    return option.help
+
+
+def test_max_steps_says_it_caps_the_probe_too():
+    """compare's --max-steps caps every strategy, the linear probe (300 steps of its own) included."""
+    assert "for every strategy compared: the linear probe's too" in option_help("compare", "max_steps")
+    assert "the linear probe's 300" in option_help("train", "max_steps")
+
+
+def test_evaluate_takes_validation_as_train_names_it(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """train prints "validation (N examples)": evaluate --split validation (and evaluate(split="validation")) is val."""
+    import headstart
+
+    out = tmp_path / "lp"
+    code, _, _ = cli([*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--n", "16", "--out", str(out)], monkeypatch, capsys)
+    assert code == 0
+    code, stdout, _ = cli(["evaluate", str(out), "--split", "validation", "--json"], monkeypatch, capsys)
+    assert code == 0 and json.loads(stdout) == headstart.evaluate(out, "val") == headstart.evaluate(out, split="validation")
+    assert_user_error(cli(["evaluate", str(out), "--split", "dev"], monkeypatch, capsys), "--split must be 'test' or 'val'",
+                      "'validation' too", "'dev'")
+
+
+def test_a_small_share_of_trainable_parameters_is_not_rounded_to_zero(monkeypatch, capsys, tmp_path):
+    """A linear probe on MiniLM trains 770 of 22,713,986 parameters: 0.0034%, never 0.00%."""
+    import headstart.api
+    from headstart.cli.runs import percent
+
+    probe = headstart.api.FitResult(key="k", out=tmp_path, status="done", val_metrics={"accuracy": 0.65, "n": 285}, steps=160,
+                                    best_step=110, train_seconds=0.1, trainable_params=770, total_params=22_713_986, error=None)
+    monkeypatch.setattr(headstart.api, "fit", lambda *args, **kwargs: probe)
+    code, out, _ = cli(["train", "--quiet", "--n", "16", "--out", str(tmp_path / "lp")], monkeypatch, capsys)
+    assert code == 0 and "trainable params: 770 of 22,713,986 (0.0034%); 160 steps" in out, out
+    assert percent(770, 7_000_000_000) == "0.000011%" and percent(999, 100_000) == "1.00%"
+    assert percent(1, 3) == "33.33%" and percent(5, 5) == "100.00%" and percent(0, 5) == "0.00%"

@@ -187,3 +187,19 @@ def test_a_backbone_folders_tokenizer_code_never_runs_and_is_not_exported(toy_cs
         assert "auto_map" not in written and written["tokenizer_class"] == "BertTokenizer", path
     card = (tmp_path / "hf" / "README.md").read_text()
     assert "tokenizer = BertTokenizer.from_pretrained(PATH)" in card and "AutoTokenizer" not in card
+
+
+def test_the_export_line_says_how_to_load_the_tokenizer_as_the_card_does(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """AutoTokenizer on the folder would read config.json's auto_map (headstart's model code) and ask to run it: the
+    line names transformers' own tokenizer class, the one the card's code loads, and the folder holds no code for it."""
+    import re
+
+    import headstart
+    from conftest import run_cli
+
+    headstart.fit(str(toy_csv), "tiny-bert", strategy="full-finetune", n=32, config=CFG, out=tmp_path / "run")
+    code, out, _ = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "hf")], monkeypatch, capsys)
+    said = re.search(r"its tokenizer with (\w+)\.from_pretrained\('([^']+)'\)", out)
+    assert code == 0 and said and said[2] == str(tmp_path / "hf"), out
+    assert f"tokenizer = {said[1]}.from_pretrained(PATH)" in (tmp_path / "hf" / "README.md").read_text()
+    assert json.loads((tmp_path / "hf" / "tokenizer_config.json").read_text())["tokenizer_class"] == said[1]

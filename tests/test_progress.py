@@ -16,3 +16,15 @@ def test_the_eta_counts_from_the_first_step_not_from_setup(monkeypatch, capsys):
     update(300.0, 300, {})  # t = 304: the last
     lines = capsys.readouterr().err.splitlines()
     assert lines == ["lp: 1/300 loss 0.7 elapsed 4s ETA ?", "lp: 17/300 elapsed 20s ETA 283s", "lp: 300/300 elapsed 304s ETA 0s"]
+
+
+def test_a_sweeps_fractional_progress_shows_whole_cells_and_keeps_the_eta(monkeypatch, capsys):
+    """The sweep reports a cell's steps as a share of that cell (2.0333 of 12 cells): the line says 2/12, as the
+    terminal bar does, and the ETA still uses the share."""
+    clock = iter([0.0, 1.0, 61.0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    update = progress._log_lines("sweep")
+    update(0.01, 12, {"cell": "linear-probe n=8 seed=0"})  # t = 1: a hundredth of the first cell
+    update(2.0 + 1 / 30, 12, {})  # t = 61: 2.0233 cells more in 60 s
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["sweep: 0/12 cell linear-probe n=8 seed=0 elapsed 1s ETA ?", "sweep: 2/12 elapsed 61s ETA 296s"]

@@ -29,7 +29,8 @@ def train(
     head_lr: Annotated[Optional[float], typer.Option(help="Head learning rate (default: the strategy's, 1e-3).")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: the strategy's).")] = None,
     min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n.")] = None,
-    max_steps: Annotated[Optional[int], typer.Option(help="Cap on optimiser steps per phase.")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Cap on optimiser steps per phase; it wins over every floor, "
+                                                          "--min-steps and the strategy's own (the linear probe's 300).")] = None,
     batch_size: Annotated[int, typer.Option(help="Examples per micro-batch.")] = 16,
     eval_batch_size: Annotated[int, typer.Option(help="Examples per batch when scoring validation (no activations kept: "
                                                       "larger is faster until memory runs short).")] = 128,
@@ -150,16 +151,16 @@ def train(
         if result.status != "done":  # --json changes what is printed, never the exit status
             raise typer.Exit(1)
         return
-    pct = 100 * result.trainable_params / max(result.total_params, 1)
+    pct = percent(result.trainable_params, result.total_params)
     typer.echo(f"{result.status}: {strategy} on {data}, n={n}, seed={seed} -> {out}")
     if result.steps:
-        typer.echo(f"trainable params: {result.trainable_params:,} of {result.total_params:,} ({pct:.2f}%); "
+        typer.echo(f"trainable params: {result.trainable_params:,} of {result.total_params:,} ({pct}); "
                    f"{result.steps} steps in {result.train_seconds:.1f}s, best at step {result.best_step}")
     elif (result.chosen or {}).get("pair_steps"):  # setfit: its own loop tunes the encoder, then the head is solved
-        typer.echo(f"trainable params: {result.trainable_params:,} of {result.total_params:,} ({pct:.2f}%); the encoder tuned in "
+        typer.echo(f"trainable params: {result.trainable_params:,} of {result.total_params:,} ({pct}); the encoder tuned in "
                    f"{result.chosen['pair_steps']} pair steps, then the head in closed form, {result.train_seconds:.1f}s")
     else:  # closed form (a solve, a lookup, a prompt): nothing was stepped, so no step was best
-        typer.echo(f"parameters set in closed form: {result.trainable_params:,} of {result.total_params:,} ({pct:.2f}%), "
+        typer.echo(f"parameters set in closed form: {result.trainable_params:,} of {result.total_params:,} ({pct}), "
                    f"no optimiser step, {result.train_seconds:.1f}s" + ("; no label read (n = 0)" if n == "0" else ""))
     memory = f"peak memory {result.peak_rss_bytes / 1e6:.0f} MB (RSS)"
     if result.base_weights:
@@ -196,7 +197,7 @@ def train(
 @app.command()
 def evaluate(
     run: Annotated[Path, typer.Argument(help="Run directory written by 'headstart train'.")],
-    split: Annotated[str, typer.Option(help="test | val.")] = "test",
+    split: Annotated[str, typer.Option(help="test | val (or validation).")] = "test",
     eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score on this dataset's test split (a seeded fifth of a file's rows), out of domain "
                                                                "(repeatable; same labels, mapped by name: 'DATA[their=ours, other=-]').")] = None,
     tta: Annotated[Optional[list[str]], typer.Option(help="With --eval-data: also score after test-time adaptation, bn-adapt | tent | tent-episodic (repeatable).")] = None,
@@ -215,11 +216,10 @@ def evaluate(
     \b
     Example: headstart evaluate runs/ft64 --eval-data held-out.csv --eval-rows all
     """
-    from headstart.api import evaluate as evaluate_run
+    from headstart.api import evaluate as evaluate_run, split_name
     from headstart.specs import check_eval_data, check_tta
 
-    if split not in ("test", "val"):
-        raise ConfigError(f"--split must be 'test' or 'val', got {split!r}")
+    split = split_name(split)
     others = check_eval_data(tuple(eval_data or ()))
     methods = check_tta(tuple(tta or ()), others)
     if eval_rows not in ("test", "all"):
@@ -301,6 +301,16 @@ def predict(
         return
     _write_predictions(rows, out)
     typer.echo(f"wrote {len(rows)} predictions to {out}", err=True)
+
+
+def percent(part: int, whole: int) -> str:
+    """``part`` as a percentage of ``whole``: two decimals, but two significant digits below 1% (770 of 22,713,986 is
+    0.0034%, not 0.00%)."""
+    import math
+
+    share = 100 * part / max(whole, 1)
+    decimals = 2 if share >= 1 or share == 0 else 1 - math.floor(math.log10(share))
+    return f"{share:.{decimals}f}%"
 
 
 def _carry(row: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -46,7 +46,9 @@ def compare(
     address: Annotated[Optional[str], typer.Option(help="With --backend ray: the cluster's head, HOST:PORT, or auto for the one "
                                                         "on this machine (default: start a local Ray).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="sweep.toml with the same keys; flags override it.")] = None,
-    max_steps: Annotated[Optional[int], typer.Option(help="Cap on optimiser steps per phase (quick sweeps).")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Cap on optimiser steps per phase, for every strategy compared: "
+                                                          "the linear probe's too, even below its own floor of 300 "
+                                                          "(quick sweeps; --config's [train_by_strategy.NAME] max_steps caps one).")] = None,
     min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: each strategy's).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's; 128 for images of 32 px or less on a 224 network).")] = None,
@@ -58,7 +60,7 @@ def compare(
     split_column: SplitColumnOpt = None,
     max_test: Annotated[Optional[int], typer.Option(help="Keep a stratified part of about this many test rows (the rest join the pool); "
                                                          "default: all, but 2,000 of a larger image test split ([split] max_test).")] = None,
-    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones (see check-leakage).")] = False,
+    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones, and validation examples that duplicate pool ones (see check-leakage).")] = False,
     tune: Annotated[Optional[bool], typer.Option("--tune/--no-tune", help="Choose each cell's learning rate on validation (default: on).")] = None,
     grid: Annotated[Optional[list[str]], typer.Option("--grid", help="STRATEGY=V1,V2,...: the learning rates --tune searches for one strategy instead of its own grid (repeatable).")] = None,
     option: Annotated[Optional[list[str]], typer.Option("--option", help="STRATEGY.KEY=VALUE: one strategy's option for every "

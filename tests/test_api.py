@@ -1,0 +1,49 @@
+"""Tests of headstart/api.py's small helpers: the plan line a compare says first, the split names evaluate takes, and a
+single run's budget notes (a regression run is told about the mean, not a majority class)."""
+
+from __future__ import annotations
+
+import pytest
+
+from headstart.api import budget_notes, plan_text, split_name
+from headstart.errors import ConfigError
+from headstart.results import RunResult
+from headstart.sweep_spec import SweepSpec
+
+
+def test_the_plan_line_counts_the_product_and_what_the_store_already_holds():
+    default = SweepSpec(strategies=("scratch", "linear-probe", "full-finetune"), sizes=(8, 16, 32, 64, 128, 256, None), seeds=5)
+    assert plan_text(default, 105, 105) == "plan: 105 runs (3 strategies x 7 sizes x 5 seeds): 0 already stored, 105 to train"
+    assert plan_text(default, 105, 5).endswith("): 100 already stored, 5 to train")
+    one = SweepSpec(arms=("lora[rank=4]",), sizes=(16,), seeds=1, backbones=("a", "b"))
+    assert plan_text(one, 2, 2) == "plan: 2 runs (2 backbones x 1 arm x 1 size x 1 seed): 0 already stored, 2 to train"
+    zero = SweepSpec(strategies=("zero-shot", "linear-probe"), sizes=(0, 8), seeds=1)
+    assert len(zero.cells()) == 2  # zero-shot at 0 only, the probe at 8 only: not 2 x 2
+    assert "2 strategies x 2 sizes x 1 seed; label-free arms at size 0 only" in plan_text(zero, 2, 2)
+
+
+def test_validation_is_another_name_for_the_val_split(tmp_path):
+    import headstart
+
+    assert split_name("validation") == "val" and split_name("val") == "val" and split_name("test") == "test"
+    with pytest.raises(ConfigError, match=r"^--split must be 'test' or 'val' \('validation' too\), got 'dev'; e\.g\. --split val$"):
+        split_name("dev")
+    with pytest.raises(ConfigError, match=r"^split must be 'test' or 'val' \('validation' too\), got 'train'; e\.g\. split='val'$"):
+        headstart.evaluate(tmp_path / "no-run", "train")  # refused before the run is read, in Python's words
+
+
+def closed_form(task: str, val: dict[str, float], reference: dict[str, float], metric: str) -> RunResult:
+    """A closed-form run (no steps: embed-logreg) scoring ``val`` on validation, where predicting from the training
+    pool's labels alone (``evaluation.prior_predictions``) scores ``reference``."""
+    record = {"history": [], "budget": {"planned_steps": 0, "steps": 0, "metric": metric}, "reference": {"val": reference}}
+    spec = {"strategy": "embed-logreg", "n": 16, "n_requested": 16, "seed": 0, "data": {"name": "d", "task": task}}
+    return RunResult(key="k", spec=spec, status="done", val_metrics=val, record=record)
+
+
+def test_a_regression_run_that_learned_nothing_is_compared_with_the_mean_not_a_majority_class():
+    """On regression the reference predicts the pool's mean (r2 0 on its own rows): no majority class to speak of."""
+    (note,) = budget_notes(closed_form("regression", {"rmse": 0.8801}, {"rmse": 0.8786}, "rmse"))
+    assert note["reason"] == "majority" and note["text"] == "never beat predicting the training pool's mean on validation"
+    (note,) = budget_notes(closed_form("classification", {"accuracy": 0.5}, {"accuracy": 0.55}, "accuracy"))
+    assert note["text"] == "never beat the majority-class rate on validation"
+    assert budget_notes(closed_form("regression", {"rmse": 0.5}, {"rmse": 0.8786}, "rmse")) == []
