@@ -262,9 +262,6 @@ ADVICE = {  # what to try when a single run carries a budget flag (analysis.flag
 }
 
 
-MEAN_REFERENCE = "never beat predicting the training pool's mean on validation"  # regression's "majority" flag
-
-
 def check_tune_and_rate(spec: RunSpec) -> None:
     """One run cannot both search its learning rate and fix it: ``--tune lr`` with ``--lr`` (``--head-lr`` for a head-only
     strategy) is refused, not silently left untuned. (A compare keeps a rate the user set for every arm, and tunes the
@@ -314,7 +311,7 @@ def check_settings_used(spec: RunSpec) -> None:
 
 def budget_notes(result: Any) -> list[dict[str, str]]:
     """``analysis.flags.run_flags`` of one run, as ``{reason, text, advice}``: the same evidence the report flags."""
-    from headstart.analysis.flags import REASONS, run_flags, solver_steps, was_capped
+    from headstart.analysis.flags import reason_text, run_flags, solver_steps, task_of, was_capped
 
     budget = (result.record or {}).get("budget") or {}
     solved = solver_steps(result)  # setfit: the steps its solve took, outside the engine's budget
@@ -334,13 +331,8 @@ def budget_notes(result: Any) -> list[dict[str, str]]:
             return ADVICE[reason] + f" (--max-steps {budget['max_steps']} capped this run: raise it first)"
         return ADVICE[reason]
 
-    def text(reason: str) -> str:
-        data = result.spec.get("data")
-        if reason == "majority" and isinstance(data, dict) and data.get("task") == "regression":
-            return MEAN_REFERENCE  # evaluation.prior_predictions: the reference predicts the pool's mean, not a class
-        return REASONS[reason]
-
-    return [{"reason": reason, "text": text(reason), "advice": advice(reason)} for reason in run_flags(result)]
+    return [{"reason": reason, "text": reason_text(reason, task_of(result)), "advice": advice(reason)}
+            for reason in run_flags(result)]
 
 
 @dataclass

@@ -39,6 +39,24 @@ SHORT = {"improving": "was still improving when its budget ran out", "unchecked"
          "majority": "never beat the majority-class rate on validation"}
 
 
+REFERENCE_BY_TASK = {"regression": "predicting the training pool's mean",  # evaluation.prior_predictions
+                     "multilabel": "predicting each label's training frequency"}
+
+
+def reason_text(reason: str, task: str | None = None, *, short: bool = False) -> str:
+    """``REASONS`` (``short``: ``SHORT``) of ``reason``, naming the constant reference as ``task`` computes it: the
+    majority class, or on regression the pool's mean and on multilabel each label's frequency."""
+    text = (SHORT if short else REASONS)[reason]
+    if reason == "majority" and task in REFERENCE_BY_TASK:
+        return f"never beat {REFERENCE_BY_TASK[task]} on validation"
+    return text
+
+
+def task_of(run: RunResult) -> str | None:
+    data = run.spec.get("data")
+    return data.get("task") if isinstance(data, dict) else None
+
+
 def requested(spec: dict[str, Any]) -> int | str:
     """The requested size of a run (``spec["n_requested"]``; falls back to ``spec["n"]``)."""
     n = spec.get("n_requested", spec.get("n"))
@@ -229,10 +247,11 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
                               "re-run with a higher learning rate (--tune lr searches one on validation; or --lr)"),
                    "majority": nothing}[reason]
             lead = "" if reason == "majority" and closed else "its scores may understate it; "  # a closed form: nothing to raise
-            text = (f"{strategy} {REASONS[reason]} at n = {n} ({count} of {len(runs)} seeds; budget: {budget_text(runs)}): "
-                    f"{lead}{fix}")
+            task = task_of(runs[0])
+            text = (f"{strategy} {reason_text(reason, task)} at n = {n} ({count} of {len(runs)} seeds; budget: "
+                    f"{budget_text(runs)}): {lead}{fix}")
             out.append({"strategy": strategy, "n": n, "reason": reason, "count": count, "runs": len(runs),
-                        "steps": planned, "text": text})
+                        "steps": planned, "text": text, "task": task})
     return out
 
 

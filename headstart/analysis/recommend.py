@@ -173,7 +173,7 @@ def _caveats(group: list[dict[str, Any]], lost: list[dict[str, Any]], flagged: l
             by_strategy[f["strategy"]][f["reason"]].append(f)
     for strategy, reasons in by_strategy.items():
         # "at n = 16, 64" when every seed agrees; a size where only some do says how many: "at n = 32 (1 of 2 seeds)"
-        what = "; ".join(f"{flags.SHORT[r]} at n = " + ", ".join(
+        what = "; ".join(f"{flags.reason_text(r, fs[0].get('task'), short=True)} at n = " + ", ".join(
             str(f["n"]) + ("" if f["count"] == f["runs"] else f" ({f['count']} of {f['runs']} seeds)") for f in fs)
             for r, fs in reasons.items())
         if set(reasons) == {"majority"}:

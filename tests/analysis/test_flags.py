@@ -38,6 +38,25 @@ def test_never_beating_the_majority_rate_on_validation() -> None:
     assert flags.run_flags(run("ft", 16, 0, [0.55])) == ["unchecked", "majority"]
 
 
+def test_the_flag_names_the_reference_the_task_computes() -> None:
+    """"Never beat the majority class" is the classification reference; on regression the reference predicts the
+    pool's mean, on multilabel each label's frequency: the flag's text and the recommendation's say which."""
+    import dataclasses
+
+    from headstart.analysis import recommend
+
+    def on(task: str) -> list[RunResult]:
+        runs = [run("ft", 16, seed, [0.55, 0.57, 0.56]) for seed in range(2)]
+        return [dataclasses.replace(r, spec={**r.spec, "data": {"name": "d", "hash": "h", "task": task}}) for r in runs]
+
+    assert "never beat the majority-class rate" in flags.budget_flags(on("classification"))[0]["text"]
+    (regression,) = flags.budget_flags(on("regression"))
+    assert "never beat predicting the training pool's mean on validation" in regression["text"]
+    assert "majority" not in regression["text"].split(":")[0]
+    assert "each label's training frequency" in flags.budget_flags(on("multilabel"))[0]["text"]
+    assert "never beat predicting the training pool's mean" in recommend(on("regression"), metric="accuracy")[0]["text"]
+
+
 def test_only_the_final_phase_counts_for_improving() -> None:
     """LP-FT: the probe phase may end on its best check; the fine-tune phase plateaued."""
     r = run("lp-ft", 64, 0, [0.60, 0.65, 0.70, 0.72, 0.71], phases=["probe", "probe", "finetune", "finetune", "finetune"])
