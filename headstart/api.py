@@ -81,7 +81,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         task: str | None = None, pooling: str | None = None, tune: str | None = None,
         grid: str | list[float] | None = None, progress: bool = False,
         terms: dict[str, dict[str, Any]] | str | None = None, retain: list[str] | None = None,
-        group_column: str | None = None, split_column: str | None = None, eval_data: list[str] | None = None,
+        group_column: str | None = None, split_column: str | None = None, eval_data: str | list[str] | None = None,
         tta: list[str] | None = None, max_test: int | None = None, nproc: int = 1,
         label_descriptions: str | dict[str, str] | None = None, report_to: str | None = None) -> FitResult:
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
@@ -371,7 +371,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             task: str | None = None, pooling: str | None = None, progress: bool = False,
             arms: str | list[str] | None = None, retain: list[str] | None = None,
             backbones: str | list[str] | None = None, group_column: str | None = None,
-            split_column: str | None = None, eval_data: list[str] | None = None, tta: list[str] | None = None,
+            split_column: str | None = None, eval_data: str | list[str] | None = None, tta: str | list[str] | None = None,
             backend: str = "local", address: str | None = None, label_descriptions: str | dict[str, str] | None = None,
             max_test: int | None = None, dedupe: bool = False, report_to: str | None = None) -> CompareResult:
     """Sweep ``strategies`` (or ``arms``) x ``sizes`` x ``seeds``, store every run in ``out/runs.sqlite`` and write the report.
