@@ -82,7 +82,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         grid: str | list[float] | None = None, progress: bool = False,
         terms: dict[str, dict[str, Any]] | str | None = None, retain: list[str] | None = None,
         group_column: str | None = None, split_column: str | None = None, eval_data: str | list[str] | None = None,
-        tta: list[str] | None = None, max_test: int | None = None, nproc: int = 1,
+        tta: str | list[str] | None = None, max_test: int | None = None, nproc: int = 1,
         label_descriptions: str | dict[str, str] | None = None, report_to: str | None = None) -> FitResult:
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
 
