@@ -153,7 +153,8 @@ def python_names(message: str, names: set[str]) -> str:
             return f"options={{{key!r}: {given}}}"
         if value is not None and value.lower() in _PROSE:  # "--arms is empty": a sentence goes on, no value
             return f"{name} {value}"
-        if value is None or not (asked or re.fullmatch(r"[-+]?[\d.]+(e[-+]?\d+)?|'.*'|\".*\"", value)):
+        if value is None or not (asked or re.fullmatch(r"[-+]?[\d.]+(e[-+]?\d+)?|'.*'|\".*\"", value)
+                                 or re.search(r"[/=\[\],]", value) or _PLACEHOLDER.fullmatch(value)):
             return name + ("" if value is None else f" {value}")
         if re.fullmatch(r"[-+]?[\d.]+(e[-+]?\d+)?|'.*'|\".*\"", value) or _PLACEHOLDER.fullmatch(value):
             return f"{name}={value}"

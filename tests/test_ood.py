@@ -318,12 +318,12 @@ def test_evaluate_scores_every_row_of_a_file_kept_apart_as_a_test_set(toy_csv, o
     assert headstart.evaluate(tmp_path / "ft", eval_data=text)["n"] < len(kept) / 3  # the default: its test fifth
     tiny = tmp_path / "two.csv"
     pd.DataFrame({"text": other.inputs[:2], "label": ["neg", "pos"]}).to_csv(tiny, index=False)
-    with pytest.raises(DataError, match="pass --eval-rows all"):
+    with pytest.raises(DataError, match="pass eval_rows='all'"):
         headstart.evaluate(tmp_path / "ft", eval_data=str(tiny))
     assert headstart.evaluate(tmp_path / "ft", eval_data=str(tiny), eval_rows="all")["n"] == 2
-    with pytest.raises(ConfigError, match="--tta tent adapts on the dataset's pool"):
+    with pytest.raises(ConfigError, match="tta tent adapts on the dataset's pool"):
         headstart.evaluate(tmp_path / "ft", eval_data=text, eval_rows="all", tta="tent")
-    with pytest.raises(ConfigError, match="--eval-rows must be test or all, got 'every'"):
+    with pytest.raises(ConfigError, match="eval_rows must be test or all, got 'every'"):
         headstart.evaluate(tmp_path / "ft", eval_data=text, eval_rows="every")
     code, out, _ = cli(["evaluate", str(tmp_path / "ft"), "--eval-data", str(tiny), "--eval-rows", "all"], monkeypatch, capsys)
     assert code == 0 and "every row of" in out and "(2 examples)" in out
