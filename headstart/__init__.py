@@ -75,12 +75,6 @@ def __getattr__(name: str):
         return importlib.import_module(f"headstart.{name}")
     if name in _LAZY:
         import importlib
-        import inspect
 
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        if inspect.isfunction(value):  # its errors name its parameters, not the CLI's flags (headstart.errors)
-            from headstart.errors import python_named
-
-            value = globals()[name] = python_named(value)
-        return value
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'headstart' has no attribute {name!r}")

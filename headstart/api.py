@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
-from headstart.errors import ConfigError, flags_checked
+from headstart.errors import ConfigError, flags_checked, python_named
 from headstart.specs import RunSpec, TrainConfig, as_table, parse_n, terms_of
 
 if TYPE_CHECKING:  # the LLM modules import torch and transformers: only for the annotations
@@ -599,6 +599,7 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports kB
 
 
+@python_named
 def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str | list[str] | None = None,
              tta: str | list[str] | None = None, eval_rows: str = "test") -> dict[str, Any] | list[dict[str, Any]]:
     """Metrics of a trained run on ``split`` ("test", or "val" alias "validation"): accuracy, macro_f1, … (rmse, r2 for
@@ -641,6 +642,7 @@ def split_name(split: str) -> str:
     return split
 
 
+@python_named
 def predict(run: str | Path | FitResult, texts: list[Any]) -> list[dict[str, Any]]:
     """Label and class probabilities (or a value, for regression) for each raw text; for a run on an image backbone,
     each image: a file path (the row's ``input``, as ``headstart predict`` writes it) or a pixel array."""
@@ -651,6 +653,7 @@ def predict(run: str | Path | FitResult, texts: list[Any]) -> list[dict[str, Any
     return predict_loaded(load_run(run), texts)
 
 
+@python_named
 def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, prompt_column: str = "prompt",
         response_column: str = "response", group_column: str | None = None, config: SftConfig | dict | None = None,
         progress: Any = None) -> LoadedLM:
@@ -670,6 +673,7 @@ def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, pro
                    group_column=group_column, out=out, progress=progress)
 
 
+@python_named
 def prefer(data: str = "rotten-tomatoes-preferences", *, out: str | Path | None = None, prompt_column: str = "prompt",
            chosen_column: str = "chosen", rejected_column: str = "rejected", group_column: str | None = None,
            config: PreferConfig | dict | None = None, progress: Any = None) -> LoadedLM:
@@ -688,6 +692,7 @@ def prefer(data: str = "rotten-tomatoes-preferences", *, out: str | Path | None 
                       rejected_column=rejected_column, group_column=group_column, out=out, progress=progress)
 
 
+@python_named
 def generate(run: str | Path | LoadedLM, prompts: list[str], *, max_new_tokens: int = 64, temperature: float = 0.0, seed: int = 0) -> list[str]:
     """``headstart generate``: each prompt's response from an sft / prefer run (a folder or what ``sft`` returned);
     greedy unless ``temperature`` > 0."""

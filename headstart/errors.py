@@ -93,7 +93,7 @@ def unknown(kind: str, name: str, choices: Iterable[str], *, error: type[Headsta
 # instead ("try n=64"): the CLI marks its calls (``cli_surface``), and ``python_named`` rewrites at the API boundary.
 _SURFACE: contextvars.ContextVar[str] = contextvars.ContextVar("headstart_surface", default="python")
 SURFACE_ENV = "HEADSTART_SURFACE"
-_FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?: (\S+?))?(?=\s|;|,\s|,$|\)|\.\s|\.$|$)")
+_FLAG = re.compile(r"(?<![\w/-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?: (\S+?))?(?=\s|;|,\s|,$|\)|\.\s|\.$|$)")
 _ASKS = {"try", "e.g.", "pass", "use", "add", "give", "set", "or", "write"}  # a value follows: "try --n 64"
 _PROSE = {"is", "are", "was", "were", "be", "must", "and", "or", "to", "a", "an", "the", "takes", "needs", "both", "also",
           "only", "alone", "choose", "chooses", "says", "say", "gives", "reads", "has", "have", "does", "do", "can",
@@ -123,19 +123,14 @@ def on_cli() -> bool:
     return _SURFACE.get() == "cli" or os.environ.get(SURFACE_ENV) == "cli"
 
 
-def config_fields() -> set[str]:
-    """The fields of the settings objects a public function's ``config`` takes (TrainConfig, SplitConfig, …)."""
-    import importlib
+@functools.cache
+def config_fields() -> frozenset[str]:
+    """The fields of TrainConfig and SplitConfig, which ``fit`` / ``compare`` take as ``config`` / ``split`` (neither
+    module imports torch: an error stays cheap)."""
+    from headstart.data.splits import SplitConfig
+    from headstart.specs import TrainConfig
 
-    names = set()
-    for module, cls in (("headstart.specs", "TrainConfig"), ("headstart.data.splits", "SplitConfig"),
-                        ("headstart.meta.config", "MetaConfig"), ("headstart.llm.sft", "SftConfig"),
-                        ("headstart.llm.dpo", "PreferConfig")):
-        try:
-            names |= {f.name for f in dataclasses.fields(getattr(importlib.import_module(module), cls))}
-        except (ImportError, AttributeError):  # a module a light install lacks: its names stay as flags
-            continue
-    return names
+    return frozenset(f.name for cls in (TrainConfig, SplitConfig) for f in dataclasses.fields(cls))
 
 
 def python_names(message: str, names: set[str]) -> str:
@@ -144,8 +139,11 @@ def python_names(message: str, names: set[str]) -> str:
     def renamed(match: re.Match) -> str:
         flag, value = match.group(1), match.group(2)
         name = _RENAMED.get(flag, flag.replace("-", "_"))
-        if name not in names:
-            return match.group(0)
+        if name not in names or any(a <= match.start() < b for a, b in commands):
+            return match.group(0)  # not this function's, or inside a shell command the message quotes
+        if value is not None and (value[:1] in "'\"" and (len(value) < 2 or value[-1] != value[0])
+                                  or value.endswith((":", ".")) or value.startswith("/--")):
+            return match.group(0)  # a value cut short (a quoted one with spaces), or punctuation: left as the CLI's
         before = message[:match.start()].split()
         asked = bool(before) and before[-1].lower() in _ASKS
         if name == "options" and value is not None and "=" in value:  # --option KEY=VALUE -> options={'KEY': VALUE}
@@ -160,6 +158,7 @@ def python_names(message: str, names: set[str]) -> str:
             return f"{name}={value}"
         return f"{name}={value!r}"
 
+    commands = [m.span() for m in re.finditer(r"headstart [a-z][a-z-]*[^;)]*", message)]
     return _FLAG.sub(renamed, message)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.analysis.backbone_ranking import SCORES
+from headstart.errors import python_named
 from headstart.transferability import KNN_K
 
 MAX_ROWS = 2000  # default N cap: ~2k rows rank sentence encoders as their probes at "all" do, in seconds per score
@@ -107,6 +108,7 @@ def _is_ranking(path: Path) -> bool:
     return isinstance(payload, dict) and isinstance(payload.get("backbones"), list) and "data_hash" in payload
 
 
+@python_named
 def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | None = None, *, n: int | str | None = None, seed: int = 0,
                    out: str | Path | None = None, measured: str | Path | None = None, arm: str | None = None,
                    size: int | str | None = None, text_column: str | None = None, label_column: str | None = None,

@@ -344,7 +344,8 @@ def test_choices_are_made_on_validation_and_reported_on_test() -> None:
 def test_nothing_is_chosen_on_test_when_no_run_stored_validation_scores() -> None:
     results = [dataclasses.replace(r, val_metrics={}) for r in grid({"a": {16: [0.7, 0.71]}, "scratch": {16: [0.5, 0.52]}},
                                                                      {"a": 1, "scratch": 1})]
-    assert analysis.head_start(results) is None
+    hs = analysis.head_start(results)  # scratch did run: the report must not say it did not
+    assert hs["strategy"] is None and "these runs stored no validation scores" in hs["text"]
     (band,) = analysis.recommend(results)
     assert band["strategy"] is None and band["nothing_chosen"] and "these runs stored no validation scores" in band["text"]
     cross = analysis.crossover(results, a="a", b="scratch")
@@ -586,7 +587,7 @@ def test_retention_chooses_nothing_for_no_validation_score_measures_it() -> None
     (band,) = summary["recommendation"]
     assert band["strategy"] is None and band["nothing_chosen"] is True and band["evidence"] == []
     assert band["text"].startswith("nothing chosen on retention:other: no validation score measures it")
-    assert summary["head_start"] is None
+    assert summary["head_start"]["strategy"] is None and summary["head_start"]["text"].startswith("not read on retention:other")
     assert summary["crossover"]["n"] is None and summary["crossover"]["text"].startswith("not read on retention:other")
 
 

@@ -54,24 +54,24 @@ def test_one_name_is_one_item_never_its_letters():
     (lambda: headstart.compare(strategies=[], out="unused"), ConfigError, "strategies is empty"),  # never the defaults
     (lambda: headstart.compare(sizes=[], out="unused"), ConfigError, "must list sizes"),
     (lambda: headstart.rank_backbones("rotten-tomatoes", "all-minilm-l6-v2", arm="lora"), ConfigError,
-     "arm and size choose what measured reads; add measured=DIR"),
-    (lambda: headstart.rank_backbones(), ConfigError, "backbones must name backbones"),  # data defaults as the CLI's
+     "^arm and size choose what measured reads; add measured=DIR"),
+    (lambda: headstart.rank_backbones(), ConfigError, "^backbones must name backbones"),  # data defaults as the CLI's
     (lambda: headstart.meta_train("unused", {"novel": "mnist-5k,opencv-digit"}), HeadstartError,
      "unknown dataset 'opencv-digit'"),  # the names, not the letters of the string
-    (lambda: headstart.continual(arms=[], out="unused"), ConfigError, "arms is empty"),
+    (lambda: headstart.continual(arms=[], out="unused"), ConfigError, "^arms is empty"),
     (lambda: headstart.SftConfig(seed=-1), ConfigError, r"seed must be an integer from 0 to 2\*\*63 - 1, got -1"),
     (lambda: headstart.sft(config={"n": "16"}, out="unused"), ConfigError, "n must be a whole number >= 1 or all, got '16'"),
     (lambda: headstart.fit(strategy=None), ConfigError, r"unknown strategy None \(available: "),
     (lambda: headstart.fit(strategy=["lora"]), ConfigError, r"unknown strategy \['lora'\]"),
-    (lambda: headstart.compare(out=5), ConfigError, "out must name a folder, got 5"),
-    (lambda: headstart.fit(out=5), ConfigError, "out must name a folder, got 5"),
+    (lambda: headstart.compare(out=5), ConfigError, "^out must name a folder, got 5"),
+    (lambda: headstart.fit(out=5), ConfigError, "^out must name a folder, got 5"),
     (lambda: headstart.compare(train_by_strategy={"linear-probe": {"max_stepz": 2}}, out="unused"), ConfigError,
      r"train_by_strategy\['linear-probe'\] has no setting 'max_stepz'; did you mean 'max_steps'\?"),
     (lambda: headstart.fit(options=["freeze"]), ConfigError, r"options must be a dict, got list \['freeze'\]"),
     (lambda: headstart.compare(arms=5, out="unused"), ConfigError, "arms must be a list of arms or a comma-separated string"),
-    (lambda: headstart.fit(n=20.5), ConfigError, "n must be a non-negative integer or 'all', got 20.5; try n=64"),  # was read as 20
+    (lambda: headstart.fit(n=20.5), ConfigError, "^n must be a non-negative integer or 'all', got 20.5; try n=64"),  # was read as 20
     (lambda: headstart.fit(n=True), ConfigError, "got True"),
-    (lambda: headstart.compare(seeds=True, out="unused"), ConfigError, "seeds must be a positive integer, got True"),
+    (lambda: headstart.compare(seeds=True, out="unused"), ConfigError, "^seeds must be a positive integer, got True"),
     (lambda: headstart.compare(dedupe="no", out="unused"), ConfigError, "dedupe must be True or False, got str 'no'"),
     (lambda: headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", oracle="no", out="unused"), ConfigError,
      "oracle must be True or False, got str 'no'; e.g. oracle=False"),  # through the callable module
@@ -180,6 +180,6 @@ def test_sft_and_prefer_claim_their_out_as_an_lm_run_before_anything_loads(tmp_p
     sft_run = tmp_path / "sft"
     sft_run.mkdir()
     (sft_run / "spec.json").write_text(json.dumps({"kind": "sft"}))
-    with pytest.raises(ConfigError, match="is the sft run this one starts from"):
+    with pytest.raises(ConfigError, match="is the --sft run this one starts from"):
         headstart.prefer(out=sft_run, config={"sft": str(sft_run)})
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["sft", "spec.json", "spec.json", "train"]

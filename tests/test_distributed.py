@@ -105,7 +105,7 @@ def test_bad_nproc_is_one_line_and_exit_2(bad, monkeypatch, capsys, tmp_path):
 def test_bad_nproc_in_the_api():
     import headstart
 
-    with pytest.raises(ConfigError, match="nproc must be from 1"):
+    with pytest.raises(ConfigError, match="^nproc must be from 1"):
         headstart.fit("toy.csv", nproc=0)
     with pytest.raises(ConfigError, match="got '2'"):
         check_nproc("2")

@@ -11,7 +11,7 @@ import pytest
 import headstart
 from headstart.errors import SURFACE_ENV, ConfigError, HeadstartError, python_names
 
-NAMES = {"n", "arms", "max_test", "tune", "lr", "ways", "text_column", "options", "strategies", "data", "measured"}
+NAMES = {"n", "arms", "max_test", "tune", "lr", "ways", "text_column", "options", "strategies", "data", "measured", "backbone"}
 
 
 @pytest.mark.parametrize("message, python", [
@@ -25,9 +25,25 @@ NAMES = {"n", "arms", "max_test", "tune", "lr", "ways", "text_column", "options"
     ("--arm and --size choose what --measured reads", "--arm and --size choose what measured reads"),  # not parameters here
     ("lr must be > 0, got -1; try --lr 5e-5.", "lr must be > 0, got -1; try lr=5e-5."),
     ("use --data a.csv instead", "use data='a.csv' instead"),
+    ("pass its folder: --backbone /path/to/model (built-in: x)", "pass its folder: backbone='/path/to/model' (built-in: x)"),
+    # left as the CLI's: a quoted value with spaces, a shell command quoted in the message, punctuation, flag lists
+    ("e.g. --data 'reviews[negative=fresh, positive=rotten]'", "e.g. --data 'reviews[negative=fresh, positive=rotten]'"),
+    ("merge it: headstart adapters merge DIR --data X --n 3; or try --n 4", "merge it: headstart adapters merge DIR --data X --n 3; or try n=4"),
+    ("bad --data lora=1e-4: not a number", "bad --data lora=1e-4: not a number"),
+    ("drop --data linear-probe=..", "drop --data linear-probe=.."),
+    ("pass --text-column/--n/--data", "pass --text-column/--n/--data"),
 ])
 def test_flags_become_parameters_values_stay_values_and_prose_stays_prose(message, python):
     assert python_names(message, NAMES) == python
+
+
+def test_the_public_functions_stay_picklable_and_name_parameters():
+    import pickle
+
+    for function in (headstart.fit, headstart.evaluate, headstart.predict, headstart.rank_backbones, headstart.check_leakage):
+        assert pickle.loads(pickle.dumps(function)) is function
+    with pytest.raises(ConfigError, match=r"^split must be 'test' or 'val'.*; e.g. split='val'$"):
+        headstart.evaluate("unused", split="bad")
 
 
 def test_python_names_parameters_the_cli_names_flags_and_the_cli_leaves_no_mark(monkeypatch, capsys, tmp_path):

@@ -186,6 +186,8 @@ def test_the_tau_interval_resamples_each_backbones_seeds() -> None:
     assert low <= -1 / 3 and high == pytest.approx(1.0)  # the seeds let the measured order flip either way
     assert "95% CI over resampled seeds" in tau_text(loose) and f"{low:+.2f} to +1.00" in tau_text(loose)
     assert agreement(predicted, {b: v[0] for b, v in apart.items()}, {b: v[:1] for b, v in apart.items()})["interval"] is None
+    one_short = {**apart, "c": apart["c"][:1]}  # one backbone's mean cannot be resampled: no interval, not a narrow one
+    assert agreement(predicted, {b: mean(v) for b, v in one_short.items()}, one_short)["interval"] is None
     assert agreement(predicted, {b: mean(v) for b, v in apart.items()})["interval"] is None  # no seeds given
     assert tau_text(agreement(predicted, {b: mean(v) for b, v in apart.items()})) == "+1.00 (p = 0.33, 3 backbones)"
 
@@ -221,8 +223,8 @@ def test_report_section_sets_the_ranking_beside_what_the_store_measures_now() ->
     assert "64 pool rows of toy (the rows train --n 64 --seed 0 draws)" in section["text"]
     every = ranked_beside_measured({**ranking_file(a=(1.0, 1.0, 1.0)), "n_requested": "all"}, runs)
     assert "64 pool rows of toy (the rows train --n all --seed 0 draws)" in every["text"]
-    assert "LogME +1.00 (95% CI over resampled seeds +1.00 to +1.00; p = 0.33, 3 backbones)" in section["text"]
-    assert "H-score -0.33" in section["text"]  # a's seeds (0.9, 0.8) both rank above b and c: resampling moves nothing
+    assert "LogME +1.00 (p = 0.33, 3 backbones)" in section["text"]  # b and c have one seed: no interval
+    assert "H-score -0.33" in section["text"]
     unsorted = ranked_beside_measured(ranking_file(c=(1.0, 2.0, 0.7), a=(3.0, 1.0, 0.9)), runs)
     assert [r["name"] for r in unsorted["rows"]] == ["a", "c"]  # best first by LogME, whatever the file's order
     # measured now, not when ranked: a later run of c moves the measured side

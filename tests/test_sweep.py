@@ -314,7 +314,7 @@ def test_one_sweep_over_two_backbones_gives_each_its_own_curves(toy_csv, tiny_re
     assert code == 0 and {line.split()[2] for line in listed.splitlines()[:-1]} == {"tiny", "tiny-bert"}, listed
     from headstart.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="backbones lists a backbone twice"):
+    with pytest.raises(ConfigError, match="^backbones lists a backbone twice"):
         headstart.compare(str(toy_csv), backbones=["tiny", "tiny"], out=tmp_path / "dup")
 
 
@@ -395,7 +395,7 @@ def test_compare_refuses_a_metric_the_task_lacks_before_any_cell(toy_csv, tiny_r
     import headstart
     from headstart.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="metric rmse is not scored on a classification task"):
+    with pytest.raises(ConfigError, match="^metric rmse is not scored on a classification task"):
         headstart.compare(str(toy_csv), "tiny", strategies="linear-probe", sizes="16", seeds=1, config={"metric": "rmse"},
                           out=tmp_path / "cmp", tune=None)
     assert not (tmp_path / "cmp" / "runs.sqlite").exists()

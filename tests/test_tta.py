@@ -81,7 +81,7 @@ def test_each_method_is_refused_where_it_cannot_apply():
     assert "no BatchNorm layer" in refuses("bn-adapt", text_like, "classification")
     assert refuses("tent", text_like, "classification") is None
     assert "a regression run has none" in refuses("tent", text_like, "regression")
-    with pytest.raises(ConfigError, match="tta bn-adapt cannot adapt this run: the model has no BatchNorm"):
+    with pytest.raises(ConfigError, match="^--tta bn-adapt cannot adapt this run: the model has no BatchNorm"):
         adapted(text_like, "bn-adapt", [], task="classification")
     with pytest.raises(ConfigError, match="unknown test-time adaptation 'tnet'; use one of bn-adapt, tent, tent-episodic"):
         check_methods(["tnet"])
@@ -113,7 +113,7 @@ def test_a_run_is_scored_out_of_domain_as_trained_and_after_tent(toy_csv, other_
     assert methods[2:] == ["tent-episodic", "tent", "tent", "tent-episodic"]
     assert [b["tta"] for b in both] == ["tent", "tent-episodic"]
     assert [b["accuracy"] for b in both] == pytest.approx([o["metrics"]["accuracy"] for o in run.ood[1:]])
-    with pytest.raises(ConfigError, match="tta bn-adapt cannot adapt this run: the model has no BatchNorm"):
+    with pytest.raises(ConfigError, match="^tta bn-adapt cannot adapt this run: the model has no BatchNorm"):
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, config=cfg, eval_data=[text], tta=["bn-adapt"])
     with pytest.raises(ConfigError, match="add eval_data=DATA"):
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, config=cfg, tta=["tent"])

@@ -80,7 +80,8 @@ def agreement(predicted: dict[str, float], measured_means: dict[str, float],
     Returns:
         ``{"tau", "p_value", "backbones", "interval"}``; tau and p_value are None with fewer than two shared backbones or
         a constant side (no ranking to compare); interval (``[low, high]``) is None without per-seed scores, with one
-        seed per backbone (nothing to resample), or when under half the resamples rank anything.
+        seed for any backbone (its mean would be held fixed: too narrow an interval), or when under half the
+        resamples rank anything.
     """
     shared = [b for b in predicted if b in measured_means]
     if len(shared) < 2:
@@ -90,13 +91,13 @@ def agreement(predicted: dict[str, float], measured_means: dict[str, float],
     result = kendalltau([predicted[b] for b in shared], [measured_means[b] for b in shared])
     tau, p = float(result.statistic), float(result.pvalue)
     interval = None
-    if not math.isnan(tau) and per_seed and all(per_seed.get(b) for b in shared) and max(len(per_seed[b]) for b in shared) > 1:
+    if not math.isnan(tau) and per_seed and all(per_seed.get(b) for b in shared) and min(len(per_seed[b]) for b in shared) > 1:
         interval = _seed_interval([predicted[b] for b in shared], [per_seed[b] for b in shared])
     return {"tau": None if math.isnan(tau) else tau, "p_value": None if math.isnan(p) else p, "backbones": len(shared),
             "interval": interval}
 
 
-BOOTSTRAP = 2000
+BOOTSTRAP = 2000  # resamples: the 2.5th / 97.5th percentiles of a few-backbone tau settle well before this, in ms
 
 
 def _seed_interval(predicted: list[float], per_seed: list[list[float]]) -> list[float] | None:

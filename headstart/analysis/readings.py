@@ -30,7 +30,7 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
             continue
         basis = choice_basis(others)
         if not choosable(others):  # no validation score measures the metric: nothing to choose the strategy by
-            return None
+            return {"n": None, "strategy": None, "text": f"not read on {metric}: {chosen_on(others).removeprefix('nothing: ')}"}
         best = max(choosable(others), key=lambda c: c.choice_score(sign, basis))
         diff = paired_cell(table, best.strategy, BASELINE, n, confidence, metric=metric)
         if diff is None:

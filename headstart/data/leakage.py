@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, python_named
 
 if TYPE_CHECKING:
     from headstart.data.dataset import Dataset, Splits
@@ -179,6 +179,7 @@ def _label_name(data: "Dataset", row: int) -> str:
     return data.label_names[int(target)] if data.label_names else str(target)
 
 
+@python_named
 def check_leakage(data: str = "rotten-tomatoes", *, text_column: str | None = None, label_column: str | None = None,
                   group_column: str | None = None, split_column: str | None = None, threshold: float = DEFAULT_THRESHOLD,
                   examples: int = 5) -> LeakageReport:
