@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from headstart.errors import python_named
+
 
 def datasets() -> list[dict[str, Any]]:
     """The built-in datasets: name, task, modality, description and the package that ships each (classification and
@@ -71,6 +73,7 @@ def _installed(requirement: str) -> bool:
     return True
 
 
+@python_named
 def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, Any]]:
     """The runs of a compare store (compare, adapt, continual, multitask write one), in the store's order: key, arm (labelled as
     the report labels it; a continual step as ``ARM task K/T``), strategy, backbone, data, n, seed, status, the test score (accuracy, macro_f1, rmse; a

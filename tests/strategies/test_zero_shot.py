@@ -165,7 +165,7 @@ def test_commands_that_need_labelled_rows_refuse_n_0(toy_csv, tmp_path):
     from headstart.continual import continual
     from headstart.rank import rank_backbones
 
-    with pytest.raises(ConfigError, match="rank-backbones scores features against labels and --n 0 draws none"):
+    with pytest.raises(ConfigError, match="rank-backbones scores features against labels and n=0 draws none"):
         rank_backbones(str(toy_csv), "tiny", n=0)
     with pytest.raises(ConfigError, match="--n 0 gives each task no labelled rows"):
         continual(n=0, out=tmp_path / "c")
