@@ -127,10 +127,11 @@ def on_cli() -> bool:
 def config_fields() -> frozenset[str]:
     """The fields of TrainConfig and SplitConfig, which ``fit`` / ``compare`` take as ``config`` / ``split`` (neither
     module imports torch: an error stays cheap)."""
-    from headstart.data.splits import SplitConfig
-    from headstart.specs import TrainConfig
+    import importlib  # at call time, by name: errors sits below every module whose settings it names
 
-    return frozenset(f.name for cls in (TrainConfig, SplitConfig) for f in dataclasses.fields(cls))
+    classes = [getattr(importlib.import_module(module), name)
+               for module, name in (("headstart.specs", "TrainConfig"), ("headstart.data.splits", "SplitConfig"))]
+    return frozenset(f.name for cls in classes for f in dataclasses.fields(cls))
 
 
 def python_names(message: str, names: set[str]) -> str:
