@@ -455,6 +455,21 @@ def test_reference_is_the_majority_class_rate_from_the_records() -> None:
     assert analysis.reference([run("a", 16, 0, 0.6)]) is None
 
 
+def test_reference_names_the_constant_predictor_its_task_computes() -> None:
+    from headstart.report.markdown import reference_text
+    ref = {"reference": {"test": {"micro_f1": 0.3}, "val": {"micro_f1": 0.31}}}
+    multilabel = [with_spec(run("a", 16, s, 0.6, metric="micro_f1", record=ref), data={"name": "toy", "task": "multilabel"})
+                  for s in range(2)]
+    assert analysis.reference(multilabel, "micro_f1")["label"] == "label frequency"
+    text = reference_text({"reference": analysis.reference(multilabel, "micro_f1"), "scale": 100.0,
+                           "metric": "micro_f1"})
+    assert "predicting each label's training frequency" in text and "most frequent class" not in text
+    ref = {"reference": {"test": {"r2": 0.0}, "val": {"r2": 0.0}}}
+    regression = [with_spec(run("a", 16, s, 0.6, metric="r2", record=ref), data={"name": "toy", "task": "regression"})
+                  for s in range(2)]
+    assert analysis.reference(regression, "r2")["label"] == "predicting the mean"
+
+
 # ---- issue 18: arms and experiments are never mixed ------------------------------------------------------------------
 
 def with_spec(r: RunResult, **changes) -> RunResult:

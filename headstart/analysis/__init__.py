@@ -26,7 +26,7 @@ from typing import Any
 
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MIN_PAIRS, PERCENT_METRICS, Cell, budget_flags,
                                       cells, counts, current_runs, curves, format_n, grid_edges, higher_is_better, improvement,
-                                      paired_differences, reference, resolve_direction, scale, sizes)
+                                      paired_differences, reference, REFERENCE_WORDS, resolve_direction, scale, sizes)
 from headstart.analysis.forgetting import retention_rows
 from headstart.analysis.ood import ood_rows
 from headstart.analysis.arms import experiments, label_arms, with_arms
@@ -40,6 +40,7 @@ from headstart.results import RunResult
 __all__ = ["BASELINE", "CONFIDENCE", "MARGIN_POINTS", "MIN_PAIRS", "PERCENT_METRICS", "Cell", "budget_flags", "cells",
            "counts", "crossover", "current_runs", "experiments", "label_arms", "with_arms", "curves", "format_n", "grid_edges", "head_start", "higher_is_better",
            "improvement", "interval", "margin", "mean_ci", "paired_differences", "paired_test", "recommend", "reference",
+           "REFERENCE_WORDS",
            "requested", "run_flags", "scale", "size_key", "sizes", "summarize"]
 
 

@@ -379,23 +379,36 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
 
 
 def reference(results: list[RunResult], metric: str = "accuracy") -> dict[str, Any] | None:
-    """The score of predicting the training pool's majority class (its mean for regression) on test and validation,
-    from the runs' records: the line below which a strategy learned nothing. None for stores without records.
+    """The score of the constant predictor ``evaluation.prior_predictions`` makes from the training pool (its majority
+    class; its mean for regression; each label's frequency for multilabel) on test and validation, from the runs'
+    records: the line below which a strategy learned nothing. None for stores without records.
 
     Returns:
-        ``{test, val, label}`` in stored units; ``label`` is "majority class" or "predicting the mean".
+        ``{test, val, label}`` in stored units; ``label`` is a key of ``REFERENCE_WORDS``.
     """
     found: dict[tuple[Any, Any], int] = defaultdict(int)
+    tasks: dict[Any, int] = defaultdict(int)
     for r in current_runs(results):
         ref = (r.record or {}).get("reference") or {}
         test, val = (ref.get("test") or {}).get(metric), (ref.get("val") or {}).get(metric)
         if isinstance(test, (int, float)):
             found[(test, val)] += 1
+            tasks[flags.task_of(r)] += 1
     if not found:
         return None
     test, val = max(found, key=found.get)
-    label = "predicting the mean" if metric in ("rmse", "mae", "r2") else "majority class"
+    task = max(tasks, key=tasks.get)
+    if task == "regression" or metric in ("rmse", "mae", "r2"):
+        label = "predicting the mean"
+    else:
+        label = "label frequency" if task == "multilabel" else "majority class"
     return {"test": test, "val": val, "label": label}
+
+
+# ``reference``'s label -> (what the constant predictor does, the phrase for "never beat ...").
+REFERENCE_WORDS = {"majority class": ("always predicting the training pool's most frequent class", "the majority-class rate"),
+                   "predicting the mean": ("predicting the training pool's mean", "predicting the mean"),
+                   "label frequency": ("predicting each label's training frequency", "predicting each label's frequency")}
 
 
 

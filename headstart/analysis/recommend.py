@@ -10,7 +10,8 @@ from typing import Any
 from headstart.analysis import flags
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MARGIN_RELATIVE, MIN_PAIRS, Cell,
                                       choice_basis, choosable, chosen_on, is_percent, paired_cell, resolve_direction, budget_flags, cell_interval, cells, counts,
-                                      delta_text, format_n, improvement, reference, scale, sizes, validation_metric)
+                                      delta_text, format_n, improvement, reference, REFERENCE_WORDS, scale, sizes,
+                                      validation_metric)
 from headstart.errors import ConfigError
 from headstart.results import RunResult
 
@@ -234,7 +235,7 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     # flagged there. (A cheaper pick never sits at or below that line: ``_pick`` passes over such arms.)
     nothing = {(f["strategy"], f["n"]) for f in flagged if f["reason"] == "majority" and f["count"] == f["runs"]}
     sign = 1.0 if better_high else -1.0
-    line = "the majority-class rate" if floor_label == "majority class" else "predicting the mean"
+    line = REFERENCE_WORDS.get(floor_label, REFERENCE_WORDS["majority class"])[1]
 
     def learned_nothing(p: dict[str, Any]) -> str:
         if (p["best"], 0 if p["best_label_free"] else p["n"]) in nothing:

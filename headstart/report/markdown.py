@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from headstart.analysis import format_n
+from headstart.analysis import REFERENCE_WORDS, format_n
 from headstart.report.chart import metric_label
 
 
@@ -73,8 +73,7 @@ def reference_text(summary: dict[str, Any]) -> str:
         return ""
     unit = "%" if summary["scale"] == 100.0 else ""
     val = f" ({_value(summary, ref['val'])}{unit} on validation)" if isinstance(ref.get("val"), (int, float)) else ""
-    what = ("predicting the training pool's mean" if ref["label"] == "predicting the mean"
-            else "always predicting the training pool's most frequent class")
+    what = REFERENCE_WORDS.get(ref["label"], REFERENCE_WORDS["majority class"])[0]
     return (f"{ref['label']}: {_value(summary, ref['test'])}{unit} on test{val}, what {what} scores; "
             f"a strategy at or below it learned nothing")
 

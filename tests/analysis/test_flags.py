@@ -302,6 +302,10 @@ def test_a_pick_at_or_below_the_majority_rate_on_average_is_not_recommended() ->
         "no better than the majority-class rate (50)")
     (band,) = recommend(arm("lora", [0.46, 0.47, 0.60]) + arm("probe", [0.45, 0.46, 0.47]))
     assert "learned_nothing" not in band and band["strategy"] == "lora", "0.51 on average: above the rate"
+    multilabel = [dataclasses.replace(r, spec={**r.spec, "data": {"name": "d", "hash": "h", "task": "multilabel"}})
+                  for r in arm("lora", [0.46, 0.47, 0.52]) + arm("probe", [0.45, 0.46, 0.47])]
+    (band,) = recommend(multilabel)
+    assert "no better than predicting each label's frequency (50)" in band["text"], band["text"]
 
 
 def test_a_label_free_pick_that_learned_nothing_is_not_recommended_at_the_sizes_it_stands_at() -> None:
