@@ -447,6 +447,17 @@ def test_seeds_lost_to_divergence_are_named_in_the_recommendation() -> None:
             "it is recommended on the seeds that finished") in band["text"]
 
 
+def test_a_size_without_validation_scores_is_named_not_silently_left_out() -> None:
+    """n = 16's runs stored no validation score (an older store resumed at new sizes): the advice covers n = 64 and
+    says n = 16 is left out and why, instead of reading as if 16 had not been run."""
+    results = grid({"lora": {64: [0.75, 0.76, 0.77]}, "linear-probe": {64: [0.60, 0.61, 0.62]}}, {"lora": 20, "linear-probe": 1})
+    results += [dataclasses.replace(run(s, 16, seed, 0.6), val_metrics={}) for s in ("lora", "linear-probe") for seed in range(3)]
+    (band,) = analysis.recommend(results)
+    assert band["strategy"] == "lora" and band["from_n"] == 64 and band["unchosen"] == [16]
+    assert band["text"].endswith("; n = 16 is left out of this advice: no run there stored a validation score of accuracy, "
+                                 "and a choice on test would not be honest"), band["text"]
+
+
 def test_reference_is_the_majority_class_rate_from_the_records() -> None:
     ref = {"reference": {"test": {"accuracy": 0.57, "balanced_accuracy": 0.5}, "val": {"accuracy": 0.56}}}
     results = [run("a", 16, s, 0.6, record=ref) for s in range(2)]

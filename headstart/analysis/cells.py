@@ -103,10 +103,10 @@ class Cell:
         """Some seed has a validation score."""
         return bool(self.val_by_seed)
 
-    def choice_score(self, sign: float, basis: str) -> float:
-        """Oriented mean the choices rank by, over the seeds that have a score on ``basis`` ("validation" or "test":
-        ``choice_basis`` of the cells compared, never one basis for one cell and the other for the next)."""
-        values = self.val_by_seed if basis == "validation" else self.by_seed
+    def choice_score(self, sign: float) -> float:
+        """Oriented validation mean the choices rank by, over the seeds that have one: only ``choosable`` cells are
+        ranked, and nothing ranks on test."""
+        values = self.val_by_seed
         return sign * math.fsum(values.values()) / len(values)
 
 

@@ -28,10 +28,9 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
         others = [c for (s, m), c in table.items() if m == n and s != BASELINE]
         if (BASELINE, n) not in table or not others:
             continue
-        basis = choice_basis(others)
         if not choosable(others):  # no validation score measures the metric: nothing to choose the strategy by
             return {"n": None, "strategy": None, "text": f"not read on {metric}: {chosen_on(others).removeprefix('nothing: ')}"}
-        best = max(choosable(others), key=lambda c: c.choice_score(sign, basis))
+        best = max(choosable(others), key=lambda c: c.choice_score(sign))
         diff = paired_cell(table, best.strategy, BASELINE, n, confidence, metric=metric)
         if diff is None:
             continue
@@ -67,7 +66,7 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
     both = [n for n in both if table[(a, n)].has_validation and table[(b, n)].has_validation]
     if not both:
         return {"n": None, "a": a, "b": b, "chosen_on": on, "text": f"{a} and {b} have no size where both have a validation score"}
-    ahead = [table[(a, n)].choice_score(sign, basis) - table[(b, n)].choice_score(sign, basis) >= 0 for n in both]
+    ahead = [table[(a, n)].choice_score(sign) - table[(b, n)].choice_score(sign) >= 0 for n in both]
     if not ahead[-1]:
         return {"n": None, "a": a, "b": b, "chosen_on": on, "text": f"not within the sizes tried (on {on})"}
     i = len(ahead)

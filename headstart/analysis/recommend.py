@@ -9,7 +9,7 @@ from typing import Any
 
 from headstart.analysis import flags
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MARGIN_RELATIVE, MIN_PAIRS, Cell,
-                                      choice_basis, choosable, chosen_on, is_percent, paired_cell, resolve_direction, budget_flags, cell_interval, cells, counts,
+                                      choosable, chosen_on, is_percent, paired_cell, resolve_direction, budget_flags, cell_interval, cells, counts,
                                       delta_text, format_n, improvement, reference, REFERENCE_WORDS, scale, sizes,
                                       validation_metric)
 from headstart.errors import ConfigError
@@ -63,12 +63,11 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
     attached. None where nothing may be chosen (``choice_basis`` "none")."""
     sign = 1.0 if better_high else -1.0
     at_n = [c for (_, m), c in table.items() if m == n]
-    basis = choice_basis(at_n)
-    here = sorted(choosable(at_n), key=lambda c: -c.choice_score(sign, basis))
+    here = sorted(choosable(at_n), key=lambda c: -c.choice_score(sign))
     if not here:
         return None
     best, pick, versus = here[0], here[0], []
-    allowed = margin(metric, best.choice_score(sign, basis) * sign, margin_points)  # on the choice's basis, never test
+    allowed = margin(metric, best.choice_score(sign) * sign, margin_points)  # on validation, never test
     equivalence, undecided = None, None
     def beats_floor(cell: Cell) -> bool:
         mean = _val_mean(cell)
@@ -208,8 +207,8 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
         raise ConfigError(f"--margin must be a number of points >= 0, got {margin_points!r}; e.g. --margin 1")
     ref = reference(results, validation_metric(metric) or metric) or {}
     floor, floor_label = ref.get("val"), ref.get("label", "majority class")
-    picks = [p for n in sizes(table)
-             if (p := _pick(table, n, metric, better_high, confidence, margin_points, floor)) is not None]
+    chosen = {n: _pick(table, n, metric, better_high, confidence, margin_points, floor) for n in sizes(table)}
+    picks = [p for p in chosen.values() if p is not None]
     if table and not picks:  # no validation score of this metric: a choice would read test
         if not any(c.validated for c in table.values()):
             text = ("nothing chosen: these runs stored no validation scores (a store written before they were kept), and "
@@ -259,6 +258,13 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
                     f"before choosing. Its figures: {text[len(where) + 2:]}")
         bands.append({"from_n": g[0]["n"], "to_n": g[-1]["n"], "strategy": g[0]["strategy"], "evidence": g, "text": text,
                       **({"learned_nothing": True} if empty else {})})
+    unchosen = [n for n, p in chosen.items() if p is None]
+    if unchosen:  # said, not silently left out of the advice
+        at = ", ".join(format_n(n, max(c.n_actual for (_, m), c in table.items() if m == n)) for n in unchosen)
+        bands[-1]["text"] += (f"; n = {at} {'is' if len(unchosen) == 1 else 'are'} left out of this advice: no run "
+                              f"there stored a validation score of "
+                              f"{metric}, and a choice on test would not be honest")
+        bands[-1]["unchosen"] = unchosen
     return bands
 
 
