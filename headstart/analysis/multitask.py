@@ -55,8 +55,14 @@ def _beats(value: float, reference: float, lower_is_better: bool) -> bool:
     return value < reference if lower_is_better else value > reference
 
 
+def no_interval(cell: dict[str, Any]) -> bool:
+    """Whether ``stats.interval`` had no error estimate for ``cell`` (one seed, no test rows): its zero width means
+    nothing. A zero-width interval with an estimate (every seed and row agree) is an interval."""
+    return cell["pairs"] < 2 and cell.get("row_se") is None
+
+
 def _reading(gain: dict[str, Any]) -> str:
-    if gain["pairs"] < 2 and gain.get("row_se") is None:
+    if no_interval(gain):
         return "one seed: no interval"
     if gain["ci_low"] > 0:
         return "multi-task helps"

@@ -48,6 +48,7 @@ def multitask(
     Example: headstart multitask --tasks drug-reviews,drug-reviews-sentiment,drug-reviews-rating --weighting equal,uncertainty,gradnorm --n 256 --seeds 3 --out runs/multitask-drug
     Example: headstart multitask --tasks reviews.csv:condition,reviews.csv:rating --strategy lora --option rank=4
     """
+    from headstart.analysis.multitask import no_interval
     from headstart.multitask import multitask as run_multitask
     from headstart.specs import TrainConfig
 
@@ -73,7 +74,7 @@ def multitask(
         parts = [f"single-task {scale * single['mean']:.{1 if scale == 100 else 3}f}" if single else "single-task –"]
         digits = 1 if scale == 100 else 3
         for w, diff in row["difference"].items():
-            span = ("one seed, no CI" if diff["ci_low"] == diff["ci_high"] else
+            span = ("one seed, no CI" if no_interval(diff) else
                     f"CI {scale * diff['ci_low']:+.{digits}f} to {scale * diff['ci_high']:+.{digits}f}")
             parts.append(f"{w} {scale * diff['mean']:+.{digits}f}{unit} ({span}: {diff['reading']})")
         typer.echo(f"{row['task']} ({row['metric']}): " + ", ".join(parts))

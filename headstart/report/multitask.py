@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from headstart.analysis.multitask import BELOW
+from headstart.analysis.multitask import BELOW, no_interval
 from headstart.report.markdown import md_text
 
 SINGLE = "single-task"
@@ -22,7 +22,7 @@ def _unit(metric: str) -> str:
 def _cell(metric: str, cell: dict[str, Any] | None) -> str:
     if not cell:
         return "–"
-    if cell["ci_low"] == cell["ci_high"]:
+    if no_interval(cell):
         return f"{_value(metric, cell['mean'])} (one seed)"
     return f"{_value(metric, cell['mean'])} ({_value(metric, cell['ci_low'])}–{_value(metric, cell['ci_high'])})"
 
@@ -34,7 +34,7 @@ def _signed(metric: str, x: float) -> str:
 def _difference(metric: str, cell: dict[str, Any] | None) -> str:
     if not cell:
         return "–"
-    span = "" if cell["ci_low"] == cell["ci_high"] else f" ({_signed(metric, cell['ci_low'])} to {_signed(metric, cell['ci_high'])})"
+    span = "" if no_interval(cell) else f" ({_signed(metric, cell['ci_low'])} to {_signed(metric, cell['ci_high'])})"
     return f"{_signed(metric, cell['mean'])}{span}: {cell['reading']}"
 
 

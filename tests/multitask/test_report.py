@@ -67,3 +67,18 @@ def test_one_seed_has_no_seed_interval_but_keeps_the_test_rows_interval_and_a_mi
     text = multitask_markdown(analysis, tasks=["cls", "reg"], weightings=["equal", "uncertainty"], notes=[])
     assert "Multi-task helps cls under equal" in text and "| – |" in text
     assert "than trained alone (difference +15.0 (" in text, "the gain's interval is said beside it"
+
+
+def test_a_zero_width_interval_with_an_estimate_is_printed_not_called_one_seed():
+    """Three seeds whose multi-task and single-task predictions agree on every row: the difference is 0 with an
+    interval of no width, measured; the report and the CLI used to call any zero-width interval "one seed"."""
+    runs = []
+    for seed in range(3):
+        runs += [_run("single-cls", seed, correct=80, error=0.0), _run("equal", seed, correct=80, error=0.1)]
+    analysis = multitask_rows(runs, ["cls"], ["equal"])
+    (cls,) = analysis["tasks"]
+    diff = cls["difference"]["equal"]
+    assert diff["ci_low"] == diff["ci_high"] == 0.0 and diff["pairs"] == 3
+    assert diff["reading"] == "no difference shown"
+    text = multitask_markdown(analysis, tasks=["cls"], weightings=["equal"], notes=[])
+    assert "+0.0 (+0.0 to +0.0): no difference shown" in text, text
