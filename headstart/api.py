@@ -60,6 +60,7 @@ class FitResult:
 
             raise StoreError(f"this run {self.status} ({self.error}); nothing to evaluate or predict with, train it again")
 
+    @python_named
     def evaluate(self, split: str = "test") -> dict[str, Any]:
         from headstart.saved import evaluate_loaded
 
@@ -67,6 +68,7 @@ class FitResult:
         self._usable()
         return evaluate_loaded(self._loaded, split)
 
+    @python_named
     def predict(self, texts: list[str]) -> list[dict[str, Any]]:
         from headstart.saved import predict_loaded
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -12,13 +13,25 @@ ProgressFn = Callable[[int, int, dict[str, Any]], None]
 LOG_EVERY = 15.0
 
 
+ETA_KEY = "eta_s"  # an update's own ETA in seconds (``sweep_eta``): shown instead of the rate's
+
+
+def clock_text(seconds: float | None) -> str:
+    """``"0:03:07"`` as rich's ``TimeRemainingColumn`` writes it; ``"-:--:--"`` when unknown."""
+    if seconds is None:
+        return "-:--:--"
+    minutes, secs = divmod(int(math.ceil(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
 def _log_lines(description: str) -> ProgressFn:
-    """Plain progress lines for a log file. The ETA is the rate since the first update (setup before it, loading a
-    model or caching features, would otherwise count as the first step's time), "?" until a second update has come.
+    """Plain progress lines for a log file. The ETA is the update's own (``ETA_KEY``: a sweep weighs its cells by
+    what each kind has cost) or else the rate since the first update (setup before it, loading a model or caching
+    features, would otherwise count as the first step's time), "?" until a second update has come.
 
     ``done`` may be fractional (a sweep reports a cell's steps as a share of that cell); the line shows the whole units
-    done, as the terminal bar does (rich's ``MofNCompleteColumn``), while the ETA uses the fraction: a sweep's ETA
-    then counts every cell as costing the same."""
+    done, as the terminal bar does (rich's ``MofNCompleteColumn``), while the rate uses the fraction."""
     start = time.monotonic()
     last = [-LOG_EVERY]
     first: list[tuple[float, float]] = []  # (time, done) at the first update
@@ -33,6 +46,9 @@ def _log_lines(description: str) -> ProgressFn:
         since, done_then = first[0]
         rate = (done - done_then) / (now - since) if done > done_then and now > since else 0.0
         eta = f"{(total - done) / rate:.0f}s" if rate > 0 else "0s" if done >= total else "?"
+        if isinstance(info.get(ETA_KEY), (int, float)):
+            eta = f"{info[ETA_KEY]:.0f}s"
+        info = {k: v for k, v in info.items() if k != ETA_KEY}
         text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
         print(" ".join(part for part in (f"{description}: {int(done)}/{total}", text, f"elapsed {now:.0f}s ETA {eta}") if part),
               file=sys.stderr, flush=True)
@@ -50,10 +66,10 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Progress
         yield None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+               TimeElapsedColumn(), TextColumn("ETA"), _remaining_column()]
     state: dict[str, Any] = {}
     console = Console(file=sys.stderr)
     if not console.is_terminal:  # a log file: a plain line at most every LOG_EVERY seconds, with ETA
@@ -64,8 +80,25 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Progress
         def update(done: int, total: int, info: dict[str, Any]) -> None:
             if "bar" not in state:
                 state["bar"] = stack.enter_context(Progress(*columns, console=console))
-                state["task"] = state["bar"].add_task(description, total=total, info="")
-            text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
-            state["bar"].update(state["task"], completed=done, total=total, info=text)
+                state["task"] = state["bar"].add_task(description, total=total, info="", eta=None)
+            eta = info.get(ETA_KEY)
+            text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items() if k != ETA_KEY)
+            state["bar"].update(state["task"], completed=done, total=total, info=text,
+                                eta=float(eta) if isinstance(eta, (int, float)) else None)
 
         yield update
+
+
+def _remaining_column():
+    """rich's ``TimeRemainingColumn``, showing an update's own ETA (``ETA_KEY``) where it gave one."""
+    from rich.progress import TimeRemainingColumn
+    from rich.text import Text
+
+    class Remaining(TimeRemainingColumn):
+        def render(self, task: Any) -> Any:
+            eta = task.fields.get("eta")
+            if eta is None:
+                return super().render(task)
+            return Text(clock_text(0.0 if task.finished else eta), style="progress.remaining")
+
+    return Remaining()

@@ -123,6 +123,7 @@ class SweepHooks:
     record: Callable[..., None]  # (store, key, resolved, RunResult, outcome): the driver stores one result
     label: Callable[[dict[str, Any]], str]  # a cell's name in progress and messages
     lease_seconds: float
+    started: Callable[[str], None] = lambda key: None  # a cell's key as it is handed to the cluster (the sweep's ETA)
 
 
 def _cell_task(work: Callable, spec_dict: dict[str, Any], threads: int, gpus: int) -> dict[str, Any]:
@@ -228,6 +229,7 @@ def _schedule(ray: Any, todo: list, store: Any, owner: str, heartbeat: Any, outc
                         heartbeat.active[key] = resolved
                 attempts[key] = attempts.get(key, 0) + 1
                 pending[task.remote(hooks.work, spec.to_dict(), CELL_CPUS, gpus)] = (spec, key, resolved)
+                hooks.started(key)
             if not pending:
                 break
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)

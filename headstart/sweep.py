@@ -27,6 +27,7 @@ from headstart.errors import ConfigError, DataError, HeadstartError, StoreError
 from headstart.killpoints import kill_point
 from headstart.data.leakage import LeakageReport, find_leakage
 from headstart.results import RunResult
+from headstart.sweep_eta import SweepEta
 from headstart.sweep_spec import SweepSpec
 from headstart.spool import merge_spool, put_with_retries, reason, spool
 from headstart.specs import RunSpec, file_options
@@ -311,18 +312,27 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
         finished = store.done_keys() | {r.key for r in store.results("diverged")}  # a diverged cell would diverge again
         todo = [(spec, key, resolved) for spec, key, resolved in planned if key not in finished]
         outcome = SweepOutcome(total=len(planned), skipped=len(planned) - len(todo))
+        from headstart.analysis.arms import spec_label
+
+        eta = SweepEta(todo, spec_label)  # an arm's cells share a rate (a cell's label also names its size and seed)
+        progress = eta.wrap(progress)
         if progress:
             progress(0, len(todo), {})
         with _Heartbeat(out, owner) as heartbeat:
             if backend == "ray":
                 from headstart.ray_backend import SweepHooks, run_ray
 
+                def record(store: Any, key: str, resolved: dict[str, Any], result: RunResult, outcome: SweepOutcome) -> None:
+                    _record(store, key, resolved, result, outcome)
+                    eta.finished(key, result.train_seconds)
+
                 run_ray(todo, store, owner, heartbeat, outcome, progress, address=address,
-                        hooks=SweepHooks(work=worker_cell, record=_record, label=_label, lease_seconds=LEASE_SECONDS))
+                        hooks=SweepHooks(work=worker_cell, record=record, label=_label, lease_seconds=LEASE_SECONDS,
+                                         started=eta.started))
             elif workers == 1:
-                _run_inline(todo, store, owner, heartbeat, outcome, progress)
+                _run_inline(todo, store, owner, heartbeat, outcome, progress, eta)
             else:
-                _run_pool(todo, store, owner, heartbeat, outcome, progress, workers)
+                _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta)
     outcome.seconds = time.perf_counter() - start
     return outcome
 
@@ -371,19 +381,25 @@ def _label(resolved: dict[str, Any]) -> str:
     return f"{spec_label(resolved)} n={resolved['n_requested']} seed={resolved['seed']}"
 
 
+CELL_STEPS_SHARE = 0.999  # a cell's steps on the sweep bar: all of them still leave the cell to finish
+
+
 def _cell_progress(progress: Callable | None, done: int, total: int, label: str) -> Callable | None:
-    """Report a cell's steps as fractional progress of the sweep bar."""
+    """Report a cell's steps as fractional progress of the sweep bar, short of the whole cell: it is done when its
+    result is recorded (evaluation follows its last step)."""
     if progress is None:
         return None
-    return lambda step, steps, info: progress(done + step / max(steps, 1), total, {"cell": label})
+    return lambda step, steps, info: progress(done + min(step / max(steps, 1), CELL_STEPS_SHARE), total, {"cell": label})
 
 
-def _run_inline(todo, store, owner, heartbeat, outcome, progress) -> None:
+def _run_inline(todo, store, owner, heartbeat, outcome, progress, eta: SweepEta) -> None:
     for done, (spec, key, resolved) in enumerate(todo):
         if not store.claim(key, resolved, owner, LEASE_SECONDS):
-            continue  # another compare holds it
+            eta.dropped(key)  # another compare holds it: not this sweep's time
+            continue
         with heartbeat.lock:
             heartbeat.active[key] = resolved
+        eta.started(key)
         try:
             result = run_cell(spec, progress=_cell_progress(progress, done, len(todo), _label(resolved)))
         except BaseException:
@@ -393,11 +409,12 @@ def _run_inline(todo, store, owner, heartbeat, outcome, progress) -> None:
             with heartbeat.lock:
                 heartbeat.active.pop(key, None)
         _record(store, key, resolved, result, outcome)
+        eta.finished(key, result.train_seconds)
         if progress:
             progress(done + 1, len(todo), {"cell": _label(resolved), "last": result.status})
 
 
-def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers) -> None:
+def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta: SweepEta) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -415,11 +432,13 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers) -> None
                 while queue and len(pending) < workers:
                     spec, key, resolved = queue.pop(0)
                     if not store.claim(key, resolved, owner, LEASE_SECONDS):
+                        eta.dropped(key)  # another compare holds it
                         continue
                     held[key] = resolved
                     with heartbeat.lock:
                         heartbeat.active[key] = resolved
                     pending[pool.submit(_worker_run, spec.to_dict())] = (key, resolved)
+                    eta.started(key)
                 if not pending:
                     break
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -430,6 +449,7 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers) -> None
                     with heartbeat.lock:
                         heartbeat.active.pop(key, None)
                     _record(store, key, resolved, result, outcome)
+                    eta.finished(key, result.train_seconds)
                     held.pop(key, None)
                     done += 1
                     if progress:

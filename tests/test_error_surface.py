@@ -46,6 +46,18 @@ def test_the_public_functions_stay_picklable_and_name_parameters():
         headstart.evaluate("unused", split="bad")
 
 
+def test_a_fit_results_own_methods_name_parameters_too():
+    """``headstart.fit(...).evaluate(split=...)``: the result's methods are Python surface as the functions are."""
+    import dataclasses
+
+    from headstart.api import FitResult
+
+    fields = {f.name: None for f in dataclasses.fields(FitResult)}
+    result = FitResult(**{**fields, "status": "done"})
+    with pytest.raises(ConfigError, match=r"^split must be 'test' or 'val'.*; e.g. split='val'$"):
+        result.evaluate(split="bad")
+
+
 def test_python_names_parameters_the_cli_names_flags_and_the_cli_leaves_no_mark(monkeypatch, capsys, tmp_path):
     from tests.conftest import run_cli
 

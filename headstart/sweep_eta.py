@@ -1,0 +1,128 @@
+"""A sweep's remaining time, weighing each cell by what its kind of cell has cost so far.
+
+Cells of one sweep differ in cost by an order of magnitude and more: every size up to a few hundred labels trains the
+``min_steps`` floor, "all" trains epochs over the whole pool, a linear probe's step costs a fraction of a fine-tune's,
+and the first probe of a backbone pays for caching the features every later one reads. Counting every cell the same
+(the bar's own estimate) swings a default compare's ETA from minutes to hours as the sweep reaches its larger cells.
+
+Here a cell is predicted to take its arm's overhead (the median over its finished cells of wall time minus training
+time: loading, caching, evaluation) plus its planned optimiser steps (``strategies.base.budget_for`` on its resolved
+settings) at its arm's training seconds per step; an arm with no finished cell borrows every finished cell's. A
+running cell that reports its steps is extrapolated from the pace of its steps once a tenth of them were seen (from
+its first step report: its setup is not a step). Cells run side by side divide the sum.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+from headstart.progress import ETA_KEY
+
+OWN_PACE = 0.1  # share of its steps seen after which a running cell's own pace predicts its end
+
+
+def planned_steps(resolved: dict[str, Any]) -> int:
+    """Optimiser steps the resolved spec plans (``budget_for`` on its train settings and size); 1 when unknown."""
+    from headstart.strategies.base import budget_for
+
+    train = resolved.get("train") or {}
+    try:
+        cfg = SimpleNamespace(batch_size=int(train["batch_size"]), accumulate=int(train.get("accumulate") or 1),
+                              epochs=int(train["epochs"]), min_steps=int(train.get("min_steps") or 0),
+                              max_steps=train.get("max_steps"))
+        return max(1, budget_for(cfg, int(resolved["n"])).steps)
+    except (KeyError, TypeError, ValueError):
+        return 1
+
+
+class SweepEta:
+    """Remaining wall seconds of the cells ``todo`` (``(spec, key, resolved)``, in the order they run), learnt from
+    the cells ``finished`` so far; ``arm`` names a resolved spec's arm. As many cells as ever ran at once (workers, a
+    Ray cluster's capacity) divide what is left.
+
+    ``remaining`` is None until a cell has finished: the bar then keeps its own estimate.
+    """
+
+    def __init__(self, todo: list[tuple[Any, str, dict[str, Any]]], arm: Callable[[dict[str, Any]], str],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock, self.width = clock, 1
+        self.steps = {key: planned_steps(resolved) for _, key, resolved in todo}
+        self.arm = {key: arm(resolved) for _, key, resolved in todo}
+        self.left = list(self.steps)
+        self.running: dict[str, float] = {}  # key -> when it started
+        self.first_step: dict[str, tuple[float, float]] = {}  # key -> (when, share of steps) of its first step report
+        self.trained: dict[str, list[float]] = {}  # arm -> [training seconds, steps] of its finished cells
+        self.overheads: dict[str, list[float]] = {}  # arm -> each finished cell's wall minus training seconds
+
+    def started(self, key: str) -> None:
+        """A cell begins (in this process, or handed to a worker)."""
+        self.running[key] = self.clock()
+        self.width = max(self.width, len(self.running))
+
+    def finished(self, key: str, train_seconds: float) -> None:
+        """A cell is recorded. A cell that trained teaches its arm's rate; its wall time (when its start was seen)
+        the arm's overhead. A failed cell's time teaches nothing."""
+        began = self.running.pop(key, None)
+        self.first_step.pop(key, None)
+        if key not in self.left:
+            return
+        self.left.remove(key)
+        if train_seconds <= 0:
+            return
+        seconds_steps = self.trained.setdefault(self.arm[key], [0.0, 0.0])
+        seconds_steps[0] += train_seconds
+        seconds_steps[1] += self.steps[key]
+        if began is not None:
+            self.overheads.setdefault(self.arm[key], []).append(max(0.0, self.clock() - began - train_seconds))
+
+    def dropped(self, key: str) -> None:
+        """A cell this sweep will not train (another compare claimed it)."""
+        self.running.pop(key, None)
+        if key in self.left:
+            self.left.remove(key)
+
+    def predicted(self, key: str) -> float:
+        """Wall seconds ``key`` should take: its arm's overhead plus its steps at its arm's rate (every finished
+        cell's where its arm has none yet)."""
+        arm = self.arm[key]
+        seconds, steps = self.trained.get(arm) or [sum(s for s, _ in self.trained.values()),
+                                                   sum(n for _, n in self.trained.values())]
+        overhead = self.overheads.get(arm) or [o for found in self.overheads.values() for o in found] or [0.0]
+        return statistics.median(overhead) + self.steps[key] * seconds / steps
+
+    def remaining(self, current: float = 0.0) -> float | None:
+        """Wall seconds left. ``current``: the share of its steps the running cell has done, when one cell runs in
+        this process (a pool's workers report only when a cell ends: their running cells count by the clock)."""
+        if not self.left:
+            return 0.0
+        if not self.trained:
+            return None
+        now = self.clock()
+        total = 0.0
+        for key in self.left:
+            if key not in self.running:
+                total += self.predicted(key)
+                continue
+            if len(self.running) == 1 and current > 0:  # its steps' own pace, once a tenth of them were seen
+                when, share = self.first_step.setdefault(key, (now, current))
+                if current - share >= OWN_PACE:
+                    total += (now - when) * (1 - min(current, 1.0)) / (current - share)
+                    continue
+            total += max(0.0, self.predicted(key) - (now - self.running[key]))
+        return total / min(self.width, len(self.left))
+
+    def wrap(self, progress: Callable[[float, int, dict[str, Any]], None] | None):
+        """``progress`` with the ETA in its info (``ETA_KEY``) whenever one is known; None stays None."""
+        if progress is None:
+            return None
+
+        def update(done: float, total: int, info: dict[str, Any]) -> None:
+            eta = self.remaining(done - math.floor(done))
+            progress(done, total, info if eta is None else {**info, ETA_KEY: eta})
+
+        return update

@@ -1,0 +1,115 @@
+"""Tests of headstart/sweep_eta.py: a sweep's ETA weighs each cell by what its kind of cell has cost."""
+
+from __future__ import annotations
+
+import pytest
+
+import headstart.progress as progress
+from headstart.sweep_eta import SweepEta, planned_steps
+
+
+def cell(arm: str, n: int, seed: int = 0) -> tuple[None, str, dict]:
+    train = {"batch_size": 16, "accumulate": 1, "epochs": 3, "min_steps": 100, "max_steps": None}
+    return None, f"{arm}/{n}/{seed}", {"arm": arm, "n": n, "train": train}
+
+
+def test_planned_steps_follow_the_budget_floor_and_the_epochs():
+    assert planned_steps(cell("ft", 64)[2]) == 100, "3 epochs of 64 rows are 12 steps: the 100-step floor"
+    assert planned_steps(cell("ft", 8000)[2]) == 1500, "3 epochs of 500 batches"
+    capped = cell("ft", 8000)[2]
+    capped["train"] = {**capped["train"], "max_steps": 200}
+    assert planned_steps(capped) == 200
+    assert planned_steps({"n": 5}) == 1, "no train settings (an older spec): every cell weighs one"
+
+
+def test_the_eta_weighs_a_large_cell_by_its_steps_and_each_arm_by_its_own_rate_and_overhead():
+    """A default compare's order: the small sizes first, then all. Counting cells equally, two small cells finished
+    in 140 s would leave "140 s" for two cells; the all-labels fine-tune plans 15 times the steps of its small one, the
+    probe's step costs a tenth of the fine-tune's, and the first probe paid 101 s of feature caching."""
+    now = [0.0]
+    todo = [cell("ft", 64), cell("probe", 64), cell("ft", 8000), cell("probe", 8000)]
+    eta = SweepEta(todo, lambda resolved: resolved["arm"], clock=lambda: now[0])
+    assert eta.remaining() is None, "nothing finished: the bar keeps its own estimate"
+    eta.started("ft/64/0")
+    now[0] = 36.0
+    eta.finished("ft/64/0", 30.0)  # 0.3 s a step and 6 s besides
+    assert eta.remaining() == pytest.approx((6 + 100 * 0.3) + 2 * (6 + 1500 * 0.3)), "the probe borrows ft's rate"
+    eta.started("probe/64/0")
+    now[0] = 140.0
+    eta.finished("probe/64/0", 3.0)
+    assert eta.remaining() == pytest.approx((6 + 1500 * 0.3) + (101 + 1500 * 0.03))
+    eta.started("ft/8000/0")
+    now[0] = 200.0  # its first step report, 60 s in (its setup is no step): the clock counts
+    assert eta.remaining(current=0.05) == pytest.approx((456 - 60) + 146)
+    now[0] = 240.0  # a fifth of its steps in the 40 s since: 120 s more
+    assert eta.remaining(current=0.25) == pytest.approx(0.75 * 40 / 0.2 + 146)
+    eta.dropped("probe/8000/0")  # another compare claimed it
+    now[0] = 700.0
+    eta.finished("ft/8000/0", 500.0)
+    assert eta.remaining() == 0.0
+
+
+def test_cells_run_side_by_side_divide_what_is_left():
+    now = [0.0]
+    todo = [cell("ft", 64, seed) for seed in range(6)]
+    eta = SweepEta(todo, lambda resolved: resolved["arm"], clock=lambda: now[0])
+    eta.started("ft/64/0")
+    eta.started("ft/64/1")
+    now[0] = 40.0
+    eta.finished("ft/64/0", 30.0)  # 40 s a cell in a worker
+    eta.started("ft/64/2")
+    assert eta.remaining() == pytest.approx((0 + 40 + 3 * 40) / 2), "one running cell 40 s in, one just begun, three waiting"
+
+
+def test_a_failed_cell_teaches_no_rate_and_the_wrapper_adds_the_eta_once_known():
+    now = [0.0]
+    eta = SweepEta([cell("ft", 64), cell("ft", 64, 1)], lambda resolved: resolved["arm"], clock=lambda: now[0])
+    seen = []
+    update = eta.wrap(lambda done, total, info: seen.append(dict(info)))
+    update(0, 2, {})
+    eta.started("ft/64/0")
+    now[0] = 5.0
+    eta.finished("ft/64/0", 0.0)  # failed before training: no rate
+    update(1, 2, {"cell": "ft n=64 seed=0"})
+    assert seen == [{}, {"cell": "ft n=64 seed=0"}]
+    eta.started("ft/64/1")
+    now[0] = 45.0
+    eta.finished("ft/64/1", 30.0)
+    update(2, 2, {})
+    assert seen[-1] == {progress.ETA_KEY: 0.0}
+    assert SweepEta([], str).wrap(None) is None
+
+
+def test_a_log_line_shows_the_sweeps_own_eta_and_hides_the_key(monkeypatch, capsys):
+    clock = iter([0.0, 1.0, 61.0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    update = progress._log_lines("sweep")
+    update(0.01, 12, {"cell": "ft n=8 seed=0"})
+    update(2.0, 12, {"cell": "ft n=all seed=0", progress.ETA_KEY: 3600.4})
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[1] == "sweep: 2/12 cell ft n=all seed=0 elapsed 61s ETA 3600s", lines
+
+
+def test_the_terminal_bar_shows_the_sweeps_own_eta():
+    from rich.progress import Progress
+
+    column = progress._remaining_column()
+    bar = Progress(column)
+    task = bar.add_task("sweep", total=10, eta=3725.2)
+    assert column.render(bar.tasks[0]).plain == "1:02:06"
+    bar.update(task, eta=None)
+    assert column.render(bar.tasks[0]).plain == "-:--:--", "no ETA of its own: rich's (unknown before any speed)"
+    assert progress.clock_text(59.1) == "0:01:00"
+
+
+def test_a_cells_last_step_leaves_it_short_of_done_on_the_bar():
+    """Evaluation follows a cell's last step: the bar says 2/4 until the cell is recorded, and the ETA still counts
+    the cell as running (a whole number read as the next cell's start gave it back its full prediction)."""
+    from headstart.sweep import _cell_progress
+
+    seen = []
+    update = _cell_progress(lambda done, total, info: seen.append((done, total, info)), 2, 4, "ft n=16 seed=0")
+    update(20, 20, {"loss": 0.1})
+    update(10, 20, {})
+    assert seen == [(2.999, 4, {"cell": "ft n=16 seed=0"}), (2.5, 4, {"cell": "ft n=16 seed=0"})]
+    assert _cell_progress(None, 0, 4, "x") is None
