@@ -21,6 +21,7 @@ from typing import Any
 
 from headstart.callable_module import make_callable
 from headstart.errors import ColumnError, ConfigError, DataError, closest
+from headstart.results import RunResult
 
 METHODS = ("source-only", "dann", "coral", "mmd", "importance", "bn-adapt", "tent", "tent-episodic")  # the default: those that apply
 TERMS = ("dann", "coral", "mmd", "importance")  # terms that read the target's unlabelled inputs
@@ -197,9 +198,33 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     ceiling = [r for r in runs if (r.spec.get("data") or {}).get("hash") == target_hash and r.spec.get("strategy") == strategy
                and r.spec.get("backbone") == sweep.backbone]
     result.rows = adaptation_rows(mine, ceiling, methods=where, baseline=BASELINE)
+    result.notes += budget_notes(mine, ceiling, max_test)
     adaptation = _write(out, result, source=source, target=target, strategy=strategy)  # first: the report points to it
     result.reports = {**render(out), **adaptation}
     return result
+
+
+def budget_notes(runs: list[RunResult], ceiling: list[RunResult], max_test: int | None) -> list[str]:
+    """What the scores were bought with: each arm's budget as run (``flags.budget_text``: steps, the rule and any
+    ``max_steps`` cap, rates, tuning), one line when every arm ran the same, and the test cap when one was given."""
+    from headstart.analysis.arms import arm_name
+    from headstart.analysis.flags import budget_text
+
+    groups: dict[str, list[RunResult]] = {}
+    for r in runs:
+        groups.setdefault(arm_name(r), []).append(r)
+    if ceiling:
+        groups["oracle"] = ceiling
+    texts = {arm: text for arm, group in groups.items() if (text := budget_text(group))}
+    notes = []
+    if len(set(texts.values())) == 1:
+        notes.append(f"budget as run, every method{' and the oracle' if 'oracle' in texts else ''}: {next(iter(texts.values()))}")
+    elif texts:
+        notes.append("budget as run: " + "; ".join(f"{arm}: {text}" for arm, text in texts.items()))
+    if max_test is not None:
+        notes.append(f"scored on at most {max_test} test rows of the source and of the target (--max-test): each "
+                     "interval covers those rows' sampling error, not the whole split's")
+    return notes
 
 
 def summary_lines(result: AdaptResult) -> list[str]:

@@ -48,7 +48,9 @@ def test_the_default_methods_leave_out_what_cannot_apply_and_the_summary_shows_t
     lines = printed.splitlines()
     assert lines[0].startswith("note: left out of the default methods, as they cannot apply to full-finetune on tiny: "
                                "bn-adapt (the model has no BatchNorm layer"), printed
-    assert sum(line.startswith("note: ") for line in lines) == 1
+    assert sum(line.startswith("note: ") for line in lines) == 2
+    (budget,) = [line for line in lines if line.startswith("note: budget as run")]
+    assert "capped at 2 by max_steps" in budget, "the cap the scores were bought under is said, as compare's report says it"
     (floor,) = [line for line in lines if line.startswith("majority class n=16: ")]
     assert lines.index(floor) < next(i for i, line in enumerate(lines) if line.startswith("source-only n=16: "))
     saved = json.loads((out / "adaptation.json").read_text())
@@ -104,3 +106,4 @@ def test_max_test_caps_the_source_and_the_target_test_rows_the_oracle_included(t
     scored = [o["test_rows"] for r in runs for o in (r.record or {}).get("ood") or ()]
     assert scored and all(n <= 12 for n in scored)
     assert any(line.startswith("oracle n=16: ") for line in printed.splitlines()), printed
+    assert "- scored on at most 12 test rows of the source and of the target (--max-test)" in (out / "adaptation.md").read_text()

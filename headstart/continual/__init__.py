@@ -84,6 +84,70 @@ def grid_arms(arm: ContinualArm) -> list[ContinualArm]:
                                 family=arm.label) for w in method.grid]
 
 
+def budget_notes(steps: list[Any]) -> list[str]:
+    """Each task's training budget as the stored steps ran it (their resolved ``train``), per strategy (joint's
+    apart: it trains the stream at once), naming a ``max_steps`` that cut what the epochs / ``min_steps`` asked."""
+    from types import SimpleNamespace
+
+    from headstart.strategies.base import budget_for
+
+    said: dict[str, set[str]] = {}
+    for r in steps:
+        t, spec = r.spec.get("train") or {}, r.spec
+        if not isinstance(t.get("epochs"), int) or not isinstance(spec.get("n"), int):
+            continue
+        joint = (spec.get("continual") or {}).get("method") == "joint"
+        who = f"{spec.get('strategy')}{' (joint: the whole stream at once)' if joint else ''}"
+        asked = budget_for(SimpleNamespace(**{**t, "max_steps": None, "accumulate": t.get("accumulate") or 1}), spec["n"]).steps
+        cap = t.get("max_steps")
+        text = f"{t['epochs']} epochs, at least {t.get('min_steps') or 0} steps"
+        if isinstance(cap, int) and asked > cap:
+            text += f", capped at {cap} by max_steps (the rule asked {asked})"
+        if isinstance(t.get("lr"), (int, float)):
+            text += f", lr {t['lr']:g}"
+        said.setdefault(who, set()).add(text)
+    if not said:
+        return []
+    return ["Budget per task as run: " + "; ".join(f"{who}: {' / '.join(sorted(texts))}" for who, texts in said.items())
+            + "."]
+
+
+def check_same_settings(out: Path, settings: dict[str, Any]) -> None:
+    """Refuse ``out`` when its report (``continual.json``) is of other settings: the new report would replace it. More
+    arms or seeds are the same study grown (the new report covers the old one's); a folder without a report, or with
+    one written before the settings were recorded, is not refused.
+
+    Raises:
+        ConfigError: the first setting that differs, its old and new values, and a folder to use instead.
+    """
+    import json
+
+    from headstart.outdir import sibling
+
+    try:
+        before = json.loads((out / "continual.json").read_text()).get("settings")
+    except (OSError, ValueError, AttributeError):
+        return
+    if not isinstance(before, dict):
+        return
+    now = json.loads(json.dumps(settings))
+    grown = {"arms": lambda old, new: set(old) <= set(new), "seeds": lambda old, new: old <= new}
+    for key, value in now.items():
+        if key not in before or before[key] == value:
+            continue
+        if key in grown and isinstance(before[key], type(value)) and grown[key](before[key], value):
+            continue
+        if key == "train":
+            key = next(k for k in value if before["train"].get(k) != value[k])
+            old, new = before["train"].get(key), value[key]
+        else:
+            old, new = before[key], value
+        shown = ",".join(map(str, old)) if isinstance(old, list) else old
+        raise ConfigError(f"--out {str(out)!r} holds the report of another continual run ({key} {shown}, not "
+                          f"{','.join(map(str, new)) if isinstance(new, list) else new}), which this one would replace; "
+                          f"nothing was trained; give it its own folder, e.g. {str(sibling(out, '2'))!r}")
+
+
 def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: list[str] | str = DEFAULT_ARMS,
               strategy: str = "full-finetune", backbone: str | None = None, n: int | str | None = 256, seeds: int = 3,
               out: str | Path = "runs/continual", config: Any = None, max_test: int | None = MAX_TEST, alone: bool = True,
@@ -156,6 +220,10 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     image = loaded.tasks[0].data.modality == "image"
     train = as_config(config, TrainConfig)
     pretrained_name = backbone or ("mnist-cnn" if image else "all-minilm-l6-v2")
+    settings = {"stream": stream, "scenario": scenario, "backbone": pretrained_name, "strategy": strategy,
+                "n": parse_n(n), "max_test": max_test, "train": dataclasses.asdict(train), "tune": bool(tune),
+                "arms": [a.label for a in parsed], "seeds": seeds}
+    check_same_settings(Path(out), settings)
     pretrained = load_backbone(pretrained_name, max_length=train.max_length, image_size=train.image_size)
     prepared = Prepared.build(loaded, pretrained, SplitConfig(max_test=max_test))
     size = parse_n(n)
@@ -207,6 +275,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     tasks = [t.name for t in loaded.tasks]
     notes = [f"{pretrained.name}; strategy {strategy} unless an arm names another; n = {size or 'all'} labelled rows per task; "
              f"at most {max_test} test rows per task." if max_test else ""]
+    notes += budget_notes(mine)
     notes += ["Checkpoints are chosen on the current task's validation split only (a continual learner has no other)."]
     others = len(runs) - len(mine)
     elsewhere = ([f"this store also holds {others} step{'s' if others != 1 else ''} of other settings (another stream, "
@@ -227,7 +296,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     notes += result.flags
     notes = [n for n in notes if n]
     write_json(out / "continual.json", {"stream": stream, "scenario": scenario, "tasks": tasks, "majority": majority,
-                                        **result.analysis})
+                                        "settings": settings, **result.analysis})
     write_atomic(out / "continual.md", continual_markdown(result.analysis, stream=stream, scenario=scenario, tasks=tasks,
                                                           notes=notes).encode())
     kind = "class-incremental" if scenario == "class" else "task-incremental"

@@ -591,11 +591,26 @@ def test_the_constant_answers_acc_is_a_tasks_majority_with_the_task_id_and_one_c
 
 
 def test_a_store_holding_another_settings_steps_says_so(stream, tmp_path, tiny_registry):
-    """The same --out with another n: the report reads this invocation's steps only, and says the others are there."""
+    """The same --out with another n is refused while the folder's report is of the first settings (the new report
+    would replace it); with no report there (a run stopped before writing it), the report reads this invocation's
+    steps only, and says the others are there."""
     from headstart.continual import continual
+    from headstart.errors import ConfigError
 
     first = _run(stream, tmp_path, "naive", name="shared")
     assert not any("other settings" in f for f in first.flags)
+    assert "- Budget per task as run: full-finetune: 3 epochs, at least 30 steps, lr 0.003." in (
+        tmp_path / "shared" / "continual.md").read_text()
+    report = (tmp_path / "shared" / "continual.md").read_text()
+    with pytest.raises(ConfigError, match=r"holds the report of another continual run \(n 64, not 32\), which this one "
+                                          r"would replace; nothing was trained; give it its own folder, e\.g\. .*shared-2"):
+        continual(str(stream), scenario="class", arms="naive", backbone="tiny", n=32, seeds=1, out=tmp_path / "shared",
+                  config=FAST, alone=False)
+    with pytest.raises(ConfigError, match=r"\(arms naive, not replay\)"):  # fewer arms: the report would lose one
+        continual(str(stream), scenario="class", arms="replay", backbone="tiny", n=64, seeds=1, out=tmp_path / "shared",
+                  config=FAST, alone=False)
+    assert (tmp_path / "shared" / "continual.md").read_text() == report
+    (tmp_path / "shared" / "continual.json").unlink()
     again = continual(str(stream), scenario="class", arms="naive", backbone="tiny", n=32, seeds=1, out=tmp_path / "shared",
                       config=FAST, alone=False)
     (note,) = [f for f in again.flags if "other settings" in f]
