@@ -134,6 +134,13 @@ def config_fields() -> frozenset[str]:
     return frozenset(f.name for cls in classes for f in dataclasses.fields(cls))
 
 
+def train_fields() -> frozenset[str]:
+    """TrainConfig's fields (``max_steps``, ``lr`` ...), imported by name at call time as ``config_fields``."""
+    import importlib
+
+    return frozenset(f.name for f in dataclasses.fields(getattr(importlib.import_module("headstart.specs"), "TrainConfig")))
+
+
 def python_names(message: str, names: set[str]) -> str:
     """``message`` with each ``--flag [VALUE]`` whose parameter is in ``names`` written as Python: ``n=64``,
     ``arms='naive,ewc'``, a bare ``arms`` where no value follows (``--arms is empty`` -> ``arms is empty``)."""
@@ -208,7 +215,11 @@ def flags_checked(function: Callable[..., Any]) -> Callable[..., Any]:
     def checked(*args: Any, **kwargs: Any) -> Any:
         try:
             bound = signature.bind_partial(*args, **kwargs)
-        except TypeError:  # a wrong call: Python's own message says which argument
+        except TypeError:  # a wrong call: Python's own message says which argument, unless it is a setting of config
+            settings = {k: v for k, v in kwargs.items() if k not in signature.parameters and k in train_fields()}
+            if settings and "config" in signature.parameters:
+                raise ConfigError(f"{function.__name__}() takes training settings through config, not as keywords: "
+                                  f"config={settings!r}") from None
             return function(*args, **kwargs)
         for name in flags:
             value = bound.arguments.get(name, False)

@@ -35,6 +35,21 @@ BN_MODES = ("auto", "train", "frozen")  # image backbones' BatchNorm during trai
 AUGMENTS = ("none", "crop", "flip-crop")  # image training batches (headstart.backbones.image.augment_pixels)
 
 
+def tune_setting(tune: Any) -> str | None:
+    """What to tune: "lr", or None for nothing; a bool (Python's natural on / off) reads as "lr" / None.
+
+    Raises:
+        ConfigError: any other value, named.
+    """
+    if tune is False or tune is None:
+        return None
+    if tune is True:
+        return "lr"
+    if tune not in ("lr",):
+        raise ConfigError(f"tune must be 'lr' (or nothing: --no-tune), got {tune!r}; try --tune lr")
+    return tune
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyperparameters of the training loop. ``None`` means "the strategy's default" (see ``resolve``)."""
@@ -216,8 +231,7 @@ class RunSpec:
 
             for name, given in self.terms.items():
                 term_options(get_term(name), dict(given or {}))  # an unknown term or option fails now, not mid-sweep
-        if self.tune is not None and self.tune not in ("lr",):
-            raise ConfigError(f"tune must be 'lr' (or nothing), got {self.tune!r}; try --tune lr")
+        object.__setattr__(self, "tune", tune_setting(self.tune))
         if self.grid is not None:
             object.__setattr__(self, "grid", parse_grid(self.grid))
             if self.tune is None:

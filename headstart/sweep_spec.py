@@ -13,7 +13,7 @@ from typing import Any
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.data.splits import SplitConfig
 from headstart.errors import ConfigError
-from headstart.specs import RunSpec, TrainConfig, as_config, check_once, parse_n
+from headstart.specs import RunSpec, TrainConfig, as_config, check_once, parse_n, tune_setting
 
 DEFAULT_STRATEGIES = ("scratch", "linear-probe", "full-finetune")
 DEFAULT_SIZES: tuple[int | None, ...] = (8, 16, 32, 64, 128, 256, None)
@@ -96,6 +96,7 @@ class SweepSpec:
             get_strategy(name)
         if not self.arms:  # arms of one strategy (lora[rank=4], lora[rank=16]) share it
             check_once("--strategies", self.strategies, "strategy")
+        object.__setattr__(self, "tune", tune_setting(self.tune))
         if self.grids and self.tune is None:
             raise ConfigError("--grid lists the learning rates --tune searches, but tuning is off (--no-tune); drop one")
         for name in self.grids:  # before the values: a misspelt name is the first thing to fix

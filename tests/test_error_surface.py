@@ -94,3 +94,13 @@ def test_a_column_error_from_python_names_the_parameter(tmp_path):
     with pytest.raises(HeadstartError) as caught:
         headstart.fit(str(path), out=tmp_path / "run")
     assert "text_column=" in str(caught.value) and "--text-column" not in str(caught.value)
+
+
+def test_a_training_setting_passed_as_a_keyword_names_config():
+    """``headstart.continual(..., max_steps=5)`` mirrors ``--max-steps 5`` the way the CLI reads; Python takes it in
+    ``config``: a TypeError named no way there, this names the call that works."""
+    with pytest.raises(ConfigError, match=r"^continual\(\) takes training settings through config, not as keywords: "
+                                          r"config=\{'max_steps': 5\}$"):
+        headstart.continual("permuted-mnist", max_steps=5)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):  # not a setting: Python's own message
+        headstart.fit("rotten-tomatoes", colour="red")

@@ -127,6 +127,14 @@ def test_bad_tune_value_is_refused():
         RunSpec(tune="momentum")
 
 
+def test_a_bool_tune_reads_as_on_or_off():
+    """``headstart.adapt(..., tune=False)``, Python's natural --no-tune, was refused with a fix that turned tuning on."""
+    from headstart.sweep_spec import SweepSpec
+
+    assert RunSpec(tune=False).tune is None and RunSpec(tune=True).tune == "lr"
+    assert SweepSpec(data="toy", tune=False).tune is None and SweepSpec(data="toy", tune=True).tune == "lr"
+
+
 def test_compare_tunes_by_default_stores_and_reports_the_choice(toy_csv, tiny_registry, tmp_path):
     from headstart.report.render import render
     from headstart.store import Store
