@@ -555,12 +555,13 @@ def test_multitask_prints_each_difference_with_its_interval(monkeypatch, capsys)
 
     import headstart.multitask
 
-    def diff(mean, low, high, reading):
-        return {"mean": mean, "ci_low": low, "ci_high": high, "reading": reading}
+    def diff(mean, low, high, reading, pairs=3):
+        return {"mean": mean, "ci_low": low, "ci_high": high, "reading": reading, "pairs": pairs, "row_se": None}
 
     analysis = {"tasks": [{"task": "a", "metric": "accuracy", "single": {"mean": 0.7},
                            "difference": {"equal": diff(0.021, -0.004, 0.046, "no difference shown"),
-                                          "gradnorm": diff(-0.05, -0.05, -0.05, "negative transfer")}}],
+                                          "gradnorm": diff(-0.05, -0.05, -0.05, "negative transfer", pairs=1),
+                                          "uncertainty": diff(0.0, 0.0, 0.0, "no difference shown")}}],
                 "weights": {}}
     result = types.SimpleNamespace(analysis=analysis, notes=[], reports={"report.md": "out/report.md"}, trained=2)
     monkeypatch.setattr(headstart.multitask, "multitask", lambda *args, **kwargs: result)
@@ -568,6 +569,7 @@ def test_multitask_prints_each_difference_with_its_interval(monkeypatch, capsys)
     assert code == 0
     assert "equal +2.1 points (CI -0.4 to +4.6: no difference shown)" in out
     assert "gradnorm -5.0 points (one seed, no CI: negative transfer)" in out
+    assert "uncertainty +0.0 points (CI +0.0 to +0.0: no difference shown)" in out, "three seeds that agree: an interval"
 
 
 def test_compare_says_its_plan_before_it_trains(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
