@@ -365,6 +365,8 @@ def train(s: Setup, *, progress: ProgressFn | None = None, objective: Objective 
     weights = class_weights(s.data.targets[s.train_rows], s.data.num_classes, s.cfg.class_weights) if s.data.task == "classification" else None
     loss_fn = TaskLoss(s.data.task, None if weights is None else weights.to(s.device))
     if objective is None and s.spec.terms:
+        if progress:  # a term's setup (EWC's Fisher, the importance weights' domain classifier) can take minutes: said
+            progress(0, budget.steps, {"setup": f"preparing {', '.join(s.spec.terms)} before the first step"})
         objective = build_objective(s.model, s.strategy, s.spec.terms, dataclasses.replace(term_context(s), steps=budget.steps))
     if objective is not None and objective.parameters:  # a term's own weights train in each phase that trains the backbone
         backbone = {id(p) for p in s.model.backbone.parameters()}
@@ -490,7 +492,8 @@ def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Modu
         check_out_of_domain(spec, data, pretrained)
     s, report, trials, seconds = _train_tuned(spec, data, pretrained, progress, nproc)
     chosen = dict(report.chosen)
-    return Outcome(s, report, evaluate(spec, s, report, chosen, trials, seconds, test=test), chosen, trials, seconds)
+    return Outcome(s, report, evaluate(spec, s, report, chosen, trials, seconds, test=test, progress=progress), chosen,
+                   trials, seconds)
 
 
 def check_out_of_domain(spec: RunSpec | Any, data: Dataset, pretrained: torch.nn.Module, flag: str = "--eval-data") -> None:
@@ -531,7 +534,7 @@ def _train_tuned(spec: RunSpec, data: Dataset | None, pretrained: torch.nn.Modul
 
 
 def evaluate(spec: RunSpec, s: Setup, report: FitReport, chosen: dict[str, Any], trials: list[dict[str, Any]],
-             tune_seconds: float, *, test: bool = True) -> RunResult:
+             tune_seconds: float, *, test: bool = True, progress: ProgressFn | None = None) -> RunResult:
     """The ``RunResult`` of a trained run: keyed by ``spec`` as asked (with --tune, before the rate was chosen), its
     record (``headstart.record``), test metrics when ``test``, retention on ``spec.retain`` and the scores on
     ``spec.eval_data`` (out of domain: other datasets' test splits, never this one's)."""
@@ -547,12 +550,20 @@ def evaluate(spec: RunSpec, s: Setup, report: FitReport, chosen: dict[str, Any],
     start = time.perf_counter()
     saved = backbone_saved(s, report)
     metrics: dict[str, Any] = {}
+
+    def stage(text: str) -> None:  # after the last step the bar is full: what it still waits for is said
+        if progress:
+            progress(report.planned_steps, report.planned_steps, {"then": text})
+
     if test:
+        stage("scoring the test split")
         metrics, record["test"] = score_test(s, features=saved == "none")
     if spec.retain:
+        stage(f"measuring retention on {', '.join(spec.retain)}")
         record["retention"] = retained(s)
         metrics.update({f"retention:{r['data']}": r["retention"] for r in record["retention"]})
     if spec.eval_data:
+        stage(f"scoring {', '.join(spec.eval_data)}" + (f" (with {', '.join(spec.tta)})" if spec.tta else ""))
         record["ood"] = scored_elsewhere(s, features=saved == "none")
         metrics.update({f"ood:{o['data']}{'+' + o['tta'] if o['tta'] else ''}:{k}": v for o in record["ood"]
                         for k, v in o["metrics"].items()})

@@ -623,3 +623,12 @@ def test_a_small_share_of_trainable_parameters_is_not_rounded_to_zero(monkeypatc
     assert code == 0 and "trainable params: 770 of 22,713,986 (0.0034%); 160 steps" in out, out
     assert percent(770, 7_000_000_000) == "0.000011%" and percent(999, 100_000) == "1.00%"
     assert percent(1, 3) == "33.33%" and percent(5, 5) == "100.00%" and percent(0, 5) == "0.00%"
+
+
+def test_train_names_its_objective_terms_in_the_summary(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """``--terms ewc[...]`` trained full-finetune+ewc: the summary said "full-finetune" alone (only spec.json knew)."""
+    code, out, err = cli(["train", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "full-finetune",
+                          "--terms", "ewc[weight=10]", "--n", "16", "--max-steps", "2", "--min-steps", "2",
+                          "--precision", "fp32", "--out", str(tmp_path / "ft")], monkeypatch, capsys)
+    assert code in (0, None), err
+    assert out.splitlines()[0].startswith("done: full-finetune+ewc[weight=10] on "), out

@@ -152,7 +152,10 @@ def train(
             raise typer.Exit(1)
         return
     pct = percent(result.trainable_params, result.total_params)
-    typer.echo(f"{result.status}: {strategy} on {data}, n={n}, seed={seed} -> {out}")
+    from headstart.analysis.arms import spec_label
+
+    arm = spec_label({"strategy": strategy, "terms": terms_given})  # full-finetune+ewc[weight=10]: what trained
+    typer.echo(f"{result.status}: {arm} on {data}, n={n}, seed={seed} -> {out}")
     if result.steps:
         typer.echo(f"trainable params: {result.trainable_params:,} of {result.total_params:,} ({pct}); "
                    f"{result.steps} steps in {result.train_seconds:.1f}s, best at step {result.best_step}")

@@ -82,3 +82,23 @@ def test_tuning_trials_of_one_run_estimate_the_fisher_once(toy, make_tiny, monke
     s = setup(dataclasses.replace(spec, seed=1), data=toy, pretrained=pretrained)
     train(s)
     assert len(calls) == 2
+
+
+def test_the_progress_bar_says_a_terms_setup_before_the_first_step(toy, make_tiny):
+    """EWC's Fisher pass runs before step 1 and took minutes with nothing on screen: the bar says what it prepares."""
+    s = setup(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=64, train=FAST,
+                      terms={"ewc": {"weight": 10.0, "samples": 16}}), data=toy, pretrained=make_tiny(0))
+    seen = []
+    train(s, progress=lambda done, total, info: seen.append((done, total, dict(info))))
+    assert seen[0] == (0, 30, {"setup": "preparing ewc before the first step"})
+    assert seen[1][0] >= 1 and "setup" not in seen[1][2]
+
+
+def test_the_progress_bar_says_what_it_scores_after_the_last_step(toy, make_tiny):
+    """The test split, retention and other datasets are scored after the bar is full: each is said, not a silent wait."""
+    from headstart.recipe import run
+
+    seen = []
+    run(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=64, train=FAST), data=toy, pretrained=make_tiny(0),
+        progress=lambda done, total, info: seen.append((done, total, dict(info))))
+    assert seen[-1] == (30, 30, {"then": "scoring the test split"})
