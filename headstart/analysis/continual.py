@@ -152,6 +152,17 @@ def versus_text(v: dict[str, Any] | None) -> str:
             f"{diff(v['test'])}" + ("; validation does not tell the two apart" if undecided else ""))
 
 
+def recommended_word(analysis: dict[str, Any]) -> str:
+    """How the report introduces its pick: "Recommended" when validation separates it from the runner-up (paired
+    over at least 2 seeds, the interval of their difference above 0) or there is no runner-up; otherwise "Best on
+    validation (not a clear choice)": leading with "Recommended" overstated a pick the seeds cannot tell apart."""
+    v = analysis.get("versus")
+    if not v or not v.get("val"):
+        return "Recommended"
+    clear = v["pairs"] >= 2 and v["val"]["ci_low"] > 0
+    return "Recommended" if clear else "Best on validation (not a clear choice)"
+
+
 def withheld_text(w: dict[str, Any]) -> str:
     return (f"no arm to recommend: the best on validation, {w['arm']}, scores {100 * w['val_acc']:.1f}% ACC there, at or "
             f"below an answer that ignores its input ({100 * w['majority']:.1f}%: the majority class), so no arm learnt the stream; "

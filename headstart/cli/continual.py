@@ -47,7 +47,7 @@ def continual(
     Example: headstart continual --stream split-fashion-mnist --scenario class --arms naive,ewc,replay,joint --seeds 3
     On a Ray cluster: headstart continual --stream permuted-mnist --backend ray --address auto
     """
-    from headstart.analysis.continual import versus_text, withheld_text
+    from headstart.analysis.continual import recommended_word, versus_text, withheld_text
     from headstart.continual import continual as run_continual
     from headstart.specs import TrainConfig
 
@@ -66,7 +66,7 @@ def continual(
     if result.analysis["recommended"]:
         caveat = result.analysis.get("recommended_caveat")
         against = versus_text(result.analysis.get("versus"))
-        typer.echo(f"recommended (highest validation ACC): {result.analysis['recommended']}" + (f"; {against}" if against else "")
+        typer.echo(f"{recommended_word(result.analysis).lower()} (highest validation ACC): {result.analysis['recommended']}" + (f"; {against}" if against else "")
                    + (f"; caveat: {caveat}" if caveat else ""))
     elif result.analysis.get("withheld"):
         typer.echo(f"recommendation: {withheld_text(result.analysis['withheld'])}")

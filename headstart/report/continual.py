@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from headstart.analysis.continual import REFERENCE, versus_text, withheld_text
+from headstart.analysis.continual import REFERENCE, recommended_word, versus_text, withheld_text
 from headstart.report.markdown import bytes_text, md_text
 
 
@@ -50,7 +50,7 @@ def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, 
         best = next(r for r in analysis["arms"] if r["arm"] == analysis["recommended"])
         caveat = analysis.get("recommended_caveat")
         against = versus_text(analysis.get("versus"))
-        lines += ["", f"**Recommended: {md_text(best['arm'])}** — highest validation ACC "
+        lines += ["", f"**{recommended_word(analysis)}: {md_text(best['arm'])}** — highest validation ACC "
                   f"({100 * best['val_acc']['mean']:.1f}%); its test ACC is {_ci(best['acc'])}"
                   + (f"; {md_text(against)}" if against else "") + "."
                   + (f" **Caveat:** {md_text(caveat)}." if caveat else "")]

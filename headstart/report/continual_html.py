@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from headstart.analysis.continual import versus_text, withheld_text
+from headstart.analysis.continual import recommended_word, versus_text, withheld_text
 from headstart.report.html import _CSP, JS_HELPERS, script_json
 
 _TEMPLATE = """<!DOCTYPE html>
@@ -57,7 +57,7 @@ for (const r of D.arms) {
                    Math.round(r.train_seconds), bytes(r.kept_bytes)]) tr.appendChild(el("td", v));
   body.appendChild(tr);
 }
-$("recommended").textContent = D.recommended ? "Recommended: " + D.recommended + " (highest ACC on the tasks' validation splits; test scores never choose)" + (D.versus ? "; " + D.versus : "") + "." + (D.caveat ? " Caveat: " + D.caveat + "." : "") : (D.withheld ? "Recommendation withheld: " + D.withheld + "." : "");
+$("recommended").textContent = D.recommended ? D.recommended_word + ": " + D.recommended + " (highest ACC on the tasks' validation splits; test scores never choose)" + (D.versus ? "; " + D.versus : "") + "." + (D.caveat ? " Caveat: " + D.caveat + "." : "") : (D.withheld ? "Recommendation withheld: " + D.withheld + "." : "");
 for (const n of D.notes) $("notes").appendChild(el("li", n));
 const select = $("arm-select");
 D.arms.forEach((r, i) => select.appendChild(el("option", r.arm, {value: i})));
@@ -106,6 +106,7 @@ def continual_html(analysis: dict[str, Any], *, title: str, tasks: list[str], no
         return value
 
     data = {"title": title, "tasks": tasks, "notes": notes, "arms": clean(analysis["arms"]), "recommended": analysis["recommended"],
+            "recommended_word": recommended_word(analysis),
             "caveat": analysis.get("recommended_caveat"), "versus": versus_text(analysis.get("versus")) or None,
             "withheld": withheld_text(analysis["withheld"]) if analysis.get("withheld") else None}
     return _TEMPLATE.replace("__CSP__", _CSP).replace("__HELPERS__", JS_HELPERS).replace("__DATA__", script_json(data))

@@ -558,6 +558,26 @@ def test_the_recommendation_quotes_the_runner_up_paired_by_seed_on_validation_an
     assert "on one seed: validation ACC +1.0 points, test -2.0 points; one seed has no interval" in versus_text(one["versus"])
 
 
+
+def test_a_pick_the_seeds_cannot_separate_is_not_led_as_recommended():
+    """Validation separates replay from naive over 3 seeds: "Recommended". Two seeds whose validation difference spans
+    0, or one seed: "Best on validation (not a clear choice)", in the markdown, the HTML's data and the CLI alike."""
+    from headstart.analysis.continual import continual_rows, recommended_word
+    from headstart.report.continual import continual_markdown
+
+    clear = continual_rows(_chain_runs("replay", "replay", [0.80, 0.82, 0.84], [0.70, 0.71, 0.75])
+                           + _chain_runs("naive", "naive", [0.70, 0.73, 0.74], [0.72, 0.70, 0.71]))
+    assert recommended_word(clear) == "Recommended"
+    close = continual_rows(_chain_runs("replay", "replay", [0.80, 0.70], [0.7, 0.7])
+                           + _chain_runs("naive", "naive", [0.72, 0.74], [0.72, 0.7]))
+    assert close["recommended"] == "replay" and recommended_word(close) == "Best on validation (not a clear choice)"
+    one = continual_rows(_chain_runs("replay", "replay", [0.80], [0.7]) + _chain_runs("naive", "naive", [0.79], [0.72]))
+    assert recommended_word(one) == "Best on validation (not a clear choice)"
+    assert recommended_word({"arms": [], "recommended": "naive", "versus": None}) == "Recommended", "no runner-up"
+    text = continual_markdown({**close, "recommended_caveat": None}, stream="s", scenario="class", tasks=["a", "b"], notes=[])
+    assert "**Best on validation (not a clear choice): replay** — highest validation ACC" in text
+
+
 def test_an_arm_at_or_below_the_majority_rate_on_validation_is_not_recommended(tmp_path):
     from headstart.analysis.continual import continual_rows, withhold_below_majority
     from headstart.report.continual import continual_markdown
