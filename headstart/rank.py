@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.analysis.backbone_ranking import SCORES
-from headstart.errors import python_named
+from headstart.errors import ConfigError, python_named
 from headstart.transferability import KNN_K
 
 MAX_ROWS = 2000  # default N cap: ~2k rows rank sentence encoders as their probes at "all" do, in seconds per score
@@ -257,6 +257,12 @@ def _measured(store_dir: Path, *, data_hash: str, arm: str | None, size: int | s
     from headstart.specs import parse_n
     from headstart.store import Store
 
+    from headstart.outdir import KINDS, held
+
+    kind = held(store_dir)
+    if kind in ("continual", "multitask"):  # a store of runs, but not of one task's backbones on its sizes
+        raise ConfigError(f"--measured {str(store_dir)!r} holds {KINDS[kind]}, not a compare store; give the --out of a "
+                          "compare over these backbones (--backbones) on this --data")
     with Store(store_dir, create=False) as store:
         results = store.results()
     wanted = None if size is None else ("all" if parse_n(size, flag="--size") is None else parse_n(size, flag="--size"))

@@ -419,3 +419,17 @@ def test_out_takes_a_new_folder_a_store_or_an_earlier_ranking_and_refuses_a_user
     with pytest.raises(ConfigError, match="holds rank.json, not a compare store or an earlier ranking"):
         check_out(tmp_path / "mine")
     assert json.loads((tmp_path / "mine" / "rank.json").read_text()) == {"mine": True}
+
+
+def test_measured_from_a_continual_store_is_named_as_the_wrong_kind(tmp_path) -> None:
+    """``--measured`` on a continual --out said "no finished run on this data (its runs are on fashion-mnist[...])":
+    the store is of another kind, and the message now says so."""
+    from headstart.errors import ConfigError
+    from headstart.rank import _measured
+    from headstart.results import RunResult
+    from headstart.store import Store
+
+    with Store(tmp_path / "cont") as store:
+        store.put(RunResult("k", {"continual": {"arm": "naive"}, "data": {"name": "d", "hash": "h"}}, "done"))
+    with pytest.raises(ConfigError, match=r"holds a continual store, not a compare store; give the --out of a compare"):
+        _measured(tmp_path / "cont", data_hash="h", arm=None, size=None)

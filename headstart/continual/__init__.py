@@ -345,8 +345,9 @@ def below_majority(analysis: dict[str, Any], majority: list[float], tasks: list[
         low = _low_tasks(row, majority)
         if low:
             where = ", ".join(f"task {j} ({tasks[j]}) {100 * row['matrix'][j][j]:.1f}% against {100 * majority[j]:.1f}%" for j in low)
+            when = "after training on every task at once" if row.get("method") == "joint" else "just after training it"
             notes.append(f"{row['arm']} learnt no better than the majority class on {where} (test split, read only for "
-                         "this warning), just after training it: "
+                         f"this warning), {when}: "
                          "too few steps (--max-steps, --min-steps) or too low a rate for these rows; those tasks' scores "
                          "say nothing about the method.")
     return notes

@@ -164,6 +164,12 @@ def load_table(name_or_path: str, columns: dict[str, str], *, group_column: str 
             raise DataError(f"the built-in {name_or_path!r} has columns {', '.join(table.columns)}, not {missing[0]!r}; {fix}")
         return TextTable(table.name, table.columns | {role: table.columns[c] for role, c in columns.items()}, table.split, table.hash)
     if not Path(name_or_path).exists() and "." not in Path(name_or_path).name:
+        from headstart.data.builtin import REGISTRY
+
+        if name_or_path in REGISTRY:  # a classification dataset: it exists, as the wrong kind for a language model's data
+            raise DataError(f"{name_or_path!r} is a labelled dataset for train / compare, not prompts and answers for a "
+                            f"language model{closest(name_or_path, BUILTINS)} (built-in: {', '.join(BUILTINS)}; or a "
+                            ".csv/.jsonl/.parquet file)")
         raise DataError(f"unknown dataset {name_or_path!r}{closest(name_or_path, BUILTINS)} (built-in: {', '.join(BUILTINS)}; "
                         "or a .csv/.jsonl/.parquet file)")
     return read_table(name_or_path, columns, group_column=group_column)

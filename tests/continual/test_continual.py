@@ -444,6 +444,9 @@ def test_an_arm_that_learnt_a_task_no_better_than_its_majority_class_is_named_wi
     assert note.startswith("naive learnt no better than the majority class on task 1 (b) 50.0% against 50.0%")
     assert "task 0" not in note and "task 2" not in note
     assert "(test split, read only for this warning)" in note
+    joint = {"arms": [{"arm": "joint", "method": "joint", "matrix": [[0.4], [0.4, 0.9]]}]}
+    (note,) = below_majority(joint, [0.5, 0.5], ["a", "b"])
+    assert "after training on every task at once:" in note and "just after" not in note, "joint trains the stream at once"
 
 
 def test_a_recommendation_of_an_arm_that_learnt_tasks_no_better_than_the_majority_carries_a_caveat():

@@ -76,3 +76,14 @@ def test_a_built_in_table_for_the_other_command_names_that_commands_table():
         load_table("rotten-tomatoes-sft", {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"})
     with pytest.raises(DataError, match="not 'p'; drop the --\\*-column options for it"):
         load_table("rotten-tomatoes-sft", {"prompt": "p", "response": "response"})
+
+
+def test_a_classification_dataset_is_named_as_the_wrong_kind_not_unknown():
+    """``sft --data rotten-tomatoes``: the dataset exists (for train / compare); "unknown dataset" misled."""
+    from headstart.llm.data import load_table
+
+    with pytest.raises(DataError, match=r"^'rotten-tomatoes' is a labelled dataset for train / compare, not prompts and "
+                                        r"answers for a language model; did you mean 'rotten-tomatoes-sft'\?"):
+        load_table("rotten-tomatoes", {"prompt": "prompt", "response": "response"})
+    with pytest.raises(DataError, match="^unknown dataset 'no-such-set'"):
+        load_table("no-such-set", {"prompt": "prompt", "response": "response"})
