@@ -86,6 +86,8 @@ def train(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any], 
     optimizer = make_optimizer([g for g in groups if g["params"]], cfg.optimizer, params[0].device)
     report = LoopReport()
     best = [p.detach().clone() for p in params]
+    if progress:  # the bar appears before the first check, not after it and the first step
+        progress(0, cfg.steps, {"setup": "validation loss before training"})
     report.first_val = report.best_val = _checked(model, validate)
     report.history.append({"step": 0, "val_loss": report.best_val})
     every = max(1, math.ceil(cfg.steps / max(1, cfg.evals)))

@@ -213,6 +213,8 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
                                "train_rows": len(train_rows), "train_sequences": len(train_items),
                                **({"truncated": cut} if (cut := truncation(cuts, len(train_rows) + len(val_rows), cfg.max_length)) else {})}
     if len(test_rows):
+        if progress:  # greedy generation is the slow part of evaluating on a CPU: said, not a silent wait
+            progress(report.steps, steps, {"then": f"generating answers to {len(test_rows)} test prompt{'s' if len(test_rows) != 1 else ''}"})
         generated = generate(model, tokenizer, [prompts[r] for r in test_rows], max_new_tokens=cfg.max_new_tokens)
         metrics["test"] = {"rows": len(test_rows), "exact_match": exact_match(generated, [responses[r] for r in test_rows]),
                            "samples": [{"prompt": prompts[r], "generated": g, "reference": responses[r]}

@@ -88,6 +88,16 @@ def test_sft_lowers_the_loss_on_a_memorisable_set(tiny_lm, sft_csv, strategy):
     assert run.metrics["test"]["rows"] == 1 and 0 <= run.metrics["test"]["exact_match"] <= 1
 
 
+def test_progress_says_the_first_check_before_it_and_the_generation_after_the_last_step(tiny_lm, sft_csv):
+    """A first check and greedy generation took minutes with nothing on screen: the bar now says both."""
+    from headstart.api import sft
+
+    seen = []
+    sft(str(sft_csv), config=config(tiny_lm, max_steps=3), progress=lambda done, total, info: seen.append((done, total, info)))
+    assert seen[0] == (0, 3, {"setup": "validation loss before training"})
+    assert seen[-1] == (3, 3, {"then": "generating answers to 1 test prompt"})
+
+
 def test_a_lora_adapter_saves_in_peft_format_and_reloads_with_the_same_generations(tiny_lm, sft_csv, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
