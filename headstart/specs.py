@@ -105,10 +105,10 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
         if not 0 <= self.warmup < 1:
             raise ConfigError(f"warmup must be a fraction in [0, 1), got {self.warmup!r}; try --warmup 0.1")
-        if self.weight_decay < 0:
-            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay!r}; try --weight-decay 0.01")
-        if self.clip < 0:
-            raise ConfigError(f"clip must be >= 0 (0 disables clipping), got {self.clip!r}; try --clip 1.0")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):  # nan / inf: a diverged run, not a refusal
+            raise ConfigError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}; try --weight-decay 0.01")
+        if not (math.isfinite(self.clip) and self.clip >= 0):
+            raise ConfigError(f"clip must be a finite number >= 0 (0 disables clipping), got {self.clip!r}; try --clip 1.0")
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("precision", self.precision, PRECISIONS)
         _choice("class_weights", self.class_weights, CLASS_WEIGHTS)

@@ -101,6 +101,14 @@ class Store:
                 conn.close()
                 raise StoreError(f"{str(self.file)!r} holds no headstart runs (an empty or foreign SQLite file); point at "
                                  f"the folder a compare, adapt, continual or multitask run wrote")
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if self.create and "meta" not in tables:  # a writer: never into another program's database, nor over a report
+                foreign = sorted(tables - {"runs", "sweep"})
+                if foreign or (not tables and (self.path / "results.json").exists()):
+                    conn.close()
+                    what = (f"a SQLite file headstart did not write (tables: {', '.join(foreign[:3])})" if foreign else
+                            "an empty runs.sqlite beside the report of earlier runs (results.json), the only copy of them")
+                    raise StoreError(f"{str(self.file)!r} is {what}; nothing was written; choose a new --out")
             table.use_wal(conn)
             kill_point("store.open")
             version = table.init_schema(conn)

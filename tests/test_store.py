@@ -197,3 +197,31 @@ def test_a_row_with_damaged_json_is_read_without_that_field_and_said_so(tmp_path
         assert store.get("k1").spec == spec(seed=1)  # its spec is whole again while it trains
         store.put(done("k1", seed=1))
         assert store.done_keys() == {"k1", "k2"}
+
+
+def test_a_writer_never_writes_into_another_programs_database_nor_over_a_report(tmp_path: Path) -> None:
+    """compare into a folder whose runs.sqlite is a user's database (a customers table) added headstart's tables to it;
+    an emptied runs.sqlite beside a report of earlier runs let a compare write over that report, the only copy left."""
+    import sqlite3
+
+    from headstart.errors import StoreError
+
+    (tmp_path / "theirs").mkdir()
+    conn = sqlite3.connect(tmp_path / "theirs" / FILENAME)
+    with conn:
+        conn.execute("CREATE TABLE customers (name TEXT)")
+    conn.close()
+    with pytest.raises(StoreError, match=r"is a SQLite file headstart did not write \(tables: customers\); nothing was written"):
+        Store(tmp_path / "theirs").open()
+    conn = sqlite3.connect(tmp_path / "theirs" / FILENAME)
+    assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} == {"customers"}
+    conn.close()
+    (tmp_path / "emptied").mkdir()
+    (tmp_path / "emptied" / FILENAME).write_bytes(b"")
+    (tmp_path / "emptied" / "results.json").write_text("{}")
+    with pytest.raises(StoreError, match="an empty runs.sqlite beside the report of earlier runs"):
+        Store(tmp_path / "emptied").open()
+    (tmp_path / "killed").mkdir()  # killed at its first write: no report yet, the store is made whole
+    (tmp_path / "killed" / FILENAME).write_bytes(b"")
+    with Store(tmp_path / "killed") as store:
+        assert store.results() == []

@@ -108,6 +108,11 @@ def render(store_dir: str | Path, *, metric: str | None = None, margin: float | 
         if owner is not None:  # its own report (continual.md, the multitask report.md) is not a compare's: never overwritten
             raise StoreError(f"{str(directory)!r} is a {owner} store: its report is written by 'headstart {owner}'; run it "
                              "again with the same arguments to re-render (it trains nothing already stored)")
+        rows = store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        if rows and not results and (directory / "report.md").exists():  # the report may be the last readable copy
+            raise StoreError(f"none of the {rows} runs in {str(directory / 'runs.sqlite')!r} can be read (each is damaged; "
+                             "the warnings above name them), so the existing report was kept, not replaced by an empty "
+                             "one; restore the store from a backup, or run the compare again into a new --out")
         record = store.sweep() or {}
         return _write_report(directory, results, record, metric, margin)
 

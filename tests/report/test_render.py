@@ -269,3 +269,20 @@ def test_a_continual_or_multitask_store_is_refused_and_its_own_report_kept(tmp_p
     with pytest.raises(StoreError, match=f"is a {kind} store: its report is written by 'headstart {kind}'"):
         render(tmp_path)
     assert (tmp_path / "report.md").read_text() == "its own report" and not (tmp_path / "results.json").exists()
+
+
+def test_a_store_whose_every_run_is_damaged_keeps_its_report(tmp_path: Path) -> None:
+    """Every row's JSON damaged: re-rendering wrote "no finished runs yet" over the report, the last readable copy of
+    the results; it is refused and the report kept."""
+    import sqlite3
+
+    out = make_store(tmp_path / "s", sweep_results())
+    render(out)
+    before = (out / "report.md").read_text()
+    conn = sqlite3.connect(out / "runs.sqlite")
+    with conn:
+        conn.execute("UPDATE runs SET spec = '[1'")
+    conn.close()
+    with pytest.raises(StoreError, match=r"none of the 49 runs in .* can be read .*the existing report was kept"):
+        render(out)
+    assert (out / "report.md").read_text() == before
