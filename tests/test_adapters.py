@@ -383,7 +383,7 @@ def test_a_damaged_adapter_file_is_named_by_show_and_by_loading(lora_dir, tiny_r
     (damaged / "adapter_model.safetensors").write_bytes(b"\x00" * 40)
     with pytest.raises(StoreError, match="adapter_model.safetensors.*the file is corrupt; train the run again"):
         inspect(damaged)
-    with pytest.raises(StoreError, match="cannot load the adapter in .*damaged.*train the run again"):
+    with pytest.raises(StoreError, match=r"cannot read .*damaged/adapter_model.safetensors.*the file is corrupt; train the run again"):
         headstart.evaluate(damaged)
 
 
@@ -428,3 +428,24 @@ def test_merge_refuses_options_that_do_not_apply_instead_of_ignoring_them(lora_d
         merge(lora_dir, tmp_path / "merged", dequantize=True)
     code, out, err = run_cli(["adapters", "merge", str(lora_dir), "--inputs", "8", "--out", str(tmp_path / "merged")], monkeypatch, capsys)
     assert code == 0 and "on 8 validation inputs" in out, err
+
+
+def test_peft_is_never_handed_a_damaged_adapter(lora_dir, tmp_path):
+    """unmerge, generate and prefer --sft handed PEFT a truncated adapter_model.safetensors or a broken
+    adapter_config.json, and showed its traceback (SafetensorError, JSONDecodeError): ``saved_adapter`` reads both
+    first, for every loader."""
+    import shutil
+
+    from headstart.strategies.peft_base import saved_adapter
+
+    assert saved_adapter(lora_dir) == str(lora_dir)
+    truncated = tmp_path / "truncated"
+    shutil.copytree(lora_dir, truncated)
+    (truncated / "adapter_model.safetensors").write_bytes((lora_dir / "adapter_model.safetensors").read_bytes()[:100])
+    with pytest.raises(StoreError, match=r"cannot read .*adapter_model.safetensors' \(\w+\): the file is corrupt"):
+        saved_adapter(truncated)
+    broken = tmp_path / "broken"
+    shutil.copytree(lora_dir, broken)
+    (broken / "adapter_config.json").write_text('{"r": 4,')
+    with pytest.raises(StoreError, match=r"cannot read .*adapter_config.json' \(JSONDecodeError\): the file is corrupt"):
+        saved_adapter(broken)

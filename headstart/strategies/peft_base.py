@@ -81,11 +81,26 @@ def saved_adapter(directory: Any) -> str:
     the path for a hub repository id and retries a download for ~30 s; here it is a damaged run, said at once.
 
     Raises:
-        StoreError: the folder has no ``adapter_config.json``.
+        StoreError: the folder has no ``adapter_config.json``, or it or ``adapter_model.safetensors`` is damaged.
     """
     if not (Path(directory) / "adapter_config.json").is_file():
         raise StoreError(f"{str(directory)!r} has no adapter_config.json: its PEFT adapter is missing or incomplete; "
                          "train the run again (or copy the whole run folder)")
+    import json
+
+    from safetensors import safe_open
+
+    reading = Path(directory) / "adapter_config.json"
+    try:  # read before PEFT does: its errors on a damaged file are tracebacks (JSONDecodeError, SafetensorError)
+        if not isinstance(json.loads(reading.read_text()), dict):
+            raise ValueError("not a JSON object")
+        reading = Path(directory) / "adapter_model.safetensors"
+        if reading.exists():
+            with safe_open(str(reading), "pt") as f:
+                list(f.keys())
+    except Exception as e:  # safetensors raises its own error types on truncated / foreign files
+        raise StoreError(f"cannot read {str(reading)!r} ({type(e).__name__}): the file is corrupt; train the run again "
+                         "(or copy the whole run folder)") from None
     return str(directory)
 
 
