@@ -14,10 +14,12 @@ MLflow is an extra: ``pip install 'headstart[tracking]'`` (mlflow-skinny, SQLAlc
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, HeadstartError
 from headstart.results import RunResult
 
 REPORT_FILES = ("report.html", "report.md", "results.json", "chart.png")
@@ -59,9 +61,8 @@ def log_store(directory: str | Path, *, uri: str | None = None, experiment: str 
         ``{"logged": new runs logged, "skipped": runs already there, "uri": the tracking URI}``.
 
     Raises:
-        ConfigError: MLflow is not installed (the extra named), or ``directory`` holds no store.
+        ConfigError: MLflow is not installed (the extra named), ``directory`` holds no store, or ``uri`` cannot be logged to.
     """
-    from headstart.analysis.arms import arm_key, label_arms
     from headstart.store import Store
 
     import os
@@ -71,7 +72,13 @@ def log_store(directory: str | Path, *, uri: str | None = None, experiment: str 
     with Store(directory, create=False) as store:
         results = store.results("done")
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(directory / 'mlflow.db').resolve()}"
-    client = _client(mlflow, directory, uri)
+    with _tracking(uri):
+        return _log_store(_client(mlflow, directory, uri), directory, results, uri, experiment)
+
+
+def _log_store(client: Any, directory: Path, results: list[RunResult], uri: str, experiment: str | None) -> dict[str, int]:
+    from headstart.analysis.arms import arm_key, label_arms
+
     name = experiment or directory.resolve().name
     found = client.get_experiment_by_name(name)
     experiment_id = found.experiment_id if found is not None else client.create_experiment(
@@ -111,7 +118,12 @@ def log_run_dir(directory: str | Path, *, uri: str | None = None, experiment: st
     meta = json.loads((directory / "spec.json").read_text())
     metrics = json.loads((directory / "metrics.json").read_text())
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(directory.resolve().parent / 'mlflow.db')}"
-    client = _client(mlflow, directory.resolve().parent, uri)
+    with _tracking(uri, saved=directory):
+        return _log_run_dir(_client(mlflow, directory.resolve().parent, uri), directory, meta, metrics, uri, experiment)
+
+
+def _log_run_dir(client: Any, directory: Path, meta: dict[str, Any], metrics: dict[str, Any], uri: str,
+                 experiment: str) -> dict[str, Any]:
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found is not None else client.create_experiment(
         experiment, artifact_location=(directory.resolve().parent / "mlartifacts").as_uri())
@@ -127,6 +139,20 @@ def log_run_dir(directory: str | Path, *, uri: str | None = None, experiment: st
     if (directory / "README.md").exists():
         client.log_artifact(run_id, str(directory / "README.md"))
     return {"logged": True, "uri": uri, "run_id": run_id}
+
+
+@contextlib.contextmanager
+def _tracking(uri: str, saved: Path | None = None) -> Iterator[None]:
+    """MLflow's own errors on a bad tracking URI (an unknown scheme, a file that is no database) as one line naming
+    the URI; ``saved``: the run folder already written, said so the user knows nothing was lost."""
+    try:
+        yield
+    except HeadstartError:
+        raise
+    except Exception as e:  # MlflowException, sqlalchemy's DatabaseError, OSError: all of them mean this URI
+        kept = f"; the run is saved in {str(saved)!r} (only the logging failed)" if saved else ""
+        raise ConfigError(f"cannot log to MLflow at {uri!r} ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}); "
+                          f"check --mlflow-uri or $MLFLOW_TRACKING_URI (e.g. sqlite:///mlflow.db){kept}") from None
 
 
 def _client(mlflow: Any, directory: Path, uri: str | None) -> Any:

@@ -132,3 +132,21 @@ def test_the_python_api_reports_to_mlflow_as_the_cli_does(toy_csv, tiny_registry
     with pytest.raises(ConfigError, match="out is None"):
         headstart.fit(str(toy_csv), "tiny", n=16, report_to="mlflow")
     assert not (tmp_path / "w").exists()
+
+
+def test_a_bad_tracking_uri_is_one_line_naming_it(tmp_path):
+    """``runs --to-mlflow --mlflow-uri bogus://x`` and a sqlite URI onto a CSV file showed MLflow's and SQLAlchemy's
+    tracebacks."""
+    from headstart.errors import ConfigError
+    from headstart.results import RunResult
+    from headstart.store import Store
+    from headstart.tracking import log_store
+
+    with Store(tmp_path / "cmp") as store:
+        store.put(RunResult("k", {"strategy": "linear-probe", "n": 16, "seed": 0, "data": {"name": "d", "hash": "h"}}, "done",
+                            metrics={"accuracy": 0.7}))
+    with pytest.raises(ConfigError, match=r"^cannot log to MLflow at 'bogus://x' \(\w+.*\); check --mlflow-uri"):
+        log_store(tmp_path / "cmp", uri="bogus://x")
+    (tmp_path / "good.csv").write_text("text,label\na,b\n")
+    with pytest.raises(ConfigError, match=r"^cannot log to MLflow at 'sqlite:///.*good.csv'"):
+        log_store(tmp_path / "cmp", uri=f"sqlite:///{tmp_path / 'good.csv'}")
