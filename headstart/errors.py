@@ -134,11 +134,42 @@ def config_fields() -> frozenset[str]:
     return frozenset(f.name for cls in classes for f in dataclasses.fields(cls))
 
 
-def train_fields() -> frozenset[str]:
-    """TrainConfig's fields (``max_steps``, ``lr`` ...), imported by name at call time as ``config_fields``."""
+# The settings classes a public function's ``config`` takes, by the name its annotation gives them.
+CONFIG_CLASSES = {"TrainConfig": "headstart.specs", "SftConfig": "headstart.llm.sft", "PreferConfig": "headstart.llm.dpo",
+                  "MetaConfig": "headstart.meta.config"}
+
+
+def settings_of(function: Callable[..., Any]) -> frozenset[str]:
+    """The fields of the settings class ``function``'s ``config`` parameter takes (by its annotation; TrainConfig when
+    it names none), imported by name at call time as ``config_fields``; empty without a ``config``."""
     import importlib
 
-    return frozenset(f.name for f in dataclasses.fields(getattr(importlib.import_module("headstart.specs"), "TrainConfig")))
+    parameter = inspect.signature(function).parameters.get("config")
+    if parameter is None:
+        return frozenset()
+    named = [name for name in CONFIG_CLASSES if name in str(parameter.annotation)] or ["TrainConfig"]
+    return frozenset(f.name for name in named
+                     for f in dataclasses.fields(getattr(importlib.import_module(CONFIG_CLASSES[name]), name)))
+
+
+def check_settings_keywords(function: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    """Refuse keywords ``function`` lacks that are fields of its ``config``: the CLI's ``--max-steps 5`` is
+    ``config={'max_steps': 5}`` in Python, and a bare TypeError named no way there.
+
+    Raises:
+        ConfigError: naming the call that works.
+    """
+    parameters = inspect.signature(function).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return
+    unknown = [k for k in kwargs if k not in parameters]
+    if not unknown:
+        return
+    fields = settings_of(function)
+    settings = {k: kwargs[k] for k in unknown if k in fields}
+    if settings:
+        raise ConfigError(f"{function.__name__}() takes these settings through config, not as keywords: "
+                          f"config={settings!r}")
 
 
 def python_names(message: str, names: set[str]) -> str:
@@ -180,6 +211,7 @@ def python_named(function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)
     def named(*args: Any, **kwargs: Any) -> Any:
         try:
+            check_settings_keywords(function, kwargs)
             return function(*args, **kwargs)
         except HeadstartError as e:
             if not on_cli() and not getattr(e, "__python_named__", False):
@@ -215,11 +247,7 @@ def flags_checked(function: Callable[..., Any]) -> Callable[..., Any]:
     def checked(*args: Any, **kwargs: Any) -> Any:
         try:
             bound = signature.bind_partial(*args, **kwargs)
-        except TypeError:  # a wrong call: Python's own message says which argument, unless it is a setting of config
-            settings = {k: v for k, v in kwargs.items() if k not in signature.parameters and k in train_fields()}
-            if settings and "config" in signature.parameters:
-                raise ConfigError(f"{function.__name__}() takes training settings through config, not as keywords: "
-                                  f"config={settings!r}") from None
+        except TypeError:  # a wrong call: Python's own message says which argument (a config's setting: python_named)
             return function(*args, **kwargs)
         for name in flags:
             value = bound.arguments.get(name, False)

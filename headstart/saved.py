@@ -413,13 +413,17 @@ def predict_loaded(run: LoadedRun, texts: list[str], *, batch_size: int = 128) -
     """Predictions for raw inputs: label + class probabilities, labels (multilabel), or a value (regression).
 
     Raises:
-        ConfigError: ``texts`` is one string (or path) rather than a list of inputs.
+        ConfigError: ``texts`` is one string (or path), or no collection at all, rather than a list of inputs.
     """
     if isinstance(texts, (str, bytes, Path)):  # a string is a sequence too: it would be read as its characters
         shown = str(texts) if len(str(texts)) <= 40 else str(texts)[:37] + "..."
         raise ConfigError(f"predict takes a list of inputs, got one string {shown!r}: wrap it in a list ([{shown!r}]), or "
                           "read a table's inputs first: headstart.data.read_inputs(PATH)")
-    texts = list(texts)
+    try:
+        texts = list(texts)
+    except TypeError:  # None, a number: not a collection of inputs
+        raise ConfigError(f"predict takes a list of inputs, got {type(texts).__name__} {texts!r:.40}; e.g. "
+                          "['a gripping, funny film']") from None
     if not texts:
         return []
     backbone = run.model.backbone

@@ -99,8 +99,12 @@ def test_a_column_error_from_python_names_the_parameter(tmp_path):
 def test_a_training_setting_passed_as_a_keyword_names_config():
     """``headstart.continual(..., max_steps=5)`` mirrors ``--max-steps 5`` the way the CLI reads; Python takes it in
     ``config``: a TypeError named no way there, this names the call that works."""
-    with pytest.raises(ConfigError, match=r"^continual\(\) takes training settings through config, not as keywords: "
+    with pytest.raises(ConfigError, match=r"^continual\(\) takes these settings through config, not as keywords: "
                                           r"config=\{'max_steps': 5\}$"):
         headstart.continual("permuted-mnist", max_steps=5)
+    with pytest.raises(ConfigError, match=r"^sft\(\) takes these settings through config.*config=\{'epochs': 0\}$"):
+        headstart.sft(epochs=0)  # SftConfig's field, by the annotation of sft's config
+    with pytest.raises(ConfigError, match=r"^meta_train\(\) takes these settings through config.*config=\{'ways': 1\}$"):
+        headstart.meta_train("unused", ways=1)
     with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):  # not a setting: Python's own message
         headstart.fit("rotten-tomatoes", colour="red")

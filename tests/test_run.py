@@ -205,6 +205,8 @@ def test_the_python_api_refuses_a_bare_string_and_keeps_its_reprs_short(toy_csv,
     for predict in (run.predict, lambda texts: headstart.predict(tmp_path / "ft", texts)):
         with pytest.raises(ConfigError, match=r"predict takes a list of inputs, got one string 'a joy to watch': wrap it in a list"):
             predict("a joy to watch")
+        with pytest.raises(ConfigError, match=r"predict takes a list of inputs, got NoneType None; e\.g\. "):
+            predict(None)
         assert len(predict(["a joy to watch"])) == 1
     with pytest.raises(ConfigError, match="terms must be a dict"):
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=16, config=cfg, terms=["l2sp"])
