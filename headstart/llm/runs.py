@@ -10,6 +10,7 @@ temp directory and renamed into place, so a kill leaves the old run or the new o
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,8 +137,8 @@ def check_generation(max_new_tokens: int, temperature: float) -> None:
     """Refuse ``max_new_tokens`` < 1 or ``temperature`` < 0 (ConfigError), before a model is loaded for them."""
     if max_new_tokens < 1:
         raise ConfigError(f"--max-new-tokens must be >= 1, got {max_new_tokens!r}; e.g. --max-new-tokens 64")
-    if temperature < 0:
-        raise ConfigError(f"--temperature must be >= 0 (0: greedy), got {temperature!r}; e.g. --temperature 0.7")
+    if not (math.isfinite(temperature) and temperature >= 0):  # nan passed "< 0" and sampled from nan probabilities
+        raise ConfigError(f"--temperature must be a finite number >= 0 (0: greedy), got {temperature!r}; e.g. --temperature 0.7")
 
 
 def generate(model: nn.Module, tokenizer: Any, prompts: list[str], *, max_new_tokens: int = 64, temperature: float = 0.0,
