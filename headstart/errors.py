@@ -184,7 +184,7 @@ def python_names(message: str, names: set[str]) -> str:
                                   or value.endswith((":", ".")) or value.startswith("/--")):
             return match.group(0)  # a value cut short (a quoted one with spaces), or punctuation: left as the CLI's
         before = message[:match.start()].split()
-        asked = bool(before) and before[-1].lower() in _ASKS
+        asked = bool(before) and before[-1].lower().lstrip("([") in _ASKS  # "(pass --task classification ...)" too
         if name == "options" and value is not None and "=" in value:  # --option KEY=VALUE -> options={'KEY': VALUE}
             key, _, given = value.partition("=")
             return f"options={{{key!r}: {given}}}"

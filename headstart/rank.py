@@ -112,7 +112,7 @@ def _is_ranking(path: Path) -> bool:
 def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | None = None, *, n: int | str | None = None, seed: int = 0,
                    out: str | Path | None = None, measured: str | Path | None = None, arm: str | None = None,
                    size: int | str | None = None, text_column: str | None = None, label_column: str | None = None,
-                   group_column: str | None = None, split_column: str | None = None) -> RankResult:
+                   group_column: str | None = None, split_column: str | None = None, task: str | None = None) -> RankResult:
     """Score each backbone's frozen features on ``n`` labelled pool rows; rank them by LogME.
 
     Args:
@@ -127,6 +127,7 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
         measured: a ``compare --backbones`` store (its ``--out``) to set the measured ranking beside the predicted.
         arm / size: which of the store's arms and requested sizes is measured (default linear-probe, the largest).
         text_column / label_column / group_column / split_column: how to read a data file (as ``fit``).
+        task: "classification" reads a file's numeric labels as classes (inferred otherwise, as ``fit``'s).
 
     Returns:
         A ``RankResult``.
@@ -159,16 +160,17 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
     if not names or not all(isinstance(b, str) and b.strip() for b in names):
         raise ConfigError(f"--backbones must name backbones, e.g. all-minilm-l6-v2,path/to/encoder; got {backbones!r}")
     check_once("--backbones", names, "backbone")
-    data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=None,
+    data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
                                   group_column=group_column, split_column=split_column)
     capped, asked = n is None, None if n is None else parse_n(n)  # unset: the pool up to MAX_ROWS; "all": the pool
     if asked == 0:
         raise ConfigError("rank-backbones scores features against labels and --n 0 draws none; try --n 256, or leave --n out")
     base = RunSpec(data=data, backbone=names[0], strategy="linear-probe", seed=seed, text_column=text_column,
-                   label_column=label_column, group_column=group_column, split_column=split_column)
+                   label_column=label_column, group_column=group_column, split_column=split_column, task=task)
     dataset = load_dataset(base.data, **file_options(base))
     if dataset.task != "classification":
-        raise ConfigError(f"rank-backbones scores class labels; {dataset.name!r} is a {dataset.task} dataset "
+        numbers = " (pass --task classification if its numbers are classes)" if dataset.task == "regression" else ""
+        raise ConfigError(f"rank-backbones scores class labels; {dataset.name!r} is a {dataset.task} dataset{numbers} "
                           "(compare the backbones on it instead: headstart compare --backbones ...)")
     table = _measured(Path(measured), data_hash=dataset.hash, arm=arm, size=size) if measured is not None else None
     pretrained = {name: _load(base, name) for name in names}  # every backbone loads before any is scored

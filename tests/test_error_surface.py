@@ -22,6 +22,7 @@ NAMES = {"n", "arms", "max_test", "tune", "lr", "ways", "text_column", "options"
     ("no text column; pass --text-column NAME", "no text column; pass text_column=NAME"),
     ("draw more pairs (--option iterations=…) or try --tune lr", "draw more pairs (options={'iterations': …}) or try tune='lr'"),
     ("use --n 9934 or --n all", "use n=9934 or n='all'"),
+    ("a regression dataset (pass --tune lr if so)", "a regression dataset (pass tune='lr' if so)"),
     ("--arm and --size choose what --measured reads", "--arm and --size choose what measured reads"),  # not parameters here
     ("lr must be > 0, got -1; try --lr 5e-5.", "lr must be > 0, got -1; try lr=5e-5."),
     ("use --data a.csv instead", "use data='a.csv' instead"),

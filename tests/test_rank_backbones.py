@@ -433,3 +433,20 @@ def test_measured_from_a_continual_store_is_named_as_the_wrong_kind(tmp_path) ->
         store.put(RunResult("k", {"continual": {"arm": "naive"}, "data": {"name": "d", "hash": "h"}}, "done"))
     with pytest.raises(ConfigError, match=r"holds a continual store, not a compare store; give the --out of a compare"):
         _measured(tmp_path / "cont", data_hash="h", arm=None, size=None)
+
+
+def test_numeric_labels_are_read_as_classes_with_task(tiny_registry, toy_csv, tmp_path) -> None:
+    """A file of numeric labels read as a regression target: the refusal named `--task classification`, which
+    rank-backbones did not have; it has it now, and it works."""
+    import pandas as pd
+
+    from headstart.errors import ConfigError
+    from headstart.rank import rank_backbones
+
+    frame = pd.read_csv(toy_csv)
+    frame["label"] = frame["label"].astype("category").cat.codes.astype(float) + 0.5
+    numbers = tmp_path / "numbers.csv"
+    frame.to_csv(numbers, index=False)
+    with pytest.raises(ConfigError, match=r"is a regression dataset \(pass task='classification' if its numbers are classes\)"):
+        rank_backbones(str(numbers), "tiny")
+    assert rank_backbones(str(numbers), "tiny", task="classification", n=64).scores

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from headstart.analysis.backbone_ranking import SCORE_LABELS, tau_text
-from headstart.cli.common import GroupColumnOpt, JsonOpt, SplitColumnOpt, _echo_json, app
+from headstart.cli.common import GroupColumnOpt, JsonOpt, SplitColumnOpt, TaskOpt, _echo_json, app
 
 
 @app.command("rank-backbones")
@@ -27,6 +27,7 @@ def rank_backbones(
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
     group_column: GroupColumnOpt = None,
     split_column: SplitColumnOpt = None,
+    task: TaskOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rank backbones for a labelled dataset in seconds, from frozen features: LogME, H-score, k-NN leave-one-out.
@@ -40,7 +41,8 @@ def rank_backbones(
     from headstart.rank import rank_backbones as rank
 
     result = rank(data, backbones, n=n, seed=seed, out=out, measured=measured, arm=arm, size=size,
-                  text_column=text_column, label_column=label_column, group_column=group_column, split_column=split_column)
+                  text_column=text_column, label_column=label_column, group_column=group_column, split_column=split_column,
+                  task=task)
     if as_json:
         _echo_json(result.to_json())
         return
