@@ -39,7 +39,9 @@ def missing_store(path: Path) -> str:
     found = held(path)
     if found == "run":
         return (f"{str(path)!r} is a saved run (headstart train), not a results store; headstart evaluate {path} scores it, "
-                "headstart runs lists a store's runs")
+                f"and its validation scores are in {str(path / 'metrics.json')!r}")
+    if found == "file":
+        return f"{str(path)!r} is a file, not a results store; give the folder a compare wrote (its --out)"
     if found == "lm-run":
         return (f"{str(path)!r} is a saved sft / prefer run, not a results store; its scores are in "
                 f"{str(path / 'metrics.json')!r}, and headstart generate {path} answers prompts with it")
@@ -121,7 +123,8 @@ class Store:
             if "locked" in str(exc):
                 raise StoreError(f"the results store {str(self.file)!r} was locked by another process for over "
                                  f"{BUSY_TIMEOUT_MS // 1000} s; run again when it finishes") from exc
-            raise StoreError(f"{str(self.file)!r} is not a usable headstart store ({exc}); point --out at a new directory") from exc
+            fix = "point --out at a new directory" if self.create else "restore it from a backup, or give another store's folder"
+            raise StoreError(f"{str(self.file)!r} is not a usable headstart store ({exc}); {fix}") from exc
         if version != SCHEMA_VERSION:
             conn.close()
             raise StoreError(

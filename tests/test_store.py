@@ -168,8 +168,10 @@ def test_missing_store_is_an_error_for_readers(tmp_path: Path) -> None:
 
 def test_not_a_database_is_refused(tmp_path: Path) -> None:
     (tmp_path / FILENAME).write_text("hello, not sqlite" * 100)
-    with pytest.raises(StoreError, match="not a usable headstart store"):
+    with pytest.raises(StoreError, match="not a usable headstart store .*; point --out at a new directory$"):
         Store(tmp_path).open()
+    with pytest.raises(StoreError, match="not a usable headstart store .*; restore it from a backup, or give another store"):
+        Store(tmp_path, create=False).open()  # runs / report / rank-backbones --measured have no --out to point
 
 
 def test_a_row_with_damaged_json_is_read_without_that_field_and_said_so(tmp_path: Path, caplog) -> None:
@@ -225,3 +227,18 @@ def test_a_writer_never_writes_into_another_programs_database_nor_over_a_report(
     (tmp_path / "killed" / FILENAME).write_bytes(b"")
     with Store(tmp_path / "killed") as store:
         assert store.results() == []
+
+
+def test_a_missing_store_names_a_fix_that_works(tmp_path: Path) -> None:
+    """`runs good.csv` said "run `headstart compare --out good.csv` first" (refused: a file); `runs RUN` pointed back at
+    `headstart runs`."""
+    (tmp_path / "good.csv").write_text("text,label\na,b\n")
+    with pytest.raises(StoreError, match=r"good.csv' is a file, not a results store; give the folder a compare wrote"):
+        Store(tmp_path / "good.csv", create=False).open()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "spec.json").write_text('{"key": "k", "resolved": {}}')
+    (run / "metrics.json").write_text("{}")
+    with pytest.raises(StoreError) as caught:
+        Store(run, create=False).open()
+    assert "headstart evaluate" in str(caught.value) and "headstart runs" not in str(caught.value)
