@@ -190,6 +190,9 @@ def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling
         raise BackboneError(f"--backbone {name_or_path!r} is a file; give the model's folder (with config.json and *.safetensors) or a .gguf file")
     if name_or_path.count("/") == 1 and not name_or_path.startswith((".", "/", "~")):
         return _from_hub(name_or_path, max_length=max_length, pooling=pooling, download=download)
+    if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:  # a path, not a name
+        raise BackboneError(f"--backbone {name_or_path!r}: no such folder; give a model folder (config.json and "
+                            f"*.safetensors), a .gguf file, or a built-in name ({', '.join(REGISTRY)})")
     raise unknown("backbone", name_or_path, REGISTRY, error=BackboneError)
 
 

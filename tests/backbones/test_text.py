@@ -113,6 +113,12 @@ def test_unknown_name_suggests_the_closest():
         load_backbone("all-minilm-l6")
 
 
+def test_a_path_that_does_not_exist_is_said_as_a_missing_folder(tmp_path):
+    """``--backbone /nonexistent/model`` read "unknown backbone" with the built-in names, as if it were a typo'd name."""
+    with pytest.raises(BackboneError, match=r"^--backbone '.*/nope/model': no such folder; give a model folder"):
+        load_backbone(str(tmp_path / "nope" / "model"))
+
+
 def test_a_file_is_not_a_model_folder(tmp_path):
     path = tmp_path / "model.safetensors"
     path.write_bytes(b"")
