@@ -66,9 +66,12 @@ def load_task(item: str, *, text_column: str | None = None) -> Task:
         HeadstartError: an unknown dataset or missing file or column (the loaders' messages), or a multilabel task.
     """
     task = None
+    given = item
     head, _, tail = item.rpartition(":")
     if head and tail in KINDS and item not in BUILTIN and not Path(item).exists():  # FILE:COLUMN:classification
         item, task = head, tail
+    elif head.count(":") == 1 and Path(head.rpartition(":")[0]).is_file() and not Path(item).exists():
+        raise ConfigError(f"task {given!r}: {tail!r} is no kind of task; end it with :{' or :'.join(KINDS)}, or drop it")
     if item not in BUILTIN and ":" in item and not Path(item).exists():
         path, _, column = item.rpartition(":")
         if not Path(path).is_file():
@@ -83,6 +86,10 @@ def load_task(item: str, *, text_column: str | None = None) -> Task:
     except ColumnError as e:  # a task names its label column after the file, not with --label-column
         fix = f"name it in --tasks as {path}:COLUMN" if e.kind == "label" else "pass --text-column NAME"
         raise DataError(f"{e.problem}; {fix}") from None
+    except DataError as e:  # multitask has no --task: the task's own :KIND said it
+        if task is None or f"--task {task}" not in str(e):
+            raise
+        raise DataError(str(e).replace(f"drop --task {task}", f"drop :{task} from {given!r} in --tasks")) from None
     if data.task not in KINDS:
         raise ConfigError(f"task {item!r} is a {data.task} dataset; a multi-task run takes classification and regression "
                           "tasks (one label column each)")

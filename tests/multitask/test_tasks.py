@@ -107,6 +107,9 @@ def test_a_file_column_is_a_task_and_bad_task_lists_are_refused(tmp_path):
         (f"{path}:label,{path}:nope", DataError, r"label column 'nope' not found in .*; name it in --tasks as .*tasks.csv:COLUMN$"),
         (f"{path}:label,{unnamed}", DataError, r"cannot tell which column .* holds the label .*; name it in --tasks as .*unnamed.csv:COLUMN$"),
         ("drug-reviws,drug-reviews-sentiment", DataError, "did you mean 'drug-reviews'"),
+        (f"{path}:label,{path}:score:bogus", ConfigError, r"task .*tasks.csv:score:bogus': 'bogus' is no kind of task; "
+                                                          r"end it with :classification or :regression, or drop it"),
+        (f"{path}:label:regression,{path}:score", DataError, r"drop :regression from .*tasks.csv:label:regression' in --tasks"),
     ]:
         with pytest.raises(error, match=message):
             load_tasks(text)
