@@ -163,12 +163,13 @@ class Strategy:
             if key not in known:
                 hint = f" (its options: {', '.join(sorted(known))})" if known else " (it has no options)"
                 raise ConfigError(f"option {key!r} does not apply to strategy {self.name!r}{closest(key, known)}{hint}")
+        options = self.Options(**given)  # its own checks first: they name the range
         for key, value in given.items():  # nan slips past every "<= 0" check, and trains to a diverged run
             if isinstance(value, float) and not math.isfinite(value):
                 default = next(f.default for f in dataclasses.fields(self.Options) if f.name == key)
                 raise ConfigError(f"option {key} of {self.name} must be a finite number, got {value!r}; e.g. "
                                   f"--option {key}={default}")
-        return self.Options(**given)
+        return options
 
     def for_labels(self, options: Any, label_names: tuple[str, ...], task: str) -> Any:
         """The options completed from the data's label names and task (zero-shot: one text per class), so the
