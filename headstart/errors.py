@@ -168,8 +168,9 @@ def check_settings_keywords(function: Callable[..., Any], kwargs: dict[str, Any]
     fields = settings_of(function)
     settings = {k: kwargs[k] for k in unknown if k in fields}
     if settings:
+        given = kwargs.get("config") is not None
         raise ConfigError(f"{function.__name__}() takes these settings through config, not as keywords: "
-                          f"config={settings!r}")
+                          + (f"add {settings!r} to the config you passed" if given else f"config={settings!r}"))
 
 
 def python_names(message: str, names: set[str]) -> str:

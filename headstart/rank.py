@@ -169,7 +169,8 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
                    label_column=label_column, group_column=group_column, split_column=split_column, task=task)
     dataset = load_dataset(base.data, **file_options(base))
     if dataset.task != "classification":
-        numbers = " (pass --task classification if its numbers are classes)" if dataset.task == "regression" else ""
+        numbers = (" (pass --task classification if its numbers are classes)"
+                   if dataset.task == "regression" and task is None else "")
         raise ConfigError(f"rank-backbones scores class labels; {dataset.name!r} is a {dataset.task} dataset{numbers} "
                           "(compare the backbones on it instead: headstart compare --backbones ...)")
     table = _measured(Path(measured), data_hash=dataset.hash, arm=arm, size=size) if measured is not None else None

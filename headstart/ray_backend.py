@@ -124,6 +124,7 @@ class SweepHooks:
     label: Callable[[dict[str, Any]], str]  # a cell's name in progress and messages
     lease_seconds: float
     started: Callable[[str], None] = lambda key: None  # a cell's key as it is handed to the cluster (the sweep's ETA)
+    dropped: Callable[[str], None] = lambda key: None  # a cell this driver will not record (claimed elsewhere, given up)
 
 
 def _cell_task(work: Callable, spec_dict: dict[str, Any], threads: int, gpus: int) -> dict[str, Any]:
@@ -223,6 +224,7 @@ def _schedule(ray: Any, todo: list, store: Any, owner: str, heartbeat: Any, outc
                 spec, key, resolved = queue.pop(0)
                 if key not in held:  # a first attempt claims; a retry still holds its lease
                     if not store.claim(key, resolved, owner, hooks.lease_seconds):
+                        hooks.dropped(key)
                         continue  # another compare holds it
                     held[key] = resolved
                     with heartbeat.lock:
@@ -246,6 +248,7 @@ def _schedule(ray: Any, todo: list, store: Any, owner: str, heartbeat: Any, outc
                         continue
                     store.mark(key, resolved, "pending")
                     release(key)
+                    hooks.dropped(key)
                     given_up.append(f"{hooks.label(resolved)} ({lost})")
                     continue
                 except ray.exceptions.RayTaskError as e:

@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -490,9 +491,16 @@ def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Modu
     if spec.eval_data:  # so are out-of-domain datasets whose labels do not map, and adaptations that cannot apply
         data = data or load_dataset(spec.data, **file_options(spec))
         check_out_of_domain(spec, data, pretrained)
-    s, report, trials, seconds = _train_tuned(spec, data, pretrained, progress, nproc)
+    last = [(0, 0)]  # where the bar ended (the steps run after an early stop; a solver's own count): stages stay there
+
+    def tracked(done: int, total: int, info: dict[str, Any]) -> None:
+        last[0] = (done, total)
+        progress(done, total, info)
+
+    s, report, trials, seconds = _train_tuned(spec, data, pretrained, tracked if progress else None, nproc)
     chosen = dict(report.chosen)
-    return Outcome(s, report, evaluate(spec, s, report, chosen, trials, seconds, test=test, progress=progress), chosen,
+    stage = (lambda text: progress(*last[0], {"then": text})) if progress else None
+    return Outcome(s, report, evaluate(spec, s, report, chosen, trials, seconds, test=test, stage=stage), chosen,
                    trials, seconds)
 
 
@@ -534,10 +542,11 @@ def _train_tuned(spec: RunSpec, data: Dataset | None, pretrained: torch.nn.Modul
 
 
 def evaluate(spec: RunSpec, s: Setup, report: FitReport, chosen: dict[str, Any], trials: list[dict[str, Any]],
-             tune_seconds: float, *, test: bool = True, progress: ProgressFn | None = None) -> RunResult:
+             tune_seconds: float, *, test: bool = True, stage: Callable[[str], None] | None = None) -> RunResult:
     """The ``RunResult`` of a trained run: keyed by ``spec`` as asked (with --tune, before the rate was chosen), its
     record (``headstart.record``), test metrics when ``test``, retention on ``spec.retain`` and the scores on
-    ``spec.eval_data`` (out of domain: other datasets' test splits, never this one's)."""
+    ``spec.eval_data`` (out of domain: other datasets' test splits, never this one's); ``stage(text)`` says each
+    scoring step on the progress bar."""
     from headstart.record import retained, run_record, score_test, scored_elsewhere
     from headstart.saved import backbone_saved, saved_bytes
 
@@ -551,10 +560,7 @@ def evaluate(spec: RunSpec, s: Setup, report: FitReport, chosen: dict[str, Any],
     saved = backbone_saved(s, report)
     metrics: dict[str, Any] = {}
 
-    def stage(text: str) -> None:  # after the last step the bar is full: what it still waits for is said
-        if progress:
-            progress(report.planned_steps, report.planned_steps, {"then": text})
-
+    stage = stage or (lambda text: None)  # after the last step: what the bar still waits for is said
     if test:
         stage("scoring the test split")
         metrics, record["test"] = score_test(s, features=saved == "none")

@@ -314,7 +314,9 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
         outcome = SweepOutcome(total=len(planned), skipped=len(planned) - len(todo))
         from headstart.analysis.arms import spec_label
 
-        eta = SweepEta(todo, spec_label)  # an arm's cells share a rate (a cell's label also names its size and seed)
+        # an arm's cells on one backbone share a rate (a cell's label also names its size and seed; a larger backbone
+        # costs more a step)
+        eta = SweepEta(todo, lambda resolved: f"{resolved.get('backbone')} {spec_label(resolved)}")
         progress = eta.wrap(progress)
         if progress:
             progress(0, len(todo), {})
@@ -328,7 +330,7 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
 
                 run_ray(todo, store, owner, heartbeat, outcome, progress, address=address,
                         hooks=SweepHooks(work=worker_cell, record=record, label=_label, lease_seconds=LEASE_SECONDS,
-                                         started=eta.started))
+                                         started=eta.started, dropped=eta.dropped))
             elif workers == 1:
                 _run_inline(todo, store, owner, heartbeat, outcome, progress, eta)
             else:

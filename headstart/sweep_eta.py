@@ -86,14 +86,22 @@ class SweepEta:
         if key in self.left:
             self.left.remove(key)
 
-    def predicted(self, key: str) -> float:
+    def predicted(self, key: str, rates: dict[str | None, tuple[float, float]] | None = None) -> float:
         """Wall seconds ``key`` should take: its arm's overhead plus its steps at its arm's rate (every finished
-        cell's where its arm has none yet)."""
-        arm = self.arm[key]
-        seconds, steps = self.trained.get(arm) or [sum(s for s, _ in self.trained.values()),
-                                                   sum(n for _, n in self.trained.values())]
-        overhead = self.overheads.get(arm) or [o for found in self.overheads.values() for o in found] or [0.0]
-        return statistics.median(overhead) + self.steps[key] * seconds / steps
+        cell's where its arm has none yet). ``rates``: ``_rates()`` already computed for this moment."""
+        rates = rates if rates is not None else self._rates()
+        overhead, per_step = rates.get(self.arm[key], rates[None])
+        return overhead + self.steps[key] * per_step
+
+    def _rates(self) -> dict[str | None, tuple[float, float]]:
+        """Each arm's (median overhead, seconds per step), and under None every finished cell's: computed once per
+        ``remaining`` (a sweep in this process asks at every step)."""
+        pooled = [o for found in self.overheads.values() for o in found] or [0.0]
+        seconds, steps = sum(s for s, _ in self.trained.values()), sum(n for _, n in self.trained.values())
+        rates: dict[str | None, tuple[float, float]] = {None: (statistics.median(pooled), seconds / steps)}
+        for arm, (s, n) in self.trained.items():
+            rates[arm] = (statistics.median(self.overheads.get(arm) or pooled), s / n)
+        return rates
 
     def remaining(self, current: float = 0.0) -> float | None:
         """Wall seconds left. ``current``: the share of its steps the running cell has done, when one cell runs in
@@ -103,17 +111,18 @@ class SweepEta:
         if not self.trained:
             return None
         now = self.clock()
+        rates = self._rates()
         total = 0.0
         for key in self.left:
             if key not in self.running:
-                total += self.predicted(key)
+                total += self.predicted(key, rates)
                 continue
             if len(self.running) == 1 and current > 0:  # its steps' own pace, once a tenth of them were seen
                 when, share = self.first_step.setdefault(key, (now, current))
                 if current - share >= OWN_PACE:
                     total += (now - when) * (1 - min(current, 1.0)) / (current - share)
                     continue
-            total += max(0.0, self.predicted(key) - (now - self.running[key]))
+            total += max(0.0, self.predicted(key, rates) - (now - self.running[key]))
         return total / min(self.width, len(self.left))
 
     def wrap(self, progress: Callable[[float, int, dict[str, Any]], None] | None):

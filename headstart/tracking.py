@@ -72,8 +72,7 @@ def log_store(directory: str | Path, *, uri: str | None = None, experiment: str 
     with Store(directory, create=False) as store:
         results = store.results("done")
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(directory / 'mlflow.db').resolve()}"
-    with _tracking(uri):
-        return _log_store(_client(mlflow, directory, uri), directory, results, uri, experiment)
+    return _log_store(_connected(mlflow, directory, uri), directory, results, uri, experiment)
 
 
 def _log_store(client: Any, directory: Path, results: list[RunResult], uri: str, experiment: str | None) -> dict[str, int]:
@@ -118,8 +117,8 @@ def log_run_dir(directory: str | Path, *, uri: str | None = None, experiment: st
     meta = json.loads((directory / "spec.json").read_text())
     metrics = json.loads((directory / "metrics.json").read_text())
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(directory.resolve().parent / 'mlflow.db')}"
-    with _tracking(uri, saved=directory):
-        return _log_run_dir(_client(mlflow, directory.resolve().parent, uri), directory, meta, metrics, uri, experiment)
+    return _log_run_dir(_connected(mlflow, directory.resolve().parent, uri, saved=directory), directory, meta, metrics, uri,
+                        experiment)
 
 
 def _log_run_dir(client: Any, directory: Path, meta: dict[str, Any], metrics: dict[str, Any], uri: str,
@@ -141,15 +140,24 @@ def _log_run_dir(client: Any, directory: Path, meta: dict[str, Any], metrics: di
     return {"logged": True, "uri": uri, "run_id": run_id}
 
 
+def _connected(mlflow: Any, directory: Path, uri: str, *, saved: Path | None = None) -> Any:
+    """A client of the tracking server at ``uri``, having asked it one question: a bad URI (an unknown scheme, a file
+    that is no database) is one line naming it, not MLflow's traceback; errors after that are not the URI's.
+    ``saved``: the run folder already written, said so the user knows nothing was lost."""
+    with _tracking(uri, saved):
+        client = _client(mlflow, directory, uri)
+        client.search_experiments(max_results=1)
+    return client
+
+
 @contextlib.contextmanager
 def _tracking(uri: str, saved: Path | None = None) -> Iterator[None]:
-    """MLflow's own errors on a bad tracking URI (an unknown scheme, a file that is no database) as one line naming
-    the URI; ``saved``: the run folder already written, said so the user knows nothing was lost."""
+    """MLflow's own errors on reaching ``uri`` as one ConfigError naming it."""
     try:
         yield
     except HeadstartError:
         raise
-    except Exception as e:  # MlflowException, sqlalchemy's DatabaseError, OSError: all of them mean this URI
+    except Exception as e:  # MlflowException, sqlalchemy's DatabaseError, OSError: reaching this URI failed
         kept = f"; the run is saved in {str(saved)!r} (only the logging failed)" if saved else ""
         raise ConfigError(f"cannot log to MLflow at {uri!r} ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}); "
                           f"check --mlflow-uri or $MLFLOW_TRACKING_URI (e.g. sqlite:///mlflow.db){kept}") from None

@@ -107,5 +107,8 @@ def test_a_training_setting_passed_as_a_keyword_names_config():
         headstart.sft(epochs=0)  # SftConfig's field, by the annotation of sft's config
     with pytest.raises(ConfigError, match=r"^meta_train\(\) takes these settings through config.*config=\{'ways': 1\}$"):
         headstart.meta_train("unused", ways=1)
+    with pytest.raises(ConfigError, match=r"^fit\(\) takes these settings through config, not as keywords: add "
+                                          r"\{'max_steps': 5\} to the config you passed$"):
+        headstart.fit("rotten-tomatoes", config={"lr": 1e-4}, max_steps=5)
     with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):  # not a setting: Python's own message
         headstart.fit("rotten-tomatoes", colour="red")

@@ -113,3 +113,23 @@ def test_a_cells_last_step_leaves_it_short_of_done_on_the_bar():
     update(10, 20, {})
     assert seen == [(2.999, 4, {"cell": "ft n=16 seed=0"}), (2.5, 4, {"cell": "ft n=16 seed=0"})]
     assert _cell_progress(None, 0, 4, "x") is None
+
+
+def test_a_sweep_weighs_one_strategy_on_two_backbones_apart(toy_csv, tiny_registry, tmp_path, monkeypatch):
+    """The arm of the ETA is the strategy on its backbone: a larger backbone costs more a step."""
+    import headstart.sweep as sweep_module
+    from headstart.specs import TrainConfig
+    from headstart.sweep_spec import SweepSpec
+
+    made = []
+    original = sweep_module.SweepEta
+
+    def recording(todo, arm, **kwargs):
+        made.append({arm(resolved) for _, _, resolved in todo})
+        return original(todo, arm, **kwargs)
+
+    monkeypatch.setattr(sweep_module, "SweepEta", recording)
+    sweep_module.run_sweep(SweepSpec(data=str(toy_csv), backbones=("tiny", "tiny-bert"), strategies=("linear-probe",),
+                                     sizes=(16,), seeds=1, tune=None, train=TrainConfig(precision="fp32", max_steps=2)),
+                           tmp_path / "two")
+    assert len(made) == 1 and len(made[0]) == 2 and all(a.endswith(" linear-probe") for a in made[0]), made

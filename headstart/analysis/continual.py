@@ -157,9 +157,9 @@ def recommended_word(analysis: dict[str, Any]) -> str:
     over at least 2 seeds, the interval of their difference above 0) or there is no runner-up; otherwise "Best on
     validation (not a clear choice)": leading with "Recommended" overstated a pick the seeds cannot tell apart."""
     v = analysis.get("versus")
-    if not v or not v.get("val"):
+    if not v:  # no runner-up to separate it from
         return "Recommended"
-    clear = v["pairs"] >= 2 and v["val"]["ci_low"] > 0
+    clear = v["pairs"] >= 2 and bool(v.get("val")) and v["val"]["ci_low"] > 0  # no shared seed: nothing separates them
     return "Recommended" if clear else "Best on validation (not a clear choice)"
 
 

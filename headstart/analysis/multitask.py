@@ -58,6 +58,8 @@ def _beats(value: float, reference: float, lower_is_better: bool) -> bool:
 def no_interval(cell: dict[str, Any]) -> bool:
     """Whether ``stats.interval`` had no error estimate for ``cell`` (one seed, no test rows): its zero width means
     nothing. A zero-width interval with an estimate (every seed and row agree) is an interval."""
+    if "pairs" not in cell:  # a cell from elsewhere that does not say how it was measured: the width alone tells
+        return cell["ci_low"] == cell["ci_high"]
     return cell["pairs"] < 2 and cell.get("row_se") is None
 
 

@@ -66,7 +66,7 @@ def continual(
     if result.analysis["recommended"]:
         caveat = result.analysis.get("recommended_caveat")
         against = versus_text(result.analysis.get("versus"))
-        typer.echo(f"{recommended_word(result.analysis).lower()} (highest validation ACC): {result.analysis['recommended']}" + (f"; {against}" if against else "")
+        typer.echo(f"{recommended_word(result.analysis).lower()}: {result.analysis['recommended']}, highest validation ACC" + (f"; {against}" if against else "")
                    + (f"; caveat: {caveat}" if caveat else ""))
     elif result.analysis.get("withheld"):
         typer.echo(f"recommendation: {withheld_text(result.analysis['withheld'])}")

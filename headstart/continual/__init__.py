@@ -130,7 +130,7 @@ def check_same_settings(out: Path, settings: dict[str, Any]) -> None:
         return
     if not isinstance(before, dict):
         return
-    now = json.loads(json.dumps(settings))
+    now = json.loads(json.dumps(settings, default=str))  # as write_json stores it: a Path as its text
     grown = {"arms": lambda old, new: set(old) <= set(new), "seeds": lambda old, new: old <= new}
     for key, value in now.items():
         if key not in before or before[key] == value:
@@ -138,8 +138,17 @@ def check_same_settings(out: Path, settings: dict[str, Any]) -> None:
         if key in grown and isinstance(before[key], type(value)) and grown[key](before[key], value):
             continue
         if key == "train":
-            key = next(k for k in value if before["train"].get(k) != value[k])
-            old, new = before["train"].get(key), value[key]
+            if not isinstance(before["train"], dict):
+                return  # a damaged record says nothing of the settings
+            from headstart.specs import TrainConfig
+
+            defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}  # a field one version lacks: its default
+            differ = [k for k in sorted(set(value) | set(before["train"]))
+                      if before["train"].get(k, defaults.get(k)) != value.get(k, defaults.get(k))]
+            if not differ:
+                continue
+            key = differ[0]
+            old, new = before["train"].get(key, defaults.get(key)), value.get(key, defaults.get(key))
         else:
             old, new = before[key], value
         shown = ",".join(map(str, old)) if isinstance(old, list) else old

@@ -167,8 +167,8 @@ class Strategy:
         for key, value in given.items():  # nan slips past every "<= 0" check, and trains to a diverged run
             if isinstance(value, float) and not math.isfinite(value):
                 default = next(f.default for f in dataclasses.fields(self.Options) if f.name == key)
-                raise ConfigError(f"option {key} of {self.name} must be a finite number, got {value!r}; e.g. "
-                                  f"--option {key}={default}")
+                example = f"; e.g. --option {key}={default}" if isinstance(default, (int, float)) else ""
+                raise ConfigError(f"option {key} of {self.name} must be a finite number, got {value!r}{example}")
         return options
 
     def for_labels(self, options: Any, label_names: tuple[str, ...], task: str) -> Any:

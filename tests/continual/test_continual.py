@@ -580,6 +580,8 @@ def test_a_pick_the_seeds_cannot_separate_is_not_led_as_recommended():
     one = continual_rows(_chain_runs("replay", "replay", [0.80], [0.7]) + _chain_runs("naive", "naive", [0.79], [0.72]))
     assert recommended_word(one) == "Best on validation (not a clear choice)"
     assert recommended_word({"arms": [], "recommended": "naive", "versus": None}) == "Recommended", "no runner-up"
+    unshared = {"arm": "replay", "pairs": 0, "val": None, "test": None}  # the runner-up ran other seeds
+    assert recommended_word({"arms": [], "recommended": "naive", "versus": unshared}) == "Best on validation (not a clear choice)"
     text = continual_markdown({**close, "recommended_caveat": None}, stream="s", scenario="class", tasks=["a", "b"], notes=[])
     assert "**Best on validation (not a clear choice): replay** — highest validation ACC" in text
 
@@ -656,3 +658,26 @@ def test_a_stray_duplicate_does_not_cut_two_tasks_together(tmp_path):
     pd.DataFrame({"text": texts, "label": [c.label_names[y] for y in c.targets]}).to_csv(tmp_path / "c.csv", index=False)
     stream = load_stream(str(_write_stream(tmp_path, ["a.csv", "c.csv"])), "task")
     assert stream.linked() == [[0], [1]] and "cut_together" not in stream.identity()
+
+
+def test_the_settings_check_reads_older_and_damaged_reports_and_paths(tmp_path):
+    """A Path argument (stored as its text), a TrainConfig field one version lacks (its default), a field the other
+    lacks, and a damaged record: none crashes, and only a real difference refuses."""
+    import dataclasses
+    from pathlib import Path
+
+    from headstart.continual import check_same_settings
+    from headstart.errors import ConfigError
+    from headstart.specs import TrainConfig
+
+    train = dataclasses.asdict(TrainConfig())
+    settings = {"stream": Path("tasks.toml"), "n": 64, "train": train, "arms": ["naive"], "seeds": 2}
+    older = {**train}
+    del older["augment"]  # written before the field existed: its default
+    (tmp_path / "continual.json").write_text(json.dumps({"settings": {**settings, "stream": "tasks.toml", "train": older}}))
+    check_same_settings(tmp_path, settings)
+    check_same_settings(tmp_path, {**settings, "train": {**train, "future_field": None}})
+    with pytest.raises(ConfigError, match=r"\(max_steps None, not 5\)"):
+        check_same_settings(tmp_path, {**settings, "train": {**train, "max_steps": 5}})
+    (tmp_path / "continual.json").write_text(json.dumps({"settings": {**settings, "stream": "tasks.toml", "train": [1]}}))
+    check_same_settings(tmp_path, settings)
