@@ -31,7 +31,9 @@ class AdapterInfo:
     """What ``headstart adapters list/show`` prints about one directory."""
 
     directory: str
-    kind: str  # "headstart-peft" | "headstart" (bitfit / houlsby: weights.safetensors) | "peft" (no head) | "merged"
+    # "headstart-peft" | "headstart" (bitfit / houlsby: weights.safetensors) | "peft" (no head) | "merged" | "damaged"
+    # (a run in a listed folder that could not be read: config["error"] says why)
+    kind: str
     strategy: str | None
     method: str | None  # PEFT type (LORA, IA3, PROMPT_TUNING, ...) or the headstart strategy
     base: str | None
@@ -136,8 +138,12 @@ def find(paths: str | Path | list[str | Path]) -> list[AdapterInfo]:
         if (path / "spec.json").exists() or (path / "adapter_config.json").exists():
             found.append(inspect(path))
             continue
-        found += [inspect(p) for p in sorted(path.iterdir()) if p.is_dir() and not _causal_lm_run(p)
-                  and ((p / "spec.json").exists() or (p / "adapter_config.json").exists())]
+        for p in sorted(path.iterdir()):
+            if p.is_dir() and not _causal_lm_run(p) and ((p / "spec.json").exists() or (p / "adapter_config.json").exists()):
+                try:
+                    found.append(inspect(p))
+                except StoreError as e:  # one damaged run of a folder is listed as such, not the end of the listing
+                    found.append(AdapterInfo(str(p), "damaged", None, None, None, config={"error": str(e)}))
     return found
 
 

@@ -449,3 +449,20 @@ def test_peft_is_never_handed_a_damaged_adapter(lora_dir, tmp_path):
     (broken / "adapter_config.json").write_text('{"r": 4,')
     with pytest.raises(StoreError, match=r"cannot read .*adapter_config.json' \(JSONDecodeError\): the file is corrupt"):
         saved_adapter(broken)
+
+
+def test_a_folder_listing_marks_a_damaged_run_and_goes_on(lora_dir, tmp_path):
+    """`adapters list FOLDER` stopped at the first damaged run; it is listed as damaged, with why, and the rest too."""
+    import shutil
+
+    from headstart.adapters import find
+
+    folder = tmp_path / "runs"
+    shutil.copytree(lora_dir, folder / "a-good")
+    shutil.copytree(lora_dir, folder / "b-damaged")
+    (folder / "b-damaged" / "adapter_model.safetensors").write_bytes(b"\x00" * 40)
+    good, damaged = find(folder)
+    assert good.kind == "headstart-peft" and damaged.kind == "damaged"
+    assert "the file is corrupt" in damaged.config["error"]
+    with pytest.raises(StoreError, match="the file is corrupt"):  # named directly, it is still an error
+        find(folder / "b-damaged")

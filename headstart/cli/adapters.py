@@ -38,6 +38,9 @@ def adapters_list(
         return
     width = max((len(i.directory) for i in infos), default=0)
     for i in infos:
+        if i.kind == "damaged":
+            typer.echo(f"{i.directory:<{width}}  damaged        {i.config['error']}")
+            continue
         params = f"{i.trainable_params:,}" if i.trainable_params is not None else "?"
         method = i.strategy or str(i.method).lower()  # a run's strategy (lora, dora, bitfit); a plain PEFT folder's type
         typer.echo(f"{i.directory:<{width}}  {i.kind:<14} {method:<14} base={i.base}  trainable={params}  "
