@@ -258,7 +258,7 @@ CASES = [
     Case("warmup out of range", lambda f: [*TRAIN, "--data", f.toy(), "--warmup", "1.5"], ("warmup", "1.5", "--warmup 0.1")),
     Case("batch size out of range", lambda f: [*TRAIN, "--data", f.toy(), "--batch-size", "0"], ("batch_size", "got 0", "--batch-size 16")),
     Case("strategy option out of range", lambda f: [*TRAIN, "--data", f.toy(), "--strategy", "llrd", "--decay", "1.5"],
-         ("decay must be in (0, 1]", "1.5", "try decay=0.7")),
+         ("decay must be in (0, 1]", "1.5", "try --option decay=0.7")),
     Case("option for another strategy", lambda f: [*TRAIN, "--data", f.toy(), "--strategy", "full-finetune", "--freeze", "2"],
          ("'freeze'", "'full-finetune'")),
     Case("unknown schedule", lambda f: [*TRAIN, "--data", f.toy(), "--schedule", "cosin"], ("'cosin'", "did you mean 'cosine'")),

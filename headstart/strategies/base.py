@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,7 +164,14 @@ class Strategy:
             if key not in known:
                 hint = f" (its options: {', '.join(sorted(known))})" if known else " (it has no options)"
                 raise ConfigError(f"option {key!r} does not apply to strategy {self.name!r}{closest(key, known)}{hint}")
-        options = self.Options(**given)  # its own checks first: they name the range
+        try:
+            options = self.Options(**given)  # its own checks first: they name the range
+        except ConfigError as e:  # "try rank=8" names no flag: the CLI's is --option rank=8 (Python's options={...})
+            fixed = re.sub(r"\b(try|e\.g\.) ([a-z_]+)=", lambda m: f"{m.group(1)} --option {m.group(2)}="
+                           if m.group(2) in known else m.group(0), str(e))
+            if fixed == str(e):
+                raise
+            raise ConfigError(fixed) from None
         for key, value in given.items():  # nan slips past every "<= 0" check, and trains to a diverged run
             if isinstance(value, float) and not math.isfinite(value):
                 default = next(f.default for f in dataclasses.fields(self.Options) if f.name == key)

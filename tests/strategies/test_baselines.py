@@ -281,7 +281,7 @@ def test_bad_grid_names_the_option_and_a_fix(name, bad):
     with pytest.raises(ConfigError) as e:
         get_strategy(name).options(bad)
     key = next(iter(bad))
-    assert key in str(e.value) and f"try {key}=" in str(e.value)  # KEY=VALUE: as --option, an arm's brackets or TOML take it
+    assert key in str(e.value) and f"try --option {key}=" in str(e.value)  # the CLI's flag (Python: options={...})
 
 
 def test_grid_round_trips_through_json():
