@@ -133,6 +133,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.sweep_spec import SweepSpec, parse_list, parse_sizes
 
     claim(out, "compare")  # adapt writes a compare store: before anything loads
+    check_not_a_compare(Path(out))
     if command is None:  # the report's "Produced by": the CLI passes its command line, Python gets its call
         from headstart.api import call_text
 
@@ -202,6 +203,27 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     adaptation = _write(out, result, source=source, target=target, strategy=strategy)  # first: the report points to it
     result.reports = {**render(out), **adaptation}
     return result
+
+
+def check_not_a_compare(out: Path) -> None:
+    """Refuse an ``--out`` holding a compare's store: adapt would add its runs to it and replace its recorded sweep
+    and its report. A store adapt wrote (its recorded command is adapt's) resumes.
+
+    Raises:
+        ConfigError: naming the command that wrote it and a folder to use instead.
+    """
+    from headstart.outdir import sibling
+    from headstart.store import Store
+
+    if not (out / "runs.sqlite").is_file():
+        return
+    with Store(out, create=False) as store:
+        command = str((store.sweep() or {}).get("command") or "")
+        runs = store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    if runs and command and "adapt" not in command:
+        raise ConfigError(f"--out {str(out)!r} holds the store of another command ({command[:80]}); adapt would add its "
+                          f"runs to it and replace its report; nothing was written; give adapt its own folder, e.g. "
+                          f"{str(sibling(out, 'adapt'))!r}")
 
 
 def budget_notes(runs: list[RunResult], ceiling: list[RunResult], max_test: int | None) -> list[str]:

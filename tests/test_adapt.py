@@ -107,3 +107,23 @@ def test_max_test_caps_the_source_and_the_target_test_rows_the_oracle_included(t
     assert scored and all(n <= 12 for n in scored)
     assert any(line.startswith("oracle n=16: ") for line in printed.splitlines()), printed
     assert "- scored on at most 12 test rows of the source and of the target (--max-test)" in (out / "adaptation.md").read_text()
+
+
+def test_adapt_refuses_a_compares_store_and_resumes_its_own(tmp_path):
+    """adapt into a compare's --out replaced that store's recorded sweep and its report; a store adapt wrote resumes."""
+    from headstart.adapt import check_not_a_compare
+    from headstart.errors import ConfigError
+    from headstart.results import RunResult
+    from headstart.store import Store
+
+    with Store(tmp_path / "cmp") as store:
+        store.set_sweep("headstart compare --strategies lora --seeds 3", {})
+        store.put(RunResult("k", {"strategy": "lora", "n": 16, "seed": 0}, "done", metrics={"accuracy": 0.7}))
+    with pytest.raises(ConfigError, match=r"holds the store of another command \(headstart compare --strategies lora "
+                                          r"--seeds 3\); adapt would add its runs to it .* e\.g\. '.*cmp-adapt'"):
+        check_not_a_compare(tmp_path / "cmp")
+    with Store(tmp_path / "mine") as store:
+        store.set_sweep("headstart adapt --source rotten-tomatoes --target drug-reviews-sentiment", {})
+        store.put(RunResult("k", {"strategy": "full-finetune", "n": 16, "seed": 0}, "done", metrics={"accuracy": 0.7}))
+    check_not_a_compare(tmp_path / "mine")
+    check_not_a_compare(tmp_path / "new")
