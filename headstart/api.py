@@ -178,7 +178,11 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     flags = defaults + budget_notes(outcome.result)
     retention = (outcome.result.record or {}).get("retention") or []
     ood = [{k: v for k, v in o.items() if k != "rows"} for o in (outcome.result.record or {}).get("ood") or ()]
-    if out is not None:
+    if out is not None and report.status != "done" and finished_run(Path(out)):  # nothing stored is lost to a failure
+        flags.append({"reason": "kept", "text": f"{report.status} and was not saved: the finished run already in "
+                                                f"{str(out)!r} was kept",
+                      "advice": "train again with a lower learning rate (--lr) or more warmup to replace it"})
+    elif out is not None:
         save(s, report, out, notes={"flags": flags, **({"retention": retention} if retention else {}), **({"ood": ood} if ood else {})})
     s.model.eval()
     base_weights = None
@@ -201,6 +205,21 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                      total_params=count_parameters(s.model), error=report.error, chosen=outcome.chosen,
                      tune_seconds=outcome.tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
                      retention=retention, ood=ood, flags=flags, mlflow=logged, _loaded=loaded)
+
+
+def finished_run(folder: Path) -> bool:
+    """Whether ``folder`` holds a saved run that finished (its metrics.json says "done"): a run that diverged or failed
+    is not written over it."""
+    import json
+
+    from headstart.outdir import held
+
+    if held(folder) != "run":
+        return False
+    try:
+        return json.loads((folder / "metrics.json").read_text()).get("status", "done") == "done"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def check_report_to(report_to: str | None, out: Any = "") -> None:

@@ -228,3 +228,30 @@ def test_the_record_says_when_max_steps_cut_the_budget(toy_csv, tiny_registry):
     capped = budget(max_steps=3)
     assert capped["capped"] and capped["planned_steps"] == 6
     assert not budget(max_steps=1000, min_steps=4, epochs=1)["capped"]
+
+
+def test_a_run_that_diverges_never_replaces_a_finished_one(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """A diverged run into the --out of a finished one deleted its weights and wrote "diverged" over its metrics; the
+    finished run is kept and the result says so (a diverged run into a new folder is still saved, as before)."""
+    import headstart.recipe as recipe
+    from conftest import run_cli
+
+    cfg = TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32")
+    headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=16, out=tmp_path / "ft", config=cfg)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "ft").iterdir() if p.is_file()}
+    original = recipe.setup
+
+    def poisoned(*args, **kwargs):
+        s = original(*args, **kwargs)
+        s.model.head.weight.data.fill_(float("nan"))
+        return s
+
+    monkeypatch.setattr(recipe, "setup", poisoned)
+    code, out, err = run_cli(["train", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "full-finetune",
+                              "--n", "16", "--max-steps", "4", "--min-steps", "4", "--precision", "fp32",
+                              "--out", str(tmp_path / "ft")], monkeypatch, capsys)
+    assert code == 1 and "replaced" not in err
+    assert f"note: this run diverged and was not saved: the finished run already in '{tmp_path / 'ft'}' was kept" in out, out
+    assert {p.name: p.read_bytes() for p in (tmp_path / "ft").iterdir() if p.is_file()} == before
+    fresh = headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=16, out=tmp_path / "new", config=cfg)
+    assert fresh.status == "diverged" and json.loads((tmp_path / "new" / "metrics.json").read_text())["status"] == "diverged"

@@ -142,7 +142,7 @@ def train(
                "flags": result.flags}
     if result.error:
         summary["error"] = result.error
-    if replacing:
+    if replacing and not any(f.get("reason") == "kept" for f in result.flags):
         typer.echo(f"note: this run replaced the one that was in {str(out)!r}", err=True)
     if result.mlflow is not None:
         summary["mlflow"] = result.mlflow
