@@ -108,20 +108,6 @@ def _parameters(path: Path) -> int:
         raise StoreError(f"cannot read {str(path)!r} ({type(e).__name__}): the file is corrupt; train the run again") from None
 
 
-def read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """A safetensors file's tensors.
-
-    Raises:
-        StoreError: the file is not readable safetensors (truncated, overwritten).
-    """
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(path))
-    except Exception as e:  # safetensors raises its own error types on truncated / foreign files
-        raise StoreError(f"cannot read {str(path)!r} ({type(e).__name__}): the file is corrupt; train the run again") from None
-
-
 def _summary(config: dict[str, Any]) -> dict[str, Any]:
     keys = ("peft_type", "task_type", "r", "lora_alpha", "lora_dropout", "use_dora", "target_modules", "feedforward_modules",
             "num_virtual_tokens", "modules_to_save", "peft_version")
@@ -412,6 +398,8 @@ def unmerge(directory: str | Path, out: str | Path, *, tolerance: float = TOLERA
     if not (base_diff <= tolerance and output_diff <= tolerance):
         raise ConfigError(f"unmerged weights differ from the pre-trained base by {base_diff:.3g} and outputs by {output_diff:.3g} "
                           f"(> --tolerance {tolerance:g}); not writing {str(out)!r}")
+    from headstart.saved import read_tensors
+
     head = read_tensors(directory / "adapter" / "weights.safetensors")
     meta = {k: v for k, v in merged_run.meta.items() if k != "merge"}
     _write_run(out, {**meta, "backbone_saved": "adapter"}, head, directory,

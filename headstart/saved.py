@@ -258,6 +258,20 @@ def check_usable(directory: Path) -> None:
         raise StoreError(f"{str(directory / 'weights.safetensors')!r} is missing; the run did not finish saving, train it again")
 
 
+def read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors.
+
+    Raises:
+        StoreError: the file is not readable safetensors (truncated, overwritten).
+    """
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as e:  # safetensors raises its own error types on truncated / foreign files
+        raise StoreError(f"cannot read {str(path)!r} ({type(e).__name__}): the file is corrupt; train the run again") from None
+
+
 def load_weights(directory: Path, model: TaskModel) -> list[str]:
     """Load ``directory``'s weights.safetensors into ``model``: every head key, nothing foreign; the backbone keys it
     lacks (the pre-trained weights, which the file does not repeat) are returned.
@@ -265,13 +279,8 @@ def load_weights(directory: Path, model: TaskModel) -> list[str]:
     Raises:
         StoreError: the file is corrupt, or its keys or shapes do not match the model its spec.json describes.
     """
-    from safetensors.torch import load_file
-
     weights = directory / "weights.safetensors"
-    try:
-        tensors = load_file(str(weights))
-    except Exception as e:  # safetensors raises its own error types on truncated / foreign files
-        raise StoreError(f"cannot read {str(weights)!r} ({type(e).__name__}): the file is corrupt; train the run again") from None
+    tensors = read_tensors(weights)
     try:
         missing, unexpected = model.load_state_dict(tensors, strict=False)
     except RuntimeError as e:  # shapes that disagree with spec.json (its label_names edited, say)

@@ -87,9 +87,7 @@ def grid_arms(arm: ContinualArm) -> list[ContinualArm]:
 def budget_notes(steps: list[Any]) -> list[str]:
     """Each task's training budget as the stored steps ran it (their resolved ``train``), per strategy (joint's
     apart: it trains the stream at once), naming a ``max_steps`` that cut what the epochs / ``min_steps`` asked."""
-    from types import SimpleNamespace
-
-    from headstart.strategies.base import budget_for
+    from headstart.sweep_eta import planned_steps
 
     said: dict[str, set[str]] = {}
     for r in steps:
@@ -98,7 +96,7 @@ def budget_notes(steps: list[Any]) -> list[str]:
             continue
         joint = (spec.get("continual") or {}).get("method") == "joint"
         who = f"{spec.get('strategy')}{' (joint: the whole stream at once)' if joint else ''}"
-        asked = budget_for(SimpleNamespace(**{**t, "max_steps": None, "accumulate": t.get("accumulate") or 1}), spec["n"]).steps
+        asked = planned_steps({"n": spec["n"], "train": {**t, "max_steps": None}})  # what the epochs / floor asked
         cap = t.get("max_steps")
         text = f"{t['epochs']} epochs, at least {t.get('min_steps') or 0} steps"
         if isinstance(cap, int) and asked > cap:
