@@ -100,18 +100,21 @@ def refusals(methods: list[str], *, model: Any, task: str, strategy: str, strate
 
 def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strategy: str = "full-finetune",
           methods: list[str] | str | None = None, sizes: str | list[int | str] = "256", seeds: int = 5,
-          out: str | Path = "runs/adapt", oracle: bool = True, tune: str | None = "lr", config: Any = None,
+          out: str | Path = "runs/adapt", oracle: bool | None = None, tune: str | None = "lr", config: Any = None,
           workers: int = 1, progress: bool = False, command: str | None = None, max_test: int | None = None) -> AdaptResult:
     """Train every method on ``source``, score it on ``target``'s test split, and the oracle on ``target``; write
     ``adaptation.md`` / ``adaptation.json`` and the usual report into ``out``. Mirrors ``headstart adapt``.
 
     Args:
         target: a dataset with the source's labels; ``"NAME[their=ours, other=-]"`` maps labels by name
-            (``headstart.ood``); with a mapping, pass ``oracle=False`` (the oracle would train on the target's own
-            labels, not the source's).
+            (``headstart.ood``).
         methods: source-only (required), dann, coral, mmd, importance, bn-adapt, tent, tent-episodic, or strategy names (lp-ft, lora ...).
             None: every method of ``METHODS`` that applies to the backbone and strategy (a note names those left out);
             a method given that cannot apply is refused before anything trains.
+        oracle: also train ``strategy`` on the target's own labels (the ceiling). None (default): unless the methods'
+            scores read those labels otherwise (a mapping in ``target``, or a built-in pair's such as
+            drug-reviews-sentiment's: neutral left out), when a note says there is no oracle and why; True there is
+            refused (another task, on other rows).
         max_test: at most this many test rows of the source and of the target (a seeded cut, as ``compare``'s; the
             oracle is scored on the same target rows as the methods).
 
@@ -124,7 +127,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.outdir import claim
     from headstart.data import load_dataset
     from headstart.data_defaults import fill
-    from headstart.ood import check_elsewhere, parse_eval_data
+    from headstart.ood import parse_eval_data
     from headstart.recipe import check_out_of_domain
     from headstart.report.render import render
     from headstart.specs import TrainConfig, as_config
@@ -139,6 +142,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
 
         command = call_text("headstart.adapt", adapt, locals())
     name, mapping = parse_eval_data(target, "--target")
+    oracle_given = oracle is not None
     chosen = list(METHODS) if methods is None else parse_list(methods) if isinstance(methods, str) else list(methods)
     arms, tta, where = plan_methods(chosen, strategy=strategy, target=name)
     size_list = parse_sizes(sizes if isinstance(sizes, str) else ",".join(str(s) for s in sizes))
@@ -153,25 +157,25 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
                   **({"split": SplitConfig(max_test=max_test)} if max_test is not None else {}))
     sweep = SweepSpec(data=source, arms=tuple(arms), eval_data=(target,), tta=tuple(tta), **common)
     if oracle and mapping:
-        raise ConfigError(f"the oracle trains on {name}'s own labels, which this mapping changes; add --no-oracle, or "
-                          "give a target with the source's labels")
+        raise ConfigError(f"the oracle trains on {name}'s own labels, which this mapping changes; drop --oracle (without "
+                          "it, a mapped target has no oracle), or give a target with the source's labels")
     try:  # both load before anything trains; adapt has no column options, so a file's columns go by their names
         source_data, target_hash = _loaded_data(sweep), load_dataset(name).hash
     except ColumnError as e:
         raise DataError(f"{e.problem}; name that column {e.kind} (adapt reads files by their column names)") from None
-    if oracle:  # a built-in pair maps the labels too (drug-reviews-sentiment: neutral left out): then so must the oracle
-        try:
-            _, read_as, said = check_elsewhere(target, source_data, "--target")
-        except ConfigError:  # labels that do not map: said below, after the methods' own refusals, as before
-            read_as = {}
-        if any(read_as[label] != label for label in read_as):
-            how = said.split(": ", 1)[-1].removesuffix(" (built-in pair)")
-            raise ConfigError(f"the oracle trains on {name}'s own labels, but the methods' scores read them otherwise "
-                              f"({how}): another task, on other rows; add --no-oracle, or give a target with the "
-                              "source's labels")
+    how = _read_otherwise(target, source_data) if oracle is not False and not mapping else None
+    if oracle and how:  # a built-in pair maps the labels too (drug-reviews-sentiment: neutral left out)
+        raise ConfigError(f"the oracle trains on {name}'s own labels, but the methods' scores read them otherwise "
+                          f"({how}): another task, on other rows; drop --oracle (without it, a mapped target has no "
+                          "oracle), or give a target with the source's labels")
+    if oracle is None:  # the default: a ceiling where the target's own labels are the source's
+        oracle = not (mapping or how)
+    notes = [] if oracle or oracle_given else [
+        f"no oracle: the methods' scores read {name}'s labels otherwise ({how or 'mapped by --target'}), so training on "
+        "its own labels would be another task; no ceiling and no share of the gap is reported"]
     _, model = _loaded(sweep.cells()[0])  # what the sweep loads (once per process): its modules say what can apply
     out = Path(out)
-    result = AdaptResult(out=out)
+    result = AdaptResult(out=out, notes=notes)
     refused = refusals(chosen, model=model, task=source_data.task, strategy=strategy, strategies=sweep.strategies)
     if refused:  # before the oracle trains: a refusal after it left a store holding the ceiling alone
         kept = [m for m in chosen if m not in refused]
@@ -203,6 +207,21 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     adaptation = _write(out, result, source=source, target=target, strategy=strategy)  # first: the report points to it
     result.reports = {**render(out), **adaptation}
     return result
+
+
+def _read_otherwise(target: str, source_data: Any) -> str | None:
+    """How the methods' scores read ``target``'s labels when a built-in pair maps them ("negative as rotten, neutral
+    left out, …"), None when they are read as they are (or do not map: refused later, after the methods' own
+    refusals)."""
+    from headstart.ood import check_elsewhere
+
+    try:
+        _, read_as, said = check_elsewhere(target, source_data, "--target")
+    except ConfigError:
+        return None
+    if all(read_as[label] == label for label in read_as):
+        return None
+    return said.split(": ", 1)[-1].removesuffix(" (built-in pair)")
 
 
 def check_not_a_compare(out: Path) -> None:

@@ -242,7 +242,7 @@ def flags_checked(function: Callable[..., Any]) -> Callable[..., Any]:
     The CLI's flags are bools already; this guards the Python API's mirror of them. A ConfigError names the value.
     """
     signature = inspect.signature(function)
-    flags = [p.name for p in signature.parameters.values() if isinstance(p.default, bool)]
+    flags = [p.name for p in signature.parameters.values() if isinstance(p.default, bool) or _maybe_bool(p)]
 
     @functools.wraps(function)
     def checked(*args: Any, **kwargs: Any) -> Any:
@@ -252,12 +252,21 @@ def flags_checked(function: Callable[..., Any]) -> Callable[..., Any]:
             return function(*args, **kwargs)
         for name in flags:
             value = bound.arguments.get(name, False)
+            if value is None and _maybe_bool(signature.parameters[name]):
+                continue
             if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):
                 bound.arguments[name] = bool(value)  # numpy's True is a bool for any caller's purpose
             elif not isinstance(value, bool):
                 kind = f"{type(value).__module__}.{type(value).__name__}" if type(value).__module__ != "builtins" else type(value).__name__
-                raise ConfigError(f"{name} must be True or False, got {kind} {value!r:.40}; "
-                                  f"e.g. {name}={not signature.parameters[name].default}")
+                parameter = signature.parameters[name]
+                either = "True, False or None (the default)" if _maybe_bool(parameter) else "True or False"
+                raise ConfigError(f"{name} must be {either}, got {kind} {value!r:.40}; "
+                                  f"e.g. {name}={not parameter.default if isinstance(parameter.default, bool) else False}")
         return function(*bound.args, **bound.kwargs)
 
     return python_named(checked)
+
+
+def _maybe_bool(parameter: inspect.Parameter) -> bool:
+    """A switch whose None default means "decide for me" (``adapt``'s oracle)."""
+    return parameter.default is None and str(parameter.annotation).replace(" ", "") in ("bool|None", "Optional[bool]")

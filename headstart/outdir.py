@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,7 @@ def as_folder(out: Any, flag: str = "--out") -> Path:
 
 
 def check_writable(out: str | Path, flag: str = "--out") -> None:
-    """Refuse an output folder that cannot be created or written, without creating anything.
+    """Refuse an output folder that cannot be created or written, leaving nothing behind.
 
     Raises:
         ConfigError: a file stands on the path, or its nearest existing folder is not writable.
@@ -165,9 +166,22 @@ def check_writable(out: str | Path, flag: str = "--out") -> None:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     reason = ("not a directory" if not existing.is_dir()
-              else "permission denied" if not os.access(existing, os.W_OK | os.X_OK) else "")
+              else "permission denied" if not os.access(existing, os.W_OK | os.X_OK) else _probe(existing))
     if reason:
         raise ConfigError(f"cannot write to output directory {str(out)!r} ({str(existing)!r}: {reason}); choose another {flag}")
+
+
+def _probe(folder: Path) -> str:
+    """Why a file cannot be created in ``folder`` ("" when it can): creating one and removing it is the only test that
+    holds for root, for whom ``os.access`` calls ``/proc`` or a read-only mount writable. The probe is named as
+    headstart's temp files are (``ignored``), should a kill leave it behind."""
+    try:
+        handle, name = tempfile.mkstemp(prefix=".headstart-probe-", suffix=".tmp", dir=folder)
+    except OSError as error:
+        return f"cannot create a file there: {(error.strerror or type(error).__name__).lower()}"
+    os.close(handle)
+    os.unlink(name)
+    return ""
 
 
 def claim(out: str | Path, kind: str, *, flag: str = "--out") -> None:

@@ -74,7 +74,7 @@ def test_one_name_is_one_item_never_its_letters():
     (lambda: headstart.compare(seeds=True, out="unused"), ConfigError, "^seeds must be a positive integer, got True"),
     (lambda: headstart.compare(dedupe="no", out="unused"), ConfigError, "dedupe must be True or False, got str 'no'"),
     (lambda: headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", oracle="no", out="unused"), ConfigError,
-     "oracle must be True or False, got str 'no'; e.g. oracle=False"),  # through the callable module
+     "oracle must be True, False or None \\(the default\\), got str 'no'; e.g. oracle=False"),  # through the callable module
     (lambda: headstart.compare(sizes=[16, 16], out="unused"), ConfigError, r"^sizes lists a size twice \(16, 16\)"),
 ])
 def test_python_mistakes_are_one_headstart_error(call, error, message, tmp_path, monkeypatch):

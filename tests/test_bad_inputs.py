@@ -448,8 +448,8 @@ CASES = [
          ("--target drug-reviews: its label(s)", "e.g. --target 'drug-reviews[")),
     Case("adapt's oracle where a built-in pair maps the target's labels", lambda f: [
         "adapt", "--source", "rotten-tomatoes", "--target", "drug-reviews-sentiment", "--methods", "source-only", "--sizes", "16",
-        "--out", str(f.path("ad"))],
-         ("the oracle trains on drug-reviews-sentiment's own labels", "neutral left out", "another task", "add --no-oracle")),
+        "--oracle", "--out", str(f.path("ad"))],
+         ("the oracle trains on drug-reviews-sentiment's own labels", "neutral left out", "another task", "drop --oracle")),
     Case("adapt --sizes 0", lambda f: ["adapt", "--source", "rotten-tomatoes", "--target", "drug-reviews-sentiment", "--sizes", "0,16",
                                        "--out", str(f.path("ad"))], ("--sizes holds 0", "--sizes 16")),
     Case("adapt --methods misspelt", lambda f: ["adapt", "--source", "rotten-tomatoes", "--target", "drug-reviews-sentiment",

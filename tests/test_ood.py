@@ -223,8 +223,8 @@ def test_adapt_trains_each_method_on_the_source_and_the_oracle_on_the_target(tin
     assert "| majority class | 32 |" in written and "The oracle (full-finetune trained on" in written
     assert json.loads(result.reports["adaptation.json"].read_text())["rows"]
     assert result.reports["adaptation.png"].read_bytes()[:4] == b"\x89PNG"
-    with pytest.raises(ConfigError, match="add --no-oracle"):
-        adapt_module.adapt(source, f"{target}[neutral=-]", backbone="tiny", sizes="32", seeds=1, out=tmp_path / "b")
+    with pytest.raises(ConfigError, match="this mapping changes; drop (--)?oracle"):
+        adapt_module.adapt(source, f"{target}[neutral=-]", backbone="tiny", sizes="32", seeds=1, out=tmp_path / "b", oracle=True)
     with pytest.raises(ConfigError, match="unknown adaptation method 'dan'"):
         adapt_module.adapt(source, target, backbone="tiny", methods="source-only,dan", out=tmp_path / "c")
 
@@ -248,7 +248,7 @@ def test_the_adapt_command_names_a_bad_method_in_one_line(toy_csv, other_csv, ti
     assert_user_error(cli(["adapt", "--source", str(toy_csv), "--target", str(other_csv), "--backbone", "tiny",
                            "--methods", "coral,tent", "--out", str(tmp_path / "a")], monkeypatch, capsys),
                       "--methods must include source-only")
-    code, _, _ = cli(["adapt", "--source", str(toy_csv), "--target", f"{other_csv}[neutral=-]", "--backbone", "tiny", "--no-oracle",
+    code, printed, _ = cli(["adapt", "--source", str(toy_csv), "--target", f"{other_csv}[neutral=-]", "--backbone", "tiny",
                       "--methods", "source-only,coral", "--sizes", "16", "--seeds", "1", "--no-tune", "--max-steps", "4",
                       "--min-steps", "4", "--out", str(tmp_path / "b"), "-q"], monkeypatch, capsys)
     from headstart.store import Store
@@ -256,6 +256,9 @@ def test_the_adapt_command_names_a_bad_method_in_one_line(toy_csv, other_csv, ti
     with Store(tmp_path / "b", create=False) as store:
         steps = {r.steps for r in store.results()}
     assert code in (0, None) and steps == {4}, "the budget flags' advice (--min-steps, --max-steps) is adapt's to take"
+    # a mapped target without --oracle / --no-oracle: no oracle (it would be another task), and the report says why
+    said = "no oracle: the methods' scores read"
+    assert said in printed and said in (tmp_path / "b" / "adaptation.md").read_text(), printed
     assert "headstart adapt --source" in (tmp_path / "b" / "report.md").read_text()
 
 

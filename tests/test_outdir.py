@@ -8,7 +8,7 @@ import json
 import pytest
 
 from headstart.errors import ConfigError, HeadstartError
-from headstart.outdir import check_new, claim, foreign, held
+from headstart.outdir import check_new, check_writable, claim, foreign, held
 from headstart.results import RunResult
 from headstart.store import Store
 
@@ -84,6 +84,16 @@ def test_check_new_refuses_what_exists_and_what_cannot_be_made(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(ConfigError, match="not a directory"):
         check_new(tmp_path / "f" / "ex", "the export")
+
+
+def test_a_folder_where_no_file_can_be_made_is_refused_before_any_work(tmp_path, monkeypatch):
+    """As root, ``os.access`` calls /proc writable; only creating a file tells (``train --out /proc/x`` failed after
+    training). A folder that can be written is left as it was."""
+    monkeypatch.setattr("os.access", lambda *_: True)  # what root is told
+    with pytest.raises(ConfigError, match=r"'/proc': cannot create a file there"):
+        check_writable("/proc/headstart-out")
+    check_writable(tmp_path / "new" / "run")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_meta_train_stopped_before_its_summary_is_its_own(tmp_path):

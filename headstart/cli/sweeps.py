@@ -167,7 +167,7 @@ def adapt(
     source: Annotated[str, typer.Option(help="Labelled source: a built-in dataset or a data file.")],
     target: Annotated[str, typer.Option(help="Target with the source's labels, scored on its test split; its pool's inputs "
                                              "are what alignment and test-time adaptation read. TARGET[their=ours, x=-] maps "
-                                             "labels (then add --no-oracle).")],
+                                             "labels (then there is no oracle).")],
     backbone: Annotated[str, typer.Option("--backbone", "-b", help="Built-in backbone or a local model folder.")] = "all-minilm-l6-v2",
     strategy: Annotated[str, typer.Option(help="How every method trains on the source (and the oracle on the target).")] = "full-finetune",
     methods: Annotated[Optional[str], typer.Option("--methods", "--arms", help="Comma-separated: source-only (required), dann, "
@@ -177,7 +177,10 @@ def adapt(
     sizes: Annotated[str, typer.Option(help="Labelled source sizes, comma-separated; 'all' = the whole pool.")] = "256",
     seeds: Annotated[int, typer.Option(help="Seeds per cell.")] = 5,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the store and the reports.")] = Path("runs/adapt"),
-    oracle: Annotated[bool, typer.Option("--oracle/--no-oracle", help="Also train the strategy on the target's labels: the ceiling.")] = True,
+    oracle: Annotated[Optional[bool], typer.Option("--oracle/--no-oracle", show_default=False,
+                                                   help="Also train the strategy on the target's labels: the ceiling. "
+                                                        "Default: on, unless the target's labels are mapped (by "
+                                                        "TARGET[...] or a built-in pair), where it would be another task.")] = None,
     tune: Annotated[bool, typer.Option("--tune/--no-tune", help="Choose each cell's learning rate on (source) validation.")] = True,
     image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's).")] = None,
     bn: Annotated[str, typer.Option(help="Image backbones' BatchNorm statistics in trained blocks: auto (frozen if pre-trained), "
