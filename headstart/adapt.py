@@ -203,7 +203,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     ceiling = [r for r in runs if (r.spec.get("data") or {}).get("hash") == target_hash and r.spec.get("strategy") == strategy
                and r.spec.get("backbone") == sweep.backbone]
     result.rows = adaptation_rows(mine, ceiling, methods=where, baseline=BASELINE)
-    result.notes += budget_notes(mine, ceiling, max_test)
+    result.notes += budget_notes(mine, ceiling, max_test, where)
     adaptation = _write(out, result, source=source, target=target, strategy=strategy)  # first: the report points to it
     result.reports = {**render(out), **adaptation}
     return result
@@ -245,15 +245,25 @@ def check_not_a_compare(out: Path) -> None:
                           f"{str(sibling(out, 'adapt'))!r}")
 
 
-def budget_notes(runs: list[RunResult], ceiling: list[RunResult], max_test: int | None) -> list[str]:
+def budget_notes(runs: list[RunResult], ceiling: list[RunResult], max_test: int | None,
+                 methods: dict[str, tuple[str, str]] | None = None) -> list[str]:
     """What the scores were bought with: each arm's budget as run (``flags.budget_text``: steps, the rule and any
-    ``max_steps`` cap, rates, tuning), one line when every arm ran the same, and the test cap when one was given."""
+    ``max_steps`` cap, rates, tuning), one line when every arm ran the same, and the test cap when one was given.
+
+    Args:
+        methods: ``plan_methods``' ``where`` (method -> (arm, where scored)): an arm is named by the methods that train
+            it ("source-only, tent" share the strategy's runs; "coral" is the strategy + coral), not by its label.
+    """
     from headstart.analysis.arms import arm_name
     from headstart.analysis.flags import budget_text
 
+    called: dict[str, list[str]] = {}
+    for method, (arm, _) in (methods or {}).items():
+        called.setdefault(arm.split("[", 1)[0], []).append(method)
     groups: dict[str, list[RunResult]] = {}
     for r in runs:
-        groups.setdefault(arm_name(r), []).append(r)
+        arm = arm_name(r)
+        groups.setdefault(", ".join(called.get(arm.split("[", 1)[0], [arm])), []).append(r)
     if ceiling:
         groups["oracle"] = ceiling
     texts = {arm: text for arm, group in groups.items() if (text := budget_text(group))}

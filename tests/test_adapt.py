@@ -127,3 +127,20 @@ def test_adapt_refuses_a_compares_store_and_resumes_its_own(tmp_path):
         store.put(RunResult("k", {"strategy": "full-finetune", "n": 16, "seed": 0}, "done", metrics={"accuracy": 0.7}))
     check_not_a_compare(tmp_path / "mine")
     check_not_a_compare(tmp_path / "new")
+
+
+def test_the_budget_note_names_arms_by_the_methods_that_train_them():
+    """Two budgets: the note names "source-only, tent" (tent adapts the source-only runs) and "coral", not the arms'
+    labels ("full-finetune+coral")."""
+    from headstart.adapt import budget_notes, plan_methods
+    from headstart.results import RunResult
+
+    def run(arm, steps):
+        return RunResult(key=f"{arm}{steps}", spec={"strategy": "full-finetune", "arm": arm, "n": 16, "seed": 0}, status="done",
+                         metrics={"accuracy": 0.5}, record={"budget": {"planned_steps": steps, "epochs": 3, "min_steps": steps,
+                                                                          "lr": 5e-5}})
+
+    _, _, where = plan_methods(["source-only", "coral", "tent"], strategy="full-finetune", target="t")
+    (note,) = budget_notes([run("full-finetune", 100), run("full-finetune+coral", 40)], [], None, where)
+    assert note.startswith("budget as run: source-only, tent: 100 steps") and "; coral: 40 steps" in note, note
+    assert "full-finetune" not in note, note
