@@ -157,7 +157,7 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
     encoded = encoded_inputs(encoder, data)
     source = _source_batches(model, encoder, run_data, split_config, seed) if tta is not None else None
     common = {"data": parse_eval_data(text)[0], "tta": tta, "test_rows": int(keep.sum()), "note": note,
-              "majority": _majority_share(targets, data.task)}
+              "majority": majority_share(targets, data.task)}
     if tta in ("tent", "tent-episodic"):
         # tent normalises BatchNorm inputs with each scored batch's own statistics (tent-episodic also adapts on it), so
         # a batch's make-up moves its predictions: every test input is scored, unmapped labels too — which inputs the
@@ -235,7 +235,7 @@ def _source_batches(model: torch.nn.Module, encoder: torch.nn.Module, run_data: 
     return _batches(model, encoded, np.arange(len(pool)))
 
 
-def _majority_share(targets: Any, task: str) -> float | None:
+def majority_share(targets: Any, task: str) -> float | None:
     """The share of the scored rows in their most frequent class (classification): the accuracy of answering it alone."""
     import numpy as np
 

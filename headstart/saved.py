@@ -351,8 +351,21 @@ def evaluate_loaded(run: LoadedRun, split: str = "test") -> dict[str, Any]:
                                 identity={**backbone.describe(), "precision": precision})
     metrics = score_rows(run.model, encoded, rows, data.targets, task=run.task, label_names=run.label_names,
                          batch_size=resolved["train"]["eval_batch_size"], features=features, autocast=autocast)
+    from headstart.ood import majority_share
+
     note = _capped_test(data, split_config, len(rows), run.task) if split == "test" else None
-    return {"split": split, **metrics, **({"note": note} if note else {})}
+    return with_interval({"split": split, **metrics, **({"note": note} if note else {}),
+                          **({"majority": majority} if (majority := majority_share(data.targets[rows], run.task)) is not None else {})})
+
+
+def with_interval(scored: dict[str, Any]) -> dict[str, Any]:
+    """``scored`` (an evaluation: ``accuracy`` on ``n`` rows) with ``accuracy_ci`` [low, high], the 95% Wilson interval
+    of its test-set sampling error: one run has no seed spread, and a score on 285 rows is ±5 points."""
+    from headstart.analysis.stats import wilson
+
+    if not isinstance(scored.get("accuracy"), float) or not scored.get("n"):
+        return scored
+    return {**scored, "accuracy_ci": list(wilson(scored["accuracy"], int(scored["n"])))}
 
 
 def run_data(run: LoadedRun) -> Any:
@@ -412,10 +425,10 @@ def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None, rows: str
                                features=cached if run.meta["backbone_saved"] == "none" else None, tta=tta,
                                seed=int(resolved["seed"]), rows=rows)
     part = "every row" if rows == "all" else "test"
-    return {"split": f"{part} of {found['data']}" + (f" after {tta}" if tta else ""), "n": found["test_rows"], **found["metrics"],
+    return with_interval({"split": f"{part} of {found['data']}" + (f" after {tta}" if tta else ""), "n": found["test_rows"], **found["metrics"],
             **({"majority": found["majority"]} if found.get("majority") is not None else {}),
             **({"one_class": found["one_class"]} if found.get("one_class") else {}), **({"tta": tta} if tta else {}),
-            **({"note": found["note"]} if found["note"] else {})}
+            **({"note": found["note"]} if found["note"] else {})})
 
 
 def predict_loaded(run: LoadedRun, texts: list[str], *, batch_size: int = 128) -> list[dict[str, Any]]:

@@ -137,7 +137,13 @@ def test_train_evaluate_predict_on_the_tiny_backbone(monkeypatch, capsys, toy_cs
     summary = json.loads(stdout)
     assert code == 0 and summary["status"] == "done" and summary["steps"] == 10 and "accuracy" in summary["val"]
     code, stdout, _ = cli(["evaluate", str(out), "--json"], monkeypatch, capsys)
-    assert code == 0 and json.loads(stdout)["split"] == "test"
+    scored = json.loads(stdout)
+    assert code == 0 and scored["split"] == "test"
+    low, high = scored["accuracy_ci"]  # one run's score carries its rows' sampling error, and the floor it must beat
+    assert low < scored["accuracy"] < high and 0 < scored["majority"] <= 1, scored
+    code, stdout, _ = cli(["evaluate", str(out)], monkeypatch, capsys)
+    assert f"accuracy {scored['accuracy']:.4f} (95% CI {low:.4f}–{high:.4f} over these rows)" in stdout, stdout
+    assert f"its most frequent class is {100 * scored['majority']:.1f}% of these rows" in stdout, stdout
     code, stdout, _ = cli(["predict", str(out), str(toy_csv)], monkeypatch, capsys)
     rows = [json.loads(line) for line in stdout.splitlines()]
     assert code == 0 and len(rows) == 200 and all(abs(sum(r["probabilities"].values()) - 1) < 1e-5 for r in rows)

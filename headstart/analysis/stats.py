@@ -47,6 +47,17 @@ def difference_range(metric: str) -> tuple[float, float] | None:
     return bounds[0] - bounds[1], bounds[1] - bounds[0]
 
 
+def wilson(share: float, rows: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The Wilson interval of a share (an accuracy) measured on ``rows`` rows: one run's test-set sampling error alone
+    (no seed to vary). Wilson, not the normal approximation, so that 100% on 40 rows is not [1, 1]."""
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + confidence / 2))
+    centre = (share + z * z / (2 * rows)) / (1 + z * z / rows)
+    half = z * math.sqrt(share * (1 - share) / rows + z * z / (4 * rows * rows)) / (1 + z * z / rows)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def mean_ci(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float, float, float | None]:
     """Mean and Student-t confidence interval over seeds alone.
 

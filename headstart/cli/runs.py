@@ -235,7 +235,7 @@ def evaluate(
         _echo_json({**metrics, "ood": elsewhere} if elsewhere else metrics)
         return
     for scored in (metrics, *elsewhere):
-        typer.echo(f"{scored['split']} ({scored['n']} examples): {_metric_line(scored)}"
+        typer.echo(f"{scored['split']} ({scored['n']} examples): {_metric_line(scored, interval=True)}"
                    + (f"; its most frequent class is {100 * scored['majority']:.1f}% of these rows" if scored.get("majority") is not None else "")
                    + one_class_text(scored)
                    + (f"  [{scored['note']}]" if scored.get("note") else ""))

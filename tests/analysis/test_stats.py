@@ -76,3 +76,11 @@ def test_metric_draws_average_to_the_metric_and_match_its_binomial_error() -> No
 def test_row_weights_are_fixed_and_resample_every_row_count() -> None:
     a, b = stats.row_weights(50, draws=10), stats.row_weights(50, draws=10)
     assert np.array_equal(a, b) and set(a.sum(1)) == {50.0}
+
+
+def test_the_wilson_interval_of_one_runs_accuracy() -> None:
+    """Against the textbook values (Newcombe 1998's 81 of 263: 0.2553 to 0.3662), and never past 0 or 1."""
+    low, high = stats.wilson(81 / 263, 263)
+    assert low == pytest.approx(0.2553, abs=1e-4) and high == pytest.approx(0.3662, abs=1e-4)
+    low, high = stats.wilson(1.0, 40)
+    assert high == 1.0 and 0.9 < low < 0.92, (low, high)
