@@ -21,18 +21,20 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
     from headstart.llm.format import truncation_note
 
     metrics = {k: v for k, v in run.metrics.items() if k != "history"}
-    if replacing and metrics["status"] == "done":
+    status, saved = metrics["status"], run.directory is not None
+    code = 0 if status == "done" else 130 if status == "interrupted" else 1  # 130: Ctrl-C's, as the other commands'
+    if replacing and saved:
         typer.echo(f"note: this run replaced the one that was in {str(out)!r}", err=True)
     if as_json:  # "out" only where this run was saved there: a failed one leaves OUT as it was (maybe an older run)
-        _echo_json({"out": str(out) if metrics["status"] == "done" else None, **metrics})
-        if metrics["status"] != "done":  # --json changes what is printed, never the exit status
-            raise typer.Exit(1)
+        _echo_json({"out": str(out) if saved else None, **metrics})
+        if code:  # --json changes what is printed, never the exit status
+            raise typer.Exit(code)
         return
-    if metrics["status"] != "done":
+    if status not in ("done", "interrupted"):
         typer.echo(f"error: {metrics['error']}", err=True)
         raise typer.Exit(1)
     for key, value in metrics.items():  # a table of the scalars; nested parts below (all of it: --json)
-        if not isinstance(value, (dict, list)) and value is not None and key not in ("status", "error"):
+        if not isinstance(value, (dict, list)) and value is not None and key not in ("status", "error", "kept"):
             typer.echo(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
     for key, what in (("val_before", "validation before training"), ("val", "validation after training")):
         if isinstance(metrics.get(key), dict):  # prefer: the DPO loss, reward accuracy and margin on the held-out pairs
@@ -55,6 +57,11 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
         typer.echo(f"> {sample.get('prompt')}\n  generated: {_short(sample.get('generated'))}\n  reference: {_short(sample.get('reference'))}")
     if samples:
         typer.echo(f"({len(samples)} of the {test.get('rows', '?')} test prompts shown; all in --json)")
+    if status == "interrupted":
+        typer.echo(f"{metrics['error']}; " + (f"saved to {out}, untested (no test prompt answered); the same command "
+                                              "trains it again from the start" if saved else
+                                              f"not saved: {metrics.get('kept') or 'no --out'}"), err=True)
+        raise typer.Exit(code)
     typer.echo(f"saved to {out}")
 
 

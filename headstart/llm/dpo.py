@@ -197,7 +197,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     from headstart.llm.format import example, truncation
     from headstart.llm.lm import OPTIMIZERS, eos_id
     from headstart.llm.loop import LoopConfig, train
-    from headstart.llm.runs import save_run
+    from headstart.llm.runs import save_outcome
     from headstart.llm.sft import draw, epochs_of
 
     check_start(cfg)  # before the data loads
@@ -277,7 +277,4 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     spec = {"kind": "prefer", **asdict(cfg), **start, "lr": rate, "optimizer": OPTIMIZERS[start["strategy"]], "steps": steps,
             "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "chosen_column": chosen_column,
                      "rejected_column": rejected_column}}
-    saved = out is not None and report.status == "done"
-    if saved:
-        save_run(Path(out), model, tokenizer, spec=spec, metrics=metrics)
-    return LoadedLM(model, tokenizer, spec, Path(out) if saved else None, metrics)
+    return LoadedLM(model, tokenizer, spec, save_outcome(out, model, tokenizer, spec=spec, metrics=metrics), metrics)

@@ -49,7 +49,7 @@ class LoopConfig:
 
 @dataclass
 class LoopReport:
-    """What a run of the loop did: status "done" or "diverged", steps taken, the checkpoint kept and its history."""
+    """What a run of the loop did: status "done", "diverged" or "interrupted", steps taken, the checkpoint kept and its history."""
 
     status: str = "done"
     steps: int = 0
@@ -77,7 +77,8 @@ def train(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any], 
         progress: called after each step with (step, steps, {"loss": …, "val": …}).
 
     Returns:
-        LoopReport; on "diverged" the weights are those of the best check before it.
+        LoopReport; on "diverged" the weights are those of the best check before it, and so on "interrupted" (Ctrl-C
+        during the steps: the loop stops there and returns, instead of losing the run).
     """
     start = time.perf_counter()
     set_trainable(model, params)
@@ -90,6 +91,26 @@ def train(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any], 
         progress(0, cfg.steps, {"setup": "validation loss before training"})
     report.first_val = report.best_val = _checked(model, validate)
     report.history.append({"step": 0, "val_loss": report.best_val})
+    try:
+        _steps(model, params, batches, loss, validate, cfg, optimizer, report, best, progress)
+    except KeyboardInterrupt:  # Ctrl-C: the best checkpoint so far is kept, and the caller says so (a second one kills)
+        report.status = "interrupted"
+        report.error = (f"interrupted at step {report.steps} of {cfg.steps}: the checkpoint kept is the best so far "
+                        f"(step {report.best_step})")
+    with torch.no_grad():
+        for p, b in zip(params, best):
+            p.copy_(b)
+    set_trainable(model, [])
+    model.eval()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _steps(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any], loss: Callable[[Any], torch.Tensor],
+           validate: Callable[[], float], cfg: LoopConfig, optimizer: Any, report: LoopReport, best: list[torch.Tensor],
+           progress: Callable[[int, int, dict[str, Any]], None] | None) -> None:
+    """The optimiser steps with their checks, filling ``report`` and ``best`` (the best check's weights, replaced in
+    place) as they go, so that an interrupt leaves both true to the last step taken and the best check kept."""
     every = max(1, math.ceil(cfg.steps / max(1, cfg.evals)))
     stale = 0
     last_val = report.best_val
@@ -114,7 +135,7 @@ def train(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any], 
             report.history.append({"step": report.steps, "train_loss": train_loss, "val_loss": last_val})
             if last_val < report.best_val:
                 report.best_val, report.best_step, stale = last_val, report.steps, 0
-                best = [p.detach().clone() for p in params]
+                best[:] = [p.detach().clone() for p in params]
             else:
                 stale += 1
             model.train()
@@ -123,13 +144,6 @@ def train(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any], 
             progress(report.steps, cfg.steps, {"loss": train_loss, "val": last_val})
         if cfg.patience and stale >= cfg.patience:
             break
-    with torch.no_grad():
-        for p, b in zip(params, best):
-            p.copy_(b)
-    set_trainable(model, [])
-    model.eval()
-    report.seconds = time.perf_counter() - start
-    return report
 
 
 def _checked(model: nn.Module, validate: Callable[[], float]) -> float:

@@ -44,6 +44,29 @@ def save_run(out: Path, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any
     return write_directory(Path(out), fill, is_replaceable=lambda d: held(d) == "lm-run", what="run")
 
 
+def save_outcome(out: str | Path | None, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any],
+                 metrics: dict[str, Any]) -> Path | None:
+    """Save a run that finished, or the best checkpoint of one interrupted by Ctrl-C (status "interrupted": hours of
+    steps are not thrown away), into ``out``; the folder it was saved to, or None. A diverged run is never saved, and
+    an interrupted one never replaces a finished run in ``out`` (``metrics["kept"]`` then says that run was kept).
+    """
+    if out is None or metrics.get("status") not in ("done", "interrupted"):
+        return None
+    if metrics["status"] == "interrupted" and _finished(Path(out)):
+        metrics["kept"] = f"{str(out)!r} holds a finished run, kept as it was"
+        return None
+    return save_run(Path(out), model, tokenizer, spec=spec, metrics=metrics)
+
+
+def _finished(folder: Path) -> bool:
+    from headstart.outdir import held
+
+    try:
+        return held(folder) == "lm-run" and json.loads((folder / "metrics.json").read_text()).get("status", "done") == "done"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
     """The run's README.md: what trained on what, its held-out numbers, and how to generate with it."""
     data = (spec.get("data") or {}).get("name", "?")
@@ -55,6 +78,8 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
              f"- strategy: {md_text(spec.get('strategy'))}, lr {spec.get('lr')}, {metrics.get('steps')} steps "
              f"(best on validation: step {metrics.get('best_step')})",
              f"- data: {md_text(data)}, n = {spec.get('n') if spec.get('n') is not None else 'all'}, seed {spec.get('seed')}"]
+    if metrics.get("status") == "interrupted":
+        lines.append(f"- stopped early by Ctrl-C: {md_text(metrics.get('error'))}; no test prompt was answered")
     lines += [f"- {k}: {v:.4g}" for k, v in scores.items()]
     lines += ["", "Generate with it: `headstart generate DIR --prompt TEXT` (Python: `headstart.generate(DIR, [TEXT])`).",
               "spec.json holds every setting and metrics.json every number (validation history included)."]

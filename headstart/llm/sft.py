@@ -172,7 +172,7 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
                                       truncation)
     from headstart.llm.lm import OPTIMIZERS, eos_id, lm_folder, lm_reference, load_lm, prepare
     from headstart.llm.loop import LoopConfig, train
-    from headstart.llm.runs import exact_match, generate, save_run
+    from headstart.llm.runs import exact_match, generate, save_outcome
     from headstart.precision import pick_device
 
     # setup
@@ -212,7 +212,7 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
                                "history": report.history, "train_seconds": round(report.seconds, 2),
                                "train_rows": len(train_rows), "train_sequences": len(train_items),
                                **({"truncated": cut} if (cut := truncation(cuts, len(train_rows) + len(val_rows), cfg.max_length)) else {})}
-    if len(test_rows):
+    if len(test_rows) and report.status == "done":  # interrupted: the checkpoint is saved untested, not kept waiting
         if progress:  # greedy generation is the slow part of evaluating on a CPU: said, not a silent wait
             progress(report.steps, steps, {"then": f"generating answers to {len(test_rows)} test prompt{'s' if len(test_rows) != 1 else ''}"})
         generated = generate(model, tokenizer, [prompts[r] for r in test_rows], max_new_tokens=cfg.max_new_tokens)
@@ -223,6 +223,4 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
     spec = {"kind": "sft", **asdict(cfg), "backbone": lm_reference(cfg.backbone), "lr": cfg.rate,
             "optimizer": OPTIMIZERS[cfg.strategy], "steps": steps, "base": str(folder), "format": "chat" if has_chat_template(tokenizer) else "plain",
             "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "response_column": response_column}}
-    if out is not None and report.status == "done":
-        save_run(Path(out), model, tokenizer, spec=spec, metrics=metrics)
-    return LoadedLM(model, tokenizer, spec, Path(out) if out is not None and report.status == "done" else None, metrics)
+    return LoadedLM(model, tokenizer, spec, save_outcome(out, model, tokenizer, spec=spec, metrics=metrics), metrics)

@@ -306,3 +306,35 @@ def test_python_sft_and_prefer_refuse_a_folder_of_the_users_files_before_trainin
         with pytest.raises(ConfigError, match=r"holds files headstart did not write \(thesis.tex\)"):
             call(out=tmp_path / "mine")
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "x"
+
+
+def test_ctrl_c_during_the_steps_saves_the_best_checkpoint_so_far_and_never_over_a_finished_run(
+        tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    """An sft run interrupted at its 5th step keeps the best check so far (step 4), saved untested with status
+    "interrupted" and exit 130; into a folder holding a finished run it saves nothing and says that run was kept."""
+    import headstart.llm.loop as loop
+
+    command = ["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--max-steps", "8", "--lr", "3e-2", "--rank", "4",
+               "--eval-rows", "1", "-q"]
+    code, _, _ = run_cli([*command, "--out", str(tmp_path / "done")], monkeypatch, capsys)
+    assert code in (0, None)
+    finished = (tmp_path / "done" / "metrics.json").read_bytes()
+    real = loop.lr_factor
+
+    def ctrl_c_at_step_5(step, *args, **kwargs):
+        if step == 4:
+            raise KeyboardInterrupt
+        return real(step, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "lr_factor", ctrl_c_at_step_5)
+    code, printed, err = run_cli([*command, "--out", str(tmp_path / "cut")], monkeypatch, capsys)
+    metrics = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    assert code == 130 and metrics["status"] == "interrupted" and metrics["steps"] == 4, (code, metrics, err)
+    assert "test" not in metrics and "interrupted at step 4 of 8" in err and "untested" in err, err
+    assert [h["step"] for h in metrics["history"]] == [0, 2, 4] and metrics["best_step"] in (0, 2, 4)
+    assert "stopped early by Ctrl-C" in (tmp_path / "cut" / "README.md").read_text()
+    code, _, err = run_cli(["generate", str(tmp_path / "cut"), "--prompt", "say hello", "--max-new-tokens", "2"], monkeypatch, capsys)
+    assert code in (0, None), err
+    code, _, err = run_cli([*command, "--out", str(tmp_path / "done")], monkeypatch, capsys)
+    assert code == 130 and "not saved: " in err and "holds a finished run, kept as it was" in err, err
+    assert (tmp_path / "done" / "metrics.json").read_bytes() == finished
