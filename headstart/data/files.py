@@ -72,7 +72,7 @@ def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  #
         elif suffix == ".txt":
             frame = pd.DataFrame({"text": [line for line in text.splitlines() if line.strip()]})
         elif suffix == ".jsonl" or text.lstrip().startswith("{"):
-            frame = pd.DataFrame([json.loads(line) for line in text.splitlines() if line.strip()])
+            frame = pd.DataFrame(_json_lines(text, str(path)))
         else:
             frame = pd.DataFrame(json.loads(text))
     except (ValueError, pd.errors.ParserError) as e:
@@ -85,6 +85,30 @@ def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  #
     if suffix == ".tsv" and len(frame.columns) == 1:
         _check_single_column(str(path), frame.columns[0])
     return frame
+
+
+def _json_lines(text: str, path: str) -> list[Any]:
+    """One JSON value per non-blank line. Lines end at "\\n" only, as JSON Lines defines them: a string may hold a raw
+    U+2028, which ``str.splitlines`` would cut, and an error names the line as an editor numbers it.
+
+    Raises:
+        DataError: a line that is not JSON, or one that is a bare value (a number, a string) where a row goes.
+    """
+    rows = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as e:  # a JSONDecodeError, or a number past int's digit limit
+            detail = f"{e.msg} (column {e.colno})" if isinstance(e, json.JSONDecodeError) else str(e).splitlines()[0]
+            raise DataError(f"cannot parse {path!r}: line {number}: {detail}; fix that line: each line holds one JSON "
+                            "object") from None
+        if not isinstance(row, (dict, list)):
+            raise DataError(f"line {number} of {path!r} is {json.dumps(row)[:40]}, not a row; each line holds one JSON "
+                            'object, e.g. {"text": "...", "label": "..."}')
+        rows.append(row)
+    return rows
 
 
 def _check_single_column(path: str, header: str) -> None:
