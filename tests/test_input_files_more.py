@@ -43,3 +43,53 @@ def test_a_jsonl_string_holding_a_line_separator_character_is_one_row(tmp_path):
     path = tmp_path / "d.jsonl"
     path.write_text(json.dumps({"text": "a\u2028b", "label": "x"}, ensure_ascii=False) + "\n", encoding="utf-8")
     assert read_frame(path).to_dict("records") == [{"text": "a\u2028b", "label": "x"}]
+
+
+def test_the_text_and_label_flags_naming_one_column_is_said_as_such(tmp_path, monkeypatch, capsys):
+    """It was read on, every text its own class, and refused as 'the label column looks like free text'."""
+    path = tmp_path / "toy.csv"
+    toy_frame().to_csv(path, index=False)
+    out = tmp_path / "run"
+    result = run_cli([*TRAIN, "--data", str(path), "--text-column", "text", "--label-column", "text", "--out", str(out)],
+                     monkeypatch, capsys)
+    assert_user_error(result, "--text-column 'text' and --label-column 'text' name the same column of",
+                      "(columns: text, label); pass --label-column NAME")
+    assert "free text" not in result[2]
+    result = run_cli([*TRAIN, "--data", str(path), "--label-column", "text", "--out", str(out)], monkeypatch, capsys)
+    assert_user_error(result, "--label-column 'text' is the column of", "read as the text", "pass --text-column NAME")
+    assert not out.exists()
+
+
+def test_a_label_column_taken_for_want_of_another_is_said_in_a_note(tmp_path, monkeypatch, capsys):
+    """``text,foo`` trained on foo as its labels and said nothing; a column named like a label is read silently."""
+    frame = toy_frame()
+    frame.rename(columns={"label": "foo"}).to_csv(tmp_path / "foo.csv", index=False)
+    code, _, err = run_cli([*TRAIN, "--data", str(tmp_path / "foo.csv"), "--out", str(tmp_path / "a")], monkeypatch, capsys)
+    assert code == 0, err
+    assert "note: foo.csv: reading column 'foo' as the label, the only column besides the text" in err.splitlines()
+    frame.to_csv(tmp_path / "named.csv", index=False)
+    code, _, err = run_cli([*TRAIN, "--data", str(tmp_path / "named.csv"), "--out", str(tmp_path / "b")], monkeypatch, capsys)
+    assert code == 0 and "reading column" not in err, err
+
+
+def test_a_text_column_taken_for_want_of_another_is_said_in_a_note(tmp_path):
+    import logging
+
+    from headstart.data.files import read_table
+
+    frame = toy_frame().rename(columns={"text": "words"})
+    frame["label"] = frame["label"].map({"neg": 0, "pos": 1})  # numbers in JSON: "words" is the only column of strings
+    frame.to_json(tmp_path / "d.jsonl", orient="records", lines=True)
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger = logging.getLogger("headstart.data.files")
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.INFO
+    try:
+        read_table(tmp_path / "d.jsonl")
+        read_table(tmp_path / "d.jsonl", text_column="words")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert records == ["d.jsonl: reading column 'words' as the text, the only column of strings"]

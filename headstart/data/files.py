@@ -173,13 +173,26 @@ def pick_text_column(frame: "pd.DataFrame", requested: str | None, path: str) ->
     raise ColumnError(f"cannot tell which column of {path!r} holds the text (columns: {', '.join(columns)})", "text")
 
 
-def pick_label_column(frame: "pd.DataFrame", requested: str | None, text_column: str, path: str) -> str:  # noqa: F821
+def pick_label_column(frame: "pd.DataFrame", requested: str | None, text_column: str, path: str, *,  # noqa: F821
+                      text_given: bool = False) -> str:
+    """The label column: ``requested``, or guessed (a column named like a label, else the only column besides the text).
+    ``text_given``: the text column was named by the user, not guessed (for the message when the two are one).
+
+    Raises:
+        ColumnError: a named column that is not there or is the text column, or no column to guess.
+    """
     columns = list(frame.columns)
+    texts = set(text_column.split(",")) if text_column not in columns else {text_column}
     if requested is not None:
         if requested not in columns:
             raise ColumnError(f"label column {requested!r} not found in {path!r} (columns: {', '.join(columns)})", "label")
+        if requested in texts and text_given:  # read on, each text would be a class: "labels look like free text"
+            raise ColumnError(f"--text-column {text_column!r} and --label-column {requested!r} name the same column of "
+                              f"{path!r}; the label needs a column of its own (columns: {', '.join(columns)})", "label")
+        if requested in texts:  # the text column was guessed (named like a text), the label named as that same column
+            raise ColumnError(f"--label-column {requested!r} is the column of {path!r} read as the text; the text needs a "
+                              f"column of its own (columns: {', '.join(columns)})", "text")
         return requested
-    texts = set(text_column.split(",")) if text_column not in columns else {text_column}
     lowered = {c.lower(): c for c in columns if c not in texts}
     for name in LABEL_NAMES:
         if name in lowered:
@@ -188,6 +201,17 @@ def pick_label_column(frame: "pd.DataFrame", requested: str | None, text_column:
     if len(others) == 1:
         return others[0]
     raise ColumnError(f"cannot tell which column of {path!r} holds the label (columns: {', '.join(columns)})", "label")
+
+
+def guess_notes(text_col: str | None, label_col: str | None) -> list[str]:
+    """What to say of the columns guessed as the only candidate rather than by their name (each None when it was named
+    or not guessed): ``text,foo`` trains on ``foo`` as its labels, which the user should know before reading a score."""
+    notes = []
+    if text_col is not None and text_col.lower() not in TEXT_NAMES:
+        notes.append(f"reading column {text_col!r} as the text, the only column of strings")
+    if label_col is not None and label_col.lower() not in LABEL_NAMES:
+        notes.append(f"reading column {label_col!r} as the label, the only column besides the text")
+    return notes
 
 
 def read_table(path: str | Path, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None,
@@ -239,7 +263,9 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     if image_col is not None:
         return read_image_table(frame, path, image_col, label_column=label_column, task=task)
     text_col = pick_text_column(frame, text_column, where)
-    label_col = pick_label_column(frame, label_column, text_col, where)
+    label_col = pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
+    for note in guess_notes(None if text_column else text_col, None if label_column else label_col):
+        log.info("%s: %s", Path(where).name, note)
     notes = []
     if text_column is None or label_column is None:
         notes.append(f"using column {text_col!r} as text and {label_col!r} as label")
@@ -322,6 +348,8 @@ def read_image_table(frame: "pd.DataFrame", path: str | Path, image_col: str, *,
 
     where = str(path)
     label_col = pick_label_column(frame, label_column, image_col, where)
+    for note in guess_notes(None, None if label_column else label_col):
+        log.info("%s: %s", Path(where).name, note.replace("besides the text", "besides the images"))
     empty = frame[image_col].map(lambda v: not isinstance(v, str) or not v.strip())
     missing = frame[label_col].map(missing_label)
     notes = [f"using column {image_col!r} as images and {label_col!r} as label"] if label_column is None else []
