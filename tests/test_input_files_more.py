@@ -93,3 +93,24 @@ def test_a_text_column_taken_for_want_of_another_is_said_in_a_note(tmp_path):
         logger.removeHandler(handler)
         logger.setLevel(level)
     assert records == ["d.jsonl: reading column 'words' as the text, the only column of strings"]
+
+
+def test_a_tiny_file_is_told_it_is_too_small_not_that_its_labels_look_like_free_text(tmp_path, monkeypatch, capsys):
+    """Three rows make two classes in three rows, 'most rows a class of their own': it was read as free text."""
+    path = tmp_path / "tiny.csv"
+    path.write_text("text,label\ngood,pos\nbad,neg\nfine,pos\n")
+    result = run_cli([*TRAIN, "--data", str(path), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "'tiny.csv' has only 3 labelled rows, too few to split into train, validation and test",
+                      "add rows, at least 3 of each class")
+    assert "free text" not in result[2]
+
+
+def test_a_small_file_of_rare_classes_is_told_which_classes_are_too_small(tmp_path, monkeypatch, capsys):
+    """Eight rows, five of one class: 'free text' would be a guess, and removing the two small classes would leave one."""
+    path = tmp_path / "small.csv"
+    path.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in [("good", "pos"), ("bad", "neg"), ("fine", "pos"),
+                    ("ok", "pos"), ("meh", "mid"), ("nice", "pos"), ("awful", "neg"), ("great", "pos")]))
+    result = run_cli([*TRAIN, "--data", str(path), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "classes ['mid', 'neg'] of 'small.csv' have fewer than 3 examples",
+                      "add examples until each has 3")
+    assert "free text" not in result[2]
