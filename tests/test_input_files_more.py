@@ -114,3 +114,19 @@ def test_a_small_file_of_rare_classes_is_told_which_classes_are_too_small(tmp_pa
     assert_user_error(result, "classes ['mid', 'neg'] of 'small.csv' have fewer than 3 examples",
                       "add examples until each has 3")
     assert "free text" not in result[2]
+
+
+def test_an_empty_input_file_is_asked_for_what_its_format_holds(tmp_path, monkeypatch, capsys):
+    """A .txt has no header row: an empty one was asked for "a header row and a row for each input to predict on"."""
+    toy_frame().to_csv(tmp_path / "toy.csv", index=False)
+    run = tmp_path / "run"
+    code, _, err = run_cli([*TRAIN, "--data", str(tmp_path / "toy.csv"), "--out", str(run)], monkeypatch, capsys)
+    assert code == 0, err
+    for name, content, says in [("empty.txt", "", "is empty; it needs one input per line"),
+                                ("blank.txt", "\n  \n", "is empty; it needs one input per line"),
+                                ("empty.jsonl", "", "is empty; it needs one JSON object per line, with its text"),
+                                ("empty.csv", "", "is empty; it needs a header row and a row for each input")]:
+        (tmp_path / name).write_text(content)
+        result = run_cli(["predict", str(run), str(tmp_path / name)], monkeypatch, capsys)
+        assert_user_error(result, f"{name}' {says}")
+        assert name.endswith(".csv") or "header" not in result[2], result

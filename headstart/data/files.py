@@ -50,8 +50,7 @@ def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  #
     except OSError as e:
         raise DataError(f"cannot read {str(path)!r}: {e.strerror}; check its permissions") from None
     if not raw.strip():
-        raise DataError(f"{str(path)!r} is empty; it needs a header row and "
-                        + ("at least a few labelled rows" if labelled else "a row for each input to predict on"))
+        raise DataError(f"{str(path)!r} is empty; {_empty_fix(suffix, labelled)}")
     if suffix == ".parquet":
         try:
             frame = pd.read_parquet(path)
@@ -109,6 +108,22 @@ def _json_lines(text: str, path: str) -> list[Any]:
                             'object, e.g. {"text": "...", "label": "..."}')
         rows.append(row)
     return rows
+
+
+def _empty_fix(suffix: str, labelled: bool) -> str:
+    """What an empty file of this format should hold: only a .csv / .tsv has a header row."""
+    rows = "at least a few labelled rows" if labelled else "a row for each input to predict on"
+    if suffix in (".csv", ".tsv"):
+        return f"it needs a header row and {rows}"
+    if suffix == ".txt":
+        return ("to train, give a table with a text and a label column (.csv, .jsonl); a .txt holds inputs to predict on"
+                if labelled else "it needs one input per line")
+    fields = "its text and label" if labelled else "its text"
+    if suffix == ".jsonl":
+        return f"it needs one JSON object per line, with {fields}"
+    if suffix == ".json":
+        return f"it needs a list of JSON objects, one per row, with {fields}"
+    return f"it needs {rows}"
 
 
 def _check_single_column(path: str, header: str) -> None:
