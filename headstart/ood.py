@@ -35,12 +35,16 @@ def parse_eval_data(text: str, flag: str = "--eval-data") -> tuple[str, dict[str
     if not name:
         raise ConfigError(f"{flag} {text!r} names no dataset; e.g. {flag} drug-reviews-sentiment")
     mapping: dict[str, str | None] = {}
-    for part in filter(None, (p.strip() for p in (inside or "").split(","))):
-        if "=" not in part:
-            raise ConfigError(f"{flag} {text!r}: expected LABEL=RUN_LABEL inside [...], got {part!r}; "
-                              f"e.g. {name}[negative=rotten, neutral=-]")
-        label, target = (x.strip() for x in part.split("=", 1))
-        mapping[label] = None if target == DROP else target
+    pending = ""
+    for piece in (inside or "").split(","):  # a label may hold a comma ("Diabetes, Type 2=-"): a piece without = joins the next
+        pending = f"{pending},{piece}" if pending.strip() else piece
+        if "=" in pending:
+            label, target = (x.strip() for x in pending.split("=", 1))
+            mapping[label] = None if target == DROP else target
+            pending = ""
+    if pending.strip():
+        raise ConfigError(f"{flag} {text!r}: expected LABEL=RUN_LABEL inside [...], got {pending.strip()!r}; "
+                          f"e.g. {name}[negative=rotten, neutral=-]")
     return name, mapping
 
 

@@ -163,3 +163,17 @@ def test_a_suggested_mapping_keeps_what_was_right_and_guesses_the_rest():
     assert suggested_map(("neg", "neu", "pos"), run, {}, {}) == {"neg": "negative", "neu": "neutral", "pos": "positive"}
     assert suggested_map(("a", "b", "positive"), run, {"a": "negative", "positive": "positive"}, {"a": "negative"}) == {
         "a": "negative", "b": "neutral"}  # a label matching by name needs no entry; b takes the one no label maps onto
+
+
+def test_a_suggested_mapping_with_a_label_holding_a_comma_reads_back_as_written():
+    """drug-reviews has 'Diabetes, Type 2': the example now names every label, so following it must parse."""
+    from headstart.ood import label_map, parse_eval_data
+
+    labels, run = ("Acne", "Diabetes, Type 2", "Pain"), ("fresh", "rotten")
+    with pytest.raises(Exception) as refused:
+        label_map("drug-reviews", labels, run, {}, "--target")
+    example = str(refused.value).split("e.g. --target '")[1].split("'")[0]
+    assert example == "drug-reviews[Acne=fresh, Diabetes, Type 2=rotten, Pain=-]"
+    name, given = parse_eval_data(example, "--target")
+    assert given == {"Acne": "fresh", "Diabetes, Type 2": "rotten", "Pain": None}
+    assert label_map(name, labels, run, given, "--target")[0] == given
