@@ -55,8 +55,6 @@ def test_the_text_and_label_flags_naming_one_column_is_said_as_such(tmp_path, mo
     assert_user_error(result, "--text-column 'text' and --label-column 'text' name the same column of",
                       "(columns: text, label); pass --label-column NAME")
     assert "free text" not in result[2]
-    result = run_cli([*TRAIN, "--data", str(path), "--label-column", "text", "--out", str(out)], monkeypatch, capsys)
-    assert_user_error(result, "--label-column 'text' is the column of", "read as the text", "pass --text-column NAME")
     assert not out.exists()
 
 

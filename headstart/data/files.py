@@ -191,10 +191,11 @@ def pick_text_column(frame: "pd.DataFrame", requested: str | None, path: str) ->
 def pick_label_column(frame: "pd.DataFrame", requested: str | None, text_column: str, path: str, *,  # noqa: F821
                       text_given: bool = False) -> str:
     """The label column: ``requested``, or guessed (a column named like a label, else the only column besides the text).
-    ``text_given``: the text column was named by the user, not guessed (for the message when the two are one).
+    ``text_given``: the text column was named by the user; a label named as a guessed text column is read on, and a
+    column of texts is then refused as labels that look like free text, which names the fix (--label-column).
 
     Raises:
-        ColumnError: a named column that is not there or is the text column, or no column to guess.
+        ColumnError: a named column that is not there or is the named text column, or no column to guess.
     """
     columns = list(frame.columns)
     texts = set(text_column.split(",")) if text_column not in columns else {text_column}
@@ -204,9 +205,6 @@ def pick_label_column(frame: "pd.DataFrame", requested: str | None, text_column:
         if requested in texts and text_given:  # read on, each text would be a class: "labels look like free text"
             raise ColumnError(f"--text-column {text_column!r} and --label-column {requested!r} name the same column of "
                               f"{path!r}; the label needs a column of its own (columns: {', '.join(columns)})", "label")
-        if requested in texts:  # the text column was guessed (named like a text), the label named as that same column
-            raise ColumnError(f"--label-column {requested!r} is the column of {path!r} read as the text; the text needs a "
-                              f"column of its own (columns: {', '.join(columns)})", "text")
         return requested
     lowered = {c.lower(): c for c in columns if c not in texts}
     for name in LABEL_NAMES:
