@@ -35,12 +35,16 @@ def parse_eval_data(text: str, flag: str = "--eval-data") -> tuple[str, dict[str
     if not name:
         raise ConfigError(f"{flag} {text!r} names no dataset; e.g. {flag} drug-reviews-sentiment")
     mapping: dict[str, str | None] = {}
-    for part in filter(None, (p.strip() for p in (inside or "").split(","))):
-        if "=" not in part:
-            raise ConfigError(f"{flag} {text!r}: expected LABEL=RUN_LABEL inside [...], got {part!r}; "
-                              f"e.g. {name}[negative=rotten, neutral=-]")
-        label, target = (x.strip() for x in part.split("=", 1))
-        mapping[label] = None if target == DROP else target
+    pending = ""
+    for piece in (inside or "").split(","):  # a label may hold a comma ("Diabetes, Type 2=-"): a piece without = joins the next
+        pending = f"{pending},{piece}" if pending.strip() else piece
+        if "=" in pending:
+            label, target = (x.strip() for x in pending.split("=", 1))
+            mapping[label] = None if target == DROP else target
+            pending = ""
+    if pending.strip():
+        raise ConfigError(f"{flag} {text!r}: expected LABEL=RUN_LABEL inside [...], got {pending.strip()!r}; "
+                          f"e.g. {name}[negative=rotten, neutral=-]")
     return name, mapping
 
 
@@ -59,10 +63,10 @@ def label_map(name: str, labels: tuple[str, ...], run_labels: tuple[str, ...],
     stray = [label for label in given if label not in labels]
     wrong = sorted({t for t in mapping.values() if t is not None and t not in run_labels})
     if unknown or stray or wrong:
-        example = ", ".join(f"{label}={run_labels[min(i, len(run_labels) - 1)]}" for i, label in enumerate(unknown[:2] or labels[:2]))
-        what = (f"its label(s) {unknown} match none of the run's ({', '.join(run_labels)})" if unknown else
-                f"it has no label(s) {stray} (it has {', '.join(labels)})" if stray else
-                f"the run has no label(s) {wrong} (it has {', '.join(run_labels)})")
+        what = "; ".join([*([f"its label(s) {unknown} match none of the run's ({', '.join(run_labels)})"] if unknown else []),
+                          *([f"it has no label(s) {stray} (it has {', '.join(labels)})"] if stray else []),
+                          *([f"the run has no label(s) {wrong} (it has {', '.join(run_labels)})"] if wrong else [])])
+        example = ", ".join(f"{k}={DROP if v is None else v}" for k, v in suggested_map(labels, run_labels, mapping, given).items())
         raise ConfigError(f"{flag} {name}: {what}; map them by name, e.g. {flag} '{name}[{example}]' "
                           f"(a label mapped to {DROP} is left out)")
     if all(mapping[label] is None for label in labels):
@@ -73,6 +77,30 @@ def label_map(name: str, labels: tuple[str, ...], run_labels: tuple[str, ...],
         return mapping, None
     shown = ", ".join(f"{k} as {v}" if v is not None else f"{k} left out" for k, v in moved.items())
     return mapping, f"{name}'s labels read as the run's: {shown}" + (" (built-in pair)" if known and not given else "")
+
+
+def suggested_map(labels: tuple[str, ...], run_labels: tuple[str, ...], mapping: dict[str, str | None],
+                  given: dict[str, str | None]) -> dict[str, str | None]:
+    """The whole mapping to write for DATA's ``labels``: every label that does not match one of the run's by name, so
+    following the example leaves none out. A label ``mapping`` maps well keeps its target; any other gets a guess: what
+    ``given`` maps a misspelling of it to (``mhe=-`` for ``meh``), else the run's label nearest in spelling to it or to
+    its wrong target, else one no label maps onto yet, else ``-``.
+    """
+    from difflib import get_close_matches
+
+    stray = [label for label in given if label not in labels]
+    valid = {k: v for k, v in mapping.items() if k in labels and (v is None or v in run_labels)}
+    out: dict[str, str | None] = {}
+    for label in labels:
+        if label in valid:
+            if valid[label] != label:
+                out[label] = valid[label]
+            continue
+        typed = [k for k in get_close_matches(label, stray, n=1) if given[k] is None or given[k] in run_labels]
+        near = get_close_matches(str(mapping.get(label, label)), run_labels, n=1)
+        free = [r for r in run_labels if r not in {*valid.values(), *out.values()}]
+        out[label] = given[typed[0]] if typed else near[0] if near else free[0] if free else None
+    return out
 
 
 def check_elsewhere(text: str, run_data: Any, flag: str = "--eval-data") -> tuple[Any, dict[str, str | None], str | None]:

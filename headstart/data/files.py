@@ -50,8 +50,7 @@ def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  #
     except OSError as e:
         raise DataError(f"cannot read {str(path)!r}: {e.strerror}; check its permissions") from None
     if not raw.strip():
-        raise DataError(f"{str(path)!r} is empty; it needs a header row and "
-                        + ("at least a few labelled rows" if labelled else "a row for each input to predict on"))
+        raise DataError(f"{str(path)!r} is empty; {_empty_fix(suffix, labelled)}")
     if suffix == ".parquet":
         try:
             frame = pd.read_parquet(path)
@@ -72,7 +71,7 @@ def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  #
         elif suffix == ".txt":
             frame = pd.DataFrame({"text": [line for line in text.splitlines() if line.strip()]})
         elif suffix == ".jsonl" or text.lstrip().startswith("{"):
-            frame = pd.DataFrame([json.loads(line) for line in text.splitlines() if line.strip()])
+            frame = pd.DataFrame(_json_lines(text, str(path)))
         else:
             frame = pd.DataFrame(json.loads(text))
     except (ValueError, pd.errors.ParserError) as e:
@@ -85,6 +84,46 @@ def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  #
     if suffix == ".tsv" and len(frame.columns) == 1:
         _check_single_column(str(path), frame.columns[0])
     return frame
+
+
+def _json_lines(text: str, path: str) -> list[Any]:
+    """One JSON value per non-blank line. Lines end at "\\n" only, as JSON Lines defines them: a string may hold a raw
+    U+2028, which ``str.splitlines`` would cut, and an error names the line as an editor numbers it.
+
+    Raises:
+        DataError: a line that is not JSON, or one that is a bare value (a number, a string) where a row goes.
+    """
+    rows = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as e:  # a JSONDecodeError, or a number past int's digit limit
+            detail = f"{e.msg} (column {e.colno})" if isinstance(e, json.JSONDecodeError) else str(e).splitlines()[0]
+            raise DataError(f"cannot parse {path!r}: line {number}: {detail}; fix that line: each line holds one JSON "
+                            "object") from None
+        if not isinstance(row, (dict, list)):
+            raise DataError(f"line {number} of {path!r} is {json.dumps(row)[:40]}, not a row; each line holds one JSON "
+                            'object, e.g. {"text": "...", "label": "..."}')
+        rows.append(row)
+    return rows
+
+
+def _empty_fix(suffix: str, labelled: bool) -> str:
+    """What an empty file of this format should hold: only a .csv / .tsv has a header row."""
+    rows = "at least a few labelled rows" if labelled else "a row for each input to predict on"
+    if suffix in (".csv", ".tsv"):
+        return f"it needs a header row and {rows}"
+    if suffix == ".txt":
+        return ("to train, give a table with a text and a label column (.csv, .jsonl); a .txt holds inputs to predict on"
+                if labelled else "it needs one input per line")
+    fields = "its text and label" if labelled else "its text"
+    if suffix == ".jsonl":
+        return f"it needs one JSON object per line, with {fields}"
+    if suffix == ".json":
+        return f"it needs a list of JSON objects, one per row, with {fields}"
+    return f"it needs {rows}"
 
 
 def _check_single_column(path: str, header: str) -> None:
@@ -149,13 +188,24 @@ def pick_text_column(frame: "pd.DataFrame", requested: str | None, path: str) ->
     raise ColumnError(f"cannot tell which column of {path!r} holds the text (columns: {', '.join(columns)})", "text")
 
 
-def pick_label_column(frame: "pd.DataFrame", requested: str | None, text_column: str, path: str) -> str:  # noqa: F821
+def pick_label_column(frame: "pd.DataFrame", requested: str | None, text_column: str, path: str, *,  # noqa: F821
+                      text_given: bool = False) -> str:
+    """The label column: ``requested``, or guessed (a column named like a label, else the only column besides the text).
+    ``text_given``: the text column was named by the user; a label named as a guessed text column is read on, and a
+    column of texts is then refused as labels that look like free text, which names the fix (--label-column).
+
+    Raises:
+        ColumnError: a named column that is not there or is the named text column, or no column to guess.
+    """
     columns = list(frame.columns)
+    texts = set(text_column.split(",")) if text_column not in columns else {text_column}
     if requested is not None:
         if requested not in columns:
             raise ColumnError(f"label column {requested!r} not found in {path!r} (columns: {', '.join(columns)})", "label")
+        if requested in texts and text_given:  # read on, each text would be a class: "labels look like free text"
+            raise ColumnError(f"--text-column {text_column!r} and --label-column {requested!r} name the same column of "
+                              f"{path!r}; the label needs a column of its own (columns: {', '.join(columns)})", "label")
         return requested
-    texts = set(text_column.split(",")) if text_column not in columns else {text_column}
     lowered = {c.lower(): c for c in columns if c not in texts}
     for name in LABEL_NAMES:
         if name in lowered:
@@ -164,6 +214,17 @@ def pick_label_column(frame: "pd.DataFrame", requested: str | None, text_column:
     if len(others) == 1:
         return others[0]
     raise ColumnError(f"cannot tell which column of {path!r} holds the label (columns: {', '.join(columns)})", "label")
+
+
+def guess_notes(text_col: str | None, label_col: str | None) -> list[str]:
+    """What to say of the columns guessed as the only candidate rather than by their name (each None when it was named
+    or not guessed): ``text,foo`` trains on ``foo`` as its labels, which the user should know before reading a score."""
+    notes = []
+    if text_col is not None and text_col.lower() not in TEXT_NAMES:
+        notes.append(f"reading column {text_col!r} as the text, the only column of strings")
+    if label_col is not None and label_col.lower() not in LABEL_NAMES:
+        notes.append(f"reading column {label_col!r} as the label, the only column besides the text")
+    return notes
 
 
 def read_table(path: str | Path, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None,
@@ -215,7 +276,9 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     if image_col is not None:
         return read_image_table(frame, path, image_col, label_column=label_column, task=task)
     text_col = pick_text_column(frame, text_column, where)
-    label_col = pick_label_column(frame, label_column, text_col, where)
+    label_col = pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
+    for note in guess_notes(None if text_column else text_col, None if label_column else label_col):
+        log.info("%s: %s", Path(where).name, note)
     notes = []
     if text_column is None or label_column is None:
         notes.append(f"using column {text_col!r} as text and {label_col!r} as label")
@@ -298,6 +361,8 @@ def read_image_table(frame: "pd.DataFrame", path: str | Path, image_col: str, *,
 
     where = str(path)
     label_col = pick_label_column(frame, label_column, image_col, where)
+    for note in guess_notes(None, None if label_column else label_col):
+        log.info("%s: %s", Path(where).name, note.replace("besides the text", "besides the images"))
     empty = frame[image_col].map(lambda v: not isinstance(v, str) or not v.strip())
     missing = frame[label_col].map(missing_label)
     notes = [f"using column {image_col!r} as images and {label_col!r} as label"] if label_column is None else []

@@ -188,20 +188,30 @@ def _check_pool_has_every_label(data: Dataset, splits: Splits) -> None:
                         f"so no model can learn them; remove them or add examples (at least 3 each{where})")
 
 
+MIN_PER_CLASS = 3  # one example of each class in train, validation and test
+FREE_TEXT_ROWS = 20  # fewer rows cannot tell a column of free text from labels: in a tiny file every class is rare
+
+
 def _check_classes(data: Dataset, labels: np.ndarray) -> None:
     counts = np.bincount(labels, minlength=data.num_classes)
     present = np.flatnonzero(counts)
     if len(present) < 2:
         only = data.label_names[present[0]] if len(present) else "none"
         raise DataError(f"{data.name!r} has a single class ({only!r}); classification needs at least two labels")
-    too_small = [data.label_names[c] for c in present if counts[c] < 3]
-    if too_small:
-        shown = str([str(c)[:40] for c in too_small[:5]]) + (f" and {len(too_small) - 5} more" if len(too_small) > 5 else "")
-        if len(present) > len(labels) / 2:  # most rows a class of their own: a column of free text, not of labels
-            raise DataError(f"{data.name!r} has {len(present)} classes in {len(labels)} rows, {shown}: the label column "
-                            "looks like free text; name the column of labels (--label-column)")
-        raise DataError(f"classes {shown} of {data.name!r} have fewer than 3 examples, too few to appear in train, "
-                        "validation and test; remove them or merge them into another class")
+    too_small = [data.label_names[c] for c in present if counts[c] < MIN_PER_CLASS]
+    if not too_small:
+        return
+    if len(labels) < 2 * MIN_PER_CLASS:
+        raise DataError(f"{data.name!r} has only {len(labels)} labelled rows, too few to split into train, validation and "
+                        f"test; add rows, at least {MIN_PER_CLASS} of each class (one per part) in two or more classes")
+    shown = str([str(c)[:40] for c in too_small[:5]]) + (f" and {len(too_small) - 5} more" if len(too_small) > 5 else "")
+    if len(labels) >= FREE_TEXT_ROWS and len(present) > len(labels) / 2:  # most rows a class of their own: free text
+        raise DataError(f"{data.name!r} has {len(present)} classes in {len(labels)} rows, {shown}: the label column "
+                        "looks like free text; name the column of labels (--label-column)")
+    enough = len(present) - len(too_small)  # removing the small classes must leave two to tell apart
+    fix = "remove them or merge them into another class" if enough >= 2 else f"add examples until each has {MIN_PER_CLASS}"
+    raise DataError(f"classes {shown} of {data.name!r} have fewer than {MIN_PER_CLASS} examples, too few to appear in "
+                    f"train, validation and test; {fix}")
 
 
 def subsample_order(strata: np.ndarray, seed: int, length: int | None = None) -> np.ndarray:

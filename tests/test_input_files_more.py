@@ -1,0 +1,177 @@
+"""More bad input files through the real command line, each found by a fuzz: the one line says what is actually wrong
+(the right line of a JSONL file, two flags naming one column, a file too small to split, an empty .txt, a label
+mapping's complete fix), and a column the loader guessed is said in a note."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import assert_user_error, make_toy, run_cli
+
+TRAIN = ["train", "--strategy", "tfidf-logreg", "--quiet"]  # no pre-trained model: a refused file costs no load
+
+
+def toy_frame(n: int = 60, *, classes: int = 2, seed: int = 0) -> pd.DataFrame:
+    data = make_toy(n, classes=classes, seed=seed)
+    return pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]})
+
+
+def test_a_malformed_jsonl_line_is_named_by_its_line_in_the_file(tmp_path, monkeypatch, capsys):
+    """Blank lines count: the error names line 4 as an editor numbers it, not the 3rd non-blank line or line 1."""
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "good", "label": "pos"}\n\n{"text": "bad", "label": "neg"}\n{"text": bad}\n')
+    result = run_cli([*TRAIN, "--data", str(path), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "bad.jsonl': line 4: Expecting value (column 10)", "each line holds one JSON object")
+
+
+def test_a_jsonl_line_that_is_not_an_object_is_named(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "good", "label": "pos"}\r\n\r\n5\r\n')
+    result = run_cli([*TRAIN, "--data", str(path), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "line 3 of", "is 5, not a row", "each line holds one JSON object")
+
+
+def test_a_jsonl_string_holding_a_line_separator_character_is_one_row(tmp_path):
+    """JSON Lines ends a line at \\n only; a raw U+2028 inside a string (json.dumps(ensure_ascii=False) writes one) is
+    text, not a line break."""
+    from headstart.data.files import read_frame
+
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"text": "a\u2028b", "label": "x"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert read_frame(path).to_dict("records") == [{"text": "a\u2028b", "label": "x"}]
+
+
+def test_the_text_and_label_flags_naming_one_column_is_said_as_such(tmp_path, monkeypatch, capsys):
+    """It was read on, every text its own class, and refused as 'the label column looks like free text'."""
+    path = tmp_path / "toy.csv"
+    toy_frame().to_csv(path, index=False)
+    out = tmp_path / "run"
+    result = run_cli([*TRAIN, "--data", str(path), "--text-column", "text", "--label-column", "text", "--out", str(out)],
+                     monkeypatch, capsys)
+    assert_user_error(result, "--text-column 'text' and --label-column 'text' name the same column of",
+                      "(columns: text, label); pass --label-column NAME")
+    assert "free text" not in result[2]
+    assert not out.exists()
+
+
+def test_a_label_column_taken_for_want_of_another_is_said_in_a_note(tmp_path, monkeypatch, capsys):
+    """``text,foo`` trained on foo as its labels and said nothing; a column named like a label is read silently."""
+    frame = toy_frame()
+    frame.rename(columns={"label": "foo"}).to_csv(tmp_path / "foo.csv", index=False)
+    code, _, err = run_cli([*TRAIN, "--data", str(tmp_path / "foo.csv"), "--out", str(tmp_path / "a")], monkeypatch, capsys)
+    assert code == 0, err
+    assert "note: foo.csv: reading column 'foo' as the label, the only column besides the text" in err.splitlines()
+    frame.to_csv(tmp_path / "named.csv", index=False)
+    code, _, err = run_cli([*TRAIN, "--data", str(tmp_path / "named.csv"), "--out", str(tmp_path / "b")], monkeypatch, capsys)
+    assert code == 0 and "reading column" not in err, err
+
+
+def test_a_text_column_taken_for_want_of_another_is_said_in_a_note(tmp_path):
+    import logging
+
+    from headstart.data.files import read_table
+
+    frame = toy_frame().rename(columns={"text": "words"})
+    frame["label"] = frame["label"].map({"neg": 0, "pos": 1})  # numbers in JSON: "words" is the only column of strings
+    frame.to_json(tmp_path / "d.jsonl", orient="records", lines=True)
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger = logging.getLogger("headstart.data.files")
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.INFO
+    try:
+        read_table(tmp_path / "d.jsonl")
+        read_table(tmp_path / "d.jsonl", text_column="words")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert records == ["d.jsonl: reading column 'words' as the text, the only column of strings"]
+
+
+def test_a_tiny_file_is_told_it_is_too_small_not_that_its_labels_look_like_free_text(tmp_path, monkeypatch, capsys):
+    """Three rows make two classes in three rows, 'most rows a class of their own': it was read as free text."""
+    path = tmp_path / "tiny.csv"
+    path.write_text("text,label\ngood,pos\nbad,neg\nfine,pos\n")
+    result = run_cli([*TRAIN, "--data", str(path), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "'tiny.csv' has only 3 labelled rows, too few to split into train, validation and test",
+                      "add rows, at least 3 of each class")
+    assert "free text" not in result[2]
+
+
+def test_a_small_file_of_rare_classes_is_told_which_classes_are_too_small(tmp_path, monkeypatch, capsys):
+    """Eight rows, five of one class: 'free text' would be a guess, and removing the two small classes would leave one."""
+    path = tmp_path / "small.csv"
+    path.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in [("good", "pos"), ("bad", "neg"), ("fine", "pos"),
+                    ("ok", "pos"), ("meh", "mid"), ("nice", "pos"), ("awful", "neg"), ("great", "pos")]))
+    result = run_cli([*TRAIN, "--data", str(path), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "classes ['mid', 'neg'] of 'small.csv' have fewer than 3 examples",
+                      "add examples until each has 3")
+    assert "free text" not in result[2]
+
+
+def test_an_empty_input_file_is_asked_for_what_its_format_holds(tmp_path, monkeypatch, capsys):
+    """A .txt has no header row: an empty one was asked for "a header row and a row for each input to predict on"."""
+    toy_frame().to_csv(tmp_path / "toy.csv", index=False)
+    run = tmp_path / "run"
+    code, _, err = run_cli([*TRAIN, "--data", str(tmp_path / "toy.csv"), "--out", str(run)], monkeypatch, capsys)
+    assert code == 0, err
+    for name, content, says in [("empty.txt", "", "is empty; it needs one input per line"),
+                                ("blank.txt", "\n  \n", "is empty; it needs one input per line"),
+                                ("empty.jsonl", "", "is empty; it needs one JSON object per line, with its text"),
+                                ("empty.csv", "", "is empty; it needs a header row and a row for each input")]:
+        (tmp_path / name).write_text(content)
+        result = run_cli(["predict", str(run), str(tmp_path / name)], monkeypatch, capsys)
+        assert_user_error(result, f"{name}' {says}")
+        assert name.endswith(".csv") or "header" not in result[2], result
+
+
+@pytest.mark.parametrize(("mapping", "says"), [
+    ("", "its label(s) ['bad', 'good', 'meh'] match none of the run's (neg, pos)"),
+    ("[bad=neg, good=pos]", "its label(s) ['meh'] match none of the run's (neg, pos)"),
+    ("[bad=neg, good=pos, meh=neutral]", "the run has no label(s) ['neutral'] (it has neg, pos)"),
+    ("[bad=neg, good=pso, meh=-]", "the run has no label(s) ['pso'] (it has neg, pos)"),
+    ("[bad=neg, good=pos, mhe=-]", "it has no label(s) ['mhe'] (it has bad, good, meh)"),
+])
+def test_an_eval_data_mapping_s_fix_maps_every_label(mapping, says, tmp_path, monkeypatch, capsys):
+    """The example showed at most two labels, and only the wrong ones: following it left the rest unmapped
+    ('[meh=neg]' for a mapping that already had bad and good right). Every label is in it now, and following it works."""
+    toy_frame(n=80).to_csv(tmp_path / "toy.csv", index=False)
+    other = toy_frame(n=60, classes=3, seed=5)
+    other["label"] = other["label"].map({"neg": "bad", "pos": "good", "neutral": "meh"})
+    other.to_csv(tmp_path / "ev.csv", index=False)
+    run = tmp_path / "run"
+    code, _, err = run_cli([*TRAIN, "--data", str(tmp_path / "toy.csv"), "--out", str(run)], monkeypatch, capsys)
+    assert code == 0, err
+    result = run_cli(["evaluate", str(run), "--eval-data", f"{tmp_path / 'ev.csv'}{mapping}"], monkeypatch, capsys)
+    assert_user_error(result, says, f"e.g. --eval-data '{tmp_path / 'ev.csv'}[bad=neg, good=pos, meh=-]'")
+    fixed = f"{tmp_path / 'ev.csv'}[bad=neg, good=pos, meh=-]"
+    code, out, err = run_cli(["evaluate", str(run), "--eval-data", fixed], monkeypatch, capsys)
+    assert code == 0 and "bad as neg, good as pos, meh left out" in out, (out, err)
+
+
+def test_a_suggested_mapping_keeps_what_was_right_and_guesses_the_rest():
+    from headstart.ood import suggested_map
+
+    run = ("negative", "neutral", "positive")
+    assert suggested_map(("neg", "neu", "pos"), run, {}, {}) == {"neg": "negative", "neu": "neutral", "pos": "positive"}
+    assert suggested_map(("a", "b", "positive"), run, {"a": "negative", "positive": "positive"}, {"a": "negative"}) == {
+        "a": "negative", "b": "neutral"}  # a label matching by name needs no entry; b takes the one no label maps onto
+
+
+def test_a_suggested_mapping_with_a_label_holding_a_comma_reads_back_as_written():
+    """drug-reviews has 'Diabetes, Type 2': the example now names every label, so following it must parse."""
+    from headstart.ood import label_map, parse_eval_data
+
+    labels, run = ("Acne", "Diabetes, Type 2", "Pain"), ("fresh", "rotten")
+    with pytest.raises(Exception) as refused:
+        label_map("drug-reviews", labels, run, {}, "--target")
+    example = str(refused.value).split("e.g. --target '")[1].split("'")[0]
+    assert example == "drug-reviews[Acne=fresh, Diabetes, Type 2=rotten, Pain=-]"
+    name, given = parse_eval_data(example, "--target")
+    assert given == {"Acne": "fresh", "Diabetes, Type 2": "rotten", "Pain": None}
+    assert label_map(name, labels, run, given, "--target")[0] == given
