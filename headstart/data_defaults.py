@@ -32,17 +32,36 @@ def input_side(backbone: str) -> int | None:
     return entry.input_side if entry is not None and entry.modality == "image" else None
 
 
-def seen_classes(backbone: str) -> tuple[str, ...]:
-    """The built-in datasets whose classes a built-in backbone's pre-training already taught it (its ``seen``)."""
+def seen_by(backbone: str) -> tuple[tuple[str, ...], str]:
+    """The datasets whose classes ``backbone`` was pre-trained on, and the built-in backbone that says so: a saved
+    folder (a meta-train's ``OUT/<arm>``) is followed back through its manifest's ``trained_by`` to the backbone it
+    started from, so its caveat is not lost."""
+    import json
+    from pathlib import Path
+
     from headstart.backbones.registry import REGISTRY
 
-    return tuple(getattr(REGISTRY.get(backbone), "seen", ()) or ())
+    name = backbone
+    for _ in range(8):  # a chain of saved folders, each naming the one it was trained from
+        if name in REGISTRY:
+            return tuple(getattr(REGISTRY[name], "seen", ())), name
+        try:
+            manifest = json.loads((Path(name) / "headstart-image.json").read_text())
+        except (OSError, ValueError):
+            break
+        trained_by = manifest.get("trained_by") if isinstance(manifest, dict) else None
+        origin = trained_by.get("backbone") if isinstance(trained_by, dict) else None  # a damaged manifest: no known origin
+        if not isinstance(origin, str) or origin == name:
+            break
+        name = origin
+    return (), backbone
 
 
-def _seen_note(backbone: str, data: str) -> dict[str, str]:
+def _seen_note(backbone: str, data: str, origin: str) -> dict[str, str]:
     """The note of a run whose backbone was pre-trained on the data's own classes: not transfer to a new task."""
     return {"reason": "seen-classes",
-            "text": f"reads {data} with {backbone}, whose pre-training already taught it these classes (MNIST's digits"
+            "text": f"reads {data} with {backbone}" + (f" (trained from {origin})" if origin != backbone else "")
+                    + ", whose pre-training already taught it these classes (MNIST's digits"
                     + ("; mnist-5k's images are probably among its training images: its own classifier scores 99.9% "
                        "on them" if data == "mnist-5k" else "") + "), so its scores say how far that knowledge carries, "
                     "not how well it transfers to a new task",
@@ -64,11 +83,12 @@ def fill(data: Any, backbones: list[str], train: Any, split: Any) -> tuple[Any, 
 
     Each note is ``{"reason", "text", "advice"}``, printed as "note: this run {text}; {advice}".
     """
-    sides = [s for s in (input_side(b) for b in backbones) if s is not None]
-    if getattr(data, "modality", "text") != "image" or not sides:
+    if getattr(data, "modality", "text") != "image":
         return train, split, []
-    notes = [_seen_note(b, data.name) for b in backbones if data.name in seen_classes(b)]
-    if train.image_size is None and min(sides) > SMALL_INPUT:  # never beside a network that reads its own size only
+    notes = [_seen_note(b, data.name, origin) for b in backbones if data.name in (found := seen_by(b))[0]
+             for origin in (found[1],)]
+    sides = [s for s in (input_side(b) for b in backbones) if s is not None]  # a saved folder's is its own: not known here
+    if train.image_size is None and sides and min(sides) > SMALL_INPUT:  # never beside a network that reads its own size only
         side = largest_side(data)
         if side <= SMALL_SIDE:
             train = dataclasses.replace(train, image_size=SMALL_INPUT)

@@ -125,7 +125,7 @@ def test_a_manifest_whose_trained_by_is_not_an_object_has_no_origin(tmp_path):
     """meta-train follows a saved folder back to the backbone it started from; a damaged trained_by ends the trail."""
     import json
 
-    from headstart.meta.train import seen_by
+    from headstart.data_defaults import seen_by
 
     (tmp_path / "headstart-image.json").write_text(json.dumps({"architecture": "mnist-cnn", "trained_by": ["x"]}))
     assert seen_by(str(tmp_path)) == ((), str(tmp_path))

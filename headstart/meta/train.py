@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from headstart.data_defaults import seen_by
 from headstart.errors import ConfigError, DataError, flags_checked
 from headstart.meta.base import ARMS, Task, get_arm, parse_arms, zero_head
 from headstart.meta.config import META_LR_GRID, MetaConfig, setting_datasets
@@ -277,30 +278,6 @@ def architecture_of(backbone: str) -> str:
 
     path = Path(backbone).expanduser()
     return json.loads((path / MANIFEST).read_text())["architecture"] if is_image_folder(path) else backbone
-
-
-def seen_by(backbone: str) -> tuple[tuple[str, ...], str]:
-    """The datasets whose classes ``backbone`` was pre-trained on, and the built-in backbone that says so: a saved
-    folder (a meta-train's ``OUT/<arm>``) is followed back through its manifest's ``trained_by`` to the backbone it
-    started from, so its caveat is not lost."""
-    import json
-
-    from headstart.backbones.registry import REGISTRY
-
-    name = backbone
-    for _ in range(8):  # a chain of saved folders, each naming the one it was trained from
-        if name in REGISTRY:
-            return tuple(getattr(REGISTRY[name], "seen", ())), name
-        try:
-            manifest = json.loads((Path(name) / "headstart-image.json").read_text())
-        except (OSError, ValueError):
-            break
-        trained_by = manifest.get("trained_by") if isinstance(manifest, dict) else None
-        origin = trained_by.get("backbone") if isinstance(trained_by, dict) else None  # a damaged manifest: no known origin
-        if not isinstance(origin, str) or origin == name:
-            break
-        name = origin
-    return (), backbone
 
 
 @flags_checked

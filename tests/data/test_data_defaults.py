@@ -49,6 +49,19 @@ def test_a_backbone_pre_trained_on_the_datas_own_classes_says_its_scores_are_not
     assert "seen-classes" not in [n["reason"] for n in on("mnist-5k", "efficientnet-lite0")]
 
 
+def test_a_saved_backbone_folder_keeps_its_origins_caveat_and_its_data_their_test_cap(tmp_path):
+    """A meta-train's saved arm (a folder whose manifest names mnist-cnn) on mnist-5k: the same note, naming where it
+    came from; a large image test split is capped beside a folder backbone too (its input side is its own)."""
+    folder = tmp_path / "protonet"
+    folder.mkdir()
+    (folder / "headstart-image.json").write_text(json.dumps({"trained_by": {"command": "meta-train", "backbone": "mnist-cnn"}}))
+    data = dataclasses.replace(make_toy_images(12_000, size=28), name="mnist-5k")
+    train, split, notes = fill(data, [str(folder)], TrainConfig(), SplitConfig())
+    seen = next(n for n in notes if n["reason"] == "seen-classes")
+    assert f"with {folder} (trained from mnist-cnn), whose pre-training already taught it" in seen["text"], seen
+    assert split.max_test == IMAGE_MAX_TEST and train.image_size is None
+
+
 def test_a_large_image_test_split_is_capped_with_its_binomial_error():
     data = make_toy_images(12_000, size=8)  # 20% test: 2,400 images
     train, split, notes = fill(data, ["efficientnet-lite0"], TrainConfig(), SplitConfig())

@@ -143,7 +143,7 @@ def test_novel_classes_the_backbone_was_pre_trained_on_are_named_in_the_notes():
 def test_a_backbone_meta_trained_from_mnist_cnn_keeps_its_caveat(tmp_path):
     """A saved arm (OUT/<arm>, whose manifest names mnist-cnn as where it started) used as --backbone: the digits are
     still not novel to it, and the note says it was trained from mnist-cnn."""
-    from headstart.meta.train import seen_by
+    from headstart.data_defaults import seen_by
 
     (tmp_path / "protonet").mkdir()
     (tmp_path / "protonet" / "headstart-image.json").write_text(json.dumps({"trained_by": {"command": "meta-train",
