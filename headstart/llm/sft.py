@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,9 @@ class SftConfig:
             raise ConfigError(f"need 0 <= dropout < 1, alpha > 0, 0 <= warmup < 1; got {self.dropout!r}, {self.alpha!r}, {self.warmup!r}")
         if self.val_rows < 1 or self.eval_rows < 0 or self.patience < 0:
             raise ConfigError(f"need val_rows >= 1, eval_rows >= 0, patience >= 0; got {self.val_rows}, {self.eval_rows}, {self.patience}")
+        # an adapter setting other than its default, on full-finetune, would be ignored (one equal to its default is
+        # told apart where the caller knows what was given: the CLI's flags, a dict config)
+        check_adapter_given(self.strategy, [k for k in ADAPTER_SETTINGS if getattr(self, k) != _DEFAULTS[k]], flag=False)
 
     @property
     def rate(self) -> float:
@@ -97,6 +100,7 @@ class SftConfig:
 
 
 ADAPTER_SETTINGS = ("rank", "alpha", "targets")  # shape a lora/qlora adapter; full-finetune has none
+_DEFAULTS = {f.name: f.default for f in fields(SftConfig)}
 
 
 def check_adapter_given(strategy: str, given: list[str], *, flag: bool = True) -> None:

@@ -338,3 +338,15 @@ def test_ctrl_c_during_the_steps_saves_the_best_checkpoint_so_far_and_never_over
     code, _, err = run_cli([*command, "--out", str(tmp_path / "done")], monkeypatch, capsys)
     assert code == 130 and "not saved: " in err and "holds a finished run, kept as it was" in err, err
     assert (tmp_path / "done" / "metrics.json").read_bytes() == finished
+
+
+def test_an_sft_config_with_adapter_settings_for_full_finetune_is_refused():
+    """SftConfig(strategy="full-finetune", rank=16) trained every weight and ignored the rank; the default rank is fine."""
+    from headstart.errors import ConfigError
+    from headstart.llm.sft import SftConfig
+
+    SftConfig(strategy="full-finetune")
+    with pytest.raises(ConfigError, match="^'rank' shapes a lora/qlora adapter, and full-finetune trains every weight"):
+        SftConfig(strategy="full-finetune", rank=16)
+    with pytest.raises(ConfigError, match="'alpha', 'targets' shape a lora/qlora adapter"):
+        SftConfig(strategy="full-finetune", alpha=32.0, targets="all-linear")
