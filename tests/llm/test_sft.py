@@ -61,7 +61,7 @@ def config(tiny_lm: Path, **overrides):
     from headstart.llm.sft import SftConfig
 
     base = dict(backbone=str(tiny_lm), strategy="lora", max_steps=30, batch_size=6, lr=3e-2, evals=3, patience=0,
-                eval_rows=1, max_new_tokens=4, rank=4)
+                eval_rows=1, max_new_tokens=4, **({} if overrides.get("strategy") == "full-finetune" else {"rank": 4}))
     return SftConfig(**{**base, **overrides})
 
 
