@@ -4,7 +4,7 @@ On a CPU an image network pays per input pixel and per scored image. Two default
 only where the user left the setting unset:
 
 - **Input side.** Images no larger than ``SMALL_SIDE`` pixels (Fashion-MNIST, MNIST, the digit sets) are upsampled
-  by a network trained at 224 either way; ``SMALL_INPUT`` (128) costs 3-4x less compute than 224 for ~4 points of
+  by a network trained at 224 either way; ``SMALL_INPUT`` (128) costs 3-4x less compute than 224 for ~2-3 points of
   probe accuracy on Fashion-MNIST (``benchmarks/image_sizes.py``, docs/DESIGN.md "Images").
 - **Test split.** A test split over ``IMAGE_MAX_TEST`` images keeps a stratified ``IMAGE_MAX_TEST`` (the rest go to
   the pool): 14,000 Fashion-MNIST test images take ~14 minutes a pass at 128 px here, 2,000 about 2 with a binomial
@@ -94,7 +94,7 @@ def fill(data: Any, backbones: list[str], train: Any, split: Any) -> tuple[Any, 
             train = dataclasses.replace(train, image_size=SMALL_INPUT)
             notes.append({"reason": "image-size",
                           "text": f"reads {SMALL_INPUT}x{SMALL_INPUT} inputs, not the network's {max(sides)} (the {side}-pixel "
-                                  f"images are upsampled either way; {max(sides)} costs 3-4x the compute for ~4 points of probe "
+                                  f"images are upsampled either way; {max(sides)} costs 3-4x the compute for ~2-3 points of probe "
                                   "accuracy on fashion-mnist)",
                           "advice": f"--image-size {max(sides)} for the network's own"})
     test = round(split.test_fraction * len(data.inputs)) if data.given_split is None else None
