@@ -38,7 +38,7 @@ def test_a_jsonl_line_that_is_not_an_object_is_named(tmp_path, monkeypatch, caps
 def test_a_jsonl_string_holding_a_line_separator_character_is_one_row(tmp_path):
     """JSON Lines ends a line at \\n only; a raw U+2028 inside a string (json.dumps(ensure_ascii=False) writes one) is
     text, not a line break."""
-    from headstart.data.files import read_frame
+    from headstart.data.frames import read_frame
 
     path = tmp_path / "d.jsonl"
     path.write_text(json.dumps({"text": "a\u2028b", "label": "x"}, ensure_ascii=False) + "\n", encoding="utf-8")
