@@ -175,3 +175,17 @@ def test_a_suggested_mapping_with_a_label_holding_a_comma_reads_back_as_written(
     name, given = parse_eval_data(example, "--target")
     assert given == {"Acne": "fresh", "Diabetes, Type 2": "rotten", "Pain": None}
     assert label_map(name, labels, run, given, "--target")[0] == given
+
+
+def test_training_on_a_txt_file_says_it_holds_unlabelled_inputs(tmp_path, monkeypatch, capsys):
+    """A .txt has one column of inputs: it was asked for --label-column NAME, a fix that cannot work."""
+    path = tmp_path / "x.txt"
+    path.write_text("a joy to watch\ndull and lifeless\n")
+    result = run_cli(["train", "--data", str(path), "--strategy", "linear-probe", "--n", "8", "--out", str(tmp_path / "o")],
+                     monkeypatch, capsys)
+    assert_user_error(result, "x.txt' holds unlabelled inputs, one per line, which is what predict reads",
+                      "to train or score, give a table with a text and a label column (CSV / JSONL / parquet)",
+                      "header is text,label")
+    assert "--label-column" not in result[2]
+    assert not (tmp_path / "o").exists()
+

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from headstart.data.dataset import PAIR_SEP, Dataset
-from headstart.data.frames import read_frame
+from headstart.data.frames import LABELLED_TABLE, read_frame
 from headstart.data.labels import encode_labels, infer_task, missing_label, task_note
 from headstart.errors import ColumnError, DataError
 
@@ -124,6 +124,9 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     """
     frame = read_frame(path)
     where = str(path)
+    if Path(path).suffix.lower() == ".txt":  # one input a line: nothing to learn from or score against
+        raise DataError(f"{where!r} holds unlabelled inputs, one per line, which is what predict reads (headstart predict "
+                        f"RUN {where}); to train or score, give {LABELLED_TABLE}")
     for flag, column in (("--group-column", group_column), ("--split-column", split_column)):
         if column is not None and column not in frame.columns:
             raise DataError(f"{flag} {column!r} is not a column of {where!r}; its columns: {', '.join(map(str, frame.columns))}")

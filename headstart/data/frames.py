@@ -15,6 +15,8 @@ from headstart.errors import DataError
 
 SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
 SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+LABELLED_TABLE = ('a table with a text and a label column (CSV / JSONL / parquet), e.g. a .csv whose header is text,label '
+                  'and whose rows read like "a joy to watch",pos')
 
 def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  # noqa: F821
     """Read a table file into a DataFrame with string column names; ``labelled``: a training table (the messages say
@@ -105,8 +107,7 @@ def _empty_fix(suffix: str, labelled: bool) -> str:
     if suffix in (".csv", ".tsv"):
         return f"it needs a header row and {rows}"
     if suffix == ".txt":
-        return ("to train, give a table with a text and a label column (.csv, .jsonl); a .txt holds inputs to predict on"
-                if labelled else "it needs one input per line")
+        return f"a .txt holds inputs to predict on; to train, give {LABELLED_TABLE}" if labelled else "it needs one input per line"
     fields = "its text and label" if labelled else "its text"
     if suffix == ".jsonl":
         return f"it needs one JSON object per line, with {fields}"
