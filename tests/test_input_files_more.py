@@ -189,3 +189,19 @@ def test_training_on_a_txt_file_says_it_holds_unlabelled_inputs(tmp_path, monkey
     assert "--label-column" not in result[2]
     assert not (tmp_path / "o").exists()
 
+
+def test_a_txt_file_and_stdin_split_the_same_text_into_the_same_inputs(tmp_path, monkeypatch):
+    """A .txt was cut by str.splitlines (also at U+2028, U+0085, a form feed, a lone \\r), stdin at \\n only: one text,
+    two input counts. Both end a line at \\n now, dropping the \\r of a CRLF."""
+    import io
+    import sys
+
+    from headstart.data import read_inputs
+
+    text = "one\u2028still one\r\ntwo\x0cstill two\n\nthree\rstill three\u0085end\r\n\r\n  four  \n"
+    want = ["one\u2028still one", "two\x0cstill two", "three\rstill three\u0085end", "four"]
+    (tmp_path / "in.txt").write_bytes(text.encode())
+    assert read_inputs(tmp_path / "in.txt") == want
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(("\ufeff" + text).encode())))
+    assert read_inputs("-") == want
+

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from headstart.data.dataset import PAIR_SEP, Dataset
-from headstart.data.frames import LABELLED_TABLE, read_frame
+from headstart.data.frames import LABELLED_TABLE, input_lines, read_frame
 from headstart.data.labels import encode_labels, infer_task, missing_label, task_note
 from headstart.errors import ColumnError, DataError
 
@@ -276,13 +276,15 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None) -> tupl
     import sys
 
     if str(path) == "-":
+        import pandas as pd
+
         raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
         try:
-            text = raw.decode("utf-8")
+            text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as e:
             raise DataError(f"standard input is not UTF-8 text (byte {raw[e.start]:#04x} at offset {e.start}); "
                             "convert it first, e.g. iconv -f latin1 -t utf-8") from None
-        lines = [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+        lines = text_values(pd.DataFrame({"text": input_lines(text)}), "text").tolist()  # as a .txt of this text reads
         if not lines:
             raise DataError("standard input holds no text to predict on; give one input per line")
         return lines, [{} for _ in lines]

@@ -60,7 +60,7 @@ def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  #
         if suffix in (".csv", ".tsv"):
             frame = pd.read_csv(io_text(text), sep="\t" if suffix == ".tsv" else _sniff_sep(text), dtype=object, keep_default_na=False, na_values=[""])
         elif suffix == ".txt":
-            frame = pd.DataFrame({"text": [line for line in text.splitlines() if line.strip()]})
+            frame = pd.DataFrame({"text": input_lines(text)})
         elif suffix == ".jsonl" or text.lstrip().startswith("{"):
             frame = pd.DataFrame(_json_lines(text, str(path)))
         else:
@@ -75,6 +75,13 @@ def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  #
     if suffix == ".tsv" and len(frame.columns) == 1:
         _check_single_column(str(path), frame.columns[0])
     return frame
+
+
+def input_lines(text: str) -> list[str]:
+    """The non-blank lines of a text of inputs, one input a line: a line ends at "\\n" (a "\\r" before it is dropped),
+    so a .txt file and the same text on stdin give the same inputs; ``str.splitlines`` would also cut at U+2028, a form
+    feed or a lone "\\r" inside a line of text."""
+    return [line.removesuffix("\r") for line in text.split("\n") if line.strip()]
 
 
 def _json_lines(text: str, path: str) -> list[Any]:
