@@ -205,3 +205,47 @@ def test_a_txt_file_and_stdin_split_the_same_text_into_the_same_inputs(tmp_path,
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(("\ufeff" + text).encode())))
     assert read_inputs("-") == want
 
+
+RECORDS = [{"text": f"review number {i}", "label": "pos" if i % 2 else "neg"} for i in range(12)]
+
+
+@pytest.mark.parametrize("form", ["columns, pretty", "columns, one line", "records, pretty", "json lines",
+                                  "pandas to_json", "one record"])
+def test_a_json_file_is_read_in_whichever_form_it_holds(form, tmp_path):
+    """A .json starting with '{' was read as JSON lines: a pretty-printed object of columns failed at line 1."""
+    from headstart.data.frames import read_frame
+
+    columns = {"text": [r["text"] for r in RECORDS], "label": [r["label"] for r in RECORDS]}
+    rows = RECORDS[:1] if form == "one record" else RECORDS
+    text = {"columns, pretty": json.dumps(columns, indent=2), "columns, one line": json.dumps(columns),
+            "records, pretty": json.dumps(RECORDS, indent=2), "json lines": "".join(json.dumps(r) + "\n" for r in RECORDS),
+            "pandas to_json": pd.DataFrame(RECORDS).to_json(), "one record": json.dumps(RECORDS[0], indent=2)}[form]
+    (tmp_path / "d.json").write_text(text)
+    assert read_frame(tmp_path / "d.json").to_dict("records") == rows
+
+
+def test_a_pretty_printed_json_object_of_columns_trains(tmp_path, monkeypatch, capsys):
+    frame = toy_frame()
+    (tmp_path / "cols.json").write_text(json.dumps(frame.to_dict("list"), indent=2))
+    code, _, err = run_cli([*TRAIN, "--data", str(tmp_path / "cols.json"), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert code == 0, err
+
+
+FORMS = 'a .json file holds an array of records ([{"text": ..., "label": ...}, ...]), an object of equal-length column lists'
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    ('{\n  "text": ["a", "b"],\n  "label": ["x"]\n}', ("the columns of", "differ in length (text: 2, label: 1)",
+                                                      "give every column one value per row")),
+    ('{"rows": [{"text": "a", "label": "x"}]}', ("the records of", "sit under its key 'rows'", "jq '.rows'", FORMS)),
+    ("[1, 2, 3]", ("item 1 of the array in", "is 1, not a record", FORMS)),
+    ('[{"text": "a", "label": "x"}, "b"]', ("item 2 of the array in", 'is "b", not a record', FORMS)),
+    ("5", ("holds 5, not a table", FORMS)),
+    ('{\n  "text": ["a",\n', ("line 3: Expecting value (column 1)", FORMS)),
+    ('{"text": "a", "label": "x"}\n{"text": bad}\n', ("line 2: Expecting value (column 10)", "each line holds one JSON object")),
+    ("[]", ("holds no columns", "an array of JSON objects, one per row")),
+])
+def test_a_json_file_of_no_form_read_says_which_forms_are(content, says, tmp_path, monkeypatch, capsys):
+    (tmp_path / "d.json").write_text(content)
+    result = run_cli([*TRAIN, "--data", str(tmp_path / "d.json"), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "d.json", *says)
