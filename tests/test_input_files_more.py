@@ -38,7 +38,7 @@ def test_a_jsonl_line_that_is_not_an_object_is_named(tmp_path, monkeypatch, caps
 def test_a_jsonl_string_holding_a_line_separator_character_is_one_row(tmp_path):
     """JSON Lines ends a line at \\n only; a raw U+2028 inside a string (json.dumps(ensure_ascii=False) writes one) is
     text, not a line break."""
-    from headstart.data.files import read_frame
+    from headstart.data.frames import read_frame
 
     path = tmp_path / "d.jsonl"
     path.write_text(json.dumps({"text": "a\u2028b", "label": "x"}, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -175,3 +175,77 @@ def test_a_suggested_mapping_with_a_label_holding_a_comma_reads_back_as_written(
     name, given = parse_eval_data(example, "--target")
     assert given == {"Acne": "fresh", "Diabetes, Type 2": "rotten", "Pain": None}
     assert label_map(name, labels, run, given, "--target")[0] == given
+
+
+def test_training_on_a_txt_file_says_it_holds_unlabelled_inputs(tmp_path, monkeypatch, capsys):
+    """A .txt has one column of inputs: it was asked for --label-column NAME, a fix that cannot work."""
+    path = tmp_path / "x.txt"
+    path.write_text("a joy to watch\ndull and lifeless\n")
+    result = run_cli(["train", "--data", str(path), "--strategy", "linear-probe", "--n", "8", "--out", str(tmp_path / "o")],
+                     monkeypatch, capsys)
+    assert_user_error(result, "x.txt' holds unlabelled inputs, one per line, which is what predict reads",
+                      "to train or score, give a table with a text and a label column (CSV / JSONL / parquet)",
+                      "header is text,label")
+    assert "--label-column" not in result[2]
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_txt_file_and_stdin_split_the_same_text_into_the_same_inputs(tmp_path, monkeypatch):
+    """A .txt was cut by str.splitlines (also at U+2028, U+0085, a form feed, a lone \\r), stdin at \\n only: one text,
+    two input counts. Both end a line at \\n now, dropping the \\r of a CRLF."""
+    import io
+    import sys
+
+    from headstart.data import read_inputs
+
+    text = "one\u2028still one\r\ntwo\x0cstill two\n\nthree\rstill three\u0085end\r\n\r\n  four  \n"
+    want = ["one\u2028still one", "two\x0cstill two", "three\rstill three\u0085end", "four"]
+    (tmp_path / "in.txt").write_bytes(text.encode())
+    assert read_inputs(tmp_path / "in.txt") == want
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(("\ufeff" + text).encode())))
+    assert read_inputs("-") == want
+
+
+RECORDS = [{"text": f"review number {i}", "label": "pos" if i % 2 else "neg"} for i in range(12)]
+
+
+@pytest.mark.parametrize("form", ["columns, pretty", "columns, one line", "records, pretty", "json lines",
+                                  "pandas to_json", "one record"])
+def test_a_json_file_is_read_in_whichever_form_it_holds(form, tmp_path):
+    """A .json starting with '{' was read as JSON lines: a pretty-printed object of columns failed at line 1."""
+    from headstart.data.frames import read_frame
+
+    columns = {"text": [r["text"] for r in RECORDS], "label": [r["label"] for r in RECORDS]}
+    rows = RECORDS[:1] if form == "one record" else RECORDS
+    text = {"columns, pretty": json.dumps(columns, indent=2), "columns, one line": json.dumps(columns),
+            "records, pretty": json.dumps(RECORDS, indent=2), "json lines": "".join(json.dumps(r) + "\n" for r in RECORDS),
+            "pandas to_json": pd.DataFrame(RECORDS).to_json(), "one record": json.dumps(RECORDS[0], indent=2)}[form]
+    (tmp_path / "d.json").write_text(text)
+    assert read_frame(tmp_path / "d.json").to_dict("records") == rows
+
+
+def test_a_pretty_printed_json_object_of_columns_trains(tmp_path, monkeypatch, capsys):
+    frame = toy_frame()
+    (tmp_path / "cols.json").write_text(json.dumps(frame.to_dict("list"), indent=2))
+    code, _, err = run_cli([*TRAIN, "--data", str(tmp_path / "cols.json"), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert code == 0, err
+
+
+FORMS = 'a .json file holds an array of records ([{"text": ..., "label": ...}, ...]), an object of equal-length column lists'
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    ('{\n  "text": ["a", "b"],\n  "label": ["x"]\n}', ("the columns of", "differ in length (text: 2, label: 1)",
+                                                      "give every column one value per row")),
+    ('{"rows": [{"text": "a", "label": "x"}]}', ("the records of", "sit under its key 'rows'", "jq '.rows'", FORMS)),
+    ("[1, 2, 3]", ("item 1 of the array in", "is 1, not a record", FORMS)),
+    ('[{"text": "a", "label": "x"}, "b"]', ("item 2 of the array in", 'is "b", not a record', FORMS)),
+    ("5", ("holds 5, not a table", FORMS)),
+    ('{\n  "text": ["a",\n', ("line 3: Expecting value (column 1)", FORMS)),
+    ('{"text": "a", "label": "x"}\n{"text": bad}\n', ("line 2: Expecting value (column 10)", "each line holds one JSON object")),
+    ("[]", ("holds no columns", "an array of JSON objects, one per row")),
+])
+def test_a_json_file_of_no_form_read_says_which_forms_are(content, says, tmp_path, monkeypatch, capsys):
+    (tmp_path / "d.json").write_text(content)
+    result = run_cli([*TRAIN, "--data", str(tmp_path / "d.json"), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "d.json", *says)

@@ -1,4 +1,5 @@
-"""User data from CSV / TSV, JSONL / JSON, parquet, or plain text (one example per line).
+"""User data as a Dataset, or as inputs to predict on: a file read by ``frames.read_frame`` (CSV / TSV, JSONL / JSON,
+parquet, or plain text: one input per line), a table of image paths, or text on stdin.
 
 Columns are given with ``text_column`` / ``label_column`` or guessed when the guess is unambiguous
 (a column named like ``text`` / ``label``, else the only string column). The task follows from the
@@ -8,7 +9,6 @@ labels: lists -> multilabel, many distinct numbers -> regression, anything else 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,135 +16,14 @@ from typing import Any
 import numpy as np
 
 from headstart.data.dataset import PAIR_SEP, Dataset
+from headstart.data.frames import LABELLED_TABLE, input_lines, read_frame
 from headstart.data.labels import encode_labels, infer_task, missing_label, task_note
 from headstart.errors import ColumnError, DataError
 
 TEXT_NAMES = ("text", "sentence", "review", "content", "document", "body", "comment", "query", "input")
 LABEL_NAMES = ("label", "labels", "category", "class", "target", "y", "sentiment", "rating", "score")
-SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
-SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 log = logging.getLogger(__name__)  # rows dropped while reading; the CLI prints these as "note: ..." lines
-
-
-def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  # noqa: F821
-    """Read a table file into a DataFrame with string column names; ``labelled``: a training table (the messages say
-    what one needs), else inputs to predict on.
-
-    Raises:
-        DataError: missing, empty, unreadable, not UTF-8, or of an unknown format.
-    """
-    import pandas as pd
-
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"data file not found: {str(path)!r}; check the path"
-                        + (", or use a built-in dataset (headstart datasets)" if labelled else ""))
-    if path.is_dir():
-        raise DataError(f"{str(path)!r} is a directory; give a .csv, .tsv, .jsonl or .parquet file")
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise DataError(f"cannot read {str(path)!r}: unknown format {suffix or '(none)'!r}; use one of {', '.join(SUFFIXES)}")
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"cannot read {str(path)!r}: {e.strerror}; check its permissions") from None
-    if not raw.strip():
-        raise DataError(f"{str(path)!r} is empty; {_empty_fix(suffix, labelled)}")
-    if suffix == ".parquet":
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as e:  # pyarrow raises many types for a corrupt file
-            raise DataError(f"cannot read {str(path)!r} as parquet ({type(e).__name__}); check the file") from None
-        frame.columns = [str(c) for c in frame.columns]
-        return frame
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(
-            f"{str(path)!r} is not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); re-save it as UTF-8, "
-            f"e.g. iconv -f latin1 -t utf-8 {path.name} > fixed{suffix}"
-        ) from None
-    try:
-        if suffix in (".csv", ".tsv"):
-            frame = pd.read_csv(io_text(text), sep="\t" if suffix == ".tsv" else _sniff_sep(text), dtype=object, keep_default_na=False, na_values=[""])
-        elif suffix == ".txt":
-            frame = pd.DataFrame({"text": [line for line in text.splitlines() if line.strip()]})
-        elif suffix == ".jsonl" or text.lstrip().startswith("{"):
-            frame = pd.DataFrame(_json_lines(text, str(path)))
-        else:
-            frame = pd.DataFrame(json.loads(text))
-    except (ValueError, pd.errors.ParserError) as e:
-        raise DataError(f"cannot parse {str(path)!r}: {str(e).splitlines()[0]}; check the file's format") from None
-    except RecursionError:
-        raise DataError(f"cannot parse {str(path)!r}: its JSON is nested too deeply; a table needs one object per row") from None
-    except TypeError as e:  # JSON that is not a list of records (a number, a string)
-        raise DataError(f"cannot read {str(path)!r} as a table ({e}); give a list of objects, or one object per line") from None
-    frame.columns = [str(c) for c in frame.columns]
-    if suffix == ".tsv" and len(frame.columns) == 1:
-        _check_single_column(str(path), frame.columns[0])
-    return frame
-
-
-def _json_lines(text: str, path: str) -> list[Any]:
-    """One JSON value per non-blank line. Lines end at "\\n" only, as JSON Lines defines them: a string may hold a raw
-    U+2028, which ``str.splitlines`` would cut, and an error names the line as an editor numbers it.
-
-    Raises:
-        DataError: a line that is not JSON, or one that is a bare value (a number, a string) where a row goes.
-    """
-    rows = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as e:  # a JSONDecodeError, or a number past int's digit limit
-            detail = f"{e.msg} (column {e.colno})" if isinstance(e, json.JSONDecodeError) else str(e).splitlines()[0]
-            raise DataError(f"cannot parse {path!r}: line {number}: {detail}; fix that line: each line holds one JSON "
-                            "object") from None
-        if not isinstance(row, (dict, list)):
-            raise DataError(f"line {number} of {path!r} is {json.dumps(row)[:40]}, not a row; each line holds one JSON "
-                            'object, e.g. {"text": "...", "label": "..."}')
-        rows.append(row)
-    return rows
-
-
-def _empty_fix(suffix: str, labelled: bool) -> str:
-    """What an empty file of this format should hold: only a .csv / .tsv has a header row."""
-    rows = "at least a few labelled rows" if labelled else "a row for each input to predict on"
-    if suffix in (".csv", ".tsv"):
-        return f"it needs a header row and {rows}"
-    if suffix == ".txt":
-        return ("to train, give a table with a text and a label column (.csv, .jsonl); a .txt holds inputs to predict on"
-                if labelled else "it needs one input per line")
-    fields = "its text and label" if labelled else "its text"
-    if suffix == ".jsonl":
-        return f"it needs one JSON object per line, with {fields}"
-    if suffix == ".json":
-        return f"it needs a list of JSON objects, one per row, with {fields}"
-    return f"it needs {rows}"
-
-
-def _check_single_column(path: str, header: str) -> None:
-    """A .tsv read as one column whose name holds another separator was written with that separator."""
-    found = [name for sep, name in SEPARATORS.items() if sep != "\t" and sep in header]
-    if found:
-        raise DataError(f"{path!r} was read as tab-separated but has one column ({header!r}); it looks {found[0]}-separated: "
-                        f"rename it to .csv (the separator of a .csv is detected)")
-
-
-def io_text(text: str):
-    import io
-
-    return io.StringIO(text)
-
-
-def _sniff_sep(text: str) -> str:
-    header = text.splitlines()[0]
-    counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
-    best = max(counts, key=counts.get)
-    return best if counts[best] else ","
 
 
 def text_values(frame: "pd.DataFrame", column: str) -> "pd.Series":  # noqa: F821
@@ -245,6 +124,9 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     """
     frame = read_frame(path)
     where = str(path)
+    if Path(path).suffix.lower() == ".txt":  # one input a line: nothing to learn from or score against
+        raise DataError(f"{where!r} holds unlabelled inputs, one per line, which is what predict reads (headstart predict "
+                        f"RUN {where}); to train or score, give {LABELLED_TABLE}")
     for flag, column in (("--group-column", group_column), ("--split-column", split_column)):
         if column is not None and column not in frame.columns:
             raise DataError(f"{flag} {column!r} is not a column of {where!r}; its columns: {', '.join(map(str, frame.columns))}")
@@ -394,13 +276,15 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None) -> tupl
     import sys
 
     if str(path) == "-":
+        import pandas as pd
+
         raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
         try:
-            text = raw.decode("utf-8")
+            text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as e:
             raise DataError(f"standard input is not UTF-8 text (byte {raw[e.start]:#04x} at offset {e.start}); "
                             "convert it first, e.g. iconv -f latin1 -t utf-8") from None
-        lines = [line.rstrip("\r") for line in text.split("\n") if line.strip()]
+        lines = text_values(pd.DataFrame({"text": input_lines(text)}), "text").tolist()  # as a .txt of this text reads
         if not lines:
             raise DataError("standard input holds no text to predict on; give one input per line")
         return lines, [{} for _ in lines]

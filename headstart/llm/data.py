@@ -71,7 +71,7 @@ def read_table(path: str, columns: dict[str, str], *, group_column: str | None =
     Raises:
         DataError: unreadable file, a missing column (naming the ones there), too few rows, or a bad split column.
     """
-    from headstart.data.files import read_frame
+    from headstart.data.frames import read_frame
 
     frame = read_frame(path)
     needed = list(columns.values()) + ([group_column] if group_column else [])

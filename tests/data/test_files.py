@@ -74,7 +74,7 @@ def test_txt_is_read_for_prediction_but_has_no_labels(tmp_path):
     path = tmp_path / "d.txt"
     path.write_text("\n".join(TEXTS) + "\n\n")
     assert read_inputs(path) == TEXTS
-    with pytest.raises(DataError, match="cannot tell which column .* holds the label"):
+    with pytest.raises(DataError, match="holds unlabelled inputs, one per line.*a table with a text and a label column"):
         read_table(path)
 
 

@@ -1,0 +1,199 @@
+"""A data file read into a DataFrame: CSV / TSV (its separator detected), JSON Lines, JSON (an array of records, an
+object of equal-length column lists, or JSON lines), parquet, or plain text (one input per line, in a ``text`` column).
+
+Which columns hold the text and the label is ``files``' question; here a file is only read, and a file that cannot be
+read as a table is refused in one line naming the form it needs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from headstart.errors import DataError
+
+SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
+SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+LABELLED_TABLE = ('a table with a text and a label column (CSV / JSONL / parquet), e.g. a .csv whose header is text,label '
+                  'and whose rows read like "a joy to watch",pos')
+JSON_FORMS = ('an array of records ([{"text": ..., "label": ...}, ...]), an object of equal-length column lists '
+              '({"text": [...], "label": [...]}), or one JSON object per line')
+
+
+def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  # noqa: F821
+    """Read a table file into a DataFrame with string column names; ``labelled``: a training table (the messages say
+    what one needs), else inputs to predict on.
+
+    Raises:
+        DataError: missing, empty, unreadable, not UTF-8, or of an unknown format.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data file not found: {str(path)!r}; check the path"
+                        + (", or use a built-in dataset (headstart datasets)" if labelled else ""))
+    if path.is_dir():
+        raise DataError(f"{str(path)!r} is a directory; give a .csv, .tsv, .jsonl or .parquet file")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise DataError(f"cannot read {str(path)!r}: unknown format {suffix or '(none)'!r}; use one of {', '.join(SUFFIXES)}")
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read {str(path)!r}: {e.strerror}; check its permissions") from None
+    if not raw.strip():
+        raise DataError(f"{str(path)!r} is empty; {_empty_fix(suffix, labelled)}")
+    if suffix == ".parquet":
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as e:  # pyarrow raises many types for a corrupt file
+            raise DataError(f"cannot read {str(path)!r} as parquet ({type(e).__name__}); check the file") from None
+        frame.columns = [str(c) for c in frame.columns]
+        return frame
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{str(path)!r} is not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); re-save it as UTF-8, "
+            f"e.g. iconv -f latin1 -t utf-8 {path.name} > fixed{suffix}"
+        ) from None
+    if not text.strip():  # a byte-order mark and nothing else
+        raise DataError(f"{str(path)!r} is empty; {_empty_fix(suffix, labelled)}")
+    try:
+        if suffix in (".csv", ".tsv"):
+            frame = pd.read_csv(io_text(text), sep="\t" if suffix == ".tsv" else _sniff_sep(text), dtype=object, keep_default_na=False, na_values=[""])
+        elif suffix == ".txt":
+            frame = pd.DataFrame({"text": input_lines(text)})
+        elif suffix == ".jsonl":
+            frame = pd.DataFrame(_json_lines(text, str(path)))
+        else:
+            frame = pd.DataFrame(_json_table(text, str(path)))
+    except (ValueError, pd.errors.ParserError) as e:
+        raise DataError(f"cannot parse {str(path)!r}: {str(e).splitlines()[0]}; check the file's format") from None
+    except RecursionError:
+        raise DataError(f"cannot parse {str(path)!r}: its JSON is nested too deeply; a table needs one object per row") from None
+    except TypeError as e:  # rows pandas cannot line up as a table (records mixed with lists)
+        raise DataError(f"cannot read {str(path)!r} as a table ({e}); give one JSON object per row") from None
+    if frame.columns.empty:  # [], {} or lines of {}
+        raise DataError(f"{str(path)!r} holds no columns; {_empty_fix(suffix, labelled)}")
+    frame.columns = [str(c) for c in frame.columns]
+    if suffix == ".tsv" and len(frame.columns) == 1:
+        _check_single_column(str(path), frame.columns[0])
+    return frame
+
+
+def input_lines(text: str) -> list[str]:
+    """The non-blank lines of a text of inputs, one input a line: a line ends at "\\n" (a "\\r" before it is dropped),
+    so a .txt file and the same text on stdin give the same inputs; ``str.splitlines`` would also cut at U+2028, a form
+    feed or a lone "\\r" inside a line of text."""
+    return [line.removesuffix("\r") for line in text.split("\n") if line.strip()]
+
+
+def _json_lines(text: str, path: str) -> list[Any]:
+    """One JSON value per non-blank line. Lines end at "\\n" only, as JSON Lines defines them: a string may hold a raw
+    U+2028, which ``str.splitlines`` would cut, and an error names the line as an editor numbers it.
+
+    Raises:
+        DataError: a line that is not JSON, or one that is a bare value (a number, a string) where a row goes.
+    """
+    rows = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as e:  # a JSONDecodeError, or a number past int's digit limit
+            detail = f"{e.msg} (column {e.colno})" if isinstance(e, json.JSONDecodeError) else str(e).splitlines()[0]
+            raise DataError(f"cannot parse {path!r}: line {number}: {detail}; fix that line: each line holds one JSON "
+                            "object") from None
+        if not isinstance(row, (dict, list)):
+            raise DataError(f"line {number} of {path!r} is {json.dumps(row)[:40]}, not a row; each line holds one JSON "
+                            'object, e.g. {"text": "...", "label": "..."}')
+        rows.append(row)
+    return rows
+
+
+def _json_table(text: str, path: str) -> list[Any] | dict[str, Any]:
+    """The rows (or columns) of a .json file, whichever of ``JSON_FORMS`` it is: one JSON document (an array of records,
+    an object of columns, pandas' ``to_json`` of {column: {row: value}}, or a single record), else JSON lines.
+
+    Raises:
+        DataError: a file of none of these forms, naming the forms that are read.
+    """
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as e:
+        first = next(line for line in text.split("\n") if line.strip())  # read_frame refuses a blank file
+        if e.msg == "Extra data" and _is_json_row(first):  # a value per line: JSON lines, each error named by its line
+            return _json_lines(text, path)
+        raise DataError(f"cannot parse {path!r}: line {e.lineno}: {e.msg} (column {e.colno}); a .json file holds "
+                        f"{JSON_FORMS}") from None
+    if isinstance(document, list):
+        kinds = {type(row) for row in document}
+        if kinds <= {dict} or kinds <= {list}:
+            return document
+        number, bad = next((i, row) for i, row in enumerate(document, start=1) if not isinstance(row, dict))
+        raise DataError(f"item {number} of the array in {path!r} is {json.dumps(bad)[:40]}, not a record; a .json file holds "
+                        f"{JSON_FORMS}")
+    if not isinstance(document, dict):
+        raise DataError(f"{path!r} holds {json.dumps(document)[:40]}, not a table; a .json file holds {JSON_FORMS}")
+    columns = list(document.values())
+    if document and all(isinstance(v, list) for v in columns):
+        lengths = {name: len(v) for name, v in document.items()}
+        if len(document) == 1 and columns[0] and all(isinstance(row, dict) for row in columns[0]):
+            name = next(iter(document))
+            key = f".{name}" if name.isidentifier() else f".[{json.dumps(name)}]"
+            raise DataError(f"the records of {path!r} sit under its key {name!r}; take them out, e.g. jq '{key}' "
+                            f"{Path(path).name} > records.json (a .json file holds {JSON_FORMS})")
+        if len(set(lengths.values())) > 1:
+            raise DataError(f"the columns of {path!r} differ in length ({', '.join(f'{k}: {n}' for k, n in lengths.items())}); "
+                            "give every column one value per row")
+        return document
+    if document and all(isinstance(v, dict) for v in columns) and len({tuple(v) for v in columns}) == 1 and columns[0]:
+        return document  # pandas' to_json: {column: {row: value}}, the same rows in each
+    return [document]  # one record: a JSON lines file of one line
+
+
+def _is_json_row(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), (dict, list))
+    except (ValueError, RecursionError):
+        return False
+
+
+def _empty_fix(suffix: str, labelled: bool) -> str:
+    """What an empty file of this format should hold: only a .csv / .tsv has a header row."""
+    rows = "at least a few labelled rows" if labelled else "a row for each input to predict on"
+    if suffix in (".csv", ".tsv"):
+        return f"it needs a header row and {rows}"
+    if suffix == ".txt":
+        return f"a .txt holds inputs to predict on; to train, give {LABELLED_TABLE}" if labelled else "it needs one input per line"
+    fields = "its text and label" if labelled else "its text"
+    if suffix == ".jsonl":
+        return f"it needs one JSON object per line, with {fields}"
+    if suffix == ".json":
+        return f"it needs an array of JSON objects, one per row, with {fields}"
+    return f"it needs {rows}"
+
+
+def _check_single_column(path: str, header: str) -> None:
+    """A .tsv read as one column whose name holds another separator was written with that separator."""
+    found = [name for sep, name in SEPARATORS.items() if sep != "\t" and sep in header]
+    if found:
+        raise DataError(f"{path!r} was read as tab-separated but has one column ({header!r}); it looks {found[0]}-separated: "
+                        f"rename it to .csv (the separator of a .csv is detected)")
+
+
+def io_text(text: str):
+    import io
+
+    return io.StringIO(text)
+
+
+def _sniff_sep(text: str) -> str:
+    header = text.splitlines()[0]
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
