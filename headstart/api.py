@@ -246,10 +246,10 @@ def _with_data_defaults(spec: RunSpec) -> tuple[RunSpec, Any, list[dict[str, str
     import dataclasses
 
     from headstart.data import load_dataset
-    from headstart.data_defaults import fill, input_side
+    from headstart.data_defaults import fill, image_backbone
     from headstart.specs import file_options
 
-    if input_side(spec.backbone) is None:  # a text or user backbone: nothing depends on the data
+    if not image_backbone(spec.backbone):  # a text backbone: nothing depends on the data
         return spec, None, []
     data = load_dataset(spec.data, **file_options(spec))
     train, split, notes = fill(data, [spec.backbone], spec.train, spec.split)
@@ -547,7 +547,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
 
     import dataclasses
 
-    from headstart.data_defaults import fill, input_side
+    from headstart.data_defaults import fill, image_backbone
     from headstart.progress import progress_bar
     from headstart.report.render import render
     from headstart.outdir import claim
@@ -562,7 +562,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     check_report_to(report_to)
     backbones = list(sweep.backbones or (sweep.backbone,))
     notes: list[dict[str, str]] = []
-    if any(input_side(b) is not None for b in backbones):  # image runs: defaults that depend on the data
+    if any(image_backbone(b) for b in backbones):  # image runs: defaults that depend on the data
         train, split, notes = fill(_loaded_data(sweep), backbones, sweep.train, sweep.split)
         sweep = dataclasses.replace(sweep, train=train, split=split)
     planned = plan(sweep)  # sizes, options, --eval-data: a mistake is refused before the leakage line and any cell

@@ -32,6 +32,16 @@ def input_side(backbone: str) -> int | None:
     return entry.input_side if entry is not None and entry.modality == "image" else None
 
 
+def image_backbone(backbone: str) -> bool:
+    """Whether ``backbone`` reads images: a built-in image network or a saved image-backbone folder (meta-train's
+    arms). Decided without loading it or the data, so that a text run never loads its data to learn nothing applies."""
+    from pathlib import Path
+
+    from headstart.backbones.image_folder import is_image_folder
+
+    return input_side(backbone) is not None or is_image_folder(Path(backbone).expanduser())
+
+
 def seen_by(backbone: str) -> tuple[tuple[str, ...], str]:
     """The datasets whose classes ``backbone`` was pre-trained on, and the built-in backbone that says so: a saved
     folder (a meta-train's ``OUT/<arm>``) is followed back through its manifest's ``trained_by`` to the backbone it

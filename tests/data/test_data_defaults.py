@@ -62,6 +62,26 @@ def test_a_saved_backbone_folder_keeps_its_origins_caveat_and_its_data_their_tes
     assert split.max_test == IMAGE_MAX_TEST and train.image_size is None
 
 
+def test_train_and_compare_fill_the_defaults_beside_a_saved_backbone_folder(tmp_path, builtin_dataset):
+    """Through the paths that call ``fill`` (train's ``_with_data_defaults``; compare shares its gate,
+    ``image_backbone``): a folder trained from mnist-cnn on mnist-5k gets the note, on fashion-mnist the test cap."""
+    from headstart.api import _with_data_defaults
+    from headstart.backbones.image_folder import MANIFEST
+    from headstart.data_defaults import image_backbone
+    from headstart.specs import RunSpec
+
+    builtin_dataset("mnist-5k")
+    builtin_dataset("fashion-mnist")
+    folder = tmp_path / "protonet"
+    folder.mkdir()
+    (folder / MANIFEST).write_text(json.dumps({"trained_by": {"command": "meta-train", "backbone": "mnist-cnn"}}))
+    assert image_backbone(str(folder)) and image_backbone("mnist-cnn") and not image_backbone("all-minilm-l6-v2")
+    _, _, notes = _with_data_defaults(RunSpec(data="mnist-5k", backbone=str(folder)))
+    assert [n["reason"] for n in notes] == ["seen-classes"], notes
+    spec, _, notes = _with_data_defaults(RunSpec(data="fashion-mnist", backbone=str(folder)))
+    assert spec.split.max_test == IMAGE_MAX_TEST and [n["reason"] for n in notes] == ["test-cap"], notes
+
+
 def test_a_large_image_test_split_is_capped_with_its_binomial_error():
     data = make_toy_images(12_000, size=8)  # 20% test: 2,400 images
     train, split, notes = fill(data, ["efficientnet-lite0"], TrainConfig(), SplitConfig())
