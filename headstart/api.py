@@ -628,7 +628,8 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     ``eval_rows="all"``: every row, for a labelled file kept apart as a test set), out of domain (``headstart.ood``: labels mapped by name,
     ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``), after ``tta`` (``headstart.tta``) when
     given; a list of datasets, or several ``tta`` methods, gives a list of those, one per (dataset, method) in order.
-    The results carry ``majority``, the share of the scored rows in their most frequent class, and ``tta``."""
+    The results carry ``majority``, the share of the scored rows in their most frequent class, ``accuracy_ci``, the
+    95% Wilson interval of the accuracy over those rows, and ``tta``."""
     from headstart.saved import evaluate_loaded, evaluate_ood, load_run
 
     if eval_data is not None:
@@ -679,7 +680,9 @@ def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, pro
         response_column: str = "response", group_column: str | None = None, config: SftConfig | dict | None = None,
         progress: Any = None) -> LoadedLM:
     """``headstart sft``: fine-tune a causal LM on prompt → response rows (``headstart.llm.sft.SftConfig``); returns the
-    in-memory run (``.generate(prompts)``, ``.metrics``), saved to ``out`` when given."""
+    in-memory run (``.generate(prompts)``, ``.metrics``), saved to ``out`` when given. Ctrl-C during the steps saves
+    the best checkpoint so far, then raises ``headstart.llm.runs.Interrupted`` (a KeyboardInterrupt whose ``run`` it
+    is, status "interrupted")."""
     from headstart.llm.sft import ADAPTER_SETTINGS, SftConfig, check_adapter_given, run_sft
     from headstart.specs import as_config
 
@@ -698,7 +701,8 @@ def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, pro
 def prefer(data: str = "rotten-tomatoes-preferences", *, out: str | Path | None = None, prompt_column: str = "prompt",
            chosen_column: str = "chosen", rejected_column: str = "rejected", group_column: str | None = None,
            config: PreferConfig | dict | None = None, progress: Any = None) -> LoadedLM:
-    """``headstart prefer``: DPO on prompt / chosen / rejected rows on top of an sft run (``headstart.llm.dpo.PreferConfig``)."""
+    """``headstart prefer``: DPO on prompt / chosen / rejected rows on top of an sft run (``headstart.llm.dpo.PreferConfig``).
+    Ctrl-C during the steps saves the best checkpoint so far, then raises ``Interrupted``, as ``sft`` does."""
     from headstart.llm.dpo import PreferConfig, run_prefer
     from headstart.specs import as_config
 

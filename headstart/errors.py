@@ -269,4 +269,6 @@ def flags_checked(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def _maybe_bool(parameter: inspect.Parameter) -> bool:
     """A switch whose None default means "decide for me" (``adapt``'s oracle)."""
-    return parameter.default is None and str(parameter.annotation).replace(" ", "") in ("bool|None", "Optional[bool]")
+    spelled = str(parameter.annotation).replace(" ", "").replace("typing.", "")
+    return parameter.default is None and spelled in ("bool|None", "None|bool", "Optional[bool]", "Union[bool,None]",
+                                                     "Union[None,bool]")

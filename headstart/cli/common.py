@@ -8,7 +8,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 
@@ -176,6 +176,15 @@ def _command_path(argv: list[str]) -> str:
     return " ".join(path)
 
 
+INTERRUPT_SAID: list[bool] = []  # a command that said what a Ctrl-C left (``exit_interrupted``): main adds no line
+
+
+def exit_interrupted() -> NoReturn:
+    """Exit 130, as Ctrl-C does, after the command said what it left (an sft run's best checkpoint, saved)."""
+    INTERRUPT_SAID.append(True)
+    raise typer.Exit(130)
+
+
 def main() -> None:
     """Console entry point: user mistakes print one line and exit 2; no tracebacks. A mistake the parser catches (a
     word where a number goes, an unknown option or command) is one line too, naming the command's --help."""
@@ -212,7 +221,7 @@ def main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         code = 130
-    if code == 130:  # Ctrl-C: the parser turns it into exit code 130
+    if code == 130 and not INTERRUPT_SAID:  # Ctrl-C: the parser turns it into exit code 130
         command = _command_path(_without_device(sys.argv[1:])).rpartition(" ")[2]
         typer.echo("interrupted" + ("; what finished is stored in its --out: run the same command again to resume (finished "
                                     "runs are skipped)" if command in RESUMABLE else ""), err=True)

@@ -8,7 +8,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from headstart.cli.common import JsonOpt, _echo_json, app
+from headstart.cli.common import JsonOpt, _echo_json, app, exit_interrupted
+from headstart.llm.runs import Interrupted
 from headstart.outdir import claim
 
 LmOpt = Annotated[str, typer.Option("--backbone", "-b", help="Causal LM: smollm2-135m, gemma3-270m, a causal-LM folder or a .gguf file.")]
@@ -25,9 +26,14 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
     code = 0 if status == "done" else 130 if status == "interrupted" else 1  # 130: Ctrl-C's, as the other commands'
     if replacing and saved:
         typer.echo(f"note: this run replaced the one that was in {str(out)!r}", err=True)
+    if run.spec.get("sft_interrupted"):
+        typer.echo(f"note: it starts from an sft run stopped by Ctrl-C ({run.spec['sft_interrupted']}), never tested",
+                   err=True)
     if as_json:  # "out" only where this run was saved there: a failed one leaves OUT as it was (maybe an older run)
         _echo_json({"out": str(out) if saved else None, **metrics})
-        if code:  # --json changes what is printed, never the exit status
+        if code == 130:  # --json changes what is printed, never the exit status
+            exit_interrupted()
+        if code:
             raise typer.Exit(code)
         return
     if status not in ("done", "interrupted"):
@@ -42,7 +48,7 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
     cut = truncation_note(metrics.get("truncated"), "sequences" if "train_pairs" in metrics else "examples")
     if cut:
         typer.echo(f"note: {cut}")
-    if metrics.get("steps") and metrics.get("best_step") == 0:
+    if metrics.get("steps") and metrics.get("best_step") == 0 and status == "done":  # interrupted: said below
         typer.echo("note: no step improved the validation loss, so the saved weights are the starting point's, unchanged; "
                    "try more steps (--max-steps), more pairs (--n) or another --lr / --beta")
     test = metrics.get("test") or {}
@@ -58,10 +64,10 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
     if samples:
         typer.echo(f"({len(samples)} of the {test.get('rows', '?')} test prompts shown; all in --json)")
     if status == "interrupted":
-        typer.echo(f"{metrics['error']}; " + (f"saved to {out}, untested (no test prompt answered); the same command "
-                                              "trains it again from the start" if saved else
-                                              f"not saved: {metrics.get('kept') or 'no --out'}"), err=True)
-        raise typer.Exit(code)
+        untested = ", untested (no test prompt answered)" if "train_rows" in metrics else ""  # sft's; prefer answers none
+        typer.echo(f"{metrics['error']}; " + (f"saved to {out}{untested}; the same command trains it again from the start"
+                                              if saved else f"not saved: {metrics.get('kept') or 'no --out'}"), err=True)
+        exit_interrupted()
     typer.echo(f"saved to {out}")
 
 
@@ -115,9 +121,12 @@ def sft(
     cfg = SftConfig(backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, lr=lr, epochs=epochs, max_steps=max_steps,
                     batch_size=batch_size, packing=packing, max_length=max_length, val_rows=val_rows, eval_rows=eval_rows,
                     **{k: v for k, v in adapter.items() if v is not None})
-    with progress_bar("sft", enabled=not quiet) as progress:
-        run = run_sft(data, out=out, prompt_column=prompt_column, response_column=response_column, group_column=group_column,
-                      config=cfg, progress=progress)
+    try:
+        with progress_bar("sft", enabled=not quiet) as progress:
+            run = run_sft(data, out=out, prompt_column=prompt_column, response_column=response_column, group_column=group_column,
+                          config=cfg, progress=progress)
+    except Interrupted as stop:  # the best checkpoint so far is saved: say what and where
+        run = stop.run
     _summary(run, out, as_json, replacing=replacing)
 
 
@@ -163,9 +172,12 @@ def prefer(
     check_out(out, cfg)
     claim(out, "lm-run")
     check_start(cfg)  # not a run, or a --backbone / --strategy that is not its: one line before the data loads
-    with progress_bar("prefer", enabled=not quiet) as progress:
-        run = run_prefer(data, out=out, prompt_column=prompt_column, chosen_column=chosen_column,
-                         rejected_column=rejected_column, group_column=group_column, config=cfg, progress=progress)
+    try:
+        with progress_bar("prefer", enabled=not quiet) as progress:
+            run = run_prefer(data, out=out, prompt_column=prompt_column, chosen_column=chosen_column,
+                             rejected_column=rejected_column, group_column=group_column, config=cfg, progress=progress)
+    except Interrupted as stop:
+        run = stop.run
     _summary(run, out, as_json, replacing=replacing)
 
 

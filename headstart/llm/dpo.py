@@ -170,8 +170,10 @@ def _start(cfg: PreferConfig) -> tuple[LoadedLM, list[torch.nn.Parameter], dict[
         if start.spec["strategy"] == "qlora":
             recompute_activations(start.model)
         params = [p for p in start.model.parameters() if p.requires_grad]
+        stopped = (start.metrics or {}).get("error") if (start.metrics or {}).get("status") == "interrupted" else None
         return start, params, {"sft": str(Path(cfg.sft).resolve()), "backbone": start.spec["backbone"],
-                               "strategy": start.spec["strategy"], "base": start.spec["base"]}
+                               "strategy": start.spec["strategy"], "base": start.spec["base"],
+                               **({"sft_interrupted": stopped} if stopped else {})}  # said by prefer and its model card
     backbone, strategy = cfg.backbone or DEFAULT_BACKBONE, cfg.strategy or DEFAULT_STRATEGY
     folder = lm_folder(backbone)
     torch.manual_seed(cfg.seed)
@@ -192,12 +194,13 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
 
     Raises:
         ConfigError / DataError / BackboneError / StoreError: bad settings, data, backbone or sft run (one line each).
+        Interrupted: Ctrl-C during the steps, after the best checkpoint so far was saved (its ``run``).
     """
     from headstart.llm.data import load_table
     from headstart.llm.format import example, truncation
     from headstart.llm.lm import OPTIMIZERS, eos_id
     from headstart.llm.loop import LoopConfig, train
-    from headstart.llm.runs import save_outcome
+    from headstart.llm.runs import Interrupted, save_outcome
     from headstart.llm.sft import draw, epochs_of
 
     check_start(cfg)  # before the data loads
@@ -277,4 +280,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     spec = {"kind": "prefer", **asdict(cfg), **start, "lr": rate, "optimizer": OPTIMIZERS[start["strategy"]], "steps": steps,
             "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "chosen_column": chosen_column,
                      "rejected_column": rejected_column}}
-    return LoadedLM(model, tokenizer, spec, save_outcome(out, model, tokenizer, spec=spec, metrics=metrics), metrics)
+    run = LoadedLM(model, tokenizer, spec, save_outcome(out, model, tokenizer, spec=spec, metrics=metrics), metrics)
+    if report.status == "interrupted":
+        raise Interrupted(run)
+    return run

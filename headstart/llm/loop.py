@@ -95,8 +95,9 @@ def train(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any], 
         _steps(model, params, batches, loss, validate, cfg, optimizer, report, best, progress)
     except KeyboardInterrupt:  # Ctrl-C: the best checkpoint so far is kept, and the caller says so (a second one kills)
         report.status = "interrupted"
-        report.error = (f"interrupted at step {report.steps} of {cfg.steps}: the checkpoint kept is the best so far "
-                        f"(step {report.best_step})")
+        report.error = f"interrupted at step {report.steps} of {cfg.steps}: " + (
+            f"the checkpoint kept is the best so far (step {report.best_step})" if report.best_step else
+            "no check after a step had improved on the starting weights, so they are what is kept, unchanged")
     with torch.no_grad():
         for p, b in zip(params, best):
             p.copy_(b)

@@ -44,6 +44,16 @@ def save_run(out: Path, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any
     return write_directory(Path(out), fill, is_replaceable=lambda d: held(d) == "lm-run", what="run")
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during an sft / prefer run's steps, raised after its best checkpoint so far was saved (``save_outcome``):
+    ``run`` is that run (a ``LoadedLM``, status "interrupted"). A KeyboardInterrupt still, so a script or a notebook
+    stops as it would; the CLI prints the run's summary from it."""
+
+    def __init__(self, run: "LoadedLM") -> None:
+        super().__init__((run.metrics or {}).get("error"))
+        self.run = run
+
+
 def save_outcome(out: str | Path | None, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any],
                  metrics: dict[str, Any]) -> Path | None:
     """Save a run that finished, or the best checkpoint of one interrupted by Ctrl-C (status "interrupted": hours of
@@ -74,12 +84,15 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
               **({"validation loss": metrics["val_loss"]} if isinstance(metrics.get("val_loss"), (int, float)) else {}),
               **{f"test {k}": v for k, v in (metrics.get("test") or {}).items() if isinstance(v, (int, float)) and k != "rows"}}
     lines = [f"# headstart {spec['kind']} run", "",
-             f"- base model: {md_text(spec.get('backbone'))}" + (f" (started from the sft run {md_text(spec['sft'])})" if spec.get("sft") else ""),
+             f"- base model: {md_text(spec.get('backbone'))}" + (f" (started from the sft run {md_text(spec['sft'])}"
+                                                                 + (", which Ctrl-C stopped early" if spec.get("sft_interrupted") else "")
+                                                                 + ")" if spec.get("sft") else ""),
              f"- strategy: {md_text(spec.get('strategy'))}, lr {spec.get('lr')}, {metrics.get('steps')} steps "
              f"(best on validation: step {metrics.get('best_step')})",
              f"- data: {md_text(data)}, n = {spec.get('n') if spec.get('n') is not None else 'all'}, seed {spec.get('seed')}"]
     if metrics.get("status") == "interrupted":
-        lines.append(f"- stopped early by Ctrl-C: {md_text(metrics.get('error'))}; no test prompt was answered")
+        lines.append(f"- stopped early by Ctrl-C: {md_text(metrics.get('error'))}"
+                     + ("; no test prompt was answered" if spec.get("kind") == "sft" else ""))
     lines += [f"- {k}: {v:.4g}" for k, v in scores.items()]
     lines += ["", "Generate with it: `headstart generate DIR --prompt TEXT` (Python: `headstart.generate(DIR, [TEXT])`).",
               "spec.json holds every setting and metrics.json every number (validation history included)."]

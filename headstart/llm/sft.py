@@ -99,7 +99,7 @@ class SftConfig:
         return self.lr if self.lr is not None else LRS[self.strategy]
 
 
-ADAPTER_SETTINGS = ("rank", "alpha", "targets")  # shape a lora/qlora adapter; full-finetune has none
+ADAPTER_SETTINGS = ("rank", "alpha", "targets", "dropout")  # shape a lora/qlora adapter; full-finetune has none
 _DEFAULTS = {f.name: f.default for f in fields(SftConfig)}
 
 
@@ -170,13 +170,14 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
 
     Raises:
         ConfigError / DataError / BackboneError: a bad setting, data or backbone (one line each).
+        Interrupted: Ctrl-C during the steps, after the best checkpoint so far was saved (its ``run``).
     """
     from headstart.llm.data import load_table
     from headstart.llm.format import (check_packing, collate, collate_packed, example, has_chat_template, pack, response_loss,
                                       truncation)
     from headstart.llm.lm import OPTIMIZERS, eos_id, lm_folder, lm_reference, load_lm, prepare
     from headstart.llm.loop import LoopConfig, train
-    from headstart.llm.runs import exact_match, generate, save_outcome
+    from headstart.llm.runs import Interrupted, exact_match, generate, save_outcome
     from headstart.precision import pick_device
 
     # setup
@@ -227,4 +228,7 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
     spec = {"kind": "sft", **asdict(cfg), "backbone": lm_reference(cfg.backbone), "lr": cfg.rate,
             "optimizer": OPTIMIZERS[cfg.strategy], "steps": steps, "base": str(folder), "format": "chat" if has_chat_template(tokenizer) else "plain",
             "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "response_column": response_column}}
-    return LoadedLM(model, tokenizer, spec, save_outcome(out, model, tokenizer, spec=spec, metrics=metrics), metrics)
+    run = LoadedLM(model, tokenizer, spec, save_outcome(out, model, tokenizer, spec=spec, metrics=metrics), metrics)
+    if report.status == "interrupted":
+        raise Interrupted(run)
+    return run

@@ -147,7 +147,7 @@ def test_the_summary_shows_validation_before_and_after_and_says_when_no_step_imp
     metrics = {"status": "done", "error": None, "steps": 3, "best_step": 0, "history": [],
                "val_before": {"loss": 0.6931, "reward_accuracy": 0.5, "margin": 0.0},  # the policy is the reference: ties
                "val": {"loss": 0.6931, "reward_accuracy": 0.5, "margin": 0.0}}
-    _summary(SimpleNamespace(metrics=metrics, directory=tmp_path), tmp_path, False)
+    _summary(SimpleNamespace(metrics=metrics, directory=tmp_path, spec={}), tmp_path, False)
     out = capsys.readouterr().out
     assert "validation before training: loss 0.6931, reward_accuracy 0.5, margin 0" in out
     assert "validation after training: loss 0.6931" in out

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import assert_user_error, run_cli
-from lm_fixtures import sft_csv, tiny_lm  # noqa: F401  (fixtures)
+from lm_fixtures import pref_csv, sft_csv, tiny_lm  # noqa: F401  (fixtures)
 
 from headstart.llm.format import IGNORE, example, prompt_ids, response_ids
 from headstart.outdir import foreign, held
@@ -309,7 +309,7 @@ def test_python_sft_and_prefer_refuse_a_folder_of_the_users_files_before_trainin
 
 
 def test_ctrl_c_during_the_steps_saves_the_best_checkpoint_so_far_and_never_over_a_finished_run(
-        tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+        tiny_lm, sft_csv, pref_csv, tmp_path, monkeypatch, capsys):
     """An sft run interrupted at its 5th step keeps the best check so far (step 4), saved untested with status
     "interrupted" and exit 130; into a folder holding a finished run it saves nothing and says that run was kept."""
     import headstart.llm.loop as loop
@@ -331,13 +331,42 @@ def test_ctrl_c_during_the_steps_saves_the_best_checkpoint_so_far_and_never_over
     metrics = json.loads((tmp_path / "cut" / "metrics.json").read_text())
     assert code == 130 and metrics["status"] == "interrupted" and metrics["steps"] == 4, (code, metrics, err)
     assert "test" not in metrics and "interrupted at step 4 of 8" in err and "untested" in err, err
-    assert [h["step"] for h in metrics["history"]] == [0, 2, 4] and metrics["best_step"] in (0, 2, 4)
+    checks = metrics["history"]
+    assert [h["step"] for h in checks] == [0, 2, 4], checks
+    assert metrics["best_step"] == min(checks, key=lambda h: h["val_loss"])["step"], "the best check so far is kept"
+    assert err.count("interrupted") == 1, "one line says it, not that line and the bare 'interrupted' too"
     assert "stopped early by Ctrl-C" in (tmp_path / "cut" / "README.md").read_text()
     code, _, err = run_cli(["generate", str(tmp_path / "cut"), "--prompt", "say hello", "--max-new-tokens", "2"], monkeypatch, capsys)
     assert code in (0, None), err
     code, _, err = run_cli([*command, "--out", str(tmp_path / "done")], monkeypatch, capsys)
     assert code == 130 and "not saved: " in err and "holds a finished run, kept as it was" in err, err
     assert (tmp_path / "done" / "metrics.json").read_bytes() == finished
+    # Python: the run is saved, then the interrupt goes on (a script or a notebook stops), carrying the run
+    from headstart.api import sft
+    from headstart.llm.runs import Interrupted
+
+    with pytest.raises(Interrupted) as stopped:
+        sft(str(sft_csv), out=tmp_path / "api", config=config(tiny_lm, max_steps=8, evals=4))
+    assert isinstance(stopped.value, KeyboardInterrupt) and stopped.value.run.metrics["status"] == "interrupted"
+    assert stopped.value.run.directory == tmp_path / "api" and (tmp_path / "api" / "spec.json").is_file()
+    # a prefer run that starts from the interrupted one says so
+    monkeypatch.setattr(loop, "lr_factor", real)
+    code, _, err = run_cli(["prefer", "--data", str(pref_csv), "--sft", str(tmp_path / "cut"), "--max-steps", "1", "-q",
+                            "--out", str(tmp_path / "dpo")], monkeypatch, capsys)
+    assert code in (0, None) and "note: it starts from an sft run stopped by Ctrl-C (interrupted at step 4 of 8" in err, err
+    assert "which Ctrl-C stopped early" in (tmp_path / "dpo" / "README.md").read_text()
+
+
+def test_ctrl_c_before_any_check_keeps_the_starting_weights_and_says_so(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    import headstart.llm.loop as loop
+
+    real = loop.lr_factor
+    monkeypatch.setattr(loop, "lr_factor", lambda step, *a, **k: (_ for _ in ()).throw(KeyboardInterrupt) if step == 1
+                        else real(step, *a, **k))
+    code, printed, err = run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--max-steps", "8", "-q",
+                                  "--out", str(tmp_path / "cut")], monkeypatch, capsys)
+    assert code == 130 and "no check after a step had improved on the starting weights" in err, err
+    assert "no step improved the validation loss" not in printed, "the done run's advice (more steps, --beta) is not this"
 
 
 def test_an_sft_config_with_adapter_settings_for_full_finetune_is_refused():
