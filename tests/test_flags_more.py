@@ -11,3 +11,18 @@ def test_an_empty_size_between_commas_is_refused_not_dropped(tmp_path, monkeypat
     result = run_cli(["compare", "--strategies", "linear-probe", "--sizes", "8,,16", "--out", str(out)], monkeypatch, capsys)
     assert_user_error(result, "--sizes '8,,16' has an empty entry", "e.g. --sizes 8,16")
     assert not out.exists()
+
+
+def test_a_flag_and_an_option_setting_one_option_differently_are_refused(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    train = ["train", "--quiet", "--strategy", "lora", "--out", str(out), "--max-steps", "0"]  # never trains: a check after fails
+    assert_user_error(run_cli([*train, "--rank", "4", "--option", "rank=8"], monkeypatch, capsys),
+                      "--option rank=8 and --rank 4 set rank to different values; give one")
+    assert_user_error(run_cli([*train, "--option", "rank=4", "--option", "lora.rank=8"], monkeypatch, capsys),
+                      "--option rank=4 and --option lora.rank=8 set rank")
+    assert_user_error(run_cli([*train, "--option", "rank=4", "--option", "rank=8"], monkeypatch, capsys),
+                      "--option rank= is given twice, as 4 and 8; give it once")
+    # the same value twice says one thing: the run goes on to the next check (here a bad --max-steps, so nothing trains)
+    assert_user_error(run_cli([*train, "--rank", "8", "--option", "rank=8"], monkeypatch, capsys),
+                      "max_steps must be a positive integer")
+    assert not out.exists()
