@@ -99,10 +99,12 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}; try --{name.replace('_', '-')} {example}")
-        for name in ("min_steps", "patience"):
+        at_least_zero = {"min_steps": ("a floor on optimiser steps", 100),
+                         "patience": ("validation checks without improvement before a phase stops; 0 never stops early", 3)}
+        for name, (what, example) in at_least_zero.items():
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 0):
-                raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
+                raise ConfigError(f"{name} must be an integer >= 0 ({what}), got {value!r}; try --{name.replace('_', '-')} {example}")
         if not 0 <= self.warmup < 1:
             raise ConfigError(f"warmup must be a fraction in [0, 1), got {self.warmup!r}; try --warmup 0.1")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):  # nan / inf: a diverged run, not a refusal

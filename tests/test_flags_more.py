@@ -26,3 +26,8 @@ def test_a_flag_and_an_option_setting_one_option_differently_are_refused(tmp_pat
     assert_user_error(run_cli([*train, "--rank", "8", "--option", "rank=8"], monkeypatch, capsys),
                       "max_steps must be a positive integer")
     assert not out.exists()
+
+
+def test_a_negative_patience_names_the_range_and_an_example(tmp_path, monkeypatch, capsys):
+    result = run_cli(["train", "--quiet", "--patience", "-1", "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "patience must be an integer >= 0", "0 never stops early", "got -1; try --patience 3")
