@@ -314,6 +314,18 @@ def terms_of(terms: dict[str, dict[str, Any]] | str | None, strategy: str) -> di
         ConfigError: neither a dict nor text, or text that is not a known term with valid options.
     """
     if isinstance(terms, str):
+        import re
+
+        parts = terms.strip().split("+")
+        for i, part in enumerate(parts):  # read as terms, not as an arm: a mistake is named in the term syntax
+            if terms.strip() and not re.match(ARM_PATTERN, part):
+                closed = part.rstrip() + "]"
+                unclosed = part.count("[") > part.count("]") and re.match(ARM_PATTERN, closed)
+                example = "+".join(parts[:i] + [closed.strip()] + parts[i + 1:]) if unclosed else "l2sp[weight=0.01]+ewc"
+                which = "" if len(parts) == 1 else f"{part.strip()!r}: "
+                why = which + ("a [ without its ]" if unclosed else "not a term name, or a [...] not at its end")
+                raise ConfigError(f"cannot read --terms {terms!r} ({why}); write NAME or NAME[key=value, ...], joined by +, "
+                                  f"e.g. --terms {example}")
         return parse_arm(f"{strategy}+{terms}")[3] if terms.strip() else {}
     if terms is not None and not isinstance(terms, dict):
         raise ConfigError(f"terms must be a dict such as {{'l2sp': {{'weight': 0.01}}}} or text such as "

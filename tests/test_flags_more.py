@@ -31,3 +31,12 @@ def test_a_flag_and_an_option_setting_one_option_differently_are_refused(tmp_pat
 def test_a_negative_patience_names_the_range_and_an_example(tmp_path, monkeypatch, capsys):
     result = run_cli(["train", "--quiet", "--patience", "-1", "--out", str(tmp_path / "run")], monkeypatch, capsys)
     assert_user_error(result, "patience must be an integer >= 0", "0 never stops early", "got -1; try --patience 3")
+
+
+def test_an_unclosed_term_bracket_is_named_in_the_term_syntax_with_the_closed_form(tmp_path, monkeypatch, capsys):
+    train = ["train", "--quiet", "--strategy", "full-finetune", "--out", str(tmp_path / "run"), "--max-steps", "0"]
+    result = run_cli([*train, "--terms", "l2sp[weight=0.1"], monkeypatch, capsys)
+    assert_user_error(result, "cannot read --terms 'l2sp[weight=0.1' (a [ without its ])", "e.g. --terms l2sp[weight=0.1]")
+    assert "arm" not in result[2]
+    result = run_cli([*train, "--terms", "l2sp+ewc[weight=1"], monkeypatch, capsys)
+    assert_user_error(result, "('ewc[weight=1': a [ without its ])", "e.g. --terms l2sp+ewc[weight=1]")
