@@ -76,10 +76,14 @@ def with_article(words: str) -> str:
 
 
 def closest(name: str, choices: Iterable[str]) -> str:
-    """Return ``"; did you mean 'x'?"`` for the closest choice, or ``""`` when nothing is close (or ``name`` is no text)."""
+    """Return ``"; did you mean 'x'?"`` for the closest choice, or ``""`` when nothing is close (or ``name`` is no text);
+    a choice equal but for case comes first, and case counts for nothing in the closeness."""
     if not isinstance(name, str):
         return ""
-    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    choices = [c for c in choices if isinstance(c, str)]
+    folded = {c.casefold(): c for c in choices}  # 'LoRA' is 'lora' in the wrong case: that first
+    match = ([folded[name.casefold()]] if name.casefold() in folded else difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+             or [folded[m] for m in difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.5)])
     return f"; did you mean {match[0]!r}?" if match else ""
 
 

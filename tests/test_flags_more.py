@@ -3,6 +3,8 @@ traceback, nothing written (the CLI's cases through ``headstart.cli.main`` in th
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import assert_user_error, run_cli
 
 
@@ -40,3 +42,16 @@ def test_an_unclosed_term_bracket_is_named_in_the_term_syntax_with_the_closed_fo
     assert "arm" not in result[2]
     result = run_cli([*train, "--terms", "l2sp+ewc[weight=1"], monkeypatch, capsys)
     assert_user_error(result, "('ewc[weight=1': a [ without its ])", "e.g. --terms l2sp+ewc[weight=1]")
+
+
+def test_a_name_in_the_wrong_case_is_suggested_in_lower_case(tmp_path, monkeypatch, capsys):
+    from headstart.errors import ConfigError
+    from headstart.objectives import get_term
+
+    result = run_cli(["train", "--quiet", "--strategy", "LoRA", "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "unknown strategy 'LoRA'; did you mean 'lora'?")
+    with pytest.raises(ConfigError, match="unknown objective term 'L2SP'; did you mean 'l2sp'"):
+        get_term("L2SP")
+    result = run_cli(["train", "--quiet", "--data", "Rotten-Tomatoes", "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "unknown dataset 'Rotten-Tomatoes'; did you mean 'rotten-tomatoes'?")
+    assert not (tmp_path / "run").exists()
