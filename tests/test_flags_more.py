@@ -55,3 +55,12 @@ def test_a_name_in_the_wrong_case_is_suggested_in_lower_case(tmp_path, monkeypat
     result = run_cli(["train", "--quiet", "--data", "Rotten-Tomatoes", "--out", str(tmp_path / "run")], monkeypatch, capsys)
     assert_user_error(result, "unknown dataset 'Rotten-Tomatoes'; did you mean 'rotten-tomatoes'?")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_stream_file_with_an_unknown_key_names_it_and_the_known_one(tmp_path, monkeypatch, capsys):
+    stream = tmp_path / "stream.toml"
+    stream.write_text('task = ["rotten-tomatoes", "drug-reviews"]\n')  # tasks, misspelt
+    out = tmp_path / "continual"
+    result = run_cli(["continual", "--stream", str(stream), "--out", str(out)], monkeypatch, capsys)
+    assert_user_error(result, "unknown key 'task' in the stream file", "did you mean 'tasks'? (known: tasks)")
+    assert "None" not in result[2] and not out.exists()
