@@ -240,6 +240,37 @@ def _rename(error: HeadstartError, names: set[str]) -> None:
         error.problem = renamed
 
 
+def settings_class(cls: type) -> type:
+    """``cls``, a settings dataclass (TrainConfig, SftConfig ...), speaking Python when built from Python: a field it
+    lacks is a ConfigError naming the close one (not a bare TypeError), and its checks' ``try --lr 1e-5`` reads
+    ``try lr=1e-5``. Built by the CLI (``cli_surface``), its messages keep naming flags.
+
+    Apply over ``@dataclass``; the class keeps its own ``__init__`` and ``__post_init__`` behind these.
+    """
+    names = [f.name for f in dataclasses.fields(cls)]
+    init, post_init = cls.__init__, cls.__post_init__
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        unknown = [k for k in kwargs if k not in names]
+        if unknown:
+            raise ConfigError(f"{cls.__name__} has no field {unknown[0]!r}{closest(unknown[0], names)} "
+                              f"(its fields: {', '.join(names)})")
+        init(self, *args, **kwargs)
+
+    @functools.wraps(post_init)
+    def __post_init__(self: Any) -> None:
+        try:
+            post_init(self)
+        except HeadstartError as e:
+            if not on_cli() and not getattr(e, "__python_named__", False):
+                _rename(e, set(names))
+            raise
+
+    cls.__init__, cls.__post_init__ = __init__, __post_init__  # type: ignore[method-assign]
+    return cls
+
+
 def flags_checked(function: Callable[..., Any]) -> Callable[..., Any]:
     """``function`` refusing a non-bool for each parameter whose default is a bool (``dedupe="no"`` would read as true).
 

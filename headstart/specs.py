@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headstart.data.splits import SplitConfig
-from headstart.errors import ConfigError, closest, with_article
+from headstart.errors import ConfigError, closest, settings_class, with_article
 
 # Bump when a change to the code changes results for the same spec: old store rows then stop matching.
 RESULTS_VERSION = 6  # 2: dropout stays on inside trained blocks; 3: frozen blocks stay in eval mode after each validation;
@@ -50,6 +50,7 @@ def tune_setting(tune: Any) -> str | None:
     return tune
 
 
+@settings_class
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyperparameters of the training loop. ``None`` means "the strategy's default" (see ``resolve``)."""

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+import headstart
 from conftest import assert_user_error, run_cli
+from headstart.data.splits import SplitConfig
+from headstart.errors import ConfigError
+from headstart.specs import TrainConfig
 
 
 def test_an_empty_size_between_commas_is_refused_not_dropped(tmp_path, monkeypatch, capsys):
@@ -45,7 +49,6 @@ def test_an_unclosed_term_bracket_is_named_in_the_term_syntax_with_the_closed_fo
 
 
 def test_a_name_in_the_wrong_case_is_suggested_in_lower_case(tmp_path, monkeypatch, capsys):
-    from headstart.errors import ConfigError
     from headstart.objectives import get_term
 
     result = run_cli(["train", "--quiet", "--strategy", "LoRA", "--out", str(tmp_path / "run")], monkeypatch, capsys)
@@ -64,3 +67,23 @@ def test_a_stream_file_with_an_unknown_key_names_it_and_the_known_one(tmp_path, 
     result = run_cli(["continual", "--stream", str(stream), "--out", str(out)], monkeypatch, capsys)
     assert_user_error(result, "unknown key 'task' in the stream file", "did you mean 'tasks'? (known: tasks)")
     assert "None" not in result[2] and not out.exists()
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: TrainConfig(lr=float("nan")), r"^lr must be > 0, got nan; try lr=1e-5$"),
+    (lambda: TrainConfig(patience=-1), r"got -1; try patience=3$"),
+    (lambda: TrainConfig(lrr=1), r"^TrainConfig has no field 'lrr'; did you mean 'lr'\? \(its fields: lr, head_lr, "),
+    (lambda: SplitConfig(max_tset=5), r"^SplitConfig has no field 'max_tset'; did you mean 'max_test'\?"),
+    (lambda: headstart.SftConfig(batch_size=0), r"^batch_size must be a positive integer, got 0; e.g. batch_size=8$"),
+    (lambda: headstart.PreferConfig(bta=0.1), r"^PreferConfig has no field 'bta'; did you mean 'beta'\?"),
+    (lambda: headstart.MetaConfig(ways=1), r"^ways must be >= 2 .*; try ways=5$"),
+])
+def test_a_settings_class_built_from_python_names_its_fields_not_flags(build, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        build()
+    assert "--" not in str(caught.value)
+
+
+def test_a_settings_class_built_by_the_cli_still_names_its_flags(tmp_path, monkeypatch, capsys):
+    result = run_cli(["train", "--quiet", "--lr", "nan", "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "lr must be > 0, got nan; try --lr 1e-5")
