@@ -87,3 +87,25 @@ def test_a_settings_class_built_from_python_names_its_fields_not_flags(build, me
 def test_a_settings_class_built_by_the_cli_still_names_its_flags(tmp_path, monkeypatch, capsys):
     result = run_cli(["train", "--quiet", "--lr", "nan", "--out", str(tmp_path / "run")], monkeypatch, capsys)
     assert_user_error(result, "lr must be > 0, got nan; try --lr 1e-5")
+
+
+def test_a_non_finite_member_of_a_list_option_is_refused_as_a_non_finite_number_is():
+    """A list option whose own check reads no nan (every ``v <= 0`` is False for nan) is still refused."""
+    from dataclasses import dataclass
+
+    from headstart.strategies.base import Strategy
+
+    @dataclass(frozen=True)
+    class GridOptions:
+        grid: tuple[float, ...] = (0.1, 1.0)
+        scale: float = 1.0
+
+    class Gridded(Strategy):
+        name, description, Options = "gridded", "a strategy with a list option", GridOptions
+
+    assert Gridded().options({"grid": [0.5, 2.0]}).grid == [0.5, 2.0]
+    with pytest.raises(ConfigError, match=r"^option grid of gridded must be finite numbers, got \[0.5, nan\]; "
+                                          r"e.g. --option grid=\[0.1,1.0\]$"):
+        Gridded().options({"grid": [0.5, float("nan")]})
+    with pytest.raises(ConfigError, match=r"^option scale of gridded must be a finite number, got inf; e.g. --option scale=1.0$"):
+        Gridded().options({"scale": float("inf")})
