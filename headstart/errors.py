@@ -76,10 +76,14 @@ def with_article(words: str) -> str:
 
 
 def closest(name: str, choices: Iterable[str]) -> str:
-    """Return ``"; did you mean 'x'?"`` for the closest choice, or ``""`` when nothing is close (or ``name`` is no text)."""
+    """Return ``"; did you mean 'x'?"`` for the closest choice, or ``""`` when nothing is close (or ``name`` is no text);
+    a choice equal but for case comes first, and case counts for nothing in the closeness."""
     if not isinstance(name, str):
         return ""
-    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    choices = [c for c in choices if isinstance(c, str)]
+    folded = {c.casefold(): c for c in choices}  # 'LoRA' is 'lora' in the wrong case: that first
+    match = ([folded[name.casefold()]] if name.casefold() in folded else difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+             or [folded[m] for m in difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.5)])
     return f"; did you mean {match[0]!r}?" if match else ""
 
 
@@ -234,6 +238,37 @@ def _rename(error: HeadstartError, names: set[str]) -> None:
     error.args = (renamed,)
     if isinstance(error, ColumnError):  # its __str__ is Exception's; __reduce__ rebuilds from problem and kind
         error.problem = renamed
+
+
+def settings_class(cls: type) -> type:
+    """``cls``, a settings dataclass (TrainConfig, SftConfig ...), speaking Python when built from Python: a field it
+    lacks is a ConfigError naming the close one (not a bare TypeError), and its checks' ``try --lr 1e-5`` reads
+    ``try lr=1e-5``. Built by the CLI (``cli_surface``), its messages keep naming flags.
+
+    Apply over ``@dataclass``; the class keeps its own ``__init__`` and ``__post_init__`` behind these.
+    """
+    names = [f.name for f in dataclasses.fields(cls)]
+    init, post_init = cls.__init__, cls.__post_init__
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        unknown = [k for k in kwargs if k not in names]
+        if unknown:
+            raise ConfigError(f"{cls.__name__} has no field {unknown[0]!r}{closest(unknown[0], names)} "
+                              f"(its fields: {', '.join(names)})")
+        init(self, *args, **kwargs)
+
+    @functools.wraps(post_init)
+    def __post_init__(self: Any) -> None:
+        try:
+            post_init(self)
+        except HeadstartError as e:
+            if not on_cli() and not getattr(e, "__python_named__", False):
+                _rename(e, set(names))
+            raise
+
+    cls.__init__, cls.__post_init__ = __init__, __post_init__  # type: ignore[method-assign]
+    return cls
 
 
 def flags_checked(function: Callable[..., Any]) -> Callable[..., Any]:

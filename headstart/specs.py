@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headstart.data.splits import SplitConfig
-from headstart.errors import ConfigError, closest, with_article
+from headstart.errors import ConfigError, closest, settings_class, with_article
 
 # Bump when a change to the code changes results for the same spec: old store rows then stop matching.
 RESULTS_VERSION = 6  # 2: dropout stays on inside trained blocks; 3: frozen blocks stay in eval mode after each validation;
@@ -50,6 +50,7 @@ def tune_setting(tune: Any) -> str | None:
     return tune
 
 
+@settings_class
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyperparameters of the training loop. ``None`` means "the strategy's default" (see ``resolve``)."""
@@ -99,10 +100,12 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}; try --{name.replace('_', '-')} {example}")
-        for name in ("min_steps", "patience"):
+        at_least_zero = {"min_steps": ("a floor on optimiser steps", 100),
+                         "patience": ("validation checks without improvement before a phase stops; 0 never stops early", 3)}
+        for name, (what, example) in at_least_zero.items():
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 0):
-                raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
+                raise ConfigError(f"{name} must be an integer >= 0 ({what}), got {value!r}; try --{name.replace('_', '-')} {example}")
         if not 0 <= self.warmup < 1:
             raise ConfigError(f"warmup must be a fraction in [0, 1), got {self.warmup!r}; try --warmup 0.1")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):  # nan / inf: a diverged run, not a refusal
@@ -312,6 +315,18 @@ def terms_of(terms: dict[str, dict[str, Any]] | str | None, strategy: str) -> di
         ConfigError: neither a dict nor text, or text that is not a known term with valid options.
     """
     if isinstance(terms, str):
+        import re
+
+        parts = terms.strip().split("+")
+        for i, part in enumerate(parts):  # read as terms, not as an arm: a mistake is named in the term syntax
+            if terms.strip() and not re.match(ARM_PATTERN, part):
+                closed = part.rstrip() + "]"
+                unclosed = part.count("[") > part.count("]") and re.match(ARM_PATTERN, closed)
+                example = "+".join(parts[:i] + [closed.strip()] + parts[i + 1:]) if unclosed else "l2sp[weight=0.01]+ewc"
+                which = "" if len(parts) == 1 else f"{part.strip()!r}: "
+                why = which + ("a [ without its ]" if unclosed else "not a term name, or a [...] not at its end")
+                raise ConfigError(f"cannot read --terms {terms!r} ({why}); write NAME or NAME[key=value, ...], joined by +, "
+                                  f"e.g. --terms {example}")
         return parse_arm(f"{strategy}+{terms}")[3] if terms.strip() else {}
     if terms is not None and not isinstance(terms, dict):
         raise ConfigError(f"terms must be a dict such as {{'l2sp': {{'weight': 0.01}}}} or text such as "

@@ -162,9 +162,13 @@ class SweepSpec:
 def parse_sizes(text: str, *, name: str = "--sizes") -> tuple[int | None, ...]:
     """"8,16,all" -> (8, 16, None), sorted, "all" last; a malformed or repeated entry is a ConfigError naming it and
     ``name``, where the sizes came from (``--sizes``, ``sizes in sweep.toml``)."""
-    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    entries = [p.strip() for p in str(text).split(",")]
+    parts = [p for p in entries if p]
     if not parts:
         raise ConfigError(f"{name} must list sizes like 8,16,32,all; got {text!r}")
+    if len(parts) < len(entries):  # "8,,16": a size typed between the commas may be missing, so nothing is dropped
+        raise ConfigError(f"{name} {str(text)!r} has an empty entry (a comma with no size beside it); drop the extra "
+                          f"comma or add the size, e.g. --sizes {','.join(parts)}")
     sizes = []
     for part in parts:
         try:

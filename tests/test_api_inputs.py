@@ -45,8 +45,8 @@ def test_one_name_is_one_item_never_its_letters():
     (lambda: headstart.generate("no-such-run", "Hi"), ConfigError, "generate takes a list of prompts, got one string 'Hi'"),
     (lambda: headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", methods=["tentt"], out="unused"), ConfigError,
      r"unknown adaptation method 'tentt'; did you mean 'tent'\? \(methods: "),
-    (lambda: headstart.MetaConfig(ways="five"), ConfigError, "--ways must be a number, got 'five'"),
-    (lambda: headstart.MetaConfig(shots=(1.5,)), ConfigError, r"--shots must be whole numbers, got \(1.5,\)"),
+    (lambda: headstart.MetaConfig(ways="five"), ConfigError, "^ways must be a number, got 'five'"),
+    (lambda: headstart.MetaConfig(shots=(1.5,)), ConfigError, r"^shots must be whole numbers, got \(1.5,\)"),
     (lambda: headstart.compare(strategies="linear-probe", arms="lora", out="unused"), ConfigError,
      "strategies and arms both say what to compare"),  # the strategies were dropped, as the CLI refuses it
     (lambda: headstart.compare(backbone="tiny", backbones=["all-minilm-l6-v2"], out="unused"), ConfigError,
@@ -164,7 +164,7 @@ def test_a_flag_takes_a_bool_numpys_included():
 
 
 def test_meta_train_refuses_a_shot_count_given_twice():
-    with pytest.raises(ConfigError, match=r"--shots lists a shot count twice \(5, 5\)"):
+    with pytest.raises(ConfigError, match=r"^shots lists a shot count twice \(5, 5\)"):
         headstart.MetaConfig(shots=(5, 5))
 
 

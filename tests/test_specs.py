@@ -75,7 +75,7 @@ def test_train_config_errors_name_the_value(field, value, shown):
 
 
 def test_lr_error_suggests_a_fix():
-    with pytest.raises(ConfigError, match=r"lr must be > 0, got -1; try --lr 1e-5"):
+    with pytest.raises(ConfigError, match=r"lr must be > 0, got -1; try lr=1e-5"):  # built from Python: the field's name
         TrainConfig(lr=-1)
 
 

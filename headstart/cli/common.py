@@ -90,8 +90,37 @@ def _scoped_options(texts: list[str] | None) -> dict[str, dict[str, Any]]:
         name, _, field_name = key.rpartition(".")
         if name and name not in TERMS:
             get_strategy(name)  # raises: unknown strategy, with the names
-        scoped.setdefault(name, {})[field_name] = value
+        values = scoped.setdefault(name, {})
+        if field_name in values and values[field_name] != value:  # neither silently wins
+            raise ConfigError(f"--option {key}= is given twice, as {_shown(values[field_name])} and {_shown(value)}; "
+                              "give it once")
+        values[field_name] = value
     return scoped
+
+
+def _strategy_options(scoped: dict[str, dict[str, Any]], strategy: str, flags: dict[str, Any]) -> dict[str, Any]:
+    """The run's strategy options in one dict: ``--option KEY=VALUE`` and ``--option STRATEGY.KEY=VALUE`` (popped from
+    ``scoped``, ``_scoped_options``'s) and the strategy flags given (``{"rank": 4}`` for ``--rank 4``; None: not given).
+
+    Raises:
+        ConfigError: two of them setting one option to different values (the same value twice is fine).
+    """
+    given = ([(f"--option {k}=", k, v) for k, v in scoped.pop("", {}).items()]
+             + [(f"--option {strategy}.{k}=", k, v) for k, v in scoped.pop(strategy, {}).items()]
+             + [(f"--{k.replace('_', '-')} ", k, v) for k, v in flags.items() if v is not None])
+    options: dict[str, Any] = {}
+    written: dict[str, str] = {}
+    for how, key, value in given:
+        if key in options and options[key] != value:
+            raise ConfigError(f"{written[key]}{_shown(options[key])} and {how}{_shown(value)} set {key} to different values; "
+                              "give one")
+        options[key], written[key] = value, how
+    return options
+
+
+def _shown(value: Any) -> str:
+    """An option's value as the command line writes it: text as is, anything else as compact JSON."""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
 def _parse_option(text: str) -> tuple[str, Any]:

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from headstart.cli.common import (BackboneOpt, DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
-                                  _metric_line, _scoped_options, app)
+                                  _metric_line, _scoped_options, _strategy_options, app)
 from headstart.errors import ConfigError
 from headstart.ood import one_class_text
 from headstart.results import chosen_on_validation
@@ -107,7 +107,9 @@ def train(
 
     check_report_to(report_to, out)  # an unknown destination or a missing extra is named before training
     scoped = _scoped_options(option)
-    options = {**scoped.pop("", {}), **scoped.pop(strategy, {})}
+    flags = {"freeze": freeze, "decay": decay, "rank": rank, "alpha": alpha, "dropout": dropout, "targets": targets,
+             "reduction": reduction, "virtual_tokens": virtual_tokens}
+    options = _strategy_options(scoped, strategy, flags)
     terms_given = terms_of(terms, strategy)
     for name, values in scoped.items():  # NAME.KEY for another strategy is a mistake; for a term it adds or sets the term
         from headstart.objectives import TERMS
@@ -116,9 +118,6 @@ def train(
             raise ConfigError(f"--option {name}.… sets an option of strategy {name!r}, but this run trains {strategy!r}; "
                               f"use --option KEY=VALUE for {strategy}'s options")
         terms_given.setdefault(name, {}).update(values)
-    flags = {"freeze": freeze, "decay": decay, "rank": rank, "alpha": alpha, "dropout": dropout, "targets": targets,
-             "reduction": reduction, "virtual_tokens": virtual_tokens}
-    options.update({k: v for k, v in flags.items() if v is not None})
     if n is None:
         from headstart.strategies import get_strategy
 

@@ -136,13 +136,14 @@ def _from_file(path: Path) -> list[Dataset]:
         config = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"cannot read the stream file {str(path)!r}: {e}; it holds tasks = [\"data-a\", \"data-b.csv\"]") from None
+    unknown = sorted(set(config) - {"tasks"})  # first: a misspelt tasks would otherwise read as no tasks ("got None")
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]!r} in the stream file {str(path)!r}{closest(unknown[0], ('tasks',))} "
+                          "(known: tasks); write tasks = [\"data-a\", \"data-b.csv\"]")
     tasks = config.get("tasks")
     if not isinstance(tasks, list) or len(tasks) < 2 or not all(isinstance(t, str) and t for t in tasks):
         raise ConfigError(f"{str(path)!r} must hold tasks = [\"data-a\", \"data-b.csv\", ...] (two or more datasets), got "
                           f"{tasks!r}")
-    unknown = set(config) - {"tasks"}
-    if unknown:
-        raise ConfigError(f"unknown key(s) {sorted(unknown)} in the stream file {str(path)!r} (known: tasks)")
     return [load_dataset(t if Path(t).is_absolute() or not (path.parent / t).exists() else str(path.parent / t)) for t in tasks]
 
 

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from headstart.data.dataset import Dataset, Splits, input_identity
-from headstart.errors import ConfigError, DataError
+from headstart.errors import ConfigError, DataError, settings_class
 
 
+@settings_class
 @dataclass(frozen=True)
 class SplitConfig:
     """How a dataset is cut into pool / validation / test.

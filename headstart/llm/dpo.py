@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from headstart.errors import ConfigError, DataError
+from headstart.errors import ConfigError, DataError, settings_class
 from headstart.llm.runs import LoadedLM
 from headstart.llm.sft import check_draw
 
@@ -73,6 +73,7 @@ def sequence_logps(model: torch.nn.Module, rows: list[tuple[list[int], list[int]
     return logps.sum(-1)
 
 
+@settings_class
 @dataclass(frozen=True)
 class PreferConfig:
     """A prefer run's settings (saved in spec.json). ``backbone`` and ``strategy`` (default smollm2-135m, lora) apply

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from headstart.errors import ConfigError, DataError
+from headstart.errors import ConfigError, DataError, settings_class
 from headstart.llm.lm import check_strategy
 from headstart.specs import check_count, check_seed
 from headstart.llm.runs import LoadedLM
@@ -36,6 +36,7 @@ def check_draw(cfg: Any) -> None:
         raise ConfigError(f"epochs must be > 0, got {cfg.epochs!r}; e.g. --epochs 1")
 
 
+@settings_class
 @dataclass(frozen=True)
 class SftConfig:
     """An sft run's settings (saved in spec.json).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, settings_class
 from headstart.specs import check_once, check_seed
 
 DEFAULT_ARMS = ("protonet", "maml", "fomaml", "reptile")
@@ -18,6 +18,7 @@ TUNABLE = ("meta-lr",)  # what --tune takes
 META_LR_GRID = (3e-5, 1e-4, 3e-4)  # --tune meta-lr: the default and a half-decade either side
 
 
+@settings_class
 @dataclass(frozen=True)
 class MetaConfig:
     arms: tuple[str, ...] = DEFAULT_ARMS

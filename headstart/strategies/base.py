@@ -173,10 +173,14 @@ class Strategy:
                 raise
             raise ConfigError(fixed) from None
         for key, value in given.items():  # nan slips past every "<= 0" check, and trains to a diverged run
-            if isinstance(value, float) and not math.isfinite(value):
+            members = value if isinstance(value, (list, tuple)) else [value]  # a grid's members too
+            if any(isinstance(v, float) and not math.isfinite(v) for v in members):
                 default = next(f.default for f in dataclasses.fields(self.Options) if f.name == key)
-                example = f"; e.g. --option {key}={default}" if isinstance(default, (int, float)) else ""
-                raise ConfigError(f"option {key} of {self.name} must be a finite number, got {value!r}{example}")
+                numbers = isinstance(default, (list, tuple)) and all(isinstance(v, (int, float)) for v in default)
+                example = (f"; e.g. --option {key}={default}" if isinstance(default, (int, float)) else
+                           f"; e.g. --option {key}=[{','.join(map(str, default))}]" if numbers else "")
+                what = "finite numbers" if members is value else "a finite number"
+                raise ConfigError(f"option {key} of {self.name} must be {what}, got {value!r}{example}")
         return options
 
     def for_labels(self, options: Any, label_names: tuple[str, ...], task: str) -> Any:

@@ -216,10 +216,10 @@ def test_too_few_held_out_rows_for_validation_is_one_clear_error():
 
 
 @pytest.mark.parametrize("changes, text", [
-    ({"tune": "lr"}, "unknown --tune setting 'lr'"),
-    ({"tune": "meta-lr", "val_episodes": 0}, "--tune meta-lr chooses on validation episodes, and --val-episodes 0 asks for none"),
-    ({"val_episodes": -1}, "--val-episodes must be >= 0"),
-    ({"val_per_class": 0}, "--val-per-class must be >= 1"),
+    ({"tune": "lr"}, "unknown tune setting 'lr'"),  # built from Python: the fields, not the CLI's flags
+    ({"tune": "meta-lr", "val_episodes": 0}, "tune meta-lr chooses on validation episodes, and val_episodes=0 asks for none"),
+    ({"val_episodes": -1}, "val_episodes must be >= 0"),
+    ({"val_per_class": 0}, "val_per_class must be >= 1"),
 ])
 def test_validation_settings_are_checked(changes, text):
     from headstart.errors import ConfigError

@@ -1,0 +1,111 @@
+"""Bad flags a fuzz found, each through the surface a user meets: one line naming the value and the fix, exit 2, no
+traceback, nothing written (the CLI's cases through ``headstart.cli.main`` in this process, as tests/test_cli.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+import headstart
+from conftest import assert_user_error, run_cli
+from headstart.data.splits import SplitConfig
+from headstart.errors import ConfigError
+from headstart.specs import TrainConfig
+
+
+def test_an_empty_size_between_commas_is_refused_not_dropped(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "cmp"
+    result = run_cli(["compare", "--strategies", "linear-probe", "--sizes", "8,,16", "--out", str(out)], monkeypatch, capsys)
+    assert_user_error(result, "--sizes '8,,16' has an empty entry", "e.g. --sizes 8,16")
+    assert not out.exists()
+
+
+def test_a_flag_and_an_option_setting_one_option_differently_are_refused(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    train = ["train", "--quiet", "--strategy", "lora", "--out", str(out), "--max-steps", "0"]  # never trains: a check after fails
+    assert_user_error(run_cli([*train, "--rank", "4", "--option", "rank=8"], monkeypatch, capsys),
+                      "--option rank=8 and --rank 4 set rank to different values; give one")
+    assert_user_error(run_cli([*train, "--option", "rank=4", "--option", "lora.rank=8"], monkeypatch, capsys),
+                      "--option rank=4 and --option lora.rank=8 set rank")
+    assert_user_error(run_cli([*train, "--option", "rank=4", "--option", "rank=8"], monkeypatch, capsys),
+                      "--option rank= is given twice, as 4 and 8; give it once")
+    # the same value twice says one thing: the run goes on to the next check (here a bad --max-steps, so nothing trains)
+    assert_user_error(run_cli([*train, "--rank", "8", "--option", "rank=8"], monkeypatch, capsys),
+                      "max_steps must be a positive integer")
+    assert not out.exists()
+
+
+def test_a_negative_patience_names_the_range_and_an_example(tmp_path, monkeypatch, capsys):
+    result = run_cli(["train", "--quiet", "--patience", "-1", "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "patience must be an integer >= 0", "0 never stops early", "got -1; try --patience 3")
+
+
+def test_an_unclosed_term_bracket_is_named_in_the_term_syntax_with_the_closed_form(tmp_path, monkeypatch, capsys):
+    train = ["train", "--quiet", "--strategy", "full-finetune", "--out", str(tmp_path / "run"), "--max-steps", "0"]
+    result = run_cli([*train, "--terms", "l2sp[weight=0.1"], monkeypatch, capsys)
+    assert_user_error(result, "cannot read --terms 'l2sp[weight=0.1' (a [ without its ])", "e.g. --terms l2sp[weight=0.1]")
+    assert "arm" not in result[2]
+    result = run_cli([*train, "--terms", "l2sp+ewc[weight=1"], monkeypatch, capsys)
+    assert_user_error(result, "('ewc[weight=1': a [ without its ])", "e.g. --terms l2sp+ewc[weight=1]")
+
+
+def test_a_name_in_the_wrong_case_is_suggested_in_lower_case(tmp_path, monkeypatch, capsys):
+    from headstart.objectives import get_term
+
+    result = run_cli(["train", "--quiet", "--strategy", "LoRA", "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "unknown strategy 'LoRA'; did you mean 'lora'?")
+    with pytest.raises(ConfigError, match="unknown objective term 'L2SP'; did you mean 'l2sp'"):
+        get_term("L2SP")
+    result = run_cli(["train", "--quiet", "--data", "Rotten-Tomatoes", "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "unknown dataset 'Rotten-Tomatoes'; did you mean 'rotten-tomatoes'?")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_stream_file_with_an_unknown_key_names_it_and_the_known_one(tmp_path, monkeypatch, capsys):
+    stream = tmp_path / "stream.toml"
+    stream.write_text('task = ["rotten-tomatoes", "drug-reviews"]\n')  # tasks, misspelt
+    out = tmp_path / "continual"
+    result = run_cli(["continual", "--stream", str(stream), "--out", str(out)], monkeypatch, capsys)
+    assert_user_error(result, "unknown key 'task' in the stream file", "did you mean 'tasks'? (known: tasks)")
+    assert "None" not in result[2] and not out.exists()
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: TrainConfig(lr=float("nan")), r"^lr must be > 0, got nan; try lr=1e-5$"),
+    (lambda: TrainConfig(patience=-1), r"got -1; try patience=3$"),
+    (lambda: TrainConfig(lrr=1), r"^TrainConfig has no field 'lrr'; did you mean 'lr'\? \(its fields: lr, head_lr, "),
+    (lambda: SplitConfig(max_tset=5), r"^SplitConfig has no field 'max_tset'; did you mean 'max_test'\?"),
+    (lambda: headstart.SftConfig(batch_size=0), r"^batch_size must be a positive integer, got 0; e.g. batch_size=8$"),
+    (lambda: headstart.PreferConfig(bta=0.1), r"^PreferConfig has no field 'bta'; did you mean 'beta'\?"),
+    (lambda: headstart.MetaConfig(ways=1), r"^ways must be >= 2 .*; try ways=5$"),
+])
+def test_a_settings_class_built_from_python_names_its_fields_not_flags(build, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        build()
+    assert "--" not in str(caught.value)
+
+
+def test_a_settings_class_built_by_the_cli_still_names_its_flags(tmp_path, monkeypatch, capsys):
+    result = run_cli(["train", "--quiet", "--lr", "nan", "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "lr must be > 0, got nan; try --lr 1e-5")
+
+
+def test_a_non_finite_member_of_a_list_option_is_refused_as_a_non_finite_number_is():
+    """A list option whose own check reads no nan (every ``v <= 0`` is False for nan) is still refused."""
+    from dataclasses import dataclass
+
+    from headstart.strategies.base import Strategy
+
+    @dataclass(frozen=True)
+    class GridOptions:
+        grid: tuple[float, ...] = (0.1, 1.0)
+        scale: float = 1.0
+
+    class Gridded(Strategy):
+        name, description, Options = "gridded", "a strategy with a list option", GridOptions
+
+    assert Gridded().options({"grid": [0.5, 2.0]}).grid == [0.5, 2.0]
+    with pytest.raises(ConfigError, match=r"^option grid of gridded must be finite numbers, got \[0.5, nan\]; "
+                                          r"e.g. --option grid=\[0.1,1.0\]$"):
+        Gridded().options({"grid": [0.5, float("nan")]})
+    with pytest.raises(ConfigError, match=r"^option scale of gridded must be a finite number, got inf; e.g. --option scale=1.0$"):
+        Gridded().options({"scale": float("inf")})
