@@ -249,3 +249,56 @@ def test_a_json_file_of_no_form_read_says_which_forms_are(content, says, tmp_pat
     (tmp_path / "d.json").write_text(content)
     result = run_cli([*TRAIN, "--data", str(tmp_path / "d.json"), "--out", str(tmp_path / "run")], monkeypatch, capsys)
     assert_user_error(result, "d.json", *says)
+
+
+def test_image_paths_on_stdin_are_split_as_text_inputs_are(tmp_path, monkeypatch):
+    """They were read with ``for line in sys.stdin``, which also ends a line at a lone \\r (a file name may hold one)
+    and keeps a UTF-8 byte-order mark on the first path; they are split by ``input_lines`` now, as text on stdin is."""
+    import io
+    import sys
+
+    from PIL import Image
+
+    from headstart.data.files import read_image_inputs
+
+    names = [str(tmp_path / "a\rb.png"), str(tmp_path / "c.png")]
+    for name in names:
+        Image.new("RGB", (4, 4)).save(name, format="PNG")
+    stdin = "\ufeff" + names[0] + "\r\n\r\n  " + names[1] + "  \n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
+    read, images, carried = read_image_inputs("-")
+    assert read == names and len(images) == 2 and carried == [{}, {}]
+
+
+@pytest.mark.parametrize(("encoding", "says"), [
+    ("utf-16", ("it starts with a UTF-16 byte-order mark", "iconv -f utf-16 -t utf-8 d.csv > fixed.csv")),
+    ("utf-16-le", ("a NUL byte at offset 1: it looks UTF-16LE", "iconv -f utf-16le -t utf-8 d.csv > fixed.csv")),
+    ("utf-16-be", ("a NUL byte at offset 0: it looks UTF-16BE", "iconv -f utf-16be -t utf-8 d.csv > fixed.csv")),
+    ("utf-32", ("it starts with a UTF-32 byte-order mark", "iconv -f utf-32 -t utf-8 d.csv > fixed.csv")),
+    ("cp1252", ("byte 0x93 at offset 11", "iconv -f cp1252 -t utf-8 d.csv > fixed.csv")),
+    ("latin1", ("byte 0xe9 at offset", "iconv -f latin1 -t utf-8 d.csv > fixed.csv")),
+])
+def test_a_table_not_in_utf8_is_told_the_iconv_that_converts_it(encoding, says, tmp_path, monkeypatch, capsys):
+    """UTF-16 (Excel's "Unicode text") was told to run iconv -f latin1, which turns it into text full of NULs, and
+    UTF-16 without a byte-order mark was read as columns 't\\x00e\\x00x\\x00t\\x00'. The iconv named now converts it."""
+    import shutil
+    import subprocess
+
+    frame = toy_frame()
+    frame.loc[0, "text"] = "\u201cquoted\u201d" if encoding == "cp1252" else "caf\u00e9 au lait"
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False, encoding=encoding)
+    result = run_cli([*TRAIN, "--data", str(path), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "d.csv' is not UTF-8 (", *says)
+    iconv = says[-1].split(" > ")[0].split()
+    if shutil.which("iconv") is None:
+        pytest.skip("no iconv here to run the fix with")
+    converted = subprocess.run(iconv, cwd=tmp_path, capture_output=True, check=True).stdout.decode("utf-8")
+    assert converted.replace("\r\n", "\n").lstrip("\ufeff") == frame.to_csv(index=False)
+
+
+def test_a_binary_file_named_csv_is_told_it_is_not_text(tmp_path, monkeypatch, capsys):
+    toy_frame().to_parquet(tmp_path / "d.csv")
+    result = run_cli([*TRAIN, "--data", str(tmp_path / "d.csv"), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "d.csv' is not text (a NUL byte at offset", "as in a binary file",
+                      "save the table as a UTF-8 .csv")

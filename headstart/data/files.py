@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from headstart.data.dataset import PAIR_SEP, Dataset
-from headstart.data.frames import LABELLED_TABLE, input_lines, read_frame
+from headstart.data.frames import LABELLED_TABLE, decode_utf8, input_lines, read_frame
 from headstart.data.labels import encode_labels, infer_task, missing_label, task_note
 from headstart.errors import ColumnError, DataError
 
@@ -273,18 +273,10 @@ def read_inputs(path: str | Path, *, text_column: str | None = None) -> list[str
 def read_input_rows(path: str | Path, *, text_column: str | None = None) -> tuple[list[str], list[dict[str, Any]]]:
     """The inputs to predict on (as ``read_inputs``) and each one's other columns, which prediction does not read but
     carries into its output (an id, a date, the answers): JSON-ready, a missing value as None; none for stdin or .txt."""
-    import sys
-
     if str(path) == "-":
         import pandas as pd
 
-        raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            raise DataError(f"standard input is not UTF-8 text (byte {raw[e.start]:#04x} at offset {e.start}); "
-                            "convert it first, e.g. iconv -f latin1 -t utf-8") from None
-        lines = text_values(pd.DataFrame({"text": input_lines(text)}), "text").tolist()  # as a .txt of this text reads
+        lines = text_values(pd.DataFrame({"text": stdin_lines()}), "text").tolist()  # as a .txt of this text reads
         if not lines:
             raise DataError("standard input holds no text to predict on; give one input per line")
         return lines, [{} for _ in lines]
@@ -302,6 +294,19 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None) -> tupl
                  "evaluate RUN --eval-data %s (it scores a seeded test split of the file, a fifth of its rows by default, "
                  "as every --eval-data dataset is cut)", Path(path).name, labels[0], path)
     return texts, other_columns(frame, used)
+
+
+def stdin_lines() -> list[str]:
+    """The non-blank lines of standard input, split as a .txt file's are (``input_lines``: at "\\n" only, so a lone
+    "\\r" stays inside its line) after a UTF-8 byte-order mark is dropped.
+
+    Raises:
+        DataError: input that is not UTF-8.
+    """
+    import sys
+
+    raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+    return input_lines(decode_utf8(raw, "standard input"))
 
 
 def other_columns(frame: "pd.DataFrame", used: set[str]) -> list[dict[str, Any]]:  # noqa: F821
@@ -335,10 +340,8 @@ def read_image_inputs(path: str | Path, *, column: str | None = None) -> tuple[l
     """
     from headstart.data.images import IMAGE_SUFFIXES, read_image, resolve_image_paths
 
-    if str(path) == "-":  # stdin: one image path per line
-        import sys
-
-        names = [line.strip() for line in sys.stdin if line.strip()]
+    if str(path) == "-":  # stdin: one image path per line, split as text inputs are
+        names = [line.strip() for line in stdin_lines()]
         if not names:
             raise DataError("no image paths on stdin; give one path per line, or an image, a folder or a table of them")
         return names, [read_image(Path(n)) for n in names], [{} for _ in names]

@@ -52,13 +52,7 @@ def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  #
             raise DataError(f"cannot read {str(path)!r} as parquet ({type(e).__name__}); check the file") from None
         frame.columns = [str(c) for c in frame.columns]
         return frame
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(
-            f"{str(path)!r} is not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); re-save it as UTF-8, "
-            f"e.g. iconv -f latin1 -t utf-8 {path.name} > fixed{suffix}"
-        ) from None
+    text = decode_utf8(raw, repr(str(path)), path=path)
     if not text.strip():  # a byte-order mark and nothing else
         raise DataError(f"{str(path)!r} is empty; {_empty_fix(suffix, labelled)}")
     try:
@@ -82,6 +76,56 @@ def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  #
     if suffix == ".tsv" and len(frame.columns) == 1:
         _check_single_column(str(path), frame.columns[0])
     return frame
+
+
+UTF_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+def decode_utf8(raw: bytes, where: str, *, path: Path | None = None) -> str:
+    """``raw`` as UTF-8 text, a byte-order mark dropped; ``where`` names it in an error, ``path`` (a file, else stdin)
+    is what the error's iconv command converts.
+
+    Raises:
+        DataError: bytes that are not UTF-8 text, with the encoding they look like: UTF-16 / UTF-32 (by a byte-order
+            mark, or by a NUL byte after each ASCII character), Windows-1252 or Latin-1; a binary file (NUL bytes) as such.
+    """
+    bom = _bom_encoding(raw)
+    if bom is None:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            bad = f"byte 0x{raw[e.start]:02x} at offset {e.start}"
+        else:
+            if "\x00" not in text:
+                return text
+    if bom:
+        source, bad = bom, f"it starts with a {bom.upper()} byte-order mark"
+    elif 0 in raw[:4096]:
+        head, bad = raw[:4096], f"a NUL byte at offset {raw.index(0)}"
+        odd, even = head[1::2].count(0), head[0::2].count(0)  # UTF-16 of mostly ASCII text: every other byte is 0
+        if max(odd, even) < 0.3 * len(head) / 2:
+            fix = "save the table as a UTF-8 .csv and give that" if path else "give it text, one input per line"
+            raise DataError(f"{where} is not text ({bad}, as in a binary file); {fix}")
+        source = "utf-16le" if odd > even else "utf-16be"
+        bad = f"{bad}: it looks {source.upper()}"
+    else:  # one byte per character: Windows' code page where it has its printable 0x80-0x9f, else Latin-1
+        high = set(raw) & set(range(0x80, 0xA0))
+        source = "cp1252" if high and not high & {0x81, 0x8D, 0x8F, 0x90, 0x9D} else "latin1"
+    if path is not None:
+        fix = f"re-save it as UTF-8, e.g. iconv -f {source} -t utf-8 {path.name} > fixed{path.suffix}"
+    else:
+        fix = f"convert it first, e.g. iconv -f {source} -t utf-8"
+    raise DataError(f"{where} is not UTF-8 ({bad}); {fix}")
+
+
+def _bom_encoding(raw: bytes) -> str | None:
+    """"utf-16" / "utf-32" where ``raw`` starts with its byte-order mark and reads as lines of it: a Latin-1 text may
+    start with the bytes of one ("\xff\xfe" is "ÿþ")."""
+    name = next((name for mark, name in UTF_BOMS if raw.startswith(mark)), None)
+    try:
+        return name if name and "\n" in raw.decode(name) else None
+    except UnicodeDecodeError:
+        return None
 
 
 def input_lines(text: str) -> list[str]:
