@@ -198,7 +198,7 @@ CASES = [
     Case("unreadable file (corrupt parquet)", lambda f: [*TRAIN, "--data", f.write("bad.parquet", b"PAR1 not really")],
          ("bad.parquet", "as parquet", "check the file")),
     Case("directory instead of a file", lambda f: [*TRAIN, "--data", str(f.root)], ("is a directory", ".csv")),
-    Case("unknown file format", lambda f: [*TRAIN, "--data", f.write("data.xlsx", "x")], ("'.xlsx'", ".csv")),
+    Case("unknown file format", lambda f: [*TRAIN, "--data", f.write("data.xlsx", "x")], ("data.xlsx", "spreadsheet", "CSV UTF-8")),
     Case("wrong delimiter (.tsv holding commas)", lambda f: [*TRAIN, "--data", f.csv("comma.tsv", ABC)],
          ("comma.tsv", "one column", "'text,label'", "comma-separated")),
     Case("non-UTF-8 text", lambda f: [*TRAIN, "--data", f.write("latin1.csv", "text,label\ncaf\xe9 ok,a\n".encode("latin-1"))],

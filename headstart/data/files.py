@@ -1,5 +1,5 @@
-"""User data as a Dataset, or as inputs to predict on: a file read by ``frames.read_frame`` (CSV / TSV, JSONL / JSON,
-parquet, or plain text: one input per line), a table of image paths, or text on stdin.
+"""User data as a Dataset, or as inputs to predict on: a file read by ``frames.read_frame`` (a table, or plain text: one
+input per line), a table of image paths, or text on stdin.
 
 Columns are given with ``text_column`` / ``label_column`` or guessed when the guess is unambiguous
 (a column named like ``text`` / ``label``, else the only string column). The task follows from the
@@ -111,7 +111,7 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     """Load a labelled table file as a Dataset.
 
     Args:
-        path: .csv, .tsv, .jsonl, .json or .parquet file.
+        path: a table file (``frames.data_files``: csv, tsv, jsonl, json, parquet).
         text_column: column with the input text (guessed when None).
         label_column: column with the label (guessed when None); lists of labels make a multilabel task.
         task: force "classification", "multilabel" or "regression" (inferred when None).

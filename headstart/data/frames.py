@@ -13,12 +13,23 @@ from typing import Any
 
 from headstart.errors import DataError
 
-SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
+SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")  # every list of formats in a message or help is made from these
+INPUTS_ONLY = (".txt",)  # one input a line, no label column: read where inputs to predict on are
+SPREADSHEETS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
 SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
-LABELLED_TABLE = ('a table with a text and a label column (CSV / JSONL / parquet), e.g. a .csv whose header is text,label '
-                  'and whose rows read like "a joy to watch",pos')
 JSON_FORMS = ('an array of records ([{"text": ..., "label": ...}, ...]), an object of equal-length column lists '
               '({"text": [...], "label": [...]}), or one JSON object per line')
+
+
+def data_files(*, labelled: bool) -> str:
+    """The files read, as a message says them ("a .csv, ... file", from ``SUFFIXES``); ``labelled``: a training table,
+    which a .txt (inputs only) is not."""
+    names = [s for s in SUFFIXES if not (labelled and s in INPUTS_ONLY)]
+    return f"a {', '.join(names[:-1])} or {names[-1]} file"
+
+
+LABELLED_TABLE = (f'a table with a text and a label column ({data_files(labelled=True)}), e.g. a .csv whose header is '
+                  'text,label and whose rows read like "a joy to watch",pos')
 
 
 def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  # noqa: F821
@@ -35,10 +46,13 @@ def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  #
         raise DataError(f"data file not found: {str(path)!r}; check the path"
                         + (", or use a built-in dataset (headstart datasets)" if labelled else ""))
     if path.is_dir():
-        raise DataError(f"{str(path)!r} is a directory; give a .csv, .tsv, .jsonl or .parquet file")
+        raise DataError(f"{str(path)!r} is a directory; give {data_files(labelled=labelled)}")
     suffix = path.suffix.lower()
+    if suffix in SPREADSHEETS:
+        raise DataError(f"cannot read {str(path)!r}: a {suffix} spreadsheet is not read; save its sheet as CSV UTF-8 "
+                        f"({path.stem}.csv) and give that")
     if suffix not in SUFFIXES:
-        raise DataError(f"cannot read {str(path)!r}: unknown format {suffix or '(none)'!r}; use one of {', '.join(SUFFIXES)}")
+        raise DataError(f"cannot read {str(path)!r}: unknown format {suffix or '(none)'!r}; give {data_files(labelled=labelled)}")
     try:
         raw = path.read_bytes()
     except OSError as e:
