@@ -393,3 +393,36 @@ def test_a_txt_given_to_a_language_model_command_is_told_the_table_it_needs(comm
                       f"a .csv whose header is {header} and whose rows read like {row}")
     assert "--prompt-column" not in result[2]
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("name", "content", "says"), [
+    ("first.csv", "text,label\nnice, really,pos\nbad,neg\n", "line 2 of"),  # pandas read it as an index column
+    ("later.csv", "text,label\nbad,neg\nnice, really,pos\n", "line 3 of"),
+    ("later.tsv", "text\tlabel\nbad\tneg\nnice\treally\tpos\n", "line 3 of"),
+])
+def test_a_row_with_an_unquoted_separator_is_named_by_its_line(name, content, says, tmp_path, monkeypatch, capsys):
+    """A first row with one field too many was read with its first field as the index, every row shifted one column
+    left ("dropped 1 rows with no label", then "a single class"); a later one said "Error tokenizing data. C error: ...;
+    check the file's format"."""
+    (tmp_path / name).write_text(content)
+    result = run_cli([*TRAIN, "--data", str(tmp_path / name), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    sep = "tab" if name.endswith(".tsv") else "comma"
+    assert_user_error(result, f"{says} '{tmp_path / name}' has 3 {sep}-separated fields, its header 2",
+                      f"quote a value that holds a {sep}")
+    assert "note:" not in result[2]
+
+
+@pytest.mark.parametrize(("name", "content", "says"), [
+    ("spaces.csv", "text label\nnice pos\nbad neg\n", ("read as one column ('text label'); it looks space-separated",
+                                                       "re-save it comma-separated as a .csv (header text,label)")),
+    ("spaces.tsv", "text label\nnice pos\nbad neg\n", ("a .tsv is split at a tab", "(header text,label)")),
+    ("texts.csv", "review\nnice\nbad\n", ("read as one column ('review'); to train or score, give a table with a text "
+                                          "and a label column",)),
+])
+def test_a_table_of_one_column_is_not_asked_to_name_its_label_column(name, content, says, tmp_path, monkeypatch, capsys):
+    """It was told "cannot tell which column ... holds the label (columns: text label); pass --label-column NAME", a fix
+    that cannot work with one column."""
+    (tmp_path / name).write_text(content)
+    result = run_cli([*TRAIN, "--data", str(tmp_path / name), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, f"{name}' was read as one column", *says)
+    assert "--label-column" not in result[2]

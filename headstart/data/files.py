@@ -157,6 +157,10 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     image_col = pick_image_column(frame, text_column, where)
     if image_col is not None:
         return read_image_table(frame, path, image_col, label_column=label_column, task=task)
+    if len(frame.columns) == 1:  # no label column to name: --label-column cannot help
+        header = frame.columns[0]
+        raise DataError(f"{where!r} was read as one column ({header!r}); "
+                        + (_separator_fix(where, header) or f"to train or score, give {LABELLED_TABLE}"))
     text_col = pick_text_column(frame, text_column, where)
     label_col = pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
     for note in guess_notes(None if text_column else text_col, None if label_column else label_col):
@@ -187,6 +191,16 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         if not note.startswith(("dropped", "using column")):
             log.info("%s: %s", Path(where).name, note)
     return Dataset(name=Path(path).name, inputs=texts, targets=targets, task=task, label_names=names, source=source, notes=tuple(notes))
+
+
+def _separator_fix(path: str, header: str) -> str | None:
+    """What to do with a .csv / .tsv whose one-column header reads as several space-separated names, else None."""
+    suffix, names = Path(path).suffix.lower(), header.split()
+    if suffix not in (".csv", ".tsv") or len(names) < 2:
+        return None
+    read = "a tab" if suffix == ".tsv" else "a comma, semicolon, tab or pipe"
+    return (f"it looks space-separated, and a {suffix} is split at {read}: re-save it comma-separated as a .csv "
+            f"(header {','.join(names)})")
 
 
 SPLIT_NAMES = {"train": 0, "training": 0, "validation": 1, "valid": 1, "val": 1, "dev": 1, "test": 2, "testing": 2}

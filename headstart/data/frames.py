@@ -8,6 +8,7 @@ read as a table is refused in one line naming the form it needs.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,7 @@ def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  #
         raise DataError(f"{str(path)!r} is empty; {_empty_fix(suffix, labelled)}")
     try:
         if suffix in (".csv", ".tsv"):
-            frame = pd.read_csv(io_text(text), sep="\t" if suffix == ".tsv" else _sniff_sep(text), dtype=object, keep_default_na=False, na_values=[""])
+            frame = _read_delimited(text, "\t" if suffix == ".tsv" else _sniff_sep(text), str(path))
         elif suffix == ".txt":
             frame = pd.DataFrame({"text": input_lines(text)})
         elif suffix == ".jsonl":
@@ -242,6 +243,35 @@ def _check_single_column(path: str, header: str) -> None:
     if found:
         raise DataError(f"{path!r} was read as tab-separated but has one column ({header!r}); it looks {found[0]}-separated: "
                         f"rename it to .csv (the separator of a .csv is detected)")
+
+
+FIELD_COUNT = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def _read_delimited(text: str, sep: str, path: str) -> "pd.DataFrame":  # noqa: F821
+    """A CSV / TSV text as a frame of strings.
+
+    Raises:
+        DataError: a row with more fields than the header names (an unquoted separator inside a value): pandas reads
+            the first such row as an index column, shifting every row, or stops at a later one with a C error.
+    """
+    import pandas as pd
+
+    name = SEPARATORS[sep]
+    quote = f'quote a value that holds a {name}, e.g. "good, not great"' if sep == "," else f"quote a value that holds a {name}"
+    try:
+        frame = pd.read_csv(io_text(text), sep=sep, dtype=object, keep_default_na=False, na_values=[""])
+    except pd.errors.ParserError as e:
+        found = FIELD_COUNT.search(str(e))
+        if not found:
+            raise
+        header, line, fields = found.groups()
+        raise DataError(f"line {line} of {path!r} has {fields} {name}-separated fields, its header {header}; {quote}") from None
+    if not isinstance(frame.index, pd.RangeIndex):  # the first row had more fields: pandas took them as an index
+        fields = len(frame.columns) + frame.index.nlevels
+        line = [n for n, row in enumerate(text.split("\n"), start=1) if row.strip()][1]  # the first row after the header
+        raise DataError(f"line {line} of {path!r} has {fields} {name}-separated fields, its header {len(frame.columns)}; {quote}")
+    return frame
 
 
 def io_text(text: str):
