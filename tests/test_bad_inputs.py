@@ -394,7 +394,7 @@ CASES = [
          ("holds texts but --backbones mnist-cnn reads other inputs",)),
     Case("adapt target without a label column", lambda f: ["adapt", "--source", f.toy(), "--target", f.write("texts.csv", "text\na\nb\n"),
                                                            "--out", str(f.path("ad"))],
-         ("cannot tell which column", "holds the label", "name that column label (adapt reads files by their column names)")),
+         ("texts.csv' was read as one column ('text')", "give a table with a text and a label column")),
     Case("compare into a train run", lambda f: ["compare", "--data", f.toy(), "--out", str(f.run())],
          ("holds a saved run", "not a compare store", "choose a new or empty folder")),
     Case("runs --status misspelled", lambda f: ["runs", f.store("store", SCHEMA_VERSION), "--status", "dne"],
