@@ -89,7 +89,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
 
     Args:
-        data: built-in dataset name (``headstart datasets``), a CSV / JSONL / parquet path or image folder, or the data
+        data: built-in dataset name (``headstart datasets``), a table file (.csv/.tsv/.jsonl/.json/.parquet) or image folder, or the data
             itself: a pandas DataFrame, ``(texts, labels)`` or a ``datasets.Dataset`` (``headstart.data.memory``).
         backbone: built-in name (``headstart backbones``) or a local model folder.
         strategy: ``headstart strategies`` name.

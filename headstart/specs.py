@@ -176,7 +176,7 @@ class RunSpec:
     """One training run: backbone x strategy x objective on data, at labelled-set size n with a seed.
 
     Attributes:
-        data: built-in dataset name or path to a CSV / JSONL / parquet file.
+        data: built-in dataset name or path to a .csv/.tsv/.jsonl/.json/.parquet file.
         backbone: registry name or local model folder.
         strategy: registered strategy name (``headstart strategies``).
         n: labelled training examples drawn from the pool; None uses the whole pool ("all").

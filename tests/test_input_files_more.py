@@ -184,7 +184,8 @@ def test_training_on_a_txt_file_says_it_holds_unlabelled_inputs(tmp_path, monkey
     result = run_cli(["train", "--data", str(path), "--strategy", "linear-probe", "--n", "8", "--out", str(tmp_path / "o")],
                      monkeypatch, capsys)
     assert_user_error(result, "x.txt' holds unlabelled inputs, one per line, which is what predict reads",
-                      "to train or score, give a table with a text and a label column (CSV / JSONL / parquet)",
+                      "to train or score, give a table with a text and a label column (a .csv, .tsv, .jsonl, .json or "
+                      ".parquet file)",
                       "header is text,label")
     assert "--label-column" not in result[2]
     assert not (tmp_path / "o").exists()
@@ -249,3 +250,179 @@ def test_a_json_file_of_no_form_read_says_which_forms_are(content, says, tmp_pat
     (tmp_path / "d.json").write_text(content)
     result = run_cli([*TRAIN, "--data", str(tmp_path / "d.json"), "--out", str(tmp_path / "run")], monkeypatch, capsys)
     assert_user_error(result, "d.json", *says)
+
+
+def test_image_paths_on_stdin_are_split_as_text_inputs_are(tmp_path, monkeypatch):
+    """They were read with ``for line in sys.stdin``, which also ends a line at a lone \\r (a file name may hold one)
+    and keeps a UTF-8 byte-order mark on the first path; they are split by ``input_lines`` now, as text on stdin is."""
+    import io
+    import sys
+
+    from PIL import Image
+
+    from headstart.data.files import read_image_inputs
+
+    names = [str(tmp_path / "a\rb.png"), str(tmp_path / "c.png")]
+    for name in names:
+        Image.new("RGB", (4, 4)).save(name, format="PNG")
+    stdin = "\ufeff" + names[0] + "\r\n\r\n  " + names[1] + "  \n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
+    read, images, carried = read_image_inputs("-")
+    assert read == names and len(images) == 2 and carried == [{}, {}]
+
+
+@pytest.mark.parametrize(("encoding", "says"), [
+    ("utf-16", ("it starts with a UTF-16 byte-order mark", "iconv -f utf-16 -t utf-8 d.csv > fixed.csv")),
+    ("utf-16-le", ("a NUL byte at offset 1: it looks UTF-16LE", "iconv -f utf-16le -t utf-8 d.csv > fixed.csv")),
+    ("utf-16-be", ("a NUL byte at offset 0: it looks UTF-16BE", "iconv -f utf-16be -t utf-8 d.csv > fixed.csv")),
+    ("utf-32", ("it starts with a UTF-32 byte-order mark", "iconv -f utf-32 -t utf-8 d.csv > fixed.csv")),
+    ("cp1252", ("byte 0x93 at offset 11", "iconv -f cp1252 -t utf-8 d.csv > fixed.csv")),
+    ("latin1", ("byte 0xe9 at offset", "iconv -f latin1 -t utf-8 d.csv > fixed.csv")),
+])
+def test_a_table_not_in_utf8_is_told_the_iconv_that_converts_it(encoding, says, tmp_path, monkeypatch, capsys):
+    """UTF-16 (Excel's "Unicode text") was told to run iconv -f latin1, which turns it into text full of NULs, and
+    UTF-16 without a byte-order mark was read as columns 't\\x00e\\x00x\\x00t\\x00'. The iconv named now converts it."""
+    import shutil
+    import subprocess
+
+    frame = toy_frame()
+    frame.loc[0, "text"] = "\u201cquoted\u201d" if encoding == "cp1252" else "caf\u00e9 au lait"
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False, encoding=encoding)
+    result = run_cli([*TRAIN, "--data", str(path), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "d.csv' is not UTF-8 (", *says)
+    iconv = says[-1].split(" > ")[0].split()
+    if shutil.which("iconv") is None:
+        pytest.skip("no iconv here to run the fix with")
+    converted = subprocess.run(iconv, cwd=tmp_path, capture_output=True, check=True).stdout.decode("utf-8")
+    assert converted.replace("\r\n", "\n").lstrip("\ufeff") == frame.to_csv(index=False)
+
+
+def test_a_binary_file_named_csv_is_told_it_is_not_text(tmp_path, monkeypatch, capsys):
+    toy_frame().to_parquet(tmp_path / "d.csv")
+    result = run_cli([*TRAIN, "--data", str(tmp_path / "d.csv"), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "d.csv' is not text (a NUL byte at offset", "as in a binary file",
+                      "save the table as a UTF-8 .csv")
+
+
+TABLES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")  # what frames.SUFFIXES reads as a labelled table
+
+
+def test_the_formats_read_are_one_table():
+    from headstart.data.frames import INPUTS_ONLY, SUFFIXES, data_files
+
+    assert tuple(s for s in SUFFIXES if s not in INPUTS_ONLY) == TABLES
+    assert data_files(labelled=True) == "a .csv, .tsv, .jsonl, .json or .parquet file"
+    assert data_files(labelled=False) == "a .csv, .tsv, .jsonl, .json, .parquet or .txt file"
+
+
+@pytest.mark.parametrize("args", [
+    lambda d, t: [*TRAIN, "--data", str(d), "--out", str(t / "run")],  # a folder with no class folders
+    lambda d, t: ["sft", "--data", "no-such-table", "--out", str(t / "run")],
+])
+def test_a_message_listing_the_formats_names_each_one_read(args, tmp_path, monkeypatch, capsys):
+    """Lists written by hand said ".csv, .tsv, .jsonl or .parquet" (sft: .csv/.jsonl/.parquet) and left out .json,
+    which is read; they are made from frames.SUFFIXES now."""
+    (tmp_path / "empty").mkdir()
+    result = run_cli(args(tmp_path / "empty", tmp_path), monkeypatch, capsys)
+    assert_user_error(result, "a .csv, .tsv, .jsonl, .json or .parquet file")
+
+
+def test_a_directory_given_as_predict_inputs_names_the_txt_it_also_reads(tmp_path):
+    from headstart.data.frames import read_frame
+    from headstart.errors import DataError
+
+    with pytest.raises(DataError, match=r"is a directory; give a \.csv, \.tsv, \.jsonl, \.json, \.parquet or \.txt file$"):
+        read_frame(tmp_path, labelled=False)
+    with pytest.raises(DataError, match=r"unknown format '\.docx'; give a \.csv, \.tsv, \.jsonl, \.json or \.parquet file$"):
+        (tmp_path / "a.docx").write_text("x")
+        read_frame(tmp_path / "a.docx")
+
+
+def test_no_hand_written_list_of_formats_leaves_one_out():
+    """Help text cannot import frames (--help stays free of numpy): a list of three or more formats anywhere in the
+    package names every table format read."""
+    import re
+
+    import headstart
+
+    for path in Path(headstart.__file__).parent.rglob("*.py"):
+        if path.name == "frames.py":  # the table's own module, where its formats are described
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            named = {n.lower() for n in re.findall(r"\b(csv|tsv|jsonl|json|parquet)\b", line, flags=re.IGNORECASE)}
+            if len(named) >= 3:
+                assert {s[1:] for s in TABLES} <= named, f"{path.name}:{number} lists {sorted(named)}: {line.strip()}"
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".xls", ".ods"])
+def test_a_spreadsheet_is_told_to_be_saved_as_csv(suffix, tmp_path, monkeypatch, capsys):
+    """It was told to "use one of .csv, .tsv, ...", as if renaming it would do."""
+    path = tmp_path / f"reviews{suffix}"
+    path.write_bytes(b"PK\x03\x04")
+    result = run_cli([*TRAIN, "--data", str(path), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, f"reviews{suffix}': a {suffix} spreadsheet is not read", "save its sheet as CSV UTF-8 (reviews.csv)")
+
+
+def test_a_folder_of_tables_names_one_to_give(tmp_path, monkeypatch, capsys):
+    """A folder that is no image folder was told to give "a .csv, .tsv, .jsonl or .parquet file" (or, with a subfolder,
+    that the subfolder has no images: add some); a table in it is named."""
+    (tmp_path / "data" / "old").mkdir(parents=True)
+    toy_frame().to_csv(tmp_path / "data" / "train.csv", index=False)
+    (tmp_path / "data" / "old" / "notes.md").write_text("x")
+    result = run_cli([*TRAIN, "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "data' is a directory whose folders hold no images", "give one of its tables as the data, e.g.",
+                      "data/train.csv'", "or a folder of images laid out as data/<class>/<image>.png")
+    assert "add some" not in result[2]
+
+
+@pytest.mark.parametrize(("command", "header", "row"), [
+    ("sft", "prompt,response", '"Write a haiku about rain.","Soft rain on the roof"'),
+    ("prefer", "prompt,chosen,rejected", '"Write a haiku about rain.","Soft rain on the roof","Rain is water"'),
+])
+def test_a_txt_given_to_a_language_model_command_is_told_the_table_it_needs(command, header, row, tmp_path, monkeypatch,
+                                                                          capsys):
+    """It was told "column 'prompt' not in 'x.txt' (columns: text); name it with --prompt-column", a fix that cannot
+    work: a .txt is one column of inputs."""
+    path = tmp_path / "x.txt"
+    path.write_text("a joy to watch\ndull and lifeless\n")
+    result = run_cli([command, "--data", str(path), "--out", str(tmp_path / "o")], monkeypatch, capsys)
+    roles = " / ".join(header.split(","))
+    assert_user_error(result, f"x.txt' holds one input per line, not a table of {roles} columns",
+                      "give a .csv, .tsv, .jsonl, .json or .parquet file with a column for each",
+                      f"a .csv whose header is {header} and whose rows read like {row}")
+    assert "--prompt-column" not in result[2]
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("name", "content", "says"), [
+    ("first.csv", "text,label\nnice, really,pos\nbad,neg\n", "line 2 of"),  # pandas read it as an index column
+    ("later.csv", "text,label\nbad,neg\nnice, really,pos\n", "line 3 of"),
+    ("later.tsv", "text\tlabel\nbad\tneg\nnice\treally\tpos\n", "line 3 of"),
+])
+def test_a_row_with_an_unquoted_separator_is_named_by_its_line(name, content, says, tmp_path, monkeypatch, capsys):
+    """A first row with one field too many was read with its first field as the index, every row shifted one column
+    left ("dropped 1 rows with no label", then "a single class"); a later one said "Error tokenizing data. C error: ...;
+    check the file's format"."""
+    (tmp_path / name).write_text(content)
+    result = run_cli([*TRAIN, "--data", str(tmp_path / name), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    sep = "tab" if name.endswith(".tsv") else "comma"
+    assert_user_error(result, f"{says} '{tmp_path / name}' has 3 {sep}-separated fields, its header 2",
+                      f"quote a value that holds a {sep}")
+    assert "note:" not in result[2]
+
+
+@pytest.mark.parametrize(("name", "content", "says"), [
+    ("spaces.csv", "text label\nnice pos\nbad neg\n", ("read as one column ('text label'); it looks space-separated",
+                                                       "re-save it comma-separated as a .csv (header text,label)")),
+    ("spaces.tsv", "text label\nnice pos\nbad neg\n", ("a .tsv is split at a tab", "(header text,label)")),
+    ("texts.csv", "review\nnice\nbad\n", ("read as one column ('review'); to train or score, give a table with a text "
+                                          "and a label column",)),
+])
+def test_a_table_of_one_column_is_not_asked_to_name_its_label_column(name, content, says, tmp_path, monkeypatch, capsys):
+    """It was told "cannot tell which column ... holds the label (columns: text label); pass --label-column NAME", a fix
+    that cannot work with one column."""
+    (tmp_path / name).write_text(content)
+    result = run_cli([*TRAIN, "--data", str(tmp_path / name), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, f"{name}' was read as one column", *says)
+    assert "--label-column" not in result[2]

@@ -57,7 +57,7 @@ def _root(
         use_device(device)  # a device this machine lacks is refused here, in one line, before anything loads
 
 
-DataOpt = Annotated[str, typer.Option("--data", "-d", help="Built-in dataset (headstart datasets), a .csv/.tsv/.jsonl/.parquet file, "
+DataOpt = Annotated[str, typer.Option("--data", "-d", help="Built-in dataset (headstart datasets), a .csv/.tsv/.jsonl/.json/.parquet file, "
                                                            "or a folder of class folders of images.")]
 BackboneOpt = Annotated[str, typer.Option("--backbone", "-b", help="Built-in backbone (headstart backbones) or a local model folder.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]

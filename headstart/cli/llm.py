@@ -78,7 +78,7 @@ def _short(text: Any, limit: int = 200) -> str:
 
 @app.command()
 def sft(
-    data: Annotated[str, typer.Option("--data", "-d", help="rotten-tomatoes-sft (built in) or a .csv/.tsv/.jsonl/.parquet file.")] = "rotten-tomatoes-sft",
+    data: Annotated[str, typer.Option("--data", "-d", help="rotten-tomatoes-sft (built in) or a .csv/.tsv/.jsonl/.json/.parquet file.")] = "rotten-tomatoes-sft",
     prompt_column: Annotated[str, typer.Option(help="Column of prompts.")] = "prompt",
     response_column: Annotated[str, typer.Option(help="Column of responses (the only tokens the loss reads).")] = "response",
     group_column: GroupOpt = None,
@@ -132,7 +132,7 @@ def sft(
 
 @app.command()
 def prefer(
-    data: Annotated[str, typer.Option("--data", "-d", help="rotten-tomatoes-preferences (built in) or a file with prompt / chosen / rejected columns.")] = "rotten-tomatoes-preferences",
+    data: Annotated[str, typer.Option("--data", "-d", help="rotten-tomatoes-preferences (built in) or a .csv/.tsv/.jsonl/.json/.parquet file with prompt / chosen / rejected columns.")] = "rotten-tomatoes-preferences",
     sft: Annotated[Optional[Path], typer.Option("--sft", help="The sft run to start from; it is also the frozen reference.")] = None,
     prompt_column: Annotated[str, typer.Option(help="Column of prompts.")] = "prompt",
     chosen_column: Annotated[str, typer.Option(help="Column of preferred responses.")] = "chosen",

@@ -1,5 +1,5 @@
-"""User data as a Dataset, or as inputs to predict on: a file read by ``frames.read_frame`` (CSV / TSV, JSONL / JSON,
-parquet, or plain text: one input per line), a table of image paths, or text on stdin.
+"""User data as a Dataset, or as inputs to predict on: a file read by ``frames.read_frame`` (a table, or plain text: one
+input per line), a table of image paths, or text on stdin.
 
 Columns are given with ``text_column`` / ``label_column`` or guessed when the guess is unambiguous
 (a column named like ``text`` / ``label``, else the only string column). The task follows from the
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from headstart.data.dataset import PAIR_SEP, Dataset
-from headstart.data.frames import LABELLED_TABLE, input_lines, read_frame
+from headstart.data.frames import LABELLED_TABLE, decode_utf8, input_lines, read_frame
 from headstart.data.labels import encode_labels, infer_task, missing_label, task_note
 from headstart.errors import ColumnError, DataError
 
@@ -111,7 +111,7 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     """Load a labelled table file as a Dataset.
 
     Args:
-        path: .csv, .tsv, .jsonl, .json or .parquet file.
+        path: a table file (``frames.data_files``: csv, tsv, jsonl, json, parquet).
         text_column: column with the input text (guessed when None).
         label_column: column with the label (guessed when None); lists of labels make a multilabel task.
         task: force "classification", "multilabel" or "regression" (inferred when None).
@@ -157,6 +157,10 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     image_col = pick_image_column(frame, text_column, where)
     if image_col is not None:
         return read_image_table(frame, path, image_col, label_column=label_column, task=task)
+    if len(frame.columns) == 1:  # no label column to name: --label-column cannot help
+        header = frame.columns[0]
+        raise DataError(f"{where!r} was read as one column ({header!r}); "
+                        + (_separator_fix(where, header) or f"to train or score, give {LABELLED_TABLE}"))
     text_col = pick_text_column(frame, text_column, where)
     label_col = pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
     for note in guess_notes(None if text_column else text_col, None if label_column else label_col):
@@ -187,6 +191,16 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         if not note.startswith(("dropped", "using column")):
             log.info("%s: %s", Path(where).name, note)
     return Dataset(name=Path(path).name, inputs=texts, targets=targets, task=task, label_names=names, source=source, notes=tuple(notes))
+
+
+def _separator_fix(path: str, header: str) -> str | None:
+    """What to do with a .csv / .tsv whose one-column header reads as several space-separated names, else None."""
+    suffix, names = Path(path).suffix.lower(), header.split()
+    if suffix not in (".csv", ".tsv") or len(names) < 2:
+        return None
+    read = "a tab" if suffix == ".tsv" else "a comma, semicolon, tab or pipe"
+    return (f"it looks space-separated, and a {suffix} is split at {read}: re-save it comma-separated as a .csv "
+            f"(header {','.join(names)})")
 
 
 SPLIT_NAMES = {"train": 0, "training": 0, "validation": 1, "valid": 1, "val": 1, "dev": 1, "test": 2, "testing": 2}
@@ -273,18 +287,10 @@ def read_inputs(path: str | Path, *, text_column: str | None = None) -> list[str
 def read_input_rows(path: str | Path, *, text_column: str | None = None) -> tuple[list[str], list[dict[str, Any]]]:
     """The inputs to predict on (as ``read_inputs``) and each one's other columns, which prediction does not read but
     carries into its output (an id, a date, the answers): JSON-ready, a missing value as None; none for stdin or .txt."""
-    import sys
-
     if str(path) == "-":
         import pandas as pd
 
-        raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            raise DataError(f"standard input is not UTF-8 text (byte {raw[e.start]:#04x} at offset {e.start}); "
-                            "convert it first, e.g. iconv -f latin1 -t utf-8") from None
-        lines = text_values(pd.DataFrame({"text": input_lines(text)}), "text").tolist()  # as a .txt of this text reads
+        lines = text_values(pd.DataFrame({"text": stdin_lines()}), "text").tolist()  # as a .txt of this text reads
         if not lines:
             raise DataError("standard input holds no text to predict on; give one input per line")
         return lines, [{} for _ in lines]
@@ -302,6 +308,19 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None) -> tupl
                  "evaluate RUN --eval-data %s (it scores a seeded test split of the file, a fifth of its rows by default, "
                  "as every --eval-data dataset is cut)", Path(path).name, labels[0], path)
     return texts, other_columns(frame, used)
+
+
+def stdin_lines() -> list[str]:
+    """The non-blank lines of standard input, split as a .txt file's are (``input_lines``: at "\\n" only, so a lone
+    "\\r" stays inside its line) after a UTF-8 byte-order mark is dropped.
+
+    Raises:
+        DataError: input that is not UTF-8.
+    """
+    import sys
+
+    raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+    return input_lines(decode_utf8(raw, "standard input"))
 
 
 def other_columns(frame: "pd.DataFrame", used: set[str]) -> list[dict[str, Any]]:  # noqa: F821
@@ -335,10 +354,8 @@ def read_image_inputs(path: str | Path, *, column: str | None = None) -> tuple[l
     """
     from headstart.data.images import IMAGE_SUFFIXES, read_image, resolve_image_paths
 
-    if str(path) == "-":  # stdin: one image path per line
-        import sys
-
-        names = [line.strip() for line in sys.stdin if line.strip()]
+    if str(path) == "-":  # stdin: one image path per line, split as text inputs are
+        names = [line.strip() for line in stdin_lines()]
         if not names:
             raise DataError("no image paths on stdin; give one path per line, or an image, a folder or a table of them")
         return names, [read_image(Path(n)) for n in names], [{} for _ in names]

@@ -8,17 +8,29 @@ read as a table is refused in one line naming the form it needs.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from headstart.errors import DataError
 
-SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
+SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")  # every list of formats in a message or help is made from these
+INPUTS_ONLY = (".txt",)  # one input a line, no label column: read where inputs to predict on are
+SPREADSHEETS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
 SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
-LABELLED_TABLE = ('a table with a text and a label column (CSV / JSONL / parquet), e.g. a .csv whose header is text,label '
-                  'and whose rows read like "a joy to watch",pos')
 JSON_FORMS = ('an array of records ([{"text": ..., "label": ...}, ...]), an object of equal-length column lists '
               '({"text": [...], "label": [...]}), or one JSON object per line')
+
+
+def data_files(*, labelled: bool) -> str:
+    """The files read, as a message says them ("a .csv, ... file", from ``SUFFIXES``); ``labelled``: a training table,
+    which a .txt (inputs only) is not."""
+    names = [s for s in SUFFIXES if not (labelled and s in INPUTS_ONLY)]
+    return f"a {', '.join(names[:-1])} or {names[-1]} file"
+
+
+LABELLED_TABLE = (f'a table with a text and a label column ({data_files(labelled=True)}), e.g. a .csv whose header is '
+                  'text,label and whose rows read like "a joy to watch",pos')
 
 
 def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  # noqa: F821
@@ -35,10 +47,13 @@ def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  #
         raise DataError(f"data file not found: {str(path)!r}; check the path"
                         + (", or use a built-in dataset (headstart datasets)" if labelled else ""))
     if path.is_dir():
-        raise DataError(f"{str(path)!r} is a directory; give a .csv, .tsv, .jsonl or .parquet file")
+        raise DataError(f"{str(path)!r} is a directory; give {data_files(labelled=labelled)}")
     suffix = path.suffix.lower()
+    if suffix in SPREADSHEETS:
+        raise DataError(f"cannot read {str(path)!r}: a {suffix} spreadsheet is not read; save its sheet as CSV UTF-8 "
+                        f"({path.stem}.csv) and give that")
     if suffix not in SUFFIXES:
-        raise DataError(f"cannot read {str(path)!r}: unknown format {suffix or '(none)'!r}; use one of {', '.join(SUFFIXES)}")
+        raise DataError(f"cannot read {str(path)!r}: unknown format {suffix or '(none)'!r}; give {data_files(labelled=labelled)}")
     try:
         raw = path.read_bytes()
     except OSError as e:
@@ -52,18 +67,12 @@ def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  #
             raise DataError(f"cannot read {str(path)!r} as parquet ({type(e).__name__}); check the file") from None
         frame.columns = [str(c) for c in frame.columns]
         return frame
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(
-            f"{str(path)!r} is not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); re-save it as UTF-8, "
-            f"e.g. iconv -f latin1 -t utf-8 {path.name} > fixed{suffix}"
-        ) from None
+    text = decode_utf8(raw, repr(str(path)), path=path)
     if not text.strip():  # a byte-order mark and nothing else
         raise DataError(f"{str(path)!r} is empty; {_empty_fix(suffix, labelled)}")
     try:
         if suffix in (".csv", ".tsv"):
-            frame = pd.read_csv(io_text(text), sep="\t" if suffix == ".tsv" else _sniff_sep(text), dtype=object, keep_default_na=False, na_values=[""])
+            frame = _read_delimited(text, "\t" if suffix == ".tsv" else _sniff_sep(text), str(path))
         elif suffix == ".txt":
             frame = pd.DataFrame({"text": input_lines(text)})
         elif suffix == ".jsonl":
@@ -82,6 +91,56 @@ def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  #
     if suffix == ".tsv" and len(frame.columns) == 1:
         _check_single_column(str(path), frame.columns[0])
     return frame
+
+
+UTF_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+def decode_utf8(raw: bytes, where: str, *, path: Path | None = None) -> str:
+    """``raw`` as UTF-8 text, a byte-order mark dropped; ``where`` names it in an error, ``path`` (a file, else stdin)
+    is what the error's iconv command converts.
+
+    Raises:
+        DataError: bytes that are not UTF-8 text, with the encoding they look like: UTF-16 / UTF-32 (by a byte-order
+            mark, or by a NUL byte after each ASCII character), Windows-1252 or Latin-1; a binary file (NUL bytes) as such.
+    """
+    bom = _bom_encoding(raw)
+    if bom is None:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            bad = f"byte 0x{raw[e.start]:02x} at offset {e.start}"
+        else:
+            if "\x00" not in text:
+                return text
+    if bom:
+        source, bad = bom, f"it starts with a {bom.upper()} byte-order mark"
+    elif 0 in raw[:4096]:
+        head, bad = raw[:4096], f"a NUL byte at offset {raw.index(0)}"
+        odd, even = head[1::2].count(0), head[0::2].count(0)  # UTF-16 of mostly ASCII text: every other byte is 0
+        if max(odd, even) < 0.3 * len(head) / 2:
+            fix = "save the table as a UTF-8 .csv and give that" if path else "give it text, one input per line"
+            raise DataError(f"{where} is not text ({bad}, as in a binary file); {fix}")
+        source = "utf-16le" if odd > even else "utf-16be"
+        bad = f"{bad}: it looks {source.upper()}"
+    else:  # one byte per character: Windows' code page where it has its printable 0x80-0x9f, else Latin-1
+        high = set(raw) & set(range(0x80, 0xA0))
+        source = "cp1252" if high and not high & {0x81, 0x8D, 0x8F, 0x90, 0x9D} else "latin1"
+    if path is not None:
+        fix = f"re-save it as UTF-8, e.g. iconv -f {source} -t utf-8 {path.name} > fixed{path.suffix}"
+    else:
+        fix = f"convert it first, e.g. iconv -f {source} -t utf-8"
+    raise DataError(f"{where} is not UTF-8 ({bad}); {fix}")
+
+
+def _bom_encoding(raw: bytes) -> str | None:
+    """"utf-16" / "utf-32" where ``raw`` starts with its byte-order mark and reads as lines of it: a Latin-1 text may
+    start with the bytes of one ("\xff\xfe" is "ÿþ")."""
+    name = next((name for mark, name in UTF_BOMS if raw.startswith(mark)), None)
+    try:
+        return name if name and "\n" in raw.decode(name) else None
+    except UnicodeDecodeError:
+        return None
 
 
 def input_lines(text: str) -> list[str]:
@@ -184,6 +243,35 @@ def _check_single_column(path: str, header: str) -> None:
     if found:
         raise DataError(f"{path!r} was read as tab-separated but has one column ({header!r}); it looks {found[0]}-separated: "
                         f"rename it to .csv (the separator of a .csv is detected)")
+
+
+FIELD_COUNT = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def _read_delimited(text: str, sep: str, path: str) -> "pd.DataFrame":  # noqa: F821
+    """A CSV / TSV text as a frame of strings.
+
+    Raises:
+        DataError: a row with more fields than the header names (an unquoted separator inside a value): pandas reads
+            the first such row as an index column, shifting every row, or stops at a later one with a C error.
+    """
+    import pandas as pd
+
+    name = SEPARATORS[sep]
+    quote = f'quote a value that holds a {name}, e.g. "good, not great"' if sep == "," else f"quote a value that holds a {name}"
+    try:
+        frame = pd.read_csv(io_text(text), sep=sep, dtype=object, keep_default_na=False, na_values=[""])
+    except pd.errors.ParserError as e:
+        found = FIELD_COUNT.search(str(e))
+        if not found:
+            raise
+        header, line, fields = found.groups()
+        raise DataError(f"line {line} of {path!r} has {fields} {name}-separated fields, its header {header}; {quote}") from None
+    if not isinstance(frame.index, pd.RangeIndex):  # the first row had more fields: pandas took them as an index
+        fields = len(frame.columns) + frame.index.nlevels
+        line = [n for n, row in enumerate(text.split("\n"), start=1) if row.strip()][1]  # the first row after the header
+        raise DataError(f"line {line} of {path!r} has {fields} {name}-separated fields, its header {len(frame.columns)}; {quote}")
+    return frame
 
 
 def io_text(text: str):

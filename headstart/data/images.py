@@ -58,11 +58,12 @@ def read_image_folder(root: str | Path) -> Dataset:
     root = Path(root)
     classes = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")), key=lambda d: d.name)
     if not classes:
-        raise DataError(f"{str(root)!r} is a directory without class folders; give a .csv, .tsv, .jsonl or .parquet file, "
-                        f"or a folder of images laid out as {root.name}/<class>/<image>.png")
+        raise _not_an_image_folder(root, "without class folders")
+    found = [sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")) for folder in classes]
+    if not any(p.suffix.lower() in IMAGE_SUFFIXES for entries in found for p in entries):
+        raise _not_an_image_folder(root, "whose folders hold no images")
     files, labels, notes = [], [], []
-    for label, folder in enumerate(classes):
-        entries = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    for label, (folder, entries) in enumerate(zip(classes, found)):
         images = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
         if not images:
             raise DataError(f"class folder {str(folder)!r} has no images ({', '.join(IMAGE_SUFFIXES)}); add some or remove the folder")
@@ -75,6 +76,17 @@ def read_image_folder(root: str | Path) -> Dataset:
     return Dataset(name=root.name, inputs=[read_image(p) for p in files], targets=np.asarray(labels, dtype=np.int64),
                    task="classification", label_names=tuple(d.name for d in classes), notes=tuple(notes), modality="image",
                    source={"path": str(root.resolve()), "text_column": None, "label_column": None, "task": "classification"})
+
+
+def _not_an_image_folder(root: Path, why: str) -> DataError:
+    """A folder given as data that is no folder of class folders of images: the fix names a table in it, if it has one."""
+    from headstart.data.frames import INPUTS_ONLY, SUFFIXES, data_files
+
+    tables = sorted(p for p in (*root.glob("*"), *root.glob("*/*"))
+                    if p.is_file() and p.suffix.lower() in SUFFIXES and p.suffix.lower() not in INPUTS_ONLY)
+    fix = f"give one of its tables as the data, e.g. {str(tables[0])!r}" if tables else f"give {data_files(labelled=True)}"
+    return DataError(f"{str(root)!r} is a directory {why}; {fix}, or a folder of images laid out as "
+                     f"{root.name}/<class>/<image>.png")
 
 
 def looks_like_image_paths(values: list) -> bool:

@@ -1,6 +1,6 @@
 """Text tables for generation: prompt/response rows (sft) and prompt/chosen/rejected rows (prefer), with fixed splits.
 
-A user file (.csv/.tsv/.jsonl/.parquet) names its columns; its rows split train / validation / test as its ``split``
+A user file (``frames.data_files``: csv, tsv, jsonl, json, parquet) names its columns; its rows split train / validation / test as its ``split``
 column says (unless ``group_column`` is given), else by a seeded permutation of whole groups (10% / 10% of them for validation and test): the values of
 ``group_column``, by default the prompt text where prompts repeat, so that a prompt answered several times never
 has an answer on each side (a file whose prompts never repeat, or that has fewer than ``PROMPT_GROUPS`` distinct
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from headstart.data.frames import INPUTS_ONLY, data_files, read_frame
 from headstart.data.preferences import SENTIMENTS, SPLIT_SEED, preference_columns, review_prompt, split_groups
 from headstart.errors import ConfigError, DataError, closest
 
@@ -71,9 +72,10 @@ def read_table(path: str, columns: dict[str, str], *, group_column: str | None =
     Raises:
         DataError: unreadable file, a missing column (naming the ones there), too few rows, or a bad split column.
     """
-    from headstart.data.frames import read_frame
-
     frame = read_frame(path)
+    if Path(path).suffix.lower() in INPUTS_ONLY:  # one column, "text": naming a column cannot help
+        raise DataError(f"{str(path)!r} holds one input per line, not a table of {' / '.join(columns)} columns; give "
+                        f"{data_files(labelled=True)} with a column for each, e.g. {_example_table(columns)}")
     needed = list(columns.values()) + ([group_column] if group_column else [])
     for column in needed:
         if column not in frame.columns:
@@ -94,6 +96,16 @@ def read_table(path: str, columns: dict[str, str], *, group_column: str | None =
         split = split_groups(_groups(frame, table, group_column))
     split = np.asarray(split, dtype=str)
     return TextTable(str(path), table, split, _hash(table, split))
+
+
+EXAMPLE_ROW = {"prompt": "Write a haiku about rain.", "response": "Soft rain on the roof",
+               "chosen": "Soft rain on the roof", "rejected": "Rain is water"}
+
+
+def _example_table(columns: dict[str, str]) -> str:
+    """A .csv of ``columns`` (role -> column name) as a message shows it: its header and one row."""
+    row = ",".join(f'"{EXAMPLE_ROW.get(role, "...")}"' for role in columns)
+    return f"a .csv whose header is {','.join(columns.values())} and whose rows read like {row}"
 
 
 PROMPT_GROUPS = 20  # fewer distinct prompts are templates ("Write a positive review."): holding one out would keep it
@@ -168,8 +180,8 @@ def load_table(name_or_path: str, columns: dict[str, str], *, group_column: str 
 
         if name_or_path in REGISTRY:  # a classification dataset: it exists, as the wrong kind for a language model's data
             raise DataError(f"{name_or_path!r} is a labelled dataset for train / compare, not prompts and answers for a "
-                            f"language model{closest(name_or_path, BUILTINS)} (built-in: {', '.join(BUILTINS)}; or a "
-                            ".csv/.jsonl/.parquet file)")
+                            f"language model{closest(name_or_path, BUILTINS)} (built-in: {', '.join(BUILTINS)}; or "
+                            f"{data_files(labelled=True)})")
         raise DataError(f"unknown dataset {name_or_path!r}{closest(name_or_path, BUILTINS)} (built-in: {', '.join(BUILTINS)}; "
-                        "or a .csv/.jsonl/.parquet file)")
+                        f"or {data_files(labelled=True)})")
     return read_table(name_or_path, columns, group_column=group_column)

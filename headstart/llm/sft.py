@@ -158,7 +158,7 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
     """Fine-tune ``cfg.backbone`` on ``data``'s prompt → response rows and save the run to ``out``.
 
     Args:
-        data: a built-in table (``rotten-tomatoes-sft``) or a .csv/.jsonl/.parquet file.
+        data: a built-in table (``rotten-tomatoes-sft``) or a .csv/.tsv/.jsonl/.json/.parquet file.
         cfg: the run's settings.
         prompt_column / response_column: the file's columns.
         group_column: a file's column of ids kept on one side of the split (default: the prompt text).

@@ -145,9 +145,9 @@ def test_missing_file():
 
 
 def test_unknown_suffix(tmp_path):
-    path = tmp_path / "d.xlsx"
+    path = tmp_path / "d.docx"
     path.write_text("x")
-    with pytest.raises(DataError, match="unknown format '.xlsx'"):
+    with pytest.raises(DataError, match="unknown format '.docx'"):
         read_table(path)
 
 
