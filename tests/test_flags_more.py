@@ -31,6 +31,8 @@ def test_a_flag_and_an_option_setting_one_option_differently_are_refused(tmp_pat
     # the same value twice says one thing: the run goes on to the next check (here a bad --max-steps, so nothing trains)
     assert_user_error(run_cli([*train, "--rank", "8", "--option", "rank=8"], monkeypatch, capsys),
                       "max_steps must be a positive integer")
+    assert_user_error(run_cli([*train, "--targets", "query,value", "--option", 'targets=["query","value"]'], monkeypatch,
+                              capsys), "max_steps must be a positive integer")  # a flag's list as an option's: the same
     assert not out.exists()
 
 

@@ -114,6 +114,15 @@ def test_a_small_file_of_rare_classes_is_told_which_classes_are_too_small(tmp_pa
     assert "free text" not in result[2]
 
 
+def test_a_small_file_labelled_by_its_text_column_is_told_the_labels_look_like_free_text(tmp_path, monkeypatch, capsys):
+    """12 rows, --label-column naming the text column: every label unique. The fix is --label-column (the free-text
+    message), not "add examples until each has 3"."""
+    path = tmp_path / "small.csv"
+    path.write_text("text,sentiment\n" + "".join(f"review {i},{'pos' if i % 2 else 'neg'}\n" for i in range(12)))
+    result = run_cli([*TRAIN, "--data", str(path), "--label-column", "text", "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "has 12 classes in 12 rows", "the label column looks like free text", "--label-column")
+
+
 def test_an_empty_input_file_is_asked_for_what_its_format_holds(tmp_path, monkeypatch, capsys):
     """A .txt has no header row: an empty one was asked for "a header row and a row for each input to predict on"."""
     toy_frame().to_csv(tmp_path / "toy.csv", index=False)
@@ -207,6 +216,27 @@ def test_a_txt_file_and_stdin_split_the_same_text_into_the_same_inputs(tmp_path,
     assert read_inputs("-") == want
 
 
+def test_a_text_whose_lines_end_at_a_lone_cr_is_one_input_a_line(tmp_path, monkeypatch):
+    """Classic Mac line ends (a "Text (Macintosh)" export): no \n at all, a \r a line. Read as one input, it was."""
+    import io
+    import sys
+
+    from headstart.data import read_inputs
+
+    (tmp_path / "mac.txt").write_bytes(b"good movie\rbad movie\rfine\r")
+    assert read_inputs(tmp_path / "mac.txt") == ["good movie", "bad movie", "fine"]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"good movie\rbad movie\r")))
+    assert read_inputs("-") == ["good movie", "bad movie"]
+
+
+def test_a_stray_nul_byte_in_utf8_text_is_named_by_its_line_wherever_it_is(tmp_path, monkeypatch, capsys):
+    """Past the first 4 KiB it was a traceback (UnboundLocalError); near the top it was called a binary file."""
+    for at in (2, 400):
+        (tmp_path / "nul.csv").write_bytes(b"text,label\n" + b"good film,pos\n" * at + b"bad\x00film,neg\n" + b"ok,neg\n" * 5)
+        result = run_cli([*TRAIN, "--data", str(tmp_path / "nul.csv"), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+        assert_user_error(result, "nul.csv' holds a NUL byte", f"line {at + 2})", "remove it")
+
+
 RECORDS = [{"text": f"review number {i}", "label": "pos" if i % 2 else "neg"} for i in range(12)]
 
 
@@ -239,6 +269,11 @@ FORMS = 'a .json file holds an array of records ([{"text": ..., "label": ...}, .
     ('{\n  "text": ["a", "b"],\n  "label": ["x"]\n}', ("the columns of", "differ in length (text: 2, label: 1)",
                                                       "give every column one value per row")),
     ('{"rows": [{"text": "a", "label": "x"}]}', ("the records of", "sit under its key 'rows'", "jq '.rows'", FORMS)),
+    # beside other keys (SQuAD's version; a train and a test): read as one row, or as columns of unequal length, before
+    ('{"version": "1.0", "data": [{"text": "a", "label": "x"}, {"text": "b", "label": "y"}]}',
+     ("sit under its key 'data'", "jq '.data'")),
+    ('{"train": [{"text": "a", "label": "x"}, {"text": "b", "label": "y"}], "test": [{"text": "c", "label": "x"}]}',
+     ("sit under its key 'train' (and under 'test')", "jq '.train'")),
     ("[1, 2, 3]", ("item 1 of the array in", "is 1, not a record", FORMS)),
     ('[{"text": "a", "label": "x"}, "b"]', ("item 2 of the array in", 'is "b", not a record', FORMS)),
     ("5", ("holds 5, not a table", FORMS)),

@@ -111,11 +111,17 @@ def _strategy_options(scoped: dict[str, dict[str, Any]], strategy: str, flags: d
     options: dict[str, Any] = {}
     written: dict[str, str] = {}
     for how, key, value in given:
-        if key in options and options[key] != value:
+        if key in options and _listed(options[key]) != _listed(value):
             raise ConfigError(f"{written[key]}{_shown(options[key])} and {how}{_shown(value)} set {key} to different values; "
                               "give one")
         options[key], written[key] = value, how
     return options
+
+
+def _listed(value: Any) -> Any:
+    """A comma-separated flag value as the list an ``--option`` gives (``--targets query,value`` is
+    ``targets=["query","value"]``), for comparing the two; anything else as it is."""
+    return [part.strip() for part in value.split(",")] if isinstance(value, str) and "," in value else value
 
 
 def _shown(value: Any) -> str:

@@ -111,11 +111,17 @@ def decode_utf8(raw: bytes, where: str, *, path: Path | None = None) -> str:
         except UnicodeDecodeError as e:
             bad = f"byte 0x{raw[e.start]:02x} at offset {e.start}"
         else:
+            head = raw[:4096]
             if "\x00" not in text:
                 return text
+            if head.count(0) < 0.05 * len(head):  # UTF-8 text with a stray NUL, not UTF-16 nor a binary file
+                line = raw[: raw.index(0)].count(b"\n") + 1
+                raise DataError(f"{where} holds a NUL byte (offset {raw.index(0)}, line {line}), which no text holds; "
+                                "remove it, e.g. tr -d '\\000'")
+            bad = f"a NUL byte at offset {raw.index(0)}"
     if bom:
         source, bad = bom, f"it starts with a {bom.upper()} byte-order mark"
-    elif 0 in raw[:4096]:
+    elif 0 in raw:
         head, bad = raw[:4096], f"a NUL byte at offset {raw.index(0)}"
         odd, even = head[1::2].count(0), head[0::2].count(0)  # UTF-16 of mostly ASCII text: every other byte is 0
         if max(odd, even) < 0.3 * len(head) / 2:
@@ -146,7 +152,9 @@ def _bom_encoding(raw: bytes) -> str | None:
 def input_lines(text: str) -> list[str]:
     """The non-blank lines of a text of inputs, one input a line: a line ends at "\\n" (a "\\r" before it is dropped),
     so a .txt file and the same text on stdin give the same inputs; ``str.splitlines`` would also cut at U+2028, a form
-    feed or a lone "\\r" inside a line of text."""
+    feed or a lone "\\r" inside a line of text. A text with no "\\n" at all ends its lines at "\\r" (classic Mac)."""
+    if "\n" not in text and "\r" in text.strip():  # classic Mac line ends ("Text (Macintosh)" exports): a line a \r
+        return [line for line in text.split("\r") if line.strip()]
     return [line.removesuffix("\r") for line in text.split("\n") if line.strip()]
 
 
@@ -199,13 +207,15 @@ def _json_table(text: str, path: str) -> list[Any] | dict[str, Any]:
     if not isinstance(document, dict):
         raise DataError(f"{path!r} holds {json.dumps(document)[:40]}, not a table; a .json file holds {JSON_FORMS}")
     columns = list(document.values())
+    nested = [name for name, v in document.items() if isinstance(v, list) and v and all(isinstance(row, dict) for row in v)]
+    if nested:  # records under a key (SQuAD's "data", a "train" and a "test"), whatever else the object holds
+        name = nested[0]
+        key = f".{name}" if name.isidentifier() else f".[{json.dumps(name)}]"
+        others = f" (and under {', '.join(map(repr, nested[1:]))})" if len(nested) > 1 else ""
+        raise DataError(f"the records of {path!r} sit under its key {name!r}{others}; take them out, e.g. jq '{key}' "
+                        f"{Path(path).name} > records.json (a .json file holds {JSON_FORMS})")
     if document and all(isinstance(v, list) for v in columns):
         lengths = {name: len(v) for name, v in document.items()}
-        if len(document) == 1 and columns[0] and all(isinstance(row, dict) for row in columns[0]):
-            name = next(iter(document))
-            key = f".{name}" if name.isidentifier() else f".[{json.dumps(name)}]"
-            raise DataError(f"the records of {path!r} sit under its key {name!r}; take them out, e.g. jq '{key}' "
-                            f"{Path(path).name} > records.json (a .json file holds {JSON_FORMS})")
         if len(set(lengths.values())) > 1:
             raise DataError(f"the columns of {path!r} differ in length ({', '.join(f'{k}: {n}' for k, n in lengths.items())}); "
                             "give every column one value per row")

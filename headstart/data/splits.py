@@ -206,7 +206,8 @@ def _check_classes(data: Dataset, labels: np.ndarray) -> None:
         raise DataError(f"{data.name!r} has only {len(labels)} labelled rows, too few to split into train, validation and "
                         f"test; add rows, at least {MIN_PER_CLASS} of each class (one per part) in two or more classes")
     shown = str([str(c)[:40] for c in too_small[:5]]) + (f" and {len(too_small) - 5} more" if len(too_small) > 5 else "")
-    if len(labels) >= FREE_TEXT_ROWS and len(present) > len(labels) / 2:  # most rows a class of their own: free text
+    if len(present) > len(labels) / 2 and (len(labels) >= FREE_TEXT_ROWS or len(present) == len(labels)):
+        # most rows a class of their own (every row, in a small file): free text
         raise DataError(f"{data.name!r} has {len(present)} classes in {len(labels)} rows, {shown}: the label column "
                         "looks like free text; name the column of labels (--label-column)")
     enough = len(present) - len(too_small)  # removing the small classes must leave two to tell apart
