@@ -149,6 +149,28 @@ def check_once(flag: str, values: Any, noun: str) -> None:
         raise ConfigError(f"{flag} lists {with_article(noun)} twice ({shown}); give each once")
 
 
+def comma_entries(text: str, *, name: str, noun: str, entries: list[str] | None = None, flag: str | None = None) -> list[str]:
+    """``"a, b"`` -> ``["a", "b"]``; an empty entry (``"a,,b"``, a trailing comma) is refused, never dropped: the
+    entry typed between the commas may be missing. Text with no entry at all gives ``[]``, for the caller to name.
+
+    Args:
+        name: where the list came from (``--sizes``, ``sizes in 'sweep.toml'``, ``--grid lora=``), for the message.
+        noun: what one entry is (``size``, ``strategy``), for the message.
+        entries: ``text`` already split (arms split at commas outside [...]); by default split at every comma.
+        flag: the flag the example writes (default ``name``); a flag ending in ``=`` takes the list without a space.
+
+    Raises:
+        ConfigError: an empty entry, naming ``name``, the text and the list without it.
+    """
+    entries = [p.strip() for p in (str(text).split(",") if entries is None else entries)]
+    parts = [p for p in entries if p]
+    if parts and len(parts) < len(entries):
+        flag = flag or name
+        raise ConfigError(f"{name} {str(text)!r} has an empty entry (a comma with no {noun} beside it); drop the extra "
+                          f"comma or add the {noun}, e.g. {flag}{'' if flag.endswith('=') else ' '}{','.join(parts)}")
+    return parts
+
+
 def check_count(name: str, value: Any, *, example: int) -> int | None:
     """A count a config takes as a whole number >= 1, or None (``"all"`` for ``n`` reads as None, as ``--n all``).
 
@@ -284,7 +306,7 @@ def parse_grid(value: Any, *, name: str = "--grid") -> tuple[float, ...]:
     Raises:
         ConfigError: fewer than two values, or one that is not a positive finite number, naming it.
     """
-    parts = [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else list(value)
+    parts = comma_entries(value, name=name, noun="value") if isinstance(value, str) else list(value)
     example = f"{name}{'' if name.endswith('=') else ' '}2e-5,5e-5,1e-4"
     values = []
     for part in parts:
@@ -512,4 +534,4 @@ def split_arms(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
         else:
             current += char
     arms.append(current)
-    return tuple(a.strip() for a in arms if a.strip())
+    return tuple(comma_entries(text, name="--arms", noun="arm", entries=arms))

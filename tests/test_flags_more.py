@@ -109,3 +109,41 @@ def test_a_non_finite_member_of_a_list_option_is_refused_as_a_non_finite_number_
         Gridded().options({"grid": [0.5, float("nan")]})
     with pytest.raises(ConfigError, match=r"^option scale of gridded must be a finite number, got inf; e.g. --option scale=1.0$"):
         Gridded().options({"scale": float("inf")})
+
+
+
+@pytest.mark.parametrize("argv, message", [  # each list is read before the bad --max-steps / --episodes: nothing trains
+    (["compare", "--strategies", "linear-probe,,lora", "--max-steps", "0"], "--strategies 'linear-probe,,lora' has an empty "
+     "entry (a comma with no strategy beside it); drop the extra comma or add the strategy, e.g. --strategies linear-probe,lora"),
+    (["meta-train", "--arms", "protonet,,maml", "--episodes", "0"], "--arms 'protonet,,maml' has an empty entry"),
+    (["meta-train", "--shots", "1,,5", "--episodes", "0"], "--shots '1,,5' has an empty entry (a comma with no number beside it)"),
+])
+def test_an_empty_entry_in_a_comma_list_flag_is_refused_as_sizes_are(argv, message, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    assert_user_error(run_cli([*argv, "--out", str(out)], monkeypatch, capsys), message)
+    assert not out.exists()
+
+
+def test_every_comma_list_parser_refuses_an_empty_entry_in_the_same_words():
+    from headstart.meta.base import parse_arms
+    from headstart.multitask.tasks import split_tasks
+    from headstart.multitask.weighting import parse_weightings
+    from headstart.specs import parse_grid, split_arms
+    from headstart.sweep_spec import parse_list
+
+    cases = [  # split_arms reads compare's, continual's and a sweep file's arms; parse_list --strategies, --methods, ...
+        (lambda: parse_grid("1e-5,,1e-4"), r"^--grid '1e-5,,1e-4' has an empty entry \(a comma with no value beside it\); "
+                                            r"drop the extra comma or add the value, e.g. --grid 1e-5,1e-4$"),
+        (lambda: parse_grid("1e-5,1e-4,", name="--grid lora="), r"e.g. --grid lora=1e-5,1e-4$"),
+        (lambda: split_arms("lora[rank=4, alpha=8],,linear-probe"),
+         r"^--arms .* has an empty entry \(a comma with no arm beside it\); .* e.g. --arms lora\[rank=4, alpha=8\],linear-probe$"),
+        (lambda: parse_list("source-only,,dann", name="--methods", noun="method"), r"e.g. --methods source-only,dann$"),
+        (lambda: parse_arms("protonet,"), r"^--arms 'protonet,' has an empty entry"),
+        (lambda: parse_weightings("equal,,gradnorm"), r"^--weighting 'equal,,gradnorm' has an empty entry"),
+        (lambda: split_tasks("a,,b"), r"^--tasks 'a,,b' has an empty entry \(a comma with no task beside it\)"),
+        (lambda: headstart.compare(strategies="lora,", config={"max_steps": 0}, out="unused"), r"^strategies 'lora,' has an empty entry .* e.g. strategies=lora$"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            call()
+    assert split_arms("lora[rank=4,alpha=8]") == ("lora[rank=4,alpha=8]",) and parse_list(" a, b ", name="--x") == ("a", "b")
