@@ -147,3 +147,16 @@ def test_every_comma_list_parser_refuses_an_empty_entry_in_the_same_words():
         with pytest.raises(ConfigError, match=message):
             call()
     assert split_arms("lora[rank=4,alpha=8]") == ("lora[rank=4,alpha=8]",) and parse_list(" a, b ", name="--x") == ("a", "b")
+
+
+def test_a_term_option_in_terms_and_in_option_set_differently_is_refused(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    train = ["train", "--quiet", "--strategy", "full-finetune", "--out", str(out), "--max-steps", "0"]  # never trains
+    result = run_cli([*train, "--terms", "l2sp[weight=0.1]", "--option", "l2sp.weight=0.2"], monkeypatch, capsys)
+    assert_user_error(result, "--terms l2sp[weight=0.1] and --option l2sp.weight=0.2 set l2sp's weight to different "
+                              "values; give one")
+    # the same value twice, or an option the term's brackets leave out, goes on to the next check (the bad --max-steps)
+    for option in ("l2sp.weight=0.1", "ewc.weight=5"):
+        result = run_cli([*train, "--terms", "l2sp[weight=0.1]", "--option", option], monkeypatch, capsys)
+        assert_user_error(result, "max_steps must be a positive integer")
+    assert not out.exists()
