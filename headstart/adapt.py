@@ -143,7 +143,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
         command = call_text("headstart.adapt", adapt, locals())
     name, mapping = parse_eval_data(target, "--target")
     oracle_given = oracle is not None
-    chosen = list(METHODS) if methods is None else parse_list(methods) if isinstance(methods, str) else list(methods)
+    chosen = list(METHODS) if methods is None else parse_list(methods, name="--methods", noun="method") if isinstance(methods, str) else list(methods)
     arms, tta, where = plan_methods(chosen, strategy=strategy, target=name)
     size_list = parse_sizes(sizes if isinstance(sizes, str) else ",".join(str(s) for s in sizes))
     if 0 in size_list:

@@ -460,7 +460,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
     data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
                                   group_column=group_column, split_column=split_column)
     sweep = SweepSpec(data=data, backbone=backbone,  # an empty list is refused by name, never read as the defaults
-                      strategies=parse_list(text(DEFAULT_STRATEGIES if strategies is None else strategies)),
+                      strategies=parse_list(text(DEFAULT_STRATEGIES if strategies is None else strategies), name="strategies", noun="strategy", flag="strategies="),
                       sizes=parse_sizes(text(DEFAULT_SIZES if sizes is None else sizes), name="sizes"), seeds=seeds, train=as_config(config, TrainConfig),
                       options=as_table(options, name="options", example="{'lora': {'rank': 4}}"),
                       train_by_strategy=as_table(train_by_strategy, name="train_by_strategy",
@@ -481,7 +481,7 @@ def _methods(tta: Any) -> tuple[str, ...]:
     from headstart.specs import as_items
     from headstart.sweep_spec import parse_list
 
-    return parse_list(tta) if isinstance(tta, str) else as_items(tta, name="tta")
+    return parse_list(tta, name="tta", noun="method", flag="tta=") if isinstance(tta, str) else as_items(tta, name="tta")
 
 
 def with_label_descriptions(sweep: Any, described: str | dict[str, str] | list) -> Any:

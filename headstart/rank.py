@@ -156,7 +156,7 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
         raise ConfigError("--arm and --size choose what --measured reads; add --measured DIR (a compare store)")
     if out is not None:
         check_out(out)
-    names = list(parse_list(backbones) if isinstance(backbones, str) else backbones or [])
+    names = list(parse_list(backbones, name="--backbones", noun="backbone") if isinstance(backbones, str) else backbones or [])
     if not names or not all(isinstance(b, str) and b.strip() for b in names):
         raise ConfigError(f"--backbones must name backbones, e.g. all-minilm-l6-v2,path/to/encoder; got {backbones!r}")
     check_once("--backbones", names, "backbone")

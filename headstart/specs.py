@@ -149,6 +149,28 @@ def check_once(flag: str, values: Any, noun: str) -> None:
         raise ConfigError(f"{flag} lists {with_article(noun)} twice ({shown}); give each once")
 
 
+def comma_entries(text: str, *, name: str, noun: str, entries: list[str] | None = None, flag: str | None = None) -> list[str]:
+    """``"a, b"`` -> ``["a", "b"]``; an empty entry (``"a,,b"``, a trailing comma) is refused, never dropped: the
+    entry typed between the commas may be missing. Text with no entry at all gives ``[]``, for the caller to name.
+
+    Args:
+        name: where the list came from (``--sizes``, ``sizes in 'sweep.toml'``, ``--grid lora=``), for the message.
+        noun: what one entry is (``size``, ``strategy``), for the message.
+        entries: ``text`` already split (arms split at commas outside [...]); by default split at every comma.
+        flag: the flag the example writes (default ``name``); a flag ending in ``=`` takes the list without a space.
+
+    Raises:
+        ConfigError: an empty entry, naming ``name``, the text and the list without it.
+    """
+    entries = [p.strip() for p in (str(text).split(",") if entries is None else entries)]
+    parts = [p for p in entries if p]
+    if parts and len(parts) < len(entries):
+        flag = flag or name
+        raise ConfigError(f"{name} {str(text)!r} has an empty entry (a comma with no {noun} beside it); drop the extra "
+                          f"comma or add the {noun}, e.g. {flag}{'' if flag.endswith('=') else ' '}{','.join(parts)}")
+    return parts
+
+
 def check_count(name: str, value: Any, *, example: int) -> int | None:
     """A count a config takes as a whole number >= 1, or None (``"all"`` for ``n`` reads as None, as ``--n all``).
 
@@ -284,7 +306,7 @@ def parse_grid(value: Any, *, name: str = "--grid") -> tuple[float, ...]:
     Raises:
         ConfigError: fewer than two values, or one that is not a positive finite number, naming it.
     """
-    parts = [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else list(value)
+    parts = comma_entries(value, name=name, noun="value") if isinstance(value, str) else list(value)
     example = f"{name}{'' if name.endswith('=') else ' '}2e-5,5e-5,1e-4"
     values = []
     for part in parts:
@@ -371,6 +393,13 @@ def parse_arm(text: str) -> tuple[str, dict[str, Any], dict[str, Any], dict[str,
 
     parts = [p for p in str(text).split("+")]
     matches = [re.match(ARM_PATTERN, p) for p in parts]
+    for i, part in enumerate(parts):  # a [ without its ] is named, with the bracket closed
+        closed = part.rstrip() + "]"
+        if matches[i] is None and part.count("[") > part.count("]") and re.match(ARM_PATTERN, closed):
+            example = "+".join(p.strip() for p in [*parts[:i], closed, *parts[i + 1:]])
+            which = "" if len(parts) == 1 else f"{part.strip()!r}: "
+            raise ConfigError(f"cannot read arm {text!r} ({which}a [ without its ]); write strategy[options]+term[options], "
+                              f"e.g. {example}")
     if not parts or any(m is None for m in matches):
         raise ConfigError(f"cannot read arm {text!r}; write strategy[options]+term[options], e.g. full-finetune+l2sp[weight=0.01]")
     strategy, given = matches[0].group(1), _bracket_values(matches[0].group(2) or "", f"arm {text!r}")
@@ -512,4 +541,35 @@ def split_arms(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
         else:
             current += char
     arms.append(current)
-    return tuple(a.strip() for a in arms if a.strip())
+    if depth > 0:  # a [ without its ]: the arm swallowed the commas (and arms) after it
+        raise _unclosed_arm(text, arms)
+    return tuple(comma_entries(text, name="--arms", noun="arm", entries=arms))
+
+
+def _unclosed_arm(text: str, arms: list[str]) -> ConfigError:
+    """The error for ``--arms`` text whose last arm opens a [ it never closes, with the bracket closed: before the first
+    comma inside it that is followed by a known strategy, term or continual method (an arm that was swallowed), else at
+    the end of the text."""
+    import re
+
+    from headstart.objectives import TERMS
+    from headstart.strategies import STRATEGIES
+
+    known = set(STRATEGIES) | set(TERMS)
+    try:
+        from headstart.continual.methods import METHODS
+
+        known |= set(METHODS)
+    except ImportError:  # an optional dependency of continual: its method names are then simply not recognised
+        pass
+    last, opened = arms[-1], []
+    for i, char in enumerate(arms[-1]):
+        opened = opened + [i] if char == "[" else opened[:-1] if char == "]" else opened
+    cut = next((m.start() for m in re.finditer(r",\s*([A-Za-z0-9_.-]+)\s*(?=[\[+,]|$)", last[opened[0]:])
+                if m.group(1) in known), None)
+    arm = last if cut is None else last[:opened[0] + cut]
+    closed = arm.rstrip() + "]" * len(opened) + ("" if cut is None else last[opened[0] + cut:])
+    example = ",".join(a.strip() for a in [*arms[:-1], closed])
+    which = "" if arm.strip() == text.strip() else f"{arm.strip()!r}: "
+    return ConfigError(f"cannot read --arms {text!r} ({which}a [ without its ]); write strategy[options]+term[options], "
+                       f"arms joined by commas, e.g. --arms {example}")

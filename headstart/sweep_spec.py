@@ -13,7 +13,7 @@ from typing import Any
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.data.splits import SplitConfig
 from headstart.errors import ConfigError
-from headstart.specs import RunSpec, TrainConfig, as_config, check_once, parse_n, tune_setting
+from headstart.specs import RunSpec, TrainConfig, as_config, check_once, comma_entries, parse_n, tune_setting
 
 DEFAULT_STRATEGIES = ("scratch", "linear-probe", "full-finetune")
 DEFAULT_SIZES: tuple[int | None, ...] = (8, 16, 32, 64, 128, 256, None)
@@ -82,7 +82,7 @@ class SweepSpec:
             object.__setattr__(self, "strategies", tuple(dict.fromkeys(p[0] for p in parsed)))
 
         if self.backbones:
-            backbones = parse_list(self.backbones) if isinstance(self.backbones, str) else tuple(self.backbones)
+            backbones = parse_list(self.backbones, name="--backbones", noun="backbone") if isinstance(self.backbones, str) else tuple(self.backbones)
             if not backbones or not all(isinstance(b, str) and b.strip() for b in backbones):
                 raise ConfigError(f"--backbones must name backbones, e.g. all-minilm-l6-v2,path/to/encoder; got {self.backbones!r}")
             check_once("--backbones", backbones, "backbone")
@@ -162,13 +162,9 @@ class SweepSpec:
 def parse_sizes(text: str, *, name: str = "--sizes") -> tuple[int | None, ...]:
     """"8,16,all" -> (8, 16, None), sorted, "all" last; a malformed or repeated entry is a ConfigError naming it and
     ``name``, where the sizes came from (``--sizes``, ``sizes in sweep.toml``)."""
-    entries = [p.strip() for p in str(text).split(",")]
-    parts = [p for p in entries if p]
+    parts = comma_entries(text, name=name, noun="size", flag="--sizes")
     if not parts:
         raise ConfigError(f"{name} must list sizes like 8,16,32,all; got {text!r}")
-    if len(parts) < len(entries):  # "8,,16": a size typed between the commas may be missing, so nothing is dropped
-        raise ConfigError(f"{name} {str(text)!r} has an empty entry (a comma with no size beside it); drop the extra "
-                          f"comma or add the size, e.g. --sizes {','.join(parts)}")
     sizes = []
     for part in parts:
         try:
@@ -179,5 +175,6 @@ def parse_sizes(text: str, *, name: str = "--sizes") -> tuple[int | None, ...]:
     return tuple(sorted(sizes, key=lambda n: float("inf") if n is None else n))
 
 
-def parse_list(text: str) -> tuple[str, ...]:
-    return tuple(p.strip() for p in str(text).split(",") if p.strip())
+def parse_list(text: str, *, name: str, noun: str = "name", flag: str | None = None) -> tuple[str, ...]:
+    """``"a,b"`` -> ``("a", "b")``; an empty entry is a ConfigError naming ``name`` (``comma_entries``)."""
+    return tuple(comma_entries(text, name=name, noun=noun, flag=flag))

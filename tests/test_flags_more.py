@@ -111,3 +111,86 @@ def test_a_non_finite_member_of_a_list_option_is_refused_as_a_non_finite_number_
         Gridded().options({"grid": [0.5, float("nan")]})
     with pytest.raises(ConfigError, match=r"^option scale of gridded must be a finite number, got inf; e.g. --option scale=1.0$"):
         Gridded().options({"scale": float("inf")})
+
+
+
+@pytest.mark.parametrize("argv, message", [  # each list is read before the bad --max-steps / --episodes: nothing trains
+    (["compare", "--strategies", "linear-probe,,lora", "--max-steps", "0"], "--strategies 'linear-probe,,lora' has an empty "
+     "entry (a comma with no strategy beside it); drop the extra comma or add the strategy, e.g. --strategies linear-probe,lora"),
+    (["meta-train", "--arms", "protonet,,maml", "--episodes", "0"], "--arms 'protonet,,maml' has an empty entry"),
+    (["meta-train", "--shots", "1,,5", "--episodes", "0"], "--shots '1,,5' has an empty entry (a comma with no number beside it)"),
+])
+def test_an_empty_entry_in_a_comma_list_flag_is_refused_as_sizes_are(argv, message, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    assert_user_error(run_cli([*argv, "--out", str(out)], monkeypatch, capsys), message)
+    assert not out.exists()
+
+
+def test_every_comma_list_parser_refuses_an_empty_entry_in_the_same_words(tmp_path):
+    from headstart.meta.base import parse_arms
+    from headstart.multitask.tasks import split_tasks
+    from headstart.multitask.weighting import parse_weightings
+    from headstart.specs import parse_grid, split_arms
+    from headstart.sweep_spec import parse_list
+
+    cases = [  # split_arms reads compare's, continual's and a sweep file's arms; parse_list --strategies, --methods, ...
+        (lambda: parse_grid("1e-5,,1e-4"), r"^--grid '1e-5,,1e-4' has an empty entry \(a comma with no value beside it\); "
+                                            r"drop the extra comma or add the value, e.g. --grid 1e-5,1e-4$"),
+        (lambda: parse_grid("1e-5,1e-4,", name="--grid lora="), r"e.g. --grid lora=1e-5,1e-4$"),
+        (lambda: split_arms("lora[rank=4, alpha=8],,linear-probe"),
+         r"^--arms .* has an empty entry \(a comma with no arm beside it\); .* e.g. --arms lora\[rank=4, alpha=8\],linear-probe$"),
+        (lambda: parse_list("source-only,,dann", name="--methods", noun="method"), r"e.g. --methods source-only,dann$"),
+        (lambda: parse_arms("protonet,"), r"^--arms 'protonet,' has an empty entry"),
+        (lambda: parse_weightings("equal,,gradnorm"), r"^--weighting 'equal,,gradnorm' has an empty entry"),
+        (lambda: split_tasks("a,,b"), r"^--tasks 'a,,b' has an empty entry \(a comma with no task beside it\)"),
+        (lambda: headstart.compare(strategies="lora,", config={"max_steps": 0}, out=tmp_path / "out"), r"^strategies 'lora,' has an empty entry .* e.g. strategies=lora$"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            call()
+    assert split_arms("lora[rank=4,alpha=8]") == ("lora[rank=4,alpha=8]",) and parse_list(" a, b ", name="--x") == ("a", "b")
+
+
+def test_a_term_option_in_terms_and_in_option_set_differently_is_refused(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    train = ["train", "--quiet", "--strategy", "full-finetune", "--out", str(out), "--max-steps", "0"]  # never trains
+    result = run_cli([*train, "--terms", "l2sp[weight=0.1]", "--option", "l2sp.weight=0.2"], monkeypatch, capsys)
+    assert_user_error(result, "--terms l2sp[weight=0.1] and --option l2sp.weight=0.2 set l2sp's weight to different "
+                              "values; give one")
+    # the same value twice, or an option the term's brackets leave out, goes on to the next check (the bad --max-steps)
+    for option in ("l2sp.weight=0.1", "ewc.weight=5"):
+        result = run_cli([*train, "--terms", "l2sp[weight=0.1]", "--option", option], monkeypatch, capsys)
+        assert_user_error(result, "max_steps must be a positive integer")
+    assert not out.exists()
+
+
+def test_an_unclosed_arm_bracket_is_named_with_the_closed_form(tmp_path):
+    from headstart.continual import parse_continual_arm
+    from headstart.sweep_spec import SweepSpec
+
+    def refused(build, message):
+        with pytest.raises(ConfigError) as caught:
+            build()
+        assert message in str(caught.value), str(caught.value)
+
+    compare = lambda arms: lambda: SweepSpec(data="rotten-tomatoes", arms=arms)  # noqa: E731  compare's --arms
+    refused(compare("lora[rank=4"), "cannot read --arms 'lora[rank=4' (a [ without its ]); write strategy[options]+"
+                                    "term[options], arms joined by commas, e.g. --arms lora[rank=4]")
+    # the arm after the comma, swallowed by the open bracket, is given back
+    refused(compare("lora[rank=4,linear-probe"), "('lora[rank=4': a [ without its ]); write strategy[options]+term[options], "
+                                                 "arms joined by commas, e.g. --arms lora[rank=4],linear-probe")
+    refused(compare("lora[targets=query,value"), "e.g. --arms lora[targets=query,value]")  # a value's comma stays inside
+    refused(compare(["full-finetune+l2sp[weight=1"]), "cannot read arm 'full-finetune+l2sp[weight=1' ('l2sp[weight=1': "
+                                                      "a [ without its ]); write strategy[options]+term[options], "
+                                                      "e.g. full-finetune+l2sp[weight=1]")
+    refused(lambda: headstart.continual(arms="naive,ewc[lambda=10,replay", out=tmp_path / "out", config={"max_steps": 0}),
+            "('ewc[lambda=10': a [ without its ])")
+    refused(lambda: parse_continual_arm("lora+ewc[lambda=10", "full-finetune"), "e.g. lora+ewc[lambda=10]")
+
+
+def test_an_unclosed_arm_bracket_on_the_command_line_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "cmp"  # an arm that cannot be read stops compare before anything loads, with the fix or without
+    result = run_cli(["compare", "--arms", "linear-probe,lora[rank=4", "--out", str(out)], monkeypatch, capsys)
+    assert_user_error(result, "cannot read --arms 'linear-probe,lora[rank=4' ('lora[rank=4': a [ without its ])",
+                      "e.g. --arms linear-probe,lora[rank=4]")
+    assert not out.exists()

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from headstart.cli.common import (BackboneOpt, DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
-                                  _metric_line, _scoped_options, _strategy_options, app)
+                                  _metric_line, _scoped_options, _shown, _strategy_options, app)
 from headstart.errors import ConfigError
 from headstart.ood import one_class_text
 from headstart.results import chosen_on_validation
@@ -117,7 +117,12 @@ def train(
         if name not in TERMS:
             raise ConfigError(f"--option {name}.… sets an option of strategy {name!r}, but this run trains {strategy!r}; "
                               f"use --option KEY=VALUE for {strategy}'s options")
-        terms_given.setdefault(name, {}).update(values)
+        own = terms_given.setdefault(name, {})
+        for key, value in values.items():  # neither silently wins, as for a strategy flag and --option
+            if key in own and own[key] != value:
+                raise ConfigError(f"--terms {name}[{key}={_shown(own[key])}] and --option {name}.{key}={_shown(value)} set "
+                                  f"{name}'s {key} to different values; give one")
+            own[key] = value
     if n is None:
         from headstart.strategies import get_strategy
 

@@ -112,7 +112,7 @@ def compare(
         cfg = {k: v for k, v in cfg.items() if k != "arms"}
     sweep = SweepSpec(
         data=pick(data, "data", COMPARE_DEFAULTS["data"]), backbone=pick(backbone, "backbone", COMPARE_DEFAULTS["backbone"]),
-        strategies=parse_list(strategies_text),
+        strategies=parse_list(strategies_text, name="--strategies" if strategies_ is not None or "strategies" not in cfg else f"strategies in {str(config)!r}", noun="strategy"),
         sizes=parse_sizes(sizes_text, name="--sizes" if sizes is not None or "sizes" not in cfg else f"sizes in {str(config)!r}"), seeds=pick(seeds, "seeds", COMPARE_DEFAULTS["seeds"]),
         train=TrainConfig(**train_fields), options=_sweep_options(cfg.get("options", {}), option),
         train_by_strategy=dict(cfg.get("train_by_strategy", {})), split=SplitConfig(**split_fields),

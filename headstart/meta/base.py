@@ -16,7 +16,7 @@ from torch import nn
 from torch.func import functional_call
 
 from headstart.errors import ConfigError, unknown
-from headstart.specs import check_once
+from headstart.specs import check_once, comma_entries
 
 Params = dict[str, torch.Tensor]
 
@@ -74,7 +74,7 @@ def parse_arms(text: str) -> list[str]:
     Raises:
         ConfigError: an unknown or repeated name, or none.
     """
-    names = [n.strip() for n in text.split(",") if n.strip()]
+    names = comma_entries(text, name="--arms", noun="arm")
     if not names:
         raise ConfigError(f"--arms is empty; try --arms {','.join(ARMS)}")
     for name in names:

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from headstart.errors import ConfigError, settings_class
-from headstart.specs import check_once, check_seed
+from headstart.specs import check_once, check_seed, comma_entries
 
 DEFAULT_ARMS = ("protonet", "maml", "fomaml", "reptile")
 SETTINGS = {  # --setting NAME: (base dataset, novel datasets)
@@ -52,9 +52,9 @@ class MetaConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.novel, str):  # "mnist-5k,opencv-digits" as --novel writes it, not its letters
-            object.__setattr__(self, "novel", tuple(n.strip() for n in self.novel.split(",") if n.strip()))
+            object.__setattr__(self, "novel", tuple(comma_entries(self.novel, name="--novel", noun="dataset")))
         if isinstance(self.tune, str):  # "meta-lr" as --tune writes it
-            object.__setattr__(self, "tune", tuple(t.strip() for t in self.tune.split(",") if t.strip()))
+            object.__setattr__(self, "tune", tuple(comma_entries(self.tune, name="--tune", noun="setting")))
         if isinstance(self.shots, str) or (isinstance(self.shots, int) and not isinstance(self.shots, bool)):
             object.__setattr__(self, "shots", parse_ints(str(self.shots), "--shots"))  # "1,5" or 5, as --shots takes them
         for f in fields(self):  # numbers first: the checks below compare them
@@ -119,7 +119,7 @@ def setting_datasets(setting: str, *, base: str | None = None, novel: str | None
     if setting not in SETTINGS:
         raise unknown("setting", setting, SETTINGS)
     default_base, default_novel = SETTINGS[setting]
-    novel_names = tuple(n.strip() for n in novel.split(",") if n.strip()) if novel is not None else default_novel
+    novel_names = tuple(comma_entries(novel, name="--novel", noun="dataset")) if novel is not None else default_novel
     check_once("--novel", novel_names, "dataset")
     return base or default_base, novel_names
 
@@ -131,6 +131,6 @@ def parse_ints(text: str, option: str) -> tuple[int, ...]:
         ConfigError: a part that is not an integer.
     """
     try:
-        return tuple(int(p) for p in text.split(",") if p.strip())
+        return tuple(int(p) for p in comma_entries(text, name=option, noun="number"))
     except ValueError:
         raise ConfigError(f"{option} expects integers separated by commas, got {text!r}; e.g. {option} 1,5") from None

@@ -54,8 +54,11 @@ class Task:
 
 def split_tasks(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """``"a,b.csv:label"`` -> ``("a", "b.csv:label")``."""
-    items = text.split(",") if isinstance(text, str) else list(text)
-    return tuple(str(t).strip() for t in items if str(t).strip())
+    from headstart.specs import comma_entries
+
+    if isinstance(text, str):
+        return tuple(comma_entries(text, name="--tasks", noun="task"))
+    return tuple(str(t).strip() for t in text if str(t).strip())
 
 
 def load_task(item: str, *, text_column: str | None = None) -> Task:

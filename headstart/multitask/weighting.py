@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from headstart.errors import ConfigError, unknown
-from headstart.specs import check_once
+from headstart.specs import check_once, comma_entries
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ def parse_weightings(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]
     Raises:
         ConfigError: an unknown name (the closest and the list named), a name twice, or none.
     """
-    names = [w.strip() for w in (text.split(",") if isinstance(text, str) else text) if str(w).strip()]
+    names = comma_entries(text, name="--weighting", noun="weighting") if isinstance(text, str) else [str(w).strip() for w in text if str(w).strip()]
     if not names:
         raise ConfigError(f"--weighting names no weighting; use some of {', '.join(WEIGHTINGS)}, e.g. --weighting equal,gradnorm")
     for name in names:
