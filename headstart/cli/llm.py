@@ -9,7 +9,6 @@ from typing import Annotated, Any, Optional
 import typer
 
 from headstart.cli.common import JsonOpt, _echo_json, app, exit_interrupted
-from headstart.llm.runs import Interrupted
 from headstart.outdir import claim
 
 LmOpt = Annotated[str, typer.Option("--backbone", "-b", help="Causal LM: smollm2-135m, gemma3-270m, a causal-LM folder or a .gguf file.")]
@@ -110,6 +109,7 @@ def sft(
     Example: headstart sft --data pairs.csv --prompt-column question --response-column answer --strategy qlora --out runs/qa
     """
     from headstart.api import sft as run_sft
+    from headstart.llm.runs import Interrupted
     from headstart.llm.sft import SftConfig, check_adapter_given
     from headstart.progress import progress_bar
     from headstart.specs import parse_n
@@ -161,6 +161,7 @@ def prefer(
     """
     from headstart.api import prefer as run_prefer
     from headstart.llm.dpo import PreferConfig
+    from headstart.llm.runs import Interrupted
     from headstart.progress import progress_bar
     from headstart.specs import parse_n
 
