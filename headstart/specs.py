@@ -548,25 +548,19 @@ def split_arms(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
 
 def _unclosed_arm(text: str, arms: list[str]) -> ConfigError:
     """The error for ``--arms`` text whose last arm opens a [ it never closes, with the bracket closed: before the first
-    comma inside it that is followed by a known strategy, term or continual method (an arm that was swallowed), else at
-    the end of the text."""
+    comma inside it that is followed by what reads as an arm (an objective term's name, or a hyphenated name such as
+    linear-probe: an arm that was swallowed), else at the end of the text. The registries of strategies and continual
+    methods stand above this module, so their names are not read here; an option's value (``targets=query,value``)
+    is neither."""
     import re
 
     from headstart.objectives import TERMS
-    from headstart.strategies import STRATEGIES
 
-    known = set(STRATEGIES) | set(TERMS)
-    try:
-        from headstart.continual.methods import METHODS
-
-        known |= set(METHODS)
-    except ImportError:  # an optional dependency of continual: its method names are then simply not recognised
-        pass
     last, opened = arms[-1], []
     for i, char in enumerate(arms[-1]):
         opened = opened + [i] if char == "[" else opened[:-1] if char == "]" else opened
     cut = next((m.start() for m in re.finditer(r",\s*([A-Za-z0-9_.-]+)\s*(?=[\[+,]|$)", last[opened[0]:])
-                if m.group(1) in known), None)
+                if m.group(1) in TERMS or "-" in m.group(1)), None)
     arm = last if cut is None else last[:opened[0] + cut]
     closed = arm.rstrip() + "]" * len(opened) + ("" if cut is None else last[opened[0] + cut:])
     example = ",".join(a.strip() for a in [*arms[:-1], closed])
