@@ -69,6 +69,9 @@ def test_a_stream_file_with_an_unknown_key_names_it_and_the_known_one(tmp_path, 
     result = run_cli(["continual", "--stream", str(stream), "--out", str(out)], monkeypatch, capsys)
     assert_user_error(result, "unknown key 'task' in the stream file", "did you mean 'tasks'? (known: tasks)")
     assert "None" not in result[2] and not out.exists()
+    stream.write_text('task = ["rotten-tomatoes", "drug-reviews"]\nseed = 1\n')  # every unknown key is named
+    result = run_cli(["continual", "--stream", str(stream), "--out", str(out)], monkeypatch, capsys)
+    assert_user_error(result, "unknown key 'task' (and 'seed') in the stream file", "did you mean 'tasks'?")
 
 
 @pytest.mark.parametrize("build, message", [

@@ -136,10 +136,12 @@ def _from_file(path: Path) -> list[Dataset]:
         config = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"cannot read the stream file {str(path)!r}: {e}; it holds tasks = [\"data-a\", \"data-b.csv\"]") from None
-    unknown = sorted(set(config) - {"tasks"})  # first: a misspelt tasks would otherwise read as no tasks ("got None")
+    # first: a misspelt tasks would otherwise read as no tasks ("got None"); the key that looks like it is named first
+    unknown = sorted(set(config) - {"tasks"}, key=lambda key: (not closest(key, ("tasks",)), key))
     if unknown:
-        raise ConfigError(f"unknown key {unknown[0]!r} in the stream file {str(path)!r}{closest(unknown[0], ('tasks',))} "
-                          "(known: tasks); write tasks = [\"data-a\", \"data-b.csv\"]")
+        others = f" (and {', '.join(map(repr, unknown[1:]))})" if len(unknown) > 1 else ""
+        raise ConfigError(f"unknown key {unknown[0]!r}{others} in the stream file {str(path)!r}"
+                          f"{closest(unknown[0], ('tasks',))} (known: tasks); write tasks = [\"data-a\", \"data-b.csv\"]")
     tasks = config.get("tasks")
     if not isinstance(tasks, list) or len(tasks) < 2 or not all(isinstance(t, str) and t for t in tasks):
         raise ConfigError(f"{str(path)!r} must hold tasks = [\"data-a\", \"data-b.csv\", ...] (two or more datasets), got "
