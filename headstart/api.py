@@ -45,6 +45,7 @@ class FitResult:
     ood: list[dict[str, Any]] = field(default_factory=list)  # per --eval-data dataset: headstart.ood's scores (rows left out)
     flags: list[dict[str, str]] = field(default_factory=list)  # where the score may understate the strategy: {reason, text, advice}
     mlflow: dict[str, Any] | None = None  # with report_to="mlflow": tracking.log_run_dir's {logged, uri, run_id}
+    val_held_out: dict[str, Any] | None = None  # validation metrics of the checkpoint choice on rows that did not make it
     _loaded: Any = field(default=None, repr=False)  # the model in memory: a module's repr is pages long
 
     def __repr__(self) -> str:  # one line: the fields hold the rest (val_metrics, flags, ood ...)
@@ -204,7 +205,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                      train_seconds=report.seconds, trainable_params=report.trainable_params,
                      total_params=count_parameters(s.model), error=report.error, chosen=outcome.chosen,
                      tune_seconds=outcome.tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
-                     retention=retention, ood=ood, flags=flags, mlflow=logged, _loaded=loaded)
+                     retention=retention, ood=ood, flags=flags, mlflow=logged, val_held_out=report.held_out, _loaded=loaded)
 
 
 def finished_run(folder: Path) -> bool:

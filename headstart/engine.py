@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from headstart.activations import PrefixCache
-from headstart.evaluation import compute_metrics, outputs_to_predictions, score_rows
+from headstart.evaluation import compute_metrics, model_outputs, outputs_to_predictions
+from headstart.held_out import cross_fitted
 from headstart.modes import module_modes, restore_modes
 from headstart.fastdropout import fast_dropout
 from headstart.features import embed_rows, padded_length
@@ -85,6 +86,7 @@ class FitReport:
     chosen: dict[str, Any] = field(default_factory=dict)  # hyperparameters closed-form phases chose on validation
     planned_steps: int = 0  # the phases' step budget; fewer were taken when early stopping ended a phase
     processes: int = 1  # processes its gradient steps were spread over (``train --nproc``)
+    held_out: dict[str, Any] | None = None  # the checkpoint choice scored on validation rows that did not make it (held_out)
 
 
 def lr_factor(step: int, total: int, *, warmup: float, schedule: str) -> float:
@@ -246,6 +248,7 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
     backbone_touched = False
     best_loss = -math.inf
     step = offset = 0
+    checks: list[np.ndarray] = []  # each validation check's predictions, for the held-out score (held_out.cross_fitted)
 
     def diverged(value: float) -> FitReport:
         report.status = "diverged"
@@ -256,8 +259,11 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
     def validate() -> tuple[float, dict[str, Any]]:
         if data.validate is not None:
             return data.validate(model)
-        metrics = score_rows(model, data.encoded, data.val_rows, data.raw_targets, task=task, label_names=label_names,
-                             batch_size=cfg.eval_batch_size, features=None if backbone_touched else data.features, autocast=autocast)
+        outputs = model_outputs(model, data.encoded, data.val_rows, batch_size=cfg.eval_batch_size,
+                                features=None if backbone_touched else data.features, autocast=autocast)
+        predictions = outputs_to_predictions(outputs, task, model)
+        checks.append(predictions)
+        metrics = compute_metrics(task, predictions, data.raw_targets[data.val_rows], label_names)
         return selection_score(metrics, metric), metrics
 
     def keep_if_best(score: float, metrics: dict[str, Any]) -> bool:
@@ -297,7 +303,8 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
                 progress(done, total, {"phase": name})
 
             problem = solve_problem(model, data, on_features=on_features, task=task, label_names=label_names, metric=metric,
-                                    batch_size=cfg.eval_batch_size, autocast=autocast, progress=looped if progress else None)
+                                    batch_size=cfg.eval_batch_size, autocast=autocast, progress=looped if progress else None,
+                                    candidates=checks)
             with torch.no_grad():
                 chosen = phase.solve(model, problem)
             report.chosen.update(chosen)
@@ -382,18 +389,24 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
     set_trainable(model, [])
     report.trained = [name for name, p in model.named_parameters() if id(p) in ever_trained]
     report.steps = step
+    if data.validate is None:  # a validation of its own (a head per task) keeps no predictions to hold out
+        report.held_out = cross_fitted(checks, data.raw_targets[data.val_rows], task=task, label_names=label_names,
+                                       metric=metric)
     report.seconds = time.perf_counter() - start
     return report
 
 
 def solve_problem(model: nn.Module, data: FitData, *, on_features: bool, task: str, label_names: tuple[str, ...], metric: str,
-                  batch_size: int, autocast: Callable | None = None, progress: Callable[[int, int], None] | None = None) -> Problem:
+                  batch_size: int, autocast: Callable | None = None, progress: Callable[[int, int], None] | None = None,
+                  candidates: list[np.ndarray] | None = None) -> Problem:
     """The ``Problem`` a closed-form phase solves: training rows and targets, lazily computed features of the
     training and validation rows, and ``rank`` (selection score, -loss) of validation outputs. Test rows are
     not part of it.
 
     Args:
         on_features: read features from ``data.features`` (frozen, pre-trained backbone), else run ``model.backbone``.
+        candidates: where each ranked candidate's validation predictions are appended (a solver's grid of C or k is
+            a choice on validation like a checkpoint's: ``held_out.cross_fitted`` scores it held out).
     """
     memo: dict[str, torch.Tensor] = {}
 
@@ -409,6 +422,8 @@ def solve_problem(model: nn.Module, data: FitData, *, on_features: bool, task: s
 
     def rank(outputs: torch.Tensor) -> tuple[float, float]:
         predictions = outputs_to_predictions(outputs.float().cpu(), task, model)
+        if candidates is not None:
+            candidates.append(predictions)
         metrics = compute_metrics(task, predictions, data.raw_targets[data.val_rows], label_names)
         return selection_score(metrics, metric), -metrics["loss"]
 

@@ -1,8 +1,9 @@
 """What a finished run records for the analysis beyond its scores (``RunResult.record``).
 
 The validation checks and the budget as run (for ``analysis.flags``), the majority-class reference on validation and
-test (the line every report draws), and each test row's prediction beside its target (for intervals that resample
-the test rows, ``analysis.stats``).
+test (the line every report draws), the checkpoint choice's held-out validation score (what the report's choices
+read, ``held_out``), and each test row's prediction beside its target (for intervals that resample the test rows,
+``analysis.stats``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 
 
 def run_record(s: Any, report: Any, *, tuned: bool) -> dict[str, Any]:
-    """What the analysis reads beyond the scores (``RunResult.record``): the validation checks, the budget as run and
-    the majority-class reference on validation and test, and where it ran (``provenance.environment``)."""
+    """What the analysis reads beyond the scores (``RunResult.record``): the validation checks, the budget as run,
+    the majority-class reference on validation and test, the checkpoint choice scored on held-out validation rows
+    (``held_out.cross_fitted``, where the run made it) and where it ran (``provenance.environment``)."""
     from headstart.evaluation import reference_metrics
     from headstart.metrics import selection_metric
 
@@ -32,7 +34,8 @@ def run_record(s: Any, report: Any, *, tuned: bool) -> dict[str, Any]:
               "metric": selection_metric(cfg, data, s.train_rows)}
     from headstart.provenance import environment
 
-    return {"history": history, "budget": budget, "reference": reference, "environment": environment()}
+    held_out = {"held_out": report.held_out} if report.held_out else {}
+    return {"history": history, "budget": budget, "reference": reference, **held_out, "environment": environment()}
 
 
 def score_test(s: Any, *, features: bool) -> tuple[dict[str, Any], dict[str, Any]]:

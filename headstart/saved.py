@@ -99,6 +99,7 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
         "status": report.status,
         "error": report.error,
         "val": report.val_metrics,
+        "val_held_out": report.held_out,  # the checkpoint choice scored on validation rows that did not make it
         "steps": report.steps,
         "best_step": report.best_step,
         "train_seconds": round(report.seconds, 3),

@@ -631,6 +631,18 @@ def test_a_small_share_of_trainable_parameters_is_not_rounded_to_zero(monkeypatc
     assert percent(1, 3) == "33.33%" and percent(5, 5) == "100.00%" and percent(0, 5) == "0.00%"
 
 
+def test_train_says_its_validation_score_held_out_from_the_checkpoint_choice(monkeypatch, capsys, toy_csv, tiny_registry,
+                                                                               tmp_path):
+    """The best of several validation checks is lucky: the summary and metrics.json also give the choice scored on
+    the validation rows that did not make it (``held_out``)."""
+    out = tmp_path / "lp"
+    code, stdout, _ = cli([*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--n", "16", "--out", str(out)], monkeypatch, capsys)
+    held = json.loads((out / "metrics.json").read_text())["val_held_out"]
+    assert code == 0 and held["checks"] > 1 and 0 <= held["accuracy"] <= 1, held
+    assert (f"validation held out from the choice of the best of {held['checks']} checks (each half's pick scored on the "
+            f"other half): accuracy {held['accuracy']:.4f}") in stdout, stdout
+
+
 def test_train_names_its_objective_terms_in_the_summary(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
     """``--terms ewc[...]`` trained full-finetune+ewc: the summary said "full-finetune" alone (only spec.json knew)."""
     code, out, err = cli(["train", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "full-finetune",

@@ -74,13 +74,13 @@ def test_early_stopping_restores_the_best_weights(toy, make_tiny, monkeypatch):
     model, data = setup_fit(toy, make_tiny)
     scores = iter([0.1, 0.9, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0, 0.0, 0.0])
     snapshots = []
-    real = engine.score_rows
+    real = engine.model_outputs
 
     def spy(*args, **kwargs):
         snapshots.append({n: p.detach().clone() for n, p in model.named_parameters()})
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "score_rows", spy)
+    monkeypatch.setattr(engine, "model_outputs", spy)
     monkeypatch.setattr(engine, "selection_score", lambda metrics, metric: next(scores))
     cfg = dataclasses.replace(CFG, patience=2, evals_per_phase=10)
     shown = []
@@ -105,13 +105,13 @@ def test_early_stopping_restores_the_best_steps_batchnorm_statistics(toy, make_t
     norm = model.backbone.norm
     scores = iter([0.1, 0.9, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0, 0.0, 0.0])
     snapshots = []
-    real = engine.score_rows
+    real = engine.model_outputs
 
     def spy(*args, **kwargs):
         snapshots.append({n: b.detach().clone() for n, b in norm.named_buffers()})
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "score_rows", spy)
+    monkeypatch.setattr(engine, "model_outputs", spy)
     monkeypatch.setattr(engine, "selection_score", lambda metrics, metric: next(scores))
     report = run(model, data, [phase(model, 20)], dataclasses.replace(CFG, patience=2, evals_per_phase=10))
     assert report.best_step == 4 and report.steps == 8

@@ -4,8 +4,10 @@ Pure functions over a list of ``RunResult``. Only ``done`` runs enter the statis
 ``diverged`` runs are counted per cell (``counts``) and named in the recommendation.
 
 Choices on validation, figures on test: which strategy is recommended, which transfer strategy the head start
-quotes and where the crossover lies are decided on the runs' validation scores (``val_metrics``, what early stopping
-and tuning already read); the test scores of what was chosen are then reported. Picking on test means would be
+quotes and where the crossover lies are decided on the runs' validation scores, held out from each run's own
+checkpoint choice where every run kept one (``cells.held_out_score``: a run that looks at validation 30 times is not
+luckier there than one that looks 5 times), else the best check's (``val_metrics``, what early stopping and tuning
+read); the test scores of what was chosen are then reported. Picking on test means would be
 the winner's curse of a leaderboard (the best of 7 strategies x 3 seeds on one test set looks better than it is).
 
 Statistics (per strategy and requested size n): the mean over seeds with an interval that carries the seed

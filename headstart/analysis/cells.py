@@ -149,19 +149,22 @@ def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str,
     """Group the current (``current_runs``) done runs with a finite ``metric`` by (strategy, requested size)."""
     groups: dict[tuple[str, int | str], list[RunResult]] = defaultdict(list)
     on = validation_metric(metric)
-    source = "validation" if on == metric or on is None else f"in-domain validation {on}"
     for r in current_runs(results):
         value = r.metrics.get(metric) if r.status == "done" else None
         if isinstance(value, (int, float)) and math.isfinite(value):
             groups[(arm_name(r), requested(r.spec))].append(r)
+    validated = [r for runs in groups.values() for r in runs if _finite((r.val_metrics or {}).get(on) if on else None)]
+    held = bool(validated) and all(_finite(held_out_score(r, on)) for r in validated)
+    read = (lambda r: held_out_score(r, on)) if held else (lambda r: (r.val_metrics or {}).get(on) if on else None)
+    source = ("held-out " if held else "") + ("validation" if on == metric or on is None else f"in-domain validation {on}")
     out = {}
     for (strategy, n), runs in groups.items():
         by_seed: dict[int, list[float]] = defaultdict(list)
         val: dict[int, list[float]] = defaultdict(list)
         for r in runs:
             by_seed[int(r.spec.get("seed", 0))].append(float(r.metrics[metric]))
-            v = (r.val_metrics or {}).get(on) if on else None
-            if isinstance(v, (int, float)) and math.isfinite(v):
+            v = read(r)
+            if _finite(v):
                 val[int(r.spec.get("seed", 0))].append(float(v))
         unique = list({int(r.spec.get("seed", 0)): r for r in runs}.values())  # one run per seed for the rows
         predicted, target = _rows(unique) if len(unique) == len(by_seed) else ({}, None)
@@ -181,6 +184,23 @@ def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str,
             validated=any(r.val_metrics for r in runs), val_source=source,
         )
     return dict(sorted(out.items(), key=lambda kv: (kv[0][0], size_key(kv[0][1]))))
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def held_out_score(result: RunResult, metric: str) -> float | None:
+    """``metric`` of the run's checkpoint choice on validation rows that did not make it (``held_out.cross_fitted``):
+    what choices between strategies read, for a run that looked at validation more often is not luckier there. A run
+    that looked once (a head set from descriptions, a prompted LM) chose nothing: its validation score stands as it is.
+    None for a run stored without one (before it was kept, or with a validation of its own)."""
+    held = (result.record or {}).get("held_out") or {}
+    if metric in held:
+        return held[metric]
+    looks = (result.record or {}).get("history")
+    once = looks is not None and len(looks) <= 1 and not any(h.get("solved") for h in looks)  # a solver chose among a grid
+    return (result.val_metrics or {}).get(metric) if once else None
 
 
 def chosen_text(runs: list[RunResult]) -> str:

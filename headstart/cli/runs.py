@@ -188,6 +188,10 @@ def train(
         raise typer.Exit(1)
     rows = result.val_metrics.get("n")
     typer.echo(f"validation{f' ({rows:g} examples)' if isinstance(rows, (int, float)) else ''}: " + _metric_line(result.val_metrics))
+    held = result.val_held_out or {}
+    if held.get("checks", 0) > 1:  # the best of several looks is lucky: what the choice scores on rows it did not read
+        typer.echo(f"validation held out from the choice of the best of {held['checks']} checks (each half's pick scored "
+                   f"on the other half): " + _metric_line({k: v for k, v in held.items() if k not in ("checks", "n")}))
     if summary.get("mlflow"):
         logged = summary["mlflow"]
         typer.echo(f"MLflow: {'logged as run ' + logged['run_id'] if logged['logged'] else 'already logged'} ({logged['uri']})")

@@ -83,11 +83,22 @@ def interval_text(summary: dict[str, Any]) -> str:
     covers = {r.get("interval", "seeds") for r in summary["curves"]}
     if covers <= {"seeds", "none"}:
         return (f"Intervals are {summary['confidence']:.0%} Student-t over seeds (these runs stored no test predictions, "
-                "so the test set's own sampling error is not in them); differences are paired by seed.")
+                "so the test set's own sampling error is not in them); differences are paired by seed. " + choice_text(summary))
     return (f"Intervals are {summary['confidence']:.0%} and carry both the seed variation and the test set's sampling "
             "error (a bootstrap over test rows); differences are paired by seed and resample the same test rows for both. "
-            "A strategy whose seeds all gave the same predictions is one run. Choices (recommendation, head start, "
-            "crossover) are made on validation scores; the figures quoted are test scores.")
+            "A strategy whose seeds all gave the same predictions is one run. " + choice_text(summary))
+
+
+def choice_text(summary: dict[str, Any]) -> str:
+    """What the report's choices read: held-out validation scores where every run kept one, else validation maxima."""
+    picks = [p for band in summary.get("recommendation") or [] for p in band.get("evidence") or []]
+    held = any(p.get("chosen_on", "").startswith("held-out") for p in picks)
+    return ("Choices (recommendation, head start, crossover) are made on validation scores"
+            + (" held out from each run's own choice: a run keeps the checkpoint its validation split scores best, and "
+               "that best is luckier the more often a run looks (a linear probe checks ~30 times, fine-tuning 5), so "
+               "the choices read each run's pick on one half of its validation rows scored on the other half, both "
+               "ways round and averaged" if held else "")
+            + "; the figures quoted are test scores.")
 
 
 def other_experiments_markdown(summary: dict[str, Any]) -> list[str]:

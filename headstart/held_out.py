@@ -1,0 +1,54 @@
+"""The validation score of a checkpoint choice, measured on rows that did not make the choice.
+
+A run keeps the check that scored best on its validation split, and that best score is optimistic: the more checks
+a run makes (a linear probe ~30, fine-tuning 5) the more of it is the luck of the validation rows. Comparing runs on
+those maxima favours the strategy that looked more often. ``cross_fitted`` removes the optimism from the same
+forward passes: the validation rows are cut into two fixed halves; the check that one half would have chosen is
+scored on the other, both ways, and the two scores are averaged. The run still restores the check chosen on all its
+validation rows; the held-out score is what the report's choices between strategies read (``analysis.cells``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from headstart.evaluation import compute_metrics
+from headstart.metrics import selection_score
+
+MIN_ROWS = 20  # fewer validation rows than this: halves of under 10 rows say too little to score a check on
+
+
+def halves(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two fixed halves of ``count`` validation positions: the same for every run over the same validation rows
+    (seeded with 0, not the run's seed), so two strategies' held-out scores are paired row for row."""
+    order = np.random.default_rng(0).permutation(count)
+    return np.sort(order[: count // 2]), np.sort(order[count // 2 :])
+
+
+def cross_fitted(checks: list[np.ndarray], targets: np.ndarray, *, task: str, label_names: tuple[str, ...],
+                 metric: str) -> dict[str, Any] | None:
+    """Validation metrics of the checkpoint choice scored on held-out rows: each half's choice among ``checks``
+    (ties to the lower loss, then the earlier check, as the run chooses) scored on the other half, the two averaged.
+
+    Args:
+        checks: each validation check's predictions (``evaluation.outputs_to_predictions``), rows in ``targets`` order.
+        targets: the validation rows' targets.
+        metric: the metric the run chooses its checkpoint by.
+
+    Returns:
+        The scalar metrics (``accuracy``, ``loss`` ...) averaged over the two halves, with ``checks`` (how many were
+        chosen among) and ``n`` (the rows scored, both halves); None with no checks or under ``MIN_ROWS`` rows.
+    """
+    if not checks or len(targets) < MIN_ROWS:
+        return None
+    scored = []
+    for chooser, scorer in (halves(len(targets)), halves(len(targets))[::-1]):
+        on_chooser = [compute_metrics(task, c[chooser], targets[chooser], label_names) for c in checks]
+        pick = max(range(len(checks)), key=lambda i: (selection_score(on_chooser[i], metric), -on_chooser[i]["loss"], -i))
+        scored.append(compute_metrics(task, checks[pick][scorer], targets[scorer], label_names))
+    out: dict[str, Any] = {k: math.fsum(s[k] for s in scored) / 2 for k, v in scored[0].items()
+                           if isinstance(v, float) and k != "n"}
+    return {**out, "n": int(len(targets)), "checks": len(checks)}
