@@ -139,6 +139,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.backbones import count_parameters
     from headstart.data.splits import SplitConfig
     from headstart.distributed import check_nproc
+    from headstart.outdir import claim, finished
     from headstart.precision import pick_device
     from headstart.progress import progress_bar
     from headstart.recipe import run
@@ -146,8 +147,6 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.specs import as_config, as_items, run_key
 
     if out is not None:  # before anything trains: a store or a folder of other files is refused, never replaced
-        from headstart.outdir import claim
-
         claim(out, "run")
     check_nproc(nproc, pick_device())  # before any data loads
     check_report_to(report_to, out)
@@ -179,7 +178,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     flags = defaults + budget_notes(outcome.result)
     retention = (outcome.result.record or {}).get("retention") or []
     ood = [{k: v for k, v in o.items() if k != "rows"} for o in (outcome.result.record or {}).get("ood") or ()]
-    if out is not None and report.status != "done" and finished_run(Path(out)):  # nothing stored is lost to a failure
+    if out is not None and report.status != "done" and finished(Path(out), "run"):  # nothing stored is lost to a failure
         flags.append({"reason": "kept", "text": f"{report.status} and was not saved: the finished run already in "
                                                 f"{str(out)!r} was kept",
                       "advice": "train again with a lower learning rate (--lr) or more warmup to replace it"})
@@ -206,21 +205,6 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                      total_params=count_parameters(s.model), error=report.error, chosen=outcome.chosen,
                      tune_seconds=outcome.tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
                      retention=retention, ood=ood, flags=flags, mlflow=logged, val_held_out=report.held_out, _loaded=loaded)
-
-
-def finished_run(folder: Path) -> bool:
-    """Whether ``folder`` holds a saved run that finished (its metrics.json says "done"): a run that diverged or failed
-    is not written over it."""
-    import json
-
-    from headstart.outdir import held
-
-    if held(folder) != "run":
-        return False
-    try:
-        return json.loads((folder / "metrics.json").read_text()).get("status", "done") == "done"
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 def check_report_to(report_to: str | None, out: Any = "") -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from headstart.errors import ConfigError
 from headstart.store_rows import FILENAME
 
-__all__ = ["KINDS", "check_new", "check_writable", "claim", "foreign", "held", "sibling"]
+__all__ = ["KINDS", "check_new", "check_writable", "claim", "finished", "foreign", "held", "sibling"]
 
 # what each kind of output is called in a refusal, and the command that writes it
 KINDS = {
@@ -69,6 +69,16 @@ def held(folder: str | Path) -> str | None:
     if (folder / "meta.json").is_file() or _meta_arms_only(folder):
         return "meta"
     return "other"
+
+
+def finished(folder: str | Path, kind: str) -> bool:
+    """Whether ``folder`` holds a saved run of ``kind`` ("run" or "lm-run") that finished (its metrics.json says
+    "done", or says no status): a run that diverged, failed or was interrupted is not written over it."""
+    folder = Path(folder)
+    try:
+        return held(folder) == kind and json.loads((folder / "metrics.json").read_text()).get("status", "done") == "done"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def ignored(name: str) -> bool:

@@ -258,6 +258,36 @@ def test_train_json_keeps_the_exit_status_of_a_diverged_run(monkeypatch, capsys,
     assert code == 1 and "diverged" in err
 
 
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_ctrl_c_the_command_reported_is_said_once_and_a_raw_one_after_it_still_is(as_json, monkeypatch, capsys, tmp_path):
+    """sft stopped by Ctrl-C prints what it kept in one line (--json: the status alone) and exits 130, with no bare
+    "interrupted" from main; a raw Ctrl-C later in the same process still gets main's line (a module-level flag once
+    kept it quiet for good)."""
+    import headstart.api
+    from headstart.llm.runs import Interrupted, LoadedLM
+
+    run = LoadedLM(model=None, tokenizer=None, spec={"kind": "sft"}, directory=tmp_path / "cut",
+                   metrics={"status": "interrupted", "error": "interrupted at step 4 of 8", "steps": 4, "train_rows": 8})
+
+    def stopped(*args, **kwargs):
+        raise Interrupted(run)
+
+    args = ["sft", "--out", str(tmp_path / "cut"), "-q", *(["--json"] if as_json else [])]
+    monkeypatch.setattr(headstart.api, "sft", stopped)
+    code, stdout, err = cli(args, monkeypatch, capsys)
+    assert code == 130, (code, err)
+    if as_json:
+        assert json.loads(stdout)["status"] == "interrupted" and "interrupted" not in err, err
+    else:
+        assert err.count("interrupted") == 1 and f"saved to {tmp_path / 'cut'}, untested" in err, err
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(headstart.api, "sft", ctrl_c)
+    assert cli(args, monkeypatch, capsys)[::2] == (130, "interrupted\n")
+
+
 def test_version_and_python_dash_m():
     from importlib.metadata import version
 

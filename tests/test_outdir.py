@@ -8,7 +8,7 @@ import json
 import pytest
 
 from headstart.errors import ConfigError, HeadstartError
-from headstart.outdir import check_new, check_writable, claim, foreign, held
+from headstart.outdir import check_new, check_writable, claim, finished, foreign, held
 from headstart.results import RunResult
 from headstart.store import Store
 
@@ -220,6 +220,24 @@ def test_a_train_run_and_an_sft_run_never_replace_each_other(tmp_path):
         claim(tmp_path / "sft", "run")
     with pytest.raises(ConfigError, match=r"holds a saved run \(spec.json, metrics.json\), not a saved sft / prefer run"):
         claim(tmp_path / "train", "lm-run")
+
+
+@pytest.mark.parametrize("kind, spec", [("run", {"key": "k", "resolved": {}}), ("lm-run", {"kind": "sft"})])
+def test_finished_is_a_run_of_its_own_kind_whose_metrics_say_done(tmp_path, kind, spec):
+    """What a diverged train run or an interrupted sft / prefer run is never saved over."""
+    other = "lm-run" if kind == "run" else "run"
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "spec.json").write_text(json.dumps(spec))
+    assert not finished(tmp_path / "r", kind), "no metrics.json: not a finished run"
+    for metrics, done in [({"status": "done"}, True), ({}, True), ({"status": "interrupted"}, False),
+                          ({"status": "diverged"}, False), ([], False)]:
+        (tmp_path / "r" / "metrics.json").write_text(json.dumps(metrics))
+        assert finished(tmp_path / "r", kind) is done, metrics
+    (tmp_path / "r" / "metrics.json").write_text("{not json")
+    assert not finished(tmp_path / "r", kind)
+    (tmp_path / "r" / "metrics.json").write_text(json.dumps({"status": "done"}))
+    assert not finished(tmp_path / "r", other), "a run of the other kind is not one this command keeps"
+    assert not finished(tmp_path / "new", kind)
 
 
 def test_prefer_refuses_to_write_over_the_sft_run_it_starts_from(tmp_path):

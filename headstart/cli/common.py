@@ -8,7 +8,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -211,13 +211,13 @@ def _command_path(argv: list[str]) -> str:
     return " ".join(path)
 
 
-INTERRUPT_SAID: list[bool] = []  # a command that said what a Ctrl-C left (``exit_interrupted``): main adds no line
+class InterruptReported(SystemExit):
+    """Exit 130, as Ctrl-C does, raised by a command that has said what the Ctrl-C left (an sft run's best checkpoint,
+    saved). A SystemExit, not ``typer.Exit(130)``: typer turns a raw Ctrl-C into that too, and ``main`` says
+    "interrupted" for it; this one passes typer and ``main`` untouched, so nothing is said twice."""
 
-
-def exit_interrupted() -> NoReturn:
-    """Exit 130, as Ctrl-C does, after the command said what it left (an sft run's best checkpoint, saved)."""
-    INTERRUPT_SAID.append(True)
-    raise typer.Exit(130)
+    def __init__(self) -> None:
+        super().__init__(130)
 
 
 def main() -> None:
@@ -256,7 +256,7 @@ def main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         code = 130
-    if code == 130 and not INTERRUPT_SAID:  # Ctrl-C: the parser turns it into exit code 130
+    if code == 130:  # a raw Ctrl-C: the parser turns it into exit code 130 (``InterruptReported`` never gets here)
         command = _command_path(_without_device(sys.argv[1:])).rpartition(" ")[2]
         typer.echo("interrupted" + ("; what finished is stored in its --out: run the same command again to resume (finished "
                                     "runs are skipped)" if command in RESUMABLE else ""), err=True)

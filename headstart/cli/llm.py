@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from headstart.cli.common import JsonOpt, _echo_json, app, exit_interrupted
+from headstart.cli.common import InterruptReported, JsonOpt, _echo_json, app
 from headstart.outdir import claim
 
 LmOpt = Annotated[str, typer.Option("--backbone", "-b", help="Causal LM: smollm2-135m, gemma3-270m, a causal-LM folder or a .gguf file.")]
@@ -31,7 +31,7 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
     if as_json:  # "out" only where this run was saved there: a failed one leaves OUT as it was (maybe an older run)
         _echo_json({"out": str(out) if saved else None, **metrics})
         if code == 130:  # --json changes what is printed, never the exit status
-            exit_interrupted()
+            raise InterruptReported()
         if code:
             raise typer.Exit(code)
         return
@@ -66,7 +66,7 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
         untested = ", untested (no test prompt answered)" if "train_rows" in metrics else ""  # sft's; prefer answers none
         typer.echo(f"{metrics['error']}; " + (f"saved to {out}{untested}; the same command trains it again from the start"
                                               if saved else f"not saved: {metrics.get('kept') or 'no --out'}"), err=True)
-        exit_interrupted()
+        raise InterruptReported()
     typer.echo(f"saved to {out}")
 
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from headstart.atomic import write_directory, write_json
 from headstart.errors import ConfigError, StoreError
+from headstart.outdir import finished, held
 from headstart.report.markdown import md_text
 
 KINDS = ("sft", "prefer")
@@ -38,8 +39,6 @@ def save_run(out: Path, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any
         write_json(tmp / "spec.json", spec)
         write_json(tmp / "metrics.json", metrics)
         (tmp / "README.md").write_text(model_card(spec, metrics))  # in place of PEFT's empty template
-
-    from headstart.outdir import held
 
     return write_directory(Path(out), fill, is_replaceable=lambda d: held(d) == "lm-run", what="run")
 
@@ -62,19 +61,10 @@ def save_outcome(out: str | Path | None, model: nn.Module, tokenizer: Any, *, sp
     """
     if out is None or metrics.get("status") not in ("done", "interrupted"):
         return None
-    if metrics["status"] == "interrupted" and _finished(Path(out)):
+    if metrics["status"] == "interrupted" and finished(Path(out), "lm-run"):
         metrics["kept"] = f"{str(out)!r} holds a finished run, kept as it was"
         return None
     return save_run(Path(out), model, tokenizer, spec=spec, metrics=metrics)
-
-
-def _finished(folder: Path) -> bool:
-    from headstart.outdir import held
-
-    try:
-        return held(folder) == "lm-run" and json.loads((folder / "metrics.json").read_text()).get("status", "done") == "done"
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
