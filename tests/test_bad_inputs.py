@@ -387,6 +387,8 @@ CASES = [
          ("option 'rank' does not apply to strategy 'full-finetune'",)),
     Case("predict on an empty file", lambda f: ["predict", str(f.run()), f.write("none.csv", "")],
          ("none.csv' is empty", "a row for each input to predict on")),
+    Case("sft on an empty file", lambda f: ["sft", "--data", f.write("empty.txt", ""), "--out", str(f.path("sft"))],
+         ("empty.txt' is empty; give a table with prompt / response columns", "whose header is prompt,response")),  # not a classifier's
     Case("predict on a header-only table", lambda f: ["predict", str(f.run()), f.write("header.csv", "text\n")],
          ("has no rows to predict on", "add one input per row")),
     Case("predict on empty standard input", lambda f: ["predict", str(f.run()), "-"], ("standard input holds no text",)),
