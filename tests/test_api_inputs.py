@@ -76,6 +76,17 @@ def test_one_name_is_one_item_never_its_letters():
     (lambda: headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", oracle="no", out="unused"), ConfigError,
      "oracle must be True, False or None \\(the default\\), got str 'no'; e.g. oracle=False"),  # through the callable module
     (lambda: headstart.compare(sizes=[16, 16], out="unused"), ConfigError, r"^sizes lists a size twice \(16, 16\)"),
+    # adapt takes sizes as compare does, in one parser whose errors name sizes to Python, --sizes to the CLI
+    (lambda: headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", sizes=0, out="unused"), ConfigError,
+     "^sizes holds 0, but every adaptation method trains on the source's labels; drop it, e.g. sizes=256$"),  # a TypeError
+    (lambda: headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", sizes=[None, 0], out="unused"), ConfigError,
+     "^sizes holds 0, .* e.g. sizes='all'$"),  # None was the entry 'None', not all
+    (lambda: headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", sizes={16, 64}, out="unused"), ConfigError,
+     r"^sizes must be text like '8,16,all' or a list of sizes, got \{16, 64\}; e.g. sizes=\[16, 64, 'all'\]$"),  # was run
+    (lambda: headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", sizes="16,x", out="unused"), ConfigError,
+     r"^sizes entry 'x' is not a non-negative integer or 'all'; e.g. sizes='0,8,16,32,all'$"),
+    (lambda: headstart.compare(strategies={"lora"}, out="unused"), ConfigError,
+     r"^strategies must be a name or a list of names, got \{'lora'\}; e.g. strategies=\['linear-probe', 'lora'\]$"),
 ])
 def test_python_mistakes_are_one_headstart_error(call, error, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path.parent)  # "unused" out folders are never made: the call fails first
