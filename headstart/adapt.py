@@ -145,7 +145,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     oracle_given = oracle is not None
     chosen = list(METHODS) if methods is None else parse_list(methods, name="--methods", noun="method") if isinstance(methods, str) else list(methods)
     arms, tta, where = plan_methods(chosen, strategy=strategy, target=name)
-    size_list = parse_sizes(sizes if isinstance(sizes, str) else ",".join(str(s) for s in sizes))
+    size_list = parse_sizes(sizes)
     if 0 in size_list:
         kept = ",".join("all" if s is None else str(s) for s in size_list if s != 0) or "256"
         raise ConfigError(f"--sizes holds 0, but every adaptation method trains on the source's labels; drop it, e.g. "

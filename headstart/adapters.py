@@ -116,21 +116,35 @@ def _summary(config: dict[str, Any]) -> dict[str, Any]:
 
 def find(paths: str | Path | list[str | Path]) -> list[AdapterInfo]:
     """Adapters among ``paths`` (one path or a list): each an adapter / run directory, or a folder of them (one level
-    down)."""
+    down). A damaged run in a folder is listed as kind "damaged", ``config["error"]`` saying why.
+
+    Raises:
+        StoreError: a directory named in ``paths`` is damaged.
+    """
     found = []
     for path in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
         if not path.is_dir():
             raise ConfigError(f"{str(path)!r} is not a directory; give adapter or run directories (or a folder of them)")
         if (path / "spec.json").exists() or (path / "adapter_config.json").exists():
-            found.append(inspect(path))
+            found.append(_listed(path))
             continue
         for p in sorted(path.iterdir()):
             if p.is_dir() and not _causal_lm_run(p) and ((p / "spec.json").exists() or (p / "adapter_config.json").exists()):
                 try:
-                    found.append(inspect(p))
+                    found.append(_listed(p))
                 except StoreError as e:  # one damaged run of a folder is listed as such, not the end of the listing
                     found.append(AdapterInfo(str(p), "damaged", None, None, None, config={"error": str(e)}))
     return found
+
+
+def _listed(directory: Path) -> AdapterInfo:
+    """``inspect(directory)`` for a listing, whose columns come from a run's metrics.json: a headstart run saves one, so
+    a run without it is damaged here (a copy cut short), though it still predicts, merges and exports."""
+    info = inspect(directory)
+    if info.kind != "peft" and not (directory / "metrics.json").exists():
+        raise StoreError(f"{str(directory / 'metrics.json')!r} is missing, which every saved run holds (a copy cut short?); "
+                         "copy the run again, or train it again")
+    return info
 
 
 def passed_over(paths: str | Path | list[str | Path]) -> list[Path]:

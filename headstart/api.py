@@ -430,11 +430,12 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
     command = call_text("headstart.compare", compare, locals())  # the report's "Produced by", as the CLI's argv is
 
     def text(value: Any) -> str:
-        if isinstance(value, (str, int)):
-            return str(value)
+        if isinstance(value, str):
+            return value
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"expected a name, a number or a list of them, got {value!r:.60}; e.g. sizes=[16, 64, 'all']")
-        return ",".join("all" if v is None else str(v) for v in value)
+            raise ConfigError(f"strategies must be a name or a list of names, got {value!r:.60}; "
+                              "e.g. strategies=['linear-probe', 'lora']")
+        return ",".join(map(str, value))
 
     if strategies is not None and arms is not None:  # as the CLI refuses --strategies with --arms
         raise ConfigError("strategies and arms both say what to compare; give one: arms take plain strategies too, "
@@ -446,7 +447,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
                                   group_column=group_column, split_column=split_column)
     sweep = SweepSpec(data=data, backbone=backbone,  # an empty list is refused by name, never read as the defaults
                       strategies=parse_list(text(DEFAULT_STRATEGIES if strategies is None else strategies), name="strategies", noun="strategy", flag="strategies="),
-                      sizes=parse_sizes(text(DEFAULT_SIZES if sizes is None else sizes), name="sizes"), seeds=seeds, train=as_config(config, TrainConfig),
+                      sizes=parse_sizes(DEFAULT_SIZES if sizes is None else sizes, name="sizes"), seeds=seeds, train=as_config(config, TrainConfig),
                       options=as_table(options, name="options", example="{'lora': {'rank': 4}}"),
                       train_by_strategy=as_table(train_by_strategy, name="train_by_strategy",
                                                  example="{'lora': {'lr': 1e-3}}"),

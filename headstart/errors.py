@@ -6,6 +6,7 @@ Every mistake a user can make (a bad path, an unknown name, an out-of-range numb
 
 from __future__ import annotations
 
+import ast
 import contextvars
 import dataclasses
 import difflib
@@ -261,6 +262,7 @@ def settings_class(cls: type) -> type:
     @functools.wraps(post_init)
     def __post_init__(self: Any) -> None:
         try:
+            _check_types(self)  # before the class's own checks, which compare the numbers
             post_init(self)
         except HeadstartError as e:
             if not on_cli() and not getattr(e, "__python_named__", False):
@@ -269,6 +271,54 @@ def settings_class(cls: type) -> type:
 
     cls.__init__, cls.__post_init__ = __init__, __post_init__  # type: ignore[method-assign]
     return cls
+
+
+_KINDS = {"int": "a whole number", "float": "a number", "bool": "True or False"}  # a TOML file (the CLI) writes true or false
+
+
+def _check_types(settings: Any) -> None:
+    """Refuse a field of the wrong type: a string, bool or None where a number goes (a bool is no number here), a
+    non-bool where a switch goes. Fields of other types (text, paths, tuples) are left to the class's own checks; a
+    numpy number or bool becomes its Python value, as the class's checks, run keys and JSON take it.
+
+    Raises:
+        ConfigError: naming the field, the value, what it must be and an example.
+    """
+    for f in dataclasses.fields(settings):
+        value, parts = getattr(settings, f.name), [p.strip() for p in str(f.type).split("|")]
+        literals = [v for p in parts if (m := re.fullmatch(r"Literal\[(.*)\]", p)) for v in ast.literal_eval(f"({m[1]},)")]
+        kinds = [p for p in parts if p != "None" and not p.startswith("Literal[")]
+        if not kinds or any(k not in _KINDS for k in kinds) or (value is None and "None" in parts):
+            continue  # not a number or a switch; or unset where unset is allowed
+        if type(value).__module__ == "numpy" and hasattr(value, "item"):
+            value = value.item()
+            object.__setattr__(settings, f.name, value)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if (number and ("float" in kinds or "int" in kinds and isinstance(value, int))
+                or "bool" in kinds and isinstance(value, bool) or isinstance(value, str) and value in literals):
+            continue
+        wants = " or ".join([_KINDS[k].lower() if on_cli() else _KINDS[k] for k in kinds] + [repr(v) for v in literals])
+        raise ConfigError(f"{f.name} must be {wants}, got {value!r:.40}; {_example(f, value, kinds)}")
+
+
+def _example(f: dataclasses.Field, value: Any, kinds: list[str]) -> str:
+    """The fix for ``_check_types``: the number a string spells (``"0.2"``: no quotes), else the default, written as a
+    TOML file (the CLI's way to a settings field) or a Python keyword would take it."""
+    example = f.default
+    for kind in ("int", "float"):
+        if kind in kinds and isinstance(value, str):
+            try:
+                example = {"int": int, "float": float}[kind](value)
+                break
+            except ValueError:
+                pass
+    if "bool" in kinds and isinstance(example, bool):
+        example = not example  # the other setting: the default needs no line
+    if example is None or example is dataclasses.MISSING:
+        return "leave it out for the default"
+    if on_cli():
+        return f"e.g. {f.name} = {str(example).lower() if isinstance(example, bool) else repr(example)}"
+    return f"e.g. {f.name}={example!r}"
 
 
 def flags_checked(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -159,20 +159,32 @@ class SweepSpec:
         return dataclasses.asdict(self)
 
 
-def parse_sizes(text: str, *, name: str = "--sizes") -> tuple[int | None, ...]:
-    """"8,16,all" -> (8, 16, None), sorted, "all" last; a malformed or repeated entry is a ConfigError naming it and
-    ``name``, where the sizes came from (``--sizes``, ``sizes in sweep.toml``)."""
+def parse_sizes(sizes: str | int | list[int | str | None] | tuple[int | str | None, ...], *,
+                name: str = "--sizes") -> tuple[int | None, ...]:
+    """"8,16,all", one size (8) or a list of them ([8, 16, "all"], None for "all") -> (8, 16, None), sorted, "all" last.
+
+    Raises:
+        ConfigError: a malformed or repeated entry, or neither text, a number nor a list, naming it and ``name``, where
+            the sizes came from (``--sizes``, ``sizes in sweep.toml``; ``errors.python_named`` has a public function's
+            error name its ``sizes`` instead).
+    """
+    if isinstance(sizes, (list, tuple)):  # the Python API's list
+        text = ",".join("all" if v is None else str(v) for v in sizes)
+    elif isinstance(sizes, (str, int)) and not isinstance(sizes, bool):
+        text = str(sizes)
+    else:  # only a Python caller gets here: the CLI's and a TOML's sizes are text
+        raise ConfigError(f"{name} must be text like '8,16,all' or a list of sizes, got {sizes!r:.60}; e.g. sizes=[16, 64, 'all']")
     parts = comma_entries(text, name=name, noun="size", flag="--sizes")
     if not parts:
         raise ConfigError(f"{name} must list sizes like 8,16,32,all; got {text!r}")
-    sizes = []
+    parsed = []
     for part in parts:
         try:
-            sizes.append(parse_n(part))
+            parsed.append(parse_n(part))
         except ConfigError:
             raise ConfigError(f"{name} entry {part!r} is not a non-negative integer or 'all'; e.g. --sizes 0,8,16,32,all") from None
-    check_once(name, sizes, "size")
-    return tuple(sorted(sizes, key=lambda n: float("inf") if n is None else n))
+    check_once(name, parsed, "size")
+    return tuple(sorted(parsed, key=lambda n: float("inf") if n is None else n))
 
 
 def parse_list(text: str, *, name: str, noun: str = "name", flag: str | None = None) -> tuple[str, ...]:

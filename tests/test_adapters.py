@@ -466,3 +466,28 @@ def test_a_folder_listing_marks_a_damaged_run_and_goes_on(lora_dir, tmp_path):
     assert "the file is corrupt" in damaged.config["error"]
     with pytest.raises(StoreError, match="the file is corrupt"):  # named directly, it is still an error
         find(folder / "b-damaged")
+
+
+def test_a_listing_with_damaged_runs_lists_the_rest_and_exits_2(lora_dir, tmp_path, monkeypatch, capsys):
+    """`adapters list FOLDER` showed a damaged run's line and exited 0: a script saw no failure. It still lists every
+    run, then exits 2 (a StoreError, as `adapters list` of that run alone: the run folder is damaged, not a training
+    that failed, which is exit 1) with a last line naming the damaged folder and why, in --json too."""
+    import shutil
+
+    from conftest import run_cli
+
+    folder = tmp_path / "runs"
+    for name in ("a-good", "b-corrupt", "c-missing"):
+        shutil.copytree(lora_dir, folder / name)
+    (folder / "b-corrupt" / "metrics.json").write_text("{not json")
+    (folder / "c-missing" / "metrics.json").unlink()
+    code, out, err = run_cli(["adapters", "list", str(folder)], monkeypatch, capsys)
+    rows = out.splitlines()
+    assert code == 2 and rows[-1] == "3 listed (2 damaged, 1 headstart-peft)", out
+    assert "headstart-peft" in rows[0] and "metrics.json' (JSONDecodeError)" in rows[1] and "metrics.json' is missing" in rows[2]
+    assert err == (f"error: 2 of the 3 listed are damaged (and 1 more, marked damaged): '{folder / 'b-corrupt'}': cannot read "
+                   f"'{folder / 'b-corrupt' / 'metrics.json'}' (JSONDecodeError); the directory is damaged\n")
+    code, out, err = run_cli(["adapters", "list", str(folder), "--json"], monkeypatch, capsys)
+    assert code == 2 and [r["kind"] for r in json.loads(out)] == ["headstart-peft", "damaged", "damaged"] and err.startswith("error: 2 of")
+    code, out, err = run_cli(["adapters", "list", str(folder / "c-missing")], monkeypatch, capsys)  # named alone: an error, one line
+    assert code == 2 and out == "" and err.startswith(f"error: '{folder / 'c-missing' / 'metrics.json'}' is missing")

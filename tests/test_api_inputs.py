@@ -45,7 +45,7 @@ def test_one_name_is_one_item_never_its_letters():
     (lambda: headstart.generate("no-such-run", "Hi"), ConfigError, "generate takes a list of prompts, got one string 'Hi'"),
     (lambda: headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", methods=["tentt"], out="unused"), ConfigError,
      r"unknown adaptation method 'tentt'; did you mean 'tent'\? \(methods: "),
-    (lambda: headstart.MetaConfig(ways="five"), ConfigError, "^ways must be a number, got 'five'"),
+    (lambda: headstart.MetaConfig(ways="five"), ConfigError, "^ways must be a whole number, got 'five'; e.g. ways=5$"),
     (lambda: headstart.MetaConfig(shots=(1.5,)), ConfigError, r"^shots must be whole numbers, got \(1.5,\)"),
     (lambda: headstart.compare(strategies="linear-probe", arms="lora", out="unused"), ConfigError,
      "strategies and arms both say what to compare"),  # the strategies were dropped, as the CLI refuses it
@@ -60,7 +60,7 @@ def test_one_name_is_one_item_never_its_letters():
      "unknown dataset 'opencv-digit'"),  # the names, not the letters of the string
     (lambda: headstart.continual(arms=[], out="unused"), ConfigError, "^arms is empty"),
     (lambda: headstart.SftConfig(seed=-1), ConfigError, r"seed must be an integer from 0 to 2\*\*63 - 1, got -1"),
-    (lambda: headstart.sft(config={"n": "16"}, out="unused"), ConfigError, "n must be a whole number >= 1 or all, got '16'"),
+    (lambda: headstart.sft(config={"n": "16"}, out="unused"), ConfigError, "^n must be a whole number or 'all', got '16'; e.g. n=16$"),
     (lambda: headstart.fit(strategy=None), ConfigError, r"unknown strategy None \(available: "),
     (lambda: headstart.fit(strategy=["lora"]), ConfigError, r"unknown strategy \['lora'\]"),
     (lambda: headstart.compare(out=5), ConfigError, "^out must name a folder, got 5"),
@@ -76,6 +76,17 @@ def test_one_name_is_one_item_never_its_letters():
     (lambda: headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", oracle="no", out="unused"), ConfigError,
      "oracle must be True, False or None \\(the default\\), got str 'no'; e.g. oracle=False"),  # through the callable module
     (lambda: headstart.compare(sizes=[16, 16], out="unused"), ConfigError, r"^sizes lists a size twice \(16, 16\)"),
+    # adapt takes sizes as compare does, in one parser whose errors name sizes to Python, --sizes to the CLI
+    (lambda: headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", sizes=0, out="unused"), ConfigError,
+     "^sizes holds 0, but every adaptation method trains on the source's labels; drop it, e.g. sizes=256$"),  # a TypeError
+    (lambda: headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", sizes=[None, 0], out="unused"), ConfigError,
+     "^sizes holds 0, .* e.g. sizes='all'$"),  # None was the entry 'None', not all
+    (lambda: headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", sizes={16, 64}, out="unused"), ConfigError,
+     r"^sizes must be text like '8,16,all' or a list of sizes, got \{16, 64\}; e.g. sizes=\[16, 64, 'all'\]$"),  # was run
+    (lambda: headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", sizes="16,x", out="unused"), ConfigError,
+     r"^sizes entry 'x' is not a non-negative integer or 'all'; e.g. sizes='0,8,16,32,all'$"),
+    (lambda: headstart.compare(strategies={"lora"}, out="unused"), ConfigError,
+     r"^strategies must be a name or a list of names, got \{'lora'\}; e.g. strategies=\['linear-probe', 'lora'\]$"),
 ])
 def test_python_mistakes_are_one_headstart_error(call, error, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path.parent)  # "unused" out folders are never made: the call fails first
@@ -159,7 +170,7 @@ def test_a_flag_takes_a_bool_numpys_included():
     assert call(1, x=np.True_) == (1, True, bool) and call(2) == (2, False, bool)
     with pytest.raises(ConfigError, match=r"x must be True or False, got numpy.int64"):
         call(1, x=np.int64(1))
-    with pytest.raises(ConfigError, match="packing must be True or False, got str 'no'"):
+    with pytest.raises(ConfigError, match="^packing must be True or False, got 'no'; e.g. packing=True$"):
         headstart.SftConfig(packing="no")
 
 

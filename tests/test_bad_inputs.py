@@ -299,6 +299,10 @@ CASES = [
          ("train must be a table", "t.toml", "got 5")),
     Case("TOML value of the wrong type", lambda f: ["compare", "--config", f.write("w.toml", '[train]\nwarmup = "0.1"\n')],
          ("warmup must be a number", "'0.1'")),
+    Case("TOML [split] value of the wrong type", lambda f: ["compare", "--config", f.write("s.toml", '[split]\ntest_fraction = "x"\n')],
+         ("test_fraction must be a number, got 'x'; e.g. test_fraction = 0.2",)),  # was a TypeError's traceback
+    Case("TOML true where a number goes", lambda f: ["compare", "--config", f.write("b.toml", "[split]\nmax_val = true\n")],
+         ("max_val must be a whole number, got True; e.g. max_val = 300",)),  # was read as 1
     Case("hand-edited spec.json", lambda f: ["evaluate", f.damaged_run("edited", lambda d: (d / "spec.json").write_text(
         json.dumps({**json.loads((d / "spec.json").read_text()), "resolved": 5})))], ("edited", "is damaged", "resolved is 5")),
     Case("store with a dropped table", lambda f: ["runs", _damaged_store(f, "dropped", "table")], ("dropped", "no such table: runs")),
@@ -383,6 +387,8 @@ CASES = [
          ("option 'rank' does not apply to strategy 'full-finetune'",)),
     Case("predict on an empty file", lambda f: ["predict", str(f.run()), f.write("none.csv", "")],
          ("none.csv' is empty", "a row for each input to predict on")),
+    Case("sft on an empty file", lambda f: ["sft", "--data", f.write("empty.txt", ""), "--out", str(f.path("sft"))],
+         ("empty.txt' is empty; give a table with prompt / response columns", "whose header is prompt,response")),  # not a classifier's
     Case("predict on a header-only table", lambda f: ["predict", str(f.run()), f.write("header.csv", "text\n")],
          ("has no rows to predict on", "add one input per row")),
     Case("predict on empty standard input", lambda f: ["predict", str(f.run()), "-"], ("standard input holds no text",)),

@@ -244,7 +244,7 @@ def test_dedupe_that_empties_the_test_split_is_an_error():
 
 
 def test_dedupe_must_be_a_bool():
-    with pytest.raises(ConfigError, match="dedupe must be true or false"):
+    with pytest.raises(ConfigError, match="dedupe must be True or False"):
         SplitConfig(dedupe="yes")
 
 

@@ -90,7 +90,7 @@ def test_pickle_adapter_is_refused_and_never_run(tmp_path, monkeypatch, capsys):
     write_exploit(adapter / "adapter_model.bin", marker)
     assert_refused(cli(["adapters", "show", str(adapter)], monkeypatch, capsys), "adapter_model.bin", "pickle")
     code, out, err = cli(["adapters", "list", str(tmp_path)], monkeypatch, capsys)  # a folder's listing goes on past it
-    assert code in (0, None) and "Traceback" not in out + err
+    assert code == 2 and "Traceback" not in out + err and "evil-adapter' has adapter_config.json" in err  # then says it
     assert "evil-adapter  damaged" in out and "adapter_model.bin is pickle-based and is not loaded" in out, out
     assert_refused(cli(["adapters", "merge", str(adapter), "--out", str(tmp_path / "merged")], monkeypatch, capsys), "adapter_model.bin")
     assert not marker.exists() and not (tmp_path / "merged").exists()

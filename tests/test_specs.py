@@ -74,6 +74,34 @@ def test_train_config_errors_name_the_value(field, value, shown):
     assert message.startswith(field) and f"got {shown}" in message
 
 
+@pytest.mark.parametrize("cls, field, value, message", [
+    ("SplitConfig", "test_fraction", "x", "test_fraction must be a number, got 'x'; e.g. test_fraction=0.2"),  # was a TypeError
+    ("SplitConfig", "max_val", True, "max_val must be a whole number, got True; e.g. max_val=300"),  # was read as 1
+    ("SplitConfig", "seed", None, "seed must be a whole number, got None; e.g. seed=0"),  # was an unseeded split
+    ("TrainConfig", "warmup", "0.1", "warmup must be a number, got '0.1'; e.g. warmup=0.1"),
+    ("TrainConfig", "lr", "x", "lr must be a number, got 'x'; leave it out for the default"),
+    ("SftConfig", "dropout", "x", "dropout must be a number, got 'x'; e.g. dropout=0.05"),
+    ("SftConfig", "n", "16", "n must be a whole number or 'all', got '16'; e.g. n=16"),
+    ("PreferConfig", "batch_size", 2.0, "batch_size must be a whole number, got 2.0; e.g. batch_size=4"),
+    ("MetaConfig", "inner_lr", False, "inner_lr must be a number, got False; e.g. inner_lr=0.01"),
+])
+def test_every_settings_class_names_a_wrongly_typed_field(cls, field, value, message):
+    import headstart
+
+    with pytest.raises(ConfigError) as e:
+        getattr(headstart, cls)(**{field: value})
+    assert str(e.value) == message
+
+
+def test_numpy_numbers_are_settings_as_python_numbers():
+    import numpy as np
+
+    from headstart.data.splits import SplitConfig
+
+    split = SplitConfig(seed=np.int64(3), test_fraction=np.float64(0.25), dedupe=np.True_)
+    assert (split.seed, split.test_fraction, split.dedupe) == (3, 0.25, True) and type(split.seed) is int
+
+
 def test_lr_error_suggests_a_fix():
     with pytest.raises(ConfigError, match=r"lr must be > 0, got -1; try lr=1e-5"):  # built from Python: the field's name
         TrainConfig(lr=-1)

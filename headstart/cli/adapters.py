@@ -24,18 +24,32 @@ def adapters_list(
     paths: Annotated[list[Path], typer.Argument(help="Adapter / run directories, or folders holding them.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """List adapters and runs: kind, method, base, trainable parameters and the size of what trained, on disk.
+    """List adapters and runs: kind, method, base, trainable parameters and the size of what trained, on disk. A damaged
+    run in a folder is listed as such and the listing exits 2, as the run named alone does.
 
     \b
     Example: headstart adapters list runs/
     """
-    from headstart.adapters import find, passed_over
-    from headstart.report.markdown import bytes_text
+    from headstart.adapters import find
+    from headstart.errors import StoreError
 
     infos = find(paths)
     if as_json:
         _echo_json([i.to_dict() for i in infos])
-        return
+    else:
+        _print_listing(infos, paths)
+    damaged = [i for i in infos if i.kind == "damaged"]
+    if damaged:  # after the listing, in --json too: the exit status tells a script what a table cannot
+        more = f" (and {len(damaged) - 1} more, marked damaged)" if len(damaged) > 1 else ""
+        raise StoreError(f"{len(damaged)} of the {len(infos)} listed {'is' if len(damaged) == 1 else 'are'} damaged{more}: "
+                         f"{damaged[0].directory!r}: {damaged[0].config['error']}")
+
+
+def _print_listing(infos: list["AdapterInfo"], paths: list[Path]) -> None:  # noqa: F821 - headstart.adapters imports torch
+    """``adapters list``'s table: a line per adapter or run, the count by kind, and the sft / prefer runs passed over."""
+    from headstart.adapters import passed_over
+    from headstart.report.markdown import bytes_text
+
     width = max((len(i.directory) for i in infos), default=0)
     for i in infos:
         if i.kind == "damaged":

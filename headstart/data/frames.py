@@ -33,9 +33,10 @@ LABELLED_TABLE = (f'a table with a text and a label column ({data_files(labelled
                   'text,label and whose rows read like "a joy to watch",pos')
 
 
-def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  # noqa: F821
+def read_frame(path: str | Path, *, labelled: bool = True, needs: str | None = None) -> "pd.DataFrame":  # noqa: F821
     """Read a table file into a DataFrame with string column names; ``labelled``: a training table (the messages say
-    what one needs), else inputs to predict on.
+    what one needs), else inputs to predict on. ``needs``: what an empty file should hold, where the caller's table is
+    not a classifier's (an sft file's prompt / response columns).
 
     Raises:
         DataError: missing, empty, unreadable, not UTF-8, or of an unknown format.
@@ -59,7 +60,7 @@ def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  #
     except OSError as e:
         raise DataError(f"cannot read {str(path)!r}: {e.strerror}; check its permissions") from None
     if not raw.strip():
-        raise DataError(f"{str(path)!r} is empty; {_empty_fix(suffix, labelled)}")
+        raise DataError(f"{str(path)!r} is empty; {needs or _empty_fix(suffix, labelled)}")
     if suffix == ".parquet":
         try:
             frame = pd.read_parquet(path)
@@ -69,7 +70,7 @@ def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  #
         return frame
     text = decode_utf8(raw, repr(str(path)), path=path)
     if not text.strip():  # a byte-order mark and nothing else
-        raise DataError(f"{str(path)!r} is empty; {_empty_fix(suffix, labelled)}")
+        raise DataError(f"{str(path)!r} is empty; {needs or _empty_fix(suffix, labelled)}")
     try:
         if suffix in (".csv", ".tsv"):
             frame = _read_delimited(text, "\t" if suffix == ".tsv" else _sniff_sep(text), str(path))
@@ -86,7 +87,7 @@ def read_frame(path: str | Path, *, labelled: bool = True) -> "pd.DataFrame":  #
     except TypeError as e:  # rows pandas cannot line up as a table (records mixed with lists)
         raise DataError(f"cannot read {str(path)!r} as a table ({e}); give one JSON object per row") from None
     if frame.columns.empty:  # [], {} or lines of {}
-        raise DataError(f"{str(path)!r} holds no columns; {_empty_fix(suffix, labelled)}")
+        raise DataError(f"{str(path)!r} holds no columns; {needs or _empty_fix(suffix, labelled)}")
     frame.columns = [str(c) for c in frame.columns]
     if suffix == ".tsv" and len(frame.columns) == 1:
         _check_single_column(str(path), frame.columns[0])

@@ -46,10 +46,6 @@ class SplitConfig:
             raise ConfigError(f"max_val must be >= 1, got {self.max_val!r}")
         if self.max_test is not None and (not isinstance(self.max_test, int) or self.max_test < 1):
             raise ConfigError(f"max_test must be a positive integer or unset, got {self.max_test!r}; try --max-test 1000 (max_test = 1000 in a TOML's [split])")
-        if not isinstance(self.dedupe, bool):
-            raise ConfigError(f"dedupe must be true or false, got {self.dedupe!r}; try dedupe = true")
-        if not isinstance(self.stratify, bool):
-            raise ConfigError(f"stratify must be true or false, got {self.stratify!r}; try stratify = true")
 
     def identity(self) -> dict[str, Any]:
         """The fields as stored in a run's spec; ``stratify`` only when off, so runs split the usual way keep their keys."""

@@ -23,7 +23,7 @@ import math
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -83,7 +83,7 @@ class PreferConfig:
     backbone: str | None = None
     strategy: str | None = None
     beta: float = 0.1  # Rafailov et al.'s default; larger keeps the policy nearer the SFT model
-    n: int | None = None
+    n: int | Literal["all"] | None = None  # "all" reads as None: every row
     seed: int = 0
     lr: float | None = None
     epochs: float = 1.0

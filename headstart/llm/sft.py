@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -53,7 +53,7 @@ class SftConfig:
 
     backbone: str = "smollm2-135m"
     strategy: str = "lora"
-    n: int | None = None
+    n: int | Literal["all"] | None = None  # "all" reads as None: every row
     seed: int = 0
     lr: float | None = None
     epochs: float = 1.0
@@ -82,8 +82,6 @@ class SftConfig:
         if self.lr is not None and not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr!r}; try --lr {LRS[self.strategy]:g}")
         check_draw(self)
-        if not isinstance(self.packing, bool):  # "no" would read as true
-            raise ConfigError(f"packing must be True or False, got {type(self.packing).__name__} {self.packing!r:.40}; e.g. --packing")
         if self.max_length < 2:
             raise ConfigError(f"max_length must be >= 2 (a prompt token and a response token), got {self.max_length}; e.g. --max-length 256")
         if not 0 <= self.dropout < 1 or not self.alpha > 0 or not 0 <= self.warmup < 1:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from headstart.errors import ConfigError, settings_class
@@ -57,11 +57,6 @@ class MetaConfig:
             object.__setattr__(self, "tune", tuple(comma_entries(self.tune, name="--tune", noun="setting")))
         if isinstance(self.shots, str) or (isinstance(self.shots, int) and not isinstance(self.shots, bool)):
             object.__setattr__(self, "shots", parse_ints(str(self.shots), "--shots"))  # "1,5" or 5, as --shots takes them
-        for f in fields(self):  # numbers first: the checks below compare them
-            value, kind = getattr(self, f.name), {"int": int, "float": (int, float)}.get(str(f.type))
-            if kind is not None and (isinstance(value, bool) or not isinstance(value, kind)):
-                flag = f"--{f.name.replace('_', '-')}"
-                raise ConfigError(f"{flag} must be a number, got {value!r}; e.g. {flag} {f.default} (the default)")
         if isinstance(self.shots, (int, str)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in self.shots):
             raise ConfigError(f"--shots must be whole numbers, got {self.shots!r}; e.g. shots=(1, 5)")
         if not self.arms:

@@ -87,3 +87,15 @@ def test_a_classification_dataset_is_named_as_the_wrong_kind_not_unknown():
         load_table("rotten-tomatoes", {"prompt": "prompt", "response": "response"})
     with pytest.raises(DataError, match="^unknown dataset 'no-such-set'"):
         load_table("no-such-set", {"prompt": "prompt", "response": "response"})
+
+
+@pytest.mark.parametrize("name, content", [("empty.txt", ""), ("empty.csv", ""), ("bom.csv", "\ufeff"), ("none.json", "[]")])
+def test_an_empty_file_is_named_with_what_this_commands_table_holds(tmp_path, name, content):
+    """An empty sft / prefer file: its fix names the command's columns, not a classifier's text and label."""
+    path = tmp_path / name
+    path.write_text(content)
+    for columns in ({"prompt": "prompt", "response": "response"}, {"prompt": "q", "chosen": "good", "rejected": "bad"}):
+        with pytest.raises(DataError) as e:
+            load_table(str(path), columns)
+        assert f"give a table with {' / '.join(columns.values())} columns (a .csv, " in str(e.value)
+        assert f"whose header is {','.join(columns.values())} and" in str(e.value) and "label" not in str(e.value)
