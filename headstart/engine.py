@@ -305,11 +305,15 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
             problem = solve_problem(model, data, on_features=on_features, task=task, label_names=label_names, metric=metric,
                                     batch_size=cfg.eval_batch_size, autocast=autocast, progress=looped if progress else None,
                                     candidates=checks)
+            before = len(checks)
             with torch.no_grad():
                 chosen = phase.solve(model, problem)
+            ranked = len(checks) - before  # candidates the solver ranked on validation
             report.chosen.update(chosen)
             report.trainable_params = max(report.trainable_params, sum(p.numel() for p in ever_trained.values()))  # may resize
             score, metrics = validate()
+            if ranked and data.validate is None:
+                checks.pop()  # the check after the solve is the candidate it chose, a look counted already
             report.history.append({"step": step, "phase": phase.name, "val_score": score, "chosen": chosen})
             keep_if_best(score, metrics)
             if progress:

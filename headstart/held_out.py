@@ -1,7 +1,7 @@
 """The validation score of a checkpoint choice, measured on rows that did not make the choice.
 
 A run keeps the check that scored best on its validation split, and that best score is optimistic: the more checks
-a run makes (a linear probe ~30, fine-tuning 5) the more of it is the luck of the validation rows. Comparing runs on
+a run makes (and the more its checks differ) the more of it is the luck of the validation rows. Comparing runs on
 those maxima favours the strategy that looked more often. ``cross_fitted`` removes the optimism from the same
 forward passes: the validation rows are cut into two fixed halves; the check that one half would have chosen is
 scored on the other, both ways, and the two scores are averaged. The run still restores the check chosen on all its
@@ -31,7 +31,9 @@ def halves(count: int) -> tuple[np.ndarray, np.ndarray]:
 def cross_fitted(checks: list[np.ndarray], targets: np.ndarray, *, task: str, label_names: tuple[str, ...],
                  metric: str) -> dict[str, Any] | None:
     """Validation metrics of the checkpoint choice scored on held-out rows: each half's choice among ``checks``
-    (ties to the lower loss, then the earlier check, as the run chooses) scored on the other half, the two averaged.
+    (ties to the lower loss, then the earlier check, as the run chooses; a score that is not finite never chosen, as
+    the run never keeps one) scored on the other half, the two averaged by their rows (one check scores its accuracy
+    on all rows: the majority line is met exactly).
 
     Args:
         checks: each validation check's predictions (``evaluation.outputs_to_predictions``), rows in ``targets`` order.
@@ -44,11 +46,16 @@ def cross_fitted(checks: list[np.ndarray], targets: np.ndarray, *, task: str, la
     """
     if not checks or len(targets) < MIN_ROWS:
         return None
-    scored = []
+    def rank(metrics: dict[str, Any], i: int) -> tuple[float, float, int]:
+        score, loss = selection_score(metrics, metric), metrics["loss"]
+        return (score if math.isfinite(score) else -math.inf, -loss if math.isfinite(loss) else -math.inf, -i)
+
+    scored, weights = [], []
     for chooser, scorer in (halves(len(targets)), halves(len(targets))[::-1]):
         on_chooser = [compute_metrics(task, c[chooser], targets[chooser], label_names) for c in checks]
-        pick = max(range(len(checks)), key=lambda i: (selection_score(on_chooser[i], metric), -on_chooser[i]["loss"], -i))
+        pick = max(range(len(checks)), key=lambda i: rank(on_chooser[i], i))
         scored.append(compute_metrics(task, checks[pick][scorer], targets[scorer], label_names))
-    out: dict[str, Any] = {k: math.fsum(s[k] for s in scored) / 2 for k, v in scored[0].items()
-                           if isinstance(v, float) and k != "n"}
+        weights.append(len(scorer))
+    out: dict[str, Any] = {k: math.fsum(w * s[k] for s, w in zip(scored, weights)) / len(targets)
+                           for k, v in scored[0].items() if isinstance(v, float) and k != "n"}
     return {**out, "n": int(len(targets)), "checks": len(checks)}

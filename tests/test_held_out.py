@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -55,8 +57,33 @@ def test_ties_go_to_the_lower_loss_then_the_earlier_check_as_the_run_chooses() -
     sure, unsure = np.tile([0.9, 0.1], (40, 1)), np.tile([0.6, 0.4], (40, 1))
     held = cross_fitted([unsure, sure], target, task="classification", label_names=NAMES, metric="accuracy")
     assert held["loss"] == pytest.approx(-np.log(0.9)), "equal accuracy: the lower validation loss is chosen"
-    held = cross_fitted([unsure, unsure.copy()], target, task="classification", label_names=NAMES, metric="accuracy")
-    assert held["loss"] == pytest.approx(-np.log(0.6))
+    # Equal score and loss on half a (the same predictions there); on half b only the earlier check is right: a must
+    # pick the earlier one for b to score 100% (the later would score 0%)
+    a, b = halves(40)
+    earlier, later = np.zeros(40, dtype=int), np.zeros(40, dtype=int)
+    later[b] = 1
+    held = cross_fitted([probs(earlier), probs(later)], target, task="classification", label_names=NAMES, metric="accuracy")
+    assert held["accuracy"] == 1.0
+    held = cross_fitted([probs(later), probs(earlier)], target, task="classification", label_names=NAMES, metric="accuracy")
+    assert held["accuracy"] == 0.5, "the order alone moved the pick: ties go to the earlier check"
+
+
+def test_one_check_scores_exactly_its_all_rows_score_on_an_odd_count() -> None:
+    """Halves of 142 and 143 rows weighed by their rows: a constant predictor meets the majority line exactly, not
+    a hair above or below it (the recommendation compares with it to 1e-12)."""
+    target = (np.arange(285) % 3 == 0).astype(int)
+    constant = probs(np.zeros(285, dtype=int))
+    held = cross_fitted([constant], target, task="classification", label_names=NAMES, metric="accuracy")
+    assert held["accuracy"] == pytest.approx(float((target == 0).mean()), abs=1e-12)
+
+
+def test_a_check_whose_score_is_not_finite_is_never_picked() -> None:
+    """The run never keeps a NaN check (its comparison is false); neither may either half."""
+    rng = np.random.default_rng(0)
+    target = rng.normal(size=60)
+    checks = [np.full(60, np.nan), target + 0.1, target + 1.0]
+    held = cross_fitted(checks, target, task="regression", label_names=("y",), metric="rmse")
+    assert held["rmse"] == pytest.approx(0.1)
 
 
 def test_the_halves_are_fixed_disjoint_and_cover_every_row() -> None:
@@ -88,7 +115,7 @@ def test_a_run_scores_every_check_held_out(toy, make_tiny) -> None:
 
 
 def test_a_solvers_grid_is_a_choice_held_out_like_a_checkpoints(toy, make_tiny) -> None:
-    """A closed-form phase that ranks three candidates on validation: each candidate is a look, as the check after it."""
+    """A closed-form phase that ranks three candidates on validation: each candidate is a look."""
     from headstart.strategies import ParamGroup, Phase
     from headstart.strategies.classical import head_outputs
 
@@ -101,7 +128,7 @@ def test_a_solvers_grid_is_a_choice_held_out_like_a_checkpoints(toy, make_tiny) 
         return {"scale": -1.0}
 
     report = run(model, data, [Phase("solve", [ParamGroup("head", list(model.head.parameters()), 0.0)], 0, solve=solve)])
-    assert report.held_out["checks"] == 4, "three ranked candidates and the check after the solve"
+    assert report.held_out["checks"] == 3, "three ranked candidates; the check after the solve is the one chosen"
 
 
 def _result(strategy: str, seed: int, *, val: float, held: float | None, looks: int = 5, solved: bool = False) -> RunResult:
@@ -132,12 +159,16 @@ def test_one_run_without_a_held_out_score_puts_every_choice_back_on_validation_m
     results += [_result("full-finetune", s, val=0.76, held=None if s == 0 else 0.74) for s in range(3)]
     table = cells(results)
     assert table[("linear-probe", 16)].val_by_seed == {0: 0.80, 1: 0.80, 2: 0.80}
-    assert table[("linear-probe", 16)].val_source == "validation"
+    assert table[("linear-probe", 16)].val_source == ("validation (each run's best check: 1 of 6 runs were stored "
+                                                      "before held-out scores were kept)")
 
 
 def test_a_run_that_looked_once_stands_on_its_validation_score() -> None:
-    """A run with one look chose nothing (a head set from descriptions); a solver that ranked a grid did choose."""
-    assert held_out_score(_result("zero-shot", 0, val=0.6, held=None, looks=1), "accuracy") == 0.6
+    """A run with one look chose nothing (a head set from descriptions: a solve phase at n = 0, as the engine records
+    it); a solver that ranked a grid on labels did choose."""
+    zero_shot = _result("zero-shot", 0, val=0.6, held=None, looks=1, solved=True)
+    zero_shot = dataclasses.replace(zero_shot, spec={**zero_shot.spec, "n": 0, "n_requested": 0})
+    assert held_out_score(zero_shot, "accuracy") == 0.6
     assert held_out_score(_result("embed-logreg", 0, val=0.6, held=None, looks=1, solved=True), "accuracy") is None
     assert held_out_score(_result("lora", 0, val=0.6, held=None, looks=5), "accuracy") is None
 

@@ -157,6 +157,10 @@ def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str,
     held = bool(validated) and all(_finite(held_out_score(r, on)) for r in validated)
     read = (lambda r: held_out_score(r, on)) if held else (lambda r: (r.val_metrics or {}).get(on) if on else None)
     source = ("held-out " if held else "") + ("validation" if on == metric or on is None else f"in-domain validation {on}")
+    older = sum(not _finite(held_out_score(r, on)) for r in validated)
+    if not held and older < len(validated):  # a mixed store: one basis for all, said
+        source += (f" (each run's best check: {older} of {len(validated)} runs were stored before held-out scores were "
+                   "kept)")
     out = {}
     for (strategy, n), runs in groups.items():
         by_seed: dict[int, list[float]] = defaultdict(list)
@@ -199,7 +203,9 @@ def held_out_score(result: RunResult, metric: str) -> float | None:
     if metric in held:
         return held[metric]
     looks = (result.record or {}).get("history")
-    once = looks is not None and len(looks) <= 1 and not any(h.get("solved") for h in looks)  # a solver chose among a grid
+    # A solver's one look may follow a grid it chose among on validation; with no labels (n = 0) it had none to fit
+    label_free = result.spec.get("n") == 0
+    once = looks is not None and len(looks) <= 1 and (label_free or not any(h.get("solved") for h in looks))
     return (result.val_metrics or {}).get(metric) if once else None
 
 

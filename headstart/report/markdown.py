@@ -95,7 +95,7 @@ def choice_text(summary: dict[str, Any]) -> str:
     held = any(p.get("chosen_on", "").startswith("held-out") for p in picks)
     return ("Choices (recommendation, head start, crossover) are made on validation scores"
             + (" held out from each run's own choice: a run keeps the checkpoint its validation split scores best, and "
-               "that best is luckier the more often a run looks (a linear probe checks ~30 times, fine-tuning 5), so "
+               "that best is luckier the more often a run looks and the more its checks differ, so "
                "the choices read each run's pick on one half of its validation rows scored on the other half, both "
                "ways round and averaged" if held else "")
             + "; the figures quoted are test scores.")
