@@ -154,11 +154,11 @@ def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str,
         if isinstance(value, (int, float)) and math.isfinite(value):
             groups[(arm_name(r), requested(r.spec))].append(r)
     validated = [r for runs in groups.values() for r in runs if _finite((r.val_metrics or {}).get(on) if on else None)]
-    held = bool(validated) and all(_finite(held_out_score(r, on)) for r in validated)
+    older = sum(not _finite(held_out_score(r, on)) for r in validated)  # runs stored without a held-out score
+    held = bool(validated) and older == 0
     read = (lambda r: held_out_score(r, on)) if held else (lambda r: (r.val_metrics or {}).get(on) if on else None)
     source = ("held-out " if held else "") + ("validation" if on == metric or on is None else f"in-domain validation {on}")
-    older = sum(not _finite(held_out_score(r, on)) for r in validated)
-    if not held and older < len(validated):  # a mixed store: one basis for all, said
+    if 0 < older < len(validated):  # a mixed store: one basis for all, said
         source += (f" (each run's best check: {older} of {len(validated)} runs were stored before held-out scores were "
                    "kept)")
     out = {}
