@@ -15,11 +15,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import statistics
 import sys
 from collections import defaultdict
-
-from scipy import stats
 
 from headstart import analysis
 from headstart.analysis.cells import current_runs
@@ -29,12 +26,10 @@ from headstart.store import Store
 
 
 def _interval(values: list[float]) -> str:
-    mean = math.fsum(values) / len(values)
+    """Mean and 95% Student-t interval over seeds (``analysis.mean_ci``), signed, in points."""
+    mean, low, high, std = analysis.mean_ci(values)
     signed = lambda x: f"{round(x, 1) + 0.0:+.1f}"  # noqa: E731  (no "-0.0")
-    if len(values) < 2:
-        return signed(mean)
-    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
-    return f"{signed(mean)} ({signed(mean - half)} to {signed(mean + half)})"
+    return signed(mean) if std is None else f"{signed(mean)} ({signed(low)} to {signed(high)})"
 
 
 def main(argv: list[str] | None = None) -> int:

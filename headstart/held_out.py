@@ -46,12 +46,14 @@ def cross_fitted(checks: list[np.ndarray], targets: np.ndarray, *, task: str, la
     """
     if not checks or len(targets) < MIN_ROWS:
         return None
+
     def rank(metrics: dict[str, Any], i: int) -> tuple[float, float, int]:
         score, loss = selection_score(metrics, metric), metrics["loss"]
         return (score if math.isfinite(score) else -math.inf, -loss if math.isfinite(loss) else -math.inf, -i)
 
+    a, b = halves(len(targets))
     scored, weights = [], []
-    for chooser, scorer in (halves(len(targets)), halves(len(targets))[::-1]):
+    for chooser, scorer in ((a, b), (b, a)):
         on_chooser = [compute_metrics(task, c[chooser], targets[chooser], label_names) for c in checks]
         pick = max(range(len(checks)), key=lambda i: rank(on_chooser[i], i))
         scored.append(compute_metrics(task, checks[pick][scorer], targets[scorer], label_names))
