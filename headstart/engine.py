@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from headstart import held_out
 from headstart.activations import PrefixCache
 from headstart.evaluation import compute_metrics, model_outputs, outputs_to_predictions
-from headstart.held_out import cross_fitted
 from headstart.modes import module_modes, restore_modes
 from headstart.fastdropout import fast_dropout
 from headstart.features import embed_rows, padded_length
@@ -248,7 +248,7 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
     backbone_touched = False
     best_loss = -math.inf
     step = offset = 0
-    checks: list[np.ndarray] = []  # each validation check's predictions, for the held-out score (held_out.cross_fitted)
+    checks: list[held_out.Halves | None] = []  # each validation check's metrics on two fixed halves, for the held-out score
 
     def diverged(value: float) -> FitReport:
         report.status = "diverged"
@@ -261,9 +261,9 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
             return data.validate(model)
         outputs = model_outputs(model, data.encoded, data.val_rows, batch_size=cfg.eval_batch_size,
                                 features=None if backbone_touched else data.features, autocast=autocast)
-        predictions = outputs_to_predictions(outputs, task, model)
-        checks.append(predictions)
-        metrics = compute_metrics(task, predictions, data.raw_targets[data.val_rows], label_names)
+        predictions, targets = outputs_to_predictions(outputs, task, model), data.raw_targets[data.val_rows]
+        checks.append(held_out.on_halves(predictions, targets, task=task, label_names=label_names))
+        metrics = compute_metrics(task, predictions, targets, label_names)
         return selection_score(metrics, metric), metrics
 
     def keep_if_best(score: float, metrics: dict[str, Any]) -> bool:
@@ -393,24 +393,23 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
     set_trainable(model, [])
     report.trained = [name for name, p in model.named_parameters() if id(p) in ever_trained]
     report.steps = step
-    if data.validate is None:  # a validation of its own (a head per task) keeps no predictions to hold out
-        report.held_out = cross_fitted(checks, data.raw_targets[data.val_rows], task=task, label_names=label_names,
-                                       metric=metric)
+    if data.validate is None:  # a validation of its own (a head per task) keeps no halves to hold out
+        report.held_out = held_out.choose(checks, metric=metric)
     report.seconds = time.perf_counter() - start
     return report
 
 
 def solve_problem(model: nn.Module, data: FitData, *, on_features: bool, task: str, label_names: tuple[str, ...], metric: str,
                   batch_size: int, autocast: Callable | None = None, progress: Callable[[int, int], None] | None = None,
-                  candidates: list[np.ndarray] | None = None) -> Problem:
+                  candidates: list[held_out.Halves | None] | None = None) -> Problem:
     """The ``Problem`` a closed-form phase solves: training rows and targets, lazily computed features of the
     training and validation rows, and ``rank`` (selection score, -loss) of validation outputs. Test rows are
     not part of it.
 
     Args:
         on_features: read features from ``data.features`` (frozen, pre-trained backbone), else run ``model.backbone``.
-        candidates: where each ranked candidate's validation predictions are appended (a solver's grid of C or k is
-            a choice on validation like a checkpoint's: ``held_out.cross_fitted`` scores it held out).
+        candidates: where each ranked candidate's ``held_out.on_halves`` is appended (a solver's grid of C or k is
+            a choice on validation like a checkpoint's: ``held_out.choose`` scores it held out).
     """
     memo: dict[str, torch.Tensor] = {}
 
@@ -425,10 +424,10 @@ def solve_problem(model: nn.Module, data: FitData, *, on_features: bool, task: s
         return memo[which]
 
     def rank(outputs: torch.Tensor) -> tuple[float, float]:
-        predictions = outputs_to_predictions(outputs.float().cpu(), task, model)
+        predictions, targets = outputs_to_predictions(outputs.float().cpu(), task, model), data.raw_targets[data.val_rows]
         if candidates is not None:
-            candidates.append(predictions)
-        metrics = compute_metrics(task, predictions, data.raw_targets[data.val_rows], label_names)
+            candidates.append(held_out.on_halves(predictions, targets, task=task, label_names=label_names))
+        metrics = compute_metrics(task, predictions, targets, label_names)
         return selection_score(metrics, metric), -metrics["loss"]
 
     return Problem(task=task, train_inputs=[data.encoded[r] for r in data.train_rows], train_targets=data.targets[torch.as_tensor(data.train_rows)],

@@ -4,12 +4,14 @@ A run keeps the check that scored best on its validation split, and that best sc
 a run makes (and the more its checks differ) the more of it is the luck of the validation rows. Comparing runs on
 those maxima favours the strategy that looked more often. ``cross_fitted`` removes the optimism from the same
 forward passes: the validation rows are cut into two fixed halves; the check that one half would have chosen is
-scored on the other, both ways, and the two scores are averaged. The run still restores the check chosen on all its
+scored on the other, both ways, and the two scores are averaged. A run keeps each check's metrics on the two halves
+(``on_halves``) as it makes them, and ``choose`` reads them when it ends. The run still restores the check chosen on all its
 validation rows; the held-out score is what the report's choices between strategies read (``analysis.cells``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -21,43 +23,66 @@ from headstart.metrics import selection_score
 MIN_ROWS = 20  # fewer validation rows than this: halves of under 10 rows say too little to score a check on
 
 
+@functools.lru_cache(maxsize=8)
 def halves(count: int) -> tuple[np.ndarray, np.ndarray]:
     """Two fixed halves of ``count`` validation positions: the same for every run over the same validation rows
-    (seeded with 0, not the run's seed), so two strategies' held-out scores are paired row for row."""
+    (seeded with 0, not the run's seed), so two strategies' held-out scores are paired row for row. Read-only (they
+    are cached)."""
     order = np.random.default_rng(0).permutation(count)
-    return np.sort(order[: count // 2]), np.sort(order[count // 2 :])
+    a, b = np.sort(order[: count // 2]), np.sort(order[count // 2 :])
+    a.flags.writeable = b.flags.writeable = False
+    return a, b
 
 
-def cross_fitted(checks: list[np.ndarray], targets: np.ndarray, *, task: str, label_names: tuple[str, ...],
-                 metric: str) -> dict[str, Any] | None:
+Halves = tuple[dict[str, Any], dict[str, Any]]  # one check's metrics on each half
+
+
+def on_halves(predictions: np.ndarray, targets: np.ndarray, *, task: str, label_names: tuple[str, ...]) -> Halves | None:
+    """A check's metrics on each of the two halves: all that cross-fitting reads of it, so a run keeps these as its
+    checks come, not its checks' predictions (which for a large validation split of many classes would be large).
+
+    Returns:
+        The two halves' ``compute_metrics``; None under ``MIN_ROWS`` rows (nothing is held out).
+    """
+    if len(targets) < MIN_ROWS:
+        return None
+    return tuple(compute_metrics(task, predictions[h], targets[h], label_names) for h in halves(len(targets)))
+
+
+def choose(checks: list[Halves | None], *, metric: str) -> dict[str, Any] | None:
     """Validation metrics of the checkpoint choice scored on held-out rows: each half's choice among ``checks``
     (ties to the lower loss, then the earlier check, as the run chooses; a score that is not finite never chosen, as
     the run never keeps one) scored on the other half, the two averaged by their rows (one check scores its accuracy
     on all rows: the majority line is met exactly).
 
     Args:
-        checks: each validation check's predictions (``evaluation.outputs_to_predictions``), rows in ``targets`` order.
-        targets: the validation rows' targets.
+        checks: each validation check's ``on_halves``, in the order the run made them.
         metric: the metric the run chooses its checkpoint by.
 
     Returns:
         The scalar metrics (``accuracy``, ``loss`` ...) averaged over the two halves, with ``checks`` (how many were
         chosen among) and ``n`` (the rows scored, both halves); None with no checks or under ``MIN_ROWS`` rows.
     """
-    if not checks or len(targets) < MIN_ROWS:
+    if not checks or any(c is None for c in checks):
         return None
 
     def rank(metrics: dict[str, Any], i: int) -> tuple[float, float, int]:
         score, loss = selection_score(metrics, metric), metrics["loss"]
         return (score if math.isfinite(score) else -math.inf, -loss if math.isfinite(loss) else -math.inf, -i)
 
-    a, b = halves(len(targets))
     scored, weights = [], []
-    for chooser, scorer in ((a, b), (b, a)):
-        on_chooser = [compute_metrics(task, c[chooser], targets[chooser], label_names) for c in checks]
-        pick = max(range(len(checks)), key=lambda i: rank(on_chooser[i], i))
-        scored.append(compute_metrics(task, checks[pick][scorer], targets[scorer], label_names))
-        weights.append(len(scorer))
-    out: dict[str, Any] = {k: math.fsum(w * s[k] for s, w in zip(scored, weights)) / len(targets)
+    for chooser, scorer in ((0, 1), (1, 0)):
+        pick = max(range(len(checks)), key=lambda i: rank(checks[i][chooser], i))
+        scored.append(checks[pick][scorer])
+        weights.append(scored[-1]["n"])
+    rows = sum(weights)
+    out: dict[str, Any] = {k: math.fsum(w * s[k] for s, w in zip(scored, weights)) / rows
                            for k, v in scored[0].items() if isinstance(v, float) and k != "n"}
-    return {**out, "n": int(len(targets)), "checks": len(checks)}
+    return {**out, "n": int(rows), "checks": len(checks)}
+
+
+def cross_fitted(checks: list[np.ndarray], targets: np.ndarray, *, task: str, label_names: tuple[str, ...],
+                 metric: str) -> dict[str, Any] | None:
+    """``choose`` over checks given as their predictions (``evaluation.outputs_to_predictions``, rows in ``targets``
+    order)."""
+    return choose([on_halves(c, targets, task=task, label_names=label_names) for c in checks], metric=metric)

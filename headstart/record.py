@@ -16,7 +16,7 @@ from typing import Any
 def run_record(s: Any, report: Any, *, tuned: bool) -> dict[str, Any]:
     """What the analysis reads beyond the scores (``RunResult.record``): the validation checks, the budget as run,
     the majority-class reference on validation and test, the checkpoint choice scored on held-out validation rows
-    (``held_out.cross_fitted``, where the run made it) and where it ran (``provenance.environment``)."""
+    (``held_out.choose``, where the run made it) and where it ran (``provenance.environment``)."""
     from headstart.evaluation import reference_metrics
     from headstart.metrics import selection_metric
 

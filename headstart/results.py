@@ -48,7 +48,7 @@ class RunResult:
             ``history`` (the validation checks: ``{step, phase, val_score}``), ``budget`` (``planned_steps``, ``epochs``,
             ``min_steps``, ``lr``, ``head_lr``, ``tuned``), ``reference`` (``{"val": metrics, "test": metrics}`` of a
             constant predictor of the training pool's majority class, or its mean for regression), ``held_out`` (the
-            validation metrics of the checkpoint choice scored on rows that did not make it: ``held_out.cross_fitted``;
+            validation metrics of the checkpoint choice scored on rows that did not make it: ``held_out.choose``;
             absent for runs stored before it, or that validated otherwise) and ``test``
             (``{"predicted": [...], "target": [...]}`` per test row, class indices, for intervals over test rows).
     """

@@ -9,7 +9,7 @@ import pytest
 
 from headstart import analysis
 from headstart.analysis.cells import cells, held_out_score
-from headstart.held_out import MIN_ROWS, cross_fitted, halves
+from headstart.held_out import MIN_ROWS, choose, cross_fitted, halves, on_halves
 from headstart.results import RunResult
 from tests.test_engine import CFG, phase, run, setup_fit
 
@@ -92,10 +92,27 @@ def test_the_halves_are_fixed_disjoint_and_cover_every_row() -> None:
     assert all(np.array_equal(x, y) for x, y in zip(halves(285), (a, b))), "the same rows for every run: paired"
 
 
+def test_a_run_keeps_each_checks_metrics_on_the_halves_not_its_predictions() -> None:
+    """What a run keeps per check is two metric dicts, whatever the validation split's size and classes: 2,000 rows of
+    100 classes score the same held out from those as from the predictions."""
+    rng = np.random.default_rng(0)
+    target = rng.integers(0, 100, 2000)
+    names = tuple(str(i) for i in range(100))
+    checks = [rng.dirichlet(np.ones(100), 2000) for _ in range(3)]
+    kept = [on_halves(c, target, task="classification", label_names=names) for c in checks]
+    assert all(isinstance(h, dict) and "n" in h for pair in kept for h in pair)
+    assert sum(h["n"] for h in kept[0]) == 2000
+    assert choose(kept, metric="accuracy") == cross_fitted(checks, target, task="classification", label_names=names,
+                                                           metric="accuracy")
+    a, b = halves(2000)
+    assert halves(2000)[0] is a and not a.flags.writeable, "cached and read-only: every check cuts the same rows"
+
+
 def test_too_few_rows_or_no_checks_hold_out_nothing() -> None:
     target = np.zeros(MIN_ROWS - 1, dtype=int)
     assert cross_fitted([probs(target)], target, task="classification", label_names=NAMES, metric="accuracy") is None
     assert cross_fitted([], np.zeros(100, dtype=int), task="classification", label_names=NAMES, metric="accuracy") is None
+    assert on_halves(probs(target), target, task="classification", label_names=NAMES) is None
 
 
 def test_regression_checks_choose_by_rmse() -> None:

@@ -195,7 +195,7 @@ def _finite(value: Any) -> bool:
 
 
 def held_out_score(result: RunResult, metric: str) -> float | None:
-    """``metric`` of the run's checkpoint choice on validation rows that did not make it (``held_out.cross_fitted``):
+    """``metric`` of the run's checkpoint choice on validation rows that did not make it (``held_out.choose``):
     what choices between strategies read, for a run that looked at validation more often is not luckier there. A run
     that looked once (a head set from descriptions, a prompted LM) chose nothing: its validation score stands as it is.
     None for a run stored without one (before it was kept, or with a validation of its own)."""
