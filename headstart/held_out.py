@@ -42,11 +42,13 @@ def on_halves(predictions: np.ndarray, targets: np.ndarray, *, task: str, label_
     checks come, not its checks' predictions (which for a large validation split of many classes would be large).
 
     Returns:
-        The two halves' ``compute_metrics``; None under ``MIN_ROWS`` rows (nothing is held out).
+        The two halves' scalar ``compute_metrics`` (``n`` among them); None under ``MIN_ROWS`` rows (nothing is held
+        out).
     """
     if len(targets) < MIN_ROWS:
         return None
-    return tuple(compute_metrics(task, predictions[h], targets[h], label_names) for h in halves(len(targets)))
+    return tuple({k: v for k, v in compute_metrics(task, predictions[h], targets[h], label_names).items()
+                  if isinstance(v, (int, float))} for h in halves(len(targets)))  # the scalars: no per-class tables
 
 
 def choose(checks: list[Halves | None], *, metric: str) -> dict[str, Any] | None:
