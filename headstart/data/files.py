@@ -45,7 +45,11 @@ def pick_text_column(frame: "pd.DataFrame", requested: str | None, path: str) ->
     Raises:
         DataError: a named column that is not there, or no column to guess.
     """
+    from headstart.specs import comma_entries  # specs reads data.splits: imported here, not at the top
+
     columns = list(frame.columns)
+    if requested is not None and requested not in columns:  # "a,": a pair's column missing, not a column named "a,"
+        comma_entries(requested, name="--text-column", noun="column")
     if requested is not None and requested not in columns and requested.count(",") == 1:
         parts = [p.strip() for p in requested.split(",")]
         missing = [p for p in parts if p not in columns]
