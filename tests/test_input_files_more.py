@@ -45,6 +45,19 @@ def test_a_jsonl_string_holding_a_line_separator_character_is_one_row(tmp_path):
     assert read_frame(path).to_dict("records") == [{"text": "a\u2028b", "label": "x"}]
 
 
+def test_a_jsonl_line_holding_an_array_of_records_gives_each_record_as_a_row(tmp_path, monkeypatch, capsys):
+    """A batch written a line at a time was read as one row of dicts: "cannot tell which column holds the text (0, 1)"."""
+    from headstart.data.frames import read_frame
+
+    rows = [{"text": "good", "label": "pos"}, {"text": "bad", "label": "neg"}, {"text": "fine", "label": "pos"}]
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps(rows[:2]) + "\n" + json.dumps(rows[2]) + "\n")
+    assert read_frame(path).to_dict("records") == rows
+    path.write_text(json.dumps([rows[0], 5]) + "\n")
+    result = run_cli([*TRAIN, "--data", str(path), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "line 1 of", "is an array of records whose item 2 is 5, not a record")
+
+
 def test_the_text_and_label_flags_naming_one_column_is_said_as_such(tmp_path, monkeypatch, capsys):
     """It was read on, every text its own class, and refused as 'the label column looks like free text'."""
     path = tmp_path / "toy.csv"
