@@ -466,6 +466,9 @@ def test_a_row_with_an_unquoted_separator_is_named_by_its_line(name, content, sa
     ("spaces.tsv", "text label\nnice pos\nbad neg\n", ("a .tsv is split at a tab", "(header text,label)")),
     ("texts.csv", "review\nnice\nbad\n", ("read as one column ('review'); to train or score, give a table with a text "
                                           "and a label column",)),
+    # a header of two words over texts of other lengths is one column, not a space-separated table
+    ("reviews.csv", "review text\na joy to watch\ndull\n", ("read as one column ('review text'); to train or score, give "
+                                                             "a table with a text and a label column",)),
 ])
 def test_a_table_of_one_column_is_not_asked_to_name_its_label_column(name, content, says, tmp_path, monkeypatch, capsys):
     """It was told "cannot tell which column ... holds the label (columns: text label); pass --label-column NAME", a fix
@@ -474,3 +477,4 @@ def test_a_table_of_one_column_is_not_asked_to_name_its_label_column(name, conte
     result = run_cli([*TRAIN, "--data", str(tmp_path / name), "--out", str(tmp_path / "run")], monkeypatch, capsys)
     assert_user_error(result, f"{name}' was read as one column", *says)
     assert "--label-column" not in result[2]
+    assert name.startswith("spaces") or "space-separated" not in result[2]
