@@ -186,14 +186,15 @@ def test_a_suggested_mapping_keeps_what_was_right_and_guesses_the_rest():
 
 
 def test_a_suggested_mapping_with_a_label_holding_a_comma_reads_back_as_written():
-    """drug-reviews has 'Diabetes, Type 2': the example now names every label, so following it must parse."""
+    """drug-reviews has 'Diabetes, Type 2': the example now names every label, so following it must parse (the label
+    in double quotes: its comma then splits nothing)."""
     from headstart.ood import label_map, parse_eval_data
 
     labels, run = ("Acne", "Diabetes, Type 2", "Pain"), ("fresh", "rotten")
     with pytest.raises(Exception) as refused:
         label_map("drug-reviews", labels, run, {}, "--target")
     example = str(refused.value).split("e.g. --target '")[1].split("'")[0]
-    assert example == "drug-reviews[Acne=fresh, Diabetes, Type 2=rotten, Pain=-]"
+    assert example == 'drug-reviews[Acne=fresh, "Diabetes, Type 2"=rotten, Pain=-]'
     name, given = parse_eval_data(example, "--target")
     assert given == {"Acne": "fresh", "Diabetes, Type 2": "rotten", "Pain": None}
     assert label_map(name, labels, run, given, "--target")[0] == given
