@@ -530,7 +530,8 @@ def arm_text(table: dict[str, Any], where: str) -> str:
         shown = []
         for key, value in values.items():
             text = ",".join(map(str, value)) if isinstance(value, list) else json.dumps(value) if isinstance(value, bool) else str(value)
-            if any(c in text for c in "[]+=") or isinstance(value, dict):
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)  # 1e+20: its + reads back (arm_parts)
+            if (not number and any(c in text for c in "[]+=")) or isinstance(value, dict):
                 raise ConfigError(f"[[arm]] {table['strategy']!r} in {where}: {key} = {value!r} cannot be written in an arm "
                                   "(no [ ] + = or tables inside a value)")
             shown.append(f"{key}={text}")

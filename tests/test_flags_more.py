@@ -202,13 +202,15 @@ def test_an_unclosed_arm_bracket_on_the_command_line_is_one_line_and_exit_2(tmp_
 def test_a_signed_number_inside_brackets_is_a_value_not_a_plus_joining_terms():
     from headstart.cli.common import _parse_option
     from headstart.continual import grid_arms, parse_continual_arm
-    from headstart.specs import parse_arm, terms_of
+    from headstart.specs import arm_text, parse_arm, terms_of
 
     assert terms_of("l2sp[weight=1e+2]+ewc", "full-finetune") == {"l2sp": {"weight": 100.0}, "ewc": {}}
     assert terms_of("l2sp[weight=+0.5]", "full-finetune") == {"l2sp": {"weight": 0.5}}
     assert parse_arm("lora[rank=4, lr=+1e-4]+l2sp[weight=1e-3]") == ("lora", {"rank": 4}, {"lr": 1e-4}, {"l2sp": {"weight": 1e-3}})
     assert _parse_option("l2sp.weight=+0.5") == ("l2sp.weight", 0.5)
     assert len(grid_arms(parse_continual_arm("lora+ewc[weight=1e+2]", "full-finetune"))) == 1  # its weight is set
+    arm = arm_text({"strategy": "full-finetune", "terms": {"l2sp": {"weight": 1e20}}}, "sweep.toml")  # str(1e20): 1e+20
+    assert parse_arm(arm)[3] == {"l2sp": {"weight": 1e20}}
     with pytest.raises(ConfigError, match=r"e\.g\. --terms l2sp\[weight=1e\+2\]\+ewc$"):  # a [ left open still closes
         terms_of("l2sp[weight=1e+2+ewc", "full-finetune")
 
