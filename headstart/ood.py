@@ -2,15 +2,18 @@
 
 The other dataset must share the run's label space. Labels are matched by name; where the names differ they are
 mapped in brackets, ``drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]`` (``-``: rows of that label
-are left out), and the built-in pairs carry their mapping (``KNOWN_MAPS``), said in a note. A regression run is scored
-on another regression dataset as is. DATA is split as the run's own data is (the run's ``SplitConfig``), so its pool
-stays free for methods that read unlabelled target inputs; its labels are read only here, after training — not even
-to split it (``split_dataset(by_label=False)``: a seeded random cut).
+are left out; a label holding = , or ] goes in double quotes, ``"a=b"=fresh``), and the built-in pairs carry their
+mapping (``KNOWN_MAPS``), said in a note. A regression run is scored on another regression dataset as is. DATA is
+split as the run's own data is (the run's ``SplitConfig``), so its pool stays free for methods that read unlabelled
+target inputs; its labels are read only here, after training — not even to split it (``split_dataset(by_label=False)``:
+a seeded random cut).
 """
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 from typing import TYPE_CHECKING, Any, Callable
 
 from headstart.errors import ConfigError, DataError, with_article
@@ -27,25 +30,55 @@ KNOWN_MAPS: dict[tuple[str, tuple[str, ...]], dict[str, str | None]] = {
 }
 
 
+QUOTED = r'"(?:[^"\\]|\\.)*"'  # a label in double quotes, as JSON writes a string: it may hold = , [ ] and \"
+
+
 def parse_eval_data(text: str, flag: str = "--eval-data") -> tuple[str, dict[str, str | None]]:
     """``"drug-reviews-sentiment[negative=rotten, neutral=-]"`` -> ``("drug-reviews-sentiment", {"negative": "rotten",
-    "neutral": None})``; a name without brackets maps nothing. ``flag``: the option the text came from, for errors."""
-    match = re.match(r"^\s*(.*?)\s*(?:\[([^\]]*)\])?\s*$", str(text))
+    "neutral": None})``; a name without brackets maps nothing. A label holding = , or ] is written in double quotes
+    (``"a=b"=pos``, as ``written`` writes it). ``flag``: the option the text came from, for errors."""
+    match = re.match(rf"^\s*(.*?)\s*(?:\[((?:{QUOTED}|[^\]\"])*)\])?\s*$", str(text))
     name, inside = (match.group(1), match.group(2)) if match else ("", None)
     if not name:
         raise ConfigError(f"{flag} {text!r} names no dataset; e.g. {flag} drug-reviews-sentiment")
     mapping: dict[str, str | None] = {}
     pending = ""
-    for piece in (inside or "").split(","):  # a label may hold a comma ("Diabetes, Type 2=-"): a piece without = joins the next
+    for piece in _unquoted_split(inside or "", ","):  # "Diabetes, Type 2=-": a piece without = joins the next
         pending = f"{pending},{piece}" if pending.strip() else piece
-        if "=" in pending:
-            label, target = (x.strip() for x in pending.split("=", 1))
-            mapping[label] = None if target == DROP else target
+        label, *rest = _unquoted_split(pending, "=")
+        if rest:
+            target = "=".join(rest).strip()
+            mapping[_unquoted(label)] = None if target == DROP else _unquoted(target)
             pending = ""
     if pending.strip():
         raise ConfigError(f"{flag} {text!r}: expected LABEL=RUN_LABEL inside [...], got {pending.strip()!r}; "
                           f"e.g. {name}[negative=rotten, neutral=-]")
     return name, mapping
+
+
+def _unquoted_split(text: str, sep: str) -> list[str]:
+    """``text`` split at each ``sep`` outside a double-quoted label."""
+    parts, start = [], 0
+    for match in re.finditer(rf"{QUOTED}|{re.escape(sep)}", text):  # a quoted label is passed over whole
+        if match.group(0) == sep:
+            parts.append(text[start:match.start()])
+            start = match.end()
+    return [*parts, text[start:]]
+
+
+def _unquoted(text: str) -> str:
+    """One side of LABEL=RUN_LABEL as the label it names: a double-quoted one as JSON reads it, else stripped."""
+    text = text.strip()
+    try:
+        return json.loads(text) if re.fullmatch(QUOTED, text) else text
+    except ValueError:  # an escape JSON does not know ("\q"): the text as typed
+        return text
+
+
+def written(label: str) -> str:
+    """``label`` as a mapping writes it: in double quotes where it holds = , [ ] " or spaces at an end, or is -."""
+    plain = label == label.strip() and label != DROP and not any(c in label for c in '=,[]"')
+    return label if plain and label else json.dumps(label, ensure_ascii=False)
 
 
 def label_map(name: str, labels: tuple[str, ...], run_labels: tuple[str, ...],
@@ -63,11 +96,13 @@ def label_map(name: str, labels: tuple[str, ...], run_labels: tuple[str, ...],
     stray = [label for label in given if label not in labels]
     wrong = sorted({t for t in mapping.values() if t is not None and t not in run_labels})
     if unknown or stray or wrong:
-        what = "; ".join([*([f"its label(s) {unknown} match none of the run's ({', '.join(run_labels)})"] if unknown else []),
-                          *([f"it has no label(s) {stray} (it has {', '.join(labels)})"] if stray else []),
-                          *([f"the run has no label(s) {wrong} (it has {', '.join(run_labels)})"] if wrong else [])])
-        example = ", ".join(f"{k}={DROP if v is None else v}" for k, v in suggested_map(labels, run_labels, mapping, given).items())
-        raise ConfigError(f"{flag} {name}: {what}; map them by name, e.g. {flag} '{name}[{example}]' "
+        theirs, ours = ", ".join(map(written, labels)), ", ".join(map(written, run_labels))  # "a, b" quoted: one label
+        what = "; ".join([*([f"its label(s) {unknown} match none of the run's ({ours})"] if unknown else []),
+                          *([f"it has no label(s) {stray} (it has {theirs})"] if stray else []),
+                          *([f"the run has no label(s) {wrong} (it has {ours})"] if wrong else [])])
+        example = ", ".join(f"{written(k)}={DROP if v is None else written(v)}"
+                            for k, v in suggested_map(labels, run_labels, mapping, given).items())
+        raise ConfigError(f"{flag} {name}: {what}; map them by name, e.g. {flag} {shlex.quote(f'{name}[{example}]')} "
                           f"(a label mapped to {DROP} is left out)")
     if all(mapping[label] is None for label in labels):
         raise ConfigError(f"{flag} {name}: every label is mapped to {DROP}, so no test row would be left; map at "

@@ -329,7 +329,7 @@ def terms_of(terms: dict[str, dict[str, Any]] | str | None, strategy: str) -> di
     if isinstance(terms, str):
         import re
 
-        parts = terms.strip().split("+")
+        parts = arm_parts(terms.strip())
         for i, part in enumerate(parts):  # read as terms, not as an arm: a mistake is named in the term syntax
             if terms.strip() and not re.match(ARM_PATTERN, part):
                 closed = part.rstrip() + "]"
@@ -357,11 +357,37 @@ def _bracket_values(text: str, where: str) -> dict[str, Any]:
         if "=" not in part:
             raise ConfigError(f"{where}: expected name=value inside [...], got {part!r}; e.g. lora[rank=4]")
         key, value = (x.strip() for x in part.split("=", 1))
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
+        out[key] = option_value(value)
     return out
+
+
+def option_value(text: str) -> Any:
+    """An option's value as typed: JSON (numbers, true / false), a number JSON refuses (``+0.5``, ``.5``) as that
+    number, anything else as the text."""
+    import re
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    if re.fullmatch(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*", text):
+        return int(text) if text.strip().lstrip("+-").isdigit() else float(text)
+    return text
+
+
+def arm_parts(text: str) -> list[str]:
+    """``"lora[rank=4]+l2sp[weight=1e+2]"`` -> ``["lora[rank=4]", "l2sp[weight=1e+2]"]``: an arm's parts, split at
+    each + but one inside [...] that signs a number (an exponent's ``1e+2``, a value's ``+0.5``)."""
+    import re
+
+    parts, start, depth = [], 0, 0
+    for i, char in enumerate(text):
+        depth += (char == "[") - (char == "]")
+        signs = depth > 0 and re.match(r"\.?\d", text[i + 1:]) and re.search(r"(\d[eE]|[=,]\s*)$", text[:i])
+        if char == "+" and not signs:
+            parts.append(text[start:i])
+            start = i + 1
+    return [*parts, text[start:]]
 
 
 ARM_PATTERN = r"^\s*([A-Za-z0-9_.-]+)\s*(?:\[([^\]]*)\])?\s*$"
@@ -381,7 +407,7 @@ def parse_arm(text: str) -> tuple[str, dict[str, Any], dict[str, Any], dict[str,
     """
     import re
 
-    parts = [p for p in str(text).split("+")]
+    parts = arm_parts(str(text))
     matches = [re.match(ARM_PATTERN, p) for p in parts]
     for i, part in enumerate(parts):  # a [ without its ] is named, with the bracket closed
         closed = part.rstrip() + "]"
@@ -504,7 +530,8 @@ def arm_text(table: dict[str, Any], where: str) -> str:
         shown = []
         for key, value in values.items():
             text = ",".join(map(str, value)) if isinstance(value, list) else json.dumps(value) if isinstance(value, bool) else str(value)
-            if any(c in text for c in "[]+=") or isinstance(value, dict):
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)  # 1e+20: its + reads back (arm_parts)
+            if (not number and any(c in text for c in "[]+=")) or isinstance(value, dict):
                 raise ConfigError(f"[[arm]] {table['strategy']!r} in {where}: {key} = {value!r} cannot be written in an arm "
                                   "(no [ ] + = or tables inside a value)")
             shown.append(f"{key}={text}")

@@ -197,3 +197,45 @@ def test_an_unclosed_arm_bracket_on_the_command_line_is_one_line_and_exit_2(tmp_
     assert_user_error(result, "cannot read --arms 'linear-probe,lora[rank=4' ('lora[rank=4': a [ without its ])",
                       "e.g. --arms linear-probe,lora[rank=4]")
     assert not out.exists()
+
+
+def test_a_signed_number_inside_brackets_is_a_value_not_a_plus_joining_terms():
+    from headstart.cli.common import _parse_option
+    from headstart.continual import grid_arms, parse_continual_arm
+    from headstart.specs import arm_text, parse_arm, terms_of
+
+    assert terms_of("l2sp[weight=1e+2]+ewc", "full-finetune") == {"l2sp": {"weight": 100.0}, "ewc": {}}
+    assert terms_of("l2sp[weight=+0.5]", "full-finetune") == {"l2sp": {"weight": 0.5}}
+    assert parse_arm("lora[rank=4, lr=+1e-4]+l2sp[weight=1e-3]") == ("lora", {"rank": 4}, {"lr": 1e-4}, {"l2sp": {"weight": 1e-3}})
+    assert _parse_option("l2sp.weight=+0.5") == ("l2sp.weight", 0.5)
+    assert len(grid_arms(parse_continual_arm("lora+ewc[weight=1e+2]", "full-finetune"))) == 1  # its weight is set
+    arm = arm_text({"strategy": "full-finetune", "terms": {"l2sp": {"weight": 1e20}}}, "sweep.toml")  # str(1e20): 1e+20
+    assert parse_arm(arm)[3] == {"l2sp": {"weight": 1e20}}
+    with pytest.raises(ConfigError, match=r"e\.g\. --terms l2sp\[weight=1e\+2\]\+ewc$"):  # a [ left open still closes
+        terms_of("l2sp[weight=1e+2+ewc", "full-finetune")
+
+
+def test_an_empty_entry_in_an_options_comma_list_is_refused_not_dropped(tmp_path, monkeypatch, capsys):
+    from headstart.listings import install_datasets
+    from headstart.llm.sft import SftConfig
+    from headstart.strategies.classical import check_grid
+    from headstart.strategies.peft_base import check_targets
+
+    def refused(build, message):
+        with pytest.raises(ConfigError) as caught:
+            build()
+        assert message in str(caught.value), str(caught.value)
+
+    refused(lambda: check_targets("query,,value"), "targets 'query,,value' has an empty entry (a comma with no module name "
+                                                   "beside it); drop the extra comma or add the module name, e.g. targets=query,value")
+    refused(lambda: check_grid("grid", "1,5,", integer=True, example="[1,5,15]"), "e.g. grid=1,5")
+    refused(lambda: install_datasets("rotten-tomatoes,,mnist-5k"), "--install 'rotten-tomatoes,,mnist-5k' has an empty entry")
+    refused(lambda: SftConfig(targets="q_proj,,v_proj"), "targets='q_proj,,v_proj' has an empty entry")
+    out = tmp_path / "run"
+    (tmp_path / "pairs.csv").write_text("premise,hypothesis,label\na,b,x\nc,d,y\n")
+    result = run_cli(["train", "--data", str(tmp_path / "pairs.csv"), "--text-column", "premise,", "--out", str(out)],
+                     monkeypatch, capsys)
+    assert_user_error(result, "--text-column 'premise,' has an empty entry (a comma with no column beside it)")
+    result = run_cli(["train", "--strategy", "lora", "--option", "targets=query,,value", "--out", str(out)], monkeypatch, capsys)
+    assert_user_error(result, "e.g. --option targets=query,value")
+    assert not out.exists()

@@ -45,6 +45,19 @@ def test_a_jsonl_string_holding_a_line_separator_character_is_one_row(tmp_path):
     assert read_frame(path).to_dict("records") == [{"text": "a\u2028b", "label": "x"}]
 
 
+def test_a_jsonl_line_holding_an_array_of_records_gives_each_record_as_a_row(tmp_path, monkeypatch, capsys):
+    """A batch written a line at a time was read as one row of dicts: "cannot tell which column holds the text (0, 1)"."""
+    from headstart.data.frames import read_frame
+
+    rows = [{"text": "good", "label": "pos"}, {"text": "bad", "label": "neg"}, {"text": "fine", "label": "pos"}]
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps(rows[:2]) + "\n" + json.dumps(rows[2]) + "\n")
+    assert read_frame(path).to_dict("records") == rows
+    path.write_text(json.dumps([rows[0], 5]) + "\n")
+    result = run_cli([*TRAIN, "--data", str(path), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "line 1 of", "is an array of records whose item 2 is 5, not a record")
+
+
 def test_the_text_and_label_flags_naming_one_column_is_said_as_such(tmp_path, monkeypatch, capsys):
     """It was read on, every text its own class, and refused as 'the label column looks like free text'."""
     path = tmp_path / "toy.csv"
@@ -173,14 +186,15 @@ def test_a_suggested_mapping_keeps_what_was_right_and_guesses_the_rest():
 
 
 def test_a_suggested_mapping_with_a_label_holding_a_comma_reads_back_as_written():
-    """drug-reviews has 'Diabetes, Type 2': the example now names every label, so following it must parse."""
+    """drug-reviews has 'Diabetes, Type 2': the example now names every label, so following it must parse (the label
+    in double quotes: its comma then splits nothing)."""
     from headstart.ood import label_map, parse_eval_data
 
     labels, run = ("Acne", "Diabetes, Type 2", "Pain"), ("fresh", "rotten")
     with pytest.raises(Exception) as refused:
         label_map("drug-reviews", labels, run, {}, "--target")
     example = str(refused.value).split("e.g. --target '")[1].split("'")[0]
-    assert example == "drug-reviews[Acne=fresh, Diabetes, Type 2=rotten, Pain=-]"
+    assert example == 'drug-reviews[Acne=fresh, "Diabetes, Type 2"=rotten, Pain=-]'
     name, given = parse_eval_data(example, "--target")
     assert given == {"Acne": "fresh", "Diabetes, Type 2": "rotten", "Pain": None}
     assert label_map(name, labels, run, given, "--target")[0] == given
@@ -453,6 +467,9 @@ def test_a_row_with_an_unquoted_separator_is_named_by_its_line(name, content, sa
     ("spaces.tsv", "text label\nnice pos\nbad neg\n", ("a .tsv is split at a tab", "(header text,label)")),
     ("texts.csv", "review\nnice\nbad\n", ("read as one column ('review'); to train or score, give a table with a text "
                                           "and a label column",)),
+    # a header of two words over texts of other lengths is one column, not a space-separated table
+    ("reviews.csv", "review text\na joy to watch\ndull\n", ("read as one column ('review text'); to train or score, give "
+                                                             "a table with a text and a label column",)),
 ])
 def test_a_table_of_one_column_is_not_asked_to_name_its_label_column(name, content, says, tmp_path, monkeypatch, capsys):
     """It was told "cannot tell which column ... holds the label (columns: text label); pass --label-column NAME", a fix
@@ -461,3 +478,4 @@ def test_a_table_of_one_column_is_not_asked_to_name_its_label_column(name, conte
     result = run_cli([*TRAIN, "--data", str(tmp_path / name), "--out", str(tmp_path / "run")], monkeypatch, capsys)
     assert_user_error(result, f"{name}' was read as one column", *says)
     assert "--label-column" not in result[2]
+    assert name.startswith("spaces") or "space-separated" not in result[2]

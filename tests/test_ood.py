@@ -34,6 +34,25 @@ def test_labels_map_by_name_by_a_known_pair_or_as_given_and_a_mismatch_shows_the
         label_map("b.csv", ("bad", "good"), ("neg", "pos"), {"bad": "neg", "good": "positive"})
 
 
+def test_a_mapping_example_quotes_labels_holding_what_the_brackets_or_the_shell_would_split_so_pasting_it_works():
+    """A label holding = ] ' or a comma was written bare: pasted, the example read as other labels (``x=1=neg`` maps
+    ``x``; ``bad=Diabetes, Type 2, good=fresh`` maps ``'Type 2, good'``) or broke the shell's quotes."""
+    import shlex
+
+    def pasted(labels, run_labels, given):
+        with pytest.raises(ConfigError) as caught:
+            label_map("b.csv", labels, run_labels, given)
+        flag, value = shlex.split(str(caught.value).split("e.g. ")[1].split(" (a label")[0])
+        assert flag == "--eval-data"
+        return label_map("b.csv", labels, run_labels, parse_eval_data(value)[1])[0]
+
+    assert pasted(("x=1", "y]", "it's"), ("neg", "pos", "a, b"), {}) == {"x=1": "neg", "y]": "pos", "it's": "a, b"}
+    given = parse_eval_data("b.csv[bad=Diabetes, Type 2, good=fresh]")[1]  # unquoted: the comma joins the next label
+    assert given == {"bad": "Diabetes", "Type 2, good": "fresh"}
+    assert pasted(("bad", "good"), ("Diabetes, Type 2", "fresh"), given) == {"bad": "Diabetes, Type 2", "good": "fresh"}
+    assert parse_eval_data('x.csv["a=b"=pos, "say \\"hi\\""="-", c=-]') == ("x.csv", {"a=b": "pos", 'say "hi"': "-", "c": None})
+
+
 def copied(path, tmp_path, name):
     """The same rows under another file name: the same dataset by content."""
     out = tmp_path / name

@@ -132,11 +132,10 @@ def _shown(value: Any) -> str:
 def _parse_option(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ConfigError(f"--option expects KEY=VALUE, got {text!r}; e.g. --option freeze=3")
+    from headstart.specs import option_value
+
     key, value = text.split("=", 1)
-    try:
-        return key.strip(), json.loads(value)
-    except ValueError:
-        return key.strip(), value
+    return key.strip(), option_value(value)
 
 
 def _metric_line(metrics: dict[str, Any], *, interval: bool = False) -> str:

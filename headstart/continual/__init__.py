@@ -23,7 +23,7 @@ from headstart.continual.methods import METHODS, get_method, method_options
 from headstart.continual.streams import BUILTIN, SCENARIOS, load_stream
 from headstart.callable_module import make_callable
 from headstart.errors import ConfigError, closest
-from headstart.specs import check_once
+from headstart.specs import arm_parts, check_once
 
 DEFAULT_ARMS = ("naive", "ewc", "online-ewc", "si", "mas", "lwf", "replay", "joint")
 MAX_TEST = 1000  # test rows per task (each is scored after every later task)
@@ -78,7 +78,7 @@ def parse_continual_arm(text: str, strategy: str) -> ContinualArm:
 def grid_arms(arm: ContinualArm) -> list[ContinualArm]:
     """``arm`` at each weight of its method's grid (``arm`` alone when the method has none or the arm sets a weight)."""
     method = get_method(arm.method)
-    if not method.grid or "weight" in arm.label.split("+")[-1]:
+    if not method.grid or "weight" in arm_parts(arm.label)[-1]:
         return [arm]
     return [dataclasses.replace(arm, label=f"{arm.label} (weight {w:g})", options={**arm.options, "weight": float(w)},
                                 family=arm.label) for w in method.grid]

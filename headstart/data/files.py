@@ -45,7 +45,11 @@ def pick_text_column(frame: "pd.DataFrame", requested: str | None, path: str) ->
     Raises:
         DataError: a named column that is not there, or no column to guess.
     """
+    from headstart.specs import comma_entries  # specs reads data.splits: imported here, not at the top
+
     columns = list(frame.columns)
+    if requested is not None and requested not in columns:  # "a,": a pair's column missing, not a column named "a,"
+        comma_entries(requested, name="--text-column", noun="column")
     if requested is not None and requested not in columns and requested.count(",") == 1:
         parts = [p.strip() for p in requested.split(",")]
         missing = [p for p in parts if p not in columns]
@@ -160,7 +164,7 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     if len(frame.columns) == 1:  # no label column to name: --label-column cannot help
         header = frame.columns[0]
         raise DataError(f"{where!r} was read as one column ({header!r}); "
-                        + (_separator_fix(where, header) or f"to train or score, give {LABELLED_TABLE}"))
+                        + (_separator_fix(where, header, frame[header]) or f"to train or score, give {LABELLED_TABLE}"))
     text_col = pick_text_column(frame, text_column, where)
     label_col = pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
     for note in guess_notes(None if text_column else text_col, None if label_column else label_col):
@@ -193,10 +197,11 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     return Dataset(name=Path(path).name, inputs=texts, targets=targets, task=task, label_names=names, source=source, notes=tuple(notes))
 
 
-def _separator_fix(path: str, header: str) -> str | None:
-    """What to do with a .csv / .tsv whose one-column header reads as several space-separated names, else None."""
+def _separator_fix(path: str, header: str, values: "pd.Series") -> str | None:  # noqa: F821
+    """What to do with a .csv / .tsv whose one column reads as several space-separated ones, else None: its header and
+    every row split at spaces into as many fields (a header "review text" over reviews of any length is one column)."""
     suffix, names = Path(path).suffix.lower(), header.split()
-    if suffix not in (".csv", ".tsv") or len(names) < 2:
+    if suffix not in (".csv", ".tsv") or len(names) < 2 or values.empty or any(len(str(v).split()) != len(names) for v in values):
         return None
     read = "a tab" if suffix == ".tsv" else "a comma, semicolon, tab or pipe"
     return (f"it looks space-separated, and a {suffix} is split at {read}: re-save it comma-separated as a .csv "

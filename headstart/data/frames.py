@@ -160,11 +160,13 @@ def input_lines(text: str) -> list[str]:
 
 
 def _json_lines(text: str, path: str) -> list[Any]:
-    """One JSON value per non-blank line. Lines end at "\\n" only, as JSON Lines defines them: a string may hold a raw
-    U+2028, which ``str.splitlines`` would cut, and an error names the line as an editor numbers it.
+    """One JSON value per non-blank line; a line that is an array of records gives each record as a row (a batch
+    written a line at a time). Lines end at "\\n" only, as JSON Lines defines them: a string may hold a raw U+2028,
+    which ``str.splitlines`` would cut, and an error names the line as an editor numbers it.
 
     Raises:
-        DataError: a line that is not JSON, or one that is a bare value (a number, a string) where a row goes.
+        DataError: a line that is not JSON, one that is a bare value (a number, a string) where a row goes, or an array
+            mixing records with other values.
     """
     rows = []
     for number, line in enumerate(text.split("\n"), start=1):
@@ -179,7 +181,15 @@ def _json_lines(text: str, path: str) -> list[Any]:
         if not isinstance(row, (dict, list)):
             raise DataError(f"line {number} of {path!r} is {json.dumps(row)[:40]}, not a row; each line holds one JSON "
                             'object, e.g. {"text": "...", "label": "..."}')
-        rows.append(row)
+        if isinstance(row, list) and any(isinstance(item, dict) for item in row):  # records, not one row's values
+            item, bad = next(((i, v) for i, v in enumerate(row, start=1) if not isinstance(v, dict)), (0, None))
+            if item:
+                raise DataError(f"line {number} of {path!r} is an array of records whose item {item} is "
+                                f"{json.dumps(bad)[:40]}, not a record; give each row as a JSON object, e.g. "
+                                '{"text": "...", "label": "..."}')
+            rows.extend(row)
+        else:
+            rows.append(row)
     return rows
 
 

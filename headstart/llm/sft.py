@@ -20,7 +20,7 @@ import torch
 
 from headstart.errors import ConfigError, DataError, settings_class
 from headstart.llm.lm import check_strategy
-from headstart.specs import check_count, check_seed
+from headstart.specs import check_count, check_seed, comma_entries
 from headstart.llm.runs import LoadedLM
 
 LRS = {"lora": 2e-4, "qlora": 2e-4, "full-finetune": 2e-5}  # the usual LoRA / full SFT rates (QLoRA paper: 2e-4 at small scale)
@@ -88,6 +88,8 @@ class SftConfig:
             raise ConfigError(f"need 0 <= dropout < 1, alpha > 0, 0 <= warmup < 1; got {self.dropout!r}, {self.alpha!r}, {self.warmup!r}")
         if self.val_rows < 1 or self.eval_rows < 0 or self.patience < 0:
             raise ConfigError(f"need val_rows >= 1, eval_rows >= 0, patience >= 0; got {self.val_rows}, {self.eval_rows}, {self.patience}")
+        if isinstance(self.targets, str) and self.targets != "all-linear":  # "q_proj,,v_proj": refused before the model loads
+            comma_entries(self.targets, name="--targets", noun="module name")
         # an adapter setting other than its default, on full-finetune, would be ignored (one equal to its default is
         # told apart where the caller knows what was given: the CLI's flags, a dict config)
         check_adapter_given(self.strategy, [k for k in ADAPTER_SETTINGS if getattr(self, k) != _DEFAULTS[k]], flag=False)

@@ -21,13 +21,14 @@ from torch import nn
 
 from headstart.errors import ConfigError
 from headstart.linear_fit import fit_linear
+from headstart.specs import comma_entries
 from headstart.strategies.base import Problem
 
 def check_grid(name: str, values: Any, *, integer: bool, example: str) -> tuple:
     """A grid option as a tuple of positive numbers (a single number is a one-value grid: no search)."""
     if isinstance(values, str):  # "1,5,15": how an [[arm]] table's list reaches an arm
         try:
-            values = [float(v) for v in values.split(",") if v.strip()]
+            values = [float(v) for v in comma_entries(values, name=name, noun="value", flag=f"{name}=")]
         except ValueError:
             pass
     values = [values] if isinstance(values, (int, float)) else values

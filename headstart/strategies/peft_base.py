@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from headstart.errors import BackboneError, ConfigError, StoreError
+from headstart.specs import comma_entries
 from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy, head_group
 
 ADAPTER = "default"  # PEFT's adapter name inside a run; AdapterSet loads others under their own names
@@ -124,7 +125,7 @@ def check_targets(targets: Any) -> list[str] | str | None:
     if targets is None or targets == "all-linear":
         return targets
     if isinstance(targets, str):
-        targets = [t.strip() for t in targets.split(",") if t.strip()]
+        targets = comma_entries(targets, name="targets", noun="module name", flag="targets=")
     if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
         raise ConfigError(f"targets must be 'all-linear' or comma-separated module names, got {targets!r}; try targets=query,value")
     return targets
