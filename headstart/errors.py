@@ -318,9 +318,13 @@ def _example(f: dataclasses.Field, value: Any, kinds: list[str]) -> str:
         example = not example  # the other setting: the default needs no line
     if example is None or example is dataclasses.MISSING:
         return "leave it out for the default"
-    if on_cli():
-        return f"e.g. {f.name} = {toml_text(example)}"
-    return f"e.g. {f.name}={example!r}"
+    return f"e.g. {setting_text(f.name, example)}"
+
+
+def setting_text(name: str, value: Any) -> str:
+    """The settings field ``name`` set to ``value`` as the user writes it: ``name = value`` in a TOML file (the CLI's way
+    to a settings field), ``name=value`` as a Python keyword."""
+    return f"{name} = {toml_text(value)}" if on_cli() else f"{name}={value!r}"
 
 
 def toml_text(value: Any) -> str:
