@@ -99,7 +99,8 @@ def refusals(methods: list[str], *, model: Any, task: str, strategy: str, strate
 
 
 def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strategy: str = "full-finetune",
-          methods: list[str] | str | None = None, sizes: str | list[int | str] = "256", seeds: int = 5,
+          methods: list[str] | str | None = None,
+          sizes: str | int | list[int | str | None] | tuple[int | str | None, ...] = "256", seeds: int = 5,
           out: str | Path = "runs/adapt", oracle: bool | None = None, tune: str | None = "lr", config: Any = None,
           workers: int = 1, progress: bool = False, command: str | None = None, max_test: int | None = None) -> AdaptResult:
     """Train every method on ``source``, score it on ``target``'s test split, and the oracle on ``target``; write
@@ -111,6 +112,8 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
         methods: source-only (required), dann, coral, mmd, importance, bn-adapt, tent, tent-episodic, or strategy names (lp-ft, lora ...).
             None: every method of ``METHODS`` that applies to the backbone and strategy (a note names those left out);
             a method given that cannot apply is refused before anything trains.
+        sizes: labelled source sizes, as ``compare`` takes them: text ("16,64,all"), one size (256), or a list or tuple
+            of them ([16, 64, "all"]; "all" or None there is the whole pool); not 0, as every method trains on labels.
         oracle: also train ``strategy`` on the target's own labels (the ceiling). None (default): unless the methods'
             scores read those labels otherwise (a mapping in ``target``, or a built-in pair's such as
             drug-reviews-sentiment's: neutral left out), when a note says there is no oracle and why; True there is

@@ -370,7 +370,8 @@ class CompareResult:
 
 @flags_checked
 def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, strategies: str | list[str] | None = None,
-            sizes: str | list[int | str] | None = None, seeds: int = 5, out: str | Path = "runs/compare", workers: int = 1,
+            sizes: str | int | list[int | str | None] | tuple[int | str | None, ...] | None = None, seeds: int = 5,
+            out: str | Path = "runs/compare", workers: int = 1,
             config: TrainConfig | None = None, options: dict[str, dict[str, Any]] | None = None,
             train_by_strategy: dict[str, dict[str, Any]] | None = None, split: Any = None, tune: str | None = "lr",
             grids: dict[str, Any] | None = None, text_column: str | None = None, label_column: str | None = None,
@@ -387,7 +388,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
 
     Args:
         strategies: names (list or "a,b,c"); default scratch, linear-probe, full-finetune.
-        sizes: labelled-set sizes (list or "16,64,all"); "all" / None is the whole pool; default 8 .. 256 and all.
+        sizes: labelled-set sizes: text ("16,64,all"), one size (64), or a list or tuple of them ([16, 64, "all"]; "all"
+            or None there is the whole pool); None (the default) is 8 .. 256 and all.
         seeds: seeds per cell (0 .. seeds-1); seed s draws the same labelled rows for every strategy.
         out: directory of the store and the report.
         workers: local worker processes (threads are divided between them).

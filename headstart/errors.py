@@ -13,6 +13,7 @@ import difflib
 import errno
 import functools
 import inspect
+import json
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -298,7 +299,8 @@ def _check_types(settings: Any) -> None:
                 or "bool" in kinds and isinstance(value, bool) or isinstance(value, str) and value in literals):
             continue
         wants = " or ".join([_KINDS[k].lower() if on_cli() else _KINDS[k] for k in kinds] + [repr(v) for v in literals])
-        raise ConfigError(f"{f.name} must be {wants}, got {value!r:.40}; {_example(f, value, kinds)}")
+        given = toml_text(value) if on_cli() else repr(value)  # the CLI's settings come from a TOML file: true, not True
+        raise ConfigError(f"{f.name} must be {wants}, got {given:.40}; {_example(f, value, kinds)}")
 
 
 def _example(f: dataclasses.Field, value: Any, kinds: list[str]) -> str:
@@ -316,9 +318,25 @@ def _example(f: dataclasses.Field, value: Any, kinds: list[str]) -> str:
         example = not example  # the other setting: the default needs no line
     if example is None or example is dataclasses.MISSING:
         return "leave it out for the default"
-    if on_cli():
-        return f"e.g. {f.name} = {str(example).lower() if isinstance(example, bool) else repr(example)}"
-    return f"e.g. {f.name}={example!r}"
+    return f"e.g. {setting_text(f.name, example)}"
+
+
+def setting_text(name: str, value: Any) -> str:
+    """The settings field ``name`` set to ``value`` as the user writes it: ``name = value`` in a TOML file (the CLI's way
+    to a settings field), ``name=value`` as a Python keyword."""
+    return f"{name} = {toml_text(value)}" if on_cli() else f"{name}={value!r}"
+
+
+def toml_text(value: Any) -> str:
+    """``value`` as a TOML file writes it: ``true``, ``"x"``, ``[16, "all"]``; a number as Python writes it (TOML reads
+    ``1e-05`` and ``inf`` too)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return f"[{', '.join(map(toml_text, value))}]"
+    return repr(value)
 
 
 def flags_checked(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -35,7 +35,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, cli_surface, reset_surface, toml_text
 from headstart.data.splits import SplitConfig
 from headstart.specs import TrainConfig
 
@@ -58,11 +58,11 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read {str(path)!r} ({e.strerror}); check the path and its permissions") from None
     for table in ("train", "options", "train_by_strategy", "split"):
         if table in config and not isinstance(config[table], dict):
-            raise ConfigError(f"{table} must be a table in {str(path)!r} (e.g. [{table}]), got {config[table]!r}")
+            raise ConfigError(f"{table} must be a table in {str(path)!r} (e.g. [{table}]), got {toml_text(config[table])}")
     for table in ("options", "train_by_strategy"):
         for name, value in config.get(table, {}).items():
             if not isinstance(value, dict):
-                raise ConfigError(f"[{table}] {name} must be a table in {str(path)!r} (e.g. [{table}.{name}]), got {value!r}")
+                raise ConfigError(f"[{table}] {name} must be a table in {str(path)!r} (e.g. [{table}.{name}]), got {toml_text(value)}")
     unknown = set(config) - TOP_KEYS
     if unknown:
         raise ConfigError(f"unknown key(s) {sorted(unknown)} in {str(path)!r}; allowed: {', '.join(sorted(TOP_KEYS))}")
@@ -79,17 +79,21 @@ def read_config(path: str | Path) -> dict[str, Any]:
     bad = set(config.get("split", {})) - split_fields
     if bad:
         raise ConfigError(f"unknown [split] key(s) {sorted(bad)} in {str(path)!r}; allowed: {', '.join(sorted(split_fields))}")
+    _check_values(path, "train", train, TrainConfig)
+    for strategy, overrides in config.get("train_by_strategy", {}).items():
+        _check_values(path, f"train_by_strategy.{strategy}", overrides, TrainConfig)
+    _check_values(path, "split", config.get("split", {}), SplitConfig)
     for key, example in (("backend", '"ray"'), ("address", '"10.0.0.5:6379"')):
         if key in config and not isinstance(config[key], str):
-            raise ConfigError(f"{key} in {str(path)!r} must be a string like {key} = {example}, got {config[key]!r}")
+            raise ConfigError(f"{key} in {str(path)!r} must be a string like {key} = {example}, got {toml_text(config[key])}")
     for key in ("seeds", "workers"):  # counts: named here as the file's keys, not as the flags they stand in for
         value = config.get(key)
         if key in config and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ConfigError(f"{key} in {str(path)!r} must be a positive integer like {key} = 3, got {value!r}")
+            raise ConfigError(f"{key} in {str(path)!r} must be a positive integer like {key} = 3, got {toml_text(value)}")
     if "tune" in config:  # true / "lr": choose learning rates on validation; false: the strategies' defaults
         tune = config["tune"]
         if tune not in (True, False, "lr"):
-            raise ConfigError(f"tune must be true, false or \"lr\" in {str(path)!r}, got {tune!r}")
+            raise ConfigError(f"tune must be true, false or \"lr\" in {str(path)!r}, got {toml_text(tune)}")
         config["tune"] = "lr" if tune in (True, "lr") else None
     if not isinstance(config.get("grid", {}), dict):
         raise ConfigError(f"grid must be a table of strategy = [values] in {str(path)!r}, e.g. [grid] full-finetune = [2e-5, 5e-5, 1e-4]")
@@ -98,7 +102,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
                                 ("retain", (str,), '["drug-reviews"]'), ("eval_data", (str,), '["drug-reviews-sentiment"]'), ("tta", (str,), '["bn-adapt", "tent"]'), ("backbones", (str,), '["all-minilm-l6-v2", "path/to/other-encoder"]')):
         value = config.get(key)
         if isinstance(value, list) and not all(isinstance(v, kinds) and not isinstance(v, bool) for v in value):
-            raise ConfigError(f"{key} in {str(path)!r} must be a list like {example}, got {value!r}")
+            raise ConfigError(f"{key} in {str(path)!r} must be a list like {example}, got {toml_text(value)}")
     if "arm" in config:  # [[arm]] tables: arms whose options are easier to write as TOML than as text
         from headstart.specs import arm_text, split_arms
 
@@ -120,3 +124,23 @@ def read_config(path: str | Path) -> dict[str, Any]:
     if "strategies" in config and isinstance(config["strategies"], list):
         config["strategies"] = ",".join(config["strategies"])
     return config
+
+
+def _check_values(path: Path, table: str, values: dict[str, Any], kind: type) -> None:
+    """Build ``kind`` (TrainConfig, SplitConfig) from one table of the file alone, so that a bad value is named where it
+    is written, as TOML writes it: ``[split] test_fraction in 'sweep.toml' must be a number, got "x"``. Each field's
+    checks read that field alone, so a table's values are right or wrong whatever the flags add to them.
+
+    Raises:
+        ConfigError: the settings class's message, led by the table, the key and the file.
+    """
+    marked = cli_surface()  # a file's settings are named as a file writes them (true, not True), from any caller
+    try:
+        kind(**values)
+    except ConfigError as e:
+        text = str(e)
+        key = next((k for k in values if text.startswith(f"{k} ")), None)
+        raise ConfigError(f"[{table}] {key} in {str(path)!r}{text[len(key):]}" if key
+                          else f"[{table}] in {str(path)!r}: {text}") from None
+    finally:
+        reset_surface(marked)

@@ -12,7 +12,7 @@ from typing import Any
 
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.data.splits import SplitConfig
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, python_named
 from headstart.specs import RunSpec, TrainConfig, as_config, check_once, comma_entries, parse_n, tune_setting
 
 DEFAULT_STRATEGIES = ("scratch", "linear-probe", "full-finetune")
@@ -159,14 +159,15 @@ class SweepSpec:
         return dataclasses.asdict(self)
 
 
+@python_named
 def parse_sizes(sizes: str | int | list[int | str | None] | tuple[int | str | None, ...], *,
                 name: str = "--sizes") -> tuple[int | None, ...]:
     """"8,16,all", one size (8) or a list of them ([8, 16, "all"], None for "all") -> (8, 16, None), sorted, "all" last.
 
     Raises:
         ConfigError: a malformed or repeated entry, or neither text, a number nor a list, naming it and ``name``, where
-            the sizes came from (``--sizes``, ``sizes in sweep.toml``; ``errors.python_named`` has a public function's
-            error name its ``sizes`` instead).
+            the sizes came from (``--sizes``, ``sizes in sweep.toml``); called from Python, ``--sizes`` reads ``sizes``
+            (``errors.python_named``).
     """
     if isinstance(sizes, (list, tuple)):  # the Python API's list
         text = ",".join("all" if v is None else str(v) for v in sizes)

@@ -95,6 +95,20 @@ def test_python_mistakes_are_one_headstart_error(call, error, message, tmp_path,
     assert not (tmp_path.parent / "unused").exists()
 
 
+def test_compare_and_adapt_say_they_take_sizes_as_their_parser_takes_them():
+    """One size (an int), a list or tuple of sizes, or text: compare's and adapt's annotations say what parse_sizes
+    takes (an int was taken and not said)."""
+    import inspect
+
+    from headstart.sweep_spec import parse_sizes
+
+    taken = inspect.signature(parse_sizes).parameters["sizes"].annotation
+    for function in (headstart.compare, headstart.adapt.adapt):  # the function in the callable module, with its docstring
+        said = inspect.signature(function).parameters["sizes"].annotation
+        assert said.removesuffix(" | None") == taken, (function, said)
+        assert "one size (" in inspect.getdoc(function)
+
+
 def test_a_text_model_refuses_inputs_that_are_not_strings():
     from headstart.backbones import load_backbone
 

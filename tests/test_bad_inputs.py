@@ -304,11 +304,13 @@ CASES = [
     Case("TOML table of the wrong type", lambda f: ["compare", "--config", f.write("t.toml", "train = 5\n")],
          ("train must be a table", "t.toml", "got 5")),
     Case("TOML value of the wrong type", lambda f: ["compare", "--config", f.write("w.toml", '[train]\nwarmup = "0.1"\n')],
-         ("warmup must be a number", "'0.1'")),
+         ("[train] warmup in", "w.toml", 'must be a number, got "0.1"')),
     Case("TOML [split] value of the wrong type", lambda f: ["compare", "--config", f.write("s.toml", '[split]\ntest_fraction = "x"\n')],
-         ("test_fraction must be a number, got 'x'; e.g. test_fraction = 0.2",)),  # was a TypeError's traceback
+         ("[split] test_fraction in", "s.toml", 'must be a number, got "x"; e.g. test_fraction = 0.2')),  # was a TypeError's traceback
     Case("TOML true where a number goes", lambda f: ["compare", "--config", f.write("b.toml", "[split]\nmax_val = true\n")],
-         ("max_val must be a whole number, got True; e.g. max_val = 300",)),  # was read as 1
+         ("[split] max_val in", "b.toml", "must be a whole number, got true; e.g. max_val = 300")),  # was read as 1
+    Case("TOML true where a [train] count goes", lambda f: ["compare", "--config", f.write("e.toml", "[train]\nepochs = true\n")],
+         ("[train] epochs in", "e.toml", "must be a whole number, got true")),  # was "epochs ... got True", no file
     Case("hand-edited spec.json", lambda f: ["evaluate", f.damaged_run("edited", lambda d: (d / "spec.json").write_text(
         json.dumps({**json.loads((d / "spec.json").read_text()), "resolved": 5})))], ("edited", "is damaged", "resolved is 5")),
     Case("store with a dropped table", lambda f: ["runs", _damaged_store(f, "dropped", "table")], ("dropped", "no such table: runs")),
@@ -399,7 +401,7 @@ CASES = [
          ("has no rows to predict on", "add one input per row")),
     Case("predict on empty standard input", lambda f: ["predict", str(f.run()), "-"], ("standard input holds no text",)),
     Case("TOML count of the wrong type", lambda f: ["compare", "--config", f.write("seeds.toml", 'seeds = "three"\n')],
-         ("seeds in", "seeds.toml", "must be a positive integer like seeds = 3", "'three'")),
+         ("seeds in", "seeds.toml", "must be a positive integer like seeds = 3", '"three"')),
     Case("meta-train --episodes 0", lambda f: ["meta-train", "--episodes", "0", "--out", str(f.path("meta"))],
          ("--episodes must be >= 1, got 0", "--episodes 600 (the default)")),
     Case("rank-backbones of another modality", lambda f: ["rank-backbones", "--backbones", "tiny,mnist-cnn", "--data", f.toy()],

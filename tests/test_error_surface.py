@@ -97,6 +97,18 @@ def test_a_column_error_from_python_names_the_parameter(tmp_path):
     assert "text_column=" in str(caught.value) and "--text-column" not in str(caught.value)
 
 
+def test_parse_sizes_names_sizes_to_python_and_the_flag_to_the_cli(monkeypatch):
+    from headstart.sweep_spec import parse_sizes
+
+    with pytest.raises(ConfigError, match=r"^sizes entry 'x' is not a non-negative integer or 'all'; e.g. sizes='0,8,16,32,all'$"):
+        parse_sizes("8,x")
+    with pytest.raises(ConfigError, match=r"^sizes must be text like '8,16,all' or a list of sizes, got 1.5; e.g. sizes="):
+        parse_sizes(1.5)
+    monkeypatch.setenv(SURFACE_ENV, "cli")
+    with pytest.raises(ConfigError, match=r"^--sizes entry 'x' is not a non-negative integer or 'all'; e.g. --sizes 0,8,16,32,all$"):
+        parse_sizes("8,x")
+
+
 def test_a_training_setting_passed_as_a_keyword_names_config():
     """``headstart.continual(..., max_steps=5)`` mirrors ``--max-steps 5`` the way the CLI reads; Python takes it in
     ``config``: a TypeError named no way there, this names the call that works."""

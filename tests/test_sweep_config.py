@@ -33,6 +33,23 @@ def test_bad_config_names_the_key(tmp_path, text, message):
         read_config(path)
 
 
+@pytest.mark.parametrize("text, message", [
+    ('[split]\ntest_fraction = "x"\n', '[split] test_fraction in {path} must be a number, got "x"; e.g. test_fraction = 0.2'),
+    ("[split]\ntest_fraction = 1.5\n", "[split] test_fraction in {path} must be in (0, 0.5), got 1.5"),
+    ("[train]\nepochs = true\n", "[train] epochs in {path} must be a whole number, got true; leave it out for the default"),
+    ("[train_by_strategy.lora]\npatience = -1\n", "[train_by_strategy.lora] patience in {path} must be an integer >= 0"),
+    ("seeds = true\n", "seeds in {path} must be a positive integer like seeds = 3, got true"),
+])
+def test_a_wrongly_typed_setting_names_the_file_and_the_key_as_toml_writes_them(tmp_path, text, message):
+    """A table's settings are checked where the file is read: the message names the file and ``[table] key``, and the
+    value as the file spells it (``true``, ``"x"``), from the CLI or from Python alike."""
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        read_config(path)
+    assert str(e.value).startswith(message.format(path=repr(str(path))))
+
+
 def test_arm_tables_are_arms_and_values_may_hold_commas(tmp_path):
     """[[arm]] tables write the arms the text form writes; a list option (LoRA's targets) survives in both forms."""
     from headstart.specs import parse_arm

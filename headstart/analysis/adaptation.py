@@ -127,7 +127,8 @@ def _one_class(rows: dict[str, Any]) -> bool:
 
 def flag_text(row: dict[str, Any]) -> str | None:
     """What the flags on an ``adaptation_rows`` row mean for reading its score, and what to try, in one sentence; None
-    without flags."""
+    without flags. What to try names the CLI's flags (``--sizes``) on the CLI and ``adapt``'s arguments (``sizes``)
+    from Python (``_asked``)."""
     flags = row.get("flags") or ()
     found = []
     if "majority" in flags:
@@ -138,8 +139,8 @@ def flag_text(row: dict[str, Any]) -> str | None:
     said = "; ".join(f"{SHORT[reason]} in {count} of {row['seeds']} seed(s)"
                      for reason, count in (row.get("under_trained") or {}).items())
     if "budget" in flags and not found:  # trained too little on the source: the score may understate the method
-        return (f"{row['method']} (n = {row['n']}): on the source it {said}, so its target score may understate it; re-run "
-                "with more steps (--min-steps, --max-steps) or --tune")
+        return _asked(f"{row['method']} (n = {row['n']}): on the source it {said}, so its target score may understate it; "
+                      "re-run with more steps (--min-steps, --max-steps) or --tune")
     if not found:
         return None
     if "majority" in flags:
@@ -155,7 +156,15 @@ def flag_text(row: dict[str, Any]) -> str | None:
         advice = "try more labelled source examples (--sizes), more steps (--max-steps) or --tune"
     if "budget" in flags:
         advice += f" (on the source it {said})"
-    return f"{row['method']} (n = {row['n']}): {' and '.join(found)}; {verdict}; {advice}"
+    return _asked(f"{row['method']} (n = {row['n']}): {' and '.join(found)}; {verdict}; {advice}")
+
+
+def _asked(text: str) -> str:
+    """``text`` as the caller of ``adapt`` asks: its flags on the CLI; from Python, ``adapt``'s arguments and its
+    config's fields, as ``errors.python_named`` writes a public function's errors (``--tune`` is ``tune='lr'``)."""
+    from headstart.errors import config_fields, on_cli, python_names
+
+    return text if on_cli() else python_names(text.replace("--tune", "--tune lr"), {"sizes", "tune"} | config_fields())
 
 
 def estimates(runs: list[RunResult]) -> dict[str, dict[str, float]]:

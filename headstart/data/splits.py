@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from headstart.data.dataset import Dataset, Splits, input_identity
-from headstart.errors import ConfigError, DataError, settings_class
+from headstart.errors import ConfigError, DataError, on_cli, setting_text, settings_class
 
 
 @settings_class
@@ -38,14 +38,15 @@ class SplitConfig:
     stratify: bool = True  # False: one stratum, a seeded random cut that reads no label (how an out-of-domain target is cut)
 
     def __post_init__(self) -> None:
-        for name in ("test_fraction", "val_fraction"):
+        for name, default in (("test_fraction", 0.2), ("val_fraction", 0.1)):  # no flag: a TOML's [split] or a keyword
             value = getattr(self, name)
             if not 0 < value < 0.5:
-                raise ConfigError(f"{name} must be in (0, 0.5), got {value!r}; try 0.2")
+                raise ConfigError(f"{name} must be in (0, 0.5), got {value!r}; e.g. {setting_text(name, default)}")
         if self.max_val < 1:
-            raise ConfigError(f"max_val must be >= 1, got {self.max_val!r}")
+            raise ConfigError(f"max_val must be >= 1, got {self.max_val!r}; e.g. {setting_text('max_val', 300)}")
         if self.max_test is not None and (not isinstance(self.max_test, int) or self.max_test < 1):
-            raise ConfigError(f"max_test must be a positive integer or unset, got {self.max_test!r}; try --max-test 1000 (max_test = 1000 in a TOML's [split])")
+            raise ConfigError(f"max_test must be a positive integer or unset, got {self.max_test!r}; try --max-test 1000"
+                              + (" (max_test = 1000 in a TOML's [split])" if on_cli() else ""))
 
     def identity(self) -> dict[str, Any]:
         """The fields as stored in a run's spec; ``stratify`` only when off, so runs split the usual way keep their keys."""

@@ -46,7 +46,20 @@ def test_each_row_carries_the_majority_rate_and_a_method_at_it_or_answering_one_
     below = {**found["source-only"], "mean": 0.6, "flags": ["majority"]}
     assert flag_text(below) == ("source-only (n = 16): 60.0% on the target, at or below the 70.0% that always answering "
                                 "the target's most frequent class scores; no better on the target than that constant "
-                                "answer; try more labelled source examples (--sizes), more steps (--max-steps) or --tune")
+                                "answer; try more labelled source examples (sizes), more steps (max_steps) or tune='lr'")
+
+
+def test_the_advice_names_flags_on_the_cli_and_adapts_arguments_from_python(monkeypatch):
+    """adapt() from Python is told its arguments and config's fields, as its errors are; headstart adapt its flags."""
+    from headstart.errors import SURFACE_ENV
+
+    below = {**{r["method"]: r for r in rows()}["source-only"], "mean": 0.6, "flags": ["majority"]}
+    budget = {**below, "flags": ["budget"], "under_trained": {"improving": 2}}
+    assert flag_text(below).endswith("try more labelled source examples (sizes), more steps (max_steps) or tune='lr'")
+    assert flag_text(budget).endswith("re-run with more steps (min_steps, max_steps) or tune='lr'")
+    monkeypatch.setenv(SURFACE_ENV, "cli")
+    assert flag_text(below).endswith("try more labelled source examples (--sizes), more steps (--max-steps) or --tune")
+    assert flag_text(budget).endswith("re-run with more steps (--min-steps, --max-steps) or --tune")
 
 
 def test_adaptation_md_shows_the_majority_row_and_flags_and_names_the_oracle_only_when_one_ran():
@@ -83,8 +96,8 @@ def test_a_method_under_trained_on_the_source_is_flagged_in_its_row_and_in_adapt
     row = found["source-only"]
     assert row["flags"] == ["budget"] and row["under_trained"] == {"improving": 2}
     assert flag_text(row) == ("source-only (n = 16): on the source it was still improving when its budget ran out in 2 of "
-                              "2 seed(s), so its target score may understate it; re-run with more steps (--min-steps, "
-                              "--max-steps) or --tune")
+                              "2 seed(s), so its target score may understate it; re-run with more steps (min_steps, "
+                              "max_steps) or tune='lr'")
     both = {**row, "flags": ["majority", "budget"], "majority": 0.9}  # with another flag, the same words, no raw codes
     assert flag_text(both).endswith("(on the source it was still improving when its budget ran out in 2 of 2 seed(s))")
     written = adaptation_markdown(list(found.values()), source="s", strategy="full-finetune", target="t")

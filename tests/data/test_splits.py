@@ -167,6 +167,26 @@ def test_bad_split_config():
         split_dataset(labelled([20, 20])).part("train")
 
 
+@pytest.mark.parametrize("field, value, python, cli", [
+    ("test_fraction", 1.5, "got 1.5; e.g. test_fraction=0.2", "got 1.5; e.g. test_fraction = 0.2"),
+    ("val_fraction", 0, "got 0; e.g. val_fraction=0.1", "got 0; e.g. val_fraction = 0.1"),
+    ("max_val", 0, "got 0; e.g. max_val=300", "got 0; e.g. max_val = 300"),
+    ("max_test", 0, "got 0; try max_test=1000", "got 0; try --max-test 1000 (max_test = 1000 in a TOML's [split])"),
+])
+def test_a_split_setting_out_of_range_names_the_field_from_python_and_the_toml_key_from_the_cli(field, value, python, cli,
+                                                                                                 monkeypatch):
+    """The fractions and max_val have no flag: Python is told the keyword, the CLI the line of a TOML's [split]."""
+    from headstart.errors import SURFACE_ENV
+
+    with pytest.raises(ConfigError) as e:
+        SplitConfig(**{field: value})
+    assert str(e.value).startswith(field) and str(e.value).endswith(python)
+    monkeypatch.setenv(SURFACE_ENV, "cli")
+    with pytest.raises(ConfigError) as e:
+        SplitConfig(**{field: value})
+    assert str(e.value).startswith(field) and str(e.value).endswith(cli)
+
+
 def test_max_test_caps_the_test_split_and_grows_the_pool():
     from headstart.data import load_dataset
 
