@@ -46,7 +46,7 @@ def train(
     class_weights: Annotated[str, typer.Option(help="none | auto (weight classes when imbalance > 3x) | balanced.")] = "none",
     precision: Annotated[str, typer.Option(help="auto (measured) | fp32 | bf16.")] = "auto",
     max_length: Annotated[int, typer.Option(help="Truncate inputs to this many tokens.")] = 128,
-    image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's, 224 / 28; 128 for images of 32 px or less on a 224 network).")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's, 224 / 28; 160 for images of 32 px or less on a 224 network).")] = None,
     augment: Annotated[str, typer.Option(help="Image training batches: none | crop | flip-crop (never at evaluation).")] = "none",
     bn: Annotated[str, typer.Option(help="Image backbones' BatchNorm statistics in trained blocks: auto (frozen if pre-trained, "
                                          "train from scratch) | train (update) | frozen (never).")] = "auto",

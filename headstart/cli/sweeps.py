@@ -51,7 +51,7 @@ def compare(
                                                           "(quick sweeps; --config's [train_by_strategy.NAME] max_steps caps one).")] = None,
     min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: each strategy's).")] = None,
-    image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's; 128 for images of 32 px or less on a 224 network).")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's; 160 for images of 32 px or less on a 224 network).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
     task: TaskOpt = None,

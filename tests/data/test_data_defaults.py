@@ -15,12 +15,12 @@ from headstart.specs import TrainConfig
 from tests.conftest import make_toy, make_toy_images
 
 
-def test_small_images_on_a_224_network_read_at_128_and_say_so():
+def test_small_images_on_a_224_network_read_at_the_small_input_side_and_say_so():
     data = make_toy_images(60, size=28)
     train, split, notes = fill(data, ["efficientnet-lite0"], TrainConfig(), SplitConfig())
     assert train.image_size == SMALL_INPUT and split == SplitConfig()  # 12 test images: no cap
     assert [n["reason"] for n in notes] == ["image-size"]
-    assert "128x128" in notes[0]["text"] and "--image-size 224" in notes[0]["advice"]
+    assert f"{SMALL_INPUT}x{SMALL_INPUT}" in notes[0]["text"] and "--image-size 224" in notes[0]["advice"]
 
 
 def test_an_explicit_image_size_and_large_images_keep_theirs():
@@ -107,7 +107,7 @@ def test_a_given_split_is_never_capped():
 @pytest.mark.slow
 def test_train_then_evaluate_on_fashion_mnist_with_defaults_only(tmp_path, builtin_dataset):
     """The first thing an image user runs: a linear probe on 40 Fashion-MNIST images with no flags, then evaluate.
-    Both finish in minutes because the input is 128 px and the test split 2,000 images, and the run says so."""
+    Both finish in minutes because the input is 160 px and the test split 2,000 images, and the run says so."""
     from typer.testing import CliRunner
 
     from headstart.cli import app
@@ -118,7 +118,7 @@ def test_train_then_evaluate_on_fashion_mnist_with_defaults_only(tmp_path, built
     trained = runner.invoke(app, ["train", "--data", "fashion-mnist", "--backbone", "efficientnet-lite0", "--strategy",
                                   "linear-probe", "--n", "40", "--out", str(out), "--quiet"])
     assert trained.exit_code == 0, trained.output
-    assert "note: this run reads 128x128 inputs" in trained.output
+    assert f"note: this run reads {SMALL_INPUT}x{SMALL_INPUT} inputs" in trained.output
     assert "note: this run is scored on a stratified 2,000 of the 14,000 test images" in trained.output
     resolved = json.loads((out / "spec.json").read_text())["resolved"]
     assert resolved["backbone_config"]["image_size"] == SMALL_INPUT and resolved["data"]["split"]["max_test"] == IMAGE_MAX_TEST
