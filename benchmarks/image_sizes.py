@@ -3,7 +3,8 @@
 800 images drawn with a fixed seed from the pool of headstart's own split (never a row any run's test split holds: a
 ``--max-test`` cap keeps a part of the uncapped test split, so its pool is outside every capped test too); features at
 each size (one thread, batches of 64); logistic regression (C=1) trained on n=40 and n=100 of the first 400, scored on
-the other 400, averaged over 20 training draws. The numbers behind the ``--image-size`` default in docs/DESIGN.md
+the other 400, averaged over 20 training draws (± their standard error); then each size against the first, paired
+over the draws (the same rows at every size), with a 95% interval. The numbers behind the ``--image-size`` default in docs/DESIGN.md
 ("Images"): a default is a choice, and no choice reads the test split.
 
 Run: python benchmarks/image_sizes.py [--sizes 224,160,128,96] [--threads 1]
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from headstart import analysis
 from headstart.backbones import load_backbone
 from headstart.data import load_dataset
 from headstart.precision import cpu_model
@@ -37,7 +39,9 @@ def main() -> None:
     y = data.targets[rows]
     print(f"{cpu_model()}; {len(pool)} pool rows of {len(data)}; "
           f"load average at start {os.getloadavg()[0]:.1f}; {args.threads} thread(s)", flush=True)
-    for size in (int(s) for s in args.sizes.split(",")):
+    sizes = [int(s) for s in args.sizes.split(",")]
+    by_size: dict[tuple[int, int], list[float]] = {}
+    for size in sizes:
         backbone = load_backbone("efficientnet-lite0", image_size=size).eval()
         encoded = backbone.encode([data.inputs[r] for r in rows])
         start = time.perf_counter()
@@ -50,9 +54,16 @@ def main() -> None:
             for draw in range(20):
                 pick = np.random.default_rng(draw).permutation(400)[:n]
                 scores.append(LogisticRegression(C=1.0, max_iter=3000).fit(features[pick], y[pick]).score(features[400:], y[400:]))
+            by_size[(size, n)] = scores
             cells.append(f"n={n} {np.mean(scores):.3f}±{np.std(scores) / np.sqrt(len(scores)):.3f}")
         print(f"{size}x{size}: {len(rows) / seconds:.1f} images/s; probe accuracy {', '.join(cells)} "
               f"(load {os.getloadavg()[0]:.1f})", flush=True)
+    for size in sizes[1:]:  # the same 20 draws and 400 scored images at every side: differences are paired
+        cells = []
+        for n in (40, 100):
+            diff = analysis.paired_test([100 * (a - b) for a, b in zip(by_size[(size, n)], by_size[(sizes[0], n)])])
+            cells.append(f"n={n} {diff['mean']:+.1f} ({diff['ci_low']:+.1f} to {diff['ci_high']:+.1f})")
+        print(f"{size} - {sizes[0]}, points (paired over the draws, 95% CI): {', '.join(cells)}")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ On a CPU an image network pays per input pixel and per scored image. Two default
 only where the user left the setting unset:
 
 - **Input side.** Images no larger than ``SMALL_SIDE`` pixels (Fashion-MNIST, MNIST, the digit sets) are upsampled
-  by a network trained at 224 either way; ``SMALL_INPUT`` (160) reads them 3.4x faster than 224 and its probe on
-  Fashion-MNIST's pool rows scores a point higher, ~3 points above 128, which is 1.9x faster still
+  by a network trained at 224 either way; ``SMALL_INPUT`` (160) reads them 2.4-3.4x faster than 224 and its probe on
+  Fashion-MNIST's pool rows scores a point higher, ~3 points above 128, which is ~2x faster still
   (``benchmarks/image_sizes.py``, docs/DESIGN.md "Images", docs/BENCHMARKS.md "Image defaults").
 - **Test split.** A test split over ``IMAGE_MAX_TEST`` images keeps a stratified ``IMAGE_MAX_TEST`` (the rest go to
   the pool): ``evaluate`` of 2,000 Fashion-MNIST test images at 160 px takes ~30 s on a quiet 2-core EPYC, the 14,000
@@ -105,7 +105,7 @@ def fill(data: Any, backbones: list[str], train: Any, split: Any) -> tuple[Any, 
             train = dataclasses.replace(train, image_size=SMALL_INPUT)
             notes.append({"reason": "image-size",
                           "text": f"reads {SMALL_INPUT}x{SMALL_INPUT} inputs, not the network's {max(sides)} (the {side}-pixel "
-                                  f"images are upsampled either way; on fashion-mnist {max(sides)} took 3.4x the time of "
+                                  f"images are upsampled either way; on fashion-mnist {max(sides)} took 2.4-3.4x the time of "
                                   f"{SMALL_INPUT} and its probe scored a point lower)",
                           "advice": f"--image-size {max(sides)} for the network's own"})
     test = round(split.test_fraction * len(data.inputs)) if data.given_split is None else None
