@@ -36,13 +36,18 @@ def pooling_modes(pooling: str) -> tuple[str, ...]:
     """``"cls+mean"`` -> ("cls", "mean"), in sentence-transformers' order.
 
     Raises:
-        ConfigError: an unknown mode, naming the known ones.
+        ConfigError: an unknown mode, naming the known ones; an empty part (``mean++cls``, a trailing '+'), which is
+            refused, never dropped: the mode typed between the '+'s may be missing.
     """
-    modes = [m.strip() for m in str(pooling).split("+") if m.strip()]
+    parts = [m.strip() for m in str(pooling).split("+")]
+    modes = [m for m in parts if m]
     unknown = [m for m in modes if m not in POOLINGS]
     if not modes or unknown:
         raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)} (or several joined by '+'), got {pooling!r}; "
                           "e.g. --pooling mean")
+    if len(modes) < len(parts):
+        raise ConfigError(f"pooling {pooling!r} has an empty part (a '+' with no mode beside it); drop the extra '+' or "
+                          f"add the mode, e.g. --pooling {'+'.join(modes)}")
     return tuple(m for m in POOLINGS if m in modes)
 
 

@@ -72,6 +72,19 @@ def test_bad_pooling_and_length(small_bert):
         TextBackbone(small_bert.model, small_bert.tokenizer, name="s", source="m", max_length=1)
 
 
+
+@pytest.mark.parametrize("pooling", ["mean++cls", "mean+", "+cls", "mean+ +cls"])
+def test_a_pooling_with_an_empty_part_is_refused_not_dropped(pooling):
+    """``mean++cls`` was read as ``cls+mean``: the mode typed between the '+'s may be missing."""
+    from headstart.backbones.text import pooling_modes
+
+    kept = "+".join(p.strip() for p in pooling.split("+") if p.strip())
+    with pytest.raises(ConfigError) as raised:
+        pooling_modes(pooling)
+    assert str(raised.value) == (f"pooling {pooling!r} has an empty part (a '+' with no mode beside it); drop the extra '+' "
+                                 f"or add the mode, e.g. --pooling {kept}")
+    assert pooling_modes("mean + cls") == ("cls", "mean")
+
 def test_detect_pooling(tmp_path):
     assert detect_pooling(tmp_path) is None
     (tmp_path / "modules.json").write_text(json.dumps([{"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
