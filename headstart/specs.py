@@ -349,16 +349,34 @@ def terms_of(terms: dict[str, dict[str, Any]] | str | None, strategy: str) -> di
 def _bracket_values(text: str, where: str) -> dict[str, Any]:
     """``"rank=4, alpha=8"`` -> ``{"rank": 4, "alpha": 8}`` (numbers and booleans as JSON, the rest as text; a value
     may hold commas: ``targets=query,value``)."""
-    import re
-
     out: dict[str, Any] = {}
-    # A comma starts a new value only before "name=": lora[targets=query,value, rank=4] keeps the list whole.
-    for part in filter(None, (p.strip() for p in re.split(r",(?=\s*[A-Za-z_][A-Za-z0-9_.]*\s*=)", text))):
+    for part in filter(None, (p.strip() for p in _bracket_entries(text))):
         if "=" not in part:
             raise ConfigError(f"{where}: expected name=value inside [...], got {part!r}; e.g. lora[rank=4]")
         key, value = (x.strip() for x in part.split("=", 1))
         out[key] = option_value(value)
     return out
+
+
+def _bracket_entries(text: str) -> list[str]:
+    """``"rank=4, targets=query,value"`` -> ``["rank=4", " targets=query,value"]``, unstripped: a comma starts a new
+    entry only before "name=", so a value's own comma list stays whole."""
+    import re
+
+    return re.split(r",(?=\s*[A-Za-z_][A-Za-z0-9_.]*\s*=)", text)
+
+
+def _without_empty_entries(text: str) -> str | None:
+    """The brackets' text with its empty entries dropped (``"rank=4,, alpha=8"`` -> ``"rank=4, alpha=8"``; a comma
+    that ends an entry ends an empty one), or None when it has none. A value's own list (``targets=query,,value``) is
+    left to the option that reads it."""
+    import re
+
+    entries = [p.strip() for p in _bracket_entries(text)] if text.strip() else []
+    kept = [re.sub(r"[\s,]+$", "", p) for p in entries]
+    if all(kept) and kept == entries:
+        return None
+    return ", ".join(p for p in kept if p)
 
 
 def option_value(text: str) -> Any:
@@ -418,6 +436,12 @@ def parse_arm(text: str) -> tuple[str, dict[str, Any], dict[str, Any], dict[str,
                               f"e.g. {example}")
     if not parts or any(m is None for m in matches):
         raise ConfigError(f"cannot read arm {text!r}; write strategy[options]+term[options], e.g. full-finetune+l2sp[weight=0.01]")
+    fixed = [_without_empty_entries(m.group(2) or "") for m in matches]
+    if any(f is not None for f in fixed):  # read on, rank=4,, would reach the strategy as the text '4,'
+        example = "+".join(m.group(1) if f == "" else m.group(0).strip() if f is None else f"{m.group(1)}[{f}]"
+                           for m, f in zip(matches, fixed))
+        raise ConfigError(f"arm {text!r} has an empty entry (a comma with no option beside it); drop the extra comma or "
+                          f"add the option, e.g. {example}")
     strategy, given = matches[0].group(1), _bracket_values(matches[0].group(2) or "", f"arm {text!r}")
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
     train = {k: v for k, v in given.items() if k in train_fields}

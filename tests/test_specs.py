@@ -139,3 +139,32 @@ def test_parse_n(value, expected):
 def test_parse_n_errors(value):
     with pytest.raises(ConfigError, match=f"got {value!r}; try --n 64"):
         parse_n(value)
+
+
+@pytest.mark.parametrize(("arm", "fixed"), [
+    ("lora[rank=4,, alpha=8]", "lora[rank=4, alpha=8]"),
+    ("lora[rank=4,]", "lora[rank=4]"),
+    ("lora[, rank=4]", "lora[rank=4]"),
+    ("lora[rank=4, , alpha=8]", "lora[rank=4, alpha=8]"),
+    ("full-finetune+l2sp[weight=0.1,,]", "full-finetune+l2sp[weight=0.1]"),
+    ("lora[rank=4,,alpha=8]+ewc[weight=100]", "lora[rank=4, alpha=8]+ewc[weight=100]"),
+])
+def test_an_empty_entry_inside_an_arms_brackets_is_named_not_read_as_a_bad_value(arm, fixed):
+    """``lora[rank=4,, alpha=8]`` read rank as the text '4,' and was refused as a bad rank; the empty entry is named
+    in the words every comma list uses (specs.comma_entries)."""
+    from headstart.specs import parse_arm
+
+    with pytest.raises(ConfigError) as raised:
+        parse_arm(arm)
+    assert str(raised.value) == (f"arm {arm!r} has an empty entry (a comma with no option beside it); drop the extra "
+                                 f"comma or add the option, e.g. {fixed}")
+    assert parse_arm(fixed)[1:] == parse_arm(fixed.replace(", ", ","))[1:]
+
+
+def test_an_empty_entry_inside_an_arms_brackets_is_one_line_from_compare(tmp_path, monkeypatch, capsys):
+    from conftest import assert_user_error, run_cli
+
+    out = tmp_path / "cmp"
+    result = run_cli(["compare", "--arms", "lora[rank=4,, alpha=8]", "--sizes", "8", "--out", str(out)], monkeypatch, capsys)
+    assert_user_error(result, "arm 'lora[rank=4,, alpha=8]' has an empty entry", "e.g. lora[rank=4, alpha=8]")
+    assert not out.exists()
