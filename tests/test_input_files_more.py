@@ -58,6 +58,27 @@ def test_a_jsonl_line_holding_an_array_of_records_gives_each_record_as_a_row(tmp
     assert_user_error(result, "line 1 of", "is an array of records whose item 2 is 5, not a record")
 
 
+def test_a_json_array_of_arrays_of_records_is_read_as_jsonl_lines_of_them_are(tmp_path, monkeypatch, capsys):
+    """[[{...}], [{...}]] was read as rows whose cells were records: each item of the array is read as one line of a
+    .jsonl file is, so batches of records give their records, and arrays of values stay rows of values."""
+    from headstart.data.frames import read_frame
+
+    rows = [{"text": "good", "label": "pos"}, {"text": "bad", "label": "neg"}, {"text": "fine", "label": "pos"}]
+    path = tmp_path / "d.json"
+    for document in ([rows[:1], rows[1:]], [rows[:2], rows[2]]):
+        path.write_text(json.dumps(document, indent=2))
+        (tmp_path / "d.jsonl").write_text("".join(json.dumps(line) + "\n" for line in document))
+        assert read_frame(path).to_dict("records") == read_frame(tmp_path / "d.jsonl").to_dict("records") == rows
+    path.write_text("[[1, 2], [3, 4]]")
+    assert read_frame(path).values.tolist() == [[1, 2], [3, 4]]
+    path.write_text(json.dumps([rows[:1], [rows[1], 5]]))
+    result = run_cli([*TRAIN, "--data", str(path), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "item 2 of the array in", "d.json' is an array of records whose item 2 is 5, not a record")
+    path.write_text(json.dumps([rows[:1], [1, 2]]))
+    result = run_cli([*TRAIN, "--data", str(path), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, "item 2 of the array in", "d.json' is [1, 2], not a record")
+
+
 def test_the_text_and_label_flags_naming_one_column_is_said_as_such(tmp_path, monkeypatch, capsys):
     """It was read on, every text its own class, and refused as 'the label column looks like free text'."""
     path = tmp_path / "toy.csv"

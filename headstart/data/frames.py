@@ -181,21 +181,34 @@ def _json_lines(text: str, path: str) -> list[Any]:
         if not isinstance(row, (dict, list)):
             raise DataError(f"line {number} of {path!r} is {json.dumps(row)[:40]}, not a row; each line holds one JSON "
                             'object, e.g. {"text": "...", "label": "..."}')
-        if isinstance(row, list) and any(isinstance(item, dict) for item in row):  # records, not one row's values
-            item, bad = next(((i, v) for i, v in enumerate(row, start=1) if not isinstance(v, dict)), (0, None))
-            if item:
-                raise DataError(f"line {number} of {path!r} is an array of records whose item {item} is "
-                                f"{json.dumps(bad)[:40]}, not a record; give each row as a JSON object, e.g. "
-                                '{"text": "...", "label": "..."}')
-            rows.extend(row)
-        else:
+        batch = _records_of(row, f"line {number} of {path!r}")
+        if batch is None:
             rows.append(row)
+        else:
+            rows.extend(batch)
     return rows
+
+
+def _records_of(value: Any, where: str) -> list[dict[str, Any]] | None:
+    """The records of an array of records (a batch of rows: a line of a .jsonl file, an item of a .json array), or
+    None for anything else (a record, an array of one row's values).
+
+    Raises:
+        DataError: an array mixing records with other values, named by ``where`` and the item.
+    """
+    if not isinstance(value, list) or not any(isinstance(item, dict) for item in value):
+        return None
+    item, bad = next(((i, v) for i, v in enumerate(value, start=1) if not isinstance(v, dict)), (0, None))
+    if item:
+        raise DataError(f"{where} is an array of records whose item {item} is {json.dumps(bad)[:40]}, not a record; "
+                        'give each row as a JSON object, e.g. {"text": "...", "label": "..."}')
+    return value
 
 
 def _json_table(text: str, path: str) -> list[Any] | dict[str, Any]:
     """The rows (or columns) of a .json file, whichever of ``JSON_FORMS`` it is: one JSON document (an array of records,
-    an object of columns, pandas' ``to_json`` of {column: {row: value}}, or a single record), else JSON lines.
+    an item of which may be an array of records as a .jsonl line may be; an object of columns; pandas' ``to_json`` of
+    {column: {row: value}}; or a single record), else JSON lines.
 
     Raises:
         DataError: a file of none of these forms, naming the forms that are read.
@@ -208,13 +221,17 @@ def _json_table(text: str, path: str) -> list[Any] | dict[str, Any]:
             return _json_lines(text, path)
         raise DataError(f"cannot parse {path!r}: line {e.lineno}: {e.msg} (column {e.colno}); a .json file holds "
                         f"{JSON_FORMS}") from None
-    if isinstance(document, list):
-        kinds = {type(row) for row in document}
-        if kinds <= {dict} or kinds <= {list}:
-            return document
-        number, bad = next((i, row) for i, row in enumerate(document, start=1) if not isinstance(row, dict))
-        raise DataError(f"item {number} of the array in {path!r} is {json.dumps(bad)[:40]}, not a record; a .json file holds "
-                        f"{JSON_FORMS}")
+    if isinstance(document, list):  # each item read as a line of a .jsonl file is: a record or a batch of them
+        batches = [_records_of(row, f"item {number} of the array in {path!r}") for number, row in enumerate(document, start=1)]
+        if all(batch is None for batch in batches) and all(isinstance(row, list) for row in document):
+            return document  # rows of values, as lines of arrays are
+        rows = []
+        for number, (row, batch) in enumerate(zip(document, batches), start=1):
+            if batch is None and not isinstance(row, dict):
+                raise DataError(f"item {number} of the array in {path!r} is {json.dumps(row)[:40]}, not a record; a .json "
+                                f"file holds {JSON_FORMS}")
+            rows.extend([row] if batch is None else batch)
+        return rows
     if not isinstance(document, dict):
         raise DataError(f"{path!r} holds {json.dumps(document)[:40]}, not a table; a .json file holds {JSON_FORMS}")
     columns = list(document.values())
