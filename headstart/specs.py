@@ -33,6 +33,7 @@ METRICS = ("auto", "accuracy", "macro_f1", "balanced_accuracy", "rmse", "loss")
 OPTIMIZERS = ("adamw", "adamw8bit", "paged-adamw8bit")
 BN_MODES = ("auto", "train", "frozen")  # image backbones' BatchNorm during training (headstart.backbones.image)
 AUGMENTS = ("none", "crop", "flip-crop")  # image training batches (headstart.backbones.image.augment_pixels)
+POOLINGS = ("cls", "max", "mean", "mean_sqrt_len", "weightedmean", "lasttoken")  # text backbones; sentence-transformers' concatenation order
 
 
 def tune_setting(tune: Any) -> str | None:
@@ -119,6 +120,29 @@ class TrainConfig:
                     "evals_per_epoch": None}
         filled = {name: defaults.get(name, fallback[name]) for name in fallback if getattr(self, name) is None}
         return dataclasses.replace(self, **filled)
+
+
+def pooling_modes(pooling: str) -> tuple[str, ...]:
+    """``"cls+mean"`` -> ("cls", "mean"), in sentence-transformers' order (``headstart.backbones.text.pool``).
+
+    Raises:
+        ConfigError: an unknown mode, naming the known ones; an empty part (``mean++cls``, a trailing '+') or a mode
+            given twice (``mean+mean``), which are refused, never dropped: the mode meant there may be missing.
+    """
+    parts = [m.strip() for m in str(pooling).split("+")]
+    modes = [m for m in parts if m]
+    unknown = [m for m in modes if m not in POOLINGS]
+    if not modes or unknown:
+        raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)} (or several joined by '+'), got {pooling!r}; "
+                          "e.g. --pooling mean")
+    if len(modes) < len(parts):
+        raise ConfigError(f"pooling {pooling!r} has an empty part (a '+' with no mode beside it); drop the extra '+' or "
+                          f"add the mode, e.g. --pooling {'+'.join(modes)}")
+    repeated = next((m for i, m in enumerate(modes) if m in modes[:i]), None)
+    if repeated is not None:
+        raise ConfigError(f"pooling {pooling!r} names {repeated!r} twice; give each mode once, e.g. --pooling "
+                          f"{'+'.join(dict.fromkeys(modes))}")
+    return tuple(m for m in POOLINGS if m in modes)
 
 
 def check_seed(seed: Any) -> None:
@@ -254,6 +278,8 @@ class RunSpec:
         if self.n is not None and (not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 0):
             raise ConfigError(f"n must be a non-negative integer or 'all', got {self.n!r}; try --n 64")
         check_seed(self.seed)
+        if self.pooling is not None:  # before the data or a backbone loads, and for a backbone that does not pool
+            pooling_modes(self.pooling)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

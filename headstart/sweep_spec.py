@@ -68,8 +68,10 @@ class SweepSpec:
     tta: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        from headstart.specs import check_eval_data, check_tta, parse_arm, parse_grid, split_arms
+        from headstart.specs import check_eval_data, check_tta, parse_arm, parse_grid, pooling_modes, split_arms
 
+        if self.pooling is not None:  # before the data or any backbone loads
+            pooling_modes(self.pooling)
         object.__setattr__(self, "eval_data", check_eval_data(self.eval_data))
         object.__setattr__(self, "tta", check_tta(self.tta, self.eval_data))
         from headstart.strategies import get_strategy

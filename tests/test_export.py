@@ -9,9 +9,8 @@ import sys
 
 import pytest
 
-from headstart.backbones.text import POOLINGS
 from headstart.errors import ConfigError
-from headstart.specs import TrainConfig
+from headstart.specs import POOLINGS, TrainConfig
 
 CFG = TrainConfig(max_steps=12, min_steps=12, batch_size=8, precision="fp32", lr=3e-3, head_lr=3e-2)
 PROBE = """

@@ -168,3 +168,30 @@ def test_an_empty_entry_inside_an_arms_brackets_is_one_line_from_compare(tmp_pat
     result = run_cli(["compare", "--arms", "lora[rank=4,, alpha=8]", "--sizes", "8", "--out", str(out)], monkeypatch, capsys)
     assert_user_error(result, "arm 'lora[rank=4,, alpha=8]' has an empty entry", "e.g. lora[rank=4, alpha=8]")
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("pooling", "says"), [
+    ("avg", "pooling must be one of cls, max, mean, mean_sqrt_len, weightedmean, lasttoken (or several joined by '+'), "
+            "got 'avg'; e.g. --pooling mean"),
+    ("mean+mean", "pooling 'mean+mean' names 'mean' twice; give each mode once, e.g. --pooling mean"),
+    ("", "got ''"),
+])
+def test_a_bad_pooling_is_refused_where_the_spec_is_built(pooling, says):
+    """--pooling was read only when a text backbone loaded: after the data, and never for a backbone that does not pool."""
+    from headstart.sweep_spec import SweepSpec
+
+    for build in (RunSpec, SweepSpec):
+        with pytest.raises(ConfigError) as raised:
+            build(pooling=pooling)
+        assert says in str(raised.value)
+    assert RunSpec(pooling="mean + cls").pooling == "mean + cls"  # as given: the backbone reads it in its own order
+
+
+@pytest.mark.parametrize("command", [["train", "--quiet"], ["compare", "--quiet", "--sizes", "8", "--out", "cmp"]])
+def test_a_bad_pooling_fails_in_one_line_before_the_data_is_read(command, tiny_registry, tmp_path, monkeypatch, capsys):
+    from conftest import assert_user_error, run_cli
+
+    monkeypatch.chdir(tmp_path)
+    result = run_cli([*command, "--data", "nope.csv", "--backbone", "tiny", "--pooling", "avg"], monkeypatch, capsys)
+    assert_user_error(result, "got 'avg'; e.g. --pooling mean")
+    assert list(tmp_path.iterdir()) == []

@@ -19,8 +19,8 @@ from torch import nn
 
 from headstart.data.dataset import PAIR_SEP
 from headstart.errors import BackboneError, ConfigError, DataError
+from headstart.specs import pooling_modes
 
-POOLINGS = ("cls", "max", "mean", "mean_sqrt_len", "weightedmean", "lasttoken")  # sentence-transformers' concatenation order
 ST_POOLING_KEYS = {"pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max", "pooling_mode_mean_tokens": "mean",
                    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len", "pooling_mode_weightedmean_tokens": "weightedmean",
                    "pooling_mode_lasttoken": "lasttoken"}
@@ -30,25 +30,6 @@ ACTIVATIONS = {"Tanh": nn.Tanh, "Identity": nn.Identity, "ReLU": nn.ReLU, "GELU"
 def is_causal(config: Any) -> bool:
     """Whether a transformers config describes a decoder-only LM (its saved architecture is ``*ForCausalLM``)."""
     return any(str(a).endswith("ForCausalLM") for a in (getattr(config, "architectures", None) or []))
-
-
-def pooling_modes(pooling: str) -> tuple[str, ...]:
-    """``"cls+mean"`` -> ("cls", "mean"), in sentence-transformers' order.
-
-    Raises:
-        ConfigError: an unknown mode, naming the known ones; an empty part (``mean++cls``, a trailing '+'), which is
-            refused, never dropped: the mode typed between the '+'s may be missing.
-    """
-    parts = [m.strip() for m in str(pooling).split("+")]
-    modes = [m for m in parts if m]
-    unknown = [m for m in modes if m not in POOLINGS]
-    if not modes or unknown:
-        raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)} (or several joined by '+'), got {pooling!r}; "
-                          "e.g. --pooling mean")
-    if len(modes) < len(parts):
-        raise ConfigError(f"pooling {pooling!r} has an empty part (a '+' with no mode beside it); drop the extra '+' or "
-                          f"add the mode, e.g. --pooling {'+'.join(modes)}")
-    return tuple(m for m in POOLINGS if m in modes)
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, modes: tuple[str, ...]) -> torch.Tensor:

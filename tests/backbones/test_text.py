@@ -76,7 +76,7 @@ def test_bad_pooling_and_length(small_bert):
 @pytest.mark.parametrize("pooling", ["mean++cls", "mean+", "+cls", "mean+ +cls"])
 def test_a_pooling_with_an_empty_part_is_refused_not_dropped(pooling):
     """``mean++cls`` was read as ``cls+mean``: the mode typed between the '+'s may be missing."""
-    from headstart.backbones.text import pooling_modes
+    from headstart.specs import pooling_modes
 
     kept = "+".join(p.strip() for p in pooling.split("+") if p.strip())
     with pytest.raises(ConfigError) as raised:
@@ -84,6 +84,17 @@ def test_a_pooling_with_an_empty_part_is_refused_not_dropped(pooling):
     assert str(raised.value) == (f"pooling {pooling!r} has an empty part (a '+' with no mode beside it); drop the extra '+' "
                                  f"or add the mode, e.g. --pooling {kept}")
     assert pooling_modes("mean + cls") == ("cls", "mean")
+
+@pytest.mark.parametrize(("pooling", "mode", "kept"), [("mean+mean", "mean", "mean"), ("cls+mean+cls", "cls", "cls+mean"),
+                                                     ("max + max", "max", "max")])
+def test_a_pooling_mode_given_twice_is_refused_not_collapsed(pooling, mode, kept):
+    """``mean+mean`` was read as ``mean``: the second mode may be a typo for another."""
+    from headstart.specs import pooling_modes
+
+    with pytest.raises(ConfigError) as raised:
+        pooling_modes(pooling)
+    assert str(raised.value) == f"pooling {pooling!r} names {mode!r} twice; give each mode once, e.g. --pooling {kept}"
+
 
 def test_detect_pooling(tmp_path):
     assert detect_pooling(tmp_path) is None
