@@ -69,7 +69,7 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
     """The resolved spec of ``spec`` (strategy defaults filled in) as plain data; cheap, builds no model."""
     strategy = get_strategy(spec.strategy)
     cfg = spec.train.with_defaults(strategy.defaults_for(modality_of(pretrained)))
-    check_compatible(strategy, data, pretrained, cfg)
+    check_compatible(strategy, data, pretrained, cfg, pooling=spec.pooling)
     check_labelled(strategy, spec.n)
     identity = pretrained.describe()
     if identity["name"] in BACKBONES:
@@ -260,12 +260,13 @@ def _tuning(spec: RunSpec, strategy: Any, modality: str) -> dict[str, Any]:
     return {"tune": {"param": plan[0], "grid": list(plan[1]), "eta": tuning.ETA, "trial_checks": tuning.TRIAL_CHECKS}} if plan else {}
 
 
-def check_compatible(strategy: Any, data: Dataset, pretrained: torch.nn.Module, cfg: TrainConfig) -> None:
-    """Data, backbone, strategy and the image-only settings fit together.
+def check_compatible(strategy: Any, data: Dataset, pretrained: torch.nn.Module, cfg: TrainConfig, *,
+                     pooling: str | None) -> None:
+    """Data, backbone, strategy and the settings of one modality fit together.
 
     Raises:
         ConfigError: images with a text backbone (or the reverse), a strategy that cannot adapt this kind of
-            backbone (naming those that can), or --augment / --bn with a text backbone.
+            backbone (naming those that can), --augment / --bn with a text backbone, or --pooling with an image one.
     """
     modality = modality_of(pretrained)
     if data.modality != modality:
@@ -275,6 +276,8 @@ def check_compatible(strategy: Any, data: Dataset, pretrained: torch.nn.Module, 
     check_applies(strategy, modality)
     if modality != "image" and (cfg.augment != "none" or cfg.bn == "frozen"):
         raise ConfigError(f"--augment and --bn apply to image backbones, not to {getattr(pretrained, 'name', '?')!r}; drop them")
+    if modality == "image" and pooling is not None:  # an image backbone pools by its own network, not by this option
+        raise ConfigError(f"--pooling applies to text backbones, not to {getattr(pretrained, 'name', '?')!r}; drop it")
 
 
 def check_labelled(strategy: Any, n: int | None) -> None:
@@ -323,7 +326,7 @@ def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Mo
         lean_allocator()  # before the load, whose freed fp32 layers would otherwise stay in glibc's heap
     pretrained = pretrained or load_pretrained(spec, quantize=quantized_here)
     cfg = spec.train.with_defaults(strategy.defaults_for(modality_of(pretrained)))
-    check_compatible(strategy, data, pretrained, cfg)
+    check_compatible(strategy, data, pretrained, cfg, pooling=spec.pooling)
     device = pick_device()
     precision = resolve_precision(cfg.precision, device)
     # The strategy may train the backbone in place: give it a private copy (the tokenizer is shared, read-only),

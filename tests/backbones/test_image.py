@@ -254,6 +254,14 @@ def test_augment_needs_an_image_backbone(toy, make_tiny):
               data=toy, pretrained=make_tiny(0))
 
 
+def test_pooling_needs_a_text_backbone(make_tiny_cnn, toy_images_factory):
+    """--pooling was ignored for an image backbone, as --augment is refused for a text one."""
+    with pytest.raises(ConfigError) as raised:
+        setup(RunSpec(data="toy", backbone="tiny-cnn", strategy="linear-probe", n=16, pooling="mean", train=FAST),
+              data=toy_images_factory(), pretrained=make_tiny_cnn(0))
+    assert str(raised.value) == "--pooling applies to text backbones, not to 'tiny-cnn'; drop it"
+
+
 # --- strategies on images ------------------------------------------------------------------------------------------
 
 
