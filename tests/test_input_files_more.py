@@ -79,6 +79,42 @@ def test_a_json_array_of_arrays_of_records_is_read_as_jsonl_lines_of_them_are(tm
     assert_user_error(result, "item 2 of the array in", "d.json' is [1, 2], not a record")
 
 
+@pytest.mark.parametrize(("name", "content", "says"), [
+    ("d.json", "[[1, 2], [3]]", "item 2 of the array in '{path}' holds 1 value where item 1 holds 2"),
+    ("d.json", '[["a", "x"], ["b", "y"], ["c", "x", "z"]]', "item 3 of the array in '{path}' holds 3 values where item 1 holds 2"),
+    ("d.jsonl", "[1, 2]\n[3]\n", "line 2 of '{path}' holds 1 value where line 1 holds 2"),
+    ("d.jsonl", '["a", "x"]\n\n["b", "y"]\n["c", "x", "z"]\n', "line 4 of '{path}' holds 3 values where line 1 holds 2"),
+])
+def test_rows_of_values_of_different_widths_are_refused_naming_the_row(name, content, says, tmp_path, monkeypatch, capsys):
+    """[[1, 2], [3]] was padded with NaN (pandas warns this will become an error): a value is missing, but which?"""
+    path = tmp_path / name
+    path.write_text(content)
+    result = run_cli([*TRAIN, "--data", str(path), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, says.format(path=path), "give every row 2 values, one per column (null for a missing one)")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("lines", [
+    [[{"text": "good", "label": "pos"}], ["bad", "neg"]],  # was: cannot parse ...: dictionary update sequence element #0 ...
+    [{"text": "good", "label": "pos"}, ["bad", "neg"]],  # the same
+    [["bad", "neg"], [{"text": "good", "label": "pos"}]],  # was read, as the rows ["bad", "neg"] and ["text", "label"]
+])
+def test_a_jsonl_line_of_values_beside_records_is_named_as_the_json_item_is(lines, tmp_path, monkeypatch, capsys):
+    """A line of plain values beside a line of records (or a batch of them) got pandas' words, or was read wrongly."""
+    from headstart.data.frames import read_frame
+    from headstart.errors import DataError
+
+    values = 1 + lines.index(["bad", "neg"])
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    (tmp_path / "d.json").write_text(json.dumps(lines))
+    result = run_cli([*TRAIN, "--data", str(tmp_path / "d.jsonl"), "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error(result, f"line {values} of '{tmp_path / 'd.jsonl'}' is [\"bad\", \"neg\"], not a record; each line "
+                              "holds one JSON object")
+    with pytest.raises(DataError) as raised:
+        read_frame(tmp_path / "d.json")
+    assert f"item {values} of the array in '{tmp_path / 'd.json'}' is [\"bad\", \"neg\"], not a record" in str(raised.value)
+
+
 def test_the_text_and_label_flags_naming_one_column_is_said_as_such(tmp_path, monkeypatch, capsys):
     """It was read on, every text its own class, and refused as 'the label column looks like free text'."""
     path = tmp_path / "toy.csv"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -160,15 +161,15 @@ def input_lines(text: str) -> list[str]:
 
 
 def _json_lines(text: str, path: str) -> list[Any]:
-    """One JSON value per non-blank line; a line that is an array of records gives each record as a row (a batch
-    written a line at a time). Lines end at "\\n" only, as JSON Lines defines them: a string may hold a raw U+2028,
-    which ``str.splitlines`` would cut, and an error names the line as an editor numbers it.
+    """One JSON value per non-blank line, each read as ``_rows`` reads it. Lines end at "\\n" only, as JSON Lines
+    defines them: a string may hold a raw U+2028, which ``str.splitlines`` would cut, and an error names the line as an
+    editor numbers it.
 
     Raises:
-        DataError: a line that is not JSON, one that is a bare value (a number, a string) where a row goes, or an array
-            mixing records with other values.
+        DataError: a line that is not JSON, one that is a bare value (a number, a string) where a row goes, or a line
+            ``_rows`` refuses.
     """
-    rows = []
+    lines = []
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
@@ -181,12 +182,41 @@ def _json_lines(text: str, path: str) -> list[Any]:
         if not isinstance(row, (dict, list)):
             raise DataError(f"line {number} of {path!r} is {json.dumps(row)[:40]}, not a row; each line holds one JSON "
                             'object, e.g. {"text": "...", "label": "..."}')
-        batch = _records_of(row, f"line {number} of {path!r}")
-        if batch is None:
-            rows.append(row)
-        else:
-            rows.extend(batch)
+        lines.append((number, row))
+    return _rows(lines, "line", lambda number: f"line {number} of {path!r}",
+                 'each line holds one JSON object, e.g. {"text": "...", "label": "..."}')
+
+
+def _rows(values: list[tuple[int, Any]], unit: str, where: Callable[[int], str], forms: str) -> list[Any]:
+    """The rows of a .jsonl file's lines or a .json array's items (``values``: each with its number), read alike: a
+    record is a row, an array of records a batch of rows; where every one is an array of values, each is one row's
+    values, and all are as wide as the first (pandas would pad a short one with NaN).
+
+    Args:
+        unit: "line" / "item", and ``where(number)`` that one in full, for a message; ``forms``: the fix it ends with.
+
+    Raises:
+        DataError: an array of values beside records, an array mixing records with values, or a row of values wider or
+            narrower than the first, each named by ``where`` (the first in the file).
+    """
+    if values and all(isinstance(v, list) and not any(isinstance(item, dict) for item in v) for _, v in values):
+        first, width = values[0][0], len(values[0][1])
+        number, row = next(((n, v) for n, v in values if len(v) != width), (0, None))
+        if number:
+            raise DataError(f"{where(number)} holds {_count(len(row), 'value')} where {unit} {first} holds {width}; give "
+                            f"every row {_count(width, 'value')}, one per column (null for a missing one)")
+        return [v for _, v in values]
+    rows = []
+    for number, value in values:
+        batch = _records_of(value, where(number))
+        if batch is None and not isinstance(value, dict):
+            raise DataError(f"{where(number)} is {json.dumps(value)[:40]}, not a record; {forms}")
+        rows.extend([value] if batch is None else batch)
     return rows
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _records_of(value: Any, where: str) -> list[dict[str, Any]] | None:
@@ -221,17 +251,9 @@ def _json_table(text: str, path: str) -> list[Any] | dict[str, Any]:
             return _json_lines(text, path)
         raise DataError(f"cannot parse {path!r}: line {e.lineno}: {e.msg} (column {e.colno}); a .json file holds "
                         f"{JSON_FORMS}") from None
-    if isinstance(document, list):  # each item read as a line of a .jsonl file is: a record or a batch of them
-        batches = [_records_of(row, f"item {number} of the array in {path!r}") for number, row in enumerate(document, start=1)]
-        if all(batch is None for batch in batches) and all(isinstance(row, list) for row in document):
-            return document  # rows of values, as lines of arrays are
-        rows = []
-        for number, (row, batch) in enumerate(zip(document, batches), start=1):
-            if batch is None and not isinstance(row, dict):
-                raise DataError(f"item {number} of the array in {path!r} is {json.dumps(row)[:40]}, not a record; a .json "
-                                f"file holds {JSON_FORMS}")
-            rows.extend([row] if batch is None else batch)
-        return rows
+    if isinstance(document, list):  # each item read as a line of a .jsonl file is
+        return _rows(list(enumerate(document, start=1)), "item", lambda number: f"item {number} of the array in {path!r}",
+                     f"a .json file holds {JSON_FORMS}")
     if not isinstance(document, dict):
         raise DataError(f"{path!r} holds {json.dumps(document)[:40]}, not a table; a .json file holds {JSON_FORMS}")
     columns = list(document.values())
