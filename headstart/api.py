@@ -537,7 +537,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
 
     from headstart.data_defaults import fill, image_backbone
     from headstart.progress import progress_bar
-    from headstart.report.render import render
+    from headstart.report.render import rerender
     from headstart.outdir import claim
     from headstart.sweep import _loaded_data, check_backend, leakage_report, plan, run_sweep
 
@@ -560,7 +560,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     with progress_bar("sweep", enabled=progress) as update:
         outcome = run_sweep(sweep, out, workers=workers, command=command, progress=_saying_plan(update, sweep, len(planned)),
                             leakage=leakage, backend=backend, address=address, planned=planned)
-    reports = render(out)
+    reports = rerender(out)  # with the store's last `headstart report` settings (--margin, --metric), if it set any
     logged = None
     if report_to:
         from headstart.tracking import log_store

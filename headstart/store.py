@@ -280,10 +280,14 @@ class Store:
         return len(dead)
 
     def set_sweep(self, command: str, sweep: dict[str, Any]) -> None:
-        """Remember the command line and the SweepSpec (as a dict) that produced this store."""
+        """Remember the command line and the SweepSpec (as a dict) of the latest sweep into this store, and add the
+        command to ``commands`` (each distinct one once, oldest first)."""
         value = json.dumps({"command": command, "sweep": sweep}, sort_keys=True)
         with self._transaction() as conn:
+            earlier = self._commands(conn)  # before 'sweep' is replaced: a store from before the list holds its command there
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('sweep', ?)", (value,))
+            if command and command not in earlier:
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('commands', ?)", (json.dumps([*earlier, command]),))
 
     # -- reads -----------------------------------------------------------------------------------------
 
@@ -295,6 +299,28 @@ class Store:
         except ValueError:  # informational: a damaged record of the command must not stop the report
             return None
         return value if isinstance(value, dict) else None
+
+    def commands(self) -> list[str]:
+        """Every distinct command that ran a sweep into this store, oldest first: run in that order into one --out, they
+        store its runs again. A store written before the list was kept gives its last command (``sweep``) alone."""
+        return self._commands(self.conn)
+
+    @staticmethod
+    def _commands(conn: sqlite3.Connection) -> list[str]:
+        rows = {r[0]: r[1] for r in conn.execute("SELECT key, value FROM meta WHERE key IN ('commands', 'sweep')")}
+
+        def read(key: str) -> Any:
+            try:  # informational: a damaged record of the commands must not stop the report
+                return json.loads(rows[key]) if key in rows else None
+            except ValueError:
+                return None
+
+        found, last = read("commands"), read("sweep")
+        commands = [c for c in found if isinstance(c, str) and c] if isinstance(found, list) else []
+        last = last.get("command") if isinstance(last, dict) else None
+        if isinstance(last, str) and last and last not in commands:  # an older store, or a damaged list
+            commands.append(last)
+        return commands
 
     def get(self, key: str) -> RunResult | None:
         """Return the run stored under ``key`` (any status), or None."""

@@ -242,3 +242,21 @@ def test_a_missing_store_names_a_fix_that_works(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as caught:
         Store(run, create=False).open()
     assert "headstart evaluate" in str(caught.value) and "headstart runs" not in str(caught.value)
+
+
+def test_every_distinct_command_into_a_store_is_kept_oldest_first(tmp_path: Path) -> None:
+    """set_sweep keeps the latest sweep (as before) and adds its command to ``commands`` once; a store written before
+    the list was kept gives its one recorded command, and its next command joins it."""
+    first, second = "headstart compare --strategies a,b --out x", "headstart compare --strategies a --no-tune --out x"
+    with Store(tmp_path / "new") as store:
+        for command in (first, second, first):
+            store.set_sweep(command, {"seeds": 2})
+        assert store.commands() == [first, second]
+        assert store.sweep() == {"command": first, "sweep": {"seeds": 2}}
+    with Store(tmp_path / "old") as store:
+        store.conn.execute("INSERT INTO meta VALUES ('sweep', ?)", ('{"command": "%s", "sweep": {}}' % first,))
+        assert store.commands() == [first]
+        store.set_sweep(second, {})
+        assert store.commands() == [first, second]
+    with Store(tmp_path / "none") as store:
+        assert store.commands() == []

@@ -24,6 +24,7 @@ also for lower-is-better metrics such as ``rmse``.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MIN_PAIRS, PERCENT_METRICS, Cell, budget_flags,
@@ -62,7 +63,7 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
         margin_points: how far a cheaper strategy may trail the best and be recommended instead (``recommend``).
 
     Returns:
-        ``{experiment, metric, higher_is_better, scale, confidence, margin_points, reference, curves, head_start,
+        ``{experiment, metric, higher_is_better, scale, confidence, test_rows, margin_points, reference, curves, head_start,
         crossover, recommendation, retention, ood, budget_flags, grid_edges, counts, totals, other_experiments}``; each entry of
         ``other_experiments`` is ``{experiment, runs, summary}``.
 
@@ -76,6 +77,15 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     summary["other_experiments"] = [{"experiment": name, "runs": len(runs), "summary": _summarize_one(runs, metric, **kwargs)}
                                     for name, runs in others if any(r.status == "done" for r in runs)]
     return summary
+
+
+def _test_rows(results: list[RunResult]) -> int | None:
+    """The rows of the test split the finished runs were scored on (their metrics' ``n``; the most common where runs
+    differ), or None when no run recorded it."""
+    found = Counter(r.metrics.get("n") for r in results if r.status == "done")
+    found.pop(None, None)
+    rows = [n for n, _ in found.most_common() if isinstance(n, int) and not isinstance(n, bool) and n > 0]
+    return rows[0] if rows else None
 
 
 def _summarize_one(results: list[RunResult], metric: str = "accuracy", *, higher_is_better: bool | None = None,
@@ -92,6 +102,7 @@ def _summarize_one(results: list[RunResult], metric: str = "accuracy", *, higher
     totals["superseded"] = len(results) - len(current)
     return {
         "metric": metric, "higher_is_better": better_high, "scale": scale(metric), "confidence": confidence,
+        "test_rows": _test_rows(current),
         "margin_points": MARGIN_POINTS if margin_points is None else margin_points,
         "reference": reference(results, metric),
         "curves": curves(results, metric, confidence=confidence),

@@ -16,7 +16,8 @@ import numpy as np
 from headstart.analysis import flags
 from headstart.analysis.arms import arm_name, with_arms
 from headstart.analysis.flags import budget_text, requested, size_key
-from headstart.analysis.stats import difference_range, interval, mean_ci, metric_draws, metric_range, row_weights
+from headstart.analysis.stats import (agreement_bound, difference_range, interval, mean_ci, metric_draws, metric_range,
+                                      row_weights, share_cover, SHARE_METRICS)
 from headstart.results import RunResult
 
 CONFIDENCE = 0.95
@@ -241,10 +242,13 @@ def _weights(n_rows: int) -> np.ndarray:
 
 
 def cell_interval(cell: Cell, metric: str, confidence: float = CONFIDENCE) -> dict[str, Any]:
-    """``stats.interval`` of a cell's test scores: seeds (one run when deterministic) and test rows."""
+    """``stats.interval`` of a cell's test scores: seeds (one run when deterministic) and test rows; an accuracy's
+    never narrower than its Wilson interval on the test rows (``stats.share_cover``)."""
     seeds = sorted(cell.by_seed)[:1] if cell.deterministic else sorted(cell.by_seed)
     draws = _draws(cell, metric, seeds)
-    return interval(cell.values, None if draws is None else draws.mean(1), confidence, bounds=metric_range(metric))
+    values = cell.values
+    cover = None if draws is None else share_cover(metric, math.fsum(values) / len(values), len(cell.target), confidence)
+    return interval(values, None if draws is None else draws.mean(1), confidence, bounds=metric_range(metric), cover=cover)
 
 
 def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
@@ -300,7 +304,14 @@ def paired_cell(table: dict[tuple[str, int | str], Cell], a: str, b: str, n: int
     diffs = [ca.by_seed[s] - cb.by_seed[s] for s in shared]
     if ca.deterministic and cb.deterministic:
         diffs = diffs[:1]
-    return {"n": n, "n_actual": ca.n_actual, **interval(diffs, draws, confidence, bounds=difference_range(metric))}
+    out = {"n": n, "n_actual": ca.n_actual, **interval(diffs, draws, confidence, bounds=difference_range(metric))}
+    if draws is not None and all(np.array_equal(ca.predicted[s], cb.predicted[s]) for s in shared):
+        # every resample gives 0: not certainty, only no disagreement on these rows (stats module docstring)
+        out["agree_rows"] = len(ca.target)
+        if metric in SHARE_METRICS:
+            bound = agreement_bound(len(ca.target), confidence)
+            out["ci_low"], out["ci_high"] = -bound, bound
+    return out
 
 
 def paired_differences(results: list[RunResult], a: str, b: str, metric: str = "accuracy", *,
@@ -321,14 +332,22 @@ def improvement(diff: dict[str, Any], metric: str, better_high: bool) -> dict[st
     sign, k = (1.0 if better_high else -1.0), scale(metric)
     low, high = sorted((sign * diff["ci_low"] * k, sign * diff["ci_high"] * k))
     return {"points": sign * diff["mean"] * k, "ci": [low, high], "p_value": diff["p_value"],
-            "significant": diff["significant"], "pairs": diff["pairs"], "has_ci": diff["p_value"] is not None}
+            "significant": diff["significant"], "pairs": diff["pairs"], "has_ci": diff["p_value"] is not None,
+            **({"agree_rows": diff["agree_rows"]} if diff.get("agree_rows") else {})}
 
 
 def delta_text(imp: dict[str, Any], metric: str, better_high: bool) -> str:
-    """``"+12.3 (95% CI +9.2 to +15.4) points"`` or ``"0.12 (0.09 to 0.15) lower rmse"``; notes a missing CI."""
+    """``"+12.3 (95% CI +9.2 to +15.4) points"`` or ``"0.12 (0.09 to 0.15) lower rmse"``; notes a missing CI, and two
+    arms that agreed on every test row (``paired_cell``'s ``agree_rows``): no zero-width interval is shown as certain."""
     percent = is_percent(metric)
     has_ci = imp.get("has_ci", imp["pairs"] >= 2)
     low, high = imp["ci"]
+    agree = imp.get("agree_rows")
+    if agree:
+        same = f"the two agree on all {agree} test rows"
+        if high > low:  # an accuracy: bounded by the share of rows they could disagree on
+            return f"{_signed(imp['points'])} points (CI {_signed(low)} to {_signed(high)}: {same})"
+        return f"{_signed(imp['points']) if percent else '0'} {'points' if percent else metric} ({same}; no interval)"
     if percent:
         ci = f" (CI {_signed(low)} to {_signed(high)})" if has_ci else ""
         text = f"{_signed(imp['points'])} points{ci}"

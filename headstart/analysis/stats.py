@@ -12,6 +12,23 @@ the interval is mean ± t_{0.975, ν} · √(s²/k + v_rows) with ν from Welch�
 as known), and never narrower than the seed interval alone (t_{0.975, k−1} · s/√k: with 3 seeds a larger ν can shrink
 the quantile more than the added variance widens it). With one seed (or a strategy with no random part) it is the
 test-set interval alone.
+
+The bootstrap knows only the rows it was given: when every row is right (or every seed agrees on every row) each
+draw is the same and it sees no error at all — 100% on 3 rows would read [100, 100]. So the interval of a score that
+is a share of test rows (``SHARE_METRICS``: accuracy) always contains the Wilson interval (``wilson``) of its mean on
+those rows, the binomial error one run on N rows has at the least; 100% on 120 rows is then 96.9–100, as ``evaluate``
+says of one run. Not for balanced accuracy or macro-F1: an average of per-class shares, whose sampling error can be
+below that of one share on all N rows (recall 1 on one class and 0 on the other is 50% in every resample), so no
+binomial floor on N rows holds for them.
+
+A paired difference a − b keeps its bootstrap, but where the two arms gave the same prediction on every test row
+for every seed, every resample gives 0 and the interval would claim certainty. Then the difference of their
+accuracies can be no larger than the share of rows on which they disagree, 0 of N here, so the interval is
+± the Wilson upper limit of 0 disagreements in N rows (``agreement_bound``: ±3.1 points on 120 rows, ±56 on 3),
+and the report says the two agree on all N rows.
+
+A test split is called small (``small_test``) when the 95% Wilson interval of a 50% accuracy on it is wider than
+±10 points (``SMALL_TEST_HALF_WIDTH``: under 93 rows): there two arms 10 points apart can be one arm twice.
 """
 
 from __future__ import annotations
@@ -26,6 +43,10 @@ DRAWS = 400  # bootstrap draws of the test rows: the standard error of a bootstr
 ROW_METRICS = frozenset({"accuracy", "balanced_accuracy", "macro_f1", "rmse", "mae"})  # what metric_draws can resample
 UNIT_METRICS = frozenset({"accuracy", "balanced_accuracy", "macro_f1", "f1", "precision", "recall", "exact_match"})
 NONNEGATIVE_METRICS = frozenset({"rmse", "mae", "mse", "loss", "log_loss"})
+# A share of the test rows (binomial): its interval never is narrower than the Wilson interval on those rows. Balanced
+# accuracy and macro-F1 average per-class shares, and can vary less than one share does (see the module docstring).
+SHARE_METRICS = frozenset({"accuracy"})
+SMALL_TEST_HALF_WIDTH = 0.10  # a 50% accuracy's 95% Wilson half-width above this (under 93 rows): a small test split
 
 
 def metric_range(metric: str) -> tuple[float, float] | None:
@@ -56,6 +77,33 @@ def wilson(share: float, rows: int, confidence: float = CONFIDENCE) -> tuple[flo
     centre = (share + z * z / (2 * rows)) / (1 + z * z / rows)
     half = z * math.sqrt(share * (1 - share) / rows + z * z / (4 * rows * rows)) / (1 + z * z / rows)
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def share_cover(metric: str, mean: float, rows: int | None, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """The Wilson interval of ``mean`` on ``rows`` test rows where ``metric`` is a share of them (``SHARE_METRICS``):
+    what ``interval(..., cover=)`` of its score must contain. None for another metric, or with the rows unknown."""
+    if metric not in SHARE_METRICS or not rows or not 0.0 <= mean <= 1.0:
+        return None
+    return wilson(mean, rows, confidence)
+
+
+def agreement_bound(rows: int, confidence: float = CONFIDENCE) -> float:
+    """How far apart two arms' accuracies can be, as a fraction, when they agreed on all ``rows`` test rows: the Wilson
+    upper limit of 0 disagreements in ``rows`` (a difference of accuracies is at most the share of rows they disagree
+    on). 0.031 on 120 rows, 0.56 on 3."""
+    return wilson(0.0, rows, confidence)[1]
+
+
+def share_half_width(rows: int, confidence: float = CONFIDENCE) -> float:
+    """Half the width of the Wilson interval of a 50% share on ``rows`` rows: the largest sampling error an accuracy
+    measured on them can have (0.10 at 93 rows, 0.38 at 3)."""
+    low, high = wilson(0.5, rows, confidence)
+    return (high - low) / 2
+
+
+def small_test(rows: int, confidence: float = CONFIDENCE) -> bool:
+    """True when a test split of ``rows`` rows is too small to tell arms 10 points apart (``SMALL_TEST_HALF_WIDTH``)."""
+    return share_half_width(rows, confidence) > SMALL_TEST_HALF_WIDTH
 
 
 def mean_ci(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float, float, float | None]:
@@ -90,7 +138,7 @@ def paired_test(diffs: list[float], confidence: float = CONFIDENCE) -> dict[str,
 
 
 def interval(values: list[float], row_draws: np.ndarray | None, confidence: float = CONFIDENCE,
-             bounds: tuple[float, float] | None = None) -> dict[str, Any]:
+             bounds: tuple[float, float] | None = None, cover: tuple[float, float] | None = None) -> dict[str, Any]:
     """Mean of per-seed ``values`` with an interval over seeds and, when given, over test rows.
 
     Args:
@@ -99,6 +147,8 @@ def interval(values: list[float], row_draws: np.ndarray | None, confidence: floa
             None when the rows are unknown (runs stored before the rows were): the interval is over seeds only.
         confidence: two-sided coverage.
         bounds: the values a score can take (``metric_range``): the interval is clipped to them.
+        cover: an interval the result must contain (``share_cover``: a share's Wilson interval on the test rows, what
+            the bootstrap misses when every draw is the same), applied before ``bounds``.
 
     Returns:
         ``{mean, ci_low, ci_high, p_value, significant, pairs, seed_se, row_se}``. ``p_value`` tests mean = 0 (for
@@ -113,11 +163,11 @@ def interval(values: list[float], row_draws: np.ndarray | None, confidence: floa
     out = {"mean": mean, "pairs": k, "seed_se": math.sqrt(seed_var) if k > 1 else None,
            "row_se": math.sqrt(row_var) if row_draws is not None else None}
     if k < 2 and row_draws is None:
-        return {**out, "ci_low": mean, "ci_high": mean, "p_value": None, "significant": False}
+        return {**out, **_widened(mean, mean, cover, bounds), "p_value": None, "significant": False}
     se = math.sqrt(seed_var + row_var)
     if se == 0.0:
         p = 1.0 if mean == 0.0 else 0.0
-        return {**out, "ci_low": mean, "ci_high": mean, "p_value": p, "significant": p < 1 - confidence}
+        return {**out, **_widened(mean, mean, cover, bounds), "p_value": p, "significant": p < 1 - confidence}
     df = (seed_var + row_var) ** 2 / (seed_var**2 / (k - 1)) if seed_var > 0 else math.inf
     quantile = float(stats.t.ppf(0.5 + confidence / 2, df)) if math.isfinite(df) else float(stats.norm.ppf(0.5 + confidence / 2))
     half = quantile * se
@@ -125,10 +175,17 @@ def interval(values: list[float], row_draws: np.ndarray | None, confidence: floa
         half = max(half, float(stats.t.ppf(0.5 + confidence / 2, k - 1)) * math.sqrt(seed_var))
     t = abs(mean) / (half / quantile) if half else math.inf
     tail = float(2 * (stats.t.sf(t, df) if math.isfinite(df) else stats.norm.sf(t)))
-    low, high = mean - half, mean + half
+    return {**out, **_widened(mean - half, mean + half, cover, bounds), "p_value": tail, "significant": tail < 1 - confidence}
+
+
+def _widened(low: float, high: float, cover: tuple[float, float] | None,
+             bounds: tuple[float, float] | None) -> dict[str, float]:
+    """``{ci_low, ci_high}``: [low, high] widened to contain ``cover``, then clipped to ``bounds``."""
+    if cover is not None:
+        low, high = min(low, cover[0]), max(high, cover[1])
     if bounds is not None:
         low, high = max(low, bounds[0]), min(high, bounds[1])
-    return {**out, "ci_low": low, "ci_high": high, "p_value": tail, "significant": tail < 1 - confidence}
+    return {"ci_low": low, "ci_high": high}
 
 
 def row_weights(n_rows: int, draws: int = DRAWS, seed: int = 0) -> np.ndarray:

@@ -153,6 +153,10 @@ def compare(
     else:
         typer.echo(counts)
         _print_report(result.reports, out_dir)
+    kept = result.summary.get("report_command")
+    if kept:  # the store's last `headstart report` settings, re-applied (render.rerender): said, never silent
+        typer.echo(f"note: the report keeps the settings of this store's last report ({kept}); headstart report "
+                   f"{shlex.quote(str(out_dir))} renders it with the defaults", err=as_json)
     if result.mlflow is not None:
         logged = result.mlflow
         typer.echo(f"MLflow: {logged['logged']} runs logged, {logged['skipped']} already there ({logged['uri']})", err=as_json)
@@ -258,6 +262,9 @@ def _print_report(paths: dict[str, Path], out_dir: Path) -> None:
             typer.echo(f"experiment: {name}")
         if reference_text(one):
             typer.echo(f"reference: {reference_text(one)}")
+        split = summary.get("test_split") if one is summary else None
+        if split:
+            typer.echo(f"{split['label'].lower()}: {split['text']}")
         head = one.get("head_start")
         if head:
             typer.echo(f"head-start: {head['text']}")
@@ -405,6 +412,9 @@ def report(
                                                          "metrics, percent of the best).")] = None,
 ) -> None:
     """Re-render chart.png, report.html, report.md and results.json from the store alone.
+
+    --metric and --margin stay with the store: a later compare into it (or rank-backbones --out) renders with them
+    and says so; a report without them goes back to the defaults.
 
     \b
     Example: headstart report runs/cmp --margin 1

@@ -13,7 +13,7 @@ from typing import Any
 
 from headstart.analysis import format_n, size_key
 from headstart.report.chart import log_x, metric_label
-from headstart.report.markdown import reference_text, superseded_text
+from headstart.report.markdown import interval_text, produced_by_markdown, reference_text, superseded_text
 
 _CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 
@@ -62,12 +62,13 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 <th>train time</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
 <p class="note" id="pick-note"></p>
 <h2>Recommendation</h2><ul id="advice"></ul>
-<p id="reference"></p><p id="head-start"></p><p id="crossover"></p><p id="leakage"></p>
+<p id="reference"></p><p id="head-start"></p><p id="crossover"></p><p id="leakage"></p><p id="test-split"></p>
 <h2>All results</h2>
 <table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
 <th>seeds</th><th>chosen on validation</th><th>budget</th><th>train time</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
+<p class="note" id="intervals"></p>
 <div id="forgetting"></div><div id="ood"></div><div id="flags"></div><div id="edges"></div><div id="others"></div><div id="ranking"></div><div id="problems"></div><p id="superseded"></p>
-<h2>Produced by</h2><pre id="command"></pre>
+<h2>Produced by</h2><p class="note" id="command-note"></p><pre id="command"></pre>
 <script type="application/json" id="report-data">__DATA__</script>
 <script>
 "use strict";
@@ -91,6 +92,8 @@ if (D.preface) $("preface").textContent = D.preface; else $("preface").remove();
 $("at-metric").textContent = D.metric_label;
 $("table-metric").textContent = D.metric_label;
 $("command").textContent = D.command || "(not recorded)";
+if (D.command_note) $("command-note").textContent = D.command_note; else $("command-note").remove();
+$("intervals").textContent = D.intervals;
 
 const W = 760, H = 420, M = {l: 60, r: 50, t: 15, b: 55};
 const chart = svg("svg", {width: W, height: H, viewBox: "0 0 " + W + " " + H, role: "img"});
@@ -182,6 +185,10 @@ if (D.leakage) {
   $("leakage").textContent = "Test-set leakage: " + D.leakage.text;
   if (D.leakage.warn) $("leakage").className = "warn";
 }
+if (D.test_split) {
+  $("test-split").textContent = D.test_split.label + ": " + D.test_split.text;
+  if (D.test_split.small) $("test-split").className = "warn";
+} else $("test-split").remove();
 const tbody = $("table").tBodies[0];
 for (const r of D.curves) {
   const tr = el("tr");
@@ -280,14 +287,21 @@ if (D.problems.length) {
 """
 
 
-def _payload(summary: dict[str, Any], title: str, command: str | None) -> dict[str, Any]:
+def _payload(summary: dict[str, Any], title: str, command: str | list[str] | None) -> dict[str, Any]:
     rows = sorted(summary["curves"], key=lambda r: size_key(r["n"]))
     at = log_x([r["n_actual"] for r in rows])  # n = 0 (zero-shot) left of the smallest size
     sizes = {format_n(r["n"], r["n_actual"]): at[r["n_actual"]] for r in rows}
     curves = [{**r, "label": format_n(r["n"], r["n_actual"]), "x": at[r["n_actual"]]}
               for r in sorted(rows, key=lambda r: (r["strategy"], size_key(r["n"])))]
+    commands = [command] if isinstance(command, str) else list(command or [])
+    steps = commands + ([summary["report_command"]] if summary.get("report_command") else [])
+    note = produced_by_markdown(commands, summary.get("report_command"))[0] if len(steps) > 1 and commands else None
     return {
-        "title": title, "preface": summary.get("preface"), "command": command, "metric": summary["metric"], "metric_label": metric_label(summary),
+        "title": title, "preface": summary.get("preface"), "command": "\n".join(steps) or None,
+        "command_note": note,
+        "intervals": interval_text(summary) if summary["curves"] else "",
+        "test_split": summary.get("test_split"),
+        "metric": summary["metric"], "metric_label": metric_label(summary),
         "scale": summary["scale"], "higher_is_better": summary["higher_is_better"],
         "strategies": list(dict.fromkeys(r["strategy"] for r in curves)),
         "sizes": [{"label": k, "x": x} for k, x in sizes.items()], "curves": curves,
@@ -330,13 +344,14 @@ def script_json(data: Any) -> str:
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def report_html(summary: dict[str, Any], *, title: str, command: str | None) -> str:
+def report_html(summary: dict[str, Any], *, title: str, command: str | list[str] | None) -> str:
     """Render the interactive report.
 
     Args:
         summary: the output of ``analysis.summarize``.
         title: page heading (plain text).
-        command: the command line that produced the store, or None when unknown.
+        command: the command line that produced the store, or every one oldest first (``Store.commands``), or None
+            when unknown.
 
     Returns:
         The complete HTML document as a string: curves with hover values and CI bands, a size slider

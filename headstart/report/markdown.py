@@ -78,15 +78,50 @@ def reference_text(summary: dict[str, Any]) -> str:
             f"a strategy at or below it learned nothing")
 
 
+# What an interval carries, by the curves' ``interval`` field (``analysis.curves``).
+_COVERS = {
+    "seeds and test rows": "carry both the seed variation and the test set's sampling error (a bootstrap over test rows)",
+    "test rows": ("carry the test set's sampling error alone (a bootstrap over test rows): one run — one seed, or seeds "
+                  "that all gave the same predictions — so no seed variation is in them"),
+    "seeds": ("carry the seed variation alone (Student-t; these runs stored no test predictions, so the test set's own "
+              "sampling error is not in them)"),
+    "none": "are absent: one run with no stored test predictions",
+}
+
+
 def interval_text(summary: dict[str, Any]) -> str:
-    """What the report's intervals cover, from the curves' ``interval`` fields."""
-    covers = {r.get("interval", "seeds") for r in summary["curves"]}
-    if covers <= {"seeds", "none"}:
-        return (f"Intervals are {summary['confidence']:.0%} Student-t over seeds (these runs stored no test predictions, "
-                "so the test set's own sampling error is not in them); differences are paired by seed. " + choice_text(summary))
-    return (f"Intervals are {summary['confidence']:.0%} and carry both the seed variation and the test set's sampling "
-            "error (a bootstrap over test rows); differences are paired by seed and resample the same test rows for both. "
-            "A strategy whose seeds all gave the same predictions is one run. " + choice_text(summary))
+    """What the report's intervals cover, from the curves' ``interval`` fields: true of every row shown, naming the
+    rows that carry another kind than most (one seed: no seed variation). Plain text: ``md_text`` it for Markdown."""
+    from headstart.analysis.stats import SHARE_METRICS
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in summary["curves"]:
+        groups.setdefault(r.get("interval", "seeds"), []).append(r)
+    head = f"Intervals are {summary['confidence']:.0%}"
+    if set(groups) == {"none"}:
+        text = "There are no intervals: every row is one run with no stored test predictions"
+    elif len(groups) <= 1:
+        text = f"{head} and {_COVERS.get(next(iter(groups), 'seeds and test rows'), _COVERS['seeds'])}"
+    else:
+        most = max(groups, key=lambda k: len(groups[k]))
+        parts = [f"those of {_rows_named(rows)} {_COVERS.get(kind, kind)}" for kind, rows in groups.items() if kind != most]
+        text = f"{head}; " + "; ".join(parts) + f"; the others {_COVERS.get(most, most)}"
+    rows, share = any("test rows" in kind for kind in groups), summary.get("metric") in SHARE_METRICS
+    text += "; differences are paired by seed" + (" and resample the same test rows for both." if rows else ".")
+    if rows and share:
+        text += (" An accuracy's interval is never narrower than the Wilson interval of its mean on the test rows (a "
+                 "bootstrap of rows that are all right sees no error at all); where two arms agree on every test row the "
+                 "report says so, and their difference's interval is as far as two accuracies can differ with no "
+                 "disagreement on those rows (Wilson).")
+    return text + " " + choice_text(summary)
+
+
+def _rows_named(rows: list[dict[str, Any]]) -> str:
+    """``"linear-probe n = 16, 64 and lora n = 16"``: table rows by strategy and size (plain text)."""
+    sizes: dict[str, list[str]] = {}
+    for r in rows:
+        sizes.setdefault(r["strategy"], []).append(format_n(r["n"], r.get("n_actual")))
+    return " and ".join(f"{strategy} n = {', '.join(ns)}" for strategy, ns in sizes.items())
 
 
 def choice_text(summary: dict[str, Any]) -> str:
@@ -121,13 +156,13 @@ def other_experiments_markdown(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def report_markdown(summary: dict[str, Any], *, title: str, command: str | None) -> str:
+def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[str] | None) -> str:
     """Render the report as Markdown.
 
     Args:
         summary: the output of ``analysis.summarize``.
         title: heading (plain text; escaped).
-        command: the command line that produced the store, or None.
+        command: the command line that produced the store, or every one oldest first (``Store.commands``), or None.
 
     Returns:
         The Markdown document, ending with a newline.
@@ -147,6 +182,9 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
     leakage = summary.get("leakage")
     if leakage:
         lines += [f"**{'Warning — test-set leakage' if leakage['warn'] else 'Test-set leakage'}:** {md_text(leakage['text'])}", ""]
+    split = summary.get("test_split")
+    if split:
+        lines += [f"**{split['label']}:** {md_text(split['text'])}", ""]
     lines += ["## Results", "",
               f"| strategy | n | {label} | 95% CI | seeds | chosen on validation | budget | train time (s) | s / step | trainable params | saved size |",
               "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|"]
@@ -195,14 +233,30 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | None)
                   f"{md_text('; '.join(c['errors']))} |" for c in problems]
     totals = summary["totals"]
     lines += ["", f"Runs: {totals['done']} done, {totals['failed']} failed, {totals['diverged']} diverged, "
-                  f"{totals['pending'] + totals['running']} not finished. {interval_text(summary)}"]
+                  f"{totals['pending'] + totals['running']} not finished. {md_text(interval_text(summary))}"]
     if superseded_text(summary):
         lines.append(superseded_text(summary))
     lines += other_experiments_markdown(summary)
     lines += ranking_markdown(summary.get("backbone_ranking"))
-    lines += ["", "## Produced by", ""]
-    lines.append(md_fence(command) if command else "(command not recorded)")
+    lines += ["", "## Produced by", ""] + produced_by_markdown(command, summary.get("report_command"))
     return "\n".join(lines) + "\n"
+
+
+def produced_by_markdown(command: str | list[str] | None, report_command: str | None = None) -> list[str]:
+    """The "Produced by" lines: every command that wrote the store, oldest first (run in that order into one --out,
+    they store its runs again), then the ``headstart report`` whose settings this report keeps, if any."""
+    commands = [command] if isinstance(command, str) else list(command or [])
+    steps = commands + ([report_command] if report_command else [])
+    if not commands:
+        lines = ["(command not recorded)"] + (["", md_fence(report_command)] if report_command else [])
+        return lines
+    if len(steps) == 1:
+        return [md_fence(steps[0])]
+    said = (f"The {len(commands)} commands that wrote this store, oldest first (run in this order into one --out, they "
+            "store its runs again)" if len(commands) > 1 else "The command that wrote this store")
+    if report_command:
+        said += ", and the report command whose settings this report keeps (a later compare into the store keeps them too)"
+    return [said + ":", "", md_fence("\n".join(steps))]
 
 
 def ranking_markdown(ranking: dict[str, Any] | None) -> list[str]:

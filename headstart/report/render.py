@@ -66,7 +66,41 @@ def leakage_summary(directory: Path) -> dict[str, Any] | None:
     conflicts = conflict_sentence(*counts) if all(isinstance(c, int) and not isinstance(c, bool) for c in counts) else ""
     if conflicts:
         text += f". {conflicts[0].upper()}{conflicts[1:]}"
-    return {"text": text, "warn": warn, "fraction": fraction, "exact": found["exact"], "near": found["near"], "n_test": n_test}
+    removed = found.get("removed_from_test")
+    return {"text": text, "warn": warn, "fraction": fraction, "exact": found["exact"], "near": found["near"], "n_test": n_test,
+            "removed": removed if isinstance(removed, int) and not isinstance(removed, bool) else 0}
+
+
+def test_split_summary(summary: dict[str, Any], leakage: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A line on the test split's size where it matters: when it is small (``stats.small_test``: a 50% accuracy's 95%
+    Wilson interval wider than ±10 points, under 93 rows), with that error, and when ``--dedupe`` shrank it (from the
+    rows ``leakage.json`` counted to the rows the runs were scored on). None otherwise, or with the rows unknown.
+
+    Returns:
+        ``{rows, before_dedupe, half_width, small, label, text}`` ("Small test split", "3 rows (--dedupe cut it from
+        120); an accuracy ..."); ``half_width`` a fraction, None for a metric that is not a share (rmse ...), whose
+        split is never called small here.
+    """
+    from headstart.analysis.stats import share_half_width, small_test
+
+    rows = summary.get("test_rows")
+    if not isinstance(rows, int) or rows <= 0:
+        return None
+    before = None
+    if leakage and leakage.get("removed") and leakage["n_test"] - leakage["removed"] == rows:  # this experiment's split
+        before = leakage["n_test"]
+    share = summary.get("scale") == 100.0
+    small = share and small_test(rows)
+    if not small and before is None:
+        return None
+    cut = f" (--dedupe cut it from {before:,})" if before is not None else ""
+    half = share_half_width(rows) if share else None
+    text = f"{rows:,} rows{cut}"
+    if small:
+        text += (f"; an accuracy measured on them is uncertain by up to ±{100 * half:.1f} points (95% Wilson interval at "
+                 "50%), so differences smaller than that are not resolved by this test set")
+    return {"rows": rows, "before_dedupe": before, "half_width": half, "small": small,
+            "label": "Small test split" if small else "Test split", "text": text}
 
 
 def ranking_summary(directory: Path, results: list[RunResult]) -> dict[str, Any] | None:
@@ -113,23 +147,36 @@ def render(store_dir: str | Path, *, metric: str | None = None, margin: float | 
             raise StoreError(f"none of the {rows} runs in {str(directory / 'runs.sqlite')!r} can be read (each is damaged; "
                              "the warnings above name them), so the existing report was kept, not replaced by an empty "
                              "one; restore the store from a backup, or run the compare again into a new --out")
-        record = store.sweep() or {}
+        record = {**(store.sweep() or {}), "commands": store.commands()}
         return _write_report(directory, results, record, metric, margin)
 
 
 def rerender(store_dir: str | Path) -> dict[str, Path]:
-    """:func:`render` again with the metric and margin the store's last report was rendered with (its
-    results.json), so that a re-render for a new section (``rank-backbones --out``) does not quietly undo a user's
-    ``report --metric/--margin``; the defaults where there is no readable results.json."""
+    """:func:`render` again with the settings the store's last report was rendered with (``report_settings`` in its
+    results.json: the ``--metric`` / ``--margin`` of the last ``headstart report`` that set them), so that a re-render
+    after a ``compare`` into the store or for a new section (``rank-backbones --out``) does not quietly undo them;
+    the report then names them (``report_command``), and ``compare`` says it kept them. The defaults where there is no
+    readable results.json; a kept metric that no finished run reports any more is dropped."""
+    from headstart.errors import ConfigError
+
     try:
         last = json.loads((Path(store_dir) / "results.json").read_text())
     except (OSError, ValueError):
         last = {}
-    if not isinstance(last, dict):
-        last = {}
-    margin = last.get("margin_points")
-    return render(store_dir, metric=last.get("metric") if isinstance(last.get("metric"), str) else None,
-                  margin=float(margin) if isinstance(margin, (int, float)) and not isinstance(margin, bool) else None)
+    last = last if isinstance(last, dict) else {}
+    # a results.json from before report_settings: its metric and margin (defaults are dropped by _write_report)
+    kept = last.get("report_settings") if "report_settings" in last else {"metric": last.get("metric"),
+                                                                         "margin": last.get("margin_points")}
+    kept = kept if isinstance(kept, dict) else {}
+    metric, margin = kept.get("metric"), kept.get("margin")
+    metric = metric if isinstance(metric, str) else None
+    margin = float(margin) if isinstance(margin, (int, float)) and not isinstance(margin, bool) else None
+    try:
+        return render(store_dir, metric=metric, margin=margin)
+    except ConfigError:
+        if metric is None:
+            raise
+        return render(store_dir, margin=margin)
 
 
 @contextlib.contextmanager
@@ -161,19 +208,50 @@ def preface(directory: Path) -> str | None:
     return None
 
 
+def report_settings(results: list[RunResult], metric: str | None, margin: float | None) -> dict[str, Any]:
+    """The ``headstart report`` settings this render departs from the defaults with: ``{"metric": ..., "margin": ...}``,
+    each only where given and not the default (an empty dict for a default report). Kept in results.json, and
+    re-applied by :func:`rerender` (a later ``compare`` into the store, ``rank-backbones --out``)."""
+    from headstart.analysis import MARGIN_POINTS
+
+    out: dict[str, Any] = {}
+    if metric is not None and metric != default_metric(results):
+        out["metric"] = metric
+    if margin is not None and margin != MARGIN_POINTS:
+        out["margin"] = margin
+    return out
+
+
+def report_command(directory: Path, settings: dict[str, Any]) -> str | None:
+    """``headstart report DIR --margin 1``: the command that sets ``settings`` (None for none), for "Produced by"."""
+    import shlex
+
+    if not settings:
+        return None
+    flags = ([f"--metric {shlex.quote(settings['metric'])}"] if "metric" in settings else []) + (
+        [f"--margin {settings['margin']:g}"] if "margin" in settings else [])
+    return " ".join(["headstart report", shlex.quote(str(directory)), *flags])
+
+
 def _write_report(directory: Path, results: list[RunResult], record: dict[str, Any], metric: str | None,
                   margin: float | None = None) -> dict[str, Path]:
+    settings = report_settings(results, metric, margin)
     metric = metric or default_metric(results)
-    summary = {**summarize(results, metric, margin_points=margin), "leakage": leakage_summary(directory),
-               "backbone_ranking": ranking_summary(directory, results), "preface": preface(directory)}
+    leakage = leakage_summary(directory)
+    summary = {**summarize(results, metric, margin_points=margin), "leakage": leakage,  # checks margin first
+               "backbone_ranking": ranking_summary(directory, results), "preface": preface(directory),
+               "report_settings": settings, "report_command": report_command(directory, settings)}
+    summary["test_split"] = test_split_summary(summary, leakage)
     title = (title_for(results, metric) if not summary["other_experiments"]
              else f"{summary['experiment']} — {metric} vs labelled examples")
     command = record.get("command")
-    document: dict[str, Any] = {"title": title, "command": command, "sweep": record.get("sweep"), **summary}
+    commands = record.get("commands") or ([command] if command else [])
+    document: dict[str, Any] = {"title": title, "command": command, "commands": commands, "sweep": record.get("sweep"),
+                                **summary}
     files = {
         "chart.png": chart_png(summary, title=title),
-        "report.html": report_html(summary, title=title, command=command).encode(),
-        "report.md": report_markdown(summary, title=title, command=command).encode(),
+        "report.html": report_html(summary, title=title, command=commands).encode(),
+        "report.md": report_markdown(summary, title=title, command=commands).encode(),
         "results.json": (json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n").encode(),
     }
     for i, other in enumerate(summary["other_experiments"], 2):  # each other experiment (another backbone, other data): its own chart

@@ -84,3 +84,27 @@ def test_the_wilson_interval_of_one_runs_accuracy() -> None:
     assert low == pytest.approx(0.2553, abs=1e-4) and high == pytest.approx(0.3662, abs=1e-4)
     low, high = stats.wilson(1.0, 40)
     assert high == 1.0 and 0.9 < low < 0.92, (low, high)
+
+
+def test_a_shares_interval_holds_its_wilson_interval_where_every_resample_is_the_same() -> None:
+    """Every one of 120 rows right: each bootstrap draw is 100%, so the rows alone would say [100, 100]; the interval
+    of an accuracy holds Wilson's 96.9–100, what evaluate says of one run. A wider interval is left as it is."""
+    cover = stats.share_cover("accuracy", 1.0, 120)
+    for values in ([1.0], [1.0, 1.0, 1.0]):
+        out = stats.interval(values, np.ones(400), bounds=stats.metric_range("accuracy"), cover=cover)
+        assert out["ci_low"] == pytest.approx(0.9690, abs=1e-4) and out["ci_high"] == 1.0, values
+    assert stats.share_cover("macro_f1", 1.0, 120) is None and stats.share_cover("accuracy", 1.0, None) is None
+    wide = [0.5, 0.7, 0.9]
+    assert stats.interval(wide, np.full(400, 0.7), cover=stats.share_cover("accuracy", 0.7, 1000)) == \
+        stats.interval(wide, np.full(400, 0.7))
+
+
+def test_two_arms_that_agree_on_every_row_differ_by_at_most_the_wilson_bound_of_no_disagreement() -> None:
+    assert stats.agreement_bound(120) == pytest.approx(0.0310, abs=1e-4)
+    assert stats.agreement_bound(3) == pytest.approx(0.5615, abs=1e-4)
+
+
+def test_a_test_split_is_small_where_a_half_accuracy_is_uncertain_by_more_than_ten_points() -> None:
+    assert stats.small_test(92) and not stats.small_test(93)
+    assert stats.share_half_width(93) < stats.SMALL_TEST_HALF_WIDTH < stats.share_half_width(92)
+    assert stats.share_half_width(3) == pytest.approx(0.3747, abs=1e-4)

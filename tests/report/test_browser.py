@@ -52,7 +52,7 @@ def results() -> list[RunResult]:
                           "ood": [{"data": "shift<i>", "metrics": {"accuracy": value - 0.1}, "test_rows": 50,
                                    "note": f"shift's labels read as the run's: {EVIL} as pos"}]}
                 out.append(RunResult(key=f"{strategy}/{n}/{seed}", spec=spec, status="done", chosen=chosen,
-                                     metrics={"accuracy": value}, val_metrics={"accuracy": value},
+                                     metrics={"accuracy": value, "n": 40}, val_metrics={"accuracy": value},
                                      train_seconds=1.0 + len(strategy), record=record))
     return out
 
@@ -192,3 +192,15 @@ def test_the_backbone_ranking_sits_beside_what_the_store_measured(page: Any) -> 
     (lp,) = [r for r in curves(results()) if r["strategy"] == "linear-probe" and r["n"] == "all"]
     assert rows == [[EVIL, "-0.4000", "1.200", "0.700", "\u2013"], ["tiny<b>", "-0.5000", "0.9000", "0.600", f"{100 * lp['mean']:.1f}"]]
     assert "64 pool rows of toy<i>" in tab.inner_text("#ranking") and events["dialogs"] == [] and events["errors"] == []
+
+
+def test_a_small_test_split_and_what_the_intervals_carry_are_said(page: Any) -> None:
+    """40 test rows: a line says so with the error, in the warning style; the intervals' note is the Markdown's."""
+    tab, _, events = page
+    split = tab.locator("#test-split")
+    assert split.text_content() == ("Small test split: 40 rows; an accuracy measured on them is uncertain by up to "
+                                    "±14.8 points (95% Wilson interval at 50%), so differences smaller than that are not "
+                                    "resolved by this test set")
+    assert split.get_attribute("class") == "warn"
+    assert tab.text_content("#intervals").startswith("Intervals are 95% and carry the seed variation alone (Student-t; these runs stored no test predictions")
+    assert tab.locator("#command-note").count() == 0 and events["errors"] == []

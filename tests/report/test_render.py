@@ -286,3 +286,78 @@ def test_a_store_whose_every_run_is_damaged_keeps_its_report(tmp_path: Path) -> 
     with pytest.raises(StoreError, match=r"none of the 49 runs in .* can be read .*the existing report was kept"):
         render(out)
     assert (out / "report.md").read_text() == before
+
+
+def scored(strategy: str, seed: int, rows: int, wrong: int = 0) -> RunResult:
+    """A run with its predictions on ``rows`` test rows stored, ``wrong`` of them wrong (the seed moves which)."""
+    target = [i % 2 for i in range(rows)]
+    predicted = [1 - t if (i + seed) % rows < wrong else t for i, t in enumerate(target)]
+    accuracy = 1 - wrong / rows
+    r = run(strategy, 16, seed, accuracy)
+    return dataclasses.replace(r, key=f"{strategy}/{seed}", metrics={"accuracy": accuracy, "n": rows},
+                               record={"test": {"predicted": predicted, "target": target}})
+
+
+def test_a_small_test_split_is_said_with_its_rows_its_error_and_what_dedupe_cut(tmp_path: Path) -> None:
+    """--dedupe left 3 of 120 test rows: the report said 100.0% (CI 100.0–100.0) and never the 3 rows."""
+    store = make_store(tmp_path / "small", [scored(s, seed, 3) for s in ("a", "b") for seed in range(2)])
+    (store / "leakage.json").write_text(json.dumps({"n_test": 120, "exact": 117, "near": 0, "fraction": 0.975,
+                                                    "removed_from_test": 117}))
+    paths = render(store)
+    line = ("3 rows (--dedupe cut it from 120); an accuracy measured on them is uncertain by up to ±37.5 points (95% "
+            "Wilson interval at 50%), so differences smaller than that are not resolved by this test set")
+    assert f"**Small test split:** {line}" in paths["report.md"].read_text()
+    split = json.loads(paths["results.json"].read_text())["test_split"]
+    assert split["small"] and split["rows"] == 3 and split["before_dedupe"] == 120
+    assert '"test_split": {' in paths["report.html"].read_text()
+    assert "(CI 100.0–100.0)" not in paths["report.md"].read_text()
+    large = make_store(tmp_path / "large", [scored(s, seed, 200, wrong=20) for s in ("a", "b") for seed in range(2)])
+    assert json.loads(render(large)["results.json"].read_text())["test_split"] is None
+    assert "test split:**" not in (large / "report.md").read_text().lower()
+
+
+def test_the_intervals_footer_is_true_of_a_row_with_one_seed(tmp_path: Path) -> None:
+    """A one-seed row carries the test rows' error alone; the footer said every interval carried the seeds' too."""
+    runs = [scored("a", seed, 200, wrong=20 + 3 * seed) for seed in range(3)] + [scored("b", 0, 200, wrong=30)]
+    text = render(make_store(tmp_path, runs))["report.md"].read_text()
+    footer = next(line for line in text.splitlines() if line.startswith("Runs:"))
+    assert ("Intervals are 95%; those of b n = 16 carry the test set's sampling error alone (a bootstrap over test rows): "
+            "one run — one seed, or seeds that all gave the same predictions — so no seed variation is in them; the "
+            "others carry both the seed variation and the test set's sampling error") in footer
+
+
+def test_produced_by_lists_every_command_that_wrote_the_store(tmp_path: Path) -> None:
+    """Two compares into one store: the report named only the last, so the first one's runs could not be rebuilt."""
+    first = "headstart compare --strategies scratch,linear-probe --seeds 3 --out x"
+    store = make_store(tmp_path, sweep_results(), command=first)
+    with Store(store) as s:
+        s.set_sweep(COMMAND, {"seeds": 3})
+    paths = render(store)
+    text = paths["report.md"].read_text()
+    section = text.split("## Produced by", 1)[1]
+    assert "The 2 commands that wrote this store, oldest first" in section
+    assert section.index(first) < section.index(COMMAND)
+    doc = json.loads(paths["results.json"].read_text())
+    assert doc["commands"] == [first, COMMAND] and doc["command"] == COMMAND
+
+
+def test_a_compare_keeps_the_margin_of_the_stores_last_report_and_says_so(tiny_registry, toy_csv, tmp_path, monkeypatch,
+                                                                        capsys) -> None:
+    """report --margin 1, then a compare into the store: the compare re-rendered with the default 2, silently."""
+    from conftest import run_cli
+
+    store = tmp_path / "cmp"
+    common = ["compare", "--data", str(toy_csv), "--backbone", "tiny", "--sizes", "16", "--seeds", "1", "--out", str(store)]
+    code, _, err = run_cli([*common, "--strategies", "tfidf-logreg"], monkeypatch, capsys)
+    assert code in (0, None), err
+    code, _, err = run_cli(["report", str(store), "--margin", "1"], monkeypatch, capsys)
+    assert code in (0, None), err
+    code, out, err = run_cli([*common, "--strategies", "embed-knn"], monkeypatch, capsys)
+    assert code in (0, None), err
+    doc = json.loads((store / "results.json").read_text())
+    assert doc["margin_points"] == 1.0 and doc["report_settings"] == {"margin": 1.0}
+    assert f"note: the report keeps the settings of this store's last report (headstart report {store} --margin 1)" in out + err
+    section = (store / "report.md").read_text().split("## Produced by", 1)[1]
+    assert "tfidf-logreg" in section and "embed-knn" in section and f"headstart report {store} --margin 1" in section
+    code, _, err = run_cli(["report", str(store)], monkeypatch, capsys)  # a report without --margin: the default again
+    assert json.loads((store / "results.json").read_text())["report_settings"] == {}

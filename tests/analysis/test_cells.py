@@ -1,0 +1,55 @@
+"""Tests of headstart/analysis/cells.py: a cell's interval and a paired difference where the test rows show no error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from headstart.analysis.cells import cells, curves, delta_text, improvement, paired_differences
+from headstart.results import RunResult
+
+
+def run(strategy: str, seed: int, predicted: list[int], target: list[int]) -> RunResult:
+    correct = float(np.mean(np.asarray(predicted) == np.asarray(target)))
+    spec = {"strategy": strategy, "n": 16, "n_requested": 16, "seed": seed, "backbone": "tiny",
+            "data": {"name": "toy", "hash": "h"}, "options": {}, "train": {}}
+    return RunResult(key=f"{strategy}/{seed}", spec=spec, status="done",
+                     metrics={"accuracy": correct, "macro_f1": correct, "n": len(target)},
+                     val_metrics={"accuracy": correct, "macro_f1": correct}, train_seconds=1.0,
+                     record={"test": {"predicted": predicted, "target": target}})
+
+
+def all_right(rows: int, strategies: tuple[str, ...] = ("a", "b"), seeds: int = 2) -> list[RunResult]:
+    target = [i % 2 for i in range(rows)]
+    return [run(s, seed, target, target) for s in strategies for seed in range(seeds)]
+
+
+def test_an_accuracy_right_on_every_row_is_not_certain() -> None:
+    """The user's 120 rows all right: the report said 100.0–100.0 where evaluate says 96.9–100 (Wilson)."""
+    rows = curves(all_right(120), "accuracy")
+    assert all(r["ci_low"] == pytest.approx(0.9690, abs=1e-4) and r["ci_high"] == 1.0 for r in rows), rows
+    assert [r["interval"] for r in rows] == ["test rows", "test rows"]  # seeds that all agree: one run
+
+
+def test_two_arms_that_agree_on_every_row_are_said_to_with_the_most_they_could_differ() -> None:
+    """Not "0.0 points (CI 0.0 to 0.0)": no disagreement on 3 rows leaves ±56 points."""
+    (diff,) = paired_differences(all_right(3), "a", "b", "accuracy")
+    assert diff["agree_rows"] == 3 and diff["mean"] == 0.0
+    assert (diff["ci_low"], diff["ci_high"]) == pytest.approx((-0.5615, 0.5615), abs=1e-4)
+    text = delta_text(improvement(diff, "accuracy", True), "accuracy", True)
+    assert text == "0.0 points (CI -56.1 to +56.1: the two agree on all 3 test rows)"
+
+
+def test_agreement_on_a_metric_that_is_no_share_is_said_without_an_interval() -> None:
+    (diff,) = paired_differences(all_right(40), "a", "b", "macro_f1")
+    text = delta_text(improvement(diff, "macro_f1", True), "macro_f1", True)
+    assert text == "0.0 points (the two agree on all 40 test rows; no interval)"
+
+
+def test_arms_that_disagree_somewhere_keep_their_bootstrap() -> None:
+    target = [i % 2 for i in range(50)]
+    wrong = [1 - t if i < 5 else t for i, t in enumerate(target)]
+    results = [run("a", s, target, target) for s in range(2)] + [run("b", s, wrong, target) for s in range(2)]
+    (diff,) = paired_differences(results, "a", "b", "accuracy")
+    assert "agree_rows" not in diff and diff["ci_low"] < diff["mean"] < diff["ci_high"]
+    assert cells(results, "accuracy")[("b", 16)].deterministic
