@@ -242,8 +242,8 @@ def _weights(n_rows: int) -> np.ndarray:
 
 
 def cell_interval(cell: Cell, metric: str, confidence: float = CONFIDENCE) -> dict[str, Any]:
-    """``stats.interval`` of a cell's test scores: seeds (one run when deterministic) and test rows; an accuracy's
-    never narrower than its Wilson interval on the test rows (``stats.share_cover``)."""
+    """``stats.interval`` of a cell's test scores: seeds (one run when deterministic) and test rows; an accuracy whose
+    seeds do not vary never narrower than its Wilson interval on the test rows (``stats.share_cover``)."""
     seeds = sorted(cell.by_seed)[:1] if cell.deterministic else sorted(cell.by_seed)
     draws = _draws(cell, metric, seeds)
     values = cell.values

@@ -15,9 +15,11 @@ test-set interval alone.
 
 The bootstrap knows only the rows it was given: when every row is right (or every seed agrees on every row) each
 draw is the same and it sees no error at all — 100% on 3 rows would read [100, 100]. So the interval of a score that
-is a share of test rows (``SHARE_METRICS``: accuracy) always contains the Wilson interval (``wilson``) of its mean on
-those rows, the binomial error one run on N rows has at the least; 100% on 120 rows is then 96.9–100, as ``evaluate``
-says of one run. Not for balanced accuracy or macro-F1: an average of per-class shares, whose sampling error can be
+is a share of test rows (``SHARE_METRICS``: accuracy) contains the Wilson interval (``wilson``) of its mean on those
+rows whenever its seeds do not vary (one run, or seeds that all scored the same): then the score is one run's share,
+whose binomial error the bootstrap can miss; 100% on 120 rows is 96.9–100, as ``evaluate`` says of one run. Where
+seeds vary the floor does not apply: the mean of k runs that disagree on rows has less row error than one run's
+binomial (each row's share of right seeds varies less than a 0/1), and the seed term carries the rest. Not for balanced accuracy or macro-F1: an average of per-class shares, whose sampling error can be
 below that of one share on all N rows (recall 1 on one class and 0 on the other is 50% in every resample), so no
 binomial floor on N rows holds for them.
 
@@ -147,8 +149,9 @@ def interval(values: list[float], row_draws: np.ndarray | None, confidence: floa
             None when the rows are unknown (runs stored before the rows were): the interval is over seeds only.
         confidence: two-sided coverage.
         bounds: the values a score can take (``metric_range``): the interval is clipped to them.
-        cover: an interval the result must contain (``share_cover``: a share's Wilson interval on the test rows, what
-            the bootstrap misses when every draw is the same), applied before ``bounds``.
+        cover: an interval the result must contain where the seeds do not vary (``share_cover``: a share's Wilson
+            interval on the test rows, what the bootstrap misses when every draw is the same), applied before
+            ``bounds``.
 
     Returns:
         ``{mean, ci_low, ci_high, p_value, significant, pairs, seed_se, row_se}``. ``p_value`` tests mean = 0 (for
@@ -159,6 +162,8 @@ def interval(values: list[float], row_draws: np.ndarray | None, confidence: floa
     k = len(values)
     mean = math.fsum(values) / k
     seed_var = math.fsum((v - mean) ** 2 for v in values) / (k - 1) / k if k > 1 else 0.0
+    if seed_var > 0:  # a mean of runs that differ: no one run's binomial floor holds for it (module docstring)
+        cover = None
     row_var = float(np.var(row_draws, ddof=1)) if row_draws is not None and len(row_draws) > 1 else 0.0
     out = {"mean": mean, "pairs": k, "seed_se": math.sqrt(seed_var) if k > 1 else None,
            "row_se": math.sqrt(row_var) if row_draws is not None else None}
