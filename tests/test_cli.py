@@ -538,11 +538,33 @@ def test_predict_says_which_column_it_read_and_keeps_the_order_its_help_gives(mo
     table = tmp_path / "in.csv"
     pd.DataFrame({"id": [1, 2], "title": ["A", "B"], "body": ["good great film", "awful dull plot"]}).to_csv(table, index=False)
     code, stdout, err = cli(["predict", str(out), str(table)], monkeypatch, capsys)
-    assert code == 0 and "note: in.csv: reading column 'body' as the text to predict on (--text-column NAME picks another)" in err, err
+    assert code == 0 and ("note: in.csv: reading column 'body' as the text to predict on (the run's own text column "
+                          "'text' is not in it); --text-column NAME picks another") in err, err
     first = json.loads(stdout.splitlines()[0])
     assert list(first)[:4] == ["text", "id", "title", "label"] and first["text"] == "good great film"
     code, _, err = cli(["predict", str(out), str(table), "--text-column", "body"], monkeypatch, capsys)
     assert code == 0 and "reading column" not in err
+
+
+def test_predict_reads_the_column_the_run_was_trained_on_before_guessing_by_name(monkeypatch, capsys, toy_csv, tiny_registry,
+                                                                                  tmp_path):
+    """A run trained on a table's 'review' column, asked about a table holding 'review' and 'sentence': the name order
+    (text, sentence, review, ...) would read 'sentence', silently predicting on the wrong text; the run's own column
+    is read, with no note. --text-column still wins."""
+    data = pd.read_csv(toy_csv).rename(columns={"text": "review"})
+    trained_on = tmp_path / "reviews.csv"
+    data.to_csv(trained_on, index=False)
+    out = tmp_path / "run"
+    assert cli([*TRAIN, "--data", str(trained_on), "--text-column", "review", "--backbone", "tiny", "--strategy",
+                "linear-probe", "--n", "16", "--max-steps", "2", "--min-steps", "2", "--out", str(out)], monkeypatch, capsys)[0] == 0
+    table = tmp_path / "in.csv"
+    pd.DataFrame({"id": [1, 2], "review": ["good great film", "awful dull plot"],
+                  "sentence": ["unrelated words", "other words"]}).to_csv(table, index=False)
+    code, stdout, err = cli(["predict", str(out), str(table)], monkeypatch, capsys)
+    assert code == 0 and "reading column" not in err, err
+    assert [json.loads(line)["text"] for line in stdout.splitlines()] == ["good great film", "awful dull plot"]
+    code, stdout, _ = cli(["predict", str(out), str(table), "--text-column", "sentence"], monkeypatch, capsys)
+    assert code == 0 and json.loads(stdout.splitlines()[0])["text"] == "unrelated words"
 
 
 def test_out_of_domain_lines_warn_where_arms_score_at_or_below_the_targets_majority_class():

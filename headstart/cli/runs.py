@@ -258,7 +258,8 @@ def predict(
     inputs: Annotated[str, typer.Argument(help="A .csv/.tsv/.jsonl/.json/.parquet file with a text column, a .txt file (one per line), or '-' for stdin; "
                                                 "for an image run: an image, a folder of images, or a table naming them.")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write predictions here (.jsonl or .csv); default: stdout as JSONL.")] = None,
-    text_column: Annotated[Optional[str], typer.Option(help="Text column of the input table.")] = None,
+    text_column: Annotated[Optional[str], typer.Option(help="Text column of the input table (default: the run's own "
+                                                            "text column where the table has it, else guessed by name).")] = None,
     adapter_dir: Annotated[Optional[list[str]], typer.Option("--adapter-dir", help="More adapter runs on the same base, [NAME=]DIR (repeatable); loaded once, sharing the base.")] = None,
     adapter: Annotated[Optional[str], typer.Option(help="Which loaded adapter predicts (default: RUN's; names are directory names unless NAME= is given).")] = None,
 ) -> None:
@@ -297,13 +298,14 @@ def predict(
         loaded = adapters.use(adapter or first)
     else:
         loaded = load_run(run)  # a bad run directory fails before stdin is read
+    run_column = (loaded.meta.get("data_source") or {}).get("text_column")  # a table holding it is read by it
     if getattr(loaded.model.backbone, "modality", "text") == "image":
         from headstart.data.files import read_image_inputs
 
-        names, images, carried = read_image_inputs(inputs, column=text_column)
+        names, images, carried = read_image_inputs(inputs, column=text_column, run_column=run_column)
         rows = [{"input": name, **{k: v for k, v in row.items() if k != "text"}} for name, row in zip(names, predict_loaded(loaded, images))]
     else:
-        texts, carried = read_input_rows(inputs, text_column=text_column)
+        texts, carried = read_input_rows(inputs, text_column=text_column, run_column=run_column)
         rows = predict_loaded(loaded, texts)
     rows = [_carry(row, extra) for row, extra in zip(rows, carried)]
     if out is None:

@@ -284,14 +284,30 @@ def read_image_table(frame: "pd.DataFrame", path: str | Path, image_col: str, *,
                    notes=tuple(notes), modality="image")
 
 
-def read_inputs(path: str | Path, *, text_column: str | None = None) -> list[str]:
-    """Read raw inputs for prediction: a table (text column required/guessed), a .txt file, or '-' for stdin."""
-    return read_input_rows(path, text_column=text_column)[0]
+def read_inputs(path: str | Path, *, text_column: str | None = None, run_column: str | None = None) -> list[str]:
+    """Read raw inputs for prediction: a table (its text column: ``text_column``, else the run's ``run_column`` where
+    the table has it, else guessed), a .txt file, or '-' for stdin."""
+    return read_input_rows(path, text_column=text_column, run_column=run_column)[0]
 
 
-def read_input_rows(path: str | Path, *, text_column: str | None = None) -> tuple[list[str], list[dict[str, Any]]]:
+def _run_column(frame: "pd.DataFrame", run_column: str | None) -> str | None:  # noqa: F821
+    """``run_column`` (the column, or ``"a,b"`` pair, a run was trained on) where ``frame`` holds all of it, else None."""
+    if not run_column:
+        return None
+    parts = [p.strip() for p in str(run_column).split(",")] if run_column not in frame.columns else [run_column]
+    return ",".join(parts) if all(p in frame.columns for p in parts) else None
+
+
+def read_input_rows(path: str | Path, *, text_column: str | None = None,
+                    run_column: str | None = None) -> tuple[list[str], list[dict[str, Any]]]:
     """The inputs to predict on (as ``read_inputs``) and each one's other columns, which prediction does not read but
-    carries into its output (an id, a date, the answers): JSON-ready, a missing value as None; none for stdin or .txt."""
+    carries into its output (an id, a date, the answers): JSON-ready, a missing value as None; none for stdin or .txt.
+
+    Args:
+        text_column: the table's text column (``"a,b"``: a pair), as given; it wins.
+        run_column: the column the run was trained on (its spec's ``data_source``): read where the table has it, so
+            a table holding both ``review`` and ``sentence`` is read by the run's ``review``, not by name order.
+    """
     if str(path) == "-":
         import pandas as pd
 
@@ -300,9 +316,12 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None) -> tupl
             raise DataError("standard input holds no text to predict on; give one input per line")
         return lines, [{} for _ in lines]
     frame = read_frame(path, labelled=False)
-    column = pick_text_column(frame, text_column, str(path))
-    if text_column is None and column != "text" and len(frame.columns) > 1:  # a guess among several columns: said
-        log.info("%s: reading column %r as the text to predict on (--text-column NAME picks another)", Path(path).name, column)
+    trained = _run_column(frame, run_column) if text_column is None else None
+    column = trained or pick_text_column(frame, text_column, str(path))
+    if text_column is None and trained is None and column != "text" and len(frame.columns) > 1:  # a guess: said
+        missing = f" (the run's own text column {run_column!r} is not in it)" if run_column else ""
+        log.info("%s: reading column %r as the text to predict on%s; --text-column NAME picks another", Path(path).name,
+                 column, missing)
     texts = text_values(frame, column).tolist()
     if not texts:
         raise DataError(f"{str(path)!r} has no rows to predict on (only its header); add one input per row")
@@ -349,10 +368,12 @@ def other_columns(frame: "pd.DataFrame", used: set[str]) -> list[dict[str, Any]]
     return [{c: plain(v) for c, v in zip(rest, values)} for values in frame[rest].itertuples(index=False, name=None)]
 
 
-def read_image_inputs(path: str | Path, *, column: str | None = None) -> tuple[list[str], list[np.ndarray], list[dict[str, Any]]]:
+def read_image_inputs(path: str | Path, *, column: str | None = None,
+                      run_column: str | None = None) -> tuple[list[str], list[np.ndarray], list[dict[str, Any]]]:
     """Images to predict on, with their file names and each one's other columns (as ``read_input_rows``; none for a
-    file or folder): one image file, a folder of them (searched recursively), a table whose ``column`` (or only
-    image column) names them, or ``-``: one path per line on stdin.
+    file or folder): one image file, a folder of them (searched recursively), a table whose ``column`` (else the
+    run's ``run_column`` where the table has it, else its only image column) names them, or ``-``: one path per line
+    on stdin.
 
     Raises:
         DataError: nothing to read, or an unreadable image.
@@ -376,7 +397,7 @@ def read_image_inputs(path: str | Path, *, column: str | None = None) -> tuple[l
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return [str(path)], [read_image(path)], [{}]
     frame = read_frame(path, labelled=False)
-    found = pick_image_column(frame, column, str(path))
+    found = (None if column is not None else _run_column(frame, run_column)) or pick_image_column(frame, column, str(path))
     if found is None:
         raise DataError(f"no column of {str(path)!r} names image files; pass --text-column NAME, or give an image or a folder")
     names = [str(v) for v in frame[found].tolist()]
