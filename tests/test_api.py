@@ -47,3 +47,22 @@ def test_a_regression_run_that_learned_nothing_is_compared_with_the_mean_not_a_m
     (note,) = budget_notes(closed_form("classification", {"accuracy": 0.5}, {"accuracy": 0.55}, "accuracy"))
     assert note["text"] == "never beat the majority-class rate on validation"
     assert budget_notes(closed_form("regression", {"rmse": 0.5}, {"rmse": 0.8786}, "rmse")) == []
+
+
+def stepped(steps: int, *, planned: int = 30, max_steps: int = 30) -> RunResult:
+    """A full fine-tune of ``planned`` steps capped by ``max_steps`` that took ``steps`` and never beat the majority class
+    on validation (0.55 at every check, the majority 0.60)."""
+    history = [{"step": s, "phase": "finetune", "val_score": 0.55} for s in (6, 12, 18, 24, 30) if s <= steps]
+    record = {"history": history, "reference": {"val": {"accuracy": 0.60}},
+              "budget": {"planned_steps": planned, "steps": steps, "max_steps": max_steps, "capped": True, "metric": "accuracy"}}
+    spec = {"strategy": "full-finetune", "n": 32, "n_requested": 32, "seed": 0, "data": {"name": "d", "task": "classification"}}
+    return RunResult(key="k", spec=spec, status="done", val_metrics={"accuracy": 0.55}, record=record)
+
+
+def test_a_run_that_stopped_early_is_not_told_its_max_steps_capped_it():
+    """A user's --max-steps 30 cut the planned budget, but validation ended the run at step 24: the cap never bound,
+    so train's advice says what compare says of such a cell (more steps would go unused), not "raise it first"."""
+    (capped,) = budget_notes(stepped(30))
+    assert capped["reason"] == "majority" and "(--max-steps 30 capped this run: raise it first)" in capped["advice"]
+    (early,) = budget_notes(stepped(24))
+    assert "capped" not in early["advice"] and early["advice"].startswith("validation stopped improving before its budget ended")

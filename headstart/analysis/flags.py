@@ -132,7 +132,7 @@ def _slow(final: list[dict[str, Any]], budget: dict[str, Any]) -> bool:
     return bool(early) and max(early) - low < SLOW_SHARE * (best - low)
 
 
-def _stopped_early(result: RunResult) -> bool:
+def stopped_early(result: RunResult) -> bool:
     """Whether the run took fewer steps than its budget planned (early stopping on validation ended it)."""
     budget = (result.record or {}).get("budget") or {}
     return int(budget.get("steps") or 0) < int(budget.get("planned_steps") or 0)
@@ -164,7 +164,7 @@ def budget_text(runs: list[RunResult]) -> str:
         return "closed form (no optimiser steps)"
     planned = sorted({int(b.get("planned_steps") or 0) for b in budgets})
     steps = f"{planned[0]}" if len(planned) == 1 else f"{planned[0]}–{planned[-1]}"
-    stopped = sum(_stopped_early(r) for r in runs)
+    stopped = sum(stopped_early(r) for r in runs)
     rule = sorted({(b.get("epochs"), b.get("min_steps")) for b in budgets}, key=str)
     why = f"{rule[0][0]} epochs, at least {rule[0][1]} steps" if len(rule) == 1 and None not in rule[0] else ""
     caps = {int(b["max_steps"]) for b in budgets if isinstance(b.get("max_steps"), int) and was_capped(b)}
@@ -217,7 +217,7 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             cap = max(int((r.record or {}).get("budget", {}).get("max_steps") or 0) for r in runs) if capped else planned
             more = f"{key} = {2 * cap} for it in the config ([train_by_strategy.{name}]), or --{key.replace('_', '-')} {2 * cap}"
             # Runs that stopped early on a validation plateau would leave a larger budget unused: not the fix to offer.
-            stopped = sum(_stopped_early(r) for r, f in zip(runs, flags) if reason in f)
+            stopped = sum(stopped_early(r) for r, f in zip(runs, flags) if reason in f)
             plateau = stopped * 2 >= count
             closed = False
             if planned == 0 and n == 0:  # reads no label: its class descriptions are all it has
