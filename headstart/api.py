@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
-from headstart.errors import ConfigError, flags_checked, python_named
+from headstart.errors import ConfigError, flags_checked, on_cli, python_named
 from headstart.specs import RunSpec, TrainConfig, as_table, parse_n, terms_of
 
 if TYPE_CHECKING:  # the LLM modules import torch and transformers: only for the annotations
@@ -86,7 +86,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         terms: dict[str, dict[str, Any]] | str | None = None, retain: list[str] | None = None,
         group_column: str | None = None, split_column: str | None = None, eval_data: str | list[str] | None = None,
         tta: str | list[str] | None = None, max_test: int | None = None, nproc: int = 1,
-        label_descriptions: str | dict[str, str] | None = None, report_to: str | None = None) -> FitResult:
+        label_descriptions: str | dict[str, str] | None = None, report_to: str | None = None,
+        overwrite: bool = False) -> FitResult:
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
 
     Args:
@@ -127,6 +128,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         report_to: "mlflow" also logs the saved run to MLflow once it is done (``tracking.log_run_dir``: the tracking
             URI is ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<out's parent>/mlflow.db``); ``FitResult.mlflow`` says
             where. Needs ``out``.
+        overwrite: replace a saved run of another spec in ``out`` (refused without it, before training: a trained
+            model is not lost to a typo in ``out``); the same spec trained again replaces its run either way.
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -172,6 +175,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     check_tune_and_rate(spec)
     check_settings_used(spec)
     spec, loaded, defaults = _with_data_defaults(spec)
+    if out is not None and not overwrite:
+        check_replaces_same_run(Path(out), spec)
     with progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}", enabled=progress) as update:
         outcome = run(spec, data=loaded, progress=update, test=False, nproc=nproc)
     s, report = outcome.setup, outcome.report
@@ -223,6 +228,33 @@ def check_report_to(report_to: str | None, out: Any = "") -> None:
     from headstart.tracking import _mlflow
 
     _mlflow()
+
+
+def check_replaces_same_run(out: Path, spec: RunSpec) -> None:
+    """Refuse to replace a saved run in ``out`` unless it was asked for with the same spec (the same run made again,
+    e.g. after its data file changed): another strategy, size, seed or setting there is a trained model the user may
+    still want, replaced only with ``--overwrite``.
+
+    Raises:
+        ConfigError: ``out`` holds a finished or failed run of another spec, named by its strategy, n and seed.
+    """
+    import json
+
+    from headstart.outdir import sibling
+
+    try:
+        held = json.loads((out / "spec.json").read_text()).get("spec")
+    except (OSError, ValueError, AttributeError):  # none there, or a damaged run (outdir.held took it as a run): replaced
+        return
+    if not isinstance(held, dict) or held == json.loads(json.dumps(spec.to_dict(), default=str)):
+        return
+    n = held.get("n")
+    what = f"{held.get('strategy')}, n = {'all' if n is None else n}, seed {held.get('seed')}"
+    mine = f"{spec.strategy}, n = {'all' if spec.n is None else spec.n}, seed {spec.seed}"
+    also = "" if what != mine else " with other settings"
+    how = "add --overwrite" if on_cli() else "pass overwrite=True"  # a bare switch: python_names would drop its =True
+    raise ConfigError(f"--out {str(out)!r} holds another run ({what}{also}); nothing was trained or replaced: give a new "
+                      f"folder, e.g. --out {sibling(out, spec.strategy)}, or {how} to replace it")
 
 
 def _with_data_defaults(spec: RunSpec) -> tuple[RunSpec, Any, list[dict[str, str]]]:

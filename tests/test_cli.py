@@ -419,9 +419,17 @@ def test_training_into_an_existing_run_says_it_replaced_it(monkeypatch, capsys, 
     code, _, err = cli(args, monkeypatch, capsys)
     assert code == 0 and "replaced" not in err
     first = (out / "spec.json").read_text()
-    assert_user_error(cli([*args, "--n", "100000"], monkeypatch, capsys), "larger than the training pool")  # no note: nothing replaced
+    assert_user_error(cli([*args, "--n", "100000", "--overwrite"], monkeypatch, capsys), "larger than the training pool")  # no note: nothing replaced
     assert (out / "spec.json").read_text() == first
-    code, _, err = cli([*args, "--seed", "1"], monkeypatch, capsys)
+    code, _, err = cli(args, monkeypatch, capsys)  # the same run made again replaces itself
+    assert code == 0 and f"note: this run replaced the one that was in '{out}'" in err
+    first = (out / "spec.json").read_text()
+    assert_user_error(cli([*args, "--seed", "1"], monkeypatch, capsys),  # another run: a trained model is not lost
+                      f"--out '{out}' holds another run (linear-probe, n = 16, seed 0); nothing was trained or replaced: "
+                      f"give a new folder, e.g. --out {out}-linear-probe, or add --overwrite to replace it")
+    assert (out / "spec.json").read_text() == first
+    assert_user_error(cli([*args, "--head-lr", "0.5"], monkeypatch, capsys), "holds another run (linear-probe, n = 16, seed 0 with other settings)")
+    code, _, err = cli([*args, "--seed", "1", "--overwrite"], monkeypatch, capsys)
     assert code == 0 and f"note: this run replaced the one that was in '{out}'" in err
     assert (out / "spec.json").read_text() != first  # the seed-1 run is the one there now
 

@@ -154,6 +154,25 @@ def test_train_never_replaces_a_store(tmp_path, toy_csv, tiny_registry):
         assert [r.key for r in store.results()] == ["k"]
 
 
+def test_fit_replaces_its_own_run_but_another_only_when_asked_in_pythons_words(tmp_path, toy_csv, tiny_registry):
+    """headstart.fit into a folder holding a run of another seed is refused before training, naming overwrite=True
+    (not the CLI's --overwrite); the same call again, or with overwrite=True, replaces it."""
+    import headstart
+
+    out = tmp_path / "run"
+    call = dict(strategy="linear-probe", n=8, out=out, config={"max_steps": 2, "min_steps": 2})
+    headstart.fit(str(toy_csv), "tiny", **call)
+    first = (out / "spec.json").read_text()
+    with pytest.raises(ConfigError, match=r"^out='.*run' holds another run \(linear-probe, n = 8, seed 0\); nothing was "
+                                          r"trained or replaced: give a new folder, e\.g\. out='.*run-linear-probe', or pass "
+                                          r"overwrite=True to replace it$"):
+        headstart.fit(str(toy_csv), "tiny", seed=1, **call)
+    assert (out / "spec.json").read_text() == first
+    headstart.fit(str(toy_csv), "tiny", **call)  # the same run made again
+    assert headstart.fit(str(toy_csv), "tiny", seed=1, overwrite=True, **call).status == "done"
+    assert json.loads((out / "spec.json").read_text())["spec"]["seed"] == 1
+
+
 def test_rows_a_killed_writer_left_in_the_log_are_read(tmp_path):
     """A continual step stored just before a kill -9 sits in runs.sqlite-wal: the folder is still a continual store."""
     import os

@@ -86,15 +86,20 @@ def train(
     nproc: Annotated[int, typer.Option(help="Train across this many processes (torch.distributed: gloo on the CPU, nccl on "
                                             "GPUs), gradients summed over each global batch of batch-size x accumulate rows; "
                                             "rank 0 validates and writes. Head-only strategies use one.")] = 1,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a saved run of other settings in --out (refused "
+                                                                "without it; the same run trained again replaces itself).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Train one run and save it (spec.json, weights.safetensors, metrics.json on validation).
 
+    An --out holding a run of other settings is refused before training (--overwrite replaces it).
+
     \b
     Example: headstart train --data rotten-tomatoes --strategy full-finetune --n 64 --seed 0 --out runs/ft64
     Example: headstart train --strategy full-finetune --n 256 --nproc 2 --out runs/ft256
     Example: headstart train --strategy zero-shot --label-descriptions 'fresh="a positive movie review",rotten="a negative movie review"' --out runs/zs
+    Example: headstart train --strategy linear-probe --n 16 --out runs/ft64 --overwrite   # replaces the run there
     """
     from headstart.api import fit
     from headstart.specs import TrainConfig, terms_of
@@ -136,7 +141,8 @@ def train(
                  text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
                  group_column=group_column, split_column=split_column, max_test=max_test,
                  progress=not quiet, terms=terms_given, retain=list(retain or ()), eval_data=list(eval_data or ()),
-                 tta=list(tta or ()), nproc=nproc, report_to=report_to, label_descriptions=label_descriptions)
+                 tta=list(tta or ()), nproc=nproc, report_to=report_to, label_descriptions=label_descriptions,
+                 overwrite=overwrite)
     summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,
                "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
                "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "base_weights": result.base_weights,
