@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -710,3 +711,25 @@ def test_train_names_its_objective_terms_in_the_summary(monkeypatch, capsys, toy
                           "--precision", "fp32", "--out", str(tmp_path / "ft")], monkeypatch, capsys)
     assert code in (0, None), err
     assert out.splitlines()[0].startswith("done: full-finetune+ewc[weight=10] on "), out
+
+
+def test_evaluate_warns_when_its_test_rows_duplicate_training_rows(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """Every row three times: most test rows have a copy in the pool, and the test score is optimistic. compare warned
+    of it; evaluate of a single run said nothing. Now it warns on stderr and --json carries the counts; a table without
+    copies gets neither."""
+    table = pd.read_csv(toy_csv)
+    table["text"] = [f"{text} item{i} tag{i} mark{i}" for i, text in enumerate(table["text"])]  # no two rows alike
+    clean, copied = tmp_path / "clean.csv", tmp_path / "copied.csv"
+    table.to_csv(clean, index=False)
+    pd.concat([table, table, table]).to_csv(copied, index=False)
+    for name, data in (("clean", clean), ("copied", copied)):
+        assert cli([*TRAIN, "--data", str(data), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "16",
+                    "--max-steps", "2", "--min-steps", "2", "--out", str(tmp_path / name)], monkeypatch, capsys)[0] == 0
+    code, _, err = cli(["evaluate", str(tmp_path / "copied")], monkeypatch, capsys)
+    assert code == 0 and re.search(r"warning: \d+ of the \d+ test rows \(\d+\.\d+%\) duplicate training or validation rows, "
+                                   r"so this test score is optimistic; headstart check-leakage shows them", err), err
+    code, out, _ = cli(["evaluate", str(tmp_path / "copied"), "--json"], monkeypatch, capsys)
+    leakage = json.loads(out)["leakage"]
+    assert code == 0 and leakage["fraction"] > 0.5 and leakage["duplicated"] == leakage["exact"] + leakage["near"]
+    code, out, err = cli(["evaluate", str(tmp_path / "clean"), "--json"], monkeypatch, capsys)
+    assert code == 0 and "leakage" not in json.loads(out) and "warning" not in err

@@ -67,7 +67,6 @@ PoolingOpt = Annotated[Optional[str], typer.Option(help="mean, cls, max, mean_sq
 GroupColumnOpt = Annotated[Optional[str], typer.Option(help="Column of group ids kept on one side of the split (a patient, a movie).")]
 SplitColumnOpt = Annotated[Optional[str], typer.Option(help="Column holding the file's own split: train / validation / test "
                                                             "(validation cut from train if absent).")]
-LEAKAGE_WARN = 0.01  # warn when over 1% of the test set duplicates training data: that can move accuracy by a point
 
 
 def _echo_json(payload: Any) -> None:

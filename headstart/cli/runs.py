@@ -248,6 +248,8 @@ def evaluate(
     if as_json:
         _echo_json({**metrics, "ood": elsewhere} if elsewhere else metrics)
         return
+    if metrics.get("leakage"):
+        typer.echo(f"warning: {metrics['leakage']['text']}", err=True)
     for scored in (metrics, *elsewhere):
         typer.echo(f"{scored['split']} ({scored['n']} examples): {_metric_line(scored, interval=True)}"
                    + (f"; its most frequent class is {100 * scored['majority']:.1f}% of these rows" if scored.get("majority") is not None else "")

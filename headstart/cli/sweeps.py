@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from headstart.cli.common import (LEAKAGE_WARN, DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
+from headstart.cli.common import (DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
                                   _scoped_options, app)
 from headstart.errors import ConfigError
 
@@ -243,6 +243,8 @@ def _parse_grid_flag(text: str) -> tuple[str, str]:
 
 
 def _print_leakage(report: Any, *, dedupe: bool, err: bool = False) -> None:
+    from headstart.data.leakage import LEAKAGE_WARN
+
     typer.echo(report.summary() + ("; removed from test (--dedupe)" if dedupe and report.exact + report.near else ""), err=err)
     if report.conflicts:
         typer.echo(f"warning: {report.conflicts_summary()} (headstart check-leakage shows them)", err=err)
@@ -345,6 +347,8 @@ def check_leakage(
     typer.echo(report.summary())
     for test_text, train_text, similarity in report.examples:
         typer.echo(f"  {similarity:.2f}  test:  {_clip(test_text)}\n        train: {_clip(train_text)}")
+    from headstart.data.leakage import LEAKAGE_WARN
+
     if report.fraction > LEAKAGE_WARN:
         typer.echo(f"warning: {100 * report.fraction:.1f}% of the test set duplicates training data; "
                    "compare --dedupe drops those test examples")

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from headstart.data.dataset import Dataset, Splits
 
 DEFAULT_THRESHOLD = 0.8
+LEAKAGE_WARN = 0.01  # over 1% of the test rows duplicating training rows can move accuracy by a point: warned of
 BANDS, ROWS = 16, 4  # 64 MinHash values; the S-curve's midpoint (1/16)^(1/4) = 0.5 sits well below 0.8
 SHINGLE = 3  # words per shingle
 _NON_WORD = re.compile(r"[^\w\s]|_")

@@ -16,7 +16,7 @@ from typing import Any
 
 from headstart.analysis import summarize
 from headstart.analysis.backbone_ranking import ranked_beside_measured
-from headstart.data.leakage import conflict_sentence
+from headstart.data.leakage import LEAKAGE_WARN, conflict_sentence
 from headstart.atomic import write_atomic  # noqa: F401  (used here and by callers that import it from the report)
 from headstart.errors import StoreError
 from headstart.report.chart import chart_png
@@ -42,7 +42,6 @@ def default_metric(results: list[RunResult]) -> str:
     return next((m for m in ("accuracy", "rmse") if m in found), "accuracy")
 
 
-LEAKAGE_WARN = 0.01  # above 1% of test examples duplicated in training data, the report warns
 
 
 def leakage_summary(directory: Path) -> dict[str, Any] | None:
