@@ -377,6 +377,30 @@ def test_image_paths_on_stdin_are_split_as_text_inputs_are(tmp_path, monkeypatch
     assert read == names and len(images) == 2 and carried == [{}, {}]
 
 
+def test_blank_lines_between_inputs_are_skipped_and_said_so_with_their_line_numbers(tmp_path, caplog):
+    """printf 'good\\n\\nbad\\n' gave two predictions for three lines and no word of it: a user lining outputs up with
+    input lines was off by one from line 2. The skip stays (a blank line is no input), and is said, naming the lines;
+    blank lines after the last input (a file's end) are not."""
+    import logging
+
+    from headstart.data.frames import input_lines
+
+    with caplog.at_level(logging.INFO, logger="headstart.data.files"):
+        assert input_lines("good\n\nbad\n\n\n", "standard input") == ["good", "bad"]
+        assert input_lines("good\r\nbad\r\n", "in.txt") == ["good", "bad"]
+        assert input_lines("a\n \nb\n\nc\n") == ["a", "b", "c"]  # no source: nothing said
+    assert [r.getMessage() for r in caplog.records] == [
+        "standard input: 1 blank line skipped (line 2): the output has a row per non-blank line, so its row numbers are "
+        "not the input's line numbers"]
+    caplog.clear()
+    (tmp_path / "in.txt").write_text("a\n\n\nb\n")
+    with caplog.at_level(logging.INFO, logger="headstart.data.files"):
+        from headstart.data.files import read_inputs
+
+        assert read_inputs(tmp_path / "in.txt") == ["a", "b"]
+    assert [r.getMessage() for r in caplog.records][0].startswith("in.txt: 2 blank lines skipped (line 2, 3)")
+
+
 @pytest.mark.parametrize(("encoding", "says"), [
     ("utf-16", ("it starts with a UTF-16 byte-order mark", "iconv -f utf-16 -t utf-8 d.csv > fixed.csv")),
     ("utf-16-le", ("a NUL byte at offset 1: it looks UTF-16LE", "iconv -f utf-16le -t utf-8 d.csv > fixed.csv")),

@@ -344,7 +344,7 @@ def stdin_lines() -> list[str]:
     import sys
 
     raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
-    return input_lines(decode_utf8(raw, "standard input"))
+    return input_lines(decode_utf8(raw, "standard input"), "standard input")
 
 
 def other_columns(frame: "pd.DataFrame", used: set[str]) -> list[dict[str, Any]]:  # noqa: F821

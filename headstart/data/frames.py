@@ -8,12 +8,15 @@ read as a table is refused in one line naming the form it needs.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from headstart.errors import DataError
+
+log = logging.getLogger("headstart.data.files")  # as files.py's notes: the CLI prints them as "note: ..." lines
 
 SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")  # every list of formats in a message or help is made from these
 INPUTS_ONLY = (".txt",)  # one input a line, no label column: read where inputs to predict on are
@@ -76,7 +79,7 @@ def read_frame(path: str | Path, *, labelled: bool = True, needs: str | None = N
         if suffix in (".csv", ".tsv"):
             frame = _read_delimited(text, "\t" if suffix == ".tsv" else _sniff_sep(text), str(path))
         elif suffix == ".txt":
-            frame = pd.DataFrame({"text": input_lines(text)})
+            frame = pd.DataFrame({"text": input_lines(text, path.name)})
         elif suffix == ".jsonl":
             frame = pd.DataFrame(_json_lines(text, str(path)))
         else:
@@ -151,13 +154,28 @@ def _bom_encoding(raw: bytes) -> str | None:
         return None
 
 
-def input_lines(text: str) -> list[str]:
+def input_lines(text: str, source: str | None = None) -> list[str]:
     """The non-blank lines of a text of inputs, one input a line: a line ends at "\\n" (a "\\r" before it is dropped),
     so a .txt file and the same text on stdin give the same inputs; ``str.splitlines`` would also cut at U+2028, a form
-    feed or a lone "\\r" inside a line of text. A text with no "\\n" at all ends its lines at "\\r" (classic Mac)."""
+    feed or a lone "\\r" inside a line of text. A text with no "\\n" at all ends its lines at "\\r" (classic Mac).
+
+    Args:
+        source: where the text came from (a file's name, "standard input"): a blank line between inputs is then
+            noted, naming its line, since an output row per input no longer lines up with the input's line numbers.
+    """
     if "\n" not in text and "\r" in text.strip():  # classic Mac line ends ("Text (Macintosh)" exports): a line a \r
-        return [line for line in text.split("\r") if line.strip()]
-    return [line.removesuffix("\r") for line in text.split("\n") if line.strip()]
+        lines = text.split("\r")
+    else:
+        lines = [line.removesuffix("\r") for line in text.split("\n")]
+    kept = [line for line in lines if line.strip()]
+    if source is not None and kept:
+        last = max(i for i, line in enumerate(lines) if line.strip())  # blank lines after the last input: a file's end
+        blank = [i + 1 for i, line in enumerate(lines[:last]) if not line.strip()]
+        if blank:
+            shown = ", ".join(map(str, blank[:5])) + (", …" if len(blank) > 5 else "")
+            log.info("%s: %d blank line%s skipped (line %s): the output has a row per non-blank line, so its row numbers "
+                     "are not the input's line numbers", source, len(blank), "" if len(blank) == 1 else "s", shown)
+    return kept
 
 
 def _json_lines(text: str, path: str) -> list[Any]:
