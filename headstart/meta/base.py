@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from headstart.errors import ConfigError, unknown
-from headstart.specs import check_once, comma_entries
+from headstart.errors import ConfigError, comma_entries, unknown
+from headstart.specs import check_once
 
 Params = dict[str, torch.Tensor]
 

@@ -54,7 +54,7 @@ class Task:
 
 def split_tasks(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """``"a,b.csv:label"`` -> ``("a", "b.csv:label")``."""
-    from headstart.specs import comma_entries
+    from headstart.errors import comma_entries
 
     if isinstance(text, str):
         return tuple(comma_entries(text, name="--tasks", noun="task"))

@@ -24,8 +24,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from headstart.errors import ConfigError, unknown
-from headstart.specs import check_once, comma_entries
+from headstart.errors import ConfigError, comma_entries, unknown
+from headstart.specs import check_once
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, comma_entries
 from headstart.linear_fit import fit_linear
-from headstart.specs import comma_entries
 from headstart.strategies.base import Problem
 
 def check_grid(name: str, values: Any, *, integer: bool, example: str) -> tuple:

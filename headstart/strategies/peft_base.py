@@ -15,8 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from headstart.errors import BackboneError, ConfigError, StoreError
-from headstart.specs import comma_entries
+from headstart.errors import BackboneError, ConfigError, StoreError, comma_entries
 from headstart.strategies.base import Budget, ParamGroup, Phase, Strategy, head_group
 
 ADAPTER = "default"  # PEFT's adapter name inside a run; AdapterSet loads others under their own names
