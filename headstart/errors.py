@@ -105,6 +105,7 @@ _PROSE = {"is", "are", "was", "were", "be", "must", "and", "or", "to", "a", "an"
           "only", "alone", "choose", "chooses", "says", "say", "gives", "reads", "has", "have", "does", "do", "can",
           "cannot", "would", "will", "applies", "apply", "searches", "changes", "tries", "writes", "for", "of", "on", "in"}
 _PLACEHOLDER = re.compile(r"[A-Z][A-Z0-9_]*|…|\.\.\.")
+_QUOTES = "'\""
 _RENAMED = {"option": "options"}  # the CLI's flag -> the Python parameter, where they differ
 
 
@@ -205,6 +206,23 @@ def python_names(message: str, names: set[str]) -> str:
         return f"{name}={value!r}"
 
     commands = [m.span() for m in re.finditer(r"headstart [a-z][a-z-]*[^;)]*", message)]
+    return _FLAG.sub(renamed, message)
+
+
+def toml_names(message: str, names: set[str]) -> str:
+    """``message`` with each ``--flag VALUE`` whose settings field is in ``names`` written as a TOML file sets it:
+    ``try --lr 1e-5`` -> ``try lr = 1e-5``, ``--schedule cosine`` -> ``schedule = "cosine"``; a bare ``--flag`` -> its key."""
+    def renamed(match: re.Match) -> str:
+        flag, value = match.group(1), match.group(2)
+        name = flag.replace("-", "_")
+        if name not in names:
+            return match.group(0)
+        if value is None or value.lower() in _PROSE:
+            return name + ("" if value is None else f" {value}")
+        if re.fullmatch(r"[-+]?[\d.]+(e[-+]?\d+)?|true|false", value) or _PLACEHOLDER.fullmatch(value):
+            return f"{name} = {value}"
+        return f"{name} = {toml_text(value.strip(_QUOTES))}"
+
     return _FLAG.sub(renamed, message)
 
 
