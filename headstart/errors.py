@@ -292,6 +292,35 @@ def settings_class(cls: type) -> type:
     return cls
 
 
+def python_checked(cls: type) -> type:
+    """``cls``, a spec dataclass (SweepSpec) whose ``__post_init__`` checks name the CLI's flags, speaking Python when
+    built from Python: ``--sizes is empty`` reads ``sizes is empty``, naming its fields (and its settings' fields) as
+    ``python_named`` names a function's parameters. Built by the CLI (``cli_surface``), its messages keep naming flags.
+
+    Apply over ``@dataclass``; unlike ``settings_class`` it adds no checks of its own.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    post_init = cls.__post_init__
+
+    @functools.wraps(post_init)
+    def __post_init__(self: Any) -> None:
+        try:
+            post_init(self)
+        except HeadstartError as e:
+            if not on_cli() and not getattr(e, "__python_named__", False):
+                _rename(e, names | config_fields())
+            raise
+
+    cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
+    return cls
+
+
+def spoken(cli: str, python: str) -> str:
+    """``cli`` to the CLI's user, ``python`` to a Python caller: for a fix whose Python spelling is no plain rename of
+    the flag (``--grid lora=...`` is ``grids={'lora': [...]}``, ``--no-tune`` is ``tune=None``)."""
+    return cli if on_cli() else python
+
+
 _KINDS = {"int": "a whole number", "float": "a number", "bool": "True or False"}  # a TOML file (the CLI) writes true or false
 
 
