@@ -348,8 +348,9 @@ def check_settings_used(spec: RunSpec) -> None:
 
 
 def budget_notes(result: Any) -> list[dict[str, str]]:
-    """``analysis.flags.run_flags`` of one run, as ``{reason, text, advice}``: the same evidence the report flags."""
-    from headstart.analysis.flags import reason_text, run_flags, solver_steps, stopped_early, task_of, was_capped
+    """``analysis.flags.run_flags`` of one run, as ``{reason, text, advice}``: the same evidence the report flags, the
+    advice naming ``headstart train``'s flags on the CLI and ``fit``'s arguments from Python (``flags.asked``)."""
+    from headstart.analysis.flags import asked, reason_text, run_flags, solver_steps, stopped_early, task_of, was_capped
 
     budget = (result.record or {}).get("budget") or {}
     solved = solver_steps(result)  # setfit: the steps its solve took, outside the engine's budget
@@ -374,7 +375,7 @@ def budget_notes(result: Any) -> list[dict[str, str]]:
                     "or a higher --lr; with very few labels the head may need more of them")
         return ADVICE[reason]
 
-    return [{"reason": reason, "text": reason_text(reason, task_of(result)), "advice": advice(reason)}
+    return [{"reason": reason, "text": reason_text(reason, task_of(result)), "advice": asked(advice(reason))}
             for reason in run_flags(result)]
 
 

@@ -105,6 +105,7 @@ _PROSE = {"is", "are", "was", "were", "be", "must", "and", "or", "to", "a", "an"
           "only", "alone", "choose", "chooses", "says", "say", "gives", "reads", "has", "have", "does", "do", "can",
           "cannot", "would", "will", "applies", "apply", "searches", "changes", "tries", "writes", "for", "of", "on", "in"}
 _PLACEHOLDER = re.compile(r"[A-Z][A-Z0-9_]*|…|\.\.\.")
+_QUOTES = "'\""
 _RENAMED = {"option": "options"}  # the CLI's flag -> the Python parameter, where they differ
 
 
@@ -208,6 +209,23 @@ def python_names(message: str, names: set[str]) -> str:
     return _FLAG.sub(renamed, message)
 
 
+def toml_names(message: str, names: set[str]) -> str:
+    """``message`` with each ``--flag VALUE`` whose settings field is in ``names`` written as a TOML file sets it:
+    ``try --lr 1e-5`` -> ``try lr = 1e-5``, ``--schedule cosine`` -> ``schedule = "cosine"``; a bare ``--flag`` -> its key."""
+    def renamed(match: re.Match) -> str:
+        flag, value = match.group(1), match.group(2)
+        name = flag.replace("-", "_")
+        if name not in names:
+            return match.group(0)
+        if value is None or value.lower() in _PROSE:
+            return name + ("" if value is None else f" {value}")
+        if re.fullmatch(r"[-+]?[\d.]+(e[-+]?\d+)?|true|false", value) or _PLACEHOLDER.fullmatch(value):
+            return f"{name} = {value}"
+        return f"{name} = {toml_text(value.strip(_QUOTES))}"
+
+    return _FLAG.sub(renamed, message)
+
+
 def python_named(function: Callable[..., Any]) -> Callable[..., Any]:
     """``function`` whose HeadstartError names its parameters (and its ``config``'s fields) the Python way when called
     from Python; from the CLI (``cli_surface``) the message is left naming flags."""
@@ -272,6 +290,35 @@ def settings_class(cls: type) -> type:
 
     cls.__init__, cls.__post_init__ = __init__, __post_init__  # type: ignore[method-assign]
     return cls
+
+
+def python_checked(cls: type) -> type:
+    """``cls``, a spec dataclass (SweepSpec) whose ``__post_init__`` checks name the CLI's flags, speaking Python when
+    built from Python: ``--sizes is empty`` reads ``sizes is empty``, naming its fields (and its settings' fields) as
+    ``python_named`` names a function's parameters. Built by the CLI (``cli_surface``), its messages keep naming flags.
+
+    Apply over ``@dataclass``; unlike ``settings_class`` it adds no checks of its own.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    post_init = cls.__post_init__
+
+    @functools.wraps(post_init)
+    def __post_init__(self: Any) -> None:
+        try:
+            post_init(self)
+        except HeadstartError as e:
+            if not on_cli() and not getattr(e, "__python_named__", False):
+                _rename(e, names | config_fields())
+            raise
+
+    cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
+    return cls
+
+
+def spoken(cli: str, python: str) -> str:
+    """``cli`` to the CLI's user, ``python`` to a Python caller: for a fix whose Python spelling is no plain rename of
+    the flag (``--grid lora=...`` is ``grids={'lora': [...]}``, ``--no-tune`` is ``tune=None``)."""
+    return cli if on_cli() else python
 
 
 _KINDS = {"int": "a whole number", "float": "a number", "bool": "True or False"}  # a TOML file (the CLI) writes true or false

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headstart.data.splits import SplitConfig
-from headstart.errors import ConfigError, closest, comma_entries, settings_class, with_article
+from headstart.errors import ConfigError, closest, comma_entries, settings_class, spoken, with_article
 
 # Bump when a change to the code changes results for the same spec: old store rows then stop matching.
 RESULTS_VERSION = 6  # 2: dropout stays on inside trained blocks; 3: frozen blocks stay in eval mode after each validation;
@@ -47,7 +47,7 @@ def tune_setting(tune: Any) -> str | None:
     if tune is True:
         return "lr"
     if tune not in ("lr",):
-        raise ConfigError(f"tune must be 'lr' (or nothing: --no-tune), got {tune!r}; try --tune lr")
+        raise ConfigError(f"tune must be 'lr' (or nothing: {spoken('--no-tune', 'tune=None')}), got {tune!r}; try --tune lr")
     return tune
 
 
@@ -294,14 +294,18 @@ def parse_n(value: str | int | None, *, flag: str = "--n") -> int | None:
     return n
 
 
-def parse_grid(value: Any, *, name: str = "--grid") -> tuple[float, ...]:
+def parse_grid(value: Any, *, name: str = "--grid", example: str | None = None) -> tuple[float, ...]:
     """``"2e-5,5e-5,1e-4"`` or a list of numbers -> the sorted, distinct tuple --tune searches.
+
+    Args:
+        name: where the grid came from, for the message (``--grid``, ``--grid lora=``, ``grids['lora']``).
+        example: the fix the message offers; by default ``name`` followed by three rates, as a flag takes them.
 
     Raises:
         ConfigError: fewer than two values, or one that is not a positive finite number, naming it.
     """
     parts = comma_entries(value, name=name, noun="value") if isinstance(value, str) else list(value)
-    example = f"{name}{'' if name.endswith('=') else ' '}2e-5,5e-5,1e-4"
+    example = example or f"{name}{'' if name.endswith('=') else ' '}2e-5,5e-5,1e-4"
     values = []
     for part in parts:
         try:
@@ -513,7 +517,8 @@ def check_eval_data(values: Any) -> tuple[str, ...]:
     if values is None:
         return ()
     if isinstance(values, str) or not all(isinstance(d, str) and d.strip() for d in values):
-        raise ConfigError(f"eval_data must be a list of dataset names, got {values!r}; e.g. --eval-data drug-reviews-sentiment")
+        raise ConfigError(f"eval_data must be a list of dataset names, got {values!r}; e.g. "
+                          + spoken("--eval-data drug-reviews-sentiment", "eval_data=('drug-reviews-sentiment',)"))
     values = tuple(dict.fromkeys(d.strip() for d in values))
     check_once("--eval-data", [parse_eval_data(d)[0] for d in values], "dataset")
     return values

@@ -35,7 +35,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from headstart.errors import ConfigError, cli_surface, reset_surface, toml_text
+from headstart.errors import ConfigError, cli_surface, reset_surface, toml_names, toml_text
 from headstart.data.splits import SplitConfig
 from headstart.specs import TrainConfig
 
@@ -128,8 +128,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
 
 def _check_values(path: Path, table: str, values: dict[str, Any], kind: type) -> None:
     """Build ``kind`` (TrainConfig, SplitConfig) from one table of the file alone, so that a bad value is named where it
-    is written, as TOML writes it: ``[split] test_fraction in 'sweep.toml' must be a number, got "x"``. Each field's
-    checks read that field alone, so a table's values are right or wrong whatever the flags add to them.
+    is written, as TOML writes it: ``[split] test_fraction in 'sweep.toml' must be a number, got "x"``, and its fix as a
+    key of the file (``try lr = 1e-5``, not the CLI's ``--lr``). Each field's checks read that field alone, so a table's
+    values are right or wrong whatever the flags add to them.
 
     Raises:
         ConfigError: the settings class's message, led by the table, the key and the file.
@@ -138,7 +139,7 @@ def _check_values(path: Path, table: str, values: dict[str, Any], kind: type) ->
     try:
         kind(**values)
     except ConfigError as e:
-        text = str(e)
+        text = toml_names(str(e), {f.name for f in dataclasses.fields(kind)})
         key = next((k for k in values if text.startswith(f"{k} ")), None)
         raise ConfigError(f"[{table}] {key} in {str(path)!r}{text[len(key):]}" if key
                           else f"[{table}] in {str(path)!r}: {text}") from None

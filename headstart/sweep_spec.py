@@ -12,16 +12,19 @@ from typing import Any
 
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.data.splits import SplitConfig
-from headstart.errors import ConfigError, comma_entries, python_named
+from headstart.errors import ConfigError, comma_entries, python_checked, python_named, spoken
 from headstart.specs import RunSpec, TrainConfig, as_config, check_once, parse_n, tune_setting
 
 DEFAULT_STRATEGIES = ("scratch", "linear-probe", "full-finetune")
 DEFAULT_SIZES: tuple[int | None, ...] = (8, 16, 32, 64, 128, 256, None)
 
 
+@python_checked
 @dataclass(frozen=True)
 class SweepSpec:
     """The product to run: every strategy at every size with every seed (0 .. seeds-1).
+
+    Its checks name the CLI's flags to the CLI and its fields to a Python caller (``errors.python_checked``).
 
     Attributes:
         sizes: labelled-set sizes; None means the whole pool ("all"); 0 runs the label-free arms (zero-shot).
@@ -86,12 +89,13 @@ class SweepSpec:
         if self.backbones:
             backbones = parse_list(self.backbones, name="--backbones", noun="backbone") if isinstance(self.backbones, str) else tuple(self.backbones)
             if not backbones or not all(isinstance(b, str) and b.strip() for b in backbones):
-                raise ConfigError(f"--backbones must name backbones, e.g. all-minilm-l6-v2,path/to/encoder; got {self.backbones!r}")
+                raise ConfigError(f"--backbones must name backbones, e.g. {_listed('backbones', ('all-minilm-l6-v2', 'path/to/encoder'))}; "
+                                  f"got {self.backbones!r}")
             check_once("--backbones", backbones, "backbone")
             object.__setattr__(self, "backbones", backbones)
             object.__setattr__(self, "backbone", backbones[0])
         if not self.strategies:
-            raise ConfigError("--strategies is empty; e.g. --strategies scratch,linear-probe,full-finetune")
+            raise ConfigError(f"--strategies is empty; e.g. {_listed('strategies', DEFAULT_STRATEGIES)}")
         for name, given in self.train_by_strategy.items():  # each a table of TrainConfig's fields, named when one is not
             as_config(given, TrainConfig, name=f"train_by_strategy[{name!r}]")
         for name in self.strategies:
@@ -100,15 +104,18 @@ class SweepSpec:
             check_once("--strategies", self.strategies, "strategy")
         object.__setattr__(self, "tune", tune_setting(self.tune))
         if self.grids and self.tune is None:
-            raise ConfigError("--grid lists the learning rates --tune searches, but tuning is off (--no-tune); drop one")
+            raise ConfigError(spoken("--grid lists the learning rates --tune searches, but tuning is off (--no-tune); drop one",
+                                     "grids lists the learning rates tune searches, but tuning is off (tune=None); drop one"))
         for name in self.grids:  # before the values: a misspelt name is the first thing to fix
             if name not in self.strategies:
-                raise ConfigError(f"--grid {name}=: {name!r} is not in --strategies ({', '.join(self.strategies)}); "
-                                  f"name one of them, e.g. --grid {self.strategies[0]}=2e-5,5e-5,1e-4")
+                raise ConfigError(f"{_grid(name)}: {name!r} is not in --strategies ({', '.join(self.strategies)}); "
+                                  f"name one of them, e.g. {_grid_example(self.strategies[0])}")
             strategy = get_strategy(name)
             if not any(grid_for(strategy, m) for m in ("text", "image")):
-                raise ConfigError(f"{name} has no learning rate to tune ({strategy.untuned_why}); drop --grid {name}=...")
-        object.__setattr__(self, "grids", {name: parse_grid(grid, name=f"--grid {name}=") for name, grid in self.grids.items()})
+                raise ConfigError(f"{name} has no learning rate to tune ({strategy.untuned_why}); drop "
+                                  + spoken(f"--grid {name}=...", f"grids[{name!r}]"))
+        object.__setattr__(self, "grids", {name: parse_grid(grid, name=_grid(name), example=_grid_example(name))
+                                           for name, grid in self.grids.items()})
         for table in (self.options, self.train_by_strategy, self.grids):
             for name in table:
                 if name not in self.strategies:
@@ -116,11 +123,11 @@ class SweepSpec:
         for overrides in self.train_by_strategy.values():
             dataclasses.replace(self.train, **overrides)  # validates field names and values now, not mid-sweep
         if not self.sizes:
-            raise ConfigError("--sizes is empty; e.g. --sizes 8,16,32,64,all")
+            raise ConfigError(f"--sizes is empty; e.g. {_listed('sizes', (8, 16, 32, 64, None))}")
         free = [name for name in self.strategies if not get_strategy(name).needs_labels]
         if free and 0 not in self.sizes:
             raise ConfigError(f"{', '.join(free)} reads no labelled examples and runs at size 0 only, which --sizes lacks; "
-                              f"add it, e.g. --sizes 0,{','.join('all' if n is None else str(n) for n in self.sizes)}")
+                              f"add it, e.g. {_listed('sizes', (0, *self.sizes))}")
         if 0 in self.sizes and not free:
             raise ConfigError("size 0 in --sizes runs only strategies that need no labels (zero-shot), and none is in "
                               "--strategies; add zero-shot or drop 0")
@@ -159,6 +166,20 @@ class SweepSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _listed(field: str, values: tuple[Any, ...]) -> str:
+    """A list the user gives, as the CLI's flag (``--sizes 8,16,all``) or as SweepSpec's tuple (``sizes=(8, 16, None)``)."""
+    return spoken(f"--{field} " + ",".join("all" if v is None else str(v) for v in values), f"{field}={tuple(values)!r}")
+
+
+def _grid(name: str) -> str:
+    """One strategy's tuning grid, named as the user gave it: ``--grid lora=`` on the CLI, ``grids['lora']`` in Python."""
+    return spoken(f"--grid {name}=", f"grids[{name!r}]")
+
+
+def _grid_example(name: str) -> str:
+    return spoken(f"--grid {name}=2e-5,5e-5,1e-4", f"grids={{{name!r}: (2e-5, 5e-5, 1e-4)}}")
 
 
 @python_named

@@ -280,7 +280,7 @@ def test_grid_edges_flag_a_strategy_choosing_an_end_of_its_grid_more_often_than_
     assert (ft["strategy"], ft["edge"], ft["value"], ft["count"], ft["runs"], ft["sizes"]) == ("full-finetune", "top", 5e-5, 5, 6, [16, 64])
     assert ft["p_value"] == pytest.approx(stats.binomtest(5, 6, 1 / 3, alternative="greater").pvalue)
     assert ft["suggested"] == [2e-5, 5e-5, 1.3e-4]
-    assert "the best lr may lie above it" in ft["text"] and "try --grid full-finetune=2e-05,5e-05,0.00013" in ft["text"]
+    assert "the best lr may lie above it" in ft["text"] and "try grids={'full-finetune': (2e-05, 5e-05, 0.00013)}" in ft["text"]
     assert "(n = 16, 64; chance would give 1 in 3, p = 0.018)" in ft["text"]
     assert (lora["edge"], lora["count"], lora["runs"], lora["suggested"]) == ("bottom", 3, 3, [5e-5, 1e-4, 2e-4])
     assert "below it" in lora["text"]
@@ -574,7 +574,7 @@ def test_a_pick_on_two_seeds_says_its_intervals_decide_little() -> None:
     """The trial's 2-seed compare quoted 'CI -75.7 to +74.7' with no word on why: t with one degree of freedom."""
     two = grid({"lora": {16: [0.70, 0.72]}, "probe": {16: [0.60, 0.61]}}, {"lora": 2, "probe": 1})
     (band,) = analysis.recommend(two)
-    assert "note: on 2 seeds an interval spans 12.7 standard errors" in band["text"] and "--seeds 3 or more" in band["text"]
+    assert "note: on 2 seeds an interval spans 12.7 standard errors" in band["text"] and "seeds=3 or more" in band["text"]
     three = grid({"lora": {16: [0.70, 0.72, 0.71]}, "probe": {16: [0.60, 0.61, 0.62]}}, {"lora": 2, "probe": 1})
     assert "12.7 standard errors" not in analysis.recommend(three)[0]["text"]
 

@@ -59,10 +59,17 @@ def stepped(steps: int, *, planned: int = 30, max_steps: int = 30) -> RunResult:
     return RunResult(key="k", spec=spec, status="done", val_metrics={"accuracy": 0.55}, record=record)
 
 
-def test_a_run_that_stopped_early_is_not_told_its_max_steps_capped_it():
+def test_a_run_that_stopped_early_is_not_told_its_max_steps_capped_it(monkeypatch):
     """A user's --max-steps 30 cut the planned budget, but validation ended the run at step 24: the cap never bound,
-    so train's advice says what compare says of such a cell (more steps would go unused), not "raise it first"."""
+    so train's advice says what compare says of such a cell (more steps would go unused), not "raise it first". The
+    advice names fit's config to a Python caller, train's flags on the CLI."""
+    from headstart.errors import SURFACE_ENV
+
     (capped,) = budget_notes(stepped(30))
-    assert capped["reason"] == "majority" and "(--max-steps 30 capped this run: raise it first)" in capped["advice"]
+    assert capped["reason"] == "majority" and "(max_steps=30 capped this run: raise it first)" in capped["advice"]
+    monkeypatch.setenv(SURFACE_ENV, "cli")
+    (capped,) = budget_notes(stepped(30))
+    assert "(--max-steps 30 capped this run: raise it first)" in capped["advice"]
+    monkeypatch.delenv(SURFACE_ENV)
     (early,) = budget_notes(stepped(24))
     assert "capped" not in early["advice"] and early["advice"].startswith("validation stopped improving before its budget ended")

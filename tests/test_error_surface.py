@@ -124,3 +124,39 @@ def test_a_training_setting_passed_as_a_keyword_names_config():
         headstart.fit("rotten-tomatoes", config={"lr": 1e-4}, max_steps=5)
     with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):  # not a setting: Python's own message
         headstart.fit("rotten-tomatoes", colour="red")
+
+
+@pytest.mark.parametrize("given, python, cli", [
+    (dict(strategies=()), "strategies is empty; e.g. strategies=('scratch', 'linear-probe', 'full-finetune')",
+     "--strategies is empty; e.g. --strategies scratch,linear-probe,full-finetune"),
+    (dict(sizes=()), "sizes is empty; e.g. sizes=(8, 16, 32, 64, None)", "--sizes is empty; e.g. --sizes 8,16,32,64,all"),
+    (dict(seeds=0), "seeds must be a positive integer, got 0; try seeds=5",
+     "--seeds must be a positive integer, got 0; try --seeds 5"),
+    (dict(strategies=("lora",), tune=None, grids={"lora": [1e-4, 3e-4]}),
+     "grids lists the learning rates tune searches, but tuning is off (tune=None); drop one",
+     "--grid lists the learning rates --tune searches, but tuning is off (--no-tune); drop one"),
+    (dict(tune="x"), "tune must be 'lr' (or nothing: tune=None), got 'x'; try tune='lr'",
+     "tune must be 'lr' (or nothing: --no-tune), got 'x'; try --tune lr"),
+    (dict(eval_data=("",)), "eval_data must be a list of dataset names, got ('',); e.g. eval_data=('drug-reviews-sentiment',)",
+     "eval_data must be a list of dataset names, got ('',); e.g. --eval-data drug-reviews-sentiment"),
+])
+def test_a_sweep_spec_built_from_python_names_its_fields_and_from_the_cli_its_flags(monkeypatch, given, python, cli):
+    """SweepSpec is built by ``headstart compare`` and by Python callers alike: each is told what it wrote."""
+    from headstart.sweep_spec import SweepSpec
+
+    with pytest.raises(ConfigError) as caught:
+        SweepSpec(**given)
+    assert str(caught.value) == python
+    monkeypatch.setenv(SURFACE_ENV, "cli")
+    with pytest.raises(ConfigError) as caught:
+        SweepSpec(**given)
+    assert str(caught.value) == cli
+
+
+def test_compare_from_python_names_grids_not_the_grid_flag(tmp_path):
+    """compare's ``grids`` reached SweepSpec's checks, which answered ``--grid lora=`` to a Python caller."""
+    with pytest.raises(ConfigError) as caught:
+        headstart.compare(strategies="linear-probe", sizes="16", grids={"lora": [1e-4, 3e-4]}, out=tmp_path / "out")
+    assert str(caught.value).startswith("grids['lora']: 'lora' is not in strategies (linear-probe); name one of them, "
+                                        "e.g. grids={'linear-probe': (2e-5, 5e-5, 1e-4)}"), str(caught.value)
+    assert not (tmp_path / "out").exists()

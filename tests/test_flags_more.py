@@ -176,13 +176,13 @@ def test_an_unclosed_arm_bracket_is_named_with_the_closed_form(tmp_path):
             build()
         assert message in str(caught.value), str(caught.value)
 
-    compare = lambda arms: lambda: SweepSpec(data="rotten-tomatoes", arms=arms)  # noqa: E731  compare's --arms
-    refused(compare("lora[rank=4"), "cannot read --arms 'lora[rank=4' (a [ without its ]); write strategy[options]+"
-                                    "term[options], arms joined by commas, e.g. --arms lora[rank=4]")
+    compare = lambda arms: lambda: SweepSpec(data="rotten-tomatoes", arms=arms)  # noqa: E731  compare's arms, from Python
+    refused(compare("lora[rank=4"), "cannot read arms='lora[rank=4' (a [ without its ]); write strategy[options]+"
+                                    "term[options], arms joined by commas, e.g. arms='lora[rank=4]'")
     # the arm after the comma, swallowed by the open bracket, is given back
     refused(compare("lora[rank=4,linear-probe"), "('lora[rank=4': a [ without its ]); write strategy[options]+term[options], "
-                                                 "arms joined by commas, e.g. --arms lora[rank=4],linear-probe")
-    refused(compare("lora[targets=query,value"), "e.g. --arms lora[targets=query,value]")  # a value's comma stays inside
+                                                 "arms joined by commas, e.g. arms='lora[rank=4],linear-probe'")
+    refused(compare("lora[targets=query,value"), "e.g. arms='lora[targets=query,value]'")  # a value's comma stays inside
     refused(compare(["full-finetune+l2sp[weight=1"]), "cannot read arm 'full-finetune+l2sp[weight=1' ('l2sp[weight=1': "
                                                       "a [ without its ]); write strategy[options]+term[options], "
                                                       "e.g. full-finetune+l2sp[weight=1]")

@@ -337,7 +337,7 @@ def test_backbones_must_name_backbones_and_not_beside_backbone(monkeypatch, caps
     from headstart.sweep_spec import SweepSpec
 
     for bad in (",", " , ", ("",)):
-        with pytest.raises(ConfigError, match="--backbones must name backbones"):
+        with pytest.raises(ConfigError, match=r"^backbones must name backbones, e.g. backbones=\('all-minilm-l6-v2', "):
             SweepSpec(data=str(toy_csv), backbones=bad)
     from test_cli import assert_user_error, cli
 

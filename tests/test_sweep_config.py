@@ -95,3 +95,44 @@ def test_every_example_config_parses(path):
     assert config.get("data") and (config.get("strategies") or config.get("arms"))
     for strategy, values in config.get("grid", {}).items():
         assert isinstance(values, list) and values == sorted(values), (path.name, strategy)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[train]\nlr = -1\n", "[train] lr in {path} must be > 0, got -1; try lr = 1e-5"),
+    ("[train]\nmax_steps = 0\n", "[train] max_steps in {path} must be a positive integer, got 0; try max_steps = 1000"),
+    ("[train]\nwarmup = 1.0\n", "[train] warmup in {path} must be a fraction in [0, 1), got 1.0; try warmup = 0.1"),
+    ("[train_by_strategy.lora]\nlr = 0\n", "[train_by_strategy.lora] lr in {path} must be > 0, got 0; try lr = 1e-5"),
+    ("[train_by_strategy.lora]\nepochs = 0\n",
+     "[train_by_strategy.lora] epochs in {path} must be a positive integer, got 0; try epochs = 3"),
+])
+def test_a_setting_out_of_range_in_the_file_names_its_key_and_file_not_a_flag(tmp_path, monkeypatch, capsys, text, message):
+    """``headstart compare --config f.toml``: TrainConfig's range checks name the table, the key and the file, and the
+    fix as the file writes it (``lr = 1e-5``), not the CLI's ``--lr``, which compare does not even take."""
+    from tests.conftest import assert_user_error, run_cli
+
+    path = tmp_path / "f.toml"
+    path.write_text(text)
+    expected = message.format(path=repr(str(path)))
+    result = run_cli(["compare", "--config", str(path), "--out", str(tmp_path / "out")], monkeypatch, capsys)
+    assert_user_error(result, expected)
+    assert result[2].strip() == f"error: {expected}"
+
+
+def test_a_flag_out_of_range_beside_a_file_still_names_the_flag(tmp_path, monkeypatch, capsys):
+    """The value typed as a flag is named as that flag: only the file's own values speak TOML."""
+    from tests.conftest import assert_user_error, run_cli
+
+    path = tmp_path / "f.toml"
+    path.write_text("[train]\nepochs = 2\n")
+    assert_user_error(run_cli(["compare", "--config", str(path), "--max-steps", "0", "--out", str(tmp_path / "out")],
+                              monkeypatch, capsys), "max_steps must be a positive integer, got 0; try --max-steps 1000")
+
+
+def test_toml_names_writes_a_flag_as_the_files_key():
+    from headstart.errors import toml_names
+
+    names = {"lr", "schedule", "clip"}
+    assert toml_names("lr must be > 0, got -1; try --lr 1e-5", names) == "lr must be > 0, got -1; try lr = 1e-5"
+    assert toml_names("try --clip 1.0", names) == "try clip = 1.0"
+    assert toml_names("try --schedule cosine", names) == 'try schedule = "cosine"'
+    assert toml_names("try --n 64", names) == "try --n 64", "not a field of the table: left as it is"

@@ -226,22 +226,38 @@ def test_a_grid_for_a_strategy_without_a_learning_rate_or_beside_an_explicit_one
         plan_for(explicit, get_strategy("full-finetune"))
 
 
-def test_sweep_grids_reach_their_strategys_cells_only_and_are_checked_up_front():
-    from headstart.errors import ConfigError
+def test_sweep_grids_reach_their_strategys_cells_only_and_are_checked_up_front(monkeypatch):
+    from headstart.errors import SURFACE_ENV, ConfigError
     from headstart.sweep_spec import SweepSpec
 
     sweep = SweepSpec(strategies=("linear-probe", "full-finetune"), sizes=(16,), seeds=1,
                       grids={"full-finetune": "2e-5,5e-5,1e-4"})
     by_strategy = {c.strategy: c.grid for c in sweep.cells()}
     assert by_strategy == {"linear-probe": None, "full-finetune": (2e-5, 5e-5, 1e-4)}
-    with pytest.raises(ConfigError, match="--grid lora=: 'lora' is not in --strategies"):
-        SweepSpec(strategies=("full-finetune",), grids={"lora": [1e-4, 3e-4]})
-    with pytest.raises(ConfigError, match="tuning is off"):
-        SweepSpec(strategies=("full-finetune",), tune=None, grids={"full-finetune": [1e-5, 3e-5]})
-    with pytest.raises(ConfigError, match="embed-knn has no learning rate"):
-        SweepSpec(strategies=("embed-knn",), grids={"embed-knn": [1, 3]})
-    with pytest.raises(ConfigError, match="--grid full-finetune= entry 'x'"):
-        SweepSpec(strategies=("full-finetune",), grids={"full-finetune": "1e-5,x"})
+    # built from Python, SweepSpec names its fields; built by the CLI, the flags
+    python = {
+        "grids['lora']: 'lora' is not in strategies (full-finetune); name one of them, e.g. "
+        "grids={'full-finetune': (2e-5, 5e-5, 1e-4)}": dict(strategies=("full-finetune",), grids={"lora": [1e-4, 3e-4]}),
+        "grids lists the learning rates tune searches, but tuning is off (tune=None); drop one":
+            dict(strategies=("full-finetune",), tune=None, grids={"full-finetune": [1e-5, 3e-5]}),
+        "embed-knn has no learning rate to tune (it chooses its own hyperparameters on validation); drop grids['embed-knn']":
+            dict(strategies=("embed-knn",), grids={"embed-knn": [1, 3]}),
+        "grids['full-finetune'] entry 'x' is not a positive number; e.g. grids={'full-finetune': (2e-5, 5e-5, 1e-4)}":
+            dict(strategies=("full-finetune",), grids={"full-finetune": "1e-5,x"}),
+    }
+    for message, given in python.items():
+        with pytest.raises(ConfigError) as caught:
+            SweepSpec(**given)
+        assert str(caught.value) == message
+    monkeypatch.setenv(SURFACE_ENV, "cli")
+    cli = ["--grid lora=: 'lora' is not in --strategies (full-finetune); name one of them, e.g. --grid full-finetune=2e-5,5e-5,1e-4",
+           "--grid lists the learning rates --tune searches, but tuning is off (--no-tune); drop one",
+           "embed-knn has no learning rate to tune (it chooses its own hyperparameters on validation); drop --grid embed-knn=...",
+           "--grid full-finetune= entry 'x' is not a positive number; e.g. --grid full-finetune=2e-5,5e-5,1e-4"]
+    for message, given in zip(cli, python.values()):
+        with pytest.raises(ConfigError) as caught:
+            SweepSpec(**given)
+        assert str(caught.value) == message
 
 
 def test_cli_grid_flags_reach_the_runs_and_bad_ones_exit_2(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):

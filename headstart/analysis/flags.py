@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 from headstart.analysis.arms import arm_name
+from headstart.errors import config_fields, on_cli, python_names, spoken
 from headstart.metrics import selection_score
 from headstart.results import RunResult
 
@@ -41,6 +42,16 @@ SHORT = {"improving": "was still improving when its budget ran out", "unchecked"
 
 REFERENCE_BY_TASK = {"regression": "predicting the training pool's mean",  # evaluation.prior_predictions
                      "multilabel": "predicting each label's training frequency"}
+
+
+def asked(text: str) -> str:
+    """``text`` as the caller of ``compare`` (or ``fit``) asks: the CLI's flags on the CLI; from Python, the function's
+    arguments and its config's fields, as ``errors.python_named`` writes its errors (``--lr`` is ``lr``). ``--tune lr`` is
+    ``tune='lr'`` wherever it stands: mid-sentence ("--tune lr searches one") ``python_names`` would keep the bare word."""
+    if on_cli():
+        return text
+    names = {"tune", "label_descriptions", "options", "sizes", "seeds"} | config_fields()
+    return python_names(text.replace("--tune lr", "tune='lr'"), names)
 
 
 def reason_text(reason: str, task: str | None = None, *, short: bool = False) -> str:
@@ -215,7 +226,8 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             capped = all(was_capped((r.record or {}).get("budget") or {}) for r in runs)  # max_steps cut it
             key = "max_steps" if capped else "min_steps"
             cap = max(int((r.record or {}).get("budget", {}).get("max_steps") or 0) for r in runs) if capped else planned
-            more = f"{key} = {2 * cap} for it in the config ([train_by_strategy.{name}]), or --{key.replace('_', '-')} {2 * cap}"
+            more = spoken(f"{key} = {2 * cap} for it in the config ([train_by_strategy.{name}]), or --{key.replace('_', '-')} {2 * cap}",
+                          f"train_by_strategy={{{name!r}: {{{key!r}: {2 * cap}}}}}, or config={{{key!r}: {2 * cap}}} for every arm")
             # Runs that stopped early on a validation plateau would leave a larger budget unused: not the fix to offer.
             stopped = sum(stopped_early(r) for r, f in zip(runs, flags) if reason in f)
             plateau = stopped * 2 >= count
@@ -228,7 +240,8 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
                 nothing = (f"--max-steps {steps} capped its pair steps: raise it first, or read it as: this arm learned "
                            "nothing here" if all(solver_steps(r) == (r.record or {}).get("budget", {}).get("max_steps")
                                                  for r in runs)
-                           else f"its encoder took {steps} pair steps: draw more pairs (--option iterations=…)"
+                           else f"its encoder took {steps} pair steps: draw more pairs ("
+                           + spoken(f"--option {name}.iterations=…", f"options={{{name!r}: {{'iterations': …}}}}") + ")"
                            + ("" if tuned else " or --tune lr") + ", or read it as: this arm learned nothing here")
             elif planned == 0:  # closed form: no budget would change it
                 nothing = "it takes no optimiser steps, so no budget would change it: read it as: this arm learned nothing here"
@@ -249,19 +262,27 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             lead = "" if reason == "majority" and closed else "its scores may understate it; "  # a closed form: nothing to raise
             task = task_of(runs[0])
             text = (f"{strategy} {reason_text(reason, task)} at n = {n} ({count} of {len(runs)} seeds; budget: "
-                    f"{budget_text(runs)}): {lead}{fix}")
+                    f"{budget_text(runs)}): {lead}{asked(fix)}")
             out.append({"strategy": strategy, "n": n, "reason": reason, "count": count, "runs": len(runs),
                         "steps": planned, "text": text, "task": task})
     return out
 
 
 def _higher_grid(runs: list[RunResult], name: str) -> str:
-    """The ``--grid`` flag of the runs' tuning grid moved one step up (``_suggest``), e.g. "--grid lora=0.001,0.003,0.009";
-    "--grid NAME=RATES" when the runs do not record their grid."""
+    """The runs' tuning grid moved one step up (``_suggest``) as the user gives it, e.g. "--grid lora=0.001,0.003,0.009"
+    (from Python: "grids={'lora': (0.001, 0.003, 0.009)}"); RATES in place of the values when the runs do not record
+    their grid."""
     grid = ((runs[0].spec or {}).get("tune") or {}).get("grid")
     if not grid or not all(isinstance(v, (int, float)) and v > 0 for v in grid) or len(grid) < 2:
-        return f"--grid {name}=RATES"
-    return f"--grid {name}=" + ",".join(f"{v:g}" for v in _suggest(tuple(float(v) for v in grid), "top"))
+        return spoken(f"--grid {name}=RATES", f"grids={{{name!r}: RATES}}")
+    return grid_text(name, _suggest(tuple(float(v) for v in grid), "top"))
+
+
+def grid_text(name: str, values: tuple[float, ...]) -> str:
+    """A strategy's grid as the user gives it: ``--grid lora=0.001,0.003`` on the CLI, ``grids={'lora': (0.001, 0.003)}``
+    to ``compare`` from Python."""
+    return spoken(f"--grid {name}=" + ",".join(f"{v:g}" for v in values),
+                  f"grids={{{name!r}: (" + ", ".join(f"{v:g}" for v in values) + ")}")
 
 
 def _suggest(grid: tuple[float, ...], edge: str) -> tuple[float, ...]:
@@ -301,12 +322,11 @@ def grid_edges(results: list[RunResult], confidence: float = CONFIDENCE) -> list
                 continue
             at = sorted({requested(r.spec) for r in hits}, key=size_key)
             suggested = _suggest(grid, edge)
-            values = ",".join(f"{v:g}" for v in suggested)
             text = (f"{strategy} chose {param} {value:g}, the {edge} of its grid ({', '.join(f'{v:g}' for v in grid)}), "
                     f"in {len(hits)} of {len(runs)} tuned runs (n = {', '.join(map(str, at))}; chance would give 1 in "
                     f"{len(grid)}, p = {p_value:.2g}): the best {param} may lie "
                     f"{'above' if edge == 'top' else 'below'} it, so its scores may understate it; "
-                    f"try --grid {runs[0].spec.get('strategy')}={values}")
+                    f"try {grid_text(str(runs[0].spec.get('strategy')), suggested)}")
             out.append({"strategy": strategy, "param": param, "edge": edge, "value": value, "count": len(hits),
                         "runs": len(runs), "p_value": p_value, "sizes": at, "grid": list(grid), "suggested": list(suggested), "text": text})
     return out

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from headstart.analysis import flags
+from headstart.errors import SURFACE_ENV
 from headstart.results import RunResult
+
+
+@pytest.fixture(autouse=True)
+def _on_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read the texts ``headstart compare`` / ``headstart report`` print (CLI flags); the texts a Python
+    caller of ``compare`` / ``fit`` gets are read in ``test_the_advice_names_arguments_to_a_python_caller``."""
+    monkeypatch.setenv(SURFACE_ENV, "cli")
 
 
 def run(strategy: str, n: int, seed: int, scores: list[float], *, planned: int = 100, steps: int | None = None,
@@ -247,7 +257,7 @@ def test_setfit_at_the_majority_rate_is_told_about_its_pair_steps_not_that_it_ta
     (flag,) = flags.budget_flags([setfit(0, 8), setfit(1, 8)])
     assert "--max-steps 8 capped its pair steps: raise it first" in flag["text"] and "no optimiser steps" not in flag["text"]
     (flag,) = flags.budget_flags([setfit(0, None), setfit(1, None)])
-    assert "its encoder took 40 pair steps: draw more pairs (--option iterations=…)" in flag["text"], flag["text"]
+    assert "its encoder took 40 pair steps: draw more pairs (--option setfit.iterations=…)" in flag["text"], flag["text"]
     (note,) = budget_notes(setfit(0, 8))
     assert note["advice"].endswith("(--max-steps 8 capped this run: raise it first)"), note["advice"]
     (note,) = budget_notes(setfit(0, None))
@@ -349,3 +359,37 @@ def test_an_error_metric_is_withheld_at_or_above_predicting_the_mean() -> None:
     assert band["learned_nothing"] and "scores 0.311 on validation on average, no better than predicting the mean (0.3)" in band["text"]
     (band,) = recommend(arm("lora", [0.25, 0.26, 0.27]) + arm("probe", [0.33, 0.33, 0.34]), "rmse")
     assert "learned_nothing" not in band and band["strategy"] == "lora"
+
+
+def test_the_advice_names_arguments_to_a_python_caller(monkeypatch) -> None:
+    """``headstart.compare(...)`` / ``headstart.fit(...)`` from Python: the report's advice and a run's flags name the
+    function's arguments and its config's fields (``train_by_strategy={...}``, ``grids={...}``, ``tune='lr'``), never
+    the CLI's flags; the CLI keeps its flags (the tests above)."""
+    from headstart.api import budget_notes
+
+    monkeypatch.delenv(SURFACE_ENV)
+    improving = [run("full-finetune", 256, s, [0.60, 0.62, 0.65]) for s in range(2)]
+    (flag,) = flags.budget_flags(improving)
+    assert flag["text"].endswith("re-run with a larger budget (train_by_strategy={'full-finetune': {'min_steps': 200}}, "
+                                 "or config={'min_steps': 200} for every arm)"), flag["text"]
+    tuned = [run("ft", 256, s, [0.051, 0.051, 0.25, 0.33, 0.33], majority=0.05, tuned=True) for s in range(2)]
+    for r in tuned:
+        r.spec["tune"] = {"param": "lr", "grid": [1e-5, 2e-5, 5e-5]}
+    (slow,) = [f for f in flags.budget_flags(tuned) if f["reason"] == "slow"]
+    assert "re-run on a higher grid (grids={'ft': (2e-05, 5e-05, 0.00013)}, above the rates tried)" in slow["text"], slow["text"]
+    capped = [run("ft", 256, s, [0.051, 0.051, 0.25, 0.33, 0.33], majority=0.05, planned=30) for s in range(2)]
+    for r in capped:
+        r.record["budget"]["max_steps"] = 30
+    (slow,) = [f for f in flags.budget_flags(capped) if f["reason"] == "slow"]
+    assert slow["text"].endswith("re-run with a higher learning rate (tune='lr' searches one on validation; or lr)"), slow["text"]
+    untuned = [run("probe", 16, s, [0.55, 0.56, 0.55, 0.54], planned=300, steps=120) for s in range(3)]
+    assert "re-run with tune='lr', or read it as" in flags.budget_flags(untuned)[0]["text"]
+    edges = [dataclasses.replace(run("lora", 16, s, [0.6, 0.7]), chosen={"lr": 9e-4}) for s in range(3)]
+    for r in edges:
+        r.spec["tune"] = {"param": "lr", "grid": [1e-4, 3e-4, 9e-4]}
+    (edge,) = flags.grid_edges(edges)
+    assert edge["text"].endswith("try grids={'lora': (0.0003, 0.0009, 0.0027)}"), edge["text"]
+    advice = " ".join(n["advice"] for n in budget_notes(capped[0]))
+    assert "(max_steps=30 capped this run: raise it first)" in advice and "tune='lr' searches one" in advice, advice
+    for text in [flag["text"], slow["text"], edge["text"], advice]:
+        assert " --" not in text and "(--" not in text, text

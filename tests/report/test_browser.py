@@ -152,7 +152,7 @@ def test_a_choice_at_the_edge_of_its_grid_is_flagged(page: Any) -> None:
     text = tab.inner_text("#edges")
     assert text.startswith("Tuning at the edge of its grid:")
     assert "linear-probe chose head_lr 0.01, the top of its grid (0.001, 0.003, 0.01), in 12 of 12 tuned runs" in text
-    assert "try --grid linear-probe=0.003,0.01,0.033" in text
+    assert "try grids={'linear-probe': (0.003, 0.01, 0.033)}" in text  # rendered from Python: compare's argument
 
 
 def test_the_majority_line_is_drawn_at_its_rate(page: Any) -> None:
