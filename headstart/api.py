@@ -374,14 +374,13 @@ def check_settings_used(spec: RunSpec) -> None:
 
 def budget_notes(result: Any) -> list[dict[str, str]]:
     """``analysis.flags.run_flags`` of one run, as ``{reason, text, advice}``: the same evidence the report flags."""
-    from headstart.analysis.flags import reason_text, run_flags, solver_steps, stopped_early, task_of, was_capped
+    from headstart.analysis.flags import capped_by_max_steps, reason_text, run_flags, solver_steps, stopped_early, task_of
 
     budget = (result.record or {}).get("budget") or {}
     solved = solver_steps(result)  # setfit: the steps its solve took, outside the engine's budget
     planned = budget.get("planned_steps") or solved
     stopped = stopped_early(result)  # validation ended it before its budget did: no cap bound it, more steps go unused
-    capped = bool(planned) and not stopped and (was_capped(budget) if budget.get("planned_steps")
-                                                 else budget.get("max_steps") == solved)
+    capped = capped_by_max_steps(result)  # as compare reads a cell's runs (analysis.flags.budget_flags)
     closed = not planned
 
     def advice(reason: str) -> str:
@@ -394,7 +393,7 @@ def budget_notes(result: Any) -> list[dict[str, str]]:
             return "it takes no optimiser steps; with these labels it learned nothing: try another strategy"
         if capped and reason in ("improving", "slow", "majority"):  # the user's own --max-steps set the budget
             return ADVICE[reason] + f" (--max-steps {budget['max_steps']} capped this run: raise it first)"
-        if stopped and reason == "majority":  # as a compare says of such a cell (analysis.flags.arm_notes)
+        if stopped and reason == "majority":  # as a compare says of such a cell (analysis.flags.budget_flags)
             return ("validation stopped improving before its budget ended, so more steps would go unused: try --tune lr "
                     "or a higher --lr; with very few labels the head may need more of them")
         return ADVICE[reason]
