@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
-from headstart.errors import ConfigError, flags_checked, on_cli, python_named
+from headstart.errors import ConfigError, HeadstartError, flags_checked, on_cli, python_named
 from headstart.specs import RunSpec, TrainConfig, as_table, parse_n, terms_of
 
 if TYPE_CHECKING:  # the LLM modules import torch and transformers: only for the annotations
@@ -174,8 +174,10 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                    split=SplitConfig(max_test=max_test))
     check_tune_and_rate(spec)
     check_settings_used(spec)
+    if out is not None and not overwrite:  # before the data loads (an image backbone's defaults read it) ...
+        check_replaces_same_run(Path(out), spec, settled=False)
     spec, loaded, defaults = _with_data_defaults(spec)
-    if out is not None and not overwrite:
+    if out is not None and not overwrite:  # ... and with the settings those defaults filled
         check_replaces_same_run(Path(out), spec)
     with progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}", enabled=progress) as update:
         outcome = run(spec, data=loaded, progress=update, test=False, nproc=nproc)
@@ -230,13 +232,19 @@ def check_report_to(report_to: str | None, out: Any = "") -> None:
     _mlflow()
 
 
-def check_replaces_same_run(out: Path, spec: RunSpec) -> None:
+def check_replaces_same_run(out: Path, spec: RunSpec, *, settled: bool = True) -> None:
     """Refuse to replace a saved run in ``out`` unless it was asked for with the same spec (the same run made again,
     e.g. after its data file changed): another strategy, size, seed or setting there is a trained model the user may
     still want, replaced only with ``--overwrite``.
 
+    Args:
+        settled: whether the data's defaults are in ``spec`` (``_with_data_defaults``). Before they are, its train and
+            split settings are not compared (an image dataset's defaults fill them), so a run of another strategy,
+            size or seed is refused before the data loads; the settings are compared once they are.
+
     Raises:
-        ConfigError: ``out`` holds a finished or failed run of another spec, named by its strategy, n and seed.
+        ConfigError: ``out`` holds a finished or failed run of another spec, named by its strategy, n, seed and the
+            settings that differ.
     """
     import json
 
@@ -246,14 +254,31 @@ def check_replaces_same_run(out: Path, spec: RunSpec) -> None:
         held = json.loads((out / "spec.json").read_text()).get("spec")
     except (OSError, ValueError, AttributeError):  # none there, or a damaged run (outdir.held took it as a run): replaced
         return
-    if not isinstance(held, dict) or held == json.loads(json.dumps(spec.to_dict(), default=str)):
+    if not isinstance(held, dict):
+        return
+    try:  # an older version's spec lacks settings added since: read with their defaults, as the run meant them
+        held = RunSpec.from_dict(held).to_dict()
+    except (TypeError, ValueError, HeadstartError):  # a setting no longer valid: compared as written
+        pass
+    held, mine = (json.loads(json.dumps(s, default=str)) for s in (held, spec.to_dict()))
+    skipped = () if settled else ("train", "split")
+    differ = []  # the settings that differ: "seed", or "train.head_lr" within a table
+    for key in sorted(set(held) | set(mine)):
+        if key in skipped or held.get(key) == mine.get(key):
+            continue
+        if isinstance(held.get(key), dict) and isinstance(mine.get(key), dict):
+            differ += [f"{key}.{k}" for k in sorted(set(held[key]) | set(mine[key])) if held[key].get(k) != mine[key].get(k)]
+        else:
+            differ.append(key)
+    if not differ:
         return
     n = held.get("n")
     what = f"{held.get('strategy')}, n = {'all' if n is None else n}, seed {held.get('seed')}"
-    mine = f"{spec.strategy}, n = {'all' if spec.n is None else spec.n}, seed {spec.seed}"
-    also = "" if what != mine else " with other settings"
+    others = [d for d in differ if d not in ("strategy", "n", "seed")]
+    if others and not set(differ) & {"strategy", "n", "seed"}:  # the same strategy, size and seed: name what differs
+        what += f"; settings that differ: {', '.join(others[:3])}{', ...' if len(others) > 3 else ''}"
     how = "add --overwrite" if on_cli() else "pass overwrite=True"  # a bare switch: python_names would drop its =True
-    raise ConfigError(f"--out {str(out)!r} holds another run ({what}{also}); nothing was trained or replaced: give a new "
+    raise ConfigError(f"--out {str(out)!r} holds another run ({what}); nothing was trained or replaced: give a new "
                       f"folder, e.g. --out {sibling(out, spec.strategy)}, or {how} to replace it")
 
 
@@ -350,14 +375,14 @@ def check_settings_used(spec: RunSpec) -> None:
 def budget_notes(result: Any) -> list[dict[str, str]]:
     """``analysis.flags.run_flags`` of one run, as ``{reason, text, advice}``: the same evidence the report flags, the
     advice naming ``headstart train``'s flags on the CLI and ``fit``'s arguments from Python (``flags.asked``)."""
-    from headstart.analysis.flags import asked, reason_text, run_flags, solver_steps, stopped_early, task_of, was_capped
+    from headstart.analysis.flags import (asked, capped_by_max_steps, reason_text, run_flags, solver_steps, stopped_early,
+                                          task_of)
 
     budget = (result.record or {}).get("budget") or {}
     solved = solver_steps(result)  # setfit: the steps its solve took, outside the engine's budget
     planned = budget.get("planned_steps") or solved
     stopped = stopped_early(result)  # validation ended it before its budget did: no cap bound it, more steps go unused
-    capped = bool(planned) and not stopped and (was_capped(budget) if budget.get("planned_steps")
-                                                 else budget.get("max_steps") == solved)
+    capped = capped_by_max_steps(result)  # as compare reads a cell's runs (analysis.flags.budget_flags)
     closed = not planned
 
     def advice(reason: str) -> str:
@@ -370,7 +395,7 @@ def budget_notes(result: Any) -> list[dict[str, str]]:
             return "it takes no optimiser steps; with these labels it learned nothing: try another strategy"
         if capped and reason in ("improving", "slow", "majority"):  # the user's own --max-steps set the budget
             return ADVICE[reason] + f" (--max-steps {budget['max_steps']} capped this run: raise it first)"
-        if stopped and reason == "majority":  # as a compare says of such a cell (analysis.flags.arm_notes)
+        if stopped and reason == "majority":  # as a compare says of such a cell (analysis.flags.budget_flags)
             return ("validation stopped improving before its budget ended, so more steps would go unused: try --tune lr "
                     "or a higher --lr; with very few labels the head may need more of them")
         return ADVICE[reason]

@@ -242,6 +242,7 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
     lengths = np.asarray([padded_length(data.encoded[r]) for r in data.train_rows])
     targets = data.targets
     ever_trained: dict[int, nn.Parameter] = {}
+    learned: dict[int, nn.Parameter] = {}  # of those, what a phase learned (Phase.learns): the trainable count
     kept: dict[int, torch.Tensor] = {}  # trained params + training-mode modules' buffers: best weights need their BatchNorm stats
     initial: dict[int, torch.Tensor] = {}
     best: dict[int, torch.Tensor] | None = None
@@ -286,6 +287,8 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
                 kept[id(t)] = t
                 initial[id(t)] = t.detach().clone()
         ever_trained.update((id(p), p) for p in params)
+        if phase.learns:
+            learned.update((id(p), p) for p in params)
         backbone_ids = {id(p) for p in model.backbone.parameters()}
         on_features = data.features is not None and not backbone_touched and not any(id(p) in backbone_ids for p in params)
         backbone_touched |= any(id(p) in backbone_ids for p in params)
@@ -294,7 +297,7 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
             continue  # a phase of seconds: rank 0 trains it alone, the next shared phase starts from its weights
         if shared:
             group.share_state(model, rng, number)
-        report.trainable_params = max(report.trainable_params, sum(p.numel() for p in ever_trained.values()))
+        report.trainable_params = max(report.trainable_params, sum(p.numel() for p in learned.values()))
         if phase.solve is not None:
             looped_at: list[tuple[int, int]] = []  # what a looping solver last drew: the bar then stays there
 
@@ -310,7 +313,7 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
                 chosen = phase.solve(model, problem)
             ranked = len(checks) - before  # candidates the solver ranked on validation
             report.chosen.update(chosen)
-            report.trainable_params = max(report.trainable_params, sum(p.numel() for p in ever_trained.values()))  # may resize
+            report.trainable_params = max(report.trainable_params, sum(p.numel() for p in learned.values()))  # may resize
             score, metrics = validate()
             if ranked and data.validate is None:
                 checks.pop()  # the check after the solve is the candidate it chose, a look counted already

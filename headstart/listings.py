@@ -75,6 +75,11 @@ def _installed(requirement: str) -> bool:
     return True
 
 
+# what ``runs --status`` takes: a status a run is stored with (``results.STATUSES``), or "superseded", an older run of
+# the same arm, size and seed that the report counts apart and leaves out of every figure (``analysis.current_runs``)
+SUPERSEDED = "superseded"
+
+
 @python_named
 def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, Any]]:
     """The runs of a compare store (compare, adapt, continual, multitask write one), in the store's order: key, arm (labelled as
@@ -82,21 +87,32 @@ def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, 
     multi-task run's per task in ``per_task``), train_seconds, trainable_params and error.
 
     Args:
-        status: only runs with this status (``headstart.results.STATUSES``: done, failed, diverged, ...).
+        status: only runs with this status (``headstart.results.STATUSES``: done, failed, diverged, ...), or
+            "superseded": the older runs the report leaves out (each row still says the status it was stored with).
+
+    Returns:
+        A row per run, ``superseded`` saying whether the report leaves it out.
 
     Raises:
         ConfigError: an unknown status. StoreError: no store in ``directory``.
     """
     from headstart.analysis.arms import arm_key, label_arms
+    from headstart.analysis.cells import superseded_keys
     from headstart.errors import ConfigError
     from headstart.results import STATUSES
     from headstart.store import Store
 
-    if status is not None and status not in STATUSES:
-        raise ConfigError(f"--status must be one of {', '.join(STATUSES)}, got {status!r}; e.g. --status done")
+    choices = (*STATUSES, SUPERSEDED)
+    if status is not None and status not in choices:
+        raise ConfigError(f"--status must be one of {', '.join(choices)}, got {status!r}; e.g. --status done")
     with Store(Path(directory), create=False) as store:
         every = store.results()
     labels = label_arms(every)  # labelled over the whole store, as the report labels them
+    # what the compare report leaves out; a continual step or a multitask run is in its own report, which keeps each
+    older = superseded_keys([r for r in every if not {"continual", "multitask"} & set(r.spec or {})])
+
+    def listed(r: Any) -> bool:
+        return status is None or (r.key in older if status == SUPERSEDED else r.status == status)
 
     def arm(r: Any) -> str:  # a continual step: its arm as continual.md names it, and where in the stream it is
         c = r.spec.get("continual")
@@ -109,5 +125,6 @@ def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, 
              # a multitask run scores each of its tasks: "test drug-reviews-sentiment:accuracy 0.5561, ..."
              "per_task": ", ".join(f"{'test ' if i == 0 else ''}{k} {v:.4f}" for i, (k, v) in enumerate(
                  (k, v) for k, v in r.metrics.items() if k.endswith((":accuracy", ":rmse")) and isinstance(v, (int, float)))),
-             "train_seconds": r.train_seconds, "trainable_params": r.trainable_params, "error": r.error}
-            for r in every if status is None or r.status == status]
+             "train_seconds": r.train_seconds, "trainable_params": r.trainable_params, "error": r.error,
+             "superseded": r.key in older}
+            for r in every if listed(r)]

@@ -72,6 +72,35 @@ def test_runs_and_report_of_a_store(toy_csv, tiny_registry, tmp_path, monkeypatc
     assert json.loads(paths["results.json"].read_text())["margin_points"] == 1
 
 
+def test_runs_lists_the_superseded_runs_the_report_counts(tmp_path, monkeypatch, capsys):
+    """The report counts "N older run(s) of the same arm, size and seed" apart; --status superseded was refused
+    (pending, running, done, failed, diverged only). It lists them now, and every row says whether it is one."""
+    from conftest import run_cli
+
+    from headstart import analysis
+    from headstart.results import STATUSES, RunResult
+    from headstart.store import Store
+
+    spec = {"strategy": "linear-probe", "n": 16, "n_requested": 16, "seed": 0, "backbone": "tiny",
+            "data": {"name": "toy", "hash": "h"}, "options": {}, "train": {}}
+    older = RunResult(key="older", spec=spec, status="done", metrics={"accuracy": 0.5}, train_seconds=1.0)
+    newer = RunResult(key="newer", spec=spec, status="done", metrics={"accuracy": 0.6}, train_seconds=1.0)
+    with Store(tmp_path) as store:
+        store.put(older)  # stored first: another version of headstart's run of the same cell
+        store.put(newer)
+        assert analysis.summarize(store.results())["totals"]["superseded"] == 1
+    code, printed, err = run_cli(["runs", str(tmp_path), "--status", "superseded", "--json"], monkeypatch, capsys)
+    assert code == 0, err
+    assert [(r["key"], r["status"], r["superseded"]) for r in json.loads(printed)] == [("older", "done", True)]
+    assert [r["superseded"] for r in headstart.runs(tmp_path)] == [True, False]
+    code, printed, _ = run_cli(["runs", str(tmp_path)], monkeypatch, capsys)
+    assert code == 0 and printed.count("superseded (a newer run of this arm, size and seed counts)") == 1, printed
+    for status in STATUSES:  # every status a run is stored with is accepted too
+        assert run_cli(["runs", str(tmp_path), "--status", status], monkeypatch, capsys)[0] == 0
+    code, _, err = run_cli(["runs", str(tmp_path), "--status", "old"], monkeypatch, capsys)
+    assert code == 2 and "--status must be one of pending, running, done, failed, diverged, superseded, got 'old'" in err
+
+
 def test_check_leakage_counts_a_copied_review_as_the_command_does(toy_csv, tmp_path, monkeypatch, capsys):
     import pandas as pd
 

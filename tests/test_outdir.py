@@ -173,6 +173,31 @@ def test_fit_replaces_its_own_run_but_another_only_when_asked_in_pythons_words(t
     assert json.loads((out / "spec.json").read_text())["spec"]["seed"] == 1
 
 
+def test_a_run_of_another_seed_is_refused_before_the_data_loads_and_an_older_spec_is_read_with_defaults(
+        tmp_path, toy_csv, tiny_registry, monkeypatch):
+    """An image backbone loads its data to fill its defaults: a run of another strategy, size or seed in ``out`` is
+    refused before that. A spec.json written before a setting existed (no "tta") is the same run made again."""
+    import headstart
+    import headstart.api
+
+    out = tmp_path / "run"
+    call = dict(strategy="linear-probe", n=8, out=out, config={"max_steps": 2, "min_steps": 2})
+    headstart.fit(str(toy_csv), "tiny", **call)
+    stored = json.loads((out / "spec.json").read_text())
+    del stored["spec"]["tta"]
+    (out / "spec.json").write_text(json.dumps(stored))
+    real = headstart.api._with_data_defaults
+
+    def loads(spec):
+        raise AssertionError("the data loaded before the refusal")
+
+    monkeypatch.setattr(headstart.api, "_with_data_defaults", loads)
+    with pytest.raises(ConfigError, match=r"holds another run \(linear-probe, n = 8, seed 0\)"):
+        headstart.fit(str(toy_csv), "tiny", seed=1, **call)
+    monkeypatch.setattr(headstart.api, "_with_data_defaults", real)
+    assert headstart.fit(str(toy_csv), "tiny", **call).status == "done"  # the same run: replaced, not refused
+
+
 def test_rows_a_killed_writer_left_in_the_log_are_read(tmp_path):
     """A continual step stored just before a kill -9 sits in runs.sqlite-wal: the folder is still a continual store."""
     import os

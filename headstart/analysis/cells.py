@@ -128,6 +128,15 @@ def current_runs(results: list[RunResult]) -> list[RunResult]:
     return [r for r in labelled if newest[cell(r)] is r]
 
 
+def superseded_keys(results: list[RunResult]) -> set[str]:
+    """Keys of the runs every figure leaves out: each experiment's runs (``arms.experiments``) less its
+    ``current_runs``, as the report's ``totals["superseded"]`` counts them; ``results`` oldest first."""
+    from headstart.analysis.arms import experiments
+
+    kept = {r.key for _, runs in experiments(results) for r in current_runs(runs)}
+    return {r.key for r in results} - kept
+
+
 def _rows(runs: list[RunResult]) -> tuple[dict[int, np.ndarray], np.ndarray | None]:
     """Per-seed test predictions and the shared target, or ({}, None) unless every run stored them on one target."""
     tests = [(r.record or {}).get("test") or {} for r in runs]

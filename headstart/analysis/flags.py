@@ -201,6 +201,17 @@ def solver_steps(r: RunResult) -> int:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
 
 
+def capped_by_max_steps(result: RunResult) -> bool:
+    """Whether ``max_steps`` bound the run: it cut the steps the epochs / min_steps asked for (``was_capped``) and the
+    run took them all, validation not stopping it first (``stopped_early``); a solve outside the engine (setfit's pair
+    steps) that took exactly ``max_steps``. What train's advice and compare's both read, so they agree on one run."""
+    budget = (result.record or {}).get("budget") or {}
+    if budget.get("planned_steps"):
+        return was_capped(budget) and not stopped_early(result)
+    solved = solver_steps(result)
+    return bool(solved) and budget.get("max_steps") == solved
+
+
 def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
     """Cells (strategy, size) where at least half of the done seeds share a ``run_flags`` reason.
 
@@ -223,7 +234,8 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             planned = max(int(r.record["budget"].get("planned_steps") or 0) for r in runs if (r.record or {}).get("budget"))
             tuned = any(r.record["budget"].get("tuned") for r in runs if (r.record or {}).get("budget"))
             name = str(runs[0].spec.get("strategy"))  # the arm's strategy, as the config and flags spell it
-            capped = all(was_capped((r.record or {}).get("budget") or {}) for r in runs)  # max_steps cut it
+            capped = all(was_capped((r.record or {}).get("budget") or {}) for r in runs)  # max_steps cut the plan
+            bound = all(capped_by_max_steps(r) for r, f in zip(runs, flags) if reason in f)  # and the flagged runs hit it
             key = "max_steps" if capped else "min_steps"
             cap = max(int((r.record or {}).get("budget", {}).get("max_steps") or 0) for r in runs) if capped else planned
             more = spoken(f"{key} = {2 * cap} for it in the config ([train_by_strategy.{name}]), or --{key.replace('_', '-')} {2 * cap}",
@@ -238,8 +250,7 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             elif planned == 0 and any(solver_steps(r) for r in runs):  # setfit: its solve tunes the encoder on pairs
                 steps = max(solver_steps(r) for r in runs)
                 nothing = (f"--max-steps {steps} capped its pair steps: raise it first, or read it as: this arm learned "
-                           "nothing here" if all(solver_steps(r) == (r.record or {}).get("budget", {}).get("max_steps")
-                                                 for r in runs)
+                           "nothing here" if all(capped_by_max_steps(r) for r in runs)
                            else f"its encoder took {steps} pair steps: draw more pairs ("
                            + spoken(f"--option {name}.iterations=…", f"options={{{name!r}: {{'iterations': …}}}}") + ")"
                            + ("" if tuned else " or --tune lr") + ", or read it as: this arm learned nothing here")
@@ -255,7 +266,7 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
                            + ", or read it as: this arm learned nothing here")
             fix = {"improving": f"re-run with a larger budget ({more})",
                    "unchecked": f"re-run with more validation checks (evals_per_phase = 5) or a larger budget ({more})",
-                   "slow": (f"max_steps = {cap} capped these runs: raise it first ({more}); " if capped else "")
+                   "slow": (f"max_steps = {cap} capped these runs: raise it first ({more}); " if capped and bound else "")
                            + (f"re-run on a higher grid ({_higher_grid(runs, name)}, above the rates tried)" if tuned else
                               "re-run with a higher learning rate (--tune lr searches one on validation; or --lr)"),
                    "majority": nothing}[reason]

@@ -172,9 +172,12 @@ def train(
     elif (result.chosen or {}).get("pair_steps"):  # setfit: its own loop tunes the encoder, then the head is solved
         typer.echo(f"trainable params: {result.trainable_params:,} of {result.total_params:,} ({pct}); the encoder tuned in "
                    f"{result.chosen['pair_steps']} pair steps, then the head in closed form, {result.train_seconds:.1f}s")
-    else:  # closed form (a solve, a lookup, a prompt): nothing was stepped, so no step was best
+    elif result.trainable_params:  # closed form (a solve): nothing was stepped, so no step was best
         typer.echo(f"parameters set in closed form: {result.trainable_params:,} of {result.total_params:,} ({pct}), "
                    f"no optimiser step, {result.train_seconds:.1f}s" + ("; no label read (n = 0)" if n == "0" else ""))
+    else:  # a zero-shot head from descriptions, a prompt, a lookup: no weight learned from the rows
+        typer.echo(f"trainable params: 0 of {result.total_params:,}: nothing trained, no optimiser step, "
+                   f"{result.train_seconds:.1f}s" + ("; no label read (n = 0)" if n == "0" else ""))
     memory = f"peak memory {result.peak_rss_bytes / 1e6:.0f} MB (RSS)"
     if result.base_weights:
         stored, fp32 = result.base_weights["stored"], result.base_weights["fp32"]

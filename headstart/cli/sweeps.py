@@ -366,7 +366,9 @@ def _clip(text: str, width: int = 100) -> str:
 @app.command()
 def runs(
     directory: Annotated[Path, typer.Argument(help="Directory of a compare store.")],
-    status: Annotated[Optional[str], typer.Option(help="Only runs with this status.")] = None,
+    status: Annotated[Optional[str], typer.Option(help="Only runs with this status: pending, running, done, failed, diverged, "
+                                                       "or superseded (an older run of the same arm, size and seed, which "
+                                                       "the report counts and leaves out).")] = None,
     to_mlflow: Annotated[bool, typer.Option("--to-mlflow", help="Log the store's finished runs (and report files) to MLflow; "
                                                                 "runs already logged are skipped. Needs headstart[tracking].")] = False,
     mlflow_uri: Annotated[Optional[str], typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///DIR/mlflow.db).")] = None,
@@ -376,6 +378,7 @@ def runs(
 
     \b
     Example: headstart runs runs/cmp --status done --json
+    Example: headstart runs runs/cmp --status superseded    (the older runs the report leaves out)
     Example: headstart runs runs/cmp --to-mlflow    (then: mlflow ui --backend-store-uri sqlite:///runs/cmp/mlflow.db)
     """
     from headstart.listings import runs as store_runs
@@ -403,7 +406,8 @@ def runs(
         score = next((f"test {k} {r[k]:.4f}" for k in ("accuracy", "rmse") if r[k] is not None), "") or r["per_task"]
         place = f"{places[id(r)]:<{place_width}}  " if place_width else ""
         typer.echo(f"{r['key']}  {r['status']:<8} {place}{r['arm']:<{width}} n={str(r['n']):<5} seed={r['seed']}  {score}  "
-                   f"{r['train_seconds']:.1f}s{'  ' + r['error'] if r['error'] else ''}")
+                   f"{r['train_seconds']:.1f}s{'  ' + r['error'] if r['error'] else ''}"
+                   + ("  superseded (a newer run of this arm, size and seed counts)" if r["superseded"] else ""))
     typer.echo(f"{len(rows)} runs")
 
 

@@ -47,6 +47,8 @@ class Phase:
             ``solve(model, problem) -> chosen`` sets the head (and anything else) in place from a ``Problem``
             and returns the hyperparameters it chose on validation, e.g. ``{"C": 1.0}``. The engine then
             validates once, as after any phase.
+        learns: False where ``solve`` sets the groups without learning them from the training rows (zero-shot's head
+            from the class descriptions, a prompt's identity head): they are saved, but count as 0 trainable.
     """
 
     name: str
@@ -54,6 +56,7 @@ class Phase:
     steps: int
     early_stopping: bool = True
     solve: Callable[[nn.Module, "Problem"], dict[str, Any]] | None = None
+    learns: bool = True
 
     @property
     def params(self) -> list[nn.Parameter]:

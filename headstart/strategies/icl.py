@@ -70,7 +70,8 @@ class Icl(PromptStrategy):
     Options = IclOptions
 
     def plan(self, model, options: IclOptions, cfg, budget: Budget) -> list[Phase]:
-        return [Phase(self.name, [head_group(model, cfg)], 0, solve=partial(self.solve, options=options))]
+        return [Phase(self.name, [head_group(model, cfg)], 0, solve=partial(self.solve, options=options),
+                      learns=False)]  # it picks demonstrations; the head stays the identity: nothing trains
 
     def solve(self, model: nn.Module, problem: Problem, *, options: IclOptions) -> dict[str, Any]:
         """Choose the demonstrations (fitting ``max_prompt_tokens``), then calibrate if asked."""

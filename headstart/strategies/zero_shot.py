@@ -158,7 +158,8 @@ class ZeroShot(Strategy):
         return ZeroShotOptions(descriptions=texts, template=options.template)
 
     def plan(self, model, options: ZeroShotOptions, cfg, budget: Budget) -> list[Phase]:
-        return [Phase("zero-shot", [head_group(model, cfg)], 0, solve=partial(solve, options=options, batch_size=cfg.eval_batch_size))]
+        return [Phase("zero-shot", [head_group(model, cfg)], 0, solve=partial(solve, options=options, batch_size=cfg.eval_batch_size),
+                      learns=False)]  # the head is the descriptions' embeddings: nothing trains
 
 
 register(ZeroShot())

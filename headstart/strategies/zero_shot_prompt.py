@@ -109,7 +109,8 @@ class PromptStrategy(Strategy):
         return []
 
     def plan(self, model, options: PromptOptions, cfg, budget: Budget) -> list[Phase]:
-        return [Phase(self.name, [head_group(model, cfg)], 0, solve=partial(self.solve, options=options))]
+        return [Phase(self.name, [head_group(model, cfg)], 0, solve=partial(self.solve, options=options),
+                      learns=False)]  # the head is the identity on the answer words' scores (and a calibration): nothing trains
 
     def solve(self, model: nn.Module, problem: Problem, *, options: PromptOptions) -> dict[str, Any]:
         return finish(model, options)

@@ -227,6 +227,31 @@ def test_a_single_runs_advice_names_the_cap_the_user_set_and_has_none_for_steps_
     assert note["advice"].startswith("it takes no optimiser steps; with these labels it learned nothing")
 
 
+def test_train_and_compare_agree_whether_max_steps_bound_a_run() -> None:
+    """full-finetune --n 32 --max-steps 30: the cap cut the planned budget either way. A run that took all 30 steps was
+    bound by it; one that validation stopped at step 24 was not. train said "(--max-steps 30 capped this run: raise it
+    first)" of both, while compare said the stopped one would leave more steps unused; both read
+    ``flags.capped_by_max_steps`` now."""
+    from headstart.api import budget_notes
+
+    def capped_run(steps: int) -> RunResult:
+        r = run("full-finetune", 32, 0, [0.55, 0.55, 0.55, 0.55, 0.55][: steps // 6], planned=30, steps=steps, majority=0.60)
+        r.record["budget"].update(max_steps=30, capped=True)
+        return r
+
+    reached, stopped = capped_run(30), capped_run(24)
+    assert flags.capped_by_max_steps(reached) and not flags.capped_by_max_steps(stopped)
+    (note,) = budget_notes(reached)
+    (flag,) = flags.budget_flags([reached])
+    assert note["advice"].endswith("(--max-steps 30 capped this run: raise it first)"), note["advice"]
+    assert "--max-steps 60" in flag["text"], flag["text"]
+    (note,) = budget_notes(stopped)
+    (flag,) = flags.budget_flags([stopped])
+    assert "capped" not in note["advice"] and "--max-steps" not in flag["text"], (note["advice"], flag["text"])
+    assert note["advice"].startswith("validation stopped improving before its budget ended"), note["advice"]
+    assert "validation stopped improving before the budget ended in 1 of these 1 seeds" in flag["text"], flag["text"]
+
+
 def test_a_cap_on_each_phase_of_a_two_phase_arm_is_named_too() -> None:
     """lp-ft with --max-steps 30 plans 60 steps (a probe phase and a fine-tuning phase, each capped at 30): the record
     says max_steps cut it, so the advice names the cap where it used to offer only --epochs / --min-steps."""

@@ -102,6 +102,7 @@ def test_icl_saves_its_demonstrations_and_predicts_the_same_after_loading(toy_cs
     out = tmp_path / "run"
     result = fit(str(toy_csv), "tiny-llama", strategy="icl", n=16, out=out, options={"k": 4, "calibrate": True}, config=CFG)
     assert (out / "demonstrations.json").exists()
+    assert result.trainable_params == 0, "it picks demonstrations; its head stays the identity"
     texts = ["a good movie", "a bad movie, long and loud"]
     for a, b in zip(result.predict(texts), predict(out, texts)):
         assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-5)
@@ -112,7 +113,9 @@ def test_zero_shot_prompt_runs_at_n_0_and_icl_needs_labels(toy, tiny_registry):
 
     s = setup(RunSpec(data="toy", backbone="tiny-llama", strategy="zero-shot-prompt", n=0, train=CFG), data=toy,
               pretrained=tiny_llama(0))
-    assert train(s).status == "done" and s.model.backbone.demos == []
+    report = train(s)
+    assert report.status == "done" and s.model.backbone.demos == []
+    assert report.trainable_params == 0 and "head.weight" in report.trained  # nothing trains; the head is still saved
     with pytest.raises(ConfigError, match="n is 0"):
         setup(RunSpec(data="toy", backbone="tiny-llama", strategy="icl", n=0, train=CFG), data=toy, pretrained=tiny_llama(0))
 

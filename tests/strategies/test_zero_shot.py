@@ -135,7 +135,11 @@ def test_train_zero_shot_defaults_to_n_0_saves_and_predicts_the_same(toy_csv, ti
                                  "--label-descriptions", f'neg="{SEPARABLE["neg"]}",pos="{SEPARABLE["pos"]}"', "--out", str(out), "-q"],
                                 monkeypatch, capsys)
     assert code == 0, err
-    assert "parameters set in closed form: " in stdout and "no optimiser step" in stdout and "no label read (n = 0)" in stdout, stdout
+    assert "trainable params: 0 of 1,346: nothing trained" in stdout, stdout
+    assert "no optimiser step" in stdout and "no label read (n = 0)" in stdout, stdout
+    assert json.loads((out / "metrics.json").read_text())["trainable_params"] == 0  # it trains nothing
+    code, listed, err = run_cli(["adapters", "list", str(out)], monkeypatch, capsys)  # it listed trainable=770 on MiniLM
+    assert code == 0 and "trainable=0 " in listed, (listed, err)
     assert "best at step" not in stdout  # nothing was stepped
     assert "Validation (scored only: nothing was chosen on it, " in (out / "README.md").read_text()
     loaded = load_run(out)
