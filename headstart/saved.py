@@ -62,7 +62,7 @@ def save(s: Any, report: FitReport, out: str | Path, *, notes: dict[str, Any] | 
 
     def fill(staging: Path) -> None:
         _write_run(s, report, staging, notes or {})
-        write_model_card(staging, name=str(out))
+        write_model_card(staging, name=str(out), image=getattr(s.model.backbone, "modality", "text") == "image")
 
     from headstart.outdir import held
 
@@ -126,8 +126,9 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
     })
 
 
-def write_model_card(out: Path, *, name: str) -> None:
-    """README.md in a run directory: what trained on what, its validation metrics, where it ran, how to use it."""
+def write_model_card(out: Path, *, name: str, image: bool = False) -> None:
+    """README.md in a run directory: what trained on what, its validation metrics, where it ran, how to use it (for a
+    run on an image backbone, ``image``: predict on image files, and no export, which writes text encoders only)."""
     import shlex
 
     from headstart.model_card import model_card
@@ -136,8 +137,12 @@ def write_model_card(out: Path, *, name: str) -> None:
     meta = json.loads((out / "spec.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else None
     run, hf = shlex.quote(name), shlex.quote(f"{name}-hf")  # the commands run on the path as written, spaces and all
-    how = md_fence(f"echo 'a review to score' | headstart predict {run} -\nheadstart evaluate {run}   # the test split\n"
-                   f"headstart export {run} --format hf --out {hf}   # a folder transformers loads", "bash")
+    if image:
+        how = md_fence(f"headstart predict {run} photo.png   # or a folder of images, or a table naming them\n"
+                       f"headstart evaluate {run}   # the test split", "bash")
+    else:
+        how = md_fence(f"echo 'a review to score' | headstart predict {run} -\nheadstart evaluate {run}   # the test split\n"
+                       f"headstart export {run} --format hf --out {hf}   # a folder transformers loads", "bash")
     write_atomic(out / "README.md", model_card(meta, metrics, how=how).encode())
 
 

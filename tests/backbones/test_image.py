@@ -396,6 +396,8 @@ def test_predict_reads_image_paths_as_the_cli_does(mnist, toy_images_factory, tm
         Image.fromarray(np.asarray(data.inputs[i], dtype=np.uint8)).save(paths[-1])
     by_path = headstart.predict(tmp_path / "run", [str(p) for p in paths])
     by_array = headstart.predict(tmp_path / "run", [np.asarray(Image.open(p)) for p in paths])
+    card = (tmp_path / "run" / "README.md").read_text()  # its use: image files, not a review on stdin; no text export
+    assert "predict" in card and "photo.png" in card and "a review to score" not in card and "export" not in card
     assert [r["input"] for r in by_path] == [str(p) for p in paths] and "text" not in by_path[0]
     assert all(np.allclose(list(a["probabilities"].values()), list(b["probabilities"].values())) for a, b in zip(by_path, by_array))
     with pytest.raises(DataError, match="image file not found: '.*nope.png'; check the path"):
