@@ -5,7 +5,7 @@ only where the user left the setting unset:
 
 - **Input side.** Images no larger than ``SMALL_SIDE`` pixels (Fashion-MNIST, MNIST, the digit sets) are upsampled
   by a network trained at 224 either way; ``SMALL_INPUT`` (160) reads them 2.4-3.4x faster than 224 and its probe on
-  Fashion-MNIST's pool rows scores a point higher, ~3 points above 128, which is ~2x faster still
+  Fashion-MNIST's pool rows scores as well (0.9 points higher, within the scored images' error), ~3 points above 128, which is ~2x faster still
   (``benchmarks/image_sizes.py``, docs/DESIGN.md "Images", docs/BENCHMARKS.md "Image defaults").
 - **Test split.** A test split over ``IMAGE_MAX_TEST`` images keeps a stratified ``IMAGE_MAX_TEST`` (the rest go to
   the pool): ``evaluate`` of 2,000 Fashion-MNIST test images at 160 px takes ~30 s on a quiet 2-core EPYC, the 14,000
