@@ -302,12 +302,15 @@ def load_pretrained(spec: RunSpec, *, quantize: bool = False) -> torch.nn.Module
                          quantize=quantize)
 
 
-def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Module | None = None) -> Setup:
+def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Module | None = None,
+          train_rows: np.ndarray | None = None) -> Setup:
     """Load data and backbone, draw the subsample, resolve the config, build the model.
 
     Args:
         spec: the run.
         data / pretrained: already loaded dataset / backbone to reuse (a sweep loads them once).
+        train_rows: rows the caller already drew (a continual stream's task: ``spec.n`` rows of each task, where the
+            stream's ``data`` holds every task's classes), instead of ``spec.n`` drawn from ``data``'s pool.
     """
     strategy = get_strategy(spec.strategy)
     check_labelled(strategy, spec.n)
@@ -316,7 +319,8 @@ def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Mo
     options = strategy.for_labels(strategy.options(spec.options), data.label_names, data.task)
     split_config = spec.split
     splits = split_dataset(data, split_config)
-    train_rows = subsample(data, splits.pool, spec.n, spec.seed)
+    if train_rows is None:
+        train_rows = subsample(data, splits.pool, spec.n, spec.seed)
     # A 4-bit strategy that loads its own backbone loads it straight into NF4 and trains it without a copy: the fp32
     # base is never held (peak memory is the point of QLoRA). One given by a sweep is copied, then quantised.
     quantized_here = pretrained is None and strategy.quantized

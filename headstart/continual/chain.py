@@ -170,7 +170,7 @@ def build_setup(chain: Chain, step: int) -> Any:
     spec = RunSpec(data=chain.stream.name, backbone=chain.prepared.pretrained.name, strategy=chain.arm.strategy,
                    options=dict(chain.arm.strategy_options), n=chain.n, seed=chain.seed,
                    train=train, split=chain.prepared.split_config)
-    s = setup(spec, data=chain.prepared.data, pretrained=chain.prepared.pretrained)
+    s = setup(spec, data=chain.prepared.data, pretrained=chain.prepared.pretrained, train_rows=step_rows(chain, step))
     s.model.head = MaskedHead(s.model.head)
     return for_step(s, chain, step)
 
@@ -210,10 +210,13 @@ def for_step(s: Any, chain: Chain, step: int) -> Any:
         splits = Splits(pool=np.concatenate([p.pool for p in chain.prepared.splits]),
                         val=np.concatenate([p.val for p in chain.prepared.splits]),
                         test=np.concatenate([p.test for p in chain.prepared.splits]))
-        rows = np.concatenate(chain.train_rows)
-    else:
-        rows = chain.train_rows[step]
-    return dataclasses.replace(s, splits=splits, train_rows=rows)
+    return dataclasses.replace(s, splits=splits, train_rows=step_rows(chain, step))
+
+
+def step_rows(chain: Chain, step: int) -> np.ndarray:
+    """The rows task ``step`` trains on: its n drawn rows (each task draws its own n from its own classes), or every
+    task's for the joint reference."""
+    return np.concatenate(chain.train_rows) if chain.method.joint else chain.train_rows[step]
 
 
 def step_spec(chain: Chain, s: Any, step: int) -> dict[str, Any]:

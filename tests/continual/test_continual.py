@@ -431,6 +431,19 @@ def test_a_report_reads_only_the_steps_its_own_settings_planned(stream, tmp_path
     assert second == run(32, "fresh") and first == run(64, "fresh2")
 
 
+def test_n_counts_each_tasks_rows_so_it_may_be_below_the_streams_classes(stream, tmp_path, tiny_registry):
+    """--n is drawn per task: 3 rows of a 2-class task are enough though the class-incremental stream has 4 classes
+    (the model's setup drew n from the whole stream and refused it); 1 row is refused naming the task's 2 classes."""
+    from headstart.continual import continual
+    from headstart.errors import DataError
+
+    result = continual(str(stream), arms="naive,joint", backbone="tiny", n=3, seeds=1, out=tmp_path / "three", config=FAST,
+                       alone=False)
+    assert {row["arm"] for row in result.analysis["arms"]} == {"naive", "joint"}
+    with pytest.raises(DataError, match=r"--n 1 is smaller than the number of classes \(2\)"):
+        continual(str(stream), arms="naive", backbone="tiny", n=1, seeds=1, out=tmp_path / "one", config=FAST, alone=False)
+
+
 def test_one_seed_is_shown_without_an_interval_not_one_of_no_width():
     from headstart.report.continual import _ci
 
