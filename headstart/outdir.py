@@ -233,3 +233,50 @@ def check_new(out: str | Path, what: str, flag: str = "--out") -> None:
     if out.exists() or out.is_symlink():
         raise ConfigError(f"{flag} {str(out)!r} already exists; give a new folder for {what} (nothing is overwritten)")
     check_writable(out, flag)
+
+
+def check_same_report(out: Path, report: str, settings: dict[str, Any], *, kind: str, key: str = "settings",
+                      grown: dict[str, Any] | None = None, defaults: dict[str, dict[str, Any]] | None = None) -> None:
+    """Refuse ``out`` when its report file (``report``: ``continual.json``, a multi-task ``results.json``) records other
+    settings under ``key``: the new report would replace it, and the old one's runs would drop out of it. A folder
+    without that report, or with one written before the settings were recorded, is not refused.
+
+    Args:
+        settings: this call's settings, JSON-able (a Path is compared as its text, as ``write_json`` stores it).
+        kind: the command, as the refusal names it ("another continual run").
+        grown: per setting, ``(old, new) -> bool``: True where the new value is the same study grown (more seeds, more
+            arms: the new report covers the old one's runs).
+        defaults: per nested setting (``"train"``: a dict of ``TrainConfig``'s fields), the value of a field one version
+            of the record lacks.
+
+    Raises:
+        ConfigError: the first setting that differs, its old and new values, and a folder to use instead.
+    """
+    try:
+        before = json.loads((out / report).read_text()).get(key)
+    except (OSError, ValueError, AttributeError):
+        return
+    if not isinstance(before, dict):
+        return
+    now = json.loads(json.dumps(settings, default=str))
+    grown, defaults = grown or {}, defaults or {}
+    for name, value in now.items():
+        if name not in before or before[name] == value:
+            continue
+        if name in grown and isinstance(before[name], type(value)) and grown[name](before[name], value):
+            continue
+        if isinstance(value, dict):
+            if not isinstance(before[name], dict):
+                return  # a damaged record says nothing of the settings
+            fill = defaults.get(name, {})
+            differ = [k for k in sorted(set(value) | set(before[name]))
+                      if before[name].get(k, fill.get(k)) != value.get(k, fill.get(k))]
+            if not differ:
+                continue
+            name, old, new = differ[0], before[name].get(differ[0], fill.get(differ[0])), value.get(differ[0], fill.get(differ[0]))
+        else:
+            old, new = before[name], value
+        shown = ",".join(map(str, old)) if isinstance(old, list) else old
+        raise ConfigError(f"--out {str(out)!r} holds the report of another {kind} run ({name} {shown}, not "
+                          f"{','.join(map(str, new)) if isinstance(new, list) else new}), which this one would replace; "
+                          f"nothing was trained; give it its own folder, e.g. {str(sibling(out, '2'))!r}")

@@ -121,6 +121,11 @@ class TrainConfig:
         filled = {name: defaults.get(name, fallback[name]) for name in fallback if getattr(self, name) is None}
         return dataclasses.replace(self, **filled)
 
+    @classmethod
+    def field_defaults(cls) -> dict[str, Any]:
+        """Each field's default: the value of a setting a record written before the field existed stands for."""
+        return {f.name: f.default for f in dataclasses.fields(cls)}
+
 
 def pooling_modes(pooling: str) -> tuple[str, ...]:
     """``"cls+mean"`` -> ("cls", "mean"), in sentence-transformers' order (``headstart.backbones.text.pool``).

@@ -42,7 +42,8 @@ def multitask(
 ) -> None:
     """Train several tasks on one shared trunk with a head each, under each loss weighting, and each task alone with the
     same trunk, rows, seeds and budget; report each task's score multi-task vs single-task with paired 95% intervals
-    (report.md, results.json). Finished runs are stored in --out: a re-run skips them.
+    (report.md, results.json). Finished runs are stored in --out: a re-run skips them; a folder whose report is of
+    other settings is refused (more seeds or weightings grow it).
 
     \b
     Example: headstart multitask --tasks drug-reviews,drug-reviews-sentiment,drug-reviews-rating --weighting equal,uncertainty,gradnorm --n 256 --seeds 3 --out runs/multitask-drug

@@ -23,10 +23,13 @@ from headstart.continual.methods import METHODS, get_method, method_options
 from headstart.continual.streams import BUILTIN, SCENARIOS, load_stream
 from headstart.callable_module import make_callable
 from headstart.errors import ConfigError, closest
+from headstart.outdir import check_same_report
 from headstart.specs import arm_parts, check_once
 
 DEFAULT_ARMS = ("naive", "ewc", "online-ewc", "si", "mas", "lwf", "replay", "joint")
 MAX_TEST = 1000  # test rows per task (each is scored after every later task)
+# Settings whose new value grows the study a report in --out holds (its runs stay in the new report): not refused.
+GROWN = {"arms": lambda old, new: set(old) <= set(new), "seeds": lambda old, new: old <= new}
 
 __all__ = ["BUILTIN", "DEFAULT_ARMS", "METHODS", "SCENARIOS", "ContinualResult", "continual", "parse_continual_arm"]
 
@@ -110,51 +113,6 @@ def budget_notes(steps: list[Any]) -> list[str]:
             + "."]
 
 
-def check_same_settings(out: Path, settings: dict[str, Any]) -> None:
-    """Refuse ``out`` when its report (``continual.json``) is of other settings: the new report would replace it. More
-    arms or seeds are the same study grown (the new report covers the old one's); a folder without a report, or with
-    one written before the settings were recorded, is not refused.
-
-    Raises:
-        ConfigError: the first setting that differs, its old and new values, and a folder to use instead.
-    """
-    import json
-
-    from headstart.outdir import sibling
-
-    try:
-        before = json.loads((out / "continual.json").read_text()).get("settings")
-    except (OSError, ValueError, AttributeError):
-        return
-    if not isinstance(before, dict):
-        return
-    now = json.loads(json.dumps(settings, default=str))  # as write_json stores it: a Path as its text
-    grown = {"arms": lambda old, new: set(old) <= set(new), "seeds": lambda old, new: old <= new}
-    for key, value in now.items():
-        if key not in before or before[key] == value:
-            continue
-        if key in grown and isinstance(before[key], type(value)) and grown[key](before[key], value):
-            continue
-        if key == "train":
-            if not isinstance(before["train"], dict):
-                return  # a damaged record says nothing of the settings
-            from headstart.specs import TrainConfig
-
-            defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}  # a field one version lacks: its default
-            differ = [k for k in sorted(set(value) | set(before["train"]))
-                      if before["train"].get(k, defaults.get(k)) != value.get(k, defaults.get(k))]
-            if not differ:
-                continue
-            key = differ[0]
-            old, new = before["train"].get(key, defaults.get(key)), value.get(key, defaults.get(key))
-        else:
-            old, new = before[key], value
-        shown = ",".join(map(str, old)) if isinstance(old, list) else old
-        raise ConfigError(f"--out {str(out)!r} holds the report of another continual run ({key} {shown}, not "
-                          f"{','.join(map(str, new)) if isinstance(new, list) else new}), which this one would replace; "
-                          f"nothing was trained; give it its own folder, e.g. {str(sibling(out, '2'))!r}")
-
-
 def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: list[str] | str = DEFAULT_ARMS,
               strategy: str = "full-finetune", backbone: str | None = None, n: int | str | None = 256, seeds: int = 3,
               out: str | Path = "runs/continual", config: Any = None, max_test: int | None = MAX_TEST, alone: bool = True,
@@ -230,7 +188,8 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     settings = {"stream": stream, "scenario": scenario, "backbone": pretrained_name, "strategy": strategy,
                 "n": parse_n(n), "max_test": max_test, "train": dataclasses.asdict(train), "tune": bool(tune),
                 "arms": [a.label for a in parsed], "seeds": seeds}
-    check_same_settings(Path(out), settings)
+    check_same_report(Path(out), "continual.json", settings, kind="continual", grown=GROWN,
+                      defaults={"train": TrainConfig.field_defaults()})
     pretrained = load_backbone(pretrained_name, max_length=train.max_length, image_size=train.image_size)
     prepared = Prepared.build(loaded, pretrained, SplitConfig(max_test=max_test))
     size = parse_n(n)

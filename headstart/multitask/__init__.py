@@ -10,6 +10,7 @@ its resolved spec), so a re-run skips what is done and a killed run loses at mos
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from headstart.multitask.weighting import WEIGHTINGS, WeightingOptions, parse_we
 
 DEFAULT_WEIGHTINGS = ("equal", "uncertainty", "gradnorm")
 MAX_TEST = 1000  # test rows kept per task
+# Settings whose new value grows the study a report in --out holds (its runs stay in the new report): not refused.
+GROWN = {"weightings": lambda old, new: set(old) <= set(new), "seeds": lambda old, new: old <= new}
 
 __all__ = ["DEFAULT_WEIGHTINGS", "WEIGHTINGS", "MultitaskResult", "multitask"]
 
@@ -72,11 +75,11 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     from headstart.data.splits import SplitConfig
     from headstart.evaluation import reference_metrics
     from headstart.multitask.run import Job, Plan, plan_key, run
-    from headstart.multitask.tasks import Layout, load_tasks
+    from headstart.multitask.tasks import Layout, load_tasks, split_tasks
     from headstart.progress import progress_bar
     from headstart.report.multitask import multitask_markdown
     from headstart.specs import TrainConfig, as_config, parse_n
-    from headstart.outdir import claim
+    from headstart.outdir import check_same_report, claim
     from headstart.store import Store
 
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
@@ -90,8 +93,13 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     weightings = parse_weightings(weighting)
     options = WeightingOptions(alpha=alpha, lr=weight_lr)
     _check_strategy(strategy)
-    loaded = load_tasks(tasks, text_column=text_column)
     train = as_config(config, TrainConfig)
+    settings = {"tasks": split_tasks(tasks), "weightings": list(weightings), "backbone": backbone, "strategy": strategy,
+                "strategy_options": dict(strategy_options or {}), "n": size, "seeds": seeds, "max_test": max_test,
+                "alpha": alpha, "weight_lr": weight_lr, "text_column": text_column, "train": dataclasses.asdict(train)}
+    check_same_report(Path(out), "results.json", settings, kind="multitask", key="settings", grown=GROWN,
+                      defaults={"train": TrainConfig.field_defaults()})  # before the tasks load
+    loaded = load_tasks(tasks, text_column=text_column)
     layout = Layout.build(loaded, SplitConfig(max_test=max_test), n=size, seeds=range(seeds))
     pretrained = load_backbone(backbone, max_length=train.max_length, image_size=train.image_size)
     job = Job(layout, pretrained, strategy, dict(strategy_options or {}), train, options)
@@ -145,7 +153,7 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     ]
     payload = {"config": {"tasks": names, "weightings": list(weightings), "backbone": pretrained.name, "strategy": strategy,
                           "strategy_options": dict(strategy_options or {}), "n": size, "seeds": seeds, "max_test": max_test,
-                          "alpha": alpha, "weight_lr": weight_lr}, "notes": result.notes, **result.analysis}
+                          "alpha": alpha, "weight_lr": weight_lr}, "settings": settings, "notes": result.notes, **result.analysis}
     write_json(out / "results.json", payload)
     write_atomic(out / "report.md", multitask_markdown(result.analysis, tasks=names, weightings=list(weightings),
                                                        notes=result.notes).encode())

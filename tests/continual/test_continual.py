@@ -679,9 +679,14 @@ def test_the_settings_check_reads_older_and_damaged_reports_and_paths(tmp_path):
     import dataclasses
     from pathlib import Path
 
-    from headstart.continual import check_same_settings
+    from headstart.continual import GROWN
     from headstart.errors import ConfigError
+    from headstart.outdir import check_same_report
     from headstart.specs import TrainConfig
+
+    def check_same_settings(out, settings):  # as continual() calls it
+        check_same_report(out, "continual.json", settings, kind="continual", grown=GROWN,
+                          defaults={"train": TrainConfig.field_defaults()})
 
     train = dataclasses.asdict(TrainConfig())
     settings = {"stream": Path("tasks.toml"), "n": 64, "train": train, "arms": ["naive"], "seeds": 2}

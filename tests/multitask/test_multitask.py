@@ -3,6 +3,7 @@ loses only the run in progress, bad input as one line and exit 2, and (slow) the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -15,10 +16,10 @@ from mt_fixtures import FAST, tasks_of, write_tasks
 from test_sweep import HEADSTART, done_count, env, tiny_backbone  # noqa: F401  (tiny_backbone: a real tiny BERT folder, a fixture)
 
 
-def _multitask(path: Path, out: Path, **kwargs):
+def _multitask(path: Path, out: Path, *, config: TrainConfig = FAST, **kwargs):
     from headstart.multitask import multitask
 
-    return multitask(tasks_of(path), backbone="tiny", n=64, out=out, config=FAST, **kwargs)
+    return multitask(tasks_of(path), backbone="tiny", n=64, out=out, config=config, **kwargs)
 
 
 def test_the_report_gives_each_task_alone_and_under_each_weighting_and_a_re_run_trains_only_what_is_missing(tmp_path, tiny_registry,
@@ -32,6 +33,16 @@ def test_the_report_gives_each_task_alone_and_under_each_weighting_and_a_re_run_
     assert more.trained == 6, "only the second seed's runs"
     report = (tmp_path / "out" / "report.md").read_text()
     assert "## Multi-task − single-task, paired by seed" in report and "## In words" in report and "| gradnorm |" in report
+    from headstart.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"holds the report of another multitask run \(weightings "
+                                          r"equal,uncertainty,gradnorm, not equal\), which this one would replace; nothing "
+                                          r"was trained; give it its own folder, e\.g\. .*out-2"):
+        _multitask(path, tmp_path / "out", seeds=2, weighting="equal")  # the report would lose two weightings
+    with pytest.raises(ConfigError, match=r"\(max_steps 30, not 31\)"):
+        _multitask(path, tmp_path / "out", seeds=2, config=dataclasses.replace(FAST, max_steps=31))
+    assert (tmp_path / "out" / "report.md").read_text() == report
+    (tmp_path / "out" / "results.json").unlink()  # a folder without a report (a run stopped before it) is not refused
     again = _multitask(path, tmp_path / "out", seeds=2, weighting="equal")
     assert again.trained == 0
     assert [row["task"] for row in again.analysis["tasks"]] == [f"{path}:{c}" for c in ("label", "score", "noisy")]
