@@ -92,6 +92,19 @@ def test_the_halves_are_fixed_disjoint_and_cover_every_row() -> None:
     assert all(np.array_equal(x, y) for x, y in zip(halves(285), (a, b))), "the same rows for every run: paired"
 
 
+def test_the_cached_halves_cannot_be_written_or_made_writable() -> None:
+    """Every check of every run cuts the same cached rows: a caller that could write them would move every later
+    run's halves. They were arrays owning their data, so ``flags.writeable = True`` turned the guard off."""
+    a, b = halves(2000)
+    assert halves(2000)[0] is a, "cached"
+    for half in (a, b):
+        with pytest.raises(ValueError):
+            half[0] = 1
+        with pytest.raises(ValueError):
+            half.flags.writeable = True
+    assert np.array_equal(np.sort(np.concatenate([a, b])), np.arange(2000))
+
+
 def test_a_run_keeps_each_checks_metrics_on_the_halves_and_they_score_as_the_predictions_do() -> None:
     """What a run keeps per check is two metric dicts, whatever the validation split's size and classes; from those,
     2,000 rows of 100 classes score held out as sklearn scores the raw predictions: each half's metrics are the check's
