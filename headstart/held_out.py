@@ -27,11 +27,12 @@ MIN_ROWS = 20  # fewer validation rows than this: halves of under 10 rows say to
 def halves(count: int) -> tuple[np.ndarray, np.ndarray]:
     """Two fixed halves of ``count`` validation positions: the same for every run over the same validation rows
     (seeded with 0, not the run's seed), so two strategies' held-out scores are paired row for row. Read-only (they
-    are cached)."""
+    are cached): views of a read-only array, which no caller can make writable again (an array that owns its data
+    can be, by setting ``flags.writeable``)."""
     order = np.random.default_rng(0).permutation(count)
-    a, b = np.sort(order[: count // 2]), np.sort(order[count // 2 :])
-    a.flags.writeable = b.flags.writeable = False
-    return a, b
+    both = np.concatenate([np.sort(order[: count // 2]), np.sort(order[count // 2 :])])
+    both.flags.writeable = False
+    return both[: count // 2], both[count // 2 :]
 
 
 Halves = tuple[dict[str, Any], dict[str, Any]]  # one check's metrics on each half

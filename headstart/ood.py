@@ -31,13 +31,18 @@ KNOWN_MAPS: dict[tuple[str, tuple[str, ...]], dict[str, str | None]] = {
 
 
 QUOTED = r'"(?:[^"\\]|\\.)*"'  # a label in double quotes, as JSON writes a string: it may hold = , [ ] and \"
+# One label in a mapping: in double quotes only where a quote opens it and closes it before = , ] or the end, so a lone
+# " inside a label (5" screen) is a character; atomic, so a quoted label is never also read char by char (no backtracking).
+_LABEL = rf'\s*(?>{QUOTED}\s*(?=[,=\]]|$)|[^,=\]]*)'
+_LABEL_AT = re.compile(_LABEL)
 
 
 def parse_eval_data(text: str, flag: str = "--eval-data") -> tuple[str, dict[str, str | None]]:
     """``"drug-reviews-sentiment[negative=rotten, neutral=-]"`` -> ``("drug-reviews-sentiment", {"negative": "rotten",
     "neutral": None})``; a name without brackets maps nothing. A label holding = , or ] is written in double quotes
-    (``"a=b"=pos``, as ``written`` writes it). ``flag``: the option the text came from, for errors."""
-    match = re.match(rf"^\s*(.*?)\s*(?:\[((?:{QUOTED}|[^\]\"])*)\])?\s*$", str(text))
+    (``"a=b"=pos``, as ``written`` writes it); a " that does not open a label is part of it (``5" screen=pos``).
+    ``flag``: the option the text came from, for errors."""
+    match = re.match(rf"^\s*(.*?)\s*(?:\[({_LABEL}(?:[,=]{_LABEL})*)\])?\s*$", str(text))
     name, inside = (match.group(1), match.group(2)) if match else ("", None)
     if not name:
         raise ConfigError(f"{flag} {text!r} names no dataset; e.g. {flag} drug-reviews-sentiment")
@@ -58,12 +63,15 @@ def parse_eval_data(text: str, flag: str = "--eval-data") -> tuple[str, dict[str
 
 def _unquoted_split(text: str, sep: str) -> list[str]:
     """``text`` split at each ``sep`` outside a double-quoted label."""
-    parts, start = [], 0
-    for match in re.finditer(rf"{QUOTED}|{re.escape(sep)}", text):  # a quoted label is passed over whole
-        if match.group(0) == sep:
-            parts.append(text[start:match.start()])
-            start = match.end()
-    return [*parts, text[start:]]
+    parts, start, at = [], 0, 0
+    while True:
+        at = _LABEL_AT.match(text, at).end()  # a label, a quoted one passed over whole
+        if at >= len(text):
+            return [*parts, text[start:]]
+        if text[at] == sep:
+            parts.append(text[start:at])
+            start = at + 1
+        at += 1
 
 
 def _unquoted(text: str) -> str:

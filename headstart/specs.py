@@ -367,6 +367,9 @@ def _bracket_values(text: str, where: str) -> dict[str, Any]:
         if "=" not in part:
             raise ConfigError(f"{where}: expected name=value inside [...], got {part!r}; e.g. lora[rank=4]")
         key, value = (x.strip() for x in part.split("=", 1))
+        zeros = leading_zero_fix(key, value)
+        if zeros:
+            raise ConfigError(f"{where}: {zeros}")
         out[key] = option_value(value)
     return out
 
@@ -404,6 +407,22 @@ def option_value(text: str) -> Any:
     if re.fullmatch(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*", text):
         return int(text) if text.strip().lstrip("+-").isdigit() else float(text)
     return text
+
+
+def leading_zero_fix(key: str, value: str) -> str | None:
+    """For an option ``key=value`` whose value is a number written with a leading zero (``007``, ``07.5``; not ``0``,
+    ``0.5`` or ``0e3``), the fix naming the number it likely means; None for anything else. Read on, ``007`` would be
+    7 where 0.07 may have been meant."""
+    import re
+
+    match = re.fullmatch(r"\s*([+-]?)0+(\d+)(\.\d*)?([eE][+-]?\d+)?\s*", value)
+    if not match:
+        return None
+    sign, digits, point, exponent = (match.group(i) or "" for i in range(1, 5))
+    fix = f"{key}={value.strip()} is a number with a leading zero; write {key}={sign}{int(digits)}{point}{exponent}"
+    if point or exponent or not int(digits):
+        return fix
+    return f"{fix} (or {key}={sign}0.{value.strip().lstrip('+-')[1:]} if a point was left out)"
 
 
 def arm_parts(text: str) -> list[str]:

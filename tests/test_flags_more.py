@@ -215,6 +215,28 @@ def test_a_signed_number_inside_brackets_is_a_value_not_a_plus_joining_terms():
         terms_of("l2sp[weight=1e+2+ewc", "full-finetune")
 
 
+def test_a_number_with_leading_zeros_in_brackets_or_an_option_is_refused_naming_the_number_it_likely_means(tmp_path, monkeypatch, capsys):
+    """lora[lr=007] read as lr 7 (where 0.07 may have been meant); 0, 0.5, 0e-3 and the signed forms stay numbers."""
+    from headstart.cli.common import _parse_option
+    from headstart.specs import parse_arm
+
+    with pytest.raises(ConfigError) as caught:
+        parse_arm("lora[lr=007]")
+    assert str(caught.value) == ("arm 'lora[lr=007]': lr=007 is a number with a leading zero; write lr=7 (or lr=0.07 if a "
+                                 "point was left out)")
+    with pytest.raises(ConfigError, match=r"weight=-07\.5 is a number with a leading zero; write weight=-7\.5$"):
+        parse_arm("full-finetune+l2sp[weight=-07.5]")
+    with pytest.raises(ConfigError, match=r"^--option lr=00 is a number with a leading zero; write --option lr=0$"):
+        _parse_option("lr=00")
+    assert parse_arm("lora[rank=0, lr=0e-3, dropout=0.5, alpha=.5]+l2sp[weight=+0.5]") == (
+        "lora", {"rank": 0, "dropout": 0.5, "alpha": 0.5}, {"lr": 0.0}, {"l2sp": {"weight": 0.5}})
+    assert parse_arm("lora[targets=q007]")[1] == {"targets": "q007"}, "text that is not a number stays text"
+    out = tmp_path / "cmp"
+    result = run_cli(["compare", "--arms", "linear-probe,lora[lr=007]", "--out", str(out)], monkeypatch, capsys)
+    assert_user_error(result, "lr=007 is a number with a leading zero; write lr=7")
+    assert not out.exists()
+
+
 def test_an_empty_entry_in_an_options_comma_list_is_refused_not_dropped(tmp_path, monkeypatch, capsys):
     from headstart.listings import install_datasets
     from headstart.llm.sft import SftConfig

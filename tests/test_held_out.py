@@ -92,20 +92,55 @@ def test_the_halves_are_fixed_disjoint_and_cover_every_row() -> None:
     assert all(np.array_equal(x, y) for x, y in zip(halves(285), (a, b))), "the same rows for every run: paired"
 
 
-def test_a_run_keeps_each_checks_metrics_on_the_halves_not_its_predictions() -> None:
-    """What a run keeps per check is two metric dicts, whatever the validation split's size and classes: 2,000 rows of
-    100 classes score the same held out from those as from the predictions."""
-    rng = np.random.default_rng(0)
-    target = rng.integers(0, 100, 2000)
-    names = tuple(str(i) for i in range(100))
-    checks = [rng.dirichlet(np.ones(100), 2000) for _ in range(3)]
-    kept = [on_halves(c, target, task="classification", label_names=names) for c in checks]
-    assert all(isinstance(h, dict) and "n" in h and "per_class" not in h for pair in kept for h in pair)
-    assert sum(h["n"] for h in kept[0]) == 2000
-    assert choose(kept, metric="accuracy") == cross_fitted(checks, target, task="classification", label_names=names,
-                                                           metric="accuracy")
+def test_the_cached_halves_cannot_be_written_or_made_writable() -> None:
+    """Every check of every run cuts the same cached rows: a caller that could write them would move every later
+    run's halves. They were arrays owning their data, so ``flags.writeable = True`` turned the guard off."""
     a, b = halves(2000)
-    assert halves(2000)[0] is a and not a.flags.writeable, "cached and read-only: every check cuts the same rows"
+    assert halves(2000)[0] is a, "cached"
+    for half in (a, b):
+        with pytest.raises(ValueError):
+            half[0] = 1
+        with pytest.raises(ValueError):
+            half.flags.writeable = True
+    assert np.array_equal(np.sort(np.concatenate([a, b])), np.arange(2000))
+
+
+def test_a_run_keeps_each_checks_metrics_on_the_halves_and_they_score_as_the_predictions_do() -> None:
+    """What a run keeps per check is two metric dicts, whatever the validation split's size and classes; from those,
+    2,000 rows of 100 classes score held out as sklearn scores the raw predictions: each half's metrics are the check's
+    on that half's rows, and each half's pick (half a likes check 0, half b check 1) is scored on the other half."""
+    from sklearn.metrics import accuracy_score, log_loss
+
+    rng = np.random.default_rng(0)
+    rows, classes = 2000, 100
+    target = rng.integers(0, classes, rows)
+    names = tuple(str(i) for i in range(classes))
+    a, b = halves(rows)
+
+    def check(right_on_a: float, right_on_b: float) -> np.ndarray:
+        """Probabilities whose argmax is the target on about these shares of each half's rows, another class elsewhere."""
+        right = np.where(np.isin(np.arange(rows), a), rng.random(rows) < right_on_a, rng.random(rows) < right_on_b)
+        answer = np.where(right, target, (target + rng.integers(1, classes, rows)) % classes)
+        return 0.5 * rng.dirichlet(np.ones(classes), rows) + 0.5 * np.eye(classes)[answer]
+
+    checks = [check(0.6, 0.4), check(0.4, 0.6), check(0.5, 0.5)]
+    kept = [on_halves(c, target, task="classification", label_names=names) for c in checks]
+    assert all(isinstance(h, dict) and "per_class" not in h for pair in kept for h in pair)
+
+    def reference(c: np.ndarray, half: np.ndarray) -> dict[str, float]:
+        return {"accuracy": accuracy_score(target[half], c[half].argmax(1)), "n": len(half),
+                "loss": log_loss(target[half], c[half], labels=range(classes))}
+
+    for c, pair in zip(checks, kept):
+        for h, half in zip(pair, (a, b)):
+            assert {k: h[k] for k in ("accuracy", "n", "loss")} == pytest.approx(reference(c, half), abs=1e-9)
+    pick_a = max(range(3), key=lambda i: reference(checks[i], a)["accuracy"])
+    pick_b = max(range(3), key=lambda i: reference(checks[i], b)["accuracy"])
+    assert (pick_a, pick_b) == (0, 1), "the halves disagree, so which half scores which pick matters"
+    expected = (len(b) * reference(checks[pick_a], b)["accuracy"] + len(a) * reference(checks[pick_b], a)["accuracy"]) / rows
+    held = choose(kept, metric="accuracy")
+    assert held["accuracy"] == pytest.approx(expected, abs=1e-12) and expected < 0.45, "a pick scored on its own half: ~0.6"
+    assert held["n"] == rows and held["checks"] == 3
 
 
 def test_too_few_rows_or_no_checks_hold_out_nothing() -> None:

@@ -79,6 +79,21 @@ def test_a_json_array_of_arrays_of_records_is_read_as_jsonl_lines_of_them_are(tm
     assert_user_error(result, "item 2 of the array in", "d.json' is [1, 2], not a record")
 
 
+def test_an_empty_batch_beside_records_reads_as_no_rows_and_an_empty_row_beside_values_is_still_refused(tmp_path):
+    """A [] line of a .jsonl file (an [] item of a .json array of batches) was refused as "is [], not a record"."""
+    from headstart.data.frames import read_frame
+    from headstart.errors import DataError
+
+    rows = [{"text": "good", "label": "pos"}, {"text": "bad", "label": "neg"}]
+    for document in ([rows[0], [], rows[1]], [[rows[0]], [], [rows[1]]], [[], rows]):
+        (tmp_path / "d.jsonl").write_text("".join(json.dumps(line) + "\n" for line in document))
+        (tmp_path / "d.json").write_text(json.dumps(document))
+        assert read_frame(tmp_path / "d.jsonl").to_dict("records") == read_frame(tmp_path / "d.json").to_dict("records") == rows
+    (tmp_path / "d.json").write_text('[["good", "pos"], [], ["bad", "neg"]]')
+    with pytest.raises(DataError, match="item 2 of the array in .* holds 0 values where item 1 holds 2"):
+        read_frame(tmp_path / "d.json")
+
+
 @pytest.mark.parametrize(("name", "content", "says"), [
     ("d.json", "[[1, 2], [3]]", "item 2 of the array in '{path}' holds 1 value where item 1 holds 2"),
     ("d.json", '[["a", "x"], ["b", "y"], ["c", "x", "z"]]', "item 3 of the array in '{path}' holds 3 values where item 1 holds 2"),

@@ -53,6 +53,14 @@ def test_a_mapping_example_quotes_labels_holding_what_the_brackets_or_the_shell_
     assert parse_eval_data('x.csv["a=b"=pos, "say \\"hi\\""="-", c=-]') == ("x.csv", {"a=b": "pos", 'say "hi"': "-", "c": None})
 
 
+def test_a_lone_double_quote_inside_a_label_is_part_of_it_not_the_end_of_the_mapping():
+    """``x[5" screen=pos]`` read as a dataset named ``x[5" screen=pos]``: the bracket part refused an unclosed quote."""
+    assert parse_eval_data('x[5" screen=pos]') == ("x", {'5" screen': "pos"})
+    assert parse_eval_data('x[5" screen=pos, 7" screen=-]') == ("x", {'5" screen': "pos", '7" screen': None})
+    assert parse_eval_data('x["a]b"=pos, 5" screen=neg]') == ("x", {"a]b": "pos", '5" screen': "neg"})
+    assert parse_eval_data('data/x[1].csv') == ("data/x[1].csv", {})  # brackets mid-name are the name's
+
+
 def copied(path, tmp_path, name):
     """The same rows under another file name: the same dataset by content."""
     out = tmp_path / name

@@ -207,8 +207,8 @@ def _json_lines(text: str, path: str) -> list[Any]:
 
 def _rows(values: list[tuple[int, Any]], unit: str, where: Callable[[int], str], forms: str) -> list[Any]:
     """The rows of a .jsonl file's lines or a .json array's items (``values``: each with its number), read alike: a
-    record is a row, an array of records a batch of rows; where every one is an array of values, each is one row's
-    values, and all are as wide as the first (pandas would pad a short one with NaN).
+    record is a row, an array of records a batch of rows (``[]`` a batch of none); where every one is an array of
+    values, each is one row's values, and all are as wide as the first (pandas would pad a short one with NaN).
 
     Args:
         unit: "line" / "item", and ``where(number)`` that one in full, for a message; ``forms``: the fix it ends with.
@@ -238,12 +238,14 @@ def _count(n: int, noun: str) -> str:
 
 
 def _records_of(value: Any, where: str) -> list[dict[str, Any]] | None:
-    """The records of an array of records (a batch of rows: a line of a .jsonl file, an item of a .json array), or
-    None for anything else (a record, an array of one row's values).
+    """The records of an array of records (a batch of rows: a line of a .jsonl file, an item of a .json array; ``[]``
+    is a batch of none), or None for anything else (a record, an array of one row's values).
 
     Raises:
         DataError: an array mixing records with other values, named by ``where`` and the item.
     """
+    if value == []:  # beside records, an empty batch; rows of values do not come here ([] is then a row of none)
+        return []
     if not isinstance(value, list) or not any(isinstance(item, dict) for item in value):
         return None
     item, bad = next(((i, v) for i, v in enumerate(value, start=1) if not isinstance(v, dict)), (0, None))

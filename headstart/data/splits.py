@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from headstart.data.dataset import Dataset, Splits, input_identity
-from headstart.errors import ConfigError, DataError, on_cli, setting_text, settings_class
+from headstart.errors import ConfigError, DataError, setting_text, settings_class
 
 
 @settings_class
@@ -45,8 +45,8 @@ class SplitConfig:
         if self.max_val < 1:
             raise ConfigError(f"max_val must be >= 1, got {self.max_val!r}; e.g. {setting_text('max_val', 300)}")
         if self.max_test is not None and (not isinstance(self.max_test, int) or self.max_test < 1):
-            raise ConfigError(f"max_test must be a positive integer or unset, got {self.max_test!r}; try --max-test 1000"
-                              + (" (max_test = 1000 in a TOML's [split])" if on_cli() else ""))
+            # a TOML's [split] gets "try max_test = 1000" (sweep_config._check_values), Python "max_test=1000"
+            raise ConfigError(f"max_test must be a positive integer or unset, got {self.max_test!r}; try --max-test 1000")
 
     def identity(self) -> dict[str, Any]:
         """The fields as stored in a run's spec; ``stratify`` only when off, so runs split the usual way keep their keys."""
