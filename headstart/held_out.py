@@ -27,11 +27,10 @@ MIN_ROWS = 20  # fewer validation rows than this: halves of under 10 rows say to
 def halves(count: int) -> tuple[np.ndarray, np.ndarray]:
     """Two fixed halves of ``count`` validation positions: the same for every run over the same validation rows
     (seeded with 0, not the run's seed), so two strategies' held-out scores are paired row for row. Read-only (they
-    are cached): views of a read-only array, which no caller can make writable again (an array that owns its data
-    can be, by setting ``flags.writeable``)."""
+    are cached): views of immutable bytes, which no caller can make writable again (an array that owns its data, or
+    its base, can be, by setting ``flags.writeable``)."""
     order = np.random.default_rng(0).permutation(count)
-    both = np.concatenate([np.sort(order[: count // 2]), np.sort(order[count // 2 :])])
-    both.flags.writeable = False
+    both = np.frombuffer(np.concatenate([np.sort(order[: count // 2]), np.sort(order[count // 2 :])]).tobytes(), dtype=order.dtype)
     return both[: count // 2], both[count // 2 :]
 
 

@@ -102,6 +102,8 @@ def test_the_cached_halves_cannot_be_written_or_made_writable() -> None:
             half[0] = 1
         with pytest.raises(ValueError):
             half.flags.writeable = True
+        with pytest.raises(ValueError):
+            half.base.flags.writeable = True
     assert np.array_equal(np.sort(np.concatenate([a, b])), np.arange(2000))
 
 
