@@ -34,6 +34,8 @@ class Dataset:
         notes: things the loader did that the user should hear about (rows dropped, columns guessed).
         modality: "text" or "image" (what kind of backbone can read the inputs).
         given_split: (N,) the user's own split (``--split-column``): 0 train (the pool), 1 validation, 2 test; or None.
+        origins: (N,) where each input came from, for messages (an image's file, as the folder or table names it), or
+            None; not part of ``hash``: the same pixels under another file name are the same data.
     """
 
     name: str
@@ -46,6 +48,7 @@ class Dataset:
     notes: tuple[str, ...] = ()
     modality: str = "text"
     given_split: np.ndarray | None = None
+    origins: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -54,7 +57,7 @@ class Dataset:
             raise ValueError(f"modality must be one of {MODALITIES}, got {self.modality!r}")
         if len(self.inputs) != len(self.targets):
             raise ValueError(f"{len(self.inputs)} inputs but {len(self.targets)} targets")
-        for name in ("groups", "given_split"):
+        for name in ("groups", "given_split", "origins"):
             value = getattr(self, name)
             if value is not None and len(value) != len(self.inputs):
                 raise ValueError(f"{len(self.inputs)} inputs but {len(value)} {name}")

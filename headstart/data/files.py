@@ -276,10 +276,11 @@ def read_image_table(frame: "pd.DataFrame", path: str | Path, image_col: str, *,
     given, task = task, task or infer_task(labels)
     targets, names, label_notes = encode_labels(labels, task, where, label_col)
     notes += [n for n in (task_note(labels, task, given), *label_notes) if n]
-    images = resolve_image_paths(frame.loc[keep, image_col].tolist(), Path(path))
+    named = frame.loc[keep, image_col].tolist()
+    images = resolve_image_paths(named, Path(path))
     source = {"path": str(Path(path).resolve()), "text_column": image_col, "label_column": label_col, "task": task}
     return Dataset(name=Path(path).name, inputs=images, targets=targets, task=task, label_names=names, source=source,
-                   notes=tuple(notes), modality="image")
+                   notes=tuple(notes), modality="image", origins=tuple(str(p).strip() for p in named))
 
 
 def read_inputs(path: str | Path, *, text_column: str | None = None, run_column: str | None = None) -> list[str]:

@@ -75,7 +75,8 @@ def read_image_folder(root: str | Path) -> Dataset:
         raise DataError(f"{str(root)!r} has a single class folder ({classes[0].name!r}); classification needs at least two")
     return Dataset(name=root.name, inputs=[read_image(p) for p in files], targets=np.asarray(labels, dtype=np.int64),
                    task="classification", label_names=tuple(d.name for d in classes), notes=tuple(notes), modality="image",
-                   source={"path": str(root.resolve()), "text_column": None, "label_column": None, "task": "classification"})
+                   source={"path": str(root.resolve()), "text_column": None, "label_column": None, "task": "classification"},
+                   origins=tuple(str(p.relative_to(root)) for p in files))
 
 
 def _not_an_image_folder(root: Path, why: str) -> DataError:

@@ -231,7 +231,8 @@ def comparable(data: "Dataset", threshold: float) -> tuple[list[Any], float]:
 
 def _shown(data: "Dataset", row: int) -> str:
     if data.modality == "image":
-        return f"image row {int(row)} ({'x'.join(str(d) for d in np.shape(data.inputs[row]))})"
+        shape = "x".join(str(d) for d in np.shape(data.inputs[row]))
+        return f"{data.origins[row]} ({shape})" if data.origins is not None else f"image row {int(row)} ({shape})"
     return str(data.inputs[row])
 
 

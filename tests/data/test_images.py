@@ -126,6 +126,27 @@ def test_leakage_finds_copied_images():
     assert report.examples[0][0].startswith("image row")
 
 
+def test_leakage_names_a_copied_image_by_its_file(tmp_path):
+    """check-leakage on a folder of images names the two files, not row numbers the user cannot find."""
+    import shutil
+
+    from headstart.data.leakage import find_leakage
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        for i in range(30):
+            png(tmp_path / "imgs" / label / f"{i}.png", rng.integers(0, 256, (6, 6), dtype=np.uint8))
+    for i in range(10):
+        shutil.copy(tmp_path / "imgs" / "a" / f"{i}.png", tmp_path / "imgs" / "a" / f"copy{i}.png")
+    data = load_dataset(str(tmp_path / "imgs"))
+    report = find_leakage(data, split_dataset(data))
+    assert report.exact >= 1
+    for test, train, *_ in report.examples:
+        names = sorted(shown.removesuffix(" (6x6)") for shown in (test, train))  # "a/3.png" sorts before "a/copy3.png"
+        i = names[0].removeprefix("a/").removesuffix(".png")
+        assert names == [f"a/{i}.png", f"a/copy{i}.png"]
+
+
 # --- user folders and tables -----------------------------------------------------------------------------------------
 
 
@@ -146,6 +167,8 @@ def test_image_folder(folder):
     assert data.inputs[0].shape == (10, 12) and data.inputs[-1].shape == (30, 20, 3)  # mixed sizes and channels kept
     assert data.targets.tolist() == [0] * 4 + [1] * 4
     assert any("non-image" in n for n in data.notes)
+    assert data.origins == ("cat/c0.png", "cat/c1.png", "cat/c2.png", "cat/c3.png", "dog/d0.jpg", "dog/d1.jpg", "dog/d2.jpg",
+                            "dog/d3.jpg"), "each image's file, as messages name it"
     again = load_dataset(data.source["path"], text_column=data.source["text_column"], label_column=data.source["label_column"],
                          task=data.source["task"])  # how evaluate reloads it
     assert again.hash == data.hash
@@ -194,6 +217,7 @@ def test_csv_of_image_paths(folder):
     assert data.modality == "image" and len(data) == 4 and data.label_names == ("x", "y")
     assert data.source["text_column"] == "file" and data.source["label_column"] == "species"
     assert any("no image path" in n for n in data.notes) and any("no label" in n for n in data.notes)
+    assert data.origins == ("cat/c0.png", "cat/c1.png", "dog/d0.jpg", "dog/d1.jpg")
     again = load_dataset(data.source["path"], text_column="file", label_column="species", task="classification")
     assert again.hash == data.hash
 
