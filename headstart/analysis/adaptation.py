@@ -20,7 +20,7 @@ from typing import Any
 from headstart.analysis.cells import CONFIDENCE, curves
 from headstart.analysis.flags import SHORT
 from headstart.analysis.ood import ood_groups, seed_mean_draws
-from headstart.analysis.stats import difference_range, interval, metric_range
+from headstart.analysis.stats import difference_range, interval, metric_range, share_cover
 from headstart.metrics import one_class
 from headstart.results import RunResult
 
@@ -68,7 +68,8 @@ def adaptation_rows(source_runs: list[RunResult], oracle_runs: list[RunResult], 
             found = [by_seed[s][1] for s in seeds]
             values = [float(f["metrics"][metric]) for f in found]
             ci = interval(values, seed_mean_draws(metric, [f.get("rows") or {} for f in found], seed=1), confidence,
-                          bounds=metric_range(metric))
+                          bounds=metric_range(metric),
+                          cover=share_cover(metric, sum(values) / len(values), found[0].get("test_rows"), confidence))
             over = None
             if method != baseline:
                 shared = [s for s in seeds if s in reference]

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from headstart.analysis.stats import difference_range, interval, metric_draws, metric_range, row_weights
+from headstart.analysis.stats import (SHARE_METRICS, agreement_bound, difference_range, interval, metric_draws, metric_range,
+                                      row_weights, share_cover)
 from headstart.results import RunResult
 
 SINGLE = "single-task"
@@ -103,21 +104,28 @@ def multitask_rows(runs: list[RunResult], tasks: list[str], weightings: list[str
             row["reference"] = reference[task]
         if single:
             seeds = sorted(single)
-            row["single"] = {**interval([single[s]["value"] for s in seeds], _draws(single, seeds, weights),
-                                        bounds=metric_range(metric)), "seeds": seeds}
+            values = [single[s]["value"] for s in seeds]
+            row["single"] = {**interval(values, _draws(single, seeds, weights), bounds=metric_range(metric),
+                                        cover=share_cover(metric, sum(values) / len(values), n_rows)), "seeds": seeds}
         for w in weightings:
             multi = scores.get((w, task), {})
             if not multi:
                 continue
             seeds = sorted(multi)
-            row["multi"][w] = {**interval([multi[s]["value"] for s in seeds], _draws(multi, seeds, weights),
-                                          bounds=metric_range(metric)), "seeds": seeds}
+            values = [multi[s]["value"] for s in seeds]
+            row["multi"][w] = {**interval(values, _draws(multi, seeds, weights), bounds=metric_range(metric),
+                                          cover=share_cover(metric, sum(values) / len(values), n_rows)), "seeds": seeds}
             common = sorted(set(multi) & set(single))
             if not common:
                 continue
             a, b = _draws(multi, common, weights), _draws(single, common, weights)
             diff = interval([multi[s]["value"] - single[s]["value"] for s in common], None if a is None or b is None else a - b,
                             bounds=difference_range(metric))
+            if metric in SHARE_METRICS and a is not None and b is not None and all(
+                    multi[s]["predicted"] == single[s]["predicted"] for s in common):
+                # every resample gives 0: not certainty, only no disagreement on these rows (stats module docstring)
+                bound = agreement_bound(n_rows)
+                diff = {**diff, "ci_low": -bound, "ci_high": bound, "agree_rows": n_rows}
             sign = -1.0 if row["lower_is_better"] else 1.0
             gain = {**diff, "mean": sign * diff["mean"], "ci_low": sign * (diff["ci_high"] if sign < 0 else diff["ci_low"]),
                     "ci_high": sign * (diff["ci_low"] if sign < 0 else diff["ci_high"])}

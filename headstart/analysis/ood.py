@@ -11,7 +11,7 @@ import numpy as np
 from headstart.analysis.arms import arm_name
 from headstart.analysis.cells import CONFIDENCE, current_runs
 from headstart.analysis.flags import requested, size_key
-from headstart.analysis.stats import difference_range, interval, metric_draws, metric_range, row_weights
+from headstart.analysis.stats import difference_range, interval, metric_draws, metric_range, row_weights, share_cover
 from headstart.metrics import one_class
 from headstart.results import RunResult
 
@@ -40,7 +40,8 @@ def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: flo
         # Two test sets: resampled independently (another bootstrap seed), whatever their sizes.
         draws_out = seed_mean_draws(metric, [f.get("rows") or {} for f in found], seed=1)
         draws_in = seed_mean_draws(metric, [(r.record or {}).get("test") or {} for r in runs], seed=0)
-        ci = interval(outside, draws_out, confidence, bounds=metric_range(metric))
+        ci = interval(outside, draws_out, confidence, bounds=metric_range(metric),
+                      cover=share_cover(metric, sum(outside) / len(outside), found[0].get("test_rows"), confidence))
         gap = interval([a - b for a, b in zip(inside, outside)],
                        draws_in - draws_out if draws_in is not None and draws_out is not None else None, confidence,
                        bounds=difference_range(metric))

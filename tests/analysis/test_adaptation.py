@@ -112,3 +112,13 @@ def test_a_dash_in_gap_closed_beside_an_oracle_is_explained():
     written = adaptation_markdown([base, row], source="s", strategy="full-finetune", target="t")
     assert "Gap closed is left out (–) at n = 16: the oracle's interval reaches down to source-only's mean" in written
     assert "Gap closed is left out" not in adaptation_markdown([base], source="s", strategy="full-finetune", target="t")
+
+
+def test_a_method_right_on_every_target_row_keeps_its_wilson_interval():
+    """Both seeds right on all 10 target rows: every resample gives 100%, which is not certainty on 10 rows."""
+    from headstart.analysis.stats import wilson
+
+    runs = [run(seed, source=TARGET, tent=TARGET) for seed in (0, 1)]
+    found = {r["method"]: r for r in adaptation_rows(runs, [], methods={"source-only": ("full-finetune", "target.csv")},
+                                                     baseline="source-only")}
+    assert found["source-only"]["mean"] == 1.0 and found["source-only"]["ci_low"] == wilson(1.0, 10)[0] < 0.75

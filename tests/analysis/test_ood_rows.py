@@ -48,3 +48,13 @@ def test_the_majority_floor_is_given_for_accuracy_only():
           for r in runs]
     (row,) = ood_rows(f1, "macro_f1")
     assert row["majority"] is None
+
+
+def test_a_perfect_score_out_of_domain_keeps_its_wilson_interval_on_the_rows():
+    """Every row right in both seeds: every resample gives 100%, which is not certainty on 6 rows; the interval holds
+    the Wilson interval of 6 of 6 (as compare's and evaluate's do)."""
+    from headstart.analysis.stats import wilson
+
+    (row,) = ood_rows([_run(0, TARGET), _run(1, TARGET)])
+    assert row["mean"] == 1.0 and row["ci_high"] == 1.0
+    assert row["ci_low"] == wilson(1.0, len(TARGET))[0] < 0.7

@@ -69,16 +69,22 @@ def test_one_seed_has_no_seed_interval_but_keeps_the_test_rows_interval_and_a_mi
     assert "than trained alone (difference +15.0 (" in text, "the gain's interval is said beside it"
 
 
-def test_a_zero_width_interval_with_an_estimate_is_printed_not_called_one_seed():
-    """Three seeds whose multi-task and single-task predictions agree on every row: the difference is 0 with an
-    interval of no width, measured; the report and the CLI used to call any zero-width interval "one seed"."""
+def test_predictions_that_agree_on_every_row_differ_by_at_most_the_bound_of_no_disagreement_not_by_exactly_zero():
+    """Three seeds whose multi-task and single-task predictions agree on every row: every resample gives 0, which is
+    not certainty (the rows could have disagreed): the interval is ± the Wilson bound of 0 disagreements in 100 rows
+    (stats.agreement_bound, as compare says), and one run's accuracy keeps its Wilson interval on the rows."""
+    from headstart.analysis.stats import agreement_bound, wilson
+
     runs = []
     for seed in range(3):
         runs += [_run("single-cls", seed, correct=80, error=0.0), _run("equal", seed, correct=80, error=0.1)]
     analysis = multitask_rows(runs, ["cls"], ["equal"])
     (cls,) = analysis["tasks"]
     diff = cls["difference"]["equal"]
-    assert diff["ci_low"] == diff["ci_high"] == 0.0 and diff["pairs"] == 3
+    bound = agreement_bound(100)
+    assert diff["mean"] == 0.0 and (diff["ci_low"], diff["ci_high"]) == (-bound, bound) and diff["agree_rows"] == 100
     assert diff["reading"] == "no difference shown"
     text = multitask_markdown(analysis, tasks=["cls"], weightings=["equal"], notes=[])
-    assert "+0.0 (+0.0 to +0.0): no difference shown" in text, text
+    assert f"+0.0 (-{100 * bound:.1f} to +{100 * bound:.1f}): no difference shown" in text, text
+    perfect = multitask_rows([_run("single-cls", 0, correct=100, error=0.0)], ["cls"], [])["tasks"][0]["single"]
+    assert perfect["mean"] == 1.0 and perfect["ci_low"] == pytest.approx(wilson(1.0, 100)[0]) and perfect["ci_high"] == 1.0
