@@ -162,8 +162,10 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     if oracle and mapping:
         raise ConfigError(f"the oracle trains on {name}'s own labels, which this mapping changes; drop --oracle (without "
                           "it, a mapped target has no oracle), or give a target with the source's labels")
-    try:  # both load before anything trains; adapt has no column options, so a file's columns go by their names
-        source_data, target_hash = _loaded_data(sweep), load_dataset(name).hash
+    try:  # both load before anything trains; adapt has no column options: a source file's columns go by their names,
+        # a target file's by the source's where it has them (as the methods' scores read it: ood.check_elsewhere)
+        source_data = _loaded_data(sweep)
+        target_data = load_dataset(name, run_source=source_data.source)
     except ColumnError as e:
         raise DataError(f"{e.problem}; name that column {e.kind} (adapt reads files by their column names)") from None
     how = _read_otherwise(target, source_data) if oracle is not False and not mapping else None
@@ -197,13 +199,15 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
         # ceiling is scored on the very rows the methods are, and never trains on one of them
         filled_train, filled_split, _ = fill(source_data, [backbone], sweep.train, sweep.split)
         ceiling = dataclasses.replace(sweep, data=name, arms=(strategy,), eval_data=(), tta=(), train=filled_train,
-                                      split=dataclasses.replace(filled_split, stratify=False))
+                                      split=dataclasses.replace(filled_split, stratify=False),
+                                      **{k: target_data.source.get(k) for k in ("text_column", "label_column", "task")
+                                         if "path" in target_data.source})  # the columns the methods are scored on
         result.trained += run_compare(ceiling, out, workers=workers, progress=progress, command=command).trained
     result.trained += run_compare(sweep, out, workers=workers, progress=progress, command=command).trained
     with Store(out, create=False) as store:
         runs = with_arms(store.results())
     mine = [r for r in runs if (r.spec.get("data") or {}).get("hash") == source_data.hash and r.spec.get("backbone") == sweep.backbone]
-    ceiling = [r for r in runs if (r.spec.get("data") or {}).get("hash") == target_hash and r.spec.get("strategy") == strategy
+    ceiling = [r for r in runs if (r.spec.get("data") or {}).get("hash") == target_data.hash and r.spec.get("strategy") == strategy
                and r.spec.get("backbone") == sweep.backbone]
     result.rows = adaptation_rows(mine, ceiling, methods=where, baseline=BASELINE)
     result.notes += budget_notes(mine, ceiling, max_test, where)

@@ -155,7 +155,7 @@ def check_elsewhere(text: str, run_data: Any, flag: str = "--eval-data") -> tupl
     from headstart.data import load_dataset
 
     name, given = parse_eval_data(text, flag)
-    data = load_dataset(name)
+    data = load_dataset(name, run_source=run_data.source)  # a file is read by the run's own columns where it has them
     if data.hash == run_data.hash:
         raise ConfigError(f"{flag} {name!r} is the run's own dataset, whose test split is already its in-domain "
                           "score; name another dataset with the same labels")

@@ -420,7 +420,7 @@ def term_context(s: Setup) -> TermContext:
                 for i in range(0, len(chosen), batch_size)]
 
     def other(name: str, rows: int, batch_size: int) -> tuple[list[dict[str, torch.Tensor]], list[torch.Tensor], int]:
-        data = load_dataset(name)
+        data = load_dataset(name, run_source=s.data.source)
         if data.hash == s.data.hash:
             raise ConfigError(f"{name!r} is this run's own dataset: its labels beyond the n drawn are not the run's to "
                               "read; name an earlier task, e.g. drug-reviews")
@@ -435,7 +435,7 @@ def term_context(s: Setup) -> TermContext:
         return batches, [torch.as_tensor(data.targets[part].astype(np.int64)) for part in parts], data.num_classes
 
     def unlabelled(name: str, rows: int, batch_size: int) -> list[dict[str, torch.Tensor]]:
-        data = load_dataset(name)
+        data = load_dataset(name, run_source=s.data.source)
         if data.hash == s.data.hash:
             raise ConfigError(f"{name!r} is this run's own dataset; the target domain is another dataset's inputs, e.g. "
                               + ("opencv-digits" if s.data.modality == "image" else "drug-reviews-sentiment"))

@@ -438,7 +438,7 @@ def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None, rows: str
         own = run_data(run)
     else:
         own = SimpleNamespace(hash=resolved["data"]["hash"], task=run.task, label_names=tuple(run.label_names),
-                              modality=modality_of(backbone))
+                              modality=modality_of(backbone), source=run.meta.get("data_source") or {})
 
     def cached(data: Any, encoded: list) -> FeatureCache:
         return FeatureCache(backbone, encoded, data.hash, batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,

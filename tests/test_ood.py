@@ -357,3 +357,41 @@ def test_evaluate_scores_every_row_of_a_file_kept_apart_as_a_test_set(toy_csv, o
         headstart.evaluate(tmp_path / "ft", eval_data=text, eval_rows="every")
     code, out, _ = cli(["evaluate", str(tmp_path / "ft"), "--eval-data", str(tiny), "--eval-rows", "all"], monkeypatch, capsys)
     assert code == 0 and "every row of" in out and "(2 examples)" in out
+
+
+def test_a_file_scored_against_a_run_is_read_by_the_runs_own_columns_where_it_has_them(tiny_registry, tmp_path, caplog):
+    """A run trained on a table's ``review`` and ``stars`` columns, scored on a file that also holds ``sentence`` (which
+    name order would pick first) and ``label``: the run's columns are read, as predict reads them; a file without them
+    is guessed, and the note names the run's missing column. (It read ``sentence``: a model scored on the wrong text.)"""
+    import logging
+
+    import headstart
+    from conftest import make_toy
+    from headstart.data import load_dataset
+    from headstart.ood import check_elsewhere
+    from headstart.specs import TrainConfig
+
+    def table(path, data, **more):
+        names = [data.label_names[y] for y in data.targets]
+        pd.DataFrame({**more, "review": data.inputs, "stars": names, "label": names[::-1]}).to_csv(path, index=False)
+        return path
+
+    train, held = make_toy(200, seed=1), make_toy(100, seed=2)
+    noise = {"sentence": ["the same words in every row"] * 100}
+    cfg = TrainConfig(max_steps=30, min_steps=30, batch_size=8, precision="fp32", lr=3e-3, head_lr=3e-2)
+    trained_on = str(table(tmp_path / "train.csv", train))
+    headstart.fit(trained_on, "tiny", strategy="full-finetune", n=64, out=tmp_path / "ft", config=cfg, text_column="review",
+                  label_column="stars")
+    both = table(tmp_path / "both.csv", held, **noise)
+    data, _, _ = check_elsewhere(str(both), load_dataset(trained_on, text_column="review", label_column="stars"))
+    assert list(data.inputs) == list(held.inputs) and [data.label_names[y] for y in data.targets] == [held.label_names[y] for y in held.targets]
+    plain = tmp_path / "plain.csv"
+    pd.DataFrame({"review": held.inputs, "stars": [held.label_names[y] for y in held.targets]}).to_csv(plain, index=False)
+    scored = headstart.evaluate(tmp_path / "ft", eval_data=str(both), eval_rows="all")
+    assert scored["accuracy"] == pytest.approx(headstart.evaluate(tmp_path / "ft", eval_data=str(plain), eval_rows="all")["accuracy"])
+    other = tmp_path / "other.csv"
+    pd.DataFrame({"sentence": held.inputs, "label": [held.label_names[y] for y in held.targets]}).to_csv(other, index=False)
+    with caplog.at_level(logging.INFO, logger="headstart.data.files"):
+        headstart.evaluate(tmp_path / "ft", eval_data=str(other), eval_rows="all")
+    assert "reading column 'sentence' as the text and 'label' as the label (the run's own text column 'review' is not in " \
+           "it; the run's own label column 'stars' is not in it)" in caplog.text

@@ -17,9 +17,11 @@ __all__ = ["Dataset", "file_hash", "SplitConfig", "Splits", "load_dataset", "rea
 
 
 def load_dataset(name_or_path: str, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None,
-                 group_column: str | None = None, split_column: str | None = None) -> Dataset:
+                 group_column: str | None = None, split_column: str | None = None,
+                 run_source: dict | None = None) -> Dataset:
     """Load a built-in dataset by name, a user file by path, or a folder of class folders of images
-    (see ``headstart datasets``)."""
+    (see ``headstart datasets``). ``run_source``: the data source of the run a file is read against (its columns are
+    preferred where the file has them: ``files.read_table``); built-in datasets and folders have no columns to choose."""
     if task is not None and task not in TASKS:
         raise ConfigError(f"--task must be one of {', '.join(TASKS)}, got {task!r}; e.g. --task classification")
     if name_or_path in REGISTRY:
@@ -35,7 +37,7 @@ def load_dataset(name_or_path: str, *, text_column: str | None = None, label_col
     looks_like_file = Path(name_or_path).suffix != "" or "/" in name_or_path or Path(name_or_path).exists()
     if looks_like_file:
         return read_table(name_or_path, text_column=text_column, label_column=label_column, task=task,
-                          group_column=group_column, split_column=split_column)
+                          group_column=group_column, split_column=split_column, run_source=run_source)
     return load_builtin(name_or_path)  # raises "unknown dataset … did you mean"
 
 

@@ -109,7 +109,8 @@ def guess_notes(text_col: str | None, label_col: str | None) -> list[str]:
 
 
 def read_table(path: str | Path, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None,
-               group_column: str | None = None, split_column: str | None = None) -> Dataset:
+               group_column: str | None = None, split_column: str | None = None,
+               run_source: dict[str, Any] | None = None) -> Dataset:
     """Load a labelled table file as a Dataset.
 
     Args:
@@ -120,12 +121,29 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         group_column: rows sharing a value stay on one side of every split (the movie of a review, a patient).
         split_column: the user's own split: train / validation / test per row (``SPLIT_NAMES``); validation is cut from
             train when absent.
+        run_source: the data source of a run this file is read against (scored out of domain, an objective term's
+            data): where a column is not given, the run's own text (or image) and label columns are read if the file
+            has them, with the run's task; guessed otherwise, and the note says the run's column is missing. A file
+            holding ``review`` and ``sentence`` is read by the run's ``review``, not by name order.
 
     Raises:
         DataError: unreadable file, missing column, no usable rows, a single class, an unknown split name.
     """
     frame = read_frame(path)
     where = str(path)
+    missing_run_columns = []
+    if run_source:
+        trained_text, trained_label = run_source.get("text_column"), run_source.get("label_column")
+        if text_column is None:
+            text_column = _run_column(frame, trained_text)
+            if text_column is None and trained_text:
+                missing_run_columns.append(f"the run's own text column {trained_text!r} is not in it")
+        if label_column is None:
+            label_column = trained_label if trained_label in frame.columns else None
+            if label_column is None and trained_label:
+                missing_run_columns.append(f"the run's own label column {trained_label!r} is not in it")
+            elif task is None:
+                task = run_source.get("task")
     if Path(path).suffix.lower() == ".txt":  # one input a line: nothing to learn from or score against
         raise DataError(f"{where!r} holds unlabelled inputs, one per line, which is what predict reads (headstart predict "
                         f"RUN {where}); to train or score, give {LABELLED_TABLE}")
@@ -167,9 +185,13 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     label_col = pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
     for note in guess_notes(None if text_column else text_col, None if label_column else label_col):
         log.info("%s: %s", Path(where).name, note)
+    if missing_run_columns:  # read against a run, by other columns than its own: said, as predict says it
+        log.info("%s: reading column %r as the text and %r as the label (%s); name the columns as the run's to read "
+                 "others", Path(where).name, text_col, label_col, "; ".join(missing_run_columns))
     notes = []
     if text_column is None or label_column is None:
-        notes.append(f"using column {text_col!r} as text and {label_col!r} as label")
+        notes.append(f"using column {text_col!r} as text and {label_col!r} as label"
+                     + (f" ({'; '.join(missing_run_columns)})" if missing_run_columns else ""))
     texts = text_values(frame, text_col)
     empty = texts == ""
     missing = frame[label_col].map(missing_label)
