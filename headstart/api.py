@@ -675,7 +675,8 @@ def _peak_rss() -> int:
 def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str | list[str] | None = None,
              tta: str | list[str] | None = None, eval_rows: str = "test") -> dict[str, Any] | list[dict[str, Any]]:
     """Metrics of a trained run on ``split`` ("test", or "val" alias "validation"): accuracy, macro_f1, … (rmse, r2 for
-    regression); with ``eval_data``, on that dataset's test split instead (a seeded fifth of a file's rows;
+    regression); with ``eval_data``, on that dataset's test split instead (a file read by the run's own text and label
+    columns where it has them; a seeded fifth of a file's rows;
     ``eval_rows="all"``: every row, for a labelled file kept apart as a test set), out of domain (``headstart.ood``: labels mapped by name,
     ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``), after ``tta`` (``headstart.tta``) when
     given; a list of datasets, or several ``tta`` methods, gives a list of those, one per (dataset, method) in order.

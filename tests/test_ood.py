@@ -98,6 +98,113 @@ def test_a_trained_run_is_scored_out_of_domain_at_train_time_and_again_after_loa
         assert listed["accuracy"] == pytest.approx(found["metrics"]["accuracy"])
 
 
+def review_tables(tmp_path):
+    """A run's training table whose text column is 'review', and a table to score it on holding 'review' (the label's
+    words) beside 'sentence' (the other label's words), which the name order (text, sentence, review) reads first."""
+    from conftest import make_toy, toy_texts
+
+    train, other = make_toy(200), make_toy(300, seed=7)
+    trained_on = tmp_path / "reviews.csv"
+    pd.DataFrame({"review": train.inputs, "label": [train.label_names[y] for y in train.targets]}).to_csv(trained_on, index=False)
+    labels = [other.label_names[y] for y in other.targets]
+    both = pd.DataFrame({"sentence": toy_texts(1 - other.targets, 8), "review": other.inputs, "label": labels})
+    return trained_on, both
+
+
+def test_eval_data_is_read_by_the_runs_own_text_column_where_the_file_has_it(tiny_registry, tmp_path, monkeypatch, capsys):
+    """A run trained with --text-column review, scored on a table holding 'review' and 'sentence': evaluate and train
+    --eval-data score it on 'review' (the scores of the file holding only 'review', not of the one holding only
+    'sentence'), with no note."""
+    import json
+
+    from test_cli import TRAIN, cli
+
+    import headstart
+    from headstart.specs import TrainConfig
+
+    trained_on, both = review_tables(tmp_path)
+    scored, reviews, sentences = tmp_path / "both.csv", tmp_path / "only-reviews.csv", tmp_path / "only-sentences.csv"
+    both.to_csv(scored, index=False)
+    both[["review", "label"]].to_csv(reviews, index=False)
+    both[["sentence", "label"]].to_csv(sentences, index=False)
+    out = tmp_path / "run"
+    assert cli([*TRAIN, "--data", str(trained_on), "--text-column", "review", "--backbone", "tiny", "--strategy",
+                "tfidf-logreg", "--n", "64", "--out", str(out)], monkeypatch, capsys)[0] == 0  # fitted in closed form
+    code, printed, err = cli(["evaluate", str(out), "--eval-data", str(scored), "--json"], monkeypatch, capsys)
+    assert code == 0 and "run's own" not in err, err
+    (found,) = json.loads(printed)["ood"]
+    on_review, on_sentence = (headstart.evaluate(out, eval_data=str(path)) for path in (reviews, sentences))
+    assert on_review["accuracy"] > 0.9 and on_sentence["accuracy"] < 0.5, "the two columns tell the scores apart"
+    assert found["n"] == on_review["n"] and found["accuracy"] == pytest.approx(on_review["accuracy"])
+    fitted = headstart.fit(str(trained_on), "tiny", strategy="tfidf-logreg", n=64, text_column="review",
+                           config=TrainConfig(precision="fp32"), eval_data=[str(scored)])
+    assert fitted.ood[0]["metrics"]["accuracy"] == pytest.approx(headstart.evaluate(fitted, eval_data=str(reviews))["accuracy"])
+
+
+def test_eval_data_without_the_runs_own_columns_is_read_by_guessing_and_said_in_one_line(tiny_registry, tmp_path, monkeypatch,
+                                                                                        capsys):
+    from test_cli import TRAIN, cli
+
+    trained_on, both = review_tables(tmp_path)
+    lacking = tmp_path / "sentences.csv"
+    both[["sentence", "label"]].rename(columns={"label": "sentiment"}).to_csv(lacking, index=False)
+    out = tmp_path / "run"
+    assert cli([*TRAIN, "--data", str(trained_on), "--text-column", "review", "--backbone", "tiny", "--strategy",
+                "linear-probe", "--n", "16", "--max-steps", "2", "--min-steps", "2", "--out", str(out)], monkeypatch, capsys)[0] == 0
+    code, _, err = cli(["evaluate", str(out), "--eval-data", str(lacking)], monkeypatch, capsys)
+    said = [line for line in err.splitlines() if "run's own" in line]
+    assert code == 0 and said == ["note: sentences.csv: reading column 'sentence' as the text and 'sentiment' as the label "
+                                  "(the run's own text column 'review' is not in it; the run's own label column 'label' is "
+                                  "not in it)"], err
+
+
+def test_an_alignment_terms_target_is_read_by_the_runs_own_text_column(tiny_registry, tmp_path, monkeypatch, caplog):
+    """coral[data=T] aligns with T's 'review' inputs (the run's column) where T has it, not its 'sentence'; a T
+    without it is read by guessing, said in a note."""
+    import logging
+
+    import headstart
+    import headstart.recipe
+    from headstart.specs import TrainConfig
+
+    trained_on, both = review_tables(tmp_path)
+    target, lacking = tmp_path / "target.csv", tmp_path / "sentences.csv"
+    both.to_csv(target, index=False)
+    both[["sentence", "label"]].to_csv(lacking, index=False)
+    read, real = {}, headstart.recipe.load_dataset
+
+    def load(name, **options):  # what the run reads last of each dataset: the term's target, after the checks
+        read[name] = real(name, **options)
+        return read[name]
+
+    monkeypatch.setattr(headstart.recipe, "load_dataset", load)
+    cfg = TrainConfig(max_steps=2, min_steps=2, batch_size=8, precision="fp32")
+    for data in (target, lacking):
+        with caplog.at_level(logging.INFO, logger="headstart"):
+            headstart.fit(str(trained_on), "tiny", strategy="full-finetune", n=16, text_column="review", config=cfg,
+                          terms={"coral": {"data": str(data), "rows": 16}})
+    assert read[str(target)].inputs == both["review"].tolist()
+    said = [r.getMessage() for r in caplog.records if "run's own" in r.getMessage()]
+    assert said == ["sentences.csv: reading column 'sentence' as the text and 'label' as the label (the run's own text "
+                    "column 'review' is not in it)"]
+
+
+def test_adapt_reads_the_target_by_the_sources_columns_for_the_methods_and_the_oracle_alike(tiny_registry, tmp_path):
+    """A target holding the source's 'review' beside 'sentence' (the other label's words): the methods are scored on
+    its 'review', and the oracle trains and is scored on the same table, so the gap has its ceiling."""
+    import headstart.adapt as adapt_module
+    from headstart.specs import TrainConfig
+
+    source, both = review_tables(tmp_path)
+    target = tmp_path / "target.csv"
+    both.to_csv(target, index=False)
+    result = adapt_module.adapt(str(source), str(target), backbone="tiny", strategy="tfidf-logreg", methods="source-only",
+                                sizes="32", seeds=1, out=tmp_path / "a", tune=None, config=TrainConfig(precision="fp32"))
+    (row,) = result.rows
+    assert row["mean"] > 0.9, "scored on the target's reviews, not on its sentences"
+    assert row["oracle"] is not None and row["oracle"]["mean"] > 0.9
+
+
 def test_the_runs_own_data_or_another_task_is_refused_before_training(toy_csv, other_csv, tiny_registry, tmp_path):
     import headstart
     from headstart.specs import TrainConfig
@@ -358,40 +465,3 @@ def test_evaluate_scores_every_row_of_a_file_kept_apart_as_a_test_set(toy_csv, o
     code, out, _ = cli(["evaluate", str(tmp_path / "ft"), "--eval-data", str(tiny), "--eval-rows", "all"], monkeypatch, capsys)
     assert code == 0 and "every row of" in out and "(2 examples)" in out
 
-
-def test_a_file_scored_against_a_run_is_read_by_the_runs_own_columns_where_it_has_them(tiny_registry, tmp_path, caplog):
-    """A run trained on a table's ``review`` and ``stars`` columns, scored on a file that also holds ``sentence`` (which
-    name order would pick first) and ``label``: the run's columns are read, as predict reads them; a file without them
-    is guessed, and the note names the run's missing column. (It read ``sentence``: a model scored on the wrong text.)"""
-    import logging
-
-    import headstart
-    from conftest import make_toy
-    from headstart.data import load_dataset
-    from headstart.ood import check_elsewhere
-    from headstart.specs import TrainConfig
-
-    def table(path, data, **more):
-        names = [data.label_names[y] for y in data.targets]
-        pd.DataFrame({**more, "review": data.inputs, "stars": names, "label": names[::-1]}).to_csv(path, index=False)
-        return path
-
-    train, held = make_toy(200, seed=1), make_toy(100, seed=2)
-    noise = {"sentence": ["the same words in every row"] * 100}
-    cfg = TrainConfig(max_steps=30, min_steps=30, batch_size=8, precision="fp32", lr=3e-3, head_lr=3e-2)
-    trained_on = str(table(tmp_path / "train.csv", train))
-    headstart.fit(trained_on, "tiny", strategy="full-finetune", n=64, out=tmp_path / "ft", config=cfg, text_column="review",
-                  label_column="stars")
-    both = table(tmp_path / "both.csv", held, **noise)
-    data, _, _ = check_elsewhere(str(both), load_dataset(trained_on, text_column="review", label_column="stars"))
-    assert list(data.inputs) == list(held.inputs) and [data.label_names[y] for y in data.targets] == [held.label_names[y] for y in held.targets]
-    plain = tmp_path / "plain.csv"
-    pd.DataFrame({"review": held.inputs, "stars": [held.label_names[y] for y in held.targets]}).to_csv(plain, index=False)
-    scored = headstart.evaluate(tmp_path / "ft", eval_data=str(both), eval_rows="all")
-    assert scored["accuracy"] == pytest.approx(headstart.evaluate(tmp_path / "ft", eval_data=str(plain), eval_rows="all")["accuracy"])
-    other = tmp_path / "other.csv"
-    pd.DataFrame({"sentence": held.inputs, "label": [held.label_names[y] for y in held.targets]}).to_csv(other, index=False)
-    with caplog.at_level(logging.INFO, logger="headstart.data.files"):
-        headstart.evaluate(tmp_path / "ft", eval_data=str(other), eval_rows="all")
-    assert "reading column 'sentence' as the text and 'label' as the label (the run's own text column 'review' is not in " \
-           "it; the run's own label column 'stars' is not in it)" in caplog.text

@@ -186,8 +186,8 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     for note in guess_notes(None if text_column else text_col, None if label_column else label_col):
         log.info("%s: %s", Path(where).name, note)
     if missing_run_columns:  # read against a run, by other columns than its own: said, as predict says it
-        log.info("%s: reading column %r as the text and %r as the label (%s); name the columns as the run's to read "
-                 "others", Path(where).name, text_col, label_col, "; ".join(missing_run_columns))
+        log.info("%s: reading column %r as the text and %r as the label (%s)", Path(where).name, text_col, label_col,
+                 "; ".join(missing_run_columns))
     notes = []
     if text_column is None or label_column is None:
         notes.append(f"using column {text_col!r} as text and {label_col!r} as label"

@@ -129,6 +129,28 @@ def test_explicit_columns(tmp_path):
     check(read_table(path, text_column="b", label_column="c"))
 
 
+def test_a_file_is_read_by_a_runs_own_columns_where_it_has_them_else_guessed_and_said(tmp_path, caplog):
+    """``run_source`` (the run a file is scored against): its 'review' and 'stars' are read, not the name order's
+    'sentence' and 'label'; a column it names wins; a column of the run's that the file lacks is guessed, in one note."""
+    import logging
+
+    run = {"path": "/elsewhere/train.csv", "text_column": "review", "label_column": "stars", "task": "classification"}
+    both = tmp_path / "both.csv"
+    frame(sentence=["unrelated words"] * 6, review=TEXTS, label=["x", "y"] * 3, stars=LABELS).to_csv(both, index=False)
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        check(load_dataset(str(both), run_source=run))
+    assert not [r for r in caplog.records if "run's own" in r.getMessage()], "nothing guessed, nothing said"
+    assert read_table(both).inputs == ["unrelated words"] * 6, "without the run: the name order"
+    assert read_table(both, text_column="sentence", run_source=run).inputs == ["unrelated words"] * 6, "a named column wins"
+    lacking = tmp_path / "lacking.csv"
+    frame(sentence=TEXTS, label=LABELS).to_csv(lacking, index=False)
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        check(read_table(lacking, run_source=run))
+    said = [r.getMessage() for r in caplog.records if "run's own" in r.getMessage()]
+    assert said == ["lacking.csv: reading column 'sentence' as the text and 'label' as the label (the run's own text "
+                    "column 'review' is not in it; the run's own label column 'stars' is not in it)"]
+
+
 @pytest.mark.parametrize("which", ["text_column", "label_column"])
 def test_missing_column_lists_the_columns(tmp_path, which):
     path = tmp_path / "d.csv"
