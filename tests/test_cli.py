@@ -15,6 +15,7 @@ import typer
 from typer.testing import CliRunner
 from conftest import assert_user_error, run_cli  # noqa: F401  (assert_user_error: other test files import it from here)
 
+from headstart.analysis.stats import wilson
 from headstart.cli import app
 from headstart.strategies import STRATEGIES
 
@@ -160,6 +161,9 @@ def test_train_evaluate_predict_on_the_tiny_backbone(monkeypatch, capsys, toy_cs
                            "--out", str(tmp_path / "lp")], monkeypatch, capsys)
     rows = int(json.loads((tmp_path / "lp" / "metrics.json").read_text())["val"]["n"])
     assert code == 0 and f"\nvalidation ({rows} examples): accuracy " in stdout, stdout
+    accuracy = json.loads((tmp_path / "lp" / "metrics.json").read_text())["val"]["accuracy"]
+    low, high = wilson(accuracy, rows)
+    assert f"accuracy {accuracy:.4f} (95% CI {low:.4f}–{high:.4f} over these rows)" in stdout, "one run's error on its rows"
     assert f"Validation (the split that chose the checkpoint, {rows} examples): accuracy " in (tmp_path / "lp" / "README.md").read_text()
 
 

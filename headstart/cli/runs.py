@@ -102,6 +102,7 @@ def train(
     Example: headstart train --strategy linear-probe --n 16 --out runs/ft64 --overwrite   # replaces the run there
     """
     from headstart.api import fit
+    from headstart.saved import with_interval
     from headstart.specs import TrainConfig, terms_of
 
     from headstart.distributed import check_nproc
@@ -196,7 +197,8 @@ def train(
         typer.echo(f"{result.status}: {result.error}", err=True)
         raise typer.Exit(1)
     rows = result.val_metrics.get("n")
-    typer.echo(f"validation{f' ({rows:g} examples)' if isinstance(rows, (int, float)) else ''}: " + _metric_line(result.val_metrics))
+    typer.echo(f"validation{f' ({rows:g} examples)' if isinstance(rows, (int, float)) else ''}: "
+               + _metric_line(with_interval(result.val_metrics), interval=True))
     held = result.val_held_out or {}
     if held.get("checks", 0) > 1:  # the best of several looks is lucky: what the choice scores on rows it did not read
         typer.echo(f"validation held out from the choice of the best of {held['checks']} checks (each half's pick scored "
@@ -207,7 +209,7 @@ def train(
     for o in result.ood:
         typer.echo(f"out of domain, {o['data']} test{' after ' + o['tta'] if o.get('tta') else ''} ({o['test_rows']} rows, "
                    "split without reading its labels): "
-                   + _metric_line(o["metrics"])
+                   + _metric_line(with_interval({**o["metrics"], "n": o["test_rows"]}), interval=True)
                    + (f"; its most frequent class is {100 * o['majority']:.1f}% of these rows" if o.get("majority") is not None else "")
                    + one_class_text(o)
                    + (f"  [{o['note']}]" if o.get("note") else ""))
