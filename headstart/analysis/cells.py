@@ -17,7 +17,7 @@ from headstart.analysis import flags
 from headstart.analysis.arms import arm_name, with_arms
 from headstart.analysis.flags import budget_text, requested, size_key
 from headstart.analysis.stats import (agreement_bound, difference_range, interval, mean_ci, metric_draws, metric_range,
-                                      row_weights, share_cover, SHARE_METRICS)
+                                      recall_cover, row_weights, share_cover, SHARE_METRICS)
 from headstart.results import RunResult
 
 CONFIDENCE = 0.95
@@ -252,11 +252,14 @@ def _weights(n_rows: int) -> np.ndarray:
 
 def cell_interval(cell: Cell, metric: str, confidence: float = CONFIDENCE) -> dict[str, Any]:
     """``stats.interval`` of a cell's test scores: seeds (one run when deterministic) and test rows; an accuracy whose
-    seeds do not vary never narrower than its Wilson interval on the test rows (``stats.share_cover``)."""
+    seeds do not vary never narrower than its Wilson interval on the test rows (``stats.share_cover``; balanced
+    accuracy: ``stats.recall_cover``)."""
     seeds = sorted(cell.by_seed)[:1] if cell.deterministic else sorted(cell.by_seed)
     draws = _draws(cell, metric, seeds)
     values = cell.values
     cover = None if draws is None else share_cover(metric, math.fsum(values) / len(values), len(cell.target), confidence)
+    if draws is not None and metric == "balanced_accuracy":
+        cover = recall_cover(cell.predicted[seeds[0]], cell.target, confidence)
     return interval(values, None if draws is None else draws.mean(1), confidence, bounds=metric_range(metric), cover=cover)
 
 

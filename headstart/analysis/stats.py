@@ -19,9 +19,12 @@ is a share of test rows (``SHARE_METRICS``: accuracy) contains the Wilson interv
 rows whenever its seeds do not vary (one run, or seeds that all scored the same): then the score is one run's share,
 whose binomial error the bootstrap can miss; 100% on 120 rows is 96.9–100, as ``evaluate`` says of one run. Where
 seeds vary the floor does not apply: the mean of k runs that disagree on rows has less row error than one run's
-binomial (each row's share of right seeds varies less than a 0/1), and the seed term carries the rest. Not for balanced accuracy or macro-F1: an average of per-class shares, whose sampling error can be
-below that of one share on all N rows (recall 1 on one class and 0 on the other is 50% in every resample), so no
-binomial floor on N rows holds for them.
+binomial (each row's share of right seeds varies less than a 0/1), and the seed term carries the rest. Balanced
+accuracy is an average of per-class shares, whose sampling error can be below that of one share on all N rows
+(recall 1 on one class and 0 on the other is 50% in every resample), so no binomial floor on N rows holds for it; its
+floor where seeds do not vary is the mean of each class's Wilson interval of its recall on that class's rows
+(``recall_cover``: every row right on 60 + 60 rows is 94.0–100, not 100–100). Macro-F1 has none (a harmonic mean of
+two shares per class).
 
 A paired difference a − b keeps its bootstrap, but where the two arms gave the same prediction on every test row
 for every seed, every resample gives 0 and the interval would claim certainty. Then the difference of their
@@ -87,6 +90,14 @@ def share_cover(metric: str, mean: float, rows: int | None, confidence: float = 
     if metric not in SHARE_METRICS or not rows or not 0.0 <= mean <= 1.0:
         return None
     return wilson(mean, rows, confidence)
+
+
+def recall_cover(predicted: np.ndarray, target: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """For balanced accuracy (the mean of per-class recalls) of one run's ``predicted`` classes on ``target``: the mean of
+    each class's Wilson interval of its recall on its own rows, what ``interval(..., cover=)`` must contain where the
+    seeds do not vary (the bootstrap sees no error where every resample is the same: every row right, say)."""
+    limits = [wilson(float(np.mean(predicted[target == c] == c)), int(np.sum(target == c)), confidence) for c in np.unique(target)]
+    return float(np.mean([low for low, _ in limits])), float(np.mean([high for _, high in limits]))
 
 
 def agreement_bound(rows: int, confidence: float = CONFIDENCE) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -29,6 +31,14 @@ def test_an_accuracy_right_on_every_row_is_not_certain() -> None:
     rows = curves(all_right(120), "accuracy")
     assert all(r["ci_low"] == pytest.approx(0.9690, abs=1e-4) and r["ci_high"] == 1.0 for r in rows), rows
     assert [r["interval"] for r in rows] == ["test rows", "test rows"]  # seeds that all agree: one run
+
+
+def test_a_balanced_accuracy_right_on_every_row_holds_the_mean_of_its_classes_wilson_intervals() -> None:
+    """60 + 60 rows all right: every resample's balanced accuracy is 100%, and the report said 100.0–100.0; each
+    class's recall is 60 of 60 (Wilson 94.0–100), so the cell's interval holds 94.0–100."""
+    results = [dataclasses.replace(r, metrics={**r.metrics, "balanced_accuracy": 1.0}) for r in all_right(120)]
+    rows = curves(results, "balanced_accuracy")
+    assert all(r["ci_low"] == pytest.approx(0.9398, abs=1e-4) and r["ci_high"] == 1.0 for r in rows), rows
 
 
 def test_two_arms_that_agree_on_every_row_are_said_to_with_the_most_they_could_differ() -> None:
