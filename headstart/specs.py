@@ -478,6 +478,12 @@ def parse_arm(text: str) -> tuple[str, dict[str, Any], dict[str, Any], dict[str,
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
     train = {k: v for k, v in given.items() if k in train_fields}
     options = {k: v for k, v in given.items() if k not in train_fields}
+    try:  # a training override out of range, named in the arm's words (TrainConfig's fix is a flag: try --lr 1e-5)
+        TrainConfig(**train)
+    except ConfigError as e:
+        problem = re.split(r"; (?:try|e\.g\.) ", str(e))[0]
+        fix = "" if "did you mean" in problem else f"; change it inside the brackets, or drop it for {strategy}'s default"
+        raise ConfigError(f"arm {text!r}: {problem}{fix}") from None
     terms = {m.group(1): _bracket_values(m.group(2) or "", f"arm {text!r}") for m in matches[1:]}
     if len(terms) != len(matches) - 1:
         raise ConfigError(f"arm {text!r} names a term twice; give each term once")

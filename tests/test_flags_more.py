@@ -228,12 +228,28 @@ def test_a_number_with_leading_zeros_in_brackets_or_an_option_is_refused_naming_
         parse_arm("full-finetune+l2sp[weight=-07.5]")
     with pytest.raises(ConfigError, match=r"^--option lr=00 is a number with a leading zero; write --option lr=0$"):
         _parse_option("lr=00")
-    assert parse_arm("lora[rank=0, lr=0e-3, dropout=0.5, alpha=.5]+l2sp[weight=+0.5]") == (
-        "lora", {"rank": 0, "dropout": 0.5, "alpha": 0.5}, {"lr": 0.0}, {"l2sp": {"weight": 0.5}})
+    assert parse_arm("lora[rank=0, weight_decay=0e-3, dropout=0.5, alpha=.5]+l2sp[weight=+0.5]") == (
+        "lora", {"rank": 0, "dropout": 0.5, "alpha": 0.5}, {"weight_decay": 0.0}, {"l2sp": {"weight": 0.5}})
     assert parse_arm("lora[targets=q007]")[1] == {"targets": "q007"}, "text that is not a number stays text"
     out = tmp_path / "cmp"
     result = run_cli(["compare", "--arms", "linear-probe,lora[lr=007]", "--out", str(out)], monkeypatch, capsys)
     assert_user_error(result, "lr=007 is a number with a leading zero; write lr=7")
+    assert not out.exists()
+
+
+def test_a_training_override_out_of_range_in_an_arm_is_named_in_the_arms_words(tmp_path, monkeypatch, capsys):
+    """lora[lr=0] was told "try --lr 1e-5": a flag the arm does not use, and a full fine-tuning rate for LoRA."""
+    from headstart.specs import parse_arm
+
+    with pytest.raises(ConfigError) as caught:
+        parse_arm("lora[lr=0, rank=4]")
+    assert str(caught.value) == ("arm 'lora[lr=0, rank=4]': lr must be > 0, got 0; change it inside the brackets, or drop "
+                                 "it for lora's default")
+    with pytest.raises(ConfigError, match=r"^arm 'lora\[precision=fp8\]': precision must be one of .*did you mean 'fp32'\?$"):
+        parse_arm("lora[precision=fp8]")
+    out = tmp_path / "cmp"
+    assert_user_error(run_cli(["compare", "--arms", "linear-probe,lora[epochs=0]", "--out", str(out)], monkeypatch, capsys),
+                      "arm 'lora[epochs=0]': epochs must be a positive integer, got 0; change it inside the brackets")
     assert not out.exists()
 
 
