@@ -305,12 +305,12 @@ def test_check_leakage_bad_input(leaky_csv, monkeypatch, capsys, args, fragment)
     assert fragment in err and "Traceback" not in err
 
 
-def test_compare_writes_leakage_json(leaky_csv, tmp_path, monkeypatch, make_tiny):
-    """compare prints the leakage line and the warning, stores leakage.json, and --dedupe trains on the deduped split."""
-    import headstart.backbones
+def test_compare_writes_leakage_json(leaky_csv, tmp_path, monkeypatch, tiny_registry):
+    """compare prints the leakage line and the warning, stores leakage.json, and --dedupe trains on the deduped split.
+    (The tiny backbone comes from ``tiny_registry``: a stub of ``headstart.backbones.load_backbone`` itself was bound
+    by any module first imported during this test, ``headstart.saved`` say, and outlived it.)"""
     import headstart.sweep
 
-    monkeypatch.setattr(headstart.backbones, "load_backbone", lambda *a, **k: make_tiny(0))
     monkeypatch.setattr(headstart.sweep, "_LOADED", {})
     args = ["compare", "--data", str(leaky_csv), "--backbone", "tiny", "--strategies", "linear-probe", "--sizes", "8",
             "--seeds", "1", "--max-steps", "2", "--min-steps", "2", "--quiet"]
