@@ -68,7 +68,7 @@ def main() -> int:
         row["strategy"] = row.get("arm") or row["strategy"]
     print(table(rows))
     if args.paired:
-        from headstart.specs import split_arms
+        from headstart.arm_text import split_arms
 
         pair = split_arms(args.paired)  # commas inside an arm's [...] belong to it
         if len(pair) != 2:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.errors import ConfigError, HeadstartError, flags_checked, on_cli, python_named
-from headstart.specs import RunSpec, TrainConfig, as_table, parse_n, terms_of
+from headstart.arm_text import terms_of
+from headstart.specs import RunSpec, TrainConfig, as_table, parse_n
 
 if TYPE_CHECKING:  # the LLM modules import torch and transformers: only for the annotations
     from headstart.llm.dpo import PreferConfig

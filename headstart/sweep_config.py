@@ -104,7 +104,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
         if isinstance(value, list) and not all(isinstance(v, kinds) and not isinstance(v, bool) for v in value):
             raise ConfigError(f"{key} in {str(path)!r} must be a list like {example}, got {toml_text(value)}")
     if "arm" in config:  # [[arm]] tables: arms whose options are easier to write as TOML than as text
-        from headstart.specs import arm_text, split_arms
+        from headstart.arm_text import arm_text, split_arms
 
         if not isinstance(config["arm"], list):
             raise ConfigError(f"arm in {str(path)!r} must be [[arm]] tables (one per arm), e.g. [[arm]] strategy = \"lora\" rank = 4")

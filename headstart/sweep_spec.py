@@ -42,7 +42,7 @@ class SweepSpec:
         backbones: several backbones to cross with everything else (``--backbones a,b``): each is its own experiment
             in the report (``analysis.arms.experiments``), with its own curves; ``backbone`` becomes the first.
         arms: what to compare instead of ``strategies``, each ``strategy[options]+term[options]``
-            (``specs.parse_arm``): ``("lora[rank=4]", "lora[rank=16]", "full-finetune+l2sp[weight=0.01]")``;
+            (``arm_text.parse_arm``): ``("lora[rank=4]", "lora[rank=16]", "full-finetune+l2sp[weight=0.01]")``;
             ``strategies`` becomes their strategies. ``options`` and ``train_by_strategy`` still apply per strategy,
             under what an arm sets itself.
     """
@@ -71,7 +71,8 @@ class SweepSpec:
     tta: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        from headstart.specs import check_eval_data, check_tta, parse_arm, parse_grid, pooling_modes, split_arms
+        from headstart.arm_text import parse_arm, split_arms
+        from headstart.specs import check_eval_data, check_tta, parse_grid, pooling_modes
 
         if self.pooling is not None:  # before the data or any backbone loads
             pooling_modes(self.pooling)
@@ -136,7 +137,7 @@ class SweepSpec:
 
     def arm_specs(self) -> list[tuple[str, dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]]:
         """Each arm as ``(strategy, options, train overrides, terms)``: ``arms`` read, or one default arm a strategy."""
-        from headstart.specs import parse_arm
+        from headstart.arm_text import parse_arm
 
         if not self.arms:
             return [(strategy, {}, {}, {}) for strategy in self.strategies]

@@ -133,7 +133,8 @@ def test_every_comma_list_parser_refuses_an_empty_entry_in_the_same_words(tmp_pa
     from headstart.meta.base import parse_arms
     from headstart.multitask.tasks import split_tasks
     from headstart.multitask.weighting import parse_weightings
-    from headstart.specs import parse_grid, split_arms
+    from headstart.arm_text import split_arms
+    from headstart.specs import parse_grid
     from headstart.sweep_spec import parse_list
 
     cases = [  # split_arms reads compare's, continual's and a sweep file's arms; parse_list --strategies, --methods, ...
@@ -202,7 +203,7 @@ def test_an_unclosed_arm_bracket_on_the_command_line_is_one_line_and_exit_2(tmp_
 def test_a_signed_number_inside_brackets_is_a_value_not_a_plus_joining_terms():
     from headstart.cli.common import _parse_option
     from headstart.continual import grid_arms, parse_continual_arm
-    from headstart.specs import arm_text, parse_arm, terms_of
+    from headstart.arm_text import arm_text, parse_arm, terms_of
 
     assert terms_of("l2sp[weight=1e+2]+ewc", "full-finetune") == {"l2sp": {"weight": 100.0}, "ewc": {}}
     assert terms_of("l2sp[weight=+0.5]", "full-finetune") == {"l2sp": {"weight": 0.5}}
@@ -218,7 +219,7 @@ def test_a_signed_number_inside_brackets_is_a_value_not_a_plus_joining_terms():
 def test_a_number_with_leading_zeros_in_brackets_or_an_option_is_refused_naming_the_number_it_likely_means(tmp_path, monkeypatch, capsys):
     """lora[lr=007] read as lr 7 (where 0.07 may have been meant); 0, 0.5, 0e-3 and the signed forms stay numbers."""
     from headstart.cli.common import _parse_option
-    from headstart.specs import parse_arm
+    from headstart.arm_text import parse_arm
 
     with pytest.raises(ConfigError) as caught:
         parse_arm("lora[lr=007]")
@@ -239,7 +240,7 @@ def test_a_number_with_leading_zeros_in_brackets_or_an_option_is_refused_naming_
 
 def test_a_training_override_out_of_range_in_an_arm_is_named_in_the_arms_words(tmp_path, monkeypatch, capsys):
     """lora[lr=0] was told "try --lr 1e-5": a flag the arm does not use, and a full fine-tuning rate for LoRA."""
-    from headstart.specs import parse_arm
+    from headstart.arm_text import parse_arm
 
     with pytest.raises(ConfigError) as caught:
         parse_arm("lora[lr=0, rank=4]")

@@ -152,7 +152,7 @@ def test_parse_n_errors(value):
 def test_an_empty_entry_inside_an_arms_brackets_is_named_not_read_as_a_bad_value(arm, fixed):
     """``lora[rank=4,, alpha=8]`` read rank as the text '4,' and was refused as a bad rank; the empty entry is named
     in the words every comma list uses (errors.comma_entries)."""
-    from headstart.specs import parse_arm
+    from headstart.arm_text import parse_arm
 
     with pytest.raises(ConfigError) as raised:
         parse_arm(arm)

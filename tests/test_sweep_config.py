@@ -52,7 +52,7 @@ def test_a_wrongly_typed_setting_names_the_file_and_the_key_as_toml_writes_them(
 
 def test_arm_tables_are_arms_and_values_may_hold_commas(tmp_path):
     """[[arm]] tables write the arms the text form writes; a list option (LoRA's targets) survives in both forms."""
-    from headstart.specs import parse_arm
+    from headstart.arm_text import parse_arm
 
     path = tmp_path / "arms.toml"
     path.write_text('data = "rotten-tomatoes"\narms = ["linear-probe"]\n\n'
@@ -78,7 +78,7 @@ def test_a_bad_arm_table_is_named(tmp_path, table, message):
 
 
 def test_an_arm_tables_list_option_reaches_the_strategy_as_a_list(tmp_path):
-    from headstart.specs import parse_arm
+    from headstart.arm_text import parse_arm
     from headstart.strategies import get_strategy
 
     path = tmp_path / "knn.toml"

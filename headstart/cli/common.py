@@ -131,7 +131,7 @@ def _shown(value: Any) -> str:
 def _parse_option(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ConfigError(f"--option expects KEY=VALUE, got {text!r}; e.g. --option freeze=3")
-    from headstart.specs import leading_zero_fix, option_value
+    from headstart.arm_text import leading_zero_fix, option_value
 
     key, value = text.split("=", 1)
     zeros = leading_zero_fix(f"--option {key.strip()}", value)

@@ -103,7 +103,8 @@ def train(
     """
     from headstart.api import fit
     from headstart.saved import with_interval
-    from headstart.specs import TrainConfig, terms_of
+    from headstart.arm_text import terms_of
+    from headstart.specs import TrainConfig
 
     from headstart.distributed import check_nproc
     from headstart.precision import pick_device

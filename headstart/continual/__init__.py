@@ -24,7 +24,8 @@ from headstart.continual.streams import BUILTIN, SCENARIOS, load_stream
 from headstart.callable_module import make_callable
 from headstart.errors import ConfigError, closest
 from headstart.outdir import check_same_report
-from headstart.specs import arm_parts, check_once
+from headstart.arm_text import arm_parts
+from headstart.specs import check_once
 
 DEFAULT_ARMS = ("naive", "ewc", "online-ewc", "si", "mas", "lwf", "replay", "joint")
 MAX_TEST = 1000  # test rows per task (each is scored after every later task)
@@ -49,7 +50,7 @@ def parse_continual_arm(text: str, strategy: str) -> ContinualArm:
     Raises:
         ConfigError: an unknown method or strategy, an option it does not take, or two methods in one arm.
     """
-    from headstart.specs import parse_arm
+    from headstart.arm_text import parse_arm
     from headstart.strategies import STRATEGIES
 
     first, options, train, rest = parse_arm(text.strip())
@@ -145,7 +146,8 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     from headstart.report.continual import continual_charts, continual_markdown
     from headstart.report.continual_html import continual_html
     from headstart.atomic import write_atomic
-    from headstart.specs import TrainConfig, as_config, parse_n, split_arms
+    from headstart.arm_text import split_arms
+    from headstart.specs import TrainConfig, as_config, parse_n
     from headstart.store import Store
 
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:

@@ -8,7 +8,8 @@ import torch
 from headstart.errors import ConfigError
 from headstart.objectives.l2sp import l2sp_penalty
 from headstart.recipe import setup, train
-from headstart.specs import RunSpec, TrainConfig, parse_arm
+from headstart.arm_text import parse_arm
+from headstart.specs import RunSpec, TrainConfig
 
 FAST = TrainConfig(max_steps=30, min_steps=30, batch_size=8, precision="fp32", lr=3e-3, head_lr=3e-2, patience=0)
 
