@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from headstart.atomic import fresh_folder, publish
+from headstart.backbones import modality_of
 from headstart.errors import ConfigError, StoreError
 from headstart.outdir import check_new
 
@@ -227,8 +228,10 @@ def run_autocast(run: Any) -> tuple[str, Any]:
     return precision, autocast_for(precision, run.device)
 
 
-def _write_run(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor], metrics_from: Path, extra: dict[str, Path]) -> None:
-    """Write a run directory atomically: into ``out``.tmp, then renamed over nothing (``out`` must not exist)."""
+def _write_run(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor], metrics_from: Path, extra: dict[str, Path], *,
+               image: bool = False) -> None:
+    """Write a run directory atomically: into ``out``.tmp, then renamed over nothing (``out`` must not exist); ``image``:
+    a run on an image backbone, whose model card shows predicting on image files."""
     from safetensors.torch import save_file
 
     from headstart.atomic import write_json
@@ -246,7 +249,7 @@ def _write_run(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
         for name, source in extra.items():
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, tmp / name)
-        write_model_card(tmp, name=str(out))
+        write_model_card(tmp, name=str(out), image=image)
         publish(tmp, out)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -332,7 +335,8 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
     _write_run(out, meta, run.model.state_dict(), directory,
                {"adapter/adapter_config.json": directory / "adapter_config.json",
                 "adapter/adapter_model.safetensors": directory / "adapter_model.safetensors",
-                "adapter/weights.safetensors": directory / "weights.safetensors"})
+                "adapter/weights.safetensors": directory / "weights.safetensors"},
+               image=modality_of(run.model.backbone) == "image")
     return MergeReport(str(out), diff, len(texts), tolerance, quantized, (out / "weights.safetensors").stat().st_size, at_precision)
 
 
@@ -418,7 +422,8 @@ def unmerge(directory: str | Path, out: str | Path, *, tolerance: float = TOLERA
     meta = {k: v for k, v in merged_run.meta.items() if k != "merge"}
     _write_run(out, {**meta, "backbone_saved": "adapter"}, head, directory,
                {"adapter_config.json": directory / "adapter" / "adapter_config.json",
-                "adapter_model.safetensors": directory / "adapter" / "adapter_model.safetensors"})
+                "adapter_model.safetensors": directory / "adapter" / "adapter_model.safetensors"},
+               image=modality_of(merged_run.model.backbone) == "image")
     return UnmergeReport(str(out), base_diff, output_diff, len(texts))
 
 

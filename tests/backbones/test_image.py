@@ -409,3 +409,17 @@ def test_predict_reads_image_paths_as_the_cli_does(mnist, toy_images_factory, tm
     assert exited.value.code in (0, None)
     lines = capsys.readouterr().out.strip().splitlines()
     assert [json.loads(line)["input"] for line in lines] == [str(p) for p in paths]
+
+
+@pytest.mark.slow
+def test_a_merged_image_lora_runs_card_shows_predicting_on_image_files(tmp_path):
+    """adapters merge of a LoRA on EfficientNet-Lite0 (sklearn's digits): the merged run's card said to pipe a review to
+    predict, the text form."""
+    import headstart
+    from headstart.adapters import merge
+
+    headstart.fit("sklearn-digits", "efficientnet-lite0", strategy="lora", n=40, out=tmp_path / "lora",
+                  config=TrainConfig(max_steps=3, min_steps=3, image_size=32, precision="fp32"))
+    merge(tmp_path / "lora", tmp_path / "merged")
+    card = (tmp_path / "merged" / "README.md").read_text()
+    assert "photo.png" in card and "a review to score" not in card, card
