@@ -481,6 +481,20 @@ def test_reference_names_the_constant_predictor_its_task_computes() -> None:
     assert analysis.reference(regression, "r2")["label"] == "predicting the mean"
 
 
+def test_a_reference_where_lower_is_better_is_passed_above_it_not_below() -> None:
+    """RMSE: a strategy *above* predicting the mean learned nothing; the report said "at or below it" for rmse and loss,
+    the opposite of what it means (a probe at 0.879 against the mean's 0.874 read as one that learned)."""
+    from headstart.report.markdown import reference_text
+
+    ref = {"reference": {"test": {"rmse": 0.874}, "val": {"rmse": 0.9}}}
+    regression = [with_spec(run("a", 16, s, 0.879, metric="rmse", record=ref), data={"name": "toy", "task": "regression"})
+                  for s in range(2)]
+    summary = analysis.summarize(regression, "rmse")
+    assert reference_text(summary).endswith("a strategy at or above it learned nothing"), reference_text(summary)
+    accuracy = analysis.summarize([run("a", 16, s, 0.6, record={"reference": {"test": {"accuracy": 0.57}}}) for s in range(2)])
+    assert reference_text(accuracy).endswith("a strategy at or below it learned nothing")
+
+
 # ---- issue 18: arms and experiments are never mixed ------------------------------------------------------------------
 
 def with_spec(r: RunResult, **changes) -> RunResult:

@@ -66,7 +66,7 @@ def chart_figure(summary: dict[str, Any], *, title: str) -> Any:
             ax.errorbar(x, [r["mean"] * k], yerr=[[(r["mean"] - r["ci_low"]) * k], [(r["ci_high"] - r["mean"]) * k]],
                         color=drawn.get_color(), capsize=4, linewidth=1.2)
     ref = summary.get("reference")
-    if rows and ref:  # below this line a strategy learned nothing
+    if rows and ref:  # past this line (below it, or above where lower is better) a strategy learned nothing
         unit = "%" if k == 100.0 else ""
         ax.axhline(ref["test"] * k, color="#444", linestyle="--", linewidth=1.2,
                    label=f"{ref['label']} ({ref['test'] * k:.1f}{unit})" if k == 100.0 else f"{ref['label']} ({ref['test']:.3g})")

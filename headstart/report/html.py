@@ -121,7 +121,7 @@ if (D.curves.length) {
 } else {
   chart.append(svg("text", {x: W / 2, y: H / 2, "text-anchor": "middle"}, "no finished runs yet"));
 }
-if (D.curves.length && D.reference) {  // below this line a strategy learned nothing
+if (D.curves.length && D.reference) {  // past this line (below it, or above where lower is better) a strategy learned nothing
   const y = Y(D.reference.test);
   chart.append(svg("line", {x1: M.l, x2: W - M.r, y1: y, y2: y, stroke: "#555", "stroke-dasharray": "7 4", "stroke-width": 1.5, id: "majority-line"}));
   chart.append(svg("text", {x: W - M.r, y: y - 5, "text-anchor": "end", id: "majority-label"}, D.reference.label + " " + fmt(D.reference.test) + unit));

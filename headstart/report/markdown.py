@@ -67,7 +67,8 @@ def superseded_text(summary: dict[str, Any]) -> str:
 
 
 def reference_text(summary: dict[str, Any]) -> str:
-    """``"majority class: 57.0% on test (56.3% on validation): a strategy at or below it learned nothing"``, or ""."""
+    """``"majority class: 57.0% on test (56.3% on validation): a strategy at or below it learned nothing"``, or ""; for
+    a metric where lower is better (rmse, loss) a strategy at or *above* the reference learned nothing."""
     ref = summary.get("reference")
     if not ref:
         return ""
@@ -75,7 +76,7 @@ def reference_text(summary: dict[str, Any]) -> str:
     val = f" ({_value(summary, ref['val'])}{unit} on validation)" if isinstance(ref.get("val"), (int, float)) else ""
     what = REFERENCE_WORDS.get(ref["label"], REFERENCE_WORDS["majority class"])[0]
     return (f"{ref['label']}: {_value(summary, ref['test'])}{unit} on test{val}, what {what} scores; "
-            f"a strategy at or below it learned nothing")
+            f"a strategy at or {'below' if summary.get('higher_is_better', True) else 'above'} it learned nothing")
 
 
 # What an interval carries, by the curves' ``interval`` field (``analysis.curves``).
