@@ -114,6 +114,8 @@ def test_a_text_model_refuses_inputs_that_are_not_strings():
 
     with pytest.raises(DataError, match="a text model reads strings, got int 1 among the inputs"):
         load_backbone("all-minilm-l6-v2").encode(["fine", 1])
+    with pytest.raises(DataError, match="a text model reads strings, got NoneType None among the inputs"):
+        load_backbone("all-minilm-l6-v2").encode(["fine", None])  # a TypeError from the tokenizer's input check before
 
 
 def test_adapters_find_takes_one_folder_and_passes_over_causal_lm_runs(tmp_path):

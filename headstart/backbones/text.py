@@ -117,8 +117,9 @@ class TextBackbone(nn.Module):
         joined by ``PAIR_SEP``: ``--text-column premise,hypothesis``) is encoded as the tokenizer encodes pairs
         ([CLS] a [SEP] b [SEP] for BERT), truncating the longer text first."""
         texts = list(inputs)
-        odd = next((t for t in texts if not isinstance(t, str)), None)
-        if odd is not None:
+        at = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)  # an index: the odd value may be None
+        if at is not None:
+            odd = texts[at]
             raise DataError(f"a text model reads strings, got {type(odd).__name__} {odd!r:.40} among the inputs; pass texts "
                             "(str), e.g. [str(x) for x in inputs]")
         pairs = [t.split(PAIR_SEP, 1) if PAIR_SEP in t else None for t in texts]
