@@ -191,6 +191,9 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                                                 f"{str(out)!r} was kept",
                       "advice": "train again with a lower learning rate (--lr) or more warmup to replace it"})
     elif out is not None:
+        if not overwrite:
+            out, moved = saved_beside(Path(out), spec)
+            flags += [moved] if moved else []
         save(s, report, out, notes={"flags": flags, **({"retention": retention} if retention else {}), **({"ood": ood} if ood else {})})
     s.model.eval()
     base_weights = None
@@ -247,16 +250,45 @@ def check_replaces_same_run(out: Path, spec: RunSpec, *, settled: bool = True) -
         ConfigError: ``out`` holds a finished or failed run of another spec, named by its strategy, n, seed and the
             settings that differ.
     """
-    import json
-
     from headstart.outdir import sibling
+
+    what = other_run(out, spec, settled=settled)
+    if what is None:
+        return
+    how = "add --overwrite" if on_cli() else "pass overwrite=True"  # a bare switch: python_names would drop its =True
+    raise ConfigError(f"--out {str(out)!r} holds another run ({what}); nothing was trained or replaced: give a new "
+                      f"folder, e.g. --out {sibling(out, spec.strategy)}, or {how} to replace it")
+
+
+def saved_beside(out: Path, spec: RunSpec) -> tuple[Path, dict[str, str] | None]:
+    """Where a trained run is saved: ``out``, or a free folder beside it when another run came into ``out`` while this
+    one trained (two ``train`` commands given the same new ``--out`` at once: the check before training saw an empty
+    folder, and saving would replace the other's model); then the note that says so.
+    """
+    from headstart.outdir import sibling
+
+    what = other_run(out, spec)
+    if what is None:
+        return out, None
+    beside, k = sibling(out, spec.strategy), 2
+    while beside.exists():
+        beside, k = sibling(out, f"{spec.strategy}-{k}"), k + 1
+    return beside, {"reason": "moved", "text": f"was saved to {str(beside)!r}: another run ({what}) was saved into "
+                                               f"--out {str(out)!r} while this one trained, and is kept there",
+                    "advice": f"evaluate it in {str(beside)!r}"}
+
+
+def other_run(out: Path, spec: RunSpec, *, settled: bool = True) -> str | None:
+    """The saved run of another spec in ``out`` (``check_replaces_same_run``), named by its strategy, n, seed and the
+    settings that differ; None where ``out`` holds none, or the same run."""
+    import json
 
     try:
         held = json.loads((out / "spec.json").read_text()).get("spec")
     except (OSError, ValueError, AttributeError):  # none there, or a damaged run (outdir.held took it as a run): replaced
-        return
+        return None
     if not isinstance(held, dict):
-        return
+        return None
     try:  # an older version's spec lacks settings added since: read with their defaults, as the run meant them
         held = RunSpec.from_dict(held).to_dict()
     except (TypeError, ValueError, HeadstartError):  # a setting no longer valid: compared as written
@@ -272,15 +304,13 @@ def check_replaces_same_run(out: Path, spec: RunSpec, *, settled: bool = True) -
         else:
             differ.append(key)
     if not differ:
-        return
+        return None
     n = held.get("n")
     what = f"{held.get('strategy')}, n = {'all' if n is None else n}, seed {held.get('seed')}"
     others = [d for d in differ if d not in ("strategy", "n", "seed")]
     if others and not set(differ) & {"strategy", "n", "seed"}:  # the same strategy, size and seed: name what differs
         what += f"; settings that differ: {', '.join(others[:3])}{', ...' if len(others) > 3 else ''}"
-    how = "add --overwrite" if on_cli() else "pass overwrite=True"  # a bare switch: python_names would drop its =True
-    raise ConfigError(f"--out {str(out)!r} holds another run ({what}); nothing was trained or replaced: give a new "
-                      f"folder, e.g. --out {sibling(out, spec.strategy)}, or {how} to replace it")
+    return what
 
 
 def _with_data_defaults(spec: RunSpec) -> tuple[RunSpec, Any, list[dict[str, str]]]:

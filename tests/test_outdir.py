@@ -173,6 +173,42 @@ def test_fit_replaces_its_own_run_but_another_only_when_asked_in_pythons_words(t
     assert json.loads((out / "spec.json").read_text())["spec"]["seed"] == 1
 
 
+def test_a_run_saved_into_out_while_this_one_trained_is_kept_and_this_one_saved_beside_it(tmp_path, toy_csv, tiny_registry,
+                                                                                           monkeypatch, capsys):
+    """Two trains given the same new --out at once: each saw an empty folder before training, and the second to finish
+    replaced the first's model without --overwrite. The one finishing second now finds the other's run there, keeps it,
+    saves itself beside it and says where."""
+    import shutil
+
+    import headstart
+    import headstart.recipe
+    from test_cli import TRAIN, cli
+
+    other = tmp_path / "other"
+    headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=8, seed=1, out=other, config={"max_steps": 2, "min_steps": 2})
+    out, real = tmp_path / "race", headstart.recipe.run
+
+    def meanwhile(spec, **kwargs):  # the other command saves its run into --out while this one trains
+        outcome = real(spec, **kwargs)
+        shutil.copytree(other, out, dirs_exist_ok=True)
+        return outcome
+
+    monkeypatch.setattr(headstart.recipe, "run", meanwhile)
+    code, printed, _ = cli([*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "8",
+                            "--max-steps", "2", "--min-steps", "2", "--out", str(out)], monkeypatch, capsys)
+    beside = tmp_path / "race-linear-probe"
+    assert code == 0 and json.loads((out / "spec.json").read_text())["spec"]["seed"] == 1, "the other run is kept"
+    assert json.loads((beside / "spec.json").read_text())["spec"]["seed"] == 0
+    assert f"-> {beside}" in printed and f"next: headstart evaluate {beside}" in printed, printed
+    assert (f"note: this run was saved to '{beside}': another run (linear-probe, n = 8, seed 1) was saved into --out "
+            f"'{out}' while this one trained, and is kept there") in printed, printed
+    shutil.rmtree(out)
+    shutil.copytree(other, out)
+    again = headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=8, out=out, config={"max_steps": 2, "min_steps": 2},
+                          overwrite=True)  # asked to replace: it does
+    assert again.out == out and json.loads((out / "spec.json").read_text())["spec"]["seed"] == 0
+
+
 def test_a_run_of_another_seed_is_refused_before_the_data_loads_and_an_older_spec_is_read_with_defaults(
         tmp_path, toy_csv, tiny_registry, monkeypatch):
     """An image backbone loads its data to fill its defaults: a run of another strategy, size or seed in ``out`` is

@@ -145,6 +145,8 @@ def train(
                  progress=not quiet, terms=terms_given, retain=list(retain or ()), eval_data=list(eval_data or ()),
                  tta=list(tta or ()), nproc=nproc, report_to=report_to, label_descriptions=label_descriptions,
                  overwrite=overwrite)
+    moved = any(f.get("reason") == "moved" for f in result.flags)
+    out = result.out or out  # where it was saved: beside --out when another run came there while it trained
     summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,
                "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
                "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "base_weights": result.base_weights,
@@ -154,7 +156,7 @@ def train(
                "flags": result.flags}
     if result.error:
         summary["error"] = result.error
-    if replacing and not any(f.get("reason") == "kept" for f in result.flags):
+    if replacing and not moved and not any(f.get("reason") == "kept" for f in result.flags):
         typer.echo(f"note: this run replaced the one that was in {str(out)!r}", err=True)
     if result.mlflow is not None:
         summary["mlflow"] = result.mlflow
