@@ -199,6 +199,21 @@ def test_rmse_lower_is_better() -> None:
     assert analysis.recommend(results, "rmse")[0]["strategy"] == "lora"
 
 
+def test_a_size_where_an_arm_has_no_finished_run_says_the_choice_there_is_among_the_others() -> None:
+    """A compare stopped after 3 of 4 cells: at 32 only linear-probe finished, and the report said "from 32: linear-probe
+    (best on validation)" and "full-finetune matches or beats linear-probe at every size tried" as if both had run."""
+    results = grid({"linear-probe": {16: [0.6, 0.62], 32: [0.66, 0.67]}, "full-finetune": {16: [0.64, 0.66]}},
+                   {"linear-probe": 1, "full-finetune": 5})
+    results.append(run("full-finetune", 32, 0, 0, status="running"))
+    summary = analysis.summarize(results)
+    first, second = summary["recommendation"]
+    assert "has no finished run" not in first["text"]
+    assert "; full-finetune has no finished run at n = 32 (1 not finished), so the choice there is among the others" \
+        in second["text"], second["text"]
+    assert summary["crossover"]["text"].endswith("; not read at n = 32 (linear-probe only): one of the two has no finished "
+                                                 "run there"), summary["crossover"]["text"]
+
+
 def test_counts_failed_and_diverged_per_cell() -> None:
     results = [run("lora", 16, 0, 0.5), run("lora", 16, 1, 0, status="diverged", error="loss became nan at step 4"),
                run("lora", 16, 2, 0, status="failed", error="CUDA out of memory"), run("lp", 64, 0, 0, status="pending")]

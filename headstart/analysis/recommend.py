@@ -248,8 +248,8 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     bands = []
     for i, g in enumerate(groups):
         where = _where(g[0], g[-1], len(groups) == 1, i == 0, i == len(groups) - 1)
-        text = (_band_text(g[0], where, metric, better_high) + _later_sizes(g, metric) + _few_seeds(g, done)
-                + _caveats(g, lost, flagged))
+        text = (_band_text(g[0], where, metric, better_high) + _later_sizes(g, metric) + _absent(g, table, tally)
+                + _few_seeds(g, done) + _caveats(g, lost, flagged))
         why = [learned_nothing(p) for p in g]
         empty = all(why)
         if empty:
@@ -266,6 +266,24 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
                               f"{metric}, and a choice on test would not be honest")
         bands[-1]["unchosen"] = unchosen
     return bands
+
+
+def _absent(group: list[dict[str, Any]], table: dict[tuple[str, int | str], Cell], tally: list[dict[str, Any]]) -> str:
+    """The arms of the study with no finished run at a size of the band (a sweep stopped or still running, an arm not
+    asked there): the choice there is among the others only, and a reader of "best on validation" should know."""
+    arms = sorted({arm for arm, _ in table})
+    waiting = {(c["strategy"], c["n"]): c["pending"] + c["running"] for c in tally}
+    parts = []
+    for p in group:
+        if p["n"] == 0:  # no labels: only the label-free arms run there, by design
+            continue
+        missing = [a for a in arms if (a, p["n"]) not in table]
+        if missing:
+            unfinished = sum(waiting.get((a, p["n"]), 0) for a in missing)
+            parts.append(f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no finished run at n = "
+                         f"{format_n(p['n'], p['n_actual'])}" + (f" ({unfinished} not finished)" if unfinished else "")
+                         + ", so the choice there is among the others")
+    return "".join(f"; {part}" for part in parts)
 
 
 def _few_seeds(group: list[dict[str, Any]], done: dict[tuple[str, int | str], int]) -> str:
