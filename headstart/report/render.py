@@ -70,10 +70,11 @@ def leakage_summary(directory: Path) -> dict[str, Any] | None:
             "removed": removed if isinstance(removed, int) and not isinstance(removed, bool) else 0}
 
 
-def test_split_summary(summary: dict[str, Any], leakage: dict[str, Any] | None) -> dict[str, Any] | None:
+def test_split_summary(summary: dict[str, Any], leakage: dict[str, Any] | None, max_test: int | None = None) -> dict[str, Any] | None:
     """A line on the test split's size where it matters: when it is small (``stats.small_test``: a 50% accuracy's 95%
-    Wilson interval wider than ±10 points, under 93 rows), with that error, and when ``--dedupe`` shrank it (from the
-    rows ``leakage.json`` counted to the rows the runs were scored on). None otherwise, or with the rows unknown.
+    Wilson interval wider than ±10 points, under 93 rows), with that error, when ``--dedupe`` shrank it (from the
+    rows ``leakage.json`` counted to the rows the runs were scored on), and when ``--max-test`` (``max_test``, the runs'
+    split setting) capped it. None otherwise, or with the rows unknown.
 
     Returns:
         ``{rows, before_dedupe, half_width, small, label, text}`` ("Small test split", "3 rows (--dedupe cut it from
@@ -90,9 +91,11 @@ def test_split_summary(summary: dict[str, Any], leakage: dict[str, Any] | None) 
         before = leakage["n_test"]
     share = summary.get("scale") == 100.0
     small = share and small_test(rows)
-    if not small and before is None:
+    if not small and before is None and max_test is None:
         return None
     cut = f" (--dedupe cut it from {before:,})" if before is not None else ""
+    if max_test is not None:  # a draw of the whole test split (whole groups: it can overshoot a small cap)
+        cut += f" (a part of the whole test split, capped at {max_test:,} by --max-test or an image dataset's default)"
     half = share_half_width(rows) if share else None
     text = f"{rows:,} rows{cut}"
     if small:
@@ -240,7 +243,8 @@ def _write_report(directory: Path, results: list[RunResult], record: dict[str, A
     summary = {**summarize(results, metric, margin_points=margin), "leakage": leakage,  # checks margin first
                "backbone_ranking": ranking_summary(directory, results), "preface": preface(directory),
                "report_settings": settings, "report_command": report_command(directory, settings)}
-    summary["test_split"] = test_split_summary(summary, leakage)
+    caps = {((r.spec.get("data") or {}).get("split") or {}).get("max_test") for r in results if r.status == "done"}
+    summary["test_split"] = test_split_summary(summary, leakage, next(iter(caps)) if len(caps) == 1 else None)
     title = (title_for(results, metric) if not summary["other_experiments"]
              else f"{summary['experiment']} — {metric} vs labelled examples")
     command = record.get("command")

@@ -316,6 +316,16 @@ def test_a_small_test_split_is_said_with_its_rows_its_error_and_what_dedupe_cut(
     assert "test split:**" not in (large / "report.md").read_text().lower()
 
 
+def test_a_test_split_capped_by_max_test_is_said(tmp_path: Path) -> None:
+    """compare --max-test 200 scored 248 of 2,589 test reviews, and the report never said the test set was a part."""
+    capped = [dataclasses.replace(r, spec={**r.spec, "data": {**r.spec["data"], "split": {"max_test": 200}}})
+              for r in (scored(s, seed, 248, wrong=40) for s in ("a", "b") for seed in range(2))]
+    paths = render(make_store(tmp_path, capped))
+    assert ("**Test split:** 248 rows (a part of the whole test split, capped at 200 by --max-test or an image dataset's "
+            "default)") in paths["report.md"].read_text()
+    assert not json.loads(paths["results.json"].read_text())["test_split"]["small"]
+
+
 def test_the_intervals_footer_is_true_of_a_row_with_one_seed(tmp_path: Path) -> None:
     """A one-seed row carries the test rows' error alone; the footer said every interval carried the seeds' too."""
     runs = [scored("a", seed, 200, wrong=20 + 3 * seed) for seed in range(3)] + [scored("b", 0, 200, wrong=30)]
