@@ -20,7 +20,7 @@ import torch
 
 from headstart.atomic import fresh_folder, publish
 from headstart.backbones import modality_of
-from headstart.errors import ConfigError, StoreError
+from headstart.errors import ConfigError, StoreError, flags_checked
 from headstart.outdir import check_new
 
 MERGEABLE = ("LORA", "IA3")  # PEFT types whose update folds into the base weights (prompts add tokens instead)
@@ -56,6 +56,7 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise StoreError(f"cannot read {str(path)!r} ({type(e).__name__}); the directory is damaged") from None
 
 
+@flags_checked
 def inspect(directory: str | Path) -> AdapterInfo:
     """Describe an adapter / run directory.
 
@@ -115,6 +116,7 @@ def _summary(config: dict[str, Any]) -> dict[str, Any]:
     return {k: config[k] for k in keys if config.get(k) is not None}
 
 
+@flags_checked
 def find(paths: str | Path | list[str | Path]) -> list[AdapterInfo]:
     """Adapters among ``paths`` (one path or a list): each an adapter / run directory, or a folder of them (one level
     down). A damaged run in a folder is listed as kind "damaged", ``config["error"]`` saying why.
@@ -270,6 +272,7 @@ def check_tolerance(tolerance: float) -> None:
                           "e.g. --tolerance 1e-4")
 
 
+@flags_checked  # from Python its errors name its arguments (out=, tolerance=), not the CLI's flags
 def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, tolerance: float = TOLERANCE,
           inputs: int = 64) -> MergeReport:
     """Fold a run's PEFT adapter into its base; check the merged model's outputs equal the adapter's on real inputs.
@@ -370,6 +373,7 @@ class UnmergeReport:
     inputs: int
 
 
+@flags_checked
 def unmerge(directory: str | Path, out: str | Path, *, tolerance: float = TOLERANCE, inputs: int = 64) -> UnmergeReport:
     """Take a merged run apart again: subtract the adapter's update from the merged weights, check the result
     equals the pre-trained base, and write ``out`` as the adapter run (PEFT files + head).
@@ -427,6 +431,7 @@ def unmerge(directory: str | Path, out: str | Path, *, tolerance: float = TOLERA
     return UnmergeReport(str(out), base_diff, output_diff, len(texts))
 
 
+@flags_checked
 def merge_base(directory: str | Path, out: str | Path, *, base: str | None = None) -> Path:
     """Merge a plain PEFT adapter (no head) into its base and write a model folder usable as ``--backbone``."""
     from peft import PeftModel

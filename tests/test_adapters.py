@@ -491,3 +491,17 @@ def test_a_listing_with_damaged_runs_lists_the_rest_and_exits_2(lora_dir, tmp_pa
     assert code == 2 and [r["kind"] for r in json.loads(out)] == ["headstart-peft", "damaged", "damaged"] and err.startswith("error: 2 of")
     code, out, err = run_cli(["adapters", "list", str(folder / "c-missing")], monkeypatch, capsys)  # named alone: an error, one line
     assert code == 2 and out == "" and err.startswith(f"error: '{folder / 'c-missing' / 'metrics.json'}' is missing")
+
+
+def test_adapters_functions_from_python_name_their_arguments_not_the_clis_flags(tmp_path):
+    """headstart.adapters.merge(..., tolerance=-1) was told "--tolerance"; fit and compare speak Python, these did not."""
+    from headstart import adapters
+    from headstart.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^tolerance is the largest output difference accepted, a number >= 0; got -1; "
+                                          r"e\.g\. tolerance=1e-4$"):
+        adapters.merge(tmp_path / "nope", tmp_path / "out", tolerance=-1)
+    with pytest.raises(ConfigError, match=r"^inputs must be a positive number .* e\.g\. inputs=64$"):
+        adapters.unmerge(tmp_path / "nope", tmp_path / "out", inputs=0)
+    with pytest.raises(ConfigError, match=r"^dequantize must be True or False, got str 'yes'"):
+        adapters.merge(tmp_path / "nope", tmp_path / "out", dequantize="yes")
