@@ -214,6 +214,18 @@ def test_a_size_where_an_arm_has_no_finished_run_says_the_choice_there_is_among_
                                                  "run there"), summary["crossover"]["text"]
 
 
+def test_arms_on_different_seeds_are_said_to_be_compared_over_different_draws() -> None:
+    """full-finetune on seeds 0 and 1, a probe on seed 0 only: the choice's means average different draws (the probe
+    beat full-finetune on the one seed they share), and the report said nothing of it."""
+    results = grid({"linear-probe": {16: [0.62]}, "full-finetune": {16: [0.586, 0.691]}},
+                   {"linear-probe": 1, "full-finetune": 5})
+    (band,) = analysis.recommend(results)
+    assert ("the arms ran on different seeds at n = 16 (full-finetune 2 (0, 1), linear-probe 1 (0)), so the choice "
+            "compares means over different draws") in band["text"], band["text"]
+    even = grid({"linear-probe": {16: [0.62, 0.6]}, "full-finetune": {16: [0.586, 0.691]}}, {"linear-probe": 1, "full-finetune": 5})
+    assert "different seeds" not in analysis.recommend(even)[0]["text"]
+
+
 def test_counts_failed_and_diverged_per_cell() -> None:
     results = [run("lora", 16, 0, 0.5), run("lora", 16, 1, 0, status="diverged", error="loss became nan at step 4"),
                run("lora", 16, 2, 0, status="failed", error="CUDA out of memory"), run("lp", 64, 0, 0, status="pending")]

@@ -94,7 +94,9 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
                 versus.append({"strategy": other.strategy, "train_seconds": other.train_seconds,
                                **improvement(diff, metric, better_high)})
     ci = cell_interval(pick, metric, confidence)
+    seeds = {c.strategy: tuple(sorted(c.val_by_seed or c.by_seed)) for c in here if not c.deterministic}
     return {"n": n, "n_actual": best.n_actual, "strategy": pick.strategy, "best": best.strategy,
+            "unequal_seeds": seeds if len(set(seeds.values())) > 1 else None,
             "best_val_mean": _val_mean(best), "best_label_free": best.label_free,
             "reason": "best" if pick is best else "cheaper", "mean": ci["mean"], "ci": [ci["ci_low"], ci["ci_high"]],
             "score_text": _score_text(ci["mean"], ci, metric), "chosen_on": chosen_on(at_n),
@@ -249,7 +251,7 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     for i, g in enumerate(groups):
         where = _where(g[0], g[-1], len(groups) == 1, i == 0, i == len(groups) - 1)
         text = (_band_text(g[0], where, metric, better_high) + _later_sizes(g, metric) + _absent(g, table, tally)
-                + _few_seeds(g, done) + _caveats(g, lost, flagged))
+                + _unequal_seeds(g) + _few_seeds(g, done) + _caveats(g, lost, flagged))
         why = [learned_nothing(p) for p in g]
         empty = all(why)
         if empty:
@@ -283,6 +285,20 @@ def _absent(group: list[dict[str, Any]], table: dict[tuple[str, int | str], Cell
             parts.append(f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no finished run at n = "
                          f"{format_n(p['n'], p['n_actual'])}" + (f" ({unfinished} not finished)" if unfinished else "")
                          + ", so the choice there is among the others")
+    return "".join(f"; {part}" for part in parts)
+
+
+def _unequal_seeds(group: list[dict[str, Any]]) -> str:
+    """Where the arms at a size of the band ran on different seeds (a store grown by another compare, a sweep stopped
+    early): their validation means, which the choice compares, average different draws, and one seed's luck can decide
+    it; the paired differences quoted are over the seeds they share."""
+    parts = []
+    for p in group:
+        if p.get("unequal_seeds"):
+            shown = ", ".join(f"{arm} {len(s)} ({', '.join(map(str, s))})" for arm, s in p["unequal_seeds"].items())
+            parts.append(f"the arms ran on different seeds at n = {format_n(p['n'], p['n_actual'])} ({shown}), so the "
+                         "choice compares means over different draws; the paired differences are over the seeds they "
+                         "share: run every arm on the same seeds to settle it")
     return "".join(f"; {part}" for part in parts)
 
 
