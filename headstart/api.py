@@ -548,7 +548,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
                       train_by_strategy=as_table(train_by_strategy, name="train_by_strategy",
                                                  example="{'lora': {'lr': 1e-3}}"),
                       split=dataclasses.replace(as_config(split, SplitConfig, name="split"), **({"max_test": max_test} if max_test is not None else {}),
-                                                **({"dedupe": True} if dedupe else {})), tune=tune, grids=dict(grids or {}), text_column=text_column,
+                                                **({"dedupe": True} if dedupe else {})), tune=tune, grids=as_table(grids, name="grids", example="{'lora': [3e-4, 1e-3, 3e-3]}"), text_column=text_column,
                       label_column=label_column, task=task, pooling=pooling, arms=arms or (), retain=as_items(retain, name="retain"),
                       backbones=backbones or (), group_column=group_column, split_column=split_column,
                       eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta))

@@ -68,6 +68,8 @@ def test_one_name_is_one_item_never_its_letters():
     (lambda: headstart.compare(train_by_strategy={"linear-probe": {"max_stepz": 2}}, out="unused"), ConfigError,
      r"train_by_strategy\['linear-probe'\] has no setting 'max_stepz'; did you mean 'max_steps'\?"),
     (lambda: headstart.fit(options=["freeze"]), ConfigError, r"options must be a dict, got list \['freeze'\]"),
+    (lambda: headstart.compare(grids="linear-probe=1e-3", out="unused"), ConfigError,  # a ValueError from dict() before
+     r"^grids must be a dict, got str 'linear-probe=1e-3'; e\.g\. grids=\{'lora': \[3e-4, 1e-3, 3e-3\]\}$"),
     (lambda: headstart.compare(arms=5, out="unused"), ConfigError, "arms must be a list of arms or a comma-separated string"),
     (lambda: headstart.fit(n=20.5), ConfigError, "^n must be a non-negative integer or 'all', got 20.5; try n=64"),  # was read as 20
     (lambda: headstart.fit(n=True), ConfigError, "got True"),
