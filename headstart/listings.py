@@ -91,7 +91,8 @@ def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, 
             "superseded": the older runs the report leaves out (each row still says the status it was stored with).
 
     Returns:
-        A row per run, ``superseded`` saying whether the report leaves it out.
+        A row per run, ``superseded`` saying whether the report leaves it out, ``abandoned`` whether it is a
+        ``running`` cell whose claiming process on this machine is gone (the next compare trains it).
 
     Raises:
         ConfigError: an unknown status. StoreError: no store in ``directory``.
@@ -100,13 +101,14 @@ def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, 
     from headstart.analysis.cells import superseded_keys
     from headstart.errors import ConfigError
     from headstart.results import STATUSES
-    from headstart.store import Store
+    from headstart.store import Store, owner_is_dead
 
     choices = (*STATUSES, SUPERSEDED)
     if status is not None and status not in choices:
         raise ConfigError(f"--status must be one of {', '.join(choices)}, got {status!r}; e.g. --status done")
     with Store(Path(directory), create=False) as store:
         every = store.results()
+        owners = store.running_owners()
     labels = label_arms(every)  # labelled over the whole store, as the report labels them
     # what the compare report leaves out; a continual step or a multitask run is in its own report, which keeps each
     older = superseded_keys([r for r in every if not {"continual", "multitask"} & set(r.spec or {})])
@@ -126,5 +128,8 @@ def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, 
              "per_task": ", ".join(f"{'test ' if i == 0 else ''}{k} {v:.4f}" for i, (k, v) in enumerate(
                  (k, v) for k, v in r.metrics.items() if k.endswith((":accuracy", ":rmse")) and isinstance(v, (int, float)))),
              "train_seconds": r.train_seconds, "trainable_params": r.trainable_params, "error": r.error,
-             "superseded": r.key in older}
+             "superseded": r.key in older,
+             # claimed by a process of this machine that no longer exists (a compare killed with -9): the next compare
+             # on the store takes it back and trains it; nothing is training it now
+             "abandoned": r.status == "running" and r.key in owners and owner_is_dead(owners[r.key])}
             for r in every if listed(r)]

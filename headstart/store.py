@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import socket
 import sqlite3
 from collections.abc import Callable, Iterator
 import time
@@ -265,6 +267,12 @@ class Store:
                 )
         return True
 
+    def running_owners(self) -> dict[str, str]:
+        """``{key: owner}`` of the cells claimed ``running`` now (``owner_is_dead`` tells an abandoned one)."""
+        with self._reading():
+            rows = self.conn.execute("SELECT key, owner FROM runs WHERE status = 'running'").fetchall()
+        return {r["key"]: r["owner"] for r in rows if r["owner"]}
+
     def release_dead(self, is_dead: Callable[[str], bool]) -> int:
         """Put ``running`` cells whose owner ``is_dead`` back to ``pending`` (their lease need not expire first).
 
@@ -355,3 +363,18 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"the results store {str(self.file)!r} is damaged ({exc}); restore it from a copy, or "
                              "point --out at a new directory (the runs in it would be trained again)") from None
+
+
+def owner_is_dead(owner: str) -> bool:
+    """True when ``owner`` ("host:pid:tag", a claim's) ran on this host and its process no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.split(":", 1)[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another machine's worker: only its lease can tell
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

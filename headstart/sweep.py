@@ -25,6 +25,7 @@ from typing import Any
 
 from headstart.errors import ConfigError, DataError, HeadstartError, StoreError
 from headstart.killpoints import kill_point
+from headstart.store import owner_is_dead
 from headstart.data.leakage import LeakageReport, find_leakage
 from headstart.results import RunResult
 from headstart.sweep_eta import SweepEta
@@ -305,7 +306,7 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
     planned = plan(sweep) if planned is None else planned
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     with Store(out) as store:
-        store.release_dead(_owner_is_dead)  # a compare killed with -9 on this host: no need to wait for its lease
+        store.release_dead(owner_is_dead)  # a compare killed with -9 on this host: no need to wait for its lease
         store.set_sweep(command, sweep.to_dict())
         merge_spool(store)  # results an earlier sweep could not store (headstart.spool)
         _write_leakage(out, sweep, leakage if leakage is not None else leakage_report(sweep))
@@ -337,21 +338,6 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
                 _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta)
     outcome.seconds = time.perf_counter() - start
     return outcome
-
-
-def _owner_is_dead(owner: str) -> bool:
-    """True when ``owner`` ("host:pid:tag") ran on this host and its process no longer exists."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.split(":", 1)[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False  # another machine's worker: only its lease can tell
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def _record(store: Any, key: str, resolved: dict[str, Any], result: RunResult, outcome: SweepOutcome) -> None:

@@ -4,6 +4,7 @@ rows the commands print with --json."""
 from __future__ import annotations
 
 import inspect
+import os
 import json
 
 import pytest
@@ -115,3 +116,28 @@ def test_check_leakage_counts_a_copied_review_as_the_command_does(toy_csv, tmp_p
     assert len(report.examples) == 2
     code, printed, err = run_cli(["check-leakage", "--data", str(path), "--examples", "2", "--json"], monkeypatch, capsys)
     assert code == 0 and json.loads(printed) == report.to_dict(), err
+
+
+def test_runs_marks_a_cell_whose_claiming_compare_is_gone(tmp_path, monkeypatch, capsys):
+    """A compare killed with -9 leaves its cell 'running'; runs listed it as running, though nothing trains it until the
+    next compare takes it back. A cell claimed by a live process stays plain running."""
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import run_cli
+
+    from headstart.store import Store
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    spec = {"strategy": "linear-probe", "n": 16, "n_requested": 16, "backbone": "tiny", "data": {"name": "toy", "hash": "h"},
+            "options": {}, "train": {}}
+    with Store(tmp_path) as store:
+        assert store.claim("dead", {**spec, "seed": 0}, f"{socket.gethostname()}:{gone.stdout.strip()}:x", 3600)
+        assert store.claim("live", {**spec, "seed": 1}, f"{socket.gethostname()}:{os.getpid()}:y", 3600)
+    rows = {r["key"]: r for r in headstart.runs(tmp_path)}
+    assert rows["dead"]["abandoned"] and not rows["live"]["abandoned"]
+    code, printed, _ = run_cli(["runs", str(tmp_path)], monkeypatch, capsys)
+    lines = {line.split()[0]: line for line in printed.splitlines() if line.startswith(("dead", "live"))}
+    assert code == 0 and lines["dead"].endswith("abandoned: the compare that claimed it is gone; compare again to train it")
+    assert "abandoned" not in lines["live"]

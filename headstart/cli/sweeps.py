@@ -407,7 +407,8 @@ def runs(
         place = f"{places[id(r)]:<{place_width}}  " if place_width else ""
         typer.echo(f"{r['key']}  {r['status']:<8} {place}{r['arm']:<{width}} n={str(r['n']):<5} seed={r['seed']}  {score}  "
                    f"{r['train_seconds']:.1f}s{'  ' + r['error'] if r['error'] else ''}"
-                   + ("  superseded (a newer run of this arm, size and seed counts)" if r["superseded"] else ""))
+                   + ("  superseded (a newer run of this arm, size and seed counts)" if r["superseded"] else "")
+                   + ("  abandoned: the compare that claimed it is gone; compare again to train it" if r["abandoned"] else ""))
     typer.echo(f"{len(rows)} runs")
 
 
