@@ -20,7 +20,7 @@ import torch
 
 from headstart.atomic import fresh_folder, publish
 from headstart.backbones import modality_of
-from headstart.errors import ConfigError, StoreError, flags_checked
+from headstart.errors import ConfigError, StoreError, flags_checked, on_cli
 from headstart.outdir import check_new
 
 MERGEABLE = ("LORA", "IA3")  # PEFT types whose update folds into the base weights (prompts add tokens instead)
@@ -309,12 +309,13 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
     from headstart.strategies import get_strategy
 
     quantized = get_strategy(info.strategy).quantized
+    switch = "--dequantize" if on_cli() else "dequantize=True"  # a bare switch: python_named would drop its =True
     if quantized and not dequantize:
         raise ConfigError(f"{str(directory)!r} was trained on a 4-bit base: merging into 4-bit weights re-rounds them and "
-                          "changes outputs; pass --dequantize to merge into an fp32 copy of the 4-bit base")
+                          f"changes outputs; pass {switch} to merge into an fp32 copy of the 4-bit base")
     if dequantize and not quantized:
-        raise ConfigError(f"--dequantize is for a run trained on a 4-bit base (qlora); {str(directory)!r} ({info.strategy}) "
-                          "was not: drop --dequantize")
+        raise ConfigError(f"{switch} is for a run trained on a 4-bit base (qlora); {str(directory)!r} ({info.strategy}) "
+                          f"was not: drop {switch}")
     texts = _check_texts(run, inputs)
     reference = _logits(run.model, texts)
     precision, autocast = run_autocast(run)
