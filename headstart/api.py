@@ -456,6 +456,7 @@ class CompareResult:
     leakage: Any = None  # headstart.data.leakage.LeakageReport of the split
     notes: list[dict[str, str]] = field(default_factory=list)  # defaults the data decided (headstart.data_defaults)
     mlflow: dict[str, int] | None = None  # with report_to="mlflow": tracking.log_store's {logged, skipped}
+    elsewhere: int = 0  # cells another compare on the same store claimed first (training there, or done meanwhile)
 
     @property
     def recommendation(self) -> list[str]:
@@ -663,7 +664,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     return CompareResult(out=Path(out), total=outcome.total, skipped=outcome.skipped, trained=outcome.trained,
                          statuses=dict(outcome.statuses), seconds=outcome.seconds,
                          summary=json.loads(reports["results.json"].read_text()), reports=reports, leakage=leakage,
-                         notes=notes, mlflow=logged)
+                         notes=notes, mlflow=logged, elsewhere=outcome.elsewhere)
 
 
 def plan_text(sweep: Any, cells: int, to_train: int) -> str:

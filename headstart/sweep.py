@@ -153,6 +153,7 @@ class SweepOutcome:
     statuses: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     nodes: dict[str, int] = field(default_factory=dict)  # --backend ray: cells trained per Ray node id
+    elsewhere: int = 0  # cells another compare on the store claimed first (in training there, or done meanwhile)
 
 
 class _Heartbeat:
@@ -384,6 +385,7 @@ def _run_inline(todo, store, owner, heartbeat, outcome, progress, eta: SweepEta)
     for done, (spec, key, resolved) in enumerate(todo):
         if not store.claim(key, resolved, owner, LEASE_SECONDS):
             eta.dropped(key)  # another compare holds it: not this sweep's time
+            outcome.elsewhere += 1
             continue
         with heartbeat.lock:
             heartbeat.active[key] = resolved
@@ -421,6 +423,7 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta: Sw
                     spec, key, resolved = queue.pop(0)
                     if not store.claim(key, resolved, owner, LEASE_SECONDS):
                         eta.dropped(key)  # another compare holds it
+                        outcome.elsewhere += 1
                         continue
                     held[key] = resolved
                     with heartbeat.lock:

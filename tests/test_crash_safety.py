@@ -154,6 +154,11 @@ def test_two_compares_at_once_train_each_cell_once(tiny_backbone, straight, tmp_
     assert [p.returncode for p in procs] == [0, 0], [err for _, err in outputs]
     trained = [int(re.search(r"(\d+) trained now", stdout).group(1)) for stdout, _ in outputs]
     assert sum(trained) == CELLS, trained  # a cell trained by both would be counted twice
+    for (stdout, _), mine in zip(outputs, trained):  # each count line adds up: the cells the other took are said
+        line = next(line for line in stdout.splitlines() if " cells: " in line)
+        done = int(re.search(r"(\d+) already done", line).group(1))
+        taken = re.search(r", (\d+) taken by another compare on this store", line)
+        assert done + mine + (int(taken.group(1)) if taken else 0) == CELLS, line
     final = store_rows(out)
     assert len(final) == CELLS and all(status == "done" for _, status, *_ in final)
     assert_nothing_torn(out, tmp_path / "cache")

@@ -142,12 +142,16 @@ def compare(
                          backend=pick(backend, "backend", "local"), address=pick(address, "address", None),
                          report_to=report_to)
     counts = (f"{result.total} cells: {result.skipped} already done, {result.trained} trained now "
-              f"({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items())) or 'nothing new'}) in {result.seconds:.0f}s")
+              f"({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items())) or 'nothing new'})"
+              + (f", {result.elsewhere} taken by another compare on this store (one still training there is not in "
+                 f"this report: `headstart report {shlex.quote(str(out_dir))}` once it ends)" if result.elsewhere else "")
+              + f" in {result.seconds:.0f}s")
     for note in result.notes:
         typer.echo(f"note: every run {note['text']}; {note['advice']}", err=as_json)
     if as_json:
         typer.echo(counts, err=True)
-        _echo_json({"total": result.total, "skipped": result.skipped, "trained": result.trained, "statuses": result.statuses,
+        _echo_json({"total": result.total, "skipped": result.skipped, "trained": result.trained, "elsewhere": result.elsewhere,
+                    "statuses": result.statuses,
                     "seconds": round(result.seconds, 1), "reports": {k: str(v) for k, v in result.reports.items()},
                     "summary": result.summary, "notes": result.notes})
     else:
