@@ -235,10 +235,10 @@ def check_new(out: str | Path, what: str, flag: str = "--out") -> None:
     check_writable(out, flag)
 
 
-def check_same_report(out: Path, report: str, settings: dict[str, Any], *, kind: str, key: str = "settings",
+def check_same_report(out: Path, report: str, settings: dict[str, Any], *, kind: str,
                       grown: dict[str, Any] | None = None, defaults: dict[str, dict[str, Any]] | None = None) -> None:
     """Refuse ``out`` when its report file (``report``: ``continual.json``, a multi-task ``results.json``) records other
-    settings under ``key``: the new report would replace it, and the old one's runs would drop out of it. A folder
+    settings (its ``settings``): the new report would replace it, and the old one's runs would drop out of it. A folder
     without that report, or with one written before the settings were recorded, is not refused.
 
     Args:
@@ -253,7 +253,7 @@ def check_same_report(out: Path, report: str, settings: dict[str, Any], *, kind:
         ConfigError: the first setting that differs, its old and new values, and a folder to use instead.
     """
     try:
-        before = json.loads((out / report).read_text()).get(key)
+        before = json.loads((out / report).read_text()).get("settings")
     except (OSError, ValueError, AttributeError):
         return
     if not isinstance(before, dict):
@@ -273,7 +273,9 @@ def check_same_report(out: Path, report: str, settings: dict[str, Any], *, kind:
                       if before[name].get(k, fill.get(k)) != value.get(k, fill.get(k))]
             if not differ:
                 continue
-            name, old, new = differ[0], before[name].get(differ[0], fill.get(differ[0])), value.get(differ[0], fill.get(differ[0]))
+            field = differ[0]
+            old, new = before[name].get(field, fill.get(field)), value.get(field, fill.get(field))
+            name = field
         else:
             old, new = before[name], value
         shown = ",".join(map(str, old)) if isinstance(old, list) else old

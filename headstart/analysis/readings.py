@@ -82,8 +82,9 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
     imp = improvement(diff, metric, better_high)
     verdict = "significant" if imp["significant"] else "not significant"
     # sizes where one of the two has no finished run are not in this reading (a sweep stopped early): said
-    alone = [f"{format_n(m, table[(s, m)].n_actual)} ({s} only)" for m in sizes(table) if m not in both and m != 0
-             for s in (a, b) if (s, m) in table and (a if s == b else b, m) not in table]
+    other = {a: b, b: a}
+    alone = [f"{format_n(m, table[(s, m)].n_actual)} ({s} only)" for m in sizes(table) if m != 0
+             for s in (a, b) if (s, m) in table and (other[s], m) not in table]
     unread = f"; not read at n = {', '.join(alone)}: one of the two has no finished run there" if alone else ""
     return {**out, **imp, "text": f"{a} matches or beats {b} on {on} {where}; on test at {format_n(n, out['n_actual'])}: "
                                    f"{delta_text(imp, metric, better_high)}, {verdict}{unread}"}

@@ -97,7 +97,7 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     settings = {"tasks": split_tasks(tasks), "weightings": list(weightings), "backbone": backbone, "strategy": strategy,
                 "strategy_options": dict(strategy_options or {}), "n": size, "seeds": seeds, "max_test": max_test,
                 "alpha": alpha, "weight_lr": weight_lr, "text_column": text_column, "train": dataclasses.asdict(train)}
-    check_same_report(Path(out), "results.json", settings, kind="multitask", key="settings", grown=GROWN,
+    check_same_report(Path(out), "results.json", settings, kind="multitask", grown=GROWN,
                       defaults={"train": TrainConfig.field_defaults()})  # before the tasks load
     loaded = load_tasks(tasks, text_column=text_column)
     layout = Layout.build(loaded, SplitConfig(max_test=max_test), n=size, seeds=range(seeds))
