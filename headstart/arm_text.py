@@ -149,7 +149,7 @@ def parse_arm(text: str) -> tuple[str, dict[str, Any], dict[str, Any], dict[str,
     try:  # a training override out of range, named in the arm's words (TrainConfig's fix is a flag: try --lr 1e-5)
         TrainConfig(**train)
     except ConfigError as e:
-        problem = re.split(r"; (?:try|e\.g\.) ", str(e))[0]
+        problem = re.split(r"; (?:try|e\.g\.|leave it out)\b", str(e))[0]
         fix = "" if "did you mean" in problem else f"; change it inside the brackets, or drop it for {strategy}'s default"
         raise ConfigError(f"arm {text!r}: {problem}{fix}") from None
     terms = {m.group(1): _bracket_values(m.group(2) or "", f"arm {text!r}") for m in matches[1:]}

@@ -248,6 +248,10 @@ def test_a_training_override_out_of_range_in_an_arm_is_named_in_the_arms_words(t
                                  "it for lora's default")
     with pytest.raises(ConfigError, match=r"^arm 'lora\[precision=fp8\]': precision must be one of .*did you mean 'fp32'\?$"):
         parse_arm("lora[precision=fp8]")
+    with pytest.raises(ConfigError) as caught:  # a word where a number goes: one fix, the arm's (it read "leave it out ...; change it ...")
+        parse_arm("lora[epochs=abc]")
+    assert str(caught.value) == ("arm 'lora[epochs=abc]': epochs must be a whole number, got 'abc'; change it inside the "
+                                 "brackets, or drop it for lora's default")
     out = tmp_path / "cmp"
     assert_user_error(run_cli(["compare", "--arms", "linear-probe,lora[epochs=0]", "--out", str(out)], monkeypatch, capsys),
                       "arm 'lora[epochs=0]': epochs must be a positive integer, got 0; change it inside the brackets")
