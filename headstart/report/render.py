@@ -91,10 +91,13 @@ def test_split_summary(summary: dict[str, Any], leakage: dict[str, Any] | None, 
         before = leakage["n_test"]
     share = summary.get("scale") == 100.0
     small = share and small_test(rows)
-    if not small and before is None and max_test is None:
+    # A cap that bound leaves at least max_test rows before --dedupe (each stratum fills its share in whole groups); fewer
+    # means the whole split was under the cap and every row of it was scored.
+    capped = max_test is not None and (before if before is not None else rows) >= max_test
+    if not small and before is None and not capped:
         return None
     cut = f" (--dedupe cut it from {before:,})" if before is not None else ""
-    if max_test is not None:  # a draw of the whole test split (whole groups: it can overshoot a small cap)
+    if capped:  # a draw of the whole test split (whole groups: it can overshoot a small cap)
         cut += f" (a part of the whole test split, capped at {max_test:,} by --max-test or an image dataset's default)"
     half = share_half_width(rows) if share else None
     text = f"{rows:,} rows{cut}"

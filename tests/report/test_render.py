@@ -324,6 +324,11 @@ def test_a_test_split_capped_by_max_test_is_said(tmp_path: Path) -> None:
     assert ("**Test split:** 248 rows (a part of the whole test split, capped at 200 by --max-test or an image dataset's "
             "default)") in paths["report.md"].read_text()
     assert not json.loads(paths["results.json"].read_text())["test_split"]["small"]
+    # A cap above the split's size cut nothing: all 248 rows were scored, and the report does not say otherwise.
+    under = [dataclasses.replace(r, spec={**r.spec, "data": {**r.spec["data"], "split": {"max_test": 1000}}}) for r in capped]
+    whole = render(make_store(tmp_path / "whole", under))
+    assert "capped at" not in whole["report.md"].read_text()
+    assert json.loads(whole["results.json"].read_text())["test_split"] is None
 
 
 def test_the_intervals_footer_is_true_of_a_row_with_one_seed(tmp_path: Path) -> None:
