@@ -19,8 +19,8 @@ from typing import Any
 
 from headstart.analysis.cells import CONFIDENCE, curves
 from headstart.analysis.flags import SHORT
-from headstart.analysis.ood import ood_groups, seed_mean_draws
-from headstart.analysis.stats import difference_range, interval, metric_range, share_cover
+from headstart.analysis.ood import first_rows, ood_groups, seed_mean_draws
+from headstart.analysis.stats import agreed_difference, difference_range, interval, metric_range, score_cover
 from headstart.metrics import one_class
 from headstart.results import RunResult
 
@@ -69,7 +69,8 @@ def adaptation_rows(source_runs: list[RunResult], oracle_runs: list[RunResult], 
             values = [float(f["metrics"][metric]) for f in found]
             ci = interval(values, seed_mean_draws(metric, [f.get("rows") or {} for f in found], seed=1), confidence,
                           bounds=metric_range(metric),
-                          cover=share_cover(metric, sum(values) / len(values), found[0].get("test_rows"), confidence))
+                          cover=score_cover(metric, sum(values) / len(values), found[0].get("test_rows"),
+                                            *first_rows(found), confidence))
             over = None
             if method != baseline:
                 shared = [s for s in seeds if s in reference]
@@ -80,6 +81,9 @@ def adaptation_rows(source_runs: list[RunResult], oracle_runs: list[RunResult], 
                     diff = interval([float(x["metrics"][metric]) - float(y["metrics"][metric]) for x, y in zip(mine, theirs)],
                                     a - b if a is not None and b is not None else None, confidence,
                                     bounds=difference_range(metric))
+                    agreed = a is not None and b is not None and all(
+                        (x.get("rows") or {}).get("predicted") == (y.get("rows") or {}).get("predicted") for x, y in zip(mine, theirs))
+                    diff = agreed_difference(diff, metric, len(first_rows(mine)[1]) if agreed else None, confidence)
                     over = {k: diff[k] for k in ("mean", "ci_low", "ci_high", "p_value", "significant", "pairs")}
             oracle = ceiling.get(n)
             base_mean = sum(float(reference[s][1]["metrics"][metric]) for s in reference) / len(reference)

@@ -16,8 +16,8 @@ import numpy as np
 from headstart.analysis import flags
 from headstart.analysis.arms import arm_name, with_arms
 from headstart.analysis.flags import budget_text, requested, size_key
-from headstart.analysis.stats import (agreement_bound, difference_range, interval, mean_ci, metric_draws, metric_range,
-                                      recall_cover, row_weights, share_cover, SHARE_METRICS)
+from headstart.analysis.stats import (agreed_difference, difference_range, interval, mean_ci, metric_draws, metric_range,
+                                      row_weights, score_cover)
 from headstart.results import RunResult
 
 CONFIDENCE = 0.95
@@ -257,9 +257,8 @@ def cell_interval(cell: Cell, metric: str, confidence: float = CONFIDENCE) -> di
     seeds = sorted(cell.by_seed)[:1] if cell.deterministic else sorted(cell.by_seed)
     draws = _draws(cell, metric, seeds)
     values = cell.values
-    cover = None if draws is None else share_cover(metric, math.fsum(values) / len(values), len(cell.target), confidence)
-    if draws is not None and metric == "balanced_accuracy":
-        cover = recall_cover(cell.predicted[seeds[0]], cell.target, confidence)
+    cover = None if draws is None else score_cover(metric, math.fsum(values) / len(values), len(cell.target),
+                                                   cell.predicted[seeds[0]], cell.target, confidence)
     return interval(values, None if draws is None else draws.mean(1), confidence, bounds=metric_range(metric), cover=cover)
 
 
@@ -317,13 +316,8 @@ def paired_cell(table: dict[tuple[str, int | str], Cell], a: str, b: str, n: int
     if ca.deterministic and cb.deterministic:
         diffs = diffs[:1]
     out = {"n": n, "n_actual": ca.n_actual, **interval(diffs, draws, confidence, bounds=difference_range(metric))}
-    if draws is not None and all(np.array_equal(ca.predicted[s], cb.predicted[s]) for s in shared):
-        # every resample gives 0: not certainty, only no disagreement on these rows (stats module docstring)
-        out["agree_rows"] = len(ca.target)
-        if metric in SHARE_METRICS:
-            bound = agreement_bound(len(ca.target), confidence)
-            out["ci_low"], out["ci_high"] = -bound, bound
-    return out
+    agreed = draws is not None and all(np.array_equal(ca.predicted[s], cb.predicted[s]) for s in shared)
+    return agreed_difference(out, metric, len(ca.target) if agreed else None, confidence)
 
 
 def paired_differences(results: list[RunResult], a: str, b: str, metric: str = "accuracy", *,

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from headstart.analysis.stats import (SHARE_METRICS, agreement_bound, difference_range, interval, metric_draws, metric_range,
-                                      row_weights, share_cover)
+from headstart.analysis.stats import (agreed_difference, difference_range, interval, metric_draws, metric_range, row_weights,
+                                      score_cover)
 from headstart.results import RunResult
 
 SINGLE = "single-task"
@@ -47,6 +47,13 @@ def _draws(cells: dict[int, dict[str, Any]], seeds: list[int], weights: np.ndarr
     target = np.asarray(cells[seeds[0]]["target"], dtype=np.float64)
     draws = metric_draws(metric, predicted, target, weights)
     return None if draws is None else draws.mean(axis=1)
+
+
+def _cover(cells: dict[int, dict[str, Any]], seeds: list[int], rows: int) -> tuple[float, float] | None:
+    """What the interval of ``cells``' score over ``seeds`` must contain where the seeds do not vary (``stats.score_cover``)."""
+    first = cells[seeds[0]]
+    return score_cover(first["metric"], sum(cells[s]["value"] for s in seeds) / len(seeds), rows, first["predicted"],
+                       first["target"])
 
 
 BELOW = "neither better than the constant reference"  # the reading where neither score beats a constant predictor (a tie included)
@@ -106,7 +113,7 @@ def multitask_rows(runs: list[RunResult], tasks: list[str], weightings: list[str
             seeds = sorted(single)
             values = [single[s]["value"] for s in seeds]
             row["single"] = {**interval(values, _draws(single, seeds, weights), bounds=metric_range(metric),
-                                        cover=share_cover(metric, sum(values) / len(values), n_rows)), "seeds": seeds}
+                                        cover=_cover(single, seeds, n_rows)), "seeds": seeds}
         for w in weightings:
             multi = scores.get((w, task), {})
             if not multi:
@@ -114,18 +121,15 @@ def multitask_rows(runs: list[RunResult], tasks: list[str], weightings: list[str
             seeds = sorted(multi)
             values = [multi[s]["value"] for s in seeds]
             row["multi"][w] = {**interval(values, _draws(multi, seeds, weights), bounds=metric_range(metric),
-                                          cover=share_cover(metric, sum(values) / len(values), n_rows)), "seeds": seeds}
+                                          cover=_cover(multi, seeds, n_rows)), "seeds": seeds}
             common = sorted(set(multi) & set(single))
             if not common:
                 continue
             a, b = _draws(multi, common, weights), _draws(single, common, weights)
             diff = interval([multi[s]["value"] - single[s]["value"] for s in common], None if a is None or b is None else a - b,
                             bounds=difference_range(metric))
-            if metric in SHARE_METRICS and a is not None and b is not None and all(
-                    multi[s]["predicted"] == single[s]["predicted"] for s in common):
-                # every resample gives 0: not certainty, only no disagreement on these rows (stats module docstring)
-                bound = agreement_bound(n_rows)
-                diff = {**diff, "ci_low": -bound, "ci_high": bound, "agree_rows": n_rows}
+            agreed = a is not None and b is not None and all(multi[s]["predicted"] == single[s]["predicted"] for s in common)
+            diff = agreed_difference(diff, metric, n_rows if agreed else None)
             sign = -1.0 if row["lower_is_better"] else 1.0
             gain = {**diff, "mean": sign * diff["mean"], "ci_low": sign * (diff["ci_high"] if sign < 0 else diff["ci_low"]),
                     "ci_high": sign * (diff["ci_low"] if sign < 0 else diff["ci_high"])}

@@ -11,7 +11,7 @@ import numpy as np
 from headstart.analysis.arms import arm_name
 from headstart.analysis.cells import CONFIDENCE, current_runs
 from headstart.analysis.flags import requested, size_key
-from headstart.analysis.stats import difference_range, interval, metric_draws, metric_range, row_weights, share_cover
+from headstart.analysis.stats import difference_range, interval, metric_draws, metric_range, row_weights, score_cover
 from headstart.metrics import one_class
 from headstart.results import RunResult
 
@@ -41,7 +41,8 @@ def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: flo
         draws_out = seed_mean_draws(metric, [f.get("rows") or {} for f in found], seed=1)
         draws_in = seed_mean_draws(metric, [(r.record or {}).get("test") or {} for r in runs], seed=0)
         ci = interval(outside, draws_out, confidence, bounds=metric_range(metric),
-                      cover=share_cover(metric, sum(outside) / len(outside), found[0].get("test_rows"), confidence))
+                      cover=score_cover(metric, sum(outside) / len(outside), found[0].get("test_rows"),
+                                        *first_rows(found), confidence))
         gap = interval([a - b for a, b in zip(inside, outside)],
                        draws_in - draws_out if draws_in is not None and draws_out is not None else None, confidence,
                        bounds=difference_range(metric))
@@ -58,6 +59,12 @@ def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: flo
                      "one_class": sum(bool(c) for c in single),
                      "one_class_note": one_class_note(arm, n, data, [c for c in single if c], len(seeds))})
     return rows
+
+
+def first_rows(found: list[dict[str, Any]]) -> tuple[Any, Any]:
+    """The first seed's stored out-of-domain (predicted, target), or (None, None) where it kept none."""
+    rows = found[0].get("rows") or {}
+    return rows.get("predicted"), rows.get("target")
 
 
 def one_class_note(arm: str, n: int | str, data: str, answered: list[str], seeds: int) -> str | None:

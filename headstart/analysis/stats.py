@@ -100,6 +100,33 @@ def recall_cover(predicted: np.ndarray, target: np.ndarray, confidence: float = 
     return float(np.mean([low for low, _ in limits])), float(np.mean([high for _, high in limits]))
 
 
+def score_cover(metric: str, mean: float, rows: int | None, predicted: Any = None, target: Any = None,
+                confidence: float = CONFIDENCE) -> tuple[float, float] | None:
+    """What ``interval(..., cover=)`` of a score must contain where its seeds do not vary: a share's Wilson interval
+    (``share_cover``), balanced accuracy's per-class one on one run's ``predicted`` classes and ``target``
+    (``recall_cover``); None for another metric or without what it needs."""
+    if metric == "balanced_accuracy":
+        if predicted is None or target is None or not len(target):
+            return None
+        return recall_cover(np.asarray(predicted), np.asarray(target), confidence)
+    return share_cover(metric, mean, rows, confidence)
+
+
+def agreed_difference(diff: dict[str, Any], metric: str, agreed_rows: int | None,
+                      confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """A paired difference's interval (``interval``'s dict) where the two arms' predictions agreed on all
+    ``agreed_rows`` test rows in every shared seed (None: they did not): every resample gives 0, which is not certainty,
+    only no disagreement on these rows (the module docstring) — so a share's difference gets ±``agreement_bound``, and
+    the dict ``agree_rows``. Returned unchanged where they disagreed."""
+    if not agreed_rows:
+        return diff
+    diff = {**diff, "agree_rows": agreed_rows}
+    if metric in SHARE_METRICS:
+        bound = agreement_bound(agreed_rows, confidence)
+        diff["ci_low"], diff["ci_high"] = -bound, bound
+    return diff
+
+
 def agreement_bound(rows: int, confidence: float = CONFIDENCE) -> float:
     """How far apart two arms' accuracies can be, as a fraction, when they agreed on all ``rows`` test rows: the Wilson
     upper limit of 0 disagreements in ``rows`` (a difference of accuracies is at most the share of rows they disagree

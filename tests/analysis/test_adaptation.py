@@ -122,3 +122,21 @@ def test_a_method_right_on_every_target_row_keeps_its_wilson_interval():
     found = {r["method"]: r for r in adaptation_rows(runs, [], methods={"source-only": ("full-finetune", "target.csv")},
                                                      baseline="source-only")}
     assert found["source-only"]["mean"] == 1.0 and found["source-only"]["ci_low"] == wilson(1.0, 10)[0] < 0.75
+
+
+def test_a_method_that_predicts_what_the_baseline_predicts_is_not_certain_to_add_nothing():
+    """tent answering exactly what source-only answers (bn-adapt on an encoder without BatchNorm does) gave "+0.0 to +0.0"
+    over the baseline: every resample of 10 rows agrees, which bounds the difference by the Wilson limit of 0
+    disagreements in 10 rows, not by 0."""
+    from headstart.analysis.stats import agreement_bound
+
+    first, second = [0] * 6 + [1] * 4, [0] * 7 + [1, 1, 0]
+    runs = [run(0, source=first, tent=first), run(1, source=second, tent=second)]
+    found = {r["method"]: r for r in adaptation_rows(runs, [], methods={"source-only": ("full-finetune", "target.csv"),
+                                                                       "tent": ("full-finetune", "target.csv after tent")},
+                                                     baseline="source-only")}
+    over = found["tent"]["over_baseline"]
+    bound = agreement_bound(len(TARGET))
+    assert over["mean"] == 0.0 and (over["ci_low"], over["ci_high"]) == (-bound, bound) and bound > 0.25
+    text = adaptation_markdown(list(found.values()), source="s", strategy="full-finetune", target="t")
+    assert "+0.0 to +0.0" not in text

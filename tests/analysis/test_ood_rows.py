@@ -58,3 +58,23 @@ def test_a_perfect_score_out_of_domain_keeps_its_wilson_interval_on_the_rows():
     (row,) = ood_rows([_run(0, TARGET), _run(1, TARGET)])
     assert row["mean"] == 1.0 and row["ci_high"] == 1.0
     assert row["ci_low"] == wilson(1.0, len(TARGET))[0] < 0.7
+
+
+def test_a_perfect_balanced_accuracy_out_of_domain_keeps_its_per_class_wilson_interval():
+    """Balanced accuracy had no floor out of domain: both seeds right on every row gave 1.0 (1.0–1.0), as if 6 rows
+    proved it; now the mean of each class's Wilson interval of its recall (``stats.recall_cover``), as compare's rows."""
+    import dataclasses
+
+    import numpy as np
+
+    from headstart.analysis.stats import recall_cover
+
+    runs = []
+    for seed in (0, 1):
+        run = _run(seed, list(TARGET))
+        run.record["ood"][0]["metrics"]["balanced_accuracy"] = 1.0
+        runs.append(dataclasses.replace(run, metrics={**run.metrics, "balanced_accuracy": 0.8}))
+    (row,) = ood_rows(runs, "balanced_accuracy")
+    low, high = recall_cover(np.asarray(TARGET), np.asarray(TARGET))
+    assert row["mean"] == 1.0 and row["ci_high"] == high == 1.0
+    assert row["ci_low"] == low < 0.6
