@@ -28,8 +28,8 @@ logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 _LAZY = {
     "fit": "headstart.api",
-    "compare": "headstart.api",
-    "CompareResult": "headstart.api",
+    "compare": "headstart.api_compare",
+    "CompareResult": "headstart.api_compare",
     "evaluate": "headstart.api",
     "predict": "headstart.api",
     "FitResult": "headstart.api",
@@ -50,9 +50,9 @@ _LAZY = {
     "MetaConfig": "headstart.meta.config",
     "SftConfig": "headstart.llm.sft",
     "PreferConfig": "headstart.llm.dpo",
-    "sft": "headstart.api",
-    "prefer": "headstart.api",
-    "generate": "headstart.api",
+    "sft": "headstart.api_llm",
+    "prefer": "headstart.api_llm",
+    "generate": "headstart.api_llm",
     "use_device": "headstart.precision",
     "cache_info": "headstart.cache",
     "clear_cache": "headstart.cache",

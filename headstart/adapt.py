@@ -126,12 +126,12 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     """
     from headstart.analysis.adaptation import adaptation_rows
     from headstart.analysis.arms import with_arms
-    from headstart.api import run_compare
+    from headstart.api_compare import run_compare
     from headstart.outdir import claim
     from headstart.data import load_dataset
     from headstart.data_defaults import fill
     from headstart.ood import parse_eval_data
-    from headstart.recipe import check_out_of_domain
+    from headstart.run_checks import check_out_of_domain
     from headstart.report.render import render
     from headstart.specs import TrainConfig, as_config
     from headstart.store import Store
@@ -141,7 +141,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     claim(out, "compare")  # adapt writes a compare store: before anything loads
     check_not_a_compare(Path(out))
     if command is None:  # the report's "Produced by": the CLI passes its command line, Python gets its call
-        from headstart.api import call_text
+        from headstart.api_compare import call_text
 
         command = call_text("headstart.adapt", adapt, locals())
     name, mapping = parse_eval_data(target, "--target")

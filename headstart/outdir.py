@@ -3,7 +3,7 @@
 Every command that writes a folder (``compare``, ``adapt``, ``continual``, ``multitask``, ``meta-train``, ``train``,
 ``export``) claims its ``--out`` first, before anything loads or trains: a new or empty folder, or one holding the
 same kind of output (a store to resume, a run to replace: train replaces only its own spec's unless told to,
-``api.check_replaces_same_run``), is taken; anything else — a user's own files, a store of
+``same_run.check_replaces_same_run``), is taken; anything else — a user's own files, a store of
 another kind, a saved run under a store command — is refused with one line, and nothing there is touched.
 """
 

@@ -3,7 +3,8 @@
 ``headstart.fit``, a sweep's cells and tuning's trials all go through here: ``setup`` builds a run from its spec
 (data, subsample, backbone, strategy, resolved config), ``train`` runs the engine on it, ``run`` does both (by
 successive halving over the strategy's grid with ``--tune lr``, ``headstart.tuning``) and then scores the test split,
-measures forgetting (``--retain``) and returns the ``RunResult`` the store keeps. Saving a run directory is
+measures forgetting (``--retain``) and returns the ``RunResult`` the store keeps. The resolved spec a run is keyed by
+is ``headstart.resolved``'s, the checks before it trains ``headstart.run_checks``', saving a run directory
 ``headstart.saved``'s.
 """
 
@@ -22,7 +23,6 @@ import numpy as np
 import torch
 
 from headstart.backbones import count_parameters, load_backbone, modality_of
-from headstart.backbones.registry import REGISTRY as BACKBONES
 from headstart.data import Dataset, SplitConfig, load_dataset, split_dataset, subsample
 from headstart.engine import FitData, FitReport, fit
 from headstart.errors import ConfigError, with_article
@@ -32,11 +32,12 @@ from headstart.model import TaskModel
 from headstart.objectives import Objective, TaskLoss, TermContext, build_objective, class_weights
 from headstart.precision import autocast_for, pick_device, resolve_precision
 from headstart.progress import ProgressFn
+from headstart.resolved import _terms, resolve
 from headstart.results import RunResult
+from headstart.run_checks import check_compatible, check_labelled, check_other_data, check_out_of_domain, check_retained_apart
 from headstart.specs import RunSpec, TrainConfig, file_options, run_key
 from headstart.strategies import get_strategy
 from headstart.strategies.base import ParamGroup, budget_for
-from headstart.strategies.registry import STRATEGIES, check_applies
 from headstart import tuning
 
 
@@ -62,237 +63,6 @@ class Setup:
         """The fully resolved spec: hashed into the run key and stored with every result."""
         return resolve(self.spec, self.data, self.pretrained, split_config=self.split_config, n_train=len(self.train_rows),
                        precision=self.precision)
-
-
-def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_config: SplitConfig, n_train: int,
-            precision: str) -> dict[str, Any]:
-    """The resolved spec of ``spec`` (strategy defaults filled in) as plain data; cheap, builds no model."""
-    strategy = get_strategy(spec.strategy)
-    cfg = spec.train.with_defaults(strategy.defaults_for(modality_of(pretrained)))
-    check_compatible(strategy, data, pretrained, cfg, pooling=spec.pooling)
-    check_labelled(strategy, spec.n)
-    identity = pretrained.describe()
-    if identity["name"] in BACKBONES:
-        identity.pop("source")  # a registered backbone is identified by its (pinned) name, not its install path
-    # The input size actually used: an explicit --image-size equal to the network's own gives the same key.
-    cfg = dataclasses.replace(cfg, image_size=identity.get("image_size"))
-    return {
-        "data": {"name": data.name, "hash": data.hash, "task": data.task, "split": split_config.identity()},
-        "backbone": identity.pop("name"),
-        "backbone_config": identity,
-        "strategy": strategy.name,
-        "options": dataclasses.asdict(strategy.for_labels(strategy.options(spec.options), data.label_names, data.task)),
-        "train": _train_identity(cfg, precision),
-        "n": n_train,
-        "n_requested": "all" if spec.n is None else spec.n,
-        "seed": spec.seed,
-        **_tuning(spec, strategy, modality_of(pretrained)),
-        **_terms(spec, strategy),
-        **({"retain": list(spec.retain)} if spec.retain else {}),  # measured after training: stored with the run
-        **({"eval_data": list(spec.eval_data)} if spec.eval_data else {}),  # scored after training, out of domain
-        **({"tta": list(spec.tta)} if spec.tta else {}),
-        **_other_files(spec),
-    }
-
-
-def _other_files(spec: RunSpec) -> dict[str, Any]:
-    """``{"other_data": {path: hash}}`` for the user files the run reads beside its data (retained, replayed, EWC's
-    reference); absent when there are none, so runs on built-in datasets keep their keys."""
-    from headstart.data import file_hash
-
-    from headstart.ood import parse_eval_data
-
-    named = [*spec.retain, *_term_data(spec), *(parse_eval_data(d)[0] for d in spec.eval_data)]
-    hashes = {name: h for name in dict.fromkeys(named) if (h := file_hash(name)) is not None}
-    return {"other_data": hashes} if hashes else {}
-
-
-def _term_data(spec: RunSpec) -> list[str]:
-    """The datasets ``spec``'s objective terms read beside its own (``replay[data=]``, ``ewc[data=]``, ``dann[data=]``)."""
-    return [str(options["data"]) for options in spec.terms.values() if (options or {}).get("data")]
-
-
-def check_other_data(specs: list[RunSpec], modality: str) -> None:
-    """Refuse, before any run of ``specs`` trains, a dataset they read beside their own that cannot be read: a
-    ``--retain`` dataset (``retention.retained_data``) or a term's ``data=``, each loaded once. Without this, a
-    misspelt name is found only after training (retention) or when the term is built, in every cell of a sweep.
-
-    Args:
-        modality: what the backbone reads ("text" or "image"); a retained dataset must hold the same.
-
-    Raises:
-        HeadstartError: an unknown name or an unreadable file (the loader's message, with "did you mean"), or a
-            retained dataset that is not a classification dataset of ``modality``.
-    """
-    from headstart.ood import parse_eval_data
-    from headstart.retention import retained_data
-
-    for name in dict.fromkeys(name for spec in specs for name in spec.retain):
-        retained_data(name, modality)
-    for name in dict.fromkeys(name for spec in specs for name in _term_data(spec)):
-        load_dataset(name)
-    uses = {(term, str(options["data"]), spec.retain, tuple(parse_eval_data(d)[0] for d in spec.eval_data))
-            for spec in specs for term, options in spec.terms.items() if (options or {}).get("data")}
-    for use in sorted(uses):
-        _check_rows_apart(*use)
-
-
-def check_retained_apart(retain: tuple[str, ...], data: Dataset, split_config: SplitConfig) -> None:
-    """Refuse a ``--retain`` dataset that is the run's own data, or whose inputs are, beyond ``RETAIN_SHARED`` of its
-    rows, inputs of the run data's pool or validation split (drug-reviews and drug-reviews-sentiment are the same
-    reviews): its probe would be fit and scored on texts the encoder was tuned on, which measures no forgetting.
-
-    Raises:
-        ConfigError: which dataset, how many rows it shares, and what to do instead.
-    """
-    key = (data.hash, split_config, tuple(retain))
-    if not retain or key in _RETAIN_CHECKED:  # a sweep's plan checked it; its runs need not again
-        return
-    from headstart.data.leakage import comparable, normalize
-    from headstart.retention import retained_data
-
-    splits = split_dataset(data, split_config)
-    read, _ = comparable(data, 1.0)
-    seen = {normalize(read[i]) if data.modality != "image" else read[i] for i in np.concatenate([splits.pool, splits.val])}
-    for name in retain:
-        other = retained_data(name, data.modality)
-        if other.hash == data.hash:
-            raise ConfigError(f"--retain {name} is the run's own data ({data.name!r}): retention measures what the run "
-                              "forgets of another task; retain another dataset")
-        theirs, _ = comparable(other, 1.0)
-        shared = sum((normalize(x) if other.modality != "image" else x) in seen for x in theirs)
-        if shared > RETAIN_SHARED * len(theirs):
-            raise ConfigError(f"--retain {name}: {shared:,} of its {len(theirs):,} inputs are inputs of the "
-                              f"training pool or validation split of {data.name!r}, so its probe would be fit and scored on "
-                              "inputs this run trains on; retain a dataset of other inputs")
-    _RETAIN_CHECKED.add(key)
-
-
-_RETAIN_CHECKED: set[tuple[str, SplitConfig, tuple[str, ...]]] = set()  # per process: what check_retained_apart passed
-
-
-RETAIN_SHARED = 0.01  # shared inputs a retained dataset may hold (natural duplicates), as a fraction of its rows
-
-
-STRATIFIED_CUT = ("replay", "ewc")  # TermContext.other: an earlier task's pool, cut by its labels (SplitConfig())
-
-
-def _check_rows_apart(term: str, name: str, retained: tuple[str, ...], scored: tuple[str, ...]) -> None:
-    """Refuse a term that reads dataset ``name`` beside a score on ``name`` whose test rows may be among those it reads.
-
-    replay and ewc read ``name``'s pool under its own stratified cut: the test rows ``--eval-data`` scores (cut without
-    labels) are partly in it, and retention cross-fits a small dataset over every row (a large one's stratified test
-    rows lie outside that pool; replay with ``--retain`` of its own data is refused in ``_terms``). The alignment terms
-    read ``name``'s inputs under the label-free cut whose test rows ``--eval-data`` scores, apart from them, but
-    retention's test rows are cut another way and lie partly in that pool.
-
-    Raises:
-        ConfigError: the term and the score would share rows (which, and what to do instead).
-    """
-    from headstart.retention import SMALL
-
-    if term in STRATIFIED_CUT:
-        read = "rows and labels" if term == "replay" else "inputs"
-        if _same_data(name, scored):
-            raise ConfigError(f"{term}[data={name}] reads {read} of the pool of {name!r}, cut by its labels, and --eval-data "
-                              f"{name} scores a test split cut without them: the two share rows; score another dataset out "
-                              "of domain, or drop one of them")
-        rows = len(load_dataset(name))
-        if _same_data(name, retained) and rows < SMALL:
-            raise ConfigError(f"{term}[data={name}] reads {read} of {name!r}, and --retain {name} cross-fits a dataset "
-                              f"this small ({rows} rows, under {SMALL}) over every row, those too; retain another dataset"
-                              + (", or let ewc read the task's own inputs (ewc without data=)" if term == "ewc" else ""))
-    elif _same_data(name, retained):
-        raise ConfigError(f"{term}[data={name}] reads inputs of {name!r}, and --retain {name} scores rows cut another way, "
-                          "some of them among those: retain another dataset, or drop one of them")
-
-
-def _terms(spec: RunSpec, strategy: Any) -> dict[str, Any]:
-    """The objective terms of a resolved spec, their options filled in; absent without terms, so keys stay as they were.
-
-    Raises:
-        ConfigError: a term that means nothing with ``strategy``, with the reason; or a dataset both replayed and
-            retained (retention would score rows the run rehearsed).
-    """
-    if not spec.terms:
-        return {}
-    replayed = (spec.terms.get("replay") or {}).get("data")
-    if replayed and _same_data(replayed, spec.retain):
-        raise ConfigError(f"replay rehearses {replayed!r} while --retain {replayed} measures forgetting on it: the measure "
-                          "would score rows the run trained on; retain another dataset, or drop one of them")
-    from headstart.objectives import get_term
-    from headstart.objectives.terms import term_options
-
-    resolved = {}
-    for name, given in sorted(spec.terms.items()):
-        term = get_term(name)
-        why = term.refuses(strategy)
-        if why:
-            raise ConfigError(f"{name} cannot be used with {strategy.name}: {why}")
-        # An option left unset (None) stays out of the key, so options added later keep earlier runs' keys.
-        resolved[name] = {k: v for k, v in dataclasses.asdict(term_options(term, dict(given or {}))).items() if v is not None}
-    return {"terms": resolved}
-
-
-def _same_data(name: str, others: tuple[str, ...]) -> bool:
-    """``name`` is one of ``others``: the same built-in name, or the same file however its path is written."""
-    from pathlib import Path
-
-    def canonical(text: str) -> str:
-        path = Path(text)
-        return str(path.resolve()) if path.exists() else text
-
-    return canonical(name) in {canonical(o) for o in others}
-
-
-def _train_identity(cfg: TrainConfig, precision: str) -> dict[str, Any]:
-    """The resolved TrainConfig in a run key. Fields added after results version 4 are left out while unset, so
-    runs that do not use them keep their keys."""
-    train = {**dataclasses.asdict(cfg), "precision": precision}
-    if train["evals_per_epoch"] is None:
-        del train["evals_per_epoch"]
-    return train
-
-
-def _tuning(spec: RunSpec, strategy: Any, modality: str) -> dict[str, Any]:
-    """The tuning part of a resolved spec: absent when not tuning, so untuned run keys stay as they were."""
-    plan = tuning.plan_for(spec, strategy, modality)
-    return {"tune": {"param": plan[0], "grid": list(plan[1]), "eta": tuning.ETA, "trial_checks": tuning.TRIAL_CHECKS}} if plan else {}
-
-
-def check_compatible(strategy: Any, data: Dataset, pretrained: torch.nn.Module, cfg: TrainConfig, *,
-                     pooling: str | None) -> None:
-    """Data, backbone, strategy and the settings of one modality fit together.
-
-    Raises:
-        ConfigError: images with a text backbone (or the reverse), a strategy that cannot adapt this kind of
-            backbone (naming those that can), --augment / --bn with a text backbone, or --pooling with an image one.
-    """
-    modality = modality_of(pretrained)
-    if data.modality != modality:
-        fits = [name for name, entry in BACKBONES.items() if entry.modality == data.modality]
-        raise ConfigError(f"{data.name!r} holds {data.modality}s but backbone {getattr(pretrained, 'name', '?')!r} reads {modality}s; "
-                          f"use --backbone {fits[0]} ({data.modality} backbones: {', '.join(fits)})")
-    check_applies(strategy, modality)
-    if modality != "image" and (cfg.augment != "none" or cfg.bn == "frozen"):
-        raise ConfigError(f"--augment and --bn apply to image backbones, not to {getattr(pretrained, 'name', '?')!r}; drop them")
-    if modality == "image" and pooling is not None:  # an image backbone pools by its own network, not by this option
-        raise ConfigError(f"--pooling applies to text backbones, not to {getattr(pretrained, 'name', '?')!r}; drop it")
-
-
-def check_labelled(strategy: Any, n: int | None) -> None:
-    """A strategy that trains on labels has some (n > 0); a label-free one (zero-shot) reads none (n = 0).
-
-    Raises:
-        ConfigError: naming the strategy and the ``--n`` that fits it.
-    """
-    if strategy.needs_labels and n == 0:
-        free = [name for name, s in STRATEGIES.items() if not s.needs_labels]
-        raise ConfigError(f"strategy {strategy.name!r} trains on labelled examples, but n is 0; give --n 8 or more, or use a "
-                          f"strategy that needs none: {', '.join(free)}")
-    if not strategy.needs_labels and n != 0:
-        raise ConfigError(f"strategy {strategy.name!r} reads no labelled examples (its result is the same at any n), but n is "
-                          f"{'all' if n is None else n}; give --n 0")
 
 
 def load_pretrained(spec: RunSpec, *, quantize: bool = False) -> torch.nn.Module:
@@ -509,23 +279,6 @@ def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Modu
     stage = (lambda text: progress(*last[0], {"then": text})) if progress else None
     return Outcome(s, report, evaluate(spec, s, report, chosen, trials, seconds, test=test, stage=stage), chosen,
                    trials, seconds)
-
-
-def check_out_of_domain(spec: RunSpec | Any, data: Dataset, pretrained: torch.nn.Module, flag: str = "--eval-data") -> None:
-    """Refuse ``--eval-data`` whose labels do not map and ``--tta`` that cannot adapt this backbone for this task
-    (``flag``: the option the datasets came from, for errors: ``adapt`` says ``--target``).
-
-    Raises:
-        ConfigError: naming the dataset or method and the fix.
-    """
-    from headstart.ood import check_elsewhere
-    from headstart.tta import check_applies
-
-    for text in spec.eval_data:
-        check_elsewhere(text, data, flag)
-    for method in spec.tta:  # bn-adapt without BatchNorm, tent on a regression run or a k-NN head
-        for strategy in getattr(spec, "strategies", None) or (spec.strategy,):
-            check_applies(method, pretrained, data.task, get_strategy(strategy))
 
 
 def _train_tuned(spec: RunSpec, data: Dataset | None, pretrained: torch.nn.Module, progress: ProgressFn | None,

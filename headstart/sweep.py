@@ -192,12 +192,13 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
         DataError: a size exceeds the training pool or is below the number of classes.
         ConfigError: an ``--eval-data`` dataset whose labels do not map onto the task's, or a ``metric`` the task lacks.
         HeadstartError: a ``--retain`` dataset or an arm's term ``data=`` that cannot be read (an unknown name: "did
-            you mean"), as ``train`` refuses it (``recipe.check_other_data``).
+            you mean"), as ``train`` refuses it (``run_checks.check_other_data``).
     """
     from headstart.data import split_dataset
     from headstart.precision import resolve_precision
     from headstart.precision import pick_device
-    from headstart.recipe import check_other_data, check_retained_apart, resolve
+    from headstart.resolved import resolve
+    from headstart.run_checks import check_other_data, check_retained_apart
     from headstart.specs import run_key
 
     cells = sweep.cells()
@@ -214,7 +215,7 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
         if n is not None and n > 0 and data.task == "classification" and n < data.num_classes:
             raise DataError(f"size {n} in --sizes is below the number of classes ({data.num_classes}); start at {data.num_classes}")
     if sweep.eval_data:  # labels that do not map, or an adaptation that cannot apply, are refused before any cell trains
-        from headstart.recipe import check_out_of_domain
+        from headstart.run_checks import check_out_of_domain
 
         for backbone in dict.fromkeys(spec.backbone for spec in cells):
             check_out_of_domain(sweep, data, _loaded(next(c for c in cells if c.backbone == backbone))[1])

@@ -34,6 +34,22 @@ def _mlflow() -> Any:
     return mlflow
 
 
+def check_report_to(report_to: str | None, out: Any = "") -> None:
+    """Refuse a ``report_to`` other than "mlflow", or one with nothing saved to log; name a missing tracking extra
+    before anything trains.
+
+    Raises:
+        ConfigError: an unknown destination, ``out`` None (a run kept in memory), or MLflow not installed.
+    """
+    if report_to is None:
+        return
+    if report_to != "mlflow":
+        raise ConfigError(f"report_to takes 'mlflow', got {report_to!r}; e.g. --report-to mlflow (report_to='mlflow' in Python)")
+    if out is None:
+        raise ConfigError("report_to='mlflow' logs the saved run, but out is None (kept in memory); give out='runs/NAME'")
+    _mlflow()
+
+
 def flat(spec: dict[str, Any], prefix: str = "") -> dict[str, str]:
     """``{"train": {"lr": 1e-4}}`` -> ``{"train.lr": "0.0001"}``; lists as text; MLflow keeps parameters as strings."""
     out: dict[str, str] = {}

@@ -1,11 +1,14 @@
-"""Tests of headstart/api.py's small helpers: the plan line a compare says first, the split names evaluate takes, and a
-single run's budget notes (a regression run is told about the mean, not a majority class)."""
+"""Tests of the API's small helpers (headstart/api.py, api_compare.py, fit_checks.py): the plan line a compare says
+first, the split names evaluate takes, and a single run's budget notes (a regression run is told about the mean, not
+a majority class)."""
 
 from __future__ import annotations
 
 import pytest
 
-from headstart.api import budget_notes, plan_text, split_name
+from headstart.api import split_name
+from headstart.api_compare import plan_text
+from headstart.fit_checks import budget_notes
 from headstart.errors import ConfigError
 from headstart.results import RunResult
 from headstart.sweep_spec import SweepSpec

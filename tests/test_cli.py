@@ -268,7 +268,7 @@ def test_a_ctrl_c_the_command_reported_is_said_once_and_a_raw_one_after_it_still
     """sft stopped by Ctrl-C prints what it kept in one line (--json: the status alone) and exits 130, with no bare
     "interrupted" from main; a raw Ctrl-C later in the same process still gets main's line (a module-level flag once
     kept it quiet for good)."""
-    import headstart.api
+    import headstart.api_llm
     from headstart.llm.runs import Interrupted, LoadedLM
 
     run = LoadedLM(model=None, tokenizer=None, spec={"kind": "sft"}, directory=tmp_path / "cut",
@@ -278,7 +278,7 @@ def test_a_ctrl_c_the_command_reported_is_said_once_and_a_raw_one_after_it_still
         raise Interrupted(run)
 
     args = ["sft", "--out", str(tmp_path / "cut"), "-q", *(["--json"] if as_json else [])]
-    monkeypatch.setattr(headstart.api, "sft", stopped)
+    monkeypatch.setattr(headstart.api_llm, "sft", stopped)
     code, stdout, err = cli(args, monkeypatch, capsys)
     assert code == 130, (code, err)
     if as_json:
@@ -289,7 +289,7 @@ def test_a_ctrl_c_the_command_reported_is_said_once_and_a_raw_one_after_it_still
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(headstart.api, "sft", ctrl_c)
+    monkeypatch.setattr(headstart.api_llm, "sft", ctrl_c)
     assert cli(args, monkeypatch, capsys)[::2] == (130, "interrupted\n")
 
 
@@ -464,12 +464,12 @@ def test_compares_defaults_in_its_help_are_the_ones_it_runs():
     """The CLI quotes its defaults as literals (so --help loads no torch); they are the library's."""
     import inspect
 
-    import headstart.api
+    import headstart.api_compare
     from headstart.backbones import DEFAULT
     from headstart.cli.sweeps import COMPARE_DEFAULTS
     from headstart.sweep_spec import DEFAULT_SIZES, DEFAULT_STRATEGIES
 
-    api = inspect.signature(headstart.api.compare).parameters
+    api = inspect.signature(headstart.api_compare.compare).parameters
     assert COMPARE_DEFAULTS == {"data": api["data"].default, "backbone": DEFAULT, "strategies": ",".join(DEFAULT_STRATEGIES),
                                 "sizes": ",".join("all" if n is None else str(n) for n in DEFAULT_SIZES),
                                 "seeds": api["seeds"].default, "out": api["out"].default}
@@ -504,7 +504,7 @@ def test_compare_prints_forgetting_and_out_of_domain_beside_the_recommendation(t
 
 def test_compare_takes_task_and_pooling_as_train_does(monkeypatch, capsys, toy_csv, tmp_path):
     """--task and --pooling were TOML-only for compare; as flags they reach every cell's spec, and override the TOML."""
-    import headstart.api
+    import headstart.api_compare
 
     from headstart.errors import ConfigError
 
@@ -514,7 +514,7 @@ def test_compare_takes_task_and_pooling_as_train_does(monkeypatch, capsys, toy_c
         sweeps.append(sweep)
         raise ConfigError("captured")
 
-    monkeypatch.setattr(headstart.api, "run_compare", captured)
+    monkeypatch.setattr(headstart.api_compare, "run_compare", captured)
     config = tmp_path / "sweep.toml"
     config.write_text('task = "multilabel"\npooling = "mean"\n')
     common = ["compare", "--quiet", "--data", str(toy_csv), "--strategies", "linear-probe", "--sizes", "16", "--seeds", "1",

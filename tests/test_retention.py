@@ -89,7 +89,7 @@ def test_editing_a_retained_or_replayed_file_changes_the_runs_key(toy_csv, other
     """A file read beside the run's data is identified by its content: edited, the run is trained again; a built-in
     dataset's name is its identity, so specs naming only built-ins keep their keys."""
     import headstart
-    from headstart.recipe import _other_files
+    from headstart.resolved import _other_files
     from headstart.specs import RunSpec, TrainConfig
 
     spec = RunSpec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=16, seed=0,
@@ -116,7 +116,7 @@ def test_editing_a_retained_or_replayed_file_changes_the_runs_key(toy_csv, other
 def test_a_compare_refuses_a_retained_dataset_it_cannot_measure_before_any_cell_trains(retain, message, toy_csv, tiny_registry,
                                                                                        tmp_path, monkeypatch):
     """Found only after each cell trained, a bad --retain dataset failed every cell and left them in the store; now
-    the sweep's plan refuses it as train does (``recipe.check_other_data``), and the store is never opened."""
+    the sweep's plan refuses it as train does (``run_checks.check_other_data``), and the store is never opened."""
     import headstart
     import headstart.sweep as sweep
     from headstart.specs import TrainConfig

@@ -108,7 +108,7 @@ def sft(
     Example: headstart sft --data rotten-tomatoes-sft --n 512 --max-steps 60 --batch-size 4 --out runs/sft
     Example: headstart sft --data pairs.csv --prompt-column question --response-column answer --strategy qlora --out runs/qa
     """
-    from headstart.api import sft as run_sft
+    from headstart.api_llm import sft as run_sft
     from headstart.llm.runs import Interrupted
     from headstart.llm.sft import SftConfig, check_adapter_given
     from headstart.progress import progress_bar
@@ -159,7 +159,7 @@ def prefer(
     \b
     Example: headstart prefer --data rotten-tomatoes-preferences --sft runs/sft --n 256 --max-steps 40 --out runs/dpo
     """
-    from headstart.api import prefer as run_prefer
+    from headstart.api_llm import prefer as run_prefer
     from headstart.llm.dpo import PreferConfig
     from headstart.llm.runs import Interrupted
     from headstart.progress import progress_bar
@@ -197,7 +197,7 @@ def generate(
     Example: headstart generate runs/sft --prompt "Write a positive review of Heat."
     Example: headstart generate runs/dpo --prompt "Write a negative review of Alien." --temperature 0.7 --seed 1
     """
-    from headstart.api import generate as run_generate
+    from headstart.api_llm import generate as run_generate
     from headstart.errors import ConfigError
     from headstart.llm.runs import check_generation, read_spec
 

@@ -110,7 +110,7 @@ def train(
     from headstart.precision import pick_device
 
     check_nproc(nproc, pick_device())  # one line and exit 2, before anything loads
-    from headstart.api import check_report_to
+    from headstart.tracking import check_report_to
 
     check_report_to(report_to, out)  # an unknown destination or a missing extra is named before training
     scoped = _scoped_options(option)

@@ -15,7 +15,7 @@ from headstart.cli.common import (DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, 
 from headstart.errors import ConfigError
 
 # What compare runs where neither a flag nor --config says (the help texts quote them). Literals, so that --help imports
-# no torch: tests/test_cli.py checks them against sweep_spec's DEFAULT_STRATEGIES / DEFAULT_SIZES and api.compare's.
+# no torch: tests/test_cli.py checks them against sweep_spec's DEFAULT_STRATEGIES / DEFAULT_SIZES and api_compare.compare's.
 COMPARE_DEFAULTS: dict[str, Any] = {"data": "rotten-tomatoes", "backbone": "all-minilm-l6-v2",
                                     "strategies": "scratch,linear-probe,full-finetune", "sizes": "8,16,32,64,128,256,all",
                                     "seeds": 5, "out": "runs/compare"}
@@ -84,7 +84,7 @@ def compare(
     Example: headstart compare --strategies zero-shot,setfit,linear-probe --sizes 0,8,32 --label-descriptions 'fresh="a positive movie review",rotten="a negative movie review"'
     """
 
-    from headstart.api import run_compare
+    from headstart.api_compare import run_compare
     from headstart.data.splits import SplitConfig
     from headstart.specs import TrainConfig
     from headstart.sweep_spec import SweepSpec, parse_list, parse_sizes
@@ -126,14 +126,14 @@ def compare(
     )
     described = pick(label_descriptions, "label_descriptions", None)
     if described is not None:
-        from headstart.api import with_label_descriptions
+        from headstart.api_compare import with_label_descriptions
 
         sweep = with_label_descriptions(sweep, described)
     out_dir = Path(pick(out, "out", COMPARE_DEFAULTS["out"]))
     from headstart.outdir import claim
 
     claim(out_dir, "compare")  # before the report destination and the data: run_compare claims it again, cheaply
-    from headstart.api import check_report_to
+    from headstart.tracking import check_report_to
 
     check_report_to(report_to)  # an unknown destination or a missing extra is named before any cell trains
     command = "headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:])

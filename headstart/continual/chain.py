@@ -193,9 +193,9 @@ def check_arm(prepared: Any, arm: Any, n: int | None, train_config: Any) -> None
     data, or options it does not take, is refused before the store or any chain exists.
 
     Raises:
-        ConfigError: as ``recipe.resolve`` words it.
+        ConfigError: as ``resolved.resolve`` words it.
     """
-    from headstart.recipe import resolve
+    from headstart.resolved import resolve
 
     spec = RunSpec(data=prepared.data.name, backbone=prepared.pretrained.name, strategy=arm.strategy,
                    options=dict(arm.strategy_options), n=n, seed=0,

@@ -61,7 +61,7 @@ def stored_spec(job: Job, plan: Plan) -> dict[str, Any]:
     their shared split, which of them train, the weighting (its options where it has any) and the seed."""
     from headstart.backbones import modality_of
     from headstart.precision import pick_device, resolve_precision
-    from headstart.recipe import resolve
+    from headstart.resolved import resolve
     from headstart.strategies import get_strategy
 
     spec = run_spec(job, plan)

@@ -209,7 +209,7 @@ def test_a_solved_phase_with_steps_of_its_own_says_them() -> None:
 
 
 def test_a_single_runs_advice_names_the_cap_the_user_set_and_has_none_for_steps_it_never_takes() -> None:
-    from headstart.api import budget_notes
+    from headstart.fit_checks import budget_notes
 
     capped = run("ft", 32, 0, [0.60, 0.64, 0.66, 0.70], planned=40)
     capped.record["budget"].update(max_steps=40)
@@ -232,7 +232,7 @@ def test_train_and_compare_agree_whether_max_steps_bound_a_run() -> None:
     bound by it; one that validation stopped at step 24 was not. train said "(--max-steps 30 capped this run: raise it
     first)" of both, while compare said the stopped one would leave more steps unused; both read
     ``flags.capped_by_max_steps`` now."""
-    from headstart.api import budget_notes
+    from headstart.fit_checks import budget_notes
 
     def capped_run(steps: int) -> RunResult:
         r = run("full-finetune", 32, 0, [0.55, 0.55, 0.55, 0.55, 0.55][: steps // 6], planned=30, steps=steps, majority=0.60)
@@ -255,7 +255,7 @@ def test_train_and_compare_agree_whether_max_steps_bound_a_run() -> None:
 def test_a_cap_on_each_phase_of_a_two_phase_arm_is_named_too() -> None:
     """lp-ft with --max-steps 30 plans 60 steps (a probe phase and a fine-tuning phase, each capped at 30): the record
     says max_steps cut it, so the advice names the cap where it used to offer only --epochs / --min-steps."""
-    from headstart.api import budget_notes
+    from headstart.fit_checks import budget_notes
 
     lpft = run("lp-ft", 32, 0, [0.60, 0.64, 0.66, 0.70], planned=60)
     lpft.record["budget"].update(max_steps=30, capped=True, epochs=3, min_steps=100)
@@ -271,7 +271,7 @@ def test_a_cap_on_each_phase_of_a_two_phase_arm_is_named_too() -> None:
 def test_setfit_at_the_majority_rate_is_told_about_its_pair_steps_not_that_it_takes_none() -> None:
     """setfit's encoder steps happen in its solve (chosen["pair_steps"]); the engine plans none. Its advice names the
     --max-steps that capped those steps, or more pairs, never 'takes no optimiser steps'."""
-    from headstart.api import budget_notes
+    from headstart.fit_checks import budget_notes
 
     def setfit(seed: int, cap: int | None) -> RunResult:
         r = run("setfit", 16, seed, [0.55], planned=0, steps=0, majority=0.55)
@@ -390,7 +390,7 @@ def test_the_advice_names_arguments_to_a_python_caller(monkeypatch) -> None:
     """``headstart.compare(...)`` / ``headstart.fit(...)`` from Python: the report's advice and a run's flags name the
     function's arguments and its config's fields (``train_by_strategy={...}``, ``grids={...}``, ``tune='lr'``), never
     the CLI's flags; the CLI keeps its flags (the tests above)."""
-    from headstart.api import budget_notes
+    from headstart.fit_checks import budget_notes
 
     monkeypatch.delenv(SURFACE_ENV)
     improving = [run("full-finetune", 256, s, [0.60, 0.62, 0.65]) for s in range(2)]

@@ -301,7 +301,7 @@ def test_modalities_must_match(mnist, make_tiny, toy, toy_images_factory):
 
 
 def test_explicit_default_image_size_gives_the_same_key(lite0, toy_images_factory):
-    from headstart.recipe import resolve
+    from headstart.resolved import resolve
     from headstart.data import SplitConfig
     from headstart.specs import run_key
 
@@ -354,7 +354,7 @@ def test_image_backbones_get_the_strategies_image_learning_rates_and_grids(lite0
     carries the strategy's image default, and --tune searches its image grid; text keeps the text ones."""
     from conftest import tiny_backbone
     from headstart.data import SplitConfig
-    from headstart.recipe import resolve
+    from headstart.resolved import resolve
 
     images = toy_images_factory()
     for name, strategy in STRATEGIES.items():

@@ -39,7 +39,7 @@ def test_sequence_log_probabilities_sum_the_response_tokens_only(tiny_lm):
 
 
 def sft_run(tiny_lm: Path, csv: Path, out: Path) -> Path:
-    from headstart.api import sft
+    from headstart.api_llm import sft
     from headstart.llm.sft import SftConfig
 
     sft(str(csv), out=out, config=SftConfig(backbone=str(tiny_lm), max_steps=3, batch_size=6, lr=1e-2, rank=4, eval_rows=0))
@@ -47,7 +47,7 @@ def sft_run(tiny_lm: Path, csv: Path, out: Path) -> Path:
 
 
 def test_dpo_starts_at_the_sft_policy_and_its_steps_widen_the_margin(tiny_lm, sft_csv, pref_csv, tmp_path):
-    from headstart.api import generate, prefer
+    from headstart.api_llm import generate, prefer
 
     start = sft_run(tiny_lm, sft_csv, tmp_path / "sft")
     out = tmp_path / "dpo"
@@ -83,7 +83,7 @@ def test_a_strategy_or_backbone_other_than_the_sft_runs_is_refused_before_the_da
 
 
 def test_a_dpo_step_without_an_sft_run_trains_a_fresh_lora_against_the_base(tiny_lm, pref_csv):
-    from headstart.api import prefer
+    from headstart.api_llm import prefer
 
     run = prefer(str(pref_csv), config=PreferConfig(backbone=str(tiny_lm), max_steps=3, lr=1e-2, evals=1, patience=0))
     assert run.metrics["val"]["margin"] > run.metrics["val_before"]["margin"]
@@ -121,7 +121,7 @@ def test_a_prefer_config_refuses_negative_patience():
 
 
 def test_prefer_shows_the_reference_pass_on_the_same_bar_before_its_steps(tiny_lm, pref_csv):
-    from headstart.api import prefer
+    from headstart.api_llm import prefer
     from headstart.llm.dpo import REFERENCE_SHARE
 
     calls = []

@@ -78,7 +78,7 @@ def train_loss(run, csv: Path) -> float:
 
 @pytest.mark.parametrize("strategy", ["lora", "full-finetune"])
 def test_sft_lowers_the_loss_on_a_memorisable_set(tiny_lm, sft_csv, strategy):
-    from headstart.api import sft
+    from headstart.api_llm import sft
 
     lr, factor = (3e-2, 0.75) if strategy == "lora" else (3e-3, 0.5)  # rank-4 q,v updates move a 32-wide model less
     run = sft(str(sft_csv), config=config(tiny_lm, strategy=strategy, lr=lr))
@@ -90,7 +90,7 @@ def test_sft_lowers_the_loss_on_a_memorisable_set(tiny_lm, sft_csv, strategy):
 
 def test_progress_says_the_first_check_before_it_and_the_generation_after_the_last_step(tiny_lm, sft_csv):
     """A first check and greedy generation took minutes with nothing on screen: the bar now says both."""
-    from headstart.api import sft
+    from headstart.api_llm import sft
 
     seen = []
     sft(str(sft_csv), config=config(tiny_lm, max_steps=3), progress=lambda done, total, info: seen.append((done, total, info)))
@@ -102,7 +102,7 @@ def test_a_lora_adapter_saves_in_peft_format_and_reloads_with_the_same_generatio
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from headstart.api import generate, sft
+    from headstart.api_llm import generate, sft
 
     out = tmp_path / "run"
     run = sft(str(sft_csv), out=out, config=config(tiny_lm, max_steps=10))
@@ -124,7 +124,7 @@ def test_a_lora_adapter_saves_in_peft_format_and_reloads_with_the_same_generatio
 
 
 def test_full_finetune_saves_a_transformers_folder_of_safetensors(tiny_lm, sft_csv, tmp_path):
-    from headstart.api import generate, sft
+    from headstart.api_llm import generate, sft
 
     out = tmp_path / "full"
     run = sft(str(sft_csv), out=out, config=config(tiny_lm, strategy="full-finetune", lr=1e-3, max_steps=3))
@@ -140,7 +140,7 @@ def test_qlora_trains_lora_on_an_nf4_base_and_reloads(tiny_lm, sft_csv, tmp_path
     import bitsandbytes as bnb
     from transformers import AutoModelForCausalLM
 
-    from headstart.api import generate, sft
+    from headstart.api_llm import generate, sft
 
     def no_fp32_base(*args, **kwargs):
         raise AssertionError("qlora loaded the fp32 base")
@@ -166,7 +166,7 @@ def test_qlora_refuses_an_fp32_base(tiny_lm):
 
 
 def test_sampling_is_seeded(tiny_lm, sft_csv):
-    from headstart.api import generate, sft
+    from headstart.api_llm import generate, sft
 
     run = sft(str(sft_csv), config=config(tiny_lm, max_steps=2, eval_rows=0))
     a = generate(run, ["say hello"] * 3, max_new_tokens=6, temperature=1.0, seed=3)
@@ -254,7 +254,7 @@ def test_sft_with_packing_on_the_command_line(tiny_lm, sft_csv, tmp_path, monkey
 
 @pytest.mark.slow
 def test_a_few_sft_steps_on_the_real_smollm2_then_generate(tmp_path):
-    from headstart.api import generate, sft
+    from headstart.api_llm import generate, sft
     from headstart.llm.sft import SftConfig
 
     out = tmp_path / "smol"
@@ -269,7 +269,7 @@ def test_a_few_sft_steps_on_the_real_smollm2_then_generate(tmp_path):
 
 
 def test_evaluate_points_an_sft_run_to_generate(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
-    from headstart.api import sft
+    from headstart.api_llm import sft
 
     out = tmp_path / "run"
     sft(str(sft_csv), out=out, config=config(tiny_lm, max_steps=1, eval_rows=0))
@@ -292,7 +292,7 @@ def test_python_sft_and_prefer_refuse_a_folder_of_the_users_files_before_trainin
     """As the CLI does: the refusal names the user's files, and nothing loads or trains first."""
     import headstart.llm.dpo
     import headstart.llm.sft
-    from headstart.api import prefer, sft
+    from headstart.api_llm import prefer, sft
     from headstart.errors import ConfigError
 
     def never(*args, **kwargs):
@@ -342,7 +342,7 @@ def test_ctrl_c_during_the_steps_saves_the_best_checkpoint_so_far_and_never_over
     assert code == 130 and "not saved: " in err and "holds a finished run, kept as it was" in err, err
     assert (tmp_path / "done" / "metrics.json").read_bytes() == finished
     # Python: the run is saved, then the interrupt goes on (a script or a notebook stops), carrying the run
-    from headstart.api import sft
+    from headstart.api_llm import sft
     from headstart.llm.runs import Interrupted
 
     with pytest.raises(Interrupted) as stopped:

@@ -1,0 +1,261 @@
+"""``compare`` ~ ``headstart compare``: every arm x size x seed stored and reported; ``run_compare`` on a built sweep
+(the CLI's compare and ``adapt`` run through it), the plan line it says before it trains, and ``call_text``, the call
+a report names as what produced it."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from headstart.api import _as_data, _methods, label_texts
+from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
+from headstart.errors import ConfigError, flags_checked
+from headstart.specs import TrainConfig, as_table
+from headstart.tracking import check_report_to
+
+
+@dataclass
+class CompareResult:
+    """What ``compare`` returns: the sweep's counts and the report's content (``results.json``).
+
+    ``summary`` has ``curves``, ``head_start``, ``crossover``, ``recommendation``, ``grid_edges``, ``counts`` and
+    ``totals`` (``analysis.summarize``; ``curves`` in the metric's own units, fractions for accuracy, while
+    ``head_start`` and ``crossover`` are in points, as ``headstart.analysis`` says); ``reports`` maps each written file (report.html, report.md, chart.png,
+    results.json) to its path.
+    """
+
+    out: Path
+    total: int
+    skipped: int
+    trained: int
+    statuses: dict[str, int]
+    seconds: float
+    summary: dict[str, Any] = field(repr=False)  # results.json's content: see ``recommendation`` and ``reports``
+    reports: dict[str, Path]
+    leakage: Any = None  # headstart.data.leakage.LeakageReport of the split
+    notes: list[dict[str, str]] = field(default_factory=list)  # defaults the data decided (headstart.data_defaults)
+    mlflow: dict[str, int] | None = None  # with report_to="mlflow": tracking.log_store's {logged, skipped}
+    elsewhere: int = 0  # cells another compare on the same store claimed first (training there, or done meanwhile)
+
+    @property
+    def recommendation(self) -> list[str]:
+        return [band["text"] for band in self.summary.get("recommendation", [])]
+
+
+@flags_checked
+def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, strategies: str | list[str] | None = None,
+            sizes: str | int | list[int | str | None] | tuple[int | str | None, ...] | None = None, seeds: int = 5,
+            out: str | Path = "runs/compare", workers: int = 1,
+            config: TrainConfig | None = None, options: dict[str, dict[str, Any]] | None = None,
+            train_by_strategy: dict[str, dict[str, Any]] | None = None, split: Any = None, tune: str | None = "lr",
+            grids: dict[str, Any] | None = None, text_column: str | None = None, label_column: str | None = None,
+            task: str | None = None, pooling: str | None = None, progress: bool = False,
+            arms: str | list[str] | None = None, retain: list[str] | None = None,
+            backbones: str | list[str] | None = None, group_column: str | None = None,
+            split_column: str | None = None, eval_data: str | list[str] | None = None, tta: str | list[str] | None = None,
+            backend: str = "local", address: str | None = None, label_descriptions: str | dict[str, str] | None = None,
+            max_test: int | None = None, dedupe: bool = False, report_to: str | None = None) -> CompareResult:
+    """Sweep ``strategies`` (or ``arms``) x ``sizes`` x ``seeds``, store every run in ``out/runs.sqlite`` and write the report.
+
+    Re-running with the same arguments trains nothing already done; a new size, seed or strategy trains only
+    the new cells. Mirrors ``headstart compare``.
+
+    Args:
+        strategies: names (list or "a,b,c"); default scratch, linear-probe, full-finetune.
+        sizes: labelled-set sizes: text ("16,64,all"), one size (64), or a list or tuple of them ([16, 64, "all"]; "all"
+            or None there is the whole pool); None (the default) is 8 .. 256 and all.
+        seeds: seeds per cell (0 .. seeds-1); seed s draws the same labelled rows for every strategy.
+        out: directory of the store and the report.
+        workers: local worker processes (threads are divided between them).
+        config: training hyperparameters shared by every strategy; ``train_by_strategy`` overrides per strategy.
+        options: per-strategy options, e.g. ``{"partial-freeze": {"freeze": 3}}``.
+        split: a ``SplitConfig`` or a dict of its fields (pool / validation / test cut, ``max_test``, ``dedupe``);
+            ``max_test`` and ``dedupe`` also stand alone, as the CLI's flags.
+        tune: "lr" (the default) chooses each cell's learning rate on validation; None uses the defaults.
+        grids: per-strategy values for ``tune`` to search, e.g. ``{"full-finetune": [2e-5, 5e-5, 1e-4]}``.
+        progress: draw a progress bar with ETA on stderr.
+        arms: arms to compare instead of ``strategies`` (list or "a,b"), each ``strategy[options]+term[options]``,
+            e.g. ``["lora[rank=4]", "lora[rank=16]", "full-finetune+l2sp[weight=0.01]"]``.
+        retain: classification datasets on which each run's forgetting is measured (``headstart.retention``).
+        backbones: several backbones (list or "a,b") instead of ``backbone``: every arm on each, reported per backbone.
+        group_column / split_column: a user file's group ids and its own train / validation / test split (as ``fit``).
+        eval_data: datasets with the task's labels on whose test split every run is also scored, out of domain (as
+            ``fit``); the report sets in-domain and out-of-domain accuracy side by side, with the gap per arm.
+        tta: test-time adaptations each out-of-domain score is also taken after (as ``fit``).
+        backend: "local" (this process, or ``workers`` processes) or "ray": each cell a Ray task, this process the
+            store's only writer (needs ``headstart[ray]``; docs/SCALE.md).
+        address: with ``backend="ray"``, the cluster to join: "HOST:PORT" of its head or "auto"; None starts a local
+            Ray (an already connected ``ray.init`` is used as is).
+        label_descriptions: a text per class, ``{"fresh": "a positive movie review", ...}`` (or the CLI's text or a
+            .json / .toml file), given to every arm that reads them (zero-shot, zero-shot-prompt, icl).
+        report_to: "mlflow" also logs the store's finished runs and the report files to MLflow
+            (``tracking.log_store``: ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<out>/mlflow.db``); ``CompareResult.mlflow``
+            counts them.
+
+    Raises:
+        HeadstartError: any invalid input, with a one-line message naming it and the fix.
+
+    Example:
+        >>> result = headstart.compare(strategies="linear-probe,full-finetune", sizes="16,64", seeds=3, out="runs/cmp")
+        >>> result.recommendation
+    """
+    from headstart.data.splits import SplitConfig
+    from headstart.specs import as_config, as_items
+    from headstart.sweep_spec import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes
+
+    command = call_text("headstart.compare", compare, locals())  # the report's "Produced by", as the CLI's argv is
+
+    def text(value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"strategies must be a name or a list of names, got {value!r:.60}; "
+                              "e.g. strategies=['linear-probe', 'lora']")
+        return ",".join(map(str, value))
+
+    if strategies is not None and arms is not None:  # as the CLI refuses --strategies with --arms
+        raise ConfigError("strategies and arms both say what to compare; give one: arms take plain strategies too, "
+                          "e.g. arms='linear-probe,lora'")
+    if backbones is not None and backbone != DEFAULT_BACKBONE:
+        raise ConfigError(f"backbone={backbone!r} and backbones both name the backbone; give the list alone, e.g. "
+                          f"backbones=[{backbone!r}, 'all-minilm-l6-v2']")
+    data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
+                                  group_column=group_column, split_column=split_column)
+    sweep = SweepSpec(data=data, backbone=backbone,  # an empty list is refused by name, never read as the defaults
+                      strategies=parse_list(text(DEFAULT_STRATEGIES if strategies is None else strategies), name="strategies", noun="strategy", flag="strategies="),
+                      sizes=parse_sizes(DEFAULT_SIZES if sizes is None else sizes, name="sizes"), seeds=seeds, train=as_config(config, TrainConfig),
+                      options=as_table(options, name="options", example="{'lora': {'rank': 4}}"),
+                      train_by_strategy=as_table(train_by_strategy, name="train_by_strategy",
+                                                 example="{'lora': {'lr': 1e-3}}"),
+                      split=dataclasses.replace(as_config(split, SplitConfig, name="split"), **({"max_test": max_test} if max_test is not None else {}),
+                                                **({"dedupe": True} if dedupe else {})), tune=tune, grids=as_table(grids, name="grids", example="{'lora': [3e-4, 1e-3, 3e-3]}"), text_column=text_column,
+                      label_column=label_column, task=task, pooling=pooling, arms=arms or (), retain=as_items(retain, name="retain"),
+                      backbones=backbones or (), group_column=group_column, split_column=split_column,
+                      eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta))
+    if label_descriptions is not None:
+        sweep = with_label_descriptions(sweep, label_descriptions)
+    return run_compare(sweep, out, workers=workers, command=command, progress=progress, backend=backend, address=address,
+                       report_to=report_to)
+
+
+def with_label_descriptions(sweep: Any, described: str | dict[str, str] | list) -> Any:
+    """``sweep`` with the classes' texts (``--label-descriptions`` text or file, a ``{label: text}`` dict, or the TOML's
+    table as pairs) given to every arm that reads them: zero-shot's descriptions, the prompt arms' answer words.
+
+    Raises:
+        ConfigError: descriptions for a sweep without such an arm, or ones that cannot be read.
+    """
+    from headstart.strategies import get_strategy
+
+    readers = [name for name in sweep.strategies
+               if "descriptions" in {f.name for f in dataclasses.fields(get_strategy(name).Options)}]
+    if not readers:
+        raise ConfigError(f"--label-descriptions gives the classes' texts to zero-shot, zero-shot-prompt or icl, none of which "
+                          f"is among the arms ({', '.join(sweep.strategies)}); add one, e.g. --strategies zero-shot,{sweep.strategies[0]}")
+    pairs = label_texts(described)
+    options = {**sweep.options, **{name: {**sweep.options.get(name, {}), "descriptions": pairs} for name in readers}}
+    return dataclasses.replace(sweep, options=options)
+
+
+def call_text(name: str, function: Any, arguments: dict[str, Any]) -> str:
+    """``name(...)`` with the arguments that differ from ``function``'s defaults, as Python would read them back:
+    ``headstart.compare(strategies='lora', seeds=3, config=TrainConfig(max_steps=20))``. An object given for data (a
+    Dataset, a DataFrame) is named by its type, its contents being no literal."""
+    import inspect
+
+    parts = [f"{p.name}={_literal(arguments[p.name])}" for p in inspect.signature(function).parameters.values()
+             if p.name in arguments and not (_is_literal(arguments[p.name]) and arguments[p.name] == p.default)]
+    return f"{name}({', '.join(parts)})"
+
+
+def _is_literal(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool, Path)) or (
+        isinstance(value, (list, tuple, dict)) and all(_is_literal(v) for v in (value.values() if isinstance(value, dict) else value)))
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, Path):
+        return repr(str(value))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # only the fields set away from their defaults
+        fields = [f"{f.name}={_literal(getattr(value, f.name))}" for f in dataclasses.fields(value)
+                  if f.default is not dataclasses.MISSING and getattr(value, f.name) != f.default]
+        return f"{type(value).__name__}({', '.join(fields)})"
+    return repr(value) if _is_literal(value) else f"<{type(value).__name__}>"
+
+
+def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str = "", progress: bool = False,
+                announce: Any = None, backend: str = "local", address: str | None = None,
+                report_to: str | None = None) -> CompareResult:
+    """``compare`` on a built ``SweepSpec``: check the split for leakage (``announce(report)`` before training),
+    run the missing cells (``backend`` / ``address`` as in ``compare``), render the report, log to ``report_to``."""
+    import json
+
+    import dataclasses
+
+    from headstart.data_defaults import fill, image_backbone
+    from headstart.progress import progress_bar
+    from headstart.report.render import rerender
+    from headstart.outdir import claim
+    from headstart.sweep import _loaded_data, check_backend, leakage_report, plan, run_sweep
+
+    claim(out, "compare")  # before the data loads: a folder of something else is refused, never written into
+    if (Path(out) / "runs.sqlite").exists():  # a damaged or too-new store is named now, not after the leakage check
+        from headstart.store import Store
+
+        Store(out).open().close()  # as the writer it is: a store killed at its first write gets its tables
+    check_backend(backend, address, workers)  # a missing extra is named before the data loads
+    check_report_to(report_to)
+    backbones = list(sweep.backbones or (sweep.backbone,))
+    notes: list[dict[str, str]] = []
+    if any(image_backbone(b) for b in backbones):  # image runs: defaults that depend on the data
+        train, split, notes = fill(_loaded_data(sweep), backbones, sweep.train, sweep.split)
+        sweep = dataclasses.replace(sweep, train=train, split=split)
+    planned = plan(sweep)  # sizes, options, --eval-data: a mistake is refused before the leakage line and any cell
+    leakage = leakage_report(sweep)
+    if announce is not None:
+        announce(leakage)
+    with progress_bar("sweep", enabled=progress) as update:
+        outcome = run_sweep(sweep, out, workers=workers, command=command, progress=_saying_plan(update, sweep, len(planned)),
+                            leakage=leakage, backend=backend, address=address, planned=planned)
+    reports = rerender(out)  # with the store's last `headstart report` settings (--margin, --metric), if it set any
+    logged = None
+    if report_to:
+        from headstart.tracking import log_store
+
+        logged = log_store(out)
+    return CompareResult(out=Path(out), total=outcome.total, skipped=outcome.skipped, trained=outcome.trained,
+                         statuses=dict(outcome.statuses), seconds=outcome.seconds,
+                         summary=json.loads(reports["results.json"].read_text()), reports=reports, leakage=leakage,
+                         notes=notes, mlflow=logged, elsewhere=outcome.elsewhere)
+
+
+def plan_text(sweep: Any, cells: int, to_train: int) -> str:
+    """The line a compare says before it trains, e.g. ``plan: 105 runs (3 strategies x 7 sizes x 5 seeds): 0 already
+    stored, 105 to train``. ``cells``: every cell of ``sweep``; ``to_train``: those the store does not hold yet."""
+    counts = [(len(sweep.backbones), "backbone")] if len(sweep.backbones) > 1 else []
+    counts += [(len(sweep.arm_specs()), "arm" if sweep.arms else "strategy"), (len(sweep.sizes), "size"), (sweep.seeds, "seed")]
+    plural = {"strategy": "strategies"}
+    factors = " x ".join(f"{n} {word if n == 1 else plural.get(word, word + 's')}" for n, word in counts)
+    if math.prod(n for n, _ in counts) != cells:  # sweep_spec.cells: size 0 holds the label-free arms, and only them
+        factors += "; label-free arms at size 0 only, the others at every other size"
+    return f"plan: {cells} run{'s' if cells != 1 else ''} ({factors}): {cells - to_train} already stored, {to_train} to train"
+
+
+def _saying_plan(update: Any, sweep: Any, cells: int) -> Any:
+    """``update`` (None: None), printing ``plan_text`` on stderr first: ``run_sweep`` calls ``update(0, cells to
+    train, {})`` once it has read which cells the store already holds, before any cell trains."""
+    if update is None:
+        return None
+    said: list[bool] = []
+
+    def first_says_plan(done: float, total: int, info: dict[str, Any]) -> None:
+        if not said:
+            said.append(True)
+            print(plan_text(sweep, cells, total), file=sys.stderr, flush=True)
+        update(done, total, info)
+
+    return first_says_plan

@@ -1,0 +1,67 @@
+"""The Python API of a causal LM; mirrors the CLI: ``sft``, ``prefer``, ``generate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from headstart.errors import ConfigError, python_named
+
+if TYPE_CHECKING:  # the LLM modules import torch and transformers: only for the annotations
+    from headstart.llm.dpo import PreferConfig
+    from headstart.llm.runs import LoadedLM
+    from headstart.llm.sft import SftConfig
+
+
+@python_named
+def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, prompt_column: str = "prompt",
+        response_column: str = "response", group_column: str | None = None, config: SftConfig | dict | None = None,
+        progress: Any = None) -> LoadedLM:
+    """``headstart sft``: fine-tune a causal LM on prompt → response rows (``headstart.llm.sft.SftConfig``); returns the
+    in-memory run (``.generate(prompts)``, ``.metrics``), saved to ``out`` when given. Ctrl-C during the steps saves
+    the best checkpoint so far, then raises ``headstart.llm.runs.Interrupted`` (a KeyboardInterrupt whose ``run`` it
+    is, status "interrupted")."""
+    from headstart.llm.sft import ADAPTER_SETTINGS, SftConfig, check_adapter_given, run_sft
+    from headstart.specs import as_config
+
+    settings = as_config(config, SftConfig)
+    if isinstance(config, dict):  # an SftConfig cannot tell a given rank from its default; a dict can
+        check_adapter_given(settings.strategy, [k for k in ADAPTER_SETTINGS if k in config], flag=False)
+    if out is not None:  # refused before anything loads or trains, as the CLI refuses it
+        from headstart.outdir import claim
+
+        claim(out, "lm-run")
+    return run_sft(data, settings, prompt_column=prompt_column, response_column=response_column,
+                   group_column=group_column, out=out, progress=progress)
+
+
+@python_named
+def prefer(data: str = "rotten-tomatoes-preferences", *, out: str | Path | None = None, prompt_column: str = "prompt",
+           chosen_column: str = "chosen", rejected_column: str = "rejected", group_column: str | None = None,
+           config: PreferConfig | dict | None = None, progress: Any = None) -> LoadedLM:
+    """``headstart prefer``: DPO on prompt / chosen / rejected rows on top of an sft run (``headstart.llm.dpo.PreferConfig``).
+    Ctrl-C during the steps saves the best checkpoint so far, then raises ``Interrupted``, as ``sft`` does."""
+    from headstart.llm.dpo import PreferConfig, run_prefer
+    from headstart.specs import as_config
+
+    settings = as_config(config, PreferConfig)
+    if out is not None:  # refused before anything loads or trains, as the CLI refuses it
+        from headstart.llm.dpo import check_out
+        from headstart.outdir import claim
+
+        check_out(out, settings)
+        claim(out, "lm-run")
+    return run_prefer(data, settings, prompt_column=prompt_column, chosen_column=chosen_column,
+                      rejected_column=rejected_column, group_column=group_column, out=out, progress=progress)
+
+
+@python_named
+def generate(run: str | Path | LoadedLM, prompts: list[str], *, max_new_tokens: int = 64, temperature: float = 0.0, seed: int = 0) -> list[str]:
+    """``headstart generate``: each prompt's response from an sft / prefer run (a folder or what ``sft`` returned);
+    greedy unless ``temperature`` > 0."""
+    from headstart.llm.runs import LoadedLM, load_run
+
+    if isinstance(prompts, (str, bytes, Path)):  # a string is a sequence too: it would be read as its characters
+        raise ConfigError(f"generate takes a list of prompts, got one string {str(prompts)[:40]!r}: wrap it in a list")
+    loaded = run if isinstance(run, LoadedLM) else load_run(run)
+    return loaded.generate(list(prompts), max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)

@@ -1,0 +1,96 @@
+"""What a single ``fit`` (``headstart train``) refuses before it trains, a learning rate both searched and fixed or a
+setting its strategy would ignore, and the budget flags it says after, each with what to try."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from headstart.errors import ConfigError
+from headstart.specs import RunSpec
+
+
+ADVICE = {  # what to try when a single run carries a budget flag (analysis.flags.REASONS)
+    "improving": "give it more steps (--epochs, --min-steps) or a higher learning rate (--tune lr searches one on validation)",
+    "unchecked": "validate more often (--evals-per-phase) to see whether it had converged",
+    "slow": "try a higher learning rate (--tune lr searches one on validation, or --lr) or more steps",
+    "majority": "try --tune lr, a higher --lr or more steps; with very few labels the head may need more of them",
+}
+
+
+def check_tune_and_rate(spec: RunSpec) -> None:
+    """One run cannot both search its learning rate and fix it: ``--tune lr`` with ``--lr`` (``--head-lr`` for a head-only
+    strategy) is refused, not silently left untuned. (A compare keeps a rate the user set for every arm, and tunes the
+    arms whose rate it does not set.)
+
+    Raises:
+        ConfigError: both given.
+    """
+    from headstart.strategies import get_strategy
+    from headstart.tuning import grid_for
+
+    if not spec.tune or spec.grid is not None:  # --grid beside the rate: tuning.plan_for names that conflict
+        return
+    plan = grid_for(get_strategy(spec.strategy))
+    if plan is not None and getattr(spec.train, plan[0]) is not None:
+        flag = "--" + plan[0].replace("_", "-")
+        raise ConfigError(f"--tune lr searches {spec.strategy}'s {plan[0]} on validation, and {flag} "
+                          f"{getattr(spec.train, plan[0]):g} fixes it; give one of them (drop {flag}, or --tune)")
+
+
+def check_settings_used(spec: RunSpec) -> None:
+    """Refuse a setting ``train`` would silently ignore for its one strategy: ``--lr`` where nothing but the head trains
+    (linear-probe: its rate is ``--head-lr``), a rate or step budget for a strategy fitted in closed form (embed-logreg,
+    zero-shot ...), ``--tune lr`` for one with no learning rate to search. (A compare shares its settings across arms,
+    each taking those it reads.)
+
+    Raises:
+        ConfigError: naming the setting, why it does nothing, and what to give instead.
+    """
+    from headstart.strategies import get_strategy
+    from headstart.tuning import grid_for
+
+    strategy = get_strategy(spec.strategy)
+    closed = strategy.solved and "lr" not in strategy.defaults  # no backbone rate, no steps: a solve, a lookup, a prompt
+    if closed:
+        given = [f for f in ("lr", "head_lr", "epochs", "min_steps", "max_steps") if getattr(spec.train, f) is not None]
+        if given:
+            flags = ", ".join("--" + f.replace("_", "-") for f in given)
+            raise ConfigError(f"{flags}: {spec.strategy} is fitted in closed form, with no learning rate and no steps; drop "
+                              f"{'it' if len(given) == 1 else 'them'}")
+    elif spec.train.lr is not None and "lr" not in strategy.defaults:
+        raise ConfigError(f"--lr sets the backbone's rate, and {spec.strategy} trains only its head; its rate is --head-lr "
+                          f"(e.g. --head-lr {spec.train.lr:g})")
+    if spec.tune and spec.grid is None and grid_for(strategy) is None:
+        raise ConfigError(f"--tune lr: {spec.strategy} has no learning rate to search ({strategy.untuned_why}); drop --tune")
+
+
+def budget_notes(result: Any) -> list[dict[str, str]]:
+    """``analysis.flags.run_flags`` of one run, as ``{reason, text, advice}``: the same evidence the report flags, the
+    advice naming ``headstart train``'s flags on the CLI and ``fit``'s arguments from Python (``flags.asked``)."""
+    from headstart.analysis.flags import (asked, capped_by_max_steps, reason_text, run_flags, solver_steps, stopped_early,
+                                          task_of)
+
+    budget = (result.record or {}).get("budget") or {}
+    solved = solver_steps(result)  # setfit: the steps its solve took, outside the engine's budget
+    planned = budget.get("planned_steps") or solved
+    stopped = stopped_early(result)  # validation ended it before its budget did: no cap bound it, more steps go unused
+    capped = capped_by_max_steps(result)  # as compare reads a cell's runs (analysis.flags.budget_flags)
+    closed = not planned
+
+    def advice(reason: str) -> str:
+        if solved and not budget.get("planned_steps") and reason == "majority" and not capped:
+            return "draw more pairs (--option iterations=…) or try --tune lr; with these labels it learned nothing so far"
+        if closed and reason == "majority" and not result.spec.get("n"):  # reads no label: its descriptions are all it has
+            return ("it reads no labels and takes no optimiser steps: describe the classes better (--label-descriptions) "
+                    "or train a strategy on labels")
+        if closed and reason == "majority":  # no steps to add: the arm itself is the question
+            return "it takes no optimiser steps; with these labels it learned nothing: try another strategy"
+        if capped and reason in ("improving", "slow", "majority"):  # the user's own --max-steps set the budget
+            return ADVICE[reason] + f" (--max-steps {budget['max_steps']} capped this run: raise it first)"
+        if stopped and reason == "majority":  # as a compare says of such a cell (analysis.flags.budget_flags)
+            return ("validation stopped improving before its budget ended, so more steps would go unused: try --tune lr "
+                    "or a higher --lr; with very few labels the head may need more of them")
+        return ADVICE[reason]
+
+    return [{"reason": reason, "text": reason_text(reason, task_of(result)), "advice": asked(advice(reason))}
+            for reason in run_flags(result)]

@@ -1,0 +1,89 @@
+"""Whether ``train --out`` holds another run than the one asked for: refused before training unless ``--overwrite``
+(``check_replaces_same_run``), and, for a run that came into ``--out`` while this one trained, a free folder beside it
+to save to (``saved_beside``). What a folder holds, and whether a command may write there at all, is
+``headstart.outdir``'s.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from headstart.errors import ConfigError, HeadstartError, on_cli
+from headstart.specs import RunSpec
+
+
+def check_replaces_same_run(out: Path, spec: RunSpec, *, settled: bool = True) -> None:
+    """Refuse to replace a saved run in ``out`` unless it was asked for with the same spec (the same run made again,
+    e.g. after its data file changed): another strategy, size, seed or setting there is a trained model the user may
+    still want, replaced only with ``--overwrite``.
+
+    Args:
+        settled: whether the data's defaults are in ``spec`` (``_with_data_defaults``). Before they are, its train and
+            split settings are not compared (an image dataset's defaults fill them), so a run of another strategy,
+            size or seed is refused before the data loads; the settings are compared once they are.
+
+    Raises:
+        ConfigError: ``out`` holds a finished or failed run of another spec, named by its strategy, n, seed and the
+            settings that differ.
+    """
+    from headstart.outdir import sibling
+
+    what = other_run(out, spec, settled=settled)
+    if what is None:
+        return
+    how = "add --overwrite" if on_cli() else "pass overwrite=True"  # a bare switch: python_names would drop its =True
+    raise ConfigError(f"--out {str(out)!r} holds another run ({what}); nothing was trained or replaced: give a new "
+                      f"folder, e.g. --out {sibling(out, spec.strategy)}, or {how} to replace it")
+
+
+def saved_beside(out: Path, spec: RunSpec) -> tuple[Path, dict[str, str] | None]:
+    """Where a trained run is saved: ``out``, or a free folder beside it when another run came into ``out`` while this
+    one trained (two ``train`` commands given the same new ``--out`` at once: the check before training saw an empty
+    folder, and saving would replace the other's model); then the note that says so.
+    """
+    from headstart.outdir import sibling
+
+    what = other_run(out, spec)
+    if what is None:
+        return out, None
+    beside, k = sibling(out, spec.strategy), 2
+    while beside.exists():
+        beside, k = sibling(out, f"{spec.strategy}-{k}"), k + 1
+    return beside, {"reason": "moved", "text": f"was saved to {str(beside)!r}: another run ({what}) was saved into "
+                                               f"--out {str(out)!r} while this one trained, and is kept there",
+                    "advice": f"evaluate it in {str(beside)!r}"}
+
+
+def other_run(out: Path, spec: RunSpec, *, settled: bool = True) -> str | None:
+    """The saved run of another spec in ``out`` (``check_replaces_same_run``), named by its strategy, n, seed and the
+    settings that differ; None where ``out`` holds none, or the same run."""
+    import json
+
+    try:
+        held = json.loads((out / "spec.json").read_text()).get("spec")
+    except (OSError, ValueError, AttributeError):  # none there, or a damaged run (outdir.held took it as a run): replaced
+        return None
+    if not isinstance(held, dict):
+        return None
+    try:  # an older version's spec lacks settings added since: read with their defaults, as the run meant them
+        held = RunSpec.from_dict(held).to_dict()
+    except (TypeError, ValueError, HeadstartError):  # a setting no longer valid: compared as written
+        pass
+    held, mine = (json.loads(json.dumps(s, default=str)) for s in (held, spec.to_dict()))
+    skipped = () if settled else ("train", "split")
+    differ = []  # the settings that differ: "seed", or "train.head_lr" within a table
+    for key in sorted(set(held) | set(mine)):
+        if key in skipped or held.get(key) == mine.get(key):
+            continue
+        if isinstance(held.get(key), dict) and isinstance(mine.get(key), dict):
+            differ += [f"{key}.{k}" for k in sorted(set(held[key]) | set(mine[key])) if held[key].get(k) != mine[key].get(k)]
+        else:
+            differ.append(key)
+    if not differ:
+        return None
+    n = held.get("n")
+    what = f"{held.get('strategy')}, n = {'all' if n is None else n}, seed {held.get('seed')}"
+    others = [d for d in differ if d not in ("strategy", "n", "seed")]
+    if others and not set(differ) & {"strategy", "n", "seed"}:  # the same strategy, size and seed: name what differs
+        what += f"; settings that differ: {', '.join(others[:3])}{', ...' if len(others) > 3 else ''}"
+    return what
