@@ -159,11 +159,14 @@ def test_train_evaluate_predict_on_the_tiny_backbone(monkeypatch, capsys, toy_cs
     assert written["input_label"].tolist() == given["label"].tolist() and written["text"].tolist() == given["text"].tolist()
     code, stdout, _ = cli([*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "32",
                            "--out", str(tmp_path / "lp")], monkeypatch, capsys)
-    rows = int(json.loads((tmp_path / "lp" / "metrics.json").read_text())["val"]["n"])
-    assert code == 0 and f"\nvalidation ({rows} examples): accuracy " in stdout, stdout
-    accuracy = json.loads((tmp_path / "lp" / "metrics.json").read_text())["val"]["accuracy"]
-    low, high = wilson(accuracy, rows)
-    assert f"accuracy {accuracy:.4f} (95% CI {low:.4f}–{high:.4f} over these rows)" in stdout, "one run's error on its rows"
+    written = json.loads((tmp_path / "lp" / "metrics.json").read_text())
+    rows, accuracy, held = int(written["val"]["n"]), written["val"]["accuracy"], written["val_held_out"]
+    # the best of several checks is lucky: no interval on it, but on what the choice scores on rows it did not read
+    assert code == 0 and f"\nvalidation ({rows} examples, the best of {held['checks']} checks on them): accuracy {accuracy:.4f}, " in stdout, stdout
+    low, high = wilson(held["accuracy"], rows)
+    assert (f"(each half's pick scored on the other half): accuracy {held['accuracy']:.4f} (95% CI {low:.4f}–{high:.4f} over "
+            "these rows)") in stdout, "one run's error on its rows"
+    assert stdout.count("over these rows") == 1, stdout
     assert f"Validation (the split that chose the checkpoint, {rows} examples): accuracy " in (tmp_path / "lp" / "README.md").read_text()
 
 

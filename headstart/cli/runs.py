@@ -200,12 +200,18 @@ def train(
         typer.echo(f"{result.status}: {result.error}", err=True)
         raise typer.Exit(1)
     rows = result.val_metrics.get("n")
-    typer.echo(f"validation{f' ({rows:g} examples)' if isinstance(rows, (int, float)) else ''}: "
-               + _metric_line(with_interval(result.val_metrics), interval=True))
     held = result.val_held_out or {}
-    if held.get("checks", 0) > 1:  # the best of several looks is lucky: what the choice scores on rows it did not read
-        typer.echo(f"validation held out from the choice of the best of {held['checks']} checks (each half's pick scored "
-                   f"on the other half): " + _metric_line({k: v for k, v in held.items() if k not in ("checks", "n")}))
+    looks = held.get("checks", 0)
+    # The best of several looks is lucky: an interval around it would claim more than it is, so the interval goes on
+    # what the choice scores on rows it did not read.
+    about = ", ".join([*([f"{rows:g} examples"] if isinstance(rows, (int, float)) else []),
+                       *([f"the best of {looks} checks on them"] if looks > 1 else [])])
+    typer.echo(f"validation{f' ({about})' if about else ''}: "
+               + _metric_line(with_interval(result.val_metrics), interval=looks <= 1))
+    if looks > 1:
+        typer.echo(f"validation held out from the choice of the best of {looks} checks (each half's pick scored "
+                   f"on the other half): " + _metric_line(with_interval({k: v for k, v in held.items() if k != "checks"}),
+                                                          interval=True))
     if summary.get("mlflow"):
         logged = summary["mlflow"]
         typer.echo(f"MLflow: {'logged as run ' + logged['run_id'] if logged['logged'] else 'already logged'} ({logged['uri']})")
