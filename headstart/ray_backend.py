@@ -225,6 +225,7 @@ def _schedule(ray: Any, todo: list, store: Any, owner: str, heartbeat: Any, outc
                 if key not in held:  # a first attempt claims; a retry still holds its lease
                     if not store.claim(key, resolved, owner, hooks.lease_seconds):
                         hooks.dropped(key)
+                        outcome.elsewhere += 1
                         continue  # another compare holds it
                     held[key] = resolved
                     with heartbeat.lock:

@@ -247,3 +247,30 @@ def test_an_address_where_nothing_listens_fails_in_seconds(toy_csv, tmp_path, mo
                            monkeypatch, capsys)
     assert code == 2 and f"nothing answers at --address 127.0.0.1:{port}" in err and err.count("\n") == 1
     assert time.time() - start < 60
+
+
+def test_cells_another_compare_claimed_are_counted_under_ray_as_under_the_local_pool():
+    """The count line ('8 cells: 7 already done, 0 trained now') says how many cells another compare on the store took;
+    the Ray scheduler dropped them without counting (``SweepOutcome.elsewhere`` stayed 0). No cluster: a stand-in for
+    ``ray`` whose store refuses every claim."""
+    import types
+
+    from headstart.ray_backend import SweepHooks, _schedule
+    from headstart.sweep import SweepOutcome
+
+    class Claimed:  # another compare holds every cell
+        def claim(self, *args) -> bool:
+            return False
+
+    errors = types.SimpleNamespace(**{name: type(name, (Exception,), {}) for name in (
+        "WorkerCrashedError", "NodeDiedError", "OutOfMemoryError", "ObjectLostError", "RayTaskError")})
+    never = lambda *a, **k: pytest.fail("nothing is handed to the cluster when every claim fails")  # noqa: E731
+    ray = types.SimpleNamespace(exceptions=errors, cluster_resources=lambda: {"CPU": 2.0},
+                                remote=lambda f: types.SimpleNamespace(options=lambda **k: types.SimpleNamespace(remote=never)))
+    dropped = []
+    hooks = SweepHooks(work=lambda spec: ({}, 0), record=never, label=lambda resolved: "cell", lease_seconds=60.0,
+                       dropped=dropped.append)
+    outcome = SweepOutcome(total=3, skipped=0)
+    heartbeat = types.SimpleNamespace(lock=threading.Lock(), active={})
+    _schedule(ray, [(None, f"k{i}", {}) for i in range(3)], Claimed(), "me", heartbeat, outcome, None, hooks)
+    assert outcome.elsewhere == 3 and dropped == ["k0", "k1", "k2"]
