@@ -160,3 +160,16 @@ def test_compare_from_python_names_grids_not_the_grid_flag(tmp_path):
     assert str(caught.value).startswith("grids['lora']: 'lora' is not in strategies (linear-probe); name one of them, "
                                         "e.g. grids={'linear-probe': (2e-5, 5e-5, 1e-4)}"), str(caught.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_column_argument_for_a_built_in_dataset_names_the_argument_given(monkeypatch, capsys, tmp_path):
+    """The refusal listed every reading flag (--text-column/--label-column/...), none of them what a Python caller wrote."""
+    from tests.conftest import assert_user_error, run_cli
+
+    with pytest.raises(HeadstartError) as caught:
+        headstart.fit(data="rotten-tomatoes", text_column="x", out=tmp_path / "run")
+    assert str(caught.value) == ("text_column='x' applies to files, not to the built-in dataset 'rotten-tomatoes', whose "
+                                 "columns and task are fixed; drop it")
+    assert_user_error(run_cli(["train", "--data", "rotten-tomatoes", "--text-column", "x", "--out", str(tmp_path / "run")],
+                              monkeypatch, capsys),
+                      "--text-column 'x' applies to files, not to the built-in dataset 'rotten-tomatoes'")
