@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.adapters import inspect
-from headstart.errors import ConfigError, StoreError
+from headstart.errors import ConfigError, StoreError, spoken
 
 
 class AdapterSet:
@@ -43,9 +43,11 @@ class AdapterSet:
         directory = Path(directory)
         name = name or directory.name
         if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-            raise ConfigError(f"adapter name {name!r} may hold only letters, digits, '-', '_' and '.'; e.g. --adapter-dir sentiment=DIR")
+            raise ConfigError(f"adapter name {name!r} may hold only letters, digits, '-', '_' and '.'; e.g. "
+                              + spoken("--adapter-dir sentiment=DIR", f"add({str(directory)!r}, name='sentiment')"))
         if name in self.runs:
-            raise ConfigError(f"an adapter named {name!r} is already loaded; give another name (NAME=DIR)")
+            raise ConfigError(f"an adapter named {name!r} is already loaded; give another name ("
+                              + spoken("NAME=DIR", f"add({str(directory)!r}, name='other')") + ")")
         info = inspect(directory)
         if info.kind != "headstart-peft":
             raise ConfigError(f"{str(directory)!r} is not a PEFT adapter run ({info.kind}); only adapter runs share a base")
@@ -88,7 +90,14 @@ class AdapterSet:
         return name
 
     def use(self, adapter: str) -> Any:
-        """Activate ``adapter`` on the shared base and return its run (model + labels)."""
+        """Activate ``adapter`` on the shared base and return its run (model + labels).
+
+        Raises:
+            ConfigError: a set with nothing added yet, or a name it does not hold (naming the names it does).
+        """
+        if not self.runs:
+            raise ConfigError(f"this AdapterSet holds no adapter yet, so there is no {adapter!r} to use; add a run first, "
+                              "e.g. adapters.add('runs/lora', name='sentiment')")
         if adapter not in self.runs:
             from headstart.errors import unknown
 
@@ -96,7 +105,17 @@ class AdapterSet:
         self._base.model.backbone.model.set_adapter(self._peft_names[adapter])
         return self.runs[adapter]
 
-    def predict(self, texts: list[str], *, adapter: str) -> list[dict[str, Any]]:
+    def predict(self, texts: list[str], *, adapter: str | None = None) -> list[dict[str, Any]]:
+        """Predict ``texts`` with the run added as ``adapter``.
+
+        Raises:
+            ConfigError: no ``adapter`` given (naming the ones loaded), or one the set does not hold.
+        """
         from headstart.saved import predict_loaded
 
+        if adapter is None:  # required, but a bare TypeError named neither the names loaded nor the call
+            loaded = ", ".join(map(repr, self.runs)) or "none yet"
+            example = next(iter(self.runs), "sentiment")
+            raise ConfigError(f"AdapterSet.predict needs adapter=, the name of the run to predict with (loaded: {loaded}); "
+                              f"e.g. adapters.predict(texts, adapter={example!r})")
         return predict_loaded(self.use(adapter), texts)

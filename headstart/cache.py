@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from headstart.errors import ConfigError, StoreError
+from headstart.errors import ConfigError, StoreError, spoken
 
 PARTS = ("features", "data", "models", "precision")
 KINDS = (*PARTS, "temp", "all")
@@ -150,7 +150,8 @@ def cache_info() -> CacheReport:
 
 def check_kind(what: str) -> str:
     if what not in KINDS:
-        raise ConfigError(f"unknown cache part {what!r}; choose one of {', '.join(KINDS)} (e.g. --clear temp)")
+        example = spoken("--clear temp", "clear_cache('temp')")
+        raise ConfigError(f"unknown cache part {what!r}; choose one of {', '.join(KINDS)} (e.g. {example})")
     return what
 
 

@@ -247,6 +247,16 @@ def python_named(function: Callable[..., Any]) -> Callable[..., Any]:
     return named
 
 
+def reword(error: HeadstartError, old: str, new: str) -> None:
+    """``error``'s message with ``old`` written as ``new`` (a file headstart staged as what the user passed), the error
+    kept as itself: its class, a ColumnError's ``problem``, a WriteError's ``message``."""
+    if isinstance(getattr(error, "message", None), str):
+        error.message = error.message.replace(old, new)
+    error.args = tuple(a.replace(old, new) if isinstance(a, str) else a for a in error.args)
+    if isinstance(error, ColumnError):
+        error.problem = error.problem.replace(old, new)
+
+
 def _rename(error: HeadstartError, names: set[str]) -> None:
     text = str(error)
     renamed = python_names(text, names)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, spoken
 from headstart.specs import RunSpec
 
 
@@ -54,14 +54,16 @@ def check_settings_used(spec: RunSpec) -> None:
     if closed:
         given = [f for f in ("lr", "head_lr", "epochs", "min_steps", "max_steps") if getattr(spec.train, f) is not None]
         if given:
-            flags = ", ".join("--" + f.replace("_", "-") for f in given)
+            flags = spoken(", ".join("--" + f.replace("_", "-") for f in given), f"config's {', '.join(given)}")
             raise ConfigError(f"{flags}: {spec.strategy} is fitted in closed form, with no learning rate and no steps; drop "
                               f"{'it' if len(given) == 1 else 'them'}")
     elif spec.train.lr is not None and "lr" not in strategy.defaults:
         raise ConfigError(f"--lr sets the backbone's rate, and {spec.strategy} trains only its head; its rate is --head-lr "
                           f"(e.g. --head-lr {spec.train.lr:g})")
     if spec.tune and spec.grid is None and grid_for(strategy) is None:
-        raise ConfigError(f"--tune lr: {spec.strategy} has no learning rate to search ({strategy.untuned_why}); drop --tune")
+        tune = spoken("--tune lr", "tune='lr'")
+        raise ConfigError(f"{tune}: {spec.strategy} has no learning rate to search ({strategy.untuned_why}); drop "
+                          + spoken("--tune", "tune"))
 
 
 def budget_notes(result: Any) -> list[dict[str, str]]:

@@ -88,9 +88,13 @@ def parse_device(text: str) -> torch.device:
     """``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` as a torch device that exists here.
 
     Raises:
-        ConfigError: another name, or a device this machine does not have (one line naming the fix).
+        ConfigError: another name, or a device this machine does not have (one line naming the fix: ``--device cpu``
+            to the CLI's user, ``headstart.use_device('cpu')`` to a Python caller).
     """
-    from headstart.errors import ConfigError
+    from headstart.errors import ConfigError, spoken
+
+    def use(device: str) -> str:
+        return spoken(f"--device {device}", f"headstart.use_device({device!r})")
 
     name = str(text).strip().lower()
     if name == "auto":
@@ -100,13 +104,16 @@ def parse_device(text: str) -> torch.device:
     except (RuntimeError, ValueError):
         device = None
     if device is None or device.type not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {text!r}; e.g. --device cpu")
+        raise ConfigError(f"{spoken('--device', 'the device')} must be auto, cpu, cuda, cuda:N or mps, got {text!r}; "
+                          f"e.g. {use('cpu')}")
+    given = spoken(f"--device {name}", f"device {name!r}")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name}: torch sees no CUDA GPU on this machine; use --device cpu (or auto)")
+        raise ConfigError(f"{given}: torch sees no CUDA GPU on this machine; use {use('cpu')} (or auto)")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s), numbered from 0")
+        raise ConfigError(f"{given}: this machine has {torch.cuda.device_count()} CUDA GPU(s), numbered from 0; "
+                          f"e.g. {use('cuda:0')}")
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError(f"--device {name}: Apple's MPS is not available here; use --device cpu (or auto)")
+        raise ConfigError(f"{given}: Apple's MPS is not available here; use {use('cpu')} (or auto)")
     return device
 
 
@@ -133,7 +140,7 @@ def pick_device() -> torch.device:
     text = os.environ.get(DEVICE_ENV, "auto")
     try:
         return parse_device(text)
-    except ConfigError as e:  # --device was checked when given: this value came from the environment
+    except ConfigError as e:  # --device / use_device was checked when given: this value came from the environment
         raise ConfigError(f"${DEVICE_ENV} is {text!r}: {e}") from None
 
 

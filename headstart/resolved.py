@@ -52,16 +52,23 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
     }
 
 
+# How a file scored out of domain (--eval-data) or read by a term (data=) is read: by the run's own text and label
+# columns where it has them (files.read_table's run_source), no longer by name order. A file's hash is of its bytes,
+# not of the column read, so the rule is keyed: a store from before it holds scores read from another column.
+READ_AGAINST_RUN = "the run's columns first"
+
+
 def _other_files(spec: RunSpec) -> dict[str, Any]:
     """``{"other_data": {path: hash}}`` for the user files the run reads beside its data (retained, replayed, EWC's
-    reference); absent when there are none, so runs on built-in datasets keep their keys."""
+    reference, scored out of domain), and ``other_data_read`` (``READ_AGAINST_RUN``) where one of them is read against
+    the run's columns; absent when there are none, so runs on built-in datasets keep their keys."""
     from headstart.data import file_hash
 
     from headstart.ood import parse_eval_data
 
-    named = [*spec.retain, *_term_data(spec), *(parse_eval_data(d)[0] for d in spec.eval_data)]
-    hashes = {name: h for name in dict.fromkeys(named) if (h := file_hash(name)) is not None}
-    return {"other_data": hashes} if hashes else {}
+    against = [*_term_data(spec), *(parse_eval_data(d)[0] for d in spec.eval_data)]  # read by the run's columns
+    hashes = {name: h for name in dict.fromkeys([*spec.retain, *against]) if (h := file_hash(name)) is not None}
+    return ({"other_data": hashes} if hashes else {}) | ({"other_data_read": READ_AGAINST_RUN} if set(against) & set(hashes) else {})
 
 
 def _terms(spec: RunSpec, strategy: Any) -> dict[str, Any]:

@@ -171,7 +171,7 @@ def test_use_device_is_the_global_device_flag_in_python(monkeypatch):
 
     monkeypatch.delenv(DEVICE_ENV, raising=False)
     assert str(headstart.use_device(" CPU ")) == "cpu" and pick_device().type == "cpu"
-    with pytest.raises(ConfigError, match="--device must be auto, cpu, cuda, cuda:N or mps, got 'tpu'"):
+    with pytest.raises(ConfigError, match="the device must be auto, cpu, cuda, cuda:N or mps, got 'tpu'"):
         headstart.use_device("tpu")
     assert os.environ[DEVICE_ENV] == "cpu", "a refused name leaves the device as it was"
 

@@ -160,3 +160,33 @@ def test_compare_from_python_names_grids_not_the_grid_flag(tmp_path):
     assert str(caught.value).startswith("grids['lora']: 'lora' is not in strategies (linear-probe); name one of them, "
                                         "e.g. grids={'linear-probe': (2e-5, 5e-5, 1e-4)}"), str(caught.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_column_argument_for_a_built_in_dataset_names_the_argument_given(monkeypatch, capsys, tmp_path):
+    """The refusal listed every reading flag (--text-column/--label-column/...), none of them what a Python caller wrote."""
+    from tests.conftest import assert_user_error, run_cli
+
+    with pytest.raises(HeadstartError) as caught:
+        headstart.fit(data="rotten-tomatoes", text_column="x", out=tmp_path / "run")
+    assert str(caught.value) == ("text_column='x' applies to files, not to the built-in dataset 'rotten-tomatoes', whose "
+                                 "columns and task are fixed; drop it")
+    assert_user_error(run_cli(["train", "--data", "rotten-tomatoes", "--text-column", "x", "--out", str(tmp_path / "run")],
+                              monkeypatch, capsys),
+                      "--text-column 'x' applies to files, not to the built-in dataset 'rotten-tomatoes'")
+
+
+def test_settings_a_closed_form_strategy_ignores_and_a_cache_part_are_named_in_python_words(monkeypatch, capsys, tmp_path):
+    """'--lr: tfidf-logreg is fitted in closed form', '--tune lr: ...; drop --tune' and '(e.g. --clear temp)' reached
+    Python callers as the CLI wrote them: the punctuation after each flag kept python_named from rewriting it."""
+    from tests.conftest import assert_user_error, run_cli
+
+    with pytest.raises(ConfigError, match=r"^config's lr, max_steps: tfidf-logreg is fitted in closed form, .*; drop them$"):
+        headstart.fit(strategy="tfidf-logreg", config={"lr": 1e-3, "max_steps": 3}, out=tmp_path / "a")
+    with pytest.raises(ConfigError, match=r"^tune='lr': tfidf-logreg has no learning rate to search .*; drop tune$"):
+        headstart.fit(strategy="tfidf-logreg", tune="lr", out=tmp_path / "a")
+    assert_user_error(run_cli(["train", "--strategy", "tfidf-logreg", "--lr", "1e-3", "--out", str(tmp_path / "a")],
+                              monkeypatch, capsys), "--lr: tfidf-logreg is fitted in closed form")
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ConfigError, match=r"unknown cache part 'feature'; .* \(e\.g\. clear_cache\('temp'\)\)$"):
+        headstart.clear_cache("feature")
+    assert_user_error(run_cli(["cache", "--clear", "feature"], monkeypatch, capsys), "(e.g. --clear temp)")

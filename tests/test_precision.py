@@ -78,7 +78,7 @@ def test_device_is_chosen_by_name_and_a_missing_one_is_one_line(monkeypatch, cap
     monkeypatch.setenv(DEVICE_ENV, "cpu")
     assert pick_device() == torch.device("cpu")
     for bad in ("tpu", "gpu0"):
-        with pytest.raises(ConfigError, match="--device must be auto, cpu, cuda, cuda:N or mps"):
+        with pytest.raises(ConfigError, match="must be auto, cpu, cuda, cuda:N or mps"):
             parse_device(bad)
     missing = "cuda:99" if torch.cuda.is_available() else "cuda"
     code, out, err = run_cli(["--device", missing, "datasets"], monkeypatch, capsys)
@@ -97,7 +97,29 @@ def test_a_bad_device_in_the_environment_is_named_as_such(monkeypatch):
     from headstart.precision import DEVICE_ENV, pick_device
 
     monkeypatch.setenv(DEVICE_ENV, "gpu")
-    with pytest.raises(ConfigError, match=r"^\$HEADSTART_DEVICE is 'gpu': --device must be auto, cpu"):
+    with pytest.raises(ConfigError, match=r"^\$HEADSTART_DEVICE is 'gpu': the device must be auto, cpu.*use_device\('cpu'\)$"):
         pick_device()
     monkeypatch.setenv(DEVICE_ENV, "cpu")
     assert pick_device().type == "cpu"
+
+
+def test_use_device_names_its_python_fix_and_the_cli_its_flag(monkeypatch, capsys):
+    """``headstart.use_device("gpu")`` answered ``--device must be ...; e.g. --device cpu``: a flag a Python caller
+    has no way to pass."""
+    import torch
+
+    import headstart
+    from conftest import assert_user_error, run_cli
+    from headstart.errors import ConfigError
+    from headstart.precision import DEVICE_ENV
+
+    monkeypatch.delenv(DEVICE_ENV, raising=False)
+    with pytest.raises(ConfigError) as caught:
+        headstart.use_device("gpu")
+    assert str(caught.value) == "the device must be auto, cpu, cuda, cuda:N or mps, got 'gpu'; e.g. headstart.use_device('cpu')"
+    missing = "cuda:99" if torch.cuda.is_available() else "cuda"
+    with pytest.raises(ConfigError, match=rf"^device '{missing}': .*use_device\('c(pu|uda:0)'\)") as caught:
+        headstart.use_device(missing)
+    assert "--device" not in str(caught.value)
+    assert_user_error(run_cli(["--device", "gpu", "datasets"], monkeypatch, capsys),
+                      "--device must be auto, cpu, cuda, cuda:N or mps, got 'gpu'; e.g. --device cpu")

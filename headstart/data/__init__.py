@@ -24,15 +24,22 @@ def load_dataset(name_or_path: str, *, text_column: str | None = None, label_col
     preferred where the file has them: ``files.read_table``); built-in datasets and folders have no columns to choose."""
     if task is not None and task not in TASKS:
         raise ConfigError(f"--task must be one of {', '.join(TASKS)}, got {task!r}; e.g. --task classification")
+    # named as the CLI's flags with their values (``python_named`` writes them as the caller's arguments: text_column='x')
+    reading = {"text-column": text_column, "label-column": label_column, "task": task, "group-column": group_column,
+               "split-column": split_column}
+    if Path(name_or_path).is_dir() and name_or_path not in REGISTRY and task == "classification":
+        reading["task"] = None  # an image folder's task: the only one it has
+    given = [f"--{flag} {value!r}" for flag, value in reading.items() if value]
+    applies = f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to files, not to"
+    drop = "drop it" if len(given) == 1 else "drop them"
     if name_or_path in REGISTRY:
-        if text_column or label_column or task or group_column or split_column:
-            raise DataError(f"--text-column/--label-column/--task/--group-column/--split-column apply to files, not to the "
-                            f"built-in dataset {name_or_path!r}")
+        if given:
+            raise DataError(f"{applies} the built-in dataset {name_or_path!r}, whose columns and task are fixed; {drop}")
         return load_builtin(name_or_path)
     if Path(name_or_path).is_dir():  # root/<class>/<image>: an image folder
-        if text_column or label_column or group_column or split_column or task not in (None, "classification"):
-            raise DataError(f"{name_or_path!r} is a folder of class folders (images): its labels are the folder names, "
-                            "so --text-column/--label-column/--task/--group-column/--split-column do not apply")
+        if given:
+            raise DataError(f"{applies} {name_or_path!r}, a folder of class folders (images) whose labels are the folder "
+                            f"names; {drop}")
         return read_image_folder(name_or_path)
     looks_like_file = Path(name_or_path).suffix != "" or "/" in name_or_path or Path(name_or_path).exists()
     if looks_like_file:

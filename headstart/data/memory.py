@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, HeadstartError, reword
 
 SPLIT_COLUMN = "split"  # the column a DatasetDict's split names are written to (read back as --split-column)
 
@@ -45,7 +45,12 @@ def as_frame(data: Any) -> Any:
         return _splits_frame(data)
     if type(data).__module__.startswith("datasets") and hasattr(data, "to_pandas"):
         return data.to_pandas()
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(part, (list, tuple)) or hasattr(part, "__len__") for part in data):
+    if isinstance(data, (tuple, list)) and data and all(isinstance(item, str) for item in data):  # ["a", "b"]: no labels
+        texts = f"{len(data)} text{'s' if len(data) != 1 else ''}"
+        raise ConfigError(f"data is a {type(data).__name__} of {texts} and no labels; pass (texts, labels), e.g. "
+                          "(['a joy to watch', 'dull'], ['fresh', 'rotten']), or a DataFrame with a text and a label column")
+    if (isinstance(data, (tuple, list)) and len(data) == 2
+            and all(not isinstance(part, str) and (isinstance(part, (list, tuple)) or hasattr(part, "__len__")) for part in data)):
         texts, labels = (list(part) for part in data)
         if len(texts) != len(labels):
             raise ConfigError(f"(texts, labels) must be the same length, got {len(texts)} texts and {len(labels)} labels")
@@ -87,6 +92,7 @@ def as_path(data: Any, **reading: Any) -> str:
 
     Raises:
         ConfigError: a form it does not take, an empty table, or values parquet cannot hold (mixed types in a column).
+        HeadstartError: the table cannot be read as a dataset (``load_dataset``'s errors, naming "the data passed").
     """
     import pyarrow
 
@@ -105,7 +111,12 @@ def as_path(data: Any, **reading: Any) -> str:
     folder = cache_dir() / "data"
     folder.mkdir(parents=True, exist_ok=True)
     staged = _write(folder / f".staged-{hashlib.sha256(buf.getvalue()).hexdigest()[:16]}.parquet", buf.getvalue())
-    path = folder / f"table-{load_dataset(str(staged), **reading).hash}.parquet"
+    try:
+        path = folder / f"table-{load_dataset(str(staged), **reading).hash}.parquet"
+    except HeadstartError as e:  # the user passed data, not this file: name it so, and leave no left-over behind
+        staged.unlink(missing_ok=True)
+        reword(e, repr(str(staged)), "the data passed")
+        raise
     if path.exists():
         staged.unlink(missing_ok=True)
     else:

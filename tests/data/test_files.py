@@ -282,7 +282,7 @@ def test_load_dataset_routes_files_and_names(tmp_path):
     path = tmp_path / "d.csv"
     frame().to_csv(path, index=False)
     check(load_dataset(str(path)))
-    with pytest.raises(DataError, match="apply to files, not to the built-in dataset 'rotten-tomatoes'"):
+    with pytest.raises(DataError, match="applies to files, not to the built-in dataset 'rotten-tomatoes'"):
         load_dataset("rotten-tomatoes", text_column="text")
 
 

@@ -65,7 +65,7 @@ def test_bad_split_values_are_one_clear_error(table, tmp_path, values, message):
         load_dataset(str(path), split_column="part")
     with pytest.raises(DataError, match="--split-column 'nope' is not a column"):
         load_dataset(str(path), split_column="nope")
-    with pytest.raises(DataError, match="apply to files, not to the built-in dataset"):
+    with pytest.raises(DataError, match="applies to files, not to the built-in dataset"):
         load_dataset("rotten-tomatoes", split_column="part")
 
 

@@ -72,3 +72,23 @@ def test_a_datasets_dataset_and_a_dataset_dict_with_its_splits(toy_csv, tiny_reg
         as_path(datasets.DatasetDict({"train": parts["train"], "extra": parts["test"]}))
     with pytest.raises(ConfigError, match="a DatasetDict brings its own splits"):
         headstart.fit(parts, "tiny", strategy="linear-probe", n=32, config=FAST, split_column="split")
+
+
+def test_plain_texts_and_a_table_that_cannot_be_read_name_what_was_passed(monkeypatch, tmp_path):
+    """``fit(["a", "b"])`` was read as texts "a" and labels "b", then refused as one class of an internal
+    '.staged-<sha>.parquet' the user never wrote; a table with no text column named that file too, and stayed in the cache."""
+    from headstart.errors import DataError
+
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path))
+    with pytest.raises(ConfigError) as caught:
+        headstart.fit(["a", "b"])
+    assert str(caught.value) == ("data is a list of 2 texts and no labels; pass (texts, labels), e.g. (['a joy to watch', "
+                                 "'dull'], ['fresh', 'rotten']), or a DataFrame with a text and a label column")
+    with pytest.raises(DataError) as caught:
+        headstart.fit(pd.DataFrame({"text": [f"review {i}" for i in range(20)], "label": ["a"] * 20}))
+    assert str(caught.value).startswith("label column 'label' of the data passed has a single class ('a')"), str(caught.value)
+    with pytest.raises(DataError) as caught:
+        headstart.fit(pd.DataFrame({"foo": ["x y"] * 20, "bar": ["y z"] * 20}))
+    assert str(caught.value) == ("cannot tell which column of the data passed holds the text (columns: foo, bar); "
+                                 "pass text_column=NAME")
+    assert not list((tmp_path / "data").iterdir()), "no staged table left behind"
