@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from headstart.errors import ConfigError, HeadstartError
+from headstart.errors import ConfigError, HeadstartError, on_cli, spoken
 from headstart.results import RunResult
 
 REPORT_FILES = ("report.html", "report.md", "results.json", "chart.png")
@@ -44,7 +44,8 @@ def check_report_to(report_to: str | None, out: Any = "") -> None:
     if report_to is None:
         return
     if report_to != "mlflow":
-        raise ConfigError(f"report_to takes 'mlflow', got {report_to!r}; e.g. --report-to mlflow (report_to='mlflow' in Python)")
+        example = spoken("--report-to mlflow", "report_to='mlflow'")
+        raise ConfigError(f"{spoken('--report-to', 'report_to')} takes 'mlflow', got {report_to!r}; e.g. {example}")
     if out is None:
         raise ConfigError("report_to='mlflow' logs the saved run, but out is None (kept in memory); give out='runs/NAME'")
     _mlflow()

@@ -190,3 +190,15 @@ def test_settings_a_closed_form_strategy_ignores_and_a_cache_part_are_named_in_p
     with pytest.raises(ConfigError, match=r"unknown cache part 'feature'; .* \(e\.g\. clear_cache\('temp'\)\)$"):
         headstart.clear_cache("feature")
     assert_user_error(run_cli(["cache", "--clear", "feature"], monkeypatch, capsys), "(e.g. --clear temp)")
+
+
+def test_an_unknown_report_to_gives_one_hint_in_the_callers_words(monkeypatch, capsys, tmp_path):
+    """``fit(report_to='x')`` hinted twice: "e.g. report_to='mlflow' (report_to='mlflow' in Python)"."""
+    from tests.conftest import assert_user_error, run_cli
+
+    with pytest.raises(ConfigError) as caught:
+        headstart.fit(report_to="x", out=tmp_path / "run")
+    assert str(caught.value) == "report_to takes 'mlflow', got 'x'; e.g. report_to='mlflow'"
+    code, _, err = run_cli(["train", "--report-to", "x", "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error((code, _, err), "--report-to takes 'mlflow', got 'x'; e.g. --report-to mlflow")
+    assert "Python" not in err and not (tmp_path / "run").exists()
