@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from headstart.errors import ConfigError, HeadstartError, on_cli, spoken
+from headstart.errors import ConfigError, HeadstartError, spoken
 from headstart.results import RunResult
 
 REPORT_FILES = ("report.html", "report.md", "results.json", "chart.png")
@@ -88,8 +88,9 @@ def log_store(directory: str | Path, *, uri: str | None = None, experiment: str 
     directory = Path(directory)
     with Store(directory, create=False) as store:
         results = store.results("done")
+    fix = uri_fix(uri)
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(directory / 'mlflow.db').resolve()}"
-    return _log_store(_connected(mlflow, directory, uri), directory, results, uri, experiment)
+    return _log_store(_connected(mlflow, directory, uri, fix=fix), directory, results, uri, experiment)
 
 
 def _log_store(client: Any, directory: Path, results: list[RunResult], uri: str, experiment: str | None) -> dict[str, int]:
@@ -133,9 +134,10 @@ def log_run_dir(directory: str | Path, *, uri: str | None = None, experiment: st
     directory = Path(directory)
     meta = json.loads((directory / "spec.json").read_text())
     metrics = json.loads((directory / "metrics.json").read_text())
+    fix = uri_fix(uri)
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(directory.resolve().parent / 'mlflow.db')}"
-    return _log_run_dir(_connected(mlflow, directory.resolve().parent, uri, saved=directory), directory, meta, metrics, uri,
-                        experiment)
+    return _log_run_dir(_connected(mlflow, directory.resolve().parent, uri, fix=fix, saved=directory), directory, meta,
+                        metrics, uri, experiment)
 
 
 def _log_run_dir(client: Any, directory: Path, meta: dict[str, Any], metrics: dict[str, Any], uri: str,
@@ -157,18 +159,31 @@ def _log_run_dir(client: Any, directory: Path, meta: dict[str, Any], metrics: di
     return {"logged": True, "uri": uri, "run_id": run_id}
 
 
-def _connected(mlflow: Any, directory: Path, uri: str, *, saved: Path | None = None) -> Any:
+def uri_fix(given: str | None) -> str:
+    """What the user can change when the tracking URI fails, by where it came from: the ``uri`` given (``runs
+    --mlflow-uri``, the only command with such a flag), ``$MLFLOW_TRACKING_URI``, or the default database beside the
+    runs, which ``train`` / ``compare --report-to`` and ``fit`` / ``compare(report_to=)`` reach only through that variable."""
+    import os
+
+    if given:
+        return spoken("check --mlflow-uri", "check the uri passed") + " (e.g. sqlite:///mlflow.db)"
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return "check $MLFLOW_TRACKING_URI (e.g. sqlite:///mlflow.db), or unset it to log to mlflow.db beside the runs"
+    return "set $MLFLOW_TRACKING_URI to one that works (e.g. sqlite:///mlflow.db)"
+
+
+def _connected(mlflow: Any, directory: Path, uri: str, *, fix: str, saved: Path | None = None) -> Any:
     """A client of the tracking server at ``uri``, having asked it one question: a bad URI (an unknown scheme, a file
-    that is no database) is one line naming it, not MLflow's traceback; errors after that are not the URI's.
-    ``saved``: the run folder already written, said so the user knows nothing was lost."""
-    with _tracking(uri, saved):
+    that is no database) is one line naming it and ``fix`` (``uri_fix``), not MLflow's traceback; errors after that are
+    not the URI's. ``saved``: the run folder already written, said so the user knows nothing was lost."""
+    with _tracking(uri, fix, saved):
         client = _client(mlflow, directory, uri)
         client.search_experiments(max_results=1)
     return client
 
 
 @contextlib.contextmanager
-def _tracking(uri: str, saved: Path | None = None) -> Iterator[None]:
+def _tracking(uri: str, fix: str, saved: Path | None = None) -> Iterator[None]:
     """MLflow's own errors on reaching ``uri`` as one ConfigError naming it."""
     try:
         yield
@@ -177,7 +192,7 @@ def _tracking(uri: str, saved: Path | None = None) -> Iterator[None]:
     except Exception as e:  # MlflowException, sqlalchemy's DatabaseError, OSError: reaching this URI failed
         kept = f"; the run is saved in {str(saved)!r} (only the logging failed)" if saved else ""
         raise ConfigError(f"cannot log to MLflow at {uri!r} ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}); "
-                          f"check --mlflow-uri or $MLFLOW_TRACKING_URI (e.g. sqlite:///mlflow.db){kept}") from None
+                          f"{fix}{kept}") from None
 
 
 def _client(mlflow: Any, directory: Path, uri: str | None) -> Any:

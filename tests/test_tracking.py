@@ -145,8 +145,33 @@ def test_a_bad_tracking_uri_is_one_line_naming_it(tmp_path):
     with Store(tmp_path / "cmp") as store:
         store.put(RunResult("k", {"strategy": "linear-probe", "n": 16, "seed": 0, "data": {"name": "d", "hash": "h"}}, "done",
                             metrics={"accuracy": 0.7}))
-    with pytest.raises(ConfigError, match=r"^cannot log to MLflow at 'bogus://x' \(\w+.*\); check --mlflow-uri"):
+    with pytest.raises(ConfigError, match=r"^cannot log to MLflow at 'bogus://x' \(\w+.*\); check the uri passed"):
         log_store(tmp_path / "cmp", uri="bogus://x")
     (tmp_path / "good.csv").write_text("text,label\na,b\n")
     with pytest.raises(ConfigError, match=r"^cannot log to MLflow at 'sqlite:///.*good.csv'"):
         log_store(tmp_path / "cmp", uri=f"sqlite:///{tmp_path / 'good.csv'}")
+
+
+def test_a_bad_tracking_uri_names_what_the_callers_path_can_set(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """Every failure said "check --mlflow-uri", a flag only ``runs --to-mlflow`` has: ``train`` / ``compare --report-to``
+    and ``fit`` / ``compare(report_to=)`` take the URI from $MLFLOW_TRACKING_URI alone."""
+    import headstart
+    from conftest import assert_user_error, run_cli
+    from headstart.errors import ConfigError
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "bogus://x")
+    budget = ["--max-steps", "2", "--min-steps", "2", "--quiet"]
+    assert_user_error(run_cli(["train", "--data", str(toy_csv), "--backbone", "tiny", "--n", "16", *budget, "--out",
+                               str(tmp_path / "a"), "--report-to", "mlflow"], monkeypatch, capsys),
+                      "cannot log to MLflow at 'bogus://x'", "; check $MLFLOW_TRACKING_URI", "saved in")
+    assert "--mlflow-uri" not in capsys.readouterr().err
+    code, _, err = run_cli(["compare", "--data", str(toy_csv), "--backbone", "tiny", "--strategies", "linear-probe",
+                            "--sizes", "16", "--seeds", "1", "--no-tune", *budget, "--out", str(tmp_path / "c"),
+                            "--report-to", "mlflow"], monkeypatch, capsys)
+    assert code == 2 and "check $MLFLOW_TRACKING_URI" in err and "--mlflow-uri" not in err, err
+    with pytest.raises(ConfigError) as caught:
+        headstart.fit(str(toy_csv), "tiny", n=16, config={"max_steps": 2, "min_steps": 2}, out=tmp_path / "p",
+                      report_to="mlflow")
+    assert "check $MLFLOW_TRACKING_URI" in str(caught.value) and "--mlflow-uri" not in str(caught.value)
+    code, _, err = run_cli(["runs", str(tmp_path / "c"), "--to-mlflow", "--mlflow-uri", "bogus://y"], monkeypatch, capsys)
+    assert code == 2 and "check --mlflow-uri" in err, err  # the one command with the flag names it
