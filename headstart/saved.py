@@ -25,7 +25,7 @@ from headstart.data.dataset import TASKS
 from headstart.engine import FitReport
 from headstart.atomic import write_atomic, write_json
 from headstart.backbones import count_parameters
-from headstart.errors import ConfigError, StoreError
+from headstart.errors import ConfigError, StoreError, spoken
 from headstart.evaluation import model_outputs, outputs_to_predictions, score_rows
 from headstart.features import FeatureCache
 from headstart.model import TaskModel
@@ -183,7 +183,8 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
     directory = Path(directory)
     path = directory / "spec.json"
     if not path.exists():
-        raise StoreError(f"{str(directory)!r} is not a headstart run (no spec.json); pass the --out directory of 'headstart train'")
+        raise StoreError(f"{str(directory)!r} is not a headstart run (no spec.json); "
+                         + spoken("pass the --out directory of 'headstart train'", "pass the folder headstart.fit(..., out=DIR) saved"))
     try:
         meta = json.loads(path.read_text())
     except (OSError, ValueError) as e:
@@ -191,8 +192,9 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise StoreError(f"{str(path)!r} is damaged (not a JSON object); train the run again")
     if meta.get("kind") in ("sft", "prefer"):  # a causal LM's run (headstart.llm): generated from, not scored as a classifier
-        raise StoreError(f"{str(directory)!r} is a headstart {meta['kind']} run; ask it with: headstart generate {directory} "
-                         "--prompt TEXT (its test exact match is in metrics.json)")
+        ask = spoken(f"headstart generate {directory} --prompt TEXT", f"headstart.generate({str(directory)!r}, prompts)")
+        raise StoreError(f"{str(directory)!r} is a headstart {meta['kind']} run; ask it with: {ask} (its test exact match is "
+                         "in metrics.json)")
     if meta.get("format_version") != FORMAT_VERSION:
         raise StoreError(f"{str(directory)!r} was written by an incompatible headstart (format {meta.get('format_version')!r}, "
                          f"this version reads {FORMAT_VERSION}); train it again with this version")

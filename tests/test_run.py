@@ -255,3 +255,31 @@ def test_a_run_that_diverges_never_replaces_a_finished_one(toy_csv, tiny_registr
     assert {p.name: p.read_bytes() for p in (tmp_path / "ft").iterdir() if p.is_file()} == before
     fresh = headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=16, out=tmp_path / "new", config=cfg)
     assert fresh.status == "diverged" and json.loads((tmp_path / "new" / "metrics.json").read_text())["status"] == "diverged"
+
+
+def test_a_folder_that_is_no_run_names_the_python_call_from_python(tmp_path, monkeypatch, capsys):
+    """``headstart.evaluate`` / ``predict`` / ``generate`` on the wrong folder told Python callers to pass "the --out
+    directory of 'headstart train'" or to run ``headstart generate … --prompt``; the CLI keeps those words."""
+    from conftest import assert_user_error, run_cli
+
+    (tmp_path / "sft").mkdir()
+    (tmp_path / "sft" / "spec.json").write_text(json.dumps({"kind": "sft"}))
+    (tmp_path / "fit").mkdir()
+    (tmp_path / "fit" / "spec.json").write_text(json.dumps({"format_version": 1}))
+    for call in (lambda: headstart.evaluate(tmp_path / "empty"), lambda: headstart.predict(str(tmp_path / "empty"), ["a"])):
+        with pytest.raises(StoreError) as caught:
+            call()
+        assert str(caught.value).endswith("is not a headstart run (no spec.json); pass the folder headstart.fit(..., out=DIR) saved")
+    with pytest.raises(StoreError) as caught:
+        headstart.evaluate(tmp_path / "sft")
+    assert f"ask it with: headstart.generate({str(tmp_path / 'sft')!r}, prompts)" in str(caught.value)
+    with pytest.raises(StoreError) as caught:
+        headstart.generate(tmp_path / "fit", ["a"])
+    assert str(caught.value).endswith("is a headstart.fit run, not an sft / prefer run; give a run folder "
+                                      "headstart.sft(..., out=DIR) or headstart.prefer(..., out=DIR) wrote, or what they returned")
+    assert_user_error(run_cli(["evaluate", str(tmp_path / "empty")], monkeypatch, capsys),
+                      "pass the --out directory of 'headstart train'")
+    assert_user_error(run_cli(["evaluate", str(tmp_path / "sft")], monkeypatch, capsys),
+                      f"ask it with: headstart generate {tmp_path / 'sft'} --prompt TEXT")
+    assert_user_error(run_cli(["generate", str(tmp_path / "fit"), "--prompt", "a"], monkeypatch, capsys),
+                      "is a 'headstart train' run", "written by headstart sft or headstart prefer")

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from headstart.atomic import write_directory, write_json
-from headstart.errors import ConfigError, StoreError
+from headstart.errors import ConfigError, StoreError, spoken
 from headstart.outdir import finished, held
 from headstart.report.markdown import md_text
 
@@ -99,15 +99,18 @@ def read_spec(directory: str | Path) -> dict[str, Any]:
     try:
         spec = json.loads(path.read_text())
     except (OSError, ValueError):
-        raise StoreError(f"{str(directory)!r} is not an sft / prefer run (no readable spec.json); give a run folder "
-                         "written by headstart sft or headstart prefer") from None
+        raise StoreError(f"{str(directory)!r} is not an sft / prefer run (no readable spec.json); {_give_run()}") from None
     if not isinstance(spec, dict):
-        raise StoreError(f"{str(path)!r} is not a JSON object, as an sft / prefer run's spec.json is; "
-                         "give a run folder written by headstart sft or headstart prefer")
+        raise StoreError(f"{str(path)!r} is not a JSON object, as an sft / prefer run's spec.json is; {_give_run()}")
     if spec.get("kind") not in KINDS:
-        raise StoreError(f"{str(directory)!r} is a {spec.get('kind', 'headstart train')!r} run, not an sft / prefer run; "
-                         "give a run folder written by headstart sft or headstart prefer")
+        kind = repr(spec["kind"]) if "kind" in spec else spoken("a 'headstart train'", "a headstart.fit")
+        raise StoreError(f"{str(directory)!r} is {kind} run, not an sft / prefer run; {_give_run()}")
     return spec
+
+
+def _give_run() -> str:
+    return spoken("give a run folder written by headstart sft or headstart prefer",
+                  "give a run folder headstart.sft(..., out=DIR) or headstart.prefer(..., out=DIR) wrote, or what they returned")
 
 
 @dataclass
