@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any
 
 from headstart import store_rows as table
-from headstart.errors import StoreError
+from headstart.errors import StoreError, spoken
 from headstart.killpoints import kill_point
 from headstart.results import STATUSES, RunResult
 from headstart.store_rows import BUSY_TIMEOUT_MS, FILENAME, SCHEMA_VERSION
@@ -40,16 +40,21 @@ def missing_store(path: Path) -> str:
         return f"{str(path)!r} is the store's file; give the folder that holds it: {str(path.parent)!r}"
     found = held(path)
     if found == "run":
-        return (f"{str(path)!r} is a saved run (headstart train), not a results store; headstart evaluate {path} scores it, "
+        trained = spoken("headstart train", "headstart.fit")
+        scores = spoken(f"headstart evaluate {path}", f"headstart.evaluate({str(path)!r})")
+        return (f"{str(path)!r} is a saved run ({trained}), not a results store; {scores} scores it, "
                 f"and its validation scores are in {str(path / 'metrics.json')!r}")
     if found == "file":
-        return f"{str(path)!r} is a file, not a results store; give the folder a compare wrote (its --out)"
+        return (f"{str(path)!r} is a file, not a results store; give the folder a compare wrote "
+                f"({spoken('its --out', 'the out= of headstart.compare')})")
     if found == "lm-run":
+        generate = spoken(f"headstart generate {path}", f"headstart.generate({str(path)!r}, prompts)")
         return (f"{str(path)!r} is a saved sft / prefer run, not a results store; its scores are in "
-                f"{str(path / 'metrics.json')!r}, and headstart generate {path} answers prompts with it")
+                f"{str(path / 'metrics.json')!r}, and {generate} answers prompts with it")
     if found == "meta":
         return f"{str(path)!r} is a meta-train output, not a results store; its results are in {str(path / 'meta.md')!r}"
-    return f"no results store at {str(path / FILENAME)!r}; run `headstart compare --out {path}` first"
+    write = spoken(f"run `headstart compare --out {path}`", f"run headstart.compare(..., out={str(path)!r})")
+    return f"no results store at {str(path / FILENAME)!r}; {write} first"
 
 
 class Store:

@@ -161,7 +161,7 @@ def test_incompatible_schema_version_is_refused(tmp_path: Path) -> None:
 
 
 def test_missing_store_is_an_error_for_readers(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="headstart compare"):
+    with pytest.raises(StoreError, match=r"headstart\.compare"):  # Python's words: the CLI's are tested below
         Store(tmp_path / "nope", create=False).open()
     assert not (tmp_path / "nope").exists()
 
@@ -241,7 +241,7 @@ def test_a_missing_store_names_a_fix_that_works(tmp_path: Path) -> None:
     (run / "metrics.json").write_text("{}")
     with pytest.raises(StoreError) as caught:
         Store(run, create=False).open()
-    assert "headstart evaluate" in str(caught.value) and "headstart runs" not in str(caught.value)
+    assert "headstart.evaluate(" in str(caught.value) and "headstart runs" not in str(caught.value)
 
 
 def test_every_distinct_command_into_a_store_is_kept_oldest_first(tmp_path: Path) -> None:
@@ -260,3 +260,25 @@ def test_every_distinct_command_into_a_store_is_kept_oldest_first(tmp_path: Path
         assert store.commands() == [first, second]
     with Store(tmp_path / "none") as store:
         assert store.commands() == []
+
+
+def test_a_missing_store_names_the_python_call_from_python(tmp_path: Path, monkeypatch, capsys) -> None:
+    """``headstart.report`` / ``headstart.runs`` on an empty folder said "run `headstart compare --out DIR`" from Python
+    too; the CLI keeps it."""
+    import headstart
+    from conftest import assert_user_error, run_cli
+
+    (tmp_path / "empty").mkdir()
+    for call in (headstart.report, headstart.runs):
+        with pytest.raises(StoreError) as caught:
+            call(tmp_path / "empty")
+        assert str(caught.value).endswith(f"; run headstart.compare(..., out={str(tmp_path / 'empty')!r}) first")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "spec.json").write_text('{"key": "k", "resolved": {}}')
+    with pytest.raises(StoreError, match=r"is a saved run \(headstart.fit\), not a results store; headstart.evaluate\('"):
+        headstart.runs(run)
+    for command in ("report", "runs"):
+        assert_user_error(run_cli([command, str(tmp_path / "empty")], monkeypatch, capsys),
+                          f"run `headstart compare --out {tmp_path / 'empty'}` first")
+    assert_user_error(run_cli(["runs", str(run)], monkeypatch, capsys), "(headstart train)", f"headstart evaluate {run} scores")
