@@ -11,6 +11,7 @@ from typing import Any
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.errors import ConfigError, flags_checked, python_named
 from headstart.arm_text import terms_of
+from headstart.data.memory import names_passed_data
 from headstart.fit_checks import budget_notes, check_settings_used, check_tune_and_rate
 from headstart.same_run import check_replaces_same_run, saved_beside
 from headstart.specs import RunSpec, TrainConfig, as_table, parse_n
@@ -75,6 +76,7 @@ class FitResult:
 
 
 @flags_checked
+@names_passed_data
 def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, strategy: str = "linear-probe",
         n: int | str | None = None, seed: int = 0, out: str | Path | None = None, options: dict[str, Any] | None = None,
         config: TrainConfig | None = None, text_column: str | None = None, label_column: str | None = None,

@@ -13,6 +13,7 @@ from typing import Any
 
 from headstart.api import _as_data, _methods, label_texts
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
+from headstart.data.memory import names_passed_data
 from headstart.errors import ConfigError, flags_checked
 from headstart.specs import TrainConfig, as_table
 from headstart.tracking import check_report_to
@@ -47,6 +48,7 @@ class CompareResult:
 
 
 @flags_checked
+@names_passed_data
 def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, strategies: str | list[str] | None = None,
             sizes: str | int | list[int | str | None] | tuple[int | str | None, ...] | None = None, seeds: int = 5,
             out: str | Path = "runs/compare", workers: int = 1,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.analysis.backbone_ranking import SCORES
+from headstart.data.memory import names_passed_data
 from headstart.errors import ConfigError, python_named
 from headstart.transferability import KNN_K
 
@@ -109,6 +110,7 @@ def _is_ranking(path: Path) -> bool:
 
 
 @python_named
+@names_passed_data
 def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | None = None, *, n: int | str | None = None, seed: int = 0,
                    out: str | Path | None = None, measured: str | Path | None = None, arm: str | None = None,
                    size: int | str | None = None, text_column: str | None = None, label_column: str | None = None,

@@ -10,15 +10,19 @@ path, hash and run keys whatever the column order, dtypes or library versions, a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from headstart.errors import ConfigError, HeadstartError, reword
 
 SPLIT_COLUMN = "split"  # the column a DatasetDict's split names are written to (read back as --split-column)
+_CACHED = re.compile(r"'(?:[^']*/)?table-[0-9a-f]+\.parquet'")  # as_path's file, quoted by name or by path
 
 
 def is_split_dict(data: Any) -> bool:
@@ -130,3 +134,19 @@ def _write(path: Path, payload: bytes) -> Path:
 
     write_atomic(path, payload)
     return path
+
+
+def names_passed_data(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` (one that takes in-memory data: fit, compare, rank_backbones) whose HeadstartError names the cached
+    table ``as_path`` wrote for that data as "the data passed", as ``as_path``'s own reading errors do: the user passed a
+    DataFrame, not ``'table-<hash>.parquet'`` ("n=1000 is larger than the training pool of the data passed")."""
+    @functools.wraps(function)
+    def named(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except HeadstartError as e:
+            for cached in dict.fromkeys(_CACHED.findall(str(e))):
+                reword(e, cached, "the data passed")
+            raise
+
+    return named

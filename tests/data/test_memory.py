@@ -92,3 +92,19 @@ def test_plain_texts_and_a_table_that_cannot_be_read_name_what_was_passed(monkey
     assert str(caught.value) == ("cannot tell which column of the data passed holds the text (columns: foo, bar); "
                                  "pass text_column=NAME")
     assert not list((tmp_path / "data").iterdir()), "no staged table left behind"
+
+
+def test_a_later_refusal_names_the_data_passed_not_its_cached_table(toy_csv, tiny_registry, tmp_path, monkeypatch):
+    """Past the reading, the cached file's name reached the user: "n=1000 is larger than the training pool of
+    'table-<sha>.parquet'"."""
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path / "cache"))
+    frame = pd.read_csv(toy_csv)
+    for data in (frame, (frame["text"].tolist(), frame["label"].tolist())):
+        with pytest.raises(headstart.HeadstartError) as caught:
+            headstart.fit(data, "tiny", n=100_000, out=tmp_path / "a", config=FAST)
+        assert str(caught.value).startswith("n=100000 is larger than the training pool of the data passed ("), str(caught.value)
+        assert "parquet" not in str(caught.value)
+    with pytest.raises(headstart.HeadstartError) as caught:
+        headstart.compare(frame, backbone="tiny", strategies="linear-probe", sizes=[100_000], seeds=1, out=tmp_path / "c",
+                          config=FAST, tune=None)
+    assert "training pool of the data passed" in str(caught.value) and "parquet" not in str(caught.value), str(caught.value)
