@@ -16,6 +16,7 @@ import inspect
 import json
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -226,20 +227,23 @@ def toml_names(message: str, names: set[str]) -> str:
     return _FLAG.sub(renamed, message)
 
 
-def python_named(function: Callable[..., Any]) -> Callable[..., Any]:
+def python_named(function: Callable[..., Any], *, inside: bool = True) -> Callable[..., Any]:
     """``function`` whose HeadstartError names its parameters (and its ``config``'s fields) the Python way when called
-    from Python; from the CLI (``cli_surface``) the message is left naming flags."""
+    from Python; from the CLI (``cli_surface``) the message is left naming flags. ``inside=False``: called by headstart's
+    own modules it leaves them too, for a caller that reads or rewrites its flags (``load_dataset``: adapt, multitask)."""
     if getattr(function, "__python_named__", False):
         return function
     names = set(inspect.signature(function).parameters)
 
     @functools.wraps(function)
     def named(*args: Any, **kwargs: Any) -> Any:
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        for_user = inside or not (caller == "headstart" or caller.startswith("headstart."))
         try:
             check_settings_keywords(function, kwargs)
             return function(*args, **kwargs)
         except HeadstartError as e:
-            if not on_cli() and not getattr(e, "__python_named__", False):
+            if for_user and not on_cli() and not getattr(e, "__python_named__", False):
                 _rename(e, names | config_fields())
             raise
 
@@ -266,8 +270,8 @@ def _rename(error: HeadstartError, names: set[str]) -> None:
     if isinstance(getattr(error, "message", None), str):  # WriteError's own __str__
         error.message = renamed
     error.args = (renamed,)
-    if isinstance(error, ColumnError):  # its __str__ is Exception's; __reduce__ rebuilds from problem and kind
-        error.problem = renamed
+    if isinstance(error, ColumnError):  # its __str__ is Exception's; __reduce__ rebuilds from problem and kind, and a
+        error.problem = python_names(error.problem, names)  # caller that names columns its own way reads problem alone
 
 
 def settings_class(cls: type) -> type:

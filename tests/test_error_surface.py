@@ -202,3 +202,33 @@ def test_an_unknown_report_to_gives_one_hint_in_the_callers_words(monkeypatch, c
     code, _, err = run_cli(["train", "--report-to", "x", "--out", str(tmp_path / "run")], monkeypatch, capsys)
     assert_user_error((code, _, err), "--report-to takes 'mlflow', got 'x'; e.g. --report-to mlflow")
     assert "Python" not in err and not (tmp_path / "run").exists()
+
+
+def test_load_dataset_speaks_python_to_python_and_its_flags_to_headstarts_own_callers(tmp_path, monkeypatch, capsys):
+    """``headstart.load_dataset`` is public, yet said "--task must be one of ..." and "pass --text-column NAME" from
+    Python. adapt and multitask call it too and rewrite its flags their own way, so from inside headstart it keeps them."""
+    from headstart.errors import ColumnError, python_named
+    from headstart.multitask.tasks import load_tasks
+    from tests.conftest import assert_user_error, run_cli
+
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"text": [f"review {i}" for i in range(20)], "label": ["a", "b"] * 10}).to_csv(path, index=False)
+    with pytest.raises(ConfigError, match=r"^task must be one of classification, .*, got 'bad'; e.g. task='classification'$"):
+        headstart.load_dataset(str(path), task="bad")
+    with pytest.raises(ColumnError) as caught:
+        headstart.load_dataset(str(path), text_column="zz")
+    assert str(caught.value).endswith("(columns: text, label); pass text_column=NAME")
+    assert caught.value.problem == f"text column 'zz' not found in {str(path)!r} (columns: text, label)"
+    assert_user_error(run_cli(["train", "--data", str(path), "--task", "bad", "--out", str(tmp_path / "r")], monkeypatch, capsys),
+                      "--task must be one of", "e.g. --task classification")
+    with pytest.raises(HeadstartError, match=r"drop :regression from .*t.csv:label:regression' in --tasks"):
+        load_tasks(f"{path}:label:regression,{path}:label")  # multitask still finds the --task it rewrites
+
+    @python_named
+    def read(text_column: str) -> None:
+        raise ColumnError(f"text column {text_column!r} not found (see --text-column)", "text")
+
+    with pytest.raises(ColumnError) as caught:  # the renaming overwrote problem with the whole message, fix and all
+        read("zz")
+    assert caught.value.problem == "text column 'zz' not found (see text_column)"
+    assert str(caught.value) == "text column 'zz' not found (see text_column); pass text_column=NAME"

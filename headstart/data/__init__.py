@@ -11,11 +11,12 @@ from headstart.data.dataset import TASKS, Dataset
 from headstart.data.files import read_inputs, read_table
 from headstart.data.images import read_image_folder
 from headstart.data.splits import SplitConfig, Splits, split_dataset, subsample
-from headstart.errors import ConfigError, DataError
+from headstart.errors import ConfigError, DataError, python_named
 
 __all__ = ["Dataset", "file_hash", "SplitConfig", "Splits", "load_dataset", "read_inputs", "split_dataset", "subsample", "REGISTRY"]
 
 
+@functools.partial(python_named, inside=False)  # adapt and multitask rewrite its --flags in their own terms
 def load_dataset(name_or_path: str, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None,
                  group_column: str | None = None, split_column: str | None = None,
                  run_source: dict | None = None) -> Dataset:
