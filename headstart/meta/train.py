@@ -25,9 +25,9 @@ import torch
 from torch import nn
 
 from headstart.data_defaults import seen_by
-from headstart.errors import ConfigError, DataError, flags_checked
+from headstart.errors import ConfigError, DataError, flags_checked, on_cli
 from headstart.meta.base import ARMS, Task, get_arm, parse_arms, zero_head
-from headstart.meta.config import META_LR_GRID, MetaConfig, setting_datasets
+from headstart.meta.config import META_LR_GRID, MetaConfig, check_out_is_a_folder, setting_datasets
 from headstart.meta.episodes import Episode, check_episode_shape, ci95, episodes, held_out_rows, rows_by_class, sample_episode
 from headstart.meta.results import MetaResult, rate_text
 from headstart.report.markdown import md_text
@@ -294,6 +294,8 @@ def meta_train(out: str | Path, config: MetaConfig | None = None, *, setting: st
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
     """
+    if not on_cli():  # only Python passes out first, where fit and compare take their data
+        check_out_is_a_folder(out)
     cfg = as_config(config, MetaConfig)
     # before anything loads: each arm known, none twice; "protonet,maml" as the CLI writes it works too
     cfg = dataclasses.replace(cfg, arms=tuple(parse_arms(cfg.arms if isinstance(cfg.arms, str) else ",".join(cfg.arms))))

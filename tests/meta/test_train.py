@@ -243,3 +243,26 @@ def test_the_validation_table_names_the_rate_kept_and_every_rate_tried():
     assert lines[-2] == "| maml | 50.0 ± 1.4 | 70.0 ± 1.2 | 3e-4 (3e-5: 63.4, 1e-4: diverged, 3e-4: 71.8) |"
     assert lines[-1] == "| reptile | 50.0 ± 1.4 | 70.0 ± 1.2 | – |"
     assert MetaResult(config=cfg, training=[{"arm": "maml", "validation": []}]).validation_table() == []
+
+
+def test_a_name_passed_where_meta_train_takes_its_folder_is_refused_at_once(tmp_path, monkeypatch):
+    """``headstart.meta_train("fashion-mnist")`` (fit and compare take their data first) wrote into a folder of that name
+    while the default experiment ran for over ten minutes; a bad name inside the config fails in seconds, as before."""
+    import headstart
+    from headstart.errors import ConfigError, DataError
+
+    def ran(*args, **kwargs):
+        raise AssertionError("the default experiment started")
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match="unknown dataset 'nope'"):
+        headstart.meta_train(tmp_path / "out", MetaConfig(base="nope"))
+    monkeypatch.setattr(headstart.meta.train, "run_meta", ran)
+    for name, fix in (("fashion-mnist", "MetaConfig(base='fashion-mnist')"), ("mnist-cnn", "MetaConfig(backbone='mnist-cnn')"),
+                      ("fashion-split", "setting='fashion-split'")):
+        with pytest.raises(ConfigError) as caught:
+            headstart.meta_train(name)
+        assert str(caught.value) == (f"meta_train's first argument is out, the folder it writes; {name!r} is a "
+                                     f"{'setting' if 'setting' in fix else 'dataset' if 'base' in fix else 'backbone'}: "
+                                     f"e.g. meta_train('runs/meta', {fix})")
+    assert not list(tmp_path.iterdir()), "refused before any folder is made"
