@@ -44,6 +44,14 @@ def check_other_data(specs: list[RunSpec], modality: str) -> None:
 
     for name in dict.fromkeys(name for spec in specs for name in spec.retain):
         retained_data(name, modality)
+    for spec in specs:  # found here, not once the model is built and the term prepared (a sweep: before any cell)
+        for term, options in spec.terms.items():
+            name = str((options or {}).get("data") or "")
+            if name and _same_data(name, (str(spec.data),)):
+                other = next(o for o in (("opencv-digits", "fashion-mnist") if modality == "image" else ("drug-reviews", "rotten-tomatoes"))
+                             if not _same_data(o, (str(spec.data),)))
+                raise ConfigError(f"{term}[data={name}]: {name!r} is this run's own dataset; {term} reads another "
+                                  f"dataset (an earlier task, or a target domain's inputs), e.g. {term}[data={other}]")
     for name in dict.fromkeys(name for spec in specs for name in _term_data(spec)):
         load_dataset(name)
     uses = {(term, str(options["data"]), spec.retain, tuple(parse_eval_data(d)[0] for d in spec.eval_data))

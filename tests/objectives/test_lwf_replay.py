@@ -123,3 +123,18 @@ def test_a_terms_unknown_dataset_is_refused_before_any_training(term, toy_csv, m
         headstart.compare(str(toy_csv), backbone="tiny", arms=f"full-finetune+{term}[data=nope]", sizes=[16], seeds=1,
                           out=str(toy_csv.parent / "cmp"), config=FAST, tune=None)
     assert not (toy_csv.parent / "cmp").exists()
+
+
+def test_a_term_reading_the_runs_own_data_is_refused_before_any_model_is_built(toy_csv, tmp_path, monkeypatch):
+    """replay[data=<the run's own data>] was refused only as the term was prepared, after the backbone and the run's
+    setup — in a compare, by every cell in turn; now by the checks a run and a sweep's plan make first, however the
+    path is written."""
+    from headstart.run_checks import check_other_data
+
+    monkeypatch.chdir(toy_csv.parent)
+    for term in ("replay", "coral"):
+        spec = RunSpec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=32, terms={term: {"data": toy_csv.name}})
+        with pytest.raises(ConfigError, match=rf"^{term}\[data=toy.csv\]: 'toy.csv' is this run's own dataset; {term} reads "
+                                              rf"another dataset \(an earlier task, or a target domain's inputs\), e.g. "
+                                              rf"{term}\[data=drug-reviews\]$"):
+            check_other_data([spec], "text")
