@@ -141,6 +141,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.backbones import count_parameters
     from headstart.data.splits import SplitConfig
     from headstart.distributed import check_nproc
+    from headstart.ood import with_majority_flag
     from headstart.outdir import claim, finished
     from headstart.precision import pick_device
     from headstart.progress import progress_bar
@@ -183,7 +184,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     s, report = outcome.setup, outcome.report
     flags = defaults + budget_notes(outcome.result)
     retention = (outcome.result.record or {}).get("retention") or []
-    ood = [{k: v for k, v in o.items() if k != "rows"} for o in (outcome.result.record or {}).get("ood") or ()]
+    ood = [with_majority_flag({k: v for k, v in o.items() if k != "rows"}) for o in (outcome.result.record or {}).get("ood") or ()]
     if out is not None and report.status != "done" and finished(Path(out), "run"):  # nothing stored is lost to a failure
         flags.append({"reason": "kept", "text": f"{report.status} and was not saved: the finished run already in "
                                                 f"{str(out)!r} was kept",
@@ -284,8 +285,9 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     ``eval_rows="all"``: every row, for a labelled file kept apart as a test set), out of domain (``headstart.ood``: labels mapped by name,
     ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``), after ``tta`` (``headstart.tta``) when
     given; a list of datasets, or several ``tta`` methods, gives a list of those, one per (dataset, method) in order.
-    The results carry ``majority``, the share of the scored rows in their most frequent class, ``accuracy_ci``, the
-    95% Wilson interval of the accuracy over those rows, and ``tta``."""
+    The results carry ``majority``, the share of the scored rows in their most frequent class,
+    ``at_or_below_majority`` (the accuracy no higher than that: always answering that class does as well),
+    ``accuracy_ci``, the 95% Wilson interval of the accuracy over those rows, and ``tta``."""
     from headstart.saved import evaluate_loaded, evaluate_ood, load_run
 
     if eval_data is not None:

@@ -307,6 +307,35 @@ def one_class_text(found: dict[str, Any]) -> str:
             f"it learned{fix}")
 
 
+BELOW_MAJORITY = "at or below always answering its most frequent class"  # compare's, evaluate's and train's words
+
+
+def at_or_below_majority(found: dict[str, Any]) -> bool | None:
+    """Whether a score's accuracy (``found["accuracy"]``, or ``found["metrics"]["accuracy"]`` as train records it) is
+    no higher than ``found["majority"]``, the share of the scored rows in their most frequent class: always answering
+    that class would do as well. None where either is missing (regression, multilabel)."""
+    accuracy = found.get("accuracy", (found.get("metrics") or {}).get("accuracy"))
+    majority = found.get("majority")
+    if not isinstance(accuracy, (int, float)) or not isinstance(majority, (int, float)):
+        return None
+    return bool(accuracy <= majority + 1e-9)
+
+
+def with_majority_flag(found: dict[str, Any]) -> dict[str, Any]:
+    """``found`` with ``at_or_below_majority`` (``at_or_below_majority``) where its accuracy and majority are known."""
+    flag = at_or_below_majority(found)
+    return found if flag is None else {**found, "at_or_below_majority": flag}
+
+
+def majority_text(found: dict[str, Any], *, elsewhere: bool) -> str:
+    """What a score's line adds when it is at or below its rows' majority class ("" otherwise, or where its one-class
+    warning already says why). ``elsewhere``: an out-of-domain score, where it means no transfer."""
+    if not at_or_below_majority(found) or found.get("one_class"):
+        return ""
+    what = "no transfer to read there" if elsewhere else "no better than that constant answer"
+    return f"; WARNING: this score is {BELOW_MAJORITY}: {what}"
+
+
 def _batches(model: torch.nn.Module, encoded: list, rows: Any) -> list[dict[str, torch.Tensor]]:
     """The encoded ``rows`` collated in test-time adaptation's batches, on the model's device."""
     from headstart.tta import BATCH

@@ -12,7 +12,7 @@ import typer
 from headstart.cli.common import (BackboneOpt, DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
                                   _metric_line, _scoped_options, _shown, _strategy_options, app)
 from headstart.errors import ConfigError
-from headstart.ood import one_class_text
+from headstart.ood import majority_text, one_class_text
 from headstart.results import chosen_on_validation
 
 
@@ -220,7 +220,7 @@ def train(
                    "split without reading its labels): "
                    + _metric_line(with_interval({**o["metrics"], "n": o["test_rows"]}), interval=True)
                    + (f"; its most frequent class is {100 * o['majority']:.1f}% of these rows" if o.get("majority") is not None else "")
-                   + one_class_text(o)
+                   + majority_text(o, elsewhere=True) + one_class_text(o)
                    + (f"  [{o['note']}]" if o.get("note") else ""))
     typer.echo(f"next: headstart evaluate {shlex.quote(str(out))}")
 
@@ -267,7 +267,7 @@ def evaluate(
     for scored in (metrics, *elsewhere):
         typer.echo(f"{scored['split']} ({scored['n']} examples): {_metric_line(scored, interval=True)}"
                    + (f"; its most frequent class is {100 * scored['majority']:.1f}% of these rows" if scored.get("majority") is not None else "")
-                   + one_class_text(scored)
+                   + majority_text(scored, elsewhere=scored is not metrics) + one_class_text(scored)
                    + (f"  [{scored['note']}]" if scored.get("note") else ""))
         for name, row in scored.get("per_class", {}).items():
             cells = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
