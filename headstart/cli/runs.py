@@ -247,21 +247,13 @@ def evaluate(
     \b
     Example: headstart evaluate runs/ft64 --eval-data held-out.csv --eval-rows all
     """
-    from headstart.api import evaluate as evaluate_run, split_name
-    from headstart.specs import check_eval_data, check_tta
+    from headstart.api import evaluate as evaluate_run
 
-    split = split_name(split)
-    others = check_eval_data(tuple(eval_data or ()))
-    methods = check_tta(tuple(tta or ()), others)
-    if eval_rows not in ("test", "all"):
-        raise ConfigError(f"--eval-rows must be test or all, got {eval_rows!r}; e.g. --eval-rows all")
-    if eval_rows == "all" and not others:
-        raise ConfigError("--eval-rows all says which rows of an --eval-data dataset are scored; add --eval-data DATA")
-    metrics = evaluate_run(run, split)
-    elsewhere = [evaluate_run(run, eval_data=text, tta=method, eval_rows=eval_rows) for text in others for method in (None, *methods)]
+    scored = evaluate_run(run, split, eval_data=list(eval_data or ()), tta=list(tta or ()), eval_rows=eval_rows, full=True)
     if as_json:
-        _echo_json({**metrics, "ood": elsewhere} if elsewhere else metrics)
+        _echo_json(scored)
         return
+    metrics, elsewhere = {k: v for k, v in scored.items() if k != "ood"}, scored.get("ood") or []
     if metrics.get("leakage"):
         typer.echo(f"warning: {metrics['leakage']['text']}", err=True)
     for scored in (metrics, *elsewhere):
