@@ -141,6 +141,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.backbones import count_parameters
     from headstart.data.splits import SplitConfig
     from headstart.distributed import check_nproc
+    from headstart.ood import with_majority_flag
     from headstart.outdir import claim, finished
     from headstart.precision import pick_device
     from headstart.progress import progress_bar
@@ -183,7 +184,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     s, report = outcome.setup, outcome.report
     flags = defaults + budget_notes(outcome.result)
     retention = (outcome.result.record or {}).get("retention") or []
-    ood = [{k: v for k, v in o.items() if k != "rows"} for o in (outcome.result.record or {}).get("ood") or ()]
+    ood = [with_majority_flag({k: v for k, v in o.items() if k != "rows"}) for o in (outcome.result.record or {}).get("ood") or ()]
     if out is not None and report.status != "done" and finished(Path(out), "run"):  # nothing stored is lost to a failure
         flags.append({"reason": "kept", "text": f"{report.status} and was not saved: the finished run already in "
                                                 f"{str(out)!r} was kept",
@@ -277,17 +278,37 @@ def _peak_rss() -> int:
 
 @python_named
 def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str | list[str] | None = None,
-             tta: str | list[str] | None = None, eval_rows: str = "test") -> dict[str, Any] | list[dict[str, Any]]:
+             tta: str | list[str] | None = None, eval_rows: str = "test",
+             full: bool = False) -> dict[str, Any] | list[dict[str, Any]]:
     """Metrics of a trained run on ``split`` ("test", or "val" alias "validation"): accuracy, macro_f1, … (rmse, r2 for
     regression); with ``eval_data``, on that dataset's test split instead (a file read by the run's own text and label
     columns where it has them; a seeded fifth of a file's rows;
     ``eval_rows="all"``: every row, for a labelled file kept apart as a test set), out of domain (``headstart.ood``: labels mapped by name,
     ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``), after ``tta`` (``headstart.tta``) when
     given; a list of datasets, or several ``tta`` methods, gives a list of those, one per (dataset, method) in order.
-    The results carry ``majority``, the share of the scored rows in their most frequent class, ``accuracy_ci``, the
-    95% Wilson interval of the accuracy over those rows, and ``tta``."""
+    ``full=True`` returns what ``headstart evaluate --json`` prints instead: ``split``'s metrics and, with
+    ``eval_data``, ``ood``, the list of each dataset's scores as trained and then after each ``tta`` method.
+    The results carry ``majority``, the share of the scored rows in their most frequent class,
+    ``at_or_below_majority`` (the accuracy no higher than that: always answering that class does as well),
+    ``accuracy_ci``, the 95% Wilson interval of the accuracy over those rows, and ``tta``."""
     from headstart.saved import evaluate_loaded, evaluate_ood, load_run
 
+    if full:  # the CLI's answer: the run's own split, then each dataset as trained and after each method
+        from headstart.specs import check_eval_data, check_tta
+
+        split = split_name(split)
+        others = check_eval_data([eval_data] if isinstance(eval_data, str) else eval_data)
+        methods = check_tta(_methods(tta) if tta is not None else (), others)
+        if eval_rows not in ("test", "all"):
+            raise ConfigError(f"--eval-rows must be test or all, got {eval_rows!r}; e.g. --eval-rows all")
+        if eval_rows == "all" and not others:
+            raise ConfigError("--eval-rows all says which rows of an --eval-data dataset are scored; add --eval-data DATA")
+        if isinstance(run, FitResult):
+            run._usable()
+        loaded = run._loaded if isinstance(run, FitResult) else load_run(run)
+        metrics = evaluate_loaded(loaded, split)
+        elsewhere = [evaluate_ood(loaded, text, tta=method, rows=eval_rows) for text in others for method in (None, *methods)]
+        return {**metrics, "ood": elsewhere} if elsewhere else metrics
     if eval_data is not None:
         if isinstance(run, FitResult):
             run._usable()

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # parsing and mapping labels stay torch-free: specs reads --e
     import torch
 
 DROP = "-"  # a label mapped to this is left out of the out-of-domain test rows
+PLACEHOLDER = "?"  # a suggested mapping's stand-in where no run label matches by name: the user picks one
 # (dataset, the run's class names) -> mapping of the dataset's labels onto the run's; None drops the label's rows.
 KNOWN_MAPS: dict[tuple[str, tuple[str, ...]], dict[str, str | None]] = {
     ("drug-reviews-sentiment", ("fresh", "rotten")): {"negative": "rotten", "positive": "fresh", "neutral": None},
@@ -108,10 +109,12 @@ def label_map(name: str, labels: tuple[str, ...], run_labels: tuple[str, ...],
         what = "; ".join([*([f"its label(s) {unknown} match none of the run's ({ours})"] if unknown else []),
                           *([f"it has no label(s) {stray} (it has {theirs})"] if stray else []),
                           *([f"the run has no label(s) {wrong} (it has {ours})"] if wrong else [])])
-        example = ", ".join(f"{written(k)}={DROP if v is None else written(v)}"
-                            for k, v in suggested_map(labels, run_labels, mapping, given).items())
+        suggested = suggested_map(labels, run_labels, mapping, given)
+        example = ", ".join(f"{written(k)}={DROP if v is None else written(v)}" for k, v in suggested.items())
+        pick = (f"; put one of the run's labels ({ours}) or {DROP} for each {PLACEHOLDER}"
+                if PLACEHOLDER in suggested.values() else "")
         raise ConfigError(f"{flag} {name}: {what}; map them by name, e.g. {flag} {shlex.quote(f'{name}[{example}]')} "
-                          f"(a label mapped to {DROP} is left out)")
+                          f"(a label mapped to {DROP} is left out{pick})")
     if all(mapping[label] is None for label in labels):
         raise ConfigError(f"{flag} {name}: every label is mapped to {DROP}, so no test row would be left; map at "
                           f"least one onto the run's ({', '.join(run_labels)})")
@@ -125,12 +128,11 @@ def label_map(name: str, labels: tuple[str, ...], run_labels: tuple[str, ...],
 def suggested_map(labels: tuple[str, ...], run_labels: tuple[str, ...], mapping: dict[str, str | None],
                   given: dict[str, str | None]) -> dict[str, str | None]:
     """The whole mapping to write for DATA's ``labels``: every label that does not match one of the run's by name, so
-    following the example leaves none out. A label ``mapping`` maps well keeps its target; any other gets a guess: what
-    ``given`` maps a misspelling of it to (``mhe=-`` for ``meh``), else the run's label nearest in spelling to it or to
-    its wrong target, else one no label maps onto yet, else ``-``.
+    following the example leaves none out. A label ``mapping`` maps well keeps its target; any other takes what
+    ``given`` maps a misspelling of it to (``mhe=-`` for ``meh``), else the run's label it or its wrong target clearly
+    names (``same_by_name``: negative=neg). What is left is ``-`` where every run label already has a match (neutral
+    beside negative=neg, positive=pos), else ``PLACEHOLDER``: a pairing by position would read as meant (neutral=pos).
     """
-    from difflib import get_close_matches
-
     stray = [label for label in given if label not in labels]
     valid = {k: v for k, v in mapping.items() if k in labels and (v is None or v in run_labels)}
     out: dict[str, str | None] = {}
@@ -139,11 +141,35 @@ def suggested_map(labels: tuple[str, ...], run_labels: tuple[str, ...], mapping:
             if valid[label] != label:
                 out[label] = valid[label]
             continue
-        typed = [k for k in get_close_matches(label, stray, n=1) if given[k] is None or given[k] in run_labels]
-        near = get_close_matches(str(mapping.get(label, label)), run_labels, n=1)
-        free = [r for r in run_labels if r not in {*valid.values(), *out.values()}]
-        out[label] = given[typed[0]] if typed else near[0] if near else free[0] if free else None
+        typed = same_by_name(label, [k for k in stray if given[k] is None or given[k] in run_labels])
+        wrong = mapping.get(label)
+        near = same_by_name(label, run_labels) or (same_by_name(wrong, run_labels) if wrong else None)
+        out[label] = given[typed] if typed else near if near else PLACEHOLDER
+    if {*run_labels} <= {*valid.values(), *out.values()}:  # each run label has its match: the rest have none
+        out = {k: None if v == PLACEHOLDER else v for k, v in out.items()}
     return out
+
+
+def same_by_name(label: str, names: list[str] | tuple[str, ...]) -> str | None:
+    """The one of ``names`` that ``label`` clearly names, ignoring case: the same word, else the only one that begins
+    the other or stands inside it (neg / negative; 3 characters at least inside), else the only one difflib finds close
+    (pso / pos), else None — two equally good candidates are no clear match."""
+    from difflib import SequenceMatcher
+
+    low = str(label).strip().casefold()
+    folded = {name: str(name).strip().casefold() for name in names}
+    for test in (lambda a, b: a == b,
+                 lambda a, b: min(len(a), len(b)) >= 2 and (a.startswith(b) or b.startswith(a)),
+                 lambda a, b: min(len(a), len(b)) >= 3 and (a in b or b in a)):
+        found = [name for name, other in folded.items() if low and other and test(low, other)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            return None
+    ratios = sorted(((SequenceMatcher(None, low, other).ratio(), name) for name, other in folded.items()), reverse=True)
+    if ratios and ratios[0][0] >= 0.6 and (len(ratios) == 1 or ratios[1][0] < ratios[0][0]):
+        return ratios[0][1]
+    return None
 
 
 def check_elsewhere(text: str, run_data: Any, flag: str = "--eval-data") -> tuple[Any, dict[str, str | None], str | None]:
@@ -279,6 +305,35 @@ def one_class_text(found: dict[str, Any]) -> str:
     fix = " (tent's entropy minimum is one confident class: compare tent-episodic)" if found.get("tta") == "tent" else ""
     return (f"; WARNING: it answered {found['one_class']!r} for every row, so this score is that class's share, not what "
             f"it learned{fix}")
+
+
+BELOW_MAJORITY = "at or below always answering its most frequent class"  # compare's, evaluate's and train's words
+
+
+def at_or_below_majority(found: dict[str, Any]) -> bool | None:
+    """Whether a score's accuracy (``found["accuracy"]``, or ``found["metrics"]["accuracy"]`` as train records it) is
+    no higher than ``found["majority"]``, the share of the scored rows in their most frequent class: always answering
+    that class would do as well. None where either is missing (regression, multilabel)."""
+    accuracy = found.get("accuracy", (found.get("metrics") or {}).get("accuracy"))
+    majority = found.get("majority")
+    if not isinstance(accuracy, (int, float)) or not isinstance(majority, (int, float)):
+        return None
+    return bool(accuracy <= majority + 1e-9)
+
+
+def with_majority_flag(found: dict[str, Any]) -> dict[str, Any]:
+    """``found`` with ``at_or_below_majority`` (``at_or_below_majority``) where its accuracy and majority are known."""
+    flag = at_or_below_majority(found)
+    return found if flag is None else {**found, "at_or_below_majority": flag}
+
+
+def majority_text(found: dict[str, Any], *, elsewhere: bool) -> str:
+    """What a score's line adds when it is at or below its rows' majority class ("" otherwise, or where its one-class
+    warning already says why). ``elsewhere``: an out-of-domain score, where it means no transfer."""
+    if not at_or_below_majority(found) or found.get("one_class"):
+        return ""
+    what = "no transfer to read there" if elsewhere else "no better than that constant answer"
+    return f"; WARNING: this score is {BELOW_MAJORITY}: {what}"
 
 
 def _batches(model: torch.nn.Module, encoded: list, rows: Any) -> list[dict[str, torch.Tensor]]:

@@ -360,12 +360,13 @@ def evaluate_loaded(run: LoadedRun, split: str = "test") -> dict[str, Any]:
                                 identity={**backbone.describe(), "precision": precision})
     metrics = score_rows(run.model, encoded, rows, data.targets, task=run.task, label_names=run.label_names,
                          batch_size=resolved["train"]["eval_batch_size"], features=features, autocast=autocast)
-    from headstart.ood import majority_share
+    from headstart.ood import majority_share, with_majority_flag
 
     note = _capped_test(data, split_config, len(rows), run.task) if split == "test" else None
     leaked = _leakage(data, splits) if split == "test" else None
-    return with_interval({"split": split, **metrics, **({"note": note} if note else {}), **({"leakage": leaked} if leaked else {}),
-                          **({"majority": majority} if (majority := majority_share(data.targets[rows], run.task)) is not None else {})})
+    return with_majority_flag(with_interval({
+        "split": split, **metrics, **({"note": note} if note else {}), **({"leakage": leaked} if leaked else {}),
+        **({"majority": majority} if (majority := majority_share(data.targets[rows], run.task)) is not None else {})}))
 
 
 def _leakage(data: Any, splits: Any) -> dict[str, Any] | None:
@@ -429,7 +430,7 @@ def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None, rows: str
     """Metrics of a loaded run on another dataset's test split (``rows="all"``: on every row of it), out of domain
     (``headstart.ood``; ``text`` may map labels: ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``)."""
     from headstart.backbones import modality_of
-    from headstart.ood import evaluate_elsewhere
+    from headstart.ood import evaluate_elsewhere, with_majority_flag
     from headstart.tta import frozen_statistics
 
     resolved = run.resolved
@@ -451,10 +452,11 @@ def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None, rows: str
                                features=cached if run.meta["backbone_saved"] == "none" else None, tta=tta,
                                seed=int(resolved["seed"]), rows=rows)
     part = "every row" if rows == "all" else "test"
-    return with_interval({"split": f"{part} of {found['data']}" + (f" after {tta}" if tta else ""), "n": found["test_rows"], **found["metrics"],
+    return with_majority_flag(with_interval({
+            "split": f"{part} of {found['data']}" + (f" after {tta}" if tta else ""), "n": found["test_rows"], **found["metrics"],
             **({"majority": found["majority"]} if found.get("majority") is not None else {}),
             **({"one_class": found["one_class"]} if found.get("one_class") else {}), **({"tta": tta} if tta else {}),
-            **({"note": found["note"]} if found["note"] else {})})
+            **({"note": found["note"]} if found["note"] else {})}))
 
 
 def predict_loaded(run: LoadedRun, texts: list[str], *, batch_size: int = 128) -> list[dict[str, Any]]:

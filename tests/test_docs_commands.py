@@ -108,3 +108,60 @@ def test_the_check_catches_a_flag_that_does_not_exist():
     assert "--strategy" in flags_of(command) and "--nonsense" not in flags_of(command) and rest[0] == "--strategy"
     with pytest.raises(LookupError):
         resolve(["headstart", "trian"])
+
+
+def option_values(command, rest: list[str], name: str) -> list[str]:
+    """The values ``rest`` gives the option whose parameter is ``name`` (``--data X``, ``-d X``, ``--data=X``), else
+    its default as a one-item list (none where it has no default)."""
+    param = next(p for p in command.params if p.name == name)
+    found = [rest[i + 1] for i, token in enumerate(rest[:-1]) if token in param.opts]
+    found += [token.split("=", 1)[1] for token in rest if token.split("=", 1)[0] in param.opts and "=" in token]
+    default = param.default if isinstance(param.default, str) else None
+    return found or ([default] if default else [])
+
+
+def mapped_label_examples() -> list[tuple[str, str, str | None, str]]:
+    """(doc, line, the data the run was trained on, the mapping text) of every documented ``--eval-data X[...]`` and
+    ``adapt --target X[...]``. An ``evaluate RUN`` finds RUN's data on the doc's ``train … --out RUN`` line above it
+    (None where the doc trains no such run); train, compare and adapt name it on their own line."""
+    found = []
+    for path in DOCS:
+        trained: dict[str, str] = {}
+        for s in snippets(path.read_text()):
+            line = s.split(" #")[0].strip()
+            if not line.startswith("headstart "):
+                continue
+            try:
+                command, rest, words = resolve(shlex.split(line))
+            except (ValueError, LookupError):
+                continue
+            verb = words[-1]
+            if verb == "train":
+                trained.update({out: option_values(command, rest, "data")[0] for out in option_values(command, rest, "out")})
+            own = (trained.get(rest[0]) if verb == "evaluate" and rest else
+                   (option_values(command, rest, "source") or [None])[0] if verb == "adapt" else
+                   (option_values(command, rest, "data") or [None])[0] if verb in ("train", "compare") else None)
+            for flag in ("eval_data", "target"):
+                if any(p.name == flag for p in command.params):
+                    found += [(path.name, line, own, text) for text in option_values(command, rest, flag) if "[" in text]
+    return found
+
+
+def test_the_docs_show_label_mappings_at_all():
+    assert any(doc == "README.md" for doc, *_ in mapped_label_examples())  # the extraction still finds the README's
+
+
+@pytest.mark.parametrize("doc,line,data,text", mapped_label_examples())
+def test_each_documented_label_mapping_maps_onto_labels_the_run_has(doc, line, data, text):
+    """README mapped other.csv onto neg / pos for a run trained on rotten-tomatoes (rotten / fresh): it failed as
+    written. A mapping's targets must be labels of the data the run trained on (a built-in dataset; a file the doc
+    does not ship, or a run it does not train, cannot be checked)."""
+    from headstart.data import load_dataset
+    from headstart.data.builtin import REGISTRY
+    from headstart.ood import parse_eval_data
+
+    if data is None or data not in REGISTRY:
+        pytest.skip(f"{doc}: {line!r}: the run's data ({data}) is not a built-in dataset")
+    labels = load_dataset(data).label_names
+    targets = {t for t in parse_eval_data(text)[1].values() if t is not None}
+    assert targets <= set(labels), f"{doc}: {line!r}: {data} has labels {labels}, not {sorted(targets - set(labels))}"

@@ -224,16 +224,17 @@ def test_an_empty_input_file_is_asked_for_what_its_format_holds(tmp_path, monkey
         assert name.endswith(".csv") or "header" not in result[2], result
 
 
-@pytest.mark.parametrize(("mapping", "says"), [
-    ("", "its label(s) ['bad', 'good', 'meh'] match none of the run's (neg, pos)"),
-    ("[bad=neg, good=pos]", "its label(s) ['meh'] match none of the run's (neg, pos)"),
-    ("[bad=neg, good=pos, meh=neutral]", "the run has no label(s) ['neutral'] (it has neg, pos)"),
-    ("[bad=neg, good=pso, meh=-]", "the run has no label(s) ['pso'] (it has neg, pos)"),
-    ("[bad=neg, good=pos, mhe=-]", "it has no label(s) ['mhe'] (it has bad, good, meh)"),
+@pytest.mark.parametrize(("mapping", "says", "shown"), [
+    ("", "its label(s) ['bad', 'good', 'meh'] match none of the run's (neg, pos)", "bad=?, good=?, meh=?"),
+    ("[bad=neg, good=pos]", "its label(s) ['meh'] match none of the run's (neg, pos)", "bad=neg, good=pos, meh=-"),
+    ("[bad=neg, good=pos, meh=neutral]", "the run has no label(s) ['neutral'] (it has neg, pos)", "bad=neg, good=pos, meh=-"),
+    ("[bad=neg, good=pso, meh=-]", "the run has no label(s) ['pso'] (it has neg, pos)", "bad=neg, good=pos, meh=-"),
+    ("[bad=neg, good=pos, mhe=-]", "it has no label(s) ['mhe'] (it has bad, good, meh)", "bad=neg, good=pos, meh=-"),
 ])
-def test_an_eval_data_mapping_s_fix_maps_every_label(mapping, says, tmp_path, monkeypatch, capsys):
+def test_an_eval_data_mapping_s_fix_maps_every_label(mapping, says, shown, tmp_path, monkeypatch, capsys):
     """The example showed at most two labels, and only the wrong ones: following it left the rest unmapped
-    ('[meh=neg]' for a mapping that already had bad and good right). Every label is in it now, and following it works."""
+    ('[meh=neg]' for a mapping that already had bad and good right). Every label is in it now, and following it works
+    (names that match none of the run's are left as ? to fill in)."""
     toy_frame(n=80).to_csv(tmp_path / "toy.csv", index=False)
     other = toy_frame(n=60, classes=3, seed=5)
     other["label"] = other["label"].map({"neg": "bad", "pos": "good", "neutral": "meh"})
@@ -242,19 +243,19 @@ def test_an_eval_data_mapping_s_fix_maps_every_label(mapping, says, tmp_path, mo
     code, _, err = run_cli([*TRAIN, "--data", str(tmp_path / "toy.csv"), "--out", str(run)], monkeypatch, capsys)
     assert code == 0, err
     result = run_cli(["evaluate", str(run), "--eval-data", f"{tmp_path / 'ev.csv'}{mapping}"], monkeypatch, capsys)
-    assert_user_error(result, says, f"e.g. --eval-data '{tmp_path / 'ev.csv'}[bad=neg, good=pos, meh=-]'")
+    assert_user_error(result, says, f"e.g. --eval-data '{tmp_path / 'ev.csv'}[{shown}]'")
     fixed = f"{tmp_path / 'ev.csv'}[bad=neg, good=pos, meh=-]"
     code, out, err = run_cli(["evaluate", str(run), "--eval-data", fixed], monkeypatch, capsys)
     assert code == 0 and "bad as neg, good as pos, meh left out" in out, (out, err)
 
 
-def test_a_suggested_mapping_keeps_what_was_right_and_guesses_the_rest():
+def test_a_suggested_mapping_keeps_what_was_right_and_matches_the_rest_by_name():
     from headstart.ood import suggested_map
 
     run = ("negative", "neutral", "positive")
     assert suggested_map(("neg", "neu", "pos"), run, {}, {}) == {"neg": "negative", "neu": "neutral", "pos": "positive"}
     assert suggested_map(("a", "b", "positive"), run, {"a": "negative", "positive": "positive"}, {"a": "negative"}) == {
-        "a": "negative", "b": "neutral"}  # a label matching by name needs no entry; b takes the one no label maps onto
+        "a": "negative", "b": "?"}  # a label matching by name needs no entry; b matches no name: a placeholder
 
 
 def test_a_suggested_mapping_with_a_label_holding_a_comma_reads_back_as_written():
@@ -266,9 +267,10 @@ def test_a_suggested_mapping_with_a_label_holding_a_comma_reads_back_as_written(
     with pytest.raises(Exception) as refused:
         label_map("drug-reviews", labels, run, {}, "--target")
     example = str(refused.value).split("e.g. --target '")[1].split("'")[0]
-    assert example == 'drug-reviews[Acne=fresh, "Diabetes, Type 2"=rotten, Pain=-]'
+    assert example == 'drug-reviews[Acne=?, "Diabetes, Type 2"=?, Pain=?]'
     name, given = parse_eval_data(example, "--target")
-    assert given == {"Acne": "fresh", "Diabetes, Type 2": "rotten", "Pain": None}
+    assert given == {"Acne": "?", "Diabetes, Type 2": "?", "Pain": "?"}
+    given = {**given, "Acne": "fresh", "Diabetes, Type 2": "rotten", "Pain": None}  # each ? filled in
     assert label_map(name, labels, run, given, "--target")[0] == given
 
 

@@ -26,7 +26,7 @@ def test_labels_map_by_name_by_a_known_pair_or_as_given_and_a_mismatch_shows_the
     mapping, _ = label_map("b.csv", ("bad", "good"), ("neg", "pos"), {"bad": "neg", "good": "pos"})
     assert mapping == {"bad": "neg", "good": "pos"}
     with pytest.raises(ConfigError, match=r"--eval-data b.csv: its label\(s\) \['bad', 'good'\] match none of the run's \(neg, pos\); "
-                                          r"map them by name, e.g. --eval-data 'b.csv\[bad=neg, good=pos\]'"):
+                                          r"map them by name, e.g. --eval-data 'b.csv\[bad=\?, good=\?\]'"):
         label_map("b.csv", ("bad", "good"), ("neg", "pos"), {})
     with pytest.raises(ConfigError, match=r"it has no label\(s\) \['meh'\]"):
         label_map("b.csv", ("neg", "pos"), ("neg", "pos"), {"meh": None})
@@ -46,11 +46,30 @@ def test_a_mapping_example_quotes_labels_holding_what_the_brackets_or_the_shell_
         assert flag == "--eval-data"
         return label_map("b.csv", labels, run_labels, parse_eval_data(value)[1])[0]
 
-    assert pasted(("x=1", "y]", "it's"), ("neg", "pos", "a, b"), {}) == {"x=1": "neg", "y]": "pos", "it's": "a, b"}
+    assert pasted(("neg=1", "pos]", "a, b's"), ("neg", "pos", "a, b"), {}) == {"neg=1": "neg", "pos]": "pos", "a, b's": "a, b"}
     given = parse_eval_data("b.csv[bad=Diabetes, Type 2, good=fresh]")[1]  # unquoted: the comma joins the next label
     assert given == {"bad": "Diabetes", "Type 2, good": "fresh"}
     assert pasted(("bad", "good"), ("Diabetes, Type 2", "fresh"), given) == {"bad": "Diabetes, Type 2", "good": "fresh"}
     assert parse_eval_data('x.csv["a=b"=pos, "say \\"hi\\""="-", c=-]') == ("x.csv", {"a=b": "pos", 'say "hi"': "-", "c": None})
+
+
+def test_a_suggested_mapping_pairs_labels_by_name_and_shows_a_placeholder_where_no_name_matches():
+    """neg/pos run on negative/neutral/positive was told ``negative=neg, neutral=pos, positive=-``: paired by position,
+    so pasting it scored neutral rows as pos and dropped every positive one."""
+    def example(labels, run_labels, given=None):
+        with pytest.raises(ConfigError) as caught:
+            label_map("d", labels, run_labels, given or {})
+        return str(caught.value).split("e.g. --eval-data ")[1]
+
+    assert example(("negative", "neutral", "positive"), ("neg", "pos")).startswith(
+        "'d[negative=neg, neutral=-, positive=pos]' (a label mapped to - is left out)")
+    assert example(("Negative", "Positive"), ("neg", "pos")).startswith("'d[Negative=neg, Positive=pos]'")
+    assert example(("bad", "good", "meh"), ("rotten", "fresh")) == (
+        "'d[bad=?, good=?, meh=?]' (a label mapped to - is left out; put one of the run's labels (rotten, fresh) or - "
+        "for each ?)")
+    assert example(("negative", "meh"), ("neg", "pos")).startswith("'d[negative=neg, meh=?]'")  # pos has no match yet
+    with pytest.raises(ConfigError, match=r"the run has no label\(s\) \['\?'\]"):  # pasted as is, it is refused
+        label_map("d", ("bad", "good"), ("rotten", "fresh"), parse_eval_data("d[bad=?, good=?]")[1])
 
 
 def test_a_lone_double_quote_inside_a_label_is_part_of_it_not_the_end_of_the_mapping():

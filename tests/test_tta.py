@@ -287,3 +287,28 @@ def test_on_a_frozen_statistics_run_tent_normalises_each_batch_through_the_sourc
     fresh = FrozenNet()
     assert all(torch.equal(p, q) for p, q in zip(model.state_dict().values(), fresh.state_dict().values())), "the run is untouched"
     assert all(not m._forward_pre_hooks for m in model.modules())
+
+
+def test_evaluate_full_gives_python_what_the_cli_s_json_shows(toy_csv, other_csv, tiny_registry, tmp_path, monkeypatch,
+                                                              capsys):
+    """evaluate(run, eval_data=D, tta="tent") returns the adapted score alone (documented, kept); the CLI's
+    evaluate --eval-data D --tta tent --json shows the in-domain metrics and both out-of-domain scores. full=True is
+    that whole answer, from the same function the CLI calls."""
+    import json
+
+    import headstart
+    from headstart.specs import TrainConfig
+    from test_cli import cli
+
+    cfg = TrainConfig(max_steps=8, min_steps=8, batch_size=8, precision="fp32")
+    text = f"{other_csv}[neutral=-]"
+    run = headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "ft", config=cfg)
+    whole = headstart.evaluate(tmp_path / "ft", eval_data=text, tta="tent", full=True)
+    code, printed, err = cli(["evaluate", str(tmp_path / "ft"), "--eval-data", text, "--tta", "tent", "--json"], monkeypatch, capsys)
+    assert code == 0 and json.loads(printed) == json.loads(json.dumps(whole)), err
+    assert whole["split"] == "test" and [o.get("tta") for o in whole["ood"]] == [None, "tent"]
+    assert whole["ood"][1]["accuracy"] == pytest.approx(headstart.evaluate(run, eval_data=text, tta="tent")["accuracy"])
+    assert {k: v for k, v in whole.items() if k != "ood"} == headstart.evaluate(run)
+    assert headstart.evaluate(run, full=True) == headstart.evaluate(run)  # no eval_data: the split's metrics alone
+    with pytest.raises(ConfigError, match="add eval_data=DATA"):
+        headstart.evaluate(run, tta="tent", full=True)

@@ -12,7 +12,7 @@ import typer
 from headstart.cli.common import (BackboneOpt, DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
                                   _metric_line, _scoped_options, _shown, _strategy_options, app)
 from headstart.errors import ConfigError
-from headstart.ood import one_class_text
+from headstart.ood import majority_text, one_class_text
 from headstart.results import chosen_on_validation
 
 
@@ -220,7 +220,7 @@ def train(
                    "split without reading its labels): "
                    + _metric_line(with_interval({**o["metrics"], "n": o["test_rows"]}), interval=True)
                    + (f"; its most frequent class is {100 * o['majority']:.1f}% of these rows" if o.get("majority") is not None else "")
-                   + one_class_text(o)
+                   + majority_text(o, elsewhere=True) + one_class_text(o)
                    + (f"  [{o['note']}]" if o.get("note") else ""))
     typer.echo(f"next: headstart evaluate {shlex.quote(str(out))}")
 
@@ -247,27 +247,19 @@ def evaluate(
     \b
     Example: headstart evaluate runs/ft64 --eval-data held-out.csv --eval-rows all
     """
-    from headstart.api import evaluate as evaluate_run, split_name
-    from headstart.specs import check_eval_data, check_tta
+    from headstart.api import evaluate as evaluate_run
 
-    split = split_name(split)
-    others = check_eval_data(tuple(eval_data or ()))
-    methods = check_tta(tuple(tta or ()), others)
-    if eval_rows not in ("test", "all"):
-        raise ConfigError(f"--eval-rows must be test or all, got {eval_rows!r}; e.g. --eval-rows all")
-    if eval_rows == "all" and not others:
-        raise ConfigError("--eval-rows all says which rows of an --eval-data dataset are scored; add --eval-data DATA")
-    metrics = evaluate_run(run, split)
-    elsewhere = [evaluate_run(run, eval_data=text, tta=method, eval_rows=eval_rows) for text in others for method in (None, *methods)]
+    scored = evaluate_run(run, split, eval_data=list(eval_data or ()), tta=list(tta or ()), eval_rows=eval_rows, full=True)
     if as_json:
-        _echo_json({**metrics, "ood": elsewhere} if elsewhere else metrics)
+        _echo_json(scored)
         return
+    metrics, elsewhere = {k: v for k, v in scored.items() if k != "ood"}, scored.get("ood") or []
     if metrics.get("leakage"):
         typer.echo(f"warning: {metrics['leakage']['text']}", err=True)
     for scored in (metrics, *elsewhere):
         typer.echo(f"{scored['split']} ({scored['n']} examples): {_metric_line(scored, interval=True)}"
                    + (f"; its most frequent class is {100 * scored['majority']:.1f}% of these rows" if scored.get("majority") is not None else "")
-                   + one_class_text(scored)
+                   + majority_text(scored, elsewhere=scored is not metrics) + one_class_text(scored)
                    + (f"  [{scored['note']}]" if scored.get("note") else ""))
         for name, row in scored.get("per_class", {}).items():
             cells = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())

@@ -13,6 +13,7 @@ import typer
 from headstart.cli.common import (DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
                                   _scoped_options, app)
 from headstart.errors import ConfigError
+from headstart.ood import BELOW_MAJORITY
 
 # What compare runs where neither a flag nor --config says (the help texts quote them). Literals, so that --help imports
 # no torch: tests/test_cli.py checks them against sweep_spec's DEFAULT_STRATEGIES / DEFAULT_SIZES and api_compare.compare's.
@@ -321,7 +322,7 @@ def _ood_lines(rows: list[dict[str, Any]], scale: float) -> list[str]:
         if below:
             lines.append(f"warning: on {data} at n = {n}, " + ("every arm scores" if len(below) == len(found) else
                          ", ".join(below) + (" scores" if len(below) == 1 else " score"))
-                         + " at or below always answering its most frequent class: no transfer to read there")
+                         + f" {BELOW_MAJORITY}: no transfer to read there")
     return lines + [f"warning: {r['one_class_note']}" for r in rows if r.get("one_class_note")]
 
 

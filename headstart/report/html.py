@@ -222,11 +222,12 @@ if (D.ood.length) {
   const head = el("tr");
   for (const h of ["strategy", "n", "dataset", "in domain", "out of domain", "95% CI", "gap", "gap 95% CI", "seeds"]) head.append(el("th", h));
   t.append(head);
-  const num = x => x.toFixed(1);
+  const num = x => D.scale === 100 ? x.toFixed(1) : Number(x).toPrecision(3);  // scaled already: points, or as stored
+  const gap = x => (x >= 0 ? "+" : "\u2212") + num(Math.abs(x));
   for (const r of D.ood) {
     const tr = el("tr");
     for (const v of [r.strategy + (r.one_class_note ? " \u26a0" : ""), r.n, r.data, num(r.in_domain), num(r.mean), num(r.ci_low) + " \u2013 " + num(r.ci_high),
-                     (r.gap >= 0 ? "+" : "\u2212") + num(Math.abs(r.gap)), num(r.gap_low) + " to " + num(r.gap_high), r.seeds]) tr.append(el("td", v));
+                     gap(r.gap), gap(r.gap_low) + " to " + gap(r.gap_high), r.seeds]) tr.append(el("td", v));
     t.append(tr);
   }
   $("ood").append(t);

@@ -49,6 +49,12 @@ def _value(summary: dict[str, Any], v: float) -> str:
     return f"{v * k:.1f}" if k == 100.0 else f"{v:.3g}"
 
 
+def _signed_value(summary: dict[str, Any], v: float) -> str:
+    """A difference of two scores as ``_value`` writes a score, with its sign: +10.0 / -0.9 points, +0.0123."""
+    k = summary["scale"]
+    return f"{v * k:+.1f}" if k == 100.0 else f"{v:+.3g}"
+
+
 def size_text(n: int) -> str:
     """Bytes as B / kB / MB (decimal units, as file browsers show them)."""
     if not n:
@@ -303,7 +309,8 @@ def _ood_lines(summary: dict) -> list[str]:
         mark = " ⚠" if r.get("one_class_note") else ""
         lines.append(f"| {md_text(r['strategy'])}{mark} | {r['n']} | {md_text(r['data'])} | {_value(summary, r['in_domain'])} | "
                      f"{_value(summary, r['mean'])} | {_value(summary, r['ci_low'])} – {_value(summary, r['ci_high'])} | "
-                     f"{gap['mean'] * k:+.3g} | {gap['ci_low'] * k:+.3g} to {gap['ci_high'] * k:+.3g} | "
+                     f"{_signed_value(summary, gap['mean'])} | {_signed_value(summary, gap['ci_low'])} to "
+                     f"{_signed_value(summary, gap['ci_high'])} | "
                      f"{r.get('test_rows') or '–'} | {r['seeds']} |")
     return lines + ["", "![in domain vs out of domain](ood.png)"]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,8 @@ def test_the_out_of_domain_table_sits_beside_the_in_domain_scores(page: Any) -> 
     row = table.locator("tr", has_text="linear-probe").first
     cells = row.locator("td").all_inner_texts()
     assert cells[:3] == ["linear-probe", "16", "shift<i>"] and cells[6] == "+10.0", cells
+    gaps = [r.locator("td").all_inner_texts()[7] for r in table.locator("tr").all()[1:]]  # "8.5 to 11.5": no sign
+    assert all(re.fullmatch(r"[+\u2212]\d+\.\d to [+\u2212]\d+\.\d", g) for g in gaps), gaps
     assert EVIL in tab.locator("#ood").inner_text() and events["dialogs"] == []
 
 

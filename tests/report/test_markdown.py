@@ -1,0 +1,22 @@
+"""Tests of headstart/report/markdown.py: what report.md writes (the rest is covered through render in test_render)."""
+
+from __future__ import annotations
+
+from headstart.report.markdown import _ood_lines
+
+
+def ood_row(strategy: str, gap: float, low: float, high: float) -> dict:
+    return {"strategy": strategy, "n": 16, "data": "shift", "in_domain": 0.8, "mean": 0.8 - gap, "ci_low": 0.7,
+            "ci_high": 0.9, "gap": {"mean": gap, "ci_low": low, "ci_high": high}, "test_rows": 50, "seeds": 3}
+
+
+def test_the_out_of_domain_gaps_are_points_with_one_decimal_and_a_sign_like_every_other_score():
+    """The gap was written with 3 significant digits (+10, -0.948, -1.65, +13.5) beside scores with one decimal."""
+    rows = [ood_row("a", 0.1, 0.0812, 0.1188), ood_row("b", -0.00948, -0.0213, 0.00234), ood_row("c", 0.135, 0.12, 0.15)]
+    table = [line for line in _ood_lines({"ood": rows, "scale": 100.0}) if line.startswith("| a") or line.startswith("| b")
+             or line.startswith("| c")]
+    cells = [[c.strip() for c in line.split("|")[1:-1]] for line in table]
+    assert [c[6:8] for c in cells] == [["+10.0", "+8.1 to +11.9"], ["-0.9", "-2.1 to +0.2"], ["+13.5", "+12.0 to +15.0"]]
+    assert [c[3:5] for c in cells] == [["80.0", "70.0"], ["80.0", "80.9"], ["80.0", "66.5"]]
+    (line,) = [x for x in _ood_lines({"ood": [ood_row("r", 0.0123, -0.004, 0.0287)], "scale": 1.0}) if x.startswith("| r")]
+    assert "| +0.0123 | -0.004 to +0.0287 |" in line  # a metric in its own units (rmse): three significant digits, signed
