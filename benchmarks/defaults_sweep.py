@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from headstart import api
+from headstart.analysis.stats import mean_ci
 from headstart.precision import cpu_model
 from headstart.specs import TrainConfig
 from jsonl_rows import append_row, read_rows
@@ -63,7 +64,28 @@ def table(rows: list[dict]) -> str:
                      f"{100 * statistics.mean(r['val'] for r in rs):.1f} | "
                      f"{100 * statistics.mean(r['test'] for r in rs):.1f} | {len(rs)} | "
                      f"{statistics.mean(r['steps'] for r in rs):.0f} | {statistics.mean(r['train_s'] for r in rs):.0f} | {mark} |")
-    return "\n".join(lines)
+    return "\n".join(lines) + paired_lines(groups, best, shared)
+
+
+def paired_lines(groups: dict[tuple, list[dict]], best: dict[tuple, tuple[float, tuple]], shared: dict[tuple, set[int]]) -> str:
+    """Under the table: each other setting minus the one chosen, paired by seed over the seeds all of them ran — mean
+    validation and test points with a 95% Student-t interval over seeds (does the choice beat it, or only its mean?)."""
+    lines = []
+    for (strategy, data, n, *setting), rs in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        key = (strategy, data, n)
+        if key not in best or tuple(setting) == best[key][1] or len(shared[key]) < 2:
+            continue
+        chosen = {r["seed"]: r for r in groups[(strategy, data, n, *best[key][1])]}
+        mine = {r["seed"]: r for r in rs}
+        seeds = sorted(shared[key])
+        parts = []
+        for split in ("val", "test"):
+            mean, low, high, _ = mean_ci([100 * (mine[s][split] - chosen[s][split]) for s in seeds])
+            parts.append(f"{'validation' if split == 'val' else 'test'} {mean:+.1f} ({low:+.1f} to {high:+.1f})")
+        lr, floor, epochs, batch = setting
+        lines.append(f"- {strategy} {data} n={n}: lr {lr:g}, floor {floor or 'default'}, epochs {epochs or 'default'}, batch "
+                     f"{batch or 'default'} minus the chosen, points over seeds {', '.join(map(str, seeds))}: {'; '.join(parts)}")
+    return "\n\n" + "\n".join(lines) if lines else ""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,7 +58,10 @@ METHODS = ("headstart full-finetune", "Trainer", "headstart lora", "Trainer + PE
 VALIDATED = ("Trainer (validated)", "Trainer + PEFT (validated)")  # run when --methods names them
 BUDGET = " (Trainer's budget)"  # a headstart method with this suffix trains 3 epochs, no step floor (run when named)
 AT_BUDGET = tuple(m + BUDGET for m in METHODS if m.startswith("headstart "))
-PAIRS = tuple((ours, theirs) for full, lora in (("headstart full-finetune", "headstart lora"), tuple(AT_BUDGET))
+BATCH8 = " (batch 8)"  # a headstart method with this suffix trains in batches of 8, Trainer's (run when named)
+AT_BATCH8 = tuple(m + BATCH8 for m in METHODS if m.startswith("headstart "))
+SUFFIXES = {BUDGET: {"min_steps": 0}, BATCH8: {"batch_size": 8}}  # what each variant changes of the defaults
+PAIRS = tuple((ours, theirs) for full, lora in (("headstart full-finetune", "headstart lora"), tuple(AT_BUDGET), tuple(AT_BATCH8))
               for ours, theirs in ((full, "Trainer"), (lora, "Trainer + PEFT"),
                                    (full, "Trainer (validated)"), (lora, "Trainer + PEFT (validated)")))
 
@@ -70,9 +73,10 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _headstart(data, pretrained, strategy: str, n, seed: int, *, floor: bool = True) -> dict:
-    """One headstart run with every default; ``floor=False`` drops the 100-step floor (Trainer's 3 epochs)."""
-    config = TrainConfig() if floor else TrainConfig(min_steps=0)
+def _headstart(data, pretrained, strategy: str, n, seed: int, **changed) -> dict:
+    """One headstart run with every default but ``changed`` (``SUFFIXES``: min_steps=0, Trainer's 3 epochs alone;
+    batch_size=8, Trainer's batch)."""
+    config = TrainConfig(**changed)
     spec = RunSpec(data=data.name, backbone=pretrained.name, strategy=strategy, n=n, seed=seed, train=config)
     cpu = _cpu_seconds()
     outcome = run(spec, data=data, pretrained=pretrained, test=True)
@@ -144,7 +148,7 @@ def table(rows: list[dict]) -> str:
     for n in sizes:
         ran = [(o, t) for o, t in PAIRS if (n, o) in by and (n, t) in by]  # a headstart row beside each baseline
         paired = {m for pair in ran for m in pair}
-        alone = [(m, None) for m in METHODS + VALIDATED + AT_BUDGET if (n, m) in by and m not in paired]  # else once
+        alone = [(m, None) for m in METHODS + VALIDATED + AT_BUDGET + AT_BATCH8 if (n, m) in by and m not in paired]  # else once
         for ours, theirs in ran + alone:
             for method in (ours, theirs) if theirs else (ours,):
                 cells = by.get((n, method), {})
@@ -179,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     done = read_rows(args.out, _key)
     methods = args.methods.split(",")
-    known = METHODS + VALIDATED + AT_BUDGET
+    known = METHODS + VALIDATED + AT_BUDGET + AT_BATCH8
     unknown = [m for m in methods if m not in known]
     if unknown:
         parser.error(f"unknown method {unknown[0]!r}; one of: {', '.join(known)}")
@@ -199,8 +203,9 @@ def main(argv: list[str] | None = None) -> int:
                     if (size, seed, method) in done:
                         continue
                     if method.startswith("headstart "):
-                        cell = _headstart(data, pretrained, method.removesuffix(BUDGET).split(" ", 1)[1], n, seed,
-                                          floor=not method.endswith(BUDGET))
+                        suffix = next((x for x in SUFFIXES if method.endswith(x)), "")
+                        cell = _headstart(data, pretrained, method.removesuffix(suffix).split(" ", 1)[1],
+                                          n, seed, **SUFFIXES.get(suffix, {}))
                         drawn, scored = cell.pop("train_rows"), cell.pop("test_rows")
                         if not np.array_equal(np.sort(drawn), np.sort(train_rows)) or not np.array_equal(np.sort(scored), np.sort(splits.test)):
                             raise RuntimeError(f"headstart trained on or scored other rows than the baseline (n={size}, seed={seed})")
