@@ -33,7 +33,7 @@ def check_draw(cfg: Any) -> None:
     object.__setattr__(cfg, "n", check_count("n", cfg.n, example=256))
     check_seed(cfg.seed)
     if isinstance(cfg.epochs, bool) or not isinstance(cfg.epochs, (int, float)) or not cfg.epochs > 0:
-        raise ConfigError(f"epochs must be > 0, got {cfg.epochs!r}; e.g. --epochs 1")
+        raise ConfigError(f"--epochs must be > 0, got {cfg.epochs!r}; e.g. --epochs 1")
 
 
 @settings_class
@@ -78,16 +78,23 @@ class SftConfig:
                     "max_new_tokens": self.max_new_tokens}
         for name, value in positive.items():
             if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}; e.g. --{name.replace('_', '-')} 8")
+                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}; "
+                                  f"e.g. --{name.replace('_', '-')} {_DEFAULTS[name]}")
         if self.lr is not None and not self.lr > 0:
-            raise ConfigError(f"lr must be > 0, got {self.lr!r}; try --lr {LRS[self.strategy]:g}")
+            raise ConfigError(f"--lr must be > 0, got {self.lr!r}; try --lr {LRS[self.strategy]:g}")
         check_draw(self)
         if self.max_length < 2:
-            raise ConfigError(f"max_length must be >= 2 (a prompt token and a response token), got {self.max_length}; e.g. --max-length 256")
-        if not 0 <= self.dropout < 1 or not self.alpha > 0 or not 0 <= self.warmup < 1:
-            raise ConfigError(f"need 0 <= dropout < 1, alpha > 0, 0 <= warmup < 1; got {self.dropout!r}, {self.alpha!r}, {self.warmup!r}")
-        if self.val_rows < 1 or self.eval_rows < 0 or self.patience < 0:
-            raise ConfigError(f"need val_rows >= 1, eval_rows >= 0, patience >= 0; got {self.val_rows}, {self.eval_rows}, {self.patience}")
+            raise ConfigError(f"--max-length must be >= 2 (a prompt token and a response token), got {self.max_length}; e.g. --max-length 256")
+        if not self.alpha > 0:
+            raise ConfigError(f"--alpha must be > 0, got {self.alpha!r}; e.g. --alpha 16")
+        if not 0 <= self.dropout < 1 or not 0 <= self.warmup < 1:  # no flags: set from Python only
+            raise ConfigError(f"need 0 <= dropout < 1 and 0 <= warmup < 1; got {self.dropout!r}, {self.warmup!r}")
+        if self.val_rows < 1:
+            raise ConfigError(f"--val-rows must be >= 1, got {self.val_rows!r}; e.g. --val-rows 64")
+        if self.eval_rows < 0:
+            raise ConfigError(f"--eval-rows must be >= 0 (0: none), got {self.eval_rows!r}; e.g. --eval-rows 32")
+        if self.patience < 0:
+            raise ConfigError(f"patience must be >= 0 (0: never stop early), got {self.patience!r}")
         if isinstance(self.targets, str) and self.targets != "all-linear":  # "q_proj,,v_proj": refused before the model loads
             comma_entries(self.targets, name="--targets", noun="module name")
         # an adapter setting other than its default, on full-finetune, would be ignored (one equal to its default is

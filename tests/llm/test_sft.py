@@ -192,10 +192,33 @@ def test_a_backbone_that_is_not_a_causal_lm_is_one_line(sft_csv, tmp_path, monke
 
 
 @pytest.mark.parametrize("args,fragment", [(["--strategy", "lor"], "did you mean 'lora'"), (["--lr", "0"], "lr must be > 0"),
-                                           (["--batch-size", "0"], "batch_size must be a positive integer")])
+                                           (["--batch-size", "0"], "--batch-size must be a positive integer")])
 def test_bad_settings_are_one_line(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys, args, fragment):
     assert_user_error(run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--out", str(tmp_path / "o"), "-q", *args],
                        monkeypatch, capsys), fragment)
+
+
+@pytest.mark.parametrize("args,cli,setting,python", [
+    (["--n", "0"], "--n must be a whole number >= 1 or all, got 0; e.g. --n 256", {"n": 0},
+     "n must be a whole number >= 1 or all, got 0; e.g. n=256"),
+    (["--val-rows", "0"], "--val-rows must be >= 1, got 0; e.g. --val-rows 64", {"val_rows": 0},
+     "val_rows must be >= 1, got 0; e.g. val_rows=64"),
+    (["--eval-rows", "-1"], "--eval-rows must be >= 0 (0: none), got -1; e.g. --eval-rows 32", {"eval_rows": -1},
+     "eval_rows must be >= 0 (0: none), got -1; e.g. eval_rows=32"),
+    (["--max-steps", "0"], "--max-steps must be a whole number >= 1, got 0; e.g. --max-steps 50", {"max_steps": 0},
+     "max_steps must be a whole number >= 1, got 0; e.g. max_steps=50"),
+    (["--rank", "0"], "--rank must be a positive integer, got 0; e.g. --rank 8", {"rank": 0},
+     "rank must be a positive integer, got 0; e.g. rank=8")])
+def test_a_bad_setting_is_named_by_its_flag_on_the_cli_and_its_field_from_python(tmp_path, monkeypatch, capsys, args, cli,
+                                                                                   setting, python):
+    from headstart.api_llm import sft
+    from headstart.errors import ConfigError
+
+    code, _, err = run_cli(["sft", "--out", str(tmp_path / "o"), "-q", *args], monkeypatch, capsys)
+    assert code == 2 and err.strip() == f"error: {cli}"
+    with pytest.raises(ConfigError) as error:
+        sft(out=tmp_path / "o", config=setting)
+    assert str(error.value) == python and not (tmp_path / "o").exists()
 
 
 def test_generate_refuses_what_is_not_an_sft_run(tmp_path, monkeypatch, capsys):
