@@ -198,7 +198,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
         Interrupted: Ctrl-C during the steps, after the best checkpoint so far was saved (its ``run``).
     """
     from headstart.llm.data import load_table
-    from headstart.llm.format import example, truncation
+    from headstart.llm.format import FIT_SAMPLE, check_fits, example, truncation
     from headstart.llm.lm import OPTIMIZERS, eos_id
     from headstart.llm.loop import LoopConfig, train
     from headstart.llm.runs import Interrupted, save_outcome
@@ -215,6 +215,8 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     model, tokenizer = policy.model, policy.tokenizer
     eos, pad = eos_id(model, tokenizer), tokenizer.pad_token_id
     col = table.columns
+    check_fits(tokenizer, [(col["prompt"][r], col["chosen"][r]) for r in train_rows[:FIT_SAMPLE]], eos=eos,
+               max_length=cfg.max_length)
 
     cuts: Counter = Counter()
 

@@ -181,8 +181,8 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
         Interrupted: Ctrl-C during the steps, after the best checkpoint so far was saved (its ``run``).
     """
     from headstart.llm.data import load_table
-    from headstart.llm.format import (check_packing, collate, collate_packed, example, has_chat_template, pack, response_loss,
-                                      truncation)
+    from headstart.llm.format import (FIT_SAMPLE, check_fits, check_packing, collate, collate_packed, example,
+                                      has_chat_template, pack, response_loss, truncation)
     from headstart.llm.lm import OPTIMIZERS, eos_id, lm_folder, lm_reference, load_lm, prepare
     from headstart.llm.loop import LoopConfig, train
     from headstart.llm.runs import Interrupted, exact_match, generate, save_outcome
@@ -200,6 +200,7 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
     model, params = prepare(model, cfg.strategy, rank=cfg.rank, alpha=cfg.alpha, dropout=cfg.dropout, targets=cfg.targets)
     eos, pad = eos_id(model, tokenizer), tokenizer.pad_token_id
     prompts, responses = table.columns["prompt"], table.columns["response"]
+    check_fits(tokenizer, [(prompts[r], responses[r]) for r in train_rows[:FIT_SAMPLE]], eos=eos, max_length=cfg.max_length)
     cuts: Counter = Counter()
     encode = lambda rows: [example(tokenizer, prompts[r], responses[r], eos=eos, max_length=cfg.max_length, cuts=cuts)  # noqa: E731
                            for r in rows]
