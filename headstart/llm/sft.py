@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from time import monotonic
 from typing import Any, Literal
 
 import numpy as np
@@ -160,6 +161,24 @@ def mean_loss(model: torch.nn.Module, rows: list[tuple[list[int], list[int]]], *
     return total / max(count, 1)
 
 
+def answering(progress: Callable[[int, int, dict[str, Any]], None] | None) -> Callable[[int, int], None] | None:
+    """``progress`` for the test prompts' greedy generation, the slow part of evaluating on a CPU (minutes after the
+    last step): its own count of prompts answered and its own ETA, at the seconds a prompt has taken so far (the steps'
+    rate would say 0s), not known before the first batch is answered."""
+    if progress is None:
+        return None
+    from headstart.progress import ETA_KEY
+
+    start = monotonic()
+
+    def said(done: int, total: int) -> None:
+        took = monotonic() - start
+        progress(done, total, {"generating": f"answers to {total} test prompt{'s' if total != 1 else ''}",
+                               ETA_KEY: took / done * (total - done) if done else None})
+
+    return said
+
+
 def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", response_column: str = "response",
             group_column: str | None = None, out: str | Path | None = None, progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> LoadedLM:
     """Fine-tune ``cfg.backbone`` on ``data``'s prompt → response rows and save the run to ``out``.
@@ -227,9 +246,8 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
                                "train_rows": len(train_rows), "train_sequences": len(train_items),
                                **({"truncated": cut} if (cut := truncation(cuts, len(train_rows) + len(val_rows), cfg.max_length)) else {})}
     if len(test_rows) and report.status == "done":  # interrupted: the checkpoint is saved untested, not kept waiting
-        if progress:  # greedy generation is the slow part of evaluating on a CPU: said, not a silent wait
-            progress(report.steps, steps, {"then": f"generating answers to {len(test_rows)} test prompt{'s' if len(test_rows) != 1 else ''}"})
-        generated = generate(model, tokenizer, [prompts[r] for r in test_rows], max_new_tokens=cfg.max_new_tokens)
+        generated = generate(model, tokenizer, [prompts[r] for r in test_rows], max_new_tokens=cfg.max_new_tokens,
+                             progress=answering(progress))
         metrics["test"] = {"rows": len(test_rows), "exact_match": exact_match(generated, [responses[r] for r in test_rows]),
                            "samples": [{"prompt": prompts[r], "generated": g, "reference": responses[r]}
                                        for r, g in list(zip(test_rows, generated))[:3]]}
