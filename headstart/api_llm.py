@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from headstart.errors import ConfigError, python_named
+from headstart.errors import ConfigError, flags_checked, python_named
 
 if TYPE_CHECKING:  # the LLM modules import torch and transformers: only for the annotations
     from headstart.llm.dpo import PreferConfig
@@ -13,14 +13,17 @@ if TYPE_CHECKING:  # the LLM modules import torch and transformers: only for the
     from headstart.llm.sft import SftConfig
 
 
-@python_named
+@flags_checked
 def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, prompt_column: str = "prompt",
         response_column: str = "response", group_column: str | None = None, config: SftConfig | dict | None = None,
-        progress: Any = None) -> LoadedLM:
+        progress: Any = None, overwrite: bool = False) -> LoadedLM:
     """``headstart sft``: fine-tune a causal LM on prompt → response rows (``headstart.llm.sft.SftConfig``); returns the
     in-memory run (``.generate(prompts)``, ``.metrics``), saved to ``out`` when given. Ctrl-C during the steps saves
     the best checkpoint so far, then raises ``headstart.llm.runs.Interrupted`` (a KeyboardInterrupt whose ``run`` it
-    is, status "interrupted")."""
+    is, status "interrupted").
+
+    ``out`` holding a run of other settings, or a prefer run, is refused before anything loads unless ``overwrite``;
+    the same run asked for again replaces itself (``headstart.llm.same_run``)."""
     from headstart.llm.sft import ADAPTER_SETTINGS, SftConfig, check_adapter_given, run_sft
     from headstart.specs import as_config
 
@@ -30,17 +33,23 @@ def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, pro
     if out is not None:  # refused before anything loads or trains, as the CLI refuses it
         from headstart.outdir import claim
 
+        from headstart.llm.same_run import check_replaces_same_run, sft_request
+
         claim(out, "lm-run")
+        if not overwrite:
+            check_replaces_same_run(out, sft_request(settings, data, prompt_column=prompt_column,
+                                                     response_column=response_column), SftConfig)
     return run_sft(data, settings, prompt_column=prompt_column, response_column=response_column,
                    group_column=group_column, out=out, progress=progress)
 
 
-@python_named
+@flags_checked
 def prefer(data: str = "rotten-tomatoes-preferences", *, out: str | Path | None = None, prompt_column: str = "prompt",
            chosen_column: str = "chosen", rejected_column: str = "rejected", group_column: str | None = None,
-           config: PreferConfig | dict | None = None, progress: Any = None) -> LoadedLM:
+           config: PreferConfig | dict | None = None, progress: Any = None, overwrite: bool = False) -> LoadedLM:
     """``headstart prefer``: DPO on prompt / chosen / rejected rows on top of an sft run (``headstart.llm.dpo.PreferConfig``).
-    Ctrl-C during the steps saves the best checkpoint so far, then raises ``Interrupted``, as ``sft`` does."""
+    Ctrl-C during the steps saves the best checkpoint so far, then raises ``Interrupted``, as ``sft`` does; ``out``
+    holding another run (of other settings, or an sft run) is refused unless ``overwrite``, as ``sft`` refuses it."""
     from headstart.llm.dpo import PreferConfig, run_prefer
     from headstart.specs import as_config
 
@@ -49,8 +58,13 @@ def prefer(data: str = "rotten-tomatoes-preferences", *, out: str | Path | None 
         from headstart.llm.dpo import check_out
         from headstart.outdir import claim
 
+        from headstart.llm.same_run import check_replaces_same_run, prefer_request
+
         check_out(out, settings)
         claim(out, "lm-run")
+        if not overwrite:
+            check_replaces_same_run(out, prefer_request(settings, data, prompt_column=prompt_column, chosen_column=chosen_column,
+                                                        rejected_column=rejected_column), PreferConfig)
     return run_prefer(data, settings, prompt_column=prompt_column, chosen_column=chosen_column,
                       rejected_column=rejected_column, group_column=group_column, out=out, progress=progress)
 

@@ -13,7 +13,7 @@ ProgressFn = Callable[[int, int, dict[str, Any]], None]
 LOG_EVERY = 15.0
 
 
-ETA_KEY = "eta_s"  # an update's own ETA in seconds (``sweep_eta``): shown instead of the rate's
+ETA_KEY = "eta_s"  # an update's own ETA in seconds (``sweep_eta``): shown instead of the rate's; None: not known yet
 
 
 def clock_text(seconds: float | None) -> str:
@@ -46,8 +46,8 @@ def _log_lines(description: str) -> ProgressFn:
         since, done_then = first[0]
         rate = (done - done_then) / (now - since) if done > done_then and now > since else 0.0
         eta = f"{(total - done) / rate:.0f}s" if rate > 0 else "0s" if done >= total else "?"
-        if isinstance(info.get(ETA_KEY), (int, float)):
-            eta = f"{info[ETA_KEY]:.0f}s"
+        if ETA_KEY in info:  # the update's own: a phase whose rate the earlier updates' would misstate
+            eta = f"{info[ETA_KEY]:.0f}s" if isinstance(info[ETA_KEY], (int, float)) else "?"
         info = {k: v for k, v in info.items() if k != ETA_KEY}
         text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
         print(" ".join(part for part in (f"{description}: {int(done)}/{total}", text, f"elapsed {now:.0f}s ETA {eta}") if part),
@@ -84,9 +84,12 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Progress
             eta = info.get(ETA_KEY)
             text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items() if k != ETA_KEY)
             state["bar"].update(state["task"], completed=done, total=total, info=text,
-                                eta=float(eta) if isinstance(eta, (int, float)) else None)
+                                eta=float(eta) if isinstance(eta, (int, float)) else UNKNOWN if ETA_KEY in info else None)
 
         yield update
+
+
+UNKNOWN = object()  # the bar's ETA where the update said it has none yet (``ETA_KEY``: None)
 
 
 def _remaining_column():
@@ -99,6 +102,6 @@ def _remaining_column():
             eta = task.fields.get("eta")
             if eta is None:
                 return super().render(task)
-            return Text(clock_text(0.0 if task.finished else eta), style="progress.remaining")
+            return Text(clock_text(0.0 if task.finished else None if eta is UNKNOWN else eta), style="progress.remaining")
 
     return Remaining()

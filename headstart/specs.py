@@ -177,8 +177,8 @@ def check_count(name: str, value: Any, *, example: int) -> int | None:
     if value is None or (name == "n" and value == "all"):
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        flag = f"--{name.replace('_', '-')}"
-        raise ConfigError(f"{name} must be a whole number >= 1{' or all' if name == 'n' else ''}, got {value!r}; "
+        flag = f"--{name.replace('_', '-')}"  # a settings class's check (SftConfig) names its field from Python
+        raise ConfigError(f"{flag} must be a whole number >= 1{' or all' if name == 'n' else ''}, got {value!r}; "
                           f"e.g. {flag} {example}")
     return value
 

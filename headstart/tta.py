@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, unknown
 
 METHODS = ("bn-adapt", "tent", "tent-episodic")
 TENT_LR = 1e-3  # Adam on the affine parameters, the paper's setting for its batch sizes
@@ -65,16 +65,16 @@ def check_methods(values: Any) -> tuple[str, ...]:
     if isinstance(values, str) or not all(isinstance(v, str) for v in values):
         raise ConfigError(f"tta must be a list of methods, got {values!r}; e.g. --tta bn-adapt --tta tent")
     values = tuple(dict.fromkeys(v.strip() for v in values))
-    unknown = [v for v in values if v not in METHODS]
-    if unknown:
-        raise ConfigError(f"unknown test-time adaptation {unknown[0]!r}; use one of {', '.join(METHODS)}")
+    strange = [v for v in values if v not in METHODS]
+    if strange:  # "unknown test-time adaptation 'tnt'; did you mean 'tent'? (available: ...)"
+        raise unknown("test-time adaptation", strange[0], METHODS)
     return values
 
 
 def refuses(method: str, model: nn.Module, task: str, strategy: Any = None) -> str | None:
     """Why ``method`` cannot adapt ``model`` for ``task`` (trained by ``strategy``, when given), or None."""
     if method not in METHODS:
-        return f"unknown test-time adaptation {method!r}; use one of {', '.join(METHODS)}"
+        return str(unknown("test-time adaptation", method, METHODS))
     if strategy is not None and not strategy.uses_pretrained and strategy.leaves_backbone:
         return f"{strategy.name} is not a network adapted from the backbone, so there is nothing to adapt"
     if method.startswith("tent") and strategy is not None and getattr(strategy, "gradient_free_head", False):

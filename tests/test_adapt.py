@@ -109,6 +109,29 @@ def test_max_test_caps_the_source_and_the_target_test_rows_the_oracle_included(t
     assert "- scored on at most 12 test rows of the source and of the target (--max-test)" in (out / "adaptation.md").read_text()
 
 
+def test_max_test_takes_all_as_continual_and_multitask_do_and_a_bad_one_is_named_in_each_surfaces_words(
+        toy_csv, tmp_path, monkeypatch, capsys):
+    import headstart.adapt
+    from headstart.errors import ConfigError
+
+    given = {}
+
+    def record(*args, **kwargs):
+        given.update(kwargs)
+        raise ConfigError("stopped before training")
+
+    monkeypatch.setattr(headstart.adapt, "adapt", record)
+    command = ["adapt", "--source", str(toy_csv), "--target", str(toy_csv), "--out", str(tmp_path / "a"), "-q"]
+    assert_user_error(run_cli([*command, "--max-test", "all"], monkeypatch, capsys), "stopped before training")
+    assert given["max_test"] is None, "all: no cap, as continual's and multitask's --max-test all"
+    assert_user_error(run_cli([*command, "--max-test", "0"], monkeypatch, capsys),
+                      "--max-test must be a positive integer or all, got '0'; e.g. --max-test 1000")
+    monkeypatch.undo()
+    with pytest.raises(ConfigError, match=r"^max_test must be a positive integer .*; try max_test=1000$"):
+        headstart.adapt(str(toy_csv), str(toy_csv), out=tmp_path / "b", max_test=0)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_adapt_refuses_a_compares_store_and_resumes_its_own(tmp_path):
     """adapt into a compare's --out replaced that store's recorded sweep and its report; a store adapt wrote resumes."""
     from headstart.adapt import check_not_a_compare

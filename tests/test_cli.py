@@ -401,7 +401,8 @@ def test_compare_max_test_keeps_that_many_test_rows(monkeypatch, capsys, toy_csv
         (result,) = store.results()
     assert code == 0 and result.spec["data"]["split"]["max_test"] == 12
     assert 12 <= len(result.record["test"]["target"]) <= 14  # whole groups per class: a row over per class at most
-    assert_user_error(cli([*compare, "--max-test", "0", "--out", str(tmp_path / "bad")], monkeypatch, capsys), "max_test must be")
+    assert_user_error(cli([*compare, "--max-test", "0", "--out", str(tmp_path / "bad")], monkeypatch, capsys),
+                      "--max-test must be a positive integer", "try --max-test 1000")
 
 
 def test_evaluate_says_what_a_test_cap_traded(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):

@@ -28,3 +28,25 @@ def test_a_sweeps_fractional_progress_shows_whole_cells_and_keeps_the_eta(monkey
     update(2.0 + 1 / 30, 12, {})  # t = 61: 2.0233 cells more in 60 s
     lines = capsys.readouterr().err.splitlines()
     assert lines == ["sweep: 0/12 cell linear-probe n=8 seed=0 elapsed 1s ETA ?", "sweep: 2/12 elapsed 61s ETA 296s"]
+
+
+def test_a_phase_with_its_own_eta_says_it_and_not_the_steps_rate(monkeypatch, capsys):
+    """sft's test-prompt generation after its last step: "ETA ?" until a prompt is answered, then its own seconds,
+    in the log's lines and on the terminal's bar, never the finished steps' "0s"."""
+    from rich.progress import Progress
+
+    clock = iter([0.0, 1.0, 100.0, 200.0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    update = progress._log_lines("sft")
+    update(60, 60, {"loss": 0.5})  # t = 1: the last step
+    update(0, 32, {"generating": "answers to 32 test prompts", progress.ETA_KEY: None})  # t = 100
+    update(16, 32, {"generating": "answers to 32 test prompts", progress.ETA_KEY: 95.0})  # t = 200
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[1:] == ["sft: 0/32 generating answers to 32 test prompts elapsed 100s ETA ?",
+                         "sft: 16/32 generating answers to 32 test prompts elapsed 200s ETA 95s"]
+    column = progress._remaining_column()
+    with Progress(column, disable=True) as bar:
+        task = bar.add_task("sft", total=32, completed=0, eta=progress.UNKNOWN)
+        assert column.render(bar.tasks[task]).plain == "-:--:--"
+        bar.update(task, completed=16, eta=95.0)
+        assert column.render(bar.tasks[task]).plain == "0:01:35"

@@ -83,7 +83,7 @@ def test_each_method_is_refused_where_it_cannot_apply():
     assert "a regression run has none" in refuses("tent", text_like, "regression")
     with pytest.raises(ConfigError, match="^--tta bn-adapt cannot adapt this run: the model has no BatchNorm"):
         adapted(text_like, "bn-adapt", [], task="classification")
-    with pytest.raises(ConfigError, match="unknown test-time adaptation 'tnet'; use one of bn-adapt, tent, tent-episodic"):
+    with pytest.raises(ConfigError, match=r"unknown test-time adaptation 'tnet'; did you mean 'tent'\? \(available: bn-adapt, tent, tent-episodic\)"):
         check_methods(["tnet"])
 
 
@@ -312,3 +312,13 @@ def test_evaluate_full_gives_python_what_the_cli_s_json_shows(toy_csv, other_csv
     assert headstart.evaluate(run, full=True) == headstart.evaluate(run)  # no eval_data: the split's metrics alone
     with pytest.raises(ConfigError, match="add eval_data=DATA"):
         headstart.evaluate(run, tta="tent", full=True)
+
+
+@pytest.mark.parametrize("typed,meant", [("tnt", "tent"), ("bn_adapt", "bn-adapt"), ("tent-episdic", "tent-episodic")])
+def test_a_mistyped_method_gets_a_did_you_mean_as_every_other_typo_does(typed, meant, tmp_path, monkeypatch, capsys):
+    from conftest import assert_user_error, run_cli
+
+    assert_user_error(run_cli(["train", "--tta", typed, "--out", str(tmp_path / "o")], monkeypatch, capsys),
+                      f"unknown test-time adaptation {typed!r}; did you mean {meant!r}? (available: bn-adapt, tent, tent-episodic)")
+    assert f"did you mean {meant!r}?" in refuses(typed, nn.Linear(2, 2), "classification")
+    assert not (tmp_path / "o").exists()

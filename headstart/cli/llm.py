@@ -97,12 +97,14 @@ def sft(
     val_rows: Annotated[int, typer.Option(help="Validation rows whose loss picks the checkpoint (a fixed sample spread over the validation split, the same for every run).")] = 64,
     eval_rows: Annotated[int, typer.Option(help="Test rows generated (greedy) for exact match after training (0: none).")] = 32,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path("runs/sft"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a saved run of other settings, or of the other kind, in --out (refused without it; the same run trained again replaces itself).")] = False,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Supervised fine-tuning of a causal LM on prompt -> response rows: chat template where the model has one, loss on
     the response tokens only, the checkpoint with the lowest validation loss kept (spec.json, metrics.json, a PEFT
-    adapter or the full weights as safetensors).
+    adapter or the full weights as safetensors). An --out holding a run of other settings, or a prefer run, is refused
+    before training (--overwrite replaces it).
 
     \b
     Example: headstart sft --data rotten-tomatoes-sft --n 512 --max-steps 60 --batch-size 4 --out runs/sft
@@ -124,7 +126,7 @@ def sft(
     try:
         with progress_bar("sft", enabled=not quiet) as progress:
             run = run_sft(data, out=out, prompt_column=prompt_column, response_column=response_column, group_column=group_column,
-                          config=cfg, progress=progress)
+                          config=cfg, progress=progress, overwrite=overwrite)
     except Interrupted as stop:  # the best checkpoint so far is saved: say what and where
         run = stop.run
     _summary(run, out, as_json, replacing=replacing)
@@ -150,11 +152,13 @@ def prefer(
     max_length: Annotated[int, typer.Option(help="Tokens per prompt + response.")] = 256,
     val_rows: Annotated[int, typer.Option(help="Validation pairs whose DPO loss picks the checkpoint.")] = 64,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path("runs/prefer"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a saved run of other settings, or of the other kind, in --out (refused without it; the same run trained again replaces itself).")] = False,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Preference tuning by DPO on prompt / chosen / rejected rows, on top of an sft run (its start and its frozen
-    reference; Rafailov et al. 2023); without --sft, a fresh LoRA on --backbone referenced to the base.
+    reference; Rafailov et al. 2023); without --sft, a fresh LoRA on --backbone referenced to the base. An --out
+    holding a run of other settings, or an sft run, is refused before training (--overwrite replaces it).
 
     \b
     Example: headstart prefer --data rotten-tomatoes-preferences --sft runs/sft --n 256 --max-steps 40 --out runs/dpo
@@ -176,7 +180,8 @@ def prefer(
     try:
         with progress_bar("prefer", enabled=not quiet) as progress:
             run = run_prefer(data, out=out, prompt_column=prompt_column, chosen_column=chosen_column,
-                             rejected_column=rejected_column, group_column=group_column, config=cfg, progress=progress)
+                             rejected_column=rejected_column, group_column=group_column, config=cfg, progress=progress,
+                             overwrite=overwrite)
     except Interrupted as stop:
         run = stop.run
     _summary(run, out, as_json, replacing=replacing)

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from headstart.cli.common import (DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
-                                  _scoped_options, app)
+                                  _scoped_options, app, parse_max_test)
 from headstart.errors import ConfigError
 from headstart.ood import BELOW_MAJORITY
 
@@ -198,8 +198,8 @@ def adapt(
     min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: the strategy's).")] = None,
     workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
-    max_test: Annotated[Optional[int], typer.Option(help="At most this many test rows of the source and of the target "
-                                                         "(a seeded cut; quick runs; each score's interval says so).")] = None,
+    max_test: Annotated[str, typer.Option(help="At most this many test rows of the source and of the target (a seeded "
+                                               "cut; quick runs; each score's interval says so), or all.")] = "all",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Labelled source, unlabelled target: train each method on the source, score it on the target's test split, and
@@ -215,7 +215,7 @@ def adapt(
                        out=out, oracle=oracle, tune="lr" if tune else None,
                        config=TrainConfig(image_size=image_size, bn=bn, max_steps=max_steps, min_steps=min_steps, epochs=epochs),
                        workers=workers, progress=not quiet, command="headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-                       max_test=max_test)
+                       max_test=parse_max_test(max_test))
     for line in summary_lines(result):
         typer.echo(line)
     typer.echo(f"report: {result.reports['adaptation.md']} (and report.html, results.json in {out})")

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from headstart.continual.chain import Chain, ContinualArm, Prepared, check_arm, run_chain
+from headstart.continual.chain import Chain, ContinualArm, Prepared, check_arm, drawn_rows, run_chain
 from headstart.continual.methods import METHODS, get_method, method_options
 from headstart.continual.streams import BUILTIN, SCENARIOS, load_stream
 from headstart.callable_module import make_callable
@@ -197,6 +197,8 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     size = parse_n(n)
     for arm in parsed:  # before the store exists: a strategy that cannot apply leaves nothing behind
         check_arm(prepared, arm, size, train)
+    for seed in range(seeds):  # and a size the tasks cannot give (fewer rows than classes) neither
+        drawn_rows(prepared, size, seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     result = ContinualResult(out=out)

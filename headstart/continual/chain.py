@@ -110,9 +110,7 @@ class Chain:
     keys: list[str] = field(default_factory=list)  # the run keys of the chain's steps (set by run_chain)
 
     def __post_init__(self) -> None:
-        for k, task in enumerate(self.stream.tasks):
-            local = self.prepared.splits[k].pool - self.prepared.offset(k)
-            self.train_rows.append(subsample(task.data, local, self.n, self.seed) + self.prepared.offset(k))
+        self.train_rows.extend(drawn_rows(self.prepared, self.n, self.seed))
 
     # ---- what methods read ------------------------------------------------------------------------------
     @property
@@ -186,6 +184,17 @@ def joint_budget(train: TrainConfig, strategy: str, pretrained: torch.nn.Module,
     own = train.with_defaults(get_strategy(strategy).defaults_for(modality_of(pretrained)))
     return dataclasses.replace(train, min_steps=tasks * own.min_steps,
                                max_steps=None if own.max_steps is None else tasks * own.max_steps)
+
+
+def drawn_rows(prepared: Any, n: int | None, seed: int) -> list[np.ndarray]:
+    """Each task's ``n`` training rows for ``seed``, drawn from its own pool (indices into the stream's data).
+
+    Raises:
+        DataError: ``n`` below a task's number of classes or above its pool, as ``subsample`` words it. ``continual``
+            draws every seed's rows before its store exists, so such a size leaves nothing behind.
+    """
+    return [subsample(task.data, prepared.splits[k].pool - prepared.offset(k), n, seed) + prepared.offset(k)
+            for k, task in enumerate(prepared.stream.tasks)]
 
 
 def check_arm(prepared: Any, arm: Any, n: int | None, train_config: Any) -> None:

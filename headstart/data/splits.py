@@ -45,8 +45,10 @@ class SplitConfig:
         if self.max_val < 1:
             raise ConfigError(f"max_val must be >= 1, got {self.max_val!r}; e.g. {setting_text('max_val', 300)}")
         if self.max_test is not None and (not isinstance(self.max_test, int) or self.max_test < 1):
-            # a TOML's [split] gets "try max_test = 1000" (sweep_config._check_values), Python "max_test=1000"
-            raise ConfigError(f"max_test must be a positive integer or unset, got {self.max_test!r}; try --max-test 1000")
+            # the CLI's words; a TOML's [split] reads "max_test ... try max_test = 1000" (sweep_config._check_values),
+            # Python "max_test ... try max_test=1000" (settings_class)
+            raise ConfigError(f"--max-test must be a positive integer (leave it out for every test row), got "
+                              f"{self.max_test!r}; try --max-test 1000")
 
     def identity(self) -> dict[str, Any]:
         """The fields as stored in a run's spec; ``stratify`` only when off, so runs split the usual way keep their keys."""

@@ -101,21 +101,21 @@ class PreferConfig:
         if self.strategy is not None:
             check_strategy(self.strategy)  # also with --sft (which sets the strategy): a typo is named, not ignored
         if self.backbone is not None and (not isinstance(self.backbone, str) or not self.backbone.strip()):
-            raise ConfigError(f"backbone must be a causal LM's name, folder or .gguf file, got {self.backbone!r}; "
+            raise ConfigError(f"--backbone must be a causal LM's name, folder or .gguf file, got {self.backbone!r}; "
                               f"e.g. --backbone {DEFAULT_BACKBONE}")
         if not isinstance(self.beta, (int, float)) or not self.beta > 0 or not math.isfinite(self.beta):
-            raise ConfigError(f"beta must be > 0, got {self.beta!r}; try --beta 0.1")
+            raise ConfigError(f"--beta must be > 0, got {self.beta!r}; try --beta 0.1")
         if self.lr is not None and not self.lr > 0:
-            raise ConfigError(f"lr must be > 0, got {self.lr!r}; try --lr 5e-5")
+            raise ConfigError(f"--lr must be > 0, got {self.lr!r}; try --lr 5e-5")
         for name in ("batch_size", "max_length", "evals", "val_rows"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}; e.g. --{name.replace('_', '-')} 4")
+                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}; e.g. --{name.replace('_', '-')} 4")
         check_draw(self)
         if not isinstance(self.patience, int) or self.patience < 0:
             raise ConfigError(f"patience must be >= 0 (0: never stop early), got {self.patience!r}")
         if self.max_length < 2:
-            raise ConfigError(f"max_length must be >= 2 (a prompt token and a response token), got {self.max_length}; e.g. --max-length 256")
+            raise ConfigError(f"--max-length must be >= 2 (a prompt token and a response token), got {self.max_length}; e.g. --max-length 256")
 
 
 DEFAULT_BACKBONE, DEFAULT_STRATEGY = "smollm2-135m", "lora"  # without --sft
@@ -198,7 +198,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
         Interrupted: Ctrl-C during the steps, after the best checkpoint so far was saved (its ``run``).
     """
     from headstart.llm.data import load_table
-    from headstart.llm.format import example, truncation
+    from headstart.llm.format import FIT_SAMPLE, check_fits, example, truncation
     from headstart.llm.lm import OPTIMIZERS, eos_id
     from headstart.llm.loop import LoopConfig, train
     from headstart.llm.runs import Interrupted, save_outcome
@@ -215,6 +215,8 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     model, tokenizer = policy.model, policy.tokenizer
     eos, pad = eos_id(model, tokenizer), tokenizer.pad_token_id
     col = table.columns
+    check_fits(tokenizer, [(col["prompt"][r], col["chosen"][r]) for r in train_rows[:FIT_SAMPLE]], eos=eos,
+               max_length=cfg.max_length)
 
     cuts: Counter = Counter()
 

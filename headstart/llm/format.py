@@ -77,6 +77,29 @@ def example(tokenizer: Any, prompt: str, response: str, *, eos: int | None, max_
     return p + r, [IGNORE] * len(p) + list(r)
 
 
+FIT_SAMPLE = 256  # training pairs whose lengths decide whether --max-length can hold any: tokenising them is quick
+
+
+def check_fits(tokenizer: Any, pairs: list[tuple[str, str]], *, eos: int | None, max_length: int) -> None:
+    """Refuse a ``max_length`` that holds no training prompt whole with a token of its response: every example would
+    be cut inside its prompt (``example``), and the model would learn to answer prompts it never reads. Only the
+    first ``FIT_SAMPLE`` (prompt, response) pairs are measured.
+
+    Raises:
+        ConfigError: naming the shortest prompt's length and a ``--max-length`` that holds the measured examples whole.
+    """
+    sample = pairs[:FIT_SAMPLE]
+    shortest = min((len(prompt_ids(tokenizer, p)) for p, _ in sample), default=0)
+    if not sample or shortest < max_length:
+        return
+    longest = max(len(prompt_ids(tokenizer, p)) + len(response_ids(tokenizer, p, r, eos=eos)) for p, r in sample)
+    fits = max(16, 1 << (longest - 1).bit_length())  # the power of two at or above the longest example
+    form = "with the model's chat template" if has_chat_template(tokenizer) else "as the model reads it"
+    raise ConfigError(f"--max-length {max_length} holds no prompt with its answer: the shortest training prompt takes "
+                      f"{shortest} tokens {form}, and its answer at least one more; nothing was trained: try "
+                      f"--max-length {fits} (the longest of the first {len(sample)} examples takes {longest})")
+
+
 def truncation(cuts: Counter, total: int, max_length: int) -> dict[str, int] | None:
     """What ``example`` cut, for metrics.json: ``{examples, of, prompt, response, max_length}``, or None when nothing."""
     if not cuts.get("examples"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,11 +174,12 @@ def check_generation(max_new_tokens: int, temperature: float) -> None:
 
 
 def generate(model: nn.Module, tokenizer: Any, prompts: list[str], *, max_new_tokens: int = 64, temperature: float = 0.0,
-             seed: int = 0, batch_size: int = 16) -> list[str]:
+             seed: int = 0, batch_size: int = 16, progress: Callable[[int, int], None] | None = None) -> list[str]:
     """Each prompt's response: greedy (``temperature`` 0) or sampled at ``temperature``, up to the end-of-turn token.
 
     Prompts are formatted as in training (``format.prompt_ids``) and left-padded into batches. Sampling draws from
     torch's global generator, seeded with ``seed`` before each batch (transformers' ``generate`` takes no generator).
+    ``progress(done, total)`` is called with the prompts answered so far: 0 before the first batch, then after each.
 
     Raises:
         ConfigError: ``max_new_tokens`` < 1 or ``temperature`` < 0.
@@ -195,6 +197,8 @@ def generate(model: nn.Module, tokenizer: Any, prompts: list[str], *, max_new_to
     device = next(model.parameters()).device
     texts: list[str] = []
     model.eval()
+    if progress:
+        progress(0, len(prompts))
     for start in range(0, len(prompts), batch_size):
         encoded = [prompt_ids(tokenizer, p) for p in prompts[start : start + batch_size]]
         width = max(len(x) for x in encoded)
@@ -207,6 +211,8 @@ def generate(model: nn.Module, tokenizer: Any, prompts: list[str], *, max_new_to
         with torch.no_grad():
             generated = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=config)
         texts += [tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in generated.cpu()]
+        if progress:
+            progress(len(texts), len(prompts))
     return texts
 
 

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from time import monotonic
 from typing import Any, Literal
 
 import numpy as np
@@ -33,7 +34,7 @@ def check_draw(cfg: Any) -> None:
     object.__setattr__(cfg, "n", check_count("n", cfg.n, example=256))
     check_seed(cfg.seed)
     if isinstance(cfg.epochs, bool) or not isinstance(cfg.epochs, (int, float)) or not cfg.epochs > 0:
-        raise ConfigError(f"epochs must be > 0, got {cfg.epochs!r}; e.g. --epochs 1")
+        raise ConfigError(f"--epochs must be > 0, got {cfg.epochs!r}; e.g. --epochs 1")
 
 
 @settings_class
@@ -78,16 +79,23 @@ class SftConfig:
                     "max_new_tokens": self.max_new_tokens}
         for name, value in positive.items():
             if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}; e.g. --{name.replace('_', '-')} 8")
+                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}; "
+                                  f"e.g. --{name.replace('_', '-')} {_DEFAULTS[name]}")
         if self.lr is not None and not self.lr > 0:
-            raise ConfigError(f"lr must be > 0, got {self.lr!r}; try --lr {LRS[self.strategy]:g}")
+            raise ConfigError(f"--lr must be > 0, got {self.lr!r}; try --lr {LRS[self.strategy]:g}")
         check_draw(self)
         if self.max_length < 2:
-            raise ConfigError(f"max_length must be >= 2 (a prompt token and a response token), got {self.max_length}; e.g. --max-length 256")
-        if not 0 <= self.dropout < 1 or not self.alpha > 0 or not 0 <= self.warmup < 1:
-            raise ConfigError(f"need 0 <= dropout < 1, alpha > 0, 0 <= warmup < 1; got {self.dropout!r}, {self.alpha!r}, {self.warmup!r}")
-        if self.val_rows < 1 or self.eval_rows < 0 or self.patience < 0:
-            raise ConfigError(f"need val_rows >= 1, eval_rows >= 0, patience >= 0; got {self.val_rows}, {self.eval_rows}, {self.patience}")
+            raise ConfigError(f"--max-length must be >= 2 (a prompt token and a response token), got {self.max_length}; e.g. --max-length 256")
+        if not self.alpha > 0:
+            raise ConfigError(f"--alpha must be > 0, got {self.alpha!r}; e.g. --alpha 16")
+        if not 0 <= self.dropout < 1 or not 0 <= self.warmup < 1:  # no flags: set from Python only
+            raise ConfigError(f"need 0 <= dropout < 1 and 0 <= warmup < 1; got {self.dropout!r}, {self.warmup!r}")
+        if self.val_rows < 1:
+            raise ConfigError(f"--val-rows must be >= 1, got {self.val_rows!r}; e.g. --val-rows 64")
+        if self.eval_rows < 0:
+            raise ConfigError(f"--eval-rows must be >= 0 (0: none), got {self.eval_rows!r}; e.g. --eval-rows 32")
+        if self.patience < 0:
+            raise ConfigError(f"patience must be >= 0 (0: never stop early), got {self.patience!r}")
         if isinstance(self.targets, str) and self.targets != "all-linear":  # "q_proj,,v_proj": refused before the model loads
             comma_entries(self.targets, name="--targets", noun="module name")
         # an adapter setting other than its default, on full-finetune, would be ignored (one equal to its default is
@@ -153,6 +161,24 @@ def mean_loss(model: torch.nn.Module, rows: list[tuple[list[int], list[int]]], *
     return total / max(count, 1)
 
 
+def answering(progress: Callable[[int, int, dict[str, Any]], None] | None) -> Callable[[int, int], None] | None:
+    """``progress`` for the test prompts' greedy generation, the slow part of evaluating on a CPU (minutes after the
+    last step): its own count of prompts answered and its own ETA, at the seconds a prompt has taken so far (the steps'
+    rate would say 0s), not known before the first batch is answered."""
+    if progress is None:
+        return None
+    from headstart.progress import ETA_KEY
+
+    start = monotonic()
+
+    def said(done: int, total: int) -> None:
+        took = monotonic() - start
+        progress(done, total, {"generating": f"answers to {total} test prompt{'s' if total != 1 else ''}",
+                               ETA_KEY: took / done * (total - done) if done else None})
+
+    return said
+
+
 def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", response_column: str = "response",
             group_column: str | None = None, out: str | Path | None = None, progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> LoadedLM:
     """Fine-tune ``cfg.backbone`` on ``data``'s prompt → response rows and save the run to ``out``.
@@ -174,8 +200,8 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
         Interrupted: Ctrl-C during the steps, after the best checkpoint so far was saved (its ``run``).
     """
     from headstart.llm.data import load_table
-    from headstart.llm.format import (check_packing, collate, collate_packed, example, has_chat_template, pack, response_loss,
-                                      truncation)
+    from headstart.llm.format import (FIT_SAMPLE, check_fits, check_packing, collate, collate_packed, example,
+                                      has_chat_template, pack, response_loss, truncation)
     from headstart.llm.lm import OPTIMIZERS, eos_id, lm_folder, lm_reference, load_lm, prepare
     from headstart.llm.loop import LoopConfig, train
     from headstart.llm.runs import Interrupted, exact_match, generate, save_outcome
@@ -193,6 +219,7 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
     model, params = prepare(model, cfg.strategy, rank=cfg.rank, alpha=cfg.alpha, dropout=cfg.dropout, targets=cfg.targets)
     eos, pad = eos_id(model, tokenizer), tokenizer.pad_token_id
     prompts, responses = table.columns["prompt"], table.columns["response"]
+    check_fits(tokenizer, [(prompts[r], responses[r]) for r in train_rows[:FIT_SAMPLE]], eos=eos, max_length=cfg.max_length)
     cuts: Counter = Counter()
     encode = lambda rows: [example(tokenizer, prompts[r], responses[r], eos=eos, max_length=cfg.max_length, cuts=cuts)  # noqa: E731
                            for r in rows]
@@ -219,9 +246,8 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
                                "train_rows": len(train_rows), "train_sequences": len(train_items),
                                **({"truncated": cut} if (cut := truncation(cuts, len(train_rows) + len(val_rows), cfg.max_length)) else {})}
     if len(test_rows) and report.status == "done":  # interrupted: the checkpoint is saved untested, not kept waiting
-        if progress:  # greedy generation is the slow part of evaluating on a CPU: said, not a silent wait
-            progress(report.steps, steps, {"then": f"generating answers to {len(test_rows)} test prompt{'s' if len(test_rows) != 1 else ''}"})
-        generated = generate(model, tokenizer, [prompts[r] for r in test_rows], max_new_tokens=cfg.max_new_tokens)
+        generated = generate(model, tokenizer, [prompts[r] for r in test_rows], max_new_tokens=cfg.max_new_tokens,
+                             progress=answering(progress))
         metrics["test"] = {"rows": len(test_rows), "exact_match": exact_match(generated, [responses[r] for r in test_rows]),
                            "samples": [{"prompt": prompts[r], "generated": g, "reference": responses[r]}
                                        for r, g in list(zip(test_rows, generated))[:3]]}

@@ -299,6 +299,19 @@ def test_bad_arms_are_refused_before_any_training(arms, message, stream, tmp_pat
     assert not (tmp_path / "out" / "runs.sqlite").exists() or not _rows_in(tmp_path / "out")
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_size_below_the_classes_is_refused_before_the_store_exists(workers, stream, tmp_path, tiny_registry, monkeypatch,
+                                                                      capsys):
+    """--n 1 draws fewer rows than a task's two classes: refused in one line, and no new folder or store is left."""
+    from conftest import assert_user_error, run_cli
+
+    out = tmp_path / "cl-err"
+    assert_user_error(run_cli(["continual", "--stream", str(stream), "--backbone", "tiny", "--arms", "naive", "--n", "1",
+                               "--seeds", "2", "--workers", workers, "--out", str(out)], monkeypatch, capsys),
+                      "--n 1 is smaller than the number of classes (2); use --n 2 or more")
+    assert not out.exists()
+
+
 def _rows_in(out: Path) -> list:
     from headstart.store import Store
 

@@ -102,11 +102,11 @@ def test_prefer_names_a_missing_column(tiny_lm, sft_csv, tmp_path, monkeypatch, 
 @pytest.mark.parametrize("beta", ["0", "-1"])
 def test_prefer_refuses_a_beta_that_is_not_positive(pref_csv, tmp_path, monkeypatch, capsys, beta):
     assert_user_error(run_cli(["prefer", "--data", str(pref_csv), f"--beta={beta}", "--out", str(tmp_path / "o"), "-q"], monkeypatch, capsys),
-               "beta must be > 0", "--beta 0.1")
+               "--beta must be > 0", "--beta 0.1")
 
 
-@pytest.mark.parametrize("flag,fragment", [("--n=0", "n must be a whole number >= 1"), ("--strategy=lroa", "is not one sft / prefer trains"),
-                                           ("--max-length=1", "max_length must be >= 2")])
+@pytest.mark.parametrize("flag,fragment", [("--n=0", "--n must be a whole number >= 1"), ("--strategy=lroa", "is not one sft / prefer trains"),
+                                           ("--max-length=1", "--max-length must be >= 2")])
 def test_prefer_refuses_a_bad_setting_before_reading_data(tmp_path, monkeypatch, capsys, flag, fragment):
     """Refused in one line before any data or model is read (the data file here does not even exist)."""
     assert_user_error(run_cli(["prefer", "--data", str(tmp_path / "absent.csv"), flag, "--out", str(tmp_path / "o"), "-q"],

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from lm_fixtures import pref_csv, sft_csv, tiny_lm  # noqa: F401  (fixtures)
 
 from headstart.errors import ConfigError
 from headstart.llm.format import IGNORE, check_packing, collate, collate_packed, pack, response_loss, token_logps
@@ -117,3 +118,24 @@ def test_packing_is_refused_for_a_model_whose_examples_see_each_other():
     torch.manual_seed(0)
     with pytest.raises(ConfigError, match=r"RunningMean .* a packed example sees the one before it .* train without --packing"):
         check_packing(RunningMean())
+
+
+@pytest.mark.parametrize("command,csv", [("sft", "sft_csv"), ("prefer", "pref_csv")])
+def test_a_max_length_that_holds_no_prompt_with_its_answer_is_refused_before_training(
+        tiny_lm, command, csv, tmp_path, monkeypatch, capsys, request):
+    """--max-length 4 once started an sft run whose every example was cut inside its prompt; the shortest prompt here
+    ("say hello", "review the film") takes 2 / 3 tokens (the MiniLM tokenizer adds no start token)."""
+    import headstart.llm.loop
+    from conftest import assert_user_error, run_cli
+
+    def never(*args, **kwargs):
+        raise AssertionError("trained before the refusal")
+
+    monkeypatch.setattr(headstart.llm.loop, "train", never)
+    shortest = {"sft": 2, "prefer": 3}[command]
+    base = [command, "--data", str(request.getfixturevalue(csv)), "--backbone", str(tiny_lm), "--max-steps", "1",
+            "--out", str(tmp_path / "o"), "-q"]
+    assert_user_error(run_cli([*base, "--max-length", str(shortest)], monkeypatch, capsys),
+                      f"--max-length {shortest} holds no prompt with its answer: the shortest training prompt takes "
+                      f"{shortest} tokens as the model reads it", "nothing was trained: try --max-length 16")
+    assert not (tmp_path / "o").exists()

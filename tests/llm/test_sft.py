@@ -95,7 +95,26 @@ def test_progress_says_the_first_check_before_it_and_the_generation_after_the_la
     seen = []
     sft(str(sft_csv), config=config(tiny_lm, max_steps=3), progress=lambda done, total, info: seen.append((done, total, info)))
     assert seen[0] == (0, 3, {"setup": "validation loss before training"})
-    assert seen[-1] == (3, 3, {"then": "generating answers to 1 test prompt"})
+    assert (3, 3) in [s[:2] for s in seen]
+    assert seen[-2:] == [(0, 1, {"generating": "answers to 1 test prompt", "eta_s": None}),
+                         (1, 1, {"generating": "answers to 1 test prompt", "eta_s": 0.0})]
+
+
+def test_generating_the_test_answers_counts_prompts_with_an_eta_of_its_own(tiny_lm, monkeypatch):
+    """Generation ran 95 s under "ETA 0s" (the steps' bar, finished): it counts its prompts, each batch's time read."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import headstart.llm.sft
+    from headstart.llm.runs import generate
+    from headstart.llm.sft import answering
+
+    clock = iter([100.0, 100.0, 110.0, 130.0, 150.0])  # the start, 0 answered, then after each batch of 2
+    monkeypatch.setattr(headstart.llm.sft, "monotonic", lambda: next(clock))
+    seen = []
+    model, tok = AutoModelForCausalLM.from_pretrained(tiny_lm), AutoTokenizer.from_pretrained(tiny_lm)
+    generate(model, tok, ["a", "b", "c", "d", "e", "f"], max_new_tokens=1, batch_size=2,
+             progress=answering(lambda done, total, info: seen.append((done, total, info["eta_s"]))))
+    assert seen == [(0, 6, None), (2, 6, 20.0), (4, 6, 15.0), (6, 6, 0.0)]
 
 
 def test_a_lora_adapter_saves_in_peft_format_and_reloads_with_the_same_generations(tiny_lm, sft_csv, tmp_path):
@@ -192,7 +211,7 @@ def test_a_backbone_that_is_not_a_causal_lm_is_one_line(sft_csv, tmp_path, monke
 
 
 @pytest.mark.parametrize("args,fragment", [(["--strategy", "lor"], "did you mean 'lora'"), (["--lr", "0"], "lr must be > 0"),
-                                           (["--batch-size", "0"], "batch_size must be a positive integer")])
+                                           (["--batch-size", "0"], "--batch-size must be a positive integer")])
 def test_bad_settings_are_one_line(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys, args, fragment):
     assert_user_error(run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--out", str(tmp_path / "o"), "-q", *args],
                        monkeypatch, capsys), fragment)

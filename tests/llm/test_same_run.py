@@ -1,0 +1,86 @@
+"""sft / prefer into an --out holding another run: refused before training, as train refuses it, unless --overwrite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import headstart
+from conftest import assert_user_error, run_cli
+from lm_fixtures import sft_csv, tiny_lm  # noqa: F401  (fixtures)
+
+from headstart.errors import ConfigError
+
+
+def never(*args, **kwargs):
+    raise AssertionError("trained before the refusal")
+
+
+def sft_command(tiny_lm: Path, csv: Path, out: Path, *extra: str) -> list[str]:
+    return ["sft", "--data", str(csv), "--backbone", str(tiny_lm), "--max-steps", "1", "--batch-size", "2", "--val-rows", "2",
+            "--eval-rows", "0", "--out", str(out), "-q", *extra]
+
+
+def prefer_run(folder: Path, tiny_lm: Path) -> Path:
+    """A prefer run's folder as prefer writes it (spec.json naming its kind, metrics.json), without training one."""
+    folder.mkdir()
+    (folder / "spec.json").write_text(json.dumps({"kind": "prefer", "sft": "/runs/sft1", "backbone": str(tiny_lm),
+                                                  "strategy": "lora", "n": 8, "seed": 0, "beta": 0.1}))
+    (folder / "metrics.json").write_text(json.dumps({"status": "done"}))
+    return folder
+
+
+def test_sft_refuses_an_out_holding_a_prefer_run_unless_overwrite(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    import headstart.llm.sft
+
+    dpo = prefer_run(tmp_path / "dpo1", tiny_lm)
+    before = (dpo / "spec.json").read_text()
+    monkeypatch.setattr(headstart.llm.sft, "run_sft", never)
+    assert_user_error(run_cli(sft_command(tiny_lm, sft_csv, dpo), monkeypatch, capsys),
+                      f"--out {str(dpo)!r} holds a prefer run (lora, n = 8, seed 0, started from '/runs/sft1'), not an sft run",
+                      "nothing was trained or replaced", f"--out {tmp_path / 'dpo1-sft'}", "add --overwrite")
+    with pytest.raises(ConfigError, match=r"holds a prefer run .*; nothing was trained .* out='.*dpo1-sft', or pass overwrite=True"):
+        headstart.sft(str(sft_csv), out=dpo, config={"backbone": str(tiny_lm), "max_steps": 1})
+    assert (dpo / "spec.json").read_text() == before, "nothing stored is lost"
+    monkeypatch.undo()
+    code, _, err = run_cli(sft_command(tiny_lm, sft_csv, dpo, "--overwrite"), monkeypatch, capsys)
+    assert code in (0, None) and "note: this run replaced the one that was in" in err
+    assert json.loads((dpo / "spec.json").read_text())["kind"] == "sft"
+
+
+def test_an_sft_run_of_other_settings_is_refused_naming_them_and_the_same_run_replaces_itself(
+        tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    import headstart.llm.sft
+
+    out = tmp_path / "sft1"
+    code, _, _ = run_cli(sft_command(tiny_lm, sft_csv, out), monkeypatch, capsys)
+    assert code in (0, None)
+    before = (out / "spec.json").read_text()
+    monkeypatch.setattr(headstart.llm.sft, "run_sft", never)
+    assert_user_error(run_cli(sft_command(tiny_lm, sft_csv, out, "--lr", "1e-3", "--seed", "3"), monkeypatch, capsys),
+                      f"--out {str(out)!r} holds another sft run (lora, n = all, seed 0; settings that differ: --seed, --lr)",
+                      "add --overwrite")
+    with pytest.raises(ConfigError, match=r"settings that differ: max_steps\); .* pass overwrite=True"):
+        headstart.sft(str(sft_csv), out=out, config={"backbone": str(tiny_lm), "max_steps": 2, "batch_size": 2,
+                                                     "val_rows": 2, "eval_rows": 0})
+    with pytest.raises(ConfigError, match="overwrite must be True or False"):
+        headstart.sft(str(sft_csv), out=out, overwrite="yes")
+    assert (out / "spec.json").read_text() == before
+    monkeypatch.undo()
+    code, _, err = run_cli(sft_command(tiny_lm, sft_csv, out), monkeypatch, capsys)  # the same run: replaced, as train does
+    assert code in (0, None) and "note: this run replaced the one that was in" in err
+
+
+def test_prefer_refuses_an_out_holding_an_sft_run(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    import headstart.llm.dpo
+
+    out = tmp_path / "sft1"
+    assert run_cli(sft_command(tiny_lm, sft_csv, out), monkeypatch, capsys)[0] in (0, None)
+    monkeypatch.setattr(headstart.llm.dpo, "run_prefer", never)
+    assert_user_error(run_cli(["prefer", "--backbone", str(tiny_lm), "--max-steps", "1", "--out", str(out), "-q"],
+                              monkeypatch, capsys),
+                      f"--out {str(out)!r} holds an sft run (lora, n = all, seed 0), not a prefer run",
+                      f"--out {tmp_path / 'sft1-prefer'}", "add --overwrite")
+    assert json.loads((out / "spec.json").read_text())["kind"] == "sft"
+
