@@ -63,7 +63,7 @@ def test_bad_split_values_are_one_clear_error(table, tmp_path, values, message):
     frame.assign(part=values).to_csv(path, index=False)
     with pytest.raises(DataError, match=message):
         load_dataset(str(path), split_column="part")
-    with pytest.raises(DataError, match="--split-column 'nope' is not a column"):
+    with pytest.raises(DataError, match="split_column='nope' is not a column"):
         load_dataset(str(path), split_column="nope")
     with pytest.raises(DataError, match="applies to files, not to the built-in dataset"):
         load_dataset("rotten-tomatoes", split_column="part")
@@ -98,9 +98,9 @@ def test_a_group_across_the_given_split_or_without_an_id_is_refused(table, tmp_p
     _, frame = table
     across = tmp_path / "across.csv"
     frame.assign(who="same").to_csv(across, index=False)
-    with pytest.raises(DataError, match="groups of --group-column 'who' have rows in more than one part"):
+    with pytest.raises(DataError, match="groups of group_column='who' have rows in more than one part"):
         load_dataset(str(across), split_column="part", group_column="who")
     missing = tmp_path / "missing.csv"
     frame.assign(who=[None] * 10 + frame["who"].tolist()[10:]).to_csv(missing, index=False)
-    with pytest.raises(DataError, match="--group-column 'who' of .* is empty in 10 rows"):
+    with pytest.raises(DataError, match="group_column='who' of .* is empty in 10 rows"):
         load_dataset(str(missing), group_column="who")
