@@ -41,9 +41,12 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
     for key, value in metrics.items():  # a table of the scalars; nested parts below (all of it: --json)
         if not isinstance(value, (dict, list)) and value is not None and key not in ("status", "error", "kept"):
             typer.echo(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
+    pairs = metrics.get("val_pairs")
     for key, what in (("val_before", "validation before training"), ("val", "validation after training")):
         if isinstance(metrics.get(key), dict):  # prefer: the DPO loss, reward accuracy and margin on the held-out pairs
-            typer.echo(f"{what}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics[key].items() if isinstance(v, (int, float))))
+            typer.echo(f"{what}{_pairs_said(pairs, chose=key == 'val')}: "
+                       + ", ".join(f"{k} {v:.4g}" + (_share_interval(v, pairs) if k == "reward_accuracy" and key != "val" else "")
+                                   for k, v in metrics[key].items() if isinstance(v, (int, float))))
     cut = truncation_note(metrics.get("truncated"), "sequences" if "train_pairs" in metrics else "examples")
     if cut:
         typer.echo(f"note: {cut}")
@@ -68,6 +71,24 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
                                               if saved else f"not saved: {metrics.get('kept') or 'no --out'}"), err=True)
         raise InterruptReported()
     typer.echo(f"saved to {out}")
+
+
+def _pairs_said(pairs: Any, *, chose: bool) -> str:
+    """How many validation pairs a prefer score is on; after training, that they chose the step kept (the score is the
+    best of the checks on them, so it has no honest interval here)."""
+    if not isinstance(pairs, int):
+        return ""
+    return f" (the {pairs} pairs that chose the step kept: optimistic)" if chose else f" ({pairs} pairs)"
+
+
+def _share_interval(value: Any, pairs: Any) -> str:
+    """`` (95% CI a–b over these pairs)``: a share's Wilson interval, as ``evaluate`` gives an accuracy."""
+    from headstart.analysis.stats import wilson
+
+    if not isinstance(pairs, int) or pairs < 1 or not isinstance(value, float) or not 0 <= value <= 1:
+        return ""
+    low, high = wilson(value, pairs)
+    return f" (95% CI {low:.4g}–{high:.4g} over these pairs)"
 
 
 def _short(text: Any, limit: int = 200) -> str:

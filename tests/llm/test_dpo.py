@@ -154,6 +154,27 @@ def test_the_summary_shows_validation_before_and_after_and_says_when_no_step_imp
     assert "note: no step improved the validation loss, so the saved weights are the starting point's" in out
 
 
+def test_the_summary_says_how_many_pairs_each_validation_score_is_on_and_that_the_after_score_chose_the_step(capsys, tmp_path):
+    """reward_accuracy 0.5 -> 0.75 on 4 validation pairs read as a finding: the pairs are said, the score before training
+    carries its Wilson interval, and the one after is said to be on the pairs that chose the step (no interval: it is
+    the best of the checks on them)."""
+    from types import SimpleNamespace
+
+    from headstart.analysis.stats import wilson
+    from headstart.cli.llm import _summary
+
+    metrics = {"status": "done", "error": None, "steps": 3, "best_step": 3, "history": [], "val_pairs": 4,
+               "val_before": {"loss": 0.6931, "reward_accuracy": 0.5, "margin": 0.0},
+               "val": {"loss": 0.52, "reward_accuracy": 0.75, "margin": 0.4}}
+    _summary(SimpleNamespace(metrics=metrics, directory=tmp_path, spec={}), tmp_path, False)
+    out = capsys.readouterr().out
+    low, high = wilson(0.5, 4)
+    assert (f"validation before training (4 pairs): loss 0.6931, reward_accuracy 0.5 (95% CI {low:.4g}–{high:.4g} over "
+            "these pairs), margin 0") in out, out
+    assert ("validation after training (the 4 pairs that chose the step kept: optimistic): loss 0.52, reward_accuracy "
+            "0.75, margin 0.4") in out, out
+
+
 def test_reward_accuracy_counts_a_tie_as_half():
     """Before training every margin is 0 (the policy is the reference): chance, not "always wrong"."""
     from headstart.llm.dpo import reward_accuracy
