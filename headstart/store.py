@@ -57,6 +57,13 @@ def missing_store(path: Path) -> str:
     return f"no results store at {str(path / FILENAME)!r}; {write} first"
 
 
+def _out(noun: str = "", *, article: bool = False) -> str:
+    """Where the store's folder came from, in the caller's words: ``--out`` on the CLI, ``out=`` from Python (with
+    ``noun``: "an out= folder", the CLI keeping "--out")."""
+    python = f"out= {noun}".strip()
+    return spoken("--out", f"an {python}" if article else python)
+
+
 class Store:
     """A directory holding ``runs.sqlite``.
 
@@ -97,7 +104,7 @@ class Store:
             try:
                 self.path.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise StoreError(f"cannot create run directory {str(self.path)!r} ({exc.strerror}); choose a writable --out") from exc
+                raise StoreError(f"cannot create run directory {str(self.path)!r} ({exc.strerror}); choose a writable {_out('folder')}") from exc
         try:
             conn = sqlite3.connect(self.file, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         except sqlite3.Error as exc:
@@ -117,7 +124,7 @@ class Store:
                     conn.close()
                     what = (f"a SQLite file headstart did not write (tables: {', '.join(foreign[:3])})" if foreign else
                             "an empty runs.sqlite beside the report of earlier runs (results.json), the only copy of them")
-                    raise StoreError(f"{str(self.file)!r} is {what}; nothing was written; choose a new --out")
+                    raise StoreError(f"{str(self.file)!r} is {what}; nothing was written; choose a new {_out('folder')}")
             table.use_wal(conn)
             kill_point("store.open")
             version = table.init_schema(conn)
@@ -126,17 +133,17 @@ class Store:
             conn.close()
             if "full" in str(exc):
                 raise StoreError(f"cannot write the results store {str(self.file)!r}: the disk is full; free space or "
-                                 "choose --out on another disk") from exc
+                                 f"choose {_out('folder', article=True)} on another disk") from exc
             if "locked" in str(exc):
                 raise StoreError(f"the results store {str(self.file)!r} was locked by another process for over "
                                  f"{BUSY_TIMEOUT_MS // 1000} s; run again when it finishes") from exc
-            fix = "point --out at a new directory" if self.create else "restore it from a backup, or give another store's folder"
+            fix = f"point {_out()} at a new directory" if self.create else "restore it from a backup, or give another store's folder"
             raise StoreError(f"{str(self.file)!r} is not a usable headstart store ({exc}); {fix}") from exc
         if version != SCHEMA_VERSION:
             conn.close()
             raise StoreError(
                 f"results store {str(self.file)!r} has schema version {version!r}, this headstart reads version "
-                f"{SCHEMA_VERSION}; use the headstart version that wrote it, or write to a new directory with --out"
+                f"{SCHEMA_VERSION}; use the headstart version that wrote it, or write to a new directory with {_out()}"
             )
         self._conn = conn
         return self
@@ -367,7 +374,7 @@ class Store:
             yield
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"the results store {str(self.file)!r} is damaged ({exc}); restore it from a copy, or "
-                             "point --out at a new directory (the runs in it would be trained again)") from None
+                             f"point {_out()} at a new directory (the runs in it would be trained again)") from None
 
 
 def owner_is_dead(owner: str) -> bool:

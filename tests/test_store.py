@@ -156,7 +156,7 @@ def test_incompatible_schema_version_is_refused(tmp_path: Path) -> None:
     conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
     conn.commit()
     conn.close()
-    with pytest.raises(StoreError, match=rf"schema version {SCHEMA_VERSION + 1}.*--out"):
+    with pytest.raises(StoreError, match=rf"schema version {SCHEMA_VERSION + 1}.*a new directory with out=$"):  # Python's words
         Store(tmp_path).open()
 
 
@@ -166,10 +166,16 @@ def test_missing_store_is_an_error_for_readers(tmp_path: Path) -> None:
     assert not (tmp_path / "nope").exists()
 
 
-def test_not_a_database_is_refused(tmp_path: Path) -> None:
+def test_not_a_database_is_refused(tmp_path: Path, monkeypatch) -> None:
+    from headstart.errors import SURFACE_ENV
+
     (tmp_path / FILENAME).write_text("hello, not sqlite" * 100)
-    with pytest.raises(StoreError, match="not a usable headstart store .*; point --out at a new directory$"):
+    with pytest.raises(StoreError, match="not a usable headstart store .*; point out= at a new directory$"):  # Python's
         Store(tmp_path).open()
+    with monkeypatch.context() as cli:
+        cli.setenv(SURFACE_ENV, "cli")
+        with pytest.raises(StoreError, match="not a usable headstart store .*; point --out at a new directory$"):
+            Store(tmp_path).open()
     with pytest.raises(StoreError, match="not a usable headstart store .*; restore it from a backup, or give another store"):
         Store(tmp_path, create=False).open()  # runs / report / rank-backbones --measured have no --out to point
 
