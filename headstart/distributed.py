@@ -305,6 +305,12 @@ def _worker(rank: int, world: int, port: int, device: str, threads: int, pipe: A
         pipe.send(RuntimeError(f"rank {rank} of --nproc {world} failed:\n{''.join(traceback.format_exception(exc))}"))
     finally:
         pipe.close()
+    # Out without the interpreter's teardown: under load a gloo thread still joinable there aborted the process
+    # ("terminate called without an active exception", status -6) after a run that had finished. What the rank had
+    # to say went up the pipe; it writes no file (forbid_writes) that teardown would flush.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def forbid_writes(rank: int) -> None:
