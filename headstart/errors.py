@@ -251,27 +251,25 @@ def python_named(function: Callable[..., Any], *, inside: bool = True) -> Callab
     return named
 
 
-def reword(error: HeadstartError, old: str, new: str) -> None:
-    """``error``'s message with ``old`` written as ``new`` (a file headstart staged as what the user passed), the error
-    kept as itself: its class, a ColumnError's ``problem``, a WriteError's ``message``."""
+def _rewrite(error: HeadstartError, change: Callable[[str], str]) -> None:
+    """``error``'s text through ``change``, the error kept as itself: its class, a WriteError's own ``message`` (its
+    __str__), a ColumnError's ``problem`` (__reduce__ rebuilds from problem and kind, and a caller that names columns its
+    own way reads problem alone)."""
     if isinstance(getattr(error, "message", None), str):
-        error.message = error.message.replace(old, new)
-    error.args = tuple(a.replace(old, new) if isinstance(a, str) else a for a in error.args)
+        error.message = change(error.message)
+    error.args = tuple(change(a) if isinstance(a, str) else a for a in error.args)
     if isinstance(error, ColumnError):
-        error.problem = error.problem.replace(old, new)
+        error.problem = change(error.problem)
+
+
+def reword(error: HeadstartError, old: str, new: str) -> None:
+    """``error``'s message with ``old`` written as ``new`` (a file headstart staged as what the user passed)."""
+    _rewrite(error, lambda text: text.replace(old, new))
 
 
 def _rename(error: HeadstartError, names: set[str]) -> None:
-    text = str(error)
-    renamed = python_names(text, names)
     error.__python_named__ = True  # type: ignore[attr-defined]  # an outer public function leaves it as it is
-    if renamed == text:
-        return
-    if isinstance(getattr(error, "message", None), str):  # WriteError's own __str__
-        error.message = renamed
-    error.args = (renamed,)
-    if isinstance(error, ColumnError):  # its __str__ is Exception's; __reduce__ rebuilds from problem and kind, and a
-        error.problem = python_names(error.problem, names)  # caller that names columns its own way reads problem alone
+    _rewrite(error, lambda text: python_names(text, names))
 
 
 def settings_class(cls: type) -> type:
