@@ -138,6 +138,9 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.sweep import _loaded, _loaded_data
     from headstart.sweep_spec import SweepSpec, parse_list, parse_sizes
 
+    from headstart.data.splits import SplitConfig, max_test_rows
+
+    max_test = max_test_rows(max_test)
     claim(out, "compare")  # adapt writes a compare store: before anything loads
     check_not_a_compare(Path(out))
     if command is None:  # the report's "Produced by": the CLI passes its command line, Python gets its call
@@ -154,8 +157,6 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
         raise ConfigError(f"--sizes holds 0, but every adaptation method trains on the source's labels; drop it, e.g. "
                           f"--sizes {kept}")
     train = as_config(config, TrainConfig)
-    from headstart.data.splits import SplitConfig
-
     common = dict(backbone=backbone, sizes=size_list, seeds=seeds, train=train, tune=tune,
                   **({"split": SplitConfig(max_test=max_test)} if max_test is not None else {}))
     sweep = SweepSpec(data=source, arms=tuple(arms), eval_data=(target,), tta=tuple(tta), **common)

@@ -127,9 +127,33 @@ def test_max_test_takes_all_as_continual_and_multitask_do_and_a_bad_one_is_named
     assert_user_error(run_cli([*command, "--max-test", "0"], monkeypatch, capsys),
                       "--max-test must be a positive integer or all, got '0'; e.g. --max-test 1000")
     monkeypatch.undo()
-    with pytest.raises(ConfigError, match=r"^max_test must be a positive integer .*; try max_test=1000$"):
+    with pytest.raises(ConfigError, match=r"^max_test must be a positive integer or 'all', got 0; e\.g\. max_test=1000$"):
         headstart.adapt(str(toy_csv), str(toy_csv), out=tmp_path / "b", max_test=0)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("entry", ["adapt", "continual", "multitask"])
+def test_python_takes_max_test_all_as_the_cli_does(entry, tmp_path, monkeypatch):
+    """``max_test="all"`` from Python is ``--max-test all``: every test row (None), not a refusal."""
+    import headstart
+    import headstart.data.splits
+    import headstart.outdir
+    from headstart.errors import ConfigError
+
+    def stop(out, kind):  # each entry claims its --out right after reading max_test: stop there
+        raise ConfigError("stopped before training")
+
+    monkeypatch.setattr(headstart.outdir, "claim", stop)
+    real, read = headstart.data.splits.max_test_rows, []
+    monkeypatch.setattr(headstart.data.splits, "max_test_rows", lambda value: read.append(real(value)) or read[-1])
+    call = {"adapt": lambda **kw: headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", **kw),
+            "continual": lambda **kw: headstart.continual("text", **kw),
+            "multitask": lambda **kw: headstart.multitask(**kw)}[entry]
+    with pytest.raises(ConfigError, match="^stopped before training$"):
+        call(max_test="all", out=tmp_path / "a")
+    assert read == [None], "read as every test row before anything is claimed"
+    with pytest.raises(ConfigError, match=r"^max_test must be a positive integer or 'all', got 'ten'; e\.g\. max_test=1000$"):
+        call(max_test="ten", out=tmp_path / "a")
 
 
 def test_adapt_refuses_a_compares_store_and_resumes_its_own(tmp_path):

@@ -142,7 +142,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     from headstart.atomic import write_json
     from headstart.backbones import load_backbone
     from headstart.continual.methods import get_method as method_of
-    from headstart.data.splits import SplitConfig
+    from headstart.data.splits import SplitConfig, max_test_rows
     from headstart.report.continual import continual_charts, continual_markdown
     from headstart.report.continual_html import continual_html
     from headstart.atomic import write_atomic
@@ -154,6 +154,10 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         raise ConfigError(f"--seeds must be a positive integer, got {seeds!r}; e.g. --seeds 3")
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ConfigError(f"--workers must be a positive integer, got {workers!r}; e.g. --workers 2")
+    if not isinstance(stream, (str, Path)):
+        raise ConfigError(f"--stream takes one stream, got {type(stream).__name__} {stream!r:.60}: a built-in stream's name "
+                          f"({', '.join(BUILTIN)}) or a TOML file of tasks, e.g. --stream text")
+    max_test = max_test_rows(max_test)
     from headstart.outdir import claim
     from headstart.sweep import check_backend
 

@@ -16,7 +16,22 @@ from typing import Any
 import numpy as np
 
 from headstart.data.dataset import Dataset, Splits, input_identity
-from headstart.errors import ConfigError, DataError, setting_text, settings_class
+from headstart.errors import ConfigError, DataError, setting_text, settings_class, spoken
+
+
+def max_test_rows(value: Any) -> int | None:
+    """A ``max_test`` argument of ``adapt`` / ``continual`` / ``multitask`` as their ``--max-test`` reads it: a whole
+    number >= 1, or "all" (None: every test row; None itself too).
+
+    Raises:
+        ConfigError: anything else, named with an example.
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"--max-test must be a positive integer or {spoken('all', repr('all'))}, got {value!r}; "
+                          "e.g. --max-test 1000")
+    return value
 
 
 @settings_class

@@ -81,12 +81,12 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     from headstart.specs import TrainConfig, as_config, parse_n
     from headstart.outdir import check_same_report, claim
     from headstart.store import Store
+    from headstart.data.splits import max_test_rows
 
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"--seeds must be a positive integer, got {seeds!r}; e.g. --seeds 3")
+    max_test = max_test_rows(max_test)
     claim(out, "multitask")  # before the tasks load: a folder of something else is refused, never written into
-    if max_test is not None and (isinstance(max_test, bool) or not isinstance(max_test, int) or max_test < 1):
-        raise ConfigError(f"--max-test must be a positive integer, got {max_test!r}; e.g. --max-test 1000")
     size = parse_n(n)
     if size == 0:
         raise ConfigError("--n 0 gives each task no labelled rows; multi-task learning trains on some: try --n 256")

@@ -712,3 +712,12 @@ def test_the_settings_check_reads_older_and_damaged_reports_and_paths(tmp_path):
         check_same_settings(tmp_path, {**settings, "train": {**train, "max_steps": 5}})
     (tmp_path / "continual.json").write_text(json.dumps({"settings": {**settings, "stream": "tasks.toml", "train": [1]}}))
     check_same_settings(tmp_path, settings)
+
+
+def test_a_list_for_the_stream_is_named_from_python_before_anything_is_written(tmp_path):
+    import headstart
+
+    with pytest.raises(ConfigError, match=r"^stream takes one stream, got list \['rotten-tomatoes'\]: a built-in stream's "
+                                          r"name \(.*text.*\) or a TOML file of tasks, e\.g\. stream='text'$"):
+        headstart.continual(["rotten-tomatoes"], out=tmp_path / "c")
+    assert not (tmp_path / "c").exists()
