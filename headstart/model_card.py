@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from headstart.data.memory import shown_name
 from headstart.report.markdown import md_code, md_fence, md_text
 from headstart.results import chosen_on_validation
 
@@ -26,7 +27,7 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
         picked = chosen_on_validation(metrics.get("chosen"))
         chose = "the split that chose " + ", ".join(picked) if picked else "scored only: nothing was chosen on it"
     lines = ["---", "library_name: headstart", "tags: [headstart]", "---", "",
-             f"# {md_text(resolved.get('strategy', 'run'))} on {md_text(data.get('name', '?'))}", "",
+             f"# {md_text(resolved.get('strategy', 'run'))} on {md_text(shown_name(str(data.get('name', '?'))))}", "",
              f"Trained by headstart {env.get('headstart', '')} (commit {env.get('git') or 'unknown'}): strategy "
              f"{md_code(resolved.get('strategy'))} with options {md_code(json.dumps(resolved.get('options', {})))}"
              + (f", objective terms {md_code(json.dumps(resolved['terms']))}" if resolved.get("terms") else "")

@@ -13,6 +13,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from headstart.data.memory import shown_name
 from headstart.results import RunResult
 
 EXPERIMENT_FIELDS = ("data", "backbone", "backbone_config")  # the task: what is learned, from what
@@ -35,7 +36,7 @@ def arm_key(spec: dict[str, Any]) -> str:
 def experiment_label(spec: dict[str, Any]) -> str:
     """``"rotten-tomatoes · all-minilm-l6-v2"``."""
     data = spec.get("data") if isinstance(spec.get("data"), dict) else {}
-    return f"{data.get('name', '?')} · {spec.get('backbone', '?')}"
+    return f"{shown_name(str(data.get('name', '?')))} · {spec.get('backbone', '?')}"
 
 
 def _flat(spec: dict[str, Any]) -> dict[str, Any]:

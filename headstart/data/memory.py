@@ -25,6 +25,16 @@ SPLIT_COLUMN = "split"  # the column a DatasetDict's split names are written to 
 _CACHED = re.compile(r"'(?:[^']*/)?table-[0-9a-f]+\.parquet'")  # as_path's file, quoted by name or by path
 
 
+_TABLE = re.compile(r"table-([0-9a-f]+)\.parquet")  # as_path's file name
+
+
+def shown_name(name: str) -> str:
+    """A dataset's name as reports show it: the table ``as_path`` wrote for data passed from Python as "data passed from
+    Python (<its hash's first 8>)", since the user never named that file; any other name as it is."""
+    match = _TABLE.fullmatch(name)
+    return f"data passed from Python ({match.group(1)[:8]})" if match else name
+
+
 def is_split_dict(data: Any) -> bool:
     """A ``datasets.DatasetDict``: several named splits of one table."""
     return type(data).__module__.startswith("datasets") and isinstance(getattr(data, "column_names", None), dict)

@@ -18,6 +18,7 @@ from headstart.analysis import summarize
 from headstart.analysis.backbone_ranking import ranked_beside_measured
 from headstart.data.leakage import LEAKAGE_WARN, conflict_sentence
 from headstart.atomic import write_atomic  # noqa: F401  (used here and by callers that import it from the report)
+from headstart.data.memory import shown_name
 from headstart.errors import StoreError
 from headstart.report.chart import chart_png
 from headstart.report.html import report_html
@@ -30,7 +31,7 @@ from headstart.store import Store
 
 def title_for(results: list[RunResult], metric: str) -> str:
     """``"sst2 · all-MiniLM-L6-v2 — accuracy vs labelled examples"`` from the runs' datasets and backbones."""
-    data = dict.fromkeys(str((r.spec.get("data") or {}).get("name", "?")) for r in results)
+    data = dict.fromkeys(shown_name(str((r.spec.get("data") or {}).get("name", "?"))) for r in results)
     backbones = dict.fromkeys(str(r.spec.get("backbone", "?")) for r in results)
     what = " · ".join(", ".join(names) for names in (data, backbones) if names)
     return f"{what} — {metric} vs labelled examples" if what else f"{metric} vs labelled examples"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -20,6 +22,8 @@ def test_a_dataframe_and_texts_labels_train_as_the_same_file_would(toy_csv, tiny
                                config=FAST)
     assert from_frame.status == "done" and from_frame.key == from_pairs.key, "the same rows are the same run"
     assert headstart.evaluate(tmp_path / "a")["accuracy"] > 0  # a saved run reloads its data from the cache
+    digest = Path(as_path(frame)).stem.removeprefix("table-")[:8]
+    assert f"# full-finetune on data passed from Python ({digest})" in (tmp_path / "a" / "README.md").read_text()
     changed = frame.assign(label=frame["label"][::-1].to_numpy())
     assert as_path(changed) != as_path(frame), "other content, another identity"
 
@@ -29,6 +33,11 @@ def test_in_memory_data_in_a_compare(toy_csv, tiny_registry, tmp_path):
     result = headstart.compare(frame, backbone="tiny", strategies="linear-probe", sizes=[16], seeds=2, out=tmp_path / "c",
                                config=FAST, tune=None)
     assert result.trained == 2 and {r["strategy"] for r in result.summary["curves"]} == {"linear-probe"}
+    digest = Path(as_path(frame)).stem.removeprefix("table-")[:8]
+    report = (tmp_path / "c" / "report.md").read_text()
+    assert report.splitlines()[0] == f"# data passed from Python ({digest}) · tiny — accuracy vs labelled examples", \
+        "the user never named the cached table: the report says where the data came from"
+    assert "table-" not in report and f"data passed from Python ({digest}) · tiny" in (tmp_path / "c" / "report.html").read_text()
 
 
 @pytest.mark.parametrize("data, message", [((["a", "b"], [1]), "must be the same length"), (42, "got int"),
