@@ -244,7 +244,7 @@ def python_named(function: Callable[..., Any], *, inside: bool = True) -> Callab
             return function(*args, **kwargs)
         except HeadstartError as e:
             if for_user and not on_cli() and not getattr(e, "__python_named__", False):
-                _rename(e, names | config_fields())
+                _rename(e, names | config_fields() | settings_of(function))
             raise
 
     named.__python_named__ = True  # type: ignore[attr-defined]

@@ -130,11 +130,13 @@ def suggested_map(labels: tuple[str, ...], run_labels: tuple[str, ...], mapping:
     """The whole mapping to write for DATA's ``labels``: every label that does not match one of the run's by name, so
     following the example leaves none out. A label ``mapping`` maps well keeps its target; any other takes what
     ``given`` maps a misspelling of it to (``mhe=-`` for ``meh``), else the run's label it or its wrong target clearly
-    names (``same_by_name``: negative=neg). What is left is ``-`` where every run label already has a match (neutral
+    names (``same_by_name``: negative=neg) among the run's labels no other label matched (nontoxic=non-toxic where toxic
+    matched toxic, never nontoxic=toxic). What is left is ``-`` where every run label already has a match (neutral
     beside negative=neg, positive=pos), else ``PLACEHOLDER``: a pairing by position would read as meant (neutral=pos).
     """
     stray = [label for label in given if label not in labels]
     valid = {k: v for k, v in mapping.items() if k in labels and (v is None or v in run_labels)}
+    free = [r for r in run_labels if r not in valid.values()]  # a run label matched already is no one else's (toxic)
     out: dict[str, str | None] = {}
     for label in labels:
         if label in valid:
@@ -143,7 +145,7 @@ def suggested_map(labels: tuple[str, ...], run_labels: tuple[str, ...], mapping:
             continue
         typed = same_by_name(label, [k for k in stray if given[k] is None or given[k] in run_labels])
         wrong = mapping.get(label)
-        near = same_by_name(label, run_labels) or (same_by_name(wrong, run_labels) if wrong else None)
+        near = same_by_name(label, free) or (same_by_name(wrong, free) if wrong else None)
         out[label] = given[typed] if typed else near if near else PLACEHOLDER
     if {*run_labels} <= {*valid.values(), *out.values()}:  # each run label has its match: the rest have none
         out = {k: None if v == PLACEHOLDER else v for k, v in out.items()}
@@ -153,11 +155,12 @@ def suggested_map(labels: tuple[str, ...], run_labels: tuple[str, ...], mapping:
 def same_by_name(label: str, names: list[str] | tuple[str, ...]) -> str | None:
     """The one of ``names`` that ``label`` clearly names, ignoring case: the same word, else the only one that begins
     the other or stands inside it (neg / negative; 3 characters at least inside), else the only one difflib finds close
-    (pso / pos), else None — two equally good candidates are no clear match."""
+    (pso / pos), else None — two equally good candidates are no clear match. A name that is ``label`` negated
+    (``opposite``: unhelpful / helpful) is never its match, however alike they are written."""
     from difflib import SequenceMatcher
 
     low = str(label).strip().casefold()
-    folded = {name: str(name).strip().casefold() for name in names}
+    folded = {name: str(name).strip().casefold() for name in names if not opposite(str(label), str(name))}
     for test in (lambda a, b: a == b,
                  lambda a, b: min(len(a), len(b)) >= 2 and (a.startswith(b) or b.startswith(a)),
                  lambda a, b: min(len(a), len(b)) >= 3 and (a in b or b in a)):
@@ -170,6 +173,16 @@ def same_by_name(label: str, names: list[str] | tuple[str, ...]) -> str | None:
     if ratios and ratios[0][0] >= 0.6 and (len(ratios) == 1 or ratios[1][0] < ratios[0][0]):
         return ratios[0][1]
     return None
+
+
+NEGATIONS = ("non", "not", "no", "un", "in", "dis", "anti")  # prefixes that make a label its opposite
+
+
+def opposite(a: str, b: str) -> bool:
+    """Whether one label is the other with a negating prefix, ignoring case, spaces, - and _: nontoxic / toxic,
+    not_spam / spam, un-helpful / helpful."""
+    a, b = (re.sub(r"[\W_]+", "", x.casefold()) for x in (a, b))
+    return bool(a and b) and any(a == p + b or b == p + a for p in NEGATIONS)
 
 
 def check_elsewhere(text: str, run_data: Any, flag: str = "--eval-data") -> tuple[Any, dict[str, str | None], str | None]:

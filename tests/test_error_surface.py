@@ -232,3 +232,15 @@ def test_load_dataset_speaks_python_to_python_and_its_flags_to_headstarts_own_ca
         read("zz")
     assert caught.value.problem == "text column 'zz' not found (see text_column)"
     assert str(caught.value) == "text column 'zz' not found (see text_column); pass text_column=NAME"
+
+
+def test_a_config_fields_flag_is_named_from_python_in_checks_outside_the_config_class(tmp_path):
+    """prefer's check of its start (an sft run of another strategy) names --strategy / --sft, which Python sets as
+    config fields: renamed as the config's own checks are, not left as flags Python has not got."""
+    start = tmp_path / "fsft"
+    start.mkdir()
+    (start / "spec.json").write_text('{"kind": "sft", "strategy": "lora", "backbone": "smollm2-135m", "base": "x"}')
+    with pytest.raises(ConfigError) as raised:
+        headstart.prefer(out=tmp_path / "p", config={"sft": str(start), "strategy": "qlora"})
+    assert "strategy qlora differs from the sft run's (lora)" in str(raised.value)
+    assert "--" not in str(raised.value), str(raised.value)

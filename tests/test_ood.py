@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from headstart.errors import ConfigError
-from headstart.ood import label_map, parse_eval_data
+from headstart.ood import label_map, opposite, parse_eval_data
 
 
 def test_eval_data_is_read_with_its_label_mapping():
@@ -70,6 +70,20 @@ def test_a_suggested_mapping_pairs_labels_by_name_and_shows_a_placeholder_where_
     assert example(("negative", "meh"), ("neg", "pos")).startswith("'d[negative=neg, meh=?]'")  # pos has no match yet
     with pytest.raises(ConfigError, match=r"the run has no label\(s\) \['\?'\]"):  # pasted as is, it is refused
         label_map("d", ("bad", "good"), ("rotten", "fresh"), parse_eval_data("d[bad=?, good=?]")[1])
+
+
+def test_a_suggested_mapping_never_pairs_a_label_with_its_opposite():
+    """nontoxic was suggested as toxic (toxic stands inside it), not_spam as spam, unhelpful as helpful: pasted, each
+    scores one class's rows as the other's, silently accepted."""
+    def example(labels, run_labels):
+        with pytest.raises(ConfigError) as caught:
+            label_map("d", labels, run_labels, {})
+        return str(caught.value).split("e.g. --eval-data ")[1].split(" (")[0]
+
+    assert example(("toxic", "nontoxic"), ("toxic", "non-toxic")) == "'d[nontoxic=non-toxic]'"  # toxic is toxic's
+    assert example(("spam", "not_spam"), ("ham", "spam")) == "'d[not_spam=?]'"
+    assert example(("bad", "unhelpful"), ("bad", "helpful")) == "'d[unhelpful=?]'"
+    assert opposite("Non-Toxic", "toxic") and opposite("helpful", "un_helpful") and not opposite("negative", "neg")
 
 
 def test_a_lone_double_quote_inside_a_label_is_part_of_it_not_the_end_of_the_mapping():
