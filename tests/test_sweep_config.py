@@ -105,7 +105,7 @@ def test_every_example_config_parses(path):
     ("[train_by_strategy.lora]\nepochs = 0\n",
      "[train_by_strategy.lora] epochs in {path} must be a positive integer, got 0; try epochs = 3"),
     ("[split]\nmax_test = 0\n",  # it went on "(max_test = 1000 in a TOML's [split])", the fix twice
-     "[split] max_test in {path} must be a positive integer (leave it out for every test row), got 0; try max_test = 1000"),
+     "[split] max_test in {path} must be a positive integer (leave it out for the default: every test row, or 2,000 of a larger image test split), got 0; try max_test = 1000"),
 ])
 def test_a_setting_out_of_range_in_the_file_names_its_key_and_file_not_a_flag(tmp_path, monkeypatch, capsys, text, message):
     """``headstart compare --config f.toml``: TrainConfig's range checks name the table, the key and the file, and the

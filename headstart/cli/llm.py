@@ -45,8 +45,7 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
     for key, what in (("val_before", "validation before training"), ("val", "validation after training")):
         if isinstance(metrics.get(key), dict):  # prefer: the DPO loss, reward accuracy and margin on the held-out pairs
             typer.echo(f"{what}{_pairs_said(pairs, chose=key == 'val')}: "
-                       + ", ".join(f"{k} {v:.4g}" + (_share_interval(v, pairs) if k == "reward_accuracy" and key != "val" else "")
-                                   for k, v in metrics[key].items() if isinstance(v, (int, float))))
+                       + ", ".join(f"{k} {v:.4g}" for k, v in metrics[key].items() if isinstance(v, (int, float))))
     cut = truncation_note(metrics.get("truncated"), "sequences" if "train_pairs" in metrics else "examples")
     if cut:
         typer.echo(f"note: {cut}")
@@ -74,21 +73,14 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
 
 
 def _pairs_said(pairs: Any, *, chose: bool) -> str:
-    """How many validation pairs a prefer score is on; after training, that they chose the step kept (the score is the
-    best of the checks on them, so it has no honest interval here)."""
+    """How many validation pairs a prefer score is on, and why neither score carries an interval: before training the
+    policy is its reference (every margin 0: reward accuracy 0.5 and loss ln 2 by construction, nothing measured);
+    after, the pairs chose the step kept (the best of the checks on them)."""
     if not isinstance(pairs, int):
         return ""
-    return f" (the {pairs} pairs that chose the step kept: optimistic)" if chose else f" ({pairs} pairs)"
-
-
-def _share_interval(value: Any, pairs: Any) -> str:
-    """`` (95% CI a–b over these pairs)``: a share's Wilson interval, as ``evaluate`` gives an accuracy."""
-    from headstart.analysis.stats import wilson
-
-    if not isinstance(pairs, int) or pairs < 1 or not isinstance(value, float) or not 0 <= value <= 1:
-        return ""
-    low, high = wilson(value, pairs)
-    return f" (95% CI {low:.4g}–{high:.4g} over these pairs)"
+    if chose:
+        return f" (the {pairs} pairs that chose the step kept: optimistic)"
+    return f" ({pairs} pairs; the policy is its reference here, every margin 0: chance by construction)"
 
 
 def _short(text: Any, limit: int = 200) -> str:

@@ -62,8 +62,8 @@ class SplitConfig:
         if self.max_test is not None and (not isinstance(self.max_test, int) or self.max_test < 1):
             # the CLI's words; a TOML's [split] reads "max_test ... try max_test = 1000" (sweep_config._check_values),
             # Python "max_test ... try max_test=1000" (settings_class)
-            raise ConfigError(f"--max-test must be a positive integer (leave it out for every test row), got "
-                              f"{self.max_test!r}; try --max-test 1000")
+            raise ConfigError(f"--max-test must be a positive integer (leave it out for the default: every test row, or "
+                              f"2,000 of a larger image test split), got {self.max_test!r}; try --max-test 1000")
 
     def identity(self) -> dict[str, Any]:
         """The fields as stored in a run's spec; ``stratify`` only when off, so runs split the usual way keep their keys."""

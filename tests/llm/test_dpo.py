@@ -156,11 +156,11 @@ def test_the_summary_shows_validation_before_and_after_and_says_when_no_step_imp
 
 def test_the_summary_says_how_many_pairs_each_validation_score_is_on_and_that_the_after_score_chose_the_step(capsys, tmp_path):
     """reward_accuracy 0.5 -> 0.75 on 4 validation pairs read as a finding: the pairs are said, the score before training
-    carries its Wilson interval, and the one after is said to be on the pairs that chose the step (no interval: it is
-    the best of the checks on them)."""
+    is said to be chance by construction (the policy is its reference: a Wilson interval on it claimed an uncertainty
+    it has not got), and the one after to be on the pairs that chose the step (no interval: it is the best of the
+    checks on them)."""
     from types import SimpleNamespace
 
-    from headstart.analysis.stats import wilson
     from headstart.cli.llm import _summary
 
     metrics = {"status": "done", "error": None, "steps": 3, "best_step": 3, "history": [], "val_pairs": 4,
@@ -168,9 +168,9 @@ def test_the_summary_says_how_many_pairs_each_validation_score_is_on_and_that_th
                "val": {"loss": 0.52, "reward_accuracy": 0.75, "margin": 0.4}}
     _summary(SimpleNamespace(metrics=metrics, directory=tmp_path, spec={}), tmp_path, False)
     out = capsys.readouterr().out
-    low, high = wilson(0.5, 4)
-    assert (f"validation before training (4 pairs): loss 0.6931, reward_accuracy 0.5 (95% CI {low:.4g}–{high:.4g} over "
-            "these pairs), margin 0") in out, out
+    assert ("validation before training (4 pairs; the policy is its reference here, every margin 0: chance by "
+            "construction): loss 0.6931, reward_accuracy 0.5, margin 0") in out, out
+    assert "95% CI" not in out, out
     assert ("validation after training (the 4 pairs that chose the step kept: optimistic): loss 0.52, reward_accuracy "
             "0.75, margin 0.4") in out, out
 
