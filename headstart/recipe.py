@@ -307,6 +307,7 @@ def evaluate(spec: RunSpec, s: Setup, report: FitReport, chosen: dict[str, Any],
     record (``headstart.record``), test metrics when ``test``, retention on ``spec.retain`` and the scores on
     ``spec.eval_data`` (out of domain: other datasets' test splits, never this one's); ``stage(text)`` says each
     scoring step on the progress bar."""
+    from headstart.data.splits import uncapped_test_rows
     from headstart.record import retained, run_record, score_test, scored_elsewhere
     from headstart.saved import backbone_saved, saved_bytes
 
@@ -324,6 +325,9 @@ def evaluate(spec: RunSpec, s: Setup, report: FitReport, chosen: dict[str, Any],
     if test:
         stage("scoring the test split")
         metrics, record["test"] = score_test(s, features=saved == "none")
+        uncapped = uncapped_test_rows(s.data, s.split_config)
+        if uncapped is not None:  # --max-test (or an image split's default cap): whether it cut anything, for the report
+            record["test_split_rows"] = uncapped
     if spec.retain:
         stage(f"measuring retention on {', '.join(spec.retain)}")
         record["retention"] = retained(s)

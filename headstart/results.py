@@ -49,8 +49,9 @@ class RunResult:
             ``min_steps``, ``lr``, ``head_lr``, ``tuned``), ``reference`` (``{"val": metrics, "test": metrics}`` of a
             constant predictor of the training pool's majority class, or its mean for regression), ``held_out`` (the
             validation metrics of the checkpoint choice scored on rows that did not make it: ``held_out.choose``;
-            absent for runs stored before it, or that validated otherwise) and ``test``
-            (``{"predicted": [...], "target": [...]}`` per test row, class indices, for intervals over test rows).
+            absent for runs stored before it, or that validated otherwise), ``test``
+            (``{"predicted": [...], "target": [...]}`` per test row, class indices, for intervals over test rows) and,
+            under a ``max_test`` cap, ``test_split_rows`` (the test split's rows without it: whether the cap cut any).
     """
 
     key: str

@@ -401,6 +401,12 @@ def test_compare_max_test_keeps_that_many_test_rows(monkeypatch, capsys, toy_csv
         (result,) = store.results()
     assert code == 0 and result.spec["data"]["split"]["max_test"] == 12
     assert 12 <= len(result.record["test"]["target"]) <= 14  # whole groups per class: a row over per class at most
+    from headstart.data import load_dataset, split_dataset
+    from headstart.data.splits import SplitConfig
+
+    whole = len(split_dataset(load_dataset(str(toy_csv)), SplitConfig()).test)
+    assert result.record["test_split_rows"] == whole > 14, "the uncapped size is kept: the report says what the cap cut"
+    assert "capped at 12" in (tmp_path / "cmp" / "report.md").read_text()
     assert_user_error(cli([*compare, "--max-test", "0", "--out", str(tmp_path / "bad")], monkeypatch, capsys),
                       "--max-test must be a positive integer", "try --max-test 1000")
 

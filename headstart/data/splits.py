@@ -148,6 +148,23 @@ def _parts(rows: np.ndarray, data: Dataset, strata: np.ndarray, seed: int, test_
     return part
 
 
+def uncapped_test_rows(data: Dataset, config: SplitConfig) -> int | None:
+    """The rows of ``data``'s test split without ``config.max_test`` (None without a cap): what a report needs to say
+    whether the cap cut the split (a cap fills whole groups, so a capped split can hold as many rows as an uncapped
+    one). One more split of the same data, remembered for the few datasets a sweep reads."""
+    if config.max_test is None:
+        return None
+    key = (data.hash, config)
+    if key not in _UNCAPPED:
+        if len(_UNCAPPED) >= 8:
+            _UNCAPPED.clear()
+        _UNCAPPED[key] = len(split_dataset(data, dataclasses.replace(config, max_test=None)).test)
+    return _UNCAPPED[key]
+
+
+_UNCAPPED: dict[tuple, int] = {}
+
+
 def _given_parts(data: Dataset, strata: np.ndarray, config: SplitConfig) -> np.ndarray:
     """The user's own split (``--split-column``): train rows are the pool, test rows the test split. Without validation
     rows, validation is cut from the train rows as it would be from a whole dataset (stratified, whole groups,

@@ -71,11 +71,13 @@ def leakage_summary(directory: Path) -> dict[str, Any] | None:
             "removed": removed if isinstance(removed, int) and not isinstance(removed, bool) else 0}
 
 
-def test_split_summary(summary: dict[str, Any], leakage: dict[str, Any] | None, max_test: int | None = None) -> dict[str, Any] | None:
+def test_split_summary(summary: dict[str, Any], leakage: dict[str, Any] | None, max_test: int | None = None,
+                       uncapped: int | None = None) -> dict[str, Any] | None:
     """A line on the test split's size where it matters: when it is small (``stats.small_test``: a 50% accuracy's 95%
     Wilson interval wider than ±10 points, under 93 rows), with that error, when ``--dedupe`` shrank it (from the
     rows ``leakage.json`` counted to the rows the runs were scored on), and when ``--max-test`` (``max_test``, the runs'
-    split setting) capped it. None otherwise, or with the rows unknown.
+    split setting) capped it: cut rows from the ``uncapped`` test split the runs recorded (``test_split_rows``). None
+    otherwise, or with the rows unknown.
 
     Returns:
         ``{rows, before_dedupe, half_width, small, label, text}`` ("Small test split", "3 rows (--dedupe cut it from
@@ -92,9 +94,10 @@ def test_split_summary(summary: dict[str, Any], leakage: dict[str, Any] | None, 
         before = leakage["n_test"]
     share = summary.get("scale") == 100.0
     small = share and small_test(rows)
-    # A cap that bound leaves at least max_test rows before --dedupe (each stratum fills its share in whole groups); fewer
-    # means the whole split was under the cap and every row of it was scored.
-    capped = max_test is not None and (before if before is not None else rows) >= max_test
+    scored = before if before is not None else rows  # the split's rows before --dedupe
+    # A cap that bound leaves at least max_test rows (each stratum fills its share in whole groups), but so can a split
+    # the cap never cut: the runs record the uncapped size; runs stored before they did are read by that first rule.
+    capped = max_test is not None and (uncapped > scored if uncapped is not None else scored >= max_test)
     if not small and before is None and not capped:
         return None
     cut = f" (--dedupe cut it from {before:,})" if before is not None else ""
@@ -248,7 +251,9 @@ def _write_report(directory: Path, results: list[RunResult], record: dict[str, A
                "backbone_ranking": ranking_summary(directory, results), "preface": preface(directory),
                "report_settings": settings, "report_command": report_command(directory, settings)}
     caps = {((r.spec.get("data") or {}).get("split") or {}).get("max_test") for r in results if r.status == "done"}
-    summary["test_split"] = test_split_summary(summary, leakage, next(iter(caps)) if len(caps) == 1 else None)
+    whole = {r.record.get("test_split_rows") for r in results if r.status == "done"}
+    summary["test_split"] = test_split_summary(summary, leakage, next(iter(caps)) if len(caps) == 1 else None,
+                                               next(iter(whole)) if len(whole) == 1 else None)
     title = (title_for(results, metric) if not summary["other_experiments"]
              else f"{summary['experiment']} — {metric} vs labelled examples")
     command = record.get("command")

@@ -329,6 +329,11 @@ def test_a_test_split_capped_by_max_test_is_said(tmp_path: Path) -> None:
     whole = render(make_store(tmp_path / "whole", under))
     assert "capped at" not in whole["report.md"].read_text()
     assert json.loads(whole["results.json"].read_text())["test_split"] is None
+    # A cap of 200 fills whole groups and may keep 248 rows of a 248-row split: the runs' record says it cut nothing.
+    recorded = [dataclasses.replace(r, record={**r.record, "test_split_rows": 248}) for r in capped]
+    assert "capped at" not in render(make_store(tmp_path / "bound-nothing", recorded))["report.md"].read_text()
+    cut = [dataclasses.replace(r, record={**r.record, "test_split_rows": 2589}) for r in capped]
+    assert "248 rows (a part of the whole test split, capped at 200" in render(make_store(tmp_path / "cut", cut))["report.md"].read_text()
 
 
 def test_the_intervals_footer_is_true_of_a_row_with_one_seed(tmp_path: Path) -> None:
