@@ -47,7 +47,9 @@ def tune_setting(tune: Any) -> str | None:
     if tune is True:
         return "lr"
     if tune not in ("lr",):
-        raise ConfigError(f"tune must be 'lr' (or nothing: {spoken('--no-tune', 'tune=None')}), got {tune!r}; try --tune lr")
+        # no "--no-tune" here: compare has it, train does not (it tunes only when asked)
+        raise ConfigError(f"tune must be 'lr' (the learning rate, chosen on validation){spoken('', ' or None (no tuning)')}, "
+                          f"got {tune!r}; try --tune lr")
     return tune
 
 

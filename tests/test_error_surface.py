@@ -135,8 +135,8 @@ def test_a_training_setting_passed_as_a_keyword_names_config():
     (dict(strategies=("lora",), tune=None, grids={"lora": [1e-4, 3e-4]}),
      "grids lists the learning rates tune searches, but tuning is off (tune=None); drop one",
      "--grid lists the learning rates --tune searches, but tuning is off (--no-tune); drop one"),
-    (dict(tune="x"), "tune must be 'lr' (or nothing: tune=None), got 'x'; try tune='lr'",
-     "tune must be 'lr' (or nothing: --no-tune), got 'x'; try --tune lr"),
+    (dict(tune="x"), "tune must be 'lr' (the learning rate, chosen on validation) or None (no tuning), got 'x'; try tune='lr'",
+     "tune must be 'lr' (the learning rate, chosen on validation), got 'x'; try --tune lr"),
     (dict(eval_data=("",)), "eval_data must be a list of dataset names, got ('',); e.g. eval_data=('drug-reviews-sentiment',)",
      "eval_data must be a list of dataset names, got ('',); e.g. --eval-data drug-reviews-sentiment"),
 ])

@@ -283,3 +283,7 @@ def test_a_folder_that_is_no_run_names_the_python_call_from_python(tmp_path, mon
                       f"ask it with: headstart generate {tmp_path / 'sft'} --prompt TEXT")
     assert_user_error(run_cli(["generate", str(tmp_path / "fit"), "--prompt", "a"], monkeypatch, capsys),
                       "is a 'headstart train' run", "written by headstart sft or headstart prefer")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "spec.json").write_text(json.dumps({"kind": "export"}))
+    with pytest.raises(StoreError, match=r"is an? 'export' run, not an sft / prefer run"):
+        headstart.generate(tmp_path / "other", ["a"])

@@ -184,9 +184,10 @@ def export(
     if as_json:
         _echo_json(dataclasses.asdict(report))
         return
-    load = {"hf": f"AutoModelForSequenceClassification.from_pretrained('{report.out}', trust_remote_code=True) and its "
-                  f"tokenizer with {report.tokenizer}.from_pretrained('{report.out}') (transformers' own class: no code of "
-                  "the folder runs, no prompt; its README.md shows both)",
+    load = {"hf": f"AutoModelForSequenceClassification.from_pretrained('{report.out}', trust_remote_code=True) (the "
+                  f"model's class is the folder's modeling_headstart.py) and its tokenizer with "
+                  f"{report.tokenizer}.from_pretrained('{report.out}') (the tokenizer's class is transformers' own: no "
+                  "code of the folder runs for it; its README.md shows both)",
             "onnx": f"onnxruntime.InferenceSession('{report.out}/model.onnx') and its tokenizer (see its README.md)"}.get(
                 format, f"SentenceTransformer('{report.out}')")
     typer.echo(f"exported {run} to {report.out}: outputs within {report.max_abs_diff:.2g} of the run's in fp32 on {report.inputs} "

@@ -49,12 +49,27 @@ def infer_task(labels: list[Any]) -> str:
 AS_CLASSES = "pass --task classification"  # task_note's fix; multitask writes its own (a task's :classification)
 
 
+AS_NUMBERS = "pass --task regression"  # task_note's fix the other way
+
+
 def task_note(labels: list[Any], task: str, given: str | None) -> str | None:
-    """The line that says which task the labels were read as, when it was inferred and not obvious."""
-    if given is not None or task != "regression":
+    """The line that says which task the labels were read as, when it was inferred and not obvious: a regression
+    target, or classes that are three or more whole numbers (star ratings: classes or a scale, the user's call)."""
+    if given is not None or task not in ("regression", "classification"):
         return None
-    distinct = len({str(v).strip() for v in labels})
-    return f"labels read as a regression target ({distinct} distinct numeric values); {AS_CLASSES} to treat them as classes"
+    distinct = {str(v).strip() for v in labels}
+    if task == "regression":
+        return f"labels read as a regression target ({len(distinct)} distinct numeric values); {AS_CLASSES} to treat them as classes"
+    numbers = set()
+    for v in distinct:
+        try:
+            numbers.add(float(v))
+        except ValueError:
+            return None  # names, not numbers: classes, as meant
+    if len(numbers) < 3:
+        return None  # 0 / 1: classes, as meant
+    shown = ", ".join(f"{x:g}" for x in sorted(numbers)[:6]) + (", …" if len(numbers) > 6 else "")
+    return f"labels read as {len(numbers)} classes ({shown}), not as a scale; {AS_NUMBERS} to predict them as numbers"
 
 
 def missing_label(value: Any) -> bool:

@@ -24,7 +24,7 @@ import numpy as np
 from headstart.data import load_dataset, subsample
 from headstart.data.builtin import REGISTRY as BUILTIN
 from headstart.data.dataset import Dataset
-from headstart.data.labels import AS_CLASSES
+from headstart.data.labels import AS_CLASSES, AS_NUMBERS
 from headstart.data.splits import SplitConfig, Splits, joint_splits
 from headstart.errors import ColumnError, ConfigError, DataError
 from headstart.specs import check_once
@@ -97,7 +97,8 @@ def load_task(item: str, *, text_column: str | None = None) -> Task:
         raise ConfigError(f"task {item!r} is a {data.task} dataset; a multi-task run takes classification and regression "
                           "tasks (one label column each)")
     fix = f"write {path}:{column or 'COLUMN'}:classification in --tasks"  # multitask has no --task: the task says it
-    notes = tuple(n.replace(AS_CLASSES, fix) for n in data.notes)
+    as_numbers = f"write {path}:{column or 'COLUMN'}:regression in --tasks"
+    notes = tuple(n.replace(AS_CLASSES, fix).replace(AS_NUMBERS, as_numbers) for n in data.notes)
     return Task(item, dataclasses.replace(data, name=item, notes=notes))  # messages about its rows name the task
 
 

@@ -337,6 +337,20 @@ def test_many_whole_number_labels_are_a_regression_target_and_said_so(tmp_path):
     assert read_table(path, task="classification").task == "classification"
 
 
+def test_star_ratings_read_as_classes_say_so_and_how_to_read_them_as_numbers(tmp_path):
+    """Labels 1, 2, 4, 5 trained a 4-class classifier with only "reading column 'stars' as the label" said: a scale
+    or classes is the user's call, so the note says which it was read as and the flag for the other."""
+    path = tmp_path / "stars.csv"
+    pd.DataFrame({"text": [f"t{i}" for i in range(12)], "stars": [1, 2, 4, 5] * 3}).to_csv(path, index=False)
+    data = read_table(path)
+    assert data.task == "classification"
+    assert "labels read as 4 classes (1, 2, 4, 5), not as a scale; pass --task regression to predict them as numbers" in data.notes
+    assert not any("classes (" in n for n in read_table(path, task="classification").notes), "asked for: nothing to say"
+    binary = tmp_path / "binary.csv"
+    pd.DataFrame({"text": [f"t{i}" for i in range(12)], "label": [0, 1] * 6}).to_csv(binary, index=False)
+    assert not any("classes (" in n for n in read_table(binary).notes), "0 / 1 are classes as meant"
+
+
 def test_a_parquet_column_of_lists_is_multilabel_as_in_jsonl(tmp_path):
     rows = [{"text": t, "label": labels} for t, labels in zip(TEXTS, (["a", "b"], ["b"], ["c", "a"], ["a"], ["b", "c"], ["c"]))]
     pd.DataFrame(rows).to_parquet(tmp_path / "d.parquet")
