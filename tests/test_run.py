@@ -285,5 +285,5 @@ def test_a_folder_that_is_no_run_names_the_python_call_from_python(tmp_path, mon
                       "is a 'headstart train' run", "written by headstart sft or headstart prefer")
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "spec.json").write_text(json.dumps({"kind": "export"}))
-    with pytest.raises(StoreError, match=r"is an? 'export' run, not an sft / prefer run"):
+    with pytest.raises(StoreError, match=r"is an 'export' run, not an sft / prefer run"):
         headstart.generate(tmp_path / "other", ["a"])

@@ -104,7 +104,8 @@ def read_spec(directory: str | Path) -> dict[str, Any]:
     if not isinstance(spec, dict):
         raise StoreError(f"{str(path)!r} is not a JSON object, as an sft / prefer run's spec.json is; {_give_run()}")
     if spec.get("kind") not in KINDS:
-        kind = f"a {spec['kind']!r}" if "kind" in spec else spoken("a 'headstart train'", "a headstart.fit")
+        kind = f"{'an' if str(spec['kind'])[:1].lower() in 'aeiou' else 'a'} {spec['kind']!r}" if "kind" in spec else \
+            spoken("a 'headstart train'", "a headstart.fit")
         raise StoreError(f"{str(directory)!r} is {kind} run, not an sft / prefer run; {_give_run()}")
     return spec
 
