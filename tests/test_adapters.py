@@ -13,9 +13,10 @@ import pytest
 import torch
 
 from headstart.errors import ConfigError, StoreError
+from headstart.loaded import predict_loaded
 from headstart.recipe import setup, train
 from headstart.saved import save
-from headstart.saved import load_run, predict_loaded
+from headstart.saved import load_run
 from headstart.specs import RunSpec, TrainConfig
 
 TEXTS = ["a good movie", "the plot was awful and dull", "story", "superb and lovely film"]
