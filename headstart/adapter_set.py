@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from headstart.adapters import inspect
+from headstart.adapter_info import inspect
 from headstart.errors import ConfigError, StoreError, spoken
 
 
