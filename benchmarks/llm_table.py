@@ -30,7 +30,7 @@ def curves(store: Path) -> list[dict]:
 
 def paired(store: Path, a: str, b: str) -> str:
     """``a`` − ``b`` in points per size where both ran, paired by seed on the same test rows (the report's statistics)."""
-    from headstart.analysis.cells import paired_differences
+    from headstart.analysis.cell_stats import paired_differences
     from headstart.store import Store
 
     with Store(store, create=False) as s:

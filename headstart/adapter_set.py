@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from headstart.adapters import inspect
+from headstart.adapter_info import inspect
 from headstart.errors import ConfigError, StoreError, spoken
 
 
@@ -111,7 +111,7 @@ class AdapterSet:
         Raises:
             ConfigError: no ``adapter`` given (naming the ones loaded), or one the set does not hold.
         """
-        from headstart.saved import predict_loaded
+        from headstart.loaded import predict_loaded
 
         if adapter is None:  # required, but a bare TypeError named neither the names loaded nor the call
             loaded = ", ".join(map(repr, self.runs)) or "none yet"

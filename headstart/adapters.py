@@ -1,5 +1,7 @@
-"""The adapter lifecycle: list and show adapters, merge one into its base (checked on real inputs), unmerge;
-serving several adapters on one base in one process is ``adapter_set.AdapterSet``.
+"""The adapter lifecycle: merge an adapter into its base (checked on real inputs), unmerge it, merge a plain PEFT
+adapter into a model folder; listing and showing adapters is ``adapter_info`` (its ``find`` and ``inspect`` are
+importable from here too, as the public ``headstart.adapters`` API), serving several adapters on one base in one
+process is ``adapter_set.AdapterSet``.
 
 A headstart adapter run directory is a PEFT adapter directory plus the task head and the run's record:
 ``adapter_config.json`` + ``adapter_model.safetensors`` (PEFT's format), ``weights.safetensors`` (head),
@@ -9,163 +11,22 @@ A headstart adapter run directory is a PEFT adapter directory plus the task head
 
 from __future__ import annotations
 
-import json
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from headstart.adapter_info import find, inspect  # noqa: F401 - find: the public headstart.adapters API
 from headstart.atomic import fresh_folder, publish
 from headstart.backbones import modality_of
 from headstart.errors import ConfigError, StoreError, flags_checked, on_cli
 from headstart.outdir import check_new
+from headstart.output_checks import PrecisionGap, _check_texts, _logits, check_inputs, check_tolerance, precision_gap, run_autocast
 
 MERGEABLE = ("LORA", "IA3")  # PEFT types whose update folds into the base weights (prompts add tokens instead)
 TOLERANCE = 1e-4  # max abs difference of logits accepted between a merged model and its adapter
-
-
-@dataclass
-class AdapterInfo:
-    """What ``headstart adapters list/show`` prints about one directory."""
-
-    directory: str
-    # "headstart-peft" | "headstart" (bitfit / houlsby: weights.safetensors) | "peft" (no head) | "merged" | "damaged"
-    # (a run in a listed folder that could not be read: config["error"] says why)
-    kind: str
-    strategy: str | None
-    method: str | None  # PEFT type (LORA, IA3, PROMPT_TUNING, ...) or the headstart strategy
-    base: str | None
-    labels: list[str] = field(default_factory=list)
-    task: str | None = None
-    trainable_params: int | None = None
-    adapter_bytes: int = 0  # files that hold what trained (adapter + head)
-    config: dict[str, Any] = field(default_factory=dict)
-    val: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise StoreError(f"cannot read {str(path)!r} ({type(e).__name__}); the directory is damaged") from None
-
-
-@flags_checked
-def inspect(directory: str | Path) -> AdapterInfo:
-    """Describe an adapter / run directory.
-
-    Raises:
-        StoreError: neither a headstart run nor a PEFT adapter directory.
-    """
-    directory = Path(directory)
-    peft_config = directory / "adapter_config.json"
-    if (directory / "spec.json").exists():
-        from headstart.saved import read_meta
-
-        meta = read_meta(directory)
-        resolved = meta["resolved"]
-        metrics = _read_json(directory / "metrics.json") if (directory / "metrics.json").exists() else {}
-        saved = meta.get("backbone_saved")
-        config = _read_json(peft_config) if peft_config.exists() else {}
-        kind = {"adapter": "headstart-peft", "merged": "merged"}.get(saved, "headstart")
-        files = ["adapter_model.safetensors", "weights.safetensors"] if saved == "adapter" else ["weights.safetensors"]
-        for name in files:  # "fine" only when the files load: a damaged one is named here, not at predict
-            if (directory / name).exists():
-                _parameters(directory / name)
-        return AdapterInfo(str(directory), kind, resolved["strategy"], config.get("peft_type") or resolved["strategy"],
-                           meta["spec"]["backbone"], list(meta.get("label_names", [])), resolved["data"]["task"],
-                           metrics.get("trainable_params"), sum((directory / f).stat().st_size for f in files if (directory / f).exists()),
-                           _summary(config) if config else resolved.get("options", {}),
-                           {k: v for k, v in metrics.get("val", {}).items() if k != "per_class"})
-    if peft_config.exists():
-        config = _read_json(peft_config)
-        weights = directory / "adapter_model.safetensors"
-        if not weights.exists():
-            pickled = [p.name for p in directory.glob("adapter_model.bin")]
-            hint = " (adapter_model.bin is pickle-based and is not loaded; re-save it with safe_serialization=True)" if pickled else ""
-            raise StoreError(f"{str(directory)!r} has adapter_config.json but no adapter_model.safetensors{hint}")
-        return AdapterInfo(str(directory), "peft", None, config.get("peft_type"), config.get("base_model_name_or_path"),
-                           trainable_params=_parameters(weights), adapter_bytes=weights.stat().st_size, config=_summary(config))
-    raise StoreError(f"{str(directory)!r} is neither a headstart run (spec.json) nor a PEFT adapter (adapter_config.json)")
-
-
-def _parameters(path: Path) -> int:
-    """How many numbers a safetensors file holds, read from its header.
-
-    Raises:
-        StoreError: the file is not readable safetensors (truncated, overwritten).
-    """
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), "pt") as f:
-            return sum(int(np.prod(f.get_slice(k).get_shape())) for k in f.keys())
-    except (SafetensorError, OSError, ValueError) as e:
-        raise StoreError(f"cannot read {str(path)!r} ({type(e).__name__}): the file is corrupt; train the run again") from None
-
-
-def _summary(config: dict[str, Any]) -> dict[str, Any]:
-    keys = ("peft_type", "task_type", "r", "lora_alpha", "lora_dropout", "use_dora", "target_modules", "feedforward_modules",
-            "num_virtual_tokens", "modules_to_save", "peft_version")
-    return {k: config[k] for k in keys if config.get(k) is not None}
-
-
-@flags_checked
-def find(paths: str | Path | list[str | Path]) -> list[AdapterInfo]:
-    """Adapters among ``paths`` (one path or a list): each an adapter / run directory, or a folder of them (one level
-    down). A damaged run in a folder is listed as kind "damaged", ``config["error"]`` saying why.
-
-    Raises:
-        StoreError: a directory named in ``paths`` is damaged.
-    """
-    found = []
-    for path in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
-        if not path.is_dir():
-            raise ConfigError(f"{str(path)!r} is not a directory; give adapter or run directories (or a folder of them)")
-        if (path / "spec.json").exists() or (path / "adapter_config.json").exists():
-            found.append(_listed(path))
-            continue
-        for p in sorted(path.iterdir()):
-            if p.is_dir() and not _causal_lm_run(p) and ((p / "spec.json").exists() or (p / "adapter_config.json").exists()):
-                try:
-                    found.append(_listed(p))
-                except StoreError as e:  # one damaged run of a folder is listed as such, not the end of the listing
-                    found.append(AdapterInfo(str(p), "damaged", None, None, None, config={"error": str(e)}))
-    return found
-
-
-def _listed(directory: Path) -> AdapterInfo:
-    """``inspect(directory)`` for a listing, whose columns come from a run's metrics.json: a headstart run saves one, so
-    a run without it is damaged here (a copy cut short), though it still predicts, merges and exports."""
-    info = inspect(directory)
-    if info.kind != "peft" and not (directory / "metrics.json").exists():
-        raise StoreError(f"{str(directory / 'metrics.json')!r} is missing, which every saved run holds (a copy cut short?); "
-                         "copy the run again, or train it again")
-    return info
-
-
-def passed_over(paths: str | Path | list[str | Path]) -> list[Path]:
-    """The sft / prefer runs that ``find`` passes over in the folders among ``paths`` (said beside a listing)."""
-    folders = [p for p in map(Path, [paths] if isinstance(paths, (str, Path)) else paths)
-               if p.is_dir() and not (p / "spec.json").exists() and not (p / "adapter_config.json").exists()]
-    return [p for folder in folders for p in sorted(folder.iterdir()) if p.is_dir() and _causal_lm_run(p)]
-
-
-def _causal_lm_run(directory: Path) -> bool:
-    """An sft / prefer run (``headstart.llm``): a causal LM generated from, not a classifier's adapter; a folder's
-    listing passes over it (named on its own, ``inspect`` says what to do with it)."""
-    from headstart.llm.runs import KINDS
-
-    try:
-        return json.loads((directory / "spec.json").read_text()).get("kind") in KINDS
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 @dataclass
@@ -177,57 +38,6 @@ class MergeReport:
     dequantized: bool
     merged_bytes: int
     at_precision: PrecisionGap | None = None  # merged vs adapter at the run's precision, where that is not fp32
-
-
-def _check_texts(run: Any, count: int) -> list[str]:
-    """Real inputs to compare outputs on: the run's own validation texts (never the test split)."""
-    from headstart.data import SplitConfig, load_dataset, split_dataset
-
-    source = run.meta["data_source"]
-    from headstart.specs import file_options
-
-    data = load_dataset(source["name"]) if "name" in source else load_dataset(source["path"], **file_options(source))
-    rows = split_dataset(data, SplitConfig(**run.resolved["data"]["split"])).val[:count]
-    return [data.inputs[r] for r in rows]
-
-
-def _logits(model: torch.nn.Module, texts: list[str], autocast: Any = None) -> torch.Tensor:
-    """The head's outputs on ``texts``, in fp32 unless ``autocast`` (``precision.autocast_for``) is given."""
-    from headstart.evaluation import model_outputs
-
-    encoded = model.backbone.encode(texts)
-    return torch.as_tensor(model_outputs(model, encoded, np.arange(len(texts)), batch_size=64, autocast=autocast))
-
-
-@dataclass(frozen=True)
-class PrecisionGap:
-    """How far two models' outputs are apart at a run's own precision (bf16 where ``--precision auto`` picked it),
-    where a check in fp32 says nothing about rounding: ``max_abs_diff`` and, for a classifier, ``same_class`` (inputs
-    of ``inputs`` whose top class agrees)."""
-
-    precision: str
-    max_abs_diff: float
-    same_class: int | None
-    inputs: int
-
-    def text(self) -> str:
-        """The gap in words: "by up to 0.023, the same top class on 64 of 64"."""
-        agree = "" if self.same_class is None else f", the same top class on {self.same_class} of {self.inputs}"
-        return f"by up to {self.max_abs_diff:.2g}{agree}"
-
-
-def precision_gap(a: torch.Tensor, b: torch.Tensor, precision: str, task: str) -> PrecisionGap:
-    """``PrecisionGap`` of outputs ``a`` and ``b`` (one row per input)."""
-    same = int((a.argmax(-1) == b.argmax(-1)).sum()) if task == "classification" else None
-    return PrecisionGap(precision, float((a - b).abs().max()), same, len(a))
-
-
-def run_autocast(run: Any) -> tuple[str, Any]:
-    """The run's recorded precision and its autocast factory (None for fp32)."""
-    from headstart.precision import autocast_for
-
-    precision = run.resolved["train"]["precision"]
-    return precision, autocast_for(precision, run.device)
 
 
 def _write_run(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor], metrics_from: Path, extra: dict[str, Path], *,
@@ -256,20 +66,6 @@ def _write_run(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise StoreError(f"cannot write {str(out)!r} ({e.strerror}); choose another --out") from None
-
-
-def check_inputs(inputs: int, what: str = "the merge") -> None:
-    """Raises ConfigError unless ``inputs`` (validation inputs ``what`` is checked on) is a positive integer."""
-    if not isinstance(inputs, int) or isinstance(inputs, bool) or inputs < 1:
-        raise ConfigError(f"--inputs must be a positive number of validation inputs to check {what} on, got {inputs!r}; "
-                          "e.g. --inputs 64")
-
-
-def check_tolerance(tolerance: float) -> None:
-    """Raises ConfigError unless ``tolerance`` (the largest output difference a check accepts) is a number >= 0."""
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance >= 0:
-        raise ConfigError(f"--tolerance is the largest output difference accepted, a number >= 0; got {tolerance!r}; "
-                          "e.g. --tolerance 1e-4")
 
 
 @flags_checked  # from Python its errors name its arguments (out=, tolerance=), not the CLI's flags

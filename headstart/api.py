@@ -61,7 +61,7 @@ class FitResult:
 
     @python_named
     def evaluate(self, split: str = "test") -> dict[str, Any]:
-        from headstart.saved import evaluate_loaded
+        from headstart.loaded import evaluate_loaded
 
         split = split_name(split)
         self._usable()
@@ -69,7 +69,7 @@ class FitResult:
 
     @python_named
     def predict(self, texts: list[str]) -> list[dict[str, Any]]:
-        from headstart.saved import predict_loaded
+        from headstart.loaded import predict_loaded
 
         self._usable()
         return predict_loaded(self._loaded, texts)
@@ -291,7 +291,8 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     The results carry ``majority``, the share of the scored rows in their most frequent class,
     ``at_or_below_majority`` (the accuracy no higher than that: always answering that class does as well),
     ``accuracy_ci``, the 95% Wilson interval of the accuracy over those rows, and ``tta``."""
-    from headstart.saved import evaluate_loaded, evaluate_ood, load_run
+    from headstart.loaded import evaluate_loaded, evaluate_ood
+    from headstart.saved import load_run
 
     if full:  # the CLI's answer: the run's own split, then each dataset as trained and after each method
         from headstart.specs import check_eval_data, check_tta
@@ -347,6 +348,7 @@ def predict(run: str | Path | FitResult, texts: list[Any]) -> list[dict[str, Any
     each image: a file path (the row's ``input``, as ``headstart predict`` writes it) or a pixel array."""
     if isinstance(run, FitResult):
         return run.predict(texts)
-    from headstart.saved import load_run, predict_loaded
+    from headstart.loaded import predict_loaded
+    from headstart.saved import load_run
 
     return predict_loaded(load_run(run), texts)

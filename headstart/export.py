@@ -47,7 +47,7 @@ class ExportReport:
     max_abs_diff: float
     inputs: int
     tolerance: float
-    at_precision: Any = None  # adapters.PrecisionGap: the run at its own precision (what predict gives) vs fp32, where not fp32
+    at_precision: Any = None  # output_checks.PrecisionGap: the run at its own precision (what predict gives) vs fp32, where not fp32
     tokenizer: str = ""  # transformers' class the folder's tokenizer loads with (plain_tokenizer), no code of the folder's
 
 
@@ -63,7 +63,9 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
             4-bit base, k-NN or TF-IDF heads), outputs that differ by more than ``tolerance`` (nothing written), or
             ``--format onnx`` without the onnx extra.
     """
-    from headstart.adapters import MERGEABLE, _check_texts, check_inputs, check_tolerance, inspect, precision_gap, run_autocast
+    from headstart.adapter_info import inspect
+    from headstart.adapters import MERGEABLE
+    from headstart.output_checks import _check_texts, check_inputs, check_tolerance, precision_gap, run_autocast
     from headstart.outdir import check_new
     from headstart.saved import load_run
     from headstart.strategies import get_strategy
@@ -134,7 +136,7 @@ def refuse_beyond(diff: float, tolerance: float) -> None:
 
 def _logits_of(run: Any, texts: list[str]) -> torch.Tensor:
     """The run's head outputs (regression: in the targets' units), as the sentence-transformers export's last Dense gives them."""
-    from headstart.adapters import _logits
+    from headstart.output_checks import _logits
 
     logits = _logits(run.model, texts)
     if run.task == "regression":
@@ -209,7 +211,7 @@ def _check_st(folder: Path, texts: list[str], reference: torch.Tensor) -> float:
 
 
 def _probabilities(model: torch.nn.Module, texts: list[str], task: str, autocast: Any = None) -> torch.Tensor:
-    from headstart.adapters import _logits
+    from headstart.output_checks import _logits
 
     logits = _logits(model, texts, autocast)
     if task == "classification":

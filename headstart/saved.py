@@ -1,36 +1,32 @@
-"""A run directory, written and read in one place: ``save`` after training, ``load_run`` to evaluate or predict.
+"""A run directory, written and read in one place: ``save`` after training, ``load_run`` to rebuild its model.
 
 A saved run directory (built whole beside the old one, then swapped in: ``save``) holds ``spec.json`` (the spec as
 given, the resolved spec, its key, the data identity and split), ``weights.safetensors`` (the head, and whatever part
 of the backbone changed) and ``metrics.json`` (validation metrics and the training record); a strategy adds its own
 files (a PEFT adapter, a vocabulary: ``Strategy.save_files``) and reads them back in ``Strategy.attach``. Nothing is
-pickled.
+pickled. What a loaded run then answers (evaluate, evaluate out of domain, predict) is ``headstart.loaded``.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import torch
 
 from headstart.backbones import load_backbone
 from headstart.backbones.registry import preprocessing
-from headstart.data import SplitConfig, load_dataset, split_dataset
 from headstart.data.dataset import TASKS
 from headstart.engine import FitReport
 from headstart.atomic import write_atomic, write_json
 from headstart.backbones import count_parameters
-from headstart.errors import ConfigError, StoreError, spoken
-from headstart.evaluation import model_outputs, outputs_to_predictions, score_rows
-from headstart.features import FeatureCache
+from headstart.errors import StoreError, spoken
 from headstart.model import TaskModel
-from headstart.precision import autocast_for, pick_device
-from headstart.specs import file_options, run_key
+from headstart.precision import pick_device
+from headstart.specs import run_key
 from headstart.strategies import get_strategy
 
 FORMAT_VERSION = 1  # of the run directory layout
@@ -337,167 +333,3 @@ def load_run(directory: str | Path) -> LoadedRun:
     device = pick_device()
     model.to(device).eval()
     return LoadedRun(directory, meta, model, task, label_names, device)
-
-
-def evaluate_loaded(run: LoadedRun, split: str = "test") -> dict[str, Any]:
-    """Metrics of a loaded run on its dataset's ``split`` ("test" or "val"), re-split exactly as in training.
-
-    Raises:
-        StoreError: the dataset changed since training (its content hash differs).
-    """
-    resolved = run.resolved
-    data = run_data(run)
-    split_config = SplitConfig(**resolved["data"]["split"])
-    splits = split_dataset(data, split_config)
-    rows = splits.part(split)
-    backbone = run.model.backbone
-    encoded = backbone.encode(data.inputs)
-    precision = resolved["train"]["precision"]
-    autocast = autocast_for(precision, run.device)
-    features = None
-    if run.meta["backbone_saved"] == "none":  # backbone unchanged: reuse (or fill) the shared feature cache
-        features = FeatureCache(backbone, encoded, data.hash, batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,
-                                identity={**backbone.describe(), "precision": precision})
-    metrics = score_rows(run.model, encoded, rows, data.targets, task=run.task, label_names=run.label_names,
-                         batch_size=resolved["train"]["eval_batch_size"], features=features, autocast=autocast)
-    from headstart.ood import majority_share, with_majority_flag
-
-    note = _capped_test(data, split_config, len(rows), run.task) if split == "test" else None
-    leaked = _leakage(data, splits) if split == "test" else None
-    return with_majority_flag(with_interval({
-        "split": split, **metrics, **({"note": note} if note else {}), **({"leakage": leaked} if leaked else {}),
-        **({"majority": majority} if (majority := majority_share(data.targets[rows], run.task)) is not None else {})}))
-
-
-def _leakage(data: Any, splits: Any) -> dict[str, Any] | None:
-    """The test rows that duplicate pool or validation rows (``data.leakage.find_leakage``, as ``compare`` and
-    ``check-leakage`` count them: 0.6 s on rotten-tomatoes' 12,808 reviews), when over ``LEAKAGE_WARN`` of them: the
-    test score is then optimistic, and says so. None below it."""
-    from headstart.data.leakage import LEAKAGE_WARN, find_leakage
-
-    report = find_leakage(data, splits)
-    if report.fraction <= LEAKAGE_WARN:
-        return None
-    return {"duplicated": report.exact + report.near, "exact": report.exact, "near": report.near, "n_test": report.n_test,
-            "fraction": report.fraction,
-            "text": f"{report.exact + report.near:,} of the {report.n_test:,} test rows ({100 * report.fraction:.2f}%) duplicate "
-                    "training or validation rows, so this test score is optimistic; headstart check-leakage shows them "
-                    "(compare --dedupe scores without them)"}
-
-
-def with_interval(scored: dict[str, Any]) -> dict[str, Any]:
-    """``scored`` (an evaluation: ``accuracy`` on ``n`` rows) with ``accuracy_ci`` [low, high], the 95% Wilson interval
-    of its test-set sampling error: one run has no seed spread, and a score on 285 rows is ±5 points."""
-    from headstart.analysis.stats import wilson
-
-    if not isinstance(scored.get("accuracy"), float) or not scored.get("n"):
-        return scored
-    return {**scored, "accuracy_ci": list(wilson(scored["accuracy"], int(scored["n"])))}
-
-
-def run_data(run: LoadedRun) -> Any:
-    """The dataset a loaded run trained on, read again from where it came from.
-
-    Raises:
-        StoreError: the dataset changed since training (its content hash differs).
-    """
-    source = run.meta["data_source"]
-    if "name" in source:
-        data = load_dataset(source["name"])
-    else:
-        data = load_dataset(source["path"], **file_options(source))
-    if data.hash != run.resolved["data"]["hash"]:
-        raise StoreError(f"the data {data.name!r} changed since this run was trained (hash {data.hash} != "
-                         f"{run.resolved['data']['hash']}); evaluate on the original file or train again")
-    return data
-
-
-def _capped_test(data: Any, split: SplitConfig, scored: int, task: str) -> str | None:
-    """What a ``max_test`` cap traded, when it cut this test split: the rows scored of the split's full size, the
-    binomial error that leaves, and the flag that scores them all."""
-    if split.max_test is None:
-        return None
-    from headstart.data_defaults import binomial_half_width
-
-    full = len(split_dataset(data, replace(split, max_test=None)).test)
-    if full <= scored:
-        return None
-    error = f": ±{binomial_half_width(scored):.1f} points at 95% near 75% accuracy" if task == "classification" else ""
-    return f"a stratified {scored:,} of the {full:,} test rows{error}; train with --max-test {full} to score them all"
-
-
-def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None, rows: str = "test") -> dict[str, Any]:
-    """Metrics of a loaded run on another dataset's test split (``rows="all"``: on every row of it), out of domain
-    (``headstart.ood``; ``text`` may map labels: ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``)."""
-    from headstart.backbones import modality_of
-    from headstart.ood import evaluate_elsewhere, with_majority_flag
-    from headstart.tta import frozen_statistics
-
-    resolved = run.resolved
-    backbone = run.model.backbone
-    precision = resolved["train"]["precision"]
-    autocast = autocast_for(precision, run.device)
-    if tta and frozen_statistics(run.model):  # the target's statistics are mapped through the run's own pool inputs
-        own = run_data(run)
-    else:
-        own = SimpleNamespace(hash=resolved["data"]["hash"], task=run.task, label_names=tuple(run.label_names),
-                              modality=modality_of(backbone), source=run.meta.get("data_source") or {})
-
-    def cached(data: Any, encoded: list) -> FeatureCache:
-        return FeatureCache(backbone, encoded, data.hash, batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,
-                            identity={**backbone.describe(), "precision": precision})
-
-    found = evaluate_elsewhere(run.model, backbone, text, run_data=own, split_config=SplitConfig(**resolved["data"]["split"]),
-                               batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,
-                               features=cached if run.meta["backbone_saved"] == "none" else None, tta=tta,
-                               seed=int(resolved["seed"]), rows=rows)
-    part = "every row" if rows == "all" else "test"
-    return with_majority_flag(with_interval({
-            "split": f"{part} of {found['data']}" + (f" after {tta}" if tta else ""), "n": found["test_rows"], **found["metrics"],
-            **({"majority": found["majority"]} if found.get("majority") is not None else {}),
-            **({"one_class": found["one_class"]} if found.get("one_class") else {}), **({"tta": tta} if tta else {}),
-            **({"note": found["note"]} if found["note"] else {})}))
-
-
-def predict_loaded(run: LoadedRun, texts: list[str], *, batch_size: int = 128) -> list[dict[str, Any]]:
-    """Predictions for raw inputs: label + class probabilities, labels (multilabel), or a value (regression).
-
-    Raises:
-        ConfigError: ``texts`` is one string (or path), or no collection at all, rather than a list of inputs.
-    """
-    if isinstance(texts, (str, bytes, Path)):  # a string is a sequence too: it would be read as its characters
-        shown = str(texts) if len(str(texts)) <= 40 else str(texts)[:37] + "..."
-        raise ConfigError(f"predict takes a list of inputs, got one string {shown!r}: wrap it in a list ([{shown!r}]), or "
-                          "read a table's inputs first: headstart.data.read_inputs(PATH)")
-    try:
-        texts = list(texts)
-    except TypeError:  # None, a number: not a collection of inputs
-        raise ConfigError(f"predict takes a list of inputs, got {type(texts).__name__} {texts!r:.40}; e.g. "
-                          "['a gripping, funny film']") from None
-    if not texts:
-        return []
-    backbone = run.model.backbone
-    image = getattr(backbone, "modality", "text") == "image"
-    names = [str(t) if isinstance(t, (str, Path)) else None for t in texts]
-    if image:  # image paths are read here (arrays pass as they are); a row names its path, not the pixels
-        from headstart.data.images import read_image
-
-        texts = [read_image(Path(t)) if isinstance(t, (str, Path)) else t for t in texts]
-    encoded = backbone.encode(texts)
-    autocast = autocast_for(run.resolved["train"]["precision"], run.device)
-    outputs = model_outputs(run.model, encoded, np.arange(len(texts)), batch_size=batch_size, autocast=autocast)
-    predictions = outputs_to_predictions(outputs, run.task, run.model)
-    rows = []
-    for text, p in zip(texts, predictions):
-        if run.task == "regression":
-            rows.append({"text": text, "prediction": float(p)})
-        elif run.task == "multilabel":
-            rows.append({"text": text, "labels": [n for n, q in zip(run.label_names, p) if q >= 0.5],
-                         "probabilities": {n: float(q) for n, q in zip(run.label_names, p)}})
-        else:
-            rows.append({"text": text, "label": run.label_names[int(p.argmax())],
-                         "probabilities": {n: float(q) for n, q in zip(run.label_names, p)}})
-    if image:
-        rows = [{**({"input": name} if name is not None else {}), **{k: v for k, v in row.items() if k != "text"}}
-                for name, row in zip(names, rows)]
-    return rows

@@ -13,9 +13,10 @@ import pytest
 import torch
 
 from headstart.errors import ConfigError, StoreError
+from headstart.loaded import predict_loaded
 from headstart.recipe import setup, train
 from headstart.saved import save
-from headstart.saved import load_run, predict_loaded
+from headstart.saved import load_run
 from headstart.specs import RunSpec, TrainConfig
 
 TEXTS = ["a good movie", "the plot was awful and dull", "story", "superb and lovely film"]
@@ -32,7 +33,7 @@ def trained_run(toy_csv, out, strategy="lora", seed=0, options=None):
 
 
 def logits(run, texts=TEXTS):
-    from headstart.adapters import _logits
+    from headstart.output_checks import _logits
 
     return _logits(run.model, texts)
 
@@ -77,7 +78,8 @@ def test_lora_run_is_a_peft_adapter_directory(lora_dir, make_tiny_bert):
 def test_adapter_trained_with_plain_peft_loads_and_merges_into_a_backbone(make_tiny_bert, tiny_registry, tmp_path):
     from peft import LoraConfig, get_peft_model
 
-    from headstart.adapters import inspect, merge_base
+    from headstart.adapter_info import inspect
+    from headstart.adapters import merge_base
     from headstart.backbones.text import load_text_backbone
 
     torch.manual_seed(1)
@@ -132,8 +134,9 @@ def test_a_bf16_run_is_merged_and_checked_in_fp32_and_its_own_precisions_gap_is_
     import dataclasses
     import sys
 
-    from headstart.adapters import _check_texts, _logits, merge
+    from headstart.adapters import merge
     from headstart.cli import main
+    from headstart.output_checks import _check_texts, _logits
     from headstart.precision import autocast_for
 
     spec = RunSpec(data=str(toy_csv), backbone="tiny-bert", strategy="lora", n=64, seed=0,
@@ -376,7 +379,7 @@ def test_a_damaged_adapter_file_is_named_by_show_and_by_loading(lora_dir, tiny_r
     import shutil
 
     import headstart
-    from headstart.adapters import inspect
+    from headstart.adapter_info import inspect
 
     damaged = tmp_path / "damaged"
     shutil.copytree(lora_dir, damaged)
@@ -455,7 +458,7 @@ def test_a_folder_listing_marks_a_damaged_run_and_goes_on(lora_dir, tmp_path):
     """`adapters list FOLDER` stopped at the first damaged run; it is listed as damaged, with why, and the rest too."""
     import shutil
 
-    from headstart.adapters import find
+    from headstart.adapter_info import find
 
     folder = tmp_path / "runs"
     shutil.copytree(lora_dir, folder / "a-good")

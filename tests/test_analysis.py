@@ -444,7 +444,7 @@ def test_two_arms_with_no_random_part_are_one_pair_on_validation_too() -> None:
     results += [run("embed-logreg", "all", seed, 0.766, val=0.775, seconds=1.0) for seed in range(3)]
     table = analysis.cells(results, "accuracy")
     assert table[("tfidf-logreg", "all")].deterministic and table[("embed-logreg", "all")].deterministic
-    from headstart.analysis.cells import paired_cell
+    from headstart.analysis.cell_stats import paired_cell
 
     assert paired_cell(table, "tfidf-logreg", "embed-logreg", "all", 0.95, split="val")["pairs"] == 1
     (band,) = analysis.recommend(results)
@@ -584,7 +584,7 @@ def test_an_arm_that_reads_no_labels_stays_a_candidate_at_every_size() -> None:
 
 
 def test_a_difference_that_rounds_to_zero_prints_without_a_sign() -> None:
-    from headstart.analysis.cells import delta_text
+    from headstart.analysis.cell_stats import delta_text
 
     assert delta_text({"points": -0.04, "ci": [-1.26, 1.18], "pairs": 3}, "accuracy", True) == "0.0 points (CI -1.3 to +1.2)"
     assert delta_text({"points": 0.04, "ci": [-0.04, 0.02], "pairs": 3}, "accuracy", True) == "0.0 points (CI 0.0 to 0.0)"

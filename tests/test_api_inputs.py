@@ -121,6 +121,8 @@ def test_a_text_model_refuses_inputs_that_are_not_strings():
 
 
 def test_adapters_find_takes_one_folder_and_passes_over_causal_lm_runs(tmp_path):
+    from headstart.adapter_info import passed_over
+
     sft = tmp_path / "sft"
     sft.mkdir()
     (sft / "spec.json").write_text(json.dumps({"kind": "sft"}))
@@ -128,7 +130,7 @@ def test_adapters_find_takes_one_folder_and_passes_over_causal_lm_runs(tmp_path)
     assert headstart.adapters.find(str(tmp_path)) == []  # before: stopped at the sft run; a str was read letter by letter
     with pytest.raises(HeadstartError, match="is a headstart sft run"):
         headstart.adapters.find(sft)  # named on its own, it is still told what to do with it
-    assert headstart.adapters.passed_over(tmp_path) == [sft] and headstart.adapters.passed_over(sft) == []
+    assert passed_over(tmp_path) == [sft] and passed_over(sft) == []
 
 
 def test_adapters_list_says_which_sft_runs_it_passed_over(tmp_path, monkeypatch, capsys):

@@ -228,7 +228,8 @@ def real_run(tmp_path_factory) -> tuple[Path, dict]:
 
 @pytest.mark.slow
 def test_evaluate_in_a_fresh_process_matches_in_process(real_run):
-    from headstart.saved import evaluate_loaded, load_run
+    from headstart.loaded import evaluate_loaded
+    from headstart.saved import load_run
 
     out, env = real_run
     # The validation split (285 reviews) keeps MiniLM's forward passes short; the in-process side uses its own cache.

@@ -27,9 +27,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MIN_PAIRS, PERCENT_METRICS, Cell, budget_flags,
-                                      cells, counts, current_runs, curves, format_n, grid_edges, higher_is_better, improvement,
-                                      paired_differences, reference, REFERENCE_WORDS, resolve_direction, scale, sizes)
+from headstart.analysis.cell_stats import curves, improvement, paired_differences
+from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MIN_PAIRS, Cell, budget_flags, cells, counts,
+                                      current_runs, grid_edges, reference, REFERENCE_WORDS, sizes)
+from headstart.analysis.units import PERCENT_METRICS, format_n, higher_is_better, resolve_direction, scale
 from headstart.analysis.forgetting import retention_rows
 from headstart.analysis.ood import ood_rows
 from headstart.analysis.arms import experiments, label_arms, with_arms

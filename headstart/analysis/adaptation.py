@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from headstart.analysis.cells import CONFIDENCE, curves
+from headstart.analysis.cell_stats import curves
+from headstart.analysis.cells import CONFIDENCE
 from headstart.analysis.flags import SHORT
 from headstart.analysis.ood import first_rows, ood_groups, seed_mean_draws
 from headstart.analysis.stats import agreed_difference, difference_range, interval, metric_range, score_cover

@@ -1,11 +1,13 @@
-"""Cells (one strategy at one size), learning curves and paired differences.
+"""Cells (one strategy at one size): grouping the current runs, their counts and reference, and choices among them.
 
-See ``headstart.analysis`` for what is chosen on validation and what is reported on test.
+A cell holds the done runs of one arm at one requested size, by seed, with what validation reads for a choice
+(``held_out_score``); ``choice_basis`` / ``choosable`` / ``chosen_on`` say what a choice among cells may read.
+Intervals, learning curves and paired differences of cells are ``cell_stats``; how a metric reads (orientation,
+units) is ``units``. See ``headstart.analysis`` for what is chosen on validation and what is reported on test.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -16,8 +18,7 @@ import numpy as np
 from headstart.analysis import flags
 from headstart.analysis.arms import arm_name, with_arms
 from headstart.analysis.flags import budget_text, requested, size_key
-from headstart.analysis.stats import (agreed_difference, difference_range, interval, mean_ci, metric_draws, metric_range,
-                                      row_weights, score_cover)
+from headstart.analysis.units import validation_metric
 from headstart.results import RunResult
 
 CONFIDENCE = 0.95
@@ -29,41 +30,6 @@ MIN_PAIRS = 3
 # significant difference" with 3 seeds also holds for a strategy 5 points behind (seen: embed-knn vs lora at n = 16).
 MARGIN_POINTS = 2.0  # percent-like metrics, in points
 MARGIN_RELATIVE = 0.02  # other metrics (rmse ...): this fraction of the best mean
-LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse", "loss", "log_loss"})
-PERCENT_METRICS = frozenset({"accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "weighted_f1", "f1",
-                             "precision", "recall", "auc", "roc_auc"})
-
-
-def base_metric(metric: str) -> str:
-    """What ``metric`` measures: ``M`` of an out-of-domain score ``ood:DATA[+TTA]:M``, else ``metric`` itself."""
-    return metric.rsplit(":", 1)[1] if metric.startswith("ood:") else metric
-
-
-def validation_metric(metric: str) -> str | None:
-    """The validation score a choice on ``metric`` reads: the metric itself; for an out-of-domain score the same
-    measure on the run's own (in-domain) validation split, all a practitioner holds before scoring the target; none
-    for ``retention:DATA``, which no validation score measures (a choice on it would read test)."""
-    return None if metric.startswith("retention:") else base_metric(metric)
-
-
-def is_percent(metric: str) -> bool:
-    """A fraction shown in percentage points (accuracy, f1 ..., out of domain too)."""
-    return base_metric(metric) in PERCENT_METRICS
-
-
-def higher_is_better(metric: str) -> bool:
-    """True unless ``metric`` is an error measure (rmse, mae, mse, loss), in domain or out of it."""
-    return base_metric(metric) not in LOWER_IS_BETTER
-
-
-def scale(metric: str) -> float:
-    """Display multiplier: 100 for fractions shown in percentage points, else 1."""
-    return 100.0 if is_percent(metric) else 1.0
-
-
-def format_n(n: int | str, n_actual: int | None = None) -> str:
-    """``"64"``, or ``"all (5000)"`` for the full training set."""
-    return f"all ({n_actual})" if n == "all" and n_actual is not None else str(n)
 
 
 @dataclass(frozen=True)
@@ -238,142 +204,6 @@ def sizes(table: dict[tuple[str, int | str], Cell]) -> list[int | str]:
     return sorted({n for _, n in table}, key=size_key)
 
 
-def _draws(cell: Cell, metric: str, seeds: list[int]) -> np.ndarray | None:
-    """(DRAWS, len(seeds)) the metric of those seeds' predictions on resampled test rows, or None without rows."""
-    if cell.target is None or not set(seeds) <= set(cell.predicted):
-        return None
-    return metric_draws(metric, np.stack([cell.predicted[s] for s in seeds]), cell.target, _weights(len(cell.target)))
-
-
-@functools.lru_cache(maxsize=4)
-def _weights(n_rows: int) -> np.ndarray:
-    return row_weights(n_rows)
-
-
-def cell_interval(cell: Cell, metric: str, confidence: float = CONFIDENCE) -> dict[str, Any]:
-    """``stats.interval`` of a cell's test scores: seeds (one run when deterministic) and test rows; an accuracy whose
-    seeds do not vary never narrower than its Wilson interval on the test rows (``stats.share_cover``; balanced
-    accuracy: ``stats.recall_cover``)."""
-    seeds = sorted(cell.by_seed)[:1] if cell.deterministic else sorted(cell.by_seed)
-    draws = _draws(cell, metric, seeds)
-    values = cell.values
-    cover = None if draws is None else score_cover(metric, math.fsum(values) / len(values), len(cell.target),
-                                                   cell.predicted[seeds[0]], cell.target, confidence)
-    return interval(values, None if draws is None else draws.mean(1), confidence, bounds=metric_range(metric), cover=cover)
-
-
-def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
-    """Learning curves: one row per (strategy, requested size), in the metric's stored units.
-
-    Returns:
-        Rows ``{strategy, n, n_actual, mean, ci_low, ci_high, std, seeds, runs, val_mean, interval, train_seconds,
-        trainable_params, saved_bytes, seconds_per_step, chosen, budget, note}``, sorted by strategy then size;
-        ``interval`` says what the interval covers ("seeds and test rows", "test rows", "seeds", "none") and ``note``
-        when a cell is one run.
-    """
-    rows = []
-    for cell in cells(results, metric).values():
-        ci = cell_interval(cell, metric, confidence)
-        _, _, _, std = mean_ci(cell.values)
-        covers = ([["seeds"] if len(cell.values) > 1 else []][0] + (["test rows"] if ci["row_se"] is not None else []))
-        note = ("no random part: every seed gave the same result, counted as one run" if cell.deterministic
-                else "1 seed" if len(cell.by_seed) == 1 else None)
-        if note and ci["row_se"] is None:
-            note += ": no confidence interval"
-        rows.append({
-            "strategy": cell.strategy, "n": cell.n, "n_actual": cell.n_actual, "mean": ci["mean"], "ci_low": ci["ci_low"],
-            "ci_high": ci["ci_high"], "std": std, "seeds": len(cell.by_seed), "runs": len(cell.values),
-            "val_mean": (math.fsum(cell.val_by_seed.values()) / len(cell.val_by_seed)) if cell.has_validation else None,
-            "interval": " and ".join(covers) or "none", "train_seconds": cell.train_seconds,
-            "trainable_params": cell.trainable_params, "saved_bytes": cell.saved_bytes, "seconds_per_step": cell.seconds_per_step,
-            "chosen": cell.chosen, "budget": cell.budget, "note": note,
-        })
-    return rows
-
-
-def paired_cell(table: dict[tuple[str, int | str], Cell], a: str, b: str, n: int | str, confidence: float, *,
-            split: str = "test", metric: str = "accuracy") -> dict[str, Any] | None:
-    """Paired difference a − b at n over shared seeds: on test with the test rows resampled for both, or on
-    validation (seeds only: validation predictions are not stored)."""
-    ca, cb = table.get((a, n)), table.get((b, n))
-    if ca is None or cb is None:
-        return None
-    if split == "val":
-        shared = sorted(set(ca.val_by_seed) & set(cb.val_by_seed))
-        if not shared:
-            return None
-        diffs = [ca.val_by_seed[s] - cb.val_by_seed[s] for s in shared]
-        if ca.deterministic and cb.deterministic:  # every seed the same run: one pair, as on test, not a zero-width CI
-            diffs = diffs[:1]
-        return {"n": n, "n_actual": ca.n_actual, **interval(diffs, None, confidence)}
-    shared = sorted(set(ca.by_seed) & set(cb.by_seed))
-    if not shared:
-        return None
-    da, db = _draws(ca, metric, shared), _draws(cb, metric, shared)
-    same_rows = ca.target is not None and cb.target is not None and np.array_equal(ca.target, cb.target)
-    draws = (da - db).mean(1) if da is not None and db is not None and same_rows else None
-    diffs = [ca.by_seed[s] - cb.by_seed[s] for s in shared]
-    if ca.deterministic and cb.deterministic:
-        diffs = diffs[:1]
-    out = {"n": n, "n_actual": ca.n_actual, **interval(diffs, draws, confidence, bounds=difference_range(metric))}
-    agreed = draws is not None and all(np.array_equal(ca.predicted[s], cb.predicted[s]) for s in shared)
-    return agreed_difference(out, metric, len(ca.target) if agreed else None, confidence)
-
-
-def paired_differences(results: list[RunResult], a: str, b: str, metric: str = "accuracy", *,
-                       confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
-    """Per requested size, the paired test difference a − b over the seeds both strategies finished.
-
-    Returns:
-        Rows ``{n, n_actual, mean, ci_low, ci_high, p_value, significant, pairs, seed_se, row_se}`` in stored units
-        (not oriented: for rmse a negative mean favours ``a``), for each size where both share a seed.
-    """
-    table = cells(results, metric)
-    rows = (paired_cell(table, a, b, n, confidence, metric=metric) for n in sizes(table))
-    return [r for r in rows if r is not None]
-
-
-def improvement(diff: dict[str, Any], metric: str, better_high: bool) -> dict[str, Any]:
-    """Orient a paired difference (positive = better) and convert it to display units."""
-    sign, k = (1.0 if better_high else -1.0), scale(metric)
-    low, high = sorted((sign * diff["ci_low"] * k, sign * diff["ci_high"] * k))
-    return {"points": sign * diff["mean"] * k, "ci": [low, high], "p_value": diff["p_value"],
-            "significant": diff["significant"], "pairs": diff["pairs"], "has_ci": diff["p_value"] is not None,
-            **({"agree_rows": diff["agree_rows"]} if diff.get("agree_rows") else {})}
-
-
-def delta_text(imp: dict[str, Any], metric: str, better_high: bool) -> str:
-    """``"+12.3 (95% CI +9.2 to +15.4) points"`` or ``"0.12 (0.09 to 0.15) lower rmse"``; notes a missing CI, and two
-    arms that agreed on every test row (``paired_cell``'s ``agree_rows``): no zero-width interval is shown as certain."""
-    percent = is_percent(metric)
-    has_ci = imp.get("has_ci", imp["pairs"] >= 2)
-    low, high = imp["ci"]
-    agree = imp.get("agree_rows")
-    if agree:
-        same = f"the two agree on all {agree} test rows"
-        if high > low:  # an accuracy: bounded by the share of rows they could disagree on
-            return f"{_signed(imp['points'])} points (CI {_signed(low)} to {_signed(high)}: {same})"
-        return f"{_signed(imp['points']) if percent else '0'} {'points' if percent else metric} ({same}; no interval)"
-    if percent:
-        ci = f" (CI {_signed(low)} to {_signed(high)})" if has_ci else ""
-        text = f"{_signed(imp['points'])} points{ci}"
-    else:
-        word = ("higher" if better_high else "lower") if imp["points"] >= 0 else ("lower" if better_high else "higher")
-        ci = f" (CI {low:+.2g} to {high:+.2g})" if has_ci else ""
-        text = f"{abs(imp['points']):.3g} {word} {metric}{ci}"
-    return text + ("" if has_ci else " (1 seed, no CI)")
-
-
-def _signed(points: float) -> str:
-    """``+1.2`` / ``-0.3``, and ``0.0`` for what rounds to zero either way (never ``-0.0``)."""
-    text = f"{points:+.1f}"
-    return "0.0" if text in ("+0.0", "-0.0") else text
-
-
-def resolve_direction(metric: str, better_high: bool | None) -> bool:
-    return higher_is_better(metric) if better_high is None else better_high
-
-
 def choice_basis(cells_: list[Cell]) -> str:
     """What a choice among ``cells_`` reads: "validation" when any of them has validation scores of the metric (then a
     cell without any is left out of the choice: ``choosable``); else "none": nothing is chosen, for a choice would read
@@ -460,6 +290,3 @@ def reference(results: list[RunResult], metric: str = "accuracy") -> dict[str, A
 REFERENCE_WORDS = {"majority class": ("always predicting the training pool's most frequent class", "the majority-class rate"),
                    "predicting the mean": ("predicting the training pool's mean", "predicting the mean"),
                    "label frequency": ("predicting each label's training frequency", "predicting each label's frequency")}
-
-
-

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from headstart.analysis.cells import (BASELINE, CONFIDENCE, cells, choice_basis, choosable, chosen_on, delta_text, format_n, improvement, paired_cell,
-                                      resolve_direction, sizes)
+from headstart.analysis.cell_stats import delta_text, improvement, paired_cell
+from headstart.analysis.cells import BASELINE, CONFIDENCE, cells, choice_basis, choosable, chosen_on, sizes
+from headstart.analysis.units import format_n, resolve_direction
 from headstart.results import RunResult
 
 

@@ -30,7 +30,7 @@ def adapters_list(
     \b
     Example: headstart adapters list runs/
     """
-    from headstart.adapters import find
+    from headstart.adapter_info import find
     from headstart.errors import StoreError
 
     infos = find(paths)
@@ -45,9 +45,9 @@ def adapters_list(
                          f"{damaged[0].directory!r}: {damaged[0].config['error']}")
 
 
-def _print_listing(infos: list["AdapterInfo"], paths: list[Path]) -> None:  # noqa: F821 - headstart.adapters imports torch
+def _print_listing(infos: list["AdapterInfo"], paths: list[Path]) -> None:  # noqa: F821 - headstart.adapter_info imports numpy
     """``adapters list``'s table: a line per adapter or run, the count by kind, and the sft / prefer runs passed over."""
-    from headstart.adapters import passed_over
+    from headstart.adapter_info import passed_over
     from headstart.report.markdown import bytes_text
 
     width = max((len(i.directory) for i in infos), default=0)
@@ -80,7 +80,7 @@ def adapters_show(
     \b
     Example: headstart adapters show runs/lora --json
     """
-    from headstart.adapters import inspect
+    from headstart.adapter_info import inspect
 
     info = inspect(directory).to_dict()
     if as_json:
@@ -109,7 +109,8 @@ def adapters_merge(
     \b
     Example: headstart adapters merge runs/lora --out runs/lora-merged
     """
-    from headstart.adapters import inspect, merge, merge_base
+    from headstart.adapter_info import inspect
+    from headstart.adapters import merge, merge_base
 
     from headstart.errors import ConfigError
 

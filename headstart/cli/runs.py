@@ -102,7 +102,7 @@ def train(
     Example: headstart train --strategy linear-probe --n 16 --out runs/ft64 --overwrite   # replaces the run there
     """
     from headstart.api import fit
-    from headstart.saved import with_interval
+    from headstart.loaded import with_interval
     from headstart.arm_text import terms_of
     from headstart.specs import TrainConfig
 
@@ -293,7 +293,8 @@ def predict(
     Example: headstart predict runs/lora-a reviews.csv --adapter-dir b=runs/lora-b --adapter b
     """
     from headstart.data.files import read_input_rows
-    from headstart.saved import load_run, predict_loaded
+    from headstart.loaded import predict_loaded
+    from headstart.saved import load_run
 
     if out is not None and out.suffix.lower() not in (".jsonl", ".csv"):
         example = out / "predictions.jsonl" if not out.name or out.is_dir() else out.with_suffix(".jsonl")

@@ -41,7 +41,8 @@ def hits(classifier: str | Path, texts: list[str], asked: list[str], *, labels: 
     Raises:
         ConfigError: an asked sentiment with no label, or a label the classifier does not have.
     """
-    from headstart.saved import load_run, predict_loaded
+    from headstart.loaded import predict_loaded
+    from headstart.saved import load_run
 
     labels = labels or LABELS
     missing = sorted({a for a in asked if a not in labels})

@@ -20,9 +20,10 @@ from headstart.backbones.image import augment_pixels, mnist_source_head
 from headstart.backbones.registry import REGISTRY
 from headstart.errors import ConfigError, DataError
 from headstart.evaluation import model_outputs
+from headstart.loaded import predict_loaded
 from headstart.recipe import setup, train
 from headstart.saved import save
-from headstart.saved import load_run, predict_loaded
+from headstart.saved import load_run
 from headstart.specs import RunSpec, TrainConfig
 from headstart.strategies import STRATEGIES
 

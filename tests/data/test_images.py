@@ -263,7 +263,8 @@ def test_a_frozen_statistics_run_is_adapted_to_another_image_folder_through_its_
     for adapted in scores[1:]:
         assert "error" not in adapted and 0 <= adapted["metrics"]["accuracy"] <= 1, adapted
         assert "--bn frozen" in adapted["note"] and "mapped" in adapted["note"], adapted["note"]
-    from headstart.saved import evaluate_ood, load_run
+    from headstart.loaded import evaluate_ood
+    from headstart.saved import load_run
 
     loaded = load_run(out)
     assert loaded.model.backbone.bn == "frozen", "a reloaded run keeps the BatchNorm mode it trained with"

@@ -15,7 +15,7 @@ def test_a_hit_is_the_label_the_asked_sentiment_maps_to(monkeypatch):
         return [{"label": "fresh" if "good" in t else "rotten", "probabilities": {"fresh": 0.5, "rotten": 0.5}} for t in texts]
 
     monkeypatch.setattr("headstart.saved.load_run", lambda directory: f"loaded {directory}")
-    monkeypatch.setattr("headstart.saved.predict_loaded", predict)
+    monkeypatch.setattr("headstart.loaded.predict_loaded", predict)
     got = hits("clf", ["good film", "bad film", "good film", ""], ["positive", "positive", "negative", "negative"])
     assert got.tolist() == [True, False, False, True]
     with pytest.raises(ConfigError, match="no classifier label for the asked sentiment 'neutral'"):

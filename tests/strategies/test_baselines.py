@@ -16,10 +16,11 @@ from conftest import make_toy, tiny_backbone, toy_texts
 from headstart.data.dataset import Dataset
 from headstart.errors import ConfigError
 from headstart.evaluation import compute_metrics, model_outputs, outputs_to_predictions, score_rows
+from headstart.loaded import evaluate_loaded
 from headstart.metrics import selection_score
 from headstart.recipe import feature_cache, selection_metric, setup, train
 from headstart.saved import save
-from headstart.saved import evaluate_loaded, load_run
+from headstart.saved import load_run
 from headstart.specs import RunSpec, TrainConfig
 from headstart.strategies import get_strategy
 

@@ -15,10 +15,11 @@ import torch
 
 from headstart.errors import ConfigError
 from headstart.evaluation import model_outputs
+from headstart.loaded import predict_loaded
 from headstart.objectives import TaskLoss
 from headstart.recipe import setup, train
 from headstart.saved import save
-from headstart.saved import load_run, predict_loaded
+from headstart.saved import load_run
 from headstart.specs import RunSpec, TrainConfig
 from headstart.strategies import STRATEGIES, Budget, get_strategy
 

@@ -128,7 +128,8 @@ def test_compare_reads_label_descriptions_from_the_flag_and_the_toml(toy_csv, ti
 def test_train_zero_shot_defaults_to_n_0_saves_and_predicts_the_same(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
     import pandas as pd
 
-    from headstart.saved import load_run, predict_loaded
+    from headstart.loaded import predict_loaded
+    from headstart.saved import load_run
 
     out = tmp_path / "zs"
     code, stdout, err = run_cli(["train", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "zero-shot", "--precision", "fp32",

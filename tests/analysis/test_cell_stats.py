@@ -1,4 +1,4 @@
-"""Tests of headstart/analysis/cells.py: a cell's interval and a paired difference where the test rows show no error."""
+"""Tests of headstart/analysis/cell_stats.py: a cell's interval and a paired difference where the test rows show no error."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from headstart.analysis.cells import cells, curves, delta_text, improvement, paired_differences
+from headstart.analysis.cell_stats import curves, delta_text, improvement, paired_differences
+from headstart.analysis.cells import cells
 from headstart.results import RunResult
 
 

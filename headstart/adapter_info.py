@@ -1,0 +1,160 @@
+"""Listing and showing adapters: what ``headstart adapters list/show`` prints about a run or adapter directory.
+
+``inspect`` describes one directory (a headstart run with or without a PEFT adapter, a merged run, or a plain PEFT
+adapter with no head), reading the sizes of its weight files from their headers so a damaged one is named here
+rather than at predict; ``find`` lists the adapters among paths or one level down in folders of them, a damaged run
+listed as such, and ``passed_over`` names the sft / prefer runs such a listing leaves out. The public API
+``headstart.adapters.find`` / ``inspect`` is this module's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from headstart.errors import ConfigError, StoreError, flags_checked
+
+
+@dataclass
+class AdapterInfo:
+    """What ``headstart adapters list/show`` prints about one directory."""
+
+    directory: str
+    # "headstart-peft" | "headstart" (bitfit / houlsby: weights.safetensors) | "peft" (no head) | "merged" | "damaged"
+    # (a run in a listed folder that could not be read: config["error"] says why)
+    kind: str
+    strategy: str | None
+    method: str | None  # PEFT type (LORA, IA3, PROMPT_TUNING, ...) or the headstart strategy
+    base: str | None
+    labels: list[str] = field(default_factory=list)
+    task: str | None = None
+    trainable_params: int | None = None
+    adapter_bytes: int = 0  # files that hold what trained (adapter + head)
+    config: dict[str, Any] = field(default_factory=dict)
+    val: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise StoreError(f"cannot read {str(path)!r} ({type(e).__name__}); the directory is damaged") from None
+
+
+@flags_checked
+def inspect(directory: str | Path) -> AdapterInfo:
+    """Describe an adapter / run directory.
+
+    Raises:
+        StoreError: neither a headstart run nor a PEFT adapter directory.
+    """
+    directory = Path(directory)
+    peft_config = directory / "adapter_config.json"
+    if (directory / "spec.json").exists():
+        from headstart.saved import read_meta
+
+        meta = read_meta(directory)
+        resolved = meta["resolved"]
+        metrics = _read_json(directory / "metrics.json") if (directory / "metrics.json").exists() else {}
+        saved = meta.get("backbone_saved")
+        config = _read_json(peft_config) if peft_config.exists() else {}
+        kind = {"adapter": "headstart-peft", "merged": "merged"}.get(saved, "headstart")
+        files = ["adapter_model.safetensors", "weights.safetensors"] if saved == "adapter" else ["weights.safetensors"]
+        for name in files:  # "fine" only when the files load: a damaged one is named here, not at predict
+            if (directory / name).exists():
+                _parameters(directory / name)
+        return AdapterInfo(str(directory), kind, resolved["strategy"], config.get("peft_type") or resolved["strategy"],
+                           meta["spec"]["backbone"], list(meta.get("label_names", [])), resolved["data"]["task"],
+                           metrics.get("trainable_params"), sum((directory / f).stat().st_size for f in files if (directory / f).exists()),
+                           _summary(config) if config else resolved.get("options", {}),
+                           {k: v for k, v in metrics.get("val", {}).items() if k != "per_class"})
+    if peft_config.exists():
+        config = _read_json(peft_config)
+        weights = directory / "adapter_model.safetensors"
+        if not weights.exists():
+            pickled = [p.name for p in directory.glob("adapter_model.bin")]
+            hint = " (adapter_model.bin is pickle-based and is not loaded; re-save it with safe_serialization=True)" if pickled else ""
+            raise StoreError(f"{str(directory)!r} has adapter_config.json but no adapter_model.safetensors{hint}")
+        return AdapterInfo(str(directory), "peft", None, config.get("peft_type"), config.get("base_model_name_or_path"),
+                           trainable_params=_parameters(weights), adapter_bytes=weights.stat().st_size, config=_summary(config))
+    raise StoreError(f"{str(directory)!r} is neither a headstart run (spec.json) nor a PEFT adapter (adapter_config.json)")
+
+
+def _parameters(path: Path) -> int:
+    """How many numbers a safetensors file holds, read from its header.
+
+    Raises:
+        StoreError: the file is not readable safetensors (truncated, overwritten).
+    """
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            return sum(int(np.prod(f.get_slice(k).get_shape())) for k in f.keys())
+    except (SafetensorError, OSError, ValueError) as e:
+        raise StoreError(f"cannot read {str(path)!r} ({type(e).__name__}): the file is corrupt; train the run again") from None
+
+
+def _summary(config: dict[str, Any]) -> dict[str, Any]:
+    keys = ("peft_type", "task_type", "r", "lora_alpha", "lora_dropout", "use_dora", "target_modules", "feedforward_modules",
+            "num_virtual_tokens", "modules_to_save", "peft_version")
+    return {k: config[k] for k in keys if config.get(k) is not None}
+
+
+@flags_checked
+def find(paths: str | Path | list[str | Path]) -> list[AdapterInfo]:
+    """Adapters among ``paths`` (one path or a list): each an adapter / run directory, or a folder of them (one level
+    down). A damaged run in a folder is listed as kind "damaged", ``config["error"]`` saying why.
+
+    Raises:
+        StoreError: a directory named in ``paths`` is damaged.
+    """
+    found = []
+    for path in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
+        if not path.is_dir():
+            raise ConfigError(f"{str(path)!r} is not a directory; give adapter or run directories (or a folder of them)")
+        if (path / "spec.json").exists() or (path / "adapter_config.json").exists():
+            found.append(_listed(path))
+            continue
+        for p in sorted(path.iterdir()):
+            if p.is_dir() and not _causal_lm_run(p) and ((p / "spec.json").exists() or (p / "adapter_config.json").exists()):
+                try:
+                    found.append(_listed(p))
+                except StoreError as e:  # one damaged run of a folder is listed as such, not the end of the listing
+                    found.append(AdapterInfo(str(p), "damaged", None, None, None, config={"error": str(e)}))
+    return found
+
+
+def _listed(directory: Path) -> AdapterInfo:
+    """``inspect(directory)`` for a listing, whose columns come from a run's metrics.json: a headstart run saves one, so
+    a run without it is damaged here (a copy cut short), though it still predicts, merges and exports."""
+    info = inspect(directory)
+    if info.kind != "peft" and not (directory / "metrics.json").exists():
+        raise StoreError(f"{str(directory / 'metrics.json')!r} is missing, which every saved run holds (a copy cut short?); "
+                         "copy the run again, or train it again")
+    return info
+
+
+def passed_over(paths: str | Path | list[str | Path]) -> list[Path]:
+    """The sft / prefer runs that ``find`` passes over in the folders among ``paths`` (said beside a listing)."""
+    folders = [p for p in map(Path, [paths] if isinstance(paths, (str, Path)) else paths)
+               if p.is_dir() and not (p / "spec.json").exists() and not (p / "adapter_config.json").exists()]
+    return [p for folder in folders for p in sorted(folder.iterdir()) if p.is_dir() and _causal_lm_run(p)]
+
+
+def _causal_lm_run(directory: Path) -> bool:
+    """An sft / prefer run (``headstart.llm``): a causal LM generated from, not a classifier's adapter; a folder's
+    listing passes over it (named on its own, ``inspect`` says what to do with it)."""
+    from headstart.llm.runs import KINDS
+
+    try:
+        return json.loads((directory / "spec.json").read_text()).get("kind") in KINDS
+    except (OSError, ValueError, AttributeError):
+        return False
