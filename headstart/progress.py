@@ -50,6 +50,9 @@ def _log_lines(description: str) -> ProgressFn:
             eta = f"{info[ETA_KEY]:.0f}s" if isinstance(info[ETA_KEY], (int, float)) else "?"
         info = {k: v for k, v in info.items() if k != ETA_KEY}
         text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
+        if total <= 0:  # nothing counted (a closed-form fit solves, it takes no steps): no count, no ETA to read
+            print(" ".join(part for part in (f"{description}:", text, f"elapsed {now:.0f}s") if part), file=sys.stderr, flush=True)
+            return
         print(" ".join(part for part in (f"{description}: {int(done)}/{total}", text, f"elapsed {now:.0f}s ETA {eta}") if part),
               file=sys.stderr, flush=True)
 

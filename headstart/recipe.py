@@ -291,9 +291,20 @@ def _train_tuned(spec: RunSpec, data: Dataset | None, pretrained: torch.nn.Modul
     param, grid = plan
     started = time.perf_counter()
     first = setup(tuning.trial_spec(spec, param, grid[0], spec.train.max_steps), data=data, pretrained=pretrained)
-    value, trials = tuning.halve(grid, param=param, full_steps=budget_for(first.cfg, len(first.train_rows)).steps,
-                                 evals_per_phase=first.cfg.evals_per_phase,
-                                 trial=lambda v, steps, evals: train(setup(tuning.trial_spec(spec, param, v, steps, evals), data=data, pretrained=pretrained)))
+    full_steps, planned, count = budget_for(first.cfg, len(first.train_rows)).steps, tuning.trials_planned(len(grid)), [0]
+
+    def trial(v: float, steps: int, evals: int) -> FitReport:
+        """One trial; its steps go to ``progress`` as what the run is doing, none of the run's own steps done (a
+        tuned cell would otherwise say nothing for minutes, and its trials' pace is not its final run's)."""
+        count[0] += 1
+        doing = f"{param} {v:g}, trial {count[0]} of {planned}"
+        said = (lambda done, total, info: progress(0, full_steps, {"tuning": f"{doing}, step {int(done)}/{total}"})) if progress else None
+        if said:
+            said(0, steps, {})
+        return train(setup(tuning.trial_spec(spec, param, v, steps, evals), data=data, pretrained=pretrained), progress=said)
+
+    value, trials = tuning.halve(grid, param=param, full_steps=full_steps, evals_per_phase=first.cfg.evals_per_phase,
+                                 trial=trial)
     seconds = time.perf_counter() - started
     s = setup(tuning.trial_spec(spec, param, value, spec.train.max_steps), data=data, pretrained=pretrained)
     report = train(s, progress=progress, nproc=nproc)

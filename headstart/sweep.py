@@ -376,10 +376,12 @@ CELL_STEPS_SHARE = 0.999  # a cell's steps on the sweep bar: all of them still l
 
 def _cell_progress(progress: Callable | None, done: int, total: int, label: str) -> Callable | None:
     """Report a cell's steps as fractional progress of the sweep bar, short of the whole cell: it is done when its
-    result is recorded (evaluation follows its last step)."""
+    result is recorded (evaluation follows its last step). A tuned cell's trials come first, at none of its steps,
+    saying which trial runs (``tuning``)."""
     if progress is None:
         return None
-    return lambda step, steps, info: progress(done + min(step / max(steps, 1), CELL_STEPS_SHARE), total, {"cell": label})
+    return lambda step, steps, info: progress(done + min(step / max(steps, 1), CELL_STEPS_SHARE), total,
+                                              {"cell": label, **({"tuning": info["tuning"]} if "tuning" in info else {})})
 
 
 def _run_inline(todo, store, owner, heartbeat, outcome, progress, eta: SweepEta) -> None:

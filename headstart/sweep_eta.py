@@ -7,9 +7,11 @@ and the first probe of a backbone pays for caching the features every later one 
 
 Here a cell is predicted to take its arm's overhead (the median over its finished cells of wall time minus training
 time: loading, caching, evaluation) plus its planned optimiser steps (``strategies.base.budget_for`` on its resolved
-settings) at its arm's training seconds per step; an arm with no finished cell borrows every finished cell's. A
-running cell that reports its steps is extrapolated from the pace of its steps once a tenth of them were seen (from
-its first step report: its setup is not a step). Cells run side by side divide the sum.
+settings) at its arm's training seconds per step. A running cell that reports its steps is extrapolated from the pace
+of its steps once a tenth of them were seen (from its first step report: its setup is not a step). A cell whose arm
+has no finished cell, and no pace of its own yet, leaves the time unknown: another arm's pace says nothing of it (a
+probe's second on cached features once made a fine-tune of six minutes read "ETA 5s"); a sweep runs each size's arms
+before the next size, so every arm is known after the first round. Cells run side by side divide the sum.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class SweepEta:
     the cells ``finished`` so far; ``arm`` names a resolved spec's arm. As many cells as ever ran at once (workers, a
     Ray cluster's capacity) divide what is left.
 
-    ``remaining`` is None until a cell has finished: the bar then keeps its own estimate.
+    ``remaining`` is None until every arm left has a finished cell (or the running cell its own pace): unknown.
     """
 
     def __init__(self, todo: list[tuple[Any, str, dict[str, Any]]], arm: Callable[[dict[str, Any]], str],
@@ -86,52 +88,48 @@ class SweepEta:
         if key in self.left:
             self.left.remove(key)
 
-    def predicted(self, key: str, rates: dict[str | None, tuple[float, float]] | None = None) -> float:
-        """Wall seconds ``key`` should take: its arm's overhead plus its steps at its arm's rate (every finished
-        cell's where its arm has none yet). ``rates``: ``_rates()`` already computed for this moment."""
+    def predicted(self, key: str, rates: dict[str, tuple[float, float]] | None = None) -> float | None:
+        """Wall seconds ``key`` should take: its arm's overhead plus its steps at its arm's rate; None while its arm
+        has no finished cell. ``rates``: ``_rates()`` already computed for this moment."""
         rates = rates if rates is not None else self._rates()
-        overhead, per_step = rates.get(self.arm[key], rates[None])
+        if self.arm[key] not in rates:
+            return None
+        overhead, per_step = rates[self.arm[key]]
         return overhead + self.steps[key] * per_step
 
-    def _rates(self) -> dict[str | None, tuple[float, float]]:
-        """Each arm's (median overhead, seconds per step), and under None every finished cell's: computed once per
-        ``remaining`` (a sweep in this process asks at every step)."""
+    def _rates(self) -> dict[str, tuple[float, float]]:
+        """Each arm's (median overhead, seconds per step) from its finished cells (the overhead every finished cell's
+        where its own were not timed): computed once per ``remaining`` (a sweep in this process asks at every step)."""
         pooled = [o for found in self.overheads.values() for o in found] or [0.0]
-        seconds, steps = sum(s for s, _ in self.trained.values()), sum(n for _, n in self.trained.values())
-        rates: dict[str | None, tuple[float, float]] = {None: (statistics.median(pooled), seconds / steps)}
-        for arm, (s, n) in self.trained.items():
-            rates[arm] = (statistics.median(self.overheads.get(arm) or pooled), s / n)
-        return rates
+        return {arm: (statistics.median(self.overheads.get(arm) or pooled), s / n) for arm, (s, n) in self.trained.items()}
 
     def remaining(self, current: float = 0.0) -> float | None:
         """Wall seconds left. ``current``: the share of its steps the running cell has done, when one cell runs in
         this process (a pool's workers report only when a cell ends: their running cells count by the clock)."""
         if not self.left:
             return 0.0
-        if not self.trained:
-            return None
         now = self.clock()
         rates = self._rates()
         total = 0.0
         for key in self.left:
-            if key not in self.running:
-                total += self.predicted(key, rates)
-                continue
-            if len(self.running) == 1 and current > 0:  # its steps' own pace, once a tenth of them were seen
+            if key in self.running and len(self.running) == 1 and current > 0:  # its own pace, once a tenth was seen
                 when, share = self.first_step.setdefault(key, (now, current))
                 if current - share >= OWN_PACE:
                     total += (now - when) * (1 - min(current, 1.0)) / (current - share)
                     continue
-            total += max(0.0, self.predicted(key, rates) - (now - self.running[key]))
+            expected = self.predicted(key, rates)
+            if expected is None:
+                return None  # an arm not yet timed: no honest number for the whole
+            total += expected if key not in self.running else max(0.0, expected - (now - self.running[key]))
         return total / min(self.width, len(self.left))
 
     def wrap(self, progress: Callable[[float, int, dict[str, Any]], None] | None):
-        """``progress`` with the ETA in its info (``ETA_KEY``) whenever one is known; None stays None."""
+        """``progress`` with the ETA in its info (``ETA_KEY``): None while it is unknown, which the bar shows as such
+        (its own count of cells a second would weigh a probe's cell as a fine-tune's); None stays None."""
         if progress is None:
             return None
 
         def update(done: float, total: int, info: dict[str, Any]) -> None:
-            eta = self.remaining(done - math.floor(done))
-            progress(done, total, info if eta is None else {**info, ETA_KEY: eta})
+            progress(done, total, {**info, ETA_KEY: self.remaining(done - math.floor(done))})
 
         return update

@@ -71,6 +71,15 @@ def _rank(report: Any) -> tuple[float, float]:
     return (report.best_score, -float(report.val_metrics.get("loss", math.inf)))
 
 
+def trials_planned(values: int) -> int:
+    """How many trials ``halve`` runs over a grid of ``values`` (every value, then the best third of them, ... until one
+    is left): what a progress line counts them against."""
+    total = 0
+    while values > 1:
+        total, values = total + values, math.ceil(values / ETA)
+    return total
+
+
 def halve(grid: tuple[float, ...], *, param: str, full_steps: int, evals_per_phase: int,
           trial: Callable[[float, int, int], Any]) -> tuple[float, list[dict[str, Any]]]:
     """Successive halving over ``grid``: the value whose trials validate best, and every trial on the way.

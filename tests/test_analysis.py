@@ -208,7 +208,12 @@ def test_a_size_where_an_arm_has_no_finished_run_says_the_choice_there_is_among_
     summary = analysis.summarize(results)
     first, second = summary["recommendation"]
     assert "has no finished run" not in first["text"]
-    assert "; full-finetune has no finished run at n = 32 (1 not finished), so the choice there is among the others" \
+    assert "; full-finetune (1 started, not finished) has no finished run at n = 32, so the choice there is among the " \
+           "others" in second["text"], second["text"]
+    # one arm stopped mid-cell, another never started there: each said as it is, not "2 not finished" for both
+    results += [run("scratch", 16, 0, 0.5), run("scratch", 16, 1, 0.5), run("scratch", 32, 0, 0, status="pending")]
+    second = analysis.summarize(results)["recommendation"][1]
+    assert "; full-finetune (1 started, not finished), scratch (1 not started) have no finished run at n = 32" \
         in second["text"], second["text"]
     assert summary["crossover"]["text"].endswith("; not read at n = 32 (linear-probe only): one of the two has no finished "
                                                  "run there"), summary["crossover"]["text"]

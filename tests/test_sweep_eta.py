@@ -25,7 +25,8 @@ def test_planned_steps_follow_the_budget_floor_and_the_epochs():
 def test_the_eta_weighs_a_large_cell_by_its_steps_and_each_arm_by_its_own_rate_and_overhead():
     """A default compare's order: the small sizes first, then all. Counting cells equally, two small cells finished
     in 140 s would leave "140 s" for two cells; the all-labels fine-tune plans 15 times the steps of its small one, the
-    probe's step costs a tenth of the fine-tune's, and the first probe paid 101 s of feature caching."""
+    probe's step costs a tenth of the fine-tune's, and the first probe paid 101 s of feature caching. Until the probe
+    has finished a cell, its cells have no honest estimate: the whole is unknown."""
     now = [0.0]
     todo = [cell("ft", 64), cell("probe", 64), cell("ft", 8000), cell("probe", 8000)]
     eta = SweepEta(todo, lambda resolved: resolved["arm"], clock=lambda: now[0])
@@ -33,7 +34,7 @@ def test_the_eta_weighs_a_large_cell_by_its_steps_and_each_arm_by_its_own_rate_a
     eta.started("ft/64/0")
     now[0] = 36.0
     eta.finished("ft/64/0", 30.0)  # 0.3 s a step and 6 s besides
-    assert eta.remaining() == pytest.approx((6 + 100 * 0.3) + 2 * (6 + 1500 * 0.3)), "the probe borrows ft's rate"
+    assert eta.remaining() is None, "the probe's pace is unknown: ft's says nothing of it (a probe's once read 5 s for a fine-tune)"
     eta.started("probe/64/0")
     now[0] = 140.0
     eta.finished("probe/64/0", 3.0)
@@ -61,7 +62,7 @@ def test_cells_run_side_by_side_divide_what_is_left():
     assert eta.remaining() == pytest.approx((0 + 40 + 3 * 40) / 2), "one running cell 40 s in, one just begun, three waiting"
 
 
-def test_a_failed_cell_teaches_no_rate_and_the_wrapper_adds_the_eta_once_known():
+def test_a_failed_cell_teaches_no_rate_and_the_wrapper_says_the_eta_is_unknown_until_known():
     now = [0.0]
     eta = SweepEta([cell("ft", 64), cell("ft", 64, 1)], lambda resolved: resolved["arm"], clock=lambda: now[0])
     seen = []
@@ -71,7 +72,7 @@ def test_a_failed_cell_teaches_no_rate_and_the_wrapper_adds_the_eta_once_known()
     now[0] = 5.0
     eta.finished("ft/64/0", 0.0)  # failed before training: no rate
     update(1, 2, {"cell": "ft n=64 seed=0"})
-    assert seen == [{}, {"cell": "ft n=64 seed=0"}]
+    assert seen == [{progress.ETA_KEY: None}, {"cell": "ft n=64 seed=0", progress.ETA_KEY: None}], "unknown, said so"
     eta.started("ft/64/1")
     now[0] = 45.0
     eta.finished("ft/64/1", 30.0)
@@ -88,6 +89,14 @@ def test_a_log_line_shows_the_sweeps_own_eta_and_hides_the_key(monkeypatch, caps
     update(2.0, 12, {"cell": "ft n=all seed=0", progress.ETA_KEY: 3600.4})
     lines = capsys.readouterr().err.splitlines()
     assert lines[1] == "sweep: 2/12 cell ft n=all seed=0 elapsed 61s ETA 3600s", lines
+
+
+def test_a_log_line_of_a_fit_without_steps_shows_no_count_and_no_eta(monkeypatch, capsys):
+    """tfidf-logreg's line read "0/0 phase tfidf-logreg elapsed 5s ETA 0s": a count of nothing and an ETA of nothing."""
+    clock = iter([0.0, 5.0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    progress._log_lines("tfidf-logreg n=16 seed=0")(0, 0, {"phase": "tfidf-logreg"})
+    assert capsys.readouterr().err == "tfidf-logreg n=16 seed=0: phase tfidf-logreg elapsed 5s\n"
 
 
 def test_the_terminal_bar_shows_the_sweeps_own_eta():

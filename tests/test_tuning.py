@@ -88,6 +88,29 @@ def test_tuning_reads_validation_never_test_and_picks_the_validation_best(toy, m
     assert tuned.report.chosen["lr"] == best["lr"], "saved with the run"
 
 
+def test_a_tuned_run_says_which_trial_runs_before_its_own_steps(toy, make_tiny):
+    """A tuned cell of a compare said nothing for minutes, its trials reporting no progress: each trial's steps now
+    go to the bar as what the run is doing, at none of the run's own steps done."""
+    from headstart.tuning import halve, trials_planned
+
+    for values in (1, 3, 4, 6, 10):
+        ran = []
+        halve(tuple(range(1, values + 1)), param="lr", full_steps=27, evals_per_phase=1,
+              trial=lambda v, steps, evals: ran.append(v) or type("R", (), {"status": "done", "best_score": -v,
+                                                                           "val_metrics": {"loss": 0.0}})())
+        assert trials_planned(values) == len(ran), values
+    seen = []
+    spec = RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=64, seed=0, train=CFG, tune="lr")
+    tuned = tuned_run(spec, data=toy, pretrained=make_tiny(0), progress=lambda done, total, info: seen.append((done, total, info)))
+    said = [info["tuning"] for done, total, info in seen if "tuning" in info]
+    grid = grid_for(get_strategy("full-finetune"))[1]
+    assert said[0] == f"lr {grid[0]:g}, trial 1 of {len(grid)}, step 0/{12 // ETA}", said[:3]
+    assert f"lr {grid[-1]:g}, trial {len(grid)} of {len(grid)}, step {12 // ETA}/{12 // ETA}" in said
+    assert all(done == 0 and total == 12 for done, total, info in seen if "tuning" in info), "none of the run's steps"
+    first_own = next(i for i, (_, _, info) in enumerate(seen) if "tuning" not in info)
+    assert all("tuning" not in info for _, _, info in seen[first_own:]) and tuned.report.steps == 12
+
+
 def test_untuned_keys_do_not_change_and_tuned_keys_differ(toy, make_tiny):
     from headstart.recipe import setup
     from headstart.specs import run_key

@@ -274,17 +274,20 @@ def _absent(group: list[dict[str, Any]], table: dict[tuple[str, int | str], Cell
     """The arms of the study with no finished run at a size of the band (a sweep stopped or still running, an arm not
     asked there): the choice there is among the others only, and a reader of "best on validation" should know."""
     arms = sorted({arm for arm, _ in table})
-    waiting = {(c["strategy"], c["n"]): c["pending"] + c["running"] for c in tally}
+    waiting = {(c["strategy"], c["n"]): (c["running"], c["pending"]) for c in tally}
     parts = []
     for p in group:
         if p["n"] == 0:  # no labels: only the label-free arms run there, by design
             continue
         missing = [a for a in arms if (a, p["n"]) not in table]
         if missing:
-            unfinished = sum(waiting.get((a, p["n"]), 0) for a in missing)
-            parts.append(f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no finished run at n = "
-                         f"{format_n(p['n'], p['n_actual'])}" + (f" ({unfinished} not finished)" if unfinished else "")
-                         + ", so the choice there is among the others")
+            named = []
+            for arm in missing:  # each arm's own state: one started and stopped, another never started
+                started, planned = waiting.get((arm, p["n"]), (0, 0))
+                said = [*([f"{started} started, not finished"] if started else []), *([f"{planned} not started"] if planned else [])]
+                named.append(arm + (f" ({', '.join(said)})" if said else ""))
+            parts.append(f"{', '.join(named)} {'has' if len(missing) == 1 else 'have'} no finished run at n = "
+                         f"{format_n(p['n'], p['n_actual'])}, so the choice there is among the others")
     return "".join(f"; {part}" for part in parts)
 
 
