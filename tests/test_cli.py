@@ -437,8 +437,9 @@ def test_training_into_an_existing_run_says_it_replaced_it(monkeypatch, capsys, 
     first = (out / "spec.json").read_text()
     assert_user_error(cli([*args, "--n", "100000", "--overwrite"], monkeypatch, capsys), "larger than the training pool")  # no note: nothing replaced
     assert (out / "spec.json").read_text() == first
-    code, _, err = cli(args, monkeypatch, capsys)  # the same run made again replaces itself
-    assert code == 0 and f"note: this run replaced the one that was in '{out}'" in err
+    code, _, err = cli(args, monkeypatch, capsys)  # the same run made again replaces itself, and says it was the same
+    assert code == 0 and (f"note: the same run (its settings and data unchanged) was in '{out}': trained again in its "
+                          "place") in err, err
     first = (out / "spec.json").read_text()
     assert_user_error(cli([*args, "--seed", "1"], monkeypatch, capsys),  # another run: a trained model is not lost
                       f"--out '{out}' holds another run (linear-probe, n = 16, seed 0); nothing was trained or replaced: "

@@ -139,6 +139,7 @@ def train(
                          patience=patience, evals_per_phase=evals_per_phase, evals_per_epoch=evals_per_epoch, metric=metric, class_weights=class_weights, precision=precision, max_length=max_length,
                          optimizer=optimizer, image_size=image_size, augment=augment, bn=bn)
     replacing = (out / "spec.json").is_file()  # replaced only once this run is saved: a failure leaves it as it was
+    before = _saved_key(out) if replacing else None
     result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                  text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
                  group_column=group_column, split_column=split_column, max_test=max_test,
@@ -157,7 +158,8 @@ def train(
     if result.error:
         summary["error"] = result.error
     if replacing and not moved and not any(f.get("reason") == "kept" for f in result.flags):
-        typer.echo(f"note: this run replaced the one that was in {str(out)!r}", err=True)
+        typer.echo(f"note: the same run (its settings and data unchanged) was in {str(out)!r}: trained again in its place"
+                   if before == result.key else f"note: this run replaced the one that was in {str(out)!r}", err=True)
     if result.mlflow is not None:
         summary["mlflow"] = result.mlflow
     if as_json:
@@ -264,6 +266,14 @@ def evaluate(
         for name, row in scored.get("per_class", {}).items():
             cells = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
             typer.echo(f"  {name}: {cells}")
+
+
+def _saved_key(out: Path) -> str | None:
+    """The run key in ``out``'s spec.json, or None where it cannot be read."""
+    try:
+        return json.loads((out / "spec.json").read_text()).get("key")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 @app.command()
