@@ -40,7 +40,8 @@ def check_tune_and_rate(spec: RunSpec) -> None:
 def check_settings_used(spec: RunSpec) -> None:
     """Refuse a setting ``train`` would silently ignore for its one strategy: ``--lr`` where nothing but the head trains
     (linear-probe: its rate is ``--head-lr``), a rate or step budget for a strategy fitted in closed form (embed-logreg,
-    zero-shot ...), ``--tune lr`` for one with no learning rate to search. (A compare shares its settings across arms,
+    zero-shot ...), ``--tune lr`` for one with no learning rate to search, ``--augment`` for one that trains on the
+    backbone's cached features (linear-probe: never an augmented image). (A compare shares its settings across arms,
     each taking those it reads.)
 
     Raises:
@@ -60,6 +61,10 @@ def check_settings_used(spec: RunSpec) -> None:
     elif spec.train.lr is not None and "lr" not in strategy.defaults:
         raise ConfigError(f"--lr sets the backbone's rate, and {spec.strategy} trains only its head; its rate is --head-lr "
                           f"(e.g. --head-lr {spec.train.lr:g})")
+    if spec.train.augment != "none" and strategy.leaves_backbone:
+        raise ConfigError(f"--augment {spec.train.augment}: {spec.strategy} trains only its head, on the backbone's features "
+                          "computed once per image, so no training image is ever augmented; drop it, or use a strategy "
+                          "that trains the backbone (full-finetune, lora, partial-freeze, ...)")
     if spec.tune and spec.grid is None and grid_for(strategy) is None:
         tune = spoken("--tune lr", "tune='lr'")
         raise ConfigError(f"{tune}: {spec.strategy} has no learning rate to search ({strategy.untuned_why}); drop "

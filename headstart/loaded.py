@@ -9,7 +9,6 @@ probabilities or values. The run itself comes from ``headstart.saved.load_run``.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -48,7 +47,7 @@ def evaluate_loaded(run: LoadedRun, split: str = "test") -> dict[str, Any]:
                          batch_size=resolved["train"]["eval_batch_size"], features=features, autocast=autocast)
     from headstart.ood import majority_share, with_majority_flag
 
-    note = _capped_test(data, split_config, len(rows), run.task) if split == "test" else None
+    note = _capped_test(data, split_config, len(rows), run.task, metrics.get("accuracy")) if split == "test" else None
     leaked = _leakage(data, splits) if split == "test" else None
     return with_majority_flag(with_interval({
         "split": split, **metrics, **({"note": note} if note else {}), **({"leakage": leaked} if leaked else {}),
@@ -98,17 +97,21 @@ def run_data(run: LoadedRun) -> Any:
     return data
 
 
-def _capped_test(data: Any, split: SplitConfig, scored: int, task: str) -> str | None:
+def _capped_test(data: Any, split: SplitConfig, scored: int, task: str, accuracy: float | None = None) -> str | None:
     """What a ``max_test`` cap traded, when it cut this test split: the rows scored of the split's full size, the
-    binomial error that leaves, and the flag that scores them all."""
+    binomial error that leaves at the accuracy measured, and the flag that scores them all."""
     if split.max_test is None:
         return None
-    from headstart.data_defaults import binomial_half_width
+    from headstart.analysis.stats import wilson
+    from headstart.data.splits import uncapped_test_rows
 
-    full = len(split_dataset(data, replace(split, max_test=None)).test)
+    full = uncapped_test_rows(data, split)
     if full <= scored:
         return None
-    error = f": ±{binomial_half_width(scored):.1f} points at 95% near 75% accuracy" if task == "classification" else ""
+    error = ""
+    if task == "classification" and isinstance(accuracy, float):
+        low, high = wilson(accuracy, scored)
+        error = f": ±{100 * (high - low) / 2:.1f} points at 95% at this accuracy"
     return f"a stratified {scored:,} of the {full:,} test rows{error}; train with --max-test {full} to score them all"
 
 

@@ -421,9 +421,15 @@ def test_evaluate_says_what_a_test_cap_traded(monkeypatch, capsys, toy_csv, tiny
     code, out, _ = cli(["evaluate", str(tmp_path / "capped")], monkeypatch, capsys)
     import re
 
-    said = re.search(r"a stratified (\d+) of the (\d+) test rows: ±[\d.]+ points at 95%.*--max-test (\d+) to score them all", out)
+    said = re.search(r"a stratified (\d+) of the (\d+) test rows: ±([\d.]+) points at 95% at this accuracy.*--max-test (\d+) "
+                     r"to score them all", out)
     assert code == 0 and said, out
-    assert 12 <= int(said[1]) <= 14 and int(said[2]) > int(said[1]) and said[3] == said[2], out
+    assert 12 <= int(said[1]) <= 14 and int(said[2]) > int(said[1]) and said[4] == said[2], out
+    accuracy = float(re.search(r"accuracy (\d\.\d+)", out)[1])  # the error at the accuracy measured, not at a fixed 75%
+    from headstart.analysis.stats import wilson
+
+    low, high = wilson(accuracy, int(said[1]))
+    assert float(said[3]) == pytest.approx(100 * (high - low) / 2, abs=0.06), out
     assert cli([*train, "--out", str(tmp_path / "whole")], monkeypatch, capsys)[0] == 0
     code, out, _ = cli(["evaluate", str(tmp_path / "whole"), "--json"], monkeypatch, capsys)
     assert code == 0 and "note" not in json.loads(out)

@@ -53,6 +53,9 @@ def compare(
     min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: each strategy's).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's; 160 for images of 32 px or less on a 224 network).")] = None,
+    augment: Annotated[Optional[str], typer.Option(help="Image training batches of the strategies that train the backbone: "
+                                                        "none | crop | flip-crop (never at evaluation; a probe's cached "
+                                                        "features never are).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
     task: TaskOpt = None,
@@ -94,7 +97,8 @@ def compare(
     cfg = read_config(config) if config else {}
     pick = lambda flag, key, default: flag if flag is not None else cfg.get(key, default)  # noqa: E731
     train_fields = dict(cfg.get("train", {}))
-    for name, value in (("max_steps", max_steps), ("min_steps", min_steps), ("epochs", epochs), ("image_size", image_size)):
+    for name, value in (("max_steps", max_steps), ("min_steps", min_steps), ("epochs", epochs), ("image_size", image_size),
+                        ("augment", augment)):
         if value is not None:
             train_fields[name] = value
     strategies_text = pick(strategies_, "strategies", COMPARE_DEFAULTS["strategies"])

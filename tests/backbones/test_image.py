@@ -255,6 +255,32 @@ def test_augment_needs_an_image_backbone(toy, make_tiny):
               data=toy, pretrained=make_tiny(0))
 
 
+def test_augment_on_a_strategy_that_trains_on_cached_features_is_refused_and_compare_takes_the_flag(monkeypatch, capsys):
+    """train --strategy linear-probe --augment flip-crop trained the same run as without it (its head reads features
+    computed once), saying nothing and storing augment as if it mattered; compare had no --augment flag."""
+    from conftest import assert_user_error, run_cli
+
+    from headstart.fit_checks import check_settings_used
+
+    with pytest.raises(ConfigError, match=r"^--augment flip-crop: linear-probe trains only its head, on the backbone's "
+                                          r"features computed once per image, so no training image is ever augmented"):
+        check_settings_used(RunSpec(data="toy", backbone="tiny-cnn", strategy="linear-probe", n=16,
+                                    train=TrainConfig(augment="flip-crop")))
+    check_settings_used(RunSpec(data="toy", backbone="tiny-cnn", strategy="full-finetune", n=16,
+                                train=TrainConfig(augment="flip-crop")))
+    import headstart.api_compare
+
+    seen = []
+
+    def stop(sweep, *args, **kwargs):
+        seen.append(sweep)
+        raise ConfigError("stop")
+
+    monkeypatch.setattr(headstart.api_compare, "run_compare", stop)
+    assert_user_error(run_cli(["compare", "--data", "opencv-digits", "--augment", "crop", "--out", "unused"], monkeypatch, capsys), "stop")
+    assert seen[0].train.augment == "crop"
+
+
 def test_pooling_needs_a_text_backbone(make_tiny_cnn, toy_images_factory):
     """--pooling was ignored for an image backbone, as --augment is refused for a text one."""
     with pytest.raises(ConfigError) as raised:
