@@ -78,8 +78,12 @@ const fmt = (v) => D.scale === 100 ? (v * 100).toFixed(1) : Number(v).toPrecisio
 const unit = D.scale === 100 ? " %" : "";
 const half = (r) => (r.ci_high - r.ci_low) / 2;
 const hasCI = (r) => r.interval !== "none";
-const meanText = (r) => fmt(r.mean) + (hasCI(r) ? " \\u00b1 " + fmt(half(r)) : "") + unit;
+// "mean ± half" only where the interval is symmetric as shown: one clipped at 0 or 100 % (or a Wilson floor) is not,
+// and "48.5 ± 50.0" would read as -1.5 to 98.5; the tables' CI column, or the tooltip's (low – high), says it then.
+const symmetric = (r) => fmt(r.mean - r.ci_low) === fmt(r.ci_high - r.mean);
 const ciText = (r) => hasCI(r) ? fmt(r.ci_low) + " \\u2013 " + fmt(r.ci_high) : (r.note || "no CI");
+const meanText = (r, alone) => fmt(r.mean) + (!hasCI(r) ? "" : symmetric(r) ? " \\u00b1 " + fmt(half(r))
+                                             : alone ? " (" + ciText(r) + ")" : "") + unit;
 const seedsText = (r) => r.runs < r.seeds ? r.seeds + " (1 run)" : String(r.seeds);
 const secs = (t) => (t >= 10 ? t.toFixed(0) : String(Number(t.toPrecision(2)))) + " s";
 const bytes = (b) => !b ? "–" : b >= 1e6 ? Number((b / 1e6).toPrecision(3)) + " MB" : b >= 1e3 ? Number((b / 1e3).toPrecision(3)) + " kB" : b + " B";
@@ -138,7 +142,7 @@ for (const s of D.strategies) {
   for (const r of rows) {
     const dot = svg("circle", {cx: X(r.x), cy: Y(r.mean), r: 5, fill: c, class: "point"});
     dot.addEventListener("mouseenter", () => {
-      tip.textContent = r.strategy + " \\u00b7 n = " + r.label + ": " + meanText(r) + " (" + r.seeds + " seeds)";
+      tip.textContent = r.strategy + " \\u00b7 n = " + r.label + ": " + meanText(r, true) + " (" + r.seeds + " seeds)";
       tip.style.left = (X(r.x) + 10) + "px"; tip.style.top = (Y(r.mean) - 30) + "px"; tip.style.display = "block";
     });
     dot.addEventListener("mouseleave", () => { tip.style.display = "none"; });

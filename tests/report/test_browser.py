@@ -207,3 +207,25 @@ def test_a_small_test_split_and_what_the_intervals_carry_are_said(page: Any) -> 
     assert split.get_attribute("class") == "warn"
     assert tab.text_content("#intervals").startswith("Intervals are 95% and carry the seed variation alone (Student-t; these runs stored no test predictions")
     assert tab.locator("#command-note").count() == 0 and events["errors"] == []
+
+
+def test_a_clipped_interval_is_never_shown_as_mean_plus_minus_half(page: Any, tmp_path: Path) -> None:
+    """Two seeds far apart: the interval is clipped at 0 and 100 %, and "48.5 ± 50.0" read as -1.5 to 98.5. The
+    tables show the mean beside its CI column, the chart's tooltip the mean with (low – high)."""
+    with Store(tmp_path) as store:
+        for seed, value in enumerate((0.1, 0.87)):
+            spec = {"strategy": "linear-probe", "n": 16, "n_requested": 16, "seed": seed, "backbone": "b",
+                    "data": {"name": "d", "hash": "h"}, "options": {}, "train": {}}
+            store.put(RunResult(key=f"lp/{seed}", spec=spec, status="done", metrics={"accuracy": value, "n": 40},
+                                val_metrics={"accuracy": value}, train_seconds=1.0))
+    (row,) = [r for r in curves(Store(tmp_path).results()) if r["strategy"] == "linear-probe"]
+    assert row["ci_low"] == 0.0 and row["ci_high"] == 1.0, row
+    url = render(tmp_path)["report.html"].resolve().as_uri()
+    tab = page[0].context.browser.new_page()  # the module's browser: one sync Playwright at a time
+    tab.goto(url, wait_until="load")
+    cells = tab.inner_text("#table tbody").splitlines()[0].split("\t")
+    tab.locator("#chart circle.point").first.dispatch_event("mouseenter")
+    tip = tab.text_content("#tip")
+    tab.close()
+    assert cells[2] == "48.5 %" and cells[3] == "0.0 – 100.0", cells
+    assert "48.5 (0.0 – 100.0) %" in tip and "±" not in tip.split("48.5")[1][:8], tip
