@@ -70,6 +70,7 @@ class LeakageReport:
     conflicts: int = 0
     conflict_rows: int = 0
     conflict_examples: list[tuple[str, list[str]]] = field(default_factory=list)
+    exact_only: bool = False  # images: compared pixel for pixel, near-duplicates not searched (no threshold applies)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -80,11 +81,19 @@ class LeakageReport:
     def summary(self) -> str:
         """One line: ``leakage: 12 of 2,561 test examples (0.47%) duplicate pool/validation examples (3 exact, 9 near, ...)``."""
         return (f"leakage: {self.exact + self.near:,} of {self.n_test:,} test examples ({100 * self.fraction:.2f}%) duplicate "
-                f"pool/validation examples ({self.exact:,} exact, {self.near:,} near, Jaccard >= {self.threshold:g})")
+                f"pool/validation examples ({how_found(self.exact, self.near, self.threshold, self.exact_only)})")
 
     def conflicts_summary(self) -> str:
         """One line on label conflicts, or "" when there are none."""
         return conflict_sentence(self.conflicts, self.conflict_rows)
+
+
+def how_found(exact: int, near: int, threshold: float, exact_only: bool) -> str:
+    """``3 exact, 9 near, Jaccard >= 0.8``; for images, which are compared pixel for pixel, that only exact copies were
+    searched (a word-shingle threshold means nothing for pixels)."""
+    if exact_only:
+        return f"{exact:,} exact copies; images are compared pixel for pixel, near-duplicates are not searched"
+    return f"{exact:,} exact, {near:,} near, Jaccard >= {threshold:g}"
 
 
 def conflict_sentence(conflicts: int, rows: int) -> str:
@@ -138,7 +147,8 @@ def find_leakage(data: "Dataset", splits: "Splits", *, threshold: float = DEFAUL
     conflicts, conflict_rows, conflict_examples = label_conflicts(data, inputs, examples)
     return LeakageReport(n_test=n_test, exact=n_exact, near=n_near, fraction=(n_exact + n_near) / max(n_test, 1),
                          examples=pairs, threshold=threshold, data=data.name, conflicts=conflicts,
-                         conflict_rows=conflict_rows, conflict_examples=conflict_examples)
+                         conflict_rows=conflict_rows, conflict_examples=conflict_examples,
+                         exact_only=data.modality == "image")
 
 
 def label_conflicts(data: "Dataset", inputs: list[Any], examples: int) -> tuple[int, int, list[tuple[str, list[str]]]]:
@@ -200,6 +210,9 @@ def check_leakage(data: str = "rotten-tomatoes", *, text_column: str | None = No
     check_threshold(threshold)
     dataset = load_dataset(data, text_column=text_column, label_column=label_column, group_column=group_column,
                            split_column=split_column)
+    if dataset.modality == "image" and threshold != DEFAULT_THRESHOLD:
+        raise ConfigError(f"--threshold {threshold:g} is the word-shingle similarity of near-duplicate texts; {dataset.name!r} "
+                          "holds images, which are compared pixel for pixel (exact copies only): drop --threshold")
     return find_leakage(dataset, split_dataset(dataset), threshold=threshold, examples=examples)
 
 

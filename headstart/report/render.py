@@ -18,6 +18,7 @@ from headstart.analysis import summarize
 from headstart.analysis.backbone_ranking import ranked_beside_measured
 from headstart.data.leakage import LEAKAGE_WARN, conflict_sentence
 from headstart.atomic import write_atomic  # noqa: F401  (used here and by callers that import it from the report)
+from headstart.data.leakage import how_found
 from headstart.data.memory import shown_name
 from headstart.errors import StoreError
 from headstart.report.chart import chart_png
@@ -55,8 +56,9 @@ def leakage_summary(directory: Path) -> dict[str, Any] | None:
         leaked, n_test, fraction = found["exact"] + found["near"], found["n_test"], float(found["fraction"])
     except (OSError, ValueError, KeyError, TypeError):
         return None  # informational: a damaged file must not stop the report
+    found_how = how_found(found["exact"], found["near"], found.get("threshold", 0.8), bool(found.get("exact_only")))
     text = (f"{leaked:,} of {n_test:,} test examples ({fraction:.1%}) duplicate pool/validation examples "
-            f"({found['exact']} exact, {found['near']} near, Jaccard ≥ {found.get('threshold', 0.8)})")
+            f"({found_how.replace('>=', '≥')})")
     if found.get("removed_from_test"):
         text += f"; {found['removed_from_test']} removed from test by --dedupe"
     warn = fraction > LEAKAGE_WARN and not found.get("removed_from_test")

@@ -141,6 +141,15 @@ def test_leakage_names_a_copied_image_by_its_file(tmp_path):
     data = load_dataset(str(tmp_path / "imgs"))
     report = find_leakage(data, split_dataset(data))
     assert report.exact >= 1
+    # compared pixel for pixel: said so, not "Jaccard >= 1"; a text threshold given for images is refused
+    assert report.summary().endswith(f"({report.exact} exact copies; images are compared pixel for pixel, near-duplicates "
+                                     "are not searched)") and "Jaccard" not in report.summary()
+    from headstart.data.leakage import check_leakage
+    from headstart.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^threshold=0.5 is the word-shingle similarity of near-duplicate texts; 'imgs' "
+                                          r"holds images, which are compared pixel for pixel \(exact copies only\): drop threshold$"):
+        check_leakage(str(tmp_path / "imgs"), threshold=0.5)
     for test, train, *_ in report.examples:
         names = sorted(shown.removesuffix(" (6x6)") for shown in (test, train))  # "a/3.png" sorts before "a/copy3.png"
         i = names[0].removeprefix("a/").removesuffix(".png")
