@@ -24,6 +24,7 @@ from typing import Any
 from headstart.analysis.backbone_ranking import SCORES
 from headstart.data.memory import names_passed_data
 from headstart.errors import ConfigError, python_named
+from headstart.progress import progress_bar
 from headstart.transferability import KNN_K
 
 MAX_ROWS = 2000  # default N cap: ~2k rows rank sentence encoders as their probes at "all" do, in seconds per score
@@ -114,7 +115,8 @@ def _is_ranking(path: Path) -> bool:
 def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | None = None, *, n: int | str | None = None, seed: int = 0,
                    out: str | Path | None = None, measured: str | Path | None = None, arm: str | None = None,
                    size: int | str | None = None, text_column: str | None = None, label_column: str | None = None,
-                   group_column: str | None = None, split_column: str | None = None, task: str | None = None) -> RankResult:
+                   group_column: str | None = None, split_column: str | None = None, task: str | None = None,
+                   progress: bool = False) -> RankResult:
     """Score each backbone's frozen features on ``n`` labelled pool rows; rank them by LogME.
 
     Args:
@@ -128,6 +130,7 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
             (``runs.sqlite``), its report is re-rendered: report.md / .html gain "Backbones ranked before training".
         measured: a ``compare --backbones`` store (its ``--out``) to set the measured ranking beside the predicted.
         arm / size: which of the store's arms and requested sizes is measured (default linear-probe, the largest).
+        progress: a bar over the backbones on stderr (each one's forward pass over the rows is most of the time).
         text_column / label_column / group_column / split_column: how to read a data file (as ``fit``).
         task: "classification" reads a file's numeric labels as classes (inferred otherwise, as ``fit``'s).
 
@@ -183,24 +186,29 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
                           f"read{'s' if len(misfits) == 1 else ''} other inputs; rank backbones of the data's kind "
                           f"(headstart backbones lists them)")
     scores, rows_n, n_used = [], None, 0
-    for name in names:
-        loaded, load_seconds = pretrained.pop(name)
-        start = time.perf_counter()
-        spec, _, _ = _with_data_defaults(dataclasses.replace(base, backbone=name))
-        pool = split_dataset(dataset, spec.split).pool
-        rows_n = (None if len(pool) <= MAX_ROWS else MAX_ROWS) if capped else asked
-        s = setup(dataclasses.replace(spec, n=rows_n), data=dataset, pretrained=loaded)
-        features = feature_cache(s)(s.train_rows).double().numpy()
-        labels = np.asarray(s.data.targets[s.train_rows], dtype=np.int64)
-        feature_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        values = {"logme": transferability.logme(features, labels), "h_score": transferability.h_score(features, labels),
-                  "knn_loo": transferability.knn_loo(features, labels)}
-        scores.append(BackboneScore(backbone=name, name=str(loaded.describe()["name"]), dim=int(features.shape[1]),
-                                    **values, load_seconds=load_seconds, feature_seconds=feature_seconds,
-                                    score_seconds=time.perf_counter() - start))
-        n_used = len(s.train_rows)
-        del s, loaded  # freed before the next backbone is scored
+    with progress_bar("rank-backbones", enabled=progress) as update:
+        for number, name in enumerate(names):
+            if update:  # each backbone's forward pass over the rows is most of the time: minutes for an image network
+                update(number, len(names), {"scoring": name})
+            loaded, load_seconds = pretrained.pop(name)
+            start = time.perf_counter()
+            spec, _, _ = _with_data_defaults(dataclasses.replace(base, backbone=name))
+            pool = split_dataset(dataset, spec.split).pool
+            rows_n = (None if len(pool) <= MAX_ROWS else MAX_ROWS) if capped else asked
+            s = setup(dataclasses.replace(spec, n=rows_n), data=dataset, pretrained=loaded)
+            features = feature_cache(s)(s.train_rows).double().numpy()
+            labels = np.asarray(s.data.targets[s.train_rows], dtype=np.int64)
+            feature_seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            values = {"logme": transferability.logme(features, labels), "h_score": transferability.h_score(features, labels),
+                      "knn_loo": transferability.knn_loo(features, labels)}
+            scores.append(BackboneScore(backbone=name, name=str(loaded.describe()["name"]), dim=int(features.shape[1]),
+                                        **values, load_seconds=load_seconds, feature_seconds=feature_seconds,
+                                        score_seconds=time.perf_counter() - start))
+            n_used = len(s.train_rows)
+            del s, loaded  # freed before the next backbone is scored
+        if update:
+            update(len(names), len(names), {})
     scores.sort(key=lambda row: -row.logme)
     result = RankResult(data=dataset.name, data_hash=dataset.hash, n=n_used, n_requested="all" if rows_n is None else rows_n,
                         seed=seed, scores=scores)

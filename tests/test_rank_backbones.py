@@ -250,6 +250,9 @@ def test_cli_prints_a_ranking_and_writes_rank_json(tiny_registry, toy_csv, tmp_p
     written = json.loads((tmp_path / "rank" / "rank.json").read_text())
     logmes = [b["logme"] for b in written["backbones"]]
     assert logmes == sorted(logmes, reverse=True) and written["n"] == 60
+    # minutes for an image network on 2,000 images passed in silence: progress says which backbone is being scored
+    assert err.splitlines()[0].startswith("rank-backbones: 0/2 scoring tiny elapsed"), err
+    assert run_cli(["rank-backbones", "--data", str(toy_csv), "--backbones", "tiny", "--n", "60", "-q"], monkeypatch, capsys)[2] == ""
 
 
 def test_cli_reads_a_files_own_split_and_groups_as_the_api_does(tiny_registry, toy_csv, tmp_path, monkeypatch, capsys) -> None:

@@ -29,8 +29,11 @@ def rank_backbones(
     split_column: SplitColumnOpt = None,
     task: TaskOpt = None,
     as_json: JsonOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Rank backbones for a labelled dataset in seconds, from frozen features: LogME, H-score, k-NN leave-one-out.
+    """Rank backbones for a labelled dataset from frozen features, without training: LogME, H-score, k-NN leave-one-out.
+    One forward pass per backbone over the rows: seconds for a small text encoder, minutes for an ImageNet network on
+    2,000 images on a CPU (--n fewer rows is quicker).
 
     No backbone is fine-tuned and the test split is never read. Best first by LogME.
 
@@ -42,7 +45,7 @@ def rank_backbones(
 
     result = rank(data, backbones, n=n, seed=seed, out=out, measured=measured, arm=arm, size=size,
                   text_column=text_column, label_column=label_column, group_column=group_column, split_column=split_column,
-                  task=task)
+                  task=task, progress=not quiet)
     if as_json:
         _echo_json(result.to_json())
         return
