@@ -667,3 +667,12 @@ def test_a_store_without_any_validation_score_chooses_nothing_on_test() -> None:
     runs = [dataclasses.replace(r, val_metrics={}) for r in shifted_runs()]
     (band,) = analysis.summarize(runs, metric="ood:tgt:accuracy")["recommendation"]
     assert band["strategy"] is None and "stored no validation scores" in band["text"]
+
+
+def test_a_pick_on_two_seeds_says_its_intervals_decide_little_even_alone() -> None:
+    """With one strategy (a multi-backbone report's experiment) it said "these differences decide little": there are
+    none, only the pick's own interval."""
+    results = grid({"linear-probe": {16: [0.6, 0.7]}}, {"linear-probe": 1})
+    (text,) = [r["text"] for r in analysis.summarize(results)["recommendation"]]
+    assert "on 2 seeds an interval spans 12.7 standard errors (t with 1 degree of freedom), so these intervals decide " \
+           "little" in text and "differences" not in text, text

@@ -310,7 +310,7 @@ def _few_seeds(group: list[dict[str, Any]], done: dict[tuple[str, int | str], in
     if not any(done.get((p["strategy"], p["n"])) == 2 for p in group):  # a label-free pick stands on its n = 0 runs: absent
         return ""
     return flags.asked("; note: on 2 seeds an interval spans 12.7 standard errors (t with 1 degree of freedom), so these "
-                       "differences decide little: --seeds 3 or more")
+                       "intervals decide little: --seeds 3 or more")
 
 
 def _later_sizes(group: list[dict[str, Any]], metric: str) -> str:
