@@ -3,10 +3,11 @@ phases keep their own: SetFit's pair tuning inside its ``solve``, test-time adap
 
 Owns what every strategy shares: AdamW (no decay on biases and norms), linear warmup then cosine /
 linear decay per phase, gradient accumulation, clipping, bf16 autocast where measured to pay, early
-stopping on validation with best-weights restore, NaN/inf detection, seeding and progress.
+stopping on validation with best-weights restore (``headstart.checkpoint``), NaN/inf detection, seeding and
+progress. ``_fit`` is the loop over phases, ``_train_phase`` one phase's steps.
 A phase whose backbone is frozen and still pre-trained trains the head on cached features: the
 backbone never runs per epoch. A phase with a closed-form ``solve`` (classical baselines) takes no steps:
-the engine hands it the training rows and a judge of validation outputs (``Problem``), then validates once.
+the engine hands it the training rows and a judge of validation outputs (``Problem``), then validates once (``headstart.solve``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,16 +26,18 @@ from torch import nn
 
 from headstart import held_out
 from headstart.activations import PrefixCache
+from headstart.checkpoint import BestCheckpoint
 from headstart.evaluation import compute_metrics, model_outputs, outputs_to_predictions
 from headstart.modes import module_modes, restore_modes
 from headstart.fastdropout import fast_dropout
-from headstart.features import embed_rows, padded_length
+from headstart.features import padded_length
 from headstart.headstep import HeadAdamW, clip_grad_norm, closed_form_applies
 from headstart.metrics import selection_score
 from headstart.objectives import TaskLoss
 from headstart.rowgrad import RowGradients, row_gradients
+from headstart.solve import solve_phase
 from headstart.step import Step
-from headstart.strategies.base import Phase, Problem, budget_for
+from headstart.strategies.base import Phase, budget_for
 
 MIN_EVALS = 5  # evals_per_epoch never thins a phase's validation checks below this (the default evals_per_phase)
 
@@ -233,6 +237,7 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
          progress: Callable[[int, int, dict[str, Any]], None] | None,
          penalty: Callable[[], torch.Tensor | None] | None = None, group: Any = None,
          row_grads: RowGradients | None = None) -> FitReport:
+    """The loop over phases: each phase's parameters set trainable, then its solve or its steps; the best check restored."""
     start = time.perf_counter()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -240,52 +245,15 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
     total_steps = sum(p.steps for p in phases)
     report = FitReport(status="done", planned_steps=total_steps)
     lengths = np.asarray([padded_length(data.encoded[r]) for r in data.train_rows])
-    targets = data.targets
+    best = BestCheckpoint()
     ever_trained: dict[int, nn.Parameter] = {}
     learned: dict[int, nn.Parameter] = {}  # of those, what a phase learned (Phase.learns): the trainable count
-    kept: dict[int, torch.Tensor] = {}  # trained params + training-mode modules' buffers: best weights need their BatchNorm stats
-    initial: dict[int, torch.Tensor] = {}
-    best: dict[int, torch.Tensor] | None = None
     backbone_touched = False
-    best_loss = -math.inf
     step = offset = 0
-    checks: list[held_out.Halves | None] = []  # each validation check's metrics on two fixed halves, for the held-out score
-
-    def diverged(value: float) -> FitReport:
-        report.status = "diverged"
-        report.error = f"loss became {value} at step {step + 1} in phase {phase.name!r}; lower the learning rate"
-        report.steps, report.seconds = step, time.perf_counter() - start
-        return report
-
-    def validate() -> tuple[float, dict[str, Any]]:
-        if data.validate is not None:
-            return data.validate(model)
-        outputs = model_outputs(model, data.encoded, data.val_rows, batch_size=cfg.eval_batch_size,
-                                features=None if backbone_touched else data.features, autocast=autocast)
-        predictions, targets = outputs_to_predictions(outputs, task, model), data.raw_targets[data.val_rows]
-        checks.append(held_out.on_halves(predictions, targets, task=task, label_names=label_names))
-        metrics = compute_metrics(task, predictions, targets, label_names)
-        return selection_score(metrics, metric), metrics
-
-    def keep_if_best(score: float, metrics: dict[str, Any]) -> bool:
-        """Snapshot what trained (and the buffers that moved with it) when validation improved. Ties on the
-        metric (common on small validation sets) go to the lower validation loss."""
-        nonlocal best, best_loss
-        if (score, -metrics["loss"]) > (report.best_score, best_loss):
-            report.best_score, report.best_step, report.val_metrics = score, step, metrics
-            best_loss = -metrics["loss"]
-            best = {k: t.detach().clone() for k, t in kept.items()}
-            return True
-        return False
-
     for number, phase in enumerate(phases):
         params = phase.params
         set_trainable(model, params)
-        moving = [b for m in model.modules() if m.training for b in m.buffers(recurse=False)]
-        for t in [*params, *moving]:
-            if id(t) not in kept:
-                kept[id(t)] = t
-                initial[id(t)] = t.detach().clone()
+        best.keep([*params, *(b for m in model.modules() if m.training for b in m.buffers(recurse=False))])
         ever_trained.update((id(p), p) for p in params)
         if phase.learns:
             learned.update((id(p), p) for p in params)
@@ -298,149 +266,133 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
         if shared:
             group.share_state(model, rng, number)
         report.trainable_params = max(report.trainable_params, sum(p.numel() for p in learned.values()))
+        check = partial(_validate, model, data, features=None if backbone_touched else data.features, batch_size=cfg.eval_batch_size,
+                        task=task, label_names=label_names, metric=metric, autocast=autocast, checks=best.checks)
         if phase.solve is not None:
-            looped_at: list[tuple[int, int]] = []  # what a looping solver last drew: the bar then stays there
-
-            def looped(done: int, total: int, name: str = phase.name) -> None:
-                looped_at[:] = [(done, total)]
-                progress(done, total, {"phase": name})
-
-            problem = solve_problem(model, data, on_features=on_features, task=task, label_names=label_names, metric=metric,
-                                    batch_size=cfg.eval_batch_size, autocast=autocast, progress=looped if progress else None,
-                                    candidates=checks)
-            before = len(checks)
-            with torch.no_grad():
-                chosen = phase.solve(model, problem)
-            ranked = len(checks) - before  # candidates the solver ranked on validation
-            report.chosen.update(chosen)
+            report.chosen.update(solve_phase(model, phase, data, on_features=on_features, check=check, best=best,
+                                             history=report.history, step=step, task=task, label_names=label_names, metric=metric,
+                                             batch_size=cfg.eval_batch_size, autocast=autocast, progress=progress,
+                                             bar=(offset, total_steps)))
             report.trainable_params = max(report.trainable_params, sum(p.numel() for p in learned.values()))  # may resize
-            score, metrics = validate()
-            if ranked and data.validate is None:
-                checks.pop()  # the check after the solve is the candidate it chose, a look counted already
-            report.history.append({"step": step, "phase": phase.name, "val_score": score, "chosen": chosen})
-            keep_if_best(score, metrics)
-            if progress:
-                progress(*(looped_at[0] if looped_at else (offset, total_steps)), {"phase": phase.name})
             continue
-        # A head on cached features: the same fused AdamW without torch.optim's per-call overhead
-        # (headstart.headstep; bit-identical updates), and for a linear head the gradient in closed form instead of
-        # through autograd: per-call overhead is most of such a step's time.
-        lean = on_features and cfg.optimizer == "adamw" and HeadAdamW.available(params)
-        closed = lean and closed_form_applies(model.head, params, loss_fn, autocast) and data.example_weights is None
-        groups = optimizer_groups(phase, cfg.weight_decay)
-        optimizer = HeadAdamW(groups) if lean else make_optimizer(groups, cfg.optimizer, device)
-        base_lrs = [g["lr"] for g in optimizer.param_groups]
-        micro = cfg.batch_size
-        eval_every = max(1, math.ceil(phase.steps / cfg.evals_per_phase))
-        if cfg.evals_per_epoch:  # no more checks an epoch than this, unless that leaves fewer than MIN_EVALS in the phase
-            epoch = budget_for(cfg, len(data.train_rows)).steps_per_epoch
-            eval_every = max(eval_every, min(math.ceil(epoch / cfg.evals_per_epoch), math.ceil(phase.steps / MIN_EVALS)))
-        train_features = train_targets = None
-        if on_features:  # one pass (and one cache write) for train and validation rows together
-            train_features = data.features(np.concatenate([data.train_rows, data.val_rows]))[: len(data.train_rows)].to(device)
-            train_targets = targets[torch.as_tensor(data.train_rows)].to(device)  # indexed like train_features
-        prefix = None  # frozen bottom blocks computed once for the phase (headstart.activations)
-        if not on_features and cfg.augment == "none":
-            prefix = PrefixCache.build(model.backbone, data.encoded, data.train_rows, batch_size=cfg.eval_batch_size)
         # Across processes each rank augments its own rows from a stream of its own: drawn from the batch stream, the
         # ranks' batch orders would drift apart.
         augment_rng = np.random.default_rng([seed, group.rank, number]) if shared else rng
-        take_step = Step(model, loss_fn, data, targets, device=device, autocast=autocast, augment=cfg.augment, rng=augment_rng,
-                         closed=closed, on_features=on_features, train_features=train_features, train_targets=train_targets,
-                         prefix=prefix, penalty=penalty, group=group if shared else None,
-                         row_grads=row_grads)
-        stale, queue, stopped = 0, [], None
-        # A head on cached features is a few tiny ops a step: one thread runs them fastest, and on a busy machine
-        # a second OpenMP thread waiting for a core costs more than the op itself (40x slower measured).
-        with one_thread() if on_features else nullcontext():
-            for phase_step in range(phase.steps):
-                for g, base in zip(optimizer.param_groups, base_lrs):
-                    g["lr"] = base * lr_factor(phase_step, phase.steps, warmup=cfg.warmup, schedule=cfg.schedule)
-                micro_batches = []
-                for _ in range(cfg.accumulate):
-                    if not queue:
-                        queue = (data.batches(rng) if data.batches is not None
-                                 else train_batches(lengths, micro, rng, bucket=not on_features))
-                    micro_batches.append(queue.pop(0))
-                loss_value = take_step(micro_batches)
-                if shared:
-                    loss_value = group.reduce(params, loss_value)
-                if not math.isfinite(loss_value):
-                    return diverged(loss_value)
-                if cfg.clip > 0:
-                    clip_grad_norm([p for g in phase.groups if g.clip for p in g.params], cfg.clip)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                last = phase_step + 1 == phase.steps
-                if (phase_step + 1) % eval_every == 0 or last:
-                    if group is None or group.leads:
-                        score, metrics = validate()
-                        report.history.append({"step": step, "phase": phase.name, "train_loss": loss_value, "val_score": score})
-                        stale = 0 if keep_if_best(score, metrics) else stale + 1
-                    stop = bool(phase.early_stopping and cfg.patience and stale >= cfg.patience)
-                    if stop if not shared else group.decide(stop):
-                        stopped = phase_step + 1 if not last else 0  # patience spent at the last check is no early stop
-                        break
-                if progress:
-                    progress(offset + phase_step + 1, total_steps, {"loss": loss_value, "phase": phase.name})
+        step, stopped, bad_loss = _train_phase(model, phase, loss_fn, data, cfg, rng=rng, augment_rng=augment_rng, lengths=lengths,
+                                               device=device, on_features=on_features, group=group if shared else None,
+                                               check=check, best=best, history=report.history, step=step, autocast=autocast,
+                                               penalty=penalty, row_grads=row_grads, progress=progress, bar=(offset, total_steps))
+        if bad_loss is not None:
+            report.status = "diverged"
+            report.error = f"loss became {bad_loss} at step {step + 1} in phase {phase.name!r}; lower the learning rate"
+            break
         if stopped:  # the steps not taken leave the bar's total: it ends at the steps run (90/90), not at a 300/300 not run
             total_steps -= phase.steps - stopped
         offset += stopped or phase.steps
         if progress:
             progress(offset, total_steps, {"phase": phase.name,
                                            **({"stopped early": f"at step {stopped} of {phase.steps}"} if stopped else {})})
-    with torch.no_grad():
-        for k, t in kept.items():
-            t.copy_(best[k] if best is not None and k in best else initial[k])
-    set_trainable(model, [])
-    report.trained = [name for name, p in model.named_parameters() if id(p) in ever_trained]
-    report.steps = step
-    if data.validate is None:  # a validation of its own (a head per task) keeps no halves to hold out
-        report.held_out = held_out.choose(checks, metric=metric)
+    if report.status == "done":  # a diverged run is left as it stopped
+        best.restore()
+        set_trainable(model, [])
+        report.trained = [name for name, p in model.named_parameters() if id(p) in ever_trained]
+        if data.validate is None:  # a validation of its own (a head per task) keeps no halves to hold out
+            report.held_out = held_out.choose(best.checks, metric=metric)
+    report.steps, report.best_score, report.best_step, report.val_metrics = step, best.score, best.step, best.metrics
     report.seconds = time.perf_counter() - start
     return report
 
 
-def solve_problem(model: nn.Module, data: FitData, *, on_features: bool, task: str, label_names: tuple[str, ...], metric: str,
-                  batch_size: int, autocast: Callable | None = None, progress: Callable[[int, int], None] | None = None,
-                  candidates: list[held_out.Halves | None] | None = None) -> Problem:
-    """The ``Problem`` a closed-form phase solves: training rows and targets, lazily computed features of the
-    training and validation rows, and ``rank`` (selection score, -loss) of validation outputs. Test rows are
-    not part of it.
+def _validate(model: nn.Module, data: FitData, *, features: Callable[[np.ndarray], torch.Tensor] | None, batch_size: int,
+             task: str, label_names: tuple[str, ...], metric: str, autocast: Callable | None,
+             checks: list[held_out.Halves | None]) -> tuple[float, dict[str, Any]]:
+    """One validation check: (selection score, metrics) of ``model`` on ``data.val_rows`` (``data.validate`` where set);
+    its metrics on the two halves of the rows are appended to ``checks``. ``features``: the feature cache while the
+    backbone is still pre-trained, else None (the backbone runs)."""
+    if data.validate is not None:
+        return data.validate(model)
+    outputs = model_outputs(model, data.encoded, data.val_rows, batch_size=batch_size, features=features, autocast=autocast)
+    predictions, targets = outputs_to_predictions(outputs, task, model), data.raw_targets[data.val_rows]
+    checks.append(held_out.on_halves(predictions, targets, task=task, label_names=label_names))
+    metrics = compute_metrics(task, predictions, targets, label_names)
+    return selection_score(metrics, metric), metrics
+
+
+def _train_phase(model: nn.Module, phase: Phase, loss_fn: Callable, data: FitData, cfg: Any, *, rng: np.random.Generator,
+                 augment_rng: np.random.Generator, lengths: np.ndarray, device: torch.device, on_features: bool, group: Any,
+                 check: Callable[[], tuple[float, dict[str, Any]]], best: BestCheckpoint, history: list[dict[str, Any]],
+                 step: int, autocast: Callable | None, penalty: Callable[[], torch.Tensor | None] | None,
+                 row_grads: RowGradients | None, progress: Callable | None, bar: tuple[int, int]) -> tuple[int, int | None, float | None]:
+    """A phase's optimiser steps, validated every few steps, until its budget or its patience runs out.
 
     Args:
-        on_features: read features from ``data.features`` (frozen, pre-trained backbone), else run ``model.backbone``.
-        candidates: where each ranked candidate's ``held_out.on_halves`` is appended (a solver's grid of C or k is
-            a choice on validation like a checkpoint's: ``held_out.choose`` scores it held out).
+        rng: the fit's stream of batch orders; ``augment_rng``: the augmentations' (``rng`` unless shared).
+        lengths: (n,) each training row's padded length, for bucketing.
+        group: the ``distributed.Group`` this phase is shared over, or None (one process, or rank 0 alone).
+        check: the validation check (``_validate`` with the phase's arguments), made on rank 0 only.
+        history / step: the report's history, which gets each check, and the steps taken before the phase.
+        bar: (steps done, the bar's total) where ``progress`` stood when the phase began.
+
+    Returns:
+        (the fit's steps so far, the phase step early stopping ended the phase after or 0/None, the loss that was not
+        finite or None: the run diverged at the step after those taken).
     """
-    memo: dict[str, torch.Tensor] = {}
-
-    def features(which: str) -> torch.Tensor:
-        if which not in memo:
-            if on_features:  # one pass (and one cache write) for train and validation rows together
-                both = data.features(np.concatenate([data.train_rows, data.val_rows]))
-                memo["train"], memo["val"] = both[: len(data.train_rows)], both[len(data.train_rows) :]
-            else:
-                rows = data.train_rows if which == "train" else data.val_rows
-                memo[which] = backbone_features(model, data.encoded, rows, batch_size=batch_size, autocast=autocast)
-        return memo[which]
-
-    def rank(outputs: torch.Tensor) -> tuple[float, float]:
-        predictions, targets = outputs_to_predictions(outputs.float().cpu(), task, model), data.raw_targets[data.val_rows]
-        if candidates is not None:
-            candidates.append(held_out.on_halves(predictions, targets, task=task, label_names=label_names))
-        metrics = compute_metrics(task, predictions, targets, label_names)
-        return selection_score(metrics, metric), -metrics["loss"]
-
-    return Problem(task=task, train_inputs=[data.encoded[r] for r in data.train_rows], train_targets=data.targets[torch.as_tensor(data.train_rows)],
-                   train_features=lambda: features("train"), val_features=lambda: features("val"), rank=rank,
-                   class_weights=data.class_weights, autocast=autocast, progress=progress)
-
-
-def backbone_features(model: nn.Module, encoded: list, rows: np.ndarray, *, batch_size: int, autocast: Callable | None = None) -> torch.Tensor:
-    """(len(rows), dim) features of ``model.backbone`` as it is now (``features.embed_rows``).
-
-    Unlike the feature cache, it runs on the head's device, so a backbone without parameters (TF-IDF) works too.
-    """
-    return embed_rows(model.backbone, encoded, rows, batch_size=batch_size, autocast=autocast, device=model.head.weight.device)
+    # A head on cached features: the same fused AdamW without torch.optim's per-call overhead
+    # (headstart.headstep; bit-identical updates), and for a linear head the gradient in closed form instead of
+    # through autograd: per-call overhead is most of such a step's time.
+    params = phase.params
+    lean = on_features and cfg.optimizer == "adamw" and HeadAdamW.available(params)
+    closed = lean and closed_form_applies(model.head, params, loss_fn, autocast) and data.example_weights is None
+    groups = optimizer_groups(phase, cfg.weight_decay)
+    optimizer = HeadAdamW(groups) if lean else make_optimizer(groups, cfg.optimizer, device)
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    eval_every = max(1, math.ceil(phase.steps / cfg.evals_per_phase))
+    if cfg.evals_per_epoch:  # no more checks an epoch than this, unless that leaves fewer than MIN_EVALS in the phase
+        epoch = budget_for(cfg, len(data.train_rows)).steps_per_epoch
+        eval_every = max(eval_every, min(math.ceil(epoch / cfg.evals_per_epoch), math.ceil(phase.steps / MIN_EVALS)))
+    train_features = train_targets = None
+    if on_features:  # one pass (and one cache write) for train and validation rows together
+        train_features = data.features(np.concatenate([data.train_rows, data.val_rows]))[: len(data.train_rows)].to(device)
+        train_targets = data.targets[torch.as_tensor(data.train_rows)].to(device)  # indexed like train_features
+    prefix = None  # frozen bottom blocks computed once for the phase (headstart.activations)
+    if not on_features and cfg.augment == "none":
+        prefix = PrefixCache.build(model.backbone, data.encoded, data.train_rows, batch_size=cfg.eval_batch_size)
+    take_step = Step(model, loss_fn, data, data.targets, device=device, autocast=autocast, augment=cfg.augment, rng=augment_rng,
+                     closed=closed, on_features=on_features, train_features=train_features, train_targets=train_targets,
+                     prefix=prefix, penalty=penalty, group=group, row_grads=row_grads)
+    stale, queue, stopped = 0, [], None
+    # A head on cached features is a few tiny ops a step: one thread runs them fastest, and on a busy machine
+    # a second OpenMP thread waiting for a core costs more than the op itself (40x slower measured).
+    with one_thread() if on_features else nullcontext():
+        for phase_step in range(phase.steps):
+            for g, base in zip(optimizer.param_groups, base_lrs):
+                g["lr"] = base * lr_factor(phase_step, phase.steps, warmup=cfg.warmup, schedule=cfg.schedule)
+            micro_batches = []
+            for _ in range(cfg.accumulate):
+                if not queue:
+                    queue = (data.batches(rng) if data.batches is not None
+                             else train_batches(lengths, cfg.batch_size, rng, bucket=not on_features))
+                micro_batches.append(queue.pop(0))
+            loss_value = take_step(micro_batches)
+            if group is not None:
+                loss_value = group.reduce(params, loss_value)
+            if not math.isfinite(loss_value):
+                return step, None, loss_value
+            if cfg.clip > 0:
+                clip_grad_norm([p for g in phase.groups if g.clip for p in g.params], cfg.clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            last = phase_step + 1 == phase.steps
+            if (phase_step + 1) % eval_every == 0 or last:
+                if group is None or group.leads:
+                    score, metrics = check()
+                    history.append({"step": step, "phase": phase.name, "train_loss": loss_value, "val_score": score})
+                    stale = 0 if best.offer(score, metrics, step=step) else stale + 1
+                stop = bool(phase.early_stopping and cfg.patience and stale >= cfg.patience)
+                if stop if group is None else group.decide(stop):
+                    stopped = phase_step + 1 if not last else 0  # patience spent at the last check is no early stop
+                    break
+            if progress:
+                progress(bar[0] + phase_step + 1, bar[1], {"loss": loss_value, "phase": phase.name})
+    return step, stopped, None

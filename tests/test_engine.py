@@ -14,6 +14,7 @@ from headstart import engine
 from headstart.engine import FitData, fit, lr_factor, train_batches
 from headstart.model import TaskModel
 from headstart.objectives import TaskLoss, class_weights
+from headstart.solve import backbone_features
 from headstart.specs import TrainConfig
 from headstart.strategies import ParamGroup, Phase
 
@@ -337,14 +338,14 @@ def test_backbone_features_put_back_each_modules_own_mode():
     before = {name: m.training for name, m in model.named_modules()}
     assert before["backbone.model.encoder.layer.1.output.dropout"] and not before["backbone.model.encoder.layer.0.output.dropout"]
     encoded = model.backbone.encode(["a film", "a long and winding film", "no"])
-    features = engine.backbone_features(model, encoded, np.arange(3), batch_size=2)
+    features = backbone_features(model, encoded, np.arange(3), batch_size=2)
     assert features.shape == (3, model.backbone.dim)
     assert {name: m.training for name, m in model.named_modules()} == before
 
 
 def test_a_head_on_cached_features_trains_on_one_thread_and_puts_the_count_back(toy, make_tiny):
     model, data = setup_fit(toy, make_tiny)
-    features = engine.backbone_features(model, data.encoded, np.arange(len(data.encoded)), batch_size=32)
+    features = backbone_features(model, data.encoded, np.arange(len(data.encoded)), batch_size=32)
     data = dataclasses.replace(data, features=lambda rows: features[torch.as_tensor(rows)])
     seen = []
     head_only = Phase("probe", [ParamGroup("head", list(model.head.parameters()), 1e-2)], 6)
@@ -371,7 +372,7 @@ def test_a_probe_on_cached_features_equals_the_naive_probe(toy, make_tiny, make_
         data = FitData(encoded=model.backbone.encode(toy.inputs), targets=torch.as_tensor(toy.targets), raw_targets=toy.targets,
                        train_rows=np.arange(64), val_rows=np.arange(150, 200))
         if cached:
-            features = engine.backbone_features(model, data.encoded, np.arange(len(data.encoded)), batch_size=7)
+            features = backbone_features(model, data.encoded, np.arange(len(data.encoded)), batch_size=7)
             data = dataclasses.replace(data, features=lambda rows: features[torch.as_tensor(rows)])
         probe = Phase("probe", [ParamGroup("head", list(model.head.parameters()), 5e-2)], 24)
         report = run(model, data, [probe])
@@ -399,7 +400,7 @@ def test_the_closed_form_head_step_trains_the_head_autograd_trains(toy, make_tin
     """A linear head on cached features steps through headstep.linear_head_backward; forcing autograd instead gives
     the same run (same best step, weights to float rounding), with gradient accumulation on."""
     model, data = setup_fit(toy, make_tiny)
-    features = engine.backbone_features(model, data.encoded, np.arange(len(data.encoded)), batch_size=32)
+    features = backbone_features(model, data.encoded, np.arange(len(data.encoded)), batch_size=32)
     data = dataclasses.replace(data, features=lambda rows: features[torch.as_tensor(rows)])
     outputs, loss_fn = 2, TaskLoss("classification")
     if task == "weighted":
