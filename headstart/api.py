@@ -44,6 +44,7 @@ class FitResult:
     flags: list[dict[str, str]] = field(default_factory=list)  # where the score may understate the strategy: {reason, text, advice}
     mlflow: dict[str, Any] | None = None  # with report_to="mlflow": tracking.log_run_dir's {logged, uri, run_id}
     val_held_out: dict[str, Any] | None = None  # validation metrics of the checkpoint choice on rows that did not make it
+    val_checks: int = 0  # validation checks the checkpoint was chosen among: val_metrics is the best of them
     _loaded: Any = field(default=None, repr=False)  # the model in memory: a module's repr is pages long
 
     def __repr__(self) -> str:  # one line: the fields hold the rest (val_metrics, flags, ood ...)
@@ -202,7 +203,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         counted = weight_bytes(s.model.backbone, linear_only=True)
         base_weights = {"stored": counted.stored, "fp32": counted.fp32}
     meta = {"resolved": s.resolved(), "data_source": s.data.source, "backbone_saved": backbone_saved(s, report),
-            "label_names": list(s.data.label_names)}
+            "label_names": list(s.data.label_names), "val_checks": report.checks}
     loaded = LoadedRun(Path(out) if out else Path("."), meta, s.model, s.data.task, s.data.label_names, s.device)
     logged = None
     if report_to and report.status == "done":
@@ -214,7 +215,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                      train_seconds=report.seconds, trainable_params=report.trainable_params,
                      total_params=count_parameters(s.model), error=report.error, chosen=outcome.chosen,
                      tune_seconds=outcome.tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
-                     retention=retention, ood=ood, flags=flags, mlflow=logged, val_held_out=report.held_out, _loaded=loaded)
+                     retention=retention, ood=ood, flags=flags, mlflow=logged, val_held_out=report.held_out, val_checks=report.checks,
+                     _loaded=loaded)
 
 
 def _with_data_defaults(spec: RunSpec) -> tuple[RunSpec, Any, list[dict[str, str]]]:

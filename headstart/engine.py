@@ -91,6 +91,7 @@ class FitReport:
     planned_steps: int = 0  # the phases' step budget; fewer were taken when early stopping ended a phase
     processes: int = 1  # processes its gradient steps were spread over (``train --nproc``)
     held_out: dict[str, Any] | None = None  # the checkpoint choice scored on validation rows that did not make it (held_out)
+    checks: int = 0  # validation checks the kept checkpoint was chosen among (a solver's ranked candidates too); 0: unknown
 
 
 def lr_factor(step: int, total: int, *, warmup: float, schedule: str) -> float:
@@ -298,6 +299,7 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
         report.trained = [name for name, p in model.named_parameters() if id(p) in ever_trained]
         if data.validate is None:  # a validation of its own (a head per task) keeps no halves to hold out
             report.held_out = held_out.choose(best.checks, metric=metric)
+            report.checks = len(best.checks)  # under held_out.MIN_ROWS rows each is None, but a look all the same
     report.steps, report.best_score, report.best_step, report.val_metrics = step, best.score, best.step, best.metrics
     report.seconds = time.perf_counter() - start
     return report

@@ -96,6 +96,7 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
         "error": report.error,
         "val": report.val_metrics,
         "val_held_out": report.held_out,  # the checkpoint choice scored on validation rows that did not make it
+        "val_checks": report.checks,  # validation checks the checkpoint was chosen among: its score is their best
         "steps": report.steps,
         "best_step": report.best_step,
         "train_seconds": round(report.seconds, 3),
@@ -332,4 +333,19 @@ def load_run(directory: str | Path) -> LoadedRun:
         check_same_weights(directory, identity, backbone.describe())
     device = pick_device()
     model.to(device).eval()
-    return LoadedRun(directory, meta, model, task, label_names, device)
+    return LoadedRun(directory, {**meta, "val_checks": validation_checks(directory)}, model, task, label_names, device)
+
+
+def validation_checks(directory: Path) -> int:
+    """How many validation checks a saved run's checkpoint was chosen among (``metrics.json``'s ``val_checks``; for a
+    run saved before it, its history's checks); 0 when unknown."""
+    try:
+        metrics = json.loads((Path(directory) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    if not isinstance(metrics, dict):
+        return 0
+    if isinstance(metrics.get("val_checks"), int):
+        return metrics["val_checks"]
+    history = metrics.get("history") if isinstance(metrics.get("history"), list) else []
+    return sum(1 for h in history if isinstance(h, dict) and "val_score" in h)

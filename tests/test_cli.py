@@ -168,6 +168,30 @@ def test_train_evaluate_predict_on_the_tiny_backbone(monkeypatch, capsys, toy_cs
             "these rows)") in stdout, "one run's error on its rows"
     assert stdout.count("over these rows") == 1, stdout
     assert f"Validation (the split that chose the checkpoint, {rows} examples): accuracy " in (tmp_path / "lp" / "README.md").read_text()
+    assert written["val_checks"] == held["checks"] > 1
+    code, stdout, _ = cli(["evaluate", str(tmp_path / "lp"), "--split", "val"], monkeypatch, capsys)
+    assert code == 0 and "95% CI" not in stdout and (f"[these validation rows chose the checkpoint, the best of {held['checks']} "
+                                                     "checks on them: their score is optimistic and has no interval here") in stdout, stdout
+
+
+def test_too_few_validation_rows_to_hold_out_still_get_no_interval_on_the_best_of_several_checks(
+        monkeypatch, capsys, tiny_registry, tmp_path):
+    """Under 20 validation rows nothing is held out, and train then printed a Wilson interval on the best of 30
+    checks as if it were one score (evaluate --split val too)."""
+    from conftest import make_toy
+
+    toy = make_toy(150)
+    pd.DataFrame({"text": toy.inputs, "label": [toy.label_names[t] for t in toy.targets]}).to_csv(tmp_path / "t.csv", index=False)
+    out = tmp_path / "lp"
+    code, stdout, _ = cli([*TRAIN, "--data", str(tmp_path / "t.csv"), "--backbone", "tiny", "--strategy", "linear-probe",
+                           "--n", "64", "--out", str(out)], monkeypatch, capsys)
+    written = json.loads((out / "metrics.json").read_text())
+    assert code == 0 and written["val_held_out"] is None and written["val_checks"] > 1 and written["val"]["n"] < 20
+    assert f"the best of {written['val_checks']} checks on them): accuracy" in stdout and "95% CI" not in stdout, stdout
+    assert "validation rows are too few to hold half out from the choice, so no validation score here carries an " \
+           "interval" in stdout, stdout
+    code, stdout, _ = cli(["evaluate", str(out), "--split", "val"], monkeypatch, capsys)
+    assert code == 0 and "95% CI" not in stdout and "chose the checkpoint, the best of" in stdout, stdout
 
 
 def command_names() -> list[str]:

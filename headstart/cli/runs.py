@@ -203,17 +203,21 @@ def train(
         raise typer.Exit(1)
     rows = result.val_metrics.get("n")
     held = result.val_held_out or {}
-    looks = held.get("checks", 0)
+    looks = result.val_checks or held.get("checks", 0)
     # The best of several looks is lucky: an interval around it would claim more than it is, so the interval goes on
-    # what the choice scores on rows it did not read.
+    # what the choice scores on rows it did not read — where there are enough rows to hold some out (held_out.MIN_ROWS).
     about = ", ".join([*([f"{rows:g} examples"] if isinstance(rows, (int, float)) else []),
                        *([f"the best of {looks} checks on them"] if looks > 1 else [])])
     typer.echo(f"validation{f' ({about})' if about else ''}: "
                + _metric_line(with_interval(result.val_metrics), interval=looks <= 1))
-    if looks > 1:
+    if looks > 1 and held:
         typer.echo(f"validation held out from the choice of the best of {looks} checks (each half's pick scored "
                    f"on the other half): " + _metric_line(with_interval({k: v for k, v in held.items() if k != "checks"}),
                                                           interval=True))
+    elif looks > 1:
+        count = f"{rows:g} " if isinstance(rows, (int, float)) else ""
+        typer.echo(f"note: {count}validation rows are too few to hold half out from the choice, so no validation score "
+                   "here carries an interval; the test split's (headstart evaluate) is the one to quote")
     if summary.get("mlflow"):
         logged = summary["mlflow"]
         typer.echo(f"MLflow: {'logged as run ' + logged['run_id'] if logged['logged'] else 'already logged'} ({logged['uri']})")
