@@ -292,7 +292,8 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     ``eval_data``, ``ood``, the list of each dataset's scores as trained and then after each ``tta`` method.
     The results carry ``majority``, the share of the scored rows in their most frequent class,
     ``at_or_below_majority`` (the accuracy no higher than that: always answering that class does as well),
-    ``accuracy_ci``, the 95% Wilson interval of the accuracy over those rows, and ``tta``."""
+    ``accuracy_ci``, the 95% Wilson interval of the accuracy over those rows (not on a validation split that chose
+    the checkpoint among several checks: its ``note`` says why), and ``tta``."""
     from headstart.loaded import evaluate_loaded, evaluate_ood
     from headstart.saved import load_run
 
