@@ -61,7 +61,7 @@ def check_settings_used(spec: RunSpec) -> None:
     elif spec.train.lr is not None and "lr" not in strategy.defaults:
         raise ConfigError(f"--lr sets the backbone's rate, and {spec.strategy} trains only its head; its rate is --head-lr "
                           f"(e.g. --head-lr {spec.train.lr:g})")
-    if spec.train.augment != "none" and strategy.leaves_backbone:
+    if spec.train.augment != "none" and strategy.head_only("image"):
         raise ConfigError(f"--augment {spec.train.augment}: {spec.strategy} trains only its head, on the backbone's features "
                           "computed once per image, so no training image is ever augmented; drop it, or use a strategy "
                           "that trains the backbone (full-finetune, lora, partial-freeze, ...)")

@@ -31,7 +31,7 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              f"Trained by headstart {env.get('headstart', '')} (commit {env.get('git') or 'unknown'}): strategy "
              f"{md_code(resolved.get('strategy'))} with options {md_code(json.dumps(resolved.get('options', {})))}"
              + (f", objective terms {md_code(json.dumps(resolved['terms']))}" if resolved.get("terms") else "")
-             + f", on {resolved.get('n')} labelled examples of {md_code(data.get('name'))} (data hash {str(data.get('hash', ''))[:12]}), "
+             + f", on {resolved.get('n')} labelled examples of {md_code(shown_name(str(data.get('name'))))} (data hash {str(data.get('hash', ''))[:12]}), "
              f"seed {resolved.get('seed')}, backbone {md_code(resolved.get('backbone'))}.", "",
              *_merged(meta.get("merge")),
              "## Metrics", "",

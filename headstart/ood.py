@@ -146,6 +146,8 @@ def suggested_map(labels: tuple[str, ...], run_labels: tuple[str, ...], mapping:
         typed = same_by_name(label, [k for k in stray if given[k] is None or given[k] in run_labels])
         wrong = mapping.get(label)
         near = same_by_name(label, free) or (same_by_name(wrong, free) if wrong else None)
+        if near and not typed:
+            free.remove(near)  # one suggestion a run label: pos and positive are not both sent to positive_review
         out[label] = given[typed] if typed else near if near else PLACEHOLDER
     if {*run_labels} <= {*valid.values(), *out.values()}:  # each run label has its match: the rest have none
         out = {k: None if v == PLACEHOLDER else v for k, v in out.items()}
@@ -182,7 +184,8 @@ def opposite(a: str, b: str) -> bool:
     """Whether one label is the other with a negating prefix, ignoring case, spaces, - and _: nontoxic / toxic,
     not_spam / spam, un-helpful / helpful."""
     a, b = (re.sub(r"[\W_]+", "", x.casefold()) for x in (a, b))
-    return bool(a and b) and any(a == p + b or b == p + a for p in NEGATIONS)
+    short, long = sorted((a, b), key=len)
+    return len(short) >= 4 and any(long == p + short for p in NEGATIONS)  # 4: not index / dex, notice / ice
 
 
 def check_elsewhere(text: str, run_data: Any, flag: str = "--eval-data") -> tuple[Any, dict[str, str | None], str | None]:

@@ -33,6 +33,8 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
         identity.pop("source")  # a registered backbone is identified by its (pinned) name, not its install path
     # The input size actually used: an explicit --image-size equal to the network's own gives the same key.
     cfg = dataclasses.replace(cfg, image_size=identity.get("image_size"))
+    if strategy.head_only(modality_of(pretrained)):  # a compare's --augment never reaches a probe: no part of its run
+        cfg = dataclasses.replace(cfg, augment="none")
     return {
         "data": {"name": data.name, "hash": data.hash, "task": data.task, "split": split_config.identity()},
         "backbone": identity.pop("name"),

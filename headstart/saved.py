@@ -338,7 +338,8 @@ def load_run(directory: str | Path) -> LoadedRun:
 
 def validation_checks(directory: Path) -> int:
     """How many validation checks a saved run's checkpoint was chosen among (``metrics.json``'s ``val_checks``; for a
-    run saved before it, its history's checks); 0 when unknown."""
+    run saved before it, its held-out score's count, which counts a solver's ranked candidates, else its history's
+    checks); 0 when unknown."""
     try:
         metrics = json.loads((Path(directory) / "metrics.json").read_text())
     except (OSError, ValueError):
@@ -347,5 +348,8 @@ def validation_checks(directory: Path) -> int:
         return 0
     if isinstance(metrics.get("val_checks"), int):
         return metrics["val_checks"]
+    held = metrics.get("val_held_out")
+    if isinstance(held, dict) and isinstance(held.get("checks"), int):
+        return held["checks"]
     history = metrics.get("history") if isinstance(metrics.get("history"), list) else []
     return sum(1 for h in history if isinstance(h, dict) and "val_score" in h)

@@ -60,6 +60,7 @@ class SweepEta:
         self.first_step: dict[str, tuple[float, float]] = {}  # key -> (when, share of steps) of its first step report
         self.trained: dict[str, list[float]] = {}  # arm -> [training seconds, steps] of its finished cells
         self.overheads: dict[str, list[float]] = {}  # arm -> each finished cell's wall minus training seconds
+        self.failed: dict[str, list[float]] = {}  # arm -> the wall seconds of its cells that trained nothing (failed)
 
     def started(self, key: str) -> None:
         """A cell begins (in this process, or handed to a worker)."""
@@ -68,13 +69,15 @@ class SweepEta:
 
     def finished(self, key: str, train_seconds: float) -> None:
         """A cell is recorded. A cell that trained teaches its arm's rate; its wall time (when its start was seen)
-        the arm's overhead. A failed cell's time teaches nothing."""
+        the arm's overhead. A failed cell teaches no rate; its wall time is what its arm's cells are expected to take
+        while none of them has trained (an arm whose every cell fails would otherwise leave the ETA unknown)."""
         began = self.running.pop(key, None)
         self.first_step.pop(key, None)
         if key not in self.left:
             return
         self.left.remove(key)
         if train_seconds <= 0:
+            self.failed.setdefault(self.arm[key], []).append(max(0.0, self.clock() - began) if began is not None else 0.0)
             return
         seconds_steps = self.trained.setdefault(self.arm[key], [0.0, 0.0])
         seconds_steps[0] += train_seconds
@@ -89,11 +92,13 @@ class SweepEta:
             self.left.remove(key)
 
     def predicted(self, key: str, rates: dict[str, tuple[float, float]] | None = None) -> float | None:
-        """Wall seconds ``key`` should take: its arm's overhead plus its steps at its arm's rate; None while its arm
-        has no finished cell. ``rates``: ``_rates()`` already computed for this moment."""
+        """Wall seconds ``key`` should take: its arm's overhead plus its steps at its arm's rate; where its arm has only
+        failed cells, what they took; None while its arm has no finished cell. ``rates``: ``_rates()`` already computed
+        for this moment."""
         rates = rates if rates is not None else self._rates()
         if self.arm[key] not in rates:
-            return None
+            failed = self.failed.get(self.arm[key])
+            return statistics.median(failed) if failed else None  # its cells fail: as long as they took to fail
         overhead, per_step = rates[self.arm[key]]
         return overhead + self.steps[key] * per_step
 

@@ -84,6 +84,9 @@ def test_a_suggested_mapping_never_pairs_a_label_with_its_opposite():
     assert example(("spam", "not_spam"), ("ham", "spam")) == "'d[not_spam=?]'"
     assert example(("bad", "unhelpful"), ("bad", "helpful")) == "'d[unhelpful=?]'"
     assert opposite("Non-Toxic", "toxic") and opposite("helpful", "un_helpful") and not opposite("negative", "neg")
+    assert not opposite("index", "dex") and not opposite("notice", "ice"), "a prefix of a short word is no negation"
+    assert example(("pos", "positive", "bad"), ("positive_review", "negative_review")).startswith(
+        "'d[pos=positive_review, positive=?"), "one suggestion a run label"
 
 
 def test_a_lone_double_quote_inside_a_label_is_part_of_it_not_the_end_of_the_mapping():

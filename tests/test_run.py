@@ -288,3 +288,19 @@ def test_a_folder_that_is_no_run_names_the_python_call_from_python(tmp_path, mon
     (tmp_path / "other" / "spec.json").write_text(json.dumps({"kind": "export"}))
     with pytest.raises(StoreError, match=r"is an 'export' run, not an sft / prefer run"):
         headstart.generate(tmp_path / "other", ["a"])
+
+
+def test_a_runs_validation_checks_are_read_from_what_an_older_metrics_json_kept(tmp_path):
+    """A run saved before val_checks: its held-out score's count (a solver's ranked candidates among them) comes
+    first; its history, one entry for a solve that ranked five, counted too few and put an interval back."""
+    from headstart.saved import validation_checks
+
+    cases = [({"val_checks": 7, "val_held_out": {"checks": 5}}, 7),
+             ({"val_held_out": {"checks": 5}, "history": [{"step": 0, "val_score": 0.6, "chosen": {"C": 1.0}}]}, 5),
+             ({"val_held_out": None, "history": [{"val_score": 0.5}, {"train_loss": 1.0}, {"val_score": 0.6}]}, 2),
+             ({}, 0)]
+    for number, (metrics, expected) in enumerate(cases):
+        (tmp_path / str(number)).mkdir()
+        (tmp_path / str(number) / "metrics.json").write_text(json.dumps(metrics))
+        assert validation_checks(tmp_path / str(number)) == expected, metrics
+    assert validation_checks(tmp_path / "absent") == 0

@@ -63,6 +63,8 @@ def test_cells_run_side_by_side_divide_what_is_left():
 
 
 def test_a_failed_cell_teaches_no_rate_and_the_wrapper_says_the_eta_is_unknown_until_known():
+    """An arm whose every cell fails (out of memory on a large backbone) left the whole sweep's ETA unknown: its
+    cells are expected to take what its failures took."""
     now = [0.0]
     eta = SweepEta([cell("ft", 64), cell("ft", 64, 1)], lambda resolved: resolved["arm"], clock=lambda: now[0])
     seen = []
@@ -72,7 +74,8 @@ def test_a_failed_cell_teaches_no_rate_and_the_wrapper_says_the_eta_is_unknown_u
     now[0] = 5.0
     eta.finished("ft/64/0", 0.0)  # failed before training: no rate
     update(1, 2, {"cell": "ft n=64 seed=0"})
-    assert seen == [{progress.ETA_KEY: None}, {"cell": "ft n=64 seed=0", progress.ETA_KEY: None}], "unknown, said so"
+    assert seen == [{progress.ETA_KEY: None}, {"cell": "ft n=64 seed=0", progress.ETA_KEY: 5.0}], \
+        "unknown, said so; then, with only a failure to go by, the time it took to fail"
     eta.started("ft/64/1")
     now[0] = 45.0
     eta.finished("ft/64/1", 30.0)
@@ -142,3 +145,14 @@ def test_a_sweep_weighs_one_strategy_on_two_backbones_apart(toy_csv, tiny_regist
                                      sizes=(16,), seeds=1, tune=None, train=TrainConfig(precision="fp32", max_steps=2)),
                            tmp_path / "two")
     assert len(made) == 1 and len(made[0]) == 2 and all(a.endswith(" linear-probe") for a in made[0]), made
+
+
+def test_an_arm_whose_cells_all_fail_does_not_hide_the_sweeps_eta():
+    now = [0.0]
+    eta = SweepEta([cell(arm, n) for n in (16, 64) for arm in ("a", "b")], lambda resolved: resolved["arm"],
+                   clock=lambda: now[0])
+    for key, took, trained in (("a/16/0", 40.0, 30.0), ("b/16/0", 2.0, 0.0)):
+        eta.started(key)
+        now[0] += took
+        eta.finished(key, trained)
+    assert eta.remaining() == pytest.approx((10 + 100 * 0.3) + 2.0), "a's cost at 64, and b's two seconds to fail"

@@ -21,7 +21,8 @@ from headstart.errors import ConfigError, DataError, setting_text, settings_clas
 
 def max_test_rows(value: Any) -> int | None:
     """A ``max_test`` argument of ``adapt`` / ``continual`` / ``multitask`` as their ``--max-test`` reads it: a whole
-    number >= 1, or "all" (None: every test row; None itself too).
+    number >= 1, or "all" (None, as None itself: no cap of the caller's, so the data's default holds — every test row,
+    but 2,000 of an image test split over 2,000 where ``data_defaults`` fills the split).
 
     Raises:
         ConfigError: anything else, named with an example.

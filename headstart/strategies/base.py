@@ -152,6 +152,12 @@ class Strategy:
     # strategies that need labels skip size 0 (SweepSpec.cells).
     needs_labels: ClassVar[bool] = True
 
+    def head_only(self, modality: str) -> bool:
+        """Trains nothing but its head, on the backbone's cached features, or solves it (no backbone rate): what the
+        backbone would read of an augmented training image never reaches it. scratch, which builds and trains its
+        own backbone, is not."""
+        return self.leaves_backbone and "lr" not in self.defaults_for(modality)
+
     def defaults_for(self, modality: str) -> dict[str, Any]:
         """The TrainConfig defaults on a backbone of ``modality`` ("text" or "image")."""
         return {**self.defaults, **self.image_defaults} if modality == "image" else dict(self.defaults)

@@ -266,8 +266,9 @@ def test_augment_on_a_strategy_that_trains_on_cached_features_is_refused_and_com
                                           r"features computed once per image, so no training image is ever augmented"):
         check_settings_used(RunSpec(data="toy", backbone="tiny-cnn", strategy="linear-probe", n=16,
                                     train=TrainConfig(augment="flip-crop")))
-    check_settings_used(RunSpec(data="toy", backbone="tiny-cnn", strategy="full-finetune", n=16,
-                                train=TrainConfig(augment="flip-crop")))
+    for strategy in ("full-finetune", "scratch"):  # scratch trains the backbone it builds: its batches are augmented
+        check_settings_used(RunSpec(data="toy", backbone="tiny-cnn", strategy=strategy, n=16,
+                                    train=TrainConfig(augment="flip-crop")))
     import headstart.api_compare
 
     seen = []
@@ -279,6 +280,24 @@ def test_augment_on_a_strategy_that_trains_on_cached_features_is_refused_and_com
     monkeypatch.setattr(headstart.api_compare, "run_compare", stop)
     assert_user_error(run_cli(["compare", "--data", "opencv-digits", "--augment", "crop", "--out", "unused"], monkeypatch, capsys), "stop")
     assert seen[0].train.augment == "crop"
+
+
+def test_a_compares_augment_is_no_part_of_a_probes_run(make_tiny_cnn, toy_images_factory):
+    """compare --augment crop stored augment on its linear-probe arm and keyed it apart from the same probe without
+    it: the probe never sees an augmented image, so its resolved spec and key are the plain probe's."""
+    from headstart.recipe import setup as set_up
+    from headstart.specs import run_key
+
+    images = toy_images_factory()
+    keys = {}
+    for strategy in ("linear-probe", "full-finetune"):
+        for augment in ("none", "crop"):
+            s = set_up(RunSpec(data="toy", backbone="tiny-cnn", strategy=strategy, n=16,
+                               train=dataclasses.replace(FAST, lr=None if strategy == "linear-probe" else FAST.lr, augment=augment)),
+                       data=images, pretrained=make_tiny_cnn(0))
+            keys[strategy, augment] = (s.resolved()["train"]["augment"], run_key(s.resolved()))
+    assert keys["linear-probe", "crop"] == keys["linear-probe", "none"] and keys["linear-probe", "crop"][0] == "none"
+    assert keys["full-finetune", "crop"][0] == "crop" and keys["full-finetune", "crop"][1] != keys["full-finetune", "none"][1]
 
 
 def test_pooling_needs_a_text_backbone(make_tiny_cnn, toy_images_factory):

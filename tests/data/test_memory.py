@@ -23,7 +23,8 @@ def test_a_dataframe_and_texts_labels_train_as_the_same_file_would(toy_csv, tiny
     assert from_frame.status == "done" and from_frame.key == from_pairs.key, "the same rows are the same run"
     assert headstart.evaluate(tmp_path / "a")["accuracy"] > 0  # a saved run reloads its data from the cache
     digest = Path(as_path(frame)).stem.removeprefix("table-")[:8]
-    assert f"# full-finetune on data passed from Python ({digest})" in (tmp_path / "a" / "README.md").read_text()
+    card = (tmp_path / "a" / "README.md").read_text()
+    assert f"# full-finetune on data passed from Python ({digest})" in card and "table-" not in card, card
     changed = frame.assign(label=frame["label"][::-1].to_numpy())
     assert as_path(changed) != as_path(frame), "other content, another identity"
 
