@@ -150,9 +150,10 @@ def _parts(rows: np.ndarray, data: Dataset, strata: np.ndarray, seed: int, test_
 
 
 def uncapped_test_rows(data: Dataset, config: SplitConfig) -> int | None:
-    """The rows of ``data``'s test split without ``config.max_test`` (None without a cap): what a report needs to say
-    whether the cap cut the split (a cap fills whole groups, so a capped split can hold as many rows as an uncapped
-    one). One more split of the same data, remembered for the few datasets a sweep reads."""
+    """The rows of ``data``'s test split without ``config.max_test`` (None without a cap), as scored (after
+    ``dedupe`` where it is on): what a report needs to say whether the cap cut the split (a cap fills whole groups, so
+    a capped split can hold as many rows as an uncapped one). One more split of the same data, remembered for the few
+    datasets a sweep reads."""
     if config.max_test is None:
         return None
     key = (data.hash, config)

@@ -96,10 +96,11 @@ def test_split_summary(summary: dict[str, Any], leakage: dict[str, Any] | None, 
         before = leakage["n_test"]
     share = summary.get("scale") == 100.0
     small = share and small_test(rows)
-    scored = before if before is not None else rows  # the split's rows before --dedupe
-    # A cap that bound leaves at least max_test rows (each stratum fills its share in whole groups), but so can a split
-    # the cap never cut: the runs record the uncapped size; runs stored before they did are read by that first rule.
-    capped = max_test is not None and (uncapped > scored if uncapped is not None else scored >= max_test)
+    # A cap that bound leaves at least max_test rows before --dedupe (each stratum fills its share in whole groups), but
+    # so can a split the cap never cut: the runs record the uncapped split's rows as scored (after --dedupe, as ``rows``);
+    # runs stored before they did are read by that first rule.
+    capped = max_test is not None and (uncapped > rows if uncapped is not None
+                                       else (before if before is not None else rows) >= max_test)
     if not small and before is None and not capped:
         return None
     cut = f" (--dedupe cut it from {before:,})" if before is not None else ""

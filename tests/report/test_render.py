@@ -334,6 +334,13 @@ def test_a_test_split_capped_by_max_test_is_said(tmp_path: Path) -> None:
     assert "capped at" not in render(make_store(tmp_path / "bound-nothing", recorded))["report.md"].read_text()
     cut = [dataclasses.replace(r, record={**r.record, "test_split_rows": 2589}) for r in capped]
     assert "248 rows (a part of the whole test split, capped at 200" in render(make_store(tmp_path / "cut", cut))["report.md"].read_text()
+    # with --dedupe the recorded size is the uncapped split as scored (deduplicated too), set against the rows scored
+    for whole_rows, said in ((248, False), (2500, True)):
+        store = make_store(tmp_path / f"dedupe-{whole_rows}",
+                           [dataclasses.replace(r, record={**r.record, "test_split_rows": whole_rows}) for r in capped])
+        (store / "leakage.json").write_text(json.dumps({"n_test": 256, "exact": 8, "near": 0, "fraction": 0.03,
+                                                        "removed_from_test": 8}))
+        assert ("capped at 200" in render(store)["report.md"].read_text()) is said, whole_rows
 
 
 def test_the_intervals_footer_is_true_of_a_row_with_one_seed(tmp_path: Path) -> None:
