@@ -125,7 +125,9 @@ class SweepEta:
             expected = self.predicted(key, rates)
             if expected is None:
                 return None  # an arm not yet timed: no honest number for the whole
-            total += expected if key not in self.running else max(0.0, expected - (now - self.running[key]))
+            if key in self.running and now - self.running[key] > expected:
+                return None  # a cell past its prediction ends at a time nothing here knows: not "0 s"
+            total += expected - (now - self.running[key]) if key in self.running else expected
         return total / min(self.width, len(self.left))
 
     def wrap(self, progress: Callable[[float, int, dict[str, Any]], None] | None):

@@ -156,3 +156,17 @@ def test_an_arm_whose_cells_all_fail_does_not_hide_the_sweeps_eta():
         now[0] += took
         eta.finished(key, trained)
     assert eta.remaining() == pytest.approx((10 + 100 * 0.3) + 2.0), "a's cost at 64, and b's two seconds to fail"
+
+
+def test_a_cell_past_its_prediction_leaves_the_eta_unknown_not_zero():
+    """A tuned cell running longer than its arm's others read "ETA 0s" with a whole trial still to run."""
+    now = [0.0]
+    eta = SweepEta([cell("ft", 64), cell("ft", 64, 1)], lambda resolved: resolved["arm"], clock=lambda: now[0])
+    eta.started("ft/64/0")
+    now[0] = 36.0
+    eta.finished("ft/64/0", 30.0)  # 36 s a cell
+    eta.started("ft/64/1")
+    now[0] = 46.0
+    assert eta.remaining() == pytest.approx(26.0)
+    now[0] = 80.0  # 44 s in: past the 36 s its arm's cell took
+    assert eta.remaining() is None
