@@ -203,7 +203,7 @@ def train(
         raise typer.Exit(1)
     rows = result.val_metrics.get("n")
     held = result.val_held_out or {}
-    looks = result.val_checks or held.get("checks", 0)
+    looks = result.val_checks  # the engine's count of its checks (the held-out score's "checks" is the same number)
     # The best of several looks is lucky: an interval around it would claim more than it is, so the interval goes on
     # what the choice scores on rows it did not read — where there are enough rows to hold some out (held_out.MIN_ROWS).
     about = ", ".join([*([f"{rows:g} examples"] if isinstance(rows, (int, float)) else []),
