@@ -418,3 +418,37 @@ def test_the_advice_names_arguments_to_a_python_caller(monkeypatch) -> None:
     assert "(max_steps=30 capped this run: raise it first)" in advice and "tune='lr' searches one" in advice, advice
     for text in [flag["text"], slow["text"], edge["text"], advice]:
         assert " --" not in text and "(--" not in text, text
+
+
+def test_a_closed_form_grid_choice_at_its_end_is_flagged_with_the_option_that_widens_it() -> None:
+    """embed-logreg's C and embed-knn's k are chosen on validation from the arm's own grid, with no --tune: choosing
+    the top C in 2 of 2 runs (1 in 5 by chance) said nothing before."""
+    def solved(strategy: str, n: int, seed: int, chosen: dict, grid: list) -> RunResult:
+        r = dataclasses.replace(run(strategy, n, seed, [0.6]), chosen=chosen)
+        r.spec["options"] = {"grid": grid}
+        return r
+
+    C = [0.01, 0.1, 1.0, 10.0, 100.0]
+    (edge,) = flags.grid_edges([solved("embed-logreg", 16, s, {"C": 100.0}, C) for s in range(2)])
+    assert (edge["param"], edge["edge"], edge["count"], edge["suggested"]) == ("C", "top", 2, [0.1, 1, 10, 100, 1000])
+    assert "embed-logreg chose C 100, the top of its grid (0.01, 0.1, 1, 10, 100), in 2 of 2 runs" in edge["text"]
+    assert edge["text"].endswith("try --option embed-logreg.grid=0.1,1,10,100,1000"), edge["text"]
+    assert flags.grid_edges([solved("embed-logreg", 16, s, {"C": v}, C) for s, v in enumerate((100.0, 1.0))]) == []
+    ridge = flags.grid_edges([solved("tfidf-logreg", 16, s, {"alpha": 100.0}, C) for s in range(2)])  # alpha = 1 / C
+    assert [(e["param"], e["edge"], e["value"]) for e in ridge] == [("C", "bottom", 0.01)]
+
+    knn = [solved("embed-knn", 64, s, {"k": 15}, [1, 3, 5, 9, 15]) for s in range(2)]
+    (edge,) = flags.grid_edges(knn)
+    assert (edge["param"], edge["suggested"]) == ("k", [3, 5, 9, 15, 25]) and "embed-knn.grid=3,5,9,15,25" in edge["text"]
+    capped = [solved("embed-knn", 8, s, {"k": 8}, [1, 3, 5, 9, 15]) for s in range(3)]  # k capped by the 8 rows
+    assert flags.grid_edges(capped) == [], "no larger k exists"
+    assert flags.grid_edges([solved("embed-knn", 64, s, {"k": 1}, [1, 3, 5, 9, 15]) for s in range(3)]) == []
+
+
+def test_a_closed_form_grid_edge_speaks_python_to_a_python_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SURFACE_ENV, "python")
+    runs = [dataclasses.replace(run("embed-logreg", 16, s, [0.6]), chosen={"C": 0.01}) for s in range(2)]
+    for r in runs:
+        r.spec["options"] = {"grid": [0.01, 0.1, 1.0, 10.0, 100.0]}
+    (edge,) = flags.grid_edges(runs)
+    assert edge["text"].endswith("try options={'embed-logreg': {'grid': (0.001, 0.01, 0.1, 1, 10)}}"), edge["text"]
