@@ -120,7 +120,7 @@ def setting_datasets(setting: str, *, base: str | None = None, novel: str | None
 
 
 def check_out_is_a_folder(out: Any) -> None:
-    """Refuse ``meta_train(NAME)`` where NAME is a dataset, backbone or setting, not yet a folder: ``fit`` and ``compare``
+    """Refuse ``meta_train(NAME)`` where NAME is a dataset, backbone, setting or arm, not yet a folder: ``fit`` and ``compare``
     take their data first, ``meta_train`` its output folder, and the name was taken as that folder while the default
     experiment (4 arms, 300 meta-steps each, 2,400 test episodes) ran for many minutes, saying nothing.
 
@@ -131,13 +131,15 @@ def check_out_is_a_folder(out: Any) -> None:
 
     from headstart.backbones.registry import REGISTRY as BACKBONES
     from headstart.data.builtin import REGISTRY as DATASETS
+    from headstart.meta.base import ARMS
 
     if not isinstance(out, str) or Path(out).exists():
         return
     name = out
     fix = next((f"{what}: e.g. meta_train('runs/meta', {how})" for names, what, how in (
         (SETTINGS, "a setting", f"setting={name!r}"), (DATASETS, "a dataset", f"MetaConfig(base={name!r})"),
-        (BACKBONES, "a backbone", f"MetaConfig(backbone={name!r})")) if name in names), None)
+        (BACKBONES, "a backbone", f"MetaConfig(backbone={name!r})"), (ARMS, "an arm", f"MetaConfig(arms=({name!r},))"))
+        if name in names), None)
     if fix:
         raise ConfigError(f"meta_train's first argument is out, the folder it writes; {name!r} is {fix}")
 

@@ -259,10 +259,10 @@ def test_a_name_passed_where_meta_train_takes_its_folder_is_refused_at_once(tmp_
         headstart.meta_train(tmp_path / "out", MetaConfig(base="nope"))
     monkeypatch.setattr(headstart.meta.train, "run_meta", ran)
     for name, fix in (("fashion-mnist", "MetaConfig(base='fashion-mnist')"), ("mnist-cnn", "MetaConfig(backbone='mnist-cnn')"),
-                      ("fashion-split", "setting='fashion-split'")):
+                      ("fashion-split", "setting='fashion-split'"), ("protonet", "MetaConfig(arms=('protonet',))")):
         with pytest.raises(ConfigError) as caught:
             headstart.meta_train(name)
-        assert str(caught.value) == (f"meta_train's first argument is out, the folder it writes; {name!r} is a "
-                                     f"{'setting' if 'setting' in fix else 'dataset' if 'base' in fix else 'backbone'}: "
+        what = 'a setting' if 'setting' in fix else 'a dataset' if 'base' in fix else 'an arm' if 'arms' in fix else 'a backbone'
+        assert str(caught.value) == (f"meta_train's first argument is out, the folder it writes; {name!r} is {what}: "
                                      f"e.g. meta_train('runs/meta', {fix})")
     assert not list(tmp_path.iterdir()), "refused before any folder is made"
