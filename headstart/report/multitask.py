@@ -76,7 +76,7 @@ def multitask_markdown(analysis: dict[str, Any], *, tasks: list[str], weightings
 
 def _words(analysis: dict[str, Any], weightings: list[str]) -> list[str]:
     """One line per finding: negative transfer first, then gains, then what showed no difference."""
-    negative, helped, none = [], [], []
+    negative, helped, none, unread = [], [], [], []
     for row in analysis["tasks"]:
         metric = row["metric"]
         for w in weightings:
@@ -94,12 +94,15 @@ def _words(analysis: dict[str, Any], weightings: list[str]) -> list[str]:
                 helped.append(f"- Multi-task helps {where}: {amount} than trained alone "
                               f"(difference {_difference(metric, cell).split(':')[0]}).")
             elif cell["reading"] == BELOW:
+                unread.append(where)
                 helped.append(f"- {where}: {amount} than trained alone, but neither beats the constant reference: "
                               "no transfer to read at this budget.")
             else:
                 none.append(where)
-    lines = negative or ["- No negative transfer shown: no task's multi-task score is below its single-task score with the "
-                         "whole interval."]
+    # a difference between two scores that never beat the constant reference is no transfer either way (BELOW)
+    lines = negative or [("- No negative transfer shown" + (f" where it can be read (not {', '.join(unread)}: below)" if unread else "")
+                          + ": no task's multi-task score is below its single-task score with the whole interval"
+                          + (" among the tasks whose scores beat the constant reference." if unread else "."))]
     lines += helped
     if none:
         lines.append(f"- No difference shown (the interval spans 0): {', '.join(none)}.")

@@ -88,3 +88,20 @@ def test_predictions_that_agree_on_every_row_differ_by_at_most_the_bound_of_no_d
     assert f"+0.0 (-{100 * bound:.1f} to +{100 * bound:.1f}): no difference shown" in text, text
     perfect = multitask_rows([_run("single-cls", 0, correct=100, error=0.0)], ["cls"], [])["tasks"][0]["single"]
     assert perfect["mean"] == 1.0 and perfect["ci_low"] == pytest.approx(wilson(1.0, 100)[0]) and perfect["ci_high"] == 1.0
+
+
+def test_no_negative_transfer_is_said_only_of_the_tasks_where_it_can_be_read():
+    """A task whose two scores never beat the constant reference, with its whole interval below 0, is no transfer to
+    read: the summary said "no task's multi-task score is below its single-task score with the whole interval" over a
+    table showing -7.0 (-11.8 to -2.2) for it."""
+    runs = []
+    for seed in range(3):
+        runs += [_run("single-cls", seed, correct=90 + seed, error=0.0), _run("single-reg", seed, correct=0, error=0.2 + 0.01 * seed),
+                 _run("gradnorm", seed, correct=90 + seed, error=0.5 + 0.01 * seed)]
+    analysis = multitask_rows(runs, ["cls", "reg"], ["gradnorm"], {"cls": 0.5, "reg": 0.1})
+    text = multitask_markdown(analysis, tasks=["cls", "reg"], weightings=["gradnorm"], notes=[])
+    assert ("- No negative transfer shown where it can be read (not reg under gradnorm: below): no task's multi-task score "
+            "is below its single-task score with the whole interval among the tasks whose scores beat the constant reference.") in text
+    analysis = multitask_rows([r for r in runs if "reg" not in r.key or r.key.startswith("gradnorm")], ["cls"], ["gradnorm"], {"cls": 0.5})
+    assert "- No negative transfer shown: no task's multi-task score is below its single-task score with the whole interval." in \
+        multitask_markdown(analysis, tasks=["cls"], weightings=["gradnorm"], notes=[])
