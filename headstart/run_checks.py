@@ -147,7 +147,7 @@ def check_compatible(strategy: Any, data: Dataset, pretrained: torch.nn.Module, 
 
     Raises:
         ConfigError: images with a text backbone (or the reverse), a strategy that cannot adapt this kind of
-            backbone (naming those that can), --augment / --bn with a text backbone, or --pooling with an image one.
+            backbone (naming those that can) or this backbone (``Strategy.refuses``: a prompt arm on an encoder), --augment / --bn with a text backbone, or --pooling with an image one.
     """
     modality = modality_of(pretrained)
     if data.modality != modality:
@@ -155,6 +155,9 @@ def check_compatible(strategy: Any, data: Dataset, pretrained: torch.nn.Module, 
         raise ConfigError(f"{data.name!r} holds {data.modality}s but backbone {getattr(pretrained, 'name', '?')!r} reads {modality}s; "
                           f"use --backbone {fits[0]} ({data.modality} backbones: {', '.join(fits)})")
     check_applies(strategy, modality)
+    why = strategy.refuses(pretrained)
+    if why:
+        raise ConfigError(why)
     if modality != "image" and (cfg.augment != "none" or cfg.bn == "frozen"):
         raise ConfigError(f"--augment and --bn apply to image backbones, not to {getattr(pretrained, 'name', '?')!r}; drop them")
     if modality == "image" and pooling is not None:  # an image backbone pools by its own network, not by this option

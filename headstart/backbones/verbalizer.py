@@ -33,6 +33,16 @@ CONTENT_FREE = ("N/A", "", "[MASK]")
 TOKENS_PER_PASS = 8192  # prefix + input tokens per LM call: its key/value cache copy stays a few hundred MB  # Zhao et al. 2021's content-free inputs for contextual calibration
 
 
+def not_causal(lm: nn.Module) -> str | None:
+    """Why ``lm`` cannot be prompted (it is no causal language model), naming the backbones that can; None when it is one."""
+    from headstart.backbones.text import is_causal
+
+    if is_causal(getattr(getattr(lm, "model", None), "config", None)):
+        return None
+    return (f"prompting scores answer words with a causal language model; {getattr(lm, 'name', lm)!r} is not one; "
+            "use --backbone smollm2-135m (or gemma3-270m, a causal-LM folder or .gguf file)")
+
+
 class PromptScorer(nn.Module):
     """A causal-LM backbone scoring each class's answer words after a prompt.
 
@@ -47,11 +57,9 @@ class PromptScorer(nn.Module):
 
     def __init__(self, lm: nn.Module, *, seed: int = 0) -> None:
         super().__init__()
-        from headstart.backbones.text import is_causal
-
-        if not is_causal(getattr(getattr(lm, "model", None), "config", None)):
-            raise ConfigError(f"prompting scores answer words with a causal language model; {getattr(lm, 'name', lm)!r} is not one; "
-                              "use --backbone smollm2-135m (or gemma3-270m, a causal-LM folder or .gguf file)")
+        why = not_causal(lm)
+        if why:
+            raise ConfigError(why)
         self.lm = lm
         self.name = lm.name
         self.seed = seed

@@ -152,6 +152,11 @@ class Strategy:
     # strategies that need labels skip size 0 (SweepSpec.cells).
     needs_labels: ClassVar[bool] = True
 
+    def refuses(self, pretrained: nn.Module) -> str | None:
+        """Why this strategy cannot adapt ``pretrained`` though it applies to its modality (one line naming the fix), or
+        None; asked before anything trains, so a sweep refuses at once rather than failing every cell."""
+        return None
+
     def head_only(self, modality: str) -> bool:
         """Trains nothing but its head, on the backbone's cached features, or solves it (no backbone rate): what the
         backbone would read of an augmented training image never reaches it. scratch, which builds and trains its

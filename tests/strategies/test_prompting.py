@@ -153,6 +153,17 @@ def test_compare_puts_the_prompt_arms_on_one_curve_with_the_trained_ones(tiny_re
     assert cells == {("zero-shot-prompt", 0), ("icl", 8), ("linear-probe", 8)}
 
 
+def test_compare_refuses_a_prompt_arm_on_an_encoder_before_any_cell(tiny_registry, toy_csv, tmp_path, monkeypatch, capsys):
+    """It stored every cell as failed, wrote an empty report and exited 1, the reason only in ``headstart runs``."""
+    from conftest import assert_user_error, run_cli
+
+    out = tmp_path / "sweep"
+    code = run_cli(["compare", "--data", str(toy_csv), "--backbone", "tiny-bert", "--arms", "zero-shot-prompt,linear-probe",
+                    "--sizes", "0,8", "--seeds", "1", "--out", str(out), "-q"], monkeypatch, capsys)
+    assert_user_error(code, "prompting scores answer words with a causal language model; 'tiny-bert' is not one")
+    assert not (out / "runs.sqlite").exists()
+
+
 @pytest.mark.slow
 def test_smollm2_in_context_learns_an_arbitrary_label_mapping():
     """What icl does that zero-shot cannot: answer words with no meaning of their own ("alpha" for positive) move
