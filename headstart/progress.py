@@ -33,16 +33,20 @@ def _log_lines(description: str) -> ProgressFn:
     ``done`` may be fractional (a sweep reports a cell's steps as a share of that cell); the line shows the whole units
     done, as the terminal bar does (rich's ``MofNCompleteColumn``), while the rate uses the fraction."""
     start = time.monotonic()
-    last = [-LOG_EVERY]
+    printed = [-LOG_EVERY]  # when the last line was printed
+    seen: list[tuple[float, int]] = []  # (done, total) of the last update
     first: list[tuple[float, float]] = []  # (time, done) at the first update
 
     def update(done: float, total: int, info: dict[str, Any]) -> None:
         now = time.monotonic() - start
         if not first:
             first.append((now, done))
-        if now - last[0] < LOG_EVERY and done < total:
+        # a new count (sft's test answers after its steps) is said at once: minutes of it followed a line ending "ETA 0s"
+        new_count = bool(seen) and (total != seen[-1][1] or done < seen[-1][0])
+        seen[:] = [(done, total)]
+        if now - printed[0] < LOG_EVERY and done < total and not new_count:
             return
-        last[0] = now
+        printed[0] = now
         since, done_then = first[0]
         rate = (done - done_then) / (now - since) if done > done_then and now > since else 0.0
         eta = f"{(total - done) / rate:.0f}s" if rate > 0 else "0s" if done >= total else "?"

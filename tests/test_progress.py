@@ -50,3 +50,19 @@ def test_a_phase_with_its_own_eta_says_it_and_not_the_steps_rate(monkeypatch, ca
         assert column.render(bar.tasks[task]).plain == "-:--:--"
         bar.update(task, completed=16, eta=95.0)
         assert column.render(bar.tasks[task]).plain == "0:01:35"
+
+
+def test_a_new_count_is_said_at_once_inside_the_log_interval(monkeypatch, capsys):
+    """sft's test answers began 2 s after its last step's line: the throttle swallowed "0/4 generating ...", and the log
+    said nothing for the 2 minutes the answers took after a line ending "ETA 0s"."""
+    clock = iter([0.0, 44.0, 46.0, 47.0, 166.0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    update = progress._log_lines("sft")
+    update(1, 1, {"loss": 4.8})  # t = 44: the last step
+    update(0, 1, {"generating": "answers to 1 test prompt", progress.ETA_KEY: None})  # t = 46: the same total, a new count
+    update(0, 4, {"generating": "answers to 4 test prompts", progress.ETA_KEY: None})  # t = 47: another total
+    update(4, 4, {"generating": "answers to 4 test prompts", progress.ETA_KEY: 0.0})  # t = 166
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["sft: 1/1 loss 4.8 elapsed 44s ETA 0s", "sft: 0/1 generating answers to 1 test prompt elapsed 46s ETA ?",
+                     "sft: 0/4 generating answers to 4 test prompts elapsed 47s ETA ?",
+                     "sft: 4/4 generating answers to 4 test prompts elapsed 166s ETA 0s"]

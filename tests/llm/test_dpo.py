@@ -137,6 +137,11 @@ def test_prefer_shows_the_reference_pass_on_the_same_bar_before_its_steps(tiny_l
     assert [c[0] for c in calls] == sorted(c[0] for c in calls) and steps[-1][0] == head + 3
     assert all(isinstance(c[0], int) for c in calls), "a whole count on the bar (it showed 0.428571/6)"
     assert steps[-1][2]["step"] == "3/3", "the optimiser's own steps said beside the bar's count"
+    from headstart.progress import ETA_KEY
+
+    # the ETA is the steps' own: unknown until one is done (the reference pass's rate said 54 s for 270 s of steps)
+    assert all(c[2][ETA_KEY] is None for c in reference) and steps[0][2][ETA_KEY] is None
+    assert all(isinstance(c[2][ETA_KEY], float) and c[2][ETA_KEY] >= 0 for c in steps[1:]) and steps[-1][2][ETA_KEY] == 0
 
 
 def test_the_summary_shows_validation_before_and_after_and_says_when_no_step_improved_it(capsys, tmp_path):
