@@ -71,19 +71,39 @@ def other_run(out: Path, spec: RunSpec, *, settled: bool = True) -> str | None:
         pass
     held, mine = (json.loads(json.dumps(s, default=str)) for s in (held, spec.to_dict()))
     skipped = () if settled else ("train", "split")
-    differ = []  # the settings that differ: "seed", or "train.head_lr" within a table
+    differ = {}  # each setting that differs ("seed", or "train.head_lr" within a table): (value there, value asked)
     for key in sorted(set(held) | set(mine)):
         if key in skipped or held.get(key) == mine.get(key):
             continue
         if isinstance(held.get(key), dict) and isinstance(mine.get(key), dict):
-            differ += [f"{key}.{k}" for k in sorted(set(held[key]) | set(mine[key])) if held[key].get(k) != mine[key].get(k)]
+            differ.update({f"{key}.{k}": (held[key].get(k), mine[key].get(k)) for k in sorted(set(held[key]) | set(mine[key]))
+                           if held[key].get(k) != mine[key].get(k)})
         else:
-            differ.append(key)
+            differ[key] = (held.get(key), mine.get(key))
     if not differ:
         return None
     n = held.get("n")
     what = f"{held.get('strategy')}, n = {'all' if n is None else n}, seed {held.get('seed')}"
-    others = [d for d in differ if d not in ("strategy", "n", "seed")]
+    others = [f"{_named(d)} {_shown(there)} there, {_shown(asked)} asked" for d, (there, asked) in differ.items()
+              if d not in ("strategy", "n", "seed")]
     if others and not set(differ) & {"strategy", "n", "seed"}:  # the same strategy, size and seed: name what differs
-        what += f"; settings that differ: {', '.join(others[:3])}{', ...' if len(others) > 3 else ''}"
+        what += f"; settings that differ: {'; '.join(others[:3])}{'; ...' if len(others) > 3 else ''}"
     return what
+
+
+def _named(setting: str) -> str:
+    """A spec key as the user gives it: ``train.head_lr`` is ``--head-lr`` on the CLI, ``options.rank`` ``--option
+    rank``; a Python caller reads the spec's own key."""
+    if not on_cli():
+        return setting
+    table, _, name = setting.rpartition(".")
+    return f"--option {name}" if table == "options" else f"--{name.replace('_', '-')}"
+
+
+def _shown(value: object) -> str:
+    """A spec value as its flag takes it: None (not given: the strategy's or the data's) -> default, a list -> a,b."""
+    if value is None:
+        return "default"
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "none"
+    return str(value)

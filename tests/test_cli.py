@@ -476,7 +476,7 @@ def test_training_into_an_existing_run_says_it_replaced_it(monkeypatch, capsys, 
                       f"give a new folder, e.g. --out {out}-linear-probe, or add --overwrite to replace it")
     assert (out / "spec.json").read_text() == first
     assert_user_error(cli([*args, "--head-lr", "0.5"], monkeypatch, capsys),
-                      "holds another run (linear-probe, n = 16, seed 0; settings that differ: train.head_lr)")
+                      "holds another run (linear-probe, n = 16, seed 0; settings that differ: --head-lr default there, 0.5 asked)")
     code, _, err = cli([*args, "--seed", "1", "--overwrite"], monkeypatch, capsys)
     assert code == 0 and f"note: this run replaced the one that was in '{out}'" in err
     assert (out / "spec.json").read_text() != first  # the seed-1 run is the one there now

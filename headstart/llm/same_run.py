@@ -48,7 +48,7 @@ def prefer_request(cfg: Any, data: str, *, prompt_column: str, chosen_column: st
 
 def other_run(out: str | Path, mine: dict[str, Any], defaults: Any) -> str | None:
     """The sft / prefer run in ``out`` that is not ``mine`` (a ``*_request``), in words: its kind, strategy, size and
-    seed, and the settings that differ; None where ``out`` holds no such run, or the same one.
+    seed, and the settings that differ (each with the value there, then the one asked); None where ``out`` holds no such run, or the same one.
 
     Args:
         defaults: the settings class of ``mine`` (SftConfig, PreferConfig): a field a run of an earlier version did
@@ -73,14 +73,14 @@ def other_run(out: str | Path, mine: dict[str, Any], defaults: Any) -> str | Non
             continue
         if isinstance(mine[key], dict):
             there = held.get(key) if isinstance(held.get(key), dict) else {}
-            differ += [f"{key}.{k}" for k, v in mine[key].items() if k in there and there[k] != v]
+            differ += [(f"{key}.{k}", there[k], v) for k, v in mine[key].items() if k in there and there[k] != v]
         elif held.get(key, filled.get(key, mine[key])) != mine[key]:
-            differ.append(key)
+            differ.append((key, held.get(key, filled.get(key)), mine[key]))
     if not differ:
         return None
-    named = [_named(d) for d in differ]
-    return (f"another {mine['kind']} run ({what}; settings that differ: {', '.join(named[:4])}"
-            f"{', ...' if len(named) > 4 else ''})")
+    named = [f"{_named(d)} {_value(d, there)} there, {_value(d, asked)} asked" for d, there, asked in differ]
+    return (f"another {mine['kind']} run ({what}; settings that differ: {'; '.join(named[:4])}"
+            f"{'; ...' if len(named) > 4 else ''})")
 
 
 def _named(setting: str) -> str:
@@ -89,6 +89,15 @@ def _named(setting: str) -> str:
     name = setting.removeprefix("data.")
     name = "data" if name == "name" else name
     return f"--{name.replace('_', '-')}" if on_cli() and name not in NOT_FLAGS else name
+
+
+def _value(setting: str, value: Any) -> str:
+    """A setting's value as its flag takes it: n None -> all, a list -> a,b, None -> none."""
+    if value is None:
+        return "all" if setting == "n" else "none"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value)) or "none"
+    return str(value)
 
 
 def _article(kind: str) -> str:

@@ -59,9 +59,10 @@ def test_an_sft_run_of_other_settings_is_refused_naming_them_and_the_same_run_re
     before = (out / "spec.json").read_text()
     monkeypatch.setattr(headstart.llm.sft, "run_sft", never)
     assert_user_error(run_cli(sft_command(tiny_lm, sft_csv, out, "--lr", "1e-3", "--seed", "3"), monkeypatch, capsys),
-                      f"--out {str(out)!r} holds another sft run (lora, n = all, seed 0; settings that differ: --seed, --lr)",
+                      f"--out {str(out)!r} holds another sft run (lora, n = all, seed 0; settings that differ: --seed 0 there, 3 asked; "
+                      "--lr 0.0002 there, 0.001 asked)",
                       "add --overwrite")
-    with pytest.raises(ConfigError, match=r"settings that differ: max_steps\); .* pass overwrite=True"):
+    with pytest.raises(ConfigError, match=r"settings that differ: max_steps 1 there, 2 asked\); .* pass overwrite=True"):
         headstart.sft(str(sft_csv), out=out, config={"backbone": str(tiny_lm), "max_steps": 2, "batch_size": 2,
                                                      "val_rows": 2, "eval_rows": 0})
     with pytest.raises(ConfigError, match="overwrite must be True or False"):
