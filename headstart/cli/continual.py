@@ -70,4 +70,4 @@ def continual(
                    + (f"; caveat: {caveat}" if caveat else ""))
     elif result.analysis.get("withheld"):
         typer.echo(f"recommendation: {withheld_text(result.analysis['withheld'])}")
-    typer.echo(f"report: {result.reports['continual.md']} ({result.trained} steps trained now)")
+    typer.echo(f"report: {result.reports['continual.md']} ({result.trained} step{'' if result.trained == 1 else 's'} trained now)")

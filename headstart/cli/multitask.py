@@ -79,4 +79,4 @@ def multitask(
                     f"CI {scale * diff['ci_low']:+.{digits}f} to {scale * diff['ci_high']:+.{digits}f}")
             parts.append(f"{w} {scale * diff['mean']:+.{digits}f}{unit} ({span}: {diff['reading']})")
         typer.echo(f"{row['task']} ({row['metric']}): " + ", ".join(parts))
-    typer.echo(f"report: {result.reports['report.md']} ({result.trained} runs trained now)")
+    typer.echo(f"report: {result.reports['report.md']} ({result.trained} run{'' if result.trained == 1 else 's'} trained now)")
