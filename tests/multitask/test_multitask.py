@@ -84,7 +84,7 @@ def test_a_run_killed_before_it_is_stored_is_trained_again_and_the_table_is_the_
     assert stored >= 1, "the runs finished before the kill are in the store"
     resumed = subprocess.run(command(tmp_path / "killed"), env=env(tmp_path), capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"({4 - stored} runs trained now)" in resumed.stdout, "only the run being stored at the kill, and those after it"
+    assert f"({4 - stored} run{'' if 4 - stored == 1 else 's'} trained now)" in resumed.stdout, "only the run being stored at the kill, and those after it"
     tables = [json.loads((tmp_path / d / "results.json").read_text())["tasks"] for d in ("whole", "killed")]
     assert [[r["single"]["mean"], {w: c["mean"] for w, c in r["multi"].items()}] for r in tables[0]] == \
            [[r["single"]["mean"], {w: c["mean"] for w, c in r["multi"].items()}] for r in tables[1]]
