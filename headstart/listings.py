@@ -116,9 +116,17 @@ def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, 
     def listed(r: Any) -> bool:
         return status is None or (r.key in older if status == SUPERSEDED else r.status == status)
 
-    def arm(r: Any) -> str:  # a continual step: its arm as continual.md names it, and where in the stream it is
-        c = r.spec.get("continual")
-        return f"{c['arm']} task {int(c['step']) + 1}/{c['steps']}" if isinstance(c, dict) and "arm" in c else labels[arm_key(r.spec)]
+    def arm(r: Any) -> str:
+        """A continual step: its arm as continual.md names it, and where in the stream it is; a multitask run: the task
+        it trained alone, or its weighting of the tasks together, as the multitask report names its columns."""
+        c, m = r.spec.get("continual"), r.spec.get("multitask")
+        if isinstance(c, dict) and "arm" in c:
+            return f"{c['arm']} task {int(c['step']) + 1}/{c['steps']}"
+        if isinstance(m, dict) and m.get("members"):
+            members = list(m["members"])
+            return (f"{labels[arm_key(r.spec)]} alone on {members[0]}" if len(members) == 1 and not m.get("weighting")
+                    else f"{labels[arm_key(r.spec)]} {m.get('weighting')} over {len(members)} tasks")
+        return labels[arm_key(r.spec)]
 
     return [{"key": r.key, "arm": arm(r), "strategy": r.spec.get("strategy"), "backbone": r.spec.get("backbone"),
              "data": (r.spec.get("data") or {}).get("name"), "n": r.spec.get("n_requested"), "seed": r.spec.get("seed"),

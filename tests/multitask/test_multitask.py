@@ -64,6 +64,10 @@ def test_the_report_gives_each_task_alone_and_under_each_weighting_and_a_re_run_
     scores = [line.split("  test ", 1)[1] for line in listed.splitlines()[:-1]]
     assert code == 0 and all(scores), "every run shows its tasks' test scores"
     assert sum(s.count(", ") == 2 for s in scores) == 6, "three weightings x two seeds score all three tasks"
+    arms = [line.split("done", 1)[1].split(" n=")[0].strip() for line in listed.splitlines()[:-1]]
+    assert {a for a in arms if "over 3 tasks" in a} == {"full-finetune equal over 3 tasks", "full-finetune uncertainty over 3 tasks",
+                                                       "full-finetune gradnorm over 3 tasks"}, arms
+    assert sum(" alone on " in a for a in arms) == 6, "each task trained alone, two seeds (every row read 'full-finetune')"
 
 
 @pytest.mark.slow
