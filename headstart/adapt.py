@@ -118,7 +118,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
             scores read those labels otherwise (a mapping in ``target``, or a built-in pair's such as
             drug-reviews-sentiment's: neutral left out), when a note says there is no oracle and why; True there is
             refused (another task, on other rows).
-        max_test: at most this many test rows of the source and of the target (a seeded cut, as ``compare``'s; the
+        max_test: about this many test rows of the source and of the target (a seeded cut in whole groups, as ``compare``'s; the
             oracle is scored on the same target rows as the methods).
 
     Raises:
@@ -232,6 +232,27 @@ def _read_otherwise(target: str, source_data: Any) -> str | None:
     return said.split(": ", 1)[-1].removesuffix(" (built-in pair)")
 
 
+def by_adapt(command: str) -> bool:
+    """Whether a store's recorded command is adapt's: ``headstart adapt ...`` from the CLI, ``headstart.adapt(...)``
+    from Python (a compare whose --out merely names "adapt" is not)."""
+    return command.startswith(("headstart adapt ", "headstart.adapt("))
+
+
+def recorded_command(out: Path) -> tuple[str, int]:
+    """The command a store in ``out`` records (``Store.sweep``; "" when none) and how many runs it holds."""
+    from headstart.store import Store
+
+    if not (out / "runs.sqlite").is_file():
+        return "", 0
+    with Store(out, create=False) as store:
+        return str((store.sweep() or {}).get("command") or ""), store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+
+def shown_command(command: str, width: int = 80) -> str:
+    """``command`` cut to ``width`` characters, with an ellipsis where it was cut."""
+    return command if len(command) <= width else command[: width - 1] + "…"
+
+
 def check_not_a_compare(out: Path) -> None:
     """Refuse an ``--out`` holding a compare's store: adapt would add its runs to it and replace its recorded sweep
     and its report. A store adapt wrote (its recorded command is adapt's) resumes.
@@ -240,17 +261,29 @@ def check_not_a_compare(out: Path) -> None:
         ConfigError: naming the command that wrote it and a folder to use instead.
     """
     from headstart.outdir import sibling
-    from headstart.store import Store
 
-    if not (out / "runs.sqlite").is_file():
-        return
-    with Store(out, create=False) as store:
-        command = str((store.sweep() or {}).get("command") or "")
-        runs = store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-    if runs and command and "adapt" not in command:
-        raise ConfigError(f"--out {str(out)!r} holds the store of another command ({command[:80]}); adapt would add its "
-                          f"runs to it and replace its report; nothing was written; give adapt its own folder, e.g. "
+    command, runs = recorded_command(out)
+    if runs and command and not by_adapt(command):
+        raise ConfigError(f"--out {str(out)!r} holds the store of another command ({shown_command(command)}); adapt would "
+                          f"add its runs to it and replace its report; nothing was written; give adapt its own folder, e.g. "
                           f"{str(sibling(out, 'adapt'))!r}")
+
+
+def check_not_an_adapt(out: Path) -> None:
+    """Refuse a compare into an ``--out`` holding adapt's store, as adapt refuses a compare's: compare would add its
+    runs to it and its report would replace adapt's (it read "This store was written by headstart adapt" above
+    another experiment's recommendation).
+
+    Raises:
+        ConfigError: naming the adapt command and a folder to use instead.
+    """
+    from headstart.outdir import sibling
+
+    command, runs = recorded_command(out)
+    if runs and by_adapt(command):
+        raise ConfigError(f"--out {str(out)!r} holds the store of an adapt ({shown_command(command)}); compare would add "
+                          f"its runs to it and replace its report; nothing was written; give compare its own folder, e.g. "
+                          f"{str(sibling(out, 'compare'))!r}")
 
 
 def budget_notes(runs: list[RunResult], ceiling: list[RunResult], max_test: int | None,
@@ -281,8 +314,8 @@ def budget_notes(runs: list[RunResult], ceiling: list[RunResult], max_test: int 
     elif texts:
         notes.append("budget as run: " + "; ".join(f"{arm}: {text}" for arm, text in texts.items()))
     if max_test is not None:
-        notes.append(f"scored on at most {max_test} test rows of the source and of the target (--max-test): each "
-                     "interval covers those rows' sampling error, not the whole split's")
+        notes.append(f"scored on about {max_test} test rows of the source and of the target (--max-test; whole groups, so a "
+                     "few more: report.md gives the count): each interval covers those rows' sampling error, not the whole split's")
     return notes
 
 

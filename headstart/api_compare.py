@@ -201,10 +201,13 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     from headstart.data_defaults import fill, image_backbone
     from headstart.progress import progress_bar
     from headstart.report.render import rerender
+    from headstart.adapt import by_adapt, check_not_an_adapt
     from headstart.outdir import claim
     from headstart.sweep import _loaded_data, check_backend, leakage_report, plan, run_sweep
 
     claim(out, "compare")  # before the data loads: a folder of something else is refused, never written into
+    if not by_adapt(command or ""):  # adapt's own cells come through here too
+        check_not_an_adapt(Path(out))
     if (Path(out) / "runs.sqlite").exists():  # a damaged or too-new store is named now, not after the leakage check
         from headstart.store import Store
 

@@ -106,7 +106,7 @@ def test_max_test_caps_the_source_and_the_target_test_rows_the_oracle_included(t
     scored = [o["test_rows"] for r in runs for o in (r.record or {}).get("ood") or ()]
     assert scored and all(n <= 12 for n in scored)
     assert any(line.startswith("oracle n=16: ") for line in printed.splitlines()), printed
-    assert "- scored on at most 12 test rows of the source and of the target (--max-test)" in (out / "adaptation.md").read_text()
+    assert "- scored on about 12 test rows of the source and of the target (--max-test; whole groups" in (out / "adaptation.md").read_text()
 
 
 def test_max_test_takes_all_as_continual_and_multitask_do_and_a_bad_one_is_named_in_each_surfaces_words(
@@ -174,6 +174,30 @@ def test_adapt_refuses_a_compares_store_and_resumes_its_own(tmp_path):
         store.put(RunResult("k", {"strategy": "full-finetune", "n": 16, "seed": 0}, "done", metrics={"accuracy": 0.7}))
     check_not_a_compare(tmp_path / "mine")
     check_not_a_compare(tmp_path / "new")
+    with Store(tmp_path / "named") as store:  # a compare whose folder names adapt is still a compare's
+        long = "headstart compare --arms 'linear-probe[head_lr=0.01],linear-probe[head_lr=0.003],linear-probe[head_lr=0.001]'"
+        store.set_sweep(long, {})
+        store.put(RunResult("k", {"strategy": "lora", "n": 16, "seed": 0}, "done", metrics={"accuracy": 0.7}))
+    with pytest.raises(ConfigError, match=r"\(headstart compare --arms 'linear-probe\[head_lr=0\.01\],linear-probe\[head_lr=0\.003…\)"):
+        check_not_a_compare(tmp_path / "named")  # a cut command shows where it was cut
+
+
+def test_compare_refuses_an_adapt_store_as_adapt_refuses_a_compares(tmp_path):
+    """compare into adapt's --out added its runs and replaced adapt's report, which then opened "This store was written
+    by headstart adapt" above the compare's recommendation; adapt's own cells (its command) still go through."""
+    import headstart
+    from headstart.errors import ConfigError
+    from headstart.results import RunResult
+    from headstart.store import Store
+
+    with Store(tmp_path / "ad") as store:
+        store.set_sweep("headstart adapt --source rotten-tomatoes --target drug-reviews-sentiment --sizes 16", {})
+        store.put(RunResult("k", {"strategy": "linear-probe", "n": 16, "seed": 0}, "done", metrics={"accuracy": 0.7}))
+    before = (tmp_path / "ad" / "runs.sqlite").read_bytes()
+    with pytest.raises(ConfigError, match=r"holds the store of an adapt \(headstart adapt --source rotten-tomatoes .*\); "
+                                          r"compare would add its runs .* e\.g\. '.*ad-compare'"):
+        headstart.compare(strategies="linear-probe", sizes=16, seeds=1, out=tmp_path / "ad")
+    assert (tmp_path / "ad" / "runs.sqlite").read_bytes() == before
 
 
 def test_the_budget_note_names_arms_by_the_methods_that_train_them():

@@ -202,8 +202,8 @@ def adapt(
     min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: the strategy's).")] = None,
     workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
-    max_test: Annotated[str, typer.Option(help="At most this many test rows of the source and of the target (a seeded "
-                                               "cut; quick runs; each score's interval says so), or all (the default: "
+    max_test: Annotated[str, typer.Option(help="About this many test rows of the source and of the target (a seeded "
+                                               "cut in whole groups; quick runs; each score's interval says so), or all (the default: "
                                                "every row, but 2,000 of an image test split over 2,000).")] = "all",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
