@@ -31,7 +31,7 @@ from headstart.metrics import check_metric, selection_metric
 from headstart.model import TaskModel
 from headstart.objectives import Objective, TaskLoss, TermContext, build_objective, class_weights
 from headstart.precision import autocast_for, pick_device, resolve_precision
-from headstart.progress import ProgressFn
+from headstart.progress import ETA_KEY, ProgressFn
 from headstart.resolved import _terms, resolve
 from headstart.results import RunResult
 from headstart.run_checks import check_compatible, check_labelled, check_other_data, check_out_of_domain, check_retained_apart
@@ -276,7 +276,8 @@ def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Modu
 
     s, report, trials, seconds = _train_tuned(spec, data, pretrained, tracked if progress else None, nproc)
     chosen = dict(report.chosen)
-    stage = (lambda text: progress(*last[0], {"then": text})) if progress else None
+    # the steps are done, the scoring's length unknown: "ETA ?", not the steps' "0s" (retention then took 95 s more)
+    stage = (lambda text: progress(*last[0], {"then": text, ETA_KEY: None})) if progress else None
     return Outcome(s, report, evaluate(spec, s, report, chosen, trials, seconds, test=test, stage=stage), chosen,
                    trials, seconds)
 

@@ -101,8 +101,8 @@ def test_the_progress_bar_says_what_it_scores_after_the_last_step(toy, make_tiny
     seen = []
     run(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=64, train=FAST), data=toy, pretrained=make_tiny(0),
         progress=lambda done, total, info: seen.append((done, total, dict(info))))
-    assert seen[-1] == (30, 30, {"then": "scoring the test split"})
+    assert seen[-1] == (30, 30, {"then": "scoring the test split", "eta_s": None}), "its length unknown: not the steps' ETA 0s"
     seen.clear()  # an early stop ends the bar at the steps run: the stage stays there, not at the planned 300
     run(RunSpec(data="toy", backbone="tiny", strategy="linear-probe", n=64, train=TrainConfig(precision="fp32")), data=toy,
         pretrained=make_tiny(0), progress=lambda done, total, info: seen.append((done, total, dict(info))))
-    assert seen[-1][2] == {"then": "scoring the test split"} and seen[-1][:2] == seen[-2][:2], seen[-3:]
+    assert seen[-1][2] == {"then": "scoring the test split", "eta_s": None} and seen[-1][:2] == seen[-2][:2], seen[-3:]
