@@ -154,6 +154,7 @@ def test_class_incremental_naive_forgets_the_first_task_and_replay_and_joint_kee
     assert "| naive |" in written and "### replay\\[size=64\\]" in written
     assert "**Best on validation (not a clear choice):" in written, "one seed cannot separate the pick from the runner-up"
     assert "| alone (reference) |" in written and "| joint (reference) |" in written
+    assert "FWT: mean over tasks 2 on (the first has nothing before it to transfer from)" in written, "as analysis computes it"
     assert json.loads((tmp_path / "out" / "continual.json").read_text())["arms"]
     assert (tmp_path / "out" / "continual.png").read_bytes()[:4] == b"\x89PNG"
     assert "report-data" in (tmp_path / "out" / "continual.html").read_text()
