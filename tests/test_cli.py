@@ -537,11 +537,18 @@ def test_compare_prints_forgetting_and_out_of_domain_beside_the_recommendation(t
                                 val_metrics={"accuracy": 0.8}, train_seconds=1.0, record={"ood": [ood], "retention": [retention]}))
     _print_report(render(tmp_path), tmp_path)
     out = capsys.readouterr().out
-    assert "retention on other at n = 16: full-finetune 0.850 (" in out and "(1.000: nothing lost" in out
+    assert "retention on other at n = 16: full-finetune 0.850 (" in out and "(1.000: nothing lost)" in out
+    assert "paired differences" not in out, "with full-finetune alone there is nothing to pair: report.md has none"
     assert ("out of domain on shift after tent at n = 16: full-finetune 75.0% (in domain − out: +5.0 points); its most "
             "frequent class alone: 66.7%") in out, out
     assert "no transfer to read there" not in out
     assert "warning: full-finetune (n = 16) on shift after tent answered '1' for every test row in 1 of 2 seed(s)" in out
+    from headstart.cli.sweeps import _forgetting_lines
+
+    paired = {"strategy": "lora", "n": 16, "data": "other", "retention": 0.9, "ci_low": 0.8, "ci_high": 1.0, "seeds": 2,
+              "vs_full_finetune": {"mean": 0.05}}
+    assert _forgetting_lines([paired])[0].endswith("(1.000: nothing lost; report.md has the paired differences)")
+    assert _forgetting_lines([{**paired, "vs_full_finetune": None}])[0].endswith("(1.000: nothing lost)")
 
 
 def test_compare_takes_task_and_pooling_as_train_does(monkeypatch, capsys, toy_csv, tmp_path):
