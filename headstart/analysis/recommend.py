@@ -254,6 +254,8 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
                 + _unequal_seeds(g) + _few_seeds(g, done) + _caveats(g, lost, flagged))
         why = [learned_nothing(p) for p in g]
         empty = all(why)
+        if not empty and (validation_metric(metric) or metric) == metric:  # the reference's test score is on this metric
+            text += _not_above_on_test(g, ref.get("test"), line, metric, sign)
         if empty:
             text = (f"{where}: no arm to recommend — the best on validation, {g[0]['best']}, {why[0]}, so none learned "
                     "the task within its budget; add labels, seeds or budget "
@@ -268,6 +270,19 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
                               f"{metric}, and a choice on test would not be honest")
         bands[-1]["unchosen"] = unchosen
     return bands
+
+
+def _not_above_on_test(group: list[dict[str, Any]], floor: float | None, line: str, metric: str, sign: float) -> str:
+    """Where the pick, chosen above the reference line on validation, scores no better than it on test (its mean): said,
+    not acted on — test never chooses — so that a pick whose validation lead did not hold on test is not read as a
+    strategy that learned the task (full-finetune+l2sp at 53.6% beside a majority class of 54.2%)."""
+    if not isinstance(floor, (int, float)):
+        return ""
+    k = scale(metric)
+    below = [p for p in group if isinstance(p.get("mean"), (int, float)) and sign * (p["mean"] - floor) <= 1e-12]
+    return "".join(f"; on test at n = {format_n(p['n'], p['n_actual'])} {p['strategy']} scores {p['mean'] * k:.3g}, no better "
+                   f"than {line} ({floor * k:.3g}): its lead on validation did not hold there, so read this pick with care"
+                   for p in below)
 
 
 def _absent(group: list[dict[str, Any]], table: dict[tuple[str, int | str], Cell], tally: list[dict[str, Any]]) -> str:

@@ -452,3 +452,20 @@ def test_a_closed_form_grid_edge_speaks_python_to_a_python_caller(monkeypatch: p
         r.spec["options"] = {"grid": [0.01, 0.1, 1.0, 10.0, 100.0]}
     (edge,) = flags.grid_edges(runs)
     assert edge["text"].endswith("try options={'embed-logreg': {'grid': (0.001, 0.01, 0.1, 1, 10)}}"), edge["text"]
+
+
+def test_a_pick_no_better_than_the_majority_class_on_test_is_said_not_acted_on() -> None:
+    """full-finetune+l2sp was recommended at 53.6% on test beside a majority class of 54.2%, with no word: it beat the
+    majority on validation, which alone chooses. The pick stands (test never chooses); the band says it."""
+    from headstart.analysis.recommend import recommend
+
+    def seeds(strategy: str, val: float, test: float) -> list[RunResult]:
+        return [dataclasses.replace(run(strategy, 16, s, [0.58, val], majority=0.60), metrics={"accuracy": test})
+                for s in range(2)]
+
+    (band,) = recommend(seeds("ft", 0.66, 0.59) + seeds("probe", 0.64, 0.62))
+    assert band["strategy"] == "ft", "chosen on validation, as before"
+    assert ("; on test at n = 16 ft scores 59, no better than the majority-class rate (60): its lead on validation did "
+            "not hold there, so read this pick with care") in band["text"], band["text"]
+    (band,) = recommend(seeds("ft", 0.66, 0.61) + seeds("probe", 0.64, 0.62))
+    assert "on test at n = 16" not in band["text"]
