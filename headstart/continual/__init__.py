@@ -221,6 +221,9 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
                   f"ETA {eta:.0f}s",
                   file=sys.stderr, flush=True)
 
+    def stored(count: int) -> None:  # a chain's steps already in the store, told before its first step trains
+        clock["left"] -= count
+
     chains = [(arm, seed) for arm in parsed for seed in range(seeds)]
     planned: set[str] = set()  # the step keys this invocation asked for: the report reads only these
     job = dict(stream=stream, scenario=scenario, backbone=pretrained_name, train=dataclasses.asdict(train), max_test=max_test,
@@ -238,9 +241,8 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
                               train, out)
                 if progress:
                     print(f"continual: chain {i + 1}/{total}: {arm.label} seed {seed}", file=sys.stderr, flush=True)
-                trained = run_chain(chain, store, progress=said)
+                trained = run_chain(chain, store, progress=said, resumed=stored)
                 planned.update(chain.keys)
-                clock["left"] -= (1 if chain.method.joint else len(loaded.tasks)) - trained  # steps already stored
                 result.trained += trained
     with Store(out) as store:
         runs = store.results()

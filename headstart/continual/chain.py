@@ -328,8 +328,10 @@ def drop_checkpoint(folder: Path, step: int) -> None:
 # ---- the chain ---------------------------------------------------------------------------------------------------
 
 
-def run_chain(chain: Chain, store: Any, *, progress: Any = None) -> int:
-    """Train the chain's remaining steps, storing each; returns how many steps were trained."""
+def run_chain(chain: Chain, store: Any, *, progress: Any = None, resumed: Any = None) -> int:
+    """Train the chain's remaining steps, storing each; returns how many steps were trained. ``resumed(k)`` is told,
+    before any step trains, the k steps already stored that this call will not train (a count of the stream's steps
+    then stays right during the chain, not only after it)."""
     from headstart.provenance import environment
     from headstart.recipe import train
 
@@ -346,9 +348,13 @@ def run_chain(chain: Chain, store: Any, *, progress: Any = None) -> int:
     folder = _checkpoint_dir(chain, keys[0])
     if finished == len(keys):
         _drop_folder(folder, indices)  # a run killed after storing its last step may have left its checkpoint
+        if resumed:
+            resumed(finished)
         return 0
     if finished and not load_checkpoint(chain, folder, indices[finished - 1]):
         finished = 0  # the checkpoint is gone: the chain starts again (every step is deterministic: the same rows)
+    if resumed:
+        resumed(finished)
     trained = 0
     for position in range(finished, len(keys)):
         step = indices[position]
