@@ -158,7 +158,7 @@ def was_capped(budget: dict[str, Any]) -> bool:
 
 
 def budget_text(runs: list[RunResult]) -> str:
-    """An arm's budget as run: ``"80 steps (1 epochs, at least 80 steps), lr 5e-05, head lr 0.001, untuned"``; "" without records."""
+    """An arm's budget as run: ``"80 steps (1 epoch, at least 80 steps), lr 5e-05, head lr 0.001, untuned"``; "" without records."""
     budgets = [r.record.get("budget") for r in runs if (r.record or {}).get("budget")]
     if not budgets:
         return ""
@@ -177,7 +177,8 @@ def budget_text(runs: list[RunResult]) -> str:
     steps = f"{planned[0]}" if len(planned) == 1 else f"{planned[0]}–{planned[-1]}"
     stopped = sum(stopped_early(r) for r in runs)
     rule = sorted({(b.get("epochs"), b.get("min_steps")) for b in budgets}, key=str)
-    why = f"{rule[0][0]} epochs, at least {rule[0][1]} steps" if len(rule) == 1 and None not in rule[0] else ""
+    why = (f"{rule[0][0]} epoch{'' if rule[0][0] == 1 else 's'}, at least {rule[0][1]} steps"
+           if len(rule) == 1 and None not in rule[0] else "")
     caps = {int(b["max_steps"]) for b in budgets if isinstance(b.get("max_steps"), int) and was_capped(b)}
     if why and len(caps) == 1 and len(planned) == 1:  # the rule asked for more: say what cut it
         cap = next(iter(caps))

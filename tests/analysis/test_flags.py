@@ -85,7 +85,7 @@ def test_a_cell_is_flagged_when_at_least_half_its_seeds_are_and_the_text_names_b
     (flag,) = flags.budget_flags(results)
     assert (flag["strategy"], flag["n"], flag["reason"], flag["count"], flag["runs"]) == ("full-finetune", 256, "improving", 2, 3)
     assert flag["text"].startswith("full-finetune was still improving at its last validation check when its step budget "
-                                   "ran out at n = 256 (2 of 3 seeds; budget: 100 steps (1 epochs, at least 100 steps), lr 1e-05, head lr 0.001, untuned): "
+                                   "ran out at n = 256 (2 of 3 seeds; budget: 100 steps (1 epoch, at least 100 steps), lr 1e-05, head lr 0.001, untuned): "
                                    "its scores may understate it; re-run with a larger budget (min_steps = 200")
 
 
