@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
-from headstart.errors import ConfigError, flags_checked, python_named
+from headstart.errors import ConfigError
+from headstart.python_checks import flags_checked, python_named
 from headstart.arm_text import terms_of
 from headstart.data.memory import names_passed_data
 from headstart.fit_checks import budget_notes, check_settings_used, check_tune_and_rate
@@ -336,7 +337,7 @@ def split_name(split: str) -> str:
     """The part of a run's data that ``split`` names: "test", or "val" (also "validation", as ``train`` prints it).
 
     Raises:
-        ConfigError: any other value (named as the CLI's ``--split``; ``errors.python_named`` rewrites it for Python).
+        ConfigError: any other value (named as the CLI's ``--split``; ``python_checks.python_named`` rewrites it for Python).
     """
     if split == "validation":
         return "val"

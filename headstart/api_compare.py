@@ -14,7 +14,8 @@ from typing import Any
 from headstart.api import _as_data, _methods, label_texts
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.data.memory import names_passed_data
-from headstart.errors import ConfigError, flags_checked
+from headstart.errors import ConfigError
+from headstart.python_checks import flags_checked
 from headstart.specs import TrainConfig, as_table
 from headstart.tracking import check_report_to
 

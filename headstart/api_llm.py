@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from headstart.errors import ConfigError, flags_checked, python_named
+from headstart.errors import ConfigError
+from headstart.python_checks import flags_checked, python_named
 
 if TYPE_CHECKING:  # the LLM modules import torch and transformers: only for the annotations
     from headstart.llm.dpo import PreferConfig

@@ -23,7 +23,8 @@ from typing import Any
 
 from headstart.analysis.backbone_ranking import SCORES
 from headstart.data.memory import names_passed_data
-from headstart.errors import ConfigError, python_named
+from headstart.errors import ConfigError
+from headstart.python_checks import python_named
 from headstart.progress import progress_bar
 from headstart.transferability import KNN_K
 

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headstart.data.splits import SplitConfig
-from headstart.errors import ConfigError, closest, comma_entries, settings_class, spoken, with_article
+from headstart.errors import ConfigError, closest, comma_entries, with_article
+from headstart.python_checks import settings_class
+from headstart.surface import spoken
 
 # Bump when a change to the code changes results for the same spec: old store rows then stop matching.
 RESULTS_VERSION = 6  # 2: dropout stays on inside trained blocks; 3: frozen blocks stay in eval mode after each validation;

@@ -12,7 +12,9 @@ from typing import Any
 
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.data.splits import SplitConfig
-from headstart.errors import ConfigError, comma_entries, python_checked, python_named, spoken
+from headstart.errors import ConfigError, comma_entries
+from headstart.python_checks import python_checked, python_named
+from headstart.surface import spoken
 from headstart.specs import RunSpec, TrainConfig, as_config, check_once, parse_n, tune_setting
 
 DEFAULT_STRATEGIES = ("scratch", "linear-probe", "full-finetune")
@@ -24,7 +26,7 @@ DEFAULT_SIZES: tuple[int | None, ...] = (8, 16, 32, 64, 128, 256, None)
 class SweepSpec:
     """The product to run: every strategy at every size with every seed (0 .. seeds-1).
 
-    Its checks name the CLI's flags to the CLI and its fields to a Python caller (``errors.python_checked``).
+    Its checks name the CLI's flags to the CLI and its fields to a Python caller (``python_checks.python_checked``).
 
     Attributes:
         sizes: labelled-set sizes; None means the whole pool ("all"); 0 runs the label-free arms (zero-shot).
@@ -191,7 +193,7 @@ def parse_sizes(sizes: str | int | list[int | str | None] | tuple[int | str | No
     Raises:
         ConfigError: a malformed or repeated entry, or neither text, a number nor a list, naming it and ``name``, where
             the sizes came from (``--sizes``, ``sizes in sweep.toml``); called from Python, ``--sizes`` reads ``sizes``
-            (``errors.python_named``).
+            (``python_checks.python_named``).
     """
     if isinstance(sizes, (list, tuple)):  # the Python API's list
         text = ",".join("all" if v is None else str(v) for v in sizes)

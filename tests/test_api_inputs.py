@@ -181,7 +181,7 @@ def test_use_device_is_the_global_device_flag_in_python(monkeypatch):
 def test_a_flag_takes_a_bool_numpys_included():
     import numpy as np
 
-    from headstart.errors import flags_checked
+    from headstart.python_checks import flags_checked
 
     @flags_checked
     def call(a, *, x: bool = False):

@@ -11,7 +11,8 @@ from headstart.data.dataset import TASKS, Dataset
 from headstart.data.files import read_inputs, read_table
 from headstart.data.images import read_image_folder
 from headstart.data.splits import SplitConfig, Splits, split_dataset, subsample
-from headstart.errors import ConfigError, DataError, python_named
+from headstart.errors import ConfigError, DataError
+from headstart.python_checks import python_named
 
 __all__ = ["Dataset", "file_hash", "SplitConfig", "Splits", "load_dataset", "read_inputs", "split_dataset", "subsample", "REGISTRY"]
 

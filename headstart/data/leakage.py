@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from headstart.errors import ConfigError, python_named
+from headstart.errors import ConfigError
+from headstart.python_checks import python_named
 
 if TYPE_CHECKING:
     from headstart.data.dataset import Dataset, Splits

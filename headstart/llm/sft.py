@@ -19,7 +19,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from headstart.errors import ConfigError, DataError, comma_entries, settings_class
+from headstart.errors import ConfigError, DataError, comma_entries
+from headstart.python_checks import settings_class
 from headstart.llm.lm import check_strategy
 from headstart.specs import check_count, check_seed
 from headstart.llm.runs import LoadedLM

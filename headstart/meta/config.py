@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from headstart.errors import ConfigError, comma_entries, settings_class
+from headstart.errors import ConfigError, comma_entries
+from headstart.python_checks import settings_class
 from headstart.specs import check_once, check_seed
 
 DEFAULT_ARMS = ("protonet", "maml", "fomaml", "reptile")

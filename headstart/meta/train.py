@@ -25,7 +25,9 @@ import torch
 from torch import nn
 
 from headstart.data_defaults import seen_by
-from headstart.errors import ConfigError, DataError, flags_checked, on_cli
+from headstart.errors import ConfigError, DataError
+from headstart.python_checks import flags_checked
+from headstart.surface import on_cli
 from headstart.meta.base import ARMS, Task, get_arm, parse_arms, zero_head
 from headstart.meta.config import META_LR_GRID, MetaConfig, check_out_is_a_folder, setting_datasets
 from headstart.meta.episodes import Episode, check_episode_shape, ci95, episodes, held_out_rows, rows_by_class, sample_episode
