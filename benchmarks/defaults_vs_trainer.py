@@ -51,7 +51,8 @@ from headstart.data import load_dataset, split_dataset, subsample
 from headstart.data.splits import SplitConfig
 from headstart.precision import cpu_model
 from headstart.recipe import run
-from headstart.specs import RunSpec, TrainConfig, parse_n
+from headstart.arguments import parse_n
+from headstart.specs import RunSpec, TrainConfig
 from jsonl_rows import append_row, read_rows
 
 METHODS = ("headstart full-finetune", "Trainer", "headstart lora", "Trainer + PEFT")

@@ -16,7 +16,8 @@ from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.data.memory import names_passed_data
 from headstart.errors import ConfigError
 from headstart.python_checks import flags_checked
-from headstart.specs import TrainConfig, as_table
+from headstart.arguments import as_table
+from headstart.specs import TrainConfig
 from headstart.tracking import check_report_to
 
 
@@ -107,7 +108,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         >>> result.recommendation
     """
     from headstart.data.splits import SplitConfig
-    from headstart.specs import as_config, as_items
+    from headstart.arguments import as_config, as_items
     from headstart.sweep_spec import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes
 
     command = call_text("headstart.compare", compare, locals())  # the report's "Produced by", as the CLI's argv is

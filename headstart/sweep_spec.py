@@ -15,7 +15,8 @@ from headstart.data.splits import SplitConfig
 from headstart.errors import ConfigError, comma_entries
 from headstart.python_checks import python_checked, python_named
 from headstart.surface import spoken
-from headstart.specs import RunSpec, TrainConfig, as_config, check_once, parse_n, tune_setting
+from headstart.arguments import as_config, check_once, parse_n
+from headstart.specs import RunSpec, TrainConfig, tune_setting
 
 DEFAULT_STRATEGIES = ("scratch", "linear-probe", "full-finetune")
 DEFAULT_SIZES: tuple[int | None, ...] = (8, 16, 32, 64, 128, 256, None)
@@ -74,7 +75,8 @@ class SweepSpec:
 
     def __post_init__(self) -> None:
         from headstart.arm_text import parse_arm, split_arms
-        from headstart.specs import check_eval_data, check_tta, parse_grid, pooling_modes
+        from headstart.arguments import parse_grid
+        from headstart.specs import check_eval_data, check_tta, pooling_modes
 
         if self.pooling is not None:  # before the data or any backbone loads
             pooling_modes(self.pooling)

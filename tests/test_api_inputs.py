@@ -10,7 +10,8 @@ import pytest
 
 import headstart
 from headstart.errors import ConfigError, DataError, HeadstartError
-from headstart.specs import TrainConfig, as_config, as_items
+from headstart.arguments import as_config, as_items
+from headstart.specs import TrainConfig
 
 
 def test_a_settings_dict_is_its_dataclass_and_a_wrong_one_is_named():

@@ -25,7 +25,7 @@ from headstart.callable_module import make_callable
 from headstart.errors import ConfigError, closest
 from headstart.outdir import check_same_report
 from headstart.arm_text import arm_parts
-from headstart.specs import check_once
+from headstart.arguments import check_once
 
 DEFAULT_ARMS = ("naive", "ewc", "online-ewc", "si", "mas", "lwf", "replay", "joint")
 MAX_TEST = 1000  # test rows per task (each is scored after every later task)
@@ -147,7 +147,8 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     from headstart.report.continual_html import continual_html
     from headstart.atomic import write_atomic
     from headstart.arm_text import split_arms
-    from headstart.specs import TrainConfig, as_config, parse_n
+    from headstart.arguments import as_config, parse_n
+    from headstart.specs import TrainConfig
     from headstart.store import Store
 
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:

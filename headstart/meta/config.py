@@ -7,7 +7,7 @@ from typing import Any
 
 from headstart.errors import ConfigError, comma_entries
 from headstart.python_checks import settings_class
-from headstart.specs import check_once, check_seed
+from headstart.arguments import check_once, check_seed
 
 DEFAULT_ARMS = ("protonet", "maml", "fomaml", "reptile")
 SETTINGS = {  # --setting NAME: (base dataset, novel datasets)

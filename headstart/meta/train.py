@@ -33,7 +33,7 @@ from headstart.meta.config import META_LR_GRID, MetaConfig, check_out_is_a_folde
 from headstart.meta.episodes import Episode, check_episode_shape, ci95, episodes, held_out_rows, rows_by_class, sample_episode
 from headstart.meta.results import MetaResult, rate_text
 from headstart.report.markdown import md_text
-from headstart.specs import as_config
+from headstart.arguments import as_config
 
 PROBE = "plain linear-probe"  # the reference of the paired differences (Tian et al.'s baseline)
 TRAIN_STREAM = 7919  # the base episodes' seed is [seed, TRAIN_STREAM]: never the test episodes' stream
