@@ -136,7 +136,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.arguments import as_config
     from headstart.specs import TrainConfig
     from headstart.store import Store
-    from headstart.sweep import _loaded, _loaded_data
+    from headstart.sweep_cell import _loaded, _loaded_data
     from headstart.sweep_spec import SweepSpec, parse_list, parse_sizes
 
     from headstart.data.splits import SplitConfig, max_test_rows

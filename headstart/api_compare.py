@@ -204,7 +204,9 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     from headstart.progress import progress_bar
     from headstart.report.render import rerender
     from headstart.outdir import claim
-    from headstart.sweep import _loaded_data, check_backend, leakage_report, plan, run_sweep
+    from headstart.sweep import run_sweep
+    from headstart.sweep_cell import _loaded_data
+    from headstart.sweep_plan import check_backend, leakage_report, plan
 
     claim(out, "compare")  # before the data loads: a folder of something else is refused, never written into
     if (Path(out) / "runs.sqlite").exists():  # a damaged or too-new store is named now, not after the leakage check

@@ -160,7 +160,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
                           f"({', '.join(BUILTIN)}) or a TOML file of tasks, e.g. --stream text")
     max_test = max_test_rows(max_test)
     from headstart.outdir import claim
-    from headstart.sweep import check_backend
+    from headstart.sweep_plan import check_backend
 
     claim(out, "continual")  # before the stream loads: a folder of something else is refused, never written into
     check_backend(backend, address, workers)  # a missing extra or a dead address is named before the stream loads
@@ -370,7 +370,7 @@ def _run_pool(chains: list[tuple[ContinualArm, int]], *, planned: set[str], work
     import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from headstart.sweep import _worker_init, pool_devices
+    from headstart.sweep_cell import _worker_init, pool_devices
 
     threads = max(1, (os.cpu_count() or 1) // workers)
     started, trained = time.monotonic(), 0
