@@ -8,7 +8,8 @@ from pathlib import Path
 
 from headstart.data.builtin import REGISTRY, load_builtin
 from headstart.data.dataset import TASKS, Dataset
-from headstart.data.files import read_inputs, read_table
+from headstart.data.files import read_table
+from headstart.data.inputs import read_inputs
 from headstart.data.images import read_image_folder
 from headstart.data.splits import SplitConfig, Splits, split_dataset, subsample
 from headstart.errors import ConfigError, DataError
