@@ -19,7 +19,8 @@ from headstart.cli import app
 from headstart.data.dataset import Dataset
 from headstart.data.splits import SplitConfig, Splits, split_dataset
 from headstart.errors import ConfigError, DataError
-from headstart.data.leakage import find_leakage, leaked_test_rows, leaked_val_rows, match_rows, normalize
+from headstart.data.duplicates import match_rows, normalize
+from headstart.data.leakage import find_leakage, leaked_test_rows, leaked_val_rows
 
 runner = CliRunner()
 
