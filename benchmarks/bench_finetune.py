@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from headstart.backbones.registry import _minilm_dir
-from headstart.backbones.text import transformer_dir
+from headstart.backbones.st_folder import transformer_dir
 from headstart.data import Dataset, split_dataset, subsample
 from headstart.recipe import setup, train
 from headstart.specs import RunSpec, TrainConfig

@@ -46,12 +46,13 @@ import torch
 from headstart.analysis.stats import mean_ci, paired_test
 from headstart.backbones import load_backbone
 from headstart.backbones.registry import _minilm_dir
-from headstart.backbones.text import transformer_dir
+from headstart.backbones.st_folder import transformer_dir
 from headstart.data import load_dataset, split_dataset, subsample
 from headstart.data.splits import SplitConfig
 from headstart.precision import cpu_model
 from headstart.recipe import run
-from headstart.specs import RunSpec, TrainConfig, parse_n
+from headstart.arguments import parse_n
+from headstart.specs import RunSpec, TrainConfig
 from jsonl_rows import append_row, read_rows
 
 METHODS = ("headstart full-finetune", "Trainer", "headstart lora", "Trainer + PEFT")

@@ -26,7 +26,7 @@ from headstart.analysis.stats import interval, row_weights
 from headstart.data import load_dataset
 from headstart.llm.rewards import pairwise_accuracy, rewards
 from headstart.precision import cpu_model
-from headstart.specs import parse_n
+from headstart.arguments import parse_n
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -133,9 +133,10 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.ood import parse_eval_data
     from headstart.run_checks import check_out_of_domain
     from headstart.report.render import render
-    from headstart.specs import TrainConfig, as_config
+    from headstart.arguments import as_config
+    from headstart.specs import TrainConfig
     from headstart.store import Store
-    from headstart.sweep import _loaded, _loaded_data
+    from headstart.sweep_cell import _loaded, _loaded_data
     from headstart.sweep_spec import SweepSpec, parse_list, parse_sizes
 
     from headstart.data.splits import SplitConfig, max_test_rows

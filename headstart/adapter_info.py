@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from headstart.errors import ConfigError, StoreError, flags_checked
+from headstart.errors import ConfigError, StoreError
+from headstart.python_checks import flags_checked
 
 
 @dataclass

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from headstart.adapter_info import inspect
-from headstart.errors import ConfigError, StoreError, spoken
+from headstart.errors import ConfigError, StoreError
+from headstart.surface import spoken
 
 
 class AdapterSet:

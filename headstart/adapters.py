@@ -21,7 +21,9 @@ import torch
 from headstart.adapter_info import find, inspect  # noqa: F401 - find: the public headstart.adapters API
 from headstart.atomic import fresh_folder, publish
 from headstart.backbones import modality_of
-from headstart.errors import ConfigError, StoreError, flags_checked, on_cli
+from headstart.errors import ConfigError, StoreError
+from headstart.python_checks import flags_checked
+from headstart.surface import on_cli
 from headstart.outdir import check_new
 from headstart.output_checks import PrecisionGap, _check_texts, _logits, check_inputs, check_tolerance, precision_gap, run_autocast
 

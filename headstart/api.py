@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
-from headstart.errors import ConfigError, flags_checked, python_named
+from headstart.errors import ConfigError
+from headstart.python_checks import flags_checked, python_named
 from headstart.arm_text import terms_of
 from headstart.data.memory import names_passed_data
 from headstart.fit_checks import budget_notes, check_settings_used, check_tune_and_rate
 from headstart.same_run import check_replaces_same_run, saved_beside
-from headstart.specs import RunSpec, TrainConfig, as_table, parse_n
+from headstart.arguments import as_table, parse_n
+from headstart.specs import RunSpec, TrainConfig
 from headstart.tracking import check_report_to
 
 
@@ -148,7 +150,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.progress import progress_bar
     from headstart.recipe import run
     from headstart.saved import LoadedRun, backbone_saved, save
-    from headstart.specs import as_config, as_items, run_key
+    from headstart.arguments import as_config, as_items
+    from headstart.specs import run_key
 
     if out is not None:  # before anything trains: a store or a folder of other files is refused, never replaced
         claim(out, "run")
@@ -256,7 +259,7 @@ def _as_data(data: Any, *, split_column: str | None, **reading: Any) -> tuple[st
 
 def _methods(tta: Any) -> tuple[str, ...]:
     """``tta`` as methods: a list, or a string of one or more comma-separated names (``"bn-adapt,tent"``)."""
-    from headstart.specs import as_items
+    from headstart.arguments import as_items
     from headstart.sweep_spec import parse_list
 
     return parse_list(tta, name="tta", noun="method", flag="tta=") if isinstance(tta, str) else as_items(tta, name="tta")
@@ -336,7 +339,7 @@ def split_name(split: str) -> str:
     """The part of a run's data that ``split`` names: "test", or "val" (also "validation", as ``train`` prints it).
 
     Raises:
-        ConfigError: any other value (named as the CLI's ``--split``; ``errors.python_named`` rewrites it for Python).
+        ConfigError: any other value (named as the CLI's ``--split``; ``python_checks.python_named`` rewrites it for Python).
     """
     if split == "validation":
         return "val"

@@ -14,8 +14,10 @@ from typing import Any
 from headstart.api import _as_data, _methods, label_texts
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.data.memory import names_passed_data
-from headstart.errors import ConfigError, flags_checked
-from headstart.specs import TrainConfig, as_table
+from headstart.errors import ConfigError
+from headstart.python_checks import flags_checked
+from headstart.arguments import as_table
+from headstart.specs import TrainConfig
 from headstart.tracking import check_report_to
 
 
@@ -106,7 +108,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         >>> result.recommendation
     """
     from headstart.data.splits import SplitConfig
-    from headstart.specs import as_config, as_items
+    from headstart.arguments import as_config, as_items
     from headstart.sweep_spec import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes
 
     command = call_text("headstart.compare", compare, locals())  # the report's "Produced by", as the CLI's argv is
@@ -203,7 +205,9 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     from headstart.report.render import rerender
     from headstart.adapt import by_adapt, check_not_an_adapt
     from headstart.outdir import claim
-    from headstart.sweep import _loaded_data, check_backend, leakage_report, plan, run_sweep
+    from headstart.sweep import run_sweep
+    from headstart.sweep_cell import _loaded_data
+    from headstart.sweep_plan import check_backend, leakage_report, plan
 
     claim(out, "compare")  # before the data loads: a folder of something else is refused, never written into
     if not by_adapt(command or ""):  # adapt's own cells come through here too

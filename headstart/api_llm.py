@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from headstart.errors import ConfigError, flags_checked, python_named
+from headstart.errors import ConfigError
+from headstart.python_checks import flags_checked, python_named
 
 if TYPE_CHECKING:  # the LLM modules import torch and transformers: only for the annotations
     from headstart.llm.dpo import PreferConfig
@@ -25,7 +26,7 @@ def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, pro
     ``out`` holding a run of other settings, or a prefer run, is refused before anything loads unless ``overwrite``;
     the same run asked for again replaces itself (``headstart.llm.same_run``)."""
     from headstart.llm.sft import ADAPTER_SETTINGS, SftConfig, check_adapter_given, run_sft
-    from headstart.specs import as_config
+    from headstart.arguments import as_config
 
     settings = as_config(config, SftConfig)
     if isinstance(config, dict):  # an SftConfig cannot tell a given rank from its default; a dict can
@@ -51,7 +52,7 @@ def prefer(data: str = "rotten-tomatoes-preferences", *, out: str | Path | None 
     Ctrl-C during the steps saves the best checkpoint so far, then raises ``Interrupted``, as ``sft`` does; ``out``
     holding another run (of other settings, or an sft run) is refused unless ``overwrite``, as ``sft`` refuses it."""
     from headstart.llm.dpo import PreferConfig, run_prefer
-    from headstart.specs import as_config
+    from headstart.arguments import as_config
 
     settings = as_config(config, PreferConfig)
     if out is not None:  # refused before anything loads or trains, as the CLI refuses it

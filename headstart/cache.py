@@ -22,7 +22,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from headstart.errors import ConfigError, StoreError, spoken
+from headstart.errors import ConfigError, StoreError
+from headstart.surface import spoken
 
 PARTS = ("features", "data", "models", "precision")
 KINDS = (*PARTS, "temp", "all")

@@ -20,7 +20,7 @@ def make_callable(name: str, function: Callable[..., Any]) -> None:
         name: the module's ``__name__`` (call it at the end of the module).
         function: what ``module(...)`` calls.
     """
-    from headstart.errors import flags_checked
+    from headstart.python_checks import flags_checked
 
     module = sys.modules[name]
     function = flags_checked(function)  # adapt(oracle="no") is refused, not read as true

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from headstart.errors import ConfigError, spoken
+from headstart.errors import ConfigError
+from headstart.surface import spoken
 from headstart.specs import RunSpec
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from headstart.errors import python_named
+from headstart.python_checks import python_named
 
 
 def datasets() -> list[dict[str, Any]]:

@@ -91,7 +91,8 @@ def parse_device(text: str) -> torch.device:
         ConfigError: another name, or a device this machine does not have (one line naming the fix: ``--device cpu``
             to the CLI's user, ``headstart.use_device('cpu')`` to a Python caller).
     """
-    from headstart.errors import ConfigError, spoken
+    from headstart.errors import ConfigError
+    from headstart.surface import spoken
 
     def use(device: str) -> str:
         return spoken(f"--device {device}", f"headstart.use_device({device!r})")

@@ -23,7 +23,8 @@ from typing import Any
 
 from headstart.analysis.backbone_ranking import SCORES
 from headstart.data.memory import names_passed_data
-from headstart.errors import ConfigError, python_named
+from headstart.errors import ConfigError
+from headstart.python_checks import python_named
 from headstart.progress import progress_bar
 from headstart.transferability import KNN_K
 
@@ -152,7 +153,8 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
     from headstart.errors import ConfigError
     from headstart.features import feature_cache
     from headstart.recipe import setup
-    from headstart.specs import RunSpec, check_once, file_options, parse_n
+    from headstart.arguments import check_once, parse_n
+    from headstart.specs import RunSpec, file_options
     from headstart.backbones.base import modality_of
     from headstart.sweep_spec import parse_list
     from headstart import transferability
@@ -267,7 +269,7 @@ def _measured(store_dir: Path, *, data_hash: str, arm: str | None, size: int | s
         StoreError: no store there. ConfigError: it measured other data, or lacks the arm or size.
     """
     from headstart.analysis.backbone_ranking import measured
-    from headstart.specs import parse_n
+    from headstart.arguments import parse_n
     from headstart.store import Store
 
     from headstart.outdir import KINDS, held

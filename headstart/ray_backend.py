@@ -2,7 +2,7 @@
 
 The driver (``sweep.run_sweep``) plans, leases and records every cell exactly as for the local pool; Ray only
 computes. Each cell is one task declaring ``num_cpus=1`` (and ``num_gpus=1`` when the driver's device is CUDA). A
-worker process keeps the data and backbone it loaded (``sweep._LOADED``) for its next cell, and Ray reuses a job's
+worker process keeps the data and backbone it loaded (``sweep_cell._LOADED``) for its next cell, and Ray reuses a job's
 worker processes, so a process loads each once. The cell's ``RunResult`` comes back to the driver as plain data with
 the node, host and process that ran it (``record["worker"]``), and the driver stores it: it stays the store's only
 writer.

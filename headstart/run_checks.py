@@ -71,7 +71,8 @@ def check_retained_apart(retain: tuple[str, ...], data: Dataset, split_config: S
     key = (data.hash, split_config, tuple(retain))
     if not retain or key in _RETAIN_CHECKED:  # a sweep's plan checked it; its runs need not again
         return
-    from headstart.data.leakage import comparable, normalize
+    from headstart.data.duplicates import normalize
+    from headstart.data.leakage import comparable
     from headstart.retention import retained_data
 
     splits = split_dataset(data, split_config)

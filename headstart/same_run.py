@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from headstart.errors import ConfigError, HeadstartError, on_cli
+from headstart.errors import ConfigError, HeadstartError
+from headstart.surface import on_cli
 from headstart.specs import RunSpec
 
 

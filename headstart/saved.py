@@ -23,7 +23,8 @@ from headstart.data.dataset import TASKS
 from headstart.engine import FitReport
 from headstart.atomic import write_atomic, write_json
 from headstart.backbones import count_parameters
-from headstart.errors import StoreError, spoken
+from headstart.errors import StoreError
+from headstart.surface import spoken
 from headstart.model import TaskModel
 from headstart.precision import pick_device
 from headstart.specs import run_key

@@ -12,12 +12,14 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from headstart.arguments import check_once, check_seed, parse_grid
 from headstart.data.splits import SplitConfig
-from headstart.errors import ConfigError, closest, comma_entries, settings_class, spoken, with_article
+from headstart.errors import ConfigError
+from headstart.python_checks import settings_class
+from headstart.surface import spoken
 
 # Bump when a change to the code changes results for the same spec: old store rows then stop matching.
 RESULTS_VERSION = 6  # 2: dropout stays on inside trained blocks; 3: frozen blocks stay in eval mode after each validation;
@@ -152,39 +154,6 @@ def pooling_modes(pooling: str) -> tuple[str, ...]:
     return tuple(m for m in POOLINGS if m in modes)
 
 
-def check_seed(seed: Any) -> None:
-    """Refuse a seed numpy and torch cannot take: an integer from 0 to 2**63 - 1 (no bool, no float)."""
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
-        raise ConfigError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}; try --seed 0")
-
-
-def check_once(flag: str, values: Any, noun: str) -> None:
-    """Refuse a list that names one of its ``values`` twice, e.g. ``--sizes 16,16`` (likely a typo for another value).
-
-    Raises:
-        ConfigError: a repeated value, naming ``flag`` and the list.
-    """
-    values = list(values)
-    if len(set(values)) != len(values):
-        shown = ", ".join("all" if v is None else str(v) for v in values)
-        raise ConfigError(f"{flag} lists {with_article(noun)} twice ({shown}); give each once")
-
-
-def check_count(name: str, value: Any, *, example: int) -> int | None:
-    """A count a config takes as a whole number >= 1, or None (``"all"`` for ``n`` reads as None, as ``--n all``).
-
-    Raises:
-        ConfigError: a float, bool, string or number below 1, naming the field and an example.
-    """
-    if value is None or (name == "n" and value == "all"):
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        flag = f"--{name.replace('_', '-')}"  # a settings class's check (SftConfig) names its field from Python
-        raise ConfigError(f"{flag} must be a whole number >= 1{' or all' if name == 'n' else ''}, got {value!r}; "
-                          f"e.g. {flag} {example}")
-    return value
-
-
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         from headstart.errors import closest
@@ -287,97 +256,10 @@ def file_options(spec: Any) -> dict[str, Any]:
     return {k: get(k) for k in FILE_OPTIONS if get(k) is not None}
 
 
-def parse_n(value: str | int | None, *, flag: str = "--n") -> int | None:
-    """``"all"`` / None -> None; ``"64"`` -> 64; ``"0"`` -> 0 (no labelled examples: label-free strategies such as
-    zero-shot); anything else is a ConfigError naming the value and ``flag``, the option it came from."""
-    if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
-        return None
-    try:  # a bool or a fraction (20.5) is no count: int() would read them as 1 or 20
-        n = -1 if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()) else int(value)
-    except (TypeError, ValueError, OverflowError):
-        n = -1
-    if n < 0:
-        raise ConfigError(f"{flag} must be a non-negative integer or 'all', got {value!r}; try {flag} 64")
-    return n
-
-
-def parse_grid(value: Any, *, name: str = "--grid", example: str | None = None) -> tuple[float, ...]:
-    """``"2e-5,5e-5,1e-4"`` or a list of numbers -> the sorted, distinct tuple --tune searches.
-
-    Args:
-        name: where the grid came from, for the message (``--grid``, ``--grid lora=``, ``grids['lora']``).
-        example: the fix the message offers; by default ``name`` followed by three rates, as a flag takes them.
-
-    Raises:
-        ConfigError: fewer than two values, or one that is not a positive finite number, naming it.
-    """
-    parts = comma_entries(value, name=name, noun="value") if isinstance(value, str) else list(value)
-    example = example or f"{name}{'' if name.endswith('=') else ' '}2e-5,5e-5,1e-4"
-    values = []
-    for part in parts:
-        try:
-            number = float(part)
-        except (TypeError, ValueError):
-            number = math.nan
-        if isinstance(part, bool) or not math.isfinite(number) or number <= 0:
-            raise ConfigError(f"{name} entry {part!r} is not a positive number; e.g. {example}")
-        values.append(number)
-    grid = tuple(sorted(set(values)))
-    if len(grid) < 2:
-        raise ConfigError(f"{name} needs at least two distinct values to choose between, got {value!r}; e.g. {example}")
-    return grid
-
-
 def run_key(resolved: dict[str, Any]) -> str:
     """Stable 16-hex key of a resolved spec (canonical JSON, plus the results version)."""
     payload = json.dumps({"spec": resolved, "version": RESULTS_VERSION}, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def as_config(value: Any, kind: type, *, name: str = "config") -> Any:
-    """A settings argument of the Python API as a ``kind`` instance: None gives the defaults, a dict its fields.
-
-    Raises:
-        ConfigError: a dict naming a field ``kind`` lacks, or anything else (a TOML path, a number).
-    """
-    if value is None:
-        return kind()
-    if isinstance(value, kind):
-        return value
-    fields = [f.name for f in dataclasses.fields(kind)]
-    if isinstance(value, dict):
-        unknown = [k for k in value if k not in fields]
-        if unknown:
-            raise ConfigError(f"{name} has no setting {unknown[0]!r}{closest(str(unknown[0]), fields)} ({kind.__name__} "
-                              f"fields: {', '.join(fields)})")
-        return kind(**value)
-    toml = " (a settings TOML file is read by the CLI's --config)" if isinstance(value, (str, os.PathLike)) else ""
-    raise ConfigError(f"{name} must be a headstart {kind.__name__} or a dict of its fields, got {type(value).__name__} "
-                      f"{value!r:.60}{toml}; e.g. {name}={kind.__name__}({fields[0]}=...) or {name}={{{fields[0]!r}: ...}}")
-
-
-def as_table(value: Any, *, name: str, example: str) -> dict[str, Any]:
-    """A dict argument of the Python API (``options``, ``grids``) as a dict; None gives {}, anything else is named."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{name} must be a dict, got {type(value).__name__} {value!r:.60}; e.g. {name}={example}")
-    return dict(value)
-
-
-def as_items(value: Any, *, name: str) -> tuple[str, ...]:
-    """A Python argument that names one thing or several: a string (or path) is one, a list or tuple its items.
-
-    Raises:
-        ConfigError: anything else, or an item that is not a string.
-    """
-    if value is None:
-        return ()
-    if isinstance(value, (str, os.PathLike)):
-        return (str(value),)
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, os.PathLike)) for v in value):
-        return tuple(str(v) for v in value)
-    raise ConfigError(f"{name} must be a name or a list of names, got {value!r:.80}")
 
 
 def check_eval_data(values: Any) -> tuple[str, ...]:

@@ -23,7 +23,8 @@ from types import TracebackType
 from typing import Any
 
 from headstart import store_rows as table
-from headstart.errors import StoreError, spoken
+from headstart.errors import StoreError
+from headstart.surface import spoken
 from headstart.killpoints import kill_point
 from headstart.results import STATUSES, RunResult
 from headstart.store_rows import BUSY_TIMEOUT_MS, FILENAME, SCHEMA_VERSION

@@ -23,121 +23,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from headstart.errors import ConfigError, DataError, HeadstartError, StoreError
+from headstart.errors import HeadstartError, StoreError
 from headstart.killpoints import kill_point
 from headstart.store import owner_is_dead
-from headstart.data.leakage import LeakageReport, find_leakage
+from headstart.data.leakage import LeakageReport
 from headstart.results import RunResult
+from headstart.sweep_cell import _loaded_data, _worker_init, _worker_run, pool_devices, run_cell, worker_cell
 from headstart.sweep_eta import SweepEta
+from headstart.sweep_plan import check_backend, leakage_report, plan
 from headstart.sweep_spec import SweepSpec
 from headstart.spool import merge_spool, put_with_retries, reason, spool
-from headstart.specs import RunSpec, file_options
+from headstart.specs import RunSpec
 
 LEASE_SECONDS = 120.0  # renewed every LEASE_SECONDS / 4 while a cell runs; expires two minutes after a crash
-BACKENDS = ("local", "ray")
-
-
-# ---- one cell ---------------------------------------------------------------------------------------------
-
-_LOADED: dict[str, Any] = {}
-
-
-def _loaded_data(spec: RunSpec | SweepSpec) -> Any:
-    """The dataset, loaded once per process."""
-    from headstart.data import load_dataset
-
-    data_key = repr((spec.data, sorted(file_options(spec).items())))
-    if data_key not in _LOADED:
-        _LOADED[data_key] = load_dataset(spec.data, **file_options(spec))
-    return _LOADED[data_key]
-
-
-def _loaded(spec: RunSpec) -> tuple[Any, Any]:
-    """Dataset and pre-trained backbone (with the cell's preprocessing), loaded once per process."""
-    from headstart.backbones import load_backbone
-
-    train = spec.train
-    backbone_key = repr((spec.backbone, train.max_length, spec.pooling, train.image_size))
-    if backbone_key not in _LOADED:
-        _LOADED[backbone_key] = load_backbone(spec.backbone, max_length=train.max_length, pooling=spec.pooling, image_size=train.image_size)
-    return _loaded_data(spec), _LOADED[backbone_key]
-
-
-def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
-    """Train one cell and evaluate it on the test split (``recipe.run``). Never raises for a failed run: returns status
-    failed."""
-    from headstart.recipe import run
-
-    try:
-        data, pretrained = _loaded(spec)
-        return run(spec, data=data, pretrained=pretrained, progress=progress).result
-    except HeadstartError as e:
-        return RunResult(key="", spec={}, status="failed", error=str(e))
-
-
-PARENT_POLL_SECONDS = 0.5  # how soon a worker notices that its driver is gone
-
-
-def worker_devices(workers: int, device: str, gpus: int) -> list[str]:
-    """The device each of ``workers`` pool processes runs on, given the driver's ``device`` ("cpu", "cuda", "cuda:N",
-    "mps") and the machine's GPU count: on "cuda" (every GPU, the default where there are GPUs) worker i owns GPU
-    i mod ``gpus``, so with as many workers as GPUs each owns one; a named GPU or another device is shared by all."""
-    if device == "cuda" and gpus > 0:
-        return [f"cuda:{i % gpus}" for i in range(workers)]
-    return [device] * workers
-
-
-def pool_devices(workers: int) -> list[str]:
-    """``worker_devices`` for this driver: ``--device cuda`` (or auto on a GPU machine) spreads the workers over every
-    GPU; ``--device cuda:1`` pins them all to that one; otherwise the driver's device."""
-    import torch
-
-    from headstart.precision import DEVICE_ENV, pick_device
-
-    device = pick_device()
-    spread = device.type == "cuda" and os.environ.get(DEVICE_ENV, "auto").strip().lower() in ("auto", "cuda")
-    return worker_devices(workers, "cuda" if spread else str(device), torch.cuda.device_count() if spread else 0)
-
-
-def _worker_init(threads: int, parent: int, devices: list[str] | None = None, counter: Any = None) -> None:
-    """A pool worker starts: its threads, its watchdog, and its device (``devices[i]`` for the i-th worker to start,
-    counted in ``counter``, a shared integer; it goes to ``$HEADSTART_DEVICE``, which ``pick_device`` reads)."""
-    import torch
-
-    from headstart.precision import DEVICE_ENV
-
-    torch.set_num_threads(threads)
-    if devices and counter is not None:
-        with counter.get_lock():
-            index = counter.value
-            counter.value += 1
-        os.environ[DEVICE_ENV] = devices[index % len(devices)]
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-
-
-def _exit_with_parent(parent: int) -> None:
-    """A pool worker's watchdog: when the driver dies (kill -9, SIGTERM) the worker is re-parented, and it exits at
-    once instead of training on for nobody while it holds the user's terminal (``compare ... | tee log`` would hang).
-    A polling thread rather than prctl's parent-death signal, which fires when the *thread* that spawned the worker
-    ends (the executor spawns from its own threads) and exists on Linux only."""
-    while True:
-        if os.getppid() != parent:
-            os._exit(1)
-        time.sleep(PARENT_POLL_SECONDS)
-
-
-def worker_cell(spec_dict: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    """``_worker_run`` and how many datasets and backbones this process loaded for it (a Ray worker reuses them)."""
-    before = len(_LOADED)
-    result = _worker_run(spec_dict)
-    return result, len(_LOADED) - before
-
-
-def _worker_run(spec_dict: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return run_cell(RunSpec.from_dict(spec_dict)).to_dict()
-    except Exception as e:  # a bug in one cell must not take the sweep down; the store records it
-        return RunResult(key="", spec={}, status="failed", error=f"{type(e).__name__}: {e}").to_dict()
 
 
 # ---- the driver -------------------------------------------------------------------------------------------
@@ -185,61 +83,6 @@ class _Heartbeat:
         self.thread.join(timeout=5)
 
 
-def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
-    """Every cell with its run key and resolved spec, after checking the sizes against the data.
-
-    Raises:
-        DataError: a size exceeds the training pool or is below the number of classes.
-        ConfigError: an ``--eval-data`` dataset whose labels do not map onto the task's, or a ``metric`` the task lacks.
-        HeadstartError: a ``--retain`` dataset or an arm's term ``data=`` that cannot be read (an unknown name: "did
-            you mean"), as ``train`` refuses it (``run_checks.check_other_data``).
-    """
-    from headstart.data import split_dataset
-    from headstart.precision import resolve_precision
-    from headstart.precision import pick_device
-    from headstart.resolved import resolve
-    from headstart.run_checks import check_other_data, check_retained_apart
-    from headstart.specs import run_key
-
-    cells = sweep.cells()
-    data, _ = _loaded(cells[0])
-    split_config = sweep.split
-    pool = len(split_dataset(data, split_config).pool)
-    from headstart.metrics import check_metric
-
-    for spec in cells:  # a strategy's own [train_by_strategy] may name it
-        check_metric(spec.train.metric, data.task)
-    for n in sweep.sizes:
-        if n is not None and n > pool:
-            raise DataError(f"size {n} in --sizes is larger than the training pool of {data.name!r} ({pool}); drop it or use 'all'")
-        if n is not None and n > 0 and data.task == "classification" and n < data.num_classes:
-            raise DataError(f"size {n} in --sizes is below the number of classes ({data.num_classes}); start at {data.num_classes}")
-    if sweep.eval_data:  # labels that do not map, or an adaptation that cannot apply, are refused before any cell trains
-        from headstart.run_checks import check_out_of_domain
-
-        for backbone in dict.fromkeys(spec.backbone for spec in cells):
-            check_out_of_domain(sweep, data, _loaded(next(c for c in cells if c.backbone == backbone))[1])
-    precision = resolve_precision(sweep.train.precision, pick_device())
-    planned = []
-    for spec in cells:  # a strategy's own [train_by_strategy] may change the preprocessing (--image-size)
-        resolved = resolve(spec, data, _loaded(spec)[1], split_config=split_config, n_train=pool if spec.n is None else spec.n, precision=precision)
-        planned.append((spec, run_key(resolved), resolved))
-    check_other_data(cells, data.modality)  # every backbone reads it: resolve checked each against the data
-    check_retained_apart(sweep.retain, data, split_config)
-    return planned
-
-
-def leakage_report(sweep: SweepSpec) -> LeakageReport:
-    """Test examples of the sweep's split duplicated in its pool + validation (``headstart.data.leakage``).
-
-    Measured on the split without ``dedupe``: with dedupe on, these are the test rows the sweep leaves out.
-    """
-    from headstart.data import split_dataset
-
-    data = _loaded_data(sweep)
-    return find_leakage(data, split_dataset(data, dataclasses.replace(sweep.split, dedupe=False)))
-
-
 def _write_leakage(out: Path, sweep: SweepSpec, report: LeakageReport) -> None:
     from headstart.atomic import write_json
 
@@ -250,32 +93,6 @@ def _write_leakage(out: Path, sweep: SweepSpec, report: LeakageReport) -> None:
         write_json(out / "leakage.json", payload)
     except OSError as e:
         raise StoreError(f"cannot write {str(out / 'leakage.json')!r} ({e.strerror}); choose a writable --out") from None
-
-
-def check_backend(backend: str, address: str | None, workers: int = 1) -> None:
-    """Refuse a backend this sweep cannot use, before any data is loaded.
-
-    Raises:
-        ConfigError: an unknown backend, ``workers`` not a positive integer, ``address`` or ``workers`` > 1 with the wrong
-            backend, or ``ray`` not installed.
-    """
-    from headstart.errors import closest
-
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"--workers must be a positive integer, got {workers!r}; try --workers 1")
-    if backend not in BACKENDS:
-        raise ConfigError(f"--backend must be local or ray, got {backend!r}{closest(str(backend), BACKENDS)}")
-    if address is not None and backend != "ray":
-        raise ConfigError(f"--address {address} names a Ray cluster; add --backend ray to run there")
-    if backend == "ray":
-        if workers != 1:
-            raise ConfigError(f"--workers {workers} sets local processes; on Ray the cluster's CPUs decide how many cells "
-                              "run at once (one CPU each): drop --workers, or give a local cluster more with "
-                              "`ray start --head --num-cpus N`")
-        from headstart.ray_backend import check_address, import_ray
-
-        import_ray()
-        check_address(address)
 
 
 def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: str = "",

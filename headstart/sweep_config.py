@@ -35,7 +35,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from headstart.errors import ConfigError, cli_surface, reset_surface, toml_names, toml_text
+from headstart.errors import ConfigError
+from headstart.surface import cli_surface, reset_surface, toml_names, toml_text
 from headstart.data.splits import SplitConfig
 from headstart.specs import TrainConfig
 

@@ -12,8 +12,11 @@ from typing import Any
 
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.data.splits import SplitConfig
-from headstart.errors import ConfigError, comma_entries, python_checked, python_named, spoken
-from headstart.specs import RunSpec, TrainConfig, as_config, check_once, parse_n, tune_setting
+from headstart.errors import ConfigError, comma_entries
+from headstart.python_checks import python_checked, python_named
+from headstart.surface import spoken
+from headstart.arguments import as_config, check_once, parse_n
+from headstart.specs import RunSpec, TrainConfig, tune_setting
 
 DEFAULT_STRATEGIES = ("scratch", "linear-probe", "full-finetune")
 DEFAULT_SIZES: tuple[int | None, ...] = (8, 16, 32, 64, 128, 256, None)
@@ -24,7 +27,7 @@ DEFAULT_SIZES: tuple[int | None, ...] = (8, 16, 32, 64, 128, 256, None)
 class SweepSpec:
     """The product to run: every strategy at every size with every seed (0 .. seeds-1).
 
-    Its checks name the CLI's flags to the CLI and its fields to a Python caller (``errors.python_checked``).
+    Its checks name the CLI's flags to the CLI and its fields to a Python caller (``python_checks.python_checked``).
 
     Attributes:
         sizes: labelled-set sizes; None means the whole pool ("all"); 0 runs the label-free arms (zero-shot).
@@ -72,7 +75,8 @@ class SweepSpec:
 
     def __post_init__(self) -> None:
         from headstart.arm_text import parse_arm, split_arms
-        from headstart.specs import check_eval_data, check_tta, parse_grid, pooling_modes
+        from headstart.arguments import parse_grid
+        from headstart.specs import check_eval_data, check_tta, pooling_modes
 
         if self.pooling is not None:  # before the data or any backbone loads
             pooling_modes(self.pooling)
@@ -191,7 +195,7 @@ def parse_sizes(sizes: str | int | list[int | str | None] | tuple[int | str | No
     Raises:
         ConfigError: a malformed or repeated entry, or neither text, a number nor a list, naming it and ``name``, where
             the sizes came from (``--sizes``, ``sizes in sweep.toml``); called from Python, ``--sizes`` reads ``sizes``
-            (``errors.python_named``).
+            (``python_checks.python_named``).
     """
     if isinstance(sizes, (list, tuple)):  # the Python API's list
         text = ",".join("all" if v is None else str(v) for v in sizes)

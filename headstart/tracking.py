@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from headstart.errors import ConfigError, HeadstartError, spoken
+from headstart.errors import ConfigError, HeadstartError
+from headstart.surface import spoken
 from headstart.results import RunResult
 
 REPORT_FILES = ("report.html", "report.md", "results.json", "chart.png")

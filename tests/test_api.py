@@ -66,7 +66,7 @@ def test_a_run_that_stopped_early_is_not_told_its_max_steps_capped_it(monkeypatc
     """A user's --max-steps 30 cut the planned budget, but validation ended the run at step 24: the cap never bound,
     so train's advice says what compare says of such a cell (more steps would go unused), not "raise it first". The
     advice names fit's config to a Python caller, train's flags on the CLI."""
-    from headstart.errors import SURFACE_ENV
+    from headstart.surface import SURFACE_ENV
 
     (capped,) = budget_notes(stepped(30))
     assert capped["reason"] == "majority" and "(max_steps=30 capped this run: raise it first)" in capped["advice"]

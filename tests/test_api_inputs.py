@@ -10,7 +10,8 @@ import pytest
 
 import headstart
 from headstart.errors import ConfigError, DataError, HeadstartError
-from headstart.specs import TrainConfig, as_config, as_items
+from headstart.arguments import as_config, as_items
+from headstart.specs import TrainConfig
 
 
 def test_a_settings_dict_is_its_dataclass_and_a_wrong_one_is_named():
@@ -181,7 +182,7 @@ def test_use_device_is_the_global_device_flag_in_python(monkeypatch):
 def test_a_flag_takes_a_bool_numpys_included():
     import numpy as np
 
-    from headstart.errors import flags_checked
+    from headstart.python_checks import flags_checked
 
     @flags_checked
     def call(a, *, x: bool = False):

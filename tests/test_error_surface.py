@@ -1,5 +1,5 @@
 """A mistake's message names what the user typed: the CLI's flags from the CLI ("try --n 64"), the function's
-parameters from Python ("try n=64"), rewritten at the public function's boundary (``headstart.errors.python_named``)."""
+parameters from Python ("try n=64"), rewritten at the public function's boundary (``headstart.python_checks.python_named``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 import headstart
-from headstart.errors import SURFACE_ENV, ConfigError, HeadstartError, python_names
+from headstart.errors import ConfigError, HeadstartError
+from headstart.surface import SURFACE_ENV, python_names
 
 NAMES = {"n", "arms", "max_test", "tune", "lr", "ways", "text_column", "options", "strategies", "data", "measured", "backbone"}
 
@@ -207,7 +208,8 @@ def test_an_unknown_report_to_gives_one_hint_in_the_callers_words(monkeypatch, c
 def test_load_dataset_speaks_python_to_python_and_its_flags_to_headstarts_own_callers(tmp_path, monkeypatch, capsys):
     """``headstart.load_dataset`` is public, yet said "--task must be one of ..." and "pass --text-column NAME" from
     Python. adapt and multitask call it too and rewrite its flags their own way, so from inside headstart it keeps them."""
-    from headstart.errors import ColumnError, python_named
+    from headstart.errors import ColumnError
+    from headstart.python_checks import python_named
     from headstart.multitask.tasks import load_tasks
     from tests.conftest import assert_user_error, run_cli
 

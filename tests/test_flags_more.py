@@ -134,7 +134,7 @@ def test_every_comma_list_parser_refuses_an_empty_entry_in_the_same_words(tmp_pa
     from headstart.multitask.tasks import split_tasks
     from headstart.multitask.weighting import parse_weightings
     from headstart.arm_text import split_arms
-    from headstart.specs import parse_grid
+    from headstart.arguments import parse_grid
     from headstart.sweep_spec import parse_list
 
     cases = [  # split_arms reads compare's, continual's and a sweep file's arms; parse_list --strategies, --methods, ...

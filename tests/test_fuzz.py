@@ -221,10 +221,10 @@ ITEMS = items()
 
 @pytest.fixture
 def files(tmp_path, monkeypatch) -> Files:
-    import headstart.sweep
+    import headstart.sweep_cell
 
     use_tiny_backbone(monkeypatch.setattr)
-    monkeypatch.setattr(headstart.sweep, "_LOADED", {})
+    monkeypatch.setattr(headstart.sweep_cell, "_LOADED", {})
     return Files(tmp_path)
 
 

@@ -383,7 +383,7 @@ def test_image_paths_on_stdin_are_split_as_text_inputs_are(tmp_path, monkeypatch
 
     from PIL import Image
 
-    from headstart.data.files import read_image_inputs
+    from headstart.data.inputs import read_image_inputs
 
     names = [str(tmp_path / "a\rb.png"), str(tmp_path / "c.png")]
     for name in names:
@@ -412,7 +412,7 @@ def test_blank_lines_between_inputs_are_skipped_and_said_so_with_their_line_numb
     caplog.clear()
     (tmp_path / "in.txt").write_text("a\n\n\nb\n")
     with caplog.at_level(logging.INFO, logger="headstart.data.files"):
-        from headstart.data.files import read_inputs
+        from headstart.data.inputs import read_inputs
 
         assert read_inputs(tmp_path / "in.txt") == ["a", "b"]
     assert [r.getMessage() for r in caplog.records][0].startswith("in.txt: 2 blank lines skipped (line 2, 3)")

@@ -13,7 +13,7 @@ import pytest
 from conftest import assert_user_error, run_cli
 from headstart.backbones.image_folder import MANIFEST
 from headstart.backbones.registry import load_backbone
-from headstart.backbones.text import load_dense, read_pipeline
+from headstart.backbones.st_folder import load_dense, read_pipeline
 from headstart.errors import BackboneError
 
 POOLING = "sentence_transformers.models.Pooling"

@@ -17,7 +17,7 @@ from headstart.data.dataset import Dataset
 from headstart.data.splits import SplitConfig, split_dataset, subsample
 from headstart.errors import ConfigError, DataError
 from headstart.data.leakage import leaked_test_rows
-from headstart.specs import parse_n
+from headstart.arguments import parse_n
 from headstart.sweep_spec import parse_sizes
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -4,7 +4,7 @@ a worker or a node lost mid-cell costs a re-run and nothing else, and a missing 
 The tests start their own two-node Ray cluster on this machine (``ray.cluster_utils.Cluster``: a head and a second
 node, one CPU each) and stop it; nothing depends on a cluster outside the test. Cells run the tiny real BERT folder of
 tests/test_sweep.py on the toy data. A worker process setup hook (``worker_process_setup_hook``) wraps each worker's
-``sweep.run_cell`` to die or dawdle on request, through files in a control folder.
+``sweep_cell.run_cell`` to die or dawdle on request, through files in a control folder.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ def _setup_worker() -> None:
     """Runs in every Ray worker process as it starts: ``control/armed`` makes the next cell (one only) exit the process
     mid-cell; ``control/slow`` makes each cell take a second longer (time to lose a node while cells run), first
     touching ``control/running-<node id>`` so that the driver knows a cell is in flight there."""
-    from headstart import sweep
+    from headstart import sweep_cell
 
-    control, real = Path(os.environ[CONTROL]), sweep.run_cell
+    control, real = Path(os.environ[CONTROL]), sweep_cell.run_cell
 
     def run_cell(spec, progress=None):
         try:
@@ -48,7 +48,7 @@ def _setup_worker() -> None:
             time.sleep(1.0)
         return real(spec, progress)
 
-    sweep.run_cell = run_cell
+    sweep_cell.run_cell = run_cell
 
 
 @pytest.fixture(scope="module")

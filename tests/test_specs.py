@@ -9,7 +9,8 @@ import pytest
 
 from headstart.errors import ConfigError
 from headstart.recipe import setup
-from headstart.specs import RunSpec, TrainConfig, parse_n, run_key
+from headstart.arguments import parse_n
+from headstart.specs import RunSpec, TrainConfig, run_key
 
 
 def key(toy, make_tiny, **changes) -> str:

@@ -167,7 +167,7 @@ def test_missing_store_is_an_error_for_readers(tmp_path: Path) -> None:
 
 
 def test_not_a_database_is_refused(tmp_path: Path, monkeypatch) -> None:
-    from headstart.errors import SURFACE_ENV
+    from headstart.surface import SURFACE_ENV
 
     (tmp_path / FILENAME).write_text("hello, not sqlite" * 100)
     with pytest.raises(StoreError, match="not a usable headstart store .*; point out= at a new directory$"):  # Python's

@@ -346,7 +346,7 @@ def test_backbones_must_name_backbones_and_not_beside_backbone(monkeypatch, caps
 
 
 def test_pool_workers_own_a_gpu_each_when_the_driver_may_use_every_gpu():
-    from headstart.sweep import worker_devices
+    from headstart.sweep_cell import worker_devices
 
     assert worker_devices(4, "cuda", 4) == ["cuda:0", "cuda:1", "cuda:2", "cuda:3"]
     assert worker_devices(3, "cuda", 2) == ["cuda:0", "cuda:1", "cuda:0"], "more workers than GPUs: round robin"
@@ -359,11 +359,11 @@ def test_a_pool_worker_takes_the_next_device_as_it_starts(monkeypatch):
     import os
 
     from headstart.precision import DEVICE_ENV
-    from headstart.sweep import _worker_init
+    from headstart.sweep_cell import _worker_init
 
     import torch
 
-    import headstart.sweep
+    import headstart.sweep_cell
 
     class Watchdog:  # recorded, not started: this test process is no pool worker and must not exit with its parent
         started: list = []
@@ -374,7 +374,7 @@ def test_a_pool_worker_takes_the_next_device_as_it_starts(monkeypatch):
         def start(self):
             Watchdog.started.append(self.args)
 
-    monkeypatch.setattr(headstart.sweep.threading, "Thread", Watchdog)
+    monkeypatch.setattr(headstart.sweep_cell.threading, "Thread", Watchdog)
     monkeypatch.setenv(DEVICE_ENV, "auto")
     threads = torch.get_num_threads()
     counter = multiprocessing.get_context("spawn").Value("i", 0)

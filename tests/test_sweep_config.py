@@ -131,7 +131,7 @@ def test_a_flag_out_of_range_beside_a_file_still_names_the_flag(tmp_path, monkey
 
 
 def test_toml_names_writes_a_flag_as_the_files_key():
-    from headstart.errors import toml_names
+    from headstart.surface import toml_names
 
     names = {"lr", "schedule", "clip"}
     assert toml_names("lr must be > 0, got -1; try --lr 1e-5", names) == "lr must be > 0, got -1; try lr = 1e-5"

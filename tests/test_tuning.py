@@ -250,7 +250,8 @@ def test_a_grid_for_a_strategy_without_a_learning_rate_or_beside_an_explicit_one
 
 
 def test_sweep_grids_reach_their_strategys_cells_only_and_are_checked_up_front(monkeypatch):
-    from headstart.errors import SURFACE_ENV, ConfigError
+    from headstart.errors import ConfigError
+    from headstart.surface import SURFACE_ENV
     from headstart.sweep_spec import SweepSpec
 
     sweep = SweepSpec(strategies=("linear-probe", "full-finetune"), sizes=(16,), seeds=1,

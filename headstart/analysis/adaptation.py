@@ -167,8 +167,9 @@ def flag_text(row: dict[str, Any]) -> str | None:
 
 def _asked(text: str) -> str:
     """``text`` as the caller of ``adapt`` asks: its flags on the CLI; from Python, ``adapt``'s arguments and its
-    config's fields, as ``errors.python_named`` writes a public function's errors (``--tune`` is ``tune='lr'``)."""
-    from headstart.errors import config_fields, on_cli, python_names
+    config's fields, as ``python_checks.python_named`` writes a public function's errors (``--tune`` is ``tune='lr'``)."""
+    from headstart.python_checks import config_fields
+    from headstart.surface import on_cli, python_names
 
     return text if on_cli() else python_names(text.replace("--tune", "--tune lr"), {"sizes", "tune"} | config_fields())
 

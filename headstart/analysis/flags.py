@@ -13,7 +13,8 @@ from collections import defaultdict
 from typing import Any
 
 from headstart.analysis.arms import arm_name
-from headstart.errors import config_fields, on_cli, python_names, spoken
+from headstart.python_checks import config_fields
+from headstart.surface import on_cli, python_names, spoken
 from headstart.metrics import selection_score
 from headstart.results import RunResult
 
@@ -46,7 +47,7 @@ REFERENCE_BY_TASK = {"regression": "predicting the training pool's mean",  # eva
 
 def asked(text: str) -> str:
     """``text`` as the caller of ``compare`` (or ``fit``) asks: the CLI's flags on the CLI; from Python, the function's
-    arguments and its config's fields, as ``errors.python_named`` writes its errors (``--lr`` is ``lr``). ``--tune lr`` is
+    arguments and its config's fields, as ``python_checks.python_named`` writes its errors (``--lr`` is ``lr``). ``--tune lr`` is
     ``tune='lr'`` wherever it stands: mid-sentence ("--tune lr searches one") ``python_names`` would keep the bare word."""
     if on_cli():
         return text

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from headstart.errors import BackboneError, ConfigError, flags_checked, unknown
+from headstart.errors import BackboneError, ConfigError, unknown
+from headstart.python_checks import flags_checked
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def _root(
     Example: headstart train --strategy linear-probe --n 64 --out runs/lp
     Example: headstart --device cpu compare --strategies linear-probe,lora --sizes 16,64
     """
-    from headstart.errors import cli_surface, reset_surface
+    from headstart.surface import cli_surface, reset_surface
 
     marked = cli_surface()  # errors name the flags the user typed, not the Python parameters behind them
     ctx.call_on_close(lambda: reset_surface(marked))

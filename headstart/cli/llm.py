@@ -127,7 +127,7 @@ def sft(
     from headstart.llm.runs import Interrupted
     from headstart.llm.sft import SftConfig, check_adapter_given
     from headstart.progress import progress_bar
-    from headstart.specs import parse_n
+    from headstart.arguments import parse_n
 
     claim(out, "lm-run")
     replacing = (out / "spec.json").is_file()  # said once this run is saved: a failure leaves it as it was
@@ -180,7 +180,7 @@ def prefer(
     from headstart.llm.dpo import PreferConfig
     from headstart.llm.runs import Interrupted
     from headstart.progress import progress_bar
-    from headstart.specs import parse_n
+    from headstart.arguments import parse_n
 
     replacing = (out / "spec.json").is_file()  # said once this run is saved: a failure leaves it as it was
     cfg = PreferConfig(sft=None if sft is None else str(sft), backbone=backbone, strategy=strategy, beta=beta, n=parse_n(n), seed=seed, lr=lr,

@@ -306,7 +306,7 @@ def predict(
     \b
     Example: headstart predict runs/lora-a reviews.csv --adapter-dir b=runs/lora-b --adapter b
     """
-    from headstart.data.files import read_input_rows
+    from headstart.data.inputs import read_input_rows
     from headstart.loaded import predict_loaded
     from headstart.saved import load_run
 
@@ -329,7 +329,7 @@ def predict(
         loaded = load_run(run)  # a bad run directory fails before stdin is read
     run_column = (loaded.meta.get("data_source") or {}).get("text_column")  # a table holding it is read by it
     if getattr(loaded.model.backbone, "modality", "text") == "image":
-        from headstart.data.files import read_image_inputs
+        from headstart.data.inputs import read_image_inputs
 
         names, images, carried = read_image_inputs(inputs, column=text_column, run_column=run_column)
         rows = [{"input": name, **{k: v for k, v in row.items() if k != "text"}} for name, row in zip(names, predict_loaded(loaded, images))]

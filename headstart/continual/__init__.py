@@ -25,7 +25,7 @@ from headstart.callable_module import make_callable
 from headstart.errors import ConfigError, closest
 from headstart.outdir import check_same_report
 from headstart.arm_text import arm_parts
-from headstart.specs import check_once
+from headstart.arguments import check_once
 
 DEFAULT_ARMS = ("naive", "ewc", "online-ewc", "si", "mas", "lwf", "replay", "joint")
 MAX_TEST = 1000  # test rows per task (each is scored after every later task)
@@ -147,7 +147,8 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     from headstart.report.continual_html import continual_html
     from headstart.atomic import write_atomic
     from headstart.arm_text import split_arms
-    from headstart.specs import TrainConfig, as_config, parse_n
+    from headstart.arguments import as_config, parse_n
+    from headstart.specs import TrainConfig
     from headstart.store import Store
 
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
@@ -159,7 +160,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
                           f"({', '.join(BUILTIN)}) or a TOML file of tasks, e.g. --stream text")
     max_test = max_test_rows(max_test)
     from headstart.outdir import claim
-    from headstart.sweep import check_backend
+    from headstart.sweep_plan import check_backend
 
     claim(out, "continual")  # before the stream loads: a folder of something else is refused, never written into
     check_backend(backend, address, workers)  # a missing extra or a dead address is named before the stream loads
@@ -371,7 +372,7 @@ def _run_pool(chains: list[tuple[ContinualArm, int]], *, planned: set[str], work
     import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from headstart.sweep import _worker_init, pool_devices
+    from headstart.sweep_cell import _worker_init, pool_devices
 
     threads = max(1, (os.cpu_count() or 1) // workers)
     started, trained = time.monotonic(), 0

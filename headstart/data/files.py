@@ -1,5 +1,4 @@
-"""User data as a Dataset, or as inputs to predict on: a file read by ``frames.read_frame`` (a table, or plain text: one
-input per line), a table of image paths, or text on stdin.
+"""A user's labelled table as a Dataset: a file read by ``frames.read_frame`` of texts (or text pairs) or image paths.
 
 Columns are given with ``text_column`` / ``label_column`` or guessed when the guess is unambiguous
 (a column named like ``text`` / ``label``, else the only string column). The task follows from the
@@ -15,97 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from headstart.data.dataset import PAIR_SEP, Dataset
-from headstart.data.frames import LABELLED_TABLE, decode_utf8, input_lines, read_frame
+from headstart.data.columns import (_run_column, guess_notes, pick_image_column, pick_label_column, pick_text_column,
+                                    text_values)
+from headstart.data.dataset import Dataset
+from headstart.data.frames import LABELLED_TABLE, read_frame
 from headstart.data.labels import encode_labels, infer_task, missing_label, task_note
-from headstart.errors import ColumnError, DataError, comma_entries
-
-TEXT_NAMES = ("text", "sentence", "review", "content", "document", "body", "comment", "query", "input")
-LABEL_NAMES = ("label", "labels", "category", "class", "target", "y", "sentiment", "rating", "score")
+from headstart.errors import DataError
 
 log = logging.getLogger(__name__)  # rows dropped while reading; the CLI prints these as "note: ..." lines
-
-
-def text_values(frame: "pd.DataFrame", column: str) -> "pd.Series":  # noqa: F821
-    """The input text of every row: one column, or two joined as a pair (``"premise,hypothesis"``: ``PAIR_SEP`` between
-    them, read by the text backbones as a sentence pair); "" where a part is missing."""
-    def clean(v: Any) -> str:
-        return "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip().replace(PAIR_SEP, " ")
-
-    if column in frame.columns:
-        return frame[column].map(clean)
-    first, second = column.split(",")
-    a, b = frame[first.strip()].map(clean), frame[second.strip()].map(clean)
-    return ((a + PAIR_SEP + b).where((a != "") & (b != ""), "")).astype(str)
-
-
-def pick_text_column(frame: "pd.DataFrame", requested: str | None, path: str) -> str:  # noqa: F821
-    """The text column (``requested``, or guessed); ``"a,b"`` names a pair of columns (NLI-style premise, hypothesis).
-
-    Raises:
-        DataError: a named column that is not there, or no column to guess.
-    """
-    columns = list(frame.columns)
-    if requested is not None and requested not in columns:  # "a,": a pair's column missing, not a column named "a,"
-        comma_entries(requested, name="--text-column", noun="column")
-    if requested is not None and requested not in columns and requested.count(",") == 1:
-        parts = [p.strip() for p in requested.split(",")]
-        missing = [p for p in parts if p not in columns]
-        if missing or parts[0] == parts[1]:
-            raise DataError(f"text columns {requested!r}: {missing[0] if missing else parts[0]!r} is not a second column of "
-                            f"{path!r} (columns: {', '.join(columns)}); pass --text-column FIRST,SECOND for a pair")
-        return ",".join(parts)
-    if requested is not None:
-        if requested not in columns:
-            raise ColumnError(f"text column {requested!r} not found in {path!r} (columns: {', '.join(columns)})", "text")
-        return requested
-    lowered = {c.lower(): c for c in columns}
-    for name in TEXT_NAMES:
-        if name in lowered:
-            return lowered[name]
-    strings = [c for c in columns if frame[c].map(lambda v: isinstance(v, str)).mean() > 0.9]
-    if len(strings) == 1 or (strings and len(frame.columns) == 1):
-        return strings[0]
-    raise ColumnError(f"cannot tell which column of {path!r} holds the text (columns: {', '.join(columns)})", "text")
-
-
-def pick_label_column(frame: "pd.DataFrame", requested: str | None, text_column: str, path: str, *,  # noqa: F821
-                      text_given: bool = False) -> str:
-    """The label column: ``requested``, or guessed (a column named like a label, else the only column besides the text).
-    ``text_given``: the text column was named by the user; a label named as a guessed text column is read on, and a
-    column of texts is then refused as labels that look like free text, which names the fix (--label-column).
-
-    Raises:
-        ColumnError: a named column that is not there or is the named text column, or no column to guess.
-    """
-    columns = list(frame.columns)
-    texts = set(text_column.split(",")) if text_column not in columns else {text_column}
-    if requested is not None:
-        if requested not in columns:
-            raise ColumnError(f"label column {requested!r} not found in {path!r} (columns: {', '.join(columns)})", "label")
-        if requested in texts and text_given:  # read on, each text would be a class: "labels look like free text"
-            raise ColumnError(f"--text-column {text_column!r} and --label-column {requested!r} name the same column of "
-                              f"{path!r}; the label needs a column of its own (columns: {', '.join(columns)})", "label")
-        return requested
-    lowered = {c.lower(): c for c in columns if c not in texts}
-    for name in LABEL_NAMES:
-        if name in lowered:
-            return lowered[name]
-    others = [c for c in columns if c not in texts]
-    if len(others) == 1:
-        return others[0]
-    raise ColumnError(f"cannot tell which column of {path!r} holds the label (columns: {', '.join(columns)})", "label")
-
-
-def guess_notes(text_col: str | None, label_col: str | None) -> list[str]:
-    """What to say of the columns guessed as the only candidate rather than by their name (each None when it was named
-    or not guessed): ``text,foo`` trains on ``foo`` as its labels, which the user should know before reading a score."""
-    notes = []
-    if text_col is not None and text_col.lower() not in TEXT_NAMES:
-        notes.append(f"reading column {text_col!r} as the text, the only column of strings")
-    if label_col is not None and label_col.lower() not in LABEL_NAMES:
-        notes.append(f"reading column {label_col!r} as the label, the only column besides the text")
-    return notes
 
 
 def read_table(path: str | Path, *, text_column: str | None = None, label_column: str | None = None, task: str | None = None,
@@ -255,22 +171,6 @@ def _kept_rows(frame: "pd.DataFrame", dataset: Dataset) -> np.ndarray:  # noqa: 
     return ((text_values(frame, text_col) != "") & ~frame[label_col].map(missing_label)).to_numpy()
 
 
-def pick_image_column(frame: "pd.DataFrame", requested: str | None, path: str) -> str | None:  # noqa: F821
-    """The column naming image files (``requested``, or the only such column), or None for a table of texts.
-
-    Raises:
-        DataError: several columns name image files and none was chosen.
-    """
-    from headstart.data.images import looks_like_image_paths
-
-    if requested is not None:
-        return requested if requested in frame.columns and looks_like_image_paths(frame[requested].tolist()) else None
-    found = [c for c in frame.columns if looks_like_image_paths(frame[c].tolist())]
-    if len(found) > 1:
-        raise DataError(f"columns {found} of {path!r} all name image files; pass --text-column NAME for the input images")
-    return found[0] if found else None
-
-
 def read_image_table(frame: "pd.DataFrame", path: str | Path, image_col: str, *, label_column: str | None,  # noqa: F821
                      task: str | None) -> Dataset:
     """A table of image paths (relative to the table's folder) and labels as an image Dataset.
@@ -303,123 +203,3 @@ def read_image_table(frame: "pd.DataFrame", path: str | Path, image_col: str, *,
     source = {"path": str(Path(path).resolve()), "text_column": image_col, "label_column": label_col, "task": task}
     return Dataset(name=Path(path).name, inputs=images, targets=targets, task=task, label_names=names, source=source,
                    notes=tuple(notes), modality="image", origins=tuple(str(p).strip() for p in named))
-
-
-def read_inputs(path: str | Path, *, text_column: str | None = None, run_column: str | None = None) -> list[str]:
-    """Read raw inputs for prediction: a table (its text column: ``text_column``, else the run's ``run_column`` where
-    the table has it, else guessed), a .txt file, or '-' for stdin."""
-    return read_input_rows(path, text_column=text_column, run_column=run_column)[0]
-
-
-def _run_column(frame: "pd.DataFrame", run_column: str | None) -> str | None:  # noqa: F821
-    """``run_column`` (the column, or ``"a,b"`` pair, a run was trained on) where ``frame`` holds all of it, else None."""
-    if not run_column:
-        return None
-    parts = [p.strip() for p in str(run_column).split(",")] if run_column not in frame.columns else [run_column]
-    return ",".join(parts) if all(p in frame.columns for p in parts) else None
-
-
-def read_input_rows(path: str | Path, *, text_column: str | None = None,
-                    run_column: str | None = None) -> tuple[list[str], list[dict[str, Any]]]:
-    """The inputs to predict on (as ``read_inputs``) and each one's other columns, which prediction does not read but
-    carries into its output (an id, a date, the answers): JSON-ready, a missing value as None; none for stdin or .txt.
-
-    Args:
-        text_column: the table's text column (``"a,b"``: a pair), as given; it wins.
-        run_column: the column the run was trained on (its spec's ``data_source``): read where the table has it, so
-            a table holding both ``review`` and ``sentence`` is read by the run's ``review``, not by name order.
-    """
-    if str(path) == "-":
-        import pandas as pd
-
-        lines = text_values(pd.DataFrame({"text": stdin_lines()}), "text").tolist()  # as a .txt of this text reads
-        if not lines:
-            raise DataError("standard input holds no text to predict on; give one input per line")
-        return lines, [{} for _ in lines]
-    frame = read_frame(path, labelled=False)
-    trained = _run_column(frame, run_column) if text_column is None else None
-    column = trained or pick_text_column(frame, text_column, str(path))
-    if text_column is None and trained is None and column != "text" and len(frame.columns) > 1:  # a guess: said
-        missing = f" (the run's own text column {run_column!r} is not in it)" if run_column else ""
-        log.info("%s: reading column %r as the text to predict on%s; --text-column NAME picks another", Path(path).name,
-                 column, missing)
-    texts = text_values(frame, column).tolist()
-    if not texts:
-        raise DataError(f"{str(path)!r} has no rows to predict on (only its header); add one input per row")
-    used = {column} if column in frame.columns else {part.strip() for part in column.split(",")}
-    labels = [c for c in frame.columns if c not in used and str(c).lower() in LABEL_NAMES]
-    if labels:  # prediction reads the text only: say so where the file also holds answers, and what scores them
-        log.info("%s: its column %r is carried into the output but not read; to score the run on these labels: headstart "
-                 "evaluate RUN --eval-data %s (it scores a seeded test split of the file, a fifth of its rows by default, "
-                 "as every --eval-data dataset is cut)", Path(path).name, labels[0], path)
-    return texts, other_columns(frame, used)
-
-
-def stdin_lines() -> list[str]:
-    """The non-blank lines of standard input, split as a .txt file's are (``input_lines``: at "\\n" only, so a lone
-    "\\r" stays inside its line) after a UTF-8 byte-order mark is dropped.
-
-    Raises:
-        DataError: input that is not UTF-8.
-    """
-    import sys
-
-    raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
-    return input_lines(decode_utf8(raw, "standard input"), "standard input")
-
-
-def other_columns(frame: "pd.DataFrame", used: set[str]) -> list[dict[str, Any]]:  # noqa: F821
-    """Each row's columns outside ``used``, in the table's order, as JSON-ready values (NaN / NaT as None, dates as
-    ISO text, numpy scalars as Python's)."""
-    import pandas as pd
-
-    rest = [c for c in frame.columns if c not in used]
-    if not rest:
-        return [{} for _ in range(len(frame))]
-
-    def plain(v: Any) -> Any:
-        if v is None or (not isinstance(v, (list, dict, np.ndarray)) and bool(pd.isna(v))):
-            return None
-        if isinstance(v, np.generic):
-            return v.item()
-        if isinstance(v, np.ndarray):
-            return v.tolist()
-        return v if isinstance(v, (str, int, float, bool, list, dict)) else str(v)
-
-    return [{c: plain(v) for c, v in zip(rest, values)} for values in frame[rest].itertuples(index=False, name=None)]
-
-
-def read_image_inputs(path: str | Path, *, column: str | None = None,
-                      run_column: str | None = None) -> tuple[list[str], list[np.ndarray], list[dict[str, Any]]]:
-    """Images to predict on, with their file names and each one's other columns (as ``read_input_rows``; none for a
-    file or folder): one image file, a folder of them (searched recursively), a table whose ``column`` (else the
-    run's ``run_column`` where the table has it, else its only image column) names them, or ``-``: one path per line
-    on stdin.
-
-    Raises:
-        DataError: nothing to read, or an unreadable image.
-    """
-    from headstart.data.images import IMAGE_SUFFIXES, read_image, resolve_image_paths
-
-    if str(path) == "-":  # stdin: one image path per line, split as text inputs are
-        names = [line.strip() for line in stdin_lines()]
-        if not names:
-            raise DataError("no image paths on stdin; give one path per line, or an image, a folder or a table of them")
-        return names, [read_image(Path(n)) for n in names], [{} for _ in names]
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{str(path)!r} not found; give an image, a folder of images, a table naming them, or - for "
-                        "paths on stdin")
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise DataError(f"{str(path)!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        return [str(p) for p in files], [read_image(p) for p in files], [{} for _ in files]
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        return [str(path)], [read_image(path)], [{}]
-    frame = read_frame(path, labelled=False)
-    found = (None if column is not None else _run_column(frame, run_column)) or pick_image_column(frame, column, str(path))
-    if found is None:
-        raise DataError(f"no column of {str(path)!r} names image files; pass --text-column NAME, or give an image or a folder")
-    names = [str(v) for v in frame[found].tolist()]
-    return names, resolve_image_paths(names, path), other_columns(frame, {found})

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from headstart.errors import ConfigError, HeadstartError, reword
+from headstart.errors import ConfigError, HeadstartError
+from headstart.python_checks import reword
 
 SPLIT_COLUMN = "split"  # the column a DatasetDict's split names are written to (read back as --split-column)
 _CACHED = re.compile(r"'(?:[^']*/)?table-[0-9a-f]+\.parquet'")  # as_path's file, quoted by name or by path

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from headstart.data.dataset import Dataset, Splits, input_identity
-from headstart.errors import ConfigError, DataError, setting_text, settings_class, spoken
+from headstart.errors import ConfigError, DataError
+from headstart.python_checks import settings_class
+from headstart.surface import setting_text, spoken
 
 
 def max_test_rows(value: Any) -> int | None:

@@ -30,7 +30,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from headstart.errors import ConfigError, DataError, settings_class
+from headstart.errors import ConfigError, DataError
+from headstart.python_checks import settings_class
 from headstart.llm.runs import LoadedLM
 from headstart.llm.sft import check_draw
 from headstart.progress import ETA_KEY

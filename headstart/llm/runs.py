@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from headstart.atomic import write_directory, write_json
-from headstart.errors import ConfigError, StoreError, spoken
+from headstart.errors import ConfigError, StoreError
+from headstart.surface import spoken
 from headstart.outdir import finished, held
 from headstart.report.markdown import md_text
 

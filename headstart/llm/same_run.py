@@ -15,7 +15,8 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from headstart.errors import ConfigError, on_cli
+from headstart.errors import ConfigError
+from headstart.surface import on_cli
 
 DERIVED = ("steps", "base", "format", "optimizer", "sft_interrupted")  # what the run works out, not what was asked
 NOT_FLAGS = ("dropout", "warmup", "evals", "patience", "max_new_tokens")  # settings only Python sets: named as fields

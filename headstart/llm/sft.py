@@ -19,9 +19,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from headstart.errors import ConfigError, DataError, comma_entries, settings_class
+from headstart.errors import ConfigError, DataError, comma_entries
+from headstart.python_checks import settings_class
 from headstart.llm.lm import check_strategy
-from headstart.specs import check_count, check_seed
+from headstart.arguments import check_count, check_seed
 from headstart.llm.runs import LoadedLM
 
 LRS = {"lora": 2e-4, "qlora": 2e-4, "full-finetune": 2e-5}  # the usual LoRA / full SFT rates (QLoRA paper: 2e-4 at small scale)

@@ -16,7 +16,7 @@ from torch import nn
 from torch.func import functional_call
 
 from headstart.errors import ConfigError, comma_entries, unknown
-from headstart.specs import check_once
+from headstart.arguments import check_once
 
 Params = dict[str, torch.Tensor]
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from headstart.errors import ConfigError, comma_entries, settings_class
-from headstart.specs import check_once, check_seed
+from headstart.errors import ConfigError, comma_entries
+from headstart.python_checks import settings_class
+from headstart.arguments import check_once, check_seed
 
 DEFAULT_ARMS = ("protonet", "maml", "fomaml", "reptile")
 SETTINGS = {  # --setting NAME: (base dataset, novel datasets)

@@ -25,13 +25,15 @@ import torch
 from torch import nn
 
 from headstart.data_defaults import seen_by
-from headstart.errors import ConfigError, DataError, flags_checked, on_cli
+from headstart.errors import ConfigError, DataError
+from headstart.python_checks import flags_checked
+from headstart.surface import on_cli
 from headstart.meta.base import ARMS, Task, get_arm, parse_arms, zero_head
 from headstart.meta.config import META_LR_GRID, MetaConfig, check_out_is_a_folder, setting_datasets
 from headstart.meta.episodes import Episode, check_episode_shape, ci95, episodes, held_out_rows, rows_by_class, sample_episode
 from headstart.meta.results import MetaResult, rate_text
 from headstart.report.markdown import md_text
-from headstart.specs import as_config
+from headstart.arguments import as_config
 
 PROBE = "plain linear-probe"  # the reference of the paired differences (Tian et al.'s baseline)
 TRAIN_STREAM = 7919  # the base episodes' seed is [seed, TRAIN_STREAM]: never the test episodes' stream

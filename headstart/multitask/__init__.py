@@ -78,7 +78,8 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     from headstart.multitask.tasks import Layout, load_tasks, split_tasks
     from headstart.progress import progress_bar
     from headstart.report.multitask import multitask_markdown
-    from headstart.specs import TrainConfig, as_config, parse_n
+    from headstart.arguments import as_config, parse_n
+    from headstart.specs import TrainConfig
     from headstart.outdir import check_same_report, claim
     from headstart.store import Store
     from headstart.data.splits import max_test_rows

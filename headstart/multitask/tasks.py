@@ -27,7 +27,7 @@ from headstart.data.dataset import Dataset
 from headstart.data.labels import AS_CLASSES, AS_NUMBERS
 from headstart.data.splits import SplitConfig, Splits, joint_splits
 from headstart.errors import ColumnError, ConfigError, DataError
-from headstart.specs import check_once
+from headstart.arguments import check_once
 
 KINDS = ("classification", "regression")
 METRIC = {"classification": "accuracy", "regression": "rmse"}  # each task's test metric (the report's)

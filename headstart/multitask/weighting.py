@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from headstart.errors import ConfigError, comma_entries, unknown
-from headstart.specs import check_once
+from headstart.arguments import check_once
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def test_each_row_carries_the_majority_rate_and_a_method_at_it_or_answering_one_
 
 def test_the_advice_names_flags_on_the_cli_and_adapts_arguments_from_python(monkeypatch):
     """adapt() from Python is told its arguments and config's fields, as its errors are; headstart adapt its flags."""
-    from headstart.errors import SURFACE_ENV
+    from headstart.surface import SURFACE_ENV
 
     below = {**{r["method"]: r for r in rows()}["source-only"], "mean": 0.6, "flags": ["majority"]}
     budget = {**below, "flags": ["budget"], "under_trained": {"improving": 2}}

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from headstart.analysis import flags
-from headstart.errors import SURFACE_ENV
+from headstart.surface import SURFACE_ENV
 from headstart.results import RunResult
 
 

@@ -67,7 +67,7 @@ def test_a_rate_too_small_is_flagged_and_the_defaults_are_not() -> None:
 def test_a_fresh_old_demo_cell_is_flagged() -> None:
     from headstart.data import SplitConfig
     from headstart.specs import RunSpec, TrainConfig
-    from headstart.sweep import run_cell
+    from headstart.sweep_cell import run_cell
 
     spec = RunSpec(data="rotten-tomatoes", strategy="full-finetune", n=256, seed=0, tune=None,
                    split=SplitConfig(max_test=600), train=TrainConfig(lr=1e-5, epochs=1, min_steps=24, evals_per_phase=1))  # the old demo's rate

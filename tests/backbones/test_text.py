@@ -9,7 +9,8 @@ import torch
 
 from headstart.backbones import Backbone, load_backbone
 from headstart.backbones.registry import _minilm_dir
-from headstart.backbones.text import TextBackbone, detect_pooling, load_text_backbone
+from headstart.backbones.st_folder import detect_pooling
+from headstart.backbones.text import TextBackbone, load_text_backbone
 from headstart.errors import BackboneError, ConfigError
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from headstart.data import load_dataset, read_inputs
-from headstart.data.files import read_input_rows
+from headstart.data.inputs import read_input_rows
 from headstart.data.files import read_table
 from headstart.data.labels import infer_task
 from headstart.errors import DataError

@@ -177,7 +177,7 @@ def test_a_split_setting_out_of_range_names_the_field_from_python_and_the_toml_k
                                                                                                  monkeypatch):
     """The fractions and max_val have no flag: Python is told the keyword, the CLI the line of a TOML's [split];
     max_test has one (--max-test), which the CLI names."""
-    from headstart.errors import SURFACE_ENV
+    from headstart.surface import SURFACE_ENV
 
     with pytest.raises(ConfigError) as e:
         SplitConfig(**{field: value})

@@ -1,0 +1,119 @@
+"""Which columns of a user's table hold the input (a text, a text pair, image paths) and the label: given, or guessed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from headstart.data.dataset import PAIR_SEP
+from headstart.errors import ColumnError, DataError, comma_entries
+
+TEXT_NAMES = ("text", "sentence", "review", "content", "document", "body", "comment", "query", "input")
+LABEL_NAMES = ("label", "labels", "category", "class", "target", "y", "sentiment", "rating", "score")
+
+
+def text_values(frame: "pd.DataFrame", column: str) -> "pd.Series":  # noqa: F821
+    """The input text of every row: one column, or two joined as a pair (``"premise,hypothesis"``: ``PAIR_SEP`` between
+    them, read by the text backbones as a sentence pair); "" where a part is missing."""
+    def clean(v: Any) -> str:
+        return "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip().replace(PAIR_SEP, " ")
+
+    if column in frame.columns:
+        return frame[column].map(clean)
+    first, second = column.split(",")
+    a, b = frame[first.strip()].map(clean), frame[second.strip()].map(clean)
+    return ((a + PAIR_SEP + b).where((a != "") & (b != ""), "")).astype(str)
+
+
+def pick_text_column(frame: "pd.DataFrame", requested: str | None, path: str) -> str:  # noqa: F821
+    """The text column (``requested``, or guessed); ``"a,b"`` names a pair of columns (NLI-style premise, hypothesis).
+
+    Raises:
+        DataError: a named column that is not there, or no column to guess.
+    """
+    columns = list(frame.columns)
+    if requested is not None and requested not in columns:  # "a,": a pair's column missing, not a column named "a,"
+        comma_entries(requested, name="--text-column", noun="column")
+    if requested is not None and requested not in columns and requested.count(",") == 1:
+        parts = [p.strip() for p in requested.split(",")]
+        missing = [p for p in parts if p not in columns]
+        if missing or parts[0] == parts[1]:
+            raise DataError(f"text columns {requested!r}: {missing[0] if missing else parts[0]!r} is not a second column of "
+                            f"{path!r} (columns: {', '.join(columns)}); pass --text-column FIRST,SECOND for a pair")
+        return ",".join(parts)
+    if requested is not None:
+        if requested not in columns:
+            raise ColumnError(f"text column {requested!r} not found in {path!r} (columns: {', '.join(columns)})", "text")
+        return requested
+    lowered = {c.lower(): c for c in columns}
+    for name in TEXT_NAMES:
+        if name in lowered:
+            return lowered[name]
+    strings = [c for c in columns if frame[c].map(lambda v: isinstance(v, str)).mean() > 0.9]
+    if len(strings) == 1 or (strings and len(frame.columns) == 1):
+        return strings[0]
+    raise ColumnError(f"cannot tell which column of {path!r} holds the text (columns: {', '.join(columns)})", "text")
+
+
+def pick_label_column(frame: "pd.DataFrame", requested: str | None, text_column: str, path: str, *,  # noqa: F821
+                      text_given: bool = False) -> str:
+    """The label column: ``requested``, or guessed (a column named like a label, else the only column besides the text).
+    ``text_given``: the text column was named by the user; a label named as a guessed text column is read on, and a
+    column of texts is then refused as labels that look like free text, which names the fix (--label-column).
+
+    Raises:
+        ColumnError: a named column that is not there or is the named text column, or no column to guess.
+    """
+    columns = list(frame.columns)
+    texts = set(text_column.split(",")) if text_column not in columns else {text_column}
+    if requested is not None:
+        if requested not in columns:
+            raise ColumnError(f"label column {requested!r} not found in {path!r} (columns: {', '.join(columns)})", "label")
+        if requested in texts and text_given:  # read on, each text would be a class: "labels look like free text"
+            raise ColumnError(f"--text-column {text_column!r} and --label-column {requested!r} name the same column of "
+                              f"{path!r}; the label needs a column of its own (columns: {', '.join(columns)})", "label")
+        return requested
+    lowered = {c.lower(): c for c in columns if c not in texts}
+    for name in LABEL_NAMES:
+        if name in lowered:
+            return lowered[name]
+    others = [c for c in columns if c not in texts]
+    if len(others) == 1:
+        return others[0]
+    raise ColumnError(f"cannot tell which column of {path!r} holds the label (columns: {', '.join(columns)})", "label")
+
+
+def guess_notes(text_col: str | None, label_col: str | None) -> list[str]:
+    """What to say of the columns guessed as the only candidate rather than by their name (each None when it was named
+    or not guessed): ``text,foo`` trains on ``foo`` as its labels, which the user should know before reading a score."""
+    notes = []
+    if text_col is not None and text_col.lower() not in TEXT_NAMES:
+        notes.append(f"reading column {text_col!r} as the text, the only column of strings")
+    if label_col is not None and label_col.lower() not in LABEL_NAMES:
+        notes.append(f"reading column {label_col!r} as the label, the only column besides the text")
+    return notes
+
+
+def pick_image_column(frame: "pd.DataFrame", requested: str | None, path: str) -> str | None:  # noqa: F821
+    """The column naming image files (``requested``, or the only such column), or None for a table of texts.
+
+    Raises:
+        DataError: several columns name image files and none was chosen.
+    """
+    from headstart.data.images import looks_like_image_paths
+
+    if requested is not None:
+        return requested if requested in frame.columns and looks_like_image_paths(frame[requested].tolist()) else None
+    found = [c for c in frame.columns if looks_like_image_paths(frame[c].tolist())]
+    if len(found) > 1:
+        raise DataError(f"columns {found} of {path!r} all name image files; pass --text-column NAME for the input images")
+    return found[0] if found else None
+
+
+def _run_column(frame: "pd.DataFrame", run_column: str | None) -> str | None:  # noqa: F821
+    """``run_column`` (the column, or ``"a,b"`` pair, a run was trained on) where ``frame`` holds all of it, else None."""
+    if not run_column:
+        return None
+    parts = [p.strip() for p in str(run_column).split(",")] if run_column not in frame.columns else [run_column]
+    return ",".join(parts) if all(p in frame.columns for p in parts) else None

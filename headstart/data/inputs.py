@@ -1,0 +1,127 @@
+"""Inputs to predict on: a table's text or image column, a .txt of one input a line, image files or folders, or stdin."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from headstart.data.columns import LABEL_NAMES, _run_column, pick_image_column, pick_text_column, text_values
+from headstart.data.frames import decode_utf8, input_lines, read_frame
+from headstart.errors import DataError
+
+log = logging.getLogger("headstart.data.files")  # as files.py's notes: the CLI prints them as "note: ..." lines
+
+
+def read_inputs(path: str | Path, *, text_column: str | None = None, run_column: str | None = None) -> list[str]:
+    """Read raw inputs for prediction: a table (its text column: ``text_column``, else the run's ``run_column`` where
+    the table has it, else guessed), a .txt file, or '-' for stdin."""
+    return read_input_rows(path, text_column=text_column, run_column=run_column)[0]
+
+
+def read_input_rows(path: str | Path, *, text_column: str | None = None,
+                    run_column: str | None = None) -> tuple[list[str], list[dict[str, Any]]]:
+    """The inputs to predict on (as ``read_inputs``) and each one's other columns, which prediction does not read but
+    carries into its output (an id, a date, the answers): JSON-ready, a missing value as None; none for stdin or .txt.
+
+    Args:
+        text_column: the table's text column (``"a,b"``: a pair), as given; it wins.
+        run_column: the column the run was trained on (its spec's ``data_source``): read where the table has it, so
+            a table holding both ``review`` and ``sentence`` is read by the run's ``review``, not by name order.
+    """
+    if str(path) == "-":
+        import pandas as pd
+
+        lines = text_values(pd.DataFrame({"text": stdin_lines()}), "text").tolist()  # as a .txt of this text reads
+        if not lines:
+            raise DataError("standard input holds no text to predict on; give one input per line")
+        return lines, [{} for _ in lines]
+    frame = read_frame(path, labelled=False)
+    trained = _run_column(frame, run_column) if text_column is None else None
+    column = trained or pick_text_column(frame, text_column, str(path))
+    if text_column is None and trained is None and column != "text" and len(frame.columns) > 1:  # a guess: said
+        missing = f" (the run's own text column {run_column!r} is not in it)" if run_column else ""
+        log.info("%s: reading column %r as the text to predict on%s; --text-column NAME picks another", Path(path).name,
+                 column, missing)
+    texts = text_values(frame, column).tolist()
+    if not texts:
+        raise DataError(f"{str(path)!r} has no rows to predict on (only its header); add one input per row")
+    used = {column} if column in frame.columns else {part.strip() for part in column.split(",")}
+    labels = [c for c in frame.columns if c not in used and str(c).lower() in LABEL_NAMES]
+    if labels:  # prediction reads the text only: say so where the file also holds answers, and what scores them
+        log.info("%s: its column %r is carried into the output but not read; to score the run on these labels: headstart "
+                 "evaluate RUN --eval-data %s (it scores a seeded test split of the file, a fifth of its rows by default, "
+                 "as every --eval-data dataset is cut)", Path(path).name, labels[0], path)
+    return texts, other_columns(frame, used)
+
+
+def stdin_lines() -> list[str]:
+    """The non-blank lines of standard input, split as a .txt file's are (``input_lines``: at "\\n" only, so a lone
+    "\\r" stays inside its line) after a UTF-8 byte-order mark is dropped.
+
+    Raises:
+        DataError: input that is not UTF-8.
+    """
+    import sys
+
+    raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+    return input_lines(decode_utf8(raw, "standard input"), "standard input")
+
+
+def other_columns(frame: "pd.DataFrame", used: set[str]) -> list[dict[str, Any]]:  # noqa: F821
+    """Each row's columns outside ``used``, in the table's order, as JSON-ready values (NaN / NaT as None, dates as
+    ISO text, numpy scalars as Python's)."""
+    import pandas as pd
+
+    rest = [c for c in frame.columns if c not in used]
+    if not rest:
+        return [{} for _ in range(len(frame))]
+
+    def plain(v: Any) -> Any:
+        if v is None or (not isinstance(v, (list, dict, np.ndarray)) and bool(pd.isna(v))):
+            return None
+        if isinstance(v, np.generic):
+            return v.item()
+        if isinstance(v, np.ndarray):
+            return v.tolist()
+        return v if isinstance(v, (str, int, float, bool, list, dict)) else str(v)
+
+    return [{c: plain(v) for c, v in zip(rest, values)} for values in frame[rest].itertuples(index=False, name=None)]
+
+
+def read_image_inputs(path: str | Path, *, column: str | None = None,
+                      run_column: str | None = None) -> tuple[list[str], list[np.ndarray], list[dict[str, Any]]]:
+    """Images to predict on, with their file names and each one's other columns (as ``read_input_rows``; none for a
+    file or folder): one image file, a folder of them (searched recursively), a table whose ``column`` (else the
+    run's ``run_column`` where the table has it, else its only image column) names them, or ``-``: one path per line
+    on stdin.
+
+    Raises:
+        DataError: nothing to read, or an unreadable image.
+    """
+    from headstart.data.images import IMAGE_SUFFIXES, read_image, resolve_image_paths
+
+    if str(path) == "-":  # stdin: one image path per line, split as text inputs are
+        names = [line.strip() for line in stdin_lines()]
+        if not names:
+            raise DataError("no image paths on stdin; give one path per line, or an image, a folder or a table of them")
+        return names, [read_image(Path(n)) for n in names], [{} for _ in names]
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{str(path)!r} not found; give an image, a folder of images, a table naming them, or - for "
+                        "paths on stdin")
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise DataError(f"{str(path)!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        return [str(p) for p in files], [read_image(p) for p in files], [{} for _ in files]
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return [str(path)], [read_image(path)], [{}]
+    frame = read_frame(path, labelled=False)
+    found = (None if column is not None else _run_column(frame, run_column)) or pick_image_column(frame, column, str(path))
+    if found is None:
+        raise DataError(f"no column of {str(path)!r} names image files; pass --text-column NAME, or give an image or a folder")
+    names = [str(v) for v in frame[found].tolist()]
+    return names, resolve_image_paths(names, path), other_columns(frame, {found})

@@ -1,0 +1,250 @@
+"""Python callers' checks: a public function or settings class refuses a wrong keyword or type and names its parameters."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+import inspect
+import re
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from headstart.errors import ColumnError, ConfigError, HeadstartError, closest
+from headstart.surface import on_cli, python_names, setting_text, toml_text
+
+
+@functools.cache
+def config_fields() -> frozenset[str]:
+    """The fields of TrainConfig and SplitConfig, which ``fit`` / ``compare`` take as ``config`` / ``split`` (neither
+    module imports torch: an error stays cheap)."""
+    import importlib  # at call time, by name: python_checks sits below every module whose settings it names
+
+    classes = [getattr(importlib.import_module(module), name)
+               for module, name in (("headstart.specs", "TrainConfig"), ("headstart.data.splits", "SplitConfig"))]
+    return frozenset(f.name for cls in classes for f in dataclasses.fields(cls))
+
+
+# The settings classes a public function's ``config`` takes, by the name its annotation gives them.
+CONFIG_CLASSES = {"TrainConfig": "headstart.specs", "SftConfig": "headstart.llm.sft", "PreferConfig": "headstart.llm.dpo",
+                  "MetaConfig": "headstart.meta.config"}
+
+
+def settings_of(function: Callable[..., Any]) -> frozenset[str]:
+    """The fields of the settings class ``function``'s ``config`` parameter takes (by its annotation; TrainConfig when
+    it names none), imported by name at call time as ``config_fields``; empty without a ``config``."""
+    import importlib
+
+    parameter = inspect.signature(function).parameters.get("config")
+    if parameter is None:
+        return frozenset()
+    named = [name for name in CONFIG_CLASSES if name in str(parameter.annotation)] or ["TrainConfig"]
+    return frozenset(f.name for name in named
+                     for f in dataclasses.fields(getattr(importlib.import_module(CONFIG_CLASSES[name]), name)))
+
+
+def check_settings_keywords(function: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    """Refuse keywords ``function`` lacks that are fields of its ``config``: the CLI's ``--max-steps 5`` is
+    ``config={'max_steps': 5}`` in Python, and a bare TypeError named no way there.
+
+    Raises:
+        ConfigError: naming the call that works.
+    """
+    parameters = inspect.signature(function).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return
+    unknown = [k for k in kwargs if k not in parameters]
+    if not unknown:
+        return
+    fields = settings_of(function)
+    settings = {k: kwargs[k] for k in unknown if k in fields}
+    if settings:
+        given = kwargs.get("config") is not None
+        raise ConfigError(f"{function.__name__}() takes these settings through config, not as keywords: "
+                          + (f"add {settings!r} to the config you passed" if given else f"config={settings!r}"))
+
+
+def python_named(function: Callable[..., Any], *, inside: bool = True) -> Callable[..., Any]:
+    """``function`` whose HeadstartError names its parameters (and its ``config``'s fields) the Python way when called
+    from Python; from the CLI (``cli_surface``) the message is left naming flags. ``inside=False``: called by headstart's
+    own modules it leaves them too, for a caller that reads or rewrites its flags (``load_dataset``: adapt, multitask)."""
+    if getattr(function, "__python_named__", False):
+        return function
+    names = set(inspect.signature(function).parameters)
+
+    @functools.wraps(function)
+    def named(*args: Any, **kwargs: Any) -> Any:
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        for_user = inside or not (caller == "headstart" or caller.startswith("headstart."))
+        try:
+            check_settings_keywords(function, kwargs)
+            return function(*args, **kwargs)
+        except HeadstartError as e:
+            if for_user and not on_cli() and not getattr(e, "__python_named__", False):
+                _rename(e, names | config_fields() | settings_of(function))
+            raise
+
+    named.__python_named__ = True  # type: ignore[attr-defined]
+    return named
+
+
+def _rewrite(error: HeadstartError, change: Callable[[str], str]) -> None:
+    """``error``'s text through ``change``, the error kept as itself: its class, a WriteError's own ``message`` (its
+    __str__), a ColumnError's ``problem`` (__reduce__ rebuilds from problem and kind, and a caller that names columns its
+    own way reads problem alone)."""
+    if isinstance(getattr(error, "message", None), str):
+        error.message = change(error.message)
+    error.args = tuple(change(a) if isinstance(a, str) else a for a in error.args)
+    if isinstance(error, ColumnError):
+        error.problem = change(error.problem)
+
+
+def reword(error: HeadstartError, old: str, new: str) -> None:
+    """``error``'s message with ``old`` written as ``new`` (a file headstart staged as what the user passed)."""
+    _rewrite(error, lambda text: text.replace(old, new))
+
+
+def _rename(error: HeadstartError, names: set[str]) -> None:
+    error.__python_named__ = True  # type: ignore[attr-defined]  # an outer public function leaves it as it is
+    _rewrite(error, lambda text: python_names(text, names))
+
+
+def settings_class(cls: type) -> type:
+    """``cls``, a settings dataclass (TrainConfig, SftConfig ...), speaking Python when built from Python: a field it
+    lacks is a ConfigError naming the close one (not a bare TypeError), and its checks' ``try --lr 1e-5`` reads
+    ``try lr=1e-5``. Built by the CLI (``cli_surface``), its messages keep naming flags.
+
+    Apply over ``@dataclass``; the class keeps its own ``__init__`` and ``__post_init__`` behind these.
+    """
+    names = [f.name for f in dataclasses.fields(cls)]
+    init, post_init = cls.__init__, cls.__post_init__
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        unknown = [k for k in kwargs if k not in names]
+        if unknown:
+            raise ConfigError(f"{cls.__name__} has no field {unknown[0]!r}{closest(unknown[0], names)} "
+                              f"(its fields: {', '.join(names)})")
+        init(self, *args, **kwargs)
+
+    @functools.wraps(post_init)
+    def __post_init__(self: Any) -> None:
+        try:
+            _check_types(self)  # before the class's own checks, which compare the numbers
+            post_init(self)
+        except HeadstartError as e:
+            if not on_cli() and not getattr(e, "__python_named__", False):
+                _rename(e, set(names))
+            raise
+
+    cls.__init__, cls.__post_init__ = __init__, __post_init__  # type: ignore[method-assign]
+    return cls
+
+
+def python_checked(cls: type) -> type:
+    """``cls``, a spec dataclass (SweepSpec) whose ``__post_init__`` checks name the CLI's flags, speaking Python when
+    built from Python: ``--sizes is empty`` reads ``sizes is empty``, naming its fields (and its settings' fields) as
+    ``python_named`` names a function's parameters. Built by the CLI (``cli_surface``), its messages keep naming flags.
+
+    Apply over ``@dataclass``; unlike ``settings_class`` it adds no checks of its own.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    post_init = cls.__post_init__
+
+    @functools.wraps(post_init)
+    def __post_init__(self: Any) -> None:
+        try:
+            post_init(self)
+        except HeadstartError as e:
+            if not on_cli() and not getattr(e, "__python_named__", False):
+                _rename(e, names | config_fields())
+            raise
+
+    cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
+    return cls
+
+
+_KINDS = {"int": "a whole number", "float": "a number", "bool": "True or False"}  # a TOML file (the CLI) writes true or false
+
+
+def _check_types(settings: Any) -> None:
+    """Refuse a field of the wrong type: a string, bool or None where a number goes (a bool is no number here), a
+    non-bool where a switch goes. Fields of other types (text, paths, tuples) are left to the class's own checks; a
+    numpy number or bool becomes its Python value, as the class's checks, run keys and JSON take it.
+
+    Raises:
+        ConfigError: naming the field, the value, what it must be and an example.
+    """
+    for f in dataclasses.fields(settings):
+        value, parts = getattr(settings, f.name), [p.strip() for p in str(f.type).split("|")]
+        literals = [v for p in parts if (m := re.fullmatch(r"Literal\[(.*)\]", p)) for v in ast.literal_eval(f"({m[1]},)")]
+        kinds = [p for p in parts if p != "None" and not p.startswith("Literal[")]
+        if not kinds or any(k not in _KINDS for k in kinds) or (value is None and "None" in parts):
+            continue  # not a number or a switch; or unset where unset is allowed
+        if type(value).__module__ == "numpy" and hasattr(value, "item"):
+            value = value.item()
+            object.__setattr__(settings, f.name, value)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if (number and ("float" in kinds or "int" in kinds and isinstance(value, int))
+                or "bool" in kinds and isinstance(value, bool) or isinstance(value, str) and value in literals):
+            continue
+        wants = " or ".join([_KINDS[k].lower() if on_cli() else _KINDS[k] for k in kinds] + [repr(v) for v in literals])
+        given = toml_text(value) if on_cli() else repr(value)  # the CLI's settings come from a TOML file: true, not True
+        raise ConfigError(f"{f.name} must be {wants}, got {given:.40}; {_example(f, value, kinds)}")
+
+
+def _example(f: dataclasses.Field, value: Any, kinds: list[str]) -> str:
+    """The fix for ``_check_types``: the number a string spells (``"0.2"``: no quotes), else the default, written as a
+    TOML file (the CLI's way to a settings field) or a Python keyword would take it."""
+    example = f.default
+    for kind in ("int", "float"):
+        if kind in kinds and isinstance(value, str):
+            try:
+                example = {"int": int, "float": float}[kind](value)
+                break
+            except ValueError:
+                pass
+    if "bool" in kinds and isinstance(example, bool):
+        example = not example  # the other setting: the default needs no line
+    if example is None or example is dataclasses.MISSING:
+        return "leave it out for the default"
+    return f"e.g. {setting_text(f.name, example)}"
+
+
+def flags_checked(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` refusing a non-bool for each parameter whose default is a bool (``dedupe="no"`` would read as true).
+
+    The CLI's flags are bools already; this guards the Python API's mirror of them. A ConfigError names the value.
+    """
+    signature = inspect.signature(function)
+    flags = [p.name for p in signature.parameters.values() if isinstance(p.default, bool) or _maybe_bool(p)]
+
+    @functools.wraps(function)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            bound = signature.bind_partial(*args, **kwargs)
+        except TypeError:  # a wrong call: Python's own message says which argument (a config's setting: python_named)
+            return function(*args, **kwargs)
+        for name in flags:
+            value = bound.arguments.get(name, False)
+            if value is None and _maybe_bool(signature.parameters[name]):
+                continue
+            if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):
+                bound.arguments[name] = bool(value)  # numpy's True is a bool for any caller's purpose
+            elif not isinstance(value, bool):
+                kind = f"{type(value).__module__}.{type(value).__name__}" if type(value).__module__ != "builtins" else type(value).__name__
+                parameter = signature.parameters[name]
+                either = "True, False or None (the default)" if _maybe_bool(parameter) else "True or False"
+                raise ConfigError(f"{name} must be {either}, got {kind} {value!r:.40}; "
+                                  f"e.g. {name}={not parameter.default if isinstance(parameter.default, bool) else False}")
+        return function(*bound.args, **bound.kwargs)
+
+    return python_named(checked)
+
+
+def _maybe_bool(parameter: inspect.Parameter) -> bool:
+    """A switch whose None default means "decide for me" (``adapt``'s oracle)."""
+    spelled = str(parameter.annotation).replace(" ", "").replace("typing.", "")
+    return parameter.default is None and spelled in ("bool|None", "None|bool", "Optional[bool]", "Union[bool,None]",
+                                                     "Union[None,bool]")

@@ -1,0 +1,95 @@
+"""Before a sweep's cells train: its backend checked, its cells planned against the data, its split's leakage measured."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from headstart.data.leakage import LeakageReport, find_leakage
+from headstart.errors import ConfigError, DataError
+from headstart.specs import RunSpec
+from headstart.sweep_cell import _loaded, _loaded_data
+from headstart.sweep_spec import SweepSpec
+
+BACKENDS = ("local", "ray")
+
+
+def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
+    """Every cell with its run key and resolved spec, after checking the sizes against the data.
+
+    Raises:
+        DataError: a size exceeds the training pool or is below the number of classes.
+        ConfigError: an ``--eval-data`` dataset whose labels do not map onto the task's, or a ``metric`` the task lacks.
+        HeadstartError: a ``--retain`` dataset or an arm's term ``data=`` that cannot be read (an unknown name: "did
+            you mean"), as ``train`` refuses it (``run_checks.check_other_data``).
+    """
+    from headstart.data import split_dataset
+    from headstart.precision import resolve_precision
+    from headstart.precision import pick_device
+    from headstart.resolved import resolve
+    from headstart.run_checks import check_other_data, check_retained_apart
+    from headstart.specs import run_key
+
+    cells = sweep.cells()
+    data, _ = _loaded(cells[0])
+    split_config = sweep.split
+    pool = len(split_dataset(data, split_config).pool)
+    from headstart.metrics import check_metric
+
+    for spec in cells:  # a strategy's own [train_by_strategy] may name it
+        check_metric(spec.train.metric, data.task)
+    for n in sweep.sizes:
+        if n is not None and n > pool:
+            raise DataError(f"size {n} in --sizes is larger than the training pool of {data.name!r} ({pool}); drop it or use 'all'")
+        if n is not None and n > 0 and data.task == "classification" and n < data.num_classes:
+            raise DataError(f"size {n} in --sizes is below the number of classes ({data.num_classes}); start at {data.num_classes}")
+    if sweep.eval_data:  # labels that do not map, or an adaptation that cannot apply, are refused before any cell trains
+        from headstart.run_checks import check_out_of_domain
+
+        for backbone in dict.fromkeys(spec.backbone for spec in cells):
+            check_out_of_domain(sweep, data, _loaded(next(c for c in cells if c.backbone == backbone))[1])
+    precision = resolve_precision(sweep.train.precision, pick_device())
+    planned = []
+    for spec in cells:  # a strategy's own [train_by_strategy] may change the preprocessing (--image-size)
+        resolved = resolve(spec, data, _loaded(spec)[1], split_config=split_config, n_train=pool if spec.n is None else spec.n, precision=precision)
+        planned.append((spec, run_key(resolved), resolved))
+    check_other_data(cells, data.modality)  # every backbone reads it: resolve checked each against the data
+    check_retained_apart(sweep.retain, data, split_config)
+    return planned
+
+
+def leakage_report(sweep: SweepSpec) -> LeakageReport:
+    """Test examples of the sweep's split duplicated in its pool + validation (``headstart.data.leakage``).
+
+    Measured on the split without ``dedupe``: with dedupe on, these are the test rows the sweep leaves out.
+    """
+    from headstart.data import split_dataset
+
+    data = _loaded_data(sweep)
+    return find_leakage(data, split_dataset(data, dataclasses.replace(sweep.split, dedupe=False)))
+
+
+def check_backend(backend: str, address: str | None, workers: int = 1) -> None:
+    """Refuse a backend this sweep cannot use, before any data is loaded.
+
+    Raises:
+        ConfigError: an unknown backend, ``workers`` not a positive integer, ``address`` or ``workers`` > 1 with the wrong
+            backend, or ``ray`` not installed.
+    """
+    from headstart.errors import closest
+
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"--workers must be a positive integer, got {workers!r}; try --workers 1")
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend must be local or ray, got {backend!r}{closest(str(backend), BACKENDS)}")
+    if address is not None and backend != "ray":
+        raise ConfigError(f"--address {address} names a Ray cluster; add --backend ray to run there")
+    if backend == "ray":
+        if workers != 1:
+            raise ConfigError(f"--workers {workers} sets local processes; on Ray the cluster's CPUs decide how many cells "
+                              "run at once (one CPU each): drop --workers, or give a local cluster more with "
+                              "`ray start --head --num-cpus N`")
+        from headstart.ray_backend import check_address, import_ray
+
+        import_ray()
+        check_address(address)
