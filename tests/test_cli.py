@@ -520,7 +520,7 @@ def test_compares_defaults_in_its_help_are_the_ones_it_runs():
 def test_compare_prints_forgetting_and_out_of_domain_beside_the_recommendation(tmp_path, capsys):
     """What report.md says of forgetting and out-of-domain scores shows on compare's own output too, one line per
     dataset and size, with a warning where a seed answered one class for every out-of-domain row."""
-    from headstart.cli.sweeps import _print_report
+    from headstart.cli.summary import print_report
     from headstart.report import render
     from headstart.results import RunResult
     from headstart.store import Store
@@ -535,7 +535,7 @@ def test_compare_prints_forgetting_and_out_of_domain_beside_the_recommendation(t
             retention = {"data": "other", "retention": kept, "original": 0.8, "adapted": 0.8 * kept, "test_rows": 100}
             store.put(RunResult(key=f"ft/{seed}", spec=spec, status="done", metrics={"accuracy": 0.8},
                                 val_metrics={"accuracy": 0.8}, train_seconds=1.0, record={"ood": [ood], "retention": [retention]}))
-    _print_report(render(tmp_path), tmp_path)
+    print_report(render(tmp_path), tmp_path)
     out = capsys.readouterr().out
     assert "retention on other at n = 16: full-finetune 0.850 (" in out and "(1.000: nothing lost)" in out
     assert "paired differences" not in out, "with full-finetune alone there is nothing to pair: report.md has none"
@@ -543,12 +543,12 @@ def test_compare_prints_forgetting_and_out_of_domain_beside_the_recommendation(t
             "frequent class alone: 66.7%") in out, out
     assert "no transfer to read there" not in out
     assert "warning: full-finetune (n = 16) on shift after tent answered '1' for every test row in 1 of 2 seed(s)" in out
-    from headstart.cli.sweeps import _forgetting_lines
+    from headstart.cli.summary import forgetting_lines
 
     paired = {"strategy": "lora", "n": 16, "data": "other", "retention": 0.9, "ci_low": 0.8, "ci_high": 1.0, "seeds": 2,
               "vs_full_finetune": {"mean": 0.05}}
-    assert _forgetting_lines([paired])[0].endswith("(1.000: nothing lost; report.md has the paired differences)")
-    assert _forgetting_lines([{**paired, "vs_full_finetune": None}])[0].endswith("(1.000: nothing lost)")
+    assert forgetting_lines([paired])[0].endswith("(1.000: nothing lost; report.md has the paired differences)")
+    assert forgetting_lines([{**paired, "vs_full_finetune": None}])[0].endswith("(1.000: nothing lost)")
 
 
 def test_compare_takes_task_and_pooling_as_train_does(monkeypatch, capsys, toy_csv, tmp_path):
@@ -631,19 +631,19 @@ def test_predict_reads_the_column_the_run_was_trained_on_before_guessing_by_name
 
 
 def test_out_of_domain_lines_warn_where_arms_score_at_or_below_the_targets_majority_class():
-    from headstart.cli.sweeps import _ood_lines
+    from headstart.cli.summary import ood_lines
 
     def row(arm: str, mean: float) -> dict:
         return {"strategy": arm, "n": 16, "data": "drug-reviews-sentiment", "mean": mean, "majority": 0.663,
                 "gap": {"mean": -0.08}}
 
-    lines = _ood_lines([row("full-finetune", 0.646), row("lora", 0.70), row("probe", 0.60)], 100.0)
+    lines = ood_lines([row("full-finetune", 0.646), row("lora", 0.70), row("probe", 0.60)], 100.0)
     assert lines[0].endswith("; its most frequent class alone: 66.3%") and "full-finetune 64.6% (in domain − out: -8.0 points)" in lines[0]
     assert lines[1] == ("warning: on drug-reviews-sentiment at n = 16, full-finetune, probe score at or below always "
                         "answering its most frequent class: no transfer to read there")
-    every = _ood_lines([row("full-finetune", 0.646)], 100.0)
+    every = ood_lines([row("full-finetune", 0.646)], 100.0)
     assert every[1].startswith("warning: on drug-reviews-sentiment at n = 16, every arm scores at or below")
-    f1 = _ood_lines([{**row("full-finetune", 0.45), "majority": None}], 100.0)  # macro_f1: no accuracy floor to compare
+    f1 = ood_lines([{**row("full-finetune", 0.45), "majority": None}], 100.0)  # macro_f1: no accuracy floor to compare
     assert f1 == ["out of domain on drug-reviews-sentiment at n = 16: full-finetune 45.0% (in domain − out: -8.0 points)"]
 
 

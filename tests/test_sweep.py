@@ -300,12 +300,12 @@ def test_one_sweep_over_two_backbones_gives_each_its_own_curves(toy_csv, tiny_re
     import contextlib
     import io
 
-    from headstart.cli.sweeps import _print_report
+    from headstart.cli.summary import print_report
     from test_cli import cli
 
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        _print_report(result.reports, tmp_path / "two")
+        print_report(result.reports, tmp_path / "two")
     lines = printed.getvalue().splitlines()
     named = [line.removeprefix("experiment: ") for line in lines if line.startswith("experiment: ")]
     assert set(named) == set(summaries), "each backbone's experiment is printed, named"

@@ -13,7 +13,7 @@ import typer
 from headstart.cli.common import (DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
                                   _scoped_options, app, parse_max_test)
 from headstart.errors import ConfigError
-from headstart.ood import BELOW_MAJORITY
+from headstart.cli.summary import print_leakage, print_report
 
 # What compare runs where neither a flag nor --config says (the help texts quote them). Literals, so that --help imports
 # no torch: tests/test_cli.py checks them against sweep_spec's DEFAULT_STRATEGIES / DEFAULT_SIZES and api_compare.compare's.
@@ -143,7 +143,7 @@ def compare(
     check_report_to(report_to)  # an unknown destination or a missing extra is named before any cell trains
     command = "headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = run_compare(sweep, out_dir, workers=pick(workers, "workers", 1), command=command, progress=not quiet,
-                         announce=lambda report: _print_leakage(report, dedupe=sweep.split.dedupe, err=as_json),
+                         announce=lambda report: print_leakage(report, dedupe=sweep.split.dedupe, err=as_json),
                          backend=pick(backend, "backend", "local"), address=pick(address, "address", None),
                          report_to=report_to)
     counts = (f"{result.total} cells: {result.skipped} already done, {result.trained} trained now "
@@ -161,7 +161,7 @@ def compare(
                     "summary": result.summary, "notes": result.notes})
     else:
         typer.echo(counts)
-        _print_report(result.reports, out_dir)
+        print_report(result.reports, out_dir)
     kept = result.summary.get("report_command")
     if kept:  # the store's last `headstart report` settings, re-applied (render.rerender): said, never silent
         typer.echo(f"note: the report keeps the settings of this store's last report ({kept}); headstart report "
@@ -250,86 +250,6 @@ def _parse_grid_flag(text: str) -> tuple[str, str]:
     if not sep or not name.strip():
         raise ConfigError(f"--grid must be STRATEGY=V1,V2,..., got {text!r}; e.g. --grid full-finetune=2e-5,5e-5,1e-4")
     return name.strip(), values
-
-
-def _print_leakage(report: Any, *, dedupe: bool, err: bool = False) -> None:
-    from headstart.data.leakage import LEAKAGE_WARN
-
-    typer.echo(report.summary() + ("; removed from test (--dedupe)" if dedupe and report.exact + report.near else ""), err=err)
-    if report.conflicts:
-        typer.echo(f"warning: {report.conflicts_summary()} (headstart check-leakage shows them)", err=err)
-    if report.fraction > LEAKAGE_WARN and not dedupe:
-        typer.echo(f"warning: {100 * report.fraction:.1f}% of the test set duplicates training data, so test scores are "
-                   "optimistic; re-run with --dedupe (headstart check-leakage shows the pairs)", err=err)
-
-
-def _print_report(paths: dict[str, Path], out_dir: Path) -> None:
-    summary = json.loads(paths["results.json"].read_text())
-    from headstart.report.markdown import reference_text
-
-    others = summary.get("other_experiments") or []
-    # Several experiments in one store (--backbones a,b): each its own block, named, never ranked together
-    for name, one in [(summary.get("experiment", ""), summary), *((o["experiment"], o["summary"]) for o in others)]:
-        if others:
-            typer.echo(f"experiment: {name}")
-        if reference_text(one):
-            typer.echo(f"reference: {reference_text(one)}")
-        split = summary.get("test_split") if one is summary else None
-        if split:
-            typer.echo(f"{split['label'].lower()}: {split['text']}")
-        head = one.get("head_start")
-        if head:
-            typer.echo(f"head-start: {head['text']}")
-        cross = one.get("crossover") or {}
-        if cross.get("text") and cross.get("measured", True):
-            typer.echo(f"crossover: {cross['text']}")
-        for band in one.get("recommendation", []):
-            typer.echo(f"recommendation: {band['text']}")
-        for flag in one.get("budget_flags", []):
-            typer.echo(f"budget: {flag['text']}")
-        for edge in one.get("grid_edges", []):
-            typer.echo(f"tuning: {edge['text']}")
-        for line in _forgetting_lines(one.get("retention") or []) + _ood_lines(one.get("ood") or [], one.get("scale", 1.0)):
-            typer.echo(line)
-    if others:
-        typer.echo(f"note: {1 + len(others)} experiments (data · backbone) are reported apart, never averaged or ranked together; "
-                   "headstart rank-backbones --measured compares backbones")
-    typer.echo(f"report: {paths['report.html']} (also chart.png, report.md, results.json in {out_dir})")
-
-
-def _by_data_and_size(rows: list[dict[str, Any]]) -> dict[tuple[str, Any], list[dict[str, Any]]]:
-    """Summary rows (retention, out of domain) grouped by (dataset, size), in the order they come."""
-    grouped: dict[tuple[str, Any], list[dict[str, Any]]] = {}
-    for r in rows:
-        grouped.setdefault((r["data"], r["n"]), []).append(r)
-    return grouped
-
-
-def _forgetting_lines(rows: list[dict[str, Any]]) -> list[str]:
-    """A line per retained dataset and size: each arm's retention (adapted over original probe accuracy)."""
-    return [f"retention on {data} at n = {n}: " + ", ".join(
-                f"{r['strategy']} {r['retention']:.3f}" + (f" ({r['ci_low']:.3f}–{r['ci_high']:.3f})" if r["seeds"] > 1 else "")
-                for r in found) + " (1.000: nothing lost" + ("; report.md has the paired differences)" if any(
-                r.get("vs_full_finetune") for r in found) else ")")  # paired with full-finetune's, on 2+ shared seeds
-            for (data, n), found in _by_data_and_size(rows).items()]
-
-
-def _ood_lines(rows: list[dict[str, Any]], scale: float) -> list[str]:
-    """A line per out-of-domain dataset and size (each arm's score there and its gap to in-domain), then the warnings."""
-    points = scale == 100.0
-    lines = []
-    for (data, n), found in _by_data_and_size(rows).items():
-        majority = found[0].get("majority") if points else None
-        lines.append(f"out of domain on {data} at n = {n}: " + ", ".join(
-            f"{r['strategy']} " + (f"{100 * r['mean']:.1f}% (in domain − out: {100 * r['gap']['mean']:+.1f} points)" if points
-                                   else f"{r['mean']:.3g} (in domain − out: {r['gap']['mean']:+.3g})")
-            for r in found) + (f"; its most frequent class alone: {100 * majority:.1f}%" if majority is not None else ""))
-        below = [r["strategy"] for r in found if majority is not None and r["mean"] <= majority + 1e-12]
-        if below:
-            lines.append(f"warning: on {data} at n = {n}, " + ("every arm scores" if len(below) == len(found) else
-                         ", ".join(below) + (" scores" if len(below) == 1 else " score"))
-                         + f" {BELOW_MAJORITY}: no transfer to read there")
-    return lines + [f"warning: {r['one_class_note']}" for r in rows if r.get("one_class_note")]
 
 
 @app.command("check-leakage")
@@ -448,4 +368,4 @@ def report(
         typer.echo(f"note: --margin weighs a cheaper strategy only where it and the best share {MIN_PAIRS} or more seeds; "
                    f"this store has at most {max(seeds)} per cell, so the recommendation is the best on validation (a "
                    f"compare with --seeds {MIN_PAIRS} or more into the same --out adds them)", err=True)
-    _print_report(paths, directory)
+    print_report(paths, directory)

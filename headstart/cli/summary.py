@@ -1,0 +1,93 @@
+"""What ``compare`` (and ``report``) print after a sweep: the leakage line, then per experiment the reference, the test
+split, the head start, the crossover, the recommendation, the flags, retention and out-of-domain lines, as report.md
+says them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from headstart.ood import BELOW_MAJORITY
+
+
+def print_leakage(report: Any, *, dedupe: bool, err: bool = False) -> None:
+    from headstart.data.leakage import LEAKAGE_WARN
+
+    typer.echo(report.summary() + ("; removed from test (--dedupe)" if dedupe and report.exact + report.near else ""), err=err)
+    if report.conflicts:
+        typer.echo(f"warning: {report.conflicts_summary()} (headstart check-leakage shows them)", err=err)
+    if report.fraction > LEAKAGE_WARN and not dedupe:
+        typer.echo(f"warning: {100 * report.fraction:.1f}% of the test set duplicates training data, so test scores are "
+                   "optimistic; re-run with --dedupe (headstart check-leakage shows the pairs)", err=err)
+
+
+def print_report(paths: dict[str, Path], out_dir: Path) -> None:
+    summary = json.loads(paths["results.json"].read_text())
+    from headstart.report.markdown import reference_text
+
+    others = summary.get("other_experiments") or []
+    # Several experiments in one store (--backbones a,b): each its own block, named, never ranked together
+    for name, one in [(summary.get("experiment", ""), summary), *((o["experiment"], o["summary"]) for o in others)]:
+        if others:
+            typer.echo(f"experiment: {name}")
+        if reference_text(one):
+            typer.echo(f"reference: {reference_text(one)}")
+        split = summary.get("test_split") if one is summary else None
+        if split:
+            typer.echo(f"{split['label'].lower()}: {split['text']}")
+        head = one.get("head_start")
+        if head:
+            typer.echo(f"head-start: {head['text']}")
+        cross = one.get("crossover") or {}
+        if cross.get("text") and cross.get("measured", True):
+            typer.echo(f"crossover: {cross['text']}")
+        for band in one.get("recommendation", []):
+            typer.echo(f"recommendation: {band['text']}")
+        for flag in one.get("budget_flags", []):
+            typer.echo(f"budget: {flag['text']}")
+        for edge in one.get("grid_edges", []):
+            typer.echo(f"tuning: {edge['text']}")
+        for line in forgetting_lines(one.get("retention") or []) + ood_lines(one.get("ood") or [], one.get("scale", 1.0)):
+            typer.echo(line)
+    if others:
+        typer.echo(f"note: {1 + len(others)} experiments (data · backbone) are reported apart, never averaged or ranked together; "
+                   "headstart rank-backbones --measured compares backbones")
+    typer.echo(f"report: {paths['report.html']} (also chart.png, report.md, results.json in {out_dir})")
+
+
+def _by_data_and_size(rows: list[dict[str, Any]]) -> dict[tuple[str, Any], list[dict[str, Any]]]:
+    """Summary rows (retention, out of domain) grouped by (dataset, size), in the order they come."""
+    grouped: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+    for r in rows:
+        grouped.setdefault((r["data"], r["n"]), []).append(r)
+    return grouped
+
+
+def forgetting_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """A line per retained dataset and size: each arm's retention (adapted over original probe accuracy)."""
+    return [f"retention on {data} at n = {n}: " + ", ".join(
+                f"{r['strategy']} {r['retention']:.3f}" + (f" ({r['ci_low']:.3f}–{r['ci_high']:.3f})" if r["seeds"] > 1 else "")
+                for r in found) + " (1.000: nothing lost" + ("; report.md has the paired differences)" if any(
+                r.get("vs_full_finetune") for r in found) else ")")  # paired with full-finetune's, on 2+ shared seeds
+            for (data, n), found in _by_data_and_size(rows).items()]
+
+
+def ood_lines(rows: list[dict[str, Any]], scale: float) -> list[str]:
+    """A line per out-of-domain dataset and size (each arm's score there and its gap to in-domain), then the warnings."""
+    points = scale == 100.0
+    lines = []
+    for (data, n), found in _by_data_and_size(rows).items():
+        majority = found[0].get("majority") if points else None
+        lines.append(f"out of domain on {data} at n = {n}: " + ", ".join(
+            f"{r['strategy']} " + (f"{100 * r['mean']:.1f}% (in domain − out: {100 * r['gap']['mean']:+.1f} points)" if points
+                                   else f"{r['mean']:.3g} (in domain − out: {r['gap']['mean']:+.3g})")
+            for r in found) + (f"; its most frequent class alone: {100 * majority:.1f}%" if majority is not None else ""))
+        below = [r["strategy"] for r in found if majority is not None and r["mean"] <= majority + 1e-12]
+        if below:
+            lines.append(f"warning: on {data} at n = {n}, " + ("every arm scores" if len(below) == len(found) else
+                         ", ".join(below) + (" scores" if len(below) == 1 else " score"))
+                         + f" {BELOW_MAJORITY}: no transfer to read there")
+    return lines + [f"warning: {r['one_class_note']}" for r in rows if r.get("one_class_note")]
