@@ -16,9 +16,7 @@ other batch sizes and padded lengths than the traced one), and nothing is left b
 from __future__ import annotations
 
 import json
-import logging
 import shutil
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,6 @@ from headstart.report.markdown import md_text
 # another order than torch: about 1e-7 on probabilities, so 1e-4 still catches a wrong graph (0.1 and more).
 TOLERANCES = {"hf": 1e-5, "sentence-transformers": 1e-5, "onnx": 1e-4}
 FORMATS = tuple(TOLERANCES)
-ONNX_MISSING = "--format onnx needs the onnx extra: pip install 'headstart[onnx]'"
 ST_POOLING_KEYS = {"cls": "pooling_mode_cls_token", "max": "pooling_mode_max_tokens", "mean": "pooling_mode_mean_tokens",
                    "mean_sqrt_len": "pooling_mode_mean_sqrt_len_tokens", "weightedmean": "pooling_mode_weightedmean_tokens",
                    "lasttoken": "pooling_mode_lasttoken"}
@@ -73,7 +70,9 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     if format not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}; e.g. --format hf")
     if format == "onnx":
-        _require_onnx()
+        from headstart.export_onnx import require_onnx
+
+        require_onnx()
     tolerance = TOLERANCES[format] if tolerance is None else tolerance
     check_tolerance(tolerance)
     directory, out = Path(directory), Path(out)
@@ -120,8 +119,11 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
             diff = _export_st(run, encoder, tmp, out, check=lambda d: _check_st(d, texts, _logits_of(run, texts)),
                               tolerance=tolerance)
         else:
-            diff = _export_onnx(run, encoder, tmp, out, texts=texts, tolerance=tolerance,
-                                check=lambda d: _check_onnx(d, texts, reference, run.task, max_length=backbone.max_length))
+            from headstart import export_onnx
+
+            diff = export_onnx.export_onnx(run, encoder, tmp, out, texts=texts, tolerance=tolerance,
+                                           check=lambda d: export_onnx.check_onnx(d, texts, reference, run.task,
+                                                                                  max_length=backbone.max_length))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return ExportReport(str(out), diff, len(texts), tolerance, at_precision, tokenizer=type(backbone.tokenizer).__name__)
@@ -319,105 +321,6 @@ def _check(folder: Path, texts: list[str], reference: torch.Tensor, task: str, *
     with torch.no_grad():
         logits = model(**tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")).logits
     return float((_outputs(logits, task) - reference).abs().max())
-
-
-def _require_onnx() -> None:
-    try:
-        import onnx  # noqa: F401  (torch's exporter writes with it)
-        import onnxruntime  # noqa: F401
-        import onnxscript  # noqa: F401  (torch's dynamo exporter translates with it)
-    except ImportError:
-        raise ConfigError(ONNX_MISSING) from None
-
-
-class _Logits(torch.nn.Module):
-    """input_ids, attention_mask (B, T) -> logits (B, labels): the traced signature, without the output dataclass."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
-
-
-def _export_onnx(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, texts: list[str], check: Any,
-                 tolerance: float) -> float:
-    """``model.onnx`` (the hf export's model; batch and sequence axes dynamic), the tokenizer, ``config.json`` and
-    README.md written into ``tmp_dir``, checked (``check(tmp_dir)``), moved to ``out``; the difference.
-
-    The graph is traced on the two longest validation texts: a batch of 2 and a length above 1, which torch.export
-    would otherwise specialise to constants. Pair runs are refused before, so no ``token_type_ids`` input.
-    """
-    from headstart.atomic import write_atomic
-
-    backbone = run.model.backbone
-    model = _Logits(_hf_model(run, encoder)).eval()
-    tmp_dir.mkdir(parents=True, exist_ok=True)  # fresh_folder made it
-    backbone.tokenizer.save_pretrained(tmp_dir)
-    plain_tokenizer(tmp_dir, type(backbone.tokenizer).__name__)
-    sample = backbone.tokenizer((sorted(texts, key=len)[-2:] * 2)[:2], padding=True, truncation=True,
-                                max_length=backbone.max_length, return_tensors="pt")
-    axes = {0: "batch", 1: "sequence"}
-    # protobuf caps one file at 2 GB: a larger model keeps its weights in model.onnx.data beside model.onnx
-    large = sum(p.numel() * p.element_size() for p in model.parameters()) > 1_800_000_000
-    exporter_log = logging.getLogger("torch.onnx")
-    level = exporter_log.level
-    try:
-        exporter_log.setLevel(logging.ERROR)  # its notes on torchvision ops and axis names are not the user's concern
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(model, (sample["input_ids"], sample["attention_mask"]), str(tmp_dir / "model.onnx"),
-                              dynamo=True, verbose=False, input_names=["input_ids", "attention_mask"], output_names=["logits"],
-                              dynamic_shapes={"input_ids": axes, "attention_mask": axes}, external_data=large)
-    except Exception as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise ConfigError(f"torch.onnx.export could not export {type(encoder).__name__}: {first}; "
-                          "export it with --format hf instead") from error
-    finally:
-        exporter_log.setLevel(level)
-    labels = list(run.label_names) if run.task != "regression" else ["value"]
-    write_atomic(tmp_dir / "config.json", json.dumps({
-        "format": "headstart-onnx", "task": run.task, "inputs": ["input_ids", "attention_mask"], "output": "logits",
-        "id2label": dict(enumerate(labels)), "max_length": backbone.max_length}, indent=2).encode())
-    then = {"classification": "softmax them for class probabilities",
-            "multilabel": "a sigmoid of each gives that label's probability",
-            "regression": "the one column is the value, in the targets' units"}[run.task]
-    how = ("```python\nimport onnxruntime\nfrom transformers import AutoTokenizer\n"
-           "session = onnxruntime.InferenceSession(f'{PATH}/model.onnx', providers=['CPUExecutionProvider'])\n"
-           "tokenizer = AutoTokenizer.from_pretrained(PATH)\n"
-           f"batch = tokenizer(texts, padding=True, truncation=True, max_length={backbone.max_length}, return_tensors='np')\n"
-           "logits = session.run(['logits'], {'input_ids': batch['input_ids'], 'attention_mask': batch['attention_mask']})[0]\n"
-           f"```\n\n`logits` has one column per label ({', '.join(md_text(n) for n in labels)}; `id2label` in config.json): {then}. Any batch "
-           f"size and sequence length up to {backbone.max_length} tokens. The graph is the encoder ({'+'.join(backbone.modes)} "
-           "pooling" + (", Dense" if len(backbone.dense) else "") + (", Normalize" if backbone.normalize else "")
-           + f") and the head; it was checked against the run to {tolerance:g} before this folder was written.")
-    write_atomic(tmp_dir / "README.md", model_card(run.meta, _metrics(run), how=how).encode())
-    diff = check(tmp_dir)
-    refuse_beyond(diff, tolerance)
-    publish(tmp_dir, out)  # the whole folder, checked, moved into place at once
-    return diff
-
-
-def _check_onnx(folder: Path, texts: list[str], reference: torch.Tensor, task: str, *, max_length: int) -> float:
-    """Run ``model.onnx`` in onnxruntime (CPU) on the texts, tokenized by the folder's tokenizer, all at once, in batches
-    of 7 and one by one (batch sizes and padded lengths the trace never saw); the largest difference to the run's."""
-    import numpy as np
-    import onnxruntime
-    from transformers import AutoTokenizer
-
-    session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    diff = 0.0
-    for size in (len(texts), 7, 1):
-        logits = []
-        for start in range(0, len(texts), size):
-            batch = tokenizer(texts[start:start + size], padding=True, truncation=True, max_length=max_length, return_tensors="np")
-            logits.append(session.run(["logits"], {name: batch[name].astype(np.int64) for name in names})[0])
-        got = _outputs(torch.from_numpy(np.concatenate(logits)), task)
-        diff = max(diff, float((got - reference).abs().max()))
-    return diff
 
 
 make_callable(__name__, export)  # headstart.export(...) mirrors headstart export; the module stays importable

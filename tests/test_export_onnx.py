@@ -93,9 +93,9 @@ def test_an_onnx_export_onto_an_existing_folder_or_beyond_the_tolerance_is_refus
                              monkeypatch, capsys)
     assert code == 2 and "already exists" in err and len(err.strip().splitlines()) == 1, err
     assert [p.name for p in (tmp_path / "taken").iterdir()] == ["mine.txt"]
-    from headstart import export as export_module
+    from headstart import export_onnx
 
-    monkeypatch.setattr(export_module, "_check_onnx", lambda *args, **kwargs: 0.5)  # an export whose outputs moved
+    monkeypatch.setattr(export_onnx, "check_onnx", lambda *args, **kwargs: 0.5)  # an export whose outputs moved
     with pytest.raises(ConfigError, match="differ from the run's by 0.5"):
         export(tmp_path / "run", tmp_path / "strict", format="onnx")
     assert not (tmp_path / "strict").exists() and not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
