@@ -233,10 +233,28 @@ def _read_otherwise(target: str, source_data: Any) -> str | None:
     return said.split(": ", 1)[-1].removesuffix(" (built-in pair)")
 
 
+ROOT_VALUE_OPTIONS = ("--device",)  # options of ``headstart`` itself that take a value, before the command's name
+
+
 def by_adapt(command: str) -> bool:
-    """Whether a store's recorded command is adapt's: ``headstart adapt ...`` from the CLI, ``headstart.adapt(...)``
-    from Python (a compare whose --out merely names "adapt" is not)."""
-    return command.startswith(("headstart adapt ", "headstart.adapt("))
+    """Whether a store's recorded command is adapt's: ``headstart [--device X] adapt ...`` from the CLI,
+    ``headstart.adapt(...)`` from Python (a compare whose --out merely names "adapt" is not)."""
+    import shlex
+
+    if command.startswith("headstart.adapt("):
+        return True
+    try:
+        words = shlex.split(command)
+    except ValueError:  # an unbalanced quote in a hand-edited record: read by spaces
+        words = command.split()
+    if words[:1] != ["headstart"]:
+        return False
+    rest = words[1:]
+    while rest and rest[0].startswith("-"):  # the root's own options
+        option = rest.pop(0)
+        if option in ROOT_VALUE_OPTIONS and rest:
+            rest.pop(0)
+    return rest[:1] == ["adapt"]
 
 
 def recorded_command(out: Path) -> tuple[str, int]:
@@ -315,8 +333,9 @@ def budget_notes(runs: list[RunResult], ceiling: list[RunResult], max_test: int 
     elif texts:
         notes.append("budget as run: " + "; ".join(f"{arm}: {text}" for arm, text in texts.items()))
     if max_test is not None:
-        notes.append(f"scored on about {max_test} test rows of the source and of the target (--max-test; whole groups, so a "
-                     "few more: report.md gives the count): each interval covers those rows' sampling error, not the whole split's")
+        notes.append(f"scored on about {max_test} test rows of the source and of the target (--max-test; each class rounds "
+                     "its share up to whole rows and groups, so more: report.md gives the count): each interval covers those "
+                     "rows' sampling error, not the whole split's")
     return notes
 
 

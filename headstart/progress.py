@@ -109,6 +109,7 @@ def _remaining_column():
             eta = task.fields.get("eta")
             if eta is None:
                 return super().render(task)
-            return Text(clock_text(0.0 if task.finished else None if eta is UNKNOWN else eta), style="progress.remaining")
+            # unknown wins over finished: after the last step the bar is full while the scoring stages still run
+            return Text(clock_text(None if eta is UNKNOWN else 0.0 if task.finished else eta), style="progress.remaining")
 
     return Remaining()

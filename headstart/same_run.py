@@ -7,6 +7,7 @@ to save to (``saved_beside``). What a folder holds, and whether a command may wr
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from headstart.errors import ConfigError, HeadstartError
 from headstart.surface import on_cli
@@ -85,26 +86,36 @@ def other_run(out: Path, spec: RunSpec, *, settled: bool = True) -> str | None:
         return None
     n = held.get("n")
     what = f"{held.get('strategy')}, n = {'all' if n is None else n}, seed {held.get('seed')}"
-    others = [f"{_named(d)} {_shown(there)} there, {_shown(asked)} asked" for d, (there, asked) in differ.items()
-              if d not in ("strategy", "n", "seed")]
+    others = [_difference(d, there, asked) for d, (there, asked) in differ.items() if d not in ("strategy", "n", "seed")]
     if others and not set(differ) & {"strategy", "n", "seed"}:  # the same strategy, size and seed: name what differs
         what += f"; settings that differ: {'; '.join(others[:3])}{'; ...' if len(others) > 3 else ''}"
     return what
 
 
-def _named(setting: str) -> str:
-    """A spec key as the user gives it: ``train.head_lr`` is ``--head-lr`` on the CLI, ``options.rank`` ``--option
-    rank``; a Python caller reads the spec's own key."""
-    if not on_cli():
-        return setting
+def _difference(setting: str, there: Any, asked: Any) -> str:
+    """One setting that differs, as the user gives it, with the value in the folder and the one asked: ``--head-lr
+    default there, 0.5 asked``, ``--option rank=4 there, rank=8 asked``, ``--terms l2sp[weight=0.01] there,
+    l2sp[weight=0.1] asked``; a Python caller reads the spec's own key (``train.head_lr``) and the same values."""
     table, _, name = setting.rpartition(".")
-    return f"--option {name}" if table == "options" else f"--{name.replace('_', '-')}"
+    if table == "terms":  # a term's options as an arm writes them; absent: none
+        def shown(options: Any) -> str:
+            if options is None:
+                return "none"
+            inside = ", ".join(f"{k}={_shown(v, table)}" for k, v in options.items()) if isinstance(options, dict) else ""
+            return f"{name}[{inside}]" if inside else name
+        flag = "--terms" if on_cli() else setting
+        return f"{flag} {shown(there)} there, {shown(asked)} asked"
+    if table == "options" and on_cli():
+        return f"--option {name}={_shown(there, table)} there, {name}={_shown(asked, table)} asked"
+    flag = f"--{name.replace('_', '-')}" if on_cli() else setting
+    return f"{flag} {_shown(there, table)} there, {_shown(asked, table)} asked"
 
 
-def _shown(value: object) -> str:
-    """A spec value as its flag takes it: None (not given: the strategy's or the data's) -> default, a list -> a,b."""
+def _shown(value: object, table: str = "") -> str:
+    """A spec value as its flag takes it: None is "default" in the train and split tables (not given: the strategy's or
+    the data's), else "none" (no --tune, no term); a list -> a,b."""
     if value is None:
-        return "default"
-    if isinstance(value, list):
+        return "default" if table in ("train", "split") else "none"
+    if isinstance(value, (list, tuple)):
         return ",".join(map(str, value)) or "none"
     return str(value)

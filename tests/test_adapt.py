@@ -106,7 +106,7 @@ def test_max_test_caps_the_source_and_the_target_test_rows_the_oracle_included(t
     scored = [o["test_rows"] for r in runs for o in (r.record or {}).get("ood") or ()]
     assert scored and all(n <= 12 for n in scored)
     assert any(line.startswith("oracle n=16: ") for line in printed.splitlines()), printed
-    assert "- scored on about 12 test rows of the source and of the target (--max-test; whole groups" in (out / "adaptation.md").read_text()
+    assert "- scored on about 12 test rows of the source and of the target (--max-test; each class rounds" in (out / "adaptation.md").read_text()
 
 
 def test_max_test_takes_all_as_continual_and_multitask_do_and_a_bad_one_is_named_in_each_surfaces_words(
@@ -174,6 +174,11 @@ def test_adapt_refuses_a_compares_store_and_resumes_its_own(tmp_path):
         store.put(RunResult("k", {"strategy": "full-finetune", "n": 16, "seed": 0}, "done", metrics={"accuracy": 0.7}))
     check_not_a_compare(tmp_path / "mine")
     check_not_a_compare(tmp_path / "new")
+    from headstart.adapt import by_adapt
+
+    assert by_adapt("headstart --device cpu adapt --source x") and by_adapt("headstart --device=cpu adapt --source x")
+    assert by_adapt("headstart.adapt(source='x')") and not by_adapt("headstart compare --out runs/adapt-x")
+    assert not by_adapt("headstart --device cpu compare --out adapt")
     with Store(tmp_path / "named") as store:  # a compare whose folder names adapt is still a compare's
         long = "headstart compare --arms 'linear-probe[head_lr=0.01],linear-probe[head_lr=0.003],linear-probe[head_lr=0.001]'"
         store.set_sweep(long, {})

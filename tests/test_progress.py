@@ -50,6 +50,8 @@ def test_a_phase_with_its_own_eta_says_it_and_not_the_steps_rate(monkeypatch, ca
         assert column.render(bar.tasks[task]).plain == "-:--:--"
         bar.update(task, completed=16, eta=95.0)
         assert column.render(bar.tasks[task]).plain == "0:01:35"
+        bar.update(task, completed=32, eta=progress.UNKNOWN)  # the steps done, a scoring stage of unknown length running
+        assert column.render(bar.tasks[task]).plain == "-:--:--", "a full bar whose stage is still running read 0:00:00"
 
 
 def test_a_new_count_is_said_at_once_inside_the_log_interval(monkeypatch, capsys):

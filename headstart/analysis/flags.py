@@ -178,7 +178,7 @@ def budget_text(runs: list[RunResult]) -> str:
     steps = f"{planned[0]}" if len(planned) == 1 else f"{planned[0]}–{planned[-1]}"
     stopped = sum(stopped_early(r) for r in runs)
     rule = sorted({(b.get("epochs"), b.get("min_steps")) for b in budgets}, key=str)
-    why = (f"{rule[0][0]} epoch{'' if rule[0][0] == 1 else 's'}, at least {rule[0][1]} steps"
+    why = (f"{rule[0][0]} epoch{'' if rule[0][0] == 1 else 's'}, at least {rule[0][1]} step{'' if rule[0][1] == 1 else 's'}"
            if len(rule) == 1 and None not in rule[0] else "")
     caps = {int(b["max_steps"]) for b in budgets if isinstance(b.get("max_steps"), int) and was_capped(b)}
     if why and len(caps) == 1 and len(planned) == 1:  # the rule asked for more: say what cut it
@@ -361,8 +361,9 @@ def grid_edges(results: list[RunResult], confidence: float = CONFIDENCE) -> list
                 continue
             at = sorted({requested(r.spec) for r in hits}, key=size_key)
             suggested = _suggest(grid, edge)
-            if param == "k":
-                suggested = tuple(sorted({max(1.0, float(round(v))) for v in suggested}))
+            if param == "k":  # whole neighbours, none past the training rows (the solver would cap them there)
+                rows = min(float(r.spec.get("n") or math.inf) for r, _ in runs)
+                suggested = tuple(sorted({min(rows, max(1.0, float(round(v)))) for v in suggested}))
             name = str(runs[0][0].spec.get("strategy"))
             text = (f"{strategy} chose {param} {value:g}, the {edge} of its grid ({', '.join(f'{v:g}' for v in grid)}), "
                     f"in {len(hits)} of {len(runs)} {'tuned ' if param not in ('C', 'k') else ''}runs (n = "

@@ -273,16 +273,28 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
 
 
 def _not_above_on_test(group: list[dict[str, Any]], floor: float | None, line: str, metric: str, sign: float) -> str:
-    """Where the pick, chosen above the reference line on validation, scores no better than it on test (its mean): said,
-    not acted on — test never chooses — so that a pick whose validation lead did not hold on test is not read as a
-    strategy that learned the task (full-finetune+l2sp at 53.6% beside a majority class of 54.2%)."""
+    """Where the pick, chosen above the reference line on validation, has a test mean no better than it: said, not
+    acted on — test never chooses — with its interval, so that a pick whose validation lead did not hold on test is
+    not read as a strategy that learned the task (full-finetune+l2sp at 53.6% beside a majority class of 54.2%). Only
+    where the whole interval is on the wrong side is the lead said not to hold; else test cannot tell them apart."""
     if not isinstance(floor, (int, float)):
         return ""
-    k = scale(metric)
-    below = [p for p in group if isinstance(p.get("mean"), (int, float)) and sign * (p["mean"] - floor) <= 1e-12]
-    return "".join(f"; on test at n = {format_n(p['n'], p['n_actual'])} {p['strategy']} scores {p['mean'] * k:.3g}, no better "
-                   f"than {line} ({floor * k:.3g}): its lead on validation did not hold there, so read this pick with care"
-                   for p in below)
+    k, parts = scale(metric), []
+    for p in group:
+        mean, (low, high) = p.get("mean"), p.get("ci") or (None, None)
+        if not isinstance(mean, (int, float)) or sign * (mean - floor) > 1e-12:
+            continue
+        at = f"; on test at n = {format_n(p['n'], p['n_actual'])} {p['strategy']} scores {mean * k:.3g}"
+        best_side = high if sign > 0 else low
+        if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low != high:
+            at += f" (CI {low * k:.3g}–{high * k:.3g})"
+            held = sign * (best_side - floor) > 1e-12
+        else:
+            held = False
+        parts.append(at + (f", not above {line} ({floor * k:.3g}): on test it cannot be told from it" if held else
+                           f", no better than {line} ({floor * k:.3g}): its lead on validation did not hold there, so read "
+                           "this pick with care"))
+    return "".join(parts)
 
 
 def _absent(group: list[dict[str, Any]], table: dict[tuple[str, int | str], Cell], tally: list[dict[str, Any]]) -> str:

@@ -102,7 +102,8 @@ def budget_notes(steps: list[Any]) -> list[str]:
         who = f"{spec.get('strategy')}{' (joint: the whole stream at once)' if joint else ''}"
         asked = planned_steps({"n": spec["n"], "train": {**t, "max_steps": None}})  # what the epochs / floor asked
         cap = t.get("max_steps")
-        text = f"{t['epochs']} epoch{'' if t['epochs'] == 1 else 's'}, at least {t.get('min_steps') or 0} steps"
+        floor = t.get('min_steps') or 0
+        text = f"{t['epochs']} epoch{'' if t['epochs'] == 1 else 's'}, at least {floor} step{'' if floor == 1 else 's'}"
         if isinstance(cap, int) and asked > cap:
             text += f", capped at {cap} by max_steps (the rule asked {asked})"
         if isinstance(t.get("lr"), (int, float)):

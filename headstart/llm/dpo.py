@@ -274,7 +274,8 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
         steps' own (their checks included), not the rate of the bar's units, which the cheap reference pass set too fast
         (54 s said, 270 s taken)."""
         if progress:
-            began.append(began[0] if began else time.monotonic())
+            if not began:  # the loop's first call (step 0, before its first check): the steps' clock starts
+                began.append(time.monotonic())
             took = time.monotonic() - began[0]
             progress(head + step, head + total, {"step": f"{step}/{total}", **info,
                                                  ETA_KEY: took / step * (total - step) if step else None})

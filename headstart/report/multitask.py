@@ -100,9 +100,16 @@ def _words(analysis: dict[str, Any], weightings: list[str]) -> list[str]:
             else:
                 none.append(where)
     # a difference between two scores that never beat the constant reference is no transfer either way (BELOW)
-    lines = negative or [("- No negative transfer shown" + (f" where it can be read (not {', '.join(unread)}: below)" if unread else "")
-                          + ": no task's multi-task score is below its single-task score with the whole interval"
-                          + (" among the tasks whose scores beat the constant reference." if unread else "."))]
+    read = len(unread) < sum(1 for row in analysis["tasks"] for w in weightings if row["difference"].get(w))
+    if negative:
+        lines = negative
+    elif unread and not read:
+        lines = ["- No transfer can be read either way: no task's scores beat the constant reference (below)."]
+    else:
+        lines = [("- No negative transfer shown" + (f" where it can be read (not {', '.join(unread)}: their scores do not "
+                                                     "beat the constant reference, below)" if unread else "")
+                  + ": no task's multi-task score is below its single-task score with the whole interval"
+                  + (" among the tasks whose scores beat the constant reference." if unread else "."))]
     lines += helped
     if none:
         lines.append(f"- No difference shown (the interval spans 0): {', '.join(none)}.")

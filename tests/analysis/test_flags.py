@@ -469,3 +469,8 @@ def test_a_pick_no_better_than_the_majority_class_on_test_is_said_not_acted_on()
             "not hold there, so read this pick with care") in band["text"], band["text"]
     (band,) = recommend(seeds("ft", 0.66, 0.61) + seeds("probe", 0.64, 0.62))
     assert "on test at n = 16" not in band["text"]
+    wide = [dataclasses.replace(r, metrics={"accuracy": t}) for r, t in zip(seeds("ft", 0.66, 0.0), (0.50, 0.69))]
+    (band,) = recommend(wide + seeds("probe", 0.64, 0.62))
+    assert "; on test at n = 16 ft scores 59.5 (CI " in band["text"], band["text"]
+    assert "not above the majority-class rate (60): on test it cannot be told from it" in band["text"], "a mean inside a wide interval"
+    assert "did not hold" not in band["text"]
