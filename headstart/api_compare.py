@@ -203,7 +203,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     from headstart.data_defaults import fill, image_backbone
     from headstart.progress import progress_bar
     from headstart.report.render import rerender
-    from headstart.adapt import by_adapt, check_not_an_adapt
+    from headstart.store_command import by_adapt, check_not_an_adapt
     from headstart.outdir import claim
     from headstart.sweep import run_sweep
     from headstart.sweep_cell import _loaded_data

@@ -26,6 +26,7 @@ import torch
 from headstart.atomic import fresh_folder, publish
 from headstart.callable_module import make_callable
 from headstart.errors import ConfigError
+from headstart.export_hf import _check, _export_hf, _metrics, plain_tokenizer, refuse_beyond
 from headstart.model_card import model_card
 from headstart.report.markdown import md_text
 
@@ -129,13 +130,6 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     return ExportReport(str(out), diff, len(texts), tolerance, at_precision, tokenizer=type(backbone.tokenizer).__name__)
 
 
-def refuse_beyond(diff: float, tolerance: float) -> None:
-    """Raises ConfigError when the export's outputs differ from the run's by more than ``tolerance`` (nothing is kept)."""
-    if not diff <= tolerance:
-        raise ConfigError(f"the exported model's outputs differ from the run's by {diff:.3g} (> tolerance {tolerance:g}) "
-                          "on the run's validation inputs; nothing written")
-
-
 def _logits_of(run: Any, texts: list[str]) -> torch.Tensor:
     """The run's head outputs (regression: in the targets' units), as the sentence-transformers export's last Dense gives them."""
     from headstart.output_checks import _logits
@@ -221,106 +215,6 @@ def _probabilities(model: torch.nn.Module, texts: list[str], task: str, autocast
     if task == "multilabel":
         return torch.sigmoid(logits)
     return logits.squeeze(-1) * model.target_std + model.target_mean
-
-
-def _hf_model(run: Any, encoder: torch.nn.Module) -> torch.nn.Module:
-    """The run as one ``HeadstartForSequenceClassification`` (encoder → pooling → Dense → Normalize → classifier, the
-    regression scaling folded in), its weights the run's; what both the hf and the onnx export write."""
-    from headstart.export_modeling import HeadstartConfig, HeadstartForSequenceClassification
-
-    backbone = run.model.backbone
-    head = run.model.head
-    problem = {"classification": "single_label_classification", "multilabel": "multi_label_classification"}.get(run.task, "regression")
-    labels = list(run.label_names) if run.task != "regression" else ["value"]
-    config = HeadstartConfig(
-        encoder=encoder.config.to_dict(), pooling=list(backbone.modes),
-        dense=[[d.linear.in_features, d.linear.out_features, d.activation_name, d.linear.bias is not None] for d in backbone.dense],
-        normalize=bool(backbone.normalize), encoder_pooler=getattr(encoder, "pooler", None) is not None, target_mean=float(run.model.target_mean), target_std=float(run.model.target_std),
-        num_labels=head.out_features, id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
-        problem_type=problem)
-    config.auto_map = {"AutoConfig": "modeling_headstart.HeadstartConfig",
-                       "AutoModelForSequenceClassification": "modeling_headstart.HeadstartForSequenceClassification"}
-    model = HeadstartForSequenceClassification(config)
-    model.encoder.load_state_dict(encoder.state_dict())
-    model.dense.load_state_dict(backbone.dense.state_dict())
-    model.classifier.load_state_dict(head.state_dict())
-    return model
-
-
-def _export_hf(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, check: Any, tolerance: float) -> float:
-    """The transformers folder written into ``tmp_dir``, checked (``check(tmp_dir)``), moved to ``out``; the difference."""
-    from headstart.atomic import write_atomic
-
-    backbone = run.model.backbone
-    model = _hf_model(run, encoder)
-    tmp_dir.mkdir(parents=True, exist_ok=True)  # fresh_folder made it
-    model.save_pretrained(tmp_dir, safe_serialization=True)
-    backbone.tokenizer.save_pretrained(tmp_dir)
-    tokenizer = plain_tokenizer(tmp_dir, type(backbone.tokenizer).__name__)
-    write_atomic(tmp_dir / "modeling_headstart.py", Path(__file__).with_name("export_modeling.py").read_bytes())
-    how = (f"```python\nfrom transformers import AutoModelForSequenceClassification, {tokenizer}\n"
-           f"model = AutoModelForSequenceClassification.from_pretrained(PATH, trust_remote_code=True)\n"
-           f"tokenizer = {tokenizer}.from_pretrained(PATH)\n"
-           f"logits = model(**tokenizer(texts, padding=True, truncation=True, max_length={backbone.max_length}, "
-           "return_tensors='pt')).logits\n```\n\n`trust_remote_code=True` (the model only: the tokenizer is transformers' own "
-           "class) loads `modeling_headstart.py` from this folder: "
-           f"transformers has no class that pools as this encoder does ({'+'.join(backbone.modes)}"
-           + (", a Dense layer" if len(backbone.dense) else "") + (", Normalize" if backbone.normalize else "")
-           + "). Read it before you trust it; it imports torch and transformers only.")
-    write_atomic(tmp_dir / "README.md", model_card(run.meta, _metrics(run), how=how).encode())
-    diff = check(tmp_dir)
-    refuse_beyond(diff, tolerance)
-    publish(tmp_dir, out)  # the whole folder, checked, moved into place at once
-    return diff
-
-
-def plain_tokenizer(folder: Path, name: str) -> str:
-    """Make ``folder``'s tokenizer transformers' own class ``name`` with no ``auto_map``; returns ``name``.
-
-    A backbone folder's tokenizer_config.json may map AutoTokenizer to code of its own (or a Hub repo's), which
-    ``save_pretrained`` copies. The export's check and its card load the tokenizer by its class, never through the
-    folder's code (AutoTokenizer would also read config.json, whose auto_map is headstart's model code).
-    """
-    import transformers
-
-    from headstart.atomic import write_atomic
-
-    if not isinstance(getattr(transformers, name, None), type):
-        raise ConfigError(f"the run's tokenizer is a {name}, not a transformers class, so no folder could load it without "
-                          "running code; train the run on a backbone folder whose tokenizer transformers has, then export")
-    path = folder / "tokenizer_config.json"
-    settings = json.loads(path.read_text()) if path.exists() else {}
-    settings.pop("auto_map", None)
-    settings["tokenizer_class"] = name
-    write_atomic(path, json.dumps(settings, indent=2, ensure_ascii=False).encode())
-    return name
-
-
-def _metrics(run: Any) -> dict[str, Any] | None:
-    path = run.directory / "metrics.json"
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def _outputs(logits: torch.Tensor, task: str) -> torch.Tensor:
-    """What the run's predictions compare on: softmax (classification), sigmoid (multilabel), the value (regression)."""
-    if task == "classification":
-        return torch.softmax(logits, -1)
-    if task == "multilabel":
-        return torch.sigmoid(logits)
-    return logits.squeeze(-1)
-
-
-def _check(folder: Path, texts: list[str], reference: torch.Tensor, task: str, *, max_length: int) -> float:
-    """Load the folder as a user would and compare its outputs with the run's."""
-    import transformers
-    from transformers import AutoModelForSequenceClassification
-
-    model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()  # headstart's own class
-    name = json.loads((folder / "tokenizer_config.json").read_text())["tokenizer_class"]  # plain_tokenizer's: never the folder's code
-    tokenizer = getattr(transformers, name).from_pretrained(folder)
-    with torch.no_grad():
-        logits = model(**tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")).logits
-    return float((_outputs(logits, task) - reference).abs().max())
 
 
 make_callable(__name__, export)  # headstart.export(...) mirrors headstart export; the module stays importable

@@ -1,6 +1,6 @@
 """``headstart export RUN --format onnx``: the hf export's model as ``model.onnx`` (torch's dynamo exporter; batch and
 sequence axes dynamic; ``input_ids``, ``attention_mask`` -> ``logits``), the tokenizer, a small ``config.json`` and the
-card, checked in onnxruntime in three batchings before it is kept (``headstart.export`` drives it)."""
+card, checked in onnxruntime in three batchings before it is kept (``headstart.export`` drives it; the model is ``export_hf``'s)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 
 from headstart.atomic import publish
 from headstart.errors import ConfigError
-from headstart.export import _hf_model, _metrics, _outputs, plain_tokenizer, refuse_beyond
+from headstart.export_hf import _hf_model, _metrics, _outputs, plain_tokenizer, refuse_beyond
 from headstart.model_card import model_card
 from headstart.report.markdown import md_text
 

@@ -158,7 +158,7 @@ def test_python_takes_max_test_all_as_the_cli_does(entry, tmp_path, monkeypatch)
 
 def test_adapt_refuses_a_compares_store_and_resumes_its_own(tmp_path):
     """adapt into a compare's --out replaced that store's recorded sweep and its report; a store adapt wrote resumes."""
-    from headstart.adapt import check_not_a_compare
+    from headstart.store_command import check_not_a_compare
     from headstart.errors import ConfigError
     from headstart.results import RunResult
     from headstart.store import Store
@@ -174,7 +174,7 @@ def test_adapt_refuses_a_compares_store_and_resumes_its_own(tmp_path):
         store.put(RunResult("k", {"strategy": "full-finetune", "n": 16, "seed": 0}, "done", metrics={"accuracy": 0.7}))
     check_not_a_compare(tmp_path / "mine")
     check_not_a_compare(tmp_path / "new")
-    from headstart.adapt import by_adapt
+    from headstart.store_command import by_adapt
 
     assert by_adapt("headstart --device cpu adapt --source x") and by_adapt("headstart --device=cpu adapt --source x")
     assert by_adapt("headstart.adapt(source='x')") and not by_adapt("headstart compare --out runs/adapt-x")
