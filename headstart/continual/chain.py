@@ -23,7 +23,7 @@ import torch
 
 from headstart.atomic import write_atomic
 from headstart.continual.heads import MaskedHead
-from headstart.continual.methods import Method
+from headstart.continual.method_base import Method
 from headstart.continual.streams import Stream
 from headstart.data import split_dataset, subsample
 from headstart.data.dataset import Dataset
