@@ -210,12 +210,12 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     from headstart.sweep_plan import check_backend, leakage_report, plan
 
     claim(out, "compare")  # before the data loads: a folder of something else is refused, never written into
-    if not by_adapt(command or ""):  # adapt's own cells come through here too
-        check_not_an_adapt(Path(out))
     if (Path(out) / "runs.sqlite").exists():  # a damaged or too-new store is named now, not after the leakage check
         from headstart.store import Store
 
         Store(out).open().close()  # as the writer it is: a store killed at its first write gets its tables
+    if not by_adapt(command or ""):  # adapt's own cells come through here too
+        check_not_an_adapt(Path(out))
     check_backend(backend, address, workers)  # a missing extra is named before the data loads
     check_report_to(report_to)
     backbones = list(sweep.backbones or (sweep.backbone,))

@@ -34,13 +34,19 @@ def by_adapt(command: str) -> bool:
 
 
 def recorded_command(out: Path) -> tuple[str, int]:
-    """The command a store in ``out`` records (``Store.sweep``; "" when none) and how many runs it holds."""
+    """The command a store in ``out`` records (``Store.sweep``; "" when none) and how many runs it holds; ("", 0) where
+    it cannot be read (damaged, too new, killed at its first write): the command's own open of it, as the writer it is,
+    repairs it or names what is wrong."""
+    from headstart.errors import HeadstartError
     from headstart.store import Store
 
     if not (out / "runs.sqlite").is_file():
         return "", 0
-    with Store(out, create=False) as store:
-        return str((store.sweep() or {}).get("command") or ""), store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    try:
+        with Store(out, create=False) as store:
+            return str((store.sweep() or {}).get("command") or ""), store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    except HeadstartError:
+        return "", 0
 
 
 def shown_command(command: str, width: int = 80) -> str:
