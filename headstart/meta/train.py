@@ -174,7 +174,7 @@ def train_arm(arm_name: str, plain: Any, base: Pool, cfg: MetaConfig, *, progres
             if not np.isfinite(losses[-1]):
                 raise Diverged(f"{arm_name} diverged at meta-step {step + 1} (loss {losses[-1]}); lower --meta-lr or --inner-lr")
             if update is not None:
-                update(step + 1, cfg.meta_steps, {"loss": float(np.mean(losses[-20:]))})
+                update(step + 1, cfg.meta_steps, {"loss (last 20 steps)": float(np.mean(losses[-20:]))})
     tenth = max(1, len(losses) // 10)
     summary = {"arm": arm_name, "meta_steps": cfg.meta_steps, "seconds": round(time.monotonic() - start, 1),
                "first_loss": float(np.mean(losses[:tenth])) if losses else None,
