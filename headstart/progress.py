@@ -44,6 +44,8 @@ def _log_lines(description: str) -> ProgressFn:
         # a new count (sft's test answers after its steps) is said at once: minutes of it followed a line ending "ETA 0s"
         new_count = bool(seen) and (total != seen[-1][1] or done < seen[-1][0])
         seen[:] = [(done, total)]
+        if new_count:  # its rate starts with it: the steps' units are not its units
+            first[:] = [(now, done)]
         if now - printed[0] < LOG_EVERY and done < total and not new_count:
             return
         printed[0] = now

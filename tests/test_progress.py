@@ -68,3 +68,16 @@ def test_a_new_count_is_said_at_once_inside_the_log_interval(monkeypatch, capsys
     assert lines == ["sft: 1/1 loss 4.8 elapsed 44s ETA 0s", "sft: 0/1 generating answers to 1 test prompt elapsed 46s ETA ?",
                      "sft: 0/4 generating answers to 4 test prompts elapsed 47s ETA ?",
                      "sft: 4/4 generating answers to 4 test prompts elapsed 166s ETA 0s"]
+
+
+def test_a_new_count_measures_its_own_rate(monkeypatch, capsys):
+    """Ten quick steps, then a count of slow units with no ETA of its own: its rate is its own, not the steps'."""
+    clock = iter([0.0, 1.0, 10.0, 20.0, 80.0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    update = progress._log_lines("job")
+    update(1, 10, {})  # t = 1
+    update(10, 10, {})  # t = 10: the steps' rate, 1 a second
+    update(0, 4, {"phase": "slow"})  # t = 20: a new count
+    update(1, 4, {"phase": "slow"})  # t = 80: one unit in 60 s, so 3 more are 180 s (the steps' rate said ~3 s)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-2:] == ["job: 0/4 phase slow elapsed 20s ETA ?", "job: 1/4 phase slow elapsed 80s ETA 180s"], lines
