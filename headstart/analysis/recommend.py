@@ -288,10 +288,10 @@ def _not_above_on_test(group: list[dict[str, Any]], floor: float | None, line: s
         best_side = high if sign > 0 else low
         if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low != high:
             at += f" (CI {low * k:.3g}–{high * k:.3g})"
-            held = sign * (best_side - floor) > 1e-12
+            could_be_above = sign * (best_side - floor) > 1e-12
         else:
-            held = False
-        parts.append(at + (f", not above {line} ({floor * k:.3g}): on test it cannot be told from it" if held else
+            could_be_above = False
+        parts.append(at + (f", not above {line} ({floor * k:.3g}): on test it cannot be told from it" if could_be_above else
                            f", no better than {line} ({floor * k:.3g}): its lead on validation did not hold there, so read "
                            "this pick with care"))
     return "".join(parts)
