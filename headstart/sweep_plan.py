@@ -31,7 +31,7 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
     from headstart.specs import run_key
 
     cells = sweep.cells()
-    data, _ = _loaded(cells[0])
+    data, _ = _loaded_among(cells[0], cells)
     split_config = sweep.split
     pool = len(split_dataset(data, split_config).pool)
     from headstart.metrics import check_metric
@@ -47,15 +47,33 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
         from headstart.run_checks import check_out_of_domain
 
         for backbone in dict.fromkeys(spec.backbone for spec in cells):
-            check_out_of_domain(sweep, data, _loaded(next(c for c in cells if c.backbone == backbone))[1])
+            check_out_of_domain(sweep, data, _loaded_among(next(c for c in cells if c.backbone == backbone), cells)[1])
     precision = resolve_precision(sweep.train.precision, pick_device())
     planned = []
     for spec in cells:  # a strategy's own [train_by_strategy] may change the preprocessing (--image-size)
-        resolved = resolve(spec, data, _loaded(spec)[1], split_config=split_config, n_train=pool if spec.n is None else spec.n, precision=precision)
+        resolved = resolve(spec, data, _loaded_among(spec, cells)[1], split_config=split_config, n_train=pool if spec.n is None else spec.n, precision=precision)
         planned.append((spec, run_key(resolved), resolved))
     check_other_data(cells, data.modality)  # every backbone reads it: resolve checked each against the data
     check_retained_apart(sweep.retain, data, split_config)
     return planned
+
+
+def _loaded_among(spec: RunSpec, cells: list[RunSpec]) -> tuple[Any, Any]:
+    """``_loaded(spec)``; a backbone that cannot read the sweep's --image-size is named as one of the sweep's several,
+    since the size applies to each of them (its refusal alone said "drop --image-size", losing the size for the others).
+
+    Raises:
+        ConfigError: that backbone's refusal, with the way to read the others at the size.
+    """
+    try:
+        return _loaded(spec)
+    except ConfigError as error:
+        others = [b for b in dict.fromkeys(c.backbone for c in cells) if b != spec.backbone]
+        if spec.train.image_size is None or not others:
+            raise
+        raise ConfigError(f"{error}, or, as --image-size {spec.train.image_size} applies to every backbone of this compare, "
+                          f"compare {spec.backbone} in a sweep of its own (another --out) to read {', '.join(others)} at "
+                          f"{spec.train.image_size}") from None
 
 
 def leakage_report(sweep: SweepSpec) -> LeakageReport:

@@ -469,3 +469,17 @@ def test_a_merged_image_lora_runs_card_shows_predicting_on_image_files(tmp_path)
     merge(tmp_path / "lora", tmp_path / "merged")
     card = (tmp_path / "merged" / "README.md").read_text()
     assert "photo.png" in card and "a review to score" not in card, card
+
+
+def test_a_backbone_that_cannot_read_a_compares_image_size_is_named_as_one_of_several(tmp_path):
+    """compare --backbones mnist-cnn,efficientnet-lite0 --image-size 64: mnist-cnn's refusal said only "drop
+    --image-size", which would lose the size for efficientnet-lite0 too; it names the way to keep it."""
+    import headstart
+    from headstart.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"mnist-cnn reads 28x28 images only .* drop image_size, or, as image_size=64 "
+                                          r"applies to every backbone of this compare, compare mnist-cnn in a sweep of its own "
+                                          r"\(another out\) to read efficientnet-lite0 at 64"):  # Python's words
+        headstart.compare("sklearn-digits", backbones="mnist-cnn,efficientnet-lite0", strategies="linear-probe", sizes=16,
+                          seeds=1, out=tmp_path / "out", config=headstart.TrainConfig(image_size=64))
+    assert not (tmp_path / "out" / "runs.sqlite").exists()
