@@ -63,6 +63,13 @@ class WriteError(StoreError, OSError):
         return type(self), (self.filename, self.errno, self.strerror)
 
 
+def clipped(text: str, width: int = 100) -> str:
+    """``text`` on one line (runs of whitespace as one space), cut to ``width`` characters with an ellipsis where cut:
+    a user's text or a recorded command quoted in a message."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def with_article(words: str) -> str:
     """``words`` after its indefinite article: "an image classification", "a text regression"."""
     return f"{'an' if words[:1].lower() in 'aeiou' else 'a'} {words}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, clipped
 
 
 ROOT_VALUE_OPTIONS = ("--device",)  # options of ``headstart`` itself that take a value, before the command's name
@@ -49,11 +49,6 @@ def recorded_command(out: Path) -> tuple[str, int]:
         return "", 0
 
 
-def shown_command(command: str, width: int = 80) -> str:
-    """``command`` cut to ``width`` characters, with an ellipsis where it was cut."""
-    return command if len(command) <= width else command[: width - 1] + "…"
-
-
 def check_not_a_compare(out: Path) -> None:
     """Refuse an ``--out`` holding a compare's store: adapt would add its runs to it and replace its recorded sweep
     and its report. A store adapt wrote (its recorded command is adapt's) resumes.
@@ -65,7 +60,7 @@ def check_not_a_compare(out: Path) -> None:
 
     command, runs = recorded_command(out)
     if runs and command and not by_adapt(command):
-        raise ConfigError(f"--out {str(out)!r} holds the store of another command ({shown_command(command)}); adapt would "
+        raise ConfigError(f"--out {str(out)!r} holds the store of another command ({clipped(command, 80)}); adapt would "
                           f"add its runs to it and replace its report; nothing was written; give adapt its own folder, e.g. "
                           f"{str(sibling(out, 'adapt'))!r}")
 
@@ -82,6 +77,6 @@ def check_not_an_adapt(out: Path) -> None:
 
     command, runs = recorded_command(out)
     if runs and by_adapt(command):
-        raise ConfigError(f"--out {str(out)!r} holds the store of an adapt ({shown_command(command)}); compare would add "
+        raise ConfigError(f"--out {str(out)!r} holds the store of an adapt ({clipped(command, 80)}); compare would add "
                           f"its runs to it and replace its report; nothing was written; give compare its own folder, e.g. "
                           f"{str(sibling(out, 'compare'))!r}")

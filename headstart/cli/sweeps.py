@@ -12,7 +12,7 @@ import typer
 
 from headstart.cli.common import (DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
                                   _scoped_options, app, parse_max_test)
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, clipped
 from headstart.cli.summary import print_leakage, print_report
 
 # What compare runs where neither a flag nor --config says (the help texts quote them). Literals, so that --help imports
@@ -277,7 +277,7 @@ def check_leakage(
         return
     typer.echo(report.summary())
     for test_text, train_text, similarity in report.examples:
-        typer.echo(f"  {similarity:.2f}  test:  {_clip(test_text)}\n        train: {_clip(train_text)}")
+        typer.echo(f"  {similarity:.2f}  test:  {clipped(test_text)}\n        train: {clipped(train_text)}")
     from headstart.data.leakage import LEAKAGE_WARN
 
     if report.fraction > LEAKAGE_WARN:
@@ -286,12 +286,7 @@ def check_leakage(
     if report.conflicts:
         typer.echo(report.conflicts_summary())
         for text, labels in report.conflict_examples:
-            typer.echo(f"  {' / '.join(labels)}:  {_clip(text)}")
-
-
-def _clip(text: str, width: int = 100) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+            typer.echo(f"  {' / '.join(labels)}:  {clipped(text)}")
 
 
 @app.command()
