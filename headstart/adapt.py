@@ -205,8 +205,8 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
                                       split=dataclasses.replace(filled_split, stratify=False),
                                       **{k: target_data.source.get(k) for k in ("text_column", "label_column", "task")
                                          if "path" in target_data.source})  # the columns the methods are scored on
-        result.trained += run_compare(ceiling, out, workers=workers, progress=progress, command=command).trained
-    result.trained += run_compare(sweep, out, workers=workers, progress=progress, command=command).trained
+        result.trained += run_compare(ceiling, out, workers=workers, progress=progress, command=command, by="adapt").trained
+    result.trained += run_compare(sweep, out, workers=workers, progress=progress, command=command, by="adapt").trained
     with Store(out, create=False) as store:
         runs = with_arms(store.results())
     mine = [r for r in runs if (r.spec.get("data") or {}).get("hash") == source_data.hash and r.spec.get("backbone") == sweep.backbone]

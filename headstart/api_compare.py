@@ -193,9 +193,10 @@ def _literal(value: Any) -> str:
 
 def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str = "", progress: bool = False,
                 announce: Any = None, backend: str = "local", address: str | None = None,
-                report_to: str | None = None) -> CompareResult:
+                report_to: str | None = None, by: str = "compare") -> CompareResult:
     """``compare`` on a built ``SweepSpec``: check the split for leakage (``announce(report)`` before training),
-    run the missing cells (``backend`` / ``address`` as in ``compare``), render the report, log to ``report_to``."""
+    run the missing cells (``backend`` / ``address`` as in ``compare``), render the report, log to ``report_to``;
+    ``by="adapt"`` for adapt's own cells (recorded with the store: neither command takes the other's)."""
     import json
 
     import dataclasses
@@ -203,7 +204,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     from headstart.data_defaults import fill, image_backbone
     from headstart.progress import progress_bar
     from headstart.report.render import rerender
-    from headstart.store_command import by_adapt, check_not_an_adapt
+    from headstart.store_command import check_not_an_adapt
     from headstart.outdir import claim
     from headstart.sweep import run_sweep
     from headstart.sweep_cell import _loaded_data
@@ -214,7 +215,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
         from headstart.store import Store
 
         Store(out).open().close()  # as the writer it is: a store killed at its first write gets its tables
-    if not by_adapt(command or ""):  # adapt's own cells come through here too
+    if by != "adapt":  # adapt's own cells come through here too
         check_not_an_adapt(Path(out))
     check_backend(backend, address, workers)  # a missing extra is named before the data loads
     check_report_to(report_to)
@@ -229,7 +230,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
         announce(leakage)
     with progress_bar("sweep", enabled=progress) as update:
         outcome = run_sweep(sweep, out, workers=workers, command=command, progress=_saying_plan(update, sweep, len(planned)),
-                            leakage=leakage, backend=backend, address=address, planned=planned)
+                            leakage=leakage, backend=backend, address=address, planned=planned, by=by)
     reports = rerender(out)  # with the store's last `headstart report` settings (--margin, --metric), if it set any
     logged = None
     if report_to:

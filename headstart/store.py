@@ -300,20 +300,31 @@ class Store:
                 conn.execute("UPDATE runs SET status='pending', owner=NULL, lease_until=NULL, updated_at=? WHERE key=?", (now, key))
         return len(dead)
 
-    def set_sweep(self, command: str, sweep: dict[str, Any]) -> None:
+    def set_sweep(self, command: str, sweep: dict[str, Any], *, by: str = "compare") -> None:
         """Remember the command line and the SweepSpec (as a dict) of the latest sweep into this store, and add the
-        command to ``commands`` (each distinct one once, oldest first)."""
-        value = json.dumps({"command": command, "sweep": sweep}, sort_keys=True)
+        command to ``commands`` (each distinct one once, oldest first; those before it are forgotten while the store
+        holds no run, as they stored nothing).
+
+        Args:
+            by: the command whose store this is ("compare" or "adapt", which writes a compare store of its own):
+                read by ``store_command``, as a Python call's ``command`` may be any text.
+        """
+        value = json.dumps({"command": command, "sweep": sweep, "by": by}, sort_keys=True)
         with self._transaction() as conn:
-            earlier = self._commands(conn)  # before 'sweep' is replaced: a store from before the list holds its command there
+            # before 'sweep' is replaced: a store from before the list holds its command there; a command that stored
+            # no run (stopped before its first cell) is no part of this store's history: its reproduction skips it
+            stored = conn.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is not None
+            earlier = self._commands(conn) if stored else []
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('sweep', ?)", (value,))
-            if command and command not in earlier:
-                conn.execute("INSERT OR REPLACE INTO meta VALUES ('commands', ?)", (json.dumps([*earlier, command]),))
+            if not stored or command not in earlier:
+                commands = [*earlier, command] if command else earlier
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('commands', ?)", (json.dumps(commands),))
 
     # -- reads -----------------------------------------------------------------------------------------
 
     def sweep(self) -> dict[str, Any] | None:
-        """Return ``{"command": str, "sweep": dict}`` as saved by ``set_sweep``, or None."""
+        """Return ``{"command": str, "sweep": dict, "by": str}`` as saved by ``set_sweep`` (no "by" in a store written
+        before it was kept), or None."""
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'sweep'").fetchone()
         try:
             value = None if row is None else json.loads(row["value"])

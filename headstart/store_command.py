@@ -33,20 +33,27 @@ def by_adapt(command: str) -> bool:
     return rest[:1] == ["adapt"]
 
 
-def recorded_command(out: Path) -> tuple[str, int]:
-    """The command a store in ``out`` records (``Store.sweep``; "" when none) and how many runs it holds; ("", 0) where
-    it cannot be read (damaged, too new, killed at its first write): the command's own open of it, as the writer it is,
-    repairs it or names what is wrong."""
+def recorded(out: Path) -> tuple[str, int, str]:
+    """The command a store in ``out`` records (``Store.sweep``; "" when none), how many runs it holds, and whose store
+    it is ("adapt", "compare", or "" when nothing is recorded): ("", 0, "") where it cannot be read (damaged, too new,
+    killed at its first write): the command's own open of it, as the writer it is, repairs it or names what is wrong.
+    A store written before the owner was kept is adapt's by its command (``by_adapt``)."""
     from headstart.errors import HeadstartError
     from headstart.store import Store
 
     if not (out / "runs.sqlite").is_file():
-        return "", 0
+        return "", 0, ""
     try:
         with Store(out, create=False) as store:
-            return str((store.sweep() or {}).get("command") or ""), store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+            record = store.sweep() or {}
+            runs = store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
     except HeadstartError:
-        return "", 0
+        return "", 0, ""
+    command = str(record.get("command") or "")
+    by = record.get("by")
+    if by not in ("adapt", "compare"):
+        by = "adapt" if by_adapt(command) else "compare" if record else ""
+    return command, runs, by
 
 
 def check_not_a_compare(out: Path) -> None:
@@ -58,9 +65,9 @@ def check_not_a_compare(out: Path) -> None:
     """
     from headstart.outdir import sibling
 
-    command, runs = recorded_command(out)
-    if runs and command and not by_adapt(command):
-        raise ConfigError(f"--out {str(out)!r} holds the store of another command ({clipped(command, 80)}); adapt would "
+    command, runs, by = recorded(out)
+    if runs and by == "compare":
+        raise ConfigError(f"--out {str(out)!r} holds the store of another command ({clipped(command or 'compare', 80)}); adapt would "
                           f"add its runs to it and replace its report; nothing was written; give adapt its own folder, e.g. "
                           f"{str(sibling(out, 'adapt'))!r}")
 
@@ -75,8 +82,8 @@ def check_not_an_adapt(out: Path) -> None:
     """
     from headstart.outdir import sibling
 
-    command, runs = recorded_command(out)
-    if runs and by_adapt(command):
-        raise ConfigError(f"--out {str(out)!r} holds the store of an adapt ({clipped(command, 80)}); compare would add "
+    command, runs, by = recorded(out)
+    if runs and by == "adapt":
+        raise ConfigError(f"--out {str(out)!r} holds the store of an adapt ({clipped(command or 'adapt', 80)}); compare would add "
                           f"its runs to it and replace its report; nothing was written; give compare its own folder, e.g. "
                           f"{str(sibling(out, 'compare'))!r}")

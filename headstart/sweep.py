@@ -98,7 +98,7 @@ def _write_leakage(out: Path, sweep: SweepSpec, report: LeakageReport) -> None:
 def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: str = "",
               progress: Callable[[int, int, dict[str, Any]], None] | None = None,
               leakage: LeakageReport | None = None, backend: str = "local", address: str | None = None,
-              planned: list[tuple[RunSpec, str, dict[str, Any]]] | None = None) -> SweepOutcome:
+              planned: list[tuple[RunSpec, str, dict[str, Any]]] | None = None, by: str = "compare") -> SweepOutcome:
     """Run every cell of ``sweep`` not yet done in the store at ``out``; resumable and safe to interrupt.
 
     Args:
@@ -106,6 +106,7 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
         out: directory of the store (``runs.sqlite``) and the report.
         workers: local processes; 1 runs in this process. Threads are divided between workers.
         command: the command line, recorded for the report.
+        by: whose store this is, recorded beside it ("adapt" for adapt's cells: ``store_command``).
         progress: ``update(done, total, info)`` over the cells this call trains.
         leakage: the ``leakage_report`` if the caller already has it; written to ``out/leakage.json``.
         planned: ``plan(sweep)`` if the caller already has it.
@@ -126,7 +127,7 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     with Store(out) as store:
         store.release_dead(owner_is_dead)  # a compare killed with -9 on this host: no need to wait for its lease
-        store.set_sweep(command, sweep.to_dict())
+        store.set_sweep(command, sweep.to_dict(), by=by)
         merge_spool(store)  # results an earlier sweep could not store (headstart.spool)
         _write_leakage(out, sweep, leakage if leakage is not None else leakage_report(sweep))
         finished = store.done_keys() | {r.key for r in store.results("diverged")}  # a diverged cell would diverge again

@@ -170,9 +170,15 @@ def test_adapt_refuses_a_compares_store_and_resumes_its_own(tmp_path):
                                           r"--seeds 3\); adapt would add its runs to it .* e\.g\. '.*cmp-adapt'"):
         check_not_a_compare(tmp_path / "cmp")
     with Store(tmp_path / "mine") as store:
-        store.set_sweep("headstart adapt --source rotten-tomatoes --target drug-reviews-sentiment", {})
+        store.set_sweep("headstart adapt --source rotten-tomatoes --target drug-reviews-sentiment", {}, by="adapt")
         store.put(RunResult("k", {"strategy": "full-finetune", "n": 16, "seed": 0}, "done", metrics={"accuracy": 0.7}))
     check_not_a_compare(tmp_path / "mine")
+    with Store(tmp_path / "old") as store:  # written before the store kept whose it is: adapt's by its command
+        store.conn.execute("INSERT OR REPLACE INTO meta VALUES ('sweep', ?)", (json.dumps(
+            {"command": "headstart adapt --source rotten-tomatoes --target drug-reviews-sentiment", "sweep": {}}),))
+        store.conn.commit()
+        store.put(RunResult("k", {"strategy": "full-finetune", "n": 16, "seed": 0}, "done", metrics={"accuracy": 0.7}))
+    check_not_a_compare(tmp_path / "old")
     check_not_a_compare(tmp_path / "new")
     from headstart.store_command import by_adapt
 
@@ -196,13 +202,65 @@ def test_compare_refuses_an_adapt_store_as_adapt_refuses_a_compares(tmp_path):
     from headstart.store import Store
 
     with Store(tmp_path / "ad") as store:
-        store.set_sweep("headstart adapt --source rotten-tomatoes --target drug-reviews-sentiment --sizes 16", {})
+        store.set_sweep("headstart adapt --source rotten-tomatoes --target drug-reviews-sentiment --sizes 16", {}, by="adapt")
         store.put(RunResult("k", {"strategy": "linear-probe", "n": 16, "seed": 0}, "done", metrics={"accuracy": 0.7}))
     before = (tmp_path / "ad" / "runs.sqlite").read_bytes()
     with pytest.raises(ConfigError, match=r"holds the store of an adapt \(headstart adapt --source rotten-tomatoes .*\); "
                                           r"compare would add its runs .* e\.g\. '.*ad-compare'"):
         headstart.compare(strategies="linear-probe", sizes=16, seeds=1, out=tmp_path / "ad")
     assert (tmp_path / "ad" / "runs.sqlite").read_bytes() == before
+
+
+def test_adapt_called_with_its_own_command_text_resumes_its_store_and_compare_still_refuses_it(toy_csv, tiny_registry,
+                                                                                                tmp_path):
+    """``adapt(command="...")`` recorded that text alone, which did not read as adapt's: its second call refused its own
+    store as "another command's", and a compare took it. The store records whose it is beside the command."""
+    import pandas as pd
+    from conftest import make_toy
+
+    import headstart
+    from headstart.errors import ConfigError
+    from headstart.store import Store
+
+    data = make_toy(300, seed=7)  # the source's two labels
+    target = tmp_path / "target.csv"
+    pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(target, index=False)
+    out = tmp_path / "mine"
+    kwargs = dict(methods="source-only", sizes=16, seeds=1, tune=None, out=out, oracle=False,
+                  config={"max_steps": 2, "min_steps": 2}, backbone="tiny", command="nightly adaptation job")
+    first = headstart.adapt(str(toy_csv), str(target), **kwargs)
+    assert first.trained == 1
+    again = headstart.adapt(str(toy_csv), str(target), **kwargs)
+    assert again.trained == 0, "resumed: its one run stored"
+    with Store(out, create=False) as store:
+        assert store.sweep()["by"] == "adapt" and store.commands() == ["nightly adaptation job"]
+    before = (out / "runs.sqlite").read_bytes()
+    with pytest.raises(ConfigError, match=r"holds the store of an adapt \(nightly adaptation job\); compare would add"):
+        headstart.compare(strategies="linear-probe", sizes=16, seeds=1, out=out, backbone="tiny", data=str(toy_csv))
+    assert (out / "runs.sqlite").read_bytes() == before
+
+
+def test_a_command_that_stored_no_run_leaves_no_trace_in_the_stores_commands(tmp_path):
+    """An adapt stopped before its first run left its command in the store's list; a compare then run there printed
+    "run these in order": the adapt first, which would refuse the compare's runs. Commands before a store's first run
+    are forgotten; after it each distinct one is kept, oldest first."""
+    from headstart.results import RunResult
+    from headstart.store import Store
+    from headstart.store_command import check_not_an_adapt, recorded
+
+    with Store(tmp_path / "s") as store:
+        store.set_sweep("headstart adapt --source a --target b", {}, by="adapt")
+        assert store.commands() == ["headstart adapt --source a --target b"]
+    assert recorded(tmp_path / "s") == ("headstart adapt --source a --target b", 0, "adapt")
+    check_not_an_adapt(tmp_path / "s")  # nothing stored yet: any store command may take it
+    with Store(tmp_path / "s") as store:
+        store.set_sweep("headstart compare --sizes 16", {})
+        assert store.commands() == ["headstart compare --sizes 16"]
+        store.put(RunResult("k", {"strategy": "lora", "n": 16, "seed": 0}, "done", metrics={"accuracy": 0.7}))
+        store.set_sweep("headstart compare --sizes 16,64", {})
+        store.set_sweep("headstart compare --sizes 16", {})
+        assert store.commands() == ["headstart compare --sizes 16", "headstart compare --sizes 16,64"]
+    assert recorded(tmp_path / "s")[1:] == (1, "compare")
 
 
 def test_the_budget_note_names_arms_by_the_methods_that_train_them():

@@ -147,7 +147,8 @@ def test_sweep_record_round_trips(tmp_path: Path) -> None:
         assert store.sweep() is None
         store.set_sweep("headstart compare --data toy", {"sizes": [16, "all"], "seeds": 3})
     with Store(tmp_path, create=False) as store:
-        assert store.sweep() == {"command": "headstart compare --data toy", "sweep": {"sizes": [16, "all"], "seeds": 3}}
+        assert store.sweep() == {"command": "headstart compare --data toy", "sweep": {"sizes": [16, "all"], "seeds": 3},
+                                 "by": "compare"}
 
 
 def test_incompatible_schema_version_is_refused(tmp_path: Path) -> None:
@@ -252,15 +253,19 @@ def test_a_missing_store_names_a_fix_that_works(tmp_path: Path) -> None:
 
 def test_every_distinct_command_into_a_store_is_kept_oldest_first(tmp_path: Path) -> None:
     """set_sweep keeps the latest sweep (as before) and adds its command to ``commands`` once; a store written before
-    the list was kept gives its one recorded command, and its next command joins it."""
+    the list was kept gives its one recorded command, and its next command joins it (once the store holds a run: a
+    command that stored none is forgotten, tests/test_adapt.py)."""
     first, second = "headstart compare --strategies a,b --out x", "headstart compare --strategies a --no-tune --out x"
     with Store(tmp_path / "new") as store:
-        for command in (first, second, first):
+        store.set_sweep(first, {"seeds": 2})
+        store.put(RunResult("k", {"strategy": "a", "n": 16, "seed": 0}, "done", metrics={"accuracy": 0.7}))
+        for command in (second, first):
             store.set_sweep(command, {"seeds": 2})
         assert store.commands() == [first, second]
-        assert store.sweep() == {"command": first, "sweep": {"seeds": 2}}
+        assert store.sweep() == {"command": first, "sweep": {"seeds": 2}, "by": "compare"}
     with Store(tmp_path / "old") as store:
         store.conn.execute("INSERT INTO meta VALUES ('sweep', ?)", ('{"command": "%s", "sweep": {}}' % first,))
+        store.put(RunResult("k", {"strategy": "a", "n": 16, "seed": 0}, "done", metrics={"accuracy": 0.7}))
         assert store.commands() == [first]
         store.set_sweep(second, {})
         assert store.commands() == [first, second]
