@@ -137,7 +137,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.arguments import as_config
     from headstart.specs import TrainConfig
     from headstart.store import Store
-    from headstart.sweep_cell import _loaded, _loaded_data
+    from headstart.sweep_cell import loaded_cell, loaded_data
     from headstart.sweep_spec import SweepSpec, parse_list, parse_sizes
 
     from headstart.data.splits import SplitConfig, max_test_rows
@@ -167,7 +167,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
                           "it, a mapped target has no oracle), or give a target with the source's labels")
     try:  # both load before anything trains; adapt has no column options: a source file's columns go by their names,
         # a target file's by the source's where it has them (as the methods' scores read it: ood.check_elsewhere)
-        source_data = _loaded_data(sweep)
+        source_data = loaded_data(sweep)
         target_data = load_dataset(name, run_source=source_data.source)
     except ColumnError as e:
         raise DataError(f"{e.problem}; name that column {e.kind} (adapt reads files by their column names)") from None
@@ -181,7 +181,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     notes = [] if oracle or oracle_given else [
         f"no oracle: the methods' scores read {name}'s labels otherwise ({how or 'mapped by --target'}), so training on "
         "its own labels would be another task; no ceiling and no share of the gap is reported"]
-    _, model = _loaded(sweep.cells()[0])  # what the sweep loads (once per process): its modules say what can apply
+    _, model = loaded_cell(sweep.cells()[0])  # what the sweep loads (once per process): its modules say what can apply
     out = Path(out)
     result = AdaptResult(out=out, notes=notes)
     refused = refusals(chosen, model=model, task=source_data.task, strategy=strategy, strategies=sweep.strategies)

@@ -25,7 +25,7 @@ from headstart.errors import ConfigError, StoreError
 from headstart.python_checks import flags_checked
 from headstart.surface import on_cli
 from headstart.outdir import check_new
-from headstart.output_checks import PrecisionGap, _check_texts, _logits, check_inputs, check_tolerance, precision_gap, run_autocast
+from headstart.output_checks import PrecisionGap, check_inputs, check_texts, check_tolerance, logits_of, precision_gap, run_autocast
 
 MERGEABLE = ("LORA", "IA3")  # PEFT types whose update folds into the base weights (prompts add tokens instead)
 TOLERANCE = 1e-4  # max abs difference of logits accepted between a merged model and its adapter
@@ -114,20 +114,20 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
     if dequantize and not quantized:
         raise ConfigError(f"{switch} is for a run trained on a 4-bit base (qlora); {str(directory)!r} ({info.strategy}) "
                           f"was not: drop {switch}")
-    texts = _check_texts(run, inputs)
-    reference = _logits(run.model, texts)
+    texts = check_texts(run, inputs)
+    reference = logits_of(run.model, texts)
     precision, autocast = run_autocast(run)
-    reference_own = None if autocast is None else _logits(run.model, texts, autocast)
+    reference_own = None if autocast is None else logits_of(run.model, texts, autocast)
     if quantized:
         run = _dequantized_copy(run)
     encoder = run.model.backbone.model
     run.model.backbone.model = encoder.merge_and_unload(safe_merge=True)
-    merged = _logits(run.model, texts)
+    merged = logits_of(run.model, texts)
     diff = float((merged - reference).abs().max())
     # The check is of the merge's arithmetic, in fp32. At bf16 the merged weight W + BA is rounded as one matrix where
     # the adapter rounds W and B, A apart, so outputs there differ by rounding: measured and said, not checked.
     at_precision = (None if reference_own is None else
-                    precision_gap(_logits(run.model, texts, autocast), reference_own, precision, run.task))
+                    precision_gap(logits_of(run.model, texts, autocast), reference_own, precision, run.task))
     if not diff <= tolerance:
         raise ConfigError(f"merged outputs differ from the adapter's by {diff:.3g} (> --tolerance {tolerance:g}) on {len(texts)} "
                           f"validation inputs; not writing {str(out)!r}")
@@ -196,8 +196,8 @@ def unmerge(directory: str | Path, out: str | Path, *, tolerance: float = TOLERA
     merged_run = load_run(directory)
     if merged_run.meta.get("backbone_saved") != "merged" or not (directory / "adapter" / "adapter_config.json").exists():
         raise ConfigError(f"{str(directory)!r} is not a merged run (written by 'headstart adapters merge'); nothing to unmerge")
-    texts = _check_texts(merged_run, inputs)
-    merged_logits = _logits(merged_run.model, texts)
+    texts = check_texts(merged_run, inputs)
+    merged_logits = logits_of(merged_run.model, texts)
     # Re-attach the adapter to the merged weights, mark it merged, and let PEFT subtract its update.
     encoder = merged_run.model.backbone.model
     peft_model = PeftModel.from_pretrained(encoder, saved_adapter(directory / "adapter"), adapter_name=ADAPTER)
@@ -215,7 +215,7 @@ def unmerge(directory: str | Path, out: str | Path, *, tolerance: float = TOLERA
     expected = pristine.model.state_dict()
     base_diff = max(float((recovered[k].float() - v.float()).abs().max()) for k, v in expected.items() if k in recovered)
     merged_run.model.backbone.model = peft_model
-    output_diff = float((_logits(merged_run.model, texts) - merged_logits).abs().max())
+    output_diff = float((logits_of(merged_run.model, texts) - merged_logits).abs().max())
     if not (base_diff <= tolerance and output_diff <= tolerance):
         raise ConfigError(f"unmerged weights differ from the pre-trained base by {base_diff:.3g} and outputs by {output_diff:.3g} "
                           f"(> --tolerance {tolerance:g}); not writing {str(out)!r}")

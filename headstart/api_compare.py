@@ -207,7 +207,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     from headstart.store_command import check_not_an_adapt
     from headstart.outdir import claim
     from headstart.sweep import run_sweep
-    from headstart.sweep_cell import _loaded_data
+    from headstart.sweep_cell import loaded_data
     from headstart.sweep_plan import check_backend, leakage_report, plan
 
     claim(out, "compare")  # before the data loads: a folder of something else is refused, never written into
@@ -222,7 +222,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     backbones = list(sweep.backbones or (sweep.backbone,))
     notes: list[dict[str, str]] = []
     if any(image_backbone(b) for b in backbones):  # image runs: defaults that depend on the data
-        train, split, notes = fill(_loaded_data(sweep), backbones, sweep.train, sweep.split)
+        train, split, notes = fill(loaded_data(sweep), backbones, sweep.train, sweep.split)
         sweep = dataclasses.replace(sweep, train=train, split=split)
     planned = plan(sweep)  # sizes, options, --eval-data: a mistake is refused before the leakage line and any cell
     leakage = leakage_report(sweep)

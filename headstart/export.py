@@ -26,7 +26,7 @@ import torch
 from headstart.atomic import fresh_folder, publish
 from headstart.callable_module import make_callable
 from headstart.errors import ConfigError
-from headstart.export_hf import _check, _export_hf, _metrics, plain_tokenizer, refuse_beyond
+from headstart.export_hf import check_hf_folder, plain_tokenizer, refuse_beyond, run_metrics, write_hf
 from headstart.model_card import model_card
 from headstart.report.markdown import md_text
 
@@ -63,7 +63,7 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     """
     from headstart.adapter_info import inspect
     from headstart.adapters import MERGEABLE
-    from headstart.output_checks import _check_texts, check_inputs, check_tolerance, precision_gap, run_autocast
+    from headstart.output_checks import check_inputs, check_texts, check_tolerance, precision_gap, run_autocast
     from headstart.outdir import check_new
     from headstart.saved import load_run
     from headstart.strategies import get_strategy
@@ -98,7 +98,7 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
         if info.method not in MERGEABLE:
             raise ConfigError(f"cannot export {str(directory)!r}: {info.method} is not a weight update that folds into the "
                               "encoder; serve it with headstart predict")
-    texts = _check_texts(run, inputs)
+    texts = check_texts(run, inputs)
     from headstart.data.dataset import PAIR_SEP
 
     if any(PAIR_SEP in t for t in texts):
@@ -114,7 +114,7 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     tmp = fresh_folder(out, "export.tmp")  # our own new folder: never one of the user's, never a planted link
     try:
         if format == "hf":
-            diff = _export_hf(run, encoder, tmp, out, check=lambda d: _check(d, texts, reference, run.task,
+            diff = write_hf(run, encoder, tmp, out, check=lambda d: check_hf_folder(d, texts, reference, run.task,
                                                                              max_length=backbone.max_length), tolerance=tolerance)
         elif format == "sentence-transformers":
             diff = _export_st(run, encoder, tmp, out, check=lambda d: _check_st(d, texts, _logits_of(run, texts)),
@@ -132,9 +132,9 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
 
 def _logits_of(run: Any, texts: list[str]) -> torch.Tensor:
     """The run's head outputs (regression: in the targets' units), as the sentence-transformers export's last Dense gives them."""
-    from headstart.output_checks import _logits
+    from headstart.output_checks import logits_of
 
-    logits = _logits(run.model, texts)
+    logits = logits_of(run.model, texts)
     if run.task == "regression":
         return logits * run.model.target_std + run.model.target_mean
     return logits
@@ -189,7 +189,7 @@ def _export_st(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, 
            "logits = SentenceTransformer(PATH).encode(texts, convert_to_tensor=True)\n```\n\n"
            f"The last Dense module is the run's classifier: `encode` returns its outputs{scale}, one per label ({labels}), "
            "not an embedding; softmax them for class probabilities. The modules before it give the encoder's features.")
-    write_atomic(tmp_dir / "README.md", model_card(run.meta, _metrics(run), how=how).encode())
+    write_atomic(tmp_dir / "README.md", model_card(run.meta, run_metrics(run), how=how).encode())
     diff = check(tmp_dir)
     refuse_beyond(diff, tolerance)
     publish(tmp_dir, out)  # the whole folder, checked, moved into place at once
@@ -207,9 +207,9 @@ def _check_st(folder: Path, texts: list[str], reference: torch.Tensor) -> float:
 
 
 def _probabilities(model: torch.nn.Module, texts: list[str], task: str, autocast: Any = None) -> torch.Tensor:
-    from headstart.output_checks import _logits
+    from headstart.output_checks import logits_of
 
-    logits = _logits(model, texts, autocast)
+    logits = logits_of(model, texts, autocast)
     if task == "classification":
         return torch.softmax(logits, -1)
     if task == "multilabel":

@@ -23,7 +23,7 @@ def refuse_beyond(diff: float, tolerance: float) -> None:
                           "on the run's validation inputs; nothing written")
 
 
-def _hf_model(run: Any, encoder: torch.nn.Module) -> torch.nn.Module:
+def hf_model(run: Any, encoder: torch.nn.Module) -> torch.nn.Module:
     """The run as one ``HeadstartForSequenceClassification`` (encoder → pooling → Dense → Normalize → classifier, the
     regression scaling folded in), its weights the run's; what both the hf and the onnx export write."""
     from headstart.export_modeling import HeadstartConfig, HeadstartForSequenceClassification
@@ -47,12 +47,12 @@ def _hf_model(run: Any, encoder: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def _export_hf(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, check: Any, tolerance: float) -> float:
+def write_hf(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, check: Any, tolerance: float) -> float:
     """The transformers folder written into ``tmp_dir``, checked (``check(tmp_dir)``), moved to ``out``; the difference."""
     from headstart.atomic import write_atomic
 
     backbone = run.model.backbone
-    model = _hf_model(run, encoder)
+    model = hf_model(run, encoder)
     tmp_dir.mkdir(parents=True, exist_ok=True)  # fresh_folder made it
     model.save_pretrained(tmp_dir, safe_serialization=True)
     backbone.tokenizer.save_pretrained(tmp_dir)
@@ -67,7 +67,7 @@ def _export_hf(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, 
            f"transformers has no class that pools as this encoder does ({'+'.join(backbone.modes)}"
            + (", a Dense layer" if len(backbone.dense) else "") + (", Normalize" if backbone.normalize else "")
            + "). Read it before you trust it; it imports torch and transformers only.")
-    write_atomic(tmp_dir / "README.md", model_card(run.meta, _metrics(run), how=how).encode())
+    write_atomic(tmp_dir / "README.md", model_card(run.meta, run_metrics(run), how=how).encode())
     diff = check(tmp_dir)
     refuse_beyond(diff, tolerance)
     publish(tmp_dir, out)  # the whole folder, checked, moved into place at once
@@ -96,12 +96,12 @@ def plain_tokenizer(folder: Path, name: str) -> str:
     return name
 
 
-def _metrics(run: Any) -> dict[str, Any] | None:
+def run_metrics(run: Any) -> dict[str, Any] | None:
     path = run.directory / "metrics.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _outputs(logits: torch.Tensor, task: str) -> torch.Tensor:
+def comparable_outputs(logits: torch.Tensor, task: str) -> torch.Tensor:
     """What the run's predictions compare on: softmax (classification), sigmoid (multilabel), the value (regression)."""
     if task == "classification":
         return torch.softmax(logits, -1)
@@ -110,7 +110,7 @@ def _outputs(logits: torch.Tensor, task: str) -> torch.Tensor:
     return logits.squeeze(-1)
 
 
-def _check(folder: Path, texts: list[str], reference: torch.Tensor, task: str, *, max_length: int) -> float:
+def check_hf_folder(folder: Path, texts: list[str], reference: torch.Tensor, task: str, *, max_length: int) -> float:
     """Load the folder as a user would and compare its outputs with the run's."""
     import transformers
     from transformers import AutoModelForSequenceClassification
@@ -120,4 +120,4 @@ def _check(folder: Path, texts: list[str], reference: torch.Tensor, task: str, *
     tokenizer = getattr(transformers, name).from_pretrained(folder)
     with torch.no_grad():
         logits = model(**tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")).logits
-    return float((_outputs(logits, task) - reference).abs().max())
+    return float((comparable_outputs(logits, task) - reference).abs().max())

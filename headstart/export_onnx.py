@@ -14,7 +14,7 @@ import torch
 
 from headstart.atomic import publish
 from headstart.errors import ConfigError
-from headstart.export_hf import _hf_model, _metrics, _outputs, plain_tokenizer, refuse_beyond
+from headstart.export_hf import comparable_outputs, hf_model, plain_tokenizer, refuse_beyond, run_metrics
 from headstart.model_card import model_card
 from headstart.report.markdown import md_text
 
@@ -52,7 +52,7 @@ def export_onnx(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *,
     from headstart.atomic import write_atomic
 
     backbone = run.model.backbone
-    model = _Logits(_hf_model(run, encoder)).eval()
+    model = _Logits(hf_model(run, encoder)).eval()
     tmp_dir.mkdir(parents=True, exist_ok=True)  # fresh_folder made it
     backbone.tokenizer.save_pretrained(tmp_dir)
     plain_tokenizer(tmp_dir, type(backbone.tokenizer).__name__)
@@ -92,7 +92,7 @@ def export_onnx(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *,
            f"size and sequence length up to {backbone.max_length} tokens. The graph is the encoder ({'+'.join(backbone.modes)} "
            "pooling" + (", Dense" if len(backbone.dense) else "") + (", Normalize" if backbone.normalize else "")
            + f") and the head; it was checked against the run to {tolerance:g} before this folder was written.")
-    write_atomic(tmp_dir / "README.md", model_card(run.meta, _metrics(run), how=how).encode())
+    write_atomic(tmp_dir / "README.md", model_card(run.meta, run_metrics(run), how=how).encode())
     diff = check(tmp_dir)
     refuse_beyond(diff, tolerance)
     publish(tmp_dir, out)  # the whole folder, checked, moved into place at once
@@ -115,6 +115,6 @@ def check_onnx(folder: Path, texts: list[str], reference: torch.Tensor, task: st
         for start in range(0, len(texts), size):
             batch = tokenizer(texts[start:start + size], padding=True, truncation=True, max_length=max_length, return_tensors="np")
             logits.append(session.run(["logits"], {name: batch[name].astype(np.int64) for name in names})[0])
-        got = _outputs(torch.from_numpy(np.concatenate(logits)), task)
+        got = comparable_outputs(torch.from_numpy(np.concatenate(logits)), task)
         diff = max(diff, float((got - reference).abs().max()))
     return diff

@@ -17,7 +17,7 @@ import torch
 from headstart.errors import ConfigError
 
 
-def _check_texts(run: Any, count: int) -> list[str]:
+def check_texts(run: Any, count: int) -> list[str]:
     """Real inputs to compare outputs on: the run's own validation texts (never the test split)."""
     from headstart.data import SplitConfig, load_dataset, split_dataset
 
@@ -29,7 +29,7 @@ def _check_texts(run: Any, count: int) -> list[str]:
     return [data.inputs[r] for r in rows]
 
 
-def _logits(model: torch.nn.Module, texts: list[str], autocast: Any = None) -> torch.Tensor:
+def logits_of(model: torch.nn.Module, texts: list[str], autocast: Any = None) -> torch.Tensor:
     """The head's outputs on ``texts``, in fp32 unless ``autocast`` (``precision.autocast_for``) is given."""
     from headstart.evaluation import model_outputs
 

@@ -28,7 +28,7 @@ from headstart.killpoints import kill_point
 from headstart.store import owner_is_dead
 from headstart.data.leakage import LeakageReport
 from headstart.results import RunResult
-from headstart.sweep_cell import _loaded_data, _worker_init, _worker_run, pool_devices, run_cell, worker_cell
+from headstart.sweep_cell import loaded_data, worker_init, worker_run, pool_devices, run_cell, worker_cell
 from headstart.sweep_eta import SweepEta
 from headstart.sweep_plan import check_backend, leakage_report, plan
 from headstart.sweep_spec import SweepSpec
@@ -86,7 +86,7 @@ class _Heartbeat:
 def _write_leakage(out: Path, sweep: SweepSpec, report: LeakageReport) -> None:
     from headstart.atomic import write_json
 
-    data = _loaded_data(sweep)
+    data = loaded_data(sweep)
     payload = {"data": data.name, "data_hash": data.hash, "split": dataclasses.asdict(sweep.split), **report.to_dict(),
                "removed_from_test": report.exact + report.near if sweep.split.dedupe else 0}
     try:
@@ -236,7 +236,7 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta: Sw
     held: dict[str, dict[str, Any]] = {}  # every cell claimed and not yet recorded: a Ctrl-C anywhere releases them all
     queue = list(todo)
     done = 0
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=worker_init,
                              initargs=(threads, os.getpid(), pool_devices(workers), context.Value("i", 0))) as pool:
         try:
             while queue or pending:
@@ -249,7 +249,7 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta: Sw
                     held[key] = resolved
                     with heartbeat.lock:
                         heartbeat.active[key] = resolved
-                    pending[pool.submit(_worker_run, spec.to_dict())] = (key, resolved)
+                    pending[pool.submit(worker_run, spec.to_dict())] = (key, resolved)
                     eta.started(key)
                 if not pending:
                     break

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 _LOADED: dict[str, Any] = {}
 
 
-def _loaded_data(spec: RunSpec | SweepSpec) -> Any:
+def loaded_data(spec: RunSpec | SweepSpec) -> Any:
     """The dataset, loaded once per process."""
     from headstart.data import load_dataset
 
@@ -29,7 +29,7 @@ def _loaded_data(spec: RunSpec | SweepSpec) -> Any:
     return _LOADED[data_key]
 
 
-def _loaded(spec: RunSpec) -> tuple[Any, Any]:
+def loaded_cell(spec: RunSpec) -> tuple[Any, Any]:
     """Dataset and pre-trained backbone (with the cell's preprocessing), loaded once per process."""
     from headstart.backbones import load_backbone
 
@@ -37,7 +37,7 @@ def _loaded(spec: RunSpec) -> tuple[Any, Any]:
     backbone_key = repr((spec.backbone, train.max_length, spec.pooling, train.image_size))
     if backbone_key not in _LOADED:
         _LOADED[backbone_key] = load_backbone(spec.backbone, max_length=train.max_length, pooling=spec.pooling, image_size=train.image_size)
-    return _loaded_data(spec), _LOADED[backbone_key]
+    return loaded_data(spec), _LOADED[backbone_key]
 
 
 def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
@@ -46,7 +46,7 @@ def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
     from headstart.recipe import run
 
     try:
-        data, pretrained = _loaded(spec)
+        data, pretrained = loaded_cell(spec)
         return run(spec, data=data, pretrained=pretrained, progress=progress).result
     except HeadstartError as e:
         return RunResult(key="", spec={}, status="failed", error=str(e))
@@ -76,7 +76,7 @@ def pool_devices(workers: int) -> list[str]:
     return worker_devices(workers, "cuda" if spread else str(device), torch.cuda.device_count() if spread else 0)
 
 
-def _worker_init(threads: int, parent: int, devices: list[str] | None = None, counter: Any = None) -> None:
+def worker_init(threads: int, parent: int, devices: list[str] | None = None, counter: Any = None) -> None:
     """A pool worker starts: its threads, its watchdog, and its device (``devices[i]`` for the i-th worker to start,
     counted in ``counter``, a shared integer; it goes to ``$HEADSTART_DEVICE``, which ``pick_device`` reads)."""
     import torch
@@ -104,13 +104,13 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def worker_cell(spec_dict: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    """``_worker_run`` and how many datasets and backbones this process loaded for it (a Ray worker reuses them)."""
+    """``worker_run`` and how many datasets and backbones this process loaded for it (a Ray worker reuses them)."""
     before = len(_LOADED)
-    result = _worker_run(spec_dict)
+    result = worker_run(spec_dict)
     return result, len(_LOADED) - before
 
 
-def _worker_run(spec_dict: dict[str, Any]) -> dict[str, Any]:
+def worker_run(spec_dict: dict[str, Any]) -> dict[str, Any]:
     try:
         return run_cell(RunSpec.from_dict(spec_dict)).to_dict()
     except Exception as e:  # a bug in one cell must not take the sweep down; the store records it

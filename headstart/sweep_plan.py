@@ -8,7 +8,7 @@ from typing import Any
 from headstart.data.leakage import LeakageReport, find_leakage
 from headstart.errors import ConfigError, DataError
 from headstart.specs import RunSpec
-from headstart.sweep_cell import _loaded, _loaded_data
+from headstart.sweep_cell import loaded_cell, loaded_data
 from headstart.sweep_spec import SweepSpec
 
 BACKENDS = ("local", "ray")
@@ -59,14 +59,14 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
 
 
 def _loaded_among(spec: RunSpec, cells: list[RunSpec]) -> tuple[Any, Any]:
-    """``_loaded(spec)``; a backbone that cannot read the sweep's --image-size is named as one of the sweep's several,
+    """``loaded_cell(spec)``; a backbone that cannot read the sweep's --image-size is named as one of the sweep's several,
     since the size applies to each of them (its refusal alone said "drop --image-size", losing the size for the others).
 
     Raises:
         ConfigError: that backbone's refusal, with the way to read the others at the size.
     """
     try:
-        return _loaded(spec)
+        return loaded_cell(spec)
     except ConfigError as error:
         others = [b for b in dict.fromkeys(c.backbone for c in cells) if b != spec.backbone]
         if spec.train.image_size is None or not others:
@@ -83,7 +83,7 @@ def leakage_report(sweep: SweepSpec) -> LeakageReport:
     """
     from headstart.data import split_dataset
 
-    data = _loaded_data(sweep)
+    data = loaded_data(sweep)
     return find_leakage(data, split_dataset(data, dataclasses.replace(sweep.split, dedupe=False)))
 
 

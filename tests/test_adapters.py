@@ -33,9 +33,9 @@ def trained_run(toy_csv, out, strategy="lora", seed=0, options=None):
 
 
 def logits(run, texts=TEXTS):
-    from headstart.output_checks import _logits
+    from headstart.output_checks import logits_of
 
-    return _logits(run.model, texts)
+    return logits_of(run.model, texts)
 
 
 def plain_peft_logits(peft_model, run_dir, batch) -> torch.Tensor:
@@ -136,7 +136,7 @@ def test_a_bf16_run_is_merged_and_checked_in_fp32_and_its_own_precisions_gap_is_
 
     from headstart.adapters import merge
     from headstart.cli import main
-    from headstart.output_checks import _check_texts, _logits
+    from headstart.output_checks import check_texts, logits_of
     from headstart.precision import autocast_for
 
     spec = RunSpec(data=str(toy_csv), backbone="tiny-bert", strategy="lora", n=64, seed=0,
@@ -148,8 +148,8 @@ def test_a_bf16_run_is_merged_and_checked_in_fp32_and_its_own_precisions_gap_is_
     gap = report.at_precision
     assert gap is not None and gap.precision == "bf16" and gap.inputs == report.inputs
     adapter, merged = load_run(tmp_path / "bf16"), load_run(tmp_path / "merged")
-    texts, bf16 = _check_texts(adapter, report.inputs), autocast_for("bf16", torch.device("cpu"))
-    theirs, ours = _logits(merged.model, texts, bf16), _logits(adapter.model, texts, bf16)
+    texts, bf16 = check_texts(adapter, report.inputs), autocast_for("bf16", torch.device("cpu"))
+    theirs, ours = logits_of(merged.model, texts, bf16), logits_of(adapter.model, texts, bf16)
     assert gap.max_abs_diff == pytest.approx(float((theirs - ours).abs().max()))
     assert gap.same_class == int((theirs.argmax(-1) == ours.argmax(-1)).sum())
     assert merged.meta["merge"]["at_precision"]["max_abs_diff"] == gap.max_abs_diff

@@ -105,7 +105,7 @@ def test_what_cannot_be_exported_is_refused(toy_csv, tiny_registry, tmp_path, mo
         export(tmp_path / "run", tmp_path / "strict", tolerance=-1.0)
     from headstart import export as export_module
 
-    monkeypatch.setattr(export_module, "_check", lambda *args, **kwargs: 0.5)  # an export whose outputs moved
+    monkeypatch.setattr(export_module, "check_hf_folder", lambda *args, **kwargs: 0.5)  # an export whose outputs moved
     with pytest.raises(ConfigError, match="differ from the run's by 0.5"):
         export(tmp_path / "run", tmp_path / "strict")
     assert not (tmp_path / "strict").exists() and not (tmp_path / "strict.tmp").exists()

@@ -359,7 +359,7 @@ def test_a_pool_worker_takes_the_next_device_as_it_starts(monkeypatch):
     import os
 
     from headstart.precision import DEVICE_ENV
-    from headstart.sweep_cell import _worker_init
+    from headstart.sweep_cell import worker_init
 
     import torch
 
@@ -381,7 +381,7 @@ def test_a_pool_worker_takes_the_next_device_as_it_starts(monkeypatch):
     seen = []
     try:
         for _ in range(3):
-            _worker_init(1, os.getppid(), ["cuda:0", "cuda:1"], counter)
+            worker_init(1, os.getppid(), ["cuda:0", "cuda:1"], counter)
             seen.append(os.environ[DEVICE_ENV])
             assert torch.get_num_threads() == 1
     finally:

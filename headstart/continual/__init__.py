@@ -373,12 +373,12 @@ def _run_pool(chains: list[tuple[ContinualArm, int]], *, planned: set[str], work
     import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from headstart.sweep_cell import _worker_init, pool_devices
+    from headstart.sweep_cell import worker_init, pool_devices
 
     threads = max(1, (os.cpu_count() or 1) // workers)
     started, trained = time.monotonic(), 0
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=worker_init,
                              initargs=(threads, os.getpid(), pool_devices(workers), context.Value("i", 0))) as pool:
         futures = {pool.submit(_chain_job, job, dataclasses.asdict(arm), seed, progress): (arm, seed) for arm, seed in chains}
         for done, future in enumerate(as_completed(futures), start=1):

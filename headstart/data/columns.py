@@ -111,7 +111,7 @@ def pick_image_column(frame: "pd.DataFrame", requested: str | None, path: str) -
     return found[0] if found else None
 
 
-def _run_column(frame: "pd.DataFrame", run_column: str | None) -> str | None:  # noqa: F821
+def find_run_column(frame: "pd.DataFrame", run_column: str | None) -> str | None:  # noqa: F821
     """``run_column`` (the column, or ``"a,b"`` pair, a run was trained on) where ``frame`` holds all of it, else None."""
     if not run_column:
         return None

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from headstart.data.columns import (_run_column, guess_notes, pick_image_column, pick_label_column, pick_text_column,
+from headstart.data.columns import (find_run_column, guess_notes, pick_image_column, pick_label_column, pick_text_column,
                                     text_values)
 from headstart.data.dataset import Dataset
 from headstart.data.frames import LABELLED_TABLE, read_frame
@@ -51,7 +51,7 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     if run_source:
         trained_text, trained_label = run_source.get("text_column"), run_source.get("label_column")
         if text_column is None:
-            text_column = _run_column(frame, trained_text)
+            text_column = find_run_column(frame, trained_text)
             if text_column is None and trained_text:
                 missing_run_columns.append(f"the run's own text column {trained_text!r} is not in it")
         if label_column is None:

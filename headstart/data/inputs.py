@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from headstart.data.columns import LABEL_NAMES, _run_column, pick_image_column, pick_text_column, text_values
+from headstart.data.columns import LABEL_NAMES, find_run_column, pick_image_column, pick_text_column, text_values
 from headstart.data.frames import decode_utf8, input_lines, read_frame
 from headstart.errors import DataError
 
@@ -39,7 +39,7 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None,
             raise DataError("standard input holds no text to predict on; give one input per line")
         return lines, [{} for _ in lines]
     frame = read_frame(path, labelled=False)
-    trained = _run_column(frame, run_column) if text_column is None else None
+    trained = find_run_column(frame, run_column) if text_column is None else None
     column = trained or pick_text_column(frame, text_column, str(path))
     if text_column is None and trained is None and column != "text" and len(frame.columns) > 1:  # a guess: said
         missing = f" (the run's own text column {run_column!r} is not in it)" if run_column else ""
@@ -120,7 +120,7 @@ def read_image_inputs(path: str | Path, *, column: str | None = None,
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return [str(path)], [read_image(path)], [{}]
     frame = read_frame(path, labelled=False)
-    found = (None if column is not None else _run_column(frame, run_column)) or pick_image_column(frame, column, str(path))
+    found = (None if column is not None else find_run_column(frame, run_column)) or pick_image_column(frame, column, str(path))
     if found is None:
         raise DataError(f"no column of {str(path)!r} names image files; pass --text-column NAME, or give an image or a folder")
     names = [str(v) for v in frame[found].tolist()]
