@@ -36,7 +36,8 @@ from headstart.features import clear_memory, embed_rows  # noqa: E402
 from headstart.precision import cpu_model  # noqa: E402
 from headstart.report.render import render  # noqa: E402
 from headstart.recipe import setup  # noqa: E402
-from headstart.specs import RunSpec, SplitConfig, TrainConfig  # noqa: E402
+from headstart.data.splits import SplitConfig  # noqa: E402
+from headstart.specs import RunSpec, TrainConfig  # noqa: E402
 from headstart.store import Store  # noqa: E402
 from headstart.sweep import run_sweep
 from headstart.sweep_spec import SweepSpec  # noqa: E402

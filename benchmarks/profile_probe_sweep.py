@@ -22,7 +22,8 @@ import time
 
 from headstart.features import clear_memory
 from headstart.report.render import render
-from headstart.specs import SplitConfig, TrainConfig
+from headstart.data.splits import SplitConfig
+from headstart.specs import TrainConfig
 from headstart.sweep import run_sweep
 from headstart.sweep_spec import SweepSpec
 

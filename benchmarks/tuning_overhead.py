@@ -26,7 +26,8 @@ from headstart.backbones import load_backbone
 from headstart.data import load_dataset
 from headstart.precision import cpu_model
 from headstart.recipe import budget_for
-from headstart.specs import RunSpec, SplitConfig, TrainConfig
+from headstart.data.splits import SplitConfig
+from headstart.specs import RunSpec, TrainConfig
 from headstart.strategies import get_strategy
 from headstart.recipe import run
 

@@ -29,7 +29,7 @@ def gguf_folder(path: Path) -> Path:
     Raises:
         BackboneError: the ``gguf`` reader is not installed, or transformers cannot read this file's architecture.
     """
-    from headstart.backbones.text import weights_fingerprint
+    from headstart.backbones.base import weights_fingerprint
     from headstart.cache import cache_dir
 
     path = Path(path)

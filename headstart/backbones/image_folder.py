@@ -55,7 +55,7 @@ def load_image_backbone(path: Path, *, registry: dict[str, Any], image_size: int
     """
     from safetensors.torch import load_file
 
-    from headstart.backbones.text import weights_fingerprint
+    from headstart.backbones.base import weights_fingerprint
 
     try:
         manifest = json.loads((path / MANIFEST).read_text())

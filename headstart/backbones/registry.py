@@ -227,7 +227,8 @@ def _peft_adapter(path: Path, *, max_length: int, pooling: str | None, download:
     except (ValueError, RuntimeError, KeyError, AttributeError) as e:
         raise BackboneError(f"the PEFT adapter {str(path)!r} does not fit its base {base!r}: {str(e).splitlines()[0][:200]}") from None
     merged.eval()
-    from headstart.backbones.text import TextBackbone, weights_fingerprint
+    from headstart.backbones.base import weights_fingerprint
+    from headstart.backbones.text import TextBackbone
 
     adapter = weights_fingerprint([path / "adapter_model.safetensors"])
     return TextBackbone(merged, backbone.tokenizer, name=str(path), source=str(path.resolve()), pooling=backbone.pooling,

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from headstart.backbones.base import weights_fingerprint
 from headstart.backbones.st_folder import Dense, Pipeline, detect_pooling, load_dense, read_pipeline, transformer_dir
 from headstart.data.dataset import PAIR_SEP
 from headstart.errors import BackboneError, ConfigError, DataError
@@ -164,32 +165,6 @@ def _transformer_layers(model: nn.Module) -> nn.ModuleList:
     if not lists:
         raise BackboneError(f"cannot find the layer list of {type(model).__name__}; depth-wise strategies need one")
     return max(lists, key=len)
-
-
-_FINGERPRINTS: dict[tuple[str, int, int], str] = {}
-
-
-def weights_fingerprint(files: list[Path]) -> str:
-    """A hash of the bytes of ``files`` (a model's weight files), memoised per (path, size, mtime) in this process.
-
-    A local folder is named by its path; a model retrained into the same folder is another model, so its run keys and
-    cached features must change with its weights (issue 24: they did not, and a re-run skipped cells as done and read
-    stale features). blake2b reads ~1 GB/s: a 90 MB encoder costs about 0.1 s, once per process.
-    """
-    import hashlib
-
-    total = hashlib.blake2b(digest_size=12)
-    for path in sorted(files):
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-        if key not in _FINGERPRINTS:
-            digest = hashlib.blake2b(digest_size=12)
-            with open(path, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 22), b""):
-                    digest.update(chunk)
-            _FINGERPRINTS[key] = digest.hexdigest()
-        total.update(path.name.encode() + b"\0" + _FINGERPRINTS[key].encode())
-    return total.hexdigest()
 
 
 def load_text_backbone(directory: str | Path, *, name: str, pooling: str | None = None, max_length: int = 128,
