@@ -75,7 +75,8 @@ def connect(address: str | None) -> bool:
     if address is None:
         options["include_dashboard"] = False
     try:
-        ray.init(address=address, **options)
+        with _private_token(address):
+            ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as e:
         causes = [e]
         while causes[-1].__cause__ is not None or causes[-1].__context__ is not None:
@@ -87,6 +88,58 @@ def connect(address: str | None) -> bool:
         raise ConfigError(f"cannot join a Ray cluster at --address {address} ({first}); start one with "
                           "`ray start --head --port 6379` and pass --address HOST:6379, or --address auto on its head") from None
     return True
+
+
+_TOKEN_SET: dict[str, str | None] = {}  # the environment a private Ray's token replaced, restored by ``disconnect``
+_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
+@contextlib.contextmanager
+def _private_token(address: str | None) -> Any:
+    """A private local Ray (``address`` None) gets a random token of its own in this process's environment, which its
+    processes inherit: Ray 2.5x otherwise writes one to ~/.ray/auth_token, and warns that it enabled token
+    authentication among the progress lines (that warning is dropped: headstart enabled it). Kept while connected (Ray
+    reads it on every connection), restored by ``session``; a token or mode the user set, and a cluster joined by
+    address, are left as they are."""
+    import secrets
+
+    ours = address is None and not any(os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"))
+    quiet = logging.getLogger(_TOKEN_LOGGER)
+    drop = lambda record: not record.getMessage().startswith("Token authentication is enabled")  # noqa: E731
+    if ours:
+        _TOKEN_SET.update({k: os.environ.get(k) for k in ("RAY_AUTH_TOKEN", "RAY_AUTH_MODE")})  # Ray sets the mode itself
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+        quiet.addFilter(drop)
+    try:
+        yield
+    except BaseException:
+        _restore_token()
+        raise
+    finally:
+        quiet.removeFilter(drop)
+
+
+def _restore_token() -> None:
+    for key, value in _TOKEN_SET.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    _TOKEN_SET.clear()
+
+
+@contextlib.contextmanager
+def session(address: str | None) -> Any:
+    """Ray, connected for the block (``connect``) and disconnected after it where this call connected; yields the
+    ``ray`` module."""
+    ray = import_ray()
+    started = connect(address)
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+            _restore_token()
 
 
 def check_address(address: str | None) -> None:
@@ -145,7 +198,7 @@ def _cell_task(work: Callable, spec_dict: dict[str, Any], threads: int, gpus: in
             "pid": os.getpid(), "loads": loads}
 
 
-def _retryable(ray: Any) -> tuple[type[BaseException], ...]:
+def retryable_errors(ray: Any) -> tuple[type[BaseException], ...]:
     e = ray.exceptions
     return (e.WorkerCrashedError, e.NodeDiedError, e.OutOfMemoryError, e.ObjectLostError)
 
@@ -159,7 +212,7 @@ def _capacity(ray: Any, gpus: int) -> int:
     return max(1, slots)
 
 
-def _first_sentence(e: BaseException) -> str:
+def first_sentence(e: BaseException) -> str:
     """"NodeDiedError: Task failed because the node it was running on is dead or unavailable" (Ray's own run on)."""
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
     return f"{type(e).__name__}: {text.split('. ')[0].rstrip('.')}" if text else type(e).__name__
@@ -186,13 +239,8 @@ def run_ray(todo: list, store: Any, owner: str, heartbeat: Any, outcome: Any, pr
         HeadstartError: a cell's worker died ``MAX_ATTEMPTS`` times (that cell is back to ``pending``), or a worker
             could not run the task at all (headstart missing on a node).
     """
-    ray = import_ray()
-    started = connect(address)
-    try:
+    with session(address) as ray:
         _schedule(ray, todo, store, owner, heartbeat, outcome, progress, hooks)
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def _schedule(ray: Any, todo: list, store: Any, owner: str, heartbeat: Any, outcome: Any, progress: Any,
@@ -203,7 +251,7 @@ def _schedule(ray: Any, todo: list, store: Any, owner: str, heartbeat: Any, outc
         raise ConfigError("this driver runs on CUDA, so every cell asks for a GPU, but the Ray cluster has none; start "
                           "the driver on a machine without one, or add GPU nodes (ray start --num-gpus N)")
     task = ray.remote(_cell_task).options(num_cpus=CELL_CPUS, num_gpus=gpus, max_retries=0)
-    retryable = _retryable(ray)
+    retryable = retryable_errors(ray)
     queue = list(todo)
     attempts: dict[str, int] = {}
     pending: dict[Any, tuple[Any, str, dict[str, Any]]] = {}
@@ -241,7 +289,7 @@ def _schedule(ray: Any, todo: list, store: Any, owner: str, heartbeat: Any, outc
                 try:
                     reply = ray.get(ref)
                 except retryable as e:
-                    lost = _first_sentence(e)
+                    lost = first_sentence(e)
                     if attempts[key] < MAX_ATTEMPTS:
                         log.warning("lost the worker of %s (%s); running it again (attempt %d of %d)", hooks.label(resolved), lost,
                                     attempts[key] + 1, MAX_ATTEMPTS)

@@ -274,3 +274,24 @@ def test_cells_another_compare_claimed_are_counted_under_ray_as_under_the_local_
     heartbeat = types.SimpleNamespace(lock=threading.Lock(), active={})
     _schedule(ray, [(None, f"k{i}", {}) for i in range(3)], Claimed(), "me", heartbeat, outcome, None, hooks)
     assert outcome.elsewhere == 3 and dropped == ["k0", "k1", "k2"]
+
+
+@pytest.mark.slow
+def test_a_private_ray_keeps_its_token_in_the_process_and_says_nothing_about_it(tmp_path):
+    """Ray 2.5x wrote ~/.ray/auth_token and printed a token-authentication warning among a compare's progress lines; a
+    private Ray gets a random token in the process's environment instead, which goes when it stops."""
+    script = (
+        "import os, sys\n"
+        "from headstart.ray_backend import session\n"
+        "with session(None) as ray:\n"
+        "    assert len(os.environ['RAY_AUTH_TOKEN']) == 64\n"
+        "    print(ray.get(ray.remote(lambda: 6 * 7).remote()))\n"
+        "print(sorted(k for k in os.environ if k.startswith('RAY_AUTH')))\n")
+    env = {**os.environ, "HOME": str(tmp_path)}
+    for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        env.pop(key, None)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["42", "[]"], done.stdout
+    assert "Token authentication" not in done.stderr, done.stderr
+    assert not (tmp_path / ".ray" / "auth_token").exists()

@@ -68,17 +68,15 @@ def run_chains(chains: list[tuple[Any, int]], *, planned: set[str], job: dict[st
     Raises:
         HeadstartError: a chain's worker died ``MAX_ATTEMPTS`` times, or a worker could not run the task at all.
     """
-    from headstart.ray_backend import CELL_CPUS, MAX_ATTEMPTS, _first_sentence, _retryable, connect, import_ray, wants_gpu
+    from headstart.ray_backend import CELL_CPUS, MAX_ATTEMPTS, first_sentence, retryable_errors, session, wants_gpu
     from headstart.store import Store
 
-    ray = import_ray()
-    started = connect(address)
-    try:
+    with session(address) as ray:
         gpus = 1 if wants_gpu() else 0
         task = ray.remote(_chain_task).options(num_cpus=CELL_CPUS, num_gpus=gpus, max_retries=0)
         with Store(job["out"]) as store:
             done = sorted(store.done_keys())
-        retryable = _retryable(ray)
+        retryable = retryable_errors(ray)
         clock, trained, finished = time.monotonic(), 0, 0
 
         def submit(arm: Any, seed: int, attempt: int) -> None:
@@ -96,9 +94,9 @@ def run_chains(chains: list[tuple[Any, int]], *, planned: set[str], job: dict[st
                 except retryable as e:
                     if attempt >= MAX_ATTEMPTS:
                         raise HeadstartError(f"the worker running {arm.label} seed {seed} died {MAX_ATTEMPTS} times "
-                                             f"({_first_sentence(e)}); the other chains are stored: run the same command again") from None
+                                             f"({first_sentence(e)}); the other chains are stored: run the same command again") from None
                     log.warning("lost the worker of %s seed %d (%s); running the chain again (attempt %d of %d)", arm.label, seed,
-                                _first_sentence(e), attempt + 1, MAX_ATTEMPTS)
+                                first_sentence(e), attempt + 1, MAX_ATTEMPTS)
                     submit(arm, seed, attempt + 1)
                     continue
                 except ray.exceptions.RayTaskError as e:
@@ -117,7 +115,4 @@ def run_chains(chains: list[tuple[Any, int]], *, planned: set[str], job: dict[st
                     elapsed = time.monotonic() - clock
                     print(f"continual: chain {finished}/{len(chains)} finished on node {reply['node'][:8]} ({arm.label} seed {seed}); "
                           f"elapsed {elapsed:.0f}s, ETA {(len(chains) - finished) * elapsed / finished:.0f}s", file=sys.stderr, flush=True)
-    finally:
-        if started:
-            ray.shutdown()
     return trained
