@@ -1,5 +1,6 @@
 """Tests of headstart/continual/importance.py: each method's importance Ω against its definition, worked out in closed
-form (or step by step) on a linear model, where a flat Ω (a plain L2 pull) cannot pass."""
+form (or step by step) on a linear model, where a flat Ω (a plain L2 pull) cannot pass; and online EWC's running
+Fisher as F ← γF + F_k."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from headstart.continual.importance import EWC, MAS, SI, EWCOptions, MASOptions, SIOptions, task_fisher
+from headstart.continual.importance import (EWC, MAS, SI, EWCOptions, MASOptions, OnlineEWC, OnlineEWCOptions, SIOptions,
+                                            task_fisher)
 from headstart.objectives.ewc import mean_one
 
 
@@ -104,4 +106,22 @@ def test_si_importance_is_each_weights_share_of_the_drop_in_loss_along_its_path_
     for a, b in zip(got, expected):
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), (a, b)
     assert torch.equal(got[0], torch.zeros(5)) and float(torch.cat([g.flatten() for g in got]).std()) > 0.1
+
+
+def test_online_ewc_keeps_gamma_times_the_running_fisher_plus_the_new_tasks():
+    """F ← γ F + F_k: after two tasks, γ F_1 + F_2, each F_k the task's mean-one Fisher at the weights it ended with."""
+    x = _inputs(24)
+    chain = _chain(x)
+    chain.train_rows = [np.arange(12), np.arange(12, 24)]
+    options = OnlineEWCOptions(gamma=0.3, samples=12)
+    first = task_fisher(chain, 0, 12)
+    OnlineEWC().after(chain, 0, options)
+    with torch.no_grad():
+        chain.model.layer.weight.add_(0.5)  # task 2 moved the weights
+    second = task_fisher(chain, 1, 12)
+    OnlineEWC().after(chain, 1, options)
+    for got, a, b in zip(_kept(chain, "online.fisher"), first, second):
+        assert torch.allclose(got, 0.3 * a + b, rtol=1e-6, atol=1e-7), (got, a, b)
+    assert torch.equal(chain.memory["online.anchor.layer.weight"], chain.model.layer.weight.detach())
+    assert not torch.allclose(_kept(chain, "online.fisher")[1], second[1]), "the first task's Fisher is not dropped"
 
