@@ -85,7 +85,17 @@ def test_sft_lowers_the_loss_on_a_memorisable_set(tiny_lm, sft_csv, strategy):
     assert run.metrics["status"] == "done"
     assert run.metrics["val_loss"] < factor * run.metrics["val_loss_before"], run.metrics["history"]
     assert train_loss(run, sft_csv) < factor * run.metrics["val_loss_before"]
-    assert run.metrics["test"]["rows"] == 1 and 0 <= run.metrics["test"]["exact_match"] <= 1
+    test = run.metrics["test"]
+    (sample,) = test["samples"]  # the test row: a trained pair, generated greedily by the trained model
+    assert test["rows"] == 1 and sample["prompt"] == "say hello" and sample["reference"] == "hello there"
+    assert test["exact_match"] == float(sample["generated"].strip() == "hello there"), "the score of the answer it shows"
+
+
+def test_exact_match_is_the_share_of_answers_equal_to_their_reference_up_to_surrounding_whitespace():
+    from headstart.llm.runs import exact_match
+
+    assert exact_match([" hello there\n", "blue", "one two"], ["hello there", "blue ", "one two three"]) == pytest.approx(2 / 3)
+    assert exact_match(["Blue"], ["blue"]) == 0.0, "case counts"
 
 
 def test_progress_says_the_first_check_before_it_and_the_generation_after_the_last_step(tiny_lm, sft_csv):

@@ -73,3 +73,41 @@ def test_meta_steps_lower_the_query_loss_after_adaptation(arm):
     for _ in range(5):
         get_arm(arm).step(net, head, [task], optimizer, cfg, 0.0, torch.Generator())
     assert query_loss() < before
+
+
+@pytest.mark.parametrize("inner", ["head", "all"])
+def test_the_maml_arm_steps_along_the_second_order_gradient_and_fomaml_along_the_first(inner):
+    """One meta step by plain SGD at rate 1 moves θ by −∇θ L_Q(φ_k): for maml the gradient through the inner steps
+    (create_graph=True, the Hessian terms kept), for fomaml the query gradient at φ_k; the two differ here."""
+    import copy
+    from types import SimpleNamespace
+
+    from headstart.meta.base import get_arm
+
+    backbone, bands = flat_cnn(0), band_images()
+    net, task = backbone.network(), band_task(backbone, bands)
+    cfg = SimpleNamespace(inner=inner, inner_steps=2, inner_lr=0.5 if inner == "head" else 0.05)
+    start_head = {k: v + 0.1 * torch.randn(v.shape, generator=torch.Generator().manual_seed(1))
+                  for k, v in zero_head(5, backbone.dim).items()}  # off zero: a zero head makes the head's Hessian terms small
+
+    def by_hand(second_order: bool) -> list[torch.Tensor]:
+        copy_net = copy.deepcopy(net)
+        head = {k: v.clone().requires_grad_(True) for k, v in start_head.items()}
+        logits, _ = adapted_query_logits(copy_net, head, task, inner=inner, steps=cfg.inner_steps, lr=cfg.inner_lr,
+                                         create_graph=second_order)
+        return list(torch.autograd.grad(F.cross_entropy(logits, task.query_y), [*copy_net.parameters(), *head.values()]))
+
+    def arm_step(arm: str) -> list[torch.Tensor]:
+        copy_net = copy.deepcopy(net)
+        head = {k: torch.nn.Parameter(v.clone()) for k, v in start_head.items()}
+        params = [*copy_net.parameters(), *head.values()]
+        before = [p.detach().clone() for p in params]
+        get_arm(arm).step(copy_net, head, [task], torch.optim.SGD(params, lr=1.0), cfg, 0.0, torch.Generator())
+        return [b - p.detach() for b, p in zip(before, params)]
+
+    second, first = by_hand(True), by_hand(False)
+    for arm, want, other in (("maml", second, first), ("fomaml", first, second)):
+        got = arm_step(arm)
+        assert all(torch.allclose(g, w, rtol=1e-4, atol=1e-6) for g, w in zip(got, want)), arm
+        gap = sum(float((g - o).norm()) for g, o in zip(got, other)) / sum(float(o.norm()) for o in other)
+        assert gap > 0.01, (arm, gap)

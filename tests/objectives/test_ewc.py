@@ -58,6 +58,32 @@ def test_ewc_keeps_the_backbone_nearer_its_starting_weights(toy, make_tiny):
     assert held < 0.5 * free, (held, free)
 
 
+def test_the_penalty_a_run_builds_weights_each_weights_move_by_the_fisher_it_estimated(toy, make_tiny):
+    """The built penalty is (λ/2) Σ F (θ − θ*)², F the mean-one Fisher of the model before training on the reference
+    inputs and θ* those weights: on a known move of every backbone weight it equals the sum worked out here, and not
+    the flat-F sum (L2-SP), which also keeps the backbone near its start."""
+    from headstart.objectives.ewc import EWC, EWCOptions, differentiable_eval, mean_one
+    from headstart.recipe import term_context
+
+    s = setup(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=64, train=FAST), data=toy, pretrained=make_tiny(0))
+    context, model = term_context(s), s.model
+    head = {id(p) for p in model.head_parameters()}
+    params = [p for p in model.parameters() if id(p) not in head]
+    with differentiable_eval(model, params):
+        fisher = mean_one(fisher_diagonal(model, context.reference(16, 8), params, task=context.task,
+                                          generator=torch.Generator().manual_seed(context.seed)))
+    penalty = EWC().build(model, EWCOptions(weight=10.0, samples=16), context)
+    generator = torch.Generator().manual_seed(1)
+    moves = [0.1 * torch.randn(p.shape, generator=generator) for p in params]
+    with torch.no_grad():
+        for p, move in zip(params, moves):
+            p.add_(move)
+    expected = 0.5 * 10.0 * sum(float((f * m**2).sum()) for f, m in zip(fisher, moves))
+    flat = 0.5 * 10.0 * sum(float((m**2).sum()) for m in moves)
+    assert penalty().item() == pytest.approx(expected, rel=1e-4)
+    assert abs(expected - flat) > 0.1 * flat, (expected, flat)
+
+
 def test_ewc_options_are_checked():
     with pytest.raises(ConfigError, match="ewc samples must be a positive integer"):
         RunSpec(terms={"ewc": {"samples": 0}})
