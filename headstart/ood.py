@@ -122,7 +122,10 @@ def label_map(name: str, labels: tuple[str, ...], run_labels: tuple[str, ...],
     if not moved:
         return mapping, None
     shown = ", ".join(f"{k} as {v}" if v is not None else f"{k} left out" for k, v in moved.items())
-    return mapping, f"{name}'s labels read as the run's: {shown}" + (" (built-in pair)" if known and not given else "")
+    filled = [k for k in moved if k not in given and known and k in known]  # a partial mapping: the built-in pair's rest
+    source = (" (built-in pair)" if known and not given else
+              f" ({', '.join(map(written, filled))} as the built-in pair maps {'it' if len(filled) == 1 else 'them'})" if filled else "")
+    return mapping, f"{name}'s labels read as the run's: {shown}" + source
 
 
 def suggested_map(labels: tuple[str, ...], run_labels: tuple[str, ...], mapping: dict[str, str | None],

@@ -331,7 +331,9 @@ def test_a_mapping_that_leaves_nothing_a_partial_one_and_a_bare_toml_string(tmp_
         label_map("x.csv", ("a", "b"), ("neg", "pos"), {"a": None, "b": None})
     mapping, note = label_map("drug-reviews-sentiment", ("negative", "neutral", "positive"), ("rotten", "fresh"),
                               {"neutral": "rotten"})
-    assert mapping == {"negative": "rotten", "positive": "fresh", "neutral": "rotten"} and "built-in" not in note
+    assert mapping == {"negative": "rotten", "positive": "fresh", "neutral": "rotten"}
+    assert note.endswith("neutral as rotten, positive as fresh (negative, positive as the built-in pair maps them)"), \
+        "the labels not given are the pair's: said, as a CSV's partial mapping is refused"
     path = tmp_path / "c.toml"
     path.write_text('data = "rotten-tomatoes"\neval_data = "drug-reviews-sentiment"\n')
     with pytest.raises(ConfigError, match=r'eval_data in .* must be a list, e.g. eval_data = \["drug-reviews-sentiment"\]'):
