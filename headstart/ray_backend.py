@@ -90,14 +90,14 @@ def connect(address: str | None) -> bool:
     return True
 
 
-_TOKEN_SET: dict[str, str | None] = {}  # the environment a private Ray's token replaced, restored by ``disconnect``
+_TOKEN_SET: dict[str, str | None] = {}  # the environment a private Ray's token replaced, restored by ``session``
 _TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 
 @contextlib.contextmanager
 def _private_token(address: str | None) -> Any:
     """A private local Ray (``address`` None) gets a random token of its own in this process's environment, which its
-    processes inherit: Ray 2.5x otherwise writes one to ~/.ray/auth_token, and warns that it enabled token
+    processes inherit: Ray 2.60 otherwise writes one to ~/.ray/auth_token, and warns that it enabled token
     authentication among the progress lines (that warning is dropped: headstart enabled it). Kept while connected (Ray
     reads it on every connection), restored by ``session``; a token or mode the user set, and a cluster joined by
     address, are left as they are."""

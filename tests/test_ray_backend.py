@@ -278,7 +278,7 @@ def test_cells_another_compare_claimed_are_counted_under_ray_as_under_the_local_
 
 @pytest.mark.slow
 def test_a_private_ray_keeps_its_token_in_the_process_and_says_nothing_about_it(tmp_path):
-    """Ray 2.5x wrote ~/.ray/auth_token and printed a token-authentication warning among a compare's progress lines; a
+    """Ray 2.60 wrote ~/.ray/auth_token and printed a token-authentication warning among a compare's progress lines; a
     private Ray gets a random token in the process's environment instead, which goes when it stops."""
     script = (
         "import os, sys\n"
