@@ -62,7 +62,8 @@ def connect(address: str | None) -> bool:
     start a private local Ray when None. A process already connected (``ray.init`` called by the caller) is used as is.
 
     Returns:
-        True when this call connected, so the caller should disconnect (``ray.shutdown``) at the end.
+        True when this call connected, so the caller should disconnect at the end: ``session`` does (``ray.shutdown``,
+            then the environment a private token replaced).
 
     Raises:
         ConfigError: no cluster answers at ``address``, or it runs another Ray / Python version.
