@@ -194,12 +194,18 @@ CELL_STEPS_SHARE = 0.999  # a cell's steps on the sweep bar: all of them still l
 
 def _cell_progress(progress: Callable | None, done: int, total: int, label: str) -> Callable | None:
     """Report a cell's steps as fractional progress of the sweep bar, short of the whole cell: it is done when its
-    result is recorded (evaluation follows its last step). A tuned cell's trials come first, at none of its steps,
-    saying which trial runs (``tuning``)."""
+    result is recorded (evaluation follows its last step). Beside the cell's name, what it is doing: a tuned cell's
+    trials first, at none of its steps (``tuning``), a term's setup (``setup``), its own steps (``step 12/100``: the
+    bar counts cells, and minutes of a cell showed nothing moving), then its scoring (``then``)."""
     if progress is None:
         return None
-    return lambda step, steps, info: progress(done + min(step / max(steps, 1), CELL_STEPS_SHARE), total,
-                                              {"cell": label, **({"tuning": info["tuning"]} if "tuning" in info else {})})
+
+    def update(step: float, steps: int, info: dict[str, Any]) -> None:
+        doing = next(({key: info[key]} for key in ("tuning", "setup", "then") if key in info),
+                     {"step": f"{int(step)}/{steps}"} if steps > 0 else {})
+        progress(done + min(step / max(steps, 1), CELL_STEPS_SHARE), total, {"cell": label, **doing})
+
+    return update
 
 
 def _run_inline(todo, store, owner, heartbeat, outcome, progress, eta: SweepEta) -> None:

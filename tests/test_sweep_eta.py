@@ -116,14 +116,24 @@ def test_the_terminal_bar_shows_the_sweeps_own_eta():
 
 def test_a_cells_last_step_leaves_it_short_of_done_on_the_bar():
     """Evaluation follows a cell's last step: the bar says 2/4 until the cell is recorded, and the ETA still counts
-    the cell as running (a whole number read as the next cell's start gave it back its full prediction)."""
+    the cell as running (a whole number read as the next cell's start gave it back its full prediction). The cell's
+    steps are shown beside its name: the bar counts cells, and a cell's minutes showed nothing moving."""
     from headstart.sweep import _cell_progress
 
     seen = []
     update = _cell_progress(lambda done, total, info: seen.append((done, total, info)), 2, 4, "ft n=16 seed=0")
     update(20, 20, {"loss": 0.1})
     update(10, 20, {})
-    assert seen == [(2.999, 4, {"cell": "ft n=16 seed=0"}), (2.5, 4, {"cell": "ft n=16 seed=0"})]
+    assert seen == [(2.999, 4, {"cell": "ft n=16 seed=0", "step": "20/20"}), (2.5, 4, {"cell": "ft n=16 seed=0", "step": "10/20"})]
+    seen.clear()  # what the cell does beside its steps is said in its place; a closed form counts no steps
+    update(0, 20, {"tuning": "lr 2e-05, trial 1 of 3, step 4/10"})
+    update(0, 20, {"setup": "preparing ewc before the first step"})
+    update(20, 20, {"then": "scoring the test split", "eta_s": None})
+    update(0, 0, {})
+    assert [info for _, _, info in seen] == [
+        {"cell": "ft n=16 seed=0", "tuning": "lr 2e-05, trial 1 of 3, step 4/10"},
+        {"cell": "ft n=16 seed=0", "setup": "preparing ewc before the first step"},
+        {"cell": "ft n=16 seed=0", "then": "scoring the test split"}, {"cell": "ft n=16 seed=0"}]
     assert _cell_progress(None, 0, 4, "x") is None
 
 
