@@ -18,8 +18,15 @@ the module is callable (``headstart.adapt(source, target)``) and its other names
 from __future__ import annotations
 
 import logging
+import warnings
 
 __version__ = "0.1.0"
+
+# PEFT 0.21 reads transformers 5's renamed property on every PeftModel: a library's notice to its maintainers, not the
+# user's; a notebook's LoRA fit printed it, which the CLI had kept out (``cli.common.main``, which also passes it to
+# the processes it spawns).
+GRADIENT_CHECKPOINTING_NOTICE = "`is_gradient_checkpointing` is deprecated"
+warnings.filterwarnings("ignore", message=GRADIENT_CHECKPOINTING_NOTICE, category=FutureWarning)
 
 # bitsandbytes looks for an optional CPU kernel on the Hugging Face hub ("kernels-community") the first time a 4-bit
 # op runs, and logs a warning when it cannot get it — always, offline — then uses its own code. It is not the user's

@@ -76,3 +76,23 @@ def test_a_run_that_stopped_early_is_not_told_its_max_steps_capped_it(monkeypatc
     monkeypatch.delenv(SURFACE_ENV)
     (early,) = budget_notes(stepped(24))
     assert "capped" not in early["advice"] and early["advice"].startswith("validation stopped improving before its budget ended")
+
+
+@pytest.mark.parametrize("imported", [False, True])
+def test_importing_headstart_keeps_pefts_notice_to_its_maintainers_out_of_a_notebook(imported):
+    """A LoRA fit from Python printed transformers' FutureWarning on ``is_gradient_checkpointing`` (read by PEFT on
+    every PeftModel), which the CLI kept out; importing headstart now keeps it out, and only it (without the import,
+    the same read warns: the check can fail)."""
+    import subprocess
+    import sys
+
+    code = ("import transformers\n"
+            "m = transformers.BertModel(transformers.BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2,"
+            " intermediate_size=8, vocab_size=50))\n"
+            "m.is_gradient_checkpointing\n"
+            "import warnings; warnings.warn('another notice', FutureWarning)\n")
+    done = subprocess.run([sys.executable, "-W", "always", "-c", ("import headstart\n" if imported else "") + code],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert ("is_gradient_checkpointing" in done.stderr) is not imported, done.stderr
+    assert "another notice" in done.stderr

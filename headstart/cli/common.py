@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import sys
-import warnings
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -226,10 +225,10 @@ def main() -> None:
     word where a number goes, an unknown option or command) is one line too, naming the command's --help."""
     parser = sys.modules[typer.BadParameter.__module__]  # click's exceptions, or typer's own copy of them (typer >= 0.26)
 
-    # PEFT 0.21 reads transformers 5's renamed property on every PeftModel: a library's notice to its maintainers,
-    # not the user's. Kept out of the CLI's output, and of the worker processes it spawns (they read PYTHONWARNINGS).
-    notice = "`is_gradient_checkpointing` is deprecated"
-    warnings.filterwarnings("ignore", message=notice, category=FutureWarning)
+    # PEFT's notice to its maintainers (``headstart.GRADIENT_CHECKPOINTING_NOTICE``, ignored on import) is kept out of
+    # the worker processes the CLI spawns too: they read PYTHONWARNINGS before they import headstart.
+    from headstart import GRADIENT_CHECKPOINTING_NOTICE as notice
+
     entry, given = f"ignore:{notice}:FutureWarning", os.environ.get("PYTHONWARNINGS", "")
     if entry not in given:
         os.environ["PYTHONWARNINGS"] = f"{given},{entry}" if given else entry
