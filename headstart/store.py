@@ -300,7 +300,8 @@ class Store:
                 conn.execute("UPDATE runs SET status='pending', owner=NULL, lease_until=NULL, updated_at=? WHERE key=?", (now, key))
         return len(dead)
 
-    def set_sweep(self, command: str, sweep: dict[str, Any], *, by: str = "compare") -> None:
+    def set_sweep(self, command: str, sweep: dict[str, Any], *, by: str = "compare",
+                  plan: list[dict[str, Any]] | None = None) -> None:
         """Remember the command line and the SweepSpec (as a dict) of the latest sweep into this store, and add the
         command to ``commands`` (each distinct one once, oldest first; those before it are forgotten while the store
         holds no run, as they stored nothing).
@@ -308,8 +309,11 @@ class Store:
         Args:
             by: the command whose store this is ("compare" or "adapt", which writes a compare store of its own):
                 read by ``store_command``, as a Python call's ``command`` may be any text.
+            plan: every cell the sweep planned (``{"key", "arm", "n", "seed", "backbone"}``): the report names those
+                with no result yet (``analysis.unfinished``).
         """
-        value = json.dumps({"command": command, "sweep": sweep, "by": by}, sort_keys=True)
+        value = json.dumps({"command": command, "sweep": sweep, "by": by, **({"plan": plan} if plan is not None else {})},
+                           sort_keys=True)
         with self._transaction() as conn:
             # before 'sweep' is replaced: a store from before the list holds its command there; a command that stored
             # no run (stopped before its first cell) is no part of this store's history: its reproduction skips it
@@ -323,8 +327,8 @@ class Store:
     # -- reads -----------------------------------------------------------------------------------------
 
     def sweep(self) -> dict[str, Any] | None:
-        """Return ``{"command": str, "sweep": dict, "by": str}`` as saved by ``set_sweep`` (no "by" in a store written
-        before it was kept), or None."""
+        """Return ``{"command": str, "sweep": dict, "by": str, "plan": list}`` as saved by ``set_sweep`` (no "by" or
+        "plan" in a store written before they were kept), or None."""
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'sweep'").fetchone()
         try:
             value = None if row is None else json.loads(row["value"])

@@ -127,13 +127,16 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     with Store(out) as store:
         store.release_dead(owner_is_dead)  # a compare killed with -9 on this host: no need to wait for its lease
-        store.set_sweep(command, sweep.to_dict(), by=by)
+        from headstart.analysis.arms import spec_label
+
+        cells = [{"key": key, "arm": spec_label(resolved), "n": resolved.get("n_requested"), "seed": resolved.get("seed"),
+                  "backbone": resolved.get("backbone")} for _, key, resolved in planned]  # the report names the unfinished
+        store.set_sweep(command, sweep.to_dict(), by=by, plan=cells)
         merge_spool(store)  # results an earlier sweep could not store (headstart.spool)
         _write_leakage(out, sweep, leakage if leakage is not None else leakage_report(sweep))
         finished = store.done_keys() | {r.key for r in store.results("diverged")}  # a diverged cell would diverge again
         todo = [(spec, key, resolved) for spec, key, resolved in planned if key not in finished]
         outcome = SweepOutcome(total=len(planned), skipped=len(planned) - len(todo))
-        from headstart.analysis.arms import spec_label
 
         # an arm's cells on one backbone share a rate (a cell's label also names its size and seed; a larger backbone
         # costs more a step)

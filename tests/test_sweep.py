@@ -100,6 +100,10 @@ def test_interrupted_sweep_resumes_without_retraining(sig, tiny_backbone, uninte
     assert code != 0, f"it ran to the end after the signal; its stderr: {stderr[-2000:]}"  # interrupted, not finished
     before = {key: created for key, status, created in rows(out) if status == "done"}
     assert 5 <= len(before) < 12
+    from headstart.report.render import render
+
+    render(out)  # the report of a stopped compare names what it planned and has no result for, beside its choice
+    assert f"- **Not finished:** {12 - len(before)} of the last compare's 12 planned runs have no result: " in (out / "report.md").read_text()
     if sig == signal.SIGINT:  # a clean interrupt releases its claim at once, and says a re-run resumes
         assert all(status in ("done", "pending") for _, status, _ in rows(out))
         assert "interrupted; what finished is stored in its --out: run the same command again to resume" in stderr, stderr[-500:]
@@ -111,6 +115,7 @@ def test_interrupted_sweep_resumes_without_retraining(sig, tiny_backbone, uninte
     assert all(created == before[key] for key, _, created in after if key in before)
     assert f"{len(before)} already done, {12 - len(before)} trained now" in rerun.stdout
     assert curves(out) == curves(uninterrupted)
+    assert "Not finished" not in (out / "report.md").read_text() and "not finished:" not in rerun.stdout
 
 
 @pytest.mark.slow

@@ -46,6 +46,8 @@ def print_report(paths: dict[str, Path], out_dir: Path) -> None:
             typer.echo(f"crossover: {cross['text']}")
         for band in one.get("recommendation", []):
             typer.echo(f"recommendation: {band['text']}")
+        if one is summary and summary.get("unfinished"):
+            typer.echo(f"not finished: {summary['unfinished']['text']}")
         for flag in one.get("budget_flags", []):
             typer.echo(f"budget: {flag['text']}")
         for edge in one.get("grid_edges", []):

@@ -310,7 +310,8 @@ def _payload(summary: dict[str, Any], title: str, command: str | list[str] | Non
         "scale": summary["scale"], "higher_is_better": summary["higher_is_better"],
         "strategies": list(dict.fromkeys(r["strategy"] for r in curves)),
         "sizes": [{"label": k, "x": x} for k, x in sizes.items()], "curves": curves,
-        "recommendation": [band["text"] for band in summary["recommendation"]],
+        "recommendation": [band["text"] for band in summary["recommendation"]]
+                          + ([f"Not finished: {summary['unfinished']['text']}"] if summary.get("unfinished") else []),
         "picks": {format_n(e["n"], e["n_actual"]): e["strategy"] for band in summary["recommendation"] for e in band["evidence"]
                   if not band.get("learned_nothing")},  # no arm learned there: nothing is shown as the pick
         "head_start": summary["head_start"]["text"] if summary["head_start"] else None,

@@ -16,6 +16,7 @@ from typing import Any
 
 from headstart.analysis import summarize
 from headstart.analysis.backbone_ranking import ranked_beside_measured
+from headstart.analysis.unfinished import unfinished
 from headstart.data.leakage import LEAKAGE_WARN, conflict_sentence
 from headstart.atomic import write_atomic  # noqa: F401  (used here and by callers that import it from the report)
 from headstart.data.leakage import how_found
@@ -254,7 +255,8 @@ def _write_report(directory: Path, results: list[RunResult], record: dict[str, A
     leakage = leakage_summary(directory)
     summary = {**summarize(results, metric, margin_points=margin), "leakage": leakage,  # checks margin first
                "backbone_ranking": ranking_summary(directory, results), "preface": preface(directory),
-               "report_settings": settings, "report_command": report_command(directory, settings)}
+               "report_settings": settings, "report_command": report_command(directory, settings),
+               "unfinished": unfinished(record.get("plan"), results)}
     caps = {((r.spec.get("data") or {}).get("split") or {}).get("max_test") for r in results if r.status == "done"}
     whole = {r.record.get("test_split_rows") for r in results if r.status == "done"}
     summary["test_split"] = test_split_summary(summary, leakage, next(iter(caps)) if len(caps) == 1 else None,
