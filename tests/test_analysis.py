@@ -199,6 +199,16 @@ def test_rmse_lower_is_better() -> None:
     assert analysis.recommend(results, "rmse")[0]["strategy"] == "lora"
 
 
+@pytest.mark.parametrize("order", [("embed-logreg", "tfidf-logreg"), ("tfidf-logreg", "embed-logreg")])
+def test_an_exact_tie_on_validation_goes_to_the_arm_that_trained_faster(order) -> None:
+    """An easy task where both baselines scored 100% on every seed: the pick was the first in the table (a 2.3 s arm
+    over a 0.3 s one the report said agreed on every test row)."""
+    seconds = {"embed-logreg": 2.3, "tfidf-logreg": 0.3}
+    results = grid({name: {16: [1.0, 1.0]} for name in order}, seconds)
+    (band,) = analysis.summarize(results)["recommendation"]
+    assert band["evidence"][0]["strategy"] == "tfidf-logreg", band["text"]
+
+
 def test_a_size_where_an_arm_has_no_finished_run_says_the_choice_there_is_among_the_others() -> None:
     """A compare stopped after 3 of 4 cells: at 32 only linear-probe finished, and the report said "from 32: linear-probe
     (best on validation)" and "full-finetune matches or beats linear-probe at every size tried" as if both had run."""
@@ -327,6 +337,17 @@ def test_grid_edges_count_only_current_done_runs() -> None:
     failed = [tuned("full-finetune", 64, s, 5e-5) for s in range(3)]
     failed[1:] = [dataclasses.replace(r, status="failed") for r in failed[1:]]
     assert analysis.grid_edges(failed) == [], "one done run is not a pattern"
+
+
+def test_grid_edges_leave_out_runs_at_a_perfect_validation_score() -> None:
+    """An easy task where every value of the grid scored 100% on validation: the tie goes to the lowest loss (often
+    the grid's end), and "its scores may understate it" was said of arms that could score no more."""
+    perfect = [dataclasses.replace(tuned("full-finetune", 64, s, 5e-5), val_metrics={"accuracy": 1.0}) for s in range(3)]
+    assert analysis.grid_edges(perfect) == []
+    almost = [dataclasses.replace(r, val_metrics={"accuracy": 0.99}) for r in perfect]
+    assert [e["count"] for e in analysis.grid_edges(almost)] == [3], "below 100% the end still counts"
+    mixed = perfect[:1] + almost[1:]
+    assert analysis.grid_edges(mixed) == [], "two runs with room left, at a 3-value grid's end: chance does that"
 
 
 def test_report_markdown_lists_grid_edges() -> None:

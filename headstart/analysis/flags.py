@@ -335,7 +335,8 @@ def grid_edges(results: list[RunResult], confidence: float = CONFIDENCE) -> list
     but not test accuracy: docs/BENCHMARKS.md). With a 3-value grid an end is chosen a third of the time when
     the values are equally good, so an end is flagged only when a one-sided binomial test against 1 / grid size
     gives p < 1 - ``confidence`` (3 of 3 runs, 6 of 9; 2 of 2 on a 5-value grid). Only done runs of ``results``
-    count (pass current runs). A k grid's top is not flagged where it is the training rows' count (no larger k
+    count (pass current runs), and not those at a perfect validation score (``_perfect``): where every value scores
+    100%, the tie goes to the lowest loss, often the grid's end, and no value beyond it could score more. A k grid's top is not flagged where it is the training rows' count (no larger k
     exists), nor its bottom at k = 1.
 
     Returns:
@@ -346,7 +347,7 @@ def grid_edges(results: list[RunResult], confidence: float = CONFIDENCE) -> list
 
     groups: dict[tuple[str, str, tuple[float, ...]], list[tuple[RunResult, float]]] = defaultdict(list)
     for r in results:
-        found = searched(r) if r.status == "done" else None
+        found = searched(r) if r.status == "done" and not _perfect(r) else None
         if found:
             param, grid, value = found
             groups[(arm_name(r), param, grid)].append((r, value))
@@ -373,6 +374,14 @@ def grid_edges(results: list[RunResult], confidence: float = CONFIDENCE) -> list
             out.append({"strategy": strategy, "param": param, "edge": edge, "value": value, "count": len(hits),
                         "runs": len(runs), "p_value": p_value, "sizes": at, "grid": list(grid), "suggested": list(suggested), "text": text})
     return out
+
+
+def _perfect(result: RunResult) -> bool:
+    """Whether the run's validation score on its selection metric (a share: accuracy, F1) is 1: nothing chosen beyond a
+    grid could raise it (a first user saw every arm of an easy task flagged "may understate it" at 100%)."""
+    metric = str(((result.record or {}).get("budget") or {}).get("metric") or "accuracy")
+    score = (result.val_metrics or {}).get(metric)
+    return metric in FRACTION_METRICS and isinstance(score, (int, float)) and score >= 1 - 1e-12
 
 
 def option_grid_text(name: str, values: tuple[float, ...]) -> str:
