@@ -13,7 +13,7 @@ from headstart.errors import ConfigError
 from headstart.python_checks import flags_checked, python_named
 from headstart.arm_text import terms_of
 from headstart.data.memory import names_passed_data
-from headstart.fit_checks import budget_notes, check_settings_used, check_tune_and_rate
+from headstart.fit_checks import budget_notes, check_settings_used, check_tune_and_rate, grid_edge_note
 from headstart.same_run import check_replaces_same_run, saved_beside
 from headstart.arguments import as_table, parse_n
 from headstart.specs import RunSpec, TrainConfig
@@ -186,7 +186,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     with progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}", enabled=progress) as update:
         outcome = run(spec, data=loaded, progress=update, test=False, nproc=nproc)
     s, report = outcome.setup, outcome.report
-    flags = defaults + budget_notes(outcome.result)
+    flags = defaults + budget_notes(outcome.result) + grid_edge_note(outcome.result)
     retention = (outcome.result.record or {}).get("retention") or []
     ood = [with_majority_flag({k: v for k, v in o.items() if k != "rows"}) for o in (outcome.result.record or {}).get("ood") or ()]
     if out is not None and report.status != "done" and finished(Path(out), "run"):  # nothing stored is lost to a failure

@@ -3,6 +3,7 @@ setting its strategy would ignore, and the budget flags it says after, each with
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from headstart.errors import ConfigError
@@ -102,3 +103,29 @@ def budget_notes(result: Any) -> list[dict[str, str]]:
 
     return [{"reason": reason, "text": reason_text(reason, task_of(result)), "advice": asked(advice(reason))}
             for reason in run_flags(result)]
+
+
+def grid_edge_note(result: Any) -> list[dict[str, str]]:
+    """One run's choice at an end of the grid it searched (``--tune lr``, or a closed-form arm's own C or k), as
+    ``{reason, text, advice}``: compare flags that when its runs do it more often than chance (``flags.grid_edges``);
+    a single run cannot tell chance from a grid too narrow, so the note says both and names the wider grid to try.
+    None at a perfect validation score (nothing beyond could score more), at k = 1 or k = n (nothing lies beyond)."""
+    from headstart.analysis.flags import _perfect, _suggest, option_grid_text, searched
+
+    found = searched(result) if result.status == "done" and not _perfect(result) else None
+    if not found:
+        return []
+    param, grid, value = found
+    edge = "top" if math.isclose(value, grid[-1], rel_tol=1e-9) else "bottom" if math.isclose(value, grid[0], rel_tol=1e-9) else None
+    if edge is None or param == "k" and (value == 1 or value >= (result.spec.get("n") or 0)):
+        return []
+    name = str(result.spec.get("strategy"))
+    wider = _suggest(grid, edge)
+    if param == "k":
+        wider = tuple(sorted({min(float(result.spec.get("n") or math.inf), max(1.0, float(round(v)))) for v in wider}))
+    try_it = (option_grid_text(name, wider) if param in ("C", "k") else
+              spoken("--grid " + ",".join(f"{v:g}" for v in wider), "grid=(" + ", ".join(f"{v:g}" for v in wider) + ")"))
+    text = (f"chose {param} {value:g}, the {edge} of its grid ({', '.join(f'{v:g}' for v in grid)}): the best {param} may lie "
+            f"{'above' if edge == 'top' else 'below'} it (one run: an end is chosen 1 time in {len(grid)} when the values are "
+            "equally good)")
+    return [{"reason": "grid-edge", "text": text, "advice": f"try {try_it}"}]

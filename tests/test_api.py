@@ -52,6 +52,35 @@ def test_a_regression_run_that_learned_nothing_is_compared_with_the_mean_not_a_m
     assert budget_notes(closed_form("regression", {"rmse": 0.5}, {"rmse": 0.8786}, "rmse")) == []
 
 
+def tuned_run(value: float, *, val: float = 0.8, strategy: str = "linear-probe", param: str = "head_lr",
+              grid: tuple = (0.001, 0.003, 0.01)) -> RunResult:
+    spec = {"strategy": strategy, "n": 64, "n_requested": 64, "seed": 0, "tune": {"param": param, "grid": list(grid)},
+            "data": {"name": "d", "task": "classification"}}
+    return RunResult(key="k", spec=spec, status="done", val_metrics={"accuracy": val}, chosen={param: value},
+                     record={"budget": {"metric": "accuracy"}})
+
+
+def test_train_notes_a_choice_at_an_end_of_its_grid_as_compare_flags_its_runs(monkeypatch):
+    """``train --tune lr`` chose head_lr 0.01, the top of its grid, and said nothing, where compare's report flags the
+    same choice; one run is noted (chance included), with the grid moved past that end."""
+    from headstart.fit_checks import grid_edge_note
+    from headstart.surface import SURFACE_ENV
+
+    monkeypatch.setenv(SURFACE_ENV, "cli")
+    (note,) = grid_edge_note(tuned_run(0.01))
+    assert note["reason"] == "grid-edge"
+    assert note["text"] == ("chose head_lr 0.01, the top of its grid (0.001, 0.003, 0.01): the best head_lr may lie above "
+                            "it (one run: an end is chosen 1 time in 3 when the values are equally good)")
+    assert note["advice"] == "try --grid 0.003,0.01,0.033"
+    assert grid_edge_note(tuned_run(0.001))[0]["text"].startswith("chose head_lr 0.001, the bottom of its grid")
+    assert grid_edge_note(tuned_run(0.003)) == [] and grid_edge_note(tuned_run(0.01, val=1.0)) == []
+    knn = RunResult(key="k", spec={"strategy": "embed-knn", "n": 64, "options": {"grid": [1, 5, 64]}}, status="done",
+                    val_metrics={"accuracy": 0.8}, chosen={"k": 64}, record={})
+    assert grid_edge_note(knn) == [], "k = n: no larger k exists"
+    monkeypatch.setenv(SURFACE_ENV, "python")
+    assert grid_edge_note(tuned_run(0.01))[0]["advice"] == "try grid=(0.003, 0.01, 0.033)"
+
+
 def stepped(steps: int, *, planned: int = 30, max_steps: int = 30) -> RunResult:
     """A full fine-tune of ``planned`` steps capped by ``max_steps`` that took ``steps`` and never beat the majority class
     on validation (0.55 at every check, the majority 0.60)."""
