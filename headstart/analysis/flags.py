@@ -180,6 +180,9 @@ def budget_text(runs: list[RunResult]) -> str:
     rule = sorted({(b.get("epochs"), b.get("min_steps")) for b in budgets}, key=str)
     why = (f"{rule[0][0]} epoch{'' if rule[0][0] == 1 else 's'}, at least {rule[0][1]} step{'' if rule[0][1] == 1 else 's'}"
            if len(rule) == 1 and None not in rule[0] else "")
+    by_epochs = _epoch_steps(runs, rule[0][0]) if why and len(planned) == 1 else None
+    if by_epochs is not None and by_epochs < rule[0][1] == planned[0]:  # the floor set it: "30 epochs" read as what ran
+        why = f"the {rule[0][1]}-step floor; {rule[0][0]} epoch{'' if rule[0][0] == 1 else 's'} would be {by_epochs} here"
     caps = {int(b["max_steps"]) for b in budgets if isinstance(b.get("max_steps"), int) and was_capped(b)}
     if why and len(caps) == 1 and len(planned) == 1:  # the rule asked for more: say what cut it
         cap = next(iter(caps))
@@ -195,6 +198,19 @@ def budget_text(runs: list[RunResult]) -> str:
         parts.append("head lr " + "/".join(f"{v:g}" for v in head))
     parts.append("tuned on validation" if any(b.get("tuned") for b in budgets) else "untuned")
     return ", ".join(parts)
+
+
+def _epoch_steps(runs: list[RunResult], epochs: Any) -> int | None:
+    """The steps ``epochs`` epochs take on the runs' rows (``budget_for``'s per-epoch count: n over batch times
+    accumulation), where every run has the same n and batch; None otherwise."""
+    shapes = {(r.spec.get("n"), (r.spec.get("train") or {}).get("batch_size"), (r.spec.get("train") or {}).get("accumulate") or 1)
+              for r in runs}
+    if len(shapes) != 1 or not isinstance(epochs, int):
+        return None
+    n, batch, accumulate = next(iter(shapes))
+    if not all(isinstance(v, int) and v > 0 for v in (n, batch, accumulate)):
+        return None
+    return epochs * max(1, math.ceil(n / (batch * accumulate)))
 
 
 def solver_steps(r: RunResult) -> int:

@@ -190,6 +190,13 @@ def test_the_budget_says_when_max_steps_cut_it() -> None:
     free = run("ft", 16, 0, [0.6, 0.7], planned=100)
     free.record["budget"].update(epochs=3, min_steps=100, max_steps=1000)
     assert flags.budget_text([free]).startswith("100 steps (3 epochs, at least 100 steps), ")
+    free.spec.update(n=16, train={"batch_size": 16})  # with its rows and batch known: which term of the rule set it
+    assert flags.budget_text([free]).startswith("100 steps (the 100-step floor; 3 epochs would be 3 here), "), \
+        "'3 epochs' read as what ran, where the floor made it 100"
+    big = run("ft", 2048, 0, [0.6, 0.7], planned=384)
+    big.record["budget"].update(epochs=3, min_steps=100, max_steps=None)
+    big.spec.update(n=2048, train={"batch_size": 16})
+    assert flags.budget_text([big]).startswith("384 steps (3 epochs, at least 100 steps), "), "the epochs set it"
     improving = [run("ft", 16, s, [0.60, 0.64, 0.66, 0.70], planned=40) for s in range(2)]
     for r in improving:
         r.record["budget"].update(epochs=3, min_steps=100, max_steps=40)
