@@ -130,13 +130,28 @@ class SweepEta:
             total += expected - (now - self.running[key]) if key in self.running else expected
         return total / min(self.width, len(self.left))
 
+    def steps_left(self, current: float) -> float | None:
+        """Wall seconds the one running cell's steps still take at their own pace (its scoring after them not
+        included), once a tenth of them were seen since its first step report (``remaining`` marks that); else None."""
+        if len(self.running) != 1 or current <= 0:
+            return None
+        (key,) = self.running
+        when, share = self.first_step.get(key, (None, 0.0))
+        if when is None or current - share < OWN_PACE:
+            return None
+        return (self.clock() - when) * (1 - min(current, 1.0)) / (current - share)
+
     def wrap(self, progress: Callable[[float, int, dict[str, Any]], None] | None):
         """``progress`` with the ETA in its info (``ETA_KEY``): None while it is unknown, which the bar shows as such
-        (its own count of cells a second would weigh a probe's cell as a fine-tune's); None stays None."""
+        (its own count of cells a second would weigh a probe's cell as a fine-tune's), the running cell's own steps
+        then said apart (``steps left ~40s``: the first round of a sweep read "ETA ?" for minutes); None stays None."""
         if progress is None:
             return None
 
         def update(done: float, total: int, info: dict[str, Any]) -> None:
-            progress(done, total, {**info, ETA_KEY: self.remaining(done - math.floor(done))})
+            current = done - math.floor(done)
+            left = self.remaining(current)
+            own = self.steps_left(current) if left is None and "step" in info else None
+            progress(done, total, {**info, **({"steps left": f"~{own:.0f}s"} if own is not None else {}), ETA_KEY: left})
 
         return update

@@ -84,6 +84,24 @@ def test_a_failed_cell_teaches_no_rate_and_the_wrapper_says_the_eta_is_unknown_u
     assert SweepEta([], str).wrap(None) is None
 
 
+def test_while_the_whole_is_unknown_the_running_cells_steps_say_their_own_time_left():
+    """The first round of a sweep read "ETA ?" for minutes (no arm timed yet); the running cell's steps, once a tenth
+    of them were seen, say what they have left at their own pace, and only then (the whole stays unknown)."""
+    now = [0.0]
+    eta = SweepEta([cell("ft", 64), cell("probe", 64)], lambda resolved: resolved["arm"], clock=lambda: now[0])
+    seen = []
+    update = eta.wrap(lambda done, total, info: seen.append(dict(info)))
+    eta.started("ft/64/0")
+    now[0] = 30.0  # setup: its first step report
+    update(0.05, 2, {"cell": "ft", "step": "5/100"})
+    now[0] = 50.0  # a fifth of its steps in 20 s: three quarters left take 75 s
+    update(0.25, 2, {"cell": "ft", "step": "25/100"})
+    update(0.25, 2, {"cell": "ft", "then": "scoring"})
+    assert seen == [{"cell": "ft", "step": "5/100", progress.ETA_KEY: None},
+                    {"cell": "ft", "step": "25/100", "steps left": "~75s", progress.ETA_KEY: None},
+                    {"cell": "ft", "then": "scoring", progress.ETA_KEY: None}]
+
+
 def test_a_log_line_shows_the_sweeps_own_eta_and_hides_the_key(monkeypatch, capsys):
     clock = iter([0.0, 1.0, 61.0])
     monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
