@@ -108,7 +108,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             train / validation / test split (validation cut from train when absent).
         pooling: "mean", "cls", "max", "mean_sqrt_len", "weightedmean", "lasttoken" or several joined by "+" (default:
             from the backbone folder, else mean).
-        tune: "lr" chooses the strategy's learning rate on validation by successive halving (``headstart.tuning``).
+        tune: "lr" chooses the strategy's learning rate on validation by successive halving (``headstart.tuning``);
+            True reads as "lr", False as None (no tuning).
         grid: with ``tune="lr"``, the values to search instead of the strategy's grid (``[2e-5, 5e-5, 1e-4]``).
         progress: draw a progress bar with ETA on stderr.
         terms: objective terms added to the task loss, e.g. ``{"l2sp": {"weight": 0.01}}`` or the CLI's text

@@ -79,7 +79,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         options: per-strategy options, e.g. ``{"partial-freeze": {"freeze": 3}}``.
         split: a ``SplitConfig`` or a dict of its fields (pool / validation / test cut, ``max_test``, ``dedupe``);
             ``max_test`` and ``dedupe`` also stand alone, as the CLI's flags.
-        tune: "lr" (the default) chooses each cell's learning rate on validation; None uses the defaults.
+        tune: "lr" (the default) chooses each cell's learning rate on validation; None uses the defaults. True reads
+            as "lr", False as None (continual's spelling).
         grids: per-strategy values for ``tune`` to search, e.g. ``{"full-finetune": [2e-5, 5e-5, 1e-4]}``.
         progress: draw a progress bar with ETA on stderr.
         arms: arms to compare instead of ``strategies`` (list or "a,b"), each ``strategy[options]+term[options]``,

@@ -251,7 +251,8 @@ def flags_checked(function: Callable[..., Any], *, name: str | None = None) -> C
     The CLI's flags are bools already; this guards the Python API's mirror of them. A ConfigError names the value.
     """
     signature = inspect.signature(function)
-    flags = [p.name for p in signature.parameters.values() if isinstance(p.default, bool) or _maybe_bool(p)]
+    flags = [p.name for p in signature.parameters.values()  # a switch that also takes text checks it itself (continual's tune)
+             if (isinstance(p.default, bool) and "str" not in str(p.annotation)) or _maybe_bool(p)]
 
     @functools.wraps(function)
     def checked(*args: Any, **kwargs: Any) -> Any:

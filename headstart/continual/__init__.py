@@ -115,10 +115,25 @@ def budget_notes(steps: list[Any]) -> list[str]:
             + "."]
 
 
+def weight_tuning(tune: Any) -> bool:
+    """Whether ``continual`` tunes its methods' weights: True or False, None as compare's "no tuning".
+
+    Raises:
+        ConfigError: any other value; compare's ``"lr"`` named as what it is not here.
+    """
+    if type(tune).__module__ == "numpy" and hasattr(tune, "item"):
+        tune = tune.item()
+    if tune is None or isinstance(tune, bool):
+        return bool(tune)
+    what = ("continual tunes each method's weight (ewc, online-ewc, si, mas, lwf), not the learning rate: pass "
+            "tune=True for the weights, and a learning rate as config={'lr': ...}") if tune == "lr" else "pass tune=True"
+    raise ConfigError(f"tune must be True, False or None (no tuning), got {tune!r:.40}; {what}")
+
+
 def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: list[str] | str = DEFAULT_ARMS,
               strategy: str = "full-finetune", backbone: str | None = None, n: int | str | None = 256, seeds: int = 3,
               out: str | Path = "runs/continual", config: Any = None, max_test: int | None = MAX_TEST, alone: bool = True,
-              tune: bool = False, workers: int = 1, backend: str = "local", address: str | None = None,
+              tune: bool | str | None = False, workers: int = 1, backend: str = "local", address: str | None = None,
               progress: bool = False) -> ContinualResult:
     """Train every arm along ``stream`` for each seed, store each step, write the report. Mirrors ``headstart continual``.
 
@@ -133,8 +148,9 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         backend: "local" (this process, or ``workers`` processes) or "ray": each chain a Ray task
             (``continual/ray_chains.py``), this process the store's only writer; ``address`` names the cluster
             (HOST:PORT or "auto"; None starts a local Ray).
-        tune: each method with a weight (ewc, online-ewc, si, mas, lwf) is run at every weight of its grid unless its
-            arm sets one; the report keeps the weight with the highest ACC on the tasks' validation splits.
+        tune: True runs each method with a weight (ewc, online-ewc, si, mas, lwf) at every weight of its grid unless
+            its arm sets one; the report keeps the weight with the highest ACC on the tasks' validation splits. False
+            or None (compare's "off"): the default weights. It tunes no learning rate: ``tune="lr"`` is refused.
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -152,6 +168,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     from headstart.specs import TrainConfig
     from headstart.store import Store
 
+    tune = weight_tuning(tune)
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ConfigError(f"--seeds must be a positive integer, got {seeds!r}; e.g. --seeds 3")
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
