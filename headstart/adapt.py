@@ -36,6 +36,17 @@ class AdaptResult:
     trained: int = 0
     notes: list[str] = field(default_factory=list)  # what the run decided for the user: default methods left out
 
+    def __repr__(self) -> str:  # one line: the rows hold each method's estimates
+        largest = max((r["n"] for r in self.rows), default=None)
+        at = [r for r in self.rows if r["n"] == largest]
+        methods = [r for r in at if r["method"] != BASELINE]
+        best = max(methods, key=lambda r: r["mean"], default=None)
+        base = next((r for r in at if r["method"] == BASELINE), None)
+        scored = (f"; best at n={largest}: {best['method']} {best['mean']:.4g}"
+                  + (f" ({BASELINE} {base['mean']:.4g})" if base else "") if best else "")
+        return (f"AdaptResult({len({r['method'] for r in self.rows})} method(s), {self.trained} run(s) trained{scored}; "
+                f"out={self.out}" + (f"; {len(self.notes)} note(s)" if self.notes else "") + ")")
+
 
 def plan_methods(methods: list[str], *, strategy: str, target: str) -> tuple[list[str], list[str], dict[str, tuple[str, str]]]:
     """The source sweep's arms and test-time adaptations for ``methods``, and each method's (arm, where) in its scores.

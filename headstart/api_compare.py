@@ -48,6 +48,19 @@ class CompareResult:
     def recommendation(self) -> list[str]:
         return [band["text"] for band in self.summary.get("recommendation", [])]
 
+    def __repr__(self) -> str:  # one line: the leakage report's texts and the summary made it pages long
+        from headstart.errors import clipped
+
+        others = ", ".join(f"{count} {status}" for status, count in self.statuses.items() if status != "done" and count)
+        advice = self.recommendation
+        leaked = (getattr(self.leakage, "exact", 0) or 0) + (getattr(self.leakage, "near", 0) or 0)
+        return (f"CompareResult({self.total} cells: {self.trained} trained, {self.skipped} already stored"
+                + (f", {others}" if others else "") + f"; {self.seconds:.1f} s"
+                + (f"; recommendation: {clipped(advice[0], 90)}" + (f" (+{len(advice) - 1} more)" if len(advice) > 1 else "")
+                   if advice else "") + f"; out={self.out}"
+                + (f"; {leaked} of {self.leakage.n_test} test rows duplicate training rows" if leaked else "")
+                + (f"; {len(self.notes)} note(s)" if self.notes else "") + ")")
+
 
 @flags_checked
 @names_passed_data

@@ -43,6 +43,14 @@ class ContinualResult:
     trained: int = 0
     flags: list[str] = field(default_factory=list)  # arms that learnt a task no better than its majority class; other settings in the store
 
+    def __repr__(self) -> str:  # one line: the analysis holds every arm's accuracy matrix
+        arms = self.analysis.get("arms", [])
+        best = next((r for r in arms if r["arm"] == self.analysis.get("recommended")), None)
+        picked = (f"; recommended {best['arm']}: ACC {best['acc']['mean']:.4g} (validation {best['val_acc']['mean']:.4g})"
+                  if best else "; no arm recommended" if arms else "")
+        return (f"ContinualResult({len(arms)} arm(s), {self.trained} step(s) trained{picked}; out={self.out}"
+                + (f"; {len(self.flags)} flag(s)" if self.flags else "") + ")")
+
 
 def parse_continual_arm(text: str, strategy: str) -> ContinualArm:
     """``ewc[weight=100]`` (on ``strategy``), ``lora[rank=4]+ewc``, ``lora`` (naive on lora), ``replay[size=500]``.

@@ -37,6 +37,16 @@ class MultitaskResult:
     trained: int = 0
     notes: list[str] = field(default_factory=list)
 
+    def __repr__(self) -> str:  # one line: the analysis holds each task's intervals
+        tasks = self.analysis.get("tasks", [])
+        weightings = list(dict.fromkeys(w for row in tasks for w in row.get("difference", {})))
+        gains = [(w, [row["difference"][w]["gain"] for row in tasks if w in row.get("difference", {})]) for w in weightings]
+        versus = "; ".join(f"{w} better on {sum(g['ci_low'] > 0 for g in found)}, worse on {sum(g['ci_high'] < 0 for g in found)}"
+                           for w, found in gains)
+        return (f"MultitaskResult({len(tasks)} task(s), {self.trained} run(s) trained"
+                + (f"; vs each task alone: {versus}" if versus else "") + f"; out={self.out}"
+                + (f"; {len(self.notes)} note(s)" if self.notes else "") + ")")
+
 
 def _check_strategy(name: str) -> None:
     from headstart.strategies import get_strategy
