@@ -113,7 +113,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
           methods: list[str] | str | None = None,
           sizes: str | int | list[int | str | None] | tuple[int | str | None, ...] = "256", seeds: int = 5,
           out: str | Path = "runs/adapt", oracle: bool | None = None, tune: str | None = "lr", config: Any = None,
-          workers: int = 1, progress: bool = False, command: str | None = None, max_test: int | None = None) -> AdaptResult:
+          workers: int = 1, progress: bool | None = None, command: str | None = None, max_test: int | None = None) -> AdaptResult:
     """Train every method on ``source``, score it on ``target``'s test split, and the oracle on ``target``; write
     ``adaptation.md`` / ``adaptation.json`` and the usual report into ``out``. Mirrors ``headstart adapt``.
 
@@ -131,11 +131,16 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
             refused (another task, on other rows).
         max_test: about this many test rows of the source and of the target (a seeded cut in whole groups, as ``compare``'s; the
             oracle is scored on the same target rows as the methods).
+        progress: progress with ETA on stderr; None (the default): on where someone watches it — stderr a terminal
+            (a bar), or a Jupyter notebook (a line every 15 s) — off in a script's log. True or False: as said.
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
     """
     from headstart.analysis.adaptation import adaptation_rows
+    from headstart.progress import progress_default
+
+    progress = progress_default(progress)
     from headstart.analysis.arms import with_arms
     from headstart.api_compare import run_compare
     from headstart.outdir import claim

@@ -142,7 +142,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
               strategy: str = "full-finetune", backbone: str | None = None, n: int | str | None = 256, seeds: int = 3,
               out: str | Path = "runs/continual", config: Any = None, max_test: int | None = MAX_TEST, alone: bool = True,
               tune: bool | str | None = False, workers: int = 1, backend: str = "local", address: str | None = None,
-              progress: bool = False) -> ContinualResult:
+              progress: bool | None = None) -> ContinualResult:
     """Train every arm along ``stream`` for each seed, store each step, write the report. Mirrors ``headstart continual``.
 
     Args:
@@ -159,6 +159,8 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         tune: True runs each method with a weight (ewc, online-ewc, si, mas, lwf) at every weight of its grid unless
             its arm sets one; the report keeps the weight with the highest ACC on the tasks' validation splits. False
             or None (compare's "off"): the default weights. It tunes no learning rate: ``tune="lr"`` is refused.
+        progress: progress with ETA on stderr; None (the default): on where someone watches it — stderr a terminal
+            (a bar), or a Jupyter notebook (a line every 15 s) — off in a script's log. True or False: as said.
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -177,6 +179,9 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     from headstart.store import Store
 
     tune = weight_tuning(tune)
+    from headstart.progress import progress_default
+
+    progress = progress_default(progress)
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ConfigError(f"--seeds must be a positive integer, got {seeds!r}; e.g. --seeds 3")
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
