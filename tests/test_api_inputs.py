@@ -266,3 +266,18 @@ def test_sft_and_prefer_claim_their_out_as_an_lm_run_before_anything_loads(tmp_p
     with pytest.raises(ConfigError, match="is the sft run this one starts from"):
         headstart.prefer(out=sft_run, config={"sft": str(sft_run)})
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["sft", "spec.json", "spec.json", "train"]
+
+
+@pytest.mark.parametrize("name, sections", [
+    ("continual", ("Returns:", "Example:")), ("multitask", ("Returns:", "Example:")), ("adapt", ("Returns:", "Example:")),
+    ("meta_train", ("Returns:", "Example:")), ("evaluate", ("Returns:", "Example:")),
+    ("predict", ("Returns:", "Example:", '"label"', '"probabilities"')),
+])
+def test_help_shows_what_a_function_returns_and_an_example(name, sections):
+    """help(headstart.continual) had no Example and no Returns section; predict's did not say its rows are dicts of
+    text, label and probabilities."""
+    import pydoc
+
+    shown = pydoc.render_doc(getattr(headstart, name), renderer=pydoc.plaintext)
+    assert all(section in shown for section in sections), [s for s in sections if s not in shown]
+    assert f">>> result = headstart.{name}(" in shown or f"headstart.{name}(" in shown.split("Example:")[1]

@@ -162,6 +162,15 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         progress: progress with ETA on stderr; None (the default): on where someone watches it — stderr a terminal
             (a bar), or a Jupyter notebook (a line every 15 s) — off in a script's log. True or False: as said.
 
+    Returns:
+        ``ContinualResult``: ``analysis`` (per arm its accuracy matrix, ACC, BWT, plasticity, FWT with 95% intervals;
+        ``recommended``, the arm with the best validation ACC), ``reports`` (continual.md, continual.html, charts),
+        ``trained`` (steps trained now; stored ones are skipped) and ``flags``.
+
+    Example:
+        >>> result = headstart.continual("text", arms="naive,ewc,replay", n=64, seeds=2, out="runs/cl")
+        >>> result.analysis["recommended"], result.reports["continual.md"]
+
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
     """

@@ -78,6 +78,16 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
         progress: progress with ETA on stderr; None (the default): on where someone watches it — stderr a terminal
             (a bar), or a Jupyter notebook (a line every 15 s) — off in a script's log. True or False: as said.
 
+    Returns:
+        ``MultitaskResult``: ``analysis["tasks"]`` (per task its score alone, under each weighting, and each
+        weighting's paired difference from alone with its interval and reading), ``analysis["weights"]``, ``reports``
+        (report.md, results.json), ``trained`` (runs trained now; stored ones are skipped) and ``notes``.
+
+    Example:
+        >>> result = headstart.multitask("drug-reviews,drug-reviews-sentiment", weighting="equal,uncertainty",
+        ...                              strategy="lora", strategy_options={"rank": 4}, n=64, seeds=2, out="runs/mt")
+        >>> [(row["task"], row["difference"]["uncertainty"]["reading"]) for row in result.analysis["tasks"]]
+
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
     """
