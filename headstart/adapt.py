@@ -36,6 +36,17 @@ class AdaptResult:
     trained: int = 0
     notes: list[str] = field(default_factory=list)  # what the run decided for the user: default methods left out
 
+    def __repr__(self) -> str:  # one line: the rows hold each method's estimates
+        largest = max((r["n"] for r in self.rows), default=None)
+        at = [r for r in self.rows if r["n"] == largest]
+        methods = [r for r in at if r["method"] != BASELINE]
+        best = max(methods, key=lambda r: r["mean"], default=None)
+        base = next((r for r in at if r["method"] == BASELINE), None)
+        scored = (f"; best at n={largest}: {best['method']} {best['mean']:.4g}"
+                  + (f" ({BASELINE} {base['mean']:.4g})" if base else "") if best else "")
+        return (f"AdaptResult({len({r['method'] for r in self.rows})} method(s), {self.trained} run(s) trained{scored}; "
+                f"out={self.out}" + (f"; {len(self.notes)} note(s)" if self.notes else "") + ")")
+
 
 def plan_methods(methods: list[str], *, strategy: str, target: str) -> tuple[list[str], list[str], dict[str, tuple[str, str]]]:
     """The source sweep's arms and test-time adaptations for ``methods``, and each method's (arm, where) in its scores.
@@ -102,7 +113,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
           methods: list[str] | str | None = None,
           sizes: str | int | list[int | str | None] | tuple[int | str | None, ...] = "256", seeds: int = 5,
           out: str | Path = "runs/adapt", oracle: bool | None = None, tune: str | None = "lr", config: Any = None,
-          workers: int = 1, progress: bool = False, command: str | None = None, max_test: int | None = None) -> AdaptResult:
+          workers: int = 1, progress: bool | None = None, command: str | None = None, max_test: int | None = None) -> AdaptResult:
     """Train every method on ``source``, score it on ``target``'s test split, and the oracle on ``target``; write
     ``adaptation.md`` / ``adaptation.json`` and the usual report into ``out``. Mirrors ``headstart adapt``.
 
@@ -120,11 +131,26 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
             refused (another task, on other rows).
         max_test: about this many test rows of the source and of the target (a seeded cut in whole groups, as ``compare``'s; the
             oracle is scored on the same target rows as the methods).
+        progress: progress with ETA on stderr; None (the default): on where someone watches it — stderr a terminal
+            (a bar), or a Jupyter notebook (a line every 15 s) — off in a script's log. True or False: as said.
+
+    Returns:
+        ``AdaptResult``: ``rows`` (per method and size its target score with a 95% interval, ``over_baseline`` and
+        ``gap_closed`` towards the oracle), ``reports`` (adaptation.md, adaptation.json and the usual report),
+        ``trained`` (runs trained now; stored ones are skipped) and ``notes``.
+
+    Example:
+        >>> result = headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", methods="source-only,coral,dann",
+        ...                          sizes=64, seeds=2, out="runs/adapt")
+        >>> [(row["method"], row["mean"]) for row in result.rows]
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
     """
     from headstart.analysis.adaptation import adaptation_rows
+    from headstart.progress import progress_default
+
+    progress = progress_default(progress)
     from headstart.analysis.arms import with_arms
     from headstart.api_compare import run_compare
     from headstart.outdir import claim

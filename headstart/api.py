@@ -108,7 +108,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             train / validation / test split (validation cut from train when absent).
         pooling: "mean", "cls", "max", "mean_sqrt_len", "weightedmean", "lasttoken" or several joined by "+" (default:
             from the backbone folder, else mean).
-        tune: "lr" chooses the strategy's learning rate on validation by successive halving (``headstart.tuning``).
+        tune: "lr" chooses the strategy's learning rate on validation by successive halving (``headstart.tuning``);
+            True reads as "lr", False as None (no tuning).
         grid: with ``tune="lr"``, the values to search instead of the strategy's grid (``[2e-5, 5e-5, 1e-4]``).
         progress: draw a progress bar with ETA on stderr.
         terms: objective terms added to the task loss, e.g. ``{"l2sp": {"weight": 0.01}}`` or the CLI's text
@@ -296,7 +297,17 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     The results carry ``majority``, the share of the scored rows in their most frequent class,
     ``at_or_below_majority`` (the accuracy no higher than that: always answering that class does as well),
     ``accuracy_ci``, the 95% Wilson interval of the accuracy over those rows (not on a validation split that chose
-    the checkpoint among several checks: its ``note`` says why), and ``tta``."""
+    the checkpoint among several checks: its ``note`` says why), and ``tta``.
+
+    Returns:
+        ``{"accuracy": ..., "macro_f1": ..., ...}`` for one dataset; a list of such dicts for several datasets or ``tta``
+        methods; with ``full=True``, ``headstart evaluate --json``'s dict.
+
+    Example:
+        >>> run = headstart.fit("rotten-tomatoes", strategy="linear-probe", n=64, out="runs/probe")
+        >>> headstart.evaluate("runs/probe")["accuracy"]  # or run.evaluate() on the model in memory
+        >>> headstart.evaluate(run, eval_data="drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]")
+    """
     from headstart.loaded import evaluate_loaded, evaluate_ood
     from headstart.saved import load_run
 
@@ -351,7 +362,19 @@ def split_name(split: str) -> str:
 @python_named
 def predict(run: str | Path | FitResult, texts: list[Any]) -> list[dict[str, Any]]:
     """Label and class probabilities (or a value, for regression) for each raw text; for a run on an image backbone,
-    each image: a file path (the row's ``input``, as ``headstart predict`` writes it) or a pixel array."""
+    each image: a file path (the row's ``input``, as ``headstart predict`` writes it) or a pixel array.
+
+    Returns:
+        One dict per input, in order: ``{"text": ..., "label": ..., "probabilities": {label: p, ...}}`` for
+        classification; ``{"text": ..., "labels": [...], "probabilities": {...}}`` (each label at p ≥ 0.5) for
+        multilabel; ``{"text": ..., "prediction": value}`` for regression. An image run's rows carry ``input`` (the
+        file path, when given one) instead of ``text``.
+
+    Example:
+        >>> run = headstart.fit("rotten-tomatoes", strategy="linear-probe", n=64, out="runs/probe")
+        >>> headstart.predict("runs/probe", ["a warm, funny film", "two hours I want back"])  # or run.predict([...])
+        [{'text': 'a warm, funny film', 'label': 'fresh', 'probabilities': {'fresh': 0.8, 'rotten': 0.2}}, ...]
+    """
     if isinstance(run, FitResult):
         return run.predict(texts)
     from headstart.loaded import predict_loaded

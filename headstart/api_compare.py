@@ -48,6 +48,19 @@ class CompareResult:
     def recommendation(self) -> list[str]:
         return [band["text"] for band in self.summary.get("recommendation", [])]
 
+    def __repr__(self) -> str:  # one line: the leakage report's texts and the summary made it pages long
+        from headstart.errors import clipped
+
+        others = ", ".join(f"{count} {status}" for status, count in self.statuses.items() if status != "done" and count)
+        advice = self.recommendation
+        leaked = (getattr(self.leakage, "exact", 0) or 0) + (getattr(self.leakage, "near", 0) or 0)
+        return (f"CompareResult({self.total} cells: {self.trained} trained, {self.skipped} already stored"
+                + (f", {others}" if others else "") + f"; {self.seconds:.1f} s"
+                + (f"; recommendation: {clipped(advice[0], 90)}" + (f" (+{len(advice) - 1} more)" if len(advice) > 1 else "")
+                   if advice else "") + f"; out={self.out}"
+                + (f"; {leaked} of {self.leakage.n_test} test rows duplicate training rows" if leaked else "")
+                + (f"; {len(self.notes)} note(s)" if self.notes else "") + ")")
+
 
 @flags_checked
 @names_passed_data
@@ -57,7 +70,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             config: TrainConfig | None = None, options: dict[str, dict[str, Any]] | None = None,
             train_by_strategy: dict[str, dict[str, Any]] | None = None, split: Any = None, tune: str | None = "lr",
             grids: dict[str, Any] | None = None, text_column: str | None = None, label_column: str | None = None,
-            task: str | None = None, pooling: str | None = None, progress: bool = False,
+            task: str | None = None, pooling: str | None = None, progress: bool | None = None,
             arms: str | list[str] | None = None, retain: list[str] | None = None,
             backbones: str | list[str] | None = None, group_column: str | None = None,
             split_column: str | None = None, eval_data: str | list[str] | None = None, tta: str | list[str] | None = None,
@@ -79,9 +92,11 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         options: per-strategy options, e.g. ``{"partial-freeze": {"freeze": 3}}``.
         split: a ``SplitConfig`` or a dict of its fields (pool / validation / test cut, ``max_test``, ``dedupe``);
             ``max_test`` and ``dedupe`` also stand alone, as the CLI's flags.
-        tune: "lr" (the default) chooses each cell's learning rate on validation; None uses the defaults.
+        tune: "lr" (the default) chooses each cell's learning rate on validation; None uses the defaults. True reads
+            as "lr", False as None (continual's spelling).
         grids: per-strategy values for ``tune`` to search, e.g. ``{"full-finetune": [2e-5, 5e-5, 1e-4]}``.
-        progress: draw a progress bar with ETA on stderr.
+        progress: progress with ETA on stderr; None (the default): on where someone watches it — stderr a terminal
+            (a bar), or a Jupyter notebook (a line every 15 s) — off in a script's log. True or False: as said.
         arms: arms to compare instead of ``strategies`` (list or "a,b"), each ``strategy[options]+term[options]``,
             e.g. ``["lora[rank=4]", "lora[rank=16]", "full-finetune+l2sp[weight=0.01]"]``.
         retain: classification datasets on which each run's forgetting is measured (``headstart.retention``).
@@ -109,9 +124,11 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
     """
     from headstart.data.splits import SplitConfig
     from headstart.arguments import as_config, as_items
+    from headstart.progress import progress_default
     from headstart.sweep_spec import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes
 
     command = call_text("headstart.compare", compare, locals())  # the report's "Produced by", as the CLI's argv is
+    progress = progress_default(progress)
 
     def text(value: Any) -> str:
         if isinstance(value, str):

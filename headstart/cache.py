@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from headstart.errors import ConfigError, StoreError
+from headstart.python_checks import python_named
 from headstart.surface import spoken
 
 PARTS = ("features", "data", "models", "precision")
@@ -141,6 +142,7 @@ def _survey(where: Path) -> dict[str, list[Path]]:
     return found
 
 
+@python_named
 def cache_info() -> CacheReport:
     """Mirrors ``headstart cache``: the cache folder and the files and bytes of each part."""
     where = cache_dir()
@@ -156,6 +158,7 @@ def check_kind(what: str) -> str:
     return what
 
 
+@python_named
 def clear_cache(what: str = "temp") -> CacheReport:
     """Mirrors ``headstart cache --clear WHAT``: remove one part of the cache (``features``, ``data``, ``models``,
     ``precision``), the stale left-overs of killed writes (``temp``, the default), or ``all`` of them.

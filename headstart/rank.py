@@ -67,6 +67,14 @@ class RankResult:
     report: Path | None = None  # out's report.md, re-rendered with the ranking when out holds a compare store
     report_error: str | None = None  # why that re-render failed (rank.json is written all the same)
 
+    def __repr__(self) -> str:  # one line: the scores hold each backbone's timings
+        best = self.scores[0] if self.scores else None
+        return (f"RankResult({self.data}, n {self.n}: {len(self.scores)} backbone(s)"
+                + (f", best {best.name} (LogME {best.logme:.4g})" if best else "")
+                + (f"; Kendall's tau of LogME vs measured {tau:.2f}" if (tau := (self.agreement.get("logme") or {}).get("tau"))
+                   is not None else "")
+                + f"; out={self.out})")
+
     def measured_mean(self, row: BackboneScore) -> float | None:
         found = (self.measured or {}).get("backbones", {}).get(row.name)
         return None if found is None else found["mean"]

@@ -169,6 +169,57 @@ def test_results_print_in_one_line():
     assert repr(headstart.adapt).startswith("<headstart.adapt: call headstart.adapt(source, target, *, backbone=")
 
 
+def test_every_result_prints_in_one_line(tmp_path):
+    """compare's, continual's and multitask's results printed pages in a notebook (the leakage report's review texts,
+    each arm's matrix); each is one line of counts, the pick with its score and the output folder."""
+    from headstart.adapt import AdaptResult
+    from headstart.api_compare import CompareResult
+    from headstart.continual import ContinualResult
+    from headstart.data.leakage import LeakageReport
+    from headstart.meta.results import MetaResult
+    from headstart.multitask import MultitaskResult
+    from headstart.rank import BackboneScore, RankResult
+
+    review = "a long review text " * 40
+    band = {"text": "At n = 16-256: linear-probe (0.812 on validation), within 2 points of full-finetune and 9x cheaper; "
+                    "full-finetune leads by 0.4 points", "evidence": [{"n": 16, "review": review}] * 5}
+    compared = CompareResult(out=tmp_path, total=12, skipped=2, trained=9, statuses={"done": 11, "failed": 1}, seconds=30.04,
+                             summary={"recommendation": [band, band]}, reports={"report.md": tmp_path / "report.md"},
+                             leakage=LeakageReport(n_test=500, exact=3, near=1, fraction=0.008, examples=[(review, review, 1.0)] * 5),
+                             notes=[{"note": review}])
+    assert repr(compared) == (f"CompareResult(12 cells: 9 trained, 2 already stored, 1 failed; 30.0 s; recommendation: At n = "
+                              f"16-256: linear-probe (0.812 on validation), within 2 points of full-finetune and 9… (+1 more); "
+                              f"out={tmp_path}; 4 of 500 test rows duplicate training rows; 1 note(s))")
+    arm = {"matrix": [[0.9, None], [0.5, 0.8]] * 20, "acc_by_seed": {0: 0.6, 1: 0.7}}
+    streamed = ContinualResult(out=tmp_path, trained=48, flags=["x"], analysis={
+        "arms": [{**arm, "arm": "naive", "acc": {"mean": 0.41}, "val_acc": {"mean": 0.4}},
+                 {**arm, "arm": "ewc", "acc": {"mean": 0.61234}, "val_acc": {"mean": 0.63}}], "recommended": "ewc", "tried": [arm] * 8})
+    assert repr(streamed) == (f"ContinualResult(2 arm(s), 48 step(s) trained; recommended ewc: ACC 0.6123 (validation 0.63); "
+                              f"out={tmp_path}; 1 flag(s))")
+    gain = lambda low, high: {"gain": {"mean": (low + high) / 2, "ci_low": low, "ci_high": high}, "seeds": [0, 1, 2]}
+    shared = MultitaskResult(out=tmp_path, trained=27, analysis={"tasks": [
+        {"task": "a", "single": {"mean": 0.8}, "difference": {"equal": gain(0.01, 0.03), "gradnorm": gain(-0.02, 0.01)}},
+        {"task": "b", "single": {"mean": 0.7}, "difference": {"equal": gain(-0.03, -0.01), "gradnorm": gain(0.0, 0.02)}}],
+        "weights": {"equal": {"a": 1.0, "b": 1.0}}})
+    assert repr(shared) == (f"MultitaskResult(2 task(s), 27 run(s) trained; vs each task alone: equal better on 1, worse on 1; "
+                            f"gradnorm better on 0, worse on 0; out={tmp_path})")
+    row = lambda method, n, mean: {"method": method, "n": n, "mean": mean, "estimates": [review] * 3}
+    adapted = AdaptResult(out=tmp_path, trained=30, notes=["n"], rows=[
+        row("source-only", 16, 0.6), row("dann", 16, 0.9), row("source-only", 256, 0.7), row("dann", 256, 0.75), row("coral", 256, 0.72)])
+    assert repr(adapted) == f"AdaptResult(3 method(s), 30 run(s) trained; best at n=256: dann 0.75 (source-only 0.7); out={tmp_path}; 1 note(s))"
+    score = lambda method, kind, mean: {"novel": "fashion", "shots": 5, "method": method, "kind": kind, "mean": mean,
+                                        "accuracies": [mean] * 200}
+    met = MetaResult(config={"arms": ["protonet"]}, training=[{"arm": "protonet"}], seconds=61.25, rows=[
+        score("plain linear-probe", "plain", 0.7), score("protonet", "meta", 0.8125)])
+    assert repr(met) == "MetaResult(1 arm(s) meta-trained, 2 score(s); best protonet 0.8125 on fashion 5-shot (plain linear-probe 0.7); 61.2 s)"
+    backbone = lambda name, logme: BackboneScore(backbone=name, name=name, dim=8, logme=logme, h_score=0.1, knn_loo=0.5,
+                                                 load_seconds=1.0, feature_seconds=1.0, score_seconds=1.0)
+    ranked = RankResult(data="rotten-tomatoes", data_hash="h", n=500, n_requested=500, seed=0, out=tmp_path,
+                        scores=[backbone("minilm", -0.51), backbone("tiny", -0.9)], agreement={"logme": {"tau": 1.0}})
+    assert repr(ranked) == (f"RankResult(rotten-tomatoes, n 500: 2 backbone(s), best minilm (LogME -0.51); Kendall's tau of LogME "
+                            f"vs measured 1.00; out={tmp_path})")
+
+
 def test_use_device_is_the_global_device_flag_in_python(monkeypatch):
     from headstart.precision import DEVICE_ENV, pick_device
 
@@ -215,3 +266,18 @@ def test_sft_and_prefer_claim_their_out_as_an_lm_run_before_anything_loads(tmp_p
     with pytest.raises(ConfigError, match="is the sft run this one starts from"):
         headstart.prefer(out=sft_run, config={"sft": str(sft_run)})
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["sft", "spec.json", "spec.json", "train"]
+
+
+@pytest.mark.parametrize("name, sections", [
+    ("continual", ("Returns:", "Example:")), ("multitask", ("Returns:", "Example:")), ("adapt", ("Returns:", "Example:")),
+    ("meta_train", ("Returns:", "Example:")), ("evaluate", ("Returns:", "Example:")),
+    ("predict", ("Returns:", "Example:", '"label"', '"probabilities"')),
+])
+def test_help_shows_what_a_function_returns_and_an_example(name, sections):
+    """help(headstart.continual) had no Example and no Returns section; predict's did not say its rows are dicts of
+    text, label and probabilities."""
+    import pydoc
+
+    shown = pydoc.render_doc(getattr(headstart, name), renderer=pydoc.plaintext)
+    assert all(section in shown for section in sections), [s for s in sections if s not in shown]
+    assert f">>> result = headstart.{name}(" in shown or f"headstart.{name}(" in shown.split("Example:")[1]

@@ -4,6 +4,7 @@ parameters from Python ("try n=64"), rewritten at the public function's boundary
 from __future__ import annotations
 
 import os
+import re
 
 import pandas as pd
 import pytest
@@ -123,8 +124,38 @@ def test_a_training_setting_passed_as_a_keyword_names_config():
     with pytest.raises(ConfigError, match=r"^fit\(\) takes these settings through config, not as keywords: add "
                                           r"\{'max_steps': 5\} to the config you passed$"):
         headstart.fit("rotten-tomatoes", config={"lr": 1e-4}, max_steps=5)
-    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):  # not a setting: Python's own message
-        headstart.fit("rotten-tomatoes", colour="red")
+    with pytest.raises(ConfigError, match=r"^fit\(\) has no keyword 'colour' \(its keywords: data, backbone, "):
+        headstart.fit("rotten-tomatoes", colour="red")  # not a setting: the keywords it takes
+
+
+PUBLIC_FUNCTIONS = sorted(name for name in headstart.__all__
+                          if callable(getattr(headstart, name)) and not isinstance(getattr(headstart, name), type))
+
+
+@pytest.mark.parametrize("name", PUBLIC_FUNCTIONS)
+def test_every_public_function_names_an_unknown_keyword(name):
+    """A notebook user's ``multitask(option=...)`` was Python's bare TypeError; every function headstart exports
+    refuses an unknown keyword with a ConfigError naming the function, the keyword and the ones it takes."""
+    with pytest.raises(ConfigError, match=rf"^{name}\(\) has no keyword 'colour'.* \((its keywords: |it takes none)"):
+        getattr(headstart, name)(colour="red")
+
+
+@pytest.mark.parametrize("call, keyword, meant", [
+    ("multitask", "option", "did you mean 'strategy_options'?"),  # the CLI's --option
+    ("multitask", "options", "did you mean 'strategy_options'?"),  # fit's and compare's spelling
+    ("fit", "option", "did you mean 'options'?"),
+    ("compare", "grid", "did you mean 'grids'?"),  # fit's spelling
+    ("fit", "grids", "did you mean 'grid'?"),
+    ("compare", "strategy", "did you mean 'strategies'?"),
+    ("continual", "strategies", "did you mean 'arms' or 'strategy'?"),
+    ("adapt", "arms", "did you mean 'methods'?"),  # continual's and compare's spelling
+    ("continual", "methods", "did you mean 'arms'?"),
+    ("compare", "quiet", "progress=False is the CLI's --quiet"),
+    ("report", "metrics", "did you mean 'metric'?"),  # no other spelling: the closest
+])
+def test_an_unknown_keyword_names_the_spelling_this_function_takes(call, keyword, meant):
+    with pytest.raises(ConfigError, match=rf"^{call}\(\) has no keyword {keyword!r}; {re.escape(meant)} \(its keywords: "):
+        getattr(headstart, call)(**{keyword: "x"})
 
 
 @pytest.mark.parametrize("given, python, cli", [

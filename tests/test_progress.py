@@ -81,3 +81,50 @@ def test_a_new_count_measures_its_own_rate(monkeypatch, capsys):
     update(1, 4, {"phase": "slow"})  # t = 80: one unit in 60 s, so 3 more are 180 s (the steps' rate said ~3 s)
     lines = capsys.readouterr().err.splitlines()
     assert lines[-2:] == ["job: 0/4 phase slow elapsed 20s ETA ?", "job: 1/4 phase slow elapsed 80s ETA 180s"], lines
+
+
+def test_a_notebooks_or_terminals_long_call_shows_progress_by_default(monkeypatch):
+    """compare in a notebook ran for minutes with no output (progress=False); None, the default of compare, continual,
+    multitask and adapt, is on where stderr is a terminal or a Jupyter kernel's, off in a script's log."""
+    import inspect
+    import io
+    import sys
+
+    import headstart
+    from headstart.progress import progress_default
+
+    for name in ("compare", "continual", "multitask", "adapt"):
+        assert inspect.signature(getattr(headstart, name)).parameters["progress"].default is None, name
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert progress_default(None) is False and progress_default(True) is True
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert progress_default(None) is True and progress_default(False) is False
+    kernel = type("OutStream", (io.StringIO,), {"__module__": "ipykernel.iostream"})
+    monkeypatch.setattr(sys, "stderr", kernel())
+    monkeypatch.setitem(sys.modules, "ipykernel", sys.modules[__name__])
+    assert progress_default(None) is True
+
+
+def test_compare_passes_the_default_progress_on_at_a_terminal(monkeypatch, tmp_path):
+    import io
+    import sys
+
+    import headstart
+    import headstart.api_compare as api_compare
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    seen = {}
+    monkeypatch.setattr(api_compare, "run_compare", lambda sweep, out, **kw: seen.update(kw))
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    headstart.compare("rotten-tomatoes", strategies="linear-probe", sizes="16", seeds=1, out=tmp_path / "c")
+    assert seen["progress"] is True
+    headstart.compare("rotten-tomatoes", strategies="linear-probe", sizes="16", seeds=1, out=tmp_path / "c", progress=False)
+    assert seen["progress"] is False

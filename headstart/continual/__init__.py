@@ -43,6 +43,14 @@ class ContinualResult:
     trained: int = 0
     flags: list[str] = field(default_factory=list)  # arms that learnt a task no better than its majority class; other settings in the store
 
+    def __repr__(self) -> str:  # one line: the analysis holds every arm's accuracy matrix
+        arms = self.analysis.get("arms", [])
+        best = next((r for r in arms if r["arm"] == self.analysis.get("recommended")), None)
+        picked = (f"; recommended {best['arm']}: ACC {best['acc']['mean']:.4g} (validation {best['val_acc']['mean']:.4g})"
+                  if best else "; no arm recommended" if arms else "")
+        return (f"ContinualResult({len(arms)} arm(s), {self.trained} step(s) trained{picked}; out={self.out}"
+                + (f"; {len(self.flags)} flag(s)" if self.flags else "") + ")")
+
 
 def parse_continual_arm(text: str, strategy: str) -> ContinualArm:
     """``ewc[weight=100]`` (on ``strategy``), ``lora[rank=4]+ewc``, ``lora`` (naive on lora), ``replay[size=500]``.
@@ -115,11 +123,26 @@ def budget_notes(steps: list[Any]) -> list[str]:
             + "."]
 
 
+def weight_tuning(tune: Any) -> bool:
+    """Whether ``continual`` tunes its methods' weights: True or False, None as compare's "no tuning".
+
+    Raises:
+        ConfigError: any other value; compare's ``"lr"`` named as what it is not here.
+    """
+    if type(tune).__module__ == "numpy" and hasattr(tune, "item"):
+        tune = tune.item()
+    if tune is None or isinstance(tune, bool):
+        return bool(tune)
+    what = ("continual tunes each method's weight (ewc, online-ewc, si, mas, lwf), not the learning rate: pass "
+            "tune=True for the weights, and a learning rate as config={'lr': ...}") if tune == "lr" else "pass tune=True"
+    raise ConfigError(f"tune must be True, False or None (no tuning), got {tune!r:.40}; {what}")
+
+
 def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: list[str] | str = DEFAULT_ARMS,
               strategy: str = "full-finetune", backbone: str | None = None, n: int | str | None = 256, seeds: int = 3,
               out: str | Path = "runs/continual", config: Any = None, max_test: int | None = MAX_TEST, alone: bool = True,
-              tune: bool = False, workers: int = 1, backend: str = "local", address: str | None = None,
-              progress: bool = False) -> ContinualResult:
+              tune: bool | str | None = False, workers: int = 1, backend: str = "local", address: str | None = None,
+              progress: bool | None = None) -> ContinualResult:
     """Train every arm along ``stream`` for each seed, store each step, write the report. Mirrors ``headstart continual``.
 
     Args:
@@ -133,8 +156,20 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         backend: "local" (this process, or ``workers`` processes) or "ray": each chain a Ray task
             (``continual/ray_chains.py``), this process the store's only writer; ``address`` names the cluster
             (HOST:PORT or "auto"; None starts a local Ray).
-        tune: each method with a weight (ewc, online-ewc, si, mas, lwf) is run at every weight of its grid unless its
-            arm sets one; the report keeps the weight with the highest ACC on the tasks' validation splits.
+        tune: True runs each method with a weight (ewc, online-ewc, si, mas, lwf) at every weight of its grid unless
+            its arm sets one; the report keeps the weight with the highest ACC on the tasks' validation splits. False
+            or None (compare's "off"): the default weights. It tunes no learning rate: ``tune="lr"`` is refused.
+        progress: progress with ETA on stderr; None (the default): on where someone watches it — stderr a terminal
+            (a bar), or a Jupyter notebook (a line every 15 s) — off in a script's log. True or False: as said.
+
+    Returns:
+        ``ContinualResult``: ``analysis`` (per arm its accuracy matrix, ACC, BWT, plasticity, FWT with 95% intervals;
+        ``recommended``, the arm with the best validation ACC), ``reports`` (continual.md, continual.html, charts),
+        ``trained`` (steps trained now; stored ones are skipped) and ``flags``.
+
+    Example:
+        >>> result = headstart.continual("text", arms="naive,ewc,replay", n=64, seeds=2, out="runs/cl")
+        >>> result.analysis["recommended"], result.reports["continual.md"]
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -152,6 +187,10 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     from headstart.specs import TrainConfig
     from headstart.store import Store
 
+    tune = weight_tuning(tune)
+    from headstart.progress import progress_default
+
+    progress = progress_default(progress)
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ConfigError(f"--seeds must be a positive integer, got {seeds!r}; e.g. --seeds 3")
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:

@@ -32,6 +32,16 @@ class MetaResult:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
+    def __repr__(self) -> str:  # one line: the rows hold every episode's accuracy
+        meta = [r for r in self.rows if r.get("kind") == "meta"]
+        best = max(meta, key=lambda r: r["mean"], default=None)
+        plain = next((r for r in self.rows if best and r.get("kind") == "plain" and r["novel"] == best["novel"]
+                      and r["shots"] == best["shots"] and "linear" in r["method"]), None)
+        scored = (f"; best {best['method']} {best['mean']:.4g} on {best['novel']} {best['shots']}-shot"
+                  + (f" ({plain['method']} {plain['mean']:.4g})" if plain else "") if best else "")
+        return (f"MetaResult({len(self.training)} arm(s) meta-trained, {len(self.rows)} score(s){scored}; "
+                f"{self.seconds:.1f} s" + (f"; {len(self.notes)} note(s)" if self.notes else "") + ")")
+
     def to_json(self) -> dict[str, Any]:
         return {"config": self.config, "training": self.training, "rows": self.rows, "seconds": self.seconds, "notes": self.notes}
 

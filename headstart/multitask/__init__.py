@@ -37,6 +37,16 @@ class MultitaskResult:
     trained: int = 0
     notes: list[str] = field(default_factory=list)
 
+    def __repr__(self) -> str:  # one line: the analysis holds each task's intervals
+        tasks = self.analysis.get("tasks", [])
+        weightings = list(dict.fromkeys(w for row in tasks for w in row.get("difference", {})))
+        gains = [(w, [row["difference"][w]["gain"] for row in tasks if w in row.get("difference", {})]) for w in weightings]
+        versus = "; ".join(f"{w} better on {sum(g['ci_low'] > 0 for g in found)}, worse on {sum(g['ci_high'] < 0 for g in found)}"
+                           for w, found in gains)
+        return (f"MultitaskResult({len(tasks)} task(s), {self.trained} run(s) trained"
+                + (f"; vs each task alone: {versus}" if versus else "") + f"; out={self.out}"
+                + (f"; {len(self.notes)} note(s)" if self.notes else "") + ")")
+
 
 def _check_strategy(name: str) -> None:
     from headstart.strategies import get_strategy
@@ -52,7 +62,7 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
               strategy: str = "full-finetune", strategy_options: dict[str, Any] | None = None, n: int | str | None = 256,
               seeds: int = 3, max_test: int | None = MAX_TEST, out: str | Path = "runs/multitask", config: Any = None,
               alpha: float = 1.5, weight_lr: float = 0.025, text_column: str | None = None,
-              progress: bool = False) -> MultitaskResult:
+              progress: bool | None = None) -> MultitaskResult:
     """Train the tasks alone and together under each weighting for each seed; store each run; write the report.
     Mirrors ``headstart multitask``.
 
@@ -65,6 +75,18 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
         config: a ``TrainConfig`` (its budget is per task: a multi-task step draws ``batch_size`` rows of each task).
         alpha: gradnorm's asymmetry α. weight_lr: the learning rate of the weightings' own parameters.
         text_column: the text column of file tasks (None: guessed).
+        progress: progress with ETA on stderr; None (the default): on where someone watches it — stderr a terminal
+            (a bar), or a Jupyter notebook (a line every 15 s) — off in a script's log. True or False: as said.
+
+    Returns:
+        ``MultitaskResult``: ``analysis["tasks"]`` (per task its score alone, under each weighting, and each
+        weighting's paired difference from alone with its interval and reading), ``analysis["weights"]``, ``reports``
+        (report.md, results.json), ``trained`` (runs trained now; stored ones are skipped) and ``notes``.
+
+    Example:
+        >>> result = headstart.multitask("drug-reviews,drug-reviews-sentiment", weighting="equal,uncertainty",
+        ...                              strategy="lora", strategy_options={"rank": 4}, n=64, seeds=2, out="runs/mt")
+        >>> [(row["task"], row["difference"]["uncertainty"]["reading"]) for row in result.analysis["tasks"]]
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -76,7 +98,7 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     from headstart.evaluation import reference_metrics
     from headstart.multitask.run import Job, Plan, plan_key, run
     from headstart.multitask.tasks import Layout, load_tasks, split_tasks
-    from headstart.progress import progress_bar
+    from headstart.progress import progress_bar, progress_default
     from headstart.report.multitask import multitask_markdown
     from headstart.arguments import as_config, parse_n
     from headstart.specs import TrainConfig
@@ -84,6 +106,7 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     from headstart.store import Store
     from headstart.data.splits import max_test_rows
 
+    progress = progress_default(progress)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"--seeds must be a positive integer, got {seeds!r}; e.g. --seeds 3")
     max_test = max_test_rows(max_test)

@@ -29,6 +29,7 @@ from headstart.report.ood_chart import ood_png
 from headstart.report.pareto import pareto_png
 from headstart.results import RunResult
 from headstart.store import Store
+from headstart.surface import spoken
 
 
 def title_for(results: list[RunResult], metric: str) -> str:
@@ -155,8 +156,9 @@ def render(store_dir: str | Path, *, metric: str | None = None, margin: float | 
         results = store.results()
         owner = next((kind for kind in ("continual", "multitask") if any(kind in (r.spec or {}) for r in results)), None)
         if owner is not None:  # its own report (continual.md, the multitask report.md) is not a compare's: never overwritten
-            raise StoreError(f"{str(directory)!r} is a {owner} store: its report is written by 'headstart {owner}'; run it "
-                             "again with the same arguments to re-render (it trains nothing already stored)")
+            writer = spoken(f"'headstart {owner}'; run it again", f"headstart.{owner}(...); call it again")
+            raise StoreError(f"{str(directory)!r} is a {owner} store: its report is written by {writer} with the same "
+                             "arguments to re-render (it trains nothing already stored)")
         rows = store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
         if rows and not results and (directory / "report.md").exists():  # the report may be the last readable copy
             raise StoreError(f"none of the {rows} runs in {str(directory / 'runs.sqlite')!r} can be read (each is damaged; "

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
+import headstart
 from headstart.errors import ConfigError
 from headstart.specs import TrainConfig
 from test_sweep import HEADSTART, env, tiny_backbone  # noqa: F401,F811  (tiny_backbone: a real tiny BERT folder, a fixture)
@@ -731,3 +732,23 @@ def test_a_list_for_the_stream_is_named_from_python_before_anything_is_written(t
                                           r"name \(.*text.*\) or a TOML file of tasks, e\.g\. stream='text'$"):
         headstart.continual(["rotten-tomatoes"], out=tmp_path / "c")
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("tune, message", [
+    ("lr", r"^tune must be True, False or None \(no tuning\), got 'lr'; continual tunes each method's weight \(ewc, "
+           r"online-ewc, si, mas, lwf\), not the learning rate: pass tune=True for the weights, and a learning rate as "
+           r"config=\{'lr': \.\.\.\}$"),
+    ("yes", r"^tune must be True, False or None \(no tuning\), got 'yes'; pass tune=True$"),
+])
+def test_tune_refuses_compares_lr_saying_what_it_tunes(tune, message, tmp_path):
+    """compare(tune=) takes "lr", True or None; continual(tune="lr") was "tune must be True or False", no word that its
+    tune searches the methods' weights, not the learning rate."""
+    with pytest.raises(ConfigError, match=message):
+        headstart.continual("text", tune=tune, out=tmp_path / "out")
+    assert not (tmp_path / "out").exists(), "refused before the folder is claimed"
+
+
+def test_tune_none_is_no_tuning_as_in_compare(tmp_path):
+    """compare's "no tuning" is tune=None: continual takes it as False (it got "tune must be True or False")."""
+    with pytest.raises(ConfigError, match="unknown continual method or strategy 'bogus'"):  # past the tune check
+        headstart.continual("text", tune=None, arms="bogus", out=tmp_path / "out")
