@@ -110,9 +110,9 @@ def grid_edge_note(result: Any) -> list[dict[str, str]]:
     ``{reason, text, advice}``: compare flags that when its runs do it more often than chance (``flags.grid_edges``);
     a single run cannot tell chance from a grid too narrow, so the note says both and names the wider grid to try.
     None at a perfect validation score (nothing beyond could score more), at k = 1 or k = n (nothing lies beyond)."""
-    from headstart.analysis.flags import _perfect, _suggest, option_grid_text, searched
+    from headstart.analysis.flags import option_grid_text, perfect_score, searched, widened
 
-    found = searched(result) if result.status == "done" and not _perfect(result) else None
+    found = searched(result) if result.status == "done" and not perfect_score(result) else None
     if not found:
         return []
     param, grid, value = found
@@ -120,7 +120,7 @@ def grid_edge_note(result: Any) -> list[dict[str, str]]:
     if edge is None or param == "k" and (value == 1 or value >= (result.spec.get("n") or 0)):
         return []
     name = str(result.spec.get("strategy"))
-    wider = _suggest(grid, edge)
+    wider = widened(grid, edge)
     if param == "k":
         wider = tuple(sorted({min(float(result.spec.get("n") or math.inf), max(1.0, float(round(v)))) for v in wider}))
     try_it = (option_grid_text(name, wider) if param in ("C", "k") else

@@ -93,15 +93,17 @@ def connect(address: str | None) -> bool:
 
 _TOKEN_SET: dict[str, str | None] = {}  # the environment a private Ray's token replaced, restored by ``session``
 _TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
+_PROCESS_TOKEN: list[str] = []  # one per process: Ray keeps the first token its driver read for the process's life
 
 
 @contextlib.contextmanager
 def _private_token(address: str | None) -> Any:
-    """A private local Ray (``address`` None) gets a random token of its own in this process's environment, which its
+    """A private local Ray (``address`` None) gets a random token of this process's in its environment, which its
     processes inherit: Ray 2.60 otherwise writes one to ~/.ray/auth_token, and warns that it enabled token
     authentication among the progress lines (that warning is dropped: headstart enabled it). Kept while connected (Ray
     reads it on every connection), restored by ``session``; a token or mode the user set, and a cluster joined by
-    address, are left as they are."""
+    address, are left as they are. The token is the same for every private Ray of the process: its driver keeps the
+    first one it read, and a second private Ray under a new token refused it."""
     import secrets
 
     ours = address is None and not any(os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"))
@@ -109,7 +111,8 @@ def _private_token(address: str | None) -> Any:
     drop = lambda record: not record.getMessage().startswith("Token authentication is enabled")  # noqa: E731
     if ours:
         _TOKEN_SET.update({k: os.environ.get(k) for k in ("RAY_AUTH_TOKEN", "RAY_AUTH_MODE")})  # Ray sets the mode itself
-        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+        _PROCESS_TOKEN[:] = _PROCESS_TOKEN or [secrets.token_hex(32)]
+        os.environ["RAY_AUTH_TOKEN"] = _PROCESS_TOKEN[0]
         quiet.addFilter(drop)
     try:
         yield
@@ -139,8 +142,10 @@ def session(address: str | None) -> Any:
         yield ray
     finally:
         if started:
-            ray.shutdown()
-            _restore_token()
+            try:
+                ray.shutdown()
+            finally:  # a shutdown that raised left the token set, and the next session read it as the user's own
+                _restore_token()
 
 
 def check_address(address: str | None) -> None:

@@ -304,7 +304,7 @@ class Store:
                   plan: list[dict[str, Any]] | None = None) -> None:
         """Remember the command line and the SweepSpec (as a dict) of the latest sweep into this store, and add the
         command to ``commands`` (each distinct one once, oldest first; those before it are forgotten while the store
-        holds no run, as they stored nothing).
+        holds no finished run, as they stored nothing: a cell claimed and stopped is no result).
 
         Args:
             by: the command whose store this is ("compare" or "adapt", which writes a compare store of its own):
@@ -317,7 +317,7 @@ class Store:
         with self._transaction() as conn:
             # before 'sweep' is replaced: a store from before the list holds its command there; a command that stored
             # no run (stopped before its first cell) is no part of this store's history: its reproduction skips it
-            stored = conn.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is not None
+            stored = conn.execute("SELECT 1 FROM runs WHERE status IN ('done', 'failed', 'diverged') LIMIT 1").fetchone() is not None
             earlier = self._commands(conn) if stored else []
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('sweep', ?)", (value,))
             if not stored or command not in earlier:

@@ -34,7 +34,8 @@ def by_adapt(command: str) -> bool:
 
 
 def recorded(out: Path) -> tuple[str, int, str]:
-    """The command a store in ``out`` records (``Store.sweep``; "" when none), how many runs it holds, and whose store
+    """The command a store in ``out`` records (``Store.sweep``; "" when none), how many finished runs it holds (a cell
+    claimed and stopped is none), and whose store
     it is ("adapt", "compare", or "" when nothing is recorded): ("", 0, "") where it cannot be read (damaged, too new,
     killed at its first write): the command's own open of it, as the writer it is, repairs it or names what is wrong.
     A store written before the owner was kept is adapt's by its command (``by_adapt``)."""
@@ -46,7 +47,7 @@ def recorded(out: Path) -> tuple[str, int, str]:
     try:
         with Store(out, create=False) as store:
             record = store.sweep() or {}
-            runs = store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+            runs = store.conn.execute("SELECT COUNT(*) FROM runs WHERE status IN ('done', 'failed', 'diverged')").fetchone()[0]
     except HeadstartError:
         return "", 0, ""
     command = str(record.get("command") or "")

@@ -127,10 +127,12 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     with Store(out) as store:
         store.release_dead(owner_is_dead)  # a compare killed with -9 on this host: no need to wait for its lease
-        from headstart.analysis.arms import spec_label
+        from headstart.analysis.arms import ARM_FIELDS, spec_label
 
-        cells = [{"key": key, "arm": spec_label(resolved), "n": resolved.get("n_requested"), "seed": resolved.get("seed"),
-                  "backbone": resolved.get("backbone")} for _, key, resolved in planned]  # the report names the unfinished
+        # the report names what has no result yet, each arm as it labels arms (``analysis.unfinished``)
+        cells = [{"key": key, "n": resolved.get("n_requested"), "n_actual": resolved.get("n"), "seed": resolved.get("seed"),
+                  "backbone": resolved.get("backbone"), **{k: resolved.get(k) for k in ARM_FIELDS}}
+                 for _, key, resolved in planned]
         store.set_sweep(command, sweep.to_dict(), by=by, plan=cells)
         merge_spool(store)  # results an earlier sweep could not store (headstart.spool)
         _write_leakage(out, sweep, leakage if leakage is not None else leakage_report(sweep))

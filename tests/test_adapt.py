@@ -261,6 +261,15 @@ def test_a_command_that_stored_no_run_leaves_no_trace_in_the_stores_commands(tmp
         store.set_sweep("headstart compare --sizes 16", {})
         assert store.commands() == ["headstart compare --sizes 16", "headstart compare --sizes 16,64"]
     assert recorded(tmp_path / "s")[1:] == (1, "compare")
+    with Store(tmp_path / "c") as store:  # stopped during its first cell: a claimed row, no result
+        store.set_sweep("headstart adapt --source a --target b", {}, by="adapt")
+        assert store.claim("k1", {"strategy": "lora", "n": 16, "seed": 0}, "host:1:x", 60.0)
+        store.mark("k1", {"strategy": "lora", "n": 16, "seed": 0}, "pending")
+    assert recorded(tmp_path / "c") == ("headstart adapt --source a --target b", 0, "adapt")
+    check_not_an_adapt(tmp_path / "c")
+    with Store(tmp_path / "c") as store:
+        store.set_sweep("headstart compare --sizes 16", {})
+        assert store.commands() == ["headstart compare --sizes 16"]
 
 
 def test_the_budget_note_names_arms_by_the_methods_that_train_them():

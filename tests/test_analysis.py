@@ -203,10 +203,12 @@ def test_rmse_lower_is_better() -> None:
 def test_an_exact_tie_on_validation_goes_to_the_arm_that_trained_faster(order) -> None:
     """An easy task where both baselines scored 100% on every seed: the pick was the first in the table (a 2.3 s arm
     over a 0.3 s one the report said agreed on every test row)."""
-    seconds = {"embed-logreg": 2.3, "tfidf-logreg": 0.3}
-    results = grid({name: {16: [1.0, 1.0]} for name in order}, seconds)
-    (band,) = analysis.summarize(results)["recommendation"]
+    seconds = {"embed-logreg": 2.3, "tfidf-logreg": 0.3, "scratch": 1.0}
+    results = grid({name: {16: [1.0, 1.0]} for name in order} | {"scratch": {16: [0.6, 0.62]}}, seconds)
+    summary = analysis.summarize(results)
+    (band,) = summary["recommendation"]
     assert band["evidence"][0]["strategy"] == "tfidf-logreg", band["text"]
+    assert summary["head_start"]["strategy"] == "tfidf-logreg", "the head start names the arm the recommendation names"
 
 
 def test_a_size_where_an_arm_has_no_finished_run_says_the_choice_there_is_among_the_others() -> None:

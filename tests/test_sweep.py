@@ -103,7 +103,10 @@ def test_interrupted_sweep_resumes_without_retraining(sig, tiny_backbone, uninte
     from headstart.report.render import render
 
     render(out)  # the report of a stopped compare names what it planned and has no result for, beside its choice
-    assert f"- **Not finished:** {12 - len(before)} of the last compare's 12 planned runs have no result: " in (out / "report.md").read_text()
+    written = (out / "report.md").read_text()
+    assert f"**Not finished:** {12 - len(before)} of the last compare's 12 planned runs have no result: " in written
+    noted = next(line for line in written.splitlines() if line.startswith("**Not finished:**"))
+    assert "[" not in noted, f"arms as the report labels them, not with every default: {noted}"
     if sig == signal.SIGINT:  # a clean interrupt releases its claim at once, and says a re-run resumes
         assert all(status in ("done", "pending") for _, status, _ in rows(out))
         assert "interrupted; what finished is stored in its --out: run the same command again to resume" in stderr, stderr[-500:]

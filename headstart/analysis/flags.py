@@ -298,13 +298,13 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
 
 
 def _higher_grid(runs: list[RunResult], name: str) -> str:
-    """The runs' tuning grid moved one step up (``_suggest``) as the user gives it, e.g. "--grid lora=0.001,0.003,0.009"
+    """The runs' tuning grid moved one step up (``widened``) as the user gives it, e.g. "--grid lora=0.001,0.003,0.009"
     (from Python: "grids={'lora': (0.001, 0.003, 0.009)}"); RATES in place of the values when the runs do not record
     their grid."""
     grid = ((runs[0].spec or {}).get("tune") or {}).get("grid")
     if not grid or not all(isinstance(v, (int, float)) and v > 0 for v in grid) or len(grid) < 2:
         return spoken(f"--grid {name}=RATES", f"grids={{{name!r}: RATES}}")
-    return grid_text(name, _suggest(tuple(float(v) for v in grid), "top"))
+    return grid_text(name, widened(tuple(float(v) for v in grid), "top"))
 
 
 def grid_text(name: str, values: tuple[float, ...]) -> str:
@@ -314,7 +314,7 @@ def grid_text(name: str, values: tuple[float, ...]) -> str:
                   f"grids={{{name!r}: (" + ", ".join(f"{v:g}" for v in values) + ")}")
 
 
-def _suggest(grid: tuple[float, ...], edge: str) -> tuple[float, ...]:
+def widened(grid: tuple[float, ...], edge: str) -> tuple[float, ...]:
     """``grid`` moved one step outward past ``edge`` (its end ratio, 2 significant digits), keeping its length:
     (1e-5, 2e-5, 5e-5), top -> (2e-5, 5e-5, 1.3e-4)."""
     if edge == "top":
@@ -351,7 +351,7 @@ def grid_edges(results: list[RunResult], confidence: float = CONFIDENCE) -> list
     but not test accuracy: docs/BENCHMARKS.md). With a 3-value grid an end is chosen a third of the time when
     the values are equally good, so an end is flagged only when a one-sided binomial test against 1 / grid size
     gives p < 1 - ``confidence`` (3 of 3 runs, 6 of 9; 2 of 2 on a 5-value grid). Only done runs of ``results``
-    count (pass current runs), and not those at a perfect validation score (``_perfect``): where every value scores
+    count (pass current runs), and not those at a perfect validation score (``perfect_score``): where every value scores
     100%, the tie goes to the lowest loss, often the grid's end, and no value beyond it could score more. A k grid's top is not flagged where it is the training rows' count (no larger k
     exists), nor its bottom at k = 1.
 
@@ -363,7 +363,7 @@ def grid_edges(results: list[RunResult], confidence: float = CONFIDENCE) -> list
 
     groups: dict[tuple[str, str, tuple[float, ...]], list[tuple[RunResult, float]]] = defaultdict(list)
     for r in results:
-        found = searched(r) if r.status == "done" and not _perfect(r) else None
+        found = searched(r) if r.status == "done" and not perfect_score(r) else None
         if found:
             param, grid, value = found
             groups[(arm_name(r), param, grid)].append((r, value))
@@ -377,7 +377,7 @@ def grid_edges(results: list[RunResult], confidence: float = CONFIDENCE) -> list
             if p_value >= 1 - confidence:
                 continue
             at = sorted({requested(r.spec) for r in hits}, key=size_key)
-            suggested = _suggest(grid, edge)
+            suggested = widened(grid, edge)
             if param == "k":  # whole neighbours, none past the training rows (the solver would cap them there)
                 rows = min(float(r.spec.get("n") or math.inf) for r, _ in runs)
                 suggested = tuple(sorted({min(rows, max(1.0, float(round(v)))) for v in suggested}))
@@ -392,7 +392,7 @@ def grid_edges(results: list[RunResult], confidence: float = CONFIDENCE) -> list
     return out
 
 
-def _perfect(result: RunResult) -> bool:
+def perfect_score(result: RunResult) -> bool:
     """Whether the run's validation score on its selection metric (a share: accuracy, F1) is 1: nothing chosen beyond a
     grid could raise it (a first user saw every arm of an easy task flagged "may understate it" at 100%)."""
     metric = str(((result.record or {}).get("budget") or {}).get("metric") or "accuracy")

@@ -31,7 +31,7 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
             continue
         if not choosable(others):  # no validation score measures the metric: nothing to choose the strategy by
             return {"n": None, "strategy": None, "text": f"not read on {metric}: {chosen_on(others).removeprefix('nothing: ')}"}
-        best = max(choosable(others), key=lambda c: c.choice_score(sign))
+        best = min(choosable(others), key=lambda c: (-c.choice_score(sign), c.train_seconds))  # a tie: the faster, as recommend
         diff = paired_cell(table, best.strategy, BASELINE, n, confidence, metric=metric)
         if diff is None:
             continue

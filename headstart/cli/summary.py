@@ -46,8 +46,6 @@ def print_report(paths: dict[str, Path], out_dir: Path) -> None:
             typer.echo(f"crossover: {cross['text']}")
         for band in one.get("recommendation", []):
             typer.echo(f"recommendation: {band['text']}")
-        if one is summary and summary.get("unfinished"):
-            typer.echo(f"not finished: {summary['unfinished']['text']}")
         for flag in one.get("budget_flags", []):
             typer.echo(f"budget: {flag['text']}")
         for edge in one.get("grid_edges", []):
@@ -57,6 +55,8 @@ def print_report(paths: dict[str, Path], out_dir: Path) -> None:
     if others:
         typer.echo(f"note: {1 + len(others)} experiments (data · backbone) are reported apart, never averaged or ranked together; "
                    "headstart rank-backbones --measured compares backbones")
+    if summary.get("unfinished"):  # the store's, not one experiment's: after every block
+        typer.echo(f"not finished: {summary['unfinished']['text']}")
     typer.echo(f"report: {paths['report.html']} (also chart.png, report.md, results.json in {out_dir})")
 
 

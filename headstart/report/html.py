@@ -53,6 +53,7 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 </style></head><body>
 <h1 id="title"></h1>
 <p class="note" id="preface"></p>
+<p class="note" id="unfinished"></p>
 <div id="chart"><div id="tip"></div></div>
 <div class="legend" id="legend"></div>
 <h2>At one size</h2>
@@ -93,6 +94,7 @@ const color = new Map(D.strategies.map((s, i) => [s, COLORS[i % COLORS.length]])
 document.title = D.title;
 $("title").textContent = D.title;
 if (D.preface) $("preface").textContent = D.preface; else $("preface").remove();
+if (D.unfinished) $("unfinished").textContent = "Not finished: " + D.unfinished; else $("unfinished").remove();
 $("at-metric").textContent = D.metric_label;
 $("table-metric").textContent = D.metric_label;
 $("command").textContent = D.command || "(not recorded)";
@@ -310,8 +312,8 @@ def _payload(summary: dict[str, Any], title: str, command: str | list[str] | Non
         "scale": summary["scale"], "higher_is_better": summary["higher_is_better"],
         "strategies": list(dict.fromkeys(r["strategy"] for r in curves)),
         "sizes": [{"label": k, "x": x} for k, x in sizes.items()], "curves": curves,
-        "recommendation": [band["text"] for band in summary["recommendation"]]
-                          + ([f"Not finished: {summary['unfinished']['text']}"] if summary.get("unfinished") else []),
+        "recommendation": [band["text"] for band in summary["recommendation"]],
+        "unfinished": (summary.get("unfinished") or {}).get("text"),
         "picks": {format_n(e["n"], e["n_actual"]): e["strategy"] for band in summary["recommendation"] for e in band["evidence"]
                   if not band.get("learned_nothing")},  # no arm learned there: nothing is shown as the pick
         "head_start": summary["head_start"]["text"] if summary["head_start"] else None,

@@ -178,10 +178,10 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
     lines = [f"# {md_text(title)}", ""]
     if summary.get("preface"):
         lines += [f"*{md_text(summary['preface'])}*", ""]
+    if summary.get("unfinished"):  # a compare stopped early: what it planned has no result yet (every experiment's)
+        lines += [f"**Not finished:** {md_text(summary['unfinished']['text'])}", ""]
     lines += ["![learning curves](chart.png)", "", "## Recommendation", ""]
     lines += [f"- {md_text(band['text'])}" for band in summary["recommendation"]] or ["- no finished runs yet"]
-    if summary.get("unfinished"):  # a compare stopped early: what it planned and has no result for, beside the choice
-        lines.append(f"- **Not finished:** {md_text(summary['unfinished']['text'])}")
     hs = summary["head_start"]
     if reference_text(summary):
         lines += ["", f"**Reference:** {md_text(reference_text(summary))}"]
