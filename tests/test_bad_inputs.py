@@ -399,6 +399,8 @@ CASES = [
          ("empty.txt' is empty; give a table with prompt / response columns", "whose header is prompt,response")),  # not a classifier's
     Case("predict on a header-only table", lambda f: ["predict", str(f.run()), f.write("header.csv", "text\n")],
          ("has no rows to predict on", "add one input per row")),
+    Case("predict on a table whose every text is empty", lambda f: ["predict", str(f.run()), f.write("blanks.csv", "id,text\n1,\n2, \n")],
+         ("has no text to predict on", "'text' is empty in every row", "--text-column NAME")),
     Case("predict on empty standard input", lambda f: ["predict", str(f.run()), "-"], ("standard input holds no text",)),
     Case("TOML count of the wrong type", lambda f: ["compare", "--config", f.write("seeds.toml", 'seeds = "three"\n')],
          ("seeds in", "seeds.toml", "must be a positive integer like seeds = 3", '"three"')),

@@ -283,7 +283,7 @@ def _saved_key(out: Path) -> str | None:
 @app.command()
 def predict(
     run: Annotated[Path, typer.Argument(help="Run directory written by 'headstart train' (or 'headstart adapters merge').")],
-    inputs: Annotated[str, typer.Argument(help="A .csv/.tsv/.jsonl/.json/.parquet file with a text column, a .txt file (one per line; blank lines skipped, with a note), or '-' for stdin; "
+    inputs: Annotated[str, typer.Argument(help="A .csv/.tsv/.jsonl/.json/.parquet file with a text column (rows with empty text dropped, with a note), a .txt file (one per line; blank lines skipped, with a note), or '-' for stdin; "
                                                 "for an image run: an image, a folder of images, or a table naming them.")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write predictions here (.jsonl or .csv); default: stdout as JSONL.")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of the input table (default: the run's own "
