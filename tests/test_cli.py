@@ -787,3 +787,26 @@ def test_evaluate_warns_when_its_test_rows_duplicate_training_rows(monkeypatch, 
     assert code == 0 and leakage["fraction"] > 0.5 and leakage["duplicated"] == leakage["exact"] + leakage["near"]
     code, out, err = cli(["evaluate", str(tmp_path / "clean"), "--json"], monkeypatch, capsys)
     assert code == 0 and "leakage" not in json.loads(out) and "warning" not in err
+
+
+@pytest.mark.parametrize(("strategy", "grid"), [("embed-knn", "k"), ("embed-logreg", "C")])
+def test_a_closed_form_baseline_says_its_checks_are_the_values_of_its_grid(strategy, grid, monkeypatch, capsys, tiny_registry,
+                                                                           tmp_path):
+    """embed-knn took no step, yet train said "the best of 5 checks on them" and evaluate --split val "chose the
+    checkpoint": its five checks are five values of k (embed-logreg's, of C). A kNN's held-out loss, 2.4x its loss
+    on all the rows, came with no word of why: its loss counts the rows whose neighbours gave their class no vote."""
+    from conftest import make_toy
+
+    toy = make_toy(600, classes=3)
+    pd.DataFrame({"text": toy.inputs, "label": [toy.label_names[t] for t in toy.targets]}).to_csv(tmp_path / "t.csv", index=False)
+    out = tmp_path / "run"
+    code, stdout, _ = cli([*TRAIN, "--data", str(tmp_path / "t.csv"), "--backbone", "tiny", "--strategy", strategy, "--n", "64",
+                           "--out", str(out)], monkeypatch, capsys)
+    written = json.loads((out / "metrics.json").read_text())
+    assert code == 0 and written["steps"] == 0 and written["val_checks"] == 5 and grid in written["chosen"], written
+    assert f"examples, the best of 5 values of {grid} on them): accuracy" in stdout, stdout
+    assert f"validation held out from the choice of the best of 5 values of {grid} (each half's pick" in stdout, stdout
+    assert "checks" not in stdout, stdout
+    assert ("note: a kNN's probabilities are its k neighbours' vote shares" in stdout) == (strategy == "embed-knn"), stdout
+    code, stdout, _ = cli(["evaluate", str(out), "--split", "val"], monkeypatch, capsys)
+    assert code == 0 and f"[these validation rows chose {grid}, the best of 5 values of {grid} on them:" in stdout, stdout

@@ -206,14 +206,21 @@ def train(
     looks = result.val_checks  # the engine's count of its checks (the held-out score's "checks" is the same number)
     # The best of several looks is lucky: an interval around it would claim more than it is, so the interval goes on
     # what the choice scores on rows it did not read — where there are enough rows to hold some out (held_out.MIN_ROWS).
+    from headstart.held_out import checks_text, grid_name
+
+    grid = grid_name(result.steps, result.chosen)  # a closed-form fit's checks are its grid's values (k, C), not steps
     about = ", ".join([*([f"{rows:g} examples"] if isinstance(rows, (int, float)) else []),
-                       *([f"the best of {looks} checks on them"] if looks > 1 else [])])
+                       *([f"the best of {checks_text(looks, grid)} on them"] if looks > 1 else [])])
     typer.echo(f"validation{f' ({about})' if about else ''}: "
                + _metric_line(with_interval(result.val_metrics), interval=looks <= 1))
     if looks > 1 and held:
-        typer.echo(f"validation held out from the choice of the best of {looks} checks (each half's pick scored "
-                   f"on the other half): " + _metric_line(with_interval({k: v for k, v in held.items() if k != "checks"}),
-                                                          interval=True))
+        typer.echo(f"validation held out from the choice of the best of {checks_text(looks, grid)} (each half's pick "
+                   f"scored on the other half): " + _metric_line(with_interval({k: v for k, v in held.items() if k != "checks"}),
+                                                                 interval=True))
+        from headstart.strategies import get_strategy
+
+        if get_strategy(strategy).loss_note and "loss" in held:  # a loss that reads unlike a trained model's
+            typer.echo(f"note: {get_strategy(strategy).loss_note}")
     elif looks > 1:
         count = f"{rows:g} " if isinstance(rows, (int, float)) else ""
         typer.echo(f"note: {count}validation rows are too few to hold half out from the choice, so no validation score "
