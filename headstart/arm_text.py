@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from headstart.errors import ConfigError, comma_entries
+from headstart.errors import ConfigError, closest, comma_entries
 from headstart.specs import TrainConfig
 
 
@@ -174,7 +174,9 @@ def arm_text(table: dict[str, Any], where: str) -> str:
         ConfigError: no strategy, a terms entry that is not a table, or a value the arm syntax cannot hold.
     """
     if not isinstance(table, dict) or not isinstance(table.get("strategy"), str) or not table["strategy"].strip():
-        raise ConfigError(f"each [[arm]] in {where} needs strategy = \"NAME\", e.g. [[arm]] strategy = \"lora\" rank = 4; got {table!r}")
+        misspelt = [key for key in (table if isinstance(table, dict) else ()) if key != "strategy" and closest(key, ("strategy",))]
+        raise ConfigError(f"each [[arm]] in {where} needs strategy = \"NAME\", e.g. [[arm]] strategy = \"lora\" rank = 4; got {table!r}"
+                          + (f"; did you mean 'strategy' for {misspelt[0]!r}?" if misspelt else ""))
     terms = table.get("terms", {})
     if not isinstance(terms, dict) or not all(isinstance(v, dict) for v in terms.values()):
         raise ConfigError(f"terms of [[arm]] {table['strategy']!r} in {where} must be a table of term = {{options}}, "
