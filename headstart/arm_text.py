@@ -150,6 +150,7 @@ def parse_arm(text: str) -> tuple[str, dict[str, Any], dict[str, Any], dict[str,
         TrainConfig(**train)
     except ConfigError as e:
         problem = re.split(r"; (?:try|e\.g\.|leave it out)\b", str(e))[0]
+        problem = re.sub(r"^--([a-z-]+)", lambda m: m.group(1).replace("-", "_"), problem)  # the arm's key, not its flag
         fix = "" if "did you mean" in problem else f"; change it inside the brackets, or drop it for {strategy}'s default"
         raise ConfigError(f"arm {text!r}: {problem}{fix}") from None
     terms = {m.group(1): _bracket_values(m.group(2) or "", f"arm {text!r}") for m in matches[1:]}

@@ -168,7 +168,7 @@ def test_a_flag_out_of_range_beside_a_file_still_names_the_flag(tmp_path, monkey
     path = tmp_path / "f.toml"
     path.write_text("[train]\nepochs = 2\n")
     assert_user_error(run_cli(["compare", "--config", str(path), "--max-steps", "0", "--out", str(tmp_path / "out")],
-                              monkeypatch, capsys), "max_steps must be a positive integer, got 0; try --max-steps 1000")
+                              monkeypatch, capsys), "--max-steps must be a positive integer, got 0; try --max-steps 1000")
 
 
 def test_toml_names_writes_a_flag_as_the_files_key():
