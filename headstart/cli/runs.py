@@ -296,7 +296,7 @@ def predict(
     text_column: Annotated[Optional[str], typer.Option(help="Text column of the input table (default: the run's own "
                                                             "text column where the table has it, else guessed by name).")] = None,
     adapter_dir: Annotated[Optional[list[str]], typer.Option("--adapter-dir", help="More adapter runs on the same base, [NAME=]DIR (repeatable); loaded once, sharing the base.")] = None,
-    adapter: Annotated[Optional[str], typer.Option(help="Which loaded adapter predicts (default: RUN's; names are directory names unless NAME= is given).")] = None,
+    adapter: Annotated[Optional[str], typer.Option(help="Which loaded adapter predicts (default: RUN's; names are directory names unless NAME= is given); each prediction names it in an 'adapter' field (a CSV's column).")] = None,
 ) -> None:
     """Predict labels and class probabilities for raw texts (or images, for a run on an image backbone).
 
@@ -323,6 +323,7 @@ def predict(
     if out is not None and inputs != "-" and Path(inputs).exists() and out.resolve() == Path(inputs).resolve():
         raise ConfigError(f"--out {str(out)!r} is the input file; predictions would overwrite it: choose another, e.g. "
                           f"--out {out.with_name(out.stem + '-predictions' + out.suffix)}")
+    chosen = None  # the adapter that predicts, when several share the base: each row names it
     if adapter_dir or adapter:
         from headstart.adapter_set import AdapterSet
 
@@ -331,7 +332,8 @@ def predict(
         for entry in adapter_dir or []:
             name, _, path = entry.rpartition("=")
             adapters.add(Path(path), name or None)
-        loaded = adapters.use(adapter or first)
+        chosen = adapter or first
+        loaded = adapters.use(chosen)
     else:
         loaded = load_run(run)  # a bad run directory fails before stdin is read
     run_column = (loaded.meta.get("data_source") or {}).get("text_column")  # a table holding it is read by it
@@ -343,13 +345,16 @@ def predict(
     else:
         texts, carried = read_input_rows(inputs, text_column=text_column, run_column=run_column)
         rows = predict_loaded(loaded, texts)
+    if chosen is not None:  # before the label, so a CSV reads text, its columns, adapter, label, p_...
+        rows = [{**{k: v for k, v in row.items() if k in ("text", "input")}, "adapter": chosen,
+                 **{k: v for k, v in row.items() if k not in ("text", "input")}} for row in rows]
     rows = [_carry(row, extra) for row, extra in zip(rows, carried)]
     if out is None:
         for row in rows:
             typer.echo(json.dumps(row, default=str))
         return
     _write_predictions(rows, out)
-    typer.echo(f"wrote {len(rows)} predictions to {out}", err=True)
+    typer.echo(f"wrote {len(rows)} prediction{'' if len(rows) == 1 else 's'} to {out}", err=True)
 
 
 def percent(part: int, whole: int) -> str:
