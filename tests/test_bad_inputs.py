@@ -262,7 +262,7 @@ CASES = [
     Case("unknown dataset", lambda f: [*TRAIN, "--data", "rotten-tomatos"], ("'rotten-tomatos'", "did you mean 'rotten-tomatoes'")),
     Case("learning rate out of range", lambda f: [*TRAIN, "--data", f.toy(), "--lr", "-0.1"], ("--lr must be > 0", "-0.1", "--lr 1e-5")),
     Case("warmup out of range", lambda f: [*TRAIN, "--data", f.toy(), "--warmup", "1.5"], ("warmup", "1.5", "--warmup 0.1")),
-    Case("batch size out of range", lambda f: [*TRAIN, "--data", f.toy(), "--batch-size", "0"], ("batch_size", "got 0", "--batch-size 16")),
+    Case("batch size out of range", lambda f: [*TRAIN, "--data", f.toy(), "--batch-size", "0"], ("--batch-size must be a positive integer", "got 0", "--batch-size 16")),
     Case("strategy option out of range", lambda f: [*TRAIN, "--data", f.toy(), "--strategy", "llrd", "--decay", "1.5"],
          ("decay must be in (0, 1]", "1.5", "try --option decay=0.7")),
     Case("option for another strategy", lambda f: [*TRAIN, "--data", f.toy(), "--strategy", "full-finetune", "--freeze", "2"],
