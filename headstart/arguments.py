@@ -13,7 +13,7 @@ from headstart.errors import ConfigError, closest, comma_entries, with_article
 def check_seed(seed: Any) -> None:
     """Refuse a seed numpy and torch cannot take: an integer from 0 to 2**63 - 1 (no bool, no float)."""
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
-        raise ConfigError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}; try --seed 0")
+        raise ConfigError(f"--seed must be an integer from 0 to 2**63 - 1, got {seed!r}; try --seed 0")
 
 
 def check_once(flag: str, values: Any, noun: str) -> None:

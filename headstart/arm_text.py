@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from headstart.errors import ConfigError, comma_entries
+from headstart.errors import ConfigError, closest, comma_entries
 from headstart.specs import TrainConfig
 
 
@@ -150,6 +150,7 @@ def parse_arm(text: str) -> tuple[str, dict[str, Any], dict[str, Any], dict[str,
         TrainConfig(**train)
     except ConfigError as e:
         problem = re.split(r"; (?:try|e\.g\.|leave it out)\b", str(e))[0]
+        problem = re.sub(r"^--([a-z-]+)", lambda m: m.group(1).replace("-", "_"), problem)  # the arm's key, not its flag
         fix = "" if "did you mean" in problem else f"; change it inside the brackets, or drop it for {strategy}'s default"
         raise ConfigError(f"arm {text!r}: {problem}{fix}") from None
     terms = {m.group(1): _bracket_values(m.group(2) or "", f"arm {text!r}") for m in matches[1:]}
@@ -174,7 +175,9 @@ def arm_text(table: dict[str, Any], where: str) -> str:
         ConfigError: no strategy, a terms entry that is not a table, or a value the arm syntax cannot hold.
     """
     if not isinstance(table, dict) or not isinstance(table.get("strategy"), str) or not table["strategy"].strip():
-        raise ConfigError(f"each [[arm]] in {where} needs strategy = \"NAME\", e.g. [[arm]] strategy = \"lora\" rank = 4; got {table!r}")
+        misspelt = [key for key in (table if isinstance(table, dict) else ()) if key != "strategy" and closest(key, ("strategy",))]
+        raise ConfigError(f"each [[arm]] in {where} needs strategy = \"NAME\", e.g. [[arm]] strategy = \"lora\" rank = 4; got {table!r}"
+                          + (f"; did you mean 'strategy' for {misspelt[0]!r}?" if misspelt else ""))
     terms = table.get("terms", {})
     if not isinstance(terms, dict) or not all(isinstance(v, dict) for v in terms.values()):
         raise ConfigError(f"terms of [[arm]] {table['strategy']!r} in {where} must be a table of term = {{options}}, "

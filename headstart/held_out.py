@@ -83,6 +83,20 @@ def choose(checks: list[Halves | None], *, metric: str) -> dict[str, Any] | None
     return {**out, "n": int(rows), "checks": len(checks)}
 
 
+def grid_name(steps: int | None, chosen: dict[str, Any] | None) -> str | None:
+    """The setting a closed-form fit chose on validation among a grid of its values (embed-knn's ``k``,
+    embed-logreg's ``C``): its checks are that grid's values, not checkpoints. None for a run that took steps."""
+    from headstart.results import chosen_on_validation
+
+    picked = chosen_on_validation(chosen) if steps == 0 else {}
+    return next(iter(picked)) if len(picked) == 1 else None
+
+
+def checks_text(count: int, grid: str | None) -> str:
+    """``count`` checks as a run's words say them: "5 checks", or "5 values of k" (``grid_name``)."""
+    return f"{count} values of {grid}" if grid else f"{count} check{'' if count == 1 else 's'}"
+
+
 def cross_fitted(checks: list[np.ndarray], targets: np.ndarray, *, task: str, label_names: tuple[str, ...],
                  metric: str) -> dict[str, Any] | None:
     """``choose`` over checks given as their predictions (``evaluation.outputs_to_predictions``, rows in ``targets``

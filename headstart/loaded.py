@@ -50,8 +50,11 @@ def evaluate_loaded(run: LoadedRun, split: str = "test") -> dict[str, Any]:
     note = _capped_test(data, split_config, len(rows), run.task, metrics.get("accuracy")) if split == "test" else None
     looks = int(run.meta.get("val_checks") or 0) if split == "val" else 0
     if looks > 1:  # the best of several checks on these rows: an interval over them would claim more than it holds
-        note = (f"these validation rows chose the checkpoint, the best of {looks} checks on them: their score is "
-                "optimistic and has no interval here; the test split's is the one to quote")
+        from headstart.held_out import checks_text
+
+        grid = run.meta.get("val_grid")  # a closed-form fit chose a value (k, C), not a checkpoint
+        note = (f"these validation rows chose {grid or 'the checkpoint'}, the best of {checks_text(looks, grid)} on them: "
+                "their score is optimistic and has no interval here; the test split's is the one to quote")
     leaked = _leakage(data, splits) if split == "test" else None
     scored = {"split": split, **metrics, **({"note": note} if note else {}), **({"leakage": leaked} if leaked else {}),
               **({"majority": majority} if (majority := majority_share(data.targets[rows], run.task)) is not None else {})}

@@ -217,6 +217,20 @@ def check_elsewhere(text: str, run_data: Any, flag: str = "--eval-data") -> tupl
     return data, mapping, note
 
 
+def too_few_to_test(data: Any, split_config: Any, empty: "EmptySplit") -> str:  # noqa: F821
+    """Why an --eval-data dataset has no test part to score (``empty``: the part its cut left empty), in the test
+    part's words: the user asked for test rows, and a validation part they never read was what came up short."""
+    from headstart.data.splits import rows_to_split
+
+    share = {0.2: "fifth", 0.1: "tenth", 0.25: "quarter", 1 / 3: "third"}.get(split_config.test_fraction)
+    test = f"test {share}" if share else f"test part ({split_config.test_fraction:.0%})"
+    left = {"test": "no test row", "val": "no validation row", "pool": "no pool row"}[empty.part]
+    groups = " (whole groups: more where groups are large)" if getattr(data, "groups", None) is not None else ""
+    return (f"{data.name!r} has too few rows ({empty.rows}) to cut the {test} that --eval-data scores: every dataset is "
+            f"cut into that {test}, a validation part and a pool, and {empty.rows} rows leave {left}; it needs "
+            f"{rows_to_split(split_config)} rows or more{groups}; to score every row of {data.name!r}, pass --eval-rows all")
+
+
 def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: str, *, run_data: Any, split_config: Any,
                        batch_size: int, autocast: Callable | None = None,
                        features: Callable[[Any, list], Callable[[np.ndarray], torch.Tensor] | None] | None = None,
@@ -242,6 +256,7 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
     import numpy as np
 
     from headstart.data import split_dataset
+    from headstart.data.splits import EmptySplit
     from headstart.evaluation import scored_rows
     from headstart.features import encoded_inputs
 
@@ -259,6 +274,8 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
     else:
         try:
             rows = split_dataset(data, split_config, by_label=False).test
+        except EmptySplit as e:  # scoring reads the test part only, but every dataset is cut the same three ways
+            raise DataError(too_few_to_test(data, split_config, e)) from None
         except DataError as e:
             raise DataError(f"{e}; to score every row of {data.name!r}, pass --eval-rows all") from None
     keep = np.ones(len(rows), dtype=bool)  # the rows scored: those whose label maps into the run's

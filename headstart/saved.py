@@ -334,7 +334,22 @@ def load_run(directory: str | Path) -> LoadedRun:
         check_same_weights(directory, identity, backbone.describe())
     device = pick_device()
     model.to(device).eval()
-    return LoadedRun(directory, {**meta, "val_checks": validation_checks(directory)}, model, task, label_names, device)
+    return LoadedRun(directory, {**meta, "val_checks": validation_checks(directory), "val_grid": validation_grid(directory)},
+                     model, task, label_names, device)
+
+
+def validation_grid(directory: Path) -> str | None:
+    """The setting a saved closed-form run chose on validation among a grid of its values (``held_out.grid_name``:
+    embed-knn's ``k``), from its ``metrics.json``; None for a run that took steps, or when unknown."""
+    from headstart.held_out import grid_name
+
+    try:
+        metrics = json.loads((Path(directory) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("chosen"), dict):
+        return None
+    return grid_name(metrics.get("steps"), metrics["chosen"])
 
 
 def validation_checks(directory: Path) -> int:

@@ -50,7 +50,7 @@ def tune_setting(tune: Any) -> str | None:
         return "lr"
     if tune not in ("lr",):
         # no "--no-tune" here: compare has it, train does not (it tunes only when asked)
-        raise ConfigError(f"tune must be 'lr' (the learning rate, chosen on validation){spoken('', ' or None (no tuning)')}, "
+        raise ConfigError(f"--tune must be 'lr' (the learning rate, chosen on validation){spoken('', ' or None (no tuning)')}, "
                           f"got {tune!r}; try --tune lr")
     return tune
 
@@ -88,25 +88,25 @@ class TrainConfig:
         for name, hint in (("lr", "1e-5"), ("head_lr", "1e-3")):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ConfigError(f"{name} must be > 0, got {value!r}; try --{name.replace('_', '-')} {hint}")
+                raise ConfigError(f"--{name.replace('_', '-')} must be > 0, got {value!r}; try --{name.replace('_', '-')} {hint}")
         positive = {"epochs": 3, "batch_size": 16, "eval_batch_size": 128, "accumulate": 1, "max_steps": 1000,
                     "evals_per_phase": 10, "evals_per_epoch": 1, "max_length": 128}
         for name, example in positive.items():
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}; try --{name.replace('_', '-')} {example}")
+                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}; try --{name.replace('_', '-')} {example}")
         at_least_zero = {"min_steps": ("a floor on optimiser steps", 100),
                          "patience": ("validation checks without improvement before a phase stops; 0 never stops early", 3)}
         for name, (what, example) in at_least_zero.items():
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 0):
-                raise ConfigError(f"{name} must be an integer >= 0 ({what}), got {value!r}; try --{name.replace('_', '-')} {example}")
+                raise ConfigError(f"--{name.replace('_', '-')} must be an integer >= 0 ({what}), got {value!r}; try --{name.replace('_', '-')} {example}")
         if not 0 <= self.warmup < 1:
-            raise ConfigError(f"warmup must be a fraction in [0, 1), got {self.warmup!r}; try --warmup 0.1")
+            raise ConfigError(f"--warmup must be a fraction in [0, 1), got {self.warmup!r}; try --warmup 0.1")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):  # nan / inf: a diverged run, not a refusal
-            raise ConfigError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}; try --weight-decay 0.01")
+            raise ConfigError(f"--weight-decay must be a finite number >= 0, got {self.weight_decay!r}; try --weight-decay 0.01")
         if not (math.isfinite(self.clip) and self.clip >= 0):
-            raise ConfigError(f"clip must be a finite number >= 0 (0 disables clipping), got {self.clip!r}; try --clip 1.0")
+            raise ConfigError(f"--clip must be a finite number >= 0 (0 disables clipping), got {self.clip!r}; try --clip 1.0")
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("precision", self.precision, PRECISIONS)
         _choice("class_weights", self.class_weights, CLASS_WEIGHTS)
@@ -114,7 +114,7 @@ class TrainConfig:
         if self.optimizer is not None:
             _choice("optimizer", self.optimizer, OPTIMIZERS)
         if self.image_size is not None and (not isinstance(self.image_size, int) or self.image_size < 8):
-            raise ConfigError(f"image_size must be an integer >= 8, got {self.image_size!r}; try --image-size 224")
+            raise ConfigError(f"--image-size must be an integer >= 8, got {self.image_size!r}; try --image-size 224")
         _choice("bn", self.bn, BN_MODES)
         _choice("augment", self.augment, AUGMENTS)
 
@@ -142,7 +142,7 @@ def pooling_modes(pooling: str) -> tuple[str, ...]:
     modes = [m for m in parts if m]
     unknown = [m for m in modes if m not in POOLINGS]
     if not modes or unknown:
-        raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)} (or several joined by '+'), got {pooling!r}; "
+        raise ConfigError(f"--pooling must be one of {', '.join(POOLINGS)} (or several joined by '+'), got {pooling!r}; "
                           "e.g. --pooling mean")
     if len(modes) < len(parts):
         raise ConfigError(f"pooling {pooling!r} has an empty part (a '+' with no mode beside it); drop the extra '+' or "
@@ -158,7 +158,7 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         from headstart.errors import closest
 
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}{closest(value, choices)}")
+        raise ConfigError(f"--{name.replace('_', '-')} must be one of {', '.join(choices)}, got {value!r}{closest(value, choices)}")
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,7 @@ class RunSpec:
 
     def __post_init__(self) -> None:
         if isinstance(self.retain, str) or not all(isinstance(d, str) and d.strip() for d in self.retain):
-            raise ConfigError(f"retain must be a list of dataset names, got {self.retain!r}; e.g. --retain drug-reviews")
+            raise ConfigError(f"--retain must be a list of dataset names, got {self.retain!r}; e.g. --retain drug-reviews")
         object.__setattr__(self, "retain", tuple(dict.fromkeys(d.strip() for d in self.retain)))
         object.__setattr__(self, "eval_data", check_eval_data(self.eval_data))
         object.__setattr__(self, "tta", check_tta(self.tta, self.eval_data))
@@ -230,7 +230,7 @@ class RunSpec:
             if self.tune is None:
                 raise ConfigError("--grid lists the learning rates --tune searches; add --tune lr (or drop --grid)")
         if self.n is not None and (not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 0):
-            raise ConfigError(f"n must be a non-negative integer or 'all', got {self.n!r}; try --n 64")
+            raise ConfigError(f"--n must be a non-negative integer or 'all', got {self.n!r}; try --n 64")
         check_seed(self.seed)
         if self.pooling is not None:  # before the data or a backbone loads, and for a backbone that does not pool
             pooling_modes(self.pooling)
@@ -273,7 +273,7 @@ def check_eval_data(values: Any) -> tuple[str, ...]:
     if values is None:
         return ()
     if isinstance(values, str) or not all(isinstance(d, str) and d.strip() for d in values):
-        raise ConfigError(f"eval_data must be a list of dataset names, got {values!r}; e.g. "
+        raise ConfigError(f"--eval-data must be a list of dataset names, got {values!r}; e.g. "
                           + spoken("--eval-data drug-reviews-sentiment", "eval_data=('drug-reviews-sentiment',)"))
     values = tuple(dict.fromkeys(d.strip() for d in values))
     check_once("--eval-data", [parse_eval_data(d)[0] for d in values], "dataset")

@@ -35,7 +35,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, closest
 from headstart.surface import cli_surface, reset_surface, toml_names, toml_text
 from headstart.data.splits import SplitConfig
 from headstart.specs import TrainConfig
@@ -66,20 +66,20 @@ def read_config(path: str | Path) -> dict[str, Any]:
                 raise ConfigError(f"[{table}] {name} must be a table in {str(path)!r} (e.g. [{table}.{name}]), got {toml_text(value)}")
     unknown = set(config) - TOP_KEYS
     if unknown:
-        raise ConfigError(f"unknown key(s) {sorted(unknown)} in {str(path)!r}; allowed: {', '.join(sorted(TOP_KEYS))}")
+        raise unknown_keys(unknown, TOP_KEYS, f"in {str(path)!r}")
     train = config.get("train", {})
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     bad = set(train) - fields
     if bad:
-        raise ConfigError(f"unknown [train] key(s) {sorted(bad)} in {str(path)!r}; allowed: {', '.join(sorted(fields))}")
+        raise unknown_keys(bad, fields, f"in {str(path)!r}", table="train")
     for strategy, overrides in config.get("train_by_strategy", {}).items():
         bad = set(overrides) - fields
         if bad:
-            raise ConfigError(f"unknown [train_by_strategy.{strategy}] key(s) {sorted(bad)} in {str(path)!r}; allowed: {', '.join(sorted(fields))}")
+            raise unknown_keys(bad, fields, f"in {str(path)!r}", table=f"train_by_strategy.{strategy}")
     split_fields = {f.name for f in dataclasses.fields(SplitConfig)}
     bad = set(config.get("split", {})) - split_fields
     if bad:
-        raise ConfigError(f"unknown [split] key(s) {sorted(bad)} in {str(path)!r}; allowed: {', '.join(sorted(split_fields))}")
+        raise unknown_keys(bad, split_fields, f"in {str(path)!r}", table="split")
     _check_values(path, "train", train, TrainConfig)
     for strategy, overrides in config.get("train_by_strategy", {}).items():
         _check_values(path, f"train_by_strategy.{strategy}", overrides, TrainConfig)
@@ -125,6 +125,20 @@ def read_config(path: str | Path) -> dict[str, Any]:
     if "strategies" in config and isinstance(config["strategies"], list):
         config["strategies"] = ",".join(config["strategies"])
     return config
+
+
+def unknown_keys(unknown: set[str], allowed: set[str], where: str, *, table: str | None = None) -> ConfigError:
+    """The error for keys of a config file's ``table`` (None: its top level) outside ``allowed``, each with the allowed
+    key it is closest to: ``unknown key(s) ['size'] in 'sweep.toml'; did you mean 'sizes'? (allowed: ...)``."""
+    keys = sorted(unknown)
+    guesses = [(key, closest(key, allowed)) for key in keys]
+    if len(keys) == 1:
+        guessed = guesses[0][1]
+    else:  # each typo beside its fix: "did you mean 'sizes' for 'size', 'seeds' for 'sed'?"
+        named = [f"{hint.removeprefix('; did you mean ').removesuffix('?')} for {key!r}" for key, hint in guesses if hint]
+        guessed = f"; did you mean {', '.join(named)}?" if named else ""
+    return ConfigError(f"unknown {f'[{table}] ' if table else ''}key(s) {keys} {where}{guessed} "
+                       f"(allowed: {', '.join(sorted(allowed))})")
 
 
 def _check_values(path: Path, table: str, values: dict[str, Any], kind: type) -> None:

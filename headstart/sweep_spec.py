@@ -12,7 +12,7 @@ from typing import Any
 
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.data.splits import SplitConfig
-from headstart.errors import ConfigError, comma_entries
+from headstart.errors import ConfigError, closest, comma_entries
 from headstart.python_checks import python_checked, python_named
 from headstart.surface import spoken
 from headstart.arguments import as_config, check_once, parse_n
@@ -113,8 +113,9 @@ class SweepSpec:
                                      "grids lists the learning rates tune searches, but tuning is off (tune=None); drop one"))
         for name in self.grids:  # before the values: a misspelt name is the first thing to fix
             if name not in self.strategies:
-                raise ConfigError(f"{_grid(name)}: {name!r} is not in --strategies ({', '.join(self.strategies)}); "
-                                  f"name one of them, e.g. {_grid_example(self.strategies[0])}")
+                guess = closest(name, self.strategies)  # a misspelt strategy: its fix, else any of them
+                raise ConfigError(f"{_grid(name)}: {name!r} is not in --strategies ({', '.join(self.strategies)})"
+                                  + (guess or f"; name one of them, e.g. {_grid_example(self.strategies[0])}"))
             strategy = get_strategy(name)
             if not any(grid_for(strategy, m) for m in ("text", "image")):
                 raise ConfigError(f"{name} has no learning rate to tune ({strategy.untuned_why}); drop "
@@ -124,7 +125,8 @@ class SweepSpec:
         for table in (self.options, self.train_by_strategy, self.grids):
             for name in table:
                 if name not in self.strategies:
-                    raise ConfigError(f"settings given for {name!r}, which is not in --strategies ({', '.join(self.strategies)})")
+                    raise ConfigError(f"settings given for {name!r}, which is not in --strategies ({', '.join(self.strategies)})"
+                                      f"{closest(name, self.strategies)}")
         for overrides in self.train_by_strategy.values():
             dataclasses.replace(self.train, **overrides)  # validates field names and values now, not mid-sweep
         if not self.sizes:

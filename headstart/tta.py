@@ -63,7 +63,7 @@ def check_methods(values: Any) -> tuple[str, ...]:
     if values is None:
         return ()
     if isinstance(values, str) or not all(isinstance(v, str) for v in values):
-        raise ConfigError(f"tta must be a list of methods, got {values!r}; e.g. --tta bn-adapt --tta tent")
+        raise ConfigError(f"--tta must be a list of methods, got {values!r}; e.g. --tta bn-adapt --tta tent")
     values = tuple(dict.fromkeys(v.strip() for v in values))
     strange = [v for v in values if v not in METHODS]
     if strange:  # "unknown test-time adaptation 'tnt'; did you mean 'tent'? (available: ...)"

@@ -42,3 +42,30 @@ def test_predict_without_adapter_names_the_argument_and_the_adapters_loaded(toy_
     assert str(caught.value) == ("AdapterSet.predict needs adapter=, the name of the run to predict with (loaded: "
                                  "'sentiment'); e.g. adapters.predict(texts, adapter='sentiment')")
     assert len(adapters.predict(TEXTS, adapter="sentiment")) == len(TEXTS)
+
+
+def test_predictions_from_a_chosen_adapter_name_it_in_jsonl_and_csv(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """``predict RUN --adapter-dir b=DIR --adapter b`` wrote predictions that did not say which adapter made them, and
+    "wrote 1 predictions"; each row now carries ``adapter`` (after the input's own columns, before the label), and one
+    prediction is "1 prediction". A run predicting alone has no such field."""
+    import json
+
+    import pandas as pd
+
+    trained_run(toy_csv, tmp_path / "a", seed=0)
+    trained_run(toy_csv, tmp_path / "b", seed=1)
+    pd.DataFrame({"id": [7], "text": ["a good movie"]}).to_csv(tmp_path / "in.csv", index=False)
+    chosen = ["--adapter-dir", f"b={tmp_path / 'b'}", "--adapter", "b"]
+    code, out, _ = run_cli(["predict", str(tmp_path / "a"), str(tmp_path / "in.csv"), *chosen], monkeypatch, capsys)
+    row = json.loads(out)
+    assert code in (0, None) and list(row)[:4] == ["text", "id", "adapter", "label"] and row["adapter"] == "b", row
+    code, _, err = run_cli(["predict", str(tmp_path / "a"), str(tmp_path / "in.csv"), *chosen, "--out",
+                            str(tmp_path / "p.csv")], monkeypatch, capsys)
+    written = pd.read_csv(tmp_path / "p.csv")
+    assert code in (0, None) and f"wrote 1 prediction to {tmp_path / 'p.csv'}" in err, err
+    assert list(written.columns)[:4] == ["text", "id", "adapter", "label"] and written["adapter"].tolist() == ["b"]
+    code, out, _ = run_cli(["predict", str(tmp_path / "a"), str(tmp_path / "in.csv"), "--adapter-dir", f"b={tmp_path / 'b'}"],
+                           monkeypatch, capsys)
+    assert json.loads(out)["adapter"] == "a"  # the default: RUN's own adapter, named by its directory
+    code, out, _ = run_cli(["predict", str(tmp_path / "a"), str(tmp_path / "in.csv")], monkeypatch, capsys)
+    assert "adapter" not in json.loads(out)

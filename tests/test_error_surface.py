@@ -168,9 +168,9 @@ def test_an_unknown_keyword_names_the_spelling_this_function_takes(call, keyword
      "grids lists the learning rates tune searches, but tuning is off (tune=None); drop one",
      "--grid lists the learning rates --tune searches, but tuning is off (--no-tune); drop one"),
     (dict(tune="x"), "tune must be 'lr' (the learning rate, chosen on validation) or None (no tuning), got 'x'; try tune='lr'",
-     "tune must be 'lr' (the learning rate, chosen on validation), got 'x'; try --tune lr"),
+     "--tune must be 'lr' (the learning rate, chosen on validation), got 'x'; try --tune lr"),  # "tune must be" before
     (dict(eval_data=("",)), "eval_data must be a list of dataset names, got ('',); e.g. eval_data=('drug-reviews-sentiment',)",
-     "eval_data must be a list of dataset names, got ('',); e.g. --eval-data drug-reviews-sentiment"),
+     "--eval-data must be a list of dataset names, got ('',); e.g. --eval-data drug-reviews-sentiment"),
 ])
 def test_a_sweep_spec_built_from_python_names_its_fields_and_from_the_cli_its_flags(monkeypatch, given, python, cli):
     """SweepSpec is built by ``headstart compare`` and by Python callers alike: each is told what it wrote."""

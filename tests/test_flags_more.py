@@ -30,15 +30,15 @@ def test_a_flag_and_an_option_setting_one_option_differently_are_refused(tmp_pat
                       "--option rank= is given twice, as 4 and 8; give it once")
     # the same value twice says one thing: the run goes on to the next check (here a bad --max-steps, so nothing trains)
     assert_user_error(run_cli([*train, "--rank", "8", "--option", "rank=8"], monkeypatch, capsys),
-                      "max_steps must be a positive integer")
+                      "--max-steps must be a positive integer")
     assert_user_error(run_cli([*train, "--targets", "query,value", "--option", 'targets=["query","value"]'], monkeypatch,
-                              capsys), "max_steps must be a positive integer")  # a flag's list as an option's: the same
+                              capsys), "--max-steps must be a positive integer")  # a flag's list as an option's: the same
     assert not out.exists()
 
 
 def test_a_negative_patience_names_the_range_and_an_example(tmp_path, monkeypatch, capsys):
     result = run_cli(["train", "--quiet", "--patience", "-1", "--out", str(tmp_path / "run")], monkeypatch, capsys)
-    assert_user_error(result, "patience must be an integer >= 0", "0 never stops early", "got -1; try --patience 3")
+    assert_user_error(result, "--patience must be an integer >= 0", "0 never stops early", "got -1; try --patience 3")
 
 
 def test_an_unclosed_term_bracket_is_named_in_the_term_syntax_with_the_closed_form(tmp_path, monkeypatch, capsys):
@@ -164,7 +164,7 @@ def test_a_term_option_in_terms_and_in_option_set_differently_is_refused(tmp_pat
     # the same value twice, or an option the term's brackets leave out, goes on to the next check (the bad --max-steps)
     for option in ("l2sp.weight=0.1", "ewc.weight=5"):
         result = run_cli([*train, "--terms", "l2sp[weight=0.1]", "--option", option], monkeypatch, capsys)
-        assert_user_error(result, "max_steps must be a positive integer")
+        assert_user_error(result, "--max-steps must be a positive integer")
     assert not out.exists()
 
 

@@ -290,9 +290,9 @@ def test_check_leakage_text(leaky_csv):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["--threshold", "0"], "threshold must be in (0, 1], got 0.0"),
-    (["--threshold", "2"], "threshold must be in (0, 1], got 2.0"),
-    (["--examples", "-1"], "examples must be an integer >= 0, got -1"),
+    (["--threshold", "0"], "--threshold must be in (0, 1], got 0.0"),
+    (["--threshold", "2"], "--threshold must be in (0, 1], got 2.0"),
+    (["--examples", "-1"], "--examples must be an integer >= 0, got -1"),
     (["--text-column", "body"], "text column 'body' not found"),
 ])
 def test_check_leakage_bad_input(leaky_csv, monkeypatch, capsys, args, fragment):

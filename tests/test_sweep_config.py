@@ -34,6 +34,47 @@ def test_bad_config_names_the_key(tmp_path, text, message):
 
 
 @pytest.mark.parametrize("text, message", [
+    ("size = [16]\n", "unknown key(s) ['size'] in {path}; did you mean 'sizes'? (allowed: address, arm, arms, "),
+    ("size = [16]\nsed = 3\nzzz = 1\n", "unknown key(s) ['sed', 'size', 'zzz'] in {path}; did you mean 'seeds' for 'sed', "
+                                        "'sizes' for 'size'? (allowed: "),
+    ("zzz = 1\n", "unknown key(s) ['zzz'] in {path} (allowed: address, "),  # nothing close: no guess
+    ("[train]\nmax_step = 3\n", "unknown [train] key(s) ['max_step'] in {path}; did you mean 'max_steps'? (allowed: "),
+    ("[train_by_strategy.lora]\nlrr = 1\n", "unknown [train_by_strategy.lora] key(s) ['lrr'] in {path}; did you mean 'lr'?"),
+    ("[split]\ntest_fractoin = 0.2\n", "unknown [split] key(s) ['test_fractoin'] in {path}; did you mean 'test_fraction'?"),
+    ('[[arm]]\nstrategie = "lora"\n', "each [[arm]] in {path} needs strategy = \"NAME\", e.g. [[arm]] strategy = \"lora\" "
+                                      "rank = 4; got {{'strategie': 'lora'}}; did you mean 'strategy' for 'strategie'?"),
+])
+def test_a_misspelt_key_in_any_table_of_the_file_gets_its_fix(tmp_path, text, message):
+    """``size = [16]`` said "unknown key(s) ['size'] ...; allowed: address, arm, arms, ..." and no more, while a
+    misspelt strategy name gets "did you mean": every table of a sweep file names the key a typo is closest to."""
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        read_config(path)
+    assert str(e.value).startswith(message.format(path=repr(str(path)))), str(e.value)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('strategies = ["full-finetune"]\n[grid]\nfull-finetun = [1e-5]\n',
+     "--grid full-finetun=: 'full-finetun' is not in --strategies (full-finetune); did you mean 'full-finetune'?"),
+    ('strategies = ["full-finetune"]\n[options.full-finetun]\nx = 1\n',
+     "settings given for 'full-finetun', which is not in --strategies (full-finetune); did you mean 'full-finetune'?"),
+    ('strategies = ["full-finetune"]\n[train_by_strategy.ful-finetune]\nlr = 1e-5\n',
+     "settings given for 'ful-finetune', which is not in --strategies (full-finetune); did you mean 'full-finetune'?"),
+    ('[[arm]]\nstrategy = "full-finetune"\nterms = { ewc = { wieght = 1 } }\n',
+     "unknown option(s) ['wieght'] for objective term 'ewc'; did you mean 'weight'? (options: data, samples, weight)"),
+])
+def test_a_misspelt_strategy_or_term_option_in_a_tables_name_gets_its_fix(tmp_path, monkeypatch, capsys, text, message):
+    """The tables named by a strategy ([grid], [options.NAME], [train_by_strategy.NAME]) and an [[arm]]'s term options
+    are checked when the sweep is built: a typo there is named with its fix too."""
+    from conftest import assert_user_error, run_cli
+
+    path = tmp_path / "sweep.toml"
+    path.write_text('data = "rotten-tomatoes"\nsizes = [16]\nseeds = 1\n' + text)
+    assert_user_error(run_cli(["compare", "--config", str(path), "--out", str(tmp_path / "cmp")], monkeypatch, capsys), message)
+
+
+@pytest.mark.parametrize("text, message", [
     ('[split]\ntest_fraction = "x"\n', '[split] test_fraction in {path} must be a number, got "x"; e.g. test_fraction = 0.2'),
     ("[split]\ntest_fraction = 1.5\n", "[split] test_fraction in {path} must be in (0, 0.5), got 1.5"),
     ("[train]\nepochs = true\n", "[train] epochs in {path} must be a whole number, got true; leave it out for the default"),
@@ -127,7 +168,7 @@ def test_a_flag_out_of_range_beside_a_file_still_names_the_flag(tmp_path, monkey
     path = tmp_path / "f.toml"
     path.write_text("[train]\nepochs = 2\n")
     assert_user_error(run_cli(["compare", "--config", str(path), "--max-steps", "0", "--out", str(tmp_path / "out")],
-                              monkeypatch, capsys), "max_steps must be a positive integer, got 0; try --max-steps 1000")
+                              monkeypatch, capsys), "--max-steps must be a positive integer, got 0; try --max-steps 1000")
 
 
 def test_toml_names_writes_a_flag_as_the_files_key():

@@ -249,7 +249,7 @@ def efficientnet_lite0(weights: Path, *, image_size: int | None = None, bn: str 
 
     size = 224 if image_size is None else image_size
     if not isinstance(size, int) or size < 32:
-        raise ConfigError(f"image_size must be an integer >= 32 for efficientnet-lite0, got {image_size!r}; try --image-size 224")
+        raise ConfigError(f"--image-size must be an integer >= 32 for efficientnet-lite0, got {image_size!r}; try --image-size 224")
 
     def build() -> nn.Module:
         # "Same" padding is precomputed for the input size, so the network is built for it.

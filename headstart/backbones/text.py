@@ -72,7 +72,7 @@ class TextBackbone(nn.Module):
         super().__init__()
         self.modes = pooling_modes(pooling)
         if max_length < 2:
-            raise ConfigError(f"max_length must be >= 2, got {max_length!r}; try --max-length 128")
+            raise ConfigError(f"--max-length must be >= 2, got {max_length!r}; try --max-length 128")
         model_max = getattr(tokenizer, "model_max_length", None) or 10**9
         max_positions = getattr(model.config, "max_position_embeddings", None) or 10**9
         self.model = model

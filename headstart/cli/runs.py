@@ -206,14 +206,21 @@ def train(
     looks = result.val_checks  # the engine's count of its checks (the held-out score's "checks" is the same number)
     # The best of several looks is lucky: an interval around it would claim more than it is, so the interval goes on
     # what the choice scores on rows it did not read — where there are enough rows to hold some out (held_out.MIN_ROWS).
+    from headstart.held_out import checks_text, grid_name
+
+    grid = grid_name(result.steps, result.chosen)  # a closed-form fit's checks are its grid's values (k, C), not steps
     about = ", ".join([*([f"{rows:g} examples"] if isinstance(rows, (int, float)) else []),
-                       *([f"the best of {looks} checks on them"] if looks > 1 else [])])
+                       *([f"the best of {checks_text(looks, grid)} on them"] if looks > 1 else [])])
     typer.echo(f"validation{f' ({about})' if about else ''}: "
                + _metric_line(with_interval(result.val_metrics), interval=looks <= 1))
     if looks > 1 and held:
-        typer.echo(f"validation held out from the choice of the best of {looks} checks (each half's pick scored "
-                   f"on the other half): " + _metric_line(with_interval({k: v for k, v in held.items() if k != "checks"}),
-                                                          interval=True))
+        typer.echo(f"validation held out from the choice of the best of {checks_text(looks, grid)} (each half's pick "
+                   f"scored on the other half): " + _metric_line(with_interval({k: v for k, v in held.items() if k != "checks"}),
+                                                                 interval=True))
+        from headstart.strategies import get_strategy
+
+        if get_strategy(strategy).loss_note and "loss" in held:  # a loss that reads unlike a trained model's
+            typer.echo(f"note: {get_strategy(strategy).loss_note}")
     elif looks > 1:
         count = f"{rows:g} " if isinstance(rows, (int, float)) else ""
         typer.echo(f"note: {count}validation rows are too few to hold half out from the choice, so no validation score "
@@ -283,13 +290,13 @@ def _saved_key(out: Path) -> str | None:
 @app.command()
 def predict(
     run: Annotated[Path, typer.Argument(help="Run directory written by 'headstart train' (or 'headstart adapters merge').")],
-    inputs: Annotated[str, typer.Argument(help="A .csv/.tsv/.jsonl/.json/.parquet file with a text column, a .txt file (one per line; blank lines skipped, with a note), or '-' for stdin; "
+    inputs: Annotated[str, typer.Argument(help="A .csv/.tsv/.jsonl/.json/.parquet file with a text column (rows with empty text dropped, with a note), a .txt file (one per line; blank lines skipped, with a note), or '-' for stdin; "
                                                 "for an image run: an image, a folder of images, or a table naming them.")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write predictions here (.jsonl or .csv); default: stdout as JSONL.")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column of the input table (default: the run's own "
                                                             "text column where the table has it, else guessed by name).")] = None,
     adapter_dir: Annotated[Optional[list[str]], typer.Option("--adapter-dir", help="More adapter runs on the same base, [NAME=]DIR (repeatable); loaded once, sharing the base.")] = None,
-    adapter: Annotated[Optional[str], typer.Option(help="Which loaded adapter predicts (default: RUN's; names are directory names unless NAME= is given).")] = None,
+    adapter: Annotated[Optional[str], typer.Option(help="Which loaded adapter predicts (default: RUN's; names are directory names unless NAME= is given); each prediction names it in an 'adapter' field (a CSV's column).")] = None,
 ) -> None:
     """Predict labels and class probabilities for raw texts (or images, for a run on an image backbone).
 
@@ -316,6 +323,7 @@ def predict(
     if out is not None and inputs != "-" and Path(inputs).exists() and out.resolve() == Path(inputs).resolve():
         raise ConfigError(f"--out {str(out)!r} is the input file; predictions would overwrite it: choose another, e.g. "
                           f"--out {out.with_name(out.stem + '-predictions' + out.suffix)}")
+    chosen = None  # the adapter that predicts, when several share the base: each row names it
     if adapter_dir or adapter:
         from headstart.adapter_set import AdapterSet
 
@@ -324,7 +332,8 @@ def predict(
         for entry in adapter_dir or []:
             name, _, path = entry.rpartition("=")
             adapters.add(Path(path), name or None)
-        loaded = adapters.use(adapter or first)
+        chosen = adapter or first
+        loaded = adapters.use(chosen)
     else:
         loaded = load_run(run)  # a bad run directory fails before stdin is read
     run_column = (loaded.meta.get("data_source") or {}).get("text_column")  # a table holding it is read by it
@@ -336,13 +345,16 @@ def predict(
     else:
         texts, carried = read_input_rows(inputs, text_column=text_column, run_column=run_column)
         rows = predict_loaded(loaded, texts)
+    if chosen is not None:  # before the label, so a CSV reads text, its columns, adapter, label, p_...
+        rows = [{**{k: v for k, v in row.items() if k in ("text", "input")}, "adapter": chosen,
+                 **{k: v for k, v in row.items() if k not in ("text", "input")}} for row in rows]
     rows = [_carry(row, extra) for row, extra in zip(rows, carried)]
     if out is None:
         for row in rows:
             typer.echo(json.dumps(row, default=str))
         return
     _write_predictions(rows, out)
-    typer.echo(f"wrote {len(rows)} predictions to {out}", err=True)
+    typer.echo(f"wrote {len(rows)} prediction{'' if len(rows) == 1 else 's'} to {out}", err=True)
 
 
 def percent(part: int, whole: int) -> str:

@@ -112,9 +112,9 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     empty = texts == ""
     missing = frame[label_col].map(missing_label)
     if empty.any():
-        notes.append(f"dropped {int(empty.sum())} rows with empty text")
+        notes.append(f"dropped {_rows(int(empty.sum()))} with empty text")
     if (missing & ~empty).any():
-        notes.append(f"dropped {int((missing & ~empty).sum())} rows with no label")
+        notes.append(f"dropped {_rows(int((missing & ~empty).sum()))} with no label")
     for note in notes:
         if note.startswith("dropped"):
             log.info("%s: %s", Path(where).name, note)
@@ -131,6 +131,10 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         if not note.startswith(("dropped", "using column")):
             log.info("%s: %s", Path(where).name, note)
     return Dataset(name=Path(path).name, inputs=texts, targets=targets, task=task, label_names=names, source=source, notes=tuple(notes))
+
+
+def _rows(count: int) -> str:
+    return f"{count} row{'' if count == 1 else 's'}"
 
 
 def _separator_fix(path: str, header: str, values: "pd.Series") -> str | None:  # noqa: F821
@@ -190,7 +194,7 @@ def read_image_table(frame: "pd.DataFrame", path: str | Path, image_col: str, *,
     if empty.any():
         notes.append(f"dropped {int(empty.sum())} rows with no image path")
     if (missing & ~empty).any():
-        notes.append(f"dropped {int((missing & ~empty).sum())} rows with no label")
+        notes.append(f"dropped {_rows(int((missing & ~empty).sum()))} with no label")
     keep = ~(empty | missing)
     if keep.sum() == 0:
         raise DataError(f"{where!r} has no rows with both an image ({image_col!r}) and a label ({label_col!r})")

@@ -45,10 +45,22 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None,
         missing = f" (the run's own text column {run_column!r} is not in it)" if run_column else ""
         log.info("%s: reading column %r as the text to predict on%s; --text-column NAME picks another", Path(path).name,
                  column, missing)
-    texts = text_values(frame, column).tolist()
-    if not texts:
+    texts = text_values(frame, column)
+    if not len(texts):
         raise DataError(f"{str(path)!r} has no rows to predict on (only its header); add one input per row")
     used = {column} if column in frame.columns else {part.strip() for part in column.split(",")}
+    empty = (texts == "").to_numpy()
+    if empty.all():
+        raise DataError(f"{str(path)!r} has no text to predict on: column {column!r} is empty in every row; "
+                        "--text-column NAME picks another")
+    if empty.any():  # no input to predict on, as a .txt's blank line: dropped, and said where, as evaluate drops them
+        rows = [str(i + 1) for i in np.flatnonzero(empty)]
+        shown = ", ".join(rows[:5]) + (", …" if len(rows) > 5 else "")
+        log.info("%s: dropped %d row%s with empty text (data row %s): the output has a row per row with text, each "
+                 "with its other columns, so its row numbers are not the input's",
+                 Path(path).name, len(rows), "" if len(rows) == 1 else "s", shown)
+        frame, texts = frame[~empty], texts[~empty]
+    texts = texts.tolist()
     labels = [c for c in frame.columns if c not in used and str(c).lower() in LABEL_NAMES]
     if labels:  # prediction reads the text only: say so where the file also holds answers, and what scores them
         log.info("%s: its column %r is carried into the output but not read; to score the run on these labels: headstart "

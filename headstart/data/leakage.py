@@ -104,7 +104,7 @@ def conflict_sentence(conflicts: int, rows: int) -> str:
 
 def check_threshold(threshold: float) -> float:
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
-        raise ConfigError(f"threshold must be in (0, 1], got {threshold!r}; try --threshold 0.8")
+        raise ConfigError(f"--threshold must be in (0, 1], got {threshold!r}; try --threshold 0.8")
     return float(threshold)
 
 
@@ -125,7 +125,7 @@ def find_leakage(data: "Dataset", splits: "Splits", *, threshold: float = DEFAUL
     """
     threshold = check_threshold(threshold)
     if isinstance(examples, bool) or not isinstance(examples, int) or examples < 0:
-        raise ConfigError(f"examples must be an integer >= 0, got {examples!r}; try --examples 5")
+        raise ConfigError(f"--examples must be an integer >= 0, got {examples!r}; try --examples 5")
     train = np.concatenate([splits.pool, splits.val])
     inputs, threshold = comparable(data, threshold)
     match, similarity, exact = match_rows(inputs, train, splits.test, threshold)

@@ -9,6 +9,7 @@ examples are inside the first 32, so label-efficiency curves are paired across s
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from collections.abc import Sequence
 from typing import Any
@@ -121,10 +122,38 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_labe
         splits = Splits(pool=splits.pool, val=val, test=test)
     for name in ("pool", "val", "test"):
         if len(splits.part(name)) == 0:
-            raise DataError(f"the {name} split of {data.name!r} is empty ({len(data)} examples); use a larger dataset")
+            raise EmptySplit(f"the {name} split of {data.name!r} is empty ({len(data)} examples); use a larger dataset",
+                             name, len(data))
     if by_label:
         _check_pool_has_every_label(data, splits)
     return splits
+
+
+class EmptySplit(DataError):
+    """A dataset too small for one of its parts: ``part`` ("pool", "val" or "test") got no row of its ``rows``."""
+
+    def __init__(self, message: str, part: str, rows: int) -> None:
+        super().__init__(message)
+        self.part, self.rows = part, rows
+
+    def __reduce__(self):  # re-raised from a worker process as itself
+        return type(self), (str(self), self.part, self.rows)
+
+
+def rows_to_split(config: SplitConfig = SplitConfig()) -> int:
+    """The fewest rows from which every larger dataset of single rows (no groups) is cut by ``config`` with no part
+    empty: 7 by default (a fifth to test, a tenth to validation, the rest the pool, as ``_parts`` fills them; 6 rows
+    give test 2 and validation none)."""
+    def cut(rows: int) -> bool:
+        want_test = config.test_fraction * rows if config.max_test is None else min(config.test_fraction * rows, config.max_test)
+        want_val = min(config.val_fraction * rows, config.max_val)
+        test = min(rows, math.ceil(want_test))  # rows go to test while the rows before them are fewer than its target
+        val = max(0, min(rows, math.ceil(want_test + want_val)) - test)
+        return test > 0 and val > 0 and rows - test - val > 0
+
+    # from 1 / val_fraction rows on, validation's target is a row or more, and each part gets one (both under a half)
+    short = [rows for rows in range(1, math.ceil(1 / config.val_fraction) + 10) if not cut(rows)]
+    return max(short, default=0) + 1
 
 
 def _parts(rows: np.ndarray, data: Dataset, strata: np.ndarray, seed: int, test_total: float, val_total: float) -> np.ndarray:

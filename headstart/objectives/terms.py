@@ -125,7 +125,8 @@ def options_from(options: type, given: dict[str, Any], *, what: str) -> Any:
     names = {f.name for f in dataclasses.fields(options)}
     unknown = set(given) - names
     if unknown:
-        raise ConfigError(f"unknown option(s) {sorted(unknown)} for {what} (options: {', '.join(sorted(names)) or 'none'})")
+        raise ConfigError(f"unknown option(s) {sorted(unknown)} for {what}{closest(sorted(unknown)[0], names)} "
+                          f"(options: {', '.join(sorted(names)) or 'none'})")
     return options(**given)
 
 

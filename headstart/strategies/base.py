@@ -142,6 +142,7 @@ class Strategy:
     tune_param: ClassVar[str] = "lr"  # what --tune lr searches: "lr", or "head_lr" for head-only strategies
     lr_grid: ClassVar[tuple[float, ...]] = ()  # --tune lr candidates (empty: nothing to tune)
     untuned_why: ClassVar[str] = "it chooses its own hyperparameters on validation"  # said when --grid names it
+    loss_note: ClassVar[str] = ""  # why its validation loss reads unlike a trained model's: said beside it by train
     # On an image backbone (a CNN): defaults and --tune grid that differ from the transformer ones above
     # (ImageNet CNNs fine-tune with AdamW near 1e-4..1e-3, not 1e-5; benchmarks/image_lr.py). Empty: the same.
     image_defaults: ClassVar[dict[str, Any]] = {}

@@ -69,7 +69,7 @@ def test_fresh_twin(small_bert):
 def test_bad_pooling_and_length(small_bert):
     with pytest.raises(ConfigError, match="pooling must be one of"):
         TextBackbone(small_bert.model, small_bert.tokenizer, name="s", source="m", pooling="median")
-    with pytest.raises(ConfigError, match="max_length must be >= 2, got 1"):
+    with pytest.raises(ConfigError, match="--max-length must be >= 2, got 1"):
         TextBackbone(small_bert.model, small_bert.tokenizer, name="s", source="m", max_length=1)
 
 

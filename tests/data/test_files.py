@@ -106,6 +106,30 @@ def test_prediction_inputs_carry_their_other_columns_json_ready(tmp_path, monkey
     assert read_input_rows("-") == (["one", "two"], [{}, {}])
 
 
+def test_prediction_rows_with_empty_text_are_dropped_and_said_as_evaluate_drops_them(tmp_path, caplog):
+    """predict on a table predicted a row whose text was empty, silently (``,3,fresh,...``: a class for no input), while
+    a .txt's blank line, stdin and evaluate --eval-data drop such a row with a note. A table's empty rows are dropped
+    too, said with their row numbers; each kept row keeps its other columns (an id) to line the output up by."""
+    import logging
+
+    path = tmp_path / "reviews.csv"
+    pd.DataFrame({"id": range(6), "text": TEXTS[:2] + ["", TEXTS[3], "  ", TEXTS[5]]}).to_csv(path, index=False)
+    with caplog.at_level(logging.INFO, logger="headstart.data.files"):
+        texts, carried = read_input_rows(path)
+    assert texts == [TEXTS[0], TEXTS[1], TEXTS[3], TEXTS[5]] and [c["id"] for c in carried] == ["0", "1", "3", "5"]  # a CSV is read as text
+    assert [r.getMessage() for r in caplog.records] == [
+        "reviews.csv: dropped 2 rows with empty text (data row 3, 5): the output has a row per row with text, each with "
+        "its other columns, so its row numbers are not the input's"]
+    caplog.clear()
+    pd.DataFrame({"id": [7], "text": [""]}).to_json(tmp_path / "one.jsonl", orient="records", lines=True)
+    pd.DataFrame({"id": [7, 8], "text": ["", "fine"]}).to_parquet(tmp_path / "two.parquet")
+    with caplog.at_level(logging.INFO, logger="headstart.data.files"):
+        assert read_input_rows(tmp_path / "two.parquet") == (["fine"], [{"id": 8}])
+    assert caplog.records[0].getMessage().startswith("two.parquet: dropped 1 row with empty text (data row 1)")
+    with pytest.raises(DataError, match="'text' is empty in every row; --text-column NAME picks another"):
+        read_input_rows(tmp_path / "one.jsonl")
+
+
 def test_columns_guessed_by_name(tmp_path):
     path = tmp_path / "d.csv"
     pd.DataFrame({"id": range(6), "Review": TEXTS, "sentiment": LABELS}).to_csv(path, index=False)
@@ -221,7 +245,7 @@ def test_empty_text_and_missing_labels_dropped_with_notes(tmp_path):
     data = read_table(path, text_column="text", label_column="label")
     check(data)
     assert "dropped 2 rows with empty text" in data.notes
-    assert "dropped 1 rows with no label" in data.notes
+    assert "dropped 1 row with no label" in data.notes  # one row, said as one ("1 rows" before)
 
 
 def test_single_class(tmp_path):

@@ -199,3 +199,35 @@ def test_max_test_caps_the_test_split_and_grows_the_pool():
     assert not set(data.groups[capped.test]) & set(data.groups[capped.pool])  # movies still on one side
     with pytest.raises(ConfigError, match="max_test"):
         SplitConfig(max_test=0)
+
+
+def test_rows_to_split_is_the_size_from_which_every_dataset_cuts_into_three_parts():
+    """evaluate --eval-data on a tiny file says how many rows it needs: the count must be the one the cut obeys (6 rows
+    leave validation empty, 4 and 5 do not)."""
+    from conftest import make_toy
+    from headstart.data.splits import EmptySplit, rows_to_split
+
+    config = SplitConfig()
+    cut = {}
+    for rows in range(2, 40):
+        try:
+            split_dataset(make_toy(rows, classes=2), config, by_label=False)
+            cut[rows] = True
+        except EmptySplit as e:
+            assert e.rows == rows and e.part in ("pool", "val", "test")
+            cut[rows] = False
+    assert rows_to_split(config) == 7 == max(r for r, ok in cut.items() if not ok) + 1
+    assert cut[4] and cut[5] and not cut[6]
+    for other in (SplitConfig(val_fraction=0.25, test_fraction=0.25), SplitConfig(val_fraction=0.05, test_fraction=0.3)):
+        cuts = {r: _cuts(make_toy(r, classes=2), other) for r in range(2, 60)}
+        assert rows_to_split(other) == max(r for r, ok in cuts.items() if not ok) + 1, cuts
+
+
+def _cuts(data, config) -> bool:
+    from headstart.data.splits import EmptySplit
+
+    try:
+        split_dataset(data, config, by_label=False)
+        return True
+    except EmptySplit:
+        return False
