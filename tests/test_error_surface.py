@@ -167,7 +167,7 @@ def test_an_unknown_keyword_names_the_spelling_this_function_takes(call, keyword
     (dict(strategies=("lora",), tune=None, grids={"lora": [1e-4, 3e-4]}),
      "grids lists the learning rates tune searches, but tuning is off (tune=None); drop one",
      "--grid lists the learning rates --tune searches, but tuning is off (--no-tune); drop one"),
-    (dict(tune="x"), "tune must be 'lr' (the learning rate, chosen on validation) or None (no tuning), got 'x'; try tune='lr'",
+    (dict(tune="x"), "tune must be 'lr' (the learning rate, chosen on validation) or None (no tuning; True and False mean these two), got 'x'; try tune='lr'",
      "--tune must be 'lr' (the learning rate, chosen on validation), got 'x'; try --tune lr"),  # "tune must be" before
     (dict(eval_data=("",)), "eval_data must be a list of dataset names, got ('',); e.g. eval_data=('drug-reviews-sentiment',)",
      "--eval-data must be a list of dataset names, got ('',); e.g. --eval-data drug-reviews-sentiment"),
