@@ -23,7 +23,10 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
     metrics = {k: v for k, v in run.metrics.items() if k != "history"}
     status, saved = metrics["status"], run.directory is not None
     code = 0 if status == "done" else 130 if status == "interrupted" else 1  # 130: Ctrl-C's, as the other commands'
-    if replacing and saved:
+    if metrics.get("moved"):  # another run came into --out while this one trained: kept, and this one beside it
+        typer.echo(f"note: this run was {metrics['moved']}", err=True)
+        out = run.directory
+    elif replacing and saved:
         typer.echo(f"note: this run replaced the one that was in {str(out)!r}", err=True)
     if run.spec.get("sft_interrupted"):
         typer.echo(f"note: it starts from an sft run stopped by Ctrl-C ({run.spec['sft_interrupted']}), never tested",
@@ -39,7 +42,7 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
         typer.echo(f"error: {metrics['error']}", err=True)
         raise typer.Exit(1)
     for key, value in metrics.items():  # a table of the scalars; nested parts below (all of it: --json)
-        if not isinstance(value, (dict, list)) and value is not None and key not in ("status", "error", "kept"):
+        if not isinstance(value, (dict, list)) and value is not None and key not in ("status", "error", "kept", "moved"):
             typer.echo(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
     pairs = metrics.get("val_pairs")
     for key, what in (("val_before", "validation before training"), ("val", "validation after training")):

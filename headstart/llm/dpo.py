@@ -207,6 +207,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     from headstart.llm.runs import Interrupted, save_outcome
     from headstart.llm.sft import draw, epochs_of
 
+    started = time.time()  # a run saved into --out after this is another's: kept (save_outcome)
     check_start(cfg)  # before the data loads
     table = load_table(data, {"prompt": prompt_column, "chosen": chosen_column, "rejected": rejected_column},
                        group_column=group_column)
@@ -296,7 +297,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     spec = {"kind": "prefer", **asdict(cfg), **start, "lr": rate, "optimizer": OPTIMIZERS[start["strategy"]], "steps": steps,
             "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "chosen_column": chosen_column,
                      "rejected_column": rejected_column}}
-    run = LoadedLM(model, tokenizer, spec, save_outcome(out, model, tokenizer, spec=spec, metrics=metrics), metrics)
+    run = LoadedLM(model, tokenizer, spec, save_outcome(out, model, tokenizer, spec=spec, metrics=metrics, started=started), metrics)
     if report.status == "interrupted":
         raise Interrupted(run)
     return run

@@ -22,7 +22,7 @@ from torch import nn
 from headstart.atomic import write_directory, write_json
 from headstart.errors import ConfigError, StoreError
 from headstart.surface import spoken
-from headstart.outdir import finished, held
+from headstart.outdir import finished, held, sibling
 from headstart.report.markdown import md_text
 
 KINDS = ("sft", "prefer")
@@ -56,17 +56,35 @@ class Interrupted(KeyboardInterrupt):
 
 
 def save_outcome(out: str | Path | None, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any],
-                 metrics: dict[str, Any]) -> Path | None:
+                 metrics: dict[str, Any], started: float | None = None) -> Path | None:
     """Save a run that finished, or the best checkpoint of one interrupted by Ctrl-C (status "interrupted": hours of
     steps are not thrown away), into ``out``; the folder it was saved to, or None. A diverged run is never saved, and
     an interrupted one never replaces a finished run in ``out`` (``metrics["kept"]`` then says that run was kept).
+    A run saved into ``out`` after ``started`` (``time.time()`` when this one began: another sft or prefer given the
+    same --out at once, whose run the check before training could not see) is kept, and this one goes to a free folder
+    beside it, which ``metrics["moved"]`` names.
     """
     if out is None or metrics.get("status") not in ("done", "interrupted"):
         return None
     if metrics["status"] == "interrupted" and finished(Path(out), "lm-run"):
         metrics["kept"] = f"{str(out)!r} holds a finished run, kept as it was"
         return None
-    return save_run(Path(out), model, tokenizer, spec=spec, metrics=metrics)
+    target = Path(out)
+    if started is not None and _saved_since(target, started):
+        target, k = sibling(target, spec["kind"]), 2
+        while target.exists():
+            target, k = sibling(Path(out), f"{spec['kind']}-{k}"), k + 1
+        metrics["moved"] = (f"saved to {str(target)!r}: another run was saved into {str(out)!r} while this one trained, "
+                            "and is kept there")
+    return save_run(target, model, tokenizer, spec=spec, metrics=metrics)
+
+
+def _saved_since(out: Path, started: float) -> bool:
+    """Whether ``out`` holds a run whose spec.json was written at or after ``started``."""
+    try:
+        return (out / "spec.json").stat().st_mtime >= started
+    except OSError:
+        return False
 
 
 def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ SFT step; prompt tokens carry label -100, so only the response is learned).
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
@@ -208,6 +209,7 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
     from headstart.llm.runs import Interrupted, exact_match, generate, save_outcome
     from headstart.precision import pick_device
 
+    started = time.time()  # a run saved into --out after this is another's: kept (save_outcome)
     # setup
     table = load_table(data, {"prompt": prompt_column, "response": response_column}, group_column=group_column)
     train_rows = draw(table.rows("train"), cfg.n, cfg.seed)
@@ -256,7 +258,7 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
     spec = {"kind": "sft", **asdict(cfg), "backbone": lm_reference(cfg.backbone), "lr": cfg.rate,
             "optimizer": OPTIMIZERS[cfg.strategy], "steps": steps, "base": str(folder), "format": "chat" if has_chat_template(tokenizer) else "plain",
             "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "response_column": response_column}}
-    run = LoadedLM(model, tokenizer, spec, save_outcome(out, model, tokenizer, spec=spec, metrics=metrics), metrics)
+    run = LoadedLM(model, tokenizer, spec, save_outcome(out, model, tokenizer, spec=spec, metrics=metrics, started=started), metrics)
     if report.status == "interrupted":
         raise Interrupted(run)
     return run

@@ -85,3 +85,26 @@ def test_prefer_refuses_an_out_holding_an_sft_run(tiny_lm, sft_csv, tmp_path, mo
                       f"--out {tmp_path / 'sft1-prefer'}", "add --overwrite")
     assert json.loads((out / "spec.json").read_text())["kind"] == "sft"
 
+
+
+def test_a_run_saved_into_out_while_sft_trained_is_kept_and_sft_saves_beside_it(tiny_lm, sft_csv, tmp_path, monkeypatch,
+                                                                                 capsys):
+    """Two sft / prefer commands given the same new --out at once: the check before training saw it empty, and the
+    second to finish replaced the first's model. A run saved there after this one began is kept; this one goes beside."""
+    import headstart.llm.loop
+
+    out, real = tmp_path / "shared", headstart.llm.loop.train
+
+    def train_while_another_saves(*args, **kwargs):
+        report = real(*args, **kwargs)
+        prefer_run(out, tiny_lm)  # the other command's run, saved as this one trains
+        return report
+
+    monkeypatch.setattr(headstart.llm.loop, "train", train_while_another_saves)
+    code, printed, err = run_cli(sft_command(tiny_lm, sft_csv, out), monkeypatch, capsys)
+    assert code in (0, None), err
+    assert json.loads((out / "spec.json").read_text())["kind"] == "prefer", "the other run is kept"
+    beside = tmp_path / "shared-sft"
+    assert json.loads((beside / "spec.json").read_text())["kind"] == "sft"
+    assert f"note: this run was saved to {str(beside)!r}: another run was saved into {str(out)!r} while this one trained" in err
+    assert printed.strip().endswith(f"saved to {beside}"), printed
