@@ -89,6 +89,7 @@ class FitReport:
     trained: list[str] = field(default_factory=list)  # names of every parameter that trained in some phase
     chosen: dict[str, Any] = field(default_factory=dict)  # hyperparameters closed-form phases chose on validation
     planned_steps: int = 0  # the phases' step budget; fewer were taken when early stopping ended a phase
+    phase_steps: list[tuple[str, int]] = field(default_factory=list)  # each stepping phase's budget, in order (lp-ft: probe, finetune)
     processes: int = 1  # processes its gradient steps were spread over (``train --nproc``)
     held_out: dict[str, Any] | None = None  # the checkpoint choice scored on validation rows that did not make it (held_out)
     checks: int = 0  # validation checks the kept checkpoint was chosen among (a solver's ranked candidates too); 0: unknown
@@ -244,7 +245,8 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
     rng = np.random.default_rng(seed)
     device = model.head.weight.device
     total_steps = sum(p.steps for p in phases)
-    report = FitReport(status="done", planned_steps=total_steps)
+    report = FitReport(status="done", planned_steps=total_steps,
+                       phase_steps=[(p.name, p.steps) for p in phases if p.solve is None])
     lengths = np.asarray([padded_length(data.encoded[r]) for r in data.train_rows])
     best = BestCheckpoint()
     ever_trained: dict[int, nn.Parameter] = {}

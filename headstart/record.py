@@ -28,10 +28,12 @@ def run_record(s: Any, report: Any, *, tuned: bool) -> dict[str, Any]:
     from headstart.strategies.base import budget_for
 
     asked = budget_for(dataclasses.replace(cfg, max_steps=None), len(s.train_rows)).steps  # what epochs / min_steps wanted
+    by_epochs = budget_for(dataclasses.replace(cfg, max_steps=None, min_steps=0), len(s.train_rows)).steps  # the epochs alone
     budget = {"planned_steps": report.planned_steps, "steps": report.steps, "epochs": cfg.epochs, "min_steps": cfg.min_steps,
               "max_steps": cfg.max_steps, "capped": cfg.max_steps is not None and asked > cfg.max_steps, "lr": cfg.lr if any(n.startswith("backbone.") for n in report.trained) else None,
               "head_lr": cfg.head_lr, "tuned": tuned, "processes": report.processes,
-              "metric": selection_metric(cfg, data, s.train_rows)}
+              "metric": selection_metric(cfg, data, s.train_rows), "epoch_steps": by_epochs,
+              **({"phases": [list(p) for p in report.phase_steps]} if len(report.phase_steps) > 1 else {})}  # a list: in order
     from headstart.provenance import environment
 
     held_out = {"held_out": report.held_out} if report.held_out else {}

@@ -180,9 +180,18 @@ def budget_text(runs: list[RunResult]) -> str:
     rule = sorted({(b.get("epochs"), b.get("min_steps")) for b in budgets}, key=str)
     why = (f"{rule[0][0]} epoch{'' if rule[0][0] == 1 else 's'}, at least {rule[0][1]} step{'' if rule[0][1] == 1 else 's'}"
            if len(rule) == 1 and None not in rule[0] else "")
-    by_epochs = _epoch_steps(runs, rule[0][0]) if why and len(planned) == 1 else None
-    if by_epochs is not None and by_epochs < rule[0][1] == planned[0]:  # the floor set it: "30 epochs" read as what ran
-        why = f"the {rule[0][1]}-step floor; {rule[0][0]} epoch{'' if rule[0][0] == 1 else 's'} would be {by_epochs} here"
+    phases = {_canonical_phases(b.get("phases")) for b in budgets}
+    phased = next(iter(phases)) if len(phases) == 1 else None  # several stepping phases (lp-ft's probe, then finetune)
+    recorded = {b.get("epoch_steps") for b in budgets}
+    by_epochs = next(iter(recorded)) if len(recorded) == 1 and None not in recorded else \
+        _epoch_steps(runs, rule[0][0]) if not phased else None  # a run stored before the record kept it: from its spec
+    floor = (why and by_epochs is not None and by_epochs < rule[0][1]
+             and (phased is not None or rule[0][1] == planned[0]))  # the floor set the budget: "30 epochs" read as what ran
+    if floor:
+        why = f"the {rule[0][1]}-step floor, where {rule[0][0]} epoch{'' if rule[0][0] == 1 else 's'} would be {by_epochs}"
+    if phased and why and len(planned) == 1:  # the budget is each phase's base: the phases say how it was spent
+        shown = " + ".join(f"{name} {steps}" for name, steps in phased) if len(phased) <= 3 else f"{len(phased)} phases"
+        why = f"{shown}; budget: {why}"
     caps = {int(b["max_steps"]) for b in budgets if isinstance(b.get("max_steps"), int) and was_capped(b)}
     if why and len(caps) == 1 and len(planned) == 1:  # the rule asked for more: say what cut it
         cap = next(iter(caps))
@@ -198,6 +207,13 @@ def budget_text(runs: list[RunResult]) -> str:
         parts.append("head lr " + "/".join(f"{v:g}" for v in head))
     parts.append("tuned on validation" if any(b.get("tuned") for b in budgets) else "untuned")
     return ", ".join(parts)
+
+
+def _canonical_phases(phases: Any) -> tuple[tuple[str, int], ...] | None:
+    """A budget's ``phases`` (``[[name, steps], ...]`` in order) as a hashable tuple; None for one phase or none recorded."""
+    if not isinstance(phases, list) or len(phases) < 2 or not all(isinstance(p, list) and len(p) == 2 for p in phases):
+        return None
+    return tuple((str(name), int(steps)) for name, steps in phases)
 
 
 def _epoch_steps(runs: list[RunResult], epochs: Any) -> int | None:

@@ -191,8 +191,16 @@ def test_the_budget_says_when_max_steps_cut_it() -> None:
     free.record["budget"].update(epochs=3, min_steps=100, max_steps=1000)
     assert flags.budget_text([free]).startswith("100 steps (3 epochs, at least 100 steps), ")
     free.spec.update(n=16, train={"batch_size": 16})  # with its rows and batch known: which term of the rule set it
-    assert flags.budget_text([free]).startswith("100 steps (the 100-step floor; 3 epochs would be 3 here), "), \
+    assert flags.budget_text([free]).startswith("100 steps (the 100-step floor, where 3 epochs would be 3), "), \
         "'3 epochs' read as what ran, where the floor made it 100"
+    lpft = run("lp-ft", 16, 0, [0.6, 0.7], planned=400)  # as recorded since: the epochs' own steps and each phase's
+    lpft.record["budget"].update(epochs=3, min_steps=100, max_steps=None, epoch_steps=3, phases=[["probe", 300], ["finetune", 100]])
+    assert flags.budget_text([lpft]).startswith("400 steps (probe 300 + finetune 100; budget: the 100-step floor, where 3 "
+                                                "epochs would be 3), "), "a phased arm's planned steps never equal the floor"
+    many = run("gradual-unfreeze", 16, 0, [0.6, 0.7], planned=120)
+    many.record["budget"].update(epochs=3, min_steps=100, max_steps=None, epoch_steps=3,
+                                 phases=[*([f"unfreeze-{k}", 14] for k in range(1, 7)), ["unfreeze-all", 36]])
+    assert flags.budget_text([many]).startswith("120 steps (7 phases; budget: the 100-step floor, where 3 epochs would be 3), ")
     big = run("ft", 2048, 0, [0.6, 0.7], planned=384)
     big.record["budget"].update(epochs=3, min_steps=100, max_steps=None)
     big.spec.update(n=2048, train={"batch_size": 16})
