@@ -51,7 +51,11 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
     precision = resolve_precision(sweep.train.precision, pick_device())
     planned = []
     for spec in cells:  # a strategy's own [train_by_strategy] may change the preprocessing (--image-size)
-        resolved = resolve(spec, data, _loaded_among(spec, cells)[1], split_config=split_config, n_train=pool if spec.n is None else spec.n, precision=precision)
+        try:
+            resolved = resolve(spec, data, _loaded_among(spec, cells)[1], split_config=split_config,
+                               n_train=pool if spec.n is None else spec.n, precision=precision)
+        except ConfigError as e:
+            raise ConfigError(_scoped_options(str(e), spec.strategy)) from None
         planned.append((spec, run_key(resolved), resolved))
     check_other_data(cells, data.modality)  # every backbone reads it: resolve checked each against the data
     check_retained_apart(sweep.retain, data, split_config)
@@ -111,3 +115,17 @@ def check_backend(backend: str, address: str | None, workers: int = 1) -> None:
 
         import_ray()
         check_address(address)
+
+
+def _scoped_options(message: str, strategy: str) -> str:
+    """A strategy's option refusal as compare takes the fix: train's ``--option rank=8`` is compare's ``--option
+    lora.rank=8`` (Python: ``options={'lora': {'rank': 8}}``), which one compare of several strategies needs."""
+    import re
+
+    from headstart.surface import spoken
+
+    def scoped(match: re.Match) -> str:
+        key, value = match.group(1), match.group(2)
+        return spoken(f"--option {strategy}.{key}={value}", f"options={{{strategy!r}: {{{key!r}: {value}}}}}")
+
+    return re.sub(r"--option ([a-z_]+)=([^\s;,)]+)", scoped, message)

@@ -277,3 +277,19 @@ def test_a_config_fields_flag_is_named_from_python_in_checks_outside_the_config_
         headstart.prefer(out=tmp_path / "p", config={"sft": str(start), "strategy": "qlora"})
     assert "strategy qlora differs from the sft run's (lora)" in str(raised.value)
     assert "--" not in str(raised.value), str(raised.value)
+
+
+def test_a_strategy_options_refusal_in_compare_names_the_fix_compare_takes(toy_csv, tiny_registry, tmp_path, monkeypatch,
+                                                                           capsys):
+    """compare --option lora.rank=0 said "try --option rank=8", which compare refuses (its options name their
+    strategy); Python's compare was told options={'rank': 8}, another strategy-less table."""
+    from conftest import assert_user_error, run_cli
+
+    assert_user_error(run_cli(["compare", "--data", str(toy_csv), "--backbone", "tiny", "--strategies", "lora",
+                               "--option", "lora.rank=0", "--sizes", "16", "--seeds", "1", "--out", str(tmp_path / "c")],
+                              monkeypatch, capsys),
+                      "rank must be a positive integer, got 0; try --option lora.rank=8")
+    with pytest.raises(ConfigError, match=r"got 0; try options=\{'lora': \{'rank': 8\}\}$"):
+        headstart.compare(data=str(toy_csv), backbone="tiny", strategies="lora", options={"lora": {"rank": 0}}, sizes=16,
+                          seeds=1, out=tmp_path / "p")
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())
