@@ -88,7 +88,7 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
     directory, out = Path(directory), Path(out)
     check_inputs(inputs)
     check_tolerance(tolerance)
-    check_new(out, "the merged run")
+    check_new(out, "the merged run", source=directory)
     info = inspect(directory)
     if info.kind == "peft":
         raise ConfigError(f"{str(directory)!r} is a plain PEFT adapter without a task head; merge it into its base with "
@@ -192,7 +192,7 @@ def unmerge(directory: str | Path, out: str | Path, *, tolerance: float = TOLERA
 
     directory, out = Path(directory), Path(out)
     check_inputs(inputs, "the unmerge")
-    check_new(out, "the adapter run")
+    check_new(out, "the adapter run", source=directory)
     merged_run = load_run(directory)
     if merged_run.meta.get("backbone_saved") != "merged" or not (directory / "adapter" / "adapter_config.json").exists():
         raise ConfigError(f"{str(directory)!r} is not a merged run (written by 'headstart adapters merge'); nothing to unmerge")
@@ -239,7 +239,7 @@ def merge_base(directory: str | Path, out: str | Path, *, base: str | None = Non
     from headstart.strategies.peft_base import saved_adapter
 
     directory, out = Path(directory), Path(out)
-    check_new(out, "the merged model")
+    check_new(out, "the merged model", source=directory)
     info = inspect(directory)
     if info.method not in MERGEABLE:
         raise ConfigError(f"cannot merge {str(directory)!r}: {info.method} has no weight update to fold into the base")

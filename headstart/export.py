@@ -78,7 +78,7 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     check_tolerance(tolerance)
     directory, out = Path(directory), Path(out)
     check_inputs(inputs, "the export")
-    check_new(out, "the export")
+    check_new(out, "the export", source=directory)
     run = load_run(directory)
     backbone = run.model.backbone
     strategy = get_strategy(run.resolved["strategy"])

@@ -223,15 +223,20 @@ def claim(out: str | Path, kind: str, *, flag: str = "--out") -> None:
     check_writable(out, flag)
 
 
-def check_new(out: str | Path, what: str, flag: str = "--out") -> None:
-    """Refuse an ``out`` that exists (nothing is overwritten) or cannot be created; ``what`` it is for, e.g. "the export".
+def check_new(out: str | Path, what: str, flag: str = "--out", *, source: str | Path | None = None) -> None:
+    """Refuse an ``out`` that exists (nothing is overwritten), lies inside ``source`` (the run it is made from: that
+    folder would then hold files no run writes, and be refused as a run's ``--out`` from then on) or cannot be
+    created; ``what`` it is for, e.g. "the export".
 
     Raises:
-        ConfigError: ``out`` exists, or cannot be created.
+        ConfigError: ``out`` exists, is inside ``source``, or cannot be created.
     """
     out = as_folder(out, flag)
     if out.exists() or out.is_symlink():
         raise ConfigError(f"{flag} {str(out)!r} already exists; give a new folder for {what} (nothing is overwritten)")
+    if source is not None and out.resolve().is_relative_to(Path(source).resolve()):
+        raise ConfigError(f"{flag} {str(out)!r} is inside the run {str(source)!r}, which would then hold files no run "
+                          f"writes; give a folder beside it for {what}, e.g. {str(sibling(source, out.name))!r}")
     check_writable(out, flag)
 
 

@@ -188,10 +188,22 @@ def check_out_of_domain(spec: RunSpec | Any, data: Dataset, pretrained: torch.nn
         ConfigError: naming the dataset or method and the fix.
     """
     from headstart.ood import check_elsewhere
-    from headstart.tta import check_applies
+    from headstart.tta import check_applies, refuses
 
     for text in spec.eval_data:
         check_elsewhere(text, data, flag)
     for method in spec.tta:  # bn-adapt without BatchNorm, tent on a regression run or a k-NN head
-        for strategy in getattr(spec, "strategies", None) or (spec.strategy,):
-            check_applies(method, pretrained, data.task, get_strategy(strategy))
+        strategies = getattr(spec, "strategies", None) or (spec.strategy,)
+        if len(strategies) == 1:
+            check_applies(method, pretrained, data.task, get_strategy(strategies[0]))
+            continue
+        found = {s: why for s in strategies if (why := refuses(method, pretrained, data.task, get_strategy(s)))}
+        if found and len(set(found.values())) == 1 and len(found) == len(strategies):  # the backbone or the task: all alike
+            raise ConfigError(f"--tta {method} cannot adapt these runs: {next(iter(found.values()))}; drop --tta {method}")
+        if found:  # a sweep: which of its arms, and what to drop (scratch is no network adapted from the backbone)
+            (strategy, why), *rest = found.items()
+            kept = [s for s in strategies if s not in found]
+            raise ConfigError(f"--tta {method} cannot adapt the {strategy} runs: {why}"
+                              + (f" (nor {', '.join(s for s, _ in rest)})" if rest else "")
+                              + (f"; drop {' and '.join(found)} from the sweep (e.g. --strategies {','.join(kept)}), or drop "
+                                 f"--tta {method}" if kept else f"; drop --tta {method}"))

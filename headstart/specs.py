@@ -55,6 +55,9 @@ def tune_setting(tune: Any) -> str | None:
     return tune
 
 
+MAX_IMAGE_SIZE = 2048  # pixels a side: the backbones here were trained at 224-320
+
+
 @settings_class
 @dataclass(frozen=True)
 class TrainConfig:
@@ -115,6 +118,10 @@ class TrainConfig:
             _choice("optimizer", self.optimizer, OPTIMIZERS)
         if self.image_size is not None and (not isinstance(self.image_size, int) or self.image_size < 8):
             raise ConfigError(f"--image-size must be an integer >= 8, got {self.image_size!r}; try --image-size 224")
+        if self.image_size is not None and self.image_size > MAX_IMAGE_SIZE:  # 22400 for 224: a traceback asking 140 GB
+            raise ConfigError(f"--image-size must be at most {MAX_IMAGE_SIZE} (a batch of 16 images at {self.image_size} px "
+                              f"is {16 * 3 * 4 * self.image_size ** 2 / 1e9:.0f} GB of input alone), got {self.image_size}; "
+                              "try --image-size 224")
         _choice("bn", self.bn, BN_MODES)
         _choice("augment", self.augment, AUGMENTS)
 

@@ -189,9 +189,22 @@ def _record(store: Any, key: str, resolved: dict[str, Any], result: RunResult, o
 
 
 def _label(resolved: dict[str, Any]) -> str:
-    from headstart.analysis.arms import spec_label
+    """A cell as progress lines and warnings name it: its arm with the options it sets away from their defaults, cut
+    at 60 characters (icl's resolved options, label descriptions and prompt included, filled a line), its size, seed."""
+    import json
 
-    return f"{spec_label(resolved)} n={resolved['n_requested']} seed={resolved['seed']}"
+    from headstart.analysis.arms import spec_label
+    from headstart.errors import HeadstartError, clipped
+    from headstart.strategies import get_strategy
+
+    try:
+        fields = dataclasses.fields(get_strategy(str(resolved.get("strategy"))).Options)
+    except HeadstartError:  # a strategy this version lacks (an older store's): as stored
+        fields = ()
+    same = {f.name: json.dumps(f.default, default=str) for f in fields if f.default is not dataclasses.MISSING}
+    options = {k: v for k, v in (resolved.get("options") or {}).items() if same.get(k) != json.dumps(v, default=str)}
+    arm = clipped(spec_label({**resolved, "options": options}), 60)
+    return f"{arm} n={resolved['n_requested']} seed={resolved['seed']}"
 
 
 CELL_STEPS_SHARE = 0.999  # a cell's steps on the sweep bar: all of them still leave the cell to finish

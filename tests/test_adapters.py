@@ -197,8 +197,9 @@ def test_merge_refusals_name_the_reason(toy_csv, tiny_registry, tmp_path, lora_d
     trained_run(toy_csv, tmp_path / "houlsby", "houlsby")
     with pytest.raises(ConfigError, match="nonlinear"):
         merge(tmp_path / "houlsby", tmp_path / "m2")
+    (tmp_path / "plain").mkdir()  # a folder of neither kind (one beside the output: a folder inside it is refused first)
     with pytest.raises(StoreError, match="neither a headstart run"):
-        merge(tmp_path, tmp_path / "m3")
+        merge(tmp_path / "plain", tmp_path / "m3")
     assert not any((tmp_path / f"m{i}").exists() for i in (1, 2, 3))
 
 

@@ -521,6 +521,21 @@ def test_reference_is_the_majority_class_rate_from_the_records() -> None:
     assert analysis.reference([run("a", 16, 0, 0.6)]) is None
 
 
+def test_a_validation_split_leaning_far_from_tests_class_balance_is_said_beside_the_reference() -> None:
+    """A compare with max_val = 32 cut validation in whole groups at 77/23 where test was 52/48: "no arm beat the
+    majority class on validation" read as a verdict on the arms, and nothing said the split leaned."""
+    from headstart.report.markdown import reference_text
+
+    def text(val: float) -> str:
+        ref = {"reference": {"test": {"accuracy": 0.515}, "val": {"accuracy": val}}}
+        return reference_text(analysis.summarize([run("a", 16, s, 0.6, record=ref) for s in range(2)]))
+
+    assert text(0.773).endswith("learned nothing; validation leans further to one class than test does, as a small "
+                                "validation split cut in whole groups can, and the choices made against its majority rate "
+                                "lean with it (a larger max_val evens it)")
+    assert text(0.56).endswith("learned nothing"), "a few points apart is the sampling of two splits"
+
+
 def test_reference_names_the_constant_predictor_its_task_computes() -> None:
     from headstart.report.markdown import reference_text
     ref = {"reference": {"test": {"micro_f1": 0.3}, "val": {"micro_f1": 0.31}}}

@@ -394,6 +394,26 @@ def test_image_paths_on_stdin_are_split_as_text_inputs_are(tmp_path, monkeypatch
     assert read == names and len(images) == 2 and carried == [{}, {}]
 
 
+def test_a_folder_of_images_says_which_other_files_it_skipped(tmp_path, caplog):
+    """predict on a folder holding a README.txt beside its images gave a prediction per image and no word of the
+    README; a hidden file (.DS_Store) is no one's input and is not named."""
+    import logging
+
+    from PIL import Image
+
+    from headstart.data.inputs import read_image_inputs
+
+    for name in ("b.png", "a.png"):
+        Image.new("RGB", (4, 4)).save(tmp_path / name, format="PNG")
+    (tmp_path / "README.txt").write_text("notes")
+    (tmp_path / ".DS_Store").write_bytes(b"x")
+    with caplog.at_level(logging.INFO, logger="headstart.data.files"):
+        names, images, _ = read_image_inputs(tmp_path)
+    assert [n.rsplit("/", 1)[-1] for n in names] == ["a.png", "b.png"] and len(images) == 2
+    (said,) = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert said.startswith(f"{tmp_path.name}: skipped 1 file that is no image (README.txt); only .png"), said
+
+
 def test_blank_lines_between_inputs_are_skipped_and_said_so_with_their_line_numbers(tmp_path, caplog):
     """printf 'good\\n\\nbad\\n' gave two predictions for three lines and no word of it: a user lining outputs up with
     input lines was off by one from line 2. The skip stays (a blank line is no input), and is said, naming the lines;

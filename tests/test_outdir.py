@@ -339,3 +339,18 @@ def test_a_refusal_suggests_a_folder_beside_out_even_for_the_current_one(tmp_pat
     with pytest.raises(ConfigError, match=r"choose a new or empty folder, e.g. '.*/c-sft'$"):
         claim(".", "lm-run")  # named by what "." is, and by what the command writes, not by an internal kind
     assert str(sibling("runs/x", "2")) == "runs/x-2" and sibling("..", "meta").name == f"{tmp_path.name}-meta"
+
+
+def test_an_export_or_a_merge_into_its_own_run_folder_is_refused(tmp_path):
+    """export runs/lp32 --out runs/lp32/sub wrote there, and the run's folder was refused as a run from then on
+    ("holds files headstart did not write (sub)"): an output inside the run it is made from is refused first."""
+    from headstart.errors import ConfigError
+    from headstart.outdir import check_new
+
+    run = tmp_path / "lp32"
+    run.mkdir()
+    with pytest.raises(ConfigError, match=r"--out '.*lp32/sub' is inside the run '.*lp32', which would then hold files no "
+                                          r"run writes; give a folder beside it for the export, e.g. '.*lp32-sub'$"):
+        check_new(run / "sub", "the export", source=run)
+    check_new(tmp_path / "lp32-hf", "the export", source=run)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lp32"]

@@ -198,3 +198,13 @@ def test_a_bad_pooling_fails_in_one_line_before_the_data_is_read(command, tiny_r
     result = run_cli([*command, "--data", "nope.csv", "--backbone", "tiny", "--pooling", "avg"], monkeypatch, capsys)
     assert_user_error(result, "got 'avg'; e.g. --pooling mean")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_image_size_past_any_backbones_use_is_refused_before_memory_runs_out():
+    """--image-size 22400 (224 with two zeros) ran until the allocator failed: an 85-line traceback asking 140 GB."""
+    from headstart.specs import MAX_IMAGE_SIZE, TrainConfig
+
+    with pytest.raises(ConfigError, match=r"^image_size must be at most 2048 \(a batch of 16 images at 22400 px is 96 GB "
+                                          r"of input alone\), got 22400; try image_size=224$"):  # Python's words here
+        TrainConfig(image_size=22400)
+    assert TrainConfig(image_size=MAX_IMAGE_SIZE).image_size == MAX_IMAGE_SIZE

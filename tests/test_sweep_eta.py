@@ -198,3 +198,18 @@ def test_a_cell_past_its_prediction_leaves_the_eta_unknown_not_zero():
     assert eta.remaining() == pytest.approx(26.0)
     now[0] = 80.0  # 44 s in: past the 36 s its arm's cell took
     assert eta.remaining() is None
+
+
+def test_a_cell_is_named_by_the_options_it_sets_away_from_their_defaults_in_one_short_label():
+    """An LLM compare's progress line named its icl cell by every resolved option, its label descriptions and prompt
+    template included; a cell is named by what its arm sets apart from the defaults, cut at 60 characters."""
+    from headstart.sweep import _label
+
+    icl = {"strategy": "icl", "options": {"calibrate": True, "descriptions": [["rotten", "negative"], ["fresh", "positive"]],
+                                          "instruction": "Classify the text. Answer with one of: {choices}.", "k": 4,
+                                          "max_prompt_tokens": 1024}, "terms": {}, "n_requested": 8, "seed": 0}
+    label = _label(icl)
+    assert label.startswith("icl[calibrate=True, descriptions=") and label.endswith("… n=8 seed=0") and len(label) < 80
+    assert "instruction" not in label and "max_prompt_tokens" not in label
+    lora = {"strategy": "lora", "options": {"rank": 4}, "terms": {"ewc": {"weight": 10}}, "n_requested": 16, "seed": 1}
+    assert _label(lora) == "lora[rank=4]+ewc[weight=10] n=16 seed=1"

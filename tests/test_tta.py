@@ -322,3 +322,26 @@ def test_a_mistyped_method_gets_a_did_you_mean_as_every_other_typo_does(typed, m
                       f"unknown test-time adaptation {typed!r}; did you mean {meant!r}? (available: bn-adapt, tent, tent-episodic)")
     assert f"did you mean {meant!r}?" in refuses(typed, nn.Linear(2, 2), "classification")
     assert not (tmp_path / "o").exists()
+
+
+def test_a_sweeps_refusal_names_the_arms_that_cannot_adapt_and_what_to_drop():
+    """compare --strategies scratch,linear-probe,full-finetune --tta bn-adapt said "cannot adapt this run: scratch is
+    not a network adapted from the backbone" and no fix; on a backbone without BatchNorm, nothing to change either."""
+    from types import SimpleNamespace
+
+    from conftest import tiny_backbone, tiny_cnn
+
+    from headstart.run_checks import check_out_of_domain
+
+    data = SimpleNamespace(task="classification")
+    sweep = SimpleNamespace(eval_data=(), tta=("bn-adapt",), strategies=("scratch", "linear-probe", "full-finetune"))
+    with pytest.raises(ConfigError, match=r"^--tta bn-adapt cannot adapt the scratch runs: scratch is not a network adapted "
+                                          r"from the backbone.*; drop scratch from the sweep \(e\.g\. --strategies "
+                                          r"linear-probe,full-finetune\), or drop --tta bn-adapt$"):
+        check_out_of_domain(sweep, data, tiny_cnn(0))
+    check_out_of_domain(SimpleNamespace(eval_data=(), tta=("bn-adapt",), strategies=("linear-probe", "full-finetune")),
+                        data, tiny_cnn(0))
+    with pytest.raises(ConfigError, match=r"^--tta bn-adapt cannot adapt these runs: the model has no BatchNorm layer.*; "
+                                          r"drop --tta bn-adapt$"):
+        check_out_of_domain(SimpleNamespace(eval_data=(), tta=("bn-adapt",), strategies=("linear-probe", "full-finetune")),
+                            data, tiny_backbone(0))

@@ -125,9 +125,15 @@ def read_image_inputs(path: str | Path, *, column: str | None = None,
         raise DataError(f"{str(path)!r} not found; give an image, a folder of images, a table naming them, or - for "
                         "paths on stdin")
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        found = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        files = [p for p in found if p.suffix.lower() in IMAGE_SUFFIXES]
         if not files:
             raise DataError(f"{str(path)!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        if len(files) < len(found):  # a README among the images: said, as a table's dropped rows are
+            others = [p.name for p in found if p.suffix.lower() not in IMAGE_SUFFIXES]
+            log.info("%s: skipped %d file%s that %s no image (%s%s); only %s are read", path.name, len(others),
+                     "" if len(others) == 1 else "s", "is" if len(others) == 1 else "are", ", ".join(others[:3]),
+                     ", …" if len(others) > 3 else "", ", ".join(IMAGE_SUFFIXES))
         return [str(p) for p in files], [read_image(p) for p in files], [{} for _ in files]
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return [str(path)], [read_image(path)], [{}]

@@ -81,8 +81,16 @@ def reference_text(summary: dict[str, Any]) -> str:
     unit = "%" if summary["scale"] == 100.0 else ""
     val = f" ({_value(summary, ref['val'])}{unit} on validation)" if isinstance(ref.get("val"), (int, float)) else ""
     what = REFERENCE_WORDS.get(ref["label"], REFERENCE_WORDS["majority class"])[0]
+    apart = ""  # a small validation cut in whole groups can lean to one class: its "beat the majority" verdicts with it
+    if ref["label"] == "majority class" and isinstance(ref.get("val"), (int, float)) and isinstance(ref.get("test"), (int, float)) \
+            and abs(ref["val"] - ref["test"]) >= UNBALANCED_VALIDATION:
+        apart = ("; validation leans further to one class than test does, as a small validation split cut in whole "
+                 "groups can, and the choices made against its majority rate lean with it (a larger max_val evens it)")
     return (f"{ref['label']}: {_value(summary, ref['test'])}{unit} on test{val}, what {what} scores; "
-            f"a strategy at or {'below' if summary.get('higher_is_better', True) else 'above'} it learned nothing")
+            f"a strategy at or {'below' if summary.get('higher_is_better', True) else 'above'} it learned nothing{apart}")
+
+
+UNBALANCED_VALIDATION = 0.15  # majority-class rates of validation and test this far apart: said beside the reference
 
 
 # What an interval carries, by the curves' ``interval`` field (``analysis.curves``).
