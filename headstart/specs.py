@@ -50,7 +50,8 @@ def tune_setting(tune: Any) -> str | None:
         return "lr"
     if tune not in ("lr",):
         # no "--no-tune" here: compare has it, train does not (it tunes only when asked)
-        raise ConfigError(f"--tune must be 'lr' (the learning rate, chosen on validation){spoken('', ' or None (no tuning; True and False mean these two)')}, "
+        python = " or None (no tuning; True and False mean these two)"
+        raise ConfigError(f"--tune must be 'lr' (the learning rate, chosen on validation){spoken('', python)}, "
                           f"got {tune!r}; try --tune lr")
     return tune
 
