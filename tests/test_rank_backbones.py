@@ -4,6 +4,7 @@ and API (headstart/rank.py, headstart/cli/rank.py) on tiny backbones; one slow t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -162,6 +163,31 @@ def test_measured_means_over_seeds_at_the_largest_size_by_default() -> None:
         measured(runs, data_hash="h", arm="lora")
     with pytest.raises(ConfigError, match="give the --data its compare used"):
         measured(runs, data_hash="nothing")
+
+
+def test_measured_runs_their_compare_flags_are_named_beside_the_taus() -> None:
+    """--measured set tau against a compare whose report flagged its linear-probe runs as still improving at the size
+    read (a --max-steps cap), and said nothing of it: the measured means carry the flags their compare gave them."""
+    from types import SimpleNamespace
+
+    from headstart.cli.rank import table
+
+    def improving(backbone: str, seed: int) -> RunResult:
+        r = stored(backbone, 0.6 + seed / 100, seed=seed)
+        history = [{"step": s, "phase": "probe", "val_score": v} for s, v in ((5, 0.5), (10, 0.55), (15, 0.62))]
+        return dataclasses.replace(r, val_metrics={"accuracy": 0.62}, record={
+            "history": history, "budget": {"planned_steps": 15, "steps": 15, "max_steps": 15, "capped": True,
+                                           "metric": "accuracy"}, "reference": {"val": {"accuracy": 0.5}}})
+
+    runs = [improving("a", 0), improving("a", 1), stored("b", 0.7), stored("b", 0.72, seed=1)]
+    found = measured(runs, data_hash="h")
+    assert found["flagged"] == {"a": ["improving"]}
+    assert "flagged" not in measured([stored("b", 0.7)], data_hash="h")
+    result = SimpleNamespace(data="toy", n=64, seed=0, n_requested=64, scores=[], measured=found, agreement={},
+                             measured_mean=lambda s: None)
+    result.scores = [SimpleNamespace(backbone=b, logme=0.0, h_score=0.0, knn_loo=0.0, seconds=0.0) for b in ("a", "b")]
+    assert table(result)[-1] == ("note: a's measured runs are flagged in their compare (improving: see its report's budget "
+                                 "flags), so its mean may understate it, and the taus with it")
 
 
 def test_agreement_is_kendalls_tau_over_shared_backbones() -> None:
@@ -346,7 +372,8 @@ def test_measured_store_prints_taus(tiny_registry, toy_csv, tmp_path, monkeypatc
     code, out, err = run_cli(["rank-backbones", "--data", str(toy_csv), "--backbones", "tiny,tiny-bert", "--n", "60",
                               "--measured", str(store), "--size", "16"], monkeypatch, capsys)
     assert code == 0, err
-    assert "linear-probe test accuracy at n=16" in out and "Kendall's tau" in out and "LogME" in out.splitlines()[-3]
+    assert "linear-probe test accuracy at n=16" in out and "Kendall's tau" in out
+    assert any(line.startswith("  LogME") for line in out.splitlines())  # the taus (a flagged backbone's note follows)
     assert "report:" not in out  # no --out: the store's report is left as it was
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from headstart.analysis.arms import arm_name, experiments
 from headstart.analysis.cells import current_runs
-from headstart.analysis.flags import requested, size_key
+from headstart.analysis.flags import budget_flags, requested, size_key
 from headstart.errors import ConfigError
 from headstart.results import RunResult
 
@@ -61,11 +61,17 @@ def measured(results: list[RunResult], *, data_hash: str, metric: str = "accurac
         raise ConfigError(f"{arm} has no finished run at size {size!r} in the store (its sizes: "
                           f"{', '.join(map(str, sizes))}); e.g. --size {sizes[-1]}")
     by_backbone: dict[str, list[float]] = {}
+    runs_of: dict[str, list[RunResult]] = {}
     for r in runs:
         if requested(r.spec) == size:
             by_backbone.setdefault(str(r.spec.get("backbone")), []).append(float(r.metrics[metric]))
+            runs_of.setdefault(str(r.spec.get("backbone")), []).append(r)
+    # what the compare's report flags of these runs (still improving, ...): a mean that may understate its backbone,
+    # and a tau with it (a ranking against under-trained runs read as settled)
+    flagged = {b: sorted({f["reason"] for f in budget_flags(rs)}) for b, rs in sorted(runs_of.items())}
     return {"arm": arm, "size": size, "metric": metric,
-            "backbones": {b: {"mean": math.fsum(v) / len(v), "seeds": len(v), "values": v} for b, v in sorted(by_backbone.items())}}
+            "backbones": {b: {"mean": math.fsum(v) / len(v), "seeds": len(v), "values": v} for b, v in sorted(by_backbone.items())},
+            **({"flagged": {b: r for b, r in flagged.items() if r}} if any(flagged.values()) else {})}
 
 
 def agreement(predicted: dict[str, float], measured_means: dict[str, float],

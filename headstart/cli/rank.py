@@ -83,4 +83,7 @@ def table(result: Any) -> list[str]:
         lines.append(f"measured: {table_['arm']} test {table_['metric']} at n={table_['size']}, mean over seeds; "
                      "Kendall's tau of each score's ranking with it:")
         lines += [f"  {SCORE_LABELS[score]:<8} {tau_text(agree)}" for score, agree in result.agreement.items()]
+        for backbone, reasons in (table_.get("flagged") or {}).items():  # as its compare's report flags them
+            lines.append(f"note: {backbone}'s measured runs are flagged in their compare ({', '.join(reasons)}: see its "
+                         "report's budget flags), so its mean may understate it, and the taus with it")
     return lines
