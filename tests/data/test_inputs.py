@@ -1,0 +1,91 @@
+"""headstart.data.inputs: what ``predict`` reads from a table, a .txt, stdin, an image, a folder or a table of images:
+which column, what it says it guessed or left unread, and the message when there is nothing to predict on."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pandas as pd
+import pytest
+
+from headstart.data.inputs import read_image_inputs, read_input_rows
+from headstart.errors import DataError
+
+BOTH = pd.DataFrame({"review": ["good film", "bad film"], "sentence": ["s1", "s2"], "id": [7, 8]})
+
+
+def notes(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "headstart.data.files"]
+
+
+def test_the_runs_own_column_is_read_before_a_guess_and_a_named_column_before_both(tmp_path, caplog):
+    """A table holding ``review`` and ``sentence`` is read by the column the run was trained on, not by name order;
+    a guess is said, with the run's own column where the table lacks it."""
+    path = tmp_path / "both.csv"
+    BOTH.to_csv(path, index=False)
+    with caplog.at_level(logging.INFO, logger="headstart.data.files"):
+        texts, carried = read_input_rows(path, run_column="review")
+        assert texts == ["good film", "bad film"] and carried[0] == {"sentence": "s1", "id": "7"}
+        assert notes(caplog) == [], "the run's own column is no guess"
+        assert read_input_rows(path, text_column="sentence", run_column="review")[0] == ["s1", "s2"]
+        assert notes(caplog) == []
+        assert read_input_rows(path, run_column="plot")[0] == ["s1", "s2"]  # 'sentence' before 'review' by name
+    assert notes(caplog) == ["both.csv: reading column 'sentence' as the text to predict on (the run's own text column "
+                             "'plot' is not in it); --text-column NAME picks another"]
+
+
+def test_a_label_column_beside_the_text_is_carried_into_the_output_and_said_to_be_unread(tmp_path, caplog):
+    path = tmp_path / "scored.csv"
+    pd.DataFrame({"text": ["good", "bad"], "Label": ["pos", "neg"]}).to_csv(path, index=False)
+    with caplog.at_level(logging.INFO, logger="headstart.data.files"):
+        texts, carried = read_input_rows(path)
+    assert texts == ["good", "bad"] and carried == [{"Label": "pos"}, {"Label": "neg"}]
+    (said,) = notes(caplog)
+    assert said.startswith(f"scored.csv: its column 'Label' is carried into the output but not read; to score the run "
+                           f"on these labels: headstart evaluate RUN --eval-data {path} "), said
+
+
+def test_a_table_with_only_its_header_and_stdin_with_no_text_are_refused_with_the_fix(tmp_path, monkeypatch):
+    path = tmp_path / "header.csv"
+    path.write_text("text,label\n")
+    with pytest.raises(DataError, match=r"^'.*header.csv' has no rows to predict on \(only its header\); add one input "
+                                        r"per row$"):
+        read_input_rows(path)
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n  \n"))
+    with pytest.raises(DataError, match=r"^standard input holds no text to predict on; give one input per line$"):
+        read_input_rows("-")
+
+
+def test_an_image_a_missing_path_an_imageless_folder_and_a_table_without_image_paths(tmp_path):
+    from PIL import Image
+
+    image = tmp_path / "one.PNG"
+    Image.new("RGB", (5, 3)).save(image, format="PNG")
+    names, images, carried = read_image_inputs(image)
+    assert names == [str(image)] and images[0].shape == (3, 5, 3) and carried == [{}]
+    with pytest.raises(DataError, match=r"^'.*gone.png' not found; give an image, a folder of images, a table naming "
+                                        r"them, or - for paths on stdin$"):
+        read_image_inputs(tmp_path / "gone.png")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("x")
+    with pytest.raises(DataError, match=r"^'.*notes' holds no images \(.png, .jpg"):
+        read_image_inputs(tmp_path / "notes")
+    texts = tmp_path / "texts.csv"
+    pd.DataFrame({"text": ["a", "b"]}).to_csv(texts, index=False)
+    with pytest.raises(DataError, match=r"^no column of '.*texts.csv' names image files; pass --text-column NAME"):
+        read_image_inputs(texts)
+
+
+def test_a_table_of_images_is_read_by_the_runs_column_relative_to_the_table_carrying_the_rest(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "img").mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        Image.new("L", (2, 2)).save(tmp_path / "img" / name, format="PNG")
+    table = tmp_path / "t.csv"
+    pd.DataFrame({"before": ["img/a.png", "img/b.png"], "after": ["img/c.png", "img/c.png"], "id": [1, 2]}).to_csv(table, index=False)
+    names, images, carried = read_image_inputs(table, run_column="after")  # two image columns: the run's is read
+    assert names == ["img/c.png", "img/c.png"] and len(images) == 2
+    assert carried == [{"before": "img/a.png", "id": "1"}, {"before": "img/b.png", "id": "2"}]
+    assert read_image_inputs(table, column="before", run_column="after")[0] == ["img/a.png", "img/b.png"]
