@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from headstart.errors import ConfigError, closest, comma_entries, with_article
@@ -34,13 +36,13 @@ def check_count(name: str, value: Any, *, example: int) -> int | None:
     Raises:
         ConfigError: a float, bool, string or number below 1, naming the field and an example.
     """
-    if value is None or (name == "n" and value == "all"):
+    if value is None or (name == "n" and isinstance(value, str) and value.strip().lower() == "all"):
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:  # numpy's integers count
         flag = f"--{name.replace('_', '-')}"  # a settings class's check (SftConfig) names its field from Python
         raise ConfigError(f"{flag} must be a whole number >= 1{' or all' if name == 'n' else ''}, got {value!r}; "
                           f"e.g. {flag} {example}")
-    return value
+    return int(value)
 
 
 def parse_n(value: str | int | None, *, flag: str = "--n") -> int | None:
@@ -67,7 +69,8 @@ def parse_grid(value: Any, *, name: str = "--grid", example: str | None = None) 
     Raises:
         ConfigError: fewer than two values, or one that is not a positive finite number, naming it.
     """
-    parts = comma_entries(value, name=name, noun="value") if isinstance(value, str) else list(value)
+    parts = (comma_entries(value, name=name, noun="value") if isinstance(value, str)
+             else list(value) if isinstance(value, Iterable) else [value])  # one number from Python: a grid of one
     example = example or f"{name}{'' if name.endswith('=') else ' '}2e-5,5e-5,1e-4"
     values = []
     for part in parts:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from headstart.arguments import as_table, as_items, check_count, check_once, check_seed, parse_grid, parse_n
@@ -32,9 +33,13 @@ def test_a_list_naming_a_value_twice_is_refused_with_the_list_and_all_for_none()
 
 
 @pytest.mark.parametrize("name, value, expected", [("max_new_tokens", 1, 1), ("n", None, None), ("n", "all", None),
-                                                   ("epochs", None, None)])
+                                                   ("n", " All ", None), ("epochs", None, None),
+                                                   ("n", np.int64(64), 64)])
 def test_a_count_of_at_least_one_or_none_is_taken(name, value, expected):
-    assert check_count(name, value, example=8) == expected
+    """numpy's integers (a size taken from np.arange) count and come back as int, which JSON writes; "all" in any case,
+    as parse_n reads it."""
+    taken = check_count(name, value, example=8)
+    assert taken == expected and type(taken) is type(expected)
 
 
 @pytest.mark.parametrize("name, value, message", [
@@ -91,12 +96,12 @@ def test_a_grid_named_with_an_equals_sign_writes_its_example_without_a_space():
         parse_grid([1e-4], name="grids['lora']", example="grids={'lora': [1e-5, 1e-4]}")
 
 
-@pytest.mark.xfail(strict=True, reason="defect: parse_grid calls list() on a non-string grid, so one number from Python "
-                   "(headstart.fit(tune='lr', grid=1e-4), compare(grids={'lora': 1e-4})) ends in a bare TypeError "
-                   "\"'float' object is not iterable\" instead of a ConfigError naming the value and the fix")
 def test_a_single_number_given_as_a_grid_from_python_is_named_not_a_type_error():
-    with pytest.raises(ConfigError, match="0.0001"):
-        parse_grid(1e-4)
+    """headstart.fit(tune='lr', grid=1e-4) ended in "'float' object is not iterable"; a grid of one rate is named."""
+    with pytest.raises(ConfigError, match=r"^grid needs at least two distinct values to choose between, got 0.0001; "
+                                          r"e.g. grid=\[2e-5, 1e-4\]$"):
+        parse_grid(1e-4, name="grid", example="grid=[2e-5, 1e-4]")
+    assert parse_grid(np.array([1e-4, 2e-5])) == (2e-5, 1e-4)  # any iterable of numbers, as before
 
 
 def test_a_table_argument_is_a_copy_of_its_dict_and_anything_else_is_named():
