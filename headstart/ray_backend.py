@@ -34,6 +34,7 @@ from typing import Any
 
 from headstart.errors import ConfigError, HeadstartError
 from headstart.results import RunResult
+from headstart.surface import SURFACE_ENV, on_cli
 
 RAY_MISSING = "--backend ray needs the ray extra: pip install 'headstart[ray]'"
 CELL_CPUS = 1  # one intra-op thread a cell: on CPU a sweep gains more from cells side by side than from threads
@@ -186,9 +187,10 @@ class SweepHooks:
     dropped: Callable[[str], None] = lambda key: None  # a cell this driver will not record (claimed elsewhere, given up)
 
 
-def _cell_task(work: Callable, spec_dict: dict[str, Any], threads: int, gpus: int) -> dict[str, Any]:
+def _cell_task(work: Callable, spec_dict: dict[str, Any], threads: int, gpus: int, cli: bool = False) -> dict[str, Any]:
     """Runs on a Ray worker: one cell (``work``, pickled by reference: the worker imports it), and where it ran. Never
-    raises for a failed run."""
+    raises for a failed run. ``cli``: the driver was the CLI, so the cell's messages name flags (a worker of a cluster
+    joined by --address was started by `ray start`, not by the driver, and inherits none of its environment)."""
     import ray
     import torch
 
@@ -197,6 +199,10 @@ def _cell_task(work: Callable, spec_dict: dict[str, Any], threads: int, gpus: in
     # The driver's device decides (headstart --device, which Ray workers do not inherit): a task that asked for no
     # GPU must not take one (Ray leaves CUDA visible to it); one that did runs on the GPU Ray gave it.
     os.environ[DEVICE_ENV] = "cuda" if gpus else "cpu"
+    if cli:
+        os.environ[SURFACE_ENV] = "cli"
+    else:  # a worker is reused across tasks: an earlier CLI driver's mark must not stay
+        os.environ.pop(SURFACE_ENV, None)
 
     torch.set_num_threads(threads)
     result, loads = work(spec_dict)
@@ -253,6 +259,7 @@ def _schedule(ray: Any, todo: list, store: Any, owner: str, heartbeat: Any, outc
               hooks: SweepHooks) -> None:
 
     gpus = 1 if wants_gpu() else 0
+    cli = on_cli()  # the worker's messages in the driver's words
     if gpus and not ray.cluster_resources().get("GPU"):
         raise ConfigError("this driver runs on CUDA, so every cell asks for a GPU, but the Ray cluster has none; start "
                           "the driver on a machine without one, or add GPU nodes (ray start --num-gpus N)")
@@ -285,7 +292,7 @@ def _schedule(ray: Any, todo: list, store: Any, owner: str, heartbeat: Any, outc
                     with heartbeat.lock:
                         heartbeat.active[key] = resolved
                 attempts[key] = attempts.get(key, 0) + 1
-                pending[task.remote(hooks.work, spec.to_dict(), CELL_CPUS, gpus)] = (spec, key, resolved)
+                pending[task.remote(hooks.work, spec.to_dict(), CELL_CPUS, gpus, cli)] = (spec, key, resolved)
                 hooks.started(key)
             if not pending:
                 break

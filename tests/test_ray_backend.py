@@ -296,3 +296,29 @@ def test_a_private_ray_keeps_its_token_in_the_process_and_says_nothing_about_it(
     assert done.stdout.splitlines() == ["42", "42", "[]"], done.stdout
     assert "Token authentication" not in done.stderr, done.stderr
     assert not (tmp_path / ".ray" / "auth_token").exists()
+
+
+def test_a_ray_worker_writes_its_messages_in_the_drivers_words_whatever_its_own_environment(monkeypatch):
+    """A worker of a cluster joined by --address was started by `ray start` and never sees the CLI driver's
+    $HEADSTART_SURFACE: the task carries it. A worker reused after a CLI driver's cell drops the mark for Python's."""
+    import sys
+    import types
+
+    import torch
+
+    from headstart.ray_backend import _cell_task
+    from headstart.surface import SURFACE_ENV, on_cli
+
+    context = types.SimpleNamespace(get_node_id=lambda: "node")
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(get_runtime_context=lambda: context))
+    seen = []
+
+    def work(spec_dict):
+        seen.append(on_cli())
+        return {}, 0
+
+    threads = torch.get_num_threads()
+    monkeypatch.delenv(SURFACE_ENV, raising=False)
+    _cell_task(work, {}, threads, 0, True)
+    _cell_task(work, {}, threads, 0, False)
+    assert seen == [True, False]
