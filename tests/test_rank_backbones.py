@@ -165,19 +165,21 @@ def test_measured_means_over_seeds_at_the_largest_size_by_default() -> None:
         measured(runs, data_hash="nothing")
 
 
+def improving(backbone: str, seed: int) -> RunResult:
+    """A linear-probe run its compare's report flags as still improving (its --max-steps cap cut it)."""
+    r = stored(backbone, 0.6 + seed / 100, seed=seed)
+    history = [{"step": s, "phase": "probe", "val_score": v} for s, v in ((5, 0.5), (10, 0.55), (15, 0.62))]
+    return dataclasses.replace(r, val_metrics={"accuracy": 0.62}, record={
+        "history": history, "budget": {"planned_steps": 15, "steps": 15, "max_steps": 15, "capped": True,
+                                       "metric": "accuracy"}, "reference": {"val": {"accuracy": 0.5}}})
+
+
 def test_measured_runs_their_compare_flags_are_named_beside_the_taus() -> None:
     """--measured set tau against a compare whose report flagged its linear-probe runs as still improving at the size
     read (a --max-steps cap), and said nothing of it: the measured means carry the flags their compare gave them."""
     from types import SimpleNamespace
 
     from headstart.cli.rank import table
-
-    def improving(backbone: str, seed: int) -> RunResult:
-        r = stored(backbone, 0.6 + seed / 100, seed=seed)
-        history = [{"step": s, "phase": "probe", "val_score": v} for s, v in ((5, 0.5), (10, 0.55), (15, 0.62))]
-        return dataclasses.replace(r, val_metrics={"accuracy": 0.62}, record={
-            "history": history, "budget": {"planned_steps": 15, "steps": 15, "max_steps": 15, "capped": True,
-                                           "metric": "accuracy"}, "reference": {"val": {"accuracy": 0.5}}})
 
     runs = [improving("a", 0), improving("a", 1), stored("b", 0.7), stored("b", 0.72, seed=1)]
     found = measured(runs, data_hash="h")
@@ -260,6 +262,21 @@ def test_report_section_sets_the_ranking_beside_what_the_store_measures_now() ->
     assert nothing["measured"] is None and "Nothing to set it beside" in nothing["text"]
     assert ranked_beside_measured({"backbones": "garbage"}, runs) is None
     assert ranked_beside_measured(ranking_file(a=(float("nan"), 1.0, 1.0)), runs) is None
+
+
+def test_the_reports_ranking_section_names_flagged_measured_runs_as_the_command_does() -> None:
+    """rank-backbones --measured printed its note on a backbone whose measured runs were still improving; the report's
+    ranking section, set beside the same runs, did not."""
+    from headstart.report.markdown import ranking_markdown
+
+    runs = [improving("a", 0), improving("a", 1), stored("b", 0.7), stored("b", 0.72, seed=1)]
+    section = ranked_beside_measured(ranking_file(a=(3.0, 1.0, 0.9), b=(2.0, 3.0, 0.8)), runs)
+    note = ("a's measured runs are flagged in their compare (improving: see this report's budget flags), so its mean may "
+            "understate it, and the taus with it")
+    assert section["text"].endswith(f" Note: {note}.")
+    assert any(note in line for line in ranking_markdown(section))  # report.html shows the same text
+    settled = ranked_beside_measured(ranking_file(a=(3.0, 1.0, 0.9), b=(2.0, 3.0, 0.8)), [stored("a", 0.8), stored("b", 0.7)])
+    assert "flagged" not in settled["text"]
 
 
 # ---- the command and the API on tiny backbones --------------------------------------------------------------------

@@ -34,7 +34,8 @@ def measured(results: list[RunResult], *, data_hash: str, metric: str = "accurac
 
     Returns:
         ``{"arm", "size", "metric", "backbones": {backbone: {"mean", "seeds", "values"}}}``, backbones by stored name;
-        ``values`` are the per-seed scores (what ``agreement``'s interval resamples).
+        ``values`` are the per-seed scores (what ``agreement``'s interval resamples); ``"flagged"``: ``{backbone:
+        reasons}`` for those whose runs the compare's report flags, only when there is one.
 
     Raises:
         ConfigError: no finished run on this data, an arm or size not in the store (naming those that are).
@@ -72,6 +73,13 @@ def measured(results: list[RunResult], *, data_hash: str, metric: str = "accurac
     return {"arm": arm, "size": size, "metric": metric,
             "backbones": {b: {"mean": math.fsum(v) / len(v), "seeds": len(v), "values": v} for b, v in sorted(by_backbone.items())},
             **({"flagged": {b: r for b, r in flagged.items() if r}} if any(flagged.values()) else {})}
+
+
+def flagged_notes(table: dict[str, Any], *, where: str) -> list[str]:
+    """A line per backbone whose measured runs in ``table`` (``measured``'s) their compare's report flags: its mean
+    may understate it, and the taus with it. ``where`` names the flags' place ("its report's budget flags")."""
+    return [f"{backbone}'s measured runs are flagged in their compare ({', '.join(reasons)}: see {where}), so its mean "
+            "may understate it, and the taus with it" for backbone, reasons in (table.get("flagged") or {}).items()]
 
 
 def agreement(predicted: dict[str, float], measured_means: dict[str, float],
@@ -176,6 +184,8 @@ def ranked_beside_measured(ranked: dict[str, Any], results: list[RunResult]) -> 
     seeds = sorted({table["backbones"][r["name"]]["seeds"] for r in rows if r["name"] in means})
     text = (f"{drawn} Measured: {table['arm']} test {table['metric']} at n = {table['size']}, mean over "
             f"{'/'.join(map(str, seeds)) or 0} seed(s). Kendall's tau between each predicted ranking and the measured one: "
-            + "; ".join(f"{SCORE_LABELS[s]} {tau_text(t)}" for s, t in taus.items()) + ".")
+            + "; ".join(f"{SCORE_LABELS[s]} {tau_text(t)}" for s, t in taus.items()) + "."
+            # as rank-backbones --measured says them, for the runs measured now (the taus' own)
+            + "".join(f" Note: {note}." for note in flagged_notes(table, where="this report's budget flags")))
     return {"data": data, "n": n, "seed": seed, "rows": [{**r, "measured": means.get(r["name"])} for r in rows],
             "measured": table, "agreement": taus, "text": text, "labels": [SCORE_LABELS[s] for s in SCORES]}

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from headstart.analysis.backbone_ranking import SCORE_LABELS, tau_text
+from headstart.analysis.backbone_ranking import SCORE_LABELS, flagged_notes, tau_text
 from headstart.cli.common import GroupColumnOpt, JsonOpt, SplitColumnOpt, TaskOpt, _echo_json, app
 
 
@@ -83,7 +83,5 @@ def table(result: Any) -> list[str]:
         lines.append(f"measured: {table_['arm']} test {table_['metric']} at n={table_['size']}, mean over seeds; "
                      "Kendall's tau of each score's ranking with it:")
         lines += [f"  {SCORE_LABELS[score]:<8} {tau_text(agree)}" for score, agree in result.agreement.items()]
-        for backbone, reasons in (table_.get("flagged") or {}).items():  # as its compare's report flags them
-            lines.append(f"note: {backbone}'s measured runs are flagged in their compare ({', '.join(reasons)}: see its "
-                         "report's budget flags), so its mean may understate it, and the taus with it")
+        lines += [f"note: {note}" for note in flagged_notes(table_, where="its report's budget flags")]  # as the report says
     return lines
