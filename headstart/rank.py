@@ -8,6 +8,11 @@ k-NN leave-one-out accuracy. The test split is never read. Nothing goes into a s
 ``rank.json``. Given a compare store (``measured``), the measured ranking of the same backbones is set beside the
 predicted one with Kendall's tau per score (``analysis.backbone_ranking``).
 
+An image backbone reads the input side a compare of it would: ``image_size`` (``--image-size``), else the data's
+default for the backbones ranked together (``data_defaults.fill``, as ``compare --backbones`` fills it); with a store,
+unless ``image_size`` is given, the side that backbone's measured runs read, so that the scores and the accuracies
+they are checked against see the same pixels. The feature cache is keyed by the side (``ImageBackbone.describe``).
+
 By default N is the whole pool up to ``MAX_ROWS`` rows: LogME and the H-score cost O(N·D²), k-NN O(N²·D), and the
 features O(N) backbone passes, which dominate.
 """
@@ -38,6 +43,7 @@ class BackboneScore:
     backbone: str  # as given
     name: str  # as a compare store records it (``describe()["name"]``)
     dim: int
+    image_size: int | None  # the input side an image backbone read (``describe()["image_size"]``); None for text
     logme: float
     h_score: float
     knn_loo: float
@@ -61,6 +67,8 @@ class RankResult:
     n_requested: int | str
     seed: int
     scores: list[BackboneScore]
+    image_size: int | None = None  # as asked (--image-size); each score's ``image_size`` is the side it read
+    notes: list[dict[str, str]] = field(default_factory=list)  # ``{"reason", "text", "advice"}``: what chose a side
     measured: dict[str, Any] | None = None
     agreement: dict[str, dict[str, Any]] = field(default_factory=dict)
     out: Path | None = None
@@ -81,7 +89,7 @@ class RankResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"data": self.data, "data_hash": self.data_hash, "n": self.n, "n_requested": self.n_requested,
-                "seed": self.seed, "knn_k": KNN_K,
+                "seed": self.seed, "knn_k": KNN_K, "image_size": self.image_size, "notes": self.notes,
                 "backbones": [{**asdict(s), "seconds": s.seconds, "measured": self.measured_mean(s)} for s in self.scores],
                 "measured": self.measured, "agreement": self.agreement,
                 "report": None if self.report is None else str(self.report)}
@@ -122,7 +130,7 @@ def _is_ranking(path: Path) -> bool:
 @python_named
 @names_passed_data
 def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | None = None, *, n: int | str | None = None, seed: int = 0,
-                   out: str | Path | None = None, measured: str | Path | None = None, arm: str | None = None,
+                   image_size: int | None = None, out: str | Path | None = None, measured: str | Path | None = None, arm: str | None = None,
                    size: int | str | None = None, text_column: str | None = None, label_column: str | None = None,
                    group_column: str | None = None, split_column: str | None = None, task: str | None = None,
                    progress: bool = False) -> RankResult:
@@ -135,6 +143,9 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
         n: pool rows to score (int or "all"); default the whole pool up to ``MAX_ROWS``. The rows are those
             ``train --n n --seed seed`` trains on.
         seed: the subsample's seed.
+        image_size: input side of the image backbones, as ``compare``'s (``TrainConfig.image_size``); None: the data's
+            default (160 for images of 32 px or less on a 224 network, else the network's own), or with ``measured``
+            the side each backbone's measured runs read. Refused for text backbones.
         out: a directory to write ``rank.json`` into (atomically); None writes nothing. When it holds a compare store
             (``runs.sqlite``), its report is re-rendered: report.md / .html gain "Backbones ranked before training".
         measured: a ``compare --backbones`` store (its ``--out``) to set the measured ranking beside the predicted.
@@ -147,8 +158,9 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
         A ``RankResult``.
 
     Raises:
-        HeadstartError: an unknown backbone or one that fails to load (naming it and the fix), a regression or
-            multi-label dataset, an ``n`` the pool cannot give, a store that measured other data or lacks the arm/size.
+        HeadstartError: an unknown backbone or one that fails to load (naming it and the fix), an ``image_size`` out
+            of range or given for a text backbone (as compare's), a regression or multi-label dataset, an ``n`` the
+            pool cannot give, a store that measured other data or lacks the arm/size.
 
     Example:
         >>> headstart.rank_backbones("rotten-tomatoes", "all-minilm-l6-v2,path/to/other-encoder").scores[0].backbone
@@ -156,13 +168,14 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
     import numpy as np
 
     from headstart.analysis.backbone_ranking import agreement
-    from headstart.api import _as_data, _with_data_defaults
+    from headstart.api import _as_data
     from headstart.data import load_dataset, split_dataset
     from headstart.errors import ConfigError
     from headstart.features import feature_cache
     from headstart.recipe import setup
     from headstart.arguments import check_once, parse_n
-    from headstart.specs import RunSpec, file_options
+    from headstart.data_defaults import fill, image_backbone
+    from headstart.specs import RunSpec, TrainConfig, file_options
     from headstart.backbones.base import modality_of
     from headstart.sweep_spec import parse_list
     from headstart import transferability
@@ -181,7 +194,8 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
     if asked == 0:
         raise ConfigError("rank-backbones scores features against labels and --n 0 draws none; try --n 256, or leave --n out")
     base = RunSpec(data=data, backbone=names[0], strategy="linear-probe", seed=seed, text_column=text_column,
-                   label_column=label_column, group_column=group_column, split_column=split_column, task=task)
+                   label_column=label_column, group_column=group_column, split_column=split_column, task=task,
+                   train=TrainConfig(image_size=image_size))  # checked as compare's --image-size is
     dataset = load_dataset(base.data, **file_options(base))
     if dataset.task != "classification":
         numbers = (" (pass --task classification if its numbers are classes)"
@@ -189,7 +203,14 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
         raise ConfigError(f"rank-backbones scores class labels; {dataset.name!r} is a {dataset.task} dataset{numbers} "
                           "(compare the backbones on it instead: headstart compare --backbones ...)")
     table = _measured(Path(measured), data_hash=dataset.hash, arm=arm, size=size) if measured is not None else None
-    pretrained = {name: _load(base, name) for name in names}  # every backbone loads before any is scored
+    notes: list[dict[str, str]] = []
+    if any(image_backbone(b) for b in names):  # the input side and pool a compare of these backbones would read
+        train, split, notes = fill(dataset, names, base.train, base.split)
+        base = dataclasses.replace(base, train=train, split=split)
+        notes = [note for note in notes if note["reason"] != "test-cap"]  # the test split is never read here
+    pretrained = {name: _load(base, name, beside=names) for name in names}  # every backbone loads before any is scored
+    if table is not None:
+        notes += _as_measured(pretrained, base, table.get("image_sizes") or {}, asked=image_size)
     misfits = [name for name, (loaded, _) in pretrained.items() if modality_of(loaded) != dataset.modality]
     if misfits:
         raise ConfigError(f"{dataset.name!r} holds {dataset.modality}s but --backbones {', '.join(misfits)} "
@@ -202,7 +223,8 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
                 update(number, len(names), {"scoring": name})
             loaded, load_seconds = pretrained.pop(name)
             start = time.perf_counter()
-            spec, _, _ = _with_data_defaults(dataclasses.replace(base, backbone=name))
+            side = loaded.describe().get("image_size")
+            spec = dataclasses.replace(base, backbone=name, train=dataclasses.replace(base.train, image_size=side))
             pool = split_dataset(dataset, spec.split).pool
             rows_n = (None if len(pool) <= MAX_ROWS else MAX_ROWS) if capped else asked
             s = setup(dataclasses.replace(spec, n=rows_n), data=dataset, pretrained=loaded)
@@ -213,7 +235,7 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
             values = {"logme": transferability.logme(features, labels), "h_score": transferability.h_score(features, labels),
                       "knn_loo": transferability.knn_loo(features, labels)}
             scores.append(BackboneScore(backbone=name, name=str(loaded.describe()["name"]), dim=int(features.shape[1]),
-                                        **values, load_seconds=load_seconds, feature_seconds=feature_seconds,
+                                        image_size=side, **values, load_seconds=load_seconds, feature_seconds=feature_seconds,
                                         score_seconds=time.perf_counter() - start))
             n_used = len(s.train_rows)
             del s, loaded  # freed before the next backbone is scored
@@ -221,7 +243,7 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
             update(len(names), len(names), {})
     scores.sort(key=lambda row: -row.logme)
     result = RankResult(data=dataset.name, data_hash=dataset.hash, n=n_used, n_requested="all" if rows_n is None else rows_n,
-                        seed=seed, scores=scores)
+                        seed=seed, scores=scores, image_size=image_size, notes=notes)
     if table is not None:
         means = {b: v["mean"] for b, v in table["backbones"].items()}
         result.measured = table
@@ -249,11 +271,13 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
     return result
 
 
-def _load(spec: Any, name: str) -> tuple[Any, float]:
+def _load(spec: Any, name: str, *, beside: list[str] = ()) -> tuple[Any, float]:
     """The backbone ``name`` as a linear-probe run loads it, and the seconds it took.
 
     Raises:
         BackboneError: it cannot be loaded, naming it and the fix (an unknown name lists the built-in ones).
+        ConfigError: it cannot read ``spec``'s image size; with other backbones ``beside`` it (ranked at that size too),
+            the way to rank them at it all the same (its own refusal says "drop --image-size", losing the size for them).
     """
     from headstart.errors import BackboneError, HeadstartError
     from headstart.recipe import load_pretrained
@@ -261,6 +285,12 @@ def _load(spec: Any, name: str) -> tuple[Any, float]:
     start = time.perf_counter()
     try:
         loaded = load_pretrained(dataclasses.replace(spec, backbone=name))
+    except ConfigError as error:
+        others, size = [b for b in beside if b != name], spec.train.image_size
+        if size is None or not others:
+            raise
+        raise ConfigError(f"{error}, or, as --image-size {size} applies to every backbone ranked, rank {name} apart, "
+                          f"without it, to read {', '.join(others)} at {size}") from None
     except HeadstartError:
         raise
     except (OSError, ValueError, RuntimeError, KeyError) as e:  # a damaged folder: transformers' and safetensors' errors
@@ -268,6 +298,35 @@ def _load(spec: Any, name: str) -> tuple[Any, float]:
         raise BackboneError(f"backbone {name!r} failed to load ({reason}); check the folder (config.json + *.safetensors) "
                             "or drop it from --backbones") from None
     return loaded, time.perf_counter() - start
+
+
+def _as_measured(pretrained: dict[str, tuple[Any, float]], base: Any, sides: dict[str, list[int]], *,
+                 asked: int | None) -> list[dict[str, str]]:
+    """Reload each image backbone of ``pretrained`` in place at the side its measured runs read (``sides``, by stored
+    name: ``analysis.backbone_ranking.measured``'s ``image_sizes``), unless ``--image-size`` was ``asked``; a note
+    ``{"reason", "text", "advice"}`` for each backbone reloaded, and for each still read at another side than its runs."""
+    notes = []
+    for name, (loaded, _) in list(pretrained.items()):
+        identity = loaded.describe()
+        read, own = sides.get(str(identity["name"])) or [], identity.get("image_size")
+        if own is None or not read or read == [own]:
+            continue
+        runs_read = " and ".join(f"{side}x{side}" for side in read)
+        if len(read) > 1:
+            notes.append({"reason": "measured-image-size",
+                          "text": f"reads {name} at {own}x{own} px; its measured runs read {runs_read} px",
+                          "advice": "set it beside runs of one size (--arm / --size, or a compare at one --image-size)"})
+        elif asked is not None:
+            notes.append({"reason": "measured-image-size",
+                          "text": f"reads {name} at {own}x{own} px (--image-size) but its measured runs read {runs_read} px, "
+                                  "so the scores and the accuracies set beside them see other pixels",
+                          "advice": f"--image-size {read[0]} to read it as they did"})
+        else:
+            pretrained[name] = _load(dataclasses.replace(base, train=dataclasses.replace(base.train, image_size=read[0])), name)
+            notes.append({"reason": "measured-image-size",
+                          "text": f"reads {name} at {runs_read} px, as its measured runs did (not {own}x{own})",
+                          "advice": f"--image-size {own} to read it at {own} all the same"})
+    return notes
 
 
 def _measured(store_dir: Path, *, data_hash: str, arm: str | None, size: int | str | None) -> dict[str, Any]:

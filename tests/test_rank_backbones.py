@@ -165,6 +165,15 @@ def test_measured_means_over_seeds_at_the_largest_size_by_default() -> None:
         measured(runs, data_hash="nothing")
 
 
+def improving(backbone: str, seed: int) -> RunResult:
+    """A linear-probe run its compare's report flags as still improving (its --max-steps cap cut it)."""
+    r = stored(backbone, 0.6 + seed / 100, seed=seed)
+    history = [{"step": s, "phase": "probe", "val_score": v} for s, v in ((5, 0.5), (10, 0.55), (15, 0.62))]
+    return dataclasses.replace(r, val_metrics={"accuracy": 0.62}, record={
+        "history": history, "budget": {"planned_steps": 15, "steps": 15, "max_steps": 15, "capped": True,
+                                       "metric": "accuracy"}, "reference": {"val": {"accuracy": 0.5}}})
+
+
 def test_measured_runs_their_compare_flags_are_named_beside_the_taus() -> None:
     """--measured set tau against a compare whose report flagged its linear-probe runs as still improving at the size
     read (a --max-steps cap), and said nothing of it: the measured means carry the flags their compare gave them."""
@@ -172,20 +181,14 @@ def test_measured_runs_their_compare_flags_are_named_beside_the_taus() -> None:
 
     from headstart.cli.rank import table
 
-    def improving(backbone: str, seed: int) -> RunResult:
-        r = stored(backbone, 0.6 + seed / 100, seed=seed)
-        history = [{"step": s, "phase": "probe", "val_score": v} for s, v in ((5, 0.5), (10, 0.55), (15, 0.62))]
-        return dataclasses.replace(r, val_metrics={"accuracy": 0.62}, record={
-            "history": history, "budget": {"planned_steps": 15, "steps": 15, "max_steps": 15, "capped": True,
-                                           "metric": "accuracy"}, "reference": {"val": {"accuracy": 0.5}}})
-
     runs = [improving("a", 0), improving("a", 1), stored("b", 0.7), stored("b", 0.72, seed=1)]
     found = measured(runs, data_hash="h")
     assert found["flagged"] == {"a": ["improving"]}
     assert "flagged" not in measured([stored("b", 0.7)], data_hash="h")
     result = SimpleNamespace(data="toy", n=64, seed=0, n_requested=64, scores=[], measured=found, agreement={},
                              measured_mean=lambda s: None)
-    result.scores = [SimpleNamespace(backbone=b, logme=0.0, h_score=0.0, knn_loo=0.0, seconds=0.0) for b in ("a", "b")]
+    result.scores = [SimpleNamespace(backbone=b, image_size=None, logme=0.0, h_score=0.0, knn_loo=0.0, seconds=0.0)
+                     for b in ("a", "b")]
     assert table(result)[-1] == ("note: a's measured runs are flagged in their compare (improving: see its report's budget "
                                  "flags), so its mean may understate it, and the taus with it")
 
@@ -260,6 +263,21 @@ def test_report_section_sets_the_ranking_beside_what_the_store_measures_now() ->
     assert nothing["measured"] is None and "Nothing to set it beside" in nothing["text"]
     assert ranked_beside_measured({"backbones": "garbage"}, runs) is None
     assert ranked_beside_measured(ranking_file(a=(float("nan"), 1.0, 1.0)), runs) is None
+
+
+def test_the_reports_ranking_section_names_flagged_measured_runs_as_the_command_does() -> None:
+    """rank-backbones --measured printed its note on a backbone whose measured runs were still improving; the report's
+    ranking section, set beside the same runs, did not."""
+    from headstart.report.markdown import ranking_markdown
+
+    runs = [improving("a", 0), improving("a", 1), stored("b", 0.7), stored("b", 0.72, seed=1)]
+    section = ranked_beside_measured(ranking_file(a=(3.0, 1.0, 0.9), b=(2.0, 3.0, 0.8)), runs)
+    note = ("a's measured runs are flagged in their compare (improving: see this report's budget flags), so its mean may "
+            "understate it, and the taus with it")
+    assert section["text"].endswith(f" Note: {note}.")
+    assert any(note in line for line in ranking_markdown(section))  # report.html shows the same text
+    settled = ranked_beside_measured(ranking_file(a=(3.0, 1.0, 0.9), b=(2.0, 3.0, 0.8)), [stored("a", 0.8), stored("b", 0.7)])
+    assert "flagged" not in settled["text"]
 
 
 # ---- the command and the API on tiny backbones --------------------------------------------------------------------
@@ -422,6 +440,84 @@ def test_a_report_that_cannot_be_rendered_keeps_the_ranking(tiny_registry, toy_c
     assert "rank.json is written but the store's report was not re-rendered" in err and "is not a headstart store" in err
 
 
+def band_images(folder, *, per_class: int = 24) -> None:
+    """An image folder of two classes (a bright band left or right on noise), 12x12 grey PNGs."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(("left", "right")):
+        (folder / name).mkdir(parents=True)
+        for i in range(per_class):
+            image = rng.integers(0, 80, size=(12, 12)).astype(np.uint8)
+            image[:, 6 * c : 6 * c + 6] = rng.integers(170, 256, size=(12, 6))
+            Image.fromarray(image).save(folder / name / f"{i}.png")
+
+
+def test_image_size_is_read_as_compares_and_recorded(tiny_registry, tmp_path, monkeypatch, capsys) -> None:
+    """rank-backbones had no --image-size: an image backbone was scored at its own input side while the compare it
+    predicts (and, with --measured, is checked against) read another."""
+    import headstart
+    from headstart.features import feature_cache
+    from headstart.recipe import setup
+    from headstart.specs import RunSpec, TrainConfig
+
+    folder = tmp_path / "bands"
+    band_images(folder)
+    code, out, err = run_cli(["rank-backbones", "--data", str(folder), "--backbones", "tiny-cnn", "--n", "30",
+                              "--image-size", "24", "--out", str(tmp_path / "rank"), "-q"], monkeypatch, capsys)
+    assert code == 0, err
+    assert "images read at 24x24 px" in out.splitlines()[0]
+    written = json.loads((tmp_path / "rank" / "rank.json").read_text())
+    assert written["image_size"] == 24 and written["backbones"][0]["image_size"] == 24
+    # the features a linear probe at --image-size 24 trains on, not those at the network's own 16 (cached apart)
+    s = setup(RunSpec(data=str(folder), backbone="tiny-cnn", strategy="linear-probe", n=30, train=TrainConfig(image_size=24)))
+    features = feature_cache(s)(s.train_rows).double().numpy()
+    assert written["backbones"][0]["logme"] == pytest.approx(logme(features, s.data.targets[s.train_rows]), rel=1e-12)
+    own = headstart.rank_backbones(str(folder), "tiny-cnn", n=30).scores[0]
+    assert own.image_size == 16 and own.logme != pytest.approx(written["backbones"][0]["logme"], rel=1e-6)
+    # checked as compare checks it, named the Python way from Python
+    code, _, err = run_cli(["rank-backbones", "--data", str(folder), "--backbones", "tiny-cnn", "--image-size", "4"],
+                           monkeypatch, capsys)
+    assert code == 2 and "error: --image-size must be an integer >= 8, got 4; try --image-size 224" in err
+    with pytest.raises(ConfigError, match=r"^image_size must be at most 2048 .* got 4096; try image_size=224$"):
+        headstart.rank_backbones(str(folder), "tiny-cnn", image_size=4096)
+    code, _, err = run_cli(["rank-backbones", "--data", str(folder), "--backbones", "tiny-cnn,mnist-cnn", "--image-size", "24"],
+                           monkeypatch, capsys)  # as compare --backbones names it: the size applies to both
+    assert code == 2 and err.strip().endswith("drop --image-size, or, as --image-size 24 applies to every backbone ranked, "
+                                              "rank mnist-cnn apart, without it, to read tiny-cnn at 24"), err
+
+
+def test_image_size_is_refused_for_text_backbones_as_compares_is(tiny_registry, toy_csv, monkeypatch, capsys) -> None:
+    code, out, err = run_cli(["rank-backbones", "--data", str(toy_csv), "--backbones", "all-minilm-l6-v2", "--image-size", "64"],
+                             monkeypatch, capsys)
+    assert code == 2 and err.strip() == ("error: --image-size applies to image backbones (efficientnet-lite0, mnist-cnn), "
+                                         "not to 'all-minilm-l6-v2'; drop it")
+
+
+def test_measured_reads_each_backbone_at_the_side_its_runs_read(tiny_registry, tmp_path, monkeypatch, capsys) -> None:
+    """A compare at --image-size 24, ranked with --measured and no --image-size: read at 24, as the runs the taus use."""
+    import headstart
+
+    folder, store = tmp_path / "bands", tmp_path / "cmp"
+    band_images(folder)
+    headstart.compare(str(folder), backbones=["tiny-cnn"], strategies="linear-probe", sizes="all", seeds=1, out=store,
+                      tune=None, config=headstart.TrainConfig(image_size=24, max_steps=5, min_steps=5))
+    code, out, err = run_cli(["rank-backbones", "--data", str(folder), "--backbones", "tiny-cnn", "--n", "30",
+                              "--measured", str(store), "--out", str(store), "-q"], monkeypatch, capsys)
+    assert code == 0, err
+    assert ("note: this ranking reads tiny-cnn at 24x24 px, as its measured runs did (not 16x16); --image-size 16 to read "
+            "it at 16 all the same") in out.splitlines()
+    written = json.loads((store / "rank.json").read_text())
+    assert written["backbones"][0]["image_size"] == 24 and written["measured"]["image_sizes"] == {"tiny-cnn": [24]}
+    assert "frozen features (images read at 24x24 px)" in (store / "report.md").read_text()
+    code, out, err = run_cli(["rank-backbones", "--data", str(folder), "--backbones", "tiny-cnn", "--n", "30",
+                              "--measured", str(store), "--image-size", "20", "--json"], monkeypatch, capsys)
+    assert code == 0, err
+    assert json.loads(out)["backbones"][0]["image_size"] == 20  # as asked, and said to differ from the runs
+    assert ("note: this ranking reads tiny-cnn at 20x20 px (--image-size) but its measured runs read 24x24 px, so the "
+            "scores and the accuracies set beside them see other pixels; --image-size 24 to read it as they did") in err
+
+
 # ---- real data ----------------------------------------------------------------------------------------------------
 
 
@@ -432,6 +528,30 @@ def test_rotten_tomatoes_with_minilm(monkeypatch, capsys) -> None:
     assert code == 0, err
     row = json.loads(out)["backbones"][0]
     assert row["dim"] == 384 and row["knn_loo"] > 0.6 and row["h_score"] > 0.1 and math.isfinite(row["logme"])
+
+
+@pytest.mark.slow
+def test_opencv_digits_with_efficientnet_at_a_small_image_size(builtin_dataset, monkeypatch, capsys) -> None:
+    """A real image network on a real built-in set: ranked at --image-size 64 from the features a probe at 64 trains on,
+    and by default at compare's own default for 20-pixel images (160), not the network's 224."""
+    from headstart.features import feature_cache
+    from headstart.recipe import setup
+    from headstart.specs import RunSpec, TrainConfig
+
+    builtin_dataset("opencv-digits")  # skipped where the Debian package is not installed
+    code, out, err = run_cli(["rank-backbones", "--data", "opencv-digits", "--backbones", "efficientnet-lite0", "--n", "40",
+                              "--image-size", "64", "--json", "-q"], monkeypatch, capsys)
+    assert code == 0, err
+    ranked = json.loads(out)
+    row = ranked["backbones"][0]
+    assert ranked["image_size"] == 64 and row["image_size"] == 64 and row["dim"] == 1280 and math.isfinite(row["logme"])
+    s = setup(RunSpec(data="opencv-digits", backbone="efficientnet-lite0", strategy="linear-probe", n=40,
+                      train=TrainConfig(image_size=64)))
+    assert row["knn_loo"] == pytest.approx(knn_loo(feature_cache(s)(s.train_rows).double().numpy(), s.data.targets[s.train_rows]))
+    code, out, err = run_cli(["rank-backbones", "--data", "opencv-digits", "--backbones", "efficientnet-lite0", "--n", "40",
+                              "--json", "-q"], monkeypatch, capsys)
+    assert code == 0, err
+    assert json.loads(out)["backbones"][0]["image_size"] == 160 and "note: this ranking reads 160x160 inputs" in err
 
 
 def test_out_takes_a_new_folder_a_store_or_an_earlier_ranking_and_refuses_a_users_files(tmp_path):

@@ -34,7 +34,9 @@ def measured(results: list[RunResult], *, data_hash: str, metric: str = "accurac
 
     Returns:
         ``{"arm", "size", "metric", "backbones": {backbone: {"mean", "seeds", "values"}}}``, backbones by stored name;
-        ``values`` are the per-seed scores (what ``agreement``'s interval resamples).
+        ``values`` are the per-seed scores (what ``agreement``'s interval resamples); ``"flagged"``: ``{backbone:
+        reasons}`` for those whose runs the compare's report flags, and ``"image_sizes"``: ``{backbone: [sides]}``, the
+        input sides an image backbone's runs read; each only when there is one.
 
     Raises:
         ConfigError: no finished run on this data, an arm or size not in the store (naming those that are).
@@ -69,9 +71,32 @@ def measured(results: list[RunResult], *, data_hash: str, metric: str = "accurac
     # what the compare's report flags of these runs (still improving, ...): a mean that may understate its backbone,
     # and a tau with it (a ranking against under-trained runs read as settled)
     flagged = {b: sorted({f["reason"] for f in budget_flags(rs)}) for b, rs in sorted(runs_of.items())}
+    # the input side each image backbone's runs read (the resolved spec's, after --image-size and the data's default):
+    # a ranking set beside them reads the same (``headstart.rank``)
+    sides = {b: sorted({side for r in rs if isinstance(side := (r.spec.get("backbone_config") or {}).get("image_size"), int)})
+             for b, rs in sorted(runs_of.items())}
     return {"arm": arm, "size": size, "metric": metric,
             "backbones": {b: {"mean": math.fsum(v) / len(v), "seeds": len(v), "values": v} for b, v in sorted(by_backbone.items())},
-            **({"flagged": {b: r for b, r in flagged.items() if r}} if any(flagged.values()) else {})}
+            **({"flagged": {b: r for b, r in flagged.items() if r}} if any(flagged.values()) else {}),
+            **({"image_sizes": {b: s for b, s in sides.items() if s}} if any(sides.values()) else {})}
+
+
+def flagged_notes(table: dict[str, Any], *, where: str) -> list[str]:
+    """A line per backbone whose measured runs in ``table`` (``measured``'s) their compare's report flags: its mean
+    may understate it, and the taus with it. ``where`` names the flags' place ("its report's budget flags")."""
+    return [f"{backbone}'s measured runs are flagged in their compare ({', '.join(reasons)}: see {where}), so its mean "
+            "may understate it, and the taus with it" for backbone, reasons in (table.get("flagged") or {}).items()]
+
+
+def sides_text(sides: dict[str, int | None]) -> str:
+    """The input sides of the image backbones in ``sides`` (name: side; None for a text backbone) as a phrase:
+    "images read at 160x160 px", or per backbone when they differ ("images read at 160x160 px by efficientnet-lite0,
+    28x28 px by mnist-cnn"); "" when none reads images."""
+    read = {name: side for name, side in sides.items() if side is not None}
+    if len(set(read.values())) == 1:
+        side = next(iter(read.values()))
+        return f"images read at {side}x{side} px"
+    return ("images read at " + ", ".join(f"{side}x{side} px by {name}" for name, side in read.items())) if read else ""
 
 
 def agreement(predicted: dict[str, float], measured_means: dict[str, float],
@@ -154,6 +179,7 @@ def ranked_beside_measured(ranked: dict[str, Any], results: list[RunResult]) -> 
     """
     try:
         rows = [{"name": str(b["name"]), **{score: float(b[score]) for score in SCORES}} for b in ranked["backbones"]]
+        sides = {str(b["name"]): side if isinstance(side := b.get("image_size"), int) else None for b in ranked["backbones"]}
         data, data_hash, n, seed = str(ranked["data"]), str(ranked["data_hash"]), int(ranked["n"]), int(ranked["seed"])
         asked = ranked.get("n_requested", n)
         checked = ranked.get("measured") or {}
@@ -163,8 +189,10 @@ def ranked_beside_measured(ranked: dict[str, Any], results: list[RunResult]) -> 
     if not rows or not all(math.isfinite(r[score]) for r in rows for score in SCORES):
         return None
     rows.sort(key=lambda r: -r["logme"])
+    read = sides_text(sides)  # a rank.json from before --image-size holds none: nothing said
     drawn = (f"Before training, headstart rank-backbones scored {n:,} pool rows of {data} (the rows train --n {asked} "
-             f"--seed {seed} draws) by each backbone's frozen features; the test split was not read.")
+             f"--seed {seed} draws) by each backbone's frozen features{f' ({read})' if read else ''}; the test split was "
+             "not read.")
     try:
         table = measured(results, data_hash=data_hash, arm=arm, size=size)
     except ConfigError as e:
@@ -176,6 +204,8 @@ def ranked_beside_measured(ranked: dict[str, Any], results: list[RunResult]) -> 
     seeds = sorted({table["backbones"][r["name"]]["seeds"] for r in rows if r["name"] in means})
     text = (f"{drawn} Measured: {table['arm']} test {table['metric']} at n = {table['size']}, mean over "
             f"{'/'.join(map(str, seeds)) or 0} seed(s). Kendall's tau between each predicted ranking and the measured one: "
-            + "; ".join(f"{SCORE_LABELS[s]} {tau_text(t)}" for s, t in taus.items()) + ".")
+            + "; ".join(f"{SCORE_LABELS[s]} {tau_text(t)}" for s, t in taus.items()) + "."
+            # as rank-backbones --measured says them, for the runs measured now (the taus' own)
+            + "".join(f" Note: {note}." for note in flagged_notes(table, where="this report's budget flags")))
     return {"data": data, "n": n, "seed": seed, "rows": [{**r, "measured": means.get(r["name"])} for r in rows],
             "measured": table, "agreement": taus, "text": text, "labels": [SCORE_LABELS[s] for s in SCORES]}

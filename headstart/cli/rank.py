@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from headstart.analysis.backbone_ranking import SCORE_LABELS, tau_text
+from headstart.analysis.backbone_ranking import SCORE_LABELS, flagged_notes, sides_text, tau_text
 from headstart.cli.common import GroupColumnOpt, JsonOpt, SplitColumnOpt, TaskOpt, _echo_json, app
 
 
@@ -17,6 +17,9 @@ def rank_backbones(
     data: Annotated[str, typer.Option("--data", "-d", help="Built-in dataset (headstart datasets) or a data file; classification.")] = "rotten-tomatoes",
     n: Annotated[Optional[str], typer.Option(help="Pool rows to score (the rows train --n N draws), or 'all'; default all up to 2000.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the rows drawn (as train --seed).")] = 0,
+    image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels, as compare's (default: the "
+                                                           "network's; 160 for images of 32 px or less on a 224 network; with "
+                                                           "--measured, the side its measured runs read).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write OUT/rank.json; a compare store's directory also "
                                                                    "gets its report re-rendered with the ranking in it.")] = None,
     measured: Annotated[Optional[Path], typer.Option(help="A compare --backbones store (its --out): print its measured ranking and "
@@ -43,9 +46,11 @@ def rank_backbones(
     """
     from headstart.rank import rank_backbones as rank
 
-    result = rank(data, backbones, n=n, seed=seed, out=out, measured=measured, arm=arm, size=size,
+    result = rank(data, backbones, n=n, seed=seed, image_size=image_size, out=out, measured=measured, arm=arm, size=size,
                   text_column=text_column, label_column=label_column, group_column=group_column, split_column=split_column,
                   task=task, progress=not quiet)
+    for note in result.notes:  # what chose an image backbone's input side, as compare says it
+        typer.echo(f"note: this ranking {note['text']}; {note['advice']}", err=as_json)
     if as_json:
         _echo_json(result.to_json())
         return
@@ -64,8 +69,9 @@ def table(result: Any) -> list[str]:
     """The ranking as text lines: one row per backbone, best LogME first; with a store, measured beside it and tau."""
     from headstart.transferability import KNN_K
 
+    read = sides_text({s.backbone: s.image_size for s in result.scores})
     lines = [f"{result.data}: {result.n} pool rows, seed {result.seed} (the rows train --n {result.n_requested} "
-             f"--seed {result.seed} draws); kNN-LOO k={KNN_K}, cosine; best first by LogME"]
+             f"--seed {result.seed} draws){f', {read}' if read else ''}; kNN-LOO k={KNN_K}, cosine; best first by LogME"]
     width = max(len("backbone"), *(len(s.backbone) for s in result.scores))
     head = f"{'backbone':<{width}}  {'LogME':>8}  {'H-score':>8}  {'kNN-LOO':>8}  {'seconds':>8}"
     table_ = result.measured
@@ -83,7 +89,5 @@ def table(result: Any) -> list[str]:
         lines.append(f"measured: {table_['arm']} test {table_['metric']} at n={table_['size']}, mean over seeds; "
                      "Kendall's tau of each score's ranking with it:")
         lines += [f"  {SCORE_LABELS[score]:<8} {tau_text(agree)}" for score, agree in result.agreement.items()]
-        for backbone, reasons in (table_.get("flagged") or {}).items():  # as its compare's report flags them
-            lines.append(f"note: {backbone}'s measured runs are flagged in their compare ({', '.join(reasons)}: see its "
-                         "report's budget flags), so its mean may understate it, and the taus with it")
+        lines += [f"note: {note}" for note in flagged_notes(table_, where="its report's budget flags")]  # as the report says
     return lines
