@@ -145,7 +145,9 @@ def train(s: Setup, *, progress: ProgressFn | None = None, objective: Objective 
     if objective is None and s.spec.terms:
         if progress:  # a term's setup (EWC's Fisher, the importance weights' domain classifier) can take minutes: said
             progress(0, budget.steps, {"setup": f"preparing {', '.join(s.spec.terms)} before the first step"})
-        objective = build_objective(s.model, s.strategy, s.spec.terms, dataclasses.replace(term_context(s), steps=budget.steps))
+        trained = frozenset(id(p) for phase in phases for p in phase.params)
+        objective = build_objective(s.model, s.strategy, s.spec.terms,
+                                    dataclasses.replace(term_context(s), steps=budget.steps, trained=trained))
     if objective is not None and objective.parameters:  # a term's own weights train in each phase that trains the backbone
         backbone = {id(p) for p in s.model.backbone.parameters()}
         extra = ParamGroup("terms", list(objective.parameters), s.cfg.head_lr)

@@ -22,11 +22,13 @@ from headstart.python_checks import settings_class
 from headstart.surface import spoken
 
 # Bump when a change to the code changes results for the same spec: old store rows then stop matching.
-RESULTS_VERSION = 6  # 2: dropout stays on inside trained blocks; 3: frozen blocks stay in eval mode after each validation;
+RESULTS_VERSION = 7  # 2: dropout stays on inside trained blocks; 3: frozen blocks stay in eval mode after each validation;
 # 4: CPU dropout masks from headstart.fastdropout (same distribution, another random stream); 5: the best checkpoint
 # restores BatchNorm statistics with its weights (text encoders have none: their results are unchanged); 6: tent scores
 # a shuffled test split, bn-adapt / tent on a --bn frozen run map BatchNorm statistics through the source's, and images
-# are not bucketed by channel count (a run without --tta on images of one channel count is unchanged)
+# are not bucketed by channel count (a run without --tta on images of one channel count is unchanged); 7: EWC's Fisher and
+# continual EWC / MAS / SI importance are measured and normalised over the weights that train (a run whose every weight
+# trains, full fine-tuning, is unchanged)
 
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "fp32", "bf16")

@@ -16,7 +16,8 @@ domain's unlabelled inputs (``--tta``); the run itself is left as trained.
   Classification only (entropy of class predictions).
 - ``tent-episodic``: the paper's episodic variant: every scored batch (64 test inputs) is adapted alone — a fresh copy
   of the trained model, one tent step on that batch's inputs, then the batch predicted by the adapted copy, which is
-  then dropped — so no batch's adaptation carries over to the next. It reads the scored inputs (never their labels);
+  then dropped — so no batch's adaptation carries over to the next. (The authors' code returns the outputs of the
+  forward pass that computed the loss, before the step; here the batch is predicted after it.) It reads the scored inputs (never their labels);
   the other two read the pool.
 
 bn-adapt and tent adapt on the dataset's pool (never its test split, which is what is scored); tent then scores with

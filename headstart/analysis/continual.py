@@ -8,7 +8,9 @@ R[i][j] is the accuracy on task j's test split after training task i (j <= i). P
 - forward transfer FWT = mean_{j>=1} (R[j][j] − A_j), A_j the ``alone`` arm's score on task j (the run's default
   strategy, ``--strategy``, trained on task j alone from the pre-trained model, on and over task j's own classes: in
   the class scenario R[j][j] also counts telling them from the earlier tasks' classes, which a model of task j alone
-  never saw), paired by seed — for an arm on another strategy (``lora+ewc``) it mixes the strategy's own effect into FWT;
+  never saw), paired by seed — for an arm on another strategy (``lora+ewc``) it mixes the strategy's own effect into FWT.
+  Not GEM's FWT (R[j-1][j] − b_j, a task's score before it is trained, which a masked class-incremental head cannot
+  give): the gap to learning task j alone, Chaudhry et al. 2018's intransigence with its sign flipped;
 - cost: training seconds over the stream, and the bytes the method keeps between tasks.
 
 Each is a mean over seeds with a 95% interval over seeds. The recommendation is the arm with the highest ACC on the

@@ -42,6 +42,20 @@ def _shared_params(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(n, p) for n, p in model.named_parameters() if p.is_floating_point()]
 
 
+def _trains(named: list[tuple[str, nn.Parameter]]) -> list[bool]:
+    """Which of ``named`` the task just trained (its last phase's: the adapters and head under LoRA; every weight under
+    full fine-tuning), read after it trained; every one where none is marked."""
+    marked = [p.requires_grad for _, p in named]
+    return marked if any(marked) else [True] * len(marked)
+
+
+def _normalised(importance: list[torch.Tensor], trains: list[bool]) -> list[torch.Tensor]:
+    """``importance`` at mean 1 over the weights that train, 0 on the others: the frozen base of a LoRA arm (~1,000x
+    the adapters' weights) would otherwise set the mean, and the weight (λ, c) would not read on L2-SP's scale."""
+    scaled = iter(mean_one([value for value, t in zip(importance, trains) if t]))
+    return [next(scaled) if t else torch.zeros_like(value) for value, t in zip(importance, trains)]
+
+
 def _sample(chain: Any, step: int, samples: int) -> list[dict[str, torch.Tensor]]:
     """Up to ``samples`` of task ``step``'s training inputs, drawn across its classes (seeded), in batches of 8."""
     rows = np.random.default_rng(chain.seed * 1000 + step).permutation(chain.train_rows[step])[:samples]
@@ -51,11 +65,15 @@ def _sample(chain: Any, step: int, samples: int) -> list[dict[str, torch.Tensor]
 def task_fisher(chain: Any, step: int, samples: int) -> list[torch.Tensor]:
     """The Fisher diagonal of every weight on up to ``samples`` of task ``step``'s training inputs, the model as it
     is (predictions over the classes the task may choose from), normalised to mean 1."""
-    params = [p for _, p in _shared_params(chain.model)]
+    named = _shared_params(chain.model)
+    trains = _trains(named)
+    params = [p for (_, p), t in zip(named, trains) if t]  # a frozen weight's Fisher is never read: not estimated
     with differentiable_eval(chain.model, params):
         generator = torch.Generator().manual_seed(chain.seed * 1000 + step)
-        fisher = fisher_diagonal(chain.model, _sample(chain, step, samples), params, task="classification", generator=generator)
-    return mean_one(fisher)
+        fisher = iter(fisher_diagonal(chain.model, _sample(chain, step, samples), params, task="classification",
+                                      generator=generator))
+    return _normalised([next(fisher) if t else torch.zeros_like(p, dtype=torch.float32) for (_, p), t in zip(named, trains)],
+                       trains)
 
 
 def keep(chain: Any, prefix: str, kind: str, importance: list[torch.Tensor], *, decay: float | None = 1.0) -> None:
@@ -133,7 +151,9 @@ class MAS(Method):
 
     def after(self, chain: Any, step: int, options: MASOptions) -> None:
         model = chain.model
-        params = [p for _, p in _shared_params(model)]
+        named = _shared_params(model)
+        trains = _trains(named)
+        params = [p for (_, p), t in zip(named, trains) if t]  # a frozen weight's importance is never read
         importance = [torch.zeros_like(p, dtype=torch.float32) for p in params]
         with differentiable_eval(model, params):
             for batch in _sample(chain, step, options.samples):
@@ -144,7 +164,9 @@ class MAS(Method):
                     for acc, g in zip(importance, got):
                         if g is not None:
                             acc += g.detach().abs().float()
-        keep(chain, "mas", "omega", mean_one(importance))
+        found = iter(importance)
+        keep(chain, "mas", "omega", _normalised([next(found) if t else torch.zeros_like(p, dtype=torch.float32)
+                                                  for (_, p), t in zip(named, trains)], trains))
 
     def penalties(self, chain: Any, step: int, options: MASOptions) -> list[Penalty]:
         return [pull(chain, "mas", "omega", options.weight)] if step else []
@@ -194,4 +216,4 @@ class SI(Method):
         # The path ends at the last recorded step: the engine may then restore an earlier checkpoint, a jump that is
         # not a gradient step, so it adds nothing to ω (Δ below is still measured to the weights the task kept).
         contribution = [w.clamp_min(0) / ((p.detach() - s).float().pow(2) + options.damping) for w, p, s in zip(omega, params, start)]
-        keep(chain, "si", "omega", mean_one(contribution))
+        keep(chain, "si", "omega", _normalised(contribution, _trains(_shared_params(chain.model))))

@@ -7,15 +7,20 @@ what it keeps (``chain.memory``: tensors saved with the chain's checkpoint) once
 
 - ``naive``: fine-tune on each task in turn.
 - ``ewc`` (Kirkpatrick et al. 2017): after task k, the Fisher F_k of the model's own predictions on k's training
-  inputs and the weights θ*_k; later tasks add Σ_k (λ/2) Σ F_k (θ − θ*_k)². F normalised to mean 1 (λ on L2-SP's scale).
-- ``online-ewc`` (Schwarz et al. 2018): one running F ← γ F + F_k and the latest θ*: one penalty, constant memory.
+  inputs and the weights θ*_k; later tasks add Σ_k (λ/2) Σ F_k (θ − θ*_k)². Each importance here (F, Ω) is measured
+  for the weights the task trained (its last phase's: the adapters and head of a ``lora+`` arm) and normalised to mean 1
+  over them (λ on L2-SP's scale); the weights it froze get none.
+- ``online-ewc`` (Schwarz et al. 2018): one running F ← γ F + F_k and the latest θ*: one penalty, constant memory. The
+  paper's penalty weighs γF; here it weighs F (λ absorbs the constant γ; none at the default γ = 1).
 - ``si`` (Zenke et al. 2017): while a task trains, each weight's share of the drop in loss along its path
-  ω = −Σ_steps g·Δθ (g the task loss's gradient); after it Ω += ω / (Δ² + ξ), normalised to mean 1; later tasks add
-  (c/2) Σ Ω (θ − θ*)², θ* the weights the task ended with.
+  ω = −Σ_steps g·Δθ (g the task loss's gradient); after it Ω += max(ω, 0) / (Δ² + ξ) (each task's ω clamped at 0;
+  the authors' code clamps the summed Ω), normalised to mean 1; later tasks add (c/2) Σ Ω (θ − θ*)², θ* the weights the
+  task ended with — the ½ is EWC's, kept for all three pulls, so c here is twice the paper's c.
 - ``mas`` (Aljundi et al. 2018): Ω += mean |∂‖f(x)‖²/∂θ| over the task's inputs (no labels), normalised to mean 1;
-  (λ/2) Σ Ω (θ − θ*)².
+  (λ/2) Σ Ω (θ − θ*)² (the paper's λ Σ Ω (θ − θ*)² without the ½: λ here is twice the paper's).
 - ``lwf`` (Li & Hoiem 2016): a copy of the model before the task; on the task's own inputs, λ · T² · KL between the
-  copy's and the model's predictions over the earlier classes (per earlier task when task-incremental), T = 2.
+  copy's and the model's predictions over the earlier classes (per earlier task when task-incremental), T = 2. The T²
+  (Hinton et al.'s, keeping the gradient's scale as T changes) is not in Li & Hoiem: λ = 1 here is their λ_o = 4.
 - ``replay``: a buffer of ``size`` earlier training rows (reservoir over the stream, or class-balanced), never a test
   or validation row; each step adds λ · cross-entropy on a batch of it.
 - ``lora-per-task``: a LoRA and a head per task on the frozen base (task-incremental only): nothing is shared that

@@ -6,7 +6,9 @@ to how much they mattered.
 
 θ* the weights before training, F the diagonal of the Fisher information of the model's own predictions (labels
 sampled from the model, never read from the data) on reference inputs — by default the task's training pool
-(``TermContext.reference``) or an earlier task's inputs (``ewc[data=NAME]``). F is normalised to mean 1 over the anchored weights, so λ reads on L2-SP's scale:
+(``TermContext.reference``) or an earlier task's inputs (``ewc[data=NAME]``). F is estimated for the weights the run
+trains (``TermContext.trained``: the adapters under LoRA, the unfrozen blocks under partial-freeze) and normalised to
+mean 1 over them, so λ reads on L2-SP's scale:
 EWC is L2-SP with each weight's pull scaled by its importance. For regression the model's output is taken as the
 mean of a unit-variance Gaussian, whose Fisher is (∂f/∂θ)². The head (new, with no earlier task) is not anchored;
 before training it is the freshly initialised head, so F measures how much each weight moves the features the
@@ -114,7 +116,8 @@ class EWC:
 
     def build(self, model: nn.Module, options: EWCOptions, context: TermContext) -> Penalty:
         head = {id(p) for p in model.head_parameters()}
-        params = [p for p in model.parameters() if id(p) not in head and p.is_floating_point()]
+        params = [p for p in model.parameters() if id(p) not in head and p.is_floating_point()
+                  and (not context.trained or id(p) in context.trained)]  # a weight no phase trains needs no anchor
         anchors = [p.detach().clone() for p in params]
         key = (context.start, repr(options)) if context.start else None
         if key is not None and key in _FISHER and len(_FISHER[key]) == len(params):
@@ -136,7 +139,7 @@ class EWC:
 
     def _fisher(self, model: nn.Module, params: list[torch.Tensor], options: EWCOptions, context: TermContext) -> list[torch.Tensor]:
         """The Fisher diagonal of ``params`` on the reference inputs (the model as it predicts: no dropout), normalised
-        to mean 1."""
+        to mean 1 over them: the weights the run trains, so that λ keeps L2-SP's scale under LoRA or partial-freeze."""
         with differentiable_eval(model, params):
             generator = torch.Generator().manual_seed(context.seed)
             if options.data:  # an earlier task's inputs (its labels are not read: y is drawn from the model)

@@ -8,8 +8,8 @@ inputs only) and adds
     Ω = λ · mean_x ‖f_θ(x) − f_θ*(x)‖² / ‖f_θ*(x)‖²
 
 the relative squared distance of the current features from the original ones (computed once before training). It
-costs one more forward and backward pass of ``batch`` inputs a step. With an earlier task's head present (continual
-learning) the same term distils that head's softened outputs instead.
+costs one more forward and backward pass of ``batch`` inputs a step. Distilling an earlier task's softened outputs,
+the paper's own form, is ``headstart continual``'s ``lwf`` method (``continual.methods.LwF``), not this term.
 """
 
 from __future__ import annotations

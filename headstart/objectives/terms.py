@@ -48,6 +48,8 @@ class TermContext:
     steps: int = 0  # the run's planned optimiser steps (a term's schedule over training: DANN's λ)
     training: Callable[[int], list[dict[str, torch.Tensor]]] | None = None  # (batch size) -> the run's training rows'
     # inputs, collated in the order the loss indexes them (a term that weights each example's loss)
+    trained: frozenset[int] = frozenset()  # id() of each parameter some phase of the run trains; empty: every one (an
+    # importance is estimated and normalised over these: under LoRA the frozen base would swamp the adapters' mean)
 
 
 def cycle(batches: list[Any]) -> Callable[[], Any]:

@@ -28,7 +28,8 @@ def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, 
              "R[i][j] is the accuracy (%) on task j's test split after training task i. ACC: mean of the last row; BWT: "
              "mean change on earlier tasks from just after learning them to the end (negative = forgetting); plasticity: "
              "mean R[j][j]; FWT: mean over tasks 2 on (the first has nothing before it to transfer from) of R[j][j] minus "
-             "the default strategy trained on task j alone (`alone`), paired by seed"
+             "the default strategy trained on task j alone (`alone`), paired by seed (the gap to learning each task alone, "
+             "not GEM's FWT, which scores a task before it is trained)"
              + ("; `alone` learns and is scored over task j's own classes only, so in this scenario FWT also counts the "
                 "cost of telling them from the earlier tasks' classes. " if scenario == "class" else ". ") +
              "Intervals are 95% over seeds. Every checkpoint is chosen on the current task's validation split; the "

@@ -7,6 +7,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -125,3 +126,21 @@ def test_online_ewc_keeps_gamma_times_the_running_fisher_plus_the_new_tasks():
     assert torch.equal(chain.memory["online.anchor.layer.weight"], chain.model.layer.weight.detach())
     assert not torch.allclose(_kept(chain, "online.fisher")[1], second[1]), "the first task's Fisher is not dropped"
 
+
+
+def test_importance_is_measured_and_normalised_over_the_weights_the_task_trained():
+    """A lora+ arm trains adapters beside a frozen base ~1,000x their size: measured over every weight, the base's set
+    the mean and the adapters' Ω averaged ~0.001, so λ did not read on L2-SP's scale. A weight the task froze gets no
+    importance, and the rest average 1 (here: W frozen, b and the unread weight trained)."""
+    x = _inputs()
+    chain = _chain(x)
+    chain.model.layer.weight.requires_grad_(False)  # as the task's last phase left it
+    with torch.no_grad():
+        z = chain.model.layer(x)
+    mas = mean_one([torch.zeros(5), (2 * z).abs().mean(0)])
+    MAS().after(chain, 0, MASOptions(samples=len(x)))
+    got = _kept(chain, "mas.omega")
+    assert torch.equal(got[1], torch.zeros(4, 3)) and torch.allclose(got[2], mas[1], rtol=1e-5), got
+    fisher = task_fisher(chain, 0, len(x))
+    assert torch.equal(fisher[1], torch.zeros(4, 3)) and float(torch.cat([fisher[0], fisher[2]]).mean()) == pytest.approx(1.0)
+    assert float(fisher[2].std()) > 0 and not chain.model.layer.weight.requires_grad, "the frozen weight stays frozen"

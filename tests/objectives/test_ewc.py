@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -132,3 +134,25 @@ def test_the_progress_bar_says_what_it_scores_after_the_last_step(toy, make_tiny
     run(RunSpec(data="toy", backbone="tiny", strategy="linear-probe", n=64, train=TrainConfig(precision="fp32")), data=toy,
         pretrained=make_tiny(0), progress=lambda done, total, info: seen.append((done, total, dict(info))))
     assert seen[-1][2] == {"then": "scoring the test split", "eta_s": None} and seen[-1][:2] == seen[-2][:2], seen[-3:]
+
+
+def test_the_fisher_is_measured_and_normalised_over_the_weights_the_run_trains(toy, make_tiny, monkeypatch):
+    """Under partial-freeze (or LoRA's frozen base) the weights no phase trains get no Fisher: estimated over all of
+    them, their near-zero mean set the scale, and λ did not read on L2-SP's scale (a toy LoRA's adapters averaged
+    0.001). The Fisher is estimated on exactly the trained non-head weights and averages 1 over them."""
+    import headstart.objectives.ewc as ewc
+
+    seen: list[list[torch.Tensor]] = []
+    normalised: list[list[torch.Tensor]] = []
+    real_fisher, real_mean = ewc.fisher_diagonal, ewc.mean_one
+    monkeypatch.setattr(ewc, "fisher_diagonal", lambda model, batches, params, **k: seen.append(params) or real_fisher(model, batches, params, **k))
+    monkeypatch.setattr(ewc, "mean_one", lambda tensors: normalised.append(real_mean(tensors)) or normalised[-1])
+    s = setup(RunSpec(data="toy", backbone="tiny", strategy="partial-freeze", options={"freeze": 2}, n=64,
+                      train=dataclasses.replace(FAST, max_steps=3, min_steps=3), terms={"ewc": {"samples": 8}}),
+              data=toy, pretrained=make_tiny(0))
+    frozen = {id(p) for block in s.model.backbone.blocks()[:2] for p in block.parameters()}
+    assert frozen and train(s).status == "done"
+    head = {id(p) for p in s.model.head_parameters()}
+    trained = {id(p) for p in s.model.parameters() if id(p) not in head and id(p) not in frozen}
+    assert {id(p) for p in seen[0]} == trained
+    assert torch.cat([f.flatten() for f in normalised[0]]).mean().item() == pytest.approx(1.0)
