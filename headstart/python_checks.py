@@ -95,8 +95,42 @@ def check_keywords(function: Callable[..., Any], kwargs: dict[str, Any], *, name
     raise ConfigError(f"{called} has no keyword {first!r}{hint} ({takes})")
 
 
+def check_positional(function: Callable[..., Any], args: tuple[Any, ...], *, name: str | None = None) -> None:
+    """Refuse more positional arguments than ``function`` takes, before Python's bare TypeError ("takes from 0 to 2
+    positional arguments but 3 were given"): the message names those it takes and the keywords the others go by,
+    guessed in order (``fit(data, backbone, 'lora')``: ``strategy='lora'``).
+
+    Args:
+        name: as ``check_keywords``'.
+
+    Raises:
+        ConfigError: naming the call, its positional parameters and the keywords for the rest.
+    """
+    from headstart.errors import clipped
+
+    parameters = list(inspect.signature(function).parameters.values())
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return
+    positional = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(args) <= len(positional):
+        return
+    own = 1 if positional[:1] == ["self"] else 0  # a method's instance is no argument its caller counts
+    shown, given, extra = positional[own:], len(args) - own, len(args) - len(positional)
+    called = f"{name or function.__name__}()"
+    keywords = [p.name for p in parameters if p.kind is p.KEYWORD_ONLY]
+    takes = ("no arguments" if not shown and not keywords else "no positional arguments" if not shown else
+             f"{shown[0]} as its only positional argument" if len(shown) == 1 else
+             f"{len(shown)} positional arguments ({', '.join(shown)})")
+    if not keywords:
+        raise ConfigError(f"{called} takes {takes}, got {given}; drop the extra {'one' if extra == 1 else extra}")
+    example = ", ".join(f"{k}={clipped(repr(v), 40)}" for k, v in zip(keywords, args[len(positional):]))
+    raise ConfigError(f"{called} takes {takes}, got {given}; give {'the others' if shown else 'them'} by keyword, "
+                      f"e.g. {example}")
+
+
 def python_named(function: Callable[..., Any], *, inside: bool = True, name: str | None = None) -> Callable[..., Any]:
-    """``function`` refusing a keyword it lacks with a ConfigError that names the right one (``check_keywords``), and
+    """``function`` refusing a keyword it lacks with a ConfigError that names the right one (``check_keywords``), and more
+    positional arguments than it takes with one naming the keywords they go by (``check_positional``), and
     whose HeadstartError names its parameters (and its ``config``'s fields) the Python way when called from Python; from
     the CLI (``cli_surface``) the message is left naming flags. ``inside=False``: called by headstart's own modules it
     leaves them too, for a caller that reads or rewrites its flags (``load_dataset``: adapt, multitask). ``name``: the
@@ -110,6 +144,7 @@ def python_named(function: Callable[..., Any], *, inside: bool = True, name: str
         caller = sys._getframe(1).f_globals.get("__name__", "")
         for_user = inside or not (caller == "headstart" or caller.startswith("headstart."))
         try:
+            check_positional(function, args, name=name)
             check_keywords(function, kwargs, name=name)
             return function(*args, **kwargs)
         except HeadstartError as e:

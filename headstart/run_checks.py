@@ -187,6 +187,7 @@ def check_out_of_domain(spec: RunSpec | Any, data: Dataset, pretrained: torch.nn
     Raises:
         ConfigError: naming the dataset or method and the fix.
     """
+    from headstart.arm_text import parse_arm
     from headstart.ood import check_elsewhere
     from headstart.tta import check_applies, refuses
 
@@ -203,7 +204,10 @@ def check_out_of_domain(spec: RunSpec | Any, data: Dataset, pretrained: torch.nn
         if found:  # a sweep: which of its arms, and what to drop (scratch is no network adapted from the backbone)
             (strategy, why), *rest = found.items()
             kept = [s for s in strategies if s not in found]
+            arms = getattr(spec, "arms", ())  # a sweep given as --arms keeps its arms' options and terms
+            kept_text = (f"--arms {','.join(a for a in arms if parse_arm(a)[0] not in found)}" if arms else
+                         f"--strategies {','.join(kept)}")
             raise ConfigError(f"--tta {method} cannot adapt the {strategy} runs: {why}"
                               + (f" (nor {', '.join(s for s, _ in rest)})" if rest else "")
-                              + (f"; drop {' and '.join(found)} from the sweep (e.g. --strategies {','.join(kept)}), or drop "
+                              + (f"; drop {' and '.join(found)} from the sweep (e.g. {kept_text}), or drop "
                                  f"--tta {method}" if kept else f"; drop --tta {method}"))

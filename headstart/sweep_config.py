@@ -98,6 +98,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
         config["tune"] = "lr" if tune in (True, "lr") else None
     if not isinstance(config.get("grid", {}), dict):
         raise ConfigError(f"grid must be a table of strategy = [values] in {str(path)!r}, e.g. [grid] full-finetune = [2e-5, 5e-5, 1e-4]")
+    _check_strategy_tables(path, config)
     for key, kinds, example in (("strategies", (str,), '["linear-probe", "lora"]'), ("sizes", (int, str), '[16, 64, "all"]'),
                                 ("arms", (str,), '["lora[rank=4]", "full-finetune+l2sp[weight=0.01]"]'),
                                 ("retain", (str,), '["drug-reviews"]'), ("eval_data", (str,), '["drug-reviews-sentiment"]'), ("tta", (str,), '["bn-adapt", "tent"]'), ("backbones", (str,), '["all-minilm-l6-v2", "path/to/other-encoder"]')):
@@ -138,7 +139,46 @@ def unknown_keys(unknown: set[str], allowed: set[str], where: str, *, table: str
         named = [f"{hint.removeprefix('; did you mean ').removesuffix('?')} for {key!r}" for key, hint in guesses if hint]
         guessed = f"; did you mean {', '.join(named)}?" if named else ""
     return ConfigError(f"unknown {f'[{table}] ' if table else ''}key(s) {keys} {where}{guessed} "
-                       f"(allowed: {', '.join(sorted(allowed))})")
+                       + (f"(allowed: {', '.join(sorted(allowed))})" if allowed else "(it takes none)"))
+
+
+def _check_strategy_tables(path: Path, config: dict[str, Any]) -> None:
+    """The tables a strategy names ([grid] NAME, [options.NAME], [train_by_strategy.NAME]) checked where the file writes
+    them: a misspelt strategy, a misspelt option of [options.NAME] and a value there or in [grid] out of range are
+    named by the file's table and key, with the fix as the file writes it (``try rank = 8``), not by the ``--grid`` /
+    ``--option`` flags that stand in for them. Whether a strategy is one of the sweep's is checked once the flags are in.
+
+    Raises:
+        ConfigError: the table, key and file, and the fix.
+    """
+    import re
+
+    from headstart.arguments import parse_grid
+    from headstart.errors import unknown
+    from headstart.strategies import STRATEGIES
+
+    where = f"in {str(path)!r}"
+    for table in ("grid", "options", "train_by_strategy"):
+        for name in config.get(table, {}):
+            if name not in STRATEGIES:
+                named = f"[{table}] {name}" if table == "grid" else f"[{table}.{name}]"
+                raise ConfigError(f"{named} {where}: {unknown('strategy', name, STRATEGIES)}")
+    for name, values in config.get("options", {}).items():
+        strategy = STRATEGIES[name]
+        known = {f.name for f in dataclasses.fields(strategy.Options)}
+        if set(values) - known:
+            raise unknown_keys(set(values) - known, known, where, table=f"options.{name}")
+        try:
+            strategy.options(values)
+        except ConfigError as e:  # "try --option rank=8" -> "try rank = 8"
+            text = re.sub(r"--option ([a-z_]+)=([^\s;)]*[^\s;),.])", lambda m: f"{m.group(1)} = " + (
+                m.group(2) if re.fullmatch(r"[-+]?[\d.]+(e[-+]?\d+)?|true|false|\[.*\]", m.group(2)) else toml_text(m.group(2))),
+                str(e))
+            key = next((k for k in values if text.startswith(f"{k} ")), None)
+            raise ConfigError(f"[options.{name}] {key} {where}{text[len(key):]}" if key
+                              else f"[options.{name}] {where}: {text}") from None
+    for name, values in config.get("grid", {}).items():
+        parse_grid(values, name=f"[grid] {name} {where}", example=f"{name} = [2e-5, 5e-5, 1e-4]")
 
 
 def _check_values(path: Path, table: str, values: dict[str, Any], kind: type) -> None:

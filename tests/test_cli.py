@@ -98,7 +98,7 @@ def test_bad_learning_rate(monkeypatch, capsys, three_class, flag, value):
 @pytest.mark.parametrize("decay", ["0", "1.5", "-0.2"])
 def test_decay_outside_range(monkeypatch, capsys, three_class, decay):
     assert_user_error(cli([*TRAIN, "--data", str(three_class), "--strategy", "llrd", f"--decay={decay}"], monkeypatch, capsys),
-                      "decay must be in (0, 1]", "try --option decay=0.7")
+                      "decay must be in (0, 1]", "try --decay 0.7")
 
 
 def test_freeze_outside_range(monkeypatch, capsys, three_class, tiny_registry):

@@ -56,11 +56,13 @@ def test_a_misspelt_key_in_any_table_of_the_file_gets_its_fix(tmp_path, text, me
 
 @pytest.mark.parametrize(("text", "message"), [
     ('strategies = ["full-finetune"]\n[grid]\nfull-finetun = [1e-5]\n',
-     "--grid full-finetun=: 'full-finetun' is not in --strategies (full-finetune); did you mean 'full-finetune'?"),
+     "[grid] full-finetun in {path}: unknown strategy 'full-finetun'; did you mean 'full-finetune'?"),
     ('strategies = ["full-finetune"]\n[options.full-finetun]\nx = 1\n',
-     "settings given for 'full-finetun', which is not in --strategies (full-finetune); did you mean 'full-finetune'?"),
+     "[options.full-finetun] in {path}: unknown strategy 'full-finetun'; did you mean 'full-finetune'?"),
     ('strategies = ["full-finetune"]\n[train_by_strategy.ful-finetune]\nlr = 1e-5\n',
-     "settings given for 'ful-finetune', which is not in --strategies (full-finetune); did you mean 'full-finetune'?"),
+     "[train_by_strategy.ful-finetune] in {path}: unknown strategy 'ful-finetune'; did you mean 'full-finetune'?"),
+    ('strategies = ["lora"]\n[grid]\nlinear-probe = [1e-5, 1e-4]\n',  # a strategy, but not the sweep's
+     "--grid linear-probe=: 'linear-probe' is not in --strategies (lora)"),
     ('[[arm]]\nstrategy = "full-finetune"\nterms = { ewc = { wieght = 1 } }\n',
      "unknown option(s) ['wieght'] for objective term 'ewc'; did you mean 'weight'? (options: data, samples, weight)"),
 ])
@@ -71,7 +73,28 @@ def test_a_misspelt_strategy_or_term_option_in_a_tables_name_gets_its_fix(tmp_pa
 
     path = tmp_path / "sweep.toml"
     path.write_text('data = "rotten-tomatoes"\nsizes = [16]\nseeds = 1\n' + text)
-    assert_user_error(run_cli(["compare", "--config", str(path), "--out", str(tmp_path / "cmp")], monkeypatch, capsys), message)
+    assert_user_error(run_cli(["compare", "--config", str(path), "--out", str(tmp_path / "cmp")], monkeypatch, capsys),
+                      message.format(path=repr(str(path))))
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[options.lora]\nrnak = 4\n",
+     "unknown [options.lora] key(s) ['rnak'] in {path}; did you mean 'rank'? (allowed: alpha, dropout, rank, targets)"),
+    ("[options.lora]\nrank = 0\n", "[options.lora] rank in {path} must be a positive integer, got 0; try rank = 8"),
+    ("[options.llrd]\ndecay = 2\n", "[options.llrd] decay in {path} must be in (0, 1], got 2; try decay = 0.7"),
+    ("[grid]\nlroa = [1e-4, 1e-3]\n", "[grid] lroa in {path}: unknown strategy 'lroa'; did you mean 'lora'? (available: "),
+    ("[grid]\nlora = [-1e-4, 1e-3]\n",
+     "[grid] lora in {path} entry -0.0001 is not a positive number; e.g. lora = [2e-5, 5e-5, 1e-4]"),
+])
+def test_a_typo_in_a_strategys_table_is_named_by_the_files_table_and_key_not_by_flags(tmp_path, text, message):
+    """[options.lora] rnak, [grid] lroa and a value out of range there were told as the flags that stand in for the
+    tables ("--grid lroa=: 'lroa' is not in --strategies", "try --option lora.rank=8"); now as the file writes them."""
+    path = tmp_path / "sweep.toml"
+    path.write_text('data = "rotten-tomatoes"\nstrategies = ["lora", "llrd"]\n' + text)
+    with pytest.raises(ConfigError) as e:
+        read_config(path)
+    assert str(e.value).startswith(message.format(path=repr(str(path)))), str(e.value)
+    assert "--" not in str(e.value), str(e.value)
 
 
 @pytest.mark.parametrize("text, message", [

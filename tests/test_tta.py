@@ -345,3 +345,22 @@ def test_a_sweeps_refusal_names_the_arms_that_cannot_adapt_and_what_to_drop():
                                           r"drop --tta bn-adapt$"):
         check_out_of_domain(SimpleNamespace(eval_data=(), tta=("bn-adapt",), strategies=("linear-probe", "full-finetune")),
                             data, tiny_backbone(0))
+
+
+def test_a_sweep_given_as_arms_is_told_the_arms_to_keep_not_strategies_that_lose_their_options():
+    """compare --arms scratch,linear-probe[...],full-finetune+ewc --tta bn-adapt said "e.g. --strategies
+    linear-probe,full-finetune": a flag the user had not used, and arms without the options and terms they were given."""
+    from types import SimpleNamespace
+
+    from conftest import tiny_cnn
+
+    from headstart.python_checks import _rename
+    from headstart.run_checks import check_out_of_domain
+
+    arms = ("scratch", "linear-probe[head_lr=0.01]", "full-finetune+ewc", "scratch[epochs=2]")
+    sweep = SimpleNamespace(eval_data=(), tta=("bn-adapt",), arms=arms, strategies=("scratch", "linear-probe", "full-finetune"))
+    with pytest.raises(ConfigError, match=r"; drop scratch from the sweep \(e\.g\. --arms "
+                                          r"linear-probe\[head_lr=0\.01\],full-finetune\+ewc\), or drop --tta bn-adapt$") as raised:
+        check_out_of_domain(sweep, SimpleNamespace(task="classification"), tiny_cnn(0))
+    _rename(raised.value, {"arms", "tta"})  # what headstart.compare(arms=...) says
+    assert "(e.g. arms='linear-probe[head_lr=0.01],full-finetune+ewc')" in str(raised.value), str(raised.value)

@@ -116,6 +116,18 @@ def _strategy_options(scoped: dict[str, dict[str, Any]], strategy: str, flags: d
     return options
 
 
+def _own_flags(message: str, flags: dict[str, Any]) -> str:
+    """A strategy option's refusal with the fix written as the command's own flag where it has one: ``try --option
+    rank=8`` -> ``try --rank 8`` (``flags``: ``_strategy_options``'s, by option name); the others keep ``--option``."""
+    import re
+
+    def flagged(match: re.Match) -> str:
+        key, value = match.group(1), match.group(2)
+        return f"--{key.replace('_', '-')} {value}" if key in flags else match.group(0)
+
+    return re.sub(r"--option ([a-z_]+)=([^\s;)]*[^\s;),.])", flagged, message)
+
+
 def _listed(value: Any) -> Any:
     """A comma-separated flag value as the list an ``--option`` gives (``--targets query,value`` is
     ``targets=["query","value"]``), for comparing the two; anything else as it is."""

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from headstart.cli.common import (BackboneOpt, DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
-                                  _metric_line, _scoped_options, _shown, _strategy_options, app)
+                                  _metric_line, _own_flags, _scoped_options, _shown, _strategy_options, app)
 from headstart.errors import ConfigError
 from headstart.ood import majority_text, one_class_text
 from headstart.results import chosen_on_validation
@@ -140,12 +140,18 @@ def train(
                          optimizer=optimizer, image_size=image_size, augment=augment, bn=bn)
     replacing = (out / "spec.json").is_file()  # replaced only once this run is saved: a failure leaves it as it was
     before = _saved_key(out) if replacing else None
-    result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
-                 text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
-                 group_column=group_column, split_column=split_column, max_test=max_test,
-                 progress=not quiet, terms=terms_given, retain=list(retain or ()), eval_data=list(eval_data or ()),
-                 tta=list(tta or ()), nproc=nproc, report_to=report_to, label_descriptions=label_descriptions,
-                 overwrite=overwrite)
+    try:
+        result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
+                     text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
+                     group_column=group_column, split_column=split_column, max_test=max_test,
+                     progress=not quiet, terms=terms_given, retain=list(retain or ()), eval_data=list(eval_data or ()),
+                     tta=list(tta or ()), nproc=nproc, report_to=report_to, label_descriptions=label_descriptions,
+                     overwrite=overwrite)
+    except ConfigError as e:  # "try --option rank=8" where train has --rank: name the flag
+        fixed = _own_flags(str(e), flags)
+        if fixed == str(e):
+            raise
+        raise ConfigError(fixed) from None
     moved = any(f.get("reason") == "moved" for f in result.flags)
     out = result.out or out  # where it was saved: beside --out when another run came there while it trained
     summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,

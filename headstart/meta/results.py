@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from headstart.report.markdown import md_text
@@ -14,6 +15,7 @@ PLAIN = ("linear-probe", "fine-tune", "prototypes")  # the plain backbone's base
 class MetaResult:
     """Attributes:
         config: ``MetaConfig.to_json()``.
+        out: the folder the run wrote: meta.json, meta.md and each arm's backbone in ``out/<arm>/``.
         training: one dict per arm: arm, meta_steps, seconds, first_loss / last_loss (mean of the first / last tenth
             of the steps), saved (the backbone folder), meta_lr (the Adam rate kept; None for Reptile), validation
             (per shot count: shots, mean, ci95, episodes on held-out rows of the base classes; empty without
@@ -27,6 +29,7 @@ class MetaResult:
     """
 
     config: dict[str, Any]
+    out: Path | None = None  # None only for a result built by hand: meta_train always writes one
     training: list[dict[str, Any]] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
@@ -40,7 +43,8 @@ class MetaResult:
         scored = (f"; best {best['method']} {best['mean']:.4g} on {best['novel']} {best['shots']}-shot"
                   + (f" ({plain['method']} {plain['mean']:.4g})" if plain else "") if best else "")
         return (f"MetaResult({len(self.training)} arm(s) meta-trained, {len(self.rows)} score(s){scored}; "
-                f"{self.seconds:.1f} s" + (f"; {len(self.notes)} note(s)" if self.notes else "") + ")")
+                f"{self.seconds:.1f} s" + (f"; out={self.out}" if self.out is not None else "")
+                + (f"; {len(self.notes)} note(s)" if self.notes else "") + ")")
 
     def to_json(self) -> dict[str, Any]:
         return {"config": self.config, "training": self.training, "rows": self.rows, "seconds": self.seconds, "notes": self.notes}

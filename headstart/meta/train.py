@@ -379,7 +379,7 @@ def _run(cfg: MetaConfig, out: Path, *, progress: bool) -> MetaResult:
     for name in cfg.arms:
         get_arm(name)
     plain, base, novel, notes, validation = setup(cfg)
-    result = MetaResult(config=cfg.to_json(), notes=notes)
+    result = MetaResult(config=cfg.to_json(), out=out, notes=notes)
     models = {}
     out.mkdir(parents=True, exist_ok=True)
     for name in cfg.arms:

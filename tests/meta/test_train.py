@@ -124,6 +124,7 @@ def test_the_python_call_mirrors_the_command(tmp_path):
     assert {r["method"] for r in result.rows} >= {"reptile", "protonet", "plain linear-probe"}
     assert json.loads((tmp_path / "meta" / "meta.json").read_text())["rows"] == json.loads(json.dumps(result.rows))
     assert (tmp_path / "meta" / "protonet").is_dir()
+    assert result.out == tmp_path / "meta" and f" s; out={tmp_path / 'meta'}" in repr(result), repr(result)  # as fit's
     with pytest.raises(headstart.HeadstartError, match="unknown meta-learning arm 'protonett'"):
         headstart.meta_train(tmp_path / "other", MetaConfig(arms=("protonett",)))
     assert not (tmp_path / "other").exists(), "refused before anything loads or is written"
