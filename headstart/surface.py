@@ -14,7 +14,7 @@ from typing import Any
 _SURFACE: contextvars.ContextVar[str] = contextvars.ContextVar("headstart_surface", default="python")
 SURFACE_ENV = "HEADSTART_SURFACE"
 _FLAG = re.compile(r"(?<![\w/-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?: (\S+?))?(?=\s|;|,\s|,$|\)|\.\s|\.$|$)")
-_ASKS = {"try", "e.g.", "pass", "use", "add", "give", "set", "or", "write"}  # a value follows: "try --n 64"
+_ASKS = {"try", "e.g.", "pass", "use", "add", "give", "set", "or", "write", "drop"}  # a value follows: "try --n 64"
 _PROSE = {"is", "are", "was", "were", "be", "must", "and", "or", "to", "a", "an", "the", "takes", "needs", "both", "also",
           "only", "alone", "choose", "chooses", "says", "say", "gives", "reads", "has", "have", "does", "do", "can",
           "cannot", "would", "will", "applies", "apply", "searches", "changes", "tries", "writes", "for", "of", "on", "in"}
