@@ -1,9 +1,9 @@
 """Dropout with a cheaper random mask on CPU: the same Bernoulli(1 - p) keep mask and 1 / keep scaling.
 
 On a CPU, ``torch.nn.functional.dropout`` spends its time drawing one float per element from the single-threaded
-generator (``aten::bernoulli_``: ~10% of a MiniLM fine-tuning step here, docs/PROFILE.md). This draws 64 random
-bits per call to the same seeded generator and reads them as four 16-bit numbers, so it needs a quarter of the
-draws: 3-4x faster per mask. An element is kept when its 16-bit number is at or above ``round(p * 65536)``; the
+generator (``aten::bernoulli_``: ~10% of a MiniLM fine-tuning step in fp32 on the AVX2 EPYC, docs/BENCHMARKS.md's
+"Profile of a full-finetune step in fp32"). This draws 64 random bits per call to the same seeded generator and
+reads them as four 16-bit numbers, so it needs a quarter of the draws: 3-4x faster per mask. An element is kept when its 16-bit number is at or above ``round(p * 65536)``; the
 drop probability is therefore ``p`` rounded to a multiple of 1/65536 (0.1 becomes 0.100006), and kept elements are
 scaled by one over the exact keep probability, so the expectation is preserved as with ``nn.Dropout``.
 
