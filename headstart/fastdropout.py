@@ -2,10 +2,11 @@
 
 On a CPU, ``torch.nn.functional.dropout`` spends its time drawing one float per element from the single-threaded
 generator (``aten::bernoulli_``: ~10% of a MiniLM fine-tuning step in fp32 on the AVX2 EPYC, docs/BENCHMARKS.md's
-"Profile of a full-finetune step in fp32"). This draws 64 random bits per call to the same seeded generator and
-reads them as four 16-bit numbers, so it needs a quarter of the draws: 3-4x faster per mask. An element is kept when its 16-bit number is at or above ``round(p * 65536)``; the
-drop probability is therefore ``p`` rounded to a multiple of 1/65536 (0.1 becomes 0.100006), and kept elements are
-scaled by one over the exact keep probability, so the expectation is preserved as with ``nn.Dropout``.
+"Profile of a full-finetune step in fp32"). This draws 64 random bits per call to the same seeded generator and reads
+them as four 16-bit numbers, so it needs a quarter of the draws: 3-4x faster per mask. An element is kept when its
+16-bit number is at or above ``round(p * 65536)``; the drop probability is therefore ``p`` rounded to a multiple of
+1/65536 (0.1 becomes 0.100006), and kept elements are scaled by one over the exact keep probability, so the
+expectation is preserved as with ``nn.Dropout``.
 
 ``fast_dropout(model)`` is a context manager the engine wraps training in: it turns the model's ``nn.Dropout``
 modules and its attention-probability dropout (transformers' ``sdpa`` attention) into these, and restores both on

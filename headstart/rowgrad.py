@@ -1,14 +1,15 @@
 """Embedding gradients without a fresh (vocabulary x dim) tensor each step, on CPU.
 
 A batch of 16 reviews touches ~480 of MiniLM's 30,522 word-embedding rows, yet the dense backward of
-``nn.Embedding`` allocates a zero-filled (30522, 384) fp32 gradient every step: 47 MB, above glibc's largest
-mmap threshold (32 MB), so each step maps fresh pages and faults them in (~14 ms against ~1 ms to zero a kept buffer on
-the 2-core EPYC; ~5% of an n = 256 full fine-tune: benchmarks/rowgrad_ab.py, docs/BENCHMARKS.md "Profile of a
-full-finetune step in fp32"). Here the lookup's backward is sparse (``nn.Embedding(sparse=True)``: the touched rows only), and a hook run after each accumulation (``register_post_accumulate_grad_hook``) adds those rows into one
-dense buffer kept for the whole fit, zeroed in place at each step's first gradient. The optimiser, clipping and
-everything after see the same dense gradient as before (zeros in the untouched rows): bit for bit with one
-micro-batch a step (the rows are added in the order the dense backward adds them), to float rounding when
-micro-batches accumulate (tests/test_rowgrad.py).
+``nn.Embedding`` allocates a zero-filled (30522, 384) fp32 gradient every step: 47 MB, above glibc's largest mmap
+threshold (32 MB), so each step maps fresh pages and faults them in (~14 ms against ~1 ms to zero a kept buffer on the
+2-core EPYC; ~5% of an n = 256 full fine-tune: benchmarks/rowgrad_ab.py, docs/BENCHMARKS.md "Profile of a
+full-finetune step in fp32"). Here the lookup's backward is sparse (``nn.Embedding(sparse=True)``: the touched rows
+only), and a hook run after each accumulation (``register_post_accumulate_grad_hook``) adds those rows into one dense
+buffer kept for the whole fit, zeroed in place at each step's first gradient. The optimiser, clipping and everything
+after see the same dense gradient as before (zeros in the untouched rows): bit for bit with one micro-batch a step
+(the rows are added in the order the dense backward adds them), to float rounding when micro-batches accumulate
+(tests/test_rowgrad.py).
 
 The engine trains in ``row_gradients(model)`` (beside ``fastdropout.fast_dropout``), and a step's forward and
 backward of the task loss run under its ``sparse()``: only there are the backwards sparse, so gradients taken anywhere
