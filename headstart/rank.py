@@ -43,13 +43,13 @@ class BackboneScore:
     backbone: str  # as given
     name: str  # as a compare store records it (``describe()["name"]``)
     dim: int
-    image_size: int | None  # the input side an image backbone read (``describe()["image_size"]``); None for text
     logme: float
     h_score: float
     knn_loo: float
     load_seconds: float
     feature_seconds: float  # setup + features of the rows (fast when the feature cache already has them)
     score_seconds: float
+    image_size: int | None = None  # the input side an image backbone read (``describe()["image_size"]``); None for text
 
     @property
     def seconds(self) -> float:
