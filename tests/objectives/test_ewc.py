@@ -138,8 +138,8 @@ def test_the_progress_bar_says_what_it_scores_after_the_last_step(toy, make_tiny
 
 def test_the_fisher_is_measured_and_normalised_over_the_weights_the_run_trains(toy, make_tiny, monkeypatch):
     """Under partial-freeze (or LoRA's frozen base) the weights no phase trains get no Fisher: estimated over all of
-    them, their near-zero mean set the scale, and λ did not read on L2-SP's scale (a toy LoRA's adapters averaged
-    0.001). The Fisher is estimated on exactly the trained non-head weights and averages 1 over them."""
+    them, their mean set the scale, and λ did not read on L2-SP's scale (a toy LoRA's adapters averaged
+    0.001, on MiniLM 1.98). The Fisher is estimated on exactly the trained non-head weights and averages 1 over them."""
     import headstart.objectives.ewc as ewc
 
     seen: list[list[torch.Tensor]] = []
