@@ -52,8 +52,9 @@ def plan_methods(methods: list[str], *, strategy: str, target: str) -> tuple[lis
     """The source sweep's arms and test-time adaptations for ``methods``, and each method's (arm, where) in its scores.
 
     Raises:
-        ConfigError: an unknown method, or no source-only baseline.
+        ConfigError: an unknown method, one given twice, or no source-only baseline.
     """
+    from headstart.arguments import check_once
     from headstart.strategies import STRATEGIES
     from headstart.tta import METHODS as TTA
 
@@ -61,11 +62,12 @@ def plan_methods(methods: list[str], *, strategy: str, target: str) -> tuple[lis
     if unknown:  # before the baseline check: a misspelt name is the first thing to fix
         raise ConfigError(f"unknown adaptation method {unknown[0]!r}{closest(unknown[0], (*METHODS, *STRATEGIES))} (methods: "
                           f"{', '.join(METHODS)}, or a strategy name such as lp-ft)")
+    check_once("--methods", methods, "method")
     if BASELINE not in methods:
         raise ConfigError(f"--methods must include {BASELINE} (what every method is compared with); e.g. --methods "
                           f"{','.join(METHODS)}")
     arms, tta, where = [], [], {}
-    for method in dict.fromkeys(methods):
+    for method in methods:
         if method == BASELINE:
             arms.append(strategy)
             where[method] = (strategy, target)

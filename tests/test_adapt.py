@@ -287,3 +287,15 @@ def test_the_budget_note_names_arms_by_the_methods_that_train_them():
     (note,) = budget_notes([run("full-finetune", 100), run("full-finetune+coral", 40)], [], None, where)
     assert note.startswith("budget as run: source-only, tent: 100 steps") and "; coral: 40 steps" in note, note
     assert "full-finetune" not in note, note
+
+
+def test_a_method_given_twice_is_refused_as_continual_and_multitask_refuse_an_arm_twice(toy_csv, other_csv, tiny_registry,
+                                                                                      tmp_path, monkeypatch, capsys):
+    """--methods source-only,source-only was taken silently (one source-only trained), where continual's --arms and
+    multitask's --weighting refuse a name given twice as a likely typo for another."""
+    out = tmp_path / "twice"
+    assert_user_error(run_cli(["adapt", "--source", str(toy_csv), "--target", str(other_csv), "--backbone", "tiny",
+                               "--methods", "source-only,coral,source-only", "--sizes", "16", "--seeds", "1", "--out", str(out)],
+                              monkeypatch, capsys),
+                      "--methods lists a method twice (source-only, coral, source-only); give each once")
+    assert not out.exists()
