@@ -60,8 +60,10 @@ def plan_methods(methods: list[str], *, strategy: str, target: str) -> tuple[lis
 
     unknown = [m for m in methods if m not in (*METHODS, *TERMS, *TTA) and m not in STRATEGIES]
     if unknown:  # before the baseline check: a misspelt name is the first thing to fix
-        raise ConfigError(f"unknown adaptation method {unknown[0]!r}{closest(unknown[0], (*METHODS, *STRATEGIES))} (methods: "
-                          f"{', '.join(METHODS)}, or a strategy name such as lp-ft)")
+        # a strategy only when very like one ('lpft', 'LoRA'), else a method: half alike, 'bogus' was 'houlsby'
+        meant = closest(unknown[0], STRATEGIES, cutoff=0.75) or closest(unknown[0], METHODS)
+        raise ConfigError(f"unknown adaptation method {unknown[0]!r}{meant} (methods: {', '.join(METHODS)}, or a strategy "
+                          "name such as lp-ft)")
     check_once("--methods", methods, "method")
     if BASELINE not in methods:
         raise ConfigError(f"--methods must include {BASELINE} (what every method is compared with); e.g. --methods "

@@ -299,3 +299,17 @@ def test_a_method_given_twice_is_refused_as_continual_and_multitask_refuse_an_ar
                               monkeypatch, capsys),
                       "--methods lists a method twice (source-only, coral, source-only); give each once")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("typed, meant", [("bogus", None), ("xyz", None), ("tnet", "tent"), ("corall", "coral"),
+                                          ("sourceonly", "source-only"), ("lpft", "lp-ft"), ("LoRA", "lora")])
+def test_an_unknown_method_is_told_a_method_or_a_strategy_only_where_it_is_plausibly_the_one_meant(typed, meant, tmp_path):
+    """headstart.adapt(methods="bogus") said "did you mean 'houlsby'?": every strategy was a candidate, and difflib
+    calls 'bogus' and 'houlsby' half alike. A strategy is suggested only when very like the name typed."""
+    import headstart
+    from headstart.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"^unknown adaptation method '{typed}'(; did you mean '{meant}'\?)? \(methods: ") as raised:
+        headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", methods=f"{typed},source-only", out=tmp_path / "a")
+    assert ("did you mean" in str(raised.value)) == (meant is not None), str(raised.value)
+    assert not (tmp_path / "a").exists()
