@@ -26,6 +26,9 @@ from headstart.results import RunResult
 METHODS = ("source-only", "dann", "coral", "mmd", "importance", "bn-adapt", "tent", "tent-episodic")  # the default: those that apply
 TERMS = ("dann", "coral", "mmd", "importance")  # terms that read the target's unlabelled inputs
 BASELINE = "source-only"
+# Settings whose new value grows the study a report in --out holds (its rows stay in the new report): not refused.
+GROWN = {"methods": lambda old, new: set(old) <= set(new), "sizes": lambda old, new: set(old) <= set(new),
+         "seeds": lambda old, new: old <= new, "oracle": lambda old, new: old <= new}
 
 
 @dataclass
@@ -157,7 +160,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     progress = progress_default(progress)
     from headstart.analysis.arms import with_arms
     from headstart.api_compare import run_compare
-    from headstart.outdir import claim
+    from headstart.outdir import check_same_report, claim
     from headstart.store_command import check_not_a_compare
     from headstart.data import load_dataset
     from headstart.data_defaults import fill
@@ -227,6 +230,13 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
         arms, tta, where = plan_methods(kept, strategy=strategy, target=name)
         sweep = SweepSpec(data=source, arms=tuple(arms), eval_data=(target,), tta=tuple(tta), **common)
     check_out_of_domain(sweep, source_data, model, "--target")  # the target's labels map: refused before the oracle trains
+    settings = {"source": source, "target": target, "backbone": backbone, "strategy": strategy, "methods": list(where),
+                "sizes": ["all" if s is None else s for s in size_list], "seeds": seeds, "oracle": bool(oracle),
+                "max_test": max_test, "tune": tune, "train": dataclasses.asdict(train)}
+    # another adapt's report in --out would be replaced by this one, its rows gone from it (an arm of other settings
+    # is labelled apart, full-finetune[max_steps=2], and matches no method): refused before anything trains
+    check_same_report(out, "adaptation.json", settings, kind="adapt", grown=GROWN,
+                      defaults={"train": TrainConfig.field_defaults()})
     if oracle:  # first: the report's main experiment is the newest, the source's
         # the target cut as the methods' scores cut it (no label read, the methods' input size and test cap): the
         # ceiling is scored on the very rows the methods are, and never trains on one of them
@@ -244,7 +254,8 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
                and r.spec.get("backbone") == sweep.backbone]
     result.rows = adaptation_rows(mine, ceiling, methods=where, baseline=BASELINE)
     result.notes += budget_notes(mine, ceiling, max_test, where)
-    adaptation = _write(out, result, source=source, target=target, strategy=strategy)  # first: the report points to it
+    adaptation = _write(out, result, source=source, target=target, strategy=strategy,
+                        settings=settings)  # first: the report points to it
     result.reports = {**render(out), **adaptation}
     return result
 
@@ -326,7 +337,8 @@ def summary_lines(result: AdaptResult) -> list[str]:
     return lines + [f"flag: {text}" for text in map(flag_text, result.rows) if text]
 
 
-def _write(out: Path, result: AdaptResult, *, source: str, target: str, strategy: str) -> dict[str, Path]:
+def _write(out: Path, result: AdaptResult, *, source: str, target: str, strategy: str,
+           settings: dict[str, Any]) -> dict[str, Path]:
     from headstart.atomic import write_json
     from headstart.report.markdown import adaptation_markdown
     from headstart.report.ood_chart import adaptation_chart
@@ -335,7 +347,7 @@ def _write(out: Path, result: AdaptResult, *, source: str, target: str, strategy
     rows = result.rows
     paths = {"adaptation.json": out / "adaptation.json", "adaptation.md": out / "adaptation.md"}
     write_json(paths["adaptation.json"], {"source": source, "target": target, "strategy": strategy, "notes": result.notes,
-                                          "rows": rows})
+                                          "settings": settings, "rows": rows})
     write_atomic(paths["adaptation.md"], adaptation_markdown(rows, source=source, target=target, strategy=strategy,
                                                              notes=result.notes).encode())
     chart = adaptation_chart(rows, out / "adaptation.png", source=source, target=target)

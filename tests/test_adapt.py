@@ -313,3 +313,43 @@ def test_an_unknown_method_is_told_a_method_or_a_strategy_only_where_it_is_plaus
         headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", methods=f"{typed},source-only", out=tmp_path / "a")
     assert ("did you mean" in str(raised.value)) == (meant is not None), str(raised.value)
     assert not (tmp_path / "a").exists()
+
+
+def test_an_out_holding_another_adapts_report_is_refused_before_training_and_the_same_run_resumes_or_grows(
+        toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """adapt into an --out holding another adapt (--max-steps 2, then 3) trained, exited 0 and wrote an empty table:
+    the store's arms were labelled apart (full-finetune[max_steps=2]) and matched no method, and the oracle note said
+    there was none. Refused as continual and multitask refuse another run's folder; the same call resumes, and one
+    that adds methods, sizes or seeds to the same settings grows the study."""
+    import pandas as pd
+    from conftest import make_toy
+
+    from headstart.store import Store
+
+    data = make_toy(300, seed=7)  # the source's two labels: the oracle trains on them
+    target = tmp_path / "target.csv"
+    pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(target, index=False)
+    out = tmp_path / "a"
+
+    def adapt(*extra: str) -> tuple[int, str, str]:
+        return run_cli(["adapt", "--source", str(toy_csv), "--target", str(target), "--backbone", "tiny", "--sizes", "16",
+                        "--seeds", "1", "--no-tune", "--min-steps", "2", "--out", str(out), "-q", *extra], monkeypatch, capsys)
+
+    code, _, err = adapt("--methods", "source-only", "--max-steps", "2")
+    assert code in (0, None), err
+    stored, report = (out / "runs.sqlite").read_bytes(), (out / "adaptation.json").read_text()
+    assert_user_error(adapt("--methods", "source-only", "--max-steps", "3"),
+                      f"--out {str(out)!r} holds the report of another adapt run (max_steps 2, not 3), which this one would "
+                      "replace; nothing was trained; give it its own folder, e.g.")
+    assert (out / "runs.sqlite").read_bytes() == stored and (out / "adaptation.json").read_text() == report
+    assert_user_error(adapt("--methods", "source-only,coral", "--max-steps", "2", "--no-oracle"), "(oracle True, not False)")
+    code, _, err = adapt("--methods", "source-only", "--max-steps", "2")
+    assert code in (0, None), err
+    with Store(out, create=False) as store:
+        assert len(store.results()) == 2, "resumed: the oracle and source-only, none trained again"
+    code, _, err = adapt("--methods", "source-only,coral", "--max-steps", "2")  # a method added: the study grows
+    assert code in (0, None), err
+    saved = json.loads((out / "adaptation.json").read_text())
+    assert [r["method"] for r in saved["rows"]] == ["source-only", "coral"]
+    assert all(r["oracle"] is not None for r in saved["rows"]) and saved["settings"]["methods"] == ["source-only", "coral"]
+    assert_user_error(adapt("--methods", "source-only", "--max-steps", "2"), "(methods source-only,coral, not source-only)")
