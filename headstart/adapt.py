@@ -237,6 +237,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     # is labelled apart, full-finetune[max_steps=2], and matches no method): refused before anything trains
     check_same_report(out, "adaptation.json", settings, kind="adapt", grown=GROWN,
                       defaults={"train": TrainConfig.field_defaults()})
+    ceiling_keys: frozenset[str] = frozenset()  # no oracle this call: none in its report, whatever the store holds
     if oracle:  # first: the report's main experiment is the newest, the source's
         # the target cut as the methods' scores cut it (no label read, the methods' input size and test cap): the
         # ceiling is scored on the very rows the methods are, and never trains on one of them
@@ -245,13 +246,15 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
                                       split=dataclasses.replace(filled_split, stratify=False),
                                       **{k: target_data.source.get(k) for k in ("text_column", "label_column", "task")
                                          if "path" in target_data.source})  # the columns the methods are scored on
-        result.trained += run_compare(ceiling, out, workers=workers, progress=progress, command=command, by="adapt").trained
-    result.trained += run_compare(sweep, out, workers=workers, progress=progress, command=command, by="adapt").trained
-    with Store(out, create=False) as store:
-        runs = with_arms(store.results())
-    mine = [r for r in runs if (r.spec.get("data") or {}).get("hash") == source_data.hash and r.spec.get("backbone") == sweep.backbone]
-    ceiling = [r for r in runs if (r.spec.get("data") or {}).get("hash") == target_data.hash and r.spec.get("strategy") == strategy
-               and r.spec.get("backbone") == sweep.backbone]
+        done = run_compare(ceiling, out, workers=workers, progress=progress, command=command, by="adapt")
+        result.trained, ceiling_keys = result.trained + done.trained, done.keys
+    done = run_compare(sweep, out, workers=workers, progress=progress, command=command, by="adapt")
+    result.trained += done.trained
+    with Store(out, create=False) as store:  # this call's runs only: another call's (one stopped before its report
+        # recorded its settings) never shows in this report, its oracle least of all where this call has none
+        runs = with_arms([r for r in store.results() if r.key in done.keys | ceiling_keys])
+    mine = [r for r in runs if r.key in done.keys]
+    ceiling = [r for r in runs if r.key in ceiling_keys]
     result.rows = adaptation_rows(mine, ceiling, methods=where, baseline=BASELINE)
     result.notes += budget_notes(mine, ceiling, max_test, where)
     adaptation = _write(out, result, source=source, target=target, strategy=strategy,

@@ -353,3 +353,36 @@ def test_an_out_holding_another_adapts_report_is_refused_before_training_and_the
     assert [r["method"] for r in saved["rows"]] == ["source-only", "coral"]
     assert all(r["oracle"] is not None for r in saved["rows"]) and saved["settings"]["methods"] == ["source-only", "coral"]
     assert_user_error(adapt("--methods", "source-only", "--max-steps", "2"), "(methods source-only,coral, not source-only)")
+
+
+def test_a_report_shows_only_this_calls_runs_and_no_oracle_where_this_call_has_none(toy_csv, tiny_registry, tmp_path,
+                                                                                    monkeypatch, capsys):
+    """adapt --target T, then --target 'T[a=b]' (no oracle) into the same --out: the notes said "no oracle: ... no
+    ceiling ... is reported" while the table showed the first call's oracle, read from the store whatever this call
+    ran. With the first call's report there the second is refused (another target); where none was written (a call
+    stopped before it), the report holds this call's runs alone."""
+    import pandas as pd
+    from conftest import make_toy
+
+    data = make_toy(300, seed=7)  # the source's two labels: the oracle trains on them
+    target = tmp_path / "target.csv"
+    pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(target, index=False)
+    out = tmp_path / "a"
+
+    def adapt(target_text: str, *extra: str) -> tuple[int, str, str]:
+        return run_cli(["adapt", "--source", str(toy_csv), "--target", target_text, "--backbone", "tiny", "--sizes", "16",
+                        "--seeds", "1", "--no-tune", "--max-steps", "2", "--min-steps", "2", "--methods", "source-only",
+                        "--out", str(out), "-q", *extra], monkeypatch, capsys)
+
+    code, printed, err = adapt(str(target))
+    assert code in (0, None) and "oracle n=16: " in printed, err
+    assert_user_error(adapt(f"{target}[{data.label_names[0]}={data.label_names[1]}]"),
+                      f"holds the report of another adapt run (target {target}, not {target}[")
+    for name in ("adaptation.json", "adaptation.md"):  # as a call stopped before its report leaves the store
+        (out / name).unlink()
+    code, printed, err = adapt(str(target), "--no-oracle")
+    assert code in (0, None), err
+    assert "oracle n=16" not in printed, printed
+    saved = json.loads((out / "adaptation.json").read_text())
+    assert [r["method"] for r in saved["rows"]] == ["source-only"] and saved["rows"][0]["oracle"] is None
+    assert saved["rows"][0]["gap_closed"] is None and "the oracle" not in " ".join(saved["notes"])
