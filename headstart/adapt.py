@@ -26,6 +26,9 @@ from headstart.results import RunResult
 METHODS = ("source-only", "dann", "coral", "mmd", "importance", "bn-adapt", "tent", "tent-episodic")  # the default: those that apply
 TERMS = ("dann", "coral", "mmd", "importance")  # terms that read the target's unlabelled inputs
 BASELINE = "source-only"
+# Settings whose new value grows the study a report in --out holds (its rows stay in the new report): not refused.
+GROWN = {"methods": lambda old, new: set(old) <= set(new), "sizes": lambda old, new: set(old) <= set(new),
+         "seeds": lambda old, new: old <= new, "oracle": lambda old, new: old <= new}
 
 
 @dataclass
@@ -52,20 +55,24 @@ def plan_methods(methods: list[str], *, strategy: str, target: str) -> tuple[lis
     """The source sweep's arms and test-time adaptations for ``methods``, and each method's (arm, where) in its scores.
 
     Raises:
-        ConfigError: an unknown method, or no source-only baseline.
+        ConfigError: an unknown method, one given twice, or no source-only baseline.
     """
+    from headstart.arguments import check_once
     from headstart.strategies import STRATEGIES
     from headstart.tta import METHODS as TTA
 
     unknown = [m for m in methods if m not in (*METHODS, *TERMS, *TTA) and m not in STRATEGIES]
     if unknown:  # before the baseline check: a misspelt name is the first thing to fix
-        raise ConfigError(f"unknown adaptation method {unknown[0]!r}{closest(unknown[0], (*METHODS, *STRATEGIES))} (methods: "
-                          f"{', '.join(METHODS)}, or a strategy name such as lp-ft)")
+        # a strategy only when very like one ('lpft', 'LoRA'), else a method: half alike, 'bogus' was 'houlsby'
+        meant = closest(unknown[0], STRATEGIES, cutoff=0.75) or closest(unknown[0], METHODS)
+        raise ConfigError(f"unknown adaptation method {unknown[0]!r}{meant} (methods: {', '.join(METHODS)}, or a strategy "
+                          "name such as lp-ft)")
+    check_once("--methods", methods, "method")
     if BASELINE not in methods:
         raise ConfigError(f"--methods must include {BASELINE} (what every method is compared with); e.g. --methods "
                           f"{','.join(METHODS)}")
     arms, tta, where = [], [], {}
-    for method in dict.fromkeys(methods):
+    for method in methods:
         if method == BASELINE:
             arms.append(strategy)
             where[method] = (strategy, target)
@@ -153,7 +160,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     progress = progress_default(progress)
     from headstart.analysis.arms import with_arms
     from headstart.api_compare import run_compare
-    from headstart.outdir import claim
+    from headstart.outdir import check_same_report, claim
     from headstart.store_command import check_not_a_compare
     from headstart.data import load_dataset
     from headstart.data_defaults import fill
@@ -223,6 +230,14 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
         arms, tta, where = plan_methods(kept, strategy=strategy, target=name)
         sweep = SweepSpec(data=source, arms=tuple(arms), eval_data=(target,), tta=tuple(tta), **common)
     check_out_of_domain(sweep, source_data, model, "--target")  # the target's labels map: refused before the oracle trains
+    settings = {"source": source, "target": target, "backbone": backbone, "strategy": strategy, "methods": list(where),
+                "sizes": ["all" if s is None else s for s in size_list], "seeds": seeds, "oracle": bool(oracle),
+                "max_test": max_test, "tune": tune, "train": dataclasses.asdict(train)}
+    # another adapt's report in --out would be replaced by this one, its rows gone from it (an arm of other settings
+    # is labelled apart, full-finetune[max_steps=2], and matches no method): refused before anything trains
+    check_same_report(out, "adaptation.json", settings, kind="adapt", grown=GROWN,
+                      defaults={"train": TrainConfig.field_defaults()})
+    ceiling_keys: frozenset[str] = frozenset()  # no oracle this call: none in its report, whatever the store holds
     if oracle:  # first: the report's main experiment is the newest, the source's
         # the target cut as the methods' scores cut it (no label read, the methods' input size and test cap): the
         # ceiling is scored on the very rows the methods are, and never trains on one of them
@@ -231,16 +246,19 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
                                       split=dataclasses.replace(filled_split, stratify=False),
                                       **{k: target_data.source.get(k) for k in ("text_column", "label_column", "task")
                                          if "path" in target_data.source})  # the columns the methods are scored on
-        result.trained += run_compare(ceiling, out, workers=workers, progress=progress, command=command, by="adapt").trained
-    result.trained += run_compare(sweep, out, workers=workers, progress=progress, command=command, by="adapt").trained
-    with Store(out, create=False) as store:
-        runs = with_arms(store.results())
-    mine = [r for r in runs if (r.spec.get("data") or {}).get("hash") == source_data.hash and r.spec.get("backbone") == sweep.backbone]
-    ceiling = [r for r in runs if (r.spec.get("data") or {}).get("hash") == target_data.hash and r.spec.get("strategy") == strategy
-               and r.spec.get("backbone") == sweep.backbone]
+        done = run_compare(ceiling, out, workers=workers, progress=progress, command=command, by="adapt")
+        result.trained, ceiling_keys = result.trained + done.trained, done.keys
+    done = run_compare(sweep, out, workers=workers, progress=progress, command=command, by="adapt")
+    result.trained += done.trained
+    with Store(out, create=False) as store:  # this call's runs only: another call's (one stopped before its report
+        # recorded its settings) never shows in this report, its oracle least of all where this call has none
+        runs = with_arms([r for r in store.results() if r.key in done.keys | ceiling_keys])
+    mine = [r for r in runs if r.key in done.keys]
+    ceiling = [r for r in runs if r.key in ceiling_keys]
     result.rows = adaptation_rows(mine, ceiling, methods=where, baseline=BASELINE)
     result.notes += budget_notes(mine, ceiling, max_test, where)
-    adaptation = _write(out, result, source=source, target=target, strategy=strategy)  # first: the report points to it
+    adaptation = _write(out, result, source=source, target=target, strategy=strategy,
+                        settings=settings)  # first: the report points to it
     result.reports = {**render(out), **adaptation}
     return result
 
@@ -322,7 +340,8 @@ def summary_lines(result: AdaptResult) -> list[str]:
     return lines + [f"flag: {text}" for text in map(flag_text, result.rows) if text]
 
 
-def _write(out: Path, result: AdaptResult, *, source: str, target: str, strategy: str) -> dict[str, Path]:
+def _write(out: Path, result: AdaptResult, *, source: str, target: str, strategy: str,
+           settings: dict[str, Any]) -> dict[str, Path]:
     from headstart.atomic import write_json
     from headstart.report.markdown import adaptation_markdown
     from headstart.report.ood_chart import adaptation_chart
@@ -331,7 +350,7 @@ def _write(out: Path, result: AdaptResult, *, source: str, target: str, strategy
     rows = result.rows
     paths = {"adaptation.json": out / "adaptation.json", "adaptation.md": out / "adaptation.md"}
     write_json(paths["adaptation.json"], {"source": source, "target": target, "strategy": strategy, "notes": result.notes,
-                                          "rows": rows})
+                                          "settings": settings, "rows": rows})
     write_atomic(paths["adaptation.md"], adaptation_markdown(rows, source=source, target=target, strategy=strategy,
                                                              notes=result.notes).encode())
     chart = adaptation_chart(rows, out / "adaptation.png", source=source, target=target)

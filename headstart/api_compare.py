@@ -43,6 +43,7 @@ class CompareResult:
     notes: list[dict[str, str]] = field(default_factory=list)  # defaults the data decided (headstart.data_defaults)
     mlflow: dict[str, int] | None = None  # with report_to="mlflow": tracking.log_store's {logged, skipped}
     elsewhere: int = 0  # cells another compare on the same store claimed first (training there, or done meanwhile)
+    keys: frozenset[str] = field(default=frozenset(), repr=False)  # every cell's run key: the runs this call stands for
 
     @property
     def recommendation(self) -> list[str]:
@@ -257,7 +258,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     return CompareResult(out=Path(out), total=outcome.total, skipped=outcome.skipped, trained=outcome.trained,
                          statuses=dict(outcome.statuses), seconds=outcome.seconds,
                          summary=json.loads(reports["results.json"].read_text()), reports=reports, leakage=leakage,
-                         notes=notes, mlflow=logged, elsewhere=outcome.elsewhere)
+                         notes=notes, mlflow=logged, elsewhere=outcome.elsewhere, keys=frozenset(key for _, key, _ in planned))
 
 
 def plan_text(sweep: Any, cells: int, to_train: int) -> str:

@@ -75,15 +75,20 @@ def with_article(words: str) -> str:
     return f"{'an' if words[:1].lower() in 'aeiou' else 'a'} {words}"
 
 
-def closest(name: str, choices: Iterable[str]) -> str:
+def closest(name: str, choices: Iterable[str], *, cutoff: float = 0.5) -> str:
     """Return ``"; did you mean 'x'?"`` for the closest choice, or ``""`` when nothing is close (or ``name`` is no text);
-    a choice equal but for case comes first, and case counts for nothing in the closeness."""
+    a choice equal but for case comes first, and case counts for nothing in the closeness.
+
+    Args:
+        cutoff: how alike (difflib's ratio, 0 to 1) a choice must be to be suggested; higher where the choices are
+            not what ``name`` is meant to be but a second place to look (adapt's methods, then the strategies).
+    """
     if not isinstance(name, str):
         return ""
     choices = [c for c in choices if isinstance(c, str)]
     folded = {c.casefold(): c for c in choices}  # 'LoRA' is 'lora' in the wrong case: that first
-    match = ([folded[name.casefold()]] if name.casefold() in folded else difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
-             or [folded[m] for m in difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.5)])
+    match = ([folded[name.casefold()]] if name.casefold() in folded else difflib.get_close_matches(name, choices, n=1, cutoff=cutoff)
+             or [folded[m] for m in difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=cutoff)])
     return f"; did you mean {match[0]!r}?" if match else ""
 
 

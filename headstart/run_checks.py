@@ -196,7 +196,7 @@ def check_out_of_domain(spec: RunSpec | Any, data: Dataset, pretrained: torch.nn
     for method in spec.tta:  # bn-adapt without BatchNorm, tent on a regression run or a k-NN head
         strategies = getattr(spec, "strategies", None) or (spec.strategy,)
         if len(strategies) == 1:
-            check_applies(method, pretrained, data.task, get_strategy(strategies[0]))
+            check_applies(method, pretrained, data.task, get_strategy(strategies[0]), given=tuple(spec.tta))
             continue
         found = {s: why for s in strategies if (why := refuses(method, pretrained, data.task, get_strategy(s)))}
         if found and len(set(found.values())) == 1 and len(found) == len(strategies):  # the backbone or the task: all alike

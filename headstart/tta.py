@@ -93,11 +93,18 @@ def refuses(method: str, model: nn.Module, task: str, strategy: Any = None) -> s
     return None
 
 
-def check_applies(method: str, backbone: nn.Module, task: str, strategy: Any = None) -> None:
-    """Refuse before training a method that cannot adapt a run of ``strategy`` on ``backbone`` for ``task``."""
+def check_applies(method: str, backbone: nn.Module, task: str, strategy: Any = None, *, given: tuple[str, ...] = ()) -> None:
+    """Refuse before training a method that cannot adapt a run of ``strategy`` on ``backbone`` for ``task``; the fix
+    names a method that applies (not one of ``given``, the run's other ``--tta``), if any.
+
+    Raises:
+        ConfigError: why ``method`` cannot apply, and what to drop or use instead.
+    """
     why = refuses(method, backbone, task, strategy)
     if why:
-        raise ConfigError(f"--tta {method} cannot adapt this run: {why}")
+        instead = [m for m in METHODS if m not in (method, *given) and refuses(m, backbone, task, strategy) is None]
+        raise ConfigError(f"--tta {method} cannot adapt this run: {why}; drop --tta {method}"
+                          + (f", or use --tta {instead[0]}, which applies" if instead else ""))
 
 
 def adapted(model: nn.Module, method: str, batches: list[dict[str, torch.Tensor]], *, task: str,

@@ -287,3 +287,102 @@ def test_the_budget_note_names_arms_by_the_methods_that_train_them():
     (note,) = budget_notes([run("full-finetune", 100), run("full-finetune+coral", 40)], [], None, where)
     assert note.startswith("budget as run: source-only, tent: 100 steps") and "; coral: 40 steps" in note, note
     assert "full-finetune" not in note, note
+
+
+def test_a_method_given_twice_is_refused_as_continual_and_multitask_refuse_an_arm_twice(toy_csv, other_csv, tiny_registry,
+                                                                                      tmp_path, monkeypatch, capsys):
+    """--methods source-only,source-only was taken silently (one source-only trained), where continual's --arms and
+    multitask's --weighting refuse a name given twice as a likely typo for another."""
+    out = tmp_path / "twice"
+    assert_user_error(run_cli(["adapt", "--source", str(toy_csv), "--target", str(other_csv), "--backbone", "tiny",
+                               "--methods", "source-only,coral,source-only", "--sizes", "16", "--seeds", "1", "--out", str(out)],
+                              monkeypatch, capsys),
+                      "--methods lists a method twice (source-only, coral, source-only); give each once")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("typed, meant", [("bogus", None), ("xyz", None), ("tnet", "tent"), ("corall", "coral"),
+                                          ("sourceonly", "source-only"), ("lpft", "lp-ft"), ("LoRA", "lora")])
+def test_an_unknown_method_is_told_a_method_or_a_strategy_only_where_it_is_plausibly_the_one_meant(typed, meant, tmp_path):
+    """headstart.adapt(methods="bogus") said "did you mean 'houlsby'?": every strategy was a candidate, and difflib
+    calls 'bogus' and 'houlsby' half alike. A strategy is suggested only when very like the name typed."""
+    import headstart
+    from headstart.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"^unknown adaptation method '{typed}'(; did you mean '{meant}'\?)? \(methods: ") as raised:
+        headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", methods=f"{typed},source-only", out=tmp_path / "a")
+    assert ("did you mean" in str(raised.value)) == (meant is not None), str(raised.value)
+    assert not (tmp_path / "a").exists()
+
+
+def test_an_out_holding_another_adapts_report_is_refused_before_training_and_the_same_run_resumes_or_grows(
+        toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """adapt into an --out holding another adapt (--max-steps 2, then 3) trained, exited 0 and wrote an empty table:
+    the store's arms were labelled apart (full-finetune[max_steps=2]) and matched no method, and the oracle note said
+    there was none. Refused as continual and multitask refuse another run's folder; the same call resumes, and one
+    that adds methods, sizes or seeds to the same settings grows the study."""
+    import pandas as pd
+    from conftest import make_toy
+
+    from headstart.store import Store
+
+    data = make_toy(300, seed=7)  # the source's two labels: the oracle trains on them
+    target = tmp_path / "target.csv"
+    pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(target, index=False)
+    out = tmp_path / "a"
+
+    def adapt(*extra: str) -> tuple[int, str, str]:
+        return run_cli(["adapt", "--source", str(toy_csv), "--target", str(target), "--backbone", "tiny", "--sizes", "16",
+                        "--seeds", "1", "--no-tune", "--min-steps", "2", "--out", str(out), "-q", *extra], monkeypatch, capsys)
+
+    code, _, err = adapt("--methods", "source-only", "--max-steps", "2")
+    assert code in (0, None), err
+    stored, report = (out / "runs.sqlite").read_bytes(), (out / "adaptation.json").read_text()
+    assert_user_error(adapt("--methods", "source-only", "--max-steps", "3"),
+                      f"--out {str(out)!r} holds the report of another adapt run (max_steps 2, not 3), which this one would "
+                      "replace; nothing was trained; give it its own folder, e.g.")
+    assert (out / "runs.sqlite").read_bytes() == stored and (out / "adaptation.json").read_text() == report
+    assert_user_error(adapt("--methods", "source-only,coral", "--max-steps", "2", "--no-oracle"), "(oracle True, not False)")
+    code, _, err = adapt("--methods", "source-only", "--max-steps", "2")
+    assert code in (0, None), err
+    with Store(out, create=False) as store:
+        assert len(store.results()) == 2, "resumed: the oracle and source-only, none trained again"
+    code, _, err = adapt("--methods", "source-only,coral", "--max-steps", "2")  # a method added: the study grows
+    assert code in (0, None), err
+    saved = json.loads((out / "adaptation.json").read_text())
+    assert [r["method"] for r in saved["rows"]] == ["source-only", "coral"]
+    assert all(r["oracle"] is not None for r in saved["rows"]) and saved["settings"]["methods"] == ["source-only", "coral"]
+    assert_user_error(adapt("--methods", "source-only", "--max-steps", "2"), "(methods source-only,coral, not source-only)")
+
+
+def test_a_report_shows_only_this_calls_runs_and_no_oracle_where_this_call_has_none(toy_csv, tiny_registry, tmp_path,
+                                                                                    monkeypatch, capsys):
+    """adapt --target T, then --target 'T[a=b]' (no oracle) into the same --out: the notes said "no oracle: ... no
+    ceiling ... is reported" while the table showed the first call's oracle, read from the store whatever this call
+    ran. With the first call's report there the second is refused (another target); where none was written (a call
+    stopped before it), the report holds this call's runs alone."""
+    import pandas as pd
+    from conftest import make_toy
+
+    data = make_toy(300, seed=7)  # the source's two labels: the oracle trains on them
+    target = tmp_path / "target.csv"
+    pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(target, index=False)
+    out = tmp_path / "a"
+
+    def adapt(target_text: str, *extra: str) -> tuple[int, str, str]:
+        return run_cli(["adapt", "--source", str(toy_csv), "--target", target_text, "--backbone", "tiny", "--sizes", "16",
+                        "--seeds", "1", "--no-tune", "--max-steps", "2", "--min-steps", "2", "--methods", "source-only",
+                        "--out", str(out), "-q", *extra], monkeypatch, capsys)
+
+    code, printed, err = adapt(str(target))
+    assert code in (0, None) and "oracle n=16: " in printed, err
+    assert_user_error(adapt(f"{target}[{data.label_names[0]}={data.label_names[1]}]"),
+                      f"holds the report of another adapt run (target {target}, not {target}[")
+    for name in ("adaptation.json", "adaptation.md"):  # as a call stopped before its report leaves the store
+        (out / name).unlink()
+    code, printed, err = adapt(str(target), "--no-oracle")
+    assert code in (0, None), err
+    assert "oracle n=16" not in printed, printed
+    saved = json.loads((out / "adaptation.json").read_text())
+    assert [r["method"] for r in saved["rows"]] == ["source-only"] and saved["rows"][0]["oracle"] is None
+    assert saved["rows"][0]["gap_closed"] is None and "the oracle" not in " ".join(saved["notes"])

@@ -364,3 +364,26 @@ def test_a_sweep_given_as_arms_is_told_the_arms_to_keep_not_strategies_that_lose
         check_out_of_domain(sweep, SimpleNamespace(task="classification"), tiny_cnn(0))
     _rename(raised.value, {"arms", "tta"})  # what headstart.compare(arms=...) says
     assert "(e.g. arms='linear-probe[head_lr=0.01],full-finetune+ewc')" in str(raised.value), str(raised.value)
+
+
+def test_trains_refusal_of_a_method_says_what_to_drop_and_names_one_that_applies(toy_csv, other_csv, tiny_registry, tmp_path,
+                                                                                   monkeypatch, capsys):
+    """train --backbone mnist-cnn --tta tent said "the model has no normalisation layer with affine parameters to
+    adapt" and no fix, where adapt's refusal says what to drop; a method that applies (not one given) is named too."""
+    from conftest import assert_user_error, run_cli
+
+    from headstart.tta import check_applies
+
+    plain = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU())  # mnist-cnn's kind: no normalisation layer, nothing applies
+    with pytest.raises(ConfigError, match=r"^--tta tent cannot adapt this run: the model has no normalisation layer with "
+                                          r"affine parameters to adapt; drop --tta tent$"):
+        check_applies("tent", plain, "classification")
+    out = tmp_path / "o"
+    args = ["train", "--data", str(toy_csv), "--backbone", "tiny", "--eval-data", f"{other_csv}[neutral=-]", "--n", "16",
+            "--out", str(out), "--tta", "bn-adapt"]
+    assert_user_error(run_cli(args, monkeypatch, capsys),  # the tiny text encoder: LayerNorm, no BatchNorm
+                      "--tta bn-adapt cannot adapt this run: the model has no BatchNorm layer",
+                      "; drop --tta bn-adapt, or use --tta tent, which applies")
+    code, _, err = run_cli([*args, "--tta", "tent"], monkeypatch, capsys)
+    assert code == 2 and "drop --tta bn-adapt, or use --tta tent-episodic, which applies" in err, "not tent: it is given"
+    assert not out.exists()

@@ -339,7 +339,7 @@ def adaptation_markdown(rows: list[dict[str, Any]], *, source: str, target: str,
     ceiling = any(r.get("oracle") for r in rows)
     oracle = (f"The oracle ({md_text(strategy)} trained on {md_text(name)}'s own labels, from its pool, and scored on the "
               "same target test rows as every method) is the ceiling only."
-              if ceiling else f"No oracle ({md_text(strategy)} trained on {md_text(name)}'s own labels) is in this store, "
+              if ceiling else f"No oracle ({md_text(strategy)} trained on {md_text(name)}'s own labels) is part of this run, "
               "so there is no ceiling and no gap closed.")
     majority = {r["n"]: r["majority"] for r in rows if r.get("majority") is not None}
     lines = [f"# Domain adaptation: {md_text(source)} → {md_text(name)} ({md_text(strategy)})", "",

@@ -72,7 +72,7 @@ def test_adaptation_md_shows_the_majority_row_and_flags_and_names_the_oracle_onl
     assert "| tent ⚠ | 16 | 70.0 |" in written and "| source-only | 16 |" in written
     assert "- ⚠ tent (n = 16): 70.0% on the target, at or below" in written
     assert "ceiling only" not in written, "no oracle ran: no sentence about one"
-    assert "No oracle (full-finetune trained on drug-reviews-sentiment's own labels) is in this store" in written
+    assert "No oracle (full-finetune trained on drug-reviews-sentiment's own labels) is part of this run" in written
     assert "\\[negative" not in written, "the dataset is named, not its mapping escaped into the prose"
     with_oracle = [{**r, "oracle": {"mean": 0.95, "ci_low": 0.9, "ci_high": 1.0, "seeds": 2}} for r in found]
     written = adaptation_markdown(with_oracle, source="a.csv", target="b.csv", strategy="full-finetune")
