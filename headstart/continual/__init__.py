@@ -165,7 +165,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     Returns:
         ``ContinualResult``: ``analysis`` (per arm its accuracy matrix, ACC, BWT, plasticity, FWT with 95% intervals;
         ``recommended``, the arm with the best validation ACC), ``reports`` (continual.md, continual.html, charts),
-        ``trained`` (steps trained now; stored ones are skipped) and ``flags``.
+        ``trained`` (tasks trained now, over every arm and seed; stored ones are skipped) and ``flags``.
 
     Example:
         >>> result = headstart.continual("text", arms="naive,ewc,replay", n=64, seeds=2, out="runs/cl")
@@ -257,7 +257,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         elapsed = time.monotonic() - clock["start"]
         eta = clock["left"] * elapsed / clock["trained"]
         if progress:
-            print(f"continual: {chain.arm.label} seed {chain.seed} task {step + 1}/{len(loaded.tasks)} done; "
+            print(f"continual: {task_done_text(chain, step)}; "
                   f"{steps_total - clock['left']}/{steps_total} tasks trained (over every arm and seed), elapsed {elapsed:.0f}s, "
                   f"ETA {eta:.0f}s",
                   file=sys.stderr, flush=True)
@@ -295,7 +295,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     notes += budget_notes(mine)
     notes += ["Checkpoints are chosen on the current task's validation split only (a continual learner has no other)."]
     others = len(runs) - len(mine)
-    elsewhere = ([f"this store also holds {others} step{'s' if others != 1 else ''} of other settings (another stream, "
+    elsewhere = ([f"this store also holds {others} trained task{'s' if others != 1 else ''} of other settings (another stream, "
                   "scenario, n, seed count or arm options, or an earlier headstart version's runs, whose keys have since "
                   "changed) that this report leaves out; re-run continual with those settings to see them, and give each "
                   "setting its own --out"] if others else [])
@@ -322,6 +322,15 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     result.reports = {"continual.json": out / "continual.json", "continual.md": out / "continual.md",
                       "continual.html": out / "continual.html", **continual_charts(result.analysis, out, tasks=tasks)}
     return result
+
+
+def task_done_text(chain: Chain, step: int) -> str:
+    """A finished task as progress says it, numbered from 0 and named as the report's R[i][j] matrix and notes do:
+    "ewc seed 0: task 1 (fashion-mnist[Pullover, Dress]) of tasks 0–4 done"; joint trains the stream at once."""
+    tasks = chain.stream.tasks
+    if chain.method.joint:
+        return f"{chain.arm.label} seed {chain.seed}: every task at once (tasks 0–{len(tasks) - 1}) done"
+    return f"{chain.arm.label} seed {chain.seed}: task {step} ({tasks[step].name}) of tasks 0–{len(tasks) - 1} done"
 
 
 def constant_acc(prepared: Any, scenario: str, part: str = "val") -> float:
@@ -395,8 +404,7 @@ def _chain_job(job: dict[str, Any], arm: dict[str, Any], seed: int, progress: bo
 
     def said(chain: Chain, step: int) -> None:
         if progress:
-            print(f"continual: {chain.arm.label} seed {chain.seed} task {step + 1}/{len(chain.stream.tasks)} done", file=sys.stderr,
-                  flush=True)
+            print(f"continual: {task_done_text(chain, step)}", file=sys.stderr, flush=True)
 
     if store is not None:
         return run_chain(chain, store, progress=said), chain.keys
