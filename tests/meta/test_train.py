@@ -286,3 +286,17 @@ def test_a_name_passed_where_meta_train_takes_its_folder_is_refused_at_once(tmp_
                                      f"e.g. meta_train('runs/meta', {fix})")
     assert not list(tmp_path.iterdir()), "refused before any folder is made"
 
+
+def test_a_bad_image_size_is_named_before_the_folder_is_read(tmp_path, monkeypatch, capsys):
+    """On an earlier meta-train's --out, --image-size 4 was answered with the folder conflict ("holds another
+    meta-train (--image-size none, not 4)"), not with the value no backbone takes."""
+    from conftest import assert_user_error, run_cli
+
+    out = tmp_path / "meta"
+    out.mkdir()
+    (out / "meta.json").write_text(json.dumps({"config": json.loads(json.dumps(MetaConfig(ways=3).to_json())), "rows": []}))
+    result = run_cli(["meta-train", "--out", str(out), "--ways", "3", "--image-size", "4"], monkeypatch, capsys)
+    assert_user_error(result, "--image-size must be an integer >= 8, got 4; try --image-size 224")
+    assert "holds another meta-train" not in result[2]
+    with pytest.raises(Exception, match=r"image_size must be at most 2048"):
+        MetaConfig(image_size=4096)
