@@ -136,6 +136,19 @@ class TrainConfig:
         _choice("bn", self.bn, BN_MODES)
         _choice("augment", self.augment, AUGMENTS)
 
+    def check_as_given(self) -> None:
+        """Checks of the settings as a caller gives them, which a resolved config need not pass: a strategy's default
+        floor above a given cap is fine (the cap wins, and the report says so), a floor the caller set above the cap
+        they set asks for two budgets at once. Not in ``__post_init__``: ``with_defaults`` and stored specs build
+        such configs.
+
+        Raises:
+            ConfigError: ``min_steps`` above ``max_steps``.
+        """
+        if self.min_steps is not None and self.max_steps is not None and self.min_steps > self.max_steps:
+            raise ConfigError(f"--min-steps {self.min_steps} is above --max-steps {self.max_steps}, so the cap would cut the "
+                              f"floor; give --min-steps at most {self.max_steps}, or --max-steps at least {self.min_steps}")
+
     def with_defaults(self, defaults: dict[str, Any]) -> "TrainConfig":
         """Fill the ``None`` fields from ``defaults`` (a strategy's), then from the global fallbacks."""
         fallback = {"lr": 1e-5, "head_lr": 1e-3, "epochs": 3, "min_steps": 100, "optimizer": "adamw", "patience": 3, "evals_per_phase": 5,
