@@ -96,17 +96,26 @@ def as_config(value: Any, kind: type, *, name: str = "config") -> Any:
     if value is None:
         return kind()
     if isinstance(value, kind):
-        return value
+        return _as_given(value)
     fields = [f.name for f in dataclasses.fields(kind)]
     if isinstance(value, dict):
         unknown = [k for k in value if k not in fields]
         if unknown:
             raise ConfigError(f"{name} has no setting {unknown[0]!r}{closest(str(unknown[0]), fields)} ({kind.__name__} "
                               f"fields: {', '.join(fields)})")
-        return kind(**value)
+        return _as_given(kind(**value))
     toml = " (a settings TOML file is read by the CLI's --config)" if isinstance(value, (str, os.PathLike)) else ""
     raise ConfigError(f"{name} must be a headstart {kind.__name__} or a dict of its fields, got {type(value).__name__} "
                       f"{value!r:.60}{toml}; e.g. {name}={kind.__name__}({fields[0]}=...) or {name}={{{fields[0]!r}: ...}}")
+
+
+def _as_given(config: Any) -> Any:
+    """``config`` after its checks of the values as given (``check_as_given``, where the kind has them: TrainConfig's
+    floor above its cap), which a config resolved from defaults need not pass."""
+    check = getattr(config, "check_as_given", None)
+    if check is not None:
+        check()
+    return config
 
 
 def as_table(value: Any, *, name: str, example: str) -> dict[str, Any]:

@@ -123,7 +123,8 @@ def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, 
         it trained alone, or its weighting of the tasks together, as the multitask report names its columns."""
         c, m = r.spec.get("continual"), r.spec.get("multitask")
         if isinstance(c, dict) and "arm" in c:
-            return f"{c['arm']} task {int(c['step']) + 1}/{c['steps']}"
+            name = (r.spec.get("data") or {}).get("name")  # numbered from 0, as continual.md's R[i][j]
+            return f"{c['arm']} task {int(c['step'])}" + (f" ({name})" if name else "") + f" of tasks 0–{int(c['steps']) - 1}"
         if isinstance(m, dict) and m.get("members"):
             members = list(m["members"])
             return (f"{labels[arm_key(r.spec)]} alone on {members[0]}" if len(members) == 1 and not m.get("weighting")

@@ -25,19 +25,30 @@ def run_record(s: Any, report: Any, *, tuned: bool) -> dict[str, Any]:
                  for part, rows in (("val", s.splits.val), ("test", s.splits.test))}
     history = [{k: v for k, v in h.items() if k in ("step", "phase", "val_score")} | ({"solved": True} if "chosen" in h else {})
                for h in report.history]
-    from headstart.strategies.base import budget_for
-
-    asked = budget_for(dataclasses.replace(cfg, max_steps=None), len(s.train_rows)).steps  # what epochs / min_steps wanted
-    by_epochs = budget_for(dataclasses.replace(cfg, max_steps=None, min_steps=0), len(s.train_rows)).steps  # the epochs alone
-    budget = {"planned_steps": report.planned_steps, "steps": report.steps, "epochs": cfg.epochs, "min_steps": cfg.min_steps,
-              "max_steps": cfg.max_steps, "capped": cfg.max_steps is not None and asked > cfg.max_steps, "lr": cfg.lr if any(n.startswith("backbone.") for n in report.trained) else None,
-              "head_lr": cfg.head_lr, "tuned": tuned, "processes": report.processes,
-              "metric": selection_metric(cfg, data, s.train_rows), "epoch_steps": by_epochs,
-              **({"phases": [list(p) for p in report.phase_steps]} if len(report.phase_steps) > 1 else {})}  # a list: in order
+    budget = budget_record(cfg, report, len(s.train_rows), tuned=tuned, metric=selection_metric(cfg, data, s.train_rows))
     from headstart.provenance import environment
 
     held_out = {"held_out": report.held_out} if report.held_out else {}
     return {"history": history, "budget": budget, "reference": reference, **held_out, "environment": environment()}
+
+
+def budget_record(cfg: Any, report: Any, n_train: int, *, tuned: bool, metric: str) -> dict[str, Any]:
+    """The budget as run (``record["budget"]``, what ``analysis.flags.budget_text`` words): the steps planned and taken,
+    the epochs / ``min_steps`` rule, whether ``max_steps`` cut what the rule asked, the rates, and each phase's steps.
+
+    Args:
+        cfg: the resolved ``TrainConfig`` the run trained with. report: its ``engine.FitReport``.
+        n_train: the training rows the budget was counted on (``budget_for``).
+    """
+    from headstart.strategies.base import budget_for
+
+    asked = budget_for(dataclasses.replace(cfg, max_steps=None), n_train).steps  # what epochs / min_steps wanted
+    by_epochs = budget_for(dataclasses.replace(cfg, max_steps=None, min_steps=0), n_train).steps  # the epochs alone
+    return {"planned_steps": report.planned_steps, "steps": report.steps, "epochs": cfg.epochs, "min_steps": cfg.min_steps,
+            "max_steps": cfg.max_steps, "capped": cfg.max_steps is not None and asked > cfg.max_steps,
+            "lr": cfg.lr if any(n.startswith("backbone.") for n in report.trained) else None,
+            "head_lr": cfg.head_lr, "tuned": tuned, "processes": report.processes, "metric": metric, "epoch_steps": by_epochs,
+            **({"phases": [list(p) for p in report.phase_steps]} if len(report.phase_steps) > 1 else {})}  # a list: in order
 
 
 def score_test(s: Any, *, features: bool) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -61,6 +61,19 @@ def tune_setting(tune: Any) -> str | None:
 MAX_IMAGE_SIZE = 2048  # pixels a side: the backbones here were trained at 224-320
 
 
+def check_image_size(size: Any) -> None:
+    """Refuse an ``--image-size`` no backbone can take (None: the network's own).
+
+    Raises:
+        ConfigError: not an integer >= 8, or above ``MAX_IMAGE_SIZE``.
+    """
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 8):
+        raise ConfigError(f"--image-size must be an integer >= 8, got {size!r}; try --image-size 224")
+    if size is not None and size > MAX_IMAGE_SIZE:  # 22400 for 224: a traceback asking 140 GB
+        raise ConfigError(f"--image-size must be at most {MAX_IMAGE_SIZE} (a batch of 16 images at {size} px "
+                          f"is {16 * 3 * 4 * size ** 2 / 1e9:.0f} GB of input alone), got {size}; try --image-size 224")
+
+
 @settings_class
 @dataclass(frozen=True)
 class TrainConfig:
@@ -119,14 +132,22 @@ class TrainConfig:
         _choice("metric", self.metric, METRICS)
         if self.optimizer is not None:
             _choice("optimizer", self.optimizer, OPTIMIZERS)
-        if self.image_size is not None and (not isinstance(self.image_size, int) or self.image_size < 8):
-            raise ConfigError(f"--image-size must be an integer >= 8, got {self.image_size!r}; try --image-size 224")
-        if self.image_size is not None and self.image_size > MAX_IMAGE_SIZE:  # 22400 for 224: a traceback asking 140 GB
-            raise ConfigError(f"--image-size must be at most {MAX_IMAGE_SIZE} (a batch of 16 images at {self.image_size} px "
-                              f"is {16 * 3 * 4 * self.image_size ** 2 / 1e9:.0f} GB of input alone), got {self.image_size}; "
-                              "try --image-size 224")
+        check_image_size(self.image_size)
         _choice("bn", self.bn, BN_MODES)
         _choice("augment", self.augment, AUGMENTS)
+
+    def check_as_given(self) -> None:
+        """Checks of the settings as a caller gives them, which a resolved config need not pass: a strategy's default
+        floor above a given cap is fine (the cap wins, and the report says so), a floor the caller set above the cap
+        they set asks for two budgets at once. Not in ``__post_init__``: ``with_defaults`` and stored specs build
+        such configs.
+
+        Raises:
+            ConfigError: ``min_steps`` above ``max_steps``.
+        """
+        if self.min_steps is not None and self.max_steps is not None and self.min_steps > self.max_steps:
+            raise ConfigError(f"--min-steps {self.min_steps} is above --max-steps {self.max_steps}, so the cap would cut the "
+                              f"floor; give --min-steps at most {self.max_steps}, or --max-steps at least {self.min_steps}")
 
     def with_defaults(self, defaults: dict[str, Any]) -> "TrainConfig":
         """Fill the ``None`` fields from ``defaults`` (a strategy's), then from the global fallbacks."""

@@ -127,8 +127,9 @@ class SweepSpec:
                 if name not in self.strategies:
                     raise ConfigError(f"settings given for {name!r}, which is not in --strategies ({', '.join(self.strategies)})"
                                       f"{closest(name, self.strategies)}")
+        self.train.check_as_given()
         for overrides in self.train_by_strategy.values():
-            dataclasses.replace(self.train, **overrides)  # validates field names and values now, not mid-sweep
+            dataclasses.replace(self.train, **overrides).check_as_given()  # validates names and values now, not mid-sweep
         if not self.sizes:
             raise ConfigError(f"--sizes is empty; e.g. {_listed('sizes', (8, 16, 32, 64, None))}")
         free = [name for name in self.strategies if not get_strategy(name).needs_labels]

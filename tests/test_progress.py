@@ -128,3 +128,13 @@ def test_compare_passes_the_default_progress_on_at_a_terminal(monkeypatch, tmp_p
     assert seen["progress"] is True
     headstart.compare("rotten-tomatoes", strategies="linear-probe", sizes="16", seeds=1, out=tmp_path / "c", progress=False)
     assert seen["progress"] is False
+
+
+def test_the_eta_weighs_each_kind_by_its_own_pace_and_an_unseen_kind_by_the_mean():
+    """continual's ETA after its first (naive) tasks said 202 s of a 683 s run: lwf's tasks cost 3-6x naive's, and one
+    mean over every finished task priced them as naive's."""
+    from headstart.progress import eta_by_kind
+
+    assert eta_by_kind({"naive": 0, "lwf": 5}, {"naive": [2.0] * 5, "lwf": [10.0]}) == 50.0, "lwf at its own 10 s"
+    assert eta_by_kind({"naive": 2, "lwf": 5}, {"naive": [2.0, 4.0]}) == 2 * 3.0 + 5 * 3.0, "lwf unseen: the mean so far"
+    assert eta_by_kind({"naive": 3}, {}) == 0.0, "nothing finished: nothing to price with"

@@ -208,3 +208,27 @@ def test_an_image_size_past_any_backbones_use_is_refused_before_memory_runs_out(
                                           r"of input alone\), got 22400; try image_size=224$"):  # Python's words here
         TrainConfig(image_size=22400)
     assert TrainConfig(image_size=MAX_IMAGE_SIZE).image_size == MAX_IMAGE_SIZE
+
+
+@pytest.mark.parametrize("command", [
+    ["continual", "--n", "16", "--seeds", "1", "--arms", "naive", "--no-alone"],
+    ["compare", "--strategies", "linear-probe", "--sizes", "16", "--seeds", "1"],
+    ["multitask", "--tasks", "drug-reviews,drug-reviews-sentiment", "--weighting", "equal", "--seeds", "1"],
+    ["train", "--data", "rotten-tomatoes"],
+])
+def test_a_floor_above_the_cap_is_refused_by_every_command_that_takes_both(command, tmp_path, monkeypatch, capsys):
+    """continual --min-steps 50 --max-steps 5 ran, its report saying "at least 50 steps, capped at 5 by max_steps"."""
+    from conftest import assert_user_error, run_cli
+
+    result = run_cli([*command, "--min-steps", "50", "--max-steps", "5", "--out", str(tmp_path / "out")], monkeypatch, capsys)
+    assert_user_error(result, "--min-steps 50 is above --max-steps 5", "give --min-steps at most 5, or --max-steps at least 50")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_default_floor_above_a_given_cap_still_resolves_and_a_stored_spec_still_loads():
+    from headstart.specs import RunSpec
+
+    cfg = TrainConfig(max_steps=5).with_defaults({"min_steps": 100})  # the strategy's floor, the caller's cap: the cap wins
+    assert (cfg.min_steps, cfg.max_steps) == (100, 5)
+    assert RunSpec.from_dict({"data": "x", "strategy": "lora", "train": dataclasses.asdict(cfg)}).train == cfg
+    TrainConfig(min_steps=5, max_steps=5).check_as_given()

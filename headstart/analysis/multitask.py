@@ -71,6 +71,18 @@ def no_interval(cell: dict[str, Any]) -> bool:
     return cell["pairs"] < 2 and cell.get("row_se") is None
 
 
+def covers(cell: dict[str, Any]) -> str:
+    """What ``cell``'s interval carries, in compare's words (``report.markdown``'s intervals): "seeds and test rows";
+    "test rows" for one seed (its interval is the test set's sampling error alone: another seed may train otherwise);
+    "seeds" where the test rows could not be resampled; "none" without either."""
+    if "pairs" not in cell:  # a cell from elsewhere that does not say how it was measured
+        return "none" if no_interval(cell) else "seeds and test rows"
+    rows = cell.get("row_se") is not None
+    if cell["pairs"] < 2:
+        return "test rows" if rows else "none"
+    return "seeds and test rows" if rows else "seeds"
+
+
 def _reading(gain: dict[str, Any]) -> str:
     if no_interval(gain):
         return "one seed: no interval"
@@ -93,8 +105,9 @@ def multitask_rows(runs: list[RunResult], tasks: list[str], weightings: list[str
 
     Returns:
         ``{"tasks": [{task, metric, lower_is_better, test_rows, reference, single, multi: {w: interval}, difference: {w:
-        interval + gain, reading}}], "weights": {w: {task: mean weight}}, "seconds": {label: mean train seconds}}``; an interval is
-        ``stats.interval``'s dict with ``seeds``; a missing cell is absent.
+        interval + gain, reading, covers}}], "weights": {w: {task: mean weight}}, "seconds": {label: mean train seconds},
+        "budget": {label: budget as run}, "capped": bool}``; an interval is ``stats.interval``'s dict with ``seeds``; a
+        missing cell is absent; ``covers`` says what a difference's interval carries (one seed: the test rows alone).
     """
     scores = _scores(runs)
     rows = []
@@ -138,9 +151,24 @@ def multitask_rows(runs: list[RunResult], tasks: list[str], weightings: list[str
                     _beats(cell["mean"], row["reference"], row["lower_is_better"]) for cell in (row["single"], row["multi"][w])):
                 reading = BELOW  # a difference between two scores that learned nothing a constant does not know
             row["difference"][w] = {**diff, "seeds": common, "gain": {k: gain[k] for k in ("mean", "ci_low", "ci_high")},
-                                    "reading": reading}
+                                    "reading": reading, "covers": covers(diff)}
         rows.append(row)
-    return {"tasks": rows, "weights": _weights(runs, weightings), "seconds": _seconds(runs)}
+    return {"tasks": rows, "weights": _weights(runs, weightings), "seconds": _seconds(runs), **_budget(runs)}
+
+
+def _budget(runs: list[RunResult]) -> dict[str, Any]:
+    """``{"budget": {label: flags.budget_text}, "capped": whether max_steps cut what a run's rule asked}``, of the runs
+    that recorded their budget (none before it was recorded: then ``{}``)."""
+    from headstart.analysis.flags import budget_text, was_capped
+
+    by: dict[str, list[RunResult]] = {}
+    for r in runs:
+        if r.status == "done" and (r.record or {}).get("budget"):
+            by.setdefault(_label(r), []).append(r)
+    if not by:
+        return {}
+    return {"budget": {label: budget_text(group) for label, group in by.items()},
+            "capped": any(was_capped(r.record["budget"]) for group in by.values() for r in group)}
 
 
 def _weights(runs: list[RunResult], weightings: list[str]) -> dict[str, dict[str, Any]]:

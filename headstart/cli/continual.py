@@ -70,4 +70,5 @@ def continual(
                    + (f"; caveat: {caveat}" if caveat else ""))
     elif result.analysis.get("withheld"):
         typer.echo(f"recommendation: {withheld_text(result.analysis['withheld'])}")
-    typer.echo(f"report: {result.reports['continual.md']} ({result.trained} step{'' if result.trained == 1 else 's'} trained now)")
+    typer.echo(f"report: {result.reports['continual.md']} ({result.trained} task{'' if result.trained == 1 else 's'} trained now, "
+               "over every arm and seed)")

@@ -49,7 +49,8 @@ def multitask(
     Example: headstart multitask --tasks drug-reviews,drug-reviews-sentiment,drug-reviews-rating --weighting equal,uncertainty,gradnorm --n 256 --seeds 3 --out runs/multitask-drug
     Example: headstart multitask --tasks reviews.csv:condition,reviews.csv:rating --strategy lora --option rank=4
     """
-    from headstart.analysis.multitask import no_interval
+    from headstart.analysis.multitask import covers, no_interval
+    from headstart.report.multitask import ONE_SEED, reading_text, verdict_caveat
     from headstart.multitask import multitask as run_multitask
     from headstart.specs import TrainConfig
 
@@ -76,7 +77,13 @@ def multitask(
         digits = 1 if scale == 100 else 3
         for w, diff in row["difference"].items():
             span = ("one seed, no CI" if no_interval(diff) else
-                    f"CI {scale * diff['ci_low']:+.{digits}f} to {scale * diff['ci_high']:+.{digits}f}")
-            parts.append(f"{w} {scale * diff['mean']:+.{digits}f}{unit} ({span}: {diff['reading']})")
+                    f"CI {scale * diff['ci_low']:+.{digits}f} to {scale * diff['ci_high']:+.{digits}f}"
+                    + (" over test rows only" if covers(diff) == "test rows" else ""))
+            parts.append(f"{w} {scale * diff['mean']:+.{digits}f}{unit} ({span}: {reading_text(diff)})")
         typer.echo(f"{row['task']} ({row['metric']}): " + ", ".join(parts))
+    read = [reading_text(d) for row in result.analysis["tasks"] for d in row["difference"].values()]
+    one_seed = any(text.endswith(ONE_SEED) for text in read)
+    verdicts = any(text.startswith(("negative transfer", "multi-task helps")) for text in read)
+    if one_seed or (verdicts and result.analysis.get("capped")):
+        typer.echo(f"note: {verdict_caveat(result.analysis, one_seed=one_seed).removeprefix('Caveat: ')}")
     typer.echo(f"report: {result.reports['report.md']} ({result.trained} run{'' if result.trained == 1 else 's'} trained now)")

@@ -165,7 +165,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     Returns:
         ``ContinualResult``: ``analysis`` (per arm its accuracy matrix, ACC, BWT, plasticity, FWT with 95% intervals;
         ``recommended``, the arm with the best validation ACC), ``reports`` (continual.md, continual.html, charts),
-        ``trained`` (steps trained now; stored ones are skipped) and ``flags``.
+        ``trained`` (tasks trained now, over every arm and seed; stored ones are skipped) and ``flags``.
 
     Example:
         >>> result = headstart.continual("text", arms="naive,ewc,replay", n=64, seeds=2, out="runs/cl")
@@ -188,7 +188,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     from headstart.store import Store
 
     tune = weight_tuning(tune)
-    from headstart.progress import progress_default
+    from headstart.progress import eta_by_kind, progress_default
 
     progress = progress_default(progress)
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
@@ -248,22 +248,29 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     out.mkdir(parents=True, exist_ok=True)
     result = ContinualResult(out=out)
     total = len(parsed) * seeds
-    steps_total = sum(1 if get_method(a.method).joint else len(loaded.tasks) for a in parsed) * seeds
-    clock = {"start": time.monotonic(), "trained": 0, "left": steps_total}
+    per_arm = {a.label: (1 if get_method(a.method).joint else len(loaded.tasks)) * seeds for a in parsed}
+    steps_total = sum(per_arm.values())
+    # each arm's remaining tasks at that arm's own pace (lwf's cost 3-6x naive's): progress.eta_by_kind
+    clock: dict[str, Any] = {"start": time.monotonic(), "mark": time.monotonic(), "left": dict(per_arm), "seconds": {}}
 
     def said(chain: Chain, step: int) -> None:
-        clock["trained"] += 1
-        clock["left"] -= 1
-        elapsed = time.monotonic() - clock["start"]
-        eta = clock["left"] * elapsed / clock["trained"]
+        now = time.monotonic()
+        clock["seconds"].setdefault(chain.arm.label, []).append(now - clock["mark"])
+        clock["mark"] = now
+        clock["left"][chain.arm.label] -= 1
+        elapsed = now - clock["start"]
+        eta = eta_by_kind(clock["left"], clock["seconds"])
         if progress:
-            print(f"continual: {chain.arm.label} seed {chain.seed} task {step + 1}/{len(loaded.tasks)} done; "
-                  f"{steps_total - clock['left']}/{steps_total} tasks trained (over every arm and seed), elapsed {elapsed:.0f}s, "
+            print(f"continual: {task_done_text(chain, step)}; "
+                  f"{steps_total - sum(clock['left'].values())}/{steps_total} tasks trained (over every arm and seed), "
+                  f"elapsed {elapsed:.0f}s, "
                   f"ETA {eta:.0f}s",
                   file=sys.stderr, flush=True)
 
-    def stored(count: int) -> None:  # a chain's steps already in the store, told before its first step trains
-        clock["left"] -= count
+    def stored(arm: str, count: int) -> None:  # a chain's steps already in the store, told before its first step trains
+        clock["left"][arm] -= count
+        if count:  # a resumed chain's loading of the stored steps is no task's time
+            clock["mark"] = time.monotonic()
 
     chains = [(arm, seed) for arm in parsed for seed in range(seeds)]
     planned: set[str] = set()  # the step keys this invocation asked for: the report reads only these
@@ -282,7 +289,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
                               train, out)
                 if progress:
                     print(f"continual: chain {i + 1}/{total}: {arm.label} seed {seed}", file=sys.stderr, flush=True)
-                trained = run_chain(chain, store, progress=said, resumed=stored)
+                trained = run_chain(chain, store, progress=said, resumed=lambda count, arm=arm.label: stored(arm, count))
                 planned.update(chain.keys)
                 result.trained += trained
     with Store(out) as store:
@@ -295,7 +302,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     notes += budget_notes(mine)
     notes += ["Checkpoints are chosen on the current task's validation split only (a continual learner has no other)."]
     others = len(runs) - len(mine)
-    elsewhere = ([f"this store also holds {others} step{'s' if others != 1 else ''} of other settings (another stream, "
+    elsewhere = ([f"this store also holds {others} trained task{'s' if others != 1 else ''} of other settings (another stream, "
                   "scenario, n, seed count or arm options, or an earlier headstart version's runs, whose keys have since "
                   "changed) that this report leaves out; re-run continual with those settings to see them, and give each "
                   "setting its own --out"] if others else [])
@@ -322,6 +329,15 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     result.reports = {"continual.json": out / "continual.json", "continual.md": out / "continual.md",
                       "continual.html": out / "continual.html", **continual_charts(result.analysis, out, tasks=tasks)}
     return result
+
+
+def task_done_text(chain: Chain, step: int) -> str:
+    """A finished task as progress says it, numbered from 0 and named as the report's R[i][j] matrix and notes do:
+    "ewc seed 0: task 1 (fashion-mnist[Pullover, Dress]) of tasks 0–4 done"; joint trains the stream at once."""
+    tasks = chain.stream.tasks
+    if chain.method.joint:
+        return f"{chain.arm.label} seed {chain.seed}: every task at once (tasks 0–{len(tasks) - 1}) done"
+    return f"{chain.arm.label} seed {chain.seed}: task {step} ({tasks[step].name}) of tasks 0–{len(tasks) - 1} done"
 
 
 def constant_acc(prepared: Any, scenario: str, part: str = "val") -> float:
@@ -395,8 +411,7 @@ def _chain_job(job: dict[str, Any], arm: dict[str, Any], seed: int, progress: bo
 
     def said(chain: Chain, step: int) -> None:
         if progress:
-            print(f"continual: {chain.arm.label} seed {chain.seed} task {step + 1}/{len(chain.stream.tasks)} done", file=sys.stderr,
-                  flush=True)
+            print(f"continual: {task_done_text(chain, step)}", file=sys.stderr, flush=True)
 
     if store is not None:
         return run_chain(chain, store, progress=said), chain.keys

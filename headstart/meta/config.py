@@ -8,6 +8,7 @@ from typing import Any
 from headstart.errors import ConfigError, comma_entries
 from headstart.python_checks import settings_class
 from headstart.arguments import check_once, check_seed
+from headstart.specs import check_image_size
 
 DEFAULT_ARMS = ("protonet", "maml", "fomaml", "reptile")
 SETTINGS = {  # --setting NAME: (base dataset, novel datasets)
@@ -96,6 +97,7 @@ class MetaConfig:
             raise ConfigError(f"--val-per-class {self.val_per_class} cannot fill a validation episode, which needs shots + "
                               f"queries = {max(self.shots) + self.queries} rows a class; try --val-per-class "
                               f"{MetaConfig.val_per_class}, or --val-episodes 0 for none")
+        check_image_size(self.image_size)  # before the folder is checked: the bad value is what to name
         if self.tune and self.val_episodes == 0:
             raise ConfigError(f"--tune {','.join(self.tune)} chooses on validation episodes, and --val-episodes 0 asks for none; "
                               f"try --val-episodes {MetaConfig.val_episodes}")

@@ -50,7 +50,7 @@ class MetaResult:
         return {"config": self.config, "training": self.training, "rows": self.rows, "seconds": self.seconds, "notes": self.notes}
 
     def table(self) -> list[str]:
-        """Markdown lines: one row per method, one column per (novel dataset, shots), "mean ± ci95" in percent."""
+        """Markdown lines: one row per method, one column per (novel dataset, shots), "mean (low–high)" in percent."""
         columns = sorted({(r["novel"], r["shots"]) for r in self.rows}, key=lambda c: (self.config["novel"].index(c[0]), c[1]))
         methods = list(dict.fromkeys(r["method"] for r in self.rows))
         cell = {(r["method"], r["novel"], r["shots"]): r for r in self.rows}
@@ -61,19 +61,19 @@ class MetaResult:
             values = []
             for novel, shots in columns:
                 r = cell.get((method, novel, shots))
-                values.append("" if r is None else _with_half(f"{100 * r['mean']:.1f}", r["ci95"]))
+                values.append("" if r is None else with_interval(r["mean"], r["ci95"]))
             lines.append(f"| {method} | " + " | ".join(values) + " |")
-        lines += ["", "Paired difference from plain linear-probe on the same episodes (points, mean ± 95% half-width):", "",
+        lines += ["", "Paired difference from plain linear-probe on the same episodes (points, mean and 95% interval):", "",
                   lines[0], lines[1]]
         for method in methods:
             pairs = [cell.get((method, novel, shots), {}).get("vs_linear_probe") for novel, shots in columns]
             if any(p is not None for p in pairs):
-                lines.append(f"| {method} | " + " | ".join("" if p is None else _with_half(f"{round(100 * p[0], 1) + 0.0:+.1f}", p[1])
+                lines.append(f"| {method} | " + " | ".join("" if p is None else with_interval(p[0], p[1], difference=True)
                                                            for p in pairs) + " |")
         episodes = {r["episodes"] for r in self.rows}
         lines.append("")
-        lines.append(f"Query accuracy (%), mean ± 95% CI half-width (t·sd/√n, the episodes' sampling only; none for one "
-                     f"episode) over {', '.join(map(str, sorted(episodes)))} episodes of {self.config['queries']} queries "
+        lines.append(f"Query accuracy (%), mean and 95% interval (mean ± t·sd/√n, the episodes' sampling only, clipped to "
+                     f"what an accuracy can be; none for one episode) over {', '.join(map(str, sorted(episodes)))} episodes of {self.config['queries']} queries "
                      "per class, the same seeded episodes for every method; "
                      f"meta-trained on {md_text(self.config['base'])} with {md_text(self.config['backbone'])} "
                      f"({self.config['meta_steps']} meta-steps of {self.config['meta_batch']} {ways}-way "
@@ -91,11 +91,12 @@ class MetaResult:
         lines = ["", f"Validation: {self.config['val_episodes']} episodes per shot count on held-out rows of the base classes "
                  f"({md_text(self.config['base'])}; never a meta-training row, never a novel dataset)"
                  + (", where --tune meta-lr chose each arm's Adam rate (best mean over shot counts)" if tuned else "")
-                 + ". They measure the meta-training task, not the novel classes. Query accuracy (%), mean ± 95% half-width:", "",
+                 + ". They measure the meta-training task, not the novel classes. Query accuracy (%), mean and 95% interval "
+                 "(clipped to 0–100):", "",
                  "| method | " + " | ".join(f"base {self.config['ways']}-way {k}-shot" for k in shots) + " | meta-lr |",
                  "|---|" + "---:|" * len(shots) + "---|"]
         for t in scored:
-            cells = [_with_half(f"{100 * v['mean']:.1f}", v["ci95"]) for v in t["validation"]]
+            cells = [with_interval(v["mean"], v["ci95"]) for v in t["validation"]]
             rate = "–" if t.get("meta_lr") is None else rate_text(t["meta_lr"])
             if "tried" in t:
                 rate += " (" + ", ".join(f"{rate_text(r['meta_lr'])}: " + ("diverged" if r["validation"] is None else f"{100 * r['validation']:.1f}")
@@ -110,6 +111,19 @@ def rate_text(rate: float) -> str:
     return f"{float(mantissa):g}e{int(exponent)}"
 
 
-def _with_half(shown: str, half: float | None) -> str:
-    """A value as shown, with "± half" (in points) beside it where there is an interval (two episodes or more)."""
-    return shown + ("" if half is None else f" ± {100 * half:.1f}")
+def with_interval(mean: float, half: float | None, *, difference: bool = False) -> str:
+    """An accuracy (a fraction) in percent with its 95% interval, mean ± ``half`` clipped to what it can be
+    (``stats.metric_range``, or ``stats.difference_range`` for a difference of two): t · sd / √n over two or three
+    episodes reaches past 0–100% ("30.0 ± 211.8"). Just the mean without an interval (one episode: ``half`` None).
+
+    Example: ``with_interval(0.3, 2.118)`` -> ``"30.0 (0.0–100.0)"``; ``with_interval(0.05, 0.1, difference=True)``
+    -> ``"+5.0 (-5.0 to +15.0)"``."""
+    from headstart.analysis.stats import difference_range, metric_range
+
+    low, high = difference_range("accuracy") if difference else metric_range("accuracy")
+    if difference:
+        shown = f"{round(100 * mean, 1) + 0.0:+.1f}"  # + 0.0: never "-0.0"
+        return shown if half is None else (f"{shown} ({round(100 * max(mean - half, low), 1) + 0.0:+.1f} to "
+                                           f"{round(100 * min(mean + half, high), 1) + 0.0:+.1f})")
+    shown = f"{100 * mean:.1f}"
+    return shown if half is None else f"{shown} ({100 * max(mean - half, low):.1f}–{100 * min(mean + half, high):.1f})"

@@ -99,7 +99,7 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     from headstart.multitask.run import Job, Plan, plan_key, run
     from headstart.multitask.tasks import Layout, load_tasks, split_tasks
     from headstart.progress import progress_bar, progress_default
-    from headstart.report.multitask import multitask_markdown
+    from headstart.report.multitask import budget_note, multitask_markdown
     from headstart.arguments import as_config, parse_n
     from headstart.specs import TrainConfig
     from headstart.outdir import check_same_report, claim
@@ -172,6 +172,7 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
         "Checkpoints are chosen on validation only (the mean of the tasks' selection scores: accuracy, or macro-F1 when "
         "imbalanced; R² for a regression); test rows are scored once, after training.",
         f"gradnorm α = {alpha:g}; the weightings' own parameters train at lr {weight_lr:g}.",
+        *([said] if (said := budget_note(result.analysis)) else []),
         *([f"{len(failed)} run(s) did not finish: " + "; ".join(f"{r.spec['multitask']['weighting'] or 'single-task'} seed "
                                                                   f"{r.spec['seed']}: {r.error}" for r in failed)] if failed else []),
     ]

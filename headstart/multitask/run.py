@@ -160,12 +160,17 @@ def train(p: Prepared, *, progress: Any = None) -> Any:
 def evaluate(p: Prepared, job: Job, report: Any, key: str, spec: dict[str, Any]) -> RunResult:
     """Each task's test metrics (and its rows' predictions, for intervals over test rows) as the stored ``RunResult``."""
     from headstart.provenance import environment
+    from headstart.record import budget_record
 
     started = time.perf_counter()
     common = dict(key=key, spec=spec, train_seconds=report.seconds, steps=report.steps, best_step=report.best_step,
                   trainable_params=report.trainable_params, total_params=sum(q.numel() for q in p.model.parameters()))
     record: dict[str, Any] = {"history": report.history, "environment": environment(),
-                              "multitask": {"weighting": p.loss.weighting.state(), "tasks": {}}}
+                              "multitask": {"weighting": p.loss.weighting.state(), "tasks": {}},
+                              # counted on the largest task's rows, as prepare's budget_for is
+                              "budget": budget_record(p.setup.cfg, report, max(len(job.layout.train[t][p.plan.seed])
+                                                                               for t in p.plan.members),
+                                                      tuned=False, metric="the mean of the tasks' selection scores")}
     if report.status != "done":
         return RunResult(status=report.status, error=report.error, record=record, **common)
     layout = job.layout

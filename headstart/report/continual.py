@@ -24,10 +24,10 @@ def _ci(summary: dict[str, Any] | None, scale: float = 100.0, signed: bool = Fal
 def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, tasks: list[str], notes: list[str]) -> str:
     kind = "class-incremental (one head, no task id at test)" if scenario == "class" else "task-incremental (the task id given)"
     lines = [f"# Continual learning: {md_text(stream)}, {kind}", "",
-             "Tasks in order: " + " → ".join(md_text(t) for t in tasks) + ".", "",
+             "Tasks in order, numbered from 0 as in R: " + " → ".join(f"{j} {md_text(t)}" for j, t in enumerate(tasks)) + ".", "",
              "R[i][j] is the accuracy (%) on task j's test split after training task i. ACC: mean of the last row; BWT: "
              "mean change on earlier tasks from just after learning them to the end (negative = forgetting); plasticity: "
-             "mean R[j][j]; FWT: mean over tasks 2 on (the first has nothing before it to transfer from) of R[j][j] minus "
+             "mean R[j][j]; FWT: mean over tasks 1 on (task 0 has nothing before it to transfer from) of R[j][j] minus "
              "the default strategy trained on task j alone (`alone`), paired by seed (the gap to learning each task alone, "
              "not GEM's FWT, which scores a task before it is trained)"
              + ("; `alone` learns and is scored over task j's own classes only, so in this scenario FWT also counts the "

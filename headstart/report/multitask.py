@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from headstart.analysis.multitask import BELOW, no_interval
+from headstart.analysis.multitask import BELOW, covers, no_interval
 from headstart.report.markdown import md_text
 
 SINGLE = "single-task"
@@ -35,7 +35,38 @@ def _difference(metric: str, cell: dict[str, Any] | None) -> str:
     if not cell:
         return "–"
     span = "" if no_interval(cell) else f" ({_signed(metric, cell['ci_low'])} to {_signed(metric, cell['ci_high'])})"
-    return f"{_signed(metric, cell['mean'])}{span}: {cell['reading']}"
+    return f"{_signed(metric, cell['mean'])}{span}: {reading_text(cell)}"
+
+
+ONE_SEED = "on one seed"  # beside a reading whose interval is over the test rows alone
+
+
+def reading_text(cell: dict[str, Any]) -> str:
+    """A difference's reading as said: a verdict that one seed's test rows carry says so ("negative transfer on one
+    seed"): another seed may train otherwise, and its interval holds none of that."""
+    one = covers(cell) == "test rows" and cell["reading"] in ("negative transfer", "multi-task helps")
+    return f"{cell['reading']} {ONE_SEED}" if one else cell["reading"]
+
+
+def interval_words(analysis: dict[str, Any]) -> str:
+    """What the report's intervals carry, true of every cell shown: over seeds and test rows, or over the test rows
+    alone where one seed ran (``analysis.multitask.covers``)."""
+    if _one_seed(analysis):
+        return ("in brackets a 95% interval over its test rows alone (their sampling error, not how another seed trains; "
+                "--seeds 3 or more adds that)")
+    if _kinds(analysis) <= {"seeds and test rows"}:
+        return "95% interval over seeds and test rows in brackets"
+    return ("95% interval over seeds and test rows in brackets (over the test rows alone where one seed ran, over seeds "
+            "alone where the test rows could not be resampled)")
+
+
+def _kinds(analysis: dict[str, Any]) -> set[str]:
+    return {covers(c) for row in analysis["tasks"]
+            for c in (row.get("single"), *row["multi"].values(), *row["difference"].values()) if c}
+
+
+def _one_seed(analysis: dict[str, Any]) -> bool:
+    return _kinds(analysis) <= {"test rows", "none"}
 
 
 def multitask_markdown(analysis: dict[str, Any], *, tasks: list[str], weightings: list[str], notes: list[str]) -> str:
@@ -43,7 +74,7 @@ def multitask_markdown(analysis: dict[str, Any], *, tasks: list[str], weightings
     lines = [f"# Multi-task learning: {', '.join(md_text(t) for t in tasks)}", ""]
     lines += [f"- {md_text(note)}" for note in notes] + [""]
     lines += ["## Each task's test score", "",
-              "Mean over seeds, 95% interval over seeds and test rows in brackets; the reference is a constant predictor of "
+              f"{'One seed' if _one_seed(analysis) else 'Mean over seeds'}; {interval_words(analysis)}; the reference is a constant predictor of "
               "the task's training pool (its majority class, or its mean for a regression).", "",
               "| task (metric) | reference | " + " | ".join([SINGLE, *weightings]) + " |", "|---" * (3 + len(weightings)) + "|"]
     for row in analysis["tasks"]:
@@ -53,7 +84,8 @@ def multitask_markdown(analysis: dict[str, Any], *, tasks: list[str], weightings
         lines.append(f"| {md_text(row['task'])} ({_unit(metric)}; {row['test_rows']} test rows) | " + " | ".join(cells) + " |")
     lines += ["", "## Multi-task − single-task, paired by seed", "",
               "The same seeds, training rows, head initialisation and budget in both; accuracy in points, RMSE in its "
-              "units (a negative RMSE difference is multi-task doing better). 95% interval over seeds and test rows.", "",
+              "units (a negative RMSE difference is multi-task doing better); " + interval_words(analysis).replace("its test", "the test")
+              + ".", "",
               "| task (metric) | " + " | ".join(weightings) + " |", "|---" * (1 + len(weightings)) + "|"]
     for row in analysis["tasks"]:
         metric = row["metric"]
@@ -77,6 +109,7 @@ def multitask_markdown(analysis: dict[str, Any], *, tasks: list[str], weightings
 def _words(analysis: dict[str, Any], weightings: list[str]) -> list[str]:
     """One line per finding: negative transfer first, then gains, then what showed no difference."""
     negative, helped, none, unread = [], [], [], []
+    one_seed = False  # a verdict stands on one seed's test rows: said once, after the verdicts
     for row in analysis["tasks"]:
         metric = row["metric"]
         for w in weightings:
@@ -87,11 +120,14 @@ def _words(analysis: dict[str, Any], weightings: list[str]) -> list[str]:
             amount = (f"{abs(100 * gain['mean']):.1f} points {'lower' if gain['mean'] < 0 else 'higher'} accuracy" if metric == "accuracy"
                       else f"RMSE {abs(gain['mean']):.3f} {'higher' if gain['mean'] < 0 else 'lower'}")
             where = f"{md_text(row['task'])} under {w}"
+            one = reading_text(cell) != cell["reading"]
+            one_seed |= one
+            said = f" {ONE_SEED}" if one else ""
             if cell["reading"] == "negative transfer":
-                negative.append(f"- **Negative transfer**: {where}: {amount} than trained alone "
+                negative.append(f"- **Negative transfer{said}**: {where}: {amount} than trained alone "
                                 f"(difference {_difference(metric, cell).split(':')[0]}).")
             elif cell["reading"] == "multi-task helps":
-                helped.append(f"- Multi-task helps {where}: {amount} than trained alone "
+                helped.append(f"- Multi-task helps {where}{said}: {amount} than trained alone "
                               f"(difference {_difference(metric, cell).split(':')[0]}).")
             elif cell["reading"] == BELOW:
                 unread.append(where)
@@ -111,6 +147,8 @@ def _words(analysis: dict[str, Any], weightings: list[str]) -> list[str]:
                   + ": no task's multi-task score is below its single-task score with the whole interval"
                   + (" among the tasks whose scores beat the constant reference." if unread else "."))]
     lines += helped
+    if one_seed or ((negative or helped) and analysis.get("capped")):
+        lines.append("- " + md_text(verdict_caveat(analysis, one_seed=one_seed)))
     if none:
         lines.append(f"- No difference shown (the interval spans 0): {', '.join(none)}.")
     for row in analysis["tasks"]:
@@ -123,3 +161,30 @@ def _words(analysis: dict[str, Any], weightings: list[str]) -> list[str]:
                          f"({_value(metric, reference)}) on {metric}: at this budget it learned nothing a constant does not "
                          "know, so its differences say little about transfer.")
     return lines
+
+
+def budget_note(analysis: dict[str, Any]) -> str | None:
+    """The budget as run (``flags.budget_text``: steps, the rule and any ``max_steps`` cap, rates), one line for every
+    run when they ran the same; None for runs stored before their budget was recorded."""
+    budget = analysis.get("budget") or {}
+    if not budget:
+        return None
+    if len(set(budget.values())) == 1:
+        return f"Budget as run, every run (alone and under each weighting): {next(iter(budget.values()))}."
+    return "Budget as run: " + "; ".join(f"{label}: {text}" for label, text in budget.items()) + "."
+
+
+def verdict_caveat(analysis: dict[str, Any], *, one_seed: bool) -> str:
+    """What qualifies a verdict read above: one seed (its interval holds the test rows' sampling error, not another
+    seed's training) and a budget that ``max_steps`` cut short of what the epochs / ``min_steps`` asked. Plain text:
+    ``md_text`` it for Markdown."""
+    parts = []
+    if one_seed:
+        parts.append("these verdicts stand on one seed: their intervals cover its test rows alone, and another seed may "
+                     "train otherwise, so --seeds 3 or more before relying on them")
+    if analysis.get("capped"):
+        budget = analysis.get("budget") or {}
+        shown = next(iter(budget.values())) if len(set(budget.values())) == 1 else "; ".join(f"{k}: {v}" for k, v in budget.items())
+        parts.append(f"the runs trained a budget that max_steps cut ({shown}): a run trained to its rule may "
+                     "read otherwise")
+    return "Caveat: " + "; ".join(parts) + "."

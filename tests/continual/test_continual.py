@@ -155,7 +155,7 @@ def test_class_incremental_naive_forgets_the_first_task_and_replay_and_joint_kee
     assert "| naive |" in written and "### replay\\[size=64\\]" in written
     assert "**Best on validation (not a clear choice):" in written, "one seed cannot separate the pick from the runner-up"
     assert "| alone (reference) |" in written and "| joint (reference) |" in written
-    assert "FWT: mean over tasks 2 on (the first has nothing before it to transfer from)" in written, "as analysis computes it"
+    assert "FWT: mean over tasks 1 on (task 0 has nothing before it to transfer from)" in written, "as analysis computes it"
     assert json.loads((tmp_path / "out" / "continual.json").read_text())["arms"]
     assert (tmp_path / "out" / "continual.png").read_bytes()[:4] == b"\x89PNG"
     assert "report-data" in (tmp_path / "out" / "continual.html").read_text()
@@ -514,7 +514,7 @@ def test_runs_lists_a_continual_step_by_its_arm_and_place_in_the_stream(tmp_path
             "continual": {"arm": "ewc[weight=5]", "method": "ewc", "step": 1, "steps": 3}}
     with Store(tmp_path) as store:
         store.put(RunResult("k", spec, "done", metrics={"accuracy": 0.5}))
-    assert runs(tmp_path)[0]["arm"] == "ewc[weight=5] task 2/3"
+    assert runs(tmp_path)[0]["arm"] == "ewc[weight=5] task 1 (a) of tasks 0–2", "numbered as continual.md's R[i][j]"
 
 
 def test_a_model_per_task_on_a_frozen_backbone_checkpoints_the_shared_weights_once(stream, tmp_path, tiny_registry):
@@ -565,7 +565,7 @@ def test_a_model_per_task_on_a_frozen_backbone_resumes_from_its_checkpoint(strea
                              capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     # the step stored before the kill counts from the chain's start: the count read 1/2 after the last step, and never 2/2
-    assert "task 2/2 done; 2/2 tasks trained" in resumed.stderr, resumed.stderr
+    assert "of tasks 0–1 done; 2/2 tasks trained" in resumed.stderr, resumed.stderr
     matrices = [{row["arm"]: row["matrix"] for row in json.loads((tmp_path / d / "continual.json").read_text())["arms"]}
                 for d in ("whole", "killed")]
     assert matrices[0] == matrices[1]
@@ -679,8 +679,8 @@ def test_a_store_holding_another_settings_steps_says_so(stream, tmp_path, tiny_r
     again = continual(str(stream), scenario="class", arms="naive", backbone="tiny", n=32, seeds=1, out=tmp_path / "shared",
                       config=FAST, alone=False)
     (note,) = [f for f in again.flags if "other settings" in f]
-    assert note.startswith("this store also holds 2 steps of other settings")
-    assert "this store also holds 2 steps" in (tmp_path / "shared" / "continual.md").read_text()
+    assert note.startswith("this store also holds 2 trained tasks of other settings")
+    assert "this store also holds 2 trained tasks" in (tmp_path / "shared" / "continual.md").read_text()
 
 
 def test_a_stray_duplicate_does_not_cut_two_tasks_together(tmp_path):
@@ -752,3 +752,28 @@ def test_tune_none_is_no_tuning_as_in_compare(tmp_path):
     """compare's "no tuning" is tune=None: continual takes it as False (it got "tune must be True or False")."""
     with pytest.raises(ConfigError, match="unknown continual method or strategy 'bogus'"):  # past the tune check
         headstart.continual("text", tune=None, arms="bogus", out=tmp_path / "out")
+
+
+def test_progress_the_report_and_the_cli_number_tasks_from_0_by_name_as_r_does_and_count_tasks_not_steps(monkeypatch, capsys):
+    """Progress said "ewc seed 0 task 2/5 done" (from 1) of the task the notes and R[i][j] call task 1, and the CLI's
+    last line counted "21 steps trained now" (tasks)."""
+    from types import SimpleNamespace
+
+    from headstart.cli.continual import continual as cli_continual
+    from headstart.continual import task_done_text
+    from headstart.report.continual import continual_markdown
+
+    stream = SimpleNamespace(tasks=[SimpleNamespace(name=n) for n in ("a[0, 1]", "a[2, 3]", "a[4, 5]")])
+    chain = SimpleNamespace(arm=SimpleNamespace(label="ewc"), seed=0, stream=stream, method=SimpleNamespace(joint=False))
+    assert task_done_text(chain, 1) == "ewc seed 0: task 1 (a[2, 3]) of tasks 0–2 done"
+    chain.method.joint, chain.arm.label = True, "joint"
+    assert task_done_text(chain, 2) == "joint seed 0: every task at once (tasks 0–2) done"
+    text = continual_markdown({"arms": [], "recommended": None}, stream="s", scenario="class", tasks=["a", "b"], notes=[])
+    assert "Tasks in order, numbered from 0 as in R: 0 a → 1 b." in text
+    result = SimpleNamespace(analysis={"arms": [], "recommended": None}, flags=[], trained=21,
+                             reports={"continual.md": Path("out/continual.md")})
+    monkeypatch.setattr("headstart.continual.continual", lambda *a, **k: result)
+    cli_continual(stream="s", scenario="class", arms="naive", strategy="full-finetune", backbone=None, n="16", seeds=1,
+                  out=Path("out"), lr=None, head_lr=None, epochs=None, min_steps=None, max_steps=None, image_size=None,
+                  max_test="60", alone=False, tune=False, workers=1, backend="local", address=None, quiet=True)
+    assert capsys.readouterr().out.strip().endswith("(21 tasks trained now, over every arm and seed)")

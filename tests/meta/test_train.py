@@ -241,9 +241,27 @@ def test_the_validation_table_names_the_rate_kept_and_every_rate_tried():
         {"arm": "reptile", "meta_lr": None, "validation": scores}])
     lines = result.validation_table()
     assert "| base 5-way 1-shot | base 5-way 5-shot | meta-lr |" in lines[3]
-    assert lines[-2] == "| maml | 50.0 ± 1.4 | 70.0 ± 1.2 | 3e-4 (3e-5: 63.4, 1e-4: diverged, 3e-4: 71.8) |"
-    assert lines[-1] == "| reptile | 50.0 ± 1.4 | 70.0 ± 1.2 | – |"
+    assert lines[-2] == "| maml | 50.0 (48.6–51.4) | 70.0 (68.8–71.2) | 3e-4 (3e-5: 63.4, 1e-4: diverged, 3e-4: 71.8) |"
+    assert lines[-1] == "| reptile | 50.0 (48.6–51.4) | 70.0 (68.8–71.2) | – |"
     assert MetaResult(config=cfg, training=[{"arm": "maml", "validation": []}]).validation_table() == []
+
+
+def test_an_interval_over_a_few_episodes_is_clipped_to_what_an_accuracy_can_be():
+    """Two episodes' t-interval reached past 0–100%: the validation table read "| protonet | 30.0 ± 211.8 | 60.0 ± 50.8 |"."""
+    from headstart.meta.results import MetaResult
+
+    cfg = MetaConfig(val_episodes=2).to_json()
+    scores = [{"shots": 1, "mean": 0.3, "ci95": 2.118, "episodes": 2}, {"shots": 5, "mean": 0.6, "ci95": 0.508, "episodes": 2}]
+    result = MetaResult(config=cfg, training=[{"arm": "protonet", "meta_lr": None, "validation": scores}], rows=[
+        {"novel": cfg["novel"][0], "shots": 1, "method": "protonet", "kind": "meta", "mean": 0.3, "ci95": 2.118, "episodes": 2,
+         "vs_linear_probe": (0.05, 1.5)},
+        {"novel": cfg["novel"][0], "shots": 1, "method": "linear-probe", "kind": "plain", "mean": 0.25, "ci95": None,
+         "episodes": 1, "vs_linear_probe": None}])
+    lines = result.table()
+    assert result.validation_table()[-1] == "| protonet | 30.0 (0.0–100.0) | 60.0 (9.2–100.0) | – |"
+    assert "| protonet | 30.0 (0.0–100.0) |" in lines and "| linear-probe | 25.0 |" in lines, "one episode: no interval"
+    assert "| protonet | +5.0 (-100.0 to +100.0) |" in lines, "a difference of two accuracies is within ±100 points"
+    assert not any("±" in line and "211" in line for line in lines)
 
 
 def test_a_name_passed_where_meta_train_takes_its_folder_is_refused_at_once(tmp_path, monkeypatch):
@@ -267,3 +285,18 @@ def test_a_name_passed_where_meta_train_takes_its_folder_is_refused_at_once(tmp_
         assert str(caught.value) == (f"meta_train's first argument is out, the folder it writes; {name!r} is {what}: "
                                      f"e.g. meta_train('runs/meta', {fix})")
     assert not list(tmp_path.iterdir()), "refused before any folder is made"
+
+
+def test_a_bad_image_size_is_named_before_the_folder_is_read(tmp_path, monkeypatch, capsys):
+    """On an earlier meta-train's --out, --image-size 4 was answered with the folder conflict ("holds another
+    meta-train (--image-size none, not 4)"), not with the value no backbone takes."""
+    from conftest import assert_user_error, run_cli
+
+    out = tmp_path / "meta"
+    out.mkdir()
+    (out / "meta.json").write_text(json.dumps({"config": json.loads(json.dumps(MetaConfig(ways=3).to_json())), "rows": []}))
+    result = run_cli(["meta-train", "--out", str(out), "--ways", "3", "--image-size", "4"], monkeypatch, capsys)
+    assert_user_error(result, "--image-size must be an integer >= 8, got 4; try --image-size 224")
+    assert "holds another meta-train" not in result[2]
+    with pytest.raises(Exception, match=r"image_size must be at most 2048"):
+        MetaConfig(image_size=4096)

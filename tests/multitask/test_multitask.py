@@ -49,6 +49,7 @@ def test_the_report_gives_each_task_alone_and_under_each_weighting_and_a_re_run_
     assert all(set(row["multi"]) == {"equal"} for row in again.analysis["tasks"]), "only this call's runs are reported"
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["config"]["tasks"] == [f"{path}:{c}" for c in ("label", "score", "noisy")] and results["config"]["seeds"] == 2
+    assert any(note.startswith("Budget as run, every run (alone and under each weighting): 30 steps (") for note in results["notes"])
     label, score, _ = results["tasks"]
     assert label["metric"] == "accuracy" and score["metric"] == "rmse" and score["lower_is_better"]
     for row in more.analysis["tasks"]:

@@ -4,6 +4,9 @@ negative transfer called out in words."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -67,6 +70,44 @@ def test_one_seed_has_no_seed_interval_but_keeps_the_test_rows_interval_and_a_mi
     text = multitask_markdown(analysis, tasks=["cls", "reg"], weightings=["equal", "uncertainty"], notes=[])
     assert "Multi-task helps cls under equal" in text and "| – |" in text
     assert "than trained alone (difference +15.0 (" in text, "the gain's interval is said beside it"
+
+
+def test_a_verdict_on_one_seed_and_a_capped_budget_says_so_and_the_headers_say_what_the_intervals_cover(capsys, monkeypatch):
+    """One seed, 3 steps where the rule asked 100: the interval is over the test rows alone and the budget was cut, so
+    "Negative transfer" is not said bare (it was, with "95% interval over seeds and test rows" above it)."""
+    from headstart.cli.multitask import multitask as cli_multitask
+    from headstart.report.multitask import budget_note
+
+    budget = {"planned_steps": 3, "steps": 3, "epochs": 3, "min_steps": 100, "max_steps": 3, "capped": True, "lr": 5e-5,
+              "head_lr": 1e-3, "tuned": False}
+    runs = [_run("single-cls", 0, correct=90, error=0.0), _run("equal", 0, correct=70, error=0.1)]
+    for r in runs:
+        r.record["budget"] = budget
+    analysis = multitask_rows(runs, ["cls"], ["equal"], {"cls": 0.5})
+    assert analysis["tasks"][0]["difference"]["equal"]["covers"] == "test rows" and analysis["capped"]
+    assert budget_note(analysis) == ("Budget as run, every run (alone and under each weighting): 3 steps (3 epochs, at least "
+                                     "100 steps, capped at 3 by max_steps), lr 5e-05, head lr 0.001, untuned.")
+    text = multitask_markdown(analysis, tasks=["cls"], weightings=["equal"], notes=[])
+    assert "over seeds and test rows" not in text
+    assert "One seed; in brackets a 95% interval over its test rows alone" in text
+    assert "-20.0 (" in text and "): negative transfer on one seed |" in text
+    assert "**Negative transfer**" not in text and "- **Negative transfer on one seed**: cls under equal: 20.0 points lower" in text
+    assert ("- Caveat: these verdicts stand on one seed: their intervals cover its test rows alone, and another seed may "
+            "train otherwise, so --seeds 3 or more before relying on them; the runs trained a budget that max\\_steps cut (3 "
+            "steps (3 epochs, at least 100 steps, capped at 3 by max\\_steps)") in text
+    three = [_run(label, seed, correct=c + seed, error=0.1) for seed in range(3) for label, c in (("single-cls", 90), ("equal", 70))]
+    text = multitask_markdown(multitask_rows(three, ["cls"], ["equal"], {"cls": 0.5}), tasks=["cls"], weightings=["equal"], notes=[])
+    assert "Mean over seeds; 95% interval over seeds and test rows in brackets" in text and "Caveat" not in text
+    assert "**Negative transfer**: cls under equal" in text, "three seeds and no budget cut: the verdict stands bare"
+
+    result = SimpleNamespace(analysis=analysis, reports={"report.md": Path("report.md")}, trained=2, notes=[])
+    monkeypatch.setattr("headstart.multitask.multitask", lambda *a, **k: result)  # the CLI's lines of what it returns
+    cli_multitask(tasks="cls", weighting="equal", n="16", seeds=1, max_test="60", out=Path("out"), option=None, alpha=1.5,
+                  weight_lr=0.025, text_column=None, lr=None, head_lr=None, epochs=None, min_steps=None, max_steps=3,
+                  batch_size=None, quiet=True, as_json=False, backbone="tiny", strategy="full-finetune")
+    printed = capsys.readouterr().out
+    assert "over test rows only: negative transfer on one seed)" in printed
+    assert "note: these verdicts stand on one seed" in printed and "capped at 3 by max_steps" in printed
 
 
 def test_predictions_that_agree_on_every_row_differ_by_at_most_the_bound_of_no_disagreement_not_by_exactly_zero():
