@@ -45,11 +45,11 @@ def settings_of(function: Callable[..., Any]) -> frozenset[str]:
 
 
 # A keyword one function (or the CLI) spells one way and another function another way -> the parameters it may mean
-# there, in order: multitask's ``strategy_options`` is fit's ``options`` and the CLI's ``--option``; compare's
-# ``grids`` is fit's ``grid``; continual's and compare's ``arms`` are adapt's ``methods``; ``--quiet`` is
+# there, in order: the CLI's ``--option`` (and a stored multitask config's ``strategy_options``) is ``options``;
+# compare's ``grids`` is fit's ``grid``; continual's and compare's ``arms`` are adapt's ``methods``; ``--quiet`` is
 # ``progress=False``. A keyword not here gets the closest of the function's own (``errors.closest``).
 OTHER_SPELLINGS: dict[str, tuple[str, ...]] = {
-    "option": ("options", "strategy_options"), "options": ("strategy_options",), "strategy_options": ("options",),
+    "option": ("options",), "strategy_options": ("options",),
     "grid": ("grids",), "grids": ("grid",),
     "strategies": ("arms", "strategy"), "strategy": ("strategies",),
     "methods": ("arms",), "arms": ("methods", "strategies"),

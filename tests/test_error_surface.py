@@ -142,8 +142,8 @@ def test_every_public_function_names_an_unknown_keyword(name):
 
 
 @pytest.mark.parametrize("call, keyword, meant", [
-    ("multitask", "option", "did you mean 'strategy_options'?"),  # the CLI's --option
-    ("multitask", "options", "did you mean 'strategy_options'?"),  # fit's and compare's spelling
+    ("multitask", "option", "did you mean 'options'?"),  # the CLI's --option
+    ("multitask", "strategy_options", "did you mean 'options'?"),  # what a stored multitask config calls it
     ("fit", "option", "did you mean 'options'?"),
     ("compare", "grid", "did you mean 'grids'?"),  # fit's spelling
     ("fit", "grids", "did you mean 'grid'?"),

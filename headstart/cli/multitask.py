@@ -64,7 +64,7 @@ def multitask(
     given = {k: v for k, v in {"lr": lr, "head_lr": head_lr, "epochs": epochs, "min_steps": min_steps, "max_steps": max_steps,
                                "batch_size": batch_size}.items() if v is not None}
     result = run_multitask(tasks, weighting=weighting, backbone=backbone, strategy=strategy,
-                           strategy_options=_strategy_options(scoped, strategy, {}), n=n, seeds=seeds,
+                           options=_strategy_options(scoped, strategy, {}), n=n, seeds=seeds,
                            max_test=parse_max_test(max_test), out=out, config=TrainConfig(**given), alpha=alpha, weight_lr=weight_lr,
                            text_column=text_column, progress=not quiet)
     if as_json:

@@ -59,7 +59,7 @@ def _check_strategy(name: str) -> None:
 
 def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug-reviews-rating", *,
               weighting: str | list[str] = DEFAULT_WEIGHTINGS, backbone: str = "all-minilm-l6-v2",
-              strategy: str = "full-finetune", strategy_options: dict[str, Any] | None = None, n: int | str | None = 256,
+              strategy: str = "full-finetune", options: dict[str, Any] | None = None, n: int | str | None = 256,
               seeds: int = 3, max_test: int | None = MAX_TEST, out: str | Path = "runs/multitask", config: Any = None,
               alpha: float = 1.5, weight_lr: float = 0.025, text_column: str | None = None,
               progress: bool | None = None) -> MultitaskResult:
@@ -70,6 +70,7 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
         tasks: comma-separated (or a list): built-in datasets, files, or ``FILE:COLUMN`` (one label column of a file).
         weighting: equal, uncertainty, gradnorm (comma-separated or a list).
         strategy: what trains in the shared trunk (full-finetune, lora, ...; not a head-only or solved one).
+        options: the strategy's options (``{"rank": 4}``), as ``fit``'s and the CLI's ``--option rank=4``.
         n: labelled rows per task and seed (None or "all": each task's whole pool).
         max_test: test rows kept per task (None: all of them).
         config: a ``TrainConfig`` (its budget is per task: a multi-task step draws ``batch_size`` rows of each task).
@@ -85,7 +86,7 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
 
     Example:
         >>> result = headstart.multitask("drug-reviews,drug-reviews-sentiment", weighting="equal,uncertainty",
-        ...                              strategy="lora", strategy_options={"rank": 4}, n=64, seeds=2, out="runs/mt")
+        ...                              strategy="lora", options={"rank": 4}, n=64, seeds=2, out="runs/mt")
         >>> [(row["task"], row["difference"]["uncertainty"]["reading"]) for row in result.analysis["tasks"]]
 
     Raises:
@@ -115,18 +116,18 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     if size == 0:
         raise ConfigError("--n 0 gives each task no labelled rows; multi-task learning trains on some: try --n 256")
     weightings = parse_weightings(weighting)
-    options = WeightingOptions(alpha=alpha, lr=weight_lr)
+    weighting_options = WeightingOptions(alpha=alpha, lr=weight_lr)
     _check_strategy(strategy)
     train = as_config(config, TrainConfig)
     settings = {"tasks": split_tasks(tasks), "weightings": list(weightings), "backbone": backbone, "strategy": strategy,
-                "strategy_options": dict(strategy_options or {}), "n": size, "seeds": seeds, "max_test": max_test,
+                "strategy_options": dict(options or {}), "n": size, "seeds": seeds, "max_test": max_test,
                 "alpha": alpha, "weight_lr": weight_lr, "text_column": text_column, "train": dataclasses.asdict(train)}
     check_same_report(Path(out), "results.json", settings, kind="multitask", grown=GROWN,
                       defaults={"train": TrainConfig.field_defaults()})  # before the tasks load
     loaded = load_tasks(tasks, text_column=text_column)
     layout = Layout.build(loaded, SplitConfig(max_test=max_test), n=size, seeds=range(seeds))
     pretrained = load_backbone(backbone, max_length=train.max_length, image_size=train.image_size)
-    job = Job(layout, pretrained, strategy, dict(strategy_options or {}), train, options)
+    job = Job(layout, pretrained, strategy, dict(options or {}), train, weighting_options)
     members = tuple(range(len(loaded)))
     plans = [Plan((t,), "equal", seed) for seed in range(seeds) for t in members]
     plans += [Plan(members, w, seed) for seed in range(seeds) for w in weightings]
@@ -177,7 +178,7 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
                                                                   f"{r.spec['seed']}: {r.error}" for r in failed)] if failed else []),
     ]
     payload = {"config": {"tasks": names, "weightings": list(weightings), "backbone": pretrained.name, "strategy": strategy,
-                          "strategy_options": dict(strategy_options or {}), "n": size, "seeds": seeds, "max_test": max_test,
+                          "strategy_options": dict(options or {}), "n": size, "seeds": seeds, "max_test": max_test,
                           "alpha": alpha, "weight_lr": weight_lr}, "settings": settings, "notes": result.notes, **result.analysis}
     write_json(out / "results.json", payload)
     write_atomic(out / "report.md", multitask_markdown(result.analysis, tasks=names, weightings=list(weightings),

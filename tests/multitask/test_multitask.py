@@ -122,6 +122,18 @@ def test_bad_input_is_one_line_naming_the_value_and_exit_2(tmp_path, tiny_regist
         assert "Traceback" not in err
 
 
+def test_python_takes_the_strategys_options_as_options_as_fit_and_compare_do(tmp_path, tiny_registry):
+    """multitask(options=...) as fit(options=...) and the CLI's --option: they reach the strategy, which checks them."""
+    from headstart.errors import ConfigError
+
+    from headstart.multitask import multitask
+
+    path = write_tasks(tmp_path / "tasks.csv", n=60)
+    with pytest.raises(ConfigError, match=r"^option 'rnak' does not apply to strategy 'lora'; did you mean 'rank'\?"):
+        multitask(tasks_of(path), backbone="tiny", n=16, out=tmp_path / "out", config=FAST, strategy="lora",
+                  options={"rnak": 4})
+
+
 @pytest.mark.slow
 def test_drug_reviews_condition_sentiment_and_rating_on_minilm_a_few_steps(tmp_path):
     from headstart.multitask import multitask
