@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ast
+import contextlib
+import contextvars
 import dataclasses
 import functools
 import inspect
+import logging
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from headstart.errors import ColumnError, ConfigError, HeadstartError, closest
@@ -146,7 +149,8 @@ def python_named(function: Callable[..., Any], *, inside: bool = True, name: str
         try:
             check_positional(function, args, name=name)
             check_keywords(function, kwargs, name=name)
-            return function(*args, **kwargs)
+            with python_notes(names | config_fields() | settings_of(function), shown=for_user):
+                return function(*args, **kwargs)
         except HeadstartError as e:
             if for_user and not on_cli() and not getattr(e, "__python_named__", False):
                 _rename(e, names | config_fields() | settings_of(function))
@@ -154,6 +158,48 @@ def python_named(function: Callable[..., Any], *, inside: bool = True, name: str
 
     named.__python_named__ = True  # type: ignore[attr-defined]
     return named
+
+
+class _PythonNotes(logging.Handler):
+    """What headstart decided about the caller's data (rows dropped, a column guessed, texts cut) as ``note: ...`` lines
+    on stderr, its flags written as the caller's keywords: the CLI's notes, for a Python caller."""
+
+    def __init__(self, names: set[str]) -> None:
+        super().__init__(logging.INFO)
+        self.names = names
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(f"note: {python_names(record.getMessage(), self.names)}", file=sys.stderr)
+        except Exception:  # a note must never break the call it describes
+            self.handleError(record)
+
+
+_NOTES_SHOWN: contextvars.ContextVar[bool] = contextvars.ContextVar("headstart_python_notes", default=False)
+
+
+@contextlib.contextmanager
+def python_notes(names: set[str], *, shown: bool = True) -> Iterator[None]:
+    """The ``headstart`` logger's notes printed for the length of a public call from Python (the outermost one), where
+    the caller has set up no logging of their own: a handler on the ``headstart`` logger or the root one, or a level
+    on ``headstart`` (``logging.getLogger("headstart").setLevel(logging.WARNING)`` keeps them quiet). From the CLI,
+    whose own handler prints them, nothing changes."""
+    logger, root = logging.getLogger("headstart"), logging.getLogger()
+    if (not shown or _NOTES_SHOWN.get() or on_cli() or logger.handlers or root.handlers
+            or logger.level != logging.NOTSET):
+        yield
+        return
+    handler, token, propagate = _PythonNotes(names), _NOTES_SHOWN.set(True), logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = propagate
+        _NOTES_SHOWN.reset(token)
 
 
 def _rewrite(error: HeadstartError, change: Callable[[str], str]) -> None:

@@ -46,3 +46,31 @@ def test_every_public_function_refuses_one_positional_argument_too_many(name):
     with pytest.raises(ConfigError, match=rf"^{name}\(\) takes .*, got {len(takes) + 1}; (give (the others|them) by keyword, "
                                           r"e\.g\. \w+=|drop the extra one$)"):
         function(*["x"] * (len(takes) + 1))
+
+
+def test_a_python_caller_sees_the_notes_the_cli_prints_in_its_own_words(tmp_path, monkeypatch, capsys):
+    """``headstart.fit(pd.read_csv("messy.csv"))`` dropped empty texts and unlabelled rows without a word (only the CLI
+    attached a handler to the notes): with no logging set up by the caller they print as the CLI's ``note:`` lines,
+    flags as keywords, once for nested public calls; a caller's own handler (or level) takes them instead."""
+    import logging
+
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # as a script or notebook has it (pytest adds its own)
+    path = tmp_path / "messy.csv"
+    rows = [f"review {i} {'great fun' if i % 2 else 'dull and slow'},{'pos' if i % 2 else 'neg'}" for i in range(30)]
+    path.write_text("review,verdict\n" + "\n".join(rows + [",pos"] * 5 + ["no label here,"] * 3) + "\n")
+    headstart.load_dataset(str(path))
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    assert notes == ["note: messy.csv: reading column 'verdict' as the label, the only column besides the text",
+                     "note: messy.csv: dropped 5 rows with empty text", "note: messy.csv: dropped 3 rows with no label"]
+    logger = logging.getLogger("headstart")
+    assert not logger.handlers and logger.level == logging.NOTSET, "the caller's logging is left as it was"
+    monkeypatch.setattr(logger, "level", logging.WARNING)  # the caller keeps them quiet
+    headstart.load_dataset(str(path))
+    assert "note:" not in capsys.readouterr().err
+    monkeypatch.setattr(logger, "level", logging.NOTSET)
+    from headstart.python_checks import python_notes
+
+    with python_notes({"n"}), python_notes({"n"}):  # fit calling load_dataset: one handler, each note once
+        assert len(logger.handlers) == 1
+        logging.getLogger("headstart.data.files").info("use --n 64")
+    assert capsys.readouterr().err == "note: use n=64\n" and not logger.handlers
