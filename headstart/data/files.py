@@ -18,7 +18,7 @@ from headstart.data.columns import (find_run_column, guess_notes, pick_image_col
                                     text_values)
 from headstart.data.dataset import Dataset
 from headstart.data.frames import LABELLED_TABLE, read_frame
-from headstart.data.labels import encode_labels, infer_task, missing_label, task_note
+from headstart.data.labels import decimal_comma, decimal_comma_fix, encode_labels, infer_task, missing_label, task_note
 from headstart.errors import DataError
 
 log = logging.getLogger(__name__)  # rows dropped while reading; the CLI prints these as "note: ..." lines
@@ -123,6 +123,10 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         raise DataError(f"{where!r} has no rows with both text ({text_col!r}) and label ({label_col!r})")
     texts = texts[keep].tolist()
     labels = frame.loc[keep, label_col].tolist()
+    comma = None if task else decimal_comma(labels)
+    if comma:  # read as a class per value, or as free text: neither is what a column of numbers means
+        raise DataError(f"label column {label_col!r} of {where!r} looks numeric, but {decimal_comma_fix(comma)} to predict "
+                        "numbers; or pass --task classification to read each value as a class")
     given, task = task, task or infer_task(labels)
     source = {"path": str(Path(path).resolve()), "text_column": text_col, "label_column": label_col, "task": task}
     targets, names, label_notes = encode_labels(labels, task, where, label_col)

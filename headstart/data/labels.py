@@ -48,6 +48,28 @@ def _spelled_list(text: str) -> list | None:
     return None
 
 
+def decimal_comma(labels: list[Any]) -> str | None:
+    """The first label written with a decimal comma (``1,5``, as a European spreadsheet saves numbers) when every
+    label reads as a number once its comma is a point, else None. Never read as numbers: ``1,500`` may be fifteen
+    hundred, so the user says which by writing the file with points."""
+    first = None
+    for v in labels:
+        text = str(v).strip()
+        if text.count(",") == 1 and first is None:
+            first = text
+        try:
+            float(text.replace(",", ".", 1) if text.count(",") == 1 and "." not in text else text)
+        except ValueError:
+            return None
+    return first
+
+
+def decimal_comma_fix(example: str) -> str:
+    """What to do about labels like ``example`` (``decimal_comma``), for a message."""
+    return (f"its values use a decimal comma ({example!r}): write {example.replace(',', '.')} (in a spreadsheet, save with '.' "
+            "as the decimal separator)")
+
+
 def infer_task(labels: list[Any]) -> str:
     """``multilabel`` when a label is a collection; ``regression`` for numbers that are not all whole or take more than
     ``MAX_CLASS_IDS`` values; else ``classification``. The same data gives the same task in every file format."""
@@ -128,6 +150,10 @@ def encode_labels(labels: list[Any], task: str, where: str, column: str) -> tupl
         try:
             values = np.asarray([float(v) for v in labels], dtype=np.float64)
         except (TypeError, ValueError):
+            comma = decimal_comma(labels)
+            if comma:
+                raise DataError(f"label column {column!r} of {where!r} is not numeric as written: {decimal_comma_fix(comma)}, "
+                                "to predict it as a regression target") from None
             raise DataError(f"label column {column!r} of {where!r} is not numeric, so it cannot be a regression target; drop --task regression") from None
         bad = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > np.finfo(np.float32).max))
         if len(bad):  # training on it would diverge and blame the learning rate

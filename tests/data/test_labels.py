@@ -51,3 +51,14 @@ def test_a_pipe_inside_unrelated_class_names_is_not_noted(tmp_path, caplog):
     with caplog.at_level("INFO", logger="headstart"):
         read_table(str(path), text_column="review", label_column="label")
     assert not any("--task multilabel" in r.getMessage() for r in caplog.records)
+
+
+def test_numbers_with_a_decimal_comma_are_named_as_such(tmp_path):
+    path = tmp_path / "excel.csv"  # as a European spreadsheet saves it: BOM, semicolons, CRLF, decimal commas
+    rows = "".join(f"Produkt {i} war gut;{i % 5},{i % 10}\r\n" for i in range(40))
+    path.write_bytes(("\ufeffComment;Score\r\n" + rows).encode("utf-8"))
+    with pytest.raises(DataError, match=r"label column 'Score' .* decimal comma \('0,0'\): write 0\.0 .*--task classification"):
+        read_table(str(path))
+    with pytest.raises(DataError, match=r"decimal comma \('0,0'\): write 0\.0 .*regression target"):
+        read_table(str(path), label_column="Score", task="regression")
+    assert read_table(str(path), label_column="Score", task="classification").task == "classification"
