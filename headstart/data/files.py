@@ -1,8 +1,9 @@
 """A user's labelled table as a Dataset: a file read by ``frames.read_frame`` of texts (or text pairs) or image paths.
 
 Columns are given with ``text_column`` / ``label_column`` or guessed when the guess is unambiguous
-(a column named like ``text`` / ``label``, else the only string column). The task follows from the
-labels: lists -> multilabel, many distinct numbers -> regression, anything else -> classification.
+(a column named like ``text`` / ``label``, else the only string column, a CSV's column of numbers counting as numbers,
+as in the same table's parquet). The task follows from the labels: lists (or strings that spell them) -> multilabel,
+many distinct numbers -> regression, anything else -> classification.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         header = frame.columns[0]
         raise DataError(f"{where!r} was read as one column ({header!r}); "
                         + (_separator_fix(where, header, frame[header]) or f"to train or score, give {LABELLED_TABLE}"))
-    text_col = pick_text_column(frame, text_column, where)
+    text_col = pick_text_column(frame if text_column else _numbers_read(frame), text_column, where)
     label_col = pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
     for note in guess_notes(None if text_column else text_col, None if label_column else label_col):
         log.info("%s: %s", Path(where).name, note)
@@ -139,6 +140,21 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
 
 def _rows(count: int) -> str:
     return f"{count} row{'' if count == 1 else 's'}"
+
+
+def _numbers_read(frame: "pd.DataFrame") -> "pd.DataFrame":  # noqa: F821
+    """``frame`` with each column of strings that all read as numbers (a CSV's ``0`` / ``1``, read as text so that labels
+    keep their spelling) as numbers: which column holds the text is then guessed as in the parquet or JSONL of the
+    same table, where those are numbers. For the guess only; the data is read from ``frame`` itself."""
+    import pandas as pd
+
+    numeric = {}
+    for column in frame.columns:
+        present = frame[column].dropna()  # a CSV's empty cell is NaN, not a string
+        if len(present) and present.dtype == object and present.map(lambda v: isinstance(v, str)).all():
+            if pd.to_numeric(present.str.strip(), errors="coerce").notna().all():
+                numeric[column] = pd.to_numeric(frame[column].str.strip(), errors="coerce")
+    return frame.assign(**numeric) if numeric else frame
 
 
 def _separator_fix(path: str, header: str, values: "pd.Series") -> str | None:  # noqa: F821

@@ -390,3 +390,14 @@ def test_an_infinite_regression_label_is_refused_before_training(tmp_path):
     pd.DataFrame({"text": TEXTS, "label": [1.5, 2.0, "inf", 3.0, 0.5, 2.5]}).to_csv(path, index=False)
     with pytest.raises(DataError, match=r"has 1 non-finite value\(s\) \(first: 'inf', labelled row 3\); fix or drop those rows"):
         read_table(path, task="regression")
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "jsonl"])
+def test_a_column_of_numbers_is_not_a_text_column_in_any_format(tmp_path, suffix):
+    table = frame(Feedback=[f"feedback {i} {'good' if i % 2 else 'bad'}" for i in range(20)], Rating=[i % 2 for i in range(20)])
+    table.loc[3, "Rating"] = None  # an empty cell: read as missing in a CSV, not as a string
+    path = tmp_path / f"fr.{suffix}"
+    {"csv": lambda: table.to_csv(path, index=False), "parquet": lambda: table.to_parquet(path),
+     "jsonl": lambda: table.to_json(path, orient="records", lines=True)}[suffix]()
+    data = read_table(str(path))
+    assert (data.source["text_column"], data.source["label_column"], data.label_names) == ("Feedback", "Rating", ("0", "1"))
