@@ -13,6 +13,7 @@ import pytest
 from headstart.data import load_dataset, read_inputs
 from headstart.data.inputs import read_input_rows
 from headstart.data.files import read_table
+from headstart.data.frames import read_frame
 from headstart.data.labels import infer_task
 from headstart.errors import DataError
 
@@ -401,3 +402,23 @@ def test_a_column_of_numbers_is_not_a_text_column_in_any_format(tmp_path, suffix
      "jsonl": lambda: table.to_json(path, orient="records", lines=True)}[suffix]()
     data = read_table(str(path))
     assert (data.source["text_column"], data.source["label_column"], data.label_names) == ("Feedback", "Rating", ("0", "1"))
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-row", "later-row"])
+def test_a_space_before_a_quoted_value_is_read_as_meant_and_said(tmp_path, caplog, first):
+    rows = ['1, "Great fun", fresh, web', '2, "Dull", rotten, print', '3, "Well, it does go on forever.", rotten, web']
+    path = tmp_path / "spaced.csv"
+    path.write_text("\n".join(["id, review, verdict, source", *(rows[::-1] if first else rows)]) + "\n")
+    with caplog.at_level("INFO", logger="headstart"):
+        table = read_frame(str(path))
+    assert list(table.columns) == ["id", "review", "verdict", "source"]
+    assert "Well, it does go on forever." in table["review"].tolist() and set(table["verdict"]) == {"fresh", "rotten"}
+    line = 2 if first else 4
+    assert any(f"quoted value's opening quote (line {line})" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unquoted_comma_is_still_refused_naming_the_line(tmp_path):
+    path = tmp_path / "unquoted.csv"
+    path.write_text("review,label\ngood,pos\ngood, not great,neg\n")
+    with pytest.raises(DataError, match="line 3 of .* has 3 comma-separated fields, its header 2; quote a value"):
+        read_frame(str(path))
