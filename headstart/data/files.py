@@ -73,12 +73,17 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
             raise DataError(f"--group-column and --split-column apply to tables of texts; {where!r} lists images")
         kept = _kept_rows(frame, dataset)  # by position: a file's index may repeat (concatenated splits)
         groups = given = None
+        for flag, column in (("--group-column", group_column), ("--split-column", split_column)):
+            cells = None if column is None else frame[column].to_numpy()
+            empty = [] if cells is None else [i for i in np.flatnonzero(kept) if missing_label(cells[i])]
+            if empty:
+                rows = ", ".join(str(i + 1) for i in empty[:5]) + (", …" if len(empty) > 5 else "")
+                fix = ("a group id (its own value for a row that shares none)" if flag == "--group-column"
+                       else "train, validation or test")
+                raise DataError(f"{flag} {column!r} of {where!r} is empty in {_rows(len(empty))} (row{'s' if len(empty) > 1 else ''} "
+                                f"{rows}, counting the first row under the header as 1); give every row {fix}")
         if group_column is not None:
             ids = frame[group_column].to_numpy()[kept]
-            missing = [i for i, v in enumerate(ids) if missing_label(v)]
-            if missing:
-                raise DataError(f"--group-column {group_column!r} of {where!r} is empty in {len(missing)} rows; give every row a "
-                                "group id (its own value for a row that shares none)")
             groups = np.unique(np.asarray([str(v) for v in ids]), return_inverse=True)[1].astype(np.int64)
         if split_column is not None:
             given = split_parts(frame[split_column].to_numpy()[kept].tolist(), split_column, where)
