@@ -9,6 +9,7 @@ then its Normalize; a module of another kind is refused by name rather than skip
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -106,11 +107,13 @@ class TextBackbone(nn.Module):
                             "(str), e.g. [str(x) for x in inputs]")
         pairs = [t.split(PAIR_SEP, 1) if PAIR_SEP in t else None for t in texts]
         if not any(pairs):
-            return self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False)["input_ids"]
-        out: list[list[int]] = []
-        for text, pair in zip(texts, pairs):
-            args = pair if pair else [text]
-            out.append(self.tokenizer(*args, truncation=True, max_length=self.max_length, padding=False)["input_ids"])
+            out = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False)["input_ids"]
+        else:
+            out = []
+            for text, pair in zip(texts, pairs):
+                args = pair if pair else [text]
+                out.append(self.tokenizer(*args, truncation=True, max_length=self.max_length, padding=False)["input_ids"])
+        _note_cut(out, self.max_length)
         return out
 
     def collate(self, encoded: list[list[int]]) -> dict[str, torch.Tensor]:
@@ -219,3 +222,19 @@ def load_text_backbone(directory: str | Path, *, name: str, pooling: str | None 
     return TextBackbone(model, tokenizer, name=name, source=str(directory.resolve()), pooling=chosen, max_length=max_length,
                         weights=weights_fingerprint(files) if fingerprint else None, dense=dense,
                         normalize=pipeline.normalize)
+
+
+_CUT_SAID: set[tuple[int, int, int]] = set()  # (texts, cut, max_length): a sweep encodes one dataset once per backbone, said once
+
+
+def _note_cut(encoded: list[list[int]], max_length: int) -> None:
+    """Says (a ``note:`` line) how many texts reach ``max_length`` tokens, where the tokenizer cut them: without it a
+    long document is scored on its first few sentences unannounced. A text exactly that long counts too (telling it
+    from a cut one would take a second, untruncated tokenisation)."""
+    cut = sum(len(ids) >= max_length for ids in encoded)
+    if not cut or (len(encoded), cut, max_length) in _CUT_SAID:
+        return
+    _CUT_SAID.add((len(encoded), cut, max_length))
+    logging.getLogger("headstart.data.files").info(
+        "%d of %d texts (%.0f%%) reach --max-length %d tokens and are cut there; a longer --max-length (train) reads "
+        "more of each, at more memory and time", cut, len(encoded), 100 * cut / len(encoded), max_length)

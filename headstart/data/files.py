@@ -1,8 +1,9 @@
 """A user's labelled table as a Dataset: a file read by ``frames.read_frame`` of texts (or text pairs) or image paths.
 
 Columns are given with ``text_column`` / ``label_column`` or guessed when the guess is unambiguous
-(a column named like ``text`` / ``label``, else the only string column). The task follows from the
-labels: lists -> multilabel, many distinct numbers -> regression, anything else -> classification.
+(a column named like ``text`` / ``label``, else the only string column, a CSV's column of numbers counting as numbers,
+as in the same table's parquet). The task follows from the labels: lists (or strings that spell them) -> multilabel,
+many distinct numbers -> regression, anything else -> classification.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from headstart.data.columns import (find_run_column, guess_notes, pick_image_col
                                     text_values)
 from headstart.data.dataset import Dataset
 from headstart.data.frames import LABELLED_TABLE, read_frame
-from headstart.data.labels import encode_labels, infer_task, missing_label, task_note
+from headstart.data.labels import decimal_comma, decimal_comma_fix, encode_labels, infer_task, missing_label, task_note
 from headstart.errors import DataError
 
 log = logging.getLogger(__name__)  # rows dropped while reading; the CLI prints these as "note: ..." lines
@@ -72,12 +73,17 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
             raise DataError(f"--group-column and --split-column apply to tables of texts; {where!r} lists images")
         kept = _kept_rows(frame, dataset)  # by position: a file's index may repeat (concatenated splits)
         groups = given = None
+        for flag, column in (("--group-column", group_column), ("--split-column", split_column)):
+            cells = None if column is None else frame[column].to_numpy()
+            empty = [] if cells is None else [i for i in np.flatnonzero(kept) if missing_label(cells[i])]
+            if empty:
+                rows = ", ".join(str(i + 1) for i in empty[:5]) + (", …" if len(empty) > 5 else "")
+                fix = ("a group id (its own value for a row that shares none)" if flag == "--group-column"
+                       else "train, validation or test")
+                raise DataError(f"{flag} {column!r} of {where!r} is empty in {_rows(len(empty))} (row{'s' if len(empty) > 1 else ''} "
+                                f"{rows}, counting the first row under the header as 1); give every row {fix}")
         if group_column is not None:
             ids = frame[group_column].to_numpy()[kept]
-            missing = [i for i, v in enumerate(ids) if missing_label(v)]
-            if missing:
-                raise DataError(f"--group-column {group_column!r} of {where!r} is empty in {len(missing)} rows; give every row a "
-                                "group id (its own value for a row that shares none)")
             groups = np.unique(np.asarray([str(v) for v in ids]), return_inverse=True)[1].astype(np.int64)
         if split_column is not None:
             given = split_parts(frame[split_column].to_numpy()[kept].tolist(), split_column, where)
@@ -97,7 +103,7 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         header = frame.columns[0]
         raise DataError(f"{where!r} was read as one column ({header!r}); "
                         + (_separator_fix(where, header, frame[header]) or f"to train or score, give {LABELLED_TABLE}"))
-    text_col = pick_text_column(frame, text_column, where)
+    text_col = pick_text_column(frame if text_column else _numbers_read(frame), text_column, where)
     label_col = pick_label_column(frame, label_column, text_col, where, text_given=text_column is not None)
     for note in guess_notes(None if text_column else text_col, None if label_column else label_col):
         log.info("%s: %s", Path(where).name, note)
@@ -123,6 +129,10 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         raise DataError(f"{where!r} has no rows with both text ({text_col!r}) and label ({label_col!r})")
     texts = texts[keep].tolist()
     labels = frame.loc[keep, label_col].tolist()
+    comma = None if task else decimal_comma(labels)
+    if comma:  # read as a class per value, or as free text: neither is what a column of numbers means
+        raise DataError(f"label column {label_col!r} of {where!r} looks numeric, but {decimal_comma_fix(comma)} to predict "
+                        "numbers; or pass --task classification to read each value as a class")
     given, task = task, task or infer_task(labels)
     source = {"path": str(Path(path).resolve()), "text_column": text_col, "label_column": label_col, "task": task}
     targets, names, label_notes = encode_labels(labels, task, where, label_col)
@@ -135,6 +145,21 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
 
 def _rows(count: int) -> str:
     return f"{count} row{'' if count == 1 else 's'}"
+
+
+def _numbers_read(frame: "pd.DataFrame") -> "pd.DataFrame":  # noqa: F821
+    """``frame`` with each column of strings that all read as numbers (a CSV's ``0`` / ``1``, read as text so that labels
+    keep their spelling) as numbers: which column holds the text is then guessed as in the parquet or JSONL of the
+    same table, where those are numbers. For the guess only; the data is read from ``frame`` itself."""
+    import pandas as pd
+
+    numeric = {}
+    for column in frame.columns:
+        present = frame[column].dropna()  # a CSV's empty cell is NaN, not a string
+        if len(present) and present.dtype == object and present.map(lambda v: isinstance(v, str)).all():
+            if pd.to_numeric(present.str.strip(), errors="coerce").notna().all():
+                numeric[column] = pd.to_numeric(frame[column].str.strip(), errors="coerce")
+    return frame.assign(**numeric) if numeric else frame
 
 
 def _separator_fix(path: str, header: str, values: "pd.Series") -> str | None:  # noqa: F821

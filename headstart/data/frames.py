@@ -346,11 +346,35 @@ def _read_delimited(text: str, sep: str, path: str) -> "pd.DataFrame":  # noqa: 
         if not found:
             raise
         header, line, fields = found.groups()
-        raise DataError(f"line {line} of {path!r} has {fields} {name}-separated fields, its header {header}; {quote}") from None
+        spaced = _spaced_read(text, sep, path, line)
+        if spaced is None:
+            raise DataError(f"line {line} of {path!r} has {fields} {name}-separated fields, its header {header}; {quote}") from None
+        return spaced
     if not isinstance(frame.index, pd.RangeIndex):  # the first row had more fields: pandas took them as an index
         fields = len(frame.columns) + frame.index.nlevels
         line = [n for n, row in enumerate(text.split("\n"), start=1) if row.strip()][1]  # the first row after the header
-        raise DataError(f"line {line} of {path!r} has {fields} {name}-separated fields, its header {len(frame.columns)}; {quote}")
+        spaced = _spaced_read(text, sep, path, line)
+        if spaced is None:
+            raise DataError(f"line {line} of {path!r} has {fields} {name}-separated fields, its header {len(frame.columns)}; {quote}")
+        return spaced
+    return frame
+
+
+def _spaced_read(text: str, sep: str, path: str, line: int | str) -> "pd.DataFrame | None":  # noqa: F821
+    """``text`` read with the spaces after each separator skipped, as a hand-written ``1, "Well, no", rotten`` means
+    it (a space before the opening quote makes pandas read the quote as text and split at the comma inside), said in
+    a note; None when that reads no better (the plain read's error, at ``line``, stands)."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(io_text(text), sep=sep, dtype=object, keep_default_na=False, na_values=[""], skipinitialspace=True)
+    except pd.errors.ParserError:
+        return None
+    if not isinstance(frame.index, pd.RangeIndex):
+        return None
+    log.info("%s: a space stands between a %s and a quoted value's opening quote (line %s), which splits the value at "
+             "its own %s; read with the spaces after each %s skipped", Path(path).name, SEPARATORS[sep], line,
+             SEPARATORS[sep], SEPARATORS[sep])
     return frame
 
 

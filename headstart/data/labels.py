@@ -6,6 +6,8 @@ A class label is the same in every process and file format (``canonical_label``)
 
 from __future__ import annotations
 
+import ast
+import json
 import math
 from typing import Any
 
@@ -21,12 +23,51 @@ MAX_CLASS_IDS = 20  # more distinct whole-number labels than this are read as a 
 
 
 def as_list(value: Any) -> list | None:
-    """A label that is a collection (list, tuple, or a numpy array as parquet gives lists) as a list, else None."""
+    """A label that is a collection (list, tuple, or a numpy array as parquet gives lists) as a list, else None; a
+    string that spells a list (``["acting", "music"]`` as JSON, ``['acting', 'music']`` as pandas writes a list column
+    to CSV) is one too, so a CSV holds multi-label rows as a JSONL or parquet file does."""
     if isinstance(value, (list, tuple)):
         return list(value)
     if isinstance(value, np.ndarray):
         return value.tolist()
+    if isinstance(value, str) and value.strip().startswith("[") and value.strip().endswith("]"):
+        return _spelled_list(value.strip())
     return None
+
+
+def _spelled_list(text: str) -> list | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+    if isinstance(value, (list, tuple)) and all(isinstance(x, (str, int, float)) for x in value):
+        return list(value)
+    return None
+
+
+def decimal_comma(labels: list[Any]) -> str | None:
+    """The first label written with a decimal comma (``1,5``, as a European spreadsheet saves numbers) when every
+    label reads as a number once its comma is a point, else None. Never read as numbers: ``1,500`` may be fifteen
+    hundred, so the user says which by writing the file with points."""
+    first = None
+    for v in labels:
+        text = str(v).strip()
+        if text.count(",") == 1 and first is None:
+            first = text
+        try:
+            float(text.replace(",", ".", 1) if text.count(",") == 1 and "." not in text else text)
+        except ValueError:
+            return None
+    return first
+
+
+def decimal_comma_fix(example: str) -> str:
+    """What to do about labels like ``example`` (``decimal_comma``), for a message."""
+    return (f"its values use a decimal comma ({example!r}): write {example.replace(',', '.')} (in a spreadsheet, save with '.' "
+            "as the decimal separator)")
 
 
 def infer_task(labels: list[Any]) -> str:
@@ -109,6 +150,10 @@ def encode_labels(labels: list[Any], task: str, where: str, column: str) -> tupl
         try:
             values = np.asarray([float(v) for v in labels], dtype=np.float64)
         except (TypeError, ValueError):
+            comma = decimal_comma(labels)
+            if comma:
+                raise DataError(f"label column {column!r} of {where!r} is not numeric as written: {decimal_comma_fix(comma)}, "
+                                "to predict it as a regression target") from None
             raise DataError(f"label column {column!r} of {where!r} is not numeric, so it cannot be a regression target; drop --task regression") from None
         bad = np.flatnonzero(~np.isfinite(values) | (np.abs(values) > np.finfo(np.float32).max))
         if len(bad):  # training on it would diverge and blame the learning rate
@@ -116,13 +161,18 @@ def encode_labels(labels: list[Any], task: str, where: str, column: str) -> tupl
                             f"labelled row {bad[0] + 1}); fix or drop those rows")
         return values.astype(np.float32), (), []
     if task == "multilabel":
-        sets = [[canonical_label(x) for x in (as_list(v) if as_list(v) is not None else str(v).split("|"))] for v in labels]
+        lists = [as_list(v) for v in labels]
+        _check_joined(labels, lists, where, column)
+        sets = [[canonical_label(x) for x in (got if got is not None else str(v).split("|"))] for v, got in zip(labels, lists)]
         names = tuple(sorted({x for s in sets for x in s}, key=label_order))
         index = {n: i for i, n in enumerate(names)}
         multi_hot = np.zeros((len(sets), len(names)), dtype=np.float32)
         for row, s in enumerate(sets):
             multi_hot[row, [index[x] for x in s]] = 1.0
-        return multi_hot, names, []
+        spelled = [v for v, got in zip(labels, lists) if got is not None and isinstance(v, str)]
+        spelled = next((v for v, got in zip(labels, lists) if isinstance(v, str) and got and len(got) > 1),
+                       spelled[0] if spelled else None)
+        return multi_hot, names, [f"labels written as lists ({spelled!r:.40}) read as {len(names)} tags"] if spelled else []
     as_text = [canonical_label(v) for v in labels]
     raw = [v if isinstance(v, str) else c for v, c in zip(labels, as_text)]  # a float column's 1.0 is how pandas reads 1
     names = tuple(sorted(set(as_text), key=label_order))
@@ -144,5 +194,46 @@ def encode_labels(labels: list[Any], task: str, where: str, column: str) -> tupl
         shown = ", ".join(" / ".join(repr(n) for n in group) for group in cased[:3]) + (f" and {len(cased) - 3} more" if len(cased) > 3 else "")
         notes.append(f"labels that differ only in case are read as different classes: {shown}; if each is one class, write "
                      "it one way in the file")
+    joined = _pipe_note(names)
+    if joined:
+        notes.append(joined)
     index = {n: i for i, n in enumerate(names)}
     return np.asarray([index[v] for v in as_text], dtype=np.int64), names, notes
+
+
+def _pipe_note(names: tuple[str, ...]) -> str | None:
+    """The line that says classes look like multi-label rows read as combined classes: most classes holding a "|"
+    split into labels that are classes of their own or appear in another combination (``acting|music`` beside
+    ``acting`` and ``music|plot``)."""
+    joined = [n for n in names if "|" in n]
+    if not joined:
+        return None
+    seen: dict[str, int] = {}
+    for name in joined:
+        for part in {p.strip() for p in name.split("|")}:
+            seen[part] = seen.get(part, 0) + 1
+    single = set(names)
+    known = [n for n in joined if all(p.strip() in single or seen[p.strip()] > 1 for p in n.split("|"))]
+    if len(known) * 2 <= len(joined):
+        return None
+    tags = sorted(single - set(joined) | set(seen), key=label_order)
+    shown = ", ".join(tags[:5]) + (", …" if len(tags) > 5 else "")
+    return (f"{len(joined)} of {len(names)} classes join labels with '|' (e.g. {joined[0]!r}), read as classes of their "
+            f"own; if a row can have several labels, pass --task multilabel to learn each of the {len(tags)} ({shown}) "
+            "on its own")
+
+
+def _check_joined(labels: list[Any], lists: list[list | None], where: str, column: str) -> None:
+    """Multi-label rows joined by commas (``acting, music``) would each read as one tag: refused, naming the forms read.
+
+    Raises:
+        DataError: no row is a list or holds a "|", and some hold a comma.
+    """
+    texts = [v for v, got in zip(labels, lists) if got is None]
+    if len(texts) < len(labels) or any("|" in str(v) for v in texts):
+        return
+    comma = next((v for v in texts if "," in str(v)), None)
+    if comma is not None:
+        fix = "|".join(p.strip() for p in str(comma).split(","))
+        raise DataError(f"label column {column!r} of {where!r} joins labels with commas ({comma!r}), which multilabel would "
+                        f"read as one tag; join them with '|' ({fix!r}) or write a list ({json.dumps(fix.split('|'))})")

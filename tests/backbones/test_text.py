@@ -47,6 +47,17 @@ def test_encode_truncates_and_collate_pads(small_bert):
     assert (batch["input_ids"][0, len(encoded[0]):] == small_bert.pad_id).all()
 
 
+def test_texts_cut_to_max_length_are_noted_once(small_bert, caplog):
+    texts = ["word " * 40, "word " * 30, "short", "two words"]  # max_length 16: the first two are cut
+    with caplog.at_level("INFO", logger="headstart"):
+        small_bert.encode(texts)
+        small_bert.encode(texts)  # the same dataset again (another run of a sweep): said once
+        small_bert.encode(["short"])
+    said = [r.getMessage() for r in caplog.records if "--max-length" in r.getMessage()]
+    assert said == ["2 of 4 texts (50%) reach --max-length 16 tokens and are cut there; a longer --max-length (train) "
+                    "reads more of each, at more memory and time"]
+
+
 @pytest.mark.parametrize("pooling", ["mean", "cls"])
 def test_padding_does_not_change_features(small_bert, pooling):
     backbone = TextBackbone(small_bert.model, small_bert.tokenizer, name="s", source="m", pooling=pooling, max_length=16)

@@ -13,6 +13,7 @@ import pytest
 from headstart.data import load_dataset, read_inputs
 from headstart.data.inputs import read_input_rows
 from headstart.data.files import read_table
+from headstart.data.frames import read_frame
 from headstart.data.labels import infer_task
 from headstart.errors import DataError
 
@@ -390,3 +391,34 @@ def test_an_infinite_regression_label_is_refused_before_training(tmp_path):
     pd.DataFrame({"text": TEXTS, "label": [1.5, 2.0, "inf", 3.0, 0.5, 2.5]}).to_csv(path, index=False)
     with pytest.raises(DataError, match=r"has 1 non-finite value\(s\) \(first: 'inf', labelled row 3\); fix or drop those rows"):
         read_table(path, task="regression")
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "jsonl"])
+def test_a_column_of_numbers_is_not_a_text_column_in_any_format(tmp_path, suffix):
+    table = frame(Feedback=[f"feedback {i} {'good' if i % 2 else 'bad'}" for i in range(20)], Rating=[i % 2 for i in range(20)])
+    table.loc[3, "Rating"] = None  # an empty cell: read as missing in a CSV, not as a string
+    path = tmp_path / f"fr.{suffix}"
+    {"csv": lambda: table.to_csv(path, index=False), "parquet": lambda: table.to_parquet(path),
+     "jsonl": lambda: table.to_json(path, orient="records", lines=True)}[suffix]()
+    data = read_table(str(path))
+    assert (data.source["text_column"], data.source["label_column"], data.label_names) == ("Feedback", "Rating", ("0", "1"))
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-row", "later-row"])
+def test_a_space_before_a_quoted_value_is_read_as_meant_and_said(tmp_path, caplog, first):
+    rows = ['1, "Great fun", fresh, web', '2, "Dull", rotten, print', '3, "Well, it does go on forever.", rotten, web']
+    path = tmp_path / "spaced.csv"
+    path.write_text("\n".join(["id, review, verdict, source", *(rows[::-1] if first else rows)]) + "\n")
+    with caplog.at_level("INFO", logger="headstart"):
+        table = read_frame(str(path))
+    assert list(table.columns) == ["id", "review", "verdict", "source"]
+    assert "Well, it does go on forever." in table["review"].tolist() and set(table["verdict"]) == {"fresh", "rotten"}
+    line = 2 if first else 4
+    assert any(f"quoted value's opening quote (line {line})" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unquoted_comma_is_still_refused_naming_the_line(tmp_path):
+    path = tmp_path / "unquoted.csv"
+    path.write_text("review,label\ngood,pos\ngood, not great,neg\n")
+    with pytest.raises(DataError, match="line 3 of .* has 3 comma-separated fields, its header 2; quote a value"):
+        read_frame(str(path))

@@ -104,3 +104,14 @@ def test_a_group_across_the_given_split_or_without_an_id_is_refused(table, tmp_p
     frame.assign(who=[None] * 10 + frame["who"].tolist()[10:]).to_csv(missing, index=False)
     with pytest.raises(DataError, match="group_column='who' of .* is empty in 10 rows"):
         load_dataset(str(missing), group_column="who")
+
+
+def test_an_empty_split_cell_is_named_by_its_row(table, tmp_path):
+    _, frame = table
+    path = tmp_path / "holes.csv"
+    parts = frame["part"].tolist()
+    parts[2] = parts[6] = None  # empty cells: read as missing, once said as "holds ['nan']"
+    frame.assign(part=parts).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"split_column='part' of .* is empty in 2 rows \(rows 3, 7, counting the first row "
+                                        r"under the header as 1\); give every row train, validation or test"):
+        load_dataset(str(path), split_column="part")

@@ -231,3 +231,30 @@ def _cuts(data, config) -> bool:
         return True
     except EmptySplit:
         return False
+
+
+def _grouped(sizes: list[int], name: str) -> Dataset:
+    """300 rows, two classes alternating; the first groups of ``sizes``, then a group per row."""
+    groups = np.concatenate([np.full(size, g) for g, size in enumerate(sizes)]
+                            + [np.arange(len(sizes), len(sizes) + 300 - sum(sizes))]).astype(np.int64)
+    return Dataset(name=name, inputs=[f"text {i}" for i in range(300)], targets=np.arange(300) % 2, task="classification",
+                   label_names=("a", "b"), groups=groups, source={"group_column": "critic"})
+
+
+def test_a_group_far_past_its_part_is_noted_once(caplog):
+    data = _grouped([150], "biggrp")
+    with caplog.at_level("INFO", logger="headstart"):
+        splits = split_dataset(data)
+        split_dataset(data)  # a sweep re-splits each run: said once
+    big = max(len(splits.val), len(splits.test))
+    notes = [r.getMessage() for r in caplog.records if "against a target" in r.getMessage()]
+    assert big > 150 and len(notes) == 1
+    assert f"holds {big} rows against a target of" in notes[0] and "--group-column 'critic'" in notes[0]
+    assert "150 rows" in notes[0] and f"keeps {len(splits.pool)} of 300 rows" in notes[0]
+
+
+def test_a_split_near_its_targets_is_not_noted(caplog):
+    with caplog.at_level("INFO", logger="headstart"):
+        split_dataset(_grouped([3, 3, 3], "smallgrp"))
+        split_dataset(labelled([150, 150], name="ungrouped"))
+    assert not [r for r in caplog.records if "against a target" in r.getMessage()]
