@@ -74,3 +74,41 @@ def test_a_pair_run_is_refused_by_export_in_one_line(tmp_path, tiny_registry):
                   config=TrainConfig(max_steps=4, min_steps=4), out=tmp_path / "run")
     with pytest.raises(ConfigError, match="reads text pairs"):
         export(tmp_path / "run", tmp_path / "hf")
+
+
+def _pair_run(tmp_path, monkeypatch, capsys) -> str:
+    """A tiny-BERT run trained on the columns premise,hypothesis (tiny_registry must be active)."""
+    from conftest import run_cli
+
+    path = str(_nli(tmp_path / "nli.csv"))
+    code, _, err = run_cli(["train", "--data", path, "--text-column", "premise,hypothesis", "--label-column", "label",
+                            "--backbone", "tiny-bert", "--strategy", "full-finetune", "--n", "32", "--max-steps", "2",
+                            "--min-steps", "2", "--out", str(tmp_path / "run"), "--quiet"], monkeypatch, capsys)
+    assert code in (0, None), err
+    return str(tmp_path / "run")
+
+
+def _stdin(monkeypatch, text: str) -> None:
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+
+
+def test_python_predict_takes_pairs_for_a_pair_run_and_single_texts_for_a_single_text_run(tmp_path, tiny_registry,
+                                                                                          monkeypatch, capsys, toy_csv):
+    import headstart
+    from headstart.errors import ConfigError
+    from headstart.specs import TrainConfig
+
+    run = _pair_run(tmp_path, monkeypatch, capsys)
+    rows = headstart.predict(run, [("a film about x", "a film"), ["it was good", "it was great"]])
+    assert [(r["premise"], r["hypothesis"]) for r in rows] == [("a film about x", "a film"), ("it was good", "it was great")]
+    with pytest.raises(ConfigError, match=r"reads text pairs \(premise, hypothesis\).*\[\('a film about x', 'a film'\)\]"):
+        headstart.predict(run, ["just one text"])
+    single = headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=32, config=TrainConfig(max_steps=2, min_steps=2))
+    with pytest.raises(ConfigError, match=r"reads single texts.*one str per input.*--text-column FIRST,SECOND") as caught:
+        single.predict([("a film about x", "a film")])
+    assert "[str(x) for x in inputs]" not in str(caught.value)
+
+
