@@ -95,6 +95,33 @@ def _stdin(monkeypatch, text: str) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
 
 
+def test_a_pair_run_reads_stdin_as_two_texts_split_by_a_tab_and_refuses_a_line_without_one(tmp_path, tiny_registry,
+                                                                                           monkeypatch, capsys):
+    import json
+
+    from conftest import assert_user_error, run_cli
+
+    run = _pair_run(tmp_path, monkeypatch, capsys)
+    _stdin(monkeypatch, "a movie\tthe movie\n")
+    code, out, err = run_cli(["predict", run, "-"], monkeypatch, capsys)
+    row = json.loads(out)
+    assert code in (0, None) and (row["premise"], row["hypothesis"]) == ("a movie", "the movie") and "text" not in row, err
+    _stdin(monkeypatch, "a movie\tthe movie\njust one text\n")
+    assert_user_error(run_cli(["predict", run, "-"], monkeypatch, capsys), "line 2", "no tab", "premise<TAB>hypothesis")
+
+
+def test_a_pair_run_refuses_a_table_of_single_texts_naming_its_two_columns(tmp_path, tiny_registry, monkeypatch, capsys):
+    from conftest import assert_user_error, run_cli
+
+    run = _pair_run(tmp_path, monkeypatch, capsys)
+    pd.DataFrame({"premise": ["the film was good", "the film was bad"], "id": [1, 2]}).to_csv(tmp_path / "one.csv", index=False)
+    one = str(tmp_path / "one.csv")
+    assert_user_error(run_cli(["predict", run, one], monkeypatch, capsys), "lacks 'hypothesis'", "premise,hypothesis",
+                      "--text-column FIRST,SECOND")
+    assert_user_error(run_cli(["predict", run, one, "--text-column", "premise"], monkeypatch, capsys),
+                      "--text-column 'premise' names one column", "premise,hypothesis", "--text-column FIRST,SECOND")
+
+
 def test_python_predict_takes_pairs_for_a_pair_run_and_single_texts_for_a_single_text_run(tmp_path, tiny_registry,
                                                                                           monkeypatch, capsys, toy_csv):
     import headstart
@@ -110,5 +137,23 @@ def test_python_predict_takes_pairs_for_a_pair_run_and_single_texts_for_a_single
     with pytest.raises(ConfigError, match=r"reads single texts.*one str per input.*--text-column FIRST,SECOND") as caught:
         single.predict([("a film about x", "a film")])
     assert "[str(x) for x in inputs]" not in str(caught.value)
+
+
+def test_predictions_on_a_pairs_table_keep_its_two_columns_never_the_internal_separator(tmp_path, tiny_registry,
+                                                                                        monkeypatch, capsys):
+    import json
+
+    from conftest import run_cli
+
+    run = _pair_run(tmp_path, monkeypatch, capsys)
+    code, out, err = run_cli(["predict", run, str(tmp_path / "nli.csv")], monkeypatch, capsys)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code in (0, None) and len(rows) == 159, err
+    assert list(rows[0])[:4] == ["premise", "hypothesis", "id", "input_label"] and "text" not in rows[0]
+    assert (rows[0]["premise"], rows[0]["hypothesis"]) == ("the film was bad", "it was awful overall")
+    assert PAIR_SEP not in out and "\\u001f" not in out
+    code, _, err = run_cli(["predict", run, str(tmp_path / "nli.csv"), "--out", str(tmp_path / "p.csv")], monkeypatch, capsys)
+    written = (tmp_path / "p.csv").read_text()
+    assert written.startswith("premise,hypothesis,id,input_label,label,") and PAIR_SEP not in written, err
 
 
