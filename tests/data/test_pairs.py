@@ -157,3 +157,16 @@ def test_predictions_on_a_pairs_table_keep_its_two_columns_never_the_internal_se
     assert written.startswith("premise,hypothesis,id,input_label,label,") and PAIR_SEP not in written, err
 
 
+def test_a_pair_runs_model_card_shows_the_pair_form_and_no_refused_export(tmp_path, tiny_registry, monkeypatch, capsys):
+    from headstart.errors import ConfigError
+    from headstart.export import export
+
+    run = _pair_run(tmp_path, monkeypatch, capsys)
+    card = (tmp_path / "run" / "README.md").read_text()
+    assert "premise<TAB>hypothesis" in card and "printf 'a premise\\ta hypothesis\\n' | headstart predict" in card
+    assert "headstart export" not in card and "a review to score" not in card
+    with pytest.raises(ConfigError, match="export writes single-text models only") as caught:
+        export(tmp_path / "run", tmp_path / "hf")
+    assert "yet" not in str(caught.value)
+
+
