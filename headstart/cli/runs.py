@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -364,9 +365,10 @@ def predict(
     if chosen is not None:  # before the label, so a CSV reads text, its columns, adapter, label, p_...
         rows = [{**_lead(row), "adapter": chosen, **{k: v for k, v in row.items() if k not in _lead(row)}} for row in rows]
     rows = [_carry(row, extra) for row, extra in zip(rows, carried)]
-    if out is None:
+    if out is None:  # readable "Très", not "Tr\\u00e8s", where stdout takes UTF-8
+        readable = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "").replace("_", "") == "utf8"
         for row in rows:
-            typer.echo(json.dumps(row, default=str))
+            typer.echo(_json_line(row, ascii_only=not readable))
         return
     _write_predictions(rows, out)
     typer.echo(f"wrote {len(rows)} prediction{'' if len(rows) == 1 else 's'} to {out}", err=True)
@@ -405,6 +407,13 @@ def _lead(row: dict[str, Any]) -> dict[str, Any]:
 _PREDICTED = ("adapter", "label", "labels", "probabilities", "prediction")  # a row's keys past its input
 
 
+def _json_line(row: dict[str, Any], *, ascii_only: bool = False) -> str:
+    """A prediction row as one line of JSON, its text as written ("Très", not "Tr\\u00e8s") unless ``ascii_only``; U+2028
+    and U+2029 stay escaped, as a reader splitting lines with ``str.splitlines`` would cut a row at them."""
+    line = json.dumps(row, default=str, ensure_ascii=ascii_only)
+    return line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
 def _write_predictions(rows: list[dict[str, Any]], out: Path) -> None:
     from headstart.atomic import write_atomic
 
@@ -414,7 +423,7 @@ def _write_predictions(rows: list[dict[str, Any]], out: Path) -> None:
         flat = [{**{k: v for k, v in r.items() if k != "probabilities"}, **{f"p_{k}": v for k, v in r.get("probabilities", {}).items()}} for r in rows]
         text = pd.DataFrame(flat).to_csv(index=False)
     else:
-        text = "".join(json.dumps(r, default=str) + "\n" for r in rows)
+        text = "".join(_json_line(r) + "\n" for r in rows)  # written as UTF-8 below
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(out, text.encode())

@@ -170,3 +170,15 @@ def test_a_pair_runs_model_card_shows_the_pair_form_and_no_refused_export(tmp_pa
     assert "yet" not in str(caught.value)
 
 
+def test_predict_writes_json_readable_not_ascii_escaped(tmp_path, tiny_registry, monkeypatch, capsys):
+    import json
+
+    from conftest import run_cli
+
+    run = _pair_run(tmp_path, monkeypatch, capsys)
+    pd.DataFrame({"premise": ["Très bon film"], "hypothesis": ["c'était génial"]}).to_csv(tmp_path / "fr.csv", index=False)
+    code, out, err = run_cli(["predict", run, str(tmp_path / "fr.csv")], monkeypatch, capsys)
+    assert code in (0, None) and '"Très bon film"' in out and "\\u00e8" not in out, err
+    code, _, err = run_cli(["predict", run, str(tmp_path / "fr.csv"), "--out", str(tmp_path / "p.jsonl")], monkeypatch, capsys)
+    written = (tmp_path / "p.jsonl").read_text(encoding="utf-8")
+    assert "c'était génial" in written and json.loads(written)["premise"] == "Très bon film", err
