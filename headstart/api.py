@@ -362,7 +362,9 @@ def split_name(split: str) -> str:
 @python_named
 def predict(run: str | Path | FitResult, texts: list[Any]) -> list[dict[str, Any]]:
     """Label and class probabilities (or a value, for regression) for each raw text; for a run on an image backbone,
-    each image: a file path (the row's ``input``, as ``headstart predict`` writes it) or a pixel array.
+    each image: a file path (the row's ``input``, as ``headstart predict`` writes it) or a pixel array; for a run trained on a
+    text pair (``text_column="premise,hypothesis"``), each ``(premise, hypothesis)`` tuple (or 2-list), which its row
+    gives under the two column names instead of ``text``.
 
     Returns:
         One dict per input, in order: ``{"text": ..., "label": ..., "probabilities": {label: p, ...}}`` for

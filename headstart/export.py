@@ -102,8 +102,9 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     from headstart.data.dataset import PAIR_SEP
 
     if any(PAIR_SEP in t for t in texts):
-        raise ConfigError(f"{str(directory)!r} reads text pairs (--text-column a,b); exporting pair runs is not supported yet: "
-                          "serve it with headstart predict --text-column a,b")
+        raise ConfigError(f"{str(directory)!r} reads text pairs (--text-column a,b), and export writes single-text models "
+                          "only: serve it with headstart predict (a table with both columns, or a line FIRST<TAB>SECOND on "
+                          "stdin)")
     reference = _probabilities(run.model, texts, run.task)
     precision, autocast = run_autocast(run)  # the export runs in fp32: how far the run's own predictions are from that
     at_precision = None if autocast is None else precision_gap(_probabilities(run.model, texts, run.task, autocast), reference,

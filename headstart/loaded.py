@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from headstart.data import SplitConfig, load_dataset, split_dataset
+from headstart.data.columns import pair_columns
+from headstart.data.dataset import PAIR_SEP
 from headstart.errors import ConfigError, StoreError
 from headstart.evaluation import model_outputs, outputs_to_predictions, score_rows
 from headstart.features import FeatureCache
@@ -155,11 +157,15 @@ def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None, rows: str
             **({"note": found["note"]} if found["note"] else {})}))
 
 
-def predict_loaded(run: LoadedRun, texts: list[str], *, batch_size: int = 128) -> list[dict[str, Any]]:
-    """Predictions for raw inputs: label + class probabilities, labels (multilabel), or a value (regression).
+def predict_loaded(run: LoadedRun, texts: list[Any], *, batch_size: int = 128,
+                   columns: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+    """Predictions for raw inputs: label + class probabilities, labels (multilabel), or a value (regression). A run
+    trained on a text pair (``--text-column premise,hypothesis``) reads each input as a ``(first, second)`` tuple (or
+    2-list) of texts, and its rows give them under the two column names (``columns``, default: the run's own).
 
     Raises:
-        ConfigError: ``texts`` is one string (or path), or no collection at all, rather than a list of inputs.
+        ConfigError: ``texts`` is one string (or path), or no collection at all, rather than a list of inputs; a single
+            text for a pair run, or a pair for a single-text run.
     """
     if isinstance(texts, (str, bytes, Path)):  # a string is a sequence too: it would be read as its characters
         shown = str(texts) if len(str(texts)) <= 40 else str(texts)[:37] + "..."
@@ -174,6 +180,16 @@ def predict_loaded(run: LoadedRun, texts: list[str], *, batch_size: int = 128) -
         return []
     backbone = run.model.backbone
     image = getattr(backbone, "modality", "text") == "image"
+    pair = None if image else pair_columns((run.meta.get("data_source") or {}).get("text_column"))
+    if pair is not None:
+        pairs = pair_inputs(texts, pair)
+        texts = [f"{a.replace(PAIR_SEP, ' ')}{PAIR_SEP}{b.replace(PAIR_SEP, ' ')}" for a, b in pairs]
+    elif not image:
+        at = next((i for i, t in enumerate(texts) if isinstance(t, (tuple, list))), None)
+        if at is not None:
+            raise ConfigError(f"this run reads single texts, got a {type(texts[at]).__name__} {texts[at]!r:.60} (input "
+                              f"{at + 1}); pass one str per input, e.g. ['a gripping, funny film']; a (first, second) pair "
+                              "is read by a run trained on two columns (--text-column FIRST,SECOND)")
     names = [str(t) if isinstance(t, (str, Path)) else None for t in texts]
     if image:  # image paths are read here (arrays pass as they are); a row names its path, not the pixels
         from headstart.data.images import read_image
@@ -196,4 +212,21 @@ def predict_loaded(run: LoadedRun, texts: list[str], *, batch_size: int = 128) -
     if image:
         rows = [{**({"input": name} if name is not None else {}), **{k: v for k, v in row.items() if k != "text"}}
                 for name, row in zip(names, rows)]
+    if pair is not None:  # the two texts under their columns' names, never joined by the internal PAIR_SEP
+        first, second = columns or pair
+        rows = [{first: a, second: b, **{k: v for k, v in row.items() if k != "text"}} for (a, b), row in zip(pairs, rows)]
     return rows
+
+
+def pair_inputs(inputs: list[Any], pair: tuple[str, str]) -> list[tuple[str, str]]:
+    """``inputs`` as (first, second) texts for a run trained on the columns ``pair``.
+
+    Raises:
+        ConfigError: an input that is not a 2-tuple or 2-list of strings (a single text among them).
+    """
+    for i, item in enumerate(inputs):
+        if not (isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(t, str) for t in item)):
+            raise ConfigError(f"this run reads text pairs ({pair[0]}, {pair[1]}), got {type(item).__name__} {item!r:.60} "
+                              f"(input {i + 1}); pass ({pair[0]}, {pair[1]}) tuples of two strings, e.g. "
+                              "[('a film about x', 'a film')]")
+    return [(a.strip(), b.strip()) for a, b in inputs]

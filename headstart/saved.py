@@ -126,9 +126,11 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
 
 def write_model_card(out: Path, *, name: str, image: bool = False) -> None:
     """README.md in a run directory: what trained on what, its validation metrics, where it ran, how to use it (for a
-    run on an image backbone, ``image``: predict on image files, and no export, which writes text encoders only)."""
+    run on an image backbone, ``image``: predict on image files, and no export, which writes text encoders only; for a
+    text-pair run: predict on pairs, and no export, which writes single-text models only)."""
     import shlex
 
+    from headstart.data.columns import pair_columns
     from headstart.model_card import model_card
     from headstart.report.markdown import md_fence
 
@@ -138,6 +140,12 @@ def write_model_card(out: Path, *, name: str, image: bool = False) -> None:
     if image:
         how = md_fence(f"headstart predict {run} photo.png   # or a folder of images, or a table naming them\n"
                        f"headstart evaluate {run}   # the test split", "bash")
+    elif (pair := pair_columns((meta.get("data_source") or {}).get("text_column"))) is not None:  # export refuses pairs
+        first, second = pair
+        line = shlex.quote(f"a {first}\\ta {second}\\n")
+        how = md_fence(f"printf {line} | headstart predict {run} -   # a pair a line: {first}<TAB>{second}\n"
+                       f"headstart predict {run} pairs.csv   # a table with columns "
+                       f"{first},{second}\nheadstart evaluate {run}   # the test split", "bash")
     else:
         how = md_fence(f"echo 'a review to score' | headstart predict {run} -\nheadstart evaluate {run}   # the test split\n"
                        f"headstart export {run} --format hf --out {hf}   # a folder transformers loads", "bash")

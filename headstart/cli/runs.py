@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -316,10 +317,17 @@ def predict(
     \b
     Example: printf 'a joy to watch\\ndull and lifeless\\n' | headstart predict runs/ft64 -
 
+    A run trained on a text pair (--text-column premise,hypothesis) reads pairs: a table with both columns (each kept in
+    the output), or one pair a line on stdin or in a .txt, a tab between the two texts.
+
+    \b
+    Example: printf 'a film about x\\ta film\\n' | headstart predict runs/nli -
+
     \b
     Example: headstart predict runs/lora-a reviews.csv --adapter-dir b=runs/lora-b --adapter b
     """
-    from headstart.data.inputs import read_input_rows
+    from headstart.data.columns import pair_columns
+    from headstart.data.inputs import read_input_rows, read_pair_rows
     from headstart.loaded import predict_loaded
     from headstart.saved import load_run
 
@@ -348,16 +356,19 @@ def predict(
 
         names, images, carried = read_image_inputs(inputs, column=text_column, run_column=run_column)
         rows = [{"input": name, **{k: v for k, v in row.items() if k != "text"}} for name, row in zip(names, predict_loaded(loaded, images))]
+    elif (pair := pair_columns(run_column)) is not None:  # the two texts each under its column, as the input had them
+        pairs, columns, carried = read_pair_rows(inputs, pair=pair, text_column=text_column)
+        rows = predict_loaded(loaded, pairs, columns=columns)
     else:
         texts, carried = read_input_rows(inputs, text_column=text_column, run_column=run_column)
         rows = predict_loaded(loaded, texts)
     if chosen is not None:  # before the label, so a CSV reads text, its columns, adapter, label, p_...
-        rows = [{**{k: v for k, v in row.items() if k in ("text", "input")}, "adapter": chosen,
-                 **{k: v for k, v in row.items() if k not in ("text", "input")}} for row in rows]
+        rows = [{**_lead(row), "adapter": chosen, **{k: v for k, v in row.items() if k not in _lead(row)}} for row in rows]
     rows = [_carry(row, extra) for row, extra in zip(rows, carried)]
-    if out is None:
+    if out is None:  # readable "Très", not "Tr\\u00e8s", where stdout takes UTF-8
+        readable = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "").replace("_", "") == "utf8"
         for row in rows:
-            typer.echo(json.dumps(row, default=str))
+            typer.echo(_json_line(row, ascii_only=not readable))
         return
     _write_predictions(rows, out)
     typer.echo(f"wrote {len(rows)} prediction{'' if len(rows) == 1 else 's'} to {out}", err=True)
@@ -384,8 +395,23 @@ def _carry(row: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         while name in taken or name in carried:
             name = f"input_{name}"
         carried[name] = value
-    lead = {k: v for k, v in row.items() if k in ("text", "input")}
+    lead = _lead(row)
     return {**lead, **carried, **{k: v for k, v in row.items() if k not in lead}}
+
+
+def _lead(row: dict[str, Any]) -> dict[str, Any]:
+    """A prediction row's input: its text (a pair's two texts, each under its column) or image, before the prediction."""
+    return {k: v for k, v in row.items() if k not in _PREDICTED}
+
+
+_PREDICTED = ("adapter", "label", "labels", "probabilities", "prediction")  # a row's keys past its input
+
+
+def _json_line(row: dict[str, Any], *, ascii_only: bool = False) -> str:
+    """A prediction row as one line of JSON, its text as written ("Très", not "Tr\\u00e8s") unless ``ascii_only``; U+2028
+    and U+2029 stay escaped, as a reader splitting lines with ``str.splitlines`` would cut a row at them."""
+    line = json.dumps(row, default=str, ensure_ascii=ascii_only)
+    return line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 def _write_predictions(rows: list[dict[str, Any]], out: Path) -> None:
@@ -397,7 +423,7 @@ def _write_predictions(rows: list[dict[str, Any]], out: Path) -> None:
         flat = [{**{k: v for k, v in r.items() if k != "probabilities"}, **{f"p_{k}": v for k, v in r.get("probabilities", {}).items()}} for r in rows]
         text = pd.DataFrame(flat).to_csv(index=False)
     else:
-        text = "".join(json.dumps(r, default=str) + "\n" for r in rows)
+        text = "".join(_json_line(r) + "\n" for r in rows)  # written as UTF-8 below
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(out, text.encode())

@@ -111,6 +111,12 @@ def pick_image_column(frame: "pd.DataFrame", requested: str | None, path: str) -
     return found[0] if found else None
 
 
+def pair_columns(text_column: str | None) -> tuple[str, str] | None:
+    """The two columns of a text pair (``"premise,hypothesis"``, as a run's ``data_source`` keeps it), else None."""
+    parts = [p.strip() for p in str(text_column or "").split(",")]
+    return (parts[0], parts[1]) if len(parts) == 2 and all(parts) else None
+
+
 def find_run_column(frame: "pd.DataFrame", run_column: str | None) -> str | None:  # noqa: F821
     """``run_column`` (the column, or ``"a,b"`` pair, a run was trained on) where ``frame`` holds all of it, else None."""
     if not run_column:

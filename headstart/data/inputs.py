@@ -1,4 +1,5 @@
-"""Inputs to predict on: a table's text or image column, a .txt of one input a line, image files or folders, or stdin."""
+"""Inputs to predict on: a table's text or image column (or a pair of text columns), a .txt of one input a line, image
+files or folders, or stdin."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from headstart.data.columns import LABEL_NAMES, find_run_column, pick_image_column, pick_text_column, text_values
+from headstart.data.columns import (LABEL_NAMES, find_run_column, pair_columns, pick_image_column, pick_text_column,
+                                    text_values)
 from headstart.data.frames import decode_utf8, input_lines, read_frame
 from headstart.errors import DataError
 
@@ -67,6 +69,69 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None,
                  "evaluate RUN --eval-data %s (it scores a seeded test split of the file, a fifth of its rows by default, "
                  "as every --eval-data dataset is cut)", Path(path).name, labels[0], path)
     return texts, other_columns(frame, used)
+
+
+def read_pair_rows(path: str | Path, *, pair: tuple[str, str],
+                   text_column: str | None = None) -> tuple[list[tuple[str, str]], tuple[str, str], list[dict[str, Any]]]:
+    """The text pairs to predict on for a run trained on the columns ``pair``, the two columns they came from, and each
+    row's other columns (as ``read_input_rows``). A table is read by ``text_column`` ("FIRST,SECOND"), else by the run's
+    two columns; stdin ('-') and a .txt hold one pair a line, the two texts split by a tab (their names: ``pair``).
+
+    Raises:
+        DataError: a single text where a pair is read: a line without its tab, a table without both columns, or a
+            ``text_column`` naming one column.
+    """
+    trained = ",".join(pair)
+    if str(path) == "-" or Path(path).suffix.lower() == ".txt":
+        where = "standard input" if str(path) == "-" else repr(str(path))
+        lines = stdin_lines() if str(path) == "-" else read_frame(path, labelled=False)["text"].astype(str).tolist()
+        if not lines:
+            raise DataError(f"{where} holds no text to predict on; give one pair a line: {pair[0]}<TAB>{pair[1]}")
+        bad = next((i for i, line in enumerate(lines) if line.count("\t") != 1), None)
+        if bad is not None:
+            tabs = lines[bad].count("\t")
+            raise DataError(f"line {bad + 1} of {where} holds {'no tab' if not tabs else f'{tabs} tabs'}: this run reads text "
+                            f"pairs ({trained}), one a line as {pair[0]}<TAB>{pair[1]}, e.g. printf 'a film about x\\ta "
+                            "film\\n' | headstart predict RUN -")
+        halves = [line.split("\t") for line in lines]
+        pairs = [(a.strip(), b.strip()) for a, b in halves]
+        empty = next((i for i, (a, b) in enumerate(pairs) if not a or not b), None)
+        if empty is not None:
+            raise DataError(f"line {empty + 1} of {where} has an empty text on one side of its tab; a pair needs both: "
+                            f"{pair[0]}<TAB>{pair[1]}")
+        return pairs, pair, [{} for _ in pairs]
+    frame = read_frame(path, labelled=False)
+    columns = ", ".join(map(str, frame.columns))
+    if text_column is not None:
+        given = pair_columns(text_column) if text_column not in frame.columns else None
+        if given is None:
+            raise DataError(f"--text-column {text_column!r} names one column, but this run reads text pairs (trained on "
+                            f"{trained}); name two columns of {str(path)!r}: --text-column FIRST,SECOND (columns: "
+                            f"{columns})")
+        column = pick_text_column(frame, ",".join(given), str(path))
+    else:
+        column = find_run_column(frame, trained)
+        if column is None:
+            missing = [c for c in pair if c not in frame.columns]
+            raise DataError(f"{str(path)!r} lacks {', '.join(map(repr, missing))}: this run reads text pairs (trained on "
+                            f"{trained}; columns here: {columns}); give a table with both, or name its two columns: "
+                            "--text-column FIRST,SECOND")
+    names = pair_columns(column)
+    texts = text_values(frame, column)
+    if not len(texts):
+        raise DataError(f"{str(path)!r} has no rows to predict on (only its header); add one pair per row")
+    empty = (texts == "").to_numpy()
+    if empty.all():
+        raise DataError(f"{str(path)!r} has no pair to predict on: {names[0]!r} or {names[1]!r} is empty in every row")
+    if empty.any():  # as read_input_rows drops a row with empty text
+        rows = [str(i + 1) for i in np.flatnonzero(empty)]
+        shown = ", ".join(rows[:5]) + (", …" if len(rows) > 5 else "")
+        log.info("%s: dropped %d row%s missing a text of the pair (data row %s): the output has a row per full pair, each "
+                 "with its other columns, so its row numbers are not the input's", Path(path).name, len(rows),
+                 "" if len(rows) == 1 else "s", shown)
+        frame = frame[~empty]
+    pairs = list(zip(text_values(frame, names[0]).tolist(), text_values(frame, names[1]).tolist()))
+    return pairs, names, other_columns(frame, set(names))
 
 
 def stdin_lines() -> list[str]:

@@ -74,3 +74,111 @@ def test_a_pair_run_is_refused_by_export_in_one_line(tmp_path, tiny_registry):
                   config=TrainConfig(max_steps=4, min_steps=4), out=tmp_path / "run")
     with pytest.raises(ConfigError, match="reads text pairs"):
         export(tmp_path / "run", tmp_path / "hf")
+
+
+def _pair_run(tmp_path, monkeypatch, capsys) -> str:
+    """A tiny-BERT run trained on the columns premise,hypothesis (tiny_registry must be active)."""
+    from conftest import run_cli
+
+    path = str(_nli(tmp_path / "nli.csv"))
+    code, _, err = run_cli(["train", "--data", path, "--text-column", "premise,hypothesis", "--label-column", "label",
+                            "--backbone", "tiny-bert", "--strategy", "full-finetune", "--n", "32", "--max-steps", "2",
+                            "--min-steps", "2", "--out", str(tmp_path / "run"), "--quiet"], monkeypatch, capsys)
+    assert code in (0, None), err
+    return str(tmp_path / "run")
+
+
+def _stdin(monkeypatch, text: str) -> None:
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+
+
+def test_a_pair_run_reads_stdin_as_two_texts_split_by_a_tab_and_refuses_a_line_without_one(tmp_path, tiny_registry,
+                                                                                           monkeypatch, capsys):
+    import json
+
+    from conftest import assert_user_error, run_cli
+
+    run = _pair_run(tmp_path, monkeypatch, capsys)
+    _stdin(monkeypatch, "a movie\tthe movie\n")
+    code, out, err = run_cli(["predict", run, "-"], monkeypatch, capsys)
+    row = json.loads(out)
+    assert code in (0, None) and (row["premise"], row["hypothesis"]) == ("a movie", "the movie") and "text" not in row, err
+    _stdin(monkeypatch, "a movie\tthe movie\njust one text\n")
+    assert_user_error(run_cli(["predict", run, "-"], monkeypatch, capsys), "line 2", "no tab", "premise<TAB>hypothesis")
+
+
+def test_a_pair_run_refuses_a_table_of_single_texts_naming_its_two_columns(tmp_path, tiny_registry, monkeypatch, capsys):
+    from conftest import assert_user_error, run_cli
+
+    run = _pair_run(tmp_path, monkeypatch, capsys)
+    pd.DataFrame({"premise": ["the film was good", "the film was bad"], "id": [1, 2]}).to_csv(tmp_path / "one.csv", index=False)
+    one = str(tmp_path / "one.csv")
+    assert_user_error(run_cli(["predict", run, one], monkeypatch, capsys), "lacks 'hypothesis'", "premise,hypothesis",
+                      "--text-column FIRST,SECOND")
+    assert_user_error(run_cli(["predict", run, one, "--text-column", "premise"], monkeypatch, capsys),
+                      "--text-column 'premise' names one column", "premise,hypothesis", "--text-column FIRST,SECOND")
+
+
+def test_python_predict_takes_pairs_for_a_pair_run_and_single_texts_for_a_single_text_run(tmp_path, tiny_registry,
+                                                                                          monkeypatch, capsys, toy_csv):
+    import headstart
+    from headstart.errors import ConfigError
+    from headstart.specs import TrainConfig
+
+    run = _pair_run(tmp_path, monkeypatch, capsys)
+    rows = headstart.predict(run, [("a film about x", "a film"), ["it was good", "it was great"]])
+    assert [(r["premise"], r["hypothesis"]) for r in rows] == [("a film about x", "a film"), ("it was good", "it was great")]
+    with pytest.raises(ConfigError, match=r"reads text pairs \(premise, hypothesis\).*\[\('a film about x', 'a film'\)\]"):
+        headstart.predict(run, ["just one text"])
+    single = headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=32, config=TrainConfig(max_steps=2, min_steps=2))
+    with pytest.raises(ConfigError, match=r"reads single texts.*one str per input.*--text-column FIRST,SECOND") as caught:
+        single.predict([("a film about x", "a film")])
+    assert "[str(x) for x in inputs]" not in str(caught.value)
+
+
+def test_predictions_on_a_pairs_table_keep_its_two_columns_never_the_internal_separator(tmp_path, tiny_registry,
+                                                                                        monkeypatch, capsys):
+    import json
+
+    from conftest import run_cli
+
+    run = _pair_run(tmp_path, monkeypatch, capsys)
+    code, out, err = run_cli(["predict", run, str(tmp_path / "nli.csv")], monkeypatch, capsys)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code in (0, None) and len(rows) == 159, err
+    assert list(rows[0])[:4] == ["premise", "hypothesis", "id", "input_label"] and "text" not in rows[0]
+    assert (rows[0]["premise"], rows[0]["hypothesis"]) == ("the film was bad", "it was awful overall")
+    assert PAIR_SEP not in out and "\\u001f" not in out
+    code, _, err = run_cli(["predict", run, str(tmp_path / "nli.csv"), "--out", str(tmp_path / "p.csv")], monkeypatch, capsys)
+    written = (tmp_path / "p.csv").read_text()
+    assert written.startswith("premise,hypothesis,id,input_label,label,") and PAIR_SEP not in written, err
+
+
+def test_a_pair_runs_model_card_shows_the_pair_form_and_no_refused_export(tmp_path, tiny_registry, monkeypatch, capsys):
+    from headstart.errors import ConfigError
+    from headstart.export import export
+
+    run = _pair_run(tmp_path, monkeypatch, capsys)
+    card = (tmp_path / "run" / "README.md").read_text()
+    assert "premise<TAB>hypothesis" in card and "printf 'a premise\\ta hypothesis\\n' | headstart predict" in card
+    assert "headstart export" not in card and "a review to score" not in card
+    with pytest.raises(ConfigError, match="export writes single-text models only") as caught:
+        export(tmp_path / "run", tmp_path / "hf")
+    assert "yet" not in str(caught.value)
+
+
+def test_predict_writes_json_readable_not_ascii_escaped(tmp_path, tiny_registry, monkeypatch, capsys):
+    import json
+
+    from conftest import run_cli
+
+    run = _pair_run(tmp_path, monkeypatch, capsys)
+    pd.DataFrame({"premise": ["Très bon film"], "hypothesis": ["c'était génial"]}).to_csv(tmp_path / "fr.csv", index=False)
+    code, out, err = run_cli(["predict", run, str(tmp_path / "fr.csv")], monkeypatch, capsys)
+    assert code in (0, None) and '"Très bon film"' in out and "\\u00e8" not in out, err
+    code, _, err = run_cli(["predict", run, str(tmp_path / "fr.csv"), "--out", str(tmp_path / "p.jsonl")], monkeypatch, capsys)
+    written = (tmp_path / "p.jsonl").read_text(encoding="utf-8")
+    assert "c'était génial" in written and json.loads(written)["premise"] == "Très bon film", err
