@@ -273,8 +273,9 @@ def evaluate(
         _echo_json(scored)
         return
     metrics, elsewhere = {k: v for k, v in scored.items() if k != "ood"}, scored.get("ood") or []
-    if metrics.get("leakage"):
-        typer.echo(f"warning: {metrics['leakage']['text']}", err=True)
+    for part in (metrics, *elsewhere):  # duplicates of the run's own rows: each score they make optimistic
+        if part.get("leakage"):
+            typer.echo(f"warning: {part['leakage']['text']}", err=True)
     for scored in (metrics, *elsewhere):
         typer.echo(f"{scored['split']} ({scored['n']} examples): {_metric_line(scored, interval=True)}"
                    + (f"; its most frequent class is {100 * scored['majority']:.1f}% of these rows" if scored.get("majority") is not None else "")
