@@ -350,7 +350,8 @@ def predict(
         names, images, carried = read_image_inputs(inputs, column=text_column, run_column=run_column)
         rows = [{"input": name, **{k: v for k, v in row.items() if k != "text"}} for name, row in zip(names, predict_loaded(loaded, images))]
     else:
-        texts, carried = read_input_rows(inputs, text_column=text_column, run_column=run_column)
+        texts, carried = read_input_rows(inputs, text_column=text_column, run_column=run_column,
+                                         run_file=(loaded.meta.get("data_source") or {}).get("path"))
         rows = predict_loaded(loaded, texts)
     if chosen is not None:  # before the label, so a CSV reads text, its columns, adapter, label, p_...
         rows = [{**{k: v for k, v in row.items() if k in ("text", "input")}, "adapter": chosen,
