@@ -101,8 +101,29 @@ def budget_notes(result: Any) -> list[dict[str, str]]:
                     "or a higher --lr; with very few labels the head may need more of them")
         return ADVICE[reason]
 
-    return [{"reason": reason, "text": reason_text(reason, task_of(result)), "advice": asked(advice(reason))}
+    def weighted(reason: str) -> str:  # the rare classes weigh nothing in the loss: the head settles on the majority
+        if reason == "majority" and result.spec.get("n") and imbalanced_unweighted(result):
+            return (advice(reason) + "; its classes are more than 3:1 imbalanced and the loss weighs them equally: try "
+                    "--class-weights balanced (or auto, which weights them only when imbalanced)")
+        return advice(reason)
+
+    return [{"reason": reason, "text": reason_text(reason, task_of(result)), "advice": asked(weighted(reason))}
             for reason in run_flags(result)]
+
+
+def imbalanced_unweighted(result: Any) -> bool:
+    """A classification run trained with ``class_weights`` none on classes more than 3:1 imbalanced: its "auto" metric
+    chose macro-F1 for that (``metrics.selection_metric``), or the majority class is over 3/4 of the validation rows
+    (``record["reference"]``), which no less imbalanced split reaches."""
+    from headstart.analysis.flags import task_of
+
+    train = result.spec.get("train") or {}
+    if task_of(result) != "classification" or train.get("class_weights", "none") != "none":
+        return False
+    record = result.record or {}
+    auto = train.get("metric", "auto") == "auto" and (record.get("budget") or {}).get("metric") == "macro_f1"
+    majority = ((record.get("reference") or {}).get("val") or {}).get("accuracy")
+    return auto or isinstance(majority, float) and majority > 0.75
 
 
 def grid_edge_note(result: Any) -> list[dict[str, str]]:

@@ -145,16 +145,36 @@ def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None, rows: str
         return FeatureCache(backbone, encoded, data.hash, batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,
                             identity={**backbone.describe(), "precision": precision})
 
+    seen, unchecked = own_inputs(run)
     found = evaluate_elsewhere(run.model, backbone, text, run_data=own, split_config=SplitConfig(**resolved["data"]["split"]),
                                batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,
                                features=cached if run.meta["backbone_saved"] == "none" else None, tta=tta,
-                               seed=int(resolved["seed"]), rows=rows)
+                               seed=int(resolved["seed"]), rows=rows, seen=seen)
+    note = "; ".join(n for n in (found["note"], unchecked) if n)
     part = "every row" if rows == "all" else "test"
     return with_majority_flag(with_interval({
             "split": f"{part} of {found['data']}" + (f" after {tta}" if tta else ""), "n": found["test_rows"], **found["metrics"],
             **({"majority": found["majority"]} if found.get("majority") is not None else {}),
             **({"one_class": found["one_class"]} if found.get("one_class") else {}), **({"tta": tta} if tta else {}),
-            **({"note": found["note"]} if found["note"] else {})}))
+            **({"leakage": found["leakage"]} if found.get("leakage") else {}), **({"note": note} if note else {})}))
+
+
+def own_inputs(run: LoadedRun) -> tuple[dict[str, list[Any]] | None, str | None]:
+    """The run's own training and validation inputs, as ``data.leakage.comparable`` gives them, for
+    ``ood.evaluate_elsewhere`` to find among another file's rows (the training rows spec.json records; the whole pool
+    for a run saved before it did); or None and why, where the run's data cannot be read back as it trained."""
+    from headstart.data.leakage import DEFAULT_THRESHOLD, comparable
+    from headstart.errors import DataError
+
+    try:
+        data = run_data(run)
+    except (StoreError, DataError, OSError) as e:
+        return None, f"not checked for rows the run trained on ({e})"
+    splits = split_dataset(data, SplitConfig(**run.resolved["data"]["split"]))
+    train = run.meta.get("train_rows")
+    train = splits.pool if train is None else np.asarray(train, dtype=np.int64)
+    inputs, _ = comparable(data, DEFAULT_THRESHOLD)
+    return {"training": [inputs[i] for i in train], "validation": [inputs[i] for i in splits.val]}, None
 
 
 def predict_loaded(run: LoadedRun, texts: list[Any], *, batch_size: int = 128,

@@ -234,7 +234,8 @@ def too_few_to_test(data: Any, split_config: Any, empty: "EmptySplit") -> str:  
 def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: str, *, run_data: Any, split_config: Any,
                        batch_size: int, autocast: Callable | None = None,
                        features: Callable[[Any, list], Callable[[np.ndarray], torch.Tensor] | None] | None = None,
-                       tta: str | None = None, seed: int = 0, rows: str = "test") -> dict[str, Any]:
+                       tta: str | None = None, seed: int = 0, rows: str = "test",
+                       seen: dict[str, list[Any]] | None = None) -> dict[str, Any]:
     """The run's ``model`` scored on the test split of the dataset ``text`` names (``parse_eval_data``); with ``tta``, a
     copy of it adapted first to that dataset's unlabelled pool inputs (``headstart.tta``, drawn with ``seed``).
     ``rows="all"`` scores every row of it instead (a file kept apart as a test set: nothing of it is a pool).
@@ -244,9 +245,12 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
         run_data: the run's dataset: its task, label names, modality; DATA must not be it.
         features: ``features(data, encoded)`` -> cached features of the unchanged pre-trained backbone (a run that
             left it untouched), or None to run the whole model.
+        seen: the run's own inputs, ``{"training": [...], "validation": [...]}``: the scored rows that duplicate them
+            are counted (``data.leakage.seen_rows``) and, over 1% of them, warned of under ``leakage``; None: not checked.
 
     Returns:
-        ``{data, tta, metrics, test_rows, note, rows: {target, predicted}}`` (``rows`` in the run's class indices).
+        ``{data, tta, metrics, test_rows, note, rows: {target, predicted}}`` (``rows`` in the run's class indices), and
+        ``leakage: {training, validation, scored, text}`` where ``seen`` finds over 1% of the scored rows in it.
 
     Raises:
         ConfigError: DATA is the run's own data, of another task or input kind, or its labels do not map; ``rows`` is
@@ -291,6 +295,14 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
     source = _source_batches(model, encoder, run_data, split_config, seed) if tta is not None else None
     common = {"data": parse_eval_data(text)[0], "tta": tta, "test_rows": int(keep.sum()), "note": note,
               "majority": majority_share(targets, data.task)}
+    if seen is not None:  # rows the run trained or chose on make this score optimistic, as in-domain duplicates do
+        from headstart.data.leakage import DEFAULT_THRESHOLD, comparable, seen_rows, seen_text
+
+        inputs, threshold = comparable(data, DEFAULT_THRESHOLD)
+        counts = seen_rows(seen, [inputs[i] for i in rows[keep]], threshold=threshold)
+        warning = seen_text(counts, int(keep.sum()), common["data"])
+        if warning:
+            common["leakage"] = {**counts, "scored": int(keep.sum()), "text": warning}
     if tta in ("tent", "tent-episodic"):
         # tent normalises BatchNorm inputs with each scored batch's own statistics (tent-episodic also adapts on it), so
         # a batch's make-up moves its predictions: every test input is scored, unmapped labels too — which inputs the

@@ -4,6 +4,8 @@ a majority class)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from headstart.api import split_name
@@ -105,6 +107,35 @@ def test_a_run_that_stopped_early_is_not_told_its_max_steps_capped_it(monkeypatc
     monkeypatch.delenv(SURFACE_ENV)
     (early,) = budget_notes(stepped(24))
     assert "capped" not in early["advice"] and early["advice"].startswith("validation stopped improving before its budget ended")
+
+
+def imbalanced(class_weights: str | None) -> RunResult:
+    """``stepped(30)`` on a 95%/5% file: it chose on macro-F1 ("auto": classes more than 3:1 imbalanced) and never beat
+    the majority class's macro-F1, trained with ``class_weights`` (None: a spec that does not say)."""
+    run = stepped(30)
+    history = [{**h, "val_score": 0.48} for h in run.record["history"]]
+    record = {**run.record, "history": history, "reference": {"val": {"accuracy": 0.95, "macro_f1": 0.487}},
+              "budget": {**run.record["budget"], "metric": "macro_f1"}}
+    train = {"metric": "auto"} | ({"class_weights": class_weights} if class_weights else {})
+    return dataclasses.replace(run, spec={**run.spec, "train": train}, val_metrics={"accuracy": 0.95, "macro_f1": 0.48},
+                               record=record)
+
+
+def test_a_run_on_imbalanced_classes_without_class_weights_is_told_to_weigh_them(monkeypatch):
+    """On a 95/5 file with class weights off, "never beat the majority-class rate" only suggested --tune lr or more
+    steps; it names --class-weights now, and not where the classes were weighted or are balanced."""
+    from headstart.surface import SURFACE_ENV
+
+    monkeypatch.setenv(SURFACE_ENV, "cli")
+    (note,) = budget_notes(imbalanced("none"))
+    assert note["reason"] == "majority" and note["advice"].endswith(
+        "; its classes are more than 3:1 imbalanced and the loss weighs them equally: try --class-weights balanced (or "
+        "auto, which weights them only when imbalanced)")
+    assert "--class-weights" in budget_notes(imbalanced(None))[0]["advice"]  # none is the default
+    assert "class-weights" not in budget_notes(imbalanced("balanced"))[0]["advice"]
+    assert "class-weights" not in budget_notes(stepped(30))[0]["advice"]  # the majority 60%: not imbalanced
+    monkeypatch.setenv(SURFACE_ENV, "python")
+    assert "try class_weights='balanced'" in budget_notes(imbalanced("none"))[0]["advice"]
 
 
 @pytest.mark.parametrize("imported", [False, True])

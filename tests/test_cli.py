@@ -153,7 +153,8 @@ def test_train_evaluate_predict_on_the_tiny_backbone(monkeypatch, capsys, toy_cs
     code, _, err = cli(["predict", str(out), str(toy_csv), "--out", str(tmp_path / "p.csv")], monkeypatch, capsys)
     assert code == 0 and "wrote 200 predictions" in err
     assert f"note: toy.csv: its column 'label' is carried into the output but not read" in err, err
-    assert f"headstart evaluate RUN --eval-data {toy_csv}" in err, err
+    assert "this is the run's own data: headstart evaluate RUN scores the run on its test split" in err, err
+    assert "--eval-data" not in err, "evaluate refuses the run's own data as --eval-data"
     written, given = pd.read_csv(tmp_path / "p.csv"), pd.read_csv(toy_csv)
     assert list(written.columns) == ["text", "input_label", "label", "p_neg", "p_pos"]  # the table's answers beside the predictions
     assert written["input_label"].tolist() == given["label"].tolist() and written["text"].tolist() == given["text"].tolist()

@@ -404,3 +404,17 @@ def test_rotten_tomatoes():
     assert all(normalize(t) == normalize(s) for t, s, _ in report.examples)
     deduped = split_dataset(data, SplitConfig(dedupe=True))
     assert len(deduped.test) == 2589 - 35 and np.array_equal(deduped.pool, plain.pool)
+
+
+def test_seen_rows_counts_another_files_rows_under_the_first_part_they_duplicate():
+    from headstart.data.leakage import seen_rows, seen_text
+
+    seen = {"training": ["A great film.", "dull and slow"], "validation": ["dull and slow", "a moving, tender story of two friends who grow apart over one long hot summer"]}
+    scored = ["a great film", "Dull and slow!", "a moving tender story of two friends who grow apart over one long hot season", "something else"]
+    counts = seen_rows(seen, scored)
+    assert counts == {"training": 2, "validation": 1}  # exact after normalising; near: Jaccard 12/14
+    assert seen_text(counts, 4, "held.csv") == (
+        "3 of the 4 rows scored from held.csv (75.00%) duplicate the run's own training or validation rows (2 training, "
+        "1 validation), so this score is optimistic; remove them from held.csv to score only rows the run never saw")
+    assert seen_text({"training": 0, "validation": 0}, 4, "held.csv") is None
+    assert seen_rows(seen, scored, threshold=1.0) == {"training": 2, "validation": 0}

@@ -509,3 +509,37 @@ def test_evaluate_scores_every_row_of_a_file_kept_apart_as_a_test_set(toy_csv, o
     code, out, _ = cli(["evaluate", str(tmp_path / "ft"), "--eval-data", str(tiny), "--eval-rows", "all"], monkeypatch, capsys)
     assert code == 0 and "every row of" in out and "(2 examples)" in out
 
+
+
+def test_evaluate_warns_of_eval_data_rows_the_run_trained_or_chose_on(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """``evaluate RUN --eval-data FILE --eval-rows all`` scored a file of which 14 rows were the run's training rows and
+    10 its validation rows without a word, where an in-domain evaluate warns of duplicates; it warns now, with the
+    counts, and a file of unseen rows carries no warning."""
+    import json
+
+    from test_cli import cli
+
+    import headstart
+    from headstart.data import SplitConfig, load_dataset, split_dataset
+    from headstart.specs import TrainConfig
+
+    cfg = TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32")
+    headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "ft", config=cfg)
+    meta = json.loads((tmp_path / "ft" / "spec.json").read_text())
+    own = load_dataset(str(toy_csv))
+    val = split_dataset(own, SplitConfig(**meta["resolved"]["data"]["split"])).val
+    rows = [*meta["train_rows"][:14], *val[:10]]
+    unseen = [f"qzv{i} wxk{i} jfp{i} ybn{i} mrt{i}" for i in range(76)]  # words the toy texts never use
+    labels = [own.label_names[own.targets[i]] for i in rows] + [own.label_names[i % 2] for i in range(76)]
+    held = tmp_path / "held.csv"
+    pd.DataFrame({"text": [own.inputs[i] for i in rows] + unseen, "label": labels}).to_csv(held, index=False)
+    scored = headstart.evaluate(tmp_path / "ft", eval_data=str(held), eval_rows="all")
+    leaked = scored["leakage"]
+    assert leaked["training"] + leaked["validation"] == 24 and leaked["training"] >= 14 and leaked["scored"] == 100
+    assert leaked["text"].startswith(f"24 of the 100 rows scored from {held} (24.00%) duplicate the run's own training "
+                                     "or validation rows (") and "so this score is optimistic" in leaked["text"]
+    code, _, err = cli(["evaluate", str(tmp_path / "ft"), "--eval-data", str(held), "--eval-rows", "all"], monkeypatch, capsys)
+    assert code == 0 and f"warning: 24 of the 100 rows scored from {held}" in err, err
+    clean = tmp_path / "clean.csv"
+    pd.DataFrame({"text": unseen, "label": labels[24:]}).to_csv(clean, index=False)
+    assert "leakage" not in headstart.evaluate(tmp_path / "ft", eval_data=str(clean), eval_rows="all")

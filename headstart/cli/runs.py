@@ -274,8 +274,9 @@ def evaluate(
         _echo_json(scored)
         return
     metrics, elsewhere = {k: v for k, v in scored.items() if k != "ood"}, scored.get("ood") or []
-    if metrics.get("leakage"):
-        typer.echo(f"warning: {metrics['leakage']['text']}", err=True)
+    for part in (metrics, *elsewhere):  # duplicates of the run's own rows: each score they make optimistic
+        if part.get("leakage"):
+            typer.echo(f"warning: {part['leakage']['text']}", err=True)
     for scored in (metrics, *elsewhere):
         typer.echo(f"{scored['split']} ({scored['n']} examples): {_metric_line(scored, interval=True)}"
                    + (f"; its most frequent class is {100 * scored['majority']:.1f}% of these rows" if scored.get("majority") is not None else "")
@@ -360,7 +361,8 @@ def predict(
         pairs, columns, carried = read_pair_rows(inputs, pair=pair, text_column=text_column)
         rows = predict_loaded(loaded, pairs, columns=columns)
     else:
-        texts, carried = read_input_rows(inputs, text_column=text_column, run_column=run_column)
+        texts, carried = read_input_rows(inputs, text_column=text_column, run_column=run_column,
+                                         run_file=(loaded.meta.get("data_source") or {}).get("path"))
         rows = predict_loaded(loaded, texts)
     if chosen is not None:  # before the label, so a CSV reads text, its columns, adapter, label, p_...
         rows = [{**_lead(row), "adapter": chosen, **{k: v for k, v in row.items() if k not in _lead(row)}} for row in rows]

@@ -29,6 +29,8 @@ def print_report(paths: dict[str, Path], out_dir: Path) -> None:
     from headstart.report.markdown import reference_text
 
     others = summary.get("other_experiments") or []
+    if summary.get("metric_note"):
+        typer.echo(f"metric: {summary['metric_note']}")
     # Several experiments in one store (--backbones a,b): each its own block, named, never ranked together
     for name, one in [(summary.get("experiment", ""), summary), *((o["experiment"], o["summary"]) for o in others)]:
         if others:

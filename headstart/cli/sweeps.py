@@ -341,7 +341,7 @@ def runs(
 @app.command()
 def report(
     directory: Annotated[Path, typer.Argument(help="Directory of a compare store.")],
-    metric: Annotated[Optional[str], typer.Option(help="Metric to plot (default: accuracy, rmse for regression).")] = None,
+    metric: Annotated[Optional[str], typer.Option(help="Metric to plot (default: the one the runs chose their checkpoints on: accuracy, macro_f1 for multi-label or imbalanced classes, rmse for regression).")] = None,
     margin: Annotated[Optional[float], typer.Option(help="Points a cheaper strategy may trail the best (if not significantly "
                                                          "worse) and be recommended instead (default 2; for rmse-like "
                                                          "metrics, percent of the best).")] = None,

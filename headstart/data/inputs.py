@@ -23,8 +23,8 @@ def read_inputs(path: str | Path, *, text_column: str | None = None, run_column:
     return read_input_rows(path, text_column=text_column, run_column=run_column)[0]
 
 
-def read_input_rows(path: str | Path, *, text_column: str | None = None,
-                    run_column: str | None = None) -> tuple[list[str], list[dict[str, Any]]]:
+def read_input_rows(path: str | Path, *, text_column: str | None = None, run_column: str | None = None,
+                    run_file: str | None = None) -> tuple[list[str], list[dict[str, Any]]]:
     """The inputs to predict on (as ``read_inputs``) and each one's other columns, which prediction does not read but
     carries into its output (an id, a date, the answers): JSON-ready, a missing value as None; none for stdin or .txt.
 
@@ -32,6 +32,9 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None,
         text_column: the table's text column (``"a,b"``: a pair), as given; it wins.
         run_column: the column the run was trained on (its spec's ``data_source``): read where the table has it, so
             a table holding both ``review`` and ``sentence`` is read by the run's ``review``, not by name order.
+        run_file: the file the run trained on (its spec's ``data_source`` path): a table that is it, or a copy, is
+            scored by ``headstart evaluate RUN`` (its test split), which the note on its label column names instead of
+            ``--eval-data``, which refuses the run's own data.
     """
     if str(path) == "-":
         import pandas as pd
@@ -64,7 +67,11 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None,
         frame, texts = frame[~empty], texts[~empty]
     texts = texts.tolist()
     labels = [c for c in frame.columns if c not in used and str(c).lower() in LABEL_NAMES]
-    if labels:  # prediction reads the text only: say so where the file also holds answers, and what scores them
+    if labels and _same_file(path, run_file):  # --eval-data refuses the run's own data: its test split is the score
+        log.info("%s: its column %r is carried into the output but not read; this is the run's own data: headstart "
+                 "evaluate RUN scores the run on its test split (the rows it never trained or chose on)",
+                 Path(path).name, labels[0])
+    elif labels:  # prediction reads the text only: say so where the file also holds answers, and what scores them
         log.info("%s: its column %r is carried into the output but not read; to score the run on these labels: headstart "
                  "evaluate RUN --eval-data %s (it scores a seeded test split of the file, a fifth of its rows by default, "
                  "as every --eval-data dataset is cut)", Path(path).name, labels[0], path)
@@ -132,6 +139,17 @@ def read_pair_rows(path: str | Path, *, pair: tuple[str, str],
         frame = frame[~empty]
     pairs = list(zip(text_values(frame, names[0]).tolist(), text_values(frame, names[1]).tolist()))
     return pairs, names, other_columns(frame, set(names))
+
+
+def _same_file(path: str | Path, other: str | None) -> bool:
+    """``path`` is the file ``other`` names, or a byte-for-byte copy of it."""
+    import filecmp
+
+    try:
+        return other is not None and (Path(path).resolve() == Path(other).resolve()
+                                      or filecmp.cmp(path, other, shallow=False))
+    except OSError:  # the run's file moved or went: nothing to compare with
+        return False
 
 
 def stdin_lines() -> list[str]:

@@ -238,3 +238,37 @@ def _shown(data: "Dataset", row: int) -> str:
         shape = "x".join(str(d) for d in np.shape(data.inputs[row]))
         return f"{data.origins[row]} ({shape})" if data.origins is not None else f"image row {int(row)} ({shape})"
     return str(data.inputs[row])
+
+
+def seen_rows(seen: dict[str, list[Any]], scored: list[Any], *, threshold: float = DEFAULT_THRESHOLD) -> dict[str, int]:
+    """How many of ``scored`` duplicate (exactly or nearly, as ``find_leakage`` counts) an input of each part of
+    ``seen``: another file's rows against a run's own training and validation inputs, ``{"training": [...],
+    "validation": [...]}`` (each compared as ``comparable`` gives them; image digests at threshold 1.0). A row that
+    duplicates several parts counts under the first.
+
+    Returns:
+        ``{part: rows}`` for every part of ``seen``, in its order.
+    """
+    threshold = check_threshold(threshold)
+    inputs, counts = list(scored), {}
+    left = np.ones(len(scored), dtype=bool)  # not yet counted under an earlier part
+    query = np.arange(len(scored))
+    for part, own in seen.items():
+        start = len(inputs)
+        inputs += list(own)
+        match, _, _ = match_rows(inputs, np.arange(start, len(inputs)), query, threshold)
+        found = (match >= 0) & left
+        counts[part], left = int(found.sum()), left & ~found
+    return counts
+
+
+def seen_text(counts: dict[str, int], scored: int, name: str) -> str | None:
+    """The warning for ``seen_rows`` counts of ``scored`` rows of the file ``name``, worded as an in-domain evaluate's
+    (``loaded._leakage``), over ``LEAKAGE_WARN`` of them; None at or below it."""
+    total = sum(counts.values())
+    if scored <= 0 or total / scored <= LEAKAGE_WARN:
+        return None
+    parts = ", ".join(f"{n:,} {part}" for part, n in counts.items() if n)
+    return (f"{total:,} of the {scored:,} rows scored from {name} ({100 * total / scored:.2f}%) duplicate the run's own "
+            f"training or validation rows ({parts}), so this score is optimistic; remove them from {name} to score "
+            "only rows the run never saw")

@@ -53,6 +53,7 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 </style></head><body>
 <h1 id="title"></h1>
 <p class="note" id="preface"></p>
+<p class="note" id="metric-note"></p>
 <p class="note" id="unfinished"></p>
 <div id="chart"><div id="tip"></div></div>
 <div class="legend" id="legend"></div>
@@ -94,6 +95,7 @@ const color = new Map(D.strategies.map((s, i) => [s, COLORS[i % COLORS.length]])
 document.title = D.title;
 $("title").textContent = D.title;
 if (D.preface) $("preface").textContent = D.preface; else $("preface").remove();
+if (D.metric_note) $("metric-note").textContent = "Metric: " + D.metric_note; else $("metric-note").remove();
 if (D.unfinished) $("unfinished").textContent = "Not finished: " + D.unfinished; else $("unfinished").remove();
 $("at-metric").textContent = D.metric_label;
 $("table-metric").textContent = D.metric_label;
@@ -304,7 +306,7 @@ def _payload(summary: dict[str, Any], title: str, command: str | list[str] | Non
     steps = commands + ([summary["report_command"]] if summary.get("report_command") else [])
     note = produced_by_markdown(commands, summary.get("report_command"))[0] if len(steps) > 1 and commands else None
     return {
-        "title": title, "preface": summary.get("preface"), "command": "\n".join(steps) or None,
+        "title": title, "preface": summary.get("preface"), **({"metric_note": summary["metric_note"]} if summary.get("metric_note") else {}), "command": "\n".join(steps) or None,
         "command_note": note,
         "intervals": interval_text(summary) if summary["curves"] else "",
         "test_split": summary.get("test_split"),

@@ -186,6 +186,8 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
     lines = [f"# {md_text(title)}", ""]
     if summary.get("preface"):
         lines += [f"*{md_text(summary['preface'])}*", ""]
+    if summary.get("metric_note"):  # the metric shown, where it is not the runs' own accuracy (rmse)
+        lines += [f"**Metric:** {md_text(summary['metric_note'])}", ""]
     if summary.get("unfinished"):  # a compare stopped early: what it planned has no result yet (every experiment's)
         lines += [f"**Not finished:** {md_text(summary['unfinished']['text'])}", ""]
     lines += ["![learning curves](chart.png)", "", "## Recommendation", ""]

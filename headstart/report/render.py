@@ -40,12 +40,55 @@ def title_for(results: list[RunResult], metric: str) -> str:
     return f"{what} — {metric} vs labelled examples" if what else f"{metric} vs labelled examples"
 
 
+def selection_metrics(results: list[RunResult]) -> list[str]:
+    """The validation metrics the finished runs chose their checkpoints on (``record["budget"]["metric"]``, written by
+    ``metrics.selection_metric``), sorted; empty for runs stored before they recorded it."""
+    return sorted({str(budget["metric"]) for r in results if r.status == "done"
+                   if isinstance(budget := (r.record or {}).get("budget"), dict) and budget.get("metric")})
+
+
 def default_metric(results: list[RunResult]) -> str:
-    """``accuracy`` when finished runs report it, else ``rmse`` when they report that, else ``accuracy``."""
+    """The metric every finished run chose its checkpoints on (``selection_metrics``: macro-F1 for multi-label data or
+    classes more than 3:1 imbalanced, where accuracy sits near the majority-class share) when they agree and report it
+    on test; else ``accuracy`` when finished runs report it, else ``rmse`` when they report that, else ``accuracy``."""
     found = {m for r in results if r.status == "done" for m in r.metrics}
+    chosen = selection_metrics(results)
+    if len(chosen) == 1 and chosen[0] in found:
+        return chosen[0]
     return next((m for m in ("accuracy", "rmse") if m in found), "accuracy")
 
 
+def metric_note(results: list[RunResult], metric: str, directory: Path) -> str | None:
+    """Which metric the report shows and why, where that is not the plain default (accuracy or rmse, the metric the
+    runs chose on): the selection metric it defaults to and how to see accuracy, or a ``--metric`` that differs from
+    what the runs chose on. None for a report of accuracy (rmse) on runs that chose on it, or stored before they said.
+    A multi-label run's accuracy is named exact-match accuracy (every label of a row right)."""
+    import shlex
+
+    chosen = selection_metrics(results)
+    if not chosen or chosen == [metric] and metric in ("accuracy", "rmse"):
+        return None
+    multilabel = any(((r.spec.get("data") or {}).get("task")) == "multilabel" for r in results if r.status == "done")
+    shown = {"macro_f1": "macro-F1", "balanced_accuracy": "balanced accuracy",
+             "accuracy": "exact-match accuracy (every label of a row right)" if multilabel else "accuracy"}
+    named = ", ".join(shown.get(m, m) for m in chosen)
+    report = f"headstart report {shlex.quote(str(directory))}"
+    if chosen == [metric]:
+        auto = all(((r.spec.get("train") or {}).get("metric", "auto")) == "auto" for r in results if r.status == "done")
+        why = (("the data is multi-label" if multilabel else "its classes are more than 3:1 imbalanced")
+               + ", where accuracy can sit at the majority-class share whatever the model learned"
+               if auto and metric == "macro_f1" else f"--metric {metric} at training")
+        other = "accuracy" if metric != "accuracy" and "accuracy" in {m for r in results for m in r.metrics} else None
+        return (f"scores are {named}, the metric every run chose its checkpoints on ({why}): the recommendation chooses on "
+                f"validation {named} and every test figure is {named}"
+                + (f"; {report} --metric accuracy shows {shown['accuracy']}" if other else ""))
+    if len(chosen) == 1:
+        return (f"scores are {shown.get(metric, metric)}, while the runs chose their checkpoints on {named}; {report} "
+                f"without --metric shows {named}")
+    others = [m for m in chosen if m != metric]
+    return (f"scores are {shown.get(metric, metric)}; the runs chose their checkpoints on different metrics ({named}: "
+            "auto picks macro-F1 where a size's training rows are more than 3:1 imbalanced), and the report compares "
+            f"them all on one; {report} --metric {others[0]} shows {shown.get(others[0], others[0])}")
 
 
 def leakage_summary(directory: Path) -> dict[str, Any] | None:
@@ -115,6 +158,9 @@ def test_split_summary(summary: dict[str, Any], leakage: dict[str, Any] | None, 
     if small:
         text += (f"; an accuracy measured on them is uncertain by up to ±{100 * half:.1f} points (95% Wilson interval at "
                  "50%), so differences smaller than that are not resolved by this test set")
+        if summary.get("metric") in ("macro_f1", "balanced_accuracy"):  # the bound is accuracy's; these weigh each class equally
+            text += (f"; the {summary['metric'].replace('_', ' ')} shown weighs each class equally, so a rare class's few rows "
+                     "make it less certain still")
     return {"rows": rows, "before_dedupe": before, "half_width": half, "small": small,
             "label": "Small test split" if small else "Test split", "text": text}
 
@@ -259,6 +305,9 @@ def _write_report(directory: Path, results: list[RunResult], record: dict[str, A
                "backbone_ranking": ranking_summary(directory, results), "preface": preface(directory),
                "report_settings": settings, "report_command": report_command(directory, settings),
                "unfinished": unfinished(record.get("plan"), results)}
+    note = metric_note(results, metric, directory)
+    if note:  # a report of the runs' own accuracy (rmse) carries none
+        summary["metric_note"] = note
     caps = {((r.spec.get("data") or {}).get("split") or {}).get("max_test") for r in results if r.status == "done"}
     whole = {r.record.get("test_split_rows") for r in results if r.status == "done"}
     summary["test_split"] = test_split_summary(summary, leakage, next(iter(caps)) if len(caps) == 1 else None,

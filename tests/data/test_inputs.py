@@ -46,6 +46,22 @@ def test_a_label_column_beside_the_text_is_carried_into_the_output_and_said_to_b
                            f"on these labels: headstart evaluate RUN --eval-data {path} "), said
 
 
+def test_the_runs_own_file_or_a_copy_is_sent_to_plain_evaluate_not_to_eval_data(tmp_path, caplog):
+    """predict on the run's own training file suggested "headstart evaluate RUN --eval-data FILE", which evaluate then
+    refused as the run's own dataset; it names plain evaluate (the test split) for the file and a copy of it."""
+    path, copy = tmp_path / "excel.csv", tmp_path / "copy.csv"
+    pd.DataFrame({"text": ["good", "bad"], "label": ["pos", "neg"]}).to_csv(path, index=False)
+    copy.write_bytes(path.read_bytes())
+    with caplog.at_level(logging.INFO, logger="headstart.data.files"):
+        read_input_rows(path, run_file=str(path))
+        read_input_rows(copy, run_file=str(path))
+        read_input_rows(path, run_file=str(tmp_path / "gone.csv"))  # the run's file moved: no comparison to make
+    own = ("its column 'label' is carried into the output but not read; this is the run's own data: headstart evaluate "
+           "RUN scores the run on its test split (the rows it never trained or chose on)")
+    assert notes(caplog)[:2] == [f"excel.csv: {own}", f"copy.csv: {own}"]
+    assert f"headstart evaluate RUN --eval-data {path}" in notes(caplog)[2]
+
+
 def test_a_table_with_only_its_header_and_stdin_with_no_text_are_refused_with_the_fix(tmp_path, monkeypatch):
     path = tmp_path / "header.csv"
     path.write_text("text,label\n")

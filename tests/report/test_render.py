@@ -397,3 +397,60 @@ def test_a_compare_keeps_the_margin_of_the_stores_last_report_and_says_so(tiny_r
     assert "tfidf-logreg" in section and "embed-knn" in section and f"headstart report {store} --margin 1" in section
     code, _, err = run_cli(["report", str(store)], monkeypatch, capsys)  # a report without --margin: the default again
     assert json.loads((store / "results.json").read_text())["report_settings"] == {}
+
+
+def chose_on(results: list[RunResult], chosen: str | None, *, task: str = "classification") -> list[RunResult]:
+    """``results`` as compare stores them: each finished run with accuracy and macro-F1, and the metric it chose its
+    checkpoints on (``record["budget"]["metric"]``, ``metrics.selection_metric``; "auto" at training; None: stored
+    before runs recorded it)."""
+    out = []
+    for r in results:
+        both = {"accuracy": r.metrics["accuracy"], "macro_f1": r.metrics["accuracy"] / 2} if r.status == "done" else {}
+        spec = {**r.spec, "data": {**r.spec["data"], "task": task}, "train": {"metric": "auto"}}
+        out.append(dataclasses.replace(r, spec=spec, metrics=both, val_metrics=dict(both),
+                                       record={"budget": {"planned_steps": 10, "steps": 10}
+                                               | ({"metric": chosen} if chosen else {})} if r.status == "done" else {}))
+    return out
+
+
+def test_an_imbalanced_store_reports_the_metric_its_runs_chose_on_and_says_why(tmp_path: Path) -> None:
+    paths = render(make_store(tmp_path, chose_on(sweep_results(), "macro_f1")))
+    doc, text = json.loads(paths["results.json"].read_text()), paths["report.md"].read_text()
+    assert doc["metric"] == "macro_f1" and doc["report_settings"] == {}  # the default, not a setting
+    assert "macro\\_f1 vs labelled examples" in text and "| test macro f1 (%) |" in text
+    assert ("**Metric:** scores are macro-F1, the metric every run chose its checkpoints on (its classes are more than 3:1 "
+            "imbalanced") in text and "--metric accuracy shows accuracy" in text
+    assert "Metric: " in paths["report.html"].read_text() and doc["metric_note"].startswith("scores are macro-F1")
+    # the recommendation chooses on validation macro-F1: its means are half the accuracies
+    assert all(p["best_val_mean"] < 0.5 for band in doc["recommendation"] for p in band["evidence"])
+    # --metric still overrides, and the report says what the runs chose on instead
+    paths = render(tmp_path, metric="accuracy")
+    doc = json.loads(paths["results.json"].read_text())
+    assert doc["metric"] == "accuracy" and doc["report_settings"] == {"metric": "accuracy"}
+    assert "scores are accuracy, while the runs chose their checkpoints on macro-F1" in doc["metric_note"]
+
+
+def test_runs_that_chose_on_different_metrics_are_reported_on_accuracy_and_said_so(tmp_path: Path) -> None:
+    results = chose_on(sweep_results(), "macro_f1")
+    mixed = [dataclasses.replace(r, record={"budget": {"metric": "accuracy"}}) if r.spec["n"] == 16 and r.status == "done"
+             else r for r in results]  # the smallest training sets drew near-balanced classes
+    doc = json.loads(render(make_store(tmp_path, mixed))["results.json"].read_text())
+    assert doc["metric"] == "accuracy" and doc["metric_note"] == (
+        f"scores are accuracy; the runs chose their checkpoints on different metrics (accuracy, macro-F1: auto picks "
+        f"macro-F1 where a size's training rows are more than 3:1 imbalanced), and the report compares them all on one; "
+        f"headstart report {tmp_path} --metric macro_f1 shows macro-F1")
+
+
+def test_a_multilabel_store_names_exact_match_accuracy(tmp_path: Path) -> None:
+    paths = render(make_store(tmp_path, chose_on(sweep_results(), "macro_f1", task="multilabel")), metric="accuracy")
+    note = json.loads(paths["results.json"].read_text())["metric_note"]
+    assert note.startswith("scores are exact-match accuracy (every label of a row right), while the runs chose")
+
+
+def test_a_balanced_store_reads_as_before(tmp_path: Path) -> None:
+    old = render(make_store(tmp_path / "old", chose_on(sweep_results(), None)))  # stored before runs recorded their choice
+    new = render(make_store(tmp_path / "new", chose_on(sweep_results(), "accuracy")))
+    assert json.loads(new["results.json"].read_text())["metric"] == "accuracy"
+    assert "metric_note" not in json.loads(new["results.json"].read_text())
+    assert "**Metric:**" not in new["report.md"].read_text()
+    assert old["report.md"].read_text() == new["report.md"].read_text()
