@@ -9,7 +9,6 @@ examples are inside the first 32, so label-efficiency curves are paired across s
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 from dataclasses import dataclass
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from headstart.data.dataset import Dataset, Splits, input_identity
+from headstart.data.split_notes import note_group_overshoot
 from headstart.errors import ConfigError, DataError
 from headstart.python_checks import settings_class
 from headstart.surface import setting_text, spoken
@@ -106,7 +106,7 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_labe
         test_total = config.test_fraction * len(data) if config.max_test is None else min(config.test_fraction * len(data), config.max_test)
         part = _parts(np.arange(len(data)), data, strata, config.seed, test_total, val_total)
         if data.groups is not None:
-            _note_group_overshoot(data, config, part, {"test": test_total, "validation": val_total})
+            note_group_overshoot(data, config, part, {"test": test_total, "validation": val_total})
     splits = Splits(pool=np.flatnonzero(part == 0), val=np.flatnonzero(part == 1), test=np.flatnonzero(part == 2))
     if config.dedupe:
         from headstart.data.leakage import leaked_test_rows, leaked_val_rows
@@ -181,41 +181,6 @@ def _parts(rows: np.ndarray, data: Dataset, strata: np.ndarray, seed: int, test_
     part = np.zeros(len(data), dtype=np.int64)
     part[rows] = part_of_group[inverse]
     return part
-
-
-OVERSHOOT = 1.5  # a part this many times its target (and OVERSHOOT_ROWS over it) was filled by a group too big for it
-OVERSHOOT_ROWS = 10
-_OVERSHOT: set[tuple[str, SplitConfig]] = set()  # said once per dataset and split, not once per run of a sweep
-
-
-def _note_group_overshoot(data: Dataset, config: SplitConfig, part: np.ndarray, targets: dict[str, float]) -> None:
-    """Says (a ``note:`` line) which part a whole group pushed far past its target, with the sizes and the group: a
-    group goes to test or validation whole while that part is below its target, so one big group can take half the
-    data, which the docs' 20% / 10% no longer describe."""
-    key = (data.hash, config)
-    if key in _OVERSHOT:
-        return
-    counts = {"test": int((part == 2).sum()), "validation": int((part == 1).sum())}
-    over = [name for name, target in targets.items()
-            if counts[name] > OVERSHOOT * target and counts[name] - target >= OVERSHOOT_ROWS]
-    if not over:
-        return
-    _OVERSHOT.add(key)
-    sizes = np.bincount(data.groups, minlength=int(data.groups.max()) + 1)
-    column = data.source.get("group_column")
-    said = []
-    for name in over:
-        rows = np.flatnonzero(part == (2 if name == "test" else 1))
-        ids, first = np.unique(data.groups[rows], return_index=True)
-        big = sorted(((int(sizes[g]), int(rows[f])) for g, f in zip(ids, first) if sizes[g] > targets[name] / 2), reverse=True)
-        shown = ", ".join(f"{size} rows (the first: {str(data.inputs[at])[:30]!r})" for size, at in big[:3])
-        said.append(f"the {name} split holds {counts[name]} rows against a target of {targets[name]:.0f}"
-                    + (f": groups{' of --group-column ' + repr(column) if column else ''} stay whole, and "
-                       f"the largest group in it has {shown}" if big else ""))
-    pool = int((part == 0).sum())
-    logging.getLogger("headstart.data.files").info(
-        "%s: %s; the training pool keeps %d of %d rows. To keep the usual shares (20%% test, 10%% validation), "
-        "split such a group into smaller ones", data.name, "; ".join(said), pool, len(data))
 
 
 def uncapped_test_rows(data: Dataset, config: SplitConfig) -> int | None:

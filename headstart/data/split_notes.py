@@ -1,0 +1,43 @@
+"""What a split says about itself: a part that whole groups pushed far past its target (``split_dataset`` notes it)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+OVERSHOOT = 1.5  # a part this many times its target (and OVERSHOOT_ROWS over it) was filled by a group too big for it
+OVERSHOOT_ROWS = 10
+_OVERSHOT: set[tuple[str, Any]] = set()  # said once per dataset and split, not once per run of a sweep
+
+
+def note_group_overshoot(data: Any, config: Any, part: np.ndarray, targets: dict[str, float]) -> None:
+    """Says (a ``note:`` line) which part a whole group pushed far past its target, with the sizes and the group: a
+    group goes to test or validation whole while that part is below its target, so one big group can take half the
+    data, which the docs' 20% / 10% no longer describe."""
+    key = (data.hash, config)
+    if key in _OVERSHOT:
+        return
+    counts = {"test": int((part == 2).sum()), "validation": int((part == 1).sum())}
+    over = [name for name, target in targets.items()
+            if counts[name] > OVERSHOOT * target and counts[name] - target >= OVERSHOOT_ROWS]
+    if not over:
+        return
+    _OVERSHOT.add(key)
+    sizes = np.bincount(data.groups, minlength=int(data.groups.max()) + 1)
+    column = data.source.get("group_column")
+    said = []
+    for name in over:
+        rows = np.flatnonzero(part == (2 if name == "test" else 1))
+        ids, first = np.unique(data.groups[rows], return_index=True)
+        big = sorted(((int(sizes[g]), int(rows[f])) for g, f in zip(ids, first) if sizes[g] > targets[name] / 2), reverse=True)
+        shown = ", ".join(f"{size} rows (the first: {str(data.inputs[at])[:30]!r})" for size, at in big[:3])
+        said.append(f"the {name} split holds {counts[name]} rows against a target of {targets[name]:.0f}"
+                    + (f": groups{' of --group-column ' + repr(column) if column else ''} stay whole, and "
+                       f"the largest group in it has {shown}" if big else ""))
+    pool = int((part == 0).sum())
+    logging.getLogger("headstart.data.files").info(
+        "%s: %s; the training pool keeps %d of %d rows. To keep the usual shares (%g%% test, %g%% validation), "
+        "split such a group into smaller ones", data.name, "; ".join(said), pool, len(data), 100 * config.test_fraction,
+        100 * config.val_fraction)
