@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from headstart.data import SplitConfig, load_dataset, split_dataset
-from headstart.data.columns import pair_columns
+from headstart.data.columns import run_pair
 from headstart.data.dataset import PAIR_SEP
 from headstart.errors import ConfigError, StoreError
 from headstart.evaluation import model_outputs, outputs_to_predictions, score_rows
@@ -164,13 +164,13 @@ def own_inputs(run: LoadedRun) -> tuple[dict[str, list[Any]] | None, str | None]
     ``ood.evaluate_elsewhere`` to find among another file's rows (the training rows spec.json records; the whole pool
     for a run saved before it did); or None and why, where the run's data cannot be read back as it trained."""
     from headstart.data.leakage import DEFAULT_THRESHOLD, comparable
-    from headstart.errors import DataError
+    from headstart.errors import HeadstartError
 
-    try:
+    try:  # a check beside the score: whatever keeps the run's data from reading back leaves the score as it is
         data = run_data(run)
-    except (StoreError, DataError, OSError) as e:
+        splits = split_dataset(data, SplitConfig(**run.resolved["data"]["split"]))
+    except (HeadstartError, OSError) as e:
         return None, f"not checked for rows the run trained on ({e})"
-    splits = split_dataset(data, SplitConfig(**run.resolved["data"]["split"]))
     train = run.meta.get("train_rows")
     train = splits.pool if train is None else np.asarray(train, dtype=np.int64)
     inputs, _ = comparable(data, DEFAULT_THRESHOLD)
@@ -200,7 +200,7 @@ def predict_loaded(run: LoadedRun, texts: list[Any], *, batch_size: int = 128,
         return []
     backbone = run.model.backbone
     image = getattr(backbone, "modality", "text") == "image"
-    pair = None if image else pair_columns((run.meta.get("data_source") or {}).get("text_column"))
+    pair = None if image else run_pair(run.meta.get("data_source"))
     if pair is not None:
         pairs = pair_inputs(texts, pair)
         texts = [f"{a.replace(PAIR_SEP, ' ')}{PAIR_SEP}{b.replace(PAIR_SEP, ' ')}" for a, b in pairs]

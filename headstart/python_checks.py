@@ -181,12 +181,15 @@ _NOTES_SHOWN: contextvars.ContextVar[bool] = contextvars.ContextVar("headstart_p
 @contextlib.contextmanager
 def python_notes(names: set[str], *, shown: bool = True) -> Iterator[None]:
     """The ``headstart`` logger's notes printed for the length of a public call from Python (the outermost one), where
-    the caller has set up no logging of their own: a handler on the ``headstart`` logger or the root one, or a level
-    on ``headstart`` (``logging.getLogger("headstart").setLevel(logging.WARNING)`` keeps them quiet). From the CLI,
-    whose own handler prints them, nothing changes."""
+    the caller has set up no logging of their own: a handler on the root logger or on ``headstart`` or one below it,
+    or a level on one of them (``logging.getLogger("headstart").setLevel(logging.WARNING)`` keeps them quiet). From
+    the CLI, whose own handler prints them, nothing changes. Process-wide, as logging is: two threads calling at once
+    share the first one's handler, for its call's length."""
     logger, root = logging.getLogger("headstart"), logging.getLogger()
-    if (not shown or _NOTES_SHOWN.get() or on_cli() or logger.handlers or root.handlers
-            or logger.level != logging.NOTSET):
+    theirs = [one for name, one in list(logging.root.manager.loggerDict.items())  # headstart.data.files and the like
+              if (name == "headstart" or name.startswith("headstart.")) and isinstance(one, logging.Logger)
+              and (one.handlers or one.level != logging.NOTSET)]
+    if not shown or _NOTES_SHOWN.get() or on_cli() or theirs or root.handlers:
         yield
         return
     handler, token, propagate = _PythonNotes(names), _NOTES_SHOWN.set(True), logger.propagate

@@ -130,7 +130,7 @@ def write_model_card(out: Path, *, name: str, image: bool = False) -> None:
     text-pair run: predict on pairs, and no export, which writes single-text models only)."""
     import shlex
 
-    from headstart.data.columns import pair_columns
+    from headstart.data.columns import run_pair
     from headstart.model_card import model_card
     from headstart.report.markdown import md_fence
 
@@ -140,7 +140,7 @@ def write_model_card(out: Path, *, name: str, image: bool = False) -> None:
     if image:
         how = md_fence(f"headstart predict {run} photo.png   # or a folder of images, or a table naming them\n"
                        f"headstart evaluate {run}   # the test split", "bash")
-    elif (pair := pair_columns((meta.get("data_source") or {}).get("text_column"))) is not None:  # export refuses pairs
+    elif (pair := run_pair(meta.get("data_source"))) is not None:  # export refuses pairs
         first, second = pair
         line = shlex.quote(f"a {first}\\ta {second}\\n")
         how = md_fence(f"printf {line} | headstart predict {run} -   # a pair a line: {first}<TAB>{second}\n"

@@ -60,8 +60,8 @@ def python_names(message: str, names: set[str]) -> str:
         if name == "options" and value is not None and "=" in value:  # --option KEY=VALUE -> options={'KEY': VALUE}
             key, _, given = value.partition("=")
             return f"options={{{key!r}: {given}}}"
-        if value is not None and value.lower() in _PROSE:  # "--arms is empty": a sentence goes on, no value
-            return f"{name} {value}"
+        if value is not None and (value.lower() in _PROSE or value.startswith("(")):
+            return f"{name} {value}"  # "--arms is empty", "drop --bn (image runs only)": a sentence goes on, no value
         if value is None or not (asked or re.fullmatch(r"[-+]?[\d.]+(e[-+]?\d+)?|'.*'|\".*\"", value)
                                  or re.search(r"[/=\[\],]", value) or _PLACEHOLDER.fullmatch(value)):
             return name + ("" if value is None else f" {value}")

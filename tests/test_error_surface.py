@@ -13,7 +13,7 @@ import headstart
 from headstart.errors import ConfigError, HeadstartError
 from headstart.surface import SURFACE_ENV, python_names
 
-NAMES = {"n", "tta", "arms", "max_test", "tune", "lr", "ways", "text_column", "options", "strategies", "data", "measured", "backbone"}
+NAMES = {"n", "tta", "oracle", "arms", "max_test", "tune", "lr", "ways", "text_column", "options", "strategies", "data", "measured", "backbone"}
 
 
 @pytest.mark.parametrize("message, python", [
@@ -30,6 +30,7 @@ NAMES = {"n", "tta", "arms", "max_test", "tune", "lr", "ways", "text_column", "o
     ("use --data a.csv instead", "use data='a.csv' instead"),
     ("pass its folder: --backbone /path/to/model (built-in: x)", "pass its folder: backbone='/path/to/model' (built-in: x)"),
     ("drop scratch from the sweep, or drop --tta bn-adapt", "drop scratch from the sweep, or drop tta='bn-adapt'"),
+    ("drop --oracle (without it, a mapped target has no oracle)", "drop oracle (without it, a mapped target has no oracle)"),
     # left as the CLI's: a quoted value with spaces, a shell command quoted in the message, punctuation, flag lists
     ("e.g. --data 'reviews[negative=fresh, positive=rotten]'", "e.g. --data 'reviews[negative=fresh, positive=rotten]'"),
     ("merge it: headstart adapters merge DIR --data X --n 3; or try --n 4", "merge it: headstart adapters merge DIR --data X --n 3; or try n=4"),

@@ -54,7 +54,12 @@ def test_a_python_caller_sees_the_notes_the_cli_prints_in_its_own_words(tmp_path
     flags as keywords, once for nested public calls; a caller's own handler (or level) takes them instead."""
     import logging
 
-    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # as a script or notebook has it (pytest adds its own)
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # as a script or notebook has it (pytest adds its own,
+    for name in ["headstart", *logging.root.manager.loggerDict]:  # and a CLI test in this process leaves the CLI's)
+        if name == "headstart" or name.startswith("headstart."):
+            monkeypatch.setattr(logging.getLogger(name), "handlers", [])
+            monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+            monkeypatch.setattr(logging.getLogger(name), "propagate", True)
     path = tmp_path / "messy.csv"
     rows = [f"review {i} {'great fun' if i % 2 else 'dull and slow'},{'pos' if i % 2 else 'neg'}" for i in range(30)]
     path.write_text("review,verdict\n" + "\n".join(rows + [",pos"] * 5 + ["no label here,"] * 3) + "\n")
@@ -74,3 +79,11 @@ def test_a_python_caller_sees_the_notes_the_cli_prints_in_its_own_words(tmp_path
         assert len(logger.handlers) == 1
         logging.getLogger("headstart.data.files").info("use --n 64")
     assert capsys.readouterr().err == "note: use n=64\n" and not logger.handlers
+    child = logging.getLogger("headstart.data")  # a caller's own handler below headstart: its notes, printed once
+    seen: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: seen.append(record.getMessage())
+    monkeypatch.setattr(child, "handlers", [handler])
+    monkeypatch.setattr(child, "level", logging.INFO)
+    headstart.load_dataset(str(path))
+    assert "note:" not in capsys.readouterr().err and any("dropped 5 rows" in m for m in seen)

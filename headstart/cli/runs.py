@@ -327,7 +327,7 @@ def predict(
     \b
     Example: headstart predict runs/lora-a reviews.csv --adapter-dir b=runs/lora-b --adapter b
     """
-    from headstart.data.columns import pair_columns
+    from headstart.data.columns import run_pair
     from headstart.data.inputs import read_input_rows, read_pair_rows
     from headstart.loaded import predict_loaded
     from headstart.saved import load_run
@@ -357,7 +357,7 @@ def predict(
 
         names, images, carried = read_image_inputs(inputs, column=text_column, run_column=run_column)
         rows = [{"input": name, **{k: v for k, v in row.items() if k != "text"}} for name, row in zip(names, predict_loaded(loaded, images))]
-    elif (pair := pair_columns(run_column)) is not None:  # the two texts each under its column, as the input had them
+    elif (pair := run_pair(loaded.meta.get("data_source"))) is not None:  # the two texts each under its column, as the input had them
         pairs, columns, carried = read_pair_rows(inputs, pair=pair, text_column=text_column)
         rows = predict_loaded(loaded, pairs, columns=columns)
     else:

@@ -117,6 +117,13 @@ def pair_columns(text_column: str | None) -> tuple[str, str] | None:
     return (parts[0], parts[1]) if len(parts) == 2 and all(parts) else None
 
 
+def run_pair(source: dict[str, Any] | None) -> tuple[str, str] | None:
+    """The two columns a run read as a text pair, from its ``data_source``, else None. ``pair`` says it (a table's own
+    column named "review, text" is one column, not a pair); a run saved before it did: its text column split at a comma."""
+    source = source or {}
+    return None if source.get("pair") is False else pair_columns(source.get("text_column"))
+
+
 def find_run_column(frame: "pd.DataFrame", run_column: str | None) -> str | None:  # noqa: F821
     """``run_column`` (the column, or ``"a,b"`` pair, a run was trained on) where ``frame`` holds all of it, else None."""
     if not run_column:

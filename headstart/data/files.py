@@ -134,7 +134,8 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
         raise DataError(f"label column {label_col!r} of {where!r} looks numeric, but {decimal_comma_fix(comma)} to predict "
                         "numbers; or pass --task classification to read each value as a class")
     given, task = task, task or infer_task(labels)
-    source = {"path": str(Path(path).resolve()), "text_column": text_col, "label_column": label_col, "task": task}
+    source = {"path": str(Path(path).resolve()), "text_column": text_col, "label_column": label_col, "task": task,
+              "pair": text_col not in frame.columns}  # "a,b" two columns read as a pair; a column so named is one
     targets, names, label_notes = encode_labels(labels, task, where, label_col)
     notes += [n for n in (task_note(labels, task, given), *label_notes) if n]
     for note in notes[-1 - len(label_notes):]:

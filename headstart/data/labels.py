@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -52,16 +53,18 @@ def decimal_comma(labels: list[Any]) -> str | None:
     """The first label written with a decimal comma (``1,5``, as a European spreadsheet saves numbers) when every
     label reads as a number once its comma is a point, else None. Never read as numbers: ``1,500`` may be fifteen
     hundred, so the user says which by writing the file with points."""
-    first = None
+    first, grouped = None, True
     for v in labels:
         text = str(v).strip()
         if text.count(",") == 1 and first is None:
             first = text
+        if "," in text:  # 1,000 and 10,000 (thousands grouped) are no decimal commas: left as the classes they were
+            grouped = grouped and re.fullmatch(r"-?\d{1,3}(,\d{3})+", text) is not None
         try:
             float(text.replace(",", ".", 1) if text.count(",") == 1 and "." not in text else text)
         except ValueError:
             return None
-    return first
+    return None if grouped else first
 
 
 def decimal_comma_fix(example: str) -> str:

@@ -42,9 +42,11 @@ def title_for(results: list[RunResult], metric: str) -> str:
 
 def selection_metrics(results: list[RunResult]) -> list[str]:
     """The validation metrics the finished runs chose their checkpoints on (``record["budget"]["metric"]``, written by
-    ``metrics.selection_metric``), sorted; empty for runs stored before they recorded it."""
-    return sorted({str(budget["metric"]) for r in results if r.status == "done"
-                   if isinstance(budget := (r.record or {}).get("budget"), dict) and budget.get("metric")})
+    ``metrics.selection_metric``), sorted; empty where a finished run was stored before runs recorded it (what it
+    chose on is not known, so nothing is claimed of every run)."""
+    said = [budget.get("metric") if isinstance(budget := (r.record or {}).get("budget"), dict) else None
+            for r in results if r.status == "done"]
+    return [] if not all(said) else sorted({str(m) for m in said})
 
 
 def default_metric(results: list[RunResult]) -> str:

@@ -62,3 +62,11 @@ def test_numbers_with_a_decimal_comma_are_named_as_such(tmp_path):
     with pytest.raises(DataError, match=r"decimal comma \('0,0'\): write 0\.0 .*regression target"):
         read_table(str(path), label_column="Score", task="regression")
     assert read_table(str(path), label_column="Score", task="classification").task == "classification"
+
+
+def test_thousands_grouped_with_commas_stay_classes_not_decimal_commas(tmp_path):
+    """Labels 1,000 / 10,000 / 5,000 read as three classes (as before the decimal-comma check), never as 'write 1.000'."""
+    path = tmp_path / "k.csv"
+    pd.DataFrame({"review": [f"r {i}" for i in range(30)], "bucket": ["1,000", "10,000", "5,000"] * 10}).to_csv(path, index=False)
+    data = read_table(str(path), text_column="review", label_column="bucket")
+    assert data.task == "classification" and sorted(data.label_names) == ["1,000", "10,000", "5,000"]

@@ -182,3 +182,23 @@ def test_predict_writes_json_readable_not_ascii_escaped(tmp_path, tiny_registry,
     code, _, err = run_cli(["predict", run, str(tmp_path / "fr.csv"), "--out", str(tmp_path / "p.jsonl")], monkeypatch, capsys)
     written = (tmp_path / "p.jsonl").read_text(encoding="utf-8")
     assert "c'était génial" in written and json.loads(written)["premise"] == "Très bon film", err
+
+
+def test_a_column_named_with_a_comma_is_one_text_and_only_a_two_column_read_marks_a_pair_run(tmp_path):
+    """A table's own column "review, text" trains a single-text run, which predict, the card and export read as one
+    (split at its comma, it was taken for a pair run): the data source says which it read; a run saved before it did
+    is read by its text column as before."""
+    from headstart.data.columns import run_pair
+    from headstart.data.files import read_table
+
+    rows = 12
+    single = tmp_path / "single.csv"
+    pd.DataFrame({"review, text": [f"film {i}" for i in range(rows)], "label": ["a", "b"] * (rows // 2)}).to_csv(single, index=False)
+    paired = tmp_path / "paired.csv"
+    pd.DataFrame({"premise": [f"p {i}" for i in range(rows)], "hypothesis": [f"h {i}" for i in range(rows)],
+                  "label": ["a", "b"] * (rows // 2)}).to_csv(paired, index=False)
+    one = read_table(str(single), text_column="review, text", label_column="label").source
+    two = read_table(str(paired), text_column="premise,hypothesis", label_column="label").source
+    assert (one["pair"], run_pair(one)) == (False, None)
+    assert (two["pair"], run_pair(two)) == (True, ("premise", "hypothesis"))
+    assert run_pair({"text_column": "premise,hypothesis"}) == ("premise", "hypothesis")  # saved before the mark

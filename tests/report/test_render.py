@@ -441,6 +441,16 @@ def test_runs_that_chose_on_different_metrics_are_reported_on_accuracy_and_said_
         f"headstart report {tmp_path} --metric macro_f1 shows macro-F1")
 
 
+def test_a_store_mixing_runs_from_before_the_metric_was_recorded_claims_nothing_of_every_run(tmp_path: Path) -> None:
+    """Runs stored before ``budget.metric`` existed chose on what is not known: the report stays on accuracy and says
+    nothing of what "every run" chose on (macro-F1 from the newer runs alone was said of all of them)."""
+    results = chose_on(sweep_results(), "macro_f1")
+    mixed = [dataclasses.replace(r, record={"budget": {"planned_steps": 10, "steps": 10}}) if r.spec["n"] == 16
+             and r.status == "done" else r for r in results]
+    doc = json.loads(render(make_store(tmp_path, mixed))["results.json"].read_text())
+    assert doc["metric"] == "accuracy" and not doc.get("metric_note")
+
+
 def test_a_multilabel_store_names_exact_match_accuracy(tmp_path: Path) -> None:
     paths = render(make_store(tmp_path, chose_on(sweep_results(), "macro_f1", task="multilabel")), metric="accuracy")
     note = json.loads(paths["results.json"].read_text())["metric_note"]
