@@ -236,5 +236,5 @@ def _note_cut(encoded: list[list[int]], max_length: int) -> None:
         return
     _CUT_SAID.add((len(encoded), cut, max_length))
     logging.getLogger("headstart.data.files").info(
-        "%d of %d texts (%.0f%%) reach --max-length %d tokens and are cut there; a longer --max-length (train) reads "
-        "more of each, at more memory and time", cut, len(encoded), 100 * cut / len(encoded), max_length)
+        "%d of %d texts (%.0f%%) reach --max-length %d tokens and are cut there; a run trained with a longer "
+        "--max-length reads more of each, at more memory and time", cut, len(encoded), 100 * cut / len(encoded), max_length)

@@ -54,8 +54,8 @@ def test_texts_cut_to_max_length_are_noted_once(small_bert, caplog):
         small_bert.encode(texts)  # the same dataset again (another run of a sweep): said once
         small_bert.encode(["short"])
     said = [r.getMessage() for r in caplog.records if "--max-length" in r.getMessage()]
-    assert said == ["2 of 4 texts (50%) reach --max-length 16 tokens and are cut there; a longer --max-length (train) "
-                    "reads more of each, at more memory and time"]
+    assert said == ["2 of 4 texts (50%) reach --max-length 16 tokens and are cut there; a run trained with a longer "
+                    "--max-length reads more of each, at more memory and time"]
 
 
 @pytest.mark.parametrize("pooling", ["mean", "cls"])
