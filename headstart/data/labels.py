@@ -26,7 +26,7 @@ MAX_CLASS_IDS = 20  # more distinct whole-number labels than this are read as a 
 def as_list(value: Any) -> list | None:
     """A label that is a collection (list, tuple, or a numpy array as parquet gives lists) as a list, else None; a
     string that spells a list (``["acting", "music"]`` as JSON, ``['acting', 'music']`` as pandas writes a list column
-    to CSV) is one too, so a CSV holds multi-label rows as a JSONL or parquet file does."""
+    into a text table) is one too, so a table of text holds multi-label rows as a format that keeps lists does."""
     if isinstance(value, (list, tuple)):
         return list(value)
     if isinstance(value, np.ndarray):

@@ -83,7 +83,7 @@ def test_a_reward_model_trained_on_the_pairs_orders_held_out_pairs(tiny_registry
     rows = tmp_path / "rewards.csv"
     frame.to_csv(rows, index=False)
     test = frame[frame["split"] == "test"]
-    texts = [f"{p}{PAIR_SEP}{r}" for p, r in zip(test["prompt"], test["response"])]
+    texts = list(zip(test["prompt"], test["response"]))  # a pair run predicts on (prompt, response) tuples
 
     from headstart.specs import TrainConfig
 
