@@ -24,6 +24,7 @@ import numpy as np
 from headstart import api
 from headstart.analysis.stats import interval, row_weights
 from headstart.data import load_dataset
+from headstart.data.dataset import PAIR_SEP
 from headstart.llm.rewards import pairwise_accuracy, rewards
 from headstart.precision import cpu_model
 from headstart.arguments import parse_n
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     data = load_dataset("rotten-tomatoes-rewards")
     test = np.flatnonzero(data.given_split == 2)  # pairs in order: (2i, 2i + 1) chosen then rejected
-    texts = [data.inputs[r] for r in test]
+    texts = [tuple(data.inputs[r].split(PAIR_SEP, 1)) for r in test]  # (prompt, response): a pair run's input
     print(f"reward model on {cpu_model()}, load {os.getloadavg()[0]:.2f}: {args.strategy} on {args.backbone}, "
           f"n = {args.n}, {len(test) // 2} test pairs", flush=True)
     per_seed, correct = [], []

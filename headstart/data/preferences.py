@@ -99,4 +99,5 @@ def reward_dataset(prompts: list[str], chosen: list[str], rejected: list[str], t
     test = np.asarray(test, dtype=bool)
     given = np.where(test, 2, np.where(np.isin(linked, linked[test]), -1, 0))  # -1: in no part (splits._given_parts)
     return Dataset(name=name, inputs=inputs, targets=targets, task="classification", label_names=REWARD_LABELS,
-                   groups=np.repeat(linked, 2), source={"name": name}, given_split=np.repeat(given, 2).astype(np.int64))
+                   groups=np.repeat(linked, 2), given_split=np.repeat(given, 2).astype(np.int64),
+                   source={"name": name, "text_column": "prompt,response", "pair": True})  # a run on it predicts on pairs

@@ -54,7 +54,8 @@ def test_rotten_tomatoes_rewards_are_the_preference_pairs_with_the_same_test_mov
     from headstart.llm.data import rotten_tomatoes_preferences
 
     data, table = load_dataset("rotten-tomatoes-rewards"), rotten_tomatoes_preferences()
-    assert len(data) == 2 * len(table.columns["prompt"]) and data.source == {"name": "rotten-tomatoes-rewards"}
+    assert len(data) == 2 * len(table.columns["prompt"])
+    assert data.source == {"name": "rotten-tomatoes-rewards", "text_column": "prompt,response", "pair": True}
     assert data.inputs[0] == table.columns["prompt"][0] + PAIR_SEP + table.columns["chosen"][0] and data.targets[0] == 1
     assert data.inputs[1] == table.columns["prompt"][0] + PAIR_SEP + table.columns["rejected"][0] and data.targets[1] == 0
     assert (data.given_split[0::2] == 2).tolist() == (table.split == "test").tolist()

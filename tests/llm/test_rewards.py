@@ -42,7 +42,18 @@ def test_a_pair_becomes_two_rows_chosen_first_and_its_test_pairs_the_test_split(
     assert data.inputs[1] == f"{table.columns['prompt'][0]}{PAIR_SEP}{table.columns['rejected'][0]}"
     assert (data.groups[0::2] == data.groups[1::2]).all()
     assert list(np.flatnonzero(data.given_split == 2)) == [r for i in range(0, 20, 5) for r in (2 * i, 2 * i + 1)]
-    assert data.source == {"name": "toy-rewards"}
+    assert data.source == {"name": "toy-rewards", "text_column": "prompt,response", "pair": True}
+
+
+def test_a_reward_run_is_read_as_a_pair_run_by_predict_the_card_and_export() -> None:
+    """A run on the built-in rewards (its source by name) read a single text without a word: its source names the
+    pair, which predict, the model card and export read (``columns.run_pair``, as for a pair run from a file)."""
+    from headstart.data.columns import run_pair
+
+    table = _table(20)
+    data = reward_dataset(table.columns["prompt"], table.columns["chosen"], table.columns["rejected"], table.split == "test",
+                          name="toy-rewards")
+    assert run_pair(data.source) == ("prompt", "response")
 
 
 def test_a_training_pair_sharing_a_text_with_a_test_pair_is_left_out() -> None:
