@@ -59,11 +59,7 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None, run_col
         raise DataError(f"{str(path)!r} has no text to predict on: column {column!r} is empty in every row; "
                         "--text-column NAME picks another")
     if empty.any():  # no input to predict on, as a .txt's blank line: dropped, and said where, as evaluate drops them
-        rows = [str(i + 1) for i in np.flatnonzero(empty)]
-        shown = ", ".join(rows[:5]) + (", …" if len(rows) > 5 else "")
-        log.info("%s: dropped %d row%s with empty text (data row %s): the output has a row per row with text, each "
-                 "with its other columns, so its row numbers are not the input's",
-                 Path(path).name, len(rows), "" if len(rows) == 1 else "s", shown)
+        _say_dropped(path, empty, "with empty text", "row with text")
         frame, texts = frame[~empty], texts[~empty]
     texts = texts.tolist()
     labels = [c for c in frame.columns if c not in used and str(c).lower() in LABEL_NAMES]
@@ -131,14 +127,18 @@ def read_pair_rows(path: str | Path, *, pair: tuple[str, str],
     if empty.all():
         raise DataError(f"{str(path)!r} has no pair to predict on: {names[0]!r} or {names[1]!r} is empty in every row")
     if empty.any():  # as read_input_rows drops a row with empty text
-        rows = [str(i + 1) for i in np.flatnonzero(empty)]
-        shown = ", ".join(rows[:5]) + (", …" if len(rows) > 5 else "")
-        log.info("%s: dropped %d row%s missing a text of the pair (data row %s): the output has a row per full pair, each "
-                 "with its other columns, so its row numbers are not the input's", Path(path).name, len(rows),
-                 "" if len(rows) == 1 else "s", shown)
+        _say_dropped(path, empty, "missing a text of the pair", "full pair")
         frame = frame[~empty]
     pairs = list(zip(text_values(frame, names[0]).tolist(), text_values(frame, names[1]).tolist()))
     return pairs, names, other_columns(frame, set(names))
+
+
+def _say_dropped(path: str | Path, empty: np.ndarray, why: str, kept: str) -> None:
+    """The note for table rows dropped before predicting (``empty``: (rows,) bool), naming the first of them."""
+    rows = [str(i + 1) for i in np.flatnonzero(empty)]
+    shown = ", ".join(rows[:5]) + (", …" if len(rows) > 5 else "")
+    log.info("%s: dropped %d row%s %s (data row %s): the output has a row per %s, each with its other columns, so its "
+             "row numbers are not the input's", Path(path).name, len(rows), "" if len(rows) == 1 else "s", why, shown, kept)
 
 
 def _same_file(path: str | Path, other: str | None) -> bool:
