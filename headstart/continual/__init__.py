@@ -3,13 +3,13 @@
 Every (arm, seed) chain trains the tasks one after another (``continual.chain``), each step a run stored in the same
 SQLite store as a compare (resumable, kill-safe). The ``alone`` reference (each task from the pre-trained model by
 itself, for forward transfer) runs with the arms unless ``alone=False``. The report (``continual.md`` / ``.json`` /
-``.png``) is a pure function of the store (``analysis.continual``).
+``.png``) is a pure function of the store (``analysis.continual``). Arms are read by ``continual.arms``; the report's
+notes on budgets and majority-class tasks come from ``continual.notes``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,13 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from headstart.continual.arms import grid_arms, parse_continual_arm, weight_tuning
 from headstart.continual.chain import Chain, ContinualArm, Prepared, check_arm, drawn_rows, run_chain
-from headstart.continual.methods import METHODS, get_method, method_options
+from headstart.continual.methods import METHODS, get_method
+from headstart.continual.notes import below_majority, budget_notes, constant_acc, recommended_caveat
 from headstart.continual.streams import BUILTIN, SCENARIOS, load_stream
 from headstart.callable_module import make_callable
-from headstart.errors import ConfigError, closest
+from headstart.errors import ConfigError
 from headstart.outdir import check_same_report
-from headstart.arm_text import arm_parts
 from headstart.arguments import check_once
 
 DEFAULT_ARMS = ("naive", "ewc", "online-ewc", "si", "mas", "lwf", "replay", "joint")
@@ -50,92 +51,6 @@ class ContinualResult:
                   if best else "; no arm recommended" if arms else "")
         return (f"ContinualResult({len(arms)} arm(s), {self.trained} step(s) trained{picked}; out={self.out}"
                 + (f"; {len(self.flags)} flag(s)" if self.flags else "") + ")")
-
-
-def parse_continual_arm(text: str, strategy: str) -> ContinualArm:
-    """``ewc[weight=100]`` (on ``strategy``), ``lora[rank=4]+ewc``, ``lora`` (naive on lora), ``replay[size=500]``.
-
-    Raises:
-        ConfigError: an unknown method or strategy, an option it does not take, or two methods in one arm.
-    """
-    from headstart.arm_text import parse_arm
-    from headstart.strategies import STRATEGIES
-
-    first, options, train, rest = parse_arm(text.strip())
-    if first in METHODS:
-        if rest:
-            raise ConfigError(f"arm {text!r} names two methods; one method an arm, on a strategy: e.g. lora+ewc")
-        method, given, chosen, strategy_options = first, options, None, {}
-    elif first in STRATEGIES:
-        if len(rest) > 1:
-            raise ConfigError(f"arm {text!r} names {len(rest)} methods; one method an arm, e.g. lora+ewc")
-        method, given = next(iter(rest.items())) if rest else ("naive", {})
-        chosen, strategy_options = first, options
-    else:
-        raise ConfigError(f"unknown continual method or strategy {first!r} in arm {text!r}{closest(first, [*METHODS, *STRATEGIES])} "
-                          f"(methods: {', '.join(METHODS)}; or STRATEGY+METHOD, e.g. lora+ewc)")
-    m = get_method(method)
-    if chosen is not None and m.strategy is not None and chosen != m.strategy:
-        raise ConfigError(f"{method} trains {m.strategy}; drop {chosen!r} from arm {text!r}")
-    opts = method_options(m, dict(given))
-    strategy_name = chosen or m.strategy or strategy
-    if getattr(STRATEGIES.get(strategy_name), "solved", False):
-        raise ConfigError(f"{strategy_name} is fitted by a closed-form solver and has no model to carry from task to task; "
-                          "use a trained strategy, e.g. --strategy full-finetune")
-    label = text.strip() if chosen or m.strategy else f"{text.strip()}"
-    return ContinualArm(label=label, method=method, options=dataclasses.asdict(opts), strategy=strategy_name,
-                        strategy_options=dict(strategy_options), train=dict(train))
-
-
-def grid_arms(arm: ContinualArm) -> list[ContinualArm]:
-    """``arm`` at each weight of its method's grid (``arm`` alone when the method has none or the arm sets a weight)."""
-    method = get_method(arm.method)
-    if not method.grid or "weight" in arm_parts(arm.label)[-1]:
-        return [arm]
-    return [dataclasses.replace(arm, label=f"{arm.label} (weight {w:g})", options={**arm.options, "weight": float(w)},
-                                family=arm.label) for w in method.grid]
-
-
-def budget_notes(steps: list[Any]) -> list[str]:
-    """Each task's training budget as the stored steps ran it (their resolved ``train``), per strategy (joint's
-    apart: it trains the stream at once), naming a ``max_steps`` that cut what the epochs / ``min_steps`` asked."""
-    from headstart.sweep_eta import planned_steps
-
-    said: dict[str, set[str]] = {}
-    for r in steps:
-        t, spec = r.spec.get("train") or {}, r.spec
-        if not isinstance(t.get("epochs"), int) or not isinstance(spec.get("n"), int):
-            continue
-        joint = (spec.get("continual") or {}).get("method") == "joint"
-        who = f"{spec.get('strategy')}{' (joint: the whole stream at once)' if joint else ''}"
-        asked = planned_steps({"n": spec["n"], "train": {**t, "max_steps": None}})  # what the epochs / floor asked
-        cap = t.get("max_steps")
-        floor = t.get('min_steps') or 0
-        text = f"{t['epochs']} epoch{'' if t['epochs'] == 1 else 's'}, at least {floor} step{'' if floor == 1 else 's'}"
-        if isinstance(cap, int) and asked > cap:
-            text += f", capped at {cap} by max_steps (the rule asked {asked})"
-        if isinstance(t.get("lr"), (int, float)):
-            text += f", lr {t['lr']:g}"
-        said.setdefault(who, set()).add(text)
-    if not said:
-        return []
-    return ["Budget per task as run: " + "; ".join(f"{who}: {' / '.join(sorted(texts))}" for who, texts in said.items())
-            + "."]
-
-
-def weight_tuning(tune: Any) -> bool:
-    """Whether ``continual`` tunes its methods' weights: True or False, None as compare's "no tuning".
-
-    Raises:
-        ConfigError: any other value; compare's ``"lr"`` named as what it is not here.
-    """
-    if type(tune).__module__ == "numpy" and hasattr(tune, "item"):
-        tune = tune.item()
-    if tune is None or isinstance(tune, bool):
-        return bool(tune)
-    what = ("continual tunes each method's weight (ewc, online-ewc, si, mas, lwf), not the learning rate: pass "
-            "tune=True for the weights, and a learning rate as config={'lr': ...}") if tune == "lr" else "pass tune=True"
-    raise ConfigError(f"tune must be True, False or None (no tuning), got {tune!r:.40}; {what}")
 
 
 def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: list[str] | str = DEFAULT_ARMS,
@@ -338,52 +253,6 @@ def task_done_text(chain: Chain, step: int) -> str:
     if chain.method.joint:
         return f"{chain.arm.label} seed {chain.seed}: every task at once (tasks 0–{len(tasks) - 1}) done"
     return f"{chain.arm.label} seed {chain.seed}: task {step} ({tasks[step].name}) of tasks 0–{len(tasks) - 1} done"
-
-
-def constant_acc(prepared: Any, scenario: str, part: str = "val") -> float:
-    """The best ACC (mean over tasks of each task's accuracy) of an answer that ignores its input: with the task id
-    (task-incremental) each task's own majority class; without it (class-incremental) one class for every task, whose
-    ACC is its share summed over the tasks that hold it, over T (split-fashion-mnist: ~10%, not a task's 50%)."""
-    shares = np.zeros((len(prepared.splits), len(prepared.stream.labels)))
-    for j, split in enumerate(prepared.splits):
-        rows = getattr(split, part)
-        shares[j] = np.bincount(prepared.data.targets[rows], minlength=shares.shape[1]) / max(len(rows), 1)
-    return float(shares.max(axis=1).mean() if scenario == "task" else shares.mean(axis=0).max())
-
-
-def _low_tasks(row: dict[str, Any], majority: list[float]) -> list[int]:
-    """The tasks an arm learnt no better than their test split's majority class, just after training them."""
-    return [j for j, values in enumerate(row["matrix"]) if j < len(values) and values[j] is not None
-            and not math.isnan(values[j]) and values[j] <= majority[j] + 1e-9]
-
-
-def recommended_caveat(analysis: dict[str, Any], majority: list[float]) -> str | None:
-    """What qualifies the recommendation when the arm validation chose learnt some tasks no better than the majority
-    class (the choice itself never reads test scores; this caveat reads them only to warn)."""
-    row = next((r for r in analysis["arms"] if r["arm"] == analysis.get("recommended")), None)
-    low = [] if row is None else _low_tasks(row, majority)
-    if not low:
-        return None
-    return (f"it learnt {len(low)} of {len(row['matrix'])} tasks no better than the majority class just after training them "
-            "(on their test splits, read only for this warning: validation chose it), so its lead may be a budget "
-            "artefact rather than the method: re-run with more steps (--min-steps) or --tune "
-            "before relying on it")
-
-
-def below_majority(analysis: dict[str, Any], majority: list[float], tasks: list[str]) -> list[str]:
-    """A note per arm that learnt a task no better than always answering its test split's majority class (R[j][j], the
-    mean over seeds, at or below it): its scores on that task say nothing about the method."""
-    notes = []
-    for row in analysis["arms"]:
-        low = _low_tasks(row, majority)
-        if low:
-            where = ", ".join(f"task {j} ({tasks[j]}) {100 * row['matrix'][j][j]:.1f}% against {100 * majority[j]:.1f}%" for j in low)
-            when = "after training on every task at once" if row.get("method") == "joint" else "just after training it"
-            notes.append(f"{row['arm']} learnt no better than the majority class on {where} (test split, read only for "
-                         f"this warning), {when}: "
-                         "too few steps (--max-steps, --min-steps) or too low a rate for these rows; those tasks' scores "
-                         "say nothing about the method.")
-    return notes
 
 
 _PREPARED: dict[str, Prepared] = {}  # a worker process's stream and backbone, loaded once for its chains

@@ -1,0 +1,87 @@
+"""What the continual report says beside its matrices: each task's budget as run, and the arms that learnt a task no
+better than its majority class.
+
+Pure functions over the stored steps and the analysis (``analysis.continual``): ``budget_notes`` words the budget,
+``constant_acc`` is the ACC of an answer that ignores its input, ``below_majority`` names the arms (and tasks) whose
+scores say nothing about the method, and ``recommended_caveat`` qualifies the recommendation when its arm is one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def budget_notes(steps: list[Any]) -> list[str]:
+    """Each task's training budget as the stored steps ran it (their resolved ``train``), per strategy (joint's
+    apart: it trains the stream at once), naming a ``max_steps`` that cut what the epochs / ``min_steps`` asked."""
+    from headstart.sweep_eta import planned_steps
+
+    said: dict[str, set[str]] = {}
+    for r in steps:
+        t, spec = r.spec.get("train") or {}, r.spec
+        if not isinstance(t.get("epochs"), int) or not isinstance(spec.get("n"), int):
+            continue
+        joint = (spec.get("continual") or {}).get("method") == "joint"
+        who = f"{spec.get('strategy')}{' (joint: the whole stream at once)' if joint else ''}"
+        asked = planned_steps({"n": spec["n"], "train": {**t, "max_steps": None}})  # what the epochs / floor asked
+        cap = t.get("max_steps")
+        floor = t.get('min_steps') or 0
+        text = f"{t['epochs']} epoch{'' if t['epochs'] == 1 else 's'}, at least {floor} step{'' if floor == 1 else 's'}"
+        if isinstance(cap, int) and asked > cap:
+            text += f", capped at {cap} by max_steps (the rule asked {asked})"
+        if isinstance(t.get("lr"), (int, float)):
+            text += f", lr {t['lr']:g}"
+        said.setdefault(who, set()).add(text)
+    if not said:
+        return []
+    return ["Budget per task as run: " + "; ".join(f"{who}: {' / '.join(sorted(texts))}" for who, texts in said.items())
+            + "."]
+
+
+def constant_acc(prepared: Any, scenario: str, part: str = "val") -> float:
+    """The best ACC (mean over tasks of each task's accuracy) of an answer that ignores its input: with the task id
+    (task-incremental) each task's own majority class; without it (class-incremental) one class for every task, whose
+    ACC is its share summed over the tasks that hold it, over T (split-fashion-mnist: ~10%, not a task's 50%)."""
+    shares = np.zeros((len(prepared.splits), len(prepared.stream.labels)))
+    for j, split in enumerate(prepared.splits):
+        rows = getattr(split, part)
+        shares[j] = np.bincount(prepared.data.targets[rows], minlength=shares.shape[1]) / max(len(rows), 1)
+    return float(shares.max(axis=1).mean() if scenario == "task" else shares.mean(axis=0).max())
+
+
+def _low_tasks(row: dict[str, Any], majority: list[float]) -> list[int]:
+    """The tasks an arm learnt no better than their test split's majority class, just after training them."""
+    return [j for j, values in enumerate(row["matrix"]) if j < len(values) and values[j] is not None
+            and not math.isnan(values[j]) and values[j] <= majority[j] + 1e-9]
+
+
+def recommended_caveat(analysis: dict[str, Any], majority: list[float]) -> str | None:
+    """What qualifies the recommendation when the arm validation chose learnt some tasks no better than the majority
+    class (the choice itself never reads test scores; this caveat reads them only to warn)."""
+    row = next((r for r in analysis["arms"] if r["arm"] == analysis.get("recommended")), None)
+    low = [] if row is None else _low_tasks(row, majority)
+    if not low:
+        return None
+    return (f"it learnt {len(low)} of {len(row['matrix'])} tasks no better than the majority class just after training them "
+            "(on their test splits, read only for this warning: validation chose it), so its lead may be a budget "
+            "artefact rather than the method: re-run with more steps (--min-steps) or --tune "
+            "before relying on it")
+
+
+def below_majority(analysis: dict[str, Any], majority: list[float], tasks: list[str]) -> list[str]:
+    """A note per arm that learnt a task no better than always answering its test split's majority class (R[j][j], the
+    mean over seeds, at or below it): its scores on that task say nothing about the method."""
+    notes = []
+    for row in analysis["arms"]:
+        low = _low_tasks(row, majority)
+        if low:
+            where = ", ".join(f"task {j} ({tasks[j]}) {100 * row['matrix'][j][j]:.1f}% against {100 * majority[j]:.1f}%" for j in low)
+            when = "after training on every task at once" if row.get("method") == "joint" else "just after training it"
+            notes.append(f"{row['arm']} learnt no better than the majority class on {where} (test split, read only for "
+                         f"this warning), {when}: "
+                         "too few steps (--max-steps, --min-steps) or too low a rate for these rows; those tasks' scores "
+                         "say nothing about the method.")
+    return notes
