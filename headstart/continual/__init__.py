@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from headstart.continual.arms import grid_arms, parse_continual_arm, weight_tuning
-from headstart.continual.chain import Chain, ContinualArm, Prepared, check_arm, drawn_rows, run_chain
+from headstart.continual.chain import Chain, ContinualArm, check_arm, run_chain
 from headstart.continual.methods import METHODS, get_method
 from headstart.continual.notes import below_majority, budget_notes, constant_acc, recommended_caveat
+from headstart.continual.prepared import Prepared, drawn_rows
 from headstart.continual.streams import BUILTIN, SCENARIOS, load_stream
 from headstart.callable_module import make_callable
 from headstart.errors import ConfigError

@@ -1,8 +1,8 @@
 """One continual chain: an arm and a seed over a stream's tasks, in order, each step a run through the one recipe.
 
-The stream's tasks are laid end to end in one dataset (``Prepared.data``: their inputs, their labels as the stream's
-label ids), so one ``recipe.Setup`` serves every step: task k's rows are its own split (pool / validation / test, cut
-as any run's data is) moved by its offset. Step k trains the chain's model on task k's n drawn rows with the method's
+The stream's tasks are laid end to end in one dataset (``continual.prepared``: ``Prepared.data`` holds their inputs,
+their labels as the stream's label ids), so one ``recipe.Setup`` serves every step: task k's rows are its own split
+(pool / validation / test, cut as any run's data is) moved by its offset. Step k trains the chain's model on task k's n drawn rows with the method's
 penalties (``recipe.train``: the one engine), choosing its checkpoint on task k's validation split, then scores every
 task seen so far on its validation and test split: row k of the accuracy matrix. A step is stored as a run (its key:
 the step's resolved spec with the stream, method and step) after the chain's checkpoint — the model and what the
@@ -24,56 +24,13 @@ import torch
 from headstart.atomic import write_atomic
 from headstart.continual.heads import MaskedHead
 from headstart.continual.method_base import Method
+from headstart.continual.prepared import Prepared, drawn_rows, stream_splits  # noqa: F401  (stream_splits: callers import it from here)
 from headstart.continual.streams import Stream
-from headstart.data import split_dataset, subsample
-from headstart.data.dataset import Dataset
-from headstart.data.splits import SplitConfig, Splits, joint_splits
+from headstart.data.splits import Splits
 from headstart.evaluation import scored_rows
 from headstart.objectives import Objective
 from headstart.results import RunResult
 from headstart.specs import RunSpec, TrainConfig, run_key
-
-
-@dataclass
-class Prepared:
-    """A stream laid out as one dataset, with each task's split, for a backbone (shared by every chain)."""
-
-    stream: Stream
-    data: Dataset
-    splits: list[Splits]  # per task, rows of ``data``
-    pretrained: torch.nn.Module
-    split_config: SplitConfig
-
-    @classmethod
-    def build(cls, stream: Stream, pretrained: torch.nn.Module, split_config: SplitConfig) -> "Prepared":
-        inputs: list[Any] = []
-        targets: list[np.ndarray] = []
-        splits = []
-        for task, local in zip(stream.tasks, stream_splits(stream, split_config)):
-            offset = len(inputs)
-            splits.append(Splits(pool=local.pool + offset, val=local.val + offset, test=local.test + offset))
-            inputs += list(task.data.inputs)
-            targets.append(task.classes[task.data.targets])
-        data = Dataset(name=stream.name, inputs=inputs, targets=np.concatenate(targets).astype(np.int64), task="classification",
-                       label_names=stream.labels, source={"name": stream.name}, modality=stream.tasks[0].data.modality)
-        return cls(stream, data, splits, pretrained, split_config)
-
-    def offset(self, k: int) -> int:
-        return sum(len(t.data) for t in self.stream.tasks[:k])
-
-
-def stream_splits(stream: Stream, config: SplitConfig) -> list[Splits]:
-    """Each task's pool / validation / test rows of its own data. A task that shares no input with another is cut on
-    its own (stratified, ``split_dataset``); tasks that share inputs (drug-reviews and drug-reviews-sentiment are the
-    same reviews) are cut together (``joint_splits``), so a review in one task's test or validation split is never
-    another task's training row, a replay buffer's row or a text the stream trains on before scoring it."""
-    out: dict[int, Splits] = {}
-    for members in stream.linked():
-        if len(members) == 1:
-            out[members[0]] = split_dataset(stream.tasks[members[0]].data, config)
-            continue
-        out.update(zip(members, joint_splits([(stream.tasks[k].name, stream.tasks[k].data) for k in members], config)))
-    return [out[k] for k in range(len(stream.tasks))]
 
 
 @dataclass(frozen=True)
@@ -184,17 +141,6 @@ def joint_budget(train: TrainConfig, strategy: str, pretrained: torch.nn.Module,
     own = train.with_defaults(get_strategy(strategy).defaults_for(modality_of(pretrained)))
     return dataclasses.replace(train, min_steps=tasks * own.min_steps,
                                max_steps=None if own.max_steps is None else tasks * own.max_steps)
-
-
-def drawn_rows(prepared: Any, n: int | None, seed: int) -> list[np.ndarray]:
-    """Each task's ``n`` training rows for ``seed``, drawn from its own pool (indices into the stream's data).
-
-    Raises:
-        DataError: ``n`` below a task's number of classes or above its pool, as ``subsample`` words it. ``continual``
-            draws every seed's rows before its store exists, so such a size leaves nothing behind.
-    """
-    return [subsample(task.data, prepared.splits[k].pool - prepared.offset(k), n, seed) + prepared.offset(k)
-            for k, task in enumerate(prepared.stream.tasks)]
 
 
 def check_arm(prepared: Any, arm: Any, n: int | None, train_config: Any) -> None:
