@@ -1,0 +1,145 @@
+"""``predict``: a trained run's labels and class probabilities for raw inputs, each row carrying its input's columns.
+
+Reads texts, text pairs (a pair run) or images from a table, a .txt or stdin (``data.inputs``), predicts with the loaded
+run (``loaded.predict_loaded``; several adapters on one base with ``--adapter-dir``) and writes JSON lines or a CSV.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from headstart.cli.common import app
+from headstart.errors import ConfigError
+
+
+@app.command()
+def predict(
+    run: Annotated[Path, typer.Argument(help="Run directory written by 'headstart train' (or 'headstart adapters merge').")],
+    inputs: Annotated[str, typer.Argument(help="A .csv/.tsv/.jsonl/.json/.parquet file with a text column (rows with empty text dropped, with a note), a .txt file (one per line; blank lines skipped, with a note), or '-' for stdin; "
+                                                "for an image run: an image, a folder of images, or a table naming them.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write predictions here (.jsonl or .csv); default: stdout as JSONL.")] = None,
+    text_column: Annotated[Optional[str], typer.Option(help="Text column of the input table (default: the run's own "
+                                                            "text column where the table has it, else guessed by name).")] = None,
+    adapter_dir: Annotated[Optional[list[str]], typer.Option("--adapter-dir", help="More adapter runs on the same base, [NAME=]DIR (repeatable); loaded once, sharing the base.")] = None,
+    adapter: Annotated[Optional[str], typer.Option(help="Which loaded adapter predicts (default: RUN's; names are directory names unless NAME= is given); each prediction names it in an 'adapter' field (a CSV's column).")] = None,
+) -> None:
+    """Predict labels and class probabilities for raw texts (or images, for a run on an image backbone).
+
+    Each row gives its input first (as text, or input for an image), then the table's other columns in the table's
+    order, then the prediction; a column named like a key of the prediction (a labelled table's label) comes as
+    input_<name>.
+
+    With --adapter-dir, several adapter runs share one base model in this process and --adapter picks
+    the one that predicts (the Python API, headstart.AdapterSet, switches per call).
+
+    \b
+    Example: printf 'a joy to watch\\ndull and lifeless\\n' | headstart predict runs/ft64 -
+
+    A run trained on a text pair (--text-column premise,hypothesis) reads pairs: a table with both columns (each kept in
+    the output), or one pair a line on stdin or in a .txt, a tab between the two texts.
+
+    \b
+    Example: printf 'a film about x\\ta film\\n' | headstart predict runs/nli -
+
+    \b
+    Example: headstart predict runs/lora-a reviews.csv --adapter-dir b=runs/lora-b --adapter b
+    """
+    from headstart.data.columns import run_pair
+    from headstart.data.inputs import read_input_rows, read_pair_rows
+    from headstart.loaded import predict_loaded
+    from headstart.saved import load_run
+
+    if out is not None and out.suffix.lower() not in (".jsonl", ".csv"):
+        example = out / "predictions.jsonl" if not out.name or out.is_dir() else out.with_suffix(".jsonl")
+        raise ConfigError(f"--out {str(out)!r}: predictions are written as .jsonl or .csv; e.g. --out {example}")
+    if out is not None and inputs != "-" and Path(inputs).exists() and out.resolve() == Path(inputs).resolve():
+        raise ConfigError(f"--out {str(out)!r} is the input file; predictions would overwrite it: choose another, e.g. "
+                          f"--out {out.with_name(out.stem + '-predictions' + out.suffix)}")
+    chosen = None  # the adapter that predicts, when several share the base: each row names it
+    if adapter_dir or adapter:
+        from headstart.adapter_set import AdapterSet
+
+        adapters = AdapterSet()
+        first = adapters.add(run)
+        for entry in adapter_dir or []:
+            name, _, path = entry.rpartition("=")
+            adapters.add(Path(path), name or None)
+        chosen = adapter or first
+        loaded = adapters.use(chosen)
+    else:
+        loaded = load_run(run)  # a bad run directory fails before stdin is read
+    run_column = (loaded.meta.get("data_source") or {}).get("text_column")  # a table holding it is read by it
+    if getattr(loaded.model.backbone, "modality", "text") == "image":
+        from headstart.data.inputs import read_image_inputs
+
+        names, images, carried = read_image_inputs(inputs, column=text_column, run_column=run_column)
+        rows = [{"input": name, **{k: v for k, v in row.items() if k != "text"}} for name, row in zip(names, predict_loaded(loaded, images))]
+    elif (pair := run_pair(loaded.meta.get("data_source"))) is not None:  # the two texts each under its column, as the input had them
+        pairs, columns, carried = read_pair_rows(inputs, pair=pair, text_column=text_column)
+        rows = predict_loaded(loaded, pairs, columns=columns)
+    else:
+        texts, carried = read_input_rows(inputs, text_column=text_column, run_column=run_column,
+                                         run_file=(loaded.meta.get("data_source") or {}).get("path"))
+        rows = predict_loaded(loaded, texts)
+    if chosen is not None:  # before the label, so a CSV reads text, its columns, adapter, label, p_...
+        rows = [{**_lead(row), "adapter": chosen, **{k: v for k, v in row.items() if k not in _lead(row)}} for row in rows]
+    rows = [_carry(row, extra) for row, extra in zip(rows, carried)]
+    if out is None:  # readable "Très", not "Tr\\u00e8s", where stdout takes UTF-8
+        readable = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "").replace("_", "") == "utf8"
+        for row in rows:
+            typer.echo(_json_line(row, ascii_only=not readable))
+        return
+    _write_predictions(rows, out)
+    typer.echo(f"wrote {len(rows)} prediction{'' if len(rows) == 1 else 's'} to {out}", err=True)
+
+
+def _carry(row: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """A prediction row with its input's other columns after the input: a column named like one of the prediction's
+    keys (``label`` in a labelled table, or a CSV's ``p_<class>``) comes as ``input_<name>``."""
+    if not extra:
+        return row
+    taken = {*row, *(f"p_{k}" for k in row.get("probabilities", {}))}
+    carried = {}
+    for name, value in extra.items():
+        while name in taken or name in carried:
+            name = f"input_{name}"
+        carried[name] = value
+    lead = _lead(row)
+    return {**lead, **carried, **{k: v for k, v in row.items() if k not in lead}}
+
+
+def _lead(row: dict[str, Any]) -> dict[str, Any]:
+    """A prediction row's input: its text (a pair's two texts, each under its column) or image, before the prediction."""
+    return {k: v for k, v in row.items() if k not in _PREDICTED}
+
+
+_PREDICTED = ("adapter", "label", "labels", "probabilities", "prediction")  # a row's keys past its input
+
+
+def _json_line(row: dict[str, Any], *, ascii_only: bool = False) -> str:
+    """A prediction row as one line of JSON, its text as written ("Très", not "Tr\\u00e8s") unless ``ascii_only``; U+2028
+    and U+2029 stay escaped, as a reader splitting lines with ``str.splitlines`` would cut a row at them."""
+    line = json.dumps(row, default=str, ensure_ascii=ascii_only)
+    return line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def _write_predictions(rows: list[dict[str, Any]], out: Path) -> None:
+    from headstart.atomic import write_atomic
+
+    if out.suffix.lower() == ".csv":
+        import pandas as pd
+
+        flat = [{**{k: v for k, v in r.items() if k != "probabilities"}, **{f"p_{k}": v for k, v in r.get("probabilities", {}).items()}} for r in rows]
+        text = pd.DataFrame(flat).to_csv(index=False)
+    else:
+        text = "".join(_json_line(r) + "\n" for r in rows)  # written as UTF-8 below
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(out, text.encode())
+    except OSError as e:  # a WriteError too
+        raise ConfigError(f"cannot write predictions to {str(out)!r} ({e.strerror}); choose another --out") from None
