@@ -3,14 +3,18 @@
 An out-of-domain score ``ood:DATA[+TTA]:M`` measures ``M`` (``base_metric``) and a choice on it reads ``M`` on the
 run's own validation split, while ``retention:DATA`` has no validation score to choose on (``validation_metric``);
 error measures (rmse, mae, loss) are better low (``higher_is_better``, ``resolve_direction``); fractions are shown in
-percentage points (``is_percent``, ``scale``); ``format_n`` writes a requested size as the tables show it.
+percentage points (``is_percent``, ``scale``), and shares of rows (``FRACTION_METRICS``) take absolute margins;
+``requested`` reads a run's requested size, ``size_key`` orders sizes and ``format_n`` writes one as the tables show it.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse", "loss", "log_loss"})
 PERCENT_METRICS = frozenset({"accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "weighted_f1", "f1",
                              "precision", "recall", "auc", "roc_auc"})
+FRACTION_METRICS = frozenset({"accuracy", "balanced_accuracy", "macro_f1", "micro_f1"})  # a share of rows: 1 is perfect
 
 
 def base_metric(metric: str) -> str:
@@ -47,3 +51,14 @@ def format_n(n: int | str, n_actual: int | None = None) -> str:
 
 def resolve_direction(metric: str, better_high: bool | None) -> bool:
     return higher_is_better(metric) if better_high is None else better_high
+
+
+def requested(spec: dict[str, Any]) -> int | str:
+    """The requested size of a run (``spec["n_requested"]``; falls back to ``spec["n"]``)."""
+    n = spec.get("n_requested", spec.get("n"))
+    return "all" if n == "all" else int(n)
+
+
+def size_key(n: int | str) -> tuple[int, int]:
+    """Sort key for requested sizes: integers ascending, ``"all"`` last."""
+    return (1, 0) if n == "all" else (0, int(n))
