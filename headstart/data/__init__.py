@@ -11,7 +11,8 @@ from headstart.data.dataset import TASKS, Dataset
 from headstart.data.files import read_table
 from headstart.data.inputs import read_inputs
 from headstart.data.images import read_image_folder
-from headstart.data.splits import SplitConfig, Splits, split_dataset, subsample
+from headstart.data.splits import SplitConfig, Splits, split_dataset
+from headstart.data.subsamples import subsample
 from headstart.errors import ConfigError, DataError
 from headstart.python_checks import python_named
 
