@@ -2,9 +2,9 @@
 phases keep their own: SetFit's pair tuning inside its ``solve``, test-time adaptation, the causal-LM loop, meta-training).
 
 Owns what every strategy shares: AdamW (no decay on biases and norms), linear warmup then cosine /
-linear decay per phase, gradient accumulation, clipping, bf16 autocast where measured to pay, early
-stopping on validation with best-weights restore (``headstart.checkpoint``), NaN/inf detection, seeding and
-progress. ``_fit`` is the loop over phases, ``_train_phase`` one phase's steps.
+linear decay per phase (both ``headstart.optimizer``), gradient accumulation, clipping, bf16 autocast where measured
+to pay, early stopping on validation with best-weights restore (``headstart.checkpoint``), NaN/inf detection, seeding
+and progress. ``_fit`` is the loop over phases, ``_train_phase`` one phase's steps.
 A phase whose backbone is frozen and still pre-trained trains the head on cached features: the
 backbone never runs per epoch. A phase with a closed-form ``solve`` (classical baselines) takes no steps:
 the engine hands it the training rows and a judge of validation outputs (``Problem``), then validates once (``headstart.solve``).
@@ -34,6 +34,7 @@ from headstart.features import padded_length
 from headstart.headstep import HeadAdamW, clip_grad_norm, closed_form_applies
 from headstart.metrics import selection_score
 from headstart.objectives import TaskLoss
+from headstart.optimizer import lr_factor, make_optimizer, optimizer_groups
 from headstart.rowgrad import RowGradients, row_gradients
 from headstart.solve import solve_phase
 from headstart.step import Step
@@ -95,19 +96,6 @@ class FitReport:
     checks: int = 0  # validation checks the kept checkpoint was chosen among (a solver's ranked candidates too); 0: unknown
 
 
-def lr_factor(step: int, total: int, *, warmup: float, schedule: str) -> float:
-    """Multiplier of the base lr at ``step`` (0-based) of ``total``: linear warmup, then decay to 0."""
-    warm = int(round(warmup * total))
-    if step < warm:
-        return (step + 1) / (warm + 1)
-    if schedule == "constant":
-        return 1.0
-    progress = (step - warm) / max(1, total - warm)
-    if schedule == "linear":
-        return max(0.0, 1.0 - progress)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
 def train_batches(lengths: np.ndarray, batch_size: int, generator: np.random.Generator, *, bucket: bool) -> list[np.ndarray]:
     """One epoch of batches (positions into the training set), shuffled.
 
@@ -120,37 +108,6 @@ def train_batches(lengths: np.ndarray, batch_size: int, generator: np.random.Gen
         order = np.concatenate([c[np.argsort(lengths[c], kind="stable")] for c in np.array_split(order, max(1, math.ceil(len(order) / chunk)))])
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     return [batches[i] for i in generator.permutation(len(batches))] if bucket else batches
-
-
-def optimizer_groups(phase: Phase, weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW groups: each ParamGroup split into decayed weights and undecayed biases / norm scales (1-D)."""
-    groups = []
-    for g in phase.groups:
-        decay = [p for p in g.params if p.ndim > 1]
-        no_decay = [p for p in g.params if p.ndim <= 1]
-        groups += [{"params": ps, "lr": g.lr, "weight_decay": wd, "name": g.name} for ps, wd in ((decay, weight_decay), (no_decay, 0.0)) if ps]
-    return groups
-
-
-def make_optimizer(groups: list[dict[str, Any]], kind: str = "adamw", device: torch.device | None = None) -> torch.optim.Optimizer:
-    """AdamW, fused where the build supports it (one pass over memory instead of ~10: 5x faster on CPU),
-    or bitsandbytes' 8-bit AdamW (optimiser state in 8 bits; ``paged-`` pages it out of GPU memory, CUDA only)."""
-    if kind in ("adamw8bit", "paged-adamw8bit"):
-        from headstart.errors import ConfigError
-
-        if kind == "paged-adamw8bit" and (device is None or device.type != "cuda"):
-            raise ConfigError("paged-adamw8bit pages optimiser state out of GPU memory and needs CUDA; "
-                              "on this machine use --optimizer adamw8bit (or adamw)")
-        try:
-            import bitsandbytes as bnb
-        except ImportError:
-            raise ConfigError(f"--optimizer {kind} needs bitsandbytes, headstart's [qlora] extra: pip install 'headstart[qlora]'; or use --optimizer adamw") from None
-        cls = bnb.optim.PagedAdamW8bit if kind.startswith("paged") else bnb.optim.AdamW8bit
-        return cls([{k: v for k, v in g.items() if k != "name"} for g in groups])
-    try:
-        return torch.optim.AdamW(groups, fused=True)
-    except (RuntimeError, ValueError):
-        return torch.optim.AdamW(groups, foreach=True)
 
 
 def set_trainable(model: nn.Module, params: list[nn.Parameter]) -> None:
