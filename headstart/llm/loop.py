@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from headstart.engine import lr_factor, make_optimizer, set_trainable
+from headstart.engine import set_trainable
+from headstart.optimizer import lr_factor, make_optimizer
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class LoopConfig:
         clip: max global gradient norm (0: off).
         evals: validation checks over the run (the last step always checks).
         patience: checks without improvement before stopping (0: never stop early).
-        optimizer: "adamw" (fused) or "adamw8bit" (bitsandbytes; ``engine.make_optimizer``).
+        optimizer: "adamw" (fused) or "adamw8bit" (bitsandbytes; ``optimizer.make_optimizer``).
     """
 
     steps: int
