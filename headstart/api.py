@@ -47,13 +47,16 @@ class FitResult:
     mlflow: dict[str, Any] | None = None  # with report_to="mlflow": tracking.log_run_dir's {logged, uri, run_id}
     val_held_out: dict[str, Any] | None = None  # validation metrics of the checkpoint choice on rows that did not make it
     val_checks: int = 0  # validation checks the checkpoint was chosen among: val_metrics is the best of them
+    leakage: Any = None  # headstart.data.leakage.LeakageReport of the split before dedupe (with it: the test rows dropped)
     _loaded: Any = field(default=None, repr=False)  # the model in memory: a module's repr is pages long
 
     def __repr__(self) -> str:  # one line: the fields hold the rest (val_metrics, flags, ood ...)
         scores = {k: v for k, v in self.val_metrics.items() if isinstance(v, (int, float)) and k in ("accuracy", "macro_f1", "rmse", "r2", "loss")}
         shown = ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
+        leaked = (getattr(self.leakage, "exact", 0) or 0) + (getattr(self.leakage, "near", 0) or 0)
         return (f"FitResult({self.status}, val {shown or '-'}; best step {self.best_step} of {self.steps}, "
                 f"{self.train_seconds:.1f} s; out={str(self.out) if self.out else None}"
+                + (f"; {leaked} of {self.leakage.n_test} test rows duplicate training rows" if leaked else "")
                 + (f"; {len(self.flags)} flag(s)" if self.flags else "") + (f"; error {self.error}" if self.error else "") + ")")
 
     def _usable(self) -> None:
@@ -87,7 +90,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         grid: str | list[float] | None = None, progress: bool = False,
         terms: dict[str, dict[str, Any]] | str | None = None, retain: list[str] | None = None,
         group_column: str | None = None, split_column: str | None = None, eval_data: str | list[str] | None = None,
-        tta: str | list[str] | None = None, max_test: int | None = None, nproc: int = 1,
+        tta: str | list[str] | None = None, max_test: int | None = None, dedupe: bool = False, nproc: int = 1,
         label_descriptions: str | dict[str, str] | None = None, report_to: str | None = None,
         overwrite: bool = False) -> FitResult:
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
@@ -123,6 +126,10 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             taken after, on a copy of the model adapted to that dataset's unlabelled pool inputs.
         max_test: keep a stratified part of this many rows of a larger test split (the rest join the pool); unset, a
             test split of over 2,000 images keeps 2,000 (``headstart.data_defaults``; said in ``flags``).
+        dedupe: drop the test rows that duplicate, exactly or nearly, a pool or validation row, and the validation rows
+            that duplicate a pool row (``SplitConfig.dedupe``, as ``compare``'s); kept in the run's spec, so its key
+            differs and ``evaluate`` scores the same deduplicated test split. ``FitResult.leakage`` counts the
+            duplicates either way.
         nproc: spread training over this many processes (``headstart.distributed``: one CPU or GPU each, gradients
             summed over each global batch of ``batch_size`` × ``accumulate`` rows, rank 0 validates and writes); the
             result equals one process's up to float rounding. Head-only strategies train in one process.
@@ -143,6 +150,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         >>> run.evaluate("test")["accuracy"]
     """
     from headstart.backbones import count_parameters
+    from headstart.data import load_dataset
+    from headstart.data.leakage import split_leakage
     from headstart.data.splits import SplitConfig
     from headstart.distributed import check_nproc
     from headstart.ood import with_majority_flag
@@ -152,7 +161,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.recipe import run
     from headstart.saved import LoadedRun, backbone_saved, save
     from headstart.arguments import as_config, as_items
-    from headstart.specs import run_key
+    from headstart.specs import file_options, run_key
 
     if out is not None:  # before anything trains: a store or a folder of other files is refused, never replaced
         claim(out, "run")
@@ -176,7 +185,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                    train=as_config(config, TrainConfig), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
                    tune=tune, grid=grid, terms=terms_of(terms, strategy), retain=as_items(retain, name="retain"), group_column=group_column,
                    split_column=split_column, eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta),
-                   split=SplitConfig(max_test=max_test))
+                   split=SplitConfig(max_test=max_test, dedupe=dedupe))
     check_tune_and_rate(spec)
     check_settings_used(spec)
     if out is not None and not overwrite:  # before the data loads (an image backbone's defaults read it) ...
@@ -184,6 +193,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     spec, loaded, defaults = _with_data_defaults(spec)
     if out is not None and not overwrite:  # ... and with the settings those defaults filled
         check_replaces_same_run(Path(out), spec)
+    loaded = loaded if loaded is not None else load_dataset(spec.data, **file_options(spec))
+    leakage = split_leakage(loaded, spec.split)  # before training, as compare measures it: 0.6 s on 12,808 reviews
     with progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}", enabled=progress) as update:
         outcome = run(spec, data=loaded, progress=update, test=False, nproc=nproc)
     s, report = outcome.setup, outcome.report
@@ -220,7 +231,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                      total_params=count_parameters(s.model), error=report.error, chosen=outcome.chosen,
                      tune_seconds=outcome.tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
                      retention=retention, ood=ood, flags=flags, mlflow=logged, val_held_out=report.held_out, val_checks=report.checks,
-                     _loaded=loaded)
+                     leakage=leakage, _loaded=loaded)
 
 
 def _with_data_defaults(spec: RunSpec) -> tuple[RunSpec, Any, list[dict[str, str]]]:

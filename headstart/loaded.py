@@ -76,7 +76,7 @@ def _leakage(data: Any, splits: Any) -> dict[str, Any] | None:
             "fraction": report.fraction,
             "text": f"{report.exact + report.near:,} of the {report.n_test:,} test rows ({100 * report.fraction:.2f}%) duplicate "
                     "training or validation rows, so this test score is optimistic; headstart check-leakage shows them "
-                    "(compare --dedupe scores without them)"}
+                    "(train --dedupe scores without them)"}
 
 
 def with_interval(scored: dict[str, Any]) -> dict[str, Any]:

@@ -339,6 +339,60 @@ def test_compare_writes_leakage_json(leaky_csv, tmp_path, monkeypatch, tiny_regi
     assert row.metrics["n"] == payload["n_test"] - payload["removed_from_test"]
 
 
+TRAIN = ["train", "--backbone", "tiny", "--strategy", "linear-probe", "--n", "8", "--max-steps", "2", "--min-steps", "2",
+         "--precision", "fp32", "--quiet"]
+
+
+def test_train_says_the_leakage_compare_says_and_dedupe_keys_and_scores_the_deduplicated_split(
+        leaky_csv, tmp_path, monkeypatch, capsys, tiny_registry):
+    """train said nothing of test rows that copy training rows (compare, evaluate and check-leakage do) and had no
+    --dedupe. Now it prints compare's leakage line and warning, --dedupe drops them (the run's spec and key say so, and
+    the same --out is refused as another run), and evaluate scores the deduplicated test split, with nothing to warn."""
+    from conftest import run_cli
+
+    plain, deduped = tmp_path / "plain", tmp_path / "deduped"
+    data = leaky_dataset()
+    expected = find_leakage(data, split_dataset(data))
+    code, out, err = run_cli([*TRAIN, "--data", str(leaky_csv), "--out", str(plain)], monkeypatch, capsys)
+    assert code == 0, err
+    assert f"leakage: {expected.exact + expected.near} of {expected.n_test} test examples" in out, out
+    assert "re-run with --dedupe" in out and "removed from test" not in out, out
+    assert out.splitlines()[-1].startswith("next: headstart evaluate"), out
+    code, out, err = run_cli([*TRAIN, "--data", str(leaky_csv), "--out", str(plain), "--dedupe"], monkeypatch, capsys)
+    assert code == 2 and "--dedupe False there, True asked" in err and "--overwrite" in err, err
+    code, out, err = run_cli([*TRAIN, "--data", str(leaky_csv), "--out", str(deduped), "--dedupe", "--json"], monkeypatch, capsys)
+    summary = json.loads(out)
+    assert code == 0 and summary["leakage"]["removed_from_test"] == expected.exact + expected.near > 0, summary
+    assert "removed from test (--dedupe)" in err and "re-run with --dedupe" not in err, err
+    specs = [json.loads((run / "spec.json").read_text()) for run in (plain, deduped)]
+    assert [s["spec"]["split"]["dedupe"] for s in specs] == [False, True] and specs[0]["key"] != specs[1]["key"]
+    code, out, err = run_cli(["evaluate", str(plain), "--json"], monkeypatch, capsys)
+    warned = json.loads(out)["leakage"]
+    assert code == 0 and json.loads(out)["n"] == expected.n_test and warned["fraction"] > 0.01
+    assert warned["text"].endswith("(train --dedupe scores without them)"), warned
+    code, out, err = run_cli(["evaluate", str(deduped), "--json"], monkeypatch, capsys)
+    scored = json.loads(out)
+    assert code == 0 and scored["n"] == expected.n_test - expected.exact - expected.near and "leakage" not in scored
+    assert scored["n"] == len(split_dataset(data, SplitConfig(dedupe=True)).test)
+
+
+def test_fit_takes_dedupe_as_compare_does(tmp_path, tiny_registry):
+    """``headstart.fit(..., dedupe=True)`` mirrors train --dedupe: its result counts the leakage, its in-memory
+    evaluate scores the deduplicated test split; a non-bool is refused by name."""
+    import headstart
+
+    data = leaky_dataset()
+    frame = pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]})
+    options = dict(strategy="linear-probe", n=8, config={"max_steps": 2, "min_steps": 2, "precision": "fp32"})
+    run = headstart.fit(frame, "tiny", dedupe=True, **options)
+    leaked = run.leakage.exact + run.leakage.near
+    assert leaked > 0 and f"{leaked} of {run.leakage.n_test} test rows duplicate training rows" in repr(run)
+    assert run.evaluate("test")["n"] == run.leakage.n_test - leaked
+    assert headstart.fit(frame, "tiny", **options).evaluate("test")["n"] == run.leakage.n_test
+    with pytest.raises(ConfigError, match="dedupe"):
+        headstart.fit(frame, "tiny", dedupe="yes", **options)
+
+
 def conflicting() -> Dataset:
     """Six rows: 'Great film!' twice as pos and once (re-cased) as neg; 'dull' as neg twice; 'fine' pos, 'FINE.' neg."""
     texts = ["Great film!", "great film", "GREAT FILM", "dull", "dull", "fine", "FINE."]
@@ -404,6 +458,24 @@ def test_rotten_tomatoes():
     assert all(normalize(t) == normalize(s) for t, s, _ in report.examples)
     deduped = split_dataset(data, SplitConfig(dedupe=True))
     assert len(deduped.test) == 2589 - 35 and np.array_equal(deduped.pool, plain.pool)
+
+
+@pytest.mark.slow
+def test_train_dedupe_on_rotten_tomatoes_evaluates_without_its_35_copies(tmp_path, monkeypatch, capsys):
+    """MiniLM's probe on the built-in reviews with --dedupe: train counts the 35 test copies and drops them, and evaluate
+    of the saved run scores the 2,554 rows left, with nothing to warn of (~25 s to train, ~90 s to evaluate on 2 cores)."""
+    from conftest import run_cli
+
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(["train", "--data", "rotten-tomatoes", "--strategy", "linear-probe", "--n", "32", "--max-steps", "20",
+                                 "--min-steps", "20", "--precision", "fp32", "--quiet", "--dedupe", "--out", str(out), "--json"],
+                                monkeypatch, capsys)
+    leakage = json.loads(stdout)["leakage"]
+    assert code == 0 and (leakage["n_test"], leakage["exact"], leakage["near"], leakage["removed_from_test"]) == (2589, 35, 0, 35)
+    assert "leakage: 35 of 2,589 test examples (1.35%)" in err and "removed from test (--dedupe)" in err, err
+    code, stdout, err = run_cli(["evaluate", str(out), "--json"], monkeypatch, capsys)
+    scored = json.loads(stdout)
+    assert code == 0 and scored["n"] == 2554 and "leakage" not in scored and "warning" not in err, err
 
 
 def test_seen_rows_counts_another_files_rows_under_the_first_part_they_duplicate():

@@ -207,6 +207,16 @@ def check_leakage(data: str = "rotten-tomatoes", *, text_column: str | None = No
     return find_leakage(dataset, split_dataset(dataset), threshold=threshold, examples=examples)
 
 
+def split_leakage(data: "Dataset", config: Any) -> LeakageReport:
+    """``find_leakage`` of ``data`` as ``config`` (a ``SplitConfig``) cuts it, measured without ``dedupe``: with dedupe
+    on, the test rows it leaves out; what ``fit`` and ``compare`` report before they train."""
+    import dataclasses
+
+    from headstart.data import split_dataset
+
+    return find_leakage(data, split_dataset(data, dataclasses.replace(config, dedupe=False)))
+
+
 def leaked_test_rows(data: "Dataset", splits: "Splits", *, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
     """Sorted test rows that duplicate (exactly or nearly) a pool or validation row."""
     train = np.concatenate([splits.pool, splits.val])
