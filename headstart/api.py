@@ -295,7 +295,7 @@ def _peak_rss() -> int:
 
 @python_named
 def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str | list[str] | None = None,
-             tta: str | list[str] | None = None, eval_rows: str = "test",
+             tta: str | list[str] | None = None, eval_rows: str = "test", dedupe: bool = False,
              full: bool = False) -> dict[str, Any] | list[dict[str, Any]]:
     """Metrics of a trained run on ``split`` ("test", or "val" alias "validation"): accuracy, macro_f1, … (rmse, r2 for
     regression); with ``eval_data``, on that dataset's test split instead (a file read by the run's own text and label
@@ -308,7 +308,10 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     The results carry ``majority``, the share of the scored rows in their most frequent class,
     ``at_or_below_majority`` (the accuracy no higher than that: always answering that class does as well),
     ``accuracy_ci``, the 95% Wilson interval of the accuracy over those rows (not on a validation split that chose
-    the checkpoint among several checks: its ``note`` says why), and ``tta``.
+    the checkpoint among several checks: its ``note`` says why), and ``tta``. ``dedupe=True`` leaves out the rows of
+    each ``eval_data`` dataset that duplicate the run's own training or validation rows (those it warns of under
+    ``leakage`` otherwise) and counts them under ``dropped``; the run's own test split is deduplicated at training
+    (``fit(dedupe=True)``).
 
     Returns:
         ``{"accuracy": ..., "macro_f1": ..., ...}`` for one dataset; a list of such dicts for several datasets or ``tta``
@@ -332,11 +335,14 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
             raise ConfigError(f"--eval-rows must be test or all, got {eval_rows!r}; e.g. --eval-rows all")
         if eval_rows == "all" and not others:
             raise ConfigError("--eval-rows all says which rows of an --eval-data dataset are scored; add --eval-data DATA")
+        if dedupe and not others:
+            raise ConfigError(_DEDUPE_ALONE)
         if isinstance(run, FitResult):
             run._usable()
         loaded = run._loaded if isinstance(run, FitResult) else load_run(run)
         metrics = evaluate_loaded(loaded, split)
-        elsewhere = [evaluate_ood(loaded, text, tta=method, rows=eval_rows) for text in others for method in (None, *methods)]
+        elsewhere = [evaluate_ood(loaded, text, tta=method, rows=eval_rows, dedupe=dedupe)
+                     for text in others for method in (None, *methods)]
         return {**metrics, "ood": elsewhere} if elsewhere else metrics
     if eval_data is not None:
         if isinstance(run, FitResult):
@@ -345,16 +351,22 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
         methods = list(_methods(tta)) or [None]
         if isinstance(eval_data, (list, tuple)) or len(methods) > 1:
             datasets = eval_data if isinstance(eval_data, (list, tuple)) else [eval_data]
-            return [evaluate_ood(loaded, text, tta=method, rows=eval_rows) for text in datasets for method in methods]
-        return evaluate_ood(loaded, eval_data, tta=methods[0], rows=eval_rows)
+            return [evaluate_ood(loaded, text, tta=method, rows=eval_rows, dedupe=dedupe) for text in datasets for method in methods]
+        return evaluate_ood(loaded, eval_data, tta=methods[0], rows=eval_rows, dedupe=dedupe)
     if eval_rows != "test":
         raise ConfigError(f"--eval-rows {eval_rows} says which rows of an --eval-data dataset are scored; add --eval-data DATA")
     if tta is not None:
         raise ConfigError(f"--tta {tta} adapts the model to an --eval-data dataset before scoring it there; add --eval-data DATA")
+    if dedupe:
+        raise ConfigError(_DEDUPE_ALONE)
     split = split_name(split)
     if isinstance(run, FitResult):
         return run.evaluate(split)
     return evaluate_loaded(load_run(run), split)
+
+
+_DEDUPE_ALONE = ("--dedupe leaves out the rows of an --eval-data dataset that the run trained or chose on; add --eval-data "
+                 "DATA (the run's own test split is deduplicated when it trains with --dedupe)")
 
 
 def split_name(split: str) -> str:

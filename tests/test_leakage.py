@@ -487,6 +487,86 @@ def test_seen_rows_counts_another_files_rows_under_the_first_part_they_duplicate
     assert counts == {"training": 2, "validation": 1}  # exact after normalising; near: Jaccard 12/14
     assert seen_text(counts, 4, "held.csv") == (
         "3 of the 4 rows scored from held.csv (75.00%) duplicate the run's own training or validation rows (2 training, "
-        "1 validation), so this score is optimistic; remove them from held.csv to score only rows the run never saw")
+        "1 validation), so this score is optimistic; evaluate --dedupe leaves them out, to score only rows the run never saw")
     assert seen_text({"training": 0, "validation": 0}, 4, "held.csv") is None
     assert seen_rows(seen, scored, threshold=1.0) == {"training": 2, "validation": 0}
+
+
+def test_unseen_rows_leaves_out_the_rows_seen_rows_counts():
+    """What evaluate --eval-data FILE --dedupe drops: the rows ``seen_rows`` counts, each under the first part it copies."""
+    from headstart.data.leakage import dropped_text, seen_parts, unseen_rows
+
+    seen = {"training": ["A great film.", "dull and slow"], "validation": ["dull and slow", "a fine cast"]}
+    scored = dataset(["something else", "a great film", "Dull and slow!", "A fine cast.", "another one"])
+    assert seen_parts(seen, scored.inputs).tolist() == [-1, 0, 0, 1, -1]
+    left, counts = unseen_rows(scored, np.arange(1, 5), seen)
+    assert left.tolist() == [4] and counts == {"training": 2, "validation": 1}
+    assert dropped_text(counts, 4, "held.csv") == ("--dedupe dropped 3 of the 4 rows of held.csv (75.00%) before scoring: "
+                                                   "they duplicate the run's own training or validation rows (2 training, 1 validation)")
+    assert dropped_text({"training": 0, "validation": 0}, 4, "held.csv").endswith(
+        "dropped 0 of the 4 rows of held.csv (0.00%) before scoring: none duplicates the run's own training or validation rows")
+
+
+def test_evaluate_dedupe_leaves_out_the_eval_data_rows_the_run_trained_or_chose_on(toy_csv, tiny_registry, tmp_path,
+                                                                                    monkeypatch, capsys):
+    """evaluate --eval-data FILE warned of the rows the run trained or chose on but scored them; --dedupe leaves them out
+    and says how many in one line, as evaluate(dedupe=True) does in Python; without --eval-data, or where no row is
+    left, it is refused in one line."""
+    import headstart
+    from conftest import assert_user_error, run_cli
+    from headstart.data import load_dataset
+    from headstart.specs import TrainConfig
+
+    run = tmp_path / "ft"
+    headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=run,
+                  config=TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32"))
+    meta = json.loads((run / "spec.json").read_text())
+    own = load_dataset(str(toy_csv))
+    val = split_dataset(own, SplitConfig(**meta["resolved"]["data"]["split"])).val
+    rows = [*meta["train_rows"][:14], *val[:10]]
+    unseen = [f"qzv{i} wxk{i} jfp{i} ybn{i} mrt{i}" for i in range(76)]  # words the toy texts never use
+    labels = [own.label_names[own.targets[i]] for i in rows] + [own.label_names[i % 2] for i in range(76)]
+    held = tmp_path / "held.csv"
+    pd.DataFrame({"text": [own.inputs[i] for i in rows] + unseen, "label": labels}).to_csv(held, index=False)
+    args = ["evaluate", str(run), "--eval-data", str(held), "--eval-rows", "all"]
+    code, out, err = run_cli([*args, "--dedupe"], monkeypatch, capsys)
+    assert code == 0 and f"every row of {held} (76 examples): accuracy" in out, out
+    said = [line for line in err.splitlines() if str(held) in line]  # the note, and no warning of held.csv's copies
+    assert len(said) == 1 and said[0].startswith(f"note: --dedupe dropped 24 of the 100 rows of {held} (24.00%) before "
+                                                 "scoring: they duplicate the run's own training or validation rows ("), err
+    code, out, _ = run_cli([*args, "--dedupe", "--json"], monkeypatch, capsys)
+    (scored,) = json.loads(out)["ood"]
+    dropped = scored["dropped"]
+    assert code == 0 and scored["n"] == 76 and dropped["training"] + dropped["validation"] == 24 and dropped["rows"] == 100
+    assert "leakage" not in scored
+    python = headstart.evaluate(run, eval_data=str(held), eval_rows="all", dedupe=True)
+    assert python["n"] == 76 and python["dropped"] == dropped and python["accuracy"] == scored["accuracy"]
+    assert headstart.evaluate(run, eval_data=str(held), eval_rows="all")["n"] == 100  # without it: scored and warned of
+    assert_user_error(run_cli(["evaluate", str(run), "--dedupe"], monkeypatch, capsys),
+                      "--dedupe leaves out the rows of an --eval-data dataset", "add --eval-data DATA", "trains with --dedupe")
+    copies = tmp_path / "copies.csv"
+    pd.DataFrame({"text": [own.inputs[i] for i in rows], "label": labels[:24]}).to_csv(copies, index=False)
+    assert_user_error(run_cli(["evaluate", str(run), "--eval-data", str(copies), "--eval-rows", "all", "--dedupe"],
+                              monkeypatch, capsys), f"every row of {copies} duplicates the run's own", "drop --dedupe")
+
+
+def test_evaluate_dedupe_of_a_run_whose_data_changed_is_refused(toy_csv, tiny_registry, tmp_path):
+    """Where the run's own rows cannot be read back (its file changed since training; ``evaluate(run, eval_data=...)``
+    reads no split of its own), dedupe cannot leave them out: refused, naming why; without it the score comes, its note
+    saying the rows went unchecked."""
+    import shutil
+
+    import headstart
+
+    data, run, held = tmp_path / "data.csv", tmp_path / "probe", tmp_path / "held.csv"
+    shutil.copy(toy_csv, data)
+    headstart.fit(str(data), "tiny", n=16, out=run, config={"max_steps": 2, "min_steps": 2, "precision": "fp32"})
+    table = pd.read_csv(data)
+    table.head(30).to_csv(held, index=False)
+    table.iloc[::-1].to_csv(data, index=False)  # the same rows in another order: another file
+    with pytest.raises(ConfigError, match=r"^dedupe cannot leave out the run's own training and validation rows: its data "
+                                          r"does not read back \(the data 'data.csv' changed since .*\); drop dedupe to score "
+                                          r"every row of eval_data$"):
+        headstart.evaluate(run, eval_data=str(held), eval_rows="all", dedupe=True)
+    scored = headstart.evaluate(run, eval_data=str(held), eval_rows="all")
+    assert scored["n"] == 30 and scored["note"].startswith("not checked for rows the run trained on (the data 'data.csv' changed")

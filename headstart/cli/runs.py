@@ -265,6 +265,8 @@ def evaluate(
     tta: Annotated[Optional[list[str]], typer.Option(help="With --eval-data: also score after test-time adaptation, bn-adapt | tent | tent-episodic (repeatable).")] = None,
     eval_rows: Annotated[str, typer.Option(help="Which rows of each --eval-data dataset are scored: test (its seeded test fifth; the "
                                                 "rest is the pool --tta adapts on) or all (every row: a labelled file kept apart as a test set).")] = "test",
+    dedupe: Annotated[bool, typer.Option("--dedupe", help="With --eval-data: leave out its rows that duplicate the run's own "
+                                                          "training or validation rows (warned of without it), saying how many.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Print a trained run's metrics on the test (or validation) split, and out of domain with --eval-data.
@@ -277,10 +279,14 @@ def evaluate(
 
     \b
     Example: headstart evaluate runs/ft64 --eval-data held-out.csv --eval-rows all
+
+    \b
+    Example: headstart evaluate runs/ft64 --eval-data held-out.csv --eval-rows all --dedupe   # rows the run trained on left out
     """
     from headstart.api import evaluate as evaluate_run
 
-    scored = evaluate_run(run, split, eval_data=list(eval_data or ()), tta=list(tta or ()), eval_rows=eval_rows, full=True)
+    scored = evaluate_run(run, split, eval_data=list(eval_data or ()), tta=list(tta or ()), eval_rows=eval_rows, dedupe=dedupe,
+                          full=True)
     if as_json:
         _echo_json(scored)
         return
@@ -288,6 +294,8 @@ def evaluate(
     for part in (metrics, *elsewhere):  # duplicates of the run's own rows: each score they make optimistic
         if part.get("leakage"):
             typer.echo(f"warning: {part['leakage']['text']}", err=True)
+        if part.get("dropped") and not part.get("tta"):  # said once per dataset, not again after each --tta method
+            typer.echo(f"note: {part['dropped']['text']}", err=True)
     for scored in (metrics, *elsewhere):
         typer.echo(f"{scored['split']} ({scored['n']} examples): {_metric_line(scored, interval=True)}"
                    + (f"; its most frequent class is {100 * scored['majority']:.1f}% of these rows" if scored.get("majority") is not None else "")
