@@ -47,13 +47,16 @@ class FitResult:
     mlflow: dict[str, Any] | None = None  # with report_to="mlflow": tracking.log_run_dir's {logged, uri, run_id}
     val_held_out: dict[str, Any] | None = None  # validation metrics of the checkpoint choice on rows that did not make it
     val_checks: int = 0  # validation checks the checkpoint was chosen among: val_metrics is the best of them
+    leakage: Any = None  # headstart.data.leakage.LeakageReport of the split before dedupe (with it: the test rows dropped)
     _loaded: Any = field(default=None, repr=False)  # the model in memory: a module's repr is pages long
 
     def __repr__(self) -> str:  # one line: the fields hold the rest (val_metrics, flags, ood ...)
         scores = {k: v for k, v in self.val_metrics.items() if isinstance(v, (int, float)) and k in ("accuracy", "macro_f1", "rmse", "r2", "loss")}
         shown = ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
+        leaked = (getattr(self.leakage, "exact", 0) or 0) + (getattr(self.leakage, "near", 0) or 0)
         return (f"FitResult({self.status}, val {shown or '-'}; best step {self.best_step} of {self.steps}, "
                 f"{self.train_seconds:.1f} s; out={str(self.out) if self.out else None}"
+                + (f"; {leaked} of {self.leakage.n_test} test rows duplicate training rows" if leaked else "")
                 + (f"; {len(self.flags)} flag(s)" if self.flags else "") + (f"; error {self.error}" if self.error else "") + ")")
 
     def _usable(self) -> None:
@@ -87,7 +90,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         grid: str | list[float] | None = None, progress: bool = False,
         terms: dict[str, dict[str, Any]] | str | None = None, retain: list[str] | None = None,
         group_column: str | None = None, split_column: str | None = None, eval_data: str | list[str] | None = None,
-        tta: str | list[str] | None = None, max_test: int | None = None, nproc: int = 1,
+        tta: str | list[str] | None = None, max_test: int | None = None, dedupe: bool = False, nproc: int = 1,
         label_descriptions: str | dict[str, str] | None = None, report_to: str | None = None,
         overwrite: bool = False) -> FitResult:
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
@@ -123,6 +126,10 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             taken after, on a copy of the model adapted to that dataset's unlabelled pool inputs.
         max_test: keep a stratified part of this many rows of a larger test split (the rest join the pool); unset, a
             test split of over 2,000 images keeps 2,000 (``headstart.data_defaults``; said in ``flags``).
+        dedupe: drop the test rows that duplicate, exactly or nearly, a pool or validation row, and the validation rows
+            that duplicate a pool row (``SplitConfig.dedupe``, as ``compare``'s); kept in the run's spec, so its key
+            differs and ``evaluate`` scores the same deduplicated test split. ``FitResult.leakage`` counts the
+            duplicates either way.
         nproc: spread training over this many processes (``headstart.distributed``: one CPU or GPU each, gradients
             summed over each global batch of ``batch_size`` × ``accumulate`` rows, rank 0 validates and writes); the
             result equals one process's up to float rounding. Head-only strategies train in one process.
@@ -143,6 +150,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         >>> run.evaluate("test")["accuracy"]
     """
     from headstart.backbones import count_parameters
+    from headstart.data import load_dataset
+    from headstart.data.leakage import split_leakage
     from headstart.data.splits import SplitConfig
     from headstart.distributed import check_nproc
     from headstart.ood import with_majority_flag
@@ -152,7 +161,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.recipe import run
     from headstart.saved import LoadedRun, backbone_saved, save
     from headstart.arguments import as_config, as_items
-    from headstart.specs import run_key
+    from headstart.specs import file_options, run_key
 
     if out is not None:  # before anything trains: a store or a folder of other files is refused, never replaced
         claim(out, "run")
@@ -176,7 +185,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                    train=as_config(config, TrainConfig), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
                    tune=tune, grid=grid, terms=terms_of(terms, strategy), retain=as_items(retain, name="retain"), group_column=group_column,
                    split_column=split_column, eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta),
-                   split=SplitConfig(max_test=max_test))
+                   split=SplitConfig(max_test=max_test, dedupe=dedupe))
     check_tune_and_rate(spec)
     check_settings_used(spec)
     if out is not None and not overwrite:  # before the data loads (an image backbone's defaults read it) ...
@@ -184,6 +193,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     spec, loaded, defaults = _with_data_defaults(spec)
     if out is not None and not overwrite:  # ... and with the settings those defaults filled
         check_replaces_same_run(Path(out), spec)
+    loaded = loaded if loaded is not None else load_dataset(spec.data, **file_options(spec))
+    leakage = split_leakage(loaded, spec.split)  # before training, as compare measures it: 0.6 s on 12,808 reviews
     with progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}", enabled=progress) as update:
         outcome = run(spec, data=loaded, progress=update, test=False, nproc=nproc)
     s, report = outcome.setup, outcome.report
@@ -220,7 +231,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                      total_params=count_parameters(s.model), error=report.error, chosen=outcome.chosen,
                      tune_seconds=outcome.tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
                      retention=retention, ood=ood, flags=flags, mlflow=logged, val_held_out=report.held_out, val_checks=report.checks,
-                     _loaded=loaded)
+                     leakage=leakage, _loaded=loaded)
 
 
 def _with_data_defaults(spec: RunSpec) -> tuple[RunSpec, Any, list[dict[str, str]]]:
@@ -284,7 +295,7 @@ def _peak_rss() -> int:
 
 @python_named
 def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str | list[str] | None = None,
-             tta: str | list[str] | None = None, eval_rows: str = "test",
+             tta: str | list[str] | None = None, eval_rows: str = "test", dedupe: bool = False,
              full: bool = False) -> dict[str, Any] | list[dict[str, Any]]:
     """Metrics of a trained run on ``split`` ("test", or "val" alias "validation"): accuracy, macro_f1, … (rmse, r2 for
     regression); with ``eval_data``, on that dataset's test split instead (a file read by the run's own text and label
@@ -297,7 +308,10 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     The results carry ``majority``, the share of the scored rows in their most frequent class,
     ``at_or_below_majority`` (the accuracy no higher than that: always answering that class does as well),
     ``accuracy_ci``, the 95% Wilson interval of the accuracy over those rows (not on a validation split that chose
-    the checkpoint among several checks: its ``note`` says why), and ``tta``.
+    the checkpoint among several checks: its ``note`` says why), and ``tta``. ``dedupe=True`` leaves out the rows of
+    each ``eval_data`` dataset that duplicate the run's own training or validation rows (those it warns of under
+    ``leakage`` otherwise) and counts them under ``dropped``; the run's own test split is deduplicated at training
+    (``fit(dedupe=True)``).
 
     Returns:
         ``{"accuracy": ..., "macro_f1": ..., ...}`` for one dataset; a list of such dicts for several datasets or ``tta``
@@ -321,11 +335,14 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
             raise ConfigError(f"--eval-rows must be test or all, got {eval_rows!r}; e.g. --eval-rows all")
         if eval_rows == "all" and not others:
             raise ConfigError("--eval-rows all says which rows of an --eval-data dataset are scored; add --eval-data DATA")
+        if dedupe and not others:
+            raise ConfigError(_DEDUPE_ALONE)
         if isinstance(run, FitResult):
             run._usable()
         loaded = run._loaded if isinstance(run, FitResult) else load_run(run)
         metrics = evaluate_loaded(loaded, split)
-        elsewhere = [evaluate_ood(loaded, text, tta=method, rows=eval_rows) for text in others for method in (None, *methods)]
+        elsewhere = [evaluate_ood(loaded, text, tta=method, rows=eval_rows, dedupe=dedupe)
+                     for text in others for method in (None, *methods)]
         return {**metrics, "ood": elsewhere} if elsewhere else metrics
     if eval_data is not None:
         if isinstance(run, FitResult):
@@ -334,16 +351,22 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
         methods = list(_methods(tta)) or [None]
         if isinstance(eval_data, (list, tuple)) or len(methods) > 1:
             datasets = eval_data if isinstance(eval_data, (list, tuple)) else [eval_data]
-            return [evaluate_ood(loaded, text, tta=method, rows=eval_rows) for text in datasets for method in methods]
-        return evaluate_ood(loaded, eval_data, tta=methods[0], rows=eval_rows)
+            return [evaluate_ood(loaded, text, tta=method, rows=eval_rows, dedupe=dedupe) for text in datasets for method in methods]
+        return evaluate_ood(loaded, eval_data, tta=methods[0], rows=eval_rows, dedupe=dedupe)
     if eval_rows != "test":
         raise ConfigError(f"--eval-rows {eval_rows} says which rows of an --eval-data dataset are scored; add --eval-data DATA")
     if tta is not None:
         raise ConfigError(f"--tta {tta} adapts the model to an --eval-data dataset before scoring it there; add --eval-data DATA")
+    if dedupe:
+        raise ConfigError(_DEDUPE_ALONE)
     split = split_name(split)
     if isinstance(run, FitResult):
         return run.evaluate(split)
     return evaluate_loaded(load_run(run), split)
+
+
+_DEDUPE_ALONE = ("--dedupe leaves out the rows of an --eval-data dataset that the run trained or chose on; add --eval-data "
+                 "DATA (the run's own test split is deduplicated when it trains with --dedupe)")
 
 
 def split_name(split: str) -> str:

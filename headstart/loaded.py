@@ -76,7 +76,7 @@ def _leakage(data: Any, splits: Any) -> dict[str, Any] | None:
             "fraction": report.fraction,
             "text": f"{report.exact + report.near:,} of the {report.n_test:,} test rows ({100 * report.fraction:.2f}%) duplicate "
                     "training or validation rows, so this test score is optimistic; headstart check-leakage shows them "
-                    "(compare --dedupe scores without them)"}
+                    "(train --dedupe scores without them)"}
 
 
 def with_interval(scored: dict[str, Any]) -> dict[str, Any]:
@@ -124,9 +124,14 @@ def _capped_test(data: Any, split: SplitConfig, scored: int, task: str, accuracy
     return f"a stratified {scored:,} of the {full:,} test rows{error}; train with --max-test {full} to score them all"
 
 
-def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None, rows: str = "test") -> dict[str, Any]:
+def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None, rows: str = "test", dedupe: bool = False) -> dict[str, Any]:
     """Metrics of a loaded run on another dataset's test split (``rows="all"``: on every row of it), out of domain
-    (``headstart.ood``; ``text`` may map labels: ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``)."""
+    (``headstart.ood``; ``text`` may map labels: ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``);
+    with ``dedupe``, less the rows that duplicate the run's own training or validation rows (``dropped`` counts them).
+
+    Raises:
+        ConfigError: ``dedupe`` for a run whose own data cannot be read back (its rows cannot be found).
+    """
     from headstart.backbones import modality_of
     from headstart.ood import evaluate_elsewhere, with_majority_flag
     from headstart.tta import frozen_statistics
@@ -145,24 +150,29 @@ def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None, rows: str
         return FeatureCache(backbone, encoded, data.hash, batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,
                             identity={**backbone.describe(), "precision": precision})
 
-    seen, unchecked = own_inputs(run)
+    seen, unread = own_inputs(run)
+    if dedupe and seen is None:  # asked to leave the run's own rows out: scoring them all would not be what was asked
+        raise ConfigError(f"--dedupe cannot leave out the run's own training and validation rows: its data does not read "
+                          f"back ({unread}); drop --dedupe to score every row of --eval-data")
+    unchecked = f"not checked for rows the run trained on ({unread})" if unread else None
     found = evaluate_elsewhere(run.model, backbone, text, run_data=own, split_config=SplitConfig(**resolved["data"]["split"]),
                                batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,
                                features=cached if run.meta["backbone_saved"] == "none" else None, tta=tta,
-                               seed=int(resolved["seed"]), rows=rows, seen=seen)
+                               seed=int(resolved["seed"]), rows=rows, seen=seen, dedupe=dedupe)
     note = "; ".join(n for n in (found["note"], unchecked) if n)
     part = "every row" if rows == "all" else "test"
     return with_majority_flag(with_interval({
             "split": f"{part} of {found['data']}" + (f" after {tta}" if tta else ""), "n": found["test_rows"], **found["metrics"],
             **({"majority": found["majority"]} if found.get("majority") is not None else {}),
             **({"one_class": found["one_class"]} if found.get("one_class") else {}), **({"tta": tta} if tta else {}),
-            **({"leakage": found["leakage"]} if found.get("leakage") else {}), **({"note": note} if note else {})}))
+            **({"leakage": found["leakage"]} if found.get("leakage") else {}),
+            **({"dropped": found["dropped"]} if found.get("dropped") else {}), **({"note": note} if note else {})}))
 
 
 def own_inputs(run: LoadedRun) -> tuple[dict[str, list[Any]] | None, str | None]:
     """The run's own training and validation inputs, as ``data.leakage.comparable`` gives them, for
     ``ood.evaluate_elsewhere`` to find among another file's rows (the training rows spec.json records; the whole pool
-    for a run saved before it did); or None and why, where the run's data cannot be read back as it trained."""
+    for a run saved before it did); or None and the error, where the run's data cannot be read back as it trained."""
     from headstart.data.leakage import DEFAULT_THRESHOLD, comparable
     from headstart.errors import HeadstartError
 
@@ -170,7 +180,7 @@ def own_inputs(run: LoadedRun) -> tuple[dict[str, list[Any]] | None, str | None]
         data = run_data(run)
         splits = split_dataset(data, SplitConfig(**run.resolved["data"]["split"]))
     except (HeadstartError, OSError) as e:
-        return None, f"not checked for rows the run trained on ({e})"
+        return None, str(e)
     train = run.meta.get("train_rows")
     train = splits.pool if train is None else np.asarray(train, dtype=np.int64)
     inputs, _ = comparable(data, DEFAULT_THRESHOLD)

@@ -68,7 +68,7 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
                        batch_size: int, autocast: Callable | None = None,
                        features: Callable[[Any, list], Callable[[np.ndarray], torch.Tensor] | None] | None = None,
                        tta: str | None = None, seed: int = 0, rows: str = "test",
-                       seen: dict[str, list[Any]] | None = None) -> dict[str, Any]:
+                       seen: dict[str, list[Any]] | None = None, dedupe: bool = False) -> dict[str, Any]:
     """The run's ``model`` scored on the test split of the dataset ``text`` names (``parse_eval_data``); with ``tta``, a
     copy of it adapted first to that dataset's unlabelled pool inputs (``headstart.tta``, drawn with ``seed``).
     ``rows="all"`` scores every row of it instead (a file kept apart as a test set: nothing of it is a pool).
@@ -80,6 +80,7 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
             left it untouched), or None to run the whole model.
         seen: the run's own inputs, ``{"training": [...], "validation": [...]}``: the scored rows that duplicate them
             are counted (``data.leakage.seen_rows``) and, over 1% of them, warned of under ``leakage``; None: not checked.
+        dedupe: with ``seen``, drop those rows before anything is scored or adapted on, counted under ``dropped``.
 
     Returns:
         ``{data, tta, metrics, test_rows, note, rows: {target, predicted}}`` (``rows`` in the run's class indices), and
@@ -115,6 +116,16 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
             raise DataError(too_few_to_test(data, split_config, e)) from None
         except DataError as e:
             raise DataError(f"{e}; to score every row of {data.name!r}, pass --eval-rows all") from None
+    dropped = None
+    if dedupe and seen is not None:  # the rows the run trained or chose on, neither scored nor adapted on
+        from headstart.data.leakage import dropped_text, unseen_rows
+
+        before, name = len(rows), parse_eval_data(text)[0]
+        rows, counts = unseen_rows(data, rows, seen)
+        dropped = {**counts, "rows": before, "text": dropped_text(counts, before, name)}
+        if not len(rows):
+            raise DataError(f"every row of {name} duplicates the run's own training or validation rows, so --dedupe "
+                            "leaves none to score; drop --dedupe to score them")
     keep = np.ones(len(rows), dtype=bool)  # the rows scored: those whose label maps into the run's
     targets = data.targets[rows]
     if data.task == "classification":
@@ -128,7 +139,9 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
     source = _source_batches(model, encoder, run_data, split_config, seed) if tta is not None else None
     common = {"data": parse_eval_data(text)[0], "tta": tta, "test_rows": int(keep.sum()), "note": note,
               "majority": majority_share(targets, data.task)}
-    if seen is not None:  # rows the run trained or chose on make this score optimistic, as in-domain duplicates do
+    if dropped is not None:
+        common["dropped"] = dropped
+    elif seen is not None:  # rows the run trained or chose on make this score optimistic, as in-domain duplicates do
         from headstart.data.leakage import DEFAULT_THRESHOLD, comparable, seen_rows, seen_text
 
         inputs, threshold = comparable(data, DEFAULT_THRESHOLD)

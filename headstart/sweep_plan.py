@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-from headstart.data.leakage import LeakageReport, find_leakage
+from headstart.data.leakage import LeakageReport, split_leakage
 from headstart.errors import ConfigError, DataError
 from headstart.specs import RunSpec
 from headstart.sweep_cell import loaded_cell, loaded_data
@@ -85,10 +84,7 @@ def leakage_report(sweep: SweepSpec) -> LeakageReport:
 
     Measured on the split without ``dedupe``: with dedupe on, these are the test rows the sweep leaves out.
     """
-    from headstart.data import split_dataset
-
-    data = loaded_data(sweep)
-    return find_leakage(data, split_dataset(data, dataclasses.replace(sweep.split, dedupe=False)))
+    return split_leakage(loaded_data(sweep), sweep.split)
 
 
 def check_backend(backend: str, address: str | None, workers: int = 1) -> None:

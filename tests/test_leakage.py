@@ -339,6 +339,60 @@ def test_compare_writes_leakage_json(leaky_csv, tmp_path, monkeypatch, tiny_regi
     assert row.metrics["n"] == payload["n_test"] - payload["removed_from_test"]
 
 
+TRAIN = ["train", "--backbone", "tiny", "--strategy", "linear-probe", "--n", "8", "--max-steps", "2", "--min-steps", "2",
+         "--precision", "fp32", "--quiet"]
+
+
+def test_train_says_the_leakage_compare_says_and_dedupe_keys_and_scores_the_deduplicated_split(
+        leaky_csv, tmp_path, monkeypatch, capsys, tiny_registry):
+    """train said nothing of test rows that copy training rows (compare, evaluate and check-leakage do) and had no
+    --dedupe. Now it prints compare's leakage line and warning, --dedupe drops them (the run's spec and key say so, and
+    the same --out is refused as another run), and evaluate scores the deduplicated test split, with nothing to warn."""
+    from conftest import run_cli
+
+    plain, deduped = tmp_path / "plain", tmp_path / "deduped"
+    data = leaky_dataset()
+    expected = find_leakage(data, split_dataset(data))
+    code, out, err = run_cli([*TRAIN, "--data", str(leaky_csv), "--out", str(plain)], monkeypatch, capsys)
+    assert code == 0, err
+    assert f"leakage: {expected.exact + expected.near} of {expected.n_test} test examples" in out, out
+    assert "re-run with --dedupe" in out and "removed from test" not in out, out
+    assert out.splitlines()[-1].startswith("next: headstart evaluate"), out
+    code, out, err = run_cli([*TRAIN, "--data", str(leaky_csv), "--out", str(plain), "--dedupe"], monkeypatch, capsys)
+    assert code == 2 and "--dedupe False there, True asked" in err and "--overwrite" in err, err
+    code, out, err = run_cli([*TRAIN, "--data", str(leaky_csv), "--out", str(deduped), "--dedupe", "--json"], monkeypatch, capsys)
+    summary = json.loads(out)
+    assert code == 0 and summary["leakage"]["removed_from_test"] == expected.exact + expected.near > 0, summary
+    assert "removed from test (--dedupe)" in err and "re-run with --dedupe" not in err, err
+    specs = [json.loads((run / "spec.json").read_text()) for run in (plain, deduped)]
+    assert [s["spec"]["split"]["dedupe"] for s in specs] == [False, True] and specs[0]["key"] != specs[1]["key"]
+    code, out, err = run_cli(["evaluate", str(plain), "--json"], monkeypatch, capsys)
+    warned = json.loads(out)["leakage"]
+    assert code == 0 and json.loads(out)["n"] == expected.n_test and warned["fraction"] > 0.01
+    assert warned["text"].endswith("(train --dedupe scores without them)"), warned
+    code, out, err = run_cli(["evaluate", str(deduped), "--json"], monkeypatch, capsys)
+    scored = json.loads(out)
+    assert code == 0 and scored["n"] == expected.n_test - expected.exact - expected.near and "leakage" not in scored
+    assert scored["n"] == len(split_dataset(data, SplitConfig(dedupe=True)).test)
+
+
+def test_fit_takes_dedupe_as_compare_does(tmp_path, tiny_registry):
+    """``headstart.fit(..., dedupe=True)`` mirrors train --dedupe: its result counts the leakage, its in-memory
+    evaluate scores the deduplicated test split; a non-bool is refused by name."""
+    import headstart
+
+    data = leaky_dataset()
+    frame = pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]})
+    options = dict(strategy="linear-probe", n=8, config={"max_steps": 2, "min_steps": 2, "precision": "fp32"})
+    run = headstart.fit(frame, "tiny", dedupe=True, **options)
+    leaked = run.leakage.exact + run.leakage.near
+    assert leaked > 0 and f"{leaked} of {run.leakage.n_test} test rows duplicate training rows" in repr(run)
+    assert run.evaluate("test")["n"] == run.leakage.n_test - leaked
+    assert headstart.fit(frame, "tiny", **options).evaluate("test")["n"] == run.leakage.n_test
+    with pytest.raises(ConfigError, match="dedupe"):
+        headstart.fit(frame, "tiny", dedupe="yes", **options)
+
+
 def conflicting() -> Dataset:
     """Six rows: 'Great film!' twice as pos and once (re-cased) as neg; 'dull' as neg twice; 'fine' pos, 'FINE.' neg."""
     texts = ["Great film!", "great film", "GREAT FILM", "dull", "dull", "fine", "FINE."]
@@ -406,6 +460,24 @@ def test_rotten_tomatoes():
     assert len(deduped.test) == 2589 - 35 and np.array_equal(deduped.pool, plain.pool)
 
 
+@pytest.mark.slow
+def test_train_dedupe_on_rotten_tomatoes_evaluates_without_its_35_copies(tmp_path, monkeypatch, capsys):
+    """MiniLM's probe on the built-in reviews with --dedupe: train counts the 35 test copies and drops them, and evaluate
+    of the saved run scores the 2,554 rows left, with nothing to warn of (~25 s to train, ~90 s to evaluate on 2 cores)."""
+    from conftest import run_cli
+
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(["train", "--data", "rotten-tomatoes", "--strategy", "linear-probe", "--n", "32", "--max-steps", "20",
+                                 "--min-steps", "20", "--precision", "fp32", "--quiet", "--dedupe", "--out", str(out), "--json"],
+                                monkeypatch, capsys)
+    leakage = json.loads(stdout)["leakage"]
+    assert code == 0 and (leakage["n_test"], leakage["exact"], leakage["near"], leakage["removed_from_test"]) == (2589, 35, 0, 35)
+    assert "leakage: 35 of 2,589 test examples (1.35%)" in err and "removed from test (--dedupe)" in err, err
+    code, stdout, err = run_cli(["evaluate", str(out), "--json"], monkeypatch, capsys)
+    scored = json.loads(stdout)
+    assert code == 0 and scored["n"] == 2554 and "leakage" not in scored and "warning" not in err, err
+
+
 def test_seen_rows_counts_another_files_rows_under_the_first_part_they_duplicate():
     from headstart.data.leakage import seen_rows, seen_text
 
@@ -415,6 +487,86 @@ def test_seen_rows_counts_another_files_rows_under_the_first_part_they_duplicate
     assert counts == {"training": 2, "validation": 1}  # exact after normalising; near: Jaccard 12/14
     assert seen_text(counts, 4, "held.csv") == (
         "3 of the 4 rows scored from held.csv (75.00%) duplicate the run's own training or validation rows (2 training, "
-        "1 validation), so this score is optimistic; remove them from held.csv to score only rows the run never saw")
+        "1 validation), so this score is optimistic; evaluate --dedupe leaves them out, to score only rows the run never saw")
     assert seen_text({"training": 0, "validation": 0}, 4, "held.csv") is None
     assert seen_rows(seen, scored, threshold=1.0) == {"training": 2, "validation": 0}
+
+
+def test_unseen_rows_leaves_out_the_rows_seen_rows_counts():
+    """What evaluate --eval-data FILE --dedupe drops: the rows ``seen_rows`` counts, each under the first part it copies."""
+    from headstart.data.leakage import dropped_text, seen_parts, unseen_rows
+
+    seen = {"training": ["A great film.", "dull and slow"], "validation": ["dull and slow", "a fine cast"]}
+    scored = dataset(["something else", "a great film", "Dull and slow!", "A fine cast.", "another one"])
+    assert seen_parts(seen, scored.inputs).tolist() == [-1, 0, 0, 1, -1]
+    left, counts = unseen_rows(scored, np.arange(1, 5), seen)
+    assert left.tolist() == [4] and counts == {"training": 2, "validation": 1}
+    assert dropped_text(counts, 4, "held.csv") == ("--dedupe dropped 3 of the 4 rows of held.csv (75.00%) before scoring: "
+                                                   "they duplicate the run's own training or validation rows (2 training, 1 validation)")
+    assert dropped_text({"training": 0, "validation": 0}, 4, "held.csv").endswith(
+        "dropped 0 of the 4 rows of held.csv (0.00%) before scoring: none duplicates the run's own training or validation rows")
+
+
+def test_evaluate_dedupe_leaves_out_the_eval_data_rows_the_run_trained_or_chose_on(toy_csv, tiny_registry, tmp_path,
+                                                                                    monkeypatch, capsys):
+    """evaluate --eval-data FILE warned of the rows the run trained or chose on but scored them; --dedupe leaves them out
+    and says how many in one line, as evaluate(dedupe=True) does in Python; without --eval-data, or where no row is
+    left, it is refused in one line."""
+    import headstart
+    from conftest import assert_user_error, run_cli
+    from headstart.data import load_dataset
+    from headstart.specs import TrainConfig
+
+    run = tmp_path / "ft"
+    headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=run,
+                  config=TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32"))
+    meta = json.loads((run / "spec.json").read_text())
+    own = load_dataset(str(toy_csv))
+    val = split_dataset(own, SplitConfig(**meta["resolved"]["data"]["split"])).val
+    rows = [*meta["train_rows"][:14], *val[:10]]
+    unseen = [f"qzv{i} wxk{i} jfp{i} ybn{i} mrt{i}" for i in range(76)]  # words the toy texts never use
+    labels = [own.label_names[own.targets[i]] for i in rows] + [own.label_names[i % 2] for i in range(76)]
+    held = tmp_path / "held.csv"
+    pd.DataFrame({"text": [own.inputs[i] for i in rows] + unseen, "label": labels}).to_csv(held, index=False)
+    args = ["evaluate", str(run), "--eval-data", str(held), "--eval-rows", "all"]
+    code, out, err = run_cli([*args, "--dedupe"], monkeypatch, capsys)
+    assert code == 0 and f"every row of {held} (76 examples): accuracy" in out, out
+    said = [line for line in err.splitlines() if str(held) in line]  # the note, and no warning of held.csv's copies
+    assert len(said) == 1 and said[0].startswith(f"note: --dedupe dropped 24 of the 100 rows of {held} (24.00%) before "
+                                                 "scoring: they duplicate the run's own training or validation rows ("), err
+    code, out, _ = run_cli([*args, "--dedupe", "--json"], monkeypatch, capsys)
+    (scored,) = json.loads(out)["ood"]
+    dropped = scored["dropped"]
+    assert code == 0 and scored["n"] == 76 and dropped["training"] + dropped["validation"] == 24 and dropped["rows"] == 100
+    assert "leakage" not in scored
+    python = headstart.evaluate(run, eval_data=str(held), eval_rows="all", dedupe=True)
+    assert python["n"] == 76 and python["dropped"] == dropped and python["accuracy"] == scored["accuracy"]
+    assert headstart.evaluate(run, eval_data=str(held), eval_rows="all")["n"] == 100  # without it: scored and warned of
+    assert_user_error(run_cli(["evaluate", str(run), "--dedupe"], monkeypatch, capsys),
+                      "--dedupe leaves out the rows of an --eval-data dataset", "add --eval-data DATA", "trains with --dedupe")
+    copies = tmp_path / "copies.csv"
+    pd.DataFrame({"text": [own.inputs[i] for i in rows], "label": labels[:24]}).to_csv(copies, index=False)
+    assert_user_error(run_cli(["evaluate", str(run), "--eval-data", str(copies), "--eval-rows", "all", "--dedupe"],
+                              monkeypatch, capsys), f"every row of {copies} duplicates the run's own", "drop --dedupe")
+
+
+def test_evaluate_dedupe_of_a_run_whose_data_changed_is_refused(toy_csv, tiny_registry, tmp_path):
+    """Where the run's own rows cannot be read back (its file changed since training; ``evaluate(run, eval_data=...)``
+    reads no split of its own), dedupe cannot leave them out: refused, naming why; without it the score comes, its note
+    saying the rows went unchecked."""
+    import shutil
+
+    import headstart
+
+    data, run, held = tmp_path / "data.csv", tmp_path / "probe", tmp_path / "held.csv"
+    shutil.copy(toy_csv, data)
+    headstart.fit(str(data), "tiny", n=16, out=run, config={"max_steps": 2, "min_steps": 2, "precision": "fp32"})
+    table = pd.read_csv(data)
+    table.head(30).to_csv(held, index=False)
+    table.iloc[::-1].to_csv(data, index=False)  # the same rows in another order: another file
+    with pytest.raises(ConfigError, match=r"^dedupe cannot leave out the run's own training and validation rows: its data "
+                                          r"does not read back \(the data 'data.csv' changed since .*\); drop dedupe to score "
+                                          r"every row of eval_data$"):
+        headstart.evaluate(run, eval_data=str(held), eval_rows="all", dedupe=True)
+    scored = headstart.evaluate(run, eval_data=str(held), eval_rows="all")
+    assert scored["n"] == 30 and scored["note"].startswith("not checked for rows the run trained on (the data 'data.csv' changed")

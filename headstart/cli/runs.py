@@ -11,6 +11,7 @@ import typer
 
 from headstart.cli.common import (BackboneOpt, DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
                                   _metric_line, _own_flags, _scoped_options, _shown, _strategy_options, app)
+from headstart.cli.summary import print_leakage
 from headstart.errors import ConfigError
 from headstart.ood import majority_text, one_class_text
 from headstart.results import chosen_on_validation
@@ -81,6 +82,9 @@ def train(
     pooling: PoolingOpt = None,
     max_test: Annotated[Optional[int], typer.Option(help="Keep a stratified part of about this many test rows (the rest join the pool); "
                                                          "default: all, but 2,000 of a larger image test split.")] = None,
+    dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones, and validation "
+                                                          "examples that duplicate pool ones (see check-leakage); evaluate "
+                                                          "scores the run on that test split.")] = False,
     report_to: Annotated[Optional[str], typer.Option(help="mlflow: also log the run to MLflow ($MLFLOW_TRACKING_URI, else "
                                                           "sqlite:///<out's parent>/mlflow.db; headstart[tracking]).")] = None,
     nproc: Annotated[int, typer.Option(help="Train across this many processes (torch.distributed: gloo on the CPU, nccl on "
@@ -100,6 +104,7 @@ def train(
     Example: headstart train --strategy full-finetune --n 256 --nproc 2 --out runs/ft256
     Example: headstart train --strategy zero-shot --label-descriptions 'fresh="a positive movie review",rotten="a negative movie review"' --out runs/zs
     Example: headstart train --strategy linear-probe --n 16 --out runs/ft64 --overwrite   # replaces the run there
+    Example: headstart train --strategy full-finetune --n 64 --dedupe --out runs/ft64-dedupe   # test copies of training rows dropped
     """
     from headstart.api import fit
     from headstart.loaded import with_interval
@@ -143,7 +148,7 @@ def train(
     try:
         result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                      text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
-                     group_column=group_column, split_column=split_column, max_test=max_test,
+                     group_column=group_column, split_column=split_column, max_test=max_test, dedupe=dedupe,
                      progress=not quiet, terms=terms_given, retain=list(retain or ()), eval_data=list(eval_data or ()),
                      tta=list(tta or ()), nproc=nproc, report_to=report_to, label_descriptions=label_descriptions,
                      overwrite=overwrite)
@@ -153,6 +158,7 @@ def train(
             raise
         raise ConfigError(fixed) from None
     moved = any(f.get("reason") == "moved" for f in result.flags)
+    removed = result.leakage.exact + result.leakage.near if result.leakage and dedupe else 0  # as compare's leakage.json
     out = result.out or out  # where it was saved: beside --out when another run came there while it trained
     summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,
                "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
@@ -160,6 +166,7 @@ def train(
                "val": {k: v for k, v in result.val_metrics.items() if k != "per_class"},
                **({"retention": [{k: v for k, v in r.items() if k != "rows"} for r in result.retention]} if result.retention else {}),
                **({"ood": result.ood} if result.ood else {}),
+               **({"leakage": {**result.leakage.to_dict(), "removed_from_test": removed}} if result.leakage else {}),
                "flags": result.flags}
     if result.error:
         summary["error"] = result.error
@@ -169,6 +176,8 @@ def train(
     if result.mlflow is not None:
         summary["mlflow"] = result.mlflow
     if as_json:
+        if result.leakage:  # as compare --json says it: on stderr, the counts in the JSON
+            print_leakage(result.leakage, dedupe=dedupe, err=True)
         _echo_json(summary)
         if result.status != "done":  # --json changes what is printed, never the exit status
             raise typer.Exit(1)
@@ -241,6 +250,8 @@ def train(
                    + (f"; its most frequent class is {100 * o['majority']:.1f}% of these rows" if o.get("majority") is not None else "")
                    + majority_text(o, elsewhere=True) + one_class_text(o)
                    + (f"  [{o['note']}]" if o.get("note") else ""))
+    if result.leakage:  # the test split evaluate scores next: compare's line and warnings
+        print_leakage(result.leakage, dedupe=dedupe)
     typer.echo(f"next: headstart evaluate {shlex.quote(str(out))}")
 
 
@@ -253,6 +264,8 @@ def evaluate(
     tta: Annotated[Optional[list[str]], typer.Option(help="With --eval-data: also score after test-time adaptation, bn-adapt | tent | tent-episodic (repeatable).")] = None,
     eval_rows: Annotated[str, typer.Option(help="Which rows of each --eval-data dataset are scored: test (its seeded test fifth; the "
                                                 "rest is the pool --tta adapts on) or all (every row: a labelled file kept apart as a test set).")] = "test",
+    dedupe: Annotated[bool, typer.Option("--dedupe", help="With --eval-data: leave out its rows that duplicate the run's own "
+                                                          "training or validation rows (warned of without it), saying how many.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Print a trained run's metrics on the test (or validation) split, and out of domain with --eval-data.
@@ -265,10 +278,14 @@ def evaluate(
 
     \b
     Example: headstart evaluate runs/ft64 --eval-data held-out.csv --eval-rows all
+
+    \b
+    Example: headstart evaluate runs/ft64 --eval-data held-out.csv --eval-rows all --dedupe   # rows the run trained on left out
     """
     from headstart.api import evaluate as evaluate_run
 
-    scored = evaluate_run(run, split, eval_data=list(eval_data or ()), tta=list(tta or ()), eval_rows=eval_rows, full=True)
+    scored = evaluate_run(run, split, eval_data=list(eval_data or ()), tta=list(tta or ()), eval_rows=eval_rows, dedupe=dedupe,
+                          full=True)
     if as_json:
         _echo_json(scored)
         return
@@ -276,6 +293,8 @@ def evaluate(
     for part in (metrics, *elsewhere):  # duplicates of the run's own rows: each score they make optimistic
         if part.get("leakage"):
             typer.echo(f"warning: {part['leakage']['text']}", err=True)
+        if part.get("dropped") and not part.get("tta"):  # said once per dataset, not again after each --tta method
+            typer.echo(f"note: {part['dropped']['text']}", err=True)
     for scored in (metrics, *elsewhere):
         typer.echo(f"{scored['split']} ({scored['n']} examples): {_metric_line(scored, interval=True)}"
                    + (f"; its most frequent class is {100 * scored['majority']:.1f}% of these rows" if scored.get("majority") is not None else "")

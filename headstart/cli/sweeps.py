@@ -282,7 +282,7 @@ def check_leakage(
 
     if report.fraction > LEAKAGE_WARN:
         typer.echo(f"warning: {100 * report.fraction:.1f}% of the test set duplicates training data; "
-                   "compare --dedupe drops those test examples")
+                   "train or compare --dedupe drops those test examples")
     if report.conflicts:
         typer.echo(report.conflicts_summary())
         for text, labels in report.conflict_examples:

@@ -207,6 +207,16 @@ def check_leakage(data: str = "rotten-tomatoes", *, text_column: str | None = No
     return find_leakage(dataset, split_dataset(dataset), threshold=threshold, examples=examples)
 
 
+def split_leakage(data: "Dataset", config: Any) -> LeakageReport:
+    """``find_leakage`` of ``data`` as ``config`` (a ``SplitConfig``) cuts it, measured without ``dedupe``: with dedupe
+    on, the test rows it leaves out; what ``fit`` and ``compare`` report before they train."""
+    import dataclasses
+
+    from headstart.data import split_dataset
+
+    return find_leakage(data, split_dataset(data, dataclasses.replace(config, dedupe=False)))
+
+
 def leaked_test_rows(data: "Dataset", splits: "Splits", *, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
     """Sorted test rows that duplicate (exactly or nearly) a pool or validation row."""
     train = np.concatenate([splits.pool, splits.val])
@@ -249,17 +259,40 @@ def seen_rows(seen: dict[str, list[Any]], scored: list[Any], *, threshold: float
     Returns:
         ``{part: rows}`` for every part of ``seen``, in its order.
     """
+    part = seen_parts(seen, scored, threshold=threshold)
+    return {name: int((part == k).sum()) for k, name in enumerate(seen)}
+
+
+def seen_parts(seen: dict[str, list[Any]], scored: list[Any], *, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
+    """(len(scored),) int64: for each of ``scored``, the position in ``seen`` of the first part it duplicates (as
+    ``seen_rows`` counts), -1 for none; what ``evaluate --eval-data FILE --dedupe`` drops."""
     threshold = check_threshold(threshold)
-    inputs, counts = list(scored), {}
-    left = np.ones(len(scored), dtype=bool)  # not yet counted under an earlier part
+    inputs = list(scored)
+    part = np.full(len(scored), -1, dtype=np.int64)
     query = np.arange(len(scored))
-    for part, own in seen.items():
+    for k, own in enumerate(seen.values()):
         start = len(inputs)
         inputs += list(own)
         match, _, _ = match_rows(inputs, np.arange(start, len(inputs)), query, threshold)
-        found = (match >= 0) & left
-        counts[part], left = int(found.sum()), left & ~found
-    return counts
+        part[(match >= 0) & (part < 0)] = k
+    return part
+
+
+def unseen_rows(data: "Dataset", rows: np.ndarray, seen: dict[str, list[Any]]) -> tuple[np.ndarray, dict[str, int]]:
+    """``rows`` of ``data`` less those that duplicate an input of a part of ``seen`` (``seen_parts``, each compared as
+    ``comparable`` gives it), and how many each part took (``seen_rows``' counts)."""
+    inputs, threshold = comparable(data, DEFAULT_THRESHOLD)
+    part = seen_parts(seen, [inputs[i] for i in rows], threshold=threshold)
+    return rows[part < 0], {name: int((part == k).sum()) for k, name in enumerate(seen)}
+
+
+def dropped_text(counts: dict[str, int], rows: int, name: str) -> str:
+    """The line ``evaluate --eval-data FILE --dedupe`` says of the ``seen_rows`` counts it dropped from ``rows``."""
+    total = sum(counts.values())
+    parts = ", ".join(f"{n:,} {part}" for part, n in counts.items() if n)
+    return (f"--dedupe dropped {total:,} of the {rows:,} rows of {name} ({100 * total / max(rows, 1):.2f}%) before scoring: "
+            + (f"they duplicate the run's own training or validation rows ({parts})" if total else
+               "none duplicates the run's own training or validation rows"))
 
 
 def seen_text(counts: dict[str, int], scored: int, name: str) -> str | None:
@@ -270,5 +303,5 @@ def seen_text(counts: dict[str, int], scored: int, name: str) -> str | None:
         return None
     parts = ", ".join(f"{n:,} {part}" for part, n in counts.items() if n)
     return (f"{total:,} of the {scored:,} rows scored from {name} ({100 * total / scored:.2f}%) duplicate the run's own "
-            f"training or validation rows ({parts}), so this score is optimistic; remove them from {name} to score "
-            "only rows the run never saw")
+            f"training or validation rows ({parts}), so this score is optimistic; evaluate --dedupe leaves them out, to "
+            "score only rows the run never saw")
