@@ -194,7 +194,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     if out is not None and not overwrite:  # ... and with the settings those defaults filled
         check_replaces_same_run(Path(out), spec)
     loaded = loaded if loaded is not None else load_dataset(spec.data, **file_options(spec))
-    leakage = split_leakage(loaded, spec.split)  # before training, as compare measures it: 0.6 s on 12,808 reviews
+    leakage = split_leakage(loaded, spec.split)  # before training, as compare measures it (kept in the cache: one search per data and split)
     with progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}", enabled=progress) as update:
         outcome = run(spec, data=loaded, progress=update, test=False, nproc=nproc)
     s, report = outcome.setup, outcome.report

@@ -4,6 +4,7 @@ Parts:
 - ``features/``: frozen-backbone features, one safetensors file per (backbone, preprocessing, data) key.
 - ``data/``: tables given as a DataFrame or a list of rows, stored as parquet under their content hash.
 - ``models/``: causal LMs converted from their GGUF files (hundreds of MB each).
+- ``leakage/``: the test rows that repeat training rows, one JSON file per (data, split settings) key.
 - ``precision.json``: the measured bf16-or-fp32 verdict per device and CPU model.
 - left-overs: the temporary files and folders of a write that was killed (``.NAME.<random>.tmp``, a staged table).
 
@@ -26,7 +27,7 @@ from headstart.errors import ConfigError, StoreError
 from headstart.python_checks import python_named
 from headstart.surface import spoken
 
-PARTS = ("features", "data", "models", "precision")
+PARTS = ("features", "data", "models", "leakage", "precision")
 KINDS = (*PARTS, "temp", "all")
 STALE_SECONDS = 3600  # a write takes seconds to minutes; an hour-old temp file is left from a killed one
 
@@ -51,7 +52,7 @@ class CacheReport:
 
     Attributes:
         where: the cache folder.
-        parts: ``features``, ``data``, ``models``, ``precision`` and ``temp`` (left-overs of killed writes older than
+        parts: ``features``, ``data``, ``models``, ``leakage``, ``precision`` and ``temp`` (left-overs of killed writes older than
             ``STALE_SECONDS``), each with its file count and bytes.
     """
 
@@ -77,6 +78,7 @@ OWN = {  # what headstart itself writes in each part; anything else there is lef
     "features": re.compile(r"[0-9a-f]{20}\.safetensors"),  # features.feature_key
     "data": re.compile(r"table-[0-9a-f]+\.parquet"),  # data.memory: a table under its content hash
     "models": re.compile(r".+-[0-9a-f]{24}|.+\.gguf"),  # backbones.causal: a converted folder, a joined GGUF file
+    "leakage": re.compile(r"[0-9a-f]{20}\.json"),  # data.leakage.split_leakage: one report per data and split
 }
 
 
@@ -161,7 +163,7 @@ def check_kind(what: str) -> str:
 @python_named
 def clear_cache(what: str = "temp") -> CacheReport:
     """Mirrors ``headstart cache --clear WHAT``: remove one part of the cache (``features``, ``data``, ``models``,
-    ``precision``), the stale left-overs of killed writes (``temp``, the default), or ``all`` of them.
+    ``leakage``, ``precision``), the stale left-overs of killed writes (``temp``, the default), or ``all`` of them.
 
     A part in use by a running job is rebuilt by it as needed; only temporary files older than an hour are removed.
 
@@ -191,7 +193,7 @@ def clear_cache(what: str = "temp") -> CacheReport:
             part.files += files
             part.bytes += size
         removed.append(part)
-    for name in ("features", "data", "models"):  # a part folder left empty goes too; one holding other files stays
+    for name in ("features", "data", "models", "leakage"):  # a part folder left empty goes too; one holding other files stays
         with contextlib.suppress(OSError):
             (where / name).rmdir()
     return CacheReport(str(where), removed)

@@ -34,6 +34,9 @@ def cache(tmp_path, monkeypatch) -> Path:
     (model / "model.safetensors").write_bytes(b"x" * 3000)
     (model / "config.json").write_text("{}")
     (root / "precision.json").write_text('{"v": 1}')
+    (root / "leakage").mkdir()
+    (root / "leakage" / f"{'c' * 20}.json").write_text('{"n_test": 1}')
+    (root / "leakage" / "notes.txt").write_text("another tool's")  # not headstart's: never counted or removed
     old = time.time() - 2 * 3600
     stale_file = root / "features" / f".{FEATURE_C}.k3j2h1.tmp"
     stale_file.write_bytes(b"x" * 700)
@@ -50,8 +53,9 @@ def test_cache_info_counts_each_part_and_only_stale_left_overs(cache):
     report = headstart.cache_info()
     parts = {p.name: (p.files, p.bytes) for p in report.parts}
     assert report.where == str(cache)
-    assert parts == {"features": (2, 1500), "data": (1, 200), "models": (2, 3002), "precision": (1, 8), "temp": (2, 1600)}
-    assert report.bytes == 1500 + 200 + 3002 + 8 + 1600
+    assert parts == {"features": (2, 1500), "data": (1, 200), "models": (2, 3002), "leakage": (1, 13), "precision": (1, 8),
+                     "temp": (2, 1600)}
+    assert report.bytes == 1500 + 200 + 3002 + 13 + 8 + 1600
 
 
 def test_clear_temp_removes_only_stale_left_overs(cache):
@@ -67,8 +71,10 @@ def test_clear_one_part_and_all(cache):
     assert not (cache / "features" / FEATURE_A).exists() and (cache / "features" / f".{FEATURE_C}.k3j2h1.tmp").exists()
     assert (cache / "data" / "table-abc.parquet").exists()
     removed = {p.name: p.files for p in headstart.clear_cache("all").parts}
-    assert removed == {"features": 0, "data": 1, "models": 2, "precision": 1, "temp": 2}
-    assert {p.name: p.files for p in headstart.cache_info().parts} == {"features": 0, "data": 0, "models": 0, "precision": 0, "temp": 0}
+    assert removed == {"features": 0, "data": 1, "models": 2, "leakage": 1, "precision": 1, "temp": 2}
+    assert {p.name: p.files for p in headstart.cache_info().parts} == {"features": 0, "data": 0, "models": 0, "leakage": 0,
+                                                                       "precision": 0, "temp": 0}
+    assert (cache / "leakage" / "notes.txt").exists()
 
 
 def test_a_missing_cache_is_empty(tmp_path, monkeypatch):
@@ -82,7 +88,7 @@ def test_cli_lists_clears_and_refuses_an_unknown_part(cache, monkeypatch, capsys
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == f"cache: {cache} (6.3 kB)"
-    assert lines[1].split()[:3] == ["features", "2", "files"] and lines[4].split()[:3] == ["precision", "1", "file"]
+    assert lines[1].split()[:3] == ["features", "2", "files"] and lines[4].split()[:3] == ["leakage", "1", "file"] and lines[5].split()[:3] == ["precision", "1", "file"]
     code, out, err = run_cli(["cache", "--json"], monkeypatch, capsys)
     assert json.loads(out)["parts"]["models"] == {"files": 2, "bytes": 3002}
     code, out, err = run_cli(["cache", "--clear", "temp"], monkeypatch, capsys)

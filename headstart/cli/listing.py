@@ -90,7 +90,7 @@ def datasets(
 
 @app.command()
 def cache(
-    clear: Annotated[Optional[str], typer.Option(help="Remove one part: features, data, models, precision, temp (left-overs "
+    clear: Annotated[Optional[str], typer.Option(help="Remove one part: features, data, models, leakage, precision, temp (left-overs "
                                                       "of killed writes older than an hour), or all.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -115,7 +115,8 @@ def cache(
         return
     typer.echo(f"cache: {report.where} ({human_bytes(report.bytes)})")
     about = {"features": "frozen-backbone features", "data": "tables given as rows or a DataFrame",
-             "models": "causal LMs converted from GGUF", "precision": "the measured bf16 / fp32 verdict",
+             "models": "causal LMs converted from GGUF",
+             "leakage": "test rows that repeat training rows, per data and split", "precision": "the measured bf16 / fp32 verdict",
              "temp": "left-overs of killed writes, over an hour old"}
     for part in report.parts:
         typer.echo(f"  {part.name:<10} {_files(part.files):>12}  {human_bytes(part.bytes):>9}  {about[part.name]}")
