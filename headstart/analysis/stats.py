@@ -43,6 +43,8 @@ from typing import Any
 
 import numpy as np
 
+from headstart.analysis.units import base_metric
+
 CONFIDENCE = 0.95
 DRAWS = 400  # bootstrap draws of the test rows: the standard error of a bootstrap SD is ~1/sqrt(2 * DRAWS), 3.5%
 ROW_METRICS = frozenset({"accuracy", "balanced_accuracy", "macro_f1", "rmse", "mae"})  # what metric_draws can resample
@@ -56,10 +58,12 @@ SMALL_TEST_HALF_WIDTH = 0.10  # a 50% accuracy's 95% Wilson half-width above thi
 
 def metric_range(metric: str) -> tuple[float, float] | None:
     """The values ``metric`` can take, for clipping an interval of its score (not of a difference): a normal interval
-    of an accuracy near 100% over two seeds would otherwise reach past it."""
-    if metric in UNIT_METRICS:
+    of an accuracy near 100% over two seeds would otherwise reach past it. An out-of-domain score ``ood:DATA:M`` takes
+    M's values (``units.base_metric``)."""
+    measure = base_metric(metric)
+    if measure in UNIT_METRICS:
         return 0.0, 1.0
-    if metric in NONNEGATIVE_METRICS:
+    if measure in NONNEGATIVE_METRICS:
         return 0.0, math.inf
     return None
 

@@ -64,3 +64,11 @@ def test_arms_that_disagree_somewhere_keep_their_bootstrap() -> None:
     (diff,) = paired_differences(results, "a", "b", "accuracy")
     assert "agree_rows" not in diff and diff["ci_low"] < diff["mean"] < diff["ci_high"]
     assert cells(results, "accuracy")[("b", 16)].deterministic
+
+
+def test_an_out_of_domain_curve_stays_inside_its_measures_range() -> None:
+    metric = "ood:other:accuracy"
+    results = [dataclasses.replace(r, metrics={**r.metrics, metric: value}, record={})
+               for r, value in zip(all_right(10, ("a",)), (0.97, 0.99))]
+    (row,) = curves(results, metric)
+    assert row["mean"] == pytest.approx(0.98) and row["ci_high"] == 1.0 and row["ci_low"] == pytest.approx(0.853, abs=1e-3)

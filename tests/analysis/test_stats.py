@@ -121,3 +121,13 @@ def test_a_test_split_is_small_where_a_half_accuracy_is_uncertain_by_more_than_t
     assert stats.small_test(92) and not stats.small_test(93)
     assert stats.share_half_width(93) < stats.SMALL_TEST_HALF_WIDTH < stats.share_half_width(92)
     assert stats.share_half_width(3) == pytest.approx(0.3747, abs=1e-4)
+
+
+def test_an_out_of_domain_score_is_clipped_to_its_measures_range() -> None:
+    """Two seeds at 97% and 99% out of domain: the t interval (1 df) reached 85.3–110.7%, for the range was looked up
+    on the name ``ood:other:accuracy`` rather than on accuracy."""
+    assert stats.metric_range("ood:other:accuracy") == (0.0, 1.0)
+    assert stats.metric_range("ood:other+tent:rmse") == (0.0, float("inf"))
+    assert stats.difference_range("ood:other:macro_f1") == (-1.0, 1.0)
+    out = stats.interval([0.97, 0.99], None, bounds=stats.metric_range("ood:other:accuracy"))
+    assert out["ci_high"] == 1.0 and out["ci_low"] < 0.9
