@@ -126,8 +126,10 @@ def improvement(diff: dict[str, Any], metric: str, better_high: bool) -> dict[st
 
 
 def delta_text(imp: dict[str, Any], metric: str, better_high: bool) -> str:
-    """``"+12.3 (95% CI +9.2 to +15.4) points"`` or ``"0.12 (0.09 to 0.15) lower rmse"``; notes a missing CI, and two
-    arms that agreed on every test row (``paired_cell``'s ``agree_rows``): no zero-width interval is shown as certain."""
+    """``"+12.3 points (CI +9.2 to +15.4)"`` or ``"0.12 lower rmse (CI +0.09 to +0.15)"``: a metric not in points is said
+    as a size and a word, its interval signed in the word's frame (+: more of what the word says); notes a missing CI,
+    and two arms that agreed on every test row (``paired_cell``'s ``agree_rows``): no zero-width interval is shown as
+    certain."""
     percent = is_percent(metric)
     has_ci = imp.get("has_ci", imp["pairs"] >= 2)
     low, high = imp["ci"]
@@ -142,6 +144,8 @@ def delta_text(imp: dict[str, Any], metric: str, better_high: bool) -> str:
         text = f"{_signed(imp['points'])} points{ci}"
     else:
         word = ("higher" if better_high else "lower") if imp["points"] >= 0 else ("lower" if better_high else "higher")
+        if imp["points"] < 0:  # the interval in the word's frame: "0.05 higher rmse (CI +0.02 to +0.08)", not -0.08 to -0.02
+            low, high = -high, -low
         ci = f" (CI {low:+.2g} to {high:+.2g})" if has_ci else ""
         text = f"{abs(imp['points']):.3g} {word} {metric}{ci}"
     return text + ("" if has_ci else " (1 seed, no CI)")

@@ -72,3 +72,16 @@ def test_an_out_of_domain_curve_stays_inside_its_measures_range() -> None:
                for r, value in zip(all_right(10, ("a",)), (0.97, 0.99))]
     (row,) = curves(results, metric)
     assert row["mean"] == pytest.approx(0.98) and row["ci_high"] == 1.0 and row["ci_low"] == pytest.approx(0.853, abs=1e-3)
+
+
+def test_a_difference_not_in_points_has_its_interval_in_the_frame_of_its_word() -> None:
+    """a's rmse 0.05 above b's (worse): "0.05 higher rmse (CI -0.08 to -0.02)" read as a lower rmse in the interval."""
+    worse = improvement({"mean": 0.05, "ci_low": 0.02, "ci_high": 0.08, "p_value": 0.01, "significant": True, "pairs": 3},
+                        "rmse", False)
+    assert delta_text(worse, "rmse", False) == "0.05 higher rmse (CI +0.02 to +0.08)"
+    better = improvement({"mean": -0.05, "ci_low": -0.08, "ci_high": 0.01, "p_value": 0.2, "significant": False, "pairs": 3},
+                         "rmse", False)
+    assert delta_text(better, "rmse", False) == "0.05 lower rmse (CI -0.01 to +0.08)"
+    gain = improvement({"mean": -0.5, "ci_low": -0.9, "ci_high": -0.1, "p_value": 0.01, "significant": True, "pairs": 3},
+                       "r2", True)
+    assert delta_text(gain, "r2", True) == "0.5 lower r2 (CI +0.1 to +0.9)"
