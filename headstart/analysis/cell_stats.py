@@ -51,8 +51,9 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
     Returns:
         Rows ``{strategy, n, n_actual, mean, ci_low, ci_high, std, seeds, runs, val_mean, interval, train_seconds,
         trainable_params, saved_bytes, seconds_per_step, chosen, budget, note}``, sorted by strategy then size;
-        ``interval`` says what the interval covers ("seeds and test rows", "test rows", "seeds", "none") and ``note``
-        when a cell is one run.
+        ``interval`` says what the interval covers ("seeds and test rows", "test rows", "seeds", "none": one run with
+        no rows, or every seed and resample agreed, ``stats.interval``'s ``no_interval``) and ``note`` when a cell is
+        one run or has no interval.
     """
     rows = []
     for cell in cells(results, metric).values():
@@ -61,7 +62,9 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
         covers = ([["seeds"] if len(cell.values) > 1 else []][0] + (["test rows"] if ci["row_se"] is not None else []))
         note = ("no random part: every seed gave the same result, counted as one run" if cell.deterministic
                 else "1 seed" if len(cell.by_seed) == 1 else None)
-        if note and ci["row_se"] is None:
+        if ci.get("no_interval"):  # a zero-width interval is not certainty: none is shown
+            covers, note = [], (f"{note}: " if note else "") + f"no interval: {ci['no_interval']}"
+        elif note and ci["row_se"] is None:
             note += ": no confidence interval"
         rows.append({
             "strategy": cell.strategy, "n": cell.n, "n_actual": cell.n_actual, "mean": ci["mean"], "ci_low": ci["ci_low"],
@@ -121,8 +124,9 @@ def improvement(diff: dict[str, Any], metric: str, better_high: bool) -> dict[st
     sign, k = (1.0 if better_high else -1.0), scale(metric)
     low, high = sorted((sign * diff["ci_low"] * k, sign * diff["ci_high"] * k))
     return {"points": sign * diff["mean"] * k, "ci": [low, high], "p_value": diff["p_value"],
-            "significant": diff["significant"], "pairs": diff["pairs"], "has_ci": diff["p_value"] is not None,
-            **({"agree_rows": diff["agree_rows"]} if diff.get("agree_rows") else {})}
+            "significant": diff["significant"], "pairs": diff["pairs"], "has_ci": high > low,
+            **({"agree_rows": diff["agree_rows"]} if diff.get("agree_rows") else {}),
+            **({"no_interval": diff["no_interval"]} if diff.get("no_interval") else {})}
 
 
 def delta_text(imp: dict[str, Any], metric: str, better_high: bool) -> str:
@@ -148,7 +152,13 @@ def delta_text(imp: dict[str, Any], metric: str, better_high: bool) -> str:
             low, high = -high, -low
         ci = f" (CI {low:+.2g} to {high:+.2g})" if has_ci else ""
         text = f"{abs(imp['points']):.3g} {word} {metric}{ci}"
-    return text + ("" if has_ci else " (1 seed, no CI)")
+    return text + ("" if has_ci else f" ({missing_ci_text(imp)})")
+
+
+def missing_ci_text(imp: dict[str, Any]) -> str:
+    """Why a difference (``improvement``) shows no interval: one seed without test rows, or every seed and resample
+    gave the same difference (``stats.interval``'s ``no_interval``), which is not certainty."""
+    return f"no interval: {imp['no_interval']}" if imp.get("no_interval") else "1 seed, no CI"
 
 
 def _signed(points: float) -> str:

@@ -8,7 +8,7 @@ from collections import defaultdict
 from typing import Any
 
 from headstart.analysis import flags
-from headstart.analysis.cell_stats import cell_interval, delta_text, improvement, paired_cell
+from headstart.analysis.cell_stats import cell_interval, delta_text, improvement, missing_ci_text, paired_cell
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MARGIN_RELATIVE, MIN_PAIRS, Cell,
                                       choosable, chosen_on, budget_flags, cells, counts, reference, REFERENCE_WORDS, sizes)
 from headstart.analysis.units import format_n, is_percent, resolve_direction, scale, validation_metric
@@ -46,6 +46,8 @@ def _score_text(value: float, ci: dict[str, Any], metric: str) -> str:
     k = scale(metric)
     fmt = (lambda v: f"{v * k:.1f}") if k == 100.0 else (lambda v: f"{v:.3g}")
     unit = "%" if k == 100.0 else ""
+    if ci.get("no_interval"):
+        return f"{fmt(value)}{unit} (no interval: {ci['no_interval']})"
     if ci["p_value"] is None and ci["row_se"] is None:
         return f"{fmt(value)}{unit}"
     return f"{fmt(value)}{unit} (CI {fmt(ci['ci_low'])}–{fmt(ci['ci_high'])})"
@@ -81,7 +83,7 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
         if diff is None or diff["pairs"] < MIN_PAIRS:
             continue
         val = improvement(diff, metric, better_high)
-        if val["ci"][1] <= allowed + 1e-9:
+        if val["has_ci"] and val["ci"][1] <= allowed + 1e-9:  # a zero-width interval shows no more than its mean
             pick = cheaper
             test = paired_cell(table, best.strategy, cheaper.strategy, n, confidence, metric=metric)
             equivalence = {"val": val, "test": None if test is None else improvement(test, metric, better_high), "margin": allowed}
@@ -346,7 +348,7 @@ def _later_sizes(group: list[dict[str, Any]], metric: str) -> str:
     """Where, at a band's later sizes, the pick trails an arm on test (the band's text quotes its first size only)."""
     def gap(v: dict[str, Any]) -> str:  # the pick's shortfall, positive
         low, high, form = -v["ci"][1], -v["ci"][0], ".1f" if is_percent(metric) else ".2g"
-        ci = f" (CI {low:+{form}} to {high:+{form}})" if v.get("has_ci", v["pairs"] >= 2) else " (1 seed, no CI)"
+        ci = f" (CI {low:+{form}} to {high:+{form}})" if v.get("has_ci", v["pairs"] >= 2) else f" ({missing_ci_text(v)})"
         return f"{-v['points']:{form}} {_units(metric)}{ci}"
 
     parts = [f"at n = {format_n(p['n'], p['n_actual'])} it trails {v['strategy']} on test by {gap(v)}"

@@ -100,7 +100,8 @@ _COVERS = {
                   "that all gave the same predictions — so no seed variation is in them"),
     "seeds": ("carry the seed variation alone (Student-t; these runs stored no test predictions, so the test set's own "
               "sampling error is not in them)"),
-    "none": "are absent: one run with no stored test predictions",
+    "none": ("are absent: one run with no stored test predictions, or every seed and every resample of the test rows "
+             "gave the same value, which is no error seen rather than none (each such row says which)"),
 }
 
 
@@ -114,7 +115,8 @@ def interval_text(summary: dict[str, Any]) -> str:
         groups.setdefault(r.get("interval", "seeds"), []).append(r)
     head = f"Intervals are {summary['confidence']:.0%}"
     if set(groups) == {"none"}:
-        text = "There are no intervals: every row is one run with no stored test predictions"
+        text = ("There are no intervals: every row is one run with no stored test predictions, or its seeds and "
+                "resamples all gave the same value (each row says which)")
     elif len(groups) <= 1:
         text = f"{head} and {_COVERS.get(next(iter(groups), 'seeds and test rows'), _COVERS['seeds'])}"
     else:

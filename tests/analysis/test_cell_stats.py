@@ -85,3 +85,24 @@ def test_a_difference_not_in_points_has_its_interval_in_the_frame_of_its_word() 
     gain = improvement({"mean": -0.5, "ci_low": -0.9, "ci_high": -0.1, "p_value": 0.01, "significant": True, "pairs": 3},
                        "r2", True)
     assert delta_text(gain, "r2", True) == "0.5 lower r2 (CI +0.1 to +0.9)"
+
+
+def test_a_macro_f1_right_on_every_row_of_one_run_has_no_interval_and_says_why() -> None:
+    """30 rows all right, one seed: accuracy gets Wilson's 88.6–100, macro-F1 (no binomial floor) read 100.0–100.0."""
+    (accuracy,), (f1,) = curves(all_right(30, ("a",), seeds=1), "accuracy"), curves(all_right(30, ("a",), seeds=1), "macro_f1")
+    assert accuracy["ci_low"] == pytest.approx(0.8865, abs=1e-4) and accuracy["interval"] == "test rows"
+    assert f1["interval"] == "none" and f1["note"] == "1 seed: no interval: every resample of the test rows gave the same value"
+
+
+def test_a_difference_whose_seeds_all_agree_is_not_significant_and_shows_no_interval() -> None:
+    """Three seeds each, no stored rows, every seed of a 85% and of b 80%: the difference read +5.0 (CI +5.0 to +5.0),
+    p = 0, significant."""
+    results = [dataclasses.replace(r, metrics={"accuracy": 0.85 if r.spec["strategy"] == "a" else 0.80, "n": 300},
+                                   record={}) for r in all_right(10, seeds=3)]
+    (diff,) = paired_differences(results, "a", "b", "accuracy")
+    assert diff["p_value"] is None and not diff["significant"] and diff["no_interval"]
+    imp = improvement(diff, "accuracy", True)
+    assert not imp["has_ci"] and not imp["significant"]
+    assert delta_text(imp, "accuracy", True) == ("+5.0 points (no interval: every seed gave the same value and no test "
+                                                 "predictions are stored to resample)")
+    assert [r["interval"] for r in curves(results, "accuracy")] == ["none", "none"]
