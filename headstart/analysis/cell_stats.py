@@ -21,6 +21,9 @@ from headstart.analysis.units import is_percent, scale
 from headstart.results import RunResult
 
 
+ONE_SEED = "1 seed: training randomness is not in the interval"  # said wherever such a difference's interval is
+
+
 def _draws(cell: Cell, metric: str, seeds: list[int]) -> np.ndarray | None:
     """(DRAWS, len(seeds)) the metric of those seeds' predictions on resampled test rows, or None without rows."""
     if cell.target is None or not set(seeds) <= set(cell.predicted):
@@ -80,7 +83,9 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
 def paired_cell(table: dict[tuple[str, int | str], Cell], a: str, b: str, n: int | str, confidence: float, *,
             split: str = "test", metric: str = "accuracy") -> dict[str, Any] | None:
     """Paired difference a − b at n over shared seeds: on test with the test rows resampled for both, or on
-    validation (seeds only: validation predictions are not stored)."""
+    validation (seeds only: validation predictions are not stored). On one shared seed (of arms with a random part)
+    the test interval covers the rows alone, not training randomness: the difference is never called significant
+    and ``caveat`` says so (``ONE_SEED``); two arms with no random part (``Cell.deterministic``) need no second seed."""
     ca, cb = table.get((a, n)), table.get((b, n))
     if ca is None or cb is None:
         return None
@@ -102,6 +107,8 @@ def paired_cell(table: dict[tuple[str, int | str], Cell], a: str, b: str, n: int
     if ca.deterministic and cb.deterministic:
         diffs = diffs[:1]
     out = {"n": n, "n_actual": ca.n_actual, **interval(diffs, draws, confidence, bounds=difference_range(metric))}
+    if len(shared) < 2:  # its interval is the test rows' alone: another seed could train either arm otherwise
+        out.update(significant=False, caveat=ONE_SEED)
     agreed = draws is not None and all(np.array_equal(ca.predicted[s], cb.predicted[s]) for s in shared)
     return agreed_difference(out, metric, len(ca.target) if agreed else None, confidence)
 
@@ -126,31 +133,34 @@ def improvement(diff: dict[str, Any], metric: str, better_high: bool) -> dict[st
     return {"points": sign * diff["mean"] * k, "ci": [low, high], "p_value": diff["p_value"],
             "significant": diff["significant"], "pairs": diff["pairs"], "has_ci": high > low,
             **({"agree_rows": diff["agree_rows"]} if diff.get("agree_rows") else {}),
-            **({"no_interval": diff["no_interval"]} if diff.get("no_interval") else {})}
+            **({"no_interval": diff["no_interval"]} if diff.get("no_interval") else {}),
+            **({"caveat": diff["caveat"]} if diff.get("caveat") else {})}
 
 
 def delta_text(imp: dict[str, Any], metric: str, better_high: bool) -> str:
     """``"+12.3 points (CI +9.2 to +15.4)"`` or ``"0.12 lower rmse (CI +0.09 to +0.15)"``: a metric not in points is said
     as a size and a word, its interval signed in the word's frame (+: more of what the word says); notes a missing CI,
-    and two arms that agreed on every test row (``paired_cell``'s ``agree_rows``): no zero-width interval is shown as
-    certain."""
+    an interval from one seed (``ONE_SEED``: "(CI +10.3 to +23.7; 1 seed: training randomness is not in the
+    interval)"), and two arms that agreed on every test row (``paired_cell``'s ``agree_rows``): no zero-width interval
+    is shown as certain."""
     percent = is_percent(metric)
     has_ci = imp.get("has_ci", imp["pairs"] >= 2)
     low, high = imp["ci"]
     agree = imp.get("agree_rows")
+    caveat = f"; {imp['caveat']}" if imp.get("caveat") and has_ci else ""  # one seed: the rows' error alone
     if agree:
         same = f"the two agree on all {agree} test rows"
         if high > low:  # an accuracy: bounded by the share of rows they could disagree on
-            return f"{_signed(imp['points'])} points (CI {_signed(low)} to {_signed(high)}: {same})"
+            return f"{_signed(imp['points'])} points (CI {_signed(low)} to {_signed(high)}: {same}{caveat})"
         return f"{_signed(imp['points']) if percent else '0'} {'points' if percent else metric} ({same}; no interval)"
     if percent:
-        ci = f" (CI {_signed(low)} to {_signed(high)})" if has_ci else ""
+        ci = f" (CI {_signed(low)} to {_signed(high)}{caveat})" if has_ci else ""
         text = f"{_signed(imp['points'])} points{ci}"
     else:
         word = ("higher" if better_high else "lower") if imp["points"] >= 0 else ("lower" if better_high else "higher")
         if imp["points"] < 0:  # the interval in the word's frame: "0.05 higher rmse (CI +0.02 to +0.08)", not -0.08 to -0.02
             low, high = -high, -low
-        ci = f" (CI {low:+.2g} to {high:+.2g})" if has_ci else ""
+        ci = f" (CI {low:+.2g} to {high:+.2g}{caveat})" if has_ci else ""
         text = f"{abs(imp['points']):.3g} {word} {metric}{ci}"
     return text + ("" if has_ci else f" ({missing_ci_text(imp)})")
 

@@ -20,7 +20,9 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
 
     Returns:
         ``{n, n_actual, strategy, points, ci: [lo, hi], p_value, significant, pairs, chosen_on, text}`` (points and ci
-        oriented, in display units, on test), or None when scratch or every transfer strategy is absent.
+        oriented, in display units, on test), with ``caveat`` on one shared seed (never significant: the interval
+        holds the test rows' error alone, ``cell_stats.ONE_SEED``), or None when scratch or every transfer strategy
+        is absent.
     """
     better_high = resolve_direction(metric, higher_is_better)
     sign = 1.0 if better_high else -1.0
@@ -49,7 +51,8 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
     the test comparison at that size is reported.
 
     Returns:
-        ``{n, n_actual, a, b, points, ci, p_value, significant, chosen_on, text}`` (the paired test comparison at n),
+        ``{n, n_actual, a, b, points, ci, p_value, significant, chosen_on, text}`` (the paired test comparison at n;
+        ``caveat`` on one shared seed, as ``head_start``),
         or ``{n: None, a, b, text}`` when ``a`` never settles ahead, with ``measured: False`` when one of them was not
         run (the reports then leave the line out: it would name strategies the store does not hold).
     """
@@ -81,7 +84,8 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
         return {**out, "points": None, "ci": None, "p_value": None, "significant": False,
                 "text": f"{a} matches or beats {b} on {on} {where} (no shared seeds to test)"}
     imp = improvement(diff, metric, better_high)
-    verdict = "significant" if imp["significant"] else "not significant"
+    verdict = ("significant" if imp["significant"] else "not called significant on one seed" if imp.get("caveat")
+               else "not significant")
     # sizes where one of the two has no finished run are not in this reading (a sweep stopped early): said
     other = {a: b, b: a}
     alone = [f"{format_n(m, table[(s, m)].n_actual)} ({s} only)" for m in sizes(table) if m != 0

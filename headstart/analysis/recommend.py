@@ -348,7 +348,9 @@ def _later_sizes(group: list[dict[str, Any]], metric: str) -> str:
     """Where, at a band's later sizes, the pick trails an arm on test (the band's text quotes its first size only)."""
     def gap(v: dict[str, Any]) -> str:  # the pick's shortfall, positive
         low, high, form = -v["ci"][1], -v["ci"][0], ".1f" if is_percent(metric) else ".2g"
-        ci = f" (CI {low:+{form}} to {high:+{form}})" if v.get("has_ci", v["pairs"] >= 2) else f" ({missing_ci_text(v)})"
+        caveat = f"; {v['caveat']}" if v.get("caveat") else ""
+        ci = (f" (CI {low:+{form}} to {high:+{form}}{caveat})" if v.get("has_ci", v["pairs"] >= 2)
+              else f" ({missing_ci_text(v)})")
         return f"{-v['points']:{form}} {_units(metric)}{ci}"
 
     parts = [f"at n = {format_n(p['n'], p['n_actual'])} it trails {v['strategy']} on test by {gap(v)}"

@@ -106,3 +106,18 @@ def test_a_difference_whose_seeds_all_agree_is_not_significant_and_shows_no_inte
     assert delta_text(imp, "accuracy", True) == ("+5.0 points (no interval: every seed gave the same value and no test "
                                                  "predictions are stored to resample)")
     assert [r["interval"] for r in curves(results, "accuracy")] == ["none", "none"]
+
+
+def test_one_shared_seed_is_never_significant_but_two_arms_with_no_random_part_need_no_second() -> None:
+    """a right on all 200 rows, b on 150: on one seed each the rows' interval excludes 0 but training randomness is
+    not in it; where both arms gave the same predictions on every seed (no random part) there is none to leave out."""
+    target = [i % 2 for i in range(200)]
+    wrong = [1 - t if i < 50 else t for i, t in enumerate(target)]
+    one = [run("a", 0, target, target), run("b", 0, wrong, target)]
+    (diff,) = paired_differences(one, "a", "b", "accuracy")
+    assert diff["ci_low"] > 0 and not diff["significant"] and diff["caveat"] == "1 seed: training randomness is not in the interval"
+    assert delta_text(improvement(diff, "accuracy", True), "accuracy", True).endswith(
+        "; 1 seed: training randomness is not in the interval)")
+    fixed = one + [run("a", 1, target, target), run("b", 1, wrong, target)]
+    (diff,) = paired_differences(fixed, "a", "b", "accuracy")
+    assert diff["pairs"] == 1 and diff["significant"] and "caveat" not in diff
