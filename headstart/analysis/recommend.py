@@ -16,6 +16,11 @@ from headstart.errors import ConfigError
 from headstart.results import RunResult
 
 
+# The validation interval of (best − cheaper) is over seeds alone: runs keep their validation scores, not their
+# validation predictions, so the validation rows cannot be resampled as the test rows are.
+VAL_SEEDS_ONLY = "over seeds only: the validation rows' sampling error is not in it"
+
+
 def _times(slow: float, fast: float) -> str:
     ratio = slow / fast if fast > 0 else math.inf
     return f"{ratio:.0f}×" if 10 <= ratio < math.inf else (f"{ratio:.1f}×" if ratio < math.inf else "much")
@@ -60,8 +65,8 @@ def _val_mean(cell: Cell) -> float | None:
 def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, better_high: bool,
           confidence: float, margin_points: float | None = None, floor: float | None = None) -> dict[str, Any] | None:
     """The strategy to use at size n, decided on validation: the best validation mean (the faster on an exact tie), or
-    the cheapest strategy whose paired validation interval of (best − it) lies below the margin (at least ``MIN_PAIRS``
-    seeds) and that beats ``floor`` (the majority class's validation score) on its validation mean. The test scores of what was picked are
+    the cheapest strategy whose paired validation interval of (best − it), over seeds only (``VAL_SEEDS_ONLY``), lies
+    below the margin (at least ``MIN_PAIRS`` seeds) and that beats ``floor`` (the majority class's validation score) on its validation mean. The test scores of what was picked are
     attached. None where nothing may be chosen (``choice_basis`` "none")."""
     sign = 1.0 if better_high else -1.0
     at_n = [c for (_, m), c in table.items() if m == n]
@@ -141,7 +146,8 @@ def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool
         units, allowed = _units(metric), eq["margin"]
         text = (f"{where}: {name} — {_times(first['best_seconds'], first['train_seconds'])} cheaper than {best}, the best "
                 f"on {on}, and no worse by more than {allowed:.2g} {units} there ({best} − {name} on {on}: "
-                f"{delta_text(eq['val'], metric, better_high)}, {eq['val']['pairs']} seeds){reads}; {cost}; test {first['score_text']} at n = {at}")
+                f"{delta_text(eq['val'], metric, better_high)}, {eq['val']['pairs']} seeds, {VAL_SEEDS_ONLY}){reads}; {cost}; "
+                f"test {first['score_text']} at n = {at}")
         test = eq["test"]
         if test is not None:
             inside = test.get("has_ci", True) and test["ci"][1] <= allowed + 1e-9
@@ -155,7 +161,7 @@ def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool
     other = first.get("undecided")
     if other:  # close on the mean, but the interval does not rule out a real loss: say so rather than pick it or hide it
         text += (f"; {other['strategy']} is {_times(first['train_seconds'], other['train_seconds'])} cheaper and trails on "
-                 f"{on} by {delta_text(other['val'], metric, better_high).lstrip('+')}: whether it is no worse than "
+                 f"{on} by {delta_text(other['val'], metric, better_high).lstrip('+')} ({VAL_SEEDS_ONLY}): whether it is no worse than "
                  f"{other['margin']:.2g} {_units(metric)} behind is inconclusive; more seeds would tell")
     return text
 
@@ -197,7 +203,8 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     """Which strategy to use, by labelled-set size, in plain words; decided on validation, figures from test.
 
     At each size take the best validation mean; if a cheaper strategy (less train time) trails it on validation by
-    less than the margin with the whole paired interval (at least ``MIN_PAIRS`` seeds; 2 points, 2% for rmse-like
+    less than the margin with the whole paired interval (over seeds only: validation predictions are not stored, so
+    its rows are not resampled, and the text says so; at least ``MIN_PAIRS`` seeds; 2 points, 2% for rmse-like
     metrics; ``margin_points`` changes it), take the cheapest such one. The test comparison of the pick is quoted and
     said to be inconclusive when its interval reaches past the margin. Seeds lost to failure or divergence and the
     budget flags (``flags.budget_flags``) at the band's sizes are named. Consecutive sizes with the same pick merge
