@@ -43,3 +43,29 @@ def test_a_crossover_on_one_seed_is_not_called_significant() -> None:
     cross = crossover(one_seed_each())
     assert cross["significant"] is False and cross["caveat"]
     assert cross["text"].endswith("training randomness is not in the interval), not called significant on one seed")
+
+
+def two_arms(vals: dict[int, tuple[float | None, float | None]]) -> list[RunResult]:
+    """full-finetune and linear-probe at each size, three seeds, with the given validation means (None: not stored)."""
+    out = []
+    for n, (fine, probe) in vals.items():
+        for s in range(3):
+            out += [run("full-finetune", s, 0.80 + s / 100, val=fine, n=n), run("linear-probe", s, 0.70 + s / 200, val=probe, n=n)]
+    return out
+
+
+def test_a_tie_on_validation_is_level_not_overtaking() -> None:
+    """Level at every size was read "full-finetune matches or beats linear-probe at every size tried (from 16)"."""
+    cross = crossover(two_arms({16: (0.8, 0.8), 64: (0.8, 0.8)}))
+    assert cross["n"] is None
+    assert cross["text"] == ("not within the sizes tried (on validation): level with linear-probe at n = 64, which is "
+                             "not overtaking it")
+    cross = crossover(two_arms({16: (0.8, 0.8), 64: (0.9, 0.8)}))
+    assert cross["n"] == 64 and cross["text"].startswith("full-finetune beats linear-probe on validation from 64 ")
+
+
+def test_a_size_without_a_validation_score_is_named_not_dropped() -> None:
+    """At 64 linear-probe stored no validation score: the crossover read 16 and 256 as if 64 had not been run."""
+    cross = crossover(two_arms({16: (0.7, 0.8), 64: (0.9, None), 256: (0.9, 0.8)}))
+    assert cross["n"] == 256
+    assert cross["text"].endswith("; not read at n = 64 (linear-probe): no validation score stored there to compare on")
