@@ -10,6 +10,15 @@ import numpy as np
 def classification_metrics(targets: np.ndarray, probs: np.ndarray, label_names: tuple[str, ...]) -> dict[str, Any]:
     """Accuracy, macro-F1, balanced accuracy, per-class precision/recall/F1, log-loss.
 
+    Conventions (kept as they are: stored runs were scored by them, and changing them would make old and new runs
+    incomparable):
+      - The predicted class is ``probs.argmax(1)``: a tie goes to the lowest class index ([0.5, 0.5] predicts class 0).
+      - Macro-F1 and balanced accuracy average over the classes present in ``targets`` only. A class that is predicted
+        but absent from the targets still costs the classes it was predicted for (their recall), but its own F1 of 0
+        is not averaged in: targets [0, 0, 1, 1], predictions [0, 0, 1, 2] give macro-F1 0.833 (scikit-learn's
+        ``f1_score(average="macro", labels=[0, 1])``), where scikit-learn's default (every label seen in either,
+        ``labels=None``) gives 0.556.
+
     Args:
         targets: (N,) int class ids.
         probs: (N, C) class probabilities.
@@ -41,7 +50,13 @@ def classification_metrics(targets: np.ndarray, probs: np.ndarray, label_names: 
 
 
 def multilabel_metrics(targets: np.ndarray, probs: np.ndarray, label_names: tuple[str, ...]) -> dict[str, Any]:
-    """Subset accuracy, macro / micro F1 at threshold 0.5, binary cross-entropy."""
+    """Subset accuracy, macro / micro F1 at threshold 0.5, binary cross-entropy.
+
+    Conventions (kept as they are, as ``classification_metrics``'): a label is predicted where its probability is
+    >= 0.5; macro-F1 averages over every label, and a label with no positive rows and no positive predictions counts
+    F1 = 0 (scikit-learn's ``zero_division=0``), unlike single-label macro-F1, which leaves a class absent from the
+    targets out: 4 labels right on every row plus one that never occurs give 0.8, not 1.
+    """
     pred = probs >= 0.5
     truth = targets >= 0.5
     tp = (pred & truth).sum(0)

@@ -79,3 +79,19 @@ def test_selection_score_is_higher_is_better():
     assert selection_score({"accuracy": 0.7}, "accuracy") == 0.7
     assert selection_score({"rmse": 2.0}, "rmse") == -2.0
     assert selection_score({"loss": 0.3}, "loss") == -0.3
+
+
+def test_the_documented_conventions_are_what_the_metrics_compute():
+    """Macro-F1 leaves out a class absent from the targets even when predicted (0.833, not scikit-learn's default
+    0.556); multilabel macro-F1 counts a label with no positives and no predictions as 0; an argmax tie goes to class
+    0. Each convention is stated, with these numbers, in its function's docstring."""
+    m = classification_metrics(np.array([0, 0, 1, 1]), np.eye(3)[[0, 0, 1, 2]], ("a", "b", "c"))
+    assert m["macro_f1"] == pytest.approx(5 / 6) and "0.833" in classification_metrics.__doc__
+    assert sk.f1_score([0, 0, 1, 1], [0, 0, 1, 2], average="macro") == pytest.approx(5 / 9)
+    assert "0.556" in classification_metrics.__doc__
+    assert classification_metrics(np.array([0, 0]), np.full((2, 2), 0.5), ("a", "b"))["accuracy"] == 1.0  # both say 0
+    assert "a tie goes to the lowest class index" in classification_metrics.__doc__
+    truth = np.zeros((6, 5))
+    truth[:, :4] = np.eye(6, 4) + np.eye(6, 4, k=-2)  # labels 0-3 each on some rows; label 4 on none
+    ml = multilabel_metrics(truth, truth.copy(), tuple("abcde"))
+    assert ml["macro_f1"] == pytest.approx(0.8) and "give 0.8, not 1" in multilabel_metrics.__doc__

@@ -21,6 +21,9 @@ from headstart.analysis.units import is_percent, scale
 from headstart.results import RunResult
 
 
+ONE_SEED = "1 seed: training randomness is not in the interval"  # said wherever such a difference's interval is
+
+
 def _draws(cell: Cell, metric: str, seeds: list[int]) -> np.ndarray | None:
     """(DRAWS, len(seeds)) the metric of those seeds' predictions on resampled test rows, or None without rows."""
     if cell.target is None or not set(seeds) <= set(cell.predicted):
@@ -51,8 +54,9 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
     Returns:
         Rows ``{strategy, n, n_actual, mean, ci_low, ci_high, std, seeds, runs, val_mean, interval, train_seconds,
         trainable_params, saved_bytes, seconds_per_step, chosen, budget, note}``, sorted by strategy then size;
-        ``interval`` says what the interval covers ("seeds and test rows", "test rows", "seeds", "none") and ``note``
-        when a cell is one run.
+        ``interval`` says what the interval covers ("seeds and test rows", "test rows", "seeds", "none": one run with
+        no rows, or every seed and resample agreed, ``stats.interval``'s ``no_interval``) and ``note`` when a cell is
+        one run or has no interval.
     """
     rows = []
     for cell in cells(results, metric).values():
@@ -61,7 +65,9 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
         covers = ([["seeds"] if len(cell.values) > 1 else []][0] + (["test rows"] if ci["row_se"] is not None else []))
         note = ("no random part: every seed gave the same result, counted as one run" if cell.deterministic
                 else "1 seed" if len(cell.by_seed) == 1 else None)
-        if note and ci["row_se"] is None:
+        if ci.get("no_interval"):  # a zero-width interval is not certainty: none is shown
+            covers, note = [], (f"{note}: " if note else "") + f"no interval: {ci['no_interval']}"
+        elif note and ci["row_se"] is None:
             note += ": no confidence interval"
         rows.append({
             "strategy": cell.strategy, "n": cell.n, "n_actual": cell.n_actual, "mean": ci["mean"], "ci_low": ci["ci_low"],
@@ -77,7 +83,9 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
 def paired_cell(table: dict[tuple[str, int | str], Cell], a: str, b: str, n: int | str, confidence: float, *,
             split: str = "test", metric: str = "accuracy") -> dict[str, Any] | None:
     """Paired difference a − b at n over shared seeds: on test with the test rows resampled for both, or on
-    validation (seeds only: validation predictions are not stored)."""
+    validation (seeds only: validation predictions are not stored). On one shared seed (of arms with a random part)
+    the test interval covers the rows alone, not training randomness: the difference is never called significant
+    and ``caveat`` says so (``ONE_SEED``); two arms with no random part (``Cell.deterministic``) need no second seed."""
     ca, cb = table.get((a, n)), table.get((b, n))
     if ca is None or cb is None:
         return None
@@ -99,6 +107,8 @@ def paired_cell(table: dict[tuple[str, int | str], Cell], a: str, b: str, n: int
     if ca.deterministic and cb.deterministic:
         diffs = diffs[:1]
     out = {"n": n, "n_actual": ca.n_actual, **interval(diffs, draws, confidence, bounds=difference_range(metric))}
+    if len(shared) < 2:  # its interval is the test rows' alone: another seed could train either arm otherwise
+        out.update(significant=False, caveat=ONE_SEED)
     agreed = draws is not None and all(np.array_equal(ca.predicted[s], cb.predicted[s]) for s in shared)
     return agreed_difference(out, metric, len(ca.target) if agreed else None, confidence)
 
@@ -121,30 +131,44 @@ def improvement(diff: dict[str, Any], metric: str, better_high: bool) -> dict[st
     sign, k = (1.0 if better_high else -1.0), scale(metric)
     low, high = sorted((sign * diff["ci_low"] * k, sign * diff["ci_high"] * k))
     return {"points": sign * diff["mean"] * k, "ci": [low, high], "p_value": diff["p_value"],
-            "significant": diff["significant"], "pairs": diff["pairs"], "has_ci": diff["p_value"] is not None,
-            **({"agree_rows": diff["agree_rows"]} if diff.get("agree_rows") else {})}
+            "significant": diff["significant"], "pairs": diff["pairs"], "has_ci": high > low,
+            **({"agree_rows": diff["agree_rows"]} if diff.get("agree_rows") else {}),
+            **({"no_interval": diff["no_interval"]} if diff.get("no_interval") else {}),
+            **({"caveat": diff["caveat"]} if diff.get("caveat") else {})}
 
 
 def delta_text(imp: dict[str, Any], metric: str, better_high: bool) -> str:
-    """``"+12.3 (95% CI +9.2 to +15.4) points"`` or ``"0.12 (0.09 to 0.15) lower rmse"``; notes a missing CI, and two
-    arms that agreed on every test row (``paired_cell``'s ``agree_rows``): no zero-width interval is shown as certain."""
+    """``"+12.3 points (CI +9.2 to +15.4)"`` or ``"0.12 lower rmse (CI +0.09 to +0.15)"``: a metric not in points is said
+    as a size and a word, its interval signed in the word's frame (+: more of what the word says); notes a missing CI,
+    an interval from one seed (``ONE_SEED``: "(CI +10.3 to +23.7; 1 seed: training randomness is not in the
+    interval)"), and two arms that agreed on every test row (``paired_cell``'s ``agree_rows``): no zero-width interval
+    is shown as certain."""
     percent = is_percent(metric)
     has_ci = imp.get("has_ci", imp["pairs"] >= 2)
     low, high = imp["ci"]
     agree = imp.get("agree_rows")
+    caveat = f"; {imp['caveat']}" if imp.get("caveat") and has_ci else ""  # one seed: the rows' error alone
     if agree:
         same = f"the two agree on all {agree} test rows"
         if high > low:  # an accuracy: bounded by the share of rows they could disagree on
-            return f"{_signed(imp['points'])} points (CI {_signed(low)} to {_signed(high)}: {same})"
+            return f"{_signed(imp['points'])} points (CI {_signed(low)} to {_signed(high)}: {same}{caveat})"
         return f"{_signed(imp['points']) if percent else '0'} {'points' if percent else metric} ({same}; no interval)"
     if percent:
-        ci = f" (CI {_signed(low)} to {_signed(high)})" if has_ci else ""
+        ci = f" (CI {_signed(low)} to {_signed(high)}{caveat})" if has_ci else ""
         text = f"{_signed(imp['points'])} points{ci}"
     else:
         word = ("higher" if better_high else "lower") if imp["points"] >= 0 else ("lower" if better_high else "higher")
-        ci = f" (CI {low:+.2g} to {high:+.2g})" if has_ci else ""
+        if imp["points"] < 0:  # the interval in the word's frame: "0.05 higher rmse (CI +0.02 to +0.08)", not -0.08 to -0.02
+            low, high = -high, -low
+        ci = f" (CI {low:+.2g} to {high:+.2g}{caveat})" if has_ci else ""
         text = f"{abs(imp['points']):.3g} {word} {metric}{ci}"
-    return text + ("" if has_ci else " (1 seed, no CI)")
+    return text + ("" if has_ci else f" ({missing_ci_text(imp)})")
+
+
+def missing_ci_text(imp: dict[str, Any]) -> str:
+    """Why a difference (``improvement``) shows no interval: one seed without test rows, or every seed and resample
+    gave the same difference (``stats.interval``'s ``no_interval``), which is not certainty."""
+    return f"no interval: {imp['no_interval']}" if imp.get("no_interval") else "1 seed, no CI"
 
 
 def _signed(points: float) -> str:

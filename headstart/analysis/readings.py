@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from headstart.analysis.cell_stats import delta_text, improvement, paired_cell
-from headstart.analysis.cells import BASELINE, CONFIDENCE, cells, choice_basis, choosable, chosen_on, sizes
+from headstart.analysis.cells import BASELINE, CONFIDENCE, Cell, cells, choice_basis, choosable, chosen_on, sizes
 from headstart.analysis.units import format_n, resolve_direction
 from headstart.results import RunResult
 
@@ -20,7 +20,9 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
 
     Returns:
         ``{n, n_actual, strategy, points, ci: [lo, hi], p_value, significant, pairs, chosen_on, text}`` (points and ci
-        oriented, in display units, on test), or None when scratch or every transfer strategy is absent.
+        oriented, in display units, on test), with ``caveat`` on one shared seed (never significant: the interval
+        holds the test rows' error alone, ``cell_stats.ONE_SEED``), or None when scratch or every transfer strategy
+        is absent.
     """
     better_high = resolve_direction(metric, higher_is_better)
     sign = 1.0 if better_high else -1.0
@@ -45,11 +47,13 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
 
 def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full-finetune", b: str = "linear-probe", *,
               higher_is_better: bool | None = None, confidence: float = CONFIDENCE) -> dict[str, Any]:
-    """The smallest size from which ``a``'s validation mean stays at least as good as ``b``'s at every larger size;
-    the test comparison at that size is reported.
+    """The smallest size from which ``a``'s validation mean is ahead of ``b``'s at every larger size (a tie is level,
+    not ahead); the test comparison at that size is reported. Sizes the reading cannot use — one of the two has no
+    finished run there, or no validation score — are named in its text.
 
     Returns:
-        ``{n, n_actual, a, b, points, ci, p_value, significant, chosen_on, text}`` (the paired test comparison at n),
+        ``{n, n_actual, a, b, points, ci, p_value, significant, chosen_on, text}`` (the paired test comparison at n;
+        ``caveat`` on one shared seed, as ``head_start``),
         or ``{n: None, a, b, text}`` when ``a`` never settles ahead, with ``measured: False`` when one of them was not
         run (the reports then leave the line out: it would name strategies the store does not hold).
     """
@@ -64,12 +68,16 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
     if basis == "none":
         return {"n": None, "a": a, "b": b, "chosen_on": on,
                 "text": f"not read on {metric}: {on.removeprefix('nothing: ')}"}
+    unread = _unread(table, a, b)
     both = [n for n in both if table[(a, n)].has_validation and table[(b, n)].has_validation]
     if not both:
         return {"n": None, "a": a, "b": b, "chosen_on": on, "text": f"{a} and {b} have no size where both have a validation score"}
-    ahead = [table[(a, n)].choice_score(sign) - table[(b, n)].choice_score(sign) >= 0 for n in both]
+    lead = [table[(a, n)].choice_score(sign) - table[(b, n)].choice_score(sign) for n in both]
+    ahead = [d > 1e-12 for d in lead]  # level is not ahead: a tie at every size is no crossover
     if not ahead[-1]:
-        return {"n": None, "a": a, "b": b, "chosen_on": on, "text": f"not within the sizes tried (on {on})"}
+        level = (f": level with {b} at n = {format_n(both[-1], table[(a, both[-1])].n_actual)}, which is not overtaking it"
+                 if abs(lead[-1]) <= 1e-12 else "")
+        return {"n": None, "a": a, "b": b, "chosen_on": on, "text": f"not within the sizes tried (on {on}){level}{unread}"}
     i = len(ahead)
     while i > 0 and ahead[i - 1]:
         i -= 1
@@ -79,13 +87,25 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
     where = f"from {format_n(n, out['n_actual'])} labelled examples on" if i else f"at every size tried (from {n})"
     if diff is None:
         return {**out, "points": None, "ci": None, "p_value": None, "significant": False,
-                "text": f"{a} matches or beats {b} on {on} {where} (no shared seeds to test)"}
+                "text": f"{a} beats {b} on {on} {where} (no shared seeds to test){unread}"}
     imp = improvement(diff, metric, better_high)
-    verdict = "significant" if imp["significant"] else "not significant"
-    # sizes where one of the two has no finished run are not in this reading (a sweep stopped early): said
-    other = {a: b, b: a}
+    verdict = ("significant" if imp["significant"] else "not called significant on one seed" if imp.get("caveat")
+               else "not significant")
+    return {**out, **imp, "text": f"{a} beats {b} on {on} {where}; on test at {format_n(n, out['n_actual'])}: "
+                                   f"{delta_text(imp, metric, better_high)}, {verdict}{unread}"}
+
+
+def _unread(table: dict[tuple[str, int | str], Cell], a: str, b: str) -> str:
+    """The sizes the crossover cannot read, said rather than dropped: one of the two has no finished run there (a
+    sweep stopped early), or no validation score to compare on."""
+    other, parts = {a: b, b: a}, []
     alone = [f"{format_n(m, table[(s, m)].n_actual)} ({s} only)" for m in sizes(table) if m != 0
              for s in (a, b) if (s, m) in table and (other[s], m) not in table]
-    unread = f"; not read at n = {', '.join(alone)}: one of the two has no finished run there" if alone else ""
-    return {**out, **imp, "text": f"{a} matches or beats {b} on {on} {where}; on test at {format_n(n, out['n_actual'])}: "
-                                   f"{delta_text(imp, metric, better_high)}, {verdict}{unread}"}
+    if alone:
+        parts.append(f"not read at n = {', '.join(alone)}: one of the two has no finished run there")
+    blind = [f"{format_n(m, table[(a, m)].n_actual)} ({', '.join(s for s in (a, b) if not table[(s, m)].has_validation)})"
+             for m in sizes(table) if (a, m) in table and (b, m) in table
+             and not (table[(a, m)].has_validation and table[(b, m)].has_validation)]
+    if blind:
+        parts.append(f"not read at n = {', '.join(blind)}: no validation score stored there to compare on")
+    return "".join(f"; {p}" for p in parts)

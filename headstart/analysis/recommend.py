@@ -8,12 +8,17 @@ from collections import defaultdict
 from typing import Any
 
 from headstart.analysis import flags
-from headstart.analysis.cell_stats import cell_interval, delta_text, improvement, paired_cell
+from headstart.analysis.cell_stats import cell_interval, delta_text, improvement, missing_ci_text, paired_cell
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MARGIN_RELATIVE, MIN_PAIRS, Cell,
                                       choosable, chosen_on, budget_flags, cells, counts, reference, REFERENCE_WORDS, sizes)
 from headstart.analysis.units import format_n, is_percent, resolve_direction, scale, validation_metric
 from headstart.errors import ConfigError
 from headstart.results import RunResult
+
+
+# The validation interval of (best − cheaper) is over seeds alone: runs keep their validation scores, not their
+# validation predictions, so the validation rows cannot be resampled as the test rows are.
+VAL_SEEDS_ONLY = "over seeds only: the validation rows' sampling error is not in it"
 
 
 def _times(slow: float, fast: float) -> str:
@@ -46,6 +51,8 @@ def _score_text(value: float, ci: dict[str, Any], metric: str) -> str:
     k = scale(metric)
     fmt = (lambda v: f"{v * k:.1f}") if k == 100.0 else (lambda v: f"{v:.3g}")
     unit = "%" if k == 100.0 else ""
+    if ci.get("no_interval"):
+        return f"{fmt(value)}{unit} (no interval: {ci['no_interval']})"
     if ci["p_value"] is None and ci["row_se"] is None:
         return f"{fmt(value)}{unit}"
     return f"{fmt(value)}{unit} (CI {fmt(ci['ci_low'])}–{fmt(ci['ci_high'])})"
@@ -58,8 +65,8 @@ def _val_mean(cell: Cell) -> float | None:
 def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, better_high: bool,
           confidence: float, margin_points: float | None = None, floor: float | None = None) -> dict[str, Any] | None:
     """The strategy to use at size n, decided on validation: the best validation mean (the faster on an exact tie), or
-    the cheapest strategy whose paired validation interval of (best − it) lies below the margin (at least ``MIN_PAIRS``
-    seeds) and that beats ``floor`` (the majority class's validation score) on its validation mean. The test scores of what was picked are
+    the cheapest strategy whose paired validation interval of (best − it), over seeds only (``VAL_SEEDS_ONLY``), lies
+    below the margin (at least ``MIN_PAIRS`` seeds) and that beats ``floor`` (the majority class's validation score) on its validation mean. The test scores of what was picked are
     attached. None where nothing may be chosen (``choice_basis`` "none")."""
     sign = 1.0 if better_high else -1.0
     at_n = [c for (_, m), c in table.items() if m == n]
@@ -81,7 +88,7 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
         if diff is None or diff["pairs"] < MIN_PAIRS:
             continue
         val = improvement(diff, metric, better_high)
-        if val["ci"][1] <= allowed + 1e-9:
+        if val["has_ci"] and val["ci"][1] <= allowed + 1e-9:  # a zero-width interval shows no more than its mean
             pick = cheaper
             test = paired_cell(table, best.strategy, cheaper.strategy, n, confidence, metric=metric)
             equivalence = {"val": val, "test": None if test is None else improvement(test, metric, better_high), "margin": allowed}
@@ -139,7 +146,8 @@ def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool
         units, allowed = _units(metric), eq["margin"]
         text = (f"{where}: {name} — {_times(first['best_seconds'], first['train_seconds'])} cheaper than {best}, the best "
                 f"on {on}, and no worse by more than {allowed:.2g} {units} there ({best} − {name} on {on}: "
-                f"{delta_text(eq['val'], metric, better_high)}, {eq['val']['pairs']} seeds){reads}; {cost}; test {first['score_text']} at n = {at}")
+                f"{delta_text(eq['val'], metric, better_high)}, {eq['val']['pairs']} seeds, {VAL_SEEDS_ONLY}){reads}; {cost}; "
+                f"test {first['score_text']} at n = {at}")
         test = eq["test"]
         if test is not None:
             inside = test.get("has_ci", True) and test["ci"][1] <= allowed + 1e-9
@@ -153,7 +161,7 @@ def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool
     other = first.get("undecided")
     if other:  # close on the mean, but the interval does not rule out a real loss: say so rather than pick it or hide it
         text += (f"; {other['strategy']} is {_times(first['train_seconds'], other['train_seconds'])} cheaper and trails on "
-                 f"{on} by {delta_text(other['val'], metric, better_high).lstrip('+')}: whether it is no worse than "
+                 f"{on} by {delta_text(other['val'], metric, better_high).lstrip('+')} ({VAL_SEEDS_ONLY}): whether it is no worse than "
                  f"{other['margin']:.2g} {_units(metric)} behind is inconclusive; more seeds would tell")
     return text
 
@@ -195,7 +203,8 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     """Which strategy to use, by labelled-set size, in plain words; decided on validation, figures from test.
 
     At each size take the best validation mean; if a cheaper strategy (less train time) trails it on validation by
-    less than the margin with the whole paired interval (at least ``MIN_PAIRS`` seeds; 2 points, 2% for rmse-like
+    less than the margin with the whole paired interval (over seeds only: validation predictions are not stored, so
+    its rows are not resampled, and the text says so; at least ``MIN_PAIRS`` seeds; 2 points, 2% for rmse-like
     metrics; ``margin_points`` changes it), take the cheapest such one. The test comparison of the pick is quoted and
     said to be inconclusive when its interval reaches past the margin. Seeds lost to failure or divergence and the
     budget flags (``flags.budget_flags``) at the band's sizes are named. Consecutive sizes with the same pick merge
@@ -346,7 +355,9 @@ def _later_sizes(group: list[dict[str, Any]], metric: str) -> str:
     """Where, at a band's later sizes, the pick trails an arm on test (the band's text quotes its first size only)."""
     def gap(v: dict[str, Any]) -> str:  # the pick's shortfall, positive
         low, high, form = -v["ci"][1], -v["ci"][0], ".1f" if is_percent(metric) else ".2g"
-        ci = f" (CI {low:+{form}} to {high:+{form}})" if v.get("has_ci", v["pairs"] >= 2) else " (1 seed, no CI)"
+        caveat = f"; {v['caveat']}" if v.get("caveat") else ""
+        ci = (f" (CI {low:+{form}} to {high:+{form}}{caveat})" if v.get("has_ci", v["pairs"] >= 2)
+              else f" ({missing_ci_text(v)})")
         return f"{-v['points']:{form}} {_units(metric)}{ci}"
 
     parts = [f"at n = {format_n(p['n'], p['n_actual'])} it trails {v['strategy']} on test by {gap(v)}"

@@ -24,7 +24,9 @@ accuracy is an average of per-class shares, whose sampling error can be below th
 (recall 1 on one class and 0 on the other is 50% in every resample), so no binomial floor on N rows holds for it; its
 floor where seeds do not vary is the mean of each class's Wilson interval of its recall on that class's rows
 (``recall_cover``: every row right on 60 + 60 rows is 94.0–100, not 100–100). Macro-F1 has none (a harmonic mean of
-two shares per class).
+two shares per class), nor have rmse and mae: where every seed and every resample of theirs gave the same value (a
+macro-F1 of 100% on 30 rows, one seed) the interval has no width and says so (``no_interval``), with no p-value, for
+no error seen is not no error; so has a difference whose seeds all gave the same value with no rows to resample.
 
 A paired difference a − b keeps its bootstrap, but where the two arms gave the same prediction on every test row
 for every seed, every resample gives 0 and the interval would claim certainty. Then the difference of their
@@ -43,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from headstart.analysis.units import base_metric
+
 CONFIDENCE = 0.95
 DRAWS = 400  # bootstrap draws of the test rows: the standard error of a bootstrap SD is ~1/sqrt(2 * DRAWS), 3.5%
 ROW_METRICS = frozenset({"accuracy", "balanced_accuracy", "macro_f1", "rmse", "mae"})  # what metric_draws can resample
@@ -51,15 +55,18 @@ NONNEGATIVE_METRICS = frozenset({"rmse", "mae", "mse", "loss", "log_loss"})
 # A share of the test rows (binomial): its interval never is narrower than the Wilson interval on those rows. Balanced
 # accuracy and macro-F1 average per-class shares, and can vary less than one share does (see the module docstring).
 SHARE_METRICS = frozenset({"accuracy"})
+NO_SPREAD = 1e-12  # seeds this close (relative to their size) scored the same: the rest is floating-point rounding
 SMALL_TEST_HALF_WIDTH = 0.10  # a 50% accuracy's 95% Wilson half-width above this (under 93 rows): a small test split
 
 
 def metric_range(metric: str) -> tuple[float, float] | None:
     """The values ``metric`` can take, for clipping an interval of its score (not of a difference): a normal interval
-    of an accuracy near 100% over two seeds would otherwise reach past it."""
-    if metric in UNIT_METRICS:
+    of an accuracy near 100% over two seeds would otherwise reach past it. An out-of-domain score ``ood:DATA:M`` takes
+    M's values (``units.base_metric``)."""
+    measure = base_metric(metric)
+    if measure in UNIT_METRICS:
         return 0.0, 1.0
-    if metric in NONNEGATIVE_METRICS:
+    if measure in NONNEGATIVE_METRICS:
         return 0.0, math.inf
     return None
 
@@ -124,6 +131,7 @@ def agreed_difference(diff: dict[str, Any], metric: str, agreed_rows: int | None
     if metric in SHARE_METRICS:
         bound = agreement_bound(agreed_rows, confidence)
         diff["ci_low"], diff["ci_high"] = -bound, bound
+        diff.pop("no_interval", None)  # this bound is the interval
     return diff
 
 
@@ -172,7 +180,8 @@ def paired_test(diffs: list[float], confidence: float = CONFIDENCE) -> dict[str,
 
     Returns:
         ``{mean, ci_low, ci_high, p_value, significant, pairs}``; ``p_value`` is None (not significant)
-        with fewer than two pairs. Identical non-zero differences count as significant (p = 0).
+        with fewer than two pairs, and with identical differences, which are no evidence of certainty: there the
+        interval has no width, ``no_interval`` says why, and nothing is called significant.
     """
     return interval(diffs, None, confidence)
 
@@ -193,24 +202,33 @@ def interval(values: list[float], row_draws: np.ndarray | None, confidence: floa
 
     Returns:
         ``{mean, ci_low, ci_high, p_value, significant, pairs, seed_se, row_se}``. ``p_value`` tests mean = 0 (for
-        differences); None, and the interval of no width, when there is no error estimate (one seed, no rows).
+        differences); None, and the interval of no width, when there is no error estimate (one seed, no rows). Where
+        the estimate is zero (every seed and every resample gave the same value: 100% macro-F1 on 30 rows, three seeds'
+        identical differences) nothing is called significant, ``p_value`` is None, and either ``cover`` is the
+        interval (the conservative bound a share has) or the interval has no width and ``no_interval`` says why
+        (``agreed_text``): never a zero-width interval shown as certain.
     """
     from scipy import stats
 
     k = len(values)
     mean = math.fsum(values) / k
+    rounding = (NO_SPREAD * max(1.0, *map(abs, values))) ** 2  # 0.8 three times sums to 2.4000000000000004
     seed_var = math.fsum((v - mean) ** 2 for v in values) / (k - 1) / k if k > 1 else 0.0
+    seed_var = 0.0 if seed_var <= rounding else seed_var
     if seed_var > 0:  # a mean of runs that differ: no one run's binomial floor holds for it (module docstring)
         cover = None
     row_var = float(np.var(row_draws, ddof=1)) if row_draws is not None and len(row_draws) > 1 else 0.0
+    row_var = 0.0 if row_var <= rounding else row_var
     out = {"mean": mean, "pairs": k, "seed_se": math.sqrt(seed_var) if k > 1 else None,
            "row_se": math.sqrt(row_var) if row_draws is not None else None}
     if k < 2 and row_draws is None:
         return {**out, **_widened(mean, mean, cover, bounds), "p_value": None, "significant": False}
     se = math.sqrt(seed_var + row_var)
-    if se == 0.0:
-        p = 1.0 if mean == 0.0 else 0.0
-        return {**out, **_widened(mean, mean, cover, bounds), "p_value": p, "significant": p < 1 - confidence}
+    if se == 0.0:  # every seed and every resample agreed: no error seen, which is not no error (module docstring)
+        if cover is not None:  # a share's Wilson interval on the rows: the conservative bound that exists
+            return {**out, **_widened(mean, mean, cover, bounds), "p_value": None, "significant": False}
+        return {**out, **_widened(mean, mean, None, bounds), "p_value": None, "significant": False,
+                "no_interval": agreed_text(k, rows=row_draws is not None)}
     df = (seed_var + row_var) ** 2 / (seed_var**2 / (k - 1)) if seed_var > 0 else math.inf
     quantile = float(stats.t.ppf(0.5 + confidence / 2, df)) if math.isfinite(df) else float(stats.norm.ppf(0.5 + confidence / 2))
     half = quantile * se
@@ -219,6 +237,15 @@ def interval(values: list[float], row_draws: np.ndarray | None, confidence: floa
     t = abs(mean) / (half / quantile) if half else math.inf
     tail = float(2 * (stats.t.sf(t, df) if math.isfinite(df) else stats.norm.sf(t)))
     return {**out, **_widened(mean - half, mean + half, cover, bounds), "p_value": tail, "significant": tail < 1 - confidence}
+
+
+def agreed_text(seeds: int, *, rows: bool) -> str:
+    """Why an interval of ``seeds`` values (and, with ``rows``, their test rows' resamples) has no width: what
+    ``interval``'s ``no_interval`` says, after "no interval: "."""
+    if not rows:
+        return "every seed gave the same value and no test predictions are stored to resample"
+    return ("every resample of the test rows gave the same value" if seeds < 2 else
+            "every seed and every resample of the test rows gave the same value")
 
 
 def _widened(low: float, high: float, cover: tuple[float, float] | None,

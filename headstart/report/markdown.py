@@ -100,7 +100,8 @@ _COVERS = {
                   "that all gave the same predictions — so no seed variation is in them"),
     "seeds": ("carry the seed variation alone (Student-t; these runs stored no test predictions, so the test set's own "
               "sampling error is not in them)"),
-    "none": "are absent: one run with no stored test predictions",
+    "none": ("are absent: one run with no stored test predictions, or every seed and every resample of the test rows "
+             "gave the same value, which is no error seen rather than none (each such row says which)"),
 }
 
 
@@ -114,7 +115,8 @@ def interval_text(summary: dict[str, Any]) -> str:
         groups.setdefault(r.get("interval", "seeds"), []).append(r)
     head = f"Intervals are {summary['confidence']:.0%}"
     if set(groups) == {"none"}:
-        text = "There are no intervals: every row is one run with no stored test predictions"
+        text = ("There are no intervals: every row is one run with no stored test predictions, or its seeds and "
+                "resamples all gave the same value (each row says which)")
     elif len(groups) <= 1:
         text = f"{head} and {_COVERS.get(next(iter(groups), 'seeds and test rows'), _COVERS['seeds'])}"
     else:
@@ -124,8 +126,10 @@ def interval_text(summary: dict[str, Any]) -> str:
     rows, share = any("test rows" in kind for kind in groups), summary.get("metric") in SHARE_METRICS
     text += "; differences are paired by seed" + (" and resample the same test rows for both." if rows else ".")
     if rows and share:
-        text += (" An accuracy's interval is never narrower than the Wilson interval of its mean on the test rows (a "
-                 "bootstrap of rows that are all right sees no error at all); where two arms agree on every test row the "
+        text += (" An accuracy from one run (one seed, or seeds that all scored the same) has an interval never narrower "
+                 "than the Wilson interval of its score on the test rows (a bootstrap of rows that are all right sees no "
+                 "error at all); a mean of seeds that differ takes its rows' error from the bootstrap and may be "
+                 "narrower, for seeds that disagree on rows average some of it away; where two arms agree on every test row the "
                  "report says so, and their difference's interval is as far as two accuracies can differ with no "
                  "disagreement on those rows (Wilson).")
     return text + " " + choice_text(summary)

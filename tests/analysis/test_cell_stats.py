@@ -64,3 +64,60 @@ def test_arms_that_disagree_somewhere_keep_their_bootstrap() -> None:
     (diff,) = paired_differences(results, "a", "b", "accuracy")
     assert "agree_rows" not in diff and diff["ci_low"] < diff["mean"] < diff["ci_high"]
     assert cells(results, "accuracy")[("b", 16)].deterministic
+
+
+def test_an_out_of_domain_curve_stays_inside_its_measures_range() -> None:
+    metric = "ood:other:accuracy"
+    results = [dataclasses.replace(r, metrics={**r.metrics, metric: value}, record={})
+               for r, value in zip(all_right(10, ("a",)), (0.97, 0.99))]
+    (row,) = curves(results, metric)
+    assert row["mean"] == pytest.approx(0.98) and row["ci_high"] == 1.0 and row["ci_low"] == pytest.approx(0.853, abs=1e-3)
+
+
+def test_a_difference_not_in_points_has_its_interval_in_the_frame_of_its_word() -> None:
+    """a's rmse 0.05 above b's (worse): "0.05 higher rmse (CI -0.08 to -0.02)" read as a lower rmse in the interval."""
+    worse = improvement({"mean": 0.05, "ci_low": 0.02, "ci_high": 0.08, "p_value": 0.01, "significant": True, "pairs": 3},
+                        "rmse", False)
+    assert delta_text(worse, "rmse", False) == "0.05 higher rmse (CI +0.02 to +0.08)"
+    better = improvement({"mean": -0.05, "ci_low": -0.08, "ci_high": 0.01, "p_value": 0.2, "significant": False, "pairs": 3},
+                         "rmse", False)
+    assert delta_text(better, "rmse", False) == "0.05 lower rmse (CI -0.01 to +0.08)"
+    gain = improvement({"mean": -0.5, "ci_low": -0.9, "ci_high": -0.1, "p_value": 0.01, "significant": True, "pairs": 3},
+                       "r2", True)
+    assert delta_text(gain, "r2", True) == "0.5 lower r2 (CI +0.1 to +0.9)"
+
+
+def test_a_macro_f1_right_on_every_row_of_one_run_has_no_interval_and_says_why() -> None:
+    """30 rows all right, one seed: accuracy gets Wilson's 88.6–100, macro-F1 (no binomial floor) read 100.0–100.0."""
+    (accuracy,), (f1,) = curves(all_right(30, ("a",), seeds=1), "accuracy"), curves(all_right(30, ("a",), seeds=1), "macro_f1")
+    assert accuracy["ci_low"] == pytest.approx(0.8865, abs=1e-4) and accuracy["interval"] == "test rows"
+    assert f1["interval"] == "none" and f1["note"] == "1 seed: no interval: every resample of the test rows gave the same value"
+
+
+def test_a_difference_whose_seeds_all_agree_is_not_significant_and_shows_no_interval() -> None:
+    """Three seeds each, no stored rows, every seed of a 85% and of b 80%: the difference read +5.0 (CI +5.0 to +5.0),
+    p = 0, significant."""
+    results = [dataclasses.replace(r, metrics={"accuracy": 0.85 if r.spec["strategy"] == "a" else 0.80, "n": 300},
+                                   record={}) for r in all_right(10, seeds=3)]
+    (diff,) = paired_differences(results, "a", "b", "accuracy")
+    assert diff["p_value"] is None and not diff["significant"] and diff["no_interval"]
+    imp = improvement(diff, "accuracy", True)
+    assert not imp["has_ci"] and not imp["significant"]
+    assert delta_text(imp, "accuracy", True) == ("+5.0 points (no interval: every seed gave the same value and no test "
+                                                 "predictions are stored to resample)")
+    assert [r["interval"] for r in curves(results, "accuracy")] == ["none", "none"]
+
+
+def test_one_shared_seed_is_never_significant_but_two_arms_with_no_random_part_need_no_second() -> None:
+    """a right on all 200 rows, b on 150: on one seed each the rows' interval excludes 0 but training randomness is
+    not in it; where both arms gave the same predictions on every seed (no random part) there is none to leave out."""
+    target = [i % 2 for i in range(200)]
+    wrong = [1 - t if i < 50 else t for i, t in enumerate(target)]
+    one = [run("a", 0, target, target), run("b", 0, wrong, target)]
+    (diff,) = paired_differences(one, "a", "b", "accuracy")
+    assert diff["ci_low"] > 0 and not diff["significant"] and diff["caveat"] == "1 seed: training randomness is not in the interval"
+    assert delta_text(improvement(diff, "accuracy", True), "accuracy", True).endswith(
+        "; 1 seed: training randomness is not in the interval)")
+    fixed = one + [run("a", 1, target, target), run("b", 1, wrong, target)]
+    (diff,) = paired_differences(fixed, "a", "b", "accuracy")
+    assert diff["pairs"] == 1 and diff["significant"] and "caveat" not in diff

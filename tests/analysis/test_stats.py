@@ -121,3 +121,26 @@ def test_a_test_split_is_small_where_a_half_accuracy_is_uncertain_by_more_than_t
     assert stats.small_test(92) and not stats.small_test(93)
     assert stats.share_half_width(93) < stats.SMALL_TEST_HALF_WIDTH < stats.share_half_width(92)
     assert stats.share_half_width(3) == pytest.approx(0.3747, abs=1e-4)
+
+
+def test_an_out_of_domain_score_is_clipped_to_its_measures_range() -> None:
+    """Two seeds at 97% and 99% out of domain: the t interval (1 df) reached 85.3–110.7%, for the range was looked up
+    on the name ``ood:other:accuracy`` rather than on accuracy."""
+    assert stats.metric_range("ood:other:accuracy") == (0.0, 1.0)
+    assert stats.metric_range("ood:other+tent:rmse") == (0.0, float("inf"))
+    assert stats.difference_range("ood:other:macro_f1") == (-1.0, 1.0)
+    out = stats.interval([0.97, 0.99], None, bounds=stats.metric_range("ood:other:accuracy"))
+    assert out["ci_high"] == 1.0 and out["ci_low"] < 0.9
+
+
+def test_no_spread_is_no_interval_rather_than_certainty() -> None:
+    """Three seeds' identical differences with no rows to resample read [+5.0, +5.0], p = 0, "significant"; and 0.8
+    three times (a sum of 2.4000000000000004) a hair-wide interval with p ≈ 0. Now neither has an interval or a
+    p-value, and ``no_interval`` says why; the docstring of ``paired_test`` says so."""
+    for values in ([0.05, 0.05, 0.05], [0.8, 0.8, 0.8]):
+        out = stats.paired_test(values)
+        assert out["p_value"] is None and not out["significant"] and out["ci_low"] == out["ci_high"] == out["mean"]
+        assert out["no_interval"] == "every seed gave the same value and no test predictions are stored to resample"
+    rows = stats.interval([1.0], np.ones(400), bounds=stats.metric_range("macro_f1"))  # one run, every row right
+    assert rows["p_value"] is None and rows["no_interval"] == "every resample of the test rows gave the same value"
+    assert "no_interval" not in stats.interval([0.05, 0.06, 0.05], None) and "no_interval" not in stats.interval([0.8], None)

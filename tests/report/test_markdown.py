@@ -20,3 +20,17 @@ def test_the_out_of_domain_gaps_are_points_with_one_decimal_and_a_sign_like_ever
     assert [c[3:5] for c in cells] == [["80.0", "70.0"], ["80.0", "80.9"], ["80.0", "66.5"]]
     (line,) = [x for x in _ood_lines({"ood": [ood_row("r", 0.0123, -0.004, 0.0287)], "scale": 1.0}) if x.startswith("| r")]
     assert "| +0.0123 | -0.004 to +0.0287 |" in line  # a metric in its own units (rmse): three significant digits, signed
+
+
+def test_the_intervals_note_says_which_accuracies_the_wilson_floor_holds_for() -> None:
+    """It said every accuracy's interval was at least Wilson's, but the floor holds only where the seeds do not vary
+    (one run, or seeds that all scored the same): a mean of seeds that differ keeps its bootstrap interval."""
+    from headstart.report.markdown import interval_text
+
+    summary = {"curves": [{"strategy": "a", "n": 16, "interval": "seeds and test rows"}], "confidence": 0.95,
+               "metric": "accuracy"}
+    text = interval_text(summary)
+    assert "An accuracy's interval is never narrower" not in text
+    assert ("An accuracy from one run (one seed, or seeds that all scored the same) has an interval never narrower than "
+            "the Wilson interval of its score on the test rows") in text
+    assert "a mean of seeds that differ takes its rows' error from the bootstrap and may be narrower" in text

@@ -1,0 +1,71 @@
+"""Tests of headstart/analysis/readings.py: the head start and the crossover, and what they may claim."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from headstart.analysis.readings import crossover, head_start
+from headstart.results import RunResult
+
+
+def run(strategy: str, seed: int, test: float, *, val: float | None = None, n: int = 16,
+        predicted: list[int] | None = None, target: list[int] | None = None) -> RunResult:
+    spec = {"strategy": strategy, "n": n, "n_requested": n, "seed": seed, "backbone": "tiny",
+            "data": {"name": "toy", "hash": "h"}, "options": {}, "train": {}}
+    rows = {"test": {"predicted": predicted, "target": target}} if predicted is not None else {}
+    return RunResult(key=f"{strategy}/{n}/{seed}", spec=spec, status="done", metrics={"accuracy": test, "n": 300},
+                     val_metrics={} if val is None and predicted is None else {"accuracy": test if val is None else val},
+                     train_seconds=1.0, record=rows)
+
+
+def one_seed_each(n: int = 16) -> list[RunResult]:
+    """One seed per arm on 300 stored rows: lora right on ~80%, scratch and linear-probe on ~70%."""
+    rng = np.random.default_rng(1)
+    target = rng.integers(0, 2, 300)
+    out = []
+    for strategy, share in (("lora", 0.8), ("full-finetune", 0.8), ("scratch", 0.7), ("linear-probe", 0.7)):
+        predicted = np.where(rng.random(300) < share, target, 1 - target)
+        out.append(run(strategy, 0, float(np.mean(predicted == target)), n=n, predicted=predicted.tolist(),
+                       target=target.tolist()))
+    return out
+
+
+def test_a_head_start_on_one_seed_is_never_significant_and_says_training_randomness_is_not_in_its_interval() -> None:
+    """One seed per arm, 300 test rows: +17.0 points (CI +10.3 to +23.7) was called significant, an interval over the
+    test rows alone, as if another seed could not have trained either arm otherwise."""
+    hs = head_start(one_seed_each())
+    assert hs["pairs"] == 1 and hs["significant"] is False and hs["ci"][0] > 0
+    assert hs["caveat"] == "1 seed: training randomness is not in the interval"
+    assert hs["text"].endswith("; 1 seed: training randomness is not in the interval)"), hs["text"]
+
+
+def test_a_crossover_on_one_seed_is_not_called_significant() -> None:
+    cross = crossover(one_seed_each())
+    assert cross["significant"] is False and cross["caveat"]
+    assert cross["text"].endswith("training randomness is not in the interval), not called significant on one seed")
+
+
+def two_arms(vals: dict[int, tuple[float | None, float | None]]) -> list[RunResult]:
+    """full-finetune and linear-probe at each size, three seeds, with the given validation means (None: not stored)."""
+    out = []
+    for n, (fine, probe) in vals.items():
+        for s in range(3):
+            out += [run("full-finetune", s, 0.80 + s / 100, val=fine, n=n), run("linear-probe", s, 0.70 + s / 200, val=probe, n=n)]
+    return out
+
+
+def test_a_tie_on_validation_is_level_not_overtaking() -> None:
+    """Level at every size was read "full-finetune matches or beats linear-probe at every size tried (from 16)"."""
+    cross = crossover(two_arms({16: (0.8, 0.8), 64: (0.8, 0.8)}))
+    assert cross["n"] is None
+    assert cross["text"] == ("not within the sizes tried (on validation): level with linear-probe at n = 64, which is "
+                             "not overtaking it")
+    cross = crossover(two_arms({16: (0.8, 0.8), 64: (0.9, 0.8)}))
+    assert cross["n"] == 64 and cross["text"].startswith("full-finetune beats linear-probe on validation from 64 ")
+
+
+def test_a_size_without_a_validation_score_is_named_not_dropped() -> None:
+    """At 64 linear-probe stored no validation score: the crossover read 16 and 256 as if 64 had not been run."""
+    cross = crossover(two_arms({16: (0.7, 0.8), 64: (0.9, None), 256: (0.9, 0.8)}))
+    assert cross["n"] == 256
+    assert cross["text"].endswith("; not read at n = 64 (linear-probe): no validation score stored there to compare on")
