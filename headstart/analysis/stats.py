@@ -50,7 +50,8 @@ from headstart.analysis.units import base_metric
 CONFIDENCE = 0.95
 DRAWS = 400  # bootstrap draws of the test rows: the standard error of a bootstrap SD is ~1/sqrt(2 * DRAWS), 3.5%
 ROW_METRICS = frozenset({"accuracy", "balanced_accuracy", "macro_f1", "rmse", "mae"})  # what metric_draws can resample
-UNIT_METRICS = frozenset({"accuracy", "balanced_accuracy", "macro_f1", "f1", "precision", "recall", "exact_match"})
+UNIT_METRICS = frozenset({"accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "f1", "precision", "recall", "exact_match",
+                          "reward_accuracy"})
 NONNEGATIVE_METRICS = frozenset({"rmse", "mae", "mse", "loss", "log_loss"})
 # A share of the test rows (binomial): its interval never is narrower than the Wilson interval on those rows. Balanced
 # accuracy and macro-F1 average per-class shares, and can vary less than one share does (see the module docstring).
@@ -68,6 +69,8 @@ def metric_range(metric: str) -> tuple[float, float] | None:
         return 0.0, 1.0
     if measure in NONNEGATIVE_METRICS:
         return 0.0, math.inf
+    if measure == "r2":  # 1 at best, unbounded below (a model worse than the mean)
+        return -math.inf, 1.0
     return None
 
 

@@ -58,6 +58,18 @@ def test_a_score_interval_stays_inside_the_metrics_range_and_a_difference_is_not
     assert stats.metric_range("some_custom_score") is None
 
 
+def test_micro_f1_reward_accuracy_and_r2_are_clipped_to_their_ranges() -> None:
+    """micro-F1 (multi-label) and a reward model's accuracy are shares, clipped at 1 as accuracy is; R² is 1 at best
+    and unbounded below: two seeds near their top no longer read past it."""
+    values = [0.97, 0.995]
+    for metric in ("micro_f1", "reward_accuracy", "ood:other:micro_f1", "r2"):
+        out = stats.interval(values, None, bounds=stats.metric_range(metric))
+        assert out["ci_high"] == 1.0, metric
+    r2 = stats.interval([-0.5, 0.1], None, bounds=stats.metric_range("r2"))
+    assert r2["ci_low"] == stats.interval([-0.5, 0.1], None)["ci_low"] < -1
+    assert stats.difference_range("r2") is None and stats.difference_range("micro_f1") == (-1.0, 1.0)
+
+
 def test_metric_draws_average_to_the_metric_and_match_its_binomial_error() -> None:
     rng = np.random.default_rng(2)
     target = rng.integers(0, 3, 2000)
