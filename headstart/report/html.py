@@ -13,7 +13,8 @@ from typing import Any
 
 from headstart.analysis import format_n, size_key
 from headstart.report.chart import log_x, metric_label
-from headstart.report.markdown import interval_text, produced_by_markdown, reference_text, superseded_text
+from headstart.report.markdown import (difference_ci_text, interval_text, produced_by_markdown, reference_text, score_ci_text,
+                                       superseded_text)
 
 _CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 
@@ -234,8 +235,8 @@ if (D.ood.length) {
   const gap = x => (x >= 0 ? "+" : "\u2212") + num(Math.abs(x));
   for (const r of D.ood) {
     const tr = el("tr");
-    for (const v of [r.strategy + (r.one_class_note ? " \u26a0" : ""), r.n, r.data, num(r.in_domain), num(r.mean), num(r.ci_low) + " \u2013 " + num(r.ci_high),
-                     gap(r.gap), gap(r.gap_low) + " to " + gap(r.gap_high), r.seeds]) tr.append(el("td", v));
+    for (const v of [r.strategy + (r.one_class_note ? " \u26a0" : ""), r.n, r.data, num(r.in_domain), num(r.mean), r.ci_text,
+                     gap(r.gap), r.gap_ci_text, r.seeds]) tr.append(el("td", v));
     t.append(tr);
   }
   $("ood").append(t);
@@ -330,7 +331,8 @@ def _payload(summary: dict[str, Any], title: str, command: str | list[str] | Non
         "ood": [{"strategy": r["strategy"], "n": str(r["n"]), "data": r["data"], "in_domain": r["in_domain"] * summary["scale"],
                  "mean": r["mean"] * summary["scale"], "ci_low": r["ci_low"] * summary["scale"], "ci_high": r["ci_high"] * summary["scale"],
                  "gap": r["gap"]["mean"] * summary["scale"], "gap_low": r["gap"]["ci_low"] * summary["scale"],
-                 "gap_high": r["gap"]["ci_high"] * summary["scale"], "seeds": r["seeds"], "note": r.get("note"),
+                 "gap_high": r["gap"]["ci_high"] * summary["scale"], "ci_text": score_ci_text(summary, r),
+                 "gap_ci_text": difference_ci_text(summary, r["gap"]), "seeds": r["seeds"], "note": r.get("note"),
                  "majority_note": r.get("majority_note"), "one_class_note": r.get("one_class_note")}
                 for r in summary.get("ood") or []],
         "others": [{"experiment": o["experiment"], "runs": o["runs"], "recommendation": [b["text"] for b in o["summary"]["recommendation"]]}

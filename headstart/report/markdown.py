@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from headstart.analysis import REFERENCE_WORDS, format_n
+from headstart.analysis.stats import range_text
 from headstart.report.chart import metric_label
 
 
@@ -53,6 +54,16 @@ def _signed_value(summary: dict[str, Any], v: float) -> str:
     """A difference of two scores as ``_value`` writes a score, with its sign: +10.0 / -0.9 points, +0.0123."""
     k = summary["scale"]
     return f"{v * k:+.1f}" if k == 100.0 else f"{v:+.3g}"
+
+
+def score_ci_text(summary: dict[str, Any], ci: dict[str, Any]) -> str:
+    """A score's interval in a table's CI column, ``"68.2 – 75.9"``, or why it has none (``stats.range_text``)."""
+    return range_text(ci, lambda v: _value(summary, v))
+
+
+def difference_ci_text(summary: dict[str, Any], ci: dict[str, Any]) -> str:
+    """A difference's interval, ``"+1.2 to +5.0"`` (with its one-seed caveat), or why it has none (``stats.range_text``)."""
+    return range_text(ci, lambda v: _signed_value(summary, v), joiner=" to ")
 
 
 def size_text(n: int) -> str:
@@ -324,9 +335,8 @@ def _ood_lines(summary: dict) -> list[str]:
         gap = r["gap"]
         mark = " ⚠" if r.get("one_class_note") else ""
         lines.append(f"| {md_text(r['strategy'])}{mark} | {r['n']} | {md_text(r['data'])} | {_value(summary, r['in_domain'])} | "
-                     f"{_value(summary, r['mean'])} | {_value(summary, r['ci_low'])} – {_value(summary, r['ci_high'])} | "
-                     f"{_signed_value(summary, gap['mean'])} | {_signed_value(summary, gap['ci_low'])} to "
-                     f"{_signed_value(summary, gap['ci_high'])} | "
+                     f"{_value(summary, r['mean'])} | {md_text(score_ci_text(summary, r))} | "
+                     f"{_signed_value(summary, gap['mean'])} | {md_text(difference_ci_text(summary, gap))} | "
                      f"{r.get('test_rows') or '–'} | {r['seeds']} |")
     return lines + ["", "![in domain vs out of domain](ood.png)"]
 
