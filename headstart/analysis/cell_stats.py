@@ -52,8 +52,8 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
         Rows ``{strategy, n, n_actual, mean, ci_low, ci_high, std, seeds, runs, val_mean, interval, train_seconds,
         trainable_params, saved_bytes, seconds_per_step, chosen, budget, note}``, sorted by strategy then size;
         ``interval`` says what the interval covers ("seeds and test rows", "test rows", "seeds", "none": one run with
-        no rows, or every seed and resample agreed, ``stats.interval``'s ``no_interval``) and ``note`` when a cell is
-        one run or has no interval.
+        no rows, or every seed and resample agreed, when ``no_interval`` says why, as ``stats.interval``) and ``note``
+        when a cell is one run or has no interval.
     """
     rows = []
     for cell in cells(results, metric).values():
@@ -73,6 +73,7 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
             "interval": " and ".join(covers) or "none", "train_seconds": cell.train_seconds,
             "trainable_params": cell.trainable_params, "saved_bytes": cell.saved_bytes, "seconds_per_step": cell.seconds_per_step,
             "chosen": cell.chosen, "budget": cell.budget, "note": note,
+            **({"no_interval": ci["no_interval"]} if ci.get("no_interval") else {}),
         })
     return rows
 

@@ -373,12 +373,13 @@ def adaptation_markdown(rows: list[dict[str, Any]], *, source: str, target: str,
             lines.append(f"| majority class | {r['n']} | {100 * majority.pop(r['n']):.1f} | – | – | – | – | – | – |")
         over = r["over_baseline"]
         gain = "–" if over is None else f"{100 * over['mean']:+.1f}"
-        gain_ci = "–" if over is None else f"{100 * over['ci_low']:+.1f} to {100 * over['ci_high']:+.1f}"
+        gain_ci = "–" if over is None else md_text(range_text(over, lambda v: f"{100 * v:+.1f}", joiner=" to "))
         gap = "–" if r["gap_closed"] is None else f"{100 * r['gap_closed']:.0f}%"
         oracle = "–" if r["oracle"] is None else f"{100 * r['oracle']['mean']:.1f}"
         flag = " ⚠" if r.get("flags") else ""
-        lines.append(f"| {md_text(r['method'])}{flag} | {r['n']} | {100 * r['mean']:.1f} | {100 * r['ci_low']:.1f} – "
-                     f"{100 * r['ci_high']:.1f} | {gain} | {gain_ci} | {gap} | {oracle} | {r['seeds']} |")
+        ci = md_text(range_text(r, lambda v: f"{100 * v:.1f}"))
+        lines.append(f"| {md_text(r['method'])}{flag} | {r['n']} | {100 * r['mean']:.1f} | {ci} | {gain} | {gain_ci} | {gap} | "
+                     f"{oracle} | {r['seeds']} |")
     unshared = sorted({r["n"] for r in rows if r["oracle"] is not None and r["gap_closed"] is None and r["over_baseline"]},
                       key=lambda n: (isinstance(n, str), n))
     if unshared:  # a dash in "gap closed" beside an oracle: say why, not leave it to be read as missing
