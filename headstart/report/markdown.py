@@ -249,9 +249,9 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
                   "| − full-finetune (95% CI) |",
                   "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {md_text(r['strategy'])} | {r['n']} | {md_text(r['data'])} | {r['retention']:.3f} | "
-                  f"{r['ci_low']:.3f} – {r['ci_high']:.3f} | {100 * r['original']:.1f} → {100 * r['adapted']:.1f} | "
+                  f"{md_text(retention_ci_text(r))} | {100 * r['original']:.1f} → {100 * r['adapted']:.1f} | "
                   f"{r.get('test_rows') or '–'}{f' ({folds} folds)' if (folds := r.get('folds') or 0) > 1 else ''} | {r['seeds']} | "
-                  f"{paired_retention_text(r.get('vs_full_finetune'))} |" for r in retained]
+                  f"{md_text(paired_retention_text(r.get('vs_full_finetune')))} |" for r in retained]
         lines += ["", "![target accuracy vs retention](forgetting.png)"]
     lines += _ood_lines(summary)
     flagged = summary.get("budget_flags") or []
@@ -308,10 +308,15 @@ def ranking_markdown(ranking: dict[str, Any] | None) -> list[str]:
 
 
 def paired_retention_text(diff: dict | None) -> str:
-    """``"+0.012 (−0.004 to +0.028)"``, or ``"–"`` where there is no paired comparison."""
+    """``"+0.012 (−0.004 to +0.028)"``, ``"+0.000 (no interval: …)"``, or ``"–"`` where there is no paired comparison."""
     if not diff:
         return "–"
-    return f"{diff['mean']:+.3f} ({diff['ci_low']:+.3f} to {diff['ci_high']:+.3f})"
+    return f"{diff['mean']:+.3f} ({range_text(diff, lambda v: f'{v:+.3f}', joiner=' to ')})"
+
+
+def retention_ci_text(row: dict[str, Any]) -> str:
+    """A retention's interval, ``"0.912 – 0.988"``, or why it has none (``stats.range_text``)."""
+    return range_text(row, lambda v: f"{v:.3f}")
 
 
 def _ood_lines(summary: dict) -> list[str]:
