@@ -182,8 +182,16 @@ def other_experiments_markdown(summary: dict[str, Any]) -> list[str]:
         lines += ["", f"![{md_text(other['experiment'])}](chart-{i}.png)"]
         lines += ["", f"| strategy | n | {metric_label(inner)} | 95% CI | seeds |", "|---|---:|---:|---:|---:|"]
         lines += [f"| {md_text(r['strategy'])} | {format_n(r['n'], r['n_actual'])} | {_value(inner, r['mean'])} | "
-                  f"{_value(inner, r['ci_low'])} – {_value(inner, r['ci_high'])} | {r['seeds']} |" for r in inner["curves"]]
+                  f"{_curve_ci(inner, r)} | {r['seeds']} |" for r in inner["curves"]]
     return lines
+
+
+def _curve_ci(summary: dict[str, Any], r: dict[str, Any]) -> str:
+    """A curves row's CI column: its interval, or its note where it has none (one run with no rows, or every seed and
+    resample agreed: ``cell_stats.curves``' "none")."""
+    if r.get("interval", "seeds" if r["seeds"] > 1 else "none") != "none":
+        return f"{_value(summary, r['ci_low'])} – {_value(summary, r['ci_high'])}"
+    return md_text(r.get("note") or "no CI")
 
 
 def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[str] | None) -> str:
@@ -223,8 +231,7 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
               f"| strategy | n | {label} | 95% CI | seeds | chosen on validation | budget | train time (s) | s / step | trainable params | saved size |",
               "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|"]
     for r in summary["curves"]:
-        has_ci = r.get("interval", "seeds" if r["seeds"] > 1 else "none") != "none"
-        ci = f"{_value(summary, r['ci_low'])} – {_value(summary, r['ci_high'])}" if has_ci else md_text(r.get("note") or "no CI")
+        ci = _curve_ci(summary, r)
         seeds = f"{r['seeds']} (1 run)" if r.get("runs", r["seeds"]) < r["seeds"] else str(r["seeds"])
         lines.append(f"| {md_text(r['strategy'])} | {format_n(r['n'], r['n_actual'])} | {_value(summary, r['mean'])} | "
                      f"{ci} | {seeds} | {md_text(r.get('chosen') or '–')} | {md_text(r.get('budget') or '–')} | {r['train_seconds']:.3g} | "
