@@ -316,6 +316,7 @@ def summary_lines(result: AdaptResult) -> list[str]:
     """What ``headstart adapt`` prints: its notes, then per size the target's majority-class rate (the floor) and each
     method's target score, gain over source-only and share of the gap closed, and the flags' sentences."""
     from headstart.analysis.adaptation import FLAGS, flag_text
+    from headstart.analysis.stats import has_interval
 
     lines = [f"note: {note}" for note in result.notes]
     floors_said = set()
@@ -327,17 +328,24 @@ def summary_lines(result: AdaptResult) -> list[str]:
                              "frequent class; a method at or below it does no better)")
             oracle = r.get("oracle")
             if oracle is not None:
-                ci = (f" (CI {100 * oracle['ci_low']:.1f} to {100 * oracle['ci_high']:.1f})"
-                      if oracle.get("ci_low") is not None and oracle.get("seeds", 0) > 1 else "")
+                ci = f" ({_ci(oracle, signed=False)})" if has_interval(oracle) or oracle.get("no_interval") else ""
                 lines.append(f"oracle n={r['n']}: {100 * oracle['mean']:.1f}% on the target{ci} (the strategy trained on the "
                              "target's own labels: the ceiling the gaps below are shares of)")
         over = r["over_baseline"]
-        gain = "" if over is None else (f"; {100 * over['mean']:+.1f} points over source-only "
-                                        f"(CI {100 * over['ci_low']:+.1f} to {100 * over['ci_high']:+.1f})")
+        gain = "" if over is None else f"; {100 * over['mean']:+.1f} points over source-only ({_ci(over)})"
         gap = "" if r["gap_closed"] is None else f"; closes {100 * r['gap_closed']:.0f}% of the gap to the oracle"
         flagged = f" [flagged: {'; '.join(FLAGS[f] for f in r['flags'])}]" if r.get("flags") else ""
         lines.append(f"{r['method']} n={r['n']}: {100 * r['mean']:.1f}% on the target{gain}{gap}{flagged}")
     return lines + [f"flag: {text}" for text in map(flag_text, result.rows) if text]
+
+
+def _ci(ci: dict[str, Any], *, signed: bool = True) -> str:
+    """``CI +1.2 to +5.0`` of a gain over source-only (with its one-seed caveat), ``CI 35.0 to 41.0`` of a score, or
+    why it has none (``stats.range_text``)."""
+    from headstart.analysis.stats import has_interval, range_text
+
+    text = range_text(ci, lambda v: f"{100 * v:+.1f}" if signed else f"{100 * v:.1f}", joiner=" to ")
+    return f"CI {text}" if has_interval(ci) else text
 
 
 def _write(out: Path, result: AdaptResult, *, source: str, target: str, strategy: str,

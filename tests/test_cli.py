@@ -672,26 +672,28 @@ def test_max_test_all_reaches_the_python_call_as_none(command, module, function,
 
 def test_multitask_prints_each_difference_with_its_interval(monkeypatch, capsys):
     """A paired multi-task − single-task difference is printed with its interval over seeds (and says so where one
-    seed gives none), not as a bare mean beside its reading."""
+    seed gives none, or where every seed and resample agreed: no interval, as compare says), not as a bare mean beside
+    its reading."""
     import types
 
     import headstart.multitask
 
-    def diff(mean, low, high, reading, pairs=3):
-        return {"mean": mean, "ci_low": low, "ci_high": high, "reading": reading, "pairs": pairs, "row_se": None}
+    def diff(mean, low, high, reading, pairs=3, **said):
+        return {"mean": mean, "ci_low": low, "ci_high": high, "reading": reading, "pairs": pairs, "row_se": None, **said}
 
+    why = "every seed and every resample of the test rows gave the same value"
     analysis = {"tasks": [{"task": "a", "metric": "accuracy", "single": {"mean": 0.7},
                            "difference": {"equal": diff(0.021, -0.004, 0.046, "no difference shown"),
-                                          "gradnorm": diff(-0.05, -0.05, -0.05, "negative transfer", pairs=1),
-                                          "uncertainty": diff(0.0, 0.0, 0.0, "no difference shown")}}],
+                                          "gradnorm": diff(-0.05, -0.05, -0.05, "no interval", pairs=1),
+                                          "uncertainty": diff(0.0, 0.0, 0.0, "no interval", no_interval=why)}}],
                 "weights": {}}
     result = types.SimpleNamespace(analysis=analysis, notes=[], reports={"report.md": "out/report.md"}, trained=2)
     monkeypatch.setattr(headstart.multitask, "multitask", lambda *args, **kwargs: result)
     code, out, _ = run_cli(["multitask", "--tasks", "a.csv,b.csv", "--out", "unused"], monkeypatch, capsys)
     assert code == 0
-    assert "equal +2.1 points (CI -0.4 to +4.6: no difference shown)" in out
-    assert "gradnorm -5.0 points (one seed, no CI: negative transfer)" in out
-    assert "uncertainty +0.0 points (CI +0.0 to +0.0: no difference shown)" in out, "three seeds that agree: an interval"
+    assert "equal +2.1 points (CI -0.4 to +4.6): no difference shown" in out
+    assert "gradnorm -5.0 points (1 seed, no CI): no interval" in out
+    assert f"uncertainty +0.0 points (no interval: {why}): no interval" in out, "three seeds that agree: no error seen"
 
 
 def test_compare_says_its_plan_before_it_trains(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):

@@ -21,7 +21,7 @@ from headstart.analysis.cell_stats import curves
 from headstart.analysis.cells import CONFIDENCE
 from headstart.analysis.flags import SHORT
 from headstart.analysis.ood import first_rows, ood_groups, seed_mean_draws
-from headstart.analysis.stats import agreed_difference, difference_range, interval, metric_range, score_cover
+from headstart.analysis.stats import agreed_difference, difference_range, interval, kept, metric_range, one_seed, score_cover
 from headstart.metrics import one_class
 from headstart.results import RunResult
 
@@ -46,7 +46,9 @@ def adaptation_rows(source_runs: list[RunResult], oracle_runs: list[RunResult], 
         Rows ``{method, n, mean, ci_low, ci_high, seeds, over_baseline, gap_closed, oracle, majority, one_class, flags,
         estimates, notes}``: ``over_baseline`` is the
         paired difference ``{mean, ci_low, ci_high, p_value, significant, pairs}`` over seeds and the target's test
-        rows (the same rows for both), None for the baseline; ``gap_closed`` is (method − baseline) / (oracle −
+        rows (the same rows for both), None for the baseline, on one shared seed never significant (``caveat``:
+        ``stats.one_seed``); a score, difference or oracle whose seeds and resamples all agreed carries ``no_interval``
+        (why it has none, as ``stats.interval``); ``gap_closed`` is (method − baseline) / (oracle −
         baseline) on the means, None without an oracle or when the oracle's interval reaches down to the baseline's mean;
         ``majority`` the share of the target's test rows in their most frequent class (None where the scores do not
         say: regression, another metric); ``one_class`` how many seeds answered one class for every target test row;
@@ -84,8 +86,9 @@ def adaptation_rows(source_runs: list[RunResult], oracle_runs: list[RunResult], 
                                     bounds=difference_range(metric))
                     agreed = a is not None and b is not None and all(
                         (x.get("rows") or {}).get("predicted") == (y.get("rows") or {}).get("predicted") for x, y in zip(mine, theirs))
-                    diff = agreed_difference(diff, metric, len(first_rows(mine)[1]) if agreed else None, confidence)
-                    over = {k: diff[k] for k in ("mean", "ci_low", "ci_high", "p_value", "significant", "pairs")}
+                    diff = agreed_difference(one_seed(diff, len(shared)), metric, len(first_rows(mine)[1]) if agreed else None,
+                                             confidence)
+                    over = kept(diff, ("mean", "ci_low", "ci_high", "p_value", "significant", "pairs"))
             oracle = ceiling.get(n)
             base_mean = sum(float(reference[s][1]["metrics"][metric]) for s in reference) / len(reference)
             gap = None
@@ -99,9 +102,9 @@ def adaptation_rows(source_runs: list[RunResult], oracle_runs: list[RunResult], 
             under = under_trained([by_seed[s][0] for s in seeds])
             flags = [code for code, on in (("majority", majority is not None and ci["mean"] <= majority + 1e-9),
                                            ("one-class", one_class > 0), ("budget", bool(under))) if on]
-            rows.append({"method": method, "n": n, "mean": ci["mean"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
+            rows.append({"method": method, "n": n, "mean": ci["mean"], **kept(ci, ("ci_low", "ci_high")),
                          "seeds": len(seeds), "over_baseline": over, "gap_closed": gap,
-                         "oracle": None if oracle is None else {k: oracle[k] for k in ("mean", "ci_low", "ci_high", "seeds")},
+                         "oracle": None if oracle is None else kept(oracle, ("mean", "ci_low", "ci_high", "seeds")),
                          "majority": majority, "one_class": one_class, "flags": flags, "under_trained": under,
                          "estimates": estimates([by_seed[s][0] for s in seeds]),
                          "notes": list(dict.fromkeys(f["note"] for f in found if f.get("note")))})

@@ -13,6 +13,7 @@ from typing import Any
 from headstart.analysis.arms import arm_name, experiments
 from headstart.analysis.cells import current_runs
 from headstart.analysis.flags import budget_flags, requested, size_key
+from headstart.analysis.stats import missing_ci_text
 from headstart.errors import ConfigError
 from headstart.results import RunResult
 
@@ -111,8 +112,9 @@ def agreement(predicted: dict[str, float], measured_means: dict[str, float],
     Returns:
         ``{"tau", "p_value", "backbones", "interval"}``; tau and p_value are None with fewer than two shared backbones or
         a constant side (no ranking to compare); interval (``[low, high]``) is None without per-seed scores, with one
-        seed for any backbone (its mean would be held fixed: too narrow an interval), or when under half the
-        resamples rank anything.
+        seed for any backbone (its mean would be held fixed: too narrow an interval), when under half the
+        resamples rank anything, or when every resample gave the same tau (seeds that never overlap: then
+        ``no_interval`` says so, as ``stats.interval``'s, rather than a zero-width interval shown as certain).
     """
     shared = [b for b in predicted if b in measured_means]
     if len(shared) < 2:
@@ -121,13 +123,16 @@ def agreement(predicted: dict[str, float], measured_means: dict[str, float],
 
     result = kendalltau([predicted[b] for b in shared], [measured_means[b] for b in shared])
     tau, p = float(result.statistic), float(result.pvalue)
-    interval = None
+    interval, said = None, {}
     if not math.isnan(tau) and per_seed and all(per_seed.get(b) for b in shared) and min(len(per_seed[b]) for b in shared) > 1:
         interval = _seed_interval([predicted[b] for b in shared], [per_seed[b] for b in shared])
+        if interval is not None and interval[0] == interval[1]:  # no resample moved the order: none seen, not certainty
+            interval, said = None, {"no_interval": SAME_RANKING}
     return {"tau": None if math.isnan(tau) else tau, "p_value": None if math.isnan(p) else p, "backbones": len(shared),
-            "interval": interval}
+            "interval": interval, **said}
 
 
+SAME_RANKING = "every resample of the seeds gave the same tau"  # why a tau has no interval (after "no interval: ")
 BOOTSTRAP = 2000  # resamples: the 2.5th / 97.5th percentiles of a few-backbone tau settle well before this, in ms
 
 
@@ -152,12 +157,14 @@ def _seed_interval(predicted: list[float], per_seed: list[list[float]]) -> list[
 
 def tau_text(agree: dict[str, Any]) -> str:
     """``"+0.33 (p = 0.75, 4 backbones)"`` with the seed interval when there is one (``"+0.33 (95% CI over resampled seeds
-    -0.33 to +1.00; p = 0.75, 4 backbones)"``), or why there is no tau: fewer than two backbones measured, or one side
-    constant (every backbone tied)."""
+    -0.33 to +1.00; p = 0.75, 4 backbones)"``) or why it has none where every resample agreed (``"+1.00 (no interval:
+    every resample of the seeds gave the same tau; p = 0.33, 3 backbones)"``), or why there is no tau: fewer than two
+    backbones measured, or one side constant (every backbone tied)."""
     if agree["tau"] is None:
         return "n/a: " + ("fewer than 2 backbones measured" if agree["backbones"] < 2 else "a constant ranking")
     interval = agree.get("interval")
-    spread = f"95% CI over resampled seeds {interval[0]:+.2f} to {interval[1]:+.2f}; " if interval else ""
+    spread = (f"95% CI over resampled seeds {interval[0]:+.2f} to {interval[1]:+.2f}; " if interval else
+              f"{missing_ci_text(agree)}; " if agree.get("no_interval") else "")
     return f"{agree['tau']:+.2f} ({spread}p = {agree['p_value']:.2f}, {agree['backbones']} backbones)"
 
 

@@ -16,12 +16,9 @@ import numpy as np
 
 from headstart.analysis.cells import CONFIDENCE, Cell, cells, sizes
 from headstart.analysis.stats import (agreed_difference, difference_range, interval, mean_ci, metric_draws, metric_range,
-                                      row_weights, score_cover)
+                                      missing_ci_text, one_seed, row_weights, score_cover)
 from headstart.analysis.units import is_percent, scale
 from headstart.results import RunResult
-
-
-ONE_SEED = "1 seed: training randomness is not in the interval"  # said wherever such a difference's interval is
 
 
 def _draws(cell: Cell, metric: str, seeds: list[int]) -> np.ndarray | None:
@@ -55,8 +52,8 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
         Rows ``{strategy, n, n_actual, mean, ci_low, ci_high, std, seeds, runs, val_mean, interval, train_seconds,
         trainable_params, saved_bytes, seconds_per_step, chosen, budget, note}``, sorted by strategy then size;
         ``interval`` says what the interval covers ("seeds and test rows", "test rows", "seeds", "none": one run with
-        no rows, or every seed and resample agreed, ``stats.interval``'s ``no_interval``) and ``note`` when a cell is
-        one run or has no interval.
+        no rows, or every seed and resample agreed, when ``no_interval`` says why, as ``stats.interval``) and ``note``
+        when a cell is one run or has no interval.
     """
     rows = []
     for cell in cells(results, metric).values():
@@ -76,6 +73,7 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
             "interval": " and ".join(covers) or "none", "train_seconds": cell.train_seconds,
             "trainable_params": cell.trainable_params, "saved_bytes": cell.saved_bytes, "seconds_per_step": cell.seconds_per_step,
             "chosen": cell.chosen, "budget": cell.budget, "note": note,
+            **({"no_interval": ci["no_interval"]} if ci.get("no_interval") else {}),
         })
     return rows
 
@@ -85,7 +83,7 @@ def paired_cell(table: dict[tuple[str, int | str], Cell], a: str, b: str, n: int
     """Paired difference a − b at n over shared seeds: on test with the test rows resampled for both, or on
     validation (seeds only: validation predictions are not stored). On one shared seed (of arms with a random part)
     the test interval covers the rows alone, not training randomness: the difference is never called significant
-    and ``caveat`` says so (``ONE_SEED``); two arms with no random part (``Cell.deterministic``) need no second seed."""
+    and ``caveat`` says so (``stats.one_seed``); two arms with no random part (``Cell.deterministic``) need no second seed."""
     ca, cb = table.get((a, n)), table.get((b, n))
     if ca is None or cb is None:
         return None
@@ -106,9 +104,8 @@ def paired_cell(table: dict[tuple[str, int | str], Cell], a: str, b: str, n: int
     diffs = [ca.by_seed[s] - cb.by_seed[s] for s in shared]
     if ca.deterministic and cb.deterministic:
         diffs = diffs[:1]
-    out = {"n": n, "n_actual": ca.n_actual, **interval(diffs, draws, confidence, bounds=difference_range(metric))}
-    if len(shared) < 2:  # its interval is the test rows' alone: another seed could train either arm otherwise
-        out.update(significant=False, caveat=ONE_SEED)
+    out = one_seed({"n": n, "n_actual": ca.n_actual, **interval(diffs, draws, confidence, bounds=difference_range(metric))},
+                   len(shared))
     agreed = draws is not None and all(np.array_equal(ca.predicted[s], cb.predicted[s]) for s in shared)
     return agreed_difference(out, metric, len(ca.target) if agreed else None, confidence)
 
@@ -140,7 +137,7 @@ def improvement(diff: dict[str, Any], metric: str, better_high: bool) -> dict[st
 def delta_text(imp: dict[str, Any], metric: str, better_high: bool) -> str:
     """``"+12.3 points (CI +9.2 to +15.4)"`` or ``"0.12 lower rmse (CI +0.09 to +0.15)"``: a metric not in points is said
     as a size and a word, its interval signed in the word's frame (+: more of what the word says); notes a missing CI,
-    an interval from one seed (``ONE_SEED``: "(CI +10.3 to +23.7; 1 seed: training randomness is not in the
+    an interval from one seed (``stats.ONE_SEED``: "(CI +10.3 to +23.7; 1 seed: training randomness is not in the
     interval)"), and two arms that agreed on every test row (``paired_cell``'s ``agree_rows``): no zero-width interval
     is shown as certain."""
     percent = is_percent(metric)
@@ -163,12 +160,6 @@ def delta_text(imp: dict[str, Any], metric: str, better_high: bool) -> str:
         ci = f" (CI {low:+.2g} to {high:+.2g}{caveat})" if has_ci else ""
         text = f"{abs(imp['points']):.3g} {word} {metric}{ci}"
     return text + ("" if has_ci else f" ({missing_ci_text(imp)})")
-
-
-def missing_ci_text(imp: dict[str, Any]) -> str:
-    """Why a difference (``improvement``) shows no interval: one seed without test rows, or every seed and resample
-    gave the same difference (``stats.interval``'s ``no_interval``), which is not certainty."""
-    return f"no interval: {imp['no_interval']}" if imp.get("no_interval") else "1 seed, no CI"
 
 
 def _signed(points: float) -> str:

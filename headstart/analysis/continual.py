@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from headstart.analysis.stats import interval
+from headstart.analysis.stats import has_interval, interval, kept, range_text
 from headstart.results import RunResult
 
 REFERENCE = ("alone", "joint")  # arms that are references, not candidates
@@ -59,9 +59,9 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def _summary(values: list[float], bounds: tuple[float, float] = (0.0, 1.0)) -> dict[str, Any]:
-    """Mean and interval over seeds, clipped to ``bounds``: accuracies in [0, 1], differences (BWT, FWT) in [-1, 1]."""
-    ci = interval(values, None, bounds=bounds)
-    return {k: ci[k] for k in ("mean", "ci_low", "ci_high")} | {"seeds": len(values)}
+    """Mean and interval over seeds, clipped to ``bounds``: accuracies in [0, 1], differences (BWT, FWT) in [-1, 1];
+    ``no_interval`` where every seed gave the same value (``stats.interval``: no spread seen is not certainty)."""
+    return kept(interval(values, None, bounds=bounds), ("mean", "ci_low", "ci_high")) | {"seeds": len(values)}
 
 
 def continual_rows(results: list[RunResult]) -> dict[str, Any]:
@@ -144,24 +144,26 @@ def versus_text(v: dict[str, Any] | None) -> str:
             return "not scored"
         if v["pairs"] < 2:
             return f"{100 * d['mean']:+.1f} points"
-        return f"{100 * d['mean']:+.1f} points (CI {100 * d['ci_low']:+.1f} to {100 * d['ci_high']:+.1f})"
+        span = range_text(d, lambda x: f"{100 * x:+.1f}", joiner=" to ")
+        return f"{100 * d['mean']:+.1f} points ({'CI ' if has_interval(d) else ''}{span})"
 
     if v["pairs"] < 2:
         return (f"against the runner-up {v['arm']} on one seed: validation ACC {diff(v['val'])}, test {diff(v['test'])}; "
                 "one seed has no interval, so the choice decides little (--seeds 3 or more)")
-    undecided = v["val"]["ci_low"] <= 0 <= v["val"]["ci_high"]
+    undecided = not has_interval(v["val"]) or v["val"]["ci_low"] <= 0 <= v["val"]["ci_high"]
     return (f"against the runner-up {v['arm']}, paired over {v['pairs']} seeds: validation ACC {diff(v['val'])}, test "
             f"{diff(v['test'])}" + ("; validation does not tell the two apart" if undecided else ""))
 
 
 def recommended_word(analysis: dict[str, Any]) -> str:
     """How the report introduces its pick: "Recommended" when validation separates it from the runner-up (paired
-    over at least 2 seeds, the interval of their difference above 0) or there is no runner-up; otherwise "Best on
+    over at least 2 seeds, an interval of their difference above 0) or there is no runner-up; otherwise "Best on
     validation (not a clear choice)": leading with "Recommended" overstated a pick the seeds cannot tell apart."""
     v = analysis.get("versus")
     if not v:  # no runner-up to separate it from
         return "Recommended"
-    clear = v["pairs"] >= 2 and bool(v.get("val")) and v["val"]["ci_low"] > 0  # no shared seed: nothing separates them
+    # no shared seed, or seeds that all differed alike (no interval, not certainty): nothing separates them
+    clear = v["pairs"] >= 2 and bool(v.get("val")) and has_interval(v["val"]) and v["val"]["ci_low"] > 0
     return "Recommended" if clear else "Best on validation (not a clear choice)"
 
 

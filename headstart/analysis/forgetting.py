@@ -11,7 +11,7 @@ import numpy as np
 from headstart.analysis.arms import arm_name
 from headstart.analysis.cells import CONFIDENCE, current_runs
 from headstart.analysis.flags import requested, size_key
-from headstart.analysis.stats import interval, metric_draws, row_weights
+from headstart.analysis.stats import interval, kept, metric_draws, row_weights
 from headstart.results import RunResult
 
 
@@ -30,7 +30,9 @@ def retention_rows(results: list[RunResult], confidence: float = CONFIDENCE) -> 
     Returns:
         Rows ``{strategy, n, data, retention, ci_low, ci_high, interval, original, adapted, seeds, test_rows,
         vs_full_finetune}``; ``vs_full_finetune`` is ``{mean, ci_low, ci_high, p_value, significant, pairs}`` (this
-        arm's retention minus full-finetune's) or None (no full-finetune runs, or this arm is it).
+        arm's retention minus full-finetune's) or None (no full-finetune runs, or this arm is it); a retention or
+        difference whose seeds and resamples all agreed has no interval ("none"; ``no_interval`` says why, as
+        ``stats.interval``).
     """
     groups: dict[tuple[str, int | str, str], dict[int, dict[str, Any]]] = defaultdict(dict)
     for r in current_runs(results):
@@ -43,8 +45,8 @@ def retention_rows(results: list[RunResult], confidence: float = CONFIDENCE) -> 
         draws = _ratio_draws(found)
         ci = interval([float(f["retention"]) for f in found], draws, confidence)
         reference = groups.get((REFERENCE_ARM, n, data)) if arm != REFERENCE_ARM else None
-        rows.append({"strategy": arm, "n": n, "data": data, "retention": ci["mean"], "ci_low": ci["ci_low"],
-                     "ci_high": ci["ci_high"], "interval": "seeds and test rows" if draws is not None else "seeds",
+        rows.append({"strategy": arm, "n": n, "data": data, "retention": ci["mean"], **kept(ci, ("ci_low", "ci_high")),
+                     "interval": "none" if ci.get("no_interval") else "seeds and test rows" if draws is not None else "seeds",
                      "original": math.fsum(f["original"] for f in found) / len(found),
                      "adapted": math.fsum(f["adapted"] for f in found) / len(found), "seeds": len(found),
                      "test_rows": found[0].get("test_rows"), "folds": found[0].get("folds"),
@@ -62,7 +64,7 @@ def _paired(arm: dict[int, dict[str, Any]], reference: dict[int, dict[str, Any]]
     same_rows = da is not None and db is not None and a[0]["rows"]["target"] == b[0]["rows"]["target"]
     ci = interval([float(x["retention"]) - float(y["retention"]) for x, y in zip(a, b)], da - db if same_rows else None,
                   confidence)
-    return {k: ci[k] for k in ("mean", "ci_low", "ci_high", "p_value", "significant", "pairs")}
+    return kept(ci, ("mean", "ci_low", "ci_high", "p_value", "significant", "pairs"))
 
 
 def _ratio_draws(found: list[dict[str, Any]]) -> np.ndarray | None:

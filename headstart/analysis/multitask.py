@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from headstart.analysis.stats import (agreed_difference, difference_range, interval, metric_draws, metric_range, row_weights,
-                                      score_cover)
+from headstart.analysis.stats import (agreed_difference, difference_range, has_interval, interval, metric_draws, metric_range,
+                                      one_seed, row_weights, score_cover)
 from headstart.results import RunResult
 
 SINGLE = "single-task"
@@ -63,29 +63,27 @@ def _beats(value: float, reference: float, lower_is_better: bool) -> bool:
     return value < reference if lower_is_better else value > reference
 
 
-def no_interval(cell: dict[str, Any]) -> bool:
-    """Whether ``stats.interval`` had no error estimate for ``cell`` (one seed, no test rows): its zero width means
-    nothing. A zero-width interval with an estimate (every seed and row agree) is an interval."""
-    if "pairs" not in cell:  # a cell from elsewhere that does not say how it was measured: the width alone tells
-        return cell["ci_low"] == cell["ci_high"]
-    return cell["pairs"] < 2 and cell.get("row_se") is None
-
-
 def covers(cell: dict[str, Any]) -> str:
     """What ``cell``'s interval carries, in compare's words (``report.markdown``'s intervals): "seeds and test rows";
     "test rows" for one seed (its interval is the test set's sampling error alone: another seed may train otherwise);
-    "seeds" where the test rows could not be resampled; "none" without either."""
+    "seeds" where the test rows could not be resampled; "none" where it has no width (one seed and no rows, or every
+    seed and resample agreed: ``no_interval`` says why, ``stats.has_interval``)."""
+    if not has_interval(cell):
+        return "none"
     if "pairs" not in cell:  # a cell from elsewhere that does not say how it was measured
-        return "none" if no_interval(cell) else "seeds and test rows"
+        return "seeds and test rows"
     rows = cell.get("row_se") is not None
     if cell["pairs"] < 2:
         return "test rows" if rows else "none"
     return "seeds and test rows" if rows else "seeds"
 
 
+NO_INTERVAL = "no interval"  # the reading of a difference with none to read (``stats.missing_ci_text`` says why)
+
+
 def _reading(gain: dict[str, Any]) -> str:
-    if no_interval(gain):
-        return "one seed: no interval"
+    if not has_interval(gain):
+        return NO_INTERVAL
     if gain["ci_low"] > 0:
         return "multi-task helps"
     if gain["ci_high"] < 0:
@@ -107,7 +105,9 @@ def multitask_rows(runs: list[RunResult], tasks: list[str], weightings: list[str
         ``{"tasks": [{task, metric, lower_is_better, test_rows, reference, single, multi: {w: interval}, difference: {w:
         interval + gain, reading, covers}}], "weights": {w: {task: mean weight}}, "seconds": {label: mean train seconds},
         "budget": {label: budget as run}, "capped": bool}``; an interval is ``stats.interval``'s dict with ``seeds``; a
-        missing cell is absent; ``covers`` says what a difference's interval carries (one seed: the test rows alone).
+        missing cell is absent; ``covers`` says what a difference's interval carries (one seed: the test rows alone, and
+        ``caveat`` says so, never significant: ``stats.one_seed``); a cell whose seeds and resamples all agreed carries
+        ``no_interval`` (why it has none, as ``stats.interval``) and reads "no interval".
     """
     scores = _scores(runs)
     rows = []
@@ -142,7 +142,7 @@ def multitask_rows(runs: list[RunResult], tasks: list[str], weightings: list[str
             diff = interval([multi[s]["value"] - single[s]["value"] for s in common], None if a is None or b is None else a - b,
                             bounds=difference_range(metric))
             agreed = a is not None and b is not None and all(multi[s]["predicted"] == single[s]["predicted"] for s in common)
-            diff = agreed_difference(diff, metric, n_rows if agreed else None)
+            diff = agreed_difference(one_seed(diff, len(common)), metric, n_rows if agreed else None)
             sign = -1.0 if row["lower_is_better"] else 1.0
             gain = {**diff, "mean": sign * diff["mean"], "ci_low": sign * (diff["ci_high"] if sign < 0 else diff["ci_low"]),
                     "ci_high": sign * (diff["ci_low"] if sign < 0 else diff["ci_high"])}

@@ -11,7 +11,8 @@ import numpy as np
 from headstart.analysis.arms import arm_name
 from headstart.analysis.cells import CONFIDENCE, current_runs
 from headstart.analysis.flags import requested, size_key
-from headstart.analysis.stats import difference_range, interval, metric_draws, metric_range, row_weights, score_cover
+from headstart.analysis.stats import (difference_range, interval, kept, metric_draws, metric_range, one_seed, row_weights,
+                                      score_cover)
 from headstart.metrics import one_class
 from headstart.results import RunResult
 
@@ -25,7 +26,9 @@ def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: flo
     Returns:
         Rows ``{strategy, n, data, in_domain, mean, ci_low, ci_high, gap: {mean, ci_low, ci_high, p_value,
         significant, pairs}, seeds, test_rows, note, majority_note, one_class, one_class_note}`` in the metric's stored
-        units (``note``: how the score was taken, e.g. a label mapping; ``majority_note``: what the dataset's most
+        units; a score or gap whose seeds and resamples all agreed has no interval (``no_interval`` says why, as
+        ``stats.interval``), and a gap on one seed is never significant (``caveat``: ``stats.one_seed``)
+        (``note``: how the score was taken, e.g. a label mapping; ``majority_note``: what the dataset's most
         frequent class scores; ``one_class``: the seeds that answered one class for every row, ``one_class_note`` the
         warning that says so, None when none did); none when no run was scored
         out of domain or the metric is not among its scores.
@@ -43,15 +46,16 @@ def ood_rows(results: list[RunResult], metric: str = "accuracy", confidence: flo
         ci = interval(outside, draws_out, confidence, bounds=metric_range(metric),
                       cover=score_cover(metric, sum(outside) / len(outside), found[0].get("test_rows"),
                                         *first_rows(found), confidence))
-        gap = interval([a - b for a, b in zip(inside, outside)],
-                       draws_in - draws_out if draws_in is not None and draws_out is not None else None, confidence,
-                       bounds=difference_range(metric))
+        gap = one_seed(interval([a - b for a, b in zip(inside, outside)],
+                                draws_in - draws_out if draws_in is not None and draws_out is not None else None, confidence,
+                                bounds=difference_range(metric)), len(seeds))
         note = found[0].get("note")
         single = [f.get("one_class") or one_class((f.get("rows") or {}).get("predicted") or []) for f in found]
         rows.append({"strategy": arm, "n": n, "data": data, "in_domain": sum(inside) / len(inside), "mean": ci["mean"],
-                     "interval": "seeds and test rows" if draws_in is not None and draws_out is not None else "seeds",
-                     "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
-                     "gap": {k: gap[k] for k in ("mean", "ci_low", "ci_high", "p_value", "significant", "pairs")},
+                     "interval": ("none" if ci.get("no_interval") else "seeds and test rows"
+                                  if draws_in is not None and draws_out is not None else "seeds"),
+                     **kept(ci, ("ci_low", "ci_high")),
+                     "gap": kept(gap, ("mean", "ci_low", "ci_high", "p_value", "significant", "pairs")),
                      "seeds": len(seeds), "test_rows": found[0].get("test_rows"), "note": note or None,
                      "majority_note": majority_note(data, found[0].get("rows") or {}),
                      # the constant answer's accuracy: a floor for accuracy only (its macro-F1 or AUC is another number)

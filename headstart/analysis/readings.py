@@ -21,7 +21,7 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
     Returns:
         ``{n, n_actual, strategy, points, ci: [lo, hi], p_value, significant, pairs, chosen_on, text}`` (points and ci
         oriented, in display units, on test), with ``caveat`` on one shared seed (never significant: the interval
-        holds the test rows' error alone, ``cell_stats.ONE_SEED``), or None when scratch or every transfer strategy
+        holds the test rows' error alone, ``stats.ONE_SEED``), or None when scratch or every transfer strategy
         is absent.
     """
     better_high = resolve_direction(metric, higher_is_better)

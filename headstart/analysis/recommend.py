@@ -8,9 +8,10 @@ from collections import defaultdict
 from typing import Any
 
 from headstart.analysis import flags
-from headstart.analysis.cell_stats import cell_interval, delta_text, improvement, missing_ci_text, paired_cell
+from headstart.analysis.cell_stats import cell_interval, delta_text, improvement, paired_cell
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MARGIN_RELATIVE, MIN_PAIRS, Cell,
                                       choosable, chosen_on, budget_flags, cells, counts, reference, REFERENCE_WORDS, sizes)
+from headstart.analysis.stats import missing_ci_text
 from headstart.analysis.units import format_n, is_percent, resolve_direction, scale, validation_metric
 from headstart.errors import ConfigError
 from headstart.results import RunResult

@@ -41,6 +41,7 @@ A test split is called small (``small_test``) when the 95% Wilson interval of a 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -58,6 +59,8 @@ NONNEGATIVE_METRICS = frozenset({"rmse", "mae", "mse", "loss", "log_loss"})
 SHARE_METRICS = frozenset({"accuracy"})
 NO_SPREAD = 1e-12  # seeds this close (relative to their size) scored the same: the rest is floating-point rounding
 SMALL_TEST_HALF_WIDTH = 0.10  # a 50% accuracy's 95% Wilson half-width above this (under 93 rows): a small test split
+ONE_SEED = "1 seed: training randomness is not in the interval"  # said wherever such a difference's interval is
+SAID = ("no_interval", "caveat", "agree_rows")  # what an interval says of itself: kept wherever its numbers go
 
 
 def metric_range(metric: str) -> tuple[float, float] | None:
@@ -249,6 +252,41 @@ def agreed_text(seeds: int, *, rows: bool) -> str:
         return "every seed gave the same value and no test predictions are stored to resample"
     return ("every resample of the test rows gave the same value" if seeds < 2 else
             "every seed and every resample of the test rows gave the same value")
+
+
+def one_seed(diff: dict[str, Any], seeds: int) -> dict[str, Any]:
+    """A paired difference (``interval``'s dict) over ``seeds`` shared seeds: on one, its interval is the test rows'
+    alone and another seed could train either arm otherwise, so it is never called significant and ``caveat`` says so
+    (``ONE_SEED``). Unchanged on two seeds or more."""
+    return diff if seeds >= 2 else {**diff, "significant": False, "caveat": ONE_SEED}
+
+
+def has_interval(ci: dict[str, Any]) -> bool:
+    """Whether ``ci`` (``{ci_low, ci_high, ...}``) has an interval to show: one of no width is none (one seed with no
+    rows to resample, or every seed and resample agreed: ``no_interval``), never certainty."""
+    return ci["ci_high"] > ci["ci_low"]
+
+
+def missing_ci_text(ci: dict[str, Any]) -> str:
+    """Why ``ci`` shows no interval (``has_interval`` False): "no interval: " and ``interval``'s ``no_interval``, or
+    "1 seed, no CI" (one seed and no test rows to resample)."""
+    return f"no interval: {ci['no_interval']}" if ci.get("no_interval") else "1 seed, no CI"
+
+
+def range_text(ci: dict[str, Any], fmt: Callable[[float], str], *, joiner: str = " – ") -> str:
+    """``ci``'s interval as a table or a line shows it: ``fmt(low) + joiner + fmt(high)``, with "; " and its ``caveat``
+    (``ONE_SEED``) where it has one; where it has none (``has_interval``), why (``missing_ci_text``).
+
+    Example: ``range_text({"ci_low": 0.7, "ci_high": 0.7, "no_interval": "…"}, fmt)`` -> ``"no interval: …"``."""
+    if not has_interval(ci):
+        return missing_ci_text(ci)
+    return f"{fmt(ci['ci_low'])}{joiner}{fmt(ci['ci_high'])}" + (f"; {ci['caveat']}" if ci.get("caveat") else "")
+
+
+def kept(ci: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """``ci``'s ``keys``, and what it says of itself where it does (``SAID``: ``no_interval``, ``caveat``,
+    ``agree_rows``): what a table's JSON keeps of an interval, as results.json does."""
+    return {k: ci[k] for k in keys} | {k: ci[k] for k in SAID if ci.get(k)}
 
 
 def _widened(low: float, high: float, cover: tuple[float, float] | None,

@@ -49,8 +49,8 @@ def multitask(
     Example: headstart multitask --tasks drug-reviews,drug-reviews-sentiment,drug-reviews-rating --weighting equal,uncertainty,gradnorm --n 256 --seeds 3 --out runs/multitask-drug
     Example: headstart multitask --tasks reviews.csv:condition,reviews.csv:rating --strategy lora --option rank=4
     """
-    from headstart.analysis.multitask import covers, no_interval
-    from headstart.report.multitask import ONE_SEED, reading_text, verdict_caveat
+    from headstart.analysis.stats import has_interval, range_text
+    from headstart.report.multitask import ON_ONE_SEED, reading_text, verdict_caveat
     from headstart.multitask import multitask as run_multitask
     from headstart.specs import TrainConfig
 
@@ -76,13 +76,12 @@ def multitask(
         parts = [f"single-task {scale * single['mean']:.{1 if scale == 100 else 3}f}" if single else "single-task –"]
         digits = 1 if scale == 100 else 3
         for w, diff in row["difference"].items():
-            span = ("one seed, no CI" if no_interval(diff) else
-                    f"CI {scale * diff['ci_low']:+.{digits}f} to {scale * diff['ci_high']:+.{digits}f}"
-                    + (" over test rows only" if covers(diff) == "test rows" else ""))
-            parts.append(f"{w} {scale * diff['mean']:+.{digits}f}{unit} ({span}: {reading_text(diff)})")
+            span = range_text(diff, lambda v: f"{scale * v:+.{digits}f}", joiner=" to ")
+            parts.append(f"{w} {scale * diff['mean']:+.{digits}f}{unit} ({'CI ' if has_interval(diff) else ''}{span}): "
+                         f"{reading_text(diff)}")
         typer.echo(f"{row['task']} ({row['metric']}): " + ", ".join(parts))
     read = [reading_text(d) for row in result.analysis["tasks"] for d in row["difference"].values()]
-    one_seed = any(text.endswith(ONE_SEED) for text in read)
+    one_seed = any(text.endswith(ON_ONE_SEED) for text in read)
     verdicts = any(text.startswith(("negative transfer", "multi-task helps")) for text in read)
     if one_seed or (verdicts and result.analysis.get("capped")):
         typer.echo(f"note: {verdict_caveat(result.analysis, one_seed=one_seed).removeprefix('Caveat: ')}")

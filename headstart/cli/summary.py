@@ -72,8 +72,11 @@ def _by_data_and_size(rows: list[dict[str, Any]]) -> dict[tuple[str, Any], list[
 
 def forgetting_lines(rows: list[dict[str, Any]]) -> list[str]:
     """A line per retained dataset and size: each arm's retention (adapted over original probe accuracy)."""
+    from headstart.analysis.stats import range_text
+
     return [f"retention on {data} at n = {n}: " + ", ".join(
-                f"{r['strategy']} {r['retention']:.3f}" + (f" ({r['ci_low']:.3f}–{r['ci_high']:.3f})" if r["seeds"] > 1 else "")
+                f"{r['strategy']} {r['retention']:.3f}" + (f" ({range_text(r, lambda v: f'{v:.3f}', joiner='–')})"
+                                                           if r["seeds"] > 1 else "")
                 for r in found) + " (1.000: nothing lost" + ("; report.md has the paired differences)" if any(
                 r.get("vs_full_finetune") for r in found) else ")")  # paired with full-finetune's, on 2+ shared seeds
             for (data, n), found in _by_data_and_size(rows).items()]

@@ -66,17 +66,20 @@ def on_target_rate(table: np.ndarray, *, draws: int = 400) -> dict[str, Any]:
 
     Returns:
         ``{"rate", "ci_low", "ci_high", "seeds", "prompts", "per_seed"}``; the interval is clipped to [0, 1] (three
-        seeds' t quantile, 4.3, easily reaches past either end).
+        seeds' t quantile, 4.3, easily reaches past either end) and, where the seeds do not vary, holds the rate's
+        Wilson interval on the prompts (``stats.interval``'s ``cover``): every generation on target is no miss seen in
+        P prompts, not a rate of 1 for certain.
     """
-    from headstart.analysis.stats import interval, row_weights
+    from headstart.analysis.stats import interval, kept, row_weights, wilson
 
     table = np.asarray(table, dtype=np.float64)
     seeds, prompts = table.shape
     weights = row_weights(prompts, draws=draws)
     prompt_draws = (weights @ table.mean(0)) / prompts
-    summary = interval(table.mean(1).tolist(), prompt_draws)
-    return {"rate": summary["mean"], "ci_low": max(0.0, summary["ci_low"]), "ci_high": min(1.0, summary["ci_high"]), "seeds": seeds,
-            "prompts": prompts, "per_seed": table.mean(1).tolist()}
+    rate = float(table.mean())
+    summary = interval(table.mean(1).tolist(), prompt_draws, bounds=(0.0, 1.0), cover=wilson(rate, prompts))
+    return {"rate": summary["mean"], **kept(summary, ("ci_low", "ci_high")), "seeds": seeds, "prompts": prompts,
+            "per_seed": table.mean(1).tolist()}
 
 
 def measure(model: Any, tokenizer: Any, classifier: str | Path, prompts: list[str], asked: list[str], *, seeds: list[int],

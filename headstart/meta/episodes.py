@@ -112,11 +112,23 @@ def episodes(by_class: dict[int, np.ndarray], *, ways: int, shots: int, queries:
 def ci95(accuracies: list[float] | np.ndarray) -> tuple[float, float | None]:
     """Mean and the half-width of its 95% interval over episodes, t(0.975, n − 1) · sd / √n (sample sd): the field's
     1.96 · sd / √n (Snell et al. 2017, Finn et al. 2017: 600 or more test episodes) where episodes are many, wider
-    where they are few. None for the half-width under two episodes: one episode has no interval. It carries the
-    episodes' sampling only, not the meta-training seed's."""
+    where they are few. None for the half-width under two episodes: one episode has no interval; 0 where every episode
+    gave the same value, which is no interval either (``no_spread``). It carries the episodes' sampling only, not the
+    meta-training seed's."""
     from scipy import stats
 
     values = np.asarray(accuracies, dtype=np.float64)
     if len(values) < 2:
         return float(values.mean()) if len(values) else float("nan"), None
+    if np.ptp(values) == 0:  # every episode the same: exactly 0, not the rounding of their mean (``no_spread``)
+        return float(values[0]), 0.0
     return float(values.mean()), float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+
+
+SAME_EPISODES = "every episode gave the same value"  # why an interval over episodes has none (after "no interval: ")
+
+
+def no_spread(half: float | None, key: str = "no_interval") -> dict[str, str]:
+    """``{key: SAME_EPISODES}`` where ``ci95``'s half-width is 0 (every episode gave the same accuracy: no error seen,
+    which is not certainty, as ``stats.interval``'s ``no_interval``), else ``{}``: what a row's JSON carries."""
+    return {key: SAME_EPISODES} if half == 0.0 else {}

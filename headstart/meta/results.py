@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from headstart.analysis.stats import ONE_SEED
 from headstart.report.markdown import md_text
 
 PLAIN = ("linear-probe", "fine-tune", "prototypes")  # the plain backbone's baselines, in table order
@@ -18,13 +19,16 @@ class MetaResult:
         out: the folder the run wrote: meta.json, meta.md and each arm's backbone in ``out/<arm>/``.
         training: one dict per arm: arm, meta_steps, seconds, first_loss / last_loss (mean of the first / last tenth
             of the steps), saved (the backbone folder), meta_lr (the Adam rate kept; None for Reptile), validation
-            (per shot count: shots, mean, ci95, episodes on held-out rows of the base classes; empty without
-            validation) and, with ``--tune meta-lr``, tried (each rate with its validation mean and training seconds,
+            (per shot count: shots, mean, ci95, episodes on held-out rows of the base classes, and ``no_interval``
+            where every episode gave the same value; empty without validation) and, with ``--tune meta-lr``, tried (each rate with its validation mean and training seconds,
             or diverged); seconds is the kept rate's meta-training.
         rows: one dict per (novel, shots, method): novel, shots, method, kind ("meta" or "plain"), mean, ci95,
             episodes, accuracies (accuracy on the query sets, their mean, its 95% half-width t · sd / √episodes, and
             each episode's, in the same episode order for every method), vs_linear_probe (mean and 95% half-width
-            of the per-episode difference from the plain linear probe on the same episodes; None on its own row).
+            of the per-episode difference from the plain linear probe on the same episodes; None on its own row);
+            ``no_interval`` / ``vs_linear_probe_no_interval`` where every episode gave the same value or difference
+            (a half-width of 0, no interval: ``episodes.no_spread``), and ``caveat`` (``stats.ONE_SEED``) on a
+            meta-trained arm's row: it was meta-trained once, so its interval holds no training randomness.
         seconds: wall time of the whole run.
     """
 
@@ -63,8 +67,8 @@ class MetaResult:
                 r = cell.get((method, novel, shots))
                 values.append("" if r is None else with_interval(r["mean"], r["ci95"]))
             lines.append(f"| {method} | " + " | ".join(values) + " |")
-        lines += ["", "Paired difference from plain linear-probe on the same episodes (points, mean and 95% interval):", "",
-                  lines[0], lines[1]]
+        lines += ["", "Paired difference from plain linear-probe on the same episodes (points, mean and 95% interval over "
+                  f"the episodes; each meta-trained arm is one meta-training run, {ONE_SEED}):", "", lines[0], lines[1]]
         for method in methods:
             pairs = [cell.get((method, novel, shots), {}).get("vs_linear_probe") for novel, shots in columns]
             if any(p is not None for p in pairs):
@@ -73,7 +77,8 @@ class MetaResult:
         episodes = {r["episodes"] for r in self.rows}
         lines.append("")
         lines.append(f"Query accuracy (%), mean and 95% interval (mean ± t·sd/√n, the episodes' sampling only, clipped to "
-                     f"what an accuracy can be; none for one episode) over {', '.join(map(str, sorted(episodes)))} episodes of {self.config['queries']} queries "
+                     f"what an accuracy can be; none for one episode or where every episode gave the same value) over "
+                     f"{', '.join(map(str, sorted(episodes)))} episodes of {self.config['queries']} queries "
                      "per class, the same seeded episodes for every method; "
                      f"meta-trained on {md_text(self.config['base'])} with {md_text(self.config['backbone'])} "
                      f"({self.config['meta_steps']} meta-steps of {self.config['meta_batch']} {ways}-way "
@@ -117,13 +122,18 @@ def with_interval(mean: float, half: float | None, *, difference: bool = False) 
     episodes reaches past 0–100% ("30.0 ± 211.8"). Just the mean without an interval (one episode: ``half`` None).
 
     Example: ``with_interval(0.3, 2.118)`` -> ``"30.0 (0.0–100.0)"``; ``with_interval(0.05, 0.1, difference=True)``
-    -> ``"+5.0 (-5.0 to +15.0)"``."""
-    from headstart.analysis.stats import difference_range, metric_range
+    -> ``"+5.0 (-5.0 to +15.0)"``; a half-width of 0 (every episode the same) is no interval: ``"80.0 (no interval:
+    every episode gave the same value)"`` (``stats.range_text``)."""
+    from headstart.analysis.stats import difference_range, metric_range, range_text
+    from headstart.meta.episodes import no_spread
 
     low, high = difference_range("accuracy") if difference else metric_range("accuracy")
     if difference:
         shown = f"{round(100 * mean, 1) + 0.0:+.1f}"  # + 0.0: never "-0.0"
-        return shown if half is None else (f"{shown} ({round(100 * max(mean - half, low), 1) + 0.0:+.1f} to "
-                                           f"{round(100 * min(mean + half, high), 1) + 0.0:+.1f})")
-    shown = f"{100 * mean:.1f}"
-    return shown if half is None else f"{shown} ({100 * max(mean - half, low):.1f}–{100 * min(mean + half, high):.1f})"
+        fmt, joiner = (lambda v: f"{round(100 * v, 1) + 0.0:+.1f}"), " to "
+    else:
+        shown, fmt, joiner = f"{100 * mean:.1f}", (lambda v: f"{100 * v:.1f}"), "–"
+    if half is None:
+        return shown
+    ci = {"ci_low": max(mean - half, low), "ci_high": min(mean + half, high), **no_spread(half)}
+    return f"{shown} ({range_text(ci, fmt, joiner=joiner)})"

@@ -23,12 +23,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from headstart.analysis.stats import ONE_SEED
 from headstart.errors import ConfigError
 from headstart.python_checks import flags_checked
 from headstart.surface import on_cli
 from headstart.meta.base import ARMS, get_arm, parse_arms, zero_head
 from headstart.meta.config import META_LR_GRID, MetaConfig, check_out_is_a_folder, setting_datasets
-from headstart.meta.episodes import ci95, episodes, sample_episode
+from headstart.meta.episodes import ci95, episodes, no_spread, sample_episode
 from headstart.meta.pools import Pool, class_split, make_pool, setup, validation_pool  # noqa: F401  (callers import them from here too)
 from headstart.meta.results import MetaResult, rate_text
 from headstart.report.markdown import md_text
@@ -93,7 +94,7 @@ def validate(arm_name: str, backbone: Any, head: dict[str, torch.Tensor], pool: 
                 if update is not None:
                     update(len(rows) * cfg.val_episodes + len(accuracy), total, {"shots": shots})
             mean, half = ci95(accuracy)
-            rows.append({"shots": shots, "mean": mean, "ci95": half, "episodes": len(accuracy)})
+            rows.append({"shots": shots, "mean": mean, "ci95": half, **no_spread(half), "episodes": len(accuracy)})
     return rows
 
 
@@ -158,9 +159,13 @@ def evaluate(models: dict[str, tuple[Any, dict[str, torch.Tensor]]], plain: Any,
                 for name, values in accuracy.items():
                     mean, half = ci95(values)
                     paired = ci95(np.asarray(values) - probe) if name != PROBE else None
-                    rows.append({"novel": pool.name, "shots": shots, "method": name, "kind": "plain" if name.startswith("plain ") else "meta",
-                                 "mean": mean, "ci95": half, "episodes": len(values),
+                    kind = "plain" if name.startswith("plain ") else "meta"
+                    rows.append({"novel": pool.name, "shots": shots, "method": name, "kind": kind,
+                                 "mean": mean, "ci95": half, **no_spread(half), "episodes": len(values),
                                  "vs_linear_probe": paired,  # (mean, half-width) of the per-episode difference
+                                 **no_spread(paired and paired[1], "vs_linear_probe_no_interval"),
+                                 # meta-trained once: its episodes resample the novel tasks, not its own training
+                                 **({"caveat": ONE_SEED} if kind == "meta" else {}),
                                  "accuracies": [round(v, 4) for v in values]})  # per episode, in episode order
     order = [*cfg.arms, *(f"plain {k}" for k in ("linear-probe", "fine-tune", "prototypes"))]
     return sorted(rows, key=lambda r: (cfg.novel.index(r["novel"]), r["shots"], order.index(r["method"])))

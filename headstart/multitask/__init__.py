@@ -38,9 +38,12 @@ class MultitaskResult:
     notes: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:  # one line: the analysis holds each task's intervals
+        from headstart.analysis.stats import has_interval
+
         tasks = self.analysis.get("tasks", [])
         weightings = list(dict.fromkeys(w for row in tasks for w in row.get("difference", {})))
-        gains = [(w, [row["difference"][w]["gain"] for row in tasks if w in row.get("difference", {})]) for w in weightings]
+        gains = [(w, [g for row in tasks if w in row.get("difference", {})
+                      if has_interval(g := row["difference"][w]["gain"])]) for w in weightings]  # none: neither
         versus = "; ".join(f"{w} better on {sum(g['ci_low'] > 0 for g in found)}, worse on {sum(g['ci_high'] < 0 for g in found)}"
                            for w, found in gains)
         return (f"MultitaskResult({len(tasks)} task(s), {self.trained} run(s) trained"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.analysis.continual import REFERENCE, recommended_word, versus_text, withheld_text
+from headstart.analysis.stats import range_text
 from headstart.report.markdown import bytes_text, md_text
 
 
@@ -17,8 +18,7 @@ def _ci(summary: dict[str, Any] | None, scale: float = 100.0, signed: bool = Fal
     sign = "+" if signed else ""
     if summary.get("seeds", 2) < 2:  # the interval is over seeds: one seed has none (not one of no width; said under the table)
         return f"{scale * summary['mean']:{sign}.1f}"
-    return (f"{scale * summary['mean']:{sign}.1f} ({scale * summary['ci_low']:{sign}.1f} to "
-            f"{scale * summary['ci_high']:{sign}.1f})")
+    return f"{scale * summary['mean']:{sign}.1f} ({range_text(summary, lambda v: f'{scale * v:{sign}.1f}', joiner=' to ')})"
 
 
 def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, tasks: list[str], notes: list[str]) -> str:

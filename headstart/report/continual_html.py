@@ -45,6 +45,7 @@ border-radius:3px;font-size:12px;white-space:nowrap;display:none}svg text{font-s
 const D = JSON.parse(document.getElementById("report-data").textContent);
 __HELPERS__const pct = (v, signed) => (signed && v >= 0 ? "+" : "") + (100 * v).toFixed(1);
 const ci = (s, signed) => !s ? "\\u2013" : s.seeds < 2 ? pct(s.mean, signed) + " (one seed: no interval)"
+  : s.no_interval ? pct(s.mean, signed) + " (no interval: " + s.no_interval + ")"
   : pct(s.mean, signed) + " (" + pct(s.ci_low, signed) + " to " + pct(s.ci_high, signed) + ")";
 const bytes = (b) => b >= 1e9 ? (b / 1e9).toFixed(1) + " GB" : b >= 1e6 ? (b / 1e6).toFixed(1) + " MB" : b >= 1e3 ? (b / 1e3).toFixed(1) + " kB" : b + " B";
 $("title").textContent = D.title;

@@ -13,7 +13,8 @@ from typing import Any
 
 from headstart.analysis import format_n, size_key
 from headstart.report.chart import log_x, metric_label
-from headstart.report.markdown import interval_text, produced_by_markdown, reference_text, superseded_text
+from headstart.report.markdown import (difference_ci_text, interval_text, paired_retention_text, produced_by_markdown,
+                                       reference_text, retention_ci_text, score_ci_text, superseded_text)
 
 _CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 
@@ -203,7 +204,6 @@ for (const r of D.curves) {
   for (const v of [r.strategy, r.label, meanText(r), ciText(r), seedsText(r), r.chosen || "–", r.budget || "–", secs(r.train_seconds), (r.seconds_per_step ? secs(r.seconds_per_step) : "–"), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
   tbody.append(tr);
 }
-const signed = x => (x >= 0 ? "+" : "\u2212") + Math.abs(x).toFixed(3);
 if (D.retention.length) {
   $("forgetting").append(el("h2", "Forgetting"));
   $("forgetting").append(el("p", "Retention: a probe on the adapted encoder over one on the original, on the retained dataset's test split (1.00: nothing lost); 95% interval. Chart: forgetting.png beside this file.", {class: "note"}));
@@ -213,10 +213,9 @@ if (D.retention.length) {
   t.append(head);
   for (const r of D.retention) {
     const tr = el("tr");
-    for (const v of [r.strategy, r.n, r.data, r.retention.toFixed(3), r.ci_low.toFixed(3) + " \u2013 " + r.ci_high.toFixed(3),
+    for (const v of [r.strategy, r.n, r.data, r.retention.toFixed(3), r.ci_text,
                      (100 * r.original).toFixed(1) + " \u2192 " + (100 * r.adapted).toFixed(1) + " %", r.seeds,
-                     r.vs_full_finetune ? signed(r.vs_full_finetune.mean) + " (" + signed(r.vs_full_finetune.ci_low) + " to " +
-                       signed(r.vs_full_finetune.ci_high) + ")" : "\u2013"]) tr.append(el("td", v));
+                     r.vs_text]) tr.append(el("td", v));
     t.append(tr);
   }
   $("forgetting").append(t);
@@ -234,8 +233,8 @@ if (D.ood.length) {
   const gap = x => (x >= 0 ? "+" : "\u2212") + num(Math.abs(x));
   for (const r of D.ood) {
     const tr = el("tr");
-    for (const v of [r.strategy + (r.one_class_note ? " \u26a0" : ""), r.n, r.data, num(r.in_domain), num(r.mean), num(r.ci_low) + " \u2013 " + num(r.ci_high),
-                     gap(r.gap), gap(r.gap_low) + " to " + gap(r.gap_high), r.seeds]) tr.append(el("td", v));
+    for (const v of [r.strategy + (r.one_class_note ? " \u26a0" : ""), r.n, r.data, num(r.in_domain), num(r.mean), r.ci_text,
+                     gap(r.gap), r.gap_ci_text, r.seeds]) tr.append(el("td", v));
     t.append(tr);
   }
   $("ood").append(t);
@@ -326,11 +325,13 @@ def _payload(summary: dict[str, Any], title: str, command: str | list[str] | Non
         "budget_flags": [f["text"] for f in summary.get("budget_flags") or []],
         "reference": reference_payload(summary),
         "experiment": summary.get("experiment", ""),
-        "retention": [{**r, "n": str(r["n"])} for r in summary.get("retention") or []],
+        "retention": [{**r, "n": str(r["n"]), "ci_text": retention_ci_text(r),
+                       "vs_text": paired_retention_text(r.get("vs_full_finetune"))} for r in summary.get("retention") or []],
         "ood": [{"strategy": r["strategy"], "n": str(r["n"]), "data": r["data"], "in_domain": r["in_domain"] * summary["scale"],
                  "mean": r["mean"] * summary["scale"], "ci_low": r["ci_low"] * summary["scale"], "ci_high": r["ci_high"] * summary["scale"],
                  "gap": r["gap"]["mean"] * summary["scale"], "gap_low": r["gap"]["ci_low"] * summary["scale"],
-                 "gap_high": r["gap"]["ci_high"] * summary["scale"], "seeds": r["seeds"], "note": r.get("note"),
+                 "gap_high": r["gap"]["ci_high"] * summary["scale"], "ci_text": score_ci_text(summary, r),
+                 "gap_ci_text": difference_ci_text(summary, r["gap"]), "seeds": r["seeds"], "note": r.get("note"),
                  "majority_note": r.get("majority_note"), "one_class_note": r.get("one_class_note")}
                 for r in summary.get("ood") or []],
         "others": [{"experiment": o["experiment"], "runs": o["runs"], "recommendation": [b["text"] for b in o["summary"]["recommendation"]]}

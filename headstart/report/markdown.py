@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from headstart.analysis import REFERENCE_WORDS, format_n
+from headstart.analysis.stats import range_text
 from headstart.report.chart import metric_label
 
 
@@ -53,6 +54,16 @@ def _signed_value(summary: dict[str, Any], v: float) -> str:
     """A difference of two scores as ``_value`` writes a score, with its sign: +10.0 / -0.9 points, +0.0123."""
     k = summary["scale"]
     return f"{v * k:+.1f}" if k == 100.0 else f"{v:+.3g}"
+
+
+def score_ci_text(summary: dict[str, Any], ci: dict[str, Any]) -> str:
+    """A score's interval in a table's CI column, ``"68.2 – 75.9"``, or why it has none (``stats.range_text``)."""
+    return range_text(ci, lambda v: _value(summary, v))
+
+
+def difference_ci_text(summary: dict[str, Any], ci: dict[str, Any]) -> str:
+    """A difference's interval, ``"+1.2 to +5.0"`` (with its one-seed caveat), or why it has none (``stats.range_text``)."""
+    return range_text(ci, lambda v: _signed_value(summary, v), joiner=" to ")
 
 
 def size_text(n: int) -> str:
@@ -171,8 +182,16 @@ def other_experiments_markdown(summary: dict[str, Any]) -> list[str]:
         lines += ["", f"![{md_text(other['experiment'])}](chart-{i}.png)"]
         lines += ["", f"| strategy | n | {metric_label(inner)} | 95% CI | seeds |", "|---|---:|---:|---:|---:|"]
         lines += [f"| {md_text(r['strategy'])} | {format_n(r['n'], r['n_actual'])} | {_value(inner, r['mean'])} | "
-                  f"{_value(inner, r['ci_low'])} – {_value(inner, r['ci_high'])} | {r['seeds']} |" for r in inner["curves"]]
+                  f"{_curve_ci(inner, r)} | {r['seeds']} |" for r in inner["curves"]]
     return lines
+
+
+def _curve_ci(summary: dict[str, Any], r: dict[str, Any]) -> str:
+    """A curves row's CI column: its interval, or its note where it has none (one run with no rows, or every seed and
+    resample agreed: ``cell_stats.curves``' "none")."""
+    if r.get("interval", "seeds" if r["seeds"] > 1 else "none") != "none":
+        return f"{_value(summary, r['ci_low'])} – {_value(summary, r['ci_high'])}"
+    return md_text(r.get("note") or "no CI")
 
 
 def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[str] | None) -> str:
@@ -212,8 +231,7 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
               f"| strategy | n | {label} | 95% CI | seeds | chosen on validation | budget | train time (s) | s / step | trainable params | saved size |",
               "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|"]
     for r in summary["curves"]:
-        has_ci = r.get("interval", "seeds" if r["seeds"] > 1 else "none") != "none"
-        ci = f"{_value(summary, r['ci_low'])} – {_value(summary, r['ci_high'])}" if has_ci else md_text(r.get("note") or "no CI")
+        ci = _curve_ci(summary, r)
         seeds = f"{r['seeds']} (1 run)" if r.get("runs", r["seeds"]) < r["seeds"] else str(r["seeds"])
         lines.append(f"| {md_text(r['strategy'])} | {format_n(r['n'], r['n_actual'])} | {_value(summary, r['mean'])} | "
                      f"{ci} | {seeds} | {md_text(r.get('chosen') or '–')} | {md_text(r.get('budget') or '–')} | {r['train_seconds']:.3g} | "
@@ -238,9 +256,9 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
                   "| − full-finetune (95% CI) |",
                   "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {md_text(r['strategy'])} | {r['n']} | {md_text(r['data'])} | {r['retention']:.3f} | "
-                  f"{r['ci_low']:.3f} – {r['ci_high']:.3f} | {100 * r['original']:.1f} → {100 * r['adapted']:.1f} | "
+                  f"{md_text(retention_ci_text(r))} | {100 * r['original']:.1f} → {100 * r['adapted']:.1f} | "
                   f"{r.get('test_rows') or '–'}{f' ({folds} folds)' if (folds := r.get('folds') or 0) > 1 else ''} | {r['seeds']} | "
-                  f"{paired_retention_text(r.get('vs_full_finetune'))} |" for r in retained]
+                  f"{md_text(paired_retention_text(r.get('vs_full_finetune')))} |" for r in retained]
         lines += ["", "![target accuracy vs retention](forgetting.png)"]
     lines += _ood_lines(summary)
     flagged = summary.get("budget_flags") or []
@@ -297,10 +315,15 @@ def ranking_markdown(ranking: dict[str, Any] | None) -> list[str]:
 
 
 def paired_retention_text(diff: dict | None) -> str:
-    """``"+0.012 (−0.004 to +0.028)"``, or ``"–"`` where there is no paired comparison."""
+    """``"+0.012 (−0.004 to +0.028)"``, ``"+0.000 (no interval: …)"``, or ``"–"`` where there is no paired comparison."""
     if not diff:
         return "–"
-    return f"{diff['mean']:+.3f} ({diff['ci_low']:+.3f} to {diff['ci_high']:+.3f})"
+    return f"{diff['mean']:+.3f} ({range_text(diff, lambda v: f'{v:+.3f}', joiner=' to ')})"
+
+
+def retention_ci_text(row: dict[str, Any]) -> str:
+    """A retention's interval, ``"0.912 – 0.988"``, or why it has none (``stats.range_text``)."""
+    return range_text(row, lambda v: f"{v:.3f}")
 
 
 def _ood_lines(summary: dict) -> list[str]:
@@ -324,9 +347,8 @@ def _ood_lines(summary: dict) -> list[str]:
         gap = r["gap"]
         mark = " ⚠" if r.get("one_class_note") else ""
         lines.append(f"| {md_text(r['strategy'])}{mark} | {r['n']} | {md_text(r['data'])} | {_value(summary, r['in_domain'])} | "
-                     f"{_value(summary, r['mean'])} | {_value(summary, r['ci_low'])} – {_value(summary, r['ci_high'])} | "
-                     f"{_signed_value(summary, gap['mean'])} | {_signed_value(summary, gap['ci_low'])} to "
-                     f"{_signed_value(summary, gap['ci_high'])} | "
+                     f"{_value(summary, r['mean'])} | {md_text(score_ci_text(summary, r))} | "
+                     f"{_signed_value(summary, gap['mean'])} | {md_text(difference_ci_text(summary, gap))} | "
                      f"{r.get('test_rows') or '–'} | {r['seeds']} |")
     return lines + ["", "![in domain vs out of domain](ood.png)"]
 
@@ -363,12 +385,13 @@ def adaptation_markdown(rows: list[dict[str, Any]], *, source: str, target: str,
             lines.append(f"| majority class | {r['n']} | {100 * majority.pop(r['n']):.1f} | – | – | – | – | – | – |")
         over = r["over_baseline"]
         gain = "–" if over is None else f"{100 * over['mean']:+.1f}"
-        gain_ci = "–" if over is None else f"{100 * over['ci_low']:+.1f} to {100 * over['ci_high']:+.1f}"
+        gain_ci = "–" if over is None else md_text(range_text(over, lambda v: f"{100 * v:+.1f}", joiner=" to "))
         gap = "–" if r["gap_closed"] is None else f"{100 * r['gap_closed']:.0f}%"
         oracle = "–" if r["oracle"] is None else f"{100 * r['oracle']['mean']:.1f}"
         flag = " ⚠" if r.get("flags") else ""
-        lines.append(f"| {md_text(r['method'])}{flag} | {r['n']} | {100 * r['mean']:.1f} | {100 * r['ci_low']:.1f} – "
-                     f"{100 * r['ci_high']:.1f} | {gain} | {gain_ci} | {gap} | {oracle} | {r['seeds']} |")
+        ci = md_text(range_text(r, lambda v: f"{100 * v:.1f}"))
+        lines.append(f"| {md_text(r['method'])}{flag} | {r['n']} | {100 * r['mean']:.1f} | {ci} | {gain} | {gain_ci} | {gap} | "
+                     f"{oracle} | {r['seeds']} |")
     unshared = sorted({r["n"] for r in rows if r["oracle"] is not None and r["gap_closed"] is None and r["over_baseline"]},
                       key=lambda n: (isinstance(n, str), n))
     if unshared:  # a dash in "gap closed" beside an oracle: say why, not leave it to be read as missing

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from headstart.analysis.multitask import BELOW, covers, no_interval
+from headstart.analysis.multitask import BELOW, NO_INTERVAL, covers
+from headstart.analysis.stats import missing_ci_text, range_text
 from headstart.report.markdown import md_text
 
 SINGLE = "single-task"
@@ -20,32 +21,35 @@ def _unit(metric: str) -> str:
 
 
 def _cell(metric: str, cell: dict[str, Any] | None) -> str:
+    """A score and its interval, ``"91.0 (86.2–95.8)"``, or why it has none (``stats.range_text``)."""
     if not cell:
         return "–"
-    if no_interval(cell):
-        return f"{_value(metric, cell['mean'])} (one seed)"
-    return f"{_value(metric, cell['mean'])} ({_value(metric, cell['ci_low'])}–{_value(metric, cell['ci_high'])})"
+    return f"{_value(metric, cell['mean'])} ({range_text(cell, lambda v: _value(metric, v), joiner='–')})"
 
 
 def _signed(metric: str, x: float) -> str:
     return f"{100 * x:+.1f}" if metric == "accuracy" else f"{x:+.3f}"
 
 
+def difference_text(metric: str, cell: dict[str, Any]) -> str:
+    """A difference and its interval, ``"-20.0 (-27.1 to -12.9)"`` (with the one-seed caveat), or why it has none."""
+    return f"{_signed(metric, cell['mean'])} ({range_text(cell, lambda v: _signed(metric, v), joiner=' to ')})"
+
+
 def _difference(metric: str, cell: dict[str, Any] | None) -> str:
     if not cell:
         return "–"
-    span = "" if no_interval(cell) else f" ({_signed(metric, cell['ci_low'])} to {_signed(metric, cell['ci_high'])})"
-    return f"{_signed(metric, cell['mean'])}{span}: {reading_text(cell)}"
+    return f"{difference_text(metric, cell)}: {reading_text(cell)}"
 
 
-ONE_SEED = "on one seed"  # beside a reading whose interval is over the test rows alone
+ON_ONE_SEED = "on one seed"  # beside a verdict whose interval is over the test rows alone
 
 
 def reading_text(cell: dict[str, Any]) -> str:
     """A difference's reading as said: a verdict that one seed's test rows carry says so ("negative transfer on one
-    seed"): another seed may train otherwise, and its interval holds none of that."""
-    one = covers(cell) == "test rows" and cell["reading"] in ("negative transfer", "multi-task helps")
-    return f"{cell['reading']} {ONE_SEED}" if one else cell["reading"]
+    seed"): another seed may train otherwise, and its interval holds none of that (its ``caveat``)."""
+    one = bool(cell.get("caveat")) and cell["reading"] in ("negative transfer", "multi-task helps")
+    return f"{cell['reading']} {ON_ONE_SEED}" if one else cell["reading"]
 
 
 def interval_words(analysis: dict[str, Any]) -> str:
@@ -54,19 +58,23 @@ def interval_words(analysis: dict[str, Any]) -> str:
     if _one_seed(analysis):
         return ("in brackets a 95% interval over its test rows alone (their sampling error, not how another seed trains; "
                 "--seeds 3 or more adds that)")
-    if _kinds(analysis) <= {"seeds and test rows"}:
+    if _kinds(analysis) - {"none"} <= {"seeds and test rows"}:  # a cell with none says why itself
         return "95% interval over seeds and test rows in brackets"
     return ("95% interval over seeds and test rows in brackets (over the test rows alone where one seed ran, over seeds "
             "alone where the test rows could not be resampled)")
 
 
+def _cells(analysis: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for row in analysis["tasks"] for c in (row.get("single"), *row["multi"].values(), *row["difference"].values()) if c]
+
+
 def _kinds(analysis: dict[str, Any]) -> set[str]:
-    return {covers(c) for row in analysis["tasks"]
-            for c in (row.get("single"), *row["multi"].values(), *row["difference"].values()) if c}
+    return {covers(c) for c in _cells(analysis)}
 
 
 def _one_seed(analysis: dict[str, Any]) -> bool:
-    return _kinds(analysis) <= {"test rows", "none"}
+    """Every cell is of one seed (a cell with no interval, whose seeds all agreed, is not)."""
+    return all(c.get("pairs", len(c.get("seeds") or ())) < 2 for c in _cells(analysis))
 
 
 def multitask_markdown(analysis: dict[str, Any], *, tasks: list[str], weightings: list[str], notes: list[str]) -> str:
@@ -108,7 +116,7 @@ def multitask_markdown(analysis: dict[str, Any], *, tasks: list[str], weightings
 
 def _words(analysis: dict[str, Any], weightings: list[str]) -> list[str]:
     """One line per finding: negative transfer first, then gains, then what showed no difference."""
-    negative, helped, none, unread = [], [], [], []
+    negative, helped, none, unread, unmeasured = [], [], [], [], []
     one_seed = False  # a verdict stands on one seed's test rows: said once, after the verdicts
     for row in analysis["tasks"]:
         metric = row["metric"]
@@ -122,13 +130,15 @@ def _words(analysis: dict[str, Any], weightings: list[str]) -> list[str]:
             where = f"{md_text(row['task'])} under {w}"
             one = reading_text(cell) != cell["reading"]
             one_seed |= one
-            said = f" {ONE_SEED}" if one else ""
+            said = f" {ON_ONE_SEED}" if one else ""
             if cell["reading"] == "negative transfer":
                 negative.append(f"- **Negative transfer{said}**: {where}: {amount} than trained alone "
-                                f"(difference {_difference(metric, cell).split(':')[0]}).")
+                                f"(difference {difference_text(metric, cell)}).")
             elif cell["reading"] == "multi-task helps":
                 helped.append(f"- Multi-task helps {where}{said}: {amount} than trained alone "
-                              f"(difference {_difference(metric, cell).split(':')[0]}).")
+                              f"(difference {difference_text(metric, cell)}).")
+            elif cell["reading"] == NO_INTERVAL:  # neither a difference shown nor none: nothing to read
+                unmeasured.append(f"{where} ({missing_ci_text(cell)})")
             elif cell["reading"] == BELOW:
                 unread.append(where)
                 helped.append(f"- {where}: {amount} than trained alone, but neither beats the constant reference: "
@@ -151,6 +161,8 @@ def _words(analysis: dict[str, Any], weightings: list[str]) -> list[str]:
         lines.append("- " + md_text(verdict_caveat(analysis, one_seed=one_seed)))
     if none:
         lines.append(f"- No difference shown (the interval spans 0): {', '.join(none)}.")
+    if unmeasured:
+        lines.append(f"- No interval to read a difference from: {'; '.join(unmeasured)}.")
     for row in analysis["tasks"]:
         single, reference, metric = row.get("single"), row.get("reference"), row["metric"]
         if single is None or reference is None:

@@ -140,3 +140,40 @@ def test_a_method_that_predicts_what_the_baseline_predicts_is_not_certain_to_add
     assert over["mean"] == 0.0 and (over["ci_low"], over["ci_high"]) == (-bound, bound) and bound > 0.25
     text = adaptation_markdown(list(found.values()), source="s", strategy="full-finetune", target="t")
     assert "+0.0 to +0.0" not in text
+
+
+def test_a_gain_on_one_seed_or_with_no_spread_and_an_oracle_with_no_spread_say_so_in_every_table():
+    """One seed: "-7.7 to +27.7" over the target's rows alone, as if another seed could not train otherwise; two seeds
+    whose stored scores differ by the same 20 points and an oracle whose seeds scored the same (no rows kept) read
+    "-20.0 to -20.0" and "CI 80.0 to 80.0". Now the caveat and the "no interval" words of compare's report, in the rows
+    (adaptation.json), adaptation.md and the printed summary."""
+    import dataclasses
+    from pathlib import Path
+
+    from headstart.adapt import AdaptResult, summary_lines
+
+    methods = {"source-only": ("full-finetune", "target.csv"), "tent": ("full-finetune", "target.csv after tent")}
+    found = {r["method"]: r for r in adaptation_rows([run(0, source=[0] * 6 + [1] * 4, tent=TARGET)], [], methods=methods,
+                                                     baseline="source-only")}
+    over = found["tent"]["over_baseline"]
+    assert over["caveat"] == "1 seed: training randomness is not in the interval" and not over["significant"]
+    text = adaptation_markdown(list(found.values()), source="s", strategy="full-finetune", target="t")
+    assert "; 1 seed: training randomness is not in the interval |" in text
+    assert any(line.endswith("over source-only (CI -7.7 to +27.7; 1 seed: training randomness is not in the interval)")
+               for line in summary_lines(AdaptResult(Path("."), rows=list(found.values())))), found["tent"]
+
+    def stored_only(r: RunResult) -> RunResult:  # a store from before the rows were kept
+        return dataclasses.replace(r, record={"ood": [{**f, "rows": None} for f in r.record["ood"]]})
+
+    oracle = [RunResult(key=f"o/{s}", spec={**run(s, source=[], tent=[]).spec, "data": {"name": "target.csv", "hash": "t"}},
+                        status="done", metrics={"accuracy": 0.8}, val_metrics={"accuracy": 0.8}) for s in (0, 1)]
+    rows = adaptation_rows([stored_only(run(s, source=[0] * 6 + [1] * 4, tent=[1, 1] + [0] * 5 + [1] * 3)) for s in (0, 1)], oracle,
+                           methods=methods, baseline="source-only")
+    tent = next(r for r in rows if r["method"] == "tent")
+    why = "every seed gave the same value and no test predictions are stored to resample"
+    assert tent["over_baseline"]["no_interval"] == why and tent["oracle"]["no_interval"] == why
+    text = adaptation_markdown(rows, source="s", strategy="full-finetune", target="t")
+    assert f"| -10.0 | no interval: {why} |" in text and "-10.0 to -10.0" not in text
+    lines = summary_lines(AdaptResult(Path("."), rows=rows))
+    assert f"oracle n=16: 80.0% on the target (no interval: {why}) (the strategy" in lines[1]
+    assert lines[-1].startswith(f"tent n=16: 80.0% on the target; -10.0 points over source-only (no interval: {why})")

@@ -34,7 +34,35 @@ def test_the_retained_test_set_error_enters_the_interval():
     assert row["retention"] == pytest.approx((adapted == target).mean() / (original == target).mean())
     assert row["interval"] == "seeds and test rows" and row["ci_high"] - row["ci_low"] > 0.02
     (seeds_only,) = retention_rows([run(seed, original, adapted, target, rows=False) for seed in range(3)])
-    assert seeds_only["interval"] == "seeds" and seeds_only["ci_high"] - seeds_only["ci_low"] == pytest.approx(0.0)
+    assert seeds_only["ci_high"] - seeds_only["ci_low"] == pytest.approx(0.0)
+    assert seeds_only["interval"] == "none", "no spread over seeds and no rows: no interval, not one over seeds"
+
+
+def test_a_retention_or_difference_whose_seeds_all_agreed_shows_no_interval_in_every_table():
+    """Three seeds with the same retention and no stored rows read "0.962 – 0.962" in report.md, report.html and the
+    summary line, and lora − full-finetune "+0.038 (+0.038 to +0.038)": no spread seen, not certainty."""
+    from headstart.analysis import summarize
+    from headstart.cli.summary import forgetting_lines
+    from headstart.report.html import report_html
+    from headstart.report.markdown import report_markdown
+
+    rng = np.random.default_rng(0)
+    target = rng.integers(0, 11, 105)
+    original = np.where(rng.random(105) < 0.82, target, (target + 1) % 11)
+    adapted = original.copy()
+    adapted[np.flatnonzero(original == target)[:3]] = (target[np.flatnonzero(original == target)[:3]] + 1) % 11
+    results = [r for seed in range(3) for r in (run(seed, original, adapted, target, rows=False),
+                                                run(seed, original, original, target, rows=False, strategy="lora"))]
+    rows = {r["strategy"]: r for r in retention_rows(with_arms(results))}
+    why = "every seed gave the same value and no test predictions are stored to resample"
+    assert rows["full-finetune"]["no_interval"] == why and rows["lora"]["vs_full_finetune"]["no_interval"] == why
+    summary = summarize(with_arms(results))
+    md = report_markdown(summary, title="t", command=None)
+    assert f"| 0.962 | no interval: {why} |" in md and f"| +0.038 (no interval: {why}) |" in md
+    assert "0.962 – 0.962" not in md
+    html = report_html(summary, title="t", command=None)
+    assert f'"ci_text": "no interval: {why}"' in html and f'"vs_text": "+0.038 (no interval: {why})"' in html
+    assert f"full-finetune 0.962 (no interval: {why})" in forgetting_lines(summary["retention"])[0]
 
 
 def test_each_arm_is_compared_with_full_finetuning_paired_by_seed_on_the_same_rows():

@@ -78,3 +78,30 @@ def test_a_perfect_balanced_accuracy_out_of_domain_keeps_its_per_class_wilson_in
     low, high = recall_cover(np.asarray(TARGET), np.asarray(TARGET))
     assert row["mean"] == 1.0 and row["ci_high"] == high == 1.0
     assert row["ci_low"] == low < 0.6
+
+
+def test_a_score_or_gap_with_no_spread_shows_no_interval_and_a_gap_on_one_seed_says_what_it_leaves_out():
+    """Macro-F1 right on every row in both seeds read "100.0 – 100.0" and its gap "-20.0 to -20.0" (a zero-width
+    interval shown as certainty); a gap on one seed, over its two test sets' rows alone, was as significant as three
+    seeds'. Now both say what compare says, in the row's JSON and in the tables."""
+    import dataclasses
+
+    perfect = [dataclasses.replace(r, metrics={"macro_f1": 0.8},
+                                   record={"ood": [{**r.record["ood"][0], "metrics": {"macro_f1": 1.0}}]})
+               for r in (_run(0, TARGET), _run(1, TARGET))]
+    (row,) = ood_rows(perfect, "macro_f1")
+    assert row["no_interval"] == "every seed and every resample of the test rows gave the same value"
+    assert row["interval"] == "none" and row["gap"]["p_value"] is None and not row["gap"]["significant"]
+    assert row["gap"]["no_interval"] == "every seed gave the same value and no test predictions are stored to resample"
+    md = report_markdown(summarize(perfect, "macro_f1"), title="t", command=None)
+    assert "| 100.0 | no interval: every seed and every resample of the test rows gave the same value | -20.0 | no interval: " in md
+    assert "100.0 – 100.0" not in md
+    html = report_html(summarize(perfect, "macro_f1"), title="t", command=None)
+    assert '"ci_text": "no interval: every seed and every resample of the test rows gave the same value"' in html
+
+    one = _run(0, [0, 1, 1, 0, 0, 1])
+    one = dataclasses.replace(one, record={**one.record, "test": {"predicted": [1, 1, 0, 0, 1, 1] * 5, "target": [1, 0] * 15}})
+    (row,) = ood_rows([one])
+    assert row["gap"]["caveat"] == "1 seed: training randomness is not in the interval" and not row["gap"]["significant"]
+    md = report_markdown(summarize([one]), title="t", command=None)
+    assert "; 1 seed: training randomness is not in the interval |" in md

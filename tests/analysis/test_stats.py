@@ -156,3 +156,18 @@ def test_no_spread_is_no_interval_rather_than_certainty() -> None:
     rows = stats.interval([1.0], np.ones(400), bounds=stats.metric_range("macro_f1"))  # one run, every row right
     assert rows["p_value"] is None and rows["no_interval"] == "every resample of the test rows gave the same value"
     assert "no_interval" not in stats.interval([0.05, 0.06, 0.05], None) and "no_interval" not in stats.interval([0.8], None)
+
+
+def test_a_table_shows_a_range_only_where_there_is_one_and_says_what_one_seed_leaves_out() -> None:
+    """The words every table outside compare's cells uses (``range_text``, ``one_seed``, ``kept``), so that none shows
+    "72.0 – 72.0" or calls a difference on one seed significant."""
+    pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
+    agreed = stats.interval([0.72, 0.72, 0.72], None, bounds=stats.metric_range("macro_f1"))
+    assert not stats.has_interval(agreed) and stats.range_text(agreed, pct) == (
+        "no interval: every seed gave the same value and no test predictions are stored to resample")
+    assert stats.range_text(stats.interval([0.72], None), pct) == "1 seed, no CI"
+    one = stats.one_seed(stats.interval([0.2], np.linspace(0.1, 0.3, 400)), 1)
+    assert not one["significant"] and stats.range_text(one, pct, joiner=" to ").endswith(
+        "; 1 seed: training randomness is not in the interval")
+    assert "caveat" not in stats.one_seed(stats.interval([0.2, 0.3], None), 2)
+    assert stats.kept({**agreed, "extra": 1}, ("mean",)) == {"mean": agreed["mean"], "no_interval": agreed["no_interval"]}

@@ -777,3 +777,27 @@ def test_progress_the_report_and_the_cli_number_tasks_from_0_by_name_as_r_does_a
                   out=Path("out"), lr=None, head_lr=None, epochs=None, min_steps=None, max_steps=None, image_size=None,
                   max_test="60", alone=False, tune=False, workers=1, backend="local", address=None, quiet=True)
     assert capsys.readouterr().out.strip().endswith("(21 tasks trained now, over every arm and seed)")
+
+
+def test_seeds_that_all_scored_or_differed_alike_show_no_interval_and_do_not_make_a_clear_recommendation():
+    """Three seeds, replay 10 points ahead of naive on validation in every one: the paired interval read "+10.0 to
+    +10.0" and led the pick as "Recommended"; naive's test ACC of 70% in every seed read "70.0 (70.0 to 70.0)". Identical
+    seeds are no error seen, not certainty: no interval, as compare's report says, in the markdown, the HTML's data,
+    continual.json's rows and the versus text alike."""
+    from headstart.analysis.continual import continual_rows, recommended_word, versus_text
+    from headstart.report.continual import continual_markdown
+    from headstart.report.continual_html import continual_html
+
+    analysis = continual_rows(_chain_runs("replay", "replay", [0.80, 0.81, 0.82], [0.70, 0.74, 0.72])
+                              + _chain_runs("naive", "naive", [0.70, 0.71, 0.72], [0.70, 0.70, 0.70]))
+    why = "every seed gave the same value and no test predictions are stored to resample"
+    naive = next(r for r in analysis["arms"] if r["arm"] == "naive")
+    assert naive["acc"]["no_interval"] == why and analysis["versus"]["val"]["no_interval"] == why
+    assert recommended_word(analysis) == "Best on validation (not a clear choice)"
+    assert versus_text(analysis["versus"]).startswith(f"against the runner-up naive, paired over 3 seeds: validation ACC "
+                                                      f"+10.0 points (no interval: {why}), test")
+    assert versus_text(analysis["versus"]).endswith("; validation does not tell the two apart")
+    text = continual_markdown({**analysis, "recommended_caveat": None}, stream="s", scenario="class", tasks=["a", "b"], notes=[])
+    assert f"| naive | 70.0 (no interval: {why}) |" in text and "70.0 (70.0 to 70.0)" not in text
+    page = continual_html({**analysis, "recommended_caveat": None}, title="t", tasks=["a", "b"], notes=[])
+    assert f'"no_interval": "{why}"' in page and 's.no_interval ? pct(s.mean, signed) + " (no interval: "' in page

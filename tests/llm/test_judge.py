@@ -29,3 +29,14 @@ def test_the_rate_is_the_mean_hit_with_an_interval_over_seeds_and_prompts():
     assert summary["ci_low"] < 0.75 < summary["ci_high"] and summary["seeds"] == 3 and summary["prompts"] == 4
     same = on_target_rate(np.array([[1, 0, 1, 0]] * 3))
     assert same["ci_low"] < 0.5 < same["ci_high"], "identical seeds still leave the prompts' error"
+
+
+def test_every_generation_on_target_is_no_miss_seen_in_those_prompts_not_a_rate_of_one_for_certain():
+    """Three seeds on target for all 20 prompts read [1.000, 1.000]: every resample is 1. A rate is a share of the
+    prompts, so where the seeds do not vary it keeps its Wilson interval on them, as an accuracy does."""
+    from headstart.analysis.stats import wilson
+
+    summary = on_target_rate(np.ones((3, 20)))
+    assert summary["rate"] == 1.0 and summary["ci_high"] == 1.0
+    assert summary["ci_low"] == pytest.approx(wilson(1.0, 20)[0]) and summary["ci_low"] < 0.9
+    assert "no_interval" not in summary

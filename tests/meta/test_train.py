@@ -45,6 +45,8 @@ def test_every_method_meets_the_same_episodes():
         by = {r["method"]: r for r in rows if r["shots"] == shots}
         # the un-meta-trained ProtoNet is the plain backbone's nearest prototype: equal only on the same episodes
         assert by["protonet"]["mean"] == by["plain prototypes"]["mean"] and by["protonet"]["episodes"] == 25
+        # one meta-training run: its episodes' interval holds no training randomness, and says so; a plain arm trains per episode
+        assert by["protonet"]["caveat"] == "1 seed: training randomness is not in the interval" and "caveat" not in by["plain prototypes"]
     assert {r["method"] for r in rows} == {"protonet", "plain linear-probe", "plain fine-tune", "plain prototypes"}
     for r in rows:  # the paired difference is the mean of the per-episode differences from the probe
         probe = next(p for p in rows if p["method"] == "plain linear-probe" and p["shots"] == r["shots"])
@@ -262,6 +264,29 @@ def test_an_interval_over_a_few_episodes_is_clipped_to_what_an_accuracy_can_be()
     assert "| protonet | 30.0 (0.0–100.0) |" in lines and "| linear-probe | 25.0 |" in lines, "one episode: no interval"
     assert "| protonet | +5.0 (-100.0 to +100.0) |" in lines, "a difference of two accuracies is within ±100 points"
     assert not any("±" in line and "211" in line for line in lines)
+
+
+def test_episodes_that_all_scored_the_same_show_no_interval_and_the_differences_say_one_meta_training_run():
+    """Every episode 100% (an easy novel split) read "100.0 (100.0–100.0)", and an arm no different from the probe on any
+    episode "+0.0 (+0.0 to +0.0)": no error seen, not certainty. Now the "no interval" words of compare's report, in
+    meta.md and meta.json's rows, and the difference table says each meta-trained arm is one training run."""
+    from headstart.meta.episodes import ci95, no_spread
+    from headstart.meta.results import MetaResult
+
+    assert ci95([1.0] * 40) == (1.0, 0.0) and ci95([0.8] * 3) == (0.8, 0.0), "exactly 0, not their mean's rounding"
+    assert no_spread(0.0) == {"no_interval": "every episode gave the same value"} and no_spread(0.01) == no_spread(None) == {}
+    cfg = MetaConfig().to_json()
+    result = MetaResult(config=cfg, rows=[
+        {"novel": cfg["novel"][0], "shots": 1, "method": "protonet", "kind": "meta", "mean": 1.0, "ci95": 0.0, "episodes": 40,
+         "vs_linear_probe": (0.0, 0.0)},
+        {"novel": cfg["novel"][0], "shots": 1, "method": "linear-probe", "kind": "plain", "mean": 1.0, "ci95": 0.0,
+         "episodes": 40, "vs_linear_probe": None}])
+    lines = result.table()
+    assert "| protonet | 100.0 (no interval: every episode gave the same value) |" in lines
+    assert "| protonet | +0.0 (no interval: every episode gave the same value) |" in lines
+    assert not any("100.0–100.0" in line or "+0.0 to +0.0" in line for line in lines)
+    assert any("each meta-trained arm is one meta-training run, 1 seed: training randomness is not in the interval" in line
+               for line in lines)
 
 
 def test_a_name_passed_where_meta_train_takes_its_folder_is_refused_at_once(tmp_path, monkeypatch):

@@ -106,7 +106,7 @@ def test_a_verdict_on_one_seed_and_a_capped_budget_says_so_and_the_headers_say_w
                   weight_lr=0.025, text_column=None, lr=None, head_lr=None, epochs=None, min_steps=None, max_steps=3,
                   batch_size=None, quiet=True, as_json=False, backbone="tiny", strategy="full-finetune")
     printed = capsys.readouterr().out
-    assert "over test rows only: negative transfer on one seed)" in printed
+    assert "; 1 seed: training randomness is not in the interval): negative transfer on one seed" in printed
     assert "note: these verdicts stand on one seed" in printed and "capped at 3 by max_steps" in printed
 
 
@@ -150,3 +150,35 @@ def test_no_negative_transfer_is_said_only_of_the_tasks_where_it_can_be_read():
     analysis = multitask_rows([r for r in runs if "reg" not in r.key or r.key.startswith("gradnorm")], ["cls"], ["gradnorm"], {"cls": 0.5})
     assert "- No negative transfer shown: no task's multi-task score is below its single-task score with the whole interval." in \
         multitask_markdown(analysis, tasks=["cls"], weightings=["gradnorm"], notes=[])
+
+
+def test_a_score_or_difference_whose_seeds_and_resamples_all_agreed_has_no_interval_and_no_verdict():
+    """RMSE of an error the same size on every row: every resample gives the same value, so single-task read "0.100
+    (0.100–0.100)", multi-task "0.000 (0.000–0.000)", and the difference "-0.100 (-0.100 to -0.100): multi-task helps"
+    — a verdict from no error seen. Now compare's "no interval", no p-value and no verdict, in the JSON and the words."""
+    runs = [r for seed in range(2) for r in (_run("single-reg", seed, correct=0, error=0.1), _run("equal", seed, correct=90, error=0.0))]
+    analysis = multitask_rows(runs, ["reg"], ["equal"], {"reg": 0.5})
+    (reg,) = analysis["tasks"]
+    why = "every seed and every resample of the test rows gave the same value"
+    assert reg["single"]["no_interval"] == why and reg["multi"]["equal"]["no_interval"] == why
+    diff = reg["difference"]["equal"]
+    assert diff["no_interval"] == why and diff["p_value"] is None and not diff["significant"]
+    assert diff["reading"] == "no interval" and diff["covers"] == "none"
+    text = multitask_markdown(analysis, tasks=["reg"], weightings=["equal"], notes=[])
+    assert f"| 0.100 (no interval: {why}) | 0.000 (no interval: {why}) |" in text
+    assert "Mean over seeds; 95% interval over seeds and test rows in brackets" in text, "two seeds, not one"
+    assert f"| -0.100 (no interval: {why}): no interval |" in text
+    assert "Multi-task helps" not in text and "No difference shown" not in text
+    assert f"- No interval to read a difference from: reg under equal (no interval: {why})." in text
+    from headstart.multitask import MultitaskResult
+
+    assert "equal better on 0, worse on 0" in repr(MultitaskResult(out=Path("out"), analysis=analysis))
+
+
+def test_a_difference_on_one_seed_is_not_significant_and_its_interval_says_training_randomness_is_not_in_it():
+    runs = [_run("single-cls", 0, correct=80, error=0.0), _run("equal", 0, correct=95, error=0.1)]
+    diff = multitask_rows(runs, ["cls"], ["equal"])["tasks"][0]["difference"]["equal"]
+    assert diff["caveat"] == "1 seed: training randomness is not in the interval" and diff["significant"] is False
+    text = multitask_markdown(multitask_rows(runs, ["cls"], ["equal"]), tasks=["cls"], weightings=["equal"], notes=[])
+    assert "; 1 seed: training randomness is not in the interval): multi-task helps on one seed |" in text
+    assert "than trained alone (difference +15.0 (" in text and "training randomness is not in the interval))." in text

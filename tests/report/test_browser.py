@@ -50,7 +50,8 @@ def results() -> list[RunResult]:
                 record = {"reference": {"test": {"accuracy": 0.5}, "val": {"accuracy": 0.5}},
                           "budget": {"planned_steps": 24, "steps": 24, "lr": 3e-4, "tuned": False, "metric": "accuracy"},
                           "history": [{"step": 8 * (i + 1), "phase": "train", "val_score": v} for i, v in enumerate(scores)],
-                          "ood": [{"data": "shift<i>", "metrics": {"accuracy": value - 0.1}, "test_rows": 50,
+                          # a gap of 10 points give or take a seed's (the same gap in every seed is no interval)
+                          "ood": [{"data": "shift<i>", "metrics": {"accuracy": value - 0.1 + 0.01 * (seed - 1)}, "test_rows": 50,
                                    "note": f"shift's labels read as the run's: {EVIL} as pos"}]}
                 out.append(RunResult(key=f"{strategy}/{n}/{seed}", spec=spec, status="done", chosen=chosen,
                                      metrics={"accuracy": value, "n": 40}, val_metrics={"accuracy": value},

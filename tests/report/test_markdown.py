@@ -34,3 +34,23 @@ def test_the_intervals_note_says_which_accuracies_the_wilson_floor_holds_for() -
     assert ("An accuracy from one run (one seed, or seeds that all scored the same) has an interval never narrower than "
             "the Wilson interval of its score on the test rows") in text
     assert "a mean of seeds that differ takes its rows' error from the bootstrap and may be narrower" in text
+
+
+def test_another_experiments_table_shows_no_interval_where_the_main_table_shows_none() -> None:
+    """The store's other experiments have their own table, which wrote every row's "low – high": three seeds that all
+    scored 72% read "72.0 – 72.0" there and "1 seed, no interval: …" in the main table."""
+    from headstart.analysis import summarize
+    from headstart.report.markdown import report_markdown
+    from headstart.results import RunResult
+
+    def run(strategy: str, seed: int, value: float, data: str) -> RunResult:
+        spec = {"strategy": strategy, "n": 16, "n_requested": 16, "seed": seed, "backbone": "tiny",
+                "data": {"name": data, "hash": data}, "options": {}, "train": {}}
+        return RunResult(key=f"{data}/{strategy}/{seed}", spec=spec, status="done", metrics={"accuracy": value, "n": 300},
+                         val_metrics={"accuracy": value}, train_seconds=1.0)
+
+    older = [run("lora", seed, 0.72, "sst2") for seed in range(3)]
+    newer = [run("lora", seed, 0.60 + seed / 100, "imdb") for seed in range(3)]  # the newest: the main table
+    text = report_markdown(summarize(older + newer), title="t", command=None)
+    assert "## Other experiments in this store" in text and "72.0 – 72.0" not in text
+    assert "| lora | 16 | 72.0 | no interval: every seed gave the same value and no test predictions are stored to resample | 3 |" in text
