@@ -33,6 +33,34 @@ def test_cache_computes_each_row_once_and_matches_the_backbone(toy, make_tiny, m
     assert torch.allclose(first, direct, atol=1e-6)  # padding in a batch does not change an example's features
 
 
+def test_a_cached_rows_features_do_not_depend_on_the_rows_computed_beside_it(toy, make_tiny, monkeypatch):
+    """Padding moves a bf16 forward's output (by up to ~3e-3 on MiniLM), and the cache filled each row once in a batch
+    of whatever rows were missing then: a run's features, and so its result, depended on what earlier runs had asked.
+    The stand-in here moves its output by 1e-3 times the batch's padded width, as bf16 rounding does, and the same rows
+    must agree, to fp32's rounding of a batch of another size, whether the cache was fresh or had computed others first."""
+    backbone = make_tiny(0)
+    original = type(backbone).forward
+    monkeypatch.setattr(type(backbone), "forward",
+                        lambda self, batch: original(self, batch) + 1e-3 * batch["attention_mask"].shape[1])
+    encoded = backbone.encode(toy.inputs)
+    assert len({len(x) for x in encoded}) > 1, "the toy's texts need different lengths"
+    rows = np.arange(0, 200, 3)
+    fresh = FeatureCache(backbone, encoded, toy.hash, batch_size=16, persist=False)(rows)
+    clear_memory()
+    cache = FeatureCache(backbone, encoded, toy.hash, batch_size=16, persist=False)
+    cache(np.arange(1, 200, 2))  # another run's rows first: some of ``rows`` among them, in other company
+    assert torch.allclose(cache(rows), fresh, rtol=0, atol=1e-6)
+
+
+def test_equal_length_batches_hold_one_length_each_and_every_position_once() -> None:
+    lengths = [5, 3, 5, 7, 3, 3, 5, 9]
+    batches = feats.equal_length_batches(lengths, 2)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+    assert all(len({lengths[i] for i in b}) == 1 and len(b) <= 2 for b in batches)
+    assert [len(b) for b in batches] == [2, 1, 2, 1, 1, 1]
+    assert feats.equal_length_batches([], 4) == []
+
+
 def test_cache_persists_on_disk(toy, make_tiny, monkeypatch, tmp_path):
     monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path))
     backbone = make_tiny(0)
