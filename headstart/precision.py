@@ -1,7 +1,7 @@
 """``--precision auto``: measure whether bf16 matmul is actually faster here, and cache the verdict.
 
 bf16 is ~6x faster than fp32 on Xeons with AMX and ~100x *slower* on AVX2-only EPYCs, so the choice is
-measured, never assumed. The verdict is cached per (device, CPU model, torch version).
+measured, never assumed. The verdict is cached per (device, CPU model and its bf16 instruction flags, torch version).
 """
 
 from __future__ import annotations
@@ -51,16 +51,52 @@ def _time_matmul(dtype: torch.dtype, device: torch.device, size: int = 512, reps
     return best
 
 
+PROBE_ROUNDS = 5  # fp32 and bf16 timed in turn, five times: the median ratio outvotes rounds a neighbour disturbed
+
+
 def measure_bf16_speedup(device: torch.device) -> float:
-    """fp32 time / bf16 time for a 512x512 matmul on ``device`` (> 1 means bf16 is faster)."""
-    return _time_matmul(torch.float32, device) / _time_matmul(torch.bfloat16, device)
+    """fp32 time / bf16 time for a 512x512 matmul on ``device`` (> 1 means bf16 is faster): the median of
+    ``PROBE_ROUNDS`` rounds, each timing the two in turn. One round alone read 0.09 and 32.8 on the same shared host
+    (a busy neighbour stalled one of the two timings), and the verdict is cached for good; a round's ratio has both
+    timings from the same moment, and the median leaves out the rounds a stall distorted."""
+    import statistics
+
+    ratios = []
+    for _ in range(PROBE_ROUNDS):
+        fp32, bf16 = _time_matmul(torch.float32, device), _time_matmul(torch.bfloat16, device)
+        ratios.append(fp32 / bf16)
+        if bf16 > 0.5:  # bf16 emulated in software (~100x slower): one round is verdict enough
+            break
+    return statistics.median(ratios)
+
+
+BF16_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile", "amx_bf16")  # what bf16 speed rests on
+
+
+def cpu_flags() -> str:
+    """The CPU's instruction-set flags that decide bf16's speed (``BF16_FLAGS`` it has, comma-joined), "" where
+    /proc/cpuinfo cannot say: one model string ("AMD EPYC") names hosts with and without avx512_bf16."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return ",".join(flag for flag in BF16_FLAGS if flag in have)
+    except OSError:
+        pass
+    return ""
+
+
+def cache_key(device: torch.device) -> str:
+    """Where the verdict is kept in precision.json: device type, its name, (a CPU's) bf16 flags and torch's version."""
+    flags = f"|{cpu_flags()}" if device.type == "cpu" else ""
+    return f"{device.type}|{device_name(device)}{flags}|torch {torch.__version__}"
 
 
 def resolve_precision(requested: str, device: torch.device) -> str:
     """"fp32" or "bf16" for ``requested`` in {"auto", "fp32", "bf16"}; "auto" runs (or reuses) the probe."""
     if requested != "auto":
         return requested
-    key = f"{device.type}|{device_name(device)}|torch {torch.__version__}"
+    key = cache_key(device)
     path = cache_dir() / "precision.json"
     try:
         cached = json.loads(path.read_text())

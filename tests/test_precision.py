@@ -42,7 +42,7 @@ def test_corrupt_cache_is_measured_again(tmp_path, monkeypatch):
 def test_a_cache_of_the_wrong_shape_or_verdict_is_measured_again(tmp_path, monkeypatch, content):
     """Valid JSON that is not our record (a list, a bare verdict, an unknown "fp16"): measured again, and rewritten."""
     monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path))
-    key = f"cpu|{precision.device_name(torch.device('cpu'))}|torch {torch.__version__}"
+    key = precision.cache_key(torch.device("cpu"))
     (tmp_path / "precision.json").write_text(content.replace("KEY", key.replace('"', '\\"')))
     monkeypatch.setattr(precision, "measure_bf16_speedup", lambda device: 0.5)
     assert precision.resolve_precision("auto", torch.device("cpu")) == "fp32"
@@ -62,6 +62,32 @@ def test_measurement_is_fp32_time_over_bf16_time(monkeypatch):
     seconds = {torch.float32: 2.0, torch.bfloat16: 0.5}
     monkeypatch.setattr(precision, "_time_matmul", lambda dtype, device: seconds[dtype])
     assert precision.measure_bf16_speedup(torch.device("cpu")) == 4.0, "bf16 four times faster reads 4, not 0.25"
+
+
+def test_a_round_a_neighbour_stalled_does_not_decide(monkeypatch):
+    """One timing of each read 0.09 and 32.8 on the same shared host, and the verdict is cached for good: the probe
+    times fp32 and bf16 in turn over rounds and takes the median ratio, so one or two stalled rounds do not decide."""
+    times = iter([2.0, 0.5,   0.05, 0.5,   2.0, 0.5,   2.0, 0.4,   2.1, 0.5])  # round 2 stalled fp32 20x; round 4 less
+    monkeypatch.setattr(precision, "_time_matmul", lambda dtype, device: next(times))
+    assert precision.measure_bf16_speedup(torch.device("cpu")) == 4.0
+    slow = iter([0.01, 1.0])  # emulated bf16: one round, no more
+    monkeypatch.setattr(precision, "_time_matmul", lambda dtype, device: next(slow))
+    assert precision.measure_bf16_speedup(torch.device("cpu")) == pytest.approx(0.01)
+
+
+def test_the_verdict_is_kept_per_cpu_flags_not_only_the_model_string(tmp_path, monkeypatch):
+    """"AMD EPYC" names a Zen 4 with avx512_bf16 (bf16 ~2x fp32) and an AVX2-only one (bf16 ~100x slower): a verdict
+    cached on one must not be read on the other."""
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path))
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(precision, "cpu_flags", lambda: "avx2,avx512f,avx512_bf16")
+    monkeypatch.setattr(precision, "measure_bf16_speedup", lambda device: 2.1)
+    assert precision.resolve_precision("auto", cpu) == "bf16"
+    monkeypatch.setattr(precision, "cpu_flags", lambda: "avx2")
+    monkeypatch.setattr(precision, "measure_bf16_speedup", lambda device: 0.01)
+    assert precision.resolve_precision("auto", cpu) == "fp32"
+    assert len(json.loads((tmp_path / "precision.json").read_text())) == 2
+    assert set(precision.cpu_flags.__call__().split(",")) <= set(precision.BF16_FLAGS)
 
 
 def test_device_is_chosen_by_name_and_a_missing_one_is_one_line(monkeypatch, capsys):
