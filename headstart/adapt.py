@@ -351,7 +351,7 @@ def _ci(ci: dict[str, Any], *, signed: bool = True) -> str:
 def _write(out: Path, result: AdaptResult, *, source: str, target: str, strategy: str,
            settings: dict[str, Any]) -> dict[str, Path]:
     from headstart.atomic import write_json
-    from headstart.report.markdown import adaptation_markdown
+    from headstart.report.adaptation import adaptation_markdown
     from headstart.report.ood_chart import adaptation_chart
     from headstart.atomic import write_atomic
 

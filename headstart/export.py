@@ -28,7 +28,7 @@ from headstart.callable_module import make_callable
 from headstart.errors import ConfigError
 from headstart.export_hf import check_hf_folder, plain_tokenizer, refuse_beyond, run_metrics, write_hf
 from headstart.model_card import model_card
-from headstart.report.markdown import md_text
+from headstart.report.mdtext import md_text
 
 # Default largest difference per format. ONNX Runtime fuses LayerNorm, GELU and attention into kernels that sum in
 # another order than torch: about 1e-7 on probabilities, so 1e-4 still catches a wrong graph (0.1 and more).

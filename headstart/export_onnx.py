@@ -16,7 +16,7 @@ from headstart.atomic import publish
 from headstart.errors import ConfigError
 from headstart.export_hf import comparable_outputs, hf_model, plain_tokenizer, refuse_beyond, run_metrics
 from headstart.model_card import model_card
-from headstart.report.markdown import md_text
+from headstart.report.mdtext import md_text
 
 ONNX_MISSING = "--format onnx needs the onnx extra: pip install 'headstart[onnx]'"
 

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from headstart.data.memory import shown_name
-from headstart.report.markdown import md_code, md_fence, md_text
+from headstart.report.mdtext import md_code, md_fence, md_text
 from headstart.results import chosen_on_validation
 
 

@@ -132,7 +132,7 @@ def write_model_card(out: Path, *, name: str, image: bool = False) -> None:
 
     from headstart.data.columns import run_pair
     from headstart.model_card import model_card
-    from headstart.report.markdown import md_fence
+    from headstart.report.mdtext import md_fence
 
     meta = json.loads((out / "spec.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else None

@@ -402,7 +402,7 @@ def test_adapt_trains_each_method_on_the_source_and_the_oracle_on_the_target(tin
 
 
 def test_adaptation_md_carries_each_scores_note_once():
-    from headstart.report.markdown import adaptation_markdown
+    from headstart.report.adaptation import adaptation_markdown
 
     row = {"method": "bn-adapt", "n": 256, "mean": 0.9, "ci_low": 0.88, "ci_high": 0.92, "seeds": 3, "over_baseline": None,
            "gap_closed": None, "oracle": None, "estimates": {}, "notes": ["bn-adapt: this run kept the backbone's BatchNorm"]}

@@ -48,7 +48,7 @@ def adapters_list(
 def _print_listing(infos: list["AdapterInfo"], paths: list[Path]) -> None:  # noqa: F821 - headstart.adapter_info imports numpy
     """``adapters list``'s table: a line per adapter or run, the count by kind, and the sft / prefer runs passed over."""
     from headstart.adapter_info import passed_over
-    from headstart.report.markdown import bytes_text
+    from headstart.report.mdtext import bytes_text
 
     width = max((len(i.directory) for i in infos), default=0)
     for i in infos:

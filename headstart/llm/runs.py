@@ -23,7 +23,7 @@ from headstart.atomic import write_directory, write_json
 from headstart.errors import ConfigError, StoreError
 from headstart.surface import spoken
 from headstart.outdir import finished, held, sibling
-from headstart.report.markdown import md_text
+from headstart.report.mdtext import md_text
 
 KINDS = ("sft", "prefer")
 

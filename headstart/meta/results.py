@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.analysis.stats import ONE_SEED
-from headstart.report.markdown import md_text
+from headstart.report.mdtext import md_text
 
 PLAIN = ("linear-probe", "fine-tune", "prototypes")  # the plain backbone's baselines, in table order
 

@@ -32,7 +32,7 @@ from headstart.meta.config import META_LR_GRID, MetaConfig, check_out_is_a_folde
 from headstart.meta.episodes import ci95, episodes, no_spread, sample_episode
 from headstart.meta.pools import Pool, class_split, make_pool, setup, validation_pool  # noqa: F401  (callers import them from here too)
 from headstart.meta.results import MetaResult, rate_text
-from headstart.report.markdown import md_text
+from headstart.report.mdtext import md_text
 from headstart.arguments import as_config
 
 PROBE = "plain linear-probe"  # the reference of the paired differences (Tian et al.'s baseline)

@@ -9,7 +9,7 @@ from typing import Any
 
 from headstart.analysis.continual import REFERENCE, recommended_word, versus_text, withheld_text
 from headstart.analysis.stats import range_text
-from headstart.report.markdown import bytes_text, md_text
+from headstart.report.mdtext import bytes_text, md_text
 
 
 def _ci(summary: dict[str, Any] | None, scale: float = 100.0, signed: bool = False) -> str:

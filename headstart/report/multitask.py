@@ -7,7 +7,7 @@ from typing import Any
 
 from headstart.analysis.multitask import BELOW, NO_INTERVAL, covers
 from headstart.analysis.stats import missing_ci_text, range_text
-from headstart.report.markdown import md_text
+from headstart.report.mdtext import md_text
 
 SINGLE = "single-task"
 

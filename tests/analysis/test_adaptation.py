@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from headstart.analysis.adaptation import adaptation_rows, flag_text
-from headstart.report.markdown import adaptation_markdown
+from headstart.report.adaptation import adaptation_markdown
 from headstart.results import RunResult
 
 TARGET = [0] * 7 + [1] * 3  # the target's test rows: 70% in class 0

@@ -12,7 +12,7 @@ import pytest
 from headstart.errors import StoreError
 from headstart.report import render
 from headstart.report.html import report_html, script_json
-from headstart.report.markdown import md_text
+from headstart.report.mdtext import md_text
 from headstart.results import RunResult
 from headstart.store import Store
 from headstart.surface import cli_surface, reset_surface

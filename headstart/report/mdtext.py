@@ -1,0 +1,44 @@
+"""Markdown text from user strings: escaped cells and paragraphs, inline code, fenced blocks, sizes on disk.
+
+Shared by every page headstart writes (reports, model cards, export notes); no report logic here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+
+def md_text(text: Any) -> str:
+    """Escape a user string for a Markdown table cell or paragraph (no HTML, no pipes, no newlines)."""
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = re.sub(r"([\\`*_\[\]|#])", r"\\\1", text)
+    return " ".join(text.split())
+
+
+def bytes_text(count: int) -> str:
+    """A size on disk as a reader takes it in: 3.4 kB, 301.9 kB, 90.9 MB."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} B"
+
+
+def _backtick_run(text: str) -> int:
+    return max((len(m) for m in re.findall(r"`+", text)), default=0)
+
+
+def md_code(text: Any) -> str:
+    """A user string as an inline code span, shown as is: on one line (a newline could start a heading or end the
+    paragraph), between backtick fences longer than any backtick run in it. Not for table cells (a pipe splits them)."""
+    text = " ".join(str(text).splitlines())
+    fence = "`" * (_backtick_run(text) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""  # CommonMark strips one space each side
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def md_fence(text: str, info: str = "") -> str:
+    """A fenced code block showing ``text`` as is: its fence is longer than any backtick run in it, so no line of it
+    closes the block; ``info`` names the language (``"bash"``)."""
+    fence = "`" * max(3, _backtick_run(text) + 1)
+    return f"{fence}{info}\n{text}\n{fence}"
