@@ -39,7 +39,7 @@ _LAZY = {
     "CompareResult": "headstart.api_compare",
     "evaluate": "headstart.api",
     "predict": "headstart.api",
-    "FitResult": "headstart.api",
+    "FitResult": "headstart.fit_result",
     "rank_backbones": "headstart.rank",
     "RankResult": "headstart.rank",
     "load_backbone": "headstart.backbones",

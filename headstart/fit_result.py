@@ -1,0 +1,85 @@
+"""What ``headstart.fit`` returns: ``FitResult`` (the run's identity, validation metrics and training record, with
+``evaluate`` and ``predict`` on the model it holds), and ``split_name``, the parts of a run's data they score."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from headstart.errors import ConfigError
+from headstart.python_checks import python_named
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` returns: the run's identity, validation metrics and training record.
+
+    ``evaluate`` / ``predict`` on the result use the in-memory model; on a path they load the saved run.
+    """
+
+    key: str
+    out: Path | None
+    status: str
+    val_metrics: dict[str, Any]
+    steps: int
+    best_step: int
+    train_seconds: float
+    trainable_params: int
+    total_params: int
+    error: str | None
+    chosen: dict[str, Any] | None = None  # hyperparameters picked on validation (--tune lr; C / k of the baselines)
+    tune_seconds: float = 0.0  # wall time of the tuning trials
+    peak_rss_bytes: int = 0  # the process's peak resident memory after training (getrusage)
+    base_weights: dict[str, int] | None = None  # 4-bit strategies: {"stored": bytes, "fp32": bytes} of the linear weights
+    retention: list[dict[str, Any]] = field(default_factory=list)  # per --retain dataset: headstart.retention's measure
+    ood: list[dict[str, Any]] = field(default_factory=list)  # per --eval-data dataset: headstart.ood's scores (rows left out)
+    flags: list[dict[str, str]] = field(default_factory=list)  # where the score may understate the strategy: {reason, text, advice}
+    mlflow: dict[str, Any] | None = None  # with report_to="mlflow": tracking.log_run_dir's {logged, uri, run_id}
+    val_held_out: dict[str, Any] | None = None  # validation metrics of the checkpoint choice on rows that did not make it
+    val_checks: int = 0  # validation checks the checkpoint was chosen among: val_metrics is the best of them
+    leakage: Any = None  # headstart.data.leakage.LeakageReport of the split before dedupe (with it: the test rows dropped)
+    _loaded: Any = field(default=None, repr=False)  # the model in memory: a module's repr is pages long
+
+    def __repr__(self) -> str:  # one line: the fields hold the rest (val_metrics, flags, ood ...)
+        scores = {k: v for k, v in self.val_metrics.items() if isinstance(v, (int, float)) and k in ("accuracy", "macro_f1", "rmse", "r2", "loss")}
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
+        leaked = (getattr(self.leakage, "exact", 0) or 0) + (getattr(self.leakage, "near", 0) or 0)
+        return (f"FitResult({self.status}, val {shown or '-'}; best step {self.best_step} of {self.steps}, "
+                f"{self.train_seconds:.1f} s; out={str(self.out) if self.out else None}"
+                + (f"; {leaked} of {self.leakage.n_test} test rows duplicate training rows" if leaked else "")
+                + (f"; {len(self.flags)} flag(s)" if self.flags else "") + (f"; error {self.error}" if self.error else "") + ")")
+
+    def _usable(self) -> None:
+        if self.status != "done":
+            from headstart.errors import StoreError
+
+            raise StoreError(f"this run {self.status} ({self.error}); nothing to evaluate or predict with, train it again")
+
+    @python_named
+    def evaluate(self, split: str = "test") -> dict[str, Any]:
+        from headstart.loaded import evaluate_loaded
+
+        split = split_name(split)
+        self._usable()
+        return evaluate_loaded(self._loaded, split)
+
+    @python_named
+    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
+        from headstart.loaded import predict_loaded
+
+        self._usable()
+        return predict_loaded(self._loaded, texts)
+
+
+def split_name(split: str) -> str:
+    """The part of a run's data that ``split`` names: "test", or "val" (also "validation", as ``train`` prints it).
+
+    Raises:
+        ConfigError: any other value (named as the CLI's ``--split``; ``python_checks.python_named`` rewrites it for Python).
+    """
+    if split == "validation":
+        return "val"
+    if split not in ("test", "val"):
+        raise ConfigError(f"--split must be 'test' or 'val' ('validation' too), got {split!r}; e.g. --split val")
+    return split
