@@ -133,7 +133,7 @@ def prepare(model: nn.Module, strategy: str, *, rank: int = 8, alpha: float = 16
         (the model to train — a ``PeftModel`` for lora / qlora —, its trainable parameters).
 
     Raises:
-        ConfigError: unknown strategy, or targets that match no module.
+        ConfigError: unknown strategy, or a target that matches no module (each is checked, not only all of them).
     """
     check_strategy(strategy)
     if strategy == "full-finetune":
@@ -150,6 +150,8 @@ def prepare(model: nn.Module, strategy: str, *, rank: int = 8, alpha: float = 16
 
     if isinstance(targets, str) and targets != "all-linear":
         targets = [t.strip() for t in targets.split(",") if t.strip()]
+    if isinstance(targets, list):
+        check_targets(model, targets)
     config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets)
     try:
         with warnings.catch_warnings():  # transformers' deprecation notice inside PEFT: not the user's concern
@@ -159,6 +161,26 @@ def prepare(model: nn.Module, strategy: str, *, rank: int = 8, alpha: float = 16
         raise ConfigError(f"--targets {targets!r} do not fit this model: {str(e).splitlines()[0][:160]}; "
                           "e.g. --targets q_proj,v_proj") from None
     return peft_model, [p for p in peft_model.parameters() if p.requires_grad]
+
+
+def check_targets(model: nn.Module, targets: list[str]) -> None:
+    """Refuse a module name in ``targets`` that names no module of ``model`` (PEFT adapts the names that match and
+    drops the rest without a word: ``q_proj,k_projj`` would train q_proj alone).
+
+    A name matches as PEFT matches it: a module's full name, or its last dotted parts (``v_proj``, ``self_attn.v_proj``).
+
+    Raises:
+        ConfigError: the first name that matches nothing, with the closest module name and the linear ones there are.
+    """
+    from headstart.errors import closest
+
+    names = [name for name, _ in model.named_modules() if name]
+    for target in targets:
+        if not any(name == target or name.endswith("." + target) for name in names):
+            linear = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if "Linear" in type(m).__name__})
+            known = linear or sorted({name.rsplit(".", 1)[-1] for name in names})
+            raise ConfigError(f"--targets {target!r} matches no module of this model{closest(target, known)} "
+                              f"(its linear modules: {', '.join(known)}; or all-linear)")
 
 
 def recompute_activations(model: nn.Module) -> None:

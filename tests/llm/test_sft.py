@@ -221,7 +221,9 @@ def test_a_backbone_that_is_not_a_causal_lm_is_one_line(sft_csv, tmp_path, monke
 
 
 @pytest.mark.parametrize("args,fragment", [(["--strategy", "lor"], "did you mean 'lora'"), (["--lr", "0"], "lr must be > 0"),
-                                           (["--batch-size", "0"], "--batch-size must be a positive integer")])
+                                           (["--batch-size", "0"], "--batch-size must be a positive integer"),
+                                           (["--targets", "q_proj,k_projj"],  # PEFT would adapt q_proj alone, silently
+                                            "--targets 'k_projj' matches no module of this model; did you mean 'k_proj'?")])
 def test_bad_settings_are_one_line(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys, args, fragment):
     assert_user_error(run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--out", str(tmp_path / "o"), "-q", *args],
                        monkeypatch, capsys), fragment)
