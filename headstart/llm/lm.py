@@ -39,8 +39,11 @@ def lm_folder(name_or_path: str) -> Path:
         folder = entry.locate()
     elif entry is None and path.is_dir():
         folder = path.resolve()  # stored in a run's spec and adapter config: it must load from any directory
-    elif entry is None and path.is_file() and path.suffix == ".gguf":
-        folder = gguf_folder(path.resolve())
+    elif entry is None and path.suffix == ".gguf":
+        folder = gguf_folder(path.resolve() if path.exists() else path)  # one that is missing, not GGUF or truncated: said by it
+    elif entry is None and not path.exists() and (len(path.parts) > 1 or name_or_path.startswith((".", "~"))):
+        raise BackboneError(f"--backbone {name_or_path!r}: no such folder; check the path, or use smollm2-135m, gemma3-270m, "
+                            "a causal-LM folder (config.json + *.safetensors) or a .gguf file")
     else:
         raise BackboneError(f"--backbone {name_or_path!r} is not a causal language model; use smollm2-135m, gemma3-270m, "
                             "a causal-LM folder (config.json + *.safetensors) or a .gguf file")
