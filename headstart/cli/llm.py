@@ -49,6 +49,9 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
         if isinstance(metrics.get(key), dict):  # prefer: the DPO loss, reward accuracy and margin on the held-out pairs
             typer.echo(f"{what}{_pairs_said(pairs, chose=key == 'val')}: "
                        + ", ".join(f"{k} {v:.4g}" for k, v in metrics[key].items() if isinstance(v, (int, float))))
+    if metrics.get("identical_pairs"):
+        typer.echo(f"note: {metrics['identical_pairs']} of the {metrics.get('train_pairs', '?')} training pairs have chosen "
+                   "identical to rejected; they teach nothing (their margin is 0 whatever the policy): drop them from the file")
     cut = truncation_note(metrics.get("truncated"), "sequences" if "train_pairs" in metrics else "examples")
     if cut:
         typer.echo(f"note: {cut}")
