@@ -217,9 +217,9 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     from headstart.llm.data import load_table
     from headstart.llm.format import FIT_SAMPLE, check_fits, example, truncation
     from headstart.llm.lm import OPTIMIZERS, eos_id
-    from headstart.llm.loop import LoopConfig, train
+    from headstart.llm.loop import LoopConfig, budget, train
     from headstart.llm.runs import Interrupted, save_outcome
-    from headstart.llm.sft import draw, epochs_of
+    from headstart.llm.sft import _read, draw, epochs_of
 
     started = time.time()  # a run saved into --out after this is another's: kept (save_outcome)
     check_start(cfg)  # before the data loads
@@ -308,6 +308,8 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     metrics = {"status": report.status, "error": report.error, "steps": report.steps, "best_step": report.best_step,
                "val_before": before, "val": after, "history": report.history, "train_seconds": round(report.seconds, 2),
                "train_pairs": len(train_rows), "val_pairs": len(val_rows), **({"identical_pairs": same} if same else {}),
+               **_read(budget(report, items=len(train_rows), batch_size=cfg.batch_size, planned=steps,
+                              capped=cfg.max_steps is not None), "pairs_seen"),
                **({"truncated": cut} if (cut := truncation(cuts, 2 * len(pairs), cfg.max_length)) else {})}
     spec = {"kind": "prefer", **asdict(cfg), **start, "lr": rate, "optimizer": OPTIMIZERS[start["strategy"]], "steps": steps,
             "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "chosen_column": chosen_column,

@@ -60,6 +60,7 @@ class LoopReport:
     history: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    stopped_early: bool = False  # ``patience`` checks without improvement ended it before ``cfg.steps``
 
 
 def train(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any], loss: Callable[[Any], torch.Tensor],
@@ -145,6 +146,7 @@ def _steps(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any],
         if progress:
             progress(report.steps, cfg.steps, {"loss": train_loss, "val": last_val})
         if cfg.patience and stale >= cfg.patience:
+            report.stopped_early = report.steps < cfg.steps
             break
 
 
@@ -152,3 +154,22 @@ def _checked(model: nn.Module, validate: Callable[[], float]) -> float:
     model.eval()
     with torch.no_grad():
         return float(validate())
+
+
+def coverage(items: int, batch_size: int, steps: int) -> tuple[int, float]:
+    """(distinct items read, passes over them) after ``steps`` batches of ``sft.epochs_of`` (each epoch a shuffle of
+    all ``items``, its last batch the remainder)."""
+    per_epoch = max(1, math.ceil(items / batch_size))
+    full, rest = divmod(steps, per_epoch)
+    read = full * items + min(rest * batch_size, items)
+    return (items if full else read), round(read / max(items, 1), 3)
+
+
+def budget(report: LoopReport, *, items: int, batch_size: int, planned: int, capped: bool) -> dict[str, Any]:
+    """What a run's budget read and what ended it, for metrics.json: ``seen`` (distinct training items read),
+    ``epochs`` (passes over them), ``planned_steps``, and ``ended_by`` — "early stopping" (no better validation loss in
+    ``patience`` checks), "max_steps" (``capped``: --max-steps set, and it ended before every item was read) or None."""
+    seen, epochs = coverage(items, batch_size, report.steps)
+    ended = ("early stopping" if report.stopped_early else
+             "max_steps" if capped and report.status == "done" and seen < items else None)
+    return {"seen": seen, "epochs": epochs, "planned_steps": planned, "ended_by": ended}

@@ -215,3 +215,11 @@ def test_the_summary_counts_identical_pairs(capsys, tmp_path):
     metrics = {"status": "done", "error": None, "steps": 3, "best_step": 3, "history": [], "train_pairs": 8, "identical_pairs": 3}
     _summary(SimpleNamespace(metrics=metrics, directory=tmp_path, spec={}), tmp_path, False)
     assert "note: 3 of the 8 training pairs have chosen identical to rejected; they teach nothing" in capsys.readouterr().out
+
+
+def test_prefer_metrics_say_the_pairs_the_step_cap_read(tiny_lm, pref_csv):
+    from headstart.llm.dpo import run_prefer
+
+    run = run_prefer(str(pref_csv), PreferConfig(backbone=str(tiny_lm), max_steps=1, batch_size=2, val_rows=4, evals=1))
+    assert (run.metrics["train_pairs"], run.metrics["pairs_seen"], run.metrics["epochs"]) == (4, 2, 0.5)
+    assert run.metrics["ended_by"] == "max_steps" and run.metrics["planned_steps"] == 1

@@ -410,3 +410,23 @@ def test_an_sft_config_with_adapter_settings_for_full_finetune_is_refused():
         SftConfig(strategy="full-finetune", rank=16)
     with pytest.raises(ConfigError, match="'alpha', 'targets' shape a lora/qlora adapter"):
         SftConfig(strategy="full-finetune", alpha=32.0, targets="all-linear")
+
+
+def test_metrics_and_the_summary_say_what_rows_the_step_cap_left_unread(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    """README's sft --n 512 --max-steps 60 --batch-size 4 read 240 of its 512 rows and said train_rows: 512 alone."""
+    code, out, err = run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--max-steps", "1", "--batch-size", "2",
+                              "--eval-rows", "0", "--out", str(tmp_path / "o"), "-q"], monkeypatch, capsys)
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert (metrics["train_rows"], metrics["rows_seen"], metrics["epochs"], metrics["ended_by"]) == (6, 2, 0.333, "max_steps")
+    assert ("note: --max-steps 1 ended the run after 2 of the 6 training rows (0.33 epochs): the rest were never read; "
+            "raise --max-steps or lower --n") in out, out
+
+
+def test_the_summary_says_early_stopping_ended_the_run():
+    from headstart.cli.llm import _ended
+
+    metrics = {"status": "done", "steps": 3, "planned_steps": 4, "best_step": 1, "pairs_seen": 12, "train_pairs": 16,
+               "ended_by": "early stopping"}
+    assert _ended(metrics) == ("early stopping ended the run at step 3 of 4 (the validation loss had stopped improving), "
+                               "after 12 of the 16 training pairs; the checkpoint kept is step 1")
