@@ -29,7 +29,10 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
     elif replacing and saved:
         typer.echo(f"note: this run replaced the one that was in {str(out)!r}", err=True)
     if run.spec.get("sft_interrupted"):
-        typer.echo(f"note: it starts from an sft run stopped by Ctrl-C ({run.spec['sft_interrupted']}), never tested",
+        from headstart.interrupts import stopped_by
+
+        typer.echo(f"note: it starts from an sft run stopped by {stopped_by(run.spec['sft_interrupted'])} "
+                   f"({run.spec['sft_interrupted']}), never tested",
                    err=True)
     if as_json:  # "out" only where this run was saved there: a failed one leaves OUT as it was (maybe an older run)
         _echo_json({"out": str(out) if saved else None, **metrics})

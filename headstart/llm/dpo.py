@@ -212,7 +212,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
 
     Raises:
         ConfigError / DataError / BackboneError / StoreError: bad settings, data, backbone or sft run (one line each).
-        Interrupted: Ctrl-C during the steps, after the best checkpoint so far was saved (its ``run``).
+        Interrupted: Ctrl-C or SIGTERM during the steps, after the best checkpoint so far was saved (its ``run``).
     """
     from headstart.llm.data import load_table
     from headstart.llm.format import FIT_SAMPLE, check_fits, example, truncation

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from headstart.engine import set_trainable
+from headstart.interrupts import BY_SIGTERM, Terminated, sigterm_as_interrupt
 from headstart.optimizer import lr_factor, make_optimizer
 
 
@@ -80,7 +81,7 @@ def train(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any], 
 
     Returns:
         LoopReport; on "diverged" the weights are those of the best check before it, and so on "interrupted" (Ctrl-C
-        during the steps: the loop stops there and returns, instead of losing the run).
+        or SIGTERM during the steps: the loop stops there and returns, instead of losing the run).
     """
     start = time.perf_counter()
     set_trainable(model, params)
@@ -94,10 +95,11 @@ def train(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any], 
     report.first_val = report.best_val = _checked(model, validate)
     report.history.append({"step": 0, "val_loss": report.best_val})
     try:
-        _steps(model, params, batches, loss, validate, cfg, optimizer, report, best, progress)
-    except KeyboardInterrupt:  # Ctrl-C: the best checkpoint so far is kept, and the caller says so (a second one kills)
+        with sigterm_as_interrupt():  # timeout / a scheduler's limit keeps the run as Ctrl-C does (headstart.interrupts)
+            _steps(model, params, batches, loss, validate, cfg, optimizer, report, best, progress)
+    except KeyboardInterrupt as stop:  # the best checkpoint so far is kept, and the caller says so (a second one kills)
         report.status = "interrupted"
-        report.error = f"interrupted at step {report.steps} of {cfg.steps}: " + (
+        report.error = f"{BY_SIGTERM if isinstance(stop, Terminated) else 'interrupted'} at step {report.steps} of {cfg.steps}: " + (
             f"the checkpoint kept is the best so far (step {report.best_step})" if report.best_step else
             "no check after a step had improved on the starting weights, so they are what is kept, unchanged")
     with torch.no_grad():

@@ -205,7 +205,7 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
 
     Raises:
         ConfigError / DataError / BackboneError: a bad setting, data or backbone (one line each).
-        Interrupted: Ctrl-C during the steps, after the best checkpoint so far was saved (its ``run``).
+        Interrupted: Ctrl-C or SIGTERM during the steps, after the best checkpoint so far was saved (its ``run``).
     """
     from headstart.llm.data import load_table
     from headstart.llm.format import (FIT_SAMPLE, check_fits, check_packing, collate, collate_packed, example,

@@ -430,3 +430,27 @@ def test_the_summary_says_early_stopping_ended_the_run():
                "ended_by": "early stopping"}
     assert _ended(metrics) == ("early stopping ended the run at step 3 of 4 (the validation loss had stopped improving), "
                                "after 12 of the 16 training pairs; the checkpoint kept is step 1")
+
+
+def test_sigterm_during_the_steps_saves_the_best_checkpoint_as_ctrl_c_does(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    """`timeout 480 headstart sft ...` stopped at step 22 of 60 left no folder and printed nothing."""
+    import os
+    import signal
+
+    import headstart.llm.loop as loop
+
+    real = loop.lr_factor
+
+    def sigterm_at_step_5(step, *args, **kwargs):
+        if step == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(step, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "lr_factor", sigterm_at_step_5)
+    code, _, err = run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--max-steps", "8", "--rank", "4",
+                            "--eval-rows", "1", "-q", "--out", str(tmp_path / "cut")], monkeypatch, capsys)
+    metrics = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    assert code == 130 and metrics["status"] == "interrupted" and metrics["steps"] == 4, (code, metrics, err)
+    assert "interrupted by SIGTERM at step 4 of 8" in err and "saved to" in err, err
+    assert "stopped early by SIGTERM" in (tmp_path / "cut" / "README.md").read_text()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the default is back once the steps are over"
