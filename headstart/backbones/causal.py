@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,19 @@ def gguf_folder(path: Path) -> Path:
     """The cached safetensors folder of the GGUF file ``path``, converting it on first use.
 
     Raises:
-        BackboneError: the ``gguf`` reader is not installed, or transformers cannot read this file's architecture.
+        BackboneError: no such file, a file that is not GGUF or is damaged / truncated, the ``gguf`` reader is not
+            installed, or transformers cannot read this file's architecture.
     """
     from headstart.backbones.base import weights_fingerprint
     from headstart.cache import cache_dir
 
     path = Path(path)
+    if not path.is_file():
+        raise BackboneError(f"--backbone {str(path)!r}: no such file; check the path (or use smollm2-135m / gemma3-270m)")
+    with open(path, "rb") as f:
+        if f.read(4) != GGUF_MAGIC:  # before the weights are hashed and the reader starts
+            raise BackboneError(f"{str(path)!r} is not a GGUF file (it does not start with GGUF's magic bytes); give a .gguf "
+                                "model file, or a causal-LM folder (config.json + *.safetensors)")
     target = cache_dir() / "models" / f"{path.stem}-{weights_fingerprint([path])}"
     if (target / "config.json").exists():
         return target
@@ -50,7 +58,10 @@ def gguf_folder(path: Path) -> Path:
     try:
         tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
         model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
-    except (OSError, ValueError, RuntimeError, KeyError) as e:
+    except (OSError, ValueError, RuntimeError, KeyError, struct.error) as e:
+        if damaged(path):  # the reader's own error is a numpy reshape or struct unpack deep inside it
+            raise BackboneError(f"the GGUF file {str(path)!r} is damaged or truncated ({path.stat().st_size:,} bytes, fewer "
+                                "than its header says its tensors take); download or copy it again, whole") from None
         raise BackboneError(f"cannot read the GGUF file {str(path)!r}: {str(e).splitlines()[0][:200]}") from None
     finally:
         hf_logging.set_verbosity(verbosity)
@@ -72,6 +83,22 @@ def gguf_folder(path: Path) -> Path:
     except OSError:  # another process converted it meanwhile: theirs is the same file
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+GGUF_MAGIC = b"GGUF"
+
+
+def damaged(path: Path) -> bool:
+    """Whether the GGUF file ``path`` is cut short: its header unreadable, or its tensors reaching past its end. The
+    reader maps the file and parses its header and tensor table (~2 s for SmolLM2's), so it runs only once reading failed."""
+    import gguf
+
+    try:
+        reader = gguf.GGUFReader(path)
+    except Exception:  # noqa: BLE001 - the header or tensor table itself is cut: whatever the reader raised
+        return True
+    end = max((t.data_offset + t.n_bytes for t in reader.tensors), default=0)
+    return end > path.stat().st_size
 
 
 def concatenated(parts: list[Path], name: str) -> Path:

@@ -182,7 +182,8 @@ def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling
         return _peft_adapter(path, max_length=max_length, pooling=pooling, download=download)
     if path.is_dir():
         return load_text_backbone(path, name=str(path), pooling=pooling, max_length=max_length, fingerprint=True, quantize=quantize)
-    if path.is_file() and path.suffix == ".gguf":  # a causal LM's GGUF file: converted once to a cached folder
+    if path.suffix == ".gguf" and not path.is_dir():  # a causal LM's GGUF file: converted once to a cached folder (a
+        # missing, damaged or truncated one is said by gguf_folder)
         from headstart.backbones.causal import gguf_folder
 
         return load_text_backbone(gguf_folder(path), name=str(path), pooling=pooling, max_length=max_length, fingerprint=True,

@@ -29,7 +29,10 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
     elif replacing and saved:
         typer.echo(f"note: this run replaced the one that was in {str(out)!r}", err=True)
     if run.spec.get("sft_interrupted"):
-        typer.echo(f"note: it starts from an sft run stopped by Ctrl-C ({run.spec['sft_interrupted']}), never tested",
+        from headstart.interrupts import stopped_by
+
+        typer.echo(f"note: it starts from an sft run stopped by {stopped_by(run.spec['sft_interrupted'])} "
+                   f"({run.spec['sft_interrupted']}), never tested",
                    err=True)
     if as_json:  # "out" only where this run was saved there: a failed one leaves OUT as it was (maybe an older run)
         _echo_json({"out": str(out) if saved else None, **metrics})
@@ -42,13 +45,19 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
         typer.echo(f"error: {metrics['error']}", err=True)
         raise typer.Exit(1)
     for key, value in metrics.items():  # a table of the scalars; nested parts below (all of it: --json)
-        if not isinstance(value, (dict, list)) and value is not None and key not in ("status", "error", "kept", "moved"):
+        if not isinstance(value, (dict, list)) and value is not None and key not in ("status", "error", "kept", "moved", "ended_by"):
             typer.echo(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
     pairs = metrics.get("val_pairs")
     for key, what in (("val_before", "validation before training"), ("val", "validation after training")):
         if isinstance(metrics.get(key), dict):  # prefer: the DPO loss, reward accuracy and margin on the held-out pairs
             typer.echo(f"{what}{_pairs_said(pairs, chose=key == 'val')}: "
                        + ", ".join(f"{k} {v:.4g}" for k, v in metrics[key].items() if isinstance(v, (int, float))))
+    ended = _ended(metrics)
+    if ended:
+        typer.echo(f"note: {ended}")
+    if metrics.get("identical_pairs"):
+        typer.echo(f"note: {metrics['identical_pairs']} of the {metrics.get('train_pairs', '?')} training pairs have chosen "
+                   "identical to rejected; they teach nothing (their margin is 0 whatever the policy): drop them from the file")
     cut = truncation_note(metrics.get("truncated"), "sequences" if "train_pairs" in metrics else "examples")
     if cut:
         typer.echo(f"note: {cut}")
@@ -73,6 +82,22 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
                                               if saved else f"not saved: {metrics.get('kept') or 'no --out'}"), err=True)
         raise InterruptReported()
     typer.echo(f"saved to {out}")
+
+
+def _ended(metrics: dict[str, Any]) -> str | None:
+    """What cut the run short of its data or its steps, in words (metrics' ``ended_by``), else None."""
+    noun, drawn = next(((k.removesuffix("_seen").replace("_", " "), metrics.get(d)) for k, d in
+                        (("pairs_seen", "train_pairs"), ("sequences_seen", "train_sequences"), ("rows_seen", "train_rows"))
+                        if k in metrics), ("rows", None))
+    seen = metrics.get(f"{noun}_seen")
+    if metrics.get("ended_by") == "early stopping":
+        return (f"early stopping ended the run at step {metrics.get('steps')} of {metrics.get('planned_steps')} (the "
+                f"validation loss had stopped improving), after {seen} of the {drawn} training {noun}; the checkpoint "
+                f"kept is step {metrics.get('best_step')}")
+    if metrics.get("ended_by") == "max_steps":
+        return (f"--max-steps {metrics.get('steps')} ended the run after {seen} of the {drawn} training {noun} "
+                f"({metrics.get('epochs'):.2g} epochs): the rest were never read; raise --max-steps or lower --n to read them all")
+    return None
 
 
 def _pairs_said(pairs: Any, *, chose: bool) -> str:

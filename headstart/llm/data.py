@@ -24,7 +24,7 @@ import numpy as np
 
 from headstart.data.frames import INPUTS_ONLY, data_files, read_frame
 from headstart.data.preferences import SENTIMENTS, SPLIT_SEED, preference_columns, review_prompt, split_groups
-from headstart.errors import ConfigError, DataError, closest
+from headstart.errors import ConfigError, DataError, clipped, closest
 
 SPLITS = ("train", "validation", "test")
 
@@ -70,7 +70,8 @@ def read_table(path: str, columns: dict[str, str], *, group_column: str | None =
     """Read ``path`` keeping ``columns`` (role -> column name), dropping rows with an empty value.
 
     Raises:
-        DataError: unreadable file, a missing column (naming the ones there), too few rows, or a bad split column.
+        DataError: unreadable file, a missing column (naming the ones there), a column of lists or dicts (a chat's
+            messages) rather than text, too few rows, or a bad split column.
     """
     frame = read_frame(path, needs=f"give a table with {' / '.join(columns.values())} columns ({data_files(labelled=True)}), "
                                   f"e.g. {_example_table(columns)}")  # not a classifier's text and label
@@ -80,8 +81,20 @@ def read_table(path: str, columns: dict[str, str], *, group_column: str | None =
     needed = list(columns.values()) + ([group_column] if group_column else [])
     for column in needed:
         if column not in frame.columns:
+            chats = [c for c in frame.columns if _is_chat(_first(frame[c]))]
+            if chats:  # a chat file: naming a column of it cannot help
+                raise DataError(f"column {column!r} not in {str(path)!r}: its {str(chats[0])!r} column holds chat turns "
+                                f"(role/content lists), which are not read; {_chat_fix(columns)}")
             raise DataError(f"column {column!r} not in {str(path)!r}{closest(column, frame.columns)} "
                             f"(columns: {', '.join(map(str, frame.columns))}); name it with --{_flag(columns, column)}")
+    for role, column in columns.items():
+        structured = frame[column].map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray)))
+        if structured.any():  # astype(str) would train on its Python repr, "[{'role': 'user', ..."
+            cell = frame[column][structured].iloc[0]
+            chat = _is_chat(cell)
+            raise DataError(f"column {column!r} of {str(path)!r} holds {'chat turns (role/content lists)' if chat else type(cell).__name__ + 's'}, "
+                            f"not text (row {int(np.flatnonzero(structured)[0]) + 1}: {clipped(repr(cell), 50)}); --{role}-column "
+                            f"needs one text per row: " + (_chat_fix(columns) if chat else "name a column of plain text, or flatten this one first"))
     values = {role: frame[c].fillna("").astype(str).str.strip() for role, c in columns.items()}
     keep = np.logical_and.reduce([(v != "").to_numpy() for v in values.values()])
     frame = frame[keep]
@@ -97,6 +110,41 @@ def read_table(path: str, columns: dict[str, str], *, group_column: str | None =
         split = split_groups(_groups(frame, table, group_column))
     split = np.asarray(split, dtype=str)
     return TextTable(str(path), table, split, _hash(table, split))
+
+
+def _first(cells: "pd.Series") -> object:  # noqa: F821
+    """The first cell that is not missing (None where there is none)."""
+    filled = cells.dropna()
+    return filled.iloc[0] if len(filled) else None
+
+
+def _is_chat(cell: object) -> bool:
+    """Whether ``cell`` is a chat: a list of {"role": ..., "content": ...} messages (a jsonl ``messages`` column)."""
+    return (isinstance(cell, (list, tuple, np.ndarray)) and len(cell) > 0
+            and all(isinstance(m, dict) and "role" in m and "content" in m for m in cell))
+
+
+def _chat_fix(columns: dict[str, str]) -> str:
+    """How to turn chats into the plain-text columns ``columns`` (role -> column) reads: sft and prefer take one prompt
+    and its answer(s) per row, so a conversation's turns before its last assistant turn are its prompt."""
+    answers = " / ".join(r for r in columns if r != "prompt")
+    return (f"write each chat's last user turn into a prompt column and its last assistant turn into "
+            f"{answers + ' columns' if '/' in answers else 'a ' + answers + ' column'} (the contents only; multi-turn chats are not read)")
+
+
+def check_roles(columns: dict[str, str]) -> None:
+    """Refuse one column named for two roles (``--prompt-column messages --response-column messages`` would learn to
+    repeat the prompt; ``--rejected-column chosen`` would prefer a response over itself).
+
+    Raises:
+        ConfigError: naming both flags and the column.
+    """
+    seen: dict[str, str] = {}
+    for role, column in columns.items():
+        if column in seen:
+            raise ConfigError(f"--{seen[column]}-column and --{role}-column both name {column!r}; each needs its own "
+                              f"column, e.g. --{seen[column]}-column {seen[column]} --{role}-column {role}")
+        seen[column] = role
 
 
 EXAMPLE_ROW = {"prompt": "Write a haiku about rain.", "response": "Soft rain on the roof",
@@ -164,7 +212,9 @@ def load_table(name_or_path: str, columns: dict[str, str], *, group_column: str 
 
     Raises:
         DataError: an unknown name that is no file, a built-in asked for columns it lacks, or the file's errors.
+        ConfigError: one column named for two roles.
     """
+    check_roles(columns)
     if name_or_path in BUILTINS:
         if group_column:
             raise ConfigError(f"{name_or_path} has its own split (by movie); --group-column is for a file")

@@ -187,6 +187,20 @@ def _start(cfg: PreferConfig) -> tuple[LoadedLM, list[torch.nn.Parameter], dict[
                                                     "base": str(folder)}
 
 
+def identical_pairs(columns: dict[str, list[str]], rows: np.ndarray, data: str) -> int:
+    """How many of ``rows`` have chosen == rejected: such a pair's margin is 0 whatever the policy, so it adds nothing
+    but ln 2 to the loss and no gradient.
+
+    Raises:
+        DataError: every pair is such a pair (nothing to learn: a wrong --rejected-column, most likely).
+    """
+    same = sum(columns["chosen"][r] == columns["rejected"][r] for r in rows)
+    if len(rows) and same == len(rows):
+        raise DataError(f"every one of the {len(rows)} training pairs of {data!r} has chosen identical to rejected, so there "
+                        "is no preference to learn; check --chosen-column / --rejected-column name two different responses")
+    return int(same)
+
+
 def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", chosen_column: str = "chosen",
                rejected_column: str = "rejected", group_column: str | None = None, out: str | Path | None = None,
                progress: Any = None) -> LoadedLM:
@@ -198,14 +212,14 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
 
     Raises:
         ConfigError / DataError / BackboneError / StoreError: bad settings, data, backbone or sft run (one line each).
-        Interrupted: Ctrl-C during the steps, after the best checkpoint so far was saved (its ``run``).
+        Interrupted: Ctrl-C or SIGTERM during the steps, after the best checkpoint so far was saved (its ``run``).
     """
     from headstart.llm.data import load_table
     from headstart.llm.format import FIT_SAMPLE, check_fits, example, truncation
     from headstart.llm.lm import OPTIMIZERS, eos_id
-    from headstart.llm.loop import LoopConfig, train
+    from headstart.llm.loop import LoopConfig, budget, train
     from headstart.llm.runs import Interrupted, save_outcome
-    from headstart.llm.sft import draw, epochs_of
+    from headstart.llm.sft import _read, draw, epochs_of
 
     started = time.time()  # a run saved into --out after this is another's: kept (save_outcome)
     check_start(cfg)  # before the data loads
@@ -215,6 +229,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     val_rows = table.spread("validation", cfg.val_rows)
     if len(train_rows) == 0 or len(val_rows) == 0:
         raise DataError(f"{data!r} has {len(train_rows)} training and {len(val_rows)} validation pairs; it needs both")
+    same = identical_pairs(table.columns, train_rows, data)  # before the LM loads
     policy, params, start = _start(cfg)
     model, tokenizer = policy.model, policy.tokenizer
     eos, pad = eos_id(model, tokenizer), tokenizer.pad_token_id
@@ -292,7 +307,9 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
         after = judge()
     metrics = {"status": report.status, "error": report.error, "steps": report.steps, "best_step": report.best_step,
                "val_before": before, "val": after, "history": report.history, "train_seconds": round(report.seconds, 2),
-               "train_pairs": len(train_rows), "val_pairs": len(val_rows),
+               "train_pairs": len(train_rows), "val_pairs": len(val_rows), **({"identical_pairs": same} if same else {}),
+               **_read(budget(report, items=len(train_rows), batch_size=cfg.batch_size, planned=steps,
+                              capped=cfg.max_steps is not None), "pairs_seen"),
                **({"truncated": cut} if (cut := truncation(cuts, 2 * len(pairs), cfg.max_length)) else {})}
     spec = {"kind": "prefer", **asdict(cfg), **start, "lr": rate, "optimizer": OPTIMIZERS[start["strategy"]], "steps": steps,
             "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "chosen_column": chosen_column,

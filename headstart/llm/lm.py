@@ -39,8 +39,11 @@ def lm_folder(name_or_path: str) -> Path:
         folder = entry.locate()
     elif entry is None and path.is_dir():
         folder = path.resolve()  # stored in a run's spec and adapter config: it must load from any directory
-    elif entry is None and path.is_file() and path.suffix == ".gguf":
-        folder = gguf_folder(path.resolve())
+    elif entry is None and path.suffix == ".gguf":
+        folder = gguf_folder(path.resolve() if path.exists() else path)  # one that is missing, not GGUF or truncated: said by it
+    elif entry is None and not path.exists() and (len(path.parts) > 1 or name_or_path.startswith((".", "~"))):
+        raise BackboneError(f"--backbone {name_or_path!r}: no such folder; check the path, or use smollm2-135m, gemma3-270m, "
+                            "a causal-LM folder (config.json + *.safetensors) or a .gguf file")
     else:
         raise BackboneError(f"--backbone {name_or_path!r} is not a causal language model; use smollm2-135m, gemma3-270m, "
                             "a causal-LM folder (config.json + *.safetensors) or a .gguf file")
@@ -133,7 +136,7 @@ def prepare(model: nn.Module, strategy: str, *, rank: int = 8, alpha: float = 16
         (the model to train — a ``PeftModel`` for lora / qlora —, its trainable parameters).
 
     Raises:
-        ConfigError: unknown strategy, or targets that match no module.
+        ConfigError: unknown strategy, or a target that matches no module (each is checked, not only all of them).
     """
     check_strategy(strategy)
     if strategy == "full-finetune":
@@ -150,6 +153,8 @@ def prepare(model: nn.Module, strategy: str, *, rank: int = 8, alpha: float = 16
 
     if isinstance(targets, str) and targets != "all-linear":
         targets = [t.strip() for t in targets.split(",") if t.strip()]
+    if isinstance(targets, list):
+        check_targets(model, targets)
     config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets)
     try:
         with warnings.catch_warnings():  # transformers' deprecation notice inside PEFT: not the user's concern
@@ -159,6 +164,26 @@ def prepare(model: nn.Module, strategy: str, *, rank: int = 8, alpha: float = 16
         raise ConfigError(f"--targets {targets!r} do not fit this model: {str(e).splitlines()[0][:160]}; "
                           "e.g. --targets q_proj,v_proj") from None
     return peft_model, [p for p in peft_model.parameters() if p.requires_grad]
+
+
+def check_targets(model: nn.Module, targets: list[str]) -> None:
+    """Refuse a module name in ``targets`` that names no module of ``model`` (PEFT adapts the names that match and
+    drops the rest without a word: ``q_proj,k_projj`` would train q_proj alone).
+
+    A name matches as PEFT matches it: a module's full name, or its last dotted parts (``v_proj``, ``self_attn.v_proj``).
+
+    Raises:
+        ConfigError: the first name that matches nothing, with the closest module name and the linear ones there are.
+    """
+    from headstart.errors import closest
+
+    names = [name for name, _ in model.named_modules() if name]
+    for target in targets:
+        if not any(name == target or name.endswith("." + target) for name in names):
+            linear = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if "Linear" in type(m).__name__})
+            known = linear or sorted({name.rsplit(".", 1)[-1] for name in names})
+            raise ConfigError(f"--targets {target!r} matches no module of this model{closest(target, known)} "
+                              f"(its linear modules: {', '.join(known)}; or all-linear)")
 
 
 def recompute_activations(model: nn.Module) -> None:

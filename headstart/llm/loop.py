@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from headstart.engine import set_trainable
+from headstart.interrupts import BY_SIGTERM, Terminated, sigterm_as_interrupt
 from headstart.optimizer import lr_factor, make_optimizer
 
 
@@ -60,6 +61,7 @@ class LoopReport:
     history: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    stopped_early: bool = False  # ``patience`` checks without improvement ended it before ``cfg.steps``
 
 
 def train(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any], loss: Callable[[Any], torch.Tensor],
@@ -79,7 +81,7 @@ def train(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any], 
 
     Returns:
         LoopReport; on "diverged" the weights are those of the best check before it, and so on "interrupted" (Ctrl-C
-        during the steps: the loop stops there and returns, instead of losing the run).
+        or SIGTERM during the steps: the loop stops there and returns, instead of losing the run).
     """
     start = time.perf_counter()
     set_trainable(model, params)
@@ -93,10 +95,11 @@ def train(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any], 
     report.first_val = report.best_val = _checked(model, validate)
     report.history.append({"step": 0, "val_loss": report.best_val})
     try:
-        _steps(model, params, batches, loss, validate, cfg, optimizer, report, best, progress)
-    except KeyboardInterrupt:  # Ctrl-C: the best checkpoint so far is kept, and the caller says so (a second one kills)
+        with sigterm_as_interrupt():  # timeout / a scheduler's limit keeps the run as Ctrl-C does (headstart.interrupts)
+            _steps(model, params, batches, loss, validate, cfg, optimizer, report, best, progress)
+    except KeyboardInterrupt as stop:  # the best checkpoint so far is kept, and the caller says so (a second one kills)
         report.status = "interrupted"
-        report.error = f"interrupted at step {report.steps} of {cfg.steps}: " + (
+        report.error = f"{BY_SIGTERM if isinstance(stop, Terminated) else 'interrupted'} at step {report.steps} of {cfg.steps}: " + (
             f"the checkpoint kept is the best so far (step {report.best_step})" if report.best_step else
             "no check after a step had improved on the starting weights, so they are what is kept, unchanged")
     with torch.no_grad():
@@ -145,6 +148,7 @@ def _steps(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any],
         if progress:
             progress(report.steps, cfg.steps, {"loss": train_loss, "val": last_val})
         if cfg.patience and stale >= cfg.patience:
+            report.stopped_early = report.steps < cfg.steps
             break
 
 
@@ -152,3 +156,22 @@ def _checked(model: nn.Module, validate: Callable[[], float]) -> float:
     model.eval()
     with torch.no_grad():
         return float(validate())
+
+
+def coverage(items: int, batch_size: int, steps: int) -> tuple[int, float]:
+    """(distinct items read, passes over them) after ``steps`` batches of ``sft.epochs_of`` (each epoch a shuffle of
+    all ``items``, its last batch the remainder)."""
+    per_epoch = max(1, math.ceil(items / batch_size))
+    full, rest = divmod(steps, per_epoch)
+    read = full * items + min(rest * batch_size, items)
+    return (items if full else read), round(read / max(items, 1), 3)
+
+
+def budget(report: LoopReport, *, items: int, batch_size: int, planned: int, capped: bool) -> dict[str, Any]:
+    """What a run's budget read and what ended it, for metrics.json: ``seen`` (distinct training items read),
+    ``epochs`` (passes over them), ``planned_steps``, and ``ended_by`` — "early stopping" (no better validation loss in
+    ``patience`` checks), "max_steps" (``capped``: --max-steps set, and it ended before every item was read) or None."""
+    seen, epochs = coverage(items, batch_size, report.steps)
+    ended = ("early stopping" if report.stopped_early else
+             "max_steps" if capped and report.status == "done" and seen < items else None)
+    return {"seen": seen, "epochs": epochs, "planned_steps": planned, "ended_by": ended}

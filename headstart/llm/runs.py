@@ -21,6 +21,7 @@ from torch import nn
 
 from headstart.atomic import write_directory, write_json
 from headstart.errors import ConfigError, StoreError
+from headstart.interrupts import stopped_by
 from headstart.surface import spoken
 from headstart.outdir import finished, held, sibling
 from headstart.report.mdtext import md_text
@@ -46,7 +47,7 @@ def save_run(out: Path, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during an sft / prefer run's steps, raised after its best checkpoint so far was saved (``save_outcome``):
+    """Ctrl-C or SIGTERM during an sft / prefer run's steps, raised after its best checkpoint so far was saved (``save_outcome``):
     ``run`` is that run (a ``LoadedLM``, status "interrupted"). A KeyboardInterrupt still, so a script or a notebook
     stops as it would; the CLI prints the run's summary from it."""
 
@@ -57,7 +58,7 @@ class Interrupted(KeyboardInterrupt):
 
 def save_outcome(out: str | Path | None, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any],
                  metrics: dict[str, Any], started: float | None = None) -> Path | None:
-    """Save a run that finished, or the best checkpoint of one interrupted by Ctrl-C (status "interrupted": hours of
+    """Save a run that finished, or the best checkpoint of one interrupted by Ctrl-C or SIGTERM (status "interrupted": hours of
     steps are not thrown away), into ``out``; the folder it was saved to, or None. A diverged run is never saved, and
     an interrupted one never replaces a finished run in ``out`` (``metrics["kept"]`` then says that run was kept).
     A run saved into ``out`` after ``started`` (``time.time()`` when this one began: another sft or prefer given the
@@ -95,13 +96,13 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
               **{f"test {k}": v for k, v in (metrics.get("test") or {}).items() if isinstance(v, (int, float)) and k != "rows"}}
     lines = [f"# headstart {spec['kind']} run", "",
              f"- base model: {md_text(spec.get('backbone'))}" + (f" (started from the sft run {md_text(spec['sft'])}"
-                                                                 + (", which Ctrl-C stopped early" if spec.get("sft_interrupted") else "")
+                                                                 + (f", which {stopped_by(spec['sft_interrupted'])} stopped early" if spec.get("sft_interrupted") else "")
                                                                  + ")" if spec.get("sft") else ""),
              f"- strategy: {md_text(spec.get('strategy'))}, lr {spec.get('lr')}, {metrics.get('steps')} steps "
              f"(best on validation: step {metrics.get('best_step')})",
              f"- data: {md_text(data)}, n = {spec.get('n') if spec.get('n') is not None else 'all'}, seed {spec.get('seed')}"]
     if metrics.get("status") == "interrupted":
-        lines.append(f"- stopped early by Ctrl-C: {md_text(metrics.get('error'))}"
+        lines.append(f"- stopped early by {stopped_by(metrics.get('error'))}: {md_text(metrics.get('error'))}"
                      + ("; no test prompt was answered" if spec.get("kind") == "sft" else ""))
     lines += [f"- {k}: {v:.4g}" for k, v in scores.items()]
     lines += ["", "Generate with it: `headstart generate DIR --prompt TEXT` (Python: `headstart.generate(DIR, [TEXT])`).",

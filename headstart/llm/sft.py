@@ -181,6 +181,12 @@ def answering(progress: Callable[[int, int, dict[str, Any]], None] | None) -> Ca
     return said
 
 
+def _read(said: dict[str, Any], seen: str) -> dict[str, Any]:
+    """``loop.budget``'s fields as metrics.json names them: ``seen`` as ``rows_seen`` (sft), ``sequences_seen`` (sft
+    with packing: packed rows) or ``pairs_seen`` (prefer); no ``ended_by`` where the planned steps ran."""
+    return {seen: said["seen"], **{k: v for k, v in said.items() if k != "seen" and v is not None}}
+
+
 def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", response_column: str = "response",
             group_column: str | None = None, out: str | Path | None = None, progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> LoadedLM:
     """Fine-tune ``cfg.backbone`` on ``data``'s prompt → response rows and save the run to ``out``.
@@ -199,13 +205,13 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
 
     Raises:
         ConfigError / DataError / BackboneError: a bad setting, data or backbone (one line each).
-        Interrupted: Ctrl-C during the steps, after the best checkpoint so far was saved (its ``run``).
+        Interrupted: Ctrl-C or SIGTERM during the steps, after the best checkpoint so far was saved (its ``run``).
     """
     from headstart.llm.data import load_table
     from headstart.llm.format import (FIT_SAMPLE, check_fits, check_packing, collate, collate_packed, example,
                                       has_chat_template, pack, response_loss, truncation)
     from headstart.llm.lm import OPTIMIZERS, eos_id, lm_folder, lm_reference, load_lm, prepare
-    from headstart.llm.loop import LoopConfig, train
+    from headstart.llm.loop import LoopConfig, budget, train
     from headstart.llm.runs import Interrupted, exact_match, generate, save_outcome
     from headstart.precision import pick_device
 
@@ -247,6 +253,8 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
                                "train_loss": next((h["train_loss"] for h in reversed(report.history) if "train_loss" in h), None),
                                "history": report.history, "train_seconds": round(report.seconds, 2),
                                "train_rows": len(train_rows), "train_sequences": len(train_items),
+                               **_read(budget(report, items=len(train_items), batch_size=cfg.batch_size, planned=steps,
+                                              capped=cfg.max_steps is not None), "sequences_seen" if cfg.packing else "rows_seen"),
                                **({"truncated": cut} if (cut := truncation(cuts, len(train_rows) + len(val_rows), cfg.max_length)) else {})}
     if len(test_rows) and report.status == "done":  # interrupted: the checkpoint is saved untested, not kept waiting
         generated = generate(model, tokenizer, [prompts[r] for r in test_rows], max_new_tokens=cfg.max_new_tokens,

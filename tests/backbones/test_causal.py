@@ -99,8 +99,48 @@ def test_an_encoder_has_no_lm_head(make_tiny_bert):
 def test_a_gguf_file_that_is_not_one_is_refused_in_one_line(tmp_path):
     bad = tmp_path / "model.gguf"
     bad.write_bytes(b"not a gguf file")
-    with pytest.raises(BackboneError, match="cannot read the GGUF file"):
+    with pytest.raises(BackboneError, match="'.*model.gguf' is not a GGUF file"):
         load_backbone(str(bad))
+
+
+def test_a_missing_gguf_file_is_said_missing_not_an_unknown_backbone(tmp_path, monkeypatch):
+    from headstart.llm.lm import lm_folder
+
+    monkeypatch.chdir(tmp_path)
+    for load in (load_backbone, lm_folder):  # train's and sft's
+        with pytest.raises(BackboneError, match="--backbone 'missing.gguf': no such file"):
+            load("missing.gguf")
+    with pytest.raises(BackboneError, match="--backbone 'runs/nope': no such folder"):
+        lm_folder("runs/nope")
+
+
+def tiny_gguf(path: Path) -> Path:
+    """A GGUF file of one 64x32 fp32 tensor under a llama header (not a model transformers can build)."""
+    import gguf
+    import numpy as np
+
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_tensor("token_embd.weight", np.ones((64, 32), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.02])  # the tensor data cut; the header itself cut
+def test_a_truncated_gguf_file_is_said_damaged_with_the_fix(tmp_path, monkeypatch, keep):
+    from headstart.llm.lm import lm_folder
+
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path / "cache"))
+    whole = tiny_gguf(tmp_path / "whole.gguf").read_bytes()
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(whole[: int(len(whole) * keep)])
+    for load in (load_backbone, lm_folder):
+        with pytest.raises(BackboneError, match=r"the GGUF file '.*cut.gguf' is damaged or truncated .*download or copy it again"):
+            load(str(cut))
+    assert not (tmp_path / "cache" / "models").exists() or not list((tmp_path / "cache" / "models").glob("cut-*")), \
+        "no half-converted folder left"
 
 
 @pytest.mark.slow

@@ -99,3 +99,37 @@ def test_an_empty_file_is_named_with_what_this_commands_table_holds(tmp_path, na
             load_table(str(path), columns)
         assert f"give a table with {' / '.join(columns.values())} columns (a .csv, " in str(e.value)
         assert f"whose header is {','.join(columns.values())} and" in str(e.value) and "label" not in str(e.value)
+
+
+@pytest.mark.parametrize("name,columns,fragment", [
+    ("msgs.jsonl", {"prompt": "messages", "response": "messages"}, "--prompt-column and --response-column both name 'messages'"),
+    ("rotten-tomatoes-preferences", {"prompt": "prompt", "chosen": "chosen", "rejected": "chosen"},
+     "--chosen-column and --rejected-column both name 'chosen'")])
+def test_one_column_for_two_roles_is_refused(tmp_path, name, columns, fragment):
+    """It trained on the prompt as its own answer, and DPO on a response preferred over itself."""
+    with pytest.raises(ConfigError, match=fragment):
+        load_table(str(tmp_path / name) if name.endswith(".jsonl") else name, columns)
+
+
+CHAT = [{"role": "user", "content": "say hello"}, {"role": "assistant", "content": "hello there"}]
+
+
+def test_a_chat_messages_file_is_named_as_chats_with_the_fix_not_as_a_missing_column(tmp_path):
+    path = tmp_path / "msgs.jsonl"
+    pd.DataFrame({"messages": [CHAT] * 6}).to_json(path, orient="records", lines=True)
+    with pytest.raises(DataError) as e:
+        load_table(str(path), {"prompt": "prompt", "response": "response"})
+    assert "its 'messages' column holds chat turns (role/content lists), which are not read" in str(e.value)
+    assert "last user turn into a prompt column and its last assistant turn into a response column" in str(e.value)
+    assert "name it with --prompt-column" not in str(e.value)
+
+
+@pytest.mark.parametrize("cell,fragment", [(CHAT, "holds chat turns (role/content lists), not text (row 1: [{'role'"),
+                                           ({"a": 1}, "holds dicts, not text (row 1: {'a': 1}); --response-column needs one "
+                                                      "text per row: name a column of plain text")])
+def test_a_column_of_lists_or_dicts_is_refused_not_read_as_its_python_repr(tmp_path, cell, fragment):
+    path = tmp_path / "mixed.jsonl"
+    pd.DataFrame({"prompt": [f"q{i}" for i in range(6)], "answer": [cell] * 6}).to_json(path, orient="records", lines=True)
+    with pytest.raises(DataError, match="column 'answer' of .*mixed.jsonl' " + fragment.replace("(", r"\(").replace(")", r"\)")
+                       .replace("[", r"\[").replace("{", r"\{").replace("}", r"\}")):
+        load_table(str(path), {"prompt": "prompt", "response": "answer"})

@@ -186,3 +186,40 @@ def test_reward_accuracy_counts_a_tie_as_half():
 
     assert reward_accuracy([0.0, 0.0, 0.0]) == 0.5
     assert reward_accuracy([0.3, -0.2, 1e-9, 0.1]) == (1 + 0 + 0.5 + 1) / 4
+
+
+def test_pairs_whose_chosen_is_their_rejected_are_refused_when_all_and_counted_when_some(tiny_lm, pref_csv, tmp_path,
+                                                                                         monkeypatch, capsys):
+    import pandas as pd
+
+    from headstart.llm.dpo import PreferConfig, run_prefer
+
+    frame = pd.read_csv(pref_csv)
+    same = tmp_path / "same.csv"
+    frame.assign(rejected=frame["chosen"]).to_csv(same, index=False)
+    assert_user_error(run_cli(["prefer", "--data", str(same), "--backbone", str(tiny_lm), "--out", str(tmp_path / "o"), "-q"],
+                              monkeypatch, capsys), "every one of the 4 training pairs", "chosen identical to rejected",
+                      "--rejected-column")
+    frame.loc[0, "rejected"] = frame.loc[0, "chosen"]  # one of the 4 training pairs
+    some = tmp_path / "some.csv"
+    frame.to_csv(some, index=False)
+    run = run_prefer(str(some), PreferConfig(backbone=str(tiny_lm), max_steps=1, val_rows=4, evals=1))
+    assert run.metrics["identical_pairs"] == 1
+
+
+def test_the_summary_counts_identical_pairs(capsys, tmp_path):
+    from types import SimpleNamespace
+
+    from headstart.cli.llm import _summary
+
+    metrics = {"status": "done", "error": None, "steps": 3, "best_step": 3, "history": [], "train_pairs": 8, "identical_pairs": 3}
+    _summary(SimpleNamespace(metrics=metrics, directory=tmp_path, spec={}), tmp_path, False)
+    assert "note: 3 of the 8 training pairs have chosen identical to rejected; they teach nothing" in capsys.readouterr().out
+
+
+def test_prefer_metrics_say_the_pairs_the_step_cap_read(tiny_lm, pref_csv):
+    from headstart.llm.dpo import run_prefer
+
+    run = run_prefer(str(pref_csv), PreferConfig(backbone=str(tiny_lm), max_steps=1, batch_size=2, val_rows=4, evals=1))
+    assert (run.metrics["train_pairs"], run.metrics["pairs_seen"], run.metrics["epochs"]) == (4, 2, 0.5)
+    assert run.metrics["ended_by"] == "max_steps" and run.metrics["planned_steps"] == 1

@@ -221,7 +221,9 @@ def test_a_backbone_that_is_not_a_causal_lm_is_one_line(sft_csv, tmp_path, monke
 
 
 @pytest.mark.parametrize("args,fragment", [(["--strategy", "lor"], "did you mean 'lora'"), (["--lr", "0"], "lr must be > 0"),
-                                           (["--batch-size", "0"], "--batch-size must be a positive integer")])
+                                           (["--batch-size", "0"], "--batch-size must be a positive integer"),
+                                           (["--targets", "q_proj,k_projj"],  # PEFT would adapt q_proj alone, silently
+                                            "--targets 'k_projj' matches no module of this model; did you mean 'k_proj'?")])
 def test_bad_settings_are_one_line(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys, args, fragment):
     assert_user_error(run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--out", str(tmp_path / "o"), "-q", *args],
                        monkeypatch, capsys), fragment)
@@ -408,3 +410,47 @@ def test_an_sft_config_with_adapter_settings_for_full_finetune_is_refused():
         SftConfig(strategy="full-finetune", rank=16)
     with pytest.raises(ConfigError, match="'alpha', 'targets' shape a lora/qlora adapter"):
         SftConfig(strategy="full-finetune", alpha=32.0, targets="all-linear")
+
+
+def test_metrics_and_the_summary_say_what_rows_the_step_cap_left_unread(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    """README's sft --n 512 --max-steps 60 --batch-size 4 read 240 of its 512 rows and said train_rows: 512 alone."""
+    code, out, err = run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--max-steps", "1", "--batch-size", "2",
+                              "--eval-rows", "0", "--out", str(tmp_path / "o"), "-q"], monkeypatch, capsys)
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert (metrics["train_rows"], metrics["rows_seen"], metrics["epochs"], metrics["ended_by"]) == (6, 2, 0.333, "max_steps")
+    assert ("note: --max-steps 1 ended the run after 2 of the 6 training rows (0.33 epochs): the rest were never read; "
+            "raise --max-steps or lower --n") in out, out
+
+
+def test_the_summary_says_early_stopping_ended_the_run():
+    from headstart.cli.llm import _ended
+
+    metrics = {"status": "done", "steps": 3, "planned_steps": 4, "best_step": 1, "pairs_seen": 12, "train_pairs": 16,
+               "ended_by": "early stopping"}
+    assert _ended(metrics) == ("early stopping ended the run at step 3 of 4 (the validation loss had stopped improving), "
+                               "after 12 of the 16 training pairs; the checkpoint kept is step 1")
+
+
+def test_sigterm_during_the_steps_saves_the_best_checkpoint_as_ctrl_c_does(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    """`timeout 480 headstart sft ...` stopped at step 22 of 60 left no folder and printed nothing."""
+    import os
+    import signal
+
+    import headstart.llm.loop as loop
+
+    real = loop.lr_factor
+
+    def sigterm_at_step_5(step, *args, **kwargs):
+        if step == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(step, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "lr_factor", sigterm_at_step_5)
+    code, _, err = run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--max-steps", "8", "--rank", "4",
+                            "--eval-rows", "1", "-q", "--out", str(tmp_path / "cut")], monkeypatch, capsys)
+    metrics = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    assert code == 130 and metrics["status"] == "interrupted" and metrics["steps"] == 4, (code, metrics, err)
+    assert "interrupted by SIGTERM at step 4 of 8" in err and "saved to" in err, err
+    assert "stopped early by SIGTERM" in (tmp_path / "cut" / "README.md").read_text()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the default is back once the steps are over"

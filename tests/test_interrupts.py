@@ -1,0 +1,54 @@
+"""SIGTERM read as Ctrl-C inside ``sigterm_as_interrupt``, and nowhere else."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+
+from headstart.interrupts import Terminated, sigterm_as_interrupt, stopped_by
+
+
+def test_sigterm_raises_a_keyboard_interrupt_inside_and_the_default_comes_back_after():
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    with pytest.raises(KeyboardInterrupt) as stop:
+        with sigterm_as_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs before the next line
+    assert isinstance(stop.value, Terminated)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "a second SIGTERM ends the process again"
+
+
+def test_a_handler_someone_installed_is_left_alone():
+    """A worker process's own handler: not replaced, and still there after."""
+    seen = []
+    mine = lambda signum, frame: seen.append(signum)  # noqa: E731
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        with sigterm_as_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert seen == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_off_the_main_thread_it_does_nothing():
+    raised = []
+
+    def body():
+        try:
+            with sigterm_as_interrupt():
+                raised.append(signal.getsignal(signal.SIGTERM))
+        except Exception as e:  # noqa: BLE001 - signal.signal off the main thread raises ValueError
+            raised.append(e)
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join()
+    assert raised == [signal.SIG_DFL]
+
+
+def test_what_stopped_a_run_is_read_from_its_error():
+    assert stopped_by("interrupted by SIGTERM at step 22 of 60: ...") == "SIGTERM"
+    assert stopped_by("interrupted at step 4 of 8: ...") == stopped_by(None) == "Ctrl-C"
