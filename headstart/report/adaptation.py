@@ -50,8 +50,10 @@ def adaptation_markdown(rows: list[dict[str, Any]], *, source: str, target: str,
     unshared = sorted({r["n"] for r in rows if r["oracle"] is not None and r["gap_closed"] is None and r["over_baseline"]},
                       key=lambda n: (isinstance(n, str), n))
     if unshared:  # a dash in "gap closed" beside an oracle: say why, not leave it to be read as missing
-        lines += ["", f"Gap closed is left out (–) at n = {', '.join(map(str, unshared))}: the oracle's interval reaches down "
-                  "to source-only's mean there, so there is no gap to share out."]
+        bare = any(r["oracle"].get("ci_low") is None for r in rows if r["n"] in unshared)  # an oracle with no interval
+        lines += ["", f"Gap closed is left out (–) at n = {', '.join(map(str, unshared))}: the oracle's interval "
+                  f"{'(or, where it has none, its mean) ' if bare else ''}reaches down to source-only's mean there, so "
+                  "there is no gap to share out."]
     flagged = [text for text in map(flag_text, rows) if text]
     if flagged:
         lines += ["", "Flags:"] + [f"- ⚠ {md_text(text)}" for text in flagged]

@@ -112,6 +112,9 @@ def test_a_dash_in_gap_closed_beside_an_oracle_is_explained():
     written = adaptation_markdown([base, row], source="s", strategy="full-finetune", target="t")
     assert "Gap closed is left out (–) at n = 16: the oracle's interval reaches down to source-only's mean" in written
     assert "Gap closed is left out" not in adaptation_markdown([base], source="s", strategy="full-finetune", target="t")
+    bare = {**row, "oracle": {"mean": 0.8, "ci_low": None, "ci_high": None, "seeds": 1}}  # one seed whose rows all agreed
+    written = adaptation_markdown([base, bare], source="s", strategy="full-finetune", target="t")
+    assert "the oracle's interval (or, where it has none, its mean) reaches down to source-only's mean" in written
 
 
 def test_a_method_right_on_every_target_row_keeps_its_wilson_interval():
