@@ -274,8 +274,8 @@ def plan_text(sweep: Any, cells: int, to_train: int) -> str:
 
 
 def _saying_plan(update: Any, sweep: Any, cells: int) -> Any:
-    """``update`` (None: None), printing ``plan_text`` on stderr first: ``run_sweep`` calls ``update(0, cells to
-    train, {})`` once it has read which cells the store already holds, before any cell trains."""
+    """``update`` (None: None), printing ``plan_text`` on stderr first: ``run_sweep`` calls ``update(stored, cells,
+    {})`` once it has read which cells the store already holds, before any cell trains."""
     if update is None:
         return None
     said: list[bool] = []
@@ -283,7 +283,7 @@ def _saying_plan(update: Any, sweep: Any, cells: int) -> Any:
     def first_says_plan(done: float, total: int, info: dict[str, Any]) -> None:
         if not said:
             said.append(True)
-            print(plan_text(sweep, cells, total), file=sys.stderr, flush=True)
+            print(plan_text(sweep, cells, total - int(done)), file=sys.stderr, flush=True)
         update(done, total, info)
 
     return first_says_plan
