@@ -226,7 +226,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     from headstart.outdir import claim
     from headstart.sweep import run_sweep
     from headstart.sweep_cell import loaded_data
-    from headstart.sweep_plan import check_backend, leakage_report, plan
+    from headstart.sweep_plan import check_backend, leakage_report, note_oversubscribed, plan
 
     claim(out, "compare")  # before the data loads: a folder of something else is refused, never written into
     if (Path(out) / "runs.sqlite").exists():  # a damaged or too-new store is named now, not after the leakage check
@@ -236,6 +236,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     if by != "adapt":  # adapt's own cells come through here too
         check_not_an_adapt(Path(out))
     check_backend(backend, address, workers)  # a missing extra is named before the data loads
+    note_oversubscribed(workers)
     check_report_to(report_to)
     backbones = list(sweep.backbones or (sweep.backbone,))
     notes: list[dict[str, str]] = []
