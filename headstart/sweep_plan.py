@@ -88,8 +88,11 @@ def leakage_report(sweep: SweepSpec) -> LeakageReport:
     return split_leakage(loaded_data(sweep), sweep.split)
 
 
-def check_backend(backend: str, address: str | None, workers: int = 1) -> None:
+def check_backend(backend: str, address: str | None, workers: int = 1, *, address_from: str | None = None) -> None:
     """Refuse a backend this sweep cannot use, before any data is loaded.
+
+    Args:
+        address_from: the sweep TOML ``address`` came from, named as its key in the message (None: ``--address``).
 
     Raises:
         ConfigError: an unknown backend, ``workers`` not a positive integer, ``address`` or ``workers`` > 1 with the wrong
@@ -102,7 +105,9 @@ def check_backend(backend: str, address: str | None, workers: int = 1) -> None:
     if backend not in BACKENDS:
         raise ConfigError(f"--backend must be local or ray, got {backend!r}{closest(str(backend), BACKENDS)}")
     if address is not None and backend != "ray":
-        raise ConfigError(f"--address {address} names a Ray cluster; add --backend ray to run there")
+        from headstart.ray_backend import address_text
+
+        raise ConfigError(f"{address_text(address, address_from)} names a Ray cluster; add --backend ray to run there")
     if backend == "ray":
         if workers != 1:
             raise ConfigError(f"--workers {workers} sets local processes; on Ray the cluster's CPUs decide how many cells "
@@ -111,7 +116,7 @@ def check_backend(backend: str, address: str | None, workers: int = 1) -> None:
         from headstart.ray_backend import check_address, import_ray
 
         import_ray()
-        check_address(address)
+        check_address(address, source=address_from)
 
 
 def note_oversubscribed(workers: int) -> None:

@@ -144,6 +144,10 @@ def compare(
     command = "headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     from headstart.cli.common import InterruptReported
     from headstart.sweep import SweepInterrupted
+    from headstart.sweep_plan import check_backend
+
+    if address is None and "address" in cfg:  # the file's key named, not --address (run_compare checks it again, passed)
+        check_backend(pick(backend, "backend", "local"), cfg["address"], pick(workers, "workers", 1), address_from=str(config))
 
     try:
         result = run_compare(sweep, out_dir, workers=pick(workers, "workers", 1), command=command, progress=not quiet,
