@@ -863,3 +863,14 @@ def test_a_setting_out_of_range_is_named_by_its_flag_on_the_cli_and_its_keyword_
     with pytest.raises(headstart.errors.ConfigError) as caught:
         headstart.fit(str(toy_csv), "tiny", n=8, out=tmp_path / "py", **python)
     assert str(caught.value).startswith(python_says), str(caught.value)
+
+
+def test_train_takes_no_tune_as_the_default_it_is(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """compare has --tune/--no-tune and train --tune lr: ``train --no-tune`` was the parser's "No such option"."""
+    args = [*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "16", "--max-steps", "2",
+            "--min-steps", "2", "--json"]
+    code, out, err = cli([*args, "--no-tune", "--out", str(tmp_path / "a")], monkeypatch, capsys)
+    assert code == 0, err
+    assert json.loads(out)["key"] == json.loads(cli([*args, "--out", str(tmp_path / "b")], monkeypatch, capsys)[1])["key"]
+    assert_user_error(cli([*args, "--no-tune", "--tune", "lr", "--out", str(tmp_path / "c")], monkeypatch, capsys),
+                      "--tune lr and --no-tune say opposite things; give one")
