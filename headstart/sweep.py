@@ -178,7 +178,10 @@ def _counting_stored(progress: Callable | None, stored: int) -> Callable | None:
 
 def _run_cells(todo, store, owner, out: Path, outcome: SweepOutcome, progress, eta: SweepEta, *, backend: str,
                address: str | None, workers: int) -> None:
-    """Train ``todo`` on the backend, recording each result as it comes."""
+    """Train ``todo`` on the backend, recording each result as it comes; with nothing to train, touch no backend
+    (``--address auto`` with every cell stored failed for want of a cluster instead of writing the report)."""
+    if not todo:
+        return
     with _Heartbeat(out, owner) as heartbeat:
         if backend == "ray":
             from headstart.ray_backend import SweepHooks, run_ray
