@@ -271,7 +271,13 @@ def plan_text(sweep: Any, cells: int, to_train: int) -> str:
     factors = " x ".join(f"{n} {word if n == 1 else plural.get(word, word + 's')}" for n, word in counts)
     if math.prod(n for n, _ in counts) != cells:  # sweep_spec.cells: size 0 holds the label-free arms, and only them
         factors += "; label-free arms at size 0 only, the others at every other size"
-    return f"plan: {cells} run{'s' if cells != 1 else ''} ({factors}): {cells - to_train} already stored, {to_train} to train"
+    line = f"plan: {cells} run{'s' if cells != 1 else ''} ({factors}): {cells - to_train} already stored, {to_train} to train"
+    if 0 in sweep.sizes and sweep.seeds > 1:  # a label-free arm draws no rows: each seed is the same run again
+        free = list(dict.fromkeys(spec.strategy for spec in sweep.cells() if spec.n == 0))
+        if free:
+            line += (f"; size 0's {', '.join(free)} read{'s' if len(free) == 1 else ''} no labels, so each of its "
+                     f"{sweep.seeds} seeds repeats the same run (a compare of it alone with --seeds 1 runs it once)")
+    return line
 
 
 def _saying_plan(update: Any, sweep: Any, cells: int) -> Any:
