@@ -226,7 +226,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     from headstart.outdir import claim
     from headstart.sweep import run_sweep
     from headstart.sweep_cell import loaded_data
-    from headstart.sweep_plan import check_backend, leakage_report, plan
+    from headstart.sweep_plan import check_backend, leakage_report, note_oversubscribed, plan
 
     claim(out, "compare")  # before the data loads: a folder of something else is refused, never written into
     if (Path(out) / "runs.sqlite").exists():  # a damaged or too-new store is named now, not after the leakage check
@@ -236,6 +236,7 @@ def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str =
     if by != "adapt":  # adapt's own cells come through here too
         check_not_an_adapt(Path(out))
     check_backend(backend, address, workers)  # a missing extra is named before the data loads
+    note_oversubscribed(workers)
     check_report_to(report_to)
     backbones = list(sweep.backbones or (sweep.backbone,))
     notes: list[dict[str, str]] = []
@@ -270,12 +271,18 @@ def plan_text(sweep: Any, cells: int, to_train: int) -> str:
     factors = " x ".join(f"{n} {word if n == 1 else plural.get(word, word + 's')}" for n, word in counts)
     if math.prod(n for n, _ in counts) != cells:  # sweep_spec.cells: size 0 holds the label-free arms, and only them
         factors += "; label-free arms at size 0 only, the others at every other size"
-    return f"plan: {cells} run{'s' if cells != 1 else ''} ({factors}): {cells - to_train} already stored, {to_train} to train"
+    line = f"plan: {cells} run{'s' if cells != 1 else ''} ({factors}): {cells - to_train} already stored, {to_train} to train"
+    if 0 in sweep.sizes and sweep.seeds > 1:  # a label-free arm draws no rows: each seed is the same run again
+        free = list(dict.fromkeys(spec.strategy for spec in sweep.cells() if spec.n == 0))
+        if free:
+            line += (f"; size 0's {', '.join(free)} read{'s' if len(free) == 1 else ''} no labels, so each of its "
+                     f"{sweep.seeds} seeds repeats the same run (a compare of it alone with --seeds 1 runs it once)")
+    return line
 
 
 def _saying_plan(update: Any, sweep: Any, cells: int) -> Any:
-    """``update`` (None: None), printing ``plan_text`` on stderr first: ``run_sweep`` calls ``update(0, cells to
-    train, {})`` once it has read which cells the store already holds, before any cell trains."""
+    """``update`` (None: None), printing ``plan_text`` on stderr first: ``run_sweep`` calls ``update(stored, cells,
+    {})`` once it has read which cells the store already holds, before any cell trains."""
     if update is None:
         return None
     said: list[bool] = []
@@ -283,7 +290,7 @@ def _saying_plan(update: Any, sweep: Any, cells: int) -> Any:
     def first_says_plan(done: float, total: int, info: dict[str, Any]) -> None:
         if not said:
             said.append(True)
-            print(plan_text(sweep, cells, total), file=sys.stderr, flush=True)
+            print(plan_text(sweep, cells, total - int(done)), file=sys.stderr, flush=True)
         update(done, total, info)
 
     return first_says_plan

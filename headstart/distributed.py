@@ -31,9 +31,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, HeadstartError
 
 TIMEOUT = timedelta(minutes=60)  # a collective waits this long: rank 0 validates while the others wait in one
+
+
+class RankFailed(HeadstartError):
+    """A rank other than 0 raised something that is no user mistake (a bug, a broken collective): one line naming the
+    rank and the error; its full traceback is ``traceback`` (the same run without --nproc shows it as it happens)."""
+
+    exit_code = 1
+
+    def __init__(self, rank: int, world: int, error: str, traceback: str = "") -> None:
+        self.rank, self.world, self.error, self.traceback = rank, world, error, traceback
+        super().__init__(f"rank {rank} of --nproc {world} failed: {error}; run without --nproc to see its traceback")
+
+    def __reduce__(self):  # up the pipe from the rank as itself
+        return type(self), (self.rank, self.world, self.error, self.traceback)
 
 
 def usable_cpus() -> int:
@@ -195,11 +209,15 @@ def launch(s: Any, nproc: int, *, rank_run: Callable[..., Any]) -> Iterator[Grou
         This process's ``Group`` (rank 0).
 
     Inside, this process trains as rank 0 (``engine.fit(..., group=...)``); on exit the others are joined, and an
-    error one of them raised is raised here (a ``HeadstartError`` as it was, anything else as a RuntimeError). A rank
+    error one of them raised is raised here (a ``HeadstartError`` as it was, anything else as ``RankFailed``). A rank
     that dies (killed, out of memory) breaks the others' next collective within a second, and that is raised here too.
+    The other ranks ignore SIGINT: a Ctrl-C (sent to the whole process group by a terminal) is this process's
+    KeyboardInterrupt alone, raised as it is, and the others are ended with the run.
 
     Raises:
         ConfigError: a process group already exists in this process (started by torchrun: run without --nproc).
+        RankFailed: another rank's error that is no ``HeadstartError``.
+        KeyboardInterrupt: Ctrl-C.
     """
     import torch.multiprocessing as mp  # registers torch's sharing of tensors through pipes (the backbone's weights)
 
@@ -216,7 +234,8 @@ def launch(s: Any, nproc: int, *, rank_run: Callable[..., Any]) -> Iterator[Grou
             mine, theirs = context.Pipe()
             device = str(_rank_device(s.device, rank))
             process = context.Process(target=_worker, args=(rank, nproc, port, device, threads, theirs, rank_run), daemon=True)
-            process.start()
+            with _deaf_to_ctrl_c():  # inherited through exec: even the rank's own imports ignore it
+                process.start()
             theirs.close()
             workers.append(process)
             pipes.append(mine)
@@ -235,10 +254,28 @@ def launch(s: Any, nproc: int, *, rank_run: Callable[..., Any]) -> Iterator[Grou
     finally:
         torch.set_num_threads(previous)
         errors = _collect(workers, pipes, wait=30 if failed is None else 5)
+    if isinstance(failed, KeyboardInterrupt):  # what the others said after it is its consequence
+        raise failed
     if errors:  # a rank's own error explains rank 0's broken collective
         raise errors[0] from failed
     if failed is not None:
         raise failed
+
+
+@contextmanager
+def _deaf_to_ctrl_c() -> Iterator[None]:
+    """SIGINT ignored while a rank is started (where this is the main thread: only it may set a handler)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _wait_ready(process: Any, pipe: Any) -> None:
@@ -299,10 +336,12 @@ def _worker(rank: int, world: int, port: int, device: str, threads: int, pipe: A
             torch.distributed.destroy_process_group()
     except HeadstartError as exc:
         pipe.send(exc)
-    except BaseException as exc:  # a bug: its traceback, as text, is what rank 0 can show
+    except BaseException as exc:  # a bug, or a collective broken by rank 0's end: one line; its traceback kept beside
         import traceback
 
-        pipe.send(RuntimeError(f"rank {rank} of --nproc {world} failed:\n{''.join(traceback.format_exception(exc))}"))
+        first = (str(exc).strip().splitlines() or [""])[0]
+        pipe.send(RankFailed(rank, world, f"{type(exc).__name__}: {first}" if first else type(exc).__name__,
+                             "".join(traceback.format_exception(exc))))
     finally:
         pipe.close()
     # Out without the interpreter's teardown: under load a gloo thread still joinable there aborted the process

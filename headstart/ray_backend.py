@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import socket
@@ -149,8 +150,17 @@ def session(address: str | None) -> Any:
                 _restore_token()
 
 
-def check_address(address: str | None) -> None:
+def address_text(address: str, source: str | None = None) -> str:
+    """Where ``address`` was given, as a message names it: ``--address HOST:PORT``, or the key of the sweep TOML
+    ``source`` it came from (``address = "HOST:PORT" in 'sweep.toml'``)."""
+    return f"--address {address}" if source is None else f"address = {json.dumps(address)} in {source!r}"
+
+
+def check_address(address: str | None, *, source: str | None = None) -> None:
     """Fail in seconds where nothing listens at HOST:PORT (``ray.init`` retries a dead address for over ten minutes).
+
+    Args:
+        source: the sweep TOML the address came from, named in the message (None: the flag or the parameter).
 
     Raises:
         ConfigError: ``address`` is not HOST:PORT, or nothing answers there.
@@ -159,12 +169,13 @@ def check_address(address: str | None) -> None:
         return
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit():
-        raise ConfigError(f"--address must be HOST:PORT (the port of `ray start --head --port PORT`) or auto, got {address!r}")
+        where = "--address" if source is None else f"address in {source!r}"
+        raise ConfigError(f"{where} must be HOST:PORT (the port of `ray start --head --port PORT`) or auto, got {address!r}")
     try:
         socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS).close()
     except OSError as e:
-        raise ConfigError(f"nothing answers at --address {address} ({e.strerror or e}); start the head there with "
-                          f"`ray start --head --port {port}`, or check HOST:PORT") from None
+        raise ConfigError(f"nothing answers at {address_text(address, source)} ({e.strerror or e}); start the head there "
+                          f"with `ray start --head --port {port}`, or check HOST:PORT") from None
 
 
 def wants_gpu() -> bool:

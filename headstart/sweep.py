@@ -54,6 +54,19 @@ class SweepOutcome:
     elsewhere: int = 0  # cells another compare on the store claimed first (in training there, or done meanwhile)
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep, with how many of its cells the store holds: ``stored`` of ``total`` (a re-run trains
+    the rest)."""
+
+    def __init__(self, stored: int, total: int) -> None:
+        self.stored, self.total = stored, total
+        super().__init__(f"interrupted: {stored} of {total} cells stored; run the same command again to resume (stored "
+                         "cells are skipped)")
+
+    def __reduce__(self):
+        return type(self), (self.stored, self.total)
+
+
 class _Heartbeat:
     """Renews the leases of in-flight cells from a background thread (its own store connection)."""
 
@@ -117,6 +130,7 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
 
     Raises:
         ConfigError: a bad ``workers`` / ``backend`` / ``address``, or ``ray`` not installed (``check_backend``).
+        SweepInterrupted: Ctrl-C (a KeyboardInterrupt), saying how many cells the store holds.
     """
     from headstart.store import Store
 
@@ -143,26 +157,46 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
         # an arm's cells on one backbone share a rate (a cell's label also names its size and seed; a larger backbone
         # costs more a step)
         eta = SweepEta(todo, lambda resolved: f"{resolved.get('backbone')} {spec_label(resolved)}")
-        progress = eta.wrap(progress)
+        # the bar counts every cell of the sweep, starting at those already stored (a resumed sweep read 0/36 with 8 in)
+        progress = eta.wrap(_counting_stored(progress, outcome.skipped))
         if progress:
             progress(0, len(todo), {})
-        with _Heartbeat(out, owner) as heartbeat:
-            if backend == "ray":
-                from headstart.ray_backend import SweepHooks, run_ray
-
-                def record(store: Any, key: str, resolved: dict[str, Any], result: RunResult, outcome: SweepOutcome) -> None:
-                    _record(store, key, resolved, result, outcome)
-                    eta.finished(key, result.train_seconds)
-
-                run_ray(todo, store, owner, heartbeat, outcome, progress, address=address,
-                        hooks=SweepHooks(work=worker_cell, record=record, label=_label, lease_seconds=LEASE_SECONDS,
-                                         started=eta.started, dropped=eta.dropped))
-            elif workers == 1:
-                _run_inline(todo, store, owner, heartbeat, outcome, progress, eta)
-            else:
-                _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta)
+        try:
+            _run_cells(todo, store, owner, out, outcome, progress, eta, backend=backend, address=address, workers=workers)
+        except KeyboardInterrupt:
+            raise SweepInterrupted(outcome.skipped + outcome.trained, outcome.total) from None
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def _counting_stored(progress: Callable | None, stored: int) -> Callable | None:
+    """``progress`` over the cells this call trains, shown over every cell of the sweep: ``stored`` done at the start."""
+    if progress is None or not stored:
+        return progress
+    return lambda done, total, info: progress(done + stored, total + stored, info)
+
+
+def _run_cells(todo, store, owner, out: Path, outcome: SweepOutcome, progress, eta: SweepEta, *, backend: str,
+               address: str | None, workers: int) -> None:
+    """Train ``todo`` on the backend, recording each result as it comes; with nothing to train, touch no backend
+    (``--address auto`` with every cell stored failed for want of a cluster instead of writing the report)."""
+    if not todo:
+        return
+    with _Heartbeat(out, owner) as heartbeat:
+        if backend == "ray":
+            from headstart.ray_backend import SweepHooks, run_ray
+
+            def record(store: Any, key: str, resolved: dict[str, Any], result: RunResult, outcome: SweepOutcome) -> None:
+                _record(store, key, resolved, result, outcome)
+                eta.finished(key, result.train_seconds)
+
+            run_ray(todo, store, owner, heartbeat, outcome, progress, address=address,
+                    hooks=SweepHooks(work=worker_cell, record=record, label=_label, lease_seconds=LEASE_SECONDS,
+                                     started=eta.started, dropped=eta.dropped))
+        elif workers == 1:
+            _run_inline(todo, store, owner, heartbeat, outcome, progress, eta)
+        else:
+            _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta)
 
 
 def _record(store: Any, key: str, resolved: dict[str, Any], result: RunResult, outcome: SweepOutcome) -> None:

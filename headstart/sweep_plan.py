@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from headstart.data.leakage import LeakageReport, split_leakage
@@ -87,8 +88,11 @@ def leakage_report(sweep: SweepSpec) -> LeakageReport:
     return split_leakage(loaded_data(sweep), sweep.split)
 
 
-def check_backend(backend: str, address: str | None, workers: int = 1) -> None:
+def check_backend(backend: str, address: str | None, workers: int = 1, *, address_from: str | None = None) -> None:
     """Refuse a backend this sweep cannot use, before any data is loaded.
+
+    Args:
+        address_from: the sweep TOML ``address`` came from, named as its key in the message (None: ``--address``).
 
     Raises:
         ConfigError: an unknown backend, ``workers`` not a positive integer, ``address`` or ``workers`` > 1 with the wrong
@@ -101,7 +105,9 @@ def check_backend(backend: str, address: str | None, workers: int = 1) -> None:
     if backend not in BACKENDS:
         raise ConfigError(f"--backend must be local or ray, got {backend!r}{closest(str(backend), BACKENDS)}")
     if address is not None and backend != "ray":
-        raise ConfigError(f"--address {address} names a Ray cluster; add --backend ray to run there")
+        from headstart.ray_backend import address_text
+
+        raise ConfigError(f"{address_text(address, address_from)} names a Ray cluster; add --backend ray to run there")
     if backend == "ray":
         if workers != 1:
             raise ConfigError(f"--workers {workers} sets local processes; on Ray the cluster's CPUs decide how many cells "
@@ -110,7 +116,20 @@ def check_backend(backend: str, address: str | None, workers: int = 1) -> None:
         from headstart.ray_backend import check_address, import_ray
 
         import_ray()
-        check_address(address)
+        check_address(address, source=address_from)
+
+
+def note_oversubscribed(workers: int) -> None:
+    """Say (one ``note:`` line, no refusal: the user may know better) when ``workers`` exceeds the CPUs this process may
+    use: the workers then take turns on the cores, each loading its own data and backbone, and the sweep runs slower
+    than with one per core (16 workers on 2 cores took 82 s where 2 took 46 s)."""
+    from headstart.distributed import usable_cpus
+
+    cores = usable_cpus()
+    if workers > cores:
+        logging.getLogger("headstart").info(
+            "--workers %d is more than the %d CPU(s) this process may use: the workers take turns on them and the sweep "
+            "runs slower than with one per CPU; try --workers %d", workers, cores, cores)
 
 
 def _scoped_options(message: str, strategy: str) -> str:

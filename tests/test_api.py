@@ -27,6 +27,16 @@ def test_the_plan_line_counts_the_product_and_what_the_store_already_holds():
     assert "2 strategies x 2 sizes x 1 seed; label-free arms at size 0 only" in plan_text(zero, 2, 2)
 
 
+def test_the_plan_line_says_a_label_free_arm_repeats_one_run_over_its_seeds():
+    """README's smollm2 compare planned 5 identical zero-shot-prompt runs over the whole test split, unsaid."""
+    sweep = SweepSpec(arms=("zero-shot-prompt", "icl[k=8]", "lora"), sizes=(0, 8, 64), seeds=5)
+    assert plan_text(sweep, 25, 25).endswith(
+        "; size 0's zero-shot-prompt reads no labels, so each of its 5 seeds repeats the same run (a compare of it alone "
+        "with --seeds 1 runs it once)")
+    assert "repeats" not in plan_text(dataclasses.replace(sweep, seeds=1), 5, 5)
+    assert "repeats" not in plan_text(SweepSpec(arms=("icl[k=8]", "lora"), sizes=(8, 64), seeds=5), 20, 20)
+
+
 def test_validation_is_another_name_for_the_val_split(tmp_path):
     import headstart
 

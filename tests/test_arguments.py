@@ -118,3 +118,17 @@ def test_items_take_paths_as_names_and_refuse_a_list_holding_something_else():
     assert as_items((Path("a.csv"), "b"), name="eval_data") == ("a.csv", "b")
     with pytest.raises(ConfigError, match=r"^eval_data must be a name or a list of names, got \['a', 3\]$"):
         as_items(["a", 3], name="eval_data")
+
+
+def test_a_count_from_1_says_the_same_range_for_a_word_and_for_0():
+    """``--n abc`` said "a non-negative integer" where ``--n 0`` said ">= 1": a command that takes no 0 (sft) says one
+    range for both, as ``check_count`` words it."""
+    with pytest.raises(ConfigError) as word:
+        parse_n("abc", least=1)
+    with pytest.raises(ConfigError) as zero:
+        parse_n("0", least=1)
+    with pytest.raises(ConfigError) as checked:
+        check_count("n", 0, example=64)
+    stem = "--n must be a whole number >= 1 or all, got "
+    assert all(str(e.value).startswith(stem) for e in (word, zero, checked)), (word.value, zero.value, checked.value)
+    assert parse_n("1", least=1) == 1 and parse_n("all", least=1) is None and parse_n("0") == 0

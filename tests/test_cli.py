@@ -711,6 +711,30 @@ def test_compare_says_its_plan_before_it_trains(monkeypatch, capsys, toy_csv, ti
     assert code == 0 and "plan:" not in err + out
 
 
+def test_an_interrupted_compare_says_how_many_cells_it_stored_and_the_rerun_bar_starts_there(monkeypatch, capsys, toy_csv,
+                                                                                             tiny_registry, tmp_path):
+    """Ctrl-C after the first cell: "interrupted: 1 of 4 cells stored; ..." (it said a bare "interrupted; what finished
+    is stored"), exit 130; the re-run's bar starts at 1/4, not 0/3 (a resumed sweep read 0/36 with 8 stored)."""
+    import headstart.sweep
+
+    compare = ["compare", "--data", str(toy_csv), "--backbone", "tiny", "--strategies", "linear-probe,full-finetune",
+               "--sizes", "16", "--seeds", "2", "--max-steps", "2", "--min-steps", "2", "--no-tune", "--out", str(tmp_path / "cmp")]
+
+    def ctrl_c(point: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(headstart.sweep, "kill_point", ctrl_c)
+    code, out, err = cli(compare, monkeypatch, capsys)
+    assert code == 130 and "Traceback" not in err, err
+    assert err.count("interrupted") == 1, err
+    assert "interrupted: 1 of 4 cells stored; run the same command again to resume" in err, err
+    monkeypatch.undo()
+    code, out, err = cli(compare, monkeypatch, capsys)
+    assert code == 0 and "plan: 4 runs (2 strategies x 1 size x 2 seeds): 1 already stored, 3 to train\n" in err, err
+    bars = [line for line in err.splitlines() if line.startswith("sweep: ")]
+    assert bars[0].startswith("sweep: 1/4 ") and bars[-1].startswith("sweep: 4/4 "), bars
+
+
 def option_help(command: str, name: str) -> str:
     (option,) = [p for p in typer.main.get_command(app).commands[command].params if p.name == name]
     return option.help
@@ -839,3 +863,14 @@ def test_a_setting_out_of_range_is_named_by_its_flag_on_the_cli_and_its_keyword_
     with pytest.raises(headstart.errors.ConfigError) as caught:
         headstart.fit(str(toy_csv), "tiny", n=8, out=tmp_path / "py", **python)
     assert str(caught.value).startswith(python_says), str(caught.value)
+
+
+def test_train_takes_no_tune_as_the_default_it_is(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """compare has --tune/--no-tune and train --tune lr: ``train --no-tune`` was the parser's "No such option"."""
+    args = [*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "16", "--max-steps", "2",
+            "--min-steps", "2", "--json"]
+    code, out, err = cli([*args, "--no-tune", "--out", str(tmp_path / "a")], monkeypatch, capsys)
+    assert code == 0, err
+    assert json.loads(out)["key"] == json.loads(cli([*args, "--out", str(tmp_path / "b")], monkeypatch, capsys)[1])["key"]
+    assert_user_error(cli([*args, "--no-tune", "--tune", "lr", "--out", str(tmp_path / "c")], monkeypatch, capsys),
+                      "--tune lr and --no-tune say opposite things; give one")

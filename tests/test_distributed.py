@@ -185,3 +185,56 @@ def test_a_rank_that_dies_ends_the_run_with_an_error_not_a_hang():
     with pytest.raises(RuntimeError, match="exited with status -9"):
         trained(2, strategy="full-finetune", data=make_toy(200), cfg=cfg)
     assert time.perf_counter() - started < 60
+
+
+def _fails(spec, data, pretrained, group) -> None:
+    raise ValueError("a bug in rank 1\nsecond line")
+
+
+@needs_two
+def test_a_rank_that_raises_is_one_line_naming_the_rank_and_the_error():
+    """A bug in rank 1 reads as one line (rank, type, first line of the message); its traceback stays on the error."""
+    from headstart.distributed import RankFailed, launch
+
+    s = setup(RunSpec(data="toy", backbone="tiny-bert", strategy="full-finetune", n=32, seed=1,
+                      train=TrainConfig(precision="fp32")), data=make_toy(100), pretrained=dropout_free_bert())
+    with pytest.raises(RankFailed) as failed:
+        with launch(s, 2, rank_run=_fails):
+            pass
+    assert str(failed.value) == ("rank 1 of --nproc 2 failed: ValueError: a bug in rank 1; run without --nproc to see "
+                                 "its traceback")
+    assert failed.value.exit_code == 1 and "Traceback" in failed.value.traceback and "_fails" in failed.value.traceback
+
+
+@needs_two
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="finds the ranks through /proc")
+def test_ctrl_c_of_a_run_across_processes_says_interrupted_and_exits_130(toy_csv, tmp_path):
+    """A terminal's Ctrl-C reaches every process of the group: one line and exit 130, as without --nproc (it dumped
+    every rank's traceback and exited 1)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "tiny-bert"
+    backbone = dropout_free_bert()
+    backbone.model.save_pretrained(folder, safe_serialization=True)
+    backbone.tokenizer.save_pretrained(folder)
+    cmd = [sys.executable, "-m", "headstart.cli", "train", "--data", str(toy_csv), "--backbone", str(folder), "--strategy",
+           "full-finetune", "--n", "64", "--nproc", "2", "--max-steps", "5000", "--min-steps", "5000", "--precision", "fp32",
+           "--quiet", "--out", str(tmp_path / "run")]
+    environ = {**os.environ, "HEADSTART_CACHE": str(tmp_path / "cache")}
+    process = subprocess.Popen(cmd, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+    def children() -> str:
+        return "".join(open(f"/proc/{process.pid}/task/{t}/children").read() for t in os.listdir(f"/proc/{process.pid}/task"))
+
+    deadline = time.monotonic() + 240
+    while not children().strip() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(8)  # the rank imports, joins the group and trains
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted", err[-3000:]

@@ -220,6 +220,42 @@ def test_backend_and_address_come_from_the_sweep_toml(tmp_path):
         read_config(path)
 
 
+@pytest.mark.parametrize("toml, message", [
+    ('address = "10.0.0.5:6379"\n', 'error: address = "10.0.0.5:6379" in {path} names a Ray cluster; add --backend ray'),
+    ('backend = "ray"\naddress = "head"\n', "error: address in {path} must be HOST:PORT (the port of `ray start --head "
+                                             "--port PORT`) or auto, got 'head'"),
+])
+def test_a_bad_address_in_the_sweep_toml_is_named_as_its_key(toml, message, monkeypatch, capsys, toy_csv, tmp_path):
+    """The file's ``address`` was reported as ``--address``, a flag the command line never had."""
+    from conftest import run_cli
+
+    if "ray" in toml:
+        pytest.importorskip("ray")
+    path = tmp_path / "sweep.toml"
+    path.write_text(toml)
+    code, _, err = run_cli(["compare", "--data", str(toy_csv), "--config", str(path), "--out", str(tmp_path / "o"), "--quiet"],
+                           monkeypatch, capsys)
+    assert code == 2 and err.startswith(message.format(path=repr(str(path)))) and err.count("\n") == 1, err
+
+
+def test_a_sweep_with_nothing_left_to_train_connects_to_no_cluster(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """Every cell stored: ``--backend ray --address auto`` writes the report without asking for a cluster."""
+    pytest.importorskip("ray")
+    import headstart.ray_backend
+    from conftest import run_cli
+
+    compare = ["compare", "--data", str(toy_csv), "--backbone", "tiny", "--strategies", "linear-probe", "--sizes", "16",
+               "--seeds", "1", "--max-steps", "2", "--min-steps", "2", "--no-tune", "--out", str(tmp_path / "o"), "--quiet"]
+    assert run_cli(compare, monkeypatch, capsys)[0] == 0
+
+    def no_cluster(address):
+        raise AssertionError(f"connected to {address!r} with nothing to train")
+
+    monkeypatch.setattr(headstart.ray_backend, "session", no_cluster)
+    code, out, err = run_cli([*compare, "--backend", "ray", "--address", "auto"], monkeypatch, capsys)
+    assert code == 0 and "1 cells: 1 already done, 0 trained now" in out, err
+
+
 def test_the_local_backend_never_imports_ray(toy_csv, tmp_path):
     """``--backend local`` (the default) runs without Ray installed: a whole compare leaves ``ray`` unimported."""
     script = ("import sys; from headstart.cli import main; sys.argv = ['headstart', 'compare', '--data', sys.argv[1], "

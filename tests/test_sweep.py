@@ -109,7 +109,7 @@ def test_interrupted_sweep_resumes_without_retraining(sig, tiny_backbone, uninte
     assert "[" not in noted, f"arms as the report labels them, not with every default: {noted}"
     if sig == signal.SIGINT:  # a clean interrupt releases its claim at once, and says a re-run resumes
         assert all(status in ("done", "pending") for _, status, _ in rows(out))
-        assert "interrupted; what finished is stored in its --out: run the same command again to resume" in stderr, stderr[-500:]
+        assert f"interrupted: {len(before)} of 12 cells stored; run the same command again to resume" in stderr, stderr[-500:]
     rerun = subprocess.run(compare_cmd(out, tiny_backbone), env=env(tmp_path), capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     after = rows(out)

@@ -56,7 +56,18 @@ def _flat(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _value(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    """A setting as an arm is written: ``1e-05``; label texts as ``--label-descriptions`` takes them,
+    ``rotten="a negative review",fresh="..."`` (Python's tuple text, ``(('rotten', '...'),``, filled progress lines);
+    other lists comma-separated."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict):
+        value = list(value.items())
+    if isinstance(value, (list, tuple)):
+        if value and all(isinstance(v, (list, tuple)) and len(v) == 2 for v in value):
+            return ",".join(f"{k}={json.dumps(str(v), ensure_ascii=False)}" for k, v in value)
+        return ",".join(_value(v) for v in value)
+    return str(value)
 
 
 def spec_label(spec: dict[str, Any]) -> str:

@@ -61,6 +61,8 @@ def train(
     virtual_tokens: Annotated[Optional[int], typer.Option(help="prompt-tuning/prefix-tuning: learned tokens (20).")] = None,
     optimizer: Annotated[Optional[str], typer.Option(help="adamw | adamw8bit | paged-adamw8bit (CUDA) (default: the strategy's).")] = None,
     tune: Annotated[Optional[str], typer.Option(help="lr: choose the learning rate on validation (successive halving over the strategy's grid).")] = None,
+    no_tune: Annotated[bool, typer.Option("--no-tune", help="The default: the strategy's own learning rates, untuned "
+                                                            "(compare's --no-tune, here for the same command line).")] = False,
     terms: Annotated[Optional[str], typer.Option(help="Objective terms added to the task loss, '+'-separated: e.g. l2sp[weight=0.01].")] = None,
     grid: Annotated[Optional[str], typer.Option(help="With --tune lr: the learning rates to search instead of the strategy's grid, e.g. 2e-5,5e-5,1e-4.")] = None,
     retain: Annotated[Optional[list[str]], typer.Option(help="After training, measure forgetting on this classification dataset "
@@ -114,6 +116,8 @@ def train(
     from headstart.distributed import check_nproc
     from headstart.precision import pick_device
 
+    if no_tune and tune is not None:
+        raise ConfigError(f"--tune {tune} and --no-tune say opposite things; give one (untuned is the default)")
     check_nproc(nproc, pick_device())  # one line and exit 2, before anything loads
     from headstart.tracking import check_report_to
 

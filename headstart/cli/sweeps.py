@@ -142,10 +142,21 @@ def compare(
 
     check_report_to(report_to)  # an unknown destination or a missing extra is named before any cell trains
     command = "headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    result = run_compare(sweep, out_dir, workers=pick(workers, "workers", 1), command=command, progress=not quiet,
-                         announce=lambda report: print_leakage(report, dedupe=sweep.split.dedupe, err=as_json),
-                         backend=pick(backend, "backend", "local"), address=pick(address, "address", None),
-                         report_to=report_to)
+    from headstart.cli.common import InterruptReported
+    from headstart.sweep import SweepInterrupted
+    from headstart.sweep_plan import check_backend
+
+    if address is None and "address" in cfg:  # the file's key named, not --address (run_compare checks it again, passed)
+        check_backend(pick(backend, "backend", "local"), cfg["address"], pick(workers, "workers", 1), address_from=str(config))
+
+    try:
+        result = run_compare(sweep, out_dir, workers=pick(workers, "workers", 1), command=command, progress=not quiet,
+                             announce=lambda report: print_leakage(report, dedupe=sweep.split.dedupe, err=as_json),
+                             backend=pick(backend, "backend", "local"), address=pick(address, "address", None),
+                             report_to=report_to)
+    except SweepInterrupted as stopped:  # how many cells the store holds, which main's plain "interrupted" cannot say
+        typer.echo(str(stopped), err=True)
+        raise InterruptReported() from None
     counts = (f"{result.total} cells: {result.skipped} already done, {result.trained} trained now "
               f"({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items())) or 'nothing new'})"
               + (f", {result.elsewhere} taken by another compare on this store (one still training there is not in "

@@ -40,3 +40,14 @@ def test_a_terms_setting_is_shown_after_the_term_as_the_arm_is_written():
     labels = [label_arms(runs)[arm_key(r.spec)] for r in runs]
     assert labels == ["full-finetune[lr=5e-05]+ewc+l2sp[weight=0.1]", "full-finetune[lr=5e-05]+ewc+l2sp[weight=1]",
                       "full-finetune[lr=0.0001]+ewc+l2sp[weight=1]", "full-finetune"]
+
+
+def test_a_progress_label_writes_label_texts_as_the_flag_takes_them_not_as_a_python_tuple():
+    """The sweep's progress line read ``zero-shot-prompt[descriptions=(('rotten', '...``: Python's tuple text."""
+    from headstart.analysis.arms import spec_label
+
+    spec = {"strategy": "zero-shot-prompt", "options": {"descriptions": (("rotten", "negative"), ("fresh", "positive")),
+                                                        "shots": [1, 2]}}
+    assert spec_label(spec) == 'zero-shot-prompt[descriptions=rotten="negative",fresh="positive", shots=1,2]'
+    assert spec_label({"strategy": "zero-shot", "options": {"descriptions": {"fresh": "a good film"}}}) == \
+        'zero-shot[descriptions=fresh="a good film"]'
