@@ -45,20 +45,22 @@ def check_count(name: str, value: Any, *, example: int) -> int | None:
     return int(value)
 
 
-def parse_n(value: str | int | None, *, flag: str = "--n", least: int = 0) -> int | None:
+def parse_n(value: str | int | None, *, flag: str = "--n", least: int = 0, example: int = 64) -> int | None:
     """``"all"`` / None -> None; ``"64"`` -> 64; ``"0"`` -> 0 (no labelled examples: label-free strategies such as
     zero-shot); anything else is a ConfigError naming the value and ``flag``, the option it came from. ``least``: the
     smallest count the command takes (1 where nothing trains without labels), so that ``--n abc`` and ``--n 0`` say
-    the same range (``check_count``'s words)."""
+    the same range in ``check_count``'s words (``example``: the count the fix offers)."""
     if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
         return None
     try:  # a bool or a fraction (20.5) is no count: int() would read them as 1 or 20
         n = -1 if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()) else int(value)
     except (TypeError, ValueError, OverflowError):
         n = -1
-    if n < least:
-        kind = "a non-negative integer or 'all'" if least == 0 else f"a whole number >= {least} or all"
-        raise ConfigError(f"{flag} must be {kind}, got {value!r}; try {flag} 64")
+    if n < least and least == 0:
+        raise ConfigError(f"{flag} must be a non-negative integer or 'all', got {value!r}; try {flag} {example}")
+    if n < least:  # as check_count says it: a count it read is shown as the number
+        raise ConfigError(f"{flag} must be a whole number >= {least} or all, got {n if n >= 0 else repr(value)}; "
+                          f"e.g. {flag} {example}")
     return n
 
 

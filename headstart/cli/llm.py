@@ -161,7 +161,7 @@ def sft(
     replacing = (out / "spec.json").is_file()  # said once this run is saved: a failure leaves it as it was
     adapter = {"rank": rank, "alpha": alpha, "targets": targets}
     check_adapter_given(strategy, [k for k, v in adapter.items() if v is not None])
-    cfg = SftConfig(backbone=backbone, strategy=strategy, n=parse_n(n), seed=seed, lr=lr, epochs=epochs, max_steps=max_steps,
+    cfg = SftConfig(backbone=backbone, strategy=strategy, n=parse_n(n, least=1, example=256), seed=seed, lr=lr, epochs=epochs, max_steps=max_steps,
                     batch_size=batch_size, packing=packing, max_length=max_length, val_rows=val_rows, eval_rows=eval_rows,
                     **{k: v for k, v in adapter.items() if v is not None})
     try:
@@ -211,7 +211,7 @@ def prefer(
     from headstart.arguments import parse_n
 
     replacing = (out / "spec.json").is_file()  # said once this run is saved: a failure leaves it as it was
-    cfg = PreferConfig(sft=None if sft is None else str(sft), backbone=backbone, strategy=strategy, beta=beta, n=parse_n(n), seed=seed, lr=lr,
+    cfg = PreferConfig(sft=None if sft is None else str(sft), backbone=backbone, strategy=strategy, beta=beta, n=parse_n(n, least=1, example=256), seed=seed, lr=lr,
                        epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length, val_rows=val_rows)
     from headstart.llm.dpo import check_out, check_start
 

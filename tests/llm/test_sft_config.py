@@ -9,6 +9,8 @@ from conftest import run_cli
 @pytest.mark.parametrize("args,cli,setting,python", [
     (["--n", "0"], "--n must be a whole number >= 1 or all, got 0; e.g. --n 256", {"n": 0},
      "n must be a whole number >= 1 or all, got 0; e.g. n=256"),
+    (["--n", "abc"], "--n must be a whole number >= 1 or all, got 'abc'; e.g. --n 256", {"n": "abc"},  # as --n 0 says it
+     "n must be a whole number or 'all', got 'abc'; leave it out for the default"),
     (["--val-rows", "0"], "--val-rows must be >= 1, got 0; e.g. --val-rows 64", {"val_rows": 0},
      "val_rows must be >= 1, got 0; e.g. val_rows=64"),
     (["--eval-rows", "-1"], "--eval-rows must be >= 0 (0: none), got -1; e.g. --eval-rows 32", {"eval_rows": -1},
