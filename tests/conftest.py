@@ -370,6 +370,35 @@ def toy_csv(tmp_path: Path) -> Path:
     return path
 
 
+def run_with_repeated_rows(toy_csv: Path, tmp_path: Path) -> tuple[Path, Path, list[str], list[str]]:
+    """A full fine-tune of the tiny backbone on ``toy_csv`` (in ``tmp_path / "ft"``; needs ``tiny_registry``) and
+    ``held.csv`` beside it: 14 of the run's training rows, 10 of its validation rows, then 76 texts it never saw.
+
+    Returns:
+        (the run's folder, held.csv, the 76 unseen texts, every row's label in held.csv's order).
+    """
+    import json
+
+    import pandas as pd
+
+    import headstart
+    from headstart.data import SplitConfig, load_dataset, split_dataset
+    from headstart.specs import TrainConfig
+
+    run = tmp_path / "ft"
+    headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=run,
+                  config=TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32"))
+    meta = json.loads((run / "spec.json").read_text())
+    own = load_dataset(str(toy_csv))
+    val = split_dataset(own, SplitConfig(**meta["resolved"]["data"]["split"])).val
+    rows = [*meta["train_rows"][:14], *val[:10]]
+    unseen = [f"qzv{i} wxk{i} jfp{i} ybn{i} mrt{i}" for i in range(76)]  # words the toy texts never use
+    labels = [own.label_names[own.targets[i]] for i in rows] + [own.label_names[i % 2] for i in range(76)]
+    held = tmp_path / "held.csv"
+    pd.DataFrame({"text": [own.inputs[i] for i in rows] + unseen, "label": labels}).to_csv(held, index=False)
+    return run, held, unseen, labels
+
+
 def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
     """``headstart ARGS`` through the console entry point, in process: (exit code, stdout, stderr)."""
     from headstart.cli import main

@@ -541,21 +541,9 @@ def test_evaluate_dedupe_leaves_out_the_eval_data_rows_the_run_trained_or_chose_
     and says how many in one line, as evaluate(dedupe=True) does in Python; without --eval-data, or where no row is
     left, it is refused in one line."""
     import headstart
-    from conftest import assert_user_error, run_cli
-    from headstart.data import load_dataset
-    from headstart.specs import TrainConfig
+    from conftest import assert_user_error, run_cli, run_with_repeated_rows
 
-    run = tmp_path / "ft"
-    headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=run,
-                  config=TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32"))
-    meta = json.loads((run / "spec.json").read_text())
-    own = load_dataset(str(toy_csv))
-    val = split_dataset(own, SplitConfig(**meta["resolved"]["data"]["split"])).val
-    rows = [*meta["train_rows"][:14], *val[:10]]
-    unseen = [f"qzv{i} wxk{i} jfp{i} ybn{i} mrt{i}" for i in range(76)]  # words the toy texts never use
-    labels = [own.label_names[own.targets[i]] for i in rows] + [own.label_names[i % 2] for i in range(76)]
-    held = tmp_path / "held.csv"
-    pd.DataFrame({"text": [own.inputs[i] for i in rows] + unseen, "label": labels}).to_csv(held, index=False)
+    run, held, _, _ = run_with_repeated_rows(toy_csv, tmp_path)
     args = ["evaluate", str(run), "--eval-data", str(held), "--eval-rows", "all"]
     code, out, err = run_cli([*args, "--dedupe"], monkeypatch, capsys)
     assert code == 0 and f"every row of {held} (76 examples): accuracy" in out, out
@@ -573,7 +561,7 @@ def test_evaluate_dedupe_leaves_out_the_eval_data_rows_the_run_trained_or_chose_
     assert_user_error(run_cli(["evaluate", str(run), "--dedupe"], monkeypatch, capsys),
                       "--dedupe leaves out the rows of an --eval-data dataset", "add --eval-data DATA", "trains with --dedupe")
     copies = tmp_path / "copies.csv"
-    pd.DataFrame({"text": [own.inputs[i] for i in rows], "label": labels[:24]}).to_csv(copies, index=False)
+    pd.read_csv(held).head(24).to_csv(copies, index=False)  # only the run's own rows
     assert_user_error(run_cli(["evaluate", str(run), "--eval-data", str(copies), "--eval-rows", "all", "--dedupe"],
                               monkeypatch, capsys), f"every row of {copies} duplicates the run's own", "drop --dedupe")
 

@@ -515,24 +515,12 @@ def test_evaluate_warns_of_eval_data_rows_the_run_trained_or_chose_on(toy_csv, t
     """``evaluate RUN --eval-data FILE --eval-rows all`` scored a file of which 14 rows were the run's training rows and
     10 its validation rows without a word, where an in-domain evaluate warns of duplicates; it warns now, with the
     counts, and a file of unseen rows carries no warning."""
-    import json
-
     from test_cli import cli
 
     import headstart
-    from headstart.data import SplitConfig, load_dataset, split_dataset
-    from headstart.specs import TrainConfig
+    from conftest import run_with_repeated_rows
 
-    cfg = TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32")
-    headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "ft", config=cfg)
-    meta = json.loads((tmp_path / "ft" / "spec.json").read_text())
-    own = load_dataset(str(toy_csv))
-    val = split_dataset(own, SplitConfig(**meta["resolved"]["data"]["split"])).val
-    rows = [*meta["train_rows"][:14], *val[:10]]
-    unseen = [f"qzv{i} wxk{i} jfp{i} ybn{i} mrt{i}" for i in range(76)]  # words the toy texts never use
-    labels = [own.label_names[own.targets[i]] for i in rows] + [own.label_names[i % 2] for i in range(76)]
-    held = tmp_path / "held.csv"
-    pd.DataFrame({"text": [own.inputs[i] for i in rows] + unseen, "label": labels}).to_csv(held, index=False)
+    _, held, unseen, labels = run_with_repeated_rows(toy_csv, tmp_path)
     scored = headstart.evaluate(tmp_path / "ft", eval_data=str(held), eval_rows="all")
     leaked = scored["leakage"]
     assert leaked["training"] + leaked["validation"] == 24 and leaked["training"] >= 14 and leaked["scored"] == 100
