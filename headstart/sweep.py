@@ -164,7 +164,8 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
         try:
             _run_cells(todo, store, owner, out, outcome, progress, eta, backend=backend, address=address, workers=workers)
         except KeyboardInterrupt:
-            raise SweepInterrupted(outcome.skipped + outcome.trained, outcome.total) from None
+            kept = outcome.statuses.get("done", 0) + outcome.statuses.get("diverged", 0)  # a failed cell trains again
+            raise SweepInterrupted(outcome.skipped + kept, outcome.total) from None
     outcome.seconds = time.perf_counter() - start
     return outcome
 

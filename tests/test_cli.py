@@ -735,6 +735,27 @@ def test_an_interrupted_compare_says_how_many_cells_it_stored_and_the_rerun_bar_
     assert bars[0].startswith("sweep: 1/4 ") and bars[-1].startswith("sweep: 4/4 "), bars
 
 
+def test_an_interrupted_compare_does_not_count_a_failed_cell_as_stored(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """A failed cell is trained again by the re-run (only done and diverged cells are skipped), so Ctrl-C after it says
+    0 of 4 cells stored, not 1."""
+    import dataclasses
+
+    import headstart.sweep
+
+    compare = ["compare", "--data", str(toy_csv), "--backbone", "tiny", "--strategies", "linear-probe,full-finetune",
+               "--sizes", "16", "--seeds", "2", "--max-steps", "2", "--min-steps", "2", "--no-tune", "--out", str(tmp_path / "cmp")]
+    record = headstart.sweep._record
+    monkeypatch.setattr(headstart.sweep, "_record", lambda store, key, resolved, result, outcome: record(
+        store, key, resolved, dataclasses.replace(result, status="failed", error="RuntimeError: made to fail"), outcome))
+
+    def ctrl_c(point: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(headstart.sweep, "kill_point", ctrl_c)
+    code, _, err = cli(compare, monkeypatch, capsys)
+    assert code == 130 and "interrupted: 0 of 4 cells stored; run the same command again to resume" in err, err
+
+
 def option_help(command: str, name: str) -> str:
     (option,) = [p for p in typer.main.get_command(app).commands[command].params if p.name == name]
     return option.help
