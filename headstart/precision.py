@@ -65,9 +65,12 @@ def measure_bf16_speedup(device: torch.device) -> float:
     for _ in range(PROBE_ROUNDS):
         fp32, bf16 = _time_matmul(torch.float32, device), _time_matmul(torch.bfloat16, device)
         ratios.append(fp32 / bf16)
-        if bf16 > 0.5:  # bf16 emulated in software (~100x slower): one round is verdict enough
+        if len(ratios) >= 2 and max(ratios[-2:]) < EMULATED:  # two rounds in a row: bf16 emulated in software, no stall
             break
     return statistics.median(ratios)
+
+
+EMULATED = 0.2  # bf16 at a fifth of fp32's speed or slower: emulated (~0.01 on an AVX2-only EPYC), not a stall
 
 
 BF16_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile", "amx_bf16")  # what bf16 speed rests on
@@ -89,7 +92,10 @@ def cpu_flags() -> str:
 def cache_key(device: torch.device) -> str:
     """Where the verdict is kept in precision.json: device type, its name, (a CPU's) bf16 flags and torch's version."""
     flags = f"|{cpu_flags()}" if device.type == "cpu" else ""
-    return f"{device.type}|{device_name(device)}{flags}|torch {torch.__version__}"
+    return f"{device.type}|{device_name(device)}{flags}|torch {torch.__version__}|probe {PROBE_VERSION}"
+
+
+PROBE_VERSION = 2  # 2: the median of rounds; a verdict of the one-timing probe is not read (it could be a stall's)
 
 
 def resolve_precision(requested: str, device: torch.device) -> str:
