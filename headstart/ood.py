@@ -117,7 +117,7 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
         except DataError as e:
             raise DataError(f"{e}; to score every row of {data.name!r}, pass --eval-rows all") from None
     dropped = None
-    if dedupe and seen is not None:  # the rows the run trained or chose on, neither scored nor adapted on
+    if dedupe and seen is not None:  # the rows the run trained or chose on are not scored (tta adapts on its own pool)
         from headstart.data.leakage import dropped_text, unseen_rows
 
         before, name = len(rows), parse_eval_data(text)[0]
