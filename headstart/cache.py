@@ -4,7 +4,7 @@ Parts:
 - ``features/``: frozen-backbone features, one safetensors file per (backbone, preprocessing, data) key.
 - ``data/``: tables given as a DataFrame or a list of rows, stored as parquet under their content hash.
 - ``models/``: causal LMs converted from their GGUF files (hundreds of MB each).
-- ``leakage/``: the test rows that repeat training rows, one JSON file per (data, split settings) key.
+- ``leakage/``: the test rows that repeat training rows, one JSON file per (data, split rows) key.
 - ``precision.json``: the measured bf16-or-fp32 verdict per device and CPU model.
 - left-overs: the temporary files and folders of a write that was killed (``.NAME.<random>.tmp``, a staged table).
 

@@ -421,11 +421,19 @@ def test_split_leakage_is_kept_in_the_cache_per_data_and_split(tmp_path, monkeyp
     leakage.split_leakage(data, SplitConfig(seed=1))
     leakage.split_leakage(dataset(train + sentences(30, seed=5)), SplitConfig())
     assert len(searches) == 3
+    import headstart.data
+
+    cut = headstart.data.split_dataset  # the same settings cut another way (a change in the split code): searched again
+    monkeypatch.setattr(headstart.data, "split_dataset", lambda d, c: Splits(*(np.roll(part, 1) for part in (cut(d, c).pool,
+                                                                                     cut(d, c).test, cut(d, c).val))))
+    leakage.split_leakage(data, SplitConfig())
+    assert len(searches) == 4
+    monkeypatch.setattr(headstart.data, "split_dataset", cut)
     kept[0].write_text("{not json")
-    assert leakage.split_leakage(data, SplitConfig()) == first and len(searches) == 4
+    assert leakage.split_leakage(data, SplitConfig()) == first and len(searches) == 5
     monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path / "file"))
     (tmp_path / "file").write_text("a file where the cache folder should be")
-    assert leakage.split_leakage(data, SplitConfig()) == first and len(searches) == 5
+    assert leakage.split_leakage(data, SplitConfig()) == first and len(searches) == 6
 
 
 def test_label_conflicts_are_counted_over_every_row():
