@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from headstart.analysis.stats import mean_ci, paired_test
+from headstart.analysis.stats import mean_ci, paired_test, range_text
 from headstart.backbones import load_backbone
 from headstart.backbones.registry import _minilm_dir
 from headstart.backbones.st_folder import transformer_dir
@@ -170,7 +170,7 @@ def table(rows: list[dict]) -> str:
                     if seeds:
                         d = paired_test([100 * (cells[s]["accuracy"] - by[(n, theirs)][s]["accuracy"]) for s in seeds])
                         ratio = statistics.mean(cells[s]["seconds"] for s in seeds) / statistics.mean(by[(n, theirs)][s]["seconds"] for s in seeds)
-                        interval = f" ({d['ci_low']:+.1f} to {d['ci_high']:+.1f})" if len(seeds) > 1 else " (one seed)"
+                        interval = f" ({range_text(d, lambda v: f'{v:+.1f}', joiner=' to ')})" if len(seeds) > 1 else " (one seed)"
                         timed = [s for s in seeds if "cpu_seconds" in cells[s] and "cpu_seconds" in by[(n, theirs)][s]]
                         cpu = (f"{statistics.mean(cells[s]['cpu_seconds'] for s in timed) / statistics.mean(by[(n, theirs)][s]['cpu_seconds'] for s in timed):.2f}x"
                                if timed else "")

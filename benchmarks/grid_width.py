@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 
 from headstart import analysis
+from headstart.analysis.stats import range_text
 from headstart.results import RunResult
 from headstart.store import Store
 
@@ -52,8 +53,8 @@ def report(base: list[RunResult], wide: list[RunResult], metric: str = "accuracy
             mean, low, high, _ = analysis.mean_ci([cell.by_seed[s] for s in seeds])
             cells.append(f"{k * mean:.1f} ({k * low:.1f}–{k * high:.1f})")
         lines.append(f"| {key[0]} | {analysis.format_n(key[1], a.n_actual)} | {_grid(base, key[0])} / {_grid(wide, key[0])} | "
-                     f"{cells[0]} | {cells[1]} | {diff['mean']:+.1f} ({diff['ci_low']:+.1f} to {diff['ci_high']:+.1f}) | "
-                     f"{diff['p_value']:.2f} | {a.chosen or '–'} / {b.chosen or '–'} |")
+                     f"{cells[0]} | {cells[1]} | {diff['mean']:+.1f} ({range_text(diff, lambda v: f'{v:+.1f}', joiner=' to ')}) | "
+                     f"{'–' if diff['p_value'] is None else format(diff['p_value'], '.2f')} | {a.chosen or '–'} / {b.chosen or '–'} |")
     edges = [e["text"] for e in analysis.grid_edges(wide)]
     lines += ["", "Still at an edge of the wider grid more often than chance:" if edges else
               "No strategy's choice sits at an edge of the wider grid more often than chance (analysis.grid_edges)."]

@@ -39,6 +39,7 @@ from headstart.quantize import dequantize_linears, quantize_linears
 from headstart.recipe import run
 from headstart.specs import RunSpec, TrainConfig
 from headstart.strategies.peft_base import encoder_of
+from headstart.analysis.stats import range_text
 from jsonl_rows import append_row, read_rows
 
 ARMS = {  # name: (strategy, its options, TrainConfig fields, NF4-rounded base)
@@ -77,7 +78,8 @@ def table(rows: list[dict], arms: list[str]) -> str:
                 diffs.append("")
                 continue
             d = paired_test([100 * (cells[s]["accuracy"] - by[other][s]["accuracy"]) for s in seeds])
-            diffs.append(f"{d['mean']:+.1f} ({d['ci_low']:+.1f} to {d['ci_high']:+.1f})" if len(seeds) > 1 else f"{d['mean']:+.1f} (one seed)")
+            diffs.append(f"{d['mean']:+.1f} ({range_text(d, lambda v: f'{v:+.1f}', joiner=' to ')})" if len(seeds) > 1
+                         else f"{d['mean']:+.1f} (one seed)")
         per_seed = " / ".join(f"{100 * cells[s]['accuracy']:.1f}" for s in sorted(cells))
         lines.append(f"| {arm} | {mean:.1f} ({lo:.1f}–{hi:.1f}) | {per_seed} | "
                      f"{statistics.mean(c['seconds'] for c in cells.values()):.0f} | {diffs[0]} | {diffs[1]} |")

@@ -31,6 +31,7 @@ from pathlib import Path
 from scipy import stats
 
 from headstart import analysis
+from headstart.analysis.stats import range_text
 from headstart.results import RunResult
 from headstart.recipe import budget_for
 from headstart.specs import TrainConfig
@@ -96,7 +97,7 @@ def report(off: list[RunResult], on: list[RunResult], metric: str = "accuracy", 
             a, b = t_off[(s, n)], t_on[(s, n)]
             seeds = sorted(set(a.by_seed) & set(b.by_seed))
             diff = analysis.paired_test([100 * (b.by_seed[k] - a.by_seed[k]) for k in seeds])
-            gain = (f"{diff['mean']:+.1f} ({diff['ci_low']:+.1f} to {diff['ci_high']:+.1f})" if diff["pairs"] > 1
+            gain = (f"{diff['mean']:+.1f} ({range_text(diff, lambda v: f'{v:+.1f}', joiner=' to ')})" if diff["pairs"] > 1
                     else f"{diff['mean']:+.1f}" if seeds else "–")
             lines.append(f"| {s} | {mean_ci_text(a)} | {r_off.index(s) + 1} | {mean_ci_text(b)} | {r_on.index(s) + 1} | {gain} | "
                          f"{b.chosen.replace('|', '/') or '–'} |")
@@ -115,9 +116,10 @@ def report(off: list[RunResult], on: list[RunResult], metric: str = "accuracy", 
             seeds = sorted(set(a.by_seed) & set(b.by_seed))
             diff = analysis.paired_test([100 * (a.by_seed[k] - b.by_seed[k]) for k in seeds])
             if diff["pairs"] > 1:
-                lines.append(f"| {name} | {analysis.format_n(n, a.n_actual)} | {diff['mean']:+.1f} ({diff['ci_low']:+.1f} to "
-                             f"{diff['ci_high']:+.1f}) | {diff['p_value']:.2f} | {a.chosen.replace('|', '/') or '–'} / "
-                             f"{b.chosen.replace('|', '/') or '–'} |")
+                p = "–" if diff["p_value"] is None else f"{diff['p_value']:.2f}"  # seeds that all agreed: no test
+                lines.append(f"| {name} | {analysis.format_n(n, a.n_actual)} | {diff['mean']:+.1f} "
+                             f"({range_text(diff, lambda v: f'{v:+.1f}', joiner=' to ')}) | {p} | "
+                             f"{a.chosen.replace('|', '/') or '–'} / {b.chosen.replace('|', '/') or '–'} |")
     lines += ["", "### Tuning overhead (training wall time, trials included)", "",
               "| strategy | mean s / run, no tuning | mean s / run, tuned | ratio | tuned store: (trials + final) / final, wall time | same, step budgets |",
               "|---|---|---|---|---|---|"]
