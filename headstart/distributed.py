@@ -42,12 +42,27 @@ class RankFailed(HeadstartError):
 
     exit_code = 1
 
-    def __init__(self, rank: int, world: int, error: str, traceback: str = "") -> None:
-        self.rank, self.world, self.error, self.traceback = rank, world, error, traceback
-        super().__init__(f"rank {rank} of --nproc {world} failed: {error}; run without --nproc to see its traceback")
+    def __init__(self, rank: int, world: int, error: str, traceback: str = "", where: str = "") -> None:
+        self.rank, self.world, self.error, self.traceback, self.where = rank, world, error, traceback, where
+        seen = f"its traceback is in {where}" if where else "run without --nproc to see its traceback"
+        super().__init__(f"rank {rank} of --nproc {world} failed: {error}; {seen}")
 
     def __reduce__(self):  # up the pipe from the rank as itself
-        return type(self), (self.rank, self.world, self.error, self.traceback)
+        return type(self), (self.rank, self.world, self.error, self.traceback, self.where)
+
+    def kept(self) -> "RankFailed":
+        """The same error with its traceback written to a temporary file the message names (a bug that shows only
+        across processes has no other place to be seen); itself where there is none or no file can be written."""
+        import tempfile
+
+        if not self.traceback or self.where:
+            return self
+        try:
+            with tempfile.NamedTemporaryFile("w", prefix=f"headstart-rank{self.rank}-", suffix=".txt", delete=False) as f:
+                f.write(self.traceback)
+        except OSError:
+            return self
+        return RankFailed(self.rank, self.world, self.error, self.traceback, f.name)
 
 
 def usable_cpus() -> int:
@@ -257,7 +272,8 @@ def launch(s: Any, nproc: int, *, rank_run: Callable[..., Any]) -> Iterator[Grou
     if isinstance(failed, KeyboardInterrupt):  # what the others said after it is its consequence
         raise failed
     if errors:  # a rank's own error explains rank 0's broken collective
-        raise errors[0] from failed
+        first = errors[0]
+        raise (first.kept() if isinstance(first, RankFailed) else first) from failed
     if failed is not None:
         raise failed
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -201,9 +202,13 @@ def test_a_rank_that_raises_is_one_line_naming_the_rank_and_the_error():
     with pytest.raises(RankFailed) as failed:
         with launch(s, 2, rank_run=_fails):
             pass
-    assert str(failed.value) == ("rank 1 of --nproc 2 failed: ValueError: a bug in rank 1; run without --nproc to see "
-                                 "its traceback")
+    where = failed.value.where  # a bug that shows only across processes is seen there, not lost with the rank
+    assert where and str(failed.value) == f"rank 1 of --nproc 2 failed: ValueError: a bug in rank 1; its traceback is in {where}"
     assert failed.value.exit_code == 1 and "Traceback" in failed.value.traceback and "_fails" in failed.value.traceback
+    assert Path(where).read_text() == failed.value.traceback
+    Path(where).unlink()
+    plain = RankFailed(1, 2, "ValueError: x")  # no traceback to keep: the advice to run without --nproc
+    assert plain.kept() is plain and str(plain).endswith("; run without --nproc to see its traceback")
 
 
 @needs_two
