@@ -58,9 +58,8 @@ def parse_n(value: str | int | None, *, flag: str = "--n", least: int = 0, examp
         n = -1
     if n < least and least == 0:
         raise ConfigError(f"{flag} must be a non-negative integer or 'all', got {value!r}; try {flag} {example}")
-    if n < least:  # as check_count says it: a count it read is shown as the number
-        raise ConfigError(f"{flag} must be a whole number >= {least} or all, got {n if n >= 0 else repr(value)}; "
-                          f"e.g. {flag} {example}")
+    if n < least:  # check_count's words: a count it read is shown as the number
+        check_count(flag.lstrip("-").replace("-", "_"), n if n >= 0 else value, example=example)
     return n
 
 
