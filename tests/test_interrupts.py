@@ -11,6 +11,15 @@ import pytest
 from headstart.interrupts import Terminated, sigterm_as_interrupt, stopped_by
 
 
+@pytest.fixture(autouse=True)
+def _default_sigterm():
+    """SIGTERM at its default action for each test, and whatever was there put back after: a Ray test earlier in the
+    same worker process leaves Ray's own handler installed (which sigterm_as_interrupt rightly leaves alone)."""
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
 def test_sigterm_raises_a_keyboard_interrupt_inside_and_the_default_comes_back_after():
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     with pytest.raises(KeyboardInterrupt) as stop:
