@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +107,8 @@ def fresh_folder(out: Path, tag: str) -> Path:
 
 def write_directory(out: Path, fill: Callable[[Path], None], *, is_replaceable: Callable[[Path], bool], what: str) -> Path:
     """Build a directory whole, then put it at ``out``: ``fill(staging)`` writes into a sibling staging directory, which
-    two renames swap in (the old ``out`` removed only after both). A failure or a kill while filling leaves ``out`` as
-    it was, and the staging directory is removed.
+    two renames swap in (the old ``out`` removed only after both, Ctrl-C and SIGTERM held back between them). A failure
+    or a kill while filling leaves ``out`` as it was, and the staging directory is removed.
 
     Args:
         fill: writes the directory's files into the path it is given.
@@ -125,18 +128,48 @@ def write_directory(out: Path, fill: Callable[[Path], None], *, is_replaceable: 
         staging = fresh_folder(out, "saving")
     except OSError as e:
         raise StoreError(f"cannot write to output directory {str(out)!r} ({e.strerror}); choose another --out") from None
+    old = None
     try:
         fill(staging)
         share_files(staging)
         kill_point("swap:run")
-        if out.exists():
-            old = fresh_folder(out, "old")  # empty: the rename below replaces it
-            os.replace(out, old)
-            os.replace(staging, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, out)
+        with _signals_held():  # a Ctrl-C or SIGTERM between the two renames would leave no ``out`` at all
+            if out.exists():
+                old = fresh_folder(out, "old")  # empty: the rename below replaces it
+                os.replace(out, old)
+                try:
+                    os.replace(staging, out)
+                except BaseException:
+                    os.replace(old, out)  # the old one back where it was
+                    old = None
+                    raise
+            else:
+                os.replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:  # swapped in: the old one goes, even where a signal held back during the swap now interrupts
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     return out
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM noted inside the block and delivered when it ends, as they came. Python runs signal handlers
+    in the main thread only, so off it nothing can interrupt the block and nothing is changed; a handler installed
+    outside Python is left alone. (Blocking the signals would not do: another thread takes the signal, and the main
+    thread still raises at its next instruction.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    kinds = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not None]
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in kinds}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in caught:
+            signal.raise_signal(s)

@@ -513,3 +513,47 @@ def test_folders_built_beside_their_place_are_new_and_shared_as_any_folder(tmp_p
     out = write_directory(tmp_path / "out", lambda d: (d / "spec.json").write_text("{}"), is_replaceable=lambda p: True, what="run")
     assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask
     assert stat.S_IMODE((out / "spec.json").stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_ctrl_c_during_a_runs_swap_never_leaves_its_folder_missing(tmp_path, monkeypatch):
+    """write_directory swaps a run in with two renames (the old folder aside, the new one in): a Ctrl-C between them
+    left no folder at all, the old run gone with it. One that comes then is delivered once both are done; a rename
+    that fails puts the old folder back."""
+    import os
+    import signal
+
+    from headstart.atomic import write_directory
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "spec.json").write_text("old")
+    real = os.replace
+    calls = []
+
+    def ctrl_c_at_the_first(source, target):
+        calls.append(target)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # Python raises at its next instruction: before the rename below
+        real(source, target)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        monkeypatch.setattr(os, "replace", ctrl_c_at_the_first)
+        with pytest.raises(KeyboardInterrupt):
+            write_directory(out, lambda d: (d / "spec.json").write_text("new"), is_replaceable=lambda p: True, what="run")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert (out / "spec.json").read_text() == "new" and len(calls) == 2, "the swap finished before the Ctrl-C was raised"
+    assert [p.name for p in tmp_path.iterdir()] == ["run"], "nothing left beside it: the staging and old folders are gone"
+
+    def fails_at_the_second(source, target):
+        calls.append(target)
+        if len(calls) == 4:
+            raise OSError(5, "Input/output error")
+        real(source, target)
+
+    monkeypatch.setattr(os, "replace", fails_at_the_second)
+    with pytest.raises(OSError):
+        write_directory(out, lambda d: (d / "spec.json").write_text("newer"), is_replaceable=lambda p: True, what="run")
+    assert (out / "spec.json").read_text() == "new", "the old folder is put back"
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
