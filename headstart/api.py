@@ -9,7 +9,7 @@ from typing import Any
 
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.errors import ConfigError
-from headstart.fit_result import FitResult, split_name  # noqa: F401  (headstart.api.FitResult, as before)
+from headstart.fit_result import FitResult, Interrupted, split_name  # noqa: F401  (headstart.api.FitResult, as before)
 from headstart.python_checks import flags_checked, python_named
 from headstart.arm_text import terms_of
 from headstart.data.memory import names_passed_data
@@ -82,25 +82,30 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
+        headstart.fit_result.Interrupted: Ctrl-C or SIGTERM (``timeout``, a scheduler's limit) during the steps,
+            raised once the best validation checkpoint so far (none yet: the last step's weights) is saved into
+            ``out`` with ``ended_by`` ("interrupted by SIGTERM at step 37 of 120") in metrics.json, unscored
+            (``evaluate`` scores it; ``retain`` / ``eval_data`` are not measured); a finished run in ``out`` is kept
+            instead. A KeyboardInterrupt whose ``run`` is the FitResult (``out`` None where nothing was saved). A
+            second Ctrl-C or SIGTERM ends at once; one before the steps or in a ``tune`` trial saves nothing.
 
     Example:
         >>> run = headstart.fit("rotten-tomatoes", strategy="linear-probe", n=64, seed=0, out="runs/lp")
         >>> run = headstart.fit("rotten-tomatoes", strategy="full-finetune", n=256, nproc=2, out="runs/ft")
         >>> run.evaluate("test")["accuracy"]
     """
-    from headstart.backbones import count_parameters
     from headstart.data import load_dataset
     from headstart.data.leakage import split_leakage
     from headstart.data.splits import SplitConfig
     from headstart.distributed import check_nproc
+    from headstart.interrupts import sigterm_as_interrupt
     from headstart.ood import with_majority_flag
-    from headstart.outdir import claim, finished
+    from headstart.outdir import claim
     from headstart.precision import pick_device
     from headstart.progress import progress_bar
-    from headstart.recipe import run
-    from headstart.saved import LoadedRun, backbone_saved, save
+    from headstart.recipe import RunInterrupted, run
     from headstart.arguments import as_config, as_items
-    from headstart.specs import file_options, run_key
+    from headstart.specs import file_options
 
     if out is not None:  # before anything trains: a store or a folder of other files is refused, never replaced
         claim(out, "run")
@@ -134,21 +139,51 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         check_replaces_same_run(Path(out), spec)
     loaded = loaded if loaded is not None else load_dataset(spec.data, **file_options(spec))
     leakage = split_leakage(loaded, spec.split)  # before training, as compare measures it (kept in the cache: one search per data and split)
-    with progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}", enabled=progress) as update:
-        outcome = run(spec, data=loaded, progress=update, test=False, nproc=nproc)
-    s, report = outcome.setup, outcome.report
+    try:  # SIGTERM (timeout, a scheduler's time limit) keeps the run as Ctrl-C does (headstart.interrupts)
+        with sigterm_as_interrupt(), progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}",
+                                                  enabled=progress) as update:
+            outcome = run(spec, data=loaded, progress=update, test=False, nproc=nproc)
+    except RunInterrupted as stop:  # during the steps: the checkpoint so far is kept, then the interrupt goes on with it
+        raise Interrupted(_result(stop.setup, stop.report, spec, out=out, overwrite=overwrite, flags=list(defaults),
+                                  chosen=stop.report.chosen, leakage=leakage)) from None
     flags = defaults + budget_notes(outcome.result) + grid_edge_note(outcome.result)
-    retention = (outcome.result.record or {}).get("retention") or []
-    ood = [with_majority_flag({k: v for k, v in o.items() if k != "rows"}) for o in (outcome.result.record or {}).get("ood") or ()]
-    if out is not None and report.status != "done" and finished(Path(out), "run"):  # nothing stored is lost to a failure
-        flags.append({"reason": "kept", "text": f"{report.status} and was not saved: the finished run already in "
-                                                f"{str(out)!r} was kept",
-                      "advice": "train again with a lower learning rate (--lr) or more warmup to replace it"})
+    record = outcome.result.record or {}
+    ood = [with_majority_flag({k: v for k, v in o.items() if k != "rows"}) for o in record.get("ood") or ()]
+    result = _result(outcome.setup, outcome.report, spec, out=out, overwrite=overwrite, flags=flags, chosen=outcome.chosen,
+                     tune_seconds=outcome.tune_seconds, retention=record.get("retention") or [], ood=ood, leakage=leakage)
+    if report_to and result.status == "done":
+        from headstart.tracking import log_run_dir
+
+        result.mlflow = log_run_dir(result.out)
+    return result
+
+
+def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overwrite: bool, flags: list[dict[str, str]],
+            chosen: dict[str, Any], leakage: Any, tune_seconds: float = 0.0, retention: list[dict[str, Any]] | None = None,
+            ood: list[dict[str, Any]] | None = None) -> FitResult:
+    """Save a trained run (``recipe.Setup``, ``engine.FitReport``) into ``out`` where it may go there, and what ``fit``
+    returns for it. A run that diverged or was interrupted is never saved over a finished run in ``out`` (a "kept"
+    flag says so); an interrupted one's ``out`` is where it was saved, or None."""
+    from headstart.backbones import count_parameters
+    from headstart.outdir import finished
+    from headstart.saved import LoadedRun, backbone_saved, save
+    from headstart.specs import run_key
+
+    retention, ood = retention or [], ood or []
+    stopped = report.status != "done" or report.ended_by is not None
+    saved = None
+    if out is not None and stopped and finished(Path(out), "run"):  # nothing stored is lost to a failure or an interrupt
+        flags.append({"reason": "kept", "text": f"{report.status + ' and ' if report.status != 'done' else ''}was not saved: "
+                                                f"the finished run already in {str(out)!r} was kept",
+                      "advice": "train again with a lower learning rate (--lr) or more warmup to replace it"
+                      if report.status != "done" else "the same command trains it again from the start"})
     elif out is not None:
         if not overwrite:
             out, moved = saved_beside(Path(out), spec)
             flags += [moved] if moved else []
-        save(s, report, out, notes={"flags": flags, **({"retention": retention} if retention else {}), **({"ood": ood} if ood else {})})
+        ended = {"ended_by": report.ended_by, "planned_steps": report.planned_steps} if report.ended_by else {}
+        saved = save(s, report, out, notes={"flags": flags, **({"retention": retention} if retention else {}),
+                                            **({"ood": ood} if ood else {}), **ended})
     s.model.eval()
     base_weights = None
     if s.strategy.quantized:
@@ -158,19 +193,15 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         base_weights = {"stored": counted.stored, "fp32": counted.fp32}
     meta = {"resolved": s.resolved(), "data_source": s.data.source, "backbone_saved": backbone_saved(s, report),
             "label_names": list(s.data.label_names), "val_checks": report.checks}
-    loaded = LoadedRun(Path(out) if out else Path("."), meta, s.model, s.data.task, s.data.label_names, s.device)
-    logged = None
-    if report_to and report.status == "done":
-        from headstart.tracking import log_run_dir
-
-        logged = log_run_dir(out)
-    return FitResult(key=run_key(s.resolved()), out=Path(out) if out else None, status=report.status,
-                     val_metrics=report.val_metrics, steps=report.steps, best_step=report.best_step,
+    where = saved if report.ended_by else Path(out) if out else None
+    loaded = LoadedRun(where or Path("."), meta, s.model, s.data.task, s.data.label_names, s.device)
+    return FitResult(key=run_key(s.resolved()), out=where,
+                     status=report.status, val_metrics=report.val_metrics, steps=report.steps, best_step=report.best_step,
                      train_seconds=report.seconds, trainable_params=report.trainable_params,
-                     total_params=count_parameters(s.model), error=report.error, chosen=outcome.chosen,
-                     tune_seconds=outcome.tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
-                     retention=retention, ood=ood, flags=flags, mlflow=logged, val_held_out=report.held_out, val_checks=report.checks,
-                     leakage=leakage, _loaded=loaded)
+                     total_params=count_parameters(s.model), error=report.error, chosen=chosen,
+                     tune_seconds=tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
+                     retention=retention, ood=ood, flags=flags, val_held_out=report.held_out, val_checks=report.checks,
+                     leakage=leakage, ended_by=report.ended_by, _loaded=loaded)
 
 
 def _with_data_defaults(spec: RunSpec) -> tuple[RunSpec, Any, list[dict[str, str]]]:

@@ -52,8 +52,9 @@ class BestCheckpoint:
     def offer(self, score: float, metrics: dict[str, Any], *, step: int) -> bool:
         """Snapshot the kept tensors when (score, -metrics["loss"]) beats the best so far. Returns whether it did."""
         if (score, -metrics["loss"]) > (self.score, self.neg_loss):
-            self.score, self.step, self.metrics, self.neg_loss = score, step, metrics, -metrics["loss"]
-            self.snapshot = {k: t.detach().clone() for k, t in self.kept.items()}
+            snapshot = {k: t.detach().clone() for k, t in self.kept.items()}  # taken first: a Ctrl-C while it is taken
+            # leaves the last best whole, its step and score with it
+            self.snapshot, self.score, self.step, self.metrics, self.neg_loss = snapshot, score, step, metrics, -metrics["loss"]
             return True
         return False
 

@@ -4,7 +4,9 @@ phases keep their own: SetFit's pair tuning inside its ``solve``, test-time adap
 Owns what every strategy shares: AdamW (no decay on biases and norms), linear warmup then cosine /
 linear decay per phase (both ``headstart.optimizer``), gradient accumulation, clipping, bf16 autocast where measured
 to pay, early stopping on validation with best-weights restore (``headstart.checkpoint``), NaN/inf detection, seeding
-and progress. ``_fit`` is the loop over phases, ``_train_phase`` one phase's steps.
+and progress. ``_fit`` is the loop over phases, ``_train_phase`` one phase's steps. Ctrl-C during the steps (SIGTERM
+too, where the caller reads it as one: ``headstart.interrupts``) stops them and keeps the best checkpoint so far, then
+goes on as ``StepsInterrupted``, which carries the fit's report.
 A phase whose backbone is frozen and still pre-trained trains the head on cached features: the
 backbone never runs per epoch. A phase with a closed-form ``solve`` (classical baselines) takes no steps:
 the engine hands it the training rows and a judge of validation outputs (``Problem``), then validates once (``headstart.solve``).
@@ -32,6 +34,7 @@ from headstart.modes import module_modes, restore_modes
 from headstart.fastdropout import fast_dropout
 from headstart.features import padded_length
 from headstart.headstep import HeadAdamW, clip_grad_norm, closed_form_applies
+from headstart.interrupts import ended_by
 from headstart.metrics import selection_score
 from headstart.objectives import TaskLoss
 from headstart.optimizer import lr_factor, make_optimizer, optimizer_groups
@@ -78,7 +81,7 @@ class FitData:
 
 @dataclass
 class FitReport:
-    status: str  # "done" | "diverged"
+    status: str  # "done" | "diverged"; an interrupted fit is "done" up to its last step, and ``ended_by`` says so
     steps: int = 0
     best_step: int = 0
     best_score: float = -math.inf
@@ -94,6 +97,17 @@ class FitReport:
     processes: int = 1  # processes its gradient steps were spread over (``train --nproc``)
     held_out: dict[str, Any] | None = None  # the checkpoint choice scored on validation rows that did not make it (held_out)
     checks: int = 0  # validation checks the kept checkpoint was chosen among (a solver's ranked candidates too); 0: unknown
+    ended_by: str | None = None  # "interrupted by Ctrl-C at step 37 of 120" (or SIGTERM); None: it ran its course
+
+
+class StepsInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a phase's steps, raised once the fit has kept what it had: ``report`` (``ended_by``
+    set) and the model holding the best validation checkpoint so far, or the last step's weights where no check had
+    run yet. A KeyboardInterrupt still: a sweep's cell stops as it did."""
+
+    def __init__(self, report: FitReport) -> None:
+        super().__init__(report.ended_by)
+        self.report = report
 
 
 def train_batches(lengths: np.ndarray, batch_size: int, generator: np.random.Generator, *, bucket: bool) -> list[np.ndarray]:
@@ -168,6 +182,10 @@ def fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData,
 
     Returns:
         FitReport with status "done" or "diverged" (loss not finite: the step and loss are in ``error``).
+
+    Raises:
+        StepsInterrupted: Ctrl-C (or SIGTERM read as one) during the steps, after the best checkpoint so far was put
+            back into ``model`` (no check yet: the weights of the last step taken stay).
     """
     modes = module_modes(model)  # put back as found: a loaded backbone shared by runs (leaves_backbone) stays as it was
     try:
@@ -196,7 +214,8 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
          progress: Callable[[int, int, dict[str, Any]], None] | None,
          penalty: Callable[[], torch.Tensor | None] | None = None, group: Any = None,
          row_grads: RowGradients | None = None) -> FitReport:
-    """The loop over phases: each phase's parameters set trainable, then its solve or its steps; the best check restored."""
+    """The loop over phases: each phase's parameters set trainable, then its solve or its steps; the best check restored
+    (interrupted before any check: the weights as the last step left them)."""
     start = time.perf_counter()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -238,10 +257,13 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
         # Across processes each rank augments its own rows from a stream of its own: drawn from the batch stream, the
         # ranks' batch orders would drift apart.
         augment_rng = np.random.default_rng([seed, group.rank, number]) if shared else rng
-        step, stopped, bad_loss = _train_phase(model, phase, loss_fn, data, cfg, rng=rng, augment_rng=augment_rng, lengths=lengths,
-                                               device=device, on_features=on_features, group=group if shared else None,
-                                               check=check, best=best, history=report.history, step=step, autocast=autocast,
-                                               penalty=penalty, row_grads=row_grads, progress=progress, bar=(offset, total_steps))
+        step, stopped, bad_loss, interrupt = _train_phase(
+            model, phase, loss_fn, data, cfg, rng=rng, augment_rng=augment_rng, lengths=lengths, device=device,
+            on_features=on_features, group=group if shared else None, check=check, best=best, history=report.history,
+            step=step, autocast=autocast, penalty=penalty, row_grads=row_grads, progress=progress, bar=(offset, total_steps))
+        if interrupt is not None:
+            report.ended_by = f"{ended_by(interrupt)} at step {step} of {report.planned_steps}"
+            break
         if bad_loss is not None:
             report.status = "diverged"
             report.error = f"loss became {bad_loss} at step {step + 1} in phase {phase.name!r}; lower the learning rate"
@@ -253,7 +275,8 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
             progress(offset, total_steps, {"phase": phase.name,
                                            **({"stopped early": f"at step {stopped} of {phase.steps}"} if stopped else {})})
     if report.status == "done":  # a diverged run is left as it stopped
-        best.restore()
+        if report.ended_by is None or best.snapshot is not None:  # no check yet: a step's weights beat untrained ones
+            best.restore()
         set_trainable(model, [])
         report.trained = [name for name, p in model.named_parameters() if id(p) in ever_trained]
         if data.validate is None:  # a validation of its own (a head per task) keeps no halves to hold out
@@ -261,6 +284,8 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
             report.checks = len(best.checks)  # under held_out.MIN_ROWS rows each is None, but a look all the same
     report.steps, report.best_score, report.best_step, report.val_metrics = step, best.score, best.step, best.metrics
     report.seconds = time.perf_counter() - start
+    if report.ended_by is not None:
+        raise StepsInterrupted(report)
     return report
 
 
@@ -283,8 +308,9 @@ def _train_phase(model: nn.Module, phase: Phase, loss_fn: Callable, data: FitDat
                  augment_rng: np.random.Generator, lengths: np.ndarray, device: torch.device, on_features: bool, group: Any,
                  check: Callable[[], tuple[float, dict[str, Any]]], best: BestCheckpoint, history: list[dict[str, Any]],
                  step: int, autocast: Callable | None, penalty: Callable[[], torch.Tensor | None] | None,
-                 row_grads: RowGradients | None, progress: Callable | None, bar: tuple[int, int]) -> tuple[int, int | None, float | None]:
-    """A phase's optimiser steps, validated every few steps, until its budget or its patience runs out.
+                 row_grads: RowGradients | None, progress: Callable | None,
+                 bar: tuple[int, int]) -> tuple[int, int | None, float | None, KeyboardInterrupt | None]:
+    """A phase's optimiser steps, validated every few steps, until its budget or its patience runs out, or Ctrl-C.
 
     Args:
         rng: the fit's stream of batch orders; ``augment_rng``: the augmentations' (``rng`` unless shared).
@@ -296,7 +322,8 @@ def _train_phase(model: nn.Module, phase: Phase, loss_fn: Callable, data: FitDat
 
     Returns:
         (the fit's steps so far, the phase step early stopping ended the phase after or 0/None, the loss that was not
-        finite or None: the run diverged at the step after those taken).
+        finite or None: the run diverged at the step after those taken, the KeyboardInterrupt that stopped the steps
+        or None: ``headstart.interrupts.Terminated`` for SIGTERM).
     """
     # A head on cached features: the same fused AdamW without torch.optim's per-call overhead
     # (headstart.headstep; bit-identical updates), and for a linear head the gradient in closed form instead of
@@ -324,36 +351,39 @@ def _train_phase(model: nn.Module, phase: Phase, loss_fn: Callable, data: FitDat
     stale, queue, stopped = 0, [], None
     # A head on cached features is a few tiny ops a step: one thread runs them fastest, and on a busy machine
     # a second OpenMP thread waiting for a core costs more than the op itself (40x slower measured).
-    with one_thread() if on_features else nullcontext():
-        for phase_step in range(phase.steps):
-            for g, base in zip(optimizer.param_groups, base_lrs):
-                g["lr"] = base * lr_factor(phase_step, phase.steps, warmup=cfg.warmup, schedule=cfg.schedule)
-            micro_batches = []
-            for _ in range(cfg.accumulate):
-                if not queue:
-                    queue = (data.batches(rng) if data.batches is not None
-                             else train_batches(lengths, cfg.batch_size, rng, bucket=not on_features))
-                micro_batches.append(queue.pop(0))
-            loss_value = take_step(micro_batches)
-            if group is not None:
-                loss_value = group.reduce(params, loss_value)
-            if not math.isfinite(loss_value):
-                return step, None, loss_value
-            if cfg.clip > 0:
-                clip_grad_norm([p for g in phase.groups if g.clip for p in g.params], cfg.clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            last = phase_step + 1 == phase.steps
-            if (phase_step + 1) % eval_every == 0 or last:
-                if group is None or group.leads:
-                    score, metrics = check()
-                    history.append({"step": step, "phase": phase.name, "train_loss": loss_value, "val_score": score})
-                    stale = 0 if best.offer(score, metrics, step=step) else stale + 1
-                stop = bool(phase.early_stopping and cfg.patience and stale >= cfg.patience)
-                if stop if group is None else group.decide(stop):
-                    stopped = phase_step + 1 if not last else 0  # patience spent at the last check is no early stop
-                    break
-            if progress:
-                progress(bar[0] + phase_step + 1, bar[1], {"loss": loss_value, "phase": phase.name})
-    return step, stopped, None
+    try:
+        with one_thread() if on_features else nullcontext():
+            for phase_step in range(phase.steps):
+                for g, base in zip(optimizer.param_groups, base_lrs):
+                    g["lr"] = base * lr_factor(phase_step, phase.steps, warmup=cfg.warmup, schedule=cfg.schedule)
+                micro_batches = []
+                for _ in range(cfg.accumulate):
+                    if not queue:
+                        queue = (data.batches(rng) if data.batches is not None
+                                 else train_batches(lengths, cfg.batch_size, rng, bucket=not on_features))
+                    micro_batches.append(queue.pop(0))
+                loss_value = take_step(micro_batches)
+                if group is not None:
+                    loss_value = group.reduce(params, loss_value)
+                if not math.isfinite(loss_value):
+                    return step, None, loss_value, None
+                if cfg.clip > 0:
+                    clip_grad_norm([p for g in phase.groups if g.clip for p in g.params], cfg.clip)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                last = phase_step + 1 == phase.steps
+                if (phase_step + 1) % eval_every == 0 or last:
+                    if group is None or group.leads:
+                        score, metrics = check()
+                        history.append({"step": step, "phase": phase.name, "train_loss": loss_value, "val_score": score})
+                        stale = 0 if best.offer(score, metrics, step=step) else stale + 1
+                    stop = bool(phase.early_stopping and cfg.patience and stale >= cfg.patience)
+                    if stop if group is None else group.decide(stop):
+                        stopped = phase_step + 1 if not last else 0  # patience spent at the last check is no early stop
+                        break
+                if progress:
+                    progress(bar[0] + phase_step + 1, bar[1], {"loss": loss_value, "phase": phase.name})
+    except KeyboardInterrupt as interrupt:  # the steps end here, and the caller keeps the checkpoint so far
+        return step, None, None, interrupt
+    return step, stopped, None, None

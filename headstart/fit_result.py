@@ -1,5 +1,6 @@
 """What ``headstart.fit`` returns: ``FitResult`` (the run's identity, validation metrics and training record, with
-``evaluate`` and ``predict`` on the model it holds), and ``split_name``, the parts of a run's data they score."""
+``evaluate`` and ``predict`` on the model it holds), ``Interrupted``, what it raises on Ctrl-C or SIGTERM during the
+steps (carrying the FitResult), and ``split_name``, the parts of a run's data they score."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ class FitResult:
     val_held_out: dict[str, Any] | None = None  # validation metrics of the checkpoint choice on rows that did not make it
     val_checks: int = 0  # validation checks the checkpoint was chosen among: val_metrics is the best of them
     leakage: Any = None  # headstart.data.leakage.LeakageReport of the split before dedupe (with it: the test rows dropped)
+    ended_by: str | None = None  # "interrupted by SIGTERM at step 37 of 120" (``Interrupted``); None: it ran its course
     _loaded: Any = field(default=None, repr=False)  # the model in memory: a module's repr is pages long
 
     def __repr__(self) -> str:  # one line: the fields hold the rest (val_metrics, flags, ood ...)
@@ -48,7 +50,8 @@ class FitResult:
         return (f"FitResult({self.status}, val {shown or '-'}; best step {self.best_step} of {self.steps}, "
                 f"{self.train_seconds:.1f} s; out={str(self.out) if self.out else None}"
                 + (f"; {leaked} of {self.leakage.n_test} test rows duplicate training rows" if leaked else "")
-                + (f"; {len(self.flags)} flag(s)" if self.flags else "") + (f"; error {self.error}" if self.error else "") + ")")
+                + (f"; {len(self.flags)} flag(s)" if self.flags else "") + (f"; error {self.error}" if self.error else "")
+                + (f"; {self.ended_by}" if self.ended_by else "") + ")")
 
     def _usable(self) -> None:
         if self.status != "done":
@@ -70,6 +73,37 @@ class FitResult:
 
         self._usable()
         return predict_loaded(self._loaded, texts)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during ``fit``'s training steps, raised once what it had was kept: ``run`` is the FitResult
+    (``ended_by`` says what stopped it and at which step; ``out`` where it was saved, None where nothing was), its model
+    in memory the best validation checkpoint so far, or the last step's weights where no check had run. A
+    KeyboardInterrupt still, so a script or a notebook stops as it would; its text is the line the CLI prints."""
+
+    def __init__(self, run: FitResult) -> None:
+        super().__init__(interrupted_text(run))
+        self.run = run
+
+
+def interrupted_text(run: FitResult) -> str:
+    """One line on an interrupted run: what stopped it at which step, what was kept and where, and what to run next."""
+    import shlex
+
+    from headstart.surface import spoken
+
+    shown = next(((k, v) for k, v in run.val_metrics.items() if k in ("accuracy", "macro_f1", "micro_f1", "rmse", "r2")
+                  and isinstance(v, (int, float))), None)
+    kept = (f"the best validation checkpoint so far (step {run.best_step}" + (f", {shown[0]} {shown[1]:.4g}" if shown else "") + ")"
+            if run.best_step else f"the weights after step {run.steps} (no validation check had run yet)")
+    if run.out is not None:
+        return (f"{run.ended_by}: saved {kept} to {run.out}; the test split is not scored yet: "
+                + spoken(f"headstart evaluate {shlex.quote(str(run.out))}", f"headstart.evaluate({str(run.out)!r})"))
+    held = next((f["text"] for f in run.flags if f.get("reason") == "kept"), None)
+    if held:
+        return f"{run.ended_by}: this run {held}; the same command trains it again from the start"
+    return (f"{run.ended_by}: nothing was saved, for want of " + spoken("--out DIR", "out=DIR") + f"; {kept} is in memory"
+            + spoken("", " (the exception's .run.evaluate(), .run.predict())"))
 
 
 def split_name(split: str) -> str:

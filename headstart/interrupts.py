@@ -1,4 +1,4 @@
-"""SIGTERM read as Ctrl-C where a loop keeps its best checkpoint on an interrupt.
+"""SIGTERM read as Ctrl-C where a loop keeps its best checkpoint on an interrupt (sft / prefer's, train's).
 
 ``timeout``, a batch scheduler's time limit (Slurm, Kubernetes) and ``kill`` stop a process with SIGTERM, whose default
 action ends it at once: whatever a KeyboardInterrupt handler would have saved is lost. ``sigterm_as_interrupt``
@@ -36,6 +36,11 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def ended_by(interrupt: KeyboardInterrupt) -> str:
+    """What a run stopped by ``interrupt`` says stopped it: "interrupted by SIGTERM" (``Terminated``) or "interrupted by Ctrl-C"."""
+    return BY_SIGTERM if isinstance(interrupt, Terminated) else "interrupted by Ctrl-C"
 
 
 def stopped_by(error: str | None) -> str:

@@ -39,10 +39,20 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              + (f", {val['n']:g} examples" if isinstance(val.get("n"), (int, float)) else "") + "): "
              + (", ".join(f"{k} {v:.4f}" for k, v in val.items() if isinstance(v, (int, float)) and k != "n") or "not recorded") + ".",
              "Test metrics with intervals over seeds come from `headstart compare` / `headstart evaluate`; one run has no "
-             "interval of its own.", "",
+             "interval of its own.", "", *_interrupted(metrics),
              "## Use", "", how, "",
              "## Environment", "", md_fence(json.dumps(env, indent=2, sort_keys=True)), ""]
     return "\n".join(lines)
+
+
+def _interrupted(metrics: dict[str, Any] | None) -> list[str]:
+    """An interrupted run's paragraph: what stopped it at which step, and which weights it kept."""
+    ended = (metrics or {}).get("ended_by")
+    if not isinstance(ended, str) or not ended.startswith("interrupted"):
+        return []
+    kept = (f"the best validation checkpoint so far, step {metrics.get('best_step')}" if metrics.get("best_step")
+            else f"the weights after step {metrics.get('steps')}, before any validation check")
+    return [f"Stopped early: {md_text(ended)}. The weights kept are {kept}.", ""]
 
 
 def _merged(merge: Any) -> list[str]:

@@ -24,7 +24,7 @@ import torch
 
 from headstart.backbones import count_parameters, load_backbone, modality_of
 from headstart.data import Dataset, SplitConfig, load_dataset, split_dataset, subsample
-from headstart.engine import FitData, FitReport, fit
+from headstart.engine import FitData, FitReport, StepsInterrupted, fit
 from headstart.errors import ConfigError, with_article
 from headstart.features import encoded_inputs, feature_cache
 from headstart.metrics import check_metric, selection_metric
@@ -164,16 +164,27 @@ def train(s: Setup, *, progress: ProgressFn | None = None, objective: Objective 
 
     from headstart import distributed
 
-    if group is not None or nproc == 1 or not distributed.trains_backbone(s.model, phases):
-        if nproc > 1:
-            logging.getLogger("headstart").info("%s takes no gradient steps through the backbone (it trains in seconds); "
-                                                "--nproc %d ignored, one process trains it", s.strategy.name, nproc)
-        report = fit_as(group)
-    else:
-        with distributed.launch(s, nproc, rank_run=_rank_run) as rank0:
-            report = fit_as(rank0)
-        report.processes = nproc
-    if objective is not None and objective.summary:  # what the terms estimated (importance: how far apart the domains are)
+    spread = group is None and nproc > 1 and distributed.trains_backbone(s.model, phases)
+    if nproc > 1 and group is None and not spread:
+        logging.getLogger("headstart").info("%s takes no gradient steps through the backbone (it trains in seconds); "
+                                            "--nproc %d ignored, one process trains it", s.strategy.name, nproc)
+    try:
+        if spread:
+            with distributed.launch(s, nproc, rank_run=_rank_run) as rank0:
+                report = fit_as(rank0)
+        else:
+            report = fit_as(group)
+    except StepsInterrupted as stop:  # the checkpoint it kept is recorded as a finished one is
+        _noted(stop.report, objective, nproc if spread else 1)
+        raise
+    return _noted(report, objective, nproc if spread else 1)
+
+
+def _noted(report: FitReport, objective: Objective | None, processes: int) -> FitReport:
+    """``report`` with the processes its steps were spread over and what the objective's terms estimated (importance
+    weighting: how far apart the domains are)."""
+    report.processes = processes
+    if objective is not None and objective.summary:
         report.chosen.update(objective.summary)
     return report
 
@@ -234,6 +245,16 @@ def term_context(s: Setup) -> TermContext:
 # ---- the whole run -------------------------------------------------------------------------------------------
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during the steps of a run's training (its final one, after any tuning trials): ``setup``
+    holds the model with the checkpoint ``report`` names (``engine.StepsInterrupted``); nothing was scored. A
+    KeyboardInterrupt still: a sweep's cell stops as it did, stored as nothing."""
+
+    def __init__(self, setup: Setup, report: FitReport) -> None:
+        super().__init__(report.ended_by)
+        self.setup, self.report = setup, report
+
+
 @dataclass
 class Outcome:
     """A finished run: its setup (with the trained model), the fit report, what tuning chose and tried, and the
@@ -260,6 +281,8 @@ def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Modu
 
     Raises:
         HeadstartError: a spec that cannot run (bad data, options, sizes); a run that diverges is an outcome.
+        RunInterrupted: Ctrl-C (or SIGTERM read as one) during the steps of its training; in a tuning trial the
+            trial's ``engine.StepsInterrupted`` goes on as it is.
     """
     _terms(spec, get_strategy(spec.strategy))  # a term that cannot apply is refused before any training, not after it
     pretrained = pretrained or load_pretrained(spec)  # loaded once for every trial; the grid depends on its modality
@@ -290,7 +313,7 @@ def _train_tuned(spec: RunSpec, data: Dataset | None, pretrained: torch.nn.Modul
     plan = tuning.plan_for(spec, get_strategy(spec.strategy), modality_of(pretrained))
     if plan is None:
         s = setup(spec, data=data, pretrained=pretrained)
-        return s, train(s, progress=progress, nproc=nproc), [], 0.0
+        return s, _trained(s, progress, nproc), [], 0.0
     param, grid = plan
     started = time.perf_counter()
     first = setup(tuning.trial_spec(spec, param, grid[0], spec.train.max_steps), data=data, pretrained=pretrained)
@@ -310,9 +333,19 @@ def _train_tuned(spec: RunSpec, data: Dataset | None, pretrained: torch.nn.Modul
                                  trial=trial)
     seconds = time.perf_counter() - started
     s = setup(tuning.trial_spec(spec, param, value, spec.train.max_steps), data=data, pretrained=pretrained)
-    report = train(s, progress=progress, nproc=nproc)
-    report.chosen = {param: value, **report.chosen}  # saved with the run (metrics.json)
-    return s, report, trials, seconds
+    return s, _trained(s, progress, nproc, chosen={param: value}), trials, seconds
+
+
+def _trained(s: Setup, progress: ProgressFn | None, nproc: int, *, chosen: dict[str, Any] | None = None) -> FitReport:
+    """``train(s)``, what tuning ``chosen`` first in its report's ``chosen`` (saved with the run: metrics.json); its
+    interrupt raised as ``RunInterrupted``, carrying ``s``."""
+    try:
+        report = train(s, progress=progress, nproc=nproc)
+    except StepsInterrupted as stop:
+        stop.report.chosen = {**(chosen or {}), **stop.report.chosen}
+        raise RunInterrupted(s, stop.report) from None
+    report.chosen = {**(chosen or {}), **report.chosen}
+    return report
 
 
 def evaluate(spec: RunSpec, s: Setup, report: FitReport, chosen: dict[str, Any], trials: list[dict[str, Any]],

@@ -895,3 +895,28 @@ def test_train_takes_no_tune_as_the_default_it_is(monkeypatch, capsys, toy_csv, 
     assert json.loads(out)["key"] == json.loads(cli([*args, "--out", str(tmp_path / "b")], monkeypatch, capsys)[1])["key"]
     assert_user_error(cli([*args, "--no-tune", "--tune", "lr", "--out", str(tmp_path / "c")], monkeypatch, capsys),
                       "--tune lr and --no-tune say opposite things; give one")
+
+
+def test_a_compare_cell_interrupted_in_its_steps_is_not_stored_and_the_sweep_stops_as_before(monkeypatch, capsys, toy_csv,
+                                                                                          tiny_registry, tmp_path):
+    """The engine keeps a run's checkpoint on Ctrl-C for train; inside compare the interrupt goes on as it did: the cell
+    is released, not stored, and the re-run trains it."""
+    import headstart.engine
+
+    compare = ["compare", "--data", str(toy_csv), "--backbone", "tiny", "--strategies", "full-finetune",
+               "--sizes", "16", "--seeds", "2", "--max-steps", "4", "--min-steps", "4", "--no-tune", "--out", str(tmp_path / "cmp")]
+    real, seen = headstart.engine.lr_factor, {"cells": 0, "last": 4}
+
+    def ctrl_c_in_the_second_cell(step, *args, **kwargs):  # called for each parameter group at each step
+        seen["cells"] += step < seen["last"]  # one phase a cell: its steps start again at 0
+        seen["last"] = step
+        if seen["cells"] == 2 and step == 2:
+            raise KeyboardInterrupt
+        return real(step, *args, **kwargs)
+
+    monkeypatch.setattr(headstart.engine, "lr_factor", ctrl_c_in_the_second_cell)
+    code, out, err = cli(compare, monkeypatch, capsys)
+    assert code == 130 and "interrupted: 1 of 2 cells stored; run the same command again to resume" in err, err
+    monkeypatch.setattr(headstart.engine, "lr_factor", real)
+    code, out, err = cli(compare, monkeypatch, capsys)
+    assert code == 0 and "plan: 2 runs (1 strategy x 1 size x 2 seeds): 1 already stored, 1 to train\n" in err, err

@@ -448,3 +448,39 @@ def test_length_bucketed_batches_do_not_change_predictions(make_tiny_bert):
     batched = model_outputs(model, encoded, rows, batch_size=8)
     alone = model_outputs(model, encoded, rows, batch_size=1)
     assert torch.allclose(batched, alone, atol=1e-5)
+
+
+@pytest.mark.parametrize("stop_at", [5, 2])
+def test_ctrl_c_in_the_steps_keeps_the_best_check_so_far_or_before_any_the_last_steps_weights(toy, make_tiny, monkeypatch,
+                                                                                                 stop_at):
+    """Interrupted at a later phase's first steps (step 5: no check of its own yet), the probe phase's best check comes
+    back, the backbone untouched; at step 2, before any check, the weights of step 1 stay. Either way the interrupt goes
+    on, carrying the report."""
+    model, data = setup_fit(toy, make_tiny)
+    initial = {n: p.detach().clone() for n, p in model.backbone.named_parameters()}
+    real, after = engine.lr_factor, {}
+
+    def hooked(step, steps, **kwargs):
+        if steps == 6 and step == stop_at - 5 or steps == 4 and step == stop_at - 1:
+            after.update({n: p.detach().clone() for n, p in model.named_parameters()})
+            raise KeyboardInterrupt
+        return real(step, steps, **kwargs)
+
+    monkeypatch.setattr(engine, "lr_factor", hooked)
+    phases = [Phase("probe", [ParamGroup("head", list(model.head.parameters()), 1e-2)], 4),
+              Phase("all", [ParamGroup("all", list(model.parameters()), 1e-2)], 6)]
+    with pytest.raises(engine.StepsInterrupted) as stopped:
+        run(model, data, phases, dataclasses.replace(CFG, evals_per_phase=2))
+    report = stopped.value.report
+    assert isinstance(stopped.value, KeyboardInterrupt) and report.status == "done"
+    assert report.ended_by == f"interrupted by Ctrl-C at step {stop_at - 1} of 10" and report.steps == stop_at - 1
+    if stop_at == 5:
+        assert report.best_step in (2, 4) and [h["step"] for h in report.history] == [2, 4]
+        for n, p in model.backbone.named_parameters():
+            assert torch.equal(p, initial[n]), n
+    else:
+        assert report.best_step == 0 and report.history == [] and report.val_metrics == {}
+        for n, p in model.named_parameters():
+            assert torch.equal(p, after[n]), n
+        assert not torch.equal(model.head.weight, TaskModel(make_tiny(0), 2, seed=0).head.weight), "the step's, not untrained"
+    assert report.trained, "what trained is named, for the save"

@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from headstart.cli.common import (BackboneOpt, DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
-                                  _metric_line, _own_flags, _scoped_options, _shown, _strategy_options, app)
+from headstart.cli.common import (BackboneOpt, DataOpt, GroupColumnOpt, InterruptReported, JsonOpt, PoolingOpt, SplitColumnOpt,
+                                  TaskOpt, _echo_json, _metric_line, _own_flags, _scoped_options, _shown, _strategy_options, app)
 from headstart.cli.summary import print_leakage
 from headstart.errors import ConfigError
 from headstart.ood import majority_text, one_class_text
@@ -99,7 +99,9 @@ def train(
 ) -> None:
     """Train one run and save it (spec.json, weights.safetensors, metrics.json on validation).
 
-    An --out holding a run of other settings is refused before training (--overwrite replaces it).
+    An --out holding a run of other settings is refused before training (--overwrite replaces it). Ctrl-C or SIGTERM
+    during the steps saves the best validation checkpoint so far (no check yet: the last step's weights), marked
+    ended_by in metrics.json, and exits 130; a finished run in --out is kept instead. A second one ends at once.
 
     \b
     Example: headstart train --data rotten-tomatoes --strategy full-finetune --n 64 --seed 0 --out runs/ft64
@@ -109,6 +111,7 @@ def train(
     Example: headstart train --strategy full-finetune --n 64 --dedupe --out runs/ft64-dedupe   # test copies of training rows dropped
     """
     from headstart.api import fit
+    from headstart.fit_result import Interrupted
     from headstart.loaded import with_interval
     from headstart.arm_text import terms_of
     from headstart.specs import TrainConfig
@@ -161,19 +164,15 @@ def train(
         if fixed == str(e):
             raise
         raise ConfigError(fixed) from None
+    except Interrupted as stop:  # the checkpoint so far is kept (or a finished run in --out): one line says which
+        if as_json:  # --json changes what is printed, never the exit status
+            _echo_json(_summary(stop.run, stop.run.out, dedupe=dedupe))
+        else:
+            typer.echo(str(stop), err=True)
+        raise InterruptReported() from None
     moved = any(f.get("reason") == "moved" for f in result.flags)
-    removed = result.leakage.exact + result.leakage.near if result.leakage and dedupe else 0  # as compare's leakage.json
     out = result.out or out  # where it was saved: beside --out when another run came there while it trained
-    summary = {"out": str(out), "key": result.key, "status": result.status, "steps": result.steps, "best_step": result.best_step,
-               "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
-               "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "base_weights": result.base_weights,
-               "val": {k: v for k, v in result.val_metrics.items() if k != "per_class"},
-               **({"retention": [{k: v for k, v in r.items() if k != "rows"} for r in result.retention]} if result.retention else {}),
-               **({"ood": result.ood} if result.ood else {}),
-               **({"leakage": {**result.leakage.to_dict(), "removed_from_test": removed}} if result.leakage else {}),
-               "flags": result.flags}
-    if result.error:
-        summary["error"] = result.error
+    summary = _summary(result, out, dedupe=dedupe)
     if replacing and not moved and not any(f.get("reason") == "kept" for f in result.flags):
         typer.echo(f"note: the same run (its settings and data unchanged) was in {str(out)!r}: trained again in its place"
                    if before == result.key else f"note: this run replaced the one that was in {str(out)!r}", err=True)
@@ -307,6 +306,20 @@ def evaluate(
         for name, row in scored.get("per_class", {}).items():
             cells = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
             typer.echo(f"  {name}: {cells}")
+
+
+def _summary(result, out: Path | None, *, dedupe: bool) -> dict:
+    """What ``train --json`` prints of a run (``FitResult``) saved into ``out`` (None: not saved)."""
+    removed = result.leakage.exact + result.leakage.near if result.leakage and dedupe else 0  # as compare's leakage.json
+    return {"out": str(out) if out is not None else None, "key": result.key, "status": result.status,
+            **({"ended_by": result.ended_by} if result.ended_by else {}), "steps": result.steps, "best_step": result.best_step,
+            "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
+            "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "base_weights": result.base_weights,
+            "val": {k: v for k, v in result.val_metrics.items() if k != "per_class"},
+            **({"retention": [{k: v for k, v in r.items() if k != "rows"} for r in result.retention]} if result.retention else {}),
+            **({"ood": result.ood} if result.ood else {}),
+            **({"leakage": {**result.leakage.to_dict(), "removed_from_test": removed}} if result.leakage else {}),
+            "flags": result.flags, **({"error": result.error} if result.error else {})}
 
 
 def _saved_key(out: Path) -> str | None:
