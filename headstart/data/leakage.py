@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from headstart.data.duplicates import match_rows, normalize
+from headstart.data.duplicates import match_rows, match_texts, normalize
 from headstart.errors import ConfigError
 from headstart.python_checks import python_named
 
@@ -130,35 +130,35 @@ def find_leakage(data: "Dataset", splits: "Splits", *, threshold: float = DEFAUL
         raise ConfigError(f"--examples must be an integer >= 0, got {examples!r}; try --examples 5")
     train = np.concatenate([splits.pool, splits.val])
     inputs, threshold = comparable(data, threshold)
-    match, similarity, exact = match_rows(inputs, train, splits.test, threshold)
+    normal = [normalize(x) for x in inputs]  # every row once: the search reads pool, validation and test, conflicts all
+    match, similarity, exact = match_texts([normal[i] for i in train], [normal[i] for i in splits.test], threshold)
     near = (match >= 0) & ~exact
     # Near pairs first: exact copies explain themselves, near ones show what the threshold lets through.
     shown = np.concatenate([np.flatnonzero(near), np.flatnonzero(exact)])[:examples]
     pairs = [(_shown(data, splits.test[i]), _shown(data, train[match[i]]), float(similarity[i])) for i in shown]
     n_test = len(splits.test)
     n_exact, n_near = int(exact.sum()), int(near.sum())
-    conflicts, conflict_rows, conflict_examples = label_conflicts(data, inputs, examples)
+    conflicts, conflict_rows, conflict_examples = label_conflicts(data, normal, examples)
     return LeakageReport(n_test=n_test, exact=n_exact, near=n_near, fraction=(n_exact + n_near) / max(n_test, 1),
                          examples=pairs, threshold=threshold, data=data.name, conflicts=conflicts,
                          conflict_rows=conflict_rows, conflict_examples=conflict_examples,
                          exact_only=data.modality == "image")
 
 
-def label_conflicts(data: "Dataset", inputs: list[Any], examples: int) -> tuple[int, int, list[tuple[str, list[str]]]]:
+def label_conflicts(data: "Dataset", normal: list[str], examples: int) -> tuple[int, int, list[tuple[str, list[str]]]]:
     """Inputs equal after ``normalize`` (images: equal digests) that carry different labels, over every row.
 
     Args:
         data: the dataset (its targets and label names).
-        inputs: what ``comparable`` compares for it, one per row.
+        normal: what ``comparable`` compares for it, through ``normalize``, one per row.
         examples: how many conflicting inputs to return for display.
 
     Returns:
         (inputs in conflict, rows holding them, up to ``examples`` of (shown input, its labels by name, sorted)).
         Regression data has none: equal texts with different values are noise, not a contradiction.
     """
-    if data.task == "regression" or len(inputs) == 0:
+    if data.task == "regression" or len(normal) == 0:
         return 0, 0, []
-    normal = [normalize(x) for x in inputs] if data.modality != "image" else list(inputs)
     unique: dict[str, int] = {}
     doc = np.fromiter((unique.setdefault(t, len(unique)) for t in normal), dtype=np.int64, count=len(normal))
     targets = np.asarray(data.targets)
@@ -318,13 +318,10 @@ def seen_parts(seen: dict[str, list[Any]], scored: list[Any], *, threshold: floa
     """(len(scored),) int64: for each of ``scored``, the position in ``seen`` of the first part it duplicates (as
     ``seen_rows`` counts), -1 for none; what ``evaluate --eval-data FILE --dedupe`` drops."""
     threshold = check_threshold(threshold)
-    inputs = list(scored)
+    query = [normalize(x) for x in scored]  # once, however many parts it is compared with
     part = np.full(len(scored), -1, dtype=np.int64)
-    query = np.arange(len(scored))
     for k, own in enumerate(seen.values()):
-        start = len(inputs)
-        inputs += list(own)
-        match, _, _ = match_rows(inputs, np.arange(start, len(inputs)), query, threshold)
+        match, _, _ = match_texts([normalize(x) for x in own], query, threshold)
         part[(match >= 0) & (part < 0)] = k
     return part
 
