@@ -469,6 +469,45 @@ def test_split_leakage_is_kept_in_the_cache_per_data_and_split(tmp_path, monkeyp
     assert leakage.split_leakage(data, SplitConfig()) == first and len(searches) == 6
 
 
+def count_searches(monkeypatch) -> list[int]:
+    """The train/test searches for duplicates run from here on (each the number of its test rows), with the
+    process's memories of earlier ones emptied."""
+    import headstart.data.duplicates as duplicates
+    import headstart.data.leakage as leakage
+    import headstart.data.splits as splits_module
+
+    monkeypatch.setattr(splits_module, "_LEAKED", {})
+    monkeypatch.setattr(leakage, "_MATCHES", {})
+    searches: list[int] = []
+    real = duplicates.match_texts
+    for module in (duplicates, leakage):
+        monkeypatch.setattr(module, "match_texts", lambda train, test, threshold: searches.append(len(test)) or
+                            real(train, test, threshold))
+    return searches
+
+
+def test_dedupe_and_the_leakage_report_share_one_search_of_the_test_rows(tmp_path, monkeypatch, tiny_registry):
+    """compare --dedupe and train --dedupe report the leakage of the split (split_leakage) and then cut it
+    (split_dataset): the test rows were searched for copies of pool and validation rows twice in one process, the same
+    search with the same answer. Now once, plus the search of validation rows against the pool that only dedupe asks."""
+    import headstart
+    import headstart.data.leakage as leakage
+
+    data = leaky_dataset()
+    plain = split_dataset(data)
+    searches = count_searches(monkeypatch)
+    report = leakage.split_leakage(data, SplitConfig(dedupe=True))
+    deduped = split_dataset(data, SplitConfig(dedupe=True))
+    assert searches == [len(plain.test), len(plain.val)]
+    assert len(deduped.test) == len(plain.test) - report.exact - report.near
+    assert np.array_equal(leaked_test_rows(data, plain), np.setdiff1d(plain.test, deduped.test)) and len(searches) == 2
+    searches = count_searches(monkeypatch)  # fit(dedupe=True), as train --dedupe: the same two searches, no more
+    frame = pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]})
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path / "cold"))
+    headstart.fit(frame, "tiny", strategy="linear-probe", n=8, dedupe=True,
+                  config={"max_steps": 2, "min_steps": 2, "precision": "fp32"})
+    assert searches == [len(plain.test), len(plain.val)]
+
 def test_label_conflicts_are_counted_over_every_row():
     data = conflicting()
     report = find_leakage(data, Splits(pool=np.arange(3), val=np.arange(3, 5), test=np.arange(5, 7)), examples=5)
