@@ -186,11 +186,13 @@ def test_find_leakage_normalises_each_text_once(leaky, monkeypatch):
 
 
 def test_seen_rows_normalises_the_scored_rows_once_for_every_part(monkeypatch):
+    import headstart.data.leakage as leakage
     from headstart.data.leakage import seen_rows
 
     seen = {"training": sentences(30, seed=1), "validation": sentences(10, seed=2)}
     scored = sentences(20, seed=3) + seen["validation"][:2]
     expected = seen_rows(seen, scored)
+    monkeypatch.setattr(leakage, "_SEEN", {})  # the answer kept for the same question: asked afresh
     normalised = count_normalize(monkeypatch)
     assert seen_rows(seen, scored) == expected == {"training": 0, "validation": 2}
     assert len(normalised) == 22 + 30 + 10
