@@ -471,6 +471,32 @@ def test_split_leakage_is_kept_in_the_cache_per_data_and_split(tmp_path, monkeyp
     assert leakage.split_leakage(data, SplitConfig()) == first and len(searches) == 6
 
 
+def test_a_kept_report_is_keyed_by_the_code_that_searched(tmp_path, monkeypatch):
+    """LEAKAGE_CACHE_VERSION had to be bumped by hand when normalize or match_rows changed what they count, or every
+    cache kept answering with the old code's reports. An edit to leakage.py or duplicates.py now changes the key by
+    itself (as does another Unicode version, which NFKC reads); the same code keeps it."""
+    import headstart.data.leakage as leakage
+
+    data = leaky_dataset()
+    splits = split_dataset(data)
+    kept = leakage._cached_path(data, splits)
+    for folder in ("same", "edited"):
+        (tmp_path / folder).mkdir()
+        for path in leakage.CODE:
+            (tmp_path / folder / path.name).write_bytes(path.read_bytes())
+    monkeypatch.setattr(leakage, "CODE", tuple(tmp_path / "same" / path.name for path in leakage.CODE))
+    assert leakage._cached_path(data, splits) == kept
+    duplicates = tmp_path / "edited" / "duplicates.py"
+    text = duplicates.read_text()
+    duplicates.write_text(text.replace("_NON_WORD.sub(\" \", text)", "text"))  # punctuation kept: other counts
+    assert duplicates.read_text() != text
+    monkeypatch.setattr(leakage, "CODE", tuple(tmp_path / "edited" / path.name for path in leakage.CODE))
+    assert leakage._cached_path(data, splits) != kept
+    monkeypatch.setattr(leakage, "CODE", tuple(tmp_path / "same" / path.name for path in leakage.CODE))
+    monkeypatch.setattr("unicodedata.unidata_version", "99.0.0")
+    leakage.code_digest.cache_clear()
+    assert leakage._cached_path(data, splits) != kept
+
 def count_searches(monkeypatch) -> list[int]:
     """The train/test searches for duplicates run from here on (each the number of its test rows), with the
     process's memories of earlier ones emptied."""

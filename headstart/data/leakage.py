@@ -23,6 +23,7 @@ re-splits identically in every process. numpy only: no torch import.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -231,15 +232,34 @@ def split_leakage(data: "Dataset", config: Any) -> LeakageReport:
     return report
 
 
-LEAKAGE_CACHE_VERSION = 1  # bump when what find_leakage counts or keeps changes: older files are then never read
+LEAKAGE_CACHE_VERSION = 1  # bump when a change outside the files of CODE changes what find_leakage counts or keeps
+CODE = (Path(__file__), Path(__file__).with_name("duplicates.py"))  # an edit to either changes the key by itself
+
+
+@functools.cache
+def code_digest(paths: tuple[Path, ...]) -> str:
+    """What the kept reports rest on besides the data: the text of ``paths`` (the matching, the normalisation, what a
+    report counts) and the Unicode tables NFKC reads (another Python may have others), so that neither an edit nor an
+    upgrade reads a report the old code wrote; a file that cannot be read counts as empty (``LEAKAGE_CACHE_VERSION``
+    still keys it)."""
+    import unicodedata
+
+    h = hashlib.sha256(unicodedata.unidata_version.encode())
+    for path in paths:
+        try:
+            h.update(path.read_bytes() + b"|")
+        except OSError:
+            h.update(b"|")
+    return h.hexdigest()
 
 
 def _cached_path(data: "Dataset", splits: "Splits") -> Path:
     """The report's file: keyed by the rows each part holds (not the settings that cut them, so a change in how a
-    split is cut never reads a stale report), the data's content and name, and the images' file names it shows."""
+    split is cut never reads a stale report), the data's content and name, the images' file names it shows, and the
+    code that searched (``code_digest``)."""
     from headstart.cache import cache_dir
 
-    h = hashlib.sha256(json.dumps([LEAKAGE_CACHE_VERSION, data.hash, data.name]).encode())
+    h = hashlib.sha256(json.dumps([LEAKAGE_CACHE_VERSION, code_digest(CODE), data.hash, data.name]).encode())
     h.update(_parts_bytes(splits))
     if data.modality == "image" and data.origins is not None:
         h.update(json.dumps([str(origin) for origin in data.origins]).encode())
