@@ -164,7 +164,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.store_command import check_not_a_compare
     from headstart.data import load_dataset
     from headstart.data_defaults import fill
-    from headstart.ood import parse_eval_data
+    from headstart.ood_labels import parse_eval_data
     from headstart.run_checks import check_out_of_domain
     from headstart.report.render import render
     from headstart.arguments import as_config

@@ -128,10 +128,10 @@ def imbalanced_unweighted(result: Any) -> bool:
 
 def grid_edge_note(result: Any) -> list[dict[str, str]]:
     """One run's choice at an end of the grid it searched (``--tune lr``, or a closed-form arm's own C or k), as
-    ``{reason, text, advice}``: compare flags that when its runs do it more often than chance (``flags.grid_edges``);
+    ``{reason, text, advice}``: compare flags that when its runs do it more often than chance (``grids.grid_edges``);
     a single run cannot tell chance from a grid too narrow, so the note says both and names the wider grid to try.
     None at a perfect validation score (nothing beyond could score more), at k = 1 or k = n (nothing lies beyond)."""
-    from headstart.analysis.flags import option_grid_text, perfect_score, searched, widened
+    from headstart.analysis.grids import option_grid_text, perfect_score, searched, widened
 
     found = searched(result) if result.status == "done" and not perfect_score(result) else None
     if not found:

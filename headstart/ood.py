@@ -15,11 +15,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from headstart.errors import ConfigError, DataError, with_article
 from headstart.metrics import one_class
-# callers import the label mapping's names from here too
-from headstart.ood_labels import (DROP, KNOWN_MAPS, NEGATIONS, PLACEHOLDER, QUOTED, label_map, opposite,  # noqa: F401
-                                  parse_eval_data, same_by_name, suggested_map, written)  # noqa: F401
+from headstart.ood_labels import label_map, parse_eval_data
 
-if TYPE_CHECKING:  # the module stays torch-free to import: specs reads --eval-data through it
+if TYPE_CHECKING:  # the module stays torch-free to import: the CLI imports it, and --help must stay instant
     import numpy as np
     import torch
 

@@ -27,14 +27,24 @@ def device_name(device: torch.device) -> str:
     return cpu_model()
 
 
-def cpu_model() -> str:
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpuinfo_field(name: str) -> str | None:
+    """The value of the first ``CPUINFO`` line that starts with ``name`` (stripped), None where none does or the
+    file cannot be read (not Linux)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+        for line in CPUINFO.read_text().splitlines():
+            if line.startswith(name):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_model() -> str:
+    model = cpuinfo_field("model name")
+    return model if model is not None else platform.processor() or platform.machine()
 
 
 def _time_matmul(dtype: torch.dtype, device: torch.device, size: int = 512, reps: int = 3) -> float:
@@ -79,14 +89,8 @@ BF16_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_
 def cpu_flags() -> str:
     """The CPU's instruction-set flags that decide bf16's speed (``BF16_FLAGS`` it has, comma-joined), "" where
     /proc/cpuinfo cannot say: one model string ("AMD EPYC") names hosts with and without avx512_bf16."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                return ",".join(flag for flag in BF16_FLAGS if flag in have)
-    except OSError:
-        pass
-    return ""
+    have = set((cpuinfo_field("flags") or "").split())
+    return ",".join(flag for flag in BF16_FLAGS if flag in have)
 
 
 def cache_key(device: torch.device) -> str:

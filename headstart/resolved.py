@@ -66,7 +66,7 @@ def _other_files(spec: RunSpec) -> dict[str, Any]:
     the run's columns; absent when there are none, so runs on built-in datasets keep their keys."""
     from headstart.data import file_hash
 
-    from headstart.ood import parse_eval_data
+    from headstart.ood_labels import parse_eval_data
 
     against = [*_term_data(spec), *(parse_eval_data(d)[0] for d in spec.eval_data)]  # read by the run's columns
     hashes = {name: h for name in dict.fromkeys([*spec.retain, *against]) if (h := file_hash(name)) is not None}

@@ -39,7 +39,7 @@ def check_other_data(specs: list[RunSpec], modality: str) -> None:
         HeadstartError: an unknown name or an unreadable file (the loader's message, with "did you mean"), or a
             retained dataset that is not a classification dataset of ``modality``.
     """
-    from headstart.ood import parse_eval_data
+    from headstart.ood_labels import parse_eval_data
     from headstart.retention import retained_data
 
     for name in dict.fromkeys(name for spec in specs for name in spec.retain):

@@ -294,12 +294,12 @@ def run_key(resolved: dict[str, Any]) -> str:
 
 
 def check_eval_data(values: Any) -> tuple[str, ...]:
-    """``--eval-data`` values as a tuple, each read (``ood.parse_eval_data``) so a malformed one fails before training.
+    """``--eval-data`` values as a tuple, each read (``ood_labels.parse_eval_data``) so a malformed one fails before training.
 
     Raises:
         ConfigError: not a list of non-empty names, or a bracket that cannot be read.
     """
-    from headstart.ood import parse_eval_data
+    from headstart.ood_labels import parse_eval_data
 
     if values is None:
         return ()

@@ -158,7 +158,7 @@ def test_each_documented_label_mapping_maps_onto_labels_the_run_has(doc, line, d
     does not ship, or a run it does not train, cannot be checked)."""
     from headstart.data import load_dataset
     from headstart.data.builtin import REGISTRY
-    from headstart.ood import parse_eval_data
+    from headstart.ood_labels import parse_eval_data
 
     if data is None or data not in REGISTRY:
         pytest.skip(f"{doc}: {line!r}: the run's data ({data}) is not a built-in dataset")

@@ -250,7 +250,7 @@ def test_an_eval_data_mapping_s_fix_maps_every_label(mapping, says, shown, tmp_p
 
 
 def test_a_suggested_mapping_keeps_what_was_right_and_matches_the_rest_by_name():
-    from headstart.ood import suggested_map
+    from headstart.ood_labels import suggested_map
 
     run = ("negative", "neutral", "positive")
     assert suggested_map(("neg", "neu", "pos"), run, {}, {}) == {"neg": "negative", "neu": "neutral", "pos": "positive"}
@@ -261,7 +261,7 @@ def test_a_suggested_mapping_keeps_what_was_right_and_matches_the_rest_by_name()
 def test_a_suggested_mapping_with_a_label_holding_a_comma_reads_back_as_written():
     """drug-reviews has 'Diabetes, Type 2': the example now names every label, so following it must parse (the label
     in double quotes: its comma then splits nothing)."""
-    from headstart.ood import label_map, parse_eval_data
+    from headstart.ood_labels import label_map, parse_eval_data
 
     labels, run = ("Acne", "Diabetes, Type 2", "Pain"), ("fresh", "rotten")
     with pytest.raises(Exception) as refused:

@@ -162,6 +162,41 @@ def test_hashing_does_not_depend_on_the_process(leaky, tmp_path):
     assert outputs == {json.dumps([m.tolist(), s.tolist()]) + "\n"}
 
 
+
+def count_normalize(monkeypatch) -> list[str]:
+    """Every text ``normalize`` is called on, wherever in the leakage code it is called from."""
+    import headstart.data.duplicates as duplicates
+    import headstart.data.leakage as leakage
+
+    seen: list[str] = []
+    real = duplicates.normalize
+    for module in (duplicates, leakage):
+        monkeypatch.setattr(module, "normalize", lambda text: seen.append(text) or real(text))
+    return seen
+
+
+def test_find_leakage_normalises_each_text_once(leaky, monkeypatch):
+    """The search (pool, validation, test) and the label conflicts (every row) read the same normalised texts: a
+    quarter of find_leakage's ~1 s on 12,808 reviews went to normalising every text twice."""
+    data, splits, _ = leaky
+    expected = find_leakage(data, splits)
+    seen = count_normalize(monkeypatch)
+    assert find_leakage(data, splits) == expected
+    assert len(seen) == len(data.inputs) == 140
+
+
+def test_seen_rows_normalises_the_scored_rows_once_for_every_part(monkeypatch):
+    import headstart.data.leakage as leakage
+    from headstart.data.leakage import seen_rows
+
+    seen = {"training": sentences(30, seed=1), "validation": sentences(10, seed=2)}
+    scored = sentences(20, seed=3) + seen["validation"][:2]
+    expected = seen_rows(seen, scored)
+    monkeypatch.setattr(leakage, "_SEEN", {})  # the answer kept for the same question: asked afresh
+    normalised = count_normalize(monkeypatch)
+    assert seen_rows(seen, scored) == expected == {"training": 0, "validation": 2}
+    assert len(normalised) == 22 + 30 + 10
+
 # ---- dedupe in split_dataset ---------------------------------------------------------------------------
 
 def leaky_dataset(n: int = 400, copies: int = 40, seed: int = 0) -> Dataset:
@@ -435,6 +470,71 @@ def test_split_leakage_is_kept_in_the_cache_per_data_and_split(tmp_path, monkeyp
     (tmp_path / "file").write_text("a file where the cache folder should be")
     assert leakage.split_leakage(data, SplitConfig()) == first and len(searches) == 6
 
+
+def test_a_kept_report_is_keyed_by_the_code_that_searched(tmp_path, monkeypatch):
+    """LEAKAGE_CACHE_VERSION had to be bumped by hand when normalize or match_rows changed what they count, or every
+    cache kept answering with the old code's reports. An edit to leakage.py or duplicates.py now changes the key by
+    itself (as does another Unicode version, which NFKC reads); the same code keeps it."""
+    import headstart.data.leakage as leakage
+
+    data = leaky_dataset()
+    splits = split_dataset(data)
+    kept = leakage._cached_path(data, splits)
+    for folder in ("same", "edited"):
+        (tmp_path / folder).mkdir()
+        for path in leakage.CODE:
+            (tmp_path / folder / path.name).write_bytes(path.read_bytes())
+    monkeypatch.setattr(leakage, "CODE", tuple(tmp_path / "same" / path.name for path in leakage.CODE))
+    assert leakage._cached_path(data, splits) == kept
+    duplicates = tmp_path / "edited" / "duplicates.py"
+    text = duplicates.read_text()
+    duplicates.write_text(text.replace("_NON_WORD.sub(\" \", text)", "text"))  # punctuation kept: other counts
+    assert duplicates.read_text() != text
+    monkeypatch.setattr(leakage, "CODE", tuple(tmp_path / "edited" / path.name for path in leakage.CODE))
+    assert leakage._cached_path(data, splits) != kept
+    monkeypatch.setattr(leakage, "CODE", tuple(tmp_path / "same" / path.name for path in leakage.CODE))
+    monkeypatch.setattr("unicodedata.unidata_version", "99.0.0")
+    leakage.code_digest.cache_clear()
+    assert leakage._cached_path(data, splits) != kept
+
+def count_searches(monkeypatch) -> list[int]:
+    """The train/test searches for duplicates run from here on (each the number of its test rows), with the
+    process's memories of earlier ones emptied."""
+    import headstart.data.duplicates as duplicates
+    import headstart.data.leakage as leakage
+    import headstart.data.splits as splits_module
+
+    monkeypatch.setattr(splits_module, "_LEAKED", {})
+    monkeypatch.setattr(leakage, "_MATCHES", {})
+    searches: list[int] = []
+    real = duplicates.match_texts
+    for module in (duplicates, leakage):
+        monkeypatch.setattr(module, "match_texts", lambda train, test, threshold: searches.append(len(test)) or
+                            real(train, test, threshold))
+    return searches
+
+
+def test_dedupe_and_the_leakage_report_share_one_search_of_the_test_rows(tmp_path, monkeypatch, tiny_registry):
+    """compare --dedupe and train --dedupe report the leakage of the split (split_leakage) and then cut it
+    (split_dataset): the test rows were searched for copies of pool and validation rows twice in one process, the same
+    search with the same answer. Now once, plus the search of validation rows against the pool that only dedupe asks."""
+    import headstart
+    import headstart.data.leakage as leakage
+
+    data = leaky_dataset()
+    plain = split_dataset(data)
+    searches = count_searches(monkeypatch)
+    report = leakage.split_leakage(data, SplitConfig(dedupe=True))
+    deduped = split_dataset(data, SplitConfig(dedupe=True))
+    assert searches == [len(plain.test), len(plain.val)]
+    assert len(deduped.test) == len(plain.test) - report.exact - report.near
+    assert np.array_equal(leaked_test_rows(data, plain), np.setdiff1d(plain.test, deduped.test)) and len(searches) == 2
+    searches = count_searches(monkeypatch)  # fit(dedupe=True), as train --dedupe: the same two searches, no more
+    frame = pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]})
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path / "cold"))
+    headstart.fit(frame, "tiny", strategy="linear-probe", n=8, dedupe=True,
+                  config={"max_steps": 2, "min_steps": 2, "precision": "fp32"})
+    assert searches == [len(plain.test), len(plain.val)]
 
 def test_label_conflicts_are_counted_over_every_row():
     data = conflicting()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from headstart.errors import ConfigError
-from headstart.ood import label_map, opposite, parse_eval_data
+from headstart.ood_labels import label_map, opposite, parse_eval_data
 
 
 def test_eval_data_is_read_with_its_label_mapping():

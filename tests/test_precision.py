@@ -152,3 +152,20 @@ def test_use_device_names_its_python_fix_and_the_cli_its_flag(monkeypatch, capsy
     assert "--device" not in str(caught.value)
     assert_user_error(run_cli(["--device", "gpu", "datasets"], monkeypatch, capsys),
                       "--device must be auto, cpu, cuda, cuda:N or mps, got 'gpu'; e.g. --device cpu")
+
+
+def test_cpu_model_and_flags_read_one_cpuinfo_field_each(tmp_path, monkeypatch):
+    """cpu_model and cpu_flags share one field reader; the verdict's key reads as it did: the first 'model name' line
+    as written, the BF16_FLAGS the first 'flags' line has in BF16_FLAGS' order, and without /proc/cpuinfo the
+    platform's name and no flags."""
+    import platform
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC 9654\nflags\t\t: fpu amx_tile avx2 sse avx512_bf16\n"
+                    "processor\t: 1\nmodel name\t: Other\nflags\t\t: avx512f\n")
+    monkeypatch.setattr(precision, "CPUINFO", info)
+    key = precision.cache_key(torch.device("cpu"))
+    assert key == f"cpu|AMD EPYC 9654|avx2,avx512_bf16,amx_tile|torch {torch.__version__}|probe {precision.PROBE_VERSION}"
+    monkeypatch.setattr(precision, "CPUINFO", tmp_path / "absent")
+    assert precision.cpu_model() == (platform.processor() or platform.machine())
+    assert precision.cpu_flags() == ""

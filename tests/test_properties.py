@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from headstart.data.dataset import Dataset
-from headstart.data.splits import SplitConfig, split_dataset, subsample
+from headstart.data.splits import SplitConfig, split_dataset
+from headstart.data.subsamples import subsample
 from headstart.errors import ConfigError, DataError
 from headstart.data.leakage import leaked_test_rows
 from headstart.arguments import parse_n

@@ -314,6 +314,38 @@ def test_evaluate_full_gives_python_what_the_cli_s_json_shows(toy_csv, other_csv
         headstart.evaluate(run, tta="tent", full=True)
 
 
+def test_evaluate_with_several_methods_reads_the_runs_data_and_searches_its_rows_once(toy_csv, tiny_registry, tmp_path,
+                                                                                      monkeypatch, capsys):
+    """evaluate RUN --eval-data D --tta tent --tta tent-episodic read the run's data again for its own split and for
+    each of D's three scores (4 reads), and searched D's test rows for the run's training and validation rows once a
+    score (6 searches, each the same answer). Now the run's data is read once and D's rows are searched once a part;
+    the scores and the warning of those rows are as they were."""
+    import json
+
+    import headstart.data.duplicates as duplicates
+    import headstart.data.leakage as leakage
+    import headstart.loaded as loaded
+    from conftest import run_cli, run_with_repeated_rows
+
+    run, held, _, _ = run_with_repeated_rows(toy_csv, tmp_path)
+    args = ["evaluate", str(run), "--eval-data", str(held), "--tta", "tent", "--tta", "tent-episodic", "--json"]
+    monkeypatch.setattr(loaded, "_RUN_DATA", {})
+    monkeypatch.setattr(leakage, "_SEEN", {})
+    reads, searches = [], []
+    real_load, real_match = loaded.load_dataset, duplicates.match_texts
+    monkeypatch.setattr(loaded, "load_dataset", lambda name, **k: reads.append(name) or real_load(name, **k))
+    for module in (duplicates, leakage):
+        monkeypatch.setattr(module, "match_texts", lambda train, test, threshold: searches.append(len(test)) or
+                            real_match(train, test, threshold))
+    code, out, err = run_cli(args, monkeypatch, capsys)
+    scores = json.loads(out)["ood"]
+    assert code == 0 and [s.get("tta") for s in scores] == [None, "tent", "tent-episodic"], err
+    assert reads == [str(toy_csv)] and searches == [scores[0]["n"]] * 2
+    assert all(s["leakage"] == scores[0]["leakage"] for s in scores) and scores[0]["leakage"]["training"] > 0
+    header, first, *rest = toy_csv.read_text().splitlines()
+    toy_csv.write_text("\n".join([header, "edited " + first, *rest]) + "\n")  # the run's data changed: read again, refused
+    code, _, err = run_cli(args, monkeypatch, capsys)
+    assert code != 0 and "changed since this run was trained" in err and reads == [str(toy_csv)] * 2, err
 @pytest.mark.parametrize("typed,meant", [("tnt", "tent"), ("bn_adapt", "bn-adapt"), ("tent-episdic", "tent-episodic")])
 def test_a_mistyped_method_gets_a_did_you_mean_as_every_other_typo_does(typed, meant, tmp_path, monkeypatch, capsys):
     from conftest import assert_user_error, run_cli

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from headstart.analysis import flags
+from headstart.analysis import flags, grids
 from headstart.analysis.arms import arm_name, with_arms
 from headstart.analysis.flags import budget_text, requested, size_key
 from headstart.analysis.units import validation_metric
@@ -250,8 +250,8 @@ def counts(results: list[RunResult]) -> list[dict[str, Any]]:
 
 
 def grid_edges(results: list[RunResult], confidence: float = CONFIDENCE) -> list[dict[str, Any]]:
-    """``flags.grid_edges`` over the current runs (``current_runs``)."""
-    return flags.grid_edges(current_runs(results), confidence)
+    """``grids.grid_edges`` over the current runs (``current_runs``)."""
+    return grids.grid_edges(current_runs(results), confidence)
 
 
 def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:

@@ -16,9 +16,7 @@ from collections import defaultdict
 from typing import Any
 
 from headstart.analysis.arms import arm_name
-# the grid-end flag is analysis.grids'; callers import it and its helpers from here too
-from headstart.analysis.grids import (CONFIDENCE, grid_edges, grid_text, option_grid_text, perfect_score,  # noqa: F401
-                                      searched, widened)  # noqa: F401
+from headstart.analysis.grids import grid_text, widened
 from headstart.analysis.units import FRACTION_METRICS, requested, size_key
 from headstart.python_checks import config_fields
 from headstart.surface import on_cli, python_names, spoken

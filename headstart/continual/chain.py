@@ -24,7 +24,7 @@ import torch
 from headstart.atomic import write_atomic
 from headstart.continual.heads import MaskedHead
 from headstart.continual.method_base import Method
-from headstart.continual.prepared import Prepared, drawn_rows, stream_splits  # noqa: F401  (stream_splits: callers import it from here)
+from headstart.continual.prepared import Prepared, drawn_rows
 from headstart.continual.streams import Stream
 from headstart.data.splits import Splits
 from headstart.evaluation import scored_rows

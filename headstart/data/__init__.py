@@ -56,13 +56,20 @@ def file_hash(name_or_path: str) -> str | None:
     """The content hash of a user file or image folder that a run reads beside its own data (``--retain``,
     ``replay[data=]``, ``ewc[data=]``), so that editing it changes the run's key; None for a built-in dataset (its name
     and pinned package identify it) and for a path that does not exist (loading it says so)."""
+    state = file_state(name_or_path)
+    return _folder_hash(str(Path(name_or_path).resolve()), state) if isinstance(state, tuple) else state
+
+
+def file_state(name_or_path: str) -> str | tuple | None:
+    """What changes when a user file or image folder does, read without loading it as data: a file's bytes hashed (its
+    ``file_hash``), a folder's listing of (file, size, modification time); None for a built-in dataset (its name and
+    pinned package identify it) and for a path that does not exist."""
     if name_or_path in REGISTRY or not Path(name_or_path).exists():
         return None
     path = Path(name_or_path).resolve()
     if path.is_file():  # the bytes: cheap next to training, and right however coarse the file system's clock
         return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    listing = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(path.rglob("*")) if p.is_file())
-    return _folder_hash(str(path), listing)
+    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(path.rglob("*")) if p.is_file())
 
 
 @functools.lru_cache(maxsize=8)

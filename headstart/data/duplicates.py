@@ -34,7 +34,13 @@ def match_rows(inputs: list[Any], train: np.ndarray, test: np.ndarray, threshold
         similarity: (T,) float64: 1.0 for exact, the verified Jaccard for near, 0.0 for none.
         exact: (T,) bool, equal after ``normalize``.
     """
-    normal = [normalize(inputs[i]) for i in np.concatenate([train, test])]
+    return match_texts([normalize(inputs[i]) for i in train], [normalize(inputs[i]) for i in test], threshold)
+
+
+def match_texts(train: list[str], test: list[str], threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``match_rows`` of texts already through ``normalize`` (a caller that reads them twice normalises them once):
+    ``train`` (M,) and ``test`` (T,) texts; ``match`` holds positions into ``train``."""
+    normal = train + test
     unique: dict[str, int] = {}
     doc = np.fromiter((unique.setdefault(t, len(unique)) for t in normal), dtype=np.int64, count=len(normal))
     texts = list(unique)

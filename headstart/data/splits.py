@@ -17,7 +17,6 @@ import numpy as np
 
 from headstart.data.dataset import Dataset, Splits, input_identity
 from headstart.data.split_notes import note_group_overshoot
-from headstart.data.subsamples import subsample, subsample_order  # noqa: F401  (callers import them from here too)
 from headstart.errors import ConfigError, DataError
 from headstart.python_checks import settings_class
 from headstart.surface import setting_text, spoken

@@ -30,7 +30,7 @@ from headstart.surface import on_cli
 from headstart.meta.base import ARMS, get_arm, parse_arms, zero_head
 from headstart.meta.config import META_LR_GRID, MetaConfig, check_out_is_a_folder, setting_datasets
 from headstart.meta.episodes import ci95, episodes, no_spread, sample_episode
-from headstart.meta.pools import Pool, class_split, make_pool, setup, validation_pool  # noqa: F401  (callers import them from here too)
+from headstart.meta.pools import Pool, setup
 from headstart.meta.results import MetaResult, rate_text
 from headstart.report.mdtext import md_text
 from headstart.arguments import as_config

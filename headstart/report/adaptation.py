@@ -16,7 +16,7 @@ def adaptation_markdown(rows: list[dict[str, Any]], *, source: str, target: str,
     target row. ``target`` may carry a label mapping (``NAME[their=ours]``): the prose names the dataset alone, the
     scores' notes say how its labels were read. ``notes``: what the run decided (default methods left out)."""
     from headstart.analysis.adaptation import flag_text
-    from headstart.ood import parse_eval_data
+    from headstart.ood_labels import parse_eval_data
 
     name = parse_eval_data(target)[0]
     ceiling = any(r.get("oracle") for r in rows)

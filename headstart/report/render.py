@@ -18,7 +18,7 @@ from headstart.analysis import summarize
 from headstart.analysis.backbone_ranking import ranked_beside_measured
 from headstart.analysis.unfinished import unfinished
 from headstart.data.leakage import LEAKAGE_WARN, conflict_sentence
-from headstart.atomic import write_atomic  # noqa: F401  (used here and by callers that import it from the report)
+from headstart.atomic import write_atomic
 from headstart.data.leakage import how_found
 from headstart.data.memory import shown_name
 from headstart.errors import StoreError

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from headstart.analysis import flags
+from headstart.analysis import flags, grids
 from headstart.surface import SURFACE_ENV
 from headstart.results import RunResult
 
@@ -427,7 +427,7 @@ def test_the_advice_names_arguments_to_a_python_caller(monkeypatch) -> None:
     edges = [dataclasses.replace(run("lora", 16, s, [0.6, 0.7]), chosen={"lr": 9e-4}) for s in range(3)]
     for r in edges:
         r.spec["tune"] = {"param": "lr", "grid": [1e-4, 3e-4, 9e-4]}
-    (edge,) = flags.grid_edges(edges)
+    (edge,) = grids.grid_edges(edges)
     assert edge["text"].endswith("try grids={'lora': (0.0003, 0.0009, 0.0027)}"), edge["text"]
     advice = " ".join(n["advice"] for n in budget_notes(capped[0]))
     assert "(max_steps=30 capped this run: raise it first)" in advice and "tune='lr' searches one" in advice, advice
@@ -444,20 +444,20 @@ def test_a_closed_form_grid_choice_at_its_end_is_flagged_with_the_option_that_wi
         return r
 
     C = [0.01, 0.1, 1.0, 10.0, 100.0]
-    (edge,) = flags.grid_edges([solved("embed-logreg", 16, s, {"C": 100.0}, C) for s in range(2)])
+    (edge,) = grids.grid_edges([solved("embed-logreg", 16, s, {"C": 100.0}, C) for s in range(2)])
     assert (edge["param"], edge["edge"], edge["count"], edge["suggested"]) == ("C", "top", 2, [0.1, 1, 10, 100, 1000])
     assert "embed-logreg chose C 100, the top of its grid (0.01, 0.1, 1, 10, 100), in 2 of 2 runs" in edge["text"]
     assert edge["text"].endswith("try --option embed-logreg.grid=0.1,1,10,100,1000"), edge["text"]
-    assert flags.grid_edges([solved("embed-logreg", 16, s, {"C": v}, C) for s, v in enumerate((100.0, 1.0))]) == []
-    ridge = flags.grid_edges([solved("tfidf-logreg", 16, s, {"alpha": 100.0}, C) for s in range(2)])  # alpha = 1 / C
+    assert grids.grid_edges([solved("embed-logreg", 16, s, {"C": v}, C) for s, v in enumerate((100.0, 1.0))]) == []
+    ridge = grids.grid_edges([solved("tfidf-logreg", 16, s, {"alpha": 100.0}, C) for s in range(2)])  # alpha = 1 / C
     assert [(e["param"], e["edge"], e["value"]) for e in ridge] == [("C", "bottom", 0.01)]
 
     knn = [solved("embed-knn", 64, s, {"k": 15}, [1, 3, 5, 9, 15]) for s in range(2)]
-    (edge,) = flags.grid_edges(knn)
+    (edge,) = grids.grid_edges(knn)
     assert (edge["param"], edge["suggested"]) == ("k", [3, 5, 9, 15, 25]) and "embed-knn.grid=3,5,9,15,25" in edge["text"]
     capped = [solved("embed-knn", 8, s, {"k": 8}, [1, 3, 5, 9, 15]) for s in range(3)]  # k capped by the 8 rows
-    assert flags.grid_edges(capped) == [], "no larger k exists"
-    assert flags.grid_edges([solved("embed-knn", 64, s, {"k": 1}, [1, 3, 5, 9, 15]) for s in range(3)]) == []
+    assert grids.grid_edges(capped) == [], "no larger k exists"
+    assert grids.grid_edges([solved("embed-knn", 64, s, {"k": 1}, [1, 3, 5, 9, 15]) for s in range(3)]) == []
 
 
 def test_a_closed_form_grid_edge_speaks_python_to_a_python_caller(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -465,7 +465,7 @@ def test_a_closed_form_grid_edge_speaks_python_to_a_python_caller(monkeypatch: p
     runs = [dataclasses.replace(run("embed-logreg", 16, s, [0.6]), chosen={"C": 0.01}) for s in range(2)]
     for r in runs:
         r.spec["options"] = {"grid": [0.01, 0.1, 1.0, 10.0, 100.0]}
-    (edge,) = flags.grid_edges(runs)
+    (edge,) = grids.grid_edges(runs)
     assert edge["text"].endswith("try options={'embed-logreg': {'grid': (0.001, 0.01, 0.1, 1, 10)}}"), edge["text"]
 
 

@@ -80,7 +80,7 @@ def test_tasks_that_share_inputs_are_cut_together_and_others_on_their_own(tmp_pa
     one task's test or validation split is never the other's training row. c shares no text and keeps its own
     stratified cut, as every stream of distinct inputs keeps the split it always had."""
     from conftest import make_toy
-    from headstart.continual.chain import stream_splits
+    from headstart.continual.prepared import stream_splits
     from headstart.continual.streams import load_stream
     from headstart.data import split_dataset
     from headstart.data.splits import SplitConfig

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from headstart.data.dataset import Dataset
-from headstart.data.splits import SplitConfig, split_dataset, subsample, subsample_order
+from headstart.data.splits import SplitConfig, split_dataset
+from headstart.data.subsamples import subsample, subsample_order
 from headstart.errors import ConfigError, DataError
 
 

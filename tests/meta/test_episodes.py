@@ -7,7 +7,7 @@ import pytest
 
 from headstart.errors import ConfigError, DataError
 from headstart.meta.episodes import check_episode_shape, ci95, episodes, rows_by_class, sample_episode
-from headstart.meta.train import class_split
+from headstart.meta.pools import class_split
 
 
 def test_episodes_are_seeded_and_well_formed():

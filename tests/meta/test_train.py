@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from headstart.meta.config import MetaConfig
-from headstart.meta.train import evaluate, make_pool, train_arm
+from headstart.meta.pools import make_pool
+from headstart.meta.train import evaluate, train_arm
 from meta_fixtures import band_images, flat_cnn
 
 
@@ -134,7 +135,7 @@ def test_the_python_call_mirrors_the_command(tmp_path):
 
 def test_novel_classes_the_backbone_was_pre_trained_on_are_named_in_the_notes():
     """mnist-cnn learnt MNIST's digits: digits are the episodes' novel classes, not the backbone's; the notes say so."""
-    from headstart.meta.train import setup
+    from headstart.meta.pools import setup
 
     cfg = MetaConfig(arms=("protonet",), backbone="mnist-cnn", base="sklearn-digits", novel=("mnist-5k",), shots=(1,),
                      per_class=8, queries=2)
@@ -173,7 +174,8 @@ def test_validation_rows_are_held_out_base_rows_and_tuning_keeps_the_best_rate(m
     the grid (a diverging one recorded and skipped), keeps the best mean validation accuracy — not the first rate, not
     the last — and returns the network trained at it."""
     import headstart.meta.train as train
-    from headstart.meta.train import train_arm, train_chosen, validate, validation_pool
+    from headstart.meta.pools import validation_pool
+    from headstart.meta.train import train_arm, train_chosen, validate
 
     cfg = MetaConfig(arms=("protonet",), novel=("bands",), ways=5, shots=(1, 2), train_shots=1, queries=3, episodes=5,
                      meta_steps=6, per_class=20, val_per_class=15, val_episodes=12, tune="meta-lr")
@@ -202,7 +204,7 @@ def test_validation_rows_are_held_out_base_rows_and_tuning_keeps_the_best_rate(m
 
 def test_too_few_held_out_rows_for_validation_is_one_clear_error():
     from headstart.errors import DataError
-    from headstart.meta.train import validation_pool
+    from headstart.meta.pools import validation_pool
 
     cfg = MetaConfig(novel=("bands",), ways=5, shots=(1,), train_shots=1, queries=3, per_class=40)
     backbone, data = flat_cnn(0), band_images(classes=6)  # 40 rows a class: meta-training draws all of them
