@@ -1,9 +1,10 @@
 """An sft / prefer run directory: written whole or not at all, loaded back, and generating text.
 
 A run directory holds ``spec.json`` (the resolved config), ``metrics.json`` and the weights: for lora / qlora a PEFT
-adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``; ``PeftModel.from_pretrained`` on the base
-folder named in it loads it with plain PEFT), for full-finetune the whole model as a transformers folder
-(``config.json`` + ``model.safetensors`` + tokenizer), itself usable as ``--backbone``. It is built in a sibling
+adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``; its ``base_model_name_or_path`` is the spec's
+backbone — a registry name, or a folder's or GGUF file's absolute path — never this machine's cache folder, and plain
+PEFT loads it on the folder ``lm.lm_folder`` resolves that to), for full-finetune the whole model as a transformers
+folder (``config.json`` + ``model.safetensors`` + tokenizer), itself usable as ``--backbone``. It is built in a sibling
 temp directory and renamed into place, so a kill leaves the old run or the new one.
 """
 
@@ -37,6 +38,8 @@ def save_run(out: Path, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any
     """
     def fill(tmp: Path) -> None:  # the staging directory, swapped in whole
         model.save_pretrained(tmp)  # a PeftModel writes its adapter only; a plain model all of its weights (safetensors)
+        if (tmp / "adapter_config.json").is_file():
+            name_base(tmp / "adapter_config.json", spec["backbone"])
         if spec["strategy"] == "full-finetune":
             tokenizer.save_pretrained(tmp)
         write_json(tmp / "spec.json", spec)
@@ -44,6 +47,16 @@ def save_run(out: Path, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any
         (tmp / "README.md").write_text(model_card(spec, metrics))  # in place of PEFT's empty template
 
     return write_directory(Path(out), fill, is_replaceable=lambda d: held(d) == "lm-run", what="run")
+
+
+def name_base(adapter_config: Path, backbone: str) -> None:
+    """Name the adapter's base as the run's spec does (``lm.lm_reference``: a registry name, or the absolute path of a
+    folder or ``.gguf`` file the user gave), not as PEFT wrote it: the folder the base was read from, which for a
+    registry name or a GGUF file is this machine's cache (``$HEADSTART_CACHE/models/...``, rebuilt where missing).
+    ``lm.lm_folder`` resolves the name back to a folder on any machine."""
+    config = json.loads(adapter_config.read_text())
+    config["base_model_name_or_path"] = backbone
+    write_json(adapter_config, config)
 
 
 class Interrupted(KeyboardInterrupt):
