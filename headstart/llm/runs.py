@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from headstart.atomic import write_directory, write_json
+from headstart.atomic import write_atomic, write_directory, write_json
 from headstart.errors import ConfigError, StoreError
 from headstart.interrupts import stopped_by
 from headstart.surface import spoken
@@ -61,11 +61,12 @@ def name_base(adapter_config: Path, backbone: str) -> None:
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM during an sft / prefer run's steps, raised after its best checkpoint so far was saved (``save_outcome``):
-    ``run`` is that run (a ``LoadedLM``, status "interrupted"). A KeyboardInterrupt still, so a script or a notebook
-    stops as it would; the CLI prints the run's summary from it."""
+    ``run`` is that run (a ``LoadedLM``, status "interrupted"); or during sft's test answers, after training finished,
+    the trained run saved (status "done", its metrics' ``test_not_scored`` saying what stopped it). A KeyboardInterrupt
+    still, so a script or a notebook stops as it would; the CLI prints the run's summary from it and exits 130."""
 
     def __init__(self, run: "LoadedLM") -> None:
-        super().__init__((run.metrics or {}).get("error"))
+        super().__init__((run.metrics or {}).get("error") or (run.metrics or {}).get("test_not_scored"))
         self.run = run
 
 
@@ -93,6 +94,15 @@ def save_outcome(out: str | Path | None, model: nn.Module, tokenizer: Any, *, sp
     return save_run(target, model, tokenizer, spec=spec, metrics=metrics)
 
 
+def rescore(run: "LoadedLM") -> None:
+    """Rewrite a saved run's metrics.json and README.md from ``run.metrics`` (its test scores, added after it was
+    saved trained); each file is replaced whole, the weights are left as they are. A run never saved: nothing."""
+    if run.directory is None:
+        return
+    write_json(run.directory / "metrics.json", run.metrics)
+    write_atomic(run.directory / "README.md", model_card(run.spec, run.metrics or {}).encode())
+
+
 def _saved_since(out: Path, started: float) -> bool:
     """Whether ``out`` holds a run whose spec.json was written at or after ``started``."""
     try:
@@ -117,6 +127,8 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
     if metrics.get("status") == "interrupted":
         lines.append(f"- stopped early by {stopped_by(metrics.get('error'))}: {md_text(metrics.get('error'))}"
                      + ("; no test prompt was answered" if spec.get("kind") == "sft" else ""))
+    if metrics.get("test_not_scored"):
+        lines.append(f"- test: not scored ({md_text(metrics['test_not_scored'])}); the weights are the trained run's")
     lines += [f"- {k}: {v:.4g}" for k, v in scores.items()]
     lines += ["", "Generate with it: `headstart generate DIR --prompt TEXT` (Python: `headstart.generate(DIR, [TEXT])`).",
               "spec.json holds every setting and metrics.json every number (validation history included)."]
