@@ -130,7 +130,8 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
     if metrics.get("test_not_scored"):
         lines.append(f"- test: not scored ({md_text(metrics['test_not_scored'])}); the weights are the trained run's")
     lines += [f"- {k}: {v:.4g}" for k, v in scores.items()]
-    lines += ["", "Generate with it: `headstart generate DIR --prompt TEXT` (Python: `headstart.generate(DIR, [TEXT])`).",
+    lines += ["", "Generate with it: `headstart generate DIR --prompt TEXT` (Python: `headstart.generate(DIR, [TEXT])`); "
+              "as one model transformers loads alone: `headstart export DIR --format hf --out FOLDER`.",
               "spec.json holds every setting and metrics.json every number (validation history included)."]
     return "\n".join(lines) + "\n"
 
@@ -153,6 +154,15 @@ def read_spec(directory: str | Path) -> dict[str, Any]:
             spoken("a 'headstart train'", "a headstart.fit")
         raise StoreError(f"{str(directory)!r} is {kind} run, not an sft / prefer run; {_give_run()}")
     return spec
+
+
+def is_lm_run(directory: str | Path) -> bool:
+    """Whether ``directory`` holds an sft / prefer run (its spec.json names the kind), read without raising."""
+    try:
+        spec = json.loads((Path(directory) / "spec.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(spec, dict) and spec.get("kind") in KINDS
 
 
 def _give_run() -> str:
@@ -194,7 +204,7 @@ def load_run(directory: str | Path, *, trainable: bool = False, device: torch.de
     directory = Path(directory)
     spec = read_spec(directory)
     device = device or pick_device()
-    if spec["strategy"] == "full-finetune":
+    if spec["strategy"] == "full-finetune" or spec.get("merged"):  # a transformers folder of every weight
         model, tokenizer = load_lm(directory, device=device)
         for p in model.parameters():
             p.requires_grad_(trainable)
