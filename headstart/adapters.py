@@ -76,16 +76,22 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
     """Fold a run's PEFT adapter into its base; check the merged model's outputs equal the adapter's on real inputs.
 
     Writes ``out`` as a run directory whose ``weights.safetensors`` holds the full merged model (backbone +
-    head); the adapter is kept in ``out/adapter/`` so ``unmerge`` can recover it.
+    head); the adapter is kept in ``out/adapter/`` so ``unmerge`` can recover it. An sft / prefer run merges into a
+    run of its kind whose folder transformers loads (``headstart.llm.merge.merge``).
 
     Raises:
         ConfigError: the method cannot be merged (prompts, bottleneck adapters), the base is 4-bit and
             ``dequantize`` is off, or the merged outputs differ by more than ``tolerance`` (nothing written).
     """
+    from headstart.llm.runs import is_lm_run
     from headstart.saved import load_run
     from headstart.strategies.peft_base import saved_adapter
 
     directory, out = Path(directory), Path(out)
+    if is_lm_run(directory):  # a causal LM's LoRA: merged into a run generate reads and transformers loads
+        from headstart.llm import merge as lm_merge
+
+        return lm_merge.merge(directory, out, dequantize=dequantize, tolerance=tolerance, inputs=inputs)
     check_inputs(inputs)
     check_tolerance(tolerance)
     check_new(out, "the merged run", source=directory)
@@ -191,6 +197,12 @@ def unmerge(directory: str | Path, out: str | Path, *, tolerance: float = TOLERA
     from headstart.strategies.peft_base import ADAPTER, saved_adapter
 
     directory, out = Path(directory), Path(out)
+    from headstart.llm.runs import is_lm_run, read_spec
+
+    if is_lm_run(directory):
+        merged = (read_spec(directory).get("merged") or {}).get("from")
+        raise ConfigError(f"{str(directory)!r} is an sft / prefer run; a merged one is not taken apart again"
+                          + (f": its adapter is the run it was merged from, {merged!r}" if merged else ""))
     check_inputs(inputs, "the unmerge")
     check_new(out, "the adapter run", source=directory)
     merged_run = load_run(directory)

@@ -59,10 +59,12 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     Raises:
         ConfigError: an unknown format, ``out`` already there, a run that cannot be exported (images, prompts,
             4-bit base, k-NN or TF-IDF heads), outputs that differ by more than ``tolerance`` (nothing written), or
-            ``--format onnx`` without the onnx extra.
+            ``--format onnx`` without the onnx extra. An sft / prefer run exports as ``hf`` only
+            (``headstart.llm.merge.export``: a folder ``AutoModelForCausalLM`` loads, its LoRA merged in).
     """
     from headstart.adapter_info import inspect
     from headstart.adapters import MERGEABLE
+    from headstart.llm.runs import is_lm_run
     from headstart.output_checks import check_inputs, check_texts, check_tolerance, precision_gap, run_autocast
     from headstart.outdir import check_new
     from headstart.saved import load_run
@@ -70,6 +72,13 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
 
     if format not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}; e.g. --format hf")
+    if is_lm_run(directory):  # a causal LM: a folder AutoModelForCausalLM loads, its LoRA merged in
+        if format != "hf":
+            raise ConfigError(f"{str(directory)!r} is an sft / prefer run (a causal LM); export writes it as --format hf "
+                              f"only (a folder transformers' AutoModelForCausalLM loads), not {format}")
+        from headstart.llm import merge as lm_merge
+
+        return lm_merge.export(directory, out, tolerance=tolerance, inputs=inputs)
     if format == "onnx":
         from headstart.export_onnx import require_onnx
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def gguf_folder(path: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    print(f"note: converting {path.name} to a safetensors folder once (cached in {target})", flush=True)
+    print(f"note: converting {path.name} to a safetensors folder once (cached in {target})", file=sys.stderr, flush=True)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

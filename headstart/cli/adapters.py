@@ -92,29 +92,45 @@ def adapters_show(
 
 @adapters_app.command("merge")
 def adapters_merge(
-    directory: Annotated[Path, typer.Argument(help="A LoRA / DoRA / IA3 / QLoRA run directory.")],
+    directory: Annotated[Path, typer.Argument(help="A LoRA / DoRA / IA3 / QLoRA run directory (train, sft or prefer).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="New run directory for the merged model (must not exist).")],
     dequantize: Annotated[bool, typer.Option(help="QLoRA: merge into an fp32 copy of the 4-bit base.")] = False,
     tolerance: Annotated[Optional[float], typer.Option(help="Largest accepted |merged - adapter| logit difference, in fp32 "
                                                             "(a headstart run; default 1e-4).")] = None,
     inputs: Annotated[Optional[int], typer.Option(help="Validation inputs the outputs are compared on (a headstart run; "
-                                                       "default 64).")] = None,
+                                                       "default 64; sft / prefer: prompt + response sequences).")] = None,
     base: Annotated[Optional[str], typer.Option(help="Plain PEFT adapter only: base model name or folder (default: from adapter_config.json).")] = None,
 ) -> None:
     """Fold an adapter into its base weights; refuse if the merged outputs differ from the adapter's.
 
     A headstart run becomes a run with full weights (predict/evaluate work on it; the adapter is kept
-    for unmerge). A plain PEFT adapter (no head) becomes a model folder usable as --backbone.
+    for unmerge). An sft / prefer run becomes a run of its kind with full weights: headstart generate reads it, and
+    it is a folder transformers' AutoModelForCausalLM loads (its README.md shows how to generate as headstart does).
+    A plain PEFT adapter (no head) becomes a model folder usable as --backbone.
 
     \b
     Example: headstart adapters merge runs/lora --out runs/lora-merged
+    Example: headstart adapters merge runs/sft --out runs/sft-merged
     """
     from headstart.adapter_info import inspect
     from headstart.adapters import merge, merge_base
+    from headstart.llm.runs import is_lm_run
 
     from headstart.errors import ConfigError
 
     given = {"--dequantize": dequantize, "--tolerance": tolerance is not None, "--inputs": inputs is not None}
+    if is_lm_run(directory):
+        if base is not None:
+            raise ConfigError(f"--base is for a plain PEFT adapter; {str(directory)!r} is an sft / prefer run, which merges "
+                              "into the base it was trained on: drop --base")
+        report = merge(directory, out, dequantize=dequantize, **({"tolerance": tolerance} if tolerance is not None else {}),
+                       **({"inputs": inputs} if inputs is not None else {}))
+        typer.echo(f"merged {directory} -> {report.out}: max |merged - adapter| logit = {report.max_abs_diff:.2e} in fp32 on "
+                   f"{report.inputs} validation sequences, loaded back with transformers (tolerance {report.tolerance:g})"
+                   f"{'; base dequantized from 4-bit' if report.dequantized else ''}; {report.merged_bytes / 1e6:.1f} MB; "
+                   f"headstart generate {report.out} --prompt TEXT, or AutoModelForCausalLM.from_pretrained('{report.out}') "
+                   "(its README.md shows how to generate as headstart does)")
+        return
     if inspect(directory).kind == "peft":
         if any(given.values()):
             flags = [k for k, v in given.items() if v]
@@ -159,18 +175,19 @@ def adapters_unmerge(
 
 @app.command()
 def export(
-    run: Annotated[Path, typer.Argument(help="A run directory (headstart train --out).")],
+    run: Annotated[Path, typer.Argument(help="A run directory (headstart train, sft or prefer --out).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="A new folder for the export.")],
     format: Annotated[str, typer.Option("--format", help="hf: a folder AutoModelForSequenceClassification loads "
                                                           "(trust_remote_code=True); sentence-transformers: a folder that "
                                                           "library loads, the head as its last Dense (encode gives logits); "
                                                           "onnx: model.onnx for onnxruntime (input_ids, attention_mask -> "
                                                           "logits; pip install 'headstart[onnx]') with the tokenizer. "
-                                                          "Each with a README.md model card.")] = "hf",
+                                                          "Each with a README.md model card. An sft / prefer run: hf only, "
+                                                          "a folder AutoModelForCausalLM loads, its LoRA merged in.")] = "hf",
     tolerance: Annotated[Optional[float], typer.Option(help="Largest difference allowed between the export's and the run's "
                                                             "outputs on the run's validation inputs (probabilities for hf and "
-                                                            "onnx, logits for sentence-transformers); default 1e-5, onnx "
-                                                            "1e-4.", show_default=False)] = None,
+                                                            "onnx, logits for sentence-transformers and sft / prefer runs); "
+                                                            "default 1e-5, onnx and sft / prefer 1e-4.", show_default=False)] = None,
     inputs: Annotated[int, typer.Option(help="Validation inputs the export's outputs are compared on.")] = 64,
     as_json: JsonOpt = False,
 ) -> None:
@@ -178,12 +195,19 @@ def export(
 
     \b
     Example: headstart export runs/ft64 --format hf --out exported/ft64
+    Example: headstart export runs/sft --format hf --out exported/sft
     """
     from headstart.export import export as run_export
+    from headstart.llm.runs import is_lm_run
 
     report = run_export(run, out, format=format, tolerance=tolerance, inputs=inputs)
     if as_json:
         _echo_json(dataclasses.asdict(report))
+        return
+    if is_lm_run(run):
+        typer.echo(f"exported {run} to {report.out}: logits within {report.max_abs_diff:.2g} of the run's in fp32 on {report.inputs} "
+                   f"validation sequences; load it with AutoModelForCausalLM.from_pretrained('{report.out}') and "
+                   f"AutoTokenizer.from_pretrained('{report.out}') (its README.md shows how to generate as headstart generate does)")
         return
     load = {"hf": f"AutoModelForSequenceClassification.from_pretrained('{report.out}', trust_remote_code=True) (the "
                   f"model's class is the folder's modeling_headstart.py) and its tokenizer with "

@@ -17,12 +17,14 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar."
 GroupOpt = Annotated[Optional[str], typer.Option(help="A file's column of ids kept on one side of the split (default: the prompt text); without it a file's own 'split' column, where there is one, decides.")]
 
 
-def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
+def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrupted: bool = False) -> None:
+    """The run's numbers and notes, and its exit status: 130 where Ctrl-C or SIGTERM stopped it (``interrupted``: in
+    its steps, or in sft's test answers after training finished), 1 where it failed."""
     from headstart.llm.format import truncation_note
 
     metrics = {k: v for k, v in run.metrics.items() if k != "history"}
     status, saved = metrics["status"], run.directory is not None
-    code = 0 if status == "done" else 130 if status == "interrupted" else 1  # 130: Ctrl-C's, as the other commands'
+    code = 130 if interrupted or status == "interrupted" else 0 if status == "done" else 1  # 130: Ctrl-C's, as the other commands'
     if metrics.get("moved"):  # another run came into --out while this one trained: kept, and this one beside it
         typer.echo(f"note: this run was {metrics['moved']}", err=True)
         out = run.directory
@@ -44,8 +46,9 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
     if status not in ("done", "interrupted"):
         typer.echo(f"error: {metrics['error']}", err=True)
         raise typer.Exit(1)
+    apart = ("status", "error", "kept", "moved", "ended_by", "test_not_scored")  # said in words below
     for key, value in metrics.items():  # a table of the scalars; nested parts below (all of it: --json)
-        if not isinstance(value, (dict, list)) and value is not None and key not in ("status", "error", "kept", "moved", "ended_by"):
+        if not isinstance(value, (dict, list)) and value is not None and key not in apart:
             typer.echo(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
     pairs = metrics.get("val_pairs")
     for key, what in (("val_before", "validation before training"), ("val", "validation after training")):
@@ -76,6 +79,12 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False) -> None:
         typer.echo(f"> {sample.get('prompt')}\n  generated: {_short(sample.get('generated'))}\n  reference: {_short(sample.get('reference'))}")
     if samples:
         typer.echo(f"({len(samples)} of the {test.get('rows', '?')} test prompts shown; all in --json)")
+    if metrics.get("test_not_scored"):  # training finished and was saved before the test prompts were answered
+        typer.echo(f"{metrics['test_not_scored']}; " + (
+            f"saved to {out}, trained, without its test exact match (no command scores a saved run; the same command "
+            f"trains it again and scores it; headstart generate {out} --prompt TEXT answers prompts)"
+            if saved else "not saved: no --out"), err=True)
+        raise InterruptReported()
     if status == "interrupted":
         untested = ", untested (no test prompt answered)" if "train_rows" in metrics else ""  # sft's; prefer answers none
         typer.echo(f"{metrics['error']}; " + (f"saved to {out}{untested}; the same command trains it again from the start"
@@ -145,7 +154,9 @@ def sft(
     """Supervised fine-tuning of a causal LM on prompt -> response rows: chat template where the model has one, loss on
     the response tokens only, the checkpoint with the lowest validation loss kept (spec.json, metrics.json, a PEFT
     adapter or the full weights as safetensors). An --out holding a run of other settings, or a prefer run, is refused
-    before training (--overwrite replaces it).
+    before training (--overwrite replaces it). Ctrl-C or SIGTERM saves the best checkpoint so far; once training
+    finished, the run is saved before its test prompts are answered, and a stop there keeps it without its test score
+    (exit 130 either way).
 
     \b
     Example: headstart sft --data rotten-tomatoes-sft --n 512 --max-steps 60 --batch-size 4 --out runs/sft
@@ -168,9 +179,11 @@ def sft(
         with progress_bar("sft", enabled=not quiet) as progress:
             run = run_sft(data, out=out, prompt_column=prompt_column, response_column=response_column, group_column=group_column,
                           config=cfg, progress=progress, overwrite=overwrite)
-    except Interrupted as stop:  # the best checkpoint so far is saved: say what and where
-        run = stop.run
-    _summary(run, out, as_json, replacing=replacing)
+    except Interrupted as stop:  # the best checkpoint so far, or the trained run before its test answers, is saved
+        run, stopped = stop.run, True
+    else:
+        stopped = False
+    _summary(run, out, as_json, replacing=replacing, interrupted=stopped)
 
 
 @app.command()

@@ -139,6 +139,10 @@ def check_start(cfg: PreferConfig) -> dict[str, Any] | None:
     from headstart.llm.runs import read_spec
 
     spec = read_spec(cfg.sft)
+    if spec.get("merged"):  # its LoRA is folded into the weights: no adapter left to keep training
+        raise ConfigError(f"--sft {str(cfg.sft)!r} is a merged run (headstart adapters merge), with no adapter to keep "
+                          f"training; start from the run it was merged from, {spec['merged'].get('from')!r}, or give it as "
+                          "--backbone for a fresh LoRA")
     if cfg.strategy is not None and cfg.strategy != spec.get("strategy"):
         raise ConfigError(f"--strategy {cfg.strategy} differs from the sft run's ({spec.get('strategy')}): prefer continues "
                           f"{str(cfg.sft)!r} as it was trained; drop --strategy, or give no --sft to start a {cfg.strategy} run")

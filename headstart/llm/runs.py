@@ -1,9 +1,10 @@
 """An sft / prefer run directory: written whole or not at all, loaded back, and generating text.
 
 A run directory holds ``spec.json`` (the resolved config), ``metrics.json`` and the weights: for lora / qlora a PEFT
-adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``; ``PeftModel.from_pretrained`` on the base
-folder named in it loads it with plain PEFT), for full-finetune the whole model as a transformers folder
-(``config.json`` + ``model.safetensors`` + tokenizer), itself usable as ``--backbone``. It is built in a sibling
+adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``; its ``base_model_name_or_path`` is the spec's
+backbone — a registry name, or a folder's or GGUF file's absolute path — never this machine's cache folder, and plain
+PEFT loads it on the folder ``lm.lm_folder`` resolves that to), for full-finetune the whole model as a transformers
+folder (``config.json`` + ``model.safetensors`` + tokenizer), itself usable as ``--backbone``. It is built in a sibling
 temp directory and renamed into place, so a kill leaves the old run or the new one.
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from headstart.atomic import write_directory, write_json
+from headstart.atomic import write_atomic, write_directory, write_json
 from headstart.errors import ConfigError, StoreError
 from headstart.interrupts import stopped_by
 from headstart.surface import spoken
@@ -37,6 +38,8 @@ def save_run(out: Path, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any
     """
     def fill(tmp: Path) -> None:  # the staging directory, swapped in whole
         model.save_pretrained(tmp)  # a PeftModel writes its adapter only; a plain model all of its weights (safetensors)
+        if (tmp / "adapter_config.json").is_file():
+            name_base(tmp / "adapter_config.json", spec["backbone"])
         if spec["strategy"] == "full-finetune":
             tokenizer.save_pretrained(tmp)
         write_json(tmp / "spec.json", spec)
@@ -46,13 +49,24 @@ def save_run(out: Path, model: nn.Module, tokenizer: Any, *, spec: dict[str, Any
     return write_directory(Path(out), fill, is_replaceable=lambda d: held(d) == "lm-run", what="run")
 
 
+def name_base(adapter_config: Path, backbone: str) -> None:
+    """Name the adapter's base as the run's spec does (``lm.lm_reference``: a registry name, or the absolute path of a
+    folder or ``.gguf`` file the user gave), not as PEFT wrote it: the folder the base was read from, which for a
+    registry name or a GGUF file is this machine's cache (``$HEADSTART_CACHE/models/...``, rebuilt where missing).
+    ``lm.lm_folder`` resolves the name back to a folder on any machine."""
+    config = json.loads(adapter_config.read_text())
+    config["base_model_name_or_path"] = backbone
+    write_json(adapter_config, config)
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM during an sft / prefer run's steps, raised after its best checkpoint so far was saved (``save_outcome``):
-    ``run`` is that run (a ``LoadedLM``, status "interrupted"). A KeyboardInterrupt still, so a script or a notebook
-    stops as it would; the CLI prints the run's summary from it."""
+    ``run`` is that run (a ``LoadedLM``, status "interrupted"); or during sft's test answers, after training finished,
+    the trained run saved (status "done", its metrics' ``test_not_scored`` saying what stopped it). A KeyboardInterrupt
+    still, so a script or a notebook stops as it would; the CLI prints the run's summary from it and exits 130."""
 
     def __init__(self, run: "LoadedLM") -> None:
-        super().__init__((run.metrics or {}).get("error"))
+        super().__init__((run.metrics or {}).get("error") or (run.metrics or {}).get("test_not_scored"))
         self.run = run
 
 
@@ -80,6 +94,15 @@ def save_outcome(out: str | Path | None, model: nn.Module, tokenizer: Any, *, sp
     return save_run(target, model, tokenizer, spec=spec, metrics=metrics)
 
 
+def rescore(run: "LoadedLM") -> None:
+    """Rewrite a saved run's metrics.json and README.md from ``run.metrics`` (its test scores, added after it was
+    saved trained); each file is replaced whole, the weights are left as they are. A run never saved: nothing."""
+    if run.directory is None:
+        return
+    write_json(run.directory / "metrics.json", run.metrics)
+    write_atomic(run.directory / "README.md", model_card(run.spec, run.metrics or {}).encode())
+
+
 def _saved_since(out: Path, started: float) -> bool:
     """Whether ``out`` holds a run whose spec.json was written at or after ``started``."""
     try:
@@ -104,8 +127,11 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
     if metrics.get("status") == "interrupted":
         lines.append(f"- stopped early by {stopped_by(metrics.get('error'))}: {md_text(metrics.get('error'))}"
                      + ("; no test prompt was answered" if spec.get("kind") == "sft" else ""))
+    if metrics.get("test_not_scored"):
+        lines.append(f"- test: not scored ({md_text(metrics['test_not_scored'])}); the weights are the trained run's")
     lines += [f"- {k}: {v:.4g}" for k, v in scores.items()]
-    lines += ["", "Generate with it: `headstart generate DIR --prompt TEXT` (Python: `headstart.generate(DIR, [TEXT])`).",
+    lines += ["", "Generate with it: `headstart generate DIR --prompt TEXT` (Python: `headstart.generate(DIR, [TEXT])`); "
+              "as one model transformers loads alone: `headstart export DIR --format hf --out FOLDER`.",
               "spec.json holds every setting and metrics.json every number (validation history included)."]
     return "\n".join(lines) + "\n"
 
@@ -128,6 +154,15 @@ def read_spec(directory: str | Path) -> dict[str, Any]:
             spoken("a 'headstart train'", "a headstart.fit")
         raise StoreError(f"{str(directory)!r} is {kind} run, not an sft / prefer run; {_give_run()}")
     return spec
+
+
+def is_lm_run(directory: str | Path) -> bool:
+    """Whether ``directory`` holds an sft / prefer run (its spec.json names the kind), read without raising."""
+    try:
+        spec = json.loads((Path(directory) / "spec.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(spec, dict) and spec.get("kind") in KINDS
 
 
 def _give_run() -> str:
@@ -169,7 +204,7 @@ def load_run(directory: str | Path, *, trainable: bool = False, device: torch.de
     directory = Path(directory)
     spec = read_spec(directory)
     device = device or pick_device()
-    if spec["strategy"] == "full-finetune":
+    if spec["strategy"] == "full-finetune" or spec.get("merged"):  # a transformers folder of every weight
         model, tokenizer = load_lm(directory, device=device)
         for p in model.parameters():
             p.requires_grad_(trainable)

@@ -1,8 +1,8 @@
 """Supervised fine-tuning of a causal LM on prompt → response pairs, the loss on response tokens only.
 
 The recipe reads top to bottom: ``setup`` (table, splits, LM, trainable parameters) → ``train`` (``llm.loop``: the
-checkpoint with the lowest validation loss) → ``evaluate`` (exact match of greedy generations on test responses) →
-``save`` (``llm.runs``). The objective is the mean over response tokens of −log p(y_t | x, y_<t) (Ouyang et al. 2022's
+checkpoint with the lowest validation loss) → ``save`` (``llm.runs``) → ``evaluate`` (exact match of greedy
+generations on test responses, added to the saved run: a stop while answering keeps the trained run). The objective is the mean over response tokens of −log p(y_t | x, y_<t) (Ouyang et al. 2022's
 SFT step; prompt tokens carry label -100, so only the response is learned).
 """
 
@@ -187,6 +187,40 @@ def _read(said: dict[str, Any], seen: str) -> dict[str, Any]:
     return {seen: said["seen"], **{k: v for k, v in said.items() if k != "seen" and v is not None}}
 
 
+def score_test(run: LoadedLM, prompts: list[str], references: list[str], *, max_new_tokens: int,
+               progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> None:
+    """Answer the test prompts greedily and put their exact match into ``run.metrics["test"]`` (and the saved run's
+    metrics.json and README.md), in place of ``run.metrics["test_not_scored"]``.
+
+    Raises:
+        Interrupted: Ctrl-C or SIGTERM while answering; the run, saved trained before this began, keeps
+            ``test_not_scored`` saying so and how many prompts were answered.
+    """
+    from headstart.interrupts import BY_SIGTERM, Terminated, sigterm_as_interrupt
+    from headstart.llm.runs import Interrupted, exact_match, generate, rescore
+
+    answered, said = [0], answering(progress)
+
+    def counted(done: int, total: int) -> None:
+        answered[0] = done
+        if said:
+            said(done, total)
+
+    try:
+        with sigterm_as_interrupt():  # a scheduler's time limit here keeps the saved run and says so, as Ctrl-C does
+            generated = generate(run.model, run.tokenizer, prompts, max_new_tokens=max_new_tokens, progress=counted)
+    except KeyboardInterrupt as stop:
+        run.metrics["test_not_scored"] = (f"{BY_SIGTERM if isinstance(stop, Terminated) else 'interrupted'} while answering "
+                                          f"the test prompts ({answered[0]} of {len(prompts)} answered), after training finished")
+        rescore(run)
+        raise Interrupted(run) from None
+    del run.metrics["test_not_scored"]
+    run.metrics["test"] = {"rows": len(prompts), "exact_match": exact_match(generated, references),
+                           "samples": [{"prompt": p, "generated": g, "reference": r}
+                                       for p, g, r in list(zip(prompts, generated, references))[:3]]}
+    rescore(run)
+
+
 def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", response_column: str = "response",
             group_column: str | None = None, out: str | Path | None = None, progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> LoadedLM:
     """Fine-tune ``cfg.backbone`` on ``data``'s prompt → response rows and save the run to ``out``.
@@ -205,14 +239,15 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
 
     Raises:
         ConfigError / DataError / BackboneError: a bad setting, data or backbone (one line each).
-        Interrupted: Ctrl-C or SIGTERM during the steps, after the best checkpoint so far was saved (its ``run``).
+        Interrupted: Ctrl-C or SIGTERM during the steps, after the best checkpoint so far was saved (its ``run``), or
+            while the test prompts are answered, after the trained run was saved (``score_test``).
     """
     from headstart.llm.data import load_table
     from headstart.llm.format import (FIT_SAMPLE, check_fits, check_packing, collate, collate_packed, example,
                                       has_chat_template, pack, response_loss, truncation)
     from headstart.llm.lm import OPTIMIZERS, eos_id, lm_folder, lm_reference, load_lm, prepare
     from headstart.llm.loop import LoopConfig, budget, train
-    from headstart.llm.runs import Interrupted, exact_match, generate, save_outcome
+    from headstart.llm.runs import Interrupted, save_outcome
     from headstart.precision import pick_device
 
     started = time.time()  # a run saved into --out after this is another's: kept (save_outcome)
@@ -247,7 +282,6 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
                    LoopConfig(steps=steps, lr=cfg.rate, warmup=cfg.warmup, evals=cfg.evals, patience=cfg.patience,
                               optimizer=OPTIMIZERS[cfg.strategy]),
                    progress=progress)
-    # evaluate
     metrics: dict[str, Any] = {"status": report.status, "error": report.error, "steps": report.steps, "best_step": report.best_step,
                                "val_loss": report.best_val, "val_loss_before": report.first_val,
                                "train_loss": next((h["train_loss"] for h in reversed(report.history) if "train_loss" in h), None),
@@ -256,17 +290,17 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
                                **_read(budget(report, items=len(train_items), batch_size=cfg.batch_size, planned=steps,
                                               capped=cfg.max_steps is not None), "sequences_seen" if cfg.packing else "rows_seen"),
                                **({"truncated": cut} if (cut := truncation(cuts, len(train_rows) + len(val_rows), cfg.max_length)) else {})}
-    if len(test_rows) and report.status == "done":  # interrupted: the checkpoint is saved untested, not kept waiting
-        generated = generate(model, tokenizer, [prompts[r] for r in test_rows], max_new_tokens=cfg.max_new_tokens,
-                             progress=answering(progress))
-        metrics["test"] = {"rows": len(test_rows), "exact_match": exact_match(generated, [responses[r] for r in test_rows]),
-                           "samples": [{"prompt": prompts[r], "generated": g, "reference": responses[r]}
-                                       for r, g in list(zip(test_rows, generated))[:3]]}
-    # save
+    answering_test = len(test_rows) and report.status == "done"  # interrupted: the checkpoint is saved untested
+    if answering_test:  # what metrics.json says if the process is killed while the test prompts are answered
+        metrics["test_not_scored"] = f"the process ended while answering its {len(test_rows)} test prompts, after training finished"
+    # save: before the test prompts are answered (minutes on a CPU), so a stop there keeps the trained run
     spec = {"kind": "sft", **asdict(cfg), "backbone": lm_reference(cfg.backbone), "lr": cfg.rate,
             "optimizer": OPTIMIZERS[cfg.strategy], "steps": steps, "base": str(folder), "format": "chat" if has_chat_template(tokenizer) else "plain",
             "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "response_column": response_column}}
     run = LoadedLM(model, tokenizer, spec, save_outcome(out, model, tokenizer, spec=spec, metrics=metrics, started=started), metrics)
     if report.status == "interrupted":
         raise Interrupted(run)
+    if answering_test:  # evaluate
+        score_test(run, [prompts[r] for r in test_rows], [responses[r] for r in test_rows], max_new_tokens=cfg.max_new_tokens,
+                   progress=progress)
     return run

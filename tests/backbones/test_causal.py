@@ -156,3 +156,13 @@ def test_smollm2_loads_from_its_package_and_its_features_separate_sentiment():
     again = load_backbone("smollm2-135m")  # from the cached folder now
     with torch.no_grad():
         assert torch.allclose(again(again.collate(again.encode(texts))), features)
+
+
+def test_the_conversion_note_goes_to_stderr_so_json_on_stdout_stays_json(tmp_path, capsys):
+    """generate --json on a run whose GGUF base was converted again (a cleared cache) printed the note on stdout first."""
+    from headstart.backbones.causal import gguf_folder
+
+    with pytest.raises(BackboneError):  # one tensor under a llama header: the note, then transformers cannot build it
+        gguf_folder(tiny_gguf(tmp_path / "tiny.gguf"))
+    printed = capsys.readouterr()
+    assert printed.out == "" and printed.err.startswith("note: converting tiny.gguf to a safetensors folder once"), printed

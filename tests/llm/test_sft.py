@@ -454,3 +454,54 @@ def test_sigterm_during_the_steps_saves_the_best_checkpoint_as_ctrl_c_does(tiny_
     assert "interrupted by SIGTERM at step 4 of 8" in err and "saved to" in err, err
     assert "stopped early by SIGTERM" in (tmp_path / "cut" / "README.md").read_text()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the default is back once the steps are over"
+
+
+@pytest.mark.parametrize("signal_name", ["Ctrl-C", "SIGTERM"])
+def test_a_stop_while_answering_the_test_prompts_keeps_the_trained_run(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys,
+                                                                       signal_name):
+    """Ctrl-C or SIGTERM while the test prompts were answered, after training finished, lost the whole run: it was
+    saved only after the answers. Now it is saved trained first; the stop leaves it, says its test is not scored, exit 130."""
+    import os
+    import signal
+
+    import headstart.llm.runs as runs
+
+    real = runs.generate
+
+    def stopped_after_one_batch(model, tokenizer, prompts, **kwargs):
+        progress = kwargs.pop("progress", None) or (lambda done, total: None)
+        progress(0, len(prompts))
+        real(model, tokenizer, prompts[:1], **kwargs)
+        progress(1, len(prompts))
+        assert (tmp_path / "run" / "metrics.json").is_file(), "the trained run is saved before the test prompts are answered"
+        saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+        assert saved["status"] == "done" and "the process ended while answering its 1 test prompts" in saved["test_not_scored"]
+        if signal_name == "Ctrl-C":
+            raise KeyboardInterrupt
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            raise AssertionError("SIGTERM would end the process here, the run unsaved")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(runs, "generate", stopped_after_one_batch)
+    code, printed, err = run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--max-steps", "2", "--rank", "4",
+                                  "--eval-rows", "1", "--out", str(tmp_path / "run"), "-q"], monkeypatch, capsys)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    stop = "interrupted" if signal_name == "Ctrl-C" else "interrupted by SIGTERM"
+    assert code == 130 and metrics["status"] == "done" and metrics["steps"] == 2 and "test" not in metrics, (code, metrics, err)
+    assert metrics["test_not_scored"] == f"{stop} while answering the test prompts (1 of 1 answered), after training finished"
+    assert f"{metrics['test_not_scored']}; saved to {tmp_path / 'run'}, trained, without its test exact match" in err, err
+    assert "no command scores a saved run" in err and "test_not_scored" not in printed and "steps: 2" in printed
+    assert f"test: not scored ({stop} while answering" in (tmp_path / "run" / "README.md").read_text()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    monkeypatch.setattr(runs, "generate", real)
+    code, _, err = run_cli(["generate", str(tmp_path / "run"), "--prompt", "say hello", "--max-new-tokens", "2"], monkeypatch, capsys)
+    assert code in (0, None), err
+
+
+def test_the_test_answers_are_added_to_the_run_saved_before_them(tiny_lm, sft_csv, tmp_path):
+    from headstart.api_llm import sft
+
+    run = sft(str(sft_csv), out=tmp_path / "run", config=config(tiny_lm, max_steps=2))
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "test_not_scored" not in saved and saved["test"] == run.metrics["test"] and saved["test"]["rows"] == 1
+    assert "test exact_match" in (tmp_path / "run" / "README.md").read_text()

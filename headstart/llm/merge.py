@@ -1,0 +1,244 @@
+"""An sft / prefer run as one standalone causal LM: its LoRA folded into the base, checked, written as a transformers folder.
+
+``merge`` (``headstart adapters merge RUN``) writes a run of the same kind whose weights are the merged model:
+``generate`` reads it, ``--backbone`` takes it, and it is a folder ``AutoModelForCausalLM`` loads. ``export``
+(``headstart export RUN --format hf``) writes the model alone: the weights, the tokenizer (chat template included),
+``generation_config.json`` (greedy, ``headstart generate``'s 64 new tokens, its end-of-turn token) and a README.md
+whose code answers a prompt as ``headstart generate`` does. The LoRA update folds into W as W + (α/r)BA (PEFT's
+``merge_and_unload(safe_merge=True)``); a qlora run merges into an fp32 copy of its NF4-rounded base (``dequantize``).
+Each folder is built beside ``out``, loaded back with transformers alone and compared with the run's own model on
+teacher-forced logits of up to ``inputs`` of its validation prompt + response sequences; it is kept only within
+``tolerance``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from headstart.errors import ConfigError
+
+TOLERANCE = 1e-4  # max |logit| difference between the folder, loaded back, and the run's own model (fp32)
+MAX_NEW_TOKENS = 64  # headstart generate's default, written into generation_config.json
+
+
+def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, tolerance: float = TOLERANCE,
+          inputs: int = 64) -> Any:
+    """Fold an sft / prefer run's LoRA into its base and write ``out`` as a run of full weights (spec.json's ``merged``).
+
+    Returns:
+        ``adapters.MergeReport``.
+
+    Raises:
+        ConfigError: a full-finetune or merged run (nothing to merge), a qlora run without ``dequantize`` (or
+            ``dequantize`` for another), or outputs beyond ``tolerance`` (nothing written).
+    """
+    from headstart.adapters import MergeReport
+    from headstart.atomic import write_atomic, write_json
+    from headstart.llm.runs import model_card, read_spec
+    from headstart.outdir import check_new
+    from headstart.surface import on_cli
+
+    from headstart.output_checks import check_tolerance
+
+    directory, out = Path(directory), Path(out)
+    check_tolerance(tolerance)
+    spec = read_spec(directory)
+    check_new(out, "the merged run", source=directory)
+    if _full_weights(spec):
+        raise ConfigError(f"{str(directory)!r} has no adapter to merge: "
+                          + ("it is merged already" if spec.get("merged") else "full-finetune saved every weight")
+                          + f"; its folder already is a model AutoModelForCausalLM loads (headstart export {directory} "
+                          "--format hf writes it alone)")
+    switch = "--dequantize" if on_cli() else "dequantize=True"
+    if spec["strategy"] == "qlora" and not dequantize:
+        raise ConfigError(f"{str(directory)!r} was trained on a 4-bit base: merging into 4-bit weights re-rounds them and "
+                          f"changes outputs; pass {switch} to merge into an fp32 copy of the 4-bit base")
+    if dequantize and spec["strategy"] != "qlora":
+        raise ConfigError(f"{switch} is for a run trained on a 4-bit base (qlora); {str(directory)!r} ({spec['strategy']}) "
+                          f"was not: drop {switch}")
+    model, tokenizer, sequences, reference = _checked_inputs(directory, spec, inputs)
+    merged_spec = {**spec, "merged": {"from": str(directory.resolve()), "inputs": len(sequences), "tolerance": tolerance,
+                                      "dequantized": spec["strategy"] == "qlora"}}
+
+    def extra(tmp: Path, diff: float) -> None:
+        merged_spec["merged"]["max_abs_diff"] = diff
+        write_json(tmp / "spec.json", merged_spec)
+        if (directory / "metrics.json").exists():
+            shutil.copyfile(directory / "metrics.json", tmp / "metrics.json")
+        metrics = _read_json(directory / "metrics.json")
+        write_atomic(tmp / "README.md", (model_card(merged_spec, metrics) + "\n" + usage(merged_spec, tokenizer)).encode())
+
+    diff = _write_checked(_merged(model, directory, spec), tokenizer, out, sequences, reference, tolerance, extra)
+    return MergeReport(str(out), diff, len(sequences), tolerance, spec["strategy"] == "qlora",
+                       sum(p.stat().st_size for p in out.glob("*.safetensors")))
+
+
+def export(directory: str | Path, out: str | Path, *, tolerance: float | None = None, inputs: int = 64) -> Any:
+    """Write an sft / prefer run as a folder transformers loads alone (``AutoModelForCausalLM``, ``AutoTokenizer``):
+    its LoRA merged in (a full-finetune or merged run as it is), greedy generation settings, a README.md model card.
+
+    Returns:
+        ``export.ExportReport``.
+
+    Raises:
+        ConfigError: a qlora run (merge it with dequantize first), or outputs beyond ``tolerance`` (nothing written).
+    """
+    from headstart.atomic import write_atomic
+    from headstart.export import ExportReport
+    from headstart.llm.runs import read_spec
+    from headstart.outdir import check_new
+
+    from headstart.output_checks import check_tolerance
+
+    directory, out = Path(directory), Path(out)
+    tolerance = TOLERANCE if tolerance is None else tolerance
+    check_tolerance(tolerance)
+    spec = read_spec(directory)
+    check_new(out, "the export", source=directory)
+    if spec["strategy"] == "qlora" and not spec.get("merged"):
+        raise ConfigError(f"{str(directory)!r} has a 4-bit base; merge it first (headstart adapters merge {directory} "
+                          "--dequantize --out DIR) and export the merged run")
+    model, tokenizer, sequences, reference = _checked_inputs(directory, spec, inputs)
+
+    def card(tmp: Path, diff: float) -> None:
+        write_atomic(tmp / "README.md", export_card(spec, tokenizer, directory).encode())
+
+    model = model if _full_weights(spec) else _merged(model, directory, spec)
+    diff = _write_checked(model, tokenizer, out, sequences, reference, tolerance, card)
+    return ExportReport(str(out), diff, len(sequences), tolerance, None, tokenizer=type(tokenizer).__name__)
+
+
+def _full_weights(spec: dict[str, Any]) -> bool:
+    return spec["strategy"] == "full-finetune" or bool(spec.get("merged"))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _checked_inputs(directory: Path, spec: dict[str, Any], count: int) -> tuple[torch.nn.Module, Any, list[list[int]], list[torch.Tensor]]:
+    """(the run's model, its tokenizer, up to ``count`` token sequences of its validation rows — prompt + response as
+    trained, or prompt + chosen for prefer —, the run's logits on each)."""
+    from headstart.llm.data import load_table
+    from headstart.llm.format import example
+    from headstart.llm.lm import eos_id
+    from headstart.llm.runs import load_run
+    from headstart.output_checks import check_inputs
+
+    check_inputs(count, "the check")
+    data = spec.get("data") or {}
+    answer = "response" if spec["kind"] == "sft" else "chosen"
+    columns = {"prompt": data.get("prompt_column", "prompt"), answer: data.get(f"{answer}_column", answer)}
+    table = load_table(str(data.get("name")), columns)
+    run = load_run(directory, device=torch.device("cpu"))
+    eos = eos_id(run.model, run.tokenizer)
+    rows = table.spread("validation", count)
+    sequences = [example(run.tokenizer, table.columns["prompt"][r], table.columns[answer][r], eos=eos,
+                         max_length=int(spec.get("max_length", 256)))[0] for r in rows]
+    return run.model, run.tokenizer, sequences, _logits(run.model, sequences)
+
+
+def _logits(model: torch.nn.Module, sequences: list[list[int]]) -> list[torch.Tensor]:
+    """Each sequence's (length, vocabulary) logits, one sequence at a time (no padding to get right)."""
+    model.eval()
+    with torch.no_grad():
+        return [model(input_ids=torch.tensor([ids])).logits[0].float() for ids in sequences]
+
+
+def _merged(model: torch.nn.Module, directory: Path, spec: dict[str, Any]) -> torch.nn.Module:
+    """The run's base with its LoRA folded in: W + (α/r)BA. A qlora run's base is rebuilt in fp32 from the same
+    NF4-rounded values (``quantize`` then ``dequantize``: NF4 rounding is deterministic) and its adapter loaded on it."""
+    if spec["strategy"] == "qlora":
+        from headstart.llm.lm import lm_folder, load_adapter, load_lm
+        from headstart.quantize import dequantize_linears, quantize_linears
+
+        base, _ = load_lm(lm_folder(spec["backbone"]), device=torch.device("cpu"))
+        quantize_linears(base.model)  # the decoder: the output projection stays full precision, as load_lm(quantize=True) keeps it
+        dequantize_linears(base.model)
+        model = load_adapter(base, directory, trainable=False)
+    return model.merge_and_unload(safe_merge=True)
+
+
+def _write_checked(model: torch.nn.Module, tokenizer: Any, out: Path, sequences: list[list[int]],
+                   reference: list[torch.Tensor], tolerance: float, extra: Any) -> float:
+    """Save ``model`` and ``tokenizer`` into a new folder beside ``out`` with greedy generation settings and
+    ``extra(folder, diff)``'s files, load it back with transformers alone, compare its logits with ``reference`` and
+    move it to ``out``; the largest difference. Nothing is left behind where the check fails.
+
+    Raises:
+        ConfigError: the folder's tokenizer reads the sequences otherwise, or its logits differ by more than ``tolerance``.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    from headstart.atomic import fresh_folder, publish
+    from headstart.llm.lm import eos_id
+
+    eos = eos_id(model, tokenizer)
+    model.generation_config = GenerationConfig(do_sample=False, max_new_tokens=MAX_NEW_TOKENS, eos_token_id=eos,
+                                               pad_token_id=tokenizer.pad_token_id)
+    tmp = fresh_folder(out, "tmp")
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        loaded = AutoModelForCausalLM.from_pretrained(tmp, dtype=torch.float32)
+        if [AutoTokenizer.from_pretrained(tmp).decode(ids) for ids in sequences[:4]] != [tokenizer.decode(ids) for ids in sequences[:4]]:
+            raise ConfigError(f"the tokenizer written to {str(out)!r} reads the run's sequences otherwise; not writing it")
+        diff = max((float((a - b).abs().max()) for a, b in zip(_logits(loaded, sequences), reference)), default=0.0)
+        if not diff <= tolerance:
+            raise ConfigError(f"the written model's logits differ from the run's by {diff:.3g} (> --tolerance {tolerance:g}) on "
+                              f"{len(sequences)} validation sequences; not writing {str(out)!r}")
+        extra(tmp, diff)
+        publish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return diff
+
+
+def usage(spec: dict[str, Any], tokenizer: Any) -> str:
+    """A model card's section: the transformers code that answers a prompt as ``headstart generate`` does (the prompt
+    formatted as in training, ``format.prompt_ids``; greedy, the folder's generation_config.json)."""
+    from headstart.backbones.verbalizer import bos
+    from headstart.llm.format import has_chat_template
+
+    if has_chat_template(tokenizer):
+        encode = ('text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,\n'
+                  '                                     add_generation_prompt=True)\n'
+                  'ids = tokenizer(text, add_special_tokens=False)["input_ids"]\n')
+        how = "the prompt as a user turn of the chat template, up to the assistant's cue"
+    else:
+        start = "[tokenizer.bos_token_id] + " if bos(tokenizer) else ""
+        encode = f'ids = {start}tokenizer(prompt + "\\n", add_special_tokens=False)["input_ids"]\n'
+        how = "the prompt and a newline" + (", after the BOS token" if start else "")
+    return ("## Generate with transformers\n\n"
+            f"As `headstart generate` answers ({how}; greedy, up to {MAX_NEW_TOKENS} new tokens: generation_config.json):\n\n"
+            "```python\nimport torch\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
+            'path, prompt = "PATH", "PROMPT"\n'
+            "tokenizer = AutoTokenizer.from_pretrained(path)\n"
+            "model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)\n"
+            f"{encode}"
+            "input_ids = torch.tensor([ids])\n"
+            "output = model.generate(input_ids, attention_mask=torch.ones_like(input_ids))\n"
+            "answer = tokenizer.decode(output[0, len(ids):], skip_special_tokens=True).strip()\n```\n")
+
+
+def export_card(spec: dict[str, Any], tokenizer: Any, directory: Path) -> str:
+    """The export's README.md: what the model is and how to generate with it."""
+    from headstart.report.mdtext import md_text
+
+    data = (spec.get("data") or {}).get("name", "?")
+    what = "its LoRA merged into the base weights" if spec["strategy"] != "full-finetune" and not spec.get("merged") else \
+        "every weight" if spec["strategy"] == "full-finetune" else "merged earlier"
+    return (f"# {md_text(spec.get('backbone'))}, tuned by headstart {spec['kind']}\n\n"
+            f"- from the run {md_text(str(directory))} ({md_text(spec['strategy'])}: {what}), {spec.get('steps')} steps on "
+            f"{md_text(data)}\n- fp32 safetensors; the tokenizer and its chat template, if any, beside them\n\n"
+            + usage(spec, tokenizer))

@@ -1,0 +1,168 @@
+"""llm.merge: an sft / prefer run merged into a run of full weights, or exported as a folder transformers loads alone,
+answering as headstart generate does."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_user_error, run_cli
+from lm_fixtures import pref_csv, sft_csv, tiny_lm, tiny_lm_folder  # noqa: F401  (fixtures)
+
+PROMPTS = ["say hello", "count to three"]
+
+
+@pytest.fixture(scope="module")
+def chat_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny LM with a chat template in its tokenizer, as SmolLM2-Instruct has one."""
+    from transformers import AutoTokenizer
+
+    folder = tiny_lm_folder(tmp_path_factory.mktemp("lm") / "tiny-chat")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.chat_template = ("{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} [SEP] {% endfor %}"
+                               "{% if add_generation_prompt %}<assistant> {% endif %}")
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def sft_run(backbone: Path, csv: Path, out: Path, **settings) -> Path:
+    from headstart.api_llm import sft
+    from headstart.llm.sft import SftConfig
+
+    base = {"backbone": str(backbone), "max_steps": 6, "batch_size": 6, "lr": 3e-2, "rank": 4, "eval_rows": 0, "val_rows": 4}
+    sft(str(csv), out=out, config=SftConfig(**{**base, **settings}))
+    return out
+
+
+def answered_by_the_card(folder: Path, prompt: str) -> str:
+    """What the README's transformers code answers to ``prompt``, run as written (only PATH and PROMPT filled in)."""
+    code = re.search(r"```python\n(.*?)```", (folder / "README.md").read_text(), re.S).group(1)
+    assert 'path, prompt = "PATH", "PROMPT"' in code
+    scope: dict = {}
+    exec(code.replace('"PATH", "PROMPT"', f"{str(folder)!r}, {prompt!r}"), scope)  # noqa: S102 - our own card's code
+    return scope["answer"]
+
+
+def headstart_generate(run: Path, prompt: str, monkeypatch, capsys) -> str:
+    code, out, err = run_cli(["generate", str(run), "--prompt", prompt, "--json"], monkeypatch, capsys)
+    assert code in (0, None), err
+    return json.loads(out)[0]["response"]
+
+
+@pytest.mark.parametrize("lm", ["tiny_lm", "chat_lm"])
+def test_an_sft_run_exports_as_a_folder_transformers_loads_and_generates_from_as_headstart_does(
+        lm, sft_csv, tmp_path, monkeypatch, capsys, request):
+    """export refused an sft run ('is a headstart sft run; ask it with: headstart generate'): the LoRA merged into its
+    base, written as a folder AutoModelForCausalLM and AutoTokenizer load, greedy answers the same as generate's."""
+    run = sft_run(request.getfixturevalue(lm), sft_csv, tmp_path / "run")
+    spec = json.loads((run / "spec.json").read_text())
+    assert spec["format"] == ("chat" if lm == "chat_lm" else "plain")
+    code, printed, err = run_cli(["export", str(run), "--format", "hf", "--out", str(tmp_path / "hf")], monkeypatch, capsys)
+    assert code in (0, None), err
+    assert "load it with AutoModelForCausalLM.from_pretrained(" in printed and "validation sequences" in printed, printed
+    folder = tmp_path / "hf"
+    assert {"config.json", "model.safetensors", "generation_config.json", "README.md"} <= {p.name for p in folder.iterdir()}
+    assert not (folder / "spec.json").exists() and not (folder / "adapter_config.json").exists()
+    for prompt in PROMPTS:
+        expected = headstart_generate(run, prompt, monkeypatch, capsys)
+        assert expected and answered_by_the_card(folder, prompt) == expected
+
+
+def test_adapters_merge_writes_a_run_generate_reads_and_transformers_loads(tiny_lm, sft_csv, pref_csv, tmp_path, monkeypatch,
+                                                                         capsys):
+    run = sft_run(tiny_lm, sft_csv, tmp_path / "run")
+    merged = tmp_path / "merged"
+    code, printed, err = run_cli(["adapters", "merge", str(run), "--out", str(merged)], monkeypatch, capsys)
+    assert code in (0, None), err
+    assert printed.startswith(f"merged {run} -> {merged}: max |merged - adapter| logit = ") and "tolerance 0.0001" in printed
+    spec = json.loads((merged / "spec.json").read_text())
+    assert spec["kind"] == "sft" and spec["merged"]["from"] == str(run.resolve()) and spec["merged"]["max_abs_diff"] <= 1e-4
+    assert not (merged / "adapter_config.json").exists() and (merged / "model.safetensors").exists()
+    for prompt in PROMPTS:
+        expected = headstart_generate(run, prompt, monkeypatch, capsys)
+        assert headstart_generate(merged, prompt, monkeypatch, capsys) == expected
+        assert answered_by_the_card(merged, prompt) == expected, "the merged run's README.md generates as headstart does"
+    assert (merged / "README.md").read_text().startswith("# headstart sft run")
+    # what a merged run is not: an adapter to merge again, take apart, or keep training with prefer
+    assert_user_error(run_cli(["adapters", "merge", str(merged), "--out", str(tmp_path / "again")], monkeypatch, capsys),
+                      "has no adapter to merge: it is merged already")
+    assert_user_error(run_cli(["adapters", "unmerge", str(merged), "--out", str(tmp_path / "apart")], monkeypatch, capsys),
+                      "a merged one is not taken apart again", str(run.resolve()))
+    assert_user_error(run_cli(["prefer", "--data", str(pref_csv), "--sft", str(merged), "--max-steps", "1", "-q",
+                               "--out", str(tmp_path / "dpo")], monkeypatch, capsys), "is a merged run", "--backbone")
+    assert not (tmp_path / "again").exists() and not (tmp_path / "apart").exists() and not (tmp_path / "dpo").exists()
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["export", "{run}", "--format", "onnx", "--out", "{out}"], "export writes it as --format hf only"),
+    (["export", "{run}", "--format", "sentence-transformers", "--out", "{out}"], "export writes it as --format hf only"),
+    (["adapters", "merge", "{run}", "--out", "{out}", "--dequantize"], "--dequantize is for a run trained on a 4-bit base"),
+    (["adapters", "merge", "{run}", "--out", "{out}", "--base", "x"], "--base is for a plain PEFT adapter"),
+    (["adapters", "merge", "{run}", "--out", "{out}", "--tolerance", "-1"], "tolerance"),
+    (["adapters", "merge", "{run}", "--out", "{run}"], "already exists"),
+])
+def test_what_merge_and_export_refuse_of_an_sft_run_is_one_line(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys, args, fragment):
+    run = sft_run(tiny_lm, sft_csv, tmp_path / "run", max_steps=1)
+    command = [a.format(run=run, out=tmp_path / "out") for a in args]
+    assert_user_error(run_cli(command, monkeypatch, capsys), fragment)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_full_finetune_run_exports_as_it_is_and_is_not_merged(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    run = sft_run(tiny_lm, sft_csv, tmp_path / "run", strategy="full-finetune", lr=1e-3, rank=8, max_steps=2)
+    assert_user_error(run_cli(["adapters", "merge", str(run), "--out", str(tmp_path / "m")], monkeypatch, capsys),
+                      "has no adapter to merge: full-finetune saved every weight", "headstart export")
+    from headstart.export import export
+
+    report = export(run, tmp_path / "hf")
+    assert report.max_abs_diff <= 1e-4
+    assert answered_by_the_card(tmp_path / "hf", "say hello") == headstart_generate(run, "say hello", monkeypatch, capsys)
+
+
+def test_a_written_model_beyond_the_tolerance_leaves_nothing(tiny_lm, sft_csv, tmp_path):
+    from headstart.adapters import merge
+    from headstart.errors import ConfigError
+
+    run = sft_run(tiny_lm, sft_csv, tmp_path / "run", max_steps=1)
+    with pytest.raises(ConfigError, match=r"differ from the run's by .* \(> tolerance=0\)"):
+        merge(run, tmp_path / "m", tolerance=0.0, inputs=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "sft.csv"], "no folder, no temp folder left behind"
+
+
+def test_a_qlora_run_merges_into_an_fp32_copy_of_its_nf4_base_with_dequantize(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("bitsandbytes")
+    run = sft_run(tiny_lm, sft_csv, tmp_path / "q", strategy="qlora", lr=1e-3, max_steps=2)
+    capsys.readouterr()  # transformers' warning that gradient checkpointing turns the cache off: training's, not merge's
+    assert_user_error(run_cli(["export", str(run), "--out", str(tmp_path / "x")], monkeypatch, capsys),
+                      "has a 4-bit base; merge it first", "--dequantize")
+    assert_user_error(run_cli(["adapters", "merge", str(run), "--out", str(tmp_path / "m")], monkeypatch, capsys),
+                      "pass --dequantize")
+    code, printed, err = run_cli(["adapters", "merge", str(run), "--dequantize", "--out", str(tmp_path / "m")], monkeypatch, capsys)
+    assert code in (0, None) and "base dequantized from 4-bit" in printed, err
+    assert headstart_generate(tmp_path / "m", "say hello", monkeypatch, capsys) == headstart_generate(run, "say hello", monkeypatch, capsys)
+
+
+@pytest.mark.slow
+def test_smollm2_sft_exports_a_folder_that_generates_as_headstart_does_and_reloads_after_the_cache_is_cleared(
+        tmp_path, monkeypatch, capsys):
+    """On the real SmolLM2-135M-Instruct (chat template, a GGUF base converted into $HEADSTART_CACHE): the adapter names
+    smollm2-135m; the export answers as headstart generate; the run still answers the same once the cache is gone."""
+    import shutil
+
+    from headstart.api_llm import sft
+    from headstart.cache import cache_dir
+    from headstart.llm.sft import SftConfig
+
+    run = tmp_path / "smol"
+    sft("rotten-tomatoes-sft", out=run, config=SftConfig(n=16, max_steps=3, batch_size=4, max_length=64, val_rows=4, eval_rows=0))
+    assert json.loads((run / "adapter_config.json").read_text())["base_model_name_or_path"] == "smollm2-135m"
+    code, _, err = run_cli(["export", str(run), "--out", str(tmp_path / "hf"), "--inputs", "4"], monkeypatch, capsys)
+    assert code in (0, None), err
+    prompt = "Write a positive review of Heat."
+    expected = headstart_generate(run, prompt, monkeypatch, capsys)
+    assert expected and answered_by_the_card(tmp_path / "hf", prompt) == expected
+    shutil.rmtree(cache_dir())
+    assert headstart_generate(run, prompt, monkeypatch, capsys) == expected, "the base rebuilt from its GGUF package"

@@ -1,0 +1,56 @@
+"""llm.runs: what a saved sft / prefer run names its base, and reloading it on a machine whose cache is gone."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lm_fixtures import sft_csv, tiny_lm  # noqa: F401  (fixtures)
+
+
+@pytest.fixture
+def cached_lm(tiny_lm, monkeypatch):
+    """A registry name whose folder is built into $HEADSTART_CACHE on first use, as smollm2-135m's GGUF is converted."""
+    from headstart.backbones.registry import REGISTRY, BuiltinBackbone
+    from headstart.cache import cache_dir
+
+    built = []
+
+    def locate() -> Path:
+        folder = cache_dir() / "models" / "tiny-lm-0123"
+        if not (folder / "config.json").exists():
+            shutil.copytree(tiny_lm, folder)
+            built.append(folder)
+        return folder
+
+    monkeypatch.setitem(REGISTRY, "tiny-lm", BuiltinBackbone(name="tiny-lm", description="a tiny causal LM", modality="text",
+                                                             package="none", locate=locate))
+    return built
+
+
+def test_the_adapter_names_its_base_as_the_spec_does_and_generate_rebuilds_a_cleared_cache(cached_lm, sft_csv, tmp_path):
+    """adapter_config.json named ~/.cache/headstart/models/..., a folder of this machine's cache, where spec.json names
+    smollm2-135m: the run's adapter named a base no other machine has."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from headstart.api_llm import generate, sft
+    from headstart.cache import cache_dir
+    from headstart.llm.lm import lm_folder
+    from headstart.llm.sft import SftConfig
+
+    out = tmp_path / "run"
+    sft(str(sft_csv), out=out, config=SftConfig(backbone="tiny-lm", max_steps=3, batch_size=6, lr=3e-2, rank=4, eval_rows=0))
+    adapter = json.loads((out / "adapter_config.json").read_text())
+    spec = json.loads((out / "spec.json").read_text())
+    assert adapter["base_model_name_or_path"] == spec["backbone"] == "tiny-lm", adapter["base_model_name_or_path"]
+    prompts = ["say hello", "count to three"]
+    before = generate(out, prompts, max_new_tokens=5)
+    shutil.rmtree(cache_dir())
+    assert generate(out, prompts, max_new_tokens=5) == before, "the same answers from the rebuilt base"
+    assert len(cached_lm) == 2, "the base was built again into the cleared cache"
+    base = AutoModelForCausalLM.from_pretrained(lm_folder(adapter["base_model_name_or_path"]))
+    assert isinstance(PeftModel.from_pretrained(base, str(out)), PeftModel), "plain PEFT loads it on the base it names"
