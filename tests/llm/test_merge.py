@@ -146,23 +146,25 @@ def test_a_qlora_run_merges_into_an_fp32_copy_of_its_nf4_base_with_dequantize(ti
 
 
 @pytest.mark.slow
-def test_smollm2_sft_exports_a_folder_that_generates_as_headstart_does_and_reloads_after_the_cache_is_cleared(
-        tmp_path, monkeypatch, capsys):
-    """On the real SmolLM2-135M-Instruct (chat template, a GGUF base converted into $HEADSTART_CACHE): the adapter names
-    smollm2-135m; the export answers as headstart generate; the run still answers the same once the cache is gone."""
-    import shutil
-
-    from headstart.api_llm import sft
-    from headstart.cache import cache_dir
+def test_a_few_sft_steps_on_the_real_smollm2_then_generate_and_export(tmp_path, monkeypatch, capsys):
+    """On the real SmolLM2-135M-Instruct (chat template, a GGUF base converted into $HEADSTART_CACHE, once: the rebuild
+    after a cleared cache is tests/llm/test_runs.py's, on a tiny LM): three packed steps learn; the adapter names
+    smollm2-135m, not the cache folder; the hf export answers as headstart generate does."""
+    from headstart.api_llm import generate, sft
     from headstart.llm.sft import SftConfig
 
     run = tmp_path / "smol"
-    sft("rotten-tomatoes-sft", out=run, config=SftConfig(n=16, max_steps=3, batch_size=4, max_length=64, val_rows=4, eval_rows=0))
+    cfg = SftConfig(backbone="smollm2-135m", n=16, max_steps=3, batch_size=4, max_length=64, val_rows=4, eval_rows=2,
+                    max_new_tokens=16, packing=True)  # check_packing runs on the real model: its packed examples stay apart
+    trained = sft("rotten-tomatoes-sft", out=run, config=cfg)
+    assert trained.metrics["status"] == "done" and trained.spec["format"] == "chat", "SmolLM2-Instruct has a chat template"
+    assert trained.spec["packing"] is True
+    assert trained.metrics["val_loss"] <= trained.metrics["val_loss_before"] and trained.metrics["val_loss"] < 6
+    prompt = "Write a positive review of Heat."
+    text = generate(run, [prompt], max_new_tokens=16)[0]
+    assert text and text == generate(trained, [prompt], max_new_tokens=16)[0]
     assert json.loads((run / "adapter_config.json").read_text())["base_model_name_or_path"] == "smollm2-135m"
     code, _, err = run_cli(["export", str(run), "--out", str(tmp_path / "hf"), "--inputs", "4"], monkeypatch, capsys)
     assert code in (0, None), err
-    prompt = "Write a positive review of Heat."
     expected = headstart_generate(run, prompt, monkeypatch, capsys)
     assert expected and answered_by_the_card(tmp_path / "hf", prompt) == expected
-    shutil.rmtree(cache_dir())
-    assert headstart_generate(run, prompt, monkeypatch, capsys) == expected, "the base rebuilt from its GGUF package"

@@ -283,22 +283,6 @@ def test_sft_with_packing_on_the_command_line(tiny_lm, sft_csv, tmp_path, monkey
     assert json.loads((out / "spec.json").read_text())["packing"] is True
 
 
-@pytest.mark.slow
-def test_a_few_sft_steps_on_the_real_smollm2_then_generate(tmp_path):
-    from headstart.api_llm import generate, sft
-    from headstart.llm.sft import SftConfig
-
-    out = tmp_path / "smol"
-    cfg = SftConfig(backbone="smollm2-135m", n=16, max_steps=3, batch_size=4, max_length=64, val_rows=4, eval_rows=2,
-                    max_new_tokens=16, packing=True)  # check_packing runs on the real model: its packed examples stay apart
-    run = sft("rotten-tomatoes-sft", out=out, config=cfg)
-    assert run.metrics["status"] == "done" and run.spec["format"] == "chat", "SmolLM2-Instruct has a chat template"
-    assert run.spec["packing"] is True
-    assert run.metrics["val_loss"] <= run.metrics["val_loss_before"] and run.metrics["val_loss"] < 6
-    text = generate(out, ["Write a positive review of Heat."], max_new_tokens=16)[0]
-    assert text and text == generate(run, ["Write a positive review of Heat."], max_new_tokens=16)[0]
-
-
 def test_evaluate_points_an_sft_run_to_generate(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
     from headstart.api_llm import sft
 
