@@ -153,9 +153,6 @@ def passed_over(paths: str | Path | list[str | Path]) -> list[Path]:
 def _causal_lm_run(directory: Path) -> bool:
     """An sft / prefer run (``headstart.llm``): a causal LM generated from, not a classifier's adapter; a folder's
     listing passes over it (named on its own, ``inspect`` says what to do with it)."""
-    from headstart.llm.runs import KINDS
+    from headstart.llm.runs import is_lm_run
 
-    try:
-        return json.loads((directory / "spec.json").read_text()).get("kind") in KINDS
-    except (OSError, ValueError, AttributeError):
-        return False
+    return is_lm_run(directory)

@@ -199,8 +199,10 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
         raise StoreError(f"{str(path)!r} is damaged (not a JSON object); train the run again")
     if meta.get("kind") in ("sft", "prefer"):  # a causal LM's run (headstart.llm): generated from, not scored as a classifier
         ask = spoken(f"headstart generate {directory} --prompt TEXT", f"headstart.generate({str(directory)!r}, prompts)")
+        standalone = spoken(f"headstart export {directory} --format hf --out FOLDER",
+                            f"headstart.export({str(directory)!r}, 'FOLDER', format='hf')")
         raise StoreError(f"{str(directory)!r} is a headstart {meta['kind']} run; ask it with: {ask} (its test exact match is "
-                         "in metrics.json)")
+                         f"in metrics.json), or make it a model transformers loads: {standalone}")
     if meta.get("format_version") != FORMAT_VERSION:
         raise StoreError(f"{str(directory)!r} was written by an incompatible headstart (format {meta.get('format_version')!r}, "
                          f"this version reads {FORMAT_VERSION}); train it again with this version")

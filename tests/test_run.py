@@ -274,6 +274,7 @@ def test_a_folder_that_is_no_run_names_the_python_call_from_python(tmp_path, mon
     with pytest.raises(StoreError) as caught:
         headstart.evaluate(tmp_path / "sft")
     assert f"ask it with: headstart.generate({str(tmp_path / 'sft')!r}, prompts)" in str(caught.value)
+    assert f"headstart.export({str(tmp_path / 'sft')!r}, 'FOLDER', format='hf')" in str(caught.value)
     with pytest.raises(StoreError) as caught:
         headstart.generate(tmp_path / "fit", ["a"])
     assert str(caught.value).endswith("is a headstart.fit run, not an sft / prefer run; give a run folder "
@@ -281,7 +282,8 @@ def test_a_folder_that_is_no_run_names_the_python_call_from_python(tmp_path, mon
     assert_user_error(run_cli(["evaluate", str(tmp_path / "empty")], monkeypatch, capsys),
                       "pass the --out directory of 'headstart train'")
     assert_user_error(run_cli(["evaluate", str(tmp_path / "sft")], monkeypatch, capsys),
-                      f"ask it with: headstart generate {tmp_path / 'sft'} --prompt TEXT")
+                      f"ask it with: headstart generate {tmp_path / 'sft'} --prompt TEXT",
+                      f"headstart export {tmp_path / 'sft'} --format hf --out FOLDER")
     assert_user_error(run_cli(["generate", str(tmp_path / "fit"), "--prompt", "a"], monkeypatch, capsys),
                       "is a 'headstart train' run", "written by headstart sft or headstart prefer")
     (tmp_path / "other").mkdir()
