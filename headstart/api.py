@@ -90,7 +90,9 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             instead. After the steps, while ``retain`` / ``eval_data`` are scored, the trained run (saved before
             its scoring) keeps the scores made, metrics.json's ``not_scored`` names the rest and ``ended_by`` says so.
             A KeyboardInterrupt whose ``run`` is the FitResult (``out`` None where nothing was saved). A second Ctrl-C
-            or SIGTERM ends at once; one before the steps or in a ``tune`` trial saves nothing.
+            or SIGTERM ends at once.
+        headstart.fit_result.NothingSaved: Ctrl-C or SIGTERM before anything worth keeping had trained (a ``tune``
+            trial, a closed-form solve, setfit's pair loop), or while the trained run was being saved: nothing saved.
 
     Example:
         >>> run = headstart.fit("rotten-tomatoes", strategy="linear-probe", n=64, seed=0, out="runs/lp")
@@ -106,6 +108,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.precision import pick_device
     from headstart.progress import progress_bar
     from headstart.recipe import RunInterrupted, scored, trained_run
+    from headstart.engine import StepsInterrupted
+    from headstart.fit_result import NothingSaved
     from headstart.scoring import ScoringInterrupted, not_scored
     from headstart.arguments import as_config, as_items
     from headstart.specs import file_options
@@ -142,6 +146,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         check_replaces_same_run(Path(out), spec)
     loaded = loaded if loaded is not None else load_dataset(spec.data, **file_options(spec))
     leakage = split_leakage(loaded, spec.split)  # before training, as compare measures it (kept in the cache: one search per data and split)
+    trained = None
     try:  # SIGTERM (timeout, a scheduler's time limit) keeps the run as Ctrl-C does (headstart.interrupts)
         with sigterm_as_interrupt(), progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}",
                                                   enabled=progress) as update:
@@ -158,6 +163,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                                   chosen=stop.report.chosen, leakage=leakage)) from None
     except ScoringInterrupted as stop:  # trained, and saved: the scores made so far join it, those left are named
         raise Interrupted(_with_scores(result, stop.result, ended_by=stop.ended_by, not_scored=stop.not_scored)) from None
+    except KeyboardInterrupt as stop:  # nothing worth keeping had trained (a tune trial, a solve), or it was being saved
+        raise NothingSaved(stop, trial=isinstance(stop, StepsInterrupted), saving=trained is not None) from None
     result = _with_scores(result, outcome.result)
     if report_to and result.status == "done":
         from headstart.tracking import log_run_dir

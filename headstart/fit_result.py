@@ -88,6 +88,21 @@ class Interrupted(KeyboardInterrupt):
         self.run = run
 
 
+class NothingSaved(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM in ``fit`` before its run had trained anything worth keeping (its data or backbone loading,
+    a ``tune`` trial, a closed-form solve such as embed-logreg's, setfit's pair loop: seconds to redo, or a rate not
+    chosen yet), or while the trained run was being saved. A KeyboardInterrupt still; its text is the CLI's line."""
+
+    def __init__(self, interrupt: KeyboardInterrupt, *, trial: bool = False, saving: bool = False) -> None:
+        from headstart.interrupts import ended_by
+
+        where = (" while the trained run was saved" if saving else " in a --tune trial" if trial
+                 else " before the run's training ended")
+        super().__init__(f"{ended_by(interrupt)}{where}: "
+                         + ("nothing saved" if saving else "nothing trained yet; nothing saved")
+                         + "; the same command starts again")
+
+
 def interrupted_text(run: FitResult) -> str:
     """One line on an interrupted run: what stopped it at which step, what was kept and where, and what to run next."""
     import shlex

@@ -114,15 +114,38 @@ def test_a_finished_run_in_out_is_kept_and_without_out_nothing_is_saved(toy_csv,
         assert json.loads((cut / "metrics.json").read_text())["steps"] == step - 1
 
 
-def test_an_interrupt_in_a_tuning_trial_saves_nothing_and_goes_on_as_a_keyboard_interrupt(toy_csv, tiny_registry, tmp_path,
-                                                                                          monkeypatch):
+def test_an_interrupt_in_a_tuning_trial_saves_nothing_and_says_so(toy_csv, tiny_registry, tmp_path, monkeypatch):
     """No run of the chosen rate has trained yet: nothing to keep."""
+    from headstart.fit_result import NothingSaved
+
     stop_at(monkeypatch, 2, "ctrl-c")
-    with pytest.raises(KeyboardInterrupt) as stopped:
+    with pytest.raises(NothingSaved) as stopped:
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "run", config=CONFIG, tune="lr",
                       grid=[1e-3, 1e-2])
-    assert isinstance(stopped.value, engine.StepsInterrupted) and not isinstance(stopped.value, Interrupted)
-    assert not (tmp_path / "run").exists()
+    assert isinstance(stopped.value, KeyboardInterrupt) and not (tmp_path / "run").exists()
+    assert str(stopped.value) == ("interrupted by Ctrl-C in a --tune trial: nothing trained yet; nothing saved; the same "
+                                  "command starts again")
+
+
+@pytest.mark.parametrize("strategy", ["embed-logreg", "setfit"])
+def test_train_stopped_in_a_closed_form_solve_says_nothing_was_saved_and_exits_130(strategy, toy_csv, tiny_registry, tmp_path,
+                                                                                monkeypatch, capsys):
+    """embed-logreg's solve and setfit's pair loop take no engine steps: seconds to redo, nothing kept (it said a bare
+    'interrupted')."""
+    import headstart.solve
+
+    real = headstart.solve.solve_problem
+
+    def stopped(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(headstart.solve, "solve_problem", stopped)
+    out = tmp_path / "run"
+    code, printed, err = run_cli(["train", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", strategy,
+                                  "--n", "32", "--out", str(out)], monkeypatch, capsys)
+    assert (code, printed, err) == (130, "", "interrupted by SIGTERM before the run's training ended: nothing trained yet; "
+                                             "nothing saved; the same command starts again\n") and not out.exists()
 
 
 @pytest.mark.parametrize("as_json", [False, True])

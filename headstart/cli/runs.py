@@ -113,7 +113,7 @@ def train(
     Example: headstart train --strategy full-finetune --n 64 --dedupe --out runs/ft64-dedupe   # test copies of training rows dropped
     """
     from headstart.api import fit
-    from headstart.fit_result import Interrupted
+    from headstart.fit_result import Interrupted, NothingSaved
     from headstart.loaded import with_interval
     from headstart.arm_text import terms_of
     from headstart.specs import TrainConfig
@@ -171,6 +171,9 @@ def train(
             _echo_json(_summary(stop.run, stop.run.out, dedupe=dedupe))
         else:
             typer.echo(str(stop), err=True)
+        raise InterruptReported() from None
+    except NothingSaved as stop:  # a tune trial, a closed-form solve: nothing to keep, and one line says so
+        typer.echo(str(stop), err=True)
         raise InterruptReported() from None
     moved = any(f.get("reason") == "moved" for f in result.flags)
     out = result.out or out  # where it was saved: beside --out when another run came there while it trained
