@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from pathlib import Path
 
 import pytest
 from conftest import run_cli, tiny_backbone
@@ -296,3 +297,18 @@ def test_train_interrupted_while_scoring_says_so_in_one_line_and_exits_130(toy_c
     assert metrics["not_scored"] == {"eval_data": [other]} and "ood" not in metrics, metrics
     code, printed, err = run_cli(["evaluate", str(out), "--eval-data", other], monkeypatch, capsys)
     assert code in (0, None) and printed.startswith("test (") and f"\ntest of {other_csv} (" in printed, printed
+
+
+def test_adapters_list_says_which_run_an_interrupt_ended(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """A user choosing among runs sees that one holds a checkpoint from before its steps ended (it said nothing)."""
+    headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "runs" / "done", config=CONFIG)
+    stop_at(monkeypatch, 6, "sigterm")
+    with pytest.raises(Interrupted):
+        headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "runs" / "cut", config=CONFIG, seed=1)
+    code, printed, err = run_cli(["adapters", "list", str(tmp_path / "runs")], monkeypatch, capsys)
+    lines = {line.split()[0]: line for line in printed.splitlines()[:-1]}
+    assert code in (0, None) and lines[str(tmp_path / "runs" / "cut")].endswith("  (interrupted by SIGTERM at step 5 of 8)"), printed
+    assert "interrupted" not in lines[str(tmp_path / "runs" / "done")], printed
+    code, printed, err = run_cli(["adapters", "list", str(tmp_path / "runs"), "--json"], monkeypatch, capsys)
+    assert {Path(r["directory"]).name: r["ended_by"] for r in json.loads(printed)} == {
+        "done": None, "cut": "interrupted by SIGTERM at step 5 of 8"}, printed
