@@ -37,6 +37,7 @@ class AdapterInfo:
     adapter_bytes: int = 0  # files that hold what trained (adapter + head)
     config: dict[str, Any] = field(default_factory=dict)
     val: dict[str, Any] = field(default_factory=dict)
+    ended_by: str | None = None  # a run that an interrupt ended: "interrupted by SIGTERM at step 37 of 120" (metrics.json)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,7 +76,8 @@ def inspect(directory: str | Path) -> AdapterInfo:
                            meta["spec"]["backbone"], list(meta.get("label_names", [])), resolved["data"]["task"],
                            metrics.get("trainable_params"), sum((directory / f).stat().st_size for f in files if (directory / f).exists()),
                            _summary(config) if config else resolved.get("options", {}),
-                           {k: v for k, v in metrics.get("val", {}).items() if k != "per_class"})
+                           {k: v for k, v in metrics.get("val", {}).items() if k != "per_class"},
+                           metrics.get("ended_by") if isinstance(metrics.get("ended_by"), str) else None)
     if peft_config.exists():
         config = _read_json(peft_config)
         weights = directory / "adapter_model.safetensors"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +87,12 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             raised once the best validation checkpoint so far (none yet: the last step's weights) is saved into
             ``out`` with ``ended_by`` ("interrupted by SIGTERM at step 37 of 120") in metrics.json, unscored
             (``evaluate`` scores it; ``retain`` / ``eval_data`` are not measured); a finished run in ``out`` is kept
-            instead. A KeyboardInterrupt whose ``run`` is the FitResult (``out`` None where nothing was saved). A
-            second Ctrl-C or SIGTERM ends at once; one before the steps or in a ``tune`` trial saves nothing.
+            instead. After the steps, while ``retain`` / ``eval_data`` are scored, the trained run (saved before
+            its scoring) keeps the scores made, metrics.json's ``not_scored`` names the rest and ``ended_by`` says so.
+            A KeyboardInterrupt whose ``run`` is the FitResult (``out`` None where nothing was saved). A second Ctrl-C
+            or SIGTERM ends at once.
+        headstart.fit_result.NothingSaved: Ctrl-C or SIGTERM before anything worth keeping had trained (a ``tune``
+            trial, a closed-form solve, setfit's pair loop), or while the trained run was being saved: nothing saved.
 
     Example:
         >>> run = headstart.fit("rotten-tomatoes", strategy="linear-probe", n=64, seed=0, out="runs/lp")
@@ -99,11 +104,13 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.data.splits import SplitConfig
     from headstart.distributed import check_nproc
     from headstart.interrupts import sigterm_as_interrupt
-    from headstart.ood import with_majority_flag
     from headstart.outdir import claim
     from headstart.precision import pick_device
     from headstart.progress import progress_bar
-    from headstart.recipe import RunInterrupted, run
+    from headstart.recipe import RunInterrupted, scored, trained_run
+    from headstart.engine import StepsInterrupted
+    from headstart.fit_result import NothingSaved
+    from headstart.scoring import ScoringInterrupted, not_scored
     from headstart.arguments import as_config, as_items
     from headstart.specs import file_options
 
@@ -139,18 +146,26 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         check_replaces_same_run(Path(out), spec)
     loaded = loaded if loaded is not None else load_dataset(spec.data, **file_options(spec))
     leakage = split_leakage(loaded, spec.split)  # before training, as compare measures it (kept in the cache: one search per data and split)
+    trained = None
     try:  # SIGTERM (timeout, a scheduler's time limit) keeps the run as Ctrl-C does (headstart.interrupts)
         with sigterm_as_interrupt(), progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}",
                                                   enabled=progress) as update:
-            outcome = run(spec, data=loaded, progress=update, test=False, nproc=nproc)
+            trained = trained_run(spec, data=loaded, progress=update, nproc=nproc)
+            flags = defaults + budget_notes(trained.result) + grid_edge_note(trained.result)
+            left = not_scored({"retain": list(spec.retain), "eval_data": list(spec.eval_data)}, spec.tta)
+            # saved before it is scored (the scores are added after): an interrupt or a failure there keeps the trained run
+            result = _result(trained.setup, trained.report, spec, out=out, overwrite=overwrite, flags=flags,
+                             chosen=trained.chosen, tune_seconds=trained.tune_seconds, leakage=leakage,
+                             not_scored=left if trained.report.status == "done" else None)
+            outcome = scored(spec, trained, test=False, progress=update)
     except RunInterrupted as stop:  # during the steps: the checkpoint so far is kept, then the interrupt goes on with it
         raise Interrupted(_result(stop.setup, stop.report, spec, out=out, overwrite=overwrite, flags=list(defaults),
                                   chosen=stop.report.chosen, leakage=leakage)) from None
-    flags = defaults + budget_notes(outcome.result) + grid_edge_note(outcome.result)
-    record = outcome.result.record or {}
-    ood = [with_majority_flag({k: v for k, v in o.items() if k != "rows"}) for o in record.get("ood") or ()]
-    result = _result(outcome.setup, outcome.report, spec, out=out, overwrite=overwrite, flags=flags, chosen=outcome.chosen,
-                     tune_seconds=outcome.tune_seconds, retention=record.get("retention") or [], ood=ood, leakage=leakage)
+    except ScoringInterrupted as stop:  # trained, and saved: the scores made so far join it, those left are named
+        raise Interrupted(_with_scores(result, stop.result, ended_by=stop.ended_by, not_scored=stop.not_scored)) from None
+    except KeyboardInterrupt as stop:  # nothing worth keeping had trained (a tune trial, a solve), or it was being saved
+        raise NothingSaved(stop, trial=isinstance(stop, StepsInterrupted), saving=trained is not None) from None
+    result = _with_scores(result, outcome.result)
     if report_to and result.status == "done":
         from headstart.tracking import log_run_dir
 
@@ -158,18 +173,40 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     return result
 
 
+def _with_scores(result: FitResult, scored: Any, *, ended_by: str | None = None,
+                 not_scored: dict[str, list[str]] | None = None) -> FitResult:
+    """``result`` (``_result``) with the retention and out-of-domain scores of ``scored`` (a ``RunResult``), written
+    into the metrics.json it was saved with, where it was (atomically: the file is whole, before or after); interrupted,
+    with ``ended_by`` and what was ``not_scored`` instead of the run's "not scored yet"."""
+    from headstart.atomic import write_json
+    from headstart.ood import with_majority_flag
+
+    record = scored.record or {}
+    result.retention = record.get("retention") or []
+    result.ood = [with_majority_flag({k: v for k, v in o.items() if k != "rows"}) for o in record.get("ood") or ()]
+    result.ended_by, result.not_scored = ended_by, not_scored
+    path = Path(result.out or ".") / "metrics.json"
+    if result.out is None or result.status != "done" or "not_scored" not in (metrics := json.loads(path.read_text())):
+        return result  # not saved here, or nothing to score: metrics.json is as it was saved
+    metrics.pop("not_scored")
+    added = {"retention": result.retention, "ood": result.ood}
+    write_json(path, {**metrics, **{k: v for k, v in added.items() if v},
+                      **({"not_scored": not_scored, "ended_by": ended_by} if ended_by else {})})
+    return result
+
+
 def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overwrite: bool, flags: list[dict[str, str]],
-            chosen: dict[str, Any], leakage: Any, tune_seconds: float = 0.0, retention: list[dict[str, Any]] | None = None,
-            ood: list[dict[str, Any]] | None = None) -> FitResult:
+            chosen: dict[str, Any], leakage: Any, tune_seconds: float = 0.0,
+            not_scored: dict[str, list[str]] | None = None) -> FitResult:
     """Save a trained run (``recipe.Setup``, ``engine.FitReport``) into ``out`` where it may go there, and what ``fit``
-    returns for it. A run that diverged or was interrupted is never saved over a finished run in ``out`` (a "kept"
-    flag says so); an interrupted one's ``out`` is where it was saved, or None."""
+    returns for it; ``not_scored``, what it is still to be scored on (``--retain``, ``--eval-data``), goes into its
+    metrics.json until ``_with_scores`` writes the scores there. A run that diverged or was interrupted is never saved
+    over a finished run in ``out`` (a "kept" flag says so); an interrupted one's ``out`` is where it was saved, or None."""
     from headstart.backbones import count_parameters
     from headstart.outdir import finished
     from headstart.saved import LoadedRun, backbone_saved, save
     from headstart.specs import run_key
 
-    retention, ood = retention or [], ood or []
     stopped = report.status != "done" or report.ended_by is not None
     saved = None
     if out is not None and stopped and finished(Path(out), "run"):  # nothing stored is lost to a failure or an interrupt
@@ -182,8 +219,7 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
             out, moved = saved_beside(Path(out), spec)
             flags += [moved] if moved else []
         ended = {"ended_by": report.ended_by, "planned_steps": report.planned_steps} if report.ended_by else {}
-        saved = save(s, report, out, notes={"flags": flags, **({"retention": retention} if retention else {}),
-                                            **({"ood": ood} if ood else {}), **ended})
+        saved = save(s, report, out, notes={"flags": flags, **({"not_scored": not_scored} if not_scored else {}), **ended})
     s.model.eval()
     base_weights = None
     if s.strategy.quantized:
@@ -200,7 +236,7 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
                      train_seconds=report.seconds, trainable_params=report.trainable_params,
                      total_params=count_parameters(s.model), error=report.error, chosen=chosen,
                      tune_seconds=tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
-                     retention=retention, ood=ood, flags=flags, val_held_out=report.held_out, val_checks=report.checks,
+                     flags=flags, val_held_out=report.held_out, val_checks=report.checks,
                      leakage=leakage, ended_by=report.ended_by, _loaded=loaded)
 
 

@@ -1,6 +1,6 @@
 """What ``headstart.fit`` returns: ``FitResult`` (the run's identity, validation metrics and training record, with
 ``evaluate`` and ``predict`` on the model it holds), ``Interrupted``, what it raises on Ctrl-C or SIGTERM during the
-steps (carrying the FitResult), and ``split_name``, the parts of a run's data they score."""
+steps or the scoring after them (carrying the FitResult), and ``split_name``, the parts of a run's data they score."""
 
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ class FitResult:
     val_checks: int = 0  # validation checks the checkpoint was chosen among: val_metrics is the best of them
     leakage: Any = None  # headstart.data.leakage.LeakageReport of the split before dedupe (with it: the test rows dropped)
     ended_by: str | None = None  # "interrupted by SIGTERM at step 37 of 120" (``Interrupted``); None: it ran its course
+    not_scored: dict[str, Any] | None = None  # interrupted after training: what it was not scored on ({"retain": [...], "eval_data": [...]})
     _loaded: Any = field(default=None, repr=False)  # the model in memory: a module's repr is pages long
 
     def __repr__(self) -> str:  # one line: the fields hold the rest (val_metrics, flags, ood ...)
@@ -76,14 +77,30 @@ class FitResult:
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM during ``fit``'s training steps, raised once what it had was kept: ``run`` is the FitResult
-    (``ended_by`` says what stopped it and at which step; ``out`` where it was saved, None where nothing was), its model
-    in memory the best validation checkpoint so far, or the last step's weights where no check had run. A
+    """Ctrl-C or SIGTERM during ``fit``'s training steps, or while the trained run was scored after them (``retain``,
+    ``eval_data``), raised once what it had was kept: ``run`` is the FitResult (``ended_by`` says what stopped it and
+    where; ``not_scored``, after training, what was left unscored; ``out`` where it was saved, None where nothing was),
+    its model in memory the best validation checkpoint so far, or the last step's weights where no check had run. A
     KeyboardInterrupt still, so a script or a notebook stops as it would; its text is the line the CLI prints."""
 
     def __init__(self, run: FitResult) -> None:
         super().__init__(interrupted_text(run))
         self.run = run
+
+
+class NothingSaved(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM in ``fit`` before its run had trained anything worth keeping (its data or backbone loading,
+    a ``tune`` trial, a closed-form solve such as embed-logreg's, setfit's pair loop: seconds to redo, or a rate not
+    chosen yet), or while the trained run was being saved. A KeyboardInterrupt still; its text is the CLI's line."""
+
+    def __init__(self, interrupt: KeyboardInterrupt, *, trial: bool = False, saving: bool = False) -> None:
+        from headstart.interrupts import ended_by
+
+        where = (" while the trained run was saved" if saving else " in a --tune trial" if trial
+                 else " before the run's training ended")
+        super().__init__(f"{ended_by(interrupt)}{where}: "
+                         + ("nothing saved" if saving else "nothing trained yet; nothing saved")
+                         + "; the same command starts again")
 
 
 def interrupted_text(run: FitResult) -> str:
@@ -96,6 +113,8 @@ def interrupted_text(run: FitResult) -> str:
                   and isinstance(v, (int, float))), None)
     kept = (f"the best validation checkpoint so far (step {run.best_step}" + (f", {shown[0]} {shown[1]:.4g}" if shown else "") + ")"
             if run.best_step else f"the weights after step {run.steps} (no validation check had run yet)")
+    if run.not_scored:
+        return _scores_left(run)
     if run.out is not None:
         return (f"{run.ended_by}: saved {kept} to {run.out}; the test split is not scored yet: "
                 + spoken(f"headstart evaluate {shlex.quote(str(run.out))}", f"headstart.evaluate({str(run.out)!r})"))
@@ -104,6 +123,28 @@ def interrupted_text(run: FitResult) -> str:
         return f"{run.ended_by}: this run {held}; the same command trains it again from the start"
     return (f"{run.ended_by}: nothing was saved, for want of " + spoken("--out DIR", "out=DIR") + f"; {kept} is in memory"
             + spoken("", " (the exception's .run.evaluate(), .run.predict())"))
+
+
+def _scores_left(run: FitResult) -> str:
+    """The line on a run interrupted while it was scored after training: where the trained run is, what it was not
+    scored on, and the command that scores what can be scored without training again (retention cannot)."""
+    import shlex
+
+    from headstart.surface import spoken
+
+    left = run.not_scored or {}
+    retain, others, tta = left.get("retain") or [], left.get("eval_data") or [], left.get("tta") or []
+    where = (f"saved the trained run to {run.out}" if run.out is not None else
+             "the trained run is in memory, not saved, for want of out=DIR (the exception's .run.evaluate(), .run.predict())")
+    lost = (f"; retention on {', '.join(retain)} is not measured (" + spoken("train --retain", "fit(retain=...)")
+            + " measures it, at training)" if retain else "")
+    scores = " and ".join(["the test split", *([", ".join(others)] if others else [])])
+    run_text = shlex.quote(str(run.out)) if run.out is not None else "DIR"
+    command = spoken(" ".join([f"headstart evaluate {run_text}", *(f"--eval-data {shlex.quote(o)}" for o in others),
+                               *(f"--tta {t}" for t in tta)]),
+                     "headstart.evaluate(" + (repr(str(run.out)) if run.out is not None else "run")
+                     + (f", eval_data={others!r}" + (f", tta={tta!r}" if tta else "") + ", full=True" if others else "") + ")")
+    return f"{run.ended_by}: {where}{lost}; {scores} {'are' if others else 'is'} not scored yet: {command}"
 
 
 def split_name(split: str) -> str:

@@ -74,13 +74,13 @@ def held(folder: str | Path) -> str | None:
 
 def finished(folder: str | Path, kind: str) -> bool:
     """Whether ``folder`` holds a saved run of ``kind`` ("run" or "lm-run") that finished (its metrics.json says
-    "done", or says no status, and no interrupt ended it: a classifier's ``ended_by``): a run that diverged, failed or
-    was interrupted is not written over it."""
+    "done", or says no status, and no interrupt ended its steps: a classifier's ``ended_by``, not one that came while it
+    was scored after them, ``not_scored``): a run that diverged, failed or was interrupted is not written over it."""
     folder = Path(folder)
     try:
         metrics = json.loads((folder / "metrics.json").read_text())
         return (held(folder) == kind and metrics.get("status", "done") == "done"
-                and not str(metrics.get("ended_by") or "").startswith("interrupted"))
+                and not (str(metrics.get("ended_by") or "").startswith("interrupted") and not metrics.get("not_scored")))
     except (OSError, ValueError, AttributeError):
         return False
 

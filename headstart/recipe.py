@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from headstart.backbones import count_parameters, load_backbone, modality_of
+from headstart.backbones import load_backbone, modality_of
 from headstart.data import Dataset, SplitConfig, load_dataset, split_dataset, subsample
 from headstart.engine import FitData, FitReport, StepsInterrupted, fit
 from headstart.errors import ConfigError, with_article
@@ -35,7 +35,7 @@ from headstart.progress import ETA_KEY, ProgressFn
 from headstart.resolved import _terms, resolve
 from headstart.results import RunResult
 from headstart.run_checks import check_compatible, check_labelled, check_other_data, check_out_of_domain, check_retained_apart
-from headstart.specs import RunSpec, TrainConfig, file_options, run_key
+from headstart.specs import RunSpec, TrainConfig, file_options
 from headstart.strategies import get_strategy
 from headstart.strategies.base import ParamGroup, budget_for
 from headstart import tuning
@@ -266,6 +266,7 @@ class Outcome:
     chosen: dict[str, Any] = field(default_factory=dict)
     trials: list[dict[str, Any]] = field(default_factory=list)
     tune_seconds: float = 0.0  # wall time of the trials, the final full run excluded
+    bar: tuple[int, int] = (0, 0)  # where the progress bar stood as the steps ended: the scoring's stages stay there
 
 
 def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Module | None = None,
@@ -283,7 +284,16 @@ def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Modu
         HeadstartError: a spec that cannot run (bad data, options, sizes); a run that diverges is an outcome.
         RunInterrupted: Ctrl-C (or SIGTERM read as one) during the steps of its training; in a tuning trial the
             trial's ``engine.StepsInterrupted`` goes on as it is.
+        scoring.ScoringInterrupted: Ctrl-C (or SIGTERM) while the trained run is scored.
     """
+    trained = trained_run(spec, data=data, pretrained=pretrained, progress=progress, nproc=nproc)
+    return scored(spec, trained, test=test, progress=progress)
+
+
+def trained_run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Module | None = None,
+                progress: ProgressFn | None = None, nproc: int = 1) -> Outcome:
+    """``run`` up to its scoring: the run trained, its result keyed, with its record and validation metrics
+    (``unscored``); ``scored`` adds the rest. ``fit`` saves the run in between. Raises as ``run`` does."""
     _terms(spec, get_strategy(spec.strategy))  # a term that cannot apply is refused before any training, not after it
     pretrained = pretrained or load_pretrained(spec)  # loaded once for every trial; the grid depends on its modality
     check_other_data([spec], modality_of(pretrained))  # a misspelt --retain or term data= dataset too, before training
@@ -301,10 +311,19 @@ def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Modu
 
     s, report, trials, seconds = _train_tuned(spec, data, pretrained, tracked if progress else None, nproc)
     chosen = dict(report.chosen)
+    from headstart.scoring import unscored
+
+    return Outcome(s, report, unscored(spec, s, report, chosen, trials, seconds), chosen, trials, seconds, bar=last[0])
+
+
+def scored(spec: RunSpec, trained: Outcome, *, test: bool = True, progress: ProgressFn | None = None) -> Outcome:
+    """``trained`` (``trained_run``) with its scores (``scoring.score``); each scoring stage said on the progress bar."""
+    from headstart.scoring import score
+
     # the steps are done, the scoring's length unknown: "ETA ?", not the steps' "0s" (retention then took 95 s more)
-    stage = (lambda text: progress(*last[0], {"then": text, ETA_KEY: None})) if progress else None
-    return Outcome(s, report, evaluate(spec, s, report, chosen, trials, seconds, test=test, stage=stage), chosen,
-                   trials, seconds)
+    stage = (lambda text: progress(*trained.bar, {"then": text, ETA_KEY: None})) if progress else None
+    return dataclasses.replace(trained, result=score(spec, trained.setup, trained.report, trained.result, test=test,
+                                                     stage=stage))
 
 
 def _train_tuned(spec: RunSpec, data: Dataset | None, pretrained: torch.nn.Module, progress: ProgressFn | None,
@@ -350,41 +369,7 @@ def _trained(s: Setup, progress: ProgressFn | None, nproc: int, *, chosen: dict[
 
 def evaluate(spec: RunSpec, s: Setup, report: FitReport, chosen: dict[str, Any], trials: list[dict[str, Any]],
              tune_seconds: float, *, test: bool = True, stage: Callable[[str], None] | None = None) -> RunResult:
-    """The ``RunResult`` of a trained run: keyed by ``spec`` as asked (with --tune, before the rate was chosen), its
-    record (``headstart.record``), test metrics when ``test``, retention on ``spec.retain`` and the scores on
-    ``spec.eval_data`` (out of domain: other datasets' test splits, never this one's); ``stage(text)`` says each
-    scoring step on the progress bar."""
-    from headstart.data.splits import uncapped_test_rows
-    from headstart.record import retained, run_record, score_test, scored_elsewhere
-    from headstart.saved import backbone_saved, saved_bytes
+    """The ``RunResult`` of a trained run, scored (``headstart.scoring``)."""
+    from headstart.scoring import score, unscored
 
-    resolved = resolve(spec, s.data, s.pretrained, split_config=s.split_config, n_train=len(s.train_rows), precision=s.precision)
-    record = run_record(s, report, tuned=bool(trials))
-    common = dict(key=run_key(resolved), spec=resolved, train_seconds=report.seconds + tune_seconds, steps=report.steps,
-                  trainable_params=report.trainable_params, total_params=count_parameters(s.model), record=record)
-    if report.status != "done":
-        return RunResult(status=report.status, chosen=chosen, error=report.error, **common)
-    start = time.perf_counter()
-    saved = backbone_saved(s, report)
-    metrics: dict[str, Any] = {}
-
-    stage = stage or (lambda text: None)  # after the last step: what the bar still waits for is said
-    if test:
-        stage("scoring the test split")
-        metrics, record["test"] = score_test(s, features=saved == "none")
-        uncapped = uncapped_test_rows(s.data, s.split_config)
-        if uncapped is not None:  # --max-test (or an image split's default cap): whether it cut anything, for the report
-            record["test_split_rows"] = uncapped
-    if spec.retain:
-        stage(f"measuring retention on {', '.join(spec.retain)}")
-        record["retention"] = retained(s)
-        metrics.update({f"retention:{r['data']}": r["retention"] for r in record["retention"]})
-    if spec.eval_data:
-        stage(f"scoring {', '.join(spec.eval_data)}" + (f" (with {', '.join(spec.tta)})" if spec.tta else ""))
-        record["ood"] = scored_elsewhere(s, features=saved == "none")
-        metrics.update({f"ood:{o['data']}{'+' + o['tta'] if o['tta'] else ''}:{k}": v for o in record["ood"]
-                        for k, v in o["metrics"].items()})
-    chosen = {**chosen, **({"tune_seconds": round(tune_seconds, 2), "trials": trials} if trials else {})}
-    return RunResult(status="done", metrics=metrics, val_metrics=report.val_metrics, chosen=chosen,
-                     eval_seconds=time.perf_counter() - start, saved_bytes=saved_bytes(s.model, report, saved),
-                     best_step=report.best_step, **common)
+    return score(spec, s, report, unscored(spec, s, report, chosen, trials, tune_seconds), test=test, stage=stage)

@@ -63,19 +63,20 @@ def score_test(s: Any, *, features: bool) -> tuple[dict[str, Any], dict[str, Any
                        autocast=autocast_for(s.precision, s.device))
 
 
-def retained(s: Any) -> list[dict[str, Any]]:
-    """``retention.retention`` of the trained setup on each of ``s.spec.retain`` (the adapted backbone against the
-    pre-trained one it started from; the same object when the strategy leaves the backbone untouched)."""
+def retained(s: Any, names: list[str] | None = None) -> list[dict[str, Any]]:
+    """``retention.retention`` of the trained setup on each of ``names`` (default ``s.spec.retain``): the adapted
+    backbone against the pre-trained one it started from; the same object when the strategy leaves the backbone
+    untouched."""
     from headstart.retention import retention
     from headstart.precision import autocast_for
 
     adapted = s.pretrained if s.strategy.leaves_backbone else s.model.backbone
     return [retention(adapted, s.pretrained, name, seed=s.spec.seed, batch_size=s.cfg.eval_batch_size,
-                      autocast=autocast_for(s.precision, s.device)) for name in s.spec.retain]
+                      autocast=autocast_for(s.precision, s.device)) for name in (s.spec.retain if names is None else names)]
 
 
-def scored_elsewhere(s: Any, *, features: bool) -> list[dict[str, Any]]:
-    """``ood.evaluate_elsewhere`` of the trained setup on each of ``s.spec.eval_data``: other datasets' test splits,
+def scored_elsewhere(s: Any, *, features: bool, names: list[str] | None = None) -> list[dict[str, Any]]:
+    """``ood.evaluate_elsewhere`` of the trained setup on each of ``names`` (default ``s.spec.eval_data``): other datasets' test splits,
     with the run's labels (mapped by name), as trained and after each of ``s.spec.tta``. ``features``: the backbone is unchanged, so the head runs on the
     pre-trained backbone's cached features of each dataset."""
     from headstart.features import FeatureCache
@@ -92,7 +93,7 @@ def scored_elsewhere(s: Any, *, features: bool) -> list[dict[str, Any]]:
     from headstart.errors import HeadstartError
 
     found = []
-    for text in s.spec.eval_data:
+    for text in s.spec.eval_data if names is None else names:
         for tta in (None, *s.spec.tta):
             try:
                 found.append(evaluate_elsewhere(s.model, encoder, text, run_data=s.data, split_config=s.split_config,

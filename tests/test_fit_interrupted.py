@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from pathlib import Path
 
 import pytest
 from conftest import run_cli, tiny_backbone
@@ -114,15 +115,38 @@ def test_a_finished_run_in_out_is_kept_and_without_out_nothing_is_saved(toy_csv,
         assert json.loads((cut / "metrics.json").read_text())["steps"] == step - 1
 
 
-def test_an_interrupt_in_a_tuning_trial_saves_nothing_and_goes_on_as_a_keyboard_interrupt(toy_csv, tiny_registry, tmp_path,
-                                                                                          monkeypatch):
+def test_an_interrupt_in_a_tuning_trial_saves_nothing_and_says_so(toy_csv, tiny_registry, tmp_path, monkeypatch):
     """No run of the chosen rate has trained yet: nothing to keep."""
+    from headstart.fit_result import NothingSaved
+
     stop_at(monkeypatch, 2, "ctrl-c")
-    with pytest.raises(KeyboardInterrupt) as stopped:
+    with pytest.raises(NothingSaved) as stopped:
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "run", config=CONFIG, tune="lr",
                       grid=[1e-3, 1e-2])
-    assert isinstance(stopped.value, engine.StepsInterrupted) and not isinstance(stopped.value, Interrupted)
-    assert not (tmp_path / "run").exists()
+    assert isinstance(stopped.value, KeyboardInterrupt) and not (tmp_path / "run").exists()
+    assert str(stopped.value) == ("interrupted by Ctrl-C in a --tune trial: nothing trained yet; nothing saved; the same "
+                                  "command starts again")
+
+
+@pytest.mark.parametrize("strategy", ["embed-logreg", "setfit"])
+def test_train_stopped_in_a_closed_form_solve_says_nothing_was_saved_and_exits_130(strategy, toy_csv, tiny_registry, tmp_path,
+                                                                                monkeypatch, capsys):
+    """embed-logreg's solve and setfit's pair loop take no engine steps: seconds to redo, nothing kept (it said a bare
+    'interrupted')."""
+    import headstart.solve
+
+    real = headstart.solve.solve_problem
+
+    def stopped(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(headstart.solve, "solve_problem", stopped)
+    out = tmp_path / "run"
+    code, printed, err = run_cli(["train", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", strategy,
+                                  "--n", "32", "--out", str(out)], monkeypatch, capsys)
+    assert (code, printed, err) == (130, "", "interrupted by SIGTERM before the run's training ended: nothing trained yet; "
+                                             "nothing saved; the same command starts again\n") and not out.exists()
 
 
 @pytest.mark.parametrize("as_json", [False, True])
@@ -147,3 +171,144 @@ def test_train_stopped_by_sigterm_says_what_it_kept_in_one_line_and_exits_130(as
                                          f"test split is not scored yet: headstart evaluate '{out}'\n"), err
     code, printed, err = run_cli(["evaluate", str(out)], monkeypatch, capsys)
     assert code in (0, None) and printed.startswith("test ("), (code, printed, err)
+
+
+# ---- after the steps: the scoring of --retain and --eval-data ------------------------------------------------------
+
+
+def stop_scoring_at(monkeypatch, where: str, call: int, how: str) -> None:
+    """Ctrl-C or a real SIGTERM to this process as the ``call``-th (1-based) dataset of ``where`` ("retention":
+    ``retention.retention``, "ood": ``ood.evaluate_elsewhere``) starts to be scored."""
+    import headstart.ood
+    import headstart.retention
+
+    module, name = (headstart.retention, "retention") if where == "retention" else (headstart.ood, "evaluate_elsewhere")
+    real, calls = getattr(module, name), []
+
+    def hooked(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            if how == "sigterm":
+                assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, "nothing reads SIGTERM: it would end pytest"
+                os.kill(os.getpid(), signal.SIGTERM)
+            else:
+                raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, hooked)
+
+
+def scored_fit(toy_csv, other_csv, out, *, retain: bool = True, **kwargs):
+    """A run measuring retention on ``other_csv`` (``retain``: a minute on the tiny fixtures) and scored out of domain on
+    it and on a third dataset."""
+    return headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=out, config=CONFIG,
+                         retain=[str(other_csv)] if retain else [], eval_data=[f"{other_csv}[neutral=-]", third(other_csv)],
+                         **kwargs)
+
+
+def third(other_csv) -> str:
+    """A third dataset beside ``other_csv`` (the toy data with another seed), its neutral rows left out of the scores."""
+    import pandas as pd
+    from conftest import make_toy
+
+    data, path = make_toy(300, classes=3, seed=11), other_csv.parent / "third.csv"
+    pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(path, index=False)
+    return f"{path}[neutral=-]"
+
+
+FILES = ["README.md", "metrics.json", "spec.json", "weights.safetensors"]
+KEYS = ["split", "status", "error", "val", "val_held_out", "val_checks", "steps", "best_step", "train_seconds", "processes",
+        "trainable_params", "total_params", "history", "chosen", "flags", "retention", "ood"]  # as before fit saved first
+
+
+def test_a_run_scored_to_the_end_is_saved_as_it_always_was(toy_csv, other_csv, tiny_registry, tmp_path):
+    """fit saves the trained run before it is scored and writes the scores in after: the folder ends as it did."""
+    out = tmp_path / "run"
+    run = scored_fit(toy_csv, other_csv, out)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert sorted(p.name for p in out.iterdir()) == FILES and list(metrics) == KEYS, (list(out.iterdir()), list(metrics))
+    assert (metrics["retention"], metrics["ood"]) == (run.retention, run.ood) and len(run.ood) == 2
+    assert (run.ended_by, run.not_scored) == (None, None), run
+    assert "Stopped early" not in (out / "README.md").read_text()
+    plain = tmp_path / "plain"  # nothing to score: metrics.json is written once, as before
+    headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=plain, config=CONFIG)
+    assert list(json.loads((plain / "metrics.json").read_text())) == [k for k in KEYS if k not in ("retention", "ood")]
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_an_interrupt_while_scoring_out_of_domain_keeps_the_trained_run_and_what_was_scored(how, toy_csv, other_csv,
+                                                                                            tiny_registry, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    stop_scoring_at(monkeypatch, "ood", 2, how)  # the second dataset
+    with pytest.raises(Interrupted) as stopped:
+        scored_fit(toy_csv, other_csv, out, retain=False)
+    run, by, second = stopped.value.run, "SIGTERM" if how == "sigterm" else "Ctrl-C", third(other_csv)
+    assert run.ended_by == f"interrupted by {by} after training, while scoring {second} out of domain", run
+    assert run.not_scored == {"eval_data": [second]} and run.steps == 8 and run.out == out, run
+    assert [o["data"] for o in run.ood] == [str(other_csv)] and run.retention == [], "what was scored is kept"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics) == [*KEYS[:-2], "ood", "not_scored", "ended_by"], list(metrics)
+    assert (metrics["not_scored"], metrics["ended_by"], metrics["ood"]) == (run.not_scored, run.ended_by, run.ood)
+    assert str(stopped.value) == (f"interrupted by {by} after training, while scoring {second} out of domain: saved the trained "
+                                  f"run to {out}; the test split and {second} are not scored yet: headstart.evaluate("
+                                  f"{str(out)!r}, eval_data={[second]!r}, full=True)")
+    texts = ["good great film", "awful dull plot"]
+    assert headstart.predict(out, texts) == run.predict(texts), "the saved run is the trained one"
+    scored = headstart.evaluate(out, eval_data=[second], full=True)  # the line's command scores what was left
+    assert scored["ood"][0]["n"] > 0 and "accuracy" in scored
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_an_interrupt_while_measuring_retention_names_what_no_command_but_training_measures(toy_csv, other_csv, tiny_registry,
+                                                                                        tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    stop_scoring_at(monkeypatch, "retention", 1, "ctrl-c")
+    with pytest.raises(Interrupted) as stopped:
+        scored_fit(toy_csv, other_csv, out, tta=["tent"])
+    run = stopped.value.run
+    assert run.not_scored == {"retain": [str(other_csv)], "eval_data": [f"{other_csv}[neutral=-]", third(other_csv)],
+                              "tta": ["tent"]} and (run.retention, run.ood) == ([], []), run
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "retention" not in metrics and "ood" not in metrics and metrics["not_scored"] == run.not_scored
+    assert str(stopped.value).startswith(f"interrupted by Ctrl-C after training, while measuring retention on {other_csv}: saved "
+                                         f"the trained run to {out}; retention on {other_csv} is not measured (fit(retain=...) "
+                                         "measures it, at training); the test split and ")
+    # a run interrupted while it was scored is trained to the end: an interrupt in the steps of the next is not saved over it
+    kept = {p.name: p.read_bytes() for p in out.iterdir()}
+    stop_at(monkeypatch, 3, "ctrl-c")
+    with pytest.raises(Interrupted) as again:
+        scored_fit(toy_csv, other_csv, out, tta=["tent"])
+    assert again.value.run.out is None and {p.name: p.read_bytes() for p in out.iterdir()} == kept
+
+
+def test_train_interrupted_while_scoring_says_so_in_one_line_and_exits_130(toy_csv, other_csv, tiny_registry, tmp_path,
+                                                                          monkeypatch, capsys):
+    out = tmp_path / "my run"
+    other = f"{other_csv}[neutral=-]"
+    command = ["train", "--quiet", "--precision", "fp32", "--data", str(toy_csv), "--backbone", "tiny", "--strategy",
+               "full-finetune", "--n", "32", "--max-steps", "8", "--min-steps", "8", "--batch-size", "8",
+               "--evals-per-phase", "4", "--patience", "0", "--out", str(out), "--eval-data", other]
+    stop_scoring_at(monkeypatch, "ood", 1, "sigterm")
+    code, printed, err = run_cli(command, monkeypatch, capsys)
+    assert code == 130 and printed == "", (code, printed, err)
+    assert err == (f"interrupted by SIGTERM after training, while scoring {other} out of domain: saved the trained run to {out}; "
+                   f"the test split and {other} are not scored yet: headstart evaluate '{out}' --eval-data '{other}'\n"), err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["not_scored"] == {"eval_data": [other]} and "ood" not in metrics, metrics
+    code, printed, err = run_cli(["evaluate", str(out), "--eval-data", other], monkeypatch, capsys)
+    assert code in (0, None) and printed.startswith("test (") and f"\ntest of {other_csv} (" in printed, printed
+
+
+def test_adapters_list_says_which_run_an_interrupt_ended(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """A user choosing among runs sees that one holds a checkpoint from before its steps ended (it said nothing)."""
+    headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "runs" / "done", config=CONFIG)
+    stop_at(monkeypatch, 6, "sigterm")
+    with pytest.raises(Interrupted):
+        headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "runs" / "cut", config=CONFIG, seed=1)
+    code, printed, err = run_cli(["adapters", "list", str(tmp_path / "runs")], monkeypatch, capsys)
+    lines = {line.split()[0]: line for line in printed.splitlines()[:-1]}
+    assert code in (0, None) and lines[str(tmp_path / "runs" / "cut")].endswith("  (interrupted by SIGTERM at step 5 of 8)"), printed
+    assert "interrupted" not in lines[str(tmp_path / "runs" / "done")], printed
+    code, printed, err = run_cli(["adapters", "list", str(tmp_path / "runs"), "--json"], monkeypatch, capsys)
+    assert {Path(r["directory"]).name: r["ended_by"] for r in json.loads(printed)} == {
+        "done": None, "cut": "interrupted by SIGTERM at step 5 of 8"}, printed

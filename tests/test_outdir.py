@@ -186,14 +186,14 @@ def test_a_run_saved_into_out_while_this_one_trained_is_kept_and_this_one_saved_
 
     other = tmp_path / "other"
     headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=8, seed=1, out=other, config={"max_steps": 2, "min_steps": 2})
-    out, real = tmp_path / "race", headstart.recipe.run
+    out, real = tmp_path / "race", headstart.recipe.trained_run
 
     def meanwhile(spec, **kwargs):  # the other command saves its run into --out while this one trains
         outcome = real(spec, **kwargs)
         shutil.copytree(other, out, dirs_exist_ok=True)
         return outcome
 
-    monkeypatch.setattr(headstart.recipe, "run", meanwhile)
+    monkeypatch.setattr(headstart.recipe, "trained_run", meanwhile)
     code, printed, _ = cli([*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "8",
                             "--max-steps", "2", "--min-steps", "2", "--out", str(out)], monkeypatch, capsys)
     beside = tmp_path / "race-linear-probe"

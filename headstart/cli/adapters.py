@@ -24,7 +24,8 @@ def adapters_list(
     paths: Annotated[list[Path], typer.Argument(help="Adapter / run directories, or folders holding them.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """List adapters and runs: kind, method, base, trainable parameters and the size of what trained, on disk. A damaged
+    """List adapters and runs: kind, method, base, trainable parameters, the size of what trained on disk, and what
+    interrupted a run that an interrupt ended (ended_by: its weights are the best checkpoint before it). A damaged
     run in a folder is listed as such and the listing exits 2, as the run named alone does.
 
     \b
@@ -58,7 +59,7 @@ def _print_listing(infos: list["AdapterInfo"], paths: list[Path]) -> None:  # no
         params = f"{i.trainable_params:,}" if i.trainable_params is not None else "?"
         method = i.strategy or str(i.method).lower()  # a run's strategy (lora, dora, bitfit); a plain PEFT folder's type
         typer.echo(f"{i.directory:<{width}}  {i.kind:<14} {method:<14} base={i.base}  trainable={params}  "
-                   f"{bytes_text(i.adapter_bytes)}")
+                   f"{bytes_text(i.adapter_bytes)}" + (f"  ({i.ended_by})" if i.ended_by else ""))  # its weights: a checkpoint so far
     # kinds: headstart-peft and peft hold adapters; merged, a full model; headstart, the run's trained weights (BitFit or
     # Houlsby adapters, or a whole fine-tuned model or probe head): counted apart rather than all called adapters
     kinds = Counter(i.kind for i in infos)

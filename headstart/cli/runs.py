@@ -101,7 +101,9 @@ def train(
 
     An --out holding a run of other settings is refused before training (--overwrite replaces it). Ctrl-C or SIGTERM
     during the steps saves the best validation checkpoint so far (no check yet: the last step's weights), marked
-    ended_by in metrics.json, and exits 130; a finished run in --out is kept instead. A second one ends at once.
+    ended_by in metrics.json, and exits 130; a finished run in --out is kept instead. After the steps, while --retain
+    and --eval-data are scored, it keeps the trained run with the scores made (not_scored names the rest). A second
+    one ends at once.
 
     \b
     Example: headstart train --data rotten-tomatoes --strategy full-finetune --n 64 --seed 0 --out runs/ft64
@@ -111,7 +113,7 @@ def train(
     Example: headstart train --strategy full-finetune --n 64 --dedupe --out runs/ft64-dedupe   # test copies of training rows dropped
     """
     from headstart.api import fit
-    from headstart.fit_result import Interrupted
+    from headstart.fit_result import Interrupted, NothingSaved
     from headstart.loaded import with_interval
     from headstart.arm_text import terms_of
     from headstart.specs import TrainConfig
@@ -169,6 +171,9 @@ def train(
             _echo_json(_summary(stop.run, stop.run.out, dedupe=dedupe))
         else:
             typer.echo(str(stop), err=True)
+        raise InterruptReported() from None
+    except NothingSaved as stop:  # a tune trial, a closed-form solve: nothing to keep, and one line says so
+        typer.echo(str(stop), err=True)
         raise InterruptReported() from None
     moved = any(f.get("reason") == "moved" for f in result.flags)
     out = result.out or out  # where it was saved: beside --out when another run came there while it trained
@@ -312,7 +317,8 @@ def _summary(result, out: Path | None, *, dedupe: bool) -> dict:
     """What ``train --json`` prints of a run (``FitResult``) saved into ``out`` (None: not saved)."""
     removed = result.leakage.exact + result.leakage.near if result.leakage and dedupe else 0  # as compare's leakage.json
     return {"out": str(out) if out is not None else None, "key": result.key, "status": result.status,
-            **({"ended_by": result.ended_by} if result.ended_by else {}), "steps": result.steps, "best_step": result.best_step,
+            **({"ended_by": result.ended_by} if result.ended_by else {}),
+            **({"not_scored": result.not_scored} if result.not_scored else {}), "steps": result.steps, "best_step": result.best_step,
             "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
             "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "base_weights": result.base_weights,
             "val": {k: v for k, v in result.val_metrics.items() if k != "per_class"},
