@@ -8,6 +8,7 @@ feature cache and save/load run on it in milliseconds. Toy sentiment data is lea
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -269,6 +270,16 @@ def make_toy_images(n: int = 120, *, classes: int = 2, size: int = 12, seed: int
 
 
 DEBIAN_DATASETS = ("fashion-mnist", "opencv-digits")  # from apt (make image-data): a machine without apt or root lacks them
+
+
+@pytest.fixture
+def default_sigterm():
+    """SIGTERM at its default action for the test, and whatever was there put back after: a Ray test earlier in the same
+    worker process leaves Ray's own handler installed, which ``sigterm_as_interrupt`` rightly leaves alone, so a test
+    that sends itself SIGTERM would meet Ray's handler, not headstart's."""
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session")

@@ -19,12 +19,7 @@ from headstart.specs import TrainConfig
 CONFIG = TrainConfig(max_steps=8, min_steps=8, batch_size=8, evals_per_phase=4, patience=0, precision="fp32")
 
 
-@pytest.fixture(autouse=True)
-def _default_sigterm():
-    """SIGTERM at its default action for each test, and whatever was there put back after (as tests/test_interrupts.py)."""
-    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    yield
-    signal.signal(signal.SIGTERM, previous)
+pytestmark = pytest.mark.usefixtures("default_sigterm")  # tests/conftest.py
 
 
 def stop_at(monkeypatch, step: int, how: str) -> None:

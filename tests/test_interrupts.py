@@ -11,13 +11,7 @@ import pytest
 from headstart.interrupts import Terminated, sigterm_as_interrupt, stopped_by
 
 
-@pytest.fixture(autouse=True)
-def _default_sigterm():
-    """SIGTERM at its default action for each test, and whatever was there put back after: a Ray test earlier in the
-    same worker process leaves Ray's own handler installed (which sigterm_as_interrupt rightly leaves alone)."""
-    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    yield
-    signal.signal(signal.SIGTERM, previous)
+pytestmark = pytest.mark.usefixtures("default_sigterm")  # tests/conftest.py
 
 
 def test_sigterm_raises_a_keyboard_interrupt_inside_and_the_default_comes_back_after():

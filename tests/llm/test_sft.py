@@ -416,6 +416,7 @@ def test_the_summary_says_early_stopping_ended_the_run():
                                "after 12 of the 16 training pairs; the checkpoint kept is step 1")
 
 
+@pytest.mark.usefixtures("default_sigterm")  # tests/conftest.py
 def test_sigterm_during_the_steps_saves_the_best_checkpoint_as_ctrl_c_does(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
     """`timeout 480 headstart sft ...` stopped at step 22 of 60 left no folder and printed nothing."""
     import os
@@ -440,6 +441,7 @@ def test_sigterm_during_the_steps_saves_the_best_checkpoint_as_ctrl_c_does(tiny_
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the default is back once the steps are over"
 
 
+@pytest.mark.usefixtures("default_sigterm")
 @pytest.mark.parametrize("signal_name", ["Ctrl-C", "SIGTERM"])
 def test_a_stop_while_answering_the_test_prompts_keeps_the_trained_run(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys,
                                                                        signal_name):
