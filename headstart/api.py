@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.errors import ConfigError
-from headstart.fit_result import FitResult, Interrupted, split_name  # noqa: F401  (headstart.api.FitResult, as before)
+from headstart.fit_result import FitResult, Interrupted, split_name, with_scores  # noqa: F401  (headstart.api.FitResult, as before)
 from headstart.python_checks import flags_checked, python_named
 from headstart.arm_text import terms_of
 from headstart.data.memory import names_passed_data
@@ -162,36 +161,14 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         raise Interrupted(_result(stop.setup, stop.report, spec, out=out, overwrite=overwrite, flags=list(defaults),
                                   chosen=stop.report.chosen, leakage=leakage)) from None
     except ScoringInterrupted as stop:  # trained, and saved: the scores made so far join it, those left are named
-        raise Interrupted(_with_scores(result, stop.result, ended_by=stop.ended_by, not_scored=stop.not_scored)) from None
+        raise Interrupted(with_scores(result, stop.result, ended_by=stop.ended_by, not_scored=stop.not_scored)) from None
     except KeyboardInterrupt as stop:  # nothing worth keeping had trained (a tune trial, a solve), or it was being saved
         raise NothingSaved(stop, trial=isinstance(stop, StepsInterrupted), saving=trained is not None) from None
-    result = _with_scores(result, outcome.result)
+    result = with_scores(result, outcome.result)
     if report_to and result.status == "done":
         from headstart.tracking import log_run_dir
 
         result.mlflow = log_run_dir(result.out)
-    return result
-
-
-def _with_scores(result: FitResult, scored: Any, *, ended_by: str | None = None,
-                 not_scored: dict[str, list[str]] | None = None) -> FitResult:
-    """``result`` (``_result``) with the retention and out-of-domain scores of ``scored`` (a ``RunResult``), written
-    into the metrics.json it was saved with, where it was (atomically: the file is whole, before or after); interrupted,
-    with ``ended_by`` and what was ``not_scored`` instead of the run's "not scored yet"."""
-    from headstart.atomic import write_json
-    from headstart.ood import with_majority_flag
-
-    record = scored.record or {}
-    result.retention = record.get("retention") or []
-    result.ood = [with_majority_flag({k: v for k, v in o.items() if k != "rows"}) for o in record.get("ood") or ()]
-    result.ended_by, result.not_scored = ended_by, not_scored
-    path = Path(result.out or ".") / "metrics.json"
-    if result.out is None or result.status != "done" or "not_scored" not in (metrics := json.loads(path.read_text())):
-        return result  # not saved here, or nothing to score: metrics.json is as it was saved
-    metrics.pop("not_scored")
-    added = {"retention": result.retention, "ood": result.ood}
-    write_json(path, {**metrics, **{k: v for k, v in added.items() if v},
-                      **({"not_scored": not_scored, "ended_by": ended_by} if ended_by else {})})
     return result
 
 
@@ -200,7 +177,7 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
             not_scored: dict[str, list[str]] | None = None) -> FitResult:
     """Save a trained run (``recipe.Setup``, ``engine.FitReport``) into ``out`` where it may go there, and what ``fit``
     returns for it; ``not_scored``, what it is still to be scored on (``--retain``, ``--eval-data``), goes into its
-    metrics.json until ``_with_scores`` writes the scores there. A run that diverged or was interrupted is never saved
+    metrics.json until ``fit_result.with_scores`` writes the scores there. A run that diverged or was interrupted is never saved
     over a finished run in ``out`` (a "kept" flag says so); an interrupted one's ``out`` is where it was saved, or None."""
     from headstart.backbones import count_parameters
     from headstart.outdir import finished

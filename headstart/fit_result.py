@@ -4,6 +4,7 @@ steps or the scoring after them (carrying the FitResult), and ``split_name``, th
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,25 @@ def split_name(split: str) -> str:
     if split not in ("test", "val"):
         raise ConfigError(f"--split must be 'test' or 'val' ('validation' too), got {split!r}; e.g. --split val")
     return split
+
+
+def with_scores(result: FitResult, scored: Any, *, ended_by: str | None = None,
+                not_scored: dict[str, list[str]] | None = None) -> FitResult:
+    """``result`` (``api._result``'s) with the retention and out-of-domain scores of ``scored`` (a ``RunResult``), written
+    into the metrics.json it was saved with, where it was (atomically: the file is whole, before or after); interrupted,
+    with ``ended_by`` and what was ``not_scored`` instead of the run's "not scored yet"."""
+    from headstart.atomic import write_json
+    from headstart.ood import with_majority_flag
+
+    record = scored.record or {}
+    result.retention = record.get("retention") or []
+    result.ood = [with_majority_flag({k: v for k, v in o.items() if k != "rows"}) for o in record.get("ood") or ()]
+    result.ended_by, result.not_scored = ended_by, not_scored
+    path = Path(result.out or ".") / "metrics.json"
+    if result.out is None or result.status != "done" or "not_scored" not in (metrics := json.loads(path.read_text())):
+        return result  # not saved here, or nothing to score: metrics.json is as it was saved
+    metrics.pop("not_scored")
+    added = {"retention": result.retention, "ood": result.ood}
+    write_json(path, {**metrics, **{k: v for k, v in added.items() if v},
+                      **({"not_scored": not_scored, "ended_by": ended_by} if ended_by else {})})
+    return result

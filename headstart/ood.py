@@ -77,7 +77,7 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
         features: ``features(data, encoded)`` -> cached features of the unchanged pre-trained backbone (a run that
             left it untouched), or None to run the whole model.
         seen: the run's own inputs, ``{"training": [...], "validation": [...]}``: the scored rows that duplicate them
-            are counted (``data.leakage.seen_rows``) and, over 1% of them, warned of under ``leakage``; None: not checked.
+            are counted (``data.seen.seen_rows``) and, over 1% of them, warned of under ``leakage``; None: not checked.
         dedupe: with ``seen``, drop those rows before anything is scored or adapted on, counted under ``dropped``.
 
     Returns:
@@ -116,7 +116,7 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
             raise DataError(f"{e}; to score every row of {data.name!r}, pass --eval-rows all") from None
     dropped = None
     if dedupe and seen is not None:  # the rows the run trained or chose on are not scored (tta adapts on its own pool)
-        from headstart.data.leakage import dropped_text, unseen_rows
+        from headstart.data.seen import dropped_text, unseen_rows
 
         before, name = len(rows), parse_eval_data(text)[0]
         rows, counts = unseen_rows(data, rows, seen)
@@ -140,7 +140,8 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
     if dropped is not None:
         common["dropped"] = dropped
     elif seen is not None:  # rows the run trained or chose on make this score optimistic, as in-domain duplicates do
-        from headstart.data.leakage import DEFAULT_THRESHOLD, comparable, seen_rows, seen_text
+        from headstart.data.leakage import DEFAULT_THRESHOLD, comparable
+        from headstart.data.seen import seen_rows, seen_text
 
         inputs, threshold = comparable(data, DEFAULT_THRESHOLD)
         counts = seen_rows(seen, [inputs[i] for i in rows[keep]], threshold=threshold)

@@ -167,10 +167,11 @@ def count_normalize(monkeypatch) -> list[str]:
     """Every text ``normalize`` is called on, wherever in the leakage code it is called from."""
     import headstart.data.duplicates as duplicates
     import headstart.data.leakage as leakage
+    import headstart.data.seen as seen_module
 
     seen: list[str] = []
     real = duplicates.normalize
-    for module in (duplicates, leakage):
+    for module in (duplicates, leakage, seen_module):
         monkeypatch.setattr(module, "normalize", lambda text: seen.append(text) or real(text))
     return seen
 
@@ -186,13 +187,13 @@ def test_find_leakage_normalises_each_text_once(leaky, monkeypatch):
 
 
 def test_seen_rows_normalises_the_scored_rows_once_for_every_part(monkeypatch):
-    import headstart.data.leakage as leakage
-    from headstart.data.leakage import seen_rows
+    import headstart.data.seen as seen_module
+    from headstart.data.seen import seen_rows
 
     seen = {"training": sentences(30, seed=1), "validation": sentences(10, seed=2)}
     scored = sentences(20, seed=3) + seen["validation"][:2]
     expected = seen_rows(seen, scored)
-    monkeypatch.setattr(leakage, "_SEEN", {})  # the answer kept for the same question: asked afresh
+    monkeypatch.setattr(seen_module, "_SEEN", {})  # the answer kept for the same question: asked afresh
     normalised = count_normalize(monkeypatch)
     assert seen_rows(seen, scored) == expected == {"training": 0, "validation": 2}
     assert len(normalised) == 22 + 30 + 10
@@ -615,7 +616,7 @@ def test_train_dedupe_on_rotten_tomatoes_evaluates_without_its_35_copies(tmp_pat
 
 
 def test_seen_rows_counts_another_files_rows_under_the_first_part_they_duplicate():
-    from headstart.data.leakage import seen_rows, seen_text
+    from headstart.data.seen import seen_rows, seen_text
 
     seen = {"training": ["A great film.", "dull and slow"], "validation": ["dull and slow", "a moving, tender story of two friends who grow apart over one long hot summer"]}
     scored = ["a great film", "Dull and slow!", "a moving tender story of two friends who grow apart over one long hot season", "something else"]
@@ -630,7 +631,7 @@ def test_seen_rows_counts_another_files_rows_under_the_first_part_they_duplicate
 
 def test_unseen_rows_leaves_out_the_rows_seen_rows_counts():
     """What evaluate --eval-data FILE --dedupe drops: the rows ``seen_rows`` counts, each under the first part it copies."""
-    from headstart.data.leakage import dropped_text, seen_parts, unseen_rows
+    from headstart.data.seen import dropped_text, seen_parts, unseen_rows
 
     seen = {"training": ["A great film.", "dull and slow"], "validation": ["dull and slow", "a fine cast"]}
     scored = dataset(["something else", "a great film", "Dull and slow!", "A fine cast.", "another one"])

@@ -324,17 +324,18 @@ def test_evaluate_with_several_methods_reads_the_runs_data_and_searches_its_rows
 
     import headstart.data.duplicates as duplicates
     import headstart.data.leakage as leakage
+    import headstart.data.seen as seen
     import headstart.loaded as loaded
     from conftest import run_cli, run_with_repeated_rows
 
     run, held, _, _ = run_with_repeated_rows(toy_csv, tmp_path)
     args = ["evaluate", str(run), "--eval-data", str(held), "--tta", "tent", "--tta", "tent-episodic", "--json"]
     monkeypatch.setattr(loaded, "_RUN_DATA", {})
-    monkeypatch.setattr(leakage, "_SEEN", {})
+    monkeypatch.setattr(seen, "_SEEN", {})
     reads, searches = [], []
     real_load, real_match = loaded.load_dataset, duplicates.match_texts
     monkeypatch.setattr(loaded, "load_dataset", lambda name, **k: reads.append(name) or real_load(name, **k))
-    for module in (duplicates, leakage):
+    for module in (duplicates, leakage, seen):
         monkeypatch.setattr(module, "match_texts", lambda train, test, threshold: searches.append(len(test)) or
                             real_match(train, test, threshold))
     code, out, err = run_cli(args, monkeypatch, capsys)
