@@ -38,6 +38,7 @@ from headstart.interrupts import ended_by
 from headstart.metrics import selection_score
 from headstart.objectives import TaskLoss
 from headstart.optimizer import lr_factor, make_optimizer, optimizer_groups
+from headstart.progress import row_counter
 from headstart.rowgrad import RowGradients, row_gradients
 from headstart.solve import solve_phase
 from headstart.step import Step
@@ -65,6 +66,9 @@ class FitData:
         validate: ``validate(model) -> (score, metrics)``, the validation check of a model whose outputs are not one
             task's (a head per task: ``multitask``); ``metrics`` holds ``loss`` for ties. None: ``score_rows`` on
             ``val_rows`` by the run's metric.
+        counted_rows: None: the bar counts optimiser steps. A number: it counts the validation check's rows instead,
+            out of them plus this many rows scored after the fit (the test split, 0 when none): a fit with no steps
+            whose time is its forward passes (the prompt arms' causal LM), which said nothing for minutes ("ETA ?").
     """
 
     encoded: list
@@ -77,6 +81,7 @@ class FitData:
     example_weights: torch.Tensor | None = None
     batches: Callable[[np.random.Generator], list[np.ndarray]] | None = None
     validate: Callable[[nn.Module], tuple[float, dict[str, Any]]] | None = None
+    counted_rows: int | None = None
 
 
 @dataclass
@@ -229,6 +234,7 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
     learned: dict[int, nn.Parameter] = {}  # of those, what a phase learned (Phase.learns): the trainable count
     backbone_touched = False
     step = offset = 0
+    rows = row_counter(progress, len(data.val_rows) + data.counted_rows) if data.counted_rows is not None else None
     for number, phase in enumerate(phases):
         params = phase.params
         set_trainable(model, params)
@@ -246,12 +252,12 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
             group.share_state(model, rng, number)
         report.trainable_params = max(report.trainable_params, sum(p.numel() for p in learned.values()))
         check = partial(_validate, model, data, features=None if backbone_touched else data.features, batch_size=cfg.eval_batch_size,
-                        task=task, label_names=label_names, metric=metric, autocast=autocast, checks=best.checks)
-        if phase.solve is not None:
+                        task=task, label_names=label_names, metric=metric, autocast=autocast, checks=best.checks, rows=rows)
+        if phase.solve is not None:  # a fit that counts rows draws only them (a step count of 0/0 would reset the bar)
             report.chosen.update(solve_phase(model, phase, data, on_features=on_features, check=check, best=best,
                                              history=report.history, step=step, task=task, label_names=label_names, metric=metric,
-                                             batch_size=cfg.eval_batch_size, autocast=autocast, progress=progress,
-                                             bar=(offset, total_steps)))
+                                             batch_size=cfg.eval_batch_size, autocast=autocast,
+                                             progress=progress if rows is None else None, bar=(offset, total_steps)))
             report.trainable_params = max(report.trainable_params, sum(p.numel() for p in learned.values()))  # may resize
             continue
         # Across processes each rank augments its own rows from a stream of its own: drawn from the batch stream, the
@@ -291,13 +297,14 @@ def _fit(model: nn.Module, phases: list[Phase], loss_fn: Callable, data: FitData
 
 def _validate(model: nn.Module, data: FitData, *, features: Callable[[np.ndarray], torch.Tensor] | None, batch_size: int,
              task: str, label_names: tuple[str, ...], metric: str, autocast: Callable | None,
-             checks: list[held_out.Halves | None]) -> tuple[float, dict[str, Any]]:
+             checks: list[held_out.Halves | None], rows: Callable[[int], None] | None = None) -> tuple[float, dict[str, Any]]:
     """One validation check: (selection score, metrics) of ``model`` on ``data.val_rows`` (``data.validate`` where set);
     its metrics on the two halves of the rows are appended to ``checks``. ``features``: the feature cache while the
-    backbone is still pre-trained, else None (the backbone runs)."""
+    backbone is still pre-trained, else None (the backbone runs). ``rows``: told the rows done (``FitData.counted_rows``)."""
     if data.validate is not None:
         return data.validate(model)
-    outputs = model_outputs(model, data.encoded, data.val_rows, batch_size=batch_size, features=features, autocast=autocast)
+    outputs = model_outputs(model, data.encoded, data.val_rows, batch_size=batch_size, features=features, autocast=autocast,
+                            progress=rows)
     predictions, targets = outputs_to_predictions(outputs, task, model), data.raw_targets[data.val_rows]
     checks.append(held_out.on_halves(predictions, targets, task=task, label_names=label_names))
     metrics = compute_metrics(task, predictions, targets, label_names)

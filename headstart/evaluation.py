@@ -16,29 +16,38 @@ from headstart.precision import under
 
 @torch.inference_mode()
 def model_outputs(model: torch.nn.Module, encoded: list, rows: np.ndarray, *, batch_size: int,
-                  features: Callable[[np.ndarray], torch.Tensor] | None = None, autocast: Callable | None = None) -> torch.Tensor:
+                  features: Callable[[np.ndarray], torch.Tensor] | None = None, autocast: Callable | None = None,
+                  progress: Callable[[int], None] | None = None) -> torch.Tensor:
     """(len(rows), outputs) raw head outputs, in eval mode, batched by length.
 
     Args:
         features: when given (a frozen, unchanged backbone), the head runs on these cached features.
+        progress: called with the rows done so far after each batch (the prompt arms' bar counts them).
     """
     if features is not None:  # only the head runs: switch only its modes (a probe validates hundreds of times a sweep)
         modes = module_modes(model.head)
         model.head.eval()
         try:
-            return model.head(features(rows).to(model.head.weight.device)).float().cpu()
+            out = model.head(features(rows).to(model.head.weight.device)).float().cpu()
         finally:
             restore_modes(modes)
+        if progress:
+            progress(len(rows))
+        return out
     modes = module_modes(model)
     model.eval()
     try:
         device = model.head.weight.device
         items = [encoded[r] for r in rows]
         out = torch.empty(len(rows), model.head.out_features)
+        done = 0
         for batch in length_sorted_batches([padded_length(x) for x in items], batch_size):
             collated = {k: v.to(device) for k, v in model.backbone.collate([items[i] for i in batch]).items()}
             with under(autocast):
                 out[torch.as_tensor(batch)] = model(collated).float().cpu()
+            done += len(batch)
+            if progress:
+                progress(done)
         return out
     finally:
         restore_modes(modes)
@@ -63,11 +72,13 @@ def score_rows(model: torch.nn.Module, encoded: list, rows: np.ndarray, targets:
 
 def scored_rows(model: torch.nn.Module, encoded: list, rows: np.ndarray, targets: np.ndarray, *, task: str,
                 label_names: tuple[str, ...], batch_size: int, features: Callable[[np.ndarray], torch.Tensor] | None = None,
-                autocast: Callable | None = None) -> tuple[dict[str, Any], dict[str, list]]:
+                autocast: Callable | None = None, progress: Callable[[int], None] | None = None
+                ) -> tuple[dict[str, Any], dict[str, list]]:
     """Metrics of ``model`` on ``rows`` (``targets``: one per row, in order), and each row's prediction (class index, or
     value for regression) beside its target, for intervals that resample the rows (``analysis.stats``); multilabel
-    keeps none (its intervals are over seeds only)."""
-    outputs = model_outputs(model, encoded, rows, batch_size=batch_size, features=features, autocast=autocast)
+    keeps none (its intervals are over seeds only). ``progress``: ``model_outputs``'s rows done."""
+    outputs = model_outputs(model, encoded, rows, batch_size=batch_size, features=features, autocast=autocast,
+                            progress=progress)
     predictions = outputs_to_predictions(outputs, task, model)
     metrics = compute_metrics(task, predictions, targets, label_names)
     if task == "classification":

@@ -16,6 +16,14 @@ LOG_EVERY = 15.0
 ETA_KEY = "eta_s"  # an update's own ETA in seconds (``sweep_eta``): shown instead of the rate's; None: not known yet
 
 
+def row_counter(progress: ProgressFn | None, total: int, *, before: int = 0) -> Callable[[int], None] | None:
+    """``progress`` told rows scored, ``before`` plus those done, out of ``total``, labelled ``rows`` (``step`` is an
+    optimiser step's): the bar of a run whose time is forward passes (the prompt arms), which a sweep's ETA then paces."""
+    if progress is None:
+        return None
+    return lambda done: progress(before + done, total, {"rows": f"{before + done}/{total}"})
+
+
 def eta_by_kind(left: dict[str, int], seconds: dict[str, list[float]]) -> float:
     """Seconds the remaining units take, each kind at its own mean so far, a kind with none finished at the mean over
     every finished unit: continual's lwf tasks cost 3-6x naive's, and one mean over the first (naive) tasks said 202 s

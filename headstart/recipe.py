@@ -31,7 +31,7 @@ from headstart.metrics import check_metric, selection_metric
 from headstart.model import TaskModel
 from headstart.objectives import Objective, TaskLoss, TermContext, build_objective, class_weights
 from headstart.precision import autocast_for, pick_device, resolve_precision
-from headstart.progress import ETA_KEY, ProgressFn
+from headstart.progress import ETA_KEY, ProgressFn, row_counter
 from headstart.resolved import _terms, resolve
 from headstart.results import RunResult
 from headstart.run_checks import check_compatible, check_labelled, check_other_data, check_out_of_domain, check_retained_apart
@@ -124,7 +124,7 @@ def setup(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Mo
 
 
 def train(s: Setup, *, progress: ProgressFn | None = None, objective: Objective | None = None,
-          features: bool = True, nproc: int = 1, group: Any = None) -> FitReport:
+          features: bool = True, nproc: int = 1, group: Any = None, test: bool = False) -> FitReport:
     """Plan the strategy's phases on the model and run the engine.
 
     Args:
@@ -134,6 +134,8 @@ def train(s: Setup, *, progress: ProgressFn | None = None, objective: Objective 
             backbone is no longer the pre-trained one: a continual stream's later tasks).
         nproc: train across this many processes (``headstart.distributed``) when a phase steps through the backbone.
         group: this process's place in such a run, when it is one of the ranks ``distributed.launch`` started.
+        test: the test split is scored after (``scored``): a run whose bar counts rows (``counts_rows``) counts its
+            rows there too, so the validation check is its part of one count.
     """
     budget = budget_for(s.cfg, len(s.train_rows))
     phases = s.strategy.plan(s.model, s.options, s.cfg, budget)
@@ -155,7 +157,8 @@ def train(s: Setup, *, progress: ProgressFn | None = None, objective: Objective 
                   for ph in phases]
     fit_data = FitData(encoded=s.encoded, targets=torch.as_tensor(targets), raw_targets=s.data.targets,
                        train_rows=s.train_rows, val_rows=s.splits.val, features=feature_cache(s) if features else None,
-                       class_weights=weights, example_weights=objective.example_weights if objective is not None else None)
+                       class_weights=weights, example_weights=objective.example_weights if objective is not None else None,
+                       counted_rows=(len(s.splits.test) if test else 0) if counts_rows(s) else None)
     def fit_as(group: Any) -> FitReport:
         return fit(s.model, phases, loss_fn, fit_data, s.cfg, seed=s.spec.seed, task=s.data.task,
                    label_names=s.data.label_names, metric=selection_metric(s.cfg, s.data, s.train_rows),
@@ -178,6 +181,14 @@ def train(s: Setup, *, progress: ProgressFn | None = None, objective: Objective 
         _noted(stop.report, objective, nproc if spread else 1)
         raise
     return _noted(report, objective, nproc if spread else 1)
+
+
+def counts_rows(s: Setup) -> bool:
+    """Whether the run's bar counts rows scored (validation, then test) rather than optimiser steps: a prompt arm,
+    which takes no step and whose minutes are its causal LM's forward passes."""
+    from headstart.backbones.verbalizer import PromptScorer
+
+    return isinstance(s.model.backbone, PromptScorer)
 
 
 def _noted(report: FitReport, objective: Objective | None, processes: int) -> FitReport:
@@ -286,14 +297,15 @@ def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Modu
             trial's ``engine.StepsInterrupted`` goes on as it is.
         scoring.ScoringInterrupted: Ctrl-C (or SIGTERM) while the trained run is scored.
     """
-    trained = trained_run(spec, data=data, pretrained=pretrained, progress=progress, nproc=nproc)
+    trained = trained_run(spec, data=data, pretrained=pretrained, progress=progress, nproc=nproc, test=test)
     return scored(spec, trained, test=test, progress=progress)
 
 
 def trained_run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Module | None = None,
-                progress: ProgressFn | None = None, nproc: int = 1) -> Outcome:
+                progress: ProgressFn | None = None, nproc: int = 1, test: bool = False) -> Outcome:
     """``run`` up to its scoring: the run trained, its result keyed, with its record and validation metrics
-    (``unscored``); ``scored`` adds the rest. ``fit`` saves the run in between. Raises as ``run`` does."""
+    (``unscored``); ``scored`` adds the rest. ``fit`` saves the run in between. ``test``: ``scored`` will score the
+    test split (a bar that counts rows counts those too). Raises as ``run`` does."""
     _terms(spec, get_strategy(spec.strategy))  # a term that cannot apply is refused before any training, not after it
     pretrained = pretrained or load_pretrained(spec)  # loaded once for every trial; the grid depends on its modality
     check_other_data([spec], modality_of(pretrained))  # a misspelt --retain or term data= dataset too, before training
@@ -309,7 +321,7 @@ def trained_run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch
         last[0] = (done, total)
         progress(done, total, info)
 
-    s, report, trials, seconds = _train_tuned(spec, data, pretrained, tracked if progress else None, nproc)
+    s, report, trials, seconds = _train_tuned(spec, data, pretrained, tracked if progress else None, nproc, test=test)
     chosen = dict(report.chosen)
     from headstart.scoring import unscored
 
@@ -322,17 +334,19 @@ def scored(spec: RunSpec, trained: Outcome, *, test: bool = True, progress: Prog
 
     # the steps are done, the scoring's length unknown: "ETA ?", not the steps' "0s" (retention then took 95 s more)
     stage = (lambda text: progress(*trained.bar, {"then": text, ETA_KEY: None})) if progress else None
-    return dataclasses.replace(trained, result=score(spec, trained.setup, trained.report, trained.result, test=test,
-                                                     stage=stage))
+    s = trained.setup  # a bar that counts rows goes on from the validation rows its check counted
+    rows = row_counter(progress, len(s.splits.val) + len(s.splits.test), before=len(s.splits.val)) if counts_rows(s) else None
+    return dataclasses.replace(trained, result=score(spec, s, trained.report, trained.result, test=test, stage=stage,
+                                                     rows=rows))
 
 
 def _train_tuned(spec: RunSpec, data: Dataset | None, pretrained: torch.nn.Module, progress: ProgressFn | None,
-                 nproc: int = 1) -> tuple[Setup, FitReport, list[dict[str, Any]], float]:
+                 nproc: int = 1, *, test: bool = False) -> tuple[Setup, FitReport, list[dict[str, Any]], float]:
     """The run trained at the learning rate successive halving chose on validation (``tuning.halve``), or as given."""
     plan = tuning.plan_for(spec, get_strategy(spec.strategy), modality_of(pretrained))
     if plan is None:
         s = setup(spec, data=data, pretrained=pretrained)
-        return s, _trained(s, progress, nproc), [], 0.0
+        return s, _trained(s, progress, nproc, test=test), [], 0.0
     param, grid = plan
     started = time.perf_counter()
     first = setup(tuning.trial_spec(spec, param, grid[0], spec.train.max_steps), data=data, pretrained=pretrained)
@@ -352,14 +366,15 @@ def _train_tuned(spec: RunSpec, data: Dataset | None, pretrained: torch.nn.Modul
                                  trial=trial)
     seconds = time.perf_counter() - started
     s = setup(tuning.trial_spec(spec, param, value, spec.train.max_steps), data=data, pretrained=pretrained)
-    return s, _trained(s, progress, nproc, chosen={param: value}), trials, seconds
+    return s, _trained(s, progress, nproc, chosen={param: value}, test=test), trials, seconds
 
 
-def _trained(s: Setup, progress: ProgressFn | None, nproc: int, *, chosen: dict[str, Any] | None = None) -> FitReport:
+def _trained(s: Setup, progress: ProgressFn | None, nproc: int, *, chosen: dict[str, Any] | None = None,
+             test: bool = False) -> FitReport:
     """``train(s)``, what tuning ``chosen`` first in its report's ``chosen`` (saved with the run: metrics.json); its
     interrupt raised as ``RunInterrupted``, carrying ``s``."""
     try:
-        report = train(s, progress=progress, nproc=nproc)
+        report = train(s, progress=progress, nproc=nproc, test=test)
     except StepsInterrupted as stop:
         stop.report.chosen = {**(chosen or {}), **stop.report.chosen}
         raise RunInterrupted(s, stop.report) from None

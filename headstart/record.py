@@ -9,7 +9,7 @@ read, ``held_out``), and each test row's prediction beside its target (for inter
 from __future__ import annotations
 
 import dataclasses
-
+from collections.abc import Callable
 from typing import Any
 
 
@@ -51,8 +51,9 @@ def budget_record(cfg: Any, report: Any, n_train: int, *, tuned: bool, metric: s
             **({"phases": [list(p) for p in report.phase_steps]} if len(report.phase_steps) > 1 else {})}  # a list: in order
 
 
-def score_test(s: Any, *, features: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Test metrics of a trained setup, and its prediction per test row beside the target (``evaluation.scored_rows``)."""
+def score_test(s: Any, *, features: bool, progress: Callable[[int], None] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Test metrics of a trained setup, and its prediction per test row beside the target (``evaluation.scored_rows``);
+    ``progress``: the rows scored so far."""
     from headstart.evaluation import scored_rows
     from headstart.features import feature_cache
     from headstart.precision import autocast_for
@@ -60,7 +61,7 @@ def score_test(s: Any, *, features: bool) -> tuple[dict[str, Any], dict[str, Any
     rows = s.splits.test
     return scored_rows(s.model, s.encoded, rows, s.data.targets[rows], task=s.data.task, label_names=s.data.label_names,
                        batch_size=s.cfg.eval_batch_size, features=feature_cache(s) if features else None,
-                       autocast=autocast_for(s.precision, s.device))
+                       autocast=autocast_for(s.precision, s.device), progress=progress)
 
 
 def retained(s: Any, names: list[str] | None = None) -> list[dict[str, Any]]:

@@ -47,10 +47,11 @@ def unscored(spec: RunSpec, s: Any, report: FitReport, chosen: dict[str, Any], t
 
 
 def score(spec: RunSpec, s: Any, report: FitReport, result: RunResult, *, test: bool = True,
-          stage: Callable[[str], None] | None = None) -> RunResult:
+          stage: Callable[[str], None] | None = None, rows: Callable[[int], None] | None = None) -> RunResult:
     """``result`` (``unscored``) with test metrics when ``test``, then retention on each of ``spec.retain`` and the
     scores on each of ``spec.eval_data`` (out of domain: other datasets' test splits, never this one's);
-    ``stage(text)`` says each scoring step on the progress bar. A run that did not finish is not scored.
+    ``stage(text)`` says each scoring step on the progress bar; ``rows(done)``, where given, the test rows scored so far
+    (``recipe.counts_rows``). A run that did not finish is not scored.
 
     Raises:
         ScoringInterrupted: Ctrl-C (or SIGTERM read as one) while scoring, with the scores made before it.
@@ -78,7 +79,7 @@ def score(spec: RunSpec, s: Any, report: FitReport, result: RunResult, *, test: 
     try:
         if test:
             stage(doing)
-            tested, record["test"] = score_test(s, features=features)
+            tested, record["test"] = score_test(s, features=features, progress=rows)
             uncapped = uncapped_test_rows(s.data, s.split_config)
             if uncapped is not None:  # --max-test (or an image split's default cap): whether it cut anything, for the report
                 record["test_split_rows"] = uncapped

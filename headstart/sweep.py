@@ -249,12 +249,13 @@ def _cell_progress(progress: Callable | None, done: int, total: int, label: str)
     """Report a cell's steps as fractional progress of the sweep bar, short of the whole cell: it is done when its
     result is recorded (evaluation follows its last step). Beside the cell's name, what it is doing: a tuned cell's
     trials first, at none of its steps (``tuning``), a term's setup (``setup``), its own steps (``step 12/100``: the
-    bar counts cells, and minutes of a cell showed nothing moving), then its scoring (``then``)."""
+    bar counts cells, and minutes of a cell showed nothing moving), then its scoring (``then``); a prompt arm's rows
+    scored, validation then test, in place of steps (``rows 40/300``)."""
     if progress is None:
         return None
 
     def update(step: float, steps: int, info: dict[str, Any]) -> None:
-        doing = next(({key: info[key]} for key in ("tuning", "setup", "then") if key in info),
+        doing = next(({key: info[key]} for key in ("tuning", "setup", "then", "rows") if key in info),
                      {"step": f"{int(step)}/{steps}"} if steps > 0 else {})
         progress(done + min(step / max(steps, 1), CELL_STEPS_SHARE), total, {"cell": label, **doing})
 

@@ -144,14 +144,17 @@ class SweepEta:
     def wrap(self, progress: Callable[[float, int, dict[str, Any]], None] | None):
         """``progress`` with the ETA in its info (``ETA_KEY``): None while it is unknown, which the bar shows as such
         (its own count of cells a second would weigh a probe's cell as a fine-tune's), the running cell's own steps
-        then said apart (``steps left ~40s``: the first round of a sweep read "ETA ?" for minutes); None stays None."""
+        then said apart (``steps left ~40s``: the first round of a sweep read "ETA ?" for minutes; a prompt arm's cell
+        counts rows, ``rows left ~40s``); None stays None."""
         if progress is None:
             return None
 
         def update(done: float, total: int, info: dict[str, Any]) -> None:
             current = done - math.floor(done)
             left = self.remaining(current)
-            own = self.steps_left(current) if left is None and "step" in info else None
-            progress(done, total, {**info, **({"steps left": f"~{own:.0f}s"} if own is not None else {}), ETA_KEY: left})
+            counted = next((unit for unit in ("step", "rows") if unit in info), None)
+            own = self.steps_left(current) if left is None and counted else None
+            said = {f"{'rows' if counted == 'rows' else 'steps'} left": f"~{own:.0f}s"} if own is not None else {}
+            progress(done, total, {**info, **said, ETA_KEY: left})
 
         return update

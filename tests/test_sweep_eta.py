@@ -102,6 +102,21 @@ def test_while_the_whole_is_unknown_the_running_cells_steps_say_their_own_time_l
                     {"cell": "ft", "then": "scoring", progress.ETA_KEY: None}]
 
 
+def test_a_prompt_cell_counts_rows_and_says_their_own_time_left():
+    """A prompt arm's cell takes no step: it counts rows scored (validation, then test), paced as steps are."""
+    now = [0.0]
+    eta = SweepEta([cell("zsp", 0), cell("ft", 64)], lambda resolved: resolved["arm"], clock=lambda: now[0])
+    seen = []
+    update = eta.wrap(lambda done, total, info: seen.append(dict(info)))
+    eta.started("zsp/0/0")
+    now[0] = 10.0
+    update(0.1, 2, {"cell": "zsp", "rows": "30/300"})
+    now[0] = 30.0  # a fifth of its rows in 20 s
+    update(0.3, 2, {"cell": "zsp", "rows": "90/300"})
+    assert seen == [{"cell": "zsp", "rows": "30/300", progress.ETA_KEY: None},
+                    {"cell": "zsp", "rows": "90/300", "rows left": "~70s", progress.ETA_KEY: None}]
+
+
 def test_a_log_line_shows_the_sweeps_own_eta_and_hides_the_key(monkeypatch, capsys):
     clock = iter([0.0, 1.0, 61.0])
     monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))

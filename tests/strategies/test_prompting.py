@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -186,3 +188,40 @@ def test_smollm2_in_context_learns_an_arbitrary_label_mapping():
         after = scorer(scorer.collate(encoded[8:]))
     margin = lambda f: float((f[:, 1] - f[:, 0])[truth == 1].mean() - (f[:, 1] - f[:, 0])[truth == 0].mean())  # noqa: E731
     assert margin(after) > margin(before) + 0.5, (margin(before), margin(after))
+
+
+def test_a_prompt_cell_counts_its_rows_on_the_bar_and_the_sweep_eta_paces_them(toy, tiny_registry):
+    """A prompt arm takes no step: its minutes are the validation check's and the test split's forward passes, which
+    said nothing, so its cell read "ETA ?" to its end. Both count rows scored, as one count out of validation + test,
+    and the sweep's ETA paces the running cell by them."""
+    from conftest import tiny_llama
+
+    from headstart.recipe import run
+    from headstart.sweep import _cell_progress
+    from headstart.sweep_eta import SweepEta
+
+    spec = RunSpec(data="toy", backbone="tiny-llama", strategy="zero-shot-prompt", n=0,
+                   train=TrainConfig(precision="fp32", eval_batch_size=4))
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 1.0
+        return now[0]
+
+    eta = SweepEta([(spec, "cell", {"arm": "zero-shot-prompt"})], lambda resolved: resolved["arm"], clock=clock)
+    eta.started("cell")
+    seen: list[tuple[float, int, dict]] = []
+    outcome = run(spec, data=toy, pretrained=tiny_llama(0),
+                  progress=_cell_progress(eta.wrap(lambda done, total, info: seen.append((done, total, info))), 0, 1, "zsp"))
+    assert outcome.result.status == "done" and outcome.result.metrics
+    s = outcome.setup
+    total = len(s.splits.val) + len(s.splits.test)
+    counted = [int(info["rows"].split("/")[0]) for _, _, info in seen if "rows" in info]
+    assert {info["rows"].split("/")[1] for _, _, info in seen if "rows" in info} == {str(total)}
+    assert len(counted) > 2 and counted == sorted(counted) and counted[-1] == total, counted
+    assert len(s.splits.val) in counted, "the validation check's rows, then the test split's on from them"
+    assert not any("step" in info for _, _, info in seen), "no optimiser step to count"
+    fractions = [done for done, _, info in seen if "rows" in info]
+    assert fractions == sorted(fractions) and 0 < fractions[0] < fractions[-1] < 1
+    etas = [info["eta_s"] for _, _, info in seen if "rows" in info]
+    assert any(isinstance(e, float) and math.isfinite(e) for e in etas), etas
