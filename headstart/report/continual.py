@@ -12,13 +12,21 @@ from headstart.analysis.stats import range_text
 from headstart.report.mdtext import bytes_text, md_text
 
 
-def _ci(summary: dict[str, Any] | None, scale: float = 100.0, signed: bool = False) -> str:
+def ci_text(summary: dict[str, Any] | None, scale: float = 100.0, signed: bool = False) -> str:
+    """``"18.2 (16.0 to 20.4)"``: a mean in points with its interval over seeds; one seed's mean alone. continual.html
+    shows these same strings (``continual_html``)."""
     if not summary:
         return "–"
     sign = "+" if signed else ""
     if summary.get("seeds", 2) < 2:  # the interval is over seeds: one seed has none (not one of no width; said under the table)
         return f"{scale * summary['mean']:{sign}.1f}"
     return f"{scale * summary['mean']:{sign}.1f} ({range_text(summary, lambda v: f'{scale * v:{sign}.1f}', joiner=' to ')})"
+
+
+def matrix_text(matrix: list[list[float | None]]) -> list[list[str]]:
+    """R's cells in points, ``"70.2"``; a cell never scored (None, NaN: joint's earlier rows) is ``""``."""
+    return [["" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}" for v in values]
+            for values in matrix]
 
 
 def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, tasks: list[str], notes: list[str]) -> str:
@@ -38,8 +46,8 @@ def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, 
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in analysis["arms"]:
         reference = " (reference)" if row.get("method") in REFERENCE else ""  # not candidates: never recommended
-        lines.append(f"| {md_text(row['arm'])}{reference} | {_ci(row['acc'])} | {_ci(row.get('bwt'), signed=True)} | "
-                     f"{_ci(row.get('plasticity'))} | {_ci(row.get('fwt'), signed=True)} | {row['acc']['seeds']} | "
+        lines.append(f"| {md_text(row['arm'])}{reference} | {ci_text(row['acc'])} | {ci_text(row.get('bwt'), signed=True)} | "
+                     f"{ci_text(row.get('plasticity'))} | {ci_text(row.get('fwt'), signed=True)} | {row['acc']['seeds']} | "
                      f"{row['train_seconds']:.0f} | {bytes_text(row['kept_bytes'])} |")
     single = [md_text(row["arm"]) for row in analysis["arms"] if row["acc"]["seeds"] < 2]
     if single:  # said once here, not in every cell: an interval over seeds needs two of them
@@ -53,7 +61,7 @@ def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, 
         caveat = analysis.get("recommended_caveat")
         against = versus_text(analysis.get("versus"))
         lines += ["", f"**{recommended_word(analysis)}: {md_text(best['arm'])}** — highest validation ACC "
-                  f"({100 * best['val_acc']['mean']:.1f}%); its test ACC is {_ci(best['acc'])}"
+                  f"({100 * best['val_acc']['mean']:.1f}%); its test ACC is {ci_text(best['acc'])}"
                   + (f"; {md_text(against)}" if against else "") + "."
                   + (f" **Caveat:** {md_text(caveat)}." if caveat else "")]
     elif analysis.get("withheld"):
@@ -62,8 +70,7 @@ def continual_markdown(analysis: dict[str, Any], *, stream: str, scenario: str, 
     for row in analysis["arms"]:
         lines += ["", f"### {md_text(row['arm'])}", "", "| after \\ on | " + " | ".join(str(j) for j in range(len(tasks))) + " |",
                   "|---|" + "---:|" * len(tasks)]
-        for i, values in enumerate(row["matrix"]):
-            cells = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}" for v in values]
+        for i, cells in enumerate(matrix_text(row["matrix"])):
             lines.append(f"| {i} | " + " | ".join(cells) + " |")
     if notes:
         lines += ["", "## Notes", ""] + [f"- {md_text(n)}" for n in notes]

@@ -3,7 +3,9 @@
 The same safety as ``report/html.py``: every user string travels inside a ``<script type="application/json">`` block
 (``script_json``: no ``<``, ``>`` or ``&`` survives) and is rendered with ``textContent`` / SVG text nodes; a
 Content-Security-Policy forbids any request. A selector picks the arm whose accuracy matrix is drawn (hover a cell for
-its value); the table gives every arm's ACC, BWT, plasticity, FWT and cost with their intervals.
+its value); the table gives every arm's ACC, BWT, plasticity, FWT and cost with their intervals. Every number is
+written here in Python, as continual.md writes it: JavaScript's ``toFixed`` rounds an exact half up where Python
+rounds it to even (18.25 is 18.3 there, 18.2 here), and one value must read the same on every page.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import math
 from typing import Any
 
 from headstart.analysis.continual import recommended_word, versus_text, withheld_text
+from headstart.report.continual import ci_text, matrix_text
 from headstart.report.html import _CSP, JS_HELPERS, script_json
+from headstart.report.mdtext import bytes_text
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -43,19 +47,13 @@ border-radius:3px;font-size:12px;white-space:nowrap;display:none}svg text{font-s
 <script>
 "use strict";
 const D = JSON.parse(document.getElementById("report-data").textContent);
-__HELPERS__const pct = (v, signed) => (signed && v >= 0 ? "+" : "") + (100 * v).toFixed(1);
-const ci = (s, signed) => !s ? "\\u2013" : s.seeds < 2 ? pct(s.mean, signed) + " (one seed: no interval)"
-  : s.no_interval ? pct(s.mean, signed) + " (no interval: " + s.no_interval + ")"
-  : pct(s.mean, signed) + " (" + pct(s.ci_low, signed) + " to " + pct(s.ci_high, signed) + ")";
-const bytes = (b) => b >= 1e9 ? (b / 1e9).toFixed(1) + " GB" : b >= 1e6 ? (b / 1e6).toFixed(1) + " MB" : b >= 1e3 ? (b / 1e3).toFixed(1) + " kB" : b + " B";
-$("title").textContent = D.title;
+__HELPERS__$("title").textContent = D.title;
 document.title = D.title;
 $("tasks").textContent = "Tasks in order: " + D.tasks.join(" \\u2192 ");
 const body = $("arms").querySelector("tbody");
 for (const r of D.arms) {
   const tr = el("tr", null, r.arm === D.recommended ? {class: "best"} : {});
-  for (const v of [r.arm, ci(r.acc), ci(r.bwt, true), ci(r.plasticity), ci(r.fwt, true), r.acc.seeds,
-                   Math.round(r.train_seconds), bytes(r.kept_bytes)]) tr.appendChild(el("td", v));
+  for (const v of r.cells) tr.appendChild(el("td", v));
   body.appendChild(tr);
 }
 $("recommended").textContent = D.recommended ? D.recommended_word + ": " + D.recommended + " (highest ACC on the tasks' validation splits; test scores never choose)" + (D.versus ? "; " + D.versus : "") + "." + (D.caveat ? " Caveat: " + D.caveat + "." : "") : (D.withheld ? "Recommendation withheld: " + D.withheld + "." : "");
@@ -78,13 +76,13 @@ function draw() {
       const light = Math.round(95 - 60 * v);
       const rect = svg("rect", {x: pad + j * cell, y: pad + i * cell, width: cell - 2, height: cell - 2,
                                 fill: "hsl(210,60%," + light + "%)", class: "cell"});
-      const label = "after task " + i + " (" + D.tasks[i] + "), on task " + j + " (" + D.tasks[j] + "): " + pct(v) + " %";
+      const label = "after task " + i + " (" + D.tasks[i] + "), on task " + j + " (" + D.tasks[j] + "): " + r.matrix_text[i][j] + " %";
       rect.addEventListener("mouseenter", (e) => { tip.textContent = label; tip.style.display = "block";
         tip.style.left = (pad + j * cell + cell) + "px"; tip.style.top = (pad + i * cell) + "px"; });
       rect.addEventListener("mouseleave", () => { tip.style.display = "none"; });
       s.appendChild(rect);
       s.appendChild(svg("text", {x: pad + j * cell + cell / 2, y: pad + i * cell + cell / 2 + 4, "text-anchor": "middle",
-                                 "pointer-events": "none", fill: light < 60 ? "#fff" : "#222"}, pct(v)));
+                                 "pointer-events": "none", fill: light < 60 ? "#fff" : "#222"}, r.matrix_text[i][j]));
     }
   }
   $("matrix").appendChild(s);
@@ -93,6 +91,16 @@ select.addEventListener("change", draw);
 draw();
 </script></body></html>
 """
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    """An arm's row of the table, each number as continual.md writes it; one seed says so in its cell."""
+    def ci(summary: dict[str, Any] | None, signed: bool = False) -> str:
+        text = ci_text(summary, signed=signed)
+        return text + " (one seed: no interval)" if summary and summary.get("seeds", 2) < 2 else text
+
+    return [row["arm"], ci(row["acc"]), ci(row.get("bwt"), True), ci(row.get("plasticity")), ci(row.get("fwt"), True),
+            str(row["acc"]["seeds"]), f"{row['train_seconds']:.0f}", bytes_text(row["kept_bytes"])]
 
 
 def continual_html(analysis: dict[str, Any], *, title: str, tasks: list[str], notes: list[str]) -> str:
@@ -106,7 +114,8 @@ def continual_html(analysis: dict[str, Any], *, title: str, tasks: list[str], no
             return [clean(v) for v in value]
         return value
 
-    data = {"title": title, "tasks": tasks, "notes": notes, "arms": clean(analysis["arms"]), "recommended": analysis["recommended"],
+    data = {"title": title, "tasks": tasks, "notes": notes, "arms": [{**clean(row), "cells": _cells(row), "matrix_text": matrix_text(row["matrix"])}
+                                                         for row in analysis["arms"]], "recommended": analysis["recommended"],
             "recommended_word": recommended_word(analysis),
             "caveat": analysis.get("recommended_caveat"), "versus": versus_text(analysis.get("versus")) or None,
             "withheld": withheld_text(analysis["withheld"]) if analysis.get("withheld") else None}

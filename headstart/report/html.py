@@ -13,8 +13,9 @@ from typing import Any
 
 from headstart.analysis import format_n, size_key
 from headstart.report.chart import log_x, metric_label
-from headstart.report.markdown import (difference_ci_text, interval_text, paired_retention_text, produced_by_markdown,
-                                       reference_text, retention_ci_text, score_ci_text, superseded_text)
+from headstart.report.markdown import (curve_ci_text, difference_ci_text, interval_text, paired_retention_text,
+                                       produced_by_markdown, ranking_cells, reference_text, retention_ci_text,
+                                       score_ci_text, signed_value, superseded_text, value_text)
 
 _CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 
@@ -77,16 +78,8 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 "use strict";
 const D = JSON.parse(document.getElementById("report-data").textContent);
 __HELPERS__const COLORS = ["#1f77b4","#d62728","#2ca02c","#ff7f0e","#9467bd","#8c564b","#e377c2","#7f7f7f","#bcbd22","#17becf"];
-const fmt = (v) => D.scale === 100 ? (v * 100).toFixed(1) : Number(v).toPrecision(3);
-const unit = D.scale === 100 ? " %" : "";
-const half = (r) => (r.ci_high - r.ci_low) / 2;
-const hasCI = (r) => r.interval !== "none";
-// "mean ± half" only where the interval is symmetric as shown: one clipped at 0 or 100 % (or a Wilson floor) is not,
-// and "48.5 ± 50.0" would read as -1.5 to 98.5; the tables' CI column, or the tooltip's (low – high), says it then.
-const symmetric = (r) => fmt(r.mean - r.ci_low) === fmt(r.ci_high - r.mean);
-const ciText = (r) => hasCI(r) ? fmt(r.ci_low) + " \\u2013 " + fmt(r.ci_high) : (r.note || "no CI");
-const meanText = (r, alone) => fmt(r.mean) + (!hasCI(r) ? "" : symmetric(r) ? " \\u00b1 " + fmt(half(r))
-                                             : alone ? " (" + ciText(r) + ")" : "") + unit;
+// Only the y axis's own labels are written here; every stored value arrives written by Python (_texts).
+const tick = (v) => D.scale === 100 ? (v * 100).toFixed(1) : String(Number(v.toPrecision(3)));
 const seedsText = (r) => r.runs < r.seeds ? r.seeds + " (1 run)" : String(r.seeds);
 const secs = (t) => (t >= 10 ? t.toFixed(0) : String(Number(t.toPrecision(2)))) + " s";
 const bytes = (b) => !b ? "–" : b >= 1e6 ? Number((b / 1e6).toPrecision(3)) + " MB" : b >= 1e3 ? Number((b / 1e3).toPrecision(3)) + " kB" : b + " B";
@@ -122,7 +115,7 @@ if (D.curves.length) {
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw);
   for (let v = Math.ceil(y0 / step) * step; v <= y1; v += step) {
     chart.append(svg("line", {x1: M.l, x2: W - M.r, y1: Y(v), y2: Y(v), stroke: "#eee"}));
-    chart.append(svg("text", {x: M.l - 6, y: Y(v) + 4, "text-anchor": "end"}, fmt(v)));
+    chart.append(svg("text", {x: M.l - 6, y: Y(v) + 4, "text-anchor": "end"}, tick(v)));
   }
   chart.append(svg("text", {x: (W + M.l) / 2, y: H - 12, "text-anchor": "middle"}, "labelled training examples (log scale)"));
   chart.append(svg("text", {x: 14, y: (H - M.b) / 2, "text-anchor": "middle",
@@ -133,7 +126,7 @@ if (D.curves.length) {
 if (D.curves.length && D.reference) {  // past this line (below it, or above where lower is better) a strategy learned nothing
   const y = Y(D.reference.test);
   chart.append(svg("line", {x1: M.l, x2: W - M.r, y1: y, y2: y, stroke: "#555", "stroke-dasharray": "7 4", "stroke-width": 1.5, id: "majority-line"}));
-  chart.append(svg("text", {x: W - M.r, y: y - 5, "text-anchor": "end", id: "majority-label"}, D.reference.label + " " + fmt(D.reference.test) + unit));
+  chart.append(svg("text", {x: W - M.r, y: y - 5, "text-anchor": "end", id: "majority-label"}, D.reference.label + " " + D.reference.test_text));
 }
 const marker = svg("line", {y1: M.t, y2: H - M.b, stroke: "#888", "stroke-dasharray": "4 3", id: "size-marker"});
 chart.append(marker);
@@ -147,7 +140,7 @@ for (const s of D.strategies) {
   for (const r of rows) {
     const dot = svg("circle", {cx: X(r.x), cy: Y(r.mean), r: 5, fill: c, class: "point"});
     dot.addEventListener("mouseenter", () => {
-      tip.textContent = r.strategy + " \\u00b7 n = " + r.label + ": " + meanText(r, true) + " (" + r.seeds + " seeds)";
+      tip.textContent = r.strategy + " \\u00b7 n = " + r.label + ": " + r.tip_text + " (" + r.seeds + " seeds)";
       tip.style.left = (X(r.x) + 10) + "px"; tip.style.top = (Y(r.mean) - 30) + "px"; tip.style.display = "block";
     });
     dot.addEventListener("mouseleave", () => { tip.style.display = "none"; });
@@ -173,12 +166,12 @@ function showSize() {
     ? "In bold: " + pick + ", the recommendation at this size (chosen on validation; the test scores here chose nothing)." : "";
   for (const r of rows) {
     const tr = el("tr", null, r.strategy === pick ? {class: "best"} : {});
-    for (const v of [r.strategy, meanText(r), ciText(r), seedsText(r), secs(r.train_seconds), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
+    for (const v of [r.strategy, r.mean_text, r.interval_text, seedsText(r), secs(r.train_seconds), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
     body.append(tr);
   }
   if (D.reference) {
     const tr = el("tr", null, {class: "note"});
-    for (const v of [D.reference.label, fmt(D.reference.test) + unit, "", "", "", "", ""]) tr.append(el("td", v));
+    for (const v of [D.reference.label, D.reference.test_text, "", "", "", "", ""]) tr.append(el("td", v));
     body.append(tr);
   }
 }
@@ -201,7 +194,7 @@ if (D.test_split) {
 const tbody = $("table").tBodies[0];
 for (const r of D.curves) {
   const tr = el("tr");
-  for (const v of [r.strategy, r.label, meanText(r), ciText(r), seedsText(r), r.chosen || "–", r.budget || "–", secs(r.train_seconds), (r.seconds_per_step ? secs(r.seconds_per_step) : "–"), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
+  for (const v of [r.strategy, r.label, r.mean_text, r.interval_text, seedsText(r), r.chosen || "–", r.budget || "–", secs(r.train_seconds), (r.seconds_per_step ? secs(r.seconds_per_step) : "–"), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
   tbody.append(tr);
 }
 if (D.retention.length) {
@@ -213,9 +206,7 @@ if (D.retention.length) {
   t.append(head);
   for (const r of D.retention) {
     const tr = el("tr");
-    for (const v of [r.strategy, r.n, r.data, r.retention.toFixed(3), r.ci_text,
-                     (100 * r.original).toFixed(1) + " \u2192 " + (100 * r.adapted).toFixed(1) + " %", r.seeds,
-                     r.vs_text]) tr.append(el("td", v));
+    for (const v of [r.strategy, r.n, r.data, r.retention_text, r.ci_text, r.probe_text, r.seeds, r.vs_text]) tr.append(el("td", v));
     t.append(tr);
   }
   $("forgetting").append(t);
@@ -229,12 +220,10 @@ if (D.ood.length) {
   const head = el("tr");
   for (const h of ["strategy", "n", "dataset", "in domain", "out of domain", "95% CI", "gap", "gap 95% CI", "seeds"]) head.append(el("th", h));
   t.append(head);
-  const num = x => D.scale === 100 ? x.toFixed(1) : Number(x).toPrecision(3);  // scaled already: points, or as stored
-  const gap = x => (x >= 0 ? "+" : "\u2212") + num(Math.abs(x));
   for (const r of D.ood) {
     const tr = el("tr");
-    for (const v of [r.strategy + (r.one_class_note ? " \u26a0" : ""), r.n, r.data, num(r.in_domain), num(r.mean), r.ci_text,
-                     gap(r.gap), r.gap_ci_text, r.seeds]) tr.append(el("td", v));
+    for (const v of [r.strategy + (r.one_class_note ? " \u26a0" : ""), r.n, r.data, r.in_domain_text, r.mean_text, r.ci_text,
+                     r.gap_text, r.gap_ci_text, r.seeds]) tr.append(el("td", v));
     t.append(tr);
   }
   $("ood").append(t);
@@ -272,8 +261,7 @@ if (D.ranking) {
   t.append(head);
   for (const r of D.ranking.rows) {
     const tr = el("tr");
-    for (const v of [r.name, r.logme.toPrecision(4), r.h_score.toPrecision(4), r.knn_loo.toFixed(3),
-                     r.measured === null ? "\u2013" : (100 * r.measured).toFixed(1)]) tr.append(el("td", v));
+    for (const v of r.cells) tr.append(el("td", v));
     t.append(tr);
   }
   $("ranking").append(t);
@@ -299,7 +287,7 @@ def _payload(summary: dict[str, Any], title: str, command: str | list[str] | Non
     rows = sorted(summary["curves"], key=lambda r: size_key(r["n"]))
     at = log_x([r["n_actual"] for r in rows])  # n = 0 (zero-shot) left of the smallest size
     sizes = {format_n(r["n"], r["n_actual"]): at[r["n_actual"]] for r in rows}
-    curves = [{**r, "label": format_n(r["n"], r["n_actual"]), "x": at[r["n_actual"]]}
+    curves = [{**r, **_texts(summary, r), "label": format_n(r["n"], r["n_actual"]), "x": at[r["n_actual"]]}
               for r in sorted(rows, key=lambda r: (r["strategy"], size_key(r["n"])))]
     commands = [command] if isinstance(command, str) else list(command or [])
     steps = commands + ([summary["report_command"]] if summary.get("report_command") else [])
@@ -325,20 +313,43 @@ def _payload(summary: dict[str, Any], title: str, command: str | list[str] | Non
         "budget_flags": [f["text"] for f in summary.get("budget_flags") or []],
         "reference": reference_payload(summary),
         "experiment": summary.get("experiment", ""),
-        "retention": [{**r, "n": str(r["n"]), "ci_text": retention_ci_text(r),
+        "retention": [{**r, "n": str(r["n"]), "ci_text": retention_ci_text(r), "retention_text": f"{r['retention']:.3f}",
+                       "probe_text": f"{100 * r['original']:.1f} \u2192 {100 * r['adapted']:.1f} %",
                        "vs_text": paired_retention_text(r.get("vs_full_finetune"))} for r in summary.get("retention") or []],
-        "ood": [{"strategy": r["strategy"], "n": str(r["n"]), "data": r["data"], "in_domain": r["in_domain"] * summary["scale"],
-                 "mean": r["mean"] * summary["scale"], "ci_low": r["ci_low"] * summary["scale"], "ci_high": r["ci_high"] * summary["scale"],
-                 "gap": r["gap"]["mean"] * summary["scale"], "gap_low": r["gap"]["ci_low"] * summary["scale"],
-                 "gap_high": r["gap"]["ci_high"] * summary["scale"], "ci_text": score_ci_text(summary, r),
+        "ood": [{"strategy": r["strategy"], "n": str(r["n"]), "data": r["data"], "in_domain_text": value_text(summary, r["in_domain"]),
+                 "mean_text": value_text(summary, r["mean"]), "gap_text": signed_value(summary, r["gap"]["mean"]),
+                 "ci_text": score_ci_text(summary, r),
                  "gap_ci_text": difference_ci_text(summary, r["gap"]), "seeds": r["seeds"], "note": r.get("note"),
                  "majority_note": r.get("majority_note"), "one_class_note": r.get("one_class_note")}
                 for r in summary.get("ood") or []],
         "others": [{"experiment": o["experiment"], "runs": o["runs"], "recommendation": [b["text"] for b in o["summary"]["recommendation"]]}
                    for o in summary.get("other_experiments") or []],
         "problems": [{**c, "n": str(c["n"])} for c in summary["counts"] if c["failed"] or c["diverged"]],
-        "ranking": summary.get("backbone_ranking"),
+        "ranking": _ranking(summary.get("backbone_ranking")),
     }
+
+
+def _texts(summary: dict[str, Any], r: dict[str, Any]) -> dict[str, str]:
+    """A curves row's numbers as the page shows them, written here as report.md writes them (``value_text``):
+    JavaScript's ``toFixed`` rounds an exact half up where Python rounds it to even (18.25 % is 18.3 there, 18.2
+    here), and one value must read the same on every page.
+
+    ``mean_text`` is "mean ± half" only where the interval is symmetric as shown: one clipped at 0 or 100 % (or a
+    Wilson floor) is not, and "48.5 ± 50.0" would read as -1.5 to 98.5; the tables' CI column (``interval_text``),
+    or the tooltip's (low – high) (``tip_text``), says it then."""
+    unit = " %" if summary["scale"] == 100.0 else ""
+    mean, ci = value_text(summary, r["mean"]), curve_ci_text(summary, r)
+    if r.get("interval", "seeds" if r["seeds"] > 1 else "none") == "none":  # as curve_ci_text reads it
+        return {"mean_text": mean + unit, "tip_text": mean + unit, "interval_text": ci}
+    if value_text(summary, r["mean"] - r["ci_low"]) == value_text(summary, r["ci_high"] - r["mean"]):
+        pm = f"{mean} \u00b1 {value_text(summary, (r['ci_high'] - r['ci_low']) / 2)}{unit}"
+        return {"mean_text": pm, "tip_text": pm, "interval_text": ci}
+    return {"mean_text": mean + unit, "tip_text": f"{mean} ({ci}){unit}", "interval_text": ci}
+
+
+def _ranking(ranking: dict[str, Any] | None) -> dict[str, Any] | None:
+    """rank.json's section with each row's cells written as report.md writes them (``ranking_cells``)."""
+    return {**ranking, "rows": [{**r, "cells": ranking_cells(r)} for r in ranking["rows"]]} if ranking else None
 
 
 def reference_payload(summary: dict[str, Any]) -> dict[str, Any] | None:
@@ -346,7 +357,9 @@ def reference_payload(summary: dict[str, Any]) -> dict[str, Any] | None:
     ref = summary.get("reference")
     if not ref:
         return None
-    return {"test": ref["test"], "label": ref["label"], "text": reference_text(summary)}
+    unit = " %" if summary["scale"] == 100.0 else ""
+    return {"test": ref["test"], "test_text": value_text(summary, ref["test"]) + unit, "label": ref["label"],
+            "text": reference_text(summary)}
 
 
 def script_json(data: Any) -> str:

@@ -10,12 +10,14 @@ from headstart.report.chart import metric_label
 from headstart.report.mdtext import md_fence, md_text
 
 
-def _value(summary: dict[str, Any], v: float) -> str:
+def value_text(summary: dict[str, Any], v: float) -> str:
+    """A score as every report writes it: points to one decimal for a share (``"18.2"``), else 3 significant digits.
+    report.html shows these strings, not its own rounding (``report.html._texts``)."""
     k = summary["scale"]
     return f"{v * k:.1f}" if k == 100.0 else f"{v:.3g}"
 
 
-def _signed_value(summary: dict[str, Any], v: float) -> str:
+def signed_value(summary: dict[str, Any], v: float) -> str:
     """A difference of two scores as ``_value`` writes a score, with its sign: +10.0 / -0.9 points, +0.0123."""
     k = summary["scale"]
     return f"{v * k:+.1f}" if k == 100.0 else f"{v:+.3g}"
@@ -23,12 +25,12 @@ def _signed_value(summary: dict[str, Any], v: float) -> str:
 
 def score_ci_text(summary: dict[str, Any], ci: dict[str, Any]) -> str:
     """A score's interval in a table's CI column, ``"68.2 – 75.9"``, or why it has none (``stats.range_text``)."""
-    return range_text(ci, lambda v: _value(summary, v))
+    return range_text(ci, lambda v: value_text(summary, v))
 
 
 def difference_ci_text(summary: dict[str, Any], ci: dict[str, Any]) -> str:
     """A difference's interval, ``"+1.2 to +5.0"`` (with its one-seed caveat), or why it has none (``stats.range_text``)."""
-    return range_text(ci, lambda v: _signed_value(summary, v), joiner=" to ")
+    return range_text(ci, lambda v: signed_value(summary, v), joiner=" to ")
 
 
 def size_text(n: int) -> str:
@@ -55,14 +57,14 @@ def reference_text(summary: dict[str, Any]) -> str:
     if not ref:
         return ""
     unit = "%" if summary["scale"] == 100.0 else ""
-    val = f" ({_value(summary, ref['val'])}{unit} on validation)" if isinstance(ref.get("val"), (int, float)) else ""
+    val = f" ({value_text(summary, ref['val'])}{unit} on validation)" if isinstance(ref.get("val"), (int, float)) else ""
     what = REFERENCE_WORDS.get(ref["label"], REFERENCE_WORDS["majority class"])[0]
     apart = ""  # a small validation cut in whole groups can lean to one class: its "beat the majority" verdicts with it
     if ref["label"] == "majority class" and isinstance(ref.get("val"), (int, float)) and isinstance(ref.get("test"), (int, float)) \
             and abs(ref["val"] - ref["test"]) >= UNBALANCED_VALIDATION:
         apart = ("; validation leans further to one class than test does, as a small validation split cut in whole "
                  "groups can, and the choices made against its majority rate lean with it (a larger max_val evens it)")
-    return (f"{ref['label']}: {_value(summary, ref['test'])}{unit} on test{val}, what {what} scores; "
+    return (f"{ref['label']}: {value_text(summary, ref['test'])}{unit} on test{val}, what {what} scores; "
             f"a strategy at or {'below' if summary.get('higher_is_better', True) else 'above'} it learned nothing{apart}")
 
 
@@ -146,17 +148,17 @@ def other_experiments_markdown(summary: dict[str, Any]) -> list[str]:
         lines += [f"- {md_text(band['text'])}" for band in inner["recommendation"]] or ["- no finished runs"]
         lines += ["", f"![{md_text(other['experiment'])}](chart-{i}.png)"]
         lines += ["", f"| strategy | n | {metric_label(inner)} | 95% CI | seeds |", "|---|---:|---:|---:|---:|"]
-        lines += [f"| {md_text(r['strategy'])} | {format_n(r['n'], r['n_actual'])} | {_value(inner, r['mean'])} | "
-                  f"{_curve_ci(inner, r)} | {r['seeds']} |" for r in inner["curves"]]
+        lines += [f"| {md_text(r['strategy'])} | {format_n(r['n'], r['n_actual'])} | {value_text(inner, r['mean'])} | "
+                  f"{md_text(curve_ci_text(inner, r))} | {r['seeds']} |" for r in inner["curves"]]
     return lines
 
 
-def _curve_ci(summary: dict[str, Any], r: dict[str, Any]) -> str:
-    """A curves row's CI column: its interval, or its note where it has none (one run with no rows, or every seed and
-    resample agreed: ``cell_stats.curves``' "none")."""
+def curve_ci_text(summary: dict[str, Any], r: dict[str, Any]) -> str:
+    """A curves row's CI column, plain text: its interval, or its note where it has none (one run with no rows, or
+    every seed and resample agreed: ``cell_stats.curves``' "none")."""
     if r.get("interval", "seeds" if r["seeds"] > 1 else "none") != "none":
-        return f"{_value(summary, r['ci_low'])} – {_value(summary, r['ci_high'])}"
-    return md_text(r.get("note") or "no CI")
+        return f"{value_text(summary, r['ci_low'])} – {value_text(summary, r['ci_high'])}"
+    return r.get("note") or "no CI"
 
 
 def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[str] | None) -> str:
@@ -196,16 +198,16 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
               f"| strategy | n | {label} | 95% CI | seeds | chosen on validation | budget | train time (s) | s / step | trainable params | saved size |",
               "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|"]
     for r in summary["curves"]:
-        ci = _curve_ci(summary, r)
+        ci = md_text(curve_ci_text(summary, r))
         seeds = f"{r['seeds']} (1 run)" if r.get("runs", r["seeds"]) < r["seeds"] else str(r["seeds"])
-        lines.append(f"| {md_text(r['strategy'])} | {format_n(r['n'], r['n_actual'])} | {_value(summary, r['mean'])} | "
+        lines.append(f"| {md_text(r['strategy'])} | {format_n(r['n'], r['n_actual'])} | {value_text(summary, r['mean'])} | "
                      f"{ci} | {seeds} | {md_text(r.get('chosen') or '–')} | {md_text(r.get('budget') or '–')} | {r['train_seconds']:.3g} | "
                      f"{_per_step(r.get('seconds_per_step'))} | {r['trainable_params']:,} | "
                      f"{size_text(r.get('saved_bytes', 0))} |")
     retained = summary.get("retention") or []
     ref = summary.get("reference")
     if ref:
-        lines.append(f"| {md_text(ref['label'])} | – | {_value(summary, ref['test'])} | | | | | | | | |")
+        lines.append(f"| {md_text(ref['label'])} | – | {value_text(summary, ref['test'])} | | | | | | | | |")
     if any(r.get("chosen") for r in summary["curves"]):
         lines += ["", "Train time holds a tuned run's learning-rate trials (what the result cost); s / step is the final "
                   "run's own, its validation checks included."]
@@ -274,9 +276,14 @@ def ranking_markdown(ranking: dict[str, Any] | None) -> list[str]:
     lines = ["", "## Backbones ranked before training", "", md_text(ranking["text"]), "",
              "| " + " | ".join(["backbone", *ranking["labels"], what]) + " |", "|---|---:|---:|---:|---:|"]
     for r in ranking["rows"]:
-        score = "–" if r["measured"] is None else f"{100 * r['measured']:.1f}"
-        lines.append(f"| {md_text(r['name'])} | {r['logme']:.4g} | {r['h_score']:.4g} | {r['knn_loo']:.3f} | {score} |")
+        lines.append("| " + " | ".join([md_text(r["name"]), *ranking_cells(r)[1:]]) + " |")
     return lines
+
+
+def ranking_cells(row: dict[str, Any]) -> list[str]:
+    """A ranked backbone's row: name, LogME, H-score, kNN-LOO and the measured score in points ("–": not run here)."""
+    measured = "–" if row["measured"] is None else f"{100 * row['measured']:.1f}"
+    return [row["name"], f"{row['logme']:.4g}", f"{row['h_score']:.4g}", f"{row['knn_loo']:.3f}", measured]
 
 
 def paired_retention_text(diff: dict | None) -> str:
@@ -311,9 +318,9 @@ def _ood_lines(summary: dict) -> list[str]:
     for r in rows:
         gap = r["gap"]
         mark = " ⚠" if r.get("one_class_note") else ""
-        lines.append(f"| {md_text(r['strategy'])}{mark} | {r['n']} | {md_text(r['data'])} | {_value(summary, r['in_domain'])} | "
-                     f"{_value(summary, r['mean'])} | {md_text(score_ci_text(summary, r))} | "
-                     f"{_signed_value(summary, gap['mean'])} | {md_text(difference_ci_text(summary, gap))} | "
+        lines.append(f"| {md_text(r['strategy'])}{mark} | {r['n']} | {md_text(r['data'])} | {value_text(summary, r['in_domain'])} | "
+                     f"{value_text(summary, r['mean'])} | {md_text(score_ci_text(summary, r))} | "
+                     f"{signed_value(summary, gap['mean'])} | {md_text(difference_ci_text(summary, gap))} | "
                      f"{r.get('test_rows') or '–'} | {r['seeds']} |")
     return lines + ["", "![in domain vs out of domain](ood.png)"]
 

@@ -194,7 +194,7 @@ def test_the_backbone_ranking_sits_beside_what_the_store_measured(page: Any) -> 
                                                                           "measured accuracy (%)"]
     rows = [row.locator("td").all_inner_texts() for row in table.locator("tr").all()[1:]]
     (lp,) = [r for r in curves(results()) if r["strategy"] == "linear-probe" and r["n"] == "all"]
-    assert rows == [[EVIL, "-0.4000", "1.200", "0.700", "\u2013"], ["tiny<b>", "-0.5000", "0.9000", "0.600", f"{100 * lp['mean']:.1f}"]]
+    assert rows == [[EVIL, "-0.4", "1.2", "0.700", "\u2013"], ["tiny<b>", "-0.5", "0.9", "0.600", f"{100 * lp['mean']:.1f}"]]
     assert "64 pool rows of toy<i>" in tab.inner_text("#ranking") and events["dialogs"] == [] and events["errors"] == []
 
 
@@ -230,3 +230,26 @@ def test_a_clipped_interval_is_never_shown_as_mean_plus_minus_half(page: Any, tm
     tab.close()
     assert cells[2] == "48.5 %" and cells[3] == "0.0 – 100.0", cells
     assert "48.5 (0.0 – 100.0) %" in tip and "±" not in tip.split("48.5")[1][:8], tip
+
+
+def test_a_score_on_a_half_reads_as_report_md_writes_it(page: Any, tmp_path: Path) -> None:
+    """Seeds at 18.0 % and 18.5 %: the mean is 18.25 points exactly, which JavaScript's toFixed rounds up (18.3) and
+    Python to even (18.2); the page shows report.md's digits in its tables and its tooltip."""
+    with Store(tmp_path) as store:
+        for seed, value in enumerate((0.18, 0.185)):
+            spec = {"strategy": "linear-probe", "n": 16, "n_requested": 16, "seed": seed, "backbone": "b",
+                    "data": {"name": "d", "hash": "h"}, "options": {}, "train": {}}
+            store.put(RunResult(key=f"lp/{seed}", spec=spec, status="done", metrics={"accuracy": value, "n": 400},
+                                val_metrics={"accuracy": value}, train_seconds=1.0))
+    paths = render(tmp_path)
+    md_row = [line for line in paths["report.md"].read_text().splitlines() if line.startswith("| linear-probe | 16 |")]
+    assert md_row and md_row[0].split(" | ")[2] == "18.2", md_row
+    tab = page[0].context.browser.new_page()  # the module's browser: one sync Playwright at a time
+    tab.goto(paths["report.html"].resolve().as_uri(), wait_until="load")
+    cells = tab.inner_text("#table tbody").splitlines()[0].split("\t")
+    at_size = tab.inner_text("#at-size tbody").splitlines()[0].split("\t")
+    tab.locator("#chart circle.point").first.dispatch_event("mouseenter")
+    tip = tab.text_content("#tip")
+    tab.close()
+    assert cells[2].startswith("18.2 ") and at_size[1].startswith("18.2 ") and ": 18.2 " in tip, (cells, at_size, tip)
+    assert cells[3] == md_row[0].split(" | ")[3], (cells, md_row)

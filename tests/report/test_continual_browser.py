@@ -68,3 +68,25 @@ def test_injected_names_stay_text(page: Any) -> None:
     assert events["dialogs"] == [] and tab.evaluate("document.scripts.length") == 2
     assert tab.locator("b, img").count() == 0
     assert EVIL in tab.inner_text("#notes") and EVIL in tab.inner_text("#tasks") and tab.title() == "Continual learning: s<b>"
+
+
+def test_a_value_on_a_half_reads_as_continual_md_writes_it(page: Any, tmp_path: Any) -> None:
+    """ACC 0.1825 and R[1][1] 0.7025 are 18.25 and 70.25 points exactly: JavaScript's toFixed rounds them up (18.3,
+    70.3), Python to even (18.2, 70.2); the page shows continual.md's digits."""
+    from headstart.report.continual import continual_markdown
+
+    half = {"mean": 0.1825, "ci_low": 0.1625, "ci_high": 0.2025, "seeds": 3}
+    arms = [{"arm": "ewc", "method": "ewc", "matrix": [[0.9, None], [0.3, 0.7025]], "acc": half, "bwt": _summary(-0.6),
+             "plasticity": _summary(0.8), "train_seconds": 2.5, "kept_bytes": 1_250_000}]
+    data = {"arms": arms, "tried": [], "recommended": None}
+    md = continual_markdown(data, stream="s", scenario="task", tasks=["a", "b"], notes=[])
+    assert "| ewc | 18.2 (16.2 to 20.2) |" in md and "| 1 | 30.0 | 70.2 |" in md and "| 2 | 1.2 MB |" in md, md
+    path = tmp_path / "continual.html"
+    path.write_text(continual_html(data, title="t", tasks=["a", "b"], notes=[]))
+    tab = page[0].context.browser.new_page()  # the module's browser: one sync Playwright at a time
+    tab.goto(path.resolve().as_uri(), wait_until="load")
+    cells = tab.locator("#arms tbody td").all_inner_texts()
+    matrix = tab.locator("#matrix svg text").all_text_contents()
+    tab.close()
+    assert cells[1] == "18.2 (16.2 to 20.2)" and cells[6:] == ["2", "1.2 MB"], cells
+    assert "70.2" in matrix and "70.3" not in matrix, matrix
