@@ -920,3 +920,36 @@ def test_a_compare_cell_interrupted_in_its_steps_is_not_stored_and_the_sweep_sto
     monkeypatch.setattr(headstart.engine, "lr_factor", real)
     code, out, err = cli(compare, monkeypatch, capsys)
     assert code == 0 and "plan: 2 runs (1 strategy x 1 size x 2 seeds): 1 already stored, 1 to train\n" in err, err
+
+
+def test_no_tune_overrides_a_configs_grid_and_a_conflict_names_who_said_it(monkeypatch, capsys, toy_csv, tmp_path):
+    """--no-tune beside a --config whose [grid] lists learning rates: the flag overrides the file (a note says its grid
+    is not searched), as every flag does; a --grid flag typed with --no-tune is still refused; where the file alone
+    says tune = false and [grid], the message names the file's table, not flags nobody typed."""
+    import headstart.api_compare
+
+    from headstart.errors import ConfigError
+
+    sweeps = []
+
+    def captured(sweep, out, **kwargs):  # the sweep as the command built it; nothing trains
+        sweeps.append(sweep)
+        raise ConfigError("captured")
+
+    monkeypatch.setattr(headstart.api_compare, "run_compare", captured)
+    tuned, untuned, off = tmp_path / "tuned.toml", tmp_path / "untuned.toml", tmp_path / "off.toml"
+    off.write_text("tune = false\n")
+    tuned.write_text('strategies = ["linear-probe", "full-finetune"]\n[grid]\nfull-finetune = [1e-5, 2e-5]\n')
+    untuned.write_text('strategies = ["linear-probe", "full-finetune"]\ntune = false\n[grid]\nfull-finetune = [1e-5, 2e-5]\n')
+    common = ["compare", "--quiet", "--data", str(toy_csv), "--sizes", "16", "--seeds", "1", "--out", str(tmp_path / "cmp")]
+    code, _, err = cli([*common, "--config", str(tuned), "--no-tune"], monkeypatch, capsys)
+    assert "captured" in err and f"note: --no-tune: [grid] in {str(tuned)!r} is not searched" in err, err
+    assert [(s.tune, s.grids) for s in sweeps] == [(None, {})]
+    assert_user_error(cli([*common, "--config", str(tuned), "--no-tune", "--grid", "full-finetune=1e-5"], monkeypatch, capsys),
+                      "--grid lists the learning rates --tune searches, but tuning is off (--no-tune)")
+    assert_user_error(cli([*common, "--config", str(untuned)], monkeypatch, capsys),
+                      f"[grid] in {str(untuned)!r} lists the learning rates tune searches, but the same file sets tune = false")
+    assert_user_error(cli([*common, "--config", str(off), "--strategies", "full-finetune", "--grid", "full-finetune=1e-5"],
+                          monkeypatch, capsys), f"--grid lists the learning rates tune searches, but {str(off)!r} sets tune = false")
+    cli([*common, "--config", str(untuned), "--tune"], monkeypatch, capsys)  # the flag settles the file's conflict
+    assert [(s.tune, s.grids) for s in sweeps[1:]] == [("lr", {"full-finetune": (1e-5, 2e-5)})]

@@ -115,6 +115,21 @@ def compare(
                           "strategies too)")
     if strategies_ is not None:  # flags override the file: its arms would otherwise take the place of --strategies
         cfg = {k: v for k, v in cfg.items() if k != "arms"}
+    tune_setting = ("lr" if tune else None) if tune is not None else cfg.get("tune", "lr")
+    file_grids = cfg.get("grid", {})
+    if tune_setting is None and file_grids:
+        if tune is None:  # the file alone says both: name its table and key, not flags nobody typed
+            raise ConfigError(f"[grid] in {str(config)!r} lists the learning rates tune searches, but the same file sets "
+                              "tune = false; drop one (or pass --tune)")
+        # --no-tune overrides the file as every flag does: its grids have nothing to search (a --grid flag typed
+        # beside it is refused by SweepSpec, unsaid here)
+        if not grid:
+            typer.echo(f"note: --no-tune: [grid] in {str(config)!r} is not searched; each strategy trains at its "
+                       "untuned learning rate", err=True)
+        file_grids = {}
+    if tune_setting is None and grid and tune is None:
+        raise ConfigError(f"--grid lists the learning rates tune searches, but {str(config)!r} sets tune = false; "
+                          "drop --grid, or pass --tune")
     sweep = SweepSpec(
         data=pick(data, "data", COMPARE_DEFAULTS["data"]), backbone=pick(backbone, "backbone", COMPARE_DEFAULTS["backbone"]),
         strategies=parse_list(strategies_text, name="--strategies" if strategies_ is not None or "strategies" not in cfg else f"strategies in {str(config)!r}", noun="strategy"),
@@ -123,8 +138,7 @@ def compare(
         train_by_strategy=dict(cfg.get("train_by_strategy", {})), split=SplitConfig(**split_fields),
         text_column=pick(text_column, "text_column", None), label_column=pick(label_column, "label_column", None),
         task=pick(task, "task", None), pooling=pick(pooling, "pooling", None),
-        tune=("lr" if tune else None) if tune is not None else cfg.get("tune", "lr"),
-        grids={**cfg.get("grid", {}), **dict(_parse_grid_flag(g) for g in grid or [])},
+        tune=tune_setting, grids={**file_grids, **dict(_parse_grid_flag(g) for g in grid or [])},
         arms=pick(arms, "arms", ()), retain=tuple(retain or cfg.get("retain", ())),
         eval_data=tuple(eval_data or cfg.get("eval_data", ())), tta=tuple(tta or cfg.get("tta", ())), backbones=pick(backbones, "backbones", ()),
         group_column=pick(group_column, "group_column", None), split_column=pick(split_column, "split_column", None),
