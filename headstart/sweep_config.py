@@ -83,7 +83,10 @@ def read_config(path: str | Path) -> dict[str, Any]:
     _check_values(path, "train", train, TrainConfig)
     for strategy, overrides in config.get("train_by_strategy", {}).items():
         _check_values(path, f"train_by_strategy.{strategy}", overrides, TrainConfig)
-    _check_values(path, "split", config.get("split", {}), SplitConfig)
+    split = config.get("split", {})
+    if isinstance(split, dict) and isinstance(split.get("max_test"), str) and split["max_test"].strip().lower() == "all":
+        split["max_test"] = None  # every test row, as --max-test all reads it (TOML has no null)
+    _check_values(path, "split", split, SplitConfig)
     for key, example in (("backend", '"ray"'), ("address", '"10.0.0.5:6379"')):
         if key in config and not isinstance(config[key], str):
             raise ConfigError(f"{key} in {str(path)!r} must be a string like {key} = {example}, got {toml_text(config[key])}")

@@ -434,7 +434,7 @@ def test_compare_max_test_keeps_that_many_test_rows(monkeypatch, capsys, toy_csv
     assert result.record["test_split_rows"] == whole > 14, "the uncapped size is kept: the report says what the cap cut"
     assert "capped at 12" in (tmp_path / "cmp" / "report.md").read_text()
     assert_user_error(cli([*compare, "--max-test", "0", "--out", str(tmp_path / "bad")], monkeypatch, capsys),
-                      "--max-test must be a positive integer", "try --max-test 1000")
+                      "--max-test must be a positive integer or all", "e.g. --max-test 1000")  # as continual's
 
 
 def test_evaluate_says_what_a_test_cap_traded(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
@@ -953,3 +953,42 @@ def test_no_tune_overrides_a_configs_grid_and_a_conflict_names_who_said_it(monke
                           monkeypatch, capsys), f"--grid lists the learning rates tune searches, but {str(off)!r} sets tune = false")
     cli([*common, "--config", str(untuned), "--tune"], monkeypatch, capsys)  # the flag settles the file's conflict
     assert [(s.tune, s.grids) for s in sweeps[1:]] == [("lr", {"full-finetune": (1e-5, 2e-5)})]
+
+
+def test_max_test_all_is_read_wherever_max_test_is(monkeypatch, capsys, toy_csv, tmp_path):
+    """compare and train took --max-test as a bare integer and refused 'all', which their help calls the default and
+    continual, adapt and multitask take; a --config's [split] max_test = "all" reads the same, and the flag overrides
+    the file's count."""
+    import headstart.api
+    import headstart.api_compare
+
+    from headstart.errors import ConfigError
+
+    sweeps, fits = [], []
+
+    def captured(sweep, out, **kwargs):  # the sweep as the command built it; nothing trains
+        sweeps.append(sweep)
+        raise ConfigError("captured")
+
+    def fitted(*args, **kwargs):
+        fits.append(kwargs["max_test"])
+        raise ConfigError("captured")
+
+    monkeypatch.setattr(headstart.api_compare, "run_compare", captured)
+    monkeypatch.setattr(headstart.api, "fit", fitted)
+    capped, every = tmp_path / "capped.toml", tmp_path / "every.toml"
+    capped.write_text("[split]\nmax_test = 300\n")
+    every.write_text('[split]\nmax_test = "all"\n')
+    common = ["compare", "--quiet", "--data", str(toy_csv), "--strategies", "linear-probe", "--sizes", "16", "--seeds", "1",
+              "--out", str(tmp_path / "cmp")]
+    for extra in (["--max-test", "all"], ["--max-test", "ALL", "--config", str(capped)], ["--config", str(every)],
+                  ["--max-test", "40"]):
+        code, _, err = cli([*common, *extra], monkeypatch, capsys)
+        assert "captured" in err, (extra, err)
+    assert [s.split.max_test for s in sweeps] == [None, None, None, 40]
+    assert_user_error(cli([*common, "--max-test", "most"], monkeypatch, capsys), "--max-test must be a positive integer or all, got 'most'")
+    train = [*TRAIN, "--data", str(toy_csv), "--strategy", "linear-probe", "--n", "16", "--out", str(tmp_path / "run")]
+    cli([*train, "--max-test", "all"], monkeypatch, capsys)
+    cli([*train, "--max-test", "40"], monkeypatch, capsys)
+    assert fits == [None, 40]
+    assert_user_error(cli([*train, "--max-test", "0"], monkeypatch, capsys), "--max-test must be a positive integer or all, got '0'")

@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from headstart.cli.common import (BackboneOpt, DataOpt, GroupColumnOpt, InterruptReported, JsonOpt, PoolingOpt, SplitColumnOpt,
-                                  TaskOpt, _echo_json, _metric_line, _own_flags, _scoped_options, _shown, _strategy_options, app)
+                                  TaskOpt, _echo_json, _metric_line, _own_flags, _scoped_options, _shown, _strategy_options, app,
+                                  parse_max_test)
 from headstart.cli.summary import print_leakage
 from headstart.errors import ConfigError
 from headstart.ood import majority_text, one_class_text
@@ -82,8 +83,8 @@ def train(
     group_column: GroupColumnOpt = None,
     split_column: SplitColumnOpt = None,
     pooling: PoolingOpt = None,
-    max_test: Annotated[Optional[int], typer.Option(help="Keep a stratified part of about this many test rows (the rest join the pool); "
-                                                         "default: all, but 2,000 of a larger image test split.")] = None,
+    max_test: Annotated[Optional[str], typer.Option(help="Keep a stratified part of about this many test rows (the rest join the pool), "
+                                                         "or all; default: all, but 2,000 of a larger image test split.")] = None,
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones, and validation "
                                                           "examples that duplicate pool ones (see check-leakage); evaluate "
                                                           "scores the run on that test split.")] = False,
@@ -157,7 +158,7 @@ def train(
     try:
         result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                      text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
-                     group_column=group_column, split_column=split_column, max_test=max_test, dedupe=dedupe,
+                     group_column=group_column, split_column=split_column, max_test=None if max_test is None else parse_max_test(max_test), dedupe=dedupe,
                      progress=not quiet, terms=terms_given, retain=list(retain or ()), eval_data=list(eval_data or ()),
                      tta=list(tta or ()), nproc=nproc, report_to=report_to, label_descriptions=label_descriptions,
                      overwrite=overwrite)

@@ -62,8 +62,8 @@ def compare(
     pooling: PoolingOpt = None,
     group_column: GroupColumnOpt = None,
     split_column: SplitColumnOpt = None,
-    max_test: Annotated[Optional[int], typer.Option(help="Keep a stratified part of about this many test rows (the rest join the pool); "
-                                                         "default: all, but 2,000 of a larger image test split ([split] max_test).")] = None,
+    max_test: Annotated[Optional[str], typer.Option(help="Keep a stratified part of about this many test rows (the rest join the pool), "
+                                                         "or all; default: all, but 2,000 of a larger image test split ([split] max_test).")] = None,
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones, and validation examples that duplicate pool ones (see check-leakage).")] = False,
     tune: Annotated[Optional[bool], typer.Option("--tune/--no-tune", help="Choose each cell's learning rate on validation (default: on).")] = None,
     grid: Annotated[Optional[list[str]], typer.Option("--grid", help="STRATEGY=V1,V2,...: the learning rates --tune searches for one strategy instead of its own grid (repeatable).")] = None,
@@ -104,7 +104,7 @@ def compare(
     strategies_text = pick(strategies_, "strategies", COMPARE_DEFAULTS["strategies"])
     sizes_text = pick(sizes, "sizes", COMPARE_DEFAULTS["sizes"])
     split_fields = {**cfg.get("split", {}), **({"dedupe": True} if dedupe else {}),
-                    **({"max_test": max_test} if max_test is not None else {})}
+                    **({"max_test": parse_max_test(max_test)} if max_test is not None else {})}
     if backbone is not None and backbones is not None:
         raise ConfigError("--backbone and --backbones both name the backbone; give the list alone, e.g. --backbones a,b")
     if strategies_ is not None and arms is not None:
