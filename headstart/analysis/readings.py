@@ -1,6 +1,9 @@
 """Two readings of the curves: the head start over scratch at the smallest size, and where fine-tuning overtakes the probe.
 
-Both choose on validation and report the paired comparison on test (``headstart.analysis`` says why).
+Both choose on validation and report the paired comparison on test (``headstart.analysis`` says why). Neither calls
+one arm ahead of another where both learned nothing (never beat the majority class on validation:
+``recommend.nothing_learned``, as the recommendation reads it): the crossover leaves such sizes unread, the head start
+says so beside its difference.
 """
 
 from __future__ import annotations
@@ -8,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from headstart.analysis.cell_stats import delta_text, improvement, paired_cell
-from headstart.analysis.cells import BASELINE, CONFIDENCE, Cell, cells, choice_basis, choosable, chosen_on, sizes
-from headstart.analysis.units import format_n, resolve_direction
+from headstart.analysis.cells import (BASELINE, CONFIDENCE, REFERENCE_WORDS, Cell, budget_flags, cells, choice_basis,
+                                      choosable, chosen_on, reference, sizes)
+from headstart.analysis.recommend import nothing_learned, val_mean
+from headstart.analysis.units import format_n, resolve_direction, validation_metric
 from headstart.results import RunResult
 
 
@@ -41,7 +46,13 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
         on = chosen_on(others)
         text = (f"with {format_n(n, best.n_actual)} labelled examples, {best.strategy} (best transfer strategy on {on}) "
                 f"vs {BASELINE} on test: {delta_text(imp, metric, better_high)}")
-        return {"n": n, "n_actual": best.n_actual, "strategy": best.strategy, **imp, "chosen_on": on, "text": text}
+        why, line = _nothing(results, metric, better_high)
+        nothing = [why(c.strategy, n, val_mean(c)) for c in (best, table[(BASELINE, n)])]
+        if all(nothing):  # a difference between two arms that learned nothing is no head start
+            text += (f"; but neither learned the task there — {best.strategy} {nothing[0]}, {BASELINE} {nothing[1]} — "
+                     "so this is no head start")
+        return {"n": n, "n_actual": best.n_actual, "strategy": best.strategy, **imp, "chosen_on": on, "text": text,
+                **({"learned_nothing": True} if all(nothing) else {})}
     return None
 
 
@@ -55,7 +66,9 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
         ``{n, n_actual, a, b, points, ci, p_value, significant, chosen_on, text}`` (the paired test comparison at n;
         ``caveat`` on one shared seed, as ``head_start``),
         or ``{n: None, a, b, text}`` when ``a`` never settles ahead, with ``measured: False`` when one of them was not
-        run (the reports then leave the line out: it would name strategies the store does not hold).
+        run (the reports then leave the line out: it would name strategies the store does not hold), and
+        ``learned_nothing: True`` when at every size both learned nothing (``recommend.nothing_learned``). Sizes where
+        both learned nothing are left out of the reading and named in its text.
     """
     better_high = resolve_direction(metric, higher_is_better)
     sign = 1.0 if better_high else -1.0
@@ -72,6 +85,16 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
     both = [n for n in both if table[(a, n)].has_validation and table[(b, n)].has_validation]
     if not both:
         return {"n": None, "a": a, "b": b, "chosen_on": on, "text": f"{a} and {b} have no size where both have a validation score"}
+    why, line = _nothing(results, metric, better_high)
+    empty = [n for n in both if all(why(s, n, val_mean(table[(s, n)])) for s in (a, b))]
+    if empty:  # which of two arms that learned nothing is ahead is noise, not a crossover
+        at = ", ".join(format_n(n, table[(a, n)].n_actual) for n in empty)
+        both = [n for n in both if n not in empty]
+        if not both:
+            return {"n": None, "a": a, "b": b, "chosen_on": on, "learned_nothing": True,
+                    "text": f"not read: neither {a} nor {b} beat {line} on validation at n = {at}, so neither learned "
+                            f"the task there and neither is ahead{unread}"}
+        unread += f"; not read at n = {at}: neither beat {line} on validation there, so neither learned the task"
     lead = [table[(a, n)].choice_score(sign) - table[(b, n)].choice_score(sign) for n in both]
     ahead = [d > 1e-12 for d in lead]  # level is not ahead: a tie at every size is no crossover
     if not ahead[-1]:
@@ -84,7 +107,7 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
     n = both[i]
     out: dict[str, Any] = {"n": n, "n_actual": table[(a, n)].n_actual, "a": a, "b": b, "chosen_on": on}
     diff = paired_cell(table, a, b, n, confidence, metric=metric)
-    where = f"from {format_n(n, out['n_actual'])} labelled examples on" if i else f"at every size tried (from {n})"
+    where = f"from {format_n(n, out['n_actual'])} labelled examples on" if i or empty else f"at every size tried (from {n})"
     if diff is None:
         return {**out, "points": None, "ci": None, "p_value": None, "significant": False,
                 "text": f"{a} beats {b} on {on} {where} (no shared seeds to test){unread}"}
@@ -93,6 +116,13 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
                else "not significant")
     return {**out, **imp, "text": f"{a} beats {b} on {on} {where}; on test at {format_n(n, out['n_actual'])}: "
                                    f"{delta_text(imp, metric, better_high)}, {verdict}{unread}"}
+
+
+def _nothing(results: list[RunResult], metric: str, better_high: bool) -> tuple[Any, str]:
+    """``recommend.nothing_learned`` of ``results``, and the reference line in words ("the majority-class rate")."""
+    ref = reference(results, validation_metric(metric) or metric) or {}
+    line = REFERENCE_WORDS.get(ref.get("label", "majority class"), REFERENCE_WORDS["majority class"])[1]
+    return nothing_learned(budget_flags(results), ref, metric, better_high), line
 
 
 def _unread(table: dict[tuple[str, int | str], Cell], a: str, b: str) -> str:

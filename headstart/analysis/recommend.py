@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from headstart.analysis import flags
@@ -59,7 +60,8 @@ def _score_text(value: float, ci: dict[str, Any], metric: str) -> str:
     return f"{fmt(value)}{unit} (CI {fmt(ci['ci_low'])}–{fmt(ci['ci_high'])})"
 
 
-def _val_mean(cell: Cell) -> float | None:
+def val_mean(cell: Cell) -> float | None:
+    """``cell``'s validation mean over the seeds that have one, or None."""
     return math.fsum(cell.val_by_seed.values()) / len(cell.val_by_seed) if cell.has_validation else None
 
 
@@ -80,7 +82,7 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
     allowed = margin(metric, best.choice_score(sign) * sign, margin_points)  # on validation, never test
     equivalence, undecided = None, None
     def beats_floor(cell: Cell) -> bool:
-        mean = _val_mean(cell)
+        mean = val_mean(cell)
         return floor is None or mean is None or sign * (mean - floor) > 1e-12
 
     for cheaper in sorted((c for c in here[1:] if c.train_seconds < best.train_seconds and beats_floor(c)),
@@ -107,7 +109,7 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
     seeds = {c.strategy: tuple(sorted(c.val_by_seed or c.by_seed)) for c in here if not c.deterministic}
     return {"n": n, "n_actual": best.n_actual, "strategy": pick.strategy, "best": best.strategy,
             "unequal_seeds": seeds if len(set(seeds.values())) > 1 else None,
-            "best_val_mean": _val_mean(best), "best_label_free": best.label_free,
+            "best_val_mean": val_mean(best), "best_label_free": best.label_free,
             "reason": "best" if pick is best else "cheaper", "mean": ci["mean"], "ci": [ci["ci_low"], ci["ci_high"]],
             "score_text": _score_text(ci["mean"], ci, metric), "chosen_on": chosen_on(at_n),
             "label_free": pick.label_free,
@@ -243,21 +245,15 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
             groups[-1].append(p)
         else:
             groups.append([p])
-    # The best arm on validation never beat the majority class (or the mean, for an error) in any seed, or does not
-    # beat it on average: it learned nothing, so none did. A label-free arm stands at every size on its n = 0 runs,
-    # flagged there. (A cheaper pick never sits at or below that line: ``_pick`` passes over such arms.)
-    nothing = {(f["strategy"], f["n"]) for f in flagged if f["reason"] == "majority" and f["count"] == f["runs"]}
+    # The best arm on validation learned nothing (``nothing_learned``), so none did. A label-free arm stands at every
+    # size on its n = 0 runs, flagged there. (A cheaper pick never sits at or below that line: ``_pick`` passes over
+    # such arms.)
+    why_nothing = nothing_learned(flagged, ref, metric, better_high)
     sign = 1.0 if better_high else -1.0
     line = REFERENCE_WORDS.get(floor_label, REFERENCE_WORDS["majority class"])[1]
 
     def learned_nothing(p: dict[str, Any]) -> str:
-        if (p["best"], 0 if p["best_label_free"] else p["n"]) in nothing:
-            return f"never beat {line} there in any seed"
-        mean = p["best_val_mean"]
-        if isinstance(floor, (int, float)) and mean is not None and sign * (mean - floor) <= 1e-12:
-            k = scale(validation_metric(metric) or metric)
-            return (f"scores {mean * k:.3g} on validation on average, no better than {line} ({floor * k:.3g})")
-        return ""
+        return why_nothing(p["best"], 0 if p["best_label_free"] else p["n"], p["best_val_mean"])
 
     bands = []
     for i, g in enumerate(groups):
@@ -282,6 +278,38 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
                               f"{metric}, and a choice on test would not be honest")
         bands[-1]["unchosen"] = unchosen
     return bands
+
+
+def nothing_learned(flagged: list[dict[str, Any]], ref: dict[str, Any], metric: str,
+                    better_high: bool) -> Callable[[str, int | str, float | None], str]:
+    """Why an arm learned nothing at a size, or "": it never beat the majority class (the pool's mean, for an error) on
+    validation in any seed (``flagged``: ``flags.budget_flags``), or does not beat it on its validation mean. What the
+    recommendation, the crossover and the head start all read, so that none of them calls an arm ahead of another
+    where both learned nothing.
+
+    Args:
+        flagged: ``budget_flags`` of the runs.
+        ref: ``reference`` on the validation metric (``{val, label}``), or ``{}``.
+        metric: the metric read; better_high: its direction.
+
+    Returns:
+        ``why(strategy, n, val_mean) -> str``: the reason in words ("never beat the majority-class rate there in any
+        seed"), "" where the arm learned something.
+    """
+    nothing = {(f["strategy"], f["n"]) for f in flagged if f["reason"] == "majority" and f["count"] == f["runs"]}
+    floor = ref.get("val")
+    line = REFERENCE_WORDS.get(ref.get("label", "majority class"), REFERENCE_WORDS["majority class"])[1]
+    sign = 1.0 if better_high else -1.0
+
+    def why(strategy: str, n: int | str, mean: float | None) -> str:
+        if (strategy, n) in nothing:
+            return f"never beat {line} there in any seed"
+        if isinstance(floor, (int, float)) and mean is not None and sign * (mean - floor) <= 1e-12:
+            k = scale(validation_metric(metric) or metric)
+            return f"scores {mean * k:.3g} on validation on average, no better than {line} ({floor * k:.3g})"
+        return ""
+
+    return why
 
 
 def _not_above_on_test(group: list[dict[str, Any]], floor: float | None, line: str, metric: str, sign: float) -> str:

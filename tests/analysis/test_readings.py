@@ -69,3 +69,41 @@ def test_a_size_without_a_validation_score_is_named_not_dropped() -> None:
     cross = crossover(two_arms({16: (0.7, 0.8), 64: (0.9, None), 256: (0.9, 0.8)}))
     assert cross["n"] == 256
     assert cross["text"].endswith("; not read at n = 64 (linear-probe): no validation score stored there to compare on")
+
+
+def with_majority(results: list[RunResult], rate: float) -> list[RunResult]:
+    """``results`` with the majority-class rate ``rate`` recorded on validation and test."""
+    import dataclasses
+
+    reference = {"val": {"accuracy": rate}, "test": {"accuracy": rate}}
+    return [dataclasses.replace(r, record={**(r.record or {}), "reference": reference}) for r in results]
+
+
+def test_no_crossover_is_claimed_between_two_arms_that_learned_nothing() -> None:
+    """fg2: full-finetune 0.52, linear-probe 0.51 on validation at both sizes, the majority class 0.55: "full-finetune
+    beats linear-probe ... at every size tried" beside a recommendation that said neither learned anything. Such a
+    size is left unread and named; where only those remain, the crossover says so."""
+    nothing = with_majority(two_arms({16: (0.52, 0.51), 64: (0.52, 0.51)}), 0.55)
+    cross = crossover(nothing)
+    assert cross["n"] is None and cross["learned_nothing"] is True, cross
+    assert cross["text"] == ("not read: neither full-finetune nor linear-probe beat the majority-class rate on "
+                             "validation at n = 16, 64, so neither learned the task there and neither is ahead")
+    later = crossover(with_majority(two_arms({16: (0.52, 0.51), 64: (0.8, 0.7)}), 0.55))
+    assert later["n"] == 64 and "learned_nothing" not in later, later
+    assert later["text"].startswith("full-finetune beats linear-probe on validation from 64 labelled examples on; "), later
+    assert later["text"].endswith("; not read at n = 16: neither beat the majority-class rate on validation there, so "
+                                  "neither learned the task"), later
+    one_learned = crossover(with_majority(two_arms({16: (0.6, 0.51)}), 0.55))
+    assert one_learned["n"] == 16 and "not read" not in one_learned["text"], "one arm above the line is a real lead"
+
+
+def test_the_head_start_says_when_neither_arm_learned_anything() -> None:
+    results = []
+    for s in range(3):
+        results += [run("linear-probe", s, 0.53 + s / 100, val=0.52), run("scratch", s, 0.50 + s / 100, val=0.50)]
+    hs = head_start(with_majority(results, 0.55))
+    assert hs["learned_nothing"] is True
+    assert hs["text"].endswith("; but neither learned the task there — linear-probe scores 52 on validation on average, "
+                               "no better than the majority-class rate (55), scratch scores 50 on validation on average, "
+                               "no better than the majority-class rate (55) — so this is no head start"), hs["text"]
+    assert "learned_nothing" not in head_start(with_majority(results, 0.45))
