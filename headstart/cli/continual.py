@@ -59,7 +59,7 @@ def continual(
     for row in result.analysis["arms"]:
         bwt = row.get("bwt")
         what = {"alone": " (reference: a model per task, what FWT compares with; not one continual learner)",
-                "joint": " (reference: every task's data at once, the usual upper bound)"}.get(row["method"], "")
+                "joint": " (reference: every task's data at once; often the best arm, no bound on them: see the notes)"}.get(row["method"], "")
         typer.echo(f"{row['arm']}{what}: ACC {100 * row['acc']['mean']:.1f}%" + (f", BWT {100 * bwt['mean']:+.1f} points" if bwt else ""))
     for flag in result.flags:
         typer.echo(f"note: {flag}")

@@ -23,7 +23,7 @@ class Method:
     Options: ClassVar[type] = NoOptions
     scenarios: ClassVar[tuple[str, ...]] = ("class", "task")
     independent: ClassVar[bool] = False  # a fresh model per task (adapter-per-task)
-    joint: ClassVar[bool] = False  # every task at once (the ceiling)
+    joint: ClassVar[bool] = False  # every task at once (the reference)
     strategy: ClassVar[str | None] = None  # the strategy the method needs, whatever --strategy says
     grid: ClassVar[tuple[float, ...]] = ()  # the weights --tune tries (the one with the best validation ACC is kept)
     modalities: ClassVar[tuple[str, ...]] = ("text", "image")

@@ -28,7 +28,8 @@ what it keeps (``chain.memory``: tensors saved with the chain's checkpoint) once
 - ``progressive`` (Rusu et al. 2016; the CNN backbones, task-incremental): a new column per task with zero-initialised
   laterals from the frozen earlier columns (``continual.progressive``); nothing learnt can be forgotten.
 - ``alone``: each task trained from the pre-trained model by itself — the reference of forward transfer.
-- ``joint``: every task's training rows at once — the ceiling, not a continual method.
+- ``joint``: every task's training rows at once — the reference, not a continual method (often the best ACC, but no
+  bound: ``alone`` or a capped budget can put an arm above it; ``notes.joint_notes`` says where).
 """
 
 from __future__ import annotations
@@ -205,7 +206,7 @@ class Alone(Method):
 
 class Joint(Method):
     name = "joint"
-    description = "every task's training rows at once: the ceiling a continual method is measured against"
+    description = "every task's training rows at once: the reference a continual method is measured against"
     joint = True
 
 

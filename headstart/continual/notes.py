@@ -41,6 +41,47 @@ def budget_notes(steps: list[Any]) -> list[str]:
             + "."]
 
 
+def joint_notes(analysis: dict[str, Any], steps: list[Any], scenario: str) -> list[str]:
+    """What qualifies ``joint`` (every task's data at once) as a reference: the arms whose ACC is above it, and why they
+    can be (``alone`` trains a model per task, scored over each task's own classes in the class scenario; joint's
+    budget cut by ``max_steps``), and a cap on joint's budget even where nothing is above it. Joint is often the best
+    of a stream's arms, never a bound on them."""
+    from headstart.sweep_eta import planned_steps
+
+    joint = [r for r in analysis["arms"] if r.get("method") == "joint"]
+    if not joint:
+        return []
+    capped = set()
+    for r in steps:
+        t, spec = r.spec.get("train") or {}, r.spec
+        if (spec.get("continual") or {}).get("method") != "joint" or not isinstance(spec.get("n"), int):
+            continue
+        asked, cap = planned_steps({"n": spec["n"], "train": {**t, "max_steps": None}}), t.get("max_steps")
+        if isinstance(cap, int) and asked > cap:
+            capped.add((cap, asked))
+    cut = ("budget was capped by max_steps (" + "; ".join(f"{cap} steps where the rule asked {asked}"
+                                                              for cap, asked in sorted(capped)) + ")") if capped else ""
+    notes = []
+    for row in joint:
+        above = [r for r in analysis["arms"] if r.get("method") != "joint" and r["acc"]["mean"] > row["acc"]["mean"]]
+        if not above:
+            if cut:
+                notes.append(f"{row['arm']} (every task's data at once) is the reference here, but its {cut}, so it may fall "
+                             "short of what learning every task at once can reach (--max-steps raises the cap).")
+            continue
+        why = []
+        if any(r.get("method") == "alone" for r in above):
+            why.append("alone trains a model per task" + (", learns and is scored over each task's own classes only, "
+                                                           "an easier question than joint's" if scenario == "class" else ""))
+        if cut:
+            why.append(f"{row['arm']}'s {cut} (--max-steps raises the cap)")
+        names = ", ".join(f"{r['arm']} ({100 * r['acc']['mean']:.1f}%)" for r in above)
+        notes.append(f"{row['arm']} (every task's data at once, ACC {100 * row['acc']['mean']:.1f}%) is a reference, not an "
+                     f"upper bound: {names} score{'s' if len(above) == 1 else ''} above it"
+                     + (f"; {'; '.join(why)}" if why else "") + ".")
+    return notes
+
+
 def constant_acc(prepared: Any, scenario: str, part: str = "val") -> float:
     """The best ACC (mean over tasks of each task's accuracy) of an answer that ignores its input: with the task id
     (task-incremental) each task's own majority class; without it (class-incremental) one class for every task, whose

@@ -801,3 +801,38 @@ def test_seeds_that_all_scored_or_differed_alike_show_no_interval_and_do_not_mak
     assert f"| naive | 70.0 (no interval: {why}) |" in text and "70.0 (70.0 to 70.0)" not in text
     page = continual_html({**analysis, "recommended_caveat": None}, title="t", tasks=["a", "b"], notes=[])
     assert f'"no_interval": "{why}"' in page and f'"70.0 (no interval: {why})"' in page  # the cell as the markdown's
+
+
+def test_joint_is_a_reference_and_the_notes_say_what_sits_above_it_and_why(monkeypatch, tmp_path):
+    """cont: joint's budget capped at 100 steps (the rule asked 500) put alone and replay above it, under a chart line
+    labelled "ceiling" and a summary saying "the usual upper bound". The notes name the arms above joint, alone's
+    per-task models and the cap; a cap with nothing above is said too; the chart's line is "all tasks at once"."""
+    from types import SimpleNamespace
+
+    from headstart.continual.notes import joint_notes
+
+    def acc(mean):
+        return {"mean": mean, "ci_low": mean, "ci_high": mean, "seeds": 1}
+
+    arms = [{"arm": "joint", "method": "joint", "acc": acc(0.478)}, {"arm": "replay", "method": "replay", "acc": acc(0.52)},
+            {"arm": "alone", "method": "alone", "acc": acc(0.9)}, {"arm": "naive", "method": "naive", "acc": acc(0.2)}]
+    step = SimpleNamespace(spec={"n": 64, "continual": {"method": "joint"},
+                                 "train": {"epochs": 3, "min_steps": 500, "max_steps": 100, "batch_size": 16}})
+    (note,) = joint_notes({"arms": arms}, [step], "class")
+    assert note.startswith("joint (every task's data at once, ACC 47.8%) is a reference, not an upper bound: "
+                           "replay (52.0%), alone (90.0%) score above it; alone trains a model per task, learns and is "
+                           "scored over each task's own classes only"), note
+    assert note.endswith("; joint's budget was capped by max_steps (100 steps where the rule asked 500) (--max-steps raises "
+                         "the cap)."), note
+    (note,) = joint_notes({"arms": [arms[0], arms[3]]}, [step], "task")
+    assert "may fall short" in note and "100 steps where the rule asked 500" in note, note
+    assert joint_notes({"arms": [arms[0], arms[3]]}, [], "task") == [], "nothing above it, nothing cut: nothing to say"
+    from headstart.report import continual as report
+
+    figures = []
+    monkeypatch.setattr(report, "_save", lambda fig, path: figures.append(fig))
+    matrices = {"joint": [[None, None], [0.5, 0.45]], "replay": [[0.9, None], [0.5, 0.54]], "alone": [[0.9, None], [0.9, 0.9]],
+                "naive": [[0.9, None], [0.1, 0.3]]}
+    report.continual_charts({"arms": [{**a, "matrix": matrices[a["arm"]]} for a in arms]}, tmp_path, tasks=["a", "b"])
+    labels = figures[1].axes[0].get_legend_handles_labels()[1]
+    assert "joint (all tasks at once)" in labels and not any("ceiling" in label for label in labels), labels
