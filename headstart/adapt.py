@@ -305,11 +305,21 @@ def budget_notes(runs: list[RunResult], ceiling: list[RunResult], max_test: int 
         notes.append(f"budget as run, every method{' and the oracle' if 'oracle' in texts else ''}: {next(iter(texts.values()))}")
     elif texts:
         notes.append("budget as run: " + "; ".join(f"{arm}: {text}" for arm, text in texts.items()))
-    if max_test is not None:
-        notes.append(f"scored on about {max_test} test rows of the source and of the target (--max-test; each class rounds "
-                     "its share up to whole rows and groups, so more: report.md gives the count): each interval covers those "
-                     "rows' sampling error, not the whole split's")
+    if max_test is not None:  # the counts themselves: this note is read in adaptation.md too, whose tables hold none
+        source = _rows_text(r.metrics.get("n") for r in runs)
+        target = _rows_text([o.get("test_rows") for r in runs for o in (r.record or {}).get("ood") or []]
+                            + [r.metrics.get("n") for r in ceiling])
+        scored = (f"{source} test rows of the source and {target} of the target" if source and target
+                  else f"about {max_test} test rows of the source and of the target")
+        notes.append(f"scored on {scored} (--max-test {max_test}; each class rounds its share up to whole rows and groups, "
+                     "so a count can pass it): each interval covers those rows' sampling error, not the whole split's")
     return notes
+
+
+def _rows_text(counts: Any) -> str:
+    """The test rows the runs were scored on: ``"300"``, ``"300 to 304"`` where runs differ, ``""`` where none said."""
+    found = sorted({c for c in counts if isinstance(c, int) and not isinstance(c, bool)})
+    return "" if not found else str(found[0]) if len(found) == 1 else f"{found[0]} to {found[-1]}"
 
 
 def summary_lines(result: AdaptResult) -> list[str]:

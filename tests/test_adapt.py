@@ -4,6 +4,7 @@ prints. (Training every method and the oracle on tiny data: tests/test_ood.py.)"
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import assert_user_error, run_cli, tiny_backbone, tiny_cnn
@@ -106,7 +107,9 @@ def test_max_test_caps_the_source_and_the_target_test_rows_the_oracle_included(t
     scored = [o["test_rows"] for r in runs for o in (r.record or {}).get("ood") or ()]
     assert scored and all(n <= 12 for n in scored)
     assert any(line.startswith("oracle n=16: ") for line in printed.splitlines()), printed
-    assert "- scored on about 12 test rows of the source and of the target (--max-test; each class rounds" in (out / "adaptation.md").read_text()
+    said = re.search(r"- scored on (\d+) test rows of the source and (\d+) of the target \(--max-test 12; each class "
+                     r"rounds", (out / "adaptation.md").read_text())  # the counts themselves, as no table there gives them
+    assert said and int(said[2]) in scored, said
 
 
 def test_max_test_takes_all_as_continual_and_multitask_do_and_a_bad_one_is_named_in_each_surfaces_words(
@@ -386,3 +389,23 @@ def test_a_report_shows_only_this_calls_runs_and_no_oracle_where_this_call_has_n
     saved = json.loads((out / "adaptation.json").read_text())
     assert [r["method"] for r in saved["rows"]] == ["source-only"] and saved["rows"][0]["oracle"] is None
     assert saved["rows"][0]["gap_closed"] is None and "the oracle" not in " ".join(saved["notes"])
+
+
+def test_the_test_cap_note_gives_the_counts_it_speaks_of():
+    """"…so more: report.md gives the count" also sat in adaptation.md, whose tables give no count: the note now gives
+    the rows each side was scored on, read from the runs (the target's from their out-of-domain scores and the oracle's)."""
+    from headstart.adapt import budget_notes
+    from headstart.results import RunResult
+
+    def run(key, source_rows, target_rows=None):
+        ood = [{"data": "t", "metrics": {"accuracy": 0.4}, "test_rows": target_rows}] if target_rows else []
+        return RunResult(key=key, spec={"strategy": "full-finetune", "n": 16, "seed": 0}, status="done",
+                         metrics={"accuracy": 0.5, "n": source_rows}, record={"ood": ood})
+
+    (note,) = budget_notes([run("a", 304, 300), run("b", 304, 302)], [run("oracle", 300)], 300)
+    assert note == ("scored on 304 test rows of the source and 300 to 302 of the target (--max-test 300; each class rounds "
+                    "its share up to whole rows and groups, so a count can pass it): each interval covers those rows' "
+                    "sampling error, not the whole split's"), note
+    (note,) = budget_notes([], [], 300)
+    assert note.startswith("scored on about 300 test rows of the source and of the target (--max-test 300;"), note
+    assert "report.md" not in note
