@@ -242,4 +242,13 @@ def test_ctrl_c_of_a_run_across_processes_says_interrupted_and_exits_130(toy_csv
     os.killpg(process.pid, signal.SIGINT)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err[-3000:]
-    assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted", err[-3000:]
+    line = err.strip().splitlines()[-1]
+    assert "Traceback" not in err and line.startswith("interrupted by Ctrl-C "), err[-3000:]
+    # where the ranks were training, rank 0's weights are kept; on a loaded host the signal can come before the steps
+    assert (line.endswith(f"the test split is not scored yet: headstart evaluate {tmp_path / 'run'}") and " at step " in line
+            or line.endswith("before the run's training ended: nothing trained yet; nothing saved; the same command starts "
+                             "again")), line
+    if " at step " in line:
+        import json
+
+        assert json.loads((tmp_path / "run" / "metrics.json").read_text())["ended_by"].startswith("interrupted by Ctrl-C at step")
