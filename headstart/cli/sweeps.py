@@ -63,7 +63,7 @@ def compare(
     group_column: GroupColumnOpt = None,
     split_column: SplitColumnOpt = None,
     max_test: Annotated[Optional[str], typer.Option(help="Keep a stratified part of about this many test rows (the rest join the pool), "
-                                                         "or all; default: all, but 2,000 of a larger image test split ([split] max_test).")] = None,
+                                                         "or all (the default): every row, but 2,000 of a larger image test split, whose note names the count that scores them all ([split] max_test).")] = None,
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones, and validation examples that duplicate pool ones (see check-leakage).")] = False,
     tune: Annotated[Optional[bool], typer.Option("--tune/--no-tune", help="Choose each cell's learning rate on validation (default: on).")] = None,
     grid: Annotated[Optional[list[str]], typer.Option("--grid", help="STRATEGY=V1,V2,...: the learning rates --tune searches for one strategy instead of its own grid (repeatable).")] = None,
