@@ -25,21 +25,10 @@ from headstart.errors import ConfigError, StoreError
 from headstart.python_checks import flags_checked
 from headstart.surface import on_cli
 from headstart.outdir import check_new
-from headstart.output_checks import PrecisionGap, check_inputs, check_texts, check_tolerance, logits_of, precision_gap, run_autocast
+from headstart.output_checks import MergeReport, PrecisionGap, check_inputs, check_texts, check_tolerance, logits_of, precision_gap, run_autocast
 
 MERGEABLE = ("LORA", "IA3")  # PEFT types whose update folds into the base weights (prompts add tokens instead)
 TOLERANCE = 1e-4  # max abs difference of logits accepted between a merged model and its adapter
-
-
-@dataclass
-class MergeReport:
-    out: str
-    max_abs_diff: float
-    inputs: int
-    tolerance: float
-    dequantized: bool
-    merged_bytes: int
-    at_precision: PrecisionGap | None = None  # merged vs adapter at the run's precision, where that is not fp32
 
 
 def _write_run(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor], metrics_from: Path, extra: dict[str, Path], *,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from headstart.callable_module import make_callable
 from headstart.errors import ConfigError
 from headstart.export_hf import check_hf_folder, plain_tokenizer, refuse_beyond, run_metrics, write_hf
 from headstart.model_card import model_card
+from headstart.output_checks import ExportReport
 from headstart.report.mdtext import md_text
 
 # Default largest difference per format. ONNX Runtime fuses LayerNorm, GELU and attention into kernels that sum in
@@ -37,16 +37,6 @@ FORMATS = tuple(TOLERANCES)
 ST_POOLING_KEYS = {"cls": "pooling_mode_cls_token", "max": "pooling_mode_max_tokens", "mean": "pooling_mode_mean_tokens",
                    "mean_sqrt_len": "pooling_mode_mean_sqrt_len_tokens", "weightedmean": "pooling_mode_weightedmean_tokens",
                    "lasttoken": "pooling_mode_lasttoken"}
-
-
-@dataclass(frozen=True)
-class ExportReport:
-    out: str
-    max_abs_diff: float
-    inputs: int
-    tolerance: float
-    at_precision: Any = None  # output_checks.PrecisionGap: the run at its own precision (what predict gives) vs fp32, where not fp32
-    tokenizer: str = ""  # transformers' class the folder's tokenizer loads with (plain_tokenizer), no code of the folder's
 
 
 def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolerance: float | None = None,

@@ -80,3 +80,26 @@ def check_tolerance(tolerance: float) -> None:
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance >= 0:
         raise ConfigError(f"--tolerance is the largest output difference accepted, a number >= 0; got {tolerance!r}; "
                           "e.g. --tolerance 1e-4")
+
+
+@dataclass
+class MergeReport:
+    """What ``adapters.merge`` wrote and how far the merged model's outputs are from the adapter's."""
+    out: str
+    max_abs_diff: float
+    inputs: int
+    tolerance: float
+    dequantized: bool
+    merged_bytes: int
+    at_precision: PrecisionGap | None = None  # merged vs adapter at the run's precision, where that is not fp32
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What ``export`` wrote and how far the written model's outputs are from the run's."""
+    out: str
+    max_abs_diff: float
+    inputs: int
+    tolerance: float
+    at_precision: PrecisionGap | None = None  # the run at its own precision (what predict gives) vs fp32, where not fp32
+    tokenizer: str = ""  # transformers' class the folder's tokenizer loads with (plain_tokenizer), no code of the folder's

@@ -36,7 +36,7 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
         ConfigError: a full-finetune or merged run (nothing to merge), a qlora run without ``dequantize`` (or
             ``dequantize`` for another), or outputs beyond ``tolerance`` (nothing written).
     """
-    from headstart.adapters import MergeReport
+    from headstart.output_checks import MergeReport
     from headstart.atomic import write_atomic, write_json
     from headstart.llm.runs import model_card, read_spec
     from headstart.outdir import check_new
@@ -88,7 +88,7 @@ def export(directory: str | Path, out: str | Path, *, tolerance: float | None = 
         ConfigError: a qlora run (merge it with dequantize first), or outputs beyond ``tolerance`` (nothing written).
     """
     from headstart.atomic import write_atomic
-    from headstart.export import ExportReport
+    from headstart.output_checks import ExportReport
     from headstart.llm.runs import read_spec
     from headstart.outdir import check_new
 
