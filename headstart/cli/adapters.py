@@ -120,19 +120,9 @@ def adapters_merge(
     from headstart.errors import ConfigError
 
     given = {"--dequantize": dequantize, "--tolerance": tolerance is not None, "--inputs": inputs is not None}
-    if is_lm_run(directory):
-        if base is not None:
-            raise ConfigError(f"--base is for a plain PEFT adapter; {str(directory)!r} is an sft / prefer run, which merges "
-                              "into the base it was trained on: drop --base")
-        report = merge(directory, out, dequantize=dequantize, **({"tolerance": tolerance} if tolerance is not None else {}),
-                       **({"inputs": inputs} if inputs is not None else {}))
-        typer.echo(f"merged {directory} -> {report.out}: max |merged - adapter| logit = {report.max_abs_diff:.2e} in fp32 on "
-                   f"{report.inputs} validation sequences, loaded back with transformers (tolerance {report.tolerance:g})"
-                   f"{'; base dequantized from 4-bit' if report.dequantized else ''}; {report.merged_bytes / 1e6:.1f} MB; "
-                   f"headstart generate {report.out} --prompt TEXT, or AutoModelForCausalLM.from_pretrained('{report.out}') "
-                   "(its README.md shows how to generate as headstart does)")
-        return
-    if inspect(directory).kind == "peft":
+    checks = {**({"tolerance": tolerance} if tolerance is not None else {}), **({"inputs": inputs} if inputs is not None else {})}
+    lm = is_lm_run(directory)  # a causal LM's LoRA: merged into a run generate reads and transformers loads
+    if not lm and inspect(directory).kind == "peft":
         if any(given.values()):
             flags = [k for k, v in given.items() if v]
             raise ConfigError(f"{', '.join(flags)} {'applies' if len(flags) == 1 else 'apply'} to a headstart run's merge, which is "
@@ -142,10 +132,17 @@ def adapters_merge(
         typer.echo(f"merged the PEFT adapter into its base: {folder} (use it with --backbone {folder})")
         return
     if base is not None:
-        raise ConfigError(f"--base is for a plain PEFT adapter; {str(directory)!r} is a headstart run, which merges into the "
-                          "base it was trained on: drop --base")
-    report = merge(directory, out, dequantize=dequantize, **({"tolerance": tolerance} if tolerance is not None else {}),
-                   **({"inputs": inputs} if inputs is not None else {}))
+        raise ConfigError(f"--base is for a plain PEFT adapter; {str(directory)!r} is "
+                          f"{'an sft / prefer run' if lm else 'a headstart run'}, which merges into the base it was trained on: "
+                          "drop --base")
+    report = merge(directory, out, dequantize=dequantize, **checks)
+    if lm:
+        typer.echo(f"merged {directory} -> {report.out}: max |merged - adapter| logit = {report.max_abs_diff:.2e} in fp32 on "
+                   f"{report.inputs} validation sequences, loaded back with transformers (tolerance {report.tolerance:g})"
+                   f"{'; base dequantized from 4-bit' if report.dequantized else ''}; {report.merged_bytes / 1e6:.1f} MB; "
+                   f"headstart generate {report.out} --prompt TEXT, or AutoModelForCausalLM.from_pretrained('{report.out}') "
+                   "(its README.md shows how to generate as headstart does)")
+        return
     typer.echo(f"merged {directory} -> {report.out}: max |merged - adapter| = {report.max_abs_diff:.2e} in fp32 on {report.inputs} "
                f"validation inputs (tolerance {report.tolerance:g}){'; base dequantized from 4-bit' if report.dequantized else ''}; "
                f"{report.merged_bytes / 1e6:.1f} MB")

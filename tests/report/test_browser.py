@@ -210,15 +210,20 @@ def test_a_small_test_split_and_what_the_intervals_carry_are_said(page: Any) -> 
     assert tab.locator("#command-note").count() == 0 and events["errors"] == []
 
 
+def two_probe_seeds(folder: Path, accuracies: tuple[float, float], *, scored: int) -> None:
+    """A store of two linear-probe seeds at n = 16 with these test (and validation) accuracies on ``scored`` rows."""
+    with Store(folder) as store:
+        for seed, value in enumerate(accuracies):
+            spec = {"strategy": "linear-probe", "n": 16, "n_requested": 16, "seed": seed, "backbone": "b",
+                    "data": {"name": "d", "hash": "h"}, "options": {}, "train": {}}
+            store.put(RunResult(key=f"lp/{seed}", spec=spec, status="done", metrics={"accuracy": value, "n": scored},
+                                val_metrics={"accuracy": value}, train_seconds=1.0))
+
+
 def test_a_clipped_interval_is_never_shown_as_mean_plus_minus_half(page: Any, tmp_path: Path) -> None:
     """Two seeds far apart: the interval is clipped at 0 and 100 %, and "48.5 ± 50.0" read as -1.5 to 98.5. The
     tables show the mean beside its CI column, the chart's tooltip the mean with (low – high)."""
-    with Store(tmp_path) as store:
-        for seed, value in enumerate((0.1, 0.87)):
-            spec = {"strategy": "linear-probe", "n": 16, "n_requested": 16, "seed": seed, "backbone": "b",
-                    "data": {"name": "d", "hash": "h"}, "options": {}, "train": {}}
-            store.put(RunResult(key=f"lp/{seed}", spec=spec, status="done", metrics={"accuracy": value, "n": 40},
-                                val_metrics={"accuracy": value}, train_seconds=1.0))
+    two_probe_seeds(tmp_path, (0.1, 0.87), scored=40)
     (row,) = [r for r in curves(Store(tmp_path).results()) if r["strategy"] == "linear-probe"]
     assert row["ci_low"] == 0.0 and row["ci_high"] == 1.0, row
     url = render(tmp_path)["report.html"].resolve().as_uri()
@@ -235,12 +240,7 @@ def test_a_clipped_interval_is_never_shown_as_mean_plus_minus_half(page: Any, tm
 def test_a_score_on_a_half_reads_as_report_md_writes_it(page: Any, tmp_path: Path) -> None:
     """Seeds at 18.0 % and 18.5 %: the mean is 18.25 points exactly, which JavaScript's toFixed rounds up (18.3) and
     Python to even (18.2); the page shows report.md's digits in its tables and its tooltip."""
-    with Store(tmp_path) as store:
-        for seed, value in enumerate((0.18, 0.185)):
-            spec = {"strategy": "linear-probe", "n": 16, "n_requested": 16, "seed": seed, "backbone": "b",
-                    "data": {"name": "d", "hash": "h"}, "options": {}, "train": {}}
-            store.put(RunResult(key=f"lp/{seed}", spec=spec, status="done", metrics={"accuracy": value, "n": 400},
-                                val_metrics={"accuracy": value}, train_seconds=1.0))
+    two_probe_seeds(tmp_path, (0.18, 0.185), scored=400)
     paths = render(tmp_path)
     md_row = [line for line in paths["report.md"].read_text().splitlines() if line.startswith("| linear-probe | 16 |")]
     assert md_row and md_row[0].split(" | ")[2] == "18.2", md_row
