@@ -59,6 +59,7 @@ def evaluate_loaded(run: LoadedRun, split: str = "test") -> dict[str, Any]:
                 "their score is optimistic and has no interval here; the test split's is the one to quote")
     leaked = _leakage(data, splits) if split == "test" else None
     scored = {"split": split, **metrics, **({"note": note} if note else {}), **({"leakage": leaked} if leaked else {}),
+              **({"cut_short": run.meta["cut_short"]} if run.meta.get("cut_short") else {}),
               **({"majority": majority} if (majority := majority_share(data.targets[rows], run.task)) is not None else {})}
     return with_majority_flag(scored if looks > 1 else with_interval(scored))
 

@@ -344,8 +344,24 @@ def load_run(directory: str | Path) -> LoadedRun:
         check_same_weights(directory, identity, backbone.describe())
     device = pick_device()
     model.to(device).eval()
-    return LoadedRun(directory, {**meta, "val_checks": validation_checks(directory), "val_grid": validation_grid(directory)},
-                     model, task, label_names, device)
+    return LoadedRun(directory, {**meta, "val_checks": validation_checks(directory), "val_grid": validation_grid(directory),
+                                 "cut_short": cut_short(directory)}, model, task, label_names, device)
+
+
+def cut_short(directory: Path) -> str | None:
+    """What a saved run's metrics.json says of an interrupt that ended its steps ("interrupted by SIGTERM at step 77
+    of 100 and kept its best validation checkpoint (step 60)"), so a later score says it is of that checkpoint; None for a run
+    that finished its steps (one interrupted while it was scored after them included: it lists ``not_scored``)."""
+    try:
+        metrics = json.loads((Path(directory) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    ended = metrics.get("ended_by") if isinstance(metrics, dict) else None
+    if not isinstance(ended, str) or not ended.startswith("interrupted") or "not_scored" in metrics:
+        return None
+    best = metrics.get("best_step")
+    return f"{ended} and kept " + (f"its best validation checkpoint (step {best})" if isinstance(best, int) and best > 0
+                                   else "the weights of its last step (no validation check had run)")
 
 
 def validation_grid(directory: Path) -> str | None:

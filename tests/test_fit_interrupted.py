@@ -58,7 +58,10 @@ def test_an_interrupted_fit_saves_its_best_checkpoint_so_far_and_raises_with_it(
     assert f"Stopped early: interrupted by {by} at step 5 of 8" in (out / "README.md").read_text()
     texts = ["good great film", "awful dull plot"]
     assert headstart.predict(out, texts) == run.predict(texts), "the saved run is the checkpoint in memory"
-    assert headstart.evaluate(out, "val")["accuracy"] == pytest.approx(run.val_metrics["accuracy"])
+    scored = headstart.evaluate(out, "val")
+    assert scored["accuracy"] == pytest.approx(run.val_metrics["accuracy"])
+    assert scored["cut_short"] == (f"interrupted by {by} at step 5 of 8 and kept its best validation checkpoint "
+                                   f"(step {run.best_step})"), "a later score says what it is of"
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the default is back once the run is over"
 
 
@@ -166,6 +169,8 @@ def test_train_stopped_by_sigterm_says_what_it_kept_in_one_line_and_exits_130(as
                                          f"test split is not scored yet: headstart evaluate '{out}'\n"), err
     code, printed, err = run_cli(["evaluate", str(out)], monkeypatch, capsys)
     assert code in (0, None) and printed.startswith("test ("), (code, printed, err)
+    assert (f"note: this run was interrupted by SIGTERM at step 5 of 8 and kept its best validation checkpoint (step "
+            f"{metrics['best_step']}): these scores are of that, not of a run that finished its steps") in err, err
 
 
 # ---- after the steps: the scoring of --retain and --eval-data ------------------------------------------------------
@@ -251,6 +256,7 @@ def test_an_interrupt_while_scoring_out_of_domain_keeps_the_trained_run_and_what
     assert headstart.predict(out, texts) == run.predict(texts), "the saved run is the trained one"
     scored = headstart.evaluate(out, eval_data=[second], full=True)  # the line's command scores what was left
     assert scored["ood"][0]["n"] > 0 and "accuracy" in scored
+    assert "cut_short" not in scored, "its steps finished: the interrupt came while it was scored"
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 

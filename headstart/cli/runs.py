@@ -299,6 +299,9 @@ def evaluate(
         _echo_json(scored)
         return
     metrics, elsewhere = {k: v for k, v in scored.items() if k != "ood"}, scored.get("ood") or []
+    if metrics.get("cut_short"):  # an interrupt ended its steps: these are the scores of what it kept, not of a finished run
+        typer.echo(f"note: this run was {metrics['cut_short']}: these scores are of that, not of a run that finished its "
+                   "steps (train it again to finish them)", err=True)
     for part in (metrics, *elsewhere):  # duplicates of the run's own rows: each score they make optimistic
         if part.get("leakage"):
             typer.echo(f"warning: {part['leakage']['text']}", err=True)
