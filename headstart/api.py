@@ -29,7 +29,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         grid: str | list[float] | None = None, progress: bool = False,
         terms: dict[str, dict[str, Any]] | str | None = None, retain: list[str] | None = None,
         group_column: str | None = None, split_column: str | None = None, eval_data: str | list[str] | None = None,
-        tta: str | list[str] | None = None, max_test: int | None = None, dedupe: bool = False, nproc: int = 1,
+        tta: str | list[str] | None = None, max_test: int | str | None = None, dedupe: bool = False, nproc: int = 1,
         label_descriptions: str | dict[str, str] | None = None, report_to: str | None = None,
         overwrite: bool = False) -> FitResult:
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
@@ -63,8 +63,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             by name, ``headstart.ood``).
         tta: test-time adaptations (``"bn-adapt"``, ``"tent"``: ``headstart.tta``) each ``eval_data`` score is also
             taken after, on a copy of the model adapted to that dataset's unlabelled pool inputs.
-        max_test: keep a stratified part of this many rows of a larger test split (the rest join the pool); unset, a
-            test split of over 2,000 images keeps 2,000 (``headstart.data_defaults``; said in ``flags``).
+        max_test: keep a stratified part of this many rows of a larger test split (the rest join the pool); unset or
+            "all", a test split of over 2,000 images keeps 2,000 (``headstart.data_defaults``; said in ``flags``).
         dedupe: drop the test rows that duplicate, exactly or nearly, a pool or validation row, and the validation rows
             that duplicate a pool row (``SplitConfig.dedupe``, as ``compare``'s); kept in the run's spec, so its key
             differs and ``evaluate`` scores the same deduplicated test split. ``FitResult.leakage`` counts the
@@ -100,7 +100,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     """
     from headstart.data import load_dataset
     from headstart.data.leakage import split_leakage
-    from headstart.data.splits import SplitConfig
+    from headstart.data.splits import SplitConfig, max_test_rows
     from headstart.distributed import check_nproc
     from headstart.interrupts import sigterm_as_interrupt
     from headstart.outdir import claim
@@ -135,7 +135,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                    train=as_config(config, TrainConfig), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
                    tune=tune, grid=grid, terms=terms_of(terms, strategy), retain=as_items(retain, name="retain"), group_column=group_column,
                    split_column=split_column, eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta),
-                   split=SplitConfig(max_test=max_test, dedupe=dedupe))
+                   split=SplitConfig(max_test=max_test_rows(max_test), dedupe=dedupe))
     check_tune_and_rate(spec)
     check_settings_used(spec)
     if out is not None and not overwrite:  # before the data loads (an image backbone's defaults read it) ...

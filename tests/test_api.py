@@ -166,3 +166,17 @@ def test_importing_headstart_keeps_pefts_notice_to_its_maintainers_out_of_a_note
     assert done.returncode == 0, done.stderr
     assert ("is_gradient_checkpointing" in done.stderr) is not imported, done.stderr
     assert "another notice" in done.stderr
+
+
+def test_fit_reads_max_test_all_as_compare_does(toy_csv, tiny_registry):
+    """compare(max_test="all") and --max-test all were accepted, fit(max_test="all") refused as no integer: now the same
+    run as no cap at all (one key), and anything else is refused in Python's words."""
+    import headstart
+    from headstart.specs import TrainConfig
+
+    config = TrainConfig(max_steps=2, min_steps=2, batch_size=8, precision="fp32")
+    runs = [headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=8, config=config, progress=False, **given)
+            for given in ({}, {"max_test": "all"}, {"max_test": "ALL"})]
+    assert len({run.key for run in runs}) == 1
+    with pytest.raises(ConfigError, match=r"max_test must be a positive integer or 'all', got 'most'; e\.g\. max_test=1000"):
+        headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=8, config=config, max_test="most")
