@@ -140,8 +140,8 @@ def write_directory(out: Path, fill: Callable[[Path], None], *, is_replaceable: 
                 try:
                     os.replace(staging, out)
                 except BaseException:
-                    os.replace(old, out)  # the old one back where it was
-                    old = None
+                    kept, old = old, None  # never removed below, even where putting it back fails
+                    os.replace(kept, out)  # the old one back where it was
                     raise
             else:
                 os.replace(staging, out)
