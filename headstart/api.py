@@ -102,7 +102,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.data.leakage import split_leakage
     from headstart.data.splits import SplitConfig, max_test_rows
     from headstart.distributed import check_nproc
-    from headstart.interrupts import sigterm_as_interrupt
+    from headstart.interrupts import ended_by, signals_held, sigterm_as_interrupt
     from headstart.outdir import claim
     from headstart.precision import pick_device
     from headstart.progress import progress_bar
@@ -145,24 +145,29 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         check_replaces_same_run(Path(out), spec)
     loaded = loaded if loaded is not None else load_dataset(spec.data, **file_options(spec))
     leakage = split_leakage(loaded, spec.split)  # before training, as compare measures it (kept in the cache: one search per data and split)
-    trained = None
+    trained = result = None
     try:  # SIGTERM (timeout, a scheduler's time limit) keeps the run as Ctrl-C does (headstart.interrupts)
         with sigterm_as_interrupt(), progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}",
                                                   enabled=progress) as update:
             trained = trained_run(spec, data=loaded, progress=update, nproc=nproc)
             flags = defaults + budget_notes(trained.result) + grid_edge_note(trained.result)
             left = not_scored({"retain": list(spec.retain), "eval_data": list(spec.eval_data)}, spec.tta)
-            # saved before it is scored (the scores are added after): an interrupt or a failure there keeps the trained run
-            result = _result(trained.setup, trained.report, spec, out=out, overwrite=overwrite, flags=flags,
-                             chosen=trained.chosen, tune_seconds=trained.tune_seconds, leakage=leakage,
-                             not_scored=left if trained.report.status == "done" else None)
+            # saved before it is scored (the scores are added after): an interrupt or a failure there keeps the trained
+            # run; one during the save waits for it (seconds, after the training it keeps), then stops before scoring
+            with signals_held():
+                result = _result(trained.setup, trained.report, spec, out=out, overwrite=overwrite, flags=flags,
+                                 chosen=trained.chosen, tune_seconds=trained.tune_seconds, leakage=leakage,
+                                 not_scored=left if trained.report.status == "done" else None)
             outcome = scored(spec, trained, test=False, progress=update)
     except RunInterrupted as stop:  # during the steps: the checkpoint so far is kept, then the interrupt goes on with it
         raise Interrupted(_result(stop.setup, stop.report, spec, out=out, overwrite=overwrite, flags=list(defaults),
                                   chosen=stop.report.chosen, leakage=leakage)) from None
     except ScoringInterrupted as stop:  # trained, and saved: the scores made so far join it, those left are named
         raise Interrupted(with_scores(result, stop.result, ended_by=stop.ended_by, not_scored=stop.not_scored)) from None
-    except KeyboardInterrupt as stop:  # nothing worth keeping had trained (a tune trial, a solve), or it was being saved
+    except KeyboardInterrupt as stop:  # nothing worth keeping had trained (a tune trial, a solve), or it was saved just now
+        if result is not None:  # held back while it was saved: it is, and nothing was scored yet
+            raise Interrupted(with_scores(result, None, ended_by=f"{ended_by(stop)} after training, before it was scored",
+                                          not_scored=left)) from None
         raise NothingSaved(stop, trial=isinstance(stop, StepsInterrupted), saving=trained is not None) from None
     result = with_scores(result, outcome.result)
     if report_to and result.status == "done":

@@ -5,17 +5,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import tempfile
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from headstart.errors import StoreError, WriteError
+from headstart.interrupts import signals_held
 from headstart.killpoints import kill_point
 from headstart.outdir import foreign, sibling
 
@@ -133,7 +131,7 @@ def write_directory(out: Path, fill: Callable[[Path], None], *, is_replaceable: 
         fill(staging)
         share_files(staging)
         kill_point("swap:run")
-        with _signals_held():  # a Ctrl-C or SIGTERM between the two renames would leave no ``out`` at all
+        with signals_held():  # a Ctrl-C or SIGTERM between the two renames would leave no ``out`` at all
             if out.exists():
                 old = fresh_folder(out, "old")  # empty: the rename below replaces it
                 os.replace(out, old)
@@ -152,24 +150,3 @@ def write_directory(out: Path, fill: Callable[[Path], None], *, is_replaceable: 
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     return out
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM noted inside the block and delivered when it ends, as they came. Python runs signal handlers
-    in the main thread only, so off it nothing can interrupt the block and nothing is changed; a handler installed
-    outside Python is left alone. (Blocking the signals would not do: another thread takes the signal, and the main
-    thread still raises at its next instruction.)"""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    kinds = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not None]
-    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in kinds}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        for s in caught:
-            signal.raise_signal(s)

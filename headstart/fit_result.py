@@ -90,14 +90,15 @@ class Interrupted(KeyboardInterrupt):
 
 
 class NothingSaved(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM in ``fit`` before its run had trained anything worth keeping (its data or backbone loading,
-    a ``tune`` trial, a closed-form solve such as embed-logreg's, setfit's pair loop: seconds to redo, or a rate not
-    chosen yet), or while the trained run was being saved. A KeyboardInterrupt still; its text is the CLI's line."""
+    """Ctrl-C or SIGTERM in ``fit`` before its run had trained anything worth keeping (its backbone loading, a ``tune``
+    trial, a closed-form solve such as embed-logreg's, setfit's pair loop: seconds to redo, or a rate not chosen yet),
+    or after training in the moment before its save began (the save itself holds an interrupt back until it is done).
+    A KeyboardInterrupt still; its text is the CLI's line."""
 
     def __init__(self, interrupt: KeyboardInterrupt, *, trial: bool = False, saving: bool = False) -> None:
         from headstart.interrupts import ended_by
 
-        where = (" while the trained run was saved" if saving else " in a --tune trial" if trial
+        where = (" after training, before the trained run was saved" if saving else " in a --tune trial" if trial
                  else " before the run's training ended")
         super().__init__(f"{ended_by(interrupt)}{where}: "
                          + ("nothing saved" if saving else "nothing trained yet; nothing saved")
@@ -114,7 +115,7 @@ def interrupted_text(run: FitResult) -> str:
                   and isinstance(v, (int, float))), None)
     kept = (f"the best validation checkpoint so far (step {run.best_step}" + (f", {shown[0]} {shown[1]:.4g}" if shown else "") + ")"
             if run.best_step else f"the weights after step {run.steps} (no validation check had run yet)")
-    if run.not_scored:
+    if run.not_scored is not None:  # trained: interrupted after it, while or before it was scored
         return _scores_left(run)
     if run.out is not None:
         return (f"{run.ended_by}: saved {kept} to {run.out}; the test split is not scored yet: "
@@ -163,13 +164,14 @@ def split_name(split: str) -> str:
 
 def with_scores(result: FitResult, scored: Any, *, ended_by: str | None = None,
                 not_scored: dict[str, list[str]] | None = None) -> FitResult:
-    """``result`` (``api._result``'s) with the retention and out-of-domain scores of ``scored`` (a ``RunResult``), written
-    into the metrics.json it was saved with, where it was (atomically: the file is whole, before or after); interrupted,
-    with ``ended_by`` and what was ``not_scored`` instead of the run's "not scored yet"."""
+    """``result`` (``api._result``'s) with the retention and out-of-domain scores of ``scored`` (a ``RunResult``; None
+    where none was made), written into the metrics.json it was saved with, where it was (atomically: the file is whole,
+    before or after); interrupted, with ``ended_by`` and what was ``not_scored`` instead of the run's "not scored yet".
+    An interrupt that left nothing unscored leaves metrics.json a finished run's."""
     from headstart.atomic import write_json
     from headstart.ood import with_majority_flag
 
-    record = scored.record or {}
+    record = (scored.record if scored is not None else None) or {}
     result.retention = record.get("retention") or []
     result.ood = [with_majority_flag({k: v for k, v in o.items() if k != "rows"}) for o in record.get("ood") or ()]
     result.ended_by, result.not_scored = ended_by, not_scored
@@ -179,5 +181,5 @@ def with_scores(result: FitResult, scored: Any, *, ended_by: str | None = None,
     metrics.pop("not_scored")
     added = {"retention": result.retention, "ood": result.ood}
     write_json(path, {**metrics, **{k: v for k, v in added.items() if v},
-                      **({"not_scored": not_scored, "ended_by": ended_by} if ended_by else {})})
+                      **({"not_scored": not_scored, "ended_by": ended_by} if ended_by and not_scored else {})})
     return result

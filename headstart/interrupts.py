@@ -14,6 +14,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 class Terminated(KeyboardInterrupt):
@@ -49,3 +50,33 @@ def stopped_by(error: str | None) -> str:
 
 
 BY_SIGTERM = "interrupted by SIGTERM"  # how a loop's error starts where SIGTERM stopped it
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM noted inside the block and delivered when it ends, as they came. Python runs signal handlers
+    in the main thread only, so off it nothing can interrupt the block and nothing is changed; a handler installed
+    outside Python is left alone. (Blocking the signals would not do: another thread takes the signal, and the main
+    thread still raises at its next instruction.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    kinds = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not None]
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in kinds}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in caught:
+            signal.raise_signal(s)
+
+
+def steps_interrupted(metrics: Any) -> str | None:
+    """The ``ended_by`` of a saved run whose training steps an interrupt ended ("interrupted by SIGTERM at step 77 of
+    100"), read from its metrics.json; None for a run that finished its steps, one interrupted while it was scored after
+    them included (its metrics.json names what was ``not_scored``). The one reading of it: ``outdir.finished`` (never
+    written over a finished run), ``saved.cut_short`` (evaluate's note) and the model card's "Stopped early"."""
+    ended = metrics.get("ended_by") if isinstance(metrics, dict) else None
+    return ended if isinstance(ended, str) and ended.startswith("interrupted") and "not_scored" not in metrics else None

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from headstart.data.memory import shown_name
+from headstart.interrupts import steps_interrupted
 from headstart.report.mdtext import md_code, md_fence, md_text
 from headstart.results import chosen_on_validation
 
@@ -47,8 +48,8 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
 
 def _interrupted(metrics: dict[str, Any] | None) -> list[str]:
     """An interrupted run's paragraph: what stopped it at which step, and which weights it kept."""
-    ended = (metrics or {}).get("ended_by")
-    if not isinstance(ended, str) or not ended.startswith("interrupted"):
+    ended = steps_interrupted(metrics)
+    if ended is None:
         return []
     kept = (f"the best validation checkpoint so far, step {metrics.get('best_step')}" if metrics.get("best_step")
             else f"the weights after step {metrics.get('steps')}, before any validation check")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.errors import ConfigError
+from headstart.interrupts import steps_interrupted
 from headstart.store_rows import FILENAME
 
 __all__ = ["KINDS", "check_new", "check_writable", "claim", "finished", "foreign", "held", "sibling"]
@@ -79,8 +80,7 @@ def finished(folder: str | Path, kind: str) -> bool:
     folder = Path(folder)
     try:
         metrics = json.loads((folder / "metrics.json").read_text())
-        return (held(folder) == kind and metrics.get("status", "done") == "done"
-                and not (str(metrics.get("ended_by") or "").startswith("interrupted") and not metrics.get("not_scored")))
+        return held(folder) == kind and metrics.get("status", "done") == "done" and steps_interrupted(metrics) is None
     except (OSError, ValueError, AttributeError):
         return False
 

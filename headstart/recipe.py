@@ -16,7 +16,6 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -381,10 +380,3 @@ def _trained(s: Setup, progress: ProgressFn | None, nproc: int, *, chosen: dict[
     report.chosen = {**(chosen or {}), **report.chosen}
     return report
 
-
-def evaluate(spec: RunSpec, s: Setup, report: FitReport, chosen: dict[str, Any], trials: list[dict[str, Any]],
-             tune_seconds: float, *, test: bool = True, stage: Callable[[str], None] | None = None) -> RunResult:
-    """The ``RunResult`` of a trained run, scored (``headstart.scoring``)."""
-    from headstart.scoring import score, unscored
-
-    return score(spec, s, report, unscored(spec, s, report, chosen, trials, tune_seconds), test=test, stage=stage)

@@ -24,6 +24,7 @@ from headstart.engine import FitReport
 from headstart.atomic import write_atomic, write_json
 from headstart.backbones import count_parameters
 from headstart.errors import StoreError
+from headstart.interrupts import steps_interrupted
 from headstart.surface import spoken
 from headstart.model import TaskModel
 from headstart.precision import pick_device
@@ -356,8 +357,8 @@ def cut_short(directory: Path) -> str | None:
         metrics = json.loads((Path(directory) / "metrics.json").read_text())
     except (OSError, ValueError):
         return None
-    ended = metrics.get("ended_by") if isinstance(metrics, dict) else None
-    if not isinstance(ended, str) or not ended.startswith("interrupted") or "not_scored" in metrics:
+    ended = steps_interrupted(metrics)
+    if ended is None:
         return None
     best = metrics.get("best_step")
     return f"{ended} and kept " + (f"its best validation checkpoint (step {best})" if isinstance(best, int) and best > 0

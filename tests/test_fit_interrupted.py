@@ -313,3 +313,84 @@ def test_adapters_list_says_which_run_an_interrupt_ended(toy_csv, tiny_registry,
     code, printed, err = run_cli(["adapters", "list", str(tmp_path / "runs"), "--json"], monkeypatch, capsys)
     assert {Path(r["directory"]).name: r["ended_by"] for r in json.loads(printed)} == {
         "done": None, "cut": "interrupted by SIGTERM at step 5 of 8"}, printed
+
+
+# ---- between the two: the save of the trained run ------------------------------------------------------------------
+
+
+def signal_during_save(monkeypatch) -> None:
+    """A real SIGTERM to this process while ``fit`` saves its trained run (``saved.save``), just after the files are
+    written: where the save did not hold it back, fit raised there and said "nothing saved" of a run it had saved."""
+    import headstart.saved
+
+    real = headstart.saved.save
+
+    def sent_while_saving(*args, **kwargs):
+        saved = real(*args, **kwargs)
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, "nothing reads SIGTERM: it would end pytest"
+        os.kill(os.getpid(), signal.SIGTERM)
+        return saved
+
+    monkeypatch.setattr(headstart.saved, "save", sent_while_saving)
+
+
+@pytest.mark.parametrize("scoring", [False, True])
+def test_an_interrupt_while_the_trained_run_is_saved_waits_for_the_save_then_stops_before_scoring(scoring, toy_csv, other_csv,
+                                                                                                   tiny_registry, tmp_path, monkeypatch):
+    from headstart.outdir import finished
+    from headstart.saved import cut_short
+
+    out = tmp_path / "run"
+    signal_during_save(monkeypatch)
+    other = f"{other_csv}[neutral=-]"
+    with pytest.raises(Interrupted) as stopped:
+        headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=out, config=CONFIG,
+                      eval_data=[other] if scoring else [])
+    run = stopped.value.run
+    assert run.ended_by == "interrupted by SIGTERM after training, before it was scored" and run.steps == 8, run
+    assert run.not_scored == ({"eval_data": [other]} if scoring else {}) and run.out == out and run.ood == [], run
+    later = f", eval_data={[other]!r}, full=True" if scoring else ""
+    assert str(stopped.value) == (f"interrupted by SIGTERM after training, before it was scored: saved the trained run to {out}; "
+                                  f"the test split{f' and {other} are' if scoring else ' is'} not scored yet: "
+                                  f"headstart.evaluate({str(out)!r}{later})")
+    metrics = json.loads((out / "metrics.json").read_text())
+    if scoring:
+        assert (metrics["not_scored"], metrics["ended_by"]) == (run.not_scored, run.ended_by), metrics
+    else:  # nothing was left to score: the run on disk is a finished one
+        assert "not_scored" not in metrics and "ended_by" not in metrics, metrics
+    assert finished(out, "run") and cut_short(out) is None, "its steps all ran: a later run is not saved over it"
+    assert "Stopped early" not in (out / "README.md").read_text()
+    texts = ["good great film", "awful dull plot"]
+    assert headstart.predict(out, texts) == run.predict(texts), "the saved run is the trained one"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_whether_an_interrupt_ended_a_runs_steps_is_read_one_way(toy_csv, tiny_registry, tmp_path):
+    """``outdir.finished``, ``saved.cut_short`` and the model card read a metrics.json's interrupt one way: they split
+    on an empty ``not_scored`` (an interrupt after the last dataset was scored), which fit no longer writes."""
+    from types import SimpleNamespace
+
+    from headstart.fit_result import with_scores
+    from headstart.model_card import _interrupted
+    from headstart.outdir import finished
+    from headstart.saved import cut_short
+
+    out = tmp_path / "run"
+    run = headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=out, config=CONFIG)
+    path, done = out / "metrics.json", json.loads((out / "metrics.json").read_text())
+
+    def readings(**changed):
+        path.write_text(json.dumps({**done, **changed}))
+        return finished(out, "run"), cut_short(out) is not None, bool(_interrupted({**done, **changed}))
+
+    assert readings() == (True, False, False)
+    assert readings(ended_by="interrupted by SIGTERM at step 5 of 8", planned_steps=8) == (False, True, True)
+    assert readings(ended_by="interrupted by SIGTERM after training, while scoring x out of domain",
+                    not_scored={"eval_data": ["x"]}) == (True, False, False)
+    # the scores of every dataset written, the interrupt after the last: a finished run's metrics.json
+    path.write_text(json.dumps({**done, "not_scored": {"eval_data": ["x"]}}))
+    with_scores(run, SimpleNamespace(record={"ood": [{"data": "x", "n": 3, "accuracy": 1.0}]}),
+                ended_by="interrupted by Ctrl-C after training, while scoring x out of domain", not_scored={})
+    metrics = json.loads(path.read_text())
+    assert "not_scored" not in metrics and "ended_by" not in metrics and metrics["ood"][0]["data"] == "x", metrics
+    assert finished(out, "run") and cut_short(out) is None
