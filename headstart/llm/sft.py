@@ -196,7 +196,7 @@ def score_test(run: LoadedLM, prompts: list[str], references: list[str], *, max_
         Interrupted: Ctrl-C or SIGTERM while answering; the run, saved trained before this began, keeps
             ``test_not_scored`` saying so and how many prompts were answered.
     """
-    from headstart.interrupts import BY_SIGTERM, Terminated, sigterm_as_interrupt
+    from headstart.interrupts import ended_by, sigterm_as_interrupt
     from headstart.llm.runs import Interrupted, exact_match, generate, rescore
 
     answered, said = [0], answering(progress)
@@ -210,7 +210,7 @@ def score_test(run: LoadedLM, prompts: list[str], references: list[str], *, max_
         with sigterm_as_interrupt():  # a scheduler's time limit here keeps the saved run and says so, as Ctrl-C does
             generated = generate(run.model, run.tokenizer, prompts, max_new_tokens=max_new_tokens, progress=counted)
     except KeyboardInterrupt as stop:
-        run.metrics["test_not_scored"] = (f"{BY_SIGTERM if isinstance(stop, Terminated) else 'interrupted'} while answering "
+        run.metrics["test_not_scored"] = (f"{ended_by(stop)} while answering "
                                           f"the test prompts ({answered[0]} of {len(prompts)} answered), after training finished")
         rescore(run)
         raise Interrupted(run) from None

@@ -472,7 +472,7 @@ def test_a_stop_while_answering_the_test_prompts_keeps_the_trained_run(tiny_lm, 
     code, printed, err = run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--max-steps", "2", "--rank", "4",
                                   "--eval-rows", "1", "--out", str(tmp_path / "run"), "-q"], monkeypatch, capsys)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    stop = "interrupted" if signal_name == "Ctrl-C" else "interrupted by SIGTERM"
+    stop = "interrupted by Ctrl-C" if signal_name == "Ctrl-C" else "interrupted by SIGTERM"
     assert code == 130 and metrics["status"] == "done" and metrics["steps"] == 2 and "test" not in metrics, (code, metrics, err)
     assert metrics["test_not_scored"] == f"{stop} while answering the test prompts (1 of 1 answered), after training finished"
     assert f"{metrics['test_not_scored']}; saved to {tmp_path / 'run'}, trained, without its test exact match" in err, err
