@@ -37,7 +37,7 @@ from typing import Any
 
 from headstart.errors import ConfigError, closest
 from headstart.surface import cli_surface, reset_surface, toml_names, toml_text
-from headstart.data.splits import SplitConfig
+from headstart.data.splits import SplitConfig, means_all
 from headstart.specs import TrainConfig
 
 TOP_KEYS = {"data", "backbone", "strategies", "sizes", "seeds", "workers", "out", "text_column", "label_column", "task",
@@ -84,7 +84,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
     for strategy, overrides in config.get("train_by_strategy", {}).items():
         _check_values(path, f"train_by_strategy.{strategy}", overrides, TrainConfig)
     split = config.get("split", {})
-    if isinstance(split, dict) and isinstance(split.get("max_test"), str) and split["max_test"].strip().lower() == "all":
+    if isinstance(split, dict) and means_all(split.get("max_test")):
         split["max_test"] = None  # every test row, as --max-test all reads it (TOML has no null)
     _check_values(path, "split", split, SplitConfig)
     for key, example in (("backend", '"ray"'), ("address", '"10.0.0.5:6379"')):

@@ -187,6 +187,9 @@ def test_python_compare_mirrors_the_cli_and_resumes(toy_csv, tiny_registry, tmp_
     again = headstart.compare(str(toy_csv), **kwargs)
     assert (again.skipped, again.trained) == (8, 0), "re-running trains nothing already done"
     assert again.summary["curves"] == first.summary["curves"]
+    for every in ("all", " ALL"):  # as --max-test all and a TOML's [split] max_test = "all" read it: no cap, the same cells
+        same = headstart.compare(str(toy_csv), **kwargs, split={"max_test": every})
+        assert (same.skipped, same.trained) == (8, 0)
 
 
 def test_a_result_the_store_cannot_take_is_spooled_and_merged_by_the_next_compare(toy_csv, tiny_registry, tmp_path, monkeypatch, caplog):

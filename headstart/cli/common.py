@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -281,12 +280,6 @@ def parse_max_test(text: str) -> int | None:
     Raises:
         ConfigError: anything else, named.
     """
-    if text.strip().lower() == "all":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ConfigError(f"--max-test must be a positive integer or all, got {text!r}; e.g. --max-test 1000")
-    return value
+    from headstart.data.splits import max_test_rows
+
+    return max_test_rows(text)

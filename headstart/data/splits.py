@@ -22,18 +22,27 @@ from headstart.python_checks import settings_class
 from headstart.surface import setting_text, spoken
 
 
+def means_all(value: Any) -> bool:
+    """Whether a ``max_test`` as given is "all" (any case, spaces around): every test row, None in a SplitConfig. The
+    one reading of it, for ``--max-test``, a keyword argument, a TOML's ``[split]`` and ``compare(split={...})``."""
+    return isinstance(value, str) and value.strip().lower() == "all"
+
+
 def max_test_rows(value: Any) -> int | None:
-    """A ``max_test`` argument of ``adapt`` / ``continual`` / ``multitask`` as their ``--max-test`` reads it: a whole
-    number >= 1, or "all" (None, as None itself: no cap of the caller's, so the data's default holds — every test row,
-    but 2,000 of an image test split over 2,000 where ``data_defaults`` fills the split).
+    """A ``max_test`` argument (``fit``, ``compare``, ``adapt``, ``continual``, ``multitask``) or ``--max-test`` text as
+    read: a whole number >= 1, or "all" (None, as None itself: no cap of the caller's, so the data's default holds —
+    every test row, but 2,000 of an image test split over 2,000 where ``data_defaults`` fills the split).
 
     Raises:
         ConfigError: anything else, named with an example.
     """
-    if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
+    if value is None or means_all(value):
         return None
+    given = value
+    if isinstance(value, str) and value.strip().isdigit():  # the CLI's text
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"--max-test must be a positive integer or {spoken('all', repr('all'))}, got {value!r}; "
+        raise ConfigError(f"--max-test must be a positive integer or {spoken('all', repr('all'))}, got {given!r}; "
                           "e.g. --max-test 1000")
     return value
 
