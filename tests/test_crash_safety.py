@@ -557,3 +557,16 @@ def test_a_ctrl_c_during_a_runs_swap_never_leaves_its_folder_missing(tmp_path, m
         write_directory(out, lambda d: (d / "spec.json").write_text("newer"), is_replaceable=lambda p: True, what="run")
     assert (out / "spec.json").read_text() == "new", "the old folder is put back"
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+    def both_fail(source, target):  # the new folder's rename fails, and so does putting the old one back
+        calls.append(target)
+        if len(calls) in (7, 8):
+            raise OSError(5, "Input/output error")
+        real(source, target)
+
+    monkeypatch.setattr(os, "replace", both_fail)
+    with pytest.raises(OSError):
+        write_directory(out, lambda d: (d / "spec.json").write_text("newest"), is_replaceable=lambda p: True, what="run")
+    left = [p for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].name.startswith(".run.") and left[0].name.endswith(".old"), left
+    assert (left[0] / "spec.json").read_text() == "new", "the only copy of the old run is kept where it was moved aside"

@@ -46,7 +46,7 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
         on = chosen_on(others)
         text = (f"with {format_n(n, best.n_actual)} labelled examples, {best.strategy} (best transfer strategy on {on}) "
                 f"vs {BASELINE} on test: {delta_text(imp, metric, better_high)}")
-        why, line = _nothing(results, metric, better_high)
+        why, _ = _nothing(results, metric, better_high)
         nothing = [why(c.strategy, n, val_mean(c)) for c in (best, table[(BASELINE, n)])]
         if all(nothing):  # a difference between two arms that learned nothing is no head start
             text += (f"; but neither learned the task there — {best.strategy} {nothing[0]}, {BASELINE} {nothing[1]} — "
