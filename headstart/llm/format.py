@@ -170,13 +170,13 @@ def token_logps(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple
     """(B, T-1) log-probability of each next token and (B, T-1) mask of the positions that count (labels != -100).
 
     Position t scores token t+1 from the logits at t (the shift every causal-LM loss makes). A batch of ``collate`` runs
-    with its attention mask; one of ``collate_packed`` with its position ids and no cache, so that each packed example
-    attends only to itself.
+    with its attention mask; one of ``collate_packed`` with its position ids, so that each packed example attends only to
+    itself. Neither keeps a KV cache (nothing reads one, and under recomputed activations transformers warns of it).
     """
     if "position_ids" in batch:
         out = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False)
     else:
-        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
     logits = out.logits[:, :-1].float()
     targets = batch["labels"][:, 1:]
     counted = targets != IGNORE

@@ -491,3 +491,18 @@ def test_the_test_answers_are_added_to_the_run_saved_before_them(tiny_lm, sft_cs
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert "test_not_scored" not in saved and saved["test"] == run.metrics["test"] and saved["test"]["rows"] == 1
     assert "test exact_match" in (tmp_path / "run" / "README.md").read_text()
+
+
+def test_qlora_sft_trains_without_transformers_warning_of_its_cache(tiny_lm, sft_csv, monkeypatch):
+    """qlora recomputes activations, and a training forward with transformers' default use_cache=True under that printed
+    "[transformers] `use_cache=True` is incompatible with gradient checkpointing" on every qlora sft: a training
+    forward keeps no cache, so nothing is said."""
+    pytest.importorskip("bitsandbytes")
+    from transformers.utils import generic
+
+    from headstart.api_llm import sft
+
+    said = []
+    monkeypatch.setattr(generic.logger, "warning_once", lambda message, *args, **kwargs: said.append(message))
+    sft(str(sft_csv), config=config(tiny_lm, strategy="qlora", max_steps=2, lr=1e-3))
+    assert not [m for m in said if "gradient checkpointing" in str(m)], said
