@@ -14,8 +14,9 @@ from typing import Any
 from headstart.analysis import format_n, size_key
 from headstart.report.chart import log_x, metric_label
 from headstart.report.markdown import (curve_ci_text, difference_ci_text, interval_text, paired_retention_text,
-                                       produced_by_markdown, ranking_cells, reference_text, retention_ci_text,
-                                       score_ci_text, signed_value, superseded_text, value_text)
+                                       per_step_text, produced_by_markdown, ranking_cells, reference_text,
+                                       retention_ci_text, score_ci_text, seconds_text, signed_value, size_text,
+                                       superseded_text, value_text)
 
 _CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 
@@ -63,13 +64,13 @@ margin-right:4px;vertical-align:-1px}pre{background:#f4f4f4;padding:.6rem;overfl
 <label for="size-slider" id="size-label"></label>
 <input type="range" id="size-slider" min="0" step="1" value="0">
 <table id="at-size"><thead><tr><th>strategy</th><th id="at-metric"></th><th>95% CI</th><th>seeds</th>
-<th>train time</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
+<th>train time (s)</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
 <p class="note" id="pick-note"></p>
 <h2>Recommendation</h2><ul id="advice"></ul>
 <p id="reference"></p><p id="head-start"></p><p id="crossover"></p><p id="leakage"></p><p id="test-split"></p>
 <h2>All results</h2>
 <table id="table"><thead><tr><th>strategy</th><th>n</th><th id="table-metric"></th><th>95% CI</th>
-<th>seeds</th><th>chosen on validation</th><th>budget</th><th>train time</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
+<th>seeds</th><th>chosen on validation</th><th>budget</th><th>train time (s)</th><th>s / step</th><th>trainable params</th><th>saved size</th></tr></thead><tbody></tbody></table>
 <p class="note" id="intervals"></p>
 <div id="forgetting"></div><div id="ood"></div><div id="flags"></div><div id="edges"></div><div id="others"></div><div id="ranking"></div><div id="problems"></div><p id="superseded"></p>
 <h2>Produced by</h2><p class="note" id="command-note"></p><pre id="command"></pre>
@@ -81,9 +82,6 @@ __HELPERS__const COLORS = ["#1f77b4","#d62728","#2ca02c","#ff7f0e","#9467bd","#8
 // Only the y axis's own labels are written here; every stored value arrives written by Python (_texts).
 const tick = (v) => D.scale === 100 ? (v * 100).toFixed(1) : String(Number(v.toPrecision(3)));
 const seedsText = (r) => r.runs < r.seeds ? r.seeds + " (1 run)" : String(r.seeds);
-const secs = (t) => (t >= 10 ? t.toFixed(0) : String(Number(t.toPrecision(2)))) + " s";
-const bytes = (b) => !b ? "–" : b >= 1e6 ? Number((b / 1e6).toPrecision(3)) + " MB" : b >= 1e3 ? Number((b / 1e3).toPrecision(3)) + " kB" : b + " B";
-const params = (k) => k >= 1e6 ? Number((k / 1e6).toPrecision(3)) + "M" : k >= 1e3 ? Number((k / 1e3).toPrecision(3)) + "k" : String(k);
 const color = new Map(D.strategies.map((s, i) => [s, COLORS[i % COLORS.length]]));
 
 document.title = D.title;
@@ -166,7 +164,7 @@ function showSize() {
     ? "In bold: " + pick + ", the recommendation at this size (chosen on validation; the test scores here chose nothing)." : "";
   for (const r of rows) {
     const tr = el("tr", null, r.strategy === pick ? {class: "best"} : {});
-    for (const v of [r.strategy, r.mean_text, r.interval_text, seedsText(r), secs(r.train_seconds), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
+    for (const v of [r.strategy, r.mean_text, r.interval_text, seedsText(r), r.seconds_text, r.params_text, r.size_text]) tr.append(el("td", v));
     body.append(tr);
   }
   if (D.reference) {
@@ -194,7 +192,7 @@ if (D.test_split) {
 const tbody = $("table").tBodies[0];
 for (const r of D.curves) {
   const tr = el("tr");
-  for (const v of [r.strategy, r.label, r.mean_text, r.interval_text, seedsText(r), r.chosen || "–", r.budget || "–", secs(r.train_seconds), (r.seconds_per_step ? secs(r.seconds_per_step) : "–"), params(r.trainable_params), bytes(r.saved_bytes)]) tr.append(el("td", v));
+  for (const v of [r.strategy, r.label, r.mean_text, r.interval_text, seedsText(r), r.chosen || "–", r.budget || "–", r.seconds_text, r.per_step_text, r.params_text, r.size_text]) tr.append(el("td", v));
   tbody.append(tr);
 }
 if (D.retention.length) {
@@ -330,21 +328,23 @@ def _payload(summary: dict[str, Any], title: str, command: str | list[str] | Non
 
 
 def _texts(summary: dict[str, Any], r: dict[str, Any]) -> dict[str, str]:
-    """A curves row's numbers as the page shows them, written here as report.md writes them (``value_text``):
-    JavaScript's ``toFixed`` rounds an exact half up where Python rounds it to even (18.25 % is 18.3 there, 18.2
-    here), and one value must read the same on every page.
+    """A curves row's numbers as the page shows them, written here as report.md writes them (``value_text``, its
+    seconds, parameter counts and sizes too): JavaScript's ``toFixed`` rounds an exact half up where Python rounds it to
+    even (18.25 % is 18.3 there, 18.2 here), and one value must read the same on every page.
 
     ``mean_text`` is "mean ± half" only where the interval is symmetric as shown: one clipped at 0 or 100 % (or a
     Wilson floor) is not, and "48.5 ± 50.0" would read as -1.5 to 98.5; the tables' CI column (``interval_text``),
     or the tooltip's (low – high) (``tip_text``), says it then."""
     unit = " %" if summary["scale"] == 100.0 else ""
     mean, ci = value_text(summary, r["mean"]), curve_ci_text(summary, r)
+    costs = {"seconds_text": seconds_text(r["train_seconds"]), "per_step_text": per_step_text(r.get("seconds_per_step")),
+             "params_text": f"{r['trainable_params']:,}", "size_text": size_text(r.get("saved_bytes", 0))}
     if r.get("interval", "seeds" if r["seeds"] > 1 else "none") == "none":  # as curve_ci_text reads it
-        return {"mean_text": mean + unit, "tip_text": mean + unit, "interval_text": ci}
+        return {**costs, "mean_text": mean + unit, "tip_text": mean + unit, "interval_text": ci}
     if value_text(summary, r["mean"] - r["ci_low"]) == value_text(summary, r["ci_high"] - r["mean"]):
         pm = f"{mean} \u00b1 {value_text(summary, (r['ci_high'] - r['ci_low']) / 2)}{unit}"
-        return {"mean_text": pm, "tip_text": pm, "interval_text": ci}
-    return {"mean_text": mean + unit, "tip_text": f"{mean} ({ci}){unit}", "interval_text": ci}
+        return {**costs, "mean_text": pm, "tip_text": pm, "interval_text": ci}
+    return {**costs, "mean_text": mean + unit, "tip_text": f"{mean} ({ci}){unit}", "interval_text": ci}
 
 
 def _ranking(ranking: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -201,8 +201,8 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
         ci = md_text(curve_ci_text(summary, r))
         seeds = f"{r['seeds']} (1 run)" if r.get("runs", r["seeds"]) < r["seeds"] else str(r["seeds"])
         lines.append(f"| {md_text(r['strategy'])} | {format_n(r['n'], r['n_actual'])} | {value_text(summary, r['mean'])} | "
-                     f"{ci} | {seeds} | {md_text(r.get('chosen') or '–')} | {md_text(r.get('budget') or '–')} | {r['train_seconds']:.3g} | "
-                     f"{_per_step(r.get('seconds_per_step'))} | {r['trainable_params']:,} | "
+                     f"{ci} | {seeds} | {md_text(r.get('chosen') or '–')} | {md_text(r.get('budget') or '–')} | {seconds_text(r['train_seconds'])} | "
+                     f"{per_step_text(r.get('seconds_per_step'))} | {r['trainable_params']:,} | "
                      f"{size_text(r.get('saved_bytes', 0))} |")
     retained = summary.get("retention") or []
     ref = summary.get("reference")
@@ -325,6 +325,11 @@ def _ood_lines(summary: dict) -> list[str]:
     return lines + ["", "![in domain vs out of domain](ood.png)"]
 
 
-def _per_step(seconds: float | None) -> str:
+def seconds_text(seconds: float) -> str:
+    """A cell's training seconds as the reports write them (three significant digits: "12.5", "0.318")."""
+    return f"{seconds:.3g}"
+
+
+def per_step_text(seconds: float | None) -> str:
     """Seconds per optimiser step, or "–" for a cell that took none (a closed-form head)."""
-    return f"{seconds:.3g}" if seconds else "–"
+    return seconds_text(seconds) if seconds else "–"

@@ -253,3 +253,6 @@ def test_a_score_on_a_half_reads_as_report_md_writes_it(page: Any, tmp_path: Pat
     tab.close()
     assert cells[2].startswith("18.2 ") and at_size[1].startswith("18.2 ") and ": 18.2 " in tip, (cells, at_size, tip)
     assert cells[3] == md_row[0].split(" | ")[3], (cells, md_row)
+    # seconds, seconds per step, trainable parameters, saved size: report.md's cells too (the page wrote "1 s", "0")
+    assert cells[7:11] == md_row[0].removesuffix(" |").split(" | ")[7:11], (cells, md_row)
+    assert at_size[4:7] == [cells[7], cells[9], cells[10]], (at_size, cells)
