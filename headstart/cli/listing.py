@@ -11,7 +11,7 @@ from headstart.cli.common import JsonOpt, _echo_json, app
 
 @app.command()
 def strategies(as_json: JsonOpt = False) -> None:
-    """List the registered strategies with a one-line description.
+    """List the registered strategies and objective terms, each with a one-line description and its options.
 
     \b
     Example: headstart strategies --json
