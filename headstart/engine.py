@@ -377,8 +377,8 @@ def _train_phase(model: nn.Module, phase: Phase, loss_fn: Callable, data: FitDat
                 if cfg.clip > 0:
                     clip_grad_norm([p for g in phase.groups if g.clip for p in g.params], cfg.clip)
                 optimizer.step()
+                step += 1  # counted before the next call, where an interrupt may land: the weights have taken this step
                 optimizer.zero_grad(set_to_none=True)
-                step += 1
                 last = phase_step + 1 == phase.steps
                 if (phase_step + 1) % eval_every == 0 or last:
                     if group is None or group.leads:

@@ -394,3 +394,24 @@ def test_whether_an_interrupt_ended_a_runs_steps_is_read_one_way(toy_csv, tiny_r
     metrics = json.loads(path.read_text())
     assert "not_scored" not in metrics and "ended_by" not in metrics and metrics["ood"][0]["data"] == "x", metrics
     assert finished(out, "run") and cut_short(out) is None
+
+
+def test_an_interrupt_just_after_an_optimiser_step_counts_that_step(toy_csv, tiny_registry, tmp_path, monkeypatch):
+    """Ctrl-C right after the optimiser updated the weights (here in its zero_grad) was counted a step low: "the weights
+    after step 1" were the weights after two."""
+    import torch
+
+    real, calls = torch.optim.AdamW.zero_grad, []
+
+    def hooked(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "zero_grad", hooked)
+    with pytest.raises(Interrupted) as stopped:
+        headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "run", config=CONFIG)
+    run = stopped.value.run
+    assert run.steps == 2 and run.ended_by == "interrupted by Ctrl-C at step 2 of 8" and run.best_step == 0, run
+    assert "the weights after step 2 (no validation check had run yet)" in str(stopped.value)
