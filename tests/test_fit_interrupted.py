@@ -415,3 +415,19 @@ def test_an_interrupt_just_after_an_optimiser_step_counts_that_step(toy_csv, tin
     run = stopped.value.run
     assert run.steps == 2 and run.ended_by == "interrupted by Ctrl-C at step 2 of 8" and run.best_step == 0, run
     assert "the weights after step 2 (no validation check had run yet)" in str(stopped.value)
+
+
+def test_an_interrupt_while_scoring_a_run_without_out_says_it_is_in_memory(toy_csv, other_csv, tiny_registry, monkeypatch):
+    stop_scoring_at(monkeypatch, "ood", 1, "ctrl-c")
+    other = f"{other_csv}[neutral=-]"
+    with pytest.raises(Interrupted) as stopped:
+        headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, config=CONFIG, eval_data=[other])
+    run = stopped.value.run
+    assert run.out is None and run.not_scored == {"eval_data": [other]} and run.steps == 8, run
+    assert str(stopped.value) == (f"interrupted by Ctrl-C after training, while scoring {other} out of domain: the trained "
+                                  "run is in memory, not saved, for want of out=DIR (the exception's .run.evaluate(), "
+                                  f".run.predict()); the test split and {other} are not scored yet: headstart.evaluate(run, "
+                                  f"eval_data={[other]!r}, full=True)")
+    assert run.evaluate("val")["accuracy"] == pytest.approx(run.val_metrics["accuracy"]), "the run in memory scores"
+    scored = headstart.evaluate(run, eval_data=[other], full=True)  # the line's command, on the exception's run
+    assert scored["ood"][0]["n"] > 0 and "accuracy" in scored
