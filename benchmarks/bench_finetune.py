@@ -147,7 +147,8 @@ def main() -> int:
     from headstart.data import load_dataset
     from headstart.precision import cpu_model
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="example: python benchmarks/bench_finetune.py --strategy lora")
     parser.add_argument("--strategy", choices=("full-finetune", "lora"), default="full-finetune")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)

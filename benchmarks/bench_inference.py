@@ -52,7 +52,8 @@ def forward_flops(lengths: list[int], batches: list[np.ndarray], *, d: int, d_ff
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="example: python benchmarks/bench_inference.py")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     data = load_dataset("rotten-tomatoes")

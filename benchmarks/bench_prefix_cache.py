@@ -7,6 +7,7 @@ setting twice, alternating cached / uncached. A run's seconds include building t
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -22,6 +23,8 @@ from headstart.specs import RunSpec, TrainConfig
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                            epilog="example: python benchmarks/bench_prefix_cache.py").parse_args()
     data, pretrained = load_dataset("rotten-tomatoes"), load_backbone("all-minilm-l6-v2")
     real = PrefixCache.build
     print(f"{cpu_model()}, {torch.get_num_threads()} threads")

@@ -74,7 +74,8 @@ def _cached_rows(cache: Path) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="example: python benchmarks/bench_probe_sweep.py")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--max-test", type=int, default=None, help="cap on test rows (default: the whole test split)")
     parser.add_argument("--naive-steps", type=int, default=30, help="naive steps timed for the per-step figure")

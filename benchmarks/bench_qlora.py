@@ -107,7 +107,8 @@ def run_memory(steps: int, log=print, backbone: str = "all-minilm-l6-v2") -> lis
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="example: python benchmarks/bench_qlora.py --steps 20")
     parser.add_argument("--child", choices=STRATEGIES)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--backbone", default="all-minilm-l6-v2")

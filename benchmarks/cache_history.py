@@ -29,7 +29,8 @@ def _probe(prefill: bool, precision: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="example: python benchmarks/cache_history.py")
     parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16",
                         help="bf16 (default: where padding moved features most) or fp32")
     args = parser.parse_args()

@@ -9,6 +9,7 @@ Rotten-tomatoes, lora at its defaults before training, 64 reference inputs of th
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import torch
@@ -28,6 +29,8 @@ def fisher_seconds(model, params, context) -> tuple[list[torch.Tensor], float]:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                            epilog="example: python benchmarks/ewc_scale.py").parse_args()
     print(f"CPU: {device_name(torch.device('cpu'))}")
     s = setup(RunSpec(data="rotten-tomatoes", backbone="all-minilm-l6-v2", strategy="lora", n=64, seed=0))
     context, model = term_context(s), s.model

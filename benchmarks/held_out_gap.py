@@ -33,7 +33,8 @@ def _interval(values: list[float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="example: python benchmarks/held_out_gap.py runs/tuned")
     parser.add_argument("store", help="a compare --out folder")
     parser.add_argument("--metric", default="accuracy")
     args = parser.parse_args(argv)

@@ -30,7 +30,8 @@ from headstart.data.splits import SplitConfig, split_dataset
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="example: python benchmarks/image_sizes.py --sizes 160,224,128,96")
     parser.add_argument("--sizes", default="224,160,128,96")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()

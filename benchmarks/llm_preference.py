@@ -30,7 +30,9 @@ def classifier(path: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="example: python benchmarks/llm_preference.py --classifier runs/llm-pref/sentiment --sft runs/llm-pref/sft40 --dpo runs/llm-pref/dpo30 --prompts 20 --seeds 0,1,2",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--classifier", type=Path, required=True, help="headstart train run (fresh / rotten); trained if missing")
     parser.add_argument("--sft", type=Path, help="sft run")
     parser.add_argument("--dpo", type=Path, help="prefer run")

@@ -56,7 +56,9 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="example: python benchmarks/llm_table.py --stores runs/llm-lora --paired lora,qlora",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stores", nargs="+", default=list(STORES))
     parser.add_argument("--paired", default="", help="A,B (arm labels as the report shows them, e.g. lora,qlora): also print A − B per size in each store holding both, paired by seed")
     args = parser.parse_args()

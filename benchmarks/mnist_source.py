@@ -8,6 +8,8 @@ Run: python benchmarks/mnist_source.py
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -32,6 +34,8 @@ def framed(image: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                            epilog="example: python benchmarks/mnist_source.py").parse_args()
     torch.set_num_threads(1)
     backbone = load_backbone("mnist-cnn").eval()
     head = mnist_source_head(REGISTRY["mnist-cnn"].locate())

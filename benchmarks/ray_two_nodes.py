@@ -82,7 +82,8 @@ def _start_cluster(root: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="example: python benchmarks/ray_two_nodes.py --keep runs/ray-two-nodes")
     parser.add_argument("--keep", type=Path, help="keep the three output folders (serial, one, ray) here")
     args = parser.parse_args()
     print(f"# {datetime.date.today()} · {cpu_model()} · {os.cpu_count()} CPUs", flush=True)

@@ -56,7 +56,8 @@ BACKBONE = "all-minilm-l6-v2"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="example: python benchmarks/run_all.py")
     parser.add_argument("--quick", action="store_true", help="tiny step counts, 1 repeat: validate the script (~2 min)")
     parser.add_argument("--out", type=Path, default=DOC, help=f"markdown file to write (default {DOC})")
     args = parser.parse_args(argv)

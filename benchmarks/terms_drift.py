@@ -8,6 +8,7 @@ prints the squared distance Σ‖w − w⁰‖² over the encoder's weights for 
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from headstart.backbones import load_backbone  # noqa: E402
 from headstart.data import load_dataset  # noqa: E402
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                            epilog="example: python benchmarks/terms_drift.py").parse_args()
     loaded = load_dataset("rotten-tomatoes"), load_backbone("all-minilm-l6-v2")
     import torch
 

@@ -8,6 +8,7 @@ tiny backbone standing in for ``--backbone tiny``) in a scratch directory, so th
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import shlex
@@ -41,6 +42,8 @@ def cell(text: str) -> str:
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                            epilog="example: .venv/bin/python scripts/bad_inputs_table.py > /tmp/table.md").parse_args()
     with tempfile.TemporaryDirectory(prefix="hs-bad-inputs-") as scratch:
         os.environ["HEADSTART_CACHE"] = str(Path(scratch) / "cache")
         import test_bad_inputs as cases

@@ -7,6 +7,7 @@ Each NAME holds the done runs of that store with the fields ``headstart.analysis
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -23,8 +24,13 @@ def export(directory: str) -> list[dict]:
 
 
 if __name__ == "__main__":
-    pairs = [arg.split("=", 1) for arg in sys.argv[1:]]
-    if not pairs or any(len(p) != 2 for p in pairs):
-        sys.exit("usage: python scripts/export_histories.py NAME=STORE_DIR [NAME=STORE_DIR ...]")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="example: python scripts/export_histories.py old-demo=runs/old-demo tuned=runs/tune-on",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stores", nargs="+", metavar="NAME=STORE_DIR", help="a name for the store's runs and its compare --out folder")
+    args = parser.parse_args()
+    pairs = [arg.split("=", 1) for arg in args.stores]
+    if any(len(p) != 2 for p in pairs):
+        parser.error(f"expected NAME=STORE_DIR, got {next(a for a, p in zip(args.stores, pairs) if len(p) != 2)!r}")
     json.dump({name: export(path) for name, path in pairs}, sys.stdout, indent=1, sort_keys=True)
     sys.stdout.write("\n")

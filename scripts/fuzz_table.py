@@ -9,6 +9,7 @@ below the table and makes the script exit 1.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -20,6 +21,8 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "scripts"), str(ROOT)]
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                            epilog="example: .venv/bin/python scripts/fuzz_table.py > /tmp/fuzz.md").parse_args()
     from bad_inputs_table import Capture, cell
 
     with tempfile.TemporaryDirectory(prefix="hs-fuzz-") as scratch:
