@@ -13,7 +13,6 @@ with its 95% interval over seeds and prompts, and sample generations.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 

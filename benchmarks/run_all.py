@@ -156,7 +156,7 @@ def render(mode: Mode, *, machine: str, precision: str, probe: ProbeResult, fine
               "  each library's set-up inside the call; excludes model loading, headstart's validation pass after step K and",
               f"  Trainer's wrap-up). Whole-call medians: headstart {finetune.headstart_call_s:.1f} s (one validation pass included),",
               f"  Trainer {finetune.trainer_call_s:.1f} s.",
-              f"- LoRA: the same measurement with headstart's `lora` (r 8, alpha 16, dropout 0.1, query/value; lr = head lr = 2e-4)",
+              "- LoRA: the same measurement with headstart's `lora` (r 8, alpha 16, dropout 0.1, query/value; lr = head lr = 2e-4)",
               "  vs Trainer on the same AutoModelForSequenceClassification wrapped by `peft.get_peft_model` with the same LoRA",
               f"  config (task type SEQ_CLS: the classifier trains too). Whole-call medians: headstart {lora.headstart_call_s:.1f} s,",
               f"  Trainer + peft {lora.trainer_call_s:.1f} s.",
