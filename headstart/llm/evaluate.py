@@ -132,10 +132,11 @@ def test_of(spec: dict[str, Any], where: str) -> tuple[list[str], list[str]]:
         raise ConfigError(f"{where!r} was trained with {spoken('--eval-rows 0', 'eval_rows=0')}: it drew no test prompt "
                           f"to score; {_ask(where)} asks it, and an sft run of {spoken('--eval-rows 32', 'eval_rows=32')} "
                           "draws some")
-    source = data.get("name")
+    source = data.get("path") or data.get("name")  # a file by its absolute path; a run of before that, as it was given
     if not isinstance(source, str) or source not in BUILTINS and not Path(source).is_file():
-        raise DataError(f"the data {where!r} trained on, {source!r}, is not there (from {str(Path.cwd())!r}); evaluate reads it "
-                        "again to answer the same test prompts: run it from the folder sft ran in, or put the file back")
+        relative = "" if Path(str(source)).is_absolute() else f" (from {str(Path.cwd())!r})"
+        raise DataError(f"the data {where!r} trained on, {source!r}, is not there{relative}; evaluate reads it again to "
+                        "answer the same test prompts: put the file back" + (", or run it from the folder sft ran in" if relative else ""))
     table = load_table(source, {"prompt": data.get("prompt_column", "prompt"), "response": data.get("response_column", "response")},
                        group_column=data.get("group_column"))
     if data.get("hash") and table.hash != data["hash"]:

@@ -282,7 +282,7 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
         Interrupted: Ctrl-C or SIGTERM during the steps, after the best checkpoint so far was saved (its ``run``), or
             while the test prompts are answered, after the trained run was saved (``score_test``).
     """
-    from headstart.llm.data import load_table
+    from headstart.llm.data import BUILTINS, load_table
     from headstart.llm.format import (FIT_SAMPLE, check_fits, check_packing, collate, collate_packed, example,
                                       has_chat_template, pack, response_loss, truncation)
     from headstart.llm.lm import OPTIMIZERS, eos_id, lm_folder, lm_reference, load_lm, prepare
@@ -336,7 +336,9 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
     # save: before the test prompts are answered (minutes on a CPU), so a stop there keeps the trained run
     spec = {"kind": "sft", **asdict(cfg), "backbone": lm_reference(cfg.backbone), "lr": cfg.rate,
             "optimizer": OPTIMIZERS[cfg.strategy], "steps": steps, "base": str(folder), "format": "chat" if has_chat_template(tokenizer) else "plain",
-            "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "response_column": response_column}}
+            "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "response_column": response_column,
+                     "group_column": group_column,  # a file's path from any folder, and its split: evaluate reads it again
+                     **({} if data in BUILTINS else {"path": str(Path(data).resolve())})}}
     run = LoadedLM(model, tokenizer, spec, save_outcome(out, model, tokenizer, spec=spec, metrics=metrics, started=started), metrics)
     if report.status == "interrupted":
         raise Interrupted(run)

@@ -213,3 +213,24 @@ def test_max_new_tokens_on_a_classifier_run_is_one_line(toy_csv, tiny_registry, 
 def test_evaluates_help_gives_an_sft_example(monkeypatch, capsys):
     code, printed, _ = run_cli(["evaluate", "--help"], monkeypatch, capsys)
     assert code in (0, None) and "headstart evaluate runs/sft --max-new-tokens 128" in printed and "--max-new-tokens" in printed
+
+
+def test_evaluate_draws_the_test_rows_of_a_group_column_run_from_another_folder(tiny_lm, tmp_path, monkeypatch, capsys):
+    """spec.json named the data as given (a relative path) and not its --group-column: evaluate from another folder
+    found no file, and a table split by a group column read back without it split otherwise (refused as changed)."""
+    trained, elsewhere = tmp_path / "trained", tmp_path / "elsewhere"
+    trained.mkdir(), elsewhere.mkdir()
+    pd.DataFrame({"prompt": [f"say {i}" for i in range(30)], "response": [f"word {i}" for i in range(30)],
+                  "movie": [f"m{i:02d}" for i in range(30)]}).to_csv(trained / "grouped.csv", index=False)
+    monkeypatch.chdir(trained)
+    run = tmp_path / "run"
+    code, _, err = run_cli(["sft", "--data", "grouped.csv", "--group-column", "movie", "--backbone", str(tiny_lm),
+                            "--max-steps", "1", "--rank", "4", "--eval-rows", "2", "--out", str(run), "-q"], monkeypatch, capsys)
+    assert code in (0, None), err
+    test = json.loads((run / "metrics.json").read_text())["test"]
+    monkeypatch.chdir(elsewhere)
+    code, stdout, err = run_cli(["evaluate", str(run), "--json", "-q"], monkeypatch, capsys)
+    assert code in (0, None), err
+    assert json.loads(stdout) == {"split": "test", **test}
+    data = json.loads((run / "spec.json").read_text())["data"]
+    assert data["name"] == "grouped.csv" and data["path"] == str(trained / "grouped.csv") and data["group_column"] == "movie"
