@@ -113,6 +113,11 @@ def test_evaluate_max_new_tokens_rescores_and_says_the_budget(tiny_lm, sft_csv, 
     assert "test answers of up to 2 new tokens (the run's own setting: 64)" in (run / "README.md").read_text()
     scored = headstart.evaluate(run, max_new_tokens=3)
     assert scored["max_new_tokens"] == 3 and len(scored["samples"][0]["generated"].split()) <= 3
+    trained = headstart.sft(str(sft_csv), out=tmp_path / "api", config={"backbone": str(tiny_lm), "max_steps": 1, "rank": 4,
+                                                                       "eval_rows": 1, "max_new_tokens": 4})
+    again = headstart.evaluate(trained)  # what sft returned: its model as it is in memory, the score into its folder
+    assert again == {"split": "test", **trained.metrics["test"]} and again["max_new_tokens"] == 4
+    assert json.loads((tmp_path / "api" / "metrics.json").read_text())["test"] == trained.metrics["test"]
 
 
 @pytest.mark.usefixtures("default_sigterm")
