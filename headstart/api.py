@@ -284,7 +284,7 @@ def _peak_rss() -> int:
 @python_named
 def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str | list[str] | None = None,
              tta: str | list[str] | None = None, eval_rows: str = "test", dedupe: bool = False,
-             full: bool = False) -> dict[str, Any] | list[dict[str, Any]]:
+             full: bool = False, max_new_tokens: int | None = None, progress: Any = None) -> dict[str, Any] | list[dict[str, Any]]:
     """Metrics of a trained run on ``split`` ("test", or "val" alias "validation"): accuracy, macro_f1, … (rmse, r2 for
     regression); with ``eval_data``, on that dataset's test split instead (a file read by the run's own text and label
     columns where it has them; a seeded fifth of a file's rows;
@@ -301,9 +301,18 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     ``leakage`` otherwise) and counts them under ``dropped``; the run's own test split is deduplicated at training
     (``fit(dedupe=True)``).
 
+    An sft run (a folder, or what ``sft`` returned) answers its held-out test prompts greedily again, as sft did after
+    training (``headstart.llm.evaluate``: the same rows, exact match), with ``max_new_tokens`` per answer (default: the
+    run's own), and the score is written into the run (metrics.json, README.md), in place of a ``test_not_scored``;
+    ``progress(done, total, info)`` follows the prompts answered. ``eval_data``, ``tta``, ``eval_rows``, ``dedupe``
+    and ``split="val"`` are a classifier run's and refused there, as is a prefer run (it answers no test prompts).
+    Ctrl-C or SIGTERM before the score is written raises ``headstart.llm.evaluate.Kept``, the run as it was.
+
     Returns:
         ``{"accuracy": ..., "macro_f1": ..., ...}`` for one dataset; a list of such dicts for several datasets or ``tta``
         methods; with ``full=True``, ``headstart evaluate --json``'s dict.
+        An sft run: ``{"split": "test", "rows", "exact_match", "max_new_tokens", "samples"}`` (and ``cut_short``
+        where an interrupt ended its steps), with ``full`` or without.
 
     Example:
         >>> run = headstart.fit("rotten-tomatoes", strategy="linear-probe", n=64, out="runs/probe")
@@ -313,6 +322,19 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     from headstart.loaded import evaluate_loaded, evaluate_ood
     from headstart.saved import load_run
 
+    if _is_lm_run(run):
+        from headstart.llm.evaluate import check_options, evaluate_sft, sft_spec
+
+        sft_spec(run)  # a prefer run: refused as one before its options are
+        check_options(split, eval_data=eval_data, tta=tta, eval_rows=eval_rows, dedupe=dedupe)
+        return evaluate_sft(run, max_new_tokens=max_new_tokens, progress=progress)
+    if max_new_tokens is not None:
+        if not isinstance(run, FitResult):
+            from headstart.saved import read_meta
+
+            read_meta(run)  # not a run at all: said as such first
+        raise ConfigError(f"--max-new-tokens {max_new_tokens} is for an sft run's answers; {str(getattr(run, 'out', run))!r} "
+                          "is a classifier run, scored without generating: drop it")
     if full:  # the CLI's answer: the run's own split, then each dataset as trained and after each method
         from headstart.specs import check_eval_data, check_tta
 
@@ -351,6 +373,19 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     if isinstance(run, FitResult):
         return run.evaluate(split)
     return evaluate_loaded(load_run(run), split)
+
+
+def _is_lm_run(run: Any) -> bool:
+    """Whether ``run`` is an sft / prefer run: a folder whose spec.json names that kind, or what ``sft`` returned."""
+    if isinstance(run, FitResult):
+        return False
+    if isinstance(run, (str, Path)):
+        from headstart.llm.runs import is_lm_run
+
+        return is_lm_run(run)
+    from headstart.llm.runs import LoadedLM
+
+    return isinstance(run, LoadedLM)
 
 
 _DEDUPE_ALONE = ("--dedupe leaves out the rows of an --eval-data dataset that the run trained or chose on; add --eval-data "

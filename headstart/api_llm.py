@@ -22,7 +22,8 @@ def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, pro
     in-memory run (``.generate(prompts)``, ``.metrics``), saved to ``out`` when given. Ctrl-C during the steps saves
     the best checkpoint so far, then raises ``headstart.llm.runs.Interrupted`` (a KeyboardInterrupt whose ``run`` it
     is, status "interrupted"); the trained run is saved before its test prompts are answered, and Ctrl-C there raises
-    ``Interrupted`` with that run (status "done", ``metrics["test_not_scored"]`` saying what stopped it).
+    ``Interrupted`` with that run (status "done", ``metrics["test_not_scored"]`` saying what stopped it), which
+    ``headstart.evaluate(out)`` scores later.
 
     ``out`` holding a run of other settings, or a prefer run, is refused before anything loads unless ``overwrite``;
     the same run asked for again replaces itself (``headstart.llm.same_run``)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -67,30 +68,66 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrup
     if metrics.get("steps") and metrics.get("best_step") == 0 and status == "done":  # interrupted: said below
         typer.echo("note: no step improved the validation loss, so the saved weights are the starting point's, unchanged; "
                    "try more steps (--max-steps), more pairs (--n) or another --lr / --beta")
-    test = metrics.get("test") or {}
-    samples = test.get("samples") or []
-    scored = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in test.items()
-                       if not isinstance(v, (dict, list)) and k != "rows")
-    if test:
-        typer.echo(f"test ({test.get('rows', '?')} held-out prompts): {scored}"
-                   + ("; exact_match counts responses identical to the reference, rare for free text: read the samples"
-                      if "exact_match" in test else ""))
-    for sample in samples:
-        typer.echo(f"> {sample.get('prompt')}\n  generated: {_short(sample.get('generated'))}\n  reference: {_short(sample.get('reference'))}")
-    if samples:
-        typer.echo(f"({len(samples)} of the {test.get('rows', '?')} test prompts shown; all in --json)")
+    _test_lines(metrics.get("test") or {}, run.spec.get("max_new_tokens"))
     if metrics.get("test_not_scored"):  # training finished and was saved before the test prompts were answered
         typer.echo(f"{metrics['test_not_scored']}; " + (
-            f"saved to {out}, trained, without its test exact match (no command scores a saved run; the same command "
-            f"trains it again and scores it; headstart generate {out} --prompt TEXT answers prompts)"
+            f"saved to {out}, trained, without its test exact match; headstart evaluate {shlex.quote(str(out))} answers "
+            "its test prompts and scores it"
             if saved else "not saved: no --out"), err=True)
         raise InterruptReported()
     if status == "interrupted":
-        untested = ", untested (no test prompt answered)" if "train_rows" in metrics else ""  # sft's; prefer answers none
+        sft = "train_rows" in metrics  # prefer answers no test prompts
+        untested = (f", untested (no test prompt answered: headstart evaluate {shlex.quote(str(out))} scores this checkpoint)"
+                    if sft else "")
         typer.echo(f"{metrics['error']}; " + (f"saved to {out}{untested}; the same command trains it again from the start"
                                               if saved else f"not saved: {metrics.get('kept') or 'no --out'}"), err=True)
         raise InterruptReported()
     typer.echo(f"saved to {out}")
+
+
+def _test_lines(test: dict[str, Any], budget: Any) -> None:
+    """An sft run's test score and its first answers beside their references, as sft and evaluate print them; the
+    token budget of an answer is said where it is not the run's own (``budget``: evaluate --max-new-tokens)."""
+    if not test:
+        return
+    samples = test.get("samples") or []
+    scored = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in test.items()
+                       if not isinstance(v, (dict, list)) and k not in ("rows", "max_new_tokens", "split", "cut_short"))
+    tokens = test.get("max_new_tokens")
+    other = f", answers of up to {tokens} new tokens where the run's own are up to {budget}" if tokens not in (None, budget) else ""
+    typer.echo(f"test ({test.get('rows', '?')} held-out prompts{other}): {scored}"
+               + ("; exact_match counts responses identical to the reference, rare for free text: read the samples"
+                  if "exact_match" in test else ""))
+    for sample in samples:
+        typer.echo(f"> {sample.get('prompt')}\n  generated: {_short(sample.get('generated'))}\n  reference: {_short(sample.get('reference'))}")
+    if samples:
+        typer.echo(f"({len(samples)} of the {test.get('rows', '?')} test prompts shown; all in --json)")
+
+
+def evaluate_lm(run: Path, split: str, *, eval_data: list[str], tta: list[str], eval_rows: str, dedupe: bool,
+                max_new_tokens: int | None, quiet: bool, as_json: bool) -> None:
+    """``headstart evaluate RUN`` of an sft run (``api.evaluate``: its test prompts answered again, the score written
+    into it): what sft prints of its test, then where the score went; Ctrl-C or SIGTERM is one line and exit 130."""
+    from headstart.api import evaluate
+    from headstart.llm.evaluate import Kept
+    from headstart.llm.runs import read_spec
+    from headstart.progress import progress_bar
+
+    try:
+        with progress_bar("evaluate", enabled=not quiet) as progress:
+            scored = evaluate(run, split, eval_data=eval_data, tta=tta, eval_rows=eval_rows, dedupe=dedupe, full=True,
+                              max_new_tokens=max_new_tokens, progress=progress)
+    except Kept as stop:
+        typer.echo(str(stop), err=True)
+        raise InterruptReported() from None
+    if as_json:
+        _echo_json(scored)
+        return
+    if scored.get("cut_short"):  # an interrupt ended its steps: this is the score of what it kept
+        typer.echo(f"note: this run's steps were cut short ({scored['cut_short']}); this score is of the checkpoint it "
+                   "kept, not of a run that finished its steps (train it again to finish them)", err=True)
+    _test_lines(scored, read_spec(run).get("max_new_tokens"))
+    typer.echo(f"written into {run}: its metrics.json and README.md")
 
 
 def _ended(metrics: dict[str, Any]) -> str | None:

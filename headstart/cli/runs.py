@@ -266,7 +266,7 @@ def train(
 
 @app.command()
 def evaluate(
-    run: Annotated[Path, typer.Argument(help="Run directory written by 'headstart train'.")],
+    run: Annotated[Path, typer.Argument(help="Run directory written by 'headstart train', or by 'headstart sft'.")],
     split: Annotated[str, typer.Option(help="test | val (or validation).")] = "test",
     eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score on this dataset's test split (a seeded fifth of a file's rows), out of domain "
                                                                "(repeatable; same labels, mapped by name: 'DATA[their=ours, other=-]').")] = None,
@@ -275,9 +275,16 @@ def evaluate(
                                                 "rest is the pool --tta adapts on) or all (every row: a labelled file kept apart as a test set).")] = "test",
     dedupe: Annotated[bool, typer.Option("--dedupe", help="With --eval-data: leave out its rows that duplicate the run's own "
                                                           "training or validation rows (warned of without it), saying how many.")] = False,
+    max_new_tokens: Annotated[Optional[int], typer.Option(help="An sft run: tokens an answer may take (default: the run's own, 64).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="An sft run: no progress bar while its test prompts are answered.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Print a trained run's metrics on the test (or validation) split, and out of domain with --eval-data.
+
+    An sft run answers its held-out test prompts again (greedy, the rows it drew when it trained) and prints their
+    exact match as sft does; the score goes into its metrics.json and README.md, in place of a test that was never
+    scored (a stop while sft answered them) or an earlier score. Ctrl-C or SIGTERM leaves the run as it was (exit
+    130). A prefer run answers no test prompts and is refused.
 
     \b
     Example: headstart evaluate runs/ft64 --split test --json
@@ -290,11 +297,22 @@ def evaluate(
 
     \b
     Example: headstart evaluate runs/ft64 --eval-data held-out.csv --eval-rows all --dedupe   # rows the run trained on left out
+
+    \b
+    Example: headstart evaluate runs/sft --max-new-tokens 128   # an sft run's test prompts, answered again
     """
     from headstart.api import evaluate as evaluate_run
+    from headstart.llm.runs import is_lm_run
+
+    if is_lm_run(run):
+        from headstart.cli.llm import evaluate_lm
+
+        evaluate_lm(run, split, eval_data=list(eval_data or ()), tta=list(tta or ()), eval_rows=eval_rows, dedupe=dedupe,
+                    max_new_tokens=max_new_tokens, quiet=quiet, as_json=as_json)
+        return
 
     scored = evaluate_run(run, split, eval_data=list(eval_data or ()), tta=list(tta or ()), eval_rows=eval_rows, dedupe=dedupe,
-                          full=True)
+                          full=True, max_new_tokens=max_new_tokens)
     if as_json:
         _echo_json(scored)
         return

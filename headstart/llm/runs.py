@@ -116,7 +116,8 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
     data = (spec.get("data") or {}).get("name", "?")
     scores = {**{f"validation {k}": v for k, v in (metrics.get("val") or {}).items() if isinstance(v, (int, float))},
               **({"validation loss": metrics["val_loss"]} if isinstance(metrics.get("val_loss"), (int, float)) else {}),
-              **{f"test {k}": v for k, v in (metrics.get("test") or {}).items() if isinstance(v, (int, float)) and k != "rows"}}
+              **{f"test {k}": v for k, v in (metrics.get("test") or {}).items()
+                 if isinstance(v, (int, float)) and k not in ("rows", "max_new_tokens")}}
     lines = [f"# headstart {spec['kind']} run", "",
              f"- base model: {md_text(spec.get('backbone'))}" + (f" (started from the sft run {md_text(spec['sft'])}"
                                                                  + (f", which {stopped_by(spec['sft_interrupted'])} stopped early" if spec.get("sft_interrupted") else "")
@@ -126,10 +127,13 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
              f"- data: {md_text(data)}, n = {spec.get('n') if spec.get('n') is not None else 'all'}, seed {spec.get('seed')}"]
     if metrics.get("status") == "interrupted":
         lines.append(f"- stopped early by {stopped_by(metrics.get('error'))}: {md_text(metrics.get('error'))}"
-                     + ("; no test prompt was answered" if spec.get("kind") == "sft" else ""))
+                     + ("; no test prompt was answered" if spec.get("kind") == "sft" and not metrics.get("test") else ""))
     if metrics.get("test_not_scored"):
         lines.append(f"- test: not scored ({md_text(metrics['test_not_scored'])}); the weights are the trained run's")
     lines += [f"- {k}: {v:.4g}" for k, v in scores.items()]
+    budget = (metrics.get("test") or {}).get("max_new_tokens")
+    if budget is not None and budget != spec.get("max_new_tokens", budget):  # headstart evaluate --max-new-tokens
+        lines.append(f"- test answers of up to {budget} new tokens (the run's own setting: {spec.get('max_new_tokens')})")
     lines += ["", "Generate with it: `headstart generate DIR --prompt TEXT` (Python: `headstart.generate(DIR, [TEXT])`); "
               "as one model transformers loads alone: `headstart export DIR --format hf --out FOLDER`.",
               "spec.json holds every setting and metrics.json every number (validation history included)."]

@@ -187,17 +187,33 @@ def _read(said: dict[str, Any], seen: str) -> dict[str, Any]:
     return {seen: said["seen"], **{k: v for k, v in said.items() if k != "seen" and v is not None}}
 
 
-def score_test(run: LoadedLM, prompts: list[str], references: list[str], *, max_new_tokens: int,
-               progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> None:
-    """Answer the test prompts greedily and put their exact match into ``run.metrics["test"]`` (and the saved run's
-    metrics.json and README.md), in place of ``run.metrics["test_not_scored"]``.
+def test_prompts(table: Any, count: int) -> tuple[list[str], list[str]]:
+    """The held-out prompts an sft run answers and their reference responses: ``count`` rows of ``table``'s test split
+    spread over it (``TextTable.spread``: the same draw for every run of the table), so ``evaluate`` of a saved run
+    answers the very prompts its training run did."""
+    rows = table.spread("test", count)
+    return [table.columns["prompt"][r] for r in rows], [table.columns["response"][r] for r in rows]
+
+
+class AnswersStopped(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM while the test prompts were answered (``answer_test``): ``said`` is what stopped it and how
+    far it got ("interrupted by SIGTERM while answering the test prompts (3 of 32 answered)")."""
+
+    def __init__(self, said: str) -> None:
+        super().__init__(said)
+        self.said = said
+
+
+def answer_test(run: LoadedLM, prompts: list[str], references: list[str], *, max_new_tokens: int,
+                progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Answer the test prompts greedily with ``run``'s model: their exact match, the token budget of an answer and the
+    first three answers beside their references (``metrics["test"]``). Nothing is written.
 
     Raises:
-        Interrupted: Ctrl-C or SIGTERM while answering; the run, saved trained before this began, keeps
-            ``test_not_scored`` saying so and how many prompts were answered.
+        AnswersStopped: Ctrl-C or SIGTERM while answering (SIGTERM read as Ctrl-C, ``sigterm_as_interrupt``).
     """
     from headstart.interrupts import ended_by, sigterm_as_interrupt
-    from headstart.llm.runs import Interrupted, exact_match, generate, rescore
+    from headstart.llm.runs import exact_match, generate
 
     answered, said = [0], answering(progress)
 
@@ -207,18 +223,42 @@ def score_test(run: LoadedLM, prompts: list[str], references: list[str], *, max_
             said(done, total)
 
     try:
-        with sigterm_as_interrupt():  # a scheduler's time limit here keeps the saved run and says so, as Ctrl-C does
+        with sigterm_as_interrupt():  # a scheduler's time limit here stops as Ctrl-C does, and the caller keeps the run
             generated = generate(run.model, run.tokenizer, prompts, max_new_tokens=max_new_tokens, progress=counted)
     except KeyboardInterrupt as stop:
-        run.metrics["test_not_scored"] = (f"{ended_by(stop)} while answering "
-                                          f"the test prompts ({answered[0]} of {len(prompts)} answered), after training finished")
+        raise AnswersStopped(f"{ended_by(stop)} while answering the test prompts ({answered[0]} of {len(prompts)} answered)") from None
+    return {"rows": len(prompts), "exact_match": exact_match(generated, references), "max_new_tokens": max_new_tokens,
+            "samples": [{"prompt": p, "generated": g, "reference": r} for p, g, r in list(zip(prompts, generated, references))[:3]]}
+
+
+def record_test(run: LoadedLM, test: dict[str, Any]) -> None:
+    """Put ``test`` (``answer_test``'s) into ``run.metrics["test"]`` in place of a ``test_not_scored`` or an earlier
+    score, and into the saved run's metrics.json and README.md (``runs.rescore``; the weights left as they are)."""
+    from headstart.llm.runs import rescore
+
+    run.metrics.pop("test_not_scored", None)
+    run.metrics["test"] = test
+    rescore(run)
+
+
+def score_test(run: LoadedLM, prompts: list[str], references: list[str], *, max_new_tokens: int,
+               progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> None:
+    """Answer the test prompts greedily and put their exact match into ``run.metrics["test"]`` (and the saved run's
+    metrics.json and README.md), in place of ``run.metrics["test_not_scored"]``.
+
+    Raises:
+        Interrupted: Ctrl-C or SIGTERM while answering; the run, saved trained before this began, keeps
+            ``test_not_scored`` saying so and how many prompts were answered.
+    """
+    from headstart.llm.runs import Interrupted, rescore
+
+    try:
+        test = answer_test(run, prompts, references, max_new_tokens=max_new_tokens, progress=progress)
+    except AnswersStopped as stop:
+        run.metrics["test_not_scored"] = f"{stop.said}, after training finished"
         rescore(run)
         raise Interrupted(run) from None
-    del run.metrics["test_not_scored"]
-    run.metrics["test"] = {"rows": len(prompts), "exact_match": exact_match(generated, references),
-                           "samples": [{"prompt": p, "generated": g, "reference": r}
-                                       for p, g, r in list(zip(prompts, generated, references))[:3]]}
-    rescore(run)
+    record_test(run, test)
 
 
 def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", response_column: str = "response",
@@ -242,7 +282,7 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
         Interrupted: Ctrl-C or SIGTERM during the steps, after the best checkpoint so far was saved (its ``run``), or
             while the test prompts are answered, after the trained run was saved (``score_test``).
     """
-    from headstart.llm.data import load_table
+    from headstart.llm.data import BUILTINS, load_table
     from headstart.llm.format import (FIT_SAMPLE, check_fits, check_packing, collate, collate_packed, example,
                                       has_chat_template, pack, response_loss, truncation)
     from headstart.llm.lm import OPTIMIZERS, eos_id, lm_folder, lm_reference, load_lm, prepare
@@ -254,7 +294,7 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
     # setup
     table = load_table(data, {"prompt": prompt_column, "response": response_column}, group_column=group_column)
     train_rows = draw(table.rows("train"), cfg.n, cfg.seed)
-    val_rows, test_rows = table.spread("validation", cfg.val_rows), table.spread("test", cfg.eval_rows)
+    val_rows, (test_asked, test_answers) = table.spread("validation", cfg.val_rows), test_prompts(table, cfg.eval_rows)
     if len(train_rows) == 0 or len(val_rows) == 0:
         raise DataError(f"{data!r} has {len(train_rows)} training and {len(val_rows)} validation rows; it needs both")
     folder = lm_folder(cfg.backbone)
@@ -290,17 +330,18 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
                                **_read(budget(report, items=len(train_items), batch_size=cfg.batch_size, planned=steps,
                                               capped=cfg.max_steps is not None), "sequences_seen" if cfg.packing else "rows_seen"),
                                **({"truncated": cut} if (cut := truncation(cuts, len(train_rows) + len(val_rows), cfg.max_length)) else {})}
-    answering_test = len(test_rows) and report.status == "done"  # interrupted: the checkpoint is saved untested
+    answering_test = len(test_asked) and report.status == "done"  # interrupted: the checkpoint is saved untested
     if answering_test:  # what metrics.json says if the process is killed while the test prompts are answered
-        metrics["test_not_scored"] = f"the process ended while answering its {len(test_rows)} test prompts, after training finished"
+        metrics["test_not_scored"] = f"the process ended while answering its {len(test_asked)} test prompts, after training finished"
     # save: before the test prompts are answered (minutes on a CPU), so a stop there keeps the trained run
     spec = {"kind": "sft", **asdict(cfg), "backbone": lm_reference(cfg.backbone), "lr": cfg.rate,
             "optimizer": OPTIMIZERS[cfg.strategy], "steps": steps, "base": str(folder), "format": "chat" if has_chat_template(tokenizer) else "plain",
-            "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "response_column": response_column}}
+            "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "response_column": response_column,
+                     "group_column": group_column,  # a file's path from any folder, and its split: evaluate reads it again
+                     **({} if data in BUILTINS else {"path": str(Path(data).resolve())})}}
     run = LoadedLM(model, tokenizer, spec, save_outcome(out, model, tokenizer, spec=spec, metrics=metrics, started=started), metrics)
     if report.status == "interrupted":
         raise Interrupted(run)
     if answering_test:  # evaluate
-        score_test(run, [prompts[r] for r in test_rows], [responses[r] for r in test_rows], max_new_tokens=cfg.max_new_tokens,
-                   progress=progress)
+        score_test(run, test_asked, test_answers, max_new_tokens=cfg.max_new_tokens, progress=progress)
     return run

@@ -283,12 +283,12 @@ def test_sft_with_packing_on_the_command_line(tiny_lm, sft_csv, tmp_path, monkey
     assert json.loads((out / "spec.json").read_text())["packing"] is True
 
 
-def test_evaluate_points_an_sft_run_to_generate(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+def test_evaluate_points_an_sft_run_that_drew_no_test_prompt_to_generate(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
     from headstart.api_llm import sft
 
     out = tmp_path / "run"
     sft(str(sft_csv), out=out, config=config(tiny_lm, max_steps=1, eval_rows=0))
-    assert_user_error(run_cli(["evaluate", str(out)], monkeypatch, capsys), "is a headstart sft run", "headstart generate")
+    assert_user_error(run_cli(["evaluate", str(out)], monkeypatch, capsys), "was trained with --eval-rows 0", "headstart generate")
 
 
 def test_a_second_sft_into_the_same_folder_says_it_replaced_the_first(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
@@ -476,7 +476,8 @@ def test_a_stop_while_answering_the_test_prompts_keeps_the_trained_run(tiny_lm, 
     assert code == 130 and metrics["status"] == "done" and metrics["steps"] == 2 and "test" not in metrics, (code, metrics, err)
     assert metrics["test_not_scored"] == f"{stop} while answering the test prompts (1 of 1 answered), after training finished"
     assert f"{metrics['test_not_scored']}; saved to {tmp_path / 'run'}, trained, without its test exact match" in err, err
-    assert "no command scores a saved run" in err and "test_not_scored" not in printed and "steps: 2" in printed
+    assert f"headstart evaluate {tmp_path / 'run'} answers its test prompts" in err and "test_not_scored" not in printed
+    assert "steps: 2" in printed
     assert f"test: not scored ({stop} while answering" in (tmp_path / "run" / "README.md").read_text()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     monkeypatch.setattr(runs, "generate", real)
