@@ -41,7 +41,7 @@ def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, pro
         claim(out, "lm-run")
         if not overwrite:
             check_replaces_same_run(out, sft_request(settings, data, prompt_column=prompt_column,
-                                                     response_column=response_column), SftConfig)
+                                                     response_column=response_column, group_column=group_column), SftConfig)
     return run_sft(data, settings, prompt_column=prompt_column, response_column=response_column,
                    group_column=group_column, out=out, progress=progress)
 

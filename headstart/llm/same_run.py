@@ -22,12 +22,15 @@ DERIVED = ("steps", "base", "format", "optimizer", "sft_interrupted")  # what th
 NOT_FLAGS = ("dropout", "warmup", "evals", "patience", "max_new_tokens")  # settings only Python sets: named as fields
 
 
-def sft_request(cfg: Any, data: str, *, prompt_column: str, response_column: str) -> dict[str, Any]:
-    """The parts of the spec.json an sft run of ``cfg`` on ``data`` writes that a request decides."""
+def sft_request(cfg: Any, data: str, *, prompt_column: str, response_column: str,
+                group_column: str | None = None) -> dict[str, Any]:
+    """The parts of the spec.json an sft run of ``cfg`` on ``data`` writes that a request decides (the column its
+    split kept groups by among them: another cuts other test rows)."""
     from headstart.llm.lm import lm_reference
 
     return {"kind": "sft", **asdict(cfg), "backbone": lm_reference(cfg.backbone), "lr": cfg.rate,
-            "data": {"name": str(data), "prompt_column": prompt_column, "response_column": response_column}}
+            "data": {"name": str(data), "prompt_column": prompt_column, "response_column": response_column,
+                     "group_column": group_column}}
 
 
 def prefer_request(cfg: Any, data: str, *, prompt_column: str, chosen_column: str, rejected_column: str) -> dict[str, Any]:

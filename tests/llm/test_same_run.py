@@ -65,6 +65,9 @@ def test_an_sft_run_of_other_settings_is_refused_naming_them_and_the_same_run_re
     with pytest.raises(ConfigError, match=r"settings that differ: max_steps 1 there, 2 asked\); .* pass overwrite=True"):
         headstart.sft(str(sft_csv), out=out, config={"backbone": str(tiny_lm), "max_steps": 2, "batch_size": 2,
                                                      "val_rows": 2, "eval_rows": 0})
+    # another --group-column cuts other test rows (evaluate reads the run's split by it): not the same run
+    assert_user_error(run_cli(sft_command(tiny_lm, sft_csv, out, "--group-column", "response"), monkeypatch, capsys),
+                      "settings that differ: --group-column none there, response asked", "add --overwrite")
     with pytest.raises(ConfigError, match="overwrite must be True or False"):
         headstart.sft(str(sft_csv), out=out, overwrite="yes")
     assert (out / "spec.json").read_text() == before
