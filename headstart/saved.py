@@ -202,8 +202,10 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
         ask = spoken(f"headstart generate {directory} --prompt TEXT", f"headstart.generate({str(directory)!r}, prompts)")
         standalone = spoken(f"headstart export {directory} --format hf --out FOLDER",
                             f"headstart.export({str(directory)!r}, 'FOLDER', format='hf')")
-        raise StoreError(f"{str(directory)!r} is a headstart {meta['kind']} run; ask it with: {ask} (its test exact match is "
-                         f"in metrics.json), or make it a model transformers loads: {standalone}")
+        scored = (" (its test exact match: " + spoken(f"headstart evaluate {directory}", f"headstart.evaluate({str(directory)!r})")
+                  + ")" if meta["kind"] == "sft" else "")  # prefer answers no test prompts: its scores are on validation pairs
+        raise StoreError(f"{str(directory)!r} is a headstart {meta['kind']} run; ask it with: {ask}{scored}, or make it a "
+                         f"model transformers loads: {standalone}")
     if meta.get("format_version") != FORMAT_VERSION:
         raise StoreError(f"{str(directory)!r} was written by an incompatible headstart (format {meta.get('format_version')!r}, "
                          f"this version reads {FORMAT_VERSION}); train it again with this version")

@@ -129,8 +129,12 @@ def test_adapters_find_takes_one_folder_and_passes_over_causal_lm_runs(tmp_path)
     (sft / "spec.json").write_text(json.dumps({"kind": "sft"}))
     (sft / "adapter_config.json").write_text("{}")
     assert headstart.adapters.find(str(tmp_path)) == []  # before: stopped at the sft run; a str was read letter by letter
-    with pytest.raises(HeadstartError, match="is a headstart sft run"):
-        headstart.adapters.find(sft)  # named on its own, it is still told what to do with it
+    with pytest.raises(HeadstartError, match=r"is a headstart sft run; ask it with: headstart\.generate\(.*\(its test exact "
+                                              r"match: headstart\.evaluate\('.*sft'\)\), or make it"):
+        headstart.adapters.find(sft)  # named on its own, it is still told what to do with it (and how it is scored)
+    (sft / "spec.json").write_text(json.dumps({"kind": "prefer"}))
+    with pytest.raises(HeadstartError, match=r"is a headstart prefer run; ask it with: [^(]*\([^)]*\), or make it"):
+        headstart.adapters.find(sft)  # prefer answers no test prompts: no exact match is promised
     assert passed_over(tmp_path) == [sft] and passed_over(sft) == []
 
 
