@@ -164,6 +164,11 @@ def test_a_few_sft_steps_on_the_real_smollm2_then_generate_and_export(tmp_path, 
     text = generate(run, [prompt], max_new_tokens=16)[0]
     assert text and text == generate(trained, [prompt], max_new_tokens=16)[0]
     assert json.loads((run / "adapter_config.json").read_text())["base_model_name_or_path"] == "smollm2-135m"
+    import headstart
+
+    scored = headstart.evaluate(run)  # the saved run's test prompts answered again, as sft answered them
+    assert scored["rows"] == 2 and scored["exact_match"] == trained.metrics["test"]["exact_match"], scored
+    assert [s["generated"] for s in scored["samples"]] == [s["generated"] for s in trained.metrics["test"]["samples"]]
     code, _, err = run_cli(["export", str(run), "--out", str(tmp_path / "hf"), "--inputs", "4"], monkeypatch, capsys)
     assert code in (0, None), err
     expected = headstart_generate(run, prompt, monkeypatch, capsys)
