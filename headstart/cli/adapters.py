@@ -140,7 +140,7 @@ def adapters_merge(
     report = merge(directory, out, dequantize=dequantize, **checks)
     if lm:
         typer.echo(f"merged {directory} -> {report.out}: max |merged - adapter| logit = {report.max_abs_diff:.2e} in fp32 on "
-                   f"{report.inputs} validation sequences, loaded back with transformers (tolerance {report.tolerance:g})"
+                   f"{checked_on_text(report.inputs, report.checked_on, 'validation sequences')}, loaded back with transformers (tolerance {report.tolerance:g})"
                    f"{'; base dequantized from 4-bit' if report.dequantized else ''}; {report.merged_bytes / 1e6:.1f} MB; "
                    f"headstart generate {report.out} --prompt TEXT, or AutoModelForCausalLM.from_pretrained('{report.out}') "
                    "(its README.md shows how to generate as headstart does)")
@@ -209,8 +209,8 @@ def export(
         _echo_json(dataclasses.asdict(report))
         return
     if is_lm_run(run):
-        typer.echo(f"exported {run} to {report.out}: logits within {report.max_abs_diff:.2g} of the run's in fp32 on {report.inputs} "
-                   f"validation sequences; load it with AutoModelForCausalLM.from_pretrained('{report.out}') and "
+        typer.echo(f"exported {run} to {report.out}: logits within {report.max_abs_diff:.2g} of the run's in fp32 on "
+                   f"{checked_on_text(report.inputs, report.checked_on, 'validation sequences')}; load it with AutoModelForCausalLM.from_pretrained('{report.out}') and "
                    f"AutoTokenizer.from_pretrained('{report.out}') (its README.md shows how to generate as headstart generate does)")
         return
     load = {"hf": f"AutoModelForSequenceClassification.from_pretrained('{report.out}', trust_remote_code=True) (the "
