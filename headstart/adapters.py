@@ -25,7 +25,8 @@ from headstart.errors import ConfigError, StoreError
 from headstart.python_checks import flags_checked
 from headstart.surface import on_cli
 from headstart.outdir import check_new
-from headstart.output_checks import MergeReport, PrecisionGap, check_inputs, check_texts, check_tolerance, logits_of, precision_gap, run_autocast
+from headstart.output_checks import (MergeReport, PrecisionGap, VALIDATION_ROWS, check_inputs, check_texts, check_tolerance,
+                                      checked_on_text, logits_of, precision_gap, run_autocast)
 
 MERGEABLE = ("LORA", "IA3")  # PEFT types whose update folds into the base weights (prompts add tokens instead)
 TOLERANCE = 1e-4  # max abs difference of logits accepted between a merged model and its adapter
@@ -109,7 +110,7 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
     if dequantize and not quantized:
         raise ConfigError(f"{switch} is for a run trained on a 4-bit base (qlora); {str(directory)!r} ({info.strategy}) "
                           f"was not: drop {switch}")
-    texts = check_texts(run, inputs)
+    texts, checked_on = check_texts(run, inputs)
     reference = logits_of(run.model, texts)
     precision, autocast = run_autocast(run)
     reference_own = None if autocast is None else logits_of(run.model, texts, autocast)
@@ -124,17 +125,19 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
     at_precision = (None if reference_own is None else
                     precision_gap(logits_of(run.model, texts, autocast), reference_own, precision, run.task))
     if not diff <= tolerance:
-        raise ConfigError(f"merged outputs differ from the adapter's by {diff:.3g} (> --tolerance {tolerance:g}) on {len(texts)} "
-                          f"validation inputs; not writing {str(out)!r}")
+        raise ConfigError(f"merged outputs differ from the adapter's by {diff:.3g} (> --tolerance {tolerance:g}) on "
+                          f"{checked_on_text(len(texts), checked_on)}; not writing {str(out)!r}")
     meta = {**run.meta, "backbone_saved": "merged",
-            "merge": {"from": str(directory), "max_abs_diff": diff, "inputs": len(texts), "tolerance": tolerance, "dequantized": quantized,
+            "merge": {"from": str(directory), "max_abs_diff": diff, "inputs": len(texts), "checked_on": checked_on,
+                      "tolerance": tolerance, "dequantized": quantized,
                       "at_precision": None if at_precision is None else asdict(at_precision)}}
     _write_run(out, meta, run.model.state_dict(), directory,
                {"adapter/adapter_config.json": directory / "adapter_config.json",
                 "adapter/adapter_model.safetensors": directory / "adapter_model.safetensors",
                 "adapter/weights.safetensors": directory / "weights.safetensors"},
                image=modality_of(run.model.backbone) == "image")
-    return MergeReport(str(out), diff, len(texts), tolerance, quantized, (out / "weights.safetensors").stat().st_size, at_precision)
+    return MergeReport(str(out), diff, len(texts), tolerance, quantized, (out / "weights.safetensors").stat().st_size, at_precision,
+                       checked_on)
 
 
 def _dequantized_copy(run: Any) -> Any:
@@ -165,6 +168,7 @@ class UnmergeReport:
     base_max_abs_diff: float  # recovered base weights vs the pre-trained ones
     output_max_abs_diff: float  # the recovered adapter run's outputs vs the merged model's
     inputs: int
+    checked_on: str = VALIDATION_ROWS  # output_checks.FIXED: the run's data could not be read
 
 
 @flags_checked
@@ -197,7 +201,7 @@ def unmerge(directory: str | Path, out: str | Path, *, tolerance: float = TOLERA
     merged_run = load_run(directory)
     if merged_run.meta.get("backbone_saved") != "merged" or not (directory / "adapter" / "adapter_config.json").exists():
         raise ConfigError(f"{str(directory)!r} is not a merged run (written by 'headstart adapters merge'); nothing to unmerge")
-    texts = check_texts(merged_run, inputs)
+    texts, checked_on = check_texts(merged_run, inputs, what="the unmerge")
     merged_logits = logits_of(merged_run.model, texts)
     # Re-attach the adapter to the merged weights, mark it merged, and let PEFT subtract its update.
     encoder = merged_run.model.backbone.model
@@ -228,7 +232,7 @@ def unmerge(directory: str | Path, out: str | Path, *, tolerance: float = TOLERA
                {"adapter_config.json": directory / "adapter" / "adapter_config.json",
                 "adapter_model.safetensors": directory / "adapter" / "adapter_model.safetensors"},
                image=modality_of(merged_run.model.backbone) == "image")
-    return UnmergeReport(str(out), base_diff, output_diff, len(texts))
+    return UnmergeReport(str(out), base_diff, output_diff, len(texts), checked_on)
 
 
 @flags_checked

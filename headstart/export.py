@@ -9,7 +9,8 @@ loads (Transformer, Pooling, the run's Dense and Normalize modules, and the head
 run's logits). ``--format onnx`` (the ``onnx`` extra) writes the same model as ``model.onnx`` (torch's dynamo exporter;
 batch and sequence axes dynamic; ``input_ids``, ``attention_mask`` -> ``logits``), the tokenizer, a small
 ``config.json`` (labels, max_length, task) and the card. Each export is loaded back and checked on the run's own
-validation inputs before it is kept (``tolerance`` on probabilities, or on logits; ONNX in three batchings, so
+validation inputs (fixed sentences where its data cannot be read: ``output_checks.check_texts``) before it is kept
+(``tolerance`` on probabilities, or on logits; ONNX in three batchings, so
 other batch sizes and padded lengths than the traced one), and nothing is left behind when the check fails.
 """
 
@@ -97,7 +98,7 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
         if info.method not in MERGEABLE:
             raise ConfigError(f"cannot export {str(directory)!r}: {info.method} is not a weight update that folds into the "
                               "encoder; serve it with headstart predict")
-    texts = check_texts(run, inputs)
+    texts, checked_on = check_texts(run, inputs, what="the export")
     from headstart.data.dataset import PAIR_SEP
 
     if any(PAIR_SEP in t for t in texts):
@@ -127,7 +128,8 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
                                                                                   max_length=backbone.max_length))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return ExportReport(str(out), diff, len(texts), tolerance, at_precision, tokenizer=type(backbone.tokenizer).__name__)
+    return ExportReport(str(out), diff, len(texts), tolerance, at_precision, tokenizer=type(backbone.tokenizer).__name__,
+                        checked_on=checked_on)
 
 
 def _logits_of(run: Any, texts: list[str]) -> torch.Tensor:

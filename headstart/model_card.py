@@ -61,7 +61,10 @@ def _merged(merge: Any) -> list[str]:
     if not isinstance(merge, dict):
         return []
     diff, inputs = merge.get("max_abs_diff"), merge.get("inputs")
-    checked = (f"; its outputs match the adapter's to {diff:.2g} (largest difference) on {inputs} validation inputs"
+    # output_checks.FIXED, written out: that module imports torch, a card does not
+    on = ("fixed sentences (the run's data could not be read)" if merge.get("checked_on") == "fixed sentences"
+          else "validation inputs")
+    checked = (f"; its outputs match the adapter's to {diff:.2g} (largest difference) on {inputs} {on}"
                if isinstance(diff, (int, float)) and isinstance(inputs, int) else "")
     return [f"The adapter of {md_code(merge.get('from'))} is merged into the base weights"
             + (", dequantized from the 4-bit base" if merge.get("dequantized") is True else "") + checked

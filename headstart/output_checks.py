@@ -4,29 +4,106 @@ A merge (``headstart.adapters``) and an export (``headstart.export``) each compa
 it came from, in fp32 and within a tolerance, before writing anything; this module holds what they share: the run's
 validation inputs (never the test split), the head's outputs on them, the gap at the run's own precision where that is
 not fp32 (``PrecisionGap``: said, not checked) and the checks of the ``--inputs`` and ``--tolerance`` arguments.
+
+Where the run's data cannot be read any more (moved, deleted, a run copied to another machine), a text run's check reads
+``FIXED_SENTENCES`` instead, tokenized as the run tokenizes its inputs, and a ``note:`` says so: the check is of the
+rewrite's arithmetic, which any text exercises. An image run has no such stand-in and is refused in one line.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 import torch
 
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, DataError
+
+T = TypeVar("T")
+
+# What a text run's check reads where its data cannot be: plain statements with no label, sentiment, question or answer
+# in them, neutral for any text task; 8 keep the check quick (it checks arithmetic, not accuracy).
+FIXED_SENTENCES = (
+    "The meeting starts at nine in the morning.",
+    "She put the book back on the shelf.",
+    "The train was a few minutes late today.",
+    "Water boils at a hundred degrees Celsius.",
+    "He walked to the shop to buy some bread.",
+    "The report has three short sections.",
+    "It rained for most of the afternoon.",
+    "They painted the kitchen a pale green.",
+)
+VALIDATION_ROWS, FIXED = "validation rows", "fixed sentences"  # what a check ran on: the reports' and records' checked_on
 
 
-def check_texts(run: Any, count: int) -> list[str]:
-    """Real inputs to compare outputs on: the run's own validation texts (never the test split)."""
+def check_texts(run: Any, count: int, *, what: str = "the merge") -> tuple[list[str], str]:
+    """Inputs to compare outputs on: the run's own validation texts (never the test split), or, where its data cannot
+    be read, up to ``count`` of ``FIXED_SENTENCES`` (pairs of them for a text-pair run) with a note naming the data.
+
+    Args:
+        what: the check's command in the note and the refusal ("the merge", "the export").
+
+    Returns:
+        (the texts, ``VALIDATION_ROWS`` or ``FIXED``: what they are).
+
+    Raises:
+        ConfigError: an image run whose data cannot be read (``read_check_data``).
+    """
     from headstart.data import SplitConfig, load_dataset, split_dataset
-
-    source = run.meta["data_source"]
+    from headstart.data.dataset import PAIR_SEP
     from headstart.specs import file_options
 
-    data = load_dataset(source["name"]) if "name" in source else load_dataset(source["path"], **file_options(source))
+    source = run.meta["data_source"]
+    data = read_check_data(lambda: load_dataset(source["name"]) if "name" in source else
+                           load_dataset(source["path"], **file_options(source)),
+                           str(source.get("name", source.get("path"))), what, count=count,
+                           image=getattr(run.model.backbone, "modality", "text") == "image")
+    if data is None:
+        pair = bool(source.get("pair"))  # a pair run reads two texts: each fixed sentence with the next
+        n = len(FIXED_SENTENCES)
+        return [f"{s}{PAIR_SEP}{FIXED_SENTENCES[(i + 1) % n]}" if pair else s
+                for i, s in enumerate(FIXED_SENTENCES[:count])], FIXED
     rows = split_dataset(data, SplitConfig(**run.resolved["data"]["split"])).val[:count]
-    return [data.inputs[r] for r in rows]
+    return [data.inputs[r] for r in rows], VALIDATION_ROWS
+
+
+def read_check_data(load: Callable[[], T], path: str, what: str, *, count: int, image: bool = False) -> T | None:
+    """``load()``, the run's data for ``what``'s check; None where it cannot be read (a ``note:`` names ``path``, the
+    error in a few words and that ``what`` is checked on fixed sentences instead).
+
+    Raises:
+        ConfigError: ``image``: no fixed input stands in for a run's images; names the path and the fix.
+    """
+    try:
+        return load()
+    except (DataError, OSError) as error:
+        why = _few_words(error, path)
+    if image:
+        raise ConfigError(f"the run's data {path!r} cannot be read ({why}): {what} checks the rewritten model against the "
+                          "run on its validation images, and no fixed input stands in for images; put the data back at "
+                          "that path (a link to where it is now will do)")
+    logging.getLogger("headstart").info(
+        "the run's data %r cannot be read (%s): %s is checked on %d fixed sentences instead of its validation rows",
+        path, why, what, min(count, len(FIXED_SENTENCES)))
+    return None
+
+
+def _few_words(error: Exception, path: str) -> str:
+    """The loader's error without its fix or the path the note names already: "data file not found"."""
+    from headstart.errors import clipped
+
+    text = (str(error) or type(error).__name__).split(";")[0]
+    for quoted in (repr(path), f"'{path}'", f'"{path}"', path):
+        text = text.replace(f": {quoted}", "").replace(quoted, "it")
+    return clipped(text.strip(" :"), 80)
+
+
+def checked_on_text(inputs: int, checked_on: str, rows: str = "validation inputs") -> str:
+    """A check's inputs in words for a report line: "64 validation inputs", or "8 fixed sentences (the run's data could
+    not be read)"."""
+    return f"{inputs} {rows}" if checked_on != FIXED else f"{inputs} {FIXED} (the run's data could not be read)"
 
 
 def logits_of(model: torch.nn.Module, texts: list[str], autocast: Any = None) -> torch.Tensor:
@@ -92,6 +169,7 @@ class MergeReport:
     dequantized: bool
     merged_bytes: int
     at_precision: PrecisionGap | None = None  # merged vs adapter at the run's precision, where that is not fp32
+    checked_on: str = VALIDATION_ROWS  # FIXED: the run's data could not be read (check_texts)
 
 
 @dataclass(frozen=True)
@@ -103,3 +181,4 @@ class ExportReport:
     tolerance: float
     at_precision: PrecisionGap | None = None  # the run at its own precision (what predict gives) vs fp32, where not fp32
     tokenizer: str = ""  # transformers' class the folder's tokenizer loads with (plain_tokenizer), no code of the folder's
+    checked_on: str = VALIDATION_ROWS  # FIXED: the run's data could not be read (check_texts)

@@ -128,6 +128,65 @@ def test_merge_gives_the_same_outputs_and_unmerge_gives_back_the_base(lora_dir, 
     assert torch.allclose(logits(again), logits(adapter), atol=1e-5)
 
 
+def test_a_run_whose_data_moved_is_merged_and_unmerged_on_fixed_sentences_and_says_so(lora_dir, toy_csv, tmp_path, monkeypatch,
+                                                                                   capsys, caplog):
+    """The run's CSV moved after training (a run copied to another machine): merge stopped with the loader's 'data file
+    not found', never saying why a merge reads data. A text run is checked on the fixed sentences instead, one note names
+    the path and the error, and the record, the card and the report say what the check ran on."""
+    import logging
+
+    from conftest import run_cli
+    from headstart.adapters import unmerge
+    from headstart.output_checks import FIXED, FIXED_SENTENCES
+
+    toy_csv.rename(tmp_path / "moved.csv")
+    code, out, err = run_cli(["adapters", "merge", str(lora_dir), "--out", str(tmp_path / "merged")], monkeypatch, capsys)
+    assert code in (0, None), err
+    assert err.strip().splitlines() == [
+        f"note: the run's data {str(toy_csv)!r} cannot be read (data file not found): the merge is checked on "
+        f"{len(FIXED_SENTENCES)} fixed sentences instead of its validation rows"], err
+    assert f"in fp32 on {len(FIXED_SENTENCES)} fixed sentences (the run's data could not be read)" in out, out
+    record = json.loads((tmp_path / "merged" / "spec.json").read_text())["merge"]
+    assert record["checked_on"] == FIXED and record["inputs"] == len(FIXED_SENTENCES) and record["max_abs_diff"] <= 1e-4
+    assert "fixed sentences (the run's data could not be read)" in (tmp_path / "merged" / "README.md").read_text()
+    assert torch.allclose(logits(load_run(tmp_path / "merged")), logits(load_run(lora_dir)), atol=1e-4)
+    with caplog.at_level(logging.INFO, logger="headstart"):  # from Python: the same note, through the headstart logger
+        back = unmerge(tmp_path / "merged", tmp_path / "unmerged", inputs=3)
+    assert back.checked_on == FIXED and back.inputs == 3 and back.output_max_abs_diff <= 1e-4
+    said = capsys.readouterr().err + caplog.text  # printed by the CLI's handler the merge above left, and / or captured here
+    assert (f"the run's data {str(toy_csv)!r} cannot be read (data file not found): the unmerge is checked on 3 fixed "
+            "sentences instead of its validation rows") in said, said
+
+
+def test_an_image_run_whose_data_moved_is_refused_in_one_line_naming_the_path_why_and_the_fix(tiny_registry, tmp_path,
+                                                                                            monkeypatch, capsys):
+    """No fixed input stands in for a run's images: merge of a LoRA on a CNN whose image folder moved is refused in one
+    line (exit 2), not the loader's bare 'not found' and no traceback, and nothing is written."""
+    from PIL import Image
+
+    import headstart
+    from conftest import run_cli
+
+    folder = tmp_path / "bands"
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(("left", "right")):  # a bright band on the left or the right, 12x12 grey
+        (folder / name).mkdir(parents=True)
+        for i in range(12):
+            image = rng.integers(0, 80, size=(12, 12)).astype(np.uint8)
+            image[:, 6 * c: 6 * c + 6] = 220
+            Image.fromarray(image).save(folder / name / f"{i}.png")
+    headstart.fit(str(folder), "tiny-cnn", strategy="lora", n=12, out=tmp_path / "lora",
+                  config=TrainConfig(max_steps=2, min_steps=2, batch_size=4, precision="fp32"))
+    folder.rename(tmp_path / "moved")
+    code, out, err = run_cli(["adapters", "merge", str(tmp_path / "lora"), "--out", str(tmp_path / "merged")], monkeypatch, capsys)
+    assert code == 2 and "Traceback" not in err, err
+    assert err.strip().splitlines() == [
+        f"error: the run's data {str(folder)!r} cannot be read (data file not found): the merge checks the rewritten model "
+        "against the run on its validation images, and no fixed input stands in for images; put the data back at that "
+        "path (a link to where it is now will do)"], err
+    assert not (tmp_path / "merged").exists()
+
+
 def test_a_bf16_run_is_merged_and_checked_in_fp32_and_its_own_precisions_gap_is_measured(toy_csv, tiny_registry, tmp_path, capsys):
     """The merge's arithmetic is checked in fp32; at bf16 (what predict runs) merged and adapter outputs differ by
     rounding, so that gap is measured on the same inputs and said."""
@@ -148,7 +207,7 @@ def test_a_bf16_run_is_merged_and_checked_in_fp32_and_its_own_precisions_gap_is_
     gap = report.at_precision
     assert gap is not None and gap.precision == "bf16" and gap.inputs == report.inputs
     adapter, merged = load_run(tmp_path / "bf16"), load_run(tmp_path / "merged")
-    texts, bf16 = check_texts(adapter, report.inputs), autocast_for("bf16", torch.device("cpu"))
+    (texts, _), bf16 = check_texts(adapter, report.inputs), autocast_for("bf16", torch.device("cpu"))
     theirs, ours = logits_of(merged.model, texts, bf16), logits_of(adapter.model, texts, bf16)
     assert gap.max_abs_diff == pytest.approx(float((theirs - ours).abs().max()))
     assert gap.same_class == int((theirs.argmax(-1) == ours.argmax(-1)).sum())

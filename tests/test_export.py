@@ -70,6 +70,36 @@ def test_a_bf16_runs_export_is_checked_in_fp32_and_says_how_far_predict_is_from_
     assert export(tmp_path / "fp32", tmp_path / "hf3").at_precision is None
 
 
+def test_a_run_whose_data_was_deleted_exports_checked_on_fixed_sentences_and_says_so(toy_csv, tiny_registry, tmp_path,
+                                                                                    monkeypatch, capsys):
+    """export read the run's validation rows from its data file, and stopped with 'data file not found' once it was
+    gone: a text run is checked on the fixed sentences instead, with one note, and --json's checked_on says so."""
+    import headstart
+    from conftest import run_cli
+    from headstart.output_checks import FIXED_SENTENCES
+
+    headstart.fit(str(toy_csv), "tiny-bert", strategy="lora", n=32, config=CFG, out=tmp_path / "run")
+    toy_csv.unlink()
+    code, out, err = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "hf"), "--json"], monkeypatch, capsys)
+    assert code in (0, None), err
+    assert [line for line in err.splitlines() if line.startswith(("note:", "error:", "Traceback"))] == [
+        f"note: the run's data {str(toy_csv)!r} cannot be read (data file not found): the export is checked on "
+        f"{len(FIXED_SENTENCES)} fixed sentences instead of its validation rows"], err
+    report = json.loads(out)
+    assert report["checked_on"] == "fixed sentences" and report["inputs"] == len(FIXED_SENTENCES) and report["max_abs_diff"] <= 1e-5
+    texts = list(FIXED_SENTENCES[:3])
+    ours = headstart.predict(tmp_path / "run", texts)
+    done = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path / "hf"), json.dumps(texts)], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    theirs = json.loads(done.stdout.strip().splitlines()[-1])
+    names = [theirs["labels"][str(i)] for i in range(len(theirs["labels"]))]
+    for row, p in zip(ours, theirs["p"]):
+        assert max(abs(row["probabilities"][n] - q) for n, q in zip(names, p)) < 1e-5
+    code, out, err = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "hf2"), "--inputs", "2"], monkeypatch, capsys)
+    assert code in (0, None) and "of the run's in fp32 on 2 fixed sentences (the run's data could not be read)" in out, (out, err)
+
+
 @pytest.mark.parametrize("strategy", ["full-finetune", "lora"])
 def test_a_sentence_transformers_export_gives_the_runs_logits_and_the_probabilities_follow(strategy, toy_csv, tiny_registry, tmp_path):
     import torch

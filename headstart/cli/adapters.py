@@ -99,7 +99,8 @@ def adapters_merge(
     tolerance: Annotated[Optional[float], typer.Option(help="Largest accepted |merged - adapter| logit difference, in fp32 "
                                                             "(a headstart run; default 1e-4).")] = None,
     inputs: Annotated[Optional[int], typer.Option(help="Validation inputs the outputs are compared on (a headstart run; "
-                                                       "default 64; sft / prefer: prompt + response sequences).")] = None,
+                                                       "default 64; sft / prefer: prompt + response sequences; where the "
+                                                       "run's data cannot be read, up to 8 fixed sentences, said in a note).")] = None,
     base: Annotated[Optional[str], typer.Option(help="Plain PEFT adapter only: base model name or folder (default: from adapter_config.json).")] = None,
 ) -> None:
     """Fold an adapter into its base weights; refuse if the merged outputs differ from the adapter's.
@@ -116,6 +117,7 @@ def adapters_merge(
     from headstart.adapter_info import inspect
     from headstart.adapters import merge, merge_base
     from headstart.llm.runs import is_lm_run
+    from headstart.output_checks import checked_on_text
 
     from headstart.errors import ConfigError
 
@@ -138,13 +140,13 @@ def adapters_merge(
     report = merge(directory, out, dequantize=dequantize, **checks)
     if lm:
         typer.echo(f"merged {directory} -> {report.out}: max |merged - adapter| logit = {report.max_abs_diff:.2e} in fp32 on "
-                   f"{report.inputs} validation sequences, loaded back with transformers (tolerance {report.tolerance:g})"
+                   f"{checked_on_text(report.inputs, report.checked_on, 'validation sequences')}, loaded back with transformers (tolerance {report.tolerance:g})"
                    f"{'; base dequantized from 4-bit' if report.dequantized else ''}; {report.merged_bytes / 1e6:.1f} MB; "
                    f"headstart generate {report.out} --prompt TEXT, or AutoModelForCausalLM.from_pretrained('{report.out}') "
                    "(its README.md shows how to generate as headstart does)")
         return
-    typer.echo(f"merged {directory} -> {report.out}: max |merged - adapter| = {report.max_abs_diff:.2e} in fp32 on {report.inputs} "
-               f"validation inputs (tolerance {report.tolerance:g}){'; base dequantized from 4-bit' if report.dequantized else ''}; "
+    typer.echo(f"merged {directory} -> {report.out}: max |merged - adapter| = {report.max_abs_diff:.2e} in fp32 on "
+               f"{checked_on_text(report.inputs, report.checked_on)} (tolerance {report.tolerance:g}){'; base dequantized from 4-bit' if report.dequantized else ''}; "
                f"{report.merged_bytes / 1e6:.1f} MB")
     if report.at_precision is not None:
         gap = report.at_precision
@@ -157,7 +159,8 @@ def adapters_unmerge(
     directory: Annotated[Path, typer.Argument(help="A run directory written by 'headstart adapters merge'.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="New adapter run directory (must not exist).")],
     tolerance: Annotated[float, typer.Option(help="Largest accepted difference to the pre-trained base.")] = 1e-4,
-    inputs: Annotated[int, typer.Option(help="Validation inputs the outputs are compared on.")] = 64,
+    inputs: Annotated[int, typer.Option(help="Validation inputs the outputs are compared on (where the run's data cannot "
+                                             "be read, up to 8 fixed sentences, said in a note).")] = 64,
 ) -> None:
     """Recover the adapter run from a merged one; checks the base weights come back to the pre-trained ones.
 
@@ -165,10 +168,11 @@ def adapters_unmerge(
     Example: headstart adapters unmerge runs/lora-merged --out runs/lora-again
     """
     from headstart.adapters import unmerge
+    from headstart.output_checks import checked_on_text
 
     report = unmerge(directory, out, tolerance=tolerance, inputs=inputs)
     typer.echo(f"unmerged {directory} -> {report.out}: base weights within {report.base_max_abs_diff:.2e} of the pre-trained ones, "
-               f"outputs within {report.output_max_abs_diff:.2e} on {report.inputs} validation inputs")
+               f"outputs within {report.output_max_abs_diff:.2e} on {checked_on_text(report.inputs, report.checked_on)}")
 
 
 @app.command()
@@ -186,7 +190,8 @@ def export(
                                                             "outputs on the run's validation inputs (probabilities for hf and "
                                                             "onnx, logits for sentence-transformers and sft / prefer runs); "
                                                             "default 1e-5, onnx and sft / prefer 1e-4.", show_default=False)] = None,
-    inputs: Annotated[int, typer.Option(help="Validation inputs the export's outputs are compared on.")] = 64,
+    inputs: Annotated[int, typer.Option(help="Validation inputs the export's outputs are compared on (where the run's data "
+                                             "cannot be read, up to 8 fixed sentences, said in a note).")] = 64,
     as_json: JsonOpt = False,
 ) -> None:
     """Export a trained run for other tools; the export is loaded back and checked against the run before it is kept.
@@ -197,14 +202,15 @@ def export(
     """
     from headstart.export import export as run_export
     from headstart.llm.runs import is_lm_run
+    from headstart.output_checks import checked_on_text
 
     report = run_export(run, out, format=format, tolerance=tolerance, inputs=inputs)
     if as_json:
         _echo_json(dataclasses.asdict(report))
         return
     if is_lm_run(run):
-        typer.echo(f"exported {run} to {report.out}: logits within {report.max_abs_diff:.2g} of the run's in fp32 on {report.inputs} "
-                   f"validation sequences; load it with AutoModelForCausalLM.from_pretrained('{report.out}') and "
+        typer.echo(f"exported {run} to {report.out}: logits within {report.max_abs_diff:.2g} of the run's in fp32 on "
+                   f"{checked_on_text(report.inputs, report.checked_on, 'validation sequences')}; load it with AutoModelForCausalLM.from_pretrained('{report.out}') and "
                    f"AutoTokenizer.from_pretrained('{report.out}') (its README.md shows how to generate as headstart generate does)")
         return
     load = {"hf": f"AutoModelForSequenceClassification.from_pretrained('{report.out}', trust_remote_code=True) (the "
@@ -213,8 +219,8 @@ def export(
                   "code of the folder runs for it; its README.md shows both)",
             "onnx": f"onnxruntime.InferenceSession('{report.out}/model.onnx') and its tokenizer (see its README.md)"}.get(
                 format, f"SentenceTransformer('{report.out}')")
-    typer.echo(f"exported {run} to {report.out}: outputs within {report.max_abs_diff:.2g} of the run's in fp32 on {report.inputs} "
-               f"validation inputs; load it with {load}")
+    typer.echo(f"exported {run} to {report.out}: outputs within {report.max_abs_diff:.2g} of the run's in fp32 on "
+               f"{checked_on_text(report.inputs, report.checked_on)}; load it with {load}")
     if report.at_precision is not None:
         gap = report.at_precision
         typer.echo(f"note: the export computes in fp32; headstart predict runs this run at its own precision ({gap.precision}), "

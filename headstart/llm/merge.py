@@ -7,8 +7,8 @@
 whose code answers a prompt as ``headstart generate`` does. The LoRA update folds into W as W + (α/r)BA (PEFT's
 ``merge_and_unload(safe_merge=True)``); a qlora run merges into an fp32 copy of its NF4-rounded base (``dequantize``).
 Each folder is built beside ``out``, loaded back with transformers alone and compared with the run's own model on
-teacher-forced logits of up to ``inputs`` of its validation prompt + response sequences; it is kept only within
-``tolerance``.
+teacher-forced logits of up to ``inputs`` of its validation prompt + response sequences (where its data cannot be read,
+of ``output_checks.FIXED_SENTENCES`` as prompt and response, with a note); it is kept only within ``tolerance``.
 """
 
 from __future__ import annotations
@@ -60,9 +60,9 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
     if dequantize and spec["strategy"] != "qlora":
         raise ConfigError(f"{switch} is for a run trained on a 4-bit base (qlora); {str(directory)!r} ({spec['strategy']}) "
                           f"was not: drop {switch}")
-    model, tokenizer, sequences, reference = _checked_inputs(directory, spec, inputs)
-    merged_spec = {**spec, "merged": {"from": str(directory.resolve()), "inputs": len(sequences), "tolerance": tolerance,
-                                      "dequantized": spec["strategy"] == "qlora"}}
+    model, tokenizer, sequences, reference, checked_on = _checked_inputs(directory, spec, inputs, "the merge")
+    merged_spec = {**spec, "merged": {"from": str(directory.resolve()), "inputs": len(sequences), "checked_on": checked_on,
+                                      "tolerance": tolerance, "dequantized": spec["strategy"] == "qlora"}}
 
     def extra(tmp: Path, diff: float) -> None:
         merged_spec["merged"]["max_abs_diff"] = diff
@@ -72,9 +72,9 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
         metrics = _read_json(directory / "metrics.json")
         write_atomic(tmp / "README.md", (model_card(merged_spec, metrics) + "\n" + usage(merged_spec, tokenizer)).encode())
 
-    diff = _write_checked(_merged(model, directory, spec), tokenizer, out, sequences, reference, tolerance, extra)
+    diff = _write_checked(_merged(model, directory, spec), tokenizer, out, sequences, reference, tolerance, extra, checked_on)
     return MergeReport(str(out), diff, len(sequences), tolerance, spec["strategy"] == "qlora",
-                       sum(p.stat().st_size for p in out.glob("*.safetensors")))
+                       sum(p.stat().st_size for p in out.glob("*.safetensors")), checked_on=checked_on)
 
 
 def export(directory: str | Path, out: str | Path, *, tolerance: float | None = None, inputs: int = 64) -> Any:
@@ -102,14 +102,14 @@ def export(directory: str | Path, out: str | Path, *, tolerance: float | None = 
     if spec["strategy"] == "qlora" and not spec.get("merged"):
         raise ConfigError(f"{str(directory)!r} has a 4-bit base; merge it first (headstart adapters merge {directory} "
                           "--dequantize --out DIR) and export the merged run")
-    model, tokenizer, sequences, reference = _checked_inputs(directory, spec, inputs)
+    model, tokenizer, sequences, reference, checked_on = _checked_inputs(directory, spec, inputs, "the export")
 
     def card(tmp: Path, diff: float) -> None:
         write_atomic(tmp / "README.md", export_card(spec, tokenizer, directory).encode())
 
     model = model if _full_weights(spec) else _merged(model, directory, spec)
-    diff = _write_checked(model, tokenizer, out, sequences, reference, tolerance, card)
-    return ExportReport(str(out), diff, len(sequences), tolerance, None, tokenizer=type(tokenizer).__name__)
+    diff = _write_checked(model, tokenizer, out, sequences, reference, tolerance, card, checked_on)
+    return ExportReport(str(out), diff, len(sequences), tolerance, None, tokenizer=type(tokenizer).__name__, checked_on=checked_on)
 
 
 def _full_weights(spec: dict[str, Any]) -> bool:
@@ -125,26 +125,34 @@ def _read_json(path: Path) -> dict[str, Any]:
         return {}
 
 
-def _checked_inputs(directory: Path, spec: dict[str, Any], count: int) -> tuple[torch.nn.Module, Any, list[list[int]], list[torch.Tensor]]:
+def _checked_inputs(directory: Path, spec: dict[str, Any], count: int,
+                    what: str) -> tuple[torch.nn.Module, Any, list[list[int]], list[torch.Tensor], str]:
     """(the run's model, its tokenizer, up to ``count`` token sequences of its validation rows — prompt + response as
-    trained, or prompt + chosen for prefer —, the run's logits on each)."""
+    trained, or prompt + chosen for prefer —, the run's logits on each, ``output_checks.VALIDATION_ROWS``). Where the
+    run's data cannot be read, the sequences are each fixed sentence as a prompt answered by the next, formatted as
+    trained, and the last item ``FIXED`` (a note says so, naming ``what``: "the merge", "the export")."""
     from headstart.llm.data import load_table
     from headstart.llm.format import example
     from headstart.llm.lm import eos_id
     from headstart.llm.runs import load_run
-    from headstart.output_checks import check_inputs
+    from headstart.output_checks import FIXED, FIXED_SENTENCES, VALIDATION_ROWS, check_inputs, read_check_data
 
     check_inputs(count, "the check")
     data = spec.get("data") or {}
     answer = "response" if spec["kind"] == "sft" else "chosen"
     columns = {"prompt": data.get("prompt_column", "prompt"), answer: data.get(f"{answer}_column", answer)}
-    table = load_table(str(data.get("name")), columns)
+    table = read_check_data(lambda: load_table(str(data.get("name")), columns), str(data.get("name")), what, count=count)
+    if table is None:
+        n = len(FIXED_SENTENCES)
+        pairs, checked_on = [(s, FIXED_SENTENCES[(i + 1) % n]) for i, s in enumerate(FIXED_SENTENCES[:count])], FIXED
+    else:
+        rows = table.spread("validation", count)
+        pairs, checked_on = [(table.columns["prompt"][r], table.columns[answer][r]) for r in rows], VALIDATION_ROWS
     run = load_run(directory, device=torch.device("cpu"))
     eos = eos_id(run.model, run.tokenizer)
-    rows = table.spread("validation", count)
-    sequences = [example(run.tokenizer, table.columns["prompt"][r], table.columns[answer][r], eos=eos,
-                         max_length=int(spec.get("max_length", 256)))[0] for r in rows]
-    return run.model, run.tokenizer, sequences, _logits(run.model, sequences)
+    sequences = [example(run.tokenizer, prompt, reply, eos=eos, max_length=int(spec.get("max_length", 256)))[0]
+                 for prompt, reply in pairs]
+    return run.model, run.tokenizer, sequences, _logits(run.model, sequences), checked_on
 
 
 def _logits(model: torch.nn.Module, sequences: list[list[int]]) -> list[torch.Tensor]:
@@ -169,10 +177,11 @@ def _merged(model: torch.nn.Module, directory: Path, spec: dict[str, Any]) -> to
 
 
 def _write_checked(model: torch.nn.Module, tokenizer: Any, out: Path, sequences: list[list[int]],
-                   reference: list[torch.Tensor], tolerance: float, extra: Any) -> float:
+                   reference: list[torch.Tensor], tolerance: float, extra: Any, checked_on: str) -> float:
     """Save ``model`` and ``tokenizer`` into a new folder beside ``out`` with greedy generation settings and
     ``extra(folder, diff)``'s files, load it back with transformers alone, compare its logits with ``reference`` and
-    move it to ``out``; the largest difference. Nothing is left behind where the check fails.
+    move it to ``out``; the largest difference (``checked_on``: what the sequences are, for the refusal). Nothing is
+    left behind where the check fails.
 
     Raises:
         ConfigError: the folder's tokenizer reads the sequences otherwise, or its logits differ by more than ``tolerance``.
@@ -181,6 +190,7 @@ def _write_checked(model: torch.nn.Module, tokenizer: Any, out: Path, sequences:
 
     from headstart.atomic import fresh_folder, publish
     from headstart.llm.lm import eos_id
+    from headstart.output_checks import checked_on_text
 
     eos = eos_id(model, tokenizer)
     model.generation_config = GenerationConfig(do_sample=False, max_new_tokens=MAX_NEW_TOKENS, eos_token_id=eos,
@@ -195,7 +205,7 @@ def _write_checked(model: torch.nn.Module, tokenizer: Any, out: Path, sequences:
         diff = max((float((a - b).abs().max()) for a, b in zip(_logits(loaded, sequences), reference)), default=0.0)
         if not diff <= tolerance:
             raise ConfigError(f"the written model's logits differ from the run's by {diff:.3g} (> --tolerance {tolerance:g}) on "
-                              f"{len(sequences)} validation sequences; not writing {str(out)!r}")
+                              f"{checked_on_text(len(sequences), checked_on, 'validation sequences')}; not writing {str(out)!r}")
         extra(tmp, diff)
         publish(tmp, out)
     except BaseException:

@@ -122,6 +122,44 @@ def test_a_full_finetune_run_exports_as_it_is_and_is_not_merged(tiny_lm, sft_csv
     assert answered_by_the_card(tmp_path / "hf", "say hello") == headstart_generate(run, "say hello", monkeypatch, capsys)
 
 
+@pytest.mark.parametrize("kind", ["sft", "prefer"])
+def test_a_run_whose_data_moved_merges_and_exports_checked_on_fixed_sentences_and_says_so(kind, tiny_lm, sft_csv, pref_csv,
+                                                                                          tmp_path, monkeypatch, capsys):
+    """merge and export read the run's validation rows from spec.json's data path and stopped with the loader's 'data
+    file not found' once the file had moved, never saying why they wanted it: the check reads the fixed sentences
+    instead, as prompt and answer formatted as trained, one note names the path and the error, and spec.json's
+    merged.checked_on, the report and the printed line say 'fixed sentences'."""
+    from headstart.errors import ConfigError
+    from headstart.export import export
+    from headstart.output_checks import FIXED, FIXED_SENTENCES
+
+    csv = sft_csv if kind == "sft" else pref_csv
+    run = sft_run(tiny_lm, sft_csv, tmp_path / "run", max_steps=2)
+    if kind == "prefer":
+        from headstart.api_llm import prefer
+        from headstart.llm.dpo import PreferConfig
+
+        prefer(str(pref_csv), out=tmp_path / "dpo", config=PreferConfig(sft=str(run), max_steps=1, batch_size=4, evals=1))
+        run = tmp_path / "dpo"
+    capsys.readouterr()
+    csv.rename(tmp_path / "moved.csv")
+    note = (f"note: the run's data {str(csv)!r} cannot be read (data file not found): the merge is checked on "
+            f"{len(FIXED_SENTENCES)} fixed sentences instead of its validation rows")
+    code, printed, err = run_cli(["adapters", "merge", str(run), "--out", str(tmp_path / "merged")], monkeypatch, capsys)
+    assert code in (0, None), err
+    assert [line for line in err.splitlines() if line.startswith(("note:", "error:", "Traceback"))] == [note], err
+    assert f"in fp32 on {len(FIXED_SENTENCES)} fixed sentences (the run's data could not be read), loaded back" in printed
+    merged = json.loads((tmp_path / "merged" / "spec.json").read_text())["merged"]
+    assert merged["checked_on"] == FIXED and merged["inputs"] == len(FIXED_SENTENCES) and merged["max_abs_diff"] <= 1e-4
+    assert headstart_generate(tmp_path / "merged", "say hello", monkeypatch, capsys) == headstart_generate(
+        run, "say hello", monkeypatch, capsys)
+    report = export(run, tmp_path / "hf", inputs=3)  # from Python: the same check, the same note (through the headstart logger)
+    assert report.checked_on == FIXED and report.inputs == 3 and report.max_abs_diff <= 1e-4
+    assert "the export is checked on 3 fixed sentences instead of its validation rows" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"on 2 fixed sentences \(the run's data could not be read\); not writing"):
+        export(run, tmp_path / "hf2", inputs=2, tolerance=0.0)
+
+
 def test_a_written_model_beyond_the_tolerance_leaves_nothing(tiny_lm, sft_csv, tmp_path):
     from headstart.adapters import merge
     from headstart.errors import ConfigError
