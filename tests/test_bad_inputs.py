@@ -180,6 +180,17 @@ def _truncate_weights(run: Path) -> None:
     (run / "weights.safetensors").write_bytes(b"not safetensors")
 
 
+def _lm_run(f: "Files", name: str, kind: str) -> str:
+    """A causal LM's run folder as sft / prefer write its spec.json and metrics.json (no weights: every case here is
+    refused before any load)."""
+    folder = f.path(name)
+    folder.mkdir(exist_ok=True)
+    (folder / "spec.json").write_text(json.dumps({"kind": kind, "strategy": "lora", "n": 8, "seed": 0, "eval_rows": 2,
+                                                  "data": {"name": "rotten-tomatoes-sft"}}))
+    (folder / "metrics.json").write_text(json.dumps({"status": "done"}))
+    return str(folder)
+
+
 def _drop_weights(run: Path) -> None:
     (run / "weights.safetensors").unlink()
 
@@ -290,6 +301,11 @@ CASES = [
     Case("predict input with a wrong --text-column", lambda f: ["predict", str(f.run()), f.toy("in.csv"), "--text-column", "body"],
          ("text column 'body' not found", "(columns: text, label)")),
     Case("evaluate on an unknown split", lambda f: ["evaluate", str(f.run()), "--split", "train"], ("'train'", "'test' or 'val'")),
+    Case("evaluate a prefer run (it answers no test prompts)", lambda f: ["evaluate", _lm_run(f, "dpo", "prefer")],
+         ("dpo' is a prefer run", "answers no test prompts", "dpo --prompt TEXT asks it")),
+    Case("evaluate an sft run with a classifier's --eval-data", lambda f: ["evaluate", _lm_run(f, "sft", "sft"), "--eval-data",
+                                                                           f.toy("other.csv")],
+         ("--eval-data scores a classifier", "an sft run is scored on the test prompts", "drop it")),
     # issue 25: inputs that gave tracebacks
     Case("unknown --task", lambda f: [*TRAIN, "--data", f.toy(), "--task", "bogus"], ("'bogus'", "--task classification")),
     Case("--seed beyond 64 bits", lambda f: [*TRAIN, "--data", f.toy(), "--seed", str(2**70)],
