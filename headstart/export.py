@@ -56,7 +56,8 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     from headstart.adapter_info import inspect
     from headstart.adapters import MERGEABLE
     from headstart.llm.runs import is_lm_run
-    from headstart.output_checks import check_inputs, check_texts, check_tolerance, precision_gap, run_autocast
+    from headstart.output_checks import (FIXED, check_inputs, check_texts, check_tolerance, checked_on_text, precision_gap,
+                                         run_autocast)
     from headstart.outdir import check_new
     from headstart.saved import load_run
     from headstart.strategies import get_strategy
@@ -113,17 +114,19 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     if hasattr(encoder, "merge_and_unload"):
         encoder = encoder.merge_and_unload(safe_merge=True)
     tmp = fresh_folder(out, "export.tmp")  # our own new folder: never one of the user's, never a planted link
+    on = "the run's validation inputs" if checked_on != FIXED else checked_on_text(len(texts), checked_on)
     try:
         if format == "hf":
             diff = write_hf(run, encoder, tmp, out, check=lambda d: check_hf_folder(d, texts, reference, run.task,
-                                                                             max_length=backbone.max_length), tolerance=tolerance)
+                                                                             max_length=backbone.max_length),
+                            tolerance=tolerance, on=on)
         elif format == "sentence-transformers":
             diff = _export_st(run, encoder, tmp, out, check=lambda d: _check_st(d, texts, _logits_of(run, texts)),
-                              tolerance=tolerance)
+                              tolerance=tolerance, on=on)
         else:
             from headstart import export_onnx
 
-            diff = export_onnx.export_onnx(run, encoder, tmp, out, texts=texts, tolerance=tolerance,
+            diff = export_onnx.export_onnx(run, encoder, tmp, out, texts=texts, tolerance=tolerance, on=on,
                                            check=lambda d: export_onnx.check_onnx(d, texts, reference, run.task,
                                                                                   max_length=backbone.max_length))
     finally:
@@ -142,7 +145,8 @@ def _logits_of(run: Any, texts: list[str]) -> torch.Tensor:
     return logits
 
 
-def _export_st(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, check: Any, tolerance: float) -> float:
+def _export_st(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, check: Any, tolerance: float,
+               on: str = "the run's validation inputs") -> float:
     """A sentence-transformers folder: Transformer, Pooling, the run's Dense layers and Normalize, and the head as a last
     Dense (identity activation) whose outputs are the run's logits (softmax them for class probabilities); written into
     ``tmp_dir``, checked (``check(tmp_dir)`` -> largest difference), moved to ``out``. Returns the difference."""
@@ -193,7 +197,7 @@ def _export_st(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, 
            "not an embedding; softmax them for class probabilities. The modules before it give the encoder's features.")
     write_atomic(tmp_dir / "README.md", model_card(run.meta, run_metrics(run), how=how).encode())
     diff = check(tmp_dir)
-    refuse_beyond(diff, tolerance)
+    refuse_beyond(diff, tolerance, on=on)
     publish(tmp_dir, out)  # the whole folder, checked, moved into place at once
     return diff
 

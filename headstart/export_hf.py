@@ -16,11 +16,12 @@ from headstart.errors import ConfigError
 from headstart.model_card import model_card
 
 
-def refuse_beyond(diff: float, tolerance: float) -> None:
-    """Raises ConfigError when the export's outputs differ from the run's by more than ``tolerance`` (nothing is kept)."""
+def refuse_beyond(diff: float, tolerance: float, *, on: str = "the run's validation inputs") -> None:
+    """Raises ConfigError when the export's outputs differ from the run's by more than ``tolerance`` on the inputs ``on``
+    says (``output_checks.checked_on_text``'s words where they were fixed sentences); nothing is kept."""
     if not diff <= tolerance:
         raise ConfigError(f"the exported model's outputs differ from the run's by {diff:.3g} (> tolerance {tolerance:g}) "
-                          "on the run's validation inputs; nothing written")
+                          f"on {on}; nothing written")
 
 
 def hf_model(run: Any, encoder: torch.nn.Module) -> torch.nn.Module:
@@ -47,7 +48,8 @@ def hf_model(run: Any, encoder: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def write_hf(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, check: Any, tolerance: float) -> float:
+def write_hf(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, check: Any, tolerance: float,
+             on: str = "the run's validation inputs") -> float:
     """The transformers folder written into ``tmp_dir``, checked (``check(tmp_dir)``), moved to ``out``; the difference."""
     from headstart.atomic import write_atomic
 
@@ -69,7 +71,7 @@ def write_hf(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, ch
            + "). Read it before you trust it; it imports torch and transformers only.")
     write_atomic(tmp_dir / "README.md", model_card(run.meta, run_metrics(run), how=how).encode())
     diff = check(tmp_dir)
-    refuse_beyond(diff, tolerance)
+    refuse_beyond(diff, tolerance, on=on)
     publish(tmp_dir, out)  # the whole folder, checked, moved into place at once
     return diff
 

@@ -42,7 +42,7 @@ class _Logits(torch.nn.Module):
 
 
 def export_onnx(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *, texts: list[str], check: Any,
-                tolerance: float) -> float:
+                tolerance: float, on: str = "the run's validation inputs") -> float:
     """``model.onnx`` (the hf export's model; batch and sequence axes dynamic), the tokenizer, ``config.json`` and
     README.md written into ``tmp_dir``, checked (``check(tmp_dir)``), moved to ``out``; the difference.
 
@@ -94,7 +94,7 @@ def export_onnx(run: Any, encoder: torch.nn.Module, tmp_dir: Path, out: Path, *,
            + f") and the head; it was checked against the run to {tolerance:g} before this folder was written.")
     write_atomic(tmp_dir / "README.md", model_card(run.meta, run_metrics(run), how=how).encode())
     diff = check(tmp_dir)
-    refuse_beyond(diff, tolerance)
+    refuse_beyond(diff, tolerance, on=on)
     publish(tmp_dir, out)  # the whole folder, checked, moved into place at once
     return diff
 

@@ -98,6 +98,13 @@ def test_a_run_whose_data_was_deleted_exports_checked_on_fixed_sentences_and_say
         assert max(abs(row["probabilities"][n] - q) for n, q in zip(names, p)) < 1e-5
     code, out, err = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "hf2"), "--inputs", "2"], monkeypatch, capsys)
     assert code in (0, None) and "of the run's in fp32 on 2 fixed sentences (the run's data could not be read)" in out, (out, err)
+    from headstart import export as export_module
+
+    monkeypatch.setattr(export_module, "check_hf_folder", lambda *args, **kwargs: 0.5)  # outputs beyond the tolerance
+    code, out, err = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "hf3")], monkeypatch, capsys)
+    assert code == 2 and err.splitlines()[-1] == (
+        "error: the exported model's outputs differ from the run's by 0.5 (> tolerance 1e-05) on "
+        f"{len(FIXED_SENTENCES)} fixed sentences (the run's data could not be read); nothing written"), err
 
 
 @pytest.mark.parametrize("strategy", ["full-finetune", "lora"])
