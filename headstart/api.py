@@ -88,10 +88,12 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             (``evaluate`` scores it; ``retain`` / ``eval_data`` are not measured); a finished run in ``out`` is kept
             instead. After the steps, while ``retain`` / ``eval_data`` are scored, the trained run (saved before
             its scoring) keeps the scores made, metrics.json's ``not_scored`` names the rest and ``ended_by`` says so.
-            A KeyboardInterrupt whose ``run`` is the FitResult (``out`` None where nothing was saved). A second Ctrl-C
-            or SIGTERM ends at once.
+            One during that save waits for it, then stops before scoring ("interrupted by Ctrl-C after training,
+            before it was scored"). A KeyboardInterrupt whose ``run`` is the FitResult (``out`` None where nothing was
+            saved). A second Ctrl-C or SIGTERM ends at once, the save too (a run half-written is never left).
         headstart.fit_result.NothingSaved: Ctrl-C or SIGTERM before anything worth keeping had trained (a ``tune``
-            trial, a closed-form solve, setfit's pair loop), or while the trained run was being saved: nothing saved.
+            trial, a closed-form solve, setfit's pair loop), or a second one during the save: nothing saved (a save
+            that failed is named).
 
     Example:
         >>> run = headstart.fit("rotten-tomatoes", strategy="linear-probe", n=64, seed=0, out="runs/lp")
@@ -154,7 +156,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             left = not_scored({"retain": list(spec.retain), "eval_data": list(spec.eval_data)}, spec.tta)
             # saved before it is scored (the scores are added after): an interrupt or a failure there keeps the trained
             # run; one during the save waits for it (seconds, after the training it keeps), then stops before scoring
-            with signals_held():
+            with signals_held(second_acts=True):
                 result = _result(trained.setup, trained.report, spec, out=out, overwrite=overwrite, flags=flags,
                                  chosen=trained.chosen, tune_seconds=trained.tune_seconds, leakage=leakage,
                                  not_scored=left if trained.report.status == "done" else None)
@@ -167,7 +169,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     except KeyboardInterrupt as stop:  # nothing worth keeping had trained (a tune trial, a solve), or it was saved just now
         if result is not None:  # held back while it was saved: it is, and nothing was scored yet
             raise Interrupted(with_scores(result, None, ended_by=f"{ended_by(stop)} after training, before it was scored",
-                                          not_scored=left)) from None
+                                          not_scored=left if result.status == "done" else None)) from None
         raise NothingSaved(stop, trial=isinstance(stop, StepsInterrupted), saving=trained is not None) from None
     result = with_scores(result, outcome.result)
     if report_to and result.status == "done":

@@ -96,13 +96,18 @@ class NothingSaved(KeyboardInterrupt):
     A KeyboardInterrupt still; its text is the CLI's line."""
 
     def __init__(self, interrupt: KeyboardInterrupt, *, trial: bool = False, saving: bool = False) -> None:
+        from headstart.errors import HeadstartError
         from headstart.interrupts import ended_by
 
-        where = (" after training, before the trained run was saved" if saving else " in a --tune trial" if trial
+        where = (" after training, while the trained run was saved" if saving else " in a --tune trial" if trial
                  else " before the run's training ended")
+        failed = interrupt.__context__ if saving and isinstance(interrupt.__context__, Exception) else None
+        why = (str(failed).splitlines()[0] if isinstance(failed, HeadstartError) else f"{type(failed).__name__}: {failed}"
+               if failed is not None else "")
         super().__init__(f"{ended_by(interrupt)}{where}: "
                          + ("nothing saved" if saving else "nothing trained yet; nothing saved")
-                         + "; the same command starts again")
+                         + (f"; the save had failed: {why}; fix that, then the same command starts again" if why
+                            else "; the same command starts again"))
 
 
 def interrupted_text(run: FitResult) -> str:

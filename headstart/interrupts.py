@@ -53,24 +53,46 @@ BY_SIGTERM = "interrupted by SIGTERM"  # how a loop's error starts where SIGTERM
 
 
 @contextmanager
-def signals_held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM noted inside the block and delivered when it ends, as they came. Python runs signal handlers
-    in the main thread only, so off it nothing can interrupt the block and nothing is changed; a handler installed
-    outside Python is left alone. (Blocking the signals would not do: another thread takes the signal, and the main
-    thread still raises at its next instruction.)"""
+def signals_held(*, second_acts: bool = False) -> Iterator[None]:
+    """Ctrl-C and SIGTERM noted inside the block and delivered when it ends, as they came. With ``second_acts`` only the
+    first is held: a second acts as it would outside the block (a user who presses Ctrl-C twice during a long save
+    wants out). Where the block fails, a held signal is delivered with the failure as its ``__context__`` (so the line
+    it ends with can name it); where the block ends by a second signal, the first is not delivered again. Python runs
+    signal handlers in the main thread only, so off it nothing can interrupt the block and nothing is changed; a handler
+    installed outside Python is left alone. (Blocking the signals would not do: another thread takes the signal, and
+    the main thread still raises at its next instruction.)"""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        caught.append(signum)
+        if second_acts:
+            _restore(previous, hold)
+
     kinds = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not None]
-    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in kinds}
+    previous = {s: signal.signal(s, hold) for s in kinds}
     try:
         yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    except KeyboardInterrupt:  # a second signal acted (second_acts): the first asked for the same
+        _restore(previous, hold)
+        raise
+    except BaseException:
+        _restore(previous, hold)
         for s in caught:
             signal.raise_signal(s)
+        raise
+    _restore(previous, hold)
+    for s in caught:
+        signal.raise_signal(s)
+
+
+def _restore(previous: dict[int, Any], hold: Any) -> None:
+    """Each signal's handler from before ``signals_held``, where the block's own (``hold``) is still installed."""
+    for s, handler in previous.items():
+        if signal.getsignal(s) is hold:
+            signal.signal(s, handler)
 
 
 def steps_interrupted(metrics: Any) -> str | None:

@@ -431,3 +431,37 @@ def test_an_interrupt_while_scoring_a_run_without_out_says_it_is_in_memory(toy_c
     assert run.evaluate("val")["accuracy"] == pytest.approx(run.val_metrics["accuracy"]), "the run in memory scores"
     scored = headstart.evaluate(run, eval_data=[other], full=True)  # the line's command, on the exception's run
     assert scored["ood"][0]["n"] > 0 and "accuracy" in scored
+
+
+def test_a_second_signal_during_the_save_ends_it_and_a_failed_save_is_named(toy_csv, tiny_registry, tmp_path, monkeypatch):
+    """The save holds the first Ctrl-C / SIGTERM back; a second ends it at once, as the docstring says (both were held,
+    and a slow disk kept the user in). A save that fails while a signal is held: the line named no failure and said
+    'the same command starts again' to a user whose disk is full."""
+    import errno
+
+    import headstart.saved
+    from headstart.errors import WriteError
+    from headstart.fit_result import NothingSaved
+
+    def twice(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # held
+        os.kill(os.getpid(), signal.SIGTERM)  # acts: raises here, nothing written
+        raise AssertionError("the second SIGTERM was held too")
+
+    monkeypatch.setattr(headstart.saved, "save", twice)
+    with pytest.raises(NothingSaved) as stopped:
+        headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "run", config=CONFIG)
+    assert str(stopped.value) == ("interrupted by SIGTERM after training, while the trained run was saved: nothing saved; "
+                                  "the same command starts again") and not (tmp_path / "run").exists()
+
+    def full(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # held, then the disk fills
+        raise WriteError(str(tmp_path / "run"), errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(headstart.saved, "save", full)
+    with pytest.raises(NothingSaved) as stopped:
+        headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "run", config=CONFIG)
+    assert str(stopped.value) == ("interrupted by SIGTERM after training, while the trained run was saved: nothing saved; "
+                                  f"the save had failed: cannot write into {str(tmp_path / 'run')!r} (No space left on "
+                                  "device); free disk space; fix that, then the same command starts again")
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
