@@ -124,7 +124,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         >>> result = headstart.compare(strategies="linear-probe,full-finetune", sizes="16,64", seeds=3, out="runs/cmp")
         >>> result.recommendation
     """
-    from headstart.data.splits import SplitConfig, max_test_rows
+    from headstart.data.splits import SplitConfig, max_test_rows, split_given
     from headstart.arguments import as_config, as_items
     from headstart.progress import progress_default
     from headstart.sweep_spec import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes
@@ -154,7 +154,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
                       options=as_table(options, name="options", example="{'lora': {'rank': 4}}"),
                       train_by_strategy=as_table(train_by_strategy, name="train_by_strategy",
                                                  example="{'lora': {'lr': 1e-3}}"),
-                      split=dataclasses.replace(as_config(_max_test_read(split), SplitConfig, name="split"), **({"max_test": max_test_rows(max_test)} if max_test is not None else {}),
+                      split=dataclasses.replace(as_config(split_given(split), SplitConfig, name="split"), **({"max_test": max_test_rows(max_test)} if max_test is not None else {}),
                                                 **({"dedupe": True} if dedupe else {})), tune=tune, grids=as_table(grids, name="grids", example="{'lora': [3e-4, 1e-3, 3e-3]}"), text_column=text_column,
                       label_column=label_column, task=task, pooling=pooling, arms=arms or (), retain=as_items(retain, name="retain"),
                       backbones=backbones or (), group_column=group_column, split_column=split_column,
@@ -295,11 +295,3 @@ def _saying_plan(update: Any, sweep: Any, cells: int) -> Any:
         update(done, total, info)
 
     return first_says_plan
-
-
-def _max_test_read(split: Any) -> Any:
-    """``compare``'s ``split`` with a ``max_test`` of "all" as None (every test row), as ``--max-test all`` and a TOML's
-    ``[split]`` read it; anything else as given."""
-    from headstart.data.splits import means_all
-
-    return {**split, "max_test": None} if isinstance(split, dict) and means_all(split.get("max_test")) else split

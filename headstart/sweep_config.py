@@ -37,7 +37,7 @@ from typing import Any
 
 from headstart.errors import ConfigError, closest
 from headstart.surface import cli_surface, reset_surface, toml_names, toml_text
-from headstart.data.splits import SplitConfig, means_all
+from headstart.data.splits import SplitConfig, split_given
 from headstart.specs import TrainConfig
 
 TOP_KEYS = {"data", "backbone", "strategies", "sizes", "seeds", "workers", "out", "text_column", "label_column", "task",
@@ -83,9 +83,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
     _check_values(path, "train", train, TrainConfig)
     for strategy, overrides in config.get("train_by_strategy", {}).items():
         _check_values(path, f"train_by_strategy.{strategy}", overrides, TrainConfig)
-    split = config.get("split", {})
-    if isinstance(split, dict) and means_all(split.get("max_test")):
-        split["max_test"] = None  # every test row, as --max-test all reads it (TOML has no null)
+    split = split_given(config.get("split", {}))
+    if "split" in config:
+        config["split"] = split
     _check_values(path, "split", split, SplitConfig)
     for key, example in (("backend", '"ray"'), ("address", '"10.0.0.5:6379"')):
         if key in config and not isinstance(config[key], str):

@@ -992,3 +992,5 @@ def test_max_test_all_is_read_wherever_max_test_is(monkeypatch, capsys, toy_csv,
     cli([*train, "--max-test", "40"], monkeypatch, capsys)
     assert fits == [None, 40]
     assert_user_error(cli([*train, "--max-test", "0"], monkeypatch, capsys), "--max-test must be a positive integer or all, got '0'")
+    # "²" is a digit to str.isdigit() but no integer to int(): it gave a ValueError's traceback, exit 1
+    assert_user_error(cli([*train, "--max-test", "\u00b2"], monkeypatch, capsys), "--max-test must be a positive integer or all, got '\u00b2'")

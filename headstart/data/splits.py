@@ -28,6 +28,14 @@ def means_all(value: Any) -> bool:
     return isinstance(value, str) and value.strip().lower() == "all"
 
 
+def split_given(split: Any) -> Any:
+    """A ``[split]`` table (a TOML's) or ``split`` dict (``compare``'s) with a ``max_test`` of "all" as None, every test
+    row, as ``--max-test all`` reads it (TOML has no null); anything else as given, for the settings' own checks."""
+    if isinstance(split, dict) and means_all(split.get("max_test")):
+        return {**split, "max_test": None}
+    return split
+
+
 def max_test_rows(value: Any) -> int | None:
     """A ``max_test`` argument (``fit``, ``compare``, ``adapt``, ``continual``, ``multitask``) or ``--max-test`` text as
     read: a whole number >= 1, or "all" (None, as None itself: no cap of the caller's, so the data's default holds —
@@ -39,8 +47,11 @@ def max_test_rows(value: Any) -> int | None:
     if value is None or means_all(value):
         return None
     given = value
-    if isinstance(value, str) and value.strip().isdigit():  # the CLI's text
-        value = int(value)
+    if isinstance(value, str):  # the CLI's text: int() reads "1000", "+5", "1_000"; not "²", which isdigit() calls a digit
+        try:
+            value = int(value)
+        except ValueError:
+            pass
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"--max-test must be a positive integer or {spoken('all', repr('all'))}, got {given!r}; "
                           "e.g. --max-test 1000")
