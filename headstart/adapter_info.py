@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from headstart.errors import ConfigError, StoreError
+from headstart.interrupts import steps_interrupted
 from headstart.python_checks import flags_checked
 
 
@@ -77,7 +78,7 @@ def inspect(directory: str | Path) -> AdapterInfo:
                            metrics.get("trainable_params"), sum((directory / f).stat().st_size for f in files if (directory / f).exists()),
                            _summary(config) if config else resolved.get("options", {}),
                            {k: v for k, v in metrics.get("val", {}).items() if k != "per_class"},
-                           metrics.get("ended_by") if isinstance(metrics.get("ended_by"), str) else None)
+                           steps_interrupted(metrics))  # not one interrupted while scored: its steps finished
     if peft_config.exists():
         config = _read_json(peft_config)
         weights = directory / "adapter_model.safetensors"

@@ -360,6 +360,7 @@ def test_an_interrupt_while_the_trained_run_is_saved_waits_for_the_save_then_sto
         assert "not_scored" not in metrics and "ended_by" not in metrics, metrics
     assert finished(out, "run") and cut_short(out) is None, "its steps all ran: a later run is not saved over it"
     assert "Stopped early" not in (out / "README.md").read_text()
+    assert headstart.adapters.inspect(out).ended_by is None, "adapters list / show: its steps finished"
     texts = ["good great film", "awful dull plot"]
     assert headstart.predict(out, texts) == run.predict(texts), "the saved run is the trained one"
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
