@@ -34,12 +34,12 @@ def difference_ci_text(summary: dict[str, Any], ci: dict[str, Any]) -> str:
 
 
 def size_text(n: int) -> str:
-    """Bytes as B / kB / MB (decimal units, as file browsers show them)."""
+    """Bytes as B / kB / MB / GB (decimal units, as file browsers show them): "90.9 MB", "1.3 GB", "1,300 GB"."""
     if not n:
         return "–"
-    for unit, scale in (("MB", 1e6), ("kB", 1e3)):
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= scale:
-            return f"{n / scale:.3g} {unit}"
+            return f"{seconds_text(n / scale)} {unit}"
     return f"{n} B"
 
 
@@ -326,8 +326,10 @@ def _ood_lines(summary: dict) -> list[str]:
 
 
 def seconds_text(seconds: float) -> str:
-    """A cell's training seconds as the reports write them (three significant digits: "12.5", "0.318")."""
-    return f"{seconds:.3g}"
+    """A cell's training seconds as the reports write them: three significant digits ("12.5", "0.318"), whole numbers
+    from 1,000 ("1,235"), never the "1.23e+03" that ``.3g`` writes there."""
+    text = f"{seconds:.3g}"
+    return f"{seconds:,.0f}" if "e+" in text else text
 
 
 def per_step_text(seconds: float | None) -> str:

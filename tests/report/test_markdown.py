@@ -54,3 +54,15 @@ def test_another_experiments_table_shows_no_interval_where_the_main_table_shows_
     text = report_markdown(summarize(older + newer), title="t", command=None)
     assert "## Other experiments in this store" in text and "72.0 – 72.0" not in text
     assert "| lora | 16 | 72.0 | no interval: every seed gave the same value and no test predictions are stored to resample | 3 |" in text
+
+
+def test_long_runs_and_large_files_read_as_numbers_not_exponents():
+    """``.3g`` wrote a 1,234-second cell as "1.23e+03" and a 1.3 GB run as "1.3e+03 MB" in report.md (and, since the
+    page writes report.md's cells, in report.html)."""
+    from headstart.report.markdown import per_step_text, seconds_text, size_text
+
+    assert [seconds_text(s) for s in (0.318, 12.5, 999.4, 999.6, 1234.5, 123_456.0)] == [
+        "0.318", "12.5", "999", "1,000", "1,234", "123,456"]
+    assert per_step_text(None) == "–" and per_step_text(0.25) == "0.25"
+    assert [size_text(n) for n in (0, 500, 90_900_000, 1_300_000_000, 1_300_000_000_000)] == [
+        "–", "500 B", "90.9 MB", "1.3 GB", "1,300 GB"]
