@@ -42,13 +42,13 @@ def evaluate_sft(run: str | Path | LoadedLM, *, max_new_tokens: int | None = Non
         Kept: Ctrl-C or SIGTERM before the score was written; the run is as it was.
     """
     from headstart.interrupts import ended_by, sigterm_as_interrupt, signals_held
-    from headstart.llm.runs import check_generation, load_run
+    from headstart.llm.runs import check_generation, load_run, own_budget
     from headstart.llm.sft import AnswersStopped, answer_test, record_test
 
     spec = sft_spec(run)
     folder = run.directory if isinstance(run, LoadedLM) else Path(run)
     where = str(folder) if folder is not None else "RUN"
-    budget = spec.get("max_new_tokens", 64) if max_new_tokens is None else max_new_tokens
+    budget = own_budget(spec) if max_new_tokens is None else max_new_tokens
     if isinstance(budget, bool) or not isinstance(budget, int):
         raise ConfigError(f"--max-new-tokens must be a whole number, got {budget!r}; e.g. --max-new-tokens 64")
     check_generation(budget, 0.0)

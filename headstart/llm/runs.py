@@ -131,13 +131,26 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
     if metrics.get("test_not_scored"):
         lines.append(f"- test: not scored ({md_text(metrics['test_not_scored'])}); the weights are the trained run's")
     lines += [f"- {k}: {v:.4g}" for k, v in scores.items()]
-    budget = (metrics.get("test") or {}).get("max_new_tokens")
-    if budget is not None and budget != spec.get("max_new_tokens", budget):  # headstart evaluate --max-new-tokens
-        lines.append(f"- test answers of up to {budget} new tokens (the run's own setting: {spec.get('max_new_tokens')})")
+    budget = other_budget(metrics.get("test") or {}, spec)
+    if budget is not None:
+        lines.append(f"- test answers of up to {budget} new tokens (the run's own setting: {own_budget(spec)})")
     lines += ["", "Generate with it: `headstart generate DIR --prompt TEXT` (Python: `headstart.generate(DIR, [TEXT])`); "
               "as one model transformers loads alone: `headstart export DIR --format hf --out FOLDER`.",
               "spec.json holds every setting and metrics.json every number (validation history included)."]
     return "\n".join(lines) + "\n"
+
+
+def own_budget(spec: dict[str, Any]) -> int:
+    """The tokens an answer of the sft run of ``spec`` may take: its ``max_new_tokens``, or ``SftConfig``'s default (64)
+    for a run saved without one."""
+    return spec.get("max_new_tokens", 64)
+
+
+def other_budget(test: dict[str, Any], spec: dict[str, Any]) -> int | None:
+    """The token budget of ``test``'s answers (``metrics["test"]``) where it is not the run's own (``own_budget``:
+    ``headstart evaluate --max-new-tokens``), else None; what the model card and sft / evaluate's test line say."""
+    tokens = test.get("max_new_tokens")
+    return tokens if tokens is not None and tokens != own_budget(spec) else None
 
 
 def read_spec(directory: str | Path) -> dict[str, Any]:
