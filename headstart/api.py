@@ -306,7 +306,9 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     run's own), and the score is written into the run (metrics.json, README.md), in place of a ``test_not_scored``;
     ``progress(done, total, info)`` follows the prompts answered. ``eval_data``, ``tta``, ``eval_rows``, ``dedupe``
     and ``split="val"`` are a classifier run's and refused there, as is a prefer run (it answers no test prompts).
-    Ctrl-C or SIGTERM before the score is written raises ``headstart.llm.evaluate.Kept``, the run as it was.
+    Ctrl-C or SIGTERM before the score is written raises ``headstart.llm.evaluate.Kept``, the run as it was; one while
+    it is written, held back until it is, ``headstart.llm.evaluate.Written`` (the score saved, its ``scored``). A folder
+    that holds another run by then (its spec.json not the run's) is refused with a StoreError, nothing written.
 
     Returns:
         ``{"accuracy": ..., "macro_f1": ..., ...}`` for one dataset; a list of such dicts for several datasets or ``tta``

@@ -111,7 +111,7 @@ def evaluate_lm(run: Path, split: str, *, eval_data: list[str], tta: list[str], 
     """``headstart evaluate RUN`` of an sft run (``api.evaluate``: its test prompts answered again, the score written
     into it): what sft prints of its test, then where the score went; Ctrl-C or SIGTERM is one line and exit 130."""
     from headstart.api import evaluate
-    from headstart.llm.evaluate import Kept
+    from headstart.llm.evaluate import Kept, Written
     from headstart.llm.runs import read_spec
     from headstart.progress import progress_bar
 
@@ -119,7 +119,7 @@ def evaluate_lm(run: Path, split: str, *, eval_data: list[str], tta: list[str], 
         with progress_bar("evaluate", enabled=not quiet) as progress:
             scored = evaluate(run, split, eval_data=eval_data, tta=tta, eval_rows=eval_rows, dedupe=dedupe, full=True,
                               max_new_tokens=max_new_tokens, progress=progress)
-    except Kept as stop:
+    except (Kept, Written) as stop:  # the run as it was, or the score saved before the stop was let through
         typer.echo(str(stop), err=True)
         raise InterruptReported() from None
     if as_json:

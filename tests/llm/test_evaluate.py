@@ -239,3 +239,86 @@ def test_evaluate_draws_the_test_rows_of_a_group_column_run_from_another_folder(
     assert json.loads(stdout) == {"split": "test", **test}
     data = json.loads((run / "spec.json").read_text())["data"]
     assert data["name"] == "grouped.csv" and data["path"] == str(trained / "grouped.csv") and data["group_column"] == "movie"
+
+
+def api_sft(tiny_lm, data: Path, out: Path, **config):
+    import headstart
+
+    return headstart.sft(str(data), out=out, overwrite=True,
+                         config={"backbone": str(tiny_lm), "max_steps": 1, "rank": 4, "eval_rows": 1, **config})
+
+
+def test_evaluate_of_a_run_whose_folder_holds_another_run_now_writes_nothing(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    """The run sft returned, its folder since overwritten by another sft run, wrote its whole metrics over that run's
+    metrics.json and README.md; a folder rewritten by sft --out while evaluate answered, likewise."""
+    import headstart
+    import headstart.llm.runs as runs
+    from headstart.errors import StoreError
+
+    run = tmp_path / "run"
+    first = api_sft(tiny_lm, sft_csv, run)
+    api_sft(tiny_lm, sft_csv, run, seed=1)
+    before = saved(run)
+    with pytest.raises(StoreError, match=r"holds another run: its spec\.json is not the one this run was loaded or "
+                                         r"trained with .*nothing written; headstart\.evaluate\("):
+        headstart.evaluate(first)
+    assert saved(run) == before and "test" in first.metrics, "neither the folder nor the run in memory changed"
+    real = runs.generate
+
+    def rewritten(*args, **kwargs):  # sft --out replacing the folder while its test prompts are answered
+        spec = json.loads((run / "spec.json").read_text())
+        (run / "spec.json").write_text(json.dumps({**spec, "seed": 2}))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "generate", rewritten)
+    before = (run / "metrics.json").read_bytes()
+    assert_user_error(run_cli(["evaluate", str(run), "-q"], monkeypatch, capsys), f"{str(run)!r} holds another run",
+                      f"nothing written; headstart evaluate {run} scores the run it holds now")
+    assert (run / "metrics.json").read_bytes() == before
+
+
+def test_evaluate_replaces_only_the_test_fields_of_metrics_json(tiny_lm, sft_csv, tmp_path):
+    import headstart
+
+    run = tmp_path / "run"
+    trained = api_sft(tiny_lm, sft_csv, run)
+    on_disk = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**on_disk, "note": "written since", "test_not_scored": "x"}))
+    trained.metrics["train_loss"] = -1.0  # the run in memory: only its test score is written
+    scored = headstart.evaluate(trained)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics == {**on_disk, "note": "written since", "test": {k: v for k, v in scored.items() if k != "split"}}
+    assert "not scored" not in (run / "README.md").read_text() and "test exact_match" in (run / "README.md").read_text()
+
+
+@pytest.mark.usefixtures("default_sigterm")
+@pytest.mark.parametrize("signal_name", ["Ctrl-C", "SIGTERM"])
+def test_a_stop_while_the_score_is_written_is_held_and_then_says_it_was_saved(tiny_lm, sft_csv, tmp_path, monkeypatch,
+                                                                             capsys, signal_name):
+    import os
+    import signal
+
+    import headstart
+    import headstart.llm.runs as runs
+    from headstart.llm.evaluate import Written
+
+    run = tmp_path / "run"
+    assert run_cli(sft_command(tiny_lm, sft_csv, run), monkeypatch, capsys)[0] in (0, None)
+    (run / "metrics.json").write_text(json.dumps({**json.loads((run / "metrics.json").read_text()), "test": {}}))
+    real = runs.model_card
+
+    def stopped(*args, **kwargs):  # between metrics.json and README.md
+        os.kill(os.getpid(), signal.SIGINT if signal_name == "Ctrl-C" else signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "model_card", stopped)
+    code, printed, err = run_cli(["evaluate", str(run), "-q"], monkeypatch, capsys)
+    test = json.loads((run / "metrics.json").read_text())["test"]
+    assert code == 130 and printed == "", (code, printed, err)
+    assert err == (f"interrupted by {signal_name} while the score was written, held back until it was: the score is "
+                   f"saved, written into {str(run)!r} (its metrics.json and README.md): exact_match "
+                   f"{test['exact_match']:.4g} on 1 test prompts\n"), err
+    assert "test exact_match" in (run / "README.md").read_text() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    with pytest.raises(Written, match="the score is saved") as stop:
+        headstart.evaluate(run)
+    assert stop.value.scored == {"split": "test", **test}
