@@ -166,6 +166,11 @@ def test_of(spec: dict[str, Any], where: str) -> tuple[list[str], list[str]]:
                         "answer the same test prompts: put the file back" + (", or run it from the folder sft ran in" if relative else ""))
     table = load_table(source, {"prompt": data.get("prompt_column", "prompt"), "response": data.get("response_column", "response")},
                        group_column=data.get("group_column"))
+    if data.get("hash") and table.hash != data["hash"] and "group_column" not in data:  # saved before it was recorded
+        raise DataError(f"{where!r} was saved before spec.json recorded --group-column, and {source!r} read back without "
+                        f"one does not give the rows and split it trained on (hash {data['hash']} then, {table.hash} "
+                        "now): if it was split by a --group-column, its test prompts cannot be drawn again; train it "
+                        "again with headstart sft (re-run its sft command), which records it")
     if data.get("hash") and table.hash != data["hash"]:
         raise DataError(f"{source!r} changed since {where!r} trained on it (its rows or their split differ: hash "
                         f"{data['hash']} then, {table.hash} now), so its test prompts cannot be drawn again; put the "

@@ -322,3 +322,23 @@ def test_a_stop_while_the_score_is_written_is_held_and_then_says_it_was_saved(ti
     with pytest.raises(Written, match="the score is saved") as stop:
         headstart.evaluate(run)
     assert stop.value.scored == {"split": "test", **test}
+
+
+def test_a_run_saved_before_spec_json_recorded_its_group_column_is_told_so(tiny_lm, tmp_path, monkeypatch, capsys):
+    """A run of an earlier version, trained with --group-column but saved without it in spec.json: its file read back
+    without one splits otherwise, which evaluate called a change to the file (untrue)."""
+    pd.DataFrame({"prompt": [f"say {i}" for i in range(30)], "response": [f"word {i}" for i in range(30)],
+                  "movie": [f"m{i % 7}" for i in range(30)]}).to_csv(tmp_path / "grouped.csv", index=False)
+    run = tmp_path / "run"
+    code, _, err = run_cli(["sft", "--data", str(tmp_path / "grouped.csv"), "--group-column", "movie", "--backbone",
+                            str(tiny_lm), "--max-steps", "1", "--rank", "4", "--eval-rows", "2", "--out", str(run), "-q"],
+                           monkeypatch, capsys)
+    assert code in (0, None), err
+    spec = json.loads((run / "spec.json").read_text())
+    del spec["data"]["group_column"]  # as an earlier version wrote it
+    (run / "spec.json").write_text(json.dumps(spec))
+    before = saved(run)
+    assert_user_error(run_cli(["evaluate", str(run), "-q"], monkeypatch, capsys),
+                      "was saved before spec.json recorded --group-column", "if it was split by a --group-column, its "
+                      "test prompts cannot be drawn again; train it again with headstart sft")
+    assert "changed since" not in capsys.readouterr().err and saved(run) == before
