@@ -335,8 +335,10 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
             from headstart.saved import read_meta
 
             read_meta(run)  # not a run at all: said as such first
-        raise ConfigError(f"--max-new-tokens {max_new_tokens} is for an sft run's answers; {str(getattr(run, 'out', run))!r} "
-                          "is a classifier run, scored without generating: drop it")
+        where = run.out if isinstance(run, FitResult) else run
+        raise ConfigError(f"--max-new-tokens {max_new_tokens} is for an sft run's answers; "
+                          f"{'this run' if where is None else repr(str(where))} is a classifier run, scored without "
+                          "generating: drop it")
     if full:  # the CLI's answer: the run's own split, then each dataset as trained and after each method
         from headstart.specs import check_eval_data, check_tta
 

@@ -215,6 +215,17 @@ def test_max_new_tokens_on_a_classifier_run_is_one_line(toy_csv, tiny_registry, 
                       "is not a headstart run")
 
 
+def test_max_new_tokens_on_a_classifier_run_in_memory_says_this_run(toy_csv, tiny_registry):
+    """A run fit kept in memory (no out) has no folder to name: it was called 'None'."""
+    import headstart
+    from headstart.errors import ConfigError
+
+    run = headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=32)
+    with pytest.raises(ConfigError, match=r"^max_new_tokens=8 is for an sft run's answers; this run is a classifier "
+                                          r"run, scored without generating: drop it$"):
+        headstart.evaluate(run, max_new_tokens=8)
+
+
 def test_evaluates_help_gives_an_sft_example(monkeypatch, capsys):
     code, printed, _ = run_cli(["evaluate", "--help"], monkeypatch, capsys)
     assert code in (0, None) and "headstart evaluate runs/sft --max-new-tokens 128" in printed and "--max-new-tokens" in printed
