@@ -118,6 +118,23 @@ def check_options(split: str, *, eval_data: Any, tta: Any, eval_rows: str, dedup
                               "(spec.json's eval_rows of them): drop it")
 
 
+def refuse_for_classifier(run: Any, flag: str, what: str) -> None:
+    """Refuse an option of an sft run's evaluate (``--max-new-tokens``, ``--quiet`` / ``progress``) given for a
+    classifier run, naming it; a folder that is no run at all is said as such first (``saved.read_meta``).
+
+    Raises:
+        StoreError: ``run`` is a folder, and no headstart run.
+        ConfigError: otherwise, in one line naming ``flag`` and the run (``this run`` where it has no folder).
+    """
+    if isinstance(run, (str, Path)):
+        from headstart.saved import read_meta
+
+        read_meta(run)
+    where = run if isinstance(run, (str, Path)) else getattr(run, "out", None)  # a FitResult: its folder, if saved
+    raise ConfigError(f"{flag} {what}; {'this run' if where is None else repr(str(where))} is a classifier run, scored "
+                      "without generating: drop it")
+
+
 def sft_spec(run: str | Path | LoadedLM) -> dict[str, Any]:
     """The spec of ``run``, an sft run; a prefer run is refused: it answers no test prompts, so ``evaluate`` has no
     score of its own to make again.
