@@ -307,8 +307,11 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     training (``headstart.llm.evaluate``: the same rows, exact match), with ``max_new_tokens`` per answer (default: the
     run's own), and the score is written into the run (metrics.json, README.md), in place of a ``test_not_scored``;
     ``progress(done, total, info)`` follows the prompts answered. ``eval_data``, ``tta``, ``eval_rows``, ``dedupe``
-    and ``split="val"`` are a classifier run's and refused there, as is a prefer run (it answers no test prompts).
-    Ctrl-C or SIGTERM before the score is written raises ``headstart.llm.evaluate.Kept``, the run as it was.
+    and ``split="val"`` are a classifier run's and refused there, as is a prefer run (it answers no test prompts);
+    ``max_new_tokens`` and ``progress`` are an sft run's and refused on a classifier run.
+    Ctrl-C or SIGTERM before the score is written raises ``headstart.llm.evaluate.Kept``, the run as it was; one while
+    it is written, held back until it is, ``headstart.llm.evaluate.Written`` (the score saved, its ``scored``). A folder
+    that holds another run by then (its spec.json not the run's) is refused with a StoreError, nothing written.
 
     Returns:
         ``{"accuracy": ..., "macro_f1": ..., ...}`` for one dataset; a list of such dicts for several datasets or ``tta``
@@ -330,13 +333,11 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
         sft_spec(run)  # a prefer run: refused as one before its options are
         check_options(split, eval_data=eval_data, tta=tta, eval_rows=eval_rows, dedupe=dedupe)
         return evaluate_sft(run, max_new_tokens=max_new_tokens, progress=progress)
-    if max_new_tokens is not None:
-        if not isinstance(run, FitResult):
-            from headstart.saved import read_meta
+    if max_new_tokens is not None or progress is not None:  # an sft run's options, refused by name as its others are
+        from headstart.llm.evaluate import refuse_for_classifier
 
-            read_meta(run)  # not a run at all: said as such first
-        raise ConfigError(f"--max-new-tokens {max_new_tokens} is for an sft run's answers; {str(getattr(run, 'out', run))!r} "
-                          "is a classifier run, scored without generating: drop it")
+        refuse_for_classifier(run, *((f"--max-new-tokens {max_new_tokens}", "is for an sft run's answers")
+                                     if max_new_tokens is not None else ("progress", "follows an sft run's answers")))
     if full:  # the CLI's answer: the run's own split, then each dataset as trained and after each method
         from headstart.specs import check_eval_data, check_tta
 

@@ -203,7 +203,7 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
         standalone = spoken(f"headstart export {directory} --format hf --out FOLDER",
                             f"headstart.export({str(directory)!r}, 'FOLDER', format='hf')")
         scored = (" (its test exact match: " + spoken(f"headstart evaluate {directory}", f"headstart.evaluate({str(directory)!r})")
-                  + ")" if meta["kind"] == "sft" else "")  # prefer answers no test prompts: its scores are on validation pairs
+                  + ")" if meta["kind"] == "sft" and _drew_test(meta) else "")  # prefer answers no test prompts: its scores are on validation pairs
         raise StoreError(f"{str(directory)!r} is a headstart {meta['kind']} run; ask it with: {ask}{scored}, or make it a "
                          f"model transformers loads: {standalone}")
     if meta.get("format_version") != FORMAT_VERSION:
@@ -211,6 +211,13 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
                          f"this version reads {FORMAT_VERSION}); train it again with this version")
     _check_meta(meta, path)
     return meta
+
+
+def _drew_test(meta: dict[str, Any]) -> bool:
+    """Whether an sft run drew test prompts that ``evaluate`` answers: spec.json's ``eval_rows`` above 0 (a run saved
+    before it was recorded is taken to have: sft's default drew 32)."""
+    rows = meta.get("eval_rows")
+    return rows is None or not isinstance(rows, int) or isinstance(rows, bool) or rows > 0
 
 
 # The fields a run is rebuilt from, with their JSON types: a hand-edited or damaged spec.json is refused by name.

@@ -68,7 +68,7 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrup
     if metrics.get("steps") and metrics.get("best_step") == 0 and status == "done":  # interrupted: said below
         typer.echo("note: no step improved the validation loss, so the saved weights are the starting point's, unchanged; "
                    "try more steps (--max-steps), more pairs (--n) or another --lr / --beta")
-    _test_lines(metrics.get("test") or {}, run.spec.get("max_new_tokens"))
+    _test_lines(metrics.get("test") or {}, run.spec)
     if metrics.get("test_not_scored"):  # training finished and was saved before the test prompts were answered
         typer.echo(f"{metrics['test_not_scored']}; " + (
             f"saved to {out}, trained, without its test exact match; headstart evaluate {shlex.quote(str(out))} answers "
@@ -85,16 +85,18 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrup
     typer.echo(f"saved to {out}")
 
 
-def _test_lines(test: dict[str, Any], budget: Any) -> None:
+def _test_lines(test: dict[str, Any], spec: dict[str, Any]) -> None:
     """An sft run's test score and its first answers beside their references, as sft and evaluate print them; the
-    token budget of an answer is said where it is not the run's own (``budget``: evaluate --max-new-tokens)."""
+    token budget of an answer is said where it is not the run's own (``runs.other_budget``: evaluate --max-new-tokens)."""
+    from headstart.llm.runs import other_budget, own_budget
+
     if not test:
         return
     samples = test.get("samples") or []
     scored = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in test.items()
                        if not isinstance(v, (dict, list)) and k not in ("rows", "max_new_tokens", "split", "cut_short"))
-    tokens = test.get("max_new_tokens")
-    other = f", answers of up to {tokens} new tokens where the run's own are up to {budget}" if tokens not in (None, budget) else ""
+    tokens = other_budget(test, spec)
+    other = f", answers of up to {tokens} new tokens where the run's own are up to {own_budget(spec)}" if tokens is not None else ""
     typer.echo(f"test ({test.get('rows', '?')} held-out prompts{other}): {scored}"
                + ("; exact_match counts responses identical to the reference, rare for free text: read the samples"
                   if "exact_match" in test else ""))
@@ -109,7 +111,7 @@ def evaluate_lm(run: Path, split: str, *, eval_data: list[str], tta: list[str], 
     """``headstart evaluate RUN`` of an sft run (``api.evaluate``: its test prompts answered again, the score written
     into it): what sft prints of its test, then where the score went; Ctrl-C or SIGTERM is one line and exit 130."""
     from headstart.api import evaluate
-    from headstart.llm.evaluate import Kept
+    from headstart.llm.evaluate import Kept, Written
     from headstart.llm.runs import read_spec
     from headstart.progress import progress_bar
 
@@ -117,7 +119,7 @@ def evaluate_lm(run: Path, split: str, *, eval_data: list[str], tta: list[str], 
         with progress_bar("evaluate", enabled=not quiet) as progress:
             scored = evaluate(run, split, eval_data=eval_data, tta=tta, eval_rows=eval_rows, dedupe=dedupe, full=True,
                               max_new_tokens=max_new_tokens, progress=progress)
-    except Kept as stop:
+    except (Kept, Written) as stop:  # the run as it was, or the score saved before the stop was let through
         typer.echo(str(stop), err=True)
         raise InterruptReported() from None
     if as_json:
@@ -126,7 +128,7 @@ def evaluate_lm(run: Path, split: str, *, eval_data: list[str], tta: list[str], 
     if scored.get("cut_short"):  # an interrupt ended its steps: this is the score of what it kept
         typer.echo(f"note: this run's steps were cut short ({scored['cut_short']}); this score is of the checkpoint it "
                    "kept, not of a run that finished its steps (train it again to finish them)", err=True)
-    _test_lines(scored, read_spec(run).get("max_new_tokens"))
+    _test_lines(scored, read_spec(run))
     typer.echo(f"written into {run}: its metrics.json and README.md")
 
 

@@ -276,7 +276,7 @@ def evaluate(
     dedupe: Annotated[bool, typer.Option("--dedupe", help="With --eval-data: leave out its rows that duplicate the run's own "
                                                           "training or validation rows (warned of without it), saying how many.")] = False,
     max_new_tokens: Annotated[Optional[int], typer.Option(help="An sft run: tokens an answer may take (default: the run's own, 64).")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="An sft run: no progress bar while its test prompts are answered.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="An sft run: no progress bar while its test prompts are answered (refused for a classifier run, which shows none).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Print a trained run's metrics on the test (or validation) split, and out of domain with --eval-data.
@@ -311,6 +311,10 @@ def evaluate(
                     max_new_tokens=max_new_tokens, quiet=quiet, as_json=as_json)
         return
 
+    if quiet:  # a classifier run is scored without a progress bar: refused by name, as --max-new-tokens is
+        from headstart.llm.evaluate import refuse_for_classifier
+
+        refuse_for_classifier(run, "--quiet", "quiets the progress bar of an sft run's answers")
     scored = evaluate_run(run, split, eval_data=list(eval_data or ()), tta=list(tta or ()), eval_rows=eval_rows, dedupe=dedupe,
                           full=True, max_new_tokens=max_new_tokens)
     if as_json:

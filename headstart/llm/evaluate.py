@@ -1,10 +1,13 @@
 """``headstart evaluate RUN`` of a saved sft run: its held-out test prompts answered again, as sft answers them after
 training — the same rows (``sft.test_prompts`` on the run's data, read again by its spec and checked against the hash
 it trained on), greedy, exact match (``sft.answer_test``) — and the score written into the run (``sft.record_test``:
-metrics.json and README.md, in place of a ``test_not_scored`` or an earlier score; the weights left as they are).
+metrics.json's test fields and README.md, in place of a ``test_not_scored`` or an earlier score; the weights and every
+other field left as they are), refused where the run's folder holds another run by then (its spec.json is not the one
+the run was loaded or trained with).
 
 A prefer run is refused: it answers no test prompts (its scores are DPO's on validation pairs), so there is nothing of
-its own to score again. Ctrl-C or SIGTERM before the score is written leaves the run as it was (``Kept``).
+its own to score again. Ctrl-C or SIGTERM before the score is written leaves the run as it was (``Kept``); one while
+it is written is held back until metrics.json and README.md both are, and then says the score is saved (``Written``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,16 @@ class Kept(KeyboardInterrupt):
     KeyboardInterrupt, so a script or a notebook stops as it would; its text is the one line the CLI prints."""
 
 
+class Written(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM that came while ``evaluate_sft`` wrote its score, held back until metrics.json and README.md
+    were both written, then delivered: the score is saved. ``scored`` is what ``evaluate_sft`` would have returned; the
+    text is the one line the CLI prints."""
+
+    def __init__(self, said: str, scored: dict[str, Any]) -> None:
+        super().__init__(said)
+        self.scored = scored
+
+
 def evaluate_sft(run: str | Path | LoadedLM, *, max_new_tokens: int | None = None,
                  progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Answer a saved sft run's test prompts greedily and write their exact match into it.
@@ -38,17 +51,19 @@ def evaluate_sft(run: str | Path | LoadedLM, *, max_new_tokens: int | None = Non
 
     Raises:
         StoreError / ConfigError / DataError: not an sft run (a prefer run says what to do instead), a run that drew
-            no test prompt, or its data gone or changed since it trained (one line each).
+            no test prompt, its data gone or changed since it trained, or its folder holding another run by the time
+            the score is written (``runs.check_holds``: an sft --out since; nothing written) (one line each).
         Kept: Ctrl-C or SIGTERM before the score was written; the run is as it was.
+        Written: Ctrl-C or SIGTERM while the score was written, held back until it was: the score is saved.
     """
     from headstart.interrupts import ended_by, sigterm_as_interrupt, signals_held
-    from headstart.llm.runs import check_generation, load_run
+    from headstart.llm.runs import check_generation, check_holds, load_run, own_budget
     from headstart.llm.sft import AnswersStopped, answer_test, record_test
 
     spec = sft_spec(run)
     folder = run.directory if isinstance(run, LoadedLM) else Path(run)
     where = str(folder) if folder is not None else "RUN"
-    budget = spec.get("max_new_tokens", 64) if max_new_tokens is None else max_new_tokens
+    budget = own_budget(spec) if max_new_tokens is None else max_new_tokens
     if isinstance(budget, bool) or not isinstance(budget, int):
         raise ConfigError(f"--max-new-tokens must be a whole number, got {budget!r}; e.g. --max-new-tokens 64")
     check_generation(budget, 0.0)
@@ -64,10 +79,22 @@ def evaluate_sft(run: str | Path | LoadedLM, *, max_new_tokens: int | None = Non
         raise Kept(f"{ended_by(stop)} before any test prompt was answered; {kept}") from None
     if loaded.metrics is None:
         loaded.metrics = {}
-    with signals_held():  # metrics.json and README.md both, or neither
-        record_test(loaded, test)
     cut = loaded.metrics.get("error") if loaded.metrics.get("status") == "interrupted" else None
-    return {"split": "test", **test, **({"cut_short": cut} if cut else {})}
+    scored, written = {"split": "test", **test, **({"cut_short": cut} if cut else {})}, False
+    try:
+        with sigterm_as_interrupt(), signals_held():  # metrics.json and README.md both, or neither; a stop comes after
+            if folder is not None:
+                check_holds(folder, spec)  # the spec its test prompts were drawn by (a folder: before its model loaded)
+            record_test(loaded, test)
+            written = True
+    except KeyboardInterrupt as stop:  # held back while the files were written (or refused), delivered now
+        if not written:
+            raise Kept(f"{ended_by(stop)} before the score was written; {kept}") from None
+        into = (f"written into {where!r} (its metrics.json and README.md)" if folder is not None else
+                "in the run's metrics (it has no folder to write)")
+        raise Written(f"{ended_by(stop)} while the score was written, held back until it was: the score is saved, "
+                      f"{into}: exact_match {test['exact_match']:.4g} on {test['rows']} test prompts", scored) from None
+    return scored
 
 
 def check_options(split: str, *, eval_data: Any, tta: Any, eval_rows: str, dedupe: bool) -> None:
@@ -89,6 +116,23 @@ def check_options(split: str, *, eval_data: Any, tta: Any, eval_rows: str, dedup
         if present:
             raise ConfigError(f"{flag} {what}; an sft run is scored on the test prompts it drew when it trained "
                               "(spec.json's eval_rows of them): drop it")
+
+
+def refuse_for_classifier(run: Any, flag: str, what: str) -> None:
+    """Refuse an option of an sft run's evaluate (``--max-new-tokens``, ``--quiet`` / ``progress``) given for a
+    classifier run, naming it; a folder that is no run at all is said as such first (``saved.read_meta``).
+
+    Raises:
+        StoreError: ``run`` is a folder, and no headstart run.
+        ConfigError: otherwise, in one line naming ``flag`` and the run (``this run`` where it has no folder).
+    """
+    if isinstance(run, (str, Path)):
+        from headstart.saved import read_meta
+
+        read_meta(run)
+    where = run if isinstance(run, (str, Path)) else getattr(run, "out", None)  # a FitResult: its folder, if saved
+    raise ConfigError(f"{flag} {what}; {'this run' if where is None else repr(str(where))} is a classifier run, scored "
+                      "without generating: drop it")
 
 
 def sft_spec(run: str | Path | LoadedLM) -> dict[str, Any]:
@@ -139,6 +183,11 @@ def test_of(spec: dict[str, Any], where: str) -> tuple[list[str], list[str]]:
                         "answer the same test prompts: put the file back" + (", or run it from the folder sft ran in" if relative else ""))
     table = load_table(source, {"prompt": data.get("prompt_column", "prompt"), "response": data.get("response_column", "response")},
                        group_column=data.get("group_column"))
+    if data.get("hash") and table.hash != data["hash"] and "group_column" not in data:  # saved before it was recorded
+        raise DataError(f"{where!r} was saved before spec.json recorded --group-column, and {source!r} read back without "
+                        f"one does not give the rows and split it trained on (hash {data['hash']} then, {table.hash} "
+                        "now): if it was split by a --group-column, its test prompts cannot be drawn again; train it "
+                        "again with headstart sft (re-run its sft command), which records it")
     if data.get("hash") and table.hash != data["hash"]:
         raise DataError(f"{source!r} changed since {where!r} trained on it (its rows or their split differ: hash "
                         f"{data['hash']} then, {table.hash} now), so its test prompts cannot be drawn again; put the "

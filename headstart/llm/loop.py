@@ -132,8 +132,8 @@ def _steps(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any],
         if cfg.clip > 0:
             torch.nn.utils.clip_grad_norm_(params, cfg.clip)
         optimizer.step()
+        report.steps = step + 1  # counted before the next call, where an interrupt may land: the weights have taken this step
         optimizer.zero_grad(set_to_none=True)
-        report.steps = step + 1
         train_loss = float(value.detach())
         if report.steps % every == 0 or report.steps == cfg.steps:
             last_val = _checked(model, validate)

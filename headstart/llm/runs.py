@@ -94,13 +94,46 @@ def save_outcome(out: str | Path | None, model: nn.Module, tokenizer: Any, *, sp
     return save_run(target, model, tokenizer, spec=spec, metrics=metrics)
 
 
-def rescore(run: "LoadedLM") -> None:
-    """Rewrite a saved run's metrics.json and README.md from ``run.metrics`` (its test scores, added after it was
-    saved trained); each file is replaced whole, the weights are left as they are. A run never saved: nothing."""
+TEST_FIELDS = ("test", "test_not_scored")  # what answering a saved run's test prompts adds to its metrics.json
+
+
+def rescore(run: "LoadedLM", scores: dict[str, Any]) -> None:
+    """Write ``scores`` (``{"test": ...}`` or ``{"test_not_scored": ...}``, made after the run was saved trained) into
+    its saved metrics.json in place of the other ``TEST_FIELDS``, every other field as the file has it now, and
+    README.md from that; each file replaced whole, the weights left as they are. A run never saved: nothing.
+
+    Raises:
+        StoreError: its folder no longer holds this run (its spec.json is not ``run.spec``: another run was saved there
+            since it was loaded or trained), nothing written.
+    """
     if run.directory is None:
         return
-    write_json(run.directory / "metrics.json", run.metrics)
-    write_atomic(run.directory / "README.md", model_card(run.spec, run.metrics or {}).encode())
+    check_holds(run.directory, run.spec)
+    metrics = {k: v for k, v in (_metrics(run.directory) or run.metrics or {}).items() if k not in TEST_FIELDS}
+    metrics.update({k: v for k, v in scores.items() if k in TEST_FIELDS})
+    write_json(run.directory / "metrics.json", metrics)
+    write_atomic(run.directory / "README.md", model_card(run.spec, metrics).encode())
+
+
+def check_holds(directory: Path, spec: dict[str, Any]) -> None:
+    """Refuse to write into ``directory`` a score of the run of ``spec`` where its spec.json is not that (another run
+    was saved there since: ``sft --out``, ``prefer --out``), or is gone.
+
+    Raises:
+        StoreError: in one line, naming the folder and what scores the run it holds now.
+    """
+    try:
+        now = json.loads((directory / "spec.json").read_text())
+    except (OSError, ValueError):
+        now = None
+    if now == json.loads(json.dumps(spec, default=str)):  # as spec.json holds it: tuples as lists
+        return
+    held = "holds another run" if isinstance(now, dict) else "no longer holds a run (no readable spec.json)"
+    again = (spoken(f"headstart evaluate {directory}", f"headstart.evaluate({str(directory)!r})") + " scores the run it holds now"
+             if isinstance(now, dict) and now.get("kind") == "sft" else "nothing else was changed")
+    raise StoreError(f"{str(directory)!r} {held}: its spec.json is not the one this run was loaded or trained with "
+                     f"(another run was saved there since), so this run's test score is not written there, nothing "
+                     f"written; {again}")
 
 
 def _saved_since(out: Path, started: float) -> bool:
@@ -131,13 +164,26 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
     if metrics.get("test_not_scored"):
         lines.append(f"- test: not scored ({md_text(metrics['test_not_scored'])}); the weights are the trained run's")
     lines += [f"- {k}: {v:.4g}" for k, v in scores.items()]
-    budget = (metrics.get("test") or {}).get("max_new_tokens")
-    if budget is not None and budget != spec.get("max_new_tokens", budget):  # headstart evaluate --max-new-tokens
-        lines.append(f"- test answers of up to {budget} new tokens (the run's own setting: {spec.get('max_new_tokens')})")
+    budget = other_budget(metrics.get("test") or {}, spec)
+    if budget is not None:
+        lines.append(f"- test answers of up to {budget} new tokens (the run's own setting: {own_budget(spec)})")
     lines += ["", "Generate with it: `headstart generate DIR --prompt TEXT` (Python: `headstart.generate(DIR, [TEXT])`); "
               "as one model transformers loads alone: `headstart export DIR --format hf --out FOLDER`.",
               "spec.json holds every setting and metrics.json every number (validation history included)."]
     return "\n".join(lines) + "\n"
+
+
+def own_budget(spec: dict[str, Any]) -> int:
+    """The tokens an answer of the sft run of ``spec`` may take: its ``max_new_tokens``, or ``SftConfig``'s default (64)
+    for a run saved without one."""
+    return spec.get("max_new_tokens", 64)
+
+
+def other_budget(test: dict[str, Any], spec: dict[str, Any]) -> int | None:
+    """The token budget of ``test``'s answers (``metrics["test"]``) where it is not the run's own (``own_budget``:
+    ``headstart evaluate --max-new-tokens``), else None; what the model card and sft / evaluate's test line say."""
+    tokens = test.get("max_new_tokens")
+    return tokens if tokens is not None and tokens != own_budget(spec) else None
 
 
 def read_spec(directory: str | Path) -> dict[str, Any]:

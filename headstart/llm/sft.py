@@ -232,13 +232,18 @@ def answer_test(run: LoadedLM, prompts: list[str], references: list[str], *, max
 
 
 def record_test(run: LoadedLM, test: dict[str, Any]) -> None:
-    """Put ``test`` (``answer_test``'s) into ``run.metrics["test"]`` in place of a ``test_not_scored`` or an earlier
-    score, and into the saved run's metrics.json and README.md (``runs.rescore``; the weights left as they are)."""
+    """Put ``test`` (``answer_test``'s) into the saved run's metrics.json and README.md (``runs.rescore``: only its test
+    fields, the weights left as they are), then into ``run.metrics["test"]``, in place of a ``test_not_scored`` or an
+    earlier score.
+
+    Raises:
+        StoreError: the run's folder holds another run now (``runs.check_holds``); nothing written, ``run`` unchanged.
+    """
     from headstart.llm.runs import rescore
 
+    rescore(run, {"test": test})
     run.metrics.pop("test_not_scored", None)
     run.metrics["test"] = test
-    rescore(run)
 
 
 def score_test(run: LoadedLM, prompts: list[str], references: list[str], *, max_new_tokens: int,
@@ -256,7 +261,7 @@ def score_test(run: LoadedLM, prompts: list[str], references: list[str], *, max_
         test = answer_test(run, prompts, references, max_new_tokens=max_new_tokens, progress=progress)
     except AnswersStopped as stop:
         run.metrics["test_not_scored"] = f"{stop.said}, after training finished"
-        rescore(run)
+        rescore(run, {"test_not_scored": run.metrics["test_not_scored"]})
         raise Interrupted(run) from None
     record_test(run, test)
 

@@ -215,6 +215,36 @@ def test_max_new_tokens_on_a_classifier_run_is_one_line(toy_csv, tiny_registry, 
                       "is not a headstart run")
 
 
+def test_quiet_and_progress_on_a_classifier_run_are_refused_by_name(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """An sft run's other options on a classifier run are refused by name (--max-new-tokens); --quiet and progress=
+    were silently ignored."""
+    import headstart
+    from headstart.errors import ConfigError
+
+    out = tmp_path / "probe"
+    code, _, err = run_cli(["train", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe",
+                            "--n", "32", "--out", str(out)], monkeypatch, capsys)
+    assert code in (0, None), err
+    assert_user_error(run_cli(["evaluate", str(out), "-q"], monkeypatch, capsys),
+                      "--quiet quiets the progress bar of an sft run's answers", f"{str(out)!r} is a classifier run", "drop it")
+    assert_user_error(run_cli(["evaluate", str(tmp_path / "nothing"), "--quiet"], monkeypatch, capsys), "is not a headstart run")
+    with pytest.raises(ConfigError, match=r"^progress follows an sft run's answers; '.*probe' is a classifier run, "
+                                          r"scored without generating: drop it$"):
+        headstart.evaluate(out, progress=lambda done, total, info: None)
+    assert "accuracy" in headstart.evaluate(out), "without them, scored as before"
+
+
+def test_max_new_tokens_on_a_classifier_run_in_memory_says_this_run(toy_csv, tiny_registry):
+    """A run fit kept in memory (no out) has no folder to name: it was called 'None'."""
+    import headstart
+    from headstart.errors import ConfigError
+
+    run = headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=32)
+    with pytest.raises(ConfigError, match=r"^max_new_tokens=8 is for an sft run's answers; this run is a classifier "
+                                          r"run, scored without generating: drop it$"):
+        headstart.evaluate(run, max_new_tokens=8)
+
+
 def test_evaluates_help_gives_an_sft_example(monkeypatch, capsys):
     code, printed, _ = run_cli(["evaluate", "--help"], monkeypatch, capsys)
     assert code in (0, None) and "headstart evaluate runs/sft --max-new-tokens 128" in printed and "--max-new-tokens" in printed
@@ -239,3 +269,106 @@ def test_evaluate_draws_the_test_rows_of_a_group_column_run_from_another_folder(
     assert json.loads(stdout) == {"split": "test", **test}
     data = json.loads((run / "spec.json").read_text())["data"]
     assert data["name"] == "grouped.csv" and data["path"] == str(trained / "grouped.csv") and data["group_column"] == "movie"
+
+
+def api_sft(tiny_lm, data: Path, out: Path, **config):
+    import headstart
+
+    return headstart.sft(str(data), out=out, overwrite=True,
+                         config={"backbone": str(tiny_lm), "max_steps": 1, "rank": 4, "eval_rows": 1, **config})
+
+
+def test_evaluate_of_a_run_whose_folder_holds_another_run_now_writes_nothing(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    """The run sft returned, its folder since overwritten by another sft run, wrote its whole metrics over that run's
+    metrics.json and README.md; a folder rewritten by sft --out while evaluate answered, likewise."""
+    import headstart
+    import headstart.llm.runs as runs
+    from headstart.errors import StoreError
+
+    run = tmp_path / "run"
+    first = api_sft(tiny_lm, sft_csv, run)
+    api_sft(tiny_lm, sft_csv, run, seed=1)
+    before = saved(run)
+    with pytest.raises(StoreError, match=r"holds another run: its spec\.json is not the one this run was loaded or "
+                                         r"trained with .*nothing written; headstart\.evaluate\("):
+        headstart.evaluate(first)
+    assert saved(run) == before and "test" in first.metrics, "neither the folder nor the run in memory changed"
+    real = runs.generate
+
+    def rewritten(*args, **kwargs):  # sft --out replacing the folder while its test prompts are answered
+        spec = json.loads((run / "spec.json").read_text())
+        (run / "spec.json").write_text(json.dumps({**spec, "seed": 2}))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "generate", rewritten)
+    before = (run / "metrics.json").read_bytes()
+    assert_user_error(run_cli(["evaluate", str(run), "-q"], monkeypatch, capsys), f"{str(run)!r} holds another run",
+                      f"nothing written; headstart evaluate {run} scores the run it holds now")
+    assert (run / "metrics.json").read_bytes() == before
+
+
+def test_evaluate_replaces_only_the_test_fields_of_metrics_json(tiny_lm, sft_csv, tmp_path):
+    import headstart
+
+    run = tmp_path / "run"
+    trained = api_sft(tiny_lm, sft_csv, run)
+    on_disk = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**on_disk, "note": "written since", "test_not_scored": "x"}))
+    trained.metrics["train_loss"] = -1.0  # the run in memory: only its test score is written
+    scored = headstart.evaluate(trained)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics == {**on_disk, "note": "written since", "test": {k: v for k, v in scored.items() if k != "split"}}
+    assert "not scored" not in (run / "README.md").read_text() and "test exact_match" in (run / "README.md").read_text()
+
+
+@pytest.mark.usefixtures("default_sigterm")
+@pytest.mark.parametrize("signal_name", ["Ctrl-C", "SIGTERM"])
+def test_a_stop_while_the_score_is_written_is_held_and_then_says_it_was_saved(tiny_lm, sft_csv, tmp_path, monkeypatch,
+                                                                             capsys, signal_name):
+    import os
+    import signal
+
+    import headstart
+    import headstart.llm.runs as runs
+    from headstart.llm.evaluate import Written
+
+    run = tmp_path / "run"
+    assert run_cli(sft_command(tiny_lm, sft_csv, run), monkeypatch, capsys)[0] in (0, None)
+    (run / "metrics.json").write_text(json.dumps({**json.loads((run / "metrics.json").read_text()), "test": {}}))
+    real = runs.model_card
+
+    def stopped(*args, **kwargs):  # between metrics.json and README.md
+        os.kill(os.getpid(), signal.SIGINT if signal_name == "Ctrl-C" else signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "model_card", stopped)
+    code, printed, err = run_cli(["evaluate", str(run), "-q"], monkeypatch, capsys)
+    test = json.loads((run / "metrics.json").read_text())["test"]
+    assert code == 130 and printed == "", (code, printed, err)
+    assert err == (f"interrupted by {signal_name} while the score was written, held back until it was: the score is "
+                   f"saved, written into {str(run)!r} (its metrics.json and README.md): exact_match "
+                   f"{test['exact_match']:.4g} on 1 test prompts\n"), err
+    assert "test exact_match" in (run / "README.md").read_text() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    with pytest.raises(Written, match="the score is saved") as stop:
+        headstart.evaluate(run)
+    assert stop.value.scored == {"split": "test", **test}
+
+
+def test_a_run_saved_before_spec_json_recorded_its_group_column_is_told_so(tiny_lm, tmp_path, monkeypatch, capsys):
+    """A run of an earlier version, trained with --group-column but saved without it in spec.json: its file read back
+    without one splits otherwise, which evaluate called a change to the file (untrue)."""
+    pd.DataFrame({"prompt": [f"say {i}" for i in range(30)], "response": [f"word {i}" for i in range(30)],
+                  "movie": [f"m{i % 7}" for i in range(30)]}).to_csv(tmp_path / "grouped.csv", index=False)
+    run = tmp_path / "run"
+    code, _, err = run_cli(["sft", "--data", str(tmp_path / "grouped.csv"), "--group-column", "movie", "--backbone",
+                            str(tiny_lm), "--max-steps", "1", "--rank", "4", "--eval-rows", "2", "--out", str(run), "-q"],
+                           monkeypatch, capsys)
+    assert code in (0, None), err
+    spec = json.loads((run / "spec.json").read_text())
+    del spec["data"]["group_column"]  # as an earlier version wrote it
+    (run / "spec.json").write_text(json.dumps(spec))
+    before = saved(run)
+    assert_user_error(run_cli(["evaluate", str(run), "-q"], monkeypatch, capsys),
+                      "was saved before spec.json recorded --group-column", "if it was split by a --group-column, its "
+                      "test prompts cannot be drawn again; train it again with headstart sft")
+    assert "changed since" not in capsys.readouterr().err and saved(run) == before

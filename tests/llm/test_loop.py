@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from headstart.llm.loop import LoopConfig, LoopReport, budget, coverage, train
+from lm_fixtures import sft_csv, tiny_lm  # noqa: F401  (fixtures)
 
 
 @pytest.mark.parametrize("steps,expected", [(0, (0, 0.0)), (60, (240, 0.469)), (128, (512, 1.0)), (200, (512, 1.562))])
@@ -39,3 +40,25 @@ def test_the_loop_says_when_patience_stopped_it_before_its_steps():
     assert budget(report, items=6, batch_size=3, planned=10, capped=True)["ended_by"] == "early stopping"
     report = train(model, params, batches, loss, lambda: 1.0, LoopConfig(steps=3, lr=1e-3, evals=3, patience=3))
     assert report.steps == 3 and not report.stopped_early, "the last step's check ends it anyway"
+
+
+def test_an_interrupt_just_after_an_optimiser_step_counts_that_step(tiny_lm, sft_csv, tmp_path, monkeypatch):
+    """Ctrl-C right after the optimiser updated the weights (here in its zero_grad) was counted a step low: "interrupted
+    at step 1" of weights that took two steps (the engine's fix, b0faf07, in the sft / prefer loop)."""
+    import headstart
+    from headstart.llm.runs import Interrupted
+
+    real, calls = torch.optim.AdamW.zero_grad, []
+
+    def hooked(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "zero_grad", hooked)
+    with pytest.raises(Interrupted) as stopped:
+        headstart.sft(str(sft_csv), out=tmp_path / "run", config={"backbone": str(tiny_lm), "max_steps": 4, "rank": 4,
+                                                                 "eval_rows": 1})
+    metrics = stopped.value.run.metrics
+    assert metrics["steps"] == 2 and metrics["error"].startswith("interrupted at step 2 of 4: "), metrics

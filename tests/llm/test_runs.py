@@ -54,3 +54,22 @@ def test_the_adapter_names_its_base_as_the_spec_does_and_generate_rebuilds_a_cle
     assert len(cached_lm) == 2, "the base was built again into the cleared cache"
     base = AutoModelForCausalLM.from_pretrained(lm_folder(adapter["base_model_name_or_path"]))
     assert isinstance(PeftModel.from_pretrained(base, str(out)), PeftModel), "plain PEFT loads it on the base it names"
+
+
+@pytest.mark.parametrize("spec", [{"kind": "sft", "max_new_tokens": 64}, {"kind": "sft"}], ids=["own 64", "saved without one"])
+def test_the_model_card_and_the_test_line_say_the_same_budget_differs(spec, capsys):
+    """Whether a test's answers had a budget other than the run's own was decided twice, with different defaults: a run
+    saved without max_new_tokens (sft's default, 64) had its test line say 'the run's own are up to None' of a test at
+    64, and its model card say nothing of one at 8."""
+    from headstart.cli.llm import _test_lines
+    from headstart.llm.runs import model_card
+
+    spec = {**spec, "backbone": "tiny", "strategy": "lora", "data": {"name": "x.csv"}}
+    for tokens, said in ((64, False), (8, True)):
+        test = {"rows": 1, "exact_match": 0.0, "max_new_tokens": tokens, "samples": []}
+        card = model_card(spec, {"steps": 1, "best_step": 1, "test": test})
+        _test_lines(test, spec)
+        line = capsys.readouterr().out
+        assert ("test answers of up to 8 new tokens (the run's own setting: 64)" in card) is said, card
+        assert ("answers of up to 8 new tokens where the run's own are up to 64" in line) is said, line
+        assert "up to None" not in line and "setting: None" not in card
