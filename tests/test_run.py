@@ -272,16 +272,21 @@ def test_a_folder_that_is_no_run_names_the_python_call_from_python(tmp_path, mon
             call()
         assert str(caught.value).endswith("is not a headstart run (no spec.json); pass the folder headstart.fit(..., out=DIR) saved")
     with pytest.raises(StoreError) as caught:
-        headstart.evaluate(tmp_path / "sft")
+        headstart.predict(tmp_path / "sft", ["a"])
     assert f"ask it with: headstart.generate({str(tmp_path / 'sft')!r}, prompts)" in str(caught.value)
     assert f"headstart.export({str(tmp_path / 'sft')!r}, 'FOLDER', format='hf')" in str(caught.value)
+    with pytest.raises(StoreError) as caught:  # evaluate scores an sft run's test prompts: this spec.json names no data
+        headstart.evaluate(tmp_path / "sft")
+    assert str(caught.value) == (f"{str(tmp_path / 'sft' / 'spec.json')!r} names no data the run trained on (its data.name is "
+                                 "missing): the run folder is damaged, so its test prompts cannot be drawn again; "
+                                 f"headstart.generate({str(tmp_path / 'sft')!r}, [TEXT]) still asks it")
     with pytest.raises(StoreError) as caught:
         headstart.generate(tmp_path / "fit", ["a"])
     assert str(caught.value).endswith("is a headstart.fit run, not an sft / prefer run; give a run folder "
                                       "headstart.sft(..., out=DIR) or headstart.prefer(..., out=DIR) wrote, or what they returned")
     assert_user_error(run_cli(["evaluate", str(tmp_path / "empty")], monkeypatch, capsys),
                       "pass the --out directory of 'headstart train'")
-    assert_user_error(run_cli(["evaluate", str(tmp_path / "sft")], monkeypatch, capsys),
+    assert_user_error(run_cli(["predict", str(tmp_path / "sft"), "-"], monkeypatch, capsys),
                       f"ask it with: headstart generate {tmp_path / 'sft'} --prompt TEXT",
                       f"headstart export {tmp_path / 'sft'} --format hf --out FOLDER")
     assert_user_error(run_cli(["generate", str(tmp_path / "fit"), "--prompt", "a"], monkeypatch, capsys),

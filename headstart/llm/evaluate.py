@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from headstart.errors import ConfigError, DataError
+from headstart.errors import ConfigError, DataError, StoreError
 from headstart.llm.runs import LoadedLM
 from headstart.surface import spoken
 
@@ -165,6 +165,7 @@ def test_of(spec: dict[str, Any], where: str) -> tuple[list[str], list[str]]:
 
     Raises:
         ConfigError: the run drew no test prompt (``eval_rows`` 0, or its data has no test row).
+        StoreError: its spec.json names no data (a damaged folder).
         DataError: its data is not there, or changed since the run trained on it.
     """
     from headstart.llm.data import BUILTINS, load_table
@@ -177,7 +178,10 @@ def test_of(spec: dict[str, Any], where: str) -> tuple[list[str], list[str]]:
                           f"to score; {_ask(where)} asks it, and an sft run of {spoken('--eval-rows 32', 'eval_rows=32')} "
                           "draws some")
     source = data.get("path") or data.get("name")  # a file by its absolute path; a run of before that, as it was given
-    if not isinstance(source, str) or source not in BUILTINS and not Path(source).is_file():
+    if not isinstance(source, str) or not source:
+        raise StoreError(f"{str(Path(where) / 'spec.json')!r} names no data the run trained on (its data.name is missing): "
+                         f"the run folder is damaged, so its test prompts cannot be drawn again; {_ask(where)} still asks it")
+    if source not in BUILTINS and not Path(source).is_file():
         relative = "" if Path(str(source)).is_absolute() else f" (from {str(Path.cwd())!r})"
         raise DataError(f"the data {where!r} trained on, {source!r}, is not there{relative}; evaluate reads it again to "
                         "answer the same test prompts: put the file back" + (", or run it from the folder sft ran in" if relative else ""))
