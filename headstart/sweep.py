@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.errors import HeadstartError, StoreError
+from headstart.interrupts import BY_SIGTERM, Terminated, sigterm_as_interrupt
 from headstart.killpoints import kill_point
 from headstart.store import owner_is_dead
 from headstart.data.leakage import LeakageReport
@@ -55,16 +56,16 @@ class SweepOutcome:
 
 
 class SweepInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a sweep, with how many of its cells the store holds: ``stored`` of ``total`` (a re-run trains
-    the rest)."""
+    """Ctrl-C or SIGTERM during a sweep, with how many of its cells the store holds: ``stored`` of ``total`` (a re-run
+    trains the rest); ``by`` says which ("interrupted by SIGTERM")."""
 
-    def __init__(self, stored: int, total: int) -> None:
-        self.stored, self.total = stored, total
-        super().__init__(f"interrupted: {stored} of {total} cells stored; run the same command again to resume (stored "
+    def __init__(self, stored: int, total: int, by: str = "interrupted") -> None:
+        self.stored, self.total, self.by = stored, total, by
+        super().__init__(f"{by}: {stored} of {total} cells stored; run the same command again to resume (stored "
                          "cells are skipped)")
 
     def __reduce__(self):
-        return type(self), (self.stored, self.total)
+        return type(self), (self.stored, self.total, self.by)
 
 
 class _Heartbeat:
@@ -161,13 +162,22 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
         progress = eta.wrap(_counting_stored(progress, outcome.skipped))
         if progress:
             progress(0, len(todo), {})
-        try:
-            _run_cells(todo, store, owner, out, outcome, progress, eta, backend=backend, address=address, workers=workers)
-        except KeyboardInterrupt:
+        try:  # SIGTERM (timeout, a scheduler's limit) ends the sweep as Ctrl-C does: claims released, the count said
+            with sigterm_as_interrupt():
+                _run_cells(todo, store, owner, out, outcome, progress, eta, backend=backend, address=address,
+                           workers=workers)
+        except KeyboardInterrupt as stop:
             kept = outcome.statuses.get("done", 0) + outcome.statuses.get("diverged", 0)  # a failed cell trains again
-            raise SweepInterrupted(outcome.skipped + kept, outcome.total) from None
+            raise SweepInterrupted(outcome.skipped + kept, outcome.total, _stopped_by(stop)) from None
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def _stopped_by(stop: KeyboardInterrupt) -> str:
+    """"interrupted by SIGTERM" where SIGTERM stopped the sweep (raised as such, or inside a cell, whose interrupt
+    carries its ended_by), else "interrupted" (Ctrl-C, as the sweep always said it)."""
+    said = getattr(stop, "ended_by", None) or getattr(getattr(stop, "report", None), "ended_by", None) or ""
+    return BY_SIGTERM if isinstance(stop, Terminated) or str(said).startswith(BY_SIGTERM) else "interrupted"
 
 
 def _counting_stored(progress: Callable | None, stored: int) -> Callable | None:

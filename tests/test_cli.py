@@ -735,6 +735,44 @@ def test_an_interrupted_compare_says_how_many_cells_it_stored_and_the_rerun_bar_
     assert bars[0].startswith("sweep: 1/4 ") and bars[-1].startswith("sweep: 4/4 "), bars
 
 
+@pytest.mark.usefixtures("default_sigterm")
+@pytest.mark.parametrize("where", ["between cells", "in a cell's steps"])
+def test_a_compare_stopped_by_sigterm_ends_as_ctrl_c_does(where, monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """SIGTERM (timeout, a scheduler's limit) ended compare at once: no line, exit 143, its claimed cell left "running"
+    until a later compare called it abandoned. Now as Ctrl-C: one line saying SIGTERM and how many cells are stored,
+    exit 130, the claim released (pending), and the same command resumes."""
+    import signal
+
+    import headstart.engine
+    import headstart.sweep
+    from headstart.store import Store
+
+    compare = ["compare", "--data", str(toy_csv), "--backbone", "tiny", "--strategies", "linear-probe,full-finetune",
+               "--sizes", "16", "--seeds", "2", "--max-steps", "4", "--min-steps", "4", "--no-tune", "--out", str(tmp_path / "cmp")]
+    sent = []
+
+    def term() -> None:
+        if not sent:
+            sent.append(1)
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, "nothing reads SIGTERM: it would end pytest"
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    if where == "between cells":
+        monkeypatch.setattr(headstart.sweep, "kill_point", lambda point: term())
+    else:  # the full-finetune cells step through the engine; linear-probe's closed-form head does not
+        real = headstart.engine.lr_factor
+        monkeypatch.setattr(headstart.engine, "lr_factor", lambda step, *a, **k: (term() if step == 2 else None) or real(step, *a, **k))
+    code, out, err = cli(compare, monkeypatch, capsys)
+    assert code == 130 and "Traceback" not in err and err.count("interrupted") == 1, (code, err)
+    assert re.search(r"interrupted by SIGTERM: \d of 4 cells stored; run the same command again to resume", err), err
+    with Store(tmp_path / "cmp") as store:
+        assert store.running_owners() == {}, "the claimed cell is released"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    monkeypatch.undo()
+    code, out, err = cli(compare, monkeypatch, capsys)
+    assert code == 0, err
+
+
 def test_an_interrupted_compare_does_not_count_a_failed_cell_as_stored(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
     """A failed cell is trained again by the re-run (only done and diverged cells are skipped), so Ctrl-C after it says
     0 of 4 cells stored, not 1."""
