@@ -162,6 +162,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                                  not_scored=left if trained.report.status == "done" else None)
             outcome = scored(spec, trained, test=False, progress=update)
     except RunInterrupted as stop:  # during the steps: the checkpoint so far is kept, then the interrupt goes on with it
+        if not stop.report.steps:  # before the first step: nothing trained (an untrained model saved as a run was)
+            raise NothingSaved(stop, before_steps=stop.report.ended_by) from None
         raise Interrupted(_result(stop.setup, stop.report, spec, out=out, overwrite=overwrite, flags=list(defaults),
                                   chosen=stop.report.chosen, leakage=leakage)) from None
     except ScoringInterrupted as stop:  # trained, and saved: the scores made so far join it, those left are named

@@ -313,6 +313,10 @@ def test_adapters_list_says_which_run_an_interrupt_ended(toy_csv, tiny_registry,
     code, printed, err = run_cli(["adapters", "list", str(tmp_path / "runs"), "--json"], monkeypatch, capsys)
     assert {Path(r["directory"]).name: r["ended_by"] for r in json.loads(printed)} == {
         "done": None, "cut": "interrupted by SIGTERM at step 5 of 8"}, printed
+    code, printed, _ = run_cli(["adapters", "show", str(tmp_path / "runs" / "done")], monkeypatch, capsys)
+    assert code in (0, None) and "ended_by" not in printed, "a finished run: no 'ended_by: None' line"
+    code, printed, _ = run_cli(["adapters", "show", str(tmp_path / "runs" / "cut")], monkeypatch, capsys)
+    assert "\nended_by: interrupted by SIGTERM at step 5 of 8\n" in printed, printed
 
 
 # ---- between the two: the save of the trained run ------------------------------------------------------------------
@@ -466,3 +470,18 @@ def test_a_second_signal_during_the_save_ends_it_and_a_failed_save_is_named(toy_
                                   f"the save had failed: cannot write into {str(tmp_path / 'run')!r} (No space left on "
                                   "device); free disk space; fix that, then the same command starts again")
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_an_interrupt_before_the_first_step_saves_nothing(how, toy_csv, tiny_registry, tmp_path, monkeypatch):
+    """Before the first step nothing has trained: the pre-trained model with an untrained head was saved as a run
+    ("interrupted at step 0 of 20", status done, no validation metrics) that evaluate then scored."""
+    from headstart.fit_result import NothingSaved
+
+    stop_at(monkeypatch, 1, how)
+    with pytest.raises(NothingSaved) as stopped:
+        headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "run", config=CONFIG)
+    by = "SIGTERM" if how == "sigterm" else "Ctrl-C"
+    assert str(stopped.value) == (f"interrupted by {by} at step 0 of 8: nothing trained yet; nothing saved; the same "
+                                  "command starts again")
+    assert not (tmp_path / "run").exists()

@@ -88,6 +88,8 @@ def adapters_show(
         _echo_json(info)
         return
     for key, value in info.items():
+        if key == "ended_by" and value is None:  # a run its steps finished: nothing ended it (--json keeps the null)
+            continue
         typer.echo(f"{key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
 
 
