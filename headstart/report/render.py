@@ -152,7 +152,10 @@ def test_split_summary(summary: dict[str, Any], leakage: dict[str, Any] | None, 
         return None
     cut = f" (--dedupe cut it from {before:,})" if before is not None else ""
     if capped:  # a draw of the whole test split (whole groups: it can overshoot a small cap)
-        cut += (f" (a part of the whole test split, capped at {max_test:,} by --max-test or an image dataset's default"
+        from headstart.data_defaults import IMAGE_MAX_TEST
+
+        by = "--max-test or an image dataset's default" if max_test == IMAGE_MAX_TEST else "--max-test"  # only it sets others
+        cut += (f" (a part of the whole test split, capped at {max_test:,} by {by}"
                 + (f"; {rows - max_test:,} over it: each class rounds its share up to whole rows, and to whole groups where "
                    "rows stay together, such as one movie's reviews)" if rows > max_test else ")"))
     half = share_half_width(rows) if share else None

@@ -329,8 +329,7 @@ def test_a_test_split_capped_by_max_test_is_said(tmp_path: Path) -> None:
     capped = [dataclasses.replace(r, spec={**r.spec, "data": {**r.spec["data"], "split": {"max_test": 200}}})
               for r in (scored(s, seed, 248, wrong=40) for s in ("a", "b") for seed in range(2))]
     paths = render(make_store(tmp_path, capped))
-    assert ("**Test split:** 248 rows (a part of the whole test split, capped at 200 by --max-test or an image dataset's "
-            "default; 48 over it: each class rounds its share up to whole rows, and to whole groups where rows stay "
+    assert ("**Test split:** 248 rows (a part of the whole test split, capped at 200 by --max-test; 48 over it: each class rounds its share up to whole rows, and to whole groups where rows stay "
             "together, such as one movie's reviews)") in paths["report.md"].read_text(), "248 beside 'capped at 200' read as a bug"
     assert not json.loads(paths["results.json"].read_text())["test_split"]["small"]
     # A cap above the split's size cut nothing: all 248 rows were scored, and the report does not say otherwise.
