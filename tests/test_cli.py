@@ -610,6 +610,21 @@ def test_predict_says_which_column_it_read_and_keeps_the_order_its_help_gives(mo
     assert code == 0 and "reading column" not in err
 
 
+def test_predict_refuses_an_existing_out_file_unless_overwrite(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """predict run twice to one --out: the second is refused in one line, the first's file kept; --overwrite replaces it."""
+    out = tmp_path / "run"
+    assert cli([*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "16",
+                "--max-steps", "2", "--min-steps", "2", "--out", str(out)], monkeypatch, capsys)[0] == 0
+    preds = tmp_path / "preds.csv"
+    assert cli(["predict", str(out), str(toy_csv), "--out", str(preds)], monkeypatch, capsys)[0] == 0
+    preds.write_text("kept\n")
+    assert_user_error(cli(["predict", str(out), str(toy_csv), "--out", str(preds)], monkeypatch, capsys),
+                      f"--out {str(preds)!r} already exists", "choose another name", "add --overwrite")
+    assert preds.read_text() == "kept\n"
+    code, _, err = cli(["predict", str(out), str(toy_csv), "--out", str(preds), "--overwrite"], monkeypatch, capsys)
+    assert code == 0 and "wrote 200 predictions" in err and len(pd.read_csv(preds)) == 200
+
+
 def test_predict_reads_the_column_the_run_was_trained_on_before_guessing_by_name(monkeypatch, capsys, toy_csv, tiny_registry,
                                                                                   tmp_path):
     """A run trained on a table's 'review' column, asked about a table holding 'review' and 'sentence': the name order
