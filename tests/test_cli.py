@@ -380,6 +380,21 @@ def test_option_reaches_strategy_and_term_options_the_same_way(monkeypatch, caps
     assert_user_error(cli([*compare, "--option", "ewc.weight=1"], monkeypatch, capsys), "ewc is an objective term")
 
 
+@pytest.mark.parametrize("sweep,suggested", [
+    (["--strategies", "lora"], "e.g. --option lora.rank=4 (got rank=4)"),
+    (["--strategies", "lora,full-finetune"], "e.g. --option lora.rank=4 (got rank=4)"),
+    (["--arms", "lora[alpha=8],linear-probe"], "e.g. --option lora.rank=4 (got rank=4)"),
+    (["--strategies", "linear-probe"], "e.g. partial-freeze.freeze=3 (got rank=4)"),  # none of the sweep's has it
+])
+def test_compare_option_without_its_strategy_shows_the_entry_and_the_strategy_that_has_it(monkeypatch, capsys, tmp_path,
+                                                                                          sweep, suggested):
+    """``--option rank=4`` in compare: the whole entry (not ``got rank=``), and where one strategy of the sweep has the
+    option, the flag written with it."""
+    assert_user_error(cli(["compare", "--quiet", *sweep, "--option", "rank=4", "--out", str(tmp_path / "cmp")], monkeypatch,
+                          capsys), "--option in compare names its strategy", suggested)
+    assert not (tmp_path / "cmp").exists()
+
+
 def test_help_shows_bracketed_examples_as_written():
     """Help text is plain, not markup: "lora[rank=4]" and "DATA[their=ours]" were eaten as style tags before."""
     text = " ".join(runner.invoke(app, ["compare", "--help"]).output.split())
