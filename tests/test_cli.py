@@ -128,6 +128,38 @@ def test_not_a_run_directory(monkeypatch, capsys, tmp_path, command):
     assert_user_error(cli([*command, str(tmp_path), *extra], monkeypatch, capsys), "is not a headstart run")
 
 
+@pytest.mark.parametrize("command", [["evaluate"], ["predict"]])
+def test_a_missing_folder_or_a_compare_store_is_named_as_such(monkeypatch, capsys, tmp_path, command):
+    """Not the generic 'not a headstart run (no spec.json)': a folder that does not exist says so, and a compare store
+    names the commands that read it and where a run folder comes from; Python's words in Python."""
+    import io
+
+    import headstart
+    from headstart.store import Store
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("some text\n"))
+    extra = ["-"] if command == ["predict"] else []
+    missing = tmp_path / "nowhere"
+    assert_user_error(cli([*command, str(missing), *extra], monkeypatch, capsys), f"{str(missing)!r} does not exist",
+                      "pass the --out directory of 'headstart train'")
+    empty = tmp_path / "empty"
+    with Store(empty):  # a store compare made, before its first row
+        pass
+    assert_user_error(cli([*command, str(empty), *extra], monkeypatch, capsys), f"{str(empty)!r} is an empty store (runs.sqlite",
+                      f"headstart runs {empty}", f"headstart report {empty}", "a run folder comes from headstart train --out")
+    store = tmp_path / "cmp"
+    store.mkdir()
+    (store / "runs.sqlite").write_bytes(b"")  # rows that cannot be read: a compare store (outdir.held)
+    assert_user_error(cli([*command, str(store), *extra], monkeypatch, capsys), f"{str(store)!r} is a compare store",
+                      f"headstart runs {store}", f"headstart report {store}", "a run folder comes from headstart train --out")
+    call = headstart.evaluate if command == ["evaluate"] else lambda run: headstart.predict(run, ["some text"])
+    with pytest.raises(headstart.HeadstartError) as caught:
+        call(store)
+    assert f"headstart.runs({str(store)!r}) lists its runs" in str(caught.value) and "--out" not in str(caught.value)
+    with pytest.raises(headstart.HeadstartError, match="does not exist; pass the folder headstart.fit"):
+        call(missing)
+
+
 def test_bad_split(monkeypatch, capsys, tmp_path):
     assert_user_error(cli(["evaluate", str(tmp_path), "--split", "train"], monkeypatch, capsys), "--split must be 'test' or 'val'")
 
