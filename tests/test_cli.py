@@ -185,7 +185,7 @@ def test_train_evaluate_predict_on_the_tiny_backbone(monkeypatch, capsys, toy_cs
     code, _, err = cli(["predict", str(out), str(toy_csv), "--out", str(tmp_path / "p.csv")], monkeypatch, capsys)
     assert code == 0 and "wrote 200 predictions" in err
     assert f"note: toy.csv: its column 'label' is carried into the output but not read" in err, err
-    assert "this is the run's own data: headstart evaluate RUN scores the run on its test split" in err, err
+    assert f"this is the run's own data: headstart evaluate {out} scores the run on its test split" in err, err
     assert "--eval-data" not in err, "evaluate refuses the run's own data as --eval-data"
     written, given = pd.read_csv(tmp_path / "p.csv"), pd.read_csv(toy_csv)
     assert list(written.columns) == ["text", "input_label", "label", "p_neg", "p_pos"]  # the table's answers beside the predictions
@@ -670,6 +670,23 @@ def test_predict_refuses_an_existing_out_file_unless_overwrite(monkeypatch, caps
     assert preds.read_text() == "kept\n"
     code, _, err = cli(["predict", str(out), str(toy_csv), "--out", str(preds), "--overwrite"], monkeypatch, capsys)
     assert code == 0 and "wrote 200 predictions" in err and len(pd.read_csv(preds)) == 200
+
+
+def test_predict_on_a_labelled_file_names_the_run_and_eval_rows_all_in_its_hint(monkeypatch, capsys, toy_csv, tiny_registry,
+                                                                                  tmp_path):
+    """The hint that scores a labelled table names the run predicting (shell-quoted), not RUN, and --eval-rows all,
+    which scores every row of the file (evaluate's flag for it)."""
+    import shlex
+
+    out = tmp_path / "my run"
+    assert cli([*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "16",
+                "--max-steps", "2", "--min-steps", "2", "--out", str(out)], monkeypatch, capsys)[0] == 0
+    labelled = tmp_path / "reviews.csv"
+    pd.DataFrame({"text": ["good great film", "awful dull plot"], "label": ["pos", "neg"]}).to_csv(labelled, index=False)
+    code, _, err = cli(["predict", str(out), str(labelled)], monkeypatch, capsys)
+    assert code == 0 and (f"to score the run on these labels: headstart evaluate {shlex.quote(str(out))} --eval-data "
+                          f"{labelled} --eval-rows all (every row of the file") in err, err
+    assert "--eval-rows" in " ".join(runner.invoke(app, ["evaluate", "--help"]).output.split())
 
 
 def test_predict_reads_the_column_the_run_was_trained_on_before_guessing_by_name(monkeypatch, capsys, toy_csv, tiny_registry,

@@ -93,7 +93,7 @@ def predict(
         rows = predict_loaded(loaded, pairs, columns=columns)
     else:
         texts, carried = read_input_rows(inputs, text_column=text_column, run_column=run_column,
-                                         run_file=(loaded.meta.get("data_source") or {}).get("path"))
+                                         run_file=(loaded.meta.get("data_source") or {}).get("path"), run=run)
         rows = predict_loaded(loaded, texts)
     if chosen is not None:  # before the label, so a CSV reads text, its columns, adapter, label, p_...
         rows = [{**_lead(row), "adapter": chosen, **{k: v for k, v in row.items() if k not in _lead(row)}} for row in rows]
