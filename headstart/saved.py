@@ -10,6 +10,7 @@ pickled. What a loaded run then answers (evaluate, evaluate out of domain, predi
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -190,8 +191,21 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
     directory = Path(directory)
     path = directory / "spec.json"
     if not path.exists():
-        raise StoreError(f"{str(directory)!r} is not a headstart run (no spec.json); "
-                         + spoken("pass the --out directory of 'headstart train'", "pass the folder headstart.fit(..., out=DIR) saved"))
+        trained = spoken("pass the --out directory of 'headstart train'", "pass the folder headstart.fit(..., out=DIR) saved")
+        if not directory.exists():
+            raise StoreError(f"{str(directory)!r} does not exist; {trained}")
+        from headstart.outdir import KINDS, STORES, held
+        from headstart.store_rows import FILENAME
+
+        if (directory / FILENAME).is_file():  # a store holds many runs' rows, not one run's weights
+            kind = held(directory)
+            quoted = shlex.quote(str(directory))
+            look = spoken(f"headstart runs {quoted} lists its runs, headstart report {quoted} renders its report",
+                          f"headstart.runs({str(directory)!r}) lists its runs")
+            raise StoreError(f"{str(directory)!r} is {KINDS[kind] if kind in (*STORES, 'store') else 'a store (runs.sqlite)'}, not a "
+                             f"run: {look}; a run folder comes from "
+                             + spoken("headstart train --out DIR", "headstart.fit(..., out=DIR)"))
+        raise StoreError(f"{str(directory)!r} is not a headstart run (no spec.json); {trained}")
     try:
         meta = json.loads(path.read_text())
     except (OSError, ValueError) as e:

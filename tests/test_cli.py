@@ -128,6 +128,38 @@ def test_not_a_run_directory(monkeypatch, capsys, tmp_path, command):
     assert_user_error(cli([*command, str(tmp_path), *extra], monkeypatch, capsys), "is not a headstart run")
 
 
+@pytest.mark.parametrize("command", [["evaluate"], ["predict"]])
+def test_a_missing_folder_or_a_compare_store_is_named_as_such(monkeypatch, capsys, tmp_path, command):
+    """Not the generic 'not a headstart run (no spec.json)': a folder that does not exist says so, and a compare store
+    names the commands that read it and where a run folder comes from; Python's words in Python."""
+    import io
+
+    import headstart
+    from headstart.store import Store
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("some text\n"))
+    extra = ["-"] if command == ["predict"] else []
+    missing = tmp_path / "nowhere"
+    assert_user_error(cli([*command, str(missing), *extra], monkeypatch, capsys), f"{str(missing)!r} does not exist",
+                      "pass the --out directory of 'headstart train'")
+    empty = tmp_path / "empty"
+    with Store(empty):  # a store compare made, before its first row
+        pass
+    assert_user_error(cli([*command, str(empty), *extra], monkeypatch, capsys), f"{str(empty)!r} is an empty store (runs.sqlite",
+                      f"headstart runs {empty}", f"headstart report {empty}", "a run folder comes from headstart train --out")
+    store = tmp_path / "cmp"
+    store.mkdir()
+    (store / "runs.sqlite").write_bytes(b"")  # rows that cannot be read: a compare store (outdir.held)
+    assert_user_error(cli([*command, str(store), *extra], monkeypatch, capsys), f"{str(store)!r} is a compare store",
+                      f"headstart runs {store}", f"headstart report {store}", "a run folder comes from headstart train --out")
+    call = headstart.evaluate if command == ["evaluate"] else lambda run: headstart.predict(run, ["some text"])
+    with pytest.raises(headstart.HeadstartError) as caught:
+        call(store)
+    assert f"headstart.runs({str(store)!r}) lists its runs" in str(caught.value) and "--out" not in str(caught.value)
+    with pytest.raises(headstart.HeadstartError, match="does not exist; pass the folder headstart.fit"):
+        call(missing)
+
+
 def test_bad_split(monkeypatch, capsys, tmp_path):
     assert_user_error(cli(["evaluate", str(tmp_path), "--split", "train"], monkeypatch, capsys), "--split must be 'test' or 'val'")
 
@@ -153,7 +185,7 @@ def test_train_evaluate_predict_on_the_tiny_backbone(monkeypatch, capsys, toy_cs
     code, _, err = cli(["predict", str(out), str(toy_csv), "--out", str(tmp_path / "p.csv")], monkeypatch, capsys)
     assert code == 0 and "wrote 200 predictions" in err
     assert f"note: toy.csv: its column 'label' is carried into the output but not read" in err, err
-    assert "this is the run's own data: headstart evaluate RUN scores the run on its test split" in err, err
+    assert f"this is the run's own data: headstart evaluate {out} scores the run on its test split" in err, err
     assert "--eval-data" not in err, "evaluate refuses the run's own data as --eval-data"
     written, given = pd.read_csv(tmp_path / "p.csv"), pd.read_csv(toy_csv)
     assert list(written.columns) == ["text", "input_label", "label", "p_neg", "p_pos"]  # the table's answers beside the predictions
@@ -380,6 +412,21 @@ def test_option_reaches_strategy_and_term_options_the_same_way(monkeypatch, caps
     assert_user_error(cli([*compare, "--option", "ewc.weight=1"], monkeypatch, capsys), "ewc is an objective term")
 
 
+@pytest.mark.parametrize("sweep,suggested", [
+    (["--strategies", "lora"], "e.g. --option lora.rank=4 (got rank=4)"),
+    (["--strategies", "lora,full-finetune"], "e.g. --option lora.rank=4 (got rank=4)"),
+    (["--arms", "lora[alpha=8],linear-probe"], "e.g. --option lora.rank=4 (got rank=4)"),
+    (["--strategies", "linear-probe"], "e.g. partial-freeze.freeze=3 (got rank=4)"),  # none of the sweep's has it
+])
+def test_compare_option_without_its_strategy_shows_the_entry_and_the_strategy_that_has_it(monkeypatch, capsys, tmp_path,
+                                                                                          sweep, suggested):
+    """``--option rank=4`` in compare: the whole entry (not ``got rank=``), and where one strategy of the sweep has the
+    option, the flag written with it."""
+    assert_user_error(cli(["compare", "--quiet", *sweep, "--option", "rank=4", "--out", str(tmp_path / "cmp")], monkeypatch,
+                          capsys), "--option in compare names its strategy", suggested)
+    assert not (tmp_path / "cmp").exists()
+
+
 def test_help_shows_bracketed_examples_as_written():
     """Help text is plain, not markup: "lora[rank=4]" and "DATA[their=ours]" were eaten as style tags before."""
     text = " ".join(runner.invoke(app, ["compare", "--help"]).output.split())
@@ -446,10 +493,10 @@ def test_evaluate_says_what_a_test_cap_traded(monkeypatch, capsys, toy_csv, tiny
     code, out, _ = cli(["evaluate", str(tmp_path / "capped")], monkeypatch, capsys)
     import re
 
-    said = re.search(r"a stratified (\d+) of the (\d+) test rows: ±([\d.]+) points at 95% at this accuracy.*--max-test (\d+) "
-                     r"to score them all", out)
+    said = re.search(r"a stratified (\d+) of the (\d+) test rows: ±([\d.]+) points at 95% at this accuracy.*--max-test all "
+                     r"to score them all", out)  # the documented form, not the count
     assert code == 0 and said, out
-    assert 12 <= int(said[1]) <= 14 and int(said[2]) > int(said[1]) and said[4] == said[2], out
+    assert 12 <= int(said[1]) <= 14 and int(said[2]) > int(said[1]), out
     accuracy = float(re.search(r"accuracy (\d\.\d+)", out)[1])  # the error at the accuracy measured, not at a fixed 75%
     from headstart.analysis.stats import wilson
 
@@ -608,6 +655,38 @@ def test_predict_says_which_column_it_read_and_keeps_the_order_its_help_gives(mo
     assert list(first)[:4] == ["text", "id", "title", "label"] and first["text"] == "good great film"
     code, _, err = cli(["predict", str(out), str(table), "--text-column", "body"], monkeypatch, capsys)
     assert code == 0 and "reading column" not in err
+
+
+def test_predict_refuses_an_existing_out_file_unless_overwrite(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """predict run twice to one --out: the second is refused in one line, the first's file kept; --overwrite replaces it."""
+    out = tmp_path / "run"
+    assert cli([*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "16",
+                "--max-steps", "2", "--min-steps", "2", "--out", str(out)], monkeypatch, capsys)[0] == 0
+    preds = tmp_path / "preds.csv"
+    assert cli(["predict", str(out), str(toy_csv), "--out", str(preds)], monkeypatch, capsys)[0] == 0
+    preds.write_text("kept\n")
+    assert_user_error(cli(["predict", str(out), str(toy_csv), "--out", str(preds)], monkeypatch, capsys),
+                      f"--out {str(preds)!r} already exists", "choose another name", "add --overwrite")
+    assert preds.read_text() == "kept\n"
+    code, _, err = cli(["predict", str(out), str(toy_csv), "--out", str(preds), "--overwrite"], monkeypatch, capsys)
+    assert code == 0 and "wrote 200 predictions" in err and len(pd.read_csv(preds)) == 200
+
+
+def test_predict_on_a_labelled_file_names_the_run_and_eval_rows_all_in_its_hint(monkeypatch, capsys, toy_csv, tiny_registry,
+                                                                                  tmp_path):
+    """The hint that scores a labelled table names the run predicting (shell-quoted), not RUN, and --eval-rows all,
+    which scores every row of the file (evaluate's flag for it)."""
+    import shlex
+
+    out = tmp_path / "my run"
+    assert cli([*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "16",
+                "--max-steps", "2", "--min-steps", "2", "--out", str(out)], monkeypatch, capsys)[0] == 0
+    labelled = tmp_path / "reviews.csv"
+    pd.DataFrame({"text": ["good great film", "awful dull plot"], "label": ["pos", "neg"]}).to_csv(labelled, index=False)
+    code, _, err = cli(["predict", str(out), str(labelled)], monkeypatch, capsys)
+    assert code == 0 and (f"to score the run on these labels: headstart evaluate {shlex.quote(str(out))} --eval-data "
+                          f"{labelled} --eval-rows all (every row of the file") in err, err
+    assert "--eval-rows" in " ".join(runner.invoke(app, ["evaluate", "--help"]).output.split())
 
 
 def test_predict_reads_the_column_the_run_was_trained_on_before_guessing_by_name(monkeypatch, capsys, toy_csv, tiny_registry,

@@ -267,6 +267,7 @@ def test_a_folder_that_is_no_run_names_the_python_call_from_python(tmp_path, mon
     (tmp_path / "sft" / "spec.json").write_text(json.dumps({"kind": "sft"}))
     (tmp_path / "fit").mkdir()
     (tmp_path / "fit" / "spec.json").write_text(json.dumps({"format_version": 1}))
+    (tmp_path / "empty").mkdir()  # a folder without spec.json (one that does not exist is said as such)
     for call in (lambda: headstart.evaluate(tmp_path / "empty"), lambda: headstart.predict(str(tmp_path / "empty"), ["a"])):
         with pytest.raises(StoreError) as caught:
             call()

@@ -27,6 +27,7 @@ def predict(
                                                             "text column where the table has it, else guessed by name).")] = None,
     adapter_dir: Annotated[Optional[list[str]], typer.Option("--adapter-dir", help="More adapter runs on the same base, [NAME=]DIR (repeatable); loaded once, sharing the base.")] = None,
     adapter: Annotated[Optional[str], typer.Option(help="Which loaded adapter predicts (default: RUN's; names are directory names unless NAME= is given); each prediction names it in an 'adapter' field (a CSV's column).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file (refused without it, before anything loads).")] = False,
 ) -> None:
     """Predict labels and class probabilities for raw texts (or images, for a run on an image backbone).
 
@@ -48,6 +49,11 @@ def predict(
 
     \b
     Example: headstart predict runs/lora-a reviews.csv --adapter-dir b=runs/lora-b --adapter b
+
+    An existing --out file is refused, not replaced: choose another name, or add --overwrite.
+
+    \b
+    Example: headstart predict runs/ft64 reviews.csv --out preds.csv --overwrite   # replaces preds.csv
     """
     from headstart.data.columns import run_pair
     from headstart.data.inputs import read_input_rows, read_pair_rows
@@ -60,6 +66,9 @@ def predict(
     if out is not None and inputs != "-" and Path(inputs).exists() and out.resolve() == Path(inputs).resolve():
         raise ConfigError(f"--out {str(out)!r} is the input file; predictions would overwrite it: choose another, e.g. "
                           f"--out {out.with_name(out.stem + '-predictions' + out.suffix)}")
+    if out is not None and out.exists() and not overwrite:  # refused before the run loads: a second run would silently replace it
+        raise ConfigError(f"--out {str(out)!r} already exists; choose another name, e.g. "
+                          f"--out {out.with_name(out.stem + '-2' + out.suffix)}, or add --overwrite to replace it")
     chosen = None  # the adapter that predicts, when several share the base: each row names it
     if adapter_dir or adapter:
         from headstart.adapter_set import AdapterSet
@@ -84,7 +93,7 @@ def predict(
         rows = predict_loaded(loaded, pairs, columns=columns)
     else:
         texts, carried = read_input_rows(inputs, text_column=text_column, run_column=run_column,
-                                         run_file=(loaded.meta.get("data_source") or {}).get("path"))
+                                         run_file=(loaded.meta.get("data_source") or {}).get("path"), run=run)
         rows = predict_loaded(loaded, texts)
     if chosen is not None:  # before the label, so a CSV reads text, its columns, adapter, label, p_...
         rows = [{**_lead(row), "adapter": chosen, **{k: v for k, v in row.items() if k not in _lead(row)}} for row in rows]

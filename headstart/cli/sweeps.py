@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from headstart.cli.common import (DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
-                                  _scoped_options, app, parse_max_test)
+                                  _scoped_options, _shown, app, parse_max_test)
 from headstart.errors import ConfigError, clipped
 from headstart.cli.summary import print_leakage, print_report
 
@@ -134,7 +134,8 @@ def compare(
         data=pick(data, "data", COMPARE_DEFAULTS["data"]), backbone=pick(backbone, "backbone", COMPARE_DEFAULTS["backbone"]),
         strategies=parse_list(strategies_text, name="--strategies" if strategies_ is not None or "strategies" not in cfg else f"strategies in {str(config)!r}", noun="strategy"),
         sizes=parse_sizes(sizes_text, name="--sizes" if sizes is not None or "sizes" not in cfg else f"sizes in {str(config)!r}"), seeds=pick(seeds, "seeds", COMPARE_DEFAULTS["seeds"]),
-        train=TrainConfig(**train_fields), options=_sweep_options(cfg.get("options", {}), option),
+        train=TrainConfig(**train_fields),
+        options=_sweep_options(cfg.get("options", {}), option, strategies=_named_strategies(strategies_text, pick(arms, "arms", None))),
         train_by_strategy=dict(cfg.get("train_by_strategy", {})), split=SplitConfig(**split_fields),
         text_column=pick(text_column, "text_column", None), label_column=pick(label_column, "label_column", None),
         task=pick(task, "task", None), pooling=pick(pooling, "pooling", None),
@@ -251,8 +252,27 @@ def adapt(
     typer.echo(f"report: {result.reports['adaptation.md']} (and report.html, results.json in {out})")
 
 
-def _sweep_options(from_config: dict[str, dict[str, Any]], flags: list[str] | None) -> dict[str, dict[str, Any]]:
+def _named_strategies(strategies: str | None, arms: Any) -> tuple[str, ...] | None:
+    """The strategies the sweep trains, as far as its text says before the sweep is checked (None where it cannot be
+    read: the sweep's own checks name that mistake)."""
+    from headstart.arm_text import parse_arm, split_arms
+    from headstart.sweep_spec import parse_list
+
+    try:
+        if arms:
+            return tuple(parse_arm(arm)[0] for arm in split_arms(arms))
+        return parse_list(strategies, name="--strategies") if isinstance(strategies, str) else None
+    except ConfigError:
+        return None
+
+
+def _sweep_options(from_config: dict[str, dict[str, Any]], flags: list[str] | None, *,
+                   strategies: tuple[str, ...] | None = None) -> dict[str, dict[str, Any]]:
     """``[options.STRATEGY]`` of the TOML, with ``--option STRATEGY.KEY=VALUE`` over it.
+
+    Args:
+        strategies: the sweep's strategies, where known: an option without its strategy is suggested with the one of
+            them that has it (else with the one registered strategy that has it).
 
     Raises:
         ConfigError: an option without its strategy, or a term's option (terms belong to arms).
@@ -262,12 +282,27 @@ def _sweep_options(from_config: dict[str, dict[str, Any]], flags: list[str] | No
     options = {name: dict(values) for name, values in from_config.items()}
     for name, values in _scoped_options(flags).items():
         if not name:
-            raise ConfigError(f"--option in compare names its strategy: STRATEGY.KEY=VALUE, e.g. partial-freeze.freeze=3 "
-                              f"(got {', '.join(f'{k}=' for k in values)})")
+            given = ", ".join(f"{k}={_shown(v)}" for k, v in values.items())
+            owners = {k: _option_owner(k, strategies) for k in values}
+            example = (" ".join(f"--option {owners[k]}.{k}={_shown(v)}" for k, v in values.items())
+                       if all(owners.values()) else "partial-freeze.freeze=3")
+            raise ConfigError(f"--option in compare names its strategy: STRATEGY.KEY=VALUE, e.g. {example} (got {given})")
         if name in TERMS:
             raise ConfigError(f"{name} is an objective term: its options go with the arm, e.g. --arms 'full-finetune+{name}[weight=10]'")
         options.setdefault(name, {}).update(values)
     return options
+
+
+def _option_owner(key: str, strategies: tuple[str, ...] | None) -> str | None:
+    """The one strategy of ``strategies`` (of the registered ones, where those are not known) with the option ``key``;
+    None where none or several have it."""
+    import dataclasses
+
+    from headstart.strategies import STRATEGIES
+
+    names = [s for s in strategies if s in STRATEGIES] if strategies else list(STRATEGIES)
+    owners = [s for s in dict.fromkeys(names) if key in {f.name for f in dataclasses.fields(STRATEGIES[s].Options)}]
+    return owners[0] if len(owners) == 1 else None
 
 
 def _parse_grid_flag(text: str) -> tuple[str, str]:

@@ -4,6 +4,7 @@ files or folders, or stdin."""
 from __future__ import annotations
 
 import logging
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ def read_inputs(path: str | Path, *, text_column: str | None = None, run_column:
 
 
 def read_input_rows(path: str | Path, *, text_column: str | None = None, run_column: str | None = None,
-                    run_file: str | None = None) -> tuple[list[str], list[dict[str, Any]]]:
+                    run_file: str | None = None, run: str | Path | None = None) -> tuple[list[str], list[dict[str, Any]]]:
     """The inputs to predict on (as ``read_inputs``) and each one's other columns, which prediction does not read but
     carries into its output (an id, a date, the answers): JSON-ready, a missing value as None; none for stdin or .txt.
 
@@ -63,14 +64,16 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None, run_col
         frame, texts = frame[~empty], texts[~empty]
     texts = texts.tolist()
     labels = [c for c in frame.columns if c not in used and str(c).lower() in LABEL_NAMES]
+    named = shlex.quote(str(run)) if run is not None else "RUN"  # the command to copy, for the run predicting
     if labels and _same_file(path, run_file):  # --eval-data refuses the run's own data: its test split is the score
         log.info("%s: its column %r is carried into the output but not read; this is the run's own data: headstart "
-                 "evaluate RUN scores the run on its test split (the rows it never trained or chose on)",
-                 Path(path).name, labels[0])
+                 "evaluate %s scores the run on its test split (the rows it never trained or chose on)",
+                 Path(path).name, labels[0], named)
     elif labels:  # prediction reads the text only: say so where the file also holds answers, and what scores them
         log.info("%s: its column %r is carried into the output but not read; to score the run on these labels: headstart "
-                 "evaluate RUN --eval-data %s (it scores a seeded test split of the file, a fifth of its rows by default, "
-                 "as every --eval-data dataset is cut)", Path(path).name, labels[0], path)
+                 "evaluate %s --eval-data %s --eval-rows all (every row of the file; without --eval-rows all it scores a "
+                 "seeded test split, a fifth of its rows, as every --eval-data dataset is cut)",
+                 Path(path).name, labels[0], named, shlex.quote(str(path)))
     return texts, other_columns(frame, used)
 
 

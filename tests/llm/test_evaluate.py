@@ -212,7 +212,7 @@ def test_max_new_tokens_on_a_classifier_run_is_one_line(toy_csv, tiny_registry, 
     assert_user_error(run_cli(["evaluate", str(out), "--max-new-tokens", "8"], monkeypatch, capsys),
                       "--max-new-tokens 8 is for an sft run's answers", "classifier run", "drop it")
     assert_user_error(run_cli(["evaluate", str(tmp_path / "nothing"), "--max-new-tokens", "8"], monkeypatch, capsys),
-                      "is not a headstart run")
+                      "does not exist")
 
 
 def test_quiet_and_progress_on_a_classifier_run_are_refused_by_name(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
@@ -227,7 +227,7 @@ def test_quiet_and_progress_on_a_classifier_run_are_refused_by_name(toy_csv, tin
     assert code in (0, None), err
     assert_user_error(run_cli(["evaluate", str(out), "-q"], monkeypatch, capsys),
                       "--quiet quiets the progress bar of an sft run's answers", f"{str(out)!r} is a classifier run", "drop it")
-    assert_user_error(run_cli(["evaluate", str(tmp_path / "nothing"), "--quiet"], monkeypatch, capsys), "is not a headstart run")
+    assert_user_error(run_cli(["evaluate", str(tmp_path / "nothing"), "--quiet"], monkeypatch, capsys), "does not exist")
     with pytest.raises(ConfigError, match=r"^progress follows an sft run's answers; '.*probe' is a classifier run, "
                                           r"scored without generating: drop it$"):
         headstart.evaluate(out, progress=lambda done, total, info: None)
