@@ -410,6 +410,22 @@ def run_with_repeated_rows(toy_csv: Path, tmp_path: Path) -> tuple[Path, Path, l
     return run, held, unseen, labels
 
 
+def ctrl_c_after_optimiser_step(monkeypatch: pytest.MonkeyPatch, step: int) -> None:
+    """Ctrl-C raised in AdamW's ``zero_grad`` after its ``step``-th step: the weights have taken that step, and nothing
+    after the optimiser has counted it yet (the moment a loop that counted late reported a step low)."""
+    import torch
+
+    real, calls = torch.optim.AdamW.zero_grad, []
+
+    def hooked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == step:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "zero_grad", hooked)
+
+
 def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
     """``headstart ARGS`` through the console entry point, in process: (exit code, stdout, stderr)."""
     from headstart.cli import main

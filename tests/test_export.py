@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +29,21 @@ print(json.dumps({"p": torch.softmax(logits, -1).tolist(), "labels": model.confi
 """
 
 
+def predicts_as_the_run(run: Path, exported: Path, texts: list[str]) -> None:
+    """The exported folder, loaded by transformers alone in a fresh process (``PROBE``), gives ``texts`` the
+    probabilities ``headstart.predict`` gives them from the run, to 1e-5."""
+    import headstart
+
+    ours = headstart.predict(run, texts)
+    done = subprocess.run([sys.executable, "-c", PROBE, str(exported), json.dumps(texts)], capture_output=True, text=True,
+                          cwd=exported.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    theirs = json.loads(done.stdout.strip().splitlines()[-1])
+    names = [theirs["labels"][str(i)] for i in range(len(theirs["labels"]))]
+    for row, p in zip(ours, theirs["p"]):
+        assert max(abs(row["probabilities"][n] - q) for n, q in zip(names, p)) < 1e-5
+
+
 @pytest.mark.parametrize("strategy", ["full-finetune", "lora"])
 def test_an_exported_run_gives_the_runs_probabilities_in_a_fresh_process(strategy, toy_csv, tiny_registry, tmp_path):
     import headstart
@@ -36,14 +52,7 @@ def test_an_exported_run_gives_the_runs_probabilities_in_a_fresh_process(strateg
     report = headstart.export(tmp_path / "run", tmp_path / "hf")  # the module is the function too (headstart.callable_module)
     assert report.max_abs_diff <= 1e-5 and report.inputs > 0
     texts = ["good great movie", "bad awful the plot", "it was a film"]
-    ours = headstart.predict(tmp_path / "run", texts)
-    done = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path / "hf"), json.dumps(texts)], capture_output=True, text=True,
-                          cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
-    theirs = json.loads(done.stdout.strip().splitlines()[-1])
-    names = [theirs["labels"][str(i)] for i in range(len(theirs["labels"]))]
-    for row, p in zip(ours, theirs["p"]):
-        assert max(abs(row["probabilities"][n] - q) for n, q in zip(names, p)) < 1e-5
+    predicts_as_the_run(tmp_path / "run", tmp_path / "hf", texts)
     card = (tmp_path / "hf" / "README.md").read_text()
     assert f"# {strategy} on" in card and "trust_remote_code=True" in card and '"torch"' in card
     assert (tmp_path / "hf" / "modeling_headstart.py").exists() and not list(tmp_path.glob("*.tmp"))
@@ -88,14 +97,7 @@ def test_a_run_whose_data_was_deleted_exports_checked_on_fixed_sentences_and_say
     report = json.loads(out)
     assert report["checked_on"] == "fixed sentences" and report["inputs"] == len(FIXED_SENTENCES) and report["max_abs_diff"] <= 1e-5
     texts = list(FIXED_SENTENCES[:3])
-    ours = headstart.predict(tmp_path / "run", texts)
-    done = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path / "hf"), json.dumps(texts)], capture_output=True, text=True,
-                          cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
-    theirs = json.loads(done.stdout.strip().splitlines()[-1])
-    names = [theirs["labels"][str(i)] for i in range(len(theirs["labels"]))]
-    for row, p in zip(ours, theirs["p"]):
-        assert max(abs(row["probabilities"][n] - q) for n, q in zip(names, p)) < 1e-5
+    predicts_as_the_run(tmp_path / "run", tmp_path / "hf", texts)
     code, out, err = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "hf2"), "--inputs", "2"], monkeypatch, capsys)
     assert code in (0, None) and "of the run's in fp32 on 2 fixed sentences (the run's data could not be read)" in out, (out, err)
     from headstart import export as export_module

@@ -404,17 +404,9 @@ def test_whether_an_interrupt_ended_a_runs_steps_is_read_one_way(toy_csv, tiny_r
 def test_an_interrupt_just_after_an_optimiser_step_counts_that_step(toy_csv, tiny_registry, tmp_path, monkeypatch):
     """Ctrl-C right after the optimiser updated the weights (here in its zero_grad) was counted a step low: "the weights
     after step 1" were the weights after two."""
-    import torch
+    from conftest import ctrl_c_after_optimiser_step
 
-    real, calls = torch.optim.AdamW.zero_grad, []
-
-    def hooked(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.AdamW, "zero_grad", hooked)
+    ctrl_c_after_optimiser_step(monkeypatch, 2)
     with pytest.raises(Interrupted) as stopped:
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "run", config=CONFIG)
     run = stopped.value.run

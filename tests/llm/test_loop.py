@@ -48,15 +48,9 @@ def test_an_interrupt_just_after_an_optimiser_step_counts_that_step(tiny_lm, sft
     import headstart
     from headstart.llm.runs import Interrupted
 
-    real, calls = torch.optim.AdamW.zero_grad, []
+    from conftest import ctrl_c_after_optimiser_step
 
-    def hooked(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.AdamW, "zero_grad", hooked)
+    ctrl_c_after_optimiser_step(monkeypatch, 2)
     with pytest.raises(Interrupted) as stopped:
         headstart.sft(str(sft_csv), out=tmp_path / "run", config={"backbone": str(tiny_lm), "max_steps": 4, "rank": 4,
                                                                  "eval_rows": 1})
