@@ -81,7 +81,7 @@ def test_evaluate_refuses_changed_data(saved_run, toy_csv):
 
 def test_load_errors(saved_run, tmp_path):
     _, out = saved_run
-    with pytest.raises(StoreError, match="is not a headstart run"):
+    with pytest.raises(StoreError, match="nowhere.* does not exist; pass the folder"):
         load_run(tmp_path / "nowhere")
     meta = json.loads((out / "spec.json").read_text())
     (out / "spec.json").write_text(json.dumps({**meta, "format_version": 99}))
