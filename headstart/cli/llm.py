@@ -31,11 +31,8 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrup
         out = run.directory
     elif replacing and saved:
         typer.echo(f"note: this run replaced the one that was in {str(out)!r}", err=True)
-    if run.spec.get("sft_interrupted"):
-        from headstart.interrupts import stopped_by
-
-        typer.echo(f"note: it starts from an sft run stopped by {stopped_by(run.spec['sft_interrupted'])} "
-                   f"({run.spec['sft_interrupted']}), never tested",
+    if run.spec.get("sft_interrupted"):  # its error says what stopped it ("interrupted by Ctrl-C at step 4 of 8: ...")
+        typer.echo(f"note: it starts from an sft run whose steps were cut short ({run.spec['sft_interrupted']}), never tested",
                    err=True)
     if as_json:  # "out" only where this run was saved there: a failed one leaves OUT as it was (maybe an older run)
         _echo_json({"out": str(out) if saved else None, **metrics})

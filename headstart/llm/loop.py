@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from headstart.engine import set_trainable
-from headstart.interrupts import BY_SIGTERM, Terminated, sigterm_as_interrupt
+from headstart.interrupts import ended_by, sigterm_as_interrupt
 from headstart.optimizer import lr_factor, make_optimizer
 
 
@@ -99,7 +99,7 @@ def train(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any], 
             _steps(model, params, batches, loss, validate, cfg, optimizer, report, best, progress)
     except KeyboardInterrupt as stop:  # the best checkpoint so far is kept, and the caller says so (a second one kills)
         report.status = "interrupted"
-        report.error = f"{BY_SIGTERM if isinstance(stop, Terminated) else 'interrupted'} at step {report.steps} of {cfg.steps}: " + (
+        report.error = f"{ended_by(stop)} at step {report.steps} of {cfg.steps}: " + (
             f"the checkpoint kept is the best so far (step {report.best_step})" if report.best_step else
             "no check after a step had improved on the starting weights, so they are what is kept, unchanged")
     with torch.no_grad():

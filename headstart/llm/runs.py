@@ -159,7 +159,9 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
              f"(best on validation: step {metrics.get('best_step')})",
              f"- data: {md_text(data)}, n = {spec.get('n') if spec.get('n') is not None else 'all'}, seed {spec.get('seed')}"]
     if metrics.get("status") == "interrupted":
-        lines.append(f"- stopped early by {stopped_by(metrics.get('error'))}: {md_text(metrics.get('error'))}"
+        error = str(metrics.get("error") or "")  # "interrupted by Ctrl-C at step 4 of 8: ..." (before: "interrupted at step")
+        by = "" if error.startswith("interrupted by") else f" by {stopped_by(error)}"
+        lines.append(f"- stopped early{by}: {md_text(error)}"
                      + ("; no test prompt was answered" if spec.get("kind") == "sft" and not metrics.get("test") else ""))
     if metrics.get("test_not_scored"):
         lines.append(f"- test: not scored ({md_text(metrics['test_not_scored'])}); the weights are the trained run's")

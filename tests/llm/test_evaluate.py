@@ -162,10 +162,10 @@ def test_evaluate_scores_a_run_an_interrupt_ended_and_says_so(tiny_lm, sft_csv, 
     code, printed, err = run_cli(["evaluate", str(run), "-q"], monkeypatch, capsys)
     metrics = json.loads((run / "metrics.json").read_text())
     assert code in (0, None) and metrics["status"] == "interrupted" and metrics["test"]["rows"] == 1
-    assert err.startswith("note: this run's steps were cut short (interrupted at step 2 of 4: ") and "test (1 held-out prompts)" in printed, err
+    assert err.startswith("note: this run's steps were cut short (interrupted by Ctrl-C at step 2 of 4: ") and "test (1 held-out prompts)" in printed, err
     assert "no test prompt was answered" not in (run / "README.md").read_text()
     code, stdout, _ = run_cli(["evaluate", str(run), "--json", "-q"], monkeypatch, capsys)
-    assert json.loads(stdout)["cut_short"].startswith("interrupted at step 2 of 4")
+    assert json.loads(stdout)["cut_short"].startswith("interrupted by Ctrl-C at step 2 of 4")
 
 
 @pytest.mark.parametrize("args, flag", [(["--split", "val"], "--split val"), (["--eval-data", "x.csv"], "--eval-data"),

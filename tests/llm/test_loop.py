@@ -55,4 +55,4 @@ def test_an_interrupt_just_after_an_optimiser_step_counts_that_step(tiny_lm, sft
         headstart.sft(str(sft_csv), out=tmp_path / "run", config={"backbone": str(tiny_lm), "max_steps": 4, "rank": 4,
                                                                  "eval_rows": 1})
     metrics = stopped.value.run.metrics
-    assert metrics["steps"] == 2 and metrics["error"].startswith("interrupted at step 2 of 4: "), metrics
+    assert metrics["steps"] == 2 and metrics["error"].startswith("interrupted by Ctrl-C at step 2 of 4: "), metrics

@@ -345,12 +345,12 @@ def test_ctrl_c_during_the_steps_saves_the_best_checkpoint_so_far_and_never_over
     code, printed, err = run_cli([*command, "--out", str(tmp_path / "cut")], monkeypatch, capsys)
     metrics = json.loads((tmp_path / "cut" / "metrics.json").read_text())
     assert code == 130 and metrics["status"] == "interrupted" and metrics["steps"] == 4, (code, metrics, err)
-    assert "test" not in metrics and "interrupted at step 4 of 8" in err and "untested" in err, err
+    assert "test" not in metrics and "interrupted by Ctrl-C at step 4 of 8" in err and "untested" in err, err
     checks = metrics["history"]
     assert [h["step"] for h in checks] == [0, 2, 4], checks
     assert metrics["best_step"] == min(checks, key=lambda h: h["val_loss"])["step"], "the best check so far is kept"
     assert err.count("interrupted") == 1, "one line says it, not that line and the bare 'interrupted' too"
-    assert "stopped early by Ctrl-C" in (tmp_path / "cut" / "README.md").read_text()
+    assert "stopped early: interrupted by Ctrl-C at step" in (tmp_path / "cut" / "README.md").read_text()
     code, _, err = run_cli(["generate", str(tmp_path / "cut"), "--prompt", "say hello", "--max-new-tokens", "2"], monkeypatch, capsys)
     assert code in (0, None), err
     code, _, err = run_cli([*command, "--out", str(tmp_path / "done")], monkeypatch, capsys)
@@ -368,7 +368,7 @@ def test_ctrl_c_during_the_steps_saves_the_best_checkpoint_so_far_and_never_over
     monkeypatch.setattr(loop, "lr_factor", real)
     code, _, err = run_cli(["prefer", "--data", str(pref_csv), "--sft", str(tmp_path / "cut"), "--max-steps", "1", "-q",
                             "--out", str(tmp_path / "dpo")], monkeypatch, capsys)
-    assert code in (0, None) and "note: it starts from an sft run stopped by Ctrl-C (interrupted at step 4 of 8" in err, err
+    assert code in (0, None) and "note: it starts from an sft run whose steps were cut short (interrupted by Ctrl-C at step 4 of 8" in err, err
     assert "which Ctrl-C stopped early" in (tmp_path / "dpo" / "README.md").read_text()
 
 
@@ -437,7 +437,7 @@ def test_sigterm_during_the_steps_saves_the_best_checkpoint_as_ctrl_c_does(tiny_
     metrics = json.loads((tmp_path / "cut" / "metrics.json").read_text())
     assert code == 130 and metrics["status"] == "interrupted" and metrics["steps"] == 4, (code, metrics, err)
     assert "interrupted by SIGTERM at step 4 of 8" in err and "saved to" in err, err
-    assert "stopped early by SIGTERM" in (tmp_path / "cut" / "README.md").read_text()
+    assert "stopped early: interrupted by SIGTERM at step" in (tmp_path / "cut" / "README.md").read_text()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the default is back once the steps are over"
 
 
