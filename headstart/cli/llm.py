@@ -44,7 +44,7 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrup
     if status not in ("done", "interrupted"):
         typer.echo(f"error: {metrics['error']}", err=True)
         raise typer.Exit(1)
-    apart = ("status", "error", "kept", "moved", "ended_by", "test_not_scored")  # said in words below
+    apart = ("status", "error", "kept", "moved", "replaced", "ended_by", "test_not_scored")  # said in words below
     for key, value in metrics.items():  # a table of the scalars; nested parts below (all of it: --json)
         if not isinstance(value, (dict, list)) and value is not None and key not in apart:
             typer.echo(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
@@ -70,7 +70,7 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrup
         typer.echo(f"{metrics['test_not_scored']}; " + (
             f"saved to {out}, trained, without its test exact match; headstart evaluate {shlex.quote(str(out))} answers "
             "its test prompts and scores it"
-            if saved else "not saved: no --out"), err=True)
+            if saved else f"not saved: {metrics.get('replaced') or 'no --out'}"), err=True)
         raise InterruptReported()
     if status == "interrupted":
         sft = "train_rows" in metrics  # prefer answers no test prompts
@@ -79,7 +79,7 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrup
         typer.echo(f"{metrics['error']}; " + (f"saved to {out}{untested}; the same command trains it again from the start"
                                               if saved else f"not saved: {metrics.get('kept') or 'no --out'}"), err=True)
         raise InterruptReported()
-    typer.echo(f"saved to {out}")
+    typer.echo(f"saved to {out}" if saved else f"not saved: {metrics.get('replaced') or 'no --out'}")
 
 
 def _test_lines(test: dict[str, Any], spec: dict[str, Any]) -> None:

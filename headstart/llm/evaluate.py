@@ -57,11 +57,12 @@ def evaluate_sft(run: str | Path | LoadedLM, *, max_new_tokens: int | None = Non
         Written: Ctrl-C or SIGTERM while the score was written, held back until it was: the score is saved.
     """
     from headstart.interrupts import ended_by, sigterm_as_interrupt, signals_held
-    from headstart.llm.runs import check_generation, check_holds, load_run, own_budget
+    from headstart.llm.runs import check_generation, check_holds, load_run, own_budget, saved_stamp
     from headstart.llm.sft import AnswersStopped, answer_test, record_test
 
-    spec = sft_spec(run)
     folder = run.directory if isinstance(run, LoadedLM) else Path(run)
+    stamp = run.stamp if isinstance(run, LoadedLM) else saved_stamp(folder)  # the save scored: its score goes there only
+    spec = sft_spec(run)
     where = str(folder) if folder is not None else "RUN"
     budget = own_budget(spec) if max_new_tokens is None else max_new_tokens
     if isinstance(budget, bool) or not isinstance(budget, int):
@@ -84,7 +85,7 @@ def evaluate_sft(run: str | Path | LoadedLM, *, max_new_tokens: int | None = Non
     try:
         with sigterm_as_interrupt(), signals_held():  # metrics.json and README.md both, or neither; a stop comes after
             if folder is not None:
-                check_holds(folder, spec)  # the spec its test prompts were drawn by (a folder: before its model loaded)
+                check_holds(folder, spec, stamp)  # the save whose spec drew its test prompts (a folder: before its model loaded)
             record_test(loaded, test)
             written = True
     except KeyboardInterrupt as stop:  # held back while the files were written (or refused), delivered now

@@ -108,16 +108,18 @@ def rescore(run: "LoadedLM", scores: dict[str, Any]) -> None:
     """
     if run.directory is None:
         return
-    check_holds(run.directory, run.spec)
+    check_holds(run.directory, run.spec, run.stamp)
     metrics = {k: v for k, v in (_metrics(run.directory) or run.metrics or {}).items() if k not in TEST_FIELDS}
     metrics.update({k: v for k, v in scores.items() if k in TEST_FIELDS})
     write_json(run.directory / "metrics.json", metrics)
     write_atomic(run.directory / "README.md", model_card(run.spec, metrics).encode())
 
 
-def check_holds(directory: Path, spec: dict[str, Any]) -> None:
+def check_holds(directory: Path, spec: dict[str, Any], stamp: tuple[int, int] | None = None) -> None:
     """Refuse to write into ``directory`` a score of the run of ``spec`` where its spec.json is not that (another run
-    was saved there since: ``sft --out``, ``prefer --out``), or is gone.
+    was saved there since: ``sft --out``, ``prefer --out``), or is gone; with ``stamp`` (``saved_stamp`` when the run
+    was saved or loaded), also where its spec.json is the same but was written since: the same settings trained again
+    into the folder, whose weights are not the ones scored.
 
     Raises:
         StoreError: in one line, naming the folder and what scores the run it holds now.
@@ -126,14 +128,28 @@ def check_holds(directory: Path, spec: dict[str, Any]) -> None:
         now = json.loads((directory / "spec.json").read_text())
     except (OSError, ValueError):
         now = None
-    if now == json.loads(json.dumps(spec, default=str)):  # as spec.json holds it: tuples as lists
+    same = now == json.loads(json.dumps(spec, default=str))  # as spec.json holds it: tuples as lists
+    if same and (stamp is None or saved_stamp(directory) == stamp):
         return
-    held = "holds another run" if isinstance(now, dict) else "no longer holds a run (no readable spec.json)"
+    held = ("holds a run of the same settings saved there since (trained again), not the one this run was loaded or "
+            "trained as" if same else "holds another run: its spec.json is not the one this run was loaded or trained "
+            "with (another run was saved there since)" if isinstance(now, dict) else
+            "no longer holds a run (no readable spec.json): its spec.json is not the one this run was loaded or trained "
+            "with (another run was saved there since)")
     again = (spoken(f"headstart evaluate {directory}", f"headstart.evaluate({str(directory)!r})") + " scores the run it holds now"
              if isinstance(now, dict) and now.get("kind") == "sft" else "nothing else was changed")
-    raise StoreError(f"{str(directory)!r} {held}: its spec.json is not the one this run was loaded or trained with "
-                     f"(another run was saved there since), so this run's test score is not written there, nothing "
-                     f"written; {again}")
+    raise StoreError(f"{str(directory)!r} {held}, so this run's test score is not written there, nothing written; {again}")
+
+
+def saved_stamp(directory: Path) -> tuple[int, int] | None:
+    """Which save of a run ``directory`` holds: its spec.json's inode and modification time (a save swaps in a new
+    folder, so a run saved again with the same spec gets another; ``rescore`` leaves spec.json as it is); None where
+    there is no spec.json."""
+    try:
+        found = (Path(directory) / "spec.json").stat()
+    except OSError:
+        return None
+    return found.st_ino, found.st_mtime_ns
 
 
 def _saved_since(out: Path, started: float) -> bool:
@@ -233,6 +249,11 @@ class LoadedLM:
     spec: dict[str, Any]
     directory: Path | None = None
     metrics: dict[str, Any] | None = None
+    stamp: tuple[int, int] | None = None  # ``saved_stamp(directory)`` as it was saved or loaded: a score goes to that save only
+
+    def __post_init__(self) -> None:
+        if self.directory is not None and self.stamp is None:
+            self.stamp = saved_stamp(self.directory)
 
     def __repr__(self) -> str:  # the model's module tree is pages long
         kind, backbone = self.spec.get("kind", "sft"), self.spec.get("backbone", "?")
@@ -254,16 +275,17 @@ def load_run(directory: str | Path, *, trainable: bool = False, device: torch.de
     from headstart.precision import pick_device
 
     directory = Path(directory)
+    stamp = saved_stamp(directory)  # before anything is read: the save its spec and weights are
     spec = read_spec(directory)
     device = device or pick_device()
     if spec["strategy"] == "full-finetune" or spec.get("merged"):  # a transformers folder of every weight
         model, tokenizer = load_lm(directory, device=device)
         for p in model.parameters():
             p.requires_grad_(trainable)
-        return LoadedLM(model, tokenizer, spec, directory, _metrics(directory))
+        return LoadedLM(model, tokenizer, spec, directory, _metrics(directory), stamp)
     model, tokenizer = load_lm(lm_folder(spec["backbone"]), device=device, quantize=spec["strategy"] == "qlora")
     model = load_adapter(model, directory, trainable=trainable)
-    return LoadedLM(model.eval(), tokenizer, spec, directory, _metrics(directory))
+    return LoadedLM(model.eval(), tokenizer, spec, directory, _metrics(directory), stamp)
 
 
 def _metrics(directory: Path) -> dict[str, Any] | None:

@@ -249,21 +249,40 @@ def record_test(run: LoadedLM, test: dict[str, Any]) -> None:
 def score_test(run: LoadedLM, prompts: list[str], references: list[str], *, max_new_tokens: int,
                progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> None:
     """Answer the test prompts greedily and put their exact match into ``run.metrics["test"]`` (and the saved run's
-    metrics.json and README.md), in place of ``run.metrics["test_not_scored"]``.
+    metrics.json and README.md), in place of ``run.metrics["test_not_scored"]``. Where the run's folder holds another
+    save by then (an sft --out of the same folder while these prompts were answered), nothing is written there: the
+    run is said to be unsaved (``replaced``).
 
     Raises:
         Interrupted: Ctrl-C or SIGTERM while answering; the run, saved trained before this began, keeps
             ``test_not_scored`` saying so and how many prompts were answered.
     """
-    from headstart.llm.runs import Interrupted, rescore
+    from headstart.llm.runs import Interrupted
 
     try:
         test = answer_test(run, prompts, references, max_new_tokens=max_new_tokens, progress=progress)
     except AnswersStopped as stop:
         run.metrics["test_not_scored"] = f"{stop.said}, after training finished"
-        rescore(run, {"test_not_scored": run.metrics["test_not_scored"]})
+        rescored(run, {"test_not_scored": run.metrics["test_not_scored"]})
         raise Interrupted(run) from None
-    record_test(run, test)
+    rescored(run, {"test": test})
+    run.metrics.pop("test_not_scored", None)
+    run.metrics["test"] = test
+
+
+def rescored(run: LoadedLM, scores: dict[str, Any]) -> None:
+    """``runs.rescore`` of the run sft just saved; where its folder holds another save by then, the run in memory is
+    marked unsaved (``directory`` None, ``metrics["replaced"]`` saying why) and nothing is written: the folder's run is
+    the other one's."""
+    from headstart.errors import StoreError
+    from headstart.llm.runs import rescore
+
+    try:
+        rescore(run, scores)
+    except StoreError:
+        run.metrics["replaced"] = (f"replaced in {str(run.directory)!r} by another run saved there while this one "
+                                   "answered its test prompts (that run is kept); this one is in memory only")
+        run.directory = run.stamp = None
 
 
 def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", response_column: str = "response",

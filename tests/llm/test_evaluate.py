@@ -307,6 +307,83 @@ def test_evaluate_of_a_run_whose_folder_holds_another_run_now_writes_nothing(tin
     assert (run / "metrics.json").read_bytes() == before
 
 
+def saved_again(run: Path) -> None:
+    """The folder's run saved again with the same spec.json (sft --out of the same settings): a new folder swapped in,
+    every file the same bytes."""
+    import shutil
+
+    fresh = run.with_name(run.name + "-again")
+    shutil.copytree(run, fresh)
+    shutil.rmtree(run)
+    fresh.rename(run)
+
+
+def test_evaluate_of_a_run_saved_again_with_the_same_settings_writes_nothing(tiny_lm, sft_csv, tmp_path, monkeypatch,
+                                                                            capsys):
+    """The same settings trained again into the folder give an identical spec.json, which passed for the run scored:
+    the score of one save was written into another's metrics.json."""
+    import headstart
+    import headstart.llm.runs as runs
+    from headstart.errors import StoreError
+
+    run = tmp_path / "run"
+    first = api_sft(tiny_lm, sft_csv, run)
+    saved_again(run)
+    before = saved(run)
+    with pytest.raises(StoreError, match=r"holds a run of the same settings saved there since \(trained again\), not the "
+                                         r"one this run was loaded or trained as, .*nothing written; headstart\.evaluate\("):
+        headstart.evaluate(first)
+    assert saved(run) == before
+    real = runs.generate
+
+    def again(*args, **kwargs):  # sft --out of the same settings while evaluate answers
+        saved_again(run)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "generate", again)
+    assert_user_error(run_cli(["evaluate", str(run), "-q"], monkeypatch, capsys),
+                      f"{str(run)!r} holds a run of the same settings saved there since",
+                      f"nothing written; headstart evaluate {run} scores the run it holds now")
+    assert saved(run) == before
+    monkeypatch.setattr(runs, "generate", real)
+    assert headstart.evaluate(run)["rows"] == 1, "a run loaded after its save is scored and written"
+
+
+def test_sft_whose_folder_was_saved_again_while_it_answered_says_it_is_not_saved(tiny_lm, sft_csv, tmp_path,
+                                                                                monkeypatch, capsys):
+    """sft's folder replaced while it answered its test prompts raised StoreError after training (hiding an
+    Interrupted where a stop came too); the run is kept in memory, said to be unsaved, and the folder's run untouched."""
+    import headstart.llm.runs as runs
+
+    run = tmp_path / "run"
+    real = runs.generate
+
+    def again(*args, **kwargs):
+        saved_again(run)
+        (run / "metrics.json").write_text('{"other": 1}')
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "generate", again)
+    trained = api_sft(tiny_lm, sft_csv, run)
+    assert trained.directory is None and "test" in trained.metrics and "test_not_scored" not in trained.metrics
+    assert trained.metrics["replaced"].startswith(f"replaced in {str(run)!r} by another run saved there while this one "
+                                                  "answered its test prompts")
+    assert json.loads((run / "metrics.json").read_text()) == {"other": 1}
+    code, printed, err = run_cli(sft_command(tiny_lm, sft_csv, run, "--overwrite"), monkeypatch, capsys)
+    assert code in (0, None) and f"not saved: replaced in {str(run)!r}" in printed, (code, printed, err)
+    stopping_generate(monkeypatch)
+    real_stopped = runs.generate
+
+    def again_stopped(*args, **kwargs):
+        saved_again(run)
+        return real_stopped(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "generate", again_stopped)
+    code, printed, err = run_cli(sft_command(tiny_lm, sft_csv, run, "--overwrite"), monkeypatch, capsys)
+    assert code == 130 and "interrupted by Ctrl-C while answering the test prompts" in err, (code, printed, err)
+    assert f"not saved: replaced in {str(run)!r}" in err and "Traceback" not in err
+
+
 def test_evaluate_replaces_only_the_test_fields_of_metrics_json(tiny_lm, sft_csv, tmp_path):
     import headstart
 
