@@ -131,6 +131,7 @@ def train(
     scoped = _scoped_options(option)
     flags = {"freeze": freeze, "decay": decay, "rank": rank, "alpha": alpha, "dropout": dropout, "targets": targets,
              "reduction": reduction, "virtual_tokens": virtual_tokens}
+    typed = {*scoped.get("", {}), *scoped.get(strategy, {})}  # given as --option KEY=VALUE: a fix keeps that form
     options = _strategy_options(scoped, strategy, flags)
     terms_given = terms_of(terms, strategy)
     for name, values in scoped.items():  # NAME.KEY for another strategy is a mistake; for a term it adds or sets the term
@@ -162,8 +163,8 @@ def train(
                      progress=not quiet, terms=terms_given, retain=list(retain or ()), eval_data=list(eval_data or ()),
                      tta=list(tta or ()), nproc=nproc, report_to=report_to, label_descriptions=label_descriptions,
                      overwrite=overwrite)
-    except ConfigError as e:  # "try --option rank=8" where train has --rank: name the flag
-        fixed = _own_flags(str(e), flags)
+    except ConfigError as e:  # "try --option rank=8" where train has --rank: name the flag, unless --option gave it
+        fixed = _own_flags(str(e), flags, typed=typed)
         if fixed == str(e):
             raise
         raise ConfigError(fixed) from None
