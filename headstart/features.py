@@ -62,7 +62,8 @@ def equal_length_batches(lengths: list[int], batch_size: int) -> list[np.ndarray
 
 
 def embed_rows(backbone: torch.nn.Module, encoded: list, rows: np.ndarray, *, batch_size: int,
-               autocast: Callable | None = None, device: torch.device | None = None) -> torch.Tensor:
+               autocast: Callable | None = None, device: torch.device | None = None,
+               progress: Callable[[int], None] | None = None) -> torch.Tensor:
     """(len(rows), dim) features of ``encoded[rows]`` on the CPU, batched by length, in eval mode.
 
     Each module's own mode is put back afterwards (frozen blocks inside a training model stay in eval mode).
@@ -71,6 +72,7 @@ def embed_rows(backbone: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
     Args:
         device: where the batches go; default the backbone's parameters' device (give it for a backbone
             without parameters, such as TF-IDF).
+        progress: told the rows embedded so far, 0 before the first batch and after each batch.
     """
     from headstart.modes import module_modes, restore_modes
 
@@ -81,12 +83,18 @@ def embed_rows(backbone: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
     out = torch.empty(len(rows), backbone.dim)
     items = [encoded[r] for r in rows]
     lengths = [padded_length(x) for x in items]
+    embedded = 0
     try:
         with torch.inference_mode():
+            if progress:
+                progress(embedded)
             for batch in equal_length_batches(lengths, batch_size):  # cached features must not depend on their batch
                 collated = {k: v.to(device) for k, v in backbone.collate([items[i] for i in batch]).items()}
                 with under(autocast):
                     out[torch.as_tensor(batch)] = backbone(collated).float().cpu()
+                embedded += len(batch)
+                if progress:
+                    progress(embedded)
     finally:
         restore_modes(modes)
     return out
@@ -102,11 +110,15 @@ class FeatureCache:
         data_hash: the dataset's content hash.
         batch_size: inference batch size.
         persist: also keep features on disk under ``$HEADSTART_CACHE/features`` (shared by processes).
+        progress: told ``(rows embedded, rows to embed)`` while a call computes rows never computed before (the
+            minutes a probe's first run spends here said on its bar, ``progress.caching_counter``).
     """
 
     def __init__(self, backbone: torch.nn.Module, encoded: list, data_hash: str, *, batch_size: int = 128,
-                 persist: bool = True, autocast: Callable | None = None, identity: dict | None = None) -> None:
+                 persist: bool = True, autocast: Callable | None = None, identity: dict | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> None:
         self.backbone = backbone
+        self.progress = progress
         self.encoded = encoded
         self.batch_size = batch_size
         self.autocast = autocast
@@ -153,7 +165,9 @@ class FeatureCache:
         rows = np.asarray(rows, dtype=np.int64)
         missing = np.unique(rows[~done[torch.as_tensor(rows)].numpy()])
         if len(missing):
-            features[torch.as_tensor(missing)] = embed_rows(self.backbone, self.encoded, missing, batch_size=self.batch_size, autocast=self.autocast)
+            told = (lambda done: self.progress(done, len(missing))) if self.progress else None
+            features[torch.as_tensor(missing)] = embed_rows(self.backbone, self.encoded, missing, batch_size=self.batch_size,
+                                                            autocast=self.autocast, progress=told)
             done[torch.as_tensor(missing)] = True
             self._save()
         return features[torch.as_tensor(rows)]
@@ -188,12 +202,13 @@ def encoded_inputs(backbone: torch.nn.Module, data: Any) -> list:
     return _ENCODED[key]
 
 
-def feature_cache(s: Any) -> "FeatureCache | None":
-    """Cached features of a run's pre-trained backbone (``recipe.Setup``), when its strategy starts from it."""
+def feature_cache(s: Any, *, progress: Callable[[int, int], None] | None = None) -> "FeatureCache | None":
+    """Cached features of a run's pre-trained backbone (``recipe.Setup``), when its strategy starts from it;
+    ``progress`` as ``FeatureCache``'s."""
     from headstart.precision import autocast_for
 
     if not s.strategy.uses_pretrained or s.strategy.quantized:  # a 4-bit base's features are not the fp32 backbone's
         return None
     identity = {**s.pretrained.describe(), "precision": s.precision}
     return FeatureCache(s.pretrained, s.encoded, s.data.hash, batch_size=s.cfg.eval_batch_size,
-                        autocast=autocast_for(s.precision, s.device), identity=identity)
+                        autocast=autocast_for(s.precision, s.device), identity=identity, progress=progress)

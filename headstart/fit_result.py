@@ -46,11 +46,13 @@ class FitResult:
     _loaded: Any = field(default=None, repr=False)  # the model in memory: a module's repr is pages long
 
     def __repr__(self) -> str:  # one line: the fields hold the rest (val_metrics, flags, ood ...)
+        from headstart.report.markdown import seconds_text  # as the reports write seconds: a probe's 0.012 s is not "0.0 s"
+
         scores = {k: v for k, v in self.val_metrics.items() if isinstance(v, (int, float)) and k in ("accuracy", "macro_f1", "rmse", "r2", "loss")}
         shown = ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
         leaked = (getattr(self.leakage, "exact", 0) or 0) + (getattr(self.leakage, "near", 0) or 0)
         return (f"FitResult({self.status}, val {shown or '-'}; best step {self.best_step} of {self.steps}, "
-                f"{self.train_seconds:.1f} s; out={str(self.out) if self.out else None}"
+                f"{seconds_text(self.train_seconds)} s; out={str(self.out) if self.out else None}"
                 + (f"; {leaked} of {self.leakage.n_test} test rows duplicate training rows" if leaked else "")
                 + (f"; {len(self.flags)} flag(s)" if self.flags else "") + (f"; error {self.error}" if self.error else "")
                 + (f"; {self.ended_by}" if self.ended_by else "") + ")")

@@ -24,6 +24,33 @@ def row_counter(progress: ProgressFn | None, total: int, *, before: int = 0) -> 
     return lambda done: progress(before + done, total, {"rows": f"{before + done}/{total}"})
 
 
+def caching_counter(progress: ProgressFn | None, steps: int, *,
+                    clock: Callable[[], float] = time.monotonic) -> Callable[[int, int], None] | None:
+    """``progress`` told, at none of a run's ``steps`` done, that it caches its backbone's features (``setup``, which a
+    sweep's bar shows beside its cell): a probe's first cell read "ETA ?" for minutes with no word of what it did. The
+    time the caching has left is its own pace so far (rows differ in length, so "~"), unknown before its first batch.
+
+    Returns:
+        ``told(rows embedded, rows to embed)`` (``features.FeatureCache``'s ``progress``), or None without ``progress``.
+    """
+    if progress is None:
+        return None
+    began: list[float] = []
+
+    def told(done: int, total: int) -> None:
+        now = clock()
+        if not began or done == 0:
+            began[:] = [now]
+        text = f"caching the backbone's features, {done}/{total} rows"
+        if 0 < done < total:
+            text += f", ~{(now - began[0]) * (total - done) / done:.0f}s left"
+        elif done == 0:
+            text += ", time left unknown until its first batch"
+        progress(0, steps, {"setup": text})
+
+    return told
+
+
 def eta_by_kind(left: dict[str, int], seconds: dict[str, list[float]]) -> float:
     """Seconds the remaining units take, each kind at its own mean so far, a kind with none finished at the mean over
     every finished unit: continual's lwf tasks cost 3-6x naive's, and one mean over the first (naive) tasks said 202 s
@@ -48,20 +75,21 @@ def clock_text(seconds: float | None) -> str:
 
 def _log_lines(description: str) -> ProgressFn:
     """Plain progress lines for a log file. The ETA is the update's own (``ETA_KEY``: a sweep weighs its cells by
-    what each kind has cost) or else the rate since the first update (setup before it, loading a model or caching
-    features, would otherwise count as the first step's time), "?" until a second update has come.
+    what each kind has cost) or else the rate since the first update, or the last still at its count (setup before it,
+    loading a model, or said at none of the steps, caching features, would otherwise count as the first step's time),
+    "?" until the count has moved.
 
     ``done`` may be fractional (a sweep reports a cell's steps as a share of that cell); the line shows the whole units
     done, as the terminal bar does (rich's ``MofNCompleteColumn``), while the rate uses the fraction."""
     start = time.monotonic()
     printed = [-LOG_EVERY]  # when the last line was printed
     seen: list[tuple[float, int]] = []  # (done, total) of the last update
-    first: list[tuple[float, float]] = []  # (time, done) at the first update
+    first: list[tuple[float, float]] = []  # (time, done) at the first update, or the last one still at its count
 
     def update(done: float, total: int, info: dict[str, Any]) -> None:
         now = time.monotonic() - start
-        if not first:
-            first.append((now, done))
+        if not first or done == first[0][1]:  # said at none of the steps (caching features): not the steps' time
+            first[:] = [(now, done)]
         # a new count (sft's test answers after its steps) is said at once: minutes of it followed a line ending "ETA 0s"
         new_count = bool(seen) and (total != seen[-1][1] or done < seen[-1][0])
         seen[:] = [(done, total)]

@@ -30,7 +30,7 @@ from headstart.metrics import check_metric, selection_metric
 from headstart.model import TaskModel
 from headstart.objectives import Objective, TaskLoss, TermContext, build_objective, class_weights
 from headstart.precision import autocast_for, pick_device, resolve_precision
-from headstart.progress import ETA_KEY, ProgressFn, row_counter
+from headstart.progress import ETA_KEY, ProgressFn, caching_counter, row_counter
 from headstart.resolved import _terms, resolve
 from headstart.results import RunResult
 from headstart.run_checks import check_compatible, check_labelled, check_other_data, check_out_of_domain, check_retained_apart
@@ -154,8 +154,9 @@ def train(s: Setup, *, progress: ProgressFn | None = None, objective: Objective 
         extra = ParamGroup("terms", list(objective.parameters), s.cfg.head_lr)
         phases = [dataclasses.replace(ph, groups=[*ph.groups, extra]) if any(id(p) in backbone for p in ph.params) else ph
                   for ph in phases]
+    cached = feature_cache(s, progress=caching_counter(progress, budget.steps)) if features else None  # its minutes on the bar
     fit_data = FitData(encoded=s.encoded, targets=torch.as_tensor(targets), raw_targets=s.data.targets,
-                       train_rows=s.train_rows, val_rows=s.splits.val, features=feature_cache(s) if features else None,
+                       train_rows=s.train_rows, val_rows=s.splits.val, features=cached,
                        class_weights=weights, example_weights=objective.example_weights if objective is not None else None,
                        counted_rows=(len(s.splits.test) if test else 0) if counts_rows(s) else None)
     def fit_as(group: Any) -> FitReport:

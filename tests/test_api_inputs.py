@@ -168,6 +168,9 @@ def test_results_print_in_one_line():
                        steps=100, best_step=80, train_seconds=12.34, trainable_params=1, total_params=2, error=None,
                        flags=[{"reason": "slow", "text": "t", "advice": "a"}], _loaded=object())
     assert repr(fitted) == "FitResult(done, val accuracy 0.7123, loss 0.55; best step 80 of 100, 12.3 s; out=None; 1 flag(s))"
+    probe = FitResult(key="k", out=None, status="done", val_metrics={"accuracy": 0.7}, steps=20, best_step=20,
+                      train_seconds=0.0123, trainable_params=1, total_params=2, error=None)
+    assert "best step 20 of 20, 0.0123 s;" in repr(probe), "a fast probe's time, not 0.0 s"
     lm = LoadedLM(model=object(), tokenizer=None, spec={"kind": "sft", "backbone": "smollm2-135m"}, metrics={"exact_match": 0.1})
     assert repr(lm) == "LoadedLM(sft run of smollm2-135m, directory=None, metrics={'exact_match': 0.1})"
     assert repr(headstart.adapt).startswith("<headstart.adapt: call headstart.adapt(source, target, *, backbone=")

@@ -221,7 +221,7 @@ CASES = [
          ("line 1 of", "batch.jsonl' is an array of records whose item 2 is 5, not a record")),
     Case("empty entry in an option's list", lambda f: [*TRAIN, "--strategy", "lora", "--option", "targets=query,,value",
                                                         "--out", str(f.path("run"))],
-         ("targets 'query,,value' has an empty entry", "e.g. --targets query,value")),
+         ("targets 'query,,value' has an empty entry", "e.g. --option targets=query,value")),
     Case("missing text column", lambda f: [*TRAIN, "--data", f.csv("cols.csv", ABC), "--text-column", "review"],
          ("text column 'review' not found", "(columns: text, label)", "--text-column")),
     Case("missing label column", lambda f: [*TRAIN, "--data", f.csv("cols.csv", ABC), "--label-column", "stars"],

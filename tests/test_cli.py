@@ -911,6 +911,18 @@ def test_a_small_share_of_trainable_parameters_is_not_rounded_to_zero(monkeypatc
     assert percent(1, 3) == "33.33%" and percent(5, 5) == "100.00%" and percent(0, 5) == "0.00%"
 
 
+def test_a_fast_probes_train_time_is_not_printed_as_zero(monkeypatch, capsys, tmp_path):
+    """A linear probe on cached features trains in hundredths of a second: train said "160 steps in 0.0s" (``.1f``);
+    it writes seconds as the reports do, three significant digits."""
+    import headstart.api
+
+    probe = headstart.api.FitResult(key="k", out=tmp_path, status="done", val_metrics={"accuracy": 0.65, "n": 285}, steps=160,
+                                    best_step=110, train_seconds=0.0123, trainable_params=770, total_params=22_713_986, error=None)
+    monkeypatch.setattr(headstart.api, "fit", lambda *args, **kwargs: probe)
+    code, out, _ = cli(["train", "--quiet", "--n", "16", "--out", str(tmp_path / "lp")], monkeypatch, capsys)
+    assert code == 0 and "160 steps in 0.0123s, best at step 110" in out, out
+
+
 def test_train_says_its_validation_score_held_out_from_the_checkpoint_choice(monkeypatch, capsys, toy_csv, tiny_registry,
                                                                                tmp_path):
     """The best of several validation checks is lucky: the summary and metrics.json also give the choice scored on

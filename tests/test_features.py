@@ -189,3 +189,20 @@ def test_images_are_not_grouped_by_their_channel_count():
     assert [padded_length(x) for x in ([5, 6, 7], [1], "abcd")] == [3, 1, 4]
     images = [torch.zeros(c, 8, 8, dtype=torch.uint8) for c in (3, 1, 3, 1, 1, 3)]
     assert [b.tolist() for b in length_sorted_batches([padded_length(x) for x in images], 2)] == [[0, 1], [2, 3], [4, 5]]
+
+
+def test_a_probe_says_it_caches_features_before_its_first_step(toy, make_tiny):
+    """A probe's first run embeds every train and validation row before its first step (minutes on a real backbone);
+    its bar said nothing of it (a compare's first cell: "ETA ?"). It says so, rows counted, and not once they are cached."""
+    cfg = TrainConfig(epochs=1, min_steps=0, batch_size=8, precision="fp32")
+    s = setup(RunSpec(data="toy", backbone="tiny", strategy="linear-probe", n=32, train=cfg), data=toy, pretrained=make_tiny(0))
+    seen = []
+    train(s, progress=lambda done, total, info: seen.append((done, total, info)))
+    caching = [info["setup"] for done, total, info in seen if "setup" in info]
+    rows = len(s.train_rows) + len(s.splits.val)
+    assert caching[0] == f"caching the backbone's features, 0/{rows} rows, time left unknown until its first batch", caching
+    assert caching[-1].startswith(f"caching the backbone's features, {rows}/{rows} rows"), caching
+    assert seen.index(next(x for x in seen if "setup" not in x[2])) == len(caching), "said before the first step"
+    seen.clear()
+    train(s, progress=lambda done, total, info: seen.append((done, total, info)))
+    assert not any("setup" in info for _, _, info in seen), "cached already: nothing to say"

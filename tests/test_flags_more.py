@@ -43,12 +43,24 @@ def test_a_strategy_options_refusal_in_train_names_trains_own_flag(toy_csv, tiny
     result = run_cli([*train, "--strategy", "lora", "--rank", "0"], monkeypatch, capsys)
     assert_user_error(result, "rank must be a positive integer, got 0; try --rank 8")
     assert "--option" not in result[2], result[2]
-    assert_user_error(run_cli([*train, "--strategy", "llrd", "--option", "decay=2"], monkeypatch, capsys),
-                      "decay must be in (0, 1], got 2; try --decay 0.7")
     assert_user_error(run_cli([*train, "--strategy", "tfidf-logreg", "--option", "max_iter=0"], monkeypatch, capsys),
                       "try --option max_iter=1000")
     with pytest.raises(ConfigError, match=r"got 0; try options=\{'rank': 8\}$"):
         headstart.fit(str(toy_csv), "tiny", strategy="lora", n=16, options={"rank": 0}, out=tmp_path / "p")
+
+
+def test_an_option_given_through_option_is_fixed_through_option(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """train --option rank=abc said "try --rank 8": a real flag, but not the form the user typed. The fix keeps the
+    user's own form, --option KEY=VALUE (its strategy-scoped form too); a flag given as a flag keeps the flag."""
+    train = ["train", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--n", "16", "--out", str(tmp_path / "run")]
+    for given in ("rank=abc", "lora.rank=abc", "rank=0"):
+        result = run_cli([*train, "--strategy", "lora", "--option", given], monkeypatch, capsys)
+        assert_user_error(result, "try --option rank=8")
+        assert "--rank " not in result[2], result[2]
+    assert_user_error(run_cli([*train, "--strategy", "llrd", "--option", "decay=2"], monkeypatch, capsys),
+                      "decay must be in (0, 1], got 2; try --option decay=0.7")
+    assert_user_error(run_cli([*train, "--strategy", "llrd", "--decay", "2"], monkeypatch, capsys),
+                      "decay must be in (0, 1], got 2.0; try --decay 0.7")
 
 
 def test_a_negative_patience_names_the_range_and_an_example(tmp_path, monkeypatch, capsys):
@@ -295,5 +307,5 @@ def test_an_empty_entry_in_an_options_comma_list_is_refused_not_dropped(tmp_path
                      monkeypatch, capsys)
     assert_user_error(result, "--text-column 'premise,' has an empty entry (a comma with no column beside it)")
     result = run_cli(["train", "--strategy", "lora", "--option", "targets=query,,value", "--out", str(out)], monkeypatch, capsys)
-    assert_user_error(result, "e.g. --targets query,value")
+    assert_user_error(result, "e.g. --option targets=query,value")  # as it was given (--targets gets --targets)
     assert not out.exists()

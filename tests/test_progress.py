@@ -138,3 +138,33 @@ def test_the_eta_weighs_each_kind_by_its_own_pace_and_an_unseen_kind_by_the_mean
     assert eta_by_kind({"naive": 0, "lwf": 5}, {"naive": [2.0] * 5, "lwf": [10.0]}) == 50.0, "lwf at its own 10 s"
     assert eta_by_kind({"naive": 2, "lwf": 5}, {"naive": [2.0, 4.0]}) == 2 * 3.0 + 5 * 3.0, "lwf unseen: the mean so far"
     assert eta_by_kind({"naive": 3}, {}) == 0.0, "nothing finished: nothing to price with"
+
+
+def test_caching_features_is_said_with_the_time_it_has_left():
+    """A compare's first probe cell read "ETA ?" for the minutes its backbone's features were cached, with no word of
+    what it did: the cell's bar says it caches them, at none of its steps, with the caching's own time left once a
+    batch has set its pace (before that, that it is unknown)."""
+    seen = []
+    now = [10.0]
+    told = progress.caching_counter(lambda done, total, info: seen.append((done, total, info)), 40, clock=lambda: now[0])
+    told(0, 1000)
+    now[0] = 14.0
+    told(250, 1000)  # 4 s for a quarter: 12 s more
+    told(1000, 1000)
+    assert seen == [(0, 40, {"setup": "caching the backbone's features, 0/1000 rows, time left unknown until its first batch"}),
+                    (0, 40, {"setup": "caching the backbone's features, 250/1000 rows, ~12s left"}),
+                    (0, 40, {"setup": "caching the backbone's features, 1000/1000 rows"})]
+    assert progress.caching_counter(None, 40) is None
+
+
+def test_the_eta_counts_from_the_first_step_not_from_the_caching_said_before_it(monkeypatch, capsys):
+    """A probe's bar now says its feature caching at none of its steps: 100 s of it must not count as the steps' time."""
+    clock = iter([0.0, 1.0, 101.0, 102.0, 117.0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    update = progress._log_lines("lp")
+    update(0, 300, {"setup": "caching the backbone's features, 0/1000 rows"})  # t = 1
+    update(0, 300, {"setup": "caching the backbone's features, 1000/1000 rows"})  # t = 101: cached
+    update(1.0, 300, {})  # t = 102: the first step, inside LOG_EVERY
+    update(16.0, 300, {})  # t = 117: 16 steps in 16 s since the caching ended
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1] == "lp: 16/300 elapsed 117s ETA 284s", lines

@@ -115,14 +115,17 @@ def _strategy_options(scoped: dict[str, dict[str, Any]], strategy: str, flags: d
     return options
 
 
-def _own_flags(message: str, flags: dict[str, Any]) -> str:
+def _own_flags(message: str, flags: dict[str, Any], *, typed: set[str]) -> str:
     """A strategy option's refusal with the fix written as the command's own flag where it has one: ``try --option
-    rank=8`` -> ``try --rank 8`` (``flags``: ``_strategy_options``'s, by option name); the others keep ``--option``."""
+    rank=8`` -> ``try --rank 8`` (``flags``: ``_strategy_options``'s, by option name); the others keep ``--option``, and
+    so does an option the user gave as ``--option KEY=VALUE`` and not as its flag (``typed``: their names): the fix is
+    written as the user wrote the value (``--option rank=abc`` is answered ``try --option rank=8``)."""
     import re
 
     def flagged(match: re.Match) -> str:
         key, value = match.group(1), match.group(2)
-        return f"--{key.replace('_', '-')} {value}" if key in flags else match.group(0)
+        as_typed = key in typed and flags.get(key) is None
+        return f"--{key.replace('_', '-')} {value}" if key in flags and not as_typed else match.group(0)
 
     return re.sub(r"--option ([a-z_]+)=([^\s;)]*[^\s;),.])", flagged, message)
 

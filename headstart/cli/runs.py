@@ -131,6 +131,7 @@ def train(
     scoped = _scoped_options(option)
     flags = {"freeze": freeze, "decay": decay, "rank": rank, "alpha": alpha, "dropout": dropout, "targets": targets,
              "reduction": reduction, "virtual_tokens": virtual_tokens}
+    typed = {*scoped.get("", {}), *scoped.get(strategy, {})}  # given as --option KEY=VALUE: a fix keeps that form
     options = _strategy_options(scoped, strategy, flags)
     terms_given = terms_of(terms, strategy)
     for name, values in scoped.items():  # NAME.KEY for another strategy is a mistake; for a term it adds or sets the term
@@ -162,8 +163,8 @@ def train(
                      progress=not quiet, terms=terms_given, retain=list(retain or ()), eval_data=list(eval_data or ()),
                      tta=list(tta or ()), nproc=nproc, report_to=report_to, label_descriptions=label_descriptions,
                      overwrite=overwrite)
-    except ConfigError as e:  # "try --option rank=8" where train has --rank: name the flag
-        fixed = _own_flags(str(e), flags)
+    except ConfigError as e:  # "try --option rank=8" where train has --rank: name the flag, unless --option gave it
+        fixed = _own_flags(str(e), flags, typed=typed)
         if fixed == str(e):
             raise
         raise ConfigError(fixed) from None
@@ -193,21 +194,22 @@ def train(
         return
     pct = percent(result.trainable_params, result.total_params)
     from headstart.analysis.arms import spec_label
+    from headstart.report.markdown import seconds_text  # as the reports write them: a probe's 0.012 s is not "0.0s"
 
     arm = spec_label({"strategy": strategy, "terms": terms_given})  # full-finetune+ewc[weight=10]: what trained
     typer.echo(f"{result.status}: {arm} on {data}, n={n}, seed={seed} -> {out}")
     if result.steps:
         typer.echo(f"trainable params: {result.trainable_params:,} of {result.total_params:,} ({pct}); "
-                   f"{result.steps} steps in {result.train_seconds:.1f}s, best at step {result.best_step}")
+                   f"{result.steps} steps in {seconds_text(result.train_seconds)}s, best at step {result.best_step}")
     elif (result.chosen or {}).get("pair_steps"):  # setfit: its own loop tunes the encoder, then the head is solved
         typer.echo(f"trainable params: {result.trainable_params:,} of {result.total_params:,} ({pct}); the encoder tuned in "
-                   f"{result.chosen['pair_steps']} pair steps, then the head in closed form, {result.train_seconds:.1f}s")
+                   f"{result.chosen['pair_steps']} pair steps, then the head in closed form, {seconds_text(result.train_seconds)}s")
     elif result.trainable_params:  # closed form (a solve): nothing was stepped, so no step was best
         typer.echo(f"parameters set in closed form: {result.trainable_params:,} of {result.total_params:,} ({pct}), "
-                   f"no optimiser step, {result.train_seconds:.1f}s" + ("; no label read (n = 0)" if n == "0" else ""))
+                   f"no optimiser step, {seconds_text(result.train_seconds)}s" + ("; no label read (n = 0)" if n == "0" else ""))
     else:  # a zero-shot head from descriptions, a prompt, a lookup: no weight learned from the rows
         typer.echo(f"trainable params: 0 of {result.total_params:,}: nothing trained, no optimiser step, "
-                   f"{result.train_seconds:.1f}s" + ("; no label read (n = 0)" if n == "0" else ""))
+                   f"{seconds_text(result.train_seconds)}s" + ("; no label read (n = 0)" if n == "0" else ""))
     memory = f"peak memory {result.peak_rss_bytes / 1e6:.0f} MB (RSS)"
     if result.base_weights:
         stored, fp32 = result.base_weights["stored"], result.base_weights["fp32"]
@@ -216,7 +218,7 @@ def train(
     chosen = chosen_on_validation(result.chosen)
     if chosen:
         picked = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in chosen.items())
-        typer.echo(f"chosen on validation: {picked}" + (f" (tuning took {result.tune_seconds:.1f}s)" if result.tune_seconds else ""))
+        typer.echo(f"chosen on validation: {picked}" + (f" (tuning took {seconds_text(result.tune_seconds)}s)" if result.tune_seconds else ""))
     for flag in result.flags:
         typer.echo(f"note: this run {flag['text']}; {flag['advice']}")
     for r in result.retention:

@@ -383,6 +383,7 @@ def runs(
     if as_json:
         _echo_json(rows)
         return
+    from headstart.report.markdown import seconds_text
     width = max([16, *(len(r["arm"]) for r in rows)])
     # a store of several experiments (--backbones, continual's tasks, adapt's source and oracle): say whose run each is
     where = {k: len({str(r[k]) for r in rows}) > 1 for k in ("data", "backbone")}
@@ -392,7 +393,7 @@ def runs(
         score = next((f"test {k} {r[k]:.4f}" for k in ("accuracy", "rmse") if r[k] is not None), "") or r["per_task"]
         place = f"{places[id(r)]:<{place_width}}  " if place_width else ""
         typer.echo(f"{r['key']}  {r['status']:<8} {place}{r['arm']:<{width}} n={str(r['n']):<5} seed={r['seed']}  {score}  "
-                   f"{r['train_seconds']:.1f}s{'  ' + r['error'] if r['error'] else ''}"
+                   f"{seconds_text(r['train_seconds'])}s{'  ' + r['error'] if r['error'] else ''}"
                    + ("  superseded (a newer run of this arm, size and seed counts)" if r["superseded"] else "")
                    + ("  abandoned: the compare that claimed it is gone; compare again to train it" if r["abandoned"] else ""))
     typer.echo(f"{len(rows)} runs")

@@ -39,7 +39,8 @@ def size_text(n: int) -> str:
         return "–"
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= scale:
-            return f"{seconds_text(n / scale)} {unit}"
+            text = f"{n / scale:.3g}"
+            return f"{n / scale:,.0f} {unit}" if "e+" in text else f"{text} {unit}"
     return f"{n} B"
 
 
@@ -326,9 +327,11 @@ def _ood_lines(summary: dict) -> list[str]:
 
 
 def seconds_text(seconds: float) -> str:
-    """A cell's training seconds as the reports write them: three significant digits ("12.5", "0.318"), whole numbers
-    from 1,000 ("1,235"), never the "1.23e+03" that ``.3g`` writes there."""
-    text = f"{seconds:.3g}"
+    """Seconds as every report writes them (train time, s / step; report.html shows these strings): three significant
+    digits with their trailing zeros, so one column's numbers line up ("6.00" beside "5.87", where ``.3g`` wrote "6";
+    "12.0", "0.250"), whole numbers from 100 ("120", not "120."), with a comma from 1,000 ("1,235", never the
+    "1.23e+03" that ``.3g`` writes there)."""
+    text = f"{seconds:#.3g}".rstrip(".")
     return f"{seconds:,.0f}" if "e+" in text else text
 
 

@@ -63,6 +63,16 @@ def test_long_runs_and_large_files_read_as_numbers_not_exponents():
 
     assert [seconds_text(s) for s in (0.318, 12.5, 999.4, 999.6, 1234.5, 123_456.0)] == [
         "0.318", "12.5", "999", "1,000", "1,234", "123,456"]
-    assert per_step_text(None) == "–" and per_step_text(0.25) == "0.25"
+    assert per_step_text(None) == "–" and per_step_text(0.25) == "0.250"
     assert [size_text(n) for n in (0, 500, 90_900_000, 1_300_000_000, 1_300_000_000_000)] == [
         "–", "500 B", "90.9 MB", "1.3 GB", "1,300 GB"]
+
+
+def test_seconds_keep_their_trailing_zeros_so_a_column_lines_up():
+    """``.3g`` dropped trailing zeros: s / step read "6" beside "5.87" in report.md (and report.html, which shows
+    report.md's strings). Every seconds cell now has three significant digits, zeros included."""
+    from headstart.report.markdown import per_step_text, seconds_text
+
+    assert [per_step_text(s) for s in (6.0, 5.87, 0.5, 0.0523, 12.0, 100.0, 120.4)] == [
+        "6.00", "5.87", "0.500", "0.0523", "12.0", "100", "120"]
+    assert [seconds_text(s) for s in (6.0, 5.87, 0.0)] == ["6.00", "5.87", "0.00"]
