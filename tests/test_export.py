@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from headstart.errors import ConfigError
@@ -136,6 +137,29 @@ def test_a_run_whose_data_changed_exports_checked_on_fixed_sentences_and_says_wh
                              "validation rows"), err
     report = json.loads(out)
     assert report["checked_on"] == FIXED and report["inputs"] == len(FIXED_SENTENCES) and report["max_abs_diff"] <= 1e-5
+
+
+def test_a_text_pair_run_whose_data_moved_is_refused_with_no_note_about_its_data(tiny_registry, tmp_path, monkeypatch,
+                                                                                 capsys):
+    """A text-pair run's export read its data first, so with the file moved it printed the fixed-sentences note, then
+    refused it ('single-text models only'): the refusal comes alone, before any data is read."""
+    import pandas as pd
+
+    import headstart
+    from conftest import assert_user_error, run_cli
+
+    rng = np.random.default_rng(0)
+    words = rng.choice(["good", "bad"], size=60)
+    same = rng.integers(2, size=60).astype(bool)
+    pd.DataFrame({"premise": [f"the film was {w}" for w in words],
+                  "hypothesis": [f"it was {w if s else 'fine'} overall" for w, s in zip(words, same)],
+                  "label": np.where(same, "entailment", "neutral")}).to_csv(tmp_path / "nli.csv", index=False)
+    headstart.fit(str(tmp_path / "nli.csv"), "tiny-bert", strategy="full-finetune", n=24, text_column="premise,hypothesis",
+                  label_column="label", config=TrainConfig(max_steps=2, min_steps=2, precision="fp32"), out=tmp_path / "run")
+    (tmp_path / "nli.csv").rename(tmp_path / "moved.csv")
+    result = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "hf")], monkeypatch, capsys)
+    assert_user_error(result, "reads text pairs", "export writes single-text models only")
+    assert "note:" not in result[2] and not (tmp_path / "hf").exists()
 
 
 @pytest.mark.parametrize("strategy", ["full-finetune", "lora"])
