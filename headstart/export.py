@@ -55,6 +55,7 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     """
     from headstart.adapter_info import inspect
     from headstart.adapters import MERGEABLE
+    from headstart.data.columns import run_pair
     from headstart.llm.runs import is_lm_run
     from headstart.output_checks import (FIXED, check_inputs, check_texts, check_tolerance, checked_on_text, precision_gap,
                                          run_autocast)
@@ -99,13 +100,11 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
         if info.method not in MERGEABLE:
             raise ConfigError(f"cannot export {str(directory)!r}: {info.method} is not a weight update that folds into the "
                               "encoder; serve it with headstart predict")
-    texts, checked_on = check_texts(run, inputs, what="the export")
-    from headstart.data.dataset import PAIR_SEP
-
-    if any(PAIR_SEP in t for t in texts):
+    if run_pair(run.meta.get("data_source")) is not None:  # before its data is read: no note about data it will not use
         raise ConfigError(f"{str(directory)!r} reads text pairs (--text-column a,b), and export writes single-text models "
                           "only: serve it with headstart predict (a table with both columns, or a line FIRST<TAB>SECOND on "
                           "stdin)")
+    texts, checked_on = check_texts(run, inputs, what="the export")
     reference = _probabilities(run.model, texts, run.task)
     precision, autocast = run_autocast(run)  # the export runs in fp32: how far the run's own predictions are from that
     at_precision = None if autocast is None else precision_gap(_probabilities(run.model, texts, run.task, autocast), reference,

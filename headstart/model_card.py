@@ -34,7 +34,7 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              + (f", objective terms {md_code(json.dumps(resolved['terms']))}" if resolved.get("terms") else "")
              + f", on {resolved.get('n')} labelled examples of {md_code(shown_name(str(data.get('name'))))} (data hash {str(data.get('hash', ''))[:12]}), "
              f"seed {resolved.get('seed')}, backbone {md_code(resolved.get('backbone'))}.", "",
-             *_merged(meta.get("merge")),
+             *merged_paragraph(meta.get("merge")),
              "## Metrics", "",
              f"Validation ({chose}"
              + (f", {val['n']:g} examples" if isinstance(val.get("n"), (int, float)) else "") + "): "
@@ -56,16 +56,25 @@ def _interrupted(metrics: dict[str, Any] | None) -> list[str]:
     return [f"Stopped early: {md_text(ended)}. The weights kept are {kept}.", ""]
 
 
-def _merged(merge: Any) -> list[str]:
-    """A merged run's paragraph (``headstart adapters merge``): where the adapter came from and how the merge was checked."""
+def merged_paragraph(merge: Any, *, compared: str = "outputs", inputs_are: str = "validation inputs",
+                     unmerge: bool = True) -> list[str]:
+    """A merged run's paragraph (``headstart adapters merge``): where the adapter came from and how the merge was
+    checked, for a classifier's card and an sft / prefer run's (``llm.runs.model_card``) alike.
+
+    Args:
+        merge: spec.json's merge record (``merge`` of a classifier, ``merged`` of an sft / prefer run); not a dict: none.
+        compared: what was compared ("outputs"; "logits" of a causal LM).
+        inputs_are: what the validation inputs are ("validation inputs"; "validation sequences" of a causal LM).
+        unmerge: whether ``headstart adapters unmerge`` takes it apart (a classifier keeps its adapter; an LM does not).
+    """
     if not isinstance(merge, dict):
         return []
     diff, inputs = merge.get("max_abs_diff"), merge.get("inputs")
     # output_checks.FIXED, written out: that module imports torch, a card does not
     on = ("fixed sentences (the run's data could not be read)" if merge.get("checked_on") == "fixed sentences"
-          else "validation inputs")
-    checked = (f"; its outputs match the adapter's to {diff:.2g} (largest difference) on {inputs} {on}"
-               if isinstance(diff, (int, float)) and isinstance(inputs, int) else "")
+          else inputs_are)
+    checked = (f"; its {compared} match the adapter's to {diff:.2g} (largest difference) on {inputs} {on}"
+               if isinstance(diff, (int, float)) and isinstance(inputs, int) else f"; its {compared} were not checked")
     return [f"The adapter of {md_code(merge.get('from'))} is merged into the base weights"
             + (", dequantized from the 4-bit base" if merge.get("dequantized") is True else "") + checked
-            + "; `headstart adapters unmerge` takes it apart again.", ""]
+            + ("; `headstart adapters unmerge` takes it apart again." if unmerge else "."), ""]

@@ -5,9 +5,11 @@ it came from, in fp32 and within a tolerance, before writing anything; this modu
 validation inputs (never the test split), the head's outputs on them, the gap at the run's own precision where that is
 not fp32 (``PrecisionGap``: said, not checked) and the checks of the ``--inputs`` and ``--tolerance`` arguments.
 
-Where the run's data cannot be read any more (moved, deleted, a run copied to another machine), a text run's check reads
-``FIXED_SENTENCES`` instead, tokenized as the run tokenizes its inputs, and a ``note:`` says so: the check is of the
-rewrite's arithmetic, which any text exercises. An image run has no such stand-in and is refused in one line.
+Where the run's data cannot be read any more (moved, deleted, a run copied to another machine, a column renamed) or
+is no longer what the run read (rows added or removed, text or labels edited: its content hash is not the run's, so its
+validation rows are not the run's), a text run's check reads ``FIXED_SENTENCES`` instead, tokenized as the run tokenizes
+its inputs, and a ``note:`` names the file and what is wrong with it: the check is of the rewrite's arithmetic, which any
+text exercises. An image run has no such stand-in and is refused in one line naming the file and the fix.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, Callable, TypeVar
 import numpy as np
 import torch
 
-from headstart.errors import ConfigError, DataError
+from headstart.errors import ConfigError, DataError, HeadstartError
 
 T = TypeVar("T")
 
@@ -40,7 +42,8 @@ VALIDATION_ROWS, FIXED = "validation rows", "fixed sentences"  # what a check ra
 
 def check_texts(run: Any, count: int, *, what: str = "the merge") -> tuple[list[str], str]:
     """Inputs to compare outputs on: the run's own validation texts (never the test split), or, where its data cannot
-    be read, up to ``count`` of ``FIXED_SENTENCES`` (pairs of them for a text-pair run) with a note naming the data.
+    be read or changed since the run, up to ``count`` of ``FIXED_SENTENCES`` (pairs of them for a text-pair run) with a
+    note naming the data and what is wrong with it.
 
     Args:
         what: the check's command in the note and the refusal ("the merge", "the export").
@@ -49,44 +52,65 @@ def check_texts(run: Any, count: int, *, what: str = "the merge") -> tuple[list[
         (the texts, ``VALIDATION_ROWS`` or ``FIXED``: what they are).
 
     Raises:
-        ConfigError: an image run whose data cannot be read (``read_check_data``).
+        ConfigError: an image run whose data cannot be read or changed (``read_check_data``).
     """
     from headstart.data import SplitConfig, load_dataset, split_dataset
+    from headstart.data.columns import run_pair
     from headstart.data.dataset import PAIR_SEP
     from headstart.specs import file_options
 
     source = run.meta["data_source"]
-    data = read_check_data(lambda: load_dataset(source["name"]) if "name" in source else
-                           load_dataset(source["path"], **file_options(source)),
-                           str(source.get("name", source.get("path"))), what, count=count,
-                           image=getattr(run.model.backbone, "modality", "text") == "image")
-    if data is None:
-        pair = bool(source.get("pair"))  # a pair run reads two texts: each fixed sentence with the next
-        n = len(FIXED_SENTENCES)
-        return [f"{s}{PAIR_SEP}{FIXED_SENTENCES[(i + 1) % n]}" if pair else s
-                for i, s in enumerate(FIXED_SENTENCES[:count])], FIXED
-    rows = split_dataset(data, SplitConfig(**run.resolved["data"]["split"])).val[:count]
-    return [data.inputs[r] for r in rows], VALIDATION_ROWS
+
+    def validation_texts() -> list[str]:
+        data = load_dataset(source["name"]) if "name" in source else load_dataset(source["path"], **file_options(source))
+        check_unchanged(data.hash, run.resolved["data"].get("hash"))  # before the split: fewer rows may not split at all
+        return [data.inputs[r] for r in split_dataset(data, SplitConfig(**run.resolved["data"]["split"])).val[:count]]
+
+    texts = read_check_data(validation_texts, str(source.get("name", source.get("path"))), what, count=count,
+                            image=getattr(run.model.backbone, "modality", "text") == "image")
+    if texts is not None:
+        return texts, VALIDATION_ROWS
+    pair = run_pair(source) is not None  # a pair run reads two texts: each fixed sentence with the next
+    n = len(FIXED_SENTENCES)
+    return [f"{s}{PAIR_SEP}{FIXED_SENTENCES[(i + 1) % n]}" if pair else s for i, s in enumerate(FIXED_SENTENCES[:count])], FIXED
 
 
-def read_check_data(load: Callable[[], T], path: str, what: str, *, count: int, image: bool = False) -> T | None:
-    """``load()``, the run's data for ``what``'s check; None where it cannot be read (a ``note:`` names ``path``, the
-    error in a few words and that ``what`` is checked on fixed sentences instead).
+class DataChanged(DataError):
+    """The run's data reads, but is not what the run read (``check_unchanged``): its validation rows are not the run's."""
+
+
+def check_unchanged(found: str, recorded: Any) -> None:
+    """Raises DataChanged where the data's content hash ``found`` is not the run's ``recorded`` one (when recorded)."""
+    if recorded and found != recorded:
+        raise DataChanged(f"changed since the run (its rows, texts or labels differ: content hash {str(recorded)[:12]} "
+                          f"then, {found[:12]} now)")
+
+
+def read_check_data(load: Callable[[], list[T]], path: str, what: str, *, count: int,
+                    image: bool = False) -> list[T] | None:
+    """``load()``, the run's validation inputs for ``what``'s check; None where they cannot be had: the data cannot be
+    read, changed since the run (``load`` raises ``DataChanged``) or has no validation rows. A ``note:`` then names
+    ``path``, what is wrong in a few words and that ``what`` is checked on fixed sentences instead.
 
     Raises:
-        ConfigError: ``image``: no fixed input stands in for a run's images; names the path and the fix.
+        ConfigError: ``image``: no fixed input stands in for a run's images; names the path, what is wrong and the fix.
     """
+    fix = "put the data back at that path (a link to where it is now will do)"
     try:
-        return load()
-    except (DataError, OSError) as error:
-        why = _few_words(error, path)
+        found = load()
+    except DataChanged as error:
+        why, fix = str(error), "put the data back at that path as the run read it, or train again on it as it is now"
+    except (HeadstartError, OSError) as error:  # whatever the loader says of a file moved, emptied or rewritten
+        why = f"cannot be read ({_few_words(error, path)})"
+    else:
+        if len(found):
+            return found
+        why, fix = "has no validation rows now", "put the data back at that path as the run read it"
     if image:
-        raise ConfigError(f"the run's data {path!r} cannot be read ({why}): {what} checks the rewritten model against the "
-                          "run on its validation images, and no fixed input stands in for images; put the data back at "
-                          "that path (a link to where it is now will do)")
-    logging.getLogger("headstart").info(
-        "the run's data %r cannot be read (%s): %s is checked on %d fixed sentences instead of its validation rows",
-        path, why, what, min(count, len(FIXED_SENTENCES)))
+        raise ConfigError(f"the run's data {path!r} {why}: {what} checks the rewritten model against the run on its "
+                          f"validation images, and no fixed input stands in for images; {fix}")
+    logging.getLogger("headstart").info("the run's data %r %s: %s is checked on %d fixed sentences instead of its validation rows",
+                                        path, why, what, min(count, len(FIXED_SENTENCES)))
     return None
 
 

@@ -187,6 +187,48 @@ def test_an_image_run_whose_data_moved_is_refused_in_one_line_naming_the_path_wh
     assert not (tmp_path / "merged").exists()
 
 
+def test_a_run_whose_data_changed_is_merged_on_fixed_sentences_and_an_image_run_is_refused_in_one_line(
+        lora_dir, toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """The run's data still there but changed (rows cut): merge stopped with the splitter's 'has only 5 labelled rows
+    ... add rows'. A text run is checked on the fixed sentences with one note naming the file and that it changed; an
+    image run whose folder lost images is refused in one line (exit 2) naming the folder, what changed and the fix."""
+    import pandas as pd
+    from PIL import Image
+
+    import headstart
+    from conftest import run_cli
+    from headstart.output_checks import FIXED, FIXED_SENTENCES
+
+    pd.read_csv(toy_csv).head(5).to_csv(toy_csv, index=False)
+    code, out, err = run_cli(["adapters", "merge", str(lora_dir), "--out", str(tmp_path / "merged")], monkeypatch, capsys)
+    assert code in (0, None), err
+    notes = err.strip().splitlines()
+    assert len(notes) == 1 and notes[0].startswith(f"note: the run's data {str(toy_csv)!r} changed since the run ("), err
+    assert notes[0].endswith(f": the merge is checked on {len(FIXED_SENTENCES)} fixed sentences instead of its validation "
+                             "rows"), err
+    assert json.loads((tmp_path / "merged" / "spec.json").read_text())["merge"]["checked_on"] == FIXED
+
+    folder = tmp_path / "bands"
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(("left", "right")):  # a bright band on the left or the right, 12x12 grey
+        (folder / name).mkdir(parents=True)
+        for i in range(12):
+            image = rng.integers(0, 80, size=(12, 12)).astype(np.uint8)
+            image[:, 6 * c: 6 * c + 6] = 220
+            Image.fromarray(image).save(folder / name / f"{i}.png")
+    headstart.fit(str(folder), "tiny-cnn", strategy="lora", n=12, out=tmp_path / "cnn",
+                  config=TrainConfig(max_steps=2, min_steps=2, batch_size=4, precision="fp32"))
+    for i in range(8):
+        (folder / "left" / f"{i}.png").unlink()
+    code, out, err = run_cli(["adapters", "merge", str(tmp_path / "cnn"), "--out", str(tmp_path / "m2")], monkeypatch, capsys)
+    assert code == 2 and "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: the run's data {str(folder)!r} changed since the run ("), err
+    assert lines[0].endswith("no fixed input stands in for images; put the data back at that path as the run read it, or "
+                             "train again on it as it is now"), err
+    assert not (tmp_path / "m2").exists()
+
+
 def test_a_bf16_run_is_merged_and_checked_in_fp32_and_its_own_precisions_gap_is_measured(toy_csv, tiny_registry, tmp_path, capsys):
     """The merge's arithmetic is checked in fp32; at bf16 (what predict runs) merged and adapter outputs differ by
     rounding, so that gap is measured on the same inputs and said."""

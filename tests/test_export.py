@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from headstart.errors import ConfigError
@@ -107,6 +108,58 @@ def test_a_run_whose_data_was_deleted_exports_checked_on_fixed_sentences_and_say
     assert code == 2 and err.splitlines()[-1] == (
         "error: the exported model's outputs differ from the run's by 0.5 (> tolerance 1e-05) on "
         f"{len(FIXED_SENTENCES)} fixed sentences (the run's data could not be read); nothing written"), err
+
+
+@pytest.mark.parametrize("change", ["fewer rows", "edited texts"])
+def test_a_run_whose_data_changed_exports_checked_on_fixed_sentences_and_says_what_changed(change, toy_csv, tiny_registry,
+                                                                                          tmp_path, monkeypatch, capsys):
+    """The run's CSV still there but cut to 5 rows stopped export with the splitter's 'has only 5 labelled rows ... add
+    rows'; edited texts were checked on as if they were the run's validation rows. Either way its rows are not the run's
+    (its content hash differs): the export is checked on the fixed sentences, with one note naming the file and that it
+    changed, and --json's checked_on says so. The file as the run read it is checked on its validation rows."""
+    import pandas as pd
+
+    import headstart
+    from conftest import run_cli
+    from headstart.output_checks import FIXED, FIXED_SENTENCES, VALIDATION_ROWS
+
+    headstart.fit(str(toy_csv), "tiny-bert", strategy="lora", n=32, config=CFG, out=tmp_path / "run")
+    code, out, err = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "same"), "--json"], monkeypatch, capsys)
+    assert code in (0, None) and json.loads(out)["checked_on"] == VALIDATION_ROWS and "note:" not in err, err
+    table = pd.read_csv(toy_csv)
+    (table.head(5) if change == "fewer rows" else table.assign(text=table.text.str.upper())).to_csv(toy_csv, index=False)
+    code, out, err = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "hf"), "--json"], monkeypatch, capsys)
+    assert code in (0, None), err
+    notes = [line for line in err.splitlines() if line.startswith(("note:", "error:", "Traceback"))]
+    assert len(notes) == 1 and notes[0].startswith(f"note: the run's data {str(toy_csv)!r} changed since the run (its rows, "
+                                                   "texts or labels differ: content hash "), err
+    assert notes[0].endswith(f"now): the export is checked on {len(FIXED_SENTENCES)} fixed sentences instead of its "
+                             "validation rows"), err
+    report = json.loads(out)
+    assert report["checked_on"] == FIXED and report["inputs"] == len(FIXED_SENTENCES) and report["max_abs_diff"] <= 1e-5
+
+
+def test_a_text_pair_run_whose_data_moved_is_refused_with_no_note_about_its_data(tiny_registry, tmp_path, monkeypatch,
+                                                                                 capsys):
+    """A text-pair run's export read its data first, so with the file moved it printed the fixed-sentences note, then
+    refused it ('single-text models only'): the refusal comes alone, before any data is read."""
+    import pandas as pd
+
+    import headstart
+    from conftest import assert_user_error, run_cli
+
+    rng = np.random.default_rng(0)
+    words = rng.choice(["good", "bad"], size=60)
+    same = rng.integers(2, size=60).astype(bool)
+    pd.DataFrame({"premise": [f"the film was {w}" for w in words],
+                  "hypothesis": [f"it was {w if s else 'fine'} overall" for w, s in zip(words, same)],
+                  "label": np.where(same, "entailment", "neutral")}).to_csv(tmp_path / "nli.csv", index=False)
+    headstart.fit(str(tmp_path / "nli.csv"), "tiny-bert", strategy="full-finetune", n=24, text_column="premise,hypothesis",
+                  label_column="label", config=TrainConfig(max_steps=2, min_steps=2, precision="fp32"), out=tmp_path / "run")
+    (tmp_path / "nli.csv").rename(tmp_path / "moved.csv")
+    result = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "hf")], monkeypatch, capsys)
+    assert_user_error(result, "reads text pairs", "export writes single-text models only")
+    assert "note:" not in result[2] and not (tmp_path / "hf").exists()
 
 
 @pytest.mark.parametrize("strategy", ["full-finetune", "lora"])

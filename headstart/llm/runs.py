@@ -161,7 +161,9 @@ def _saved_since(out: Path, started: float) -> bool:
 
 
 def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
-    """The run's README.md: what trained on what, its held-out numbers, and how to generate with it."""
+    """The run's README.md: what trained on what, its held-out numbers, how a merge was checked, how to generate."""
+    from headstart.model_card import merged_paragraph
+
     data = (spec.get("data") or {}).get("name", "?")
     scores = {**{f"validation {k}": v for k, v in (metrics.get("val") or {}).items() if isinstance(v, (int, float))},
               **({"validation loss": metrics["val_loss"]} if isinstance(metrics.get("val_loss"), (int, float)) else {}),
@@ -185,7 +187,8 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
     budget = other_budget(metrics.get("test") or {}, spec)
     if budget is not None:
         lines.append(f"- test answers of up to {budget} new tokens (the run's own setting: {own_budget(spec)})")
-    lines += ["", "Generate with it: `headstart generate DIR --prompt TEXT` (Python: `headstart.generate(DIR, [TEXT])`); "
+    lines += ["", *merged_paragraph(spec.get("merged"), compared="logits", inputs_are="validation sequences", unmerge=False)]
+    lines += ["Generate with it: `headstart generate DIR --prompt TEXT` (Python: `headstart.generate(DIR, [TEXT])`); "
               "as one model transformers loads alone: `headstart export DIR --format hf --out FOLDER`.",
               "spec.json holds every setting and metrics.json every number (validation history included)."]
     return "\n".join(lines) + "\n"

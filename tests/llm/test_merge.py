@@ -85,7 +85,12 @@ def test_adapters_merge_writes_a_run_generate_reads_and_transformers_loads(tiny_
         expected = headstart_generate(run, prompt, monkeypatch, capsys)
         assert headstart_generate(merged, prompt, monkeypatch, capsys) == expected
         assert answered_by_the_card(merged, prompt) == expected, "the merged run's README.md generates as headstart does"
-    assert (merged / "README.md").read_text().startswith("# headstart sft run")
+    card = (merged / "README.md").read_text()
+    assert card.startswith("# headstart sft run")
+    # the card says how the merge was checked, as a merged classifier's does (it said nothing of it)
+    assert (f"The adapter of `{run.resolve()}` is merged into the base weights; its logits match the adapter's to "
+            f"{spec['merged']['max_abs_diff']:.2g} (largest difference) on {spec['merged']['inputs']} validation sequences.") in card
+    assert "unmerge" not in card
     # what a merged run is not: an adapter to merge again, take apart, or keep training with prefer
     assert_user_error(run_cli(["adapters", "merge", str(merged), "--out", str(tmp_path / "again")], monkeypatch, capsys),
                       "has no adapter to merge: it is merged already")
@@ -151,6 +156,8 @@ def test_a_run_whose_data_moved_merges_and_exports_checked_on_fixed_sentences_an
     assert f"in fp32 on {len(FIXED_SENTENCES)} fixed sentences (the run's data could not be read), loaded back" in printed
     merged = json.loads((tmp_path / "merged" / "spec.json").read_text())["merged"]
     assert merged["checked_on"] == FIXED and merged["inputs"] == len(FIXED_SENTENCES) and merged["max_abs_diff"] <= 1e-4
+    assert (f"on {len(FIXED_SENTENCES)} fixed sentences (the run's data could not be read)."
+            in (tmp_path / "merged" / "README.md").read_text())
     assert headstart_generate(tmp_path / "merged", "say hello", monkeypatch, capsys) == headstart_generate(
         run, "say hello", monkeypatch, capsys)
     report = export(run, tmp_path / "hf", inputs=3)  # from Python: the same check, the same note (through the headstart logger)
@@ -211,3 +218,28 @@ def test_a_few_sft_steps_on_the_real_smollm2_then_generate_and_export(tmp_path, 
     assert code in (0, None), err
     expected = headstart_generate(run, prompt, monkeypatch, capsys)
     assert expected and answered_by_the_card(tmp_path / "hf", prompt) == expected
+
+
+def test_an_sft_run_whose_data_changed_is_checked_on_fixed_sentences_never_on_no_rows(tiny_lm, sft_csv, tmp_path, monkeypatch,
+                                                                                      capsys):
+    """The run's file with its validation rows removed: merge and export 'checked' on 0 validation sequences and passed
+    (within 0 of nothing). Its content hash is not the run's: the check reads the fixed sentences, one note says the
+    file changed, and checked_on says so."""
+    import pandas as pd
+
+    from headstart.export import export
+    from headstart.output_checks import FIXED, FIXED_SENTENCES
+
+    run = sft_run(tiny_lm, sft_csv, tmp_path / "run", max_steps=1)
+    table = pd.read_csv(sft_csv)
+    table[table["split"] == "train"].to_csv(sft_csv, index=False)
+    capsys.readouterr()
+    code, printed, err = run_cli(["adapters", "merge", str(run), "--out", str(tmp_path / "merged")], monkeypatch, capsys)
+    assert code in (0, None), err
+    notes = [line for line in err.splitlines() if line.startswith(("note:", "error:", "Traceback"))]
+    assert len(notes) == 1 and notes[0].startswith(f"note: the run's data {str(sft_csv)!r} changed since the run ("), err
+    assert notes[0].endswith(f": the merge is checked on {len(FIXED_SENTENCES)} fixed sentences instead of its validation rows")
+    merged = json.loads((tmp_path / "merged" / "spec.json").read_text())["merged"]
+    assert merged["checked_on"] == FIXED and merged["inputs"] == len(FIXED_SENTENCES)
+    report = export(run, tmp_path / "hf", inputs=3)
+    assert report.checked_on == FIXED and report.inputs == 3 and report.max_abs_diff <= 1e-4
