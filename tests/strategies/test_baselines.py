@@ -155,8 +155,8 @@ def test_fitting_and_selection_never_read_a_test_row(name, toy, monkeypatch):
     read: list[int] = []
     real_cache = run_module.feature_cache
 
-    def recording_cache(s):
-        cache = real_cache(s)
+    def recording_cache(s, **options):
+        cache = real_cache(s, **options)
         if cache is None:
             return None
         return lambda rows: (read.extend(np.asarray(rows).tolist()), cache(rows))[1]
