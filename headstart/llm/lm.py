@@ -210,6 +210,11 @@ def load_adapter(model: nn.Module, directory: Path, *, trainable: bool) -> nn.Mo
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            return PeftModel.from_pretrained(model, saved_adapter(directory), is_trainable=trainable)
+            adapted = PeftModel.from_pretrained(model, saved_adapter(directory), is_trainable=trainable)
     except (ValueError, RuntimeError, KeyError) as e:
         raise BackboneError(f"the adapter in {str(directory)!r} does not fit its base: {str(e).splitlines()[0][:200]}") from None
+    base = getattr(model.config, "_name_or_path", "")
+    for config in adapted.peft_config.values():  # the folder the base was read from, as a fresh adapter's config holds
+        # it; the saved name (``runs.name_base``: a registry name) sent PEFT's save to look it up on the Hub
+        config.base_model_name_or_path = base or config.base_model_name_or_path
+    return adapted

@@ -223,3 +223,25 @@ def test_prefer_metrics_say_the_pairs_the_step_cap_read(tiny_lm, pref_csv):
     run = run_prefer(str(pref_csv), PreferConfig(backbone=str(tiny_lm), max_steps=1, batch_size=2, val_rows=4, evals=1))
     assert (run.metrics["train_pairs"], run.metrics["pairs_seen"], run.metrics["epochs"]) == (4, 2, 0.5)
     assert run.metrics["ended_by"] == "max_steps" and run.metrics["planned_steps"] == 1
+
+
+def test_prefer_from_an_sft_run_of_a_registry_name_saves_without_asking_the_hub(tiny_lm, sft_csv, pref_csv, tmp_path,
+                                                                                monkeypatch):
+    """An sft run of a registry name (smollm2-135m) names its adapter's base by that name; prefer loaded that adapter,
+    and PEFT's save then looked the name up on the Hub (offline: "Unable to fetch remote file ... Could not find a
+    config file in smollm2-135m")."""
+    import peft.utils.save_and_load as peft_save
+
+    from headstart.api_llm import prefer
+
+    start = sft_run(tiny_lm, sft_csv, tmp_path / "sft")
+    config_file = start / "adapter_config.json"
+    config_file.write_text(json.dumps({**json.loads(config_file.read_text()), "base_model_name_or_path": "smollm2-135m"}))
+
+    def hub(*args, **kwargs):
+        raise AssertionError(f"asked the Hub: {args}")
+
+    monkeypatch.setattr(peft_save, "check_file_exists_on_hf_hub", hub)
+    out = tmp_path / "dpo"
+    prefer(str(pref_csv), out=out, config=PreferConfig(sft=str(start), max_steps=1, batch_size=4, evals=1, patience=0))
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_lm)
