@@ -7,6 +7,7 @@ never touches the loop. ``headstart strategies`` lists the strategies; ``TERMS``
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -65,9 +66,10 @@ def cycle(batches: list[Any]) -> Callable[[], Any]:
 
 
 def check_weight(term: str, value: Any, default: float) -> None:
-    """A term's weight is a number > 0; anything else is a ConfigError naming it (and the term's default)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-        raise ConfigError(f"{term} weight must be > 0, got {value!r}; e.g. {term}[weight={default:g}] (its default)")
+    """A term's weight is a finite number > 0; anything else is a ConfigError naming it (and the term's default)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < math.inf:
+        given = f"{value!r}, not a number" if isinstance(value, str) else repr(value)
+        raise ConfigError(f"{term} weight must be a finite number > 0, got {given}; e.g. {term}[weight={default:g}] (its default)")
 
 
 def check_count(term: str, name: str, value: Any) -> None:

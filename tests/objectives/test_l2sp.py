@@ -59,8 +59,12 @@ def test_bad_terms_name_the_value():
         RunSpec(terms={"l2p": {}})
     with pytest.raises(ConfigError, match=r"unknown option\(s\) \['alpha'\] for objective term 'l2sp'"):
         RunSpec(terms={"l2sp": {"alpha": 1}})
-    with pytest.raises(ConfigError, match="l2sp weight must be > 0"):
+    with pytest.raises(ConfigError, match="l2sp weight must be a finite number > 0, got -1; e.g. l2sp"):
         RunSpec(terms={"l2sp": {"weight": -1}})
+    with pytest.raises(ConfigError, match="l2sp weight must be a finite number > 0, got 'abc', not a number; e.g. l2sp"):
+        RunSpec(terms={"l2sp": {"weight": "abc"}})  # as --terms 'l2sp[weight=abc]' reads it
+    with pytest.raises(ConfigError, match="l2sp weight must be a finite number > 0, got inf"):
+        RunSpec(terms={"l2sp": {"weight": float("inf")}})
 
 
 def test_arms_are_read_as_strategy_options_training_and_terms():
