@@ -234,6 +234,20 @@ class InterruptReported(SystemExit):
         super().__init__(130)
 
 
+def _commands_named_by_part(message: str, ctx: Any) -> str:
+    """The hint " Did you mean 'meta-train'?" for "No such command 'meta'.": the commands of which the name given is a part
+    between hyphens (the parser's own suggestions are spelling matches only, and 'meta' is too short beside
+    'meta-train'); "" where none is."""
+    import re
+
+    typed = re.search(r"'([^']*)'", message)
+    commands = getattr(ctx.command, "commands", {})
+    if typed is None or not typed.group(1):
+        return ""
+    parts = [name for name in commands if typed.group(1).lower() in name.split("-")]
+    return f" Did you mean {', '.join(repr(name) for name in parts)}?" if parts else ""
+
+
 def main() -> None:
     """Console entry point: user mistakes print one line and exit 2; no tracebacks. A mistake the parser catches (a
     word where a number goes, an unknown option or command) is one line too, naming the command's --help."""
@@ -257,6 +271,8 @@ def main() -> None:
         given = _given(e, sys.argv[1:]) if isinstance(e, parser.BadParameter) else None
         if given is not None:  # "Invalid value for '--seeds': got 'x'; input should be a valid integer, ..."
             e.message = f"got {given!r}; {e.message[:1].lower()}{e.message[1:]}"
+        if e.message.startswith("No such command") and "Did you mean" not in e.message and e.ctx is not None:
+            e.message += _commands_named_by_part(e.message, e.ctx)
         typer.echo(f"error: {e.format_message()} (see {where} --help)", err=True)
         sys.exit(2)
     except parser.ClickException as e:
