@@ -277,7 +277,7 @@ def evaluate(
                                                 "rest is the pool --tta adapts on) or all (every row: a labelled file kept apart as a test set).")] = "test",
     dedupe: Annotated[bool, typer.Option("--dedupe", help="With --eval-data: leave out its rows that duplicate the run's own "
                                                           "training or validation rows (warned of without it), saying how many.")] = False,
-    max_new_tokens: Annotated[Optional[int], typer.Option(help="An sft run: tokens an answer may take (default: the run's own, 64).")] = None,
+    max_new_tokens: Annotated[Optional[int], typer.Option(help="An sft run: tokens an answer may take (default: the run's own, 64). Its score replaces the run's test score; evaluate without it makes the run's own again (greedy answers repeat).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="An sft run: no progress bar while its test prompts are answered (refused for a classifier run, which shows none).")] = False,
     as_json: JsonOpt = False,
 ) -> None:

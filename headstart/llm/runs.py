@@ -186,7 +186,8 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
     lines += [f"- {k}: {v:.4g}" for k, v in scores.items()]
     budget = other_budget(metrics.get("test") or {}, spec)
     if budget is not None:
-        lines.append(f"- test answers of up to {budget} new tokens (the run's own setting: {own_budget(spec)})")
+        lines.append(f"- test answers of up to {budget} new tokens (the run's own setting: {own_budget(spec)}; "
+                     "`headstart evaluate DIR` scores it at its own again)")
     lines += ["", *merged_paragraph(spec.get("merged"), compared="logits", inputs_are="validation sequences", unmerge=False)]
     lines += ["Generate with it: `headstart generate DIR --prompt TEXT` (Python: `headstart.generate(DIR, [TEXT])`); "
               "as one model transformers loads alone: `headstart export DIR --format hf --out FOLDER`.",

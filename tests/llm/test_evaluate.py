@@ -110,7 +110,7 @@ def test_evaluate_max_new_tokens_rescores_and_says_the_budget(tiny_lm, sft_csv, 
     assert code in (0, None), err
     assert printed.startswith("test (1 held-out prompts, answers of up to 2 new tokens where the run's own are up to 64): ")
     assert json.loads((run / "metrics.json").read_text())["test"]["max_new_tokens"] == 2
-    assert "test answers of up to 2 new tokens (the run's own setting: 64)" in (run / "README.md").read_text()
+    assert "test answers of up to 2 new tokens (the run's own setting: 64; `headstart evaluate DIR` scores it at its own again)" in (run / "README.md").read_text()
     scored = headstart.evaluate(run, max_new_tokens=3)
     assert scored["max_new_tokens"] == 3 and len(scored["samples"][0]["generated"].split()) <= 3
     trained = headstart.sft(str(sft_csv), out=tmp_path / "api", config={"backbone": str(tiny_lm), "max_steps": 1, "rank": 4,

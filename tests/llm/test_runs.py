@@ -70,6 +70,6 @@ def test_the_model_card_and_the_test_line_say_the_same_budget_differs(spec, caps
         card = model_card(spec, {"steps": 1, "best_step": 1, "test": test})
         _test_lines(test, spec)
         line = capsys.readouterr().out
-        assert ("test answers of up to 8 new tokens (the run's own setting: 64)" in card) is said, card
+        assert ("test answers of up to 8 new tokens (the run's own setting: 64; `headstart evaluate DIR` scores it at its own again)" in card) is said, card
         assert ("answers of up to 8 new tokens where the run's own are up to 64" in line) is said, line
         assert "up to None" not in line and "setting: None" not in card
