@@ -921,6 +921,8 @@ def test_a_fast_probes_train_time_is_not_printed_as_zero(monkeypatch, capsys, tm
     monkeypatch.setattr(headstart.api, "fit", lambda *args, **kwargs: probe)
     code, out, _ = cli(["train", "--quiet", "--n", "16", "--out", str(tmp_path / "lp")], monkeypatch, capsys)
     assert code == 0 and "160 steps in 0.0123s, best at step 110" in out, out
+    code, out, _ = cli(["train", "--quiet", "--json", "--n", "16", "--out", str(tmp_path / "lp2")], monkeypatch, capsys)
+    assert code == 0 and json.loads(out)["train_seconds"] == 0.0123, out  # --json read 0.01 (two decimals)
 
 
 def test_train_says_its_validation_score_held_out_from_the_checkpoint_choice(monkeypatch, capsys, toy_csv, tiny_registry,

@@ -347,7 +347,7 @@ def _summary(result, out: Path | None, *, dedupe: bool) -> dict:
     return {"out": str(out) if out is not None else None, "key": result.key, "status": result.status,
             **({"ended_by": result.ended_by} if result.ended_by else {}),
             **({"not_scored": result.not_scored} if result.not_scored else {}), "steps": result.steps, "best_step": result.best_step,
-            "train_seconds": round(result.train_seconds, 2), "trainable_params": result.trainable_params,
+            "train_seconds": round(result.train_seconds, 4), "trainable_params": result.trainable_params,
             "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "base_weights": result.base_weights,
             "val": {k: v for k, v in result.val_metrics.items() if k != "per_class"},
             **({"retention": [{k: v for k, v in r.items() if k != "rows"} for r in result.retention]} if result.retention else {}),
