@@ -52,6 +52,27 @@ def stopped_by(error: str | None) -> str:
 BY_SIGTERM = "interrupted by SIGTERM"  # how a loop's error starts where SIGTERM stopped it
 
 
+def interrupted_by(stop: KeyboardInterrupt) -> str:
+    """"interrupted by SIGTERM" where SIGTERM stopped a loop of runs (raised as such, or inside a run, whose interrupt
+    carries its ``ended_by``: the engine's ``StepsInterrupted``, ``ScoringInterrupted``), else "interrupted" (Ctrl-C)."""
+    said = getattr(stop, "ended_by", None) or getattr(getattr(stop, "report", None), "ended_by", None) or ""
+    return BY_SIGTERM if isinstance(stop, Terminated) or str(said).startswith(BY_SIGTERM) else "interrupted"
+
+
+class StoreInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a command whose store a re-run resumes (continual, multitask), with how much of it the
+    store holds: ``stored`` of ``total`` ``what`` ("runs"); ``by`` says which ("interrupted by SIGTERM"). Compare's
+    ``sweep.SweepInterrupted`` says the same of cells. A KeyboardInterrupt still: a script stops as it would."""
+
+    def __init__(self, stored: int, total: int, what: str, by: str = "interrupted") -> None:
+        self.stored, self.total, self.what, self.by = stored, total, what, by
+        super().__init__(f"{by}: {stored} of {total} {what} stored; run the same command again to resume (stored {what} "
+                         "are skipped)")
+
+    def __reduce__(self):
+        return type(self), (self.stored, self.total, self.what, self.by)
+
+
 @contextmanager
 def signals_held(*, second_acts: bool = False) -> Iterator[None]:
     """Ctrl-C and SIGTERM noted inside the block and delivered when it ends, as they came. With ``second_acts`` only the

@@ -134,6 +134,63 @@ def test_python_takes_the_strategys_options_as_options_as_fit_and_compare_do(tmp
                   options={"rnak": 4})
 
 
+def _stop_in_run(monkeypatch, run: int, how: str) -> None:
+    """Ctrl-C (a KeyboardInterrupt), or a real SIGTERM to this process, at the second step of the ``run``-th run."""
+    import os
+    import signal
+
+    import headstart.engine
+
+    real, last, runs = headstart.engine.lr_factor, [None], []
+
+    def stop(step, *args, **kwargs):  # called once a parameter group each step: a run's step 2 counts once
+        if step == 2 and last[0] != 2:
+            runs.append(step)
+            if len(runs) == run:
+                if how == "ctrl-c":
+                    raise KeyboardInterrupt
+                assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, "nothing reads SIGTERM: it would end pytest"
+                os.kill(os.getpid(), signal.SIGTERM)  # the handler raises before the next line
+        last[0] = step
+        return real(step, *args, **kwargs)
+
+    monkeypatch.setattr(headstart.engine, "lr_factor", stop)
+
+
+@pytest.mark.usefixtures("default_sigterm")
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_in_a_run_says_which_and_how_many_runs_are_stored_exit_130_and_the_same_command_resumes(
+        how, tmp_path, tiny_registry, monkeypatch, capsys):
+    """SIGTERM (timeout, a scheduler's limit) ended multitask at once: no line, exit 143. Now as Ctrl-C, in one line that
+    says which ("interrupted by SIGTERM: 1 of 3 runs stored; ..."), exit 130; Python gets the same KeyboardInterrupt."""
+    import signal
+
+    import headstart
+    import headstart.engine
+    from headstart.interrupts import StoreInterrupted
+
+    real = headstart.engine.lr_factor
+    path = write_tasks(tmp_path / "tasks.csv", n=60)
+    command = ["multitask", "--tasks", tasks_of(path, "label", "score"), "--weighting", "equal", "--backbone", "tiny",
+               "--n", "16", "--seeds", "1", "--max-steps", "4", "--min-steps", "4", "--out", str(tmp_path / "out"), "-q"]
+    by = "interrupted by SIGTERM" if how == "sigterm" else "interrupted"
+    _stop_in_run(monkeypatch, 2, how)
+    code, out, err = run_cli(command, monkeypatch, capsys)
+    assert code == 130 and "Traceback" not in err and err.count("interrupted") == 1, (code, err)
+    lines = [line for line in err.splitlines() if not line.startswith("note: ")]  # the score column read as a regression
+    assert lines == [f"{by}: 1 of 3 runs stored; run the same command again to resume (stored runs are skipped)"], err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the default is back once the command is over"
+    assert done_count(tmp_path / "out") == 1
+    _stop_in_run(monkeypatch, 1, how)
+    with pytest.raises(StoreInterrupted, match=f"^{by}: 1 of 3 runs stored;") as stopped:
+        headstart.multitask(tasks_of(path, "label", "score"), weighting="equal", backbone="tiny", n=16, seeds=1,
+                            out=tmp_path / "out", config=TrainConfig(max_steps=4, min_steps=4), progress=False)
+    assert isinstance(stopped.value, KeyboardInterrupt) and (stopped.value.stored, stopped.value.total) == (1, 3)
+    monkeypatch.setattr(headstart.engine, "lr_factor", real)  # (undo would drop tiny_registry's backbone too)
+    code, out, err = run_cli(command, monkeypatch, capsys)
+    assert code == 0 and "(2 runs trained now)" in out, (code, err)
+
+
 @pytest.mark.slow
 def test_drug_reviews_condition_sentiment_and_rating_on_minilm_a_few_steps(tmp_path):
     from headstart.multitask import multitask
