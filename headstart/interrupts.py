@@ -61,13 +61,13 @@ def interrupted_by(stop: KeyboardInterrupt) -> str:
 
 class StoreInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM during a command whose store a re-run resumes (continual, multitask), with how much of it the
-    store holds: ``stored`` of ``total`` ``what`` ("runs"); ``by`` says which ("interrupted by SIGTERM"). Compare's
+    store holds: ``stored`` of ``total`` ``what`` ("runs"; None where only worker processes know); ``by`` says which ("interrupted by SIGTERM"). Compare's
     ``sweep.SweepInterrupted`` says the same of cells. A KeyboardInterrupt still: a script stops as it would."""
 
-    def __init__(self, stored: int, total: int, what: str, by: str = "interrupted") -> None:
+    def __init__(self, stored: int | None, total: int, what: str, by: str = "interrupted") -> None:
         self.stored, self.total, self.what, self.by = stored, total, what, by
-        super().__init__(f"{by}: {stored} of {total} {what} stored; run the same command again to resume (stored {what} "
-                         "are skipped)")
+        held = f"the {what} trained so far are" if stored is None else f"{stored} of {total} {what}"  # None: not counted
+        super().__init__(f"{by}: {held} stored; run the same command again to resume (stored {what} are skipped)")
 
     def __reduce__(self):
         return type(self), (self.stored, self.total, self.what, self.by)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, stop_in_run
 from headstart.specs import TrainConfig
 from mt_fixtures import FAST, tasks_of, write_tasks
 from test_sweep import HEADSTART, done_count, env, tiny_backbone  # noqa: F401  (tiny_backbone: a real tiny BERT folder, a fixture)
@@ -134,29 +134,6 @@ def test_python_takes_the_strategys_options_as_options_as_fit_and_compare_do(tmp
                   options={"rnak": 4})
 
 
-def _stop_in_run(monkeypatch, run: int, how: str) -> None:
-    """Ctrl-C (a KeyboardInterrupt), or a real SIGTERM to this process, at the second step of the ``run``-th run."""
-    import os
-    import signal
-
-    import headstart.engine
-
-    real, last, runs = headstart.engine.lr_factor, [None], []
-
-    def stop(step, *args, **kwargs):  # called once a parameter group each step: a run's step 2 counts once
-        if step == 2 and last[0] != 2:
-            runs.append(step)
-            if len(runs) == run:
-                if how == "ctrl-c":
-                    raise KeyboardInterrupt
-                assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, "nothing reads SIGTERM: it would end pytest"
-                os.kill(os.getpid(), signal.SIGTERM)  # the handler raises before the next line
-        last[0] = step
-        return real(step, *args, **kwargs)
-
-    monkeypatch.setattr(headstart.engine, "lr_factor", stop)
-
-
 @pytest.mark.usefixtures("default_sigterm")
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_ctrl_c_or_sigterm_in_a_run_says_which_and_how_many_runs_are_stored_exit_130_and_the_same_command_resumes(
@@ -174,14 +151,14 @@ def test_ctrl_c_or_sigterm_in_a_run_says_which_and_how_many_runs_are_stored_exit
     command = ["multitask", "--tasks", tasks_of(path, "label", "score"), "--weighting", "equal", "--backbone", "tiny",
                "--n", "16", "--seeds", "1", "--max-steps", "4", "--min-steps", "4", "--out", str(tmp_path / "out"), "-q"]
     by = "interrupted by SIGTERM" if how == "sigterm" else "interrupted"
-    _stop_in_run(monkeypatch, 2, how)
+    stop_in_run(monkeypatch, 2, how)
     code, out, err = run_cli(command, monkeypatch, capsys)
     assert code == 130 and "Traceback" not in err and err.count("interrupted") == 1, (code, err)
     lines = [line for line in err.splitlines() if not line.startswith("note: ")]  # the score column read as a regression
     assert lines == [f"{by}: 1 of 3 runs stored; run the same command again to resume (stored runs are skipped)"], err
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the default is back once the command is over"
     assert done_count(tmp_path / "out") == 1
-    _stop_in_run(monkeypatch, 1, how)
+    stop_in_run(monkeypatch, 1, how)
     with pytest.raises(StoreInterrupted, match=f"^{by}: 1 of 3 runs stored;") as stopped:
         headstart.multitask(tasks_of(path, "label", "score"), weighting="equal", backbone="tiny", n=16, seeds=1,
                             out=tmp_path / "out", config=TrainConfig(max_steps=4, min_steps=4), progress=False)
