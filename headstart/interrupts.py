@@ -39,6 +39,16 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def kept_through(connect: Any) -> Any:
+    """``connect()``'s value, with ``sigterm_as_interrupt``'s SIGTERM handler put back where ``connect`` replaced it
+    (``ray.init`` installs one that exits with code 15: compare's and continual's Ray chains died on SIGTERM, silent)."""
+    ours = signal.getsignal(signal.SIGTERM) is _raise
+    value = connect()
+    if ours and threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is not _raise:
+        signal.signal(signal.SIGTERM, _raise)
+    return value
+
+
 def ended_by(interrupt: KeyboardInterrupt) -> str:
     """What a run stopped by ``interrupt`` says stopped it: "interrupted by SIGTERM" (``Terminated``) or "interrupted by Ctrl-C"."""
     return BY_SIGTERM if isinstance(interrupt, Terminated) else "interrupted by Ctrl-C"
