@@ -39,6 +39,16 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def kept_through(connect: Any) -> Any:
+    """``connect()``'s value, with ``sigterm_as_interrupt``'s SIGTERM handler put back where ``connect`` replaced it
+    (``ray.init`` installs one that exits with code 15: compare's and continual's Ray chains died on SIGTERM, silent)."""
+    ours = signal.getsignal(signal.SIGTERM) is _raise
+    value = connect()
+    if ours and threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is not _raise:
+        signal.signal(signal.SIGTERM, _raise)
+    return value
+
+
 def ended_by(interrupt: KeyboardInterrupt) -> str:
     """What a run stopped by ``interrupt`` says stopped it: "interrupted by SIGTERM" (``Terminated``) or "interrupted by Ctrl-C"."""
     return BY_SIGTERM if isinstance(interrupt, Terminated) else "interrupted by Ctrl-C"
@@ -50,6 +60,27 @@ def stopped_by(error: str | None) -> str:
 
 
 BY_SIGTERM = "interrupted by SIGTERM"  # how a loop's error starts where SIGTERM stopped it
+
+
+def interrupted_by(stop: KeyboardInterrupt) -> str:
+    """"interrupted by SIGTERM" where SIGTERM stopped a loop of runs (raised as such, or inside a run, whose interrupt
+    carries its ``ended_by``: the engine's ``StepsInterrupted``, ``ScoringInterrupted``), else "interrupted" (Ctrl-C)."""
+    said = getattr(stop, "ended_by", None) or getattr(getattr(stop, "report", None), "ended_by", None) or ""
+    return BY_SIGTERM if isinstance(stop, Terminated) or str(said).startswith(BY_SIGTERM) else "interrupted"
+
+
+class StoreInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a command whose store a re-run resumes (continual, multitask), with how much of it the
+    store holds: ``stored`` of ``total`` ``what`` ("runs"; None where only worker processes know); ``by`` says which ("interrupted by SIGTERM"). Compare's
+    ``sweep.SweepInterrupted`` says the same of cells. A KeyboardInterrupt still: a script stops as it would."""
+
+    def __init__(self, stored: int | None, total: int, what: str, by: str = "interrupted") -> None:
+        self.stored, self.total, self.what, self.by = stored, total, what, by
+        held = f"the {what} trained so far are" if stored is None else f"{stored} of {total} {what}"  # None: not counted
+        super().__init__(f"{by}: {held} stored; run the same command again to resume (stored {what} are skipped)")
+
+    def __reduce__(self):
+        return type(self), (self.stored, self.total, self.what, self.by)
 
 
 @contextmanager

@@ -138,8 +138,10 @@ def _restore_token() -> None:
 def session(address: str | None) -> Any:
     """Ray, connected for the block (``connect``) and disconnected after it where this call connected; yields the
     ``ray`` module."""
+    from headstart.interrupts import kept_through
+
     ray = import_ray()
-    started = connect(address)
+    started = kept_through(lambda: connect(address))  # SIGTERM still read as Ctrl-C where it was, as before ray.init
     try:
         yield ray
     finally:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.errors import HeadstartError, StoreError
-from headstart.interrupts import BY_SIGTERM, Terminated, sigterm_as_interrupt
+from headstart.interrupts import interrupted_by, sigterm_as_interrupt
 from headstart.killpoints import kill_point
 from headstart.store import owner_is_dead
 from headstart.data.leakage import LeakageReport
@@ -168,16 +168,9 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
                            workers=workers)
         except KeyboardInterrupt as stop:
             kept = outcome.statuses.get("done", 0) + outcome.statuses.get("diverged", 0)  # a failed cell trains again
-            raise SweepInterrupted(outcome.skipped + kept, outcome.total, _stopped_by(stop)) from None
+            raise SweepInterrupted(outcome.skipped + kept, outcome.total, interrupted_by(stop)) from None
     outcome.seconds = time.perf_counter() - start
     return outcome
-
-
-def _stopped_by(stop: KeyboardInterrupt) -> str:
-    """"interrupted by SIGTERM" where SIGTERM stopped the sweep (raised as such, or inside a cell, whose interrupt
-    carries its ended_by), else "interrupted" (Ctrl-C, as the sweep always said it)."""
-    said = getattr(stop, "ended_by", None) or getattr(getattr(stop, "report", None), "ended_by", None) or ""
-    return BY_SIGTERM if isinstance(stop, Terminated) or str(said).startswith(BY_SIGTERM) else "interrupted"
 
 
 def _counting_stored(progress: Callable | None, stored: int) -> Callable | None:

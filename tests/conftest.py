@@ -282,6 +282,27 @@ def default_sigterm():
     signal.signal(signal.SIGTERM, previous)
 
 
+def stop_in_run(monkeypatch, run: int, how: str) -> None:
+    """Ctrl-C (a KeyboardInterrupt), or a real SIGTERM to this process, as the engine starts the third step of the
+    ``run``-th run it trains (1-based; a test that sends SIGTERM uses ``default_sigterm``)."""
+    import headstart.engine
+
+    real, last, runs = headstart.engine.lr_factor, [None], []
+
+    def stop(step, *args, **kwargs):  # called once a parameter group each step (0-based): a run's step 2 counts once
+        if step == 2 and last[0] != 2:
+            runs.append(step)
+            if len(runs) == run:
+                if how == "ctrl-c":
+                    raise KeyboardInterrupt
+                assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, "nothing reads SIGTERM: it would end pytest"
+                os.kill(os.getpid(), signal.SIGTERM)  # the handler raises before the next line
+        last[0] = step
+        return real(step, *args, **kwargs)
+
+    monkeypatch.setattr(headstart.engine, "lr_factor", stop)
+
+
 @pytest.fixture(scope="session")
 def builtin_dataset() -> Callable[[str], Any]:
     """Load a built-in dataset; skip only when a Debian-packaged one is not installed. Any other error fails the

@@ -55,3 +55,24 @@ def test_off_the_main_thread_it_does_nothing():
 def test_what_stopped_a_run_is_read_from_its_error():
     assert stopped_by("interrupted by SIGTERM at step 22 of 60: ...") == "SIGTERM"
     assert stopped_by("interrupted at step 4 of 8: ...") == stopped_by(None) == "Ctrl-C"
+
+
+def test_sigterm_stays_an_interrupt_through_a_ray_session_whose_init_installs_its_own_handler(monkeypatch):
+    """``ray.init`` installs a SIGTERM handler that exits with code 15: continual's (and compare's) Ray chains died on
+    SIGTERM, silent, exit 15. ``ray_backend.session`` puts ``sigterm_as_interrupt``'s back; outside it, Ray's stays."""
+    import sys
+
+    pytest.importorskip("ray")
+    import headstart.ray_backend as ray_backend
+
+    def connect(address):  # what ray.init does to the driver's SIGTERM, without starting Ray
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
+        return False
+
+    monkeypatch.setattr(ray_backend, "connect", connect)
+    with pytest.raises(Terminated):
+        with sigterm_as_interrupt(), ray_backend.session(None):
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    with ray_backend.session(None):  # no sigterm_as_interrupt around it: Ray's own handler is left alone
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL

@@ -48,14 +48,20 @@ def continual(
     On a Ray cluster: headstart continual --stream permuted-mnist --backend ray --address auto
     """
     from headstart.analysis.continual import recommended_word, versus_text, withheld_text
+    from headstart.cli.common import InterruptReported
+    from headstart.interrupts import StoreInterrupted
     from headstart.continual import continual as run_continual
     from headstart.specs import TrainConfig
 
     given = {k: v for k, v in {"lr": lr, "head_lr": head_lr, "epochs": epochs, "min_steps": min_steps, "max_steps": max_steps,
                                "image_size": image_size}.items() if v is not None}
-    result = run_continual(stream, scenario=scenario, arms=arms, strategy=strategy, backbone=backbone, n=n, seeds=seeds,
-                           out=out, config=TrainConfig(**given), max_test=parse_max_test(max_test), alone=alone, tune=tune, workers=workers,
-                           backend=backend, address=address, progress=not quiet)
+    try:
+        result = run_continual(stream, scenario=scenario, arms=arms, strategy=strategy, backbone=backbone, n=n, seeds=seeds,
+                               out=out, config=TrainConfig(**given), max_test=parse_max_test(max_test), alone=alone, tune=tune,
+                               workers=workers, backend=backend, address=address, progress=not quiet)
+    except StoreInterrupted as stopped:  # which signal and how many tasks are stored, which main's "interrupted" cannot say
+        typer.echo(str(stopped), err=True)
+        raise InterruptReported() from None
     for row in result.analysis["arms"]:
         bwt = row.get("bwt")
         what = {"alone": " (reference: a model per task, what FWT compares with; not one continual learner)",

@@ -50,6 +50,8 @@ def multitask(
     Example: headstart multitask --tasks reviews.csv:condition,reviews.csv:rating --strategy lora --option rank=4
     """
     from headstart.analysis.stats import has_interval, range_text
+    from headstart.cli.common import InterruptReported
+    from headstart.interrupts import StoreInterrupted
     from headstart.report.multitask import ON_ONE_SEED, reading_text, verdict_caveat
     from headstart.multitask import multitask as run_multitask
     from headstart.specs import TrainConfig
@@ -63,10 +65,14 @@ def multitask(
                           "write --option KEY=VALUE")
     given = {k: v for k, v in {"lr": lr, "head_lr": head_lr, "epochs": epochs, "min_steps": min_steps, "max_steps": max_steps,
                                "batch_size": batch_size}.items() if v is not None}
-    result = run_multitask(tasks, weighting=weighting, backbone=backbone, strategy=strategy,
-                           options=_strategy_options(scoped, strategy, {}), n=n, seeds=seeds,
-                           max_test=parse_max_test(max_test), out=out, config=TrainConfig(**given), alpha=alpha, weight_lr=weight_lr,
-                           text_column=text_column, progress=not quiet)
+    try:
+        result = run_multitask(tasks, weighting=weighting, backbone=backbone, strategy=strategy,
+                               options=_strategy_options(scoped, strategy, {}), n=n, seeds=seeds,
+                               max_test=parse_max_test(max_test), out=out, config=TrainConfig(**given), alpha=alpha,
+                               weight_lr=weight_lr, text_column=text_column, progress=not quiet)
+    except StoreInterrupted as stopped:  # which signal and how many runs are stored, which main's "interrupted" cannot say
+        typer.echo(str(stopped), err=True)
+        raise InterruptReported() from None
     if as_json:
         _echo_json({"tasks": result.analysis["tasks"], "weights": result.analysis["weights"], "notes": result.notes})
         return

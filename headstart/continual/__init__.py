@@ -89,12 +89,15 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
+        StoreInterrupted: Ctrl-C or SIGTERM while the chains train (a KeyboardInterrupt), saying which and how many
+            tasks the store holds ("interrupted by SIGTERM: 3 of 8 tasks stored; ..."); the same call resumes.
     """
     from headstart.analysis.continual import continual_rows, withhold_below_majority
     from headstart.atomic import write_json
     from headstart.backbones import load_backbone
     from headstart.continual.methods import get_method as method_of
     from headstart.data.splits import SplitConfig, max_test_rows
+    from headstart.interrupts import StoreInterrupted, interrupted_by, sigterm_as_interrupt
     from headstart.report.continual import continual_charts, continual_markdown
     from headstart.report.continual_html import continual_html
     from headstart.atomic import write_atomic
@@ -192,22 +195,28 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     planned: set[str] = set()  # the step keys this invocation asked for: the report reads only these
     job = dict(stream=stream, scenario=scenario, backbone=pretrained_name, train=dataclasses.asdict(train), max_test=max_test,
                n=size, out=str(out))
-    if backend == "ray":
-        from headstart.continual.ray_chains import run_chains
+    try:  # SIGTERM (timeout, a scheduler's limit) ends the chains as Ctrl-C does: the tasks stored so far, said
+        with sigterm_as_interrupt():
+            if backend == "ray":
+                from headstart.continual.ray_chains import run_chains
 
-        result.trained = run_chains(chains, planned=planned, job=job, address=address, progress=progress)
-    elif workers > 1:
-        result.trained = _run_pool(chains, planned=planned, workers=workers, job=job, progress=progress)
-    else:
-        with Store(out) as store:
-            for i, (arm, seed) in enumerate(chains):
-                chain = Chain(prepared, arm, get_method(arm.method), get_method(arm.method).Options(**arm.options), seed, size,
-                              train, out)
-                if progress:
-                    print(f"continual: chain {i + 1}/{total}: {arm.label} seed {seed}", file=sys.stderr, flush=True)
-                trained = run_chain(chain, store, progress=said, resumed=lambda count, arm=arm.label: stored(arm, count))
-                planned.update(chain.keys)
-                result.trained += trained
+                result.trained = run_chains(chains, planned=planned, job=job, address=address, progress=progress)
+            elif workers > 1:
+                result.trained = _run_pool(chains, planned=planned, workers=workers, job=job, progress=progress)
+            else:
+                with Store(out) as store:
+                    for i, (arm, seed) in enumerate(chains):
+                        chain = Chain(prepared, arm, get_method(arm.method), get_method(arm.method).Options(**arm.options),
+                                      seed, size, train, out)
+                        if progress:
+                            print(f"continual: chain {i + 1}/{total}: {arm.label} seed {seed}", file=sys.stderr, flush=True)
+                        trained = run_chain(chain, store, progress=said,
+                                            resumed=lambda count, arm=arm.label: stored(arm, count))
+                        planned.update(chain.keys)
+                        result.trained += trained
+    except KeyboardInterrupt as stop:  # the worker processes' chains store their own tasks: counted here only in this one
+        kept = steps_total - sum(clock["left"].values()) if backend != "ray" and workers == 1 else None
+        raise StoreInterrupted(kept, steps_total, "tasks", interrupted_by(stop)) from None
     with Store(out) as store:
         runs = store.results()
     mine = [r for r in runs if r.key in planned]  # never another invocation's settings under the same arm label
@@ -305,15 +314,19 @@ def _run_pool(chains: list[tuple[ContinualArm, int]], *, planned: set[str], work
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=worker_init,
                              initargs=(threads, os.getpid(), pool_devices(workers), context.Value("i", 0))) as pool:
         futures = {pool.submit(_chain_job, job, dataclasses.asdict(arm), seed, progress): (arm, seed) for arm, seed in chains}
-        for done, future in enumerate(as_completed(futures), start=1):
-            steps, keys = future.result()
-            trained += steps
-            planned.update(keys)
-            if progress:
-                elapsed = time.monotonic() - started
-                arm, seed = futures[future]
-                print(f"continual: chain {done}/{len(chains)} finished ({arm.label} seed {seed}); elapsed {elapsed:.0f}s, "
-                      f"ETA {(len(chains) - done) * elapsed / done:.0f}s", file=sys.stderr, flush=True)
+        try:
+            for done, future in enumerate(as_completed(futures), start=1):
+                steps, keys = future.result()
+                trained += steps
+                planned.update(keys)
+                if progress:
+                    elapsed = time.monotonic() - started
+                    arm, seed = futures[future]
+                    print(f"continual: chain {done}/{len(chains)} finished ({arm.label} seed {seed}); elapsed {elapsed:.0f}s, "
+                          f"ETA {(len(chains) - done) * elapsed / done:.0f}s", file=sys.stderr, flush=True)
+        except BaseException:  # Ctrl-C, SIGTERM: no chain waiting for a worker starts (as compare's pool)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     return trained
 
 

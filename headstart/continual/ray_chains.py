@@ -13,6 +13,7 @@ does not end the run: the chain is submitted again, up to ``MAX_ATTEMPTS`` times
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -85,34 +86,40 @@ def run_chains(chains: list[tuple[Any, int]], *, planned: set[str], job: dict[st
         pending: dict[Any, tuple[Any, int, int]] = {}
         for arm, seed in chains:  # Ray queues what the cluster cannot run yet
             submit(arm, seed, 1)
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                arm, seed, attempt = pending.pop(ref)
-                try:
-                    reply = ray.get(ref)
-                except retryable as e:
-                    if attempt >= MAX_ATTEMPTS:
-                        raise HeadstartError(f"the worker running {arm.label} seed {seed} died {MAX_ATTEMPTS} times "
-                                             f"({first_sentence(e)}); the other chains are stored: run the same command again") from None
-                    log.warning("lost the worker of %s seed %d (%s); running the chain again (attempt %d of %d)", arm.label, seed,
-                                first_sentence(e), attempt + 1, MAX_ATTEMPTS)
-                    submit(arm, seed, attempt + 1)
-                    continue
-                except ray.exceptions.RayTaskError as e:
-                    cause = e.cause if getattr(e, "cause", None) is not None else e
-                    raise HeadstartError(f"a Ray worker could not run {arm.label} seed {seed} ({type(cause).__name__}: {cause}); "
-                                         "install the same headstart and Ray on every node of the cluster") from None
-                worker = {"backend": "ray", "node": reply["node"], "host": reply["host"], "pid": reply["pid"], "attempt": attempt}
-                with Store(job["out"]) as store:
-                    for row in reply["results"]:
-                        result = RunResult.from_dict(row)
-                        store.put(dataclasses.replace(result, record={**result.record, "worker": worker}))
-                trained += len(reply["results"])
-                planned.update(reply["keys"])
-                finished += 1
-                if progress:
-                    elapsed = time.monotonic() - clock
-                    print(f"continual: chain {finished}/{len(chains)} finished on node {reply['node'][:8]} ({arm.label} seed {seed}); "
-                          f"elapsed {elapsed:.0f}s, ETA {(len(chains) - finished) * elapsed / finished:.0f}s", file=sys.stderr, flush=True)
+        try:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    arm, seed, attempt = pending.pop(ref)
+                    try:
+                        reply = ray.get(ref)
+                    except retryable as e:
+                        if attempt >= MAX_ATTEMPTS:
+                            raise HeadstartError(f"the worker running {arm.label} seed {seed} died {MAX_ATTEMPTS} times "
+                                                 f"({first_sentence(e)}); the other chains are stored: run the same command again") from None
+                        log.warning("lost the worker of %s seed %d (%s); running the chain again (attempt %d of %d)", arm.label, seed,
+                                    first_sentence(e), attempt + 1, MAX_ATTEMPTS)
+                        submit(arm, seed, attempt + 1)
+                        continue
+                    except ray.exceptions.RayTaskError as e:
+                        cause = e.cause if getattr(e, "cause", None) is not None else e
+                        raise HeadstartError(f"a Ray worker could not run {arm.label} seed {seed} ({type(cause).__name__}: {cause}); "
+                                             "install the same headstart and Ray on every node of the cluster") from None
+                    worker = {"backend": "ray", "node": reply["node"], "host": reply["host"], "pid": reply["pid"], "attempt": attempt}
+                    with Store(job["out"]) as store:
+                        for row in reply["results"]:
+                            result = RunResult.from_dict(row)
+                            store.put(dataclasses.replace(result, record={**result.record, "worker": worker}))
+                    trained += len(reply["results"])
+                    planned.update(reply["keys"])
+                    finished += 1
+                    if progress:
+                        elapsed = time.monotonic() - clock
+                        print(f"continual: chain {finished}/{len(chains)} finished on node {reply['node'][:8]} ({arm.label} seed {seed}); "
+                              f"elapsed {elapsed:.0f}s, ETA {(len(chains) - finished) * elapsed / finished:.0f}s", file=sys.stderr, flush=True)
+        except BaseException:  # Ctrl-C, SIGTERM: no chain trains on for nobody on the cluster (as compare's cells)
+            for ref in pending:
+                with contextlib.suppress(Exception):  # best effort: a finished or lost task cannot be cancelled
+                    ray.cancel(ref, force=True)
+            raise
     return trained

@@ -94,12 +94,15 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
+        StoreInterrupted: Ctrl-C or SIGTERM while the runs train (a KeyboardInterrupt), saying which and how many runs
+            the store holds ("interrupted by SIGTERM: 2 of 6 runs stored; ..."); the same call resumes.
     """
     from headstart.analysis.multitask import multitask_rows
     from headstart.atomic import write_atomic, write_json
     from headstart.backbones import load_backbone
     from headstart.data.splits import SplitConfig
     from headstart.evaluation import reference_metrics
+    from headstart.interrupts import StoreInterrupted, interrupted_by, sigterm_as_interrupt
     from headstart.multitask.run import Job, Plan, plan_key, run
     from headstart.multitask.tasks import Layout, load_tasks, split_tasks
     from headstart.progress import progress_bar, progress_default
@@ -147,17 +150,23 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
         if progress and len(todo) < len(keyed):
             print(f"multitask: {len(keyed) - len(todo)} of {len(keyed)} runs already stored in {out}; training the other "
                   f"{len(todo)}", file=sys.stderr, flush=True)
-        for i, (plan, key, spec) in enumerate(todo):
-            what = f"{plan.label} ({'+'.join(loaded[t].name for t in plan.members)}) seed {plan.seed}"
-            with progress_bar(f"multitask {i + 1}/{len(todo)}: {what}", enabled=progress) as bar:
-                stored = run(job, plan, key, spec, progress=bar)
-            store.put(stored)
-            result.trained += 1
-            spent += cost[id(plan)]
-            if progress:
-                elapsed = time.monotonic() - started
-                print(f"multitask: run {i + 1}/{len(todo)} {stored.status} ({what}); elapsed {elapsed:.0f}s, "
-                      f"ETA {(left - spent) * elapsed / spent:.0f}s", file=sys.stderr, flush=True)
+        kept = len(keyed) - len(todo)  # runs done in the store: a re-run skips them (one that diverged trains again)
+        try:  # SIGTERM (timeout, a scheduler's limit) ends the loop as Ctrl-C does: the runs stored so far, said
+            with sigterm_as_interrupt():
+                for i, (plan, key, spec) in enumerate(todo):
+                    what = f"{plan.label} ({'+'.join(loaded[t].name for t in plan.members)}) seed {plan.seed}"
+                    with progress_bar(f"multitask {i + 1}/{len(todo)}: {what}", enabled=progress) as bar:
+                        stored = run(job, plan, key, spec, progress=bar)
+                    store.put(stored)
+                    result.trained += 1
+                    kept += stored.status == "done"
+                    spent += cost[id(plan)]
+                    if progress:
+                        elapsed = time.monotonic() - started
+                        print(f"multitask: run {i + 1}/{len(todo)} {stored.status} ({what}); elapsed {elapsed:.0f}s, "
+                              f"ETA {(left - spent) * elapsed / spent:.0f}s", file=sys.stderr, flush=True)
+        except KeyboardInterrupt as stop:
+            raise StoreInterrupted(kept, len(keyed), "runs", interrupted_by(stop)) from None
         planned = {key for _, key, _ in keyed}
         runs = [r for r in store.results() if r.key in planned]  # only this call's settings
     names = [t.name for t in loaded]

@@ -320,6 +320,39 @@ def test_a_size_below_the_classes_is_refused_before_the_store_exists(workers, st
     assert not out.exists()
 
 
+@pytest.mark.usefixtures("default_sigterm")
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_in_a_chain_says_which_and_how_many_tasks_are_stored_exit_130_and_the_same_command_resumes(
+        how, stream, tmp_path, tiny_registry, monkeypatch, capsys):
+    """SIGTERM (timeout, a scheduler's limit) ended continual at once: no line, exit 143, the task in flight lost. Now as
+    Ctrl-C, in one line that says which ("interrupted by SIGTERM: 1 of 2 tasks stored; ..."), exit 130; Python gets the
+    same KeyboardInterrupt."""
+    import signal
+
+    import headstart.engine
+    from conftest import run_cli, stop_in_run
+    from headstart.interrupts import StoreInterrupted
+
+    real = headstart.engine.lr_factor
+    command = ["continual", "--stream", str(stream), "--backbone", "tiny", "--arms", "naive", "--no-alone", "--n", "16",
+               "--seeds", "1", "--max-steps", "4", "--min-steps", "4", "--out", str(tmp_path / "out"), "-q"]
+    by = "interrupted by SIGTERM" if how == "sigterm" else "interrupted"
+    stop_in_run(monkeypatch, 2, how)
+    code, out, err = run_cli(command, monkeypatch, capsys)
+    assert code == 130 and "Traceback" not in err, (code, err)
+    assert err == f"{by}: 1 of 2 tasks stored; run the same command again to resume (stored tasks are skipped)\n", err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the default is back once the command is over"
+    assert [r.status for r in _rows_in(tmp_path / "out")] == ["done"]
+    stop_in_run(monkeypatch, 1, how)
+    with pytest.raises(StoreInterrupted, match=f"^{by}: 1 of 2 tasks stored;") as stopped:
+        headstart.continual(str(stream), arms="naive", backbone="tiny", n=16, seeds=1, out=tmp_path / "out", alone=False,
+                            config=TrainConfig(max_steps=4, min_steps=4), progress=False)
+    assert isinstance(stopped.value, KeyboardInterrupt) and (stopped.value.stored, stopped.value.total) == (1, 2)
+    monkeypatch.setattr(headstart.engine, "lr_factor", real)  # (undo would drop tiny_registry's backbone too)
+    code, out, err = run_cli(command, monkeypatch, capsys)
+    assert code == 0 and "(1 task trained now" in out, (code, out, err)
+
+
 def _rows_in(out: Path) -> list:
     from headstart.store import Store
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, stop_in_run
 from headstart.specs import TrainConfig
 from mt_fixtures import FAST, tasks_of, write_tasks
 from test_sweep import HEADSTART, done_count, env, tiny_backbone  # noqa: F401  (tiny_backbone: a real tiny BERT folder, a fixture)
@@ -132,6 +132,40 @@ def test_python_takes_the_strategys_options_as_options_as_fit_and_compare_do(tmp
     with pytest.raises(ConfigError, match=r"^option 'rnak' does not apply to strategy 'lora'; did you mean 'rank'\?"):
         multitask(tasks_of(path), backbone="tiny", n=16, out=tmp_path / "out", config=FAST, strategy="lora",
                   options={"rnak": 4})
+
+
+@pytest.mark.usefixtures("default_sigterm")
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_in_a_run_says_which_and_how_many_runs_are_stored_exit_130_and_the_same_command_resumes(
+        how, tmp_path, tiny_registry, monkeypatch, capsys):
+    """SIGTERM (timeout, a scheduler's limit) ended multitask at once: no line, exit 143. Now as Ctrl-C, in one line that
+    says which ("interrupted by SIGTERM: 1 of 3 runs stored; ..."), exit 130; Python gets the same KeyboardInterrupt."""
+    import signal
+
+    import headstart
+    import headstart.engine
+    from headstart.interrupts import StoreInterrupted
+
+    real = headstart.engine.lr_factor
+    path = write_tasks(tmp_path / "tasks.csv", n=60)
+    command = ["multitask", "--tasks", tasks_of(path, "label", "score"), "--weighting", "equal", "--backbone", "tiny",
+               "--n", "16", "--seeds", "1", "--max-steps", "4", "--min-steps", "4", "--out", str(tmp_path / "out"), "-q"]
+    by = "interrupted by SIGTERM" if how == "sigterm" else "interrupted"
+    stop_in_run(monkeypatch, 2, how)
+    code, out, err = run_cli(command, monkeypatch, capsys)
+    assert code == 130 and "Traceback" not in err and err.count("interrupted") == 1, (code, err)
+    lines = [line for line in err.splitlines() if not line.startswith("note: ")]  # the score column read as a regression
+    assert lines == [f"{by}: 1 of 3 runs stored; run the same command again to resume (stored runs are skipped)"], err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the default is back once the command is over"
+    assert done_count(tmp_path / "out") == 1
+    stop_in_run(monkeypatch, 1, how)
+    with pytest.raises(StoreInterrupted, match=f"^{by}: 1 of 3 runs stored;") as stopped:
+        headstart.multitask(tasks_of(path, "label", "score"), weighting="equal", backbone="tiny", n=16, seeds=1,
+                            out=tmp_path / "out", config=TrainConfig(max_steps=4, min_steps=4), progress=False)
+    assert isinstance(stopped.value, KeyboardInterrupt) and (stopped.value.stored, stopped.value.total) == (1, 3)
+    monkeypatch.setattr(headstart.engine, "lr_factor", real)  # (undo would drop tiny_registry's backbone too)
+    code, out, err = run_cli(command, monkeypatch, capsys)
+    assert code == 0 and "(2 runs trained now)" in out, (code, err)
 
 
 @pytest.mark.slow
