@@ -21,9 +21,19 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the process was when it came, as Ctrl-C raises KeyboardInterrupt."""
 
 
+_READ = [0]  # SIGTERMs raised as ``Terminated`` in this process (``sigterms_read``)
+
+
 def _raise(signum: int, frame: object) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process, as a second Ctrl-C would
+    _READ[0] += 1
     raise Terminated("SIGTERM")
+
+
+def sigterms_read() -> int:
+    """How many SIGTERMs this process has raised as ``Terminated``: what the CLI's entry point says of an interrupt
+    whose exception the parser turned into exit code 130 ("interrupted by SIGTERM" where one was read meanwhile)."""
+    return _READ[0]
 
 
 @contextmanager

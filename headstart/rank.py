@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from headstart.interrupts import sigterm_as_interrupt
 from headstart.analysis.backbone_ranking import SCORES
 from headstart.data.memory import names_passed_data
 from headstart.errors import ConfigError
@@ -129,6 +130,7 @@ def _is_ranking(path: Path) -> bool:
 
 @python_named
 @names_passed_data
+@sigterm_as_interrupt()  # timeout / a scheduler's limit stops it as Ctrl-C does, not silently (exit 143)
 def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | None = None, *, n: int | str | None = None, seed: int = 0,
                    image_size: int | None = None, out: str | Path | None = None, measured: str | Path | None = None, arm: str | None = None,
                    size: int | str | None = None, text_column: str | None = None, label_column: str | None = None,

@@ -409,3 +409,19 @@ def test_the_test_cap_note_gives_the_counts_it_speaks_of():
     (note,) = budget_notes([], [], 300)
     assert note.startswith("scored on about 300 test rows of the source and of the target (--max-test 300;"), note
     assert "report.md" not in note
+
+
+@pytest.mark.usefixtures("default_sigterm")
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_a_stop_during_adapt_says_which_and_how_many_cells_are_stored(toy_csv, other_csv, tiny_registry, tmp_path,
+                                                                       monkeypatch, capsys, how):
+    """adapt's cells run as compare's, which reads SIGTERM as Ctrl-C, but the command printed main's plain
+    "interrupted; ..." without the signal or the count compare says."""
+    from conftest import stop_in_run
+
+    stop_in_run(monkeypatch, 2, how)
+    code, printed, err = run_cli(["adapt", "--source", str(toy_csv), "--target", f"{other_csv}[neutral=-]", "--backbone",
+                                  "tiny", "--no-oracle", "--methods", "source-only,coral", "--sizes", "16", "--seeds", "1", "--no-tune",
+                                  "--max-steps", "4", "--min-steps", "4", "--out", str(tmp_path / "a"), "-q"], monkeypatch, capsys)
+    by = "interrupted by SIGTERM" if how == "sigterm" else "interrupted"
+    assert code == 130 and err == f"{by}: 1 of 2 cells stored; run the same command again to resume (stored cells are skipped)\n", err

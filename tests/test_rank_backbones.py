@@ -602,3 +602,24 @@ def test_numeric_labels_are_read_as_classes_with_task(tiny_registry, toy_csv, tm
     with pytest.raises(ConfigError, match=r"is a regression dataset \(pass task='classification' if its numbers are classes\)"):
         rank_backbones(str(numbers), "tiny")
     assert rank_backbones(str(numbers), "tiny", task="classification", n=64).scores
+
+
+@pytest.mark.usefixtures("default_sigterm")
+def test_sigterm_while_ranking_says_so_and_exits_130(tiny_registry, toy_csv, tmp_path, monkeypatch, capsys) -> None:
+    """SIGTERM ended rank-backbones at once, silent, exit 143; it stops as Ctrl-C does, and says which."""
+    import os
+    import signal
+
+    import headstart.features
+
+    def terminated(*args, **kwargs):
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, "nothing reads SIGTERM: it would end pytest"
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("nothing read SIGTERM")
+
+    monkeypatch.setattr(headstart.features, "feature_cache", terminated)
+    code, _, err = run_cli(["rank-backbones", "--data", str(toy_csv), "--backbones", "tiny", "--n", "60", "-q"],
+                           monkeypatch, capsys)
+    assert code == 130 and err.strip().splitlines()[-1] == "interrupted by SIGTERM", err
+    with pytest.raises(KeyboardInterrupt):
+        headstart.rank_backbones(str(toy_csv), "tiny", n=60)

@@ -261,6 +261,9 @@ def main() -> None:
     if entry not in given:
         os.environ["PYTHONWARNINGS"] = f"{given},{entry}" if given else entry
     _show_notes()
+    from headstart.interrupts import BY_SIGTERM, interrupted_by, sigterms_read
+
+    said, read = "interrupted", sigterms_read()  # the parser turns a KeyboardInterrupt into exit code 130, unseen here
     try:
         code = app(standalone_mode=False, prog_name="headstart")
     except getattr(parser, "NoArgsIsHelpError", ()) as e:  # a bare command group: its help, as the parser shows it
@@ -284,11 +287,12 @@ def main() -> None:
     except typer.Abort:  # end of input at a prompt
         typer.echo("aborted", err=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        code = 130
+    except KeyboardInterrupt as stop:  # SIGTERM too, where a command reads it as Ctrl-C (``interrupts.Terminated``)
+        code, said = 130, interrupted_by(stop)
     if code == 130:  # a raw Ctrl-C: the parser turns it into exit code 130 (``InterruptReported`` never gets here)
+        said = BY_SIGTERM if sigterms_read() > read else said
         command = _command_path(_without_device(sys.argv[1:])).rpartition(" ")[2]
-        typer.echo("interrupted" + ("; what finished is stored in its --out: run the same command again to resume (finished "
+        typer.echo(said + ("; what finished is stored in its --out: run the same command again to resume (finished "
                                     "runs are skipped)" if command in RESUMABLE else ""), err=True)
     sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)  # a command's typer.Exit(code), else 0
 

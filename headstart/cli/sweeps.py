@@ -240,13 +240,19 @@ def adapt(
     Example: headstart adapt --source mnist-5k --target opencv-digits --backbone efficientnet-lite0 --image-size 64 --seeds 5
     """
     from headstart.adapt import adapt as run_adapt, summary_lines
+    from headstart.cli.common import InterruptReported
     from headstart.specs import TrainConfig
+    from headstart.sweep import SweepInterrupted
 
-    result = run_adapt(source, target, backbone=backbone, strategy=strategy, methods=methods, sizes=sizes, seeds=seeds,
-                       out=out, oracle=oracle, tune="lr" if tune else None,
-                       config=TrainConfig(image_size=image_size, bn=bn, max_steps=max_steps, min_steps=min_steps, epochs=epochs),
-                       workers=workers, progress=not quiet, command="headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-                       max_test=parse_max_test(max_test))
+    try:
+        result = run_adapt(source, target, backbone=backbone, strategy=strategy, methods=methods, sizes=sizes, seeds=seeds,
+                           out=out, oracle=oracle, tune="lr" if tune else None,
+                           config=TrainConfig(image_size=image_size, bn=bn, max_steps=max_steps, min_steps=min_steps, epochs=epochs),
+                           workers=workers, progress=not quiet, command="headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                           max_test=parse_max_test(max_test))
+    except SweepInterrupted as stopped:  # which signal, and how many cells are stored, as compare says
+        typer.echo(str(stopped), err=True)
+        raise InterruptReported() from None
     for line in summary_lines(result):
         typer.echo(line)
     typer.echo(f"report: {result.reports['adaptation.md']} (and report.html, results.json in {out})")

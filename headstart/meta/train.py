@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from headstart.interrupts import sigterm_as_interrupt
 from headstart.analysis.stats import ONE_SEED
 from headstart.errors import ConfigError
 from headstart.python_checks import flags_checked
@@ -182,6 +183,7 @@ def architecture_of(backbone: str) -> str:
 
 
 @flags_checked
+@sigterm_as_interrupt()  # timeout / a scheduler's limit stops it as Ctrl-C does, not silently (exit 143)
 def meta_train(out: str | Path, config: MetaConfig | None = None, *, setting: str | None = None,
                progress: bool = False) -> MetaResult:
     """Mirrors ``headstart meta-train``: meta-train every arm of ``config`` on base-class episodes, save each arm's

@@ -327,3 +327,26 @@ def test_a_bad_image_size_is_named_before_the_folder_is_read(tmp_path, monkeypat
     assert "holds another meta-train" not in result[2]
     with pytest.raises(Exception, match=r"image_size must be at most 2048"):
         MetaConfig(image_size=4096)
+
+
+@pytest.mark.usefixtures("default_sigterm")
+def test_sigterm_during_meta_training_says_so_and_exits_130(tmp_path, monkeypatch, capsys):
+    """SIGTERM (timeout, a scheduler's limit) ended meta-train at once, silent, exit 143; it stops as Ctrl-C does."""
+    import os
+    import signal
+
+    from conftest import run_cli
+
+    import headstart.meta.train as meta_train
+
+    def terminated(*args, **kwargs):
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, "nothing reads SIGTERM: it would end pytest"
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler raises before the next line
+        raise AssertionError("nothing read SIGTERM")
+
+    monkeypatch.setattr(meta_train, "sample_episode", terminated)
+    code, _, err = run_cli(["meta-train", "--setting", "fashion-split", "--arms", "protonet", "--meta-steps", "2",
+                            "--episodes", "3", "--per-class", "20", "--queries", "3", "--shots", "1", "--train-shots", "1",
+                            "--val-episodes", "4", "--out", str(tmp_path / "meta"), "-q"], monkeypatch, capsys)
+    assert code == 130 and err.strip().splitlines()[-1] == "interrupted by SIGTERM", err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
