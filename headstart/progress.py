@@ -24,31 +24,70 @@ def row_counter(progress: ProgressFn | None, total: int, *, before: int = 0) -> 
     return lambda done: progress(before + done, total, {"rows": f"{before + done}/{total}"})
 
 
+def paced(*, clock: Callable[[], float] = time.monotonic) -> Callable[..., str]:
+    """``said(what, done, total, unit="rows")``: ``"what, done/total unit"`` with the time that count has left at its
+    own pace so far (rows differ in length, so "~"), unknown before its first batch; its pace starts again at a count's
+    0 or at another ``what``. The words of every counted part that is no step (caching, scoring after the steps).
+
+    Rows are paced alike: weighed by their tokens instead (batches run the shortest first), a retention pass over 495
+    reviews said ~131s left 10 s before it ended, its short rows' many small batches costing more than their tokens."""
+    began: list[tuple[float, str]] = []  # (when, what) the count began
+
+    def said(what: str, done: int, total: int, unit: str = "rows") -> str:
+        now = clock()
+        if not began or done == 0 or began[0][1] != what:
+            began[:] = [(now, what)]
+        text = f"{what}, {done}/{total} {unit}"
+        if 0 < done < total:
+            text += f", ~{(now - began[0][0]) * (total - done) / done:.0f}s left"
+        elif done == 0:
+            text += f", time left unknown until its first {'fit' if unit == 'fits' else 'batch'}"
+        return text
+
+    return said
+
+
 def caching_counter(progress: ProgressFn | None, steps: int, *,
                     clock: Callable[[], float] = time.monotonic) -> Callable[[int, int], None] | None:
     """``progress`` told, at none of a run's ``steps`` done, that it caches its backbone's features (``setup``, which a
     sweep's bar shows beside its cell): a probe's first cell read "ETA ?" for minutes with no word of what it did. The
-    time the caching has left is its own pace so far (rows differ in length, so "~"), unknown before its first batch.
+    time the caching has left is its own pace so far (``paced``).
 
     Returns:
         ``told(rows embedded, rows to embed)`` (``features.FeatureCache``'s ``progress``), or None without ``progress``.
     """
     if progress is None:
         return None
-    began: list[float] = []
+    said = paced(clock=clock)
+    return lambda done, total: progress(0, steps, {"setup": said("caching the backbone's features", done, total)})
 
-    def told(done: int, total: int) -> None:
-        now = clock()
-        if not began or done == 0:
-            began[:] = [now]
-        text = f"caching the backbone's features, {done}/{total} rows"
-        if 0 < done < total:
-            text += f", ~{(now - began[0]) * (total - done) / done:.0f}s left"
-        elif done == 0:
-            text += ", time left unknown until its first batch"
-        progress(0, steps, {"setup": text})
 
-    return told
+PartFn = Callable[..., None]  # ``told(what, done, total, unit="rows")``: a counted part of a stage (``scoring_counter``)
+
+
+def scoring_counter(progress: ProgressFn | None, at: tuple[int, int], *,
+                    clock: Callable[[], float] = time.monotonic) -> PartFn | None:
+    """``progress`` told, the bar still where the steps left it (``at``: done, total), what the scoring after them
+    counts (``then``: "measuring retention on sst2, the adapted backbone's features, 120/872 rows, ~40s left"), each
+    part at its own pace (``paced``): retention's feature pass and probe fits, the test split and other datasets
+    (their test-time adaptation too) took longer than the steps with one line unchanged. The bar's ETA stays unknown:
+    the parts still to come have no pace yet, and the finished steps' would say "0s".
+
+    Returns:
+        ``told(what, done, total, unit="rows")`` (as ``paced``'s), or None without ``progress``.
+    """
+    if progress is None:
+        return None
+    said = paced(clock=clock)
+    return lambda what, done, total, unit="rows": progress(*at, {"then": said(what, done, total, unit), ETA_KEY: None})
+
+
+def part_of(told: PartFn | None, doing: str) -> PartFn | None:
+    """``told`` with each part named inside ``doing`` ("measuring retention on sst2, " + the part; ``doing`` alone for
+    the part ""), or None without ``told``."""
+    if told is None:
+        return None
+    return lambda what, done, total, unit="rows": told(f"{doing}, {what}" if what else doing, done, total, unit)
 
 
 def eta_by_kind(left: dict[str, int], seconds: dict[str, list[float]]) -> float:

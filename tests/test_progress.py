@@ -168,3 +168,32 @@ def test_the_eta_counts_from_the_first_step_not_from_the_caching_said_before_it(
     update(16.0, 300, {})  # t = 117: 16 steps in 16 s since the caching ended
     lines = capsys.readouterr().err.splitlines()
     assert lines[-1] == "lp: 16/300 elapsed 117s ETA 284s", lines
+
+
+def test_the_scoring_after_the_steps_counts_each_part_with_the_time_it_has_left():
+    """Retention's feature pass and probe fits, then another dataset's scoring, took 1.6x the steps' time with one line
+    unchanged ("10/10 then measuring retention on drug-reviews ... ETA ?"): each part now says its count and the time
+    it has left at its own pace, the bar still where the steps ended, its ETA unknown (what follows has no pace yet)."""
+    seen = []
+    now = [100.0]
+    told = progress.scoring_counter(lambda done, total, info: seen.append((done, total, info)), (10, 10), clock=lambda: now[0])
+    retaining = progress.part_of(told, "measuring retention on sst2")
+    retaining("the adapted backbone's features", 0, 800)
+    now[0] = 110.0
+    retaining("the adapted backbone's features", 200, 800)  # 10 s a quarter: 30 s more
+    retaining("fitting its probes", 0, 12, "fits")  # another part: its own pace, from its 0
+    now[0] = 113.0
+    retaining("fitting its probes", 3, 12, "fits")
+    scoring = progress.part_of(told, "scoring sst2")
+    scoring("", 0, 100)  # a part that names none: the stage alone
+    now[0] = 114.0
+    scoring("", 25, 100)
+    assert [info["then"] for _, _, info in seen] == [
+        "measuring retention on sst2, the adapted backbone's features, 0/800 rows, time left unknown until its first batch",
+        "measuring retention on sst2, the adapted backbone's features, 200/800 rows, ~30s left",
+        "measuring retention on sst2, fitting its probes, 0/12 fits, time left unknown until its first fit",
+        "measuring retention on sst2, fitting its probes, 3/12 fits, ~9s left",
+        "scoring sst2, 0/100 rows, time left unknown until its first batch", "scoring sst2, 25/100 rows, ~3s left"]
+    assert all((done, total) == (10, 10) and info[progress.ETA_KEY] is None for done, total, info in seen)
+    assert progress.scoring_counter(None, (10, 10)) is None and progress.part_of(None, "x") is None
+
