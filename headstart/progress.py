@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -121,7 +122,7 @@ def _log_lines(description: str) -> ProgressFn:
     ``done`` may be fractional (a sweep reports a cell's steps as a share of that cell); the line shows the whole units
     done, as the terminal bar does (rich's ``MofNCompleteColumn``), while the rate uses the fraction."""
     start = time.monotonic()
-    printed = [-LOG_EVERY]  # when the last line was printed
+    printed: list[Any] = [-LOG_EVERY, None]  # when the last line was printed, and its words at a full count
     seen: list[tuple[float, int]] = []  # (done, total) of the last update
     first: list[tuple[float, float]] = []  # (time, done) at the first update, or the last one still at its count
 
@@ -134,16 +135,18 @@ def _log_lines(description: str) -> ProgressFn:
         seen[:] = [(done, total)]
         if new_count:  # its rate starts with it: the steps' units are not its units
             first[:] = [(now, done)]
-        if now - printed[0] < LOG_EVERY and done < total and not new_count:
+        text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items() if k != ETA_KEY)
+        # at a full count (the last step, then the scoring after it, whose parts count their rows) a line is said at
+        # once when its words change, numbers aside, not at every update: a line per batch of the retention pass
+        words = re.sub(r"\d+", "#", text) if done >= total else None
+        if now - printed[0] < LOG_EVERY and not new_count and (words is None or words == printed[1]):
             return
-        printed[0] = now
+        printed[:] = [now, words]
         since, done_then = first[0]
         rate = (done - done_then) / (now - since) if done > done_then and now > since else 0.0
         eta = f"{(total - done) / rate:.0f}s" if rate > 0 else "0s" if done >= total else "?"
         if ETA_KEY in info:  # the update's own: a phase whose rate the earlier updates' would misstate
             eta = f"{info[ETA_KEY]:.0f}s" if isinstance(info[ETA_KEY], (int, float)) else "?"
-        info = {k: v for k, v in info.items() if k != ETA_KEY}
-        text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
         if total <= 0:  # nothing counted (a closed-form fit solves, it takes no steps): no count, no ETA to read
             print(" ".join(part for part in (f"{description}:", text, f"elapsed {now:.0f}s") if part), file=sys.stderr, flush=True)
             return
