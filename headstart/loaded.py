@@ -9,6 +9,7 @@ probabilities or values. The run itself comes from ``headstart.saved.load_run``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -168,9 +169,9 @@ def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None, rows: str
         own = SimpleNamespace(hash=resolved["data"]["hash"], task=run.task, label_names=tuple(run.label_names),
                               modality=modality_of(backbone), source=run.meta.get("data_source") or {})
 
-    def cached(data: Any, encoded: list) -> FeatureCache:
+    def cached(data: Any, encoded: list, progress: Callable[[int, int], None] | None = None) -> FeatureCache:
         return FeatureCache(backbone, encoded, data.hash, batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,
-                            identity={**backbone.describe(), "precision": precision})
+                            identity={**backbone.describe(), "precision": precision}, progress=progress)
 
     seen, unread = own_inputs(run)
     if dedupe and seen is None:  # asked to leave the run's own rows out: scoring them all would not be what was asked

@@ -66,7 +66,8 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
                        batch_size: int, autocast: Callable | None = None,
                        features: Callable[[Any, list], Callable[[np.ndarray], torch.Tensor] | None] | None = None,
                        tta: str | None = None, seed: int = 0, rows: str = "test",
-                       seen: dict[str, list[Any]] | None = None, dedupe: bool = False) -> dict[str, Any]:
+                       seen: dict[str, list[Any]] | None = None, dedupe: bool = False,
+                       progress: Callable[..., None] | None = None) -> dict[str, Any]:
     """The run's ``model`` scored on the test split of the dataset ``text`` names (``parse_eval_data``); with ``tta``, a
     copy of it adapted first to that dataset's unlabelled pool inputs (``headstart.tta``, drawn with ``seed``).
     ``rows="all"`` scores every row of it instead (a file kept apart as a test set: nothing of it is a pool).
@@ -74,11 +75,14 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
     Args:
         encoder: the backbone whose ``encode`` prepares DATA's inputs for ``model`` (as the run's own were prepared).
         run_data: the run's dataset: its task, label names, modality; DATA must not be it.
-        features: ``features(data, encoded)`` -> cached features of the unchanged pre-trained backbone (a run that
-            left it untouched), or None to run the whole model.
+        features: ``features(data, encoded, progress)`` -> cached features of the unchanged pre-trained backbone (a
+            run that left it untouched; ``progress`` as ``features.FeatureCache``'s), or None to run the whole model.
         seen: the run's own inputs, ``{"training": [...], "validation": [...]}``: the scored rows that duplicate them
             are counted (``data.seen.seen_rows``) and, over 1% of them, warned of under ``leakage``; None: not checked.
         dedupe: with ``seen``, drop those rows before anything is scored or adapted on, counted under ``dropped``.
+        progress: ``told(what, done, total, unit)`` (``progress.part_of``): the rows scored (``what`` ""), the pool
+            batches ``tta`` adapts on ("adapting to its pool"; tent-episodic's scored batches are its rows scored), the
+            rows whose backbone features are cached first ("caching the backbone's features"), each from its 0.
 
     Returns:
         ``{data, tta, metrics, test_rows, note, rows: {target, predicted}}`` (``rows`` in the run's class indices), and
@@ -148,6 +152,13 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
         warning = seen_text(counts, int(keep.sum()), common["data"])
         if warning:
             common["leakage"] = {**counts, "scored": int(keep.sum()), "text": warning}
+    def counter(what: str, total: int, unit: str = "rows") -> Callable[[int], None] | None:
+        """``progress`` for one part, said at its 0."""
+        if progress is None:
+            return None
+        progress(what, 0, total, unit)
+        return lambda done: progress(what, done, total, unit)
+
     if tta in ("tent", "tent-episodic"):
         # tent normalises BatchNorm inputs with each scored batch's own statistics (tent-episodic also adapts on it), so
         # a batch's make-up moves its predictions: every test input is scored, unmapped labels too — which inputs the
@@ -160,14 +171,18 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
         if tta == "tent-episodic":  # each scored batch adapted alone, on its own inputs
             from headstart.tta import episodic_outputs
 
-            outputs = episodic_outputs(model, _batches(model, encoded, rows[order]), task=data.task, source=source)
+            batches = _batches(model, encoded, rows[order])
+            outputs = episodic_outputs(model, batches, task=data.task, source=source, progress=counter("", len(batches), "batches"))
         else:
             from headstart.tta import ROWS, adapted, check_methods
 
             check_methods((tta,))
             pool = np.random.default_rng(seed).permutation(split_dataset(data, split_config, by_label=False).pool)[:ROWS]
-            tuned = adapted(model, tta, _batches(model, encoded, pool), task=data.task, source=source)
-            outputs = model_outputs(tuned, encoded, rows[order], batch_size=batch_size, autocast=autocast)
+            batches = _batches(model, encoded, pool)
+            tuned = adapted(model, tta, batches, task=data.task, source=source,
+                            progress=counter("adapting to its pool", len(batches), "batches"))
+            outputs = model_outputs(tuned, encoded, rows[order], batch_size=batch_size, autocast=autocast,
+                                    progress=counter("", len(rows)))
         predictions = outputs_to_predictions(outputs[back][keep], data.task, model)
         metrics = compute_metrics(data.task, predictions, targets, run_data.label_names)
         if data.task == "classification":
@@ -183,10 +198,15 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
 
         check_methods((tta,))
         pool = np.random.default_rng(seed).permutation(split_dataset(data, split_config, by_label=False).pool)[:ROWS]
-        model, features = adapted(model, tta, _batches(model, encoded, pool), task=data.task, source=source), None
+        batches = _batches(model, encoded, pool)
+        model = adapted(model, tta, batches, task=data.task, source=source,
+                        progress=counter("adapting to its pool", len(batches), "batches"))
+        features = None
+    scoring = counter("", int(keep.sum()))
+    caching = (lambda done, total: progress("caching the backbone's features", done, total)) if progress else None
     metrics, kept = scored_rows(model, encoded, rows[keep], targets, task=data.task, label_names=run_data.label_names,
-                                batch_size=batch_size, autocast=autocast,
-                                features=features(data, encoded) if features is not None else None)
+                                batch_size=batch_size, autocast=autocast, progress=scoring,
+                                features=features(data, encoded, caching) if features is not None else None)
     return {**common, "metrics": metrics, "rows": kept,
             "one_class": one_class(kept.get("predicted") or [], run_data.label_names) if data.task == "classification" else None}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -24,31 +25,70 @@ def row_counter(progress: ProgressFn | None, total: int, *, before: int = 0) -> 
     return lambda done: progress(before + done, total, {"rows": f"{before + done}/{total}"})
 
 
+def paced(*, clock: Callable[[], float] = time.monotonic) -> Callable[..., str]:
+    """``said(what, done, total, unit="rows")``: ``"what, done/total unit"`` with the time that count has left at its
+    own pace so far (rows differ in length, so "~"), unknown before its first batch; its pace starts again at a count's
+    0 or at another ``what``. The words of every counted part that is no step (caching, scoring after the steps).
+
+    Rows are paced alike: weighed by their tokens instead (batches run the shortest first), a retention pass over 495
+    reviews said ~131s left 10 s before it ended, its short rows' many small batches costing more than their tokens."""
+    began: list[tuple[float, str]] = []  # (when, what) the count began
+
+    def said(what: str, done: int, total: int, unit: str = "rows") -> str:
+        now = clock()
+        if not began or done == 0 or began[0][1] != what:
+            began[:] = [(now, what)]
+        text = f"{what}, {done}/{total} {unit}"
+        if 0 < done < total:
+            text += f", ~{(now - began[0][0]) * (total - done) / done:.0f}s left"
+        elif done == 0:
+            text += f", time left unknown until its first {'fit' if unit == 'fits' else 'batch'}"
+        return text
+
+    return said
+
+
 def caching_counter(progress: ProgressFn | None, steps: int, *,
                     clock: Callable[[], float] = time.monotonic) -> Callable[[int, int], None] | None:
     """``progress`` told, at none of a run's ``steps`` done, that it caches its backbone's features (``setup``, which a
     sweep's bar shows beside its cell): a probe's first cell read "ETA ?" for minutes with no word of what it did. The
-    time the caching has left is its own pace so far (rows differ in length, so "~"), unknown before its first batch.
+    time the caching has left is its own pace so far (``paced``).
 
     Returns:
         ``told(rows embedded, rows to embed)`` (``features.FeatureCache``'s ``progress``), or None without ``progress``.
     """
     if progress is None:
         return None
-    began: list[float] = []
+    said = paced(clock=clock)
+    return lambda done, total: progress(0, steps, {"setup": said("caching the backbone's features", done, total)})
 
-    def told(done: int, total: int) -> None:
-        now = clock()
-        if not began or done == 0:
-            began[:] = [now]
-        text = f"caching the backbone's features, {done}/{total} rows"
-        if 0 < done < total:
-            text += f", ~{(now - began[0]) * (total - done) / done:.0f}s left"
-        elif done == 0:
-            text += ", time left unknown until its first batch"
-        progress(0, steps, {"setup": text})
 
-    return told
+PartFn = Callable[..., None]  # ``told(what, done, total, unit="rows")``: a counted part of a stage (``scoring_counter``)
+
+
+def scoring_counter(progress: ProgressFn | None, at: tuple[int, int], *,
+                    clock: Callable[[], float] = time.monotonic) -> PartFn | None:
+    """``progress`` told, the bar still where the steps left it (``at``: done, total), what the scoring after them
+    counts (``then``: "measuring retention on sst2, the adapted backbone's features, 120/872 rows, ~40s left"), each
+    part at its own pace (``paced``): retention's feature pass and probe fits, the test split and other datasets
+    (their test-time adaptation too) took longer than the steps with one line unchanged. The bar's ETA stays unknown:
+    the parts still to come have no pace yet, and the finished steps' would say "0s".
+
+    Returns:
+        ``told(what, done, total, unit="rows")`` (as ``paced``'s), or None without ``progress``.
+    """
+    if progress is None:
+        return None
+    said = paced(clock=clock)
+    return lambda what, done, total, unit="rows": progress(*at, {"then": said(what, done, total, unit), ETA_KEY: None})
+
+
+def part_of(told: PartFn | None, doing: str) -> PartFn | None:
+    """``told`` with each part named inside ``doing`` ("measuring retention on sst2, " + the part; ``doing`` alone for
+    the part ""), or None without ``told``."""
+    if told is None:
+        return None
+    return lambda what, done, total, unit="rows": told(f"{doing}, {what}" if what else doing, done, total, unit)
 
 
 def eta_by_kind(left: dict[str, int], seconds: dict[str, list[float]]) -> float:
@@ -82,7 +122,7 @@ def _log_lines(description: str) -> ProgressFn:
     ``done`` may be fractional (a sweep reports a cell's steps as a share of that cell); the line shows the whole units
     done, as the terminal bar does (rich's ``MofNCompleteColumn``), while the rate uses the fraction."""
     start = time.monotonic()
-    printed = [-LOG_EVERY]  # when the last line was printed
+    printed: list[Any] = [-LOG_EVERY, None]  # when the last line was printed, and its words at a full count
     seen: list[tuple[float, int]] = []  # (done, total) of the last update
     first: list[tuple[float, float]] = []  # (time, done) at the first update, or the last one still at its count
 
@@ -95,16 +135,18 @@ def _log_lines(description: str) -> ProgressFn:
         seen[:] = [(done, total)]
         if new_count:  # its rate starts with it: the steps' units are not its units
             first[:] = [(now, done)]
-        if now - printed[0] < LOG_EVERY and done < total and not new_count:
+        text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items() if k != ETA_KEY)
+        # at a full count (the last step, then the scoring after it, whose parts count their rows) a line is said at
+        # once when its words change, numbers aside, not at every update: a line per batch of the retention pass
+        words = re.sub(r"\d+", "#", text) if done >= total else None
+        if now - printed[0] < LOG_EVERY and not new_count and (words is None or words == printed[1]):
             return
-        printed[0] = now
+        printed[:] = [now, words]
         since, done_then = first[0]
         rate = (done - done_then) / (now - since) if done > done_then and now > since else 0.0
         eta = f"{(total - done) / rate:.0f}s" if rate > 0 else "0s" if done >= total else "?"
         if ETA_KEY in info:  # the update's own: a phase whose rate the earlier updates' would misstate
             eta = f"{info[ETA_KEY]:.0f}s" if isinstance(info[ETA_KEY], (int, float)) else "?"
-        info = {k: v for k, v in info.items() if k != ETA_KEY}
-        text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items())
         if total <= 0:  # nothing counted (a closed-form fit solves, it takes no steps): no count, no ETA to read
             print(" ".join(part for part in (f"{description}:", text, f"elapsed {now:.0f}s") if part), file=sys.stderr, flush=True)
             return

@@ -30,7 +30,7 @@ from headstart.metrics import check_metric, selection_metric
 from headstart.model import TaskModel
 from headstart.objectives import Objective, TaskLoss, TermContext, build_objective, class_weights
 from headstart.precision import autocast_for, pick_device, resolve_precision
-from headstart.progress import ETA_KEY, ProgressFn, caching_counter, row_counter
+from headstart.progress import ETA_KEY, ProgressFn, caching_counter, row_counter, scoring_counter
 from headstart.resolved import _terms, resolve
 from headstart.results import RunResult
 from headstart.run_checks import check_compatible, check_labelled, check_other_data, check_out_of_domain, check_retained_apart
@@ -329,7 +329,8 @@ def trained_run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch
 
 
 def scored(spec: RunSpec, trained: Outcome, *, test: bool = True, progress: ProgressFn | None = None) -> Outcome:
-    """``trained`` (``trained_run``) with its scores (``scoring.score``); each scoring stage said on the progress bar."""
+    """``trained`` (``trained_run``) with its scores (``scoring.score``); each scoring stage said on the progress bar,
+    with its rows (batches, fits) counted as they go."""
     from headstart.scoring import score
 
     # the steps are done, the scoring's length unknown: "ETA ?", not the steps' "0s" (retention then took 95 s more)
@@ -337,7 +338,7 @@ def scored(spec: RunSpec, trained: Outcome, *, test: bool = True, progress: Prog
     s = trained.setup  # a bar that counts rows goes on from the validation rows its check counted
     rows = row_counter(progress, len(s.splits.val) + len(s.splits.test), before=len(s.splits.val)) if counts_rows(s) else None
     return dataclasses.replace(trained, result=score(spec, s, trained.report, trained.result, test=test, stage=stage,
-                                                     rows=rows))
+                                                     rows=rows, counted=scoring_counter(progress, trained.bar)))
 
 
 def _train_tuned(spec: RunSpec, data: Dataset | None, pretrained: torch.nn.Module, progress: ProgressFn | None,

@@ -51,55 +51,67 @@ def budget_record(cfg: Any, report: Any, n_train: int, *, tuned: bool, metric: s
             **({"phases": [list(p) for p in report.phase_steps]} if len(report.phase_steps) > 1 else {})}  # a list: in order
 
 
-def score_test(s: Any, *, features: bool, progress: Callable[[int], None] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+def score_test(s: Any, *, features: bool, progress: Callable[[int], None] | None = None,
+               counted: Callable[..., None] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Test metrics of a trained setup, and its prediction per test row beside the target (``evaluation.scored_rows``);
-    ``progress``: the rows scored so far."""
+    ``progress``: the rows scored so far; ``counted(what, done, total)`` (``progress.part_of``): those rows, and the
+    rows whose backbone features are cached first (``features``), each part counted."""
     from headstart.evaluation import scored_rows
     from headstart.features import feature_cache
     from headstart.precision import autocast_for
 
     rows = s.splits.test
+    if counted is not None:
+        counted("", 0, len(rows))
+        progress = progress or (lambda done: counted("", done, len(rows)))
+    caching = (lambda done, total: counted("caching the backbone's features", done, total)) if counted is not None else None
     return scored_rows(s.model, s.encoded, rows, s.data.targets[rows], task=s.data.task, label_names=s.data.label_names,
-                       batch_size=s.cfg.eval_batch_size, features=feature_cache(s) if features else None,
+                       batch_size=s.cfg.eval_batch_size, features=feature_cache(s, progress=caching) if features else None,
                        autocast=autocast_for(s.precision, s.device), progress=progress)
 
 
-def retained(s: Any, names: list[str] | None = None) -> list[dict[str, Any]]:
+def retained(s: Any, names: list[str] | None = None, *, progress: Callable[..., None] | None = None) -> list[dict[str, Any]]:
     """``retention.retention`` of the trained setup on each of ``names`` (default ``s.spec.retain``): the adapted
     backbone against the pre-trained one it started from; the same object when the strategy leaves the backbone
-    untouched."""
+    untouched. ``progress``: ``retention``'s."""
     from headstart.retention import retention
     from headstart.precision import autocast_for
 
     adapted = s.pretrained if s.strategy.leaves_backbone else s.model.backbone
     return [retention(adapted, s.pretrained, name, seed=s.spec.seed, batch_size=s.cfg.eval_batch_size,
-                      autocast=autocast_for(s.precision, s.device)) for name in (s.spec.retain if names is None else names)]
+                      autocast=autocast_for(s.precision, s.device), progress=progress)
+            for name in (s.spec.retain if names is None else names)]
 
 
-def scored_elsewhere(s: Any, *, features: bool, names: list[str] | None = None) -> list[dict[str, Any]]:
+def scored_elsewhere(s: Any, *, features: bool, names: list[str] | None = None,
+                     progress: Callable[..., None] | None = None) -> list[dict[str, Any]]:
     """``ood.evaluate_elsewhere`` of the trained setup on each of ``names`` (default ``s.spec.eval_data``): other datasets' test splits,
     with the run's labels (mapped by name), as trained and after each of ``s.spec.tta``. ``features``: the backbone is unchanged, so the head runs on the
-    pre-trained backbone's cached features of each dataset."""
+    pre-trained backbone's cached features of each dataset. ``progress(what, done, total, unit)``
+    (``progress.scoring_counter``): each scoring's parts counted, named "scoring DATA" (" after TTA")."""
     from headstart.features import FeatureCache
     from headstart.ood import evaluate_elsewhere
     from headstart.precision import autocast_for
+    from headstart.progress import part_of
 
     autocast = autocast_for(s.precision, s.device)
     encoder = s.pretrained if type(s.model.backbone) is type(s.pretrained) else s.model.backbone  # as setup encoded
 
-    def cached(data: Any, encoded: list) -> Any:
+    def cached(data: Any, encoded: list, progress: Callable[[int, int], None] | None = None) -> Any:
         return FeatureCache(s.pretrained, encoded, data.hash, batch_size=s.cfg.eval_batch_size, autocast=autocast,
-                            identity={**s.pretrained.describe(), "precision": s.precision})
+                            identity={**s.pretrained.describe(), "precision": s.precision}, progress=progress)
 
     from headstart.errors import HeadstartError
 
     found = []
     for text in s.spec.eval_data if names is None else names:
         for tta in (None, *s.spec.tta):
+            said = part_of(progress, f"scoring {text}" + (f" after {tta}" if tta else ""))
             try:
                 found.append(evaluate_elsewhere(s.model, encoder, text, run_data=s.data, split_config=s.split_config,
                                                 batch_size=s.cfg.eval_batch_size, autocast=autocast,
-                                                features=cached if features else None, tta=tta, seed=s.spec.seed))
+                                                features=cached if features else None, tta=tta, seed=s.spec.seed,
+                                                progress=said))
             except (HeadstartError, RuntimeError) as exc:  # an adaptation that could not run: the run and its scores stay
                 if tta is None:
                     raise

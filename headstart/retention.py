@@ -28,11 +28,13 @@ SMALL = TRAIN_ROWS + MAX_TEST  # below this many rows a retained dataset is cros
 
 
 def probe_accuracy(train: tuple[torch.Tensor, np.ndarray], val: tuple[torch.Tensor, np.ndarray],
-                   test: tuple[torch.Tensor, np.ndarray], *, classes: int) -> tuple[float, float, np.ndarray]:
+                   test: tuple[torch.Tensor, np.ndarray], *, classes: int,
+                   fitted: Callable[[], None] | None = None) -> tuple[float, float, np.ndarray]:
     """Test accuracy of the logistic regression (C picked on ``val`` accuracy, ties to the smaller C) on features.
 
     Args:
         train / val / test: ``((N, d) features, (N,) class ids)``.
+        fitted: called after each of its ``len(GRID) + 1`` fits.
 
     Returns:
         ``(test accuracy, C, (N_test,) predicted class ids)``.
@@ -45,10 +47,15 @@ def probe_accuracy(train: tuple[torch.Tensor, np.ndarray], val: tuple[torch.Tens
     def accuracy(W: np.ndarray, b: np.ndarray, part: tuple[torch.Tensor, np.ndarray]) -> float:
         return float((predicted(W, b, part) == part[1]).mean())
 
+    def fit(C: float) -> tuple[np.ndarray, np.ndarray]:
+        W, b = fit_linear("classification", X, y, C=C, outputs=classes, max_iter=1000)
+        if fitted:
+            fitted()
+        return W, b
+
     X, y = train[0].double().numpy(), train[1]
-    best = max(((accuracy(*fit_linear("classification", X, y, C=C, outputs=classes, max_iter=1000), val), -C, C)
-                for C in GRID))
-    W, b = fit_linear("classification", X, y, C=best[2], outputs=classes, max_iter=1000)
+    best = max(((accuracy(*fit(C), val), -C, C) for C in GRID))
+    W, b = fit(best[2])
     return accuracy(W, b, test), best[2], predicted(W, b, test)
 
 
@@ -90,8 +97,12 @@ def retained_data(name: str, modality: str) -> Any:
 
 
 def retention(adapted: torch.nn.Module, original: torch.nn.Module, name: str, *, seed: int, batch_size: int,
-              autocast: Callable | None = None) -> dict[str, Any]:
+              autocast: Callable | None = None, progress: Callable[..., None] | None = None) -> dict[str, Any]:
     """Retention of the classification dataset ``name`` (built-in or a file) by ``adapted`` relative to ``original``.
+
+    ``progress(what, done, total, unit="rows")`` (``progress.part_of``) is told each part as it goes, from its 0: the
+    original's features of rows not cached before ("caching the pre-trained backbone's features"), the adapted
+    backbone's ("the adapted backbone's features"), then the probes' fits ("fitting its probes", unit "fits").
 
     Returns:
         ``{data, original, adapted, retention, C_original, C_adapted, train_rows, test_rows, folds, rows}``
@@ -115,22 +126,33 @@ def retention(adapted: torch.nn.Module, original: torch.nn.Module, name: str, *,
         splits = split_dataset(data, SplitConfig(max_test=MAX_TEST))
         parts = [{"train": subsample(data, splits.pool, min(TRAIN_ROWS, len(splits.pool)), seed), "val": splits.val, "test": splits.test}]
     encoded = encoded_inputs(original, data)
-    cached = FeatureCache(original, encoded, data.hash, batch_size=batch_size, autocast=autocast)
+    caching = (lambda done, total: progress("caching the pre-trained backbone's features", done, total)) if progress else None
+    cached = FeatureCache(original, encoded, data.hash, batch_size=batch_size, autocast=autocast, progress=caching)
     every = np.unique(np.concatenate([r for part in parts for r in part.values()]))
     before = cached(every)
-    after = before if adapted is original else embed_rows(adapted, encoded, every, batch_size=batch_size, autocast=autocast)
+    embedded = (lambda done: progress("the adapted backbone's features", done, len(every))) if progress else None
+    after = before if adapted is original else embed_rows(adapted, encoded, every, batch_size=batch_size, autocast=autocast,
+                                                          progress=embedded)
+    fits = [0, len(parts) * (len(GRID) + 1) * (1 if adapted is original else 2)]  # done, in all
+
+    def fitted() -> None:
+        fits[0] += 1
+        if progress:
+            progress("fitting its probes", fits[0], fits[1], "fits")
 
     def probe(features: torch.Tensor) -> tuple[list[float], list[int]]:
         """Per part: the C chosen, and the predictions on its test rows (concatenated)."""
         chosen, predicted = [], []
         for part in parts:
             given = {k: (features[torch.as_tensor(np.searchsorted(every, r))], data.targets[r].astype(np.int64)) for k, r in part.items()}
-            _, C, pred = probe_accuracy(given["train"], given["val"], given["test"], classes=data.num_classes)
+            _, C, pred = probe_accuracy(given["train"], given["val"], given["test"], classes=data.num_classes, fitted=fitted)
             chosen.append(C)
             predicted.extend(pred.tolist())
         return chosen, predicted
 
     target = np.concatenate([data.targets[part["test"]] for part in parts]).astype(np.int64)
+    if progress:
+        progress("fitting its probes", 0, fits[1], "fits")
     c_before, pred_before = probe(before)
     c_after, pred_after = (c_before, pred_before) if adapted is original else probe(after)
     acc_before = float((np.asarray(pred_before) == target).mean())

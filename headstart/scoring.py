@@ -12,6 +12,7 @@ from typing import Any
 
 from headstart.backbones import count_parameters
 from headstart.engine import FitReport
+from headstart.progress import PartFn, part_of
 from headstart.resolved import resolve
 from headstart.results import RunResult
 from headstart.specs import RunSpec, run_key
@@ -47,11 +48,13 @@ def unscored(spec: RunSpec, s: Any, report: FitReport, chosen: dict[str, Any], t
 
 
 def score(spec: RunSpec, s: Any, report: FitReport, result: RunResult, *, test: bool = True,
-          stage: Callable[[str], None] | None = None, rows: Callable[[int], None] | None = None) -> RunResult:
+          stage: Callable[[str], None] | None = None, rows: Callable[[int], None] | None = None,
+          counted: PartFn | None = None) -> RunResult:
     """``result`` (``unscored``) with test metrics when ``test``, then retention on each of ``spec.retain`` and the
     scores on each of ``spec.eval_data`` (out of domain: other datasets' test splits, never this one's);
     ``stage(text)`` says each scoring step on the progress bar; ``rows(done)``, where given, the test rows scored so far
-    (``recipe.counts_rows``). A run that did not finish is not scored.
+    (``recipe.counts_rows``); ``counted(what, done, total, unit)`` (``progress.scoring_counter``) each step's rows,
+    batches or fits as they go. A run that did not finish is not scored.
 
     Raises:
         ScoringInterrupted: Ctrl-C (or SIGTERM read as one) while scoring, with the scores made before it.
@@ -79,7 +82,7 @@ def score(spec: RunSpec, s: Any, report: FitReport, result: RunResult, *, test: 
     try:
         if test:
             stage(doing)
-            tested, record["test"] = score_test(s, features=features, progress=rows)
+            tested, record["test"] = score_test(s, features=features, progress=rows, counted=None if rows else part_of(counted, doing))
             uncapped = uncapped_test_rows(s.data, s.split_config)
             if uncapped is not None:  # --max-test (or an image split's default cap): whether it cut anything, for the report
                 record["test_split_rows"] = uncapped
@@ -89,14 +92,14 @@ def score(spec: RunSpec, s: Any, report: FitReport, result: RunResult, *, test: 
             record["retention"] = []
             for name in spec.retain:  # one at a time: an interrupt keeps those measured
                 doing = f"measuring retention on {name}"
-                record["retention"] += retained(s, [name])
+                record["retention"] += retained(s, [name], progress=part_of(counted, doing))
                 left["retain"].remove(name)
         if spec.eval_data:
             stage(f"scoring {', '.join(spec.eval_data)}" + (f" (with {', '.join(spec.tta)})" if spec.tta else ""))
             record["ood"] = []
             for text in spec.eval_data:
                 doing = f"scoring {text} out of domain"
-                record["ood"] += scored_elsewhere(s, features=features, names=[text])
+                record["ood"] += scored_elsewhere(s, features=features, names=[text], progress=counted)
                 left["eval_data"].remove(text)
     except KeyboardInterrupt as interrupt:
         raise ScoringInterrupted(made(), ended_by=f"{ended_by(interrupt)} after training, while {doing}",

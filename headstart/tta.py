@@ -29,7 +29,7 @@ label. No method reads a label. The mapping of a ``--bn frozen`` run reads the i
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
@@ -108,12 +108,13 @@ def check_applies(method: str, backbone: nn.Module, task: str, strategy: Any = N
 
 
 def adapted(model: nn.Module, method: str, batches: list[dict[str, torch.Tensor]], *, task: str,
-            source: list[dict[str, torch.Tensor]] | None = None) -> nn.Module:
+            source: list[dict[str, torch.Tensor]] | None = None, progress: Callable[[int], None] | None = None) -> nn.Module:
     """A copy of ``model`` adapted to the target ``batches`` by ``method`` (the model itself is not changed).
 
     Args:
         source: batches of the run's own pool inputs; required where ``frozen_statistics(model)``, whose BatchNorm
             statistics are mapped through them (``given_source``).
+        progress: told the target batches adapted on so far, 0 before the first.
 
     Raises:
         ConfigError: ``method`` cannot apply to this model or task (``refuses``).
@@ -125,14 +126,26 @@ def adapted(model: nn.Module, method: str, batches: list[dict[str, torch.Tensor]
     copied.eval()
     moments = _source_moments(copied, source)
     if method == "bn-adapt":
-        return _bn_adapt(copied, batches, moments)
-    return _tent(copied, batches, moments)
+        return _bn_adapt(copied, _counted(batches, progress), moments)
+    return _tent(copied, _counted(batches, progress), moments)
+
+
+def _counted(batches: list[dict[str, torch.Tensor]], progress: Callable[[int], None] | None) -> Iterator[dict[str, torch.Tensor]]:
+    """``batches`` one by one, ``progress`` told how many were used: 0 before the first, then after each."""
+    if progress:
+        progress(0)
+    for done, batch in enumerate(batches, 1):
+        yield batch
+        if progress:
+            progress(done)
 
 
 def episodic_outputs(model: nn.Module, batches: list[dict[str, torch.Tensor]], *, task: str,
-                     source: list[dict[str, torch.Tensor]] | None = None) -> torch.Tensor:
+                     source: list[dict[str, torch.Tensor]] | None = None,
+                     progress: Callable[[int], None] | None = None) -> torch.Tensor:
     """(N, outputs) of the ``batches`` in order, each predicted by its own copy of ``model`` after one tent step on that
-    batch's inputs (``tent-episodic``); ``model`` is not changed. ``source`` as for ``adapted``.
+    batch's inputs (``tent-episodic``); ``model`` is not changed. ``source`` as for ``adapted``; ``progress``: told
+    the batches adapted on and predicted so far, 0 before the first.
 
     Raises:
         ConfigError: tent cannot apply to this model or task.
@@ -142,7 +155,7 @@ def episodic_outputs(model: nn.Module, batches: list[dict[str, torch.Tensor]], *
         raise ConfigError(f"--tta tent-episodic cannot adapt this run: {why}")
     moments = _source_moments(copy.deepcopy(model).eval(), source)
     outputs = []
-    for batch in batches:
+    for batch in _counted(batches, progress):
         copied = _tent(copy.deepcopy(model).eval(), [batch], moments)
         with torch.no_grad():
             outputs.append(copied(batch).float().cpu())
@@ -248,7 +261,7 @@ def _map_each_batch(model: nn.Module, moments: Moments, totals: dict[str, list] 
 
 
 @torch.no_grad()
-def _bn_adapt(model: nn.Module, batches: list[dict[str, torch.Tensor]], moments: Moments | None = None) -> nn.Module:
+def _bn_adapt(model: nn.Module, batches: Iterable[dict[str, torch.Tensor]], moments: Moments | None = None) -> nn.Module:
     if moments is not None:  # a --bn frozen run: the target's moments mapped through the source's
         totals: dict[str, list] = {}
         frozen, handles = _map_each_batch(model, moments, totals)
@@ -275,7 +288,7 @@ def _bn_adapt(model: nn.Module, batches: list[dict[str, torch.Tensor]], moments:
     return model
 
 
-def _tent(model: nn.Module, batches: list[dict[str, torch.Tensor]], moments: Moments | None = None) -> nn.Module:
+def _tent(model: nn.Module, batches: Iterable[dict[str, torch.Tensor]], moments: Moments | None = None) -> nn.Module:
     for p in model.parameters():
         p.requires_grad_(False)
     affine = []

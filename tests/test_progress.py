@@ -168,3 +168,53 @@ def test_the_eta_counts_from_the_first_step_not_from_the_caching_said_before_it(
     update(16.0, 300, {})  # t = 117: 16 steps in 16 s since the caching ended
     lines = capsys.readouterr().err.splitlines()
     assert lines[-1] == "lp: 16/300 elapsed 117s ETA 284s", lines
+
+
+def test_the_scoring_after_the_steps_counts_each_part_with_the_time_it_has_left():
+    """Retention's feature pass and probe fits, then another dataset's scoring, took 1.6x the steps' time with one line
+    unchanged ("10/10 then measuring retention on drug-reviews ... ETA ?"): each part now says its count and the time
+    it has left at its own pace, the bar still where the steps ended, its ETA unknown (what follows has no pace yet)."""
+    seen = []
+    now = [100.0]
+    told = progress.scoring_counter(lambda done, total, info: seen.append((done, total, info)), (10, 10), clock=lambda: now[0])
+    retaining = progress.part_of(told, "measuring retention on sst2")
+    retaining("the adapted backbone's features", 0, 800)
+    now[0] = 110.0
+    retaining("the adapted backbone's features", 200, 800)  # 10 s a quarter: 30 s more
+    retaining("fitting its probes", 0, 12, "fits")  # another part: its own pace, from its 0
+    now[0] = 113.0
+    retaining("fitting its probes", 3, 12, "fits")
+    scoring = progress.part_of(told, "scoring sst2")
+    scoring("", 0, 100)  # a part that names none: the stage alone
+    now[0] = 114.0
+    scoring("", 25, 100)
+    assert [info["then"] for _, _, info in seen] == [
+        "measuring retention on sst2, the adapted backbone's features, 0/800 rows, time left unknown until its first batch",
+        "measuring retention on sst2, the adapted backbone's features, 200/800 rows, ~30s left",
+        "measuring retention on sst2, fitting its probes, 0/12 fits, time left unknown until its first fit",
+        "measuring retention on sst2, fitting its probes, 3/12 fits, ~9s left",
+        "scoring sst2, 0/100 rows, time left unknown until its first batch", "scoring sst2, 25/100 rows, ~3s left"]
+    assert all((done, total) == (10, 10) and info[progress.ETA_KEY] is None for done, total, info in seen)
+    assert progress.scoring_counter(None, (10, 10)) is None and progress.part_of(None, "x") is None
+
+
+def test_the_log_says_each_scoring_part_once_not_a_line_per_batch_and_never_the_steps_eta(monkeypatch, capsys):
+    """At a full bar every update was printed: a retention pass counting its rows would write a line per batch. A part
+    is said when it starts and ends, every LOG_EVERY seconds between; its ETA stays "?", the steps' rate not its."""
+    clock = iter([0.0, 10.0, 11.0, 12.0, 13.0, 14.0, 30.0, 31.0, 32.0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    update = progress._log_lines("ft")
+    update(10, 10, {"loss": 0.5})  # t = 10: the last step
+    retain = "measuring retention on sst2, the adapted backbone's features"
+    for done, left in ((0, ", time left unknown until its first batch"), (64, ", ~20s left"), (128, ", ~19s left"),
+                       (192, ", ~18s left"), (640, ", ~5s left"), (800, "")):  # t = 11, 12, 13, 14, 30, 31
+        update(10, 10, {"then": f"{retain}, {done}/800 rows{left}", progress.ETA_KEY: None})
+    update(10, 10, {"then": "scoring sst2, 0/100 rows, time left unknown until its first batch", progress.ETA_KEY: None})  # t = 32
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["ft: 10/10 loss 0.5 elapsed 10s ETA 0s",
+                     f"ft: 10/10 then {retain}, 0/800 rows, time left unknown until its first batch elapsed 11s ETA ?",
+                     f"ft: 10/10 then {retain}, 64/800 rows, ~20s left elapsed 12s ETA ?",
+                     f"ft: 10/10 then {retain}, 640/800 rows, ~5s left elapsed 30s ETA ?",
+                     f"ft: 10/10 then {retain}, 800/800 rows elapsed 31s ETA ?",
+                     "ft: 10/10 then scoring sst2, 0/100 rows, time left unknown until its first batch elapsed 32s ETA ?"], lines
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 import torch
@@ -129,11 +130,15 @@ def test_the_progress_bar_says_what_it_scores_after_the_last_step(toy, make_tiny
     seen = []
     run(RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=64, train=FAST), data=toy, pretrained=make_tiny(0),
         progress=lambda done, total, info: seen.append((done, total, dict(info))))
-    assert seen[-1] == (30, 30, {"then": "scoring the test split", "eta_s": None}), "its length unknown: not the steps' ETA 0s"
+    stage = seen.index((30, 30, {"then": "scoring the test split", "eta_s": None}))  # its length unknown: not "ETA 0s"
+    assert seen[-1][:2] == (30, 30) and re.fullmatch(r"scoring the test split, (\d+)/\1 rows", seen[-1][2]["then"]), seen[-1]
+    assert all(done == 30 and info["then"].startswith("scoring the test split") for done, _, info in seen[stage:])
     seen.clear()  # an early stop ends the bar at the steps run: the stage stays there, not at the planned 300
     run(RunSpec(data="toy", backbone="tiny", strategy="linear-probe", n=64, train=TrainConfig(precision="fp32")), data=toy,
         pretrained=make_tiny(0), progress=lambda done, total, info: seen.append((done, total, dict(info))))
-    assert seen[-1][2] == {"then": "scoring the test split", "eta_s": None} and seen[-1][:2] == seen[-2][:2], seen[-3:]
+    stage = seen.index(next(x for x in seen if x[2] == {"then": "scoring the test split", "eta_s": None}))
+    assert seen[stage][:2] == seen[stage - 1][:2] == seen[-1][:2], seen[stage - 1:]
+    assert re.fullmatch(r"scoring the test split, (\d+)/\1 rows", seen[-1][2]["then"]), seen[stage:]
 
 
 def test_the_fisher_is_measured_and_normalised_over_the_weights_the_run_trains(toy, make_tiny, monkeypatch):
