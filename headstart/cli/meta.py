@@ -74,7 +74,14 @@ def meta_train(
                      inner_steps=inner_steps, test_inner_steps=test_inner_steps, reptile_step=reptile_step,
                      finetune_steps=finetune_steps, finetune_lr=finetune_lr, probe_c=probe_c, per_class=per_class, val_episodes=val_episodes,
                      val_per_class=val_per_class, tune=tune or (), image_size=image_size, seed=seed, threads=threads)
-    result = run_meta_train(out, cfg, progress=not quiet)
+    from headstart.cli.common import InterruptReported
+    from headstart.meta.train import MetaInterrupted
+
+    try:
+        result = run_meta_train(out, cfg, progress=not quiet)
+    except MetaInterrupted as stopped:  # what the folder holds, which main's plain "interrupted" cannot say
+        typer.echo(str(stopped), err=True)
+        raise InterruptReported() from None
     if as_json:
         _echo_json(result.to_json())
         return

@@ -222,6 +222,27 @@ def meta_train(out: str | Path, config: MetaConfig | None = None, *, setting: st
     return run_meta(cfg, Path(out), progress=progress)
 
 
+class MetaInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during meta-train: the arms saved so far stay in ``out`` (each loads as a backbone), unscored
+    (meta.json is written once every arm is); an ``out`` this run created and left empty is removed. A KeyboardInterrupt
+    still, so a script stops as it would; its text is the one line the CLI prints."""
+
+    def __init__(self, stop: KeyboardInterrupt, out: Path, saved: list[str], arms: int, *, created: bool) -> None:
+        from headstart.interrupts import interrupted_by
+
+        if not saved and created:
+            try:
+                out.rmdir()  # empty: nothing of this run's in it
+            except OSError:
+                pass
+        kept = (f"{len(saved)} of {arms} arms trained and saved in {str(out)!r} ({', '.join(saved)}: each loads as "
+                f"--backbone {str(out / saved[0])!r}), none scored (meta.json is written once every arm is)" if saved else
+                "before any arm was saved: nothing kept")
+        super().__init__(f"{interrupted_by(stop)}: {kept}; the same command trains {'them all ' if saved else ''}again "
+                         "from the start")
+        self.saved = saved
+
+
 def check_out(out: Path, cfg: MetaConfig) -> None:
     """Refuse an ``out`` holding anything but an earlier meta-train of these same settings (which this one replaces).
 
@@ -282,19 +303,23 @@ def _run(cfg: MetaConfig, out: Path, *, progress: bool) -> MetaResult:
     plain, base, novel, notes, validation = setup(cfg)
     result = MetaResult(config=cfg.to_json(), out=out, notes=notes)
     models = {}
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    for name in cfg.arms:
-        backbone, head, summary = train_chosen(name, plain, base, validation, cfg, progress=progress)
-        trained_by = {"command": "meta-train", "arm": name, **{k: v for k, v in cfg.to_json().items() if k not in ("arms", "tune")},
-                      "meta_lr": summary["meta_lr"] if summary["meta_lr"] is not None else cfg.meta_lr}
-        folder = save_image_backbone(backbone, out / name, architecture=architecture_of(cfg.backbone), trained_by=trained_by)
-        if get_arm(name).learns_head:
-            from safetensors.torch import save
+    try:
+        for name in cfg.arms:
+            backbone, head, summary = train_chosen(name, plain, base, validation, cfg, progress=progress)
+            trained_by = {"command": "meta-train", "arm": name, **{k: v for k, v in cfg.to_json().items() if k not in ("arms", "tune")},
+                          "meta_lr": summary["meta_lr"] if summary["meta_lr"] is not None else cfg.meta_lr}
+            folder = save_image_backbone(backbone, out / name, architecture=architecture_of(cfg.backbone), trained_by=trained_by)
+            if get_arm(name).learns_head:
+                from safetensors.torch import save
 
-            write_atomic(folder / "meta-head.safetensors", save({k: v.contiguous() for k, v in head.items()}))
-        models[name] = (backbone, head)
-        result.training.append({**summary, "saved": str(folder)})
-    result.rows = evaluate(models, plain, novel, cfg, progress=progress)
+                write_atomic(folder / "meta-head.safetensors", save({k: v.contiguous() for k, v in head.items()}))
+            models[name] = (backbone, head)
+            result.training.append({**summary, "saved": str(folder)})
+        result.rows = evaluate(models, plain, novel, cfg, progress=progress)
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM read as it: say what the folder holds now
+        raise MetaInterrupted(stop, out, [t["arm"] for t in result.training], len(cfg.arms), created=created) from None
     result.seconds = round(time.monotonic() - start, 1)
     write_json(out / "meta.json", result.to_json())
     write_atomic(out / "meta.md", meta_markdown(result).encode())

@@ -348,5 +348,30 @@ def test_sigterm_during_meta_training_says_so_and_exits_130(tmp_path, monkeypatc
     code, _, err = run_cli(["meta-train", "--setting", "fashion-split", "--arms", "protonet", "--meta-steps", "2",
                             "--episodes", "3", "--per-class", "20", "--queries", "3", "--shots", "1", "--train-shots", "1",
                             "--val-episodes", "4", "--out", str(tmp_path / "meta"), "-q"], monkeypatch, capsys)
-    assert code == 130 and err.strip().splitlines()[-1] == "interrupted by SIGTERM", err
+    assert code == 130 and err.strip().splitlines()[-1] == ("interrupted by SIGTERM: before any arm was saved: nothing "
+                                                            "kept; the same command trains again from the start"), err
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert not (tmp_path / "meta").exists(), "the empty folder this run made is not left behind"
+
+
+def test_a_stop_after_an_arm_was_saved_says_what_the_folder_holds(tmp_path, monkeypatch):
+    """meta-train stopped by Ctrl-C said only "interrupted", its finished arms in --out, said nowhere."""
+    import headstart
+    from headstart.backbones.registry import load_backbone
+    from headstart.meta.train import MetaInterrupted
+
+    import headstart.meta.train as meta_train
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(meta_train, "evaluate", stopped)
+    out = tmp_path / "meta"
+    with pytest.raises(MetaInterrupted) as stop:
+        headstart.meta_train(out, {"arms": ("protonet",), "meta_steps": 2, "episodes": 3, "per_class": 20, "queries": 3,
+                                   "shots": (1,), "train_shots": 1, "val_episodes": 4}, setting="fashion-split")
+    assert str(stop.value) == (f"interrupted: 1 of 1 arms trained and saved in {str(out)!r} (protonet: each loads as "
+                               f"--backbone {str(out / 'protonet')!r}), none scored (meta.json is written once every arm "
+                               "is); the same command trains them all again from the start")
+    assert isinstance(stop.value, KeyboardInterrupt) and not (out / "meta.json").exists()
+    assert load_backbone(str(out / "protonet")).modality == "image"
