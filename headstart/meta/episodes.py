@@ -72,7 +72,7 @@ def check_episode_shape(by_class: dict[int, np.ndarray], *, ways: int, shots: in
     if queries < 1:
         raise ConfigError(f"--queries must be >= 1, got {queries!r}; try --queries 15")
     if ways > len(by_class):
-        raise ConfigError(f"--ways {ways} needs {ways} classes, but {where} has {len(by_class)}; try --ways {len(by_class)}")
+        raise ConfigError(f"--ways {ways} needs {ways} classes, but {where} are {len(by_class)}; try --ways {len(by_class)}")
     short = {c: len(rows) for c, rows in by_class.items() if len(rows) < shots + queries}
     if short:
         c, n = next(iter(short.items()))

@@ -9,6 +9,7 @@ held-out rows of the base classes, never a meta-training row (``validation_pool`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -100,6 +101,12 @@ def setup(cfg: MetaConfig) -> Setup:
     if getattr(plain, "modality", "text") != "image":
         raise ConfigError(f"meta-train reads images; --backbone {cfg.backbone!r} is a text backbone; try --backbone mnist-cnn")
     plain.eval()
+    from headstart.data.builtin import REGISTRY
+    from headstart.errors import unknown
+
+    for name in dict.fromkeys((cfg.base, *cfg.novel)):  # an unknown name: the image datasets, not every one, are the choice
+        if name not in REGISTRY and not Path(name).exists():
+            raise unknown("image dataset", name, [k for k, v in REGISTRY.items() if v.modality == "image"], error=DataError)
     datasets = {name: load_dataset(name) for name in dict.fromkeys((cfg.base, *cfg.novel))}
     for name, data in datasets.items():
         if data.modality != "image" or data.task != "classification":

@@ -70,7 +70,8 @@ def train_arm(arm_name: str, plain: Any, base: Pool, cfg: MetaConfig, *, progres
             if not np.isfinite(losses[-1]):
                 raise Diverged(f"{arm_name} diverged at meta-step {step + 1} (loss {losses[-1]}); lower --meta-lr or --inner-lr")
             if update is not None:
-                update(step + 1, cfg.meta_steps, {"loss (last 20 steps)": float(np.mean(losses[-20:]))})
+                recent = losses[-20:]  # the label counts the steps it averages: "last 20" of 10 steps was untrue
+                update(step + 1, cfg.meta_steps, {f"loss (last {len(recent)} step{'s' if len(recent) > 1 else ''})": float(np.mean(recent))})
     tenth = max(1, len(losses) // 10)
     summary = {"arm": arm_name, "meta_steps": cfg.meta_steps, "seconds": round(time.monotonic() - start, 1),
                "first_loss": float(np.mean(losses[:tenth])) if losses else None,

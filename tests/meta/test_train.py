@@ -60,9 +60,11 @@ def test_every_method_meets_the_same_episodes():
 @pytest.mark.parametrize("args, text", [
     (["--shots", "0"], "--shots must be >= 1"),
     (["--arms", "protonet,mamal"], "unknown meta-learning arm 'mamal'; did you mean 'maml'?"),
-    (["--setting", "fashion-split", "--ways", "6"], "--ways 6 needs 6 classes, but the novel classes of 'fashion-mnist' has 5"),
+    (["--setting", "fashion-split", "--ways", "6"], "--ways 6 needs 6 classes, but the novel classes of 'fashion-mnist' are 5"),
     (["--setting", "cross-over"], "unknown setting 'cross-over'"),
     (["--inner", "some"], "--inner must be one of head, all"),
+    (["--base", "fashion-mnst"], "unknown image dataset 'fashion-mnst'; did you mean 'fashion-mnist'? (available: "
+                                 "fashion-mnist, mnist-5k, opencv-digits, sklearn-digits)"),  # not the text ones too
 ])
 def test_bad_input_is_one_line_and_exit_2(args, text, tmp_path, monkeypatch, capsys):
     from conftest import run_cli
@@ -114,6 +116,26 @@ def test_cli_end_to_end_saves_backbones_that_load(tmp_path, monkeypatch, capsys)
     with torch.no_grad():
         assert not torch.equal(loaded(loaded.collate(loaded.encode(images))),
                                load_backbone("mnist-cnn")(loaded.collate(loaded.encode(images))))
+
+
+def test_the_loss_label_counts_the_steps_it_averages(tmp_path, monkeypatch):
+    """The bar said "loss (last 20 steps)" after 2 steps."""
+    import contextlib
+
+    import headstart
+    import headstart.progress
+
+    labels = []
+
+    @contextlib.contextmanager
+    def bar(*args, **kwargs):
+        yield lambda step, total, info=None: labels.append(next(iter(info or {}), None))
+
+    monkeypatch.setattr(headstart.progress, "progress_bar", bar)
+    headstart.meta_train(tmp_path / "m", {"arms": ("protonet",), "meta_steps": 2, "episodes": 2, "per_class": 20,
+                                          "queries": 3, "shots": (1,), "train_shots": 1, "val_episodes": 2},
+                         setting="fashion-split", progress=True)
+    assert "loss (last 1 step)" in labels and "loss (last 2 steps)" in labels, labels
 
 
 def test_the_python_call_mirrors_the_command(tmp_path):
