@@ -323,7 +323,7 @@ def test_a_name_passed_where_meta_train_takes_its_folder_is_refused_at_once(tmp_
         raise AssertionError("the default experiment started")
 
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(DataError, match="unknown dataset 'nope'"):
+    with pytest.raises(DataError, match="unknown image dataset 'nope'"):
         headstart.meta_train(tmp_path / "out", MetaConfig(base="nope"))
     monkeypatch.setattr(headstart.meta.train, "run_meta", ran)
     for name, fix in (("fashion-mnist", "MetaConfig(base='fashion-mnist')"), ("mnist-cnn", "MetaConfig(backbone='mnist-cnn')"),
