@@ -165,7 +165,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.data import load_dataset
     from headstart.data_defaults import fill
     from headstart.ood_labels import parse_eval_data
-    from headstart.run_checks import check_out_of_domain
+    from headstart.run_checks import check_modality, check_out_of_domain
     from headstart.report.render import render
     from headstart.arguments import as_config
     from headstart.specs import TrainConfig
@@ -215,6 +215,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
         f"no oracle: the methods' scores read {name}'s labels otherwise ({how or 'mapped by --target'}), so training on "
         "its own labels would be another task; no ceiling and no share of the gap is reported"]
     _, model = loaded_cell(sweep.cells()[0])  # what the sweep loads (once per process): its modules say what can apply
+    check_modality(source_data, model)  # before the methods: a text backbone on images has no BatchNorm to name either
     out = Path(out)
     result = AdaptResult(out=out, notes=notes)
     refused = refusals(chosen, model=model, task=source_data.task, strategy=strategy, strategies=sweep.strategies)

@@ -142,6 +142,20 @@ def _same_data(name: str, others: tuple[str, ...]) -> bool:
     return canonical(name) in {canonical(o) for o in others}
 
 
+def check_modality(data: Dataset, pretrained: torch.nn.Module) -> str:
+    """The backbone's modality, where it is the data's (texts or images).
+
+    Raises:
+        ConfigError: images with a text backbone or the reverse, naming the backbones that read the data.
+    """
+    modality = modality_of(pretrained)
+    if data.modality != modality:
+        fits = [name for name, entry in BACKBONES.items() if entry.modality == data.modality]
+        raise ConfigError(f"{data.name!r} holds {data.modality}s but backbone {getattr(pretrained, 'name', '?')!r} reads {modality}s; "
+                          f"use --backbone {fits[0]} ({data.modality} backbones: {', '.join(fits)})")
+    return modality
+
+
 def check_compatible(strategy: Any, data: Dataset, pretrained: torch.nn.Module, cfg: TrainConfig, *,
                      pooling: str | None) -> None:
     """Data, backbone, strategy and the settings of one modality fit together.
@@ -150,11 +164,7 @@ def check_compatible(strategy: Any, data: Dataset, pretrained: torch.nn.Module, 
         ConfigError: images with a text backbone (or the reverse), a strategy that cannot adapt this kind of
             backbone (naming those that can) or this backbone (``Strategy.refuses``: a prompt arm on an encoder), --augment / --bn with a text backbone, or --pooling with an image one.
     """
-    modality = modality_of(pretrained)
-    if data.modality != modality:
-        fits = [name for name, entry in BACKBONES.items() if entry.modality == data.modality]
-        raise ConfigError(f"{data.name!r} holds {data.modality}s but backbone {getattr(pretrained, 'name', '?')!r} reads {modality}s; "
-                          f"use --backbone {fits[0]} ({data.modality} backbones: {', '.join(fits)})")
+    modality = check_modality(data, pretrained)
     check_applies(strategy, modality)
     why = strategy.refuses(pretrained)
     if why:

@@ -28,6 +28,16 @@ def test_a_method_applies_by_the_models_modules_the_task_and_the_strategy():
     assert set(fixed) == {"coral", "mmd"}, fixed
 
 
+def test_a_backbone_of_the_other_modality_is_named_before_the_methods_it_cannot_apply(tiny_registry, tmp_path,
+                                                                                       monkeypatch, capsys):
+    """Images with a text backbone and bn-adapt among the methods were told the model has no BatchNorm layer, not that
+    the backbone cannot read them."""
+    assert_user_error(run_cli(["adapt", "--source", "sklearn-digits", "--target", "mnist-5k", "--backbone", "tiny",
+                               "--methods", "source-only,bn-adapt", "--sizes", "16", "--seeds", "1", "--out",
+                               str(tmp_path / "a")], monkeypatch, capsys),
+                      "'sklearn-digits' holds images but backbone", "reads texts; use --backbone")
+
+
 def test_a_method_given_that_cannot_apply_is_refused_before_the_oracle_trains(toy_csv, other_csv, tiny_registry, tmp_path,
                                                                               monkeypatch, capsys):
     out = tmp_path / "a"
