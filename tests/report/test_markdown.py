@@ -76,3 +76,36 @@ def test_seconds_keep_their_trailing_zeros_so_a_column_lines_up():
     assert [per_step_text(s) for s in (6.0, 5.87, 0.5, 0.0523, 12.0, 100.0, 120.4)] == [
         "6.00", "5.87", "0.500", "0.0523", "12.0", "100", "120"]
     assert [seconds_text(s) for s in (6.0, 5.87, 0.0)] == ["6.00", "5.87", "0.00"]
+
+
+def test_only_what_validation_chose_is_under_chosen_on_validation() -> None:
+    """icl[k=4] showed "k 4; prompt_tokens 193" and zero-shot-prompt "prompt_tokens 42" under "chosen on validation":
+    k was given and a prompt's length is measured. They are the budget's now, said as what they are; report.md and
+    report.html show the same strings."""
+    from headstart.analysis import summarize
+    from headstart.report.html import _payload
+    from headstart.report.markdown import report_markdown
+    from headstart.results import RunResult
+
+    def run(strategy: str, n: int, options: dict, chosen: dict, seed: int = 0) -> RunResult:
+        spec = {"strategy": strategy, "n": n, "n_requested": n, "seed": seed, "backbone": "smollm2-135m",
+                "data": {"name": "rt", "hash": "rt"}, "options": options, "train": {}}
+        record = {"budget": {"planned_steps": 0, "steps": 0}, "history": [{"step": 0, "phase": strategy, "val_score": 0.6,
+                                                                            "solved": True}]}
+        return RunResult(key=f"{strategy}/{n}/{seed}", spec=spec, status="done", metrics={"accuracy": 0.6, "n": 40},
+                         val_metrics={"accuracy": 0.6}, chosen=chosen, record=record, train_seconds=1.0)
+
+    runs = [run("zero-shot-prompt", 0, {}, {"prompt_tokens": 42, "chat": False}),
+            run("icl", 8, {"k": 4, "calibrate": True}, {"prompt_tokens": 193, "chat": False, "demonstrations": 4}),
+            run("icl", 16, {"k": 4, "calibrate": True}, {"prompt_tokens": 300, "chat": False, "demonstrations": 3}),
+            run("embed-knn", 8, {}, {"k": 5})]
+    summary = summarize(runs)
+    text = report_markdown(summary, title="t", command=None)
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): [c.strip() for c in line.split("|")[1:-1]]
+            for line in text.splitlines() if line.startswith("| ") and "|---" not in line}
+    assert rows[("zero-shot-prompt", "0")][5:7] == ["–", "closed form (no optimiser steps), 42-token prompt"]
+    assert rows[("icl", "8")][5:7] == ["–", "closed form (no optimiser steps), 193-token prompt, 4 demonstrations"]
+    assert rows[("icl", "16")][6].endswith("300-token prompt, 3 demonstrations (of k=4: more would not fit the prompt token limit)")
+    assert rows[("embed-knn", "8")][5] == "k 5", "a k validation chose stays chosen"
+    page = {(r["strategy"], str(r["n"])): r for r in _payload(summary, "t", None)["curves"]}
+    assert page[("icl", "8")]["chosen"] == "" and page[("icl", "8")]["budget"] == rows[("icl", "8")][6]
