@@ -12,8 +12,8 @@ from typing import Any
 
 STATUSES = ("pending", "running", "done", "failed", "diverged")
 # Keys of a run's ``chosen`` that record what a closed-form phase did rather than what validation chose: setfit's pair
-# steps on the encoder, a prompted LM's prompt length and chat template.
-RECORDED = ("pair_steps", "pair_steps_planned", "prompt_tokens", "chat")
+# steps on the encoder, a prompted LM's prompt length and chat template, how many of icl's k demonstrations fit.
+RECORDED = ("pair_steps", "pair_steps_planned", "prompt_tokens", "chat", "demonstrations")
 
 
 def chosen_on_validation(chosen: dict[str, Any] | None) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MIN_P
 from headstart.analysis.units import PERCENT_METRICS, format_n, higher_is_better, resolve_direction, scale
 from headstart.analysis.forgetting import retention_rows
 from headstart.analysis.ood import ood_rows
-from headstart.analysis.arms import experiments, label_arms, with_arms
+from headstart.analysis.arms import differences_text, experiments, label_arms, with_arms
 from headstart.analysis.flags import requested, run_flags, size_key
 from headstart.analysis.readings import crossover, head_start
 from headstart.analysis.recommend import margin, recommend
@@ -65,8 +65,9 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
 
     Returns:
         ``{experiment, metric, higher_is_better, scale, confidence, test_rows, margin_points, reference, curves, head_start,
-        crossover, recommendation, retention, ood, budget_flags, grid_edges, counts, totals, other_experiments}``; each entry of
-        ``other_experiments`` is ``{experiment, runs, summary}``.
+        crossover, recommendation, retention, ood, budget_flags, grid_edges, counts, totals, other_experiments,
+        others_differ}``; each entry of ``other_experiments`` is ``{experiment, runs, summary}``; ``others_differ`` names
+        what sets the experiments apart (``arms.differences_text``: "the test split's row cap").
 
     Raises:
         ConfigError: ``metric`` appears in no finished run while other metrics do.
@@ -75,8 +76,10 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     kwargs = dict(higher_is_better=higher_is_better, a=a, b=b, confidence=confidence, margin_points=margin_points)
     (label, main), others = groups[0], groups[1:]
     summary = {"experiment": label, **_summarize_one(main, metric, **kwargs)}
+    shown = [(name, runs) for name, runs in others if any(r.status == "done" for r in runs)]
     summary["other_experiments"] = [{"experiment": name, "runs": len(runs), "summary": _summarize_one(runs, metric, **kwargs)}
-                                    for name, runs in others if any(r.status == "done" for r in runs)]
+                                    for name, runs in shown]
+    summary["others_differ"] = differences_text([runs[-1].spec for _, runs in [(label, main), *shown]]) if shown else ""
     return summary
 
 

@@ -118,12 +118,82 @@ def arm_name(result: RunResult) -> str:
     return str(result.spec.get("arm") or result.spec.get("strategy"))
 
 
+# What an experiment's setting says when it tells two experiments apart: (as a label says its value, as a sentence
+# names the setting). A setting not here is said as ``name=value``.
+_SETTINGS: dict[str, tuple[Any, str]] = {
+    "data.hash": (lambda v: f"data version {str(v)[:8]}", "the data's contents"),
+    "data.task": (lambda v: f"{v} task", "the task"),
+    "data.split.max_test": (lambda v: "test not capped" if v is None else f"test capped at {v} rows", "the test split's row cap"),
+    "data.split.max_val": (lambda v: "validation not capped" if v is None else f"validation capped at {v} rows",
+                           "the validation split's row cap"),
+    "data.split.seed": (lambda v: f"split seed {v}", "the split's seed"),
+    "data.split.test_fraction": (lambda v: f"test fraction {_value(v)}", "the test fraction"),
+    "data.split.val_fraction": (lambda v: f"validation fraction {_value(v)}", "the validation fraction"),
+    "data.split.dedupe": (lambda v: "test deduplicated" if v else "test not deduplicated", "test deduplication"),
+}
+
+
+def _settings(spec: dict[str, Any]) -> dict[str, str]:
+    """An experiment's key (``EXPERIMENT_FIELDS``) as ``{"data.split.max_test": "300", ...}``, values canonical."""
+    flat: dict[str, str] = {}
+
+    def walk(value: Any, name: str) -> None:
+        if isinstance(value, dict) and value:
+            for k, v in value.items():
+                walk(v, f"{name}.{k}")
+        else:
+            flat[name] = _canonical(value)
+
+    for name in EXPERIMENT_FIELDS:
+        walk(spec.get(name), name)
+    return flat
+
+
+def _differing(specs: list[dict[str, Any]]) -> list[str]:
+    """The settings of the experiments' keys (``_settings``) that do not all agree, in key order."""
+    flats = [_settings(s) for s in specs]
+    names = list(dict.fromkeys(n for flat in flats for n in flat))
+    return [n for n in names if len({flat.get(n) for flat in flats}) > 1]
+
+
+def setting_text(name: str, spec: dict[str, Any]) -> str:
+    """One setting of ``spec``'s experiment key as a label says it: "test capped at 300 rows", "backbone pooling=cls"."""
+    value: Any = spec
+    for part in name.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if name in _SETTINGS:
+        return _SETTINGS[name][0](value)
+    if name == "data.name":  # two names shown alike (a file's name in two folders): the names in full
+        return f"data {value}"
+    shown = name.removeprefix("backbone_config.")
+    return f"backbone {shown}={_value(value)}" if shown != name else f"{name.removeprefix('data.')}={_value(value)}"
+
+
+def differences_text(specs: list[dict[str, Any]]) -> str:
+    """What sets experiments apart, as a sentence names it: "the test split's row cap", "the data and the backbone"
+    (one spec per experiment); "" when they all agree."""
+    said: list[str] = []
+    for name in _differing(specs):
+        if name in ("data.name", "backbone"):
+            text = "the data" if name == "data.name" else "the backbone"
+        elif name in _SETTINGS:
+            text = _SETTINGS[name][1]
+        elif name.startswith("backbone_config."):
+            text = "the backbone's settings"
+        else:
+            text = f"the data's {name.removeprefix('data.')}"
+        if text not in said:
+            said.append(text)
+    return " and ".join(said) if len(said) <= 2 else ", ".join(said[:-1]) + " and " + said[-1]
+
+
 def experiments(results: list[RunResult]) -> list[tuple[str, list[RunResult]]]:
     """The runs split by experiment, newest experiment first (by its latest run; ``results`` oldest first).
 
     Returns:
-        ``[(label, runs)]``; labels are made unique by a number when two experiments share data name and backbone
-        (e.g. the same file edited between two compares).
+        ``[(label, runs)]``; where experiments share data name and backbone (the same data split with another test
+        cap, the same file edited between two compares), each label goes on to name the settings in which they
+        differ: ``"rotten-tomatoes · all-minilm-l6-v2 · test capped at 300 rows"``.
     """
     groups: dict[str, list[RunResult]] = {}
     last: dict[str, int] = {}
@@ -132,9 +202,13 @@ def experiments(results: list[RunResult]) -> list[tuple[str, list[RunResult]]]:
         groups.setdefault(key, []).append(r)
         last[key] = i
     ordered = sorted(groups, key=lambda k: -last[k])
-    out, seen = [], defaultdict(int)
+    alike: dict[str, list[str]] = defaultdict(list)  # experiments by data name and backbone
     for key in ordered:
-        label = experiment_label(groups[key][-1].spec)
-        seen[label] += 1
-        out.append((label if seen[label] == 1 else f"{label} ({seen[label]})", groups[key]))
-    return out
+        alike[experiment_label(groups[key][-1].spec)].append(key)
+    labels = {}
+    for label, keys in alike.items():
+        names = _differing([groups[k][-1].spec for k in keys])
+        for key in keys:
+            spec = groups[key][-1].spec
+            labels[key] = " · ".join([label, *(setting_text(n, spec) for n in names)]) if len(keys) > 1 else label
+    return [(labels[key], groups[key]) for key in ordered]

@@ -19,7 +19,7 @@ from headstart.analysis import flags, grids
 from headstart.analysis.arms import arm_name, with_arms
 from headstart.analysis.flags import budget_text, requested, size_key
 from headstart.analysis.units import validation_metric
-from headstart.results import RunResult
+from headstart.results import RunResult, chosen_on_validation
 
 CONFIDENCE = 0.95
 BASELINE = "scratch"  # the from-scratch twin: what every transfer strategy is measured against
@@ -186,10 +186,11 @@ def held_out_score(result: RunResult, metric: str) -> float | None:
 
 
 def chosen_text(runs: list[RunResult]) -> str:
-    """Hyperparameters picked on validation across a cell's runs: ``"lr 2e-05 (2), 5e-05 (1)"``; "" when none."""
+    """Hyperparameters picked on validation across a cell's runs: ``"lr 2e-05 (2), 5e-05 (1)"``; "" when none. What a
+    run recorded rather than chose (``results.RECORDED``: a prompt's length, icl's demonstrations) is ``budget_text``'s."""
     values: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in runs:
-        for name, value in (r.chosen or {}).items():
+        for name, value in chosen_on_validation(r.chosen).items():
             if isinstance(value, (int, float, str)) and not isinstance(value, bool) and name != "tune_seconds":
                 values[name][f"{value:g}" if isinstance(value, float) else str(value)] += 1
     parts = []

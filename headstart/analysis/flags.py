@@ -150,6 +150,26 @@ def was_capped(budget: dict[str, Any]) -> bool:
     return budget.get("max_steps") is not None and budget.get("max_steps") == budget.get("planned_steps")
 
 
+def _span(values: set[int]) -> str:
+    ordered = sorted(values)
+    return f"{ordered[0]}" if len(ordered) == 1 else f"{ordered[0]}–{ordered[-1]}"
+
+
+def prompt_facts(runs: list[RunResult]) -> list[str]:
+    """What a prompted LM's runs measured (``results.RECORDED``, never chosen on validation): ``["193-token prompt",
+    "4 demonstrations"]``, and "(of k=8: more would not fit the prompt token limit)" where fewer than k fit."""
+    found = [r.chosen or {} for r in runs]
+    tokens = {int(c["prompt_tokens"]) for c in found if isinstance(c.get("prompt_tokens"), int)}
+    shown = {int(c["demonstrations"]) for c in found if isinstance(c.get("demonstrations"), int)}
+    facts = [f"{_span(tokens)}-token prompt"] if tokens else []
+    if shown:
+        asked = {int(k) for r in runs if isinstance(k := (r.spec.get("options") or {}).get("k"), int)}
+        cut = len(asked) == 1 and min(shown) < next(iter(asked))
+        facts.append(f"{_span(shown)} demonstration{'' if shown == {1} else 's'}"
+                     + (f" (of k={next(iter(asked))}: more would not fit the prompt token limit)" if cut else ""))
+    return facts
+
+
 def budget_text(runs: list[RunResult]) -> str:
     """An arm's budget as run: ``"80 steps (1 epoch, at least 80 steps), lr 5e-05, head lr 0.001, untuned"``; "" without records."""
     budgets = [r.record.get("budget") for r in runs if (r.record or {}).get("budget")]
@@ -165,7 +185,7 @@ def budget_text(runs: list[RunResult]) -> str:
             cut = (f" (capped by max_steps: one epoch of its pairs is {asked[0]}" + (f"–{asked[-1]}" if len(asked) > 1 else "")
                    + " steps)") if asked else ""
             return f"{steps} encoder steps on sentence pairs{cut}, then a closed-form head"
-        return "closed form (no optimiser steps)"
+        return "closed form (no optimiser steps)" + "".join(f", {fact}" for fact in prompt_facts(runs))
     planned = sorted({int(b.get("planned_steps") or 0) for b in budgets})
     steps = f"{planned[0]}" if len(planned) == 1 else f"{planned[0]}–{planned[-1]}"
     stopped = sum(stopped_early(r) for r in runs)

@@ -55,8 +55,9 @@ def print_report(paths: dict[str, Path], out_dir: Path) -> None:
         for line in forgetting_lines(one.get("retention") or []) + ood_lines(one.get("ood") or [], one.get("scale", 1.0)):
             typer.echo(line)
     if others:
-        typer.echo(f"note: {1 + len(others)} experiments (data · backbone) are reported apart, never averaged or ranked together; "
-                   "headstart rank-backbones --measured compares backbones")
+        differ = summary.get("others_differ") or "data, split or backbone"
+        typer.echo(f"note: {1 + len(others)} experiments (they differ in {differ}) are reported apart, never averaged or "
+                   "ranked together" + ("; headstart rank-backbones --measured compares backbones" if "backbone" in differ else ""))
     if summary.get("unfinished"):  # the store's, not one experiment's: after every block
         typer.echo(f"not finished: {summary['unfinished']['text']}")
     typer.echo(f"report: {paths['report.html']} (also chart.png, report.md, results.json in {out_dir})")

@@ -14,7 +14,7 @@ from typing import Any
 from headstart.analysis import format_n, size_key
 from headstart.report.chart import log_x, metric_label
 from headstart.report.markdown import (curve_ci_text, difference_ci_text, interval_text, paired_retention_text,
-                                       per_step_text, produced_by_markdown, ranking_cells, reference_text,
+                                       others_lead, per_step_text, produced_by_markdown, ranking_cells, reference_text,
                                        retention_ci_text, score_ci_text, seconds_text, signed_value, size_text,
                                        superseded_text, value_text)
 
@@ -241,7 +241,7 @@ if (D.grid_edges.length) {
 $("superseded").textContent = D.superseded;
 if (D.others.length) {
   $("others").append(el("h2", "Other experiments in this store"));
-  $("others").append(el("p", "The figures above are " + D.experiment + ", the newest experiment; these are summarised apart, never compared with it.", {class: "note"}));
+  $("others").append(el("p", D.others_lead, {class: "note"}));
   for (const o of D.others) {
     $("others").append(el("h3", o.experiment + " (" + o.runs + " runs)"));
     const list = el("ul");
@@ -320,6 +320,7 @@ def _payload(summary: dict[str, Any], title: str, command: str | list[str] | Non
                  "gap_ci_text": difference_ci_text(summary, r["gap"]), "seeds": r["seeds"], "note": r.get("note"),
                  "majority_note": r.get("majority_note"), "one_class_note": r.get("one_class_note")}
                 for r in summary.get("ood") or []],
+        "others_lead": others_lead(summary),
         "others": [{"experiment": o["experiment"], "runs": o["runs"], "recommendation": [b["text"] for b in o["summary"]["recommendation"]]}
                    for o in summary.get("other_experiments") or []],
         "problems": [{**c, "n": str(c["n"])} for c in summary["counts"] if c["failed"] or c["diverged"]],

@@ -134,15 +134,22 @@ def choice_text(summary: dict[str, Any]) -> str:
             + "; the figures quoted are test scores.")
 
 
+def others_lead(summary: dict[str, Any]) -> str:
+    """The other experiments' lead-in, plain text (report.md and report.html): which is the newest, and what sets the
+    others apart from it (``summary["others_differ"]``: the test split's row cap, the data, the backbone ...)."""
+    differ = summary.get("others_differ")
+    return (f"The figures above are {summary.get('experiment', '')}, the newest experiment. The store also holds "
+            + (f"runs that differ from them in {differ}" if differ else "other experiments")
+            + "; each is summarised apart, never averaged or compared with it.")
+
+
 def other_experiments_markdown(summary: dict[str, Any]) -> list[str]:
     """A section per other experiment in the store (``analysis.summarize``'s ``other_experiments``): its
     recommendation and curves, never compared with the main one."""
     others = summary.get("other_experiments") or []
     if not others:
         return []
-    lines = ["", "## Other experiments in this store", "",
-             f"The figures above are {md_text(summary.get('experiment', ''))}, the newest experiment. The store also holds "
-             "runs on other data or another backbone; each is summarised apart, never averaged or compared with it."]
+    lines = ["", "## Other experiments in this store", "", md_text(others_lead(summary))]
     for i, other in enumerate(others, 2):
         inner = other["summary"]
         lines += ["", f"### {md_text(other['experiment'])} ({other['runs']} runs)", ""]

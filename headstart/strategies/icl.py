@@ -4,7 +4,7 @@ Brown et al. 2020 ("Language models are few-shot learners"): the prompt is the i
 "Text: x_i / Answer: w_{y_i}", then the input; the class is the likeliest answer word (verbalizer scoring,
 ``backbones/verbalizer.py``). Demonstrations are drawn from the training rows with the run's seed, class-balanced
 (round-robin over the classes in a seeded order, so k = 8 on two classes shows four of each where the rows allow), in
-a seeded order, and only as many as fit ``max_prompt_tokens`` (the chosen ``k`` is recorded). With ``calibrate`` the
+a seeded order, and only as many as fit ``max_prompt_tokens`` (how many did is recorded: ``demonstrations``). With ``calibrate`` the
 prior the prompt gives content-free inputs is divided out (Zhao et al. 2021: ICL's majority-label and recency biases).
 The run saves its demonstrations (token ids and classes, JSON) beside its head.
 """
@@ -86,7 +86,7 @@ class Icl(PromptStrategy):
             demos = demos[:-1]
         else:
             scorer.set_prompt(demos=[])
-        return {**finish(model, options), "k": len(demos)}
+        return {**finish(model, options), "demonstrations": len(demos)}  # measured, not chosen: k was given
 
     def save_files(self, model: nn.Module, out: Path) -> None:
         payload = {"format": "headstart-icl", "demonstrations": [{"input_ids": x, "class": y} for x, y in model.backbone.demos]}

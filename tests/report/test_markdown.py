@@ -76,3 +76,66 @@ def test_seconds_keep_their_trailing_zeros_so_a_column_lines_up():
     assert [per_step_text(s) for s in (6.0, 5.87, 0.5, 0.0523, 12.0, 100.0, 120.4)] == [
         "6.00", "5.87", "0.500", "0.0523", "12.0", "100", "120"]
     assert [seconds_text(s) for s in (6.0, 5.87, 0.0)] == ["6.00", "5.87", "0.00"]
+
+
+def test_only_what_validation_chose_is_under_chosen_on_validation() -> None:
+    """icl[k=4] showed "k 4; prompt_tokens 193" and zero-shot-prompt "prompt_tokens 42" under "chosen on validation":
+    k was given and a prompt's length is measured. They are the budget's now, said as what they are; report.md and
+    report.html show the same strings."""
+    from headstart.analysis import summarize
+    from headstart.report.html import _payload
+    from headstart.report.markdown import report_markdown
+    from headstart.results import RunResult
+
+    def run(strategy: str, n: int, options: dict, chosen: dict, seed: int = 0) -> RunResult:
+        spec = {"strategy": strategy, "n": n, "n_requested": n, "seed": seed, "backbone": "smollm2-135m",
+                "data": {"name": "rt", "hash": "rt"}, "options": options, "train": {}}
+        record = {"budget": {"planned_steps": 0, "steps": 0}, "history": [{"step": 0, "phase": strategy, "val_score": 0.6,
+                                                                            "solved": True}]}
+        return RunResult(key=f"{strategy}/{n}/{seed}", spec=spec, status="done", metrics={"accuracy": 0.6, "n": 40},
+                         val_metrics={"accuracy": 0.6}, chosen=chosen, record=record, train_seconds=1.0)
+
+    runs = [run("zero-shot-prompt", 0, {}, {"prompt_tokens": 42, "chat": False}),
+            run("icl", 8, {"k": 4, "calibrate": True}, {"prompt_tokens": 193, "chat": False, "demonstrations": 4}),
+            run("icl", 16, {"k": 4, "calibrate": True}, {"prompt_tokens": 300, "chat": False, "demonstrations": 3}),
+            run("embed-knn", 8, {}, {"k": 5})]
+    summary = summarize(runs)
+    text = report_markdown(summary, title="t", command=None)
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): [c.strip() for c in line.split("|")[1:-1]]
+            for line in text.splitlines() if line.startswith("| ") and "|---" not in line}
+    assert rows[("zero-shot-prompt", "0")][5:7] == ["–", "closed form (no optimiser steps), 42-token prompt"]
+    assert rows[("icl", "8")][5:7] == ["–", "closed form (no optimiser steps), 193-token prompt, 4 demonstrations"]
+    assert rows[("icl", "16")][6].endswith("300-token prompt, 3 demonstrations (of k=4: more would not fit the prompt token limit)")
+    assert rows[("embed-knn", "8")][5] == "k 5", "a k validation chose stays chosen"
+    page = {(r["strategy"], str(r["n"])): r for r in _payload(summary, "t", None)["curves"]}
+    assert page[("icl", "8")]["chosen"] == "" and page[("icl", "8")]["budget"] == rows[("icl", "8")][6]
+
+
+def test_experiments_alike_but_for_their_split_say_what_tells_them_apart() -> None:
+    """Two compares into one store with --max-test 300 then 400 read "rotten-tomatoes · all-minilm-l6-v2" and
+    "rotten-tomatoes · all-minilm-l6-v2 (2)", under a lead-in saying the store held "runs on other data or another
+    backbone": the same data and backbone, another test cap. Each title now names its cap, the lead-in what differs."""
+    from headstart.analysis import summarize
+    from headstart.report.html import _payload
+    from headstart.report.markdown import report_markdown
+    from headstart.results import RunResult
+
+    def run(strategy: str, max_test: int, *, backbone: str = "all-minilm-l6-v2") -> RunResult:
+        split = {"dedupe": False, "max_test": max_test, "max_val": 300, "seed": 0, "test_fraction": 0.2, "val_fraction": 0.1}
+        spec = {"strategy": strategy, "n": 16, "n_requested": 16, "seed": 0, "backbone": backbone, "options": {}, "train": {},
+                "data": {"name": "rotten-tomatoes", "hash": "208a6147", "split": split, "task": "classification"}}
+        return RunResult(key=f"{strategy}/{max_test}/{backbone}", spec=spec, status="done",
+                         metrics={"accuracy": 0.6, "n": max_test}, val_metrics={"accuracy": 0.6}, train_seconds=1.0)
+
+    runs = [run(s, 300) for s in ("linear-probe", "tfidf-logreg")] + [run(s, 400) for s in ("linear-probe", "tfidf-logreg")]
+    summary = summarize(runs)
+    text = report_markdown(summary, title=summary["experiment"], command=None)
+    assert text.startswith("# rotten-tomatoes · all-minilm-l6-v2 · test capped at 400 rows\n")
+    assert "### rotten-tomatoes · all-minilm-l6-v2 · test capped at 300 rows (2 runs)" in text and "(2)" not in text
+    lead = ("The figures above are rotten-tomatoes · all-minilm-l6-v2 · test capped at 400 rows, the newest experiment. "
+            "The store also holds runs that differ from them in the test split's row cap; each is summarised apart")
+    assert lead in text and "other data or another backbone" not in text
+    assert _payload(summary, "t", None)["others_lead"].startswith(lead), "report.html says the same"
+
+    other = summarize(runs[:2] + [run("linear-probe", 300, backbone="bge-small")])
+    assert other["experiment"] == "rotten-tomatoes · bge-small" and other["others_differ"] == "the backbone"

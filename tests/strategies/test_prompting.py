@@ -92,7 +92,7 @@ def test_icl_keeps_the_prompt_under_its_token_budget(toy):
                       train=CFG), data=toy, pretrained=tiny_llama(0))
     report = train(s)
     assert report.status == "done"
-    k = report.chosen["k"]
+    k = report.chosen["demonstrations"]
     assert 0 < k < 8 and s.model.backbone.prompt_tokens() <= 60 == s.options.max_prompt_tokens
     assert len(s.model.backbone.demos) == k
     assert torch.equal(s.model.head.weight, torch.eye(2)), "the head is the identity on the classes' log-probabilities"
