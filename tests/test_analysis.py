@@ -397,6 +397,21 @@ def test_choices_are_made_on_validation_and_reported_on_test() -> None:
     assert cross["n"] == 16, "ahead of lora on validation at every size, though behind it on test at 16"
 
 
+def test_a_test_difference_whose_interval_includes_zero_is_said_not_to_tell_the_two_apart() -> None:
+    """Two seeds' "+0.3 points (CI -35.3 to +35.9) over X" read as a lead; the recommendation says the interval
+    includes 0, and says nothing of the kind where it does not."""
+    wide = [run(s, 64, seed, test, val=val, seconds=sec)
+            for s, sec, pairs in (("full-finetune", 60, [(0.60, 0.80), (0.80, 0.81), (0.70, 0.82)]),
+                                  ("linear-probe", 1, [(0.75, 0.60), (0.65, 0.61), (0.70, 0.62)]))
+            for seed, (test, val) in enumerate(pairs)]
+    text = analysis.recommend(wide)[0]["text"]
+    assert "over linear-probe (an interval that includes 0: on test the two are not told apart)" in text, text
+    clear = [run(s, 64, seed, test + seed / 100, val=val, seconds=sec)
+             for s, sec, test, val in (("full-finetune", 60, 0.80, 0.80), ("linear-probe", 1, 0.60, 0.60)) for seed in range(3)]
+    text = analysis.recommend(clear)[0]["text"]
+    assert "over linear-probe" in text and "not told apart" not in text, text
+
+
 def test_nothing_is_chosen_on_test_when_no_run_stored_validation_scores() -> None:
     results = [dataclasses.replace(r, val_metrics={}) for r in grid({"a": {16: [0.7, 0.71]}, "scratch": {16: [0.5, 0.52]}},
                                                                      {"a": 1, "scratch": 1})]

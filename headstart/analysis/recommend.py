@@ -136,6 +136,12 @@ def _where(first: dict[str, Any], last: dict[str, Any], only: bool, is_first: bo
             else f"{lo} to {hi} labelled examples" if lo != hi else f"at {lo} labelled examples")
 
 
+def _spans_zero(difference: dict[str, Any]) -> bool:
+    """Whether a paired test difference's interval (it has one: two seeds or more) reaches both sides of 0."""
+    low, high = difference["ci"]
+    return bool(difference.get("has_ci", difference.get("pairs", 0) >= 2)) and low < 0 < high
+
+
 def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool) -> str:
     name, at = first["strategy"], format_n(first["n"], first["n_actual"])
     if first.get("label_free") or first["n"] == 0:  # a head set from descriptions, or an LM asked in words: nothing learned
@@ -158,7 +164,9 @@ def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool
                      + ("inside the margin" if inside else f"an interval reaching past the {allowed:.2g}-{units} margin: "
                         "on test the evidence that it is no worse is inconclusive"))
         return text
-    over = [f"{delta_text(v, metric, better_high)} over {v['strategy']}" for v in first["versus"]]
+    over = [f"{delta_text(v, metric, better_high)} over {v['strategy']}"
+            + (" (an interval that includes 0: on test the two are not told apart)" if _spans_zero(v) else "")
+            for v in first["versus"]]
     evidence = ("; on test " + ", ".join(over)) if over else ""
     text = f"{where}: {name} (best on {on}{reads}; test {first['score_text']} at n = {at}{evidence}; {cost})"
     other = first.get("undecided")
