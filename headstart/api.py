@@ -13,6 +13,7 @@ from headstart.fit_result import FitResult, Interrupted, split_name, with_scores
 from headstart.python_checks import flags_checked, python_named
 from headstart.arm_text import terms_of
 from headstart.data.memory import names_passed_data
+from headstart.progress import ProgressFn, scoring_counter
 from headstart.fit_checks import budget_notes, check_settings_used, check_tune_and_rate, grid_edge_note
 from headstart.same_run import check_replaces_same_run, saved_beside
 from headstart.arguments import as_table, parse_n
@@ -288,7 +289,8 @@ def _peak_rss() -> int:
 @python_named
 def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str | list[str] | None = None,
              tta: str | list[str] | None = None, eval_rows: str = "test", dedupe: bool = False,
-             full: bool = False, max_new_tokens: int | None = None, progress: Any = None) -> dict[str, Any] | list[dict[str, Any]]:
+             full: bool = False, max_new_tokens: int | None = None,
+             progress: ProgressFn | None = None) -> dict[str, Any] | list[dict[str, Any]]:
     """Metrics of a trained run on ``split`` ("test", or "val" alias "validation"): accuracy, macro_f1, … (rmse, r2 for
     regression); with ``eval_data``, on that dataset's test split instead (a file read by the run's own text and label
     columns where it has them; a seeded fifth of a file's rows;
@@ -303,14 +305,16 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     the checkpoint among several checks: its ``note`` says why), and ``tta``. ``dedupe=True`` leaves out the rows of
     each ``eval_data`` dataset that duplicate the run's own training or validation rows (those it warns of under
     ``leakage`` otherwise) and counts them under ``dropped``; the run's own test split is deduplicated at training
-    (``fit(dedupe=True)``).
+    (``fit(dedupe=True)``). ``progress(done, total, info)`` (``progress.progress_bar``'s) follows the rows scored,
+    part by part (``progress.scoring_counter``: the run's own split, then each dataset and method; features cached or
+    a pool adapted on first, where they are), with the time each part has left as the ETA (``info``'s ``eta_s``).
 
     An sft run (a folder, or what ``sft`` returned) answers its held-out test prompts greedily again, as sft did after
     training (``headstart.llm.evaluate``: the same rows, exact match), with ``max_new_tokens`` per answer (default: the
     run's own), and the score is written into the run (metrics.json, README.md), in place of a ``test_not_scored``;
     ``progress(done, total, info)`` follows the prompts answered. ``eval_data``, ``tta``, ``eval_rows``, ``dedupe``
     and ``split="val"`` are a classifier run's and refused there, as is a prefer run (it answers no test prompts);
-    ``max_new_tokens`` and ``progress`` are an sft run's and refused on a classifier run.
+    ``max_new_tokens`` is an sft run's and refused on a classifier run.
     Ctrl-C or SIGTERM before the score is written raises ``headstart.llm.evaluate.Kept``, the run as it was; one while
     it is written, held back until it is, ``headstart.llm.evaluate.Written`` (the score saved, its ``scored``). A folder
     that holds another run by then (its spec.json not the run's) is refused with a StoreError, nothing written.
@@ -335,11 +339,11 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
         sft_spec(run)  # a prefer run: refused as one before its options are
         check_options(split, eval_data=eval_data, tta=tta, eval_rows=eval_rows, dedupe=dedupe)
         return evaluate_sft(run, max_new_tokens=max_new_tokens, progress=progress)
-    if max_new_tokens is not None or progress is not None:  # an sft run's options, refused by name as its others are
+    if max_new_tokens is not None:  # an sft run's option, refused by name as its others are
         from headstart.llm.evaluate import refuse_for_classifier
 
-        refuse_for_classifier(run, *((f"--max-new-tokens {max_new_tokens}", "is for an sft run's answers")
-                                     if max_new_tokens is not None else ("progress", "follows an sft run's answers")))
+        refuse_for_classifier(run, f"--max-new-tokens {max_new_tokens}", "is for an sft run's answers")
+    told = scoring_counter(progress, None)  # no steps: the bar is each part's own count
     if full:  # the CLI's answer: the run's own split, then each dataset as trained and after each method
         from headstart.specs import check_eval_data, check_tta
 
@@ -355,8 +359,8 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
         if isinstance(run, FitResult):
             run._usable()
         loaded = run._loaded if isinstance(run, FitResult) else load_run(run)
-        metrics = evaluate_loaded(loaded, split)
-        elsewhere = [evaluate_ood(loaded, text, tta=method, rows=eval_rows, dedupe=dedupe)
+        metrics = evaluate_loaded(loaded, split, progress=told)
+        elsewhere = [evaluate_ood(loaded, text, tta=method, rows=eval_rows, dedupe=dedupe, progress=told)
                      for text in others for method in (None, *methods)]
         return {**metrics, "ood": elsewhere} if elsewhere else metrics
     if eval_data is not None:
@@ -366,8 +370,9 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
         methods = list(_methods(tta)) or [None]
         if isinstance(eval_data, (list, tuple)) or len(methods) > 1:
             datasets = eval_data if isinstance(eval_data, (list, tuple)) else [eval_data]
-            return [evaluate_ood(loaded, text, tta=method, rows=eval_rows, dedupe=dedupe) for text in datasets for method in methods]
-        return evaluate_ood(loaded, eval_data, tta=methods[0], rows=eval_rows, dedupe=dedupe)
+            return [evaluate_ood(loaded, text, tta=method, rows=eval_rows, dedupe=dedupe, progress=told)
+                    for text in datasets for method in methods]
+        return evaluate_ood(loaded, eval_data, tta=methods[0], rows=eval_rows, dedupe=dedupe, progress=told)
     if eval_rows != "test":
         raise ConfigError(f"--eval-rows {eval_rows} says which rows of an --eval-data dataset are scored; add --eval-data DATA")
     if tta is not None:
@@ -376,8 +381,8 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
         raise ConfigError(_DEDUPE_ALONE)
     split = split_name(split)
     if isinstance(run, FitResult):
-        return run.evaluate(split)
-    return evaluate_loaded(load_run(run), split)
+        return run.evaluate(split, progress=progress)
+    return evaluate_loaded(load_run(run), split, progress=told)
 
 
 def _is_lm_run(run: Any) -> bool:

@@ -64,10 +64,11 @@ def outputs_to_predictions(outputs: torch.Tensor, task: str, model: torch.nn.Mod
 
 def score_rows(model: torch.nn.Module, encoded: list, rows: np.ndarray, targets: np.ndarray, *, task: str,
                label_names: tuple[str, ...], batch_size: int, features: Callable[[np.ndarray], torch.Tensor] | None = None,
-               autocast: Callable | None = None) -> dict[str, Any]:
-    """Metrics of ``model`` on dataset ``rows`` (``targets`` indexed by row): forward, predictions, metrics."""
+               autocast: Callable | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Metrics of ``model`` on dataset ``rows`` (``targets`` indexed by row): forward, predictions, metrics;
+    ``progress``: ``model_outputs``'s rows done."""
     return scored_rows(model, encoded, rows, targets[rows], task=task, label_names=label_names, batch_size=batch_size,
-                       features=features, autocast=autocast)[0]
+                       features=features, autocast=autocast, progress=progress)[0]
 
 
 def scored_rows(model: torch.nn.Module, encoded: list, rows: np.ndarray, targets: np.ndarray, *, task: str,

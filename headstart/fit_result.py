@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.errors import ConfigError
+from headstart.progress import ProgressFn
 from headstart.python_checks import python_named
 
 
@@ -64,12 +65,15 @@ class FitResult:
             raise StoreError(f"this run {self.status} ({self.error}); nothing to evaluate or predict with, train it again")
 
     @python_named
-    def evaluate(self, split: str = "test") -> dict[str, Any]:
+    def evaluate(self, split: str = "test", *, progress: ProgressFn | None = None) -> dict[str, Any]:
+        """Metrics of the model in memory on ``split`` (``headstart.evaluate``'s); ``progress(done, total, info)``
+        follows the rows scored (``progress.scoring_counter``), as there."""
         from headstart.loaded import evaluate_loaded
+        from headstart.progress import scoring_counter
 
         split = split_name(split)
         self._usable()
-        return evaluate_loaded(self._loaded, split)
+        return evaluate_loaded(self._loaded, split, progress=scoring_counter(progress, None))
 
     @python_named
     def predict(self, texts: list[str]) -> list[dict[str, Any]]:

@@ -23,12 +23,15 @@ from headstart.errors import ConfigError, StoreError
 from headstart.evaluation import model_outputs, outputs_to_predictions, score_rows
 from headstart.features import FeatureCache
 from headstart.precision import autocast_for
+from headstart.progress import PartFn, part_of
 from headstart.saved import LoadedRun
 from headstart.specs import file_options
 
 
-def evaluate_loaded(run: LoadedRun, split: str = "test") -> dict[str, Any]:
-    """Metrics of a loaded run on its dataset's ``split`` ("test" or "val"), re-split exactly as in training.
+def evaluate_loaded(run: LoadedRun, split: str = "test", *, progress: PartFn | None = None) -> dict[str, Any]:
+    """Metrics of a loaded run on its dataset's ``split`` ("test" or "val"), re-split exactly as in training;
+    ``progress(what, done, total, unit)`` (``progress.scoring_counter``): the rows scored, and the rows whose backbone
+    features are cached first, counted as "scoring the test split" (or "the validation split").
 
     Raises:
         StoreError: the dataset changed since training (its content hash differs).
@@ -42,12 +45,17 @@ def evaluate_loaded(run: LoadedRun, split: str = "test") -> dict[str, Any]:
     encoded = backbone.encode(data.inputs)
     precision = resolved["train"]["precision"]
     autocast = autocast_for(precision, run.device)
+    told = part_of(progress, f"scoring the {'test' if split == 'test' else 'validation'} split")
+    if told is not None:
+        told("", 0, len(rows))
     features = None
     if run.meta["backbone_saved"] == "none":  # backbone unchanged: reuse (or fill) the shared feature cache
         features = FeatureCache(backbone, encoded, data.hash, batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,
-                                identity={**backbone.describe(), "precision": precision})
+                                identity={**backbone.describe(), "precision": precision},
+                                progress=(lambda done, total: told("caching the backbone's features", done, total)) if told else None)
     metrics = score_rows(run.model, encoded, rows, data.targets, task=run.task, label_names=run.label_names,
-                         batch_size=resolved["train"]["eval_batch_size"], features=features, autocast=autocast)
+                         batch_size=resolved["train"]["eval_batch_size"], features=features, autocast=autocast,
+                         progress=(lambda done: told("", done, len(rows))) if told else None)
     from headstart.ood import majority_share, with_majority_flag
 
     note = _capped_test(data, split_config, len(rows), run.task, metrics.get("accuracy")) if split == "test" else None
@@ -147,10 +155,13 @@ def _capped_test(data: Any, split: SplitConfig, scored: int, task: str, accuracy
     return f"a stratified {scored:,} of the {full:,} test rows{error}; train with --max-test {every} to score them all"
 
 
-def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None, rows: str = "test", dedupe: bool = False) -> dict[str, Any]:
+def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None, rows: str = "test", dedupe: bool = False,
+                 progress: PartFn | None = None) -> dict[str, Any]:
     """Metrics of a loaded run on another dataset's test split (``rows="all"``: on every row of it), out of domain
     (``headstart.ood``; ``text`` may map labels: ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``);
     with ``dedupe``, less the rows that duplicate the run's own training or validation rows (``dropped`` counts them).
+    ``progress(what, done, total, unit)`` (``progress.scoring_counter``): each part counted as ``ood.evaluate_elsewhere``
+    counts it (features cached, the pool adapted on, the rows scored), named "scoring DATA" (" after TTA").
 
     Raises:
         ConfigError: ``dedupe`` for a run whose own data cannot be read back (its rows cannot be found).
@@ -181,7 +192,8 @@ def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None, rows: str
     found = evaluate_elsewhere(run.model, backbone, text, run_data=own, split_config=SplitConfig(**resolved["data"]["split"]),
                                batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,
                                features=cached if run.meta["backbone_saved"] == "none" else None, tta=tta,
-                               seed=int(resolved["seed"]), rows=rows, seen=seen, dedupe=dedupe)
+                               seed=int(resolved["seed"]), rows=rows, seen=seen, dedupe=dedupe,
+                               progress=part_of(progress, f"scoring {text}" + (f" after {tta}" if tta else "")))
     note = "; ".join(n for n in (found["note"], unchecked) if n)
     part = "every row" if rows == "all" else "test"
     return with_majority_flag(with_interval({

@@ -25,22 +25,34 @@ def row_counter(progress: ProgressFn | None, total: int, *, before: int = 0) -> 
     return lambda done: progress(before + done, total, {"rows": f"{before + done}/{total}"})
 
 
-def paced(*, clock: Callable[[], float] = time.monotonic) -> Callable[..., str]:
-    """``said(what, done, total, unit="rows")``: ``"what, done/total unit"`` with the time that count has left at its
-    own pace so far (rows differ in length, so "~"), unknown before its first batch; its pace starts again at a count's
-    0 or at another ``what``. The words of every counted part that is no step (caching, scoring after the steps).
+def pace(*, clock: Callable[[], float] = time.monotonic) -> Callable[[str, int, int], float | None]:
+    """``left(what, done, total)``: the seconds that count has left at its own pace so far, None before its first
+    batch (``done`` 0); its pace starts again at a count's 0 or at another ``what``.
 
     Rows are paced alike: weighed by their tokens instead (batches run the shortest first), a retention pass over 495
     reviews said ~131s left 10 s before it ended, its short rows' many small batches costing more than their tokens."""
     began: list[tuple[float, str]] = []  # (when, what) the count began
 
-    def said(what: str, done: int, total: int, unit: str = "rows") -> str:
+    def left(what: str, done: int, total: int) -> float | None:
         now = clock()
         if not began or done == 0 or began[0][1] != what:
             began[:] = [(now, what)]
+        return (now - began[0][0]) * (total - done) / done if done else None
+
+    return left
+
+
+def paced(*, clock: Callable[[], float] = time.monotonic) -> Callable[..., str]:
+    """``said(what, done, total, unit="rows")``: ``"what, done/total unit"`` with the time that count has left at its
+    own pace so far (``pace``; rows differ in length, so "~"), unknown before its first batch. The words of every
+    counted part that is no step (caching, scoring after the steps)."""
+    left = pace(clock=clock)
+
+    def said(what: str, done: int, total: int, unit: str = "rows") -> str:
+        seconds = left(what, done, total)
         text = f"{what}, {done}/{total} {unit}"
         if 0 < done < total:
-            text += f", ~{(now - began[0][0]) * (total - done) / done:.0f}s left"
+            text += f", ~{seconds:.0f}s left"
         elif done == 0:
             text += f", time left unknown until its first {'fit' if unit == 'fits' else 'batch'}"
         return text
@@ -66,7 +78,7 @@ def caching_counter(progress: ProgressFn | None, steps: int, *,
 PartFn = Callable[..., None]  # ``told(what, done, total, unit="rows")``: a counted part of a stage (``scoring_counter``)
 
 
-def scoring_counter(progress: ProgressFn | None, at: tuple[int, int], *,
+def scoring_counter(progress: ProgressFn | None, at: tuple[int, int] | None, *,
                     clock: Callable[[], float] = time.monotonic) -> PartFn | None:
     """``progress`` told, the bar still where the steps left it (``at``: done, total), what the scoring after them
     counts (``then``: "measuring retention on sst2, the adapted backbone's features, 120/872 rows, ~40s left"), each
@@ -74,11 +86,18 @@ def scoring_counter(progress: ProgressFn | None, at: tuple[int, int], *,
     (their test-time adaptation too) took longer than the steps with one line unchanged. The bar's ETA stays unknown:
     the parts still to come have no pace yet, and the finished steps' would say "0s".
 
+    ``at`` None (``evaluate``: a scoring with no steps before it): the bar is each part's own count instead, the part
+    named beside its unit ("120/2000 rows scoring the test split") and the bar's ETA the time it has left at its pace
+    (``pace``), unknown before its first batch: 2,000 images took 30 s on a CPU with no word.
+
     Returns:
         ``told(what, done, total, unit="rows")`` (as ``paced``'s), or None without ``progress``.
     """
     if progress is None:
         return None
+    if at is None:
+        left = pace(clock=clock)
+        return lambda what, done, total, unit="rows": progress(done, total, {unit: what, ETA_KEY: left(what, done, total)})
     said = paced(clock=clock)
     return lambda what, done, total, unit="rows": progress(*at, {"then": said(what, done, total, unit), ETA_KEY: None})
 

@@ -242,7 +242,7 @@ def test_an_eval_data_mapping_s_fix_maps_every_label(mapping, says, shown, tmp_p
     run = tmp_path / "run"
     code, _, err = run_cli([*TRAIN, "--data", str(tmp_path / "toy.csv"), "--out", str(run)], monkeypatch, capsys)
     assert code == 0, err
-    result = run_cli(["evaluate", str(run), "--eval-data", f"{tmp_path / 'ev.csv'}{mapping}"], monkeypatch, capsys)
+    result = run_cli(["evaluate", "-q", str(run), "--eval-data", f"{tmp_path / 'ev.csv'}{mapping}"], monkeypatch, capsys)
     assert_user_error(result, says, f"e.g. --eval-data '{tmp_path / 'ev.csv'}[{shown}]'")
     fixed = f"{tmp_path / 'ev.csv'}[bad=neg, good=pos, meh=-]"
     code, out, err = run_cli(["evaluate", str(run), "--eval-data", fixed], monkeypatch, capsys)

@@ -654,7 +654,7 @@ def test_evaluate_dedupe_leaves_out_the_eval_data_rows_the_run_trained_or_chose_
 
     run, held, _, _ = run_with_repeated_rows(toy_csv, tmp_path)
     args = ["evaluate", str(run), "--eval-data", str(held), "--eval-rows", "all"]
-    code, out, err = run_cli([*args, "--dedupe"], monkeypatch, capsys)
+    code, out, err = run_cli([*args, "--dedupe", "-q"], monkeypatch, capsys)
     assert code == 0 and f"every row of {held} (76 examples): accuracy" in out, out
     said = [line for line in err.splitlines() if str(held) in line]  # the note, and no warning of held.csv's copies
     assert len(said) == 1 and said[0].startswith(f"note: --dedupe dropped 24 of the 100 rows of {held} (24.00%) before "
@@ -671,7 +671,7 @@ def test_evaluate_dedupe_leaves_out_the_eval_data_rows_the_run_trained_or_chose_
                       "--dedupe leaves out the rows of an --eval-data dataset", "add --eval-data DATA", "trains with --dedupe")
     copies = tmp_path / "copies.csv"
     pd.read_csv(held).head(24).to_csv(copies, index=False)  # only the run's own rows
-    assert_user_error(run_cli(["evaluate", str(run), "--eval-data", str(copies), "--eval-rows", "all", "--dedupe"],
+    assert_user_error(run_cli(["evaluate", str(run), "--eval-data", str(copies), "--eval-rows", "all", "--dedupe", "-q"],
                               monkeypatch, capsys), f"every row of {copies} duplicates the run's own", "drop --dedupe")
 
 

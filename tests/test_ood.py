@@ -496,7 +496,7 @@ def test_evaluate_scores_every_row_of_a_file_kept_apart_as_a_test_set(toy_csv, o
     with pytest.raises(DataError, match="pass eval_rows='all'"):
         headstart.evaluate(tmp_path / "ft", eval_data=str(tiny))
     # the user asked for test rows: the message said "the val split of 'two.csv' is empty", a part never scored
-    code, _, err = cli(["evaluate", str(tmp_path / "ft"), "--eval-data", str(tiny)], monkeypatch, capsys)
+    code, _, err = cli(["evaluate", "-q", str(tmp_path / "ft"), "--eval-data", str(tiny)], monkeypatch, capsys)
     assert code == 2 and err.strip() == (
         "error: 'two.csv' has too few rows (2) to cut the test fifth that --eval-data scores: every dataset is cut "
         "into that test fifth, a validation part and a pool, and 2 rows leave no validation row; it needs 7 rows or more; "

@@ -218,3 +218,24 @@ def test_the_log_says_each_scoring_part_once_not_a_line_per_batch_and_never_the_
                      f"ft: 10/10 then {retain}, 800/800 rows elapsed 31s ETA ?",
                      "ft: 10/10 then scoring sst2, 0/100 rows, time left unknown until its first batch elapsed 32s ETA ?"], lines
 
+
+def test_an_evaluate_bar_is_each_part_s_own_count_with_the_time_it_has_left():
+    """evaluate scores with no steps before it: with no ``at`` the bar is each part's count (its unit beside the part's
+    name), and its ETA that part's time left at its own pace, unknown before its first batch and again at another part."""
+    seen = []
+    now = [100.0]
+    told = progress.scoring_counter(lambda done, total, info: seen.append((done, total, info)), None, clock=lambda: now[0])
+    test = progress.part_of(told, "scoring the test split")
+    test("caching the backbone's features", 0, 400)
+    now[0] = 104.0
+    test("caching the backbone's features", 100, 400)  # 4 s a quarter: 12 s more
+    test("", 0, 400)
+    now[0] = 105.0
+    test("", 400, 400)
+    progress.part_of(told, "scoring sst2 after tent")("adapting to its pool", 0, 8, "batches")  # its own pace
+    assert seen == [(0, 400, {"rows": "scoring the test split, caching the backbone's features", progress.ETA_KEY: None}),
+                    (100, 400, {"rows": "scoring the test split, caching the backbone's features", progress.ETA_KEY: 12.0}),
+                    (0, 400, {"rows": "scoring the test split", progress.ETA_KEY: None}),
+                    (400, 400, {"rows": "scoring the test split", progress.ETA_KEY: 0.0}),
+                    (0, 8, {"batches": "scoring sst2 after tent, adapting to its pool", progress.ETA_KEY: None})]
+    assert progress.scoring_counter(None, None) is None

@@ -33,8 +33,8 @@ def test_a_fit_results_method_does_not_count_its_instance():
     from headstart.api import FitResult
 
     result = FitResult(**{**{f.name: None for f in dataclasses.fields(FitResult)}, "status": "done"})
-    with pytest.raises(ConfigError, match=r"^evaluate\(\) takes split as its only positional argument, got 2; drop the "
-                                          r"extra one$"):
+    with pytest.raises(ConfigError, match=r"^evaluate\(\) takes split as its only positional argument, got 2; give the "
+                                          r"others by keyword, e.g. progress='val'$"):
         result.evaluate("test", "val")
 
 

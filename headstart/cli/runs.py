@@ -278,7 +278,7 @@ def evaluate(
     dedupe: Annotated[bool, typer.Option("--dedupe", help="With --eval-data: leave out its rows that duplicate the run's own "
                                                           "training or validation rows (warned of without it), saying how many.")] = False,
     max_new_tokens: Annotated[Optional[int], typer.Option(help="An sft run: tokens an answer may take (default: the run's own, 64). Its score replaces the run's test score; evaluate without it makes the run's own again (greedy answers repeat).")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="An sft run: no progress bar while its test prompts are answered (refused for a classifier run, which shows none).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar (on stderr) while the rows are scored, or an sft run's test prompts answered.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Print a trained run's metrics on the test (or validation) split, and out of domain with --eval-data.
@@ -313,12 +313,11 @@ def evaluate(
                     max_new_tokens=max_new_tokens, quiet=quiet, as_json=as_json)
         return
 
-    if quiet:  # a classifier run is scored without a progress bar: refused by name, as --max-new-tokens is
-        from headstart.llm.evaluate import refuse_for_classifier
+    from headstart.progress import progress_bar
 
-        refuse_for_classifier(run, "--quiet", "quiets the progress bar of an sft run's answers")
-    scored = evaluate_run(run, split, eval_data=list(eval_data or ()), tta=list(tta or ()), eval_rows=eval_rows, dedupe=dedupe,
-                          full=True, max_new_tokens=max_new_tokens)
+    with progress_bar("evaluate", enabled=not quiet) as progress:  # stderr: --json's stdout stays the JSON alone
+        scored = evaluate_run(run, split, eval_data=list(eval_data or ()), tta=list(tta or ()), eval_rows=eval_rows,
+                              dedupe=dedupe, full=True, max_new_tokens=max_new_tokens, progress=progress)
     if as_json:
         _echo_json(scored)
         return

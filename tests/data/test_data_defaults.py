@@ -124,6 +124,6 @@ def test_train_then_evaluate_on_fashion_mnist_with_defaults_only(tmp_path, built
     assert resolved["backbone_config"]["image_size"] == SMALL_INPUT and resolved["data"]["split"]["max_test"] == IMAGE_MAX_TEST
     scored = runner.invoke(app, ["evaluate", str(out), "--json"])
     assert scored.exit_code == 0, scored.output
-    result = json.loads(scored.output)
+    result = json.loads(scored.stdout)  # the progress lines are on stderr
     assert result["split"] == "test" and result["n"] == IMAGE_MAX_TEST
     assert result["accuracy"] > 0.45, result  # ten classes, 40 labels: the probe is far above chance (measured ~0.6)

@@ -303,7 +303,7 @@ def test_image_folder_trains_end_to_end(folder, tiny_registry, tmp_path):
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(app, ["evaluate", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    assert 0 <= json.loads(result.output)["accuracy"] <= 1
+    assert 0 <= json.loads(result.stdout)["accuracy"] <= 1  # the progress lines are on stderr
     spec = json.loads((out / "spec.json").read_text())
     assert spec["resolved"]["train"]["augment"] == "crop" and spec["resolved"]["backbone_config"]["image_size"] == 16
     result = CliRunner().invoke(app, ["predict", str(out), str(folder / "dog")])

@@ -215,25 +215,6 @@ def test_max_new_tokens_on_a_classifier_run_is_one_line(toy_csv, tiny_registry, 
                       "does not exist")
 
 
-def test_quiet_and_progress_on_a_classifier_run_are_refused_by_name(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
-    """An sft run's other options on a classifier run are refused by name (--max-new-tokens); --quiet and progress=
-    were silently ignored."""
-    import headstart
-    from headstart.errors import ConfigError
-
-    out = tmp_path / "probe"
-    code, _, err = run_cli(["train", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe",
-                            "--n", "32", "--out", str(out)], monkeypatch, capsys)
-    assert code in (0, None), err
-    assert_user_error(run_cli(["evaluate", str(out), "-q"], monkeypatch, capsys),
-                      "--quiet quiets the progress bar of an sft run's answers", f"{str(out)!r} is a classifier run", "drop it")
-    assert_user_error(run_cli(["evaluate", str(tmp_path / "nothing"), "--quiet"], monkeypatch, capsys), "does not exist")
-    with pytest.raises(ConfigError, match=r"^progress follows an sft run's answers; '.*probe' is a classifier run, "
-                                          r"scored without generating: drop it$"):
-        headstart.evaluate(out, progress=lambda done, total, info: None)
-    assert "accuracy" in headstart.evaluate(out), "without them, scored as before"
-
-
 def test_max_new_tokens_on_a_classifier_run_in_memory_says_this_run(toy_csv, tiny_registry):
     """A run fit kept in memory (no out) has no folder to name: it was called 'None'."""
     import headstart
