@@ -120,7 +120,7 @@ def check_options(split: str, *, eval_data: Any, tta: Any, eval_rows: str, dedup
 
 
 def refuse_for_classifier(run: Any, flag: str, what: str) -> None:
-    """Refuse an option of an sft run's evaluate (``--max-new-tokens``, ``--quiet`` / ``progress``) given for a
+    """Refuse an option of an sft run's evaluate (``--max-new-tokens``) given for a
     classifier run, naming it; a folder that is no run at all is said as such first (``saved.read_meta``).
 
     Raises:
