@@ -48,8 +48,9 @@ def compare(
                                                         "on this machine (default: start a local Ray).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="sweep.toml with the same keys; flags override it.")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Cap on optimiser steps per phase, for every strategy compared: "
-                                                          "the linear probe's too, even below its own floor of 300 "
-                                                          "(quick sweeps; --config's [train_by_strategy.NAME] max_steps caps one).")] = None,
+                                                          "the linear probe's too, even below its own floor of 300, and "
+                                                          "below the min_steps --config sets (a note names them; quick "
+                                                          "sweeps; --config's [train_by_strategy.NAME] max_steps caps one).")] = None,
     min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: each strategy's).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's; 160 for images of 32 px or less on a 224 network).")] = None,
@@ -130,6 +131,12 @@ def compare(
     if tune_setting is None and grid and tune is None:
         raise ConfigError(f"--grid lists the learning rates tune searches, but {str(config)!r} sets tune = false; "
                           "drop --grid, or pass --tune")
+    if config:  # a floor above its cap, named where each was set; the command line's cap wins over the file's floors
+        from headstart.sweep_config import capped_floors
+
+        cut = capped_floors(cfg, config, max_steps=max_steps, min_steps=min_steps)
+        if cut:
+            typer.echo(cut, err=True)
     sweep = SweepSpec(
         data=pick(data, "data", COMPARE_DEFAULTS["data"]), backbone=pick(backbone, "backbone", COMPARE_DEFAULTS["backbone"]),
         strategies=parse_list(strategies_text, name="--strategies" if strategies_ is not None or "strategies" not in cfg else f"strategies in {str(config)!r}", noun="strategy"),
@@ -143,6 +150,7 @@ def compare(
         arms=pick(arms, "arms", ()), retain=tuple(retain or cfg.get("retain", ())),
         eval_data=tuple(eval_data or cfg.get("eval_data", ())), tta=tuple(tta or cfg.get("tta", ())), backbones=pick(backbones, "backbones", ()),
         group_column=pick(group_column, "group_column", None), split_column=pick(split_column, "split_column", None),
+        cap_over_floors=bool(config) and max_steps is not None,
     )
     described = pick(label_descriptions, "label_descriptions", None)
     if described is not None:
