@@ -1,4 +1,6 @@
-"""``--config sweep.toml``: the same knobs as the ``compare`` flags, in a file. Flags override it.
+"""``--config sweep.toml``: the same knobs as the ``compare`` flags, in a file. Flags override it: ``--max-steps`` caps
+the file's ``min_steps`` floors too (``capped_floors``), ``--strategies`` / ``--arms`` leave out its tables for the
+strategies they drop (``narrowed``).
 
 Example::
 
@@ -252,3 +254,30 @@ def capped_floors(config: dict[str, Any], path: str | Path, *, max_steps: int | 
         return None
     return (f"note: --max-steps {max_steps} caps the floors {where} sets above it ({'; '.join(dict.fromkeys(cut))}): "
             f"the cap wins, as over a strategy's own floor, and the report says 'capped at {max_steps} by max_steps'")
+
+
+def narrowed(config: dict[str, Any], path: str | Path, *, strategies: tuple[str, ...], flag: str) -> tuple[dict[str, Any], str | None]:
+    """``config`` without its settings for strategies a flag (``--strategies`` / ``--arms``) left out of the sweep:
+    flags override the file, so ``--strategies linear-probe`` beside a file with ``[train_by_strategy.scratch]`` runs
+    without scratch rather than being refused for its settings. Without such a flag the file's own list and tables
+    are checked against each other by the sweep (a misspelt table is still refused).
+
+    Args:
+        strategies: the strategies of the flag's sweep.
+        flag: the flag that named them, for the note.
+
+    Returns:
+        The tables [options.NAME], [train_by_strategy.NAME] and [grid] NAME kept for ``strategies``, and a note naming
+        those left out (None where none is).
+    """
+    kept, unused = dict(config), {}
+    for table in ("options", "train_by_strategy", "grid"):
+        if table in config:
+            kept[table] = {name: values for name, values in config[table].items() if name in strategies}
+            for name in set(config[table]) - set(strategies):
+                unused.setdefault(name, []).append(f"[grid] {name}" if table == "grid" else f"[{table}.{name}]")
+    if not unused:
+        return kept, None
+    tables = [t for name in sorted(unused) for t in unused[name]]
+    return kept, (f"note: {flag} leaves out {', '.join(sorted(unused))}: {', '.join(tables)} in {str(path)!r} "
+                  f"{'is' if len(tables) == 1 else 'are'} not used")

@@ -262,3 +262,31 @@ def test_a_floor_above_a_cap_set_beside_it_is_refused_naming_where_each_was_set(
     assert_user_error(run_cli(["compare", "--quiet", "--config", str(path), "--data", str(toy_csv), "--sizes", "16",
                                "--seeds", "1", "--out", str(tmp_path / "out"), *flags], monkeypatch, capsys),
                       message.format(path=repr(str(path))))
+
+
+def test_a_strategies_or_arms_flag_leaves_out_the_files_settings_for_the_strategies_it_drops(tmp_path, monkeypatch,
+                                                                                              capsys, toy_csv):
+    """``compare --config demo.toml --strategies linear-probe,full-finetune`` was refused for the file's
+    [train_by_strategy.scratch]; the flag overrides the file's list, so those settings are left out, with a note. The
+    file alone naming a strategy's table outside its own list is still refused (a typo in it is caught)."""
+    from tests.conftest import assert_user_error, run_cli
+
+    sweeps = _captured_sweeps(monkeypatch)
+    path = tmp_path / "sweep.toml"
+    path.write_text('strategies = ["scratch", "linear-probe", "full-finetune", "partial-freeze"]\n'
+                    '[train_by_strategy.scratch]\nlr = 1e-3\n[train_by_strategy.full-finetune]\nlr = 5e-5\n'
+                    '[options.partial-freeze]\nfreeze = 3\n[grid]\nscratch = [1e-4, 1e-3]\n')
+    common = ["compare", "--quiet", "--config", str(path), "--data", str(toy_csv), "--sizes", "16", "--seeds", "1",
+              "--out", str(tmp_path / "out")]
+    code, _, err = run_cli([*common, "--strategies", "linear-probe,full-finetune"], monkeypatch, capsys)
+    assert "captured" in err, err
+    assert (f"note: --strategies leaves out partial-freeze, scratch: [options.partial-freeze], [train_by_strategy.scratch], "
+            f"[grid] scratch in "
+            f"{str(path)!r} are not used") in err.splitlines(), err
+    assert (sweeps[0].strategies, sweeps[0].train_by_strategy, sweeps[0].options, sweeps[0].grids) == (
+        ("linear-probe", "full-finetune"), {"full-finetune": {"lr": 5e-5}}, {}, {})
+    code, _, err = run_cli([*common, "--arms", "linear-probe,lora[rank=4]"], monkeypatch, capsys)
+    assert "captured" in err and "note: --arms leaves out full-finetune, partial-freeze, scratch: " in err, err
+    assert (sweeps[1].strategies, sweeps[1].train_by_strategy) == (("linear-probe", "lora"), {})
+    path.write_text('strategies = ["linear-probe"]\n[train_by_strategy.scratch]\nlr = 1e-3\n')
+    assert_user_error(run_cli(common, monkeypatch, capsys), "settings given for 'scratch', which is not in")
