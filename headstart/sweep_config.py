@@ -1,4 +1,6 @@
-"""``--config sweep.toml``: the same knobs as the ``compare`` flags, in a file. Flags override it.
+"""``--config sweep.toml``: the same knobs as the ``compare`` flags, in a file. Flags override it: ``--max-steps`` caps
+the file's ``min_steps`` floors too (``capped_floors``), ``--strategies`` / ``--arms`` leave out its tables for the
+strategies they drop (``narrowed``).
 
 Example::
 
@@ -203,3 +205,79 @@ def _check_values(path: Path, table: str, values: dict[str, Any], kind: type) ->
                           else f"[{table}] in {str(path)!r}: {text}") from None
     finally:
         reset_surface(marked)
+
+
+def capped_floors(config: dict[str, Any], path: str | Path, *, max_steps: int | None = None,
+                  min_steps: int | None = None) -> str | None:
+    """Each strategy's floor (``min_steps``) against its cap (``max_steps``), as the file and the flags set them. A cap
+    typed on the command line (``--max-steps``) wins over every floor the file sets, as it does over a strategy's own
+    floor: the run takes the cap, and the report says "capped at N by max_steps". A floor above a cap set beside it
+    (both flags, both in the file, or ``--min-steps`` over the file's cap) asks for two budgets at once.
+
+    Args:
+        config: ``read_config``'s tables; ``train`` and ``train_by_strategy`` are read.
+        max_steps / min_steps: the command line's ``--max-steps`` / ``--min-steps`` (None: not given).
+
+    Returns:
+        A note naming the file's floors the command line's cap cuts, or None where it cuts none.
+
+    Raises:
+        ConfigError: a floor above its cap that is not the file's under the command line's cap, naming where each was
+            set and a fix that works there.
+    """
+    where = repr(str(path))
+    train = config.get("train", {})
+    # (value, name, fix) of each setting: where it was set, and how to change it there
+    floor = ((min_steps, f"--min-steps {min_steps}", "--min-steps at most {}") if min_steps is not None else
+             (train.get("min_steps"), f"min_steps = {train.get('min_steps')} in [train] of {where}", "min_steps at most {} in [train]"))
+    cap = ((max_steps, f"--max-steps {max_steps}", "--max-steps at least {}") if max_steps is not None else
+           (train.get("max_steps"), f"max_steps = {train.get('max_steps')} in [train] of {where}", "max_steps at least {} in [train]"))
+    pairs = [(floor, cap)]
+    for name, overrides in config.get("train_by_strategy", {}).items():
+        table = f"[train_by_strategy.{name}]"
+        pairs.append(((overrides["min_steps"], f"min_steps = {overrides['min_steps']} in {table} of {where}",
+                       f"min_steps at most {{}} in {table}") if "min_steps" in overrides else floor,
+                      (overrides["max_steps"], f"max_steps = {overrides['max_steps']} in {table} of {where}",
+                       f"max_steps at least {{}} in {table}") if "max_steps" in overrides else cap))
+    cut = []
+    for (low, low_name, low_fix), (high, high_name, high_fix) in pairs:
+        if low is None or high is None or low <= high:
+            continue
+        if max_steps is not None and high_name.startswith("--") and not low_name.startswith("--"):
+            cut.append(low_name.removesuffix(f" of {where}"))  # the command line's cap over the file's floor: it wins
+            continue
+        lower = (f", or --max-steps {high} on the command line, which caps the file's floors"
+                 if not low_name.startswith("--") and high_fix == "max_steps at least {} in [train]" else "")
+        raise ConfigError(f"{low_name} is above {high_name}, so the cap would cut the floor; give "
+                          f"{low_fix.format(high)}, or {high_fix.format(low)}{lower}")
+    if not cut:
+        return None
+    return (f"note: --max-steps {max_steps} caps the floors {where} sets above it ({'; '.join(dict.fromkeys(cut))}): "
+            f"the cap wins, as over a strategy's own floor, and the report says 'capped at {max_steps} by max_steps'")
+
+
+def narrowed(config: dict[str, Any], path: str | Path, *, strategies: tuple[str, ...], flag: str) -> tuple[dict[str, Any], str | None]:
+    """``config`` without its settings for strategies a flag (``--strategies`` / ``--arms``) left out of the sweep:
+    flags override the file, so ``--strategies linear-probe`` beside a file with ``[train_by_strategy.scratch]`` runs
+    without scratch rather than being refused for its settings. Without such a flag the file's own list and tables
+    are checked against each other by the sweep (a misspelt table is still refused).
+
+    Args:
+        strategies: the strategies of the flag's sweep.
+        flag: the flag that named them, for the note.
+
+    Returns:
+        The tables [options.NAME], [train_by_strategy.NAME] and [grid] NAME kept for ``strategies``, and a note naming
+        those left out (None where none is).
+    """
+    kept, unused = dict(config), {}
+    for table in ("options", "train_by_strategy", "grid"):
+        if table in config:
+            kept[table] = {name: values for name, values in config[table].items() if name in strategies}
+            for name in set(config[table]) - set(strategies):
+                unused.setdefault(name, []).append(f"[grid] {name}" if table == "grid" else f"[{table}.{name}]")
+    if not unused:
+        return kept, None
+    tables = [t for name in sorted(unused) for t in unused[name]]
+    return kept, (f"note: {flag} leaves out {', '.join(sorted(unused))}: {', '.join(tables)} in {str(path)!r} "
+                  f"{'is' if len(tables) == 1 else 'are'} not used")

@@ -48,6 +48,10 @@ class SweepSpec:
             (``arm_text.parse_arm``): ``("lora[rank=4]", "lora[rank=16]", "full-finetune+l2sp[weight=0.01]")``;
             ``strategies`` becomes their strategies. ``options`` and ``train_by_strategy`` still apply per strategy,
             under what an arm sets itself.
+        cap_over_floors: ``train.max_steps`` caps every floor above it, ``train``'s and ``train_by_strategy``'s too, as
+            it caps a strategy's own floor (the report says "capped at N by max_steps"): the CLI's ``--max-steps`` over
+            a ``--config``'s floors, where the CLI has named the floors it cuts. False: such a floor is refused, as a
+            caller setting both asks for two budgets at once.
     """
 
     data: str = "rotten-tomatoes"
@@ -72,6 +76,7 @@ class SweepSpec:
     split_column: str | None = None
     eval_data: tuple[str, ...] = ()
     tta: tuple[str, ...] = ()
+    cap_over_floors: bool = False
 
     def __post_init__(self) -> None:
         from headstart.arm_text import parse_arm, split_arms
@@ -127,9 +132,12 @@ class SweepSpec:
                 if name not in self.strategies:
                     raise ConfigError(f"settings given for {name!r}, which is not in --strategies ({', '.join(self.strategies)})"
                                       f"{closest(name, self.strategies)}")
-        self.train.check_as_given()
+        if not self.cap_over_floors:
+            self.train.check_as_given()
         for overrides in self.train_by_strategy.values():
-            dataclasses.replace(self.train, **overrides).check_as_given()  # validates names and values now, not mid-sweep
+            merged = dataclasses.replace(self.train, **overrides)  # validates names and values now, not mid-sweep
+            if not self.cap_over_floors or "max_steps" in overrides:  # a strategy's own cap is no command line's
+                merged.check_as_given()
         if not self.sizes:
             raise ConfigError(f"--sizes is empty; e.g. {_listed('sizes', (8, 16, 32, 64, None))}")
         free = [name for name in self.strategies if not get_strategy(name).needs_labels]

@@ -202,3 +202,91 @@ def test_toml_names_writes_a_flag_as_the_files_key():
     assert toml_names("try --clip 1.0", names) == "try clip = 1.0"
     assert toml_names("try --schedule cosine", names) == 'try schedule = "cosine"'
     assert toml_names("try --n 64", names) == "try --n 64", "not a field of the table: left as it is"
+
+
+def _captured_sweeps(monkeypatch) -> list:
+    """``compare``'s sweeps as the command built them; nothing trains (each call ends in a ConfigError 'captured')."""
+    import headstart.api_compare
+
+    sweeps = []
+
+    def captured(sweep, out, **kwargs):
+        sweeps.append(sweep)
+        raise ConfigError("captured")
+
+    monkeypatch.setattr(headstart.api_compare, "run_compare", captured)
+    return sweeps
+
+
+def test_a_max_steps_flag_caps_the_files_floors_as_it_caps_a_strategys_own(tmp_path, monkeypatch, capsys, toy_csv):
+    """``compare --config demo.toml --max-steps 20`` was refused for the file's ``min_steps = 60`` of full-finetune
+    (naming --min-steps, never typed); the flag overrides the file: the cap wins, the floor stays in the spec (the
+    report says "capped at 20 by max_steps") and a note names the floors it cuts."""
+    from tests.conftest import run_cli
+
+    sweeps = _captured_sweeps(monkeypatch)
+    path = tmp_path / "sweep.toml"
+    path.write_text('strategies = ["linear-probe", "full-finetune"]\n[train]\nmin_steps = 100\n'
+                    '[train_by_strategy.full-finetune]\nmin_steps = 60\n')
+    common = ["compare", "--quiet", "--config", str(path), "--data", str(toy_csv), "--sizes", "16", "--seeds", "1",
+              "--out", str(tmp_path / "out")]
+    code, _, err = run_cli([*common, "--max-steps", "20"], monkeypatch, capsys)
+    assert "captured" in err, err
+    assert (f"note: --max-steps 20 caps the floors {str(path)!r} sets above it (min_steps = 100 in [train]; min_steps = 60 "
+            "in [train_by_strategy.full-finetune])") in err, err
+    assert {c.strategy: (c.train.min_steps, c.train.max_steps) for c in sweeps[0].cells()} == {
+        "linear-probe": (100, 20), "full-finetune": (60, 20)}
+    code, _, err = run_cli([*common, "--max-steps", "20", "--min-steps", "20"], monkeypatch, capsys)  # the fix it gave
+    assert "captured" in err and "min_steps = 60 in [train_by_strategy.full-finetune]" in err, err
+    assert {c.strategy: c.train.min_steps for c in sweeps[1].cells()} == {"linear-probe": 20, "full-finetune": 60}
+
+
+@pytest.mark.parametrize("text, flags, message", [
+    ("", ["--min-steps", "30", "--max-steps", "20"],  # both typed: two budgets at once, as before
+     "--min-steps 30 is above --max-steps 20, so the cap would cut the floor; give --min-steps at most 20, or --max-steps at least 30"),
+    ("[train]\nmax_steps = 20\n[train_by_strategy.full-finetune]\nmin_steps = 60\n", [],
+     "min_steps = 60 in [train_by_strategy.full-finetune] of {path} is above max_steps = 20 in [train] of {path}, so the "
+     "cap would cut the floor; give min_steps at most 20 in [train_by_strategy.full-finetune], or max_steps at least 60 "
+     "in [train], or --max-steps 20 on the command line, which caps the file's floors"),
+    ("[train_by_strategy.full-finetune]\nmax_steps = 20\n", ["--min-steps", "60"],  # --max-steps would not lift it
+     "--min-steps 60 is above max_steps = 20 in [train_by_strategy.full-finetune] of {path}, so the cap would cut the "
+     "floor; give --min-steps at most 20, or max_steps at least 60 in [train_by_strategy.full-finetune]"),
+])
+def test_a_floor_above_a_cap_set_beside_it_is_refused_naming_where_each_was_set(tmp_path, monkeypatch, capsys, toy_csv,
+                                                                                 text, flags, message):
+    from tests.conftest import assert_user_error, run_cli
+
+    _captured_sweeps(monkeypatch)
+    path = tmp_path / "sweep.toml"
+    path.write_text('strategies = ["linear-probe", "full-finetune"]\n' + text)
+    assert_user_error(run_cli(["compare", "--quiet", "--config", str(path), "--data", str(toy_csv), "--sizes", "16",
+                               "--seeds", "1", "--out", str(tmp_path / "out"), *flags], monkeypatch, capsys),
+                      message.format(path=repr(str(path))))
+
+
+def test_a_strategies_or_arms_flag_leaves_out_the_files_settings_for_the_strategies_it_drops(tmp_path, monkeypatch,
+                                                                                              capsys, toy_csv):
+    """``compare --config demo.toml --strategies linear-probe,full-finetune`` was refused for the file's
+    [train_by_strategy.scratch]; the flag overrides the file's list, so those settings are left out, with a note. The
+    file alone naming a strategy's table outside its own list is still refused (a typo in it is caught)."""
+    from tests.conftest import assert_user_error, run_cli
+
+    sweeps = _captured_sweeps(monkeypatch)
+    path = tmp_path / "sweep.toml"
+    path.write_text('strategies = ["scratch", "linear-probe", "full-finetune", "partial-freeze"]\n'
+                    '[train_by_strategy.scratch]\nlr = 1e-3\n[train_by_strategy.full-finetune]\nlr = 5e-5\n'
+                    '[options.partial-freeze]\nfreeze = 3\n[grid]\nscratch = [1e-4, 1e-3]\n')
+    common = ["compare", "--quiet", "--config", str(path), "--data", str(toy_csv), "--sizes", "16", "--seeds", "1",
+              "--out", str(tmp_path / "out")]
+    code, _, err = run_cli([*common, "--strategies", "linear-probe,full-finetune"], monkeypatch, capsys)
+    assert "captured" in err, err
+    assert (f"note: --strategies leaves out partial-freeze, scratch: [options.partial-freeze], [train_by_strategy.scratch], "
+            f"[grid] scratch in "
+            f"{str(path)!r} are not used") in err.splitlines(), err
+    assert (sweeps[0].strategies, sweeps[0].train_by_strategy, sweeps[0].options, sweeps[0].grids) == (
+        ("linear-probe", "full-finetune"), {"full-finetune": {"lr": 5e-5}}, {}, {})
+    code, _, err = run_cli([*common, "--arms", "linear-probe,lora[rank=4]"], monkeypatch, capsys)
+    assert "captured" in err and "note: --arms leaves out full-finetune, partial-freeze, scratch: " in err, err
+    assert (sweeps[1].strategies, sweeps[1].train_by_strategy) == (("linear-probe", "lora"), {})
+    path.write_text('strategies = ["linear-probe"]\n[train_by_strategy.scratch]\nlr = 1e-3\n')
+    assert_user_error(run_cli(common, monkeypatch, capsys), "settings given for 'scratch', which is not in")

@@ -28,7 +28,8 @@ def compare(
     backbone: Annotated[Optional[str], typer.Option("--backbone", "-b", help=f"Built-in backbone or a local model folder (default: {COMPARE_DEFAULTS['backbone']}).")] = None,
     backbones: Annotated[Optional[str], typer.Option(help="Several backbones, comma-separated: each its own curves in the report "
                                                           "(e.g. all-minilm-l6-v2,path/to/other-encoder).")] = None,
-    strategies_: Annotated[Optional[str], typer.Option("--strategies", "-s", help=f"Comma-separated strategies (default: {COMPARE_DEFAULTS['strategies']}).")] = None,
+    strategies_: Annotated[Optional[str], typer.Option("--strategies", "-s", help=f"Comma-separated strategies (default: {COMPARE_DEFAULTS['strategies']}); "
+                                                                              "--config's settings for others are left out.")] = None,
     retain: Annotated[Optional[list[str]], typer.Option(help="After training, measure forgetting on this classification dataset "
                                                             "(repeatable): a probe on the adapted vs the original encoder.")] = None,
     eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score every run on this dataset's test split, out of domain "
@@ -48,8 +49,9 @@ def compare(
                                                         "on this machine (default: start a local Ray).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="sweep.toml with the same keys; flags override it.")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Cap on optimiser steps per phase, for every strategy compared: "
-                                                          "the linear probe's too, even below its own floor of 300 "
-                                                          "(quick sweeps; --config's [train_by_strategy.NAME] max_steps caps one).")] = None,
+                                                          "the linear probe's too, even below its own floor of 300, and "
+                                                          "below the min_steps --config sets (a note names them; quick "
+                                                          "sweeps; --config's [train_by_strategy.NAME] max_steps caps one).")] = None,
     min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: each strategy's).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's; 160 for images of 32 px or less on a 224 network).")] = None,
@@ -115,6 +117,13 @@ def compare(
                           "strategies too)")
     if strategies_ is not None:  # flags override the file: its arms would otherwise take the place of --strategies
         cfg = {k: v for k, v in cfg.items() if k != "arms"}
+    notes: list[str | None] = []  # said once the sweep is built: a refusal of it says nothing else
+    named = _named_strategies(strategies_ if arms is None else None, arms)
+    if config and named is not None:  # the file's settings for a strategy the flag left out are not used, not refused
+        from headstart.sweep_config import narrowed
+
+        cfg, unused = narrowed(cfg, config, strategies=named, flag="--strategies" if arms is None else "--arms")
+        notes.append(unused)
     tune_setting = ("lr" if tune else None) if tune is not None else cfg.get("tune", "lr")
     file_grids = cfg.get("grid", {})
     if tune_setting is None and file_grids:
@@ -130,11 +139,16 @@ def compare(
     if tune_setting is None and grid and tune is None:
         raise ConfigError(f"--grid lists the learning rates tune searches, but {str(config)!r} sets tune = false; "
                           "drop --grid, or pass --tune")
+    train = TrainConfig(**train_fields)  # each value checked before the floors are weighed against the caps
+    if config:  # a floor above its cap, named where each was set; the command line's cap wins over the file's floors
+        from headstart.sweep_config import capped_floors
+
+        notes.append(capped_floors(cfg, config, max_steps=max_steps, min_steps=min_steps))
     sweep = SweepSpec(
         data=pick(data, "data", COMPARE_DEFAULTS["data"]), backbone=pick(backbone, "backbone", COMPARE_DEFAULTS["backbone"]),
         strategies=parse_list(strategies_text, name="--strategies" if strategies_ is not None or "strategies" not in cfg else f"strategies in {str(config)!r}", noun="strategy"),
         sizes=parse_sizes(sizes_text, name="--sizes" if sizes is not None or "sizes" not in cfg else f"sizes in {str(config)!r}"), seeds=pick(seeds, "seeds", COMPARE_DEFAULTS["seeds"]),
-        train=TrainConfig(**train_fields),
+        train=train,
         options=_sweep_options(cfg.get("options", {}), option, strategies=_named_strategies(strategies_text, pick(arms, "arms", None))),
         train_by_strategy=dict(cfg.get("train_by_strategy", {})), split=SplitConfig(**split_fields),
         text_column=pick(text_column, "text_column", None), label_column=pick(label_column, "label_column", None),
@@ -143,7 +157,10 @@ def compare(
         arms=pick(arms, "arms", ()), retain=tuple(retain or cfg.get("retain", ())),
         eval_data=tuple(eval_data or cfg.get("eval_data", ())), tta=tuple(tta or cfg.get("tta", ())), backbones=pick(backbones, "backbones", ()),
         group_column=pick(group_column, "group_column", None), split_column=pick(split_column, "split_column", None),
+        cap_over_floors=bool(config) and max_steps is not None,
     )
+    for note in filter(None, notes):
+        typer.echo(note, err=True)
     described = pick(label_descriptions, "label_descriptions", None)
     if described is not None:
         from headstart.api_compare import with_label_descriptions
