@@ -58,7 +58,7 @@ def test_one_name_is_one_item_never_its_letters():
      "^arm and size choose what measured reads; add measured=DIR"),
     (lambda: headstart.rank_backbones(), ConfigError, "^backbones must name backbones"),  # data defaults as the CLI's
     (lambda: headstart.meta_train("unused", {"novel": "mnist-5k,opencv-digit"}), HeadstartError,
-     "unknown dataset 'opencv-digit'"),  # the names, not the letters of the string
+     "unknown image dataset 'opencv-digit'"),  # the names, not the letters of the string
     (lambda: headstart.continual(arms=[], out="unused"), ConfigError, "^arms is empty"),
     (lambda: headstart.SftConfig(seed=-1), ConfigError, r"seed must be an integer from 0 to 2\*\*63 - 1, got -1"),
     (lambda: headstart.sft(config={"n": "16"}, out="unused"), ConfigError, "^n must be a whole number or 'all', got '16'; e.g. n=16$"),

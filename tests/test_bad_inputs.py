@@ -344,7 +344,7 @@ CASES = [
     Case("a misspelled command", lambda f: ["trian"], ("No such command 'trian'", "Did you mean 'train'", "see headstart --help")),
     Case("a command named by a part of it", lambda f: ["meta"], ("No such command 'meta'. Did you mean 'meta-train'?",
                                                                "see headstart --help")),
-    Case("an adapters subcommand named by a part of it", lambda f: ["adapters", "info"],
+    Case("an adapters subcommand that does not exist", lambda f: ["adapters", "info"],
          ("No such command 'info'.", "see headstart adapters --help")),
     Case("--strategies with --arms", lambda f: ["compare", "--data", f.toy(), "--strategies", "linear-probe", "--arms", "lora"],
          ("--strategies and --arms both say what to compare", "--arms linear-probe,lora")),
