@@ -7,6 +7,7 @@ are the real ones; ``test_real_*`` repeat the key checks on all-MiniLM-L6-v2 and
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -158,23 +159,28 @@ def test_a_run_whose_data_moved_is_merged_and_unmerged_on_fixed_sentences_and_sa
             "sentences instead of its validation rows") in said, said
 
 
-def test_an_image_run_whose_data_moved_is_refused_in_one_line_naming_the_path_why_and_the_fix(tiny_registry, tmp_path,
-                                                                                            monkeypatch, capsys):
-    """No fixed input stands in for a run's images: merge of a LoRA on a CNN whose image folder moved is refused in one
-    line (exit 2), not the loader's bare 'not found' and no traceback, and nothing is written."""
+def band_images(folder: Path) -> Path:
+    """Two classes of 12x12 grey images, a bright band on the left or the right, 12 of each, as an image folder."""
     from PIL import Image
 
-    import headstart
-    from conftest import run_cli
-
-    folder = tmp_path / "bands"
     rng = np.random.default_rng(0)
-    for c, name in enumerate(("left", "right")):  # a bright band on the left or the right, 12x12 grey
+    for c, name in enumerate(("left", "right")):
         (folder / name).mkdir(parents=True)
         for i in range(12):
             image = rng.integers(0, 80, size=(12, 12)).astype(np.uint8)
             image[:, 6 * c: 6 * c + 6] = 220
             Image.fromarray(image).save(folder / name / f"{i}.png")
+    return folder
+
+
+def test_an_image_run_whose_data_moved_is_refused_in_one_line_naming_the_path_why_and_the_fix(tiny_registry, tmp_path,
+                                                                                            monkeypatch, capsys):
+    """No fixed input stands in for a run's images: merge of a LoRA on a CNN whose image folder moved is refused in one
+    line (exit 2), not the loader's bare 'not found' and no traceback, and nothing is written."""
+    import headstart
+    from conftest import run_cli
+
+    folder = band_images(tmp_path / "bands")
     headstart.fit(str(folder), "tiny-cnn", strategy="lora", n=12, out=tmp_path / "lora",
                   config=TrainConfig(max_steps=2, min_steps=2, batch_size=4, precision="fp32"))
     folder.rename(tmp_path / "moved")
@@ -193,7 +199,6 @@ def test_a_run_whose_data_changed_is_merged_on_fixed_sentences_and_an_image_run_
     ... add rows'. A text run is checked on the fixed sentences with one note naming the file and that it changed; an
     image run whose folder lost images is refused in one line (exit 2) naming the folder, what changed and the fix."""
     import pandas as pd
-    from PIL import Image
 
     import headstart
     from conftest import run_cli
@@ -208,14 +213,7 @@ def test_a_run_whose_data_changed_is_merged_on_fixed_sentences_and_an_image_run_
                              "rows"), err
     assert json.loads((tmp_path / "merged" / "spec.json").read_text())["merge"]["checked_on"] == FIXED
 
-    folder = tmp_path / "bands"
-    rng = np.random.default_rng(0)
-    for c, name in enumerate(("left", "right")):  # a bright band on the left or the right, 12x12 grey
-        (folder / name).mkdir(parents=True)
-        for i in range(12):
-            image = rng.integers(0, 80, size=(12, 12)).astype(np.uint8)
-            image[:, 6 * c: 6 * c + 6] = 220
-            Image.fromarray(image).save(folder / name / f"{i}.png")
+    folder = band_images(tmp_path / "bands")
     headstart.fit(str(folder), "tiny-cnn", strategy="lora", n=12, out=tmp_path / "cnn",
                   config=TrainConfig(max_steps=2, min_steps=2, batch_size=4, precision="fp32"))
     for i in range(8):
