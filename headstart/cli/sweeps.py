@@ -139,15 +139,17 @@ def compare(
     if tune_setting is None and grid and tune is None:
         raise ConfigError(f"--grid lists the learning rates tune searches, but {str(config)!r} sets tune = false; "
                           "drop --grid, or pass --tune")
-    train = TrainConfig(**train_fields)  # each value checked before the floors are weighed against the caps
+    # read in the order a user reads them: the lists first, then each training value, then the floors against the caps
+    strategies_list = parse_list(strategies_text, name="--strategies" if strategies_ is not None or "strategies" not in cfg else f"strategies in {str(config)!r}", noun="strategy")
+    sizes_list = parse_sizes(sizes_text, name="--sizes" if sizes is not None or "sizes" not in cfg else f"sizes in {str(config)!r}")
+    train = TrainConfig(**train_fields)
     if config:  # a floor above its cap, named where each was set; the command line's cap wins over the file's floors
         from headstart.sweep_config import capped_floors
 
         notes.append(capped_floors(cfg, config, max_steps=max_steps, min_steps=min_steps))
     sweep = SweepSpec(
         data=pick(data, "data", COMPARE_DEFAULTS["data"]), backbone=pick(backbone, "backbone", COMPARE_DEFAULTS["backbone"]),
-        strategies=parse_list(strategies_text, name="--strategies" if strategies_ is not None or "strategies" not in cfg else f"strategies in {str(config)!r}", noun="strategy"),
-        sizes=parse_sizes(sizes_text, name="--sizes" if sizes is not None or "sizes" not in cfg else f"sizes in {str(config)!r}"), seeds=pick(seeds, "seeds", COMPARE_DEFAULTS["seeds"]),
+        strategies=strategies_list, sizes=sizes_list, seeds=pick(seeds, "seeds", COMPARE_DEFAULTS["seeds"]),
         train=train,
         options=_sweep_options(cfg.get("options", {}), option, strategies=_named_strategies(strategies_text, pick(arms, "arms", None))),
         train_by_strategy=dict(cfg.get("train_by_strategy", {})), split=SplitConfig(**split_fields),
