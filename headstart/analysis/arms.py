@@ -211,4 +211,8 @@ def experiments(results: list[RunResult]) -> list[tuple[str, list[RunResult]]]:
         for key in keys:
             spec = groups[key][-1].spec
             labels[key] = " · ".join([label, *(setting_text(n, spec) for n in names)]) if len(keys) > 1 else label
+    seen: dict[str, int] = defaultdict(int)  # keys apart in a way no setting's text shows: still told apart, by number
+    for key in ordered:
+        seen[labels[key]] += 1
+        labels[key] += f" ({seen[labels[key]]})" if seen[labels[key]] > 1 else ""
     return [(labels[key], groups[key]) for key in ordered]
