@@ -29,7 +29,7 @@ from headstart.killpoints import kill_point
 from headstart.store import owner_is_dead
 from headstart.data.leakage import LeakageReport
 from headstart.results import RunResult
-from headstart.sweep_cell import loaded_data, worker_init, worker_run, pool_devices, run_cell, worker_cell
+from headstart.sweep_cell import loaded_data, worker_init, worker_run, pool_devices, run_cell, worker_cell, stop_workers
 from headstart.sweep_eta import SweepEta
 from headstart.sweep_plan import check_backend, leakage_report, plan
 from headstart.sweep_spec import SweepSpec
@@ -332,7 +332,7 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta: Sw
         except BaseException as e:
             for key, resolved in held.items():  # claimed, submitted or not, and not recorded: a re-run trains them
                 store.mark(key, resolved, "pending")
-            pool.shutdown(wait=False, cancel_futures=True)
+            stop_workers(pool)
             if isinstance(e, BrokenProcessPool):  # the OOM killer or a kill -9 took a worker, and the pool with it
                 cells = ", ".join(_label(resolved) for _, resolved in pending.values()) or "a cell"
                 raise HeadstartError(f"a worker process died (killed, or out of memory?) while training {cells}; the finished "

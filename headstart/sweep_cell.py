@@ -92,6 +92,18 @@ def worker_init(threads: int, parent: int, devices: list[str] | None = None, cou
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
+def stop_workers(pool: Any) -> None:
+    """Ends ``pool`` now, its running cells with it, where the driver stops (Ctrl-C, SIGTERM, an error): queued work is
+    cancelled and every worker is sent SIGTERM. A Ctrl-C in a terminal reaches the workers too, but SIGTERM sent to the
+    driver alone (``kill PID``, Kubernetes' PID 1) does not: the pool's exit would wait for each running cell to finish,
+    past the grace period after which the scheduler kills the driver before it says what it stored."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # gone once shut down: read them first
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+
+
 def _exit_with_parent(parent: int) -> None:
     """A pool worker's watchdog: when the driver dies (kill -9, SIGTERM) the worker is re-parented, and it exits at
     once instead of training on for nobody while it holds the user's terminal (``compare ... | tee log`` would hang).

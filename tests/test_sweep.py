@@ -410,3 +410,25 @@ def test_compare_refuses_a_metric_the_task_lacks_before_any_cell(toy_csv, tiny_r
         headstart.compare(str(toy_csv), "tiny", strategies="linear-probe", sizes="16", seeds=1, config={"metric": "rmse"},
                           out=tmp_path / "cmp", tune=None)
     assert not (tmp_path / "cmp" / "runs.sqlite").exists()
+
+
+def test_a_driver_stopped_alone_ends_its_workers_running_cells_instead_of_waiting_for_them():
+    """SIGTERM sent to the driver alone (Kubernetes' PID 1, ``kill PID``) never reaches the pool's workers, as a Ctrl-C
+    in a terminal does: leaving the pool must not wait for a running cell to finish, past the scheduler's grace period."""
+    import multiprocessing
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    from headstart.sweep_cell import stop_workers
+
+    started = time.monotonic()
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        running = pool.submit(time.sleep, 90)  # a cell that would train for a minute and a half
+        queued = pool.submit(time.sleep, 90)
+        workers = list(pool._processes.values())
+        while not running.running():
+            time.sleep(0.05)
+        stop_workers(pool)
+    assert time.monotonic() - started < 45, "the pool's exit waited for the running cell"
+    assert queued.cancelled() or queued.exception() is not None
+    assert workers and not any(worker.is_alive() for worker in workers)

@@ -306,7 +306,7 @@ def _run_pool(chains: list[tuple[ContinualArm, int]], *, planned: set[str], work
     import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from headstart.sweep_cell import worker_init, pool_devices
+    from headstart.sweep_cell import worker_init, pool_devices, stop_workers
 
     threads = max(1, (os.cpu_count() or 1) // workers)
     started, trained = time.monotonic(), 0
@@ -324,8 +324,8 @@ def _run_pool(chains: list[tuple[ContinualArm, int]], *, planned: set[str], work
                     arm, seed = futures[future]
                     print(f"continual: chain {done}/{len(chains)} finished ({arm.label} seed {seed}); elapsed {elapsed:.0f}s, "
                           f"ETA {(len(chains) - done) * elapsed / done:.0f}s", file=sys.stderr, flush=True)
-        except BaseException:  # Ctrl-C, SIGTERM: no chain waiting for a worker starts (as compare's pool)
-            pool.shutdown(wait=False, cancel_futures=True)
+        except BaseException:  # Ctrl-C, SIGTERM: no chain starts, and the running ones end (as compare's pool)
+            stop_workers(pool)
             raise
     return trained
 
