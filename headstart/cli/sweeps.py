@@ -47,12 +47,16 @@ def compare(
                                                         "default) or ray (each cell a Ray task; pip install 'headstart[ray]').")] = None,
     address: Annotated[Optional[str], typer.Option(help="With --backend ray: the cluster's head, HOST:PORT, or auto for the one "
                                                         "on this machine (default: start a local Ray).")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="sweep.toml with the same keys; flags override it.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="sweep.toml with the same keys; flags override it, its "
+                                                        "[train_by_strategy.NAME] tables included.")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Cap on optimiser steps per phase, for every strategy compared: "
                                                           "the linear probe's too, even below its own floor of 300, and "
                                                           "below the min_steps --config sets (a note names them; quick "
-                                                          "sweeps; --config's [train_by_strategy.NAME] max_steps caps one).")] = None,
-    min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n.")] = None,
+                                                          "sweeps). It replaces --config's max_steps, [train_by_strategy.NAME]'s "
+                                                          "too, as every training flag does (a note names them); to cap one "
+                                                          "strategy alone, set its table's and leave this out.")] = None,
+    min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n, for every strategy "
+                                                          "(--config's min_steps replaced, [train_by_strategy.NAME]'s too).")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: each strategy's).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's; 160 for images of 32 px or less on a 224 network).")] = None,
     augment: Annotated[Optional[str], typer.Option(help="Image training batches of the strategies that train the backbone: "
@@ -124,6 +128,12 @@ def compare(
 
         cfg, unused = narrowed(cfg, config, strategies=named, flag="--strategies" if arms is None else "--arms")
         notes.append(unused)
+    if config:  # a training flag replaces its field in [train] and in every [train_by_strategy.NAME] of the file
+        from headstart.sweep_config import overridden
+
+        cfg, replaced = overridden(cfg, config, {"max_steps": max_steps, "min_steps": min_steps, "epochs": epochs,
+                                                 "image_size": image_size, "augment": augment})
+        notes.append(replaced)
     tune_setting = ("lr" if tune else None) if tune is not None else cfg.get("tune", "lr")
     file_grids = cfg.get("grid", {})
     if tune_setting is None and file_grids:
