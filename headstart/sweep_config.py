@@ -286,25 +286,36 @@ def capped_floors(config: dict[str, Any], path: str | Path, *, max_steps: int | 
 def narrowed(config: dict[str, Any], path: str | Path, *, strategies: tuple[str, ...], flag: str) -> tuple[dict[str, Any], str | None]:
     """``config`` without its settings for strategies a flag (``--strategies`` / ``--arms``) left out of the sweep:
     flags override the file, so ``--strategies linear-probe`` beside a file with ``[train_by_strategy.scratch]`` runs
-    without scratch rather than being refused for its settings. Without such a flag the file's own list and tables
-    are checked against each other by the sweep (a misspelt table is still refused).
+    without scratch rather than being refused for its settings, and beside a file's ``label_descriptions`` runs
+    without them where no strategy kept reads them (zero-shot, zero-shot-prompt, icl). Without such a flag the file's
+    own list and tables are checked against each other by the sweep (a misspelt table is still refused).
 
     Args:
         strategies: the strategies of the flag's sweep.
         flag: the flag that named them, for the note.
 
     Returns:
-        The tables [options.NAME], [train_by_strategy.NAME] and [grid] NAME kept for ``strategies``, and a note naming
-        those left out (None where none is).
+        The tables [options.NAME], [train_by_strategy.NAME] and [grid] NAME kept for ``strategies``, and
+        label_descriptions where one of them reads it; and a note naming those left out (None where none is).
     """
+    from headstart.strategies import STRATEGIES
+
     kept, unused = dict(config), {}
     for table in ("options", "train_by_strategy", "grid"):
         if table in config:
             kept[table] = {name: values for name, values in config[table].items() if name in strategies}
             for name in set(config[table]) - set(strategies):
                 unused.setdefault(name, []).append(f"[grid] {name}" if table == "grid" else f"[{table}.{name}]")
-    if not unused:
+    readers = [name for name, strategy in STRATEGIES.items()
+               if "descriptions" in {f.name for f in dataclasses.fields(strategy.Options)}]
+    described = "label_descriptions" in config and not set(readers) & set(strategies)
+    if described:
+        del kept["label_descriptions"]
+    if not unused and not described:
         return kept, None
-    tables = [t for name in sorted(unused) for t in unused[name]]
-    return kept, (f"note: {flag} leaves out {', '.join(sorted(unused))}: {', '.join(tables)} in {str(path)!r} "
-                  f"{'is' if len(tables) == 1 else 'are'} not used")
+    tables = [t for name in sorted(unused) for t in unused[name]] + (["label_descriptions"] if described else [])
+    left = (f"leaves out {', '.join(sorted(unused))}" if unused
+            else f"keeps no strategy that reads label_descriptions ({', '.join(readers)})")
+    return kept, (f"note: {flag} {left}: {', '.join(tables)} in {str(path)!r} "
+                  f"{'is' if len(tables) == 1 else 'are'} not used"
+                  + (f" (no strategy kept reads label_descriptions: {', '.join(readers)} do)" if described and unused else ""))

@@ -317,3 +317,33 @@ def test_a_strategies_or_arms_flag_leaves_out_the_files_settings_for_the_strateg
     assert (sweeps[1].strategies, sweeps[1].train_by_strategy) == (("linear-probe", "lora"), {})
     path.write_text('strategies = ["linear-probe"]\n[train_by_strategy.scratch]\nlr = 1e-3\n')
     assert_user_error(run_cli(common, monkeypatch, capsys), "settings given for 'scratch', which is not in")
+
+
+def test_a_strategies_or_arms_flag_that_keeps_no_reader_of_the_files_label_descriptions_leaves_them_out(
+        tmp_path, monkeypatch, capsys, toy_csv):
+    """``compare --config zs.toml --strategies linear-probe`` was refused for the file's label_descriptions, which only
+    zero-shot, zero-shot-prompt and icl read; the flag overrides the file's list, so they are left out with a note, as
+    its tables for the strategies dropped are. Kept where a strategy kept reads them; the file alone is still refused."""
+    from tests.conftest import assert_user_error, run_cli
+
+    sweeps = _captured_sweeps(monkeypatch)
+    path = tmp_path / "sweep.toml"
+    path.write_text('strategies = ["zero-shot", "linear-probe"]\nsizes = [0, 16]\n'
+                    '[label_descriptions]\npositive = "a good one"\nnegative = "a bad one"\n')
+    common = ["compare", "--quiet", "--config", str(path), "--data", str(toy_csv), "--seeds", "1",
+              "--out", str(tmp_path / "out")]
+    code, _, err = run_cli([*common, "--strategies", "linear-probe", "--sizes", "16"], monkeypatch, capsys)
+    assert "captured" in err, err
+    assert (f"note: --strategies keeps no strategy that reads label_descriptions (zero-shot, zero-shot-prompt, icl): "
+            f"label_descriptions in {str(path)!r} is not used") in err.splitlines(), err
+    assert sweeps[-1].strategies == ("linear-probe",) and sweeps[-1].options == {}
+    path.write_text(path.read_text() + '[options.zero-shot]\ntemplate = "It is {label}."\n')
+    code, _, err = run_cli([*common, "--arms", "linear-probe", "--sizes", "16"], monkeypatch, capsys)
+    assert (f"note: --arms leaves out zero-shot: [options.zero-shot], label_descriptions in {str(path)!r} are not used "
+            "(no strategy kept reads label_descriptions: zero-shot, zero-shot-prompt, icl do)") in err.splitlines(), err
+    assert sweeps[-1].options == {}
+    code, _, err = run_cli([*common, "--strategies", "zero-shot,linear-probe"], monkeypatch, capsys)
+    assert "captured" in err and "label_descriptions" not in err, err  # a strategy kept reads them: kept
+    assert sweeps[-1].options["zero-shot"]["descriptions"] == [("positive", "a good one"), ("negative", "a bad one")]
+    path.write_text('strategies = ["linear-probe"]\n[label_descriptions]\npositive = "a good one"\n')
+    assert_user_error(run_cli([*common, "--sizes", "16"], monkeypatch, capsys), "none of which is among the arms")

@@ -29,7 +29,8 @@ def compare(
     backbones: Annotated[Optional[str], typer.Option(help="Several backbones, comma-separated: each its own curves in the report "
                                                           "(e.g. all-minilm-l6-v2,path/to/other-encoder).")] = None,
     strategies_: Annotated[Optional[str], typer.Option("--strategies", "-s", help=f"Comma-separated strategies (default: {COMPARE_DEFAULTS['strategies']}); "
-                                                                              "--config's settings for others are left out.")] = None,
+                                                                              "--config's settings for others are left out, "
+                                                                              "its label_descriptions too where none kept reads them.")] = None,
     retain: Annotated[Optional[list[str]], typer.Option(help="After training, measure forgetting on this classification dataset "
                                                             "(repeatable): a probe on the adapted vs the original encoder.")] = None,
     eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score every run on this dataset's test split, out of domain "
@@ -123,6 +124,8 @@ def compare(
         cfg = {k: v for k, v in cfg.items() if k != "arms"}
     notes: list[str | None] = []  # said once the sweep is built: a refusal of it says nothing else
     named = _named_strategies(strategies_ if arms is None else None, arms)
+    if label_descriptions is not None:  # the flag's texts take the place of the file's, which are neither used nor weighed
+        cfg = {k: v for k, v in cfg.items() if k != "label_descriptions"}
     if config and named is not None:  # the file's settings for a strategy the flag left out are not used, not refused
         from headstart.sweep_config import narrowed
 
