@@ -136,18 +136,39 @@ class TrainConfig:
         _choice("bn", self.bn, BN_MODES)
         _choice("augment", self.augment, AUGMENTS)
 
-    def check_as_given(self) -> None:
+    def check_as_given(self, *, set_in: dict[str, str] | None = None, file: str = "") -> None:
         """Checks of the settings as a caller gives them, which a resolved config need not pass: a strategy's default
         floor above a given cap is fine (the cap wins, and the report says so), a floor the caller set above the cap
         they set asks for two budgets at once. Not in ``__post_init__``: ``with_defaults`` and stored specs build
         such configs.
 
+        Args:
+            set_in: the table of a ``compare --config`` file that set ``min_steps`` / ``max_steps``, by field
+                (``{"min_steps": "[train_by_strategy.lora]"}``; ``sweep_config.capped_floors``); a field not in it
+                was typed on the command line (``--min-steps``).
+            file: that file, as the message names it (``'sweep.toml'``).
+
         Raises:
-            ConfigError: ``min_steps`` above ``max_steps``.
+            ConfigError: ``min_steps`` above ``max_steps``, naming where each was set and a fix that works there.
         """
-        if self.min_steps is not None and self.max_steps is not None and self.min_steps > self.max_steps:
-            raise ConfigError(f"--min-steps {self.min_steps} is above --max-steps {self.max_steps}, so the cap would cut the "
-                              f"floor; give --min-steps at most {self.max_steps}, or --max-steps at least {self.min_steps}")
+        low, high = self.min_steps, self.max_steps
+        if low is None or high is None or low <= high:
+            return
+        set_in = set_in or {}
+
+        def named(field: str, value: int) -> str:
+            return f"{field} = {value} in {set_in[field]} of {file}" if field in set_in else f"--{field.replace('_', '-')} {value}"
+
+        def fix(field: str, bound: str, value: int) -> str:
+            return (f"{field} {bound} {value} in {set_in[field]}" if field in set_in
+                    else f"--{field.replace('_', '-')} {bound} {value}")
+
+        # a flag replaces the file's value wherever the file sets it (sweep_config.overridden), and --max-steps caps
+        # the file's floors: either way the command line's --max-steps is a fix that works there too
+        more = ("" if "max_steps" not in set_in else f", or --max-steps {high} on the command line, which caps the file's "
+                "floors" if "min_steps" in set_in else f", or --max-steps {low} on the command line, which replaces the file's caps")
+        raise ConfigError(f"{named('min_steps', low)} is above {named('max_steps', high)}, so the cap would cut the floor; "
+                          f"give {fix('min_steps', 'at most', high)}, or {fix('max_steps', 'at least', low)}{more}")
 
     def with_defaults(self, defaults: dict[str, Any]) -> "TrainConfig":
         """Fill the ``None`` fields from ``defaults`` (a strategy's), then from the global fallbacks."""

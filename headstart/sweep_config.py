@@ -1,6 +1,8 @@
-"""``--config sweep.toml``: the same knobs as the ``compare`` flags, in a file. Flags override it: ``--max-steps`` caps
-the file's ``min_steps`` floors too (``capped_floors``), ``--strategies`` / ``--arms`` leave out its tables for the
-strategies they drop (``narrowed``).
+"""``--config sweep.toml``: the same knobs as the ``compare`` flags, in a file. Flags override it: a training flag
+(``--max-steps``, ``--min-steps``, ``--epochs``, ...) replaces the field wherever the file sets it, ``[train]`` and every
+``[train_by_strategy.NAME]`` (``overridden``), ``--max-steps`` caps the file's ``min_steps`` floors too
+(``capped_floors``), ``--strategies`` / ``--arms`` leave out its tables for the strategies they drop, and its
+``label_descriptions`` where no arm kept reads them (``narrowed``).
 
 Example::
 
@@ -207,49 +209,74 @@ def _check_values(path: Path, table: str, values: dict[str, Any], kind: type) ->
         reset_surface(marked)
 
 
+def overridden(config: dict[str, Any], path: str | Path, flags: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """``config`` without the training fields the command line sets: a flag replaces its field everywhere the file
+    sets it, ``[train]`` and every ``[train_by_strategy.NAME]``, so ``--min-steps 20`` is every strategy's floor, one
+    with a table of its own included.
+
+    Args:
+        config: ``read_config``'s tables (after ``narrowed``, so that only the sweep's strategies' tables are named).
+        flags: the TrainConfig fields the command line sets, by field (``{"max_steps": 20}``); a None is not set.
+
+    Returns:
+        The config with those fields left out of its tables (a table left empty is left out), and a note naming the
+        file's values each flag replaced (None where it replaced none).
+    """
+    given = {name: value for name, value in flags.items() if value is not None}
+    tables = {"[train]": config.get("train", {}),
+              **{f"[train_by_strategy.{name}]": values for name, values in config.get("train_by_strategy", {}).items()}}
+    replaced = {name: [f"{name} = {toml_text(values[name])} in {table}" for table, values in tables.items() if name in values]
+                for name in given}
+    kept = dict(config)
+    if "train" in config:
+        kept["train"] = {k: v for k, v in config["train"].items() if k not in given}
+    if "train_by_strategy" in config:
+        kept["train_by_strategy"] = {name: rest for name, values in config["train_by_strategy"].items()
+                                     if (rest := {k: v for k, v in values.items() if k not in given})}
+    said = [f"--{name.replace('_', '-')} {given[name]} replaces {', '.join(found)}" for name, found in replaced.items() if found]
+    if not said:
+        return kept, None
+    return kept, f"note: flags override {str(path)!r}: {'; '.join(said)}"
+
+
 def capped_floors(config: dict[str, Any], path: str | Path, *, max_steps: int | None = None,
                   min_steps: int | None = None) -> str | None:
     """Each strategy's floor (``min_steps``) against its cap (``max_steps``), as the file and the flags set them. A cap
     typed on the command line (``--max-steps``) wins over every floor the file sets, as it does over a strategy's own
     floor: the run takes the cap, and the report says "capped at N by max_steps". A floor above a cap set beside it
-    (both flags, both in the file, or ``--min-steps`` over the file's cap) asks for two budgets at once.
+    (both flags, both in the file, or ``--min-steps`` over the file's cap) asks for two budgets at once, refused by
+    ``TrainConfig.check_as_given`` naming where each was set.
 
     Args:
-        config: ``read_config``'s tables; ``train`` and ``train_by_strategy`` are read.
+        config: ``overridden``'s tables (no field a flag sets is left in them); ``train`` and ``train_by_strategy``
+            are read.
         max_steps / min_steps: the command line's ``--max-steps`` / ``--min-steps`` (None: not given).
 
     Returns:
         A note naming the file's floors the command line's cap cuts, or None where it cuts none.
 
     Raises:
-        ConfigError: a floor above its cap that is not the file's under the command line's cap, naming where each was
-            set and a fix that works there.
+        ConfigError: a floor above its cap that is not the file's under the command line's cap.
     """
     where = repr(str(path))
     train = config.get("train", {})
-    # (value, name, fix) of each setting: where it was set, and how to change it there
-    floor = ((min_steps, f"--min-steps {min_steps}", "--min-steps at most {}") if min_steps is not None else
-             (train.get("min_steps"), f"min_steps = {train.get('min_steps')} in [train] of {where}", "min_steps at most {} in [train]"))
-    cap = ((max_steps, f"--max-steps {max_steps}", "--max-steps at least {}") if max_steps is not None else
-           (train.get("max_steps"), f"max_steps = {train.get('max_steps')} in [train] of {where}", "max_steps at least {} in [train]"))
+    # each setting as (value, the file's table that set it; None: the command line)
+    floor = (min_steps, None) if min_steps is not None else (train.get("min_steps"), "[train]")
+    cap = (max_steps, None) if max_steps is not None else (train.get("max_steps"), "[train]")
     pairs = [(floor, cap)]
     for name, overrides in config.get("train_by_strategy", {}).items():
         table = f"[train_by_strategy.{name}]"
-        pairs.append(((overrides["min_steps"], f"min_steps = {overrides['min_steps']} in {table} of {where}",
-                       f"min_steps at most {{}} in {table}") if "min_steps" in overrides else floor,
-                      (overrides["max_steps"], f"max_steps = {overrides['max_steps']} in {table} of {where}",
-                       f"max_steps at least {{}} in {table}") if "max_steps" in overrides else cap))
+        pairs.append(((overrides["min_steps"], table) if "min_steps" in overrides else floor,
+                      (overrides["max_steps"], table) if "max_steps" in overrides else cap))
     cut = []
-    for (low, low_name, low_fix), (high, high_name, high_fix) in pairs:
+    for (low, low_table), (high, high_table) in pairs:
         if low is None or high is None or low <= high:
             continue
-        if max_steps is not None and high_name.startswith("--") and not low_name.startswith("--"):
-            cut.append(low_name.removesuffix(f" of {where}"))  # the command line's cap over the file's floor: it wins
+        if high_table is None and low_table is not None:  # the command line's cap over the file's floor: it wins
+            cut.append(f"min_steps = {low} in {low_table}")
             continue
-        lower = (f", or --max-steps {high} on the command line, which caps the file's floors"
-                 if not low_name.startswith("--") and high_fix == "max_steps at least {} in [train]" else "")
-        raise ConfigError(f"{low_name} is above {high_name}, so the cap would cut the floor; give "
-                          f"{low_fix.format(high)}, or {high_fix.format(low)}{lower}")
+        TrainConfig(min_steps=low, max_steps=high).check_as_given(
+            set_in={k: t for k, t in (("min_steps", low_table), ("max_steps", high_table)) if t}, file=where)
     if not cut:
         return None
     return (f"note: --max-steps {max_steps} caps the floors {where} sets above it ({'; '.join(dict.fromkeys(cut))}): "
@@ -259,25 +286,36 @@ def capped_floors(config: dict[str, Any], path: str | Path, *, max_steps: int | 
 def narrowed(config: dict[str, Any], path: str | Path, *, strategies: tuple[str, ...], flag: str) -> tuple[dict[str, Any], str | None]:
     """``config`` without its settings for strategies a flag (``--strategies`` / ``--arms``) left out of the sweep:
     flags override the file, so ``--strategies linear-probe`` beside a file with ``[train_by_strategy.scratch]`` runs
-    without scratch rather than being refused for its settings. Without such a flag the file's own list and tables
-    are checked against each other by the sweep (a misspelt table is still refused).
+    without scratch rather than being refused for its settings, and beside a file's ``label_descriptions`` runs
+    without them where no strategy kept reads them (zero-shot, zero-shot-prompt, icl). Without such a flag the file's
+    own list and tables are checked against each other by the sweep (a misspelt table is still refused).
 
     Args:
         strategies: the strategies of the flag's sweep.
         flag: the flag that named them, for the note.
 
     Returns:
-        The tables [options.NAME], [train_by_strategy.NAME] and [grid] NAME kept for ``strategies``, and a note naming
-        those left out (None where none is).
+        The tables [options.NAME], [train_by_strategy.NAME] and [grid] NAME kept for ``strategies``, and
+        label_descriptions where one of them reads it; and a note naming those left out (None where none is).
     """
+    from headstart.strategies import STRATEGIES
+
     kept, unused = dict(config), {}
     for table in ("options", "train_by_strategy", "grid"):
         if table in config:
             kept[table] = {name: values for name, values in config[table].items() if name in strategies}
             for name in set(config[table]) - set(strategies):
                 unused.setdefault(name, []).append(f"[grid] {name}" if table == "grid" else f"[{table}.{name}]")
-    if not unused:
+    readers = [name for name, strategy in STRATEGIES.items()
+               if "descriptions" in {f.name for f in dataclasses.fields(strategy.Options)}]
+    described = "label_descriptions" in config and not set(readers) & set(strategies)
+    if described:
+        del kept["label_descriptions"]
+    if not unused and not described:
         return kept, None
-    tables = [t for name in sorted(unused) for t in unused[name]]
-    return kept, (f"note: {flag} leaves out {', '.join(sorted(unused))}: {', '.join(tables)} in {str(path)!r} "
-                  f"{'is' if len(tables) == 1 else 'are'} not used")
+    tables = [t for name in sorted(unused) for t in unused[name]] + (["label_descriptions"] if described else [])
+    left = (f"leaves out {', '.join(sorted(unused))}" if unused
+            else f"keeps no strategy that reads label_descriptions ({', '.join(readers)})")
+    return kept, (f"note: {flag} {left}: {', '.join(tables)} in {str(path)!r} "
+                  f"{'is' if len(tables) == 1 else 'are'} not used"
+                  + (f" (no strategy kept reads label_descriptions: {', '.join(readers)} do)" if described and unused else ""))

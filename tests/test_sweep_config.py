@@ -236,9 +236,35 @@ def test_a_max_steps_flag_caps_the_files_floors_as_it_caps_a_strategys_own(tmp_p
             "in [train_by_strategy.full-finetune])") in err, err
     assert {c.strategy: (c.train.min_steps, c.train.max_steps) for c in sweeps[0].cells()} == {
         "linear-probe": (100, 20), "full-finetune": (60, 20)}
-    code, _, err = run_cli([*common, "--max-steps", "20", "--min-steps", "20"], monkeypatch, capsys)  # the fix it gave
-    assert "captured" in err and "min_steps = 60 in [train_by_strategy.full-finetune]" in err, err
-    assert {c.strategy: c.train.min_steps for c in sweeps[1].cells()} == {"linear-probe": 20, "full-finetune": 60}
+    code, _, err = run_cli([*common, "--max-steps", "20", "--min-steps", "20"], monkeypatch, capsys)
+    assert "captured" in err and "caps the floors" not in err, err  # --min-steps replaced every floor the file set
+    assert {c.strategy: c.train.min_steps for c in sweeps[1].cells()} == {"linear-probe": 20, "full-finetune": 20}
+
+
+def test_a_training_flag_replaces_the_files_value_in_every_table_a_strategys_own_included(tmp_path, monkeypatch, capsys,
+                                                                                          toy_csv):
+    """``--min-steps 10`` left a file's ``[train_by_strategy.full-finetune] min_steps = 60`` in place, and that table's
+    ``max_steps = 80`` won over ``--max-steps 20``: flags override the file, so each replaces its field wherever the
+    file sets it, with one note naming the values it replaced."""
+    from tests.conftest import run_cli
+
+    sweeps = _captured_sweeps(monkeypatch)
+    path = tmp_path / "sweep.toml"
+    path.write_text('strategies = ["linear-probe", "full-finetune"]\n[train]\nmax_steps = 50\nepochs = 2\n'
+                    '[train_by_strategy.full-finetune]\nmin_steps = 60\nmax_steps = 80\nlr = 5e-5\n')
+    common = ["compare", "--quiet", "--config", str(path), "--data", str(toy_csv), "--sizes", "16", "--seeds", "1",
+              "--out", str(tmp_path / "out")]
+    code, _, err = run_cli([*common, "--max-steps", "20", "--min-steps", "10"], monkeypatch, capsys)
+    assert "captured" in err, err
+    assert (f"note: flags override {str(path)!r}: --max-steps 20 replaces max_steps = 50 in [train], max_steps = 80 in "
+            "[train_by_strategy.full-finetune]; --min-steps 10 replaces min_steps = 60 in "
+            "[train_by_strategy.full-finetune]") in err.splitlines(), err
+    assert {c.strategy: (c.train.min_steps, c.train.max_steps, c.train.epochs, c.train.lr) for c in sweeps[0].cells()} == {
+        "linear-probe": (10, 20, 2, None), "full-finetune": (10, 20, 2, 5e-5)}, "the fields no flag sets stay the file's"
+    code, _, err = run_cli(common, monkeypatch, capsys)  # no flag: the strategy's own table over [train], as before
+    assert "captured" in err and "flags override" not in err, err
+    assert {c.strategy: (c.train.min_steps, c.train.max_steps) for c in sweeps[1].cells()} == {
+        "linear-probe": (None, 50), "full-finetune": (60, 80)}
 
 
 @pytest.mark.parametrize("text, flags, message", [
@@ -248,9 +274,10 @@ def test_a_max_steps_flag_caps_the_files_floors_as_it_caps_a_strategys_own(tmp_p
      "min_steps = 60 in [train_by_strategy.full-finetune] of {path} is above max_steps = 20 in [train] of {path}, so the "
      "cap would cut the floor; give min_steps at most 20 in [train_by_strategy.full-finetune], or max_steps at least 60 "
      "in [train], or --max-steps 20 on the command line, which caps the file's floors"),
-    ("[train_by_strategy.full-finetune]\nmax_steps = 20\n", ["--min-steps", "60"],  # --max-steps would not lift it
+    ("[train_by_strategy.full-finetune]\nmax_steps = 20\n", ["--min-steps", "60"],
      "--min-steps 60 is above max_steps = 20 in [train_by_strategy.full-finetune] of {path}, so the cap would cut the "
-     "floor; give --min-steps at most 20, or max_steps at least 60 in [train_by_strategy.full-finetune]"),
+     "floor; give --min-steps at most 20, or max_steps at least 60 in [train_by_strategy.full-finetune], or --max-steps "
+     "60 on the command line, which replaces the file's caps"),
 ])
 def test_a_floor_above_a_cap_set_beside_it_is_refused_naming_where_each_was_set(tmp_path, monkeypatch, capsys, toy_csv,
                                                                                  text, flags, message):
@@ -290,3 +317,33 @@ def test_a_strategies_or_arms_flag_leaves_out_the_files_settings_for_the_strateg
     assert (sweeps[1].strategies, sweeps[1].train_by_strategy) == (("linear-probe", "lora"), {})
     path.write_text('strategies = ["linear-probe"]\n[train_by_strategy.scratch]\nlr = 1e-3\n')
     assert_user_error(run_cli(common, monkeypatch, capsys), "settings given for 'scratch', which is not in")
+
+
+def test_a_strategies_or_arms_flag_that_keeps_no_reader_of_the_files_label_descriptions_leaves_them_out(
+        tmp_path, monkeypatch, capsys, toy_csv):
+    """``compare --config zs.toml --strategies linear-probe`` was refused for the file's label_descriptions, which only
+    zero-shot, zero-shot-prompt and icl read; the flag overrides the file's list, so they are left out with a note, as
+    its tables for the strategies dropped are. Kept where a strategy kept reads them; the file alone is still refused."""
+    from tests.conftest import assert_user_error, run_cli
+
+    sweeps = _captured_sweeps(monkeypatch)
+    path = tmp_path / "sweep.toml"
+    path.write_text('strategies = ["zero-shot", "linear-probe"]\nsizes = [0, 16]\n'
+                    '[label_descriptions]\npositive = "a good one"\nnegative = "a bad one"\n')
+    common = ["compare", "--quiet", "--config", str(path), "--data", str(toy_csv), "--seeds", "1",
+              "--out", str(tmp_path / "out")]
+    code, _, err = run_cli([*common, "--strategies", "linear-probe", "--sizes", "16"], monkeypatch, capsys)
+    assert "captured" in err, err
+    assert (f"note: --strategies keeps no strategy that reads label_descriptions (zero-shot, zero-shot-prompt, icl): "
+            f"label_descriptions in {str(path)!r} is not used") in err.splitlines(), err
+    assert sweeps[-1].strategies == ("linear-probe",) and sweeps[-1].options == {}
+    path.write_text(path.read_text() + '[options.zero-shot]\ntemplate = "It is {label}."\n')
+    code, _, err = run_cli([*common, "--arms", "linear-probe", "--sizes", "16"], monkeypatch, capsys)
+    assert (f"note: --arms leaves out zero-shot: [options.zero-shot], label_descriptions in {str(path)!r} are not used "
+            "(no strategy kept reads label_descriptions: zero-shot, zero-shot-prompt, icl do)") in err.splitlines(), err
+    assert sweeps[-1].options == {}
+    code, _, err = run_cli([*common, "--strategies", "zero-shot,linear-probe"], monkeypatch, capsys)
+    assert "captured" in err and "label_descriptions" not in err, err  # a strategy kept reads them: kept
+    assert sweeps[-1].options["zero-shot"]["descriptions"] == [("positive", "a good one"), ("negative", "a bad one")]
+    path.write_text('strategies = ["linear-probe"]\n[label_descriptions]\npositive = "a good one"\n')
+    assert_user_error(run_cli([*common, "--sizes", "16"], monkeypatch, capsys), "none of which is among the arms")

@@ -264,8 +264,9 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
     Returns:
         ``{strategy, n, reason, count, runs, steps, text}`` per flagged cell and reason, ``text`` naming the arm,
         the size, the budget and the fix, e.g. "full-finetune was still improving ... at n = 256 (3 of 3 seeds):
-        its scores may understate it; re-run with a larger budget (min_steps = 160 for it in the config, or --min-steps 160)".
-    """
+        its scores may understate it; re-run with a larger budget (--min-steps 160 for every strategy, or min_steps = 160
+        in [train_by_strategy.full-finetune] of a --config file ...)" (``larger_budget``: a run records its budget,
+        not whether a flag or a file set it, so both ways are named)."""
     groups: dict[tuple[str, int | str], list[RunResult]] = defaultdict(list)
     for r in results:
         if r.status == "done":
@@ -282,10 +283,11 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             name = str(runs[0].spec.get("strategy"))  # the arm's strategy, as the config and flags spell it
             capped = all(was_capped((r.record or {}).get("budget") or {}) for r in runs)  # max_steps cut the plan
             bound = all(capped_by_max_steps(r) for r, f in zip(runs, flags) if reason in f)  # and the flagged runs hit it
-            key = "max_steps" if capped else "min_steps"
-            cap = max(int((r.record or {}).get("budget", {}).get("max_steps") or 0) for r in runs) if capped else planned
-            more = spoken(f"{key} = {2 * cap} for it in the config ([train_by_strategy.{name}]), or --{key.replace('_', '-')} {2 * cap}",
-                          f"train_by_strategy={{{name!r}: {{{key!r}: {2 * cap}}}}}, or config={{{key!r}: {2 * cap}}} for every arm")
+            caps = [int(c) for r in runs if isinstance(c := ((r.record or {}).get("budget") or {}).get("max_steps"), int)]
+            cap = max(caps) if capped else planned
+            # a floor raised past a cap set beside it is refused (TrainConfig.check_as_given): the cap rises with it
+            keys = ("max_steps",) if capped else ("min_steps", "max_steps") if caps and min(caps) < 2 * cap else ("min_steps",)
+            more = larger_budget(name, {key: 2 * cap for key in keys})
             # Runs that stopped early on a validation plateau would leave a larger budget unused: not the fix to offer.
             stopped = sum(stopped_early(r) for r, f in zip(runs, flags) if reason in f)
             plateau = stopped * 2 >= count
@@ -295,8 +297,8 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
                            "(--label-descriptions), or read it as: its descriptions do not separate these classes")
             elif planned == 0 and any(solver_steps(r) for r in runs):  # setfit: its solve tunes the encoder on pairs
                 steps = max(solver_steps(r) for r in runs)
-                nothing = (f"--max-steps {steps} capped its pair steps: raise it first, or read it as: this arm learned "
-                           "nothing here" if all(capped_by_max_steps(r) for r in runs)
+                nothing = (f"max_steps {steps} capped its pair steps: raise it first ({larger_budget(name, {'max_steps': 2 * steps})}), "
+                           "or read it as: this arm learned nothing here" if all(capped_by_max_steps(r) for r in runs)
                            else f"its encoder took {steps} pair steps: draw more pairs ("
                            + spoken(f"--option {name}.iterations=…", f"options={{{name!r}: {{'iterations': …}}}}") + ")"
                            + ("" if tuned else " or --tune lr") + ", or read it as: this arm learned nothing here")
@@ -312,7 +314,7 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
                            + ", or read it as: this arm learned nothing here")
             fix = {"improving": f"re-run with a larger budget ({more})",
                    "unchecked": f"re-run with more validation checks (evals_per_phase = 5) or a larger budget ({more})",
-                   "slow": (f"max_steps = {cap} capped these runs: raise it first ({more}); " if capped and bound else "")
+                   "slow": (f"max_steps {cap} capped these runs: raise it first ({more}); " if capped and bound else "")
                            + (f"re-run on a higher grid ({_higher_grid(runs, name)}, above the rates tried)" if tuned else
                               "re-run with a higher learning rate (--tune lr searches one on validation; or --lr)"),
                    "majority": nothing}[reason]
@@ -323,6 +325,22 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             out.append({"strategy": strategy, "n": n, "reason": reason, "count": count, "runs": len(runs),
                         "steps": planned, "text": text, "task": task})
     return out
+
+
+def larger_budget(name: str, steps: dict[str, int]) -> str:
+    """Where to give strategy ``name`` the budget ``steps`` (``{"max_steps": 60}``), each way that works. A run records
+    the steps it was given, not where they were set (``--max-steps``, a ``--config`` file's ``[train]`` or
+    ``[train_by_strategy.NAME]``), so both ways are named: the flag, for every strategy, and the file's table, for this
+    one alone, with no flag typed beside it (a flag replaces the file's value: ``sweep_config.overridden``). From
+    Python: ``train_by_strategy`` for it, ``config`` for every arm.
+    """
+    flags = " ".join(f"--{key.replace('_', '-')} {value}" for key, value in steps.items())
+    keys = " and ".join(f"{key} = {value}" for key, value in steps.items())
+    typed = " or ".join(f"--{key.replace('_', '-')}" for key in steps)
+    fields = ", ".join(f"{key!r}: {value}" for key, value in steps.items())
+    return spoken(f"{flags} for every strategy, or {keys} in [train_by_strategy.{name}] of a --config file for {name} "
+                  f"alone, with no {typed} typed, which would replace {'it' if len(steps) == 1 else 'them'} there",
+                  f"train_by_strategy={{{name!r}: {{{fields}}}}}, or config={{{fields}}} for every arm")
 
 
 def _higher_grid(runs: list[RunResult], name: str) -> str:

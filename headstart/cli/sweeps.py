@@ -29,7 +29,8 @@ def compare(
     backbones: Annotated[Optional[str], typer.Option(help="Several backbones, comma-separated: each its own curves in the report "
                                                           "(e.g. all-minilm-l6-v2,path/to/other-encoder).")] = None,
     strategies_: Annotated[Optional[str], typer.Option("--strategies", "-s", help=f"Comma-separated strategies (default: {COMPARE_DEFAULTS['strategies']}); "
-                                                                              "--config's settings for others are left out.")] = None,
+                                                                              "--config's settings for others are left out, "
+                                                                              "its label_descriptions too where none kept reads them.")] = None,
     retain: Annotated[Optional[list[str]], typer.Option(help="After training, measure forgetting on this classification dataset "
                                                             "(repeatable): a probe on the adapted vs the original encoder.")] = None,
     eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score every run on this dataset's test split, out of domain "
@@ -47,12 +48,16 @@ def compare(
                                                         "default) or ray (each cell a Ray task; pip install 'headstart[ray]').")] = None,
     address: Annotated[Optional[str], typer.Option(help="With --backend ray: the cluster's head, HOST:PORT, or auto for the one "
                                                         "on this machine (default: start a local Ray).")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="sweep.toml with the same keys; flags override it.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="sweep.toml with the same keys; flags override it, its "
+                                                        "[train_by_strategy.NAME] tables included.")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Cap on optimiser steps per phase, for every strategy compared: "
                                                           "the linear probe's too, even below its own floor of 300, and "
                                                           "below the min_steps --config sets (a note names them; quick "
-                                                          "sweeps; --config's [train_by_strategy.NAME] max_steps caps one).")] = None,
-    min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n.")] = None,
+                                                          "sweeps). It replaces --config's max_steps, [train_by_strategy.NAME]'s "
+                                                          "too, as every training flag does (a note names them); to cap one "
+                                                          "strategy alone, set its table's and leave this out.")] = None,
+    min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n, for every strategy "
+                                                          "(--config's min_steps replaced, [train_by_strategy.NAME]'s too).")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: each strategy's).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Image backbones: input side in pixels (default: the network's; 160 for images of 32 px or less on a 224 network).")] = None,
     augment: Annotated[Optional[str], typer.Option(help="Image training batches of the strategies that train the backbone: "
@@ -119,11 +124,19 @@ def compare(
         cfg = {k: v for k, v in cfg.items() if k != "arms"}
     notes: list[str | None] = []  # said once the sweep is built: a refusal of it says nothing else
     named = _named_strategies(strategies_ if arms is None else None, arms)
+    if label_descriptions is not None:  # the flag's texts take the place of the file's, which are neither used nor weighed
+        cfg = {k: v for k, v in cfg.items() if k != "label_descriptions"}
     if config and named is not None:  # the file's settings for a strategy the flag left out are not used, not refused
         from headstart.sweep_config import narrowed
 
         cfg, unused = narrowed(cfg, config, strategies=named, flag="--strategies" if arms is None else "--arms")
         notes.append(unused)
+    if config:  # a training flag replaces its field in [train] and in every [train_by_strategy.NAME] of the file
+        from headstart.sweep_config import overridden
+
+        cfg, replaced = overridden(cfg, config, {"max_steps": max_steps, "min_steps": min_steps, "epochs": epochs,
+                                                 "image_size": image_size, "augment": augment})
+        notes.append(replaced)
     tune_setting = ("lr" if tune else None) if tune is not None else cfg.get("tune", "lr")
     file_grids = cfg.get("grid", {})
     if tune_setting is None and file_grids:

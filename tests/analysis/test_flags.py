@@ -86,7 +86,8 @@ def test_a_cell_is_flagged_when_at_least_half_its_seeds_are_and_the_text_names_b
     assert (flag["strategy"], flag["n"], flag["reason"], flag["count"], flag["runs"]) == ("full-finetune", 256, "improving", 2, 3)
     assert flag["text"].startswith("full-finetune was still improving at its last validation check when its step budget "
                                    "ran out at n = 256 (2 of 3 seeds; budget: 100 steps (1 epoch, at least 100 steps), lr 1e-05, head lr 0.001, untuned): "
-                                   "its scores may understate it; re-run with a larger budget (min_steps = 200")
+                                   "its scores may understate it; re-run with a larger budget (--min-steps 200 for every strategy, or "
+                                   "min_steps = 200 in [train_by_strategy.full-finetune] of a --config file for full-finetune alone")
 
 
 def test_a_closed_form_budget_says_so() -> None:
@@ -149,7 +150,7 @@ def test_a_slow_cell_names_the_fix() -> None:
     for r in capped:
         r.record["budget"]["max_steps"] = 30  # the user's --max-steps cut the budget: the first thing to raise
     (flag,) = [f for f in flags.budget_flags(capped) if f["reason"] == "slow"]
-    assert "max_steps = 30 capped these runs: raise it first (max_steps = 60" in flag["text"], flag["text"]
+    assert "max_steps 30 capped these runs: raise it first (--max-steps 60 for every strategy" in flag["text"], flag["text"]
 
 
 def test_a_majority_cell_that_stopped_early_is_not_told_to_take_more_steps() -> None:
@@ -164,7 +165,7 @@ def test_a_majority_cell_that_stopped_early_is_not_told_to_take_more_steps() -> 
     assert "re-run with --tune lr, or read it as" in flags.budget_flags(untuned)[0]["text"]
     full = [run("probe", 16, s, [0.55, 0.56, 0.55, 0.54], planned=300, steps=300 if s else 120) for s in range(3)]
     (flag,) = flags.budget_flags(full)
-    assert "re-run with a larger budget (min_steps = 600" in flag["text"], "two of three took the whole budget"
+    assert "re-run with a larger budget (--min-steps 600 " in flag["text"], "two of three took the whole budget"
 
 
 def test_the_recommendation_says_in_how_many_seeds_an_arm_learned_nothing() -> None:
@@ -209,7 +210,7 @@ def test_the_budget_says_when_max_steps_cut_it() -> None:
     for r in improving:
         r.record["budget"].update(epochs=3, min_steps=100, max_steps=40)
     (flag,) = flags.budget_flags(improving)
-    assert flag["reason"] == "improving" and "max_steps = 80 for it in the config" in flag["text"] and "--max-steps 80" in flag["text"]
+    assert flag["reason"] == "improving" and "(--max-steps 80 for every strategy, or max_steps = 80 in" in flag["text"], flag["text"]
 
 
 def test_a_solved_phase_with_steps_of_its_own_says_them() -> None:
@@ -278,7 +279,7 @@ def test_a_cap_on_each_phase_of_a_two_phase_arm_is_named_too() -> None:
     assert note["advice"].endswith("(--max-steps 30 capped this run: raise it first)"), note["advice"]
     assert "60 steps (3 epochs, at least 100 steps, capped at 30 by max_steps in each phase)" in flags.budget_text([lpft])
     (flag,) = flags.budget_flags([lpft, dataclasses.replace(lpft, key="b", spec={**lpft.spec, "seed": 1})])
-    assert "max_steps = 60 for it in the config" in flag["text"], "twice the cap, per phase, not twice the 60 planned"
+    assert "--max-steps 60 for every strategy" in flag["text"], "twice the cap, per phase, not twice the 60 planned"
     lpft.record["budget"].update(capped=False)
     assert "--max-steps" not in budget_notes(lpft)[0]["advice"]
 
@@ -295,7 +296,8 @@ def test_setfit_at_the_majority_rate_is_told_about_its_pair_steps_not_that_it_ta
         return dataclasses.replace(r, val_metrics={"accuracy": 0.55}, chosen={"pair_steps": 8 if cap == 8 else 40, "C": 1.0})
 
     (flag,) = flags.budget_flags([setfit(0, 8), setfit(1, 8)])
-    assert "--max-steps 8 capped its pair steps: raise it first" in flag["text"] and "no optimiser steps" not in flag["text"]
+    assert "max_steps 8 capped its pair steps: raise it first (--max-steps 16 for every strategy" in flag["text"] \
+        and "no optimiser steps" not in flag["text"], flag["text"]
     (flag,) = flags.budget_flags([setfit(0, None), setfit(1, None)])
     assert "its encoder took 40 pair steps: draw more pairs (--option setfit.iterations=…)" in flag["text"], flag["text"]
     (note,) = budget_notes(setfit(0, 8))
@@ -489,3 +491,28 @@ def test_a_pick_no_better_than_the_majority_class_on_test_is_said_not_acted_on()
     assert "; on test at n = 16 ft scores 59.5 (CI " in band["text"], band["text"]
     assert "not above the majority-class rate (60): on test it cannot be told from it" in band["text"], "a mean inside a wide interval"
     assert "did not hold" not in band["text"]
+
+
+def test_the_budget_hint_names_each_way_to_raise_a_cap_or_floor_that_works_wherever_it_was_set() -> None:
+    """A run records the cap it ran under, not whether ``--max-steps`` or a ``--config`` file set it: the hint said
+    "max_steps = 6 for it in the config ([train_by_strategy.linear-probe])" to a compare whose cap was the flag's, and
+    the flag replaces the file's value. It names the flag for every strategy, and the file's table for this strategy
+    alone with no flag typed; a floor raised past a recorded cap raises the cap beside it (else refused)."""
+    capped = [run("ft", 16, s, [0.60, 0.64, 0.66, 0.70], planned=40) for s in range(2)]
+    for r in capped:
+        r.record["budget"].update(epochs=3, min_steps=100, max_steps=40, capped=True)
+    (flag,) = flags.budget_flags(capped)
+    assert flag["text"].endswith("re-run with a larger budget (--max-steps 80 for every strategy, or max_steps = 80 in "
+                                 "[train_by_strategy.ft] of a --config file for ft alone, with no --max-steps typed, which "
+                                 "would replace it there)"), flag["text"]
+    assert "for it in the config" not in flag["text"]
+    floored = [run("ft", 16, s, [0.60, 0.64, 0.66, 0.70], planned=40) for s in range(2)]
+    for r in floored:  # the floor set 40 steps under a cap of 50: twice the floor needs a cap of 80 beside it
+        r.record["budget"].update(epochs=3, min_steps=40, max_steps=50, capped=False)
+    (flag,) = flags.budget_flags(floored)
+    assert flag["text"].endswith("re-run with a larger budget (--min-steps 80 --max-steps 80 for every strategy, or "
+                                 "min_steps = 80 and max_steps = 80 in [train_by_strategy.ft] of a --config file for ft "
+                                 "alone, with no --min-steps or --max-steps typed, which would replace them there)"), flag["text"]
+    for r in floored:  # a cap at or above twice the floor stays out of it
+        r.record["budget"]["max_steps"] = 80
+    assert "--min-steps 80 for every strategy, or min_steps = 80 in" in flags.budget_flags(floored)[0]["text"]
