@@ -25,7 +25,7 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
     val = (metrics or {}).get("val") or {}
     chose = "the split that chose the checkpoint"
     if (metrics or {}).get("steps") == 0:  # closed form: validation chose a setting (embed-logreg's C) or nothing
-        picked = chosen_on_validation(metrics.get("chosen"))
+        picked = chosen_on_validation(metrics.get("chosen"), resolved.get("options"), resolved.get("n"))
         chose = "the split that chose " + ", ".join(picked) if picked else "scored only: nothing was chosen on it"
     lines = ["---", "library_name: headstart", "tags: [headstart]", "---", "",
              f"# {md_text(resolved.get('strategy', 'run'))} on {md_text(shown_name(str(data.get('name', '?'))))}", "",
