@@ -48,7 +48,18 @@ def chosen_on_validation(chosen: dict[str, Any] | None, options: dict[str, Any] 
     """``chosen`` without the ``RECORDED`` facts nor what a one-value grid set (``given``, from the run's ``options`` and
     ``n``): the hyperparameters validation picked (lr, C, k ...)."""
     fixed = given(chosen, options, n)
-    return {k: v for k, v in (chosen or {}).items() if k not in RECORDED and k not in fixed}
+    # a dict is a term's estimates, which runs stored before ``record["estimates"]`` kept here (``term_estimates``)
+    return {k: v for k, v in (chosen or {}).items() if k not in RECORDED and k not in fixed and not isinstance(v, dict)}
+
+
+def term_estimates(result: RunResult) -> dict[str, dict[str, Any]]:
+    """What the run's objective terms estimated before training, by term (importance weighting's ``{"domain_accuracy",
+    "ess", "clipped"}``): its ``record["estimates"]``, or, for a run stored before that was kept, the dicts its
+    ``chosen`` held them in."""
+    found = (result.record or {}).get("estimates")
+    if isinstance(found, dict):
+        return {term: values for term, values in found.items() if isinstance(values, dict)}
+    return {term: values for term, values in (result.chosen or {}).items() if isinstance(values, dict)}
 
 
 @dataclass(frozen=True)
@@ -82,7 +93,9 @@ class RunResult:
             validation metrics of the checkpoint choice scored on rows that did not make it: ``held_out.choose``;
             absent for runs stored before it, or that validated otherwise), ``test``
             (``{"predicted": [...], "target": [...]}`` per test row, class indices, for intervals over test rows) and,
-            under a ``max_test`` cap, ``test_split_rows`` (the test split's rows without it: whether the cap cut any).
+            under a ``max_test`` cap, ``test_split_rows`` (the test split's rows without it: whether the cap cut any);
+            ``estimates`` where an objective term estimated something before training (importance weighting's weights:
+            ``{"importance": {"domain_accuracy", "ess", "clipped"}}``; ``term_estimates`` reads older runs too).
     """
 
     key: str

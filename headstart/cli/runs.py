@@ -222,6 +222,8 @@ def train(
                    + (f" (tuning took {seconds_text(result.tune_seconds)}s)" if result.tune_seconds else ""))
     if fixed := given(result.chosen, resolved.get("options"), resolved.get("n")):
         typer.echo(f"set by a grid of one value (nothing chosen on validation): {_settings_text(fixed)}")
+    for term, values in (result.estimates or {}).items():  # importance weighting's weights: how far apart the domains are
+        typer.echo(f"{term} estimated before training: {_settings_text(values)}")
     for flag in result.flags:
         typer.echo(f"note: this run {flag['text']}; {flag['advice']}")
     for r in result.retention:
@@ -350,7 +352,7 @@ def _summary(result, out: Path | None, *, dedupe: bool) -> dict:
             **({"ended_by": result.ended_by} if result.ended_by else {}),
             **({"not_scored": result.not_scored} if result.not_scored else {}), "steps": result.steps, "best_step": result.best_step,
             "train_seconds": round(result.train_seconds, 4), "trainable_params": result.trainable_params,
-            "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "base_weights": result.base_weights,
+            "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "estimates": result.estimates, "base_weights": result.base_weights,
             "val": {k: v for k, v in result.val_metrics.items() if k != "per_class"},
             **({"retention": [{k: v for k, v in r.items() if k != "rows"} for r in result.retention]} if result.retention else {}),
             **({"ood": result.ood} if result.ood else {}),
