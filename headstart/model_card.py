@@ -70,9 +70,9 @@ def merged_paragraph(merge: Any, *, compared: str = "outputs", inputs_are: str =
     if not isinstance(merge, dict):
         return []
     diff, inputs = merge.get("max_abs_diff"), merge.get("inputs")
-    # output_checks.FIXED, written out: that module imports torch, a card does not
-    on = ("fixed sentences (the run's data could not be read)" if merge.get("checked_on") == "fixed sentences"
-          else inputs_are)
+    # output_checks.FIXED / CHANGED, written out: that module imports torch, a card does not
+    on = {"fixed sentences": "fixed sentences (the run's data could not be read)",
+          "fixed sentences: data changed": "fixed sentences (the run's data changed since the run)"}.get(merge.get("checked_on"), inputs_are)
     checked = (f"; its {compared} match the adapter's to {diff:.2g} (largest difference) on {inputs} {on}"
                if isinstance(diff, (int, float)) and isinstance(inputs, int) else f"; its {compared} were not checked")
     return [f"The adapter of {md_code(merge.get('from'))} is merged into the base weights"

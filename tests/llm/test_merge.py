@@ -228,7 +228,7 @@ def test_an_sft_run_whose_data_changed_is_checked_on_fixed_sentences_never_on_no
     import pandas as pd
 
     from headstart.export import export
-    from headstart.output_checks import FIXED, FIXED_SENTENCES
+    from headstart.output_checks import CHANGED, FIXED_SENTENCES
 
     run = sft_run(tiny_lm, sft_csv, tmp_path / "run", max_steps=1)
     table = pd.read_csv(sft_csv)
@@ -239,7 +239,8 @@ def test_an_sft_run_whose_data_changed_is_checked_on_fixed_sentences_never_on_no
     notes = [line for line in err.splitlines() if line.startswith(("note:", "error:", "Traceback"))]
     assert len(notes) == 1 and notes[0].startswith(f"note: the run's data {str(sft_csv)!r} changed since the run ("), err
     assert notes[0].endswith(f": the merge is checked on {len(FIXED_SENTENCES)} fixed sentences instead of its validation rows")
+    assert f"on {len(FIXED_SENTENCES)} fixed sentences (the run's data changed since the run)" in printed, printed
     merged = json.loads((tmp_path / "merged" / "spec.json").read_text())["merged"]
-    assert merged["checked_on"] == FIXED and merged["inputs"] == len(FIXED_SENTENCES)
+    assert merged["checked_on"] == CHANGED and merged["inputs"] == len(FIXED_SENTENCES)
     report = export(run, tmp_path / "hf", inputs=3)
-    assert report.checked_on == FIXED and report.inputs == 3 and report.max_abs_diff <= 1e-4
+    assert report.checked_on == CHANGED and report.inputs == 3 and report.max_abs_diff <= 1e-4
