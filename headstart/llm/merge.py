@@ -141,15 +141,18 @@ def _checked_inputs(directory: Path, spec: dict[str, Any], count: int,
     check_inputs(count, "the check")
     data = spec.get("data") or {}
     answer = "response" if spec["kind"] == "sft" else "chosen"
-    columns = {"prompt": data.get("prompt_column", "prompt"), answer: data.get(f"{answer}_column", answer)}
+    # the columns the run read, so that its content hash can match: prefer's rejected answers too
+    roles = ("prompt", "response") if spec["kind"] == "sft" else ("prompt", "chosen", "rejected")
+    columns = {role: data.get(f"{role}_column", role) for role in roles}
+    source = str(data.get("path") or data.get("name"))  # a file by its absolute path; a run of before that, as it was given
 
     def validation_pairs() -> list[tuple[str, str]]:
-        table = load_table(str(data.get("name")), columns, group_column=data.get("group_column"))
-        if "group_column" in data:  # an sft run's file read back as it trained (prefer's reads rejected too: no hash to match)
+        table = load_table(source, columns, group_column=data.get("group_column"))
+        if "group_column" in data:  # read back as it trained (a prefer run saved before it was recorded: not checkable)
             check_unchanged(table.hash, data.get("hash"))
         return [(table.columns["prompt"][r], table.columns[answer][r]) for r in table.spread("validation", count)]
 
-    pairs, checked_on = read_check_data(validation_pairs, str(data.get("name")), what, count=count)
+    pairs, checked_on = read_check_data(validation_pairs, source, what, count=count)
     if pairs is None:
         n = len(FIXED_SENTENCES)
         pairs = [(s, FIXED_SENTENCES[(i + 1) % n]) for i, s in enumerate(FIXED_SENTENCES[:count])]
