@@ -168,7 +168,7 @@ class UnmergeReport:
     base_max_abs_diff: float  # recovered base weights vs the pre-trained ones
     output_max_abs_diff: float  # the recovered adapter run's outputs vs the merged model's
     inputs: int
-    checked_on: str = VALIDATION_ROWS  # output_checks.FIXED: the run's data could not be read
+    checked_on: str = VALIDATION_ROWS  # output_checks.FIXED / CHANGED: the run's data could not be read / changed
 
 
 @flags_checked

@@ -221,7 +221,7 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
     return FitResult(key=run_key(s.resolved()), out=where,
                      status=report.status, val_metrics=report.val_metrics, steps=report.steps, best_step=report.best_step,
                      train_seconds=report.seconds, trainable_params=report.trainable_params,
-                     total_params=count_parameters(s.model), error=report.error, chosen=chosen,
+                     total_params=count_parameters(s.model), error=report.error, chosen=chosen, estimates=report.estimates,
                      tune_seconds=tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
                      flags=flags, val_held_out=report.held_out, val_checks=report.checks,
                      leakage=leakage, ended_by=report.ended_by, _loaded=loaded)

@@ -97,6 +97,7 @@ class FitReport:
     trainable_params: int = 0
     trained: list[str] = field(default_factory=list)  # names of every parameter that trained in some phase
     chosen: dict[str, Any] = field(default_factory=dict)  # hyperparameters closed-form phases chose on validation
+    estimates: dict[str, Any] = field(default_factory=dict)  # what objective terms estimated before training, by term
     planned_steps: int = 0  # the phases' step budget; fewer were taken when early stopping ended a phase
     phase_steps: list[tuple[str, int]] = field(default_factory=list)  # each stepping phase's budget, in order (lp-ft: probe, finetune)
     processes: int = 1  # processes its gradient steps were spread over (``train --nproc``)

@@ -57,7 +57,7 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     from headstart.adapters import MERGEABLE
     from headstart.data.columns import run_pair
     from headstart.llm.runs import is_lm_run
-    from headstart.output_checks import (FIXED, check_inputs, check_texts, check_tolerance, checked_on_text, precision_gap,
+    from headstart.output_checks import (VALIDATION_ROWS, check_inputs, check_texts, check_tolerance, checked_on_text, precision_gap,
                                          run_autocast)
     from headstart.outdir import check_new
     from headstart.saved import load_run
@@ -113,7 +113,7 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     if hasattr(encoder, "merge_and_unload"):
         encoder = encoder.merge_and_unload(safe_merge=True)
     tmp = fresh_folder(out, "export.tmp")  # our own new folder: never one of the user's, never a planted link
-    on = "the run's validation inputs" if checked_on != FIXED else checked_on_text(len(texts), checked_on)
+    on = "the run's validation inputs" if checked_on == VALIDATION_ROWS else checked_on_text(len(texts), checked_on)
     try:
         if format == "hf":
             diff = write_hf(run, encoder, tmp, out, check=lambda d: check_hf_folder(d, texts, reference, run.task,

@@ -32,6 +32,7 @@ class FitResult:
     total_params: int
     error: str | None
     chosen: dict[str, Any] | None = None  # hyperparameters picked on validation (--tune lr; C / k of the baselines)
+    estimates: dict[str, Any] = field(default_factory=dict)  # what objective terms estimated before training, by term (importance)
     tune_seconds: float = 0.0  # wall time of the tuning trials
     peak_rss_bytes: int = 0  # the process's peak resident memory after training (getrusage)
     base_weights: dict[str, int] | None = None  # 4-bit strategies: {"stored": bytes, "fp32": bytes} of the linear weights

@@ -23,7 +23,7 @@ from headstart.errors import ConfigError, StoreError
 from headstart.evaluation import model_outputs, outputs_to_predictions, score_rows
 from headstart.features import FeatureCache
 from headstart.precision import autocast_for
-from headstart.progress import PartFn, part_of
+from headstart.progress import PartFn, caching_part, part_of, scoring_part
 from headstart.saved import LoadedRun
 from headstart.specs import file_options
 
@@ -52,7 +52,7 @@ def evaluate_loaded(run: LoadedRun, split: str = "test", *, progress: PartFn | N
     if run.meta["backbone_saved"] == "none":  # backbone unchanged: reuse (or fill) the shared feature cache
         features = FeatureCache(backbone, encoded, data.hash, batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,
                                 identity={**backbone.describe(), "precision": precision},
-                                progress=(lambda done, total: told("caching the backbone's features", done, total)) if told else None)
+                                progress=caching_part(told))
     metrics = score_rows(run.model, encoded, rows, data.targets, task=run.task, label_names=run.label_names,
                          batch_size=resolved["train"]["eval_batch_size"], features=features, autocast=autocast,
                          progress=(lambda done: told("", done, len(rows))) if told else None)
@@ -193,7 +193,7 @@ def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None, rows: str
                                batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,
                                features=cached if run.meta["backbone_saved"] == "none" else None, tta=tta,
                                seed=int(resolved["seed"]), rows=rows, seen=seen, dedupe=dedupe,
-                               progress=part_of(progress, f"scoring {text}" + (f" after {tta}" if tta else "")))
+                               progress=scoring_part(progress, text, tta))
     note = "; ".join(n for n in (found["note"], unchecked) if n)
     part = "every row" if rows == "all" else "test"
     return with_majority_flag(with_interval({

@@ -25,7 +25,7 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
     val = (metrics or {}).get("val") or {}
     chose = "the split that chose the checkpoint"
     if (metrics or {}).get("steps") == 0:  # closed form: validation chose a setting (embed-logreg's C) or nothing
-        picked = chosen_on_validation(metrics.get("chosen"))
+        picked = chosen_on_validation(metrics.get("chosen"), resolved.get("options"), resolved.get("n"))
         chose = "the split that chose " + ", ".join(picked) if picked else "scored only: nothing was chosen on it"
     lines = ["---", "library_name: headstart", "tags: [headstart]", "---", "",
              f"# {md_text(resolved.get('strategy', 'run'))} on {md_text(shown_name(str(data.get('name', '?'))))}", "",
@@ -70,9 +70,9 @@ def merged_paragraph(merge: Any, *, compared: str = "outputs", inputs_are: str =
     if not isinstance(merge, dict):
         return []
     diff, inputs = merge.get("max_abs_diff"), merge.get("inputs")
-    # output_checks.FIXED, written out: that module imports torch, a card does not
-    on = ("fixed sentences (the run's data could not be read)" if merge.get("checked_on") == "fixed sentences"
-          else inputs_are)
+    # output_checks.FIXED / CHANGED, written out: that module imports torch, a card does not
+    on = {"fixed sentences": "fixed sentences (the run's data could not be read)",
+          "fixed sentences: data changed": "fixed sentences (the run's data changed since the run)"}.get(merge.get("checked_on"), inputs_are)
     checked = (f"; its {compared} match the adapter's to {diff:.2g} (largest difference) on {inputs} {on}"
                if isinstance(diff, (int, float)) and isinstance(inputs, int) else f"; its {compared} were not checked")
     return [f"The adapter of {md_code(merge.get('from'))} is merged into the base weights"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from headstart.errors import ConfigError, DataError, with_article
 from headstart.metrics import one_class
+from headstart.progress import caching_part
 from headstart.ood_labels import label_map, parse_eval_data
 
 if TYPE_CHECKING:  # the module stays torch-free to import: the CLI imports it, and --help must stay instant
@@ -203,7 +204,7 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
                         progress=counter("adapting to its pool", len(batches), "batches"))
         features = None
     scoring = counter("", int(keep.sum()))
-    caching = (lambda done, total: progress("caching the backbone's features", done, total)) if progress else None
+    caching = caching_part(progress)
     metrics, kept = scored_rows(model, encoded, rows[keep], targets, task=data.task, label_names=run_data.label_names,
                                 batch_size=batch_size, autocast=autocast, progress=scoring,
                                 features=features(data, encoded, caching) if features is not None else None)

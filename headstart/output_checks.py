@@ -37,7 +37,10 @@ FIXED_SENTENCES = (
     "It rained for most of the afternoon.",
     "They painted the kitchen a pale green.",
 )
-VALIDATION_ROWS, FIXED = "validation rows", "fixed sentences"  # what a check ran on: the reports' and records' checked_on
+# What a check ran on (the reports' and records' checked_on): the run's validation rows, or the fixed sentences because
+# its data could not be read (FIXED) or changed since the run (CHANGED)
+VALIDATION_ROWS, FIXED, CHANGED = "validation rows", "fixed sentences", "fixed sentences: data changed"
+WHY_FIXED = {FIXED: "the run's data could not be read", CHANGED: "the run's data changed since the run"}
 
 
 def check_texts(run: Any, count: int, *, what: str = "the merge") -> tuple[list[str], str]:
@@ -49,7 +52,7 @@ def check_texts(run: Any, count: int, *, what: str = "the merge") -> tuple[list[
         what: the check's command in the note and the refusal ("the merge", "the export").
 
     Returns:
-        (the texts, ``VALIDATION_ROWS`` or ``FIXED``: what they are).
+        (the texts, ``VALIDATION_ROWS``, or ``FIXED`` / ``CHANGED`` for the fixed sentences: what they are and why).
 
     Raises:
         ConfigError: an image run whose data cannot be read or changed (``read_check_data``).
@@ -66,13 +69,13 @@ def check_texts(run: Any, count: int, *, what: str = "the merge") -> tuple[list[
         check_unchanged(data.hash, run.resolved["data"].get("hash"))  # before the split: fewer rows may not split at all
         return [data.inputs[r] for r in split_dataset(data, SplitConfig(**run.resolved["data"]["split"])).val[:count]]
 
-    texts = read_check_data(validation_texts, str(source.get("name", source.get("path"))), what, count=count,
-                            image=getattr(run.model.backbone, "modality", "text") == "image")
+    texts, checked_on = read_check_data(validation_texts, str(source.get("name", source.get("path"))), what, count=count,
+                                        image=getattr(run.model.backbone, "modality", "text") == "image")
     if texts is not None:
-        return texts, VALIDATION_ROWS
+        return texts, checked_on
     pair = run_pair(source) is not None  # a pair run reads two texts: each fixed sentence with the next
     n = len(FIXED_SENTENCES)
-    return [f"{s}{PAIR_SEP}{FIXED_SENTENCES[(i + 1) % n]}" if pair else s for i, s in enumerate(FIXED_SENTENCES[:count])], FIXED
+    return [f"{s}{PAIR_SEP}{FIXED_SENTENCES[(i + 1) % n]}" if pair else s for i, s in enumerate(FIXED_SENTENCES[:count])], checked_on
 
 
 class DataChanged(DataError):
@@ -87,31 +90,33 @@ def check_unchanged(found: str, recorded: Any) -> None:
 
 
 def read_check_data(load: Callable[[], list[T]], path: str, what: str, *, count: int,
-                    image: bool = False) -> list[T] | None:
-    """``load()``, the run's validation inputs for ``what``'s check; None where they cannot be had: the data cannot be
-    read, changed since the run (``load`` raises ``DataChanged``) or has no validation rows. A ``note:`` then names
-    ``path``, what is wrong in a few words and that ``what`` is checked on fixed sentences instead.
+                    image: bool = False) -> tuple[list[T] | None, str]:
+    """(``load()``, ``VALIDATION_ROWS``): the run's validation inputs for ``what``'s check; (None, ``CHANGED``) where
+    the data changed since the run (``load`` raises ``DataChanged``), (None, ``FIXED``) where it cannot be read or has no
+    validation rows. A ``note:`` then names ``path``, what is wrong in a few words and that ``what`` is checked on fixed
+    sentences instead.
 
     Raises:
         ConfigError: ``image``: no fixed input stands in for a run's images; names the path, what is wrong and the fix.
     """
-    fix = "put the data back at that path (a link to where it is now will do)"
+    fix, checked_on = "put the data back at that path (a link to where it is now will do)", FIXED
     try:
         found = load()
     except DataChanged as error:
         why, fix = str(error), "put the data back at that path as the run read it, or train again on it as it is now"
+        checked_on = CHANGED
     except (HeadstartError, OSError) as error:  # whatever the loader says of a file moved, emptied or rewritten
         why = f"cannot be read ({_few_words(error, path)})"
     else:
         if len(found):
-            return found
+            return found, VALIDATION_ROWS
         why, fix = "has no validation rows now", "put the data back at that path as the run read it"
     if image:
         raise ConfigError(f"the run's data {path!r} {why}: {what} checks the rewritten model against the run on its "
                           f"validation images, and no fixed input stands in for images; {fix}")
     logging.getLogger("headstart").info("the run's data %r %s: %s is checked on %d fixed sentences instead of its validation rows",
                                         path, why, what, min(count, len(FIXED_SENTENCES)))
-    return None
+    return None, checked_on
 
 
 def _few_words(error: Exception, path: str) -> str:
@@ -126,8 +131,8 @@ def _few_words(error: Exception, path: str) -> str:
 
 def checked_on_text(inputs: int, checked_on: str, rows: str = "validation inputs") -> str:
     """A check's inputs in words for a report line: "64 validation inputs", or "8 fixed sentences (the run's data could
-    not be read)"."""
-    return f"{inputs} {rows}" if checked_on != FIXED else f"{inputs} {FIXED} (the run's data could not be read)"
+    not be read)" / "(the run's data changed since the run)" (``WHY_FIXED``)."""
+    return f"{inputs} {FIXED} ({WHY_FIXED[checked_on]})" if checked_on in WHY_FIXED else f"{inputs} {rows}"
 
 
 def logits_of(model: torch.nn.Module, texts: list[str], autocast: Any = None) -> torch.Tensor:
@@ -193,7 +198,7 @@ class MergeReport:
     dequantized: bool
     merged_bytes: int
     at_precision: PrecisionGap | None = None  # merged vs adapter at the run's precision, where that is not fp32
-    checked_on: str = VALIDATION_ROWS  # FIXED: the run's data could not be read (check_texts)
+    checked_on: str = VALIDATION_ROWS  # FIXED / CHANGED: the run's data could not be read / changed (check_texts)
 
 
 @dataclass(frozen=True)
@@ -205,4 +210,4 @@ class ExportReport:
     tolerance: float
     at_precision: PrecisionGap | None = None  # the run at its own precision (what predict gives) vs fp32, where not fp32
     tokenizer: str = ""  # transformers' class the folder's tokenizer loads with (plain_tokenizer), no code of the folder's
-    checked_on: str = VALIDATION_ROWS  # FIXED: the run's data could not be read (check_texts)
+    checked_on: str = VALIDATION_ROWS  # FIXED / CHANGED: the run's data could not be read / changed (check_texts)

@@ -15,6 +15,7 @@ LOG_EVERY = 15.0
 
 
 ETA_KEY = "eta_s"  # an update's own ETA in seconds (``sweep_eta``): shown instead of the rate's; None: not known yet
+CACHING = "caching the backbone's features"  # the part a feature cache's rows are counted under (``caching_part``)
 
 
 def row_counter(progress: ProgressFn | None, total: int, *, before: int = 0) -> Callable[[int], None] | None:
@@ -72,7 +73,7 @@ def caching_counter(progress: ProgressFn | None, steps: int, *,
     if progress is None:
         return None
     said = paced(clock=clock)
-    return lambda done, total: progress(0, steps, {"setup": said("caching the backbone's features", done, total)})
+    return lambda done, total: progress(0, steps, {"setup": said(CACHING, done, total)})
 
 
 PartFn = Callable[..., None]  # ``told(what, done, total, unit="rows")``: a counted part of a stage (``scoring_counter``)
@@ -108,6 +109,18 @@ def part_of(told: PartFn | None, doing: str) -> PartFn | None:
     if told is None:
         return None
     return lambda what, done, total, unit="rows": told(f"{doing}, {what}" if what else doing, done, total, unit)
+
+
+def caching_part(told: PartFn | None) -> Callable[[int, int], None] | None:
+    """``told`` as a feature cache's ``progress(done, total)``: its rows counted as the part ``CACHING``; None without
+    ``told``."""
+    return None if told is None else lambda done, total: told(CACHING, done, total)
+
+
+def scoring_part(told: PartFn | None, data: str, tta: str | None = None) -> PartFn | None:
+    """``told`` with each part named inside "scoring DATA" ("scoring DATA after TTA" after a test-time adaptation):
+    another dataset's scoring, by a trained run (``record``) or a loaded one (``loaded``)."""
+    return part_of(told, f"scoring {data}" + (f" after {tta}" if tta else ""))
 
 
 def eta_by_kind(left: dict[str, int], seconds: dict[str, list[float]]) -> float:

@@ -196,7 +196,7 @@ def _noted(report: FitReport, objective: Objective | None, processes: int) -> Fi
     weighting: how far apart the domains are)."""
     report.processes = processes
     if objective is not None and objective.summary:
-        report.chosen.update(objective.summary)
+        report.estimates.update(objective.summary)
     return report
 
 

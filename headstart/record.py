@@ -59,12 +59,13 @@ def score_test(s: Any, *, features: bool, progress: Callable[[int], None] | None
     from headstart.evaluation import scored_rows
     from headstart.features import feature_cache
     from headstart.precision import autocast_for
+    from headstart.progress import caching_part
 
     rows = s.splits.test
     if counted is not None:
         counted("", 0, len(rows))
         progress = progress or (lambda done: counted("", done, len(rows)))
-    caching = (lambda done, total: counted("caching the backbone's features", done, total)) if counted is not None else None
+    caching = caching_part(counted)
     return scored_rows(s.model, s.encoded, rows, s.data.targets[rows], task=s.data.task, label_names=s.data.label_names,
                        batch_size=s.cfg.eval_batch_size, features=feature_cache(s, progress=caching) if features else None,
                        autocast=autocast_for(s.precision, s.device), progress=progress)
@@ -92,7 +93,7 @@ def scored_elsewhere(s: Any, *, features: bool, names: list[str] | None = None,
     from headstart.features import FeatureCache
     from headstart.ood import evaluate_elsewhere
     from headstart.precision import autocast_for
-    from headstart.progress import part_of
+    from headstart.progress import scoring_part
 
     autocast = autocast_for(s.precision, s.device)
     encoder = s.pretrained if type(s.model.backbone) is type(s.pretrained) else s.model.backbone  # as setup encoded
@@ -106,7 +107,7 @@ def scored_elsewhere(s: Any, *, features: bool, names: list[str] | None = None,
     found = []
     for text in s.spec.eval_data if names is None else names:
         for tta in (None, *s.spec.tta):
-            said = part_of(progress, f"scoring {text}" + (f" after {tta}" if tta else ""))
+            said = scoring_part(progress, text, tta)
             try:
                 found.append(evaluate_elsewhere(s.model, encoder, text, run_data=s.data, split_config=s.split_config,
                                                 batch_size=s.cfg.eval_batch_size, autocast=autocast,

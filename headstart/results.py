@@ -16,9 +16,50 @@ STATUSES = ("pending", "running", "done", "failed", "diverged")
 RECORDED = ("pair_steps", "pair_steps_planned", "prompt_tokens", "chat", "demonstrations")
 
 
-def chosen_on_validation(chosen: dict[str, Any] | None) -> dict[str, Any]:
-    """``chosen`` without the ``RECORDED`` facts: the hyperparameters validation picked (lr, C, k ...)."""
-    return {k: v for k, v in (chosen or {}).items() if k not in RECORDED}
+# Keys of a run's ``chosen`` that a closed-form fit takes from its own ``grid`` option: embed-logreg, tfidf-logreg and
+# setfit's C (a regression's Ridge alpha = 1 / C), embed-knn's k (capped by the training rows, as the solver caps it).
+GRID_KEYS = ("C", "alpha", "k")
+
+
+def grid_values(options: dict[str, Any] | None) -> tuple[float, ...]:
+    """The ``grid`` option as numbers, however it was given (a list, one number, ``"1,5,15"``); () when none or unreadable."""
+    grid = (options or {}).get("grid")
+    if isinstance(grid, str):
+        grid = grid.split(",")
+    grid = [grid] if isinstance(grid, (int, float)) else grid
+    try:
+        return tuple(float(v) for v in grid) if isinstance(grid, (list, tuple)) else ()
+    except (TypeError, ValueError):
+        return ()
+
+
+def given(chosen: dict[str, Any] | None, options: dict[str, Any] | None, n: Any = None) -> dict[str, Any]:
+    """The values of ``chosen`` that a one-value grid set (``GRID_KEYS``): the fit had one candidate, so validation
+    chose nothing (embed-logreg with ``grid=[1.0]``: ``{"C": 1.0}``); {} otherwise. ``n``: the run's training rows."""
+    found = {k: v for k, v in (chosen or {}).items() if k in GRID_KEYS}
+    grid = grid_values(options)
+    if not found or not grid:
+        return {}
+    cap = n if "k" in found and isinstance(n, int) and not isinstance(n, bool) and n > 0 else None
+    return found if len({min(v, cap) if cap else v for v in grid}) == 1 else {}
+
+
+def chosen_on_validation(chosen: dict[str, Any] | None, options: dict[str, Any] | None = None, n: Any = None) -> dict[str, Any]:
+    """``chosen`` without the ``RECORDED`` facts nor what a one-value grid set (``given``, from the run's ``options`` and
+    ``n``): the hyperparameters validation picked (lr, C, k ...)."""
+    fixed = given(chosen, options, n)
+    # a dict is a term's estimates, which runs stored before ``record["estimates"]`` kept here (``term_estimates``)
+    return {k: v for k, v in (chosen or {}).items() if k not in RECORDED and k not in fixed and not isinstance(v, dict)}
+
+
+def term_estimates(result: RunResult) -> dict[str, dict[str, Any]]:
+    """What the run's objective terms estimated before training, by term (importance weighting's ``{"domain_accuracy",
+    "ess", "clipped"}``): its ``record["estimates"]``, or, for a run stored before that was kept, the dicts its
+    ``chosen`` held them in."""
+    found = (result.record or {}).get("estimates")
+    if isinstance(found, dict):
+        return {term: values for term, values in found.items() if isinstance(values, dict)}
+    return {term: values for term, values in (result.chosen or {}).items() if isinstance(values, dict)}
 
 
 @dataclass(frozen=True)
@@ -35,7 +76,8 @@ class RunResult:
         metrics: test-split metrics (classification: ``accuracy``, ``macro_f1``, ``balanced_accuracy``,
             ``loss``, ``per_class``; regression: ``rmse``, ``mae``, ``r2``, ``loss``). Empty unless done.
         val_metrics: validation metrics of the restored best weights.
-        chosen: hyperparameters picked on validation (``{"lr": 2e-5}`` under --tune lr, ``{"C": 1.0}`` for embed-logreg).
+        chosen: hyperparameters picked on validation (``{"lr": 2e-5}`` under --tune lr, ``{"C": 1.0}`` for embed-logreg),
+            with what a closed-form phase recorded (``RECORDED``) and what a one-value grid set (``given``).
         train_seconds: wall time of training (excluding test evaluation).
         eval_seconds: wall time of the test evaluation.
         trainable_params: parameters updated by the strategy (head included).
@@ -51,7 +93,9 @@ class RunResult:
             validation metrics of the checkpoint choice scored on rows that did not make it: ``held_out.choose``;
             absent for runs stored before it, or that validated otherwise), ``test``
             (``{"predicted": [...], "target": [...]}`` per test row, class indices, for intervals over test rows) and,
-            under a ``max_test`` cap, ``test_split_rows`` (the test split's rows without it: whether the cap cut any).
+            under a ``max_test`` cap, ``test_split_rows`` (the test split's rows without it: whether the cap cut any);
+            ``estimates`` where an objective term estimated something before training (importance weighting's weights:
+            ``{"importance": {"domain_accuracy", "ess", "clipped"}}``; ``term_estimates`` reads older runs too).
     """
 
     key: str

@@ -108,6 +108,7 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
         "total_params": count_parameters(s.model),
         "history": report.history,
         "chosen": report.chosen,
+        **({"estimates": report.estimates} if report.estimates else {}),  # what objective terms estimated (importance)
         **notes,
     })
     if report.status == "done":

@@ -39,7 +39,8 @@ def unscored(spec: RunSpec, s: Any, report: FitReport, chosen: dict[str, Any], t
     resolved = resolve(spec, s.data, s.pretrained, split_config=s.split_config, n_train=len(s.train_rows), precision=s.precision)
     common = dict(key=run_key(resolved), spec=resolved, train_seconds=report.seconds + tune_seconds, steps=report.steps,
                   trainable_params=report.trainable_params, total_params=count_parameters(s.model),
-                  record=run_record(s, report, tuned=bool(trials)))
+                  record={**run_record(s, report, tuned=bool(trials)),
+                          **({"estimates": report.estimates} if report.estimates else {})})
     if report.status != "done":
         return RunResult(status=report.status, chosen=chosen, error=report.error, **common)
     chosen = {**chosen, **({"tune_seconds": round(tune_seconds, 2), "trials": trials} if trials else {})}

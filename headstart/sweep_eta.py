@@ -12,6 +12,11 @@ of its steps once a tenth of them were seen (from its first step report: its set
 has no finished cell, and no pace of its own yet, leaves the time unknown: another arm's pace says nothing of it (a
 probe's second on cached features once made a fine-tune of six minutes read "ETA 5s"); a sweep runs each size's arms
 before the next size, so every arm is known after the first round. Cells run side by side divide the sum.
+
+A cell's scoring after its steps (the test split, retention, other datasets: ``then`` on its updates) is timed apart:
+its arm's finished cells' scoring seconds are added to a running cell's steps paced on their own, and while the cell
+scores, what is left is that time less what it has scored so far (a cell at its last step once read ~0 s for minutes of
+scoring). An arm with no scoring timed yet counts the cell as its whole prediction, overhead included.
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ class SweepEta:
         self.trained: dict[str, list[float]] = {}  # arm -> [training seconds, steps] of its finished cells
         self.overheads: dict[str, list[float]] = {}  # arm -> each finished cell's wall minus training seconds
         self.failed: dict[str, list[float]] = {}  # arm -> the wall seconds of its cells that trained nothing (failed)
+        self.scoring_since: dict[str, float] = {}  # key -> when the running cell's scoring after its steps began
+        self.scored: dict[str, list[float]] = {}  # arm -> the seconds each finished cell scored after its steps
 
     def started(self, key: str) -> None:
         """A cell begins (in this process, or handed to a worker)."""
@@ -73,9 +80,12 @@ class SweepEta:
         while none of them has trained (an arm whose every cell fails would otherwise leave the ETA unknown)."""
         began = self.running.pop(key, None)
         self.first_step.pop(key, None)
+        scoring_since = self.scoring_since.pop(key, None)
         if key not in self.left:
             return
         self.left.remove(key)
+        if scoring_since is not None and train_seconds > 0:
+            self.scored.setdefault(self.arm[key], []).append(max(0.0, self.clock() - scoring_since))
         if train_seconds <= 0:
             self.failed.setdefault(self.arm[key], []).append(max(0.0, self.clock() - began) if began is not None else 0.0)
             return
@@ -85,9 +95,20 @@ class SweepEta:
         if began is not None:
             self.overheads.setdefault(self.arm[key], []).append(max(0.0, self.clock() - began - train_seconds))
 
+    def scoring(self) -> None:
+        """The one running cell has ended its steps and scores (its first ``then`` update): its scoring is timed."""
+        if len(self.running) == 1:
+            self.scoring_since.setdefault(next(iter(self.running)), self.clock())
+
+    def scoring_seconds(self, key: str) -> float | None:
+        """Seconds ``key``'s arm's finished cells took to score after their steps (median); None until one was timed."""
+        found = self.scored.get(self.arm[key])
+        return statistics.median(found) if found else None
+
     def dropped(self, key: str) -> None:
         """A cell this sweep will not train (another compare claimed it)."""
         self.running.pop(key, None)
+        self.scoring_since.pop(key, None)
         if key in self.left:
             self.left.remove(key)
 
@@ -117,10 +138,17 @@ class SweepEta:
         rates = self._rates()
         total = 0.0
         for key in self.left:
-            if key in self.running and len(self.running) == 1 and current > 0:  # its own pace, once a tenth was seen
-                when, share = self.first_step.setdefault(key, (now, current))
+            scoring = self.scoring_seconds(key)
+            if key in self.scoring_since and scoring is not None:  # past its steps: its arm's scoring less what it did
+                spent = now - self.scoring_since[key]
+                if spent > scoring:
+                    return None  # scoring longer than its arm's did: it ends at a time nothing here knows
+                total += scoring - spent
+                continue
+            if key in self.running and len(self.running) == 1 and current > 0 and key not in self.scoring_since:
+                when, share = self.first_step.setdefault(key, (now, current))  # its own pace, once a tenth was seen
                 if current - share >= OWN_PACE:
-                    total += (now - when) * (1 - min(current, 1.0)) / (current - share)
+                    total += (now - when) * (1 - min(current, 1.0)) / (current - share) + (scoring or 0.0)
                     continue
             expected = self.predicted(key, rates)
             if expected is None:
@@ -150,6 +178,8 @@ class SweepEta:
             return None
 
         def update(done: float, total: int, info: dict[str, Any]) -> None:
+            if "then" in info:  # the cell scores after its steps
+                self.scoring()
             current = done - math.floor(done)
             left = self.remaining(current)
             counted = next((unit for unit in ("step", "rows") if unit in info), None)

@@ -202,7 +202,7 @@ def test_a_run_whose_data_changed_is_merged_on_fixed_sentences_and_an_image_run_
 
     import headstart
     from conftest import run_cli
-    from headstart.output_checks import FIXED, FIXED_SENTENCES
+    from headstart.output_checks import CHANGED, FIXED_SENTENCES
 
     pd.read_csv(toy_csv).head(5).to_csv(toy_csv, index=False)
     code, out, err = run_cli(["adapters", "merge", str(lora_dir), "--out", str(tmp_path / "merged")], monkeypatch, capsys)
@@ -211,7 +211,10 @@ def test_a_run_whose_data_changed_is_merged_on_fixed_sentences_and_an_image_run_
     assert len(notes) == 1 and notes[0].startswith(f"note: the run's data {str(toy_csv)!r} changed since the run ("), err
     assert notes[0].endswith(f": the merge is checked on {len(FIXED_SENTENCES)} fixed sentences instead of its validation "
                              "rows"), err
-    assert json.loads((tmp_path / "merged" / "spec.json").read_text())["merge"]["checked_on"] == FIXED
+    # the line and the card say the data changed, as the note does: it was read, it was not unreadable
+    assert f"in fp32 on {len(FIXED_SENTENCES)} fixed sentences (the run's data changed since the run)" in out, out
+    assert "fixed sentences (the run's data changed since the run)" in (tmp_path / "merged" / "README.md").read_text()
+    assert json.loads((tmp_path / "merged" / "spec.json").read_text())["merge"]["checked_on"] == CHANGED
 
     folder = band_images(tmp_path / "bands")
     headstart.fit(str(folder), "tiny-cnn", strategy="lora", n=12, out=tmp_path / "cnn",

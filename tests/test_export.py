@@ -121,7 +121,7 @@ def test_a_run_whose_data_changed_exports_checked_on_fixed_sentences_and_says_wh
 
     import headstart
     from conftest import run_cli
-    from headstart.output_checks import FIXED, FIXED_SENTENCES, VALIDATION_ROWS
+    from headstart.output_checks import CHANGED, FIXED_SENTENCES, VALIDATION_ROWS
 
     headstart.fit(str(toy_csv), "tiny-bert", strategy="lora", n=32, config=CFG, out=tmp_path / "run")
     code, out, err = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "same"), "--json"], monkeypatch, capsys)
@@ -136,7 +136,9 @@ def test_a_run_whose_data_changed_exports_checked_on_fixed_sentences_and_says_wh
     assert notes[0].endswith(f"now): the export is checked on {len(FIXED_SENTENCES)} fixed sentences instead of its "
                              "validation rows"), err
     report = json.loads(out)
-    assert report["checked_on"] == FIXED and report["inputs"] == len(FIXED_SENTENCES) and report["max_abs_diff"] <= 1e-5
+    assert report["checked_on"] == CHANGED and report["inputs"] == len(FIXED_SENTENCES) and report["max_abs_diff"] <= 1e-5
+    code, out, err = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "hf2")], monkeypatch, capsys)
+    assert code in (0, None) and f"of the run's in fp32 on {len(FIXED_SENTENCES)} fixed sentences (the run's data changed since the run)" in out, (out, err)
 
 
 def test_a_text_pair_run_whose_data_moved_is_refused_with_no_note_about_its_data(tiny_registry, tmp_path, monkeypatch,

@@ -451,7 +451,7 @@ def test_the_targets_labels_are_never_read_by_training_or_selection(toy_csv, oth
                                     "importance": {"data": str(target), "rows": 32}})
 
     a, b = run(other_csv), run(shuffled)
-    assert a.chosen == b.chosen and a.val_metrics == b.val_metrics
+    assert a.chosen == b.chosen and a.estimates == b.estimates and a.val_metrics == b.val_metrics
     weights_a, weights_b = a._loaded.model.state_dict(), b._loaded.model.state_dict()
     assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a), "the target's labels moved no weight"
 

@@ -239,3 +239,29 @@ def test_an_evaluate_bar_is_each_part_s_own_count_with_the_time_it_has_left():
                     (400, 400, {"rows": "scoring the test split", progress.ETA_KEY: 0.0}),
                     (0, 8, {"batches": "scoring sst2 after tent, adapting to its pool", progress.ETA_KEY: None})]
     assert progress.scoring_counter(None, None) is None
+
+
+def test_a_runs_scoring_parts_are_named_by_one_helper_for_a_trained_run_and_a_loaded_one():
+    """record.py and loaded.py each built "caching the backbone's features" and "scoring DATA after TTA" in lambdas of
+    their own: progress.caching_part and scoring_part name them for both (and ood's caching)."""
+    import inspect
+    import re
+
+    import headstart.loaded as loaded
+    import headstart.ood as ood
+    import headstart.record as record
+
+    seen = []
+
+    def told(what, done, total, unit="rows"):
+        seen.append((what, done, total, unit))
+
+    progress.caching_part(told)(100, 400)
+    progress.scoring_part(told, "sst2", "tent")("adapting to its pool", 0, 8, "batches")
+    progress.scoring_part(told, "sst2")("", 3, 9)
+    assert seen == [("caching the backbone's features", 100, 400, "rows"),
+                    ("scoring sst2 after tent, adapting to its pool", 0, 8, "batches"), ("scoring sst2", 3, 9, "rows")]
+    assert progress.caching_part(None) is None and progress.scoring_part(None, "sst2") is None
+    for module in (record, loaded, ood):  # no lambda of their own names a part: told("caching ...", done, total)
+        source = inspect.getsource(module)
+        assert not re.search(r"\w\(\"caching the backbone", source) and 'f"scoring {text}" + (' not in source, module.__name__

@@ -190,6 +190,21 @@ def test_the_model_card_says_what_validation_chose():
     assert line({"steps": 0, "chosen": {}, "val": {"n": 12}}).startswith("Validation (scored only: nothing was chosen on it")
 
 
+def test_a_one_value_grid_chose_nothing_on_validation():
+    """embed-logreg with grid=[1.0] had one candidate: its C is a setting, not a choice (the model card, the report and
+    train say so); a k grid that n caps to one value likewise; a grid of several keeps its choice."""
+    from headstart.model_card import model_card
+    from headstart.results import chosen_on_validation, given
+
+    assert given({"C": 1.0}, {"grid": [1.0]}) == {"C": 1.0} == given({"C": 1.0}, {"grid": 1.0})
+    assert given({"alpha": 1.0}, {"grid": "1"}) == {"alpha": 1.0}
+    assert given({"k": 2}, {"grid": [3, 5]}, 2) == {"k": 2} and given({"k": 3}, {"grid": [3, 5]}, 16) == {}
+    assert chosen_on_validation({"C": 1.0, "pair_steps": 4}, {"grid": [1.0]}) == {}
+    assert chosen_on_validation({"C": 0.1}, {"grid": [0.1, 1.0]}) == {"C": 0.1}
+    card = model_card({"resolved": {"options": {"grid": [1.0]}, "n": 16}}, {"steps": 0, "chosen": {"C": 1.0}, "val": {"n": 12}}, how="")
+    assert "Validation (scored only: nothing was chosen on it" in card
+
+
 def test_the_python_api_refuses_a_bare_string_and_keeps_its_reprs_short(toy_csv, tiny_registry, tmp_path):
     """predict("text") would read one string as its characters; a FitResult's repr would print the model, a
     Dataset's its every input; terms take the CLI's text too."""

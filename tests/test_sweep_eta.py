@@ -228,3 +228,34 @@ def test_a_cell_is_named_by_the_options_it_sets_away_from_their_defaults_in_one_
     assert "instruction" not in label and "max_prompt_tokens" not in label
     lora = {"strategy": "lora", "options": {"rank": 4}, "terms": {"ewc": {"weight": 10}}, "n_requested": 16, "seed": 1}
     assert _label(lora) == "lora[rank=4]+ewc[weight=10] n=16 seed=1"
+
+
+def test_a_cells_scoring_after_its_steps_counts_the_time_its_arm_took_to_score():
+    """While a cell scored after its steps (retention, the test split: its updates say ``then``), the sweep's ETA read
+    its own steps' pace, all done: ~0 s for minutes of scoring. Its arm's finished cells time their scoring apart: a
+    running cell's steps add it, and while it scores, what is left is that time less what it has scored so far."""
+    now = [0.0]
+    eta = SweepEta([cell("ft", 64, seed) for seed in range(2)], lambda resolved: resolved["arm"], clock=lambda: now[0])
+    seen = []
+    update = eta.wrap(lambda done, total, info: seen.append(info[progress.ETA_KEY]))
+    eta.started("ft/64/0")
+    now[0] = 10.0
+    update(0.5, 2, {"cell": "ft", "step": "50/100"})
+    now[0] = 20.0
+    update(0.999, 2, {"cell": "ft", "then": "scoring the test split"})  # its steps took 20 s, then 60 s of scoring
+    now[0] = 80.0
+    eta.finished("ft/64/0", 20.0)
+    eta.started("ft/64/1")
+    now[0] = 82.0  # its first step report
+    update(1.05, 2, {"cell": "ft", "step": "5/100"})
+    now[0] = 92.0  # half its steps in 10 s: 10 s more of steps, then its arm's 60 s of scoring
+    update(1.5, 2, {"cell": "ft", "step": "50/100"})
+    assert seen[-1] == pytest.approx(10.0 * 0.5 / 0.45 + 60.0)
+    now[0] = 102.0
+    update(1.999, 2, {"cell": "ft", "then": "scoring the test split"})
+    now[0] = 132.0  # 30 s of its scoring done: 30 s left, not ~0
+    update(1.999, 2, {"cell": "ft", "then": "scoring the test split, 300/600 rows"})
+    assert seen[-1] == pytest.approx(30.0)
+    now[0] = 170.0  # scoring longer than its arm's did: unknown, not 0
+    update(1.999, 2, {"cell": "ft", "then": "scoring the test split, 590/600 rows"})
+    assert seen[-1] is None

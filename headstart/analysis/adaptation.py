@@ -23,7 +23,7 @@ from headstart.analysis.flags import SHORT
 from headstart.analysis.ood import first_rows, ood_groups, seed_mean_draws
 from headstart.analysis.stats import agreed_difference, difference_range, interval, kept, metric_range, one_seed, score_cover
 from headstart.metrics import one_class
-from headstart.results import RunResult
+from headstart.results import RunResult, term_estimates
 
 FLAGS = {"majority": "at or below the majority-class rate",  # a row's flag codes, as the summary names them
          "one-class": "one class answered for every target row",
@@ -178,13 +178,12 @@ def _asked(text: str) -> str:
 
 
 def estimates(runs: list[RunResult]) -> dict[str, dict[str, float]]:
-    """What the runs' terms estimated before training (``chosen[term]``, e.g. importance's domain classifier accuracy
-    and effective sample size), averaged over seeds."""
+    """What the runs' terms estimated before training (``results.term_estimates``, e.g. importance's domain classifier
+    accuracy and effective sample size), averaged over seeds."""
     found: dict[str, dict[str, list[float]]] = {}
     for r in runs:
-        for term, values in (r.chosen or {}).items():
-            if isinstance(values, dict):
-                for key, value in values.items():
-                    if isinstance(value, (int, float)) and not isinstance(value, bool):
-                        found.setdefault(term, {}).setdefault(key, []).append(float(value))
+        for term, values in term_estimates(r).items():
+            for key, value in values.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    found.setdefault(term, {}).setdefault(key, []).append(float(value))
     return {term: {key: sum(v) / len(v) for key, v in values.items()} for term, values in found.items()}

@@ -19,7 +19,7 @@ from headstart.analysis import flags, grids
 from headstart.analysis.arms import arm_name, with_arms
 from headstart.analysis.flags import budget_text, requested, size_key
 from headstart.analysis.units import validation_metric
-from headstart.results import RunResult, chosen_on_validation
+from headstart.results import RunResult, chosen_on_validation, given
 
 CONFIDENCE = 0.95
 BASELINE = "scratch"  # the from-scratch twin: what every transfer strategy is measured against
@@ -160,7 +160,8 @@ def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str,
             seconds_per_step=math.fsum(step_seconds(r) for r in runs if r.steps) / max(1, sum(1 for r in runs if r.steps)),
             chosen=chosen_text(runs),
             val_by_seed={s: math.fsum(v) / len(v) for s, v in val.items()},
-            predicted=predicted, target=target, deterministic=same, budget=budget_text(runs),
+            predicted=predicted, target=target, deterministic=same,
+            budget=", ".join(filter(None, [budget_text(runs), given_text(runs)])),
             validated=any(r.val_metrics for r in runs), val_source=source,
         )
     return dict(sorted(out.items(), key=lambda kv: (kv[0][0], size_key(kv[0][1]))))
@@ -187,10 +188,11 @@ def held_out_score(result: RunResult, metric: str) -> float | None:
 
 def chosen_text(runs: list[RunResult]) -> str:
     """Hyperparameters picked on validation across a cell's runs: ``"lr 2e-05 (2), 5e-05 (1)"``; "" when none. What a
-    run recorded rather than chose (``results.RECORDED``: a prompt's length, icl's demonstrations) is ``budget_text``'s."""
+    run recorded rather than chose (``results.RECORDED``: a prompt's length, icl's demonstrations) is ``budget_text``'s,
+    and what a one-value grid set (``results.given``) is ``given_text``'s."""
     values: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in runs:
-        for name, value in chosen_on_validation(r.chosen).items():
+        for name, value in chosen_on_validation(r.chosen, (r.spec or {}).get("options"), (r.spec or {}).get("n")).items():
             if isinstance(value, (int, float, str)) and not isinstance(value, bool) and name != "tune_seconds":
                 values[name][f"{value:g}" if isinstance(value, float) else str(value)] += 1
     parts = []
@@ -198,6 +200,18 @@ def chosen_text(runs: list[RunResult]) -> str:
         ordered = sorted(counts.items(), key=lambda kv: -kv[1])
         parts.append(f"{name} " + ", ".join(v if len(counts) == 1 and c == len(runs) else f"{v} ({c})" for v, c in ordered))
     return "; ".join(parts)
+
+
+def given_text(runs: list[RunResult]) -> str:
+    """What a one-value grid set across a cell's runs, said with the budget as a setting: ``"C 1 (a grid of one value: set,
+    not chosen on validation)"``; "" when none."""
+    values: dict[str, set[float]] = defaultdict(set)
+    for r in runs:
+        for name, value in given(r.chosen, (r.spec or {}).get("options"), (r.spec or {}).get("n")).items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                values[name].add(float(value))
+    return "; ".join(f"{name} " + "/".join(f"{v:g}" for v in sorted(vs)) for name, vs in values.items()) + (
+        " (a grid of one value: set, not chosen on validation)" if values else "")
 
 
 def sizes(table: dict[tuple[str, int | str], Cell]) -> list[int | str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -15,7 +15,7 @@ from headstart.cli.common import (BackboneOpt, DataOpt, GroupColumnOpt, Interrup
 from headstart.cli.summary import print_leakage
 from headstart.errors import ConfigError
 from headstart.ood import majority_text, one_class_text
-from headstart.results import chosen_on_validation
+from headstart.results import chosen_on_validation, given
 
 
 @app.command()
@@ -215,10 +215,15 @@ def train(
         stored, fp32 = result.base_weights["stored"], result.base_weights["fp32"]
         memory += f"; 4-bit base linear weights {stored / 1e6:.1f} MB = {stored / fp32:.2f}x of fp32 ({fp32 / 1e6:.1f} MB)"
     typer.echo(memory)
-    chosen = chosen_on_validation(result.chosen)
+    resolved = _saved(out).get("resolved") or {}
+    chosen = chosen_on_validation(result.chosen, resolved.get("options"), resolved.get("n"))
     if chosen:
-        picked = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in chosen.items())
-        typer.echo(f"chosen on validation: {picked}" + (f" (tuning took {seconds_text(result.tune_seconds)}s)" if result.tune_seconds else ""))
+        typer.echo(f"chosen on validation: {_settings_text(chosen)}"
+                   + (f" (tuning took {seconds_text(result.tune_seconds)}s)" if result.tune_seconds else ""))
+    if fixed := given(result.chosen, resolved.get("options"), resolved.get("n")):
+        typer.echo(f"set by a grid of one value (nothing chosen on validation): {_settings_text(fixed)}")
+    for term, values in (result.estimates or {}).items():  # importance weighting's weights: how far apart the domains are
+        typer.echo(f"{term} estimated before training: {_settings_text(values)}")
     for flag in result.flags:
         typer.echo(f"note: this run {flag['text']}; {flag['advice']}")
     for r in result.retention:
@@ -347,7 +352,7 @@ def _summary(result, out: Path | None, *, dedupe: bool) -> dict:
             **({"ended_by": result.ended_by} if result.ended_by else {}),
             **({"not_scored": result.not_scored} if result.not_scored else {}), "steps": result.steps, "best_step": result.best_step,
             "train_seconds": round(result.train_seconds, 4), "trainable_params": result.trainable_params,
-            "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "base_weights": result.base_weights,
+            "total_params": result.total_params, "peak_rss_bytes": result.peak_rss_bytes, "chosen": result.chosen, "estimates": result.estimates, "base_weights": result.base_weights,
             "val": {k: v for k, v in result.val_metrics.items() if k != "per_class"},
             **({"retention": [{k: v for k, v in r.items() if k != "rows"} for r in result.retention]} if result.retention else {}),
             **({"ood": result.ood} if result.ood else {}),
@@ -355,12 +360,23 @@ def _summary(result, out: Path | None, *, dedupe: bool) -> dict:
             "flags": result.flags, **({"error": result.error} if result.error else {})}
 
 
+def _saved(out: Path) -> dict[str, Any]:
+    """``out``'s spec.json, or {} where it cannot be read."""
+    try:
+        saved = json.loads((out / "spec.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
 def _saved_key(out: Path) -> str | None:
     """The run key in ``out``'s spec.json, or None where it cannot be read."""
-    try:
-        return json.loads((out / "spec.json").read_text()).get("key")
-    except (OSError, ValueError, AttributeError):
-        return None
+    return _saved(out).get("key")
+
+
+def _settings_text(values: dict[str, Any]) -> str:
+    """``{"C": 1.0, "k": 5}`` as ``"C=1, k=5"``."""
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
 
 
 def percent(part: int, whole: int) -> str:

@@ -218,7 +218,7 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
         ConfigError / DataError / BackboneError / StoreError: bad settings, data, backbone or sft run (one line each).
         Interrupted: Ctrl-C or SIGTERM during the steps, after the best checkpoint so far was saved (its ``run``).
     """
-    from headstart.llm.data import load_table
+    from headstart.llm.data import BUILTINS, load_table
     from headstart.llm.format import FIT_SAMPLE, check_fits, example, truncation
     from headstart.llm.lm import OPTIMIZERS, eos_id
     from headstart.llm.loop import LoopConfig, budget, train
@@ -317,7 +317,9 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
                **({"truncated": cut} if (cut := truncation(cuts, 2 * len(pairs), cfg.max_length)) else {})}
     spec = {"kind": "prefer", **asdict(cfg), **start, "lr": rate, "optimizer": OPTIMIZERS[start["strategy"]], "steps": steps,
             "data": {"name": table.name, "hash": table.hash, "prompt_column": prompt_column, "chosen_column": chosen_column,
-                     "rejected_column": rejected_column}}
+                     "rejected_column": rejected_column,
+                     "group_column": group_column,  # its split, and a file's path: merge and export check it unchanged
+                     **({} if data in BUILTINS else {"path": str(Path(data).resolve())})}}
     run = LoadedLM(model, tokenizer, spec, save_outcome(out, model, tokenizer, spec=spec, metrics=metrics, started=started), metrics)
     if report.status == "interrupted":
         raise Interrupted(run)

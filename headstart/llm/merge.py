@@ -130,30 +130,32 @@ def _checked_inputs(directory: Path, spec: dict[str, Any], count: int,
     """(the run's model, its tokenizer, up to ``count`` token sequences of its validation rows — prompt + response as
     trained, or prompt + chosen for prefer —, the run's logits on each, ``output_checks.VALIDATION_ROWS``). Where the
     run's data cannot be read, changed since the run (sft) or has no validation rows, the sequences are each fixed
-    sentence as a prompt answered by the next, formatted as trained, and the last item ``FIXED`` (a note says so,
-    naming ``what``: "the merge", "the export")."""
+    sentence as a prompt answered by the next, formatted as trained, and the last item ``FIXED`` or, where it changed,
+    ``CHANGED`` (a note says so, naming ``what``: "the merge", "the export")."""
     from headstart.llm.data import load_table
     from headstart.llm.format import example
     from headstart.llm.lm import eos_id
     from headstart.llm.runs import load_run
-    from headstart.output_checks import (FIXED, FIXED_SENTENCES, VALIDATION_ROWS, check_inputs, check_unchanged,
-                                         read_check_data)
+    from headstart.output_checks import FIXED_SENTENCES, check_inputs, check_unchanged, read_check_data
 
     check_inputs(count, "the check")
     data = spec.get("data") or {}
     answer = "response" if spec["kind"] == "sft" else "chosen"
-    columns = {"prompt": data.get("prompt_column", "prompt"), answer: data.get(f"{answer}_column", answer)}
+    # the columns the run read, so that its content hash can match: prefer's rejected answers too
+    roles = ("prompt", "response") if spec["kind"] == "sft" else ("prompt", "chosen", "rejected")
+    columns = {role: data.get(f"{role}_column", role) for role in roles}
+    source = str(data.get("path") or data.get("name"))  # a file by its absolute path; a run of before that, as it was given
 
     def validation_pairs() -> list[tuple[str, str]]:
-        table = load_table(str(data.get("name")), columns, group_column=data.get("group_column"))
-        if "group_column" in data:  # an sft run's file read back as it trained (prefer's reads rejected too: no hash to match)
+        table = load_table(source, columns, group_column=data.get("group_column"))
+        if "group_column" in data:  # read back as it trained (a prefer run saved before it was recorded: not checkable)
             check_unchanged(table.hash, data.get("hash"))
         return [(table.columns["prompt"][r], table.columns[answer][r]) for r in table.spread("validation", count)]
 
-    pairs, checked_on = read_check_data(validation_pairs, str(data.get("name")), what, count=count), VALIDATION_ROWS
+    pairs, checked_on = read_check_data(validation_pairs, source, what, count=count)
     if pairs is None:
         n = len(FIXED_SENTENCES)
-        pairs, checked_on = [(s, FIXED_SENTENCES[(i + 1) % n]) for i, s in enumerate(FIXED_SENTENCES[:count])], FIXED
+        pairs = [(s, FIXED_SENTENCES[(i + 1) % n]) for i, s in enumerate(FIXED_SENTENCES[:count])]
     run = load_run(directory, device=torch.device("cpu"))
     eos = eos_id(run.model, run.tokenizer)
     sequences = [example(run.tokenizer, prompt, reply, eos=eos, max_length=int(spec.get("max_length", 256)))[0]

@@ -10,7 +10,8 @@ pool, labels never read), its inverse regularisation chosen by 3-fold cross-vali
 run's training rows are scaled to mean 1 with none above ``clip`` (no example counts more than ``clip`` times the
 average: the ratios scaled so that, clipped, they average 1). The term adds no penalty; it changes the task loss (``Objective.example_weights``).
 
-Every run records what the weights did (``report.chosen["importance"]``): the domain classifier's held-out accuracy
+Every run records what the weights did (``report.estimates["importance"]``; a stored run's ``record["estimates"]``,
+a saved run's ``metrics.json`` ``estimates``): the domain classifier's held-out accuracy
 (0.5: the domains look alike and the weights stay near 1; near 1.0: the features tell them apart and a few examples
 carry the loss) and the effective sample size (Σw)² / Σw² of the n weighted rows.
 """

@@ -228,7 +228,7 @@ def test_an_sft_run_whose_data_changed_is_checked_on_fixed_sentences_never_on_no
     import pandas as pd
 
     from headstart.export import export
-    from headstart.output_checks import FIXED, FIXED_SENTENCES
+    from headstart.output_checks import CHANGED, FIXED_SENTENCES
 
     run = sft_run(tiny_lm, sft_csv, tmp_path / "run", max_steps=1)
     table = pd.read_csv(sft_csv)
@@ -239,7 +239,35 @@ def test_an_sft_run_whose_data_changed_is_checked_on_fixed_sentences_never_on_no
     notes = [line for line in err.splitlines() if line.startswith(("note:", "error:", "Traceback"))]
     assert len(notes) == 1 and notes[0].startswith(f"note: the run's data {str(sft_csv)!r} changed since the run ("), err
     assert notes[0].endswith(f": the merge is checked on {len(FIXED_SENTENCES)} fixed sentences instead of its validation rows")
+    assert f"on {len(FIXED_SENTENCES)} fixed sentences (the run's data changed since the run)" in printed, printed
     merged = json.loads((tmp_path / "merged" / "spec.json").read_text())["merged"]
-    assert merged["checked_on"] == FIXED and merged["inputs"] == len(FIXED_SENTENCES)
+    assert merged["checked_on"] == CHANGED and merged["inputs"] == len(FIXED_SENTENCES)
     report = export(run, tmp_path / "hf", inputs=3)
-    assert report.checked_on == FIXED and report.inputs == 3 and report.max_abs_diff <= 1e-4
+    assert report.checked_on == CHANGED and report.inputs == 3 and report.max_abs_diff <= 1e-4
+
+
+def test_a_prefer_run_whose_data_changed_is_checked_on_fixed_sentences_as_an_sft_run_is(tiny_lm, sft_csv, pref_csv, tmp_path,
+                                                                                        caplog):
+    """A prefer run's spec.json recorded no group column (nor the file's path), so merge and export never compared its
+    data's hash: an edited file's rows were checked on as if they were the run's. It records them now: the file as the
+    run read it is checked on its validation rows, an edited one on the fixed sentences, said as changed."""
+    import logging
+
+    import pandas as pd
+
+    from headstart.api_llm import prefer
+    from headstart.export import export
+    from headstart.llm.dpo import PreferConfig
+    from headstart.output_checks import CHANGED, VALIDATION_ROWS
+
+    run = sft_run(tiny_lm, sft_csv, tmp_path / "run", max_steps=1)
+    prefer(str(pref_csv), out=tmp_path / "dpo", config=PreferConfig(sft=str(run), max_steps=1, batch_size=4, evals=1))
+    data = json.loads((tmp_path / "dpo" / "spec.json").read_text())["data"]
+    assert data["group_column"] is None and data["path"] == str(pref_csv.resolve())
+    assert export(tmp_path / "dpo", tmp_path / "same", inputs=3).checked_on == VALIDATION_ROWS
+    table = pd.read_csv(pref_csv)
+    table.assign(chosen=table.chosen.str.upper()).to_csv(pref_csv, index=False)
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        report = export(tmp_path / "dpo", tmp_path / "hf", inputs=3)
+    assert report.checked_on == CHANGED and report.inputs == 3 and report.max_abs_diff <= 1e-4
+    assert f"the run's data {str(pref_csv.resolve())!r} changed since the run" in caplog.text

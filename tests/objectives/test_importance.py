@@ -64,7 +64,8 @@ def test_a_run_weights_the_examples_that_look_like_the_target_and_trains_differe
     terms = {"importance": {"data": str(target), "rows": 128}}
     for strategy in ("full-finetune", "linear-probe"):  # the probe's head on cached features takes the weighted path too
         s, report = run(strategy, terms)
-        assert report.chosen["importance"]["domain_accuracy"] > 0.8 and report.chosen["importance"]["ess"] < 64
+        assert report.estimates["importance"]["domain_accuracy"] > 0.8 and report.estimates["importance"]["ess"] < 64
+        assert "importance" not in report.chosen, "the weights' stats are what the term estimated, not a choice on validation"
         plain, _ = run(strategy, {})
         assert not torch.equal(s.model.head.weight, plain.model.head.weight), strategy
     from headstart.objectives import build_objective
@@ -86,3 +87,34 @@ def test_bad_options_and_a_closed_form_strategy_are_refused(toy, make_tiny):
     with pytest.raises(ConfigError, match="importance cannot be used with embed-logreg: it is fitted by a closed-form solver"):
         train(setup(RunSpec(data="toy", backbone="tiny", strategy="embed-logreg", n=32, train=FAST,
                             terms={"importance": {"data": "x"}}), data=toy, pretrained=make_tiny(0)))
+
+
+def test_runs_stored_with_the_estimates_under_chosen_still_read():
+    """The weights' stats were stored under a run's ``chosen`` (what validation chose); they are ``record["estimates"]``
+    now, and the runs in users' stores that kept them the old way read the same."""
+    from headstart.analysis.adaptation import estimates
+    from headstart.results import RunResult, chosen_on_validation, term_estimates
+
+    stats = {"domain_accuracy": 0.9, "ess": 20.0, "clipped": 1}
+    spec = {"strategy": "full-finetune", "n": 32, "seed": 0, "options": {}, "terms": {"importance": {"data": "x"}}}
+    old = RunResult(key="a", spec=spec, status="done", chosen={"lr": 1e-4, "importance": stats})
+    new = RunResult(key="b", spec={**spec, "seed": 1}, status="done", chosen={"lr": 1e-4},
+                    record={"estimates": {"importance": {**stats, "ess": 30.0}}})
+    assert term_estimates(old) == {"importance": stats} and term_estimates(new)["importance"]["ess"] == 30.0
+    assert chosen_on_validation(old.chosen) == chosen_on_validation(new.chosen) == {"lr": 1e-4}
+    assert estimates([old, new])["importance"] == {"domain_accuracy": 0.9, "ess": 25.0, "clipped": 1.0}
+
+
+def test_train_says_the_weights_stats_as_estimates_not_as_a_choice(toy_csv, other_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """train printed "chosen on validation: importance={'domain_accuracy': ...}"; metrics.json kept them under chosen."""
+    import json
+
+    from conftest import run_cli
+
+    code, out, err = run_cli(["train", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe",
+                              "--n", "32", "--max-steps", "2", "--terms", f"importance[data={other_csv},rows=32]",
+                              "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert code in (0, None), err
+    assert "chosen on validation" not in out and "importance estimated before training: domain_accuracy=" in out
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "importance" not in metrics["chosen"] and set(metrics["estimates"]["importance"]) == {"domain_accuracy", "ess", "clipped"}

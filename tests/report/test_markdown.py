@@ -139,3 +139,34 @@ def test_experiments_alike_but_for_their_split_say_what_tells_them_apart() -> No
 
     other = summarize(runs[:2] + [run("linear-probe", 300, backbone="bge-small")])
     assert other["experiment"] == "rotten-tomatoes · bge-small" and other["others_differ"] == "the backbone"
+
+
+def test_a_one_value_grid_is_a_setting_not_a_choice() -> None:
+    """embed-logreg[grid=1] showed "C 1" under "chosen on validation", and embed-knn[grid=3,5] at n = 2 (both k capped
+    to 2) "k 2": one candidate, nothing chosen. The budget column says them as settings; a real choice stays."""
+    from headstart.analysis import summarize
+    from headstart.report.html import _payload
+    from headstart.report.markdown import report_markdown
+    from headstart.results import RunResult
+
+    def run(strategy: str, n: int, options: dict, chosen: dict) -> RunResult:
+        spec = {"strategy": strategy, "n": n, "n_requested": n, "seed": 0, "backbone": "all-minilm-l6-v2",
+                "data": {"name": "rt", "hash": "rt"}, "options": options, "train": {}}
+        record = {"budget": {"planned_steps": 0, "steps": 0}, "history": [{"step": 0, "phase": "solve", "val_score": 0.6,
+                                                                            "solved": True}]}
+        return RunResult(key=f"{strategy}/{n}/{options}", spec=spec, status="done", metrics={"accuracy": 0.6, "n": 40},
+                         val_metrics={"accuracy": 0.6}, chosen=chosen, record=record, train_seconds=1.0)
+
+    runs = [run("embed-logreg", 8, {"grid": [1.0], "max_iter": 1000}, {"C": 1.0}),
+            run("embed-knn", 2, {"grid": [3, 5]}, {"k": 2}),
+            run("embed-knn", 8, {"grid": [3, 5]}, {"k": 5})]
+    summary = summarize(runs)
+    text = report_markdown(summary, title="t", command=None)
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): [c.strip() for c in line.split("|")[1:-1]]
+            for line in text.splitlines() if line.startswith("| ") and "|---" not in line}
+    setting = " (a grid of one value: set, not chosen on validation)"
+    assert rows[("embed-logreg", "8")][5:7] == ["–", "closed form (no optimiser steps), C 1" + setting]
+    assert rows[("embed-knn", "2")][5:7] == ["–", "closed form (no optimiser steps), k 2" + setting]
+    assert rows[("embed-knn", "8")][5:7] == ["k 5", "closed form (no optimiser steps)"], "a k validation chose stays chosen"
+    page = {(r["strategy"], str(r["n"])): r for r in _payload(summary, "t", None)["curves"]}
+    assert page[("embed-logreg", "8")]["chosen"] == "" and page[("embed-logreg", "8")]["budget"] == rows[("embed-logreg", "8")][6]

@@ -317,3 +317,17 @@ def test_real_rotten_tomatoes_baselines(tmp_path):
         got = outputs_to_predictions(model_outputs(loaded.model, loaded.model.backbone.encode(phrases), np.arange(3), batch_size=8),
                                      "classification", loaded.model)
         assert np.abs(got - expected).max() < 1e-5
+
+
+def test_train_says_a_one_value_grid_set_c_and_chose_nothing(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """train printed "chosen on validation: C=1" for embed-logreg --option grid=1: one candidate, nothing chosen."""
+    from conftest import run_cli
+
+    code, out, err = run_cli(["train", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "embed-logreg",
+                              "--n", "32", "--option", "grid=1", "--out", str(tmp_path / "one")], monkeypatch, capsys)
+    assert code in (0, None), err
+    assert "chosen on validation:" not in out and "set by a grid of one value (nothing chosen on validation): C=1" in out
+    code, out, err = run_cli(["train", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "embed-logreg",
+                              "--n", "32", "--option", "grid=[0.1,1]", "--out", str(tmp_path / "two")], monkeypatch, capsys)
+    assert code in (0, None), err
+    assert "chosen on validation: C=" in out and "set by a grid" not in out
