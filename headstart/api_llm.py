@@ -67,7 +67,8 @@ def prefer(data: str = "rotten-tomatoes-preferences", *, out: str | Path | None 
         claim(out, "lm-run")
         if not overwrite:
             check_replaces_same_run(out, prefer_request(settings, data, prompt_column=prompt_column, chosen_column=chosen_column,
-                                                        rejected_column=rejected_column), PreferConfig)
+                                                        rejected_column=rejected_column, group_column=group_column),
+                                   PreferConfig)
     return run_prefer(data, settings, prompt_column=prompt_column, chosen_column=chosen_column,
                       rejected_column=rejected_column, group_column=group_column, out=out, progress=progress)
 

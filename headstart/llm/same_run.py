@@ -33,9 +33,11 @@ def sft_request(cfg: Any, data: str, *, prompt_column: str, response_column: str
                      "group_column": group_column}}
 
 
-def prefer_request(cfg: Any, data: str, *, prompt_column: str, chosen_column: str, rejected_column: str) -> dict[str, Any]:
+def prefer_request(cfg: Any, data: str, *, prompt_column: str, chosen_column: str, rejected_column: str,
+                   group_column: str | None = None) -> dict[str, Any]:
     """The parts of the spec.json a prefer run of ``cfg`` on ``data`` writes that a request decides: with ``--sft``
-    its backbone and strategy are that run's (``check_start`` refuses others), else the given or default ones."""
+    its backbone and strategy are that run's (``check_start`` refuses others), else the given or default ones; the
+    column its split kept groups by among them, as sft's."""
     from headstart.llm.dpo import DEFAULT_BACKBONE, DEFAULT_STRATEGY, LRS, check_start
     from headstart.llm.lm import lm_reference
 
@@ -47,7 +49,7 @@ def prefer_request(cfg: Any, data: str, *, prompt_column: str, chosen_column: st
     return {"kind": "prefer", **asdict(cfg), "sft": sft, "backbone": backbone, "strategy": strategy,
             "lr": cfg.lr if cfg.lr is not None else LRS.get(strategy, cfg.lr),
             "data": {"name": str(data), "prompt_column": prompt_column, "chosen_column": chosen_column,
-                     "rejected_column": rejected_column}}
+                     "rejected_column": rejected_column, "group_column": group_column}}
 
 
 def other_run(out: str | Path, mine: dict[str, Any], defaults: Any) -> str | None:

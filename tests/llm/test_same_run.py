@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import headstart
 from conftest import assert_user_error, run_cli
-from lm_fixtures import sft_csv, tiny_lm  # noqa: F401  (fixtures)
+from lm_fixtures import pref_csv, sft_csv, tiny_lm  # noqa: F401  (fixtures)
 
 from headstart.errors import ConfigError
 
@@ -88,6 +88,21 @@ def test_prefer_refuses_an_out_holding_an_sft_run(tiny_lm, sft_csv, tmp_path, mo
                       f"--out {tmp_path / 'sft1-prefer'}", "add --overwrite")
     assert json.loads((out / "spec.json").read_text())["kind"] == "sft"
 
+
+
+def test_a_prefer_run_split_by_another_group_column_is_another_run(tiny_lm, pref_csv, tmp_path, monkeypatch, capsys):
+    """--group-column decides prefer's split (which pairs validate), as sft's: another one is not the same run."""
+    import headstart.llm.dpo
+
+    out = tmp_path / "dpo1"
+    command = ["prefer", "--data", str(pref_csv), "--backbone", str(tiny_lm), "--max-steps", "1", "--batch-size", "2",
+               "--val-rows", "4", "--out", str(out), "-q"]
+    assert run_cli(command, monkeypatch, capsys)[0] in (0, None)
+    before = (out / "spec.json").read_text()
+    monkeypatch.setattr(headstart.llm.dpo, "run_prefer", never)
+    assert_user_error(run_cli([*command, "--group-column", "chosen"], monkeypatch, capsys),
+                      "settings that differ: --group-column none there, chosen asked", "add --overwrite")
+    assert (out / "spec.json").read_text() == before
 
 
 def test_a_run_saved_into_out_while_sft_trained_is_kept_and_sft_saves_beside_it(tiny_lm, sft_csv, tmp_path, monkeypatch,
