@@ -95,7 +95,7 @@ def as_config(value: Any, kind: type, *, name: str = "config") -> Any:
     """A settings argument of the Python API as a ``kind`` instance: None gives the defaults, a dict its fields.
 
     Raises:
-        ConfigError: a dict naming a field ``kind`` lacks, or anything else (a TOML path, a number).
+        ConfigError: a dict naming a field ``kind`` lacks, or anything else (a TOML path: ``compare`` reads one; a number).
     """
     if value is None:
         return kind()
@@ -108,7 +108,8 @@ def as_config(value: Any, kind: type, *, name: str = "config") -> Any:
             raise ConfigError(f"{name} has no setting {unknown[0]!r}{closest(str(unknown[0]), fields)} ({kind.__name__} "
                               f"fields: {', '.join(fields)})")
         return _as_given(kind(**value))
-    toml = " (a settings TOML file is read by the CLI's --config)" if isinstance(value, (str, os.PathLike)) else ""
+    toml = (" (a sweep TOML file is compare's config, as compare --config's)" if isinstance(value, (str, os.PathLike))
+            else "")
     raise ConfigError(f"{name} must be a headstart {kind.__name__} or a dict of its fields, got {type(value).__name__} "
                       f"{value!r:.60}{toml}; e.g. {name}={kind.__name__}({fields[0]}=...) or {name}={{{fields[0]!r}: ...}}")
 
