@@ -174,7 +174,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.ood_labels import parse_eval_data
     from headstart.run_checks import check_modality, check_out_of_domain
     from headstart.report.render import render
-    from headstart.arguments import as_config
+    from headstart.arguments import as_config, with_keywords
     from headstart.specs import TrainConfig
     from headstart.store import Store
     from headstart.sweep_cell import loaded_cell, loaded_data
@@ -198,10 +198,8 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
         kept = ",".join("all" if s is None else str(s) for s in size_list if s != 0) or "256"
         raise ConfigError(f"--sizes holds 0, but every adaptation method trains on the source's labels; drop it, e.g. "
                           f"--sizes {kept}")
-    train = as_config(config, TrainConfig)
-    given = {k: v for k, v in (("image_size", image_size), ("bn", bn), ("max_steps", max_steps),
-                               ("min_steps", min_steps), ("epochs", epochs)) if v is not None}
-    train = dataclasses.replace(train, **given) if given else train
+    train = with_keywords(as_config(config, TrainConfig), image_size=image_size, bn=bn, max_steps=max_steps,
+                          min_steps=min_steps, epochs=epochs)
     common = dict(backbone=backbone, sizes=size_list, seeds=seeds, train=train, tune=tune,
                   **({"split": SplitConfig(max_test=max_test)} if max_test is not None else {}))
     sweep = SweepSpec(data=source, arms=tuple(arms), eval_data=(target,), tta=tuple(tta), **common)

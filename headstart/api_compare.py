@@ -137,7 +137,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         >>> headstart.compare(config="sweep.toml", seeds=3, max_steps=20)  # headstart compare --config sweep.toml --seeds 3 --max-steps 20
     """
     from headstart.data.splits import SplitConfig, max_test_rows, split_given
-    from headstart.arguments import as_config, as_items
+    from headstart.arguments import as_config, as_items, with_keywords
     from headstart.progress import progress_default
     from headstart.sweep_spec import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes
 
@@ -161,10 +161,9 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
     if backbones is not None and backbone != DEFAULT_BACKBONE:
         raise ConfigError(f"backbone={backbone!r} and backbones both name the backbone; give the list alone, e.g. "
                           f"backbones=[{backbone!r}, 'all-minilm-l6-v2']")
-    train = config.train if isinstance(config, FromFile) else as_config(config, TrainConfig)
-    given = {k: v for k, v in (("max_steps", max_steps), ("min_steps", min_steps), ("epochs", epochs),
-                               ("image_size", image_size), ("augment", augment)) if v is not None}
-    train = dataclasses.replace(train, **given) if given else train
+    train = with_keywords(config.train if isinstance(config, FromFile) else as_config(config, TrainConfig),
+                          checked=False, max_steps=max_steps, min_steps=min_steps, epochs=epochs, image_size=image_size,
+                          augment=augment)  # SweepSpec checks the floors: a cap over a sweep file's wins there
     data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
                                   group_column=group_column, split_column=split_column)
     sweep = SweepSpec(data=data, backbone=backbone,  # an empty list is refused by name, never read as the defaults

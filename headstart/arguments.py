@@ -114,6 +114,24 @@ def as_config(value: Any, kind: type, *, name: str = "config") -> Any:
                       f"{value!r:.60}{toml}; e.g. {name}={kind.__name__}({fields[0]}=...) or {name}={{{fields[0]!r}: ...}}")
 
 
+def with_keywords(config: Any, *, checked: bool = True, **fields: Any) -> Any:
+    """``config`` (a settings dataclass) with each of ``fields`` that is not None set over its own: the training flags a
+    command has beside its config (``adapt(..., max_steps=50)`` as ``--max-steps 50``).
+
+    Args:
+        checked: check the result as given (``as_config``'s checks: a floor above the cap); False where the caller's
+            own checks come later (compare's sweep, which knows when a cap wins over a file's floors).
+
+    Raises:
+        ConfigError: a value the settings class refuses, or (``checked``) a floor above the cap.
+    """
+    given = {name: value for name, value in fields.items() if value is not None}
+    if not given:
+        return config
+    config = dataclasses.replace(config, **given)
+    return _as_given(config) if checked else config
+
+
 def _as_given(config: Any) -> Any:
     """``config`` after its checks of the values as given (``check_as_given``, where the kind has them: TrainConfig's
     floor above its cap), which a config resolved from defaults need not pass."""
