@@ -27,7 +27,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         n: int | str | None = None, seed: int = 0, out: str | Path | None = None, options: dict[str, Any] | None = None,
         config: TrainConfig | None = None, text_column: str | None = None, label_column: str | None = None,
         task: str | None = None, pooling: str | None = None, tune: str | None = None,
-        grid: str | list[float] | None = None, progress: bool = False,
+        grid: str | list[float] | None = None, progress: bool | None = None,
         terms: dict[str, dict[str, Any]] | str | None = None, retain: list[str] | None = None,
         group_column: str | None = None, split_column: str | None = None, eval_data: str | list[str] | None = None,
         tta: str | list[str] | None = None, max_test: int | str | None = None, dedupe: bool = False, nproc: int = 1,
@@ -54,7 +54,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         tune: "lr" chooses the strategy's learning rate on validation by successive halving (``headstart.tuning``);
             True reads as "lr", False as None (no tuning).
         grid: with ``tune="lr"``, the values to search instead of the strategy's grid (``[2e-5, 5e-5, 1e-4]``).
-        progress: draw a progress bar with ETA on stderr.
+        progress: a progress bar with ETA on stderr; None (the default): on where someone watches it — stderr a
+            terminal, or a Jupyter notebook — off in a script's log, as ``compare``'s. True or False: as said.
         terms: objective terms added to the task loss, e.g. ``{"l2sp": {"weight": 0.01}}`` or the CLI's text
             ``"l2sp[weight=0.01]"`` (``headstart.objectives``).
         retain: classification datasets on which forgetting is measured after training (``FitResult.retention``:
@@ -108,7 +109,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.interrupts import ended_by, signals_held, sigterm_as_interrupt
     from headstart.outdir import claim
     from headstart.precision import pick_device
-    from headstart.progress import progress_bar
+    from headstart.progress import progress_bar, progress_default
     from headstart.recipe import RunInterrupted, scored, trained_run
     from headstart.engine import StepsInterrupted
     from headstart.fit_result import NothingSaved
@@ -151,7 +152,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     trained = result = None
     try:  # SIGTERM (timeout, a scheduler's time limit) keeps the run as Ctrl-C does (headstart.interrupts)
         with sigterm_as_interrupt(), progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}",
-                                                  enabled=progress) as update:
+                                                  enabled=progress_default(progress)) as update:
             trained = trained_run(spec, data=loaded, progress=update, nproc=nproc)
             flags = defaults + budget_notes(trained.result) + grid_edge_note(trained.result)
             left = not_scored({"retain": list(spec.retain), "eval_data": list(spec.eval_data)}, spec.tta)

@@ -3,6 +3,8 @@ and said why), and the training flags of adapt / continual / multitask / compare
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 from conftest import assert_user_error, run_cli
 
@@ -39,3 +41,103 @@ def test_continual_and_multitask_take_their_training_flags_as_keywords(command, 
     assert python == {**cli, "clip": 0.5} and python["max_steps"] == 5
     with pytest.raises(ConfigError, match=r"min_steps=9 is above max_steps=5"):
         function(**given, n=8, seeds=1, out=tmp_path / "py2", min_steps=9, max_steps=5)
+
+
+# Each command and the function that mirrors it (README: "Every command has its function, named like it").
+FUNCTIONS = {"train": "fit", "evaluate": "evaluate", "predict": "predict", "compare": "compare", "adapt": "adapt",
+             "check-leakage": "check_leakage", "runs": "runs", "report": "report", "continual": "continual",
+             "multitask": "multitask", "export": "export", "rank-backbones": "rank_backbones", "sft": "sft",
+             "prefer": "prefer", "generate": "generate", "meta-train": "meta_train", "strategies": "strategies",
+             "backbones": "backbones", "datasets": "datasets", "cache": "cache_info",
+             "adapters list": "adapters.find", "adapters show": "adapters.inspect", "adapters merge": "adapters.merge",
+             "adapters unmerge": "adapters.unmerge"}
+# A flag whose keyword is spelt otherwise (python_checks.OTHER_SPELLINGS names these to a caller who types the flag's).
+RENAMED = {"quiet": "progress", "option": "options", "strategies_": "strategies", "prompt": "prompts"}
+RENAMED_IN = {("compare", "grid"): "grids", ("export", "run"): "directory", ("adapters list", "paths"): "paths"}
+# Deliberate differences: a flag with no keyword of its function, and why. ("*", flag): every command's.
+NO_KEYWORD = {
+    ("*", "as_json"): "a call returns the data --json prints",
+    ("train", "no_tune"): "tune=None is --no-tune",
+    **{("train", f): "a strategy's option, options={'rank': 8} as --option rank=8 (the flag is its shorthand)"
+       for f in ("freeze", "decay", "rank", "alpha", "dropout", "targets", "reduction", "virtual_tokens")},
+    ("evaluate", "quiet"): "progress=(done, total, info) is a callback: the caller draws its own bar",
+    ("predict", "inputs"): "texts=[...] is the rows; headstart.data.read_inputs(path) reads a file or stdin as --inputs",
+    ("predict", "text_column"): "headstart.data.read_inputs(path, text_column=...)",
+    ("predict", "out"): "a call returns the predictions; the caller writes them",
+    ("predict", "overwrite"): "goes with --out",
+    ("predict", "adapter_dir"): "AdapterSet().add(dir).predict(texts, adapter=name) serves several adapters",
+    ("predict", "adapter"): "AdapterSet.predict(texts, adapter=name)",
+    ("runs", "to_mlflow"): "headstart.tracking.log_store(directory)",
+    ("runs", "mlflow_uri"): "headstart.tracking.log_store(directory, uri=...)",
+    ("datasets", "install"): "headstart.install_datasets(names)",
+    ("cache", "clear"): "headstart.clear_cache(kind)",
+    ("adapters merge", "base"): "a plain PEFT adapter merges by headstart.adapters.merge_base(directory, out, base=...)",
+    ("sft", "quiet"): "progress=(done, total, info) is a callback, as evaluate's",
+    ("prefer", "quiet"): "progress=(done, total, info) is a callback, as evaluate's",
+}
+# The flags a function takes through its ``config`` (one settings dataclass, README: "a function's config goes in as
+# its dataclass or a dict of its fields"): train's TrainConfig flags, sft's / prefer's / meta-train's every setting.
+THROUGH_CONFIG = {"train", "sft", "prefer", "meta-train"}
+# A keyword whose default reads differently from the flag's but means the same, or means "the config's value".
+SAME_DEFAULT = {
+    ("adapt", "tune"): "True is 'lr'", ("adapt", "bn"): "None: config's bn, 'auto' by default",
+    ("meta-train", "setting"): "None: config's base and novel, cross-domain's by default",
+    ("train", "out"): "None saves nothing: a call returns the run in memory",
+    ("sft", "out"): "as train's", ("prefer", "out"): "as train's",
+}
+
+
+def _norm(value):
+    """A default as text: a Path, a tuple (``"a,b"``), a number and ``"all"`` (None) read as the CLI's text does."""
+    from pathlib import Path
+
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value))
+    if value == "all" or value is None:
+        return "None"
+    return str(value) if isinstance(value, (Path, int, float)) and not isinstance(value, bool) else value
+
+
+def _function(name):
+    import headstart
+
+    found = headstart
+    for part in name.split("."):
+        found = getattr(found, part)
+    return inspect.signature(found).parameters, found
+
+
+def test_every_flag_of_a_command_is_a_keyword_of_its_function_or_a_listed_difference():
+    """A new flag without its keyword (or a keyword whose default differs from the flag's) fails here: add the
+    keyword, or list the difference above with its reason."""
+    from typer.main import get_command
+
+    from headstart.cli.common import app
+    from headstart.python_checks import settings_of
+
+    root = get_command(app)
+    commands = {}
+    for name, command in root.commands.items():
+        for sub, leaf in getattr(command, "commands", {None: command}).items():
+            commands[f"{name} {sub}" if sub else name] = leaf
+    assert set(commands) == set(FUNCTIONS), "a new command: name its function in FUNCTIONS"
+    missing, differ = [], []
+    for name, command in commands.items():
+        parameters, function = _function(FUNCTIONS[name])
+        fields = settings_of(function) if name in THROUGH_CONFIG else set()
+        for flag in command.params:
+            keyword = RENAMED_IN.get((name, flag.name), RENAMED.get(flag.name, flag.name))
+            if (name, flag.name) in NO_KEYWORD or ("*", flag.name) in NO_KEYWORD or flag.name in fields:
+                continue
+            if keyword not in parameters:
+                missing.append(f"{name} --{flag.name}")
+                continue
+            default = parameters[keyword].default
+            if keyword == "progress":  # --quiet off is progress on: None (on where someone watches) or True
+                if default not in (None, True):
+                    differ.append(f"{name} --quiet: progress={default!r}")
+            elif flag.default is not None and (name, flag.name) not in SAME_DEFAULT and \
+                    _norm(flag.default) != _norm(default) and default is not inspect.Parameter.empty:
+                differ.append(f"{name} --{flag.name}: CLI {flag.default!r}, Python {default!r}")
+    assert not missing, f"flags without a keyword (add one, or list it in NO_KEYWORD with why): {missing}"
+    assert not differ, f"defaults that differ (align them, or list them in SAME_DEFAULT with why): {differ}"
