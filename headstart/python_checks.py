@@ -9,6 +9,7 @@ import dataclasses
 import functools
 import inspect
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -82,9 +83,13 @@ def check_keywords(function: Callable[..., Any], kwargs: dict[str, Any], *, name
     fields = settings_of(function)
     settings = {k: kwargs[k] for k in unknown if k in fields}
     if settings:
-        given = kwargs.get("config") is not None
+        given = kwargs.get("config")
+        if isinstance(given, (str, os.PathLike)):  # compare's sweep file: its [train] table holds them
+            lines = "; ".join(f"{k} = {toml_text(v)}" for k, v in settings.items())
+            raise ConfigError(f"{called} takes these settings through config, not as keywords: add {lines} under "
+                              f"[train] in {str(given)!r}")
         raise ConfigError(f"{called} takes these settings through config, not as keywords: "
-                          + (f"add {settings!r} to the config you passed" if given else f"config={settings!r}"))
+                          + (f"add {settings!r} to the config you passed" if given is not None else f"config={settings!r}"))
     keywords = [k for k, p in parameters.items() if k != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     first = unknown[0]
     meant = [k for k in OTHER_SPELLINGS.get(first, ()) if k in keywords]

@@ -98,3 +98,13 @@ def test_a_bad_sweep_file_is_the_clis_one_line_error(tmp_path, text, message):
     assert error.value.__cause__ is None and (error.value.__context__ is None or error.value.__suppress_context__)
     with pytest.raises(ConfigError, match="not found"):
         headstart.compare(config=tmp_path / "missing.toml", progress=False)
+
+
+def test_a_training_setting_typed_as_a_keyword_beside_a_sweep_file_is_told_the_files_table(tmp_path):
+    """``compare(config="sweep.toml", lr=1e-3)``: lr is no keyword of compare; the fix is the file's [train] table, not
+    "add it to the config you passed" (a dict's advice, which a path cannot take)."""
+    path = tmp_path / "sweep.toml"
+    path.write_text("seeds = 1\n")
+    with pytest.raises(ConfigError, match=rf"^compare\(\) takes these settings through config, not as keywords: add "
+                                          rf"lr = 0\.001; warmup = 0\.2 under \[train\] in '{path}'$"):
+        headstart.compare(config=path, lr=1e-3, warmup=0.2)
