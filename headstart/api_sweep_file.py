@@ -90,7 +90,7 @@ def file_arguments(path: Path, given: dict[str, Any], *, command: str) -> dict[s
         file.pop("strategies", None)
     if "backbone" in given:  # one backbone given: the file's list would otherwise sweep others
         file.pop("backbones", None)
-    if "backbones" in given:
+    elif "backbones" in given or "backbones" in file:  # the list names the backbones, the first of it as backbone
         file.pop("backbone", None)
     named = _named_strategies(given.get("strategies"), given.get("arms"))
     if named is not None:  # the file's settings for a strategy the keyword left out are not used, not refused

@@ -108,3 +108,20 @@ def test_a_training_setting_typed_as_a_keyword_beside_a_sweep_file_is_told_the_f
     with pytest.raises(ConfigError, match=rf"^compare\(\) takes these settings through config, not as keywords: add "
                                           rf"lr = 0\.001; warmup = 0\.2 under \[train\] in '{path}'$"):
         headstart.compare(config=path, lr=1e-3, warmup=0.2)
+
+
+def test_a_files_backbones_list_beside_its_backbone_sweeps_the_list_as_the_cli_does(tmp_path, monkeypatch, capsys, toy_csv):
+    """A file with both ``backbone`` and ``backbones`` sweeps the list from the CLI; from Python it was refused as if the
+    caller had typed both keywords."""
+    from tests.conftest import run_cli
+
+    calls = _captured(monkeypatch)
+    path = tmp_path / "sweep.toml"
+    path.write_text('backbone = "tiny"\nbackbones = ["all-minilm-l6-v2", "tiny"]\nstrategies = ["linear-probe"]\n'
+                    'sizes = [16]\nseeds = 1\n')
+    code, _, err = run_cli(["compare", "--quiet", "--config", str(path), "--data", str(toy_csv), "--out",
+                            str(tmp_path / "out")], monkeypatch, capsys)
+    assert "captured" in err, err
+    _python(path, data=str(toy_csv), out=tmp_path / "out")
+    (cli, _, _), (python, _, _) = calls
+    assert python == cli and python.backbones == ("all-minilm-l6-v2", "tiny")
