@@ -97,7 +97,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             ``train_by_strategy`` overrides per strategy. Or the path of a sweep TOML file (``headstart compare
             --config``'s, keys as in ``headstart.sweep_config``): its keys fill every keyword not given, and the
             keywords given win, as flags do over the file (a ``split`` dict, ``options`` and ``train_by_strategy``
-            set their fields over the file's tables; a ``SplitConfig`` replaces its [split]).
+            set their fields over the file's tables; a ``SplitConfig`` replaces its [split]; None for a keyword whose
+            default is None is none given).
         max_steps / min_steps / epochs / image_size / augment: the ``TrainConfig`` fields of the same names, over
             ``config``'s, as ``--max-steps`` and the others (None: ``config``'s, else each strategy's). ``max_steps``
             over a sweep file caps its ``min_steps`` floors too, as ``--max-steps`` does.

@@ -46,9 +46,12 @@ def reading_sweep_file(function: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(function)
     def reading(*args: Any, **kwargs: Any) -> Any:
-        given = signature.bind(*args, **kwargs).arguments
-        if not isinstance(given.get("config"), (str, os.PathLike)):
+        bound = signature.bind(*args, **kwargs).arguments
+        if not isinstance(bound.get("config"), (str, os.PathLike)):
             return function(*args, **kwargs)
+        # None where None is the default is no value given (a caller forwarding its own None keeps the file's);
+        # where the default is another value (tune's "lr"), None is one
+        given = {k: v for k, v in bound.items() if v is not None or signature.parameters[k].default is not None}
         from headstart.api_compare import call_text
 
         return function(**file_arguments(Path(given["config"]), dict(given),

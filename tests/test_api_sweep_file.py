@@ -72,9 +72,10 @@ def test_the_keywords_given_win_and_the_file_fills_the_rest(tmp_path, monkeypatc
                     + '[options.partial-freeze]\nfreeze = 3\n')
     _python(path, data=str(toy_csv), out=tmp_path / "out", seeds=1, split={"test_fraction": 0.3},
             train_by_strategy={"scratch": {"epochs": 9}}, grids={"scratch": [1e-4, 1e-3]},
-            options={"partial-freeze": {"freeze": 2}})
+            options={"partial-freeze": {"freeze": 2}}, sizes=None, strategies=None, max_steps=None)  # None: not given
     sweep = calls[0][0]
     assert sweep.seeds == 1 and sweep.sizes == (16, 32) and sweep.train.epochs == 2
+    assert sweep.strategies == ("scratch", "linear-probe", "full-finetune", "partial-freeze")
     assert (sweep.split.max_test, sweep.split.test_fraction) == (50, 0.3)
     assert sweep.train_by_strategy["scratch"] == {"lr": 1e-3, "epochs": 9}
     assert set(sweep.grids) == {"full-finetune", "scratch"} and sweep.options == {"partial-freeze": {"freeze": 2}}
