@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -287,11 +289,36 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports kB
 
 
+@contextmanager
+def progress_callback(progress: Any, description: str) -> Iterator[ProgressFn | None]:
+    """``progress`` as the callback ``evaluate``, ``sft`` and ``prefer`` tell: True draws the CLI's bar on stderr
+    (``progress_bar(description)``), False or None none, a function ``(done, total, info)`` is used as it is.
+
+    Raises:
+        ConfigError: anything else, named.
+    """
+    check_progress(progress)
+    if isinstance(progress, bool):
+        from headstart.progress import progress_bar
+
+        with progress_bar(description, enabled=progress) as update:
+            yield update
+        return
+    yield progress
+
+
+def check_progress(progress: Any) -> None:
+    """Refuse a ``progress`` that is neither a bool, None nor a function (``progress_callback``'s), before anything runs."""
+    if progress is not None and not isinstance(progress, bool) and not callable(progress):
+        raise ConfigError(f"progress must be True (a bar on stderr), False, None or a function (done, total, info), got "
+                          f"{type(progress).__name__} {progress!r:.40}; e.g. progress=True")
+
+
 @python_named
 def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str | list[str] | None = None,
              tta: str | list[str] | None = None, eval_rows: str = "test", dedupe: bool = False,
              full: bool = False, max_new_tokens: int | None = None,
-             progress: ProgressFn | None = None) -> dict[str, Any] | list[dict[str, Any]]:
+             progress: ProgressFn | bool | None = None) -> dict[str, Any] | list[dict[str, Any]]:
     """Metrics of a trained run on ``split`` ("test", or "val" alias "validation"): accuracy, macro_f1, … (rmse, r2 for
     regression); with ``eval_data``, on that dataset's test split instead (a file read by the run's own text and label
     columns where it has them; a seeded fifth of a file's rows;
@@ -306,7 +333,8 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     the checkpoint among several checks: its ``note`` says why), and ``tta``. ``dedupe=True`` leaves out the rows of
     each ``eval_data`` dataset that duplicate the run's own training or validation rows (those it warns of under
     ``leakage`` otherwise) and counts them under ``dropped``; the run's own test split is deduplicated at training
-    (``fit(dedupe=True)``). ``progress(done, total, info)`` (``progress.progress_bar``'s) follows the rows scored,
+    (``fit(dedupe=True)``). ``progress=True`` draws the CLI's bar on stderr (None, the default, and False: none);
+    a function ``progress(done, total, info)`` (``progress.progress_bar``'s) follows the rows scored,
     part by part (``progress.scoring_counter``: the run's own split, then each dataset and method; features cached or
     a pool adapted on first, where they are), with the time each part has left as the ETA (``info``'s ``eta_s``).
 
@@ -334,6 +362,10 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     from headstart.loaded import evaluate_loaded, evaluate_ood
     from headstart.saved import load_run
 
+    if isinstance(progress, bool) or (progress is not None and not callable(progress)):  # True: the CLI's bar
+        with progress_callback(progress, "evaluate") as update:
+            return evaluate(run, split, eval_data=eval_data, tta=tta, eval_rows=eval_rows, dedupe=dedupe, full=full,
+                            max_new_tokens=max_new_tokens, progress=update)
     if _is_lm_run(run):
         from headstart.llm.evaluate import check_options, evaluate_sft, sft_spec
 

@@ -60,7 +60,7 @@ NO_KEYWORD = {
     ("train", "no_tune"): "tune=None is --no-tune",
     **{("train", f): "a strategy's option, options={'rank': 8} as --option rank=8 (the flag is its shorthand)"
        for f in ("freeze", "decay", "rank", "alpha", "dropout", "targets", "reduction", "virtual_tokens")},
-    ("evaluate", "quiet"): "progress=(done, total, info) is a callback: the caller draws its own bar",
+    ("evaluate", "quiet"): "progress=True is the CLI's bar; None (the default) none, as a callback's default",
     ("predict", "inputs"): "texts=[...] is the rows; headstart.data.read_inputs(path) reads a file or stdin as --inputs",
     ("predict", "text_column"): "headstart.data.read_inputs(path, text_column=...)",
     ("predict", "out"): "a call returns the predictions; the caller writes them",
@@ -72,8 +72,7 @@ NO_KEYWORD = {
     ("datasets", "install"): "headstart.install_datasets(names)",
     ("cache", "clear"): "headstart.clear_cache(kind)",
     ("adapters merge", "base"): "a plain PEFT adapter merges by headstart.adapters.merge_base(directory, out, base=...)",
-    ("sft", "quiet"): "progress=(done, total, info) is a callback, as evaluate's",
-    ("prefer", "quiet"): "progress=(done, total, info) is a callback, as evaluate's",
+    ("sft", "quiet"): "progress as evaluate's", ("prefer", "quiet"): "progress as evaluate's",
 }
 # The flags a function takes through its ``config`` (one settings dataclass, README: "a function's config goes in as
 # its dataclass or a dict of its fields"): train's TrainConfig flags, sft's / prefer's / meta-train's every setting.
@@ -141,3 +140,36 @@ def test_every_flag_of_a_command_is_a_keyword_of_its_function_or_a_listed_differ
                 differ.append(f"{name} --{flag.name}: CLI {flag.default!r}, Python {default!r}")
     assert not missing, f"flags without a keyword (add one, or list it in NO_KEYWORD with why): {missing}"
     assert not differ, f"defaults that differ (align them, or list them in SAME_DEFAULT with why): {differ}"
+
+
+def test_evaluate_sft_and_prefer_take_progress_true_as_the_clis_bar(tmp_path, monkeypatch):
+    """``evaluate(run, progress=True)`` (the CLI's bar, which --quiet turns off) called True as a function mid-way
+    (TypeError: 'bool' object is not callable); it draws the bar now, and a progress that is no bool, None or function is
+    refused by name before anything runs."""
+    import contextlib
+
+    import headstart.api
+    import headstart.loaded
+    import headstart.progress
+    import headstart.saved
+
+    drawn = []
+
+    @contextlib.contextmanager
+    def bar(description, *, enabled=True):
+        yield (lambda done, total, info: drawn.append((description, done, total))) if enabled else None
+
+    monkeypatch.setattr(headstart.progress, "progress_bar", bar)
+    monkeypatch.setattr(headstart.api, "_is_lm_run", lambda run: False)
+    monkeypatch.setattr(headstart.saved, "load_run", lambda run: run)
+    monkeypatch.setattr(headstart.loaded, "evaluate_loaded",
+                        lambda run, split, progress: (progress and progress("scoring the test split", 5, 10))
+                        or {"accuracy": 1.0})
+    assert headstart.api.evaluate("runs/x", progress=True) == {"accuracy": 1.0} and drawn == [("evaluate", 5, 10)]
+    assert headstart.api.evaluate("runs/x", progress=False) == {"accuracy": 1.0} and len(drawn) == 1
+    for call in (lambda: headstart.api.evaluate("runs/x", progress="yes"),
+                 lambda: headstart.sft(out=tmp_path / "sft", progress="yes"),
+                 lambda: headstart.prefer(out=tmp_path / "prefer", progress="yes")):
+        with pytest.raises(ConfigError, match=r"^progress must be True \(a bar on stderr\), False, None or a function"):
+            call()
+    assert not list(tmp_path.iterdir())
