@@ -167,6 +167,9 @@ def test_evaluate_sft_and_prefer_take_progress_true_as_the_clis_bar(tmp_path, mo
                         or {"accuracy": 1.0})
     assert headstart.api.evaluate("runs/x", progress=True) == {"accuracy": 1.0} and drawn == [("evaluate", 5, 10)]
     assert headstart.api.evaluate("runs/x", progress=False) == {"accuracy": 1.0} and len(drawn) == 1
+    fitted = headstart.api.FitResult(key="k", out=None, status="done", val_metrics={}, steps=1, best_step=1,
+                                     train_seconds=0.0, trainable_params=1, total_params=1, error=None, _loaded=object())
+    assert fitted.evaluate(progress=True) == {"accuracy": 1.0} and drawn[-1] == ("evaluate", 5, 10)  # the run in memory
     for call in (lambda: headstart.api.evaluate("runs/x", progress="yes"),
                  lambda: headstart.sft(out=tmp_path / "sft", progress="yes"),
                  lambda: headstart.prefer(out=tmp_path / "prefer", progress="yes")):
