@@ -162,14 +162,17 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
     if backbones is not None and backbone != DEFAULT_BACKBONE:
         raise ConfigError(f"backbone={backbone!r} and backbones both name the backbone; give the list alone, e.g. "
                           f"backbones=[{backbone!r}, 'all-minilm-l6-v2']")
-    train = with_keywords(config.train if isinstance(config, FromFile) else as_config(config, TrainConfig),
-                          checked=False, max_steps=max_steps, min_steps=min_steps, epochs=epochs, image_size=image_size,
-                          augment=augment)  # SweepSpec checks the floors: a cap over a sweep file's wins there
     data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
                                   group_column=group_column, split_column=split_column)
-    sweep = SweepSpec(data=data, backbone=backbone,  # an empty list is refused by name, never read as the defaults
-                      strategies=parse_list(text(DEFAULT_STRATEGIES if strategies is None else strategies), name="strategies", noun="strategy", flag="strategies="),
-                      sizes=parse_sizes(DEFAULT_SIZES if sizes is None else sizes, name="sizes"), seeds=seeds, train=train,
+    # read as the CLI reads them: the lists first (an empty one refused by name, never read as the defaults), then
+    # each training value
+    strategies_list = parse_list(text(DEFAULT_STRATEGIES if strategies is None else strategies), name="strategies",
+                                 noun="strategy", flag="strategies=")
+    sizes_list = parse_sizes(DEFAULT_SIZES if sizes is None else sizes, name="sizes")
+    train = with_keywords(TrainConfig(**config.train) if isinstance(config, FromFile) else as_config(config, TrainConfig),
+                          checked=False, max_steps=max_steps, min_steps=min_steps, epochs=epochs, image_size=image_size,
+                          augment=augment)  # SweepSpec checks the floors: a cap over a sweep file's wins there
+    sweep = SweepSpec(data=data, backbone=backbone, strategies=strategies_list, sizes=sizes_list, seeds=seeds, train=train,
                       options=as_table(options, name="options", example="{'lora': {'rank': 4}}"),
                       train_by_strategy=as_table(train_by_strategy, name="train_by_strategy",
                                                  example="{'lora': {'lr': 1e-3}}"),

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from headstart.errors import ConfigError
-from headstart.specs import TrainConfig
 
 # compare's keywords a file's top-level key of the same name fills where the caller gave none
 PLAIN_KEYS = ("data", "backbone", "backbones", "strategies", "arms", "sizes", "seeds", "workers", "out", "text_column",
@@ -33,7 +32,7 @@ class FromFile:
     """What ``compare`` is given as ``config`` once a sweep file is read: the training settings and what else the
     file decided beyond keywords."""
 
-    train: TrainConfig
+    train: dict[str, Any]  # TrainConfig's fields: the file's [train] under the training keywords given
     cap_over_floors: bool  # a given max_steps caps the file's floors (SweepSpec.cap_over_floors), as --max-steps does
     command: str  # the call as the caller wrote it, config='sweep.toml' and all: the report's "Produced by"
     notes: tuple[str, ...] = field(default=())  # said once the sweep is built
@@ -135,7 +134,7 @@ def file_arguments(path: Path, given: dict[str, Any], *, command: str) -> dict[s
     if "address" not in given and "address" in file:  # the file's key named, not the keyword
         check_backend(arguments.get("backend", "local"), file["address"], arguments.get("workers", 1),
                       address_from=str(path))
-    arguments["config"] = FromFile(train=TrainConfig(**train_fields), cap_over_floors=given.get("max_steps") is not None,
+    arguments["config"] = FromFile(train=train_fields, cap_over_floors=given.get("max_steps") is not None,
                                    command=command, notes=tuple(filter(None, notes)))
     return arguments
 

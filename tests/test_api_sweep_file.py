@@ -126,3 +126,19 @@ def test_a_files_backbones_list_beside_its_backbone_sweeps_the_list_as_the_cli_d
     _python(path, data=str(toy_csv), out=tmp_path / "out")
     (cli, _, _), (python, _, _) = calls
     assert python == cli and python.backbones == ("all-minilm-l6-v2", "tiny")
+
+
+def test_with_a_sweep_file_the_lists_are_read_before_the_training_values_as_the_cli_reads_them(tmp_path, monkeypatch,
+                                                                                              capsys):
+    """An empty entry in ``strategies`` beside ``max_steps=0`` is named first, by the CLI and by Python with or without a
+    file (``max_steps=0``'s refusal came first from Python with a file)."""
+    from tests.conftest import run_cli
+
+    path = tmp_path / "sweep.toml"
+    path.write_text("seeds = 1\n")
+    code, _, err = run_cli(["compare", "--config", str(path), "--strategies", "lora,", "--max-steps", "0", "--out",
+                            str(tmp_path / "cli")], monkeypatch, capsys)
+    assert code == 2 and "has an empty entry" in err, err
+    for config in (path, None):
+        with pytest.raises(ConfigError, match=r"^strategies 'lora,' has an empty entry"):
+            headstart.compare(config=config, strategies="lora,", max_steps=0, out=tmp_path / "py")
