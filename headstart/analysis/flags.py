@@ -285,7 +285,7 @@ def budget_flags(results: list[RunResult]) -> list[dict[str, Any]]:
             key = "max_steps" if capped else "min_steps"
             cap = max(int((r.record or {}).get("budget", {}).get("max_steps") or 0) for r in runs) if capped else planned
             more = spoken(f"{key} = {2 * cap} for it in the config ([train_by_strategy.{name}]), or --{key.replace('_', '-')} {2 * cap}",
-                          f"train_by_strategy={{{name!r}: {{{key!r}: {2 * cap}}}}}, or config={{{key!r}: {2 * cap}}} for every arm")
+                          f"train_by_strategy={{{name!r}: {{{key!r}: {2 * cap}}}}}, or {key}={2 * cap} for every arm")
             # Runs that stopped early on a validation plateau would leave a larger budget unused: not the fix to offer.
             stopped = sum(stopped_early(r) for r, f in zip(runs, flags) if reason in f)
             plateau = stopped * 2 >= count
