@@ -120,7 +120,9 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
           methods: list[str] | str | None = None,
           sizes: str | int | list[int | str | None] | tuple[int | str | None, ...] = "256", seeds: int = 5,
           out: str | Path = "runs/adapt", oracle: bool | None = None, tune: str | None = "lr", config: Any = None,
-          workers: int = 1, progress: bool | None = None, command: str | None = None, max_test: int | None = None) -> AdaptResult:
+          image_size: int | None = None, bn: str | None = None, max_steps: int | None = None, min_steps: int | None = None,
+          epochs: int | None = None, workers: int = 1, progress: bool | None = None, command: str | None = None,
+          max_test: int | str | None = None) -> AdaptResult:
     """Train every method on ``source``, score it on ``target``'s test split, and the oracle on ``target``; write
     ``adaptation.md`` / ``adaptation.json`` and the usual report into ``out``. Mirrors ``headstart adapt``.
 
@@ -136,6 +138,10 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
             scores read those labels otherwise (a mapping in ``target``, or a built-in pair's such as
             drug-reviews-sentiment's: neutral left out), when a note says there is no oracle and why; True there is
             refused (another task, on other rows).
+        config: training settings of every method and the oracle, a ``TrainConfig`` or a dict of its fields.
+        image_size / bn / max_steps / min_steps / epochs: the ``TrainConfig`` fields of the same names, over
+            ``config``'s, as ``--image-size`` and the others (None: ``config``'s; its defaults: the network's input
+            side, bn "auto", the strategy's budget).
         max_test: about this many test rows of the source and of the target (a seeded cut in whole groups, as ``compare``'s; the
             oracle is scored on the same target rows as the methods).
         progress: progress with ETA on stderr; None (the default): on where someone watches it — stderr a terminal
@@ -150,6 +156,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
         >>> result = headstart.adapt("rotten-tomatoes", "drug-reviews-sentiment", methods="source-only,coral,dann",
         ...                          sizes=64, seeds=2, out="runs/adapt")
         >>> [(row["method"], row["mean"]) for row in result.rows]
+        >>> headstart.adapt("mnist-5k", "opencv-digits", backbone="efficientnet-lite0", image_size=64, max_steps=50)
 
     Raises:
         HeadstartError: any invalid input, with a one-line message naming it and the fix.
@@ -167,7 +174,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.ood_labels import parse_eval_data
     from headstart.run_checks import check_modality, check_out_of_domain
     from headstart.report.render import render
-    from headstart.arguments import as_config
+    from headstart.arguments import as_config, with_keywords
     from headstart.specs import TrainConfig
     from headstart.store import Store
     from headstart.sweep_cell import loaded_cell, loaded_data
@@ -191,7 +198,8 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
         kept = ",".join("all" if s is None else str(s) for s in size_list if s != 0) or "256"
         raise ConfigError(f"--sizes holds 0, but every adaptation method trains on the source's labels; drop it, e.g. "
                           f"--sizes {kept}")
-    train = as_config(config, TrainConfig)
+    train = with_keywords(as_config(config, TrainConfig), image_size=image_size, bn=bn, max_steps=max_steps,
+                          min_steps=min_steps, epochs=epochs)
     common = dict(backbone=backbone, sizes=size_list, seeds=seeds, train=train, tune=tune,
                   **({"split": SplitConfig(max_test=max_test)} if max_test is not None else {}))
     sweep = SweepSpec(data=source, arms=tuple(arms), eval_data=(target,), tta=tuple(tta), **common)

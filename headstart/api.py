@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         n: int | str | None = None, seed: int = 0, out: str | Path | None = None, options: dict[str, Any] | None = None,
         config: TrainConfig | None = None, text_column: str | None = None, label_column: str | None = None,
         task: str | None = None, pooling: str | None = None, tune: str | None = None,
-        grid: str | list[float] | None = None, progress: bool = False,
+        grid: str | list[float] | None = None, progress: bool | None = None,
         terms: dict[str, dict[str, Any]] | str | None = None, retain: list[str] | None = None,
         group_column: str | None = None, split_column: str | None = None, eval_data: str | list[str] | None = None,
         tta: str | list[str] | None = None, max_test: int | str | None = None, dedupe: bool = False, nproc: int = 1,
@@ -54,7 +56,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         tune: "lr" chooses the strategy's learning rate on validation by successive halving (``headstart.tuning``);
             True reads as "lr", False as None (no tuning).
         grid: with ``tune="lr"``, the values to search instead of the strategy's grid (``[2e-5, 5e-5, 1e-4]``).
-        progress: draw a progress bar with ETA on stderr.
+        progress: a progress bar with ETA on stderr; None (the default): on where someone watches it — stderr a
+            terminal, or a Jupyter notebook — off in a script's log, as ``compare``'s. True or False: as said.
         terms: objective terms added to the task loss, e.g. ``{"l2sp": {"weight": 0.01}}`` or the CLI's text
             ``"l2sp[weight=0.01]"`` (``headstart.objectives``).
         retain: classification datasets on which forgetting is measured after training (``FitResult.retention``:
@@ -108,7 +111,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     from headstart.interrupts import ended_by, signals_held, sigterm_as_interrupt
     from headstart.outdir import claim
     from headstart.precision import pick_device
-    from headstart.progress import progress_bar
+    from headstart.progress import progress_bar, progress_default
     from headstart.recipe import RunInterrupted, scored, trained_run
     from headstart.engine import StepsInterrupted
     from headstart.fit_result import NothingSaved
@@ -151,7 +154,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     trained = result = None
     try:  # SIGTERM (timeout, a scheduler's time limit) keeps the run as Ctrl-C does (headstart.interrupts)
         with sigterm_as_interrupt(), progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}",
-                                                  enabled=progress) as update:
+                                                  enabled=progress_default(progress)) as update:
             trained = trained_run(spec, data=loaded, progress=update, nproc=nproc)
             flags = defaults + budget_notes(trained.result) + grid_edge_note(trained.result)
             left = not_scored({"retain": list(spec.retain), "eval_data": list(spec.eval_data)}, spec.tta)
@@ -286,11 +289,36 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports kB
 
 
+@contextmanager
+def progress_callback(progress: Any, description: str) -> Iterator[ProgressFn | None]:
+    """``progress`` as the callback ``evaluate``, ``sft`` and ``prefer`` tell: True draws the CLI's bar on stderr
+    (``progress_bar(description)``), False or None none, a function ``(done, total, info)`` is used as it is.
+
+    Raises:
+        ConfigError: anything else, named.
+    """
+    check_progress(progress)
+    if isinstance(progress, bool):
+        from headstart.progress import progress_bar
+
+        with progress_bar(description, enabled=progress) as update:
+            yield update
+        return
+    yield progress
+
+
+def check_progress(progress: Any) -> None:
+    """Refuse a ``progress`` that is neither a bool, None nor a function (``progress_callback``'s), before anything runs."""
+    if progress is not None and not isinstance(progress, bool) and not callable(progress):
+        raise ConfigError(f"progress must be True (a bar on stderr), False, None or a function (done, total, info), got "
+                          f"{type(progress).__name__} {progress!r:.40}; e.g. progress=True")
+
+
 @python_named
 def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str | list[str] | None = None,
              tta: str | list[str] | None = None, eval_rows: str = "test", dedupe: bool = False,
              full: bool = False, max_new_tokens: int | None = None,
-             progress: ProgressFn | None = None) -> dict[str, Any] | list[dict[str, Any]]:
+             progress: ProgressFn | bool | None = None) -> dict[str, Any] | list[dict[str, Any]]:
     """Metrics of a trained run on ``split`` ("test", or "val" alias "validation"): accuracy, macro_f1, … (rmse, r2 for
     regression); with ``eval_data``, on that dataset's test split instead (a file read by the run's own text and label
     columns where it has them; a seeded fifth of a file's rows;
@@ -305,7 +333,8 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     the checkpoint among several checks: its ``note`` says why), and ``tta``. ``dedupe=True`` leaves out the rows of
     each ``eval_data`` dataset that duplicate the run's own training or validation rows (those it warns of under
     ``leakage`` otherwise) and counts them under ``dropped``; the run's own test split is deduplicated at training
-    (``fit(dedupe=True)``). ``progress(done, total, info)`` (``progress.progress_bar``'s) follows the rows scored,
+    (``fit(dedupe=True)``). ``progress=True`` draws the CLI's bar on stderr (None, the default, and False: none);
+    a function ``progress(done, total, info)`` (``progress.progress_bar``'s) follows the rows scored,
     part by part (``progress.scoring_counter``: the run's own split, then each dataset and method; features cached or
     a pool adapted on first, where they are), with the time each part has left as the ETA (``info``'s ``eta_s``).
 
@@ -333,6 +362,10 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     from headstart.loaded import evaluate_loaded, evaluate_ood
     from headstart.saved import load_run
 
+    if isinstance(progress, bool) or (progress is not None and not callable(progress)):  # True: the CLI's bar
+        with progress_callback(progress, "evaluate") as update:
+            return evaluate(run, split, eval_data=eval_data, tta=tta, eval_rows=eval_rows, dedupe=dedupe, full=full,
+                            max_new_tokens=max_new_tokens, progress=update)
     if _is_lm_run(run):
         from headstart.llm.evaluate import check_options, evaluate_sft, sft_spec
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.api import _as_data, _methods, label_texts
+from headstart.api_sweep_file import reading_sweep_file
 from headstart.backbones import DEFAULT as DEFAULT_BACKBONE
 from headstart.data.memory import names_passed_data
 from headstart.errors import ConfigError
@@ -65,10 +66,13 @@ class CompareResult:
 
 @flags_checked
 @names_passed_data
+@reading_sweep_file
 def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, strategies: str | list[str] | None = None,
             sizes: str | int | list[int | str | None] | tuple[int | str | None, ...] | None = None, seeds: int = 5,
             out: str | Path = "runs/compare", workers: int = 1,
-            config: TrainConfig | None = None, options: dict[str, dict[str, Any]] | None = None,
+            config: TrainConfig | dict[str, Any] | str | Path | None = None, max_steps: int | None = None,
+            min_steps: int | None = None, epochs: int | None = None, image_size: int | None = None,
+            augment: str | None = None, options: dict[str, dict[str, Any]] | None = None,
             train_by_strategy: dict[str, dict[str, Any]] | None = None, split: Any = None, tune: str | None = "lr",
             grids: dict[str, Any] | None = None, text_column: str | None = None, label_column: str | None = None,
             task: str | None = None, pooling: str | None = None, progress: bool | None = None,
@@ -89,7 +93,15 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         seeds: seeds per cell (0 .. seeds-1); seed s draws the same labelled rows for every strategy.
         out: directory of the store and the report.
         workers: local worker processes (threads are divided between them).
-        config: training hyperparameters shared by every strategy; ``train_by_strategy`` overrides per strategy.
+        config: training hyperparameters shared by every strategy (a ``TrainConfig`` or a dict of its fields);
+            ``train_by_strategy`` overrides per strategy. Or the path of a sweep TOML file (``headstart compare
+            --config``'s, keys as in ``headstart.sweep_config``): its keys fill every keyword not given, and the
+            keywords given win, as flags do over the file (a ``split`` dict, ``options`` and ``train_by_strategy``
+            set their fields over the file's tables; a ``SplitConfig`` replaces its [split]; None for a keyword whose
+            default is None is none given).
+        max_steps / min_steps / epochs / image_size / augment: the ``TrainConfig`` fields of the same names, over
+            ``config``'s, as ``--max-steps`` and the others (None: ``config``'s, else each strategy's). ``max_steps``
+            over a sweep file caps its ``min_steps`` floors too, as ``--max-steps`` does.
         options: per-strategy options, e.g. ``{"partial-freeze": {"freeze": 3}}``.
         split: a ``SplitConfig`` or a dict of its fields (pool / validation / test cut, ``max_test``, ``dedupe``);
             ``max_test`` (rows, or "all" as None: no cap of the caller's) and ``dedupe`` also stand alone, as the
@@ -123,13 +135,17 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
     Example:
         >>> result = headstart.compare(strategies="linear-probe,full-finetune", sizes="16,64", seeds=3, out="runs/cmp")
         >>> result.recommendation
+        >>> headstart.compare(config="sweep.toml", seeds=3, max_steps=20)  # headstart compare --config sweep.toml --seeds 3 --max-steps 20
     """
     from headstart.data.splits import SplitConfig, max_test_rows, split_given
-    from headstart.arguments import as_config, as_items
+    from headstart.arguments import as_config, as_items, with_keywords
     from headstart.progress import progress_default
     from headstart.sweep_spec import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes
 
-    command = call_text("headstart.compare", compare, locals())  # the report's "Produced by", as the CLI's argv is
+    from headstart.api_sweep_file import FromFile, say_notes
+
+    # the report's "Produced by", as the CLI's argv is (a sweep file's: the call as written, config='sweep.toml')
+    command = config.command if isinstance(config, FromFile) else call_text("headstart.compare", compare, locals())
     progress = progress_default(progress)
 
     def text(value: Any) -> str:
@@ -148,9 +164,15 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
                           f"backbones=[{backbone!r}, 'all-minilm-l6-v2']")
     data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
                                   group_column=group_column, split_column=split_column)
-    sweep = SweepSpec(data=data, backbone=backbone,  # an empty list is refused by name, never read as the defaults
-                      strategies=parse_list(text(DEFAULT_STRATEGIES if strategies is None else strategies), name="strategies", noun="strategy", flag="strategies="),
-                      sizes=parse_sizes(DEFAULT_SIZES if sizes is None else sizes, name="sizes"), seeds=seeds, train=as_config(config, TrainConfig),
+    # read as the CLI reads them: the lists first (an empty one refused by name, never read as the defaults), then
+    # each training value
+    strategies_list = parse_list(text(DEFAULT_STRATEGIES if strategies is None else strategies), name="strategies",
+                                 noun="strategy", flag="strategies=")
+    sizes_list = parse_sizes(DEFAULT_SIZES if sizes is None else sizes, name="sizes")
+    train = with_keywords(TrainConfig(**config.train) if isinstance(config, FromFile) else as_config(config, TrainConfig),
+                          checked=False, max_steps=max_steps, min_steps=min_steps, epochs=epochs, image_size=image_size,
+                          augment=augment)  # SweepSpec checks the floors: a cap over a sweep file's wins there
+    sweep = SweepSpec(data=data, backbone=backbone, strategies=strategies_list, sizes=sizes_list, seeds=seeds, train=train,
                       options=as_table(options, name="options", example="{'lora': {'rank': 4}}"),
                       train_by_strategy=as_table(train_by_strategy, name="train_by_strategy",
                                                  example="{'lora': {'lr': 1e-3}}"),
@@ -158,7 +180,9 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
                                                 **({"dedupe": True} if dedupe else {})), tune=tune, grids=as_table(grids, name="grids", example="{'lora': [3e-4, 1e-3, 3e-3]}"), text_column=text_column,
                       label_column=label_column, task=task, pooling=pooling, arms=arms or (), retain=as_items(retain, name="retain"),
                       backbones=backbones or (), group_column=group_column, split_column=split_column,
-                      eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta))
+                      eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta),
+                      cap_over_floors=isinstance(config, FromFile) and config.cap_over_floors)
+    say_notes(config)
     if label_descriptions is not None:
         sweep = with_label_descriptions(sweep, label_descriptions)
     return run_compare(sweep, out, workers=workers, command=command, progress=progress, backend=backend, address=address,

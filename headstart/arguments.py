@@ -95,7 +95,7 @@ def as_config(value: Any, kind: type, *, name: str = "config") -> Any:
     """A settings argument of the Python API as a ``kind`` instance: None gives the defaults, a dict its fields.
 
     Raises:
-        ConfigError: a dict naming a field ``kind`` lacks, or anything else (a TOML path, a number).
+        ConfigError: a dict naming a field ``kind`` lacks, or anything else (a TOML path: ``compare`` reads one; a number).
     """
     if value is None:
         return kind()
@@ -108,9 +108,28 @@ def as_config(value: Any, kind: type, *, name: str = "config") -> Any:
             raise ConfigError(f"{name} has no setting {unknown[0]!r}{closest(str(unknown[0]), fields)} ({kind.__name__} "
                               f"fields: {', '.join(fields)})")
         return _as_given(kind(**value))
-    toml = " (a settings TOML file is read by the CLI's --config)" if isinstance(value, (str, os.PathLike)) else ""
+    toml = (" (a sweep TOML file is compare's config, as compare --config's)" if isinstance(value, (str, os.PathLike))
+            else "")
     raise ConfigError(f"{name} must be a headstart {kind.__name__} or a dict of its fields, got {type(value).__name__} "
                       f"{value!r:.60}{toml}; e.g. {name}={kind.__name__}({fields[0]}=...) or {name}={{{fields[0]!r}: ...}}")
+
+
+def with_keywords(config: Any, *, checked: bool = True, **fields: Any) -> Any:
+    """``config`` (a settings dataclass) with each of ``fields`` that is not None set over its own: the training flags a
+    command has beside its config (``adapt(..., max_steps=50)`` as ``--max-steps 50``).
+
+    Args:
+        checked: check the result as given (``as_config``'s checks: a floor above the cap); False where the caller's
+            own checks come later (compare's sweep, which knows when a cap wins over a file's floors).
+
+    Raises:
+        ConfigError: a value the settings class refuses, or (``checked``) a floor above the cap.
+    """
+    given = {name: value for name, value in fields.items() if value is not None}
+    if not given:
+        return config
+    config = dataclasses.replace(config, **given)
+    return _as_given(config) if checked else config
 
 
 def _as_given(config: Any) -> Any:

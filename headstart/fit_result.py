@@ -66,15 +66,17 @@ class FitResult:
             raise StoreError(f"this run {self.status} ({self.error}); nothing to evaluate or predict with, train it again")
 
     @python_named
-    def evaluate(self, split: str = "test", *, progress: ProgressFn | None = None) -> dict[str, Any]:
-        """Metrics of the model in memory on ``split`` (``headstart.evaluate``'s); ``progress(done, total, info)``
-        follows the rows scored (``progress.scoring_counter``), as there."""
+    def evaluate(self, split: str = "test", *, progress: ProgressFn | bool | None = None) -> dict[str, Any]:
+        """Metrics of the model in memory on ``split`` (``headstart.evaluate``'s); ``progress=True`` draws the CLI's
+        bar, a function ``progress(done, total, info)`` follows the rows scored (``progress.scoring_counter``), as there."""
+        from headstart.api import progress_callback
         from headstart.loaded import evaluate_loaded
         from headstart.progress import scoring_counter
 
         split = split_name(split)
         self._usable()
-        return evaluate_loaded(self._loaded, split, progress=scoring_counter(progress, None))
+        with progress_callback(progress, "evaluate") as update:
+            return evaluate_loaded(self._loaded, split, progress=scoring_counter(update, None))
 
     @python_named
     def predict(self, texts: list[str]) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ import dataclasses
 import functools
 import inspect
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -58,6 +59,17 @@ OTHER_SPELLINGS: dict[str, tuple[str, ...]] = {
     "methods": ("arms",), "arms": ("methods", "strategies"),
     "weightings": ("weighting",), "quiet": ("progress",),
     "data": ("tasks", "stream", "source"), "dataset": ("data", "tasks", "stream", "source"),
+    "run": ("directory",), "inputs": ("texts",),
+}
+# A command's flag whose Python equivalent is another function (the function as called, the flag's keyword) -> that call.
+OTHER_FUNCTIONS: dict[tuple[str, str], str] = {
+    ("runs", "to_mlflow"): "headstart.tracking.log_store(directory) is the CLI's runs --to-mlflow",
+    ("runs", "mlflow_uri"): "headstart.tracking.log_store(directory, uri=...) is the CLI's runs --to-mlflow --mlflow-uri",
+    ("datasets", "install"): "headstart.install_datasets(names) is the CLI's datasets --install",
+    ("cache_info", "clear"): "headstart.clear_cache(kind) is the CLI's cache --clear",
+    ("predict", "adapter"): "headstart.AdapterSet().add(run, name=...).predict(texts, adapter=name) is the CLI's predict --adapter",
+    ("predict", "adapter_dir"): "headstart.AdapterSet().add(directory).predict(texts) is the CLI's predict --adapter-dir",
+    ("predict", "text_column"): "headstart.data.read_inputs(path, text_column=...) reads a table's texts as --inputs does",
 }
 
 
@@ -82,13 +94,20 @@ def check_keywords(function: Callable[..., Any], kwargs: dict[str, Any], *, name
     fields = settings_of(function)
     settings = {k: kwargs[k] for k in unknown if k in fields}
     if settings:
-        given = kwargs.get("config") is not None
+        given = kwargs.get("config")
+        if isinstance(given, (str, os.PathLike)):  # compare's sweep file: its [train] table holds them
+            lines = "; ".join(f"{k} = {toml_text(v)}" for k, v in settings.items())
+            raise ConfigError(f"{called} takes these settings through config, not as keywords: add {lines} under "
+                              f"[train] in {str(given)!r}")
         raise ConfigError(f"{called} takes these settings through config, not as keywords: "
-                          + (f"add {settings!r} to the config you passed" if given else f"config={settings!r}"))
+                          + (f"add {settings!r} to the config you passed" if given is not None else f"config={settings!r}"))
     keywords = [k for k, p in parameters.items() if k != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     first = unknown[0]
     meant = [k for k in OTHER_SPELLINGS.get(first, ()) if k in keywords]
-    if first == "quiet" and meant:
+    other = OTHER_FUNCTIONS.get((name or function.__name__, first))
+    if other:
+        hint = f"; {other}"
+    elif first == "quiet" and meant:
         hint = "; progress=False is the CLI's --quiet"
     elif meant:
         hint = f"; did you mean {' or '.join(repr(k) for k in meant)}?"

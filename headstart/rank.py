@@ -31,7 +31,7 @@ from headstart.analysis.backbone_ranking import SCORES
 from headstart.data.memory import names_passed_data
 from headstart.errors import ConfigError
 from headstart.python_checks import python_named
-from headstart.progress import progress_bar
+from headstart.progress import progress_bar, progress_default
 from headstart.transferability import KNN_K
 
 MAX_ROWS = 2000  # default N cap: ~2k rows rank sentence encoders as their probes at "all" do, in seconds per score
@@ -135,7 +135,7 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
                    image_size: int | None = None, out: str | Path | None = None, measured: str | Path | None = None, arm: str | None = None,
                    size: int | str | None = None, text_column: str | None = None, label_column: str | None = None,
                    group_column: str | None = None, split_column: str | None = None, task: str | None = None,
-                   progress: bool = False) -> RankResult:
+                   progress: bool | None = None) -> RankResult:
     """Score each backbone's frozen features on ``n`` labelled pool rows; rank them by LogME.
 
     Args:
@@ -152,7 +152,9 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
             (``runs.sqlite``), its report is re-rendered: report.md / .html gain "Backbones ranked before training".
         measured: a ``compare --backbones`` store (its ``--out``) to set the measured ranking beside the predicted.
         arm / size: which of the store's arms and requested sizes is measured (default linear-probe, the largest).
-        progress: a bar over the backbones on stderr (each one's forward pass over the rows is most of the time).
+        progress: a bar over the backbones on stderr (each one's forward pass over the rows is most of the time);
+            None (the default): on where someone watches it — stderr a terminal, or a Jupyter notebook — off in a
+            script's log, as ``compare``'s. True or False: as said.
         text_column / label_column / group_column / split_column: how to read a data file (as ``fit``).
         task: "classification" reads a file's numeric labels as classes (inferred otherwise, as ``fit``'s).
 
@@ -219,7 +221,7 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
                           f"read{'s' if len(misfits) == 1 else ''} other inputs; rank backbones of the data's kind "
                           f"(headstart backbones lists them)")
     scores, rows_n, n_used = [], None, 0
-    with progress_bar("rank-backbones", enabled=progress) as update:
+    with progress_bar("rank-backbones", enabled=progress_default(progress)) as update:
         for number, name in enumerate(names):
             if update:  # each backbone's forward pass over the rows is most of the time: minutes for an image network
                 update(number, len(names), {"scoring": name})

@@ -3,6 +3,7 @@ prints. (Training every method and the oracle on tiny data: tests/test_ood.py.)"
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -435,3 +436,28 @@ def test_a_stop_during_adapt_says_which_and_how_many_cells_are_stored(toy_csv, o
                                   "--max-steps", "4", "--min-steps", "4", "--out", str(tmp_path / "a"), "-q"], monkeypatch, capsys)
     by = "interrupted by SIGTERM" if how == "sigterm" else "interrupted"
     assert code == 130 and err == f"{by}: 1 of 2 cells stored; run the same command again to resume (stored cells are skipped)\n", err
+
+
+def test_python_takes_adapts_training_flags_as_keywords_over_its_config(toy_csv, tmp_path, monkeypatch, capsys):
+    """``headstart adapt --image-size 64 --max-steps 3 ...`` is ``adapt(..., image_size=64, max_steps=3)``: the same
+    training settings (they were reachable only through ``config``); a keyword wins over ``config``'s field."""
+    import headstart.sweep_cell
+    from headstart.errors import ConfigError
+
+    trained = []
+
+    def captured(sweep):
+        trained.append(sweep.train)
+        raise ConfigError("captured")
+
+    monkeypatch.setattr(headstart.sweep_cell, "loaded_data", captured)
+    flags = {"image_size": 64, "bn": "frozen", "max_steps": 3, "min_steps": 2, "epochs": 4}
+    assert_user_error(run_cli(["adapt", "--source", str(toy_csv), "--target", str(toy_csv), "--out", str(tmp_path / "a"),
+                               "-q", *(f for k, v in flags.items() for f in (f"--{k.replace('_', '-')}", str(v)))],
+                              monkeypatch, capsys), "captured")
+    with pytest.raises(ConfigError, match="^captured$"):
+        headstart.adapt(str(toy_csv), str(toy_csv), out=tmp_path / "b", config={"max_steps": 9, "lr": 1e-4}, **flags)
+    cli, python = trained
+    assert python == dataclasses.replace(cli, lr=1e-4) and python.max_steps == 3 and python.image_size == 64
+    with pytest.raises(ConfigError, match=r"min_steps=5 is above max_steps=3"):
+        headstart.adapt(str(toy_csv), str(toy_csv), out=tmp_path / "c", min_steps=5, max_steps=3)

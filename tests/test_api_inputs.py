@@ -21,7 +21,7 @@ def test_a_settings_dict_is_its_dataclass_and_a_wrong_one_is_named():
     assert as_config(given, TrainConfig) is given
     with pytest.raises(ConfigError, match=r"config has no setting 'max_stepz'; did you mean 'max_steps'\?"):
         as_config({"max_stepz": 5}, TrainConfig)
-    with pytest.raises(ConfigError, match=r"got str 'sweep.toml' \(a settings TOML file is read by the CLI's --config\)"):
+    with pytest.raises(ConfigError, match=r"got str 'sweep.toml' \(a sweep TOML file is compare's config, as compare --config's\)"):
         as_config("sweep.toml", TrainConfig)
 
 
@@ -38,7 +38,8 @@ def test_one_name_is_one_item_never_its_letters():
     (lambda: headstart.fit(n=8, eval_data="drug-reviews-sentiment", tta="bn-adapt,tentt"), ConfigError,
      "unknown test-time adaptation 'tentt'"),
     (lambda: headstart.fit(n=8, config={"max_stepz": 1}), ConfigError, "no setting 'max_stepz'"),
-    (lambda: headstart.compare(config="examples/demo.toml", out="unused"), ConfigError, "a settings TOML file is read by the CLI"),
+    (lambda: headstart.fit(config="examples/demo.toml", out="unused"), ConfigError, "a sweep TOML file is compare's config"),
+    (lambda: headstart.compare(config="examples/missing.toml", out="unused"), ConfigError, "'examples/missing.toml' not found"),
     (lambda: headstart.compare(sizes={16}, out="unused"), ConfigError, r"got \{16\}; e.g. sizes=\[16, 64, 'all'\]"),
     (lambda: headstart.sft(config={"rows": 8}), ConfigError, "config has no setting 'rows'"),
     (lambda: headstart.sft(config={"strategy": "full-finetune", "rank": 4}, out="unused"), ConfigError,

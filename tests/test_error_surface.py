@@ -114,11 +114,12 @@ def test_parse_sizes_names_sizes_to_python_and_the_flag_to_the_cli(monkeypatch):
 
 
 def test_a_training_setting_passed_as_a_keyword_names_config():
-    """``headstart.continual(..., max_steps=5)`` mirrors ``--max-steps 5`` the way the CLI reads; Python takes it in
-    ``config``: a TypeError named no way there, this names the call that works."""
+    """``headstart.continual(..., warmup=0.2)`` mirrors a TrainConfig field that continual has no flag (and so no
+    keyword) for; Python takes it in ``config``: a TypeError named no way there, this names the call that works. (Its
+    flags' fields, ``max_steps`` and the like, are keywords: tests/test_api_keywords.py.)"""
     with pytest.raises(ConfigError, match=r"^continual\(\) takes these settings through config, not as keywords: "
-                                          r"config=\{'max_steps': 5\}$"):
-        headstart.continual("permuted-mnist", max_steps=5)
+                                          r"config=\{'warmup': 0.2\}$"):
+        headstart.continual("permuted-mnist", warmup=0.2)
     with pytest.raises(ConfigError, match=r"^sft\(\) takes these settings through config.*config=\{'epochs': 0\}$"):
         headstart.sft(epochs=0)  # SftConfig's field, by the annotation of sft's config
     with pytest.raises(ConfigError, match=r"^meta_train\(\) takes these settings through config.*config=\{'ways': 1\}$"):

@@ -87,3 +87,19 @@ def test_a_python_caller_sees_the_notes_the_cli_prints_in_its_own_words(tmp_path
     monkeypatch.setattr(child, "level", logging.INFO)
     headstart.load_dataset(str(path))
     assert "note:" not in capsys.readouterr().err and any("dropped 5 rows" in m for m in seen)
+
+
+@pytest.mark.parametrize("call, fix", [
+    (lambda: headstart.runs("runs/x", to_mlflow=True), "; headstart.tracking.log_store(directory) is the CLI's runs --to-mlflow"),
+    (lambda: headstart.datasets(install=["ag-news"]), "; headstart.install_datasets(names) is the CLI's datasets --install"),
+    (lambda: headstart.cache_info(clear="temp"), "; headstart.clear_cache(kind) is the CLI's cache --clear"),
+    (lambda: headstart.predict("runs/x", ["a"], adapter="b"), ".predict(texts, adapter=name) is the CLI's predict --adapter"),
+    (lambda: headstart.export(run="runs/x", out="y"), "; did you mean 'directory'?"),
+    (lambda: headstart.predict("runs/x", inputs=["a"]), "; did you mean 'texts'?"),
+])
+def test_a_flag_typed_as_a_keyword_is_told_the_call_that_does_it(call, fix):
+    """``runs(DIR, to_mlflow=True)`` (the CLI's --to-mlflow) was told only the keywords runs takes, not that
+    ``tracking.log_store`` is the call that logs; ``export(run=...)`` was not told its spelling ``directory``."""
+    with pytest.raises(ConfigError) as raised:
+        call()
+    assert fix in str(raised.value), raised.value

@@ -332,15 +332,16 @@ def larger_budget(name: str, steps: dict[str, int]) -> str:
     the steps it was given, not where they were set (``--max-steps``, a ``--config`` file's ``[train]`` or
     ``[train_by_strategy.NAME]``), so both ways are named: the flag, for every strategy, and the file's table, for this
     one alone, with no flag typed beside it (a flag replaces the file's value: ``sweep_config.overridden``). From
-    Python: ``train_by_strategy`` for it, ``config`` for every arm.
+    Python: ``train_by_strategy`` for it, compare's ``max_steps`` / ``min_steps`` keywords for every arm.
     """
     flags = " ".join(f"--{key.replace('_', '-')} {value}" for key, value in steps.items())
     keys = " and ".join(f"{key} = {value}" for key, value in steps.items())
     typed = " or ".join(f"--{key.replace('_', '-')}" for key in steps)
     fields = ", ".join(f"{key!r}: {value}" for key, value in steps.items())
+    keywords = ", ".join(f"{key}={value}" for key, value in steps.items())  # compare's keywords, as its flags
     return spoken(f"{flags} for every strategy, or {keys} in [train_by_strategy.{name}] of a --config file for {name} "
                   f"alone, with no {typed} typed, which would replace {'it' if len(steps) == 1 else 'them'} there",
-                  f"train_by_strategy={{{name!r}: {{{fields}}}}}, or config={{{fields}}} for every arm")
+                  f"train_by_strategy={{{name!r}: {{{fields}}}}}, or {keywords} for every arm")
 
 
 def _higher_grid(runs: list[RunResult], name: str) -> str:

@@ -56,7 +56,9 @@ class ContinualResult:
 
 def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: list[str] | str = DEFAULT_ARMS,
               strategy: str = "full-finetune", backbone: str | None = None, n: int | str | None = 256, seeds: int = 3,
-              out: str | Path = "runs/continual", config: Any = None, max_test: int | None = MAX_TEST, alone: bool = True,
+              out: str | Path = "runs/continual", config: Any = None, lr: float | None = None,
+              head_lr: float | None = None, epochs: int | None = None, min_steps: int | None = None,
+              max_steps: int | None = None, image_size: int | None = None, max_test: int | None = MAX_TEST, alone: bool = True,
               tune: bool | str | None = False, workers: int = 1, backend: str = "local", address: str | None = None,
               progress: bool | None = None) -> ContinualResult:
     """Train every arm along ``stream`` for each seed, store each step, write the report. Mirrors ``headstart continual``.
@@ -67,6 +69,9 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         arms: methods, each optionally on a strategy (``lora+ewc``); default strategy ``strategy``.
         backbone: default ``mnist-cnn`` for image streams, ``all-minilm-l6-v2`` for text.
         n: labelled rows drawn from each task's pool (None or "all": the whole pool).
+        config: training settings of every task, a ``TrainConfig`` or a dict of its fields.
+        lr / head_lr / epochs / min_steps / max_steps / image_size: the ``TrainConfig`` fields of the same names, over
+            ``config``'s, as ``--lr`` and the others (None: ``config``'s, else the strategy's; the budget is a task's).
         max_test: test rows kept per task (the rest go to its pool); None keeps the split's own.
         workers: chains trained at once, each in its own process (threads divided between them); one store.
         backend: "local" (this process, or ``workers`` processes) or "ray": each chain a Ray task
@@ -102,7 +107,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     from headstart.report.continual_html import continual_html
     from headstart.atomic import write_atomic
     from headstart.arm_text import split_arms
-    from headstart.arguments import as_config, parse_n
+    from headstart.arguments import as_config, parse_n, with_keywords
     from headstart.specs import TrainConfig
     from headstart.store import Store
 
@@ -149,7 +154,8 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
                               f"a CNN); {stream!r} holds {modality}s")
     check_once("--arms", [a.label for a in parsed], "arm")
     image = loaded.tasks[0].data.modality == "image"
-    train = as_config(config, TrainConfig)
+    train = with_keywords(as_config(config, TrainConfig), lr=lr, head_lr=head_lr, epochs=epochs, min_steps=min_steps,
+                          max_steps=max_steps, image_size=image_size)
     pretrained_name = backbone or ("mnist-cnn" if image else "all-minilm-l6-v2")
     settings = {"stream": stream, "scenario": scenario, "backbone": pretrained_name, "strategy": strategy,
                 "n": parse_n(n), "max_test": max_test, "train": dataclasses.asdict(train), "tune": bool(tune),

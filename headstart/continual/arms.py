@@ -70,5 +70,5 @@ def weight_tuning(tune: Any) -> bool:
     if tune is None or isinstance(tune, bool):
         return bool(tune)
     what = ("continual tunes each method's weight (ewc, online-ewc, si, mas, lwf), not the learning rate: pass "
-            "tune=True for the weights, and a learning rate as config={'lr': ...}") if tune == "lr" else "pass tune=True"
+            "tune=True for the weights, and a learning rate as lr=..., e.g. lr=1e-4") if tune == "lr" else "pass tune=True"
     raise ConfigError(f"tune must be True, False or None (no tuning), got {tune!r:.40}; {what}")

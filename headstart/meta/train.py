@@ -186,7 +186,7 @@ def architecture_of(backbone: str) -> str:
 @flags_checked
 @sigterm_as_interrupt()  # timeout / a scheduler's limit stops it as Ctrl-C does, not silently (exit 143)
 def meta_train(out: str | Path, config: MetaConfig | None = None, *, setting: str | None = None,
-               progress: bool = False) -> MetaResult:
+               progress: bool | None = None) -> MetaResult:
     """Mirrors ``headstart meta-train``: meta-train every arm of ``config`` on base-class episodes, save each arm's
     backbone to ``out/<arm>/`` (it loads wherever a backbone does), score every arm and the plain backbone's baselines on
     the same novel-class episodes; write ``out/meta.json`` and ``out/meta.md``.
@@ -194,6 +194,8 @@ def meta_train(out: str | Path, config: MetaConfig | None = None, *, setting: st
     Args:
         config: every setting (``MetaConfig``: arms, backbone, base, novel, ways, shots, ...); default ``MetaConfig()``.
         setting: a named base / novel pair (``SETTINGS``: cross-domain, fashion-split) that replaces ``config``'s.
+        progress: bars of each arm's meta-training and of the evaluation on stderr; None (the default): on where
+            someone watches them — stderr a terminal, or a Jupyter notebook — off in a script's log, as ``compare``'s.
 
     Returns:
         ``MetaResult``: ``training`` (per arm its meta-steps, losses, seconds and saved folder), ``rows`` (per novel
@@ -220,7 +222,9 @@ def meta_train(out: str | Path, config: MetaConfig | None = None, *, setting: st
         base, novel = setting_datasets(setting)
         cfg = dataclasses.replace(cfg, base=base, novel=novel)
     check_out(Path(out), cfg)
-    return run_meta(cfg, Path(out), progress=progress)
+    from headstart.progress import progress_default
+
+    return run_meta(cfg, Path(out), progress=progress_default(progress))
 
 
 class MetaInterrupted(KeyboardInterrupt):

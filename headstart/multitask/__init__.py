@@ -64,6 +64,8 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
               weighting: str | list[str] = DEFAULT_WEIGHTINGS, backbone: str = "all-minilm-l6-v2",
               strategy: str = "full-finetune", options: dict[str, Any] | None = None, n: int | str | None = 256,
               seeds: int = 3, max_test: int | None = MAX_TEST, out: str | Path = "runs/multitask", config: Any = None,
+              lr: float | None = None, head_lr: float | None = None, epochs: int | None = None,
+              min_steps: int | None = None, max_steps: int | None = None, batch_size: int | None = None,
               alpha: float = 1.5, weight_lr: float = 0.025, text_column: str | None = None,
               progress: bool | None = None) -> MultitaskResult:
     """Train the tasks alone and together under each weighting for each seed; store each run; write the report.
@@ -76,7 +78,10 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
         options: the strategy's options (``{"rank": 4}``), as ``fit``'s and the CLI's ``--option rank=4``.
         n: labelled rows per task and seed (None or "all": each task's whole pool).
         max_test: test rows kept per task (None: all of them).
-        config: a ``TrainConfig`` (its budget is per task: a multi-task step draws ``batch_size`` rows of each task).
+        config: a ``TrainConfig`` or a dict of its fields (its budget is per task: a multi-task step draws
+            ``batch_size`` rows of each task).
+        lr / head_lr / epochs / min_steps / max_steps / batch_size: the ``TrainConfig`` fields of the same names, over
+            ``config``'s, as ``--lr`` and the others (None: ``config``'s, else the strategy's; ``batch_size`` 16).
         alpha: gradnorm's asymmetry α. weight_lr: the learning rate of the weightings' own parameters.
         text_column: the text column of file tasks (None: guessed).
         progress: progress with ETA on stderr; None (the default): on where someone watches it — stderr a terminal
@@ -107,7 +112,7 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     from headstart.multitask.tasks import Layout, load_tasks, split_tasks
     from headstart.progress import progress_bar, progress_default
     from headstart.report.multitask import budget_note, multitask_markdown
-    from headstart.arguments import as_config, parse_n
+    from headstart.arguments import as_config, parse_n, with_keywords
     from headstart.specs import TrainConfig
     from headstart.outdir import check_same_report, claim
     from headstart.store import Store
@@ -124,7 +129,8 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     weightings = parse_weightings(weighting)
     weighting_options = WeightingOptions(alpha=alpha, lr=weight_lr)
     _check_strategy(strategy)
-    train = as_config(config, TrainConfig)
+    train = with_keywords(as_config(config, TrainConfig), lr=lr, head_lr=head_lr, epochs=epochs, min_steps=min_steps,
+                          max_steps=max_steps, batch_size=batch_size)
     settings = {"tasks": split_tasks(tasks), "weightings": list(weightings), "backbone": backbone, "strategy": strategy,
                 "strategy_options": dict(options or {}), "n": size, "seeds": seeds, "max_test": max_test,
                 "alpha": alpha, "weight_lr": weight_lr, "text_column": text_column, "train": dataclasses.asdict(train)}

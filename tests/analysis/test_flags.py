@@ -405,15 +405,16 @@ def test_an_error_metric_is_withheld_at_or_above_predicting_the_mean() -> None:
 
 def test_the_advice_names_arguments_to_a_python_caller(monkeypatch) -> None:
     """``headstart.compare(...)`` / ``headstart.fit(...)`` from Python: the report's advice and a run's flags name the
-    function's arguments and its config's fields (``train_by_strategy={...}``, ``grids={...}``, ``tune='lr'``), never
-    the CLI's flags; the CLI keeps its flags (the tests above)."""
+    function's arguments and its config's fields (``train_by_strategy={...}``, ``grids={...}``, ``tune='lr'``,
+    ``min_steps=200``: compare's keyword as --min-steps is the CLI's), never the CLI's flags; the CLI keeps its flags
+    (the tests above)."""
     from headstart.fit_checks import budget_notes
 
     monkeypatch.delenv(SURFACE_ENV)
     improving = [run("full-finetune", 256, s, [0.60, 0.62, 0.65]) for s in range(2)]
     (flag,) = flags.budget_flags(improving)
     assert flag["text"].endswith("re-run with a larger budget (train_by_strategy={'full-finetune': {'min_steps': 200}}, "
-                                 "or config={'min_steps': 200} for every arm)"), flag["text"]
+                                 "or min_steps=200 for every arm)"), flag["text"]
     tuned = [run("ft", 256, s, [0.051, 0.051, 0.25, 0.33, 0.33], majority=0.05, tuned=True) for s in range(2)]
     for r in tuned:
         r.spec["tune"] = {"param": "lr", "grid": [1e-5, 2e-5, 5e-5]}

@@ -770,7 +770,7 @@ def test_a_list_for_the_stream_is_named_from_python_before_anything_is_written(t
 @pytest.mark.parametrize("tune, message", [
     ("lr", r"^tune must be True, False or None \(no tuning\), got 'lr'; continual tunes each method's weight \(ewc, "
            r"online-ewc, si, mas, lwf\), not the learning rate: pass tune=True for the weights, and a learning rate as "
-           r"config=\{'lr': \.\.\.\}$"),
+           r"lr=\.\.\., e\.g\. lr=1e-4$"),
     ("yes", r"^tune must be True, False or None \(no tuning\), got 'yes'; pass tune=True$"),
 ])
 def test_tune_refuses_compares_lr_saying_what_it_tunes(tune, message, tmp_path):

@@ -1,0 +1,163 @@
+"""``compare(config="sweep.toml")`` ~ ``headstart compare --config sweep.toml``: the file's keys (``sweep_config``) fill
+every keyword the caller did not give, as the CLI's flags override the file; the keywords the caller gave win.
+
+The file is read by ``sweep_config.read_config`` (the CLI's reader, so a bad file is the same one-line ConfigError), and
+its tables are narrowed and its floors set against a given ``max_steps`` by ``narrowed`` and ``capped_floors``, as the
+CLI does: a file and the same settings as flags or as keywords build the same sweep, so they share its stored runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from headstart.errors import ConfigError
+
+# compare's keywords a file's top-level key of the same name fills where the caller gave none
+PLAIN_KEYS = ("data", "backbone", "backbones", "strategies", "arms", "sizes", "seeds", "workers", "out", "text_column",
+              "label_column", "task", "pooling", "retain", "eval_data", "tta", "group_column", "split_column", "backend",
+              "address", "label_descriptions")
+# the training keywords compare takes beside its config, as the CLI's flags beside --config
+TRAIN_KEYWORDS = ("max_steps", "min_steps", "epochs", "image_size", "augment")
+
+
+@dataclass(frozen=True)
+class FromFile:
+    """What ``compare`` is given as ``config`` once a sweep file is read: the training settings and what else the
+    file decided beyond keywords."""
+
+    train: dict[str, Any]  # TrainConfig's fields: the file's [train] under the training keywords given
+    cap_over_floors: bool  # a given max_steps caps the file's floors (SweepSpec.cap_over_floors), as --max-steps does
+    command: str  # the call as the caller wrote it, config='sweep.toml' and all: the report's "Produced by"
+    notes: tuple[str, ...] = field(default=())  # said once the sweep is built
+
+
+def reading_sweep_file(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` (``compare``) taking ``config`` as a sweep TOML path too: the file's keys fill the keywords the
+    caller did not pass (``file_arguments``); any other ``config`` passes through as given."""
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def reading(*args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(*args, **kwargs).arguments
+        if not isinstance(bound.get("config"), (str, os.PathLike)):
+            return function(*args, **kwargs)
+        # None where None is the default is no value given (a caller forwarding its own None keeps the file's);
+        # where the default is another value (tune's "lr"), None is one
+        given = {k: v for k, v in bound.items() if v is not None or signature.parameters[k].default is not None}
+        from headstart.api_compare import call_text
+
+        return function(**file_arguments(Path(given["config"]), dict(given),
+                                         command=call_text(f"headstart.{function.__name__}", function, given)))
+
+    return reading
+
+
+def file_arguments(path: Path, given: dict[str, Any], *, command: str) -> dict[str, Any]:
+    """The keywords ``compare`` runs with: those in ``given`` (what the caller passed) over the file's keys.
+
+    Args:
+        path: the sweep TOML (``docs`` of ``sweep_config``).
+        given: the caller's arguments by name, ``config`` the path.
+        command: the call, for the report.
+
+    Returns:
+        ``given`` with the file's values where the caller gave none, and ``config`` a ``FromFile``.
+
+    Raises:
+        ConfigError: a file ``read_config`` refuses, or one whose keys contradict each other or the keywords, as the
+            CLI names them (with the keyword that fixes it).
+    """
+    from headstart.arguments import as_table
+    from headstart.data.splits import SplitConfig, split_given
+    from headstart.specs import tune_setting
+    from headstart.sweep_config import capped_floors, narrowed, read_config
+    from headstart.sweep_plan import check_backend
+
+    file = read_config(path)
+    where = repr(str(path))
+    notes: list[str | None] = []
+    if "strategies" not in given and "arms" not in given and "strategies" in file and file.get("arms"):
+        raise ConfigError(f"strategies and arms in {where} both say what to compare; keep one (arms take plain "
+                          "strategies too)")
+    if "strategies" in given:  # the keyword names what to compare: the file's arms would otherwise take its place
+        file.pop("arms", None)
+    if "arms" in given:
+        file.pop("strategies", None)
+    if "backbone" in given:  # one backbone given: the file's list would otherwise sweep others
+        file.pop("backbones", None)
+    elif "backbones" in given or "backbones" in file:  # the list names the backbones, the first of it as backbone
+        file.pop("backbone", None)
+    named = _named_strategies(given.get("strategies"), given.get("arms"))
+    if named is not None:  # the file's settings for a strategy the keyword left out are not used, not refused
+        file, unused = narrowed(file, path, strategies=named, flag="--arms" if "arms" in given else "--strategies")
+        notes.append(unused)
+    tuned = "tune" in given
+    tune = given["tune"] if tuned else file.get("tune", "lr")
+    grids = as_table(given.get("grids"), name="grids", example="{'lora': [3e-4, 1e-3, 3e-3]}")
+    file_grids = file.get("grid", {})
+    if tune_setting(tune) is None and file_grids:
+        if not tuned:
+            raise ConfigError(f"[grid] in {where} lists the learning rates tune searches, but the same file sets "
+                              "tune = false; drop one (or pass tune='lr')")
+        if not grids:
+            notes.append(f"tune={tune!r}: [grid] in {where} is not searched; each strategy trains at its untuned "
+                         "learning rate")
+        file_grids = {}
+    if tune_setting(tune) is None and grids and not tuned:
+        raise ConfigError(f"grids lists the learning rates tune searches, but {where} sets tune = false; drop grids, "
+                          "or pass tune='lr'")
+    arguments = dict(given)
+    for key in PLAIN_KEYS:
+        if key not in given and key in file:
+            arguments[key] = file[key]
+    arguments["tune"] = tune
+    arguments["grids"] = {**file_grids, **grids}
+    for table in ("options", "train_by_strategy"):  # per strategy: a keyword's setting over the file's
+        mine = as_table(given.get(table), name=table, example="{'lora': {'rank': 4}}")
+        merged = {name: dict(values) for name, values in file.get(table, {}).items()}
+        for name, values in mine.items():
+            merged[name] = {**merged.get(name, {}), **as_table(values, name=f"{table}[{name!r}]", example="{'rank': 4}")}
+        arguments[table] = merged
+    split = given.get("split")
+    if not isinstance(split, SplitConfig):  # a SplitConfig is the whole split; a dict sets fields over the file's
+        arguments["split"] = {**file.get("split", {}),
+                              **split_given(as_table(split, name="split", example="{'test_fraction': 0.2}"))}
+    train_fields = {**file.get("train", {}), **{k: given[k] for k in TRAIN_KEYWORDS if given.get(k) is not None}}
+    notes.append(capped_floors(file, path, max_steps=given.get("max_steps"), min_steps=given.get("min_steps")))
+    if "address" not in given and "address" in file:  # the file's key named, not the keyword
+        check_backend(arguments.get("backend", "local"), file["address"], arguments.get("workers", 1),
+                      address_from=str(path))
+    arguments["config"] = FromFile(train=train_fields, cap_over_floors=given.get("max_steps") is not None,
+                                   command=command, notes=tuple(filter(None, notes)))
+    return arguments
+
+
+def say_notes(config: Any) -> None:
+    """The notes a sweep file's reading left (``FromFile.notes``), on the ``headstart`` logger as the CLI prints them."""
+    for note in getattr(config, "notes", ()):
+        logging.getLogger("headstart").info(note.removeprefix("note: "))
+
+
+def _named_strategies(strategies: Any, arms: Any) -> tuple[str, ...] | None:
+    """The strategies the caller's ``strategies`` or ``arms`` name, as far as they can be read before the sweep is
+    checked (None: not given, or not readable: the sweep's own checks name that mistake)."""
+    from headstart.arm_text import parse_arm, split_arms
+    from headstart.sweep_spec import parse_list
+
+    try:
+        if arms:
+            return tuple(parse_arm(arm)[0] for arm in split_arms(arms))
+        if isinstance(strategies, str):
+            return parse_list(strategies, name="strategies")
+        if isinstance(strategies, (list, tuple)) and all(isinstance(s, str) for s in strategies):
+            return tuple(strategies)
+    except ConfigError:
+        return None
+    return None

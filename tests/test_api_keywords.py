@@ -1,0 +1,178 @@
+"""The Python API mirrors the CLI: each command's flags are keywords of its function (or a deliberate difference, listed
+and said why), and the training flags of adapt / continual / multitask / compare are keywords over ``config``."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+from conftest import assert_user_error, run_cli
+
+from headstart.errors import ConfigError
+
+
+@pytest.mark.parametrize("command, flags", [
+    (["continual", "--stream", "text", "--arms", "naive", "--n", "8", "--seeds", "1"],
+     {"lr": 1e-4, "head_lr": 1e-2, "epochs": 2, "min_steps": 3, "max_steps": 5, "image_size": 32}),
+    (["multitask", "--tasks", "drug-reviews,drug-reviews-sentiment", "--weighting", "equal", "--n", "8", "--seeds", "1"],
+     {"lr": 1e-4, "head_lr": 1e-2, "epochs": 2, "min_steps": 3, "max_steps": 5, "batch_size": 8}),
+])
+def test_continual_and_multitask_take_their_training_flags_as_keywords(command, flags, tmp_path, monkeypatch, capsys):
+    """``headstart continual --max-steps 5 ...`` is ``continual(..., max_steps=5)`` (it was reachable only through
+    ``config``): the same training settings, a keyword over ``config``'s field, a floor above the cap refused."""
+    import headstart.outdir
+
+    trained = []
+
+    def captured(out, name, settings, **kwargs):
+        trained.append(settings["train"])
+        raise ConfigError("captured")
+
+    monkeypatch.setattr(headstart.outdir, "check_same_report", captured)
+    monkeypatch.setattr(headstart.continual, "check_same_report", captured)
+    typed = [f for k, v in flags.items() for f in (f"--{k.replace('_', '-')}", str(v))]
+    assert_user_error(run_cli([*command, "--out", str(tmp_path / "cli"), "-q", *typed], monkeypatch, capsys), "captured")
+    function = getattr(headstart, command[0])
+    given = {"stream": "text", "arms": "naive"} if command[0] == "continual" else {
+        "tasks": "drug-reviews,drug-reviews-sentiment", "weighting": "equal"}
+    with pytest.raises(ConfigError, match="^captured$"):
+        function(**given, n=8, seeds=1, out=tmp_path / "py", config={"max_steps": 99, "clip": 0.5}, **flags)
+    cli, python = trained
+    assert python == {**cli, "clip": 0.5} and python["max_steps"] == 5
+    with pytest.raises(ConfigError, match=r"min_steps=9 is above max_steps=5"):
+        function(**given, n=8, seeds=1, out=tmp_path / "py2", min_steps=9, max_steps=5)
+
+
+# Each command and the function that mirrors it (README: "Every command has its function, named like it").
+FUNCTIONS = {"train": "fit", "evaluate": "evaluate", "predict": "predict", "compare": "compare", "adapt": "adapt",
+             "check-leakage": "check_leakage", "runs": "runs", "report": "report", "continual": "continual",
+             "multitask": "multitask", "export": "export", "rank-backbones": "rank_backbones", "sft": "sft",
+             "prefer": "prefer", "generate": "generate", "meta-train": "meta_train", "strategies": "strategies",
+             "backbones": "backbones", "datasets": "datasets", "cache": "cache_info",
+             "adapters list": "adapters.find", "adapters show": "adapters.inspect", "adapters merge": "adapters.merge",
+             "adapters unmerge": "adapters.unmerge"}
+# A flag whose keyword is spelt otherwise (python_checks.OTHER_SPELLINGS names these to a caller who types the flag's).
+RENAMED = {"quiet": "progress", "option": "options", "strategies_": "strategies", "prompt": "prompts"}
+RENAMED_IN = {("compare", "grid"): "grids", ("export", "run"): "directory", ("adapters list", "paths"): "paths"}
+# Deliberate differences: a flag with no keyword of its function, and why. ("*", flag): every command's.
+NO_KEYWORD = {
+    ("*", "as_json"): "a call returns the data --json prints",
+    ("train", "no_tune"): "tune=None is --no-tune",
+    **{("train", f): "a strategy's option, options={'rank': 8} as --option rank=8 (the flag is its shorthand)"
+       for f in ("freeze", "decay", "rank", "alpha", "dropout", "targets", "reduction", "virtual_tokens")},
+    ("evaluate", "quiet"): "progress=True is the CLI's bar; None (the default) none, as a callback's default",
+    ("predict", "inputs"): "texts=[...] is the rows; headstart.data.read_inputs(path) reads a file or stdin as --inputs",
+    ("predict", "text_column"): "headstart.data.read_inputs(path, text_column=...)",
+    ("predict", "out"): "a call returns the predictions; the caller writes them",
+    ("predict", "overwrite"): "goes with --out",
+    ("predict", "adapter_dir"): "AdapterSet().add(dir).predict(texts, adapter=name) serves several adapters",
+    ("predict", "adapter"): "AdapterSet.predict(texts, adapter=name)",
+    ("runs", "to_mlflow"): "headstart.tracking.log_store(directory)",
+    ("runs", "mlflow_uri"): "headstart.tracking.log_store(directory, uri=...)",
+    ("datasets", "install"): "headstart.install_datasets(names)",
+    ("cache", "clear"): "headstart.clear_cache(kind)",
+    ("adapters merge", "base"): "a plain PEFT adapter merges by headstart.adapters.merge_base(directory, out, base=...)",
+    ("sft", "quiet"): "progress as evaluate's", ("prefer", "quiet"): "progress as evaluate's",
+}
+# The flags a function takes through its ``config`` (one settings dataclass, README: "a function's config goes in as
+# its dataclass or a dict of its fields"): train's TrainConfig flags, sft's / prefer's / meta-train's every setting.
+THROUGH_CONFIG = {"train", "sft", "prefer", "meta-train"}
+# A keyword whose default reads differently from the flag's but means the same, or means "the config's value".
+SAME_DEFAULT = {
+    ("adapt", "tune"): "True is 'lr'", ("adapt", "bn"): "None: config's bn, 'auto' by default",
+    ("meta-train", "setting"): "None: config's base and novel, cross-domain's by default",
+    ("train", "out"): "None saves nothing: a call returns the run in memory",
+    ("sft", "out"): "as train's", ("prefer", "out"): "as train's",
+}
+
+
+def _norm(value):
+    """A default as text: a Path, a tuple (``"a,b"``), a number and ``"all"`` (None) read as the CLI's text does."""
+    from pathlib import Path
+
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value))
+    if value == "all" or value is None:
+        return "None"
+    return str(value) if isinstance(value, (Path, int, float)) and not isinstance(value, bool) else value
+
+
+def _function(name):
+    import headstart
+
+    found = headstart
+    for part in name.split("."):
+        found = getattr(found, part)
+    return inspect.signature(found).parameters, found
+
+
+def test_every_flag_of_a_command_is_a_keyword_of_its_function_or_a_listed_difference():
+    """A new flag without its keyword (or a keyword whose default differs from the flag's) fails here: add the
+    keyword, or list the difference above with its reason."""
+    from typer.main import get_command
+
+    from headstart.cli.common import app
+    from headstart.python_checks import settings_of
+
+    root = get_command(app)
+    commands = {}
+    for name, command in root.commands.items():
+        for sub, leaf in getattr(command, "commands", {None: command}).items():
+            commands[f"{name} {sub}" if sub else name] = leaf
+    assert set(commands) == set(FUNCTIONS), "a new command: name its function in FUNCTIONS"
+    missing, differ = [], []
+    for name, command in commands.items():
+        parameters, function = _function(FUNCTIONS[name])
+        fields = settings_of(function) if name in THROUGH_CONFIG else set()
+        for flag in command.params:
+            keyword = RENAMED_IN.get((name, flag.name), RENAMED.get(flag.name, flag.name))
+            if (name, flag.name) in NO_KEYWORD or ("*", flag.name) in NO_KEYWORD or flag.name in fields:
+                continue
+            if keyword not in parameters:
+                missing.append(f"{name} --{flag.name}")
+                continue
+            default = parameters[keyword].default
+            if keyword == "progress":  # --quiet off is progress on: None (on where someone watches) or True
+                if default not in (None, True):
+                    differ.append(f"{name} --quiet: progress={default!r}")
+            elif flag.default is not None and (name, flag.name) not in SAME_DEFAULT and \
+                    _norm(flag.default) != _norm(default) and default is not inspect.Parameter.empty:
+                differ.append(f"{name} --{flag.name}: CLI {flag.default!r}, Python {default!r}")
+    assert not missing, f"flags without a keyword (add one, or list it in NO_KEYWORD with why): {missing}"
+    assert not differ, f"defaults that differ (align them, or list them in SAME_DEFAULT with why): {differ}"
+
+
+def test_evaluate_sft_and_prefer_take_progress_true_as_the_clis_bar(tmp_path, monkeypatch):
+    """``evaluate(run, progress=True)`` (the CLI's bar, which --quiet turns off) called True as a function mid-way
+    (TypeError: 'bool' object is not callable); it draws the bar now, and a progress that is no bool, None or function is
+    refused by name before anything runs."""
+    import contextlib
+
+    import headstart.api
+    import headstart.loaded
+    import headstart.progress
+    import headstart.saved
+
+    drawn = []
+
+    @contextlib.contextmanager
+    def bar(description, *, enabled=True):
+        yield (lambda done, total, info: drawn.append((description, done, total))) if enabled else None
+
+    monkeypatch.setattr(headstart.progress, "progress_bar", bar)
+    monkeypatch.setattr(headstart.api, "_is_lm_run", lambda run: False)
+    monkeypatch.setattr(headstart.saved, "load_run", lambda run: run)
+    monkeypatch.setattr(headstart.loaded, "evaluate_loaded",
+                        lambda run, split, progress: (progress and progress("scoring the test split", 5, 10))
+                        or {"accuracy": 1.0})
+    assert headstart.api.evaluate("runs/x", progress=True) == {"accuracy": 1.0} and drawn == [("evaluate", 5, 10)]
+    assert headstart.api.evaluate("runs/x", progress=False) == {"accuracy": 1.0} and len(drawn) == 1
+    fitted = headstart.api.FitResult(key="k", out=None, status="done", val_metrics={}, steps=1, best_step=1,
+                                     train_seconds=0.0, trainable_params=1, total_params=1, error=None, _loaded=object())
+    assert fitted.evaluate(progress=True) == {"accuracy": 1.0} and drawn[-1] == ("evaluate", 5, 10)  # the run in memory
+    for call in (lambda: headstart.api.evaluate("runs/x", progress="yes"),
+                 lambda: headstart.sft(out=tmp_path / "sft", progress="yes"),
+                 lambda: headstart.prefer(out=tmp_path / "prefer", progress="yes")):
+        with pytest.raises(ConfigError, match=r"^progress must be True \(a bar on stderr\), False, None or a function"):
+            call()
+    assert not list(tmp_path.iterdir())

@@ -1,0 +1,144 @@
+"""``headstart.compare(config="sweep.toml")``: the Python call reads the CLI's sweep file, and keywords given win as flags
+do (headstart.api_sweep_file)."""
+
+from __future__ import annotations
+
+import pytest
+
+import headstart
+from headstart.errors import ConfigError
+
+FILE = ('strategies = ["scratch", "linear-probe", "full-finetune"]\nsizes = [16, 32]\nseeds = 3\nworkers = 1\n'
+        'tune = true\n[train]\nmin_steps = 100\nepochs = 2\n[train_by_strategy.scratch]\nlr = 1e-3\n'
+        '[train_by_strategy.full-finetune]\nmin_steps = 60\n[split]\nmax_test = 50\n[grid]\nfull-finetune = [2e-5, 5e-5]\n')
+
+
+def _captured(monkeypatch) -> list:
+    """Each compare's (sweep, keywords of run_compare); nothing trains (the call ends in ConfigError 'captured')."""
+    import headstart.api_compare
+
+    calls = []
+
+    def captured(sweep, out, **kwargs):
+        calls.append((sweep, out, kwargs))
+        raise ConfigError("captured")
+
+    monkeypatch.setattr(headstart.api_compare, "run_compare", captured)
+    return calls
+
+
+def _python(path, **keywords) -> None:
+    with pytest.raises(ConfigError, match="captured"):
+        headstart.compare(config=str(path), progress=False, **keywords)
+
+
+@pytest.mark.parametrize("flags, keywords", [
+    ([], {}),
+    (["--seeds", "5", "--sizes", "8"], {"seeds": 5, "sizes": "8"}),  # 5 is the keyword's default: given, so it wins
+    (["--max-steps", "20"], {"max_steps": 20}),  # the cap over the file's floors, as the flag's
+    (["--strategies", "linear-probe,full-finetune"], {"strategies": ["linear-probe", "full-finetune"]}),
+    (["--no-tune", "--epochs", "4", "--max-test", "30"], {"tune": False, "epochs": 4, "max_test": 30}),
+])
+def test_a_sweep_file_builds_the_sweep_the_cli_builds_with_the_same_flags(tmp_path, monkeypatch, capsys, toy_csv,
+                                                                        flags, keywords):
+    """The same file with flags on the command line and with keywords in Python builds the same sweep (so both share its
+    stored runs), and the same notes."""
+    from tests.conftest import run_cli
+
+    calls = _captured(monkeypatch)
+    path = tmp_path / "sweep.toml"
+    path.write_text(FILE)
+    out = tmp_path / "out"
+    code, _, cli_err = run_cli(["compare", "--quiet", "--config", str(path), "--data", str(toy_csv), "--out", str(out),
+                                *flags], monkeypatch, capsys)
+    assert "captured" in cli_err, cli_err
+    _python(path, data=str(toy_csv), out=out, **keywords)
+    python_err = capsys.readouterr().err
+    (cli, cli_out, _), (python, python_out, _) = calls
+    assert python == cli and str(python_out) == str(cli_out)
+    cli_notes = [line.split(" in ")[0] for line in cli_err.splitlines() if line.startswith("note: ")]
+    python_notes = [line.split(" in ")[0] for line in python_err.splitlines() if line.startswith("note: ")]
+    assert len(python_notes) == len(cli_notes), (cli_err, python_err)
+    if keywords.get("seeds") == 5:
+        assert (python.seeds, python.sizes) == (5, (8,))
+    if "max_steps" in keywords:
+        assert {c.strategy: (c.train.min_steps, c.train.max_steps) for c in python.cells()}["full-finetune"] == (60, 20)
+
+
+def test_the_keywords_given_win_and_the_file_fills_the_rest(tmp_path, monkeypatch, toy_csv):
+    calls = _captured(monkeypatch)
+    path = tmp_path / "sweep.toml"
+    path.write_text(FILE.replace('"full-finetune"]', '"full-finetune", "partial-freeze"]')
+                    + '[options.partial-freeze]\nfreeze = 3\n')
+    _python(path, data=str(toy_csv), out=tmp_path / "out", seeds=1, split={"test_fraction": 0.3},
+            train_by_strategy={"scratch": {"epochs": 9}}, grids={"scratch": [1e-4, 1e-3]},
+            options={"partial-freeze": {"freeze": 2}}, sizes=None, strategies=None, max_steps=None)  # None: not given
+    sweep = calls[0][0]
+    assert sweep.seeds == 1 and sweep.sizes == (16, 32) and sweep.train.epochs == 2
+    assert sweep.strategies == ("scratch", "linear-probe", "full-finetune", "partial-freeze")
+    assert (sweep.split.max_test, sweep.split.test_fraction) == (50, 0.3)
+    assert sweep.train_by_strategy["scratch"] == {"lr": 1e-3, "epochs": 9}
+    assert set(sweep.grids) == {"full-finetune", "scratch"} and sweep.options == {"partial-freeze": {"freeze": 2}}
+    command = calls[0][2]["command"]  # the report's "Produced by": the call as written, not the file's values spelt out
+    assert command.startswith("headstart.compare(") and f"config={str(path)!r}" in command and "seeds=1" in command
+    assert "sizes" not in command and "max_test" not in command
+
+
+@pytest.mark.parametrize("text, message", [
+    ("sizes = [1,\n", "cannot parse"),
+    ("colour = 1\n", "unknown key(s) ['colour']"),
+    ("[train]\nlr = -1\n", "[train] lr in"),
+    ('tune = false\n[grid]\nfull-finetune = [2e-5, 5e-5]\n', "sets tune = false; drop one (or pass tune='lr')"),
+])
+def test_a_bad_sweep_file_is_the_clis_one_line_error(tmp_path, text, message):
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        headstart.compare(config=path, progress=False)
+    assert message in str(error.value) and "\n" not in str(error.value)
+    assert error.value.__cause__ is None and (error.value.__context__ is None or error.value.__suppress_context__)
+    with pytest.raises(ConfigError, match="not found"):
+        headstart.compare(config=tmp_path / "missing.toml", progress=False)
+
+
+def test_a_training_setting_typed_as_a_keyword_beside_a_sweep_file_is_told_the_files_table(tmp_path):
+    """``compare(config="sweep.toml", lr=1e-3)``: lr is no keyword of compare; the fix is the file's [train] table, not
+    "add it to the config you passed" (a dict's advice, which a path cannot take)."""
+    path = tmp_path / "sweep.toml"
+    path.write_text("seeds = 1\n")
+    with pytest.raises(ConfigError, match=rf"^compare\(\) takes these settings through config, not as keywords: add "
+                                          rf"lr = 0\.001; warmup = 0\.2 under \[train\] in '{path}'$"):
+        headstart.compare(config=path, lr=1e-3, warmup=0.2)
+
+
+def test_a_files_backbones_list_beside_its_backbone_sweeps_the_list_as_the_cli_does(tmp_path, monkeypatch, capsys, toy_csv):
+    """A file with both ``backbone`` and ``backbones`` sweeps the list from the CLI; from Python it was refused as if the
+    caller had typed both keywords."""
+    from tests.conftest import run_cli
+
+    calls = _captured(monkeypatch)
+    path = tmp_path / "sweep.toml"
+    path.write_text('backbone = "tiny"\nbackbones = ["all-minilm-l6-v2", "tiny"]\nstrategies = ["linear-probe"]\n'
+                    'sizes = [16]\nseeds = 1\n')
+    code, _, err = run_cli(["compare", "--quiet", "--config", str(path), "--data", str(toy_csv), "--out",
+                            str(tmp_path / "out")], monkeypatch, capsys)
+    assert "captured" in err, err
+    _python(path, data=str(toy_csv), out=tmp_path / "out")
+    (cli, _, _), (python, _, _) = calls
+    assert python == cli and python.backbones == ("all-minilm-l6-v2", "tiny")
+
+
+def test_with_a_sweep_file_the_lists_are_read_before_the_training_values_as_the_cli_reads_them(tmp_path, monkeypatch,
+                                                                                              capsys):
+    """An empty entry in ``strategies`` beside ``max_steps=0`` is named first, by the CLI and by Python with or without a
+    file (``max_steps=0``'s refusal came first from Python with a file)."""
+    from tests.conftest import run_cli
+
+    path = tmp_path / "sweep.toml"
+    path.write_text("seeds = 1\n")
+    code, _, err = run_cli(["compare", "--config", str(path), "--strategies", "lora,", "--max-steps", "0", "--out",
+                            str(tmp_path / "cli")], monkeypatch, capsys)
+    assert code == 2 and "has an empty entry" in err, err
+    for config in (path, None):
+        with pytest.raises(ConfigError, match=r"^strategies 'lora,' has an empty entry"):
+            headstart.compare(config=config, strategies="lora,", max_steps=0, out=tmp_path / "py")
