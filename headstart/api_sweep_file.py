@@ -77,7 +77,7 @@ def file_arguments(path: Path, given: dict[str, Any], *, command: str) -> dict[s
     from headstart.arguments import as_table
     from headstart.data.splits import SplitConfig, split_given
     from headstart.specs import tune_setting
-    from headstart.sweep_config import capped_floors, narrowed, read_config
+    from headstart.sweep_config import capped_floors, narrowed, overridden, read_config
     from headstart.sweep_plan import check_backend
 
     file = read_config(path)
@@ -98,6 +98,9 @@ def file_arguments(path: Path, given: dict[str, Any], *, command: str) -> dict[s
     if named is not None:  # the file's settings for a strategy the keyword left out are not used, not refused
         file, unused = narrowed(file, path, strategies=named, flag="--arms" if "arms" in given else "--strategies")
         notes.append(unused)
+    # a training keyword replaces its field in [train] and in every [train_by_strategy.NAME] of the file, as its flag
+    file, replaced = overridden(file, path, {key: given.get(key) for key in TRAIN_KEYWORDS}, python=True)
+    notes.append(replaced)
     tuned = "tune" in given
     tune = given["tune"] if tuned else file.get("tune", "lr")
     grids = as_table(given.get("grids"), name="grids", example="{'lora': [3e-4, 1e-3, 3e-3]}")

@@ -209,7 +209,8 @@ def _check_values(path: Path, table: str, values: dict[str, Any], kind: type) ->
         reset_surface(marked)
 
 
-def overridden(config: dict[str, Any], path: str | Path, flags: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+def overridden(config: dict[str, Any], path: str | Path, flags: dict[str, Any], *,
+               python: bool = False) -> tuple[dict[str, Any], str | None]:
     """``config`` without the training fields the command line sets: a flag replaces its field everywhere the file
     sets it, ``[train]`` and every ``[train_by_strategy.NAME]``, so ``--min-steps 20`` is every strategy's floor, one
     with a table of its own included.
@@ -217,6 +218,7 @@ def overridden(config: dict[str, Any], path: str | Path, flags: dict[str, Any]) 
     Args:
         config: ``read_config``'s tables (after ``narrowed``, so that only the sweep's strategies' tables are named).
         flags: the TrainConfig fields the command line sets, by field (``{"max_steps": 20}``); a None is not set.
+        python: the fields are ``compare(config=FILE, ...)``'s keywords, and the note spells them so.
 
     Returns:
         The config with those fields left out of its tables (a table left empty is left out), and a note naming the
@@ -233,10 +235,11 @@ def overridden(config: dict[str, Any], path: str | Path, flags: dict[str, Any]) 
     if "train_by_strategy" in config:
         kept["train_by_strategy"] = {name: rest for name, values in config["train_by_strategy"].items()
                                      if (rest := {k: v for k, v in values.items() if k not in given})}
-    said = [f"--{name.replace('_', '-')} {given[name]} replaces {', '.join(found)}" for name, found in replaced.items() if found]
+    typed = {name: f"{name}={value!r}" if python else f"--{name.replace('_', '-')} {value}" for name, value in given.items()}
+    said = [f"{typed[name]} replaces {', '.join(found)}" for name, found in replaced.items() if found]
     if not said:
         return kept, None
-    return kept, f"note: flags override {str(path)!r}: {'; '.join(said)}"
+    return kept, f"note: {'keywords' if python else 'flags'} override {str(path)!r}: {'; '.join(said)}"
 
 
 def capped_floors(config: dict[str, Any], path: str | Path, *, max_steps: int | None = None,

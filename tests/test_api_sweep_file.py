@@ -36,6 +36,7 @@ def _python(path, **keywords) -> None:
     ([], {}),
     (["--seeds", "5", "--sizes", "8"], {"seeds": 5, "sizes": "8"}),  # 5 is the keyword's default: given, so it wins
     (["--max-steps", "20"], {"max_steps": 20}),  # the cap over the file's floors, as the flag's
+    (["--min-steps", "30"], {"min_steps": 30}),  # every strategy's floor, [train_by_strategy.full-finetune]'s 60 replaced
     (["--strategies", "linear-probe,full-finetune"], {"strategies": ["linear-probe", "full-finetune"]}),
     (["--no-tune", "--epochs", "4", "--max-test", "30"], {"tune": False, "epochs": 4, "max_test": 30}),
 ])
@@ -63,6 +64,9 @@ def test_a_sweep_file_builds_the_sweep_the_cli_builds_with_the_same_flags(tmp_pa
         assert (python.seeds, python.sizes) == (5, (8,))
     if "max_steps" in keywords:
         assert {c.strategy: (c.train.min_steps, c.train.max_steps) for c in python.cells()}["full-finetune"] == (60, 20)
+    if "min_steps" in keywords:
+        assert {c.strategy: c.train.min_steps for c in python.cells()}["full-finetune"] == 30
+        assert "min_steps=30 replaces min_steps = 100 in [train], min_steps = 60 in [train_by_strategy.full-finetune]" in python_err
 
 
 def test_the_keywords_given_win_and_the_file_fills_the_rest(tmp_path, monkeypatch, toy_csv):
