@@ -132,6 +132,22 @@ def test_a_files_backbones_list_beside_its_backbone_sweeps_the_list_as_the_cli_d
     assert python == cli and python.backbones == ("all-minilm-l6-v2", "tiny")
 
 
+def test_a_backbone_typed_beside_a_files_backbones_list_is_the_one_backbone_from_the_cli_as_from_python(
+        tmp_path, monkeypatch, capsys, toy_csv):
+    """--backbone X beside a file listing backbones: the flag overrides the file (the CLI swept the file's list)."""
+    from tests.conftest import run_cli
+
+    calls = _captured(monkeypatch)
+    path = tmp_path / "sweep.toml"
+    path.write_text('backbones = ["all-minilm-l6-v2", "tiny"]\nstrategies = ["linear-probe"]\nsizes = [16]\nseeds = 1\n')
+    code, _, err = run_cli(["compare", "--quiet", "--config", str(path), "--data", str(toy_csv), "--backbone", "tiny",
+                            "--out", str(tmp_path / "out")], monkeypatch, capsys)
+    assert "captured" in err, err
+    _python(path, data=str(toy_csv), out=tmp_path / "out", backbone="tiny")
+    (cli, _, _), (python, _, _) = calls
+    assert cli == python and cli.backbone == "tiny" and cli.backbones == ()
+
+
 def test_with_a_sweep_file_the_lists_are_read_before_the_training_values_as_the_cli_reads_them(tmp_path, monkeypatch,
                                                                                               capsys):
     """An empty entry in ``strategies`` beside ``max_steps=0`` is named first, by the CLI and by Python with or without a

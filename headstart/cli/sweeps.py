@@ -114,6 +114,8 @@ def compare(
                     **({"max_test": parse_max_test(max_test)} if max_test is not None else {})}
     if backbone is not None and backbones is not None:
         raise ConfigError("--backbone and --backbones both name the backbone; give the list alone, e.g. --backbones a,b")
+    if backbone is not None:  # flags override the file: its backbones list would otherwise sweep others beside --backbone
+        cfg = {k: v for k, v in cfg.items() if k != "backbones"}
     if strategies_ is not None and arms is not None:
         raise ConfigError("--strategies and --arms both say what to compare; give one: --arms takes plain strategies too, "
                           "e.g. --arms linear-probe,lora")
