@@ -61,7 +61,7 @@ def _write_run(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
 
 
 @flags_checked  # from Python its errors name its arguments (out=, tolerance=), not the CLI's flags
-def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, tolerance: float = TOLERANCE,
+def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, tolerance: float | None = None,
           inputs: int = 64) -> MergeReport:
     """Fold a run's PEFT adapter into its base; check the merged model's outputs equal the adapter's on real inputs.
 
@@ -71,7 +71,8 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
 
     Raises:
         ConfigError: the method cannot be merged (prompts, bottleneck adapters), the base is 4-bit and
-            ``dequantize`` is off, or the merged outputs differ by more than ``tolerance`` (nothing written).
+            ``dequantize`` is off, or the merged outputs differ by more than ``tolerance`` (nothing written; None:
+            ``TOLERANCE``, an sft / prefer run's logits ``llm.merge.TOLERANCE``).
     """
     from headstart.llm.runs import is_lm_run
     from headstart.saved import load_run
@@ -81,7 +82,9 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
     if is_lm_run(directory):  # a causal LM's LoRA: merged into a run generate reads and transformers loads
         from headstart.llm import merge as lm_merge
 
-        return lm_merge.merge(directory, out, dequantize=dequantize, tolerance=tolerance, inputs=inputs)
+        return lm_merge.merge(directory, out, dequantize=dequantize, inputs=inputs,
+                              tolerance=lm_merge.TOLERANCE if tolerance is None else tolerance)
+    tolerance = TOLERANCE if tolerance is None else tolerance
     check_inputs(inputs)
     check_tolerance(tolerance)
     check_new(out, "the merged run", source=directory)

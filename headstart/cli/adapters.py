@@ -99,7 +99,7 @@ def adapters_merge(
     out: Annotated[Path, typer.Option("--out", "-o", help="New run directory for the merged model (must not exist).")],
     dequantize: Annotated[bool, typer.Option(help="QLoRA: merge into an fp32 copy of the 4-bit base.")] = False,
     tolerance: Annotated[Optional[float], typer.Option(help="Largest accepted |merged - adapter| logit difference, in fp32 "
-                                                            "(a headstart run; default 1e-4).")] = None,
+                                                            "(a headstart run; default 1e-4, sft / prefer 1e-3).")] = None,
     inputs: Annotated[Optional[int], typer.Option(help="Validation inputs the outputs are compared on (a headstart run; "
                                                        "default 64; sft / prefer: prompt + response sequences; where the "
                                                        "run's data cannot be read, up to 8 fixed sentences, said in a note).")] = None,
@@ -191,7 +191,7 @@ def export(
     tolerance: Annotated[Optional[float], typer.Option(help="Largest difference allowed between the export's and the run's "
                                                             "outputs on the run's validation inputs (probabilities for hf and "
                                                             "onnx, logits for sentence-transformers and sft / prefer runs); "
-                                                            "default 1e-5, onnx and sft / prefer 1e-4.", show_default=False)] = None,
+                                                            "default 1e-5, onnx 1e-4, sft / prefer 1e-3.", show_default=False)] = None,
     inputs: Annotated[int, typer.Option(help="Validation inputs the export's outputs are compared on (where the run's data "
                                              "cannot be read, up to 8 fixed sentences, said in a note).")] = 64,
     as_json: JsonOpt = False,

@@ -21,7 +21,10 @@ import torch
 
 from headstart.errors import ConfigError
 
-TOLERANCE = 1e-4  # max |logit| difference between the folder, loaded back, and the run's own model (fp32)
+# max |logit| difference between the folder, loaded back, and the run's own model (fp32). SmolLM2-135M's logits run
+# to ~30 and its merged LoRA rounds otherwise than the adapter's two matmuls: 1.13e-4 on the validation sequences of
+# a 2-step prefer run (8e-5 on fixed sentences), refused at 1e-4; a wrong graph or merge differs by 0.1 and more.
+TOLERANCE = 1e-3
 MAX_NEW_TOKENS = 64  # headstart generate's default, written into generation_config.json
 
 

@@ -77,7 +77,7 @@ def test_adapters_merge_writes_a_run_generate_reads_and_transformers_loads(tiny_
     merged = tmp_path / "merged"
     code, printed, err = run_cli(["adapters", "merge", str(run), "--out", str(merged)], monkeypatch, capsys)
     assert code in (0, None), err
-    assert printed.startswith(f"merged {run} -> {merged}: max |merged - adapter| logit = ") and "tolerance 0.0001" in printed
+    assert printed.startswith(f"merged {run} -> {merged}: max |merged - adapter| logit = ") and "tolerance 0.001" in printed
     spec = json.loads((merged / "spec.json").read_text())
     assert spec["kind"] == "sft" and spec["merged"]["from"] == str(run.resolve()) and spec["merged"]["max_abs_diff"] <= 1e-4
     assert not (merged / "adapter_config.json").exists() and (merged / "model.safetensors").exists()
