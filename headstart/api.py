@@ -324,6 +324,8 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     (``fit(dedupe=True)``). ``progress(done, total, info)`` (``progress.progress_bar``'s) follows the rows scored,
     part by part (``progress.scoring_counter``: the run's own split, then each dataset and method; features cached or
     a pool adapted on first, where they are), with the time each part has left as the ETA (``info``'s ``eta_s``).
+    An ``eval_data`` that is unknown, unreadable or whose labels do not map, or a ``tta`` that cannot adapt the run,
+    is refused (ConfigError, DataError) before any row is scored (``loaded.check_ood``).
 
     An sft run (a folder, or what ``sft`` returned) answers its held-out test prompts greedily again, as sft did after
     training (``headstart.llm.evaluate``: the same rows, exact match), with ``max_new_tokens`` per answer (default: the
@@ -346,7 +348,7 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
         >>> headstart.evaluate("runs/probe")["accuracy"]  # or run.evaluate() on the model in memory
         >>> headstart.evaluate(run, eval_data="drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]")
     """
-    from headstart.loaded import evaluate_loaded, evaluate_ood
+    from headstart.loaded import check_ood, evaluate_loaded, evaluate_ood
     from headstart.saved import load_run
 
     if _is_lm_run(run):
@@ -375,6 +377,7 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
         if isinstance(run, FitResult):
             run._usable()
         loaded = run._loaded if isinstance(run, FitResult) else load_run(run)
+        check_ood(loaded, others, tta=methods, rows=eval_rows, dedupe=dedupe)  # before any row is scored
         metrics = evaluate_loaded(loaded, split, progress=told)
         elsewhere = [evaluate_ood(loaded, text, tta=method, rows=eval_rows, dedupe=dedupe, progress=told)
                      for text in others for method in (None, *methods)]
@@ -384,6 +387,8 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
             run._usable()
         loaded = run._loaded if isinstance(run, FitResult) else load_run(run)
         methods = list(_methods(tta)) or [None]
+        check_ood(loaded, eval_data if isinstance(eval_data, (list, tuple)) else [eval_data],
+                  tta=[m for m in methods if m], rows=eval_rows, dedupe=dedupe)  # before any row is scored
         if isinstance(eval_data, (list, tuple)) or len(methods) > 1:
             datasets = eval_data if isinstance(eval_data, (list, tuple)) else [eval_data]
             return [evaluate_ood(loaded, text, tta=method, rows=eval_rows, dedupe=dedupe, progress=told)

@@ -284,6 +284,9 @@ def evaluate(
 ) -> None:
     """Print a trained run's metrics on the test (or validation) split, and out of domain with --eval-data.
 
+    An --eval-data that is unknown, unreadable or whose labels do not map, or a --tta that cannot adapt the run, is
+    refused in one line before any row is scored.
+
     An sft run answers its held-out test prompts again (greedy, the rows it drew when it trained) and prints their
     exact match as sft does; the score goes into its metrics.json and README.md, in place of a test that was never
     scored (a stop while sft answered them) or an earlier score. Ctrl-C or SIGTERM leaves the run as it was (exit
