@@ -91,13 +91,17 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             ``out`` with ``ended_by`` ("interrupted by SIGTERM at step 37 of 120") in metrics.json, unscored
             (``evaluate`` scores it; ``retain`` / ``eval_data`` are not measured); a finished run in ``out`` is kept
             instead. After the steps, while ``retain`` / ``eval_data`` are scored, the trained run (saved before
-            its scoring) keeps the scores made, metrics.json's ``not_scored`` names the rest and ``ended_by`` says so.
+            its scoring: beside a finished run in ``out``, put in its place once scored) keeps the scores made,
+            metrics.json's ``not_scored`` names the rest and ``ended_by`` says so.
             One during that save waits for it, then stops before scoring ("interrupted by Ctrl-C after training,
             before it was scored"). A KeyboardInterrupt whose ``run`` is the FitResult (``out`` None where nothing was
             saved). A second Ctrl-C or SIGTERM ends at once, the save too (a run half-written is never left).
         headstart.fit_result.NothingSaved: Ctrl-C or SIGTERM before anything worth keeping had trained (a ``tune``
             trial, a closed-form solve, setfit's pair loop), or a second one during the save: nothing saved (a save
             that failed is named).
+        Exception: whatever fails while ``retain`` / ``eval_data`` are scored, raised as it came, after a note says
+            what it left: a finished run in ``out`` as it was (the new one is not saved), else the trained run in
+            ``out`` with ``not_scored`` and ``ended_by`` "failed after training, while it was scored (...)".
 
     Example:
         >>> run = headstart.fit("rotten-tomatoes", strategy="linear-probe", n=64, seed=0, out="runs/lp")
@@ -177,6 +181,16 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             raise Interrupted(with_scores(result, None, ended_by=f"{ended_by(stop)} after training, before it was scored",
                                           not_scored=left if result.status == "done" else None)) from None
         raise NothingSaved(stop, trial=isinstance(stop, StepsInterrupted), saving=trained is not None) from None
+    except Exception as failure:  # not an interrupt: a finished run in out stays, else the trained one is marked failed
+        if result is not None and result.status == "done" and left:
+            from headstart.fit_result import scoring_failed
+
+            said = scoring_failed(result, failure, not_scored=left)
+            if said:
+                import logging
+
+                logging.getLogger("headstart").warning(said)
+        raise
     result = with_scores(result, outcome.result)
     if report_to and result.status == "done":
         from headstart.tracking import log_run_dir
@@ -198,7 +212,7 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
     from headstart.specs import run_key
 
     stopped = report.status != "done" or report.ended_by is not None
-    saved = None
+    saved, staged = None, False
     if out is not None and stopped and finished(Path(out), "run"):  # nothing stored is lost to a failure or an interrupt
         flags.append({"reason": "kept", "text": f"{report.status + ' and ' if report.status != 'done' else ''}was not saved: "
                                                 f"the finished run already in {str(out)!r} was kept",
@@ -209,7 +223,9 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
             out, moved = saved_beside(Path(out), spec)
             flags += [moved] if moved else []
         ended = {"ended_by": report.ended_by, "planned_steps": report.planned_steps} if report.ended_by else {}
-        saved = save(s, report, out, notes={"flags": flags, **({"not_scored": not_scored} if not_scored else {}), **ended})
+        staged = bool(not_scored) and finished(Path(out), "run")  # it goes there once scored: the finished run stays till then
+        saved = save(s, report, out, notes={"flags": flags, **({"not_scored": not_scored} if not_scored else {}), **ended},
+                     staged=staged)
     s.model.eval()
     base_weights = None
     if s.strategy.quantized:
@@ -219,7 +235,7 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
         base_weights = {"stored": counted.stored, "fp32": counted.fp32}
     meta = {"resolved": s.resolved(), "data_source": s.data.source, "backbone_saved": backbone_saved(s, report),
             "label_names": list(s.data.label_names), "val_checks": report.checks}
-    where = saved if report.ended_by else Path(out) if out else None
+    where = saved if report.ended_by or staged else Path(out) if out else None
     loaded = LoadedRun(where or Path("."), meta, s.model, s.data.task, s.data.label_names, s.device)
     return FitResult(key=run_key(s.resolved()), out=where,
                      status=report.status, val_metrics=report.val_metrics, steps=report.steps, best_step=report.best_step,
@@ -227,7 +243,7 @@ def _result(s: Any, report: Any, spec: RunSpec, *, out: str | Path | None, overw
                      total_params=count_parameters(s.model), error=report.error, chosen=chosen, estimates=report.estimates,
                      tune_seconds=tune_seconds, peak_rss_bytes=_peak_rss(), base_weights=base_weights,
                      flags=flags, val_held_out=report.held_out, val_checks=report.checks,
-                     leakage=leakage, ended_by=report.ended_by, _loaded=loaded)
+                     leakage=leakage, ended_by=report.ended_by, _loaded=loaded, _staged_for=Path(out) if staged else None)
 
 
 def _with_data_defaults(spec: RunSpec) -> tuple[RunSpec, Any, list[dict[str, str]]]:
@@ -337,6 +353,8 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
     a function ``progress(done, total, info)`` (``progress.progress_bar``'s) follows the rows scored,
     part by part (``progress.scoring_counter``: the run's own split, then each dataset and method; features cached or
     a pool adapted on first, where they are), with the time each part has left as the ETA (``info``'s ``eta_s``).
+    An ``eval_data`` that is unknown, unreadable or whose labels do not map, or a ``tta`` that cannot adapt the run,
+    is refused (ConfigError, DataError) before any row is scored (``loaded.check_ood``).
 
     An sft run (a folder, or what ``sft`` returned) answers its held-out test prompts greedily again, as sft did after
     training (``headstart.llm.evaluate``: the same rows, exact match), with ``max_new_tokens`` per answer (default: the
@@ -359,7 +377,7 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
         >>> headstart.evaluate("runs/probe")["accuracy"]  # or run.evaluate() on the model in memory
         >>> headstart.evaluate(run, eval_data="drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]")
     """
-    from headstart.loaded import evaluate_loaded, evaluate_ood
+    from headstart.loaded import check_ood, evaluate_loaded, evaluate_ood
     from headstart.saved import load_run
 
     if isinstance(progress, bool) or (progress is not None and not callable(progress)):  # True: the CLI's bar
@@ -392,6 +410,7 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
         if isinstance(run, FitResult):
             run._usable()
         loaded = run._loaded if isinstance(run, FitResult) else load_run(run)
+        check_ood(loaded, others, tta=methods, rows=eval_rows, dedupe=dedupe)  # before any row is scored
         metrics = evaluate_loaded(loaded, split, progress=told)
         elsewhere = [evaluate_ood(loaded, text, tta=method, rows=eval_rows, dedupe=dedupe, progress=told)
                      for text in others for method in (None, *methods)]
@@ -401,6 +420,8 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
             run._usable()
         loaded = run._loaded if isinstance(run, FitResult) else load_run(run)
         methods = list(_methods(tta)) or [None]
+        check_ood(loaded, eval_data if isinstance(eval_data, (list, tuple)) else [eval_data],
+                  tta=[m for m in methods if m], rows=eval_rows, dedupe=dedupe)  # before any row is scored
         if isinstance(eval_data, (list, tuple)) or len(methods) > 1:
             datasets = eval_data if isinstance(eval_data, (list, tuple)) else [eval_data]
             return [evaluate_ood(loaded, text, tta=method, rows=eval_rows, dedupe=dedupe, progress=told)

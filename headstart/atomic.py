@@ -104,9 +104,9 @@ def fresh_folder(out: Path, tag: str) -> Path:
 
 
 def write_directory(out: Path, fill: Callable[[Path], None], *, is_replaceable: Callable[[Path], bool], what: str) -> Path:
-    """Build a directory whole, then put it at ``out``: ``fill(staging)`` writes into a sibling staging directory, which
-    two renames swap in (the old ``out`` removed only after both, Ctrl-C and SIGTERM held back between them). A failure
-    or a kill while filling leaves ``out`` as it was, and the staging directory is removed.
+    """Build a directory whole, then put it at ``out``: ``fill(staging)`` writes into a sibling staging directory
+    (``build_directory``), which ``swap_in`` puts in place. A failure or a kill while filling leaves ``out`` as it was,
+    and the staging directory is removed.
 
     Args:
         fill: writes the directory's files into the path it is given.
@@ -115,6 +115,16 @@ def write_directory(out: Path, fill: Callable[[Path], None], *, is_replaceable: 
 
     Raises:
         StoreError: ``out`` is a non-empty directory that is not a ``what``, or cannot be written.
+    """
+    return swap_in(build_directory(out, fill, is_replaceable=is_replaceable, what=what), out)
+
+
+def build_directory(out: Path, fill: Callable[[Path], None], *, is_replaceable: Callable[[Path], bool], what: str) -> Path:
+    """``write_directory``'s first half: the directory built whole in a new hidden folder beside ``out``, returned
+    (``swap_in`` puts it at ``out``; until then ``out`` is as it was). A failure or a kill while filling removes it.
+
+    Raises:
+        StoreError: as ``write_directory``.
     """
     out = Path(out)
     if out.is_dir() and any(out.iterdir()) and not is_replaceable(out):
@@ -126,10 +136,20 @@ def write_directory(out: Path, fill: Callable[[Path], None], *, is_replaceable: 
         staging = fresh_folder(out, "saving")
     except OSError as e:
         raise StoreError(f"cannot write to output directory {str(out)!r} ({e.strerror}); choose another --out") from None
-    old = None
     try:
         fill(staging)
         share_files(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging
+
+
+def swap_in(staging: Path, out: Path) -> Path:
+    """Put the directory built at ``staging`` (``build_directory``) at ``out``: two renames (the old ``out`` removed only
+    after both, Ctrl-C and SIGTERM held back between them). A failure leaves ``out`` as it was, ``staging`` removed."""
+    out, old = Path(out), None
+    try:
         kill_point("swap:run")
         with signals_held():  # a Ctrl-C or SIGTERM between the two renames would leave no ``out`` at all
             if out.exists():

@@ -46,6 +46,7 @@ class FitResult:
     ended_by: str | None = None  # "interrupted by SIGTERM at step 37 of 120" (``Interrupted``); None: it ran its course
     not_scored: dict[str, Any] | None = None  # interrupted after training: what it was not scored on ({"retain": [...], "eval_data": [...]})
     _loaded: Any = field(default=None, repr=False)  # the model in memory: a module's repr is pages long
+    _staged_for: Path | None = field(default=None, repr=False)  # saved beside this --out until scored (``with_scores``)
 
     def __repr__(self) -> str:  # one line: the fields hold the rest (val_metrics, flags, ood ...)
         from headstart.report.markdown import seconds_text  # as the reports write seconds: a probe's 0.012 s is not "0.0 s"
@@ -183,7 +184,8 @@ def with_scores(result: FitResult, scored: Any, *, ended_by: str | None = None,
     """``result`` (``api._result``'s) with the retention and out-of-domain scores of ``scored`` (a ``RunResult``; None
     where none was made), written into the metrics.json it was saved with, where it was (atomically: the file is whole,
     before or after); interrupted, with ``ended_by`` and what was ``not_scored`` instead of the run's "not scored yet".
-    An interrupt that left nothing unscored leaves metrics.json a finished run's."""
+    An interrupt that left nothing unscored leaves metrics.json a finished run's. A run saved beside its ``out`` while
+    it was scored (a finished run was there: ``_staged_for``) is then put in its place."""
     from headstart.atomic import write_json
     from headstart.ood import with_majority_flag
 
@@ -192,10 +194,43 @@ def with_scores(result: FitResult, scored: Any, *, ended_by: str | None = None,
     result.ood = [with_majority_flag({k: v for k, v in o.items() if k != "rows"}) for o in record.get("ood") or ()]
     result.ended_by, result.not_scored = ended_by, not_scored
     path = Path(result.out or ".") / "metrics.json"
-    if result.out is None or result.status != "done" or "not_scored" not in (metrics := json.loads(path.read_text())):
-        return result  # not saved here, or nothing to score: metrics.json is as it was saved
-    metrics.pop("not_scored")
-    added = {"retention": result.retention, "ood": result.ood}
-    write_json(path, {**metrics, **{k: v for k, v in added.items() if v},
-                      **({"not_scored": not_scored, "ended_by": ended_by} if ended_by and not_scored else {})})
+    if result.out is not None and result.status == "done" and "not_scored" in (metrics := json.loads(path.read_text())):
+        metrics.pop("not_scored")
+        added = {"retention": result.retention, "ood": result.ood}
+        write_json(path, {**metrics, **{k: v for k, v in added.items() if v},
+                          **({"not_scored": not_scored, "ended_by": ended_by} if ended_by and not_scored else {})})
+    if result._staged_for is not None:
+        from headstart.atomic import swap_in
+
+        result.out = swap_in(result.out, result._staged_for)
+        result._staged_for = None
+        if result._loaded is not None:
+            result._loaded.directory = result.out
     return result
+
+
+def scoring_failed(result: FitResult, failure: Exception, *, not_scored: dict[str, list[str]]) -> str | None:
+    """What a ``failure`` (an exception, not an interrupt) while ``result`` was scored after training leaves, and the
+    note that says so. Where a finished run was in its ``out`` (``_staged_for``), that run stays and this one, saved
+    beside it, is removed; else the trained run stays in ``out`` with what it was ``not_scored`` on, and an
+    ``ended_by`` naming the failure ("failed after training, while it was scored (...)"): a run its command replaces.
+    None where nothing was saved."""
+    import shutil
+
+    from headstart.atomic import write_json
+    from headstart.errors import HeadstartError
+
+    why = str(failure).splitlines()[0][:300] if str(failure) else ""
+    why = why if isinstance(failure, HeadstartError) else f"{type(failure).__name__}: {why}" if why else type(failure).__name__
+    result.ended_by, result.not_scored = f"failed after training, while it was scored ({why})", not_scored
+    if result._staged_for is not None:
+        shutil.rmtree(result.out, ignore_errors=True)
+        kept, result.out, result._staged_for = result._staged_for, None, None
+        return (f"{result.ended_by}: this run was not saved: the finished run already in {str(kept)!r} was kept; "
+                "fix that, then the same command trains it again")
+    if result.out is None:  # nothing saved: the exception says it all
+        return None
+    path = Path(result.out) / "metrics.json"
+    metrics = json.loads(path.read_text())
+    write_json(path, {**metrics, "not_scored": not_scored, "ended_by": result.ended_by})
+    return (_scores_left(result) + "; or fix that, then the same command trains it again")

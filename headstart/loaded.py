@@ -186,8 +186,7 @@ def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None, rows: str
 
     seen, unread = own_inputs(run)
     if dedupe and seen is None:  # asked to leave the run's own rows out: scoring them all would not be what was asked
-        raise ConfigError(f"--dedupe cannot leave out the run's own training and validation rows: its data does not read "
-                          f"back ({unread}); drop --dedupe to score every row of --eval-data")
+        raise ConfigError(_NO_DEDUPE.format(unread=unread))
     unchecked = f"not checked for rows the run trained on ({unread})" if unread else None
     found = evaluate_elsewhere(run.model, backbone, text, run_data=own, split_config=SplitConfig(**resolved["data"]["split"]),
                                batch_size=resolved["train"]["eval_batch_size"], autocast=autocast,
@@ -202,6 +201,43 @@ def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None, rows: str
             **({"one_class": found["one_class"]} if found.get("one_class") else {}), **({"tta": tta} if tta else {}),
             **({"leakage": found["leakage"]} if found.get("leakage") else {}),
             **({"dropped": found["dropped"]} if found.get("dropped") else {}), **({"note": note} if note else {})}))
+
+
+_NO_DEDUPE = ("--dedupe cannot leave out the run's own training and validation rows: its data does not read back "
+              "({unread}); drop --dedupe to score every row of --eval-data")
+
+
+def check_ood(run: LoadedRun, texts: list[str] | tuple[str, ...], *, tta: list[str] | tuple[str, ...] = (),
+              rows: str = "test", dedupe: bool = False) -> None:
+    """Refuse, before anything is scored, what ``evaluate_ood`` would refuse of each of ``texts`` only once it came to
+    it (after the run's own split and the datasets before it, minutes on a large run): a dataset that is unknown,
+    unreadable, the run's own, of another task or whose labels do not map; too small to cut a test part; ``rows="all"``
+    with a ``tta`` method that adapts on a pool; a ``tta`` method that cannot adapt this run (bn-adapt without
+    BatchNorm, tent on a regression run); ``dedupe`` where the run's own rows do not read back.
+
+    Raises:
+        ConfigError, DataError: as ``evaluate_ood`` would, with the same line.
+    """
+    from headstart.backbones import modality_of
+    from headstart.ood import check_elsewhere, check_rows, mapped_targets, rows_read
+    from headstart.strategies import get_strategy
+    from headstart.tta import check_applies, check_methods
+
+    tta = check_methods(tuple(tta)) if tta else ()
+    for method in (None, *tta):
+        check_rows(rows, method)
+        if method is not None:
+            check_applies(method, run.model, run.task, get_strategy(run.resolved["strategy"]), given=tuple(tta))
+    own = SimpleNamespace(hash=run.resolved["data"]["hash"], task=run.task, label_names=tuple(run.label_names),
+                          modality=modality_of(run.model.backbone), source=run.meta.get("data_source") or {})
+    split_config = SplitConfig(**run.resolved["data"]["split"])
+    for text in texts:
+        data, mapping, _ = check_elsewhere(text, own)
+        mapped_targets(data, rows_read(data, split_config, rows=rows), mapping, own.label_names)
+    if dedupe and texts:
+        seen, unread = own_inputs(run)
+        if seen is None:
+            raise ConfigError(_NO_DEDUPE.format(unread=unread))
 
 
 def own_inputs(run: LoadedRun) -> tuple[dict[str, list[Any]] | None, str | None]:

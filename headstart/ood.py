@@ -29,10 +29,8 @@ def check_elsewhere(text: str, run_data: Any, flag: str = "--eval-data") -> tupl
     Raises:
         ConfigError: it is the run's own data, of another task or input kind, or its labels do not map.
     """
-    from headstart.data import load_dataset
-
     name, given = parse_eval_data(text, flag)
-    data = load_dataset(name, run_source=run_data.source)  # a file is read by the run's own columns where it has them
+    data = _read(name, run_data.source)
     if data.hash == run_data.hash:
         raise ConfigError(f"{flag} {name!r} is the run's own dataset, whose test split is already its in-domain "
                           "score; name another dataset with the same labels")
@@ -49,6 +47,26 @@ def check_elsewhere(text: str, run_data: Any, flag: str = "--eval-data") -> tupl
     return data, mapping, note
 
 
+_READ: dict[str, Any] = {}  # the datasets read last, by name, run source and file state (``_read``)
+
+
+def _read(name: str, run_source: Any) -> Any:
+    """The dataset ``name`` names, read by the run's own columns where a file has them (``run_source``): once a process
+    while the file is unchanged (``data.file_state``), as evaluate checks each --eval-data before it scores any, then
+    reads it again to score it, and again after each --tta (its notes said once, not each time)."""
+    import json
+
+    from headstart.data import file_state, load_dataset
+
+    key = json.dumps([name, run_source, file_state(name)], sort_keys=True, default=str)
+    if key not in _READ:
+        data = load_dataset(name, run_source=run_source)
+        if len(_READ) >= 2:  # a couple at a time: memory stays flat over a long process
+            _READ.clear()
+        _READ[key] = data
+    return _READ[key]
+
+
 def too_few_to_test(data: Any, split_config: Any, empty: "EmptySplit") -> str:  # noqa: F821
     """Why an --eval-data dataset has no test part to score (``empty``: the part its cut left empty), in the test
     part's words: the user asked for test rows, and a validation part they never read was what came up short."""
@@ -61,6 +79,65 @@ def too_few_to_test(data: Any, split_config: Any, empty: "EmptySplit") -> str:  
     return (f"{data.name!r} has too few rows ({empty.rows}) to cut the {test} that --eval-data scores: every dataset is "
             f"cut into that {test}, a validation part and a pool, and {empty.rows} rows leave {left}; it needs "
             f"{rows_to_split(split_config)} rows or more{groups}; to score every row of {data.name!r}, pass --eval-rows all")
+
+
+def rows_read(data: Any, split_config: Any, *, rows: str = "test", tta: str | None = None) -> np.ndarray:
+    """The rows of ``data`` an out-of-domain score reads: its test part, cut without reading its labels, or every row
+    (``rows="all"``: a file kept apart as a test set), which leaves no pool for a ``tta`` that adapts on one.
+
+    Raises:
+        ConfigError: ``rows`` is neither "test" nor "all", or "all" with bn-adapt or tent.
+        DataError: ``data`` is too small to cut a test part (its message says to score every row).
+    """
+    import numpy as np
+
+    from headstart.data import split_dataset
+    from headstart.data.splits import EmptySplit
+
+    check_rows(rows, tta)
+    if rows == "all":
+        return np.arange(len(data.targets))
+    try:
+        return split_dataset(data, split_config, by_label=False).test
+    except EmptySplit as e:  # scoring reads the test part only, but every dataset is cut the same three ways
+        raise DataError(too_few_to_test(data, split_config, e)) from None
+    except DataError as e:
+        raise DataError(f"{e}; to score every row of {data.name!r}, pass --eval-rows all") from None
+
+
+def check_rows(rows: str, tta: str | None = None) -> None:
+    """Refuse ``rows`` (``--eval-rows``) other than "test" or "all", and "all" with a ``tta`` that adapts on the pool.
+
+    Raises:
+        ConfigError: naming the value and the fix.
+    """
+    if rows not in ("test", "all"):
+        raise ConfigError(f"--eval-rows must be test or all, got {rows!r}; e.g. --eval-rows all")
+    if rows == "all" and tta in ("bn-adapt", "tent"):
+        raise ConfigError(f"--tta {tta} adapts on the dataset's pool, and --eval-rows all scores every row, leaving none; "
+                          "use --eval-rows test, or --tta tent-episodic (it adapts on each scored batch)")
+
+
+def mapped_targets(data: Any, rows: np.ndarray, mapping: dict[str, str | None],
+                   label_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Which of ``rows`` are scored (those whose label maps into the run's ``label_names`` by ``mapping``: a bool per
+    row) and their targets in the run's class indices; a regression dataset's rows all, as they are.
+
+    Raises:
+        ConfigError: no row's label maps.
+    """
+    import numpy as np
+
+    keep = np.ones(len(rows), dtype=bool)
+    targets = data.targets[rows]
+    if data.task == "classification":
+        index = {label: i for i, label in enumerate(label_names)}
+        to_run = np.array([-1 if mapping[label] is None else index[mapping[label]] for label in data.label_names])
+        mapped = to_run[data.targets[rows]]
+        keep, targets = mapped >= 0, mapped[mapped >= 0]
+    if not keep.any():
+        raise ConfigError(f"--eval-data {data.name!r} has no test rows left after its labels were mapped")
+    return keep, targets
 
 
 def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: str, *, run_data: Any, split_config: Any,
@@ -97,7 +174,6 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
     import numpy as np
 
     from headstart.data import split_dataset
-    from headstart.data.splits import EmptySplit
     from headstart.evaluation import scored_rows
     from headstart.features import encoded_inputs
 
@@ -105,20 +181,7 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
 
     data, mapping, note = check_elsewhere(text, run_data)
     note = "; ".join(n for n in (note, caveat(tta, model)) if n) or note  # what the user should know before reading the score
-    if rows not in ("test", "all"):
-        raise ConfigError(f"--eval-rows must be test or all, got {rows!r}; e.g. --eval-rows all")
-    if rows == "all" and tta in ("bn-adapt", "tent"):
-        raise ConfigError(f"--tta {tta} adapts on the dataset's pool, and --eval-rows all scores every row, leaving none; "
-                          "use --eval-rows test, or --tta tent-episodic (it adapts on each scored batch)")
-    if rows == "all":
-        rows = np.arange(len(data.targets))
-    else:
-        try:
-            rows = split_dataset(data, split_config, by_label=False).test
-        except EmptySplit as e:  # scoring reads the test part only, but every dataset is cut the same three ways
-            raise DataError(too_few_to_test(data, split_config, e)) from None
-        except DataError as e:
-            raise DataError(f"{e}; to score every row of {data.name!r}, pass --eval-rows all") from None
+    rows = rows_read(data, split_config, rows=rows, tta=tta)
     dropped = None
     if dedupe and seen is not None:  # the rows the run trained or chose on are not scored (tta adapts on its own pool)
         from headstart.data.seen import dropped_text, unseen_rows
@@ -129,15 +192,7 @@ def evaluate_elsewhere(model: torch.nn.Module, encoder: torch.nn.Module, text: s
         if not len(rows):
             raise DataError(f"every row of {name} duplicates the run's own training or validation rows, so --dedupe "
                             "leaves none to score; drop --dedupe to score them")
-    keep = np.ones(len(rows), dtype=bool)  # the rows scored: those whose label maps into the run's
-    targets = data.targets[rows]
-    if data.task == "classification":
-        index = {label: i for i, label in enumerate(run_data.label_names)}
-        to_run = np.array([-1 if mapping[label] is None else index[mapping[label]] for label in data.label_names])
-        mapped = to_run[data.targets[rows]]
-        keep, targets = mapped >= 0, mapped[mapped >= 0]
-    if not keep.any():
-        raise ConfigError(f"--eval-data {data.name!r} has no test rows left after its labels were mapped")
+    keep, targets = mapped_targets(data, rows, mapping, run_data.label_names)
     encoded = encoded_inputs(encoder, data)
     source = _source_batches(model, encoder, run_data, split_config, seed) if tta is not None else None
     common = {"data": parse_eval_data(text)[0], "tta": tta, "test_rows": int(keep.sum()), "note": note,

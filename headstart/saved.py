@@ -45,10 +45,12 @@ def backbone_saved(s: Any, report: FitReport) -> str:
     return part if report.status == "done" or part == "full" else "none"
 
 
-def save(s: Any, report: FitReport, out: str | Path, *, notes: dict[str, Any] | None = None) -> Path:
+def save(s: Any, report: FitReport, out: str | Path, *, notes: dict[str, Any] | None = None, staged: bool = False) -> Path:
     """Write the run into ``out``: built complete in a sibling staging directory, then swapped in.
 
-    ``notes`` (e.g. budget flags, retention) are added to metrics.json.
+    ``notes`` (e.g. budget flags, retention) are added to metrics.json. ``staged``: the staging directory is returned
+    as it is, not swapped in (``atomic.swap_in`` puts it at ``out``): a run still to be scored
+    after training goes into ``out`` only once it is, so the finished run there stays until then.
 
     A failure while writing (a full disk, a kill) leaves ``out`` as it was: the previous run there still loads,
     and the staging directory is removed. ``out`` must be new, empty, or a run directory: a directory holding other
@@ -57,7 +59,7 @@ def save(s: Any, report: FitReport, out: str | Path, *, notes: dict[str, Any] | 
     Raises:
         StoreError: ``out`` cannot be written, or is a non-empty directory that is not a run.
     """
-    from headstart.atomic import write_directory
+    from headstart.atomic import build_directory, swap_in
 
     def fill(staging: Path) -> None:
         _write_run(s, report, staging, notes or {})
@@ -65,8 +67,8 @@ def save(s: Any, report: FitReport, out: str | Path, *, notes: dict[str, Any] | 
 
     from headstart.outdir import held
 
-    return write_directory(Path(out), fill, is_replaceable=lambda d: held(d) == "run",
-                           what="headstart run")
+    built = build_directory(Path(out), fill, is_replaceable=lambda d: held(d) == "run", what="headstart run")
+    return built if staged else swap_in(built, Path(out))
 
 
 def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> None:

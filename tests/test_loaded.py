@@ -71,3 +71,40 @@ def test_evaluate_progress_counts_each_part_from_0_to_the_whole_with_its_time_le
         scored = evaluate(lambda done, total, info: seen.append((done, total, dict(info))))
         said = counts(seen)
         assert list(said) == ["scoring the validation split (rows)"] and said[list(said)[0]][-1][:2] == (scored["n"],) * 2, said
+
+
+def test_evaluate_refuses_a_bad_eval_data_or_tta_before_it_scores_any_row(toy_csv, other_csv, tiny_registry, tmp_path,
+                                                                           monkeypatch, capsys):
+    """An --eval-data that is unknown, missing, or whose labels do not map, and a --tta that cannot apply, were named only
+    after the run's own test split was scored (minutes on a large run): now before any row is, in the same one line."""
+    import pytest
+
+    import headstart
+    import headstart.loaded
+    from headstart.errors import ConfigError
+
+    out = tmp_path / "ft"
+    headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=out, config=CFG)
+    scored = []
+    for name in ("evaluate_loaded", "evaluate_ood"):  # what scores the run's own split, and each --eval-data
+        real = getattr(headstart.loaded, name)
+        monkeypatch.setattr(headstart.loaded, name, lambda *a, _real=real, _name=name, **k: scored.append(_name) or _real(*a, **k))
+    other = f"{other_csv}[neutral=-]"
+    refused = {
+        ("--eval-data", "drug-reviewz"): "unknown dataset 'drug-reviewz'; did you mean 'drug-reviews'?",
+        ("--eval-data", str(tmp_path / "missing.csv")): f"data file not found: '{tmp_path / 'missing.csv'}'",
+        ("--eval-data", str(other_csv)): "match none of the run's",  # neutral has no counterpart in the run's labels
+        ("--eval-data", other, "--tta", "bn-adapt"): "--tta bn-adapt cannot adapt this run: the model has no BatchNorm layer",
+        ("--eval-data", other, "--tta", "tent", "--eval-rows", "all"): "--tta tent adapts on the dataset's pool, and "
+                                                                        "--eval-rows all scores every row",
+    }
+    for args, said in refused.items():
+        assert_user_error(run_cli(["evaluate", "-q", str(out), *args], monkeypatch, capsys), said)
+        assert scored == [], (args, scored)
+    with pytest.raises(ConfigError, match="has no BatchNorm layer"):  # from Python: a list scored the first dataset first
+        headstart.evaluate(out, eval_data=[other, other.replace("[neutral=-]", "")], tta="bn-adapt")
+    with pytest.raises(ConfigError, match="match none of the run's"):
+        headstart.evaluate(out, eval_data=[other, str(other_csv)])
+    assert scored == []
+    code, printed, _ = run_cli(["evaluate", "-q", str(out), "--eval-data", other], monkeypatch, capsys)
+    assert code in (0, None) and scored == ["evaluate_loaded", "evaluate_ood"] and f"test of {other_csv}" in printed

@@ -114,7 +114,7 @@ def test_meta_train_refuses_another_experiments_folder_and_takes_its_own(tmp_pat
     out.mkdir()
     cfg = MetaConfig(ways=3)
     (out / "meta.json").write_text(json.dumps({"config": json.loads(json.dumps(cfg.to_json()))}))
-    check_out(out, cfg)  # the same experiment: a re-run replaces it
+    check_out(out, cfg)  # the same experiment: a re-run keeps its arms
     check_out(out, MetaConfig(ways=3, threads=1))  # threads change the speed, not the experiment
     with pytest.raises(ConfigError, match="holds another meta-train \\(--ways 3, not 5\\)"):
         check_out(out, MetaConfig(ways=5))

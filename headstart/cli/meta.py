@@ -53,6 +53,8 @@ def meta_train(
     """Meta-train a backbone per arm on N-way K-shot episodes of base classes; compare on novel classes with the plain backbone.
 
     Each arm's backbone is saved to OUT/<arm>/ and loads wherever a backbone does (train --backbone OUT/protonet).
+    The same command again keeps each arm saved in OUT with these settings as it is, trains the rest and scores them
+    (nothing left to do: the stored table); --arms may add arms, an OUT of other settings is refused (use a new --out).
     Evaluation: the same seeded episodes for every arm and for the plain backbone's linear probe, fine-tuning and
     nearest prototype; accuracy with a 95% interval over episodes (t · sd / sqrt(episodes), about 1.96 at 600).
     Validation episodes come from held-out rows of the base classes; --tune meta-lr chooses on them, never on a
@@ -89,4 +91,4 @@ def meta_train(
         typer.echo(line)
     for note in result.notes:
         typer.echo(f"note: {note}")
-    typer.echo(f"wrote {out / 'meta.json'}, {out / 'meta.md'} and a backbone per arm: " + ", ".join(f"{out / a}" for a in cfg.arms))
+    typer.echo(f"results: {out / 'meta.json'}, {out / 'meta.md'}; a backbone per arm: " + ", ".join(f"{out / a}" for a in cfg.arms))

@@ -104,7 +104,8 @@ def train(
     during the steps saves the best validation checkpoint so far (no check yet: the last step's weights), marked
     ended_by in metrics.json, and exits 130; a finished run in --out is kept instead. After the steps, while --retain
     and --eval-data are scored, it keeps the trained run with the scores made (not_scored names the rest). A second
-    one ends at once.
+    one ends at once. A finished run in --out stays until the new run is scored: an error while it is scored leaves
+    that run as it was (into an --out without one, the trained run is saved, not_scored and ended_by naming the error).
 
     \b
     Example: headstart train --data rotten-tomatoes --strategy full-finetune --n 64 --seed 0 --out runs/ft64
@@ -287,6 +288,9 @@ def evaluate(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a trained run's metrics on the test (or validation) split, and out of domain with --eval-data.
+
+    An --eval-data that is unknown, unreadable or whose labels do not map, or a --tta that cannot adapt the run, is
+    refused in one line before any row is scored.
 
     An sft run answers its held-out test prompts again (greedy, the rows it drew when it trained) and prints their
     exact match as sft does; the score goes into its metrics.json and README.md, in place of a test that was never

@@ -21,7 +21,8 @@ class MetaResult:
             of the steps), saved (the backbone folder), meta_lr (the Adam rate kept; None for Reptile), validation
             (per shot count: shots, mean, ci95, episodes on held-out rows of the base classes, and ``no_interval``
             where every episode gave the same value; empty without validation) and, with ``--tune meta-lr``, tried (each rate with its validation mean and training seconds,
-            or diverged); seconds is the kept rate's meta-training.
+            or diverged); seconds is the kept rate's meta-training; ``kept`` where the arm was an earlier run's of the
+            same settings, loaded from its folder, not trained again (its summary that run's where meta.json had it).
         rows: one dict per (novel, shots, method): novel, shots, method, kind ("meta" or "plain"), mean, ci95,
             episodes, accuracies (accuracy on the query sets, their mean, its 95% half-width t · sd / √episodes, and
             each episode's, in the same episode order for every method), vs_linear_probe (mean and 95% half-width

@@ -189,7 +189,9 @@ def meta_train(out: str | Path, config: MetaConfig | None = None, *, setting: st
                progress: bool | None = None) -> MetaResult:
     """Mirrors ``headstart meta-train``: meta-train every arm of ``config`` on base-class episodes, save each arm's
     backbone to ``out/<arm>/`` (it loads wherever a backbone does), score every arm and the plain backbone's baselines on
-    the same novel-class episodes; write ``out/meta.json`` and ``out/meta.md``.
+    the same novel-class episodes; write ``out/meta.json`` and ``out/meta.md``. An arm an earlier call saved in ``out``
+    with the same settings is kept as it is, not trained again (a run trained on it reads those weights; a note says
+    so); where every arm was saved and scored, the stored result is returned. An ``out`` of other settings is refused.
 
     Args:
         config: every setting (``MetaConfig``: arms, backbone, base, novel, ways, shots, ...); default ``MetaConfig()``.
@@ -229,8 +231,8 @@ def meta_train(out: str | Path, config: MetaConfig | None = None, *, setting: st
 
 class MetaInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM during meta-train: the arms saved so far stay in ``out`` (each loads as a backbone), unscored
-    (meta.json is written once every arm is); an ``out`` this run created and left empty is removed. A KeyboardInterrupt
-    still, so a script stops as it would; its text is the one line the CLI prints."""
+    (meta.json is written once every arm is), and the same command keeps them; an ``out`` this run created and left
+    empty is removed. A KeyboardInterrupt still, so a script stops as it would; its text is the one line the CLI prints."""
 
     def __init__(self, stop: KeyboardInterrupt, out: Path, saved: list[str], arms: int, *, created: bool) -> None:
         from headstart.interrupts import interrupted_by
@@ -243,39 +245,51 @@ class MetaInterrupted(KeyboardInterrupt):
         kept = (f"{len(saved)} of {arms} arms trained and saved in {str(out)!r} ({', '.join(saved)}: each loads as "
                 f"--backbone {str(out / saved[0])!r}), none scored (meta.json is written once every arm is)" if saved else
                 "before any arm was saved: nothing kept")
-        super().__init__(f"{interrupted_by(stop)}: {kept}; the same command trains {'them all ' if saved else ''}again "
-                         "from the start")
+        super().__init__(f"{interrupted_by(stop)}: {kept}; the same command "
+                         + ("keeps them, trains the rest and scores every arm" if saved else "trains again from the start"))
         self.saved = saved
 
 
 def check_out(out: Path, cfg: MetaConfig) -> None:
-    """Refuse an ``out`` holding anything but an earlier meta-train of these same settings (which this one replaces).
+    """Refuse an ``out`` holding anything but an earlier meta-train of these same settings, whose saved arms this one
+    keeps (``--arms`` may add arms to them, never leave one out: the report it rewrites would drop it).
 
     Raises:
-        ConfigError: ``out`` holds other files, another meta-train's output (the setting that differs named), or
-            cannot be written.
+        ConfigError: ``out`` holds other files, another meta-train's output or arm (the setting that differs named),
+            or cannot be written.
     """
     import json
 
+    from headstart.meta.kept import differs, saved_arms
     from headstart.outdir import claim, held, sibling
 
     claim(out, "meta")
-    if held(out) != "meta" or not (out / "meta.json").exists():  # new, empty, or arms saved before a stop
+    if held(out) != "meta":  # new or empty
         return
-    try:
-        before = json.loads((out / "meta.json").read_text()).get("config") or {}
-    except (OSError, ValueError, AttributeError):
-        before = None
-    if not isinstance(before, dict):
-        raise ConfigError(f"--out {str(out)!r} holds a damaged meta.json; choose a new folder, e.g. {str(sibling(out, 'meta'))!r}")
+    instead = f"nothing was written there; choose a new folder, e.g. {str(sibling(out, '2'))!r}"
+    before: Any = {}
+    if (out / "meta.json").exists():
+        try:
+            before = json.loads((out / "meta.json").read_text()).get("config") or {}
+        except (OSError, ValueError, AttributeError):
+            before = None
+        if not isinstance(before, dict):
+            raise ConfigError(f"--out {str(out)!r} holds a damaged meta.json; choose a new folder, e.g. {str(sibling(out, 'meta'))!r}")
     now = json.loads(json.dumps(cfg.to_json()))
+    saved = saved_arms(out)
+    arms = [*before.get("arms", ()), *(a for a in saved if a not in before.get("arms", ()))]
+    if any(a not in now["arms"] for a in arms):  # the report it rewrites would leave a saved arm out
+        raise ConfigError(f"--out {str(out)!r} holds another meta-train (--arms {_shown(arms)}, not {_shown(now['arms'])}); "
+                          f"{instead}, or give --arms {_shown([*arms, *(a for a in now['arms'] if a not in arms)])} "
+                          "(its saved arms are kept)")
     # a setting an earlier version did not record (validation, tuning) is not a difference: the re-run adds it
-    differ = [k for k in now if k != "threads" and k in before and before[k] != now[k]]
-    if differ:
-        k = differ[0]
-        raise ConfigError(f"--out {str(out)!r} holds another meta-train (--{k.replace('_', '-')} {_shown(before[k])}, not "
-                          f"{_shown(now[k])}); "
-                          f"nothing was written there; choose a new folder, e.g. {str(sibling(out, '2'))!r}")
+    differ = [k for k in now if k not in ("threads", "arms") and k in before and before[k] != now[k]]
+    found = (differ[0], before[differ[0]], now[differ[0]]) if differ else next(
+        filter(None, (differs(record, cfg, arm) for arm, record in saved.items())), None)
+    if found:
+        k, there, asked = found
+        raise ConfigError(f"--out {str(out)!r} holds another meta-train (--{k.replace('_', '-')} {_shown(there)}, not "
+                          f"{_shown(asked)}); {instead}")
 
 
 def _shown(value: Any) -> str:
@@ -302,20 +316,40 @@ def _run(cfg: MetaConfig, out: Path, *, progress: bool) -> MetaResult:
     from headstart.atomic import write_atomic, write_json
     from headstart.backbones.image_folder import save_image_backbone
 
+    from headstart.meta.kept import load_arm, saved_arms, trained_by
+
     start = time.monotonic()
     for name in cfg.arms:
         get_arm(name)
+    kept = saved_arms(out) if out.is_dir() else {}  # check_out took them: these settings' arms, never trained again
+    stored = _stored(out)
+    if (stored is not None and set(kept) == set(cfg.arms) and stored.config.get("arms") == list(cfg.arms)
+            and set(cfg.to_json()) <= set(stored.config)):  # an earlier version's record lacks a setting: scored again
+        write_atomic(out / "meta.md", meta_markdown(stored).encode())  # the report as this version writes it
+        stored.notes.append(f"every arm of these settings is meta-trained and scored in {str(out)!r} already: nothing was "
+                            "trained or scored again (a new --out runs it again)")
+        return stored
     plain, base, novel, notes, validation = setup(cfg)
     result = MetaResult(config=cfg.to_json(), out=out, notes=notes)
     models = {}
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    summaries = {t.get("arm"): t for t in (stored.training if stored is not None else ()) if isinstance(t, dict)}
     try:
         for name in cfg.arms:
+            if name in kept:  # a run trained with --backbone OUT/<arm> reads these weights: they stay as they are
+                backbone, head = load_arm(out / name, plain, name, cfg)
+                summary = summaries.get(name) or {"arm": name, "meta_steps": cfg.meta_steps, "meta_lr": kept[name].get("meta_lr") if get_arm(name).uses_optimizer else None,
+                                                  "validation": validate(name, backbone, head, validation, cfg, progress=progress)
+                                                  if validation is not None else []}
+                models[name] = (backbone, head)
+                result.training.append({**summary, "saved": str(out / name), "kept": True})
+                result.notes.append(f"{name}: the arm saved in {str(out / name)!r} with these settings was kept, not "
+                                    "meta-trained again (a new --out trains it again)")
+                continue
             backbone, head, summary = train_chosen(name, plain, base, validation, cfg, progress=progress)
-            trained_by = {"command": "meta-train", "arm": name, **{k: v for k, v in cfg.to_json().items() if k not in ("arms", "tune")},
-                          "meta_lr": summary["meta_lr"] if summary["meta_lr"] is not None else cfg.meta_lr}
-            folder = save_image_backbone(backbone, out / name, architecture=architecture_of(cfg.backbone), trained_by=trained_by)
+            made = trained_by(cfg, name, summary["meta_lr"] if summary["meta_lr"] is not None else cfg.meta_lr)
+            folder = save_image_backbone(backbone, out / name, architecture=architecture_of(cfg.backbone), trained_by=made)
             if get_arm(name).learns_head:
                 from safetensors.torch import save
 
@@ -329,6 +363,18 @@ def _run(cfg: MetaConfig, out: Path, *, progress: bool) -> MetaResult:
     write_json(out / "meta.json", result.to_json())
     write_atomic(out / "meta.md", meta_markdown(result).encode())
     return result
+
+
+def _stored(out: Path) -> MetaResult | None:
+    """The result an earlier run of these settings wrote to ``out/meta.json`` (``check_out`` compared them), or None."""
+    import json
+
+    try:
+        saved = json.loads((out / "meta.json").read_text())
+        return MetaResult(config=saved["config"], out=out, training=list(saved["training"]), rows=list(saved["rows"]),
+                          seconds=float(saved.get("seconds") or 0.0), notes=list(saved.get("notes") or []))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def meta_markdown(result: MetaResult) -> str:

@@ -394,6 +394,66 @@ def test_a_stop_after_an_arm_was_saved_says_what_the_folder_holds(tmp_path, monk
                                    "shots": (1,), "train_shots": 1, "val_episodes": 4}, setting="fashion-split")
     assert str(stop.value) == (f"interrupted: 1 of 1 arms trained and saved in {str(out)!r} (protonet: each loads as "
                                f"--backbone {str(out / 'protonet')!r}), none scored (meta.json is written once every arm "
-                               "is); the same command trains them all again from the start")
+                               "is); the same command keeps them, trains the rest and scores every arm")
     assert isinstance(stop.value, KeyboardInterrupt) and not (out / "meta.json").exists()
     assert load_backbone(str(out / "protonet")).modality == "image"
+
+
+SMALL = {"meta_steps": 2, "episodes": 3, "per_class": 20, "queries": 3, "shots": (1,), "train_shots": 1, "val_episodes": 4}
+
+
+def as_json(value):
+    return json.loads(json.dumps(value))
+
+
+def arm_files(out):
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file() and p.parent != out}
+
+
+def test_a_rerun_keeps_the_arms_saved_with_the_same_settings_and_refuses_other_settings(tmp_path, monkeypatch, capsys):
+    """meta-train again into its --out replaced OUT/<arm>/, so a run trained with --backbone OUT/<arm> read other weights
+    than it trained on (refused on load, its fingerprint no longer theirs). Now an arm saved with the same settings is
+    kept as it is; --arms may add arms; other settings are refused in one line, nothing written."""
+    import headstart
+    import headstart.meta.train as meta_train
+    from headstart.errors import ConfigError
+
+    out = tmp_path / "meta"
+    first = headstart.meta_train(out, {"arms": ("protonet",), **SMALL}, setting="fashion-split")
+    saved, report = arm_files(out), json.loads((out / "meta.json").read_text())
+    real, trained = meta_train.train_chosen, []
+    monkeypatch.setattr(meta_train, "train_chosen", lambda name, *a, **k: trained.append(name) or real(name, *a, **k))
+    again = headstart.meta_train(out, {"arms": ("protonet",), **SMALL, "threads": 2}, setting="fashion-split")
+    assert trained == [] and arm_files(out) == saved and json.loads((out / "meta.json").read_text()) == report
+    assert as_json(again.rows) == as_json(first.rows) and again.notes[-1].startswith("every arm of these settings is meta-trained and scored")
+    grown = headstart.meta_train(out, {"arms": ("protonet", "reptile"), **SMALL}, setting="fashion-split")
+    assert trained == ["reptile"] and {k: v for k, v in arm_files(out).items() if k.startswith("protonet")} == saved
+    protonet, reptile = grown.training
+    assert protonet["kept"] and as_json(protonet["validation"]) == report["training"][0]["validation"] and "kept" not in reptile
+    assert f"protonet: the arm saved in {str(out / 'protonet')!r} with these settings was kept" in " ".join(grown.notes)
+    assert {r["method"] for r in grown.rows} >= {"protonet", "reptile"}
+    assert as_json([r for r in grown.rows if r["method"] == "protonet"]) == as_json([r for r in first.rows if r["method"] == "protonet"])
+    both = arm_files(out)
+    for changed, said in ((dict(SMALL, meta_steps=3), "(meta_steps=2, not 3)"), (dict(SMALL, seed=1), "(seed=0, not 1)")):
+        with pytest.raises(ConfigError, match=re.escape(f"out={str(out)!r} holds another meta-train {said}; nothing was written")):
+            headstart.meta_train(out, {"arms": ("protonet", "reptile"), **changed}, setting="fashion-split")
+    with pytest.raises(ConfigError, match=re.escape("holds another meta-train (arms='protonet,reptile', not protonet); nothing "
+                                                    f"was written there; choose a new folder, e.g. {str(tmp_path / 'meta-2')!r}, "
+                                                    "or give arms='protonet,reptile' (its saved arms are kept)")):
+        headstart.meta_train(out, {"arms": ("protonet",), **SMALL}, setting="fashion-split")
+    assert arm_files(out) == both and trained == ["reptile"]
+    for report_file in ("meta.json", "meta.md"):  # arms saved, none scored (a stop before meta.json): each arm's record decides
+        (out / report_file).unlink()
+    with pytest.raises(ConfigError, match=re.escape("holds another meta-train (meta_steps=2, not 3)")):
+        headstart.meta_train(out, {"arms": ("protonet", "reptile"), **dict(SMALL, meta_steps=3)}, setting="fashion-split")
+    scored = headstart.meta_train(out, {"arms": ("protonet", "reptile"), **SMALL}, setting="fashion-split")
+    assert trained == ["reptile"] and arm_files(out) == both and all(t["kept"] for t in scored.training)
+    assert as_json(scored.training[0]["validation"]) == report["training"][0]["validation"], "validated again, on the same episodes"
+    assert as_json([r for r in scored.rows if r["method"] == "protonet"]) == as_json([r for r in first.rows if r["method"] == "protonet"])
+    from conftest import assert_user_error, run_cli
+
+    command = ["meta-train", "--setting", "fashion-split", "--arms", "protonet,reptile", "--meta-steps", "3", "--episodes", "3",
+               "--per-class", "20", "--queries", "3", "--shots", "1", "--train-shots", "1", "--val-episodes", "4", "--out", str(out)]
+    assert_user_error(run_cli(command, monkeypatch, capsys), f"--out {str(out)!r} holds another meta-train (--meta-steps 2, "
+                      "not 3); nothing was written there; choose a new folder")
+    assert arm_files(out) == both
