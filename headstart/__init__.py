@@ -9,7 +9,8 @@ Public API (imported lazily so ``headstart --help`` stays instant), one function
 MLflow: ``fit`` / ``compare(..., report_to="mlflow")`` (``--report-to mlflow``); ``runs --to-mlflow`` is
 ``headstart.tracking.log_store(DIR)``, and ``log_run_dir(RUN)`` logs a saved run.
 Settings: ``RunSpec``, ``TrainConfig``, ``SplitConfig``, ``MetaConfig``, ``SftConfig``, ``PreferConfig`` (a function's
-``config`` also takes a dict of its fields); data and models: ``load_dataset``, ``load_backbone``, ``headstart.data.read_inputs``.
+``config`` also takes a dict of its fields); data and models: ``load_dataset``, ``load_backbone``,
+``headstart.data.read_inputs`` (``read_input_rows``: with each row's other columns).
 ``adapt``, ``backbones``, ``continual``, ``export``, ``multitask``, ``report`` and ``strategies`` are also submodules:
 the module is callable (``headstart.adapt(source, target)``) and its other names stay importable
 (``headstart.adapt.AdaptResult``).
