@@ -85,8 +85,10 @@ SUPERSEDED = "superseded"
 @python_named
 def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, Any]]:
     """The runs of a compare store (compare, adapt, continual, multitask write one), in the store's order: key, arm (labelled as
-    the report labels it; a continual step as ``ARM task K/T``), strategy, backbone, data, n, seed, status, the test score (accuracy, macro_f1, rmse; a
-    multi-task run's per task in ``per_task``), train_seconds, trainable_params and error.
+    the report labels it; a continual step as ``ARM task K/T``), strategy, backbone, data, data_hash (the data's contents),
+    experiment (the report's section the run is in: "mine.csv · all-minilm-l6-v2 · data version 53037f56"), n, seed,
+    status, the test score (accuracy, macro_f1, rmse; a multi-task run's per task in ``per_task``), train_seconds,
+    trainable_params and error.
 
     Args:
         status: only runs with this status (``headstart.results.STATUSES``: done, failed, diverged, ...), or
@@ -94,12 +96,14 @@ def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, 
 
     Returns:
         A row per run, ``superseded`` saying whether the report leaves it out, ``abandoned`` whether it is a
-        ``running`` cell whose claiming process on this machine is gone (the next compare trains it).
+        ``running`` cell whose claiming process on this machine is gone (the next compare trains it), ``apart`` what the
+        report's section label adds to tell the run's experiment from others on the same data name and backbone
+        ("data version 53037f56" where the file changed between two compares into one store; "" where none does).
 
     Raises:
         ConfigError: an unknown status. StoreError: no store in ``directory``.
     """
-    from headstart.analysis.arms import arm_key, label_arms
+    from headstart.analysis.arms import arm_key, experiment_label, experiments, label_arms
     from headstart.analysis.cells import superseded_keys
     from headstart.errors import ConfigError
     from headstart.results import STATUSES
@@ -113,7 +117,11 @@ def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, 
         owners = store.running_owners()
     labels = label_arms(every)  # labelled over the whole store, as the report labels them
     # what the compare report leaves out; a continual step or a multitask run is in its own report, which keeps each
-    older = superseded_keys([r for r in every if not {"continual", "multitask"} & set(r.spec or {})])
+    compared = [r for r in every if not {"continual", "multitask"} & set(r.spec or {})]
+    older = superseded_keys(compared)
+    alone = {r.key for r in compared}
+    sections = {r.key: label for part in (compared, [r for r in every if r.key not in alone])
+                for label, group in experiments(part) for r in group}
 
     def listed(r: Any) -> bool:
         return status is None or (r.key in older if status == SUPERSEDED else r.status == status)
@@ -132,7 +140,11 @@ def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, 
         return labels[arm_key(r.spec)]
 
     return [{"key": r.key, "arm": arm(r), "strategy": r.spec.get("strategy"), "backbone": r.spec.get("backbone"),
-             "data": (r.spec.get("data") or {}).get("name"), "n": r.spec.get("n_requested"), "seed": r.spec.get("seed"),
+             "data": (r.spec.get("data") or {}).get("name"), "data_hash": (r.spec.get("data") or {}).get("hash"),
+             "experiment": sections[r.key],
+             # "data version 53037f56": the settings the section's label names past its data and backbone
+             "apart": sections[r.key].removeprefix(experiment_label(r.spec)).removeprefix(" · ").strip(),
+             "n": r.spec.get("n_requested"), "seed": r.spec.get("seed"),
              "status": r.status, "split": "test", "accuracy": r.metrics.get("accuracy"), "macro_f1": r.metrics.get("macro_f1"),
              "rmse": r.metrics.get("rmse"),
              # a multitask run scores each of its tasks: "test drug-reviews-sentiment:accuracy 0.5561, ..."

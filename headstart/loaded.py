@@ -266,7 +266,8 @@ def predict_loaded(run: LoadedRun, texts: list[Any], *, batch_size: int = 128,
 
     Raises:
         ConfigError: ``texts`` is one string (or path), or no collection at all, rather than a list of inputs; a single
-            text for a pair run, or a pair for a single-text run.
+            text for a pair run, or a pair for a single-text run; an empty (or blank) text, which ``headstart predict``
+            drops from a file with a note.
     """
     if isinstance(texts, (str, bytes, Path)):  # a string is a sequence too: it would be read as its characters
         shown = str(texts) if len(str(texts)) <= 40 else str(texts)[:37] + "..."
@@ -291,6 +292,13 @@ def predict_loaded(run: LoadedRun, texts: list[Any], *, batch_size: int = 128,
             raise ConfigError(f"this run reads single texts, got a {type(texts[at]).__name__} {texts[at]!r:.60} (input "
                               f"{at + 1}); pass one str per input, e.g. ['a gripping, funny film']; a (first, second) pair "
                               "is read by a run trained on two columns (--text-column FIRST,SECOND)")
+        blank = [i for i, t in enumerate(texts) if isinstance(t, str) and not t.strip()]
+        if blank:  # headstart predict drops such a row with a note, its other columns kept beside each prediction; a
+            # list has no columns to keep its place by, so it is refused rather than shortened
+            more = f" (and {len(blank) - 1} more)" if len(blank) > 1 else ""
+            raise ConfigError(f"input {blank[0] + 1} of {len(texts)} is empty text{more}, nothing to predict from; leave "
+                              "it out, e.g. [t for t in texts if t.strip()] (headstart predict drops such a row, and "
+                              "headstart.data.read_inputs too, each with a note)")
     names = [str(t) if isinstance(t, (str, Path)) else None for t in texts]
     if image:  # image paths are read here (arrays pass as they are); a row names its path, not the pixels
         from headstart.data.images import read_image

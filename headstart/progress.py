@@ -15,6 +15,8 @@ LOG_EVERY = 15.0
 
 
 ETA_KEY = "eta_s"  # an update's own ETA in seconds (``sweep_eta``): shown instead of the rate's; None: not known yet
+# a sweep cell's own ETA (a tuned cell's trials at their pace), which the sweep's ETA reads for that cell; never shown
+CELL_ETA_KEY = "cell_eta_s"
 CACHING = "caching the backbone's features"  # the part a feature cache's rows are counted under (``caching_part``)
 
 
@@ -167,7 +169,8 @@ def _log_lines(description: str) -> ProgressFn:
         seen[:] = [(done, total)]
         if new_count:  # its rate starts with it: the steps' units are not its units
             first[:] = [(now, done)]
-        text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items() if k != ETA_KEY)
+        text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items()
+                        if k not in (ETA_KEY, CELL_ETA_KEY))
         # at a full count (the last step, then the scoring after it, whose parts count their rows) a line is said at
         # once when its words change, numbers aside, not at every update: a line per batch of the retention pass
         words = re.sub(r"\d+", "#", text) if done >= total else None
@@ -225,7 +228,8 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Progress
                 state["bar"] = stack.enter_context(Progress(*columns, console=console))
                 state["task"] = state["bar"].add_task(description, total=total, info="", eta=None)
             eta = info.get(ETA_KEY)
-            text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items() if k != ETA_KEY)
+            text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items()
+                        if k not in (ETA_KEY, CELL_ETA_KEY))
             state["bar"].update(state["task"], completed=done, total=total, info=text,
                                 eta=float(eta) if isinstance(eta, (int, float)) else UNKNOWN if ETA_KEY in info else None)
 

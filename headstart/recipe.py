@@ -351,17 +351,29 @@ def _train_tuned(spec: RunSpec, data: Dataset | None, pretrained: torch.nn.Modul
     param, grid = plan
     started = time.perf_counter()
     first = setup(tuning.trial_spec(spec, param, grid[0], spec.train.max_steps), data=data, pretrained=pretrained)
-    full_steps, planned, count = budget_for(first.cfg, len(first.train_rows)).steps, tuning.trials_planned(len(grid)), [0]
+    full_steps, count = budget_for(first.cfg, len(first.train_rows)).steps, [0]
+    schedule = tuning.trial_steps(len(grid), full_steps)
+    timed = [0.0, 0]  # wall seconds and steps of the trials finished: the pace the rest of the run is said at
 
     def trial(v: float, steps: int, evals: int) -> FitReport:
         """One trial; its steps go to ``progress`` as what the run is doing, none of the run's own steps done (a
-        tuned cell would otherwise say nothing for minutes, and its trials' pace is not its final run's)."""
+        tuned cell would otherwise say nothing for minutes, and its trials' pace is not its final run's). From the
+        second trial on, the ETA is the steps left (this trial's, the trials to come, the final run's) at the finished
+        trials' pace, their setup and validation included; "ETA ?" stood on every line of the tuning before."""
         count[0] += 1
-        doing = f"{param} {v:g}, trial {count[0]} of {planned}"
-        said = (lambda done, total, info: progress(0, full_steps, {"tuning": f"{doing}, step {int(done)}/{total}"})) if progress else None
-        if said:
+        doing, began = f"{param} {v:g}, trial {count[0]} of {len(schedule)}", time.perf_counter()
+        later = sum(schedule[count[0]:]) + full_steps
+
+        def said(done: float, total: int, info: dict[str, Any]) -> None:
+            eta = timed[0] / timed[1] * (total - done + later) if timed[1] else None
+            progress(0, full_steps, {"tuning": f"{doing}, step {int(done)}/{total}", ETA_KEY: eta})
+
+        if progress:
             said(0, steps, {})
-        return train(setup(tuning.trial_spec(spec, param, v, steps, evals), data=data, pretrained=pretrained), progress=said)
+        report = train(setup(tuning.trial_spec(spec, param, v, steps, evals), data=data, pretrained=pretrained),
+                       progress=said if progress else None)
+        timed[0], timed[1] = timed[0] + time.perf_counter() - began, timed[1] + steps
+        return report
 
     value, trials = tuning.halve(grid, param=param, full_steps=full_steps, evals_per_phase=first.cfg.evals_per_phase,
                                  trial=trial)

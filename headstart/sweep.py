@@ -30,6 +30,7 @@ from headstart.store import owner_is_dead
 from headstart.data.leakage import LeakageReport
 from headstart.results import RunResult
 from headstart.sweep_cell import loaded_data, worker_init, worker_run, pool_devices, run_cell, worker_cell, stop_workers
+from headstart.progress import CELL_ETA_KEY, ETA_KEY
 from headstart.sweep_eta import SweepEta
 from headstart.sweep_plan import check_backend, leakage_report, plan
 from headstart.sweep_spec import SweepSpec
@@ -260,6 +261,8 @@ def _cell_progress(progress: Callable | None, done: int, total: int, label: str)
     def update(step: float, steps: int, info: dict[str, Any]) -> None:
         doing = next(({key: info[key]} for key in ("tuning", "setup", "then", "rows") if key in info),
                      {"step": f"{int(step)}/{steps}"} if steps > 0 else {})
+        if isinstance(info.get(ETA_KEY), (int, float)):  # the cell's own time left (its tuning's): the sweep's ETA reads it
+            doing[CELL_ETA_KEY] = info[ETA_KEY]
         progress(done + min(step / max(steps, 1), CELL_STEPS_SHARE), total, {"cell": label, **doing})
 
     return update

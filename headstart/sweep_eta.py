@@ -8,10 +8,14 @@ and the first probe of a backbone pays for caching the features every later one 
 Here a cell is predicted to take its arm's overhead (the median over its finished cells of wall time minus training
 time: loading, caching, evaluation) plus its planned optimiser steps (``strategies.base.budget_for`` on its resolved
 settings) at its arm's training seconds per step. A running cell that reports its steps is extrapolated from the pace
-of its steps once a tenth of them were seen (from its first step report: its setup is not a step). A cell whose arm
-has no finished cell, and no pace of its own yet, leaves the time unknown: another arm's pace says nothing of it (a
-probe's second on cached features once made a fine-tune of six minutes read "ETA 5s"); a sweep runs each size's arms
-before the next size, so every arm is known after the first round. Cells run side by side divide the sum.
+of its steps once a tenth of them were seen (from its first step report: its setup is not a step), or a tuned cell
+from its own time left (its trials' pace, ``progress.CELL_ETA_KEY``); that pace is its arm's until the arm has a finished
+cell. A cell whose arm has no finished cell and no running cell with a pace counts at the slowest timed arm's overhead
+and pace: an estimate, low where that arm is slower (a probe's second on cached features once made a fine-tune of six
+minutes read "ETA 5s"), that grows as the arms are timed; a sweep runs each size's arms before the next size, so every
+arm is known after the first round ("ETA ?" for all of it read as no estimate at all). Only while nothing has been timed
+is the time unknown. A cell past its prediction counts as long again as it has overrun. Cells run side by side divide
+the sum.
 
 A cell's scoring after its steps (the test split, retention, other datasets: ``then`` on its updates) is timed apart:
 its arm's finished cells' scoring seconds are added to a running cell's steps paced on their own, and while the cell
@@ -28,7 +32,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-from headstart.progress import ETA_KEY
+from headstart.progress import CELL_ETA_KEY, ETA_KEY
 
 OWN_PACE = 0.1  # share of its steps seen after which a running cell's own pace predicts its end
 
@@ -52,7 +56,7 @@ class SweepEta:
     the cells ``finished`` so far; ``arm`` names a resolved spec's arm. As many cells as ever ran at once (workers, a
     Ray cluster's capacity) divide what is left.
 
-    ``remaining`` is None until every arm left has a finished cell (or the running cell its own pace): unknown.
+    ``remaining`` is None until some cell has been timed (a finished cell, or the running cell's own pace): unknown.
     """
 
     def __init__(self, todo: list[tuple[Any, str, dict[str, Any]]], arm: Callable[[dict[str, Any]], str],
@@ -68,6 +72,7 @@ class SweepEta:
         self.failed: dict[str, list[float]] = {}  # arm -> the wall seconds of its cells that trained nothing (failed)
         self.scoring_since: dict[str, float] = {}  # key -> when the running cell's scoring after its steps began
         self.scored: dict[str, list[float]] = {}  # arm -> the seconds each finished cell scored after its steps
+        self.paces: dict[str, tuple[float, float]] = {}  # key -> the running cell's own (overhead, seconds per step)
 
     def started(self, key: str) -> None:
         """A cell begins (in this process, or handed to a worker)."""
@@ -80,6 +85,7 @@ class SweepEta:
         while none of them has trained (an arm whose every cell fails would otherwise leave the ETA unknown)."""
         began = self.running.pop(key, None)
         self.first_step.pop(key, None)
+        self.paces.pop(key, None)
         scoring_since = self.scoring_since.pop(key, None)
         if key not in self.left:
             return
@@ -109,6 +115,7 @@ class SweepEta:
         """A cell this sweep will not train (another compare claimed it)."""
         self.running.pop(key, None)
         self.scoring_since.pop(key, None)
+        self.paces.pop(key, None)
         if key in self.left:
             self.left.remove(key)
 
@@ -129,51 +136,67 @@ class SweepEta:
         pooled = [o for found in self.overheads.values() for o in found] or [0.0]
         return {arm: (statistics.median(self.overheads.get(arm) or pooled), s / n) for arm, (s, n) in self.trained.items()}
 
-    def remaining(self, current: float = 0.0) -> float | None:
+    def _running_rate(self, current: float, own: float | None) -> tuple[str, tuple[float, float]] | None:
+        """The one running cell's arm and its (overhead, seconds per step) from the cell's own pace: its steps once a
+        tenth of them were seen (its setup before its first step report the overhead), else its own time left
+        (``own``: its tuning's ETA) over its planned steps; None without either. What a not yet timed arm costs."""
+        if len(self.running) != 1:
+            return None
+        (key,), now = self.running, self.clock()
+        if current > 0 and key not in self.scoring_since:
+            when, share = self.first_step.setdefault(key, (now, current))  # its own pace, once a tenth was seen
+            if current - share >= OWN_PACE:  # kept for its scoring after its steps, when its steps no longer move
+                self.paces[key] = (when - self.running[key], (now - when) / ((current - share) * self.steps[key]))
+        elif own is not None:
+            self.paces[key] = (0.0, (now - self.running[key] + own) / self.steps[key])
+        return (self.arm[key], self.paces[key]) if key in self.paces else None
+
+    def remaining(self, current: float = 0.0, own: float | None = None) -> float | None:
         """Wall seconds left. ``current``: the share of its steps the running cell has done, when one cell runs in
-        this process (a pool's workers report only when a cell ends: their running cells count by the clock)."""
+        this process (a pool's workers report only when a cell ends: their running cells count by the clock).
+        ``own``: that cell's own time left, where it says one (a tuned cell's trials at their pace).
+
+        An arm not yet timed counts its cells at the slowest timed arm's overhead and pace (its own running cell's
+        pace where it runs): an estimate that grows as slower arms are timed, where "ETA ?" stood for the first half
+        of a sweep. A cell past its prediction (its steps, or its scoring) counts as long again as it has overrun, not
+        "?" (the whole read "?" mid-sweep) and not "0 s". None only while nothing at all has been timed."""
         if not self.left:
             return 0.0
         now = self.clock()
         rates = self._rates()
+        running = self._running_rate(current, own)
+        if running is not None and running[0] not in rates:
+            rates[running[0]] = running[1]
+        slowest = (max(o for o, _ in rates.values()), max(p for _, p in rates.values())) if rates else None
         total = 0.0
         for key in self.left:
             scoring = self.scoring_seconds(key)
             if key in self.scoring_since and scoring is not None:  # past its steps: its arm's scoring less what it did
                 spent = now - self.scoring_since[key]
-                if spent > scoring:
-                    return None  # scoring longer than its arm's did: it ends at a time nothing here knows
-                total += scoring - spent
+                total += scoring - spent if spent <= scoring else spent - scoring
                 continue
-            if key in self.running and len(self.running) == 1 and current > 0 and key not in self.scoring_since:
-                when, share = self.first_step.setdefault(key, (now, current))  # its own pace, once a tenth was seen
+            alone = key in self.running and len(self.running) == 1 and key not in self.scoring_since
+            if alone and own is not None:  # its own word on its time left (its tuning's), its arm's scoring after it
+                total += own + (scoring or 0.0)
+                continue
+            if alone and current > 0:
+                when, share = self.first_step.setdefault(key, (now, current))
                 if current - share >= OWN_PACE:
                     total += (now - when) * (1 - min(current, 1.0)) / (current - share) + (scoring or 0.0)
                     continue
             expected = self.predicted(key, rates)
+            if expected is None and slowest is not None:  # an arm not yet timed: the slowest timed arm's cost
+                expected = slowest[0] + self.steps[key] * slowest[1]
             if expected is None:
-                return None  # an arm not yet timed: no honest number for the whole
-            if key in self.running and now - self.running[key] > expected:
-                return None  # a cell past its prediction ends at a time nothing here knows: not "0 s"
-            total += expected - (now - self.running[key]) if key in self.running else expected
+                return None  # nothing timed yet: no number at all
+            elapsed = now - self.running[key] if key in self.running else 0.0
+            total += expected - elapsed if elapsed <= expected else elapsed - expected  # overrun: as long again
         return total / min(self.width, len(self.left))
-
-    def steps_left(self, current: float) -> float | None:
-        """Wall seconds the one running cell's steps still take at their own pace (its scoring after them not
-        included), once a tenth of them were seen since its first step report (``remaining`` marks that); else None."""
-        if len(self.running) != 1 or current <= 0:
-            return None
-        (key,) = self.running
-        when, share = self.first_step.get(key, (None, 0.0))
-        if when is None or current - share < OWN_PACE:
-            return None
-        return (self.clock() - when) * (1 - min(current, 1.0)) / (current - share)
 
     def wrap(self, progress: Callable[[float, int, dict[str, Any]], None] | None):
         """``progress`` with the ETA in its info (``ETA_KEY``): None while it is unknown, which the bar shows as such
-        (its own count of cells a second would weigh a probe's cell as a fine-tune's), the running cell's own steps
-        then said apart (``steps left ~40s``: the first round of a sweep read "ETA ?" for minutes; a prompt arm's cell
-        counts rows, ``rows left ~40s``); None stays None."""
+        (its own count of cells a second would weigh a probe's cell as a fine-tune's); the running cell's own time
+        left (``CELL_ETA_KEY``, a tuned cell's) is read, not shown. None stays None."""
         if progress is None:
             return None
 
@@ -181,10 +204,9 @@ class SweepEta:
             if "then" in info:  # the cell scores after its steps
                 self.scoring()
             current = done - math.floor(done)
-            left = self.remaining(current)
-            counted = next((unit for unit in ("step", "rows") if unit in info), None)
-            own = self.steps_left(current) if left is None and counted else None
-            said = {f"{'rows' if counted == 'rows' else 'steps'} left": f"~{own:.0f}s"} if own is not None else {}
-            progress(done, total, {**info, **said, ETA_KEY: left})
+            own = info.get(CELL_ETA_KEY)
+            info = {k: v for k, v in info.items() if k != CELL_ETA_KEY}
+            left = self.remaining(current, own=own if isinstance(own, (int, float)) else None)
+            progress(done, total, {**info, ETA_KEY: left})
 
         return update

@@ -74,10 +74,25 @@ def _rank(report: Any) -> tuple[float, float]:
 def trials_planned(values: int) -> int:
     """How many trials ``halve`` runs over a grid of ``values`` (every value, then the best third of them, ... until one
     is left): what a progress line counts them against."""
-    total = 0
-    while values > 1:
-        total, values = total + values, math.ceil(values / ETA)
-    return total
+    return len(trial_steps(values, 1))
+
+
+def trial_steps(values: int, full_steps: int) -> list[int]:
+    """The steps of each trial ``halve`` runs over a grid of ``values``, in the order it runs them, for a full run of
+    ``full_steps``: what the trials still to come cost, for the tuning's ETA."""
+    rungs, left = 0, values
+    while left > 1:  # how many times keeping the best third leaves one
+        left, rungs = math.ceil(left / ETA), rungs + 1
+    planned, alive = [], values
+    for rung in range(rungs):
+        planned += [_rung_steps(full_steps, rungs, rung)] * alive
+        alive = max(1, math.ceil(alive / ETA))
+    return planned
+
+
+def _rung_steps(full_steps: int, rungs: int, rung: int) -> int:
+    """Steps of each trial at ``rung`` of ``rungs``: the full run's share for the rungs still above it."""
+    return max(1, full_steps // ETA ** (rungs - rung))
 
 
 def halve(grid: tuple[float, ...], *, param: str, full_steps: int, evals_per_phase: int,
@@ -94,7 +109,7 @@ def halve(grid: tuple[float, ...], *, param: str, full_steps: int, evals_per_pha
         left, rungs = math.ceil(left / ETA), rungs + 1
     alive, trials = list(grid), []
     for rung in range(rungs):
-        steps = max(1, full_steps // ETA ** (rungs - rung))
+        steps = _rung_steps(full_steps, rungs, rung)
         # Validation checks in proportion to the trial's share of the budget (the full run's spacing): a third of the
         # steps with all of the checks made validation most of a short fine-tuning trial's time.
         evals = max(1, math.ceil(evals_per_phase * steps / full_steps))

@@ -289,3 +289,43 @@ def test_help_shows_what_a_function_returns_and_an_example(name, sections):
     shown = pydoc.render_doc(getattr(headstart, name), renderer=pydoc.plaintext)
     assert all(section in shown for section in sections), [s for s in sections if s not in shown]
     assert f">>> result = headstart.{name}(" in shown or f"headstart.{name}(" in shown.split("Example:")[1]
+
+
+def no_logging_set_up(monkeypatch):
+    """The logging of a script or notebook: no handler on the root or on headstart's loggers (pytest adds its own as
+    the test starts, and a CLI test in this process leaves the CLI's)."""
+    import logging
+
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    for name in ["headstart", *logging.root.manager.loggerDict]:
+        if name == "headstart" or name.startswith("headstart."):
+            monkeypatch.setattr(logging.getLogger(name), "handlers", [])
+            monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+            monkeypatch.setattr(logging.getLogger(name), "propagate", True)
+
+
+def test_read_inputs_from_python_says_the_row_it_drops_and_read_input_rows_keeps_each_rows_id(
+        tmp_path, capsys, monkeypatch):
+    """The README's way to predict on a file dropped a row with empty text without a word (the CLI says it) and lost
+    the id column, so predictions zipped back to the file's rows shifted."""
+    import headstart.data
+
+    no_logging_set_up(monkeypatch)
+    path = tmp_path / "three.csv"
+    path.write_text("id,text\n7,great film\n8,\n9,awful\n")
+    assert headstart.data.read_inputs(str(path)) == ["great film", "awful"]
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1 and notes[0].startswith("note: three.csv: dropped 1 row with empty text (data row 2): the "
+                                                   "inputs after it move up; headstart.data.read_input_rows(path)"), notes
+    texts, columns = headstart.data.read_input_rows(str(path))
+    assert list(zip(texts, [c["id"] for c in columns])) == [("great film", "7"), ("awful", "9")]
+    assert "dropped 1 row with empty text (data row 2)" in capsys.readouterr().err
+
+
+def test_predict_refuses_an_empty_text_that_headstart_predict_drops(toy_csv, tiny_registry, tmp_path):
+    run = headstart.fit(str(toy_csv), backbone="tiny", strategy="linear-probe", n=16, out=tmp_path / "lp")
+    for predict in (lambda texts: headstart.predict(tmp_path / "lp", texts), run.predict):
+        with pytest.raises(ConfigError, match=r"^input 1 of 3 is empty text \(and 1 more\), nothing to predict from; leave "
+                                              r"it out, e\.g\. \[t for t in texts if t\.strip\(\)\]"):
+            predict(["", "great", "  "])
+        assert [r["text"] for r in predict(["fine", "great"])] == ["fine", "great"]

@@ -1125,3 +1125,21 @@ def test_max_test_all_is_read_wherever_max_test_is(monkeypatch, capsys, toy_csv,
     assert_user_error(cli([*train, "--max-test", "0"], monkeypatch, capsys), "--max-test must be a positive integer or all, got '0'")
     # "²" is a digit to str.isdigit() but no integer to int(): it gave a ValueError's traceback, exit 1
     assert_user_error(cli([*train, "--max-test", "\u00b2"], monkeypatch, capsys), "--max-test must be a positive integer or all, got '\u00b2'")
+
+
+def test_every_command_synonym_names_a_command_of_its_group():
+    """A synonym's hint ('adapters info' -> 'show') names a command that exists: a renamed command fails here, not in
+    the hint a user follows."""
+    from headstart.cli.common import COMMAND_SYNONYMS
+
+    root = typer.main.get_command(app)
+    for path, synonyms in COMMAND_SYNONYMS.items():
+        group = root
+        for name in path.split()[1:]:
+            group = group.commands[name]
+        for word, target in synonyms.items():
+            command = group
+            for name in target.split():
+                assert name in command.commands, f"{path} {word!r} -> {target!r}: no such command"
+                command = command.commands[name]
+            assert word not in group.commands, f"{path} {word!r} is a command itself"

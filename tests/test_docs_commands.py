@@ -16,7 +16,7 @@ from headstart.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-DELIBERATE_TYPOS = {"headstart trian", "headstart meta", "headstart adapters info"}  # RELIABILITY's bad-input table shows what a mistyped command prints
+DELIBERATE_TYPOS = {"headstart trian", "headstart meta", "headstart adapters info", "headstart ls"}  # RELIABILITY's bad-input table shows what a mistyped command prints
 
 
 def snippets(text: str) -> list[str]:

@@ -141,3 +141,47 @@ def test_runs_marks_a_cell_whose_claiming_compare_is_gone(tmp_path, monkeypatch,
     lines = {line.split()[0]: line for line in printed.splitlines() if line.startswith(("dead", "live"))}
     assert code == 0 and lines["dead"].endswith("abandoned: the compare that claimed it is gone; compare again to train it")
     assert "abandoned" not in lines["live"]
+
+
+def test_runs_tells_apart_the_runs_of_a_data_file_edited_between_two_compares(tmp_path, monkeypatch, capsys):
+    """Two compares into one store on mine.csv before and after rows were appended: the report splits them into "data
+    version ..." sections; runs listed four alike rows and its --json had no data hash."""
+    from conftest import run_cli
+
+    from headstart import analysis
+    from headstart.results import RunResult
+    from headstart.store import Store
+
+    spec = {"strategy": "linear-probe", "n": 16, "n_requested": 16, "backbone": "tiny", "options": {}, "train": {}}
+    with Store(tmp_path) as store:
+        for version in ("53037f56aa", "e35a015bbb"):
+            for seed in (0, 1):
+                store.put(RunResult(key=f"{version[:4]}{seed}", spec={**spec, "seed": seed, "data": {
+                    "name": "mine.csv", "hash": version}}, status="done", metrics={"accuracy": 0.5}, train_seconds=1.0))
+        summary = analysis.summarize(store.results())
+    sections = [summary["experiment"], *(e["experiment"] for e in summary["other_experiments"])]
+    rows = headstart.runs(tmp_path)
+    assert {r["key"]: r["experiment"] for r in rows} == {
+        "53030": sections[1], "53031": sections[1], "e35a0": sections[0], "e35a1": sections[0]}, sections
+    assert [r["data_hash"] for r in rows] == ["53037f56aa"] * 2 + ["e35a015bbb"] * 2
+    code, printed, err = run_cli(["runs", str(tmp_path)], monkeypatch, capsys)
+    lines = {line.split()[0]: line for line in printed.splitlines()[:-1]}
+    assert code == 0 and "data version 53037f56  linear-probe" in lines["53030"], printed
+    assert "data version e35a015b  linear-probe" in lines["e35a1"] and sections[0].endswith("data version e35a015b")
+    code, printed, err = run_cli(["runs", str(tmp_path), "--json"], monkeypatch, capsys)
+    assert json.loads(printed) == rows
+
+
+def test_runs_names_no_data_version_where_the_store_holds_one(tmp_path, monkeypatch, capsys):
+    from conftest import run_cli
+
+    from headstart.results import RunResult
+    from headstart.store import Store
+
+    spec = {"strategy": "linear-probe", "n": 16, "n_requested": 16, "backbone": "tiny", "options": {}, "train": {},
+            "data": {"name": "mine.csv", "hash": "53037f56aa"}}
+    with Store(tmp_path) as store:
+        store.put(RunResult(key="only", spec={**spec, "seed": 0}, status="done", metrics={"accuracy": 0.5}))
+    assert headstart.runs(tmp_path)[0]["data_hash"] == "53037f56aa"
+    code, printed, _ = run_cli(["runs", str(tmp_path)], monkeypatch, capsys)
+    assert code == 0 and "data version" not in printed and "only  done     linear-probe" in printed, printed

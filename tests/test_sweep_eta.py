@@ -26,7 +26,8 @@ def test_the_eta_weighs_a_large_cell_by_its_steps_and_each_arm_by_its_own_rate_a
     """A default compare's order: the small sizes first, then all. Counting cells equally, two small cells finished
     in 140 s would leave "140 s" for two cells; the all-labels fine-tune plans 15 times the steps of its small one, the
     probe's step costs a tenth of the fine-tune's, and the first probe paid 101 s of feature caching. Until the probe
-    has finished a cell, its cells have no honest estimate: the whole is unknown."""
+    has finished a cell, its cells count at the slowest timed arm's cost: an estimate that grows as arms are timed
+    (the whole read "?" for the first round)."""
     now = [0.0]
     todo = [cell("ft", 64), cell("probe", 64), cell("ft", 8000), cell("probe", 8000)]
     eta = SweepEta(todo, lambda resolved: resolved["arm"], clock=lambda: now[0])
@@ -34,7 +35,7 @@ def test_the_eta_weighs_a_large_cell_by_its_steps_and_each_arm_by_its_own_rate_a
     eta.started("ft/64/0")
     now[0] = 36.0
     eta.finished("ft/64/0", 30.0)  # 0.3 s a step and 6 s besides
-    assert eta.remaining() is None, "the probe's pace is unknown: ft's says nothing of it (a probe's once read 5 s for a fine-tune)"
+    assert eta.remaining() == pytest.approx((6 + 100 * 0.3) + 2 * (6 + 1500 * 0.3)), "the probe's cells at ft's cost"
     eta.started("probe/64/0")
     now[0] = 140.0
     eta.finished("probe/64/0", 3.0)
@@ -84,25 +85,28 @@ def test_a_failed_cell_teaches_no_rate_and_the_wrapper_says_the_eta_is_unknown_u
     assert SweepEta([], str).wrap(None) is None
 
 
-def test_while_the_whole_is_unknown_the_running_cells_steps_say_their_own_time_left():
-    """The first round of a sweep read "ETA ?" for minutes (no arm timed yet); the running cell's steps, once a tenth
-    of them were seen, say what they have left at their own pace, and only then (the whole stays unknown)."""
+def test_the_running_cells_own_pace_times_its_arm_and_the_arms_not_yet_timed():
+    """The first round of a sweep read "ETA ?" for minutes (no arm timed yet), the first half of a two-size sweep: the
+    running cell's steps, once a tenth of them were seen, pace its arm, and an arm not yet timed counts at the slowest
+    pace timed. Nothing timed at all is still unknown."""
     now = [0.0]
-    eta = SweepEta([cell("ft", 64), cell("probe", 64)], lambda resolved: resolved["arm"], clock=lambda: now[0])
+    eta = SweepEta([cell("ft", 64), cell("probe", 64), cell("ft", 8000)], lambda resolved: resolved["arm"],
+                   clock=lambda: now[0])
     seen = []
     update = eta.wrap(lambda done, total, info: seen.append(dict(info)))
     eta.started("ft/64/0")
     now[0] = 30.0  # setup: its first step report
-    update(0.05, 2, {"cell": "ft", "step": "5/100"})
-    now[0] = 50.0  # a fifth of its steps in 20 s: three quarters left take 75 s
-    update(0.25, 2, {"cell": "ft", "step": "25/100"})
-    update(0.25, 2, {"cell": "ft", "then": "scoring"})
-    assert seen == [{"cell": "ft", "step": "5/100", progress.ETA_KEY: None},
-                    {"cell": "ft", "step": "25/100", "steps left": "~75s", progress.ETA_KEY: None},
-                    {"cell": "ft", "then": "scoring", progress.ETA_KEY: None}]
+    update(0.05, 3, {"cell": "ft", "step": "5/100"})
+    now[0] = 50.0  # a fifth of its steps in 20 s: three quarters left take 75 s; 1 s a step after 30 s of setup
+    update(0.25, 3, {"cell": "ft", "step": "25/100"})
+    now[0] = 120.0  # its steps done at 125 s in all; scoring: its own pace is kept, not remeasured on a still count
+    update(0.999, 3, {"cell": "ft", "then": "scoring"})
+    assert seen[0] == {"cell": "ft", "step": "5/100", progress.ETA_KEY: None}
+    assert seen[1] == {"cell": "ft", "step": "25/100", progress.ETA_KEY: pytest.approx(75 + 130 + 1530)}
+    assert seen[2] == {"cell": "ft", "then": "scoring", progress.ETA_KEY: pytest.approx(10 + 130 + 1530)}
 
 
-def test_a_prompt_cell_counts_rows_and_says_their_own_time_left():
+def test_a_prompt_cell_counts_rows_paced_as_steps_are():
     """A prompt arm's cell takes no step: it counts rows scored (validation, then test), paced as steps are."""
     now = [0.0]
     eta = SweepEta([cell("zsp", 0), cell("ft", 64)], lambda resolved: resolved["arm"], clock=lambda: now[0])
@@ -111,10 +115,28 @@ def test_a_prompt_cell_counts_rows_and_says_their_own_time_left():
     eta.started("zsp/0/0")
     now[0] = 10.0
     update(0.1, 2, {"cell": "zsp", "rows": "30/300"})
-    now[0] = 30.0  # a fifth of its rows in 20 s
+    now[0] = 30.0  # a fifth of its rows in 20 s: 70 s left; its setup 10 s and 100 "steps" (rows' share) at 1 s for ft
     update(0.3, 2, {"cell": "zsp", "rows": "90/300"})
     assert seen == [{"cell": "zsp", "rows": "30/300", progress.ETA_KEY: None},
-                    {"cell": "zsp", "rows": "90/300", "rows left": "~70s", progress.ETA_KEY: None}]
+                    {"cell": "zsp", "rows": "90/300", progress.ETA_KEY: pytest.approx(70 + 10 + 100 * 1.0)}]
+
+
+def test_a_tuned_cells_own_time_left_is_its_eta_and_is_not_shown():
+    """A tuned cell's trials reported none of its steps: "ETA ?" until its arm had a finished cell. Its trials' pace
+    (``CELL_ETA_KEY``, from ``recipe``) is its own time left and its arm's pace; the key is read, not printed."""
+    from headstart.sweep import _cell_progress
+
+    now = [0.0]
+    eta = SweepEta([cell("ft", 64), cell("ft", 64, 1)], lambda resolved: resolved["arm"], clock=lambda: now[0])
+    seen = []
+    update = _cell_progress(eta.wrap(lambda done, total, info: seen.append(dict(info))), 0, 2, "ft")
+    eta.started("ft/64/0")
+    now[0] = 20.0
+    update(0, 100, {"tuning": "lr 1e-05, trial 1 of 4, step 3/11"})
+    update(0, 100, {"tuning": "lr 3e-05, trial 2 of 4, step 0/11", progress.ETA_KEY: 60.0})
+    assert seen[0] == {"cell": "ft", "tuning": "lr 1e-05, trial 1 of 4, step 3/11", progress.ETA_KEY: None}
+    # 60 s left of a cell 20 s in: 0.8 s a step, so the seed-1 cell's 100 steps take 80 s
+    assert seen[1] == {"cell": "ft", "tuning": "lr 3e-05, trial 2 of 4, step 0/11", progress.ETA_KEY: pytest.approx(60 + 80)}
 
 
 def test_a_log_line_shows_the_sweeps_own_eta_and_hides_the_key(monkeypatch, capsys):
@@ -201,8 +223,9 @@ def test_an_arm_whose_cells_all_fail_does_not_hide_the_sweeps_eta():
     assert eta.remaining() == pytest.approx((10 + 100 * 0.3) + 2.0), "a's cost at 64, and b's two seconds to fail"
 
 
-def test_a_cell_past_its_prediction_leaves_the_eta_unknown_not_zero():
-    """A tuned cell running longer than its arm's others read "ETA 0s" with a whole trial still to run."""
+def test_a_cell_past_its_prediction_counts_as_long_again_as_it_has_overrun():
+    """A tuned cell running longer than its arm's others read "ETA 0s" with a whole trial still to run, then "?"
+    mid-sweep: it counts what it has overrun so far once more."""
     now = [0.0]
     eta = SweepEta([cell("ft", 64), cell("ft", 64, 1)], lambda resolved: resolved["arm"], clock=lambda: now[0])
     eta.started("ft/64/0")
@@ -211,8 +234,8 @@ def test_a_cell_past_its_prediction_leaves_the_eta_unknown_not_zero():
     eta.started("ft/64/1")
     now[0] = 46.0
     assert eta.remaining() == pytest.approx(26.0)
-    now[0] = 80.0  # 44 s in: past the 36 s its arm's cell took
-    assert eta.remaining() is None
+    now[0] = 80.0  # 44 s in: 8 s past the 36 s its arm's cell took
+    assert eta.remaining() == pytest.approx(8.0)
 
 
 def test_a_cell_is_named_by_the_options_it_sets_away_from_their_defaults_in_one_short_label():
@@ -256,6 +279,6 @@ def test_a_cells_scoring_after_its_steps_counts_the_time_its_arm_took_to_score()
     now[0] = 132.0  # 30 s of its scoring done: 30 s left, not ~0
     update(1.999, 2, {"cell": "ft", "then": "scoring the test split, 300/600 rows"})
     assert seen[-1] == pytest.approx(30.0)
-    now[0] = 170.0  # scoring longer than its arm's did: unknown, not 0
+    now[0] = 170.0  # scoring 8 s longer than its arm's did: 8 s more, not "?" or 0
     update(1.999, 2, {"cell": "ft", "then": "scoring the test split, 590/600 rows"})
-    assert seen[-1] is None
+    assert seen[-1] == pytest.approx(8.0)

@@ -334,3 +334,50 @@ def test_compare_json_prints_the_summary_on_stdout_and_a_sweep_that_all_fails_ex
     config.write_text('arms = ["full-finetune[lr=1e9, head_lr=1e9]"]\n')
     code, out, err = run_cli(["compare", *base, "--config", str(config), "--out", str(tmp_path / "bad")], monkeypatch, capsys)
     assert code == 1 and "every cell failed (1 diverged)" in err, (code, err)
+
+
+def test_trial_steps_are_the_steps_halve_gives_each_trial_in_order():
+    from headstart.tuning import halve, trial_steps
+
+    for values, full in ((1, 27), (3, 27), (4, 100), (10, 7)):
+        ran = []
+        halve(tuple(range(1, values + 1)), param="lr", full_steps=full, evals_per_phase=1,
+              trial=lambda v, steps, evals: ran.append(steps) or type("R", (), {"status": "done", "best_score": -v,
+                                                                               "val_metrics": {"loss": 0.0}})())
+        assert trial_steps(values, full) == ran, (values, full)
+
+
+def test_a_tuned_runs_trials_carry_its_eta_from_the_second_trial_on(toy, make_tiny, monkeypatch):
+    """`train --tune lr` printed "trial 2 of 3, step 1/1 elapsed 28s ETA ?" on every line of its tuning, most of the
+    run's time: from the second trial on, the steps left (this trial's, the trials to come, the final run's) at the
+    finished trials' pace."""
+    import headstart.recipe as recipe
+    from headstart.progress import ETA_KEY
+    from headstart.tuning import trial_steps
+
+    clock = [0.0]
+    monkeypatch.setattr(recipe.time, "perf_counter", lambda: clock[0])
+    trained = recipe.train
+    seen = []
+    spec = RunSpec(data="toy", backbone="tiny", strategy="full-finetune", n=64, seed=0, train=CFG, tune="lr")
+    grid = grid_for(get_strategy("full-finetune"))[1]
+    steps = trial_steps(len(grid), 12)
+    timed = []
+
+    def trial_train(s, progress=None, **kw):
+        report = trained(s, progress=progress, **kw)
+        if len(timed) < len(steps):  # a trial (the final run comes last): 10 s a step
+            timed.append(s.spec.train.max_steps)
+            clock[0] += 10.0 * s.spec.train.max_steps
+        return report
+
+    monkeypatch.setattr(recipe, "train", trial_train)
+    tuned_run(spec, data=toy, pretrained=make_tiny(0), progress=lambda done, total, info: seen.append(dict(info)))
+    tuning = [info for info in seen if "tuning" in info]
+    first = [info[ETA_KEY] for info in tuning if ", trial 1 of" in info["tuning"]]
+    assert first and all(eta is None for eta in first), "nothing timed yet: unknown"
+    second = next(info for info in tuning if ", trial 2 of" in info["tuning"])
+    assert second["tuning"].endswith(f"step 0/{steps[1]}")
+    assert second[ETA_KEY] == pytest.approx(10.0 * (sum(steps[1:]) + 12)), "every step left at 10 s a step"
+    last = [info[ETA_KEY] for info in tuning if f", trial {len(steps)} of" in info["tuning"]]
+    assert last[-1] == pytest.approx(10.0 * 12), "its last step done: the final run's 12 steps left"

@@ -234,18 +234,34 @@ class InterruptReported(SystemExit):
         super().__init__(130)
 
 
-def _commands_named_by_part(message: str, ctx: Any) -> str:
-    """The hint " Did you mean 'meta-train'?" for "No such command 'meta'.": the commands of which the name given is a part
-    between hyphens (the parser's own suggestions are spelling matches only, and 'meta' is too short beside
-    'meta-train'); "" where none is."""
+# Words a user reaches for that name a command by another name, per command group (its command path): "adapters info"
+# means "adapters show". The parser's own suggestions are spelling matches only ('fit' -> 'sft').
+COMMAND_SYNONYMS: dict[str, dict[str, str]] = {
+    "headstart": {"ls": "runs", "list": "runs", "fit": "train", "finetune": "train", "fine-tune": "train",
+                  "infer": "predict", "inference": "predict", "classify": "predict", "test": "evaluate",
+                  "score": "evaluate", "results": "report", "merge": "adapters merge", "show": "adapters show"},
+    "headstart adapters": {"info": "show", "inspect": "show", "describe": "show", "details": "show", "view": "show",
+                           "ls": "list", "fold": "merge", "unfold": "unmerge", "split": "unmerge"},
+}
+
+
+def _with_command_hint(message: str, ctx: Any) -> str:
+    """"No such command 'meta'." with a hint: the command a synonym names (``COMMAND_SYNONYMS``: 'info' -> " Did you mean
+    'show'?", in place of the parser's spelling match), else the parser's own hint, else the commands of which the name
+    given is a part between hyphens (" Did you mean 'meta-train'?": 'meta' is too short for a spelling match)."""
     import re
 
     typed = re.search(r"'([^']*)'", message)
-    commands = getattr(ctx.command, "commands", {})
     if typed is None or not typed.group(1):
-        return ""
-    parts = [name for name in commands if typed.group(1).lower() in name.split("-")]
-    return f" Did you mean {', '.join(repr(name) for name in parts)}?" if parts else ""
+        return message
+    commands, word = getattr(ctx.command, "commands", {}), typed.group(1).lower()
+    synonym = COMMAND_SYNONYMS.get(ctx.command_path, {}).get(word)
+    if synonym is not None and synonym.split()[0] in commands:
+        return f"{message.partition(' Did you mean')[0].rstrip()} Did you mean {synonym!r}?"
+    parts = [name for name in commands if word in name.split("-")]
+    if "Did you mean" in message or not parts:
+        return message
+    return f"{message} Did you mean {', '.join(repr(name) for name in parts)}?"
 
 
 def main() -> None:
@@ -274,8 +290,8 @@ def main() -> None:
         given = _given(e, sys.argv[1:]) if isinstance(e, parser.BadParameter) else None
         if given is not None:  # "Invalid value for '--seeds': got 'x'; input should be a valid integer, ..."
             e.message = f"got {given!r}; {e.message[:1].lower()}{e.message[1:]}"
-        if e.message.startswith("No such command") and "Did you mean" not in e.message and e.ctx is not None:
-            e.message += _commands_named_by_part(e.message, e.ctx)
+        if e.message.startswith("No such command") and e.ctx is not None:
+            e.message = _with_command_hint(e.message, e.ctx)
         typer.echo(f"error: {e.format_message()} (see {where} --help)", err=True)
         sys.exit(2)
     except parser.ClickException as e:

@@ -425,9 +425,10 @@ def runs(
         return
     from headstart.report.markdown import seconds_text
     width = max([16, *(len(r["arm"]) for r in rows)])
-    # a store of several experiments (--backbones, continual's tasks, adapt's source and oracle): say whose run each is
-    where = {k: len({str(r[k]) for r in rows}) > 1 for k in ("data", "backbone")}
-    places = {id(r): " · ".join(str(r[k]) for k in ("data", "backbone") if where[k]) for r in rows}
+    # a store of several experiments (--backbones, continual's tasks, adapt's source and oracle, a data file edited
+    # between two compares): say whose run each is, in the words of the report's section headings
+    where = {k: len({str(r[k]) for r in rows}) > 1 for k in ("data", "backbone", "apart")}
+    places = {id(r): " · ".join(str(r[k]) for k in ("data", "backbone", "apart") if where[k] and r[k]) for r in rows}
     place_width = max([0, *(len(p) for p in places.values())])
     for r in rows:
         score = next((f"test {k} {r[k]:.4f}" for k in ("accuracy", "rmse") if r[k] is not None), "") or r["per_task"]

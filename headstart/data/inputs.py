@@ -3,6 +3,7 @@ files or folders, or stdin."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import shlex
 from pathlib import Path
@@ -14,20 +15,28 @@ from headstart.data.columns import (LABEL_NAMES, find_run_column, pair_columns, 
                                     text_values)
 from headstart.data.frames import decode_utf8, input_lines, read_frame
 from headstart.errors import DataError
+from headstart.python_checks import python_named
+from headstart.surface import on_cli
 
 log = logging.getLogger("headstart.data.files")  # as files.py's notes: the CLI prints them as "note: ..." lines
 
 
+@functools.partial(python_named, inside=False)  # headstart predict reads through it, its notes naming flags
 def read_inputs(path: str | Path, *, text_column: str | None = None, run_column: str | None = None) -> list[str]:
     """Read raw inputs for prediction: a table (its text column: ``text_column``, else the run's ``run_column`` where
-    the table has it, else guessed), a .txt file, or '-' for stdin."""
+    the table has it, else guessed), a .txt file, or '-' for stdin. A row with empty text (a blank line) has nothing to
+    predict from: it is dropped, said in a note on stderr, so the texts after it move up a place; ``read_input_rows``
+    gives each text its row's other columns (an id) to match predictions back to rows."""
     return read_input_rows(path, text_column=text_column, run_column=run_column)[0]
 
 
+@functools.partial(python_named, inside=False)
 def read_input_rows(path: str | Path, *, text_column: str | None = None, run_column: str | None = None,
                     run_file: str | None = None, run: str | Path | None = None) -> tuple[list[str], list[dict[str, Any]]]:
     """The inputs to predict on (as ``read_inputs``) and each one's other columns, which prediction does not read but
     carries into its output (an id, a date, the answers): JSON-ready, a missing value as None; none for stdin or .txt.
+    A row dropped for its empty text drops its columns too, so ``zip(predict(run, texts), columns)`` pairs each
+    prediction with its own row.
 
     Args:
         text_column: the table's text column (``"a,b"``: a pair), as given; it wins.
@@ -140,8 +149,13 @@ def _say_dropped(path: str | Path, empty: np.ndarray, why: str, kept: str) -> No
     """The note for table rows dropped before predicting (``empty``: (rows,) bool), naming the first of them."""
     rows = [str(i + 1) for i in np.flatnonzero(empty)]
     shown = ", ".join(rows[:5]) + (", …" if len(rows) > 5 else "")
-    log.info("%s: dropped %d row%s %s (data row %s): the output has a row per %s, each with its other columns, so its "
-             "row numbers are not the input's", Path(path).name, len(rows), "" if len(rows) == 1 else "s", why, shown, kept)
+    if on_cli():
+        after = f"the output has a row per {kept}, each with its other columns, so its row numbers are not the input's"
+    else:  # a Python caller zips predictions with rows: the list is shorter than the file
+        after = (f"the inputs after {'it' if len(rows) == 1 else 'them'} move up; headstart.data.read_input_rows(path) "
+                 "gives each input its row's other columns (an id) to match predictions back to rows")
+    log.info("%s: dropped %d row%s %s (data row %s): %s", Path(path).name, len(rows), "" if len(rows) == 1 else "s", why,
+             shown, after)
 
 
 def _same_file(path: str | Path, other: str | None) -> bool:

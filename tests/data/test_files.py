@@ -115,19 +115,31 @@ def test_prediction_rows_with_empty_text_are_dropped_and_said_as_evaluate_drops_
 
     path = tmp_path / "reviews.csv"
     pd.DataFrame({"id": range(6), "text": TEXTS[:2] + ["", TEXTS[3], "  ", TEXTS[5]]}).to_csv(path, index=False)
-    with caplog.at_level(logging.INFO, logger="headstart.data.files"):
-        texts, carried = read_input_rows(path)
+    from headstart.surface import cli_surface, reset_surface
+
+    marked = cli_surface()  # as headstart predict reads it
+    try:
+        with caplog.at_level(logging.INFO, logger="headstart.data.files"):
+            texts, carried = read_input_rows(path)
+    finally:
+        reset_surface(marked)
     assert texts == [TEXTS[0], TEXTS[1], TEXTS[3], TEXTS[5]] and [c["id"] for c in carried] == ["0", "1", "3", "5"]  # a CSV is read as text
     assert [r.getMessage() for r in caplog.records] == [
         "reviews.csv: dropped 2 rows with empty text (data row 3, 5): the output has a row per row with text, each with "
         "its other columns, so its row numbers are not the input's"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="headstart.data.files"):  # from Python: the texts come back as a list
+        read_input_rows(path)
+    assert caplog.records[0].getMessage().endswith("(data row 3, 5): the inputs after them move up; "
+                                                   "headstart.data.read_input_rows(path) gives each input its row's "
+                                                   "other columns (an id) to match predictions back to rows")
     caplog.clear()
     pd.DataFrame({"id": [7], "text": [""]}).to_json(tmp_path / "one.jsonl", orient="records", lines=True)
     pd.DataFrame({"id": [7, 8], "text": ["", "fine"]}).to_parquet(tmp_path / "two.parquet")
     with caplog.at_level(logging.INFO, logger="headstart.data.files"):
         assert read_input_rows(tmp_path / "two.parquet") == (["fine"], [{"id": 8}])
     assert caplog.records[0].getMessage().startswith("two.parquet: dropped 1 row with empty text (data row 1)")
-    with pytest.raises(DataError, match="'text' is empty in every row; --text-column NAME picks another"):
+    with pytest.raises(DataError, match="'text' is empty in every row; text_column=NAME picks another"):  # from Python: its keyword
         read_input_rows(tmp_path / "one.jsonl")
 
 
