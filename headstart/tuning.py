@@ -80,6 +80,15 @@ def trials_planned(values: int) -> int:
     return total
 
 
+def rung_steps(values: int, full_steps: int) -> list[int]:
+    """The steps each trial of ``halve``'s rungs takes over a grid of ``values`` for a run of ``full_steps``: a third of
+    the budget per rung still to go, at least 1 (a 3-value grid on 3 steps: ``[1]``, each trial a single step)."""
+    rungs = 0
+    while values > 1:  # how many times keeping the best third leaves one
+        values, rungs = math.ceil(values / ETA), rungs + 1
+    return [max(1, full_steps // ETA ** (rungs - rung)) for rung in range(rungs)]
+
+
 def halve(grid: tuple[float, ...], *, param: str, full_steps: int, evals_per_phase: int,
           trial: Callable[[float, int, int], Any]) -> tuple[float, list[dict[str, Any]]]:
     """Successive halving over ``grid``: the value whose trials validate best, and every trial on the way.
@@ -89,12 +98,8 @@ def halve(grid: tuple[float, ...], *, param: str, full_steps: int, evals_per_pha
         trial: ``trial(value, steps, evals) -> FitReport``, a run at ``value`` for ``steps`` steps with ``evals``
             validation checks per phase (``recipe`` trains one; tests pass a fake).
     """
-    rungs, left = 0, len(grid)
-    while left > 1:  # how many times keeping the best third leaves one
-        left, rungs = math.ceil(left / ETA), rungs + 1
     alive, trials = list(grid), []
-    for rung in range(rungs):
-        steps = max(1, full_steps // ETA ** (rungs - rung))
+    for steps in rung_steps(len(grid), full_steps):
         # Validation checks in proportion to the trial's share of the budget (the full run's spacing): a third of the
         # steps with all of the checks made validation most of a short fine-tuning trial's time.
         evals = max(1, math.ceil(evals_per_phase * steps / full_steps))
