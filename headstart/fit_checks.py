@@ -17,6 +17,13 @@ ADVICE = {  # what to try when a single run carries a budget flag (analysis.flag
     "slow": "try a higher learning rate (--tune lr searches one on validation, or --lr) or more steps",
     "majority": "try --tune lr, a higher --lr or more steps; with very few labels the head may need more of them",
 }
+TUNED = {  # the same flags on a run whose rate --tune lr chose on validation: steps are what is left to raise
+    "improving": "give it more steps (--epochs, --min-steps)",
+    "unchecked": ADVICE["unchecked"],
+    "slow": "give it more steps (--epochs, --min-steps)",
+    "majority": "give it more steps (--epochs, --min-steps); with very few labels the head may need more of them",
+}
+BUDGET_BOUND = ("improving", "slow", "majority")  # flags that say the run's budget, not its rate, held it back
 
 
 def check_tune_and_rate(spec: RunSpec) -> None:
@@ -79,7 +86,10 @@ def budget_notes(result: Any) -> list[dict[str, str]]:
     from headstart.analysis.flags import (asked, capped_by_max_steps, reason_text, run_flags, solver_steps, stopped_early,
                                           task_of)
 
+    from headstart.analysis.grids import searched
+
     budget = (result.record or {}).get("budget") or {}
+    tuned = searched(result) if budget.get("tuned") else None  # (param, grid, value): --tune lr chose the rate
     solved = solver_steps(result)  # setfit: the steps its solve took, outside the engine's budget
     planned = budget.get("planned_steps") or solved
     stopped = stopped_early(result)  # validation ended it before its budget did: no cap bound it, more steps go unused
@@ -88,18 +98,22 @@ def budget_notes(result: Any) -> list[dict[str, str]]:
 
     def advice(reason: str) -> str:
         if solved and not budget.get("planned_steps") and reason == "majority" and not capped:
-            return "draw more pairs (--option iterations=…) or try --tune lr; with these labels it learned nothing so far"
+            return ("draw more pairs (--option iterations=…)" + ("" if tuned else " or try --tune lr")
+                    + "; with these labels it learned nothing so far")
         if closed and reason == "majority" and not result.spec.get("n"):  # reads no label: its descriptions are all it has
             return ("it reads no labels and takes no optimiser steps: describe the classes better (--label-descriptions) "
                     "or train a strategy on labels")
         if closed and reason == "majority":  # no steps to add: the arm itself is the question
             return "it takes no optimiser steps; with these labels it learned nothing: try another strategy"
-        if capped and reason in ("improving", "slow", "majority"):  # the user's own --max-steps set the budget
-            return ADVICE[reason] + f" (--max-steps {budget['max_steps']} capped this run: raise it first)"
+        if stopped and reason == "majority" and tuned:
+            return ("validation stopped improving before its budget ended, so more steps would go unused, and "
+                    + _searched_text(tuned) + ": try another strategy; with very few labels the head may need more of them")
+        if capped and reason in BUDGET_BOUND:  # the user's own --max-steps set the budget
+            return _with_tuned(reason, tuned, cap=f" (--max-steps {budget['max_steps']} capped this run: raise it first)")
         if stopped and reason == "majority":  # as a compare says of such a cell (analysis.flags.budget_flags)
             return ("validation stopped improving before its budget ended, so more steps would go unused: try --tune lr "
                     "or a higher --lr; with very few labels the head may need more of them")
-        return ADVICE[reason]
+        return _with_tuned(reason, tuned)
 
     def weighted(reason: str) -> str:  # the rare classes weigh nothing in the loss: the head settles on the majority
         if reason == "majority" and result.spec.get("n") and imbalanced_unweighted(result):
@@ -109,6 +123,31 @@ def budget_notes(result: Any) -> list[dict[str, str]]:
 
     return [{"reason": reason, "text": reason_text(reason, task_of(result)), "advice": asked(weighted(reason))}
             for reason in run_flags(result)]
+
+
+def _searched_text(tuned: tuple[str, tuple[float, ...], float]) -> str:
+    """"--tune lr already chose its lr (0.0003) on validation", of a tuned run's ``grids.searched``."""
+    param, _, value = tuned
+    return f"--tune lr already chose its {param} ({value:g}) on validation"
+
+
+def _with_tuned(reason: str, tuned: tuple[str, tuple[float, ...], float] | None, *, cap: str = "") -> str:
+    """``ADVICE[reason]``; for a run whose rate ``--tune lr`` chose (``tuned``: ``grids.searched``), ``TUNED[reason]``
+    and what the search chose: not "a higher learning rate (--tune lr searches one)" once it has searched one. A run that
+    learned late at a rate below its grid's top may search higher rates too (``--grid``); one that chose the grid's
+    bottom is told why in its grid-edge note (``grid_edge_note``), which names the budget first. ``cap``: what the user's
+    ``--max-steps`` did to it, said after the steps."""
+    if tuned is None or reason not in TUNED:
+        return ADVICE[reason] + cap
+    param, grid, value = tuned
+    higher = ""
+    if reason == "slow" and not math.isclose(value, grid[0], rel_tol=1e-9):
+        from headstart.analysis.grids import widened
+
+        wider = widened(grid, "top")
+        higher = " or rates above those it searched (" + spoken("--grid " + ",".join(f"{v:g}" for v in wider),
+                                                                 "grid=(" + ", ".join(f"{v:g}" for v in wider) + ")") + ")"
+    return TUNED[reason] + higher + cap + "; " + _searched_text(tuned)
 
 
 def imbalanced_unweighted(result: Any) -> bool:
@@ -131,7 +170,9 @@ def grid_edge_note(result: Any) -> list[dict[str, str]]:
     ``{reason, text, advice}``: compare flags that when its runs do it more often than chance (``grids.grid_edges``);
     a single run cannot tell chance from a grid too narrow, so the note says both and names the wider grid to try.
     None at a perfect validation score (nothing beyond could score more), at k = 1 or k = n (nothing lies beyond)."""
+    from headstart.analysis.flags import asked, capped_by_max_steps, reason_text, run_flags, task_of
     from headstart.analysis.grids import option_grid_text, perfect_score, searched, widened
+    from headstart.tuning import rung_steps
 
     found = searched(result) if result.status == "done" and not perfect_score(result) else None
     if not found:
@@ -146,7 +187,19 @@ def grid_edge_note(result: Any) -> list[dict[str, str]]:
         wider = tuple(sorted({min(float(result.spec.get("n") or math.inf), max(1.0, float(round(v)))) for v in wider}))
     try_it = (option_grid_text(name, wider) if param in ("C", "k") else
               spoken("--grid " + ",".join(f"{v:g}" for v in wider), "grid=(" + ", ".join(f"{v:g}" for v in wider) + ")"))
-    text = (f"chose {param} {value:g}, the {edge} of its grid ({', '.join(f'{v:g}' for v in grid)}): the best {param} may lie "
-            f"{'above' if edge == 'top' else 'below'} it (one run: an end is chosen 1 time in {len(grid)} when the values are "
-            "equally good)")
+    chose = f"chose {param} {value:g}, the {edge} of its grid ({', '.join(f'{v:g}' for v in grid)})"
+    budget = (result.record or {}).get("budget") or {}
+    held = [reason for reason in run_flags(result) if reason in BUDGET_BOUND] if budget.get("tuned") and edge == "bottom" else []
+    if held:  # its budget flags say "more steps": the bottom chosen on trials that short says little of the rate
+        trial = rung_steps(len(grid), int(budget.get("planned_steps") or 0))[0]
+        raise_it = (f"raise --max-steps ({budget['max_steps']} capped this run)" if capped_by_max_steps(result)
+                    else "give it more steps (--epochs, --min-steps)")
+        text = (f"{chose}, on trials of {trial} step{'s' if trial != 1 else ''} each, and the run "
+                + " and ".join(reason_text(reason, task_of(result), short=True) for reason in held)
+                + f": on so short a budget the rates are hard to tell apart (a tie goes to the grid's first value), so "
+                f"this says more about the budget than about the best {param}")
+        return [{"reason": "grid-edge", "text": text,
+                 "advice": asked(f"first {raise_it} and tune again; if it still chooses the bottom, try {try_it}")}]
+    text = (f"{chose}: the best {param} may lie {'above' if edge == 'top' else 'below'} it (one run: an end is chosen 1 "
+            f"time in {len(grid)} when the values are equally good)")
     return [{"reason": "grid-edge", "text": text, "advice": f"try {try_it}"}]

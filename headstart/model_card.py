@@ -13,7 +13,8 @@ from headstart.results import chosen_on_validation
 
 
 def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str) -> str:
-    """A README.md for a run: data, arm, n, seed, validation (and test, when scored) metrics, environment, and how to load.
+    """A README.md for a run: data, arm, n, seed, validation metrics, what ``evaluate``'s test interval covers and what it
+    does not (seeds), the run's flags (metrics.json's ``flags``), environment, and how to load.
 
     Args:
         how: the "Use" section as Markdown, written by the caller: a command in it shows paths ``shlex.quote``d inside
@@ -39,11 +40,24 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              f"Validation ({chose}"
              + (f", {val['n']:g} examples" if isinstance(val.get("n"), (int, float)) else "") + "): "
              + (", ".join(f"{k} {v:.4f}" for k, v in val.items() if isinstance(v, (int, float)) and k != "n") or "not recorded") + ".",
-             "Test metrics with intervals over seeds come from `headstart compare` / `headstart evaluate`; one run has no "
-             "interval of its own.", "", *_interrupted(metrics),
+             "Test: `headstart evaluate` scores the test split, the accuracy with a 95% interval over its test rows (how "
+             "precisely those rows measure this one run); that interval does not cover seeds (another seed draws other "
+             "training examples and starts elsewhere), which `headstart compare --seeds 3` or more measures.", "",
+             *_flags(metrics), *_interrupted(metrics),
              "## Use", "", how, "",
              "## Environment", "", md_fence(json.dumps(env, indent=2, sort_keys=True)), ""]
     return "\n".join(lines)
+
+
+def _flags(metrics: dict[str, Any] | None) -> list[str]:
+    """The run's flags as ``headstart train`` printed them and metrics.json keeps them (``fit_checks.budget_notes``,
+    ``grid_edge_note``, defaults applied): what it did not do within its budget, each with what to try."""
+    flags = [f for f in (metrics or {}).get("flags") or [] if isinstance(f, dict) and f.get("text")]
+    if not flags:
+        return []
+    return ["Flags (as `headstart train` printed them):", "",
+            *(f"- This run {md_text(str(f['text']))}" + (f"; {md_text(str(f['advice']))}" if f.get("advice") else "") + "."
+              for f in flags), ""]
 
 
 def _interrupted(metrics: dict[str, Any] | None) -> list[str]:

@@ -80,19 +80,20 @@ def trials_planned(values: int) -> int:
 def trial_steps(values: int, full_steps: int) -> list[int]:
     """The steps of each trial ``halve`` runs over a grid of ``values``, in the order it runs them, for a full run of
     ``full_steps``: what the trials still to come cost, for the tuning's ETA."""
-    rungs, left = 0, values
-    while left > 1:  # how many times keeping the best third leaves one
-        left, rungs = math.ceil(left / ETA), rungs + 1
     planned, alive = [], values
-    for rung in range(rungs):
-        planned += [_rung_steps(full_steps, rungs, rung)] * alive
+    for steps in rung_steps(values, full_steps):
+        planned += [steps] * alive
         alive = max(1, math.ceil(alive / ETA))
     return planned
 
 
-def _rung_steps(full_steps: int, rungs: int, rung: int) -> int:
-    """Steps of each trial at ``rung`` of ``rungs``: the full run's share for the rungs still above it."""
-    return max(1, full_steps // ETA ** (rungs - rung))
+def rung_steps(values: int, full_steps: int) -> list[int]:
+    """The steps each trial of ``halve``'s rungs takes over a grid of ``values`` for a run of ``full_steps``: a third of
+    the budget per rung still to go, at least 1 (a 3-value grid on 3 steps: ``[1]``, each trial a single step)."""
+    rungs = 0
+    while values > 1:  # how many times keeping the best third leaves one
+        values, rungs = math.ceil(values / ETA), rungs + 1
+    return [max(1, full_steps // ETA ** (rungs - rung)) for rung in range(rungs)]
 
 
 def halve(grid: tuple[float, ...], *, param: str, full_steps: int, evals_per_phase: int,
@@ -104,12 +105,8 @@ def halve(grid: tuple[float, ...], *, param: str, full_steps: int, evals_per_pha
         trial: ``trial(value, steps, evals) -> FitReport``, a run at ``value`` for ``steps`` steps with ``evals``
             validation checks per phase (``recipe`` trains one; tests pass a fake).
     """
-    rungs, left = 0, len(grid)
-    while left > 1:  # how many times keeping the best third leaves one
-        left, rungs = math.ceil(left / ETA), rungs + 1
     alive, trials = list(grid), []
-    for rung in range(rungs):
-        steps = _rung_steps(full_steps, rungs, rung)
+    for steps in rung_steps(len(grid), full_steps):
         # Validation checks in proportion to the trial's share of the budget (the full run's spacing): a third of the
         # steps with all of the checks made validation most of a short fine-tuning trial's time.
         evals = max(1, math.ceil(evals_per_phase * steps / full_steps))

@@ -14,7 +14,8 @@ Statistics (per strategy and requested size n): the mean over seeds with an inte
 variation and the test set's sampling error (``headstart.analysis.stats``). Comparisons are *paired*: seed s draws
 the same nested labelled subset for every strategy, and every strategy is scored on the same test rows, so the
 difference a − b is taken seed by seed and its test-row error is resampled on the same rows for both. A strategy
-whose seeds all gave the same predictions (no random part: a closed-form baseline with every label) is one run.
+whose seeds are the same run (no rows drawn by seed and no optimiser step: a closed-form baseline with every label, or
+a label-free arm at n = 0) and gave the same predictions is one run; scores that merely coincide never are.
 
 Units: metric values are stored as they come (fractions in [0, 1] for accuracy-like metrics). ``curves``
 and ``paired_differences`` keep those units; text, ``head_start`` and ``crossover`` give *points*

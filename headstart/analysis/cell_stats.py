@@ -60,7 +60,8 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
         ci = cell_interval(cell, metric, confidence)
         _, _, _, std = mean_ci(cell.values)
         covers = ([["seeds"] if len(cell.values) > 1 else []][0] + (["test rows"] if ci["row_se"] is not None else []))
-        note = ("no random part: every seed gave the same result, counted as one run" if cell.deterministic
+        note = ("no random part: every seed is the same run (no rows drawn by seed, no optimiser step), counted as one"
+                if cell.deterministic
                 else "1 seed" if len(cell.by_seed) == 1 else None)
         if ci.get("no_interval"):  # a zero-width interval is not certainty: none is shown
             covers, note = [], (f"{note}: " if note else "") + f"no interval: {ci['no_interval']}"

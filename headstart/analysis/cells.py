@@ -37,8 +37,9 @@ class Cell:
     """Done runs of one strategy at one requested size: scores by seed (mean of duplicates), cost and test rows.
 
     ``predicted`` holds each seed's prediction per test row (``RunResult.record["test"]``) when every seed stored
-    them on the same ``target``; ``deterministic`` is true when every seed gave the same predictions (or, without
-    rows, the same score with every label), so the cell counts as one run.
+    them on the same ``target``; ``deterministic`` is true when its seeds are the same run (``same_run``: no rows drawn
+    by seed, no step taken) that gave the same predictions (or, without rows, the same score), so the cell counts as
+    one run.
     """
 
     strategy: str
@@ -149,8 +150,9 @@ def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str,
         unique = list({int(r.spec.get("seed", 0)): r for r in runs}.values())  # one run per seed for the rows
         predicted, target = _rows(unique) if len(unique) == len(by_seed) else ({}, None)
         values = [v for vs in by_seed.values() for v in vs]
-        same = len(by_seed) > 1 and (all(np.array_equal(p, next(iter(predicted.values()))) for p in predicted.values())
-                                     if predicted else (n == "all" and len(set(values)) == 1))
+        same = len(by_seed) > 1 and same_run(n, runs) and (
+            all(np.array_equal(p, next(iter(predicted.values()))) for p in predicted.values()) if predicted
+            else len(set(values)) == 1)
         out[(strategy, n)] = Cell(
             strategy=strategy, n=n, n_actual=max(int(r.spec.get("n", 0)) for r in runs),
             by_seed={s: math.fsum(v) / len(v) for s, v in by_seed.items()},
@@ -165,6 +167,14 @@ def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str,
             validated=any(r.val_metrics for r in runs), val_source=source,
         )
     return dict(sorted(out.items(), key=lambda kv: (kv[0][0], size_key(kv[0][1]))))
+
+
+def same_run(n: int | str, runs: list[RunResult]) -> bool:
+    """Whether every seed of a cell could only make the same run: each trained on the same rows (n = 0: none, the
+    whole pool at n = "all") and none took a step a seed could change (a closed form: ``steps`` 0 and no solver steps of
+    its own, ``flags.solver_steps``). Scores or predictions that happen to coincide never make a cell one run: at
+    n = 16 two seeds draw two subsamples, and may choose two rates, whatever they score."""
+    return n in (0, "all") and all(not r.steps and not flags.solver_steps(r) for r in runs)
 
 
 def _finite(value: Any) -> bool:

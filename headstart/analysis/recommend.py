@@ -381,8 +381,10 @@ def _unequal_seeds(group: list[dict[str, Any]]) -> str:
 
 
 def _few_seeds(group: list[dict[str, Any]], done: dict[tuple[str, int | str], int]) -> str:
-    """Where the band's pick stands on two seeds: its intervals span t(1) = 12.7 standard errors, so they decide little."""
-    if not any(done.get((p["strategy"], p["n"])) == 2 for p in group):  # a label-free pick stands on its n = 0 runs: absent
+    """Where the band's pick stands on two seeds, or a paired difference it quotes is over two shared seeds (the pick ran
+    three, another arm two): its intervals span t(1) = 12.7 standard errors, so they decide little."""
+    two = any(done.get((p["strategy"], p["n"])) == 2 for p in group)  # a label-free pick stands on its n = 0 runs: absent
+    if not two and not any(v.get("pairs") == 2 for v in group[0]["versus"]):
         return ""
     return flags.asked("; note: on 2 seeds an interval spans 12.7 standard errors (t with 1 degree of freedom), so these "
                        "intervals decide little: --seeds 3 or more")

@@ -81,7 +81,7 @@ const D = JSON.parse(document.getElementById("report-data").textContent);
 __HELPERS__const COLORS = ["#1f77b4","#d62728","#2ca02c","#ff7f0e","#9467bd","#8c564b","#e377c2","#7f7f7f","#bcbd22","#17becf"];
 // Only the y axis's own labels are written here; every stored value arrives written by Python (_texts).
 const tick = (v) => D.scale === 100 ? (v * 100).toFixed(1) : String(Number(v.toPrecision(3)));
-const seedsText = (r) => r.runs < r.seeds ? r.seeds + " (1 run)" : String(r.seeds);
+const seedsText = (r) => r.runs < r.seeds ? r.seeds + " (the same run)" : String(r.seeds);
 const color = new Map(D.strategies.map((s, i) => [s, COLORS[i % COLORS.length]]));
 
 document.title = D.title;

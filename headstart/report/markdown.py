@@ -76,7 +76,8 @@ UNBALANCED_VALIDATION = 0.15  # majority-class rates of validation and test this
 _COVERS = {
     "seeds and test rows": "carry both the seed variation and the test set's sampling error (a bootstrap over test rows)",
     "test rows": ("carry the test set's sampling error alone (a bootstrap over test rows): one run — one seed, or seeds "
-                  "that all gave the same predictions — so no seed variation is in them"),
+                  "that are the same run (no rows drawn by seed and no optimiser step: a closed form with every label or "
+                  "none) — so no seed variation is in them"),
     "seeds": ("carry the seed variation alone (Student-t; these runs stored no test predictions, so the test set's own "
               "sampling error is not in them)"),
     "none": ("are absent: one run with no stored test predictions, or every seed and every resample of the test rows "
@@ -207,7 +208,7 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
               "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|"]
     for r in summary["curves"]:
         ci = md_text(curve_ci_text(summary, r))
-        seeds = f"{r['seeds']} (1 run)" if r.get("runs", r["seeds"]) < r["seeds"] else str(r["seeds"])
+        seeds = f"{r['seeds']} (the same run)" if r.get("runs", r["seeds"]) < r["seeds"] else str(r["seeds"])
         lines.append(f"| {md_text(r['strategy'])} | {format_n(r['n'], r['n_actual'])} | {value_text(summary, r['mean'])} | "
                      f"{ci} | {seeds} | {md_text(r.get('chosen') or '–')} | {md_text(r.get('budget') or '–')} | {seconds_text(r['train_seconds'])} | "
                      f"{per_step_text(r.get('seconds_per_step'))} | {r['trainable_params']:,} | "

@@ -12,9 +12,10 @@ from headstart.analysis.cells import cells
 from headstart.results import RunResult
 
 
-def run(strategy: str, seed: int, predicted: list[int], target: list[int]) -> RunResult:
+def run(strategy: str, seed: int, predicted: list[int], target: list[int], *, n: int | str = 16) -> RunResult:
+    """A done run of no steps (a closed form) at requested size ``n`` that predicted ``predicted`` on ``target``."""
     correct = float(np.mean(np.asarray(predicted) == np.asarray(target)))
-    spec = {"strategy": strategy, "n": 16, "n_requested": 16, "seed": seed, "backbone": "tiny",
+    spec = {"strategy": strategy, "n": 16, "n_requested": n, "seed": seed, "backbone": "tiny",
             "data": {"name": "toy", "hash": "h"}, "options": {}, "train": {}}
     return RunResult(key=f"{strategy}/{seed}", spec=spec, status="done",
                      metrics={"accuracy": correct, "macro_f1": correct, "n": len(target)},
@@ -23,8 +24,9 @@ def run(strategy: str, seed: int, predicted: list[int], target: list[int]) -> Ru
 
 
 def all_right(rows: int, strategies: tuple[str, ...] = ("a", "b"), seeds: int = 2) -> list[RunResult]:
+    """Closed forms with every label (one run whatever the seed), right on all ``rows``."""
     target = [i % 2 for i in range(rows)]
-    return [run(s, seed, target, target) for s in strategies for seed in range(seeds)]
+    return [run(s, seed, target, target, n="all") for s in strategies for seed in range(seeds)]
 
 
 def test_an_accuracy_right_on_every_row_is_not_certain() -> None:
@@ -60,10 +62,10 @@ def test_agreement_on_a_metric_that_is_no_share_is_said_without_an_interval() ->
 def test_arms_that_disagree_somewhere_keep_their_bootstrap() -> None:
     target = [i % 2 for i in range(50)]
     wrong = [1 - t if i < 5 else t for i, t in enumerate(target)]
-    results = [run("a", s, target, target) for s in range(2)] + [run("b", s, wrong, target) for s in range(2)]
+    results = [run("a", s, target, target, n="all") for s in range(2)] + [run("b", s, wrong, target, n="all") for s in range(2)]
     (diff,) = paired_differences(results, "a", "b", "accuracy")
     assert "agree_rows" not in diff and diff["ci_low"] < diff["mean"] < diff["ci_high"]
-    assert cells(results, "accuracy")[("b", 16)].deterministic
+    assert cells(results, "accuracy")[("b", "all")].deterministic
 
 
 def test_an_out_of_domain_curve_stays_inside_its_measures_range() -> None:
@@ -98,7 +100,7 @@ def test_a_difference_whose_seeds_all_agree_is_not_significant_and_shows_no_inte
     """Three seeds each, no stored rows, every seed of a 85% and of b 80%: the difference read +5.0 (CI +5.0 to +5.0),
     p = 0, significant."""
     results = [dataclasses.replace(r, metrics={"accuracy": 0.85 if r.spec["strategy"] == "a" else 0.80, "n": 300},
-                                   record={}) for r in all_right(10, seeds=3)]
+                                   record={}) for r in [run(s, seed, [0], [0]) for s in ("a", "b") for seed in range(3)]]
     (diff,) = paired_differences(results, "a", "b", "accuracy")
     assert diff["p_value"] is None and not diff["significant"] and diff["no_interval"]
     imp = improvement(diff, "accuracy", True)
@@ -118,6 +120,6 @@ def test_one_shared_seed_is_never_significant_but_two_arms_with_no_random_part_n
     assert diff["ci_low"] > 0 and not diff["significant"] and diff["caveat"] == "1 seed: training randomness is not in the interval"
     assert delta_text(improvement(diff, "accuracy", True), "accuracy", True).endswith(
         "; 1 seed: training randomness is not in the interval)")
-    fixed = one + [run("a", 1, target, target), run("b", 1, wrong, target)]
+    fixed = [run(s, seed, p, target, n="all") for seed in (0, 1) for s, p in (("a", target), ("b", wrong))]
     (diff,) = paired_differences(fixed, "a", "b", "accuracy")
     assert diff["pairs"] == 1 and diff["significant"] and "caveat" not in diff

@@ -36,3 +36,42 @@ def test_the_validation_interval_that_lets_a_cheaper_arm_in_is_said_to_be_over_s
     (band,) = recommend(behind)
     assert band["strategy"] == "full-finetune" and "(over seeds only: the validation rows' sampling error is not in it): " \
         "whether it is no worse" in band["text"], band["text"]
+
+
+def stepped(strategy: str, seed: int, n: int | str, *, wrong: int, steps: int = 4) -> RunResult:
+    """A run of ``steps`` optimiser steps (0: a closed form) that got ``wrong`` of 25 test rows wrong (the same rows
+    whatever the seed) and scored 0.8 on validation."""
+    target = [i % 2 for i in range(25)]
+    predicted = [1 - t if i < wrong else t for i, t in enumerate(target)]
+    spec = {"strategy": strategy, "n": 16 if n == "all" else n, "n_requested": n, "seed": seed, "backbone": "tiny",
+            "data": {"name": "toy", "hash": "h"}, "options": {}, "train": {}}
+    return RunResult(key=f"{strategy}/{n}/{seed}", spec=spec, status="done", metrics={"accuracy": 1 - wrong / 25, "n": 25},
+                     val_metrics={"accuracy": 0.8 + (strategy == "linear-probe") / 10}, train_seconds=1.0, steps=steps,
+                     trainable_params=770, record={"test": {"predicted": predicted, "target": target}})
+
+
+def test_seeds_that_score_alike_are_not_one_run_unless_they_are_the_same_run(tmp_path) -> None:
+    """linear-probe's seeds at n = 16 draw different subsamples (and chose different rates) and happened to predict
+    alike: the table said "3 (1 run)", and the notes that the arms ran on different seeds and that a difference over 2
+    shared seeds spans 12.7 standard errors went missing. Only seeds that are the same run count as one: a closed form
+    with every label (or none)."""
+    from headstart.analysis.cells import cells
+    from headstart.report import render
+    from headstart.store import Store
+
+    results = ([stepped("linear-probe", s, 16, wrong=0) for s in range(3)]
+               + [stepped("full-finetune", s, 16, wrong=0, steps=4) for s in range(2)])
+    table = cells(results)
+    assert not table[("linear-probe", 16)].deterministic and not table[("full-finetune", 16)].deterministic
+    (band,) = recommend(results)
+    assert "the arms ran on different seeds at n = 16 (linear-probe 3 (0, 1, 2), full-finetune 2 (0, 1))" in band["text"]
+    assert "on 2 seeds an interval spans 12.7 standard errors" in band["text"], band["text"]
+    closed = [stepped("embed-logreg", s, "all", wrong=2, steps=0) for s in range(3)]
+    assert cells(closed)[("embed-logreg", "all")].deterministic
+    assert not cells([stepped("embed-logreg", s, 16, wrong=2, steps=0) for s in range(3)])[("embed-logreg", 16)].deterministic
+    with Store(tmp_path) as store:
+        for r in results + closed:
+            store.put(r)
+    rows = [line.split(" | ") for line in render(tmp_path)["report.md"].read_text().splitlines() if line.startswith("| ")]
+    seeds = {row[0].lstrip("| "): row[4] for row in rows[1:] if row[1] != "–"}
+    assert seeds == {"linear-probe": "3", "full-finetune": "2", "embed-logreg": "3 (the same run)"}, rows

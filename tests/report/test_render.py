@@ -357,8 +357,8 @@ def test_the_intervals_footer_is_true_of_a_row_with_one_seed(tmp_path: Path) -> 
     text = render(make_store(tmp_path, runs))["report.md"].read_text()
     footer = next(line for line in text.splitlines() if line.startswith("Runs:"))
     assert ("Intervals are 95%; those of b n = 16 carry the test set's sampling error alone (a bootstrap over test rows): "
-            "one run — one seed, or seeds that all gave the same predictions — so no seed variation is in them; the "
-            "others carry both the seed variation and the test set's sampling error") in footer
+            "one run — one seed, or seeds that are the same run (no rows drawn by seed and no optimiser step: a closed "
+            "form with every label or none) — so no seed variation is in them; the others carry both the seed variation and the test set's sampling error") in footer
 
 
 def test_produced_by_lists_every_command_that_wrote_the_store(tmp_path: Path) -> None:
