@@ -13,7 +13,7 @@ from headstart.backbones.registry import REGISTRY as BACKBONES
 from headstart.data import Dataset, SplitConfig
 from headstart.errors import ConfigError
 from headstart.run_checks import _same_data, _term_data, check_compatible, check_labelled
-from headstart.specs import RunSpec, TrainConfig
+from headstart.specs import STEP_SETTINGS, RunSpec, TrainConfig
 from headstart.strategies import get_strategy
 from headstart import tuning
 
@@ -99,12 +99,6 @@ def _terms(spec: RunSpec, strategy: Any) -> dict[str, Any]:
         # An option left unset (None) stays out of the key, so options added later keep earlier runs' keys.
         resolved[name] = {k: v for k, v in dataclasses.asdict(term_options(term, dict(given or {}))).items() if v is not None}
     return {"terms": resolved}
-
-
-# What the engine reads only while it takes optimiser steps. A strategy fitted in closed form (a solve, no backbone
-# rate: embed-logreg, embed-knn, tfidf-logreg, zero-shot, zero-shot-prompt) reads none of them.
-STEP_SETTINGS = ("lr", "head_lr", "epochs", "min_steps", "max_steps", "batch_size", "accumulate", "warmup", "schedule",
-                 "weight_decay", "clip", "patience", "evals_per_phase", "evals_per_epoch", "optimizer")
 
 
 def _closed_form_settings(cfg: TrainConfig, strategy: Any, modality: str) -> TrainConfig:
