@@ -231,3 +231,20 @@ def test_each_arm_counts_its_features_at_their_cost_whichever_arm_computed_them(
     clear_memory()  # another process: the cache file holds each row's cost
     again = run("embed-logreg")
     assert again.features_computed == 0.0 and again.feature_seconds == pytest.approx(first.feature_seconds)
+
+
+def test_the_learning_rate_trials_count_no_features_the_run_counts_them_once(toy, make_tiny, monkeypatch):
+    """linear-probe under --tune lr (a compare's default): its first trial computes the features, so its
+    ``tune_seconds`` held them besides the run's own count of them, and only when it was the first arm to run."""
+    import time
+
+    from headstart.recipe import _train_tuned
+
+    backbone = make_tiny(0)
+    original = type(backbone).forward
+    monkeypatch.setattr(type(backbone), "forward", lambda self, batch: time.sleep(0.3) or original(self, batch))
+    spec = RunSpec(data="toy", backbone="tiny", strategy="linear-probe", n=32, tune="lr",
+                   train=TrainConfig(max_steps=2, precision="fp32"))
+    _, report, trials, tune_seconds = _train_tuned(spec, toy, backbone, None)
+    assert trials and report.feature_seconds > 1.0, "every batch sleeps 0.3 s"
+    assert tune_seconds < report.feature_seconds / 2, "the trials' time is their steps', not the features'"
