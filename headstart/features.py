@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,6 @@ def embed_rows(backbone: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
         progress: told the rows embedded so far, 0 before the first batch and after each batch.
         seconds: (len(rows),) float64, filled with each row's share of its batch's wall time (what it cost to compute).
     """
-    import time
-
     from headstart.modes import module_modes, restore_modes
 
     if device is None:
@@ -181,8 +180,6 @@ class FeatureCache:
 
     def __call__(self, rows: np.ndarray) -> torch.Tensor:
         """(len(rows), dim) features, computing only the rows never computed before."""
-        import time
-
         features, done, seconds = _MEMORY[self.key]
         rows = np.asarray(rows, dtype=np.int64)
         self.read[torch.as_tensor(rows)] = True
