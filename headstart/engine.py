@@ -93,7 +93,9 @@ class FitReport:
     val_metrics: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time; ``recipe.train`` then counts its cached features at their cost (feature_seconds)
+    feature_seconds: float = 0.0  # what computing the cached features it read cost, whichever run computed them
+    features_computed: float = 0.0  # of the wall time, the seconds spent computing features (none when cached before)
     trainable_params: int = 0
     trained: list[str] = field(default_factory=list)  # names of every parameter that trained in some phase
     chosen: dict[str, Any] = field(default_factory=dict)  # hyperparameters closed-form phases chose on validation

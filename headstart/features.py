@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import torch
 from headstart.cache import cache_dir
 from headstart.precision import under
 
-_MEMORY: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+_MEMORY: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}  # key -> (features, done, seconds) per row
 
 
 FEATURES_VERSION = 2  # 2: rows embedded in batches of one length (``equal_length_batches``); files of 1 are not read
@@ -63,7 +64,7 @@ def equal_length_batches(lengths: list[int], batch_size: int) -> list[np.ndarray
 
 def embed_rows(backbone: torch.nn.Module, encoded: list, rows: np.ndarray, *, batch_size: int,
                autocast: Callable | None = None, device: torch.device | None = None,
-               progress: Callable[[int], None] | None = None) -> torch.Tensor:
+               progress: Callable[[int], None] | None = None, seconds: torch.Tensor | None = None) -> torch.Tensor:
     """(len(rows), dim) features of ``encoded[rows]`` on the CPU, batched by length, in eval mode.
 
     Each module's own mode is put back afterwards (frozen blocks inside a training model stay in eval mode).
@@ -73,6 +74,7 @@ def embed_rows(backbone: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
         device: where the batches go; default the backbone's parameters' device (give it for a backbone
             without parameters, such as TF-IDF).
         progress: told the rows embedded so far, 0 before the first batch and after each batch.
+        seconds: (len(rows),) float64, filled with each row's share of its batch's wall time (what it cost to compute).
     """
     from headstart.modes import module_modes, restore_modes
 
@@ -89,9 +91,12 @@ def embed_rows(backbone: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
             if progress:
                 progress(embedded)
             for batch in equal_length_batches(lengths, batch_size):  # cached features must not depend on their batch
+                began = time.perf_counter()
                 collated = {k: v.to(device) for k, v in backbone.collate([items[i] for i in batch]).items()}
                 with under(autocast):
-                    out[torch.as_tensor(batch)] = backbone(collated).float().cpu()
+                    out[torch.as_tensor(batch)] = backbone(collated).float().cpu()  # .cpu() waits for the device
+                if seconds is not None:
+                    seconds[torch.as_tensor(batch)] = (time.perf_counter() - began) / len(batch)
                 embedded += len(batch)
                 if progress:
                     progress(embedded)
@@ -112,6 +117,10 @@ class FeatureCache:
         persist: also keep features on disk under ``$HEADSTART_CACHE/features`` (shared by processes).
         progress: told ``(rows embedded, rows to embed)`` while a call computes rows never computed before (the
             minutes a probe's first run spends here said on its bar, ``progress.caching_counter``).
+
+    Each row keeps what computing it cost (its share of its batch's seconds, on disk too), so that what a run pays for
+    its features does not depend on which run computed them first: ``read_seconds`` is the cost of the rows this
+    object was asked for, ``computed_seconds`` the time its calls spent computing (0 when another run had).
     """
 
     def __init__(self, backbone: torch.nn.Module, encoded: list, data_hash: str, *, batch_size: int = 128,
@@ -125,9 +134,18 @@ class FeatureCache:
         self.key = feature_key(identity or backbone.describe(), data_hash)
         self.path = cache_dir() / "features" / f"{self.key}.safetensors" if persist else None
         if self.key not in _MEMORY:
-            _MEMORY[self.key] = self._load() or (torch.zeros(len(encoded), backbone.dim), torch.zeros(len(encoded), dtype=torch.bool))
+            _MEMORY[self.key] = self._load() or (torch.zeros(len(encoded), backbone.dim), torch.zeros(len(encoded), dtype=torch.bool),
+                                                 torch.zeros(len(encoded), dtype=torch.float64))
+        self.read = torch.zeros(len(encoded), dtype=torch.bool)  # the rows this object was asked for
+        self.computed_seconds = 0.0
 
-    def _load(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+    @property
+    def read_seconds(self) -> float:
+        """What computing the rows read so far cost, whichever run computed them: a run's features' time as it would
+        pay it alone, on a cold cache."""
+        return float(_MEMORY[self.key][2][self.read].sum())
+
+    def _load(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
         try:
             if self.path is None or not self.path.is_file():
                 return None
@@ -139,9 +157,9 @@ class FeatureCache:
             stored = load_file(str(self.path))
         except Exception:  # a truncated cache file is recomputed, never trusted
             return None
-        if stored["features"].shape != (len(self.encoded), self.backbone.dim):
-            return None
-        return stored["features"], stored["done"].bool()
+        if stored["features"].shape != (len(self.encoded), self.backbone.dim) or "seconds" not in stored:
+            return None  # a file without each row's cost (written before it was kept) is computed once more
+        return stored["features"], stored["done"].bool(), stored["seconds"].double()
 
     def _save(self) -> None:
         if self.path is None:
@@ -150,10 +168,11 @@ class FeatureCache:
 
         from headstart.atomic import write_atomic
 
-        features, done = _MEMORY[self.key]
+        features, done, seconds = _MEMORY[self.key]
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.path, lambda tmp: save_file({"features": features, "done": done.to(torch.uint8)}, str(tmp)),
+            write_atomic(self.path, lambda tmp: save_file({"features": features, "done": done.to(torch.uint8),
+                                                         "seconds": seconds}, str(tmp)),
                          point="write:features.safetensors")
         except Exception as exc:  # OSError, StoreError, or safetensors' own error: the cache is optional
             cache_unusable(self.path.parent, exc)
@@ -161,15 +180,20 @@ class FeatureCache:
 
     def __call__(self, rows: np.ndarray) -> torch.Tensor:
         """(len(rows), dim) features, computing only the rows never computed before."""
-        features, done = _MEMORY[self.key]
+        features, done, seconds = _MEMORY[self.key]
         rows = np.asarray(rows, dtype=np.int64)
+        self.read[torch.as_tensor(rows)] = True
         missing = np.unique(rows[~done[torch.as_tensor(rows)].numpy()])
         if len(missing):
+            began = time.perf_counter()
             told = (lambda done: self.progress(done, len(missing))) if self.progress else None
+            cost = torch.zeros(len(missing), dtype=torch.float64)
             features[torch.as_tensor(missing)] = embed_rows(self.backbone, self.encoded, missing, batch_size=self.batch_size,
-                                                            autocast=self.autocast, progress=told)
+                                                            autocast=self.autocast, progress=told, seconds=cost)
             done[torch.as_tensor(missing)] = True
+            seconds[torch.as_tensor(missing)] = cost
             self._save()
+            self.computed_seconds += time.perf_counter() - began
         return features[torch.as_tensor(rows)]
 
 

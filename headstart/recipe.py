@@ -178,9 +178,19 @@ def train(s: Setup, *, progress: ProgressFn | None = None, objective: Objective 
         else:
             report = fit_as(group)
     except StepsInterrupted as stop:  # the checkpoint it kept is recorded as a finished one is
-        _noted(stop.report, objective, nproc if spread else 1)
+        _noted(_charged(stop.report, cached), objective, nproc if spread else 1)
         raise
-    return _noted(report, objective, nproc if spread else 1)
+    return _noted(_charged(report, cached), objective, nproc if spread else 1)
+
+
+def _charged(report: FitReport, cached: Any) -> FitReport:
+    """``report`` with its cached features counted at what computing them costs (``FeatureCache.read_seconds``), not at
+    what this run spent on them: the first frozen-feature arm of a process computes them, the next reads them, and
+    each arm's seconds are then what it costs run alone, whichever order a compare lists them in."""
+    if cached is not None:
+        report.feature_seconds, report.features_computed = cached.read_seconds, cached.computed_seconds
+        report.seconds = max(0.0, report.seconds - cached.computed_seconds) + cached.read_seconds
+    return report
 
 
 def counts_rows(s: Setup) -> bool:
@@ -354,6 +364,7 @@ def _train_tuned(spec: RunSpec, data: Dataset | None, pretrained: torch.nn.Modul
     full_steps, count = budget_for(first.cfg, len(first.train_rows)).steps, [0]
     schedule = tuning.trial_steps(len(grid), full_steps)
     timed = [0.0, 0]  # wall seconds and steps of the trials finished: the pace the rest of the run is said at
+    computed = [0.0]  # the trials' seconds computing features: the final run counts the features at their cost
 
     def trial(v: float, steps: int, evals: int) -> FitReport:
         """One trial; its steps go to ``progress`` as what the run is doing, none of the run's own steps done (a
@@ -373,11 +384,12 @@ def _train_tuned(spec: RunSpec, data: Dataset | None, pretrained: torch.nn.Modul
         report = train(setup(tuning.trial_spec(spec, param, v, steps, evals), data=data, pretrained=pretrained),
                        progress=said if progress else None)
         timed[0], timed[1] = timed[0] + time.perf_counter() - began, timed[1] + steps
+        computed[0] += report.features_computed
         return report
 
     value, trials = tuning.halve(grid, param=param, full_steps=full_steps, evals_per_phase=first.cfg.evals_per_phase,
                                  trial=trial)
-    seconds = time.perf_counter() - started
+    seconds = max(0.0, time.perf_counter() - started - computed[0])
     s = setup(tuning.trial_spec(spec, param, value, spec.train.max_steps), data=data, pretrained=pretrained)
     return s, _trained(s, progress, nproc, chosen={param: value}, test=test), trials, seconds
 

@@ -13,7 +13,7 @@ from headstart.backbones.registry import REGISTRY as BACKBONES
 from headstart.data import Dataset, SplitConfig
 from headstart.errors import ConfigError
 from headstart.run_checks import _same_data, _term_data, check_compatible, check_labelled
-from headstart.specs import RunSpec, TrainConfig
+from headstart.specs import STEP_SETTINGS, RunSpec, TrainConfig
 from headstart.strategies import get_strategy
 from headstart import tuning
 
@@ -35,6 +35,7 @@ def resolve(spec: RunSpec, data: Dataset, pretrained: torch.nn.Module, *, split_
     cfg = dataclasses.replace(cfg, image_size=identity.get("image_size"))
     if strategy.head_only(modality_of(pretrained)):  # a compare's --augment never reaches a probe: no part of its run
         cfg = dataclasses.replace(cfg, augment="none")
+    cfg = _closed_form_settings(cfg, strategy, modality_of(pretrained))
     return {
         "data": {"name": data.name, "hash": data.hash, "task": data.task, "split": split_config.identity()},
         "backbone": identity.pop("name"),
@@ -98,6 +99,16 @@ def _terms(spec: RunSpec, strategy: Any) -> dict[str, Any]:
         # An option left unset (None) stays out of the key, so options added later keep earlier runs' keys.
         resolved[name] = {k: v for k, v in dataclasses.asdict(term_options(term, dict(given or {}))).items() if v is not None}
     return {"terms": resolved}
+
+
+def _closed_form_settings(cfg: TrainConfig, strategy: Any, modality: str) -> TrainConfig:
+    """``cfg`` with the ``STEP_SETTINGS`` of a closed-form strategy put back to its defaults: a compare's --max-steps 6
+    (or --lr, --batch-size) reaches its stepping arms only, so the closed-form arm keeps one key and one label
+    whatever those are. Their defaults, not their removal: a closed-form run stored with them unset keeps its key."""
+    if not strategy.solved or "lr" in strategy.defaults_for(modality):  # setfit steps through its encoder: it reads them
+        return cfg
+    default = TrainConfig().with_defaults(strategy.defaults_for(modality))
+    return dataclasses.replace(cfg, **{name: getattr(default, name) for name in STEP_SETTINGS})
 
 
 def _train_identity(cfg: TrainConfig, precision: str) -> dict[str, Any]:

@@ -78,7 +78,9 @@ class RunResult:
         val_metrics: validation metrics of the restored best weights.
         chosen: hyperparameters picked on validation (``{"lr": 2e-5}`` under --tune lr, ``{"C": 1.0}`` for embed-logreg),
             with what a closed-form phase recorded (``RECORDED``) and what a one-value grid set (``given``).
-        train_seconds: wall time of training (excluding test evaluation).
+        train_seconds: wall time of training (excluding test evaluation), with the backbone's cached features counted
+            at what computing them costs (``record["feature_seconds"]``), whether this run or an earlier one computed
+            them: what the run costs alone on a cold cache, not what it cost after another arm cached its features.
         eval_seconds: wall time of the test evaluation.
         trainable_params: parameters updated by the strategy (head included).
         total_params: all parameters of the model (backbone + head).
@@ -94,6 +96,8 @@ class RunResult:
             absent for runs stored before it, or that validated otherwise), ``test``
             (``{"predicted": [...], "target": [...]}`` per test row, class indices, for intervals over test rows) and,
             under a ``max_test`` cap, ``test_split_rows`` (the test split's rows without it: whether the cap cut any);
+            ``feature_seconds`` where it trained on the backbone's cached features (their part of ``train_seconds``;
+            absent for runs stored before it, whose ``train_seconds`` is what they spent, features or none);
             ``estimates`` where an objective term estimated something before training (importance weighting's weights:
             ``{"importance": {"domain_accuracy", "ess", "clipped"}}``; ``term_estimates`` reads older runs too).
     """

@@ -40,7 +40,8 @@ def unscored(spec: RunSpec, s: Any, report: FitReport, chosen: dict[str, Any], t
     common = dict(key=run_key(resolved), spec=resolved, train_seconds=report.seconds + tune_seconds, steps=report.steps,
                   trainable_params=report.trainable_params, total_params=count_parameters(s.model),
                   record={**run_record(s, report, tuned=bool(trials)),
-                          **({"estimates": report.estimates} if report.estimates else {})})
+                          **({"estimates": report.estimates} if report.estimates else {}),
+                          **({"feature_seconds": round(report.feature_seconds, 3)} if report.feature_seconds else {})})
     if report.status != "done":
         return RunResult(status=report.status, chosen=chosen, error=report.error, **common)
     chosen = {**chosen, **({"tune_seconds": round(tune_seconds, 2), "trials": trials} if trials else {})}

@@ -74,6 +74,13 @@ def check_image_size(size: Any) -> None:
                           f"is {16 * 3 * 4 * size ** 2 / 1e9:.0f} GB of input alone), got {size}; try --image-size 224")
 
 
+# What the engine reads only while it takes optimiser steps. A strategy fitted in closed form (a solve, no backbone
+# rate: embed-logreg, embed-knn, tfidf-logreg, zero-shot, zero-shot-prompt, icl) reads none of them: ``resolve`` puts
+# them back to its defaults, and an arm's label (``analysis.arms``) leaves them out of such a run's settings.
+STEP_SETTINGS = ("lr", "head_lr", "epochs", "min_steps", "max_steps", "batch_size", "accumulate", "warmup", "schedule",
+                 "weight_decay", "clip", "patience", "evals_per_phase", "evals_per_epoch", "optimizer")
+
+
 @settings_class
 @dataclass(frozen=True)
 class TrainConfig:

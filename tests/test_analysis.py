@@ -730,3 +730,17 @@ def test_a_pick_on_two_seeds_says_its_intervals_decide_little_even_alone() -> No
     (text,) = [r["text"] for r in analysis.summarize(results)["recommendation"]]
     assert "on 2 seeds an interval spans 12.7 standard errors (t with 1 degree of freedom), so these intervals decide " \
            "little" in text and "differences" not in text, text
+
+
+def test_an_arm_on_cached_features_says_their_part_of_its_train_time_and_its_steps_leave_it_out() -> None:
+    """Each arm that reads the backbone's cached features counts them (``record["feature_seconds"]``): the recommendation
+    says which part of its seconds they are, and s / step is its steps' own."""
+    import dataclasses
+
+    probe = dataclasses.replace(run("linear-probe", 16, 0, 0.8, seconds=5.0, record={"feature_seconds": 4.0}), steps=10)
+    solved = run("embed-logreg", 16, 0, 0.7, seconds=4.5, record={"feature_seconds": 4.0})
+    rows = {r["strategy"]: r for r in analysis.curves([probe, solved])}
+    assert rows["linear-probe"]["seconds_per_step"] == pytest.approx(0.1)
+    assert rows["linear-probe"]["feature_seconds"] == pytest.approx(4.0)
+    (band,) = analysis.recommend([probe, solved])
+    assert "5 s to train (4 s of it computing the backbone's features, counted for every arm that reads them)" in band["text"]

@@ -62,7 +62,7 @@ def assert_nothing_torn(out: Path, cache: Path) -> None:
     if (out / "report.md").exists():
         assert (out / "report.md").read_text().startswith("#")
     for path in (cache / "features").glob("*.safetensors"):
-        assert set(load_file(str(path))) == {"features", "done"}
+        assert set(load_file(str(path))) == {"features", "done", "seconds"}
 
 
 @pytest.fixture(scope="module")

@@ -206,3 +206,45 @@ def test_a_probe_says_it_caches_features_before_its_first_step(toy, make_tiny):
     seen.clear()
     train(s, progress=lambda done, total, info: seen.append((done, total, info)))
     assert not any("setup" in info for _, _, info in seen), "cached already: nothing to say"
+
+
+def test_each_arm_counts_its_features_at_their_cost_whichever_arm_computed_them(toy, make_tiny, monkeypatch):
+    """The first frozen-feature arm of a compare computes the backbone's features, the next reads them: linear-probe
+    listed first took 8 s at n = 16 and 0.14 s listed second, and the recommendation read those seconds. Each arm now
+    counts the features it reads at what computing them cost (``feature_seconds``, kept per row, on disk too), and
+    only its own work beside them: listed second, or run after a cache file was written, it counts the same."""
+    import time
+
+    backbone = make_tiny(0)
+    original = type(backbone).forward
+    monkeypatch.setattr(type(backbone), "forward", lambda self, batch: time.sleep(0.01) or original(self, batch))
+    cfg = TrainConfig(max_steps=3, precision="fp32")
+
+    def run(strategy: str):
+        return train(setup(RunSpec(data="toy", backbone="tiny", strategy=strategy, n=32, train=cfg), data=toy,
+                           pretrained=backbone))
+
+    first, second = run("linear-probe"), run("embed-logreg")
+    assert first.features_computed > 0.01 and second.features_computed == 0.0, "the second arm read them from the cache"
+    assert second.feature_seconds == pytest.approx(first.feature_seconds) and first.feature_seconds > 0.01
+    assert second.seconds >= second.feature_seconds and first.seconds >= first.feature_seconds
+    clear_memory()  # another process: the cache file holds each row's cost
+    again = run("embed-logreg")
+    assert again.features_computed == 0.0 and again.feature_seconds == pytest.approx(first.feature_seconds)
+
+
+def test_the_learning_rate_trials_count_no_features_the_run_counts_them_once(toy, make_tiny, monkeypatch):
+    """linear-probe under --tune lr (a compare's default): its first trial computes the features, so its
+    ``tune_seconds`` held them besides the run's own count of them, and only when it was the first arm to run."""
+    import time
+
+    from headstart.recipe import _train_tuned
+
+    backbone = make_tiny(0)
+    original = type(backbone).forward
+    monkeypatch.setattr(type(backbone), "forward", lambda self, batch: time.sleep(0.3) or original(self, batch))
+    spec = RunSpec(data="toy", backbone="tiny", strategy="linear-probe", n=32, tune="lr",
+                   train=TrainConfig(max_steps=2, precision="fp32"))
+    _, report, trials, tune_seconds = _train_tuned(spec, toy, backbone, None)
+    assert trials and report.feature_seconds > 1.0, "every batch sleeps 0.3 s"
+    assert tune_seconds < report.feature_seconds / 2, "the trials' time is their steps', not the features'"

@@ -88,8 +88,11 @@ def label_arms(results: list[RunResult]) -> dict[str, str]:
     unset (its default) is not shown, so ``lora`` beside ``lora[targets=all-linear]``; labels stay distinct, as two
     arms differ in a setting that at least one of them sets."""
     by_name: dict[tuple[str, tuple[str, ...]], dict[str, dict[str, Any]]] = defaultdict(dict)
+    known: dict[str, str] = {}  # a run's arm_key -> the key of the arm it is labelled as (closed_form_spec)
     for r in results:
-        by_name[(str(r.spec.get("strategy")), tuple(sorted(r.spec.get("terms") or {})))][arm_key(r.spec)] = _flat(r.spec)
+        spec = closed_form_spec(r)
+        known[arm_key(r.spec)] = arm_key(spec)
+        by_name[(str(spec.get("strategy")), tuple(sorted(spec.get("terms") or {})))][arm_key(spec)] = _flat(spec)
     labels = {}
     for (strategy, terms), arms in by_name.items():
         names = sorted({n for flat in arms.values() for n in flat})
@@ -101,7 +104,22 @@ def label_arms(results: list[RunResult]) -> dict[str, str]:
                 return f"[{', '.join(values)}]" if values else ""
 
             labels[key] = strategy + shown("") + "".join(f"+{t}{shown(f'{t}.')}" for t in terms)
-    return labels
+    return {key: labels[arm] for key, arm in known.items()}
+
+
+def closed_form_spec(result: RunResult) -> dict[str, Any]:
+    """``result.spec``, without the step settings (``specs.STEP_SETTINGS``) where its record says it was fitted in
+    closed form (no planned step, no backbone rate, no steps inside its solve): it read none of them. A run stored
+    before ``resolve`` put them back to their defaults (embed-logreg under a compare's --max-steps 5) is then one arm
+    with those stored after, not ``embed-logreg[max_steps=5]`` beside ``embed-logreg``."""
+    from headstart.specs import STEP_SETTINGS
+
+    budget = (result.record or {}).get("budget") or {}
+    closed = bool(budget) and (not budget.get("planned_steps") and budget.get("lr") is None and not result.steps
+              and "pair_steps" not in (result.chosen or {}))
+    if not closed or not isinstance(result.spec.get("train"), dict):
+        return result.spec
+    return {**result.spec, "train": {k: v for k, v in result.spec["train"].items() if k not in STEP_SETTINGS}}
 
 
 def with_arms(results: list[RunResult]) -> list[RunResult]:

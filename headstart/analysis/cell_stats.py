@@ -50,7 +50,8 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
 
     Returns:
         Rows ``{strategy, n, n_actual, mean, ci_low, ci_high, std, seeds, runs, val_mean, interval, train_seconds,
-        trainable_params, saved_bytes, seconds_per_step, chosen, budget, note}``, sorted by strategy then size;
+        trainable_params, saved_bytes, seconds_per_step, feature_seconds (of train_seconds: the cached features),
+        chosen, budget, note}``, sorted by strategy then size;
         ``interval`` says what the interval covers ("seeds and test rows", "test rows", "seeds", "none": one run with
         no rows, or every seed and resample agreed, when ``no_interval`` says why, as ``stats.interval``) and ``note``
         when a cell is one run or has no interval.
@@ -73,7 +74,7 @@ def curves(results: list[RunResult], metric: str = "accuracy", *, confidence: fl
             "val_mean": (math.fsum(cell.val_by_seed.values()) / len(cell.val_by_seed)) if cell.has_validation else None,
             "interval": " and ".join(covers) or "none", "train_seconds": cell.train_seconds,
             "trainable_params": cell.trainable_params, "saved_bytes": cell.saved_bytes, "seconds_per_step": cell.seconds_per_step,
-            "chosen": cell.chosen, "budget": cell.budget, "note": note,
+            "feature_seconds": cell.feature_seconds, "chosen": cell.chosen, "budget": cell.budget, "note": note,
             **({"no_interval": ci["no_interval"]} if ci.get("no_interval") else {}),
         })
     return rows

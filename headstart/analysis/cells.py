@@ -50,6 +50,7 @@ class Cell:
     trainable_params: int
     saved_bytes: int = 0
     seconds_per_step: float = 0.0  # the final run's wall time per optimiser step (validation passes in, tuning trials out)
+    feature_seconds: float = 0.0  # of train_seconds, computing the backbone's cached features (each arm reading them counts them)
     chosen: str = ""  # what validation chose across seeds, e.g. "lr 2e-05 (2), 5e-05 (1)"
     val_by_seed: dict[int, float] = field(default_factory=dict)  # the same metric on validation, where stored
     predicted: dict[int, np.ndarray] = field(default_factory=dict)
@@ -117,9 +118,11 @@ def _rows(runs: list[RunResult]) -> tuple[dict[int, np.ndarray], np.ndarray | No
 
 def step_seconds(result: RunResult) -> float:
     """Seconds per optimiser step of the run itself: ``train_seconds`` less its learning-rate trials (``tune_seconds``,
-    which ran other steps), over its steps."""
+    which ran other steps) and its backbone's cached features (``feature_seconds``, computed once before any step),
+    over its steps."""
     tuning = (result.chosen or {}).get("tune_seconds") or 0.0
-    return max(result.train_seconds - float(tuning), 0.0) / result.steps
+    features = (result.record or {}).get("feature_seconds") or 0.0
+    return max(result.train_seconds - float(tuning) - float(features), 0.0) / result.steps
 
 
 def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str, int | str], Cell]:
@@ -157,6 +160,7 @@ def cells(results: list[RunResult], metric: str = "accuracy") -> dict[tuple[str,
             strategy=strategy, n=n, n_actual=max(int(r.spec.get("n", 0)) for r in runs),
             by_seed={s: math.fsum(v) / len(v) for s, v in by_seed.items()},
             train_seconds=math.fsum(r.train_seconds for r in runs) / len(runs),
+            feature_seconds=math.fsum(float((r.record or {}).get("feature_seconds") or 0.0) for r in runs) / len(runs),
             trainable_params=max(r.trainable_params for r in runs),
             saved_bytes=max(r.saved_bytes for r in runs),
             seconds_per_step=math.fsum(step_seconds(r) for r in runs if r.steps) / max(1, sum(1 for r in runs if r.steps)),

@@ -113,7 +113,8 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
             "reason": "best" if pick is best else "cheaper", "mean": ci["mean"], "ci": [ci["ci_low"], ci["ci_high"]],
             "score_text": _score_text(ci["mean"], ci, metric), "chosen_on": chosen_on(at_n),
             "label_free": pick.label_free,
-            "train_seconds": pick.train_seconds, "best_seconds": best.train_seconds, "trainable_params": pick.trainable_params, "versus": versus,
+            "train_seconds": pick.train_seconds, "feature_seconds": pick.feature_seconds, "best_seconds": best.train_seconds,
+            "trainable_params": pick.trainable_params, "versus": versus,
             "equivalence": equivalence, "undecided": undecided if pick is best else None}
 
 
@@ -142,12 +143,21 @@ def _spans_zero(difference: dict[str, Any]) -> bool:
     return bool(difference.get("has_ci", difference.get("pairs", 0) >= 2)) and low < 0 < high
 
 
+def _features_text(first: dict[str, Any]) -> str:
+    """The note after its seconds where the pick trained on the backbone's cached features ("3.9 s of it computing the
+    backbone's features ..."): every arm that reads them counts them at what they cost to compute, as it would pay run
+    alone, whichever arm computed them."""
+    features = first.get("feature_seconds") or 0.0
+    return (f" ({_seconds(features)} of it computing the backbone's features, counted for every arm that reads them)"
+            if features else "")
+
+
 def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool) -> str:
     name, at = first["strategy"], format_n(first["n"], first["n_actual"])
     if first.get("label_free") or first["n"] == 0:  # a head set from descriptions, or an LM asked in words: nothing learned
         cost = f"{_seconds(first['train_seconds'])} to set up, no weight learned from labels"
     else:
-        cost = f"{_seconds(first['train_seconds'])} to train, {_params(first['trainable_params'])} trainable parameters"
+        cost = f"{_seconds(first['train_seconds'])} to train{_features_text(first)}, {_params(first['trainable_params'])} trainable parameters"
     on = first["chosen_on"]
     reads = "; it reads none of the labels: its n = 0 runs" if first.get("label_free") else ""
     if first["reason"] == "cheaper":

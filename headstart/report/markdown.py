@@ -220,6 +220,9 @@ def report_markdown(summary: dict[str, Any], *, title: str, command: str | list[
     if any(r.get("chosen") for r in summary["curves"]):
         lines += ["", "Train time holds a tuned run's learning-rate trials (what the result cost); s / step is the final "
                   "run's own, its validation checks included."]
+    if any(r.get("feature_seconds") for r in summary["curves"]):
+        lines += ["", "Train time counts the backbone's cached features in every arm that reads them, at what computing "
+                  "them cost (run alone, an arm computes them itself), whichever arm of the sweep computed them first."]
     if retained:
         lines += ["", "## Forgetting", "",
                   "Retention: a linear probe on the adapted encoder's features over one on the original's, fitted on the "

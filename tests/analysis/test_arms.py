@@ -51,3 +51,23 @@ def test_a_progress_label_writes_label_texts_as_the_flag_takes_them_not_as_a_pyt
     assert spec_label(spec) == 'zero-shot-prompt[descriptions=rotten="negative",fresh="positive", shots=1,2]'
     assert spec_label({"strategy": "zero-shot", "options": {"descriptions": {"fresh": "a good film"}}}) == \
         'zero-shot[descriptions=fresh="a good film"]'
+
+
+def test_a_closed_form_run_stored_with_a_compares_max_steps_is_one_arm_with_those_stored_after():
+    """embed-logreg stored under a compare's --max-steps 5, then resolved with its step settings at their defaults
+    (``resolve``): the report showed ``embed-logreg[max_steps=5]`` beside ``embed-logreg``, both closed form. A run that
+    took steps (linear-probe) keeps them apart; so does setfit, whose solve steps (``pair_steps``)."""
+    closed = {"budget": {"planned_steps": 0, "steps": 0, "lr": None, "max_steps": 5}}
+
+    def run(key: str, strategy: str, max_steps: int | None, record: dict, **fields) -> RunResult:
+        spec = {"strategy": strategy, "options": {}, "train": {"max_steps": max_steps, "lr": 1e-5, "metric": "auto"}}
+        return RunResult(key, spec, "done", record=record, **fields)
+
+    old, new = run("a", "embed-logreg", 5, closed), run("b", "embed-logreg", None, closed)
+    stepped = {"budget": {"planned_steps": 5, "steps": 5, "lr": None, "max_steps": 5}}
+    probes = [run("c", "linear-probe", 5, stepped, steps=5), run("d", "linear-probe", 6, stepped, steps=6)]
+    setfit = [run("e", "setfit", 5, closed, chosen={"pair_steps": 5}), run("f", "setfit", None, closed, chosen={"pair_steps": 9})]
+    labels = label_arms([old, new, *probes, *setfit])
+    assert labels[arm_key(old.spec)] == labels[arm_key(new.spec)] == "embed-logreg"
+    assert sorted(labels[arm_key(r.spec)] for r in probes) == ["linear-probe[max_steps=5]", "linear-probe[max_steps=6]"]
+    assert sorted(labels[arm_key(r.spec)] for r in setfit) == ["setfit", "setfit[max_steps=5]"]

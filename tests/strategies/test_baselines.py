@@ -155,11 +155,20 @@ def test_fitting_and_selection_never_read_a_test_row(name, toy, monkeypatch):
     read: list[int] = []
     real_cache = run_module.feature_cache
 
+    class Recorded:  # the cache, its rows read recorded (what it costs, read_seconds, from the cache itself)
+        def __init__(self, cache):
+            self.cache = cache
+
+        def __call__(self, rows):
+            read.extend(np.asarray(rows).tolist())
+            return self.cache(rows)
+
+        def __getattr__(self, name):
+            return getattr(self.cache, name)
+
     def recording_cache(s, **options):
         cache = real_cache(s, **options)
-        if cache is None:
-            return None
-        return lambda rows: (read.extend(np.asarray(rows).tolist()), cache(rows))[1]
+        return None if cache is None else Recorded(cache)
 
     fit_sizes: list[int] = []
     real_fit = classical.fit_linear
