@@ -186,7 +186,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     claim(out, "compare")  # adapt writes a compare store: before anything loads
     check_not_a_compare(Path(out))
     if command is None:  # the report's "Produced by": the CLI passes its command line, Python gets its call
-        from headstart.api_compare import call_text
+        from headstart.surface import call_text
 
         command = call_text("headstart.adapt", adapt, locals())
     name, mapping = parse_eval_data(target, "--target")

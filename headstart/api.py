@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ from headstart.fit_result import FitResult, Interrupted, split_name, with_scores
 from headstart.python_checks import flags_checked, python_named
 from headstart.arm_text import terms_of
 from headstart.data.memory import names_passed_data
-from headstart.progress import ProgressFn, scoring_counter
+from headstart.progress import ProgressFn, progress_callback, scoring_counter
 from headstart.fit_checks import budget_notes, check_settings_used, check_tune_and_rate, grid_edge_note
 from headstart.same_run import check_replaces_same_run, saved_beside
 from headstart.arguments import as_table, parse_n
@@ -303,31 +301,6 @@ def _peak_rss() -> int:
     except ImportError:  # not on Windows
         return 0
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports kB
-
-
-@contextmanager
-def progress_callback(progress: Any, description: str) -> Iterator[ProgressFn | None]:
-    """``progress`` as the callback ``evaluate``, ``sft`` and ``prefer`` tell: True draws the CLI's bar on stderr
-    (``progress_bar(description)``), False or None none, a function ``(done, total, info)`` is used as it is.
-
-    Raises:
-        ConfigError: anything else, named.
-    """
-    check_progress(progress)
-    if isinstance(progress, bool):
-        from headstart.progress import progress_bar
-
-        with progress_bar(description, enabled=progress) as update:
-            yield update
-        return
-    yield progress
-
-
-def check_progress(progress: Any) -> None:
-    """Refuse a ``progress`` that is neither a bool, None nor a function (``progress_callback``'s), before anything runs."""
-    if progress is not None and not isinstance(progress, bool) and not callable(progress):
-        raise ConfigError(f"progress must be True (a bar on stderr), False, None or a function (done, total, info), got "
-                          f"{type(progress).__name__} {progress!r:.40}; e.g. progress=True")
 
 
 @python_named

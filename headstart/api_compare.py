@@ -1,6 +1,6 @@
 """``compare`` ~ ``headstart compare``: every arm x size x seed stored and reported; ``run_compare`` on a built sweep
-(the CLI's compare and ``adapt`` run through it), the plan line it says before it trains, and ``call_text``, the call
-a report names as what produced it."""
+(the CLI's compare and ``adapt`` run through it) and the plan line it says before it trains (the call a report names
+as what produced it is ``surface.call_text``)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from headstart.errors import ConfigError
 from headstart.python_checks import flags_checked
 from headstart.arguments import as_table
 from headstart.specs import TrainConfig
+from headstart.surface import call_text
 from headstart.tracking import check_report_to
 
 
@@ -206,32 +207,6 @@ def with_label_descriptions(sweep: Any, described: str | dict[str, str] | list) 
     pairs = label_texts(described)
     options = {**sweep.options, **{name: {**sweep.options.get(name, {}), "descriptions": pairs} for name in readers}}
     return dataclasses.replace(sweep, options=options)
-
-
-def call_text(name: str, function: Any, arguments: dict[str, Any]) -> str:
-    """``name(...)`` with the arguments that differ from ``function``'s defaults, as Python would read them back:
-    ``headstart.compare(strategies='lora', seeds=3, config=TrainConfig(max_steps=20))``. An object given for data (a
-    Dataset, a DataFrame) is named by its type, its contents being no literal."""
-    import inspect
-
-    parts = [f"{p.name}={_literal(arguments[p.name])}" for p in inspect.signature(function).parameters.values()
-             if p.name in arguments and not (_is_literal(arguments[p.name]) and arguments[p.name] == p.default)]
-    return f"{name}({', '.join(parts)})"
-
-
-def _is_literal(value: Any) -> bool:
-    return value is None or isinstance(value, (str, int, float, bool, Path)) or (
-        isinstance(value, (list, tuple, dict)) and all(_is_literal(v) for v in (value.values() if isinstance(value, dict) else value)))
-
-
-def _literal(value: Any) -> str:
-    if isinstance(value, Path):
-        return repr(str(value))
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # only the fields set away from their defaults
-        fields = [f"{f.name}={_literal(getattr(value, f.name))}" for f in dataclasses.fields(value)
-                  if f.default is not dataclasses.MISSING and getattr(value, f.name) != f.default]
-        return f"{type(value).__name__}({', '.join(fields)})"
-    return repr(value) if _is_literal(value) else f"<{type(value).__name__}>"
 
 
 def run_compare(sweep: Any, out: str | Path, *, workers: int = 1, command: str = "", progress: bool = False,

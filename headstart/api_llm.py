@@ -28,7 +28,7 @@ def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, pro
     ``out`` holding a run of other settings, or a prefer run, is refused before anything loads unless ``overwrite``;
     the same run asked for again replaces itself (``headstart.llm.same_run``). ``progress=True`` draws the CLI's bar on
     stderr (None, the default, and False: none); a function ``progress(done, total, info)`` follows the steps."""
-    from headstart.api import check_progress
+    from headstart.progress import check_progress
     from headstart.llm.sft import ADAPTER_SETTINGS, SftConfig, check_adapter_given, run_sft
     from headstart.arguments import as_config
 
@@ -46,7 +46,7 @@ def sft(data: str = "rotten-tomatoes-sft", *, out: str | Path | None = None, pro
         if not overwrite:
             check_replaces_same_run(out, sft_request(settings, data, prompt_column=prompt_column,
                                                      response_column=response_column, group_column=group_column), SftConfig)
-    from headstart.api import progress_callback
+    from headstart.progress import progress_callback
 
     with progress_callback(progress, "sft") as update:  # True: the CLI's bar
         return run_sft(data, settings, prompt_column=prompt_column, response_column=response_column,
@@ -61,7 +61,7 @@ def prefer(data: str = "rotten-tomatoes-preferences", *, out: str | Path | None 
     Ctrl-C during the steps saves the best checkpoint so far, then raises ``Interrupted``, as ``sft`` does; ``out``
     holding another run (of other settings, or an sft run) is refused unless ``overwrite``, as ``sft`` refuses it;
     ``progress`` as ``sft``'s."""
-    from headstart.api import check_progress
+    from headstart.progress import check_progress
     from headstart.llm.dpo import PreferConfig, run_prefer
     from headstart.arguments import as_config
 
@@ -80,7 +80,7 @@ def prefer(data: str = "rotten-tomatoes-preferences", *, out: str | Path | None 
             check_replaces_same_run(out, prefer_request(settings, data, prompt_column=prompt_column, chosen_column=chosen_column,
                                                         rejected_column=rejected_column, group_column=group_column),
                                    PreferConfig)
-    from headstart.api import progress_callback
+    from headstart.progress import progress_callback
 
     with progress_callback(progress, "prefer") as update:  # True: the CLI's bar
         return run_prefer(data, settings, prompt_column=prompt_column, chosen_column=chosen_column,

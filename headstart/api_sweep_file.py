@@ -51,7 +51,7 @@ def reading_sweep_file(function: Callable[..., Any]) -> Callable[..., Any]:
         # None where None is the default is no value given (a caller forwarding its own None keeps the file's);
         # where the default is another value (tune's "lr"), None is one
         given = {k: v for k, v in bound.items() if v is not None or signature.parameters[k].default is not None}
-        from headstart.api_compare import call_text
+        from headstart.surface import call_text
 
         return function(**file_arguments(Path(given["config"]), dict(given),
                                          command=call_text(f"headstart.{function.__name__}", function, given)))

@@ -70,7 +70,7 @@ class FitResult:
     def evaluate(self, split: str = "test", *, progress: ProgressFn | bool | None = None) -> dict[str, Any]:
         """Metrics of the model in memory on ``split`` (``headstart.evaluate``'s); ``progress=True`` draws the CLI's
         bar, a function ``progress(done, total, info)`` follows the rows scored (``progress.scoring_counter``), as there."""
-        from headstart.api import progress_callback
+        from headstart.progress import progress_callback
         from headstart.loaded import evaluate_loaded
         from headstart.progress import scoring_counter
 

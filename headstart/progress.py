@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+from headstart.errors import ConfigError
+
 ProgressFn = Callable[[int, int, dict[str, Any]], None]
 LOG_EVERY = 15.0
 
@@ -253,3 +255,26 @@ def _remaining_column():
             return Text(clock_text(None if eta is UNKNOWN else 0.0 if task.finished else eta), style="progress.remaining")
 
     return Remaining()
+
+
+@contextmanager
+def progress_callback(progress: Any, description: str) -> Iterator[ProgressFn | None]:
+    """``progress`` as the callback ``evaluate``, ``sft`` and ``prefer`` tell: True draws the CLI's bar on stderr
+    (``progress_bar(description)``), False or None none, a function ``(done, total, info)`` is used as it is.
+
+    Raises:
+        ConfigError: anything else, named.
+    """
+    check_progress(progress)
+    if isinstance(progress, bool):
+        with progress_bar(description, enabled=progress) as update:
+            yield update
+        return
+    yield progress
+
+
+def check_progress(progress: Any) -> None:
+    """Refuse a ``progress`` that is neither a bool, None nor a function (``progress_callback``'s), before anything runs."""
+    if progress is not None and not isinstance(progress, bool) and not callable(progress):
+        raise ConfigError(f"progress must be True (a bar on stderr), False, None or a function (done, total, info), got "
+                          f"{type(progress).__name__} {progress!r:.40}; e.g. progress=True")

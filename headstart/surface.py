@@ -1,11 +1,14 @@
-"""Who calls headstart, the CLI or Python, and a message's ``--flag``s in the caller's words (``n=64``, ``lr = 1e-5``)."""
+"""Who calls headstart, the CLI or Python, and a message's ``--flag``s in the caller's words (``n=64``, ``lr = 1e-5``);
+a Python call as written (``call_text``: what a report names as having produced it)."""
 
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import json
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 
@@ -112,3 +115,29 @@ def toml_text(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return f"[{', '.join(map(toml_text, value))}]"
     return repr(value)
+
+
+def call_text(name: str, function: Any, arguments: dict[str, Any]) -> str:
+    """``name(...)`` with the arguments that differ from ``function``'s defaults, as Python would read them back:
+    ``headstart.compare(strategies='lora', seeds=3, config=TrainConfig(max_steps=20))``. An object given for data (a
+    Dataset, a DataFrame) is named by its type, its contents being no literal."""
+    import inspect
+
+    parts = [f"{p.name}={_literal(arguments[p.name])}" for p in inspect.signature(function).parameters.values()
+             if p.name in arguments and not (_is_literal(arguments[p.name]) and arguments[p.name] == p.default)]
+    return f"{name}({', '.join(parts)})"
+
+
+def _is_literal(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool, Path)) or (
+        isinstance(value, (list, tuple, dict)) and all(_is_literal(v) for v in (value.values() if isinstance(value, dict) else value)))
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, Path):
+        return repr(str(value))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # only the fields set away from their defaults
+        fields = [f"{f.name}={_literal(getattr(value, f.name))}" for f in dataclasses.fields(value)
+                  if f.default is not dataclasses.MISSING and getattr(value, f.name) != f.default]
+        return f"{type(value).__name__}({', '.join(fields)})"
+    return repr(value) if _is_literal(value) else f"<{type(value).__name__}>"
