@@ -193,7 +193,7 @@ def _run_cells(todo, store, owner, out: Path, outcome: SweepOutcome, progress, e
 
             def record(store: Any, key: str, resolved: dict[str, Any], result: RunResult, outcome: SweepOutcome) -> None:
                 _record(store, key, resolved, result, outcome)
-                eta.finished(key, result.train_seconds)
+                eta.finished(key, steps_seconds(result))
 
             run_ray(todo, store, owner, heartbeat, outcome, progress, address=address,
                     hooks=SweepHooks(work=worker_cell, record=record, label=_label, lease_seconds=LEASE_SECONDS,
@@ -286,9 +286,18 @@ def _run_inline(todo, store, owner, heartbeat, outcome, progress, eta: SweepEta)
             with heartbeat.lock:
                 heartbeat.active.pop(key, None)
         _record(store, key, resolved, result, outcome)
-        eta.finished(key, result.train_seconds)
+        eta.finished(key, steps_seconds(result))
         if progress:
             progress(done + 1, len(todo), {"cell": _label(resolved), "last": result.status})
+
+
+def steps_seconds(result: RunResult) -> float:
+    """``result``'s train time less its cached features' charge (``feature_seconds``: what computing them cost, charged
+    to every arm that reads them, whichever computed them): what the sweep's ETA learns an arm's steps cost from. The
+    cell that did compute them spent that time, and its wall time minus this counts it in its overhead, as before."""
+    if result.train_seconds <= 0:  # failed: the ETA counts it so
+        return result.train_seconds
+    return max(1e-6, result.train_seconds - float((result.record or {}).get("feature_seconds") or 0.0))
 
 
 def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta: SweepEta) -> None:
@@ -327,7 +336,7 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta: Sw
                     with heartbeat.lock:
                         heartbeat.active.pop(key, None)
                     _record(store, key, resolved, result, outcome)
-                    eta.finished(key, result.train_seconds)
+                    eta.finished(key, steps_seconds(result))
                     held.pop(key, None)
                     done += 1
                     if progress:

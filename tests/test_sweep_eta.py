@@ -282,3 +282,20 @@ def test_a_cells_scoring_after_its_steps_counts_the_time_its_arm_took_to_score()
     now[0] = 170.0  # scoring 8 s longer than its arm's did: 8 s more, not "?" or 0
     update(1.999, 2, {"cell": "ft", "then": "scoring the test split, 590/600 rows"})
     assert seen[-1] == pytest.approx(8.0)
+
+
+def test_the_eta_learns_an_arms_steps_without_the_cached_features_charged_to_every_arm_that_reads_them():
+    """Each arm reading cached features is charged what computing them cost (``feature_seconds``), whichever arm
+    computed them: a 3 s cell charged 120 s of features made the next such cell read 121 s left."""
+    from headstart.results import RunResult
+    from headstart.sweep import steps_seconds
+
+    now = [0.0]
+    todo = [cell("probe", 64, seed) for seed in range(2)]
+    eta = SweepEta(todo, lambda resolved: resolved["arm"], clock=lambda: now[0])
+    read = RunResult(key="probe/64/0", spec={}, status="done", train_seconds=121.0, record={"feature_seconds": 120.0})
+    eta.started("probe/64/0")
+    now[0] = 3.0  # its wall time: it read the features another arm computed
+    eta.finished("probe/64/0", steps_seconds(read))
+    assert eta.remaining() == pytest.approx(3.0), "the next cell costs what this one did"
+    assert steps_seconds(RunResult(key="k", spec={}, status="failed", train_seconds=0.0)) == 0.0, "a failure stays one"
