@@ -154,42 +154,48 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     loaded = loaded if loaded is not None else load_dataset(spec.data, **file_options(spec))
     leakage = split_leakage(loaded, spec.split)  # before training, as compare measures it (kept in the cache: one search per data and split)
     trained = result = None
-    try:  # SIGTERM (timeout, a scheduler's time limit) keeps the run as Ctrl-C does (headstart.interrupts)
-        with sigterm_as_interrupt(), progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}",
-                                                  enabled=progress_default(progress)) as update:
-            trained = trained_run(spec, data=loaded, progress=update, nproc=nproc)
-            flags = defaults + budget_notes(trained.result) + grid_edge_note(trained.result)
-            left = not_scored({"retain": list(spec.retain), "eval_data": list(spec.eval_data)}, spec.tta)
-            # saved before it is scored (the scores are added after): an interrupt or a failure there keeps the trained
-            # run; one during the save waits for it (seconds, after the training it keeps), then stops before scoring
-            with signals_held(second_acts=True):
-                result = _result(trained.setup, trained.report, spec, out=out, overwrite=overwrite, flags=flags,
-                                 chosen=trained.chosen, tune_seconds=trained.tune_seconds, leakage=leakage,
-                                 not_scored=left if trained.report.status == "done" else None)
-            outcome = scored(spec, trained, test=False, progress=update)
-    except RunInterrupted as stop:  # during the steps: the checkpoint so far is kept, then the interrupt goes on with it
-        if not stop.report.steps:  # before the first step: nothing trained (an untrained model saved as a run was)
-            raise NothingSaved(stop, before_steps=stop.report.ended_by) from None
-        raise Interrupted(_result(stop.setup, stop.report, spec, out=out, overwrite=overwrite, flags=list(defaults),
-                                  chosen=stop.report.chosen, leakage=leakage)) from None
-    except ScoringInterrupted as stop:  # trained, and saved: the scores made so far join it, those left are named
-        raise Interrupted(with_scores(result, stop.result, ended_by=stop.ended_by, not_scored=stop.not_scored)) from None
-    except KeyboardInterrupt as stop:  # nothing worth keeping had trained (a tune trial, a solve), or it was saved just now
-        if result is not None:  # held back while it was saved: it is, and nothing was scored yet
-            raise Interrupted(with_scores(result, None, ended_by=f"{ended_by(stop)} after training, before it was scored",
-                                          not_scored=left if result.status == "done" else None)) from None
-        raise NothingSaved(stop, trial=isinstance(stop, StepsInterrupted), saving=trained is not None) from None
-    except Exception as failure:  # not an interrupt: a finished run in out stays, else the trained one is marked failed
-        if result is not None and result.status == "done" and left:
-            from headstart.fit_result import scoring_failed
+    try:  # a run saved beside a finished one (``_staged_for``) and never put in its place leaves no copy there
+        try:  # SIGTERM (timeout, a scheduler's time limit) keeps the run as Ctrl-C does (headstart.interrupts)
+            with sigterm_as_interrupt(), progress_bar(f"{strategy} n={'all' if spec.n is None else spec.n} seed={seed}",
+                                                      enabled=progress_default(progress)) as update:
+                trained = trained_run(spec, data=loaded, progress=update, nproc=nproc)
+                flags = defaults + budget_notes(trained.result) + grid_edge_note(trained.result)
+                left = not_scored({"retain": list(spec.retain), "eval_data": list(spec.eval_data)}, spec.tta)
+                # saved before it is scored (the scores are added after): an interrupt or a failure there keeps the trained
+                # run; one during the save waits for it (seconds, after the training it keeps), then stops before scoring
+                with signals_held(second_acts=True):
+                    result = _result(trained.setup, trained.report, spec, out=out, overwrite=overwrite, flags=flags,
+                                     chosen=trained.chosen, tune_seconds=trained.tune_seconds, leakage=leakage,
+                                     not_scored=left if trained.report.status == "done" else None)
+                outcome = scored(spec, trained, test=False, progress=update)
+        except RunInterrupted as stop:  # during the steps: the checkpoint so far is kept, then the interrupt goes on with it
+            if not stop.report.steps:  # before the first step: nothing trained (an untrained model saved as a run was)
+                raise NothingSaved(stop, before_steps=stop.report.ended_by) from None
+            raise Interrupted(_result(stop.setup, stop.report, spec, out=out, overwrite=overwrite, flags=list(defaults),
+                                      chosen=stop.report.chosen, leakage=leakage)) from None
+        except ScoringInterrupted as stop:  # trained, and saved: the scores made so far join it, those left are named
+            raise Interrupted(with_scores(result, stop.result, ended_by=stop.ended_by, not_scored=stop.not_scored)) from None
+        except KeyboardInterrupt as stop:  # nothing worth keeping had trained (a tune trial, a solve), or it was saved just now
+            if result is not None:  # held back while it was saved: it is, and nothing was scored yet
+                raise Interrupted(with_scores(result, None, ended_by=f"{ended_by(stop)} after training, before it was scored",
+                                              not_scored=left if result.status == "done" else None)) from None
+            raise NothingSaved(stop, trial=isinstance(stop, StepsInterrupted), saving=trained is not None) from None
+        except Exception as failure:  # not an interrupt: a finished run in out stays, else the trained one is marked failed
+            if result is not None and result.status == "done" and left:
+                from headstart.fit_result import scoring_failed
 
-            said = scoring_failed(result, failure, not_scored=left)
-            if said:
-                import logging
+                said = scoring_failed(result, failure, not_scored=left)
+                if said:
+                    import logging
 
-                logging.getLogger("headstart").warning(said)
-        raise
-    result = with_scores(result, outcome.result)
+                    logging.getLogger("headstart").warning(said)
+            raise
+        result = with_scores(result, outcome.result)
+    finally:
+        if result is not None and result._staged_for is not None:  # a second interrupt, a SIGTERM read after the steps
+            import shutil
+
+            shutil.rmtree(result.out, ignore_errors=True)
     if report_to and result.status == "done":
         from headstart.tracking import log_run_dir
 

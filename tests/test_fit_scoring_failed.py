@@ -56,6 +56,26 @@ def test_a_failure_while_scoring_keeps_the_finished_run_in_out_untouched(toy_csv
     assert json.loads((out / "spec.json").read_text())["spec"]["seed"] == 0
 
 
+def test_a_stop_no_handler_reads_while_scoring_leaves_no_copy_beside_the_finished_run(toy_csv, other_csv, tiny_registry,
+                                                                                       tmp_path, monkeypatch):
+    """A stop none of fit's handlers reads (SystemExit here; a second Ctrl-C inside one, a SIGTERM after the steps'
+    handler is gone) while the new run, saved beside the finished one, is scored: no hidden copy stays beside it."""
+    import headstart.ood
+
+    out = tmp_path / "runs" / "run"
+    fit(toy_csv, other_csv, out)
+    finished = files(out)
+
+    def stop(*args, **kwargs):
+        raise SystemExit(143)
+
+    monkeypatch.setattr(headstart.ood, "evaluate_elsewhere", stop)
+    with pytest.raises(SystemExit):
+        fit(toy_csv, other_csv, out, seed=1, overwrite=True)
+    assert files(out) == finished, "the finished run is as it was"
+    assert [p.name for p in out.parent.iterdir()] == ["run"], "no staged copy left beside it"
+
+
 def test_a_failure_while_scoring_into_a_new_out_saves_the_trained_run_marked_so(toy_csv, other_csv, tiny_registry,
                                                                                 tmp_path, monkeypatch, capsys):
     from headstart.outdir import finished
