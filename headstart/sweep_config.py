@@ -221,7 +221,7 @@ def overridden(config: dict[str, Any], path: str | Path, flags: dict[str, Any], 
         python: the fields are ``compare(config=FILE, ...)``'s keywords, and the note spells them so.
 
     Returns:
-        The config with those fields left out of its tables (a table left empty is left out), and a note naming the
+        The config with those fields left out of its tables (a table left empty stays, empty), and a note naming the
         file's values each flag replaced (None where it replaced none).
     """
     given = {name: value for name, value in flags.items() if value is not None}
@@ -233,8 +233,9 @@ def overridden(config: dict[str, Any], path: str | Path, flags: dict[str, Any], 
     if "train" in config:
         kept["train"] = {k: v for k, v in config["train"].items() if k not in given}
     if "train_by_strategy" in config:
-        kept["train_by_strategy"] = {name: rest for name, values in config["train_by_strategy"].items()
-                                     if (rest := {k: v for k, v in values.items() if k not in given})}
+        # a table left empty stays, so that one naming a strategy outside the sweep is still refused as a typo
+        kept["train_by_strategy"] = {name: {k: v for k, v in values.items() if k not in given}
+                                     for name, values in config["train_by_strategy"].items()}
     typed = {name: f"{name}={value!r}" if python else f"--{name.replace('_', '-')} {value}" for name, value in given.items()}
     said = [f"{typed[name]} replaces {', '.join(found)}" for name, found in replaced.items() if found]
     if not said:

@@ -265,6 +265,10 @@ def test_a_training_flag_replaces_the_files_value_in_every_table_a_strategys_own
     assert "captured" in err and "flags override" not in err, err
     assert {c.strategy: (c.train.min_steps, c.train.max_steps) for c in sweeps[1].cells()} == {
         "linear-probe": (None, 50), "full-finetune": (60, 80)}
+    # a table for a strategy the file does not compare, emptied by a flag, is still refused as a typo, not dropped unseen
+    path.write_text('strategies = ["linear-probe"]\n[train_by_strategy.lora]\nmax_steps = 80\n')
+    code, _, err = run_cli([*common, "--max-steps", "20"], monkeypatch, capsys)
+    assert code == 2 and "settings given for 'lora', which is not in --strategies" in err, err
 
 
 @pytest.mark.parametrize("text, flags, message", [
