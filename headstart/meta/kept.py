@@ -24,17 +24,25 @@ def trained_by(cfg: Any, arm: str, meta_lr: float) -> dict[str, Any]:
 
 
 def saved_arms(out: Path) -> dict[str, dict[str, Any]]:
-    """Each arm folder in ``out`` that meta-train saved (its manifest's ``trained_by`` names the command), by name: what
-    it records (``trained_by``)."""
+    """Each arm folder in ``out`` that meta-train saved whole (its manifest's ``trained_by`` names the command, and the
+    head an arm learns is there), by name: what it records (``trained_by``)."""
     found = {}
     for folder in sorted(p for p in Path(out).iterdir() if p.is_dir()) if Path(out).is_dir() else ():
         try:
             record = json.loads((folder / MANIFEST).read_text()).get("trained_by")
         except (OSError, ValueError, AttributeError):
             continue
-        if isinstance(record, dict) and record.get("command") == "meta-train":
+        if isinstance(record, dict) and record.get("command") == "meta-train" and not _head_missing(folder, record):
             found[folder.name] = record
     return found
+
+
+def _head_missing(folder: Path, record: dict[str, Any]) -> bool:
+    """An arm that learns a head initialisation, stopped after its network was saved and before its head was: not a
+    saved arm (trained again, where loading it would fail)."""
+    from headstart.meta.base import ARMS, get_arm
+
+    return record.get("arm") in ARMS and get_arm(record["arm"]).learns_head and not (folder / HEAD).exists()
 
 
 def differs(record: dict[str, Any], cfg: Any, arm: str) -> tuple[str, Any, Any] | None:

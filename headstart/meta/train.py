@@ -316,7 +316,7 @@ def _run(cfg: MetaConfig, out: Path, *, progress: bool) -> MetaResult:
     from headstart.atomic import write_atomic, write_json
     from headstart.backbones.image_folder import save_image_backbone
 
-    from headstart.meta.kept import load_arm, saved_arms, trained_by
+    from headstart.meta.kept import HEAD, load_arm, saved_arms, trained_by
 
     start = time.monotonic()
     for name in cfg.arms:
@@ -353,7 +353,7 @@ def _run(cfg: MetaConfig, out: Path, *, progress: bool) -> MetaResult:
             if get_arm(name).learns_head:
                 from safetensors.torch import save
 
-                write_atomic(folder / "meta-head.safetensors", save({k: v.contiguous() for k, v in head.items()}))
+                write_atomic(folder / HEAD, save({k: v.contiguous() for k, v in head.items()}))
             models[name] = (backbone, head)
             result.training.append({**summary, "saved": str(folder)})
         result.rows = evaluate(models, plain, novel, cfg, progress=progress)

@@ -450,6 +450,13 @@ def test_a_rerun_keeps_the_arms_saved_with_the_same_settings_and_refuses_other_s
     assert trained == ["reptile"] and arm_files(out) == both and all(t["kept"] for t in scored.training)
     assert as_json(scored.training[0]["validation"]) == report["training"][0]["validation"], "validated again, on the same episodes"
     assert as_json([r for r in scored.rows if r["method"] == "protonet"]) == as_json([r for r in first.rows if r["method"] == "protonet"])
+    # stopped between reptile's network and its head: that arm is not saved, so the same command trains it again
+    (out / "reptile" / "meta-head.safetensors").unlink()
+    for report_file in ("meta.json", "meta.md"):
+        (out / report_file).unlink()
+    mended = headstart.meta_train(out, {"arms": ("protonet", "reptile"), **SMALL}, setting="fashion-split")
+    assert trained == ["reptile", "reptile"] and (out / "reptile" / "meta-head.safetensors").exists()
+    assert [bool(t.get("kept")) for t in mended.training] == [True, False]
     from conftest import assert_user_error, run_cli
 
     command = ["meta-train", "--setting", "fashion-split", "--arms", "protonet,reptile", "--meta-steps", "3", "--episodes", "3",
