@@ -123,9 +123,9 @@ def paired_over(table: dict[tuple[str, int | str], Cell], a: str, b: str, n: int
     """Where ``a`` and ``b`` ran different seeds at ``n``, which ones their paired difference is over and what the
     table's means are over instead (", paired over seeds 0 and 1, the 2 both ran (linear-probe's mean in the table is
     over 3)"): the difference of the means can be far from it (84.0 vs 81.3 in the table, +8.0 points paired). ""
-    where both ran the same seeds."""
+    where both ran the same seeds, or where each is one run whatever its seeds (``Cell.deterministic``)."""
     ca, cb = table[(a, n)], table[(b, n)]
-    if set(ca.by_seed) == set(cb.by_seed):
+    if set(ca.by_seed) == set(cb.by_seed) or (ca.deterministic and cb.deterministic):  # each the same run on every seed
         return ""
     shared = sorted(set(ca.by_seed) & set(cb.by_seed))
     named = (f"seed {shared[0]}, the one" if len(shared) == 1

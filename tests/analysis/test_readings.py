@@ -124,3 +124,19 @@ def test_a_difference_over_the_seeds_both_arms_ran_says_which_ones_where_the_mea
             in hs["text"]), hs["text"]
     same = [r for r in results if r.spec["seed"] < 2]
     assert "paired over" not in crossover(same)["text"] and "paired over" not in head_start(same)["text"]
+
+
+def test_two_arms_each_one_run_whatever_their_seeds_are_not_said_paired_over_seeds() -> None:
+    """Two closed-form arms at all labels (each seed the same run, ``Cell.deterministic``) that ran 3 and 2 seeds: their
+    difference is one pair of runs, not "paired over seeds 0 and 1"."""
+    from types import SimpleNamespace
+
+    from headstart.analysis.readings import paired_over
+
+    def cell(name: str, seeds: int, same: bool) -> SimpleNamespace:
+        return SimpleNamespace(strategy=name, by_seed={s: 0.8 for s in range(seeds)}, deterministic=same)
+
+    table = {("embed-logreg", "all"): cell("embed-logreg", 3, True), ("tfidf-logreg", "all"): cell("tfidf-logreg", 2, True)}
+    assert paired_over(table, "embed-logreg", "tfidf-logreg", "all") == ""
+    table[("tfidf-logreg", "all")] = cell("tfidf-logreg", 2, False)  # seeds that are runs of their own: said
+    assert paired_over(table, "embed-logreg", "tfidf-logreg", "all").startswith(", paired over seeds 0 and 1, the 2 both ran")
