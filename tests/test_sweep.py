@@ -431,4 +431,6 @@ def test_a_driver_stopped_alone_ends_its_workers_running_cells_instead_of_waitin
         stop_workers(pool)
     assert time.monotonic() - started < 45, "the pool's exit waited for the running cell"
     assert queued.cancelled() or queued.exception() is not None
+    for worker in workers:  # sent SIGTERM: each ends within moments (on a loaded machine, not always by the exit)
+        worker.join(timeout=30)
     assert workers and not any(worker.is_alive() for worker in workers)
