@@ -183,7 +183,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
                       backbones=backbones or (), group_column=group_column, split_column=split_column,
                       eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta),
                       cap_over_floors=isinstance(config, FromFile) and config.cap_over_floors)
-    say_notes(config)
+    say_notes(config, compare)
     if label_descriptions is not None:
         sweep = with_label_descriptions(sweep, label_descriptions)
     return run_compare(sweep, out, workers=workers, command=command, progress=progress, backend=backend, address=address,

@@ -142,10 +142,16 @@ def file_arguments(path: Path, given: dict[str, Any], *, command: str) -> dict[s
     return arguments
 
 
-def say_notes(config: Any) -> None:
-    """The notes a sweep file's reading left (``FromFile.notes``), on the ``headstart`` logger as the CLI prints them."""
+def say_notes(config: Any, function: Any) -> None:
+    """The notes a sweep file's reading left (``FromFile.notes``), on the ``headstart`` logger as the CLI prints them,
+    each flag in them written as ``function``'s keyword (``--max-steps 20`` -> ``max_steps=20``)."""
+    import inspect
+
+    from headstart.surface import python_names
+
+    names = set(inspect.signature(function).parameters)
     for note in getattr(config, "notes", ()):
-        logging.getLogger("headstart").info(note.removeprefix("note: "))
+        logging.getLogger("headstart").info(python_names(note.removeprefix("note: "), names))
 
 
 def _named_strategies(strategies: Any, arms: Any) -> tuple[str, ...] | None:

@@ -64,6 +64,7 @@ def test_a_sweep_file_builds_the_sweep_the_cli_builds_with_the_same_flags(tmp_pa
         assert (python.seeds, python.sizes) == (5, (8,))
     if "max_steps" in keywords:
         assert {c.strategy: (c.train.min_steps, c.train.max_steps) for c in python.cells()}["full-finetune"] == (60, 20)
+        assert "note: max_steps=20 caps the floors" in python_err and "--max-steps" not in python_err, python_err
     if "min_steps" in keywords:
         assert {c.strategy: c.train.min_steps for c in python.cells()}["full-finetune"] == 30
         assert "min_steps=30 replaces min_steps = 100 in [train], min_steps = 60 in [train_by_strategy.full-finetune]" in python_err
