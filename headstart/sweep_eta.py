@@ -10,8 +10,8 @@ time: loading, caching, evaluation) plus its planned optimiser steps (``strategi
 settings) at its arm's training seconds per step. A running cell that reports its steps is extrapolated from the pace
 of its steps once a tenth of them were seen (from its first step report: its setup is not a step), or a tuned cell
 from its own time left (its trials' pace, ``progress.CELL_ETA_KEY``); that pace is its arm's until the arm has a finished
-cell. A cell whose arm has no finished cell and no running cell with a pace counts at the slowest timed arm's overhead
-and pace: an estimate, low where that arm is slower (a probe's second on cached features once made a fine-tune of six
+cell. A cell whose arm has no finished cell and no running cell with a pace counts at what the timed arm slowest at that
+cell would take (its overhead with its pace, one arm's both): an estimate, low where that arm is slower (a probe's second on cached features once made a fine-tune of six
 minutes read "ETA 5s"), that grows as the arms are timed; a sweep runs each size's arms before the next size, so every
 arm is known after the first round ("ETA ?" for all of it read as no estimate at all). Only while nothing has been timed
 is the time unknown. A cell past its prediction counts as long again as it has overrun. Cells run side by side divide
@@ -156,8 +156,8 @@ class SweepEta:
         this process (a pool's workers report only when a cell ends: their running cells count by the clock).
         ``own``: that cell's own time left, where it says one (a tuned cell's trials at their pace).
 
-        An arm not yet timed counts its cells at the slowest timed arm's overhead and pace (its own running cell's
-        pace where it runs): an estimate that grows as slower arms are timed, where "ETA ?" stood for the first half
+        An arm not yet timed counts each cell at what the timed arm slowest at that cell would take, its overhead with
+        its pace (its own running cell's pace where it runs): an estimate that grows as slower arms are timed, where "ETA ?" stood for the first half
         of a sweep. A cell past its prediction (its steps, or its scoring) counts as long again as it has overrun, not
         "?" (the whole read "?" mid-sweep) and not "0 s". None only while nothing at all has been timed."""
         if not self.left:
@@ -167,7 +167,6 @@ class SweepEta:
         running = self._running_rate(current, own)
         if running is not None and running[0] not in rates:
             rates[running[0]] = running[1]
-        slowest = (max(o for o, _ in rates.values()), max(p for _, p in rates.values())) if rates else None
         total = 0.0
         for key in self.left:
             scoring = self.scoring_seconds(key)
@@ -185,8 +184,8 @@ class SweepEta:
                     total += (now - when) * (1 - min(current, 1.0)) / (current - share) + (scoring or 0.0)
                     continue
             expected = self.predicted(key, rates)
-            if expected is None and slowest is not None:  # an arm not yet timed: the slowest timed arm's cost
-                expected = slowest[0] + self.steps[key] * slowest[1]
+            if expected is None and rates:  # an arm not yet timed: what the timed arm slowest at this cell would take
+                expected = max(overhead + self.steps[key] * pace for overhead, pace in rates.values())
             if expected is None:
                 return None  # nothing timed yet: no number at all
             elapsed = now - self.running[key] if key in self.running else 0.0

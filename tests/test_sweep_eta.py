@@ -299,3 +299,19 @@ def test_the_eta_learns_an_arms_steps_without_the_cached_features_charged_to_eve
     eta.finished("probe/64/0", steps_seconds(read))
     assert eta.remaining() == pytest.approx(3.0), "the next cell costs what this one did"
     assert steps_seconds(RunResult(key="k", spec={}, status="failed", train_seconds=0.0)) == 0.0, "a failure stays one"
+
+
+def test_an_untimed_arms_cell_counts_at_one_timed_arms_overhead_and_pace_the_slowest_at_that_cell():
+    """The largest overhead (a probe's 100 s of feature caching) and the largest pace (a fine-tune's 1 s a step) came
+    from two arms: an untimed arm's 10-step cell read 110 s, what no timed arm would take."""
+    now = [0.0]
+    todo = [cell("probe", 64), cell("ft", 64), cell("lora", 64)]
+    eta = SweepEta(todo, lambda resolved: resolved["arm"], clock=lambda: now[0])
+    eta.steps = {key: 10 for key in eta.steps}
+    eta.started("probe/64/0")
+    now[0] = 100.1
+    eta.finished("probe/64/0", 0.1)  # 100 s besides its 10 steps of 0.01 s
+    eta.started("ft/64/0")
+    now[0] = 111.1
+    eta.finished("ft/64/0", 10.0)  # 1 s besides its 10 steps of 1 s
+    assert eta.remaining() == pytest.approx(100.1), "the probe's cost for this cell, the slower of the two"
