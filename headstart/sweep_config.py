@@ -218,7 +218,8 @@ def overridden(config: dict[str, Any], path: str | Path, flags: dict[str, Any], 
     Args:
         config: ``read_config``'s tables (after ``narrowed``, so that only the sweep's strategies' tables are named).
         flags: the TrainConfig fields the command line sets, by field (``{"max_steps": 20}``); a None is not set.
-        python: the fields are ``compare(config=FILE, ...)``'s keywords, and the note spells them so.
+        python: the fields are ``compare(config=FILE, ...)``'s keywords: the note says "keywords" (its flags are
+            written as keywords where Python says it: ``api_sweep_file.say_notes``).
 
     Returns:
         The config with those fields left out of its tables (a table left empty stays, empty), and a note naming the
@@ -236,8 +237,7 @@ def overridden(config: dict[str, Any], path: str | Path, flags: dict[str, Any], 
         # a table left empty stays, so that one naming a strategy outside the sweep is still refused as a typo
         kept["train_by_strategy"] = {name: {k: v for k, v in values.items() if k not in given}
                                      for name, values in config["train_by_strategy"].items()}
-    typed = {name: f"{name}={value!r}" if python else f"--{name.replace('_', '-')} {value}" for name, value in given.items()}
-    said = [f"{typed[name]} replaces {', '.join(found)}" for name, found in replaced.items() if found]
+    said = [f"--{name.replace('_', '-')} {given[name]} replaces {', '.join(found)}" for name, found in replaced.items() if found]
     if not said:
         return kept, None
     return kept, f"note: {'keywords' if python else 'flags'} override {str(path)!r}: {'; '.join(said)}"

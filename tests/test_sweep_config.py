@@ -218,6 +218,14 @@ def _captured_sweeps(monkeypatch) -> list:
     return sweeps
 
 
+def _sweep_file(tmp_path, toy_csv, text: str) -> tuple:
+    """A sweep file holding ``text`` and the compare command that reads it (one size, one seed), before its flags."""
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    return path, ["compare", "--quiet", "--config", str(path), "--data", str(toy_csv), "--sizes", "16", "--seeds", "1",
+                  "--out", str(tmp_path / "out")]
+
+
 def test_a_max_steps_flag_caps_the_files_floors_as_it_caps_a_strategys_own(tmp_path, monkeypatch, capsys, toy_csv):
     """``compare --config demo.toml --max-steps 20`` was refused for the file's ``min_steps = 60`` of full-finetune
     (naming --min-steps, never typed); the flag overrides the file: the cap wins, the floor stays in the spec (the
@@ -225,11 +233,8 @@ def test_a_max_steps_flag_caps_the_files_floors_as_it_caps_a_strategys_own(tmp_p
     from tests.conftest import run_cli
 
     sweeps = _captured_sweeps(monkeypatch)
-    path = tmp_path / "sweep.toml"
-    path.write_text('strategies = ["linear-probe", "full-finetune"]\n[train]\nmin_steps = 100\n'
-                    '[train_by_strategy.full-finetune]\nmin_steps = 60\n')
-    common = ["compare", "--quiet", "--config", str(path), "--data", str(toy_csv), "--sizes", "16", "--seeds", "1",
-              "--out", str(tmp_path / "out")]
+    path, common = _sweep_file(tmp_path, toy_csv, 'strategies = ["linear-probe", "full-finetune"]\n[train]\nmin_steps = 100\n'
+                               '[train_by_strategy.full-finetune]\nmin_steps = 60\n')
     code, _, err = run_cli([*common, "--max-steps", "20"], monkeypatch, capsys)
     assert "captured" in err, err
     assert (f"note: --max-steps 20 caps the floors {str(path)!r} sets above it (min_steps = 100 in [train]; min_steps = 60 "
@@ -249,11 +254,8 @@ def test_a_training_flag_replaces_the_files_value_in_every_table_a_strategys_own
     from tests.conftest import run_cli
 
     sweeps = _captured_sweeps(monkeypatch)
-    path = tmp_path / "sweep.toml"
-    path.write_text('strategies = ["linear-probe", "full-finetune"]\n[train]\nmax_steps = 50\nepochs = 2\n'
-                    '[train_by_strategy.full-finetune]\nmin_steps = 60\nmax_steps = 80\nlr = 5e-5\n')
-    common = ["compare", "--quiet", "--config", str(path), "--data", str(toy_csv), "--sizes", "16", "--seeds", "1",
-              "--out", str(tmp_path / "out")]
+    path, common = _sweep_file(tmp_path, toy_csv, 'strategies = ["linear-probe", "full-finetune"]\n[train]\nmax_steps = 50\n'
+                               'epochs = 2\n[train_by_strategy.full-finetune]\nmin_steps = 60\nmax_steps = 80\nlr = 5e-5\n')
     code, _, err = run_cli([*common, "--max-steps", "20", "--min-steps", "10"], monkeypatch, capsys)
     assert "captured" in err, err
     assert (f"note: flags override {str(path)!r}: --max-steps 20 replaces max_steps = 50 in [train], max_steps = 80 in "
