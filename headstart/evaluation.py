@@ -111,6 +111,23 @@ def prior_predictions(task: str, pool_targets: np.ndarray, n_rows: int) -> np.nd
     return np.full(n_rows, float(pool_targets.astype(np.float64).mean()))
 
 
+def majority_class(targets: np.ndarray, label_names: tuple[str, ...]) -> dict[str, Any] | None:
+    """A split's most frequent class and its share of the split's rows: the accuracy of always answering it.
+
+    Args:
+        targets: (rows,) the split's class indices. label_names: the class names, by index.
+
+    Returns:
+        ``{"class": name, "rate": share, "rows": count}``, or None for a split with no rows.
+    """
+    if len(targets) == 0:
+        return None
+    counts = np.bincount(np.asarray(targets, dtype=np.int64), minlength=len(label_names))
+    top = int(counts.argmax())
+    return {"class": label_names[top] if top < len(label_names) else str(top), "rate": float(counts[top] / len(targets)),
+            "rows": int(len(targets))}
+
+
 def reference_metrics(task: str, targets: np.ndarray, pool: np.ndarray, rows: np.ndarray, label_names: tuple[str, ...]) -> dict[str, Any]:
     """Metrics of ``prior_predictions`` on dataset ``rows``: the majority-class line every report draws."""
     predictions = prior_predictions(task, targets[pool], len(rows))

@@ -14,7 +14,7 @@ from headstart.results import chosen_on_validation
 
 def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str) -> str:
     """A README.md for a run: data, arm, n, seed, validation metrics, what ``evaluate``'s test interval covers and what it
-    does not (seeds), the run's flags (metrics.json's ``flags``), environment, and how to load.
+    does not (seeds), a classifier's majority-class rate on each split (metrics.json's ``majority``), the run's flags (metrics.json's ``flags``), environment, and how to load.
 
     Args:
         how: the "Use" section as Markdown, written by the caller: a command in it shows paths ``shlex.quote``d inside
@@ -24,6 +24,8 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
     data = resolved.get("data", {})
     env = meta.get("environment") or {}
     val = (metrics or {}).get("val") or {}
+    majority = {part: m for part, m in ((metrics or {}).get("majority") or {}).items()  # a classifier's; older runs: none
+                if isinstance(m, dict) and isinstance(m.get("rate"), (int, float)) and isinstance(m.get("rows"), int)}
     chose = "the split that chose the checkpoint"
     if (metrics or {}).get("steps") == 0:  # closed form: validation chose a setting (embed-logreg's C) or nothing
         picked = chosen_on_validation(metrics.get("chosen"), resolved.get("options"), resolved.get("n"))
@@ -39,14 +41,22 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              "## Metrics", "",
              f"Validation ({chose}"
              + (f", {val['n']:g} examples" if isinstance(val.get("n"), (int, float)) else "") + "): "
-             + (", ".join(f"{k} {v:.4f}" for k, v in val.items() if isinstance(v, (int, float)) and k != "n") or "not recorded") + ".",
+             + (", ".join(f"{k} {v:.4f}" for k, v in val.items() if isinstance(v, (int, float)) and k != "n") or "not recorded")
+             + (f"; {_always(majority['val'], 4)} on these rows" if "val" in majority and "accuracy" in val else "") + ".",
              "Test: `headstart evaluate` scores the test split, the accuracy with a 95% interval over its test rows (how "
              "precisely those rows measure this one run); that interval does not cover seeds (another seed draws other "
-             "training examples and starts elsewhere), which `headstart compare --seeds 3` or more measures.", "",
+             "training examples and starts elsewhere), which `headstart compare --seeds 3` or more measures."
+             + (f" On its {majority['test']['rows']:,} test rows {_always(majority['test'], 3)}, the line the accuracy "
+                "`headstart evaluate` prints there is read against." if "test" in majority else ""), "",
              *_flags(metrics), *_interrupted(metrics),
              "## Use", "", how, "",
              "## Environment", "", md_fence(json.dumps(env, indent=2, sort_keys=True)), ""]
     return "\n".join(lines)
+
+
+def _always(majority: dict[str, Any], digits: int) -> str:
+    """``always predicting 'pos' scores 0.570``: a split's majority class (metrics.json's ``majority``) as an accuracy."""
+    return f"always predicting {md_text(repr(str(majority.get('class'))))} scores {majority['rate']:.{digits}f}"
 
 
 def _flags(metrics: dict[str, Any] | None) -> list[str]:

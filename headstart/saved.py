@@ -111,6 +111,7 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
         "history": report.history,
         "chosen": report.chosen,
         **({"estimates": report.estimates} if report.estimates else {}),  # what objective terms estimated (importance)
+        **_majority(s),
         **notes,
     })
     if report.status == "done":
@@ -127,6 +128,18 @@ def _write_run(s: Any, report: FitReport, out: Path, notes: dict[str, Any]) -> N
         "backbone_saved": saved,
         "environment": environment(),
     })
+
+
+def _majority(s: Any) -> dict[str, Any]:
+    """A classifier's ``{"majority": {"val": ..., "test": ...}}`` (``evaluation.majority_class`` of each split): the
+    accuracy of always answering the split's most frequent class, which the card quotes beside the run's own."""
+    from headstart.evaluation import majority_class
+
+    if s.data.task != "classification":
+        return {}
+    split = {part: majority_class(s.data.targets[rows], tuple(s.data.label_names))
+             for part, rows in (("val", s.splits.val), ("test", s.splits.test))}
+    return {"majority": {part: m for part, m in split.items() if m is not None}}
 
 
 def write_model_card(out: Path, *, name: str, image: bool = False) -> None:

@@ -19,3 +19,32 @@ def test_a_runs_card_says_its_test_interval_covers_rows_not_seeds_and_carries_it
         assert f"This run {flag['text']}; {flag['advice']}." in card.replace("\\", ""), card
     assert "no interval of its own" not in card
     assert "95% interval over its test rows" in card and "does not cover seeds" in card, card
+
+
+def test_a_classifiers_card_quotes_each_splits_majority_class_beside_accuracy_and_an_old_one_still_cards(tmp_path, toy_csv, tiny_registry):
+    """The card quoted validation accuracy with nothing to read it against: metrics.json did not hold the splits'
+    majority-class rate, so "accuracy 0.6" could be a constant answer. A metrics.json written before it still cards."""
+    import numpy as np
+
+    import headstart
+    from headstart.data import SplitConfig, load_dataset, split_dataset
+    from headstart.model_card import model_card
+    from headstart.specs import TrainConfig
+
+    run = tmp_path / "lp"
+    headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=16, out=run,
+                  config=TrainConfig(max_steps=2, batch_size=8, precision="fp32"))
+    metrics, meta = json.loads((run / "metrics.json").read_text()), json.loads((run / "spec.json").read_text())
+    data = load_dataset(str(toy_csv))
+    splits = split_dataset(data, SplitConfig(**meta["resolved"]["data"]["split"]))
+    for part, rows in (("val", splits.val), ("test", splits.test)):  # counted here from the labels, not read back
+        counts = np.bincount(data.targets[rows], minlength=len(data.label_names))
+        assert metrics["majority"][part] == {"class": data.label_names[int(counts.argmax())],
+                                             "rate": counts.max() / len(rows), "rows": len(rows)}
+    card = (run / "README.md").read_text().replace("\\", "")
+    val, test = metrics["majority"]["val"], metrics["majority"]["test"]
+    assert f"accuracy {metrics['val']['accuracy']:.4f}" in card, card
+    assert f"; always predicting '{val['class']}' scores {val['rate']:.4f} on these rows." in card, card
+    assert f"On its {test['rows']:,} test rows always predicting '{test['class']}' scores {test['rate']:.3f}" in card, card
+    old = model_card(meta, {k: v for k, v in metrics.items() if k != "majority"}, how="")
+    assert "always predicting" not in old and f"accuracy {metrics['val']['accuracy']:.4f}" in old.replace("\\", ""), old
