@@ -168,3 +168,22 @@ def _signed(points: float) -> str:
     """``+1.2`` / ``-0.3``, and ``0.0`` for what rounds to zero either way (never ``-0.0``)."""
     text = f"{points:+.1f}"
     return "0.0" if text in ("+0.0", "-0.0") else text
+
+
+def paired_over(table: dict[tuple[str, int | str], Cell], a: str, b: str, n: int | str) -> str:
+    """Where ``a`` and ``b`` ran different seeds at ``n``, which ones their paired difference is over and what the
+    table's means are over instead (", paired over seeds 0 and 1, the 2 both ran (linear-probe's mean in the table is
+    over 3)"): the difference of the means can be far from it (84.0 vs 81.3 in the table, +8.0 points paired). ""
+    where both ran the same seeds, or where each is one run whatever its seeds (``Cell.deterministic``). The crossover,
+    the head start and the recommendation's test differences all say it."""
+    ca, cb = table[(a, n)], table[(b, n)]
+    if set(ca.by_seed) == set(cb.by_seed) or (ca.deterministic and cb.deterministic):  # each the same run on every seed
+        return ""
+    shared = sorted(set(ca.by_seed) & set(cb.by_seed))
+    named = (f"seed {shared[0]}, the one" if len(shared) == 1
+             else f"seeds {', '.join(map(str, shared[:-1]))} and {shared[-1]}, the {len(shared)}")
+    more = [f"{c.strategy}'s mean in the table is over {len(c.by_seed)}" for c in (ca, cb)  # one run's is over none
+            if len(c.by_seed) > len(shared) and not c.deterministic]
+    if not more:  # the arm that ran more seeds is one run on every seed: its mean is that run's
+        return f", paired over {named} both ran"
+    return f", paired over {named} both ran ({' and '.join(more)})"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from headstart.analysis.cell_stats import delta_text, improvement, paired_cell
+from headstart.analysis.cell_stats import delta_text, improvement, paired_cell, paired_over
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, REFERENCE_WORDS, Cell, budget_flags, cells, choice_basis,
                                       choosable, chosen_on, reference, sizes)
 from headstart.analysis.recommend import nothing_learned, val_mean
@@ -117,21 +117,6 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
     return {**out, **imp, "text": f"{a} beats {b} on {on} {where}; on test at {format_n(n, out['n_actual'])}"
                                    f"{paired_over(table, a, b, n)}: "
                                    f"{delta_text(imp, metric, better_high)}, {verdict}{unread}"}
-
-
-def paired_over(table: dict[tuple[str, int | str], Cell], a: str, b: str, n: int | str) -> str:
-    """Where ``a`` and ``b`` ran different seeds at ``n``, which ones their paired difference is over and what the
-    table's means are over instead (", paired over seeds 0 and 1, the 2 both ran (linear-probe's mean in the table is
-    over 3)"): the difference of the means can be far from it (84.0 vs 81.3 in the table, +8.0 points paired). ""
-    where both ran the same seeds, or where each is one run whatever its seeds (``Cell.deterministic``)."""
-    ca, cb = table[(a, n)], table[(b, n)]
-    if set(ca.by_seed) == set(cb.by_seed) or (ca.deterministic and cb.deterministic):  # each the same run on every seed
-        return ""
-    shared = sorted(set(ca.by_seed) & set(cb.by_seed))
-    named = (f"seed {shared[0]}, the one" if len(shared) == 1
-             else f"seeds {', '.join(map(str, shared[:-1]))} and {shared[-1]}, the {len(shared)}")
-    more = [f"{c.strategy}'s mean in the table is over {len(c.by_seed)}" for c in (ca, cb) if len(c.by_seed) > len(shared)]
-    return f", paired over {named} both ran ({' and '.join(more)})"
 
 
 def _nothing(results: list[RunResult], metric: str, better_high: bool) -> tuple[Any, str]:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from headstart.analysis import flags
-from headstart.analysis.cell_stats import cell_interval, delta_text, improvement, paired_cell
+from headstart.analysis.cell_stats import cell_interval, delta_text, improvement, paired_cell, paired_over
 from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MARGIN_RELATIVE, MIN_PAIRS, Cell,
                                       choosable, chosen_on, budget_flags, cells, counts, reference, REFERENCE_WORDS, sizes)
 from headstart.analysis.stats import missing_ci_text
@@ -94,7 +94,8 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
         if val["has_ci"] and val["ci"][1] <= allowed + 1e-9:  # a zero-width interval shows no more than its mean
             pick = cheaper
             test = paired_cell(table, best.strategy, cheaper.strategy, n, confidence, metric=metric)
-            equivalence = {"val": val, "test": None if test is None else improvement(test, metric, better_high), "margin": allowed}
+            equivalence = {"val": val, "test": None if test is None else improvement(test, metric, better_high), "margin": allowed,
+                           "paired_over": paired_over(table, best.strategy, cheaper.strategy, n)}
             break
         if undecided is None and val["points"] <= allowed + 1e-9:
             undecided = {"strategy": cheaper.strategy, "train_seconds": cheaper.train_seconds, "val": val, "margin": allowed}
@@ -104,7 +105,8 @@ def _pick(table: dict[tuple[str, int | str], Cell], n: int | str, metric: str, b
             diff = paired_cell(table, best.strategy, other.strategy, n, confidence, metric=metric)
             if diff is not None:
                 versus.append({"strategy": other.strategy, "train_seconds": other.train_seconds,
-                               **improvement(diff, metric, better_high)})
+                               **improvement(diff, metric, better_high),
+                               "paired_over": paired_over(table, best.strategy, other.strategy, n)})
     ci = cell_interval(pick, metric, confidence)
     seeds = {c.strategy: tuple(sorted(c.val_by_seed or c.by_seed)) for c in here if not c.deterministic}
     return {"n": n, "n_actual": best.n_actual, "strategy": pick.strategy, "best": best.strategy,
@@ -170,11 +172,11 @@ def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool
         test = eq["test"]
         if test is not None:
             inside = test.get("has_ci", True) and test["ci"][1] <= allowed + 1e-9
-            text += (f"; on test {best} − {name}: {delta_text(test, metric, better_high)}, "
+            text += (f"; on test {best} − {name}{eq.get('paired_over', '')}: {delta_text(test, metric, better_high)}, "
                      + ("inside the margin" if inside else f"an interval reaching past the {allowed:.2g}-{units} margin: "
                         "on test the evidence that it is no worse is inconclusive"))
         return text
-    over = [f"{delta_text(v, metric, better_high)} over {v['strategy']}"
+    over = [f"{delta_text(v, metric, better_high)} over {v['strategy']}{v.get('paired_over', '')}"
             + (" (an interval that includes 0: on test the two are not told apart)" if _spans_zero(v) else "")
             for v in first["versus"]]
     evidence = ("; on test " + ", ".join(over)) if over else ""

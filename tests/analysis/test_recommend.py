@@ -75,3 +75,18 @@ def test_seeds_that_score_alike_are_not_one_run_unless_they_are_the_same_run(tmp
     rows = [line.split(" | ") for line in render(tmp_path)["report.md"].read_text().splitlines() if line.startswith("| ")]
     seeds = {row[0].lstrip("| "): row[4] for row in rows[1:] if row[1] != "–"}
     assert seeds == {"linear-probe": "3", "full-finetune": "2", "embed-logreg": "3 (the same run)"}, rows
+
+
+def test_the_recommendations_test_difference_names_the_seeds_it_is_paired_over_as_the_crossover_does() -> None:
+    """A third linear-probe seed: the band quoted "+8.0 points ... over linear-probe" with no word that it is paired over
+    seeds 0 and 1 alone, while the table's means are over 2 and 3 seeds and the crossover line names them."""
+    scores = {"full-finetune": (0.84, 0.84), "linear-probe": (0.80, 0.72, 0.92)}
+    results = [run(s, seed, v, v, seconds=100 if s == "full-finetune" else 1)
+               for s, values in scores.items() for seed, v in enumerate(values)]
+    (band,) = recommend(results)
+    assert band["strategy"] == "full-finetune", band["text"]
+    assert ("over linear-probe, paired over seeds 0 and 1, the 2 both ran (linear-probe's mean in the table is over 3)"
+            in band["text"]), band["text"]
+    same = [r for r in results if r.spec["seed"] < 2]
+    (band,) = recommend(same)
+    assert "over linear-probe" in band["text"] and "paired over" not in band["text"], band["text"]
