@@ -256,3 +256,33 @@ def test_a_score_on_a_half_reads_as_report_md_writes_it(page: Any, tmp_path: Pat
     # seconds, seconds per step, trainable parameters, saved size: report.md's cells too (the page wrote "1 s", "0")
     assert cells[7:11] == md_row[0].removesuffix(" |").split(" | ")[7:11], (cells, md_row)
     assert at_size[4:7] == [cells[7], cells[9], cells[10]], (at_size, cells)
+
+
+def test_the_seeds_column_says_the_same_run_only_where_the_seeds_are_one_run(page: Any, tmp_path: Path) -> None:
+    """report.md's seeds column says "3 (the same run)" for a closed form with every label and "3" for a probe's seeds
+    that merely predicted alike; the page wrote its own column from the JavaScript and nothing read it there."""
+    target = [i % 2 for i in range(25)]
+    with Store(tmp_path) as store:
+        for strategy, n, steps in (("embed-logreg", "all", 0), ("linear-probe", 16, 4)):
+            for seed in range(3):  # the same 2 of 25 rows wrong in every seed
+                spec = {"strategy": strategy, "n": 16 if n == "all" else n, "n_requested": n, "seed": seed, "backbone": "b",
+                        "data": {"name": "d", "hash": "h"}, "options": {}, "train": {}}
+                store.put(RunResult(key=f"{strategy}/{seed}", spec=spec, status="done", metrics={"accuracy": 0.92, "n": 25},
+                                    val_metrics={"accuracy": 0.8}, train_seconds=1.0, steps=steps, trainable_params=770,
+                                    record={"test": {"predicted": [1 - t if i < 2 else t for i, t in enumerate(target)],
+                                                     "target": target}}))
+    paths = render(tmp_path)
+    md = {row.split(" | ")[0].lstrip("| "): row.split(" | ")[4] for row in paths["report.md"].read_text().splitlines()
+          if row.startswith(("| embed-logreg |", "| linear-probe |"))}
+    assert md == {"embed-logreg": "3 (the same run)", "linear-probe": "3"}, md
+    tab = page[0].context.browser.new_page()  # the module's browser: one sync Playwright at a time
+    tab.goto(paths["report.html"].resolve().as_uri(), wait_until="load")
+    rows = [line.split("\t") for line in tab.inner_text("#table tbody").splitlines()]
+    at_size = {}
+    for position in ("0", "1"):  # n = 16, then n = all
+        tab.locator("#size-slider").fill(position)
+        at_size.update({r.split("\t")[0]: r.split("\t")[3] for r in tab.inner_text("#at-size tbody").splitlines()
+                        if r.startswith(("embed-logreg\t", "linear-probe\t"))})
+    tab.close()
+    assert {r[0]: r[4] for r in rows if r[0] in md} == md, rows
+    assert at_size == md, at_size
