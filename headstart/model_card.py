@@ -46,7 +46,7 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              "Test: `headstart evaluate` scores the test split, the accuracy with a 95% interval over its test rows (how "
              "precisely those rows measure this one run); that interval does not cover seeds (another seed draws other "
              "training examples and starts elsewhere), which `headstart compare --seeds 3` or more measures."
-             + (f" On its {majority['test']['rows']:,} test rows {_always(majority['test'], 3)}, the line the accuracy "
+             + (f" On its {majority['test']['rows']:,} test rows, {_always(majority['test'], 3)}, the line the accuracy "
                 "`headstart evaluate` prints there is read against." if "test" in majority else ""), "",
              *_flags(metrics), *_interrupted(metrics),
              "## Use", "", how, "",

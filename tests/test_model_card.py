@@ -45,6 +45,6 @@ def test_a_classifiers_card_quotes_each_splits_majority_class_beside_accuracy_an
     val, test = metrics["majority"]["val"], metrics["majority"]["test"]
     assert f"accuracy {metrics['val']['accuracy']:.4f}" in card, card
     assert f"; always predicting '{val['class']}' scores {val['rate']:.4f} on these rows." in card, card
-    assert f"On its {test['rows']:,} test rows always predicting '{test['class']}' scores {test['rate']:.3f}" in card, card
+    assert f"On its {test['rows']:,} test rows, always predicting '{test['class']}' scores {test['rate']:.3f}" in card, card
     old = model_card(meta, {k: v for k, v in metrics.items() if k != "majority"}, how="")
     assert "always predicting" not in old and f"accuracy {metrics['val']['accuracy']:.4f}" in old.replace("\\", ""), old
