@@ -173,6 +173,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
     train = with_keywords(TrainConfig(**config.train) if isinstance(config, FromFile) else as_config(config, TrainConfig),
                           checked=False, max_steps=max_steps, min_steps=min_steps, epochs=epochs, image_size=image_size,
                           augment=augment)  # SweepSpec checks the floors: a cap over a sweep file's wins there
+    if isinstance(config, FromFile):  # the file's floors against the caps, once the values are read
+        config = config.capped()
     sweep = SweepSpec(data=data, backbone=backbone, strategies=strategies_list, sizes=sizes_list, seeds=seeds, train=train,
                       options=as_table(options, name="options", example="{'lora': {'rank': 4}}"),
                       train_by_strategy=as_table(train_by_strategy, name="train_by_strategy",

@@ -1,13 +1,16 @@
 """``compare(config="sweep.toml")`` ~ ``headstart compare --config sweep.toml``: the file's keys (``sweep_config``) fill
 every keyword the caller did not give, as the CLI's flags override the file; the keywords the caller gave win.
 
-The file is read by ``sweep_config.read_config`` (the CLI's reader, so a bad file is the same one-line ConfigError), and
-its tables are narrowed and its floors set against a given ``max_steps`` by ``narrowed`` and ``capped_floors``, as the
-CLI does: a file and the same settings as flags or as keywords build the same sweep, so they share its stored runs.
+``file_arguments`` is the one reader of a sweep file under what the caller typed: ``headstart compare --config`` gives
+it its flags as ``compare``'s keywords. The file is read by ``sweep_config.read_config`` (a bad file is one one-line
+ConfigError), and its tables are narrowed, overridden and its floors set against a given ``max_steps`` by ``narrowed``,
+``overridden`` and ``capped_floors``: a file and the same settings as flags or as keywords build the same sweep, so
+they share its stored runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import logging
@@ -36,6 +39,21 @@ class FromFile:
     cap_over_floors: bool  # a given max_steps caps the file's floors (SweepSpec.cap_over_floors), as --max-steps does
     command: str  # the call as the caller wrote it, config='sweep.toml' and all: the report's "Produced by"
     notes: tuple[str, ...] = field(default=())  # said once the sweep is built
+    floors: dict[str, Any] = field(default_factory=dict)  # the file's [train] and [train_by_strategy], as overridden
+    path: str = ""
+    typed: dict[str, Any] = field(default_factory=dict)  # the max_steps / min_steps given
+
+    def capped(self) -> FromFile:
+        """This with the note on the file's floors a given ``max_steps`` caps (``sweep_config.capped_floors``): run once
+        the lists and the training values are read, as a user reads them, and before the sweep checks its floors.
+
+        Raises:
+            ConfigError: a floor above a cap set beside it, named where each was set.
+        """
+        from headstart.sweep_config import capped_floors
+
+        note = capped_floors(self.floors, self.path, **self.typed)
+        return dataclasses.replace(self, notes=(*self.notes, note)) if note else self
 
 
 def reading_sweep_file(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -59,29 +77,34 @@ def reading_sweep_file(function: Callable[..., Any]) -> Callable[..., Any]:
     return reading
 
 
-def file_arguments(path: Path, given: dict[str, Any], *, command: str) -> dict[str, Any]:
-    """The keywords ``compare`` runs with: those in ``given`` (what the caller passed) over the file's keys.
+def file_arguments(path: Path, given: dict[str, Any], *, command: str, flags: bool = False) -> dict[str, Any]:
+    """The keywords ``compare`` runs with: those in ``given`` (what the caller passed) over the file's keys. The one
+    reader of a sweep file beside what the caller typed: ``headstart compare --config`` gives its flags here as
+    ``compare``'s keywords too.
 
     Args:
         path: the sweep TOML (``docs`` of ``sweep_config``).
         given: the caller's arguments by name, ``config`` the path.
         command: the call, for the report.
+        flags: the caller typed flags (the CLI): a refusal names them (``pass --tune``), not the keywords
+            (``pass tune='lr'``). The notes name flags either way; ``say_notes`` writes them as keywords for Python.
 
     Returns:
         ``given`` with the file's values where the caller gave none, and ``config`` a ``FromFile``.
 
     Raises:
-        ConfigError: a file ``read_config`` refuses, or one whose keys contradict each other or the keywords, as the
-            CLI names them (with the keyword that fixes it).
+        ConfigError: a file ``read_config`` refuses, or one whose keys contradict each other or the keywords, with
+            the flag or keyword that fixes it.
     """
     from headstart.arguments import as_table
     from headstart.data.splits import SplitConfig, split_given
     from headstart.specs import tune_setting
-    from headstart.sweep_config import capped_floors, narrowed, overridden, read_config
+    from headstart.sweep_config import narrowed, overridden, read_config
     from headstart.sweep_plan import check_backend
 
     file = read_config(path)
     where = repr(str(path))
+    tune_on, grids_word = ("--tune", "--grid") if flags else ("tune='lr'", "grids")  # the fix as the caller writes it
     notes: list[str | None] = []
     if "strategies" not in given and "arms" not in given and "strategies" in file and file.get("arms"):
         raise ConfigError(f"strategies and arms in {where} both say what to compare; keep one (arms take plain "
@@ -94,12 +117,14 @@ def file_arguments(path: Path, given: dict[str, Any], *, command: str) -> dict[s
         file.pop("backbones", None)
     elif "backbones" in given or "backbones" in file:  # the list names the backbones, the first of it as backbone
         file.pop("backbone", None)
-    named = _named_strategies(given.get("strategies"), given.get("arms"))
+    if "label_descriptions" in given:  # the caller's texts take the place of the file's, neither used nor weighed
+        file.pop("label_descriptions", None)
+    named = named_strategies(given.get("strategies"), given.get("arms"))
     if named is not None:  # the file's settings for a strategy the keyword left out are not used, not refused
         file, unused = narrowed(file, path, strategies=named, flag="--arms" if "arms" in given else "--strategies")
         notes.append(unused)
     # a training keyword replaces its field in [train] and in every [train_by_strategy.NAME] of the file, as its flag
-    file, replaced = overridden(file, path, {key: given.get(key) for key in TRAIN_KEYWORDS}, python=True)
+    file, replaced = overridden(file, path, {key: given.get(key) for key in TRAIN_KEYWORDS}, python=not flags)
     notes.append(replaced)
     tuned = "tune" in given
     tune = given["tune"] if tuned else file.get("tune", "lr")
@@ -108,14 +133,16 @@ def file_arguments(path: Path, given: dict[str, Any], *, command: str) -> dict[s
     if tune_setting(tune) is None and file_grids:
         if not tuned:
             raise ConfigError(f"[grid] in {where} lists the learning rates tune searches, but the same file sets "
-                              "tune = false; drop one (or pass tune='lr')")
+                              f"tune = false; drop one (or pass {tune_on})")
+        # the caller's tune=None overrides the file as every keyword does: its grids have nothing to search (grids
+        # given beside it are refused by SweepSpec, unsaid here)
         if not grids:
-            notes.append(f"tune={tune!r}: [grid] in {where} is not searched; each strategy trains at its untuned "
-                         "learning rate")
+            notes.append(f"note: {'--no-tune' if flags else f'tune={tune!r}'}: [grid] in {where} is not searched; each strategy "
+                         "trains at its untuned learning rate")
         file_grids = {}
     if tune_setting(tune) is None and grids and not tuned:
-        raise ConfigError(f"grids lists the learning rates tune searches, but {where} sets tune = false; drop grids, "
-                          "or pass tune='lr'")
+        raise ConfigError(f"{grids_word} lists the learning rates tune searches, but {where} sets tune = false; drop "
+                          f"{grids_word}, or pass {tune_on}")
     arguments = dict(given)
     for key in PLAIN_KEYS:
         if key not in given and key in file:
@@ -133,12 +160,13 @@ def file_arguments(path: Path, given: dict[str, Any], *, command: str) -> dict[s
         arguments["split"] = {**file.get("split", {}),
                               **split_given(as_table(split, name="split", example="{'test_fraction': 0.2}"))}
     train_fields = {**file.get("train", {}), **{k: given[k] for k in TRAIN_KEYWORDS if given.get(k) is not None}}
-    notes.append(capped_floors(file, path, max_steps=given.get("max_steps"), min_steps=given.get("min_steps")))
     if "address" not in given and "address" in file:  # the file's key named, not the keyword
         check_backend(arguments.get("backend", "local"), file["address"], arguments.get("workers", 1),
                       address_from=str(path))
     arguments["config"] = FromFile(train=train_fields, cap_over_floors=given.get("max_steps") is not None,
-                                   command=command, notes=tuple(filter(None, notes)))
+                                   command=command, notes=tuple(filter(None, notes)),
+                                   floors={k: file[k] for k in ("train", "train_by_strategy") if k in file}, path=str(path),
+                                   typed={k: given.get(k) for k in ("max_steps", "min_steps")})
     return arguments
 
 
@@ -154,7 +182,7 @@ def say_notes(config: Any, function: Any) -> None:
         logging.getLogger("headstart").info(python_names(note.removeprefix("note: "), names))
 
 
-def _named_strategies(strategies: Any, arms: Any) -> tuple[str, ...] | None:
+def named_strategies(strategies: Any, arms: Any) -> tuple[str, ...] | None:
     """The strategies the caller's ``strategies`` or ``arms`` name, as far as they can be read before the sweep is
     checked (None: not given, or not readable: the sweep's own checks name that mistake)."""
     from headstart.arm_text import parse_arm, split_arms

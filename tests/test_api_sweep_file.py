@@ -32,6 +32,22 @@ def _python(path, **keywords) -> None:
         headstart.compare(config=str(path), progress=False, **keywords)
 
 
+def _both(tmp_path, monkeypatch, capsys, toy_csv, text: str, flags: list[str], **keywords) -> tuple:
+    """The sweeps ``headstart compare --config FILE FLAGS`` and ``compare(config=FILE, **keywords)`` build from a file
+    holding ``text`` (nothing trains)."""
+    from tests.conftest import run_cli
+
+    calls = _captured(monkeypatch)
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    code, _, err = run_cli(["compare", "--quiet", "--config", str(path), "--data", str(toy_csv), *flags, "--out",
+                            str(tmp_path / "out")], monkeypatch, capsys)
+    assert "captured" in err, err
+    _python(path, data=str(toy_csv), out=tmp_path / "out", **keywords)
+    (cli, _, _), (python, _, _) = calls
+    return cli, python
+
+
 @pytest.mark.parametrize("flags, keywords", [
     ([], {}),
     (["--seeds", "5", "--sizes", "8"], {"seeds": 5, "sizes": "8"}),  # 5 is the keyword's default: given, so it wins
@@ -119,33 +135,16 @@ def test_a_training_setting_typed_as_a_keyword_beside_a_sweep_file_is_told_the_f
 def test_a_files_backbones_list_beside_its_backbone_sweeps_the_list_as_the_cli_does(tmp_path, monkeypatch, capsys, toy_csv):
     """A file with both ``backbone`` and ``backbones`` sweeps the list from the CLI; from Python it was refused as if the
     caller had typed both keywords."""
-    from tests.conftest import run_cli
-
-    calls = _captured(monkeypatch)
-    path = tmp_path / "sweep.toml"
-    path.write_text('backbone = "tiny"\nbackbones = ["all-minilm-l6-v2", "tiny"]\nstrategies = ["linear-probe"]\n'
-                    'sizes = [16]\nseeds = 1\n')
-    code, _, err = run_cli(["compare", "--quiet", "--config", str(path), "--data", str(toy_csv), "--out",
-                            str(tmp_path / "out")], monkeypatch, capsys)
-    assert "captured" in err, err
-    _python(path, data=str(toy_csv), out=tmp_path / "out")
-    (cli, _, _), (python, _, _) = calls
+    cli, python = _both(tmp_path, monkeypatch, capsys, toy_csv, 'backbone = "tiny"\nbackbones = ["all-minilm-l6-v2", '
+                        '"tiny"]\nstrategies = ["linear-probe"]\nsizes = [16]\nseeds = 1\n', [])
     assert python == cli and python.backbones == ("all-minilm-l6-v2", "tiny")
 
 
 def test_a_backbone_typed_beside_a_files_backbones_list_is_the_one_backbone_from_the_cli_as_from_python(
         tmp_path, monkeypatch, capsys, toy_csv):
     """--backbone X beside a file listing backbones: the flag overrides the file (the CLI swept the file's list)."""
-    from tests.conftest import run_cli
-
-    calls = _captured(monkeypatch)
-    path = tmp_path / "sweep.toml"
-    path.write_text('backbones = ["all-minilm-l6-v2", "tiny"]\nstrategies = ["linear-probe"]\nsizes = [16]\nseeds = 1\n')
-    code, _, err = run_cli(["compare", "--quiet", "--config", str(path), "--data", str(toy_csv), "--backbone", "tiny",
-                            "--out", str(tmp_path / "out")], monkeypatch, capsys)
-    assert "captured" in err, err
-    _python(path, data=str(toy_csv), out=tmp_path / "out", backbone="tiny")
-    (cli, _, _), (python, _, _) = calls
+    cli, python = _both(tmp_path, monkeypatch, capsys, toy_csv, 'backbones = ["all-minilm-l6-v2", "tiny"]\nstrategies = '
+                        '["linear-probe"]\nsizes = [16]\nseeds = 1\n', ["--backbone", "tiny"], backbone="tiny")
     assert cli == python and cli.backbone == "tiny" and cli.backbones == ()
 
 
@@ -163,3 +162,45 @@ def test_with_a_sweep_file_the_lists_are_read_before_the_training_values_as_the_
     for config in (path, None):
         with pytest.raises(ConfigError, match=r"^strategies 'lora,' has an empty entry"):
             headstart.compare(config=config, strategies="lora,", max_steps=0, out=tmp_path / "py")
+
+
+def test_a_files_floor_above_its_cap_is_named_after_the_lists_from_the_cli_as_from_python(tmp_path, monkeypatch, capsys):
+    """A file whose [train] min_steps is above its max_steps, beside a strategies list with an empty entry: the list is
+    named first, then the floor, from both (Python named the file's floor first)."""
+    from tests.conftest import assert_user_error, run_cli
+
+    path = tmp_path / "sweep.toml"
+    path.write_text("seeds = 1\n[train]\nmin_steps = 100\nmax_steps = 50\n")
+    for strategies, message in (("lora,", "has an empty entry"), ("lora", "[train]")):
+        assert_user_error(run_cli(["compare", "--config", str(path), "--strategies", strategies, "--out",
+                                   str(tmp_path / "cli")], monkeypatch, capsys), message)
+        with pytest.raises(ConfigError) as error:
+            headstart.compare(config=path, strategies=strategies, out=tmp_path / "py", progress=False)
+        assert message in str(error.value) and ("empty" in message or "min_steps" in str(error.value)), str(error.value)
+
+
+def test_arms_typed_beside_a_files_strategies_leave_the_files_list_unread_from_the_cli_as_from_python(
+        tmp_path, monkeypatch, capsys, toy_csv):
+    """--arms overrides the file's strategies list: an empty entry in it is not refused (the CLI read it, Python did
+    not)."""
+    cli, python = _both(tmp_path, monkeypatch, capsys, toy_csv, 'strategies = ["linear-probe", ""]\nsizes = [16]\nseeds = 1\n',
+                        ["--arms", "linear-probe"], arms="linear-probe")
+    assert cli == python and cli.strategies == ("linear-probe",)
+
+
+def test_label_descriptions_typed_over_a_files_are_not_said_unused_from_python_as_from_the_cli(tmp_path, monkeypatch,
+                                                                                               capsys, toy_csv):
+    """Descriptions typed beside a file's take their place: a narrowing that keeps no reader of them refuses the typed
+    ones and says nothing of the file's (Python also noted the file's as not used, though it had replaced them)."""
+    from tests.conftest import assert_user_error, run_cli
+
+    path = tmp_path / "sweep.toml"
+    path.write_text('strategies = ["zero-shot", "linear-probe"]\nsizes = [0, 16]\nseeds = 1\n'
+                    '[label_descriptions]\npositive = "a good one"\nnegative = "a bad one"\n')
+    common = ["compare", "--quiet", "--config", str(path), "--data", str(toy_csv), "--strategies", "linear-probe",
+              "--sizes", "16", "--label-descriptions", "positive=good,negative=bad", "--out", str(tmp_path / "out")]
+    assert_user_error(run_cli(common, monkeypatch, capsys), "none of which is among the arms")
+    with pytest.raises(ConfigError, match="none of which is among the arms"):
+        headstart.compare(config=path, data=str(toy_csv), strategies="linear-probe", sizes=16, progress=False,
+                          label_descriptions={"positive": "good", "negative": "bad"}, out=tmp_path / "out")
+    assert "label_descriptions" not in capsys.readouterr().err

@@ -96,112 +96,79 @@ def compare(
     """
 
     from headstart.api_compare import run_compare
+    from headstart.api_sweep_file import TRAIN_KEYWORDS, file_arguments, named_strategies
     from headstart.data.splits import SplitConfig
     from headstart.specs import TrainConfig
     from headstart.sweep_spec import SweepSpec, parse_list, parse_sizes
-    from headstart.sweep_config import read_config
 
-    cfg = read_config(config) if config else {}
-    pick = lambda flag, key, default: flag if flag is not None else cfg.get(key, default)  # noqa: E731
-    train_fields = dict(cfg.get("train", {}))
-    for name, value in (("max_steps", max_steps), ("min_steps", min_steps), ("epochs", epochs), ("image_size", image_size),
-                        ("augment", augment)):
-        if value is not None:
-            train_fields[name] = value
-    strategies_text = pick(strategies_, "strategies", COMPARE_DEFAULTS["strategies"])
-    sizes_text = pick(sizes, "sizes", COMPARE_DEFAULTS["sizes"])
-    split_fields = {**cfg.get("split", {}), **({"dedupe": True} if dedupe else {}),
-                    **({"max_test": parse_max_test(max_test)} if max_test is not None else {})}
     if backbone is not None and backbones is not None:
         raise ConfigError("--backbone and --backbones both name the backbone; give the list alone, e.g. --backbones a,b")
-    if backbone is not None:  # flags override the file: its backbones list would otherwise sweep others beside --backbone
-        cfg = {k: v for k, v in cfg.items() if k != "backbones"}
     if strategies_ is not None and arms is not None:
         raise ConfigError("--strategies and --arms both say what to compare; give one: --arms takes plain strategies too, "
                           "e.g. --arms linear-probe,lora")
-    if strategies_ is None and arms is None and "strategies" in cfg and cfg.get("arms"):
-        raise ConfigError(f"strategies and arms in {str(config)!r} both say what to compare; keep one (arms take plain "
-                          "strategies too)")
-    if strategies_ is not None:  # flags override the file: its arms would otherwise take the place of --strategies
-        cfg = {k: v for k, v in cfg.items() if k != "arms"}
-    notes: list[str | None] = []  # said once the sweep is built: a refusal of it says nothing else
-    named = _named_strategies(strategies_ if arms is None else None, arms)
-    if label_descriptions is not None:  # the flag's texts take the place of the file's, which are neither used nor weighed
-        cfg = {k: v for k, v in cfg.items() if k != "label_descriptions"}
-    if config and named is not None:  # the file's settings for a strategy the flag left out are not used, not refused
-        from headstart.sweep_config import narrowed
-
-        cfg, unused = narrowed(cfg, config, strategies=named, flag="--strategies" if arms is None else "--arms")
-        notes.append(unused)
-    if config:  # a training flag replaces its field in [train] and in every [train_by_strategy.NAME] of the file
-        from headstart.sweep_config import overridden
-
-        cfg, replaced = overridden(cfg, config, {"max_steps": max_steps, "min_steps": min_steps, "epochs": epochs,
-                                                 "image_size": image_size, "augment": augment})
-        notes.append(replaced)
-    tune_setting = ("lr" if tune else None) if tune is not None else cfg.get("tune", "lr")
-    file_grids = cfg.get("grid", {})
-    if tune_setting is None and file_grids:
-        if tune is None:  # the file alone says both: name its table and key, not flags nobody typed
-            raise ConfigError(f"[grid] in {str(config)!r} lists the learning rates tune searches, but the same file sets "
-                              "tune = false; drop one (or pass --tune)")
-        # --no-tune overrides the file as every flag does: its grids have nothing to search (a --grid flag typed
-        # beside it is refused by SweepSpec, unsaid here)
-        if not grid:
-            typer.echo(f"note: --no-tune: [grid] in {str(config)!r} is not searched; each strategy trains at its "
-                       "untuned learning rate", err=True)
-        file_grids = {}
-    if tune_setting is None and grid and tune is None:
-        raise ConfigError(f"--grid lists the learning rates tune searches, but {str(config)!r} sets tune = false; "
-                          "drop --grid, or pass --tune")
+    # the flags as compare's keywords: --config's file is read by the reader compare(config=FILE) reads it with
+    typed = {"data": data, "backbone": backbone, "backbones": backbones, "strategies": strategies_, "arms": arms,
+             "sizes": sizes, "seeds": seeds, "out": out, "workers": workers, "backend": backend, "address": address,
+             "max_steps": max_steps, "min_steps": min_steps, "epochs": epochs, "image_size": image_size,
+             "augment": augment, "text_column": text_column, "label_column": label_column, "task": task,
+             "pooling": pooling, "group_column": group_column, "split_column": split_column, "retain": retain or None,
+             "eval_data": eval_data or None, "tta": tta or None, "label_descriptions": label_descriptions,
+             "grids": dict(_parse_grid_flag(g) for g in grid) if grid else None}
+    given = {k: v for k, v in typed.items() if v is not None}
+    if tune is not None:  # --no-tune is tune=None given
+        given["tune"] = "lr" if tune else None
+    command = "headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    arguments = file_arguments(config, given, command=command, flags=True) if config else given
+    from_file = arguments.get("config")
+    from_config = [key for key in ("strategies", "sizes") if key not in given and key in arguments]
+    split_fields = {**arguments.get("split", {}), **({"dedupe": True} if dedupe else {}),
+                    **({"max_test": parse_max_test(max_test)} if max_test is not None else {})}
+    strategies_text = arguments.get("strategies", COMPARE_DEFAULTS["strategies"])
     # read in the order a user reads them: the lists first, then each training value, then the floors against the caps
-    strategies_list = parse_list(strategies_text, name="--strategies" if strategies_ is not None or "strategies" not in cfg else f"strategies in {str(config)!r}", noun="strategy")
-    sizes_list = parse_sizes(sizes_text, name="--sizes" if sizes is not None or "sizes" not in cfg else f"sizes in {str(config)!r}")
-    train = TrainConfig(**train_fields)
-    if config:  # a floor above its cap, named where each was set; the command line's cap wins over the file's floors
-        from headstart.sweep_config import capped_floors
-
-        notes.append(capped_floors(cfg, config, max_steps=max_steps, min_steps=min_steps))
+    strategies_list = parse_list(strategies_text, name=f"strategies in {str(config)!r}" if "strategies" in from_config
+                                 else "--strategies", noun="strategy")
+    sizes_list = parse_sizes(arguments.get("sizes", COMPARE_DEFAULTS["sizes"]),
+                             name=f"sizes in {str(config)!r}" if "sizes" in from_config else "--sizes")
+    train = TrainConfig(**(from_file.train if from_file else {k: given[k] for k in TRAIN_KEYWORDS if k in given}))
+    if from_file:  # a floor above its cap, named where each was set; the command line's cap wins over the file's floors
+        from_file = from_file.capped()
     sweep = SweepSpec(
-        data=pick(data, "data", COMPARE_DEFAULTS["data"]), backbone=pick(backbone, "backbone", COMPARE_DEFAULTS["backbone"]),
-        strategies=strategies_list, sizes=sizes_list, seeds=pick(seeds, "seeds", COMPARE_DEFAULTS["seeds"]),
+        data=arguments.get("data", COMPARE_DEFAULTS["data"]), backbone=arguments.get("backbone", COMPARE_DEFAULTS["backbone"]),
+        strategies=strategies_list, sizes=sizes_list, seeds=arguments.get("seeds", COMPARE_DEFAULTS["seeds"]),
         train=train,
-        options=_sweep_options(cfg.get("options", {}), option, strategies=_named_strategies(strategies_text, pick(arms, "arms", None))),
-        train_by_strategy=dict(cfg.get("train_by_strategy", {})), split=SplitConfig(**split_fields),
-        text_column=pick(text_column, "text_column", None), label_column=pick(label_column, "label_column", None),
-        task=pick(task, "task", None), pooling=pick(pooling, "pooling", None),
-        tune=tune_setting, grids={**file_grids, **dict(_parse_grid_flag(g) for g in grid or [])},
-        arms=pick(arms, "arms", ()), retain=tuple(retain or cfg.get("retain", ())),
-        eval_data=tuple(eval_data or cfg.get("eval_data", ())), tta=tuple(tta or cfg.get("tta", ())), backbones=pick(backbones, "backbones", ()),
-        group_column=pick(group_column, "group_column", None), split_column=pick(split_column, "split_column", None),
-        cap_over_floors=bool(config) and max_steps is not None,
+        options=_sweep_options(arguments.get("options", {}), option,
+                               strategies=named_strategies(strategies_text, arguments.get("arms"))),
+        train_by_strategy=dict(arguments.get("train_by_strategy", {})), split=SplitConfig(**split_fields),
+        text_column=arguments.get("text_column"), label_column=arguments.get("label_column"),
+        task=arguments.get("task"), pooling=arguments.get("pooling"),
+        tune=arguments.get("tune", "lr"), grids=arguments.get("grids", {}),
+        arms=arguments.get("arms", ()), retain=tuple(arguments.get("retain", ())),
+        eval_data=tuple(arguments.get("eval_data", ())), tta=tuple(arguments.get("tta", ())),
+        backbones=arguments.get("backbones", ()),
+        group_column=arguments.get("group_column"), split_column=arguments.get("split_column"),
+        cap_over_floors=from_file is not None and from_file.cap_over_floors,
     )
-    for note in filter(None, notes):
+    for note in from_file.notes if from_file else ():
         typer.echo(note, err=True)
-    described = pick(label_descriptions, "label_descriptions", None)
+    described = arguments.get("label_descriptions")
     if described is not None:
         from headstart.api_compare import with_label_descriptions
 
         sweep = with_label_descriptions(sweep, described)
-    out_dir = Path(pick(out, "out", COMPARE_DEFAULTS["out"]))
+    out_dir = Path(arguments.get("out", COMPARE_DEFAULTS["out"]))
     from headstart.outdir import claim
 
     claim(out_dir, "compare")  # before the report destination and the data: run_compare claims it again, cheaply
     from headstart.tracking import check_report_to
 
     check_report_to(report_to)  # an unknown destination or a missing extra is named before any cell trains
-    command = "headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     from headstart.cli.common import InterruptReported
     from headstart.sweep import SweepInterrupted
-    from headstart.sweep_plan import check_backend
-
-    if address is None and "address" in cfg:  # the file's key named, not --address (run_compare checks it again, passed)
-        check_backend(pick(backend, "backend", "local"), cfg["address"], pick(workers, "workers", 1), address_from=str(config))
 
     try:
-        result = run_compare(sweep, out_dir, workers=pick(workers, "workers", 1), command=command, progress=not quiet,
+        result = run_compare(sweep, out_dir, workers=arguments.get("workers", 1), command=command, progress=not quiet,
                              announce=lambda report: print_leakage(report, dedupe=sweep.split.dedupe, err=as_json),
-                             backend=pick(backend, "backend", "local"), address=pick(address, "address", None),
+                             backend=arguments.get("backend", "local"), address=arguments.get("address"),
                              report_to=report_to)
     except SweepInterrupted as stopped:  # how many cells the store holds, which main's plain "interrupted" cannot say
         typer.echo(str(stopped), err=True)
@@ -290,20 +257,6 @@ def adapt(
     for line in summary_lines(result):
         typer.echo(line)
     typer.echo(f"report: {result.reports['adaptation.md']} (and report.html, results.json in {out})")
-
-
-def _named_strategies(strategies: str | None, arms: Any) -> tuple[str, ...] | None:
-    """The strategies the sweep trains, as far as its text says before the sweep is checked (None where it cannot be
-    read: the sweep's own checks name that mistake)."""
-    from headstart.arm_text import parse_arm, split_arms
-    from headstart.sweep_spec import parse_list
-
-    try:
-        if arms:
-            return tuple(parse_arm(arm)[0] for arm in split_arms(arms))
-        return parse_list(strategies, name="--strategies") if isinstance(strategies, str) else None
-    except ConfigError:
-        return None
 
 
 def _sweep_options(from_config: dict[str, dict[str, Any]], flags: list[str] | None, *,
