@@ -52,10 +52,11 @@ def budget_record(cfg: Any, report: Any, n_train: int, *, tuned: bool, metric: s
 
 
 def score_test(s: Any, *, features: bool, progress: Callable[[int], None] | None = None,
-               counted: Callable[..., None] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+               counted: Callable[..., None] | None = None, caches: list | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Test metrics of a trained setup, and its prediction per test row beside the target (``evaluation.scored_rows``);
     ``progress``: the rows scored so far; ``counted(what, done, total)`` (``progress.part_of``): those rows, and the
-    rows whose backbone features are cached first (``features``), each part counted."""
+    rows whose backbone features are cached first (``features``), each part counted; ``caches``: gets the feature cache
+    read (``FeatureCache``: what its rows cost, and what this call spent computing them)."""
     from headstart.evaluation import scored_rows
     from headstart.features import feature_cache
     from headstart.precision import autocast_for
@@ -65,31 +66,35 @@ def score_test(s: Any, *, features: bool, progress: Callable[[int], None] | None
     if counted is not None:
         counted("", 0, len(rows))
         progress = progress or (lambda done: counted("", done, len(rows)))
-    caching = caching_part(counted)
+    cached = feature_cache(s, progress=caching_part(counted)) if features else None
+    if cached is not None and caches is not None:
+        caches.append(cached)
     return scored_rows(s.model, s.encoded, rows, s.data.targets[rows], task=s.data.task, label_names=s.data.label_names,
-                       batch_size=s.cfg.eval_batch_size, features=feature_cache(s, progress=caching) if features else None,
+                       batch_size=s.cfg.eval_batch_size, features=cached,
                        autocast=autocast_for(s.precision, s.device), progress=progress)
 
 
-def retained(s: Any, names: list[str] | None = None, *, progress: Callable[..., None] | None = None) -> list[dict[str, Any]]:
+def retained(s: Any, names: list[str] | None = None, *, progress: Callable[..., None] | None = None,
+             caches: list | None = None) -> list[dict[str, Any]]:
     """``retention.retention`` of the trained setup on each of ``names`` (default ``s.spec.retain``): the adapted
     backbone against the pre-trained one it started from; the same object when the strategy leaves the backbone
-    untouched. ``progress``: ``retention``'s."""
+    untouched. ``progress`` and ``caches``: ``retention``'s."""
     from headstart.retention import retention
     from headstart.precision import autocast_for
 
     adapted = s.pretrained if s.strategy.leaves_backbone else s.model.backbone
     return [retention(adapted, s.pretrained, name, seed=s.spec.seed, batch_size=s.cfg.eval_batch_size,
-                      autocast=autocast_for(s.precision, s.device), progress=progress)
+                      autocast=autocast_for(s.precision, s.device), progress=progress, caches=caches)
             for name in (s.spec.retain if names is None else names)]
 
 
 def scored_elsewhere(s: Any, *, features: bool, names: list[str] | None = None,
-                     progress: Callable[..., None] | None = None) -> list[dict[str, Any]]:
+                     progress: Callable[..., None] | None = None, caches: list | None = None) -> list[dict[str, Any]]:
     """``ood.evaluate_elsewhere`` of the trained setup on each of ``names`` (default ``s.spec.eval_data``): other datasets' test splits,
     with the run's labels (mapped by name), as trained and after each of ``s.spec.tta``. ``features``: the backbone is unchanged, so the head runs on the
     pre-trained backbone's cached features of each dataset. ``progress(what, done, total, unit)``
-    (``progress.scoring_counter``): each scoring's parts counted, named "scoring DATA" (" after TTA")."""
+    (``progress.scoring_counter``): each scoring's parts counted, named "scoring DATA" (" after TTA"). ``caches``:
+    gets each feature cache read (as ``score_test``'s)."""
     from headstart.features import FeatureCache
     from headstart.ood import evaluate_elsewhere
     from headstart.precision import autocast_for
@@ -99,8 +104,11 @@ def scored_elsewhere(s: Any, *, features: bool, names: list[str] | None = None,
     encoder = s.pretrained if type(s.model.backbone) is type(s.pretrained) else s.model.backbone  # as setup encoded
 
     def cached(data: Any, encoded: list, progress: Callable[[int, int], None] | None = None) -> Any:
-        return FeatureCache(s.pretrained, encoded, data.hash, batch_size=s.cfg.eval_batch_size, autocast=autocast,
-                            identity={**s.pretrained.describe(), "precision": s.precision}, progress=progress)
+        cache = FeatureCache(s.pretrained, encoded, data.hash, batch_size=s.cfg.eval_batch_size, autocast=autocast,
+                             identity={**s.pretrained.describe(), "precision": s.precision}, progress=progress)
+        if caches is not None:
+            caches.append(cache)
+        return cache
 
     from headstart.errors import HeadstartError
 

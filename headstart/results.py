@@ -81,7 +81,9 @@ class RunResult:
         train_seconds: wall time of training (excluding test evaluation), with the backbone's cached features counted
             at what computing them costs (``record["feature_seconds"]``), whether this run or an earlier one computed
             them: what the run costs alone on a cold cache, not what it cost after another arm cached its features.
-        eval_seconds: wall time of the test evaluation.
+        eval_seconds: wall time of the scoring after training (test split, retention, other datasets), with the
+            backbone's cached features it read counted at what computing them costs (``record["eval_feature_seconds"]``),
+            as ``train_seconds`` counts its own: the same whichever arm of a compare scored first.
         trainable_params: parameters updated by the strategy (head included).
         total_params: all parameters of the model (backbone + head).
         saved_bytes: what the run's weights take when saved: the head plus what trained (an adapter is small).
@@ -98,6 +100,8 @@ class RunResult:
             under a ``max_test`` cap, ``test_split_rows`` (the test split's rows without it: whether the cap cut any);
             ``feature_seconds`` where it trained on the backbone's cached features (their part of ``train_seconds``;
             absent for runs stored before it, whose ``train_seconds`` is what they spent, features or none);
+            ``eval_feature_seconds`` where scoring read cached features (their part of ``eval_seconds``; absent for runs
+            stored before it, whose ``eval_seconds`` is what they spent);
             ``estimates`` where an objective term estimated something before training (importance weighting's weights:
             ``{"importance": {"domain_accuracy", "ess", "clipped"}}``; ``term_estimates`` reads older runs too).
     """

@@ -97,12 +97,15 @@ def retained_data(name: str, modality: str) -> Any:
 
 
 def retention(adapted: torch.nn.Module, original: torch.nn.Module, name: str, *, seed: int, batch_size: int,
-              autocast: Callable | None = None, progress: Callable[..., None] | None = None) -> dict[str, Any]:
+              autocast: Callable | None = None, progress: Callable[..., None] | None = None,
+              caches: list | None = None) -> dict[str, Any]:
     """Retention of the classification dataset ``name`` (built-in or a file) by ``adapted`` relative to ``original``.
 
     ``progress(what, done, total, unit="rows")`` (``progress.part_of``) is told each part as it goes, from its 0: the
     original's features of rows not cached before ("caching the pre-trained backbone's features"), the adapted
     backbone's ("the adapted backbone's features"), then the probes' fits ("fitting its probes", unit "fits").
+    ``caches`` gets the original's feature cache (``features.FeatureCache``: what its rows cost, whichever run computed
+    them).
 
     Returns:
         ``{data, original, adapted, retention, C_original, C_adapted, train_rows, test_rows, folds, rows}``
@@ -128,6 +131,8 @@ def retention(adapted: torch.nn.Module, original: torch.nn.Module, name: str, *,
     encoded = encoded_inputs(original, data)
     caching = (lambda done, total: progress("caching the pre-trained backbone's features", done, total)) if progress else None
     cached = FeatureCache(original, encoded, data.hash, batch_size=batch_size, autocast=autocast, progress=caching)
+    if caches is not None:
+        caches.append(cached)
     every = np.unique(np.concatenate([r for part in parts for r in part.values()]))
     before = cached(every)
     embedded = (lambda done: progress("the adapted backbone's features", done, len(every))) if progress else None

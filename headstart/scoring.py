@@ -75,16 +75,20 @@ def score(spec: RunSpec, s: Any, report: FitReport, result: RunResult, *, test: 
     stage = stage or (lambda text: None)  # after the last step: what the bar still waits for is said
     doing = "scoring the test split"
 
+    caches: list = []  # the feature caches read: each counted at what its rows cost, not what this run spent on them
+
     def made() -> RunResult:
         metrics = {**tested, **{f"retention:{r['data']}": r["retention"] for r in record.get("retention", ())},
                    **{f"ood:{o['data']}{'+' + o['tta'] if o['tta'] else ''}:{k}": v for o in record.get("ood", ())
                       for k, v in o["metrics"].items()}}
-        return dataclasses.replace(result, metrics=metrics, record=record, eval_seconds=time.perf_counter() - start)
+        return dataclasses.replace(result, metrics=metrics, record=charged(record, caches),
+                                   eval_seconds=charged_seconds(time.perf_counter() - start, caches))
 
     try:
         if test:
             stage(doing)
-            tested, record["test"] = score_test(s, features=features, progress=rows, counted=None if rows else part_of(counted, doing))
+            tested, record["test"] = score_test(s, features=features, progress=rows, counted=None if rows else part_of(counted, doing),
+                                                caches=caches)
             uncapped = uncapped_test_rows(s.data, s.split_config)
             if uncapped is not None:  # --max-test (or an image split's default cap): whether it cut anything, for the report
                 record["test_split_rows"] = uncapped
@@ -94,19 +98,33 @@ def score(spec: RunSpec, s: Any, report: FitReport, result: RunResult, *, test: 
             record["retention"] = []
             for name in spec.retain:  # one at a time: an interrupt keeps those measured
                 doing = f"measuring retention on {name}"
-                record["retention"] += retained(s, [name], progress=part_of(counted, doing))
+                record["retention"] += retained(s, [name], progress=part_of(counted, doing), caches=caches)
                 left["retain"].remove(name)
         if spec.eval_data:
             stage(f"scoring {', '.join(spec.eval_data)}" + (f" (with {', '.join(spec.tta)})" if spec.tta else ""))
             record["ood"] = []
             for text in spec.eval_data:
                 doing = f"scoring {text} out of domain"
-                record["ood"] += scored_elsewhere(s, features=features, names=[text], progress=counted)
+                record["ood"] += scored_elsewhere(s, features=features, names=[text], progress=counted, caches=caches)
                 left["eval_data"].remove(text)
     except KeyboardInterrupt as interrupt:
         raise ScoringInterrupted(made(), ended_by=f"{ended_by(interrupt)} after training, while {doing}",
                                  not_scored=not_scored(left, spec.tta)) from None
     return made()
+
+
+def charged_seconds(wall: float, caches: list) -> float:
+    """``wall`` seconds of scoring with the backbone features it read (``features.FeatureCache``) counted at what computing
+    them costs, not at what this run spent on them: the first arm of a compare to score the test split computes its
+    features, the next reads them, and each arm's ``eval_seconds`` is then what it costs run alone on a cold cache."""
+    spent = sum(c.computed_seconds for c in caches)
+    return max(0.0, wall - spent) + sum(c.read_seconds for c in caches)
+
+
+def charged(record: dict[str, Any], caches: list) -> dict[str, Any]:
+    """``record`` with ``eval_feature_seconds``: of ``eval_seconds``, what the backbone features scoring read cost."""
+    cost = sum(c.read_seconds for c in caches)
+    return {**record, "eval_feature_seconds": round(cost, 3)} if cost else record
 
 
 def not_scored(left: dict[str, Any], tta: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:

@@ -35,3 +35,33 @@ def test_every_scoring_part_after_the_steps_counts_what_it_has_done(toy_csv, oth
         assert counts[0][0] == 0 and counts[-1][0] == counts[-1][1] > 0 and len(counts) > 2, (name, counts)
     assert parts[f"{retain}, fitting its probes (fits)"][-1] == (60, 60), "5 folds x (5 Cs + the chosen) x 2 encoders"
     assert all("left" in t or "unknown" in t for t in then if re.search(r" (\d+)/(?!\1 )\d+ ", t)), "what is left is said"
+
+
+def test_each_arm_counts_its_test_features_at_their_cost_whichever_arm_scored_first(toy, make_tiny, monkeypatch):
+    """The first frozen-feature arm of a compare computed the test split's features, the next read them: linear-probe
+    listed first took 26.7 s to score 321 rotten-tomatoes rows and embed-logreg after it 0.00 s, the other order the
+    reverse. Each arm now counts the features its scoring reads at what computing them cost (``eval_feature_seconds``),
+    as ``train_seconds`` counts its own; listed second, or in another process after the cache file was written, the
+    same."""
+    import time
+
+    import pytest
+
+    from headstart.features import clear_memory
+    from headstart.recipe import run
+
+    backbone = make_tiny(0)
+    original = type(backbone).forward
+    monkeypatch.setattr(type(backbone), "forward", lambda self, batch: time.sleep(0.02) or original(self, batch))
+
+    def scored(strategy: str):
+        return run(RunSpec(data="toy", backbone="tiny", strategy=strategy, n=32, train=CFG), data=toy, pretrained=backbone).result
+
+    first, second = scored("linear-probe"), scored("embed-logreg")
+    cost = first.record["eval_feature_seconds"]
+    assert cost > 0.02, "every batch of test rows sleeps 0.02 s"
+    assert second.record["eval_feature_seconds"] == pytest.approx(cost), "the same test rows, read from the cache"
+    assert first.eval_seconds >= cost and second.eval_seconds >= cost, "listed second, the features are counted all the same"
+    clear_memory()  # another process: the cache file holds each row's cost
+    again = scored("embed-logreg")
+    assert again.record["eval_feature_seconds"] == pytest.approx(cost) and again.eval_seconds >= cost
