@@ -77,6 +77,16 @@ def _one_seed(analysis: dict[str, Any]) -> bool:
     return all(c.get("pairs", len(c.get("seeds") or ())) < 2 for c in _cells(analysis))
 
 
+def _weights_over(weights: dict[str, Any]) -> str:
+    """What the learned-weights table's values are over: one seed's run, or the mean of each weighting's runs."""
+    runs = {entry.get("runs") for entry in weights.values()}
+    if runs == {1}:
+        return "of one seed's run"
+    if None in runs or len(runs) > 1:
+        return "mean over each weighting's seeds"
+    return f"mean over {runs.pop()} seeds"
+
+
 def multitask_markdown(analysis: dict[str, Any], *, tasks: list[str], weightings: list[str], notes: list[str]) -> str:
     """The report as markdown."""
     lines = [f"# Multi-task learning: {', '.join(md_text(t) for t in tasks)}", ""]
@@ -102,7 +112,7 @@ def multitask_markdown(analysis: dict[str, Any], *, tasks: list[str], weightings
     lines += ["", "## In words", ""] + _words(analysis, weightings)
     if analysis.get("weights"):
         lines += ["", "## Learned weights", "",
-                  "Each task's weight on its loss at the chosen checkpoint, mean over seeds (equal: 1 each; uncertainty: "
+                  f"Each task's weight on its loss at the chosen checkpoint, {_weights_over(analysis['weights'])} (equal: 1 each; uncertainty: "
                   "c·exp(−s), c = ½ for a regression; gradnorm: w, summing to the number of tasks).", "",
                   "| weighting | " + " | ".join(md_text(t) for t in tasks) + " |", "|---" * (1 + len(tasks)) + "|"]
         for w, entry in analysis["weights"].items():

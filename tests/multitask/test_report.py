@@ -182,3 +182,12 @@ def test_a_difference_on_one_seed_is_not_significant_and_its_interval_says_train
     text = multitask_markdown(multitask_rows(runs, ["cls"], ["equal"]), tasks=["cls"], weightings=["equal"], notes=[])
     assert "; 1 seed: training randomness is not in the interval): multi-task helps on one seed |" in text
     assert "than trained alone (difference +15.0 (" in text and "training randomness is not in the interval))." in text
+
+
+def test_the_learned_weights_say_what_they_are_over_one_seed_or_the_seeds_mean():
+    one = [_run("single-cls", 0, correct=80, error=0.0), _run("equal", 0, correct=95, error=0.1)]
+    text = multitask_markdown(multitask_rows(one, ["cls"], ["equal"]), tasks=["cls"], weightings=["equal"], notes=[])
+    assert "at the chosen checkpoint, of one seed's run (equal: 1 each" in text and "mean over" not in text.split("## Learned weights")[1]
+    three = [_run(label, seed, correct=80 + seed, error=0.1) for seed in range(3) for label in ("single-cls", "equal")]
+    text = multitask_markdown(multitask_rows(three, ["cls"], ["equal"]), tasks=["cls"], weightings=["equal"], notes=[])
+    assert "at the chosen checkpoint, mean over 3 seeds (equal: 1 each" in text
