@@ -172,8 +172,8 @@ class TrainConfig:
 
         # a flag replaces the file's value wherever the file sets it (sweep_config.overridden), and --max-steps caps
         # the file's floors: either way the command line's --max-steps is a fix that works there too
-        more = ("" if "max_steps" not in set_in else f", or --max-steps {high} on the command line, which caps the file's "
-                "floors" if "min_steps" in set_in else f", or --max-steps {low} on the command line, which replaces the file's caps")
+        more = ("" if "max_steps" not in set_in else f", or --max-steps {high} beside the file, which caps the file's "
+                "floors" if "min_steps" in set_in else f", or --max-steps {low} beside the file, which replaces the file's caps")
         raise ConfigError(f"{named('min_steps', low)} is above {named('max_steps', high)}, so the cap would cut the floor; "
                           f"give {fix('min_steps', 'at most', high)}, or {fix('max_steps', 'at least', low)}{more}")
 

@@ -204,3 +204,19 @@ def test_label_descriptions_typed_over_a_files_are_not_said_unused_from_python_a
         headstart.compare(config=path, data=str(toy_csv), strategies="linear-probe", sizes=16, progress=False,
                           label_descriptions={"positive": "good", "negative": "bad"}, out=tmp_path / "out")
     assert "label_descriptions" not in capsys.readouterr().err
+
+
+def test_a_files_floor_above_its_cap_offers_the_keyword_from_python_and_the_flag_from_the_cli(tmp_path, monkeypatch, capsys):
+    """The fix beside the file's own tables: "--max-steps 50 beside the file" from the CLI, "max_steps=50 beside the
+    file" from Python (which said "max_steps=50 on the command line")."""
+    from tests.conftest import run_cli
+
+    path = tmp_path / "sweep.toml"
+    path.write_text("seeds = 1\n[train]\nmin_steps = 100\nmax_steps = 50\n")
+    code, _, err = run_cli(["compare", "--config", str(path), "--strategies", "lora", "--out", str(tmp_path / "cli")],
+                           monkeypatch, capsys)
+    assert code == 2 and "or --max-steps 50 beside the file, which caps the file's floors" in err, err
+    with pytest.raises(ConfigError) as error:
+        headstart.compare(config=path, strategies="lora", out=tmp_path / "py", progress=False)
+    assert "or max_steps=50 beside the file, which caps the file's floors" in str(error.value), str(error.value)
+    assert "command line" not in str(error.value)

@@ -279,11 +279,11 @@ def test_a_training_flag_replaces_the_files_value_in_every_table_a_strategys_own
     ("[train]\nmax_steps = 20\n[train_by_strategy.full-finetune]\nmin_steps = 60\n", [],
      "min_steps = 60 in [train_by_strategy.full-finetune] of {path} is above max_steps = 20 in [train] of {path}, so the "
      "cap would cut the floor; give min_steps at most 20 in [train_by_strategy.full-finetune], or max_steps at least 60 "
-     "in [train], or --max-steps 20 on the command line, which caps the file's floors"),
+     "in [train], or --max-steps 20 beside the file, which caps the file's floors"),
     ("[train_by_strategy.full-finetune]\nmax_steps = 20\n", ["--min-steps", "60"],
      "--min-steps 60 is above max_steps = 20 in [train_by_strategy.full-finetune] of {path}, so the cap would cut the "
      "floor; give --min-steps at most 20, or max_steps at least 60 in [train_by_strategy.full-finetune], or --max-steps "
-     "60 on the command line, which replaces the file's caps"),
+     "60 beside the file, which replaces the file's caps"),
 ])
 def test_a_floor_above_a_cap_set_beside_it_is_refused_naming_where_each_was_set(tmp_path, monkeypatch, capsys, toy_csv,
                                                                                  text, flags, message):
