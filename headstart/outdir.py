@@ -19,6 +19,7 @@ from typing import Any
 
 from headstart.errors import ConfigError
 from headstart.interrupts import steps_interrupted
+from headstart.staging import clear_stale
 from headstart.store_rows import FILENAME
 
 __all__ = ["KINDS", "check_new", "check_writable", "claim", "finished", "foreign", "held", "sibling"]
@@ -200,7 +201,8 @@ def _probe(folder: Path) -> str:
 
 def claim(out: str | Path, kind: str, *, flag: str = "--out") -> None:
     """Refuse ``out`` unless it is new, empty, or holds ``kind`` (a store with no run yet: any store kind); then check
-    it can be written.
+    it can be written. What a command killed while writing ``out`` left beside it goes first (``staging.clear_stale``:
+    a staged copy removed, a run it moved aside put back where ``out`` is missing).
 
     Args:
         kind: the kind this command writes, a key of ``KINDS`` (``adapt`` writes a compare store).
@@ -209,6 +211,7 @@ def claim(out: str | Path, kind: str, *, flag: str = "--out") -> None:
         ConfigError: ``out`` holds something else (named), or cannot be written.
     """
     out = as_folder(out, flag)
+    clear_stale(out)  # what a command killed while writing it left beside it
     found = held(out)
     if found == "store" and kind in STORES:
         found = kind
