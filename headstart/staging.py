@@ -46,6 +46,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def is_staging(name: str) -> bool:
+    """Whether ``name`` is a folder ``fresh_folder`` makes (``.NAME.<pid>-<host>-<random>.TAG``): inside an output
+    folder (a meta-train arm's, saved in ``OUT``) it says nothing of whose that folder is (``outdir.ignored``)."""
+    return re.fullmatch(r"\..+\.\d+-[0-9a-f]{8}-[a-z0-9_]+\.[A-Za-z0-9_.]+", name) is not None
+
+
 def stale(out: Path) -> list[Path]:
     """The folders beside ``out`` that ``fresh_folder`` made for it in a process of this host that is gone."""
     out = Path(out)

@@ -349,11 +349,13 @@ def _run(cfg: MetaConfig, out: Path, *, progress: bool) -> MetaResult:
                 continue
             backbone, head, summary = train_chosen(name, plain, base, validation, cfg, progress=progress)
             made = trained_by(cfg, name, summary["meta_lr"] if summary["meta_lr"] is not None else cfg.meta_lr)
-            folder = save_image_backbone(backbone, out / name, architecture=architecture_of(cfg.backbone), trained_by=made)
-            if get_arm(name).learns_head:
+            learned = {}
+            if get_arm(name).learns_head:  # saved with the network, in one folder
                 from safetensors.torch import save
 
-                write_atomic(folder / HEAD, save({k: v.contiguous() for k, v in head.items()}))
+                learned = {HEAD: save({k: v.contiguous() for k, v in head.items()})}
+            folder = save_image_backbone(backbone, out / name, architecture=architecture_of(cfg.backbone), trained_by=made,
+                                         files=learned)
             models[name] = (backbone, head)
             result.training.append({**summary, "saved": str(folder)})
         result.rows = evaluate(models, plain, novel, cfg, progress=progress)
