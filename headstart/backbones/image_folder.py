@@ -48,11 +48,11 @@ def save_image_backbone(backbone: Any, out: Path, *, architecture: str, trained_
                 "trained_by": trained_by}
     own = {WEIGHTS, MANIFEST, *(files or {})}
 
-    def fill(folder: Path) -> None:
-        (folder / WEIGHTS).write_bytes(save(state, metadata={"format": "pt"}))
+    def fill(tmp: Path) -> None:  # the staging folder write_directory swaps in whole
+        (tmp / WEIGHTS).write_bytes(save(state, metadata={"format": "pt"}))
         for name, data in (files or {}).items():
-            (folder / name).write_bytes(data)
-        write_json(folder / MANIFEST, manifest)
+            (tmp / name).write_bytes(data)
+        write_json(tmp / MANIFEST, manifest)
 
     return write_directory(Path(out), fill, what="saved image backbone",
                            is_replaceable=lambda d: all(p.name in own or ignored(p.name) for p in d.iterdir()))
