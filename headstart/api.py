@@ -90,7 +90,9 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             (``evaluate`` scores it; ``retain`` / ``eval_data`` are not measured); a finished run in ``out`` is kept
             instead. After the steps, while ``retain`` / ``eval_data`` are scored, the trained run (saved before
             its scoring: beside a finished run in ``out``, put in its place once scored) keeps the scores made,
-            metrics.json's ``not_scored`` names the rest and ``ended_by`` says so.
+            metrics.json's ``not_scored`` names the rest and ``ended_by`` says so; where ``out`` holds a finished
+            run, that run stays there and the trained one is saved beside it in ``OUT-unscored`` (``-unscored-2``
+            ... where taken), which the line names with the command that scores it.
             One during that save waits for it, then stops before scoring ("interrupted by Ctrl-C after training,
             before it was scored"). A KeyboardInterrupt whose ``run`` is the FitResult (``out`` None where nothing was
             saved). A second Ctrl-C or SIGTERM ends at once, the save too (a run half-written is never left).

@@ -16,6 +16,7 @@ from headstart.errors import StoreError, WriteError
 from headstart.interrupts import signals_held
 from headstart.killpoints import kill_point
 from headstart.outdir import foreign, sibling
+from headstart.staging import clear_stale, prefix
 
 
 def write_json(path: Path, payload: Any) -> None:
@@ -88,15 +89,18 @@ def write_atomic(path: Path, data: bytes | Callable[[Path], None], *, point: str
 
 
 def fresh_folder(out: Path, tag: str) -> Path:
-    """A new, empty, hidden folder beside ``out`` (``.NAME.<random>.TAG``, made by ``tempfile.mkdtemp``): where a folder
-    is built before it is moved into place. Its name is never guessable, so no planted link can stand in for it.
+    """A new, empty, hidden folder beside ``out`` (``.NAME.<pid>-<host>-<random>.TAG``, made by ``tempfile.mkdtemp``):
+    where a folder is built before it is moved into place. Its name is never guessable, so no planted link can stand in
+    for it; it names the process building it, so that the folders of ``out`` a killed process left are removed first
+    (``staging.clear_stale``: never one a live process writes).
 
     Raises:
         WriteError: it cannot be made there (a StoreError and an OSError).
     """
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=f".{tag}"))
+        clear_stale(out, restore=False)  # a run moved aside for a swap stays, where out is missing: claim puts it back
+        folder = Path(tempfile.mkdtemp(dir=out.parent, prefix=prefix(out), suffix=f".{tag}"))
         os.chmod(folder, 0o777 & ~_umask())  # mkdtemp makes 0700; the folder it becomes is shared as any the user makes
         return folder
     except OSError as exc:

@@ -47,6 +47,7 @@ class FitResult:
     not_scored: dict[str, Any] | None = None  # interrupted after training: what it was not scored on ({"retain": [...], "eval_data": [...]})
     _loaded: Any = field(default=None, repr=False)  # the model in memory: a module's repr is pages long
     _staged_for: Path | None = field(default=None, repr=False)  # saved beside this --out until scored (``with_scores``)
+    _finished_in: Path | None = field(default=None, repr=False)  # interrupted while staged: the --out whose finished run it left
 
     def __repr__(self) -> str:  # one line: the fields hold the rest (val_metrics, flags, ood ...)
         from headstart.report.markdown import seconds_text  # as the reports write seconds: a probe's 0.012 s is not "0.0 s"
@@ -153,7 +154,8 @@ def _scores_left(run: FitResult) -> str:
 
     left = run.not_scored or {}
     retain, others, tta = left.get("retain") or [], left.get("eval_data") or [], left.get("tta") or []
-    where = (f"saved the trained run to {run.out}" if run.out is not None else
+    kept = f" (the finished run in {run._finished_in} is kept)" if run._finished_in is not None else ""
+    where = (f"saved the trained run to {run.out}{kept}" if run.out is not None else
              "the trained run is in memory, not saved, for want of out=DIR (the exception's .run.evaluate(), .run.predict())")
     lost = (f"; retention on {', '.join(retain)} is not measured (" + spoken("train --retain", "fit(retain=...)")
             + " measures it, at training)" if retain else "")
@@ -185,7 +187,9 @@ def with_scores(result: FitResult, scored: Any, *, ended_by: str | None = None,
     where none was made), written into the metrics.json it was saved with, where it was (atomically: the file is whole,
     before or after); interrupted, with ``ended_by`` and what was ``not_scored`` instead of the run's "not scored yet".
     An interrupt that left nothing unscored leaves metrics.json a finished run's. A run saved beside its ``out`` while
-    it was scored (a finished run was there: ``_staged_for``) is then put in its place."""
+    it was scored (a finished run was there: ``_staged_for``) is then put in its place once scored; interrupted with
+    something left unscored, it goes to a free folder beside ``out`` instead (``unscored_beside``: ``runs/x-unscored``)
+    and the finished run stays in ``out``."""
     from headstart.atomic import write_json
     from headstart.ood import with_majority_flag
 
@@ -200,13 +204,32 @@ def with_scores(result: FitResult, scored: Any, *, ended_by: str | None = None,
         write_json(path, {**metrics, **{k: v for k, v in added.items() if v},
                           **({"not_scored": not_scored, "ended_by": ended_by} if ended_by and not_scored else {})})
     if result._staged_for is not None:
+        import os
+
         from headstart.atomic import swap_in
 
-        result.out = swap_in(result.out, result._staged_for)
+        kept = result._staged_for
+        if ended_by and not_scored:  # interrupted before it was scored: the finished run stays, this one goes beside it
+            beside = unscored_beside(kept)
+            os.rename(result.out, beside)  # one rename, as the run was built whole there
+            result.out, result._finished_in = beside, kept
+        else:
+            result.out = swap_in(result.out, kept)
         result._staged_for = None
         if result._loaded is not None:
             result._loaded.directory = result.out
     return result
+
+
+def unscored_beside(out: Path) -> Path:
+    """A free folder beside ``out`` for a run interrupted while it was scored, where ``out`` holds a finished run it
+    was to replace: ``runs/x`` -> ``runs/x-unscored`` (``-unscored-2``, ... where that is taken)."""
+    from headstart.outdir import sibling
+
+    beside, k = sibling(out, "unscored"), 2
+    while beside.exists() or beside.is_symlink():
+        beside, k = sibling(out, f"unscored-{k}"), k + 1
+    return beside
 
 
 def scoring_failed(result: FitResult, failure: Exception, *, not_scored: dict[str, list[str]]) -> str | None:

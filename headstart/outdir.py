@@ -19,6 +19,7 @@ from typing import Any
 
 from headstart.errors import ConfigError
 from headstart.interrupts import steps_interrupted
+from headstart.staging import clear_stale, is_staging
 from headstart.store_rows import FILENAME
 
 __all__ = ["KINDS", "check_new", "check_writable", "claim", "finished", "foreign", "held", "sibling"]
@@ -88,8 +89,10 @@ def finished(folder: str | Path, kind: str) -> bool:
 def ignored(name: str) -> bool:
     """An entry that says nothing of whose a folder is: a file manager's ``.DS_Store``, a report's ``.report.lock``, or
     one of headstart's own temp files (``.NAME.….tmp``) a kill left behind. Any other hidden entry (``.git``, ``.env``)
-    is a user's: a folder holding one is not empty, and a run holding one is not replaced (the replace removes it)."""
-    return name in (".DS_Store", ".report.lock") or (name.startswith(".") and name.endswith(".tmp"))
+    is a user's: a folder holding one is not empty, and a run holding one is not replaced (the replace removes it).
+    A folder headstart builds before it moves into place (``staging.is_staging``: a meta-train arm's, in its ``--out``)
+    is one of its own too."""
+    return name in (".DS_Store", ".report.lock") or (name.startswith(".") and name.endswith(".tmp")) or is_staging(name)
 
 
 def _run_kind(folder: Path) -> str | None:
@@ -200,7 +203,8 @@ def _probe(folder: Path) -> str:
 
 def claim(out: str | Path, kind: str, *, flag: str = "--out") -> None:
     """Refuse ``out`` unless it is new, empty, or holds ``kind`` (a store with no run yet: any store kind); then check
-    it can be written.
+    it can be written. What a command killed while writing ``out`` left beside it goes first (``staging.clear_stale``:
+    a staged copy removed, a run it moved aside put back where ``out`` is missing).
 
     Args:
         kind: the kind this command writes, a key of ``KINDS`` (``adapt`` writes a compare store).
@@ -209,6 +213,7 @@ def claim(out: str | Path, kind: str, *, flag: str = "--out") -> None:
         ConfigError: ``out`` holds something else (named), or cannot be written.
     """
     out = as_folder(out, flag)
+    clear_stale(out)  # what a command killed while writing it left beside it
     found = held(out)
     if found == "store" and kind in STORES:
         found = kind

@@ -300,6 +300,40 @@ def test_train_interrupted_while_scoring_says_so_in_one_line_and_exits_130(toy_c
     assert code in (0, None) and printed.startswith("test (") and f"\ntest of {other_csv} (" in printed, printed
 
 
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_an_interrupt_while_scoring_keeps_the_finished_run_in_out_and_the_new_one_beside_it(how, toy_csv, other_csv,
+                                                                                          tiny_registry, tmp_path,
+                                                                                          monkeypatch, capsys):
+    """``train --out OUT`` over a finished run, interrupted while the new run is scored: OUT keeps the finished run (the
+    new, unscored one was swapped in over it), and the new one is saved in OUT-unscored, named in the one line."""
+    out, other = tmp_path / "runs" / "run", f"{other_csv}[neutral=-]"
+    command = ["train", "--quiet", "--precision", "fp32", "--data", str(toy_csv), "--backbone", "tiny", "--strategy",
+               "full-finetune", "--n", "32", "--max-steps", "8", "--min-steps", "8", "--batch-size", "8",
+               "--evals-per-phase", "4", "--patience", "0", "--out", str(out), "--eval-data", other]
+    code, _, err = run_cli(command, monkeypatch, capsys)
+    assert code in (0, None), err
+    finished = {p.name: p.read_bytes() for p in out.iterdir()}
+    stop_scoring_at(monkeypatch, "ood", 1, how)
+    code, printed, err = run_cli([*command, "--seed", "1", "--overwrite"], monkeypatch, capsys)
+    beside, by = tmp_path / "runs" / "run-unscored", "SIGTERM" if how == "sigterm" else "Ctrl-C"
+    assert code == 130 and printed == "", (code, printed, err)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == finished, "the finished run is as it was"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["run", "run-unscored"], "no hidden copy, the new run beside"
+    assert err == (f"interrupted by {by} after training, while scoring {other} out of domain: saved the trained run to "
+                   f"{beside} (the finished run in {out} is kept); the test split and {other} are not scored yet: "
+                   f"headstart evaluate {beside} --eval-data '{other}'\n"), err
+    metrics = json.loads((beside / "metrics.json").read_text())
+    assert metrics["not_scored"] == {"eval_data": [other]} and json.loads((beside / "spec.json").read_text())["spec"]["seed"] == 1
+    code, printed, err = run_cli(["evaluate", str(beside), "--eval-data", other], monkeypatch, capsys)
+    assert code in (0, None) and f"\ntest of {other_csv} (" in printed, printed
+    stop_scoring_at(monkeypatch, "ood", 1, how)  # again: the next free name, the finished run still kept
+    with pytest.raises(Interrupted) as stopped:
+        headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=out, config=CONFIG, seed=2,
+                      eval_data=[other], overwrite=True)
+    assert stopped.value.run.out == tmp_path / "runs" / "run-unscored-2", stopped.value.run
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == finished
+
+
 def test_adapters_list_says_which_run_an_interrupt_ended(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
     """A user choosing among runs sees that one holds a checkpoint from before its steps ended (it said nothing)."""
     headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "runs" / "done", config=CONFIG)

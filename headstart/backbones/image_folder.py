@@ -24,23 +24,38 @@ def is_image_folder(path: Path) -> bool:
     return path.is_dir() and (path / MANIFEST).is_file()
 
 
-def save_image_backbone(backbone: Any, out: Path, *, architecture: str, trained_by: dict[str, Any]) -> Path:
-    """Write ``out/model.safetensors`` (the network's state dict) and ``out/headstart-image.json``, each atomically.
+def save_image_backbone(backbone: Any, out: Path, *, architecture: str, trained_by: dict[str, Any],
+                        files: dict[str, bytes] | None = None) -> Path:
+    """Write ``out/model.safetensors`` (the network's state dict) and ``out/headstart-image.json`` as one folder: built
+    whole beside ``out`` and swapped in (``atomic.write_directory``), so a kill part-way leaves no folder that looks
+    like a backbone without its weights, and an earlier backbone in ``out`` as it was.
 
     Args:
         backbone: an ``ImageBackbone`` whose network is an instance of the registered ``architecture``.
         trained_by: plain data saved in the manifest (how the weights were made).
+        files: more files saved with them, by name (a meta-train arm's head initialisation).
+
+    Raises:
+        StoreError: ``out`` holds files other than a saved backbone's (nothing is written), or cannot be written.
     """
     from safetensors.torch import save
 
-    from headstart.atomic import write_atomic, write_json
+    from headstart.atomic import write_directory, write_json
+    from headstart.outdir import ignored
 
-    out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in backbone.network().state_dict().items()}
-    write_atomic(out / WEIGHTS, save(state, metadata={"format": "pt"}))
-    write_json(out / MANIFEST, {"format": FORMAT, "architecture": architecture, "image_size": backbone.image_size,
-                                "dim": backbone.dim, "trained_by": trained_by})
-    return out
+    manifest = {"format": FORMAT, "architecture": architecture, "image_size": backbone.image_size, "dim": backbone.dim,
+                "trained_by": trained_by}
+    own = {WEIGHTS, MANIFEST, *(files or {})}
+
+    def fill(tmp: Path) -> None:  # the staging folder write_directory swaps in whole
+        (tmp / WEIGHTS).write_bytes(save(state, metadata={"format": "pt"}))
+        for name, data in (files or {}).items():
+            (tmp / name).write_bytes(data)
+        write_json(tmp / MANIFEST, manifest)
+
+    return write_directory(Path(out), fill, what="saved image backbone",
+                           is_replaceable=lambda d: all(p.name in own or ignored(p.name) for p in d.iterdir()))
 
 
 def load_image_backbone(path: Path, *, registry: dict[str, Any], image_size: int | None = None):

@@ -13,14 +13,34 @@ from headstart.errors import StoreError
 
 MANIFEST = "headstart-image.json"  # backbones.image_folder's, read here without importing torch
 HEAD = "meta-head.safetensors"  # MAML / FOMAML / Reptile's head initialisation, beside the network
-UNCOMPARED = ("command", "arm", "threads", "meta_lr", "tune")  # threads: speed, not the experiment; the rest below
+UNCOMPARED = ("command", "arm", "threads", "meta_lr", "tune", "backbone_weights")  # threads: speed; the rest below
 
 
 def trained_by(cfg: Any, arm: str, meta_lr: float) -> dict[str, Any]:
     """What ``OUT/<arm>/headstart-image.json`` records of how the arm was made: the command, the arm, every setting
-    but the arm list, ``tune``, and the Adam rate it trained at (``meta_lr``: with ``--tune meta-lr``, the one kept)."""
+    but the arm list, ``tune``, the Adam rate it trained at (``meta_lr``: with ``--tune meta-lr``, the one kept) and
+    the fingerprint of a ``--backbone`` folder's weights (``backbone_weights``)."""
     settings = {k: v for k, v in cfg.to_json().items() if k not in ("arms", "tune")}
-    return {"command": "meta-train", "arm": arm, **settings, "tune": list(cfg.tune), "meta_lr": meta_lr}
+    return {"command": "meta-train", "arm": arm, **settings, "tune": list(cfg.tune), "meta_lr": meta_lr,
+            "backbone_weights": backbone_weights(cfg.backbone)}
+
+
+def backbone_weights(backbone: str) -> str | None:
+    """The fingerprint of the weights in a ``--backbone`` folder (``backbones.base.weights_fingerprint`` of its
+    .safetensors files, as its run keys and cached features take it); None for a built-in name."""
+    path = Path(backbone).expanduser()
+    files = sorted(path.glob("*.safetensors")) if path.is_dir() else []
+    if not files:
+        return None
+    from headstart.backbones.base import weights_fingerprint
+
+    return weights_fingerprint(files)
+
+
+def other_weights(record: dict[str, Any], backbone: str) -> bool:
+    """Whether a saved arm's ``record`` was meta-trained from other weights than the ``backbone`` folder holds now
+    (the folder saved again since); a record without them (an earlier version's, a built-in backbone's) is not."""
+    return record.get("backbone_weights") is not None and record["backbone_weights"] != backbone_weights(backbone)
 
 
 def saved_arms(out: Path) -> dict[str, dict[str, Any]]:

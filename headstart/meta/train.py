@@ -191,7 +191,8 @@ def meta_train(out: str | Path, config: MetaConfig | None = None, *, setting: st
     backbone to ``out/<arm>/`` (it loads wherever a backbone does), score every arm and the plain backbone's baselines on
     the same novel-class episodes; write ``out/meta.json`` and ``out/meta.md``. An arm an earlier call saved in ``out``
     with the same settings is kept as it is, not trained again (a run trained on it reads those weights; a note says
-    so); where every arm was saved and scored, the stored result is returned. An ``out`` of other settings is refused.
+    so), unless a ``backbone`` folder holds other weights than it was trained from (trained again, a note says why);
+    where every arm was saved and scored, the stored result is returned. An ``out`` of other settings is refused.
 
     Args:
         config: every setting (``MetaConfig``: arms, backbone, base, novel, ways, shots, ...); default ``MetaConfig()``.
@@ -316,12 +317,15 @@ def _run(cfg: MetaConfig, out: Path, *, progress: bool) -> MetaResult:
     from headstart.atomic import write_atomic, write_json
     from headstart.backbones.image_folder import save_image_backbone
 
-    from headstart.meta.kept import HEAD, load_arm, saved_arms, trained_by
+    from headstart.meta.kept import HEAD, load_arm, other_weights, saved_arms, trained_by
 
     start = time.monotonic()
     for name in cfg.arms:
         get_arm(name)
     kept = saved_arms(out) if out.is_dir() else {}  # check_out took them: these settings' arms, never trained again
+    moved = [name for name in cfg.arms if name in kept and other_weights(kept[name], cfg.backbone)]
+    for name in moved:  # ... unless the --backbone folder holds other weights now: an arm of those is trained again
+        kept.pop(name)
     stored = _stored(out)
     if (stored is not None and set(kept) == set(cfg.arms) and stored.config.get("arms") == list(cfg.arms)
             and set(cfg.to_json()) <= set(stored.config)):  # an earlier version's record lacks a setting: scored again
@@ -331,6 +335,8 @@ def _run(cfg: MetaConfig, out: Path, *, progress: bool) -> MetaResult:
         return stored
     plain, base, novel, notes, validation = setup(cfg)
     result = MetaResult(config=cfg.to_json(), out=out, notes=notes)
+    result.notes += [f"{name}: the arm saved in {str(out / name)!r} was meta-trained from other weights than --backbone "
+                     f"{cfg.backbone!r} holds now: meta-trained again from these" for name in moved]
     models = {}
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
@@ -349,11 +355,13 @@ def _run(cfg: MetaConfig, out: Path, *, progress: bool) -> MetaResult:
                 continue
             backbone, head, summary = train_chosen(name, plain, base, validation, cfg, progress=progress)
             made = trained_by(cfg, name, summary["meta_lr"] if summary["meta_lr"] is not None else cfg.meta_lr)
-            folder = save_image_backbone(backbone, out / name, architecture=architecture_of(cfg.backbone), trained_by=made)
-            if get_arm(name).learns_head:
+            learned = {}
+            if get_arm(name).learns_head:  # saved with the network, in one folder
                 from safetensors.torch import save
 
-                write_atomic(folder / HEAD, save({k: v.contiguous() for k, v in head.items()}))
+                learned = {HEAD: save({k: v.contiguous() for k, v in head.items()})}
+            folder = save_image_backbone(backbone, out / name, architecture=architecture_of(cfg.backbone), trained_by=made,
+                                         files=learned)
             models[name] = (backbone, head)
             result.training.append({**summary, "saved": str(folder)})
         result.rows = evaluate(models, plain, novel, cfg, progress=progress)

@@ -49,3 +49,43 @@ def test_broken_folders_are_refused_in_one_line(tmp_path):
     (tmp_path / "bb" / WEIGHTS).unlink()
     with pytest.raises(BackboneError, match="model.safetensors' is missing"):
         load_backbone(str(tmp_path / "bb"))
+
+
+def test_a_save_killed_between_weights_and_manifest_leaves_the_earlier_backbone_whole(tmp_path):
+    """kill -9 after the new weights are written and before the manifest: the folder held the new weights under the old
+    manifest (a backbone it is not) or, new, weights without one. The save is one folder swapped in: the old one stays."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    save_image_backbone(perturbed_mnist_cnn(1), tmp_path / "bb", architecture="mnist-cnn", trained_by={"arm": "old"})
+    before = {p.name: p.read_bytes() for p in (tmp_path / "bb").iterdir()}
+    code = ("from pathlib import Path\nimport sys\nsys.path.insert(0, 'tests/backbones')\n"
+            "from test_image_folder import perturbed_mnist_cnn\n"
+            "from headstart.backbones.image_folder import save_image_backbone\n"
+            "for name in sys.argv[1:]:\n"
+            "    save_image_backbone(perturbed_mnist_cnn(2), Path(name), architecture='mnist-cnn', trained_by={'arm': 'new'})\n")
+    for out in (tmp_path / "bb", tmp_path / "new"):
+        done = subprocess.run([sys.executable, "-c", code, str(out)], cwd=root, timeout=300,
+                              env={**os.environ, "PYTHONPATH": str(root), "HEADSTART_TEST_KILL_AT": f"write:{MANIFEST}"})
+        assert done.returncode == -signal.SIGKILL, done
+    assert {p.name: p.read_bytes() for p in (tmp_path / "bb").iterdir()} == before, "the earlier backbone, whole"
+    assert not (tmp_path / "new").exists(), "no folder that looks like a backbone, or half of one"
+    assert json.loads((tmp_path / "bb" / MANIFEST).read_text())["trained_by"] == {"arm": "old"}
+
+
+def test_a_meta_train_output_with_an_arm_being_saved_in_it_is_still_one(tmp_path):
+    """An arm is saved into a folder built beside it, inside meta-train's --out: that folder is headstart's own (a
+    killed save's left-over too), and the --out is still a meta-train output, not a folder of other files."""
+    from headstart.atomic import fresh_folder
+    from headstart.outdir import held
+
+    out = tmp_path / "meta"
+    save_image_backbone(perturbed_mnist_cnn(1), out / "protonet", architecture="mnist-cnn",
+                        trained_by={"command": "meta-train", "arm": "protonet"})
+    staging = fresh_folder(out / "maml", "saving")
+    (staging / WEIGHTS).write_bytes(b"half")
+    assert held(out) == "meta"

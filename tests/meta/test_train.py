@@ -464,3 +464,36 @@ def test_a_rerun_keeps_the_arms_saved_with_the_same_settings_and_refuses_other_s
     assert_user_error(run_cli(command, monkeypatch, capsys), f"--out {str(out)!r} holds another meta-train (--meta-steps 2, "
                       "not 3); nothing was written there; choose a new folder")
     assert arm_files(out) == both
+
+
+def test_an_arm_kept_by_its_settings_is_trained_again_once_the_backbone_folder_holds_other_weights(tmp_path, monkeypatch):
+    """A re-run with the same settings kept the saved arm though --backbone FOLDER had been saved again with other
+    weights since: the arm was meta-trained from weights the folder no longer holds. Their fingerprint is recorded and
+    compared: other weights, the arm is trained again, and a note says why."""
+    import headstart
+    import headstart.meta.train as meta_train
+    from headstart.backbones.image_folder import save_image_backbone
+    from headstart.backbones.registry import load_backbone
+
+    def backbone(seed: int) -> None:
+        plain = load_backbone("mnist-cnn")
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for p in plain.network().parameters():
+                p.add_(0.01 * torch.randn(p.shape, generator=generator))
+        save_image_backbone(plain, tmp_path / "bb", architecture="mnist-cnn", trained_by={})
+
+    backbone(1)
+    out, config = tmp_path / "meta", {"arms": ("protonet",), **SMALL, "backbone": str(tmp_path / "bb")}
+    headstart.meta_train(out, config, setting="fashion-split")
+    real, trained = meta_train.train_chosen, []
+    monkeypatch.setattr(meta_train, "train_chosen", lambda name, *a, **k: trained.append(name) or real(name, *a, **k))
+    headstart.meta_train(out, config, setting="fashion-split")
+    assert trained == [], "the same weights: kept"
+    backbone(2)  # the folder saved again, with other weights
+    again = headstart.meta_train(out, config, setting="fashion-split")
+    assert trained == ["protonet"] and not again.training[0].get("kept"), again.training
+    assert (f"protonet: the arm saved in {str(out / 'protonet')!r} was meta-trained from other weights than --backbone "
+            f"{str(tmp_path / 'bb')!r} holds now: meta-trained again from these") in again.notes, again.notes
+    headstart.meta_train(out, config, setting="fashion-split")
+    assert trained == ["protonet"], "trained from these weights: kept from then on"
