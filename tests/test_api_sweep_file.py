@@ -220,3 +220,14 @@ def test_a_files_floor_above_its_cap_offers_the_keyword_from_python_and_the_flag
         headstart.compare(config=path, strategies="lora", out=tmp_path / "py", progress=False)
     assert "or max_steps=50 beside the file, which caps the file's floors" in str(error.value), str(error.value)
     assert "command line" not in str(error.value)
+
+
+def test_an_empty_entry_in_a_files_strategies_offers_the_flag_as_its_example(tmp_path, monkeypatch, capsys):
+    """The example is a flag that works ("e.g. --strategies lora"), not the list's label ("e.g. strategies in
+    'sweep.toml' lora")."""
+    from tests.conftest import assert_user_error, run_cli
+
+    path = tmp_path / "sweep.toml"
+    path.write_text('strategies = "lora,"\n')
+    assert_user_error(run_cli(["compare", "--config", str(path), "--out", str(tmp_path / "cli")], monkeypatch, capsys),
+                      f"strategies in {str(path)!r} 'lora,' has an empty entry", "e.g. --strategies lora")

@@ -126,7 +126,7 @@ def compare(
     strategies_text = arguments.get("strategies", COMPARE_DEFAULTS["strategies"])
     # read in the order a user reads them: the lists first, then each training value, then the floors against the caps
     strategies_list = parse_list(strategies_text, name=f"strategies in {str(config)!r}" if "strategies" in from_config
-                                 else "--strategies", noun="strategy")
+                                 else "--strategies", noun="strategy", flag="--strategies")
     sizes_list = parse_sizes(arguments.get("sizes", COMPARE_DEFAULTS["sizes"]),
                              name=f"sizes in {str(config)!r}" if "sizes" in from_config else "--sizes")
     train = TrainConfig(**(from_file.train if from_file else {k: given[k] for k in TRAIN_KEYWORDS if k in given}))
