@@ -36,6 +36,19 @@ def as_list(value: Any) -> list | None:
     return None
 
 
+def single_items(labels: list[Any]) -> list | None:
+    """Each label's one element when every label is a one-element list (``[0]``, ``["pos"]``: one label a row, written
+    as a list, as a tool that writes every label column as lists does), else None. Such a column is read as the
+    classes (or numbers) its elements are; ``--task multilabel`` reads it as tags."""
+    items = []
+    for v in labels:
+        got = as_list(v)
+        if got is None or len(got) != 1:
+            return None
+        items.append(got[0])
+    return items or None
+
+
 def _spelled_list(text: str) -> list | None:
     try:
         value = json.loads(text)
@@ -74,8 +87,12 @@ def decimal_comma_fix(example: str) -> str:
 
 
 def infer_task(labels: list[Any]) -> str:
-    """``multilabel`` when a label is a collection; ``regression`` for numbers that are not all whole or take more than
-    ``MAX_CLASS_IDS`` values; else ``classification``. The same data gives the same task in every file format."""
+    """``multilabel`` when a label is a collection (unless every label is a one-element list: the task of those elements,
+    ``single_items``); ``regression`` for numbers that are not all whole or take more than ``MAX_CLASS_IDS`` values;
+    else ``classification``. The same data gives the same task in every file format."""
+    single = single_items(labels)
+    if single is not None:
+        return infer_task(single)
     if any(as_list(v) is not None for v in labels):
         return "multilabel"
     numbers = []
@@ -101,6 +118,16 @@ def task_note(labels: list[Any], task: str, given: str | None) -> str | None:
     target, or classes that are three or more whole numbers (star ratings: classes or a scale, the user's call)."""
     if given is not None or task not in ("regression", "classification"):
         return None
+    single = single_items(labels)
+    if single is not None:  # [0] / [1]: one label a row, whatever the spelling
+        written = f"labels written as one-element lists ({str(labels[0]).strip()!r:.40})"
+        tags = "pass --task multilabel to read each row as a set of tags"
+        value = task_note(single, task, given)  # a regression target, or star ratings: said of the elements
+        if value:
+            return f"{written}, one label a row: {value}; or {tags}"
+        names = sorted({canonical_label(v) for v in single}, key=label_order)
+        shown = ", ".join(names[:6]) + (", …" if len(names) > 6 else "")
+        return f"{written} read as {len(names)} classes ({shown}), one label a row; {tags}"
     distinct = {str(v).strip() for v in labels}
     if task == "regression":
         return f"labels read as a regression target ({len(distinct)} distinct numeric values); {AS_CLASSES} to treat them as classes"
@@ -149,6 +176,9 @@ def encode_labels(labels: list[Any], task: str, where: str, column: str) -> tupl
     Raises:
         DataError: a regression target that is not numeric; a single class.
     """
+    single = single_items(labels) if task != "multilabel" else None
+    if single is not None:  # [0] / [1] read as classes (or numbers): each row's one element
+        labels = single
     if task == "regression":
         try:
             values = np.asarray([float(v) for v in labels], dtype=np.float64)
