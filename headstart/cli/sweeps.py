@@ -363,7 +363,8 @@ def check_leakage(
     examples: Annotated[int, typer.Option(help="Duplicate pairs to show.")] = 5,
     as_json: JsonOpt = False,
 ) -> None:
-    """Count test examples that duplicate (exactly or nearly) an example of the pool or validation split.
+    """Count test examples that duplicate (exactly or nearly) an example of the pool or validation split, and
+    validation examples that duplicate a pool example.
 
     \b
     Example: headstart check-leakage --data reviews.csv --threshold 0.8 --examples 3
@@ -382,7 +383,8 @@ def check_leakage(
 
     if report.fraction > LEAKAGE_WARN:
         typer.echo(f"warning: {100 * report.fraction:.1f}% of the test set duplicates training data; "
-                   "train or compare --dedupe drops those test examples")
+                   "train or compare --dedupe drops those test examples"
+                   + (" and the validation examples that duplicate pool ones" if report.val_leaked else ""))
     if report.conflicts:
         typer.echo(report.conflicts_summary())
         for text, labels in report.conflict_examples:
