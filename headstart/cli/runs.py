@@ -84,7 +84,7 @@ def train(
     split_column: SplitColumnOpt = None,
     pooling: PoolingOpt = None,
     max_test: Annotated[Optional[str], typer.Option(help="Keep a stratified part of about this many test rows (the rest join the pool), "
-                                                         "or all (the default): every row, but 2,000 of a larger image test split, whose note names the count that scores them all.")] = None,
+                                                         "or all: every row (default: every row, but 2,000 of a larger image test split, said in a note).")] = None,
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones, and validation "
                                                           "examples that duplicate pool ones (see check-leakage); evaluate "
                                                           "scores the run on that test split.")] = False,
