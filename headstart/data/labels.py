@@ -227,33 +227,33 @@ def encode_labels(labels: list[Any], task: str, where: str, column: str) -> tupl
         shown = ", ".join(" / ".join(repr(n) for n in group) for group in cased[:3]) + (f" and {len(cased) - 3} more" if len(cased) > 3 else "")
         notes.append(f"labels that differ only in case are read as different classes: {shown}; if each is one class, write "
                      "it one way in the file")
-    joined = _pipe_note(names)
+    joined = _pipe_note(names) or _pipe_note(names, joiner=",")
     if joined:
         notes.append(joined)
     index = {n: i for i, n in enumerate(names)}
     return np.asarray([index[v] for v in as_text], dtype=np.int64), names, notes
 
 
-def _pipe_note(names: tuple[str, ...]) -> str | None:
+def _pipe_note(names: tuple[str, ...], *, joiner: str = "|") -> str | None:
     """The line that says classes look like multi-label rows read as combined classes: most classes holding a "|"
-    split into labels that are classes of their own or appear in another combination (``acting|music`` beside
-    ``acting`` and ``music|plot``)."""
-    joined = [n for n in names if "|" in n]
+    (``joiner``: or a ",", which multilabel refuses, ``_check_joined``) split into labels that are classes of their own
+    or appear in another combination (``acting|music`` beside ``acting`` and ``music|plot``)."""
+    joined = [n for n in names if joiner in n]
     if not joined:
         return None
     seen: dict[str, int] = {}
     for name in joined:
-        for part in {p.strip() for p in name.split("|")}:
+        for part in {p.strip() for p in name.split(joiner)}:
             seen[part] = seen.get(part, 0) + 1
     single = set(names)
-    known = [n for n in joined if all(p.strip() in single or seen[p.strip()] > 1 for p in n.split("|"))]
+    known = [n for n in joined if all(p.strip() in single or seen[p.strip()] > 1 for p in n.split(joiner))]
     if len(known) * 2 <= len(joined):
         return None
     tags = sorted(single - set(joined) | set(seen), key=label_order)
     shown = ", ".join(tags[:5]) + (", …" if len(tags) > 5 else "")
-    return (f"{len(joined)} of {len(names)} classes join labels with '|' (e.g. {joined[0]!r}), read as classes of their "
-            f"own; if a row can have several labels, pass --task multilabel to learn each of the {len(tags)} ({shown}) "
-            "on its own")
+    how = "pass --task multilabel" if joiner == "|" else "join them with '|' and pass --task multilabel"
+    return (f"{len(joined)} of {len(names)} classes join labels with {joiner!r} (e.g. {joined[0]!r}), read as classes of "
+            f"their own; if a row can have several labels, {how} to learn each of the {len(tags)} ({shown}) on its own")
 
 
 def _check_joined(labels: list[Any], lists: list[list | None], where: str, column: str) -> None:

@@ -79,6 +79,18 @@ def test_pipe_joined_classes_are_noted_as_looking_multilabel(tmp_path, caplog):
     assert read_table(path, text_column="review", label_column="tags", task="multilabel").label_names == ("acting", "music", "plot")
 
 
+def test_comma_joined_classes_are_noted_as_looking_multilabel_with_the_fix(tmp_path, caplog):
+    """Without --task, "acting, music" cells were read as classes of their own without a word (a "|" gets a note, and
+    --task multilabel refuses commas naming the "|" form): the same note, naming that fix first."""
+    path = write(tmp_path, ", ".join)
+    with caplog.at_level("INFO", logger="headstart"):
+        data = read_table(path, text_column="review", label_column="tags")
+    assert data.task == "classification" and len(data.label_names) == 7
+    said = [r.getMessage() for r in caplog.records if "--task multilabel" in r.getMessage()]
+    assert len(said) == 1 and "4 of 7 classes join labels with ','" in said[0], said
+    assert "join them with '|' and pass --task multilabel to learn each of the 3 (acting, music, plot)" in said[0]
+
+
 def test_a_pipe_inside_unrelated_class_names_is_not_noted(tmp_path, caplog):
     path = tmp_path / "pipes.csv"
     pd.DataFrame({"review": [f"r {i}" for i in range(12)], "label": ["yes|sure", "no|never", "maybe"] * 4}).to_csv(path, index=False)
