@@ -287,7 +287,7 @@ def _read_otherwise(target: str, source_data: Any) -> str | None:
     return said.split(": ", 1)[-1].removesuffix(" (built-in pair)")
 
 
-def budget_notes(runs: list[RunResult], ceiling: list[RunResult], max_test: int | None,
+def budget_notes(runs: list[RunResult], ceiling: list[RunResult], max_test: int | str | None,
                  methods: dict[str, tuple[str, str]] | None = None) -> list[str]:
     """What the scores were bought with: each arm's budget as run (``flags.budget_text``: steps, the rule and any
     ``max_steps`` cap, rates, tuning), one line when every arm ran the same, and the test cap when one was given.
@@ -314,7 +314,7 @@ def budget_notes(runs: list[RunResult], ceiling: list[RunResult], max_test: int 
         notes.append(f"budget as run, every method{' and the oracle' if 'oracle' in texts else ''}: {next(iter(texts.values()))}")
     elif texts:
         notes.append("budget as run: " + "; ".join(f"{arm}: {text}" for arm, text in texts.items()))
-    if max_test is not None:  # the counts themselves: this note is read in adaptation.md too, whose tables hold none
+    if max_test not in (None, "all"):  # the counts themselves: this note is read in adaptation.md too, whose tables hold none
         source = _rows_text(r.metrics.get("n") for r in runs)
         target = _rows_text([o.get("test_rows") for r in runs for o in (r.record or {}).get("ood") or []]
                             + [r.metrics.get("n") for r in ceiling])

@@ -65,8 +65,9 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
             by name, ``headstart.ood``).
         tta: test-time adaptations (``"bn-adapt"``, ``"tent"``: ``headstart.tta``) each ``eval_data`` score is also
             taken after, on a copy of the model adapted to that dataset's unlabelled pool inputs.
-        max_test: keep a stratified part of this many rows of a larger test split (the rest join the pool); unset or
-            "all", a test split of over 2,000 images keeps 2,000 (``headstart.data_defaults``; said in ``flags``).
+        max_test: keep a stratified part of this many rows of a larger test split (the rest join the pool); "all":
+            every row; unset, a test split of over 2,000 images keeps 2,000 (``headstart.data_defaults``; said in
+            ``flags``).
         dedupe: drop the test rows that duplicate, exactly or nearly, a pool or validation row, and the validation rows
             that duplicate a pool row (``SplitConfig.dedupe``, as ``compare``'s); kept in the run's spec, so its key
             differs and ``evaluate`` scores the same deduplicated test split. ``FitResult.leakage`` counts the

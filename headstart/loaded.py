@@ -134,9 +134,8 @@ def run_data(run: LoadedRun) -> Any:
 
 def _capped_test(data: Any, split: SplitConfig, scored: int, task: str, accuracy: float | None = None) -> str | None:
     """What a ``max_test`` cap traded, when it cut this test split: the rows scored of the split's full size, the
-    binomial error that leaves at the accuracy measured, and the flag that scores them all (``--max-test all``; the
-    count, for an image split the default cap would cut again)."""
-    if split.max_test is None:
+    binomial error that leaves at the accuracy measured, and the flag that scores them all (``--max-test all``)."""
+    if split.test_cap is None:
         return None
     from headstart.analysis.stats import wilson
     from headstart.data.splits import uncapped_test_rows
@@ -148,11 +147,7 @@ def _capped_test(data: Any, split: SplitConfig, scored: int, task: str, accuracy
     if task == "classification" and isinstance(accuracy, float):
         low, high = wilson(accuracy, scored)
         error = f": ±{100 * (high - low) / 2:.1f} points at 95% at this accuracy"
-    from headstart.data_defaults import IMAGE_MAX_TEST
-
-    # "all" is the documented form; an image split over IMAGE_MAX_TEST is capped again under it (data_defaults): its count
-    every = full if getattr(data, "modality", "text") == "image" and full > IMAGE_MAX_TEST else "all"
-    return f"a stratified {scored:,} of the {full:,} test rows{error}; train with --max-test {every} to score them all"
+    return f"a stratified {scored:,} of the {full:,} test rows{error}; train with --max-test all to score them all"
 
 
 def evaluate_ood(run: LoadedRun, text: str, *, tta: str | None = None, rows: str = "test", dedupe: bool = False,

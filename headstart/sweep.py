@@ -103,7 +103,8 @@ def _write_leakage(out: Path, sweep: SweepSpec, report: LeakageReport) -> None:
 
     data = loaded_data(sweep)
     payload = {"data": data.name, "data_hash": data.hash, "split": dataclasses.asdict(sweep.split), **report.to_dict(),
-               "removed_from_test": report.exact + report.near if sweep.split.dedupe else 0}
+               "removed_from_test": report.exact + report.near if sweep.split.dedupe else 0,
+               "removed_from_validation": report.val_leaked if sweep.split.dedupe else 0}
     try:
         write_json(out / "leakage.json", payload)
     except OSError as e:

@@ -137,7 +137,7 @@ def test_max_test_takes_all_as_continual_and_multitask_do_and_a_bad_one_is_named
     monkeypatch.setattr(headstart.adapt, "adapt", record)
     command = ["adapt", "--source", str(toy_csv), "--target", str(toy_csv), "--out", str(tmp_path / "a"), "-q"]
     assert_user_error(run_cli([*command, "--max-test", "all"], monkeypatch, capsys), "stopped before training")
-    assert given["max_test"] is None, "all: no cap, as continual's and multitask's --max-test all"
+    assert given["max_test"] == "all", "all: every row, as continual's and multitask's --max-test all"
     assert_user_error(run_cli([*command, "--max-test", "0"], monkeypatch, capsys),
                       "--max-test must be a positive integer or all, got '0'; e.g. --max-test 1000")
     monkeypatch.undo()
@@ -148,7 +148,8 @@ def test_max_test_takes_all_as_continual_and_multitask_do_and_a_bad_one_is_named
 
 @pytest.mark.parametrize("entry", ["adapt", "continual", "multitask"])
 def test_python_takes_max_test_all_as_the_cli_does(entry, tmp_path, monkeypatch):
-    """``max_test="all"`` from Python is ``--max-test all``: every test row (None), not a refusal."""
+    """``max_test="all"`` from Python is ``--max-test all``: every test row ("all", which no data default caps), not a
+    refusal."""
     import headstart
     import headstart.data.splits
     import headstart.outdir
@@ -165,7 +166,7 @@ def test_python_takes_max_test_all_as_the_cli_does(entry, tmp_path, monkeypatch)
             "multitask": lambda **kw: headstart.multitask(**kw)}[entry]
     with pytest.raises(ConfigError, match="^stopped before training$"):
         call(max_test="all", out=tmp_path / "a")
-    assert read == [None], "read as every test row before anything is claimed"
+    assert read == ["all"], "read as every test row before anything is claimed"
     with pytest.raises(ConfigError, match=r"^max_test must be a positive integer or 'all', got 'ten'; e\.g\. max_test=1000$"):
         call(max_test="ten", out=tmp_path / "a")
 

@@ -322,6 +322,28 @@ def test_read_inputs_from_python_says_the_row_it_drops_and_read_input_rows_keeps
     assert "dropped 1 row with empty text (data row 2)" in capsys.readouterr().err
 
 
+def test_read_pair_rows_from_python_says_its_notes_and_errors_in_keywords_as_read_input_rows_does(
+        tmp_path, capsys, monkeypatch):
+    """``headstart.data.read_pair_rows`` (how predict reads a pair run's table) dropped a row missing a text without a
+    word from Python, named ``--text-column`` in its errors and met a misspelt keyword with a bare TypeError, where
+    ``read_input_rows`` says its notes and names its keywords."""
+    import headstart.data
+
+    no_logging_set_up(monkeypatch)
+    path = tmp_path / "pairs.csv"
+    path.write_text("premise,hypothesis,id\na cat,an animal,1\n,empty,2\nx,y,3\n")
+    pairs, names, columns = headstart.data.read_pair_rows(str(path), pair=("premise", "hypothesis"))
+    assert pairs == [("a cat", "an animal"), ("x", "y")] and [c["id"] for c in columns] == ["1", "3"]
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    assert notes == ["note: pairs.csv: dropped 1 row missing a text of the pair (data row 2): the inputs after it move "
+                     "up; the third value read_pair_rows returns holds each pair's other columns (an id) to match "
+                     "predictions back to rows"]
+    with pytest.raises(DataError, match=r"^text_column='premise' names one column, .*: text_column='FIRST,SECOND' "):
+        headstart.data.read_pair_rows(str(path), pair=("premise", "hypothesis"), text_column="premise")
+    with pytest.raises(ConfigError, match=r"^read_pair_rows\(\) has no keyword 'text_colum'; did you mean 'text_column'\?"):
+        headstart.data.read_pair_rows(str(path), pair=("premise", "hypothesis"), text_colum="premise,hypothesis")
+
+
 def test_predict_refuses_an_empty_text_that_headstart_predict_drops(toy_csv, tiny_registry, tmp_path):
     run = headstart.fit(str(toy_csv), backbone="tiny", strategy="linear-probe", n=16, out=tmp_path / "lp")
     for predict in (lambda texts: headstart.predict(tmp_path / "lp", texts), run.predict):

@@ -242,7 +242,7 @@ CASES = [
         f"review {i} is here,pos\n" for i in range(40))), "--label-column", "text"],
          ("has 40 classes in 40 rows", "and 35 more", "the label column looks like free text", "--label-column")),
     Case("labels in test absent from train", lambda f: [*TRAIN, "--data", f.write("multi.jsonl", "".join(
-        json.dumps({"text": t, "label": ["rare"] if i == 0 else [["x"], ["y"]][i % 2]}) + "\n"
+        json.dumps({"text": t, "label": ["rare"] if i == 0 else [["x"], ["y"], ["x", "y"]][i % 3]}) + "\n"
         for i, t in enumerate(make_toy(60).inputs)))], ("'rare'", "not in the training pool", "at least 3")),
     Case("n larger than the pool", lambda f: [*TRAIN, "--data", f.toy(), "--n", "5000"],
          ("--n 5000 is larger than the training pool", "--n all")),

@@ -729,8 +729,8 @@ def test_out_of_domain_lines_warn_where_arms_score_at_or_below_the_targets_major
 
 @pytest.mark.parametrize("command, module, function", [("continual", "headstart.continual", "continual"),
                                                        ("multitask", "headstart.multitask", "multitask")])
-def test_max_test_all_reaches_the_python_call_as_none(command, module, function, monkeypatch, capsys):
-    """continual / multitask --max-test all keeps every test row, as their Python max_test=None does."""
+def test_max_test_all_reaches_the_python_call_as_all(command, module, function, monkeypatch, capsys):
+    """continual / multitask --max-test all keeps every test row, as their Python max_test="all" does."""
     import importlib
 
     from headstart.errors import ConfigError
@@ -743,7 +743,7 @@ def test_max_test_all_reaches_the_python_call_as_none(command, module, function,
 
     monkeypatch.setattr(importlib.import_module(module), function, captured)
     args = [command, "--out", "unused"] + (["--tasks", "a.csv,b.csv"] if command == "multitask" else [])
-    for value, expected in (("all", None), ("250", 250)):
+    for value, expected in (("all", "all"), ("250", 250)):
         code, _, err = run_cli([*args, "--max-test", value], monkeypatch, capsys)
         assert code == 2 and "stopped after the call was made" in err, err
         assert seen[-1] == expected
@@ -1116,12 +1116,12 @@ def test_max_test_all_is_read_wherever_max_test_is(monkeypatch, capsys, toy_csv,
                   ["--max-test", "40"]):
         code, _, err = cli([*common, *extra], monkeypatch, capsys)
         assert "captured" in err, (extra, err)
-    assert [s.split.max_test for s in sweeps] == [None, None, None, 40]
+    assert [s.split.max_test for s in sweeps] == ["all", "all", "all", 40]
     assert_user_error(cli([*common, "--max-test", "most"], monkeypatch, capsys), "--max-test must be a positive integer or all, got 'most'")
     train = [*TRAIN, "--data", str(toy_csv), "--strategy", "linear-probe", "--n", "16", "--out", str(tmp_path / "run")]
     cli([*train, "--max-test", "all"], monkeypatch, capsys)
     cli([*train, "--max-test", "40"], monkeypatch, capsys)
-    assert fits == [None, 40]
+    assert fits == ["all", 40]
     assert_user_error(cli([*train, "--max-test", "0"], monkeypatch, capsys), "--max-test must be a positive integer or all, got '0'")
     # "²" is a digit to str.isdigit() but no integer to int(): it gave a ValueError's traceback, exit 1
     assert_user_error(cli([*train, "--max-test", "\u00b2"], monkeypatch, capsys), "--max-test must be a positive integer or all, got '\u00b2'")

@@ -150,7 +150,7 @@ def test_hashing_does_not_depend_on_the_process(leaky, tmp_path):
     data, splits, _ = leaky
     texts = tmp_path / "texts.json"
     texts.write_text(json.dumps(data.inputs))
-    code = ("import json, sys, numpy as np; from headstart.data.leakage import match_rows; "
+    code = ("import json, sys, numpy as np; from headstart.data.duplicates import match_rows; "
             f"t = json.load(open({str(texts)!r})); m, s, e = match_rows(t, np.arange(100), np.arange(100, 140), 0.5); "
             "print(json.dumps([m.tolist(), s.tolist()]))")
     outputs = set()
@@ -248,6 +248,29 @@ def test_dedupe_drops_the_validation_rows_that_copy_pool_rows():
     copies = {b for a, b in pairs if a in pool and b in set(plain.val)} | {a for a, b in pairs if b in pool and a in set(plain.val)}
     assert copies and copies <= set(plain.val) and not copies & set(deduped.val)
     assert len(deduped.val) == len(plain.val) - len(copies)
+
+
+def test_the_validation_rows_dedupe_drops_are_counted_and_said(tmp_path, monkeypatch, capsys):
+    """--dedupe dropped the validation rows that copy pool rows without a word: the leakage line counted test rows only,
+    so "validation (15 examples)" after a 20-row cut went unexplained. The report counts them (as many as the cut
+    drops), its line says so, and says they were removed under --dedupe; check-leakage says it too."""
+    from conftest import run_cli
+
+    data, pairs = planted_leaks(400, 120, 1)
+    plain = split_dataset(data, SplitConfig())
+    dropped = len(plain.val) - len(split_dataset(data, SplitConfig(dedupe=True)).val)
+    report = find_leakage(data, plain)
+    assert report.val_leaked == dropped == len(leaked_val_rows(data, plain)) > 0 and report.n_val == len(plain.val)
+    said = f"; {dropped} of {len(plain.val)} validation examples duplicate pool examples"
+    assert report.summary().endswith(said) and report.summary(removed=True).endswith(said + ", removed from validation (--dedupe)")
+    assert "removed from test (--dedupe)" in report.summary(removed=True)
+    fresh = dataset(sentences(60))
+    assert "validation examples duplicate pool" not in find_leakage(fresh, split_dataset(fresh)).summary(removed=True)  # none: unsaid
+    path = tmp_path / "leaky.csv"
+    pd.DataFrame({"text": data.inputs, "label": ["a", "b"] * (len(data) // 2)}).to_csv(path, index=False)
+    code, out, err = run_cli(["check-leakage", "--data", str(path), "--examples", "0"], monkeypatch, capsys)
+    assert code == 0 and "validation examples duplicate pool examples" in out.splitlines()[0], out
+    assert "and the validation examples that duplicate pool ones" in out, out
 
 
 def test_dedupe_of_the_unstratified_cut_is_its_own_after_the_stratified_one(monkeypatch):

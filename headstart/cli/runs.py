@@ -84,7 +84,7 @@ def train(
     split_column: SplitColumnOpt = None,
     pooling: PoolingOpt = None,
     max_test: Annotated[Optional[str], typer.Option(help="Keep a stratified part of about this many test rows (the rest join the pool), "
-                                                         "or all (the default): every row, but 2,000 of a larger image test split, whose note names the count that scores them all.")] = None,
+                                                         "or all: every row (default: every row, but 2,000 of a larger image test split, said in a note).")] = None,
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones, and validation "
                                                           "examples that duplicate pool ones (see check-leakage); evaluate "
                                                           "scores the run on that test split.")] = False,
@@ -352,6 +352,7 @@ def evaluate(
 def _summary(result, out: Path | None, *, dedupe: bool) -> dict:
     """What ``train --json`` prints of a run (``FitResult``) saved into ``out`` (None: not saved)."""
     removed = result.leakage.exact + result.leakage.near if result.leakage and dedupe else 0  # as compare's leakage.json
+    removed_val = result.leakage.val_leaked if result.leakage and dedupe else 0
     return {"out": str(out) if out is not None else None, "key": result.key, "status": result.status,
             **({"ended_by": result.ended_by} if result.ended_by else {}),
             **({"not_scored": result.not_scored} if result.not_scored else {}), "steps": result.steps, "best_step": result.best_step,
@@ -360,7 +361,8 @@ def _summary(result, out: Path | None, *, dedupe: bool) -> dict:
             "val": {k: v for k, v in result.val_metrics.items() if k != "per_class"},
             **({"retention": [{k: v for k, v in r.items() if k != "rows"} for r in result.retention]} if result.retention else {}),
             **({"ood": result.ood} if result.ood else {}),
-            **({"leakage": {**result.leakage.to_dict(), "removed_from_test": removed}} if result.leakage else {}),
+            **({"leakage": {**result.leakage.to_dict(), "removed_from_test": removed,
+                             "removed_from_validation": removed_val}} if result.leakage else {}),
             "flags": result.flags, **({"error": result.error} if result.error else {})}
 
 

@@ -16,7 +16,7 @@ from headstart.ood import BELOW_MAJORITY
 def print_leakage(report: Any, *, dedupe: bool, err: bool = False) -> None:
     from headstart.data.leakage import LEAKAGE_WARN
 
-    typer.echo(report.summary() + ("; removed from test (--dedupe)" if dedupe and report.exact + report.near else ""), err=err)
+    typer.echo(report.summary(removed=dedupe), err=err)
     if report.conflicts:
         typer.echo(f"warning: {report.conflicts_summary()} (headstart check-leakage shows them)", err=err)
     if report.fraction > LEAKAGE_WARN and not dedupe:

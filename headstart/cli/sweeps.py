@@ -70,7 +70,7 @@ def compare(
     group_column: GroupColumnOpt = None,
     split_column: SplitColumnOpt = None,
     max_test: Annotated[Optional[str], typer.Option(help="Keep a stratified part of about this many test rows (the rest join the pool), "
-                                                         "or all (the default): every row, but 2,000 of a larger image test split, whose note names the count that scores them all ([split] max_test).")] = None,
+                                                         "or all: every row (default: every row, but 2,000 of a larger image test split, said in a note) ([split] max_test).")] = None,
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones, and validation examples that duplicate pool ones (see check-leakage).")] = False,
     tune: Annotated[Optional[bool], typer.Option("--tune/--no-tune", help="Choose each cell's learning rate on validation (default: on).")] = None,
     grid: Annotated[Optional[list[str]], typer.Option("--grid", help="STRATEGY=V1,V2,...: the learning rates --tune searches for one strategy instead of its own grid (repeatable).")] = None,
@@ -229,9 +229,9 @@ def adapt(
     min_steps: Annotated[Optional[int], typer.Option(help="Floor on optimiser steps for tiny n.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs (default: the strategy's).")] = None,
     workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
-    max_test: Annotated[str, typer.Option(help="About this many test rows of the source and of the target (a seeded "
-                                               "cut in whole groups; quick runs; each score's interval says so), or all (the default: "
-                                               "every row, but 2,000 of an image test split over 2,000).")] = "all",
+    max_test: Annotated[Optional[str], typer.Option(help="About this many test rows of the source and of the target (a seeded "
+                                                         "cut in whole groups; quick runs; each score's interval says so), or all: "
+                                                         "every row (default: every row, but 2,000 of an image test split over 2,000).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Labelled source, unlabelled target: train each method on the source, score it on the target's test split, and
@@ -316,7 +316,8 @@ def check_leakage(
     examples: Annotated[int, typer.Option(help="Duplicate pairs to show.")] = 5,
     as_json: JsonOpt = False,
 ) -> None:
-    """Count test examples that duplicate (exactly or nearly) an example of the pool or validation split.
+    """Count test examples that duplicate (exactly or nearly) an example of the pool or validation split, and
+    validation examples that duplicate a pool example.
 
     \b
     Example: headstart check-leakage --data reviews.csv --threshold 0.8 --examples 3
@@ -335,7 +336,8 @@ def check_leakage(
 
     if report.fraction > LEAKAGE_WARN:
         typer.echo(f"warning: {100 * report.fraction:.1f}% of the test set duplicates training data; "
-                   "train or compare --dedupe drops those test examples")
+                   "train or compare --dedupe drops those test examples"
+                   + (" and the validation examples that duplicate pool ones" if report.val_leaked else ""))
     if report.conflicts:
         typer.echo(report.conflicts_summary())
         for text, labels in report.conflict_examples:

@@ -123,6 +123,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         raise ConfigError(f"--stream takes one stream, got {type(stream).__name__} {stream!r:.60}: a built-in stream's name "
                           f"({', '.join(BUILTIN)}) or a TOML file of tasks, e.g. --stream text")
     max_test = max_test_rows(max_test)
+    max_test = None if max_test == "all" else max_test  # no data default caps these splits: every row either way
     from headstart.outdir import claim
     from headstart.sweep_plan import check_backend
 

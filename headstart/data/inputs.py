@@ -69,7 +69,8 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None, run_col
         raise DataError(f"{str(path)!r} has no text to predict on: column {column!r} is empty in every row; "
                         "--text-column NAME picks another")
     if empty.any():  # no input to predict on, as a .txt's blank line: dropped, and said where, as evaluate drops them
-        _say_dropped(path, empty, "with empty text", "row with text")
+        _say_dropped(path, empty, "with empty text", "row with text",
+                     "headstart.data.read_input_rows(path) gives each input its row's other columns (an id)")
         frame, texts = frame[~empty], texts[~empty]
     texts = texts.tolist()
     labels = [c for c in frame.columns if c not in used and str(c).lower() in LABEL_NAMES]
@@ -86,6 +87,7 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None, run_col
     return texts, other_columns(frame, used)
 
 
+@functools.partial(python_named, inside=False)  # headstart predict reads through it, its notes naming flags
 def read_pair_rows(path: str | Path, *, pair: tuple[str, str],
                    text_column: str | None = None) -> tuple[list[tuple[str, str]], tuple[str, str], list[dict[str, Any]]]:
     """The text pairs to predict on for a run trained on the columns ``pair``, the two columns they came from, and each
@@ -139,21 +141,22 @@ def read_pair_rows(path: str | Path, *, pair: tuple[str, str],
     if empty.all():
         raise DataError(f"{str(path)!r} has no pair to predict on: {names[0]!r} or {names[1]!r} is empty in every row")
     if empty.any():  # as read_input_rows drops a row with empty text
-        _say_dropped(path, empty, "missing a text of the pair", "full pair")
+        _say_dropped(path, empty, "missing a text of the pair", "full pair",
+                     "the third value read_pair_rows returns holds each pair's other columns (an id)")
         frame = frame[~empty]
     pairs = list(zip(text_values(frame, names[0]).tolist(), text_values(frame, names[1]).tolist()))
     return pairs, names, other_columns(frame, set(names))
 
 
-def _say_dropped(path: str | Path, empty: np.ndarray, why: str, kept: str) -> None:
-    """The note for table rows dropped before predicting (``empty``: (rows,) bool), naming the first of them."""
+def _say_dropped(path: str | Path, empty: np.ndarray, why: str, kept: str, columns: str) -> None:
+    """The note for table rows dropped before predicting (``empty``: (rows,) bool), naming the first of them;
+    ``columns``: where a Python caller finds each kept row's other columns."""
     rows = [str(i + 1) for i in np.flatnonzero(empty)]
     shown = ", ".join(rows[:5]) + (", …" if len(rows) > 5 else "")
     if on_cli():
         after = f"the output has a row per {kept}, each with its other columns, so its row numbers are not the input's"
     else:  # a Python caller zips predictions with rows: the list is shorter than the file
-        after = (f"the inputs after {'it' if len(rows) == 1 else 'them'} move up; headstart.data.read_input_rows(path) "
-                 "gives each input its row's other columns (an id) to match predictions back to rows")
+        after = f"the inputs after {'it' if len(rows) == 1 else 'them'} move up; {columns} to match predictions back to rows"
     log.info("%s: dropped %d row%s %s (data row %s): %s", Path(path).name, len(rows), "" if len(rows) == 1 else "s", why,
              shown, after)
 

@@ -36,6 +36,19 @@ def as_list(value: Any) -> list | None:
     return None
 
 
+def single_items(labels: list[Any]) -> list | None:
+    """Each label's one element when every label is a one-element list (``[0]``, ``["pos"]``: one label a row, written
+    as a list, as a tool that writes every label column as lists does), else None. Such a column is read as the
+    classes (or numbers) its elements are; ``--task multilabel`` reads it as tags."""
+    items = []
+    for v in labels:
+        got = as_list(v)
+        if got is None or len(got) != 1:
+            return None
+        items.append(got[0])
+    return items or None
+
+
 def _spelled_list(text: str) -> list | None:
     try:
         value = json.loads(text)
@@ -74,8 +87,12 @@ def decimal_comma_fix(example: str) -> str:
 
 
 def infer_task(labels: list[Any]) -> str:
-    """``multilabel`` when a label is a collection; ``regression`` for numbers that are not all whole or take more than
-    ``MAX_CLASS_IDS`` values; else ``classification``. The same data gives the same task in every file format."""
+    """``multilabel`` when a label is a collection (unless every label is a one-element list: the task of those elements,
+    ``single_items``); ``regression`` for numbers that are not all whole or take more than ``MAX_CLASS_IDS`` values;
+    else ``classification``. The same data gives the same task in every file format."""
+    single = single_items(labels)
+    if single is not None:
+        return infer_task(single)
     if any(as_list(v) is not None for v in labels):
         return "multilabel"
     numbers = []
@@ -101,6 +118,16 @@ def task_note(labels: list[Any], task: str, given: str | None) -> str | None:
     target, or classes that are three or more whole numbers (star ratings: classes or a scale, the user's call)."""
     if given is not None or task not in ("regression", "classification"):
         return None
+    single = single_items(labels)
+    if single is not None:  # [0] / [1]: one label a row, whatever the spelling
+        written = f"labels written as one-element lists ({str(labels[0]).strip()!r:.40})"
+        tags = "pass --task multilabel to read each row as a set of tags"
+        value = task_note(single, task, given)  # a regression target, or star ratings: said of the elements
+        if value:
+            return f"{written}, one label a row: {value}; or {tags}"
+        names = sorted({canonical_label(v) for v in single}, key=label_order)
+        shown = ", ".join(names[:6]) + (", …" if len(names) > 6 else "")
+        return f"{written} read as {len(names)} classes ({shown}), one label a row; {tags}"
     distinct = {str(v).strip() for v in labels}
     if task == "regression":
         return f"labels read as a regression target ({len(distinct)} distinct numeric values); {AS_CLASSES} to treat them as classes"
@@ -149,6 +176,9 @@ def encode_labels(labels: list[Any], task: str, where: str, column: str) -> tupl
     Raises:
         DataError: a regression target that is not numeric; a single class.
     """
+    single = single_items(labels) if task != "multilabel" else None
+    if single is not None:  # [0] / [1] read as classes (or numbers): each row's one element
+        labels = single
     if task == "regression":
         try:
             values = np.asarray([float(v) for v in labels], dtype=np.float64)
@@ -197,33 +227,33 @@ def encode_labels(labels: list[Any], task: str, where: str, column: str) -> tupl
         shown = ", ".join(" / ".join(repr(n) for n in group) for group in cased[:3]) + (f" and {len(cased) - 3} more" if len(cased) > 3 else "")
         notes.append(f"labels that differ only in case are read as different classes: {shown}; if each is one class, write "
                      "it one way in the file")
-    joined = _pipe_note(names)
+    joined = _pipe_note(names) or _pipe_note(names, joiner=",")
     if joined:
         notes.append(joined)
     index = {n: i for i, n in enumerate(names)}
     return np.asarray([index[v] for v in as_text], dtype=np.int64), names, notes
 
 
-def _pipe_note(names: tuple[str, ...]) -> str | None:
+def _pipe_note(names: tuple[str, ...], *, joiner: str = "|") -> str | None:
     """The line that says classes look like multi-label rows read as combined classes: most classes holding a "|"
-    split into labels that are classes of their own or appear in another combination (``acting|music`` beside
-    ``acting`` and ``music|plot``)."""
-    joined = [n for n in names if "|" in n]
+    (``joiner``: or a ",", which multilabel refuses, ``_check_joined``) split into labels that are classes of their own
+    or appear in another combination (``acting|music`` beside ``acting`` and ``music|plot``)."""
+    joined = [n for n in names if joiner in n]
     if not joined:
         return None
     seen: dict[str, int] = {}
     for name in joined:
-        for part in {p.strip() for p in name.split("|")}:
+        for part in {p.strip() for p in name.split(joiner)}:
             seen[part] = seen.get(part, 0) + 1
     single = set(names)
-    known = [n for n in joined if all(p.strip() in single or seen[p.strip()] > 1 for p in n.split("|"))]
+    known = [n for n in joined if all(p.strip() in single or seen[p.strip()] > 1 for p in n.split(joiner))]
     if len(known) * 2 <= len(joined):
         return None
     tags = sorted(single - set(joined) | set(seen), key=label_order)
     shown = ", ".join(tags[:5]) + (", …" if len(tags) > 5 else "")
-    return (f"{len(joined)} of {len(names)} classes join labels with '|' (e.g. {joined[0]!r}), read as classes of their "
-            f"own; if a row can have several labels, pass --task multilabel to learn each of the {len(tags)} ({shown}) "
-            "on its own")
+    how = "pass --task multilabel" if joiner == "|" else "join them with '|' and pass --task multilabel"
+    return (f"{len(joined)} of {len(names)} classes join labels with {joiner!r} (e.g. {joined[0]!r}), read as classes of "
+            f"their own; if a row can have several labels, {how} to learn each of the {len(tags)} ({shown}) on its own")
 
 
 def _check_joined(labels: list[Any], lists: list[list | None], where: str, column: str) -> None:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from headstart.data.duplicates import match_rows, match_texts, normalize
+from headstart.data.duplicates import match_texts, normalize
 from headstart.errors import ConfigError
 from headstart.python_checks import python_named
 
@@ -60,6 +60,9 @@ class LeakageReport:
             0 for regression, where equal texts with different values are not a contradiction.
         conflict_rows: the rows holding those inputs.
         conflict_examples: up to ``examples`` of them, each (text, the labels it carries by name).
+        n_val: validation examples checked against the pool.
+        val_leaked: those equal to, or at Jaccard >= ``threshold`` with, a pool example (what ``dedupe`` drops from
+            validation: they reward memorising).
     """
 
     n_test: int
@@ -73,6 +76,8 @@ class LeakageReport:
     conflict_rows: int = 0
     conflict_examples: list[tuple[str, list[str]]] = field(default_factory=list)
     exact_only: bool = False  # images: compared pixel for pixel, near-duplicates not searched (no threshold applies)
+    n_val: int = 0
+    val_leaked: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -80,10 +85,18 @@ class LeakageReport:
         out["conflict_examples"] = [{"text": t, "labels": list(labels)} for t, labels in self.conflict_examples]
         return out
 
-    def summary(self) -> str:
-        """One line: ``leakage: 12 of 2,561 test examples (0.47%) duplicate pool/validation examples (3 exact, 9 near, ...)``."""
-        return (f"leakage: {self.exact + self.near:,} of {self.n_test:,} test examples ({100 * self.fraction:.2f}%) duplicate "
+    def summary(self, *, removed: bool = False) -> str:
+        """One line: ``leakage: 12 of 2,561 test examples (0.47%) duplicate pool/validation examples (3 exact, 9 near,
+        ...)``, then the validation examples that duplicate pool examples where there are any; ``removed``: under
+        ``dedupe``, which says each part's copies were dropped."""
+        line = (f"leakage: {self.exact + self.near:,} of {self.n_test:,} test examples ({100 * self.fraction:.2f}%) duplicate "
                 f"pool/validation examples ({how_found(self.exact, self.near, self.threshold, self.exact_only)})")
+        if removed and self.exact + self.near:
+            line += "; removed from test (--dedupe)"
+        if self.val_leaked:
+            line += f"; {self.val_leaked:,} of {self.n_val:,} validation examples duplicate pool examples"
+            line += ", removed from validation (--dedupe)" if removed else ""
+        return line
 
     def conflicts_summary(self) -> str:
         """One line on label conflicts, or "" when there are none."""
@@ -141,11 +154,13 @@ def find_leakage(data: "Dataset", splits: "Splits", *, threshold: float = DEFAUL
     pairs = [(_shown(data, splits.test[i]), _shown(data, train[match[i]]), float(similarity[i])) for i in shown]
     n_test = len(splits.test)
     n_exact, n_near = int(exact.sum()), int(near.sum())
+    val_match, _, _ = _val_matches(data, splits, threshold, lambda rows: [normal[i] for i in rows])
     conflicts, conflict_rows, conflict_examples = label_conflicts(data, normal, examples)
     return LeakageReport(n_test=n_test, exact=n_exact, near=n_near, fraction=(n_exact + n_near) / max(n_test, 1),
                          examples=pairs, threshold=threshold, data=data.name, conflicts=conflicts,
                          conflict_rows=conflict_rows, conflict_examples=conflict_examples,
-                         exact_only=data.modality == "image")
+                         exact_only=data.modality == "image", n_val=len(splits.val),
+                         val_leaked=int((val_match >= 0).sum()))
 
 
 def label_conflicts(data: "Dataset", normal: list[str], examples: int) -> tuple[int, int, list[tuple[str, list[str]]]]:
@@ -287,6 +302,19 @@ def _test_matches(data: "Dataset", splits: "Splits", threshold: float,
     return _MATCHES[key]
 
 
+def _val_matches(data: "Dataset", splits: "Splits", threshold: float,
+                 texts: Callable[[np.ndarray], list[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``match_texts`` of the validation rows against the pool, as ``_test_matches``: one search a process that the
+    report (``find_leakage``: its count) and the cut (``leaked_val_rows``: the rows dedupe drops) both read, so the
+    count said is the rows dropped."""
+    key = (data.hash, threshold, hashlib.sha256(b"val|" + _parts_bytes(splits)).digest())
+    if key not in _MATCHES:
+        if len(_MATCHES) >= 4:
+            _MATCHES.clear()
+        _MATCHES[key] = match_texts(texts(splits.pool), texts(splits.val), threshold)
+    return _MATCHES[key]
+
+
 def _read_cached(path: Path) -> LeakageReport | None:
     """The report kept at ``path``, or None (none kept, unreadable, or not a report of this shape)."""
     try:
@@ -319,7 +347,7 @@ def leaked_val_rows(data: "Dataset", splits: "Splits", *, threshold: float = DEF
     """Sorted validation rows that duplicate (exactly or nearly) a pool row: with them a checkpoint, a tuned rate or
     the recommendation would reward memorising what a deduplicated test split no longer rewards."""
     inputs, threshold = comparable(data, check_threshold(threshold))
-    match, _, _ = match_rows(inputs, splits.pool, splits.val, threshold)
+    match, _, _ = _val_matches(data, splits, threshold, lambda rows: [normalize(inputs[i]) for i in rows])
     return np.sort(splits.val[match >= 0])
 
 

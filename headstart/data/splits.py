@@ -23,29 +23,32 @@ from headstart.surface import setting_text, spoken
 
 
 def means_all(value: Any) -> bool:
-    """Whether a ``max_test`` as given is "all" (any case, spaces around): every test row, None in a SplitConfig. The
+    """Whether a ``max_test`` as given is "all" (any case, spaces around): every test row, "all" in a SplitConfig. The
     one reading of it, for ``--max-test``, a keyword argument, a TOML's ``[split]`` and ``compare(split={...})``."""
     return isinstance(value, str) and value.strip().lower() == "all"
 
 
 def split_given(split: Any) -> Any:
-    """A ``[split]`` table (a TOML's) or ``split`` dict (``compare``'s) with a ``max_test`` of "all" as None, every test
-    row, as ``--max-test all`` reads it (TOML has no null); anything else as given, for the settings' own checks."""
+    """A ``[split]`` table (a TOML's) or ``split`` dict (``compare``'s) with a ``max_test`` of "all" spelt one way, every
+    test row, as ``--max-test all`` reads it; anything else as given, for the settings' own checks."""
     if isinstance(split, dict) and means_all(split.get("max_test")):
-        return {**split, "max_test": None}
+        return {**split, "max_test": "all"}
     return split
 
 
-def max_test_rows(value: Any) -> int | None:
+def max_test_rows(value: Any) -> int | str | None:
     """A ``max_test`` argument (``fit``, ``compare``, ``adapt``, ``continual``, ``multitask``) or ``--max-test`` text as
-    read: a whole number >= 1, or "all" (None, as None itself: no cap of the caller's, so the data's default holds —
-    every test row, but 2,000 of an image test split over 2,000 where ``data_defaults`` fills the split).
+    read: a whole number >= 1; "all": every test row, asked for, so no default caps it (``SplitConfig.max_test``); None:
+    no cap of the caller's, so the data's default holds — every test row, but 2,000 of an image test split over 2,000
+    where ``data_defaults`` fills the split.
 
     Raises:
         ConfigError: anything else, named with an example.
     """
-    if value is None or means_all(value):
+    if value is None:
         return None
+    if means_all(value):
+        return "all"
     given = value
     if isinstance(value, str):  # the CLI's text: int() reads "1000", "+5", "1_000"; not "²", which isdigit() calls a digit
         try:
@@ -72,7 +75,7 @@ class SplitConfig:
     test_fraction: float = 0.2
     val_fraction: float = 0.1
     max_val: int = 300
-    max_test: int | None = None  # cap for quick sweeps (the demo): rows over it go to the pool, not to test
+    max_test: int | str | None = None  # cap for quick sweeps (the demo): rows over it go to the pool, not to test; "all": every test row, asked for (no data default caps it); None: the data's default
     dedupe: bool = False  # drop test rows that duplicate pool/val rows and val rows that duplicate pool rows (headstart.data.leakage); off: existing splits stay as they were
     stratify: bool = True  # False: one stratum, a seeded random cut that reads no label (how an out-of-domain target is cut)
 
@@ -83,15 +86,26 @@ class SplitConfig:
                 raise ConfigError(f"{name} must be in (0, 0.5), got {value!r}; e.g. {setting_text(name, default)}")
         if self.max_val < 1:
             raise ConfigError(f"max_val must be >= 1, got {self.max_val!r}; e.g. {setting_text('max_val', 300)}")
-        if self.max_test is not None and (not isinstance(self.max_test, int) or self.max_test < 1):
+        if means_all(self.max_test):
+            object.__setattr__(self, "max_test", "all")  # one spelling: " ALL " is "all"
+        elif self.max_test is not None and (isinstance(self.max_test, bool) or not isinstance(self.max_test, int)
+                                            or self.max_test < 1):
             # the CLI's words; a TOML's [split] reads "max_test ... try max_test = 1000" (sweep_config._check_values),
             # Python "max_test ... try max_test=1000" (settings_class)
             raise ConfigError(f"--max-test must be a positive integer (leave it out for the default: every test row, or "
                               f"2,000 of a larger image test split), got {self.max_test!r}; try --max-test 1000")
 
+    @property
+    def test_cap(self) -> int | None:
+        """The test rows' cap as a number, None for none ("all" or unset)."""
+        return None if self.max_test is None or self.max_test == "all" else self.max_test
+
     def identity(self) -> dict[str, Any]:
-        """The fields as stored in a run's spec; ``stratify`` only when off, so runs split the usual way keep their keys."""
+        """The fields as stored in a run's spec; ``stratify`` only when off, so runs split the usual way keep their keys;
+        ``max_test`` "all" as None, the same rows (an image run's default cap is filled in before keying)."""
         fields = dataclasses.asdict(self)
+        if fields["max_test"] == "all":
+            fields["max_test"] = None
         if fields["stratify"]:
             del fields["stratify"]
         return fields
@@ -122,7 +136,7 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_labe
         part = _given_parts(data, strata, config)
     else:
         val_total = min(config.val_fraction * len(data), config.max_val)
-        test_total = config.test_fraction * len(data) if config.max_test is None else min(config.test_fraction * len(data), config.max_test)
+        test_total = config.test_fraction * len(data) if config.test_cap is None else min(config.test_fraction * len(data), config.test_cap)
         part = _parts(np.arange(len(data)), data, strata, config.seed, test_total, val_total)
         if data.groups is not None:
             note_group_overshoot(data, config, part, {"test": test_total, "validation": val_total})
@@ -167,7 +181,7 @@ def rows_to_split(config: SplitConfig = SplitConfig()) -> int:
     empty: 7 by default (a fifth to test, a tenth to validation, the rest the pool, as ``_parts`` fills them; 6 rows
     give test 2 and validation none)."""
     def cut(rows: int) -> bool:
-        want_test = config.test_fraction * rows if config.max_test is None else min(config.test_fraction * rows, config.max_test)
+        want_test = config.test_fraction * rows if config.test_cap is None else min(config.test_fraction * rows, config.test_cap)
         want_val = min(config.val_fraction * rows, config.max_val)
         test = min(rows, math.ceil(want_test))  # rows go to test while the rows before them are fewer than its target
         val = max(0, min(rows, math.ceil(want_test + want_val)) - test)
@@ -207,7 +221,7 @@ def uncapped_test_rows(data: Dataset, config: SplitConfig) -> int | None:
     ``dedupe`` where it is on): what a report needs to say whether the cap cut the split (a cap fills whole groups, so
     a capped split can hold as many rows as an uncapped one). One more split of the same data, remembered for the few
     datasets a sweep reads."""
-    if config.max_test is None:
+    if config.test_cap is None:
         return None
     key = (data.hash, config)
     if key not in _UNCAPPED:
@@ -231,8 +245,8 @@ def _given_parts(data: Dataset, strata: np.ndarray, config: SplitConfig) -> np.n
         carved = _parts(train, data, strata, config.seed, 0.0, min(config.val_fraction * len(train), config.max_val))
         part[train[carved[train] == 1]] = 1
     test = np.flatnonzero(part == 2)
-    if config.max_test is not None and len(test) > config.max_test:
-        kept = _parts(test, data, strata, config.seed, float(config.max_test), 0.0)
+    if config.test_cap is not None and len(test) > config.test_cap:
+        kept = _parts(test, data, strata, config.seed, float(config.test_cap), 0.0)
         part[test[kept[test] != 2]] = -1  # out of every part
     return part
 
@@ -341,7 +355,7 @@ def joint_splits(tasks: Sequence[tuple[str, Dataset]], config: SplitConfig) -> l
     out = []
     for (name, data), own in zip(tasks, ids):
         parts = []
-        for part, cap in ((0, None), (1, config.max_val), (2, config.max_test)):
+        for part, cap in ((0, None), (1, config.max_val), (2, config.test_cap)):
             rows = np.flatnonzero(side[own] == part)
             if cap is not None and len(rows) > cap:
                 rows = np.sort(rows[np.argsort(rank[own[rows]], kind="stable")[:cap]])

@@ -122,6 +122,7 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"--seeds must be a positive integer, got {seeds!r}; e.g. --seeds 3")
     max_test = max_test_rows(max_test)
+    max_test = None if max_test == "all" else max_test  # no data default caps these splits: every row either way
     claim(out, "multitask")  # before the tasks load: a folder of something else is refused, never written into
     size = parse_n(n)
     if size == 0:

@@ -111,6 +111,10 @@ def leakage_summary(directory: Path) -> dict[str, Any] | None:
     warn = fraction > LEAKAGE_WARN and not found.get("removed_from_test")
     if warn:
         text += "; above 1%: test scores are optimistic, re-run compare with --dedupe"
+    val_leaked, n_val, val_removed = (found.get(k) for k in ("val_leaked", "n_val", "removed_from_validation"))
+    if all(isinstance(c, int) and not isinstance(c, bool) for c in (val_leaked, n_val)) and val_leaked:
+        text += (f"; {val_leaked:,} of {n_val:,} validation examples duplicate pool examples"
+                 + (", removed from validation by --dedupe" if val_removed else ""))
     counts = [found.get(k) for k in ("conflicts", "conflict_rows")]  # informational: a damaged count is left out
     conflicts = conflict_sentence(*counts) if all(isinstance(c, int) and not isinstance(c, bool) for c in counts) else ""
     if conflicts:

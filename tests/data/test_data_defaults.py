@@ -88,10 +88,28 @@ def test_a_large_image_test_split_is_capped_with_its_binomial_error():
     assert split.max_test == IMAGE_MAX_TEST
     note = next(n for n in notes if n["reason"] == "test-cap")
     assert "2,000 of the 2,400" in note["text"] and f"±{binomial_half_width(IMAGE_MAX_TEST):.1f}" in note["text"]
-    assert note["advice"] == "--max-test 2400 to score them all"
+    assert note["advice"] == "--max-test all to score them all"
     assert 1.8 < binomial_half_width(IMAGE_MAX_TEST) < 2.0  # 1.96 * sqrt(.75 * .25 / 2000) = 1.9 points
     kept = fill(data, ["efficientnet-lite0"], TrainConfig(), SplitConfig(max_test=5000))[1]
     assert kept.max_test == 5000  # the user's cap stands
+
+
+def test_max_test_all_scores_every_image_and_says_what_it_costs():
+    """``--max-test all`` read as unset: 2,000 of fashion-mnist's 14,000 test images, with a note that the user should
+    pass --max-test 14000 "to score them all", which they had asked for. "all" keeps every test image, says so with
+    the time it costs, keys apart from the default's cap and alike with a text run's unset (the same rows)."""
+    from headstart.data.splits import max_test_rows, split_dataset
+
+    data = make_toy_images(12_000, size=8)  # 20% test: 2,400 images
+    asked = SplitConfig(max_test=max_test_rows("all"))
+    train, split, notes = fill(data, ["efficientnet-lite0"], TrainConfig(), asked)
+    assert split.max_test == "all" and split.test_cap is None and len(split_dataset(data, split).test) == 2_400
+    assert [n["reason"] for n in notes if n["reason"].startswith("test")] == ["test-all"], notes
+    note = next(n for n in notes if n["reason"] == "test-all")
+    assert "all 2,400 test images, as --max-test all asks" in note["text"] and note["advice"] == "--max-test 2000 for the quicker default"
+    assert fill(data, ["efficientnet-lite0"], TrainConfig(), split)[1] == split, "filled twice (adapt's oracle): still all"
+    assert split.identity()["max_test"] is None and fill(data, ["efficientnet-lite0"], TrainConfig(), SplitConfig())[1].identity()["max_test"] == IMAGE_MAX_TEST
+    assert SplitConfig(max_test=" ALL ").max_test == "all" and SplitConfig(max_test="all").identity() == SplitConfig().identity()
 
 
 def test_text_runs_are_never_changed():

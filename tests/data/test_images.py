@@ -142,8 +142,8 @@ def test_leakage_names_a_copied_image_by_its_file(tmp_path):
     report = find_leakage(data, split_dataset(data))
     assert report.exact >= 1
     # compared pixel for pixel: said so, not "Jaccard >= 1"; a text threshold given for images is refused
-    assert report.summary().endswith(f"({report.exact} exact copies; images are compared pixel for pixel, near-duplicates "
-                                     "are not searched)") and "Jaccard" not in report.summary()
+    assert (f"({report.exact} exact copies; images are compared pixel for pixel, near-duplicates are not searched)"
+            in report.summary()) and "Jaccard" not in report.summary()
     from headstart.data.leakage import check_leakage
     from headstart.errors import ConfigError
 

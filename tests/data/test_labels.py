@@ -30,6 +30,40 @@ def test_labels_written_as_lists_are_multilabel_with_or_without_the_task(tmp_pat
     assert any("labels written as lists" in r.getMessage() for r in caplog.records)
 
 
+def test_one_element_lists_in_every_row_are_classes_said_so_and_tags_when_asked(tmp_path, caplog):
+    """A label column of "[0]" / "[1]" (a tool that writes every label as a list) was read as multi-label: two tags,
+    sigmoid heads and F1 where the user has one class a row. Every row a one-element list is read as its element's
+    class, in a CSV and a parquet of lists alike, with a note naming --task multilabel, which reads them as tags."""
+    import numpy as np
+
+    labels = [[i % 2] for i in range(12)]
+    path = tmp_path / "bracket.csv"
+    pd.DataFrame({"review": [f"review {i}" for i in range(12)], "label": [json.dumps(y) for y in labels]}).to_csv(path, index=False)
+    pd.DataFrame({"review": [f"review {i}" for i in range(12)], "label": labels}).to_parquet(tmp_path / "bracket.parquet")
+    with caplog.at_level("INFO", logger="headstart"):
+        data = read_table(str(path))
+    assert data.task == "classification" and data.label_names == ("0", "1")
+    assert data.targets.tolist() == [i % 2 for i in range(12)]
+    said = [r.getMessage() for r in caplog.records if "one-element lists" in r.getMessage()]
+    assert said == ["bracket.csv: labels written as one-element lists ('[0]') read as 2 classes (0, 1), one label a row; "
+                    "pass --task multilabel to read each row as a set of tags"]
+    parquet = read_table(str(tmp_path / "bracket.parquet"))
+    assert parquet.task == "classification" and parquet.targets.tolist() == data.targets.tolist()
+    tags = read_table(str(path), task="multilabel")
+    assert tags.task == "multilabel" and np.array_equal(tags.targets.argmax(1), data.targets)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="headstart"):  # asked for: no note
+        assert read_table(str(path), task="classification").label_names == ("0", "1")
+    assert not any("one-element" in r.getMessage() for r in caplog.records)
+    path.write_text("review,label\n" + "".join(f"r {i},[{i % 5 + 1}]\n" for i in range(20)))  # star ratings, as lists
+    stars = read_table(str(path))
+    assert stars.label_names == ("1", "2", "3", "4", "5") and any("not as a scale" in n and "--task multilabel" in n
+                                                                  for n in stars.notes)
+    mixed = ["[0]", "[1]", '"[0, 1]"']  # quoted: the list holds the CSV's comma
+    path.write_text("review,label\n" + "".join(f"r {i},{mixed[i % 3]}\n" for i in range(12)))
+    assert read_table(str(path)).task == "multilabel", "a row with two labels: tags, as before"
+
+
 def test_comma_joined_labels_are_refused_under_multilabel_naming_the_pipe(tmp_path):
     with pytest.raises(DataError, match=r"joins labels with commas \('acting, music'\).*'acting\|music'"):
         read_table(write(tmp_path, ", ".join), text_column="review", label_column="tags", task="multilabel")
@@ -43,6 +77,18 @@ def test_pipe_joined_classes_are_noted_as_looking_multilabel(tmp_path, caplog):
     said = [r.getMessage() for r in caplog.records if "--task multilabel" in r.getMessage()]
     assert len(said) == 1 and "4 of 7 classes join labels with '|'" in said[0] and "(acting, music, plot)" in said[0]
     assert read_table(path, text_column="review", label_column="tags", task="multilabel").label_names == ("acting", "music", "plot")
+
+
+def test_comma_joined_classes_are_noted_as_looking_multilabel_with_the_fix(tmp_path, caplog):
+    """Without --task, "acting, music" cells were read as classes of their own without a word (a "|" gets a note, and
+    --task multilabel refuses commas naming the "|" form): the same note, naming that fix first."""
+    path = write(tmp_path, ", ".join)
+    with caplog.at_level("INFO", logger="headstart"):
+        data = read_table(path, text_column="review", label_column="tags")
+    assert data.task == "classification" and len(data.label_names) == 7
+    said = [r.getMessage() for r in caplog.records if "--task multilabel" in r.getMessage()]
+    assert len(said) == 1 and "4 of 7 classes join labels with ','" in said[0], said
+    assert "join them with '|' and pass --task multilabel to learn each of the 3 (acting, music, plot)" in said[0]
 
 
 def test_a_pipe_inside_unrelated_class_names_is_not_noted(tmp_path, caplog):
