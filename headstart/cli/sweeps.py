@@ -35,7 +35,8 @@ def compare(
                                                             "(repeatable): a probe on the adapted vs the original encoder.")] = None,
     eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score every run on this dataset's test split, out of domain "
                                                                "(repeatable; same labels, mapped by name: "
-                                                               "'drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]').")] = None,
+                                                               "'drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]'; a file's own columns: "
+                                                               "'FILE[text=COLUMN, label=COLUMN]').")] = None,
     tta: Annotated[Optional[list[str]], typer.Option(help="Also score each --eval-data after test-time adaptation to its unlabelled "
                                                          "inputs: bn-adapt | tent | tent-episodic (repeatable).")] = None,
     arms: Annotated[Optional[str], typer.Option(help="Arms to compare instead of --strategies: strategy[options]+term[options], "
