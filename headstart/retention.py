@@ -3,7 +3,8 @@
 After a run trains, each retained dataset D gets a closed-form linear probe (logistic regression, C chosen on D's
 validation split) twice: on the adapted encoder's features and on the original pre-trained encoder's. Both are scored
 on D's test split; retention = adapted accuracy / original accuracy (1.0: nothing lost; the seed's "catastrophic
-forgetting" shows as well below 1). The probe is the measuring instrument, trained on D's labels, never the run's.
+forgetting" shows as well below 1), and adapted − original accuracy gets a paired 95% interval over D's test rows
+(``analysis.forgetting.accuracy_difference``). The probe is the measuring instrument, trained on D's labels, never the run's.
 Runs with a freshly initialised backbone (scratch) are measured the same way against the pre-trained original.
 
 A retained dataset too small for a probe's training rows plus a test split of useful size (drug-reviews: 495 reviews,
@@ -105,13 +106,16 @@ def retention(adapted: torch.nn.Module, original: torch.nn.Module, name: str, *,
     backbone's ("the adapted backbone's features"), then the probes' fits ("fitting its probes", unit "fits").
 
     Returns:
-        ``{data, original, adapted, retention, C_original, C_adapted, train_rows, test_rows, folds, rows}``
-        (accuracies as fractions; ``rows``: each test row's target and the two probes' predictions; ``folds``: 1, or
-        ``FOLDS`` for a cross-fitted small dataset, whose C values are then the per-fold median).
+        ``{data, original, adapted, retention, difference, C_original, C_adapted, train_rows, test_rows, folds, rows}``
+        (accuracies as fractions; ``rows``: each test row's target and the two probes' predictions; ``difference``:
+        adapted − original accuracy with its paired 95% interval over the test rows,
+        ``analysis.forgetting.accuracy_difference``; ``folds``: 1, or ``FOLDS`` for a cross-fitted small dataset, whose C
+        values are then the per-fold median).
 
     Raises:
         ConfigError: ``name`` is not a classification dataset, or holds another kind of input than the backbone reads.
     """
+    from headstart.analysis.forgetting import accuracy_difference
     from headstart.data import SplitConfig, split_dataset, subsample
     from headstart.features import FeatureCache, embed_rows
     from headstart.backbones import modality_of
@@ -157,9 +161,11 @@ def retention(adapted: torch.nn.Module, original: torch.nn.Module, name: str, *,
     c_after, pred_after = (c_before, pred_before) if adapted is original else probe(after)
     acc_before = float((np.asarray(pred_before) == target).mean())
     acc_after = float((np.asarray(pred_after) == target).mean())
+    rows = {"target": target.tolist(), "original": pred_before, "adapted": pred_after}
     return {"data": data.name, "original": acc_before, "adapted": acc_after,
-            "retention": acc_after / acc_before if acc_before > 0 else float("nan"), "C_original": float(np.median(c_before)),
+            "retention": acc_after / acc_before if acc_before > 0 else float("nan"),
+            "difference": accuracy_difference(rows), "C_original": float(np.median(c_before)),
             "C_adapted": float(np.median(c_after)), "train_rows": int(np.median([len(p["train"]) for p in parts])),
             "test_rows": len(target), "folds": len(parts),
             # per test row, for intervals that resample the retained test set (analysis.forgetting)
-            "rows": {"target": target.tolist(), "original": pred_before, "adapted": pred_after}}
+            "rows": rows}

@@ -141,3 +141,24 @@ def test_train_refuses_an_unknown_retained_dataset_before_it_trains(toy_csv, mak
                    retain=("drug-review",))
     with pytest.raises(DataError, match=re.escape("unknown dataset 'drug-review'; did you mean 'drug-reviews'?")):
         recipe.run(spec, pretrained=make_tiny(0))
+
+
+def test_a_retention_line_says_the_paired_interval_of_the_accuracy_difference_stored_beside_it(other_csv, make_tiny):
+    """The adapted probe minus the original's, resampled on the same retained rows: stored in the record, said in
+    train's line, and 'within noise' exactly when the interval holds 0."""
+    from headstart.analysis.forgetting import accuracy_difference
+    from headstart.cli.runs import retention_line
+
+    found = retention(make_tiny(1), make_tiny(0), str(other_csv), seed=0, batch_size=64)
+    diff = found["difference"]
+    assert diff["mean"] == pytest.approx(found["adapted"] - found["original"])
+    assert diff["ci_low"] < diff["mean"] < diff["ci_high"] and diff["confidence"] == 0.95
+    line = retention_line(found)
+    assert f"300 test rows; difference {100 * diff['mean']:+.1f} points, 95% CI {100 * diff['ci_low']:+.1f} to " in line, line
+    assert line.endswith(": within noise)") == (diff["ci_low"] <= 0 <= diff["ci_high"])
+    target = [0, 1] * 100
+    worse = accuracy_difference({"target": target, "original": target, "adapted": [0] * 200})  # 50 points lost
+    assert worse["ci_high"] < 0 and not worse["within_noise"] and "within noise" not in retention_line(
+        {"data": "x", "retention": 0.5, "adapted": 0.5, "original": 1.0, "test_rows": 200, "difference": worse})
+    same = accuracy_difference({"target": target, "original": target[::-1], "adapted": target[::-1]})
+    assert same["mean"] == 0 and same["ci_low"] < 0 < same["ci_high"] and same["within_noise"]
