@@ -59,7 +59,9 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         terms: objective terms added to the task loss, e.g. ``{"l2sp": {"weight": 0.01}}`` or the CLI's text
             ``"l2sp[weight=0.01]"`` (``headstart.objectives``).
         retain: classification datasets on which forgetting is measured after training (``FitResult.retention``:
-            a probe on the adapted vs the original encoder, ``headstart.retention``).
+            a probe on the adapted vs the original encoder, ``headstart.retention``). It costs more than a short
+            training: up to 3,000 of its rows (plus validation) encoded by both encoders and 12 probes fitted (60,
+            cross-fitted, under 3,000 rows); a note says its row count before it starts (``retention.cost_text``).
         eval_data: datasets with the run's labels on whose test split the trained run is also scored, out of domain
             (``FitResult.ood``; ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"`` maps labels
             by name, ``headstart.ood``; ``"other.csv[text=txt, label=lab]"`` names a file's own columns).

@@ -97,6 +97,34 @@ def retained_data(name: str, modality: str) -> Any:
     return data
 
 
+def probe_parts(data: Any, seed: int) -> list[dict[str, np.ndarray]]:
+    """The rows each probe of ``data`` fits, picks C on and is scored on: ``[{train, val, test}]``, one per fold of a
+    cross-fitted small dataset (``FOLDS``), else one (up to ``TRAIN_ROWS`` of its pool, seeded; ``MAX_TEST`` test rows)."""
+    from headstart.data import SplitConfig, split_dataset, subsample
+
+    if len(data) < SMALL:
+        fold = folds(data)
+        return [{"train": np.flatnonzero((fold != k) & (fold != (k + 1) % FOLDS)), "val": np.flatnonzero(fold == (k + 1) % FOLDS),
+                 "test": np.flatnonzero(fold == k)} for k in range(FOLDS)]
+    splits = split_dataset(data, SplitConfig(max_test=MAX_TEST))
+    return [{"train": subsample(data, splits.pool, min(TRAIN_ROWS, len(splits.pool)), seed), "val": splits.val, "test": splits.test}]
+
+
+def cost_text(name: str, data: Any) -> str:
+    """What measuring retention on ``data`` costs after each run trains, said before it starts: the rows encoded by
+    both encoders and the probes fitted (``retention``'s own parts), e.g. "--retain drug-reviews: after training, its
+    495 rows are encoded twice (the original encoder and the adapted one) and 60 probes fitted (5 folds x 6 fits x 2
+    encoders; once each where the encoder is left as it was)"."""
+    parts = probe_parts(data, 0)
+    rows = len(np.unique(np.concatenate([r for part in parts for r in part.values()])))
+    folds_said = f"{len(parts)} folds x " if len(parts) > 1 else ""
+    capped = (f" ({rows:,} of its {len(data):,}: up to {TRAIN_ROWS:,} probe rows, its validation rows and {MAX_TEST:,} "
+              "test rows)" if rows < len(data) else "")
+    return (f"--retain {name}: after training, its {rows:,} rows{capped} are encoded twice (the original encoder and the "
+            f"adapted one) and {len(parts) * (len(GRID) + 1) * 2} probes fitted ({folds_said}{len(GRID) + 1} fits x 2 "
+            "encoders; once each where the encoder is left as it was), which can take longer than a short training")
+
+
 def retention(adapted: torch.nn.Module, original: torch.nn.Module, name: str, *, seed: int, batch_size: int,
               autocast: Callable | None = None, progress: Callable[..., None] | None = None) -> dict[str, Any]:
     """Retention of the classification dataset ``name`` (built-in or a file) by ``adapted`` relative to ``original``.
@@ -116,19 +144,12 @@ def retention(adapted: torch.nn.Module, original: torch.nn.Module, name: str, *,
         ConfigError: ``name`` is not a classification dataset, or holds another kind of input than the backbone reads.
     """
     from headstart.analysis.forgetting import accuracy_difference
-    from headstart.data import SplitConfig, split_dataset, subsample
     from headstart.features import FeatureCache, embed_rows
     from headstart.backbones import modality_of
     from headstart.features import encoded_inputs
 
     data = retained_data(name, modality_of(original))
-    if len(data) < SMALL:
-        fold = folds(data)
-        parts = [{"train": np.flatnonzero((fold != k) & (fold != (k + 1) % FOLDS)), "val": np.flatnonzero(fold == (k + 1) % FOLDS),
-                  "test": np.flatnonzero(fold == k)} for k in range(FOLDS)]
-    else:
-        splits = split_dataset(data, SplitConfig(max_test=MAX_TEST))
-        parts = [{"train": subsample(data, splits.pool, min(TRAIN_ROWS, len(splits.pool)), seed), "val": splits.val, "test": splits.test}]
+    parts = probe_parts(data, seed)
     encoded = encoded_inputs(original, data)
     caching = (lambda done, total: progress("caching the pre-trained backbone's features", done, total)) if progress else None
     cached = FeatureCache(original, encoded, data.hash, batch_size=batch_size, autocast=autocast, progress=caching)

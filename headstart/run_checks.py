@@ -6,6 +6,7 @@ runs them in ``setup`` and ``run``; a sweep's plan runs them once for all its ce
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,10 +41,13 @@ def check_other_data(specs: list[RunSpec], modality: str) -> None:
             retained dataset that is not a classification dataset of ``modality``.
     """
     from headstart.ood_labels import parse_eval_data
-    from headstart.retention import retained_data
+    from headstart.retention import cost_text, retained_data
 
     for name in dict.fromkeys(name for spec in specs for name in spec.retain):
-        retained_data(name, modality)
+        other = retained_data(name, modality)
+        if (name, other.hash) not in _COST_SAID:  # said before it starts, once a process (not once a sweep's cell)
+            _COST_SAID.add((name, other.hash))
+            logging.getLogger("headstart").info("%s", cost_text(name, other))
     for spec in specs:  # found here, not once the model is built and the term prepared (a sweep: before any cell)
         for term, options in spec.terms.items():
             name = str((options or {}).get("data") or "")
@@ -92,6 +96,7 @@ def check_retained_apart(retain: tuple[str, ...], data: Dataset, split_config: S
     _RETAIN_CHECKED.add(key)
 
 
+_COST_SAID: set[tuple[str, str]] = set()  # per process: the --retain datasets whose cost check_other_data said
 _RETAIN_CHECKED: set[tuple[str, SplitConfig, tuple[str, ...]]] = set()  # per process: what check_retained_apart passed
 
 

@@ -162,3 +162,31 @@ def test_a_retention_line_says_the_paired_interval_of_the_accuracy_difference_st
         {"data": "x", "retention": 0.5, "adapted": 0.5, "original": 1.0, "test_rows": 200, "difference": worse})
     same = accuracy_difference({"target": target, "original": target[::-1], "adapted": target[::-1]})
     assert same["mean"] == 0 and same["ci_low"] < 0 < same["ci_high"] and same["within_noise"]
+
+
+def test_retains_cost_is_said_before_it_starts_with_its_row_count_once_and_in_train_help(other_csv, toy_csv, caplog):
+    """--retain cost ~10x a 3-step training with no word: before training a note says the rows it encodes twice and the
+    probes it fits, once a process; train --help says the same cost, its numbers the module's own."""
+    import logging
+
+    from typer.testing import CliRunner
+
+    from headstart.cli import app
+    from headstart.retention import FOLDS, GRID, MAX_TEST, TRAIN_ROWS
+    from headstart.run_checks import check_other_data
+    from headstart.specs import RunSpec
+
+    spec = RunSpec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=16, seed=0, retain=(str(other_csv),))
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        check_other_data([spec, spec], "text")
+        check_other_data([spec], "text")
+    said = [r.getMessage() for r in caplog.records if "--retain" in r.getMessage()]
+    assert said == [f"--retain {other_csv}: after training, its 300 rows are encoded twice (the original encoder and the "
+                    f"adapted one) and {FOLDS * (len(GRID) + 1) * 2} probes fitted ({FOLDS} folds x {len(GRID) + 1} fits x 2 "
+                    "encoders; once each where the encoder is left as it was), which can take longer than a short training"]
+    shown = " ".join(CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "300"}).output.split())
+    shown = re.sub(r"[│ ]+", " ", shown)
+    assert (f"up to {TRAIN_ROWS + MAX_TEST:,} of its rows (plus validation) encoded twice" in shown
+            and f"{(len(GRID) + 1) * 2} probes fitted ({FOLDS * (len(GRID) + 1) * 2} cross-fitted" in shown
+            and "said with its row count before it starts" in shown), shown
+

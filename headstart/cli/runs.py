@@ -67,7 +67,10 @@ def train(
     terms: Annotated[Optional[str], typer.Option(help="Objective terms added to the task loss, '+'-separated: e.g. l2sp[weight=0.01].")] = None,
     grid: Annotated[Optional[str], typer.Option(help="With --tune lr: the learning rates to search instead of the strategy's grid, e.g. 2e-5,5e-5,1e-4.")] = None,
     retain: Annotated[Optional[list[str]], typer.Option(help="After training, measure forgetting on this classification dataset "
-                                                             "(repeatable): a probe on the adapted vs the original encoder.")] = None,
+                                                             "(repeatable): a probe on the adapted vs the original encoder. It costs more than a "
+                                                             "short training: up to 3,000 of its rows (plus validation) encoded twice, by the original "
+                                                             "and the adapted encoder, and 12 probes fitted (60 cross-fitted on a dataset under "
+                                                             "3,000 rows); said with its row count before it starts.")] = None,
     eval_data: Annotated[Optional[list[str]], typer.Option(help="After training, also score on this dataset's test split, out of domain "
                                                                "(repeatable; same labels, mapped by name: 'DATA[their=ours, other=-]'; a file's own columns: 'FILE[text=COLUMN, label=COLUMN]').")] = None,
     tta: Annotated[Optional[list[str]], typer.Option(help="Also score each --eval-data after test-time adaptation to its unlabelled "

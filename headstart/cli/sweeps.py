@@ -32,7 +32,10 @@ def compare(
                                                                               "--config's settings for others are left out, "
                                                                               "its label_descriptions too where none kept reads them.")] = None,
     retain: Annotated[Optional[list[str]], typer.Option(help="After training, measure forgetting on this classification dataset "
-                                                            "(repeatable): a probe on the adapted vs the original encoder.")] = None,
+                                                            "(repeatable): a probe on the adapted vs the original encoder. Each run: up to 3,000 "
+                                                            "of its rows (plus validation) encoded twice, by the original and the adapted encoder, "
+                                                            "and 12 probes fitted (60 cross-fitted on a dataset under 3,000 rows); said with its "
+                                                            "row count before it starts.")] = None,
     eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score every run on this dataset's test split, out of domain "
                                                                "(repeatable; same labels, mapped by name: "
                                                                "'drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]'; a file's own columns: "
