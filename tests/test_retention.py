@@ -110,7 +110,7 @@ def test_editing_a_retained_or_replayed_file_changes_the_runs_key(toy_csv, other
 
 
 @pytest.mark.parametrize("retain, message", [
-    ("drug-review", "unknown dataset 'drug-review'; did you mean 'drug-reviews'?"),
+    ("drug-review", "retain='drug-review' is an unknown dataset; did you mean 'drug-reviews'?"),
     ("regression", "is a regression dataset; retention is measured on a classification task"),
 ])
 def test_a_compare_refuses_a_retained_dataset_it_cannot_measure_before_any_cell_trains(retain, message, toy_csv, tiny_registry,
@@ -139,7 +139,7 @@ def test_train_refuses_an_unknown_retained_dataset_before_it_trains(toy_csv, mak
     monkeypatch.setattr(recipe, "train", lambda *a, **k: pytest.fail("trained before refusing"))
     spec = RunSpec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=16, train=TrainConfig(max_steps=2),
                    retain=("drug-review",))
-    with pytest.raises(DataError, match=re.escape("unknown dataset 'drug-review'; did you mean 'drug-reviews'?")):
+    with pytest.raises(DataError, match=re.escape("--retain 'drug-review' is an unknown dataset; did you mean 'drug-reviews'?")):
         recipe.run(spec, pretrained=make_tiny(0))
 
 
@@ -190,3 +190,27 @@ def test_retains_cost_is_said_before_it_starts_with_its_row_count_once_and_in_tr
             and f"{(len(GRID) + 1) * 2} probes fitted ({FOLDS * (len(GRID) + 1) * 2} cross-fitted" in shown
             and "said with its row count before it starts" in shown), shown
 
+
+def test_an_unknown_retained_or_replayed_dataset_names_its_flag_and_only_datasets_of_the_runs_modality(
+        toy_csv, tiny_registry, monkeypatch, capsys, tmp_path):
+    """'--retain no-such-data' said "unknown dataset ... (available: ...)" naming neither --retain nor only text
+    datasets, and replay[data=nonexist] suggested 'mnist-5k' for a text run: each names where it came from and lists
+    the built-in datasets the run's modality can read; from Python, the keyword."""
+    from test_cli import TRAIN, cli
+
+    import headstart
+    from headstart.data import REGISTRY
+
+    texts = sorted(n for n, d in REGISTRY.items() if d.modality == "text" and d.task == "classification")
+    run = [*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "full-finetune", "--n", "16",
+           "--max-steps", "1", "--out", str(tmp_path / "run")]
+    code, _, err = cli([*run, "--retain", "no-such-data"], monkeypatch, capsys)
+    assert code == 2 and err.splitlines()[-1] == (f"error: --retain 'no-such-data' is an unknown dataset (built-in text "
+                                                  f"classification datasets: {', '.join(texts)}; or a file's path)"), err
+    code, _, err = cli([*run, "--terms", "replay[data=nonexist]"], monkeypatch, capsys)
+    assert code == 2 and "replay[data=nonexist] is an unknown dataset" in err and "mnist" not in err, err
+    code, _, err = cli([*run, "--retain", "drug-reviw"], monkeypatch, capsys)
+    assert code == 2 and "did you mean 'drug-reviews'?" in err and "digits" not in err, err
+    with pytest.raises(HeadstartError, match=r"^retain='nonexist' is an unknown dataset \(built-in text classification") as e:
+        headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=16, retain="nonexist", out=tmp_path / "py")
+    assert "mnist" not in str(e.value), str(e.value)
