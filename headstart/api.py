@@ -129,6 +129,11 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     check_report_to(report_to, out)
     data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
                                   group_column=group_column, split_column=split_column)
+    from headstart.data import REGISTRY as DATASETS
+    from headstart.ood_labels import check_columns_for_eval
+
+    check_columns_for_eval(data, text_column=text_column, label_column=label_column, builtin=data in DATASETS,
+                           eval_data=[eval_data] if isinstance(eval_data, str) else eval_data)
     if n is None:  # train without --n: every label, or none for a strategy that reads none
         from headstart.strategies import get_strategy
 

@@ -203,3 +203,24 @@ def opposite(a: str, b: str) -> bool:
     a, b = (re.sub(r"[\W_]+", "", x.casefold()) for x in (a, b))
     short, long = sorted((a, b), key=len)
     return len(short) >= 4 and any(long == p + short for p in NEGATIONS)  # 4: not index / dex, notice / ice
+
+
+def check_columns_for_eval(data: str, *, text_column: str | None, label_column: str | None, eval_data: list[str] | None,
+                           builtin: bool) -> None:
+    """Refuse ``--text-column`` / ``--label-column`` beside ``--eval-data`` on a built-in ``data`` (``builtin``): they
+    name the training file's columns, and a user who meant the eval file's is told its brackets.
+
+    Raises:
+        ConfigError: which flag, and the ``--eval-data 'FILE[text=COLUMN, label=COLUMN]'`` to write instead.
+    """
+    given = {k: v for k, v in (("text", text_column), ("label", label_column)) if v}
+    if not (builtin and given and eval_data):
+        return
+    flags = " and ".join(f"--{k}-column {v!r}" for k, v in given.items())
+    file = parse_eval_data(eval_data[0])[0]
+    from headstart.surface import spoken
+
+    example = f"{file}[{', '.join(f'{k}={v}' for k, v in given.items())}]"
+    raise ConfigError(f"{flags} name{'' if len(given) > 1 else 's'} the columns of the training data, but {data!r} is a "
+                      f"built-in dataset whose columns are fixed; an --eval-data file's own columns go in its brackets: "
+                      + spoken(f"--eval-data {shlex.quote(example)}", f"eval_data={example!r}"))

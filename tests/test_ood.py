@@ -583,3 +583,24 @@ def test_eval_data_with_other_columns_is_scored_by_the_columns_its_brackets_name
         headstart.evaluate(out, eval_data=f"{other}[text=txt]")  # label still cannot be told: 'lab' and 'extra'
     with pytest.raises(ConfigError, match=r"names a file's columns, but 'rotten-tomatoes' is a built-in dataset"):
         headstart.evaluate(out, eval_data="rotten-tomatoes[text=txt]")
+
+
+def test_a_text_column_beside_eval_data_on_built_in_training_data_points_at_the_eval_files_brackets(tmp_path, monkeypatch,
+                                                                                                   capsys):
+    """--text-column txt meant for the --eval-data file said only that it applies to files, not to rotten-tomatoes:
+    it now names the brackets to write, in train, compare and fit."""
+    from test_cli import TRAIN, cli
+
+    import headstart
+
+    other = tmp_path / "other2.csv"
+    pd.DataFrame({"txt": ["good", "bad"] * 5, "lab": ["fresh", "rotten"] * 5}).to_csv(other, index=False)
+    fix = f"an --eval-data file's own columns go in its brackets: --eval-data '{other}[text=txt]'"
+    for command in ("train", "compare"):
+        code, _, err = cli([command, "--data", "rotten-tomatoes", "--text-column", "txt", "--eval-data", str(other),
+                            "--out", str(tmp_path / command)], monkeypatch, capsys)
+        assert code == 2 and err.strip().splitlines()[-1].endswith(fix), err
+    with pytest.raises(ConfigError, match=r"^text_column='txt' and label_column='lab' name the columns of the training "
+                                          r"data.*; an eval_data file's own columns go in its brackets: "
+                                          r"eval_data='.*other2.csv\[text=txt, label=lab\]'$"):
+        headstart.fit("rotten-tomatoes", text_column="txt", label_column="lab", eval_data=str(other))

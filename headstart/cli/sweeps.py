@@ -180,6 +180,11 @@ def compare(
         group_column=pick(group_column, "group_column", None), split_column=pick(split_column, "split_column", None),
         cap_over_floors=bool(config) and max_steps is not None,
     )
+    from headstart.data import REGISTRY as DATASETS
+    from headstart.ood_labels import check_columns_for_eval
+
+    check_columns_for_eval(sweep.data, text_column=sweep.text_column, label_column=sweep.label_column,
+                           eval_data=list(sweep.eval_data), builtin=sweep.data in DATASETS)
     for note in filter(None, notes):
         typer.echo(note, err=True)
     described = pick(label_descriptions, "label_descriptions", None)
