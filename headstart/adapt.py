@@ -171,7 +171,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.store_command import check_not_a_compare
     from headstart.data import load_dataset
     from headstart.data_defaults import fill
-    from headstart.ood_labels import parse_eval_data
+    from headstart.ood_labels import eval_columns, parse_eval_data
     from headstart.run_checks import check_modality, check_out_of_domain
     from headstart.report.render import render
     from headstart.arguments import as_config, with_keywords
@@ -209,7 +209,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     try:  # both load before anything trains; adapt has no column options: a source file's columns go by their names,
         # a target file's by the source's where it has them (as the methods' scores read it: ood.check_elsewhere)
         source_data = loaded_data(sweep)
-        target_data = load_dataset(name, run_source=source_data.source)
+        target_data = load_dataset(name, run_source=source_data.source, **eval_columns(target, "--target"))
     except ColumnError as e:
         raise DataError(f"{e.problem}; name that column {e.kind} (adapt reads files by their column names)") from None
     how = _read_otherwise(target, source_data) if oracle is not False and not mapping else None

@@ -59,10 +59,12 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         terms: objective terms added to the task loss, e.g. ``{"l2sp": {"weight": 0.01}}`` or the CLI's text
             ``"l2sp[weight=0.01]"`` (``headstart.objectives``).
         retain: classification datasets on which forgetting is measured after training (``FitResult.retention``:
-            a probe on the adapted vs the original encoder, ``headstart.retention``).
+            a probe on the adapted vs the original encoder, ``headstart.retention``). It costs more than a short
+            training: up to 3,000 of its rows (plus validation) encoded by both encoders and 12 probes fitted (60,
+            cross-fitted, under 3,000 rows); a note says its row count before it starts (``retention.cost_text``).
         eval_data: datasets with the run's labels on whose test split the trained run is also scored, out of domain
             (``FitResult.ood``; ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"`` maps labels
-            by name, ``headstart.ood``).
+            by name, ``headstart.ood``; ``"other.csv[text=txt, label=lab]"`` names a file's own columns).
         tta: test-time adaptations (``"bn-adapt"``, ``"tent"``: ``headstart.tta``) each ``eval_data`` score is also
             taken after, on a copy of the model adapted to that dataset's unlabelled pool inputs.
         max_test: keep a stratified part of this many rows of a larger test split (the rest join the pool); "all":
@@ -130,6 +132,11 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     check_report_to(report_to, out)
     data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
                                   group_column=group_column, split_column=split_column)
+    from headstart.data import REGISTRY as DATASETS
+    from headstart.ood_labels import check_columns_for_eval
+
+    check_columns_for_eval(data, text_column=text_column, label_column=label_column, builtin=data in DATASETS,
+                           eval_data=[eval_data] if isinstance(eval_data, str) else eval_data)
     if n is None:  # train without --n: every label, or none for a strategy that reads none
         from headstart.strategies import get_strategy
 
@@ -318,8 +325,8 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
              full: bool = False, max_new_tokens: int | None = None,
              progress: ProgressFn | bool | None = None) -> dict[str, Any] | list[dict[str, Any]]:
     """Metrics of a trained run on ``split`` ("test", or "val" alias "validation"): accuracy, macro_f1, … (rmse, r2 for
-    regression); with ``eval_data``, on that dataset's test split instead (a file read by the run's own text and label
-    columns where it has them; a seeded fifth of a file's rows;
+    regression); with ``eval_data``, on that dataset's test split instead (a file read by the columns named in its
+    brackets, ``"other.csv[text=txt, label=lab]"``, else by the run's own text and label columns where it has them; a seeded fifth of a file's rows;
     ``eval_rows="all"``: every row, for a labelled file kept apart as a test set), out of domain (``headstart.ood``: labels mapped by name,
     ``"drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]"``), after ``tta`` (``headstart.tta``) when
     given; a list of datasets, or several ``tta`` methods, gives a list of those, one per (dataset, method) in order.

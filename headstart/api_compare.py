@@ -165,6 +165,11 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
                           f"backbones=[{backbone!r}, 'all-minilm-l6-v2']")
     data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
                                   group_column=group_column, split_column=split_column)
+    from headstart.data import REGISTRY as DATASETS
+    from headstart.ood_labels import check_columns_for_eval
+
+    check_columns_for_eval(data, text_column=text_column, label_column=label_column, builtin=data in DATASETS,
+                           eval_data=[eval_data] if isinstance(eval_data, str) else eval_data)
     # read as the CLI reads them: the lists first (an empty one refused by name, never read as the defaults), then
     # each training value
     strategies_list = parse_list(text(DEFAULT_STRATEGIES if strategies is None else strategies), name="strategies",

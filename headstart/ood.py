@@ -11,12 +11,13 @@ for methods that read unlabelled target inputs; its labels are read only here, a
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING, Any, Callable
 
 from headstart.errors import ConfigError, DataError, with_article
 from headstart.metrics import one_class
 from headstart.progress import caching_part
-from headstart.ood_labels import label_map, parse_eval_data
+from headstart.ood_labels import label_map, parse_eval_data, parse_eval_entry
 
 if TYPE_CHECKING:  # the module stays torch-free to import: the CLI imports it, and --help must stay instant
     import numpy as np
@@ -29,8 +30,8 @@ def check_elsewhere(text: str, run_data: Any, flag: str = "--eval-data") -> tupl
     Raises:
         ConfigError: it is the run's own data, of another task or input kind, or its labels do not map.
     """
-    name, given = parse_eval_data(text, flag)
-    data = _read(name, run_data.source)
+    name, given, columns = parse_eval_entry(text, flag)
+    data = _read(name, run_data.source, columns, flag)
     if data.hash == run_data.hash:
         raise ConfigError(f"{flag} {name!r} is the run's own dataset, whose test split is already its in-domain "
                           "score; name another dataset with the same labels")
@@ -50,17 +51,35 @@ def check_elsewhere(text: str, run_data: Any, flag: str = "--eval-data") -> tupl
 _READ: dict[str, Any] = {}  # the datasets read last, by name, run source and file state (``_read``)
 
 
-def _read(name: str, run_source: Any) -> Any:
-    """The dataset ``name`` names, read by the run's own columns where a file has them (``run_source``): once a process
-    while the file is unchanged (``data.file_state``), as evaluate checks each --eval-data before it scores any, then
-    reads it again to score it, and again after each --tta (its notes said once, not each time)."""
+def _read(name: str, run_source: Any, columns: dict[str, str] | None = None, flag: str = "--eval-data") -> Any:
+    """The dataset ``name`` names, read by ``columns`` (``[text=COLUMN, label=COLUMN]``), else by the run's own columns
+    where a file has them (``run_source``): once a process while the file is unchanged (``data.file_state``), as
+    evaluate checks each --eval-data before it scores any, then reads it again to score it, and again after each --tta
+    (its notes said once, not each time).
+
+    Raises:
+        ConfigError: ``columns`` named for a built-in dataset or an image folder, whose columns are fixed.
+        DataError: a file whose text or label column cannot be told, or is not there: the message names the bracket.
+    """
     import json
+    from pathlib import Path
 
-    from headstart.data import file_state, load_dataset
+    from headstart.data import REGISTRY, file_state, load_dataset
+    from headstart.errors import ColumnError
 
-    key = json.dumps([name, run_source, file_state(name)], sort_keys=True, default=str)
+    columns = columns or {}
+    if columns and (name in REGISTRY or Path(name).is_dir()):
+        given = ", ".join(f"{k.split('_')[0]}={v}" for k, v in columns.items())
+        raise ConfigError(f"{flag} {name!r}: [{given}] names a file's columns, but {name!r} is "
+                          f"{'a built-in dataset' if name in REGISTRY else 'a folder of images'} whose columns are fixed; "
+                          f"drop [{given}]")
+    key = json.dumps([name, run_source, columns, file_state(name)], sort_keys=True, default=str)
     if key not in _READ:
-        data = load_dataset(name, run_source=run_source)
+        try:
+            data = load_dataset(name, run_source=run_source, **columns)
+        except ColumnError as e:  # the run's --text-column names its own data's: the file's own go in brackets
+            example = f"{name}[text={columns.get('text_column', 'COLUMN')}, label={columns.get('label_column', 'COLUMN')}]"
+            raise DataError(f"{e.problem}; name the file's columns in brackets, e.g. {flag} {shlex.quote(example)}") from None
         if len(_READ) >= 2:  # a couple at a time: memory stays flat over a long process
             _READ.clear()
         _READ[key] = data

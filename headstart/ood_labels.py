@@ -4,7 +4,9 @@ Labels match by name; where the names differ they are mapped in brackets,
 ``drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]`` (``-``: rows of that label are left out; a label
 holding = , or ] goes in double quotes, ``"a=b"=fresh``), and the built-in pairs carry their mapping (``KNOWN_MAPS``).
 A label that maps nowhere is refused with the whole mapping to write (``suggested_map``: by name, never a label onto
-its negation). Torch-free: specs reads ``--eval-data`` with ``parse_eval_data``; ``headstart.ood`` scores the run there.
+its negation). A file's own text and label columns go in the same brackets, ``other.csv[text=txt, label=lab]``
+(``COLUMN_KEYS``: unquoted ``text=`` / ``label=``; a label so named is written in double quotes, ``"text"=fresh``).
+Torch-free: specs reads ``--eval-data`` with ``parse_eval_data``; ``headstart.ood`` scores the run there.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import shlex
 from headstart.errors import ConfigError
 
 DROP = "-"  # a label mapped to this is left out of the out-of-domain test rows
+COLUMN_KEYS = {"text": "text_column", "label": "label_column"}  # [text=COLUMN, label=COLUMN]: a file's own columns
 PLACEHOLDER = "?"  # a suggested mapping's stand-in where no run label matches by name: the user picks one
 # (dataset, the run's class names) -> mapping of the dataset's labels onto the run's; None drops the label's rows.
 KNOWN_MAPS: dict[tuple[str, tuple[str, ...]], dict[str, str | None]] = {
@@ -34,24 +37,43 @@ def parse_eval_data(text: str, flag: str = "--eval-data") -> tuple[str, dict[str
     """``"drug-reviews-sentiment[negative=rotten, neutral=-]"`` -> ``("drug-reviews-sentiment", {"negative": "rotten",
     "neutral": None})``; a name without brackets maps nothing. A label holding = , or ] is written in double quotes
     (``"a=b"=pos``, as ``written`` writes it); a " that does not open a label is part of it (``5" screen=pos``).
-    ``flag``: the option the text came from, for errors."""
+    ``flag``: the option the text came from, for errors. The file's columns (``text=``, ``label=``) are
+    ``eval_columns``'."""
+    return parse_eval_entry(text, flag)[:2]
+
+
+def eval_columns(text: str, flag: str = "--eval-data") -> dict[str, str]:
+    """``"other.csv[text=txt, label=lab]"`` -> ``{"text_column": "txt", "label_column": "lab"}``: the columns the file
+    is read by (``load_dataset``'s keywords); empty where none is named."""
+    return parse_eval_entry(text, flag)[2]
+
+
+def parse_eval_entry(text: str, flag: str = "--eval-data") -> tuple[str, dict[str, str | None], dict[str, str]]:
+    """``(name, label mapping, columns)`` of one ``--eval-data`` entry (``parse_eval_data``, ``eval_columns``)."""
     match = re.match(rf"^\s*(.*?)\s*(?:\[({_LABEL}(?:[,=]{_LABEL})*)\])?\s*$", str(text))
     name, inside = (match.group(1), match.group(2)) if match else ("", None)
     if not name:
         raise ConfigError(f"{flag} {text!r} names no dataset; e.g. {flag} drug-reviews-sentiment")
     mapping: dict[str, str | None] = {}
+    columns: dict[str, str] = {}
     pending = ""
     for piece in _unquoted_split(inside or "", ","):  # "Diabetes, Type 2=-": a piece without = joins the next
         pending = f"{pending},{piece}" if pending.strip() else piece
         label, *rest = _unquoted_split(pending, "=")
         if rest:
             target = "=".join(rest).strip()
-            mapping[_unquoted(label)] = None if target == DROP else _unquoted(target)
+            if label.strip() in COLUMN_KEYS:  # unquoted text= / label=: a column of the file, not a label
+                if not target or target == DROP:
+                    raise ConfigError(f"{flag} {text!r}: {label.strip()}= names a column of the file, got {target!r}; "
+                                      f"e.g. {name}[text=review, label=sentiment]")
+                columns[COLUMN_KEYS[label.strip()]] = _unquoted(target)
+            else:
+                mapping[_unquoted(label)] = None if target == DROP else _unquoted(target)
             pending = ""
     if pending.strip():
         raise ConfigError(f"{flag} {text!r}: expected LABEL=RUN_LABEL inside [...], got {pending.strip()!r}; "
                           f"e.g. {name}[negative=rotten, neutral=-]")
-    return name, mapping
+    return name, mapping, columns
 
 
 def _unquoted_split(text: str, sep: str) -> list[str]:
@@ -181,3 +203,24 @@ def opposite(a: str, b: str) -> bool:
     a, b = (re.sub(r"[\W_]+", "", x.casefold()) for x in (a, b))
     short, long = sorted((a, b), key=len)
     return len(short) >= 4 and any(long == p + short for p in NEGATIONS)  # 4: not index / dex, notice / ice
+
+
+def check_columns_for_eval(data: str, *, text_column: str | None, label_column: str | None, eval_data: list[str] | None,
+                           builtin: bool) -> None:
+    """Refuse ``--text-column`` / ``--label-column`` beside ``--eval-data`` on a built-in ``data`` (``builtin``): they
+    name the training file's columns, and a user who meant the eval file's is told its brackets.
+
+    Raises:
+        ConfigError: which flag, and the ``--eval-data 'FILE[text=COLUMN, label=COLUMN]'`` to write instead.
+    """
+    given = {k: v for k, v in (("text", text_column), ("label", label_column)) if v}
+    if not (builtin and given and eval_data):
+        return
+    flags = " and ".join(f"--{k}-column {v!r}" for k, v in given.items())
+    file = parse_eval_data(eval_data[0])[0]
+    from headstart.surface import spoken
+
+    example = f"{file}[{', '.join(f'{k}={v}' for k, v in given.items())}]"
+    raise ConfigError(f"{flags} name{'' if len(given) > 1 else 's'} the columns of the training data, but {data!r} is a "
+                      f"built-in dataset whose columns are fixed; an --eval-data file's own columns go in its brackets: "
+                      + spoken(f"--eval-data {shlex.quote(example)}", f"eval_data={example!r}"))

@@ -86,10 +86,11 @@ PartFn = Callable[..., None]  # ``told(what, done, total, unit="rows")``: a coun
 def scoring_counter(progress: ProgressFn | None, at: tuple[int, int] | None, *,
                     clock: Callable[[], float] = time.monotonic) -> PartFn | None:
     """``progress`` told, the bar still where the steps left it (``at``: done, total), what the scoring after them
-    counts (``then``: "measuring retention on sst2, the adapted backbone's features, 120/872 rows, ~40s left"), each
-    part at its own pace (``paced``): retention's feature pass and probe fits, the test split and other datasets
-    (their test-time adaptation too) took longer than the steps with one line unchanged. The bar's ETA stays unknown:
-    the parts still to come have no pace yet, and the finished steps' would say "0s".
+    counts (``then``: "measuring retention on sst2, the adapted backbone's features, 120/872 rows"), and as the bar's
+    ETA the time that part has left at its own pace (``pace``; unknown before its first batch, and the parts still to
+    come have no pace yet): retention's feature pass and probe fits, the test split and other datasets (their
+    test-time adaptation too) took longer than the steps with one line unchanged. One ETA: the line said "~490s left"
+    beside "ETA ?".
 
     ``at`` None (``evaluate``: a scoring with no steps before it): the bar is each part's own count instead, the part
     named beside its unit ("120/2000 rows scoring the test split") and the bar's ETA the time it has left at its pace
@@ -103,8 +104,14 @@ def scoring_counter(progress: ProgressFn | None, at: tuple[int, int] | None, *,
     if at is None:
         left = pace(clock=clock)
         return lambda what, done, total, unit="rows": progress(done, total, {unit: what, ETA_KEY: left(what, done, total)})
-    said = paced(clock=clock)
-    return lambda what, done, total, unit="rows": progress(*at, {"then": said(what, done, total, unit), ETA_KEY: None})
+    left = pace(clock=clock)
+
+    def told(what: str, done: int, total: int, unit: str = "rows") -> None:
+        seconds = left(what, done, total)
+        unknown = f", time left unknown until its first {'fit' if unit == 'fits' else 'batch'}" if done == 0 else ""
+        progress(*at, {"then": f"{what}, {done}/{total} {unit}{unknown}", ETA_KEY: seconds})
+
+    return told
 
 
 def part_of(told: PartFn | None, doing: str) -> PartFn | None:
@@ -228,11 +235,11 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Progress
         def update(done: int, total: int, info: dict[str, Any]) -> None:
             if "bar" not in state:
                 state["bar"] = stack.enter_context(Progress(*columns, console=console))
-                state["task"] = state["bar"].add_task(description, total=total, info="", eta=None)
+                state["task"] = state["bar"].add_task(description, total=total, info="", eta=None, after=False)
             eta = info.get(ETA_KEY)
             text = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in info.items()
                         if k not in (ETA_KEY, CELL_ETA_KEY))
-            state["bar"].update(state["task"], completed=done, total=total, info=text,
+            state["bar"].update(state["task"], completed=done, total=total, info=text, after="then" in info,
                                 eta=float(eta) if isinstance(eta, (int, float)) else UNKNOWN if ETA_KEY in info else None)
 
         yield update
@@ -251,8 +258,10 @@ def _remaining_column():
             eta = task.fields.get("eta")
             if eta is None:
                 return super().render(task)
-            # unknown wins over finished: after the last step the bar is full while the scoring stages still run
-            return Text(clock_text(None if eta is UNKNOWN else 0.0 if task.finished else eta), style="progress.remaining")
+            # unknown wins over finished, and so does a scoring part's own time left (``then``): after the last step
+            # the bar is full while the scoring stages still run
+            finished = task.finished and not task.fields.get("after")
+            return Text(clock_text(None if eta is UNKNOWN else 0.0 if finished else eta), style="progress.remaining")
 
     return Remaining()
 

@@ -3,7 +3,8 @@
 After a run trains, each retained dataset D gets a closed-form linear probe (logistic regression, C chosen on D's
 validation split) twice: on the adapted encoder's features and on the original pre-trained encoder's. Both are scored
 on D's test split; retention = adapted accuracy / original accuracy (1.0: nothing lost; the seed's "catastrophic
-forgetting" shows as well below 1). The probe is the measuring instrument, trained on D's labels, never the run's.
+forgetting" shows as well below 1), and adapted − original accuracy gets a paired 95% interval over D's test rows
+(``analysis.forgetting.accuracy_difference``). The probe is the measuring instrument, trained on D's labels, never the run's.
 Runs with a freshly initialised backbone (scratch) are measured the same way against the pre-trained original.
 
 A retained dataset too small for a probe's training rows plus a test split of useful size (drug-reviews: 495 reviews,
@@ -87,13 +88,43 @@ def retained_data(name: str, modality: str) -> Any:
     """
     from headstart.data import load_dataset
     from headstart.errors import ConfigError
+    from headstart.run_checks import known_dataset
 
+    known_dataset(name, modality, f"--retain {name!r}", task="classification")
     data = load_dataset(name)
     if data.task != "classification":
         raise ConfigError(f"--retain {name!r} is a {data.task} dataset; retention is measured on a classification task")
     if data.modality != modality:
         raise ConfigError(f"--retain {name!r} holds {data.modality}s but the backbone reads {modality}s")
     return data
+
+
+def probe_parts(data: Any, seed: int) -> list[dict[str, np.ndarray]]:
+    """The rows each probe of ``data`` fits, picks C on and is scored on: ``[{train, val, test}]``, one per fold of a
+    cross-fitted small dataset (``FOLDS``), else one (up to ``TRAIN_ROWS`` of its pool, seeded; ``MAX_TEST`` test rows)."""
+    from headstart.data import SplitConfig, split_dataset, subsample
+
+    if len(data) < SMALL:
+        fold = folds(data)
+        return [{"train": np.flatnonzero((fold != k) & (fold != (k + 1) % FOLDS)), "val": np.flatnonzero(fold == (k + 1) % FOLDS),
+                 "test": np.flatnonzero(fold == k)} for k in range(FOLDS)]
+    splits = split_dataset(data, SplitConfig(max_test=MAX_TEST))
+    return [{"train": subsample(data, splits.pool, min(TRAIN_ROWS, len(splits.pool)), seed), "val": splits.val, "test": splits.test}]
+
+
+def cost_text(name: str, data: Any) -> str:
+    """What measuring retention on ``data`` costs after each run trains, said before it starts: the rows encoded by
+    both encoders and the probes fitted (``retention``'s own parts), e.g. "--retain drug-reviews: after training, its
+    495 rows are encoded twice (the original encoder and the adapted one) and 60 probes fitted (5 folds x 6 fits x 2
+    encoders; once each where the encoder is left as it was)"."""
+    parts = probe_parts(data, 0)
+    rows = len(np.unique(np.concatenate([r for part in parts for r in part.values()])))
+    folds_said = f"{len(parts)} folds x " if len(parts) > 1 else ""
+    capped = (f" ({rows:,} of its {len(data):,}: up to {TRAIN_ROWS:,} probe rows, its validation rows and {MAX_TEST:,} "
+              "test rows)" if rows < len(data) else "")
+    return (f"--retain {name}: after training, its {rows:,} rows{capped} are encoded twice (the original encoder and the "
+            f"adapted one) and {len(parts) * (len(GRID) + 1) * 2} probes fitted ({folds_said}{len(GRID) + 1} fits x 2 "
+            "encoders; once each where the encoder is left as it was), which can take longer than a short training")
 
 
 def retention(adapted: torch.nn.Module, original: torch.nn.Module, name: str, *, seed: int, batch_size: int,
@@ -108,26 +139,22 @@ def retention(adapted: torch.nn.Module, original: torch.nn.Module, name: str, *,
     them).
 
     Returns:
-        ``{data, original, adapted, retention, C_original, C_adapted, train_rows, test_rows, folds, rows}``
-        (accuracies as fractions; ``rows``: each test row's target and the two probes' predictions; ``folds``: 1, or
-        ``FOLDS`` for a cross-fitted small dataset, whose C values are then the per-fold median).
+        ``{data, original, adapted, retention, difference, C_original, C_adapted, train_rows, test_rows, folds, rows}``
+        (accuracies as fractions; ``rows``: each test row's target and the two probes' predictions; ``difference``:
+        adapted − original accuracy with its paired 95% interval over the test rows,
+        ``analysis.forgetting.accuracy_difference``; ``folds``: 1, or ``FOLDS`` for a cross-fitted small dataset, whose C
+        values are then the per-fold median).
 
     Raises:
         ConfigError: ``name`` is not a classification dataset, or holds another kind of input than the backbone reads.
     """
-    from headstart.data import SplitConfig, split_dataset, subsample
+    from headstart.analysis.forgetting import accuracy_difference
     from headstart.features import FeatureCache, embed_rows
     from headstart.backbones import modality_of
     from headstart.features import encoded_inputs
 
     data = retained_data(name, modality_of(original))
-    if len(data) < SMALL:
-        fold = folds(data)
-        parts = [{"train": np.flatnonzero((fold != k) & (fold != (k + 1) % FOLDS)), "val": np.flatnonzero(fold == (k + 1) % FOLDS),
-                  "test": np.flatnonzero(fold == k)} for k in range(FOLDS)]
-    else:
-        splits = split_dataset(data, SplitConfig(max_test=MAX_TEST))
-        parts = [{"train": subsample(data, splits.pool, min(TRAIN_ROWS, len(splits.pool)), seed), "val": splits.val, "test": splits.test}]
+    parts = probe_parts(data, seed)
     encoded = encoded_inputs(original, data)
     caching = (lambda done, total: progress("caching the pre-trained backbone's features", done, total)) if progress else None
     cached = FeatureCache(original, encoded, data.hash, batch_size=batch_size, autocast=autocast, progress=caching)
@@ -162,9 +189,11 @@ def retention(adapted: torch.nn.Module, original: torch.nn.Module, name: str, *,
     c_after, pred_after = (c_before, pred_before) if adapted is original else probe(after)
     acc_before = float((np.asarray(pred_before) == target).mean())
     acc_after = float((np.asarray(pred_after) == target).mean())
+    rows = {"target": target.tolist(), "original": pred_before, "adapted": pred_after}
     return {"data": data.name, "original": acc_before, "adapted": acc_after,
-            "retention": acc_after / acc_before if acc_before > 0 else float("nan"), "C_original": float(np.median(c_before)),
+            "retention": acc_after / acc_before if acc_before > 0 else float("nan"),
+            "difference": accuracy_difference(rows), "C_original": float(np.median(c_before)),
             "C_adapted": float(np.median(c_after)), "train_rows": int(np.median([len(p["train"]) for p in parts])),
             "test_rows": len(target), "folds": len(parts),
             # per test row, for intervals that resample the retained test set (analysis.forgetting)
-            "rows": {"target": target.tolist(), "original": pred_before, "adapted": pred_after}}
+            "rows": rows}

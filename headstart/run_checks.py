@@ -6,6 +6,7 @@ runs them in ``setup`` and ``run``; a sweep's plan runs them once for all its ce
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,10 +41,13 @@ def check_other_data(specs: list[RunSpec], modality: str) -> None:
             retained dataset that is not a classification dataset of ``modality``.
     """
     from headstart.ood_labels import parse_eval_data
-    from headstart.retention import retained_data
+    from headstart.retention import cost_text, retained_data
 
     for name in dict.fromkeys(name for spec in specs for name in spec.retain):
-        retained_data(name, modality)
+        other = retained_data(name, modality)
+        if (name, other.hash) not in _COST_SAID:  # said before it starts, once a process (not once a sweep's cell)
+            _COST_SAID.add((name, other.hash))
+            logging.getLogger("headstart").info("%s", cost_text(name, other))
     for spec in specs:  # found here, not once the model is built and the term prepared (a sweep: before any cell)
         for term, options in spec.terms.items():
             name = str((options or {}).get("data") or "")
@@ -52,12 +56,34 @@ def check_other_data(specs: list[RunSpec], modality: str) -> None:
                              if not _same_data(o, (str(spec.data),)))
                 raise ConfigError(f"{term}[data={name}]: {name!r} is this run's own dataset; {term} reads another "
                                   f"dataset (an earlier task, or a target domain's inputs), e.g. {term}[data={other}]")
-    for name in dict.fromkeys(name for spec in specs for name in _term_data(spec)):
+    for term, name in dict.fromkeys((t, str(o["data"])) for spec in specs for t, o in spec.terms.items() if (o or {}).get("data")):
+        known_dataset(name, modality, f"{term}[data={name}]")  # its own words: "replay[data=x] is an unknown dataset"
         load_dataset(name)
     uses = {(term, str(options["data"]), spec.retain, tuple(parse_eval_data(d)[0] for d in spec.eval_data))
             for spec in specs for term, options in spec.terms.items() if (options or {}).get("data")}
     for use in sorted(uses):
         _check_rows_apart(*use)
+
+
+def known_dataset(name: str, modality: str, given: str, *, task: str | None = None) -> None:
+    """Refuse ``name`` where it is neither a built-in dataset nor a path: the message names where it was ``given``
+    (``--retain X``, ``replay[data=X]``) and lists only built-in datasets a run reading ``modality`` can use (of
+    ``task`` where given), the closest of them suggested; a path is the loader's to read.
+
+    Raises:
+        DataError: an unknown name.
+    """
+    from pathlib import Path
+
+    from headstart.data import REGISTRY
+    from headstart.errors import DataError, closest
+
+    if name in REGISTRY or Path(name).suffix or "/" in name or Path(name).exists():
+        return
+    usable = sorted(n for n, d in REGISTRY.items() if d.modality == modality and task in (None, d.task))
+    kind = f"{modality} {task or ''} datasets".replace("  ", " ")
+    raise DataError(f"{given} is an unknown dataset{closest(name, usable)} (built-in {kind}: {', '.join(usable)}; "
+                    "or a file's path)")
 
 
 def check_retained_apart(retain: tuple[str, ...], data: Dataset, split_config: SplitConfig) -> None:
@@ -92,6 +118,7 @@ def check_retained_apart(retain: tuple[str, ...], data: Dataset, split_config: S
     _RETAIN_CHECKED.add(key)
 
 
+_COST_SAID: set[tuple[str, str]] = set()  # per process: the --retain datasets whose cost check_other_data said
 _RETAIN_CHECKED: set[tuple[str, SplitConfig, tuple[str, ...]]] = set()  # per process: what check_retained_apart passed
 
 

@@ -354,13 +354,13 @@ CASES = [
     Case("compare --retain an unknown dataset, before the leakage line", lambda f: [
         "compare", "--data", f.toy(), "--backbone", "tiny", "--arms", "full-finetune", "--retain", "drug-review", "--sizes", "16",
         "--seeds", "1", "--max-steps", "2", "--no-tune", "--out", str(f.path("cmp"))],
-         ("unknown dataset 'drug-review'", "did you mean 'drug-reviews'?")),
+         ("--retain 'drug-review' is an unknown dataset", "did you mean 'drug-reviews'?")),
     Case("compare arm whose replay[data=] names an unknown dataset", lambda f: [
         "compare", "--data", f.toy(), "--backbone", "tiny", "--arms", "full-finetune+replay[data=nope]", "--sizes", "16",
-        "--seeds", "1", "--max-steps", "2", "--no-tune", "--out", str(f.path("cmp"))], ("unknown dataset 'nope'", "available:")),
+        "--seeds", "1", "--max-steps", "2", "--no-tune", "--out", str(f.path("cmp"))], ("replay[data=nope] is an unknown dataset", "(built-in text datasets: ")),
     Case("train --retain an unknown dataset, before training", lambda f: [*TRAIN, "--data", f.toy(), "--backbone", "tiny",
          "--strategy", "full-finetune", "--n", "16", "--max-steps", "2", "--retain", "drug-review", "--out", str(f.path("run"))],
-         ("unknown dataset 'drug-review'", "did you mean 'drug-reviews'?")),
+         ("--retain 'drug-review' is an unknown dataset", "did you mean 'drug-reviews'?")),
     Case("train: a term reads the dataset --eval-data scores", lambda f: [
         *TRAIN, "--data", "rotten-tomatoes", "--strategy", "full-finetune", "--n", "16", "--max-steps", "2", "--terms",
         "replay[data=drug-reviews-sentiment]", "--eval-data", "drug-reviews-sentiment", "--out", str(f.path("run"))],

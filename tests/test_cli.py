@@ -374,6 +374,9 @@ def test_train_measures_forgetting_on_a_retained_dataset(monkeypatch, capsys, to
     assert found["retention"] != 1.0, "full fine-tuning moved the encoder"
     code, stdout, _ = cli(args, monkeypatch, capsys)
     assert code == 0 and f"retention on {found['data']}: {found['retention']:.3f}" in stdout, stdout
+    stored = json.loads((tmp_path / "run" / "metrics.json").read_text())["retention"][0]["difference"]
+    assert stored == found["difference"] and stored["mean"] == pytest.approx(found["adapted"] - found["original"])
+    assert f"300 test rows; difference {100 * stored['mean']:+.1f} points, 95% CI" in stdout, stdout
 
 
 def test_train_says_when_its_budget_may_have_cut_it_short(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):

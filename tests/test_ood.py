@@ -531,3 +531,76 @@ def test_evaluate_warns_of_eval_data_rows_the_run_trained_or_chose_on(toy_csv, t
     clean = tmp_path / "clean.csv"
     pd.DataFrame({"text": unseen, "label": labels[24:]}).to_csv(clean, index=False)
     assert "leakage" not in headstart.evaluate(tmp_path / "ft", eval_data=str(clean), eval_rows="all")
+
+
+def test_an_eval_data_files_own_columns_are_named_in_its_brackets():
+    from headstart.ood_labels import eval_columns
+
+    text = "o.csv[text=txt, label=lab, neg=rotten]"
+    assert parse_eval_data(text) == ("o.csv", {"neg": "rotten"})
+    assert eval_columns(text) == {"text_column": "txt", "label_column": "lab"}
+    assert parse_eval_data('o.csv["text"=fresh]') == ("o.csv", {"text": "fresh"})  # quoted: a label so named
+    assert eval_columns("o.csv[neg=rotten]") == {}
+    with pytest.raises(ConfigError, match=r"text= names a column of the file"):
+        parse_eval_data("o.csv[text=-]")
+
+
+def test_eval_data_with_other_columns_is_scored_by_the_columns_its_brackets_name(toy_csv, tiny_registry, tmp_path,
+                                                                                monkeypatch, capsys):
+    """A file of columns txt,lab: without brackets the error names them; with them train, evaluate and fit score it."""
+    import json
+
+    from test_cli import TRAIN, cli
+
+    import headstart
+    from headstart.errors import DataError
+    from headstart.specs import TrainConfig
+
+    from conftest import make_toy
+
+    toy = make_toy(300, seed=7)
+    usual, other = tmp_path / "usual.csv", tmp_path / "other2.csv"
+    table = pd.DataFrame({"text": toy.inputs, "label": [toy.label_names[y] for y in toy.targets]})
+    table.to_csv(usual, index=False)
+    table.rename(columns={"text": "txt", "label": "lab"}).assign(extra="x").to_csv(other, index=False)
+    out = tmp_path / "run"
+    code, _, err = cli([*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "tfidf-logreg", "--n", "64",
+                        "--eval-data", str(other), "--out", str(out)], monkeypatch, capsys)
+    assert code == 2 and "cannot tell which column" in err and f"--eval-data '{other}[text=COLUMN, label=COLUMN]'" in err, err
+    named = f"{other}[text=txt, label=lab]"
+    code, _, err = cli([*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "tfidf-logreg", "--n", "64",
+                        "--eval-data", named, "--out", str(out)], monkeypatch, capsys)
+    assert code == 0, err
+    code, printed, err = cli(["evaluate", str(out), "--eval-data", named, "--json"], monkeypatch, capsys)
+    assert code == 0, err
+    (found,) = json.loads(printed)["ood"]
+    same = headstart.evaluate(out, eval_data=str(usual))  # the same rows under the usual names
+    assert found["n"] == same["n"] and found["accuracy"] == pytest.approx(same["accuracy"])
+    fitted = headstart.fit(str(toy_csv), "tiny", strategy="tfidf-logreg", n=64, config=TrainConfig(precision="fp32"),
+                           eval_data=named)
+    assert fitted.ood[0]["metrics"]["accuracy"] == pytest.approx(same["accuracy"])
+    with pytest.raises(DataError, match=r"holds the label .*; name the file.s columns in brackets, e.g. "):
+        headstart.evaluate(out, eval_data=f"{other}[text=txt]")  # label still cannot be told: 'lab' and 'extra'
+    with pytest.raises(ConfigError, match=r"names a file's columns, but 'rotten-tomatoes' is a built-in dataset"):
+        headstart.evaluate(out, eval_data="rotten-tomatoes[text=txt]")
+
+
+def test_a_text_column_beside_eval_data_on_built_in_training_data_points_at_the_eval_files_brackets(tmp_path, monkeypatch,
+                                                                                                   capsys):
+    """--text-column txt meant for the --eval-data file said only that it applies to files, not to rotten-tomatoes:
+    it now names the brackets to write, in train, compare and fit."""
+    from test_cli import TRAIN, cli
+
+    import headstart
+
+    other = tmp_path / "other2.csv"
+    pd.DataFrame({"txt": ["good", "bad"] * 5, "lab": ["fresh", "rotten"] * 5}).to_csv(other, index=False)
+    fix = f"an --eval-data file's own columns go in its brackets: --eval-data '{other}[text=txt]'"
+    for command in ("train", "compare"):
+        code, _, err = cli([command, "--data", "rotten-tomatoes", "--text-column", "txt", "--eval-data", str(other),
+                            "--out", str(tmp_path / command)], monkeypatch, capsys)
+        assert code == 2 and err.strip().splitlines()[-1].endswith(fix), err
+    with pytest.raises(ConfigError, match=r"^text_column='txt' and label_column='lab' name the columns of the training "
+                                          r"data.*; an eval_data file's own columns go in its brackets: "
+                                          r"eval_data='.*other2.csv\[text=txt, label=lab\]'$"):
+        headstart.fit("rotten-tomatoes", text_column="txt", label_column="lab", eval_data=str(other))

@@ -173,7 +173,8 @@ def test_the_eta_counts_from_the_first_step_not_from_the_caching_said_before_it(
 def test_the_scoring_after_the_steps_counts_each_part_with_the_time_it_has_left():
     """Retention's feature pass and probe fits, then another dataset's scoring, took 1.6x the steps' time with one line
     unchanged ("10/10 then measuring retention on drug-reviews ... ETA ?"): each part now says its count and the time
-    it has left at its own pace, the bar still where the steps ended, its ETA unknown (what follows has no pace yet)."""
+    it has left at its own pace as the bar's one ETA (not also in the words: "~490s left ... ETA ?"), the bar still
+    where the steps ended, its ETA unknown before a part's first batch."""
     seen = []
     now = [100.0]
     told = progress.scoring_counter(lambda done, total, info: seen.append((done, total, info)), (10, 10), clock=lambda: now[0])
@@ -190,11 +191,12 @@ def test_the_scoring_after_the_steps_counts_each_part_with_the_time_it_has_left(
     scoring("", 25, 100)
     assert [info["then"] for _, _, info in seen] == [
         "measuring retention on sst2, the adapted backbone's features, 0/800 rows, time left unknown until its first batch",
-        "measuring retention on sst2, the adapted backbone's features, 200/800 rows, ~30s left",
+        "measuring retention on sst2, the adapted backbone's features, 200/800 rows",
         "measuring retention on sst2, fitting its probes, 0/12 fits, time left unknown until its first fit",
-        "measuring retention on sst2, fitting its probes, 3/12 fits, ~9s left",
-        "scoring sst2, 0/100 rows, time left unknown until its first batch", "scoring sst2, 25/100 rows, ~3s left"]
-    assert all((done, total) == (10, 10) and info[progress.ETA_KEY] is None for done, total, info in seen)
+        "measuring retention on sst2, fitting its probes, 3/12 fits",
+        "scoring sst2, 0/100 rows, time left unknown until its first batch", "scoring sst2, 25/100 rows"]
+    assert [info[progress.ETA_KEY] for _, _, info in seen] == [None, 30.0, None, 9.0, None, 3.0]
+    assert all((done, total) == (10, 10) for done, total, _ in seen)
     assert progress.scoring_counter(None, (10, 10)) is None and progress.part_of(None, "x") is None
 
 
@@ -255,3 +257,31 @@ def test_a_runs_scoring_parts_are_named_by_one_helper_for_a_trained_run_and_a_lo
     assert seen == [("caching the backbone's features", 100, 400, "rows"),
                     ("scoring sst2 after tent, adapting to its pool", 0, 8, "batches"), ("scoring sst2", 3, 9, "rows")]
     assert progress.caching_part(None) is None and progress.scoring_part(None, "sst2") is None
+
+
+def test_a_scoring_parts_log_line_has_one_eta_its_own(monkeypatch, capsys):
+    """'caching the pre-trained backbone's features, 267/495 rows, ~490s left elapsed 723s ETA ?': the part's time
+    left is the line's ETA, and the words say no other."""
+    clock = iter([0.0, 0.0, 10.0, 30.0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    now = [100.0]
+    update = progress._log_lines("ft")
+    told = progress.part_of(progress.scoring_counter(update, (3, 3), clock=lambda: now[0]), "measuring retention on d")
+    told("caching the pre-trained backbone's features", 0, 495)  # t = 0
+    now[0] = 110.0
+    told("caching the pre-trained backbone's features", 99, 495)  # t = 10: 10 s a fifth, 40 s more
+    now[0] = 130.0
+    told("caching the pre-trained backbone's features", 297, 495)  # t = 30: 20 s more
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[1:] == ["ft: 3/3 then measuring retention on d, caching the pre-trained backbone's features, 99/495 rows "
+                         "elapsed 10s ETA 40s",
+                         "ft: 3/3 then measuring retention on d, caching the pre-trained backbone's features, 297/495 rows "
+                         "elapsed 30s ETA 20s"], lines
+    from rich.progress import Progress
+
+    column = progress._remaining_column()
+    with Progress(column, disable=True) as bar:  # the terminal's bar: full after the steps, the part's ETA shown
+        task = bar.add_task("ft", total=3, completed=3, eta=20.0, after=True)
+        assert column.render(bar.tasks[task]).plain == "0:00:20"
+        bar.update(task, after=False)  # a finished bar of no scoring part: nothing left
+        assert column.render(bar.tasks[task]).plain == "0:00:00"

@@ -110,7 +110,7 @@ def test_editing_a_retained_or_replayed_file_changes_the_runs_key(toy_csv, other
 
 
 @pytest.mark.parametrize("retain, message", [
-    ("drug-review", "unknown dataset 'drug-review'; did you mean 'drug-reviews'?"),
+    ("drug-review", "retain='drug-review' is an unknown dataset; did you mean 'drug-reviews'?"),
     ("regression", "is a regression dataset; retention is measured on a classification task"),
 ])
 def test_a_compare_refuses_a_retained_dataset_it_cannot_measure_before_any_cell_trains(retain, message, toy_csv, tiny_registry,
@@ -139,5 +139,78 @@ def test_train_refuses_an_unknown_retained_dataset_before_it_trains(toy_csv, mak
     monkeypatch.setattr(recipe, "train", lambda *a, **k: pytest.fail("trained before refusing"))
     spec = RunSpec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=16, train=TrainConfig(max_steps=2),
                    retain=("drug-review",))
-    with pytest.raises(DataError, match=re.escape("unknown dataset 'drug-review'; did you mean 'drug-reviews'?")):
+    with pytest.raises(DataError, match=re.escape("--retain 'drug-review' is an unknown dataset; did you mean 'drug-reviews'?")):
         recipe.run(spec, pretrained=make_tiny(0))
+
+
+def test_a_retention_line_says_the_paired_interval_of_the_accuracy_difference_stored_beside_it(other_csv, make_tiny):
+    """The adapted probe minus the original's, resampled on the same retained rows: stored in the record, said in
+    train's line, and 'within noise' exactly when the interval holds 0."""
+    from headstart.analysis.forgetting import accuracy_difference
+    from headstart.cli.runs import retention_line
+
+    found = retention(make_tiny(1), make_tiny(0), str(other_csv), seed=0, batch_size=64)
+    diff = found["difference"]
+    assert diff["mean"] == pytest.approx(found["adapted"] - found["original"])
+    assert diff["ci_low"] < diff["mean"] < diff["ci_high"] and diff["confidence"] == 0.95
+    line = retention_line(found)
+    assert f"300 test rows; difference {100 * diff['mean']:+.1f} points, 95% CI {100 * diff['ci_low']:+.1f} to " in line, line
+    assert line.endswith(": within noise)") == (diff["ci_low"] <= 0 <= diff["ci_high"])
+    target = [0, 1] * 100
+    worse = accuracy_difference({"target": target, "original": target, "adapted": [0] * 200})  # 50 points lost
+    assert worse["ci_high"] < 0 and not worse["within_noise"] and "within noise" not in retention_line(
+        {"data": "x", "retention": 0.5, "adapted": 0.5, "original": 1.0, "test_rows": 200, "difference": worse})
+    same = accuracy_difference({"target": target, "original": target[::-1], "adapted": target[::-1]})
+    assert same["mean"] == 0 and same["ci_low"] < 0 < same["ci_high"] and same["within_noise"]
+
+
+def test_retains_cost_is_said_before_it_starts_with_its_row_count_once_and_in_train_help(other_csv, toy_csv, caplog):
+    """--retain cost ~10x a 3-step training with no word: before training a note says the rows it encodes twice and the
+    probes it fits, once a process; train --help says the same cost, its numbers the module's own."""
+    import logging
+
+    from typer.testing import CliRunner
+
+    from headstart.cli import app
+    from headstart.retention import FOLDS, GRID, MAX_TEST, TRAIN_ROWS
+    from headstart.run_checks import check_other_data
+    from headstart.specs import RunSpec
+
+    spec = RunSpec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=16, seed=0, retain=(str(other_csv),))
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        check_other_data([spec, spec], "text")
+        check_other_data([spec], "text")
+    said = [r.getMessage() for r in caplog.records if "--retain" in r.getMessage()]
+    assert said == [f"--retain {other_csv}: after training, its 300 rows are encoded twice (the original encoder and the "
+                    f"adapted one) and {FOLDS * (len(GRID) + 1) * 2} probes fitted ({FOLDS} folds x {len(GRID) + 1} fits x 2 "
+                    "encoders; once each where the encoder is left as it was), which can take longer than a short training"]
+    shown = " ".join(CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "300"}).output.split())
+    shown = re.sub(r"[│ ]+", " ", shown)
+    assert (f"up to {TRAIN_ROWS + MAX_TEST:,} of its rows (plus validation) encoded twice" in shown
+            and f"{(len(GRID) + 1) * 2} probes fitted ({FOLDS * (len(GRID) + 1) * 2} cross-fitted" in shown
+            and "said with its row count before it starts" in shown), shown
+
+
+def test_an_unknown_retained_or_replayed_dataset_names_its_flag_and_only_datasets_of_the_runs_modality(
+        toy_csv, tiny_registry, monkeypatch, capsys, tmp_path):
+    """'--retain no-such-data' said "unknown dataset ... (available: ...)" naming neither --retain nor only text
+    datasets, and replay[data=nonexist] suggested 'mnist-5k' for a text run: each names where it came from and lists
+    the built-in datasets the run's modality can read; from Python, the keyword."""
+    from test_cli import TRAIN, cli
+
+    import headstart
+    from headstart.data import REGISTRY
+
+    texts = sorted(n for n, d in REGISTRY.items() if d.modality == "text" and d.task == "classification")
+    run = [*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "full-finetune", "--n", "16",
+           "--max-steps", "1", "--out", str(tmp_path / "run")]
+    code, _, err = cli([*run, "--retain", "no-such-data"], monkeypatch, capsys)
+    assert code == 2 and err.splitlines()[-1] == (f"error: --retain 'no-such-data' is an unknown dataset (built-in text "
+                                                  f"classification datasets: {', '.join(texts)}; or a file's path)"), err
+    code, _, err = cli([*run, "--terms", "replay[data=nonexist]"], monkeypatch, capsys)
+    assert code == 2 and "replay[data=nonexist] is an unknown dataset" in err and "mnist" not in err, err
+    code, _, err = cli([*run, "--retain", "drug-reviw"], monkeypatch, capsys)
+    assert code == 2 and "did you mean 'drug-reviews'?" in err and "digits" not in err, err
+    with pytest.raises(HeadstartError, match=r"^retain='nonexist' is an unknown dataset \(built-in text classification") as e:
+        headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=16, retain="nonexist", out=tmp_path / "py")
+    assert "mnist" not in str(e.value), str(e.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from headstart.progress import ETA_KEY
 from headstart.specs import RunSpec, TrainConfig
 
 CFG = TrainConfig(max_steps=4, min_steps=4, batch_size=8, precision="fp32", eval_batch_size=16)
@@ -20,6 +21,7 @@ def test_every_scoring_part_after_the_steps_counts_what_it_has_done(toy_csv, oth
                 eval_data=(f"{other_csv}[neutral=-]",), tta=("tent",)),
         progress=lambda done, total, info: seen.append((done, total, dict(info))))
     then = [info["then"] for _, _, info in seen if "then" in info]
+    etas = [info[ETA_KEY] for _, _, info in seen if "then" in info]
     assert all(seen[-1][:2] == (done, total) for done, total, info in seen if "then" in info), "the bar stays at the steps"
     parts: dict[str, list[tuple[int, int]]] = {}
     for text in then:
@@ -34,7 +36,9 @@ def test_every_scoring_part_after_the_steps_counts_what_it_has_done(toy_csv, oth
     for name, counts in parts.items():
         assert counts[0][0] == 0 and counts[-1][0] == counts[-1][1] > 0 and len(counts) > 2, (name, counts)
     assert parts[f"{retain}, fitting its probes (fits)"][-1] == (60, 60), "5 folds x (5 Cs + the chosen) x 2 encoders"
-    assert all("left" in t or "unknown" in t for t in then if re.search(r" (\d+)/(?!\1 )\d+ ", t)), "what is left is said"
+    midway = [(t, eta) for t, eta in zip(then, etas) if re.search(r" (\d+)/(?!\1 )\d+ ", t)]
+    assert all(("unknown" in t) == (eta is None) and "left," not in t and not t.endswith("left") for t, eta in midway), \
+        "what is left is the bar's one ETA, unknown before a part's first batch"
 
 
 def test_each_arm_counts_its_test_features_at_their_cost_whichever_arm_scored_first(toy, make_tiny, monkeypatch):

@@ -11,7 +11,7 @@ import numpy as np
 from headstart.analysis.arms import arm_name
 from headstart.analysis.cells import CONFIDENCE, current_runs
 from headstart.analysis.flags import requested, size_key
-from headstart.analysis.stats import interval, kept, metric_draws, row_weights
+from headstart.analysis.stats import agreed_difference, difference_range, interval, kept, metric_draws, row_weights
 from headstart.results import RunResult
 
 
@@ -52,6 +52,25 @@ def retention_rows(results: list[RunResult], confidence: float = CONFIDENCE) -> 
                      "test_rows": found[0].get("test_rows"), "folds": found[0].get("folds"),
                      "vs_full_finetune": _paired(by_seed, reference, confidence) if reference else None})
     return rows
+
+
+def accuracy_difference(rows: dict[str, list[int]], confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """One run's retained probe accuracy on the adapted encoder minus the original's, paired on the same retained test
+    rows (``rows``: ``{target, original, adapted}``, one entry each, as ``retention`` stores them), with the interval
+    the test-accuracy differences of arms have (``cell_stats.paired_cell``: both probes' predictions resampled on the
+    same bootstrap rows, ``stats.interval``; where they agree on every row, ``stats.agreed_difference``'s bound).
+
+    Returns:
+        ``{mean, ci_low, ci_high, within_noise, confidence}`` as fractions; ``within_noise``: the interval holds 0.
+    """
+    target = np.asarray(rows["target"])
+    predicted = np.stack([np.asarray(rows["adapted"]), np.asarray(rows["original"])])
+    draws = metric_draws("accuracy", predicted, target, row_weights(len(target)))
+    mean = float((predicted[0] == target).mean() - (predicted[1] == target).mean())
+    ci = interval([mean], draws[:, 0] - draws[:, 1], confidence, bounds=difference_range("accuracy"))
+    ci = agreed_difference(ci, "accuracy", len(target) if np.array_equal(predicted[0], predicted[1]) else None, confidence)
+    return {"mean": mean, "ci_low": float(ci["ci_low"]), "ci_high": float(ci["ci_high"]),
+            "within_noise": bool(ci["ci_low"] <= 0.0 <= ci["ci_high"]), "confidence": confidence}
 
 
 def _paired(arm: dict[int, dict[str, Any]], reference: dict[int, dict[str, Any]], confidence: float) -> dict[str, Any] | None:

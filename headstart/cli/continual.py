@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from headstart.cli.common import app, parse_max_test
+from headstart.cli.common import JsonOpt, _echo_json, app, parse_max_test
 
 
 @app.command()
@@ -39,9 +39,11 @@ def continual(
                                               "docs/SCALE.md).")] = "local",
     address: Annotated[Optional[str], typer.Option(help="--backend ray: the cluster, HOST:PORT or auto (default: a local Ray).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Learn a stream of tasks in order with each method; store every step; report the accuracy matrix, average
-    accuracy, backward and forward transfer, plasticity and cost per method (continual.md, continual.png).
+    accuracy, backward and forward transfer, plasticity and cost per method (continual.md, continual.png). --json
+    prints each arm's row (ACC, BWT, FWT, the accuracy matrix ...), the recommended arm and the notes instead.
 
     \b
     Example: headstart continual --stream split-fashion-mnist --scenario class --arms naive,ewc,replay,joint --seeds 3
@@ -62,6 +64,10 @@ def continual(
     except StoreInterrupted as stopped:  # which signal and how many tasks are stored, which main's "interrupted" cannot say
         typer.echo(str(stopped), err=True)
         raise InterruptReported() from None
+    if as_json:
+        _echo_json({"arms": result.analysis["arms"], "recommended": result.analysis.get("recommended"),
+                    "notes": result.flags})
+        return
     for row in result.analysis["arms"]:
         bwt = row.get("bwt")
         what = {"alone": " (reference: a model per task, what FWT compares with; not one continual learner)",

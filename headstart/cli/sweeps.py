@@ -32,10 +32,14 @@ def compare(
                                                                               "--config's settings for others are left out, "
                                                                               "its label_descriptions too where none kept reads them.")] = None,
     retain: Annotated[Optional[list[str]], typer.Option(help="After training, measure forgetting on this classification dataset "
-                                                            "(repeatable): a probe on the adapted vs the original encoder.")] = None,
+                                                            "(repeatable): a probe on the adapted vs the original encoder. Each run: up to 3,000 "
+                                                            "of its rows (plus validation) encoded twice, by the original and the adapted encoder, "
+                                                            "and 12 probes fitted (60 cross-fitted on a dataset under 3,000 rows); said with its "
+                                                            "row count before it starts.")] = None,
     eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score every run on this dataset's test split, out of domain "
                                                                "(repeatable; same labels, mapped by name: "
-                                                               "'drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]').")] = None,
+                                                               "'drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]'; a file's own columns: "
+                                                               "'FILE[text=COLUMN, label=COLUMN]').")] = None,
     tta: Annotated[Optional[list[str]], typer.Option(help="Also score each --eval-data after test-time adaptation to its unlabelled "
                                                          "inputs: bn-adapt | tent | tent-episodic (repeatable).")] = None,
     arms: Annotated[Optional[str], typer.Option(help="Arms to compare instead of --strategies: strategy[options]+term[options], "
@@ -148,6 +152,11 @@ def compare(
         group_column=arguments.get("group_column"), split_column=arguments.get("split_column"),
         cap_over_floors=from_file is not None and from_file.cap_over_floors,
     )
+    from headstart.data import REGISTRY as DATASETS
+    from headstart.ood_labels import check_columns_for_eval
+
+    check_columns_for_eval(sweep.data, text_column=sweep.text_column, label_column=sweep.label_column,
+                           eval_data=list(sweep.eval_data), builtin=sweep.data in DATASETS)
     for note in from_file.notes if from_file else ():
         typer.echo(note, err=True)
     described = arguments.get("label_descriptions")

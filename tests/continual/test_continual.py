@@ -869,3 +869,21 @@ def test_joint_is_a_reference_and_the_notes_say_what_sits_above_it_and_why(monke
     report.continual_charts({"arms": [{**a, "matrix": matrices[a["arm"]]} for a in arms]}, tmp_path, tasks=["a", "b"])
     labels = figures[1].axes[0].get_legend_handles_labels()[1]
     assert "joint (all tasks at once)" in labels and not any("ceiling" in label for label in labels), labels
+
+
+def test_continual_json_prints_the_arms_the_recommendation_and_the_notes_as_multitask_json_does(monkeypatch, capsys):
+    """multitask, meta-train, sft and prefer had --json; continual had none. It prints what continual() returns for its
+    arms (ACC, BWT, the matrix), the recommended arm and the notes, and no text lines."""
+    import json
+    from types import SimpleNamespace
+
+    from conftest import run_cli
+
+    arm = {"arm": "naive", "method": "naive", "acc": {"mean": 0.5}, "bwt": {"mean": -0.1}, "matrix": [[0.9, None], [0.4, 0.6]]}
+    result = SimpleNamespace(analysis={"arms": [arm], "recommended": "naive"}, flags=["naive learnt task 1 no better than "
+                             "its majority class"], trained=2, reports={"continual.md": Path("out/continual.md")})
+    monkeypatch.setattr("headstart.continual.continual", lambda *a, **k: result)
+    code, out, err = run_cli(["continual", "--stream", "s", "--arms", "naive", "--out", "out", "-q", "--json"], monkeypatch, capsys)
+    assert code in (0, None) and json.loads(out) == {"arms": [arm], "recommended": "naive", "notes": result.flags}, (out, err)
+    code, out, _ = run_cli(["continual", "--stream", "s", "--arms", "naive", "--out", "out", "-q"], monkeypatch, capsys)
+    assert out.startswith("naive: ACC 50.0%, BWT -10.0 points\n"), out

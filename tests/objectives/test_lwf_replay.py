@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -116,10 +118,10 @@ def test_a_terms_unknown_dataset_is_refused_before_any_training(term, toy_csv, m
 
     monkeypatch.setattr(recipe, "train", lambda *a, **k: pytest.fail("trained before refusing"))
     spec = RunSpec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=32, train=FAST, terms={term: {"data": "nope"}})
-    with pytest.raises(DataError, match="unknown dataset 'nope'"):
+    with pytest.raises(DataError, match=re.escape(f"{term}[data=nope] is an unknown dataset (built-in text datasets: ")):
         recipe.run(spec, pretrained=make_tiny(0))
     monkeypatch.setattr(sweep, "run_sweep", lambda *a, **k: pytest.fail("the sweep ran before refusing"))
-    with pytest.raises(DataError, match="unknown dataset 'nope'"):
+    with pytest.raises(DataError, match=re.escape(f"{term}[data=nope] is an unknown dataset")):
         headstart.compare(str(toy_csv), backbone="tiny", arms=f"full-finetune+{term}[data=nope]", sizes=[16], seeds=1,
                           out=str(toy_csv.parent / "cmp"), config=FAST, tune=None)
     assert not (toy_csv.parent / "cmp").exists()
