@@ -218,7 +218,7 @@ def third(other_csv) -> str:
 
 FILES = ["README.md", "metrics.json", "spec.json", "weights.safetensors"]
 KEYS = ["split", "status", "error", "val", "val_held_out", "val_checks", "steps", "best_step", "train_seconds", "processes",
-        "trainable_params", "total_params", "history", "chosen", "flags", "retention", "ood"]  # as before fit saved first
+        "trainable_params", "total_params", "history", "chosen", "majority", "flags", "retention", "ood"]  # as before fit saved first
 
 
 def test_a_run_scored_to_the_end_is_saved_as_it_always_was(toy_csv, other_csv, tiny_registry, tmp_path):
