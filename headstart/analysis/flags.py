@@ -157,16 +157,24 @@ def _span(values: set[int]) -> str:
 
 def prompt_facts(runs: list[RunResult]) -> list[str]:
     """What a prompted LM's runs measured (``results.RECORDED``, never chosen on validation): ``["193-token prompt",
-    "4 demonstrations"]``, and "(of k=8: more would not fit the prompt token limit)" where fewer than k fit."""
+    "4 demonstrations"]``, and why fewer than k were shown: "(of k=8: n = 4 labelled rows)" where only n < k rows
+    exist, "(of k=8: more would not fit the prompt token limit)" where the limit cut them below min(k, n)."""
     found = [r.chosen or {} for r in runs]
     tokens = {int(c["prompt_tokens"]) for c in found if isinstance(c.get("prompt_tokens"), int)}
     shown = {int(c["demonstrations"]) for c in found if isinstance(c.get("demonstrations"), int)}
     facts = [f"{_span(tokens)}-token prompt"] if tokens else []
     if shown:
         asked = {int(k) for r in runs if isinstance(k := (r.spec.get("options") or {}).get("k"), int)}
-        cut = len(asked) == 1 and min(shown) < next(iter(asked))
-        facts.append(f"{_span(shown)} demonstration{'' if shown == {1} else 's'}"
-                     + (f" (of k={next(iter(asked))}: more would not fit the prompt token limit)" if cut else ""))
+        why = ""
+        if len(asked) == 1 and min(shown) < (k := next(iter(asked))):
+            rows = {int(r.spec["n"]) for r in runs if isinstance(r.spec.get("n"), int)}
+            cut = any(isinstance(c.get("demonstrations"), int) and c["demonstrations"] < min(k, r.spec["n"] if isinstance(r.spec.get("n"), int) else k)
+                      for r, c in zip(runs, found))  # below what the rows allowed: the token limit cut them
+            few = len(rows) == 1 and next(iter(rows)) < k  # only n < k labelled rows to show
+            why = (f" (of k={k}" + (f", n = {next(iter(rows))} labelled rows" if few and cut else
+                                    f": n = {next(iter(rows))} labelled rows" if few else "")
+                   + (": more would not fit the prompt token limit" if cut or not few else "") + ")")
+        facts.append(f"{_span(shown)} demonstration{'' if shown == {1} else 's'}{why}")
     return facts
 
 

@@ -81,7 +81,8 @@ def test_seconds_keep_their_trailing_zeros_so_a_column_lines_up():
 def test_only_what_validation_chose_is_under_chosen_on_validation() -> None:
     """icl[k=4] showed "k 4; prompt_tokens 193" and zero-shot-prompt "prompt_tokens 42" under "chosen on validation":
     k was given and a prompt's length is measured. They are the budget's now, said as what they are; report.md and
-    report.html show the same strings."""
+    report.html show the same strings. icl[k=8] at n = 4 said its 4 demonstrations were cut by the prompt token limit:
+    only 4 labelled rows existed, and the note now says so."""
     from headstart.analysis import summarize
     from headstart.report.html import _payload
     from headstart.report.markdown import report_markdown
@@ -98,6 +99,8 @@ def test_only_what_validation_chose_is_under_chosen_on_validation() -> None:
     runs = [run("zero-shot-prompt", 0, {}, {"prompt_tokens": 42, "chat": False}),
             run("icl", 8, {"k": 4, "calibrate": True}, {"prompt_tokens": 193, "chat": False, "demonstrations": 4}),
             run("icl", 16, {"k": 4, "calibrate": True}, {"prompt_tokens": 300, "chat": False, "demonstrations": 3}),
+            run("icl", 3, {"k": 4, "calibrate": True}, {"prompt_tokens": 175, "chat": False, "demonstrations": 3}),
+            run("icl", 2, {"k": 4, "calibrate": True}, {"prompt_tokens": 900, "chat": False, "demonstrations": 1}),
             run("embed-knn", 8, {}, {"k": 5})]
     summary = summarize(runs)
     text = report_markdown(summary, title="t", command=None)
@@ -106,6 +109,9 @@ def test_only_what_validation_chose_is_under_chosen_on_validation() -> None:
     assert rows[("zero-shot-prompt", "0")][5:7] == ["–", "closed form (no optimiser steps), 42-token prompt"]
     assert rows[("icl", "8")][5:7] == ["–", "closed form (no optimiser steps), 193-token prompt, 4 demonstrations"]
     assert rows[("icl", "16")][6].endswith("300-token prompt, 3 demonstrations (of k=4: more would not fit the prompt token limit)")
+    assert rows[("icl", "3")][6].endswith("3 demonstrations (of k=4: n = 3 labelled rows)"), "n, not the limit, held them"
+    assert rows[("icl", "2")][6].endswith(
+        "1 demonstration (of k=4, n = 2 labelled rows: more would not fit the prompt token limit)")
     assert rows[("embed-knn", "8")][5] == "k 5", "a k validation chose stays chosen"
     page = {(r["strategy"], str(r["n"])): r for r in _payload(summary, "t", None)["curves"]}
     assert page[("icl", "8")]["chosen"] == "" and page[("icl", "8")]["budget"] == rows[("icl", "8")][6]
