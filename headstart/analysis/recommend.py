@@ -278,7 +278,7 @@ def recommend(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     bands = []
     for i, g in enumerate(groups):
         where = _where(g[0], g[-1], len(groups) == 1, i == 0, i == len(groups) - 1)
-        text = (_band_text(g[0], where, metric, better_high) + _later_sizes(g, metric) + _absent(g, table, tally)
+        text = (_band_text(g[0], where, metric, better_high) + _later_sizes(g, metric, better_high) + _absent(g, table, tally)
                 + _unequal_seeds(g) + _few_seeds(g, done) + _caveats(g, lost, flagged))
         why = [learned_nothing(p) for p in g]
         empty = all(why)
@@ -396,14 +396,23 @@ def _few_seeds(group: list[dict[str, Any]], done: dict[tuple[str, int | str], in
     """Where the band's pick stands on two seeds, or a paired difference it quotes is over two shared seeds (the pick ran
     three, another arm two): its intervals span t(1) = 12.7 standard errors, so they decide little."""
     two = any(done.get((p["strategy"], p["n"])) == 2 for p in group)  # a label-free pick stands on its n = 0 runs: absent
-    if not two and not any(v.get("pairs") == 2 for v in group[0]["versus"]):
+    if not two and not any(v.get("pairs") == 2 for v in [*group[0]["versus"], *(v for _, v in _quoted_later(group))]):
         return ""
     return flags.asked("; note: on 2 seeds an interval spans 12.7 standard errors (t with 1 degree of freedom), so these "
                        "intervals decide little: --seeds 3 or more")
 
 
-def _later_sizes(group: list[dict[str, Any]], metric: str) -> str:
-    """Where, at a band's later sizes, the pick trails an arm on test (the band's text quotes its first size only)."""
+def _quoted_later(group: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The band's later sizes' test comparisons its text quotes beside its first size's: each one the pick trails, and
+    each lead over an arm the first size had no comparison with (a label-free pick's band starts at n = 0, where no
+    trained arm runs: its lead over linear-probe at n = 16 is quoted there, with its interval)."""
+    first = {v["strategy"] for v in group[0]["versus"]}
+    return [(p, v) for p in group[1:] for v in p["versus"] if v["points"] < 0 or v["strategy"] not in first]
+
+
+def _later_sizes(group: list[dict[str, Any]], metric: str, better_high: bool) -> str:
+    """Where, at a band's later sizes, the pick trails an arm on test, or leads one its first size was not compared
+    with (the band's text quotes its first size's evidence; ``_quoted_later``)."""
     def gap(v: dict[str, Any]) -> str:  # the pick's shortfall, positive
         low, high, form = -v["ci"][1], -v["ci"][0], ".1f" if is_percent(metric) else ".2g"
         caveat = f"; {v['caveat']}" if v.get("caveat") else ""
@@ -411,8 +420,11 @@ def _later_sizes(group: list[dict[str, Any]], metric: str) -> str:
               else f" ({missing_ci_text(v)})")
         return f"{-v['points']:{form}} {_units(metric)}{ci}"
 
-    parts = [f"at n = {format_n(p['n'], p['n_actual'])} it trails {v['strategy']} on test by {gap(v)}"
-             for p in group[1:] for v in p["versus"] if v["points"] < 0]
+    parts = [f"at n = {format_n(p['n'], p['n_actual'])} it trails {v['strategy']} on test by {gap(v)}" if v["points"] < 0
+             else (f"at n = {format_n(p['n'], p['n_actual'])} on test {delta_text(v, metric, better_high)} over "
+                   f"{v['strategy']}{v.get('paired_over', '')}"
+                   + (" (an interval that includes 0: on test the two are not told apart)" if _spans_zero(v) else ""))
+             for p, v in _quoted_later(group)]
     return "".join(f"; {part}" for part in parts)
 
 

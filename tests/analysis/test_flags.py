@@ -339,6 +339,21 @@ def test_a_band_says_where_at_a_later_size_its_pick_trails_on_test() -> None:
     assert band["strategy"] == "lora" and "; at n = 64 it trails probe on test by 2.0 points (CI " in band["text"], band["text"]
 
 
+def test_a_label_free_pick_quotes_its_test_lead_over_an_arm_that_ran_only_at_a_later_size() -> None:
+    """zero-shot (n = 0 only, so it stands at every size) best on validation at 0 and 16, probe run at 16: the band
+    "at every size tried" quoted its n = 0 evidence, where no other arm ran, and so no difference over the probe at 16.
+    It now gives that paired test difference with its interval, as a band gives its first size's."""
+    from headstart.analysis.recommend import recommend
+
+    zero = [dataclasses.replace(run("zero-shot", 0, seed, [0.70], planned=0, steps=0), val_metrics={"accuracy": 0.70},
+                                metrics={"accuracy": 0.70}, steps=0) for seed in range(3)]
+    probe = [dataclasses.replace(run("probe", 16, seed, [0.60]), val_metrics={"accuracy": 0.60}, metrics={"accuracy": t})
+             for seed, t in enumerate([0.60, 0.61, 0.62])]
+    (band,) = recommend(zero + probe)
+    assert band["strategy"] == "zero-shot" and band["text"].startswith("at every size tried: zero-shot"), band["text"]
+    assert "; at n = 16 on test +9.0 points (CI " in band["text"] and ") over probe" in band["text"], band["text"]
+
+
 def test_a_pick_at_or_below_the_majority_rate_on_average_is_not_recommended() -> None:
     """lora beat the majority rate (0.50) on validation in one seed of three but not on average (0.483): the band
     withholds it as it withholds an arm that never beat the rate."""
