@@ -179,7 +179,9 @@ def prompt_facts(runs: list[RunResult]) -> list[str]:
 
 
 def budget_text(runs: list[RunResult]) -> str:
-    """An arm's budget as run: ``"80 steps (1 epoch, at least 80 steps), lr 5e-05, head lr 0.001, untuned"``; "" without records."""
+    """An arm's budget as run: ``"80 steps (1 epoch, at least 80 steps), lr 5e-05, head lr 0.001, untuned"``; where
+    ``max_steps`` cut it, the rule said as one and the epochs that ran: ``"3 steps (the rule: 30 epochs, at least 300
+    steps; capped at 3 by max_steps: 3 epochs run), …"``; "" without records."""
     budgets = [r.record.get("budget") for r in runs if (r.record or {}).get("budget")]
     if not budgets:
         return ""
@@ -205,17 +207,20 @@ def budget_text(runs: list[RunResult]) -> str:
     recorded = {b.get("epoch_steps") for b in budgets}
     by_epochs = next(iter(recorded)) if len(recorded) == 1 and None not in recorded else \
         _epoch_steps(runs, rule[0][0]) if not phased else None  # a run stored before the record kept it: from its spec
-    floor = (why and by_epochs is not None and by_epochs < rule[0][1]
+    caps = {int(b["max_steps"]) for b in budgets if isinstance(b.get("max_steps"), int) and was_capped(b)}
+    capped = bool(why) and len(caps) == 1 and len(planned) == 1  # the rule asked for more than ran: a rule, not a count
+    floor = (why and not capped and by_epochs is not None and by_epochs < rule[0][1]
              and (phased is not None or rule[0][1] == planned[0]))  # the floor set the budget: "30 epochs" read as what ran
     if floor:
         why = f"the {rule[0][1]}-step floor, where {rule[0][0]} epoch{'' if rule[0][0] == 1 else 's'} would be {by_epochs}"
+    if capped:  # "3 steps (30 epochs, …, capped at 3)" read as 30 epochs run: the rule is said as one, then what ran
+        cap = next(iter(caps))
+        ran = epochs_run(cap, rule[0][0], by_epochs)
+        why = (f"the rule: {why}; capped at {cap} by max_steps" + ("" if planned[0] == cap else " in each phase")
+               + (f": {ran} run" + ("" if planned[0] == cap else " in each") if ran else ""))
     if phased and why and len(planned) == 1:  # the budget is each phase's base: the phases say how it was spent
         shown = " + ".join(f"{name} {steps}" for name, steps in phased) if len(phased) <= 3 else f"{len(phased)} phases"
-        why = f"{shown}; budget: {why}"
-    caps = {int(b["max_steps"]) for b in budgets if isinstance(b.get("max_steps"), int) and was_capped(b)}
-    if why and len(caps) == 1 and len(planned) == 1:  # the rule asked for more: say what cut it
-        cap = next(iter(caps))
-        why += f", capped at {cap} by max_steps" + ("" if planned[0] == cap else " in each phase")
+        why = f"{shown}; {why}" if capped else f"{shown}; budget: {why}"
     parts = [f"{steps} steps" + (f" ({why})" if why else "") + (f", {stopped} of {len(budgets)} stopped early" if stopped else "")]
     chosen = [(r.chosen or {}).get("lr") for r in runs]
     lrs = sorted({float(c) for c in chosen if isinstance(c, (int, float))} or
@@ -234,6 +239,16 @@ def _canonical_phases(phases: Any) -> tuple[tuple[str, int], ...] | None:
     if not isinstance(phases, list) or len(phases) < 2 or not all(isinstance(p, list) and len(p) == 2 for p in phases):
         return None
     return tuple((str(name), int(steps)) for name, steps in phases)
+
+
+def epochs_run(steps: int, epochs: Any, by_epochs: Any) -> str:
+    """``steps`` as epochs of the runs' rows ("3 epochs", "0.5 epochs"), from the steps ``epochs`` epochs take
+    (``by_epochs``); "" where either is unknown."""
+    if not (isinstance(epochs, int) and epochs > 0 and isinstance(by_epochs, int) and by_epochs > 0):
+        return ""
+    ran = steps * epochs / by_epochs
+    shown = f"{ran:.0f}" if ran >= 10 or ran == int(ran) else f"{ran:.2g}"
+    return f"{shown} epoch{'' if shown == '1' else 's'}"
 
 
 def _epoch_steps(runs: list[RunResult], epochs: Any) -> int | None:

@@ -16,7 +16,9 @@ import numpy as np
 
 def budget_notes(steps: list[Any]) -> list[str]:
     """Each task's training budget as the stored steps ran it (their resolved ``train``), per strategy (joint's
-    apart: it trains the stream at once), naming a ``max_steps`` that cut what the epochs / ``min_steps`` asked."""
+    apart: it trains the stream at once), naming a ``max_steps`` that cut what the epochs / ``min_steps`` asked ("the
+    rule: 3 epochs, at least 50 steps, asking 50; capped at 5 by max_steps: 1.2 epochs run")."""
+    from headstart.analysis.flags import epochs_run
     from headstart.sweep_eta import planned_steps
 
     said: dict[str, set[str]] = {}
@@ -30,8 +32,10 @@ def budget_notes(steps: list[Any]) -> list[str]:
         cap = t.get("max_steps")
         floor = t.get('min_steps') or 0
         text = f"{t['epochs']} epoch{'' if t['epochs'] == 1 else 's'}, at least {floor} step{'' if floor == 1 else 's'}"
-        if isinstance(cap, int) and asked > cap:
-            text += f", capped at {cap} by max_steps (the rule asked {asked})"
+        if isinstance(cap, int) and asked > cap:  # the rule, said as one, then what ran: not read as epochs run
+            by_epochs = planned_steps({"n": spec["n"], "train": {**t, "max_steps": None, "min_steps": 0}})
+            ran = epochs_run(cap, t["epochs"], by_epochs)
+            text = f"the rule: {text}, asking {asked}; capped at {cap} by max_steps" + (f": {ran} run" if ran else "")
         if isinstance(t.get("lr"), (int, float)):
             text += f", lr {t['lr']:g}"
         said.setdefault(who, set()).add(text)

@@ -185,9 +185,16 @@ def test_the_recommendation_says_in_how_many_seeds_an_arm_learned_nothing() -> N
 
 
 def test_the_budget_says_when_max_steps_cut_it() -> None:
+    """"3 steps (30 epochs, at least 300 steps, capped at 3 by max_steps)" read as 30 epochs run: a capped budget says
+    its rule as one, then how many epochs of the rows the steps that ran were."""
     capped = run("ft", 16, 0, [0.6, 0.7], planned=40)
     capped.record["budget"].update(epochs=3, min_steps=100, max_steps=40)
-    assert flags.budget_text([capped]).startswith("40 steps (3 epochs, at least 100 steps, capped at 40 by max_steps)")
+    assert flags.budget_text([capped]).startswith("40 steps (the rule: 3 epochs, at least 100 steps; capped at 40 by max_steps)")
+    capped.spec.update(train={"batch_size": 8})  # 16 rows, 2 steps an epoch: "3 epochs" was the rule, 20 ran
+    assert flags.budget_text([capped]).startswith(
+        "40 steps (the rule: 3 epochs, at least 100 steps; capped at 40 by max_steps: 20 epochs run)"), flags.budget_text([capped])
+    capped.record["budget"].update(epoch_steps=240, max_steps=40)  # the record's count wins: 80 steps an epoch
+    assert "capped at 40 by max_steps: 0.5 epochs run)" in flags.budget_text([capped]), flags.budget_text([capped])
     free = run("ft", 16, 0, [0.6, 0.7], planned=100)
     free.record["budget"].update(epochs=3, min_steps=100, max_steps=1000)
     assert flags.budget_text([free]).startswith("100 steps (3 epochs, at least 100 steps), ")
@@ -277,7 +284,7 @@ def test_a_cap_on_each_phase_of_a_two_phase_arm_is_named_too() -> None:
     lpft.record["budget"].update(max_steps=30, capped=True, epochs=3, min_steps=100)
     (note,) = budget_notes(lpft)
     assert note["advice"].endswith("(--max-steps 30 capped this run: raise it first)"), note["advice"]
-    assert "60 steps (3 epochs, at least 100 steps, capped at 30 by max_steps in each phase)" in flags.budget_text([lpft])
+    assert "60 steps (the rule: 3 epochs, at least 100 steps; capped at 30 by max_steps in each phase)" in flags.budget_text([lpft])
     (flag,) = flags.budget_flags([lpft, dataclasses.replace(lpft, key="b", spec={**lpft.spec, "seed": 1})])
     assert "--max-steps 60 for every strategy" in flag["text"], "twice the cap, per phase, not twice the 60 planned"
     lpft.record["budget"].update(capped=False)

@@ -887,3 +887,19 @@ def test_continual_json_prints_the_arms_the_recommendation_and_the_notes_as_mult
     assert code in (0, None) and json.loads(out) == {"arms": [arm], "recommended": "naive", "notes": result.flags}, (out, err)
     code, out, _ = run_cli(["continual", "--stream", "s", "--arms", "naive", "--out", "out", "-q"], monkeypatch, capsys)
     assert out.startswith("naive: ACC 50.0%, BWT -10.0 points\n"), out
+
+
+def test_a_capped_budget_per_task_says_its_rule_as_a_rule_and_the_epochs_that_ran():
+    """"3 epochs, at least 50 steps, capped at 5 by max_steps" read as 3 epochs run: it now says the rule as one, and
+    the epochs the 5 steps were (64 rows in batches of 16: 1.2)."""
+    from types import SimpleNamespace
+
+    from headstart.continual.notes import budget_notes
+
+    def step(cap):
+        return SimpleNamespace(spec={"strategy": "full-finetune", "n": 64,
+                                     "train": {"epochs": 3, "min_steps": 50, "max_steps": cap, "batch_size": 16, "lr": 1e-5}})
+
+    assert budget_notes([step(5)]) == ["Budget per task as run: full-finetune: the rule: 3 epochs, at least 50 steps, "
+                                       "asking 50; capped at 5 by max_steps: 1.2 epochs run, lr 1e-05."]
+    assert budget_notes([step(None)]) == ["Budget per task as run: full-finetune: 3 epochs, at least 50 steps, lr 1e-05."]

@@ -78,15 +78,15 @@ def test_a_verdict_on_one_seed_and_a_capped_budget_says_so_and_the_headers_say_w
     from headstart.cli.multitask import multitask as cli_multitask
     from headstart.report.multitask import budget_note
 
-    budget = {"planned_steps": 3, "steps": 3, "epochs": 3, "min_steps": 100, "max_steps": 3, "capped": True, "lr": 5e-5,
+    budget = {"planned_steps": 3, "steps": 3, "epochs": 3, "min_steps": 100, "max_steps": 3, "capped": True, "lr": 5e-5, "epoch_steps": 3,
               "head_lr": 1e-3, "tuned": False}
     runs = [_run("single-cls", 0, correct=90, error=0.0), _run("equal", 0, correct=70, error=0.1)]
     for r in runs:
         r.record["budget"] = budget
     analysis = multitask_rows(runs, ["cls"], ["equal"], {"cls": 0.5})
     assert analysis["tasks"][0]["difference"]["equal"]["covers"] == "test rows" and analysis["capped"]
-    assert budget_note(analysis) == ("Budget as run, every run (alone and under each weighting): 3 steps (3 epochs, at least "
-                                     "100 steps, capped at 3 by max_steps), lr 5e-05, head lr 0.001, untuned.")
+    assert budget_note(analysis) == ("Budget as run, every run (alone and under each weighting): 3 steps (the rule: 3 epochs, at "
+                                     "least 100 steps; capped at 3 by max_steps: 3 epochs run), lr 5e-05, head lr 0.001, untuned.")
     text = multitask_markdown(analysis, tasks=["cls"], weightings=["equal"], notes=[])
     assert "over seeds and test rows" not in text
     assert "One seed; in brackets a 95% interval over its test rows alone" in text
@@ -94,7 +94,7 @@ def test_a_verdict_on_one_seed_and_a_capped_budget_says_so_and_the_headers_say_w
     assert "**Negative transfer**" not in text and "- **Negative transfer on one seed**: cls under equal: 20.0 points lower" in text
     assert ("- Caveat: these verdicts stand on one seed: their intervals cover its test rows alone, and another seed may "
             "train otherwise, so --seeds 3 or more before relying on them; the runs trained a budget that max\\_steps cut (3 "
-            "steps (3 epochs, at least 100 steps, capped at 3 by max\\_steps)") in text
+            "steps (the rule: 3 epochs, at least 100 steps; capped at 3 by max\\_steps: 3 epochs run)") in text
     three = [_run(label, seed, correct=c + seed, error=0.1) for seed in range(3) for label, c in (("single-cls", 90), ("equal", 70))]
     text = multitask_markdown(multitask_rows(three, ["cls"], ["equal"], {"cls": 0.5}), tasks=["cls"], weightings=["equal"], notes=[])
     assert "Mean over seeds; 95% interval over seeds and test rows in brackets" in text and "Caveat" not in text
