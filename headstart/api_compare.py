@@ -49,6 +49,9 @@ class CompareResult:
 
     @property
     def recommendation(self) -> list[str]:
+        """The report's advice as a list of lines, one per band of sizes with the same pick ("at every size tried:
+        linear-probe (best on held-out validation; …)"), as the CLI prints them; ``summary["recommendation"]`` holds
+        each band with its evidence."""
         return [band["text"] for band in self.summary.get("recommendation", [])]
 
     def __repr__(self) -> str:  # one line: the leakage report's texts and the summary made it pages long
@@ -135,7 +138,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
 
     Example:
         >>> result = headstart.compare(strategies="linear-probe,full-finetune", sizes="16,64", seeds=3, out="runs/cmp")
-        >>> result.recommendation
+        >>> result.recommendation  # a list of lines, one per band of sizes
         >>> headstart.compare(config="sweep.toml", seeds=3, max_steps=20)  # headstart compare --config sweep.toml --seeds 3 --max-steps 20
     """
     from headstart.data.splits import SplitConfig, max_test_rows, split_given

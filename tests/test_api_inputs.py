@@ -351,3 +351,22 @@ def test_predict_refuses_an_empty_text_that_headstart_predict_drops(toy_csv, tin
                                               r"it out, e\.g\. \[t for t in texts if t\.strip\(\)\]"):
             predict(["", "great", "  "])
         assert [r["text"] for r in predict(["fine", "great"])] == ["fine", "great"]
+
+
+def test_compare_results_recommendation_is_the_list_of_lines_the_readme_says(tmp_path) -> None:
+    """README called ``result.recommendation`` "the report's advice" while it is a list of strings, one per band of
+    sizes: the README and the property's docstring now say it is a list of lines, and it is."""
+    import inspect
+    from pathlib import Path
+
+    from headstart.api_compare import CompareResult
+
+    bands = [{"text": "up to 16 labelled examples: zero-shot", "evidence": []},
+             {"text": "from 64 labelled examples: linear-probe", "evidence": []}]
+    result = CompareResult(out=tmp_path, total=2, skipped=0, trained=2, statuses={"done": 2}, seconds=1.0,
+                           summary={"recommendation": bands}, reports={})
+    assert result.recommendation == [b["text"] for b in bands]
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    line = next(x for x in readme.splitlines() if x.startswith("result.recommendation"))
+    assert "a list of lines, one per band of sizes" in line, line
+    assert "list of lines, one per band of sizes" in inspect.getdoc(CompareResult.recommendation)
