@@ -425,6 +425,17 @@ def _later_sizes(group: list[dict[str, Any]], metric: str, better_high: bool) ->
                    f"{v['strategy']}{v.get('paired_over', '')}"
                    + (" (an interval that includes 0: on test the two are not told apart)" if _spans_zero(v) else ""))
              for p, v in _quoted_later(group)]
+    for p in group[1:]:  # picked there as cheaper than the best, where the band's first size quotes another reason
+        eq = p.get("equivalence")
+        if p["reason"] != "cheaper" or eq is None or (group[0]["reason"] == "cheaper" and group[0]["best"] == p["best"]):
+            continue
+        name, best, on = p["strategy"], p["best"], p["chosen_on"]
+        parts.append(f"at n = {format_n(p['n'], p['n_actual'])} {best} is the best on {on} and {name} "
+                     f"{_times(p['best_seconds'], p['train_seconds'])} cheaper, no worse by more than {eq['margin']:.2g} "
+                     f"{_units(metric)} there ({best} − {name}: {delta_text(eq['val'], metric, better_high)}, "
+                     f"{eq['val']['pairs']} seeds, {VAL_SEEDS_ONLY})"
+                     + (f"; on test {best} − {name}{eq.get('paired_over', '')}: {delta_text(eq['test'], metric, better_high)}"
+                        if eq["test"] is not None else ""))
     return "".join(f"; {part}" for part in parts)
 
 

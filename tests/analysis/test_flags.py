@@ -361,6 +361,23 @@ def test_a_label_free_pick_quotes_its_test_lead_over_an_arm_that_ran_only_at_a_l
     assert "; at n = 16 on test +9.0 points (CI " in band["text"] and ") over probe" in band["text"], band["text"]
 
 
+def test_a_label_free_pick_chosen_as_cheaper_at_a_later_size_says_so_there() -> None:
+    """zero-shot best at n = 0 and, at 16, within the margin of the probe, which leads on validation: the band "at every
+    size tried" said only "best on validation" (its n = 0 reason); it now says at 16 that the probe is the best there and
+    zero-shot the cheaper pick no worse by more than the margin, with the paired differences."""
+    from headstart.analysis.recommend import recommend
+
+    zero = [dataclasses.replace(run("zero-shot", 0, seed, [0.70], planned=0, steps=0), val_metrics={"accuracy": 0.70},
+                                metrics={"accuracy": 0.70}, steps=0, train_seconds=1.0) for seed in range(3)]
+    probe = [dataclasses.replace(run("probe", 16, seed, [v]), val_metrics={"accuracy": v}, metrics={"accuracy": v},
+                                 train_seconds=20.0) for seed, v in enumerate([0.709, 0.71, 0.711])]
+    (band,) = recommend(zero + probe)
+    assert band["strategy"] == "zero-shot" and band["text"].startswith("at every size tried: zero-shot (best on"), band["text"]
+    assert ("; at n = 16 probe is the best on held-out validation and zero-shot 20× cheaper, no worse by more than 2 "
+            "points there (probe − zero-shot: +1.0 points (CI ") in band["text"], band["text"]
+    assert "; on test probe − zero-shot: +1.0 points" in band["text"], band["text"]
+
+
 def test_a_pick_at_or_below_the_majority_rate_on_average_is_not_recommended() -> None:
     """lora beat the majority rate (0.50) on validation in one seed of three but not on average (0.483): the band
     withholds it as it withholds an arm that never beat the rate."""
