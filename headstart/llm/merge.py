@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from headstart.errors import ConfigError
+from headstart.report.mdtext import md_text
 
 # max |logit| difference between the folder, loaded back, and the run's own model (fp32). SmolLM2-135M's logits run
 # to ~30 and its merged LoRA rounds otherwise than the adapter's two matmuls: 1.13e-4 on the validation sequences of
@@ -253,13 +254,34 @@ def usage(spec: dict[str, Any], tokenizer: Any) -> str:
 
 
 def export_card(spec: dict[str, Any], tokenizer: Any, directory: Path) -> str:
-    """The export's README.md: what the model is and how to generate with it."""
-    from headstart.report.mdtext import md_text
+    """The export's README.md: the chain that made the weights (base model, the sft run a prefer run started from and
+    its data, the run and its data), the weights the run kept, the validation numbers it recorded, how to generate."""
+    from headstart.llm.runs import score_lines, weights_kept
 
-    data = (spec.get("data") or {}).get("name", "?")
+    metrics = _read_json(directory / "metrics.json")
     what = "its LoRA merged into the base weights" if spec["strategy"] != "full-finetune" and not spec.get("merged") else \
         "every weight" if spec["strategy"] == "full-finetune" else "merged earlier"
-    return (f"# {md_text(spec.get('backbone'))}, tuned by headstart {spec['kind']}\n\n"
-            f"- from the run {md_text(str(directory))} ({md_text(spec['strategy'])}: {what}), {spec.get('steps')} steps on "
-            f"{md_text(data)}\n- fp32 safetensors; the tokenizer and its chat template, if any, beside them\n\n"
-            + usage(spec, tokenizer))
+    lines = [f"# {md_text(spec.get('backbone'))}, tuned by headstart {spec['kind']}", "",
+             f"- base model: {md_text(spec.get('backbone'))}"]
+    if spec.get("sft"):
+        lines.append(f"- then the sft run {_stage(Path(str(spec['sft'])), None)}")
+    lines.append(f"- then the {spec['kind']} run {_stage(directory, spec, metrics)}, exported here ({md_text(spec['strategy'])}: {what})")
+    kept = weights_kept(spec, metrics)
+    lines += [f"- weights: {kept}"] if kept else []
+    lines += score_lines(metrics)
+    lines.append("- fp32 safetensors; the tokenizer and its chat template, if any, beside them")
+    return "\n".join(lines) + "\n\n" + usage(spec, tokenizer)
+
+
+def _stage(directory: Path, spec: dict[str, Any] | None, metrics: dict[str, Any] | None = None) -> str:
+    """``PATH (lora, 3 steps on rotten-tomatoes-sft, n = 16, seed 0; kept step 3)``: a run of the chain, read from its
+    spec.json and metrics.json where not given; where they cannot be read, the path alone, said so."""
+    spec = _read_json(directory / "spec.json") if spec is None else spec
+    metrics = _read_json(directory / "metrics.json") if metrics is None else metrics
+    if not spec:
+        return f"{md_text(str(directory))} (its spec.json could not be read)"
+    data = (spec.get("data") or {}).get("name", "?")
+    n = spec.get("n") if spec.get("n") is not None else "all"
+    best = metrics.get("best_step")
+    return (f"{md_text(str(directory))} ({md_text(spec.get('strategy'))}, {metrics.get('steps', spec.get('steps'))} steps on "
+            f"{md_text(data)}, n = {n}, seed {spec.get('seed')}" + (f"; kept step {best}" if isinstance(best, int) else "") + ")")

@@ -271,3 +271,41 @@ def test_a_prefer_run_whose_data_changed_is_checked_on_fixed_sentences_as_an_sft
         report = export(tmp_path / "dpo", tmp_path / "hf", inputs=3)
     assert report.checked_on == CHANGED and report.inputs == 3 and report.max_abs_diff <= 1e-4
     assert f"the run's data {str(pref_csv.resolve())!r} changed since the run" in caplog.text
+
+
+def test_a_prefer_export_card_names_the_chain_the_weights_kept_and_the_validation_numbers(tiny_lm, tmp_path):
+    """A prefer run whose steps never beat step 0 exported with a card of its own run alone ('from the run DIR (lora:
+    its LoRA merged into the base weights), 3 steps on DATA'): it now names the base, the sft run and its data, the
+    prefer run and its data, that the weights are the sft run's unchanged, and the validation numbers."""
+    from transformers import AutoTokenizer
+
+    from headstart.llm.merge import export_card
+    from headstart.report.mdtext import md_text
+
+    sft, dpo = tmp_path / "sft", tmp_path / "dpo"
+    for folder, spec, metrics in [
+            (sft, {"kind": "sft", "backbone": "tiny", "strategy": "lora", "n": 16, "seed": 0, "steps": 3,
+                   "data": {"name": "reviews-sft"}}, {"status": "done", "steps": 3, "best_step": 3, "val_loss": 4.18}),
+            (dpo, {"kind": "prefer", "sft": str(sft), "backbone": "tiny", "strategy": "lora", "n": 16, "seed": 0, "steps": 3,
+                   "data": {"name": "reviews-preferences"}},
+             {"status": "done", "steps": 3, "best_step": 0, "val": {"loss": 0.6931, "reward_accuracy": 0.5}})]:
+        folder.mkdir()
+        (folder / "spec.json").write_text(json.dumps(spec))
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
+    shown, dpo_shown = md_text(str(sft)), md_text(str(dpo))  # as a card writes a path
+    card = export_card(json.loads((dpo / "spec.json").read_text()), tokenizer, dpo)
+    items = [line[2:] for line in card.split("## ")[0].splitlines() if line.startswith("- ")]
+    assert items[0] == "base model: tiny"
+    assert items[1] == f"then the sft run {shown} (lora, 3 steps on reviews-sft, n = 16, seed 0; kept step 3)"
+    assert items[2].startswith(f"then the prefer run {dpo_shown} (lora, 3 steps on reviews-preferences, n = 16, seed 0; kept step 0)")
+    assert items[3] == (f"weights: the starting point's, unchanged: no step improved the validation loss, so these are the "
+                        f"sft run {shown}'s weights (step 0 of 3)")
+    assert "validation loss: 0.6931" in items and "validation reward_accuracy: 0.5" in items
+    sft_card = export_card(json.loads((sft / "spec.json").read_text()), tokenizer, sft)
+    assert "- weights: step 3's of 3, the best on validation" in sft_card and "- validation loss: 4.18" in sft_card
+    assert "then the sft run" in sft_card and "then the prefer run" not in sft_card
+    (sft / "spec.json").unlink()  # the sft run moved away: the chain still names it
+    assert f"then the sft run {shown} (its spec.json could not be read)" in export_card(
+        json.loads((dpo / "spec.json").read_text()), tokenizer, dpo)
+
