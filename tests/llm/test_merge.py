@@ -309,3 +309,30 @@ def test_a_prefer_export_card_names_the_chain_the_weights_kept_and_the_validatio
     assert f"then the sft run {shown} (its spec.json could not be read)" in export_card(
         json.loads((dpo / "spec.json").read_text()), tokenizer, dpo)
 
+
+def test_an_sft_export_says_its_stages_in_order_and_counts_its_check(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    """export printed nothing for 6.5 minutes (load, merge, save, the logits check on 64 sequences), then its last
+    line: each stage is told, the two logits passes counted with the time left at their own pace; --quiet and --json
+    say none."""
+    from headstart.export import export
+
+    run = sft_run(tiny_lm, sft_csv, tmp_path / "run", max_steps=2)
+    told: list[tuple[int, int, dict]] = []
+    report = export(run, tmp_path / "hf", progress=lambda done, total, info: told.append((done, total, dict(info))))
+    stages = []
+    for _, _, info in told:
+        stage = re.sub(r", \d+/\d+ sequences", "", info["stage"])
+        if not stages or stages[-1] != stage:
+            stages.append(stage)
+    assert stages == ["loading the run", "the run's logits", "merging its LoRA into the base weights", "saving the model",
+                      "loading the saved folder back with transformers", "the saved folder's logits"]
+    counted = [(done, total, info) for done, total, info in told if total]
+    n = report.inputs
+    assert [(d, t) for d, t, _ in counted] == [(i, n) for i in range(n + 1)] * 2
+    assert counted[0][2]["eta_s"] is None and all(isinstance(i["eta_s"], float) for d, _, i in counted if d)
+    assert counted[-1][2]["stage"] == f"the saved folder's logits, {n}/{n} sequences"
+    code, _, err = run_cli(["export", str(run), "--out", str(tmp_path / "cli")], monkeypatch, capsys)
+    assert code in (0, None) and "export: " in err and "merging its LoRA into the base weights" in err, err
+    for flag, number in [("--quiet", 1), ("--json", 2)]:
+        code, _, err = run_cli(["export", str(run), "--out", str(tmp_path / f"q{number}"), flag], monkeypatch, capsys)
+        assert code in (0, None) and "export: " not in err, err
