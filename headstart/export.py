@@ -41,11 +41,14 @@ ST_POOLING_KEYS = {"cls": "pooling_mode_cls_token", "max": "pooling_mode_max_tok
 
 
 def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolerance: float | None = None,
-           inputs: int = 64) -> ExportReport:
+           inputs: int = 64, progress: Any = None) -> ExportReport:
     """Write run ``directory`` to ``out`` in ``format``; mirrors ``headstart export``.
 
     Args:
         tolerance: largest difference allowed to the run's outputs; None: the format's default (``TOLERANCES``).
+        progress: an sft / prefer run's stages (loading, its logits on the check's sequences, merging, saving, loading
+            back, the folder's logits) as ``sft``'s ``progress``: True a bar on stderr, None or False none, a function
+            ``(done, total, info)`` told each.
 
     Raises:
         ConfigError: an unknown format, ``out`` already there, a run that cannot be exported (images, prompts,
@@ -63,6 +66,9 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
     from headstart.saved import load_run
     from headstart.strategies import get_strategy
 
+    from headstart.progress import check_progress, progress_callback
+
+    check_progress(progress)
     if format not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}; e.g. --format hf")
     if is_lm_run(directory):  # a causal LM: a folder AutoModelForCausalLM loads, its LoRA merged in
@@ -71,7 +77,8 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
                               f"only (a folder transformers' AutoModelForCausalLM loads), not {format}")
         from headstart.llm import merge as lm_merge
 
-        return lm_merge.export(directory, out, tolerance=tolerance, inputs=inputs)
+        with progress_callback(progress, "export") as update:  # True: the CLI's bar
+            return lm_merge.export(directory, out, tolerance=tolerance, inputs=inputs, progress=update)
     if format == "onnx":
         from headstart.export_onnx import require_onnx
 

@@ -13,7 +13,7 @@ from headstart.results import chosen_on_validation
 
 
 def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str) -> str:
-    """A README.md for a run: data, arm, n, seed, validation metrics, what ``evaluate``'s test interval covers and what it
+    """A README.md for a run: data, arm, n, seed, validation metrics, the step whose weights it kept, what ``evaluate``'s test interval covers and what it
     does not (seeds), a classifier's majority-class rate on each split (metrics.json's ``majority``), the run's flags (metrics.json's ``flags``), environment, and how to load.
 
     Args:
@@ -42,7 +42,8 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              f"Validation ({chose}"
              + (f", {val['n']:g} examples" if isinstance(val.get("n"), (int, float)) else "") + "): "
              + (", ".join(f"{k} {v:.4f}" for k, v in val.items() if isinstance(v, (int, float)) and k != "n") or "not recorded")
-             + (f"; {_always(majority['val'], 4)} on these rows" if "val" in majority and "accuracy" in val else "") + ".",
+             + (f"; {_always(majority['val'], 4)} on these rows" if "val" in majority and "accuracy" in val else "") + "."
+             + _kept(metrics),
              "Test: `headstart evaluate` scores the test split, the accuracy with a 95% interval over its test rows (how "
              "precisely those rows measure this one run); that interval does not cover seeds (another seed draws other "
              "training examples and starts elsewhere), which `headstart compare --seeds 3` or more measures."
@@ -52,6 +53,15 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              "## Use", "", how, "",
              "## Environment", "", md_fence(json.dumps(env, indent=2, sort_keys=True)), ""]
     return "\n".join(lines)
+
+
+def _kept(metrics: dict[str, Any] | None) -> str:
+    """`` The weights kept are step 30's of 40, the best on validation.``: a stepped run's checkpoint; "" for a
+    closed-form run, an interrupted one (``_interrupted`` says what it kept) or metrics that do not say."""
+    steps, best = (metrics or {}).get("steps"), (metrics or {}).get("best_step")
+    if not isinstance(steps, int) or not isinstance(best, int) or steps <= 0 or best <= 0 or steps_interrupted(metrics):
+        return ""
+    return f" The weights kept are step {best}'s of {steps}, the best on validation."
 
 
 def _always(majority: dict[str, Any], digits: int) -> str:

@@ -48,3 +48,12 @@ def test_a_classifiers_card_quotes_each_splits_majority_class_beside_accuracy_an
     assert f"On its {test['rows']:,} test rows, always predicting '{test['class']}' scores {test['rate']:.3f}" in card, card
     old = model_card(meta, {k: v for k, v in metrics.items() if k != "majority"}, how="")
     assert "always predicting" not in old and f"accuracy {metrics['val']['accuracy']:.4f}" in old.replace("\\", ""), old
+
+
+def test_a_stepped_runs_card_says_the_step_whose_weights_it_kept():
+    """An exported classifier's card said which split chose the checkpoint, not which step it kept."""
+    from headstart.model_card import model_card
+
+    card = model_card({}, {"steps": 40, "best_step": 30, "val": {"accuracy": 0.8}}, how="")
+    assert "The weights kept are step 30's of 40, the best on validation." in card
+    assert "The weights kept" not in model_card({}, {"steps": 0, "best_step": 0, "val": {}}, how="")

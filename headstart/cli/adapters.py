@@ -194,6 +194,9 @@ def export(
                                                             "default 1e-5, onnx 1e-4, sft / prefer 1e-3.", show_default=False)] = None,
     inputs: Annotated[int, typer.Option(help="Validation inputs the export's outputs are compared on (where the run's data "
                                              "cannot be read, up to 8 fixed sentences, said in a note).")] = 64,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr (an sft / prefer run's export says "
+                                                              "each stage, and counts the sequences its check runs with "
+                                                              "the time left; --json says none either).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Export a trained run for other tools; the export is loaded back and checked against the run before it is kept.
@@ -206,7 +209,7 @@ def export(
     from headstart.llm.runs import is_lm_run
     from headstart.output_checks import checked_on_text
 
-    report = run_export(run, out, format=format, tolerance=tolerance, inputs=inputs)
+    report = run_export(run, out, format=format, tolerance=tolerance, inputs=inputs, progress=not (quiet or as_json))
     if as_json:
         _echo_json(dataclasses.asdict(report))
         return

@@ -34,10 +34,10 @@ from headstart.errors import ConfigError, DataError
 from headstart.python_checks import settings_class
 from headstart.llm.runs import LoadedLM
 from headstart.llm.sft import check_draw
-from headstart.progress import ETA_KEY
+from headstart.progress import ETA_KEY, pace
 
 LRS = {"lora": 5e-5, "qlora": 5e-5, "full-finetune": 1e-6}  # DPO moves a policy much less than SFT (TRL: 1e-6 full)
-REFERENCE_SHARE = 3  # reference batches per training step's time: a no-grad forward of a batch, against forward + backward
+REFERENCE = "computing the reference model's log-probabilities"  # the pass before the steps, as its bar says it
 
 
 TIE = 1e-6  # a margin this small is the policy still equal to the reference on that pair
@@ -260,16 +260,20 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     reference: dict[int, tuple[float, float]] = {}
     needed = sorted({r for batch in schedule for r in batch} | {int(r) for r in val_rows})
     reference_batches = math.ceil(len(needed) / cfg.batch_size)
-    head = math.ceil(reference_batches / REFERENCE_SHARE)  # the reference pass counted in training steps: one bar, one ETA
+    left = pace()
+
+    def counted(done: int) -> None:  # the reference pass: its own count of batches, its own time left at its pace
+        if progress:
+            progress(done, reference_batches, {"setup": f"{REFERENCE}, {done}/{reference_batches} batches",
+                                               ETA_KEY: left(REFERENCE, done, reference_batches)})
+
+    counted(0)
     with torch.no_grad():
         for i in range(0, len(needed), cfg.batch_size):
             rows = needed[i : i + cfg.batch_size]
             chosen, rejected = logps(rows)
             reference.update((r, (float(c), float(j))) for r, c, j in zip(rows, chosen, rejected))
-            if progress:
-                done = i // cfg.batch_size + 1
-                progress(head * done // reference_batches, head + steps, {"π_ref": f"{done}/{reference_batches} batches",
-                                                                          ETA_KEY: None})  # a step's cost unknown yet
+            counted(i // cfg.batch_size + 1)
 
     def loss(rows: list[int], *, margins: bool = False) -> Any:
         chosen, rejected = logps(rows)
@@ -290,17 +294,19 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
     began: list[float] = []
 
     def after_reference(step: int, total: int, info: dict[str, Any]) -> None:
-        """The bar counts the reference pass as ``head`` steps, the optimiser's own count said beside it; the ETA is the
-        steps' own (their checks included), not the rate of the bar's units, which the cheap reference pass set too fast
-        (54 s said, 270 s taken)."""
+        """The steps' own count ("step 2/3"), after the reference pass's, and their own ETA at their pace (their checks
+        included): one count over both ("2/6 π_ref 5/7", then "3/6 step 0/3") mixed batches with steps, and read
+        "ETA ?" for the reference pass's 86 s."""
         if progress:
             if not began:  # the loop's first call (step 0, before its first check): the steps' clock starts
                 began.append(time.monotonic())
             took = time.monotonic() - began[0]
-            progress(head + step, head + total, {"step": f"{step}/{total}", **info,
-                                                 ETA_KEY: took / step * (total - step) if step else None})
+            progress(step, total, {"step": f"{step}/{total}", **info,
+                                   ETA_KEY: took / step * (total - step) if step else None})
 
     rate = cfg.lr if cfg.lr is not None else LRS[start["strategy"]]
+    if progress:  # the steps' count starts here: the bar no longer sits at the reference pass's last batch
+        progress(0, steps, {"step": f"0/{steps}", "setup": "validation before training", ETA_KEY: None})
     with torch.no_grad():
         model.eval()
         before = judge()

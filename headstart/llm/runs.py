@@ -161,14 +161,11 @@ def _saved_since(out: Path, started: float) -> bool:
 
 
 def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
-    """The run's README.md: what trained on what, its held-out numbers, how a merge was checked, how to generate."""
+    """The run's README.md: what trained on what, the weights it kept, its held-out numbers, how a merge was checked,
+    how to generate."""
     from headstart.model_card import merged_paragraph
 
     data = (spec.get("data") or {}).get("name", "?")
-    scores = {**{f"validation {k}": v for k, v in (metrics.get("val") or {}).items() if isinstance(v, (int, float))},
-              **({"validation loss": metrics["val_loss"]} if isinstance(metrics.get("val_loss"), (int, float)) else {}),
-              **{f"test {k}": v for k, v in (metrics.get("test") or {}).items()
-                 if isinstance(v, (int, float)) and k not in ("rows", "max_new_tokens")}}
     lines = [f"# headstart {spec['kind']} run", "",
              f"- base model: {md_text(spec.get('backbone'))}" + (f" (started from the sft run {md_text(spec['sft'])}"
                                                                  + (f", which {stopped_by(spec['sft_interrupted'])} stopped early" if spec.get("sft_interrupted") else "")
@@ -176,6 +173,9 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
              f"- strategy: {md_text(spec.get('strategy'))}, lr {spec.get('lr')}, {metrics.get('steps')} steps "
              f"(best on validation: step {metrics.get('best_step')})",
              f"- data: {md_text(data)}, n = {spec.get('n') if spec.get('n') is not None else 'all'}, seed {spec.get('seed')}"]
+    kept = weights_kept(spec, metrics)
+    if kept:
+        lines.append(f"- weights: {kept}")
     if metrics.get("status") == "interrupted":
         error = str(metrics.get("error") or "")  # "interrupted by Ctrl-C at step 4 of 8: ..." (before: "interrupted at step")
         by = "" if error.startswith("interrupted by") else f" by {stopped_by(error)}"
@@ -183,7 +183,7 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
                      + ("; no test prompt was answered" if spec.get("kind") == "sft" and not metrics.get("test") else ""))
     if metrics.get("test_not_scored"):
         lines.append(f"- test: not scored ({md_text(metrics['test_not_scored'])}); the weights are the trained run's")
-    lines += [f"- {k}: {v:.4g}" for k, v in scores.items()]
+    lines += score_lines(metrics)
     budget = other_budget(metrics.get("test") or {}, spec)
     if budget is not None:
         lines.append(f"- test answers of up to {budget} new tokens (the run's own setting: {own_budget(spec)}; "
@@ -193,6 +193,29 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
               "as one model transformers loads alone: `headstart export DIR --format hf --out FOLDER`.",
               "spec.json holds every setting and metrics.json every number (validation history included)."]
     return "\n".join(lines) + "\n"
+
+
+def score_lines(metrics: dict[str, Any]) -> list[str]:
+    """A run's recorded held-out numbers as card items: ``- validation loss: 0.6931``, then each test number."""
+    scores = {**{f"validation {k}": v for k, v in (metrics.get("val") or {}).items() if isinstance(v, (int, float))},
+              **({"validation loss": metrics["val_loss"]} if isinstance(metrics.get("val_loss"), (int, float)) else {}),
+              **{f"test {k}": v for k, v in (metrics.get("test") or {}).items()
+                 if isinstance(v, (int, float)) and k not in ("rows", "max_new_tokens")}}
+    return [f"- {k}: {v:.4g}" for k, v in scores.items()]
+
+
+def weights_kept(spec: dict[str, Any], metrics: dict[str, Any]) -> str | None:
+    """Which weights the run kept, in words: step N's (best on validation), or, where no step improved the validation
+    loss (``best_step`` 0 after steps), its starting point's unchanged (the sft run's, or the base model's); None where
+    metrics.json does not say (an interrupted run: its stop is said instead)."""
+    steps, best = metrics.get("steps"), metrics.get("best_step")
+    if not isinstance(steps, int) or not isinstance(best, int) or steps <= 0 or metrics.get("status") == "interrupted":
+        return None
+    if best > 0:
+        return f"step {best}'s of {steps}, the best on validation"
+    start = f"the sft run {md_text(spec['sft'])}'s" if spec.get("sft") else f"the base model {md_text(spec.get('backbone'))}'s"
+    return (f"the starting point's, unchanged: no step improved the validation loss, so these are {start} weights "
+            f"(step 0 of {steps})")
 
 
 def own_budget(spec: dict[str, Any]) -> int:

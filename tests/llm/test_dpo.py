@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest
@@ -120,28 +119,29 @@ def test_a_prefer_config_refuses_negative_patience():
         PreferConfig(patience=-1)
 
 
-def test_prefer_shows_the_reference_pass_on_the_same_bar_before_its_steps(tiny_lm, pref_csv):
+def test_prefer_counts_the_reference_pass_and_the_steps_each_on_its_own_with_its_own_eta(tiny_lm, pref_csv):
+    """One count over both ("prefer: 0/6 π_ref 1/7 batches ... 2/6 π_ref 5/7", then "3/6 step 0/3") mixed reference
+    batches with steps and said "ETA ?" for the reference pass: its batches are counted on their own ("computing the
+    reference model's log-probabilities, 5/7 batches"), then the steps ("step 2/3"), each ETA at its own pace."""
     from headstart.api_llm import prefer
-    from headstart.llm.dpo import REFERENCE_SHARE
+    from headstart.progress import ETA_KEY
 
     calls = []
     prefer(str(pref_csv), config=PreferConfig(backbone=str(tiny_lm), max_steps=3, batch_size=2, lr=1e-2, evals=1, patience=0),
            progress=lambda done, total, info: calls.append((done, total, dict(info))))
-    reference = [c for c in calls if "π_ref" in c[2]]
-    steps = [c for c in calls if "π_ref" not in c[2]]
+    reference = [c for c in calls if "step" not in c[2]]
+    steps = [c for c in calls if "step" in c[2]]
     assert reference and calls[: len(reference)] == reference, "the reference pass reports first"
-    batches = int(reference[-1][2]["π_ref"].split("/")[1].split()[0])
-    head = math.ceil(batches / REFERENCE_SHARE)
-    assert {c[1] for c in calls} == {head + 3}, "one total for the whole run, so the ETA counts the reference pass"
-    assert all(isinstance(c[1], int) for c in calls) and reference[-1][0] == head, "a whole total, for the log line"
-    assert [c[0] for c in calls] == sorted(c[0] for c in calls) and steps[-1][0] == head + 3
-    assert all(isinstance(c[0], int) for c in calls), "a whole count on the bar (it showed 0.428571/6)"
-    assert steps[-1][2]["step"] == "3/3", "the optimiser's own steps said beside the bar's count"
-    from headstart.progress import ETA_KEY
-
-    # the ETA is the steps' own: unknown until one is done (the reference pass's rate said 54 s for 270 s of steps)
-    assert all(c[2][ETA_KEY] is None for c in reference) and steps[0][2][ETA_KEY] is None
-    assert all(isinstance(c[2][ETA_KEY], float) and c[2][ETA_KEY] >= 0 for c in steps[1:]) and steps[-1][2][ETA_KEY] == 0
+    batches = reference[0][1]
+    assert [(d, t) for d, t, _ in reference] == [(i, batches) for i in range(batches + 1)], "its own count, batch by batch"
+    assert all(c[2]["setup"] == f"computing the reference model's log-probabilities, {c[0]}/{batches} batches"
+               for c in reference)
+    assert reference[0][2][ETA_KEY] is None, "unknown before its first batch"
+    assert all(isinstance(c[2][ETA_KEY], float) for c in reference[1:]), "then at its own pace (it said ? for 86 s)"
+    assert {c[1] for c in steps} == {3} and [c[0] for c in steps] == sorted(c[0] for c in steps), "the steps' own count"
+    assert all(c[2]["step"] == f"{c[0]}/3" for c in steps) and steps[-1][2]["step"] == "3/3"
+    assert steps[0][2][ETA_KEY] is None
+    assert all(isinstance(c[2][ETA_KEY], float) and c[2][ETA_KEY] >= 0 for c in steps if c[0]) and steps[-1][2][ETA_KEY] == 0
 
 
 def test_the_summary_shows_validation_before_and_after_and_says_when_no_step_improved_it(capsys, tmp_path):

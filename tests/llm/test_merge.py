@@ -271,3 +271,68 @@ def test_a_prefer_run_whose_data_changed_is_checked_on_fixed_sentences_as_an_sft
         report = export(tmp_path / "dpo", tmp_path / "hf", inputs=3)
     assert report.checked_on == CHANGED and report.inputs == 3 and report.max_abs_diff <= 1e-4
     assert f"the run's data {str(pref_csv.resolve())!r} changed since the run" in caplog.text
+
+
+def test_a_prefer_export_card_names_the_chain_the_weights_kept_and_the_validation_numbers(tiny_lm, tmp_path):
+    """A prefer run whose steps never beat step 0 exported with a card of its own run alone ('from the run DIR (lora:
+    its LoRA merged into the base weights), 3 steps on DATA'): it now names the base, the sft run and its data, the
+    prefer run and its data, that the weights are the sft run's unchanged, and the validation numbers."""
+    from transformers import AutoTokenizer
+
+    from headstart.llm.merge import export_card
+    from headstart.report.mdtext import md_text
+
+    sft, dpo = tmp_path / "sft", tmp_path / "dpo"
+    for folder, spec, metrics in [
+            (sft, {"kind": "sft", "backbone": "tiny", "strategy": "lora", "n": 16, "seed": 0, "steps": 3,
+                   "data": {"name": "reviews-sft"}}, {"status": "done", "steps": 3, "best_step": 3, "val_loss": 4.18}),
+            (dpo, {"kind": "prefer", "sft": str(sft), "backbone": "tiny", "strategy": "lora", "n": 16, "seed": 0, "steps": 3,
+                   "data": {"name": "reviews-preferences"}},
+             {"status": "done", "steps": 3, "best_step": 0, "val": {"loss": 0.6931, "reward_accuracy": 0.5}})]:
+        folder.mkdir()
+        (folder / "spec.json").write_text(json.dumps(spec))
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
+    shown, dpo_shown = md_text(str(sft)), md_text(str(dpo))  # as a card writes a path
+    card = export_card(json.loads((dpo / "spec.json").read_text()), tokenizer, dpo)
+    items = [line[2:] for line in card.split("## ")[0].splitlines() if line.startswith("- ")]
+    assert items[0] == "base model: tiny"
+    assert items[1] == f"then the sft run {shown} (lora, 3 steps on reviews-sft, n = 16, seed 0; kept step 3)"
+    assert items[2].startswith(f"then the prefer run {dpo_shown} (lora, 3 steps on reviews-preferences, n = 16, seed 0; kept step 0)")
+    assert items[3] == (f"weights: the starting point's, unchanged: no step improved the validation loss, so these are the "
+                        f"sft run {shown}'s weights (step 0 of 3)")
+    assert "validation loss: 0.6931" in items and "validation reward_accuracy: 0.5" in items
+    sft_card = export_card(json.loads((sft / "spec.json").read_text()), tokenizer, sft)
+    assert "- weights: step 3's of 3, the best on validation" in sft_card and "- validation loss: 4.18" in sft_card
+    assert "then the sft run" in sft_card and "then the prefer run" not in sft_card
+    (sft / "spec.json").unlink()  # the sft run moved away: the chain still names it
+    assert f"then the sft run {shown} (its spec.json could not be read)" in export_card(
+        json.loads((dpo / "spec.json").read_text()), tokenizer, dpo)
+
+
+def test_an_sft_export_says_its_stages_in_order_and_counts_its_check(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    """export printed nothing for 6.5 minutes (load, merge, save, the logits check on 64 sequences), then its last
+    line: each stage is told, the two logits passes counted with the time left at their own pace; --quiet and --json
+    say none."""
+    from headstart.export import export
+
+    run = sft_run(tiny_lm, sft_csv, tmp_path / "run", max_steps=2)
+    told: list[tuple[int, int, dict]] = []
+    report = export(run, tmp_path / "hf", progress=lambda done, total, info: told.append((done, total, dict(info))))
+    stages = []
+    for _, _, info in told:
+        stage = re.sub(r", \d+/\d+ sequences", "", info["stage"])
+        if not stages or stages[-1] != stage:
+            stages.append(stage)
+    assert stages == ["loading the run", "the run's logits", "merging its LoRA into the base weights", "saving the model",
+                      "loading the saved folder back with transformers", "the saved folder's logits"]
+    counted = [(done, total, info) for done, total, info in told if total]
+    n = report.inputs
+    assert [(d, t) for d, t, _ in counted] == [(i, n) for i in range(n + 1)] * 2
+    assert counted[0][2]["eta_s"] is None and all(isinstance(i["eta_s"], float) for d, _, i in counted if d)
+    assert counted[-1][2]["stage"] == f"the saved folder's logits, {n}/{n} sequences"
+    code, _, err = run_cli(["export", str(run), "--out", str(tmp_path / "cli")], monkeypatch, capsys)
+    assert code in (0, None) and "export: " in err and "merging its LoRA into the base weights" in err, err
+    for flag, number in [("--quiet", 1), ("--json", 2)]:
+        code, _, err = run_cli(["export", str(run), "--out", str(tmp_path / f"q{number}"), flag], monkeypatch, capsys)
+        assert code in (0, None) and "export: " not in err, err

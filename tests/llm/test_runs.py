@@ -73,3 +73,15 @@ def test_the_model_card_and_the_test_line_say_the_same_budget_differs(spec, caps
         assert ("test answers of up to 8 new tokens (the run's own setting: 64; `headstart evaluate DIR` scores it at its own again)" in card) is said, card
         assert ("answers of up to 8 new tokens where the run's own are up to 64" in line) is said, line
         assert "up to None" not in line and "setting: None" not in card
+
+
+def test_a_run_card_says_the_weights_are_its_starting_points_where_no_step_improved():
+    """prefer said 'the saved weights are the starting point's, unchanged'; its README.md said only 'best on
+    validation: step 0'."""
+    from headstart.llm.runs import model_card
+
+    spec = {"kind": "prefer", "sft": "runs/sft", "backbone": "tiny", "strategy": "lora", "data": {"name": "d"}}
+    assert ("- weights: the starting point's, unchanged: no step improved the validation loss, so these are the sft run "
+            "runs/sft's weights (step 0 of 3)") in model_card(spec, {"status": "done", "steps": 3, "best_step": 0})
+    assert "- weights: step 2's of 3, the best on validation" in model_card(spec, {"status": "done", "steps": 3, "best_step": 2})
+    assert "- weights:" not in model_card(spec, {"status": "interrupted", "steps": 3, "best_step": 0, "error": "x"})
