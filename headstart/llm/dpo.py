@@ -312,7 +312,8 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
         before = judge()
     report = train(model, params, iter(schedule), loss, lambda: judge()["loss"],
                    LoopConfig(steps=steps, lr=rate, warmup=cfg.warmup, evals=cfg.evals, patience=cfg.patience,
-                              optimizer=OPTIMIZERS[start["strategy"]]), progress=after_reference)
+                              optimizer=OPTIMIZERS[start["strategy"]]), progress=after_reference,
+                   first_val=before["loss"])  # the same pass: not run twice
     with torch.no_grad():
         after = judge()
     metrics = {"status": report.status, "error": report.error, "steps": report.steps, "best_step": report.best_step,

@@ -245,3 +245,28 @@ def test_prefer_from_an_sft_run_of_a_registry_name_saves_without_asking_the_hub(
     out = tmp_path / "dpo"
     prefer(str(pref_csv), out=out, config=PreferConfig(sft=str(start), max_steps=1, batch_size=4, evals=1, patience=0))
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_lm)
+
+
+def test_prefer_runs_its_validation_pass_once_before_the_first_step(tiny_lm, pref_csv, monkeypatch):
+    """prefer's own check before training (``val_before``) and the loop's step-0 check were the same validation pass,
+    run twice: it runs once, and both record its result."""
+    from headstart.llm import dpo
+    from headstart.llm.dpo import run_prefer
+
+    events: list[str] = []
+    scored, logps = dpo.reward_accuracy, dpo.sequence_logps
+
+    def counted_validation(margins):  # judge()'s last call: one per validation pass
+        events.append("validation")
+        return scored(margins)
+
+    def counted_step(model, rows, *, pad_id):  # a training step's forward pass is the only one with gradients
+        if torch.is_grad_enabled():
+            events.append("step")
+        return logps(model, rows, pad_id=pad_id)
+
+    monkeypatch.setattr(dpo, "reward_accuracy", counted_validation)
+    monkeypatch.setattr(dpo, "sequence_logps", counted_step)
+    run = run_prefer(str(pref_csv), PreferConfig(backbone=str(tiny_lm), max_steps=2, batch_size=2, val_rows=4, evals=1))
+    assert "step" in events and events[: events.index("step")] == ["validation"], events
+    assert run.metrics["history"][0] == {"step": 0, "val_loss": run.metrics["val_before"]["loss"]}
