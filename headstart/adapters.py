@@ -62,12 +62,17 @@ def _write_run(out: Path, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
 
 @flags_checked  # from Python its errors name its arguments (out=, tolerance=), not the CLI's flags
 def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, tolerance: float | None = None,
-          inputs: int = 64) -> MergeReport:
+          inputs: int = 64, progress: Any = None) -> MergeReport:
     """Fold a run's PEFT adapter into its base; check the merged model's outputs equal the adapter's on real inputs.
 
     Writes ``out`` as a run directory whose ``weights.safetensors`` holds the full merged model (backbone +
     head); the adapter is kept in ``out/adapter/`` so ``unmerge`` can recover it. An sft / prefer run merges into a
     run of its kind whose folder transformers loads (``headstart.llm.merge.merge``).
+
+    Args:
+        progress: an sft / prefer run's stages (loading, its logits on the check's sequences, merging, saving, loading
+            back, the folder's logits) as ``export``'s: True a bar on stderr, None or False none, a function
+            ``(done, total, info)`` told each; a headstart run's merge tells none.
 
     Raises:
         ConfigError: the method cannot be merged (prompts, bottleneck adapters), the base is 4-bit and
@@ -78,12 +83,16 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
     from headstart.saved import load_run
     from headstart.strategies.peft_base import saved_adapter
 
+    from headstart.progress import check_progress, progress_callback
+
+    check_progress(progress)
     directory, out = Path(directory), Path(out)
     if is_lm_run(directory):  # a causal LM's LoRA: merged into a run generate reads and transformers loads
         from headstart.llm import merge as lm_merge
 
-        return lm_merge.merge(directory, out, dequantize=dequantize, inputs=inputs,
-                              tolerance=lm_merge.TOLERANCE if tolerance is None else tolerance)
+        with progress_callback(progress, "merge") as update:  # True: the CLI's bar
+            return lm_merge.merge(directory, out, dequantize=dequantize, inputs=inputs,
+                                  tolerance=lm_merge.TOLERANCE if tolerance is None else tolerance, progress=update)
     tolerance = TOLERANCE if tolerance is None else tolerance
     check_inputs(inputs)
     check_tolerance(tolerance)

@@ -9,7 +9,7 @@ whose code answers a prompt as ``headstart generate`` does. The LoRA update fold
 Each folder is built beside ``out``, loaded back with transformers alone and compared with the run's own model on
 teacher-forced logits of up to ``inputs`` of its validation prompt + response sequences (where its data cannot be read,
 of ``output_checks.FIXED_SENTENCES`` as prompt and response, with a note); it is kept only within ``tolerance``.
-Both are told to a ``progress(done, total, info)`` stage by stage (``Stages``): loading the run, its logits on the
+Both tell a ``progress(done, total, info)`` stage by stage (``Stages``): loading the run, its logits on the
 sequences (counted, with the time left at its own pace), merging, saving, loading the folder back and its logits
 (counted): an export of SmolLM2-135M on a CPU took 6.5 minutes with no word before its last line.
 """
@@ -33,8 +33,11 @@ MAX_NEW_TOKENS = 64  # headstart generate's default, written into generation_con
 
 
 def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, tolerance: float = TOLERANCE,
-          inputs: int = 64) -> Any:
+          inputs: int = 64, progress: Any = None) -> Any:
     """Fold an sft / prefer run's LoRA into its base and write ``out`` as a run of full weights (spec.json's ``merged``).
+
+    Args:
+        progress: ``progress(done, total, info)`` told each stage (``Stages``), as ``export``'s, or None.
 
     Returns:
         ``adapters.MergeReport``.
@@ -67,7 +70,8 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
     if dequantize and spec["strategy"] != "qlora":
         raise ConfigError(f"{switch} is for a run trained on a 4-bit base (qlora); {str(directory)!r} ({spec['strategy']}) "
                           f"was not: drop {switch}")
-    model, tokenizer, sequences, reference, checked_on = _checked_inputs(directory, spec, inputs, "the merge")
+    stages = Stages(progress)
+    model, tokenizer, sequences, reference, checked_on = _checked_inputs(directory, spec, inputs, "the merge", stages)
     merged_spec = {**spec, "merged": {"from": str(directory.resolve()), "inputs": len(sequences), "checked_on": checked_on,
                                       "tolerance": tolerance, "dequantized": spec["strategy"] == "qlora"}}
 
@@ -79,7 +83,9 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
         metrics = _read_json(directory / "metrics.json")
         write_atomic(tmp / "README.md", (model_card(merged_spec, metrics) + "\n" + usage(merged_spec, tokenizer)).encode())
 
-    diff = _write_checked(_merged(model, directory, spec), tokenizer, out, sequences, reference, tolerance, extra, checked_on)
+    stages.said("merging its LoRA into the base weights")
+    merged = _merged(model, directory, spec)
+    diff = _write_checked(merged, tokenizer, out, sequences, reference, tolerance, extra, checked_on, stages)
     return MergeReport(str(out), diff, len(sequences), tolerance, spec["strategy"] == "qlora",
                        sum(p.stat().st_size for p in out.glob("*.safetensors")), checked_on=checked_on)
 

@@ -336,3 +336,26 @@ def test_an_sft_export_says_its_stages_in_order_and_counts_its_check(tiny_lm, sf
     for flag, number in [("--quiet", 1), ("--json", 2)]:
         code, _, err = run_cli(["export", str(run), "--out", str(tmp_path / f"q{number}"), flag], monkeypatch, capsys)
         assert code in (0, None) and "export: " not in err, err
+
+
+def test_an_sft_merge_says_its_stages_in_order_and_counts_its_check(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    """adapters merge runs export's slow stages (load, the run's logits, merge, save, load back, the folder's logits)
+    and said nothing before its last line: each stage is told as export's are; --quiet says none."""
+    from headstart.adapters import merge
+
+    run = sft_run(tiny_lm, sft_csv, tmp_path / "run", max_steps=2)
+    told: list[tuple[int, int, dict]] = []
+    report = merge(run, tmp_path / "merged", progress=lambda done, total, info: told.append((done, total, dict(info))))
+    stages = []
+    for _, _, info in told:
+        stage = re.sub(r", \d+/\d+ sequences", "", info["stage"])
+        if not stages or stages[-1] != stage:
+            stages.append(stage)
+    assert stages == ["loading the run", "the run's logits", "merging its LoRA into the base weights", "saving the model",
+                      "loading the saved folder back with transformers", "the saved folder's logits"]
+    n = report.inputs
+    assert [(d, t) for d, t, _ in told if t] == [(i, n) for i in range(n + 1)] * 2
+    code, _, err = run_cli(["adapters", "merge", str(run), "--out", str(tmp_path / "cli")], monkeypatch, capsys)
+    assert code in (0, None) and "merge: " in err and "merging its LoRA into the base weights" in err, err
+    code, _, err = run_cli(["adapters", "merge", str(run), "--out", str(tmp_path / "quiet"), "--quiet"], monkeypatch, capsys)
+    assert code in (0, None) and "merge: " not in err, err
