@@ -202,8 +202,9 @@ def _logits(model: torch.nn.Module, sequences: list[list[int]], counted: Any = N
 
 class Stages:
     """What a merge or an export does, told to ``progress(done, total, info)`` (None: nothing): ``said(stage)`` a stage
-    that is not counted (``0/0``: the bar's ETA unknown), ``counter(what)`` a count of sequences, its time left at its
-    own pace (``progress.pace``; unknown before its first sequence)."""
+    that is not counted (``0/0``: the bar's ETA unknown; ``info["stage"]``), ``counter(what)`` a count of sequences
+    (``info["sequences"]``: what is counted), its time left at its own pace (``progress.pace``; unknown before its first
+    sequence)."""
 
     def __init__(self, progress: Any) -> None:
         from headstart.progress import pace
@@ -221,8 +222,8 @@ class Stages:
 
         if not self.progress:
             return None
-        return lambda done, total: self.progress(done, total, {"stage": f"{what}, {done}/{total} sequences",
-                                                               ETA_KEY: self.left(what, done, total)})
+        # the count is the bar's own ("4/64 sequences the run's logits"): said in the words too, a line showed it twice
+        return lambda done, total: self.progress(done, total, {"sequences": what, ETA_KEY: self.left(what, done, total)})
 
 
 def _merged(model: torch.nn.Module, directory: Path, spec: dict[str, Any]) -> torch.nn.Module:

@@ -321,7 +321,7 @@ def test_an_sft_export_says_its_stages_in_order_and_counts_its_check(tiny_lm, sf
     report = export(run, tmp_path / "hf", progress=lambda done, total, info: told.append((done, total, dict(info))))
     stages = []
     for _, _, info in told:
-        stage = re.sub(r", \d+/\d+ sequences", "", info["stage"])
+        stage = info.get("stage") or info["sequences"]
         if not stages or stages[-1] != stage:
             stages.append(stage)
     assert stages == ["loading the run", "the run's logits", "merging its LoRA into the base weights", "saving the model",
@@ -330,9 +330,13 @@ def test_an_sft_export_says_its_stages_in_order_and_counts_its_check(tiny_lm, sf
     n = report.inputs
     assert [(d, t) for d, t, _ in counted] == [(i, n) for i in range(n + 1)] * 2
     assert counted[0][2]["eta_s"] is None and all(isinstance(i["eta_s"], float) for d, _, i in counted if d)
-    assert counted[-1][2]["stage"] == f"the saved folder's logits, {n}/{n} sequences"
+    assert counted[-1][2]["sequences"] == "the saved folder's logits"
     code, _, err = run_cli(["export", str(run), "--out", str(tmp_path / "cli")], monkeypatch, capsys)
     assert code in (0, None) and "export: " in err and "merging its LoRA into the base weights" in err, err
+    # one count a line: "export: 4/64 stage the run's logits, 4/64 sequences" said it twice
+    lines = [line for line in err.splitlines() if line.startswith("export: ")]
+    assert f"export: 0/{n} sequences the run's logits elapsed " in err, err
+    assert all(len(re.findall(r"\d+/\d+", line)) <= 1 for line in lines), lines
     for flag, number in [("--quiet", 1), ("--json", 2)]:
         code, _, err = run_cli(["export", str(run), "--out", str(tmp_path / f"q{number}"), flag], monkeypatch, capsys)
         assert code in (0, None) and "export: " not in err, err
@@ -348,7 +352,7 @@ def test_an_sft_merge_says_its_stages_in_order_and_counts_its_check(tiny_lm, sft
     report = merge(run, tmp_path / "merged", progress=lambda done, total, info: told.append((done, total, dict(info))))
     stages = []
     for _, _, info in told:
-        stage = re.sub(r", \d+/\d+ sequences", "", info["stage"])
+        stage = info.get("stage") or info["sequences"]
         if not stages or stages[-1] != stage:
             stages.append(stage)
     assert stages == ["loading the run", "the run's logits", "merging its LoRA into the base weights", "saving the model",
