@@ -46,9 +46,11 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
 
     Args:
         tolerance: largest difference allowed to the run's outputs; None: the format's default (``TOLERANCES``).
-        progress: an sft / prefer run's stages (loading, its logits on the check's sequences, merging, saving, loading
-            back, the folder's logits) as ``sft``'s ``progress``: True a bar on stderr, None or False none, a function
-            ``(done, total, info)`` told each.
+        progress: the export's stages as ``sft``'s ``progress``: True a bar on stderr, None or False none, a function
+            ``(done, total, info)`` told each (``progress.Stages``). An sft / prefer run's: loading, its logits on the
+            check's sequences, merging, saving, loading back, the folder's logits (both logits passes counted in
+            sequences); a classifier's, from after its refusals: its outputs on the check's inputs, merging its adapter,
+            saving (or exporting to ONNX), loading the folder back and comparing its outputs.
 
     Raises:
         ConfigError: an unknown format, ``out`` already there, a run that cannot be exported (images, prompts,
@@ -56,39 +58,48 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
             ``--format onnx`` without the onnx extra. An sft / prefer run exports as ``hf`` only
             (``headstart.llm.merge.export``: a folder ``AutoModelForCausalLM`` loads, its LoRA merged in).
     """
+    from headstart.llm.runs import is_lm_run
+    from headstart.progress import Stages, check_progress, progress_callback
+
+    check_progress(progress)
+    if format not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}; e.g. --format hf")
+    lm = is_lm_run(directory)
+    if lm:  # a causal LM: a folder AutoModelForCausalLM loads, its LoRA merged in
+        if format != "hf":
+            raise ConfigError(f"{str(directory)!r} is an sft / prefer run (a causal LM); export writes it as --format hf "
+                              f"only (a folder transformers' AutoModelForCausalLM loads), not {format}")
+    elif format == "onnx":
+        from headstart.export_onnx import require_onnx
+
+        require_onnx()
+    with progress_callback(progress, "export") as update:  # True: the CLI's bar
+        if lm:
+            from headstart.llm import merge as lm_merge
+
+            return lm_merge.export(directory, out, tolerance=tolerance, inputs=inputs, progress=update)
+        return _export_encoder(directory, out, format=format, tolerance=tolerance, inputs=inputs, stages=Stages(update))
+
+
+def _export_encoder(directory: str | Path, out: str | Path, *, format: str, tolerance: float | None, inputs: int,
+                    stages: Any) -> ExportReport:
+    """``export`` of a classifier run (a transformers text encoder and its head), each stage told to ``stages`` (a
+    ``progress.Stages``)."""
     from headstart.adapter_info import inspect
     from headstart.adapters import MERGEABLE
     from headstart.data.columns import run_pair
-    from headstart.llm.runs import is_lm_run
     from headstart.output_checks import (VALIDATION_ROWS, check_inputs, check_texts, check_tolerance, checked_on_text, precision_gap,
                                          run_autocast)
     from headstart.outdir import check_new
     from headstart.saved import load_run
     from headstart.strategies import get_strategy
 
-    from headstart.progress import check_progress, progress_callback
-
-    check_progress(progress)
-    if format not in FORMATS:
-        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}; e.g. --format hf")
-    if is_lm_run(directory):  # a causal LM: a folder AutoModelForCausalLM loads, its LoRA merged in
-        if format != "hf":
-            raise ConfigError(f"{str(directory)!r} is an sft / prefer run (a causal LM); export writes it as --format hf "
-                              f"only (a folder transformers' AutoModelForCausalLM loads), not {format}")
-        from headstart.llm import merge as lm_merge
-
-        with progress_callback(progress, "export") as update:  # True: the CLI's bar
-            return lm_merge.export(directory, out, tolerance=tolerance, inputs=inputs, progress=update)
-    if format == "onnx":
-        from headstart.export_onnx import require_onnx
-
-        require_onnx()
     tolerance = TOLERANCES[format] if tolerance is None else tolerance
     check_tolerance(tolerance)
     directory, out = Path(directory), Path(out)
     check_inputs(inputs, "the export")
     check_new(out, "the export", source=directory)
-    run = load_run(directory)
+    run = load_run(directory)  # not said: what it refuses comes first, alone (the load is seconds, the check its minutes)
     backbone = run.model.backbone
     strategy = get_strategy(run.resolved["strategy"])
     if getattr(backbone, "modality", "text") == "image":
@@ -112,29 +123,40 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
                           "only: serve it with headstart predict (a table with both columns, or a line FIRST<TAB>SECOND on "
                           "stdin)")
     texts, checked_on = check_texts(run, inputs, what="the export")
+    stages.said(f"the run's outputs on {len(texts)} inputs")
     reference = _probabilities(run.model, texts, run.task)
     precision, autocast = run_autocast(run)  # the export runs in fp32: how far the run's own predictions are from that
     at_precision = None if autocast is None else precision_gap(_probabilities(run.model, texts, run.task, autocast), reference,
                                                                precision, run.task)
     encoder = backbone.model
     if hasattr(encoder, "merge_and_unload"):
+        stages.said("merging its adapter into the encoder")
         encoder = encoder.merge_and_unload(safe_merge=True)
     tmp = fresh_folder(out, "export.tmp")  # our own new folder: never one of the user's, never a planted link
     on = "the run's validation inputs" if checked_on == VALIDATION_ROWS else checked_on_text(len(texts), checked_on)
+    stages.said("exporting the model to ONNX" if format == "onnx" else "saving the model")
+
+    def told(check: Any) -> Any:  # the writers call ``check(folder)`` once, after writing
+        def checked(folder: Path) -> float:
+            stages.said("loading the written folder back and comparing its outputs")
+            return check(folder)
+
+        return checked
+
     try:
         if format == "hf":
-            diff = write_hf(run, encoder, tmp, out, check=lambda d: check_hf_folder(d, texts, reference, run.task,
-                                                                             max_length=backbone.max_length),
+            diff = write_hf(run, encoder, tmp, out, check=told(lambda d: check_hf_folder(d, texts, reference, run.task,
+                                                                             max_length=backbone.max_length)),
                             tolerance=tolerance, on=on)
         elif format == "sentence-transformers":
-            diff = _export_st(run, encoder, tmp, out, check=lambda d: _check_st(d, texts, _logits_of(run, texts)),
+            diff = _export_st(run, encoder, tmp, out, check=told(lambda d: _check_st(d, texts, _logits_of(run, texts))),
                               tolerance=tolerance, on=on)
         else:
             from headstart import export_onnx
 
             diff = export_onnx.export_onnx(run, encoder, tmp, out, texts=texts, tolerance=tolerance, on=on,
-                                           check=lambda d: export_onnx.check_onnx(d, texts, reference, run.task,
-                                                                                  max_length=backbone.max_length))
+                                           check=told(lambda d: export_onnx.check_onnx(d, texts, reference, run.task,
+                                                                                       max_length=backbone.max_length)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return ExportReport(str(out), diff, len(texts), tolerance, at_precision, tokenizer=type(backbone.tokenizer).__name__,

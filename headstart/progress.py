@@ -134,6 +134,26 @@ def scoring_part(told: PartFn | None, data: str, tta: str | None = None) -> Part
     return part_of(told, f"scoring {data}" + (f" after {tta}" if tta else ""))
 
 
+class Stages:
+    """What an export or an sft / prefer merge does, told to ``progress(done, total, info)`` (None: nothing):
+    ``said(stage)`` a stage that is not counted (``0/0``: the bar's ETA unknown; ``info["stage"]``), ``counter(what)``
+    a count of sequences (``info["sequences"]``: what is counted), its time left at its own pace (``pace``; unknown
+    before its first sequence)."""
+
+    def __init__(self, progress: ProgressFn | None) -> None:
+        self.progress, self.left = progress, pace()
+
+    def said(self, stage: str) -> None:
+        if self.progress:
+            self.progress(0, 0, {"stage": stage, ETA_KEY: None})
+
+    def counter(self, what: str) -> Callable[[int, int], None] | None:
+        if not self.progress:
+            return None
+        # the count is the bar's own ("4/64 sequences the run's logits"): said in the words too, a line showed it twice
+        return lambda done, total: self.progress(done, total, {"sequences": what, ETA_KEY: self.left(what, done, total)})
+
+
 def eta_by_kind(left: dict[str, int], seconds: dict[str, list[float]]) -> float:
     """Seconds the remaining units take, each kind at its own mean so far, a kind with none finished at the mean over
     every finished unit: continual's lwf tasks cost 3-6x naive's, and one mean over the first (naive) tasks said 202 s

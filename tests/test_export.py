@@ -296,3 +296,27 @@ def test_the_export_line_says_how_to_load_the_tokenizer_as_the_card_does(toy_csv
     assert code == 0 and said and said[2] == str(tmp_path / "hf"), out
     assert f"tokenizer = {said[1]}.from_pretrained(PATH)" in (tmp_path / "hf" / "README.md").read_text()
     assert json.loads((tmp_path / "hf" / "tokenizer_config.json").read_text())["tokenizer_class"] == said[1]
+
+
+def test_a_classifier_export_says_its_stages_in_order(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """A classifier's export said nothing and ignored progress= (an sft / prefer run's told each stage): it says the
+    run's outputs, merging its adapter, saving, loading back and comparing; --quiet and --json say none."""
+    import headstart
+    from conftest import run_cli
+
+    headstart.fit(str(toy_csv), "tiny-bert", strategy="lora", n=32, config=CFG, out=tmp_path / "run")
+    told: list[dict] = []
+    report = headstart.export(tmp_path / "run", tmp_path / "hf", progress=lambda done, total, info: told.append(dict(info)))
+    stages = [f"the run's outputs on {report.inputs} inputs", "merging its adapter into the encoder",
+              "saving the model", "loading the written folder back and comparing its outputs"]
+    assert [info["stage"] for info in told] == stages
+    for format, writing in [("sentence-transformers", "saving the model"), ("onnx", "exporting the model to ONNX")]:
+        told.clear()
+        headstart.export(tmp_path / "run", tmp_path / format, format=format,
+                         progress=lambda done, total, info: told.append(dict(info)))
+        assert [info["stage"] for info in told] == [*stages[:2], writing, stages[3]], format
+    code, _, err = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "cli")], monkeypatch, capsys)
+    assert code in (0, None) and "export: stage the run's outputs on " in err and "comparing its outputs" in err, err
+    for flag, number in [("--quiet", 1), ("--json", 2)]:
+        code, _, err = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / f"q{number}"), flag], monkeypatch, capsys)
+        assert code in (0, None) and "export: " not in err, err

@@ -199,9 +199,10 @@ def export(
                                                             "default 1e-5, onnx 1e-4, sft / prefer 1e-3.", show_default=False)] = None,
     inputs: Annotated[int, typer.Option(help="Validation inputs the export's outputs are compared on (where the run's data "
                                              "cannot be read, up to 8 fixed sentences, said in a note).")] = 64,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr (an sft / prefer run's export says "
-                                                              "each stage, and counts the sequences its check runs with "
-                                                              "the time left; --json says none either).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr (export says each stage: the run's "
+                                                              "outputs, merging, saving, loading back and checking; an "
+                                                              "sft / prefer run's also its loading, and counts the sequences "
+                                                              "its check runs with the time left; --json says none either).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Export a trained run for other tools; the export is loaded back and checked against the run before it is kept.

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from headstart.errors import ConfigError
+from headstart.progress import Stages
 from headstart.report.mdtext import md_text
 
 # max |logit| difference between the folder, loaded back, and the run's own model (fp32). SmolLM2-135M's logits run
@@ -198,32 +199,6 @@ def _logits(model: torch.nn.Module, sequences: list[list[int]], counted: Any = N
     if counted:
         counted(len(found), len(sequences))
     return found
-
-
-class Stages:
-    """What a merge or an export does, told to ``progress(done, total, info)`` (None: nothing): ``said(stage)`` a stage
-    that is not counted (``0/0``: the bar's ETA unknown; ``info["stage"]``), ``counter(what)`` a count of sequences
-    (``info["sequences"]``: what is counted), its time left at its own pace (``progress.pace``; unknown before its first
-    sequence)."""
-
-    def __init__(self, progress: Any) -> None:
-        from headstart.progress import pace
-
-        self.progress, self.left = progress, pace()
-
-    def said(self, stage: str) -> None:
-        from headstart.progress import ETA_KEY
-
-        if self.progress:
-            self.progress(0, 0, {"stage": stage, ETA_KEY: None})
-
-    def counter(self, what: str) -> Any:
-        from headstart.progress import ETA_KEY
-
-        if not self.progress:
-            return None
-        # the count is the bar's own ("4/64 sequences the run's logits"): said in the words too, a line showed it twice
-        return lambda done, total: self.progress(done, total, {"sequences": what, ETA_KEY: self.left(what, done, total)})
 
 
 def _merged(model: torch.nn.Module, directory: Path, spec: dict[str, Any]) -> torch.nn.Module:
