@@ -33,7 +33,8 @@ from headstart.precision import autocast_for, pick_device, resolve_precision
 from headstart.progress import ETA_KEY, ProgressFn, caching_counter, row_counter, scoring_counter
 from headstart.resolved import _terms, resolve
 from headstart.results import RunResult
-from headstart.run_checks import check_compatible, check_labelled, check_other_data, check_out_of_domain, check_retained_apart
+from headstart.run_checks import (check_compatible, check_labelled, check_other_data, check_out_of_domain, check_retained_apart,
+                                  say_retain_costs)
 from headstart.specs import RunSpec, TrainConfig, file_options
 from headstart.strategies import get_strategy
 from headstart.strategies.base import ParamGroup, budget_for
@@ -325,6 +326,7 @@ def trained_run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch
     if spec.eval_data:  # so are out-of-domain datasets whose labels do not map, and adaptations that cannot apply
         data = data or load_dataset(spec.data, **file_options(spec))
         check_out_of_domain(spec, data, pretrained)
+    say_retain_costs(spec.retain, modality_of(pretrained))  # checked: what retention will cost after training
     last = [(0, 0)]  # where the bar ended (the steps run after an early stop; a solver's own count): stages stay there
 
     def tracked(done: int, total: int, info: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ runs them in ``setup`` and ``run``; a sweep's plan runs them once for all its ce
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,13 +42,10 @@ def check_other_data(specs: list[RunSpec], modality: str) -> None:
             retained dataset that is not a classification dataset of ``modality``.
     """
     from headstart.ood_labels import parse_eval_data
-    from headstart.retention import cost_text, retained_data
+    from headstart.retention import retained_data
 
     for name in dict.fromkeys(name for spec in specs for name in spec.retain):
-        other = retained_data(name, modality)
-        if (name, other.hash) not in _COST_SAID:  # said before it starts, once a process (not once a sweep's cell)
-            _COST_SAID.add((name, other.hash))
-            logging.getLogger("headstart").info("%s", cost_text(name, other))
+        retained_data(name, modality)
     for spec in specs:  # found here, not once the model is built and the term prepared (a sweep: before any cell)
         for term, options in spec.terms.items():
             name = str((options or {}).get("data") or "")
@@ -63,6 +61,19 @@ def check_other_data(specs: list[RunSpec], modality: str) -> None:
             for spec in specs for term, options in spec.terms.items() if (options or {}).get("data")}
     for use in sorted(uses):
         _check_rows_apart(*use)
+
+
+def say_retain_costs(retain: Iterable[str], modality: str) -> None:
+    """Say what measuring retention on each ``retain`` dataset costs (``retention.cost_text``), once a process (not once
+    a sweep's cell): after every check of the run or sweep, before it trains, so a refused command says its one line
+    and nothing before it."""
+    from headstart.retention import cost_text, retained_data
+
+    for name in dict.fromkeys(retain):
+        other = retained_data(name, modality)
+        if (name, other.hash) not in _COST_SAID:
+            _COST_SAID.add((name, other.hash))
+            logging.getLogger("headstart").info("%s", cost_text(name, other))
 
 
 def known_dataset(name: str, modality: str, given: str, *, task: str | None = None) -> None:

@@ -27,7 +27,7 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
     from headstart.precision import resolve_precision
     from headstart.precision import pick_device
     from headstart.resolved import resolve
-    from headstart.run_checks import check_other_data, check_retained_apart
+    from headstart.run_checks import check_other_data, check_retained_apart, say_retain_costs
     from headstart.specs import run_key
 
     cells = sweep.cells()
@@ -59,6 +59,7 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
         planned.append((spec, run_key(resolved), resolved))
     check_other_data(cells, data.modality)  # every backbone reads it: resolve checked each against the data
     check_retained_apart(sweep.retain, data, split_config)
+    say_retain_costs(sweep.retain, data.modality)  # every check passed: what retention will cost after each cell
     return planned
 
 

@@ -173,13 +173,11 @@ def test_retains_cost_is_said_before_it_starts_with_its_row_count_once_and_in_tr
 
     from headstart.cli import app
     from headstart.retention import FOLDS, GRID, MAX_TEST, TRAIN_ROWS
-    from headstart.run_checks import check_other_data
-    from headstart.specs import RunSpec
+    from headstart.run_checks import say_retain_costs
 
-    spec = RunSpec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=16, seed=0, retain=(str(other_csv),))
     with caplog.at_level(logging.INFO, logger="headstart"):
-        check_other_data([spec, spec], "text")
-        check_other_data([spec], "text")
+        say_retain_costs([str(other_csv), str(other_csv)], "text")
+        say_retain_costs([str(other_csv)], "text")
     said = [r.getMessage() for r in caplog.records if "--retain" in r.getMessage()]
     assert said == [f"--retain {other_csv}: after training, its 300 rows are encoded twice (the original encoder and the "
                     f"adapted one) and {FOLDS * (len(GRID) + 1) * 2} probes fitted ({FOLDS} folds x {len(GRID) + 1} fits x 2 "
@@ -214,3 +212,19 @@ def test_an_unknown_retained_or_replayed_dataset_names_its_flag_and_only_dataset
     with pytest.raises(HeadstartError, match=r"^retain='nonexist' is an unknown dataset \(built-in text classification") as e:
         headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=16, retain="nonexist", out=tmp_path / "py")
     assert "mnist" not in str(e.value), str(e.value)
+
+
+def test_a_command_refused_after_its_retain_check_says_its_one_line_and_no_cost_note_before_it(
+        toy_csv, tiny_registry, monkeypatch, capsys, tmp_path):
+    """The cost note came before a later refusal of the same command (an ewc term reading the dataset --retain
+    cross-fits): the refusal's one line was then the second line. It is said once every check has passed."""
+    from tests.conftest import assert_user_error, run_cli
+
+    import headstart.run_checks as run_checks
+
+    monkeypatch.setattr(run_checks, "_COST_SAID", set())
+    code, out, err = run_cli(["train", "--quiet", "--data", str(toy_csv), "--backbone", "tiny", "--strategy",
+                              "full-finetune", "--n", "16", "--max-steps", "2", "--terms", "ewc[data=drug-reviews]",
+                              "--retain", "drug-reviews", "--out", str(tmp_path / "run")], monkeypatch, capsys)
+    assert_user_error((code, out, err), "ewc[data=drug-reviews] reads inputs of 'drug-reviews'")
+    assert "encoded twice" not in err, err
