@@ -22,7 +22,8 @@ def model_outputs(model: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
 
     Args:
         features: when given (a frozen, unchanged backbone), the head runs on these cached features.
-        progress: called with the rows done so far after each batch (the prompt arms' bar counts them).
+        progress: called with the rows done so far, 0 before the first batch, then after each batch (the prompt arms'
+            bar counts them).
     """
     if features is not None:  # only the head runs: switch only its modes (a probe validates hundreds of times a sweep)
         modes = module_modes(model.head)
@@ -41,6 +42,8 @@ def model_outputs(model: torch.nn.Module, encoded: list, rows: np.ndarray, *, ba
         items = [encoded[r] for r in rows]
         out = torch.empty(len(rows), model.head.out_features)
         done = 0
+        if progress:  # the count starts here, so that the first batch paces it (its ETA read "?" until a second)
+            progress(done)
         for batch in length_sorted_batches([padded_length(x) for x in items], batch_size):
             collated = {k: v.to(device) for k, v in model.backbone.collate([items[i] for i in batch]).items()}
             with under(autocast):

@@ -315,3 +315,22 @@ def test_an_untimed_arms_cell_counts_at_one_timed_arms_overhead_and_pace_the_slo
     now[0] = 111.1
     eta.finished("ft/64/0", 10.0)  # 1 s besides its 10 steps of 1 s
     assert eta.remaining() == pytest.approx(100.1), "the probe's cost for this cell, the slower of the two"
+
+
+def test_a_closed_form_cell_counts_as_one_solve_not_its_settings_step_floor():
+    """examples/tuning.toml at --max-steps 3: its embed-logreg, tfidf-logreg and embed-knn cells kept the 100-step
+    floor in their settings (--max-steps caps steps they never take), so each counted 100 steps at the fine-tune's
+    30 s a step: 'sweep: 2/7 ... ETA 4512s' for a sweep that ended 73 s later."""
+    def solved(strategy: str) -> tuple[None, str, dict]:
+        _, key, resolved = cell(strategy, 16)
+        return None, key, {**resolved, "strategy": strategy}
+
+    assert [planned_steps(solved(s)[2]) for s in ("embed-logreg", "tfidf-logreg", "embed-knn")] == [1, 1, 1]
+    assert planned_steps(solved("full-finetune")[2]) == 100, "a strategy that steps keeps its floor"
+    now = [0.0]
+    todo = [cell("ft", 16), solved("embed-logreg")]
+    eta = SweepEta(todo, lambda resolved: resolved["arm"], clock=lambda: now[0])
+    eta.started("ft/16/0")
+    now[0] = 36.0
+    eta.finished("ft/16/0", 30.0)  # 0.3 s a step and 6 s besides
+    assert eta.remaining() == pytest.approx(6 + 1 * 0.3), "the solve at the timed arm's cost of one step"

@@ -35,7 +35,8 @@ def note_group_overshoot(data: Any, config: Any, part: np.ndarray, targets: dict
         shown = ", ".join(f"{size} rows (the first: {str(data.inputs[at])[:30]!r})" for size, at in big[:3])
         said.append(f"the {name} split holds {counts[name]} rows against a target of {targets[name]:.0f}"
                     + (f": groups{' of --group-column ' + repr(column) if column else ''} stay whole, and "
-                       f"the largest group in it has {shown}" if big else ""))
+                       + (f"its largest groups have {shown}" if len(big) > 1 else f"the largest group in it has {shown}")
+                       if big else ""))
     pool = int((part == 0).sum())
     logging.getLogger("headstart.data.files").info(
         "%s: %s; the training pool keeps %d of %d rows. To keep the usual shares (%g%% test, %g%% validation), "

@@ -196,12 +196,20 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
 
 
 def score_lines(metrics: dict[str, Any]) -> list[str]:
-    """A run's recorded held-out numbers as card items: ``- validation loss: 0.6931``, then each test number."""
-    scores = {**{f"validation {k}": v for k, v in (metrics.get("val") or {}).items() if isinstance(v, (int, float))},
-              **({"validation loss": metrics["val_loss"]} if isinstance(metrics.get("val_loss"), (int, float)) else {}),
-              **{f"test {k}": v for k, v in (metrics.get("test") or {}).items()
+    """A run's recorded held-out numbers as card items: ``- validation loss: 0.6931``, then each test number, each
+    with the rows it was scored on where metrics.json records them (``- test exact_match: 0 (on 4 test prompts)``):
+    a number from a handful of prompts read as the model's."""
+    val = metrics.get("val_pairs")
+    val_on = f" (on {val} validation pairs)" if isinstance(val, int) else ""
+    rows = (metrics.get("test") or {}).get("rows")
+    test_on = f" (on {rows} test prompts)" if isinstance(rows, int) else ""
+    scores = {**{f"validation {k}": (v, val_on) for k, v in (metrics.get("val") or {}).items()
+                 if isinstance(v, (int, float))},
+              **({"validation loss": (metrics["val_loss"], "")} if isinstance(metrics.get("val_loss"), (int, float))
+                 else {}),
+              **{f"test {k}": (v, test_on) for k, v in (metrics.get("test") or {}).items()
                  if isinstance(v, (int, float)) and k not in ("rows", "max_new_tokens")}}
-    return [f"- {k}: {v:.4g}" for k, v in scores.items()]
+    return [f"- {k}: {v:.4g}{on}" for k, (v, on) in scores.items()]
 
 
 def weights_kept(spec: dict[str, Any], metrics: dict[str, Any]) -> str | None:

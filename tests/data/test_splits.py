@@ -259,3 +259,39 @@ def test_a_split_near_its_targets_is_not_noted(caplog):
         split_dataset(_grouped([3, 3, 3], "smallgrp"))
         split_dataset(labelled([150, 150], name="ungrouped"))
     assert not [r for r in caplog.records if "against a target" in r.getMessage()]
+
+
+def test_a_split_pushed_past_its_target_by_several_big_groups_names_them_as_groups(caplog):
+    """The note read 'the largest group in it has 34 rows (the first: ...), 32 rows (the first: ...)': several groups
+    said as one."""
+    import logging
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from headstart.data import split_notes
+
+    groups = np.array([0] * 34 + [1] * 32 + list(range(2, 202)))
+    part = np.array([2] * 66 + [0] * 200)
+    data = SimpleNamespace(hash="overshoot-two", groups=groups, source={}, name="d",
+                           inputs=[f"row {i}" for i in range(len(groups))])
+    from collections import namedtuple
+
+    config = namedtuple("Config", "test_fraction val_fraction")(0.2, 0.1)
+    with caplog.at_level(logging.INFO, logger="headstart.data.files"):
+        split_notes.note_group_overshoot(_Sized(data, len(groups)), config, part, {"test": 40.0, "validation": 0.0})
+    said = caplog.text
+    assert "the test split holds 66 rows against a target of 40" in said, said
+    assert "its largest groups have 34 rows (the first: 'row 0'), 32 rows (the first: 'row 34')" in said, said
+    assert "the largest group in it has 34 rows (the first: 'row 0'), 32" not in said
+
+
+class _Sized:
+    """A stand-in dataset: ``data``'s attributes with a length."""
+
+    def __init__(self, data, n):
+        self.__dict__.update(vars(data))
+        self._n = n
+
+    def __len__(self):
+        return self._n

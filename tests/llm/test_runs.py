@@ -85,3 +85,17 @@ def test_a_run_card_says_the_weights_are_its_starting_points_where_no_step_impro
             "runs/sft's weights (step 0 of 3)") in model_card(spec, {"status": "done", "steps": 3, "best_step": 0})
     assert "- weights: step 2's of 3, the best on validation" in model_card(spec, {"status": "done", "steps": 3, "best_step": 2})
     assert "- weights:" not in model_card(spec, {"status": "interrupted", "steps": 3, "best_step": 0, "error": "x"})
+
+
+def test_a_run_card_and_its_export_card_say_the_rows_a_held_out_number_was_scored_on():
+    """An exported sft run's README.md said '- test exact_match: 0' of a run that answered 4 test prompts, and a
+    prefer run's '- validation reward_accuracy: 0.5' of 8 pairs: a handful of rows read as the model's number."""
+    from headstart.llm.runs import model_card, score_lines
+
+    sft = {"kind": "sft", "backbone": "tiny", "strategy": "lora", "data": {"name": "d"}}
+    card = model_card(sft, {"status": "done", "steps": 3, "best_step": 3, "val_loss": 4.18,
+                            "test": {"rows": 4, "exact_match": 0.0, "max_new_tokens": 64}})
+    assert "- test exact_match: 0 (on 4 test prompts)" in card, card
+    assert score_lines({"val": {"reward_accuracy": 0.5}, "val_pairs": 8}) == [
+        "- validation reward_accuracy: 0.5 (on 8 validation pairs)"]
+    assert score_lines({"val_loss": 0.6931}) == ["- validation loss: 0.6931"]
