@@ -45,9 +45,9 @@ class IclOptions(PromptOptions):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not isinstance(self.k, int) or self.k < 1:
-            raise ConfigError(f"k must be a positive integer (demonstrations in the prompt), got {self.k!r}; e.g. icl[k=8]")
+            raise ConfigError(f"k must be a positive integer (demonstrations in the prompt), got {self.k!r}; try --option k=8")
         if not isinstance(self.max_prompt_tokens, int) or self.max_prompt_tokens < 16:
-            raise ConfigError(f"max_prompt_tokens must be an integer >= 16, got {self.max_prompt_tokens!r}; e.g. icl[max_prompt_tokens=1024]")
+            raise ConfigError(f"max_prompt_tokens must be an integer >= 16, got {self.max_prompt_tokens!r}; try --option max_prompt_tokens=1024")
 
 
 def pick_demonstrations(targets: np.ndarray, k: int, seed: int) -> list[int]:

@@ -225,3 +225,12 @@ def test_a_prompt_cell_counts_its_rows_on_the_bar_and_the_sweep_eta_paces_them(t
     assert fractions == sorted(fractions) and 0 <= fractions[0] < fractions[-1] < 1  # 0: the count's start, before a batch
     etas = [info["eta_s"] for _, _, info in seen if "rows" in info]
     assert any(isinstance(e, float) and math.isfinite(e) for e in etas), etas
+
+
+@pytest.mark.parametrize("flag, fix", [("k=abc", "try --option k=8"), ("max_prompt_tokens=4", "try --option max_prompt_tokens=1024")])
+def test_a_bad_icl_option_offers_the_fix_in_the_form_the_user_typed(flag, fix, tiny_registry, monkeypatch, capsys, tmp_path):
+    """``train --option k=abc`` was answered "e.g. icl[k=8]", the arm form train does not take."""
+    from tests.conftest import assert_user_error, run_cli
+
+    assert_user_error(run_cli(["train", "--strategy", "icl", "--backbone", "tiny-llama", "--option", flag, "--n", "8",
+                               "--out", str(tmp_path / "run")], monkeypatch, capsys), fix)
