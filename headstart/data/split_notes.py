@@ -38,7 +38,20 @@ def note_group_overshoot(data: Any, config: Any, part: np.ndarray, targets: dict
                        + (f"its largest groups have {shown}" if len(big) > 1 else f"the largest group in it has {shown}")
                        if big else ""))
     pool = int((part == 0).sum())
-    logging.getLogger("headstart.data.files").info(
-        "%s: %s; the training pool keeps %d of %d rows. To keep the usual shares (%g%% test, %g%% validation), "
-        "split such a group into smaller ones", data.name, "; ".join(said), pool, len(data), 100 * config.test_fraction,
-        100 * config.val_fraction)
+    logging.getLogger("headstart.data.files").info("%s: %s; the training pool keeps %d of %d rows.%s", data.name,
+                                                   "; ".join(said), pool, len(data), _advice(data, config, over, column))
+
+
+def _advice(data: Any, config: Any, over: list[str], column: str | None) -> str:
+    """What the user can do about an overshoot: only the groups of a file's --group-column are theirs to split (a
+    built-in dataset's are not), and the aim is the usual shares unless a cap (--max-test, max_val) set the target."""
+    if not column:
+        return ""
+    capped = [name for name in over
+              if (name == "test" and getattr(config, "test_cap", None) is not None
+                  and config.test_cap < config.test_fraction * len(data))
+              or (name == "validation" and getattr(config, "max_val", None) is not None
+                  and config.max_val < config.val_fraction * len(data))]
+    aim = ("the target" if capped else
+           f"the usual shares ({100 * config.test_fraction:g}% test, {100 * config.val_fraction:g}% validation)")
+    return f" To come nearer {aim}, split such a group of {column!r} into smaller ones"

@@ -295,3 +295,34 @@ class _Sized:
 
     def __len__(self):
         return self._n
+
+
+@pytest.mark.parametrize("column, test_cap, advice", [
+    (None, None, None),  # a built-in dataset's groups are not the user's to split
+    ("movie", None, "To come nearer the usual shares (20% test, 10% validation), split such a group of 'movie' into smaller ones"),
+    ("movie", 30, "To come nearer the target, split such a group of 'movie' into smaller ones"),  # --max-test set it
+])
+def test_the_overshoot_advice_is_given_only_for_a_users_groups_and_names_what_set_the_target(column, test_cap, advice, caplog):
+    """The note told every user "to keep the usual shares (20% test, 10% validation), split such a group": a built-in
+    dataset's groups cannot be split by its user, and under --max-test the target was the cap, not the share."""
+    import logging
+    from collections import namedtuple
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from headstart.data import split_notes
+
+    groups = np.array([0] * 90 + list(range(1, 201)))
+    part = np.array([2] * 90 + [0] * 200)
+    data = SimpleNamespace(hash=f"advice-{column}-{test_cap}", groups=groups, source={"group_column": column} if column else {},
+                           name="d", inputs=[f"row {i}" for i in range(len(groups))])
+    config = namedtuple("Config", "test_fraction val_fraction test_cap max_val")(0.2, 0.1, test_cap, 10_000)
+    with caplog.at_level(logging.INFO, logger="headstart.data.files"):
+        split_notes.note_group_overshoot(_Sized(data, len(groups)), config, part, {"test": float(test_cap or 40), "validation": 0.0})
+    said = caplog.text
+    assert "the test split holds 90 rows against a target of" in said, said
+    if advice is None:
+        assert "split such a group" not in said and "usual shares" not in said, said
+    else:
+        assert advice in said, said
