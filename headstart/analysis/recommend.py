@@ -139,6 +139,17 @@ def _where(first: dict[str, Any], last: dict[str, Any], only: bool, is_first: bo
             else f"{lo} to {hi} labelled examples" if lo != hi else f"at {lo} labelled examples")
 
 
+def _paired_and_untold(v: dict[str, Any]) -> str:
+    """A test difference's seeds (``paired_over``) and, where its interval includes 0, that test does not tell the two
+    apart: one bracket, not two side by side ("..., the 2 both ran (lp's mean in the table is over 3; an interval
+    that includes 0: ...)")."""
+    paired = v.get("paired_over", "")
+    if not _spans_zero(v):
+        return paired
+    untold = "an interval that includes 0: on test the two are not told apart"
+    return f"{paired[:-1]}; {untold})" if paired.endswith(")") else f"{paired} ({untold})"
+
+
 def _spans_zero(difference: dict[str, Any]) -> bool:
     """Whether a paired test difference's interval (it has one: two seeds or more) reaches both sides of 0."""
     low, high = difference["ci"]
@@ -176,9 +187,7 @@ def _band_text(first: dict[str, Any], where: str, metric: str, better_high: bool
                      + ("inside the margin" if inside else f"an interval reaching past the {allowed:.2g}-{units} margin: "
                         "on test the evidence that it is no worse is inconclusive"))
         return text
-    over = [f"{delta_text(v, metric, better_high)} over {v['strategy']}{v.get('paired_over', '')}"
-            + (" (an interval that includes 0: on test the two are not told apart)" if _spans_zero(v) else "")
-            for v in first["versus"]]
+    over = [f"{delta_text(v, metric, better_high)} over {v['strategy']}{_paired_and_untold(v)}" for v in first["versus"]]
     evidence = ("; on test " + ", ".join(over)) if over else ""
     text = f"{where}: {name} (best on {on}{reads}; test {first['score_text']} at n = {at}{evidence}; {cost})"
     other = first.get("undecided")
@@ -422,8 +431,7 @@ def _later_sizes(group: list[dict[str, Any]], metric: str, better_high: bool) ->
 
     parts = [f"at n = {format_n(p['n'], p['n_actual'])} it trails {v['strategy']} on test by {gap(v)}" if v["points"] < 0
              else (f"at n = {format_n(p['n'], p['n_actual'])} on test {delta_text(v, metric, better_high)} over "
-                   f"{v['strategy']}{v.get('paired_over', '')}"
-                   + (" (an interval that includes 0: on test the two are not told apart)" if _spans_zero(v) else ""))
+                   f"{v['strategy']}{_paired_and_untold(v)}")
              for p, v in _quoted_later(group)]
     for p in group[1:]:  # picked there as cheaper than the best, where the band's first size quotes another reason
         eq = p.get("equivalence")

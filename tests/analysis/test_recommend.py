@@ -85,8 +85,20 @@ def test_the_recommendations_test_difference_names_the_seeds_it_is_paired_over_a
                for s, values in scores.items() for seed, v in enumerate(values)]
     (band,) = recommend(results)
     assert band["strategy"] == "full-finetune", band["text"]
-    assert ("over linear-probe, paired over seeds 0 and 1, the 2 both ran (linear-probe's mean in the table is over 3)"
-            in band["text"]), band["text"]
+    assert ("over linear-probe, paired over seeds 0 and 1, the 2 both ran (linear-probe's mean in the table is over 3; "
+            "an interval that includes 0" in band["text"]), band["text"]
     same = [r for r in results if r.spec["seed"] < 2]
     (band,) = recommend(same)
     assert "over linear-probe" in band["text"] and "paired over" not in band["text"], band["text"]
+
+
+def test_a_paired_difference_whose_interval_includes_0_says_both_in_one_bracket() -> None:
+    """"(linear-probe's mean in the table is over 3) (an interval that includes 0: ...)": two brackets side by side."""
+    scores = {"full-finetune": (0.86, 0.80), "linear-probe": (0.80, 0.84, 0.70)}
+    results = [run(s, seed, v, v, seconds=100 if s == "full-finetune" else 1)
+               for s, values in scores.items() for seed, v in enumerate(values)]
+    (band,) = recommend(results)
+    assert band["strategy"] == "full-finetune", band["text"]
+    assert ("the 2 both ran (linear-probe's mean in the table is over 3; an interval that includes 0: on test the two "
+            "are not told apart)") in band["text"], band["text"]
+    assert ") (" not in band["text"], band["text"]
