@@ -114,16 +114,16 @@ def probe_parts(data: Any, seed: int) -> list[dict[str, np.ndarray]]:
 
 def cost_text(name: str, data: Any) -> str:
     """What measuring retention on ``data`` costs after each run trains, said before it starts: the rows encoded by
-    both encoders and the probes fitted (``retention``'s own parts), e.g. "--retain drug-reviews: after training, its
-    495 rows are encoded twice (the original encoder and the adapted one) and 60 probes fitted (5 folds x 6 fits x 2
-    encoders; once each where the encoder is left as it was)"."""
+    both encoders and the probes fitted (``retention``'s own parts), e.g. "after training, --retain 'drug-reviews'
+    encodes 495 rows twice (the original encoder and the adapted one) and fits 60 probes (5 folds x 6 fits x 2
+    encoders; once each where the encoder is left as it was)"; from Python ``retain='drug-reviews'``."""
     parts = probe_parts(data, 0)
     rows = len(np.unique(np.concatenate([r for part in parts for r in part.values()])))
     folds_said = f"{len(parts)} folds x " if len(parts) > 1 else ""
     capped = (f" ({rows:,} of its {len(data):,}: up to {TRAIN_ROWS:,} probe rows, its validation rows and {MAX_TEST:,} "
               "test rows)" if rows < len(data) else "")
-    return (f"--retain {name}: after training, its {rows:,} rows{capped} are encoded twice (the original encoder and the "
-            f"adapted one) and {len(parts) * (len(GRID) + 1) * 2} probes fitted ({folds_said}{len(GRID) + 1} fits x 2 "
+    return (f"after training, --retain {name!r} encodes {rows:,} rows{capped} twice (the original encoder and the "
+            f"adapted one) and fits {len(parts) * (len(GRID) + 1) * 2} probes ({folds_said}{len(GRID) + 1} fits x 2 "
             "encoders; once each where the encoder is left as it was), which can take longer than a short training")
 
 
