@@ -310,15 +310,10 @@ def test_a_prefer_export_card_names_the_chain_the_weights_kept_and_the_validatio
         json.loads((dpo / "spec.json").read_text()), tokenizer, dpo)
 
 
-def test_an_sft_export_says_its_stages_in_order_and_counts_its_check(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
-    """export printed nothing for 6.5 minutes (load, merge, save, the logits check on 64 sequences), then its last
-    line: each stage is told, the two logits passes counted with the time left at their own pace; --quiet and --json
-    say none."""
-    from headstart.export import export
-
-    run = sft_run(tiny_lm, sft_csv, tmp_path / "run", max_steps=2)
+def _staged(command, run, out):
+    """``command(run, out)`` (export or merge) with what its progress was told, checked to name the stages in order."""
     told: list[tuple[int, int, dict]] = []
-    report = export(run, tmp_path / "hf", progress=lambda done, total, info: told.append((done, total, dict(info))))
+    report = command(run, out, progress=lambda done, total, info: told.append((done, total, dict(info))))
     stages = []
     for _, _, info in told:
         stage = info.get("stage") or info["sequences"]
@@ -326,6 +321,17 @@ def test_an_sft_export_says_its_stages_in_order_and_counts_its_check(tiny_lm, sf
             stages.append(stage)
     assert stages == ["loading the run", "the run's logits", "merging its LoRA into the base weights", "saving the model",
                       "loading the saved folder back with transformers", "the saved folder's logits"]
+    return report, told
+
+
+def test_an_sft_export_says_its_stages_in_order_and_counts_its_check(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    """export printed nothing for 6.5 minutes (load, merge, save, the logits check on 64 sequences), then its last
+    line: each stage is told, the two logits passes counted with the time left at their own pace; --quiet and --json
+    say none."""
+    from headstart.export import export
+
+    run = sft_run(tiny_lm, sft_csv, tmp_path / "run", max_steps=2)
+    report, told = _staged(export, run, tmp_path / "hf")
     counted = [(done, total, info) for done, total, info in told if total]
     n = report.inputs
     assert [(d, t) for d, t, _ in counted] == [(i, n) for i in range(n + 1)] * 2
@@ -348,15 +354,7 @@ def test_an_sft_merge_says_its_stages_in_order_and_counts_its_check(tiny_lm, sft
     from headstart.adapters import merge
 
     run = sft_run(tiny_lm, sft_csv, tmp_path / "run", max_steps=2)
-    told: list[tuple[int, int, dict]] = []
-    report = merge(run, tmp_path / "merged", progress=lambda done, total, info: told.append((done, total, dict(info))))
-    stages = []
-    for _, _, info in told:
-        stage = info.get("stage") or info["sequences"]
-        if not stages or stages[-1] != stage:
-            stages.append(stage)
-    assert stages == ["loading the run", "the run's logits", "merging its LoRA into the base weights", "saving the model",
-                      "loading the saved folder back with transformers", "the saved folder's logits"]
+    report, told = _staged(merge, run, tmp_path / "merged")
     n = report.inputs
     assert [(d, t) for d, t, _ in told if t] == [(i, n) for i in range(n + 1)] * 2
     code, _, err = run_cli(["adapters", "merge", str(run), "--out", str(tmp_path / "cli")], monkeypatch, capsys)
