@@ -80,9 +80,7 @@ def test_seeds_that_score_alike_are_not_one_run_unless_they_are_the_same_run(tmp
 def test_the_recommendations_test_difference_names_the_seeds_it_is_paired_over_as_the_crossover_does() -> None:
     """A third linear-probe seed: the band quoted "+8.0 points ... over linear-probe" with no word that it is paired over
     seeds 0 and 1 alone, while the table's means are over 2 and 3 seeds and the crossover line names them."""
-    scores = {"full-finetune": (0.84, 0.84), "linear-probe": (0.80, 0.72, 0.92)}
-    results = [run(s, seed, v, v, seconds=100 if s == "full-finetune" else 1)
-               for s, values in scores.items() for seed, v in enumerate(values)]
+    results = _by_seed({"full-finetune": (0.84, 0.84), "linear-probe": (0.80, 0.72, 0.92)})
     (band,) = recommend(results)
     assert band["strategy"] == "full-finetune", band["text"]
     assert ("over linear-probe, paired over seeds 0 and 1, the 2 both ran (linear-probe's mean in the table is over 3; "
@@ -94,11 +92,14 @@ def test_the_recommendations_test_difference_names_the_seeds_it_is_paired_over_a
 
 def test_a_paired_difference_whose_interval_includes_0_says_both_in_one_bracket() -> None:
     """"(linear-probe's mean in the table is over 3) (an interval that includes 0: ...)": two brackets side by side."""
-    scores = {"full-finetune": (0.86, 0.80), "linear-probe": (0.80, 0.84, 0.70)}
-    results = [run(s, seed, v, v, seconds=100 if s == "full-finetune" else 1)
-               for s, values in scores.items() for seed, v in enumerate(values)]
-    (band,) = recommend(results)
+    (band,) = recommend(_by_seed({"full-finetune": (0.86, 0.80), "linear-probe": (0.80, 0.84, 0.70)}))
     assert band["strategy"] == "full-finetune", band["text"]
     assert ("the 2 both ran (linear-probe's mean in the table is over 3; an interval that includes 0: on test the two "
             "are not told apart)") in band["text"], band["text"]
     assert ") (" not in band["text"], band["text"]
+
+
+def _by_seed(scores: dict[str, tuple[float, ...]]) -> list:
+    """A run per strategy and seed scoring its value on validation and test (full-finetune the slower)."""
+    return [run(s, seed, v, v, seconds=100 if s == "full-finetune" else 1) for s, values in scores.items()
+            for seed, v in enumerate(values)]
