@@ -234,10 +234,12 @@ def unscored_beside(out: Path) -> Path:
 
 def scoring_failed(result: FitResult, failure: Exception, *, not_scored: dict[str, list[str]]) -> str | None:
     """What a ``failure`` (an exception, not an interrupt) while ``result`` was scored after training leaves, and the
-    note that says so. Where a finished run was in its ``out`` (``_staged_for``), that run stays and this one, saved
-    beside it, is removed; else the trained run stays in ``out`` with what it was ``not_scored`` on, and an
+    note that says so. Where a finished run was in its ``out`` (``_staged_for``), that run stays and this one goes to a
+    free folder beside it (``unscored_beside``), as an interrupt leaves it; either way the trained run keeps what it was
+    ``not_scored`` on, and an
     ``ended_by`` naming the failure ("failed after training, while it was scored (...)"): a run its command replaces.
     None where nothing was saved."""
+    import os
     import shutil
 
     from headstart.atomic import write_json
@@ -246,11 +248,19 @@ def scoring_failed(result: FitResult, failure: Exception, *, not_scored: dict[st
     why = str(failure).splitlines()[0][:300] if str(failure) else ""
     why = why if isinstance(failure, HeadstartError) else f"{type(failure).__name__}: {why}" if why else type(failure).__name__
     result.ended_by, result.not_scored = f"failed after training, while it was scored ({why})", not_scored
-    if result._staged_for is not None:
-        shutil.rmtree(result.out, ignore_errors=True)
-        kept, result.out, result._staged_for = result._staged_for, None, None
-        return (f"{result.ended_by}: this run was not saved: the finished run already in {str(kept)!r} was kept; "
-                "fix that, then the same command trains it again")
+    if result._staged_for is not None:  # the finished run stays; this one goes beside it, as an interrupt leaves it
+        kept, result._staged_for = result._staged_for, None
+        beside = unscored_beside(kept)
+        try:
+            os.rename(result.out, beside)  # one rename, as the run was built whole there
+        except OSError:
+            shutil.rmtree(result.out, ignore_errors=True)
+            result.out = None
+            return (f"{result.ended_by}: this run was not saved: the finished run already in {str(kept)!r} was kept; "
+                    "fix that, then the same command trains it again")
+        result.out, result._finished_in = beside, kept
+        if result._loaded is not None:
+            result._loaded.directory = beside
     if result.out is None:  # nothing saved: the exception says it all
         return None
     path = Path(result.out) / "metrics.json"

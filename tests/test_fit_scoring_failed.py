@@ -41,7 +41,7 @@ def files(folder):
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
-def test_a_failure_while_scoring_keeps_the_finished_run_in_out_untouched(toy_csv, other_csv, tiny_registry, tmp_path,
+def test_a_failure_while_scoring_keeps_the_finished_run_in_out_untouched_and_the_new_one_beside_it(toy_csv, other_csv, tiny_registry, tmp_path,
                                                                          monkeypatch, caplog):
     out = tmp_path / "runs" / "run"
     fit(toy_csv, other_csv, out)
@@ -50,10 +50,14 @@ def test_a_failure_while_scoring_keeps_the_finished_run_in_out_untouched(toy_csv
     with caplog.at_level(logging.INFO, logger="headstart"), pytest.raises(RuntimeError, match="boom in the scorer"):
         fit(toy_csv, other_csv, out, seed=1, overwrite=True)  # another run, asked to replace it
     assert files(out) == finished, "the finished run is as it was"
-    assert [p.name for p in out.parent.iterdir()] == ["run"], "nothing left beside it"
-    assert (f"failed after training, while it was scored (RuntimeError: boom in the scorer): this run was not saved: the "
-            f"finished run already in {str(out)!r} was kept") in caplog.text, caplog.text
+    beside = out.parent / "run-unscored"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["run", "run-unscored"], "the new run kept beside it, no copy"
+    assert (f"failed after training, while it was scored (RuntimeError: boom in the scorer): saved the trained run to "
+            f"{beside} (the finished run in {out} is kept)") in caplog.text, caplog.text
+    assert f"headstart.evaluate('{beside}'" in caplog.text, caplog.text
     assert json.loads((out / "spec.json").read_text())["spec"]["seed"] == 0
+    assert json.loads((beside / "spec.json").read_text())["spec"]["seed"] == 1, "the trained run is not lost"
+    assert json.loads((beside / "metrics.json").read_text())["not_scored"] == {"eval_data": [f"{other_csv}[neutral=-]"]}
 
 
 def test_a_stop_no_handler_reads_while_scoring_leaves_no_copy_beside_the_finished_run(toy_csv, other_csv, tiny_registry,
