@@ -6,7 +6,8 @@ half-written or scored, a ``.old`` run moved aside for a swap) is told from a fo
 (``os.kill(pid, 0)``). One of another host (a shared disk), or whose process id runs (a live writer, or the id taken
 again by another process), is left alone: a folder is removed only where no process can be writing it. A ``.old``
 folder is a run moved aside for a swap that did not finish: where ``out`` is missing it is the only copy, and is put
-back at ``out`` instead.
+back at ``out`` instead; a ``.saving`` folder holding a whole trained run killed while it was scored is kept as
+``OUT-unscored`` (``fit_result.unscored_beside``), as an interrupt there leaves it.
 """
 
 from __future__ import annotations
@@ -71,11 +72,39 @@ def clear_stale(out: Path, *, restore: bool = True) -> None:
     back at ``out`` (``restore``; False leaves it, for a caller about to write ``out`` unchecked). A folder that
     cannot be removed is left."""
     out = Path(out)
-    for entry in stale(out):
-        if entry.name.endswith(".old") and any(entry.iterdir()) and not out.exists() and not out.is_symlink():
-            if restore:
-                os.rename(entry, out)
+    try:
+        found = stale(out)
+    except OSError:  # a parent that cannot be listed: the command's own check of ``out`` says what is wrong
+        return
+    for entry in found:
+        try:
+            if entry.name.endswith(".old") and any(entry.iterdir()) and not out.exists() and not out.is_symlink():
+                if restore:
+                    os.rename(entry, out)
+                    logging.getLogger("headstart").warning(
+                        f"{str(out)!r} was moved aside by a command killed while it replaced it; it is back in its place")
+                continue
+            if entry.name.endswith(".saving") and _trained_unscored(entry):
+                from headstart.fit_result import unscored_beside
+
+                beside = unscored_beside(out)
+                os.rename(entry, beside)
                 logging.getLogger("headstart").warning(
-                    f"{str(out)!r} was moved aside by a command killed while it replaced it; it is back in its place")
-            continue
+                    f"a run trained to replace {str(out)!r} was killed while it was scored; it is kept, not scored, in "
+                    f"{str(beside)!r}: headstart evaluate {beside}")
+                continue
+        except OSError:
+            continue  # left, as a folder that cannot be removed is
         shutil.rmtree(entry, ignore_errors=True)
+
+
+def _trained_unscored(folder: Path) -> bool:
+    """Whether ``folder`` holds a whole trained run saved before it was scored (``train`` beside a finished run: its
+    spec.json, written last, and a metrics.json listing ``not_scored``), not one a kill cut off while it was written."""
+    import json
+
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(metrics, dict) and "not_scored" in metrics and (folder / "spec.json").is_file()

@@ -30,6 +30,13 @@ def writer(out: Path, how: str) -> subprocess.Popen:
             if how == "live":
                 print("filling", flush=True)
                 sys.stdin.read()
+        if how == "scored":  # a whole run saved beside a finished one, killed while it is scored (before its swap)
+            from headstart.atomic import build_directory
+            def whole(d):
+                (d / "metrics.json").write_text('{{"status": "done", "not_scored": {{"eval_data": ["x.csv"]}}}}')
+                (d / "spec.json").write_text("new")
+            build_directory(out, whole, is_replaceable=lambda p: True, what="run")
+            os.kill(os.getpid(), signal.SIGKILL)
         if how == "swap":
             real, calls = os.replace, []
             def replace(source, target):
@@ -83,3 +90,27 @@ def test_a_run_a_killed_swap_moved_aside_is_put_back_by_the_next_command(tmp_pat
     assert not out.exists() and hidden(tmp_path) == ["old", "saving"], "killed between the two renames: no run in out"
     claim(out, "other")
     assert (out / "spec.json").read_text() == "old" and hidden(tmp_path) == [], "the old run is back, the staging gone"
+
+
+def test_a_trained_run_killed_while_it_was_scored_beside_a_finished_one_is_kept_as_out_unscored(tmp_path, caplog):
+    """kill -9 / the OOM killer while a retrained run is scored (saved beside the finished one until scored): the next
+    command removed the whole trained run with the staging folders; it is kept as OUT-unscored, as an interrupt leaves
+    it, and said. A folder cut off while it was written (no spec.json) still goes."""
+    import logging
+
+    from headstart.outdir import claim
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "spec.json").write_text("old")
+    killed = writer(out, "killed")  # one cut off while it was filled: the next writer's staging clears it
+    assert killed.wait(timeout=120) == -signal.SIGKILL
+    scored = writer(out, "scored")
+    assert scored.wait(timeout=120) == -signal.SIGKILL
+    assert hidden(tmp_path) == ["saving"] and not (tmp_path / "run-unscored").exists()
+    with caplog.at_level(logging.WARNING, logger="headstart"):
+        claim(out, "other")
+    beside = tmp_path / "run-unscored"
+    assert (out / "spec.json").read_text() == "old", "the finished run is as it was"
+    assert (beside / "spec.json").read_text() == "new" and hidden(tmp_path) == [], "the trained run kept, the cut one gone"
+    assert f"it is kept, not scored, in {str(beside)!r}: headstart evaluate {beside}" in caplog.text, caplog.text
