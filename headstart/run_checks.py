@@ -129,7 +129,7 @@ def check_retained_apart(retain: tuple[str, ...], data: Dataset, split_config: S
     _RETAIN_CHECKED.add(key)
 
 
-_COST_SAID: set[tuple[str, str]] = set()  # per process: the --retain datasets whose cost check_other_data said
+_COST_SAID: set[tuple[str, str]] = set()  # per process: the --retain datasets whose cost say_retain_costs said
 _RETAIN_CHECKED: set[tuple[str, SplitConfig, tuple[str, ...]]] = set()  # per process: what check_retained_apart passed
 
 

@@ -173,7 +173,8 @@ def prompt_facts(runs: list[RunResult]) -> list[str]:
             few = len(rows) == 1 and next(iter(rows)) < k  # only n < k labelled rows to show
             why = (f" (of k={k}" + (f", n = {next(iter(rows))} labelled rows" if few and cut else
                                     f": n = {next(iter(rows))} labelled rows" if few else "")
-                   + (": more would not fit the prompt token limit" if cut or not few else "") + ")")
+                   + (": more would not fit the prompt token limit" if cut else "" if few else ": fewer labelled rows than k")
+                   + ")")
         facts.append(f"{_span(shown)} demonstration{'' if shown == {1} else 's'}{why}")
     return facts
 

@@ -287,7 +287,7 @@ def usage(spec: dict[str, Any], tokenizer: Any) -> str:
 
 def export_card(spec: dict[str, Any], tokenizer: Any, directory: Path) -> str:
     """The export's README.md: the chain that made the weights (base model, the sft run a prefer run started from and
-    its data, the run and its data), the weights the run kept, the validation numbers it recorded, how to generate."""
+    its data, the run and its data), the weights the run kept, the held-out numbers it recorded, how to generate."""
     from headstart.llm.runs import score_lines, weights_kept
 
     metrics = _read_json(directory / "metrics.json")

@@ -176,3 +176,15 @@ def test_a_one_value_grid_is_a_setting_not_a_choice() -> None:
     assert rows[("embed-knn", "8")][5:7] == ["k 5", "closed form (no optimiser steps)"], "a k validation chose stays chosen"
     page = {(r["strategy"], str(r["n"])): r for r in _payload(summary, "t", None)["curves"]}
     assert page[("embed-logreg", "8")]["chosen"] == "" and page[("embed-logreg", "8")]["budget"] == rows[("embed-logreg", "8")][6]
+
+
+def test_icl_runs_of_several_sizes_held_below_k_by_their_rows_do_not_blame_the_token_limit() -> None:
+    """Runs of two sizes (n = 2 and 3, k = 4) grouped in one budget text: each showed all its rows, and the text said
+    "more would not fit the prompt token limit", which nothing had cut."""
+    from headstart.analysis.flags import prompt_facts
+    from headstart.results import RunResult
+
+    runs = [RunResult(key=f"icl/{n}", spec={"strategy": "icl", "n": n, "options": {"k": 4}}, status="done", metrics={},
+                      chosen={"prompt_tokens": 100, "demonstrations": n}) for n in (2, 3)]
+    facts = prompt_facts(runs)
+    assert facts[-1] == "2–3 demonstrations (of k=4: fewer labelled rows than k)", facts
