@@ -12,6 +12,7 @@ from typing import Any
 from headstart.errors import ConfigError
 from headstart.progress import ProgressFn
 from headstart.python_checks import python_named
+from headstart.staging import unscored_beside
 
 
 @dataclass
@@ -219,17 +220,6 @@ def with_scores(result: FitResult, scored: Any, *, ended_by: str | None = None,
         if result._loaded is not None:
             result._loaded.directory = result.out
     return result
-
-
-def unscored_beside(out: Path) -> Path:
-    """A free folder beside ``out`` for a run interrupted while it was scored, where ``out`` holds a finished run it
-    was to replace: ``runs/x`` -> ``runs/x-unscored`` (``-unscored-2``, ... where that is taken)."""
-    from headstart.outdir import sibling
-
-    beside, k = sibling(out, "unscored"), 2
-    while beside.exists() or beside.is_symlink():
-        beside, k = sibling(out, f"unscored-{k}"), k + 1
-    return beside
 
 
 def scoring_failed(result: FitResult, failure: Exception, *, not_scored: dict[str, list[str]]) -> str | None:

@@ -88,7 +88,7 @@ def retained_data(name: str, modality: str) -> Any:
     """
     from headstart.data import load_dataset
     from headstart.errors import ConfigError
-    from headstart.run_checks import known_dataset
+    from headstart.data.builtin import known_dataset
 
     known_dataset(name, modality, f"--retain {name!r}", task="classification")
     data = load_dataset(name)

@@ -15,6 +15,7 @@ import numpy as np
 from headstart.backbones import modality_of
 from headstart.backbones.registry import REGISTRY as BACKBONES
 from headstart.data import Dataset, SplitConfig, load_dataset, split_dataset
+from headstart.data.builtin import known_dataset
 from headstart.errors import ConfigError
 from headstart.specs import RunSpec, TrainConfig
 from headstart.strategies import get_strategy
@@ -74,27 +75,6 @@ def say_retain_costs(retain: Iterable[str], modality: str) -> None:
         if (name, other.hash) not in _COST_SAID:
             _COST_SAID.add((name, other.hash))
             logging.getLogger("headstart").info("%s", cost_text(name, other))
-
-
-def known_dataset(name: str, modality: str, given: str, *, task: str | None = None) -> None:
-    """Refuse ``name`` where it is neither a built-in dataset nor a path: the message names where it was ``given``
-    (``--retain X``, ``replay[data=X]``) and lists only built-in datasets a run reading ``modality`` can use (of
-    ``task`` where given), the closest of them suggested; a path is the loader's to read.
-
-    Raises:
-        DataError: an unknown name.
-    """
-    from pathlib import Path
-
-    from headstart.data import REGISTRY
-    from headstart.errors import DataError, closest
-
-    if name in REGISTRY or Path(name).suffix or "/" in name or Path(name).exists():
-        return
-    usable = sorted(n for n, d in REGISTRY.items() if d.modality == modality and task in (None, d.task))
-    kind = f"{modality} {task or ''} datasets".replace("  ", " ")
-    raise DataError(f"{given} is an unknown dataset{closest(name, usable)} (built-in {kind}: {', '.join(usable)}; "
-                    "or a file's path)")
 
 
 def check_retained_apart(retain: tuple[str, ...], data: Dataset, split_config: SplitConfig) -> None:

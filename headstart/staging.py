@@ -7,7 +7,7 @@ half-written or scored, a ``.old`` run moved aside for a swap) is told from a fo
 again by another process), is left alone: a folder is removed only where no process can be writing it. A ``.old``
 folder is a run moved aside for a swap that did not finish: where ``out`` is missing it is the only copy, and is put
 back at ``out`` instead; a ``.saving`` folder holding a whole trained run killed while it was scored is kept as
-``OUT-unscored`` (``fit_result.unscored_beside``), as an interrupt there leaves it.
+``OUT-unscored`` (``unscored_beside``), as an interrupt there leaves it.
 """
 
 from __future__ import annotations
@@ -67,6 +67,18 @@ def stale(out: Path) -> list[Path]:
     return sorted(found)
 
 
+def unscored_beside(out: Path) -> Path:
+    """A free folder beside ``out`` for a run stopped while it was scored, where ``out`` holds a finished run it was to
+    replace: ``runs/x`` -> ``runs/x-unscored`` (``-unscored-2``, ... where that is taken; as ``outdir.sibling`` names)."""
+    out = Path(out)
+    if out.name in ("", ".", ".."):
+        out = out.expanduser().resolve()
+    beside, k = out.parent / f"{out.name}-unscored", 2
+    while beside.exists() or beside.is_symlink():
+        beside, k = out.parent / f"{out.name}-unscored-{k}", k + 1
+    return beside
+
+
 def clear_stale(out: Path, *, restore: bool = True) -> None:
     """Remove what killed writers left beside ``out`` (``stale``); a ``.old`` folder where ``out`` is missing is put
     back at ``out`` (``restore``; False leaves it, for a caller about to write ``out`` unchecked). A folder that
@@ -85,8 +97,6 @@ def clear_stale(out: Path, *, restore: bool = True) -> None:
                         f"{str(out)!r} was moved aside by a command killed while it replaced it; it is back in its place")
                 continue
             if entry.name.endswith(".saving") and _trained_unscored(entry):
-                from headstart.fit_result import unscored_beside
-
                 beside = unscored_beside(out)
                 os.rename(entry, beside)
                 logging.getLogger("headstart").warning(

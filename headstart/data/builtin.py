@@ -60,6 +60,24 @@ def load_builtin(name: str) -> Dataset:
     return REGISTRY[name].load()
 
 
+def known_dataset(name: str, modality: str, given: str, *, task: str | None = None) -> None:
+    """Refuse ``name`` where it is neither a built-in dataset nor a path: the message names where it was ``given``
+    (``--retain X``, ``replay[data=X]``) and lists only built-in datasets a run reading ``modality`` can use (of
+    ``task`` where given), the closest of them suggested; a path is the loader's to read.
+
+    Raises:
+        DataError: an unknown name.
+    """
+    from headstart.errors import closest
+
+    if name in REGISTRY or Path(name).suffix or "/" in name or Path(name).exists():
+        return
+    usable = sorted(n for n, d in REGISTRY.items() if d.modality == modality and task in (None, d.task))
+    kind = f"{modality} {task or ''} datasets".replace("  ", " ")
+    raise DataError(f"{given} is an unknown dataset{closest(name, usable)} (built-in {kind}: {', '.join(usable)}; "
+                    "or a file's path)")
+
+
 def package_dir(module: str, requirement: str) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
