@@ -65,7 +65,8 @@ def test_each_arm_counts_its_test_features_at_their_cost_whichever_arm_scored_fi
     cost = first.record["eval_feature_seconds"]
     assert cost > 0.02, "every batch of test rows sleeps 0.02 s"
     assert second.record["eval_feature_seconds"] == pytest.approx(cost), "the same test rows, read from the cache"
-    assert first.eval_seconds >= cost and second.eval_seconds >= cost, "listed second, the features are counted all the same"
+    floor = cost - 0.0005  # the record keeps the charge to 3 decimals, eval_seconds its unrounded sum
+    assert first.eval_seconds >= floor and second.eval_seconds >= floor, "listed second, the features are counted all the same"
     clear_memory()  # another process: the cache file holds each row's cost
     again = scored("embed-logreg")
-    assert again.record["eval_feature_seconds"] == pytest.approx(cost) and again.eval_seconds >= cost
+    assert again.record["eval_feature_seconds"] == pytest.approx(cost) and again.eval_seconds >= floor
