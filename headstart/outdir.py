@@ -19,7 +19,7 @@ from typing import Any
 
 from headstart.errors import ConfigError
 from headstart.interrupts import steps_interrupted
-from headstart.staging import clear_stale, is_staging
+from headstart.staging import clear_stale, is_staging, sibling
 from headstart.store_rows import FILENAME
 
 __all__ = ["KINDS", "check_new", "check_writable", "claim", "finished", "foreign", "held", "sibling"]
@@ -154,15 +154,6 @@ def _store_kind(file: Path) -> str:
             if isinstance(spec, dict) and kind in spec:
                 return kind
     return "compare"
-
-
-def sibling(out: str | Path, suffix: str) -> Path:
-    """A folder beside ``out`` to suggest in a refusal (``runs/x`` -> ``runs/x-suffix``): never one inside it, which
-    would make ``out`` hold files of two kinds; ``.`` and ``..`` are named by what they resolve to."""
-    out = Path(out)
-    if out.name in ("", ".", ".."):
-        out = out.expanduser().resolve()
-    return out.parent / f"{out.name}-{suffix}"
 
 
 def as_folder(out: Any, flag: str = "--out") -> Path:

@@ -43,14 +43,12 @@ def saved_beside(out: Path, spec: RunSpec) -> tuple[Path, dict[str, str] | None]
     one trained (two ``train`` commands given the same new ``--out`` at once: the check before training saw an empty
     folder, and saving would replace the other's model); then the note that says so.
     """
-    from headstart.outdir import sibling
+    from headstart.staging import free_sibling
 
     what = other_run(out, spec)
     if what is None:
         return out, None
-    beside, k = sibling(out, spec.strategy), 2
-    while beside.exists():
-        beside, k = sibling(out, f"{spec.strategy}-{k}"), k + 1
+    beside = free_sibling(out, spec.strategy)
     return beside, {"reason": "moved", "text": f"was saved to {str(beside)!r}: another run ({what}) was saved into "
                                                f"--out {str(out)!r} while this one trained, and is kept there",
                     "advice": f"evaluate it in {str(beside)!r}"}

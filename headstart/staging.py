@@ -67,16 +67,28 @@ def stale(out: Path) -> list[Path]:
     return sorted(found)
 
 
-def unscored_beside(out: Path) -> Path:
-    """A free folder beside ``out`` for a run stopped while it was scored, where ``out`` holds a finished run it was to
-    replace: ``runs/x`` -> ``runs/x-unscored`` (``-unscored-2``, ... where that is taken; as ``outdir.sibling`` names)."""
+def sibling(out: str | Path, suffix: str) -> Path:
+    """A folder beside ``out`` to suggest in a refusal (``runs/x`` -> ``runs/x-suffix``): never one inside it, which
+    would make ``out`` hold files of two kinds; ``.`` and ``..`` are named by what they resolve to."""
     out = Path(out)
     if out.name in ("", ".", ".."):
         out = out.expanduser().resolve()
-    beside, k = out.parent / f"{out.name}-unscored", 2
+    return out.parent / f"{out.name}-{suffix}"
+
+
+def free_sibling(out: str | Path, suffix: str) -> Path:
+    """The first of ``sibling(out, suffix)``, ``...-suffix-2``, ``...-suffix-3`` ... that nothing stands on (a
+    dangling link counts as taken)."""
+    beside, k = sibling(out, suffix), 2
     while beside.exists() or beside.is_symlink():
-        beside, k = out.parent / f"{out.name}-unscored-{k}", k + 1
+        beside, k = sibling(out, f"{suffix}-{k}"), k + 1
     return beside
+
+
+def unscored_beside(out: Path) -> Path:
+    """A free folder beside ``out`` for a run stopped while it was scored, where ``out`` holds a finished run it was to
+    replace: ``runs/x`` -> ``runs/x-unscored`` (``-unscored-2``, ... where that is taken)."""
+    return free_sibling(out, "unscored")
 
 
 def clear_stale(out: Path, *, restore: bool = True) -> None:

@@ -114,3 +114,23 @@ def test_a_trained_run_killed_while_it_was_scored_beside_a_finished_one_is_kept_
     assert (out / "spec.json").read_text() == "old", "the finished run is as it was"
     assert (beside / "spec.json").read_text() == "new" and hidden(tmp_path) == [], "the trained run kept, the cut one gone"
     assert f"it is kept, not scored, in {str(beside)!r}: headstart evaluate {beside}" in caplog.text, caplog.text
+
+
+def test_a_free_folder_beside_out_skips_taken_names_and_dangling_links(tmp_path, monkeypatch):
+    """One rule names every folder a run is moved to beside ``out`` (a run saved over while it trained, a run stopped
+    while it was scored): ``-suffix``, then ``-suffix-2``, ... past anything standing there, a dangling link included
+    (a save through it would write wherever it points)."""
+    from types import SimpleNamespace
+
+    import headstart.same_run as same_run
+    from headstart.staging import free_sibling, unscored_beside
+
+    out = tmp_path / "run"
+    (tmp_path / "run-unscored").mkdir()
+    (tmp_path / "run-unscored-2").symlink_to(tmp_path / "gone")
+    assert unscored_beside(out) == tmp_path / "run-unscored-3"
+    (tmp_path / "run-lora").symlink_to(tmp_path / "gone")
+    assert free_sibling(out, "lora") == tmp_path / "run-lora-2"
+    monkeypatch.setattr(same_run, "other_run", lambda out, spec: "lora n=16 seed 1")
+    beside, note = same_run.saved_beside(out, SimpleNamespace(strategy="lora"))
+    assert beside == tmp_path / "run-lora-2" and "run-lora-2" in note["text"]

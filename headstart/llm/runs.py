@@ -24,7 +24,8 @@ from headstart.atomic import write_atomic, write_directory, write_json
 from headstart.errors import ConfigError, StoreError
 from headstart.interrupts import stopped_by
 from headstart.surface import spoken
-from headstart.outdir import finished, held, sibling
+from headstart.outdir import finished, held
+from headstart.staging import free_sibling
 from headstart.report.mdtext import md_text
 
 KINDS = ("sft", "prefer")
@@ -86,9 +87,7 @@ def save_outcome(out: str | Path | None, model: nn.Module, tokenizer: Any, *, sp
         return None
     target = Path(out)
     if started is not None and _saved_since(target, started):
-        target, k = sibling(target, spec["kind"]), 2
-        while target.exists():
-            target, k = sibling(Path(out), f"{spec['kind']}-{k}"), k + 1
+        target = free_sibling(target, spec["kind"])
         metrics["moved"] = (f"saved to {str(target)!r}: another run was saved into {str(out)!r} while this one trained, "
                             "and is kept there")
     return save_run(target, model, tokenizer, spec=spec, metrics=metrics)
