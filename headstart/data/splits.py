@@ -61,6 +61,28 @@ def max_test_rows(value: Any) -> int | str | None:
     return value
 
 
+def max_val_rows(value: Any) -> int | None:
+    """A ``max_val`` argument (``fit``, ``compare``) or ``--max-val`` text as read: a whole number >= 1, the most
+    validation rows a split keeps (``SplitConfig.max_val``); None: no cap of the caller's, so the split's own (300, or a
+    sweep file's ``[split] max_val``) holds.
+
+    Raises:
+        ConfigError: anything else, named with an example.
+    """
+    if value is None:
+        return None
+    given = value
+    if isinstance(value, str):  # the CLI's text, read as --max-test's is: int() reads "100", "+5", "1_000"
+        try:
+            value = int(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"--max-val must be a positive integer (validation rows kept; leave it out for the default: "
+                          f"10% of the rows, at most 300), got {given!r}; e.g. --max-val 100")
+    return value
+
+
 @settings_class
 @dataclass(frozen=True)
 class SplitConfig:
@@ -84,8 +106,9 @@ class SplitConfig:
             value = getattr(self, name)
             if not 0 < value < 0.5:
                 raise ConfigError(f"{name} must be in (0, 0.5), got {value!r}; e.g. {setting_text(name, default)}")
-        if self.max_val < 1:
-            raise ConfigError(f"max_val must be >= 1, got {self.max_val!r}; e.g. {setting_text('max_val', 300)}")
+        if self.max_val < 1:  # named as --max-test is: a TOML's [split] reads "try max_val = 300", Python "max_val=300"
+            raise ConfigError(f"--max-val must be a positive integer (leave it out for the default: 10% of the rows, at "
+                              f"most 300), got {self.max_val!r}; try --max-val 300")
         if means_all(self.max_test):
             object.__setattr__(self, "max_test", "all")  # one spelling: " ALL " is "all"
         elif self.max_test is not None and (isinstance(self.max_test, bool) or not isinstance(self.max_test, int)

@@ -162,7 +162,7 @@ def test_class_too_small_is_an_error():
 def test_bad_split_config():
     with pytest.raises(ConfigError, match="test_fraction must be in \\(0, 0.5\\), got 0.7"):
         SplitConfig(test_fraction=0.7)
-    with pytest.raises(ConfigError, match="max_val must be >= 1, got 0"):
+    with pytest.raises(ConfigError, match="max_val must be a positive integer .*got 0"):
         SplitConfig(max_val=0)
     with pytest.raises(ConfigError, match="unknown split 'train'"):
         split_dataset(labelled([20, 20])).part("train")
@@ -171,13 +171,13 @@ def test_bad_split_config():
 @pytest.mark.parametrize("field, value, python, cli", [
     ("test_fraction", 1.5, "got 1.5; e.g. test_fraction=0.2", "got 1.5; e.g. test_fraction = 0.2"),
     ("val_fraction", 0, "got 0; e.g. val_fraction=0.1", "got 0; e.g. val_fraction = 0.1"),
-    ("max_val", 0, "got 0; e.g. max_val=300", "got 0; e.g. max_val = 300"),
+    ("max_val", 0, "got 0; try max_val=300", "got 0; try --max-val 300"),
     ("max_test", 0, "got 0; try max_test=1000", "got 0; try --max-test 1000"),
 ])
 def test_a_split_setting_out_of_range_names_the_field_from_python_and_the_toml_key_from_the_cli(field, value, python, cli,
                                                                                                  monkeypatch):
-    """The fractions and max_val have no flag: Python is told the keyword, the CLI the line of a TOML's [split];
-    max_test has one (--max-test), which the CLI names."""
+    """The fractions have no flag: Python is told the keyword, the CLI the line of a TOML's [split]; max_test and
+    max_val have one (--max-test, --max-val), which the CLI names."""
     from headstart.surface import SURFACE_ENV
 
     with pytest.raises(ConfigError) as e:
@@ -186,7 +186,8 @@ def test_a_split_setting_out_of_range_names_the_field_from_python_and_the_toml_k
     monkeypatch.setenv(SURFACE_ENV, "cli")
     with pytest.raises(ConfigError) as e:
         SplitConfig(**{field: value})
-    assert str(e.value).startswith("--max-test" if field == "max_test" else field) and str(e.value).endswith(cli)  # a flag
+    flagged = f"--{field.replace('_', '-')}" if field in ("max_test", "max_val") else field
+    assert str(e.value).startswith(flagged) and str(e.value).endswith(cli)  # a flag
 
 
 def test_max_test_caps_the_test_split_and_grows_the_pool():
