@@ -137,8 +137,12 @@ class SplitConfig:
 _LEAKED: dict[tuple[str, SplitConfig, bool], tuple[np.ndarray, np.ndarray]] = {}  # (test, validation) rows dropped; every run of a sweep re-splits; the check takes ~0.5 s on 13k texts
 
 
-def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_label: bool | None = None) -> Splits:
+def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_label: bool | None = None,
+                  notes: bool = True) -> Splits:
     """Split ``data`` into pool / val / test, stratified by label and keeping groups whole.
+
+    ``notes=False`` says nothing of a part whole groups pushed past its target (``note_group_overshoot``): for a split
+    counted but not used, whose sizes a note would give as the run's.
 
     ``by_label=False`` (default: ``config.stratify``) reads no label: one stratum (a seeded random cut, groups still whole) — how an out-of-domain
     dataset is split, so that which of its inputs alignment terms and test-time adaptation read (its pool) cannot
@@ -161,7 +165,7 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_labe
         val_total = min(config.val_fraction * len(data), config.max_val)
         test_total = config.test_fraction * len(data) if config.test_cap is None else min(config.test_fraction * len(data), config.test_cap)
         part = _parts(np.arange(len(data)), data, strata, config.seed, test_total, val_total)
-        if data.groups is not None:
+        if data.groups is not None and notes:
             note_group_overshoot(data, config, part, {"test": test_total, "validation": val_total})
     splits = Splits(pool=np.flatnonzero(part == 0), val=np.flatnonzero(part == 1), test=np.flatnonzero(part == 2))
     if config.dedupe:
@@ -243,14 +247,14 @@ def uncapped_test_rows(data: Dataset, config: SplitConfig) -> int | None:
     """The rows of ``data``'s test split without ``config.max_test`` (None without a cap), as scored (after
     ``dedupe`` where it is on): what a report needs to say whether the cap cut the split (a cap fills whole groups, so
     a capped split can hold as many rows as an uncapped one). One more split of the same data, remembered for the few
-    datasets a sweep reads."""
+    datasets a sweep reads; it says nothing of its own parts (the run's split, capped, said its own)."""
     if config.test_cap is None:
         return None
     key = (data.hash, config)
     if key not in _UNCAPPED:
         if len(_UNCAPPED) >= 8:
             _UNCAPPED.clear()
-        _UNCAPPED[key] = len(split_dataset(data, dataclasses.replace(config, max_test=None)).test)
+        _UNCAPPED[key] = len(split_dataset(data, dataclasses.replace(config, max_test=None), notes=False).test)
     return _UNCAPPED[key]
 
 

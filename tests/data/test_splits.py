@@ -327,3 +327,30 @@ def test_the_overshoot_advice_is_given_only_for_a_users_groups_and_names_what_se
         assert "split such a group" not in said and "usual shares" not in said, said
     else:
         assert advice in said, said
+
+
+def test_the_uncapped_split_a_test_cap_is_measured_against_says_nothing_of_its_parts(caplog, monkeypatch):
+    """compare --max-test 300 --max-val 50 on rotten-tomatoes said "the validation split holds 80 rows against a target
+    of 50": the rows of the uncapped split that scoring cuts only to count the test rows the cap left out, not the 65
+    the runs validated on. That split now says nothing; the run's own still notes an overshoot."""
+    import dataclasses
+    import logging
+
+    import headstart.data.split_notes as split_notes
+    import headstart.data.splits as splits
+    from headstart.data import load_dataset
+    from headstart.data.splits import uncapped_test_rows
+
+    monkeypatch.setattr(split_notes, "_OVERSHOT", set())  # notes said once a process: none said yet
+    monkeypatch.setattr(splits, "_UNCAPPED", {})
+    data = load_dataset("rotten-tomatoes")
+    config = SplitConfig(max_test=300, max_val=50)
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        used = split_dataset(data, config)
+        caplog.clear()
+        rows = uncapped_test_rows(data, config)
+        assert not [r for r in caplog.records if "validation split holds" in r.getMessage()], caplog.text
+        uncapped = split_dataset(data, dataclasses.replace(config, max_test=None))
+    assert rows == len(uncapped.test) > len(used.test)
+    assert len(uncapped.val) > 1.5 * 50 >= len(used.val), "the uncapped split overshoots its target, the run's does not"
+    assert "the validation split holds 80 rows against a target of 50" in caplog.text, "a split that is used says so"
