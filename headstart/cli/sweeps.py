@@ -102,7 +102,7 @@ def compare(
     \b
     Example: headstart compare --strategies scratch,linear-probe,full-finetune --sizes 16,64,256 --seeds 3 --out runs/cmp
     Example: headstart compare --strategies zero-shot,setfit,linear-probe --sizes 0,8,32 --label-descriptions 'fresh="a positive movie review",rotten="a negative movie review"'
-    Example: headstart compare --backbone smollm2-135m --strategies icl,linear-probe --sizes 16 --seeds 1 --max-val 50   # 50 validation rows, not 300
+    Example: headstart compare --backbone smollm2-135m --strategies icl,linear-probe --sizes 16 --seeds 1 --max-val 50   # validation capped at 50 rows, not 300
     """
 
     from headstart.api_compare import run_compare
