@@ -30,7 +30,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         grid: str | list[float] | None = None, progress: bool | None = None,
         terms: dict[str, dict[str, Any]] | str | None = None, retain: list[str] | None = None,
         group_column: str | None = None, split_column: str | None = None, eval_data: str | list[str] | None = None,
-        tta: str | list[str] | None = None, max_test: int | str | None = None, dedupe: bool = False, nproc: int = 1,
+        tta: str | list[str] | None = None, max_test: int | str | None = None, max_val: int | None = None,
+        dedupe: bool = False, nproc: int = 1,
         label_descriptions: str | dict[str, str] | None = None, report_to: str | None = None,
         overwrite: bool = False) -> FitResult:
     """Train ``backbone`` on ``data`` with ``strategy`` using ``n`` labelled examples; save to ``out``.
@@ -70,6 +71,9 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
         max_test: keep a stratified part of this many rows of a larger test split (the rest join the pool); "all":
             every row; unset, a test split of over 2,000 images keeps 2,000 (``headstart.data_defaults``; said in
             ``flags``).
+        max_val: keep about this many validation rows at most (``SplitConfig.max_val``; whole groups, the rest join the
+            pool); None: the split's own, 10% of the rows at most 300. Every check scores them: fewer is faster where
+            a row costs much (icl on a causal LM), at a noisier choice. Kept in the run's spec, so its key differs.
         dedupe: drop the test rows that duplicate, exactly or nearly, a pool or validation row, and the validation rows
             that duplicate a pool row (``SplitConfig.dedupe``, as ``compare``'s); kept in the run's spec, so its key
             differs and ``evaluate`` scores the same deduplicated test split. ``FitResult.leakage`` counts the
@@ -113,7 +117,7 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
     """
     from headstart.data import load_dataset
     from headstart.data.leakage import split_leakage
-    from headstart.data.splits import SplitConfig, max_test_rows
+    from headstart.data.splits import SplitConfig, max_test_rows, max_val_rows
     from headstart.distributed import check_nproc
     from headstart.interrupts import ended_by, signals_held, sigterm_as_interrupt
     from headstart.outdir import claim
@@ -153,7 +157,8 @@ def fit(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, stra
                    train=as_config(config, TrainConfig), text_column=text_column, label_column=label_column, task=task, pooling=pooling,
                    tune=tune, grid=grid, terms=terms_of(terms, strategy), retain=as_items(retain, name="retain"), group_column=group_column,
                    split_column=split_column, eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta),
-                   split=SplitConfig(max_test=max_test_rows(max_test), dedupe=dedupe))
+                   split=SplitConfig(max_test=max_test_rows(max_test), dedupe=dedupe,
+                                     **({"max_val": max_val_rows(max_val)} if max_val is not None else {})))
     check_tune_and_rate(spec)
     check_settings_used(spec)
     if out is not None and not overwrite:  # before the data loads (an image backbone's defaults read it) ...

@@ -84,7 +84,8 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             backbones: str | list[str] | None = None, group_column: str | None = None,
             split_column: str | None = None, eval_data: str | list[str] | None = None, tta: str | list[str] | None = None,
             backend: str = "local", address: str | None = None, label_descriptions: str | dict[str, str] | None = None,
-            max_test: int | str | None = None, dedupe: bool = False, report_to: str | None = None) -> CompareResult:
+            max_test: int | str | None = None, max_val: int | None = None, dedupe: bool = False,
+            report_to: str | None = None) -> CompareResult:
     """Sweep ``strategies`` (or ``arms``) x ``sizes`` x ``seeds``, store every run in ``out/runs.sqlite`` and write the report.
 
     Re-running with the same arguments trains nothing already done; a new size, seed or strategy trains only
@@ -107,9 +108,10 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
             ``config``'s, as ``--max-steps`` and the others (None: ``config``'s, else each strategy's). ``max_steps``
             over a sweep file caps its ``min_steps`` floors too, as ``--max-steps`` does.
         options: per-strategy options, e.g. ``{"partial-freeze": {"freeze": 3}}``.
-        split: a ``SplitConfig`` or a dict of its fields (pool / validation / test cut, ``max_test``, ``dedupe``);
-            ``max_test`` (rows, or "all" as None: no cap of the caller's) and ``dedupe`` also stand alone, as the
-            CLI's flags.
+        split: a ``SplitConfig`` or a dict of its fields (pool / validation / test cut, ``max_test``, ``max_val``,
+            ``dedupe``); ``max_test`` (rows, or "all" as None: no cap of the caller's), ``max_val`` (validation rows at
+            most; None: the split's, 300) and ``dedupe`` also stand alone, as the CLI's flags, and win over ``split``'s
+            and a sweep file's [split].
         tune: "lr" (the default) chooses each cell's learning rate on validation; None uses the defaults. True reads
             as "lr", False as None (continual's spelling).
         grids: per-strategy values for ``tune`` to search, e.g. ``{"full-finetune": [2e-5, 5e-5, 1e-4]}``.
@@ -141,7 +143,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         >>> result.recommendation  # a list of lines, one per band of sizes
         >>> headstart.compare(config="sweep.toml", seeds=3, max_steps=20)  # headstart compare --config sweep.toml --seeds 3 --max-steps 20
     """
-    from headstart.data.splits import SplitConfig, max_test_rows, split_given
+    from headstart.data.splits import SplitConfig, max_test_rows, max_val_rows, split_given
     from headstart.arguments import as_config, as_items, with_keywords
     from headstart.progress import progress_default
     from headstart.sweep_spec import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes
@@ -188,6 +190,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
                       train_by_strategy=as_table(train_by_strategy, name="train_by_strategy",
                                                  example="{'lora': {'lr': 1e-3}}"),
                       split=dataclasses.replace(as_config(split_given(split), SplitConfig, name="split"), **({"max_test": max_test_rows(max_test)} if max_test is not None else {}),
+                                                **({"max_val": max_val_rows(max_val)} if max_val is not None else {}),
                                                 **({"dedupe": True} if dedupe else {})), tune=tune, grids=as_table(grids, name="grids", example="{'lora': [3e-4, 1e-3, 3e-3]}"), text_column=text_column,
                       label_column=label_column, task=task, pooling=pooling, arms=arms or (), retain=as_items(retain, name="retain"),
                       backbones=backbones or (), group_column=group_column, split_column=split_column,

@@ -1130,6 +1130,80 @@ def test_max_test_all_is_read_wherever_max_test_is(monkeypatch, capsys, toy_csv,
     assert_user_error(cli([*train, "--max-test", "\u00b2"], monkeypatch, capsys), "--max-test must be a positive integer or all, got '\u00b2'")
 
 
+def test_max_val_caps_validation_from_train_and_compare_as_max_test_caps_test(monkeypatch, capsys, toy_csv, tmp_path):
+    """max_val was settable only as a sweep file's [split] max_val: train had no flag, and an icl run on a causal LM
+    scored 300 validation rows at every check. --max-val N is train's and compare's flag, max_val= fit's and compare's
+    keyword; the flag overrides the file's [split] max_val, as --max-test does its max_test, and 0, a negative or a
+    non-integer is one line, exit 2, naming the value and the fix."""
+    import headstart
+    import headstart.api
+    import headstart.api_compare
+
+    from headstart.errors import ConfigError
+
+    sweeps, fits = [], []
+
+    def captured(sweep, out, **kwargs):  # the sweep as the command built it; nothing trains
+        sweeps.append(sweep)
+        raise ConfigError("captured")
+
+    def fitted(*args, **kwargs):
+        fits.append(kwargs["max_val"])
+        raise ConfigError("captured")
+
+    monkeypatch.setattr(headstart.api_compare, "run_compare", captured)
+    monkeypatch.setattr(headstart.api, "fit", fitted)
+    wide = tmp_path / "wide.toml"
+    wide.write_text("[split]\nmax_val = 600\nmax_test = 300\n")
+    common = ["compare", "--quiet", "--data", str(toy_csv), "--strategies", "linear-probe", "--sizes", "16", "--seeds", "1",
+              "--out", str(tmp_path / "cmp")]
+    for extra in (["--max-val", "50"], ["--max-val", "40", "--config", str(wide)], ["--config", str(wide)], []):
+        code, _, err = cli([*common, *extra], monkeypatch, capsys)
+        assert "captured" in err, (extra, err)
+    assert [s.split.max_val for s in sweeps] == [50, 40, 600, 300]
+    assert sweeps[1].split.max_test == 300, "the file's other [split] keys stay beside the flag"
+    for bad in ("0", "-3", "1.5", "most"):
+        assert_user_error(cli([*common, "--max-val", bad], monkeypatch, capsys),
+                          "--max-val must be a positive integer", f"got {bad!r}", "e.g. --max-val 100")
+    train = [*TRAIN, "--data", str(toy_csv), "--strategy", "linear-probe", "--n", "16", "--out", str(tmp_path / "run")]
+    cli([*train, "--max-val", "50"], monkeypatch, capsys)
+    cli(train, monkeypatch, capsys)
+    assert fits == [50, None]
+    for bad in ("0", "-1", "2.5", "all"):
+        assert_user_error(cli([*train, "--max-val", bad], monkeypatch, capsys), f"got {bad!r}", "e.g. --max-val 100")
+    monkeypatch.undo()  # Python: the keywords, over a sweep file's [split] as the flags are
+    monkeypatch.setattr(headstart.api_compare, "run_compare", captured)
+    with pytest.raises(ConfigError, match="captured"):
+        headstart.compare(str(toy_csv), config=str(wide), strategies="linear-probe", sizes="16", seeds=1,
+                          out=tmp_path / "py", max_val=25)
+    assert (sweeps[-1].split.max_val, sweeps[-1].split.max_test) == (25, 300)
+    with pytest.raises(ConfigError, match=r"^max_val must be a positive integer .*got 0; e\.g\. max_val=100$"):
+        headstart.fit(str(toy_csv), "tiny", n=8, max_val=0)
+    with pytest.raises(ConfigError, match=r"^max_val must be a positive integer .*got True; e\.g\. max_val=100$"):
+        headstart.compare(str(toy_csv), strategies="linear-probe", sizes="16", seeds=1, out=tmp_path / "py", max_val=True)
+
+
+def test_train_max_val_validates_that_many_rows_and_is_another_run(monkeypatch, capsys, toy_csv, tiny_registry, tmp_path):
+    """train --max-val N: the run's validation split holds about N rows (whole groups), says so, and stores max_val in
+    its spec, so the same run at another cap is another run (its own key), as --max-test's."""
+    train = [*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "16",
+             "--max-steps", "2", "--min-steps", "2", "--json"]
+    code, out, _ = cli([*train, "--out", str(tmp_path / "default")], monkeypatch, capsys)
+    assert code == 0, out
+    default = json.loads(out)
+    code, out, _ = cli([*train, "--max-val", "8", "--out", str(tmp_path / "capped")], monkeypatch, capsys)
+    assert code == 0, out
+    capped = json.loads(out)
+    spec = json.loads((tmp_path / "capped" / "spec.json").read_text())
+    assert spec["resolved"]["data"]["split"]["max_val"] == 8
+    assert capped["val"]["n"] == 8 < default["val"]["n"], (capped["val"], default["val"])
+    assert capped["key"] != default["key"]
+    code, out, _ = cli([*train[:-1], "--max-val", "8", "--out", str(tmp_path / "capped2")], monkeypatch, capsys)
+    assert code == 0 and "validation (8 examples" in out, out
+    code, out, _ = cli([*train, "--max-val", "300", "--out", str(tmp_path / "same")], monkeypatch, capsys)
+    assert json.loads(out)["key"] == default["key"], "the default's own value is the same run"
+
+
 def test_every_command_synonym_names_a_command_of_its_group():
     """A synonym's hint ('adapters info' -> 'show') names a command that exists: a renamed command fails here, not in
     the hint a user follows."""

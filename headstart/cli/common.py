@@ -322,3 +322,14 @@ def parse_max_test(text: str) -> int | None:
     from headstart.data.splits import max_test_rows
 
     return max_test_rows(text)
+
+
+def parse_max_val(text: str) -> int:
+    """``--max-val N`` (N >= 1): the most validation rows the split keeps.
+
+    Raises:
+        ConfigError: anything else, named.
+    """
+    from headstart.data.splits import max_val_rows
+
+    return max_val_rows(text)

@@ -11,7 +11,7 @@ import typer
 
 from headstart.cli.common import (BackboneOpt, DataOpt, GroupColumnOpt, InterruptReported, JsonOpt, PoolingOpt, SplitColumnOpt,
                                   TaskOpt, _echo_json, _metric_line, _own_flags, _scoped_options, _shown, _strategy_options, app,
-                                  parse_max_test)
+                                  parse_max_test, parse_max_val)
 from headstart.cli.summary import print_leakage
 from headstart.errors import ConfigError
 from headstart.ood import majority_text, one_class_text
@@ -88,6 +88,9 @@ def train(
     pooling: PoolingOpt = None,
     max_test: Annotated[Optional[str], typer.Option(help="Keep a stratified part of about this many test rows (the rest join the pool), "
                                                          "or all: every row (default: every row, but 2,000 of a larger image test split, said in a note).")] = None,
+    max_val: Annotated[Optional[str], typer.Option(help="Cap the validation split at about this many rows (whole groups; the rest join the "
+                                                        "pool): every check scores them, so fewer is faster where a row costs much to "
+                                                        "score (icl on a causal LM), at a noisier choice (default: 10% of the rows, at most 300).")] = None,
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones, and validation "
                                                           "examples that duplicate pool ones (see check-leakage); evaluate "
                                                           "scores the run on that test split.")] = False,
@@ -116,6 +119,7 @@ def train(
     Example: headstart train --strategy zero-shot --label-descriptions 'fresh="a positive movie review",rotten="a negative movie review"' --out runs/zs
     Example: headstart train --strategy linear-probe --n 16 --out runs/ft64 --overwrite   # replaces the run there
     Example: headstart train --strategy full-finetune --n 64 --dedupe --out runs/ft64-dedupe   # test copies of training rows dropped
+    Example: headstart train --backbone smollm2-135m --strategy icl --n 16 --max-val 50 --out runs/icl   # validation capped at 50 rows, not 300
     """
     from headstart.api import fit
     from headstart.fit_result import Interrupted, NothingSaved
@@ -163,7 +167,8 @@ def train(
     try:
         result = fit(data, backbone, strategy=strategy, n=n, seed=seed, out=out, options=options, config=config,
                      text_column=text_column, label_column=label_column, task=task, pooling=pooling, tune=tune, grid=grid,
-                     group_column=group_column, split_column=split_column, max_test=None if max_test is None else parse_max_test(max_test), dedupe=dedupe,
+                     group_column=group_column, split_column=split_column, max_test=None if max_test is None else parse_max_test(max_test),
+                     max_val=None if max_val is None else parse_max_val(max_val), dedupe=dedupe,
                      progress=not quiet, terms=terms_given, retain=list(retain or ()), eval_data=list(eval_data or ()),
                      tta=list(tta or ()), nproc=nproc, report_to=report_to, label_descriptions=label_descriptions,
                      overwrite=overwrite)

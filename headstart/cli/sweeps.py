@@ -11,7 +11,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from headstart.cli.common import (DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
-                                  _scoped_options, _shown, app, parse_max_test)
+                                  _scoped_options, _shown, app, parse_max_test,
+                                  parse_max_val)
 from headstart.errors import ConfigError, clipped
 from headstart.cli.summary import print_leakage, print_report
 
@@ -75,6 +76,10 @@ def compare(
     split_column: SplitColumnOpt = None,
     max_test: Annotated[Optional[str], typer.Option(help="Keep a stratified part of about this many test rows (the rest join the pool), "
                                                          "or all: every row (default: every row, but 2,000 of a larger image test split, said in a note) ([split] max_test).")] = None,
+    max_val: Annotated[Optional[str], typer.Option(help="Cap the validation split at about this many rows (whole groups; the rest join the "
+                                                        "pool): every check scores them, so fewer is faster where a row costs much to "
+                                                        "score (icl on a causal LM), at a noisier choice (default: 10% of the rows, at "
+                                                        "most 300) ([split] max_val).")] = None,
     dedupe: Annotated[bool, typer.Option("--dedupe", help="Drop test examples that duplicate pool/validation ones, and validation examples that duplicate pool ones (see check-leakage).")] = False,
     tune: Annotated[Optional[bool], typer.Option("--tune/--no-tune", help="Choose each cell's learning rate on validation (default: on).")] = None,
     grid: Annotated[Optional[list[str]], typer.Option("--grid", help="STRATEGY=V1,V2,...: the learning rates --tune searches for one strategy instead of its own grid (repeatable).")] = None,
@@ -97,6 +102,7 @@ def compare(
     \b
     Example: headstart compare --strategies scratch,linear-probe,full-finetune --sizes 16,64,256 --seeds 3 --out runs/cmp
     Example: headstart compare --strategies zero-shot,setfit,linear-probe --sizes 0,8,32 --label-descriptions 'fresh="a positive movie review",rotten="a negative movie review"'
+    Example: headstart compare --backbone smollm2-135m --strategies icl,linear-probe --sizes 16 --seeds 1 --max-val 50   # validation capped at 50 rows, not 300
     """
 
     from headstart.api_compare import run_compare
@@ -126,7 +132,8 @@ def compare(
     from_file = arguments.get("config")
     from_config = [key for key in ("strategies", "sizes") if key not in given and key in arguments]
     split_fields = {**arguments.get("split", {}), **({"dedupe": True} if dedupe else {}),
-                    **({"max_test": parse_max_test(max_test)} if max_test is not None else {})}
+                    **({"max_test": parse_max_test(max_test)} if max_test is not None else {}),
+                    **({"max_val": parse_max_val(max_val)} if max_val is not None else {})}
     strategies_text = arguments.get("strategies", COMPARE_DEFAULTS["strategies"])
     # read in the order a user reads them: the lists first, then each training value, then the floors against the caps
     strategies_list = parse_list(strategies_text, name=f"strategies in {str(config)!r}" if "strategies" in from_config

@@ -44,7 +44,7 @@ def note_group_overshoot(data: Any, config: Any, part: np.ndarray, targets: dict
 
 def _advice(data: Any, config: Any, over: list[str], column: str | None) -> str:
     """What the user can do about an overshoot: only the groups of a file's --group-column are theirs to split (a
-    built-in dataset's are not), and the aim is the usual shares unless a cap (--max-test, max_val) set the target."""
+    built-in dataset's are not), and the aim is the usual shares unless a cap (--max-test, --max-val) set the target."""
     if not column:
         return ""
     capped = [name for name in over

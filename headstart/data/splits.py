@@ -61,6 +61,28 @@ def max_test_rows(value: Any) -> int | str | None:
     return value
 
 
+def max_val_rows(value: Any) -> int | None:
+    """A ``max_val`` argument (``fit``, ``compare``) or ``--max-val`` text as read: a whole number >= 1, the most
+    validation rows a split keeps (``SplitConfig.max_val``); None: no cap of the caller's, so the split's own (300, or a
+    sweep file's ``[split] max_val``) holds.
+
+    Raises:
+        ConfigError: anything else, named with an example.
+    """
+    if value is None:
+        return None
+    given = value
+    if isinstance(value, str):  # the CLI's text, read as --max-test's is: int() reads "100", "+5", "1_000"
+        try:
+            value = int(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"--max-val must be a positive integer (validation rows kept; leave it out for the default: "
+                          f"10% of the rows, at most 300), got {given!r}; e.g. --max-val 100")
+    return value
+
+
 @settings_class
 @dataclass(frozen=True)
 class SplitConfig:
@@ -84,8 +106,9 @@ class SplitConfig:
             value = getattr(self, name)
             if not 0 < value < 0.5:
                 raise ConfigError(f"{name} must be in (0, 0.5), got {value!r}; e.g. {setting_text(name, default)}")
-        if self.max_val < 1:
-            raise ConfigError(f"max_val must be >= 1, got {self.max_val!r}; e.g. {setting_text('max_val', 300)}")
+        if self.max_val < 1:  # named as --max-test is: a TOML's [split] reads "try max_val = 300", Python "max_val=300"
+            raise ConfigError(f"--max-val must be a positive integer (leave it out for the default: 10% of the rows, at "
+                              f"most 300), got {self.max_val!r}; try --max-val 300")
         if means_all(self.max_test):
             object.__setattr__(self, "max_test", "all")  # one spelling: " ALL " is "all"
         elif self.max_test is not None and (isinstance(self.max_test, bool) or not isinstance(self.max_test, int)
@@ -114,8 +137,12 @@ class SplitConfig:
 _LEAKED: dict[tuple[str, SplitConfig, bool], tuple[np.ndarray, np.ndarray]] = {}  # (test, validation) rows dropped; every run of a sweep re-splits; the check takes ~0.5 s on 13k texts
 
 
-def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_label: bool | None = None) -> Splits:
+def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_label: bool | None = None,
+                  notes: bool = True) -> Splits:
     """Split ``data`` into pool / val / test, stratified by label and keeping groups whole.
+
+    ``notes=False`` says nothing of a part whole groups pushed past its target (``note_group_overshoot``): for a split
+    counted but not used, whose sizes a note would give as the run's.
 
     ``by_label=False`` (default: ``config.stratify``) reads no label: one stratum (a seeded random cut, groups still whole) — how an out-of-domain
     dataset is split, so that which of its inputs alignment terms and test-time adaptation read (its pool) cannot
@@ -138,7 +165,7 @@ def split_dataset(data: Dataset, config: SplitConfig = SplitConfig(), *, by_labe
         val_total = min(config.val_fraction * len(data), config.max_val)
         test_total = config.test_fraction * len(data) if config.test_cap is None else min(config.test_fraction * len(data), config.test_cap)
         part = _parts(np.arange(len(data)), data, strata, config.seed, test_total, val_total)
-        if data.groups is not None:
+        if data.groups is not None and notes:
             note_group_overshoot(data, config, part, {"test": test_total, "validation": val_total})
     splits = Splits(pool=np.flatnonzero(part == 0), val=np.flatnonzero(part == 1), test=np.flatnonzero(part == 2))
     if config.dedupe:
@@ -220,14 +247,14 @@ def uncapped_test_rows(data: Dataset, config: SplitConfig) -> int | None:
     """The rows of ``data``'s test split without ``config.max_test`` (None without a cap), as scored (after
     ``dedupe`` where it is on): what a report needs to say whether the cap cut the split (a cap fills whole groups, so
     a capped split can hold as many rows as an uncapped one). One more split of the same data, remembered for the few
-    datasets a sweep reads."""
+    datasets a sweep reads; it says nothing of its own parts (the run's split, capped, said its own)."""
     if config.test_cap is None:
         return None
     key = (data.hash, config)
     if key not in _UNCAPPED:
         if len(_UNCAPPED) >= 8:
             _UNCAPPED.clear()
-        _UNCAPPED[key] = len(split_dataset(data, dataclasses.replace(config, max_test=None)).test)
+        _UNCAPPED[key] = len(split_dataset(data, dataclasses.replace(config, max_test=None), notes=False).test)
     return _UNCAPPED[key]
 
 

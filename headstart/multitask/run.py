@@ -158,11 +158,14 @@ def train(p: Prepared, *, progress: Any = None) -> Any:
 
 
 def evaluate(p: Prepared, job: Job, report: Any, key: str, spec: dict[str, Any]) -> RunResult:
-    """Each task's test metrics (and its rows' predictions, for intervals over test rows) as the stored ``RunResult``."""
+    """Each task's test metrics (and its rows' predictions, for intervals over test rows) as the stored ``RunResult``.
+
+    Its ``eval_seconds`` counts the test rows' scoring alone, as a single-task run's (``scoring.score``): not the
+    record's provenance, which the first run of a process reads; no cached features are read (the whole model runs),
+    so the scoring's wall time is its cost."""
     from headstart.provenance import environment
     from headstart.record import budget_record
 
-    started = time.perf_counter()
     common = dict(key=key, spec=spec, train_seconds=report.seconds, steps=report.steps, best_step=report.best_step,
                   trainable_params=report.trainable_params, total_params=sum(q.numel() for q in p.model.parameters()))
     record: dict[str, Any] = {"history": report.history, "environment": environment(),
@@ -175,16 +178,18 @@ def evaluate(p: Prepared, job: Job, report: Any, key: str, spec: dict[str, Any])
         return RunResult(status=report.status, error=report.error, record=record, **common)
     layout = job.layout
     test = [layout.splits[t].test for t in p.plan.members]
+    started = time.perf_counter()
     scored = score_tasks(p.model, p.setup.encoded, [layout.rows(t, rows) for t, rows in zip(p.plan.members, test)],
                          [task.data.targets[rows] for task, rows in zip(p.tasks, test)], p.loss.kinds,
                          [task.data.label_names for task in p.tasks], batch_size=p.setup.cfg.eval_batch_size, autocast=p.autocast)
+    seconds = time.perf_counter() - started
     metrics: dict[str, Any] = {}
     for task, (m, rows) in zip(p.tasks, scored):
         metrics.update({f"{task.name}:{k}": v for k, v in m.items() if isinstance(v, float)})
         record["multitask"]["tasks"][task.name] = {"metric": task.metric, "test": rows, "metrics": m,
                                                    "val": report.val_metrics.get("tasks", {}).get(task.name, {})}
     return RunResult(status="done", metrics=metrics, val_metrics=report.val_metrics, record=record,
-                     eval_seconds=time.perf_counter() - started, **common)
+                     eval_seconds=seconds, **common)
 
 
 def run(job: Job, plan: Plan, key: str, spec: dict[str, Any], *, progress: Any = None) -> RunResult:
