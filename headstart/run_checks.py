@@ -65,9 +65,9 @@ def check_other_data(specs: list[RunSpec], modality: str) -> None:
 
 
 def say_retain_costs(retain: Iterable[str], modality: str) -> None:
-    """Say what measuring retention on each ``retain`` dataset costs (``retention.cost_text``), once a process (not once
-    a sweep's cell): after every check of the run or sweep, before it trains, so a refused command says its one line
-    and nothing before it."""
+    """Say what measuring retention on each ``retain`` dataset costs (``retention.cost_text``), once a command: after
+    every check of the run or sweep, before it trains, so a refused command says its one line and nothing before it.
+    A sweep's plan says it in the driver; its cells, in worker processes or not, leave it unsaid (``run_cell``)."""
     from headstart.retention import cost_text, retained_data
 
     for name in dict.fromkeys(retain):
