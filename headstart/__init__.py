@@ -11,7 +11,8 @@ MLflow: ``fit`` / ``compare(..., report_to="mlflow")`` (``--report-to mlflow``);
 Settings: ``RunSpec``, ``TrainConfig``, ``SplitConfig``, ``MetaConfig``, ``SftConfig``, ``PreferConfig`` (a function's
 ``config`` also takes a dict of its fields; ``compare``'s the path of a ``--config`` sweep TOML, under the keywords
 given); data and models: ``load_dataset``, ``load_backbone``, ``headstart.data.read_inputs`` (``read_input_rows``: with
-each row's other columns; ``read_pair_rows``: a pair run's text pairs).
+each row's other columns; ``read_pair_rows``: a pair run's text pairs; ``read_image_inputs``: an image run's image,
+folder or table of images).
 ``adapt``, ``backbones``, ``continual``, ``export``, ``multitask``, ``report`` and ``strategies`` are also submodules:
 the module is callable (``headstart.adapt(source, target)``) and its other names stay importable
 (``headstart.adapt.AdaptResult``).

@@ -49,6 +49,7 @@ class FitResult:
     _loaded: Any = field(default=None, repr=False)  # the model in memory: a module's repr is pages long
     _staged_for: Path | None = field(default=None, repr=False)  # saved beside this --out until scored (``with_scores``)
     _finished_in: Path | None = field(default=None, repr=False)  # interrupted while staged: the --out whose finished run it left
+    _not_moved: str | None = field(default=None, repr=False)  # interrupted while staged, left there: where it was to go, why not
 
     def __repr__(self) -> str:  # one line: the fields hold the rest (val_metrics, flags, ood ...)
         from headstart.report.markdown import seconds_text  # as the reports write seconds: a probe's 0.012 s is not "0.0 s"
@@ -155,7 +156,8 @@ def _scores_left(run: FitResult) -> str:
 
     left = run.not_scored or {}
     retain, others, tta = left.get("retain") or [], left.get("eval_data") or [], left.get("tta") or []
-    kept = f" (the finished run in {run._finished_in} is kept)" if run._finished_in is not None else ""
+    kept = (f" ({run._not_moved or ''}the finished run in {run._finished_in} is kept)" if run._finished_in is not None
+            else "")
     where = (f"saved the trained run to {run.out}{kept}" if run.out is not None else
              "the trained run is in memory, not saved, for want of out=DIR (the exception's .run.evaluate(), .run.predict())")
     lost = (f"; retention on {', '.join(retain)} is not measured (" + spoken("train --retain", "fit(retain=...)")
@@ -190,7 +192,8 @@ def with_scores(result: FitResult, scored: Any, *, ended_by: str | None = None,
     An interrupt that left nothing unscored leaves metrics.json a finished run's. A run saved beside its ``out`` while
     it was scored (a finished run was there: ``_staged_for``) is then put in its place once scored; interrupted with
     something left unscored, it goes to a free folder beside ``out`` instead (``unscored_beside``: ``runs/x-unscored``)
-    and the finished run stays in ``out``."""
+    and the finished run stays in ``out``; where that rename fails (OSError), it stays in the folder it was saved in,
+    and the interrupt's line names that folder and why it was not moved."""
     from headstart.atomic import write_json
     from headstart.ood import with_majority_flag
 
@@ -212,8 +215,14 @@ def with_scores(result: FitResult, scored: Any, *, ended_by: str | None = None,
         kept = result._staged_for
         if ended_by and not_scored:  # interrupted before it was scored: the finished run stays, this one goes beside it
             beside = unscored_beside(kept)
-            os.rename(result.out, beside)  # one rename, as the run was built whole there
-            result.out, result._finished_in = beside, kept
+            try:
+                os.rename(result.out, beside)  # one rename, as the run was built whole there
+                result.out = beside
+            except OSError as error:  # kept where it was staged and named there; the next command writing ``kept`` moves
+                # it beside (``staging.clear_stale``), as it moves a run killed while it was scored
+                why = (error.strerror or type(error).__name__).lower()
+                result._not_moved = f"it could not be moved to {beside} ({why}); "
+            result._finished_in = kept
         else:
             result.out = swap_in(result.out, kept)
         result._staged_for = None

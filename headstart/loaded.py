@@ -264,10 +264,14 @@ def predict_loaded(run: LoadedRun, texts: list[Any], *, batch_size: int = 128,
             text for a pair run, or a pair for a single-text run; an empty (or blank) text, which ``headstart predict``
             drops from a file with a note.
     """
+    image = getattr(run.model.backbone, "modality", "text") == "image"
     if isinstance(texts, (str, bytes, Path)):  # a string is a sequence too: it would be read as its characters
         shown = str(texts) if len(str(texts)) <= 40 else str(texts)[:37] + "..."
+        read = ("read a folder's or a table's images first: names, images, columns = "
+                "headstart.data.read_image_inputs(PATH), then predict(run, images)" if image else
+                "read a table's inputs first: headstart.data.read_inputs(PATH)")
         raise ConfigError(f"predict takes a list of inputs, got one string {shown!r}: wrap it in a list ([{shown!r}]), or "
-                          "read a table's inputs first: headstart.data.read_inputs(PATH)")
+                          f"{read}")
     try:
         texts = list(texts)
     except TypeError:  # None, a number: not a collection of inputs
@@ -276,7 +280,6 @@ def predict_loaded(run: LoadedRun, texts: list[Any], *, batch_size: int = 128,
     if not texts:
         return []
     backbone = run.model.backbone
-    image = getattr(backbone, "modality", "text") == "image"
     pair = None if image else run_pair(run.meta.get("data_source"))
     if pair is not None:
         pairs = pair_inputs(texts, pair)

@@ -292,7 +292,7 @@ class Outcome:
 
 
 def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Module | None = None,
-        progress: ProgressFn | None = None, test: bool = True, nproc: int = 1) -> Outcome:
+        progress: ProgressFn | None = None, test: bool = True, nproc: int = 1, say_costs: bool = True) -> Outcome:
     """setup -> train (tuned on validation with ``spec.tune``) -> evaluate, for ``fit``, a sweep's cell and benchmarks.
 
     Args:
@@ -301,6 +301,8 @@ def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Modu
             (``spec.retain``) and out-of-domain scores (``spec.eval_data``) are measured either way: they read other
             datasets, never this one's test split.
         nproc: processes the (final) training run is spread over (``headstart.distributed``); tuning trials use one.
+        say_costs: say what ``spec.retain`` will cost before training (``say_retain_costs``); a sweep's cell leaves it
+            to its plan, which said it once in the driver, since each worker process would say it again.
 
     Raises:
         HeadstartError: a spec that cannot run (bad data, options, sizes); a run that diverges is an outcome.
@@ -308,12 +310,13 @@ def run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Modu
             trial's ``engine.StepsInterrupted`` goes on as it is.
         scoring.ScoringInterrupted: Ctrl-C (or SIGTERM) while the trained run is scored.
     """
-    trained = trained_run(spec, data=data, pretrained=pretrained, progress=progress, nproc=nproc, test=test)
+    trained = trained_run(spec, data=data, pretrained=pretrained, progress=progress, nproc=nproc, test=test,
+                          say_costs=say_costs)
     return scored(spec, trained, test=test, progress=progress)
 
 
 def trained_run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch.nn.Module | None = None,
-                progress: ProgressFn | None = None, nproc: int = 1, test: bool = False) -> Outcome:
+                progress: ProgressFn | None = None, nproc: int = 1, test: bool = False, say_costs: bool = True) -> Outcome:
     """``run`` up to its scoring: the run trained, its result keyed, with its record and validation metrics
     (``unscored``); ``scored`` adds the rest. ``fit`` saves the run in between. ``test``: ``scored`` will score the
     test split (a bar that counts rows counts those too). Raises as ``run`` does."""
@@ -326,7 +329,8 @@ def trained_run(spec: RunSpec, *, data: Dataset | None = None, pretrained: torch
     if spec.eval_data:  # so are out-of-domain datasets whose labels do not map, and adaptations that cannot apply
         data = data or load_dataset(spec.data, **file_options(spec))
         check_out_of_domain(spec, data, pretrained)
-    say_retain_costs(spec.retain, modality_of(pretrained))  # checked: what retention will cost after training
+    if say_costs:  # checked: what retention will cost after training
+        say_retain_costs(spec.retain, modality_of(pretrained))
     last = [(0, 0)]  # where the bar ended (the steps run after an early stop; a solver's own count): stages stay there
 
     def tracked(done: int, total: int, info: dict[str, Any]) -> None:

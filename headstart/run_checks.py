@@ -55,8 +55,13 @@ def check_other_data(specs: list[RunSpec], modality: str) -> None:
                              if not _same_data(o, (str(spec.data),)))
                 raise ConfigError(f"{term}[data={name}]: {name!r} is this run's own dataset; {term} reads another "
                                   f"dataset (an earlier task, or a target domain's inputs), e.g. {term}[data={other}]")
+    own = tuple(dict.fromkeys(str(spec.data) for spec in specs))
     for term, name in dict.fromkeys((t, str(o["data"])) for spec in specs for t, o in spec.terms.items() if (o or {}).get("data")):
-        known_dataset(name, modality, f"{term}[data={name}]")  # its own words: "replay[data=x] is an unknown dataset"
+        # its own words ("replay[data=x] is an unknown dataset"), listing what it can read: another dataset than the
+        # run's, for replay and ewc an earlier classification task (``recipe.term_context``'s ``other``), for the
+        # alignment terms any dataset's inputs
+        known_dataset(name, modality, f"{term}[data={name}]", task="classification" if term in STRATIFIED_CUT else None,
+                      besides=own)
         load_dataset(name)
     uses = {(term, str(options["data"]), spec.retain, tuple(parse_eval_data(d)[0] for d in spec.eval_data))
             for spec in specs for term, options in spec.terms.items() if (options or {}).get("data")}
@@ -65,9 +70,9 @@ def check_other_data(specs: list[RunSpec], modality: str) -> None:
 
 
 def say_retain_costs(retain: Iterable[str], modality: str) -> None:
-    """Say what measuring retention on each ``retain`` dataset costs (``retention.cost_text``), once a process (not once
-    a sweep's cell): after every check of the run or sweep, before it trains, so a refused command says its one line
-    and nothing before it."""
+    """Say what measuring retention on each ``retain`` dataset costs (``retention.cost_text``), once a command: after
+    every check of the run or sweep, before it trains, so a refused command says its one line and nothing before it.
+    A sweep's plan says it in the driver; its cells, in worker processes or not, leave it unsaid (``run_cell``)."""
     from headstart.retention import cost_text, retained_data
 
     for name in dict.fromkeys(retain):

@@ -42,12 +42,13 @@ def loaded_cell(spec: RunSpec) -> tuple[Any, Any]:
 
 def run_cell(spec: RunSpec, progress: Callable | None = None) -> RunResult:
     """Train one cell and evaluate it on the test split (``recipe.run``). Never raises for a failed run: returns status
-    failed."""
+    failed. What ``--retain`` costs is left unsaid: the sweep's plan said it once in the driver, and a pool or Ray worker
+    process, which shares none of the driver's memory of it, would say it again."""
     from headstart.recipe import run
 
     try:
         data, pretrained = loaded_cell(spec)
-        return run(spec, data=data, pretrained=pretrained, progress=progress).result
+        return run(spec, data=data, pretrained=pretrained, progress=progress, say_costs=False).result
     except HeadstartError as e:
         return RunResult(key="", spec={}, status="failed", error=str(e))
 

@@ -334,6 +334,41 @@ def test_an_interrupt_while_scoring_keeps_the_finished_run_in_out_and_the_new_on
     assert {p.name: p.read_bytes() for p in out.iterdir()} == finished
 
 
+def test_an_interrupt_while_scoring_whose_move_beside_fails_keeps_both_runs_and_says_where_in_one_line(
+        toy_csv, other_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """``train --out OUT`` over a finished run, interrupted while scoring, where moving the new run to OUT-unscored fails
+    (a permission changed, a read-only remount): the OSError went out as a traceback and the trained run, left staged,
+    was deleted. The finished run stays in OUT, the new one where it was saved, named with why it was not moved, in
+    the one line; it can be evaluated there."""
+    out, other = tmp_path / "runs" / "run", f"{other_csv}[neutral=-]"
+    command = ["train", "--quiet", "--precision", "fp32", "--data", str(toy_csv), "--backbone", "tiny", "--strategy",
+               "full-finetune", "--n", "32", "--max-steps", "8", "--min-steps", "8", "--batch-size", "8",
+               "--evals-per-phase", "4", "--patience", "0", "--out", str(out), "--eval-data", other]
+    code, _, err = run_cli(command, monkeypatch, capsys)
+    assert code in (0, None), err
+    finished = {p.name: p.read_bytes() for p in out.iterdir()}
+    real = os.rename
+
+    def refused(source, target, *args, **kwargs):
+        if str(target).endswith("-unscored"):
+            raise PermissionError(13, "Permission denied", str(target))
+        return real(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", refused)
+    stop_scoring_at(monkeypatch, "ood", 1, "ctrl-c")
+    code, printed, err = run_cli([*command, "--seed", "1", "--overwrite"], monkeypatch, capsys)
+    monkeypatch.setattr(os, "rename", real)
+    assert code == 130 and printed == "" and "Traceback" not in err and len(err.strip().splitlines()) == 1, (code, err)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == finished, "the finished run is as it was"
+    (staged,) = [p for p in out.parent.iterdir() if p.name != "run"]
+    assert json.loads((staged / "spec.json").read_text())["spec"]["seed"] == 1, "the trained run is kept"
+    assert err.startswith(f"interrupted by Ctrl-C after training, while scoring {other} out of domain: saved the trained "
+                          f"run to {staged} (it could not be moved to {out}-unscored (permission denied); the finished "
+                          f"run in {out} is kept); the test split and {other} are not scored yet: headstart evaluate "), err
+    code, printed, err = run_cli(["evaluate", str(staged), "--eval-data", other], monkeypatch, capsys)
+    assert code in (0, None) and f"\ntest of {other_csv} (" in printed, (printed, err)
+
+
 def test_adapters_list_says_which_run_an_interrupt_ended(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
     """A user choosing among runs sees that one holds a checkpoint from before its steps ended (it said nothing)."""
     headstart.fit(str(toy_csv), "tiny", strategy="full-finetune", n=32, out=tmp_path / "runs" / "done", config=CONFIG)

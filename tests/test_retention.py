@@ -193,6 +193,27 @@ def test_retains_cost_is_said_before_it_starts_with_its_row_count_once_and_in_tr
             and "said with its row count before it starts" in shown), shown
 
 
+def test_a_sweep_cell_in_a_worker_process_leaves_the_retain_cost_note_to_the_driver(toy_csv, other_csv, tiny_registry,
+                                                                                   monkeypatch, caplog):
+    """compare --retain X --workers 2: the plan says the cost once in the driver, and each pool or Ray worker process,
+    which remembers nothing said in the driver, said it again as its first cell trained (where its logging shows
+    info: a script's logging.basicConfig runs again in each spawned worker). A cell leaves it unsaid."""
+    import logging
+
+    import headstart.run_checks as run_checks
+    from headstart.specs import RunSpec, TrainConfig
+    from headstart.sweep_cell import worker_run
+
+    monkeypatch.setattr(run_checks, "_COST_SAID", set())  # a worker process just started: nothing said in it yet
+    spec = RunSpec(data=str(toy_csv), backbone="tiny", strategy="linear-probe", n=16, seed=0, retain=(str(other_csv),),
+                   train=TrainConfig(max_steps=2, min_steps=2, batch_size=8, precision="fp32"))
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        result = worker_run(spec.to_dict())
+    assert result["status"] == "done", result.get("error")
+    assert result["record"].get("retention"), "the cell still measures retention"
+    assert not [r.getMessage() for r in caplog.records if "--retain" in r.getMessage()]
+
+
 def test_an_unknown_retained_or_replayed_dataset_names_its_flag_and_only_datasets_of_the_runs_modality(
         toy_csv, tiny_registry, monkeypatch, capsys, tmp_path):
     """'--retain no-such-data' said "unknown dataset ... (available: ...)" naming neither --retain nor only text

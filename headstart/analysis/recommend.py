@@ -419,6 +419,25 @@ def _quoted_later(group: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dic
     return [(p, v) for p in group[1:] for v in p["versus"] if v["points"] < 0 or v["strategy"] not in first]
 
 
+def _leads_text(leads: list[tuple[dict[str, Any], dict[str, Any]]], metric: str, better_high: bool) -> str:
+    """The pick's paired test leads over one arm at a band's later sizes, said once: the smallest size in full, each
+    later one folded in with its own difference and interval ("at n = 16 on test +7.9 points (CI ...) over
+    linear-probe, and at n = 32 +5.3 points (CI ...)"), and which of the intervals include 0."""
+    (p, v), rest = leads[0], leads[1:]
+    text = f"at n = {format_n(p['n'], p['n_actual'])} on test {delta_text(v, metric, better_high)} over {v['strategy']}"
+    if not rest:
+        return text + _paired_and_untold(v)
+    text += v.get("paired_over", "") + "".join(
+        f", and at n = {format_n(q['n'], q['n_actual'])} {delta_text(w, metric, better_high)}{w.get('paired_over', '')}"
+        for q, w in rest)
+    untold = [format_n(q["n"], q["n_actual"]) for q, w in leads if _spans_zero(w)]
+    if len(untold) == len(leads):
+        return text + " (intervals that include 0: on test the two are not told apart)"
+    if untold:
+        return text + f" (at n = {', '.join(untold)} an interval that includes 0: on test the two are not told apart there)"
+    return text
+
+
 def _later_sizes(group: list[dict[str, Any]], metric: str, better_high: bool) -> str:
     """Where, at a band's later sizes, the pick trails an arm on test, or leads one its first size was not compared
     with (the band's text quotes its first size's evidence; ``_quoted_later``)."""
@@ -429,10 +448,16 @@ def _later_sizes(group: list[dict[str, Any]], metric: str, better_high: bool) ->
               else f" ({missing_ci_text(v)})")
         return f"{-v['points']:{form}} {_units(metric)}{ci}"
 
-    parts = [f"at n = {format_n(p['n'], p['n_actual'])} it trails {v['strategy']} on test by {gap(v)}" if v["points"] < 0
-             else (f"at n = {format_n(p['n'], p['n_actual'])} on test {delta_text(v, metric, better_high)} over "
-                   f"{v['strategy']}{_paired_and_untold(v)}")
-             for p, v in _quoted_later(group)]
+    quoted: list[str | tuple[str]] = []  # a lead's place is its arm, (name,): said once, at its first size, below
+    leads: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}  # an arm the pick leads at sizes the first lacked
+    for p, v in _quoted_later(group):
+        if v["points"] < 0:
+            quoted.append(f"at n = {format_n(p['n'], p['n_actual'])} it trails {v['strategy']} on test by {gap(v)}")
+        else:
+            if v["strategy"] not in leads:
+                quoted.append((v["strategy"],))
+            leads.setdefault(v["strategy"], []).append((p, v))
+    parts = [_leads_text(leads[q[0]], metric, better_high) if isinstance(q, tuple) else q for q in quoted]
     for p in group[1:]:  # picked there as cheaper than the best, where the band's first size quotes another reason
         eq = p.get("equivalence")
         if p["reason"] != "cheaper" or eq is None or (group[0]["reason"] == "cheaper" and group[0]["best"] == p["best"]):

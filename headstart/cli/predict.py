@@ -86,7 +86,7 @@ def predict(
     if getattr(loaded.model.backbone, "modality", "text") == "image":
         from headstart.data.inputs import read_image_inputs
 
-        names, images, carried = read_image_inputs(inputs, column=text_column, run_column=run_column)
+        names, images, carried = read_image_inputs(inputs, text_column=text_column, run_column=run_column)
         rows = [{"input": name, **{k: v for k, v in row.items() if k != "text"}} for name, row in zip(names, predict_loaded(loaded, images))]
     elif (pair := run_pair(loaded.meta.get("data_source"))) is not None:  # the two texts each under its column, as the input had them
         pairs, columns, carried = read_pair_rows(inputs, pair=pair, text_column=text_column)

@@ -9,14 +9,14 @@ from pathlib import Path
 from headstart.data.builtin import REGISTRY, load_builtin
 from headstart.data.dataset import TASKS, Dataset
 from headstart.data.files import read_table
-from headstart.data.inputs import read_input_rows, read_inputs, read_pair_rows
+from headstart.data.inputs import read_image_inputs, read_input_rows, read_inputs, read_pair_rows
 from headstart.data.images import read_image_folder
 from headstart.data.splits import SplitConfig, Splits, split_dataset
 from headstart.data.subsamples import subsample
 from headstart.errors import ConfigError, DataError
 from headstart.python_checks import python_named
 
-__all__ = ["Dataset", "file_hash", "SplitConfig", "Splits", "load_dataset", "read_input_rows", "read_inputs", "read_pair_rows", "split_dataset", "subsample", "REGISTRY"]
+__all__ = ["Dataset", "file_hash", "SplitConfig", "Splits", "load_dataset", "read_image_inputs", "read_input_rows", "read_inputs", "read_pair_rows", "split_dataset", "subsample", "REGISTRY"]
 
 
 @functools.partial(python_named, inside=False)  # adapt and multitask rewrite its --flags in their own terms

@@ -60,10 +60,11 @@ def load_builtin(name: str) -> Dataset:
     return REGISTRY[name].load()
 
 
-def known_dataset(name: str, modality: str, given: str, *, task: str | None = None) -> None:
+def known_dataset(name: str, modality: str, given: str, *, task: str | None = None, besides: tuple[str, ...] = ()) -> None:
     """Refuse ``name`` where it is neither a built-in dataset nor a path: the message names where it was ``given``
     (``--retain X``, ``replay[data=X]``) and lists only built-in datasets a run reading ``modality`` can use (of
-    ``task`` where given), the closest of them suggested; a path is the loader's to read.
+    ``task`` where given; none of ``besides``, the run's own data a term reads beside it), the closest of them
+    suggested; a path is the loader's to read.
 
     Raises:
         DataError: an unknown name.
@@ -72,7 +73,7 @@ def known_dataset(name: str, modality: str, given: str, *, task: str | None = No
 
     if name in REGISTRY or Path(name).suffix or "/" in name or Path(name).exists():
         return
-    usable = sorted(n for n, d in REGISTRY.items() if d.modality == modality and task in (None, d.task))
+    usable = sorted(n for n, d in REGISTRY.items() if d.modality == modality and task in (None, d.task) and n not in besides)
     kind = f"{modality} {task or ''} datasets".replace("  ", " ")
     raise DataError(f"{given} is an unknown dataset{closest(name, usable)} (built-in {kind}: {', '.join(usable)}; "
                     "or a file's path)")

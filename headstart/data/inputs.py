@@ -206,17 +206,19 @@ def other_columns(frame: "pd.DataFrame", used: set[str]) -> list[dict[str, Any]]
     return [{c: plain(v) for c, v in zip(rest, values)} for values in frame[rest].itertuples(index=False, name=None)]
 
 
-def read_image_inputs(path: str | Path, *, column: str | None = None,
+@functools.partial(python_named, inside=False)  # headstart predict reads an image run's inputs through it
+def read_image_inputs(path: str | Path, *, text_column: str | None = None,
                       run_column: str | None = None) -> tuple[list[str], list[np.ndarray], list[dict[str, Any]]]:
     """Images to predict on, with their file names and each one's other columns (as ``read_input_rows``; none for a
-    file or folder): one image file, a folder of them (searched recursively), a table whose ``column`` (else the
-    run's ``run_column`` where the table has it, else its only image column) names them, or ``-``: one path per line
-    on stdin.
+    file or folder): one image file, a folder of them (searched recursively), a table whose ``text_column`` (the
+    column of image paths, as ``--text-column`` names it for an image run; else the run's ``run_column`` where the
+    table has it, else its only image column) names them, relative to the table, or ``-``: one path per line on
+    stdin. ``predict(run, images)`` scores the images; zip its rows with the names and columns.
 
     Raises:
-        DataError: nothing to read, or an unreadable image.
+        DataError: nothing to read, a column that is not the table's or names no image files, or an unreadable image.
     """
-    from headstart.data.images import IMAGE_SUFFIXES, read_image, resolve_image_paths
+    from headstart.data.images import IMAGE_SUFFIXES, looks_like_image_paths, read_image, resolve_image_paths
 
     if str(path) == "-":  # stdin: one image path per line, split as text inputs are
         names = [line.strip() for line in stdin_lines()]
@@ -241,8 +243,19 @@ def read_image_inputs(path: str | Path, *, column: str | None = None,
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return [str(path)], [read_image(path)], [{}]
     frame = read_frame(path, labelled=False)
-    found = (None if column is not None else find_run_column(frame, run_column)) or pick_image_column(frame, column, str(path))
+    found = (None if text_column is not None else find_run_column(frame, run_column)) or pick_image_column(frame, text_column, str(path))
     if found is None:
-        raise DataError(f"no column of {str(path)!r} names image files; pass --text-column NAME, or give an image or a folder")
+        columns = ", ".join(map(str, frame.columns))
+        if text_column is None:
+            raise DataError(f"no column of {str(path)!r} names image files (columns: {columns}); name the column of "
+                            "image paths with --text-column NAME, or give an image or a folder")
+        if text_column not in frame.columns:
+            raise DataError(f"--text-column {text_column!r} is not a column of {str(path)!r} (columns: {columns}); name "
+                            "its column of image paths")
+        others = [str(c) for c in frame.columns if c != text_column and looks_like_image_paths(frame[c].tolist())]
+        shown = next((str(v) for v in frame[text_column].tolist() if str(v).strip()), "")
+        raise DataError(f"--text-column {text_column!r} names a column of {str(path)!r} that holds no image files (e.g. "
+                        f"{shown[:40]!r}); name its column of image paths"
+                        + (f", e.g. --text-column {others[0]}" if others else f" (columns: {columns})"))
     names = [str(v) for v in frame[found].tolist()]
     return names, resolve_image_paths(names, path), other_columns(frame, {found})

@@ -378,6 +378,25 @@ def test_a_label_free_pick_chosen_as_cheaper_at_a_later_size_says_so_there() -> 
     assert "; on test probe − zero-shot: +1.0 points" in band["text"], band["text"]
 
 
+def test_a_label_free_picks_lead_over_an_arm_at_its_later_sizes_is_said_once_with_each_sizes_interval() -> None:
+    """zero-shot (n = 0) best on validation at every size, probe run at 16, 32 and 64: the band repeated "at n = N on
+    test ... over probe" at each size. It now names the lead once, at 16, and folds 32 and 64 into it, each with its own
+    paired difference and interval, and says which of those intervals include 0."""
+    from headstart.analysis.recommend import recommend
+
+    zero = [dataclasses.replace(run("zero-shot", 0, seed, [0.70], planned=0, steps=0), val_metrics={"accuracy": 0.70},
+                                metrics={"accuracy": 0.70}, steps=0) for seed in range(3)]
+    probe = [dataclasses.replace(run("probe", n, seed, [0.60]), val_metrics={"accuracy": 0.60}, metrics={"accuracy": t})
+             for n, scores in ((16, [0.60, 0.61, 0.62]), (32, [0.64, 0.65, 0.66]), (64, [0.58, 0.66, 0.80]))
+             for seed, t in enumerate(scores)]
+    (band,) = recommend(zero + probe)
+    text = band["text"]
+    assert band["strategy"] == "zero-shot" and text.count("over probe") == 1 and text.count(" on test +") == 1, text
+    assert "; at n = 16 on test +9.0 points (CI " in text and ") over probe, and at n = 32 +5.0 points (CI " in text, text
+    assert "), and at n = 64 +2.0 points (CI " in text, text
+    assert "+29.7) (at n = 64 an interval that includes 0: on test the two are not told apart there);" in text, text
+
+
 def test_a_pick_at_or_below_the_majority_rate_on_average_is_not_recommended() -> None:
     """lora beat the majority rate (0.50) on validation in one seed of three but not on average (0.483): the band
     withholds it as it withholds an arm that never beat the rate."""

@@ -89,7 +89,8 @@ def test_an_image_a_missing_path_an_imageless_folder_and_a_table_without_image_p
         read_image_inputs(tmp_path / "notes")
     texts = tmp_path / "texts.csv"
     pd.DataFrame({"text": ["a", "b"]}).to_csv(texts, index=False)
-    with pytest.raises(DataError, match=r"^no column of '.*texts.csv' names image files; pass --text-column NAME"):
+    with pytest.raises(DataError, match=r"^no column of '.*texts.csv' names image files \(columns: text\); name the "
+                                        r"column of image paths with text_column=NAME, or give an image or a folder$"):
         read_image_inputs(texts)
 
 
@@ -104,4 +105,45 @@ def test_a_table_of_images_is_read_by_the_runs_column_relative_to_the_table_carr
     names, images, carried = read_image_inputs(table, run_column="after")  # two image columns: the run's is read
     assert names == ["img/c.png", "img/c.png"] and len(images) == 2
     assert carried == [{"before": "img/a.png", "id": "1"}, {"before": "img/b.png", "id": "2"}]
-    assert read_image_inputs(table, column="before", run_column="after")[0] == ["img/a.png", "img/b.png"]
+    assert read_image_inputs(table, text_column="before", run_column="after")[0] == ["img/a.png", "img/b.png"]
+
+
+def test_an_image_tables_column_errors_say_what_was_wrong_in_the_callers_words_and_python_reads_it_as_predict_does(
+        tmp_path):
+    """An image run's predict input table: '--text-column note' (a text column) or a misspelt one got "no column names
+    image files; pass --text-column NAME", as if none was given; read_image_inputs was not in headstart.data, so from
+    Python a folder or table of images had no reader, and predict(run, 'folder') pointed to read_inputs, a reader of
+    texts. Each error names the column given and the one to use, in flags from the CLI and keywords from Python."""
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    import headstart.data
+    from headstart.errors import ConfigError
+    from headstart.loaded import predict_loaded
+    from headstart.surface import cli_surface, reset_surface
+
+    (tmp_path / "img").mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("L", (2, 2)).save(tmp_path / "img" / name, format="PNG")
+    table = tmp_path / "t.csv"
+    pd.DataFrame({"id": [1, 2], "path": ["img/a.png", "img/b.png"], "note": ["fine", "blurred"]}).to_csv(table, index=False)
+    marked = cli_surface()  # as headstart predict calls it
+    try:
+        with pytest.raises(DataError, match=r"^--text-column 'note' names a column of '.*t.csv' that holds no image files "
+                                            r"\(e.g. 'fine'\); name its column of image paths, e.g. --text-column path$"):
+            read_image_inputs(table, text_column="note")
+        with pytest.raises(DataError, match=r"^--text-column 'paht' is not a column of '.*t.csv' \(columns: id, path, "
+                                            r"note\); name its column of image paths$"):
+            read_image_inputs(table, text_column="paht")
+    finally:
+        reset_surface(marked)
+    with pytest.raises(DataError, match=r"^text_column='note' names a column of .*, e.g. text_column='path'$"):
+        headstart.data.read_image_inputs(table, text_column="note")
+    names, images, columns = headstart.data.read_image_inputs(str(table))
+    assert names == ["img/a.png", "img/b.png"] and len(images) == 2 and columns == [{"id": "1", "note": "fine"},
+                                                                                    {"id": "2", "note": "blurred"}]
+    image_run = SimpleNamespace(model=SimpleNamespace(backbone=SimpleNamespace(modality="image")))
+    with pytest.raises(ConfigError, match=r"read a folder's or a table's images first: names, images, columns = "
+                                          r"headstart\.data\.read_image_inputs\(PATH\), then predict\(run, images\)$"):
+        predict_loaded(image_run, str(tmp_path / "img"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -110,16 +111,26 @@ def test_replay_and_retain_of_one_dataset_are_refused_before_any_training(toy_cs
 
 @pytest.mark.parametrize("term", ["replay", "ewc"])
 def test_a_terms_unknown_dataset_is_refused_before_any_training(term, toy_csv, make_tiny, tiny_registry, monkeypatch):
-    """As train refuses it, so does a compare's plan: before the leakage line, with no cell in the store."""
+    """As train refuses it, so does a compare's plan: before the leakage line, with no cell in the store. The datasets
+    it lists are those the term can read: text classification ones (drug-reviews-rating, a regression dataset, is
+    refused once the term is prepared), the run's own data left out."""
     import headstart
     import headstart.recipe as recipe
     import headstart.sweep as sweep
+    from headstart.data import REGISTRY
     from headstart.errors import DataError
+    from headstart.run_checks import check_other_data
 
     monkeypatch.setattr(recipe, "train", lambda *a, **k: pytest.fail("trained before refusing"))
     spec = RunSpec(data=str(toy_csv), backbone="tiny", strategy="full-finetune", n=32, train=FAST, terms={term: {"data": "nope"}})
-    with pytest.raises(DataError, match=re.escape(f"{term}[data=nope] is an unknown dataset (built-in text datasets: ")):
+    usable = sorted(n for n, d in REGISTRY.items() if d.modality == "text" and d.task == "classification")
+    with pytest.raises(DataError, match=re.escape(f"{term}[data=nope] is an unknown dataset (built-in text classification "
+                                                  f"datasets: {', '.join(usable)}; or a file's path)")):
         recipe.run(spec, pretrained=make_tiny(0))
+    assert "drug-reviews-rating" not in usable and "rotten-tomatoes" in usable
+    with pytest.raises(DataError) as refused:  # a run on a built-in dataset: not offered its own data
+        check_other_data([dataclasses.replace(spec, data="rotten-tomatoes")], "text")
+    assert f"datasets: {', '.join(u for u in usable if u != 'rotten-tomatoes')}; or" in str(refused.value), str(refused.value)
     monkeypatch.setattr(sweep, "run_sweep", lambda *a, **k: pytest.fail("the sweep ran before refusing"))
     with pytest.raises(DataError, match=re.escape(f"{term}[data=nope] is an unknown dataset")):
         headstart.compare(str(toy_csv), backbone="tiny", arms=f"full-finetune+{term}[data=nope]", sizes=[16], seeds=1,
