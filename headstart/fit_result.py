@@ -208,39 +208,44 @@ def with_scores(result: FitResult, scored: Any, *, ended_by: str | None = None,
         write_json(path, {**metrics, **{k: v for k, v in added.items() if v},
                           **({"not_scored": not_scored, "ended_by": ended_by} if ended_by and not_scored else {})})
     if result._staged_for is not None:
-        import os
-
         from headstart.atomic import swap_in
 
-        kept = result._staged_for
         if ended_by and not_scored:  # interrupted before it was scored: the finished run stays, this one goes beside it
-            beside = unscored_beside(kept)
-            try:
-                os.rename(result.out, beside)  # one rename, as the run was built whole there
-                result.out = beside
-            except OSError as error:  # kept where it was staged and named there; the next command writing ``kept`` moves
-                # it beside (``staging.clear_stale``), as it moves a run killed while it was scored
-                why = (error.strerror or type(error).__name__).lower()
-                result._not_moved = f"it could not be moved to {beside} ({why}); "
-            result._finished_in = kept
+            _beside_finished(result)
         else:
-            result.out = swap_in(result.out, kept)
-        result._staged_for = None
-        if result._loaded is not None:
-            result._loaded.directory = result.out
+            result.out = swap_in(result.out, result._staged_for)
+            result._staged_for = None
+            if result._loaded is not None:
+                result._loaded.directory = result.out
     return result
+
+
+def _beside_finished(result: FitResult) -> None:
+    """Move ``result``'s trained run, staged beside the finished run of its ``out`` (``_staged_for``), to a free folder
+    beside that (``unscored_beside``) in one rename, as it was built whole where it is; where the rename fails
+    (OSError) it stays where it was staged, ``_not_moved`` saying where it was to go and why not, and the next command
+    writing that ``out`` moves it beside (``staging.clear_stale``), as it moves a run killed while it was scored."""
+    import os
+
+    kept, result._staged_for = result._staged_for, None
+    beside = unscored_beside(kept)
+    try:
+        os.rename(result.out, beside)
+        result.out = beside
+    except OSError as error:
+        result._not_moved = f"it could not be moved to {beside} ({(error.strerror or type(error).__name__).lower()}); "
+    result._finished_in = kept
+    if result._loaded is not None:
+        result._loaded.directory = result.out
 
 
 def scoring_failed(result: FitResult, failure: Exception, *, not_scored: dict[str, list[str]]) -> str | None:
     """What a ``failure`` (an exception, not an interrupt) while ``result`` was scored after training leaves, and the
     note that says so. Where a finished run was in its ``out`` (``_staged_for``), that run stays and this one goes to a
-    free folder beside it (``unscored_beside``), as an interrupt leaves it; either way the trained run keeps what it was
+    free folder beside it (``_beside_finished``: where that rename fails, it stays where it was saved), as an interrupt leaves it; either way the trained run keeps what it was
     ``not_scored`` on, and an
     ``ended_by`` naming the failure ("failed after training, while it was scored (...)"): a run its command replaces.
     None where nothing was saved."""
-    import os
-    import shutil
-
     from headstart.atomic import write_json
     from headstart.errors import HeadstartError
 
@@ -248,18 +253,7 @@ def scoring_failed(result: FitResult, failure: Exception, *, not_scored: dict[st
     why = why if isinstance(failure, HeadstartError) else f"{type(failure).__name__}: {why}" if why else type(failure).__name__
     result.ended_by, result.not_scored = f"failed after training, while it was scored ({why})", not_scored
     if result._staged_for is not None:  # the finished run stays; this one goes beside it, as an interrupt leaves it
-        kept, result._staged_for = result._staged_for, None
-        beside = unscored_beside(kept)
-        try:
-            os.rename(result.out, beside)  # one rename, as the run was built whole there
-        except OSError:
-            shutil.rmtree(result.out, ignore_errors=True)
-            result.out = None
-            return (f"{result.ended_by}: this run was not saved: the finished run already in {str(kept)!r} was kept; "
-                    "fix that, then the same command trains it again")
-        result.out, result._finished_in = beside, kept
-        if result._loaded is not None:
-            result._loaded.directory = beside
+        _beside_finished(result)
     if result.out is None:  # nothing saved: the exception says it all
         return None
     path = Path(result.out) / "metrics.json"

@@ -60,6 +60,37 @@ def test_a_failure_while_scoring_keeps_the_finished_run_in_out_untouched_and_the
     assert json.loads((beside / "metrics.json").read_text())["not_scored"] == {"eval_data": [f"{other_csv}[neutral=-]"]}
 
 
+
+def test_a_failure_while_scoring_whose_move_beside_fails_keeps_the_trained_run_where_it_was_saved(
+        toy_csv, other_csv, tiny_registry, tmp_path, monkeypatch, caplog):
+    """As an interrupt there does: where moving the new run to OUT-unscored fails (a permission, a read-only remount),
+    it stays in the folder it was saved in, named with why, and the next command writing OUT moves it beside (the
+    failure path deleted it: "this run was not saved")."""
+    import os
+
+    out = tmp_path / "runs" / "run"
+    fit(toy_csv, other_csv, out)
+    finished, real = files(out), os.rename
+
+    def refused(source, target, *args, **kwargs):
+        if str(target).endswith("-unscored"):
+            raise PermissionError(13, "Permission denied", str(target))
+        return real(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", refused)
+    failing_scorer(monkeypatch)
+    with caplog.at_level(logging.INFO, logger="headstart"), pytest.raises(RuntimeError, match="boom in the scorer"):
+        fit(toy_csv, other_csv, out, seed=1, overwrite=True)
+    monkeypatch.setattr(os, "rename", real)
+    assert files(out) == finished, "the finished run is as it was"
+    (staged,) = [p for p in out.parent.iterdir() if p.name != "run"]
+    assert json.loads((staged / "spec.json").read_text())["spec"]["seed"] == 1, "the trained run is not lost"
+    assert json.loads((staged / "metrics.json").read_text())["not_scored"] == {"eval_data": [f"{other_csv}[neutral=-]"]}
+    assert (f"saved the trained run to {staged} (it could not be moved to {out}-unscored (permission denied); the "
+            f"finished run in {out} is kept)") in caplog.text, caplog.text
+    assert 0 <= headstart.evaluate(str(staged))["accuracy"] <= 1
+
+
 def test_a_stop_no_handler_reads_while_scoring_leaves_no_copy_beside_the_finished_run(toy_csv, other_csv, tiny_registry,
                                                                                        tmp_path, monkeypatch):
     """A stop none of fit's handlers reads (SystemExit here; a second Ctrl-C inside one, a SIGTERM after the steps'
