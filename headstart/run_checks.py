@@ -16,7 +16,7 @@ from headstart.backbones import modality_of
 from headstart.backbones.registry import REGISTRY as BACKBONES
 from headstart.data import Dataset, SplitConfig, load_dataset, split_dataset
 from headstart.data.builtin import known_dataset
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, with_article
 from headstart.specs import RunSpec, TrainConfig
 from headstart.strategies import get_strategy
 from headstart.strategies.registry import STRATEGIES, check_applies
@@ -51,10 +51,9 @@ def check_other_data(specs: list[RunSpec], modality: str) -> None:
         for term, options in spec.terms.items():
             name = str((options or {}).get("data") or "")
             if name and _same_data(name, (str(spec.data),)):
-                other = next(o for o in (("opencv-digits", "fashion-mnist") if modality == "image" else ("drug-reviews", "rotten-tomatoes"))
-                             if not _same_data(o, (str(spec.data),)))
                 raise ConfigError(f"{term}[data={name}]: {name!r} is this run's own dataset; {term} reads another "
-                                  f"dataset (an earlier task, or a target domain's inputs), e.g. {term}[data={other}]")
+                                  f"dataset (an earlier task, or a target domain's inputs), e.g. "
+                                  f"{term}[data={_another(modality, (str(spec.data),))}]")
     own = tuple(dict.fromkeys(str(spec.data) for spec in specs))
     for term, name in dict.fromkeys((t, str(o["data"])) for spec in specs for t, o in spec.terms.items() if (o or {}).get("data")):
         # its own words ("replay[data=x] is an unknown dataset"), listing what it can read: another dataset than the
@@ -62,11 +61,22 @@ def check_other_data(specs: list[RunSpec], modality: str) -> None:
         # alignment terms any dataset's inputs
         known_dataset(name, modality, f"{term}[data={name}]", task="classification" if term in STRATIFIED_CUT else None,
                       besides=own)
-        load_dataset(name)
+        data = load_dataset(name)
+        reads = f"{modality} classification" if term in STRATIFIED_CUT else modality
+        if data.modality != modality or (term in STRATIFIED_CUT and data.task != "classification"):
+            # found here, not once the term is prepared, after the model is built
+            raise ConfigError(f"{term}[data={name}]: {name!r} is {with_article(data.modality)} {data.task} dataset; "
+                              f"{term} reads {with_article(reads)} dataset, e.g. {term}[data={_another(modality, own)}]")
     uses = {(term, str(options["data"]), spec.retain, tuple(parse_eval_data(d)[0] for d in spec.eval_data))
             for spec in specs for term, options in spec.terms.items() if (options or {}).get("data")}
     for use in sorted(uses):
         _check_rows_apart(*use)
+
+
+def _another(modality: str, own: tuple[str, ...]) -> str:
+    """A built-in dataset of ``modality`` none of ``own`` is, to name in a refusal's example."""
+    candidates = ("opencv-digits", "fashion-mnist") if modality == "image" else ("drug-reviews", "rotten-tomatoes")
+    return next((o for o in candidates if not _same_data(o, own)), candidates[0])
 
 
 def say_retain_costs(retain: Iterable[str], modality: str) -> None:

@@ -113,7 +113,7 @@ def test_replay_and_retain_of_one_dataset_are_refused_before_any_training(toy_cs
 def test_a_terms_unknown_dataset_is_refused_before_any_training(term, toy_csv, make_tiny, tiny_registry, monkeypatch):
     """As train refuses it, so does a compare's plan: before the leakage line, with no cell in the store. The datasets
     it lists are those the term can read: text classification ones (drug-reviews-rating, a regression dataset, is
-    refused once the term is prepared), the run's own data left out."""
+    refused by the same checks: below), the run's own data left out."""
     import headstart
     import headstart.recipe as recipe
     import headstart.sweep as sweep
@@ -151,3 +151,22 @@ def test_a_term_reading_the_runs_own_data_is_refused_before_any_model_is_built(t
                                               rf"another dataset \(an earlier task, or a target domain's inputs\), e.g. "
                                               rf"{term}\[data=drug-reviews\]$"):
             check_other_data([spec], "text")
+
+
+def test_a_term_reading_a_dataset_of_another_task_or_modality_is_refused_before_any_model_is_built(toy_csv, monkeypatch):
+    """replay[data=drug-reviews-rating] (a regression dataset) and dann[data=fashion-mnist] (images for a text run)
+    were refused only once the term was prepared, after the backbone and the run's setup ("preparing replay before the
+    first step", then the error); now by the checks a run and a sweep's plan make first, with a dataset it can read."""
+    import headstart.recipe as recipe
+    from headstart.run_checks import check_other_data
+
+    monkeypatch.setattr(recipe, "setup", lambda *a, **k: pytest.fail("set up before refusing"))
+    cases = {("replay", "drug-reviews-rating"): "a text regression dataset; replay reads a text classification dataset",
+             ("ewc", "drug-reviews-rating"): "a text regression dataset; ewc reads a text classification dataset",
+             ("dann", "fashion-mnist"): "an image classification dataset; dann reads a text dataset"}
+    for (term, name), said in cases.items():
+        spec = RunSpec(data="rotten-tomatoes", backbone="tiny", strategy="full-finetune", n=32, terms={term: {"data": name}})
+        with pytest.raises(ConfigError, match=rf"^{term}\[data={name}\]: '{name}' is {said}, e.g. {term}\[data=drug-reviews\]$"):
+            check_other_data([spec], "text")
+    check_other_data([RunSpec(data="rotten-tomatoes", backbone="tiny", strategy="full-finetune", n=32,
+                              terms={"dann": {"data": "drug-reviews-rating"}})], "text")  # its inputs are text: read
