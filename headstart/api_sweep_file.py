@@ -42,6 +42,7 @@ class FromFile:
     floors: dict[str, Any] = field(default_factory=dict)  # the file's [train] and [train_by_strategy], as overridden
     path: str = ""
     typed: dict[str, Any] = field(default_factory=dict)  # the max_steps / min_steps given
+    filled: frozenset[str] = frozenset()  # the keywords the file's keys filled: a refusal of one names the file's key
 
     def capped(self) -> FromFile:
         """This with the note on the file's floors a given ``max_steps`` caps (``sweep_config.capped_floors``): run once
@@ -87,7 +88,7 @@ def file_arguments(path: Path, given: dict[str, Any], *, command: str, flags: bo
         given: the caller's arguments by name, ``config`` the path.
         command: the call, for the report.
         flags: the caller typed flags (the CLI): a refusal names them (``pass --tune``), not the keywords
-            (``pass tune='lr'``). The notes name flags either way; ``say_notes`` writes them as keywords for Python.
+            (``pass tune='lr'``). The notes name flags either way; ``say_note`` writes them as keywords for Python.
 
     Returns:
         ``given`` with the file's values where the caller gave none, and ``config`` a ``FromFile``.
@@ -144,9 +145,8 @@ def file_arguments(path: Path, given: dict[str, Any], *, command: str, flags: bo
         raise ConfigError(f"{grids_word} lists the learning rates tune searches, but {where} sets tune = false; drop "
                           f"{grids_word}, or pass {tune_on}")
     arguments = dict(given)
-    for key in PLAIN_KEYS:
-        if key not in given and key in file:
-            arguments[key] = file[key]
+    filled = frozenset(key for key in PLAIN_KEYS if key not in given and key in file)
+    arguments.update({key: file[key] for key in filled})
     arguments["tune"] = tune
     arguments["grids"] = {**file_grids, **grids}
     for table in ("options", "train_by_strategy"):  # per strategy: a keyword's setting over the file's
@@ -166,20 +166,16 @@ def file_arguments(path: Path, given: dict[str, Any], *, command: str, flags: bo
     arguments["config"] = FromFile(train=train_fields, cap_over_floors=given.get("max_steps") is not None,
                                    command=command, notes=tuple(filter(None, notes)),
                                    floors={k: file[k] for k in ("train", "train_by_strategy") if k in file}, path=str(path),
-                                   typed={k: given.get(k) for k in ("max_steps", "min_steps")})
+                                   typed={k: given.get(k) for k in ("max_steps", "min_steps")}, filled=filled)
     return arguments
 
 
-def say_notes(config: Any, function: Any) -> None:
-    """The notes a sweep file's reading left (``FromFile.notes``), on the ``headstart`` logger as the CLI prints them,
-    each flag in them written as ``function``'s keyword (``--max-steps 20`` -> ``max_steps=20``)."""
-    import inspect
-
+def say_note(note: str, function: Any) -> None:
+    """A note a sweep file's reading left (``FromFile.notes``) on the ``headstart`` logger, as the CLI prints it, each
+    flag in it written as ``function``'s keyword (``--max-steps 20`` -> ``max_steps=20``)."""
     from headstart.surface import python_names
 
-    names = set(inspect.signature(function).parameters)
-    for note in getattr(config, "notes", ()):
-        logging.getLogger("headstart").info(python_names(note.removeprefix("note: "), names))
+    logging.getLogger("headstart").info(python_names(note.removeprefix("note: "), set(inspect.signature(function).parameters)))
 
 
 def named_strategies(strategies: Any, arms: Any) -> tuple[str, ...] | None:

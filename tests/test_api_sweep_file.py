@@ -231,3 +231,49 @@ def test_an_empty_entry_in_a_files_strategies_offers_the_flag_as_its_example(tmp
     path.write_text('strategies = "lora,"\n')
     assert_user_error(run_cli(["compare", "--config", str(path), "--out", str(tmp_path / "cli")], monkeypatch, capsys),
                       f"strategies in {str(path)!r} 'lora,' has an empty entry", "e.g. --strategies lora")
+
+
+def _refusal(surface: str, tmp_path, monkeypatch, capsys, flags: list[str], **keywords) -> str:
+    """The one-line refusal of ``headstart compare FLAGS`` (``surface="cli"``) or ``compare(**keywords)``."""
+    from tests.conftest import assert_user_error, run_cli
+
+    if surface == "cli":
+        result = run_cli(["compare", "--quiet", *flags, "--out", str(tmp_path / "out")], monkeypatch, capsys)
+        assert_user_error(result)
+        return result[2].strip().removeprefix("error: ")
+    with pytest.raises(ConfigError) as error:
+        headstart.compare(progress=False, out=tmp_path / "out", **keywords)
+    return str(error.value)
+
+
+@pytest.mark.parametrize("surface", ["cli", "python"])
+@pytest.mark.parametrize("text, named", [('strategies = "lora,"\n', "strategies in {path} 'lora,' has an empty entry"),
+                                         ('sizes = "8,8"\n', "sizes in {path} lists a size twice")])
+def test_a_list_the_file_gave_is_named_as_the_files_key_from_both_surfaces(tmp_path, monkeypatch, capsys, surface,
+                                                                           text, named):
+    """A bad list the file gave names the file's key and the file from Python as from the CLI (Python said
+    "strategies 'lora,' ...", as if typed)."""
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    message = _refusal(surface, tmp_path, monkeypatch, capsys, ["--config", str(path)], config=path)
+    assert message.startswith(named.format(path=repr(str(path)))), message
+
+
+@pytest.mark.parametrize("surface", ["cli", "python"])
+def test_the_lists_are_read_before_the_columns_beside_eval_data_from_both_surfaces(tmp_path, monkeypatch, capsys,
+                                                                                    surface):
+    """An empty entry in strategies beside a text column on a built-in dataset with eval data: the list is named first
+    by both (Python named the column first)."""
+    message = _refusal(surface, tmp_path, monkeypatch, capsys,
+                       ["--strategies", "lora,", "--text-column", "x", "--eval-data", "other.csv"],
+                       strategies="lora,", text_column="x", eval_data="other.csv")
+    assert "has an empty entry" in message and "column" not in message.split(";")[0], message
+
+
+@pytest.mark.parametrize("surface", ["cli", "python"])
+def test_the_lists_are_read_before_max_test_from_both_surfaces(tmp_path, monkeypatch, capsys, surface):
+    """An empty entry in strategies beside a bad max_test: the list is named first by both (the CLI named --max-test
+    first)."""
+    message = _refusal(surface, tmp_path, monkeypatch, capsys, ["--strategies", "lora,", "--max-test", "x"],
+                       strategies="lora,", max_test="x")
+    assert "has an empty entry" in message and "max" not in message, message
