@@ -145,7 +145,7 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
     """
     from headstart.progress import progress_default
 
-    from headstart.api_sweep_file import FromFile, say_note
+    from headstart.api_sweep_file import FromFile, file_keys_named, say_note
 
     # the report's "Produced by", as the CLI's argv is (a sweep file's: the call as written, config='sweep.toml')
     command = config.command if isinstance(config, FromFile) else call_text("headstart.compare", compare, locals())
@@ -156,9 +156,10 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
     if backbones is not None and backbone != DEFAULT_BACKBONE:
         raise ConfigError(f"backbone={backbone!r} and backbones both name the backbone; give the list alone, e.g. "
                           f"backbones=[{backbone!r}, 'all-minilm-l6-v2']")
-    sweep = built_sweep(locals(), say=lambda note: say_note(note, compare))
-    return run_compare(sweep, out, workers=workers, command=command, progress=progress, backend=backend, address=address,
-                       report_to=report_to)
+    with file_keys_named(config):  # a column the file set is named as its key in the file
+        sweep = built_sweep(locals(), say=lambda note: say_note(note, compare))
+        return run_compare(sweep, out, workers=workers, command=command, progress=progress, backend=backend,
+                           address=address, report_to=report_to)
 
 
 def built_sweep(arguments: dict[str, Any], *, say: Callable[[str], None]) -> Any:

@@ -100,7 +100,7 @@ def compare(
     """
 
     from headstart.api_compare import built_sweep, run_compare
-    from headstart.api_sweep_file import file_arguments, named_strategies
+    from headstart.api_sweep_file import file_arguments, file_keys_named, named_strategies
 
     if backbone is not None and backbones is not None:
         raise ConfigError("--backbone and --backbones both name the backbone; give the list alone, e.g. --backbones a,b")
@@ -123,25 +123,24 @@ def compare(
     # the sweep compare(...) builds from the same keywords: --option's settings over the file's [options.NAME]
     arguments["options"] = _sweep_options(arguments.get("options", {}), option, strategies=named_strategies(
         arguments.get("strategies", COMPARE_DEFAULTS["strategies"]), arguments.get("arms")))
-    sweep = built_sweep({**arguments, "max_test": max_test, "dedupe": dedupe}, say=lambda note: typer.echo(note, err=True))
-    out_dir = Path(arguments.get("out", COMPARE_DEFAULTS["out"]))
+    from headstart.cli.common import InterruptReported
     from headstart.outdir import claim
-
-    claim(out_dir, "compare")  # before the report destination and the data: run_compare claims it again, cheaply
+    from headstart.sweep import SweepInterrupted
     from headstart.tracking import check_report_to
 
-    check_report_to(report_to)  # an unknown destination or a missing extra is named before any cell trains
-    from headstart.cli.common import InterruptReported
-    from headstart.sweep import SweepInterrupted
-
-    try:
-        result = run_compare(sweep, out_dir, workers=arguments.get("workers", 1), command=command, progress=not quiet,
-                             announce=lambda report: print_leakage(report, dedupe=sweep.split.dedupe, err=as_json),
-                             backend=arguments.get("backend", "local"), address=arguments.get("address"),
-                             report_to=report_to)
-    except SweepInterrupted as stopped:  # how many cells the store holds, which main's plain "interrupted" cannot say
-        typer.echo(str(stopped), err=True)
-        raise InterruptReported() from None
+    out_dir = Path(arguments.get("out", COMPARE_DEFAULTS["out"]))
+    with file_keys_named(arguments.get("config")):  # a column the file set is named as its key in the file
+        sweep = built_sweep({**arguments, "max_test": max_test, "dedupe": dedupe}, say=lambda note: typer.echo(note, err=True))
+        claim(out_dir, "compare")  # before the report destination and the data: run_compare claims it again, cheaply
+        check_report_to(report_to)  # an unknown destination or a missing extra is named before any cell trains
+        try:
+            result = run_compare(sweep, out_dir, workers=arguments.get("workers", 1), command=command, progress=not quiet,
+                                 announce=lambda report: print_leakage(report, dedupe=sweep.split.dedupe, err=as_json),
+                                 backend=arguments.get("backend", "local"), address=arguments.get("address"),
+                                 report_to=report_to)
+        except SweepInterrupted as stopped:  # how many cells the store holds, which main's plain "interrupted" cannot say
+            typer.echo(str(stopped), err=True)
+            raise InterruptReported() from None
     counts = (f"{result.total} cells: {result.skipped} already done, {result.trained} trained now "
               f"({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items())) or 'nothing new'})"
               + (f", {result.elsewhere} taken by another compare on this store (one still training there is not in "
