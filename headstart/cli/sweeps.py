@@ -175,7 +175,8 @@ def adapt(
     source: Annotated[str, typer.Option(help="Labelled source: a built-in dataset or a data file.")],
     target: Annotated[str, typer.Option(help="Target with the source's labels, scored on its test split; its pool's inputs "
                                              "are what alignment and test-time adaptation read. TARGET[their=ours, x=-] maps "
-                                             "labels (then there is no oracle).")],
+                                             "labels (then there is no oracle); a file's own columns, as --eval-data's: "
+                                             "'FILE[text=COLUMN, label=COLUMN]'.")],
     backbone: Annotated[str, typer.Option("--backbone", "-b", help="Built-in backbone or a local model folder.")] = "all-minilm-l6-v2",
     strategy: Annotated[str, typer.Option(help="How every method trains on the source (and the oracle on the target).")] = "full-finetune",
     methods: Annotated[Optional[str], typer.Option("--methods", "--arms", help="Comma-separated: source-only (required), dann, "
