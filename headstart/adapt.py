@@ -169,7 +169,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.api_compare import run_compare
     from headstart.outdir import check_same_report, claim
     from headstart.store_command import check_not_a_compare
-    from headstart.data_defaults import fill
+    from headstart.data_defaults import fill, test_capped
     from headstart.ood import read_elsewhere
     from headstart.ood_labels import eval_columns, parse_eval_data
     from headstart.run_checks import check_modality, check_out_of_domain
@@ -245,8 +245,12 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
                 "max_test": max_test, "tune": tune, "train": dataclasses.asdict(train)}
     # another adapt's report in --out would be replaced by this one, its rows gone from it (an arm of other settings
     # is labelled apart, full-finetune[max_steps=2], and matches no method): refused before anything trains
+    # an older adapt stored --max-test all as None, as it stores no --max-test: the same rows where no data default caps
+    # the test split (an image test split over 2,000 is capped without --max-test, and all of it with --max-test all)
+    same_rows = not test_capped(source_data, sweep.split)
     check_same_report(out, "adaptation.json", settings, kind="adapt", grown=GROWN,
-                      defaults={"train": TrainConfig.field_defaults()})
+                      defaults={"train": TrainConfig.field_defaults()},
+                      alike={"max_test": lambda old, new: same_rows and {old, new} <= {None, "all"}})
     ceiling_keys: frozenset[str] = frozenset()  # no oracle this call: none in its report, whatever the store holds
     if oracle:  # first: the report's main experiment is the newest, the source's
         # the target cut as the methods' scores cut it (no label read, the methods' input size and test cap): the

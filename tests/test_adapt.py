@@ -491,3 +491,36 @@ def test_a_targets_brackets_are_read_as_eval_datas_are(toy_csv, other_csv, tmp_p
                             out=tmp_path / "a")
         assert expected.split("; ")[0] in str(error.value) and "[text=x" in str(error.value), str(error.value)
         assert "column names" not in str(error.value) and "--text-column" not in str(error.value), str(error.value)
+
+
+def test_an_out_an_older_adapt_wrote_with_max_test_all_as_none_takes_max_test_all_again(toy_csv, tiny_registry, tmp_path,
+                                                                                         monkeypatch, capsys):
+    """An adapt before --max-test all was "all" stored it as None, as it stores no --max-test: the same rows on text
+    (no data default caps its test split), so the same command again resumes that --out (it was refused as another
+    adapt run, "max_test None, not all"); another cap is still refused."""
+    import pandas as pd
+    from conftest import make_toy
+
+    from headstart.store import Store
+
+    data = make_toy(300, seed=7)
+    target = tmp_path / "target.csv"
+    pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(target, index=False)
+    out = tmp_path / "a"
+
+    def adapt(max_test: str) -> tuple[int, str, str]:
+        return run_cli(["adapt", "--source", str(toy_csv), "--target", str(target), "--backbone", "tiny", "--sizes", "16",
+                        "--seeds", "1", "--no-tune", "--methods", "source-only", "--max-steps", "2", "--min-steps", "2",
+                        "--max-test", max_test, "--out", str(out), "-q"], monkeypatch, capsys)
+
+    code, _, err = adapt("all")
+    assert code in (0, None), err
+    report = json.loads((out / "adaptation.json").read_text())
+    assert report["settings"]["max_test"] == "all"
+    report["settings"]["max_test"] = None  # as an older adapt wrote --max-test all
+    (out / "adaptation.json").write_text(json.dumps(report))
+    code, _, err = adapt("all")
+    assert code in (0, None), err
+    with Store(out, create=False) as store:
+        assert len(store.results()) == 2, "resumed: the oracle and source-only, none trained again"
+    assert_user_error(adapt("50"), "(max_test all, not 50)")
