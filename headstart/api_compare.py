@@ -162,10 +162,12 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
                            address=address, report_to=report_to)
 
 
-def built_sweep(arguments: dict[str, Any], *, say: Callable[[str], None]) -> Any:
+def built_sweep(arguments: dict[str, Any], *, say: Callable[[str], None],
+                options: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Any:
     """The ``SweepSpec`` that ``compare`` and ``headstart compare`` run: the one builder of both, from ``compare``'s
-    keywords (``arguments``: those given, ``compare``'s defaults for the rest; the CLI's flags under the same names,
-    ``options`` with its ``--option``s; ``config`` a sweep file's ``FromFile``, as ``file_arguments`` returns it).
+    keywords (``arguments``: those given, ``compare``'s defaults for the rest; the CLI's flags under the same names;
+    ``config`` a sweep file's ``FromFile``, as ``file_arguments`` returns it). ``options``: the CLI's ``--option``
+    settings over the ``options`` table, read where that table is.
 
     Read in the order a user reads them: the lists first (a list the file gave named as its key in the file, an empty
     one refused by name, never read as the defaults), then each training value, then the file's floors against the
@@ -203,14 +205,14 @@ def built_sweep(arguments: dict[str, Any], *, say: Callable[[str], None]) -> Any
                           checked=False, **{key: a[key] for key in TRAIN_KEYWORDS})  # SweepSpec checks the floors
     if from_file:  # the file's floors against the caps, once the values are read: a cap typed beside it wins over them
         from_file = from_file.capped()
-    split = as_config(split_given(a["split"]), SplitConfig, name="split")
+    table = as_table(a["options"], name="options", example="{'lora': {'rank': 4}}")
     sweep = SweepSpec(data=data, backbone=a["backbone"], strategies=strategies_list, sizes=sizes_list, seeds=a["seeds"],
-                      train=train, options=as_table(a["options"], name="options", example="{'lora': {'rank': 4}}"),
+                      train=train, options=options(table) if options else table,
                       train_by_strategy=as_table(a["train_by_strategy"], name="train_by_strategy",
                                                  example="{'lora': {'lr': 1e-3}}"),
-                      split=dataclasses.replace(split, **({"max_test": max_test_rows(a["max_test"])}
-                                                          if a["max_test"] is not None else {}),
-                                                **({"dedupe": True} if a["dedupe"] else {})),
+                      split=dataclasses.replace(as_config(split_given(a["split"]), SplitConfig, name="split"),
+                                                **({"max_test": max_test_rows(a["max_test"])} if a["max_test"] is not None
+                                                   else {}), **({"dedupe": True} if a["dedupe"] else {})),
                       tune=a["tune"], grids=as_table(a["grids"], name="grids", example="{'lora': [3e-4, 1e-3, 3e-3]}"),
                       text_column=a["text_column"], label_column=a["label_column"], task=a["task"], pooling=a["pooling"],
                       arms=a["arms"] or (), retain=as_items(a["retain"], name="retain"), backbones=a["backbones"] or (),

@@ -304,3 +304,12 @@ def test_a_column_typed_beside_the_file_is_still_named_as_the_flag(tmp_path, mon
     path.write_text('text_column = "x"\nstrategies = ["linear-probe"]\nsizes = [16]\nseeds = 1\n')
     message = _refusal("cli", tmp_path, monkeypatch, capsys, ["--config", str(path), "--text-column", "y"])
     assert message.startswith("--text-column 'y' applies to files"), message
+
+
+@pytest.mark.parametrize("surface", ["cli", "python"])
+def test_the_lists_are_read_before_the_options_from_both_surfaces(tmp_path, monkeypatch, capsys, surface):
+    """An empty entry in strategies beside an option without its strategy: the list is named first, by --option's
+    reading as by the options table's (the one builder read --option before the lists)."""
+    message = _refusal(surface, tmp_path, monkeypatch, capsys, ["--strategies", "lora,", "--option", "freeze=3"],
+                       strategies="lora,", options="freeze=3")
+    assert "has an empty entry" in message and "option" not in message, message

@@ -120,9 +120,6 @@ def compare(
         given["tune"] = "lr" if tune else None
     command = "headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     arguments = file_arguments(config, given, command=command, flags=True) if config else given
-    # the sweep compare(...) builds from the same keywords: --option's settings over the file's [options.NAME]
-    arguments["options"] = _sweep_options(arguments.get("options", {}), option, strategies=named_strategies(
-        arguments.get("strategies", COMPARE_DEFAULTS["strategies"]), arguments.get("arms")))
     from headstart.cli.common import InterruptReported
     from headstart.outdir import claim
     from headstart.sweep import SweepInterrupted
@@ -130,7 +127,10 @@ def compare(
 
     out_dir = Path(arguments.get("out", COMPARE_DEFAULTS["out"]))
     with file_keys_named(arguments.get("config")):  # a column the file set is named as its key in the file
-        sweep = built_sweep({**arguments, "max_test": max_test, "dedupe": dedupe}, say=lambda note: typer.echo(note, err=True))
+        # the sweep compare(...) builds from the same keywords: --option's settings over the file's [options.NAME]
+        sweep = built_sweep({**arguments, "max_test": max_test, "dedupe": dedupe}, say=lambda note: typer.echo(note, err=True),
+                            options=lambda table: _sweep_options(table, option, strategies=named_strategies(
+                                arguments.get("strategies", COMPARE_DEFAULTS["strategies"]), arguments.get("arms"))))
         claim(out_dir, "compare")  # before the report destination and the data: run_compare claims it again, cheaply
         check_report_to(report_to)  # an unknown destination or a missing extra is named before any cell trains
         try:
