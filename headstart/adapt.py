@@ -128,7 +128,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
 
     Args:
         target: a dataset with the source's labels; ``"NAME[their=ours, other=-]"`` maps labels by name
-            (``headstart.ood``).
+            (``headstart.ood``), and a file's ``[text=COLUMN, label=COLUMN]`` names its columns, as ``eval_data``'s.
         methods: source-only (required), dann, coral, mmd, importance, bn-adapt, tent, tent-episodic, or strategy names (lp-ft, lora ...).
             None: every method of ``METHODS`` that applies to the backbone and strategy (a note names those left out);
             a method given that cannot apply is refused before anything trains.
@@ -169,8 +169,8 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.api_compare import run_compare
     from headstart.outdir import check_same_report, claim
     from headstart.store_command import check_not_a_compare
-    from headstart.data import load_dataset
-    from headstart.data_defaults import fill
+    from headstart.data_defaults import fill, test_capped
+    from headstart.ood import read_elsewhere
     from headstart.ood_labels import eval_columns, parse_eval_data
     from headstart.run_checks import check_modality, check_out_of_domain
     from headstart.report.render import render
@@ -206,12 +206,13 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     if oracle and mapping:
         raise ConfigError(f"the oracle trains on {name}'s own labels, which this mapping changes; drop --oracle (without "
                           "it, a mapped target has no oracle), or give a target with the source's labels")
-    try:  # both load before anything trains; adapt has no column options: a source file's columns go by their names,
-        # a target file's by the source's where it has them (as the methods' scores read it: ood.check_elsewhere)
+    try:  # the source and the target load before anything trains; a source file's columns go by their names
         source_data = loaded_data(sweep)
-        target_data = load_dataset(name, run_source=source_data.source, **eval_columns(target, "--target"))
     except ColumnError as e:
         raise DataError(f"{e.problem}; name that column {e.kind} (adapt reads files by their column names)") from None
+    # the target read as the methods' scores read it, by --eval-data's reader: a file by the columns in its brackets,
+    # else by the source's where it has them; brackets on a built-in dataset or a folder are refused by name
+    target_data = read_elsewhere(name, source_data.source, eval_columns(target, "--target"), "--target")
     how = _read_otherwise(target, source_data) if oracle is not False and not mapping else None
     if oracle and how:  # a built-in pair maps the labels too (drug-reviews-sentiment: neutral left out)
         raise ConfigError(f"the oracle trains on {name}'s own labels, but the methods' scores read them otherwise "
@@ -244,8 +245,12 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
                 "max_test": max_test, "tune": tune, "train": dataclasses.asdict(train)}
     # another adapt's report in --out would be replaced by this one, its rows gone from it (an arm of other settings
     # is labelled apart, full-finetune[max_steps=2], and matches no method): refused before anything trains
+    # an older adapt stored --max-test all as None, as it stores no --max-test: the same rows where no data default caps
+    # the test split (an image test split over 2,000 is capped without --max-test, and all of it with --max-test all)
+    same_rows = not test_capped(source_data, sweep.split)
     check_same_report(out, "adaptation.json", settings, kind="adapt", grown=GROWN,
-                      defaults={"train": TrainConfig.field_defaults()})
+                      defaults={"train": TrainConfig.field_defaults()},
+                      alike={"max_test": lambda old, new: same_rows and {old, new} <= {None, "all"}})
     ceiling_keys: frozenset[str] = frozenset()  # no oracle this call: none in its report, whatever the store holds
     if oracle:  # first: the report's main experiment is the newest, the source's
         # the target cut as the methods' scores cut it (no label read, the methods' input size and test cap): the

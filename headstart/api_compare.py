@@ -5,8 +5,10 @@ as what produced it is ``surface.call_text``)."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,64 +145,91 @@ def compare(data: Any = "rotten-tomatoes", backbone: str = DEFAULT_BACKBONE, *, 
         >>> result.recommendation  # a list of lines, one per band of sizes
         >>> headstart.compare(config="sweep.toml", seeds=3, max_steps=20)  # headstart compare --config sweep.toml --seeds 3 --max-steps 20
     """
-    from headstart.data.splits import SplitConfig, max_test_rows, max_val_rows, split_given
-    from headstart.arguments import as_config, as_items, with_keywords
     from headstart.progress import progress_default
-    from headstart.sweep_spec import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes
 
-    from headstart.api_sweep_file import FromFile, say_notes
+    from headstart.api_sweep_file import FromFile, file_keys_named, say_note
 
     # the report's "Produced by", as the CLI's argv is (a sweep file's: the call as written, config='sweep.toml')
     command = config.command if isinstance(config, FromFile) else call_text("headstart.compare", compare, locals())
     progress = progress_default(progress)
-
-    def text(value: Any) -> str:
-        if isinstance(value, str):
-            return value
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"strategies must be a name or a list of names, got {value!r:.60}; "
-                              "e.g. strategies=['linear-probe', 'lora']")
-        return ",".join(map(str, value))
-
     if strategies is not None and arms is not None:  # as the CLI refuses --strategies with --arms
         raise ConfigError("strategies and arms both say what to compare; give one: arms take plain strategies too, "
                           "e.g. arms='linear-probe,lora'")
     if backbones is not None and backbone != DEFAULT_BACKBONE:
         raise ConfigError(f"backbone={backbone!r} and backbones both name the backbone; give the list alone, e.g. "
                           f"backbones=[{backbone!r}, 'all-minilm-l6-v2']")
-    data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
-                                  group_column=group_column, split_column=split_column)
-    from headstart.data import REGISTRY as DATASETS
-    from headstart.ood_labels import check_columns_for_eval
+    with file_keys_named(config):  # a column the file set is named as its key in the file
+        sweep = built_sweep(locals(), say=lambda note: say_note(note, compare))
+        return run_compare(sweep, out, workers=workers, command=command, progress=progress, backend=backend,
+                           address=address, report_to=report_to)
 
-    check_columns_for_eval(data, text_column=text_column, label_column=label_column, builtin=data in DATASETS,
-                           eval_data=[eval_data] if isinstance(eval_data, str) else eval_data)
-    # read as the CLI reads them: the lists first (an empty one refused by name, never read as the defaults), then
-    # each training value
-    strategies_list = parse_list(text(DEFAULT_STRATEGIES if strategies is None else strategies), name="strategies",
-                                 noun="strategy", flag="strategies=")
-    sizes_list = parse_sizes(DEFAULT_SIZES if sizes is None else sizes, name="sizes")
-    train = with_keywords(TrainConfig(**config.train) if isinstance(config, FromFile) else as_config(config, TrainConfig),
-                          checked=False, max_steps=max_steps, min_steps=min_steps, epochs=epochs, image_size=image_size,
-                          augment=augment)  # SweepSpec checks the floors: a cap over a sweep file's wins there
-    if isinstance(config, FromFile):  # the file's floors against the caps, once the values are read
-        config = config.capped()
-    sweep = SweepSpec(data=data, backbone=backbone, strategies=strategies_list, sizes=sizes_list, seeds=seeds, train=train,
-                      options=as_table(options, name="options", example="{'lora': {'rank': 4}}"),
-                      train_by_strategy=as_table(train_by_strategy, name="train_by_strategy",
+
+def built_sweep(arguments: dict[str, Any], *, say: Callable[[str], None],
+                options: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Any:
+    """The ``SweepSpec`` that ``compare`` and ``headstart compare`` run: the one builder of both, from ``compare``'s
+    keywords (``arguments``: those given, ``compare``'s defaults for the rest; the CLI's flags under the same names;
+    ``config`` a sweep file's ``FromFile``, as ``file_arguments`` returns it). ``options``: the CLI's ``--option``
+    settings over the ``options`` table, read where that table is.
+
+    Read in the order a user reads them: the lists first (a list the file gave named as its key in the file, an empty
+    one refused by name, never read as the defaults), then each training value, then the file's floors against the
+    caps, the sweep's own checks and the columns beside ``eval_data``; ``say`` gets each note the file's reading left,
+    before the classes' texts (``label_descriptions``) are given to the arms that read them.
+
+    Raises:
+        ConfigError: any invalid setting, named as the caller gave it (a flag, a keyword, or the file's key).
+    """
+    from headstart.api_sweep_file import TRAIN_KEYWORDS, FromFile
+    from headstart.arguments import as_config, as_items, with_keywords
+    from headstart.data import REGISTRY as DATASETS
+    from headstart.data.splits import SplitConfig, max_test_rows, max_val_rows, split_given
+    from headstart.ood_labels import check_columns_for_eval
+    from headstart.surface import spoken
+    from headstart.sweep_spec import DEFAULT_SIZES, DEFAULT_STRATEGIES, SweepSpec, parse_list, parse_sizes
+
+    a = {name: p.default for name, p in inspect.signature(compare).parameters.items()} | arguments
+    config = a["config"]
+    from_file = config if isinstance(config, FromFile) else None
+
+    def named(key: str) -> str:  # a list the file gave is named as the file's key, as the file's other refusals are
+        return f"{key} in {from_file.path!r}" if from_file and key in from_file.filled else spoken(f"--{key}", key)
+
+    data, split_column = _as_data(a["data"], text_column=a["text_column"], label_column=a["label_column"], task=a["task"],
+                                  group_column=a["group_column"], split_column=a["split_column"])
+    strategies = DEFAULT_STRATEGIES if a["strategies"] is None else a["strategies"]
+    if not isinstance(strategies, (str, list, tuple)):
+        raise ConfigError(f"strategies must be a name or a list of names, got {strategies!r:.60}; "
+                          "e.g. strategies=['linear-probe', 'lora']")
+    strategies_list = parse_list(strategies if isinstance(strategies, str) else ",".join(map(str, strategies)),
+                                 name=named("strategies"), noun="strategy", flag=spoken("--strategies", "strategies="))
+    sizes_list = parse_sizes(DEFAULT_SIZES if a["sizes"] is None else a["sizes"], name=named("sizes"))
+    train = with_keywords(TrainConfig(**from_file.train) if from_file else as_config(config, TrainConfig),
+                          checked=False, **{key: a[key] for key in TRAIN_KEYWORDS})  # SweepSpec checks the floors
+    if from_file:  # the file's floors against the caps, once the values are read: a cap typed beside it wins over them
+        from_file = from_file.capped()
+    table = as_table(a["options"], name="options", example="{'lora': {'rank': 4}}")
+    sweep = SweepSpec(data=data, backbone=a["backbone"], strategies=strategies_list, sizes=sizes_list, seeds=a["seeds"],
+                      train=train, options=options(table) if options else table,
+                      train_by_strategy=as_table(a["train_by_strategy"], name="train_by_strategy",
                                                  example="{'lora': {'lr': 1e-3}}"),
-                      split=dataclasses.replace(as_config(split_given(split), SplitConfig, name="split"), **({"max_test": max_test_rows(max_test)} if max_test is not None else {}),
-                                                **({"max_val": max_val_rows(max_val)} if max_val is not None else {}),
-                                                **({"dedupe": True} if dedupe else {})), tune=tune, grids=as_table(grids, name="grids", example="{'lora': [3e-4, 1e-3, 3e-3]}"), text_column=text_column,
-                      label_column=label_column, task=task, pooling=pooling, arms=arms or (), retain=as_items(retain, name="retain"),
-                      backbones=backbones or (), group_column=group_column, split_column=split_column,
-                      eval_data=as_items(eval_data, name="eval_data"), tta=_methods(tta),
-                      cap_over_floors=isinstance(config, FromFile) and config.cap_over_floors)
-    say_notes(config, compare)
-    if label_descriptions is not None:
-        sweep = with_label_descriptions(sweep, label_descriptions)
-    return run_compare(sweep, out, workers=workers, command=command, progress=progress, backend=backend, address=address,
-                       report_to=report_to)
+                      split=dataclasses.replace(as_config(split_given(a["split"]), SplitConfig, name="split"),
+                                                **({"max_test": max_test_rows(a["max_test"])} if a["max_test"] is not None
+                                                   else {}),
+                                                **({"max_val": max_val_rows(a["max_val"])} if a["max_val"] is not None
+                                                   else {}), **({"dedupe": True} if a["dedupe"] else {})),
+                      tune=a["tune"], grids=as_table(a["grids"], name="grids", example="{'lora': [3e-4, 1e-3, 3e-3]}"),
+                      text_column=a["text_column"], label_column=a["label_column"], task=a["task"], pooling=a["pooling"],
+                      arms=a["arms"] or (), retain=as_items(a["retain"], name="retain"), backbones=a["backbones"] or (),
+                      group_column=a["group_column"], split_column=split_column,
+                      eval_data=as_items(a["eval_data"], name="eval_data"), tta=_methods(a["tta"]),
+                      cap_over_floors=from_file is not None and from_file.cap_over_floors)
+    check_columns_for_eval(sweep.data, text_column=sweep.text_column, label_column=sweep.label_column,
+                           eval_data=list(sweep.eval_data), builtin=sweep.data in DATASETS)
+    for note in from_file.notes if from_file else ():
+        say(note)
+    if a["label_descriptions"] is not None:
+        sweep = with_label_descriptions(sweep, a["label_descriptions"])
+    return sweep
 
 
 def with_label_descriptions(sweep: Any, described: str | dict[str, str] | list) -> Any:

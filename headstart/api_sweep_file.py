@@ -10,17 +10,19 @@ they share its stored runs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
+import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, HeadstartError
 
 # compare's keywords a file's top-level key of the same name fills where the caller gave none
 PLAIN_KEYS = ("data", "backbone", "backbones", "strategies", "arms", "sizes", "seeds", "workers", "out", "text_column",
@@ -28,6 +30,9 @@ PLAIN_KEYS = ("data", "backbone", "backbones", "strategies", "arms", "sizes", "s
               "address", "label_descriptions")
 # the training keywords compare takes beside its config, as the CLI's flags beside --config
 TRAIN_KEYWORDS = ("max_steps", "min_steps", "epochs", "image_size", "augment")
+# compare's keywords that the data's checks name as their flags with the value (--text-column 'x'): one the file set is
+# named as the file's key instead (file_keys_named)
+COLUMN_KEYS = ("text_column", "label_column", "group_column", "split_column", "task")
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class FromFile:
     floors: dict[str, Any] = field(default_factory=dict)  # the file's [train] and [train_by_strategy], as overridden
     path: str = ""
     typed: dict[str, Any] = field(default_factory=dict)  # the max_steps / min_steps given
+    filled: dict[str, Any] = field(default_factory=dict)  # the keywords the file's keys filled: a refusal names the key
 
     def capped(self) -> FromFile:
         """This with the note on the file's floors a given ``max_steps`` caps (``sweep_config.capped_floors``): run once
@@ -87,7 +93,7 @@ def file_arguments(path: Path, given: dict[str, Any], *, command: str, flags: bo
         given: the caller's arguments by name, ``config`` the path.
         command: the call, for the report.
         flags: the caller typed flags (the CLI): a refusal names them (``pass --tune``), not the keywords
-            (``pass tune='lr'``). The notes name flags either way; ``say_notes`` writes them as keywords for Python.
+            (``pass tune='lr'``). The notes name flags either way; ``say_note`` writes them as keywords for Python.
 
     Returns:
         ``given`` with the file's values where the caller gave none, and ``config`` a ``FromFile``.
@@ -144,9 +150,8 @@ def file_arguments(path: Path, given: dict[str, Any], *, command: str, flags: bo
         raise ConfigError(f"{grids_word} lists the learning rates tune searches, but {where} sets tune = false; drop "
                           f"{grids_word}, or pass {tune_on}")
     arguments = dict(given)
-    for key in PLAIN_KEYS:
-        if key not in given and key in file:
-            arguments[key] = file[key]
+    filled = {key: file[key] for key in PLAIN_KEYS if key not in given and key in file}
+    arguments.update(filled)
     arguments["tune"] = tune
     arguments["grids"] = {**file_grids, **grids}
     for table in ("options", "train_by_strategy"):  # per strategy: a keyword's setting over the file's
@@ -166,20 +171,38 @@ def file_arguments(path: Path, given: dict[str, Any], *, command: str, flags: bo
     arguments["config"] = FromFile(train=train_fields, cap_over_floors=given.get("max_steps") is not None,
                                    command=command, notes=tuple(filter(None, notes)),
                                    floors={k: file[k] for k in ("train", "train_by_strategy") if k in file}, path=str(path),
-                                   typed={k: given.get(k) for k in ("max_steps", "min_steps")})
+                                   typed={k: given.get(k) for k in ("max_steps", "min_steps")}, filled=filled)
     return arguments
 
 
-def say_notes(config: Any, function: Any) -> None:
-    """The notes a sweep file's reading left (``FromFile.notes``), on the ``headstart`` logger as the CLI prints them,
-    each flag in them written as ``function``'s keyword (``--max-steps 20`` -> ``max_steps=20``)."""
-    import inspect
+@contextlib.contextmanager
+def file_keys_named(config: Any) -> Iterator[None]:
+    """Within: a refusal of a column (or task) the sweep file set names the file's key and the file, as the file's other
+    refusals do, where the data's checks name the flag they stand for: ``--text-column 'x' applies to files ...`` reads
+    ``text_column = "x" in 'sweep.toml' applies to files ...``, and ``text column 'x' not found in 'data.csv'`` reads
+    ``text_column = "x" in 'sweep.toml' names no column of 'data.csv' (columns: ...); name one of them there``.
+    ``config``: compare's, a ``FromFile`` where a file was read (anything else renames nothing)."""
+    from headstart.python_checks import reword
 
+    try:
+        yield
+    except HeadstartError as error:
+        for key, value in getattr(config, "filled", {}).items():
+            if key in COLUMN_KEYS and isinstance(value, str):
+                flag, named = f"--{key.replace('_', '-')}", f"{key} = {json.dumps(value)} in {config.path!r}"
+                reword(error, f"{flag} {value!r}", named)
+                if f"{key.replace('_', ' ')} {value!r} not found in" in str(error):  # a ColumnError: fixed in the file
+                    reword(error, f"{key.replace('_', ' ')} {value!r} not found in", f"{named} names no column of")
+                    reword(error, f"; pass {flag} NAME", f"; name one of them there (or pass {flag} NAME)")
+        raise
+
+
+def say_note(note: str, function: Any) -> None:
+    """A note a sweep file's reading left (``FromFile.notes``) on the ``headstart`` logger, as the CLI prints it, each
+    flag in it written as ``function``'s keyword (``--max-steps 20`` -> ``max_steps=20``)."""
     from headstart.surface import python_names
 
-    names = set(inspect.signature(function).parameters)
-    for note in getattr(config, "notes", ()):
-        logging.getLogger("headstart").info(python_names(note.removeprefix("note: "), names))
+    logging.getLogger("headstart").info(python_names(note.removeprefix("note: "), set(inspect.signature(function).parameters)))
 
 
 def named_strategies(strategies: Any, arms: Any) -> tuple[str, ...] | None:

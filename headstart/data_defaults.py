@@ -90,6 +90,13 @@ def binomial_half_width(rows: int, accuracy: float = 0.75) -> float:
     return 100 * 1.96 * math.sqrt(accuracy * (1 - accuracy) / rows)
 
 
+def test_capped(data: Any, split: Any) -> bool:
+    """Whether ``fill`` caps ``data``'s test rows where no ``max_test`` is given (an image test split over
+    ``IMAGE_MAX_TEST``): where it does not, no ``max_test`` and "all" read the same rows."""
+    return (getattr(data, "modality", "text") == "image" and data.given_split is None
+            and round(split.test_fraction * len(data.inputs)) > IMAGE_MAX_TEST)
+
+
 def fill(data: Any, backbones: list[str], train: Any, split: Any) -> tuple[Any, Any, list[dict[str, str]]]:
     """``train`` (TrainConfig) and ``split`` (SplitConfig) with the data's defaults filled in, and a note for each.
 

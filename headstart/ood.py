@@ -31,7 +31,7 @@ def check_elsewhere(text: str, run_data: Any, flag: str = "--eval-data") -> tupl
         ConfigError: it is the run's own data, of another task or input kind, or its labels do not map.
     """
     name, given, columns = parse_eval_entry(text, flag)
-    data = _read(name, run_data.source, columns, flag)
+    data = read_elsewhere(name, run_data.source, columns, flag)
     if data.hash == run_data.hash:
         raise ConfigError(f"{flag} {name!r} is the run's own dataset, whose test split is already its in-domain "
                           "score; name another dataset with the same labels")
@@ -48,14 +48,14 @@ def check_elsewhere(text: str, run_data: Any, flag: str = "--eval-data") -> tupl
     return data, mapping, note
 
 
-_READ: dict[str, Any] = {}  # the datasets read last, by name, run source and file state (``_read``)
+_READ: dict[str, Any] = {}  # the datasets read last, by name, run source and file state (``read_elsewhere``)
 
 
-def _read(name: str, run_source: Any, columns: dict[str, str] | None = None, flag: str = "--eval-data") -> Any:
+def read_elsewhere(name: str, run_source: Any, columns: dict[str, str] | None = None, flag: str = "--eval-data") -> Any:
     """The dataset ``name`` names, read by ``columns`` (``[text=COLUMN, label=COLUMN]``), else by the run's own columns
-    where a file has them (``run_source``): once a process while the file is unchanged (``data.file_state``), as
-    evaluate checks each --eval-data before it scores any, then reads it again to score it, and again after each --tta
-    (its notes said once, not each time).
+    where a file has them (``run_source``): the one reader of ``--eval-data`` and of ``adapt --target`` (``flag``). Once
+    a process while the file is unchanged (``data.file_state``), as evaluate checks each --eval-data before it scores
+    any, then reads it again to score it, and again after each --tta (its notes said once, not each time).
 
     Raises:
         ConfigError: ``columns`` named for a built-in dataset or an image folder, whose columns are fixed.

@@ -240,7 +240,8 @@ def check_new(out: str | Path, what: str, flag: str = "--out", *, source: str | 
 
 
 def check_same_report(out: Path, report: str, settings: dict[str, Any], *, kind: str,
-                      grown: dict[str, Any] | None = None, defaults: dict[str, dict[str, Any]] | None = None) -> None:
+                      grown: dict[str, Any] | None = None, defaults: dict[str, dict[str, Any]] | None = None,
+                      alike: dict[str, Any] | None = None) -> None:
     """Refuse ``out`` when its report file (``report``: ``continual.json``, a multi-task ``results.json``) records other
     settings (its ``settings``): the new report would replace it, and the old one's runs would drop out of it. A folder
     without that report, or with one written before the settings were recorded, is not refused.
@@ -252,6 +253,8 @@ def check_same_report(out: Path, report: str, settings: dict[str, Any], *, kind:
             arms: the new report covers the old one's runs).
         defaults: per nested setting (``"train"``: a dict of ``TrainConfig``'s fields), the value of a field one version
             of the record lacks.
+        alike: per setting, ``(old, new) -> bool``: True where the two are one setting that versions of the record
+            write apart (adapt's ``max_test`` None of an older ``--max-test all``, "all" now).
 
     Raises:
         ConfigError: the first setting that differs, its old and new values, and a folder to use instead.
@@ -263,9 +266,9 @@ def check_same_report(out: Path, report: str, settings: dict[str, Any], *, kind:
     if not isinstance(before, dict):
         return
     now = json.loads(json.dumps(settings, default=str))
-    grown, defaults = grown or {}, defaults or {}
+    grown, defaults, alike = grown or {}, defaults or {}, alike or {}
     for name, value in now.items():
-        if name not in before or before[name] == value:
+        if name not in before or before[name] == value or (name in alike and alike[name](before[name], value)):
             continue
         if name in grown and isinstance(before[name], type(value)) and grown[name](before[name], value):
             continue

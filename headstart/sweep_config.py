@@ -219,7 +219,7 @@ def overridden(config: dict[str, Any], path: str | Path, flags: dict[str, Any], 
         config: ``read_config``'s tables (after ``narrowed``, so that only the sweep's strategies' tables are named).
         flags: the TrainConfig fields the command line sets, by field (``{"max_steps": 20}``); a None is not set.
         python: the fields are ``compare(config=FILE, ...)``'s keywords: the note says "keywords" (its flags are
-            written as keywords where Python says it: ``api_sweep_file.say_notes``).
+            written as keywords where Python says it: ``api_sweep_file.say_note``).
 
     Returns:
         The config with those fields left out of its tables (a table left empty stays, empty), and a note naming the

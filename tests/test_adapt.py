@@ -462,3 +462,65 @@ def test_python_takes_adapts_training_flags_as_keywords_over_its_config(toy_csv,
     assert python == dataclasses.replace(cli, lr=1e-4) and python.max_steps == 3 and python.image_size == 64
     with pytest.raises(ConfigError, match=r"min_steps=5 is above max_steps=3"):
         headstart.adapt(str(toy_csv), str(toy_csv), out=tmp_path / "c", min_steps=5, max_steps=3)
+
+
+@pytest.mark.parametrize("surface", ["cli", "python"])
+@pytest.mark.parametrize("target, said", [
+    ("rotten-tomatoes[text=x]", "--target 'rotten-tomatoes': [text=x] names a file's columns, but 'rotten-tomatoes' is a "
+                                "built-in dataset whose columns are fixed; drop [text=x]"),
+    ("OTHER[text=x]", "text column 'x' not found in {other} (columns: text, label); name the file's columns in "
+                      "brackets, e.g. --target '{path}[text=x, label=COLUMN]'"),
+])
+def test_a_targets_brackets_are_read_as_eval_datas_are(toy_csv, other_csv, tmp_path, monkeypatch, capsys, surface,
+                                                       target, said):
+    """--target reads NAME[text=C, label=C] by --eval-data's reader (ood.read_elsewhere): brackets on a built-in dataset
+    are named as its brackets (adapt said "--text-column 'x' applies to files", a flag it has not), and a file's missing
+    column offers the brackets (adapt said "adapt reads files by their column names")."""
+    import headstart
+    from headstart.errors import HeadstartError
+
+    target = target.replace("OTHER", str(other_csv))
+    expected = said.format(other=repr(str(other_csv)), path=other_csv)
+    if surface == "cli":
+        assert_user_error(run_cli(["adapt", "--source", str(toy_csv), "--target", target, "--methods", "source-only",
+                                   "--sizes", "16", "--seeds", "1", "--max-steps", "3", "--out", str(tmp_path / "a")],
+                                  monkeypatch, capsys), expected)
+    else:
+        with pytest.raises(HeadstartError) as error:
+            headstart.adapt(str(toy_csv), target, methods="source-only", sizes=16, seeds=1, max_steps=3,
+                            out=tmp_path / "a")
+        assert expected.split("; ")[0] in str(error.value) and "[text=x" in str(error.value), str(error.value)
+        assert "column names" not in str(error.value) and "--text-column" not in str(error.value), str(error.value)
+
+
+def test_an_out_an_older_adapt_wrote_with_max_test_all_as_none_takes_max_test_all_again(toy_csv, tiny_registry, tmp_path,
+                                                                                         monkeypatch, capsys):
+    """An adapt before --max-test all was "all" stored it as None, as it stores no --max-test: the same rows on text
+    (no data default caps its test split), so the same command again resumes that --out (it was refused as another
+    adapt run, "max_test None, not all"); another cap is still refused."""
+    import pandas as pd
+    from conftest import make_toy
+
+    from headstart.store import Store
+
+    data = make_toy(300, seed=7)
+    target = tmp_path / "target.csv"
+    pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(target, index=False)
+    out = tmp_path / "a"
+
+    def adapt(max_test: str) -> tuple[int, str, str]:
+        return run_cli(["adapt", "--source", str(toy_csv), "--target", str(target), "--backbone", "tiny", "--sizes", "16",
+                        "--seeds", "1", "--no-tune", "--methods", "source-only", "--max-steps", "2", "--min-steps", "2",
+                        "--max-test", max_test, "--out", str(out), "-q"], monkeypatch, capsys)
+
+    code, _, err = adapt("all")
+    assert code in (0, None), err
+    report = json.loads((out / "adaptation.json").read_text())
+    assert report["settings"]["max_test"] == "all"
+    report["settings"]["max_test"] = None  # as an older adapt wrote --max-test all
+    (out / "adaptation.json").write_text(json.dumps(report))
+    code, _, err = adapt("all")
+    assert code in (0, None), err
+    with Store(out, create=False) as store:
+        assert len(store.results()) == 2, "resumed: the oracle and source-only, none trained again"
+    assert_user_error(adapt("50"), "(max_test all, not 50)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import headstart
-from headstart.errors import ConfigError
+from headstart.errors import ConfigError, HeadstartError
 
 FILE = ('strategies = ["scratch", "linear-probe", "full-finetune"]\nsizes = [16, 32]\nseeds = 3\nworkers = 1\n'
         'tune = true\n[train]\nmin_steps = 100\nepochs = 2\n[train_by_strategy.scratch]\nlr = 1e-3\n'
@@ -231,3 +231,85 @@ def test_an_empty_entry_in_a_files_strategies_offers_the_flag_as_its_example(tmp
     path.write_text('strategies = "lora,"\n')
     assert_user_error(run_cli(["compare", "--config", str(path), "--out", str(tmp_path / "cli")], monkeypatch, capsys),
                       f"strategies in {str(path)!r} 'lora,' has an empty entry", "e.g. --strategies lora")
+
+
+def _refusal(surface: str, tmp_path, monkeypatch, capsys, flags: list[str], **keywords) -> str:
+    """The one-line refusal of ``headstart compare FLAGS`` (``surface="cli"``) or ``compare(**keywords)``."""
+    from tests.conftest import assert_user_error, run_cli
+
+    if surface == "cli":
+        result = run_cli(["compare", "--quiet", *flags, "--out", str(tmp_path / "out")], monkeypatch, capsys)
+        assert_user_error(result)
+        return result[2].strip().removeprefix("error: ")
+    with pytest.raises(HeadstartError) as error:
+        headstart.compare(progress=False, out=tmp_path / "out", **keywords)
+    return str(error.value)
+
+
+@pytest.mark.parametrize("surface", ["cli", "python"])
+@pytest.mark.parametrize("text, named", [('strategies = "lora,"\n', "strategies in {path} 'lora,' has an empty entry"),
+                                         ('sizes = "8,8"\n', "sizes in {path} lists a size twice")])
+def test_a_list_the_file_gave_is_named_as_the_files_key_from_both_surfaces(tmp_path, monkeypatch, capsys, surface,
+                                                                           text, named):
+    """A bad list the file gave names the file's key and the file from Python as from the CLI (Python said
+    "strategies 'lora,' ...", as if typed)."""
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    message = _refusal(surface, tmp_path, monkeypatch, capsys, ["--config", str(path)], config=path)
+    assert message.startswith(named.format(path=repr(str(path)))), message
+
+
+@pytest.mark.parametrize("surface", ["cli", "python"])
+def test_the_lists_are_read_before_the_columns_beside_eval_data_from_both_surfaces(tmp_path, monkeypatch, capsys,
+                                                                                    surface):
+    """An empty entry in strategies beside a text column on a built-in dataset with eval data: the list is named first
+    by both (Python named the column first)."""
+    message = _refusal(surface, tmp_path, monkeypatch, capsys,
+                       ["--strategies", "lora,", "--text-column", "x", "--eval-data", "other.csv"],
+                       strategies="lora,", text_column="x", eval_data="other.csv")
+    assert "has an empty entry" in message and "column" not in message.split(";")[0], message
+
+
+@pytest.mark.parametrize("surface", ["cli", "python"])
+def test_the_lists_are_read_before_max_test_from_both_surfaces(tmp_path, monkeypatch, capsys, surface):
+    """An empty entry in strategies beside a bad max_test: the list is named first by both (the CLI named --max-test
+    first)."""
+    message = _refusal(surface, tmp_path, monkeypatch, capsys, ["--strategies", "lora,", "--max-test", "x"],
+                       strategies="lora,", max_test="x")
+    assert "has an empty entry" in message and "max" not in message, message
+
+
+@pytest.mark.parametrize("surface", ["cli", "python"])
+@pytest.mark.parametrize("data, extra, said", [
+    ("rotten-tomatoes", "", "{named} applies to files, not to the built-in dataset 'rotten-tomatoes'"),
+    ("rotten-tomatoes", 'eval_data = ["other.csv"]\n', "{named} names the columns of the training data"),
+    ("TOY", "", "{named} names no column of {toy} (columns: text, label); name one of them there (or pass {fix})"),
+])
+def test_a_column_the_file_names_is_refused_as_the_files_key(tmp_path, monkeypatch, capsys, toy_csv, surface, data,
+                                                             extra, said):
+    """text_column = "x" in a sweep file that the data refuses is named as the file's key and the file, as the file's
+    other refusals are (it was named as the flag, "--text-column 'x'", though none was typed)."""
+    data = str(toy_csv) if data == "TOY" else data
+    path = tmp_path / "sweep.toml"
+    path.write_text(f'data = "{data}"\ntext_column = "x"\nstrategies = ["linear-probe"]\nsizes = [16]\nseeds = 1\n{extra}')
+    message = _refusal(surface, tmp_path, monkeypatch, capsys, ["--config", str(path), "--max-steps", "3"], config=path,
+                       max_steps=3)
+    fix = "--text-column NAME" if surface == "cli" else "text_column=NAME"
+    expected = said.format(named=f'text_column = "x" in {str(path)!r}', toy=repr(str(toy_csv)), fix=fix)
+    assert message.startswith(expected) and "'x'" not in message.split(";")[0], message
+
+
+def test_a_column_typed_beside_the_file_is_still_named_as_the_flag(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "sweep.toml"
+    path.write_text('text_column = "x"\nstrategies = ["linear-probe"]\nsizes = [16]\nseeds = 1\n')
+    message = _refusal("cli", tmp_path, monkeypatch, capsys, ["--config", str(path), "--text-column", "y"])
+    assert message.startswith("--text-column 'y' applies to files"), message
+
+
+@pytest.mark.parametrize("surface", ["cli", "python"])
+def test_the_lists_are_read_before_the_options_from_both_surfaces(tmp_path, monkeypatch, capsys, surface):
+    """An empty entry in strategies beside an option without its strategy: the list is named first, by --option's
+    reading as by the options table's (the one builder read --option before the lists)."""
+    message = _refusal(surface, tmp_path, monkeypatch, capsys, ["--strategies", "lora,", "--option", "freeze=3"],
+                       strategies="lora,", options="freeze=3")
+    assert "has an empty entry" in message and "option" not in message, message

@@ -11,8 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from headstart.cli.common import (DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
-                                  _scoped_options, _shown, app, parse_max_test,
-                                  parse_max_val)
+                                  _scoped_options, _shown, app, parse_max_test)
 from headstart.errors import ConfigError, clipped
 from headstart.cli.summary import print_leakage, print_report
 
@@ -105,11 +104,8 @@ def compare(
     Example: headstart compare --backbone smollm2-135m --strategies icl,linear-probe --sizes 16 --seeds 1 --max-val 50   # validation capped at 50 rows, not 300
     """
 
-    from headstart.api_compare import run_compare
-    from headstart.api_sweep_file import TRAIN_KEYWORDS, file_arguments, named_strategies
-    from headstart.data.splits import SplitConfig
-    from headstart.specs import TrainConfig
-    from headstart.sweep_spec import SweepSpec, parse_list, parse_sizes
+    from headstart.api_compare import built_sweep, run_compare
+    from headstart.api_sweep_file import file_arguments, file_keys_named, named_strategies
 
     if backbone is not None and backbones is not None:
         raise ConfigError("--backbone and --backbones both name the backbone; give the list alone, e.g. --backbones a,b")
@@ -129,66 +125,27 @@ def compare(
         given["tune"] = "lr" if tune else None
     command = "headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     arguments = file_arguments(config, given, command=command, flags=True) if config else given
-    from_file = arguments.get("config")
-    from_config = [key for key in ("strategies", "sizes") if key not in given and key in arguments]
-    split_fields = {**arguments.get("split", {}), **({"dedupe": True} if dedupe else {}),
-                    **({"max_test": parse_max_test(max_test)} if max_test is not None else {}),
-                    **({"max_val": parse_max_val(max_val)} if max_val is not None else {})}
-    strategies_text = arguments.get("strategies", COMPARE_DEFAULTS["strategies"])
-    # read in the order a user reads them: the lists first, then each training value, then the floors against the caps
-    strategies_list = parse_list(strategies_text, name=f"strategies in {str(config)!r}" if "strategies" in from_config
-                                 else "--strategies", noun="strategy", flag="--strategies")
-    sizes_list = parse_sizes(arguments.get("sizes", COMPARE_DEFAULTS["sizes"]),
-                             name=f"sizes in {str(config)!r}" if "sizes" in from_config else "--sizes")
-    train = TrainConfig(**(from_file.train if from_file else {k: given[k] for k in TRAIN_KEYWORDS if k in given}))
-    if from_file:  # a floor above its cap, named where each was set; the command line's cap wins over the file's floors
-        from_file = from_file.capped()
-    sweep = SweepSpec(
-        data=arguments.get("data", COMPARE_DEFAULTS["data"]), backbone=arguments.get("backbone", COMPARE_DEFAULTS["backbone"]),
-        strategies=strategies_list, sizes=sizes_list, seeds=arguments.get("seeds", COMPARE_DEFAULTS["seeds"]),
-        train=train,
-        options=_sweep_options(arguments.get("options", {}), option,
-                               strategies=named_strategies(strategies_text, arguments.get("arms"))),
-        train_by_strategy=dict(arguments.get("train_by_strategy", {})), split=SplitConfig(**split_fields),
-        text_column=arguments.get("text_column"), label_column=arguments.get("label_column"),
-        task=arguments.get("task"), pooling=arguments.get("pooling"),
-        tune=arguments.get("tune", "lr"), grids=arguments.get("grids", {}),
-        arms=arguments.get("arms", ()), retain=tuple(arguments.get("retain", ())),
-        eval_data=tuple(arguments.get("eval_data", ())), tta=tuple(arguments.get("tta", ())),
-        backbones=arguments.get("backbones", ()),
-        group_column=arguments.get("group_column"), split_column=arguments.get("split_column"),
-        cap_over_floors=from_file is not None and from_file.cap_over_floors,
-    )
-    from headstart.data import REGISTRY as DATASETS
-    from headstart.ood_labels import check_columns_for_eval
-
-    check_columns_for_eval(sweep.data, text_column=sweep.text_column, label_column=sweep.label_column,
-                           eval_data=list(sweep.eval_data), builtin=sweep.data in DATASETS)
-    for note in from_file.notes if from_file else ():
-        typer.echo(note, err=True)
-    described = arguments.get("label_descriptions")
-    if described is not None:
-        from headstart.api_compare import with_label_descriptions
-
-        sweep = with_label_descriptions(sweep, described)
-    out_dir = Path(arguments.get("out", COMPARE_DEFAULTS["out"]))
+    from headstart.cli.common import InterruptReported
     from headstart.outdir import claim
-
-    claim(out_dir, "compare")  # before the report destination and the data: run_compare claims it again, cheaply
+    from headstart.sweep import SweepInterrupted
     from headstart.tracking import check_report_to
 
-    check_report_to(report_to)  # an unknown destination or a missing extra is named before any cell trains
-    from headstart.cli.common import InterruptReported
-    from headstart.sweep import SweepInterrupted
-
-    try:
-        result = run_compare(sweep, out_dir, workers=arguments.get("workers", 1), command=command, progress=not quiet,
-                             announce=lambda report: print_leakage(report, dedupe=sweep.split.dedupe, err=as_json),
-                             backend=arguments.get("backend", "local"), address=arguments.get("address"),
-                             report_to=report_to)
-    except SweepInterrupted as stopped:  # how many cells the store holds, which main's plain "interrupted" cannot say
-        typer.echo(str(stopped), err=True)
-        raise InterruptReported() from None
+    out_dir = Path(arguments.get("out", COMPARE_DEFAULTS["out"]))
+    with file_keys_named(arguments.get("config")):  # a column the file set is named as its key in the file
+        # the sweep compare(...) builds from the same keywords: --option's settings over the file's [options.NAME]
+        sweep = built_sweep({**arguments, "max_test": max_test, "max_val": max_val, "dedupe": dedupe}, say=lambda note: typer.echo(note, err=True),
+                            options=lambda table: _sweep_options(table, option, strategies=named_strategies(
+                                arguments.get("strategies", COMPARE_DEFAULTS["strategies"]), arguments.get("arms"))))
+        claim(out_dir, "compare")  # before the report destination and the data: run_compare claims it again, cheaply
+        check_report_to(report_to)  # an unknown destination or a missing extra is named before any cell trains
+        try:
+            result = run_compare(sweep, out_dir, workers=arguments.get("workers", 1), command=command, progress=not quiet,
+                                 announce=lambda report: print_leakage(report, dedupe=sweep.split.dedupe, err=as_json),
+                                 backend=arguments.get("backend", "local"), address=arguments.get("address"),
+                                 report_to=report_to)
+        except SweepInterrupted as stopped:  # how many cells the store holds, which main's plain "interrupted" cannot say
+            typer.echo(str(stopped), err=True)
+            raise InterruptReported() from None
     counts = (f"{result.total} cells: {result.skipped} already done, {result.trained} trained now "
               f"({', '.join(f'{v} {k}' for k, v in sorted(result.statuses.items())) or 'nothing new'})"
               + (f", {result.elsewhere} taken by another compare on this store (one still training there is not in "
@@ -223,7 +180,8 @@ def adapt(
     source: Annotated[str, typer.Option(help="Labelled source: a built-in dataset or a data file.")],
     target: Annotated[str, typer.Option(help="Target with the source's labels, scored on its test split; its pool's inputs "
                                              "are what alignment and test-time adaptation read. TARGET[their=ours, x=-] maps "
-                                             "labels (then there is no oracle).")],
+                                             "labels (then there is no oracle); a file's own columns, as --eval-data's: "
+                                             "'FILE[text=COLUMN, label=COLUMN]'.")],
     backbone: Annotated[str, typer.Option("--backbone", "-b", help="Built-in backbone or a local model folder.")] = "all-minilm-l6-v2",
     strategy: Annotated[str, typer.Option(help="How every method trains on the source (and the oracle on the target).")] = "full-finetune",
     methods: Annotated[Optional[str], typer.Option("--methods", "--arms", help="Comma-separated: source-only (required), dann, "

@@ -112,6 +112,18 @@ def test_max_test_all_scores_every_image_and_says_what_it_costs():
     assert SplitConfig(max_test=" ALL ").max_test == "all" and SplitConfig(max_test="all").identity() == SplitConfig().identity()
 
 
+def test_test_capped_says_where_no_max_test_and_all_read_other_rows():
+    """``test_capped`` is True exactly where ``fill`` caps an unset max_test: there adapt keeps an older record's None
+    (its --max-test all) apart from "all"; elsewhere they are the same rows."""
+    from headstart.data_defaults import test_capped
+
+    for data in (make_toy_images(12_000, size=8), make_toy_images(600, size=8), make_toy(12_000),
+                 dataclasses.replace(make_toy_images(12_000, size=40), given_split=np.repeat([0, 2], 6_000))):
+        capped = fill(data, ["efficientnet-lite0"], TrainConfig(), SplitConfig())[1].max_test is not None
+        assert test_capped(data, SplitConfig()) == capped
+    assert test_capped(make_toy_images(12_000, size=8), SplitConfig()) and not test_capped(make_toy(12_000), SplitConfig())
+
+
 def test_text_runs_are_never_changed():
     data = make_toy(12_000)
     assert fill(data, ["all-minilm-l6-v2"], TrainConfig(), SplitConfig()) == (TrainConfig(), SplitConfig(), [])
