@@ -357,7 +357,7 @@ CASES = [
          ("--retain 'drug-review' is an unknown dataset", "did you mean 'drug-reviews'?")),
     Case("compare arm whose replay[data=] names an unknown dataset", lambda f: [
         "compare", "--data", f.toy(), "--backbone", "tiny", "--arms", "full-finetune+replay[data=nope]", "--sizes", "16",
-        "--seeds", "1", "--max-steps", "2", "--no-tune", "--out", str(f.path("cmp"))], ("replay[data=nope] is an unknown dataset", "(built-in text datasets: ")),
+        "--seeds", "1", "--max-steps", "2", "--no-tune", "--out", str(f.path("cmp"))], ("replay[data=nope] is an unknown dataset", "(built-in text classification datasets: ")),
     Case("train --retain an unknown dataset, before training", lambda f: [*TRAIN, "--data", f.toy(), "--backbone", "tiny",
          "--strategy", "full-finetune", "--n", "16", "--max-steps", "2", "--retain", "drug-review", "--out", str(f.path("run"))],
          ("--retain 'drug-review' is an unknown dataset", "did you mean 'drug-reviews'?")),
