@@ -52,6 +52,12 @@ def python_names(message: str, names: set[str]) -> str:
     ``arms='naive,ewc'``, a bare ``arms`` where no value follows (``--arms is empty`` -> ``arms is empty``)."""
     def renamed(match: re.Match) -> str:
         flag, value = match.group(1), match.group(2)
+        if value is not None and len(value) > 3 and value[-1] == ":" and value[0] in _QUOTES and value[-2] == value[0]:
+            said = renamed_value(match, flag, value[:-1])  # "--eval-data 'x': ..." -> "eval_data='x': ..."
+            return said if said == match.group(0) else said + ":"
+        return renamed_value(match, flag, value)
+
+    def renamed_value(match: re.Match, flag: str, value: str | None) -> str:
         name = _RENAMED.get(flag, flag.replace("-", "_"))
         if name not in names or any(a <= match.start() < b for a, b in commands):
             return match.group(0)  # not this function's, or inside a shell command the message quotes

@@ -31,6 +31,9 @@ NAMES = {"n", "tta", "oracle", "arms", "max_test", "tune", "lr", "ways", "text_c
     ("pass its folder: --backbone /path/to/model (built-in: x)", "pass its folder: backbone='/path/to/model' (built-in: x)"),
     ("drop scratch from the sweep, or drop --tta bn-adapt", "drop scratch from the sweep, or drop tta='bn-adapt'"),
     ("drop --oracle (without it, a mapped target has no oracle)", "drop oracle (without it, a mapped target has no oracle)"),
+    # a quoted value the message goes on from with a colon (eval_data's brackets on a built-in dataset)
+    ("--data 'drug-reviews': [text=x] names a file's columns", "data='drug-reviews': [text=x] names a file's columns"),
+    ("--arm 'x': not this function's", "--arm 'x': not this function's"),
     # left as the CLI's: a quoted value with spaces, a shell command quoted in the message, punctuation, flag lists
     ("e.g. --data 'reviews[negative=fresh, positive=rotten]'", "e.g. --data 'reviews[negative=fresh, positive=rotten]'"),
     ("merge it: headstart adapters merge DIR --data X --n 3; or try --n 4", "merge it: headstart adapters merge DIR --data X --n 3; or try n=4"),
