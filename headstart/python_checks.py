@@ -51,7 +51,8 @@ def settings_of(function: Callable[..., Any]) -> frozenset[str]:
 # A keyword one function (or the CLI) spells one way and another function another way -> the parameters it may mean
 # there, in order: the CLI's ``--option`` (and a stored multitask config's ``strategy_options``) is ``options``;
 # compare's ``grids`` is fit's ``grid``; continual's and compare's ``arms`` are adapt's ``methods``; ``--quiet`` is
-# ``progress=False``. A keyword not here gets the closest of the function's own (``errors.closest``).
+# ``progress=False``; a bare ``column`` (read_image_inputs' before it was ``text_column``) is ``text_column``. A
+# keyword not here gets the closest of the function's own (``errors.closest``).
 OTHER_SPELLINGS: dict[str, tuple[str, ...]] = {
     "option": ("options",), "strategy_options": ("options",),
     "grid": ("grids",), "grids": ("grid",),
@@ -59,7 +60,7 @@ OTHER_SPELLINGS: dict[str, tuple[str, ...]] = {
     "methods": ("arms",), "arms": ("methods", "strategies"),
     "weightings": ("weighting",), "quiet": ("progress",),
     "data": ("tasks", "stream", "source"), "dataset": ("data", "tasks", "stream", "source"),
-    "run": ("directory",), "inputs": ("texts",),
+    "run": ("directory",), "inputs": ("texts",), "column": ("text_column",),
 }
 # A command's flag whose Python equivalent is another function (the function as called, the flag's keyword) -> that call.
 OTHER_FUNCTIONS: dict[tuple[str, str], str] = {

@@ -96,6 +96,7 @@ def test_a_python_caller_sees_the_notes_the_cli_prints_in_its_own_words(tmp_path
     (lambda: headstart.predict("runs/x", ["a"], adapter="b"), ".predict(texts, adapter=name) is the CLI's predict --adapter"),
     (lambda: headstart.export(run="runs/x", out="y"), "; did you mean 'directory'?"),
     (lambda: headstart.predict("runs/x", inputs=["a"]), "; did you mean 'texts'?"),
+    (lambda: headstart.data.read_image_inputs("x.csv", column="img"), "; did you mean 'text_column'?"),
 ])
 def test_a_flag_typed_as_a_keyword_is_told_the_call_that_does_it(call, fix):
     """``runs(DIR, to_mlflow=True)`` (the CLI's --to-mlflow) was told only the keywords runs takes, not that
