@@ -28,6 +28,8 @@ PLAIN_KEYS = ("data", "backbone", "backbones", "strategies", "arms", "sizes", "s
               "address", "label_descriptions")
 # the training keywords compare takes beside its config, as the CLI's flags beside --config
 TRAIN_KEYWORDS = ("max_steps", "min_steps", "epochs", "image_size", "augment")
+# the split keywords compare takes beside its config, each over the file's [split] field of its name
+SPLIT_KEYWORDS = ("max_test", "max_val", "dedupe")
 
 
 @dataclass(frozen=True)
@@ -123,8 +125,10 @@ def file_arguments(path: Path, given: dict[str, Any], *, command: str, flags: bo
     if named is not None:  # the file's settings for a strategy the keyword left out are not used, not refused
         file, unused = narrowed(file, path, strategies=named, flag="--arms" if "arms" in given else "--strategies")
         notes.append(unused)
-    # a training keyword replaces its field in [train] and in every [train_by_strategy.NAME] of the file, as its flag
-    file, replaced = overridden(file, path, {key: given.get(key) for key in TRAIN_KEYWORDS}, python=not flags)
+    # a training keyword replaces its field in [train] and in every [train_by_strategy.NAME] of the file, as its flag;
+    # a split keyword its field in [split] (dedupe=False sets nothing: the file's dedupe holds)
+    file, replaced = overridden(file, path, {**{key: given.get(key) for key in TRAIN_KEYWORDS},
+                                             **{key: given.get(key) or None for key in SPLIT_KEYWORDS}}, python=not flags)
     notes.append(replaced)
     tuned = "tune" in given
     tune = given["tune"] if tuned else file.get("tune", "lr")

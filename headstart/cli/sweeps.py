@@ -123,7 +123,8 @@ def compare(
              "augment": augment, "text_column": text_column, "label_column": label_column, "task": task,
              "pooling": pooling, "group_column": group_column, "split_column": split_column, "retain": retain or None,
              "eval_data": eval_data or None, "tta": tta or None, "label_descriptions": label_descriptions,
-             "grids": dict(_parse_grid_flag(g) for g in grid) if grid else None}
+             "grids": dict(_parse_grid_flag(g) for g in grid) if grid else None,
+             "max_test": max_test, "max_val": max_val, "dedupe": True if dedupe else None}  # the split's: for the note
     given = {k: v for k, v in typed.items() if v is not None}
     if tune is not None:  # --no-tune is tune=None given
         given["tune"] = "lr" if tune else None
