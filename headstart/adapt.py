@@ -122,7 +122,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
           out: str | Path = "runs/adapt", oracle: bool | None = None, tune: str | None = "lr", config: Any = None,
           image_size: int | None = None, bn: str | None = None, max_steps: int | None = None, min_steps: int | None = None,
           epochs: int | None = None, workers: int = 1, progress: bool | None = None, command: str | None = None,
-          max_test: int | str | None = None) -> AdaptResult:
+          max_test: int | str | None = None, max_val: int | None = None) -> AdaptResult:
     """Train every method on ``source``, score it on ``target``'s test split, and the oracle on ``target``; write
     ``adaptation.md`` / ``adaptation.json`` and the usual report into ``out``. Mirrors ``headstart adapt``.
 
@@ -144,6 +144,10 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
             side, bn "auto", the strategy's budget).
         max_test: about this many test rows of the source and of the target (a seeded cut in whole groups, as ``compare``'s; the
             oracle is scored on the same target rows as the methods).
+        max_val: about this many validation rows at most, of the source and of the oracle's target (whole groups, the
+            rest join the pool, as ``compare``'s); None: the split's own, 10% of the rows at most 300. Every check scores
+            them: fewer is faster where a row costs much, at a noisier choice. Another cap is another run, and an
+            ``out`` whose adaptation.json records another is refused.
         progress: progress with ETA on stderr; None (the default): on where someone watches it — stderr a terminal
             (a bar), or a Jupyter notebook (a line every 15 s) — off in a script's log. True or False: as said.
 
@@ -180,9 +184,9 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.sweep_cell import loaded_cell, loaded_data
     from headstart.sweep_spec import SweepSpec, parse_list, parse_sizes
 
-    from headstart.data.splits import SplitConfig, max_test_rows
+    from headstart.data.splits import SplitConfig, max_test_rows, max_val_rows
 
-    max_test = max_test_rows(max_test)
+    max_test, max_val = max_test_rows(max_test), max_val_rows(max_val)
     claim(out, "compare")  # adapt writes a compare store: before anything loads
     check_not_a_compare(Path(out))
     if command is None:  # the report's "Produced by": the CLI passes its command line, Python gets its call
@@ -200,8 +204,10 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
                           f"--sizes {kept}")
     train = with_keywords(as_config(config, TrainConfig), image_size=image_size, bn=bn, max_steps=max_steps,
                           min_steps=min_steps, epochs=epochs)
+    capped = {**({"max_test": max_test} if max_test is not None else {}),
+              **({"max_val": max_val} if max_val is not None else {})}
     common = dict(backbone=backbone, sizes=size_list, seeds=seeds, train=train, tune=tune,
-                  **({"split": SplitConfig(max_test=max_test)} if max_test is not None else {}))
+                  **({"split": SplitConfig(**capped)} if capped else {}))
     sweep = SweepSpec(data=source, arms=tuple(arms), eval_data=(target,), tta=tuple(tta), **common)
     if oracle and mapping:
         raise ConfigError(f"the oracle trains on {name}'s own labels, which this mapping changes; drop --oracle (without "
@@ -242,7 +248,9 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     check_out_of_domain(sweep, source_data, model, "--target")  # the target's labels map: refused before the oracle trains
     settings = {"source": source, "target": target, "backbone": backbone, "strategy": strategy, "methods": list(where),
                 "sizes": ["all" if s is None else s for s in size_list], "seeds": seeds, "oracle": bool(oracle),
-                "max_test": max_test, "tune": tune, "train": dataclasses.asdict(train)}
+                "max_test": max_test, "tune": tune, "train": dataclasses.asdict(train),
+                # the cap as run: a record from before the flag lacks it, so holds 300's runs, and reads as the same
+                "max_val": sweep.split.max_val}
     # another adapt's report in --out would be replaced by this one, its rows gone from it (an arm of other settings
     # is labelled apart, full-finetune[max_steps=2], and matches no method): refused before anything trains
     # an older adapt stored --max-test all as None, as it stores no --max-test: the same rows where no data default caps

@@ -33,6 +33,8 @@ TRAIN_KEYWORDS = ("max_steps", "min_steps", "epochs", "image_size", "augment")
 # compare's keywords that the data's checks name as their flags with the value (--text-column 'x'): one the file set is
 # named as the file's key instead (file_keys_named)
 COLUMN_KEYS = ("text_column", "label_column", "group_column", "split_column", "task")
+# the split keywords compare takes beside its config, each over the file's [split] field of its name
+SPLIT_KEYWORDS = ("max_test", "max_val", "dedupe")
 
 
 @dataclass(frozen=True)
@@ -129,8 +131,10 @@ def file_arguments(path: Path, given: dict[str, Any], *, command: str, flags: bo
     if named is not None:  # the file's settings for a strategy the keyword left out are not used, not refused
         file, unused = narrowed(file, path, strategies=named, flag="--arms" if "arms" in given else "--strategies")
         notes.append(unused)
-    # a training keyword replaces its field in [train] and in every [train_by_strategy.NAME] of the file, as its flag
-    file, replaced = overridden(file, path, {key: given.get(key) for key in TRAIN_KEYWORDS}, python=not flags)
+    # a training keyword replaces its field in [train] and in every [train_by_strategy.NAME] of the file, as its flag;
+    # a split keyword its field in [split] (dedupe=False sets nothing: the file's dedupe holds)
+    file, replaced = overridden(file, path, {**{key: given.get(key) for key in TRAIN_KEYWORDS},
+                                             **{key: given.get(key) or None for key in SPLIT_KEYWORDS}}, python=not flags)
     notes.append(replaced)
     tuned = "tune" in given
     tune = given["tune"] if tuned else file.get("tune", "lr")

@@ -1,6 +1,7 @@
 """``--config sweep.toml``: the same knobs as the ``compare`` flags, in a file. Flags override it: a training flag
 (``--max-steps``, ``--min-steps``, ``--epochs``, ...) replaces the field wherever the file sets it, ``[train]`` and every
-``[train_by_strategy.NAME]`` (``overridden``), ``--max-steps`` caps the file's ``min_steps`` floors too
+``[train_by_strategy.NAME]``, and a split flag (``--max-test``, ``--max-val``, ``--dedupe``) its field in ``[split]``
+(``overridden``, one note naming what each replaced), ``--max-steps`` caps the file's ``min_steps`` floors too
 (``capped_floors``), ``--strategies`` / ``--arms`` leave out its tables for the strategies they drop, and its
 ``label_descriptions`` where no arm kept reads them (``narrowed``).
 
@@ -211,24 +212,29 @@ def _check_values(path: Path, table: str, values: dict[str, Any], kind: type) ->
 
 def overridden(config: dict[str, Any], path: str | Path, flags: dict[str, Any], *,
                python: bool = False) -> tuple[dict[str, Any], str | None]:
-    """``config`` without the training fields the command line sets: a flag replaces its field everywhere the file
+    """``config`` without the fields the command line sets: a training flag replaces its field everywhere the file
     sets it, ``[train]`` and every ``[train_by_strategy.NAME]``, so ``--min-steps 20`` is every strategy's floor, one
-    with a table of its own included.
+    with a table of its own included; a split flag (``--max-test``, ``--max-val``, ``--dedupe``) replaces its field in
+    ``[split]``.
 
     Args:
         config: ``read_config``'s tables (after ``narrowed``, so that only the sweep's strategies' tables are named).
-        flags: the TrainConfig fields the command line sets, by field (``{"max_steps": 20}``); a None is not set.
-        python: the fields are ``compare(config=FILE, ...)``'s keywords: the note says "keywords" (its flags are
-            written as keywords where Python says it: ``api_sweep_file.say_note``).
+        flags: the TrainConfig and SplitConfig fields the command line sets, by field (``{"max_steps": 20}``,
+            ``{"dedupe": True}``); a None is not set.
+        python: the fields are ``compare(config=FILE, ...)``'s keywords: the note says "keywords" and writes each as
+            one (``max_test='all'``, not ``--max-test all``).
 
     Returns:
         The config with those fields left out of its tables (a table left empty stays, empty), and a note naming the
         file's values each flag replaced (None where it replaced none).
     """
     given = {name: value for name, value in flags.items() if value is not None}
-    tables = {"[train]": config.get("train", {}),
-              **{f"[train_by_strategy.{name}]": values for name, values in config.get("train_by_strategy", {}).items()}}
-    replaced = {name: [f"{name} = {toml_text(values[name])} in {table}" for table, values in tables.items() if name in values]
+    split_fields = {f.name for f in dataclasses.fields(SplitConfig)}
+    train_tables = {"[train]": config.get("train", {}),
+                    **{f"[train_by_strategy.{name}]": values for name, values in config.get("train_by_strategy", {}).items()}}
+    replaced = {name: [f"{name} = {toml_text(values[name])} in {table}"
+                       for table, values in ({"[split]": config.get("split", {})} if name in split_fields
+                                             else train_tables).items() if name in values]
                 for name in given}
     kept = dict(config)
     if "train" in config:
@@ -237,7 +243,12 @@ def overridden(config: dict[str, Any], path: str | Path, flags: dict[str, Any], 
         # a table left empty stays, so that one naming a strategy outside the sweep is still refused as a typo
         kept["train_by_strategy"] = {name: {k: v for k, v in values.items() if k not in given}
                                      for name, values in config["train_by_strategy"].items()}
-    said = [f"--{name.replace('_', '-')} {given[name]} replaces {', '.join(found)}" for name, found in replaced.items() if found]
+    if "split" in config:
+        kept["split"] = {k: v for k, v in config["split"].items() if k not in given}
+    # as the caller typed it: --dedupe bare, a keyword with its value as Python writes it
+    typed = {name: f"{name}={value!r}" if python else f"--{name.replace('_', '-')}" + ("" if value is True else f" {value}")
+             for name, value in given.items()}
+    said = [f"{typed[name]} replaces {', '.join(found)}" for name, found in replaced.items() if found]
     if not said:
         return kept, None
     return kept, f"note: {'keywords' if python else 'flags'} override {str(path)!r}: {'; '.join(said)}"

@@ -524,3 +524,53 @@ def test_an_out_an_older_adapt_wrote_with_max_test_all_as_none_takes_max_test_al
     with Store(out, create=False) as store:
         assert len(store.results()) == 2, "resumed: the oracle and source-only, none trained again"
     assert_user_error(adapt("50"), "(max_test all, not 50)")
+
+
+def test_max_val_caps_the_validation_rows_keyed_in_the_runs_and_in_adaptation_json(toy_csv, tiny_registry, tmp_path,
+                                                                                  monkeypatch, capsys):
+    """adapt had no --max-val (train's and compare's): every check scored up to 300 validation rows. It caps the
+    source's and the oracle's split, is kept in adaptation.json's settings as max_test is (an --out of another cap is
+    refused, nothing lost), and a record from before the flag (no max_val: the default's runs) is the same run."""
+    import headstart
+    import pandas as pd
+    from conftest import make_toy
+
+    from headstart.errors import ConfigError
+    from headstart.store import Store
+
+    data = make_toy(300, seed=7)  # the source's two labels: the oracle trains on them
+    target = tmp_path / "target.csv"
+    pd.DataFrame({"text": data.inputs, "label": [data.label_names[y] for y in data.targets]}).to_csv(target, index=False)
+
+    def adapt(out, *extra: str) -> tuple[int, str, str]:
+        return run_cli(["adapt", "--source", str(toy_csv), "--target", str(target), "--backbone", "tiny", "--methods",
+                        "source-only", "--sizes", "16", "--seeds", "1", "--no-tune", "--max-steps", "2", "--min-steps", "2",
+                        "--out", str(out), "-q", *extra], monkeypatch, capsys)
+
+    capped = tmp_path / "capped"
+    code, _, err = adapt(capped, "--max-val", "8")
+    assert code in (0, None), err
+    with Store(capped, create=False) as store:
+        runs = store.results()
+    assert len(runs) == 2 and all(r.spec["data"]["split"]["max_val"] == 8 for r in runs), "source-only and the oracle"
+    assert json.loads((capped / "adaptation.json").read_text())["settings"]["max_val"] == 8
+    stored = (capped / "runs.sqlite").read_bytes()
+    assert_user_error(adapt(capped), f"--out {str(capped)!r} holds the report of another adapt run (max_val 8, not 300)")
+    assert (capped / "runs.sqlite").read_bytes() == stored
+    assert_user_error(adapt(capped, "--max-val", "0"), "--max-val must be a positive integer")
+    with pytest.raises(ConfigError, match=r"^max_val must be a positive integer"):
+        headstart.adapt(str(toy_csv), str(target), out=tmp_path / "b", max_val=0)
+
+    plain = tmp_path / "plain"
+    code, _, err = adapt(plain)
+    assert code in (0, None), err
+    with Store(plain, create=False) as store:
+        keys = {r.key for r in store.results()}
+        assert all(r.spec["data"]["split"].get("max_val", 300) == 300 for r in store.results())
+    record = json.loads((plain / "adaptation.json").read_text())
+    assert record["settings"].pop("max_val") == 300
+    (plain / "adaptation.json").write_text(json.dumps(record))  # as written before adapt took --max-val
+    code, _, err = adapt(plain, "--max-val", "300")  # the default, typed: the same runs, resumed
+    assert code in (0, None), err
+    with Store(plain, create=False) as store:
+        assert {r.key for r in store.results()} == keys, "resumed, none trained again"

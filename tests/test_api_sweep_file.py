@@ -313,3 +313,20 @@ def test_the_lists_are_read_before_the_options_from_both_surfaces(tmp_path, monk
     message = _refusal(surface, tmp_path, monkeypatch, capsys, ["--strategies", "lora,", "--option", "freeze=3"],
                        strategies="lora,", options="freeze=3")
     assert "has an empty entry" in message and "option" not in message, message
+
+
+def test_a_split_keyword_over_the_files_split_is_named_in_the_keywords_note(tmp_path, monkeypatch, capsys, toy_csv):
+    """``compare(config=FILE, max_test=..., max_val=..., dedupe=True)`` replaced the file's ``[split]`` values unsaid;
+    they join the note a training keyword's replacement is named in, each written as the keyword."""
+    calls = _captured(monkeypatch)
+    path = tmp_path / "sweep.toml"
+    path.write_text('strategies = ["linear-probe"]\nsizes = [16]\nseeds = 1\n[train]\nmax_steps = 6\n'
+                    '[split]\nmax_test = 200\nmax_val = 100\ndedupe = false\n')
+    _python(path, data=str(toy_csv), out=tmp_path / "out", max_steps=3, max_test="all", max_val=50, dedupe=True)
+    err = capsys.readouterr().err
+    assert (f"keywords override {str(path)!r}: max_steps=3 replaces max_steps = 6 in [train]; max_test='all' replaces "
+            "max_test = 200 in [split]; max_val=50 replaces max_val = 100 in [split]; dedupe=True replaces dedupe = "
+            "false in [split]") in err, err
+    assert (calls[0][0].split.max_test, calls[0][0].split.max_val, calls[0][0].split.dedupe) == ("all", 50, True)
+    _python(path, data=str(toy_csv), out=tmp_path / "out", dedupe=False)  # dedupe=False sets nothing: the file's holds
+    assert "override" not in capsys.readouterr().err

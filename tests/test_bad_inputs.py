@@ -404,6 +404,8 @@ CASES = [
                                              str(f.path("mt"))], ("--max-test must be a positive integer or all, got '0'", "--max-test 1000")),
     Case("train --max-val 0", lambda f: ["train", "--data", f.toy(), "--max-val", "0", "--out", str(f.path("run"))],
          ("--max-val must be a positive integer", "got '0'", "e.g. --max-val 100")),
+    Case("adapt --max-val 0", lambda f: ["adapt", "--source", f.toy(), "--target", f.toy(), "--max-val", "0", "--out",
+                                         str(f.path("ad"))], ("--max-val must be a positive integer", "got '0'", "e.g. --max-val 100")),
     Case("continual --arms empty", lambda f: ["continual", "--arms", "", "--out", str(f.path("ct"))],
          ("--arms is empty", "try --arms naive,ewc")),
     Case("rank-backbones --out on a folder of other files", lambda f: ["rank-backbones", "--backbones", "tiny", "--data", f.toy(),

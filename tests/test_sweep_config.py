@@ -353,3 +353,26 @@ def test_a_strategies_or_arms_flag_that_keeps_no_reader_of_the_files_label_descr
     assert sweeps[-1].options["zero-shot"]["descriptions"] == [("positive", "a good one"), ("negative", "a bad one")]
     path.write_text('strategies = ["linear-probe"]\n[label_descriptions]\npositive = "a good one"\n')
     assert_user_error(run_cli([*common, "--sizes", "16"], monkeypatch, capsys), "none of which is among the arms")
+
+
+def test_a_split_flag_over_the_files_split_is_named_in_the_flags_note(tmp_path, monkeypatch, capsys, toy_csv):
+    """``--max-test`` / ``--max-val`` / ``--dedupe`` replaced a file's ``[split]`` values unsaid, while a training flag
+    over ``[train]`` is named: they join the same note, and the sweep takes the flags' values."""
+    from tests.conftest import run_cli
+
+    sweeps = _captured_sweeps(monkeypatch)
+    path, common = _sweep_file(tmp_path, toy_csv, 'strategies = ["linear-probe"]\n[train]\nmax_steps = 6\n'
+                               '[split]\nmax_test = 200\nmax_val = 100\ndedupe = false\nval_fraction = 0.2\n')
+    code, _, err = run_cli([*common, "--max-steps", "3", "--max-test", "all", "--max-val", "50", "--dedupe"],
+                           monkeypatch, capsys)
+    assert "captured" in err, err
+    assert (f"note: flags override {str(path)!r}: --max-steps 3 replaces max_steps = 6 in [train]; --max-test all "
+            "replaces max_test = 200 in [split]; --max-val 50 replaces max_val = 100 in [split]; --dedupe replaces "
+            "dedupe = false in [split]") in err.splitlines(), err
+    split = sweeps[0].split
+    assert (split.max_test, split.max_val, split.dedupe, split.val_fraction) == ("all", 50, True, 0.2)
+    code, _, err = run_cli([*common, "--max-val", "50"], monkeypatch, capsys)  # alone, the note is its own
+    assert f"note: flags override {str(path)!r}: --max-val 50 replaces max_val = 100 in [split]" in err.splitlines(), err
+    code, _, err = run_cli(common, monkeypatch, capsys)
+    assert "captured" in err and "flags override" not in err, err
+    assert (sweeps[2].split.max_test, sweeps[2].split.max_val, sweeps[2].split.dedupe) == (200, 100, False)

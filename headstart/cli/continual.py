@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from headstart.cli.common import JsonOpt, _echo_json, app, parse_max_test
+from headstart.cli.common import JsonOpt, _echo_json, app, parse_max_test, parse_max_val
 
 
 @app.command()
@@ -24,6 +24,9 @@ def continual(
     seeds: Annotated[int, typer.Option(help="Seeds (chains) per arm.")] = 3,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the store and the reports.")] = Path("runs/continual"),
     max_test: Annotated[str, typer.Option(help="Test rows kept per task (each is scored after every later task), or all.")] = "1000",
+    max_val: Annotated[Optional[str], typer.Option(help="Validation rows kept per task at most (the rest join its pool): every "
+                                                        "checkpoint choice scores them, so fewer is faster, at a noisier choice "
+                                                        "(default: 10% of the rows, at most 300).")] = None,
     alone: Annotated[bool, typer.Option("--alone/--no-alone", help="Also train each task alone from the pre-trained model "
                                                                   "(the reference of forward transfer).")] = True,
     tune: Annotated[bool, typer.Option("--tune/--no-tune", help="Run ewc, online-ewc, si, mas and lwf at each weight of "
@@ -47,6 +50,7 @@ def continual(
 
     \b
     Example: headstart continual --stream split-fashion-mnist --scenario class --arms naive,ewc,replay,joint --seeds 3
+    Example: headstart continual --stream text --arms naive,ewc --n 64 --seeds 1 --max-val 100   # validation capped at 100 rows a task, not 300
     On a Ray cluster: headstart continual --stream permuted-mnist --backend ray --address auto
     """
     from headstart.analysis.continual import recommended_word, versus_text, withheld_text
@@ -59,7 +63,8 @@ def continual(
                                "image_size": image_size}.items() if v is not None}
     try:
         result = run_continual(stream, scenario=scenario, arms=arms, strategy=strategy, backbone=backbone, n=n, seeds=seeds,
-                               out=out, config=TrainConfig(**given), max_test=parse_max_test(max_test), alone=alone, tune=tune,
+                               out=out, config=TrainConfig(**given), max_test=parse_max_test(max_test),
+                               max_val=None if max_val is None else parse_max_val(max_val), alone=alone, tune=tune,
                                workers=workers, backend=backend, address=address, progress=not quiet)
     except StoreInterrupted as stopped:  # which signal and how many tasks are stored, which main's "interrupted" cannot say
         typer.echo(str(stopped), err=True)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from headstart.cli.common import JsonOpt, _echo_json, _scoped_options, _strategy_options, app, parse_max_test
+from headstart.cli.common import JsonOpt, _echo_json, _scoped_options, _strategy_options, app, parse_max_test, parse_max_val
 
 
 @app.command()
@@ -26,6 +26,9 @@ def multitask(
     n: Annotated[str, typer.Option("--n", help="Labelled rows per task and seed; 'all' = each task's whole pool.")] = "256",
     seeds: Annotated[int, typer.Option(help="Seeds; each trains every task alone and all together under each weighting.")] = 3,
     max_test: Annotated[str, typer.Option(help="Test rows kept per task, or all.")] = "1000",
+    max_val: Annotated[Optional[str], typer.Option(help="Validation rows kept per task at most: every checkpoint choice scores "
+                                                        "them, so fewer is faster, at a noisier choice (default: 10% of the "
+                                                        "shared rows, at most 300).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the store, report.md and results.json.")] = Path("runs/multitask"),
     alpha: Annotated[float, typer.Option(help="GradNorm's asymmetry α (0: equal gradient norms).")] = 1.5,
     weight_lr: Annotated[float, typer.Option(help="Learning rate of the weightings' own parameters (log-variances, task "
@@ -48,6 +51,7 @@ def multitask(
     \b
     Example: headstart multitask --tasks drug-reviews,drug-reviews-sentiment,drug-reviews-rating --weighting equal,uncertainty,gradnorm --n 256 --seeds 3 --out runs/multitask-drug
     Example: headstart multitask --tasks reviews.csv:condition,reviews.csv:rating --strategy lora --option rank=4
+    Example: headstart multitask --tasks drug-reviews,drug-reviews-sentiment --n 64 --seeds 1 --max-val 100   # validation capped at 100 rows a task, not 300
     """
     from headstart.analysis.stats import has_interval, range_text
     from headstart.cli.common import InterruptReported
@@ -68,7 +72,7 @@ def multitask(
     try:
         result = run_multitask(tasks, weighting=weighting, backbone=backbone, strategy=strategy,
                                options=_strategy_options(scoped, strategy, {}), n=n, seeds=seeds,
-                               max_test=parse_max_test(max_test), out=out, config=TrainConfig(**given), alpha=alpha,
+                               max_test=parse_max_test(max_test), max_val=None if max_val is None else parse_max_val(max_val), out=out, config=TrainConfig(**given), alpha=alpha,
                                weight_lr=weight_lr, text_column=text_column, progress=not quiet)
     except StoreInterrupted as stopped:  # which signal and how many runs are stored, which main's "interrupted" cannot say
         typer.echo(str(stopped), err=True)

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from headstart.cli.common import (DataOpt, GroupColumnOpt, JsonOpt, PoolingOpt, SplitColumnOpt, TaskOpt, _echo_json,
-                                  _scoped_options, _shown, app, parse_max_test)
+                                  _scoped_options, _shown, app, parse_max_test, parse_max_val)
 from headstart.errors import ConfigError, clipped
 from headstart.cli.summary import print_leakage, print_report
 
@@ -119,7 +119,8 @@ def compare(
              "augment": augment, "text_column": text_column, "label_column": label_column, "task": task,
              "pooling": pooling, "group_column": group_column, "split_column": split_column, "retain": retain or None,
              "eval_data": eval_data or None, "tta": tta or None, "label_descriptions": label_descriptions,
-             "grids": dict(_parse_grid_flag(g) for g in grid) if grid else None}
+             "grids": dict(_parse_grid_flag(g) for g in grid) if grid else None,
+             "max_test": max_test, "max_val": max_val, "dedupe": True if dedupe else None}  # the split's: for the note
     given = {k: v for k, v in typed.items() if v is not None}
     if tune is not None:  # --no-tune is tune=None given
         given["tune"] = "lr" if tune else None
@@ -206,6 +207,10 @@ def adapt(
     max_test: Annotated[Optional[str], typer.Option(help="About this many test rows of the source and of the target (a seeded "
                                                          "cut in whole groups; quick runs; each score's interval says so), or all: "
                                                          "every row (default: every row, but 2,000 of an image test split over 2,000).")] = None,
+    max_val: Annotated[Optional[str], typer.Option(help="Cap the validation split of the source and of the oracle's target at "
+                                                        "about this many rows (whole groups; the rest join the pool): every "
+                                                        "check scores them, so fewer is faster, at a noisier choice (default: "
+                                                        "10% of the rows, at most 300).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Labelled source, unlabelled target: train each method on the source, score it on the target's test split, and
@@ -213,6 +218,7 @@ def adapt(
 
     \b
     Example: headstart adapt --source mnist-5k --target opencv-digits --backbone efficientnet-lite0 --image-size 64 --seeds 5
+    Example: headstart adapt --source rotten-tomatoes --target drug-reviews-sentiment --sizes 64 --seeds 2 --max-val 100   # validation capped at 100 rows, not 300
     """
     from headstart.adapt import adapt as run_adapt, summary_lines
     from headstart.cli.common import InterruptReported
@@ -224,7 +230,7 @@ def adapt(
                            out=out, oracle=oracle, tune="lr" if tune else None,
                            config=TrainConfig(image_size=image_size, bn=bn, max_steps=max_steps, min_steps=min_steps, epochs=epochs),
                            workers=workers, progress=not quiet, command="headstart " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-                           max_test=parse_max_test(max_test))
+                           max_test=parse_max_test(max_test), max_val=None if max_val is None else parse_max_val(max_val))
     except SweepInterrupted as stopped:  # which signal, and how many cells are stored, as compare says
         typer.echo(str(stopped), err=True)
         raise InterruptReported() from None

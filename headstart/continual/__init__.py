@@ -58,8 +58,8 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
               strategy: str = "full-finetune", backbone: str | None = None, n: int | str | None = 256, seeds: int = 3,
               out: str | Path = "runs/continual", config: Any = None, lr: float | None = None,
               head_lr: float | None = None, epochs: int | None = None, min_steps: int | None = None,
-              max_steps: int | None = None, image_size: int | None = None, max_test: int | None = MAX_TEST, alone: bool = True,
-              tune: bool | str | None = False, workers: int = 1, backend: str = "local", address: str | None = None,
+              max_steps: int | None = None, image_size: int | None = None, max_test: int | None = MAX_TEST, max_val: int | None = None,
+              alone: bool = True, tune: bool | str | None = False, workers: int = 1, backend: str = "local", address: str | None = None,
               progress: bool | None = None) -> ContinualResult:
     """Train every arm along ``stream`` for each seed, store each step, write the report. Mirrors ``headstart continual``.
 
@@ -73,6 +73,9 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
         lr / head_lr / epochs / min_steps / max_steps / image_size: the ``TrainConfig`` fields of the same names, over
             ``config``'s, as ``--lr`` and the others (None: ``config``'s, else the strategy's; the budget is a task's).
         max_test: test rows kept per task (the rest go to its pool); None keeps the split's own.
+        max_val: validation rows kept per task at most (the rest go to its pool); None: the split's own, 10% of the
+            rows at most 300. Every checkpoint choice scores them: fewer is faster, at a noisier choice. Part of each
+            step's key, so another cap is another run.
         workers: chains trained at once, each in its own process (threads divided between them); one store.
         backend: "local" (this process, or ``workers`` processes) or "ray": each chain a Ray task
             (``continual/ray_chains.py``), this process the store's only writer; ``address`` names the cluster
@@ -101,7 +104,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     from headstart.atomic import write_json
     from headstart.backbones import load_backbone
     from headstart.continual.methods import get_method as method_of
-    from headstart.data.splits import SplitConfig, max_test_rows
+    from headstart.data.splits import SplitConfig, max_test_rows, max_val_rows
     from headstart.interrupts import StoreInterrupted, interrupted_by, sigterm_as_interrupt
     from headstart.report.continual import continual_charts, continual_markdown
     from headstart.report.continual_html import continual_html
@@ -124,6 +127,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
                           f"({', '.join(BUILTIN)}) or a TOML file of tasks, e.g. --stream text")
     max_test = max_test_rows(max_test)
     max_test = None if max_test == "all" else max_test  # no data default caps these splits: every row either way
+    split = SplitConfig(max_test=max_test, **({"max_val": max_val_rows(max_val)} if max_val is not None else {}))
     from headstart.outdir import claim
     from headstart.sweep_plan import check_backend
 
@@ -160,11 +164,12 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     pretrained_name = backbone or ("mnist-cnn" if image else "all-minilm-l6-v2")
     settings = {"stream": stream, "scenario": scenario, "backbone": pretrained_name, "strategy": strategy,
                 "n": parse_n(n), "max_test": max_test, "train": dataclasses.asdict(train), "tune": bool(tune),
-                "arms": [a.label for a in parsed], "seeds": seeds}
+                "arms": [a.label for a in parsed], "seeds": seeds,
+                "max_val": split.max_val}  # as run: a report from before max_val lacks it, so holds 300's steps
     check_same_report(Path(out), "continual.json", settings, kind="continual", grown=GROWN,
                       defaults={"train": TrainConfig.field_defaults()})
     pretrained = load_backbone(pretrained_name, max_length=train.max_length, image_size=train.image_size)
-    prepared = Prepared.build(loaded, pretrained, SplitConfig(max_test=max_test))
+    prepared = Prepared.build(loaded, pretrained, split)
     size = parse_n(n)
     for arm in parsed:  # before the store exists: a strategy that cannot apply leaves nothing behind
         check_arm(prepared, arm, size, train)
@@ -201,7 +206,7 @@ def continual(stream: str = "permuted-mnist", *, scenario: str = "class", arms: 
     chains = [(arm, seed) for arm in parsed for seed in range(seeds)]
     planned: set[str] = set()  # the step keys this invocation asked for: the report reads only these
     job = dict(stream=stream, scenario=scenario, backbone=pretrained_name, train=dataclasses.asdict(train), max_test=max_test,
-               n=size, out=str(out))
+               max_val=split.max_val, n=size, out=str(out))
     try:  # SIGTERM (timeout, a scheduler's limit) ends the chains as Ctrl-C does: the tasks stored so far, said
         with sigterm_as_interrupt():
             if backend == "ray":
@@ -286,11 +291,13 @@ def _chain_job(job: dict[str, Any], arm: dict[str, Any], seed: int, progress: bo
     from headstart.store import Store
 
     train = TrainConfig(**job["train"])
-    key = json.dumps([job["stream"], job["scenario"], job["backbone"], job["train"], job["max_test"]], sort_keys=True, default=str)
+    key = json.dumps([job["stream"], job["scenario"], job["backbone"], job["train"], job["max_test"], job["max_val"]],
+                     sort_keys=True, default=str)
     if key not in _PREPARED:
         pretrained = load_backbone(job["backbone"], max_length=train.max_length, image_size=train.image_size)
         _PREPARED.clear()
-        _PREPARED[key] = Prepared.build(load_stream(job["stream"], job["scenario"]), pretrained, SplitConfig(max_test=job["max_test"]))
+        split = SplitConfig(max_test=job["max_test"], max_val=job["max_val"])
+        _PREPARED[key] = Prepared.build(load_stream(job["stream"], job["scenario"]), pretrained, split)
     chosen = ContinualArm(**arm)
     method = get_method(chosen.method)
     chain = Chain(_PREPARED[key], chosen, method, method.Options(**chosen.options), seed, job["n"], train, Path(job["out"]))

@@ -5,7 +5,7 @@ their labels as the stream's label ids), so one ``recipe.Setup`` serves every st
 (pool / validation / test, cut as any run's data is) moved by its offset. Step k trains the chain's model on task k's n drawn rows with the method's
 penalties (``recipe.train``: the one engine), choosing its checkpoint on task k's validation split, then scores every
 task seen so far on its validation and test split: row k of the accuracy matrix. A step is stored as a run (its key:
-the step's resolved spec with the stream, method and step) after the chain's checkpoint — the model and what the
+the step's resolved spec with the stream, method and step, and a validation cap other than 300) after the chain's checkpoint — the model and what the
 method keeps — is written beside the store; a re-run resumes after the last stored step from that checkpoint.
 """
 
@@ -26,7 +26,7 @@ from headstart.continual.heads import MaskedHead
 from headstart.continual.method_base import Method
 from headstart.continual.prepared import Prepared, drawn_rows
 from headstart.continual.streams import Stream
-from headstart.data.splits import Splits
+from headstart.data.splits import SplitConfig, Splits
 from headstart.evaluation import scored_rows
 from headstart.objectives import Objective
 from headstart.results import RunResult
@@ -177,7 +177,11 @@ def step_rows(chain: Chain, step: int) -> np.ndarray:
 def step_spec(chain: Chain, s: Any, step: int) -> dict[str, Any]:
     """The stored spec of step ``step``: the step's resolved run spec, with the stream, the method and the step."""
     task = chain.stream.tasks[step]
-    return {**s.resolved(), "data": {"name": task.name, "hash": task.data.hash},
+    # a validation cap other than the default moves rows to the pool and changes each checkpoint's choice: keyed; the
+    # default's steps keep the keys they had before continual took --max-val
+    cap = chain.prepared.split_config.max_val
+    capped = {"split": {"max_val": cap}} if cap != SplitConfig.max_val else {}
+    return {**s.resolved(), "data": {"name": task.name, "hash": task.data.hash, **capped},
             "continual": {"stream": chain.stream.identity(), "arm": chain.arm.label, "method": chain.arm.method,
                           "method_options": dataclasses.asdict(chain.options), "step": step, "steps": len(chain.stream.tasks),
                           **({"classes": "own"} if chain.method.independent and chain.stream.scenario == "class" else {}),

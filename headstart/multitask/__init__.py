@@ -63,7 +63,8 @@ def _check_strategy(name: str) -> None:
 def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug-reviews-rating", *,
               weighting: str | list[str] = DEFAULT_WEIGHTINGS, backbone: str = "all-minilm-l6-v2",
               strategy: str = "full-finetune", options: dict[str, Any] | None = None, n: int | str | None = 256,
-              seeds: int = 3, max_test: int | None = MAX_TEST, out: str | Path = "runs/multitask", config: Any = None,
+              seeds: int = 3, max_test: int | None = MAX_TEST, max_val: int | None = None,
+              out: str | Path = "runs/multitask", config: Any = None,
               lr: float | None = None, head_lr: float | None = None, epochs: int | None = None,
               min_steps: int | None = None, max_steps: int | None = None, batch_size: int | None = None,
               alpha: float = 1.5, weight_lr: float = 0.025, text_column: str | None = None,
@@ -78,6 +79,8 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
         options: the strategy's options (``{"rank": 4}``), as ``fit``'s and the CLI's ``--option rank=4``.
         n: labelled rows per task and seed (None or "all": each task's whole pool).
         max_test: test rows kept per task (None: all of them).
+        max_val: validation rows kept per task at most (None: the split's own, at most 300). Every checkpoint choice
+            scores them: fewer is faster, at a noisier choice. Part of each run's key, so another cap is another run.
         config: a ``TrainConfig`` or a dict of its fields (its budget is per task: a multi-task step draws
             ``batch_size`` rows of each task).
         lr / head_lr / epochs / min_steps / max_steps / batch_size: the ``TrainConfig`` fields of the same names, over
@@ -116,13 +119,14 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
     from headstart.specs import TrainConfig
     from headstart.outdir import check_same_report, claim
     from headstart.store import Store
-    from headstart.data.splits import max_test_rows
+    from headstart.data.splits import max_test_rows, max_val_rows
 
     progress = progress_default(progress)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"--seeds must be a positive integer, got {seeds!r}; e.g. --seeds 3")
     max_test = max_test_rows(max_test)
     max_test = None if max_test == "all" else max_test  # no data default caps these splits: every row either way
+    split = SplitConfig(max_test=max_test, **({"max_val": max_val_rows(max_val)} if max_val is not None else {}))
     claim(out, "multitask")  # before the tasks load: a folder of something else is refused, never written into
     size = parse_n(n)
     if size == 0:
@@ -134,11 +138,12 @@ def multitask(tasks: str | list[str] = "drug-reviews,drug-reviews-sentiment,drug
                           max_steps=max_steps, batch_size=batch_size)
     settings = {"tasks": split_tasks(tasks), "weightings": list(weightings), "backbone": backbone, "strategy": strategy,
                 "strategy_options": dict(options or {}), "n": size, "seeds": seeds, "max_test": max_test,
-                "alpha": alpha, "weight_lr": weight_lr, "text_column": text_column, "train": dataclasses.asdict(train)}
+                "alpha": alpha, "weight_lr": weight_lr, "text_column": text_column, "train": dataclasses.asdict(train),
+                "max_val": split.max_val}  # as run: a report from before max_val lacks it, so holds 300's runs
     check_same_report(Path(out), "results.json", settings, kind="multitask", grown=GROWN,
                       defaults={"train": TrainConfig.field_defaults()})  # before the tasks load
     loaded = load_tasks(tasks, text_column=text_column)
-    layout = Layout.build(loaded, SplitConfig(max_test=max_test), n=size, seeds=range(seeds))
+    layout = Layout.build(loaded, split, n=size, seeds=range(seeds))
     pretrained = load_backbone(backbone, max_length=train.max_length, image_size=train.image_size)
     job = Job(layout, pretrained, strategy, dict(options or {}), train, weighting_options)
     members = tuple(range(len(loaded)))

@@ -903,3 +903,51 @@ def test_a_capped_budget_per_task_says_its_rule_as_a_rule_and_the_epochs_that_ra
     assert budget_notes([step(5)]) == ["Budget per task as run: full-finetune: the rule: 3 epochs, at least 50 steps, "
                                        "asking 50; capped at 5 by max_steps: 1.2 epochs run, lr 1e-05."]
     assert budget_notes([step(None)]) == ["Budget per task as run: full-finetune: 3 epochs, at least 50 steps, lr 1e-05."]
+
+
+def test_max_val_caps_each_tasks_validation_rows_keyed_in_its_steps_and_an_older_store_resumes(stream, tmp_path,
+                                                                                              tiny_registry, monkeypatch,
+                                                                                              capsys):
+    """continual had no --max-val (train's and compare's): each task validated on up to 300 rows. It caps every task's
+    split, is part of each step's key and of continual.json's settings (another cap into the same --out is refused,
+    nothing lost), and a store from before it (the default's steps, no max_val recorded) resumes, nothing retrained."""
+    import re
+
+    from conftest import assert_user_error, run_cli
+
+    from headstart.continual import continual
+    from headstart.store import Store
+
+    def run(out, **keywords):
+        return continual(str(stream), arms="naive", backbone="tiny", n=16, seeds=1, out=out, config=FAST, alone=False,
+                         **keywords)
+
+    capped = tmp_path / "capped"
+    assert run(capped, max_val=8).trained == 2
+    with Store(capped, create=False) as store:
+        assert {r.spec["data"]["split"]["max_val"] for r in store.results()} == {8}, "part of each step's key"
+    assert json.loads((capped / "continual.json").read_text())["settings"]["max_val"] == 8
+    stored = (capped / "runs.sqlite").read_bytes()
+    with pytest.raises(ConfigError, match=rf"^--out {re.escape(repr(str(capped)))} holds the report of another continual "
+                                          r"run \(max_val 8, not 300\)"):
+        run(capped)
+    assert (capped / "runs.sqlite").read_bytes() == stored
+    command = ["continual", "--stream", str(stream), "--arms", "naive", "--backbone", "tiny", "--n", "16", "--seeds", "1",
+               "--no-alone", "--max-steps", "2", "-q", "--out"]
+    code, _, err = run_cli([*command, str(tmp_path / "cli"), "--max-val", "8"], monkeypatch, capsys)
+    assert code in (0, None), err
+    with Store(tmp_path / "cli", create=False) as store:
+        assert {r.spec["data"]["split"]["max_val"] for r in store.results()} == {8}
+    assert_user_error(run_cli([*command, str(tmp_path / "bad"), "--max-val", "0"], monkeypatch, capsys),
+                      "--max-val must be a positive integer")
+    with pytest.raises(ConfigError, match=r"^max_val must be a positive integer"):
+        headstart.continual(str(stream), out=tmp_path / "zero", max_val=0)  # the public call names the keyword
+
+    plain = tmp_path / "plain"
+    assert run(plain).trained == 2
+    with Store(plain, create=False) as store:
+        assert all("split" not in r.spec["data"] for r in store.results()), "the default's keys as before max_val"
+    record = json.loads((plain / "continual.json").read_text())
+    assert record["settings"].pop("max_val") == 300
+    (plain / "continual.json").write_text(json.dumps(record))  # as written before continual took max_val
+    assert run(plain, max_val=300).trained == 0, "the default typed: the same steps, resumed"

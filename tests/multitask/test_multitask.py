@@ -106,6 +106,7 @@ def test_bad_input_is_one_line_naming_the_value_and_exit_2(tmp_path, tiny_regist
         (["--n", "many"], "--n must be a non-negative integer or 'all', got 'many'"),
         (["--seeds", "0"], "--seeds must be a positive integer, got 0"),
         (["--max-test", "0"], "--max-test must be a positive integer or all, got '0'"),
+        (["--max-val", "0"], "--max-val must be a positive integer"),
         (["--strategy", "linear-probe"], "strategy 'linear-probe' trains no shared trunk"),
         (["--strategy", "lorra"], "did you mean 'lora'"),
         (["--alpha", "-1"], "--alpha must be a number in [0, 10], got -1.0"),
@@ -180,3 +181,45 @@ def test_drug_reviews_condition_sentiment_and_rating_on_minilm_a_few_steps(tmp_p
     assert all(set(row["difference"]) == {"gradnorm"} and row["test_rows"] <= 40 for row in rows.values())
     assert sum(result.analysis["weights"]["gradnorm"]["weights"].values()) == pytest.approx(3.0)
     assert "drug-reviews-rating" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_max_val_caps_each_tasks_validation_rows_keyed_in_its_runs_and_an_older_store_resumes(tmp_path, tiny_registry,
+                                                                                             monkeypatch, capsys):
+    """multitask had no --max-val (train's and compare's): each task validated on up to 300 rows. It caps every task's
+    validation rows, is part of each run's key and of results.json's settings (another cap into the same --out is
+    refused, nothing lost), and a store from before it (the default's runs, no max_val recorded) resumes untrained."""
+    import headstart
+    from headstart.errors import ConfigError
+    from headstart.store import Store
+
+    path = write_tasks(tmp_path / "tasks.csv")
+
+    def run(out, **keywords):
+        from headstart.multitask import multitask
+
+        return multitask(tasks_of(path, "label", "score"), weighting="equal", backbone="tiny", n=16, seeds=1, out=out,
+                         config=dataclasses.replace(FAST, max_steps=2, min_steps=2), **keywords)
+
+    capped = run(tmp_path / "capped", max_val=8)
+    assert capped.trained == 3, "each task alone, and both together"
+    with Store(tmp_path / "capped", create=False) as store:
+        assert {r.spec["data"]["split"]["max_val"] for r in store.results()} == {8}, "part of each run's key"
+    assert json.loads((tmp_path / "capped" / "results.json").read_text())["settings"]["max_val"] == 8
+    stored = (tmp_path / "capped" / "runs.sqlite").read_bytes()
+    with pytest.raises(ConfigError, match=r"holds the report of another multitask run \(max_val 8, not 300\)"):
+        run(tmp_path / "capped")
+    assert (tmp_path / "capped" / "runs.sqlite").read_bytes() == stored
+    with pytest.raises(ConfigError, match=r"^max_val must be a positive integer"):
+        headstart.multitask(tasks_of(path, "label", "score"), out=tmp_path / "zero", max_val=0)
+    code, _, err = run_cli(["multitask", "--tasks", tasks_of(path, "label", "score"), "--weighting", "equal", "--backbone",
+                            "tiny", "--n", "16", "--seeds", "1", "--max-steps", "2", "--min-steps", "2", "--max-val", "8",
+                            "--out", str(tmp_path / "cli"), "-q"], monkeypatch, capsys)
+    assert code in (0, None), err
+    with Store(tmp_path / "cli", create=False) as store:
+        assert {r.spec["data"]["split"]["max_val"] for r in store.results()} == {8}
+
+    assert run(tmp_path / "plain").trained == 3
+    record = json.loads((tmp_path / "plain" / "results.json").read_text())
+    assert record["settings"].pop("max_val") == 300
+    (tmp_path / "plain" / "results.json").write_text(json.dumps(record))  # as written before multitask took max_val
+    assert run(tmp_path / "plain", max_val=300).trained == 0, "the default typed: the same runs, resumed"
