@@ -347,7 +347,7 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
                               optimizer=OPTIMIZERS[cfg.strategy]),
                    progress=progress)
     metrics: dict[str, Any] = {"status": report.status, "error": report.error, "steps": report.steps, "best_step": report.best_step,
-                               "val_loss": report.best_val, "val_loss_before": report.first_val,
+                               "val_loss": report.best_val, "val_loss_before": report.first_val, "val_rows": len(val_rows),
                                "train_loss": next((h["train_loss"] for h in reversed(report.history) if "train_loss" in h), None),
                                "history": report.history, "train_seconds": round(report.seconds, 2),
                                "train_rows": len(train_rows), "train_sequences": len(train_items),
