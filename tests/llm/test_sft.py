@@ -104,7 +104,7 @@ def test_progress_says_the_first_check_before_it_and_the_generation_after_the_la
 
     seen = []
     sft(str(sft_csv), config=config(tiny_lm, max_steps=3), progress=lambda done, total, info: seen.append((done, total, info)))
-    assert seen[0] == (0, 3, {"setup": "validation loss before training"})
+    assert seen[0] == (0, 3, {"setup": "validation loss before training (on 6 validation prompts)"}), "its rows, as the card's"
     assert (3, 3) in [s[:2] for s in seen]
     assert seen[-2:] == [(0, 1, {"generating": "answers to 1 test prompt", "eta_s": None}),
                          (1, 1, {"generating": "answers to 1 test prompt", "eta_s": 0.0})]
