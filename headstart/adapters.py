@@ -22,6 +22,7 @@ from headstart.adapter_info import find, inspect  # noqa: F401 - find: the publi
 from headstart.atomic import fresh_folder, publish
 from headstart.backbones import modality_of
 from headstart.errors import ConfigError, StoreError
+from headstart.progress import Stages
 from headstart.python_checks import flags_checked
 from headstart.surface import on_cli
 from headstart.outdir import check_new
@@ -70,9 +71,11 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
     run of its kind whose folder transformers loads (``headstart.llm.merge.merge``).
 
     Args:
-        progress: an sft / prefer run's stages (loading, its logits on the check's sequences, merging, saving, loading
-            back, the folder's logits) as ``export``'s: True a bar on stderr, None or False none, a function
-            ``(done, total, info)`` told each; a headstart run's merge tells none.
+        progress: the merge's stages as ``export``'s: True a bar on stderr, None or False none, a function
+            ``(done, total, info)`` told each (``progress.Stages``). An sft / prefer run's: loading, its logits on the
+            check's sequences, merging, saving, loading back, the folder's logits; a headstart run's, from after its
+            refusals: loading, its logits on the check's inputs, merging, the merged model's logits (both counted in
+            inputs), saving.
 
     Raises:
         ConfigError: the method cannot be merged (prompts, bottleneck adapters), the base is 4-bit and
@@ -80,7 +83,6 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
             ``TOLERANCE``, an sft / prefer run's logits ``llm.merge.TOLERANCE``).
     """
     from headstart.llm.runs import is_lm_run
-    from headstart.saved import load_run
     from headstart.strategies.peft_base import saved_adapter
 
     from headstart.progress import check_progress, progress_callback
@@ -111,7 +113,6 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
     if info.method not in MERGEABLE:
         raise ConfigError(f"cannot merge {str(directory)!r}: {info.method} adds virtual tokens, it has no weight update to "
                           "fold into the base; serve it as an adapter (headstart predict)")
-    run = load_run(directory)
     from headstart.strategies import get_strategy
 
     quantized = get_strategy(info.strategy).quantized
@@ -122,15 +123,29 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
     if dequantize and not quantized:
         raise ConfigError(f"{switch} is for a run trained on a 4-bit base (qlora); {str(directory)!r} ({info.strategy}) "
                           f"was not: drop {switch}")
+    with progress_callback(progress, "merge") as update:  # True: the CLI's bar
+        return _merge_checked(directory, out, quantized=quantized, tolerance=tolerance, inputs=inputs,
+                              stages=Stages(update))
+
+
+def _merge_checked(directory: Path, out: Path, *, quantized: bool, tolerance: float, inputs: int,
+                   stages: Stages) -> MergeReport:
+    """``merge`` of a headstart run, after its refusals: load, compare, fold, write; each stage told to ``stages``."""
+    from headstart.saved import load_run
+
+    stages.said("loading the run")
+    run = load_run(directory)
     texts, checked_on = check_texts(run, inputs)
-    reference = logits_of(run.model, texts)
+    reference = _logits(run.model, texts, stages.counter("the run's logits", "inputs"))
     precision, autocast = run_autocast(run)
     reference_own = None if autocast is None else logits_of(run.model, texts, autocast)
     if quantized:
+        stages.said("rebuilding its base as an fp32 copy of the 4-bit weights")
         run = _dequantized_copy(run)
+    stages.said("merging its adapter into the encoder")
     encoder = run.model.backbone.model
     run.model.backbone.model = encoder.merge_and_unload(safe_merge=True)
-    merged = logits_of(run.model, texts)
+    merged = _logits(run.model, texts, stages.counter("the merged model's logits", "inputs"))
     diff = float((merged - reference).abs().max())
     # The check is of the merge's arithmetic, in fp32. At bf16 the merged weight W + BA is rounded as one matrix where
     # the adapter rounds W and B, A apart, so outputs there differ by rounding: measured and said, not checked.
@@ -143,6 +158,7 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
             "merge": {"from": str(directory), "max_abs_diff": diff, "inputs": len(texts), "checked_on": checked_on,
                       "tolerance": tolerance, "dequantized": quantized,
                       "at_precision": None if at_precision is None else asdict(at_precision)}}
+    stages.said("saving the merged run")
     _write_run(out, meta, run.model.state_dict(), directory,
                {"adapter/adapter_config.json": directory / "adapter_config.json",
                 "adapter/adapter_model.safetensors": directory / "adapter_model.safetensors",
@@ -150,6 +166,19 @@ def merge(directory: str | Path, out: str | Path, *, dequantize: bool = False, t
                image=modality_of(run.model.backbone) == "image")
     return MergeReport(str(out), diff, len(texts), tolerance, quantized, (out / "weights.safetensors").stat().st_size, at_precision,
                        checked_on)
+
+
+def _logits(model: torch.nn.Module, texts: list[str], counted: Any = None, *, batch: int = 64) -> torch.Tensor:
+    """``logits_of`` over ``texts`` a batch at a time (the batches it runs anyway), ``counted(done, total)`` told before
+    the first and after each: the check's passes are its minutes on a CPU."""
+    found = []
+    for start in range(0, len(texts), batch):
+        if counted:
+            counted(start, len(texts))
+        found.append(logits_of(model, texts[start : start + batch]))
+    if counted:
+        counted(len(texts), len(texts))
+    return torch.cat(found) if found else logits_of(model, texts)
 
 
 def _dequantized_copy(run: Any) -> Any:

@@ -49,8 +49,9 @@ def export(directory: str | Path, out: str | Path, *, format: str = "hf", tolera
         progress: the export's stages as ``sft``'s ``progress``: True a bar on stderr, None or False none, a function
             ``(done, total, info)`` told each (``progress.Stages``). An sft / prefer run's: loading, its logits on the
             check's sequences, merging, saving, loading back, the folder's logits (both logits passes counted in
-            sequences); a classifier's, from after its refusals: its outputs on the check's inputs, merging its adapter,
-            saving (or exporting to ONNX), loading the folder back and comparing its outputs.
+            sequences); a classifier's, after its refusals (read from its spec.json before it loads): loading, its
+            outputs on the check's inputs, merging its adapter, saving (or exporting to ONNX), loading the folder back
+            and comparing its outputs.
 
     Raises:
         ConfigError: an unknown format, ``out`` already there, a run that cannot be exported (images, prompts,
@@ -91,7 +92,7 @@ def _export_encoder(directory: str | Path, out: str | Path, *, format: str, tole
     from headstart.output_checks import (VALIDATION_ROWS, check_inputs, check_texts, check_tolerance, checked_on_text, precision_gap,
                                          run_autocast)
     from headstart.outdir import check_new
-    from headstart.saved import load_run
+    from headstart.saved import load_run, read_meta
     from headstart.strategies import get_strategy
 
     tolerance = TOLERANCES[format] if tolerance is None else tolerance
@@ -99,29 +100,34 @@ def _export_encoder(directory: str | Path, out: str | Path, *, format: str, tole
     directory, out = Path(directory), Path(out)
     check_inputs(inputs, "the export")
     check_new(out, "the export", source=directory)
-    run = load_run(directory)  # not said: what it refuses comes first, alone (the load is seconds, the check its minutes)
-    backbone = run.model.backbone
-    strategy = get_strategy(run.resolved["strategy"])
-    if getattr(backbone, "modality", "text") == "image":
-        raise ConfigError(f"{str(directory)!r} is a run on an image backbone; export writes text encoders only (every "
-                          "--format); serve it with headstart predict")
-    if not hasattr(getattr(backbone, "model", None), "config"):
-        raise ConfigError(f"{str(directory)!r} is not a run on a transformers text encoder, which every --format of export "
-                          "writes; serve it with headstart predict")
+    meta = read_meta(directory)  # what export refuses is read from spec.json (and adapter_config.json) before the load
+    strategy = get_strategy(meta["resolved"]["strategy"])
+    if "image_size" in (meta["resolved"].get("backbone_config") or {}):  # an image backbone's identity
+        raise _image_run(directory)
     if strategy.quantized:
         raise ConfigError(f"{str(directory)!r} has a 4-bit base; merge it first (headstart adapters merge --dequantize) and "
                           "export the merged run")
-    if getattr(strategy, "solved", False) and type(run.model.head) is not torch.nn.Linear:
-        raise ConfigError(f"{str(directory)!r} ({strategy.name}) has no linear head to export")
-    if run.meta["backbone_saved"] == "adapter":
+    if strategy.solved and getattr(strategy, "gradient_free_head", False):  # embed-knn: its head is the remembered rows
+        raise _no_linear_head(directory, strategy.name)
+    if meta["backbone_saved"] == "adapter":
         info = inspect(directory)
         if info.method not in MERGEABLE:
             raise ConfigError(f"cannot export {str(directory)!r}: {info.method} is not a weight update that folds into the "
                               "encoder; serve it with headstart predict")
-    if run_pair(run.meta.get("data_source")) is not None:  # before its data is read: no note about data it will not use
+    if run_pair(meta.get("data_source")) is not None:  # before its data is read: no note about data it will not use
         raise ConfigError(f"{str(directory)!r} reads text pairs (--text-column a,b), and export writes single-text models "
                           "only: serve it with headstart predict (a table with both columns, or a line FIRST<TAB>SECOND on "
                           "stdin)")
+    stages.said("loading the run")
+    run = load_run(directory)
+    backbone = run.model.backbone  # what only the loaded model says: a backbone folder's kind, its head's
+    if getattr(backbone, "modality", "text") == "image":
+        raise _image_run(directory)
+    if not hasattr(getattr(backbone, "model", None), "config"):
+        raise ConfigError(f"{str(directory)!r} is not a run on a transformers text encoder, which every --format of export "
+                          "writes; serve it with headstart predict")
+    if strategy.solved and type(run.model.head) is not torch.nn.Linear:
+        raise _no_linear_head(directory, strategy.name)
     texts, checked_on = check_texts(run, inputs, what="the export")
     stages.said(f"the run's outputs on {len(texts)} inputs")
     reference = _probabilities(run.model, texts, run.task)
@@ -161,6 +167,15 @@ def _export_encoder(directory: str | Path, out: str | Path, *, format: str, tole
         shutil.rmtree(tmp, ignore_errors=True)
     return ExportReport(str(out), diff, len(texts), tolerance, at_precision, tokenizer=type(backbone.tokenizer).__name__,
                         checked_on=checked_on)
+
+
+def _image_run(directory: Path) -> ConfigError:
+    return ConfigError(f"{str(directory)!r} is a run on an image backbone; export writes text encoders only (every "
+                       "--format); serve it with headstart predict")
+
+
+def _no_linear_head(directory: Path, strategy: str) -> ConfigError:
+    return ConfigError(f"{str(directory)!r} ({strategy}) has no linear head to export")
 
 
 def _logits_of(run: Any, texts: list[str]) -> torch.Tensor:

@@ -137,8 +137,8 @@ def scoring_part(told: PartFn | None, data: str, tta: str | None = None) -> Part
 class Stages:
     """What an export or an sft / prefer merge does, told to ``progress(done, total, info)`` (None: nothing):
     ``said(stage)`` a stage that is not counted (``0/0``: the bar's ETA unknown; ``info["stage"]``), ``counter(what)``
-    a count of sequences (``info["sequences"]``: what is counted), its time left at its own pace (``pace``; unknown
-    before its first sequence)."""
+    a count of sequences (``info["sequences"]``: what is counted; ``unit="inputs"``: ``info["inputs"]``, a
+    classifier's texts), its time left at its own pace (``pace``; unknown before its first sequence)."""
 
     def __init__(self, progress: ProgressFn | None) -> None:
         self.progress, self.left = progress, pace()
@@ -147,11 +147,11 @@ class Stages:
         if self.progress:
             self.progress(0, 0, {"stage": stage, ETA_KEY: None})
 
-    def counter(self, what: str) -> Callable[[int, int], None] | None:
+    def counter(self, what: str, unit: str = "sequences") -> Callable[[int, int], None] | None:
         if not self.progress:
             return None
         # the count is the bar's own ("4/64 sequences the run's logits"): said in the words too, a line showed it twice
-        return lambda done, total: self.progress(done, total, {"sequences": what, ETA_KEY: self.left(what, done, total)})
+        return lambda done, total: self.progress(done, total, {unit: what, ETA_KEY: self.left(what, done, total)})
 
 
 def eta_by_kind(left: dict[str, int], seconds: dict[str, list[float]]) -> float:

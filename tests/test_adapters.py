@@ -129,6 +129,30 @@ def test_merge_gives_the_same_outputs_and_unmerge_gives_back_the_base(lora_dir, 
     assert torch.allclose(logits(again), logits(adapter), atol=1e-5)
 
 
+def test_a_classifier_merge_says_its_stages_after_its_refusals_and_counts_its_logits(toy_csv, lora_dir, tiny_registry,
+                                                                                       tmp_path):
+    """An sft / prefer run's merge said each stage with its logits counted; a classifier run's said nothing until its
+    last line. It says its stages too, each logits pass counted in inputs, and nothing before a refusal."""
+    from headstart.adapters import merge
+
+    told = []
+    report = merge(lora_dir, tmp_path / "merged", inputs=70, progress=lambda done, total, info: told.append((done, total, info)))
+    stages = [info["stage"] for _, _, info in told if "stage" in info]
+    assert stages == ["loading the run", "merging its adapter into the encoder", "saving the merged run"], told
+    for what in ("the run's logits", "the merged model's logits"):
+        counts = [(done, total) for done, total, info in told if info.get("inputs") == what]
+        assert counts[0] == (0, report.inputs) and counts[-1] == (report.inputs, report.inputs), (what, told)
+        assert len(counts) == 1 + -(-report.inputs // 64), "counted batch by batch"
+    order = [info.get("stage") or info.get("inputs") for _, _, info in told]
+    assert order.index("the run's logits") < order.index("merging its adapter into the encoder") < order.index(
+        "the merged model's logits") < order.index("saving the merged run")
+    trained_run(toy_csv, tmp_path / "prompt", strategy="prompt-tuning")
+    told.clear()
+    with pytest.raises(ConfigError, match="adds virtual tokens"):
+        merge(tmp_path / "prompt", tmp_path / "m", progress=lambda done, total, info: told.append(info))
+    assert told == [], "a refusal comes before any stage"
+
+
 def test_a_run_whose_data_moved_is_merged_and_unmerged_on_fixed_sentences_and_says_so(lora_dir, toy_csv, tmp_path, monkeypatch,
                                                                                    capsys, caplog):
     """The run's CSV moved after training (a run copied to another machine): merge stopped with the loader's 'data file
@@ -141,7 +165,7 @@ def test_a_run_whose_data_moved_is_merged_and_unmerged_on_fixed_sentences_and_sa
     from headstart.output_checks import FIXED, FIXED_SENTENCES
 
     toy_csv.rename(tmp_path / "moved.csv")
-    code, out, err = run_cli(["adapters", "merge", str(lora_dir), "--out", str(tmp_path / "merged")], monkeypatch, capsys)
+    code, out, err = run_cli(["adapters", "merge", str(lora_dir), "--out", str(tmp_path / "merged"), "-q"], monkeypatch, capsys)
     assert code in (0, None), err
     assert err.strip().splitlines() == [
         f"note: the run's data {str(toy_csv)!r} cannot be read (data file not found): the merge is checked on "
@@ -184,7 +208,7 @@ def test_an_image_run_whose_data_moved_is_refused_in_one_line_naming_the_path_wh
     headstart.fit(str(folder), "tiny-cnn", strategy="lora", n=12, out=tmp_path / "lora",
                   config=TrainConfig(max_steps=2, min_steps=2, batch_size=4, precision="fp32"))
     folder.rename(tmp_path / "moved")
-    code, out, err = run_cli(["adapters", "merge", str(tmp_path / "lora"), "--out", str(tmp_path / "merged")], monkeypatch, capsys)
+    code, out, err = run_cli(["adapters", "merge", str(tmp_path / "lora"), "--out", str(tmp_path / "merged"), "-q"], monkeypatch, capsys)
     assert code == 2 and "Traceback" not in err, err
     assert err.strip().splitlines() == [
         f"error: the run's data {str(folder)!r} cannot be read (data file not found): the merge checks the rewritten model "
@@ -205,7 +229,7 @@ def test_a_run_whose_data_changed_is_merged_on_fixed_sentences_and_an_image_run_
     from headstart.output_checks import CHANGED, FIXED_SENTENCES
 
     pd.read_csv(toy_csv).head(5).to_csv(toy_csv, index=False)
-    code, out, err = run_cli(["adapters", "merge", str(lora_dir), "--out", str(tmp_path / "merged")], monkeypatch, capsys)
+    code, out, err = run_cli(["adapters", "merge", str(lora_dir), "--out", str(tmp_path / "merged"), "-q"], monkeypatch, capsys)
     assert code in (0, None), err
     notes = err.strip().splitlines()
     assert len(notes) == 1 and notes[0].startswith(f"note: the run's data {str(toy_csv)!r} changed since the run ("), err
@@ -221,7 +245,7 @@ def test_a_run_whose_data_changed_is_merged_on_fixed_sentences_and_an_image_run_
                   config=TrainConfig(max_steps=2, min_steps=2, batch_size=4, precision="fp32"))
     for i in range(8):
         (folder / "left" / f"{i}.png").unlink()
-    code, out, err = run_cli(["adapters", "merge", str(tmp_path / "cnn"), "--out", str(tmp_path / "m2")], monkeypatch, capsys)
+    code, out, err = run_cli(["adapters", "merge", str(tmp_path / "cnn"), "--out", str(tmp_path / "m2"), "-q"], monkeypatch, capsys)
     assert code == 2 and "Traceback" not in err, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: the run's data {str(folder)!r} changed since the run ("), err
@@ -256,7 +280,7 @@ def test_a_bf16_run_is_merged_and_checked_in_fp32_and_its_own_precisions_gap_is_
     assert gap.same_class == int((theirs.argmax(-1) == ours.argmax(-1)).sum())
     assert merged.meta["merge"]["at_precision"]["max_abs_diff"] == gap.max_abs_diff
     argv = sys.argv
-    sys.argv = ["headstart", "adapters", "merge", str(tmp_path / "bf16"), "--out", str(tmp_path / "merged-cli")]
+    sys.argv = ["headstart", "adapters", "merge", str(tmp_path / "bf16"), "--out", str(tmp_path / "merged-cli"), "-q"]
     capsys.readouterr()
     try:
         with pytest.raises(SystemExit) as exit_info:

@@ -298,6 +298,28 @@ def test_the_export_line_says_how_to_load_the_tokenizer_as_the_card_does(toy_csv
     assert json.loads((tmp_path / "hf" / "tokenizer_config.json").read_text())["tokenizer_class"] == said[1]
 
 
+def test_a_classifier_export_refuses_from_its_spec_before_loading_the_run(toy_csv, tiny_registry, tmp_path, monkeypatch):
+    """A classifier's export loaded the run, unsaid, before its refusals could be made (an sft / prefer export says
+    "loading the run"): what it refuses is read from spec.json first, and nothing is said or loaded before a refusal;
+    the load is a stage it says (``test_a_classifier_export_says_its_stages_in_order``)."""
+    import headstart
+    from headstart import saved
+
+    headstart.fit(str(toy_csv), "tiny-bert", strategy="prompt-tuning", n=32, config=CFG, out=tmp_path / "prompt")
+    headstart.fit(str(toy_csv), "tiny-bert", strategy="embed-knn", n=32, out=tmp_path / "knn")
+
+    def refused_unloaded(directory):
+        raise AssertionError(f"{directory} was loaded before its refusal")
+
+    monkeypatch.setattr(saved, "load_run", refused_unloaded)
+    told: list[dict] = []
+    with pytest.raises(ConfigError, match="PROMPT_TUNING is not a weight update that folds into the encoder"):
+        headstart.export(tmp_path / "prompt", tmp_path / "x", progress=lambda done, total, info: told.append(dict(info)))
+    with pytest.raises(ConfigError, match=r"\(embed-knn\) has no linear head to export"):
+        headstart.export(tmp_path / "knn", tmp_path / "y", progress=lambda done, total, info: told.append(dict(info)))
+    assert told == [], "nothing said before a refusal"
+
+
 def test_a_classifier_export_says_its_stages_in_order(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
     """A classifier's export said nothing and ignored progress= (an sft / prefer run's told each stage): it says the
     run's outputs, merging its adapter, saving, loading back and comparing; --quiet and --json say none."""
@@ -307,16 +329,16 @@ def test_a_classifier_export_says_its_stages_in_order(toy_csv, tiny_registry, tm
     headstart.fit(str(toy_csv), "tiny-bert", strategy="lora", n=32, config=CFG, out=tmp_path / "run")
     told: list[dict] = []
     report = headstart.export(tmp_path / "run", tmp_path / "hf", progress=lambda done, total, info: told.append(dict(info)))
-    stages = [f"the run's outputs on {report.inputs} inputs", "merging its adapter into the encoder",
+    stages = ["loading the run", f"the run's outputs on {report.inputs} inputs", "merging its adapter into the encoder",
               "saving the model", "loading the written folder back and comparing its outputs"]
     assert [info["stage"] for info in told] == stages
     for format, writing in [("sentence-transformers", "saving the model"), ("onnx", "exporting the model to ONNX")]:
         told.clear()
         headstart.export(tmp_path / "run", tmp_path / format, format=format,
                          progress=lambda done, total, info: told.append(dict(info)))
-        assert [info["stage"] for info in told] == [*stages[:2], writing, stages[3]], format
+        assert [info["stage"] for info in told] == [*stages[:3], writing, stages[4]], format
     code, _, err = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "cli")], monkeypatch, capsys)
-    assert code in (0, None) and "export: stage the run's outputs on " in err and "comparing its outputs" in err, err
+    assert code in (0, None) and "export: stage loading the run" in err and "comparing its outputs" in err, err
     for flag, number in [("--quiet", 1), ("--json", 2)]:
         code, _, err = run_cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / f"q{number}"), flag], monkeypatch, capsys)
         assert code in (0, None) and "export: " not in err, err

@@ -104,18 +104,19 @@ def adapters_merge(
                                                        "default 64; sft / prefer: prompt + response sequences; where the "
                                                        "run's data cannot be read, up to 8 fixed sentences, said in a note).")] = None,
     base: Annotated[Optional[str], typer.Option(help="Plain PEFT adapter only: base model name or folder (default: from adapter_config.json).")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr (an sft / prefer run's merge says "
-                                                              "each stage, and counts the sequences its check runs with "
-                                                              "the time left).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr (the merge says each stage, and "
+                                                              "counts the inputs or sequences its check runs with the "
+                                                              "time left).")] = False,
 ) -> None:
     """Fold an adapter into its base weights; refuse if the merged outputs differ from the adapter's.
 
     A headstart run becomes a run with full weights (predict/evaluate work on it; the adapter is kept
     for unmerge). An sft / prefer run becomes a run of its kind with full weights: headstart generate reads it, and
     it is a folder transformers' AutoModelForCausalLM loads (its README.md shows how to generate as headstart does).
-    A plain PEFT adapter (no head) becomes a model folder usable as --backbone. An sft / prefer run's merge says each
-    stage on stderr as it comes (loading the run, its logits, merging, saving, loading back, the folder's logits; the
-    logits counted in sequences with the time left); --quiet says none.
+    A plain PEFT adapter (no head) becomes a model folder usable as --backbone. The merge of a run says each stage on
+    stderr as it comes: a headstart run's, after its refusals, loading the run, its logits, merging, the merged
+    model's logits, saving (the logits counted in inputs); an sft / prefer run's loading the run, its logits, merging,
+    saving, loading back, the folder's logits (counted in sequences); each count with the time left. --quiet says none.
 
     \b
     Example: headstart adapters merge runs/lora --out runs/lora-merged

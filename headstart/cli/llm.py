@@ -22,6 +22,7 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrup
     """The run's numbers and notes, and its exit status: 130 where Ctrl-C or SIGTERM stopped it (``interrupted``: in
     its steps, or in sft's test answers after training finished), 1 where it failed."""
     from headstart.llm.format import truncation_note
+    from headstart.llm.runs import validation_rows
 
     metrics = {k: v for k, v in run.metrics.items() if k != "history"}
     status, saved = metrics["status"], run.directory is not None
@@ -44,10 +45,12 @@ def _summary(run, out: Path, as_json: bool, *, replacing: bool = False, interrup
     if status not in ("done", "interrupted"):
         typer.echo(f"error: {metrics['error']}", err=True)
         raise typer.Exit(1)
-    apart = ("status", "error", "kept", "moved", "replaced", "ended_by", "test_not_scored")  # said in words below
+    apart = ("status", "error", "kept", "moved", "replaced", "ended_by", "test_not_scored", "val_rows")  # said in words
+    rows = validation_rows(metrics)  # sft: said beside its validation losses
     for key, value in metrics.items():  # a table of the scalars; nested parts below (all of it: --json)
         if not isinstance(value, (dict, list)) and value is not None and key not in apart:
-            typer.echo(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
+            on = f" (on {rows})" if rows and key in ("val_loss", "val_loss_before") else ""
+            typer.echo(f"{key}: {value:.4g}{on}" if isinstance(value, float) else f"{key}: {value}{on}")
     pairs = metrics.get("val_pairs")
     for key, what in (("val_before", "validation before training"), ("val", "validation after training")):
         if isinstance(metrics.get(key), dict):  # prefer: the DPO loss, reward accuracy and margin on the held-out pairs

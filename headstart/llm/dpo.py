@@ -304,16 +304,20 @@ def run_prefer(data: str, cfg: PreferConfig, *, prompt_column: str = "prompt", c
             progress(step, total, {"step": f"{step}/{total}", **info,
                                    ETA_KEY: took / step * (total - step) if step else None})
 
+    judged: list[dict[str, float]] = []  # each check's whole score: the first, before any step, is val_before
+
+    def validate() -> float:
+        judged.append(judge())
+        return judged[-1]["loss"]
+
     rate = cfg.lr if cfg.lr is not None else LRS[start["strategy"]]
-    if progress:  # the steps' count starts here: the bar no longer sits at the reference pass's last batch
-        progress(0, steps, {"step": f"0/{steps}", "setup": "validation before training", ETA_KEY: None})
-    with torch.no_grad():
-        model.eval()
-        before = judge()
-    report = train(model, params, iter(schedule), loss, lambda: judge()["loss"],
+    # the loop's check before the first step is the one validation pass before training: it says it, and both the
+    # history's step 0 and val_before are its result
+    report = train(model, params, iter(schedule), loss, validate,
                    LoopConfig(steps=steps, lr=rate, warmup=cfg.warmup, evals=cfg.evals, patience=cfg.patience,
                               optimizer=OPTIMIZERS[start["strategy"]]), progress=after_reference,
-                   first_val=before["loss"])  # the same pass: not run twice
+                   on=f"{len(val_rows)} validation pair{'s' if len(val_rows) != 1 else ''}")
+    before = judged[0]
     with torch.no_grad():
         after = judge()
     metrics = {"status": report.status, "error": report.error, "steps": report.steps, "best_step": report.best_step,

@@ -66,7 +66,7 @@ class LoopReport:
 
 def train(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any], loss: Callable[[Any], torch.Tensor],
           validate: Callable[[], float], cfg: LoopConfig, *,
-          progress: Callable[[int, int, dict[str, Any]], None] | None = None, first_val: float | None = None) -> LoopReport:
+          progress: Callable[[int, int, dict[str, Any]], None] | None = None, on: str = "") -> LoopReport:
     """Train ``params`` of ``model`` for ``cfg.steps`` steps, keeping the weights with the lowest validation loss.
 
     Args:
@@ -74,12 +74,12 @@ def train(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any], 
         params: the parameters that train.
         batches: an endless iterator of training batches.
         loss: batch -> scalar loss with a graph to ``params``.
-        validate: () -> validation loss (lower is better), run without gradients; called before the first step too
-            (unless ``first_val`` is given), so a run that never improves keeps the starting weights.
+        validate: () -> validation loss (lower is better), run without gradients; called before the first step too, so
+            a run that never improves keeps the starting weights (prefer records that first check's whole score too).
         cfg: the loop's settings.
-        progress: called after each step with (step, steps, {"loss": …, "val": …}).
-        first_val: the validation loss of the starting weights where the caller has computed it already (prefer's
-            own check before training): used as the check before the first step instead of running ``validate`` again.
+        progress: called after each step with (step, steps, {"loss": …, "val": …}), and at step 0 before the first
+            check with {"setup": "validation loss before training (on 40 validation prompts)"}: the one place that says it.
+        on: the rows ``validate`` reads, in words ("40 validation prompts", "64 validation pairs"), said in that line.
 
     Returns:
         LoopReport; on "diverged" the weights are those of the best check before it, and so on "interrupted" (Ctrl-C
@@ -93,8 +93,8 @@ def train(model: nn.Module, params: list[nn.Parameter], batches: Iterator[Any], 
     report = LoopReport()
     best = [p.detach().clone() for p in params]
     if progress:  # the bar appears before the first check, not after it and the first step
-        progress(0, cfg.steps, {"setup": "validation loss before training"})
-    report.first_val = report.best_val = _checked(model, validate) if first_val is None else float(first_val)
+        progress(0, cfg.steps, {"setup": "validation loss before training" + (f" (on {on})" if on else "")})
+    report.first_val = report.best_val = _checked(model, validate)
     report.history.append({"step": 0, "val_loss": report.best_val})
     try:
         with sigterm_as_interrupt():  # timeout / a scheduler's limit keeps the run as Ctrl-C does (headstart.interrupts)

@@ -195,20 +195,32 @@ def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
 
 
 def score_lines(metrics: dict[str, Any]) -> list[str]:
-    """A run's recorded held-out numbers as card items: ``- validation loss: 0.6931``, then each test number, each
-    with the rows it was scored on where metrics.json records them (``- test exact_match: 0 (on 4 test prompts)``):
-    a number from a handful of prompts read as the model's."""
-    val = metrics.get("val_pairs")
-    val_on = f" (on {val} validation pairs)" if isinstance(val, int) else ""
+    """A run's recorded held-out numbers as card items: ``- validation loss: 0.6931 (on 40 validation prompts)``, then
+    each test number, each with the rows it was scored on where metrics.json records them (``- test exact_match: 0 (on
+    4 test prompts)``): a number from a handful of prompts read as the model's. A run saved before its validation rows
+    were recorded (sft's ``val_rows``) says its loss alone."""
+    val_on = validation_rows(metrics)
+    val_on = f" (on {val_on})" if val_on else ""
     rows = (metrics.get("test") or {}).get("rows")
     test_on = f" (on {rows} test prompts)" if isinstance(rows, int) else ""
     scores = {**{f"validation {k}": (v, val_on) for k, v in (metrics.get("val") or {}).items()
                  if isinstance(v, (int, float))},
-              **({"validation loss": (metrics["val_loss"], "")} if isinstance(metrics.get("val_loss"), (int, float))
+              **({"validation loss": (metrics["val_loss"], val_on)} if isinstance(metrics.get("val_loss"), (int, float))
                  else {}),
               **{f"test {k}": (v, test_on) for k, v in (metrics.get("test") or {}).items()
                  if isinstance(v, (int, float)) and k not in ("rows", "max_new_tokens")}}
     return [f"- {k}: {v:.4g}{on}" for k, (v, on) in scores.items()]
+
+
+def validation_rows(metrics: dict[str, Any]) -> str | None:
+    """The validation rows a run's validation numbers are over, in words: ``"40 validation prompts"`` (sft's
+    ``val_rows``), ``"64 validation pairs"`` (prefer's ``val_pairs``); None where metrics.json does not record them."""
+    pairs, rows = metrics.get("val_pairs"), metrics.get("val_rows")
+    if isinstance(pairs, int) and not isinstance(pairs, bool):
+        return f"{pairs} validation pair{'s' if pairs != 1 else ''}"
+    if isinstance(rows, int) and not isinstance(rows, bool):
+        return f"{rows} validation prompt{'s' if rows != 1 else ''}"
+    return None
 
 
 def weights_kept(spec: dict[str, Any], metrics: dict[str, Any]) -> str | None:

@@ -345,9 +345,9 @@ def run_sft(data: str, cfg: SftConfig, *, prompt_column: str = "prompt", respons
                    lambda: mean_loss(model, val_items, pad_id=pad, batch_size=cfg.batch_size),
                    LoopConfig(steps=steps, lr=cfg.rate, warmup=cfg.warmup, evals=cfg.evals, patience=cfg.patience,
                               optimizer=OPTIMIZERS[cfg.strategy]),
-                   progress=progress)
+                   progress=progress, on=f"{len(val_rows)} validation prompt{'s' if len(val_rows) != 1 else ''}")
     metrics: dict[str, Any] = {"status": report.status, "error": report.error, "steps": report.steps, "best_step": report.best_step,
-                               "val_loss": report.best_val, "val_loss_before": report.first_val,
+                               "val_loss": report.best_val, "val_loss_before": report.first_val, "val_rows": len(val_rows),
                                "train_loss": next((h["train_loss"] for h in reversed(report.history) if "train_loss" in h), None),
                                "history": report.history, "train_seconds": round(report.seconds, 2),
                                "train_rows": len(train_rows), "train_sequences": len(train_items),

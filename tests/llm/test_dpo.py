@@ -270,3 +270,26 @@ def test_prefer_runs_its_validation_pass_once_before_the_first_step(tiny_lm, pre
     run = run_prefer(str(pref_csv), PreferConfig(backbone=str(tiny_lm), max_steps=2, batch_size=2, val_rows=4, evals=1))
     assert "step" in events and events[: events.index("step")] == ["validation"], events
     assert run.metrics["history"][0] == {"step": 0, "val_loss": run.metrics["val_before"]["loss"]}
+
+
+def test_prefer_says_its_check_before_training_once_before_it_runs_with_its_pairs(tiny_lm, pref_csv, monkeypatch):
+    """prefer said "validation before training" and ran its check, then the loop said "validation loss before
+    training" of that check already taken: two lines, the second after the fact. The loop's check is the one pass, said
+    once before it runs with the pairs it reads, and val_before and the history's step 0 are its one result."""
+    from headstart.llm import dpo
+    from headstart.llm.dpo import run_prefer
+
+    events: list = []
+    scored = dpo.reward_accuracy
+
+    def counted_validation(margins):
+        events.append("validation")
+        return scored(margins)
+
+    monkeypatch.setattr(dpo, "reward_accuracy", counted_validation)
+    run = run_prefer(str(pref_csv), PreferConfig(backbone=str(tiny_lm), max_steps=2, batch_size=2, val_rows=4, evals=1),
+                     progress=lambda done, total, info: events.append(info.get("setup", "")))
+    said = [e for e in events if "validation" in e and e != "validation"]
+    assert said == ["validation loss before training (on 4 validation pairs)"], events
+    assert events.index(said[0]) < events.index("validation"), "said before the check runs, not after it"
+    assert run.metrics["history"][0]["val_loss"] == run.metrics["val_before"]["loss"]

@@ -98,4 +98,6 @@ def test_a_run_card_and_its_export_card_say_the_rows_a_held_out_number_was_score
     assert "- test exact_match: 0 (on 4 test prompts)" in card, card
     assert score_lines({"val": {"reward_accuracy": 0.5}, "val_pairs": 8}) == [
         "- validation reward_accuracy: 0.5 (on 8 validation pairs)"]
-    assert score_lines({"val_loss": 0.6931}) == ["- validation loss: 0.6931"]
+    assert score_lines({"val_loss": 0.6931}) == ["- validation loss: 0.6931"], "a run saved before val_rows was recorded"
+    assert score_lines({"val_loss": 2.31, "val_rows": 40}) == ["- validation loss: 2.31 (on 40 validation prompts)"]
+    assert score_lines({"val_loss": 2.31, "val_rows": 1}) == ["- validation loss: 2.31 (on 1 validation prompt)"]

@@ -104,7 +104,7 @@ def test_progress_says_the_first_check_before_it_and_the_generation_after_the_la
 
     seen = []
     sft(str(sft_csv), config=config(tiny_lm, max_steps=3), progress=lambda done, total, info: seen.append((done, total, info)))
-    assert seen[0] == (0, 3, {"setup": "validation loss before training"})
+    assert seen[0] == (0, 3, {"setup": "validation loss before training (on 6 validation prompts)"}), "its rows, as the card's"
     assert (3, 3) in [s[:2] for s in seen]
     assert seen[-2:] == [(0, 1, {"generating": "answers to 1 test prompt", "eta_s": None}),
                          (1, 1, {"generating": "answers to 1 test prompt", "eta_s": 0.0})]
@@ -281,6 +281,28 @@ def test_sft_with_packing_on_the_command_line(tiny_lm, sft_csv, tmp_path, monkey
     assert 1 < metrics["train_sequences"] < metrics["train_rows"] == 6, "the six examples packed into fewer rows"
     assert metrics["val_loss"] < metrics["val_loss_before"], metrics
     assert json.loads((out / "spec.json").read_text())["packing"] is True
+
+
+def test_the_validation_loss_is_said_with_the_prompts_it_is_over_and_an_older_run_without_them_still_reads(
+        tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    """Every held-out number of an sft run's card and summary came with its rows ("exact_match: 0 (on 4 test
+    prompts)") but its validation loss, the number that chose the checkpoint: metrics.json records the validation
+    prompts it is over (``val_rows``) and the card and the summary say them; a run saved before reads as it did."""
+    from headstart.llm.runs import model_card
+
+    out = tmp_path / "run"
+    code, table, _ = run_cli(["sft", "--data", str(sft_csv), "--backbone", str(tiny_lm), "--max-steps", "1", "--rank", "4",
+                              "--val-rows", "4", "--eval-rows", "0", "--out", str(out), "-q"], monkeypatch, capsys)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert code in (0, None) and metrics["val_rows"] == 4, metrics
+    lines = table.splitlines()
+    assert f"val_loss: {metrics['val_loss']:.4g} (on 4 validation prompts)" in lines, table
+    assert f"val_loss_before: {metrics['val_loss_before']:.4g} (on 4 validation prompts)" in lines, table
+    assert not any(line.startswith("val_rows") for line in lines), "said beside the losses, not as a line of its own"
+    assert f"- validation loss: {metrics['val_loss']:.4g} (on 4 validation prompts)" in (out / "README.md").read_text()
+    older = {k: v for k, v in metrics.items() if k != "val_rows"}
+    card = model_card(json.loads((out / "spec.json").read_text()), older)
+    assert f"- validation loss: {metrics['val_loss']:.4g}\n" in card, card
 
 
 def test_evaluate_points_an_sft_run_that_drew_no_test_prompt_to_generate(tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
