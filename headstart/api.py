@@ -378,6 +378,8 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
         with progress_callback(progress, "evaluate") as update:
             return evaluate(run, split, eval_data=eval_data, tta=tta, eval_rows=eval_rows, dedupe=dedupe, full=full,
                             max_new_tokens=max_new_tokens, progress=update)
+    if eval_rows not in ("test", "all"):  # the value first, on every path, as the CLI reads it
+        raise ConfigError(f"--eval-rows must be test or all, got {eval_rows!r}; e.g. --eval-rows all")
     if _is_lm_run(run):
         from headstart.llm.evaluate import check_options, evaluate_sft, sft_spec
 
@@ -395,8 +397,6 @@ def evaluate(run: str | Path | FitResult, split: str = "test", *, eval_data: str
         split = split_name(split)
         others = check_eval_data([eval_data] if isinstance(eval_data, str) else eval_data)
         methods = check_tta(_methods(tta) if tta is not None else (), others)
-        if eval_rows not in ("test", "all"):
-            raise ConfigError(f"--eval-rows must be test or all, got {eval_rows!r}; e.g. --eval-rows all")
         if eval_rows == "all" and not others:
             raise ConfigError("--eval-rows all says which rows of an --eval-data dataset are scored; add --eval-data DATA")
         if dedupe and not others:

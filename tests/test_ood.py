@@ -506,6 +506,8 @@ def test_evaluate_scores_every_row_of_a_file_kept_apart_as_a_test_set(toy_csv, o
         headstart.evaluate(tmp_path / "ft", eval_data=text, eval_rows="all", tta="tent")
     with pytest.raises(ConfigError, match="eval_rows must be test or all, got 'every'"):
         headstart.evaluate(tmp_path / "ft", eval_data=text, eval_rows="every")
+    with pytest.raises(ConfigError, match="^eval_rows must be test or all, got 'foo'"):  # without eval_data too (it
+        headstart.evaluate(tmp_path / "ft", eval_rows="foo")  # said "eval_rows foo says which rows ... add eval_data")
     code, out, _ = cli(["evaluate", str(tmp_path / "ft"), "--eval-data", str(tiny), "--eval-rows", "all"], monkeypatch, capsys)
     assert code == 0 and "every row of" in out and "(2 examples)" in out
 
