@@ -1,6 +1,6 @@
 """A test-only hook to die at an exact moment: ``HEADSTART_TEST_KILL_AT=POINT[#K]`` makes the process SIGKILL
 itself the K-th time (default the first) it reaches ``kill_point(POINT)`` (``HEADSTART_TEST_KILL_SIGNAL=INT``: a
-ctrl-c at that moment instead).
+ctrl-c at that moment instead; ``TERM``: SIGTERM, as ``kill PID`` sends).
 
 The points sit where a crash hurts most: inside a store transaction before its COMMIT (``store.commit``), right
 after the store file is created (``store.open``), and between writing an artefact's temp file and renaming it
@@ -30,4 +30,5 @@ def kill_point(name: str) -> None:
         return
     _HITS[name] = _HITS.get(name, 0) + 1
     if _HITS[name] == int(nth or 1):
-        os.kill(os.getpid(), signal.SIGINT if os.environ.get(SIGNAL_ENV) == "INT" else signal.SIGKILL)
+        chosen = {"INT": signal.SIGINT, "TERM": signal.SIGTERM}.get(os.environ.get(SIGNAL_ENV, ""), signal.SIGKILL)
+        os.kill(os.getpid(), chosen)

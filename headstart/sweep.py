@@ -301,6 +301,19 @@ def steps_seconds(result: RunResult) -> float:
     return max(1e-6, result.train_seconds - float((result.record or {}).get("feature_seconds") or 0.0))
 
 
+def _stopped_by_signal(processes: Any) -> str | None:
+    """"SIGTERM" or "SIGINT" where every worker of a broken pool that has ended was ended by that signal (as a ``kill``
+    or a stop sent to the whole process group ends them; the pool then SIGTERMs the rest), else None: a worker the OOM
+    killer or a kill -9 took (SIGKILL), or one that exited."""
+    import signal
+
+    codes = {process.exitcode for process in processes if process.exitcode is not None}
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        if codes and codes <= {-signal.SIGTERM, -stop}:
+            return stop.name
+    return None
+
+
 def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta: SweepEta) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -312,6 +325,7 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta: Sw
     held: dict[str, dict[str, Any]] = {}  # every cell claimed and not yet recorded: a Ctrl-C anywhere releases them all
     queue = list(todo)
     done = 0
+    workers_seen: dict[int, Any] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=worker_init,
                              initargs=(threads, os.getpid(), pool_devices(workers), context.Value("i", 0))) as pool:
         try:
@@ -326,6 +340,7 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta: Sw
                     with heartbeat.lock:
                         heartbeat.active[key] = resolved
                     pending[pool.submit(worker_run, spec.to_dict())] = (key, resolved)
+                    workers_seen.update(getattr(pool, "_processes", None) or {})  # their exit codes say what ended them
                     eta.started(key)
                 if not pending:
                     break
@@ -343,11 +358,16 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta: Sw
                     if progress:
                         progress(done, len(todo), {"cell": _label(resolved)})
         except BaseException as e:
+            signalled = _stopped_by_signal(workers_seen.values()) if isinstance(e, BrokenProcessPool) else None
             for key, resolved in held.items():  # claimed, submitted or not, and not recorded: a re-run trains them
                 store.mark(key, resolved, "pending")
             stop_workers(pool)
-            if isinstance(e, BrokenProcessPool):  # the OOM killer or a kill -9 took a worker, and the pool with it
+            if isinstance(e, BrokenProcessPool):  # a worker died, and the pool with it
                 cells = ", ".join(_label(resolved) for _, resolved in pending.values()) or "a cell"
+                if signalled:  # SIGTERM / SIGINT from outside: a stop sent to the process group reaches the driver too,
+                    time.sleep(0.5)  # a moment later at times; its interrupt, raised here, is then what is said
+                    raise HeadstartError(f"a worker process was stopped by {signalled} (sent from outside) while training "
+                                         f"{cells}; the finished cells are stored: run the same command again to resume") from None
                 raise HeadstartError(f"a worker process died (killed, or out of memory?) while training {cells}; the finished "
                                      "cells are stored: run the same command again to resume (with fewer --workers if "
                                      "memory is short)") from None

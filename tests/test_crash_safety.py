@@ -570,3 +570,18 @@ def test_a_ctrl_c_during_a_runs_swap_never_leaves_its_folder_missing(tmp_path, m
     left = [p for p in tmp_path.iterdir()]
     assert len(left) == 1 and left[0].name.startswith(".run.") and left[0].name.endswith(".old"), left
     assert (left[0] / "spec.json").read_text() == "new", "the only copy of the old run is kept where it was moved aside"
+
+
+@pytest.mark.slow
+def test_a_worker_stopped_by_sigterm_is_said_so_not_called_out_of_memory(tiny_backbone, tmp_path):  # noqa: F811
+    """``--workers 2``: a worker SIGTERMed from outside (``kill`` of a worker, or a scheduler's stop reaching workers
+    before the driver) was said to have "died (killed, or out of memory?)"; the line names the signal, and the finished
+    cells are stored for the same command to resume."""
+    out, environ = tmp_path / "store", env(tmp_path)
+    cmd = [*sweep_cmd(out, tiny_backbone), "--workers", "2"]
+    stopped = subprocess.run(cmd, env={**environ, "HEADSTART_TEST_KILL_AT": "write:features.safetensors",
+                                       "HEADSTART_TEST_KILL_SIGNAL": "TERM"}, capture_output=True, text=True, timeout=600)
+    assert "out of memory" not in stopped.stderr and "SIGTERM" in stopped.stderr and "Traceback" not in stopped.stderr, \
+        stopped.stderr
+    assert len(stopped.stderr.strip().splitlines()) == 1, stopped.stderr
+    assert "running" not in {status for _, status, *_ in store_rows(out)}
