@@ -1089,10 +1089,9 @@ def test_no_tune_overrides_a_configs_grid_and_a_conflict_names_who_said_it(monke
     assert [(s.tune, s.grids) for s in sweeps[1:]] == [("lr", {"full-finetune": (1e-5, 2e-5)})]
 
 
-def test_max_test_all_is_read_wherever_max_test_is(monkeypatch, capsys, toy_csv, tmp_path):
-    """compare and train took --max-test as a bare integer and refused 'all', which their help calls the default and
-    continual, adapt and multitask take; a --config's [split] max_test = "all" reads the same, and the flag overrides
-    the file's count."""
+def _captured_sweeps_and_fits(monkeypatch, key: str) -> tuple[list, list]:
+    """compare's sweep and fit's ``key`` keyword as the CLI builds them, each appended to its list; nothing trains
+    (each call raises ConfigError("captured"))."""
     import headstart.api
     import headstart.api_compare
 
@@ -1100,16 +1099,23 @@ def test_max_test_all_is_read_wherever_max_test_is(monkeypatch, capsys, toy_csv,
 
     sweeps, fits = [], []
 
-    def captured(sweep, out, **kwargs):  # the sweep as the command built it; nothing trains
+    def captured(sweep, out, **kwargs):
         sweeps.append(sweep)
         raise ConfigError("captured")
 
     def fitted(*args, **kwargs):
-        fits.append(kwargs["max_test"])
+        fits.append(kwargs[key])
         raise ConfigError("captured")
 
     monkeypatch.setattr(headstart.api_compare, "run_compare", captured)
     monkeypatch.setattr(headstart.api, "fit", fitted)
+    return sweeps, fits
+
+def test_max_test_all_is_read_wherever_max_test_is(monkeypatch, capsys, toy_csv, tmp_path):
+    """compare and train took --max-test as a bare integer and refused 'all', which their help calls the default and
+    continual, adapt and multitask take; a --config's [split] max_test = "all" reads the same, and the flag overrides
+    the file's count."""
+    sweeps, fits = _captured_sweeps_and_fits(monkeypatch, "max_test")
     capped, every = tmp_path / "capped.toml", tmp_path / "every.toml"
     capped.write_text("[split]\nmax_test = 300\n")
     every.write_text('[split]\nmax_test = "all"\n')
@@ -1136,23 +1142,9 @@ def test_max_val_caps_validation_from_train_and_compare_as_max_test_caps_test(mo
     keyword; the flag overrides the file's [split] max_val, as --max-test does its max_test, and 0, a negative or a
     non-integer is one line, exit 2, naming the value and the fix."""
     import headstart
-    import headstart.api
-    import headstart.api_compare
-
     from headstart.errors import ConfigError
 
-    sweeps, fits = [], []
-
-    def captured(sweep, out, **kwargs):  # the sweep as the command built it; nothing trains
-        sweeps.append(sweep)
-        raise ConfigError("captured")
-
-    def fitted(*args, **kwargs):
-        fits.append(kwargs["max_val"])
-        raise ConfigError("captured")
-
-    monkeypatch.setattr(headstart.api_compare, "run_compare", captured)
-    monkeypatch.setattr(headstart.api, "fit", fitted)
+    sweeps, fits = _captured_sweeps_and_fits(monkeypatch, "max_val")
     wide = tmp_path / "wide.toml"
     wide.write_text("[split]\nmax_val = 600\nmax_test = 300\n")
     common = ["compare", "--quiet", "--data", str(toy_csv), "--strategies", "linear-probe", "--sizes", "16", "--seeds", "1",
@@ -1172,11 +1164,12 @@ def test_max_val_caps_validation_from_train_and_compare_as_max_test_caps_test(mo
     for bad in ("0", "-1", "2.5", "all"):
         assert_user_error(cli([*train, "--max-val", bad], monkeypatch, capsys), f"got {bad!r}", "e.g. --max-val 100")
     monkeypatch.undo()  # Python: the keywords, over a sweep file's [split] as the flags are
-    monkeypatch.setattr(headstart.api_compare, "run_compare", captured)
+    sweeps, _ = _captured_sweeps_and_fits(monkeypatch, "max_val")
     with pytest.raises(ConfigError, match="captured"):
         headstart.compare(str(toy_csv), config=str(wide), strategies="linear-probe", sizes="16", seeds=1,
                           out=tmp_path / "py", max_val=25)
     assert (sweeps[-1].split.max_val, sweeps[-1].split.max_test) == (25, 300)
+    monkeypatch.undo()  # fit and compare themselves: their refusals
     with pytest.raises(ConfigError, match=r"^max_val must be a positive integer .*got 0; e\.g\. max_val=100$"):
         headstart.fit(str(toy_csv), "tiny", n=8, max_val=0)
     with pytest.raises(ConfigError, match=r"^max_val must be a positive integer .*got True; e\.g\. max_val=100$"):

@@ -300,19 +300,24 @@ def test_train_interrupted_while_scoring_says_so_in_one_line_and_exits_130(toy_c
     assert code in (0, None) and printed.startswith("test (") and f"\ntest of {other_csv} (" in printed, printed
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
-def test_an_interrupt_while_scoring_keeps_the_finished_run_in_out_and_the_new_one_beside_it(how, toy_csv, other_csv,
-                                                                                          tiny_registry, tmp_path,
-                                                                                          monkeypatch, capsys):
-    """``train --out OUT`` over a finished run, interrupted while the new run is scored: OUT keeps the finished run (the
-    new, unscored one was swapped in over it), and the new one is saved in OUT-unscored, named in the one line."""
+def _a_finished_run(toy_csv, other_csv, tmp_path, monkeypatch, capsys):
+    """``train --out runs/run --eval-data OTHER`` run to the end: (its out, OTHER, the command, its files' bytes)."""
     out, other = tmp_path / "runs" / "run", f"{other_csv}[neutral=-]"
     command = ["train", "--quiet", "--precision", "fp32", "--data", str(toy_csv), "--backbone", "tiny", "--strategy",
                "full-finetune", "--n", "32", "--max-steps", "8", "--min-steps", "8", "--batch-size", "8",
                "--evals-per-phase", "4", "--patience", "0", "--out", str(out), "--eval-data", other]
     code, _, err = run_cli(command, monkeypatch, capsys)
     assert code in (0, None), err
-    finished = {p.name: p.read_bytes() for p in out.iterdir()}
+    return out, other, command, {p.name: p.read_bytes() for p in out.iterdir()}
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_an_interrupt_while_scoring_keeps_the_finished_run_in_out_and_the_new_one_beside_it(how, toy_csv, other_csv,
+                                                                                          tiny_registry, tmp_path,
+                                                                                          monkeypatch, capsys):
+    """``train --out OUT`` over a finished run, interrupted while the new run is scored: OUT keeps the finished run (the
+    new, unscored one was swapped in over it), and the new one is saved in OUT-unscored, named in the one line."""
+    out, other, command, finished = _a_finished_run(toy_csv, other_csv, tmp_path, monkeypatch, capsys)
     stop_scoring_at(monkeypatch, "ood", 1, how)
     code, printed, err = run_cli([*command, "--seed", "1", "--overwrite"], monkeypatch, capsys)
     beside, by = tmp_path / "runs" / "run-unscored", "SIGTERM" if how == "sigterm" else "Ctrl-C"
@@ -340,13 +345,7 @@ def test_an_interrupt_while_scoring_whose_move_beside_fails_keeps_both_runs_and_
     (a permission changed, a read-only remount): the OSError went out as a traceback and the trained run, left staged,
     was deleted. The finished run stays in OUT, the new one where it was saved, named with why it was not moved, in
     the one line; it can be evaluated there."""
-    out, other = tmp_path / "runs" / "run", f"{other_csv}[neutral=-]"
-    command = ["train", "--quiet", "--precision", "fp32", "--data", str(toy_csv), "--backbone", "tiny", "--strategy",
-               "full-finetune", "--n", "32", "--max-steps", "8", "--min-steps", "8", "--batch-size", "8",
-               "--evals-per-phase", "4", "--patience", "0", "--out", str(out), "--eval-data", other]
-    code, _, err = run_cli(command, monkeypatch, capsys)
-    assert code in (0, None), err
-    finished = {p.name: p.read_bytes() for p in out.iterdir()}
+    out, other, command, finished = _a_finished_run(toy_csv, other_csv, tmp_path, monkeypatch, capsys)
     real = os.rename
 
     def refused(source, target, *args, **kwargs):
