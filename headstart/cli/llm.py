@@ -15,6 +15,9 @@ from headstart.outdir import claim
 LmOpt = Annotated[str, typer.Option("--backbone", "-b", help="Causal LM: smollm2-135m, gemma3-270m, a causal-LM folder or a .gguf file.")]
 NOpt = Annotated[Optional[str], typer.Option("--n", help="Training rows drawn (seeded) from the train split, or 'all' (the default).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+WarmupOpt = Annotated[float, typer.Option(help="Warmup fraction of the steps (train's --warmup, over this command's one phase).")]
+EvalsOpt = Annotated[int, typer.Option("--evals-per-phase", help="Validation checks spread over the steps, the last step's among them (train's --evals-per-phase, over this command's one phase); the best check's weights are kept.")]
+PatienceOpt = Annotated[int, typer.Option(help="Validation checks without improvement before stopping the run (0: never stop early).")]
 GroupOpt = Annotated[Optional[str], typer.Option(help="A file's column of ids kept on one side of the split (default: the prompt text); without it a file's own 'split' column, where there is one, decides.")]
 
 
@@ -182,9 +185,14 @@ def sft(
     max_length: Annotated[int, typer.Option(help="Tokens per example (prompt + response), or per packed row.")] = 256,
     rank: Annotated[Optional[int], typer.Option(help="lora/qlora: rank r of the update (α/r)BA (default 8).")] = None,
     alpha: Annotated[Optional[float], typer.Option(help="lora/qlora: scale α (default 16).")] = None,
+    dropout: Annotated[Optional[float], typer.Option(help="lora/qlora: dropout on the adapter input (default 0.05).")] = None,
     targets: Annotated[Optional[str], typer.Option(help="lora/qlora: modules to adapt (default: PEFT's, q_proj,v_proj on Llama), or all-linear.")] = None,
+    warmup: WarmupOpt = 0.1,
+    evals: EvalsOpt = 5,
+    patience: PatienceOpt = 3,
     val_rows: Annotated[int, typer.Option(help="Validation rows whose loss picks the checkpoint (a fixed sample spread over the validation split, the same for every run).")] = 64,
     eval_rows: Annotated[int, typer.Option(help="Test rows generated (greedy) for exact match after training (0: none).")] = 32,
+    max_new_tokens: Annotated[int, typer.Option(help="Tokens generated at most per test answer (evaluate --max-new-tokens answers them again with another).")] = 64,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path("runs/sft"),
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a saved run of other settings, or of the other kind, in --out (refused without it; the same run trained again replaces itself).")] = False,
     quiet: QuietOpt = False,
@@ -200,6 +208,7 @@ def sft(
     \b
     Example: headstart sft --data rotten-tomatoes-sft --n 512 --max-steps 60 --batch-size 4 --out runs/sft
     Example: headstart sft --data pairs.csv --prompt-column question --response-column answer --strategy qlora --out runs/qa
+    Example: headstart sft --n 512 --epochs 3 --patience 2 --dropout 0.1 --max-new-tokens 128 --out runs/sft-long
     """
     from headstart.api_llm import sft as run_sft
     from headstart.llm.runs import Interrupted
@@ -209,10 +218,11 @@ def sft(
 
     claim(out, "lm-run")
     replacing = (out / "spec.json").is_file()  # said once this run is saved: a failure leaves it as it was
-    adapter = {"rank": rank, "alpha": alpha, "targets": targets}
+    adapter = {"rank": rank, "alpha": alpha, "dropout": dropout, "targets": targets}
     check_adapter_given(strategy, [k for k, v in adapter.items() if v is not None])
     cfg = SftConfig(backbone=backbone, strategy=strategy, n=parse_n(n, least=1, example=256), seed=seed, lr=lr, epochs=epochs, max_steps=max_steps,
-                    batch_size=batch_size, packing=packing, max_length=max_length, val_rows=val_rows, eval_rows=eval_rows,
+                    batch_size=batch_size, packing=packing, max_length=max_length, warmup=warmup, evals=evals,
+                    patience=patience, val_rows=val_rows, eval_rows=eval_rows, max_new_tokens=max_new_tokens,
                     **{k: v for k, v in adapter.items() if v is not None})
     try:
         with progress_bar("sft", enabled=not quiet) as progress:
@@ -243,6 +253,9 @@ def prefer(
     max_steps: Annotated[Optional[int], typer.Option(help="Optimiser steps (overrides --epochs).")] = None,
     batch_size: Annotated[int, typer.Option(help="Pairs per step (2x sequences).")] = 4,
     max_length: Annotated[int, typer.Option(help="Tokens per prompt + response.")] = 256,
+    warmup: WarmupOpt = 0.1,
+    evals: EvalsOpt = 5,
+    patience: PatienceOpt = 3,
     val_rows: Annotated[int, typer.Option(help="Validation pairs whose DPO loss picks the checkpoint.")] = 64,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path("runs/prefer"),
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a saved run of other settings, or of the other kind, in --out (refused without it; the same run trained again replaces itself).")] = False,
@@ -264,7 +277,8 @@ def prefer(
 
     replacing = (out / "spec.json").is_file()  # said once this run is saved: a failure leaves it as it was
     cfg = PreferConfig(sft=None if sft is None else str(sft), backbone=backbone, strategy=strategy, beta=beta, n=parse_n(n, least=1, example=256), seed=seed, lr=lr,
-                       epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length, val_rows=val_rows)
+                       epochs=epochs, max_steps=max_steps, batch_size=batch_size, max_length=max_length, warmup=warmup,
+                       evals=evals, patience=patience, val_rows=val_rows)
     from headstart.llm.dpo import check_out, check_start
 
     check_out(out, cfg)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from headstart.errors import ConfigError, DataError
 from headstart.python_checks import settings_class
 from headstart.llm.runs import LoadedLM
-from headstart.llm.sft import check_draw
+from headstart.llm.sft import check_draw, check_loop, flag
 from headstart.progress import ETA_KEY, pace
 
 LRS = {"lora": 5e-5, "qlora": 5e-5, "full-finetune": 1e-6}  # DPO moves a policy much less than SFT (TRL: 1e-6 full)
@@ -113,14 +113,14 @@ class PreferConfig:
         for name in ("batch_size", "max_length", "evals", "val_rows"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}; e.g. --{name.replace('_', '-')} 4")
+                raise ConfigError(f"{flag(name)} must be a positive integer, got {value!r}; e.g. {flag(name)} {_DEFAULTS[name]}")
         check_draw(self)
-        if not isinstance(self.patience, int) or self.patience < 0:
-            raise ConfigError(f"patience must be >= 0 (0: never stop early), got {self.patience!r}")
+        check_loop(self)
         if self.max_length < 2:
             raise ConfigError(f"--max-length must be >= 2 (a prompt token and a response token), got {self.max_length}; e.g. --max-length 256")
 
 
+_DEFAULTS = {f.name: f.default for f in fields(PreferConfig)}
 DEFAULT_BACKBONE, DEFAULT_STRATEGY = "smollm2-135m", "lora"  # without --sft
 
 

@@ -19,7 +19,6 @@ from headstart.errors import ConfigError
 from headstart.surface import on_cli
 
 DERIVED = ("steps", "base", "format", "optimizer", "sft_interrupted")  # what the run works out, not what was asked
-NOT_FLAGS = ("dropout", "warmup", "evals", "patience", "max_new_tokens")  # settings only Python sets: named as fields
 
 
 def sft_request(cfg: Any, data: str, *, prompt_column: str, response_column: str,
@@ -90,11 +89,16 @@ def other_run(out: str | Path, mine: dict[str, Any], defaults: Any) -> str | Non
 
 
 def _named(setting: str) -> str:
-    """A setting as the user gave it: ``--max-steps`` on the CLI, ``max_steps`` from Python; the data's columns as
+    """A setting as the user gave it: ``--max-steps`` on the CLI (``evals`` as ``--evals-per-phase``: ``sft.CLI_NAMES``),
+    ``max_steps`` from Python; the data's columns as
     their flags (``--prompt-column``) or parameters (``prompt_column``), its name as ``--data`` / ``data``."""
     name = setting.removeprefix("data.")
     name = "data" if name == "name" else name
-    return f"--{name.replace('_', '-')}" if on_cli() and name not in NOT_FLAGS else name
+    if not on_cli():
+        return name
+    from headstart.llm.sft import CLI_NAMES
+
+    return f"--{CLI_NAMES.get(name, name).replace('_', '-')}"
 
 
 def _value(setting: str, value: Any) -> str:

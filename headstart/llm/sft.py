@@ -22,6 +22,7 @@ import torch
 
 from headstart.errors import ConfigError, DataError, comma_entries
 from headstart.python_checks import settings_class
+from headstart.surface import on_cli
 from headstart.llm.lm import check_strategy
 from headstart.arguments import check_count, check_seed
 from headstart.llm.runs import LoadedLM
@@ -39,6 +40,25 @@ def check_draw(cfg: Any) -> None:
         raise ConfigError(f"--epochs must be > 0, got {cfg.epochs!r}; e.g. --epochs 1")
 
 
+CLI_NAMES = {"evals": "evals-per-phase"}  # a field whose flag is spelled otherwise: train's flag of the same setting
+
+
+def flag(name: str) -> str:
+    """The field ``name`` of an sft or prefer config as its errors name it: its flag on the CLI (``--evals-per-phase``);
+    from Python ``--evals``, which the settings class writes as the field (``evals=5``)."""
+    return f"--{(CLI_NAMES.get(name, name) if on_cli() else name).replace('_', '-')}"
+
+
+def check_loop(cfg: Any) -> None:
+    """How an sft or prefer config's loop warms up and stops, checked alike: ``warmup`` a fraction in [0, 1),
+    ``patience`` a whole number >= 0 (0: never stop early)."""
+    if isinstance(cfg.warmup, bool) or not isinstance(cfg.warmup, (int, float)) or not 0 <= cfg.warmup < 1:
+        raise ConfigError(f"--warmup must be a fraction in [0, 1), got {cfg.warmup!r}; try --warmup 0.1")
+    if isinstance(cfg.patience, bool) or not isinstance(cfg.patience, int) or cfg.patience < 0:
+        raise ConfigError(f"--patience must be an integer >= 0 (validation checks without improvement before the "
+                          f"run stops; 0 never stops early), got {cfg.patience!r}; try --patience 3")
+
+
 @settings_class
 @dataclass(frozen=True)
 class SftConfig:
@@ -51,7 +71,11 @@ class SftConfig:
         lr: peak rate; None for the strategy's (LRS).
         epochs / max_steps: steps = max_steps, else ceil(epochs · train rows / batch_size) (with packing, packed rows).
         packing: pack whole examples into rows of max_length tokens, each attending only to itself (``format.pack``).
+        rank / alpha / dropout / targets: the LoRA update (α/r)·BA, the dropout on its input, the modules it adapts.
+        warmup: fraction of the steps warming up linearly [0.1].
+        evals / patience: validation checks over the run; checks without improvement before it stops (0: never) [5, 3].
         val_rows / eval_rows: validation examples whose loss picks the checkpoint; test examples generated for exact match.
+        max_new_tokens: tokens generated at most per test answer [64].
     """
 
     backbone: str = "smollm2-135m"
@@ -81,8 +105,7 @@ class SftConfig:
                     "max_new_tokens": self.max_new_tokens}
         for name, value in positive.items():
             if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}; "
-                                  f"e.g. --{name.replace('_', '-')} {_DEFAULTS[name]}")
+                raise ConfigError(f"{flag(name)} must be a positive integer, got {value!r}; e.g. {flag(name)} {_DEFAULTS[name]}")
         if self.lr is not None and not self.lr > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr!r}; try --lr {LRS[self.strategy]:g}")
         check_draw(self)
@@ -90,14 +113,13 @@ class SftConfig:
             raise ConfigError(f"--max-length must be >= 2 (a prompt token and a response token), got {self.max_length}; e.g. --max-length 256")
         if not self.alpha > 0:
             raise ConfigError(f"--alpha must be > 0, got {self.alpha!r}; e.g. --alpha 16")
-        if not 0 <= self.dropout < 1 or not 0 <= self.warmup < 1:  # no flags: set from Python only
-            raise ConfigError(f"need 0 <= dropout < 1 and 0 <= warmup < 1; got {self.dropout!r}, {self.warmup!r}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"--dropout must be a fraction in [0, 1), got {self.dropout!r}; try --dropout 0.05")
+        check_loop(self)
         if self.val_rows < 1:
             raise ConfigError(f"--val-rows must be >= 1, got {self.val_rows!r}; e.g. --val-rows 64")
         if self.eval_rows < 0:
             raise ConfigError(f"--eval-rows must be >= 0 (0: none), got {self.eval_rows!r}; e.g. --eval-rows 32")
-        if self.patience < 0:
-            raise ConfigError(f"patience must be >= 0 (0: never stop early), got {self.patience!r}")
         if isinstance(self.targets, str) and self.targets != "all-linear":  # "q_proj,,v_proj": refused before the model loads
             comma_entries(self.targets, name="--targets", noun="module name")
         # an adapter setting other than its default, on full-finetune, would be ignored (one equal to its default is

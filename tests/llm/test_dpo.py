@@ -115,7 +115,7 @@ def test_prefer_refuses_a_bad_setting_before_reading_data(tmp_path, monkeypatch,
 def test_a_prefer_config_refuses_negative_patience():
     from headstart.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="patience must be >= 0"):
+    with pytest.raises(ConfigError, match=r"^patience must be an integer >= 0 \(.*\), got -1; try patience=3$"):
         PreferConfig(patience=-1)
 
 

@@ -126,3 +126,47 @@ def test_a_run_saved_into_out_while_sft_trained_is_kept_and_sft_saves_beside_it(
     assert json.loads((beside / "spec.json").read_text())["kind"] == "sft"
     assert f"note: this run was saved to {str(beside)!r}: another run was saved into {str(out)!r} while this one trained" in err
     assert printed.strip().endswith(f"saved to {beside}"), printed
+
+
+def test_an_sft_run_from_the_cli_is_the_same_run_as_from_python_with_the_same_loop_settings(
+        tiny_lm, sft_csv, tmp_path, monkeypatch, capsys):
+    """--dropout, --warmup, --evals-per-phase, --patience and --max-new-tokens store what SftConfig's fields store: the
+    command of the values a Python run used replaces it as the same run; another value is refused by its flag."""
+    import headstart.llm.sft
+
+    out = tmp_path / "sft1"
+    headstart.sft(str(sft_csv), out=out, config={"backbone": str(tiny_lm), "max_steps": 1, "batch_size": 2, "val_rows": 2,
+                                                 "eval_rows": 0, "dropout": 0.2, "warmup": 0.3, "evals": 2, "patience": 1,
+                                                 "max_new_tokens": 8})
+    python = json.loads((out / "spec.json").read_text())
+    loop = ["--dropout", "0.2", "--warmup", "0.3", "--evals-per-phase", "2", "--patience", "1", "--max-new-tokens", "8"]
+    code, _, err = run_cli(sft_command(tiny_lm, sft_csv, out, *loop), monkeypatch, capsys)
+    assert code in (0, None) and "note: this run replaced the one that was in" in err
+    assert json.loads((out / "spec.json").read_text()) == python
+    monkeypatch.setattr(headstart.llm.sft, "run_sft", never)
+    assert_user_error(run_cli(sft_command(tiny_lm, sft_csv, out, *loop[:-6], "--evals-per-phase", "3", *loop[-4:]),
+                              monkeypatch, capsys),
+                      "settings that differ: --evals-per-phase 2 there, 3 asked)", "add --overwrite")
+    with pytest.raises(ConfigError, match=r"settings that differ: evals 2 there, 3 asked\)"):
+        headstart.sft(str(sft_csv), out=out, config={"backbone": str(tiny_lm), "max_steps": 1, "batch_size": 2,
+                                                     "val_rows": 2, "eval_rows": 0, "dropout": 0.2, "warmup": 0.3,
+                                                     "evals": 3, "patience": 1, "max_new_tokens": 8})
+
+
+def test_a_prefer_run_from_the_cli_is_the_same_run_as_from_python_with_the_same_loop_settings(
+        tiny_lm, pref_csv, tmp_path, monkeypatch, capsys):
+    """prefer's --warmup, --evals-per-phase and --patience store what PreferConfig's fields store, as sft's do."""
+    import headstart.llm.dpo
+
+    out = tmp_path / "dpo1"
+    headstart.prefer(str(pref_csv), out=out, config={"backbone": str(tiny_lm), "max_steps": 1, "batch_size": 2,
+                                                     "val_rows": 4, "warmup": 0.3, "evals": 2, "patience": 1})
+    python = json.loads((out / "spec.json").read_text())
+    command = ["prefer", "--data", str(pref_csv), "--backbone", str(tiny_lm), "--max-steps", "1", "--batch-size", "2",
+               "--val-rows", "4", "--warmup", "0.3", "--evals-per-phase", "2", "--out", str(out), "-q"]
+    code, _, err = run_cli([*command, "--patience", "1"], monkeypatch, capsys)
+    assert code in (0, None) and "note: this run replaced the one that was in" in err
+    assert json.loads((out / "spec.json").read_text()) == python
+    monkeypatch.setattr(headstart.llm.dpo, "run_prefer", never)
+    assert_user_error(run_cli([*command, "--patience", "0"], monkeypatch, capsys),
+                      "settings that differ: --patience 1 there, 0 asked)", "add --overwrite")
