@@ -283,12 +283,14 @@ def _load(spec: Any, name: str, *, beside: list[str] = ()) -> tuple[Any, float]:
         ConfigError: it cannot read ``spec``'s image size; with other backbones ``beside`` it (ranked at that size too),
             the way to rank them at it all the same (its own refusal says "drop --image-size", losing the size for them).
     """
+    from headstart.backbones.registry import listed_in
     from headstart.errors import BackboneError, HeadstartError
     from headstart.recipe import load_pretrained
 
     start = time.perf_counter()
     try:
-        loaded = load_pretrained(dataclasses.replace(spec, backbone=name))
+        with listed_in("--backbones"):  # its errors name the list it is in, not --backbone
+            loaded = load_pretrained(dataclasses.replace(spec, backbone=name))
     except ConfigError as error:
         others, size = [b for b in beside if b != name], spec.train.image_size
         if size is None or not others:

@@ -6,8 +6,10 @@ name only. A registered backbone's ``locate`` finds its files inside its pip pac
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,33 @@ class BuiltinBackbone:
 
 REGISTRY: dict[str, BuiltinBackbone] = {}
 DEFAULT = "all-minilm-l6-v2"
+
+
+# The flag that named the backbone being loaded, for its errors: ``--backbone`` (train, compare), or ``--backbones``
+# where it is one of a list (rank-backbones, compare --backbones); from Python the API boundary renames it (python_named).
+_FLAG: contextvars.ContextVar[str] = contextvars.ContextVar("headstart_backbone_flag", default="--backbone")
+
+
+@contextlib.contextmanager
+def listed_in(flag: str) -> Iterator[None]:
+    """Backbones loaded inside are named by their caller's list ``flag`` (``--backbones``) in their errors."""
+    token = _FLAG.set(flag)
+    try:
+        yield
+    finally:
+        _FLAG.reset(token)
+
+
+def backbone_named(name_or_path: str) -> str:
+    """``name_or_path`` as the caller gave it: ``--backbone 'x'``, or ``--backbones names 'x'`` for one of a list."""
+    flag = _FLAG.get()
+    return f"{flag} {name_or_path!r}" if flag == "--backbone" else f"{flag} names {name_or_path!r}"
+
+
+def _pass_folder() -> str:
+    """How to give a model's folder instead: as ``--backbone``, or in the list that named it."""
+    flag = _FLAG.get()
+    return "pass its folder: --backbone /path/to/model" if flag == "--backbone" else f"list its folder in {flag} instead"
 
 
 def register(entry: BuiltinBackbone) -> None:
@@ -135,7 +164,7 @@ register(BuiltinBackbone(
 ))
 
 
-@flags_checked
+@flags_checked(inside=False)  # the public function that loads it names what its caller typed (--backbone, --backbones)
 def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling: str | None = None, image_size: int | None = None,
                   quantize: bool = False, download: bool = True):
     """Load a backbone by registry name, local model directory, or hub id (offline: from the HF cache only).
@@ -189,11 +218,11 @@ def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling
         return load_text_backbone(gguf_folder(path), name=str(path), pooling=pooling, max_length=max_length, fingerprint=True,
                                   quantize=quantize)
     if path.exists():
-        raise BackboneError(f"--backbone {name_or_path!r} is a file; give the model's folder (with config.json and *.safetensors) or a .gguf file")
+        raise BackboneError(f"{backbone_named(name_or_path)} is a file; give the model's folder (with config.json and *.safetensors) or a .gguf file")
     if name_or_path.count("/") == 1 and not name_or_path.startswith((".", "/", "~")):
         return _from_hub(name_or_path, max_length=max_length, pooling=pooling, download=download)
     if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:  # a path, not a name
-        raise BackboneError(f"--backbone {name_or_path!r}: no such folder; give a model folder (config.json and "
+        raise BackboneError(f"{backbone_named(name_or_path)}: no such folder; give a model folder (config.json and "
                             f"*.safetensors), a .gguf file, or a built-in name ({', '.join(REGISTRY)})")
     raise unknown("backbone", name_or_path, REGISTRY, error=BackboneError)
 
@@ -253,6 +282,7 @@ def _from_hub(repo_id: str, *, max_length: int, pooling: str | None, download: b
                 f"starts a download; fetch it yourself (hf download {repo_id}) or put its folder where the run names it") from None
         raise BackboneError(
             f"cannot fetch backbone {repo_id!r} from the Hugging Face hub ({type(e).__name__}); on an offline machine "
-            f"download it elsewhere and pass its folder: --backbone /path/to/model (built-in: {', '.join(REGISTRY)})"
+            f"download it elsewhere and {_pass_folder()} "
+            f"(built-in: {', '.join(REGISTRY)})"
         ) from None
     return load_text_backbone(folder, name=repo_id, pooling=pooling, max_length=max_length)
