@@ -167,7 +167,7 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
             pool cannot give, a store that measured other data or lacks the arm/size.
 
     Example:
-        >>> headstart.rank_backbones("rotten-tomatoes", "all-minilm-l6-v2,path/to/other-encoder").scores[0].backbone
+        >>> headstart.rank_backbones("rotten-tomatoes", "all-minilm-l6-v2,ENCODER_FOLDER").scores[0].backbone
     """
     import numpy as np
 
@@ -190,7 +190,7 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
         check_out(out)
     names = list(parse_list(backbones, name="--backbones", noun="backbone") if isinstance(backbones, str) else backbones or [])
     if not names or not all(isinstance(b, str) and b.strip() for b in names):
-        raise ConfigError(f"--backbones must name backbones, e.g. all-minilm-l6-v2,path/to/encoder; got {backbones!r}")
+        raise ConfigError(f"--backbones must name backbones, e.g. all-minilm-l6-v2,ENCODER_FOLDER; got {backbones!r}")
     check_once("--backbones", names, "backbone")
     data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
                                   group_column=group_column, split_column=split_column)

@@ -58,7 +58,7 @@ def backbone_named(name_or_path: str) -> str:
 def _pass_folder() -> str:
     """How to give a model's folder instead: as ``--backbone``, or in the list that named it."""
     flag = _FLAG.get()
-    return "pass its folder: --backbone /path/to/model" if flag == "--backbone" else f"list its folder in {flag} instead"
+    return "pass its folder: --backbone MODEL_FOLDER" if flag == "--backbone" else f"list its folder in {flag} instead"
 
 
 def _nearest(path: Path) -> Path | None:
