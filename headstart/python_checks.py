@@ -348,12 +348,15 @@ def _example(f: dataclasses.Field, value: Any, kinds: list[str]) -> str:
     return f"e.g. {setting_text(f.name, example)}"
 
 
-def flags_checked(function: Callable[..., Any], *, name: str | None = None) -> Callable[..., Any]:
+def flags_checked(function: Callable[..., Any] | None = None, *, inside: bool = True,
+                  name: str | None = None) -> Callable[..., Any]:
     """``function`` refusing a non-bool for each parameter whose default is a bool (``dedupe="no"`` would read as true),
-    and ``python_named`` (``name``: as there).
+    and ``python_named`` (``inside``, ``name``: as there); ``@flags_checked(inside=False)`` passes them.
 
     The CLI's flags are bools already; this guards the Python API's mirror of them. A ConfigError names the value.
     """
+    if function is None:
+        return functools.partial(flags_checked, inside=inside, name=name)
     signature = inspect.signature(function)
     flags = [p.name for p in signature.parameters.values()  # a switch that also takes text checks it itself (continual's tune)
              if (isinstance(p.default, bool) and "str" not in str(p.annotation)) or _maybe_bool(p)]
@@ -378,7 +381,7 @@ def flags_checked(function: Callable[..., Any], *, name: str | None = None) -> C
                                   f"e.g. {name}={not parameter.default if isinstance(parameter.default, bool) else False}")
         return function(*bound.args, **bound.kwargs)
 
-    return python_named(checked, name=name)
+    return python_named(checked, inside=inside, name=name)
 
 
 def _maybe_bool(parameter: inspect.Parameter) -> bool:

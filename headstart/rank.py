@@ -167,7 +167,7 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
             pool cannot give, a store that measured other data or lacks the arm/size.
 
     Example:
-        >>> headstart.rank_backbones("rotten-tomatoes", "all-minilm-l6-v2,path/to/other-encoder").scores[0].backbone
+        >>> headstart.rank_backbones("rotten-tomatoes", "all-minilm-l6-v2,ENCODER_FOLDER").scores[0].backbone
     """
     import numpy as np
 
@@ -190,7 +190,7 @@ def rank_backbones(data: Any = "rotten-tomatoes", backbones: str | list[str] | N
         check_out(out)
     names = list(parse_list(backbones, name="--backbones", noun="backbone") if isinstance(backbones, str) else backbones or [])
     if not names or not all(isinstance(b, str) and b.strip() for b in names):
-        raise ConfigError(f"--backbones must name backbones, e.g. all-minilm-l6-v2,path/to/encoder; got {backbones!r}")
+        raise ConfigError(f"--backbones must name backbones, e.g. all-minilm-l6-v2,ENCODER_FOLDER; got {backbones!r}")
     check_once("--backbones", names, "backbone")
     data, split_column = _as_data(data, text_column=text_column, label_column=label_column, task=task,
                                   group_column=group_column, split_column=split_column)
@@ -283,12 +283,14 @@ def _load(spec: Any, name: str, *, beside: list[str] = ()) -> tuple[Any, float]:
         ConfigError: it cannot read ``spec``'s image size; with other backbones ``beside`` it (ranked at that size too),
             the way to rank them at it all the same (its own refusal says "drop --image-size", losing the size for them).
     """
+    from headstart.backbones.registry import listed_in
     from headstart.errors import BackboneError, HeadstartError
     from headstart.recipe import load_pretrained
 
     start = time.perf_counter()
     try:
-        loaded = load_pretrained(dataclasses.replace(spec, backbone=name))
+        with listed_in("--backbones"):  # its errors name the list it is in, not --backbone
+            loaded = load_pretrained(dataclasses.replace(spec, backbone=name))
     except ConfigError as error:
         others, size = [b for b in beside if b != name], spec.train.image_size
         if size is None or not others:

@@ -109,7 +109,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
     _check_strategy_tables(path, config)
     for key, kinds, example in (("strategies", (str,), '["linear-probe", "lora"]'), ("sizes", (int, str), '[16, 64, "all"]'),
                                 ("arms", (str,), '["lora[rank=4]", "full-finetune+l2sp[weight=0.01]"]'),
-                                ("retain", (str,), '["drug-reviews"]'), ("eval_data", (str,), '["drug-reviews-sentiment"]'), ("tta", (str,), '["bn-adapt", "tent"]'), ("backbones", (str,), '["all-minilm-l6-v2", "path/to/other-encoder"]')):
+                                ("retain", (str,), '["drug-reviews"]'), ("eval_data", (str,), '["drug-reviews-sentiment"]'), ("tta", (str,), '["bn-adapt", "tent"]'), ("backbones", (str,), '["all-minilm-l6-v2", "ENCODER_FOLDER"]')):
         value = config.get(key)
         if isinstance(value, list) and not all(isinstance(v, kinds) and not isinstance(v, bool) for v in value):
             raise ConfigError(f"{key} in {str(path)!r} must be a list like {example}, got {toml_text(value)}")

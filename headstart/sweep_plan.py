@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -23,6 +24,14 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
         HeadstartError: a ``--retain`` dataset or an arm's term ``data=`` that cannot be read (an unknown name: "did
             you mean"), as ``train`` refuses it (``run_checks.check_other_data``).
     """
+    from headstart.backbones.registry import listed_in
+
+    cells = sweep.cells()
+    with listed_in("--backbones") if sweep.backbones else contextlib.nullcontext():  # a failed load names its flag
+        return _planned(sweep, cells)
+
+
+def _planned(sweep: SweepSpec, cells: list[RunSpec]) -> list[tuple[RunSpec, str, dict[str, Any]]]:
     from headstart.data import split_dataset
     from headstart.precision import resolve_precision
     from headstart.precision import pick_device
@@ -30,7 +39,6 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
     from headstart.run_checks import check_other_data, check_retained_apart, say_retain_costs
     from headstart.specs import run_key
 
-    cells = sweep.cells()
     data, _ = _loaded_among(cells[0], cells)
     split_config = sweep.split
     pool = len(split_dataset(data, split_config).pool)

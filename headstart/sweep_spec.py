@@ -99,7 +99,7 @@ class SweepSpec:
         if self.backbones:
             backbones = parse_list(self.backbones, name="--backbones", noun="backbone") if isinstance(self.backbones, str) else tuple(self.backbones)
             if not backbones or not all(isinstance(b, str) and b.strip() for b in backbones):
-                raise ConfigError(f"--backbones must name backbones, e.g. {_listed('backbones', ('all-minilm-l6-v2', 'path/to/encoder'))}; "
+                raise ConfigError(f"--backbones must name backbones, e.g. {_listed('backbones', ('all-minilm-l6-v2', 'ENCODER_FOLDER'))}; "
                                   f"got {self.backbones!r}")
             check_once("--backbones", backbones, "backbone")
             object.__setattr__(self, "backbones", backbones)

@@ -110,6 +110,26 @@ def test_the_check_catches_a_flag_that_does_not_exist():
         resolve(["headstart", "trian"])
 
 
+def help_texts(command=None) -> list[tuple[str, str]]:
+    """(command path, text) of every command's and option's help, the groups' included."""
+    command = command or root_command()
+    found = [(command.name or "headstart", command.help or "")]
+    found += [(f"{command.name} {'/'.join(p.opts)}", getattr(p, "help", None) or "") for p in command.params]
+    for sub in getattr(command, "commands", {}).values():
+        found += help_texts(sub)
+    return found
+
+
+def test_a_placeholder_is_written_as_one_not_as_a_path_that_might_exist():
+    """``--backbones all-minilm-l6-v2,path/to/other-encoder`` read as a path to copy: placeholders are capitals, as
+    FILE, DIR and COLUMN are (ENCODER_FOLDER), in the docs' examples, --help and the examples messages give."""
+    placeholder = re.compile(r"(?<![\w/])/?path/to/")
+    texts = [(path.name, s) for path in DOCS for s in snippets(path.read_text())] + help_texts()
+    texts += [(str(path.relative_to(ROOT)), path.read_text()) for path in sorted((ROOT / "headstart").rglob("*.py"))]
+    assert [(where, text[:120]) for where, text in texts if placeholder.search(text)] == []
+    assert [where for where, text in help_texts() if "ENCODER_FOLDER" in text]  # the check reads --help at all
+
+
 def option_values(command, rest: list[str], name: str) -> list[str]:
     """The values ``rest`` gives the option whose parameter is ``name`` (``--data X``, ``-d X``, ``--data=X``), else
     its default as a one-item list (none where it has no default)."""

@@ -285,6 +285,25 @@ def test_a_config_fields_flag_is_named_from_python_in_checks_outside_the_config_
     assert "--" not in str(raised.value), str(raised.value)
 
 
+def test_a_missing_backbone_folder_is_named_as_the_caller_gave_it(toy_csv, tiny_registry, tmp_path, monkeypatch, capsys):
+    """fit(backbone=...) and compare(backbones=...) said "--backbone '...'", the CLI's flag; compare --backbones said
+    --backbone, a flag its list is not given by."""
+    from conftest import assert_user_error, run_cli
+
+    from headstart.errors import BackboneError
+
+    missing = str(tmp_path / "no" / "encoder")
+    with pytest.raises(BackboneError, match=f"^backbone={re.escape(repr(missing))}: no such folder"):
+        headstart.fit(data=str(toy_csv), backbone=missing, out=tmp_path / "f")
+    with pytest.raises(BackboneError, match=f"^backbones names {re.escape(repr(missing))}: no such folder"):
+        headstart.compare(data=str(toy_csv), backbones=f"tiny,{missing}", sizes=16, seeds=1, out=tmp_path / "p")
+    assert_user_error(run_cli(["compare", "--data", str(toy_csv), "--backbones", f"tiny,{missing}", "--sizes", "16",
+                               "--seeds", "1", "--out", str(tmp_path / "c")], monkeypatch, capsys),
+                      f"--backbones names {missing!r}: no such folder")
+    assert_user_error(run_cli(["train", "--data", str(toy_csv), "--backbone", missing, "--out", str(tmp_path / "t")],
+                              monkeypatch, capsys), f"--backbone {missing!r}: no such folder")
+
+
 def test_a_strategy_options_refusal_in_compare_names_the_fix_compare_takes(toy_csv, tiny_registry, tmp_path, monkeypatch,
                                                                            capsys):
     """compare --option lora.rank=0 said "try --option rank=8", which compare refuses (its options name their

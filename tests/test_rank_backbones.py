@@ -623,3 +623,17 @@ def test_sigterm_while_ranking_says_so_and_exits_130(tiny_registry, toy_csv, tmp
     assert code == 130 and err.strip().splitlines()[-1] == "interrupted by SIGTERM", err
     with pytest.raises(KeyboardInterrupt):
         headstart.rank_backbones(str(toy_csv), "tiny", n=60)
+
+
+def test_a_missing_folder_among_backbones_names_the_list_it_is_in(tiny_registry, toy_csv, tmp_path, monkeypatch,
+                                                                   capsys) -> None:
+    """It said "--backbone '...': no such folder" on both surfaces: rank-backbones takes --backbones, Python backbones=."""
+    import headstart
+    from headstart.errors import BackboneError
+
+    missing = str(tmp_path / "no" / "encoder")
+    with pytest.raises(BackboneError) as python:
+        headstart.rank_backbones(str(toy_csv), f"tiny,{missing}")
+    assert str(python.value).startswith(f"backbones names {missing!r}: no such folder") and "--" not in str(python.value)
+    code, out, err = run_cli(["rank-backbones", "--data", str(toy_csv), "--backbones", f"tiny,{missing}"], monkeypatch, capsys)
+    assert code == 2 and out == "" and err.startswith(f"error: --backbones names {missing!r}: no such folder")

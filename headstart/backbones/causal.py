@@ -33,11 +33,12 @@ def gguf_folder(path: Path) -> Path:
             installed, or transformers cannot read this file's architecture.
     """
     from headstart.backbones.base import weights_fingerprint
+    from headstart.backbones.registry import backbone_named
     from headstart.cache import cache_dir
 
     path = Path(path)
     if not path.is_file():
-        raise BackboneError(f"--backbone {str(path)!r}: no such file; check the path (or use smollm2-135m / gemma3-270m)")
+        raise BackboneError(f"{backbone_named(str(path))}: no such file; check the path (or use smollm2-135m / gemma3-270m)")
     with open(path, "rb") as f:
         if f.read(4) != GGUF_MAGIC:  # before the weights are hashed and the reader starts
             raise BackboneError(f"{str(path)!r} is not a GGUF file (it does not start with GGUF's magic bytes); give a .gguf "

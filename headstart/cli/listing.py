@@ -56,7 +56,7 @@ def backbones(as_json: JsonOpt = False) -> None:
     """
     from headstart.backbones.registry import list_backbones
 
-    _list(list_backbones(), kind="modality", footer="or: --backbone /path/to/model-folder (config.json + *.safetensors)", as_json=as_json)
+    _list(list_backbones(), kind="modality", footer="or: --backbone MODEL_FOLDER (config.json + *.safetensors)", as_json=as_json)
 
 
 @app.command()

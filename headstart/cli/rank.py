@@ -41,8 +41,8 @@ def rank_backbones(
     No backbone is fine-tuned and the test split is never read. Best first by LogME.
 
     \b
-    Example: headstart rank-backbones --data rotten-tomatoes --backbones all-minilm-l6-v2,path/to/encoder
-    Example: headstart rank-backbones --backbones all-minilm-l6-v2,path/to/encoder --measured runs/two --out runs/two
+    Example: headstart rank-backbones --data rotten-tomatoes --backbones all-minilm-l6-v2,ENCODER_FOLDER
+    Example: headstart rank-backbones --backbones all-minilm-l6-v2,ENCODER_FOLDER --measured runs/two --out runs/two
     """
     from headstart.rank import rank_backbones as rank
 

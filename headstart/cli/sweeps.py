@@ -27,7 +27,7 @@ def compare(
     data: Annotated[Optional[str], typer.Option("--data", "-d", help=f"Built-in dataset or a data file (default: {COMPARE_DEFAULTS['data']}).")] = None,
     backbone: Annotated[Optional[str], typer.Option("--backbone", "-b", help=f"Built-in backbone or a local model folder (default: {COMPARE_DEFAULTS['backbone']}).")] = None,
     backbones: Annotated[Optional[str], typer.Option(help="Several backbones, comma-separated: each its own curves in the report "
-                                                          "(e.g. all-minilm-l6-v2,path/to/other-encoder).")] = None,
+                                                          "(e.g. all-minilm-l6-v2,ENCODER_FOLDER).")] = None,
     strategies_: Annotated[Optional[str], typer.Option("--strategies", "-s", help=f"Comma-separated strategies (default: {COMPARE_DEFAULTS['strategies']}); "
                                                                               "--config's settings for others are left out, "
                                                                               "its label_descriptions too where none kept reads them.")] = None,

@@ -81,8 +81,44 @@ def test_corrupt_weights_are_a_clear_error(tmp_path):
 def test_hub_id_offline_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))
-    with pytest.raises(BackboneError, match="pass its folder: --backbone /path/to/model"):
+    with pytest.raises(BackboneError, match="pass its folder: --backbone MODEL_FOLDER"):
         load_backbone("sentence-transformers/not-cached-here")
+
+
+@pytest.mark.parametrize("typed, nearest", [("path/x", "path"), ("path/to/encoder", "path"), ("./x", None),
+                                             ("~/x", "HOME"), ("nopath/to/encoder", None)])
+def test_a_missing_path_is_a_missing_folder_never_a_hub_id(monkeypatch, tmp_path, typed, nearest):
+    """Only exactly owner/name, with no folder owner here, is a hub id: ``path/x`` beside a folder ``path`` was looked up
+    on the hub ("cannot fetch backbone 'path/x' from the Hugging Face hub")."""
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: pytest.fail(f"{typed} looked up on the hub"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "path").mkdir()
+    (tmp_path / "home").mkdir()
+    with pytest.raises(BackboneError) as error:
+        load_backbone(typed)
+    said = {"path": "'path' exists, with no", "HOME": f"{str(tmp_path / 'home')!r} exists, with no 'x' in it"}.get(nearest)
+    assert f"{typed!r}: no such folder" in str(error.value) and (said is None or said in str(error.value))
+
+
+def test_an_owner_name_not_on_the_hub_may_be_a_folder_missing_here(monkeypatch, tmp_path):
+    """A hub id goes to the hub; that it failed may mean a folder of that name is missing here, which it now says."""
+    import huggingface_hub
+
+    asked = []
+
+    def snapshot_download(repo_id, **options):
+        asked.append(repo_id)
+        raise OSError("not here")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BackboneError, match=r"^cannot fetch backbone 'path/x' from the Hugging Face hub \(OSError\), or, if it "
+                                            r"is a folder, it does not exist here; on an offline machine"):
+        load_backbone("path/x")
+    assert asked == ["path/x"]
 
 
 def _pipeline_folder(root: Path, modules: list[tuple[str, str]], pooling: dict) -> Path:
@@ -205,7 +241,7 @@ def test_a_backbone_named_by_a_file_never_starts_a_download(monkeypatch, toy_csv
         raise OSError("not here")
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
-    with pytest.raises(BackboneError, match="pass its folder: --backbone /path/to/model"):
+    with pytest.raises(BackboneError, match="pass its folder: --backbone MODEL_FOLDER"):
         load_backbone("someone/model")
     headstart.fit(str(toy_csv), "tiny", strategy="linear-probe", n=16, config=TrainConfig(max_steps=2, min_steps=2), out=tmp_path / "run")
     spec = json.loads((tmp_path / "run" / "spec.json").read_text())
