@@ -283,7 +283,7 @@ def _load(spec: Any, name: str, *, beside: list[str] = ()) -> tuple[Any, float]:
         ConfigError: it cannot read ``spec``'s image size; with other backbones ``beside`` it (ranked at that size too),
             the way to rank them at it all the same (its own refusal says "drop --image-size", losing the size for them).
     """
-    from headstart.backbones.registry import listed_in
+    from headstart.backbones.naming import listed_in
     from headstart.errors import BackboneError, HeadstartError
     from headstart.recipe import load_pretrained
 

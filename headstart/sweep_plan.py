@@ -24,7 +24,7 @@ def plan(sweep: SweepSpec) -> list[tuple[RunSpec, str, dict[str, Any]]]:
         HeadstartError: a ``--retain`` dataset or an arm's term ``data=`` that cannot be read (an unknown name: "did
             you mean"), as ``train`` refuses it (``run_checks.check_other_data``).
     """
-    from headstart.backbones.registry import listed_in
+    from headstart.backbones.naming import listed_in
 
     cells = sweep.cells()
     with listed_in("--backbones") if sweep.backbones else contextlib.nullcontext():  # a failed load names its flag

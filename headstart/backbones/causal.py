@@ -33,7 +33,7 @@ def gguf_folder(path: Path) -> Path:
             installed, or transformers cannot read this file's architecture.
     """
     from headstart.backbones.base import weights_fingerprint
-    from headstart.backbones.registry import backbone_named
+    from headstart.backbones.naming import backbone_named
     from headstart.cache import cache_dir
 
     path = Path(path)

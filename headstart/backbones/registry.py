@@ -6,14 +6,13 @@ name only. A registered backbone's ``locate`` finds its files inside its pip pac
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import importlib.util
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from headstart.backbones.naming import backbone_named, missing_where, nearest, pass_folder
 from headstart.errors import BackboneError, ConfigError, unknown
 from headstart.python_checks import flags_checked
 
@@ -32,41 +31,6 @@ class BuiltinBackbone:
 
 REGISTRY: dict[str, BuiltinBackbone] = {}
 DEFAULT = "all-minilm-l6-v2"
-
-
-# The flag that named the backbone being loaded, for its errors: ``--backbone`` (train, compare), or ``--backbones``
-# where it is one of a list (rank-backbones, compare --backbones); from Python the API boundary renames it (python_named).
-_FLAG: contextvars.ContextVar[str] = contextvars.ContextVar("headstart_backbone_flag", default="--backbone")
-
-
-@contextlib.contextmanager
-def listed_in(flag: str) -> Iterator[None]:
-    """Backbones loaded inside are named by their caller's list ``flag`` (``--backbones``) in their errors."""
-    token = _FLAG.set(flag)
-    try:
-        yield
-    finally:
-        _FLAG.reset(token)
-
-
-def backbone_named(name_or_path: str) -> str:
-    """``name_or_path`` as the caller gave it: ``--backbone 'x'``, or ``--backbones names 'x'`` for one of a list."""
-    flag = _FLAG.get()
-    return f"{flag} {name_or_path!r}" if flag == "--backbone" else f"{flag} names {name_or_path!r}"
-
-
-def _pass_folder() -> str:
-    """How to give a model's folder instead: as ``--backbone``, or in the list that named it."""
-    flag = _FLAG.get()
-    return "pass its folder: --backbone MODEL_FOLDER" if flag == "--backbone" else f"list its folder in {flag} instead"
-
-
-def _nearest(path: Path) -> Path | None:
-    """The deepest folder above ``path`` that exists here (``path/x`` -> ``path``); None: not even its first part."""
-    for above in path.parents:
-        if str(above) != "." and above.is_dir():
-            return above
-    return None
 
 
 def register(entry: BuiltinBackbone) -> None:
@@ -230,12 +194,11 @@ def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling
     if path.exists():
         raise BackboneError(f"{backbone_named(name_or_path)} is a file; give the model's folder (with config.json and *.safetensors) or a .gguf file")
     hub_id = name_or_path.count("/") == 1 and not name_or_path.startswith((".", "/", "~"))  # exactly owner/name
-    nearest = _nearest(path) if "/" in name_or_path else None
-    if hub_id and nearest is None:
+    above = nearest(path) if "/" in name_or_path else None
+    if hub_id and above is None:
         return _from_hub(name_or_path, max_length=max_length, pooling=pooling, download=download)
     if "/" in name_or_path:  # a path, not a name: an owner/name whose owner is a folder here means that folder
-        where = "" if nearest is None else f" ({str(nearest)!r} exists, with no {path.relative_to(nearest).parts[0]!r} in it)"
-        raise BackboneError(f"{backbone_named(name_or_path)}: no such folder{where}; give a model folder (config.json and "
+        raise BackboneError(f"{backbone_named(name_or_path)}: no such folder{missing_where(path)}; give a model folder (config.json and "
                             f"*.safetensors), a .gguf file, or a built-in name ({', '.join(REGISTRY)})")
     raise unknown("backbone", name_or_path, REGISTRY, error=BackboneError)
 
@@ -295,7 +258,7 @@ def _from_hub(repo_id: str, *, max_length: int, pooling: str | None, download: b
                 f"starts a download; fetch it yourself (hf download {repo_id}) or put its folder where the run names it") from None
         raise BackboneError(
             f"cannot fetch backbone {repo_id!r} from the Hugging Face hub ({type(e).__name__}), or, if it is a folder, "
-            f"it does not exist here; on an offline machine download it elsewhere and {_pass_folder()} "
+            f"it does not exist here; on an offline machine download it elsewhere and {pass_folder()} "
             f"(built-in: {', '.join(REGISTRY)})"
         ) from None
     return load_text_backbone(folder, name=repo_id, pooling=pooling, max_length=max_length)

@@ -30,6 +30,7 @@ def lm_folder(name_or_path: str) -> Path:
         BackboneError: unknown name, unreadable folder, or a model that is not a causal LM.
     """
     from headstart.backbones.causal import gguf_folder
+    from headstart.backbones.naming import missing_where
     from headstart.backbones.text import is_causal
     from headstart.backbones.registry import REGISTRY
 
@@ -42,8 +43,8 @@ def lm_folder(name_or_path: str) -> Path:
     elif entry is None and path.suffix == ".gguf":
         folder = gguf_folder(path.resolve() if path.exists() else path)  # one that is missing, not GGUF or truncated: said by it
     elif entry is None and not path.exists() and (len(path.parts) > 1 or name_or_path.startswith((".", "~"))):
-        raise BackboneError(f"--backbone {name_or_path!r}: no such folder; check the path, or use smollm2-135m, gemma3-270m, "
-                            "a causal-LM folder (config.json + *.safetensors) or a .gguf file")
+        raise BackboneError(f"--backbone {name_or_path!r}: no such folder{missing_where(path)}; check the path, or use smollm2-135m, "
+                            "gemma3-270m, a causal-LM folder (config.json + *.safetensors) or a .gguf file")
     else:
         raise BackboneError(f"--backbone {name_or_path!r} is not a causal language model; use smollm2-135m, gemma3-270m, "
                             "a causal-LM folder (config.json + *.safetensors) or a .gguf file")

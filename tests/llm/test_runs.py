@@ -101,3 +101,19 @@ def test_a_run_card_and_its_export_card_say_the_rows_a_held_out_number_was_score
     assert score_lines({"val_loss": 0.6931}) == ["- validation loss: 0.6931"], "a run saved before val_rows was recorded"
     assert score_lines({"val_loss": 2.31, "val_rows": 40}) == ["- validation loss: 2.31 (on 40 validation prompts)"]
     assert score_lines({"val_loss": 2.31, "val_rows": 1}) == ["- validation loss: 2.31 (on 1 validation prompt)"]
+
+
+def test_a_missing_causal_lm_folder_names_what_of_its_path_exists(tmp_path, monkeypatch):
+    """sft / prefer --backbone path/x where a folder 'path' exists: the line says what exists, as train's does
+    ("no such folder ('path' exists, with no 'x' in it)"); it said only "no such folder"."""
+    import pytest
+
+    from headstart.errors import BackboneError
+    from headstart.llm.lm import lm_folder
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "path").mkdir()
+    with pytest.raises(BackboneError, match=r"^--backbone 'path/x/y': no such folder \('path' exists, with no 'x' in it\); "):
+        lm_folder("path/x/y")
+    with pytest.raises(BackboneError, match=r"^--backbone 'nopath/x': no such folder; check the path"):
+        lm_folder("nopath/x")
