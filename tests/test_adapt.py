@@ -575,3 +575,17 @@ def test_max_val_caps_the_validation_rows_keyed_in_the_runs_and_in_adaptation_js
     assert code in (0, None), err
     with Store(plain, create=False) as store:
         assert {r.key for r in store.results()} == keys, "resumed, none trained again"
+
+
+def test_adapts_notes_on_star_ratings_name_no_task_adapt_does_not_take(tiny_registry, tmp_path, monkeypatch, capsys):
+    """A source (and a target) of -1/0/1 ratings was noted "pass --task regression": adapt has no --task. The notes
+    say how the labels were read; here the run is then refused (a method that cannot apply) before anything trains."""
+    source, target = tmp_path / "source.csv", tmp_path / "target.csv"
+    for path, seed in ((source, 0), (target, 1)):
+        path.write_text("review,rating\n" + "".join(f"review {i} {seed} {['bad', 'fine', 'good'][i % 3]},{i % 3 - 1}\n"
+                                                     for i in range(60)))
+    code, _, err = run_cli(["adapt", "--source", str(source), "--target", str(target), "--backbone", "tiny", "--methods",
+                            "source-only,bn-adapt", "--sizes", "16", "--seeds", "1", "--out", str(tmp_path / "a")],
+                           monkeypatch, capsys)
+    assert code == 2 and "note: source.csv: labels read as 3 classes (-1, 0, 1), not as a scale" in err.splitlines(), err
+    assert "--task" not in err, err

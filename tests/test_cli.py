@@ -692,6 +692,30 @@ def test_predict_on_a_labelled_file_names_the_run_and_eval_rows_all_in_its_hint(
     assert "--eval-rows" in " ".join(runner.invoke(app, ["evaluate", "--help"]).output.split())
 
 
+def test_predict_names_evaluate_only_for_labels_evaluate_accepts_and_says_why_not_otherwise(monkeypatch, capsys, toy_csv,
+                                                                                             tiny_registry, tmp_path):
+    """predict noted "to score the run on these labels: headstart evaluate RUN --eval-data FILE --eval-rows all" under
+    a rating column of -1/0/1, which evaluate then refused (exit 2: they match none of the run's labels). The command
+    is named where evaluate's own check accepts the file (and it then scores it), else the note says why not."""
+    out = tmp_path / "run"
+    assert cli([*TRAIN, "--data", str(toy_csv), "--backbone", "tiny", "--strategy", "linear-probe", "--n", "16",
+                "--max-steps", "2", "--min-steps", "2", "--out", str(out)], monkeypatch, capsys)[0] == 0
+    names = pd.read_csv(toy_csv)["label"].astype(str).unique().tolist()
+    texts = ["good great film", "awful dull plot", "fine film", "dull film", "a plot", "a great plot"]
+    stars, labelled = tmp_path / "stars.csv", tmp_path / "labelled.csv"
+    pd.DataFrame({"review": texts, "rating": [i % 3 - 1 for i in range(6)]}).to_csv(stars, index=False)
+    pd.DataFrame({"review": texts, "label": [names[i % 2] for i in range(6)]}).to_csv(labelled, index=False)
+    code, _, err = cli(["predict", str(out), str(stars)], monkeypatch, capsys)
+    assert code == 0 and "headstart evaluate" not in err, err
+    (said,) = [line for line in err.splitlines() if "carried into the output" in line]
+    assert "evaluate cannot score the run on these labels as they are: --eval-data" in said and "match none" in said, err
+    assert "labels read as" not in err, "the check's own reading of the file says nothing"
+    assert cli(["evaluate", str(out), "--eval-data", str(stars), "--eval-rows", "all"], monkeypatch, capsys)[0] == 2
+    code, _, err = cli(["predict", str(out), str(labelled)], monkeypatch, capsys)
+    assert code == 0 and f"headstart evaluate {out} --eval-data {labelled} --eval-rows all" in err, err
+    assert cli(["evaluate", str(out), "--eval-data", str(labelled), "--eval-rows", "all"], monkeypatch, capsys)[0] == 0
+
+
 def test_predict_reads_the_column_the_run_was_trained_on_before_guessing_by_name(monkeypatch, capsys, toy_csv, tiny_registry,
                                                                                   tmp_path):
     """A run trained on a table's 'review' column, asked about a table holding 'review' and 'sentence': the name order

@@ -718,3 +718,20 @@ def test_evaluate_dedupe_of_a_run_whose_data_changed_is_refused(toy_csv, tiny_re
         headstart.evaluate(run, eval_data=str(held), eval_rows="all", dedupe=True)
     scored = headstart.evaluate(run, eval_data=str(held), eval_rows="all")
     assert scored["n"] == 30 and scored["note"].startswith("not checked for rows the run trained on (the data 'data.csv' changed")
+
+
+def test_check_leakage_says_how_star_ratings_were_read_and_names_no_task_it_does_not_take(tmp_path, monkeypatch, capsys):
+    """check-leakage noted "pass --task regression" under a column of -1/0/1, a flag it then refused (No such option:
+    --task); from Python, check_leakage(...) has no task either. The note says how the labels were read, no fix."""
+    import headstart
+    from conftest import run_cli
+
+    path = tmp_path / "reviews.csv"
+    path.write_text("review,condition,rating\n" + "".join(f"review {i} of drug {i % 7},{['pain', 'acne', 'flu'][i % 3]},"
+                                                           f"{i % 3 - 1}\n" for i in range(60)))
+    code, out, err = run_cli(["check-leakage", "--data", str(path), "--examples", "0"], monkeypatch, capsys)
+    assert code == 0 and "reviews.csv: labels read as 3 classes (-1, 0, 1), not as a scale" in err, err
+    assert "task" not in err, err
+    headstart.check_leakage(str(path), examples=0)
+    err = capsys.readouterr().err
+    assert "labels read as 3 classes (-1, 0, 1), not as a scale" in err and "task" not in err, err

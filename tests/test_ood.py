@@ -606,3 +606,20 @@ def test_a_text_column_beside_eval_data_on_built_in_training_data_points_at_the_
                                           r"data.*; an eval_data file's own columns go in its brackets: "
                                           r"eval_data='.*other2.csv\[text=txt, label=lab\]'$"):
         headstart.fit("rotten-tomatoes", text_column="txt", label_column="lab", eval_data=str(other))
+
+
+def test_eval_data_of_star_ratings_is_said_as_read_naming_no_task_evaluate_does_not_take(tiny_registry, tmp_path,
+                                                                                          monkeypatch, capsys):
+    """evaluate --eval-data noted "pass --task regression" under a column of -1/0/1: evaluate has no --task (the run's
+    task is fixed). The note says how the labels were read, and names no flag evaluate lacks."""
+    from test_cli import TRAIN, cli
+
+    trained_on, both = review_tables(tmp_path)
+    stars = tmp_path / "stars.csv"
+    pd.DataFrame({"review": both["review"], "rating": [i % 3 - 1 for i in range(len(both))]}).to_csv(stars, index=False)
+    out = tmp_path / "run"
+    assert cli([*TRAIN, "--data", str(trained_on), "--text-column", "review", "--backbone", "tiny", "--strategy",
+                "tfidf-logreg", "--n", "64", "--out", str(out)], monkeypatch, capsys)[0] == 0
+    code, _, err = cli(["evaluate", str(out), "--eval-data", str(stars)], monkeypatch, capsys)
+    assert "note: stars.csv: labels read as 3 classes (-1, 0, 1), not as a scale" in err.splitlines(), err
+    assert "--task" not in err, err

@@ -93,7 +93,8 @@ def predict(
         rows = predict_loaded(loaded, pairs, columns=columns)
     else:
         texts, carried = read_input_rows(inputs, text_column=text_column, run_column=run_column,
-                                         run_file=(loaded.meta.get("data_source") or {}).get("path"), run=run)
+                                         run_file=(loaded.meta.get("data_source") or {}).get("path"), run=run,
+                                         eval_refusal=lambda: _eval_refusal(loaded, inputs))
         rows = predict_loaded(loaded, texts)
     if chosen is not None:  # before the label, so a CSV reads text, its columns, adapter, label, p_...
         rows = [{**_lead(row), "adapter": chosen, **{k: v for k, v in row.items() if k not in _lead(row)}} for row in rows]
@@ -105,6 +106,27 @@ def predict(
         return
     _write_predictions(rows, out)
     typer.echo(f"wrote {len(rows)} prediction{'' if len(rows) == 1 else 's'} to {out}", err=True)
+
+
+def _eval_refusal(loaded: Any, inputs: str) -> str | None:
+    """What ``headstart evaluate RUN --eval-data INPUTS --eval-rows all`` refuses (its line), by evaluate's own check,
+    None where it would score the file: predict names that command only then. Reading the file here says nothing (its
+    notes are evaluate's to print)."""
+    import logging
+
+    from headstart.errors import HeadstartError
+    from headstart.loaded import check_ood
+
+    notes = logging.getLogger("headstart")
+    level = notes.level
+    notes.setLevel(logging.WARNING)
+    try:
+        check_ood(loaded, [inputs], rows="all")
+    except HeadstartError as e:
+        return str(e)
+    finally:
+        notes.setLevel(level)
+    return None
 
 
 def _carry(row: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

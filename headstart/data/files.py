@@ -19,7 +19,7 @@ from headstart.data.columns import (find_run_column, guess_notes, pick_image_col
                                     text_values)
 from headstart.data.dataset import Dataset
 from headstart.data.frames import LABELLED_TABLE, read_frame
-from headstart.data.labels import decimal_comma, decimal_comma_fix, encode_labels, infer_task, missing_label, task_note
+from headstart.data.labels import decimal_comma, decimal_comma_fix, encode_labels, infer_task, missing_label, task_fix, task_note
 from headstart.errors import DataError
 
 log = logging.getLogger(__name__)  # rows dropped while reading; the CLI prints these as "note: ..." lines
@@ -131,8 +131,9 @@ def read_table(path: str | Path, *, text_column: str | None = None, label_column
     labels = frame.loc[keep, label_col].tolist()
     comma = None if task else decimal_comma(labels)
     if comma:  # read as a class per value, or as free text: neither is what a column of numbers means
+        as_classes = task_fix("classification")
         raise DataError(f"label column {label_col!r} of {where!r} looks numeric, but {decimal_comma_fix(comma)} to predict "
-                        "numbers; or pass --task classification to read each value as a class")
+                        "numbers" + (f"; or {as_classes} to read each value as a class" if as_classes else ""))
     given, task = task, task or infer_task(labels)
     source = {"path": str(Path(path).resolve()), "text_column": text_col, "label_column": label_col, "task": task,
               "pair": text_col not in frame.columns}  # "a,b" two columns read as a pair; a column so named is one

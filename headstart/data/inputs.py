@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ def read_inputs(path: str | Path, *, text_column: str | None = None, run_column:
 
 @functools.partial(python_named, inside=False)
 def read_input_rows(path: str | Path, *, text_column: str | None = None, run_column: str | None = None,
-                    run_file: str | None = None, run: str | Path | None = None) -> tuple[list[str], list[dict[str, Any]]]:
+                    run_file: str | None = None, run: str | Path | None = None,
+                    eval_refusal: Callable[[], str | None] | None = None) -> tuple[list[str], list[dict[str, Any]]]:
     """The inputs to predict on (as ``read_inputs``) and each one's other columns, which prediction does not read but
     carries into its output (an id, a date, the answers): JSON-ready, a missing value as None; none for stdin or .txt.
     A row dropped for its empty text drops its columns too, so ``zip(predict(run, texts), columns)`` pairs each
@@ -45,6 +47,9 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None, run_col
         run_file: the file the run trained on (its spec's ``data_source`` path): a table that is it, or a copy, is
             scored by ``headstart evaluate RUN`` (its test split), which the note on its label column names instead of
             ``--eval-data``, which refuses the run's own data.
+        eval_refusal: what ``headstart evaluate RUN --eval-data PATH --eval-rows all`` refuses of this table (its
+            message), None where it scores it; asked only of a table holding a label column, so the note names that
+            command only where it is accepted (labels the run has), and says why not otherwise.
     """
     if str(path) == "-":
         import pandas as pd
@@ -79,6 +84,9 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None, run_col
         log.info("%s: its column %r is carried into the output but not read; this is the run's own data: headstart "
                  "evaluate %s scores the run on its test split (the rows it never trained or chose on)",
                  Path(path).name, labels[0], named)
+    elif labels and (refused := eval_refusal() if eval_refusal else None):  # e.g. -1/0/1 for a rotten/fresh run
+        log.info("%s: its column %r is carried into the output but not read; evaluate cannot score the run on these "
+                 "labels as they are: %s", Path(path).name, labels[0], refused)
     elif labels:  # prediction reads the text only: say so where the file also holds answers, and what scores them
         log.info("%s: its column %r is carried into the output but not read; to score the run on these labels: headstart "
                  "evaluate %s --eval-data %s --eval-rows all (every row of the file; without --eval-rows all it scores a "

@@ -7,9 +7,12 @@ A class label is the same in every process and file format (``canonical_label``)
 from __future__ import annotations
 
 import ast
+import contextvars
 import json
 import math
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -107,10 +110,26 @@ def infer_task(labels: list[Any]) -> str:
     return "classification"
 
 
-AS_CLASSES = "pass --task classification"  # task_note's fix; multitask writes its own (a task's :classification)
+# How the command reading the labels takes a task (``task_fix``): --task for train and compare (Python: task=...).
+_TASK_FIX: contextvars.ContextVar[Callable[[str], str | None]] = contextvars.ContextVar(
+    "headstart_task_fix", default=lambda kind: f"pass --task {kind}")
 
 
-AS_NUMBERS = "pass --task regression"  # task_note's fix the other way
+@contextmanager
+def task_fixes(fix: Callable[[str], str | None]) -> Iterator[None]:
+    """Labels read in this block name ``fix(kind)`` as the way to read them as ``kind`` (classification, regression,
+    multilabel): multitask's ``FILE:COLUMN:regression``; ``lambda kind: None`` for a command that takes no task
+    (check-leakage, evaluate --eval-data: the notes then say how the labels were read, and no fix it cannot take)."""
+    token = _TASK_FIX.set(fix)
+    try:
+        yield
+    finally:
+        _TASK_FIX.reset(token)
+
+
+def task_fix(kind: str) -> str | None:
+    """The words that read labels as ``kind`` in the command at hand (``task_fixes``), None where it takes no task."""
+    return _TASK_FIX.get()(kind)
 
 
 def task_note(labels: list[Any], task: str, given: str | None) -> str | None:
@@ -121,16 +140,19 @@ def task_note(labels: list[Any], task: str, given: str | None) -> str | None:
     single = single_items(labels)
     if single is not None:  # [0] / [1]: one label a row, whatever the spelling
         written = f"labels written as one-element lists ({str(labels[0]).strip()!r:.40})"
-        tags = "pass --task multilabel to read each row as a set of tags"
+        as_tags = task_fix("multilabel")
+        tags = f"{as_tags} to read each row as a set of tags" if as_tags else ""
         value = task_note(single, task, given)  # a regression target, or star ratings: said of the elements
         if value:
-            return f"{written}, one label a row: {value}; or {tags}"
+            return f"{written}, one label a row: {value}" + (f"; or {tags}" if tags else "")
         names = sorted({canonical_label(v) for v in single}, key=label_order)
         shown = ", ".join(names[:6]) + (", …" if len(names) > 6 else "")
-        return f"{written} read as {len(names)} classes ({shown}), one label a row; {tags}"
+        return f"{written} read as {len(names)} classes ({shown}), one label a row" + (f"; {tags}" if tags else "")
     distinct = {str(v).strip() for v in labels}
     if task == "regression":
-        return f"labels read as a regression target ({len(distinct)} distinct numeric values); {AS_CLASSES} to treat them as classes"
+        fix = task_fix("classification")
+        return (f"labels read as a regression target ({len(distinct)} distinct numeric values)"
+                + (f"; {fix} to treat them as classes" if fix else ""))
     numbers = set()
     for v in distinct:
         try:
@@ -140,7 +162,8 @@ def task_note(labels: list[Any], task: str, given: str | None) -> str | None:
     if len(numbers) < 3:
         return None  # 0 / 1: classes, as meant
     shown = ", ".join(f"{x:g}" for x in sorted(numbers)[:6]) + (", …" if len(numbers) > 6 else "")
-    return f"labels read as {len(numbers)} classes ({shown}), not as a scale; {AS_NUMBERS} to predict them as numbers"
+    fix = task_fix("regression")
+    return f"labels read as {len(numbers)} classes ({shown}), not as a scale" + (f"; {fix} to predict them as numbers" if fix else "")
 
 
 def missing_label(value: Any) -> bool:
@@ -251,9 +274,13 @@ def _pipe_note(names: tuple[str, ...], *, joiner: str = "|") -> str | None:
         return None
     tags = sorted(single - set(joined) | set(seen), key=label_order)
     shown = ", ".join(tags[:5]) + (", …" if len(tags) > 5 else "")
-    how = "pass --task multilabel" if joiner == "|" else "join them with '|' and pass --task multilabel"
-    return (f"{len(joined)} of {len(names)} classes join labels with {joiner!r} (e.g. {joined[0]!r}), read as classes of "
-            f"their own; if a row can have several labels, {how} to learn each of the {len(tags)} ({shown}) on its own")
+    fix = task_fix("multilabel")
+    said = (f"{len(joined)} of {len(names)} classes join labels with {joiner!r} (e.g. {joined[0]!r}), read as classes of "
+            "their own")
+    if not fix:
+        return said
+    how = fix if joiner == "|" else f"join them with '|' and {fix}"
+    return f"{said}; if a row can have several labels, {how} to learn each of the {len(tags)} ({shown}) on its own"
 
 
 def _check_joined(labels: list[Any], lists: list[list | None], where: str, column: str) -> None:

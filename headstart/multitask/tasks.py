@@ -24,7 +24,7 @@ import numpy as np
 from headstart.data import load_dataset, subsample
 from headstart.data.builtin import REGISTRY as BUILTIN
 from headstart.data.dataset import Dataset
-from headstart.data.labels import AS_CLASSES, AS_NUMBERS
+from headstart.data.labels import task_fixes
 from headstart.data.splits import SplitConfig, Splits, joint_splits
 from headstart.errors import ColumnError, ConfigError, DataError
 from headstart.arguments import check_once
@@ -84,8 +84,13 @@ def load_task(item: str, *, text_column: str | None = None) -> Task:
             raise ConfigError(f"task {item!r} names no column after ':'; write FILE:COLUMN, e.g. {path}:label")
     else:
         path, column = item, None
+
+    def written(kind: str) -> str | None:  # multitask has no --task: the task's own :KIND says it (never multilabel)
+        return f"write {path}:{column or 'COLUMN'}:{kind} in --tasks" if kind in KINDS else None
+
     try:
-        data = load_dataset(path, label_column=column, text_column=None if path in BUILTIN else text_column, task=task)
+        with task_fixes(written):
+            data = load_dataset(path, label_column=column, text_column=None if path in BUILTIN else text_column, task=task)
     except ColumnError as e:  # a task names its label column after the file, not with --label-column
         fix = f"name it in --tasks as {path}:COLUMN" if e.kind == "label" else "pass --text-column NAME"
         raise DataError(f"{e.problem}; {fix}") from None
@@ -96,10 +101,7 @@ def load_task(item: str, *, text_column: str | None = None) -> Task:
     if data.task not in KINDS:
         raise ConfigError(f"task {item!r} is a {data.task} dataset; a multi-task run takes classification and regression "
                           "tasks (one label column each)")
-    fix = f"write {path}:{column or 'COLUMN'}:classification in --tasks"  # multitask has no --task: the task says it
-    as_numbers = f"write {path}:{column or 'COLUMN'}:regression in --tasks"
-    notes = tuple(n.replace(AS_CLASSES, fix).replace(AS_NUMBERS, as_numbers) for n in data.notes)
-    return Task(item, dataclasses.replace(data, name=item, notes=notes))  # messages about its rows name the task
+    return Task(item, dataclasses.replace(data, name=item))  # messages about its rows name the task
 
 
 def load_tasks(text: str | list[str] | tuple[str, ...], *, text_column: str | None = None) -> tuple[Task, ...]:

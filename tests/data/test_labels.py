@@ -116,3 +116,45 @@ def test_thousands_grouped_with_commas_stay_classes_not_decimal_commas(tmp_path)
     pd.DataFrame({"review": [f"r {i}" for i in range(30)], "bucket": ["1,000", "10,000", "5,000"] * 10}).to_csv(path, index=False)
     data = read_table(str(path), text_column="review", label_column="bucket")
     assert data.task == "classification" and sorted(data.label_names) == ["1,000", "10,000", "5,000"]
+
+
+def test_each_label_note_names_the_fix_the_command_reading_it_takes(tmp_path, caplog):
+    """A command with no --task (check-leakage, evaluate --eval-data) printed "pass --task regression" under star
+    ratings, a flag it then refused. The notes name the fix ``task_fixes`` says the command takes, and where it takes
+    none they say how the labels were read and no more; train's own (--task) is unchanged."""
+    from headstart.data.labels import task_fixes
+
+    stars = tmp_path / "stars.csv"
+    stars.write_text("review,rating\n" + "".join(f"review {i},{i % 3 - 1}\n" for i in range(30)))
+    scores = tmp_path / "scores.csv"
+    scores.write_text("review,score\n" + "".join(f"review {i},{i / 4}\n" for i in range(30)))
+    lists = tmp_path / "lists.csv"
+    lists.write_text("review,label\n" + "".join(f"review {i},[{i % 2}]\n" for i in range(20)))
+    joined = tmp_path / "joined.csv"
+    joined.write_text("review,label\n" + "".join(f"review {i},{['a', 'b', 'a|b', 'b|c', 'a|c'][i % 5]}\n" for i in range(30)))
+    commas = tmp_path / "commas.csv"
+    commas.write_text("review;score\n" + "".join(f"review {i};{i % 7},5\n" for i in range(30)))
+    files = (stars, scores, lists, joined)
+    said = {path.name: read_table(str(path)).notes[-1] for path in files}
+    assert "not as a scale; pass --task regression to predict them as numbers" in said["stars.csv"]
+    assert "; pass --task classification to treat them as classes" in said["scores.csv"]
+    assert "; pass --task multilabel to read each row as a set of tags" in said["lists.csv"]
+    assert "; if a row can have several labels, pass --task multilabel" in said["joined.csv"]
+    with task_fixes(lambda kind: f"write FILE:{kind}"):
+        for path, kind in zip(files, ("regression", "classification", "multilabel", "multilabel")):
+            assert f"write FILE:{kind} to " in read_table(str(path)).notes[-1]
+        with pytest.raises(DataError, match="; or write FILE:classification to read each value as a class"):
+            read_table(str(commas))
+    caplog.clear()
+    with task_fixes(lambda kind: None), caplog.at_level("INFO", logger="headstart"):
+        notes = {path.name: read_table(str(path)).notes[-1] for path in files}
+        with pytest.raises(DataError) as refused:
+            read_table(str(commas))
+    assert notes["stars.csv"] == "labels read as 3 classes (-1, 0, 1), not as a scale"
+    assert notes["scores.csv"] == "labels read as a regression target (30 distinct numeric values)"
+    assert notes["lists.csv"] == "labels written as one-element lists ('[0]') read as 2 classes (0, 1), one label a row"
+    assert notes["joined.csv"].endswith("read as classes of their own")
+    assert "--task" not in str(refused.value) and str(refused.value).endswith("to predict numbers")
+    printed = [r.getMessage() for r in caplog.records]
+    assert "stars.csv: labels read as 3 classes (-1, 0, 1), not as a scale" in printed
+    assert not any("--task" in m for m in printed), printed

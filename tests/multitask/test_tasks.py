@@ -139,3 +139,17 @@ def test_a_numeric_column_is_read_as_classes_when_its_task_says_so_and_the_note_
     assert f"write {path}:stars:classification in --tasks" in note and "--task classification" not in note
     tasks = load_tasks(f"{path}:label,{path}:stars:classification")
     assert tasks[1].kind == "classification" and tasks[1].name == f"{path}:stars"
+
+
+def test_the_printed_note_on_star_ratings_names_the_tasks_way_to_read_them_as_numbers(tmp_path, caplog):
+    """The note printed while a task's file was read said "pass --task regression", which multitask refuses (No such
+    option: --task); only the copy kept in the task's notes was rewritten. Both name FILE:COLUMN:regression."""
+    path = tmp_path / "reviews.csv"
+    path.write_text("review,condition,rating\n" + "".join(f"review {i},{['pain', 'acne', 'flu'][i % 3]},{i % 3 - 1}\n"
+                                                           for i in range(60)))
+    with caplog.at_level("INFO", logger="headstart"):
+        tasks = load_tasks(f"{path}:condition,{path}:rating")
+    printed = [r.getMessage() for r in caplog.records if "not as a scale" in r.getMessage()]
+    fix = f"not as a scale; write {path}:rating:regression in --tasks to predict them as numbers"
+    assert len(printed) == 1 and fix in printed[0] and "--task " not in printed[0], printed
+    assert any(fix in n for n in tasks[1].data.notes)
