@@ -23,6 +23,7 @@ import torch
 
 from headstart.backbones import load_backbone, modality_of
 from headstart.data import Dataset, SplitConfig, load_dataset, split_dataset, subsample
+from headstart.data.labels import task_fixes
 from headstart.engine import FitData, FitReport, StepsInterrupted, fit
 from headstart.errors import ConfigError, with_article
 from headstart.features import encoded_inputs, feature_cache
@@ -225,7 +226,8 @@ def term_context(s: Setup) -> TermContext:
                 for i in range(0, len(chosen), batch_size)]
 
     def other(name: str, rows: int, batch_size: int) -> tuple[list[dict[str, torch.Tensor]], list[torch.Tensor], int]:
-        data = load_dataset(name, run_source=s.data.source)
+        with task_fixes(lambda kind: None):  # --task is the run's data's: this file's notes name no fix
+            data = load_dataset(name, run_source=s.data.source)
         if data.hash == s.data.hash:
             raise ConfigError(f"{name!r} is this run's own dataset: its labels beyond the n drawn are not the run's to "
                               "read; name an earlier task, e.g. drug-reviews")
@@ -240,7 +242,8 @@ def term_context(s: Setup) -> TermContext:
         return batches, [torch.as_tensor(data.targets[part].astype(np.int64)) for part in parts], data.num_classes
 
     def unlabelled(name: str, rows: int, batch_size: int) -> list[dict[str, torch.Tensor]]:
-        data = load_dataset(name, run_source=s.data.source)
+        with task_fixes(lambda kind: None):
+            data = load_dataset(name, run_source=s.data.source)
         if data.hash == s.data.hash:
             raise ConfigError(f"{name!r} is this run's own dataset; the target domain is another dataset's inputs, e.g. "
                               + ("opencv-digits" if s.data.modality == "image" else "drug-reviews-sentiment"))

@@ -89,9 +89,11 @@ def retained_data(name: str, modality: str) -> Any:
     from headstart.data import load_dataset
     from headstart.errors import ConfigError
     from headstart.data.builtin import known_dataset
+    from headstart.data.labels import task_fixes
 
     known_dataset(name, modality, f"--retain {name!r}", task="classification")
-    data = load_dataset(name)
+    with task_fixes(lambda kind: None):  # --task is the run's own data's: a retained file's notes name no fix
+        data = load_dataset(name)
     if data.task != "classification":
         raise ConfigError(f"--retain {name!r} is a {data.task} dataset; retention is measured on a classification task")
     if data.modality != modality:

@@ -16,6 +16,7 @@ from headstart.backbones import modality_of
 from headstart.backbones.registry import REGISTRY as BACKBONES
 from headstart.data import Dataset, SplitConfig, load_dataset, split_dataset
 from headstart.data.builtin import known_dataset
+from headstart.data.labels import task_fixes
 from headstart.errors import ConfigError, with_article
 from headstart.specs import RunSpec, TrainConfig
 from headstart.strategies import get_strategy
@@ -42,6 +43,11 @@ def check_other_data(specs: list[RunSpec], modality: str) -> None:
         HeadstartError: an unknown name or an unreadable file (the loader's message, with "did you mean"), or a
             retained dataset that is not a classification dataset of ``modality``.
     """
+    with task_fixes(lambda kind: None):  # --task is the run's own data's: the notes of a file read beside it name no fix
+        _check_other_data(specs, modality)
+
+
+def _check_other_data(specs: list[RunSpec], modality: str) -> None:
     from headstart.ood_labels import parse_eval_data
     from headstart.retention import retained_data
 

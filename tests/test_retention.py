@@ -253,3 +253,25 @@ def test_a_command_refused_after_its_retain_check_says_its_one_line_and_no_cost_
                               "--retain", "drug-reviews", "--out", str(tmp_path / "run")], monkeypatch, capsys)
     assert_user_error((code, out, err), "ewc[data=drug-reviews] reads inputs of 'drug-reviews'")
     assert "encoded twice" not in err, err
+
+
+def test_a_retained_or_term_file_of_star_ratings_says_how_it_was_read_and_names_no_task(tmp_path, caplog):
+    """--retain FILE and replay[data=FILE] of -1/0/1 labels noted "pass --task regression": a flag that sets the run's
+    own data's task, not that file's. Their notes say how the labels were read, and no fix."""
+    import logging
+
+    from headstart.retention import retained_data
+    from headstart.run_checks import check_other_data
+    from headstart.specs import RunSpec
+
+    for name, check in (("retained.csv", lambda path: retained_data(str(path), "text")),
+                        ("term.csv", lambda path: check_other_data([RunSpec(
+                            data="rotten-tomatoes", backbone="tiny", strategy="full-finetune", n=32,
+                            terms={"replay": {"data": str(path)}})], "text"))):
+        path = tmp_path / name
+        path.write_text("text,label\n" + "".join(f"review number {i} of a drug,{i % 3 - 1}\n" for i in range(60)))
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="headstart"):
+            check(path)
+        assert "labels read as 3 classes (-1, 0, 1), not as a scale" in caplog.text and "task" not in caplog.text, \
+            (name, caplog.text)

@@ -146,7 +146,11 @@ def _from_file(path: Path) -> list[Dataset]:
     if not isinstance(tasks, list) or len(tasks) < 2 or not all(isinstance(t, str) and t for t in tasks):
         raise ConfigError(f"{str(path)!r} must hold tasks = [\"data-a\", \"data-b.csv\", ...] (two or more datasets), got "
                           f"{tasks!r}")
-    return [load_dataset(t if Path(t).is_absolute() or not (path.parent / t).exists() else str(path.parent / t)) for t in tasks]
+    from headstart.data.labels import task_fixes
+
+    with task_fixes(lambda kind: None):  # continual has no --task: a task file's label notes name no fix it lacks
+        return [load_dataset(t if Path(t).is_absolute() or not (path.parent / t).exists() else str(path.parent / t))
+                for t in tasks]
 
 
 def load_stream(name: str, scenario: str = "class") -> Stream:

@@ -951,3 +951,20 @@ def test_max_val_caps_each_tasks_validation_rows_keyed_in_its_steps_and_an_older
     assert record["settings"].pop("max_val") == 300
     (plain / "continual.json").write_text(json.dumps(record))  # as written before continual took max_val
     assert run(plain, max_val=300).trained == 0, "the default typed: the same steps, resumed"
+
+
+def test_a_stream_files_task_of_star_ratings_says_how_it_was_read_and_names_no_task(tmp_path, caplog):
+    """continual takes no --task: a stream file's task of -1/0/1 labels noted "pass --task regression", a flag it
+    refuses. The note says how the labels were read, and no fix."""
+    import logging
+
+    from headstart.continual.streams import load_stream
+
+    for name, shift in (("a.csv", 0), ("b.csv", 1)):
+        (tmp_path / name).write_text("text,label\n" + "".join(f"review {i} number {name},{(i + shift) % 3 - 1}\n"
+                                                             for i in range(60)))
+    (tmp_path / "ratings.toml").write_text('tasks = ["a.csv", "b.csv"]\n')
+    with caplog.at_level(logging.INFO, logger="headstart"):
+        load_stream(str(tmp_path / "ratings.toml"), "task")
+    assert "labels read as 3 classes (-1, 0, 1), not as a scale" in caplog.text and "task" not in caplog.text.replace(
+        "tasks", ""), caplog.text
