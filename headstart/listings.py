@@ -103,7 +103,7 @@ def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, 
     Raises:
         ConfigError: an unknown status. StoreError: no store in ``directory``.
     """
-    from headstart.analysis.arms import arm_key, experiment_label, experiments, label_arms
+    from headstart.analysis.arms import arm_key, experiment_label, experiments, label_arms, planned_cells
     from headstart.analysis.cells import superseded_keys
     from headstart.errors import ConfigError
     from headstart.results import STATUSES
@@ -115,7 +115,8 @@ def runs(directory: str | Path, *, status: str | None = None) -> list[dict[str, 
     with Store(Path(directory), create=False) as store:
         every = store.results()
         owners = store.running_owners()
-    labels = label_arms(every)  # labelled over the whole store, as the report labels them
+        plan = (store.sweep() or {}).get("plan")
+    labels = label_arms(every, planned=planned_cells(plan, every))  # over the whole store and its plan, as the report
     # what the compare report leaves out; a continual step or a multitask run is in its own report, which keeps each
     compared = [r for r in every if not {"continual", "multitask"} & set(r.spec or {})]
     older = superseded_keys(compared)

@@ -228,8 +228,9 @@ class Store:
         Args:
             by: the command whose store this is ("compare" or "adapt", which writes a compare store of its own):
                 read by ``store_command``, as a Python call's ``command`` may be any text.
-            plan: every cell the sweep planned (``{"key", "arm", "n", "seed", "backbone"}``): the report names those
-                with no result yet (``analysis.unfinished``).
+            plan: every cell the sweep planned (``{"key", "n", "n_actual", "seed"}`` with its experiment's and arm's
+                settings, ``arms.EXPERIMENT_FIELDS`` and ``arms.ARM_FIELDS``): the report names those with no result
+                yet (``analysis.unfinished``) and labels an arm planned beside another of its strategy before it ran.
         """
         value = json.dumps({"command": command, "sweep": sweep, "by": by, **({"plan": plan} if plan is not None else {})},
                            sort_keys=True)

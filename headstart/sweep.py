@@ -144,11 +144,12 @@ def run_sweep(sweep: SweepSpec, out: str | Path, *, workers: int = 1, command: s
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     with Store(out) as store:
         store.release_dead(owner_is_dead)  # a compare killed with -9 on this host: no need to wait for its lease
-        from headstart.analysis.arms import ARM_FIELDS, spec_label
+        from headstart.analysis.arms import ARM_FIELDS, EXPERIMENT_FIELDS, spec_label
 
-        # the report names what has no result yet, each arm as it labels arms (``analysis.unfinished``)
+        # the report names what has no result yet, and labels each arm by its experiment's planned arms with its stored
+        # ones (``analysis.unfinished``, ``arms.planned_cells``)
         cells = [{"key": key, "n": resolved.get("n_requested"), "n_actual": resolved.get("n"), "seed": resolved.get("seed"),
-                  "backbone": resolved.get("backbone"), **{k: resolved.get(k) for k in ARM_FIELDS}}
+                  **{k: resolved.get(k) for k in (*EXPERIMENT_FIELDS, *ARM_FIELDS)}}
                  for _, key, resolved in planned]
         store.set_sweep(command, sweep.to_dict(), by=by, plan=cells)
         merge_spool(store)  # results an earlier sweep could not store (headstart.spool)

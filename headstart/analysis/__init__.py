@@ -34,7 +34,7 @@ from headstart.analysis.cells import (BASELINE, CONFIDENCE, MARGIN_POINTS, MIN_P
 from headstart.analysis.units import PERCENT_METRICS, format_n, higher_is_better, resolve_direction, scale
 from headstart.analysis.forgetting import retention_rows
 from headstart.analysis.ood import ood_rows
-from headstart.analysis.arms import differences_text, experiments, label_arms, with_arms
+from headstart.analysis.arms import differences_text, experiments, label_arms, planned_cells, with_arms
 from headstart.analysis.flags import requested, run_flags, size_key
 from headstart.analysis.readings import crossover, head_start
 from headstart.analysis.recommend import margin, recommend
@@ -51,7 +51,7 @@ __all__ = ["BASELINE", "CONFIDENCE", "MARGIN_POINTS", "MIN_PAIRS", "PERCENT_METR
 
 def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_better: bool | None = None,
               a: str = "full-finetune", b: str = "linear-probe", confidence: float = CONFIDENCE,
-              margin_points: float | None = None) -> dict[str, Any]:
+              margin_points: float | None = None, plan: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Everything the report shows, as plain JSON-able data (the ``results.json`` shape), for the store's newest
     experiment (``arms.experiments``: data, split and backbone); each other experiment in the store is summarised
     apart under ``other_experiments`` — two experiments are never averaged, paired or ranked together.
@@ -63,6 +63,8 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
         a, b: the pair whose crossover is reported.
         confidence: coverage of every interval.
         margin_points: how far a cheaper strategy may trail the best and be recommended instead (``recommend``).
+        plan: the cells the store's last compare planned (``Store.sweep()["plan"]``): arms are labelled with those of
+            their experiment that have no run yet (``arms.label_arms``), as ``analysis.unfinished`` names them.
 
     Returns:
         ``{experiment, metric, higher_is_better, scale, confidence, test_rows, margin_points, reference, curves, head_start,
@@ -73,7 +75,8 @@ def summarize(results: list[RunResult], metric: str = "accuracy", *, higher_is_b
     Raises:
         ConfigError: ``metric`` appears in no finished run while other metrics do.
     """
-    groups = experiments(results) or [("", [])]
+    groups = [(name, with_arms(runs, planned=planned_cells(plan, runs)))  # labelled with the plan's arms not yet run
+              for name, runs in experiments(results)] or [("", [])]
     kwargs = dict(higher_is_better=higher_is_better, a=a, b=b, confidence=confidence, margin_points=margin_points)
     (label, main), others = groups[0], groups[1:]
     summary = {"experiment": label, **_summarize_one(main, metric, **kwargs)}

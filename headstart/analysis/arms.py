@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from headstart.data.memory import shown_name
@@ -81,18 +82,29 @@ def spec_label(spec: dict[str, Any]) -> str:
     return str(spec.get("strategy")) + options(spec.get("options")) + "".join(f"+{t}{options(terms[t])}" for t in sorted(terms))
 
 
-def label_arms(results: list[RunResult]) -> dict[str, str]:
-    """``arm_key -> label`` for every arm in ``results``: the strategy and its terms (``full-finetune+l2sp``), plus
-    ``[name=value, ...]`` for the settings in which arms of that name differ (none when it was run one way), each
-    after what it sets, as an arm is written: ``lora[rank=4]``, ``full-finetune+l2sp[weight=0.1]``. A setting left
-    unset (its default) is not shown, so ``lora`` beside ``lora[targets=all-linear]``; labels stay distinct, as two
-    arms differ in a setting that at least one of them sets."""
+def label_arms(results: list[RunResult], *, planned: Sequence[dict[str, Any]] = ()) -> dict[str, str]:
+    """``arm_key -> label`` for every arm in ``results`` and ``planned``: the strategy and its terms
+    (``full-finetune+l2sp``), plus ``[name=value, ...]`` for the settings in which arms of that name differ (none when
+    it was run one way), each after what it sets, as an arm is written: ``lora[rank=4]``,
+    ``full-finetune+l2sp[weight=0.1]``. A setting left unset (its default) is not shown, so ``lora`` beside
+    ``lora[targets=all-linear]``; labels stay distinct, as two arms differ in a setting that at least one of them sets.
+
+    Args:
+        planned: cells of a compare's plan (``Store.sweep()["plan"]``, each with the ``ARM_FIELDS``; ``planned_cells``
+            picks an experiment's): an arm counts from when it is planned, so a compare with ``--no-tune`` stopped
+            before its ``linear-probe`` ran labels the stored tuned one ``linear-probe[..., tuned=yes]`` already, and
+            its own ``linear-probe[tuned=no]``, as it will once stored.
+    """
     by_name: dict[tuple[str, tuple[str, ...]], dict[str, dict[str, Any]]] = defaultdict(dict)
     known: dict[str, str] = {}  # a run's arm_key -> the key of the arm it is labelled as (closed_form_spec)
     for r in results:
         spec = closed_form_spec(r)
         known[arm_key(r.spec)] = arm_key(spec)
         by_name[(str(spec.get("strategy")), tuple(sorted(spec.get("terms") or {})))][arm_key(spec)] = _flat(spec)
+    for cell in planned:
+        if arm_key(cell) not in known:  # planned and not stored: a stored run of the same settings labels it otherwise
+            known[arm_key(cell)] = arm_key(cell)
+            by_name[(str(cell.get("strategy")), tuple(sorted(cell.get("terms") or {})))][arm_key(cell)] = _flat(cell)
     labels = {}
     for (strategy, terms), arms in by_name.items():
         names = sorted({n for flat in arms.values() for n in flat})
@@ -122,11 +134,24 @@ def closed_form_spec(result: RunResult) -> dict[str, Any]:
     return {**result.spec, "train": {k: v for k, v in result.spec["train"].items() if k not in STEP_SETTINGS}}
 
 
-def with_arms(results: list[RunResult]) -> list[RunResult]:
-    """``results`` with ``spec["arm"]`` set to each run's arm label (``label_arms``); other fields untouched."""
+def planned_cells(plan: Any, runs: list[RunResult]) -> list[dict[str, Any]]:
+    """The cells of ``plan`` (``Store.sweep()["plan"]``, the last compare's) that belong to the experiment of ``runs``
+    (one experiment's, ``experiments``): by the data and backbone each cell records; a cell of a plan stored before
+    cells recorded their data, by its backbone, where the experiment holds a run of the plan on it (a compare trains
+    one data split). Empty for no plan, a damaged one, or another experiment's."""
+    cells = [c for c in plan if isinstance(c, dict) and isinstance(c.get("key"), str)] if isinstance(plan, list) else []
+    experiment = {experiment_key(r.spec) for r in runs}
+    keys = {c["key"] for c in cells}
+    backbones = {r.spec.get("backbone") for r in runs if r.key in keys}
+    return [c for c in cells if (experiment_key(c) in experiment if "data" in c else c.get("backbone") in backbones)]
+
+
+def with_arms(results: list[RunResult], *, planned: Sequence[dict[str, Any]] = ()) -> list[RunResult]:
+    """``results`` with ``spec["arm"]`` set to each run's arm label (``label_arms``, with the ``planned`` cells);
+    other fields untouched."""
     import dataclasses
 
-    labels = label_arms(results)
+    labels = label_arms(results, planned=planned)
     return [r if r.spec.get("arm") == labels[arm_key(r.spec)] else
             dataclasses.replace(r, spec={**r.spec, "arm": labels[arm_key(r.spec)]}) for r in results]
 

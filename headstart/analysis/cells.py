@@ -85,9 +85,10 @@ def current_runs(results: list[RunResult]) -> list[RunResult]:
 
     Runs under other settings are other arms, each its own curve (``lora[rank=4]``, ``lora[rank=16]``). What remains
     superseded is a run of the same arm, size and seed stored again under another key (another results version of
-    headstart): averaging it with the newer run would count one cell twice, so only the newest counts.
+    headstart): averaging it with the newer run would count one cell twice, so only the newest counts. Runs a caller
+    labelled already (``summarize``: ``with_arms`` with the arms the store's plan adds) keep their labels.
     """
-    labelled = with_arms(results)
+    labelled = results if results and all(r.spec.get("arm") for r in results) else with_arms(results)
 
     def cell(r: RunResult) -> tuple[str, int | str, int]:
         return arm_name(r), requested(r.spec), int(r.spec.get("seed", 0))

@@ -3,14 +3,15 @@ gone) left a report whose recommendation read "at every size tried" over the arm
 rest named only as a count at the bottom. ``run_sweep`` records its plan (``Store.set_sweep``: each cell's key, size,
 seed, backbone and arm settings); this says which of those cells have no result, grouped the way a reader asks: an
 arm with no run at any size, a size with no run of any arm, then the rest; a cell another compare holds claimed now
-is said apart (resuming is not what it needs). Arms are labelled as the report labels them (``arms.label_arms`` over
-the plan's cells)."""
+is said apart (resuming is not what it needs). Arms are labelled as the report labels them: over each experiment's
+stored runs and its planned cells (``arms.label_arms``), so an untuned ``linear-probe`` planned beside a stored tuned
+one is ``linear-probe[tuned=no]`` here and its neighbour ``linear-probe[..., tuned=yes]`` in the recommendation."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from headstart.analysis.arms import arm_key, label_arms
+from headstart.analysis.arms import arm_key, experiments, label_arms, planned_cells
 from headstart.analysis.units import format_n
 from headstart.results import RunResult
 
@@ -35,7 +36,7 @@ def unfinished(plan: list[dict[str, Any]] | None, results: list[RunResult]) -> d
     total = f"{len(missing)} of the last compare's {len(cells)} planned run{'s' if len(cells) != 1 else ''}"
     text = f"{total} {'have' if len(missing) != 1 else 'has'} no result"
     if waiting:
-        text += f": {_groups(cells, waiting)}"
+        text += f": {_groups(cells, waiting, _labels(cells, results))}"
     if claimed:
         text += (f"{'; ' if waiting else ': '}{len(claimed)} {'are' if len(claimed) != 1 else 'is'} being trained now by a "
                  "compare into this store (headstart report once it ends)")
@@ -45,13 +46,26 @@ def unfinished(plan: list[dict[str, Any]] | None, results: list[RunResult]) -> d
     return {"planned": len(cells), "missing": len(missing), "claimed": len(claimed), "text": text}
 
 
-def _groups(cells: list[dict[str, Any]], missing: list[dict[str, Any]]) -> str:
-    """``missing`` as a reader asks for it: whole arms, whole sizes, then each arm and size with its seeds."""
-    labels = label_arms([RunResult(c["key"], {k: v for k, v in c.items() if k != "key"}, "pending") for c in cells])
+def _labels(cells: list[dict[str, Any]], results: list[RunResult]) -> dict[str, str]:
+    """Each planned cell's key -> its arm's label, as the report labels the arms of the cell's experiment (its stored
+    runs with its planned cells, ``summarize``); a cell of no stored experiment by the plan's cells alone."""
+    labels: dict[str, str] = {}
+    for _, runs in experiments(results):
+        mine = planned_cells(cells, runs)
+        arms = label_arms(runs, planned=mine)
+        labels.update({c["key"]: arms[arm_key(c)] for c in mine})
+    rest = [c for c in cells if c["key"] not in labels]
+    arms = label_arms([], planned=rest)
+    return {**labels, **{c["key"]: arms[arm_key(c)] for c in rest}}
+
+
+def _groups(cells: list[dict[str, Any]], missing: list[dict[str, Any]], labels: dict[str, str]) -> str:
+    """``missing`` as a reader asks for it: whole arms, whole sizes, then each arm and size with its seeds; each arm by
+    its label (``labels``: a cell's key -> its arm's)."""
     backbones = {c.get("backbone") for c in cells}
 
     def where(c: dict[str, Any]) -> tuple[str, str]:
-        arm = labels.get(arm_key(c)) or str(c.get("strategy"))
+        arm = labels[c["key"]]
         return (f"{arm} on {c['backbone']}" if len(backbones) > 1 else arm), format_n(c.get("n"), c.get("n_actual"))
 
     arms = list(dict.fromkeys(where(c)[0] for c in cells))

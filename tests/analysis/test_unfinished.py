@@ -68,3 +68,27 @@ def test_two_backbones_are_named_and_a_long_list_is_cut_with_a_count():
     many = [cell(f"arm{i}", 16, s) for i in range(9) for s in (0, 1)] + [cell(f"arm{i}", 64, 0) for i in range(9)]
     text = unfinished(many, [finished(c) for c in many if c["seed"] == 0])["text"]
     assert "arm0 at n = 16 (1 of 2 seeds)" in text and "; and 3 more." in text
+
+
+def test_an_arm_planned_beside_a_stored_one_of_its_strategy_is_named_by_their_difference_as_the_report_names_it():
+    """A tuned compare, then an untuned one stopped after its first run: 'not finished' said plain 'linear-probe' (the
+    plan's cells alone) where the report's recommendation said the tuned one as plain 'linear-probe' too. A plan stored
+    before its cells recorded their data is placed by backbone."""
+    from headstart.analysis import summarize
+
+    def stored(c, tune):
+        spec = {"strategy": c["strategy"], "n": c["n"], "n_requested": c["n"], "seed": c["seed"], "backbone": "minilm",
+                "data": {"name": "toy", "hash": "h"}, "options": {}, "train": {}, "tune": tune}
+        return RunResult(f"{c['key']}-{tune}", spec, "done", metrics={"accuracy": 0.7}, val_metrics={"accuracy": 0.7})
+
+    tuned = {"param": "lr", "grid": [0.001, 0.01]}
+    plan = [{**cell(a, 16, 0), "train": {}, "tune": None} for a in ("scratch", "linear-probe")]
+    results = [stored(c, tuned) for c in plan] + [stored(plan[0], None)]
+    plan[0]["key"] = results[-1].key  # the untuned scratch ran, the untuned linear-probe did not
+    for with_data in (False, True):
+        cells = [{**c, "data": {"name": "toy", "hash": "h"}, "backbone_config": None} if with_data else c for c in plan]
+        text = unfinished(cells, results)["text"]
+        assert "no result: linear-probe[tuned=no] (no run at any size)." in text, text
+        arms = {r["strategy"] for r in summarize(results, plan=cells)["curves"]}
+        assert arms == {"scratch[grid=0.001,0.01, tuned=yes]", "scratch[tuned=no]",
+                        "linear-probe[grid=0.001,0.01, tuned=yes]"}, arms

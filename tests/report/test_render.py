@@ -463,3 +463,38 @@ def test_a_balanced_store_reads_as_before(tmp_path: Path) -> None:
     assert "metric_note" not in json.loads(new["results.json"].read_text())
     assert "**Metric:**" not in new["report.md"].read_text()
     assert old["report.md"].read_text() == new["report.md"].read_text()
+
+
+def test_a_tuned_and_a_stopped_untuned_compare_name_each_arm_by_its_tuning_everywhere(tiny_registry, toy_csv, tmp_path,
+                                                                                        monkeypatch) -> None:
+    """A compare, then the same with tune=None stopped in its second run: the report recommended "linear-probe" (the
+    tuned one) and said "not finished: linear-probe (no run at any size)" (the untuned one); an arm planned beside
+    another of its strategy is labelled by the setting they differ in before both have results."""
+    import headstart
+    from conftest import stop_in_run
+
+    store = tmp_path / "cmp"
+    common = dict(strategies="scratch,linear-probe,full-finetune", sizes=16, seeds=1, max_steps=3, out=store,
+                  progress=False)
+    headstart.compare(str(toy_csv), "tiny", **common)
+    stop_in_run(monkeypatch, 2, "ctrl-c")  # the untuned scratch finishes; linear-probe and full-finetune do not
+    with pytest.raises(KeyboardInterrupt):
+        headstart.compare(str(toy_csv), "tiny", tune=None, **common)
+    render(store, margin=1)
+    doc = json.loads((store / "results.json").read_text())
+    arms = {r["strategy"] for r in doc["curves"]}
+    assert {a.split("[")[0] for a in arms} == {"scratch", "linear-probe", "full-finetune"}
+    assert all("tuned=" in a for a in arms), arms  # each strategy was planned tuned and untuned
+    text = doc["unfinished"]["text"]
+    assert ("no result: linear-probe[tuned=no] (no run at any size); full-finetune[tuned=no] (no run at any size)."
+            in text), text
+    recommended = " ".join(band["text"] for band in doc["recommendation"])
+    named = set(re.findall(r"(?:scratch|linear-probe|full-finetune)(?:\[[^\]]*\])?", recommended))
+    assert named and named <= arms, (named, arms)  # the arm it recommends (or names as best) as the table names it
+    markdown, html = (store / "report.md").read_text(), (store / "report.html").read_text()
+    assert md_text(text) in markdown and script_json(text)[1:-1] in html
+    for arm in arms:
+        assert md_text(arm) in markdown and script_json(arm)[1:-1] in html
+    assert not re.search(r"(?<![\w-])(linear-probe|full-finetune) \(no run", markdown + html)
+    listed = {row["arm"] for row in headstart.runs(store)}  # headstart runs lists them by the report's labels
+    assert arms <= listed and "linear-probe[tuned=no]" in listed, listed
