@@ -90,6 +90,23 @@ def test_head_start_is_best_transfer_minus_scratch_at_smallest_n() -> None:
     assert "+30.7" in hs["text"]
 
 
+def test_head_start_chooses_among_scratchs_variants_on_validation() -> None:
+    """scratch run tuned and untuned (two compares into one store) is labelled scratch[tuned=yes] / scratch[tuned=no]:
+    the head start said "scratch was not run, so there is no baseline". It compares the best transfer strategy with the
+    scratch arm best on validation, as it chooses the transfer strategy, and names it."""
+    results = grid({"scratch": {16: [0.30, 0.32, 0.31]}, "scratch-untuned": {16: [0.20, 0.22, 0.21]},
+                    "linear-probe": {16: [0.60, 0.63, 0.62]}},
+                   {"scratch": 5, "scratch-untuned": 5, "linear-probe": 1})
+    for r in results:  # labelled as the report labels them (current_runs keeps a caller's labels)
+        untuned = r.spec["strategy"] == "scratch-untuned"
+        r.spec["arm"] = f"scratch[tuned={'no' if untuned else 'yes'}]" if "scratch" in r.key else r.spec["strategy"]
+        r.spec["strategy"] = "scratch" if "scratch" in r.key else r.spec["strategy"]
+    hs = analysis.head_start(results)
+    assert (hs["n"], hs["strategy"]) == (16, "linear-probe")
+    assert hs["points"] == pytest.approx(np.subtract([0.60, 0.63, 0.62], [0.30, 0.32, 0.31]).mean() * 100)
+    assert "vs scratch[tuned=yes] (best of 2 scratch arms on validation) on test" in hs["text"], hs["text"]
+
+
 def test_head_start_is_none_without_scratch() -> None:
     assert analysis.head_start(grid({"lora": {16: [0.5, 0.6]}}, {"lora": 1})) is None
 

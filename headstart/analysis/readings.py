@@ -33,23 +33,30 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
     sign = 1.0 if better_high else -1.0
     table = cells(results, metric)
     for n in sizes(table):
-        others = [c for (s, m), c in table.items() if m == n and s != BASELINE]
-        if (BASELINE, n) not in table or not others:
+        from_scratch = {s: s == BASELINE or s.startswith(f"{BASELINE}[") for s, m in table if m == n}
+        scratch = [table[(s, n)] for s, is_scratch in from_scratch.items() if is_scratch]
+        others = [table[(s, n)] for s, is_scratch in from_scratch.items() if not is_scratch]
+        if not scratch or not others:
             continue
-        if not choosable(others):  # no validation score measures the metric: nothing to choose the strategy by
+        if not choosable(others) or (len(scratch) > 1 and not choosable(scratch)):  # nothing to choose the arms by
             return {"n": None, "strategy": None, "text": f"not read on {metric}: {chosen_on(others).removeprefix('nothing: ')}"}
         best = min(choosable(others), key=lambda c: (-c.choice_score(sign), c.train_seconds))  # a tie: the faster, as recommend
-        diff = paired_cell(table, best.strategy, BASELINE, n, confidence, metric=metric)
+        # scratch's variants (scratch[tuned=yes], scratch[tuned=no]: an arm planned beside another) are chosen among as
+        # the transfer strategy is, on validation
+        base = min(choosable(scratch), key=lambda c: (-c.choice_score(sign), c.train_seconds)) if len(scratch) > 1 else scratch[0]
+        diff = paired_cell(table, best.strategy, base.strategy, n, confidence, metric=metric)
         if diff is None:
             continue
         imp = improvement(diff, metric, better_high)
         on = chosen_on(others)
+        named = base.strategy if len(scratch) == 1 else f"{base.strategy} (best of {len(scratch)} scratch arms on {on})"
         text = (f"with {format_n(n, best.n_actual)} labelled examples, {best.strategy} (best transfer strategy on {on}) "
-                f"vs {BASELINE} on test{paired_over(table, best.strategy, BASELINE, n)}: {delta_text(imp, metric, better_high)}")
+                f"vs {named} on test{paired_over(table, best.strategy, base.strategy, n)}: "
+                f"{delta_text(imp, metric, better_high)}")
         why, _ = _nothing(results, metric, better_high)
-        nothing = [why(c.strategy, n, val_mean(c)) for c in (best, table[(BASELINE, n)])]
+        nothing = [why(c.strategy, n, val_mean(c)) for c in (best, base)]
         if all(nothing):  # a difference between two arms that learned nothing is no head start
-            text += (f"; but neither learned the task there — {best.strategy} {nothing[0]}, {BASELINE} {nothing[1]} — "
+            text += (f"; but neither learned the task there — {best.strategy} {nothing[0]}, {base.strategy} {nothing[1]} — "
                      "so this is no head start")
         return {"n": n, "n_actual": best.n_actual, "strategy": best.strategy, **imp, "chosen_on": on, "text": text,
                 **({"learned_nothing": True} if all(nothing) else {})}
