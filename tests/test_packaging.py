@@ -55,3 +55,14 @@ def test_a_missing_qlora_extra_is_named(monkeypatch):
     monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # import bitsandbytes -> ImportError
     with pytest.raises(ConfigError, match=r"qlora needs bitsandbytes, headstart's \[qlora\] extra: pip install 'headstart\[qlora\]'"):
         _bnb()
+
+
+def test_every_test_file_has_its_own_name():
+    """tests/ has no __init__.py files: pytest imports each test file by its base name, and a second file of the same
+    name in another folder stops the whole run at collection (tests/multitask/test_run.py beside tests/test_run.py did:
+    'import file mismatch')."""
+    from collections import Counter
+    from pathlib import Path
+
+    names = Counter(path.name for path in Path(__file__).parent.rglob("test_*.py"))
+    assert not [name for name, count in names.items() if count > 1], names.most_common(3)
