@@ -232,9 +232,12 @@ def overridden(config: dict[str, Any], path: str | Path, flags: dict[str, Any], 
     split_fields = {f.name for f in dataclasses.fields(SplitConfig)}
     train_tables = {"[train]": config.get("train", {}),
                     **{f"[train_by_strategy.{name}]": values for name, values in config.get("train_by_strategy", {}).items()}}
+    def other(typed: Any, there: Any) -> bool:  # --max-val 100 (text) beside max_val = 100 replaces nothing to say
+        return str(typed).lower() != str(there).lower()
+
     replaced = {name: [f"{name} = {toml_text(values[name])} in {table}"
                        for table, values in ({"[split]": config.get("split", {})} if name in split_fields
-                                             else train_tables).items() if name in values]
+                                             else train_tables).items() if name in values and other(given[name], values[name])]
                 for name in given}
     kept = dict(config)
     if "train" in config:

@@ -376,3 +376,5 @@ def test_a_split_flag_over_the_files_split_is_named_in_the_flags_note(tmp_path, 
     code, _, err = run_cli(common, monkeypatch, capsys)
     assert "captured" in err and "flags override" not in err, err
     assert (sweeps[2].split.max_test, sweeps[2].split.max_val, sweeps[2].split.dedupe) == (200, 100, False)
+    code, _, err = run_cli([*common, "--max-val", "100", "--max-steps", "6"], monkeypatch, capsys)  # the file's values
+    assert "captured" in err and "flags override" not in err, err  # it said "--max-val 100 replaces max_val = 100"
