@@ -87,22 +87,27 @@ def log_store(directory: str | Path, *, uri: str | None = None, experiment: str 
 
     mlflow = _mlflow()
     directory = Path(directory)
+    from headstart.analysis.arms import label_arms, planned_cells
+
     with Store(directory, create=False) as store:
-        results = store.results("done")
+        every = store.results()
+        plan = (store.sweep() or {}).get("plan")
+    labels = label_arms(every, planned=planned_cells(plan, every))  # over the whole store and its plan, as the report
     fix = uri_fix(uri)
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(directory / 'mlflow.db').resolve()}"
-    return _log_store(_connected(mlflow, directory, uri, fix=fix), directory, results, uri, experiment)
+    return _log_store(_connected(mlflow, directory, uri, fix=fix), directory, [r for r in every if r.status == "done"],
+                      labels, uri, experiment)
 
 
-def _log_store(client: Any, directory: Path, results: list[RunResult], uri: str, experiment: str | None) -> dict[str, int]:
-    from headstart.analysis.arms import arm_key, label_arms
+def _log_store(client: Any, directory: Path, results: list[RunResult], labels: dict[str, str], uri: str,
+               experiment: str | None) -> dict[str, int]:
+    from headstart.analysis.arms import arm_key
 
     name = experiment or directory.resolve().name
     found = client.get_experiment_by_name(name)
     experiment_id = found.experiment_id if found is not None else client.create_experiment(
         name, artifact_location=(directory / "mlartifacts").resolve().as_uri())
     have = {r.data.tags.get(KEY_TAG) for r in client.search_runs([experiment_id], max_results=50000)}
-    labels = label_arms(results)
     several = len({str(r.spec.get("backbone")) for r in results}) > 1  # then a run's name says which backbone it ran on
     logged = 0
     for r in results:
