@@ -38,8 +38,9 @@ def head_start(results: list[RunResult], metric: str = "accuracy", *, higher_is_
         others = [table[(s, n)] for s, is_scratch in from_scratch.items() if not is_scratch]
         if not scratch or not others:
             continue
-        if not choosable(others) or (len(scratch) > 1 and not choosable(scratch)):  # nothing to choose the arms by
-            return {"n": None, "strategy": None, "text": f"not read on {metric}: {chosen_on(others).removeprefix('nothing: ')}"}
+        unchosen = others if not choosable(others) else scratch if len(scratch) > 1 and not choosable(scratch) else None
+        if unchosen:  # no validation score measures the metric: nothing to choose the arms by
+            return {"n": None, "strategy": None, "text": f"not read on {metric}: {chosen_on(unchosen).removeprefix('nothing: ')}"}
         best = min(choosable(others), key=lambda c: (-c.choice_score(sign), c.train_seconds))  # a tie: the faster, as recommend
         # scratch's variants (scratch[tuned=yes], scratch[tuned=no]: an arm planned beside another) are chosen among as
         # the transfer strategy is, on validation
