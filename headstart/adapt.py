@@ -174,7 +174,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
     from headstart.outdir import check_same_report, claim
     from headstart.store_command import check_not_a_compare
     from headstart.data_defaults import fill, test_capped
-    from headstart.data.labels import task_fixes
+    from headstart.data.labels import no_task_fix
     from headstart.ood import read_elsewhere
     from headstart.ood_labels import eval_columns, parse_eval_data
     from headstart.run_checks import check_modality, check_out_of_domain
@@ -214,7 +214,7 @@ def adapt(source: str, target: str, *, backbone: str = "all-minilm-l6-v2", strat
         raise ConfigError(f"the oracle trains on {name}'s own labels, which this mapping changes; drop --oracle (without "
                           "it, a mapped target has no oracle), or give a target with the source's labels")
     try:  # the source and the target load before anything trains; a source file's columns go by their names
-        with task_fixes(lambda kind: None):  # adapt has no --task: its notes name no fix it lacks
+        with no_task_fix():  # adapt has no --task: its notes name no fix it lacks
             source_data = loaded_data(sweep)
     except ColumnError as e:
         raise DataError(f"{e.problem}; name that column {e.kind} (adapt reads files by their column names)") from None

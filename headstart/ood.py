@@ -65,7 +65,7 @@ def read_elsewhere(name: str, run_source: Any, columns: dict[str, str] | None = 
     from pathlib import Path
 
     from headstart.data import REGISTRY, file_state, load_dataset
-    from headstart.data.labels import task_fixes
+    from headstart.data.labels import no_task_fix
     from headstart.errors import ColumnError
 
     columns = columns or {}
@@ -77,7 +77,7 @@ def read_elsewhere(name: str, run_source: Any, columns: dict[str, str] | None = 
     key = json.dumps([name, run_source, columns, file_state(name)], sort_keys=True, default=str)
     if key not in _READ:
         try:
-            with task_fixes(lambda kind: None):  # the run's task is fixed: --eval-data has no --task to name
+            with no_task_fix():  # the run's task is fixed: --eval-data has no --task to name
                 data = load_dataset(name, run_source=run_source, **columns)
         except ColumnError as e:  # the run's --text-column names its own data's: the file's own go in brackets
             example = f"{name}[text={columns.get('text_column', 'COLUMN')}, label={columns.get('label_column', 'COLUMN')}]"

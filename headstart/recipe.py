@@ -23,7 +23,7 @@ import torch
 
 from headstart.backbones import load_backbone, modality_of
 from headstart.data import Dataset, SplitConfig, load_dataset, split_dataset, subsample
-from headstart.data.labels import task_fixes
+from headstart.data.labels import no_task_fix
 from headstart.engine import FitData, FitReport, StepsInterrupted, fit
 from headstart.errors import ConfigError, with_article
 from headstart.features import encoded_inputs, feature_cache
@@ -226,7 +226,7 @@ def term_context(s: Setup) -> TermContext:
                 for i in range(0, len(chosen), batch_size)]
 
     def other(name: str, rows: int, batch_size: int) -> tuple[list[dict[str, torch.Tensor]], list[torch.Tensor], int]:
-        with task_fixes(lambda kind: None):  # --task is the run's data's: this file's notes name no fix
+        with no_task_fix():  # --task is the run's data's: this file's notes name no fix
             data = load_dataset(name, run_source=s.data.source)
         if data.hash == s.data.hash:
             raise ConfigError(f"{name!r} is this run's own dataset: its labels beyond the n drawn are not the run's to "
@@ -242,7 +242,7 @@ def term_context(s: Setup) -> TermContext:
         return batches, [torch.as_tensor(data.targets[part].astype(np.int64)) for part in parts], data.num_classes
 
     def unlabelled(name: str, rows: int, batch_size: int) -> list[dict[str, torch.Tensor]]:
-        with task_fixes(lambda kind: None):
+        with no_task_fix():
             data = load_dataset(name, run_source=s.data.source)
         if data.hash == s.data.hash:
             raise ConfigError(f"{name!r} is this run's own dataset; the target domain is another dataset's inputs, e.g. "

@@ -89,10 +89,10 @@ def retained_data(name: str, modality: str) -> Any:
     from headstart.data import load_dataset
     from headstart.errors import ConfigError
     from headstart.data.builtin import known_dataset
-    from headstart.data.labels import task_fixes
+    from headstart.data.labels import no_task_fix
 
     known_dataset(name, modality, f"--retain {name!r}", task="classification")
-    with task_fixes(lambda kind: None):  # --task is the run's own data's: a retained file's notes name no fix
+    with no_task_fix():  # --task is the run's own data's: a retained file's notes name no fix
         data = load_dataset(name)
     if data.task != "classification":
         raise ConfigError(f"--retain {name!r} is a {data.task} dataset; retention is measured on a classification task")

@@ -16,7 +16,7 @@ from headstart.backbones import modality_of
 from headstart.backbones.registry import REGISTRY as BACKBONES
 from headstart.data import Dataset, SplitConfig, load_dataset, split_dataset
 from headstart.data.builtin import known_dataset
-from headstart.data.labels import task_fixes
+from headstart.data.labels import no_task_fix
 from headstart.errors import ConfigError, with_article
 from headstart.specs import RunSpec, TrainConfig
 from headstart.strategies import get_strategy
@@ -43,7 +43,7 @@ def check_other_data(specs: list[RunSpec], modality: str) -> None:
         HeadstartError: an unknown name or an unreadable file (the loader's message, with "did you mean"), or a
             retained dataset that is not a classification dataset of ``modality``.
     """
-    with task_fixes(lambda kind: None):  # --task is the run's own data's: the notes of a file read beside it name no fix
+    with no_task_fix():  # --task is the run's own data's: the notes of a file read beside it name no fix
         _check_other_data(specs, modality)
 
 
@@ -86,7 +86,7 @@ def _another(modality: str, own: tuple[str, ...]) -> str:
 
 
 def say_retain_costs(retain: Iterable[str], modality: str) -> None:
-    """Say what measuring retention on each ``retain`` dataset costs (``retention.cost_text``), once a command: after
+    """Say what measuring retention on each ``retain`` dataset costs (``retention.cost_text``), once a process: after
     every check of the run or sweep, before it trains, so a refused command says its one line and nothing before it.
     A sweep's plan says it in the driver; its cells, in worker processes or not, leave it unsaid (``run_cell``)."""
     from headstart.retention import cost_text, retained_data

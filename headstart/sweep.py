@@ -302,6 +302,12 @@ def steps_seconds(result: RunResult) -> float:
     return max(1e-6, result.train_seconds - float((result.record or {}).get("feature_seconds") or 0.0))
 
 
+# How long a driver whose worker was SIGTERMed waits for the same stop to reach it (``timeout``, a scheduler signals the
+# whole process group; the driver's handler can run a moment after the pool saw its worker die) before it says a worker
+# was stopped from outside: a signal's delivery takes micro- to milliseconds, 0.5 s covers a loaded host.
+GROUP_STOP_GRACE_SECONDS = 0.5
+
+
 def _stopped_by_signal(processes: Any) -> str | None:
     """"SIGTERM" or "SIGINT" where every worker of a broken pool that has ended was ended by that signal (as a ``kill``
     or a stop sent to the whole process group ends them; the pool then SIGTERMs the rest), else None: a worker the OOM
@@ -366,7 +372,7 @@ def _run_pool(todo, store, owner, heartbeat, outcome, progress, workers, eta: Sw
             if isinstance(e, BrokenProcessPool):  # a worker died, and the pool with it
                 cells = ", ".join(_label(resolved) for _, resolved in pending.values()) or "a cell"
                 if signalled:  # SIGTERM / SIGINT from outside: a stop sent to the process group reaches the driver too,
-                    time.sleep(0.5)  # a moment later at times; its interrupt, raised here, is then what is said
+                    time.sleep(GROUP_STOP_GRACE_SECONDS)  # a moment later at times; its interrupt, raised here, is said
                     raise HeadstartError(f"a worker process was stopped by {signalled} (sent from outside) while training "
                                          f"{cells}; the finished cells are stored: run the same command again to resume") from None
                 raise HeadstartError(f"a worker process died (killed, or out of memory?) while training {cells}; the finished "

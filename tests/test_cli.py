@@ -708,7 +708,7 @@ def test_predict_names_evaluate_only_for_labels_evaluate_accepts_and_says_why_no
     code, _, err = cli(["predict", str(out), str(stars)], monkeypatch, capsys)
     assert code == 0 and "headstart evaluate" not in err, err
     (said,) = [line for line in err.splitlines() if "carried into the output" in line]
-    assert "evaluate cannot score the run on these labels as they are: --eval-data" in said and "match none" in said, err
+    assert "evaluate cannot score the run on this file as it is: --eval-data" in said and "match none" in said, err
     assert "labels read as" not in err, "the check's own reading of the file says nothing"
     assert cli(["evaluate", str(out), "--eval-data", str(stars), "--eval-rows", "all"], monkeypatch, capsys)[0] == 2
     code, _, err = cli(["predict", str(out), str(labelled)], monkeypatch, capsys)

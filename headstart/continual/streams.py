@@ -146,9 +146,9 @@ def _from_file(path: Path) -> list[Dataset]:
     if not isinstance(tasks, list) or len(tasks) < 2 or not all(isinstance(t, str) and t for t in tasks):
         raise ConfigError(f"{str(path)!r} must hold tasks = [\"data-a\", \"data-b.csv\", ...] (two or more datasets), got "
                           f"{tasks!r}")
-    from headstart.data.labels import task_fixes
+    from headstart.data.labels import no_task_fix
 
-    with task_fixes(lambda kind: None):  # continual has no --task: a task file's label notes name no fix it lacks
+    with no_task_fix():  # continual has no --task: a task file's label notes name no fix it lacks
         return [load_dataset(t if Path(t).is_absolute() or not (path.parent / t).exists() else str(path.parent / t))
                 for t in tasks]
 

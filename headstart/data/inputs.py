@@ -85,8 +85,8 @@ def read_input_rows(path: str | Path, *, text_column: str | None = None, run_col
                  "evaluate %s scores the run on its test split (the rows it never trained or chose on)",
                  Path(path).name, labels[0], named)
     elif labels and (refused := eval_refusal() if eval_refusal else None):  # e.g. -1/0/1 for a rotten/fresh run
-        log.info("%s: its column %r is carried into the output but not read; evaluate cannot score the run on these "
-                 "labels as they are: %s", Path(path).name, labels[0], refused)
+        log.info("%s: its column %r is carried into the output but not read; evaluate cannot score the run on "
+                 "this file as it is: %s", Path(path).name, labels[0], refused)
     elif labels:  # prediction reads the text only: say so where the file also holds answers, and what scores them
         log.info("%s: its column %r is carried into the output but not read; to score the run on these labels: headstart "
                  "evaluate %s --eval-data %s --eval-rows all (every row of the file; without --eval-rows all it scores a "

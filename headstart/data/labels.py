@@ -118,13 +118,22 @@ _TASK_FIX: contextvars.ContextVar[Callable[[str], str | None]] = contextvars.Con
 @contextmanager
 def task_fixes(fix: Callable[[str], str | None]) -> Iterator[None]:
     """Labels read in this block name ``fix(kind)`` as the way to read them as ``kind`` (classification, regression,
-    multilabel): multitask's ``FILE:COLUMN:regression``; ``lambda kind: None`` for a command that takes no task
-    (check-leakage, evaluate --eval-data: the notes then say how the labels were read, and no fix it cannot take)."""
+    multilabel): multitask's ``FILE:COLUMN:regression``; ``no_task_fix`` for none (the notes then say how the labels
+    were read, and no fix the command cannot take)."""
     token = _TASK_FIX.set(fix)
     try:
         yield
     finally:
         _TASK_FIX.reset(token)
+
+
+@contextmanager
+def no_task_fix() -> Iterator[None]:
+    """Labels read in this block name no way to read them otherwise (``task_fixes`` with none): the command takes no
+    --task (check-leakage, evaluate --eval-data, adapt, continual), or the file is read beside the run's own data,
+    whose task --task sets (--retain FILE, a term's data=FILE)."""
+    with task_fixes(lambda kind: None):
+        yield
 
 
 def task_fix(kind: str) -> str | None:

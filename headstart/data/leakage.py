@@ -217,10 +217,10 @@ def check_leakage(data: str = "rotten-tomatoes", *, text_column: str | None = No
         HeadstartError: a bad threshold (checked before the data loads), unreadable data, or a bad column.
     """
     from headstart.data import load_dataset, split_dataset
-    from headstart.data.labels import task_fixes
+    from headstart.data.labels import no_task_fix
 
     check_threshold(threshold)
-    with task_fixes(lambda kind: None):  # check-leakage takes no --task: its notes name no fix it lacks
+    with no_task_fix():  # check-leakage takes no --task: its notes name no fix it lacks
         dataset = load_dataset(data, text_column=text_column, label_column=label_column, group_column=group_column,
                                split_column=split_column)
     if dataset.modality == "image" and threshold != DEFAULT_THRESHOLD:
