@@ -121,6 +121,32 @@ def test_crossover_found_and_tested() -> None:
     assert "from 256" in out["text"] and "significant" in out["text"]
 
 
+def test_crossover_chooses_each_arms_variant_on_validation_at_each_size() -> None:
+    """full-finetune run tuned and untuned into one store is labelled full-finetune[tuned=yes] / [tuned=no]: the
+    crossover looked for plain 'full-finetune', found none and the report left its line out. At each size it now reads
+    the variant best on validation, compares it on test, and names the variants and the one at the crossover."""
+    def labelled(arm: str, strategy: str, n: int, seed: int, value: float, val: float) -> RunResult:
+        r = run(arm, n, seed, value, val=val, seconds=10)
+        r.spec["arm"], r.spec["strategy"] = arm, strategy
+        return r
+
+    results = []
+    for seed in (0, 1):
+        for n, tuned, untuned, probe in ((16, 0.50, 0.55, 0.60), (64, 0.70, 0.58, 0.62), (256, 0.85, 0.60, 0.65)):
+            results += [labelled("full-finetune[tuned=yes]", "full-finetune", n, seed, tuned + seed / 100, tuned),
+                        # untuned: better on test at 64 than on its validation, so a choice on test would differ
+                        labelled("full-finetune[tuned=no]", "full-finetune", n, seed, untuned + 0.2 * (n == 64), untuned),
+                        labelled("linear-probe", "linear-probe", n, seed, probe + seed / 100, probe)]
+    out = analysis.crossover(results)
+    assert out.get("measured", True) and out["n"] == 64, out
+    assert out["points"] == pytest.approx(8.0), out  # tuned (0.70, 0.71) vs probe (0.62, 0.63) on test at 64
+    assert ("full-finetune is, at each size, whichever of its 2 arms (full-finetune[tuned=no], full-finetune[tuned=yes]) "
+            "is best on validation (at n = 64: full-finetune[tuned=yes])") in out["text"], out["text"]
+    alone = [r for r in results if r.spec["arm"] != "full-finetune[tuned=yes]"]  # the untuned one never overtakes
+    lone = analysis.crossover(alone)
+    assert lone["n"] is None and lone["text"].endswith("; full-finetune is full-finetune[tuned=no]"), lone
+
+
 def test_crossover_requires_staying_ahead() -> None:
     results = grid({"full-finetune": {16: [0.7], 64: [0.5], 256: [0.8]},
                     "linear-probe": {16: [0.6], 64: [0.6], 256: [0.7]}}, {"full-finetune": 10, "linear-probe": 1})

@@ -80,7 +80,17 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
     """
     better_high = resolve_direction(metric, higher_is_better)
     sign = 1.0 if better_high else -1.0
-    table = cells(results, metric)
+    table, variants = _variants_chosen(cells(results, metric), (a, b), sign)
+    out = _crossover(results, table, metric, a, b, better_high, confidence)
+    if variants and out.get("measured", True):
+        out["text"] += _variants_said(table, variants, out["n"], out.get("chosen_on", "validation"))
+    return out
+
+
+def _crossover(results: list[RunResult], table: dict[tuple[str, int | str], Cell], metric: str, a: str, b: str,
+               better_high: bool, confidence: float) -> dict[str, Any]:
+    """``crossover`` on ``table``, each of ``a`` and ``b`` one arm at every size (``_variants_chosen``)."""
+    sign = 1.0 if better_high else -1.0
     both = [n for n in sizes(table) if (a, n) in table and (b, n) in table]
     if not both:
         return {"n": None, "a": a, "b": b, "text": f"{a} and {b} were not both run at any size", "measured": False}
@@ -94,7 +104,7 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
     if not both:
         return {"n": None, "a": a, "b": b, "chosen_on": on, "text": f"{a} and {b} have no size where both have a validation score"}
     why, line = _nothing(results, metric, better_high)
-    empty = [n for n in both if all(why(s, n, val_mean(table[(s, n)])) for s in (a, b))]
+    empty = [n for n in both if all(why(table[(s, n)].strategy, n, val_mean(table[(s, n)])) for s in (a, b))]
     if empty:  # which of two arms that learned nothing is ahead is noise, not a crossover
         at = ", ".join(format_n(n, table[(a, n)].n_actual) for n in empty)
         both = [n for n in both if n not in empty]
@@ -125,6 +135,41 @@ def crossover(results: list[RunResult], metric: str = "accuracy", a: str = "full
     return {**out, **imp, "text": f"{a} beats {b} on {on} {where}; on test at {format_n(n, out['n_actual'])}"
                                    f"{paired_over(table, a, b, n)}: "
                                    f"{delta_text(imp, metric, better_high)}, {verdict}{unread}"}
+
+
+def _variants_chosen(table: dict[tuple[str, int | str], Cell], names: tuple[str, ...],
+                     sign: float) -> tuple[dict[tuple[str, int | str], Cell], dict[str, list[str]]]:
+    """``table`` with each of ``names`` one arm at every size: where a name ran as variants — ``full-finetune[tuned=yes]``
+    beside ``full-finetune[tuned=no]``, an arm planned twice in one store — its variant best on validation at that
+    size stands for it (a tie: the faster), as the head start chooses among scratch's; a variant with no validation
+    score is chosen only where none has one (the reading then says that size is unread). Returns the table and, by
+    name, its variants (empty where the name ran as itself)."""
+    out, variants = dict(table), {}
+    for name in names:
+        kin = sorted({s for s, _ in table if "[" not in name and s.startswith(f"{name}[")})
+        if not kin:
+            continue
+        kin = ([name] if any(s == name for s, _ in table) else []) + kin  # a plain run beside them is one more
+        variants[name] = kin
+        for n in sizes(table):
+            runs = [table[(s, n)] for s in kin if (s, n) in table]
+            if runs:
+                pick = choosable(runs) or runs
+                out[(name, n)] = min(pick, key=lambda c: (-c.choice_score(sign) if c.has_validation else 0.0,
+                                                         c.train_seconds))
+    return out, variants
+
+
+def _variants_said(table: dict[tuple[str, int | str], Cell], variants: dict[str, list[str]], n: int | str | None,
+                   on: str) -> str:
+    """The crossover's note on arms that ran as variants: which ones it chose among, and which stands for each at
+    ``n`` (the size its test comparison is at), or "" where every arm ran as itself."""
+    parts = []
+    for name, kin in variants.items():
+        at = f" (at n = {format_n(n, table[(name, n)].n_actual)}: {table[(name, n)].strategy})" if (name, n) in table else ""
+        parts.append(f"{name} is {kin[0]}" if len(kin) == 1 else
+                     f"{name} is, at each size, whichever of its {len(kin)} arms ({', '.join(kin)}) is best on {on}{at}")
+    return "".join(f"; {p}" for p in parts)
 
 
 def _nothing(results: list[RunResult], metric: str, better_high: bool) -> tuple[Any, str]:
