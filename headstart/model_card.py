@@ -20,12 +20,15 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
         how: the "Use" section as Markdown, written by the caller: a command in it shows paths ``shlex.quote``d inside
             an ``md_fence`` block. Every string from ``meta`` is escaped here.
     """
+    from headstart.backbones.causal import dequantised
+
     resolved = meta.get("resolved", {})
     data = resolved.get("data", {})
     env = meta.get("environment") or {}
     val = (metrics or {}).get("val") or {}
     majority = {part: m for part, m in ((metrics or {}).get("majority") or {}).items()  # a classifier's; older runs: none
                 if isinstance(m, dict) and isinstance(m.get("rate"), (int, float)) and isinstance(m.get("rows"), int)}
+    rounded = dequantised(resolved.get("backbone"))
     chose = "the split that chose the checkpoint"
     if (metrics or {}).get("steps") == 0:  # closed form: validation chose a setting (embed-logreg's C) or nothing
         picked = chosen_on_validation(metrics.get("chosen"), resolved.get("options"), resolved.get("n"))
@@ -36,7 +39,8 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
              f"{md_code(resolved.get('strategy'))} with options {md_code(json.dumps(resolved.get('options', {})))}"
              + (f", objective terms {md_code(json.dumps(resolved['terms']))}" if resolved.get("terms") else "")
              + f", on {resolved.get('n')} labelled examples of {md_code(shown_name(str(data.get('name'))))} (data hash {str(data.get('hash', ''))[:12]}), "
-             f"seed {resolved.get('seed')}, backbone {md_code(resolved.get('backbone'))}.", "",
+             f"seed {resolved.get('seed')}, backbone {md_code(resolved.get('backbone'))}"
+             + (f" (its weights {md_text(rounded)})" if rounded else "") + ".", "",
              *merged_paragraph(meta.get("merge")),
              "## Metrics", "",
              f"Validation ({chose}"

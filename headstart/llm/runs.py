@@ -162,13 +162,17 @@ def _saved_since(out: Path, started: float) -> bool:
 def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
     """The run's README.md: what trained on what, the weights it kept, its held-out numbers, how a merge was checked,
     how to generate."""
+    from headstart.backbones.causal import dequantised
     from headstart.model_card import merged_paragraph
 
     data = (spec.get("data") or {}).get("name", "?")
+    about = [md_text(dequantised(spec.get("backbone")))]
+    if spec.get("sft"):
+        about.append(f"started from the sft run {md_text(spec['sft'])}"
+                     + (f", which {stopped_by(spec['sft_interrupted'])} stopped early" if spec.get("sft_interrupted") else ""))
+    about = [a for a in about if a]
     lines = [f"# headstart {spec['kind']} run", "",
-             f"- base model: {md_text(spec.get('backbone'))}" + (f" (started from the sft run {md_text(spec['sft'])}"
-                                                                 + (f", which {stopped_by(spec['sft_interrupted'])} stopped early" if spec.get("sft_interrupted") else "")
-                                                                 + ")" if spec.get("sft") else ""),
+             f"- base model: {md_text(spec.get('backbone'))}" + (f" ({'; '.join(about)})" if about else ""),
              f"- strategy: {md_text(spec.get('strategy'))}, lr {spec.get('lr')}, {metrics.get('steps')} steps "
              f"(best on validation: step {metrics.get('best_step')})",
              f"- data: {md_text(data)}, n = {spec.get('n') if spec.get('n') is not None else 'all'}, seed {spec.get('seed')}"]

@@ -166,3 +166,37 @@ def test_the_conversion_note_goes_to_stderr_so_json_on_stdout_stays_json(tmp_pat
         gguf_folder(tiny_gguf(tmp_path / "tiny.gguf"))
     printed = capsys.readouterr()
     assert printed.out == "" and printed.err.startswith("note: converting tiny.gguf to a safetensors folder once"), printed
+
+
+def test_a_gguf_files_quantisation_is_read_from_its_header_and_said_in_the_cards(tmp_path):
+    """An sft / prefer export of smollm2-135m said "base model: smollm2-135m" and "fp32 safetensors", not that those
+    fp32 weights are a 4-bit file's, rounded from the original model's. The cards now say it, for the built-in GGUF
+    models and for a .gguf path (its header read past an array and strings, without gguf's ~10 s reader)."""
+    import gguf
+    import numpy as np
+
+    from headstart.backbones.causal import dequantised, gguf_file_type
+    from headstart.llm.runs import model_card
+
+    path = tmp_path / "m.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name("a model")
+    writer.add_token_list(["a", "bb", "ccc"])
+    writer.add_array("some.ints", [1, 2, 3])
+    writer.add_file_type(int(gguf.LlamaFileType.MOSTLY_Q4_K_M))
+    writer.add_tensor("token_embd.weight", np.ones((8, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    assert gguf_file_type(path) == "Q4_K_M"
+    assert dequantised(str(path)) == ("dequantised to fp32 from the GGUF file m.gguf (Q4_K_M, about 4 bits a weight): "
+                                      "the quantised model's weights, rounded from the original's")
+    assert gguf_file_type(tiny_gguf(tmp_path / "plain.gguf")) is None  # no file type in its header
+    assert "its quantisation not read" in dequantised(str(tmp_path / "gone.gguf"))
+    assert dequantised("all-minilm-l6-v2") == "" and "(Q4_1, about 4 bits a weight)" in dequantised("smollm2-135m")
+    spec = {"kind": "sft", "backbone": "smollm2-135m", "strategy": "lora", "lr": 1e-4, "data": {"name": "d"}, "n": 16,
+            "seed": 0}
+    card = model_card(spec, {"steps": 3, "best_step": 3})
+    assert (r"- base model: smollm2-135m (dequantised to fp32 from the GGUF file SmolLM2-135M-Instruct.Q4\_1.gguf (Q4\_1, "
+            "about 4 bits a weight): the quantised model's weights, rounded from the original's)") in card, card  # Markdown
