@@ -20,7 +20,7 @@ def model_card(meta: dict[str, Any], metrics: dict[str, Any] | None, *, how: str
         how: the "Use" section as Markdown, written by the caller: a command in it shows paths ``shlex.quote``d inside
             an ``md_fence`` block. Every string from ``meta`` is escaped here.
     """
-    from headstart.backbones.causal import dequantised
+    from headstart.backbones.registry import dequantised
 
     resolved = meta.get("resolved", {})
     data = resolved.get("data", {})

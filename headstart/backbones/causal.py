@@ -138,29 +138,6 @@ def gguf_file_type(path: Path) -> str | None:
         return f"file type {value}"
 
 
-def dequantised(backbone: str | None) -> str:
-    """What a card says of a causal LM whose weights came from a quantised GGUF file (the built-in smollm2-135m and
-    gemma3-270m, or a ``.gguf`` path): ``dequantised to fp32 from the GGUF file X (Q4_1, about 4 bits a weight): the
-    quantised model's weights, rounded from the original's``; "" for any other backbone, or an F32 file."""
-    from headstart.backbones.registry import REGISTRY
-
-    entry = REGISTRY.get(str(backbone))
-    if entry is not None and entry.gguf:
-        name, kind = entry.gguf
-    elif str(backbone).lower().endswith(".gguf"):
-        name, kind = Path(str(backbone)).name, gguf_file_type(Path(str(backbone)))
-    else:
-        return ""
-    if kind == "F32":
-        return ""
-    digits = kind.lstrip("IQBF").split("_")[0] if kind else ""
-    bits = f", about {digits} bits a weight" if kind and digits.isdigit() and kind[0] in "QI" else \
-        ", 16 bits a weight" if kind in ("F16", "BF16") else ""
-    if not kind:
-        return (f"dequantised to fp32 from the GGUF file {name} (its quantisation not read: the file is not here); a "
-                "quantised file's weights are rounded from the original's")
-    return f"dequantised to fp32 from the GGUF file {name} ({kind}{bits}): the quantised model's weights, rounded from the original's"
-
 
 def damaged(path: Path) -> bool:
     """Whether the GGUF file ``path`` is cut short: its header unreadable, or its tensors reaching past its end. The

@@ -293,7 +293,7 @@ def export_card(spec: dict[str, Any], tokenizer: Any, directory: Path) -> str:
     metrics = _read_json(directory / "metrics.json")
     what = "its LoRA merged into the base weights" if spec["strategy"] != "full-finetune" and not spec.get("merged") else \
         "every weight" if spec["strategy"] == "full-finetune" else "merged earlier"
-    from headstart.backbones.causal import dequantised
+    from headstart.backbones.registry import dequantised
 
     rounded = dequantised(spec.get("backbone"))
     lines = [f"# {md_text(spec.get('backbone'))}, tuned by headstart {spec['kind']}", "",

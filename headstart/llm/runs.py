@@ -162,7 +162,7 @@ def _saved_since(out: Path, started: float) -> bool:
 def model_card(spec: dict[str, Any], metrics: dict[str, Any]) -> str:
     """The run's README.md: what trained on what, the weights it kept, its held-out numbers, how a merge was checked,
     how to generate."""
-    from headstart.backbones.causal import dequantised
+    from headstart.backbones.registry import dequantised
     from headstart.model_card import merged_paragraph
 
     data = (spec.get("data") or {}).get("name", "?")

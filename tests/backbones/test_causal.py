@@ -175,7 +175,8 @@ def test_a_gguf_files_quantisation_is_read_from_its_header_and_said_in_the_cards
     import gguf
     import numpy as np
 
-    from headstart.backbones.causal import dequantised, gguf_file_type
+    from headstart.backbones.causal import gguf_file_type
+    from headstart.backbones.registry import dequantised
     from headstart.llm.runs import model_card
 
     path = tmp_path / "m.gguf"
