@@ -151,13 +151,15 @@ def check_positional(function: Callable[..., Any], args: tuple[Any, ...], *, nam
                       f"e.g. {example}")
 
 
-def python_named(function: Callable[..., Any], *, inside: bool = True, name: str | None = None) -> Callable[..., Any]:
+def python_named(function: Callable[..., Any], *, inside: bool = True, name: str | None = None,
+                 renamed: dict[str, str] | None = None) -> Callable[..., Any]:
     """``function`` refusing a keyword it lacks with a ConfigError that names the right one (``check_keywords``), and more
     positional arguments than it takes with one naming the keywords they go by (``check_positional``), and
     whose HeadstartError names its parameters (and its ``config``'s fields) the Python way when called from Python; from
     the CLI (``cli_surface``) the message is left naming flags. ``inside=False``: called by headstart's own modules it
     leaves them too, for a caller that reads or rewrites its flags (``load_dataset``: adapt, multitask). ``name``: the
-    function as its callers call it, for ``check_keywords``' message."""
+    function as its callers call it, for ``check_keywords``' message. ``renamed``: its messages' flags named otherwise
+    than its parameters (``surface.python_names``)."""
     if getattr(function, "__python_named__", False):
         return function
     names = set(inspect.signature(function).parameters)
@@ -173,7 +175,7 @@ def python_named(function: Callable[..., Any], *, inside: bool = True, name: str
                 return function(*args, **kwargs)
         except HeadstartError as e:
             if for_user and not on_cli() and not getattr(e, "__python_named__", False):
-                _rename(e, names | config_fields() | settings_of(function))
+                _rename(e, names | config_fields() | settings_of(function), renamed)
             raise
 
     named.__python_named__ = True  # type: ignore[attr-defined]
@@ -241,9 +243,9 @@ def reword(error: HeadstartError, old: str, new: str) -> None:
     _rewrite(error, lambda text: text.replace(old, new))
 
 
-def _rename(error: HeadstartError, names: set[str]) -> None:
+def _rename(error: HeadstartError, names: set[str], renamed: dict[str, str] | None = None) -> None:
     error.__python_named__ = True  # type: ignore[attr-defined]  # an outer public function leaves it as it is
-    _rewrite(error, lambda text: python_names(text, names))
+    _rewrite(error, lambda text: python_names(text, names, renamed))
 
 
 def settings_class(cls: type) -> type:
@@ -349,14 +351,14 @@ def _example(f: dataclasses.Field, value: Any, kinds: list[str]) -> str:
 
 
 def flags_checked(function: Callable[..., Any] | None = None, *, inside: bool = True,
-                  name: str | None = None) -> Callable[..., Any]:
+                  name: str | None = None, renamed: dict[str, str] | None = None) -> Callable[..., Any]:
     """``function`` refusing a non-bool for each parameter whose default is a bool (``dedupe="no"`` would read as true),
-    and ``python_named`` (``inside``, ``name``: as there); ``@flags_checked(inside=False)`` passes them.
+    and ``python_named`` (``inside``, ``name``, ``renamed``: as there); ``@flags_checked(inside=False)`` passes them.
 
     The CLI's flags are bools already; this guards the Python API's mirror of them. A ConfigError names the value.
     """
     if function is None:
-        return functools.partial(flags_checked, inside=inside, name=name)
+        return functools.partial(flags_checked, inside=inside, name=name, renamed=renamed)
     signature = inspect.signature(function)
     flags = [p.name for p in signature.parameters.values()  # a switch that also takes text checks it itself (continual's tune)
              if (isinstance(p.default, bool) and "str" not in str(p.annotation)) or _maybe_bool(p)]
@@ -381,7 +383,7 @@ def flags_checked(function: Callable[..., Any] | None = None, *, inside: bool = 
                                   f"e.g. {name}={not parameter.default if isinstance(parameter.default, bool) else False}")
         return function(*bound.args, **bound.kwargs)
 
-    return python_named(checked, inside=inside, name=name)
+    return python_named(checked, inside=inside, name=name, renamed=renamed)
 
 
 def _maybe_bool(parameter: inspect.Parameter) -> bool:

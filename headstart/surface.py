@@ -47,9 +47,11 @@ def on_cli() -> bool:
     return _SURFACE.get() == "cli" or os.environ.get(SURFACE_ENV) == "cli"
 
 
-def python_names(message: str, names: set[str]) -> str:
+def python_names(message: str, names: set[str], renamed: dict[str, str] | None = None) -> str:
     """``message`` with each ``--flag [VALUE]`` whose parameter is in ``names`` written as Python: ``n=64``,
-    ``arms='naive,ewc'``, a bare ``arms`` where no value follows (``--arms is empty`` -> ``arms is empty``)."""
+    ``arms='naive,ewc'``, a bare ``arms`` where no value follows (``--arms is empty`` -> ``arms is empty``). ``renamed``:
+    a function's own flag -> parameter where the names differ (``load_backbone``: ``{"backbone": "name_or_path"}``)."""
+    renames = {**_RENAMED, **(renamed or {})}
     def renamed(match: re.Match) -> str:
         flag, value = match.group(1), match.group(2)
         if value is not None and len(value) > 3 and value[-1] == ":" and value[0] in _QUOTES and value[-2] == value[0]:
@@ -58,7 +60,7 @@ def python_names(message: str, names: set[str]) -> str:
         return renamed_value(match, flag, value)
 
     def renamed_value(match: re.Match, flag: str, value: str | None) -> str:
-        name = _RENAMED.get(flag, flag.replace("-", "_"))
+        name = renames.get(flag, flag.replace("-", "_"))
         if name not in names or any(a <= match.start() < b for a, b in commands):
             return match.group(0)  # not this function's, or inside a shell command the message quotes
         if value is not None and (value[:1] in "'\"" and (len(value) < 2 or value[-1] != value[0])

@@ -304,6 +304,17 @@ def test_a_missing_backbone_folder_is_named_as_the_caller_gave_it(toy_csv, tiny_
                               monkeypatch, capsys), f"--backbone {missing!r}: no such folder")
 
 
+def test_load_backbone_called_from_python_names_its_own_parameter(tmp_path):
+    """headstart.load_backbone('path/x') said "--backbone 'path/x'", a flag it is not given by."""
+    from headstart.errors import BackboneError
+
+    missing = str(tmp_path / "no" / "encoder")
+    with pytest.raises(BackboneError, match=f"^name_or_path={re.escape(repr(missing))}: no such folder"):
+        headstart.load_backbone(missing)
+    with pytest.raises(BackboneError, match="^name_or_path='.*' is a file; give the model's folder"):
+        headstart.load_backbone(__file__)
+
+
 def test_a_strategy_options_refusal_in_compare_names_the_fix_compare_takes(toy_csv, tiny_registry, tmp_path, monkeypatch,
                                                                            capsys):
     """compare --option lora.rank=0 said "try --option rank=8", which compare refuses (its options name their

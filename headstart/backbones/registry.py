@@ -163,7 +163,8 @@ def dequantised(backbone: str | None) -> str:
     return f"dequantised to fp32 from the GGUF file {name} ({kind}{bits}): the quantised model's weights, rounded from the original's"
 
 
-@flags_checked(inside=False)  # the public function that loads it names what its caller typed (--backbone, --backbones)
+@flags_checked(inside=False, renamed={"backbone": "name_or_path"})  # the public function that loads it names what its
+# caller typed (--backbone, --backbones); called from Python directly, name_or_path
 def load_backbone(name_or_path: str = DEFAULT, *, max_length: int = 128, pooling: str | None = None, image_size: int | None = None,
                   quantize: bool = False, download: bool = True):
     """Load a backbone by registry name, local model directory, or hub id (offline: from the HF cache only).
