@@ -39,7 +39,8 @@ def compare(
     eval_data: Annotated[Optional[list[str]], typer.Option(help="Also score every run on this dataset's test split, out of domain "
                                                                "(repeatable; same labels, mapped by name: "
                                                                "'drug-reviews-sentiment[negative=rotten, positive=fresh, neutral=-]'; a file's own columns: "
-                                                               "'FILE[text=COLUMN, label=COLUMN]').")] = None,
+                                                               "'FILE[text=COLUMN, label=COLUMN]'; a file's labels read as the "
+                                                               "run's task).")] = None,
     tta: Annotated[Optional[list[str]], typer.Option(help="Also score each --eval-data after test-time adaptation to its unlabelled "
                                                          "inputs: bn-adapt | tent | tent-episodic (repeatable).")] = None,
     arms: Annotated[Optional[str], typer.Option(help="Arms to compare instead of --strategies: strategy[options]+term[options], "
@@ -182,7 +183,8 @@ def adapt(
     target: Annotated[str, typer.Option(help="Target with the source's labels, scored on its test split; its pool's inputs "
                                              "are what alignment and test-time adaptation read. TARGET[their=ours, x=-] maps "
                                              "labels (then there is no oracle); a file's own columns, as --eval-data's: "
-                                             "'FILE[text=COLUMN, label=COLUMN]'.")],
+                                             "'FILE[text=COLUMN, label=COLUMN]'; a file's labels read as the source's "
+                                             "task (a regression source's 1..10 ratings as numbers).")],
     backbone: Annotated[str, typer.Option("--backbone", "-b", help="Built-in backbone or a local model folder.")] = "all-minilm-l6-v2",
     strategy: Annotated[str, typer.Option(help="How every method trains on the source (and the oracle on the target).")] = "full-finetune",
     methods: Annotated[Optional[str], typer.Option("--methods", "--arms", help="Comma-separated: source-only (required), dann, "
