@@ -292,6 +292,7 @@ def check_leakage(
     data: DataOpt = "rotten-tomatoes",
     text_column: Annotated[Optional[str], typer.Option(help="Text column of a data file.")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column of a data file.")] = None,
+    task: TaskOpt = None,
     group_column: GroupColumnOpt = None,
     split_column: SplitColumnOpt = None,
     threshold: Annotated[float, typer.Option(help="Jaccard similarity of word 3-shingles at or above which a pair is a near-duplicate.")] = 0.8,
@@ -301,12 +302,16 @@ def check_leakage(
     """Count test examples that duplicate (exactly or nearly) an example of the pool or validation split, and
     validation examples that duplicate a pool example.
 
+    The split is stratified by the labels as --task reads them, as train's is: give the --task a run was trained
+    with (ratings 1..10 read as classes by default, as numbers with --task regression) to check that run's split.
+
     \b
     Example: headstart check-leakage --data reviews.csv --threshold 0.8 --examples 3
+    Example: headstart check-leakage --data ratings.csv --task regression   # the split of a --task regression run
     """
     from headstart.data.leakage import check_leakage as find_duplicates
 
-    report = find_duplicates(data, text_column=text_column, label_column=label_column, group_column=group_column,
+    report = find_duplicates(data, text_column=text_column, label_column=label_column, task=task, group_column=group_column,
                              split_column=split_column, threshold=threshold, examples=examples)
     if as_json:
         _echo_json(report.to_dict())
